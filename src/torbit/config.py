@@ -1,0 +1,136 @@
+"""Configuration: one validated section per area, read from a TOML file with
+`TORBIT_<SECTION>__<KEY>` environment overrides. Errors name the bad key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from torbit.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelnetConfig(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=0, le=65535)
+    login_timeout: float = Field(60.0, gt=0, description="seconds to log in before disconnect")
+    max_output_buffer: int = Field(256 * 1024, ge=4096, description="bytes queued per client")
+
+
+class HttpConfig(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    token_ttl_hours: float = Field(24 * 7, gt=0)
+
+
+class StorageConfig(Section):
+    url: str = "sqlite:///torbit-data/torbit.db"
+    synchronous: Literal["full", "normal"] = "full"
+
+
+class BusConfig(Section):
+    url: str = "local"
+    topic_prefix: str = "torbit"
+    replication_factor: int = Field(1, ge=1)
+
+
+class ChatConfig(Section):
+    default_room: str = "lobby"
+    history_on_join: int = Field(20, ge=0, le=1000)
+    retention_hours: float = Field(24, gt=0)
+    registration: Literal["open", "closed"] = "open"
+    max_message_bytes: int = Field(4096, ge=64, le=1024 * 1024)
+    timezone: str = "UTC"
+
+
+class AccountsConfig(Section):
+    min_password_length: int = Field(6, ge=1)
+    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile)
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_kib: int = Field(65536, ge=8)
+    argon2_parallelism: int = Field(4, ge=1)
+
+
+class LogConfig(Section):
+    dir: Path = Path("torbit-data/logs")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    backups: int = Field(7, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TORBIT_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    telnet: TelnetConfig = TelnetConfig()
+    http: HttpConfig = HttpConfig()
+    storage: StorageConfig = StorageConfig()
+    bus: BusConfig = BusConfig()
+    chat: ChatConfig = ChatConfig()
+    accounts: AccountsConfig = AccountsConfig()
+    log: LogConfig = LogConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [env_settings, init_settings]
+        toml_file = _CONFIG_FILE.get("path")
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+_CONFIG_FILE: dict[str, Path] = {}
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"config key {key}: {msg}"
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (if any), apply environment overrides, validate. Raises ConfigError with
+    one line that names the bad key."""
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found")
+        try:
+            with path.open("rb") as f:
+                tomllib.load(f)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path}: {e}") from None
+        _CONFIG_FILE["path"] = path
+    else:
+        _CONFIG_FILE.pop("path", None)
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        raise ConfigError(_describe(e)) from None
+    finally:
+        _CONFIG_FILE.pop("path", None)

@@ -1,0 +1,317 @@
+"""The chat rules, shared by every front door: joining and leaving rooms, sending, private
+messages, history, unread cursors and ignore lists."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from torbit.core.hub import Delivery, Hub, Session
+from torbit.core.models import Draft, Message, MessageKind, Room, RoomInfo
+from torbit.core.names import check_name, inbox_channel, is_inbox
+from torbit.core.ports import MessageLog, Store
+from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
+
+# C0/C1 control characters other than tab: they could drive a terminal (ANSI escapes, bells).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRules:
+    default_room: str = "lobby"
+    history_on_join: int = 20
+    retention: timedelta = timedelta(hours=24)
+    max_message_bytes: int = 4096
+
+
+def clean_text(text: str, max_bytes: int) -> str:
+    """A message text fit to show: control characters replaced, trailing blanks dropped."""
+    text = _CONTROL.sub("\ufffd", text).rstrip()
+    if not text.strip():
+        raise InvalidInput("empty message")
+    if len(text.encode()) > max_bytes:
+        raise TooLarge(f"message too long: at most {max_bytes} bytes")
+    return text
+
+
+class Chat:
+    def __init__(
+        self,
+        store: Store,
+        log: MessageLog,
+        hub: Hub,
+        rules: ChatRules,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._log = log
+        self._hub = hub
+        self.rules = rules
+        self._now = now
+
+    # sessions
+
+    async def connect(self, session: Session, name: str) -> None:
+        """A session has logged in: it will get the user's private messages from now on."""
+        key = name.lower()
+        p = self._hub.presence(key)
+        ignores = p.ignores if p else set(await self._store.list_ignores(key))
+        _, first = self._hub.attach(session, name, ignores)
+        if first:
+            await self._log.watch(inbox_channel(key))
+
+    async def disconnect(self, session: Session) -> None:
+        for channel in self._hub.channels_of(session):
+            if not is_inbox(channel) and self._presence_left(session, channel):
+                self._hub.notify(channel, f"{self._name(session)} left #{channel}", skip=session)
+        for channel in self._hub.detach(session):
+            await self._log.unwatch(channel)
+
+    def _name(self, session: Session) -> str:
+        p = self._hub.presence(session.user_key)
+        return p.name if p else session.user_key
+
+    def _presence_left(self, session: Session, channel: str) -> bool:
+        """True if this is the user's only session listening to the channel here."""
+        return not any(
+            s is not session and s.user_key == session.user_key
+            for s in self._hub.listeners(channel)
+        )
+
+    # rooms
+
+    async def room(self, name: str) -> Room:
+        room = await self._store.get_room(check_name(name, "room name"))
+        if room is None:
+            raise NotFound(f"no such room #{name}")
+        return room
+
+    async def become_member(self, user: str, room_name: str) -> Room:
+        """Make the user a member of the room, creating the room on first join."""
+        key = check_name(room_name, "room name")
+        room = await self._store.get_room(key)
+        if room is None:
+            room = await self._store.ensure_room(
+                Room(name=room_name, created_at=self._now(), owner=user)
+            )
+        await self._store.add_member(room.key, user.lower())
+        return room
+
+    async def join(self, session: Session, room_name: str) -> Room:
+        """Join a room and listen to it: recent history first, then live messages, no gaps."""
+        room = await self.become_member(self._name(session), room_name)
+        announce = self._presence_left(session, room.key)
+        if self._hub.enter(session, room.key, hold=True):
+            await self._log.watch(room.key)
+        try:
+            history: list[Message] = []
+            if self.rules.history_on_join:
+                history = await self._log.read(
+                    room.key, limit=self.rules.history_on_join, newest=True
+                )
+            online = len(self._hub.online(room.key))
+            session.notify(f"you are in #{room.name} ({online} online)", room.key)
+            if room.topic:
+                session.notify(f"topic: {room.topic}", room.key)
+            for m in history:
+                if m.sender_key not in session.ignores:
+                    session.deliver(Delivery(m, self._hub.tz))
+        finally:
+            self._hub.release(session, room.key, history[-1].id if history else None)
+        if announce:
+            self._hub.notify(room.key, f"{self._name(session)} joined #{room.name}", skip=session)
+        return room
+
+    async def part(self, session: Session, room_key: str) -> None:
+        """Stop listening to a room (the user stays a member)."""
+        if self._presence_left(session, room_key):
+            self._hub.notify(room_key, f"{self._name(session)} left #{room_key}", skip=session)
+        if self._hub.exit(session, room_key):
+            await self._log.unwatch(room_key)
+
+    async def leave(self, user: str, room_name: str) -> Room:
+        """End a membership; every session of the user here stops listening to the room."""
+        room = await self.room(room_name)
+        if not await self._store.remove_member(room.key, user.lower()):
+            raise Conflict(f"you are not a member of #{room.name}")
+        for s in self._hub.sessions_of(user.lower()):
+            if s in self._hub.listeners(room.key):
+                await self.part(s, room.key)
+        return room
+
+    async def rooms(self) -> list[RoomInfo]:
+        return [
+            RoomInfo(room=r, members=n, online=len(self._hub.online(r.key)))
+            for r, n in await self._store.list_rooms()
+        ]
+
+    async def members(self, room_name: str) -> list[str]:
+        room = await self.room(room_name)
+        return await self._store.list_members(room.key)
+
+    def online(self, room_key: str) -> list[str]:
+        return self._hub.online(room_key)
+
+    async def is_member(self, user: str, room_key: str) -> bool:
+        return room_key in await self._store.rooms_of(user.lower())
+
+    async def _member_room(self, user: str, room_name: str) -> Room:
+        room = await self.room(room_name)
+        if not await self.is_member(user, room.key):
+            raise Forbidden(f"you are not a member of #{room.name}: /join it first")
+        return room
+
+    # messages
+
+    async def send(
+        self, user: str, room_name: str, text: str, kind: MessageKind = MessageKind.TEXT
+    ) -> Message:
+        """Publish to a room the user is a member of; returns once the message is durable."""
+        room = await self._member_room(user, room_name)
+        text = clean_text(text, self.rules.max_message_bytes)
+        draft = Draft(channel=room.key, sender=user, text=text, sent_at=self._now(), kind=kind)
+        (message,) = await self._log.publish([draft])
+        return message
+
+    async def send_private(self, sender: str, to: str, text: str) -> Message:
+        """A private message lands in the recipient's inbox and, as a copy, in the sender's."""
+        recipient = await self._store.get_user(check_name(to, "user name"))
+        if recipient is None:
+            raise NotFound(f"no such user {to!r}")
+        text = clean_text(text, self.rules.max_message_bytes)
+        now = self._now()
+        drafts = [
+            Draft(channel=inbox_channel(recipient.key), sender=sender, text=text, sent_at=now,
+                  kind=MessageKind.PRIVATE, recipient=recipient.name)
+        ]
+        if recipient.key != sender.lower():
+            drafts.append(
+                Draft(channel=inbox_channel(sender.lower()), sender=sender, text=text,
+                      sent_at=now, kind=MessageKind.PRIVATE, recipient=recipient.name)
+            )
+        return (await self._log.publish(drafts))[0]
+
+    async def history(
+        self,
+        user: str,
+        room_name: str,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> list[Message]:
+        """Messages of a room the user belongs to, oldest first, ignored senders left out.
+        Without `after` the newest `limit` (before `before`) are returned."""
+        room = await self._member_room(user, room_name)
+        return await self._visible(user, room.key, limit=limit, before=before, after=after)
+
+    async def private_history(
+        self, user: str, *, limit: int = 50, before: int | None = None, after: int | None = None
+    ) -> list[Message]:
+        return await self._visible(
+            user, inbox_channel(user.lower()), limit=limit, before=before, after=after
+        )
+
+    async def _visible(
+        self, user: str, channel: str, *, limit: int, before: int | None, after: int | None
+    ) -> list[Message]:
+        ignores = await self._ignores(user)
+        out: list[Message] = []
+        newest = after is None
+        while len(out) < limit:
+            batch = await self._log.read(
+                channel, after=after, before=before, limit=limit, newest=newest
+            )
+            visible = [m for m in batch if m.sender_key not in ignores]
+            if newest:
+                out = visible[-(limit - len(out)):] + out if visible else out
+                if len(batch) < limit:
+                    break
+                before = batch[0].id
+            else:
+                out.extend(visible[: limit - len(out)])
+                if len(batch) < limit:
+                    break
+                after = batch[-1].id
+        return out
+
+    async def receive(self, user: str, room_name: str, limit: int = 100) -> list[Message]:
+        """What the user has not yet received in this room through this call, oldest first;
+        the read cursor moves over exactly what was examined."""
+        room = await self._member_room(user, room_name)
+        return await self._receive(user, room.key, limit)
+
+    async def receive_private(self, user: str, limit: int = 100) -> list[Message]:
+        return await self._receive(user, inbox_channel(user.lower()), limit)
+
+    async def _receive(self, user: str, channel: str, limit: int) -> list[Message]:
+        key = user.lower()
+        ignores = await self._ignores(user)
+        cursor = await self._store.get_cursor(key, channel)
+        out: list[Message] = []
+        last = cursor
+        while len(out) < limit:
+            batch = await self._log.read(channel, after=last, limit=limit)
+            for m in batch:
+                if m.sender_key not in ignores:
+                    out.append(m)
+                last = m.id
+                if len(out) == limit:
+                    break
+            if len(batch) < limit:
+                break
+        if last is not None and last != cursor:
+            await self._store.set_cursor(key, channel, last)
+        return out
+
+    async def unread_count(self, user: str, room_name: str, cap: int = 1000) -> int:
+        room = await self._member_room(user, room_name)
+        cursor = await self._store.get_cursor(user.lower(), room.key)
+        ignores = await self._ignores(user)
+        batch = await self._log.read(room.key, after=cursor, limit=cap)
+        return sum(1 for m in batch if m.sender_key not in ignores)
+
+    # ignore lists
+
+    async def _ignores(self, user: str) -> set[str]:
+        p = self._hub.presence(user.lower())
+        if p is not None:
+            return p.ignores
+        return set(await self._store.list_ignores(user.lower()))
+
+    async def ignore(self, user: str, other: str) -> str:
+        target = await self._store.get_user(check_name(other, "user name"))
+        if target is None:
+            raise NotFound(f"no such user {other!r}")
+        if target.key == user.lower():
+            raise InvalidInput("you cannot ignore yourself")
+        await self._store.add_ignore(user.lower(), target.key)
+        p = self._hub.presence(user.lower())
+        if p is not None:
+            p.ignores.add(target.key)
+        return target.name
+
+    async def unignore(self, user: str, other: str) -> str:
+        key = check_name(other, "user name")
+        if not await self._store.remove_ignore(user.lower(), key):
+            raise NotFound(f"you are not ignoring {other!r}")
+        p = self._hub.presence(user.lower())
+        if p is not None:
+            p.ignores.discard(key)
+        return other
+
+    async def ignored(self, user: str) -> list[str]:
+        return sorted(await self._store.list_ignores(user.lower()))
+
+    # housekeeping
+
+    async def purge_expired(self) -> int:
+        return await self._log.purge(self._now() - self.rules.retention)
+
+    def shutdown_notice(self, text: str) -> None:
+        for p in self._hub.users():
+            for s in list(p.sessions):
+                s.notify(text)

@@ -1,0 +1,39 @@
+"""User and room name rules: 1–32 ASCII letters, digits, '-', '_' or '.';
+compared case-insensitively."""
+
+from __future__ import annotations
+
+import re
+
+from torbit.errors import InvalidInput
+
+MAX_NAME_LENGTH = 32
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,32}")
+
+
+def is_valid_name(name: str) -> bool:
+    return _NAME.fullmatch(name) is not None
+
+
+def name_key(name: str) -> str:
+    """The case-folded form under which a name is stored and compared."""
+    return name.lower()
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Return the key of a valid name, or raise InvalidInput saying what a good one looks like."""
+    if not is_valid_name(name):
+        raise InvalidInput(
+            f"invalid {what} {name[:40]!r}: "
+            f"use 1-{MAX_NAME_LENGTH} letters, digits, '-', '_' or '.'"
+        )
+    return name_key(name)
+
+
+def inbox_channel(user_key: str) -> str:
+    """The channel that carries private messages to one user; '@' can never start a room name."""
+    return "@" + user_key
+
+
+def is_inbox(channel: str) -> bool:
+    return channel.startswith("@")

@@ -1,0 +1,132 @@
+"""What the core needs from the outside world, as typing.Protocols named after the domain.
+
+The core depends only on these; `torbit.backends` implements them (SQL store for SQLite and
+PostgreSQL; a local or Kafka message log) and `torbit.app` picks the implementation by URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from torbit.core.models import Draft, Message, Room, User
+
+MessageListener = Callable[[Message], None]
+
+
+class Store(Protocol):
+    """Users, rooms, memberships, ignore lists and read cursors. Every name argument is a key
+    (lower-case); every method raises torbit.errors.ServiceUnavailable when the engine is down."""
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (Alembic)."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise ServiceUnavailable unless a round trip to the engine succeeds."""
+
+    # users
+    async def create_user(self, user: User) -> User:
+        """Insert a new user; raise Conflict if the name (case-insensitively) is taken."""
+
+    async def get_user(self, key: str) -> User | None: ...
+
+    async def list_users(self) -> list[User]: ...
+
+    async def set_password_hash(self, key: str, password_hash: str) -> bool:
+        """Replace a user's hash; False if there is no such user."""
+
+    async def set_admin(self, key: str, is_admin: bool) -> bool: ...
+
+    async def delete_user(self, key: str) -> bool:
+        """Delete the user with their memberships, ignores and cursors; False if unknown."""
+
+    # rooms and memberships
+    async def ensure_room(self, room: Room) -> Room:
+        """Create the room unless one with the same key exists; return the stored one."""
+
+    async def get_room(self, key: str) -> Room | None: ...
+
+    async def list_rooms(self) -> list[tuple[Room, int]]:
+        """Every room with its member count, by name."""
+
+    async def add_member(self, room_key: str, user_key: str) -> bool:
+        """True if the user was not a member before."""
+
+    async def remove_member(self, room_key: str, user_key: str) -> bool: ...
+
+    async def list_members(self, room_key: str) -> list[str]:
+        """Display names of the room's members, sorted."""
+
+    async def rooms_of(self, user_key: str) -> list[str]:
+        """Keys of the rooms the user is a member of."""
+
+    # ignore lists
+    async def add_ignore(self, user_key: str, ignored_key: str) -> bool: ...
+
+    async def remove_ignore(self, user_key: str, ignored_key: str) -> bool: ...
+
+    async def list_ignores(self, user_key: str) -> list[str]:
+        """Keys of the users this user ignores."""
+
+    # read cursors (for /receive and unread)
+    async def get_cursor(self, user_key: str, channel: str) -> int | None:
+        """Id of the last message this user received in this channel, or None if never."""
+
+    async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:
+        """Move the cursor forward (never backward) to last_id."""
+
+
+    # login tokens (HTTP bearer tokens); only a hash of each token is ever stored
+    async def create_token(self, token_hash: str, user_key: str, expires_at: datetime) -> None: ...
+
+    async def token_user(self, token_hash: str, now: datetime) -> str | None:
+        """Key of the user owning an unexpired token, else None."""
+
+    async def delete_token(self, token_hash: str) -> bool: ...
+
+    async def delete_tokens_of(self, user_key: str) -> int:
+        """Revoke every token of a user (logout everywhere, password change)."""
+
+
+class MessageLog(Protocol):
+    """The durable, ordered log of messages per channel, and the fan-out of new ones.
+
+    `publish` returns only once the message is durable (SQLite commit, or the broker's acks=all),
+    so an acknowledged message survives a crash. Committed messages of channels this node has
+    `watch`ed are handed to the listener in channel order, exactly once per node.
+    """
+
+    async def start(self, listener: MessageListener) -> None: ...
+
+    async def close(self) -> None:
+        """Flush what is pending, then stop."""
+
+    async def ping(self) -> None:
+        """Raise ServiceUnavailable unless the log's engine answers."""
+
+    async def publish(self, drafts: Sequence[Draft]) -> list[Message]:
+        """Make the drafts durable, in order, and return them with their ids."""
+
+    async def read(
+        self,
+        channel: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int = 100,
+        newest: bool = False,
+    ) -> list[Message]:
+        """Messages of a channel with after < id < before, oldest first. With newest=True the
+        last `limit` of that range are returned (still oldest first), else the first `limit`."""
+
+    async def watch(self, channel: str) -> None:
+        """Start delivering this channel's new messages to the listener (idempotent)."""
+
+    async def unwatch(self, channel: str) -> None: ...
+
+    async def purge(self, older_than: datetime) -> int:
+        """Delete messages sent before older_than; the count deleted (0 where the engine
+        expires messages itself, as Kafka's retention.ms does)."""

@@ -1,0 +1,84 @@
+"""The exception tree. Each error knows its HTTP status and a one-line wording for telnet.
+
+    TorbitError                      anything torbit raises on purpose
+    ├── ConfigError                  bad configuration: stops start-up with exit code 2
+    ├── ClientError                  the peer did something wrong (4xx)
+    │   ├── InvalidInput             422 bad name, empty or oversized message, wrong arguments
+    │   ├── TooLarge                 413 body or line over the limit
+    │   ├── AuthenticationFailed     401 wrong name or password, bad token
+    │   ├── Forbidden                403 authenticated, but not allowed
+    │   ├── NotFound                 404 no such user or room
+    │   ├── Conflict                 409 name taken, already a member
+    │   └── RateLimited              429 too many attempts or messages
+    └── ServiceUnavailable           503 a store or bus engine cannot be reached: neither
+                                     we nor the peer broke a rule; retry later
+"""
+
+from __future__ import annotations
+
+
+class TorbitError(Exception):
+    """Base of every error torbit raises on purpose."""
+
+    http_status = 500
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def telnet_line(self) -> str:
+        return f"! {self.message}"
+
+
+class ConfigError(TorbitError):
+    code = "config"
+
+
+class ClientError(TorbitError):
+    http_status = 400
+    code = "bad_request"
+
+
+class InvalidInput(ClientError):
+    http_status = 422
+    code = "invalid_input"
+
+
+class TooLarge(ClientError):
+    http_status = 413
+    code = "too_large"
+
+
+class AuthenticationFailed(ClientError):
+    http_status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(ClientError):
+    http_status = 403
+    code = "forbidden"
+
+
+class NotFound(ClientError):
+    http_status = 404
+    code = "not_found"
+
+
+class Conflict(ClientError):
+    http_status = 409
+    code = "conflict"
+
+
+class RateLimited(ClientError):
+    http_status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(TorbitError):
+    http_status = 503
+    code = "unavailable"
