@@ -36,6 +36,9 @@ class HttpConfig(Section):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     token_ttl_hours: float = Field(24 * 7, gt=0)
+    ws_max_queue: int = Field(
+        1000, ge=16, description="frames queued per WebSocket client before it is dropped"
+    )
 
 
 class StorageConfig(Section):

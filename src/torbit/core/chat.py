@@ -4,7 +4,7 @@ messages, history, unread cursors and ignore lists."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -176,6 +176,19 @@ class Chat:
         (message,) = await self._log.publish([draft])
         return message
 
+    async def say(
+        self, user: str, room: Room, texts: Sequence[str], kind: MessageKind = MessageKind.TEXT
+    ) -> list[Message]:
+        """The fast path for a session already listening to `room` (membership was checked when
+        it joined): consecutive lines are published together, in order, as one batch."""
+        now = self._now()
+        drafts = [
+            Draft(channel=room.key, sender=user, text=clean_text(t, self.rules.max_message_bytes),
+                  sent_at=now, kind=kind)
+            for t in texts
+        ]
+        return await self._log.publish(drafts)
+
     async def send_private(self, sender: str, to: str, text: str) -> Message:
         """A private message lands in the recipient's inbox and, as a copy, in the sender's."""
         recipient = await self._store.get_user(check_name(to, "user name"))
@@ -273,6 +286,20 @@ class Chat:
         ignores = await self._ignores(user)
         batch = await self._log.read(room.key, after=cursor, limit=cap)
         return sum(1 for m in batch if m.sender_key not in ignores)
+
+    async def read_cursor(self, user: str, room_name: str) -> int | None:
+        """Id of the last message the user received (or marked read) in the room, if any."""
+        room = await self._member_room(user, room_name)
+        return await self._store.get_cursor(user.lower(), room.key)
+
+    async def mark_read(self, user: str, room_name: str, last_id: int) -> None:
+        """Move the read cursor (the one `receive` uses) forward to last_id, which may not
+        lie beyond the room's newest message. A cursor never moves backward."""
+        room = await self._member_room(user, room_name)
+        newest = await self._log.read(room.key, limit=1, newest=True)
+        if not newest or last_id > newest[-1].id:
+            raise InvalidInput(f"#{room.name} has no message {last_id}")
+        await self._store.set_cursor(user.lower(), room.key, last_id)
 
     # ignore lists
 

@@ -159,6 +159,10 @@ class Hub:
             return True
         return False
 
+    def is_listening(self, session: Session, channel: str) -> bool:
+        listeners = self._channels.get(channel)
+        return listeners is not None and session in listeners
+
     def channels_of(self, session: Session) -> list[str]:
         return [c for c, ls in self._channels.items() if session in ls]
 

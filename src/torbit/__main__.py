@@ -1,0 +1,3 @@
+from torbit.cli import main
+
+main()

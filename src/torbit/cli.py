@@ -1,0 +1,232 @@
+"""The `torbit` command: serve, and administer users, rooms and the database. Commands only
+parse arguments, load the config and call the app or the services."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+
+from torbit import __version__
+from torbit.config import Settings, load_settings
+from torbit.core.accounts import Accounts
+from torbit.core.ports import Store
+from torbit.errors import ConfigError, TorbitError
+
+T = TypeVar("T")
+
+app = typer.Typer(help="torbit: a multi-room chat server.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+room_app = typer.Typer(help="Manage rooms.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(room_app, name="room")
+app.add_typer(db_app, name="db")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config file (default: built-in defaults)"),
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as e:
+        _fail(e.message, 2)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"torbit: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _run(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store, run `work(accounts_or_store)`, close; errors become one clear line."""
+    from torbit.backends.registry import open_store
+
+    async def main() -> T:
+        store = open_store(settings.storage.url, settings.storage.synchronous)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except ConfigError as e:
+        _fail(e.message, 2)
+    except TorbitError as e:
+        _fail(e.message)
+
+
+def _accounts(settings: Settings, store: Store) -> Accounts:
+    from argon2 import PasswordHasher
+
+    return Accounts(
+        store,
+        registration_open=True,
+        min_password_length=settings.accounts.min_password_length,
+        hasher=PasswordHasher(
+            time_cost=settings.accounts.argon2_time_cost,
+            memory_cost=settings.accounts.argon2_memory_kib,
+            parallelism=settings.accounts.argon2_parallelism,
+        ),
+    )
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Run the server (telnet and HTTP) until SIGINT or SIGTERM."""
+    from torbit.app import App
+
+    settings = _settings(config)
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
+        loop_factory = None
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(App(settings).run())
+    except ConfigError as e:
+        _fail(e.message, 2)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def _password(prompt: str, password: str | None) -> str:
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        return line.rstrip("\n")
+    value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    config: ConfigOption = None,
+    admin: Annotated[bool, typer.Option(help="make the user a server admin")] = False,
+    password: Annotated[
+        str | None, typer.Option(help="the password (default: asked, or read from stdin)")
+    ] = None,
+) -> None:
+    """Add a user (asks for the password)."""
+    settings = _settings(config)
+    pw = _password("Password", password)
+
+    async def work(store: Store) -> None:
+        accounts = _accounts(settings, store)
+        user = await accounts.register(name, pw, by_admin=True)
+        if admin:
+            await accounts.set_admin(name, True)
+        typer.echo(f"added user {user.name}")
+
+    _run(settings, work)
+
+
+@user_app.command("list")
+def user_list(config: ConfigOption = None) -> None:
+    """List the users."""
+    settings = _settings(config)
+
+    async def work(store: Store) -> None:
+        users = await _accounts(settings, store).list()
+        for u in users:
+            flag = "  (admin)" if u.is_admin else ""
+            typer.echo(f"{u.name}  registered {u.created_at:%Y-%m-%d %H:%M}{flag}")
+        if not users:
+            typer.echo("no users")
+
+    _run(settings, work)
+
+
+@user_app.command("passwd")
+def user_passwd(
+    name: str,
+    config: ConfigOption = None,
+    password: Annotated[str | None, typer.Option(help="the new password")] = None,
+) -> None:
+    """Change a user's password."""
+    settings = _settings(config)
+    pw = _password("New password", password)
+
+    async def work(store: Store) -> None:
+        await _accounts(settings, store).set_password(name, pw)
+        typer.echo(f"password of {name} changed")
+
+    _run(settings, work)
+
+
+@user_app.command("del")
+def user_del(name: str, config: ConfigOption = None) -> None:
+    """Delete a user with their memberships, ignore lists and cursors."""
+    settings = _settings(config)
+
+    async def work(store: Store) -> None:
+        await _accounts(settings, store).delete(name)
+        typer.echo(f"deleted user {name}")
+
+    _run(settings, work)
+
+
+@user_app.command("set-admin")
+def user_set_admin(
+    name: str,
+    config: ConfigOption = None,
+    revoke: Annotated[bool, typer.Option(help="take the admin right away")] = False,
+) -> None:
+    """Make a user a global server admin."""
+    settings = _settings(config)
+
+    async def work(store: Store) -> None:
+        await _accounts(settings, store).set_admin(name, not revoke)
+        typer.echo(f"{name} is {'no longer ' if revoke else ''}a server admin")
+
+    _run(settings, work)
+
+
+@room_app.command("list")
+def room_list(config: ConfigOption = None) -> None:
+    """List the rooms with their member counts."""
+    settings = _settings(config)
+
+    async def work(store: Store) -> None:
+        rooms = await store.list_rooms()
+        for room, members in rooms:
+            flag = "  (private)" if room.private else ""
+            typer.echo(f"#{room.name}  {members} member(s){flag}")
+        if not rooms:
+            typer.echo("no rooms")
+
+    _run(settings, work)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply the schema migrations (serve does this by itself at start)."""
+    settings = _settings(config)
+
+    async def work(store: Store) -> None:
+        typer.echo("database schema is up to date")
+
+    _run(settings, work)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,63 @@
+"""Login tokens for the HTTP API: random bearer tokens that expire and can be revoked.
+
+Only the sha256 of a token is ever stored, so a leaked database does not leak working
+tokens; the token itself has 256 bits of entropy, so a plain (unsalted) hash is enough.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from torbit.core.ports import Store
+
+TOKEN_BYTES = 32
+MAX_TOKEN_LENGTH = 256  # longer strings cannot be ours: refuse them before hashing
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    user_key: str
+    expires_at: datetime
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Tokens:
+    """Issues, checks and revokes bearer tokens through the Store."""
+
+    def __init__(
+        self,
+        store: Store,
+        ttl: timedelta,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self.ttl = ttl
+        self._now = now
+
+    async def issue(self, user_key: str) -> IssuedToken:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        expires_at = self._now() + self.ttl
+        await self._store.create_token(token_hash(token), user_key, expires_at)
+        return IssuedToken(token, user_key, expires_at)
+
+    async def user_of(self, token: str) -> str | None:
+        """Key of the user owning this token, or None if it is unknown, expired or revoked."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        return await self._store.token_user(token_hash(token), self._now())
+
+    async def revoke(self, token: str) -> bool:
+        return await self._store.delete_token(token_hash(token))
+
+    async def revoke_all(self, user_key: str) -> int:
+        """Log a user out everywhere (password change)."""
+        return await self._store.delete_tokens_of(user_key)

@@ -1,0 +1,31 @@
+"""Prometheus metrics, in a registry of our own so several servers can live in one process
+(tests) without clashing."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.connected = Gauge(
+            "torbit_connected_clients", "Connected clients", ["door"], registry=self.registry
+        )
+        self.messages_in = Counter(
+            "torbit_messages_in", "Messages accepted and made durable", ["door"],
+            registry=self.registry,
+        )
+        self.messages_out = Counter(
+            "torbit_messages_out", "Message deliveries handed to clients", registry=self.registry
+        )
+        self.delivery_latency = Histogram(
+            "torbit_delivery_latency_seconds",
+            "From a message's send time to its fan-out on this node",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.dropped_clients = Counter(
+            "torbit_dropped_slow_clients", "Clients dropped for not reading", ["door"],
+            registry=self.registry,
+        )

@@ -1,0 +1,185 @@
+"""Bytes in, complete lines out. The line limit is a security feature, not a convenience.
+
+A line longer than the limit is reported once and the rest of it is thrown away as it arrives,
+so a client can never make us hold more than `max_line_bytes` of its input. Only new bytes are
+scanned, never the buffer, so a 1 MB line fed a byte at a time costs no more than one fed whole.
+Plain text moves in bulk: a chunk of many ordinary lines is one `split`, and otherwise a C-level
+regex search jumps from one line end or control byte to the next.
+
+Line editing happens here because the line limit counts the bytes left after it: backspace and
+DEL delete the previous character (a whole UTF-8 sequence), other control bytes are dropped
+(so no ESC sequence ever reaches another user's terminal), TAB is kept.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Final, cast
+
+__all__ = ["LineSplitter", "Signal"]
+
+
+class Signal(enum.Enum):
+    """What the splitter reports besides lines."""
+
+    TOO_LONG = "too long"  # the current line passed the limit; its rest is being discarded
+    INTERRUPT = "interrupt"  # Ctrl-C or Ctrl-D typed on an empty line
+
+
+_LF: Final = 0x0A
+_CR: Final = 0x0D
+_NUL: Final = 0x00
+_BS: Final = 0x08
+_DEL: Final = 0x7F
+_ETX: Final = 0x03  # Ctrl-C
+_EOT: Final = 0x04  # Ctrl-D
+
+# Every byte that is not plain line content: the C0 controls except TAB, and DEL.
+_SPECIAL: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# The controls that need more than a split on LF: the above minus LF and CR.
+_EDITING: Final = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_END: Final = re.compile(rb"[\r\n]")
+
+
+class LineSplitter:
+    """Splits a byte stream into lines ended by CR LF, LF, CR NUL or a lone CR.
+
+    A CR ends the line at once (so a client that sends a bare CR is not kept waiting); an LF
+    or NUL right after it, even in the next `feed`, belongs to the same line end.
+    """
+
+    __slots__ = ("_after_cr", "_buf", "_discarding", "max_line_bytes")
+
+    def __init__(self, max_line_bytes: int = 4096) -> None:
+        if max_line_bytes < 1:
+            raise ValueError("max_line_bytes must be at least 1")
+        self.max_line_bytes = max_line_bytes
+        self._buf = bytearray()
+        self._discarding = False  # inside a line that passed the limit: drop until its end
+        self._after_cr = False  # the last line end was a CR: swallow one LF or NUL
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of the unfinished line held in memory; never more than `max_line_bytes`."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes | Signal]:
+        """Take the next bytes of the stream; return the lines they complete, in order."""
+        if (
+            data.count(b"\n") > 2  # per line the careful path is quicker for a line or two
+            and not (self._discarding or self._after_cr)
+            and _EDITING.search(data) is None
+        ):
+            lines = self._feed_plain(data)
+            if lines is not None:
+                return lines
+        return self._feed_any(data)
+
+    def _feed_plain(self, data: bytes) -> list[bytes | Signal] | None:
+        """The fast path for text whose only controls are CR LF or LF: all in bulk, in C.
+        None means this chunk needs the careful path (a lone CR, or a line over the limit)."""
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+            if b"\r" in data:
+                return None
+        buf = self._buf
+        parts = data.split(b"\n")
+        if len(buf) + len(parts[0]) > self.max_line_bytes:
+            return None
+        if len(parts) == 1:
+            buf += data
+            return []
+        if max(map(len, parts)) > self.max_line_bytes:
+            return None
+        rest = parts.pop()
+        if buf:
+            buf += parts[0]
+            parts[0] = bytes(buf)
+            buf.clear()
+        buf += rest
+        return cast("list[bytes | Signal]", parts)
+
+    def _feed_any(self, data: bytes) -> list[bytes | Signal]:
+        """The careful path: every line end and control byte in turn, plain runs in bulk."""
+        out: list[bytes | Signal] = []
+        buf = self._buf
+        limit = self.max_line_bytes
+        pos = 0
+        n = len(data)
+        while pos < n:
+            if self._after_cr:
+                self._after_cr = False
+                if data[pos] == _LF or data[pos] == _NUL:
+                    pos += 1
+                    continue
+            if self._discarding:
+                m = _LINE_END.search(data, pos)
+                if m is None:
+                    break
+                self._discarding = False
+                self._after_cr = data[m.start()] == _CR
+                pos = m.end()
+                continue
+            m = _SPECIAL.search(data, pos)
+            end = n if m is None else m.start()
+            if len(buf) + (end - pos) > limit:
+                buf.clear()
+                self._discarding = True
+                out.append(Signal.TOO_LONG)
+                pos = end  # the discarding branch looks for the line end from here
+                continue
+            if m is None:
+                buf += data[pos:]
+                break
+            byte = data[end]
+            if byte in (_LF, _CR):
+                if buf:
+                    buf += data[pos:end]
+                    out.append(bytes(buf))
+                    buf.clear()
+                else:  # the common case: a whole line inside one chunk, no copy through buf
+                    out.append(data[pos:end])
+                self._after_cr = byte == _CR
+            else:
+                buf += data[pos:end]
+                if byte in (_BS, _DEL):
+                    _erase_char(buf)
+                elif byte in (_ETX, _EOT) and not buf:
+                    out.append(Signal.INTERRUPT)
+                # any other control byte is dropped
+            pos = end + 1
+        return out
+
+    def erase_char(self) -> None:
+        """Telnet EC: delete the last character of the line being typed."""
+        if not self._discarding:
+            _erase_char(self._buf)
+
+    def erase_line(self) -> None:
+        """Telnet EL: forget the line being typed."""
+        self._buf.clear()
+
+
+def _erase_char(buf: bytearray) -> None:
+    """Delete the last character: a whole UTF-8 sequence, or one byte if it is not valid."""
+    if not buf:
+        return
+    start = len(buf) - 1
+    while start > 0 and buf[start] & 0xC0 == 0x80 and len(buf) - start < 4:
+        start -= 1
+    if len(buf) - start == _sequence_length(buf[start]):
+        del buf[start:]
+    else:  # not a complete sequence: take one byte
+        del buf[-1]
+
+
+def _sequence_length(lead: int) -> int:
+    """How many bytes a UTF-8 sequence starting with `lead` has (1 for anything else)."""
+    if 0xC0 <= lead < 0xE0:
+        return 2
+    if 0xE0 <= lead < 0xF0:
+        return 3
+    if 0xF0 <= lead < 0xF8:
+        return 4
+    return 1

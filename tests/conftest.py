@@ -1,0 +1,55 @@
+"""Fixtures shared by every test level: real servers on ephemeral ports in a temp dir."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from torbit.app import App
+from torbit.config import Settings
+
+# Cheap hashing keeps tests fast; production uses argon2-cffi's defaults.
+CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
+
+
+def test_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
+    """Settings for a server on ephemeral ports, keeping everything under data_dir."""
+    base: dict[str, dict[str, Any]] = {
+        "telnet": {"port": 0, "login_timeout": 10},
+        "http": {"port": 0},
+        "storage": {"url": f"sqlite:///{data_dir}/torbit.db"},
+        "log": {"dir": str(data_dir / "logs")},
+        "accounts": dict(CHEAP_ARGON2),
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+ServerFactory = Callable[..., Awaitable[App]]
+
+
+@pytest.fixture
+async def make_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
+    """Start servers in this event loop; `await make_server(chat={"history_on_join": 5})`.
+    A second call with `data_dir=` reuses a data dir (restart tests)."""
+    apps: list[App] = []
+
+    async def factory(data_dir: Path | None = None, **sections: dict[str, Any]) -> App:
+        app = App(test_settings(data_dir or tmp_path, **sections))
+        await app.start()
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        await app.stop()
+
+
+@pytest.fixture
+async def server(make_server: ServerFactory) -> App:
+    """One running server with default settings (telnet and HTTP on ephemeral ports)."""
+    return await make_server()

@@ -1,0 +1,224 @@
+"""The `torbit` command as a separate process: admin CLI, config errors, signals, kill -9."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CHEAP_ARGON2
+
+TORBIT = [sys.executable, "-m", "torbit"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = dict(os.environ)
+    e.update(
+        TORBIT_STORAGE__URL=f"sqlite:///{tmp_path}/torbit.db",
+        TORBIT_LOG__DIR=str(tmp_path / "logs"),
+        TORBIT_TELNET__PORT=str(free_port()),
+        TORBIT_HTTP__PORT=str(free_port()),
+        **{f"TORBIT_ACCOUNTS__{k.upper()}": str(v) for k, v in CHEAP_ARGON2.items()},
+    )
+    return e
+
+
+def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TORBIT, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_user_admin_commands(env: dict[str, str]) -> None:
+    r = run(env, "user", "add", "Alice", stdin="pass-word-1\n")
+    assert r.returncode == 0, r.stderr
+    assert "added user Alice" in r.stdout
+    r = run(env, "user", "add", "alice", stdin="another-pw\n")
+    assert r.returncode == 1 and "taken" in r.stderr.lower()
+    r = run(env, "user", "add", "bad name", stdin="pass-word-1\n")
+    assert r.returncode == 1 and "invalid user name" in r.stderr
+    assert run(env, "user", "add", "bob", "--password", "pass-word-2").returncode == 0
+    r = run(env, "user", "list")
+    assert re.search(r"^Alice ", r.stdout, re.M) and re.search(r"^bob ", r.stdout, re.M)
+    assert run(env, "user", "passwd", "bob", stdin="new-password\n").returncode == 0
+    assert run(env, "user", "set-admin", "bob").returncode == 0
+    assert "(admin)" in run(env, "user", "list").stdout
+    r = run(env, "user", "del", "bob")
+    assert r.returncode == 0
+    assert "bob" not in run(env, "user", "list").stdout
+    r = run(env, "user", "del", "bob")
+    assert r.returncode == 1 and "no such user" in r.stderr
+    assert run(env, "room", "list").stdout.strip() == "no rooms"
+    assert run(env, "db", "upgrade").returncode == 0
+
+
+def test_bad_config_stops_with_one_clear_line_and_exit_2(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[telnet]\nport = 5000\nprot = 1\n")
+    r = run(env, "serve", "--config", str(cfg))
+    assert r.returncode == 2
+    assert "telnet.prot" in r.stderr and "unknown key" in r.stderr
+    cfg.write_text('[chat]\nhistory_on_join = "many"\n')
+    r = run(env, "serve", "--config", str(cfg))
+    assert r.returncode == 2 and "chat.history_on_join" in r.stderr
+    env2 = dict(env, TORBIT_TELNET__PORT="not-a-port")
+    r = run(env2, "serve")
+    assert r.returncode == 2 and "telnet.port" in r.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env3 = dict(env, TORBIT_TELNET__PORT=str(busy.getsockname()[1]))
+        r = run(env3, "serve")
+    assert r.returncode == 2 and "telnet.port" in r.stderr and "cannot listen" in r.stderr
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a log dir below a regular file cannot be created, even by root
+    env4 = dict(env, TORBIT_LOG__DIR=str(blocker / "logs"))
+    r = run(env4, "serve")
+    assert r.returncode == 2 and "log.dir" in r.stderr and "not writable" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_sample_config_is_complete_and_valid(env: dict[str, str]) -> None:
+    from torbit.config import Settings, load_settings
+
+    sample = Path(__file__).parents[2] / "torbit.toml"
+    settings = load_settings(sample)
+    assert settings == Settings()  # the sample documents the defaults
+    text = sample.read_text()
+    for section, model in Settings.model_fields.items():
+        assert f"[{section}]" in text
+        assert model.annotation is not None
+        for key in model.annotation.model_fields:  # type: ignore[union-attr]
+            assert re.search(rf"^#? ?{key} =", text, re.M), (
+                f"{section}.{key} missing from torbit.toml"
+            )
+
+
+@pytest.fixture
+def served(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    p = subprocess.Popen([*TORBIT, "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    port = int(env["TORBIT_TELNET__PORT"])
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or p.poll() is not None:
+                p.kill()
+                raise AssertionError(f"server did not start: {p.communicate()[1]}") from None
+            time.sleep(0.1)
+    yield p
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+    assert p.stderr is not None
+    p.stderr.close()
+
+
+def telnet_login(port: int, name: str) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
+
+    def until(text: bytes) -> bytes:
+        buf = b""
+        while text not in buf:
+            chunk = s.recv(4096)
+            if not chunk:
+                raise EOFError(buf)
+            buf += chunk
+        return buf
+
+    until(b"Name: ")
+    s.sendall(name.encode() + b"\r\n")
+    until(b"password: ")
+    s.sendall(b"secret-pw\r\n")
+    until(b"password: ")
+    s.sendall(b"secret-pw\r\n")
+    until(b"you are in #lobby")
+    del f
+    return s
+
+
+def test_sigterm_shuts_down_gracefully_with_exit_0(
+    served: subprocess.Popen[str], env: dict[str, str]
+) -> None:
+    s = telnet_login(int(env["TORBIT_TELNET__PORT"]), "alice")
+    served.send_signal(signal.SIGTERM)
+    buf = b""
+    while b"shutting down" not in buf:
+        chunk = s.recv(4096)
+        assert chunk, buf
+        buf += chunk
+    assert served.wait(timeout=20) == 0
+    s.close()
+
+
+def test_acknowledged_messages_survive_kill_9(
+    served: subprocess.Popen[str], env: dict[str, str]
+) -> None:
+    port = int(env["TORBIT_TELNET__PORT"])
+    s = telnet_login(port, "alice")
+    s.settimeout(10)
+    acked: list[int] = []
+    buf = b""
+    for i in range(300):
+        s.sendall(f"durable {i}\r\n".encode())
+        if i % 10 == 9:
+            # collect echoes so far: an echo means the message was committed
+            while True:
+                chunk = s.recv(65536)
+                buf += chunk
+                acked = [int(x) for x in re.findall(rb"<alice> durable (\d+)\r\n", buf)]
+                if acked and acked[-1] >= i - 5:
+                    break
+    served.send_signal(signal.SIGKILL)
+    served.wait()
+    try:
+        while chunk := s.recv(65536):
+            buf += chunk
+    except OSError:
+        pass
+    acked = [int(x) for x in re.findall(rb"<alice> durable (\d+)\r\n", buf)]
+    s.close()
+    assert acked == list(range(len(acked))) and len(acked) > 250
+
+    r = subprocess.run(
+        [sys.executable, "-c", HISTORY_DUMP], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    stored = [int(x) for x in r.stdout.split()]
+    assert stored[: len(acked)] == acked  # every acknowledged message, in order, exactly once
+    assert stored == sorted(set(stored))
+
+
+HISTORY_DUMP = """
+import asyncio, os
+from torbit.backends.registry import open_log, open_store
+async def main():
+    store = open_store(os.environ["TORBIT_STORAGE__URL"], "full")
+    await store.open()
+    log = open_log("local", store, topic_prefix="t", replication_factor=1, retention_hours=24)
+    await log.start(lambda m: None)
+    msgs = await log.read("lobby", limit=10000)
+    print(" ".join(m.text.split()[1] for m in msgs))
+    await log.close(); await store.close()
+asyncio.run(main())
+"""

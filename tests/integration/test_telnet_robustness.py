@@ -1,0 +1,173 @@
+"""Hostile and slow clients, timeouts, retention and restarts, against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+from datetime import UTC, datetime, timedelta
+
+from tests.conftest import ServerFactory
+from tests.helpers.telnet_client import TelnetClient
+from torbit.app import App
+from torbit.core.models import Draft
+
+LINE = r"^\[\d\d:\d\d:\d\d\] "
+
+
+async def connect(app: App, name: str) -> TelnetClient:
+    assert app.telnet_port is not None
+    c = await TelnetClient.connect(app.telnet_port)
+    await c.login(name)
+    return c
+
+
+async def test_messages_survive_a_restart(make_server: ServerFactory) -> None:
+    app = await make_server()
+    alice = await connect(app, "alice")
+    for i in range(3):
+        alice.send(f"kept {i}")
+    await alice.expect("<alice> kept 2")
+    await alice.close()
+    await app.stop()
+    app2 = await make_server()
+    bob = await connect(app2, "bob")
+    got = [await bob.expect(LINE + r"<alice> kept (\d)") for _ in range(3)]
+    assert [g.group(1) for g in got] == ["0", "1", "2"]
+    await bob.close()
+
+
+async def test_retention_purge_deletes_old_messages(server: App) -> None:
+    services = server.services
+    assert services is not None
+    old = datetime.now(UTC) - timedelta(hours=25)
+    await services.log.publish(
+        [Draft(channel="lobby", sender="ghost", text=f"ancient {i}", sent_at=old) for i in range(5)]
+    )
+    alice = await connect(server, "alice")
+    alice.send("fresh")
+    await alice.expect("<alice> fresh")
+    purged = await services.chat.purge_expired()
+    assert purged == 5
+    history = await services.chat.history("alice", "lobby", limit=50)
+    assert [m.text for m in history] == ["fresh"]
+    await alice.close()
+
+
+async def test_slow_reader_is_dropped_and_others_keep_receiving(make_server: ServerFactory) -> None:
+    app = await make_server(telnet={"max_output_buffer": 8192})
+    assert app.telnet_port is not None
+    slow = await TelnetClient.connect(app.telnet_port)
+    await slow.login("slowpoke")
+    # Stop reading: a tiny receive window, and the client never reads again.
+    slow.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.writer.transport.pause_reading()  # type: ignore[attr-defined]
+    alice = await connect(app, "alice")
+    bob = await connect(app, "bob")
+    payload = "x" * 3000
+    n = 2500  # ~7.5 MB to the slow reader: far beyond kernel socket buffers plus 8 KB
+    for i in range(n):
+        alice.send(f"{i} {payload}")
+        if i % 100 == 0:
+            await bob.expect(f"<alice> {i} x")
+    await bob.expect(f"<alice> {n - 1} x")
+    services = app.services
+    assert services is not None
+    dropped = services.metrics.dropped_clients.labels("telnet")._value.get()
+    assert dropped == 1
+    assert "slowpoke" not in services.chat.online("lobby")
+    await slow.close()
+    await alice.close()
+    await bob.close()
+
+
+async def test_hostile_bytes_leave_server_and_others_unaffected(server: App) -> None:
+    assert server.telnet_port is not None
+    alice = await connect(server, "alice")
+    bob = await connect(server, "bob")
+    rng = random.Random(1234)
+    attackers: list[TelnetClient] = []
+    for kind in range(4):
+        c = await TelnetClient.connect(server.telnet_port)
+        attackers.append(c)
+        if kind == 0:  # random bytes
+            c.send_raw(bytes(rng.randrange(256) for _ in range(200_000)))
+        elif kind == 1:  # IAC floods: negotiation and unterminated subnegotiation
+            c.send_raw(b"\xff\xfd\x01\xff\xfb\x03" * 50_000 + b"\xff\xfa" + b"A" * 100_000)
+        elif kind == 2:  # a 1 MB line without newline
+            c.send_raw(b"a" * 1_000_000)
+        else:  # invalid UTF-8 after logging in
+            await c.login("mallory")
+            c.send_raw(b"\xc3\x28 bad \xa0\xa1 utf8 \xf0\x28\x8c\x28\r\n")
+    await attackers[3].expect(LINE + "<mallory> \ufffd\\( bad \ufffd\ufffd utf8")
+    alice.send("still alive?")
+    await bob.expect("<alice> still alive\\?")
+    # the 1 MB line was cut off, not buffered; a newline ends it with one clear error
+    attackers[2].send_raw(b"\r\n")
+    await attackers[2].expect("! line too long: at most 4096 bytes")
+    for c in attackers:
+        await c.close()
+    carol = await connect(server, "carol")
+    carol.send("after the storm")
+    await alice.expect("<carol> after the storm")
+    for c in (alice, bob, carol):
+        await c.close()
+
+
+async def test_overlong_chat_line_gets_an_error_and_is_dropped(server: App) -> None:
+    alice = await connect(server, "alice")
+    alice.send("y" * 5000)
+    await alice.expect("^! line too long: at most 4096 bytes")
+    alice.send("short one")
+    await alice.expect("<alice> short one")
+    assert not any("yyyy" in line for line in alice.seen)
+    await alice.close()
+
+
+async def test_line_endings_and_backspace(server: App) -> None:
+    alice = await connect(server, "alice")
+    alice.send_raw(b"one\n")
+    await alice.expect("<alice> one$")
+    alice.send_raw(b"two\r\x00")
+    await alice.expect("<alice> two$")
+    alice.send_raw(b"thrx\x08ee\x7f\x7fee\r\n")
+    await alice.expect("<alice> three$")
+    alice.send_raw("caf\u00e9 \u2603\r\n".encode())
+    await alice.expect("<alice> caf\u00e9 \u2603$")
+    await alice.close()
+
+
+async def test_idle_connections_that_never_log_in_are_closed(make_server: ServerFactory) -> None:
+    app = await make_server(telnet={"login_timeout": 0.5})
+    assert app.telnet_port is not None
+    c = await TelnetClient.connect(app.telnet_port)
+    await c.expect("login timed out")
+    await c.lines_for(1)
+    assert c.reader.at_eof()
+    await c.close()
+
+
+async def test_shutdown_tells_connected_users(make_server: ServerFactory) -> None:
+    app = await make_server()
+    alice = await connect(app, "alice")
+    stopping = asyncio.create_task(app.stop())
+    await alice.expect("server is shutting down")
+    await stopping
+    await alice.lines_for(0.5)
+    assert alice.reader.at_eof()
+    await alice.close()
+
+
+async def test_transcript_log_gets_room_messages_only(make_server: ServerFactory) -> None:
+    app = await make_server()
+    alice = await connect(app, "alice")
+    alice.send("for the record")
+    alice.send("/msg alice a private note")
+    await alice.expect("a private note")
+    await alice.close()
+    await app.stop()
+    transcript = (app.settings.log.dir / "transcript.log").read_text()
+    assert "#lobby <alice> for the record" in transcript
+    assert "private note" not in transcript
+    assert os.path.exists(app.settings.log.dir / "torbit.log")

@@ -1,0 +1,147 @@
+"""The core without I/O: names, formatting, the command table and the hub's fan-out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from torbit.core.chat import clean_text
+from torbit.core.format import format_message
+from torbit.core.hub import Delivery, Hub
+from torbit.core.models import Message, MessageKind
+from torbit.core.names import check_name, is_valid_name
+from torbit.errors import InvalidInput, TooLarge
+from torbit.protocol.commands import COMMANDS, help_lines, parse_command
+
+T = datetime(2026, 11, 28, 15, 4, 5, tzinfo=UTC)
+
+
+def msg(
+    id: int = 1,
+    sender: str = "alice",
+    text: str = "hello",
+    channel: str = "lobby",
+    kind: MessageKind = MessageKind.TEXT,
+    recipient: str | None = None,
+) -> Message:
+    return Message(
+        id=id, channel=channel, sender=sender, text=text, sent_at=T, kind=kind, recipient=recipient
+    )
+
+
+def test_names() -> None:
+    assert is_valid_name("Torbit-Room_1.x")
+    assert check_name("Torbit-Room-1") == check_name("torbit-room-1") == "torbit-room-1"
+    for bad in ["", "a" * 33, "has space", "ünï", "@bob", "#room", "a/b"]:
+        assert not is_valid_name(bad)
+        with pytest.raises(InvalidInput):
+            check_name(bad)
+
+
+def test_message_format() -> None:
+    utc = ZoneInfo("UTC")
+    assert format_message(msg(), utc) == "[15:04:05] <alice> hello"
+    assert (
+        format_message(msg(kind=MessageKind.ACTION, text="waves"), utc)
+        == "[15:04:05] * alice waves"
+    )
+    to_bob = msg(channel="@bob", kind=MessageKind.PRIVATE, recipient="bob")
+    assert format_message(to_bob, utc) == "[15:04:05] (private) <alice> hello"
+    copy = msg(channel="@alice", kind=MessageKind.PRIVATE, recipient="bob")
+    assert format_message(copy, utc) == "[15:04:05] (private to bob) <alice> hello"
+    assert format_message(msg(), ZoneInfo("Europe/Paris")) == "[16:04:05] <alice> hello"
+
+
+def test_clean_text_removes_terminal_controls() -> None:
+    assert clean_text("hi \x1b[31mred\x07  ", 100) == "hi \ufffd[31mred\ufffd"
+    with pytest.raises(InvalidInput):
+        clean_text("   ", 100)
+    with pytest.raises(TooLarge):
+        clean_text("é" * 51, 100)
+
+
+@given(st.text())
+def test_clean_text_never_lets_control_characters_through(text: str) -> None:
+    try:
+        out = clean_text(text, 10_000)
+    except (InvalidInput, TooLarge):
+        return
+    assert not any((ord(c) < 32 and c != "\t") or 0x7F <= ord(c) <= 0x9F for c in out)
+
+
+def test_command_table() -> None:
+    inv = parse_command("/msg bob hello there  you")
+    assert inv.command is COMMANDS["msg"] and inv.args == ("bob", "hello there  you")
+    assert parse_command("/JOIN lobby").args == ("lobby",)
+    with pytest.raises(InvalidInput, match="usage: /join ROOM"):
+        parse_command("/join")
+    with pytest.raises(InvalidInput, match="usage: /join ROOM"):
+        parse_command("/join a b")
+    with pytest.raises(InvalidInput, match="unknown command /nope"):
+        parse_command("/nope")
+    assert len(help_lines()) == len(COMMANDS)
+    assert any(line.startswith("/msg USER TEXT") for line in help_lines())
+
+
+class FakeSession:
+    """A session is an interface of the core; this one records what it is given."""
+
+    def __init__(self, user: str) -> None:
+        self.user_key = user
+        self.ignores: set[str] = set()
+        self.got: list[Delivery] = []
+        self.notes: list[str] = []
+
+    def deliver(self, delivery: Delivery) -> None:
+        self.got.append(delivery)
+
+    def notify(self, text: str, channel: str | None = None) -> None:
+        self.notes.append(text)
+
+    def close(self, reason: str) -> None:
+        pass
+
+
+def test_hub_fans_out_once_encoded_and_respects_ignores() -> None:
+    hub = Hub(ZoneInfo("UTC"))
+    a, b, c = FakeSession("alice"), FakeSession("bob"), FakeSession("carol")
+    for s in (a, b, c):
+        hub.attach(s, s.user_key, set())
+        hub.enter(s, "lobby")
+    c.ignores.add("alice")
+    hub.dispatch(msg())
+    assert len(a.got) == len(b.got) == 1 and not c.got
+    assert a.got[0] is b.got[0]  # one Delivery, one encoding, for everyone
+    assert a.got[0].line == b"[15:04:05] <alice> hello\r\n"
+    assert a.got[0].line is b.got[0].line
+
+
+def test_hub_holds_live_messages_while_history_is_shown() -> None:
+    hub = Hub(ZoneInfo("UTC"))
+    a = FakeSession("alice")
+    hub.attach(a, "alice", set())
+    hub.enter(a, "lobby", hold=True)
+    hub.dispatch(msg(id=5))
+    hub.dispatch(msg(id=6))
+    assert a.got == []
+    hub.release(a, "lobby", after_id=5)  # history ended at 5: only 6 is new
+    assert [d.message.id for d in a.got] == [6]
+    hub.dispatch(msg(id=7))
+    assert [d.message.id for d in a.got] == [6, 7]
+
+
+def test_hub_shares_ignores_between_sessions_of_a_user() -> None:
+    hub = Hub(ZoneInfo("UTC"))
+    a1, a2 = FakeSession("alice"), FakeSession("alice")
+    hub.attach(a1, "alice", {"bob"})
+    hub.attach(a2, "alice", set())
+    assert a1.ignores is a2.ignores and "bob" in a2.ignores
+    assert hub.online("@alice") == ["alice"]
+    hub.detach(a1)
+    assert hub.presence("alice") is not None
+    assert hub.detach(a2) == ["@alice"]
+    assert hub.presence("alice") is None
