@@ -9,6 +9,7 @@ import logging
 import resource
 import signal
 import socket
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -77,6 +78,19 @@ def bind(host: str, port: int, what: str) -> socket.socket:
     return sock
 
 
+def tls_context(cert: str, key: str, section: str) -> ssl.SSLContext:
+    """A server context with TLS 1.2 as the floor; a bad file names its config key."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError(
+            f"config keys {section}.tls_cert/{section}.tls_key: cannot load {cert}, {key}: {e}"
+        ) from None
+    return ctx
+
+
 def raise_open_file_limit() -> None:
     """Thousands of clients need thousands of descriptors: take what the hard limit allows."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -110,6 +124,7 @@ class App:
         self._purge_task: asyncio.Task[None] | None = None
         self._logs: Logs | None = None
         self.telnet_port: int | None = None
+        self.telnet_tls_port: int | None = None
         self.http_port: int | None = None
         self._stopped = asyncio.Event()
 
@@ -118,8 +133,24 @@ class App:
         tz = timezone_of(s)
         raise_open_file_limit()
         self._logs = Logs(s.log)
-        telnet_sock = bind(s.telnet.host, s.telnet.port, "telnet") if s.telnet.enabled else None
-        http_sock = bind(s.http.host, s.http.port, "http") if s.http.enabled else None
+        telnet_tls = None
+        if s.telnet.enabled and s.telnet.tls_cert and s.telnet.tls_key:
+            telnet_tls = tls_context(s.telnet.tls_cert, s.telnet.tls_key, "telnet")
+        http_tls = s.http.enabled and bool(s.http.tls_cert and s.http.tls_key)
+        if http_tls:
+            tls_context(s.http.tls_cert, s.http.tls_key, "http")  # fail early and clearly
+        bound: list[socket.socket] = []
+        try:
+            if s.telnet.enabled:
+                bound.append(telnet_sock := bind(s.telnet.host, s.telnet.port, "telnet"))
+            if telnet_tls is not None:
+                bound.append(tls_sock := bind(s.telnet.host, s.telnet.tls_port, "telnet.tls"))
+            if s.http.enabled:
+                bound.append(http_sock := bind(s.http.host, s.http.port, "http"))
+        except ConfigError:
+            for sock in bound:
+                sock.close()
+            raise
         check_name(s.chat.default_room, "chat.default_room")
 
         store = open_store(s.storage.url, s.storage.synchronous)
@@ -154,19 +185,28 @@ class App:
         services = Services(s, store, message_log, hub, accounts, chat, self.metrics)
         self.services = services
 
-        if telnet_sock is not None:
+        if s.telnet.enabled:
             from torbit.frontends.telnet import TelnetServer
 
             self.telnet = TelnetServer(services)
-            await self.telnet.start(telnet_sock)
+            refuse = ""
+            if not s.telnet.allow_plaintext_login:
+                refuse = "plaintext logins are disabled here: connect with TLS"
+                if telnet_tls is not None:
+                    refuse += f" to port {tls_sock.getsockname()[1]}"
+            await self.telnet.listen(telnet_sock, refuse_login=refuse)
             self.telnet_port = telnet_sock.getsockname()[1]
-        if http_sock is not None:
+            if telnet_tls is not None:
+                await self.telnet.listen(tls_sock, telnet_tls)
+                self.telnet_tls_port = tls_sock.getsockname()[1]
+        if s.http.enabled:
             await self._start_http(services, http_sock)
             self.http_port = http_sock.getsockname()[1]
         self._purge_task = asyncio.create_task(self._purge_loop(chat))
         log.info(
-            "torbit serving: telnet %s, http %s, storage %s, bus %s",
-            self.telnet_port, self.http_port, s.storage.url, s.bus.url,
+            "torbit serving: telnet %s, telnet-tls %s, http%s %s, storage %s, bus %s",
+            self.telnet_port, self.telnet_tls_port, "s" if http_tls else "", self.http_port,
+            s.storage.url, s.bus.url,
         )
 
     def _on_message(self, hub: Hub) -> Any:
@@ -197,7 +237,12 @@ class App:
             lifespan="off",
             ws_max_size=services.settings.http.max_body_bytes,
             timeout_graceful_shutdown=1,
+            ssl_certfile=services.settings.http.tls_cert or None,
+            ssl_keyfile=services.settings.http.tls_key or None,
         )
+        config.load()
+        if config.ssl is not None:
+            config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
         server = _embedded_uvicorn()(config)
         self._http = server
         self._http_task = asyncio.create_task(server.serve(sockets=[sock]))

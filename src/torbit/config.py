@@ -28,6 +28,10 @@ class TelnetConfig(Section):
     port: int = Field(5000, ge=0, le=65535)
     login_timeout: float = Field(60.0, gt=0, description="seconds to log in before disconnect")
     max_output_buffer: int = Field(256 * 1024, ge=4096, description="bytes queued per client")
+    tls_port: int = Field(5001, ge=0, le=65535)
+    tls_cert: str = ""  # PEM chain; TLS telnet listens on tls_port when cert and key are set
+    tls_key: str = ""
+    allow_plaintext_login: bool = True  # false: the plain port only points people to the TLS port
 
 
 class HttpConfig(Section):
@@ -36,6 +40,8 @@ class HttpConfig(Section):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     token_ttl_hours: float = Field(24 * 7, gt=0)
+    tls_cert: str = ""  # HTTPS (only) when cert and key are set
+    tls_key: str = ""
     ws_max_queue: int = Field(
         1000, ge=16, description="frames queued per WebSocket client before it is dropped"
     )

@@ -22,6 +22,7 @@ from torbit.protocol.telnet import Interrupt, LineReceived, LineTooLong, TelnetC
 
 if TYPE_CHECKING:
     import socket
+    import ssl
 
     from torbit.app import Services
 
@@ -43,20 +44,31 @@ class State(enum.Enum):
 
 
 class TelnetServer:
+    """Plain and TLS telnet listeners sharing one set of sessions."""
+
     def __init__(self, services: Services) -> None:
         self.services = services
         self.sessions: set[TelnetSession] = set()
-        self._server: asyncio.Server | None = None
-        self.door = "telnet"
+        self._servers: list[asyncio.Server] = []
 
-    async def start(self, sock: socket.socket) -> None:
+    async def listen(
+        self, sock: socket.socket, tls: ssl.SSLContext | None = None, refuse_login: str = ""
+    ) -> None:
+        """Serve clients on a bound socket. With `refuse_login` set, clients are only told that
+        (e.g. "use TLS") and disconnected: plaintext logins are off."""
+        door = "telnet-tls" if tls else "telnet"
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: TelnetSession(self), sock=sock)
+        self._servers.append(
+            await loop.create_server(
+                lambda: TelnetSession(self, door, refuse_login), sock=sock, ssl=tls,
+                ssl_handshake_timeout=10.0 if tls else None,
+            )
+        )
 
     async def shutdown(self, grace: float) -> None:
         """Stop accepting, let queued output drain for up to `grace` seconds, then close."""
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         # transports offer no "drained" event, so poll them briefly
@@ -64,15 +76,17 @@ class TelnetServer:
             await asyncio.sleep(0.02)
         for s in list(self.sessions):
             s.close("server shutdown")
-        if self._server is not None:
-            await self._server.wait_closed()
+        for server in self._servers:
+            await server.wait_closed()
 
 
 class TelnetSession(asyncio.Protocol):
     """One telnet client. Implements torbit.core.hub.Session."""
 
-    def __init__(self, server: TelnetServer) -> None:
+    def __init__(self, server: TelnetServer, door: str, refuse_login: str = "") -> None:
         self._server = server
+        self._door = door
+        self._refuse = refuse_login
         self._services = server.services
         self._limit = self._services.settings.telnet.max_output_buffer
         self._codec = TelnetConnection(self._services.settings.chat.max_message_bytes)
@@ -97,16 +111,20 @@ class TelnetSession(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self._server.sessions.add(self)
-        self._services.metrics.connected.labels(self._server.door).inc()
+        self._services.metrics.connected.labels(self._door).inc()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(
             self._services.settings.telnet.login_timeout, self._login_timeout
         )
+        if self._refuse:
+            self._error(self._refuse)
+            self.close("plaintext login refused")
+            return
         self._write((GREETING + "Name: ").encode())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.sessions.discard(self)
-        self._services.metrics.connected.labels(self._server.door).dec()
+        self._services.metrics.connected.labels(self._door).dec()
         if self._timer is not None:
             self._timer.cancel()
         was_chatting = self._state is State.CHAT
@@ -163,7 +181,7 @@ class TelnetSession(asyncio.Protocol):
         if t.get_write_buffer_size() > self._limit:
             log.warning("dropping slow telnet client %s (%s): output buffer over %d bytes",
                         self._peer, self._name or "not logged in", self._limit)
-            self._services.metrics.dropped_clients.labels(self._server.door).inc()
+            self._services.metrics.dropped_clients.labels(self._door).inc()
             t.abort()
 
     def _error(self, text: str) -> None:
@@ -240,7 +258,7 @@ class TelnetSession(asyncio.Protocol):
                 self._error(e.message)
         if texts:
             await self._services.chat.say(self._name, room, texts)
-            self._services.metrics.messages_in.labels(self._server.door).inc(len(texts))
+            self._services.metrics.messages_in.labels(self._door).inc(len(texts))
 
     async def _handle(self, line: str) -> None:
         state = self._state

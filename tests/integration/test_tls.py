@@ -1,0 +1,113 @@
+"""Real TLS handshakes with certificates from trustme: telnet over TLS and HTTPS."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import warnings
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from tests.conftest import ServerFactory
+from tests.helpers.telnet_client import TelnetClient
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def cert_files(ca: trustme.CA, tmp_path: Path) -> tuple[str, str]:
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
+    cert.private_key_pem.write_to_path(str(key_path))
+    return str(cert_path), str(key_path)
+
+
+def client_context(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx
+
+
+async def test_telnet_over_tls_chats_with_plain_telnet(
+    make_server: ServerFactory, ca: trustme.CA, cert_files: tuple[str, str]
+) -> None:
+    cert, key = cert_files
+    app = await make_server(telnet={"tls_port": 0, "tls_cert": cert, "tls_key": key})
+    assert app.telnet_tls_port is not None and app.telnet_port is not None
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", app.telnet_tls_port, ssl=client_context(ca), server_hostname="localhost"
+    )
+    secure = TelnetClient(reader, writer)
+    assert writer.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
+    await secure.login("alice")
+    plain = await TelnetClient.connect(app.telnet_port)
+    await plain.login("bob")
+    plain.send("hello over plain")
+    await secure.expect("<bob> hello over plain")
+    secure.send("hello over tls")
+    await plain.expect("<alice> hello over tls")
+    await secure.close()
+    await plain.close()
+
+
+async def test_old_tls_versions_are_refused(
+    make_server: ServerFactory, ca: trustme.CA, cert_files: tuple[str, str]
+) -> None:
+    cert, key = cert_files
+    app = await make_server(telnet={"tls_port": 0, "tls_cert": cert, "tls_key": key})
+    ctx = client_context(ca)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        await asyncio.open_connection(
+            "127.0.0.1", app.telnet_tls_port, ssl=ctx, server_hostname="localhost"
+        )
+
+
+async def test_plaintext_logins_can_be_refused(
+    make_server: ServerFactory, cert_files: tuple[str, str]
+) -> None:
+    cert, key = cert_files
+    app = await make_server(
+        telnet={"tls_port": 0, "tls_cert": cert, "tls_key": key, "allow_plaintext_login": False}
+    )
+    assert app.telnet_port is not None
+    c = await TelnetClient.connect(app.telnet_port)
+    m = await c.expect(r"plaintext logins are disabled here: connect with TLS to port (\d+)")
+    assert int(m.group(1)) == app.telnet_tls_port
+    await c.lines_for(0.5)
+    assert c.reader.at_eof() and "Name:" not in c.buffer
+    await c.close()
+
+
+async def test_https(make_server: ServerFactory, ca: trustme.CA, cert_files: tuple[str, str]) -> None:
+    cert, key = cert_files
+    app = await make_server(http={"tls_cert": cert, "tls_key": key})
+    url = f"https://localhost:{app.http_port}"
+    async with httpx.AsyncClient(verify=client_context(ca)) as client:
+        r = await client.get(f"{url}/healthz")
+        assert r.status_code == 200
+        r = await client.post(f"{url}/api/v1/users", json={"name": "alice", "password": "pw-123456"})
+        assert r.status_code == 201
+    async with httpx.AsyncClient() as plain:  # no trust in the test CA: the handshake fails
+        with pytest.raises(httpx.ConnectError):
+            await plain.get(f"{url}/healthz")
+
+
+async def test_bad_certificate_file_is_a_config_error(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    from torbit.errors import ConfigError
+
+    missing = str(tmp_path / "nope.pem")
+    with pytest.raises(ConfigError, match=r"telnet.tls_cert/telnet.tls_key"):
+        await make_server(telnet={"tls_cert": missing, "tls_key": missing})
