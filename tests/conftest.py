@@ -23,6 +23,8 @@ def test_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
         "storage": {"url": f"sqlite:///{data_dir}/torbit.db"},
         "log": {"dir": str(data_dir / "logs")},
         "accounts": dict(CHEAP_ARGON2),
+        # message rates and connection counts are lifted; tests of the limits set them
+        "limits": {"message_rate": 0, "room_message_rate": 0, "connections_per_ip": 0},
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)

@@ -23,6 +23,7 @@ from torbit.config import Settings
 from torbit.core.accounts import Accounts
 from torbit.core.chat import Chat, ChatRules
 from torbit.core.hub import Hub
+from torbit.core.limits import ConnectionLimiter, LoginThrottle, RateLimiter
 from torbit.core.models import Message
 from torbit.core.names import check_name, is_inbox
 from torbit.core.ports import MessageLog, Store
@@ -50,6 +51,7 @@ class Services:
     accounts: Accounts
     chat: Chat
     metrics: Metrics
+    connections: ConnectionLimiter  # shared by telnet and WebSocket
 
 
 def timezone_of(settings: Settings) -> tzinfo:
@@ -174,15 +176,26 @@ class App:
             registration_open=s.chat.registration == "open",
             min_password_length=s.accounts.min_password_length,
             hasher=hasher,
+            throttle=LoginThrottle(
+                free=s.limits.login_free_attempts, cap=s.limits.login_backoff_max
+            ),
         )
         rules = ChatRules(
             default_room=s.chat.default_room,
             history_on_join=s.chat.history_on_join,
             retention=timedelta(hours=s.chat.retention_hours),
             max_message_bytes=s.chat.max_message_bytes,
+            rooms_per_user=s.limits.rooms_per_user,
         )
-        chat = Chat(store, message_log, hub, rules)
-        services = Services(s, store, message_log, hub, accounts, chat, self.metrics)
+        chat = Chat(
+            store, message_log, hub, rules,
+            rate=RateLimiter(s.limits.message_rate, s.limits.message_burst),
+            room_rate=RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst),
+        )
+        connections = ConnectionLimiter(s.limits.connections_per_ip, s.limits.max_connections)
+        services = Services(
+            s, store, message_log, hub, accounts, chat, self.metrics, connections
+        )
         self.services = services
 
         if s.telnet.enabled:

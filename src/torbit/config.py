@@ -75,6 +75,20 @@ class AccountsConfig(Section):
     argon2_parallelism: int = Field(4, ge=1)
 
 
+class LimitsConfig(Section):
+    """Abuse limits; 0 disables a limit (benchmarks, trusted deployments)."""
+
+    connections_per_ip: int = Field(100, ge=0)
+    max_connections: int = Field(20000, ge=0)
+    message_rate: float = Field(5.0, ge=0, description="messages per second per user, overall")
+    message_burst: int = Field(20, ge=0)
+    room_message_rate: float = Field(3.0, ge=0, description="per user in one room")
+    room_message_burst: int = Field(10, ge=0)
+    rooms_per_user: int = Field(100, ge=0)
+    login_free_attempts: int = Field(3, ge=0, description="failures before back-off starts")
+    login_backoff_max: float = Field(300.0, ge=0)
+
+
 class LogConfig(Section):
     dir: Path = Path("torbit-data/logs")
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -93,6 +107,7 @@ class Settings(BaseSettings):
     bus: BusConfig = BusConfig()
     chat: ChatConfig = ChatConfig()
     accounts: AccountsConfig = AccountsConfig()
+    limits: LimitsConfig = LimitsConfig()
     log: LogConfig = LogConfig()
 
     @classmethod

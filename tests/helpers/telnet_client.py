@@ -48,12 +48,12 @@ class TelnetClient:
             data = await asyncio.wait_for(self.reader.read(65536), timeout)
         except TimeoutError:
             raise AssertionError(
-                f"timed out waiting for {waiting_for!r}; last lines {self.seen[-8:]!r}, "
+                f"timed out waiting for {waiting_for!r}; last lines {[line[:160] for line in self.seen[-8:]]!r}, "
                 f"buffer {self.buffer[-300:]!r}"
             ) from None
         if not data:
             raise EOFError(
-                f"connection closed; last lines {self.seen[-8:]!r}, buffer {self.buffer!r}"
+                f"connection closed; last lines {[line[:160] for line in self.seen[-8:]]!r}, buffer {self.buffer!r}"
             )
         self.raw += data
         self.buffer += strip_iac(data).decode("utf-8", "replace")

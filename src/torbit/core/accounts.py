@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from torbit.core.limits import LoginThrottle
 from torbit.core.models import User
-from torbit.core.names import check_name
+from torbit.core.names import check_name, is_valid_name, name_key
 from torbit.core.ports import Store
 from torbit.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, NotFound
 
@@ -26,9 +27,11 @@ class Accounts:
         registration_open: bool,
         min_password_length: int,
         hasher: PasswordHasher | None = None,
+        throttle: LoginThrottle | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
+        self.throttle = throttle or LoginThrottle(free=0)
         self.registration_open = registration_open
         self.min_password_length = min_password_length
         self._hasher = hasher or PasswordHasher()
@@ -59,15 +62,22 @@ class Accounts:
                     created_at=self._now())
         return await self._store.create_user(user)
 
-    async def authenticate(self, name: str, password: str) -> User:
-        """The user, if the password is right; one error for unknown names and wrong passwords."""
-        key = check_name(name, "user name")
+    async def authenticate(self, name: str, password: str, client: str = "") -> User:
+        """The user, if the password is right; one error for unknown names and wrong passwords.
+        Repeated failures for an account or from a client address back off exponentially."""
+        if not is_valid_name(name):
+            raise AuthenticationFailed("wrong name or password")
+        key = name_key(name)
+        keys = (f"user:{key}", f"ip:{client}") if client else (f"user:{key}",)
+        self.throttle.check(*keys)
         user = await self._store.get_user(key)
         ok = await asyncio.to_thread(
             self._verify, user.password_hash if user else self._dummy_hash, password
         )
         if user is None or not ok:
+            self.throttle.failed(*keys)
             raise AuthenticationFailed("wrong name or password")
+        self.throttle.succeeded(keys[0])
         if self._hasher.check_needs_rehash(user.password_hash):
             await self._store.set_password_hash(key, await self.hash_password(password))
         return user

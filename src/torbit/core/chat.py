@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from torbit.core.hub import Delivery, Hub, Session
+from torbit.core.limits import RateLimiter
 from torbit.core.models import Draft, Message, MessageKind, Room, RoomInfo
 from torbit.core.names import check_name, inbox_channel, is_inbox
 from torbit.core.ports import MessageLog, Store
@@ -24,6 +25,7 @@ class ChatRules:
     history_on_join: int = 20
     retention: timedelta = timedelta(hours=24)
     max_message_bytes: int = 4096
+    rooms_per_user: int = 0  # 0: no limit
 
 
 def clean_text(text: str, max_bytes: int) -> str:
@@ -44,12 +46,16 @@ class Chat:
         hub: Hub,
         rules: ChatRules,
         *,
+        rate: RateLimiter | None = None,
+        room_rate: RateLimiter | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._log = log
         self._hub = hub
         self.rules = rules
+        self._rate = rate or RateLimiter(0, 0)
+        self._room_rate = room_rate or RateLimiter(0, 0)
         self._now = now
 
     # sessions
@@ -97,6 +103,11 @@ class Chat:
             room = await self._store.ensure_room(
                 Room(name=room_name, created_at=self._now(), owner=user)
             )
+        limit = self.rules.rooms_per_user
+        if limit:
+            mine = await self._store.rooms_of(user.lower())
+            if room.key not in mine and len(mine) >= limit:
+                raise Forbidden(f"you are in too many rooms (limit {limit}): /leave one first")
         await self._store.add_member(room.key, user.lower())
         return room
 
@@ -172,22 +183,35 @@ class Chat:
         """Publish to a room the user is a member of; returns once the message is durable."""
         room = await self._member_room(user, room_name)
         text = clean_text(text, self.rules.max_message_bytes)
+        self._check_rate(user, room.key)
         draft = Draft(channel=room.key, sender=user, text=text, sent_at=self._now(), kind=kind)
         (message,) = await self._log.publish([draft])
         return message
 
+    def _check_rate(self, user: str, room_key: str | None) -> None:
+        key = user.lower()
+        self._rate.check(key)
+        if room_key is not None:
+            self._room_rate.check(f"{key} {room_key}")
+
     async def say(
         self, user: str, room: Room, texts: Sequence[str], kind: MessageKind = MessageKind.TEXT
-    ) -> list[Message]:
+    ) -> tuple[list[Message], int]:
         """The fast path for a session already listening to `room` (membership was checked when
-        it joined): consecutive lines are published together, in order, as one batch."""
+        it joined): consecutive lines are published together, in order, as one batch. Lines over
+        the rate limits are dropped; returns the messages and how many lines were dropped."""
+        key = user.lower()
+        allowed = self._rate.take(key, len(texts))
+        if allowed:
+            allowed = self._room_rate.take(f"{key} {room.key}", allowed)
         now = self._now()
         drafts = [
             Draft(channel=room.key, sender=user, text=clean_text(t, self.rules.max_message_bytes),
                   sent_at=now, kind=kind)
-            for t in texts
+            for t in texts[:allowed]
         ]
-        return await self._log.publish(drafts)
+        messages = await self._log.publish(drafts) if drafts else []
+        return messages, len(texts) - allowed
 
     async def send_private(self, sender: str, to: str, text: str) -> Message:
         """A private message lands in the recipient's inbox and, as a copy, in the sender's."""
@@ -195,6 +219,7 @@ class Chat:
         if recipient is None:
             raise NotFound(f"no such user {to!r}")
         text = clean_text(text, self.rules.max_message_bytes)
+        self._check_rate(sender, None)
         now = self._now()
         drafts = [
             Draft(channel=inbox_channel(recipient.key), sender=sender, text=text, sent_at=now,

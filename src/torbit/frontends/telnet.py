@@ -16,7 +16,13 @@ from torbit.core.format import format_error, format_system
 from torbit.core.hub import Delivery
 from torbit.core.models import Room
 from torbit.core.names import is_valid_name
-from torbit.errors import AuthenticationFailed, Conflict, ServiceUnavailable, TorbitError
+from torbit.errors import (
+    AuthenticationFailed,
+    Conflict,
+    RateLimited,
+    ServiceUnavailable,
+    TorbitError,
+)
 from torbit.frontends.telnet_commands import run_command
 from torbit.protocol.telnet import Interrupt, LineReceived, LineTooLong, TelnetConnection
 
@@ -100,6 +106,8 @@ class TelnetSession(asyncio.Protocol):
         self._new_password = ""
         self._failures = 0
         self._peer = "?"
+        self._ip = "?"
+        self._counted = False
         self.user_key = ""
         self.ignores: set[str] = set()
         self.room: Room | None = None
@@ -109,7 +117,15 @@ class TelnetSession(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
+        self._ip = str(peer[0]) if peer else "?"
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        refused = self._services.connections.acquire(self._ip)
+        if refused:
+            self._write(format_error(refused).encode() + b"\r\n")
+            self._transport.close()
+            self._state = State.CLOSED
+            return
+        self._counted = True
         self._server.sessions.add(self)
         self._services.metrics.connected.labels(self._door).inc()
         loop = asyncio.get_running_loop()
@@ -123,6 +139,9 @@ class TelnetSession(asyncio.Protocol):
         self._write((GREETING + "Name: ").encode())
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self._counted:
+            return
+        self._services.connections.release(self._ip)
         self._server.sessions.discard(self)
         self._services.metrics.connected.labels(self._door).dec()
         if self._timer is not None:
@@ -257,8 +276,10 @@ class TelnetSession(asyncio.Protocol):
             except TorbitError as e:
                 self._error(e.message)
         if texts:
-            await self._services.chat.say(self._name, room, texts)
-            self._services.metrics.messages_in.labels(self._door).inc(len(texts))
+            sent, dropped = await self._services.chat.say(self._name, room, texts)
+            self._services.metrics.messages_in.labels(self._door).inc(len(sent))
+            if dropped:
+                self._error(f"slow down: {dropped} message(s) over the rate limit were dropped")
 
     async def _handle(self, line: str) -> None:
         state = self._state
@@ -296,9 +317,9 @@ class TelnetSession(asyncio.Protocol):
             self._write(
                 f"New user {name}. Choose a password: ".encode() + self._codec.start_password_mode()
             )
-        else:
-            self._error("unknown name, and registration is closed: ask an administrator")
-            self._write(b"Name: ")
+        else:  # ask anyway: a failed login must not tell whether the name exists
+            self._state = State.PASSWORD
+            self._write(b"Password: " + self._codec.start_password_mode())
 
     def _end_password_echo(self) -> None:
         self._write(self._codec.end_password_mode() + b"\r\n")
@@ -306,7 +327,11 @@ class TelnetSession(asyncio.Protocol):
     async def _on_password(self, password: str) -> None:
         self._end_password_echo()
         try:
-            user = await self._services.accounts.authenticate(self._name, password)
+            user = await self._services.accounts.authenticate(self._name, password, self._ip)
+        except RateLimited as e:
+            self._error(e.message)
+            self.close("login throttled")
+            return
         except AuthenticationFailed as e:
             self._failures += 1
             if self._failures >= MAX_LOGIN_ATTEMPTS:

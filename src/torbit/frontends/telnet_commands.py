@@ -10,7 +10,7 @@ from torbit.core.format import format_message, format_system
 from torbit.core.hub import Session
 from torbit.core.models import MessageKind, Room
 from torbit.core.names import check_name
-from torbit.errors import InvalidInput
+from torbit.errors import InvalidInput, RateLimited
 from torbit.protocol.commands import help_lines, parse_command
 
 if TYPE_CHECKING:
@@ -117,7 +117,9 @@ async def _msg(session: CommandSession, services: Services, args: tuple[str, ...
 @handler("me")
 async def _me(session: CommandSession, services: Services, args: tuple[str, ...]) -> None:
     room = _current(session)
-    await services.chat.say(session.name, room, [args[0]], MessageKind.ACTION)
+    _, dropped = await services.chat.say(session.name, room, [args[0]], MessageKind.ACTION)
+    if dropped:
+        raise RateLimited("slow down: too many messages")
     services.metrics.messages_in.labels("telnet").inc()
 
 
