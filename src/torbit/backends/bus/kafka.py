@@ -1,0 +1,316 @@
+"""The message log on a Kafka-protocol broker: one single-partition topic per channel.
+
+Several torbit nodes share the broker. Each node has one producer (acks=all: a message is
+acknowledged only once the broker has it), one live consumer for the channels this node
+watches (manual assignment, no consumer group: every node sees every message of the channels
+it watches), and a small pool of consumers for history reads. Message ids are offsets + 1.
+
+Every call that talks to the broker is bounded by `request_timeout` and turns a broker that
+cannot be reached into ServiceUnavailable; the live consumer outlives outages by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from torbit.backends.bus.kafka_read import ReaderPool
+from torbit.backends.bus.kafka_topics import TopicNames, TopicRegistry, decode, encode
+from torbit.core.models import Draft, Message
+from torbit.core.ports import MessageListener
+from torbit.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+# History reads start where there is data, so the broker answers at once whatever the wait;
+# tansu's memory engine needs a long wait to find records in partitions of many batches.
+_READ_FETCH_WAIT_MS = 100
+_POLL_MS = 1000  # how long one getmany waits for records before looping
+_RETRY_S = 0.5  # pause of the live loop after an error, so an outage does not spin
+
+
+class KafkaLog:
+    """torbit.core.ports.MessageLog on Kafka (or tansu). Call `start` before anything else."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        topic_prefix: str = "torbit",
+        replication_factor: int = 1,
+        retention_ms: int = 86_400_000,
+        request_timeout: float = 5.0,
+        linger_ms: int = 0,
+        fetch_wait_ms: int = 5,
+        readers: int = 4,
+    ) -> None:
+        """`fetch_wait_ms` is how long the broker holds a fetch with nothing new. tansu does
+        not answer early when a record arrives, so delivery takes about half of it on average;
+        but each node then sends 1000/fetch_wait_ms fetches a second naming every watched
+        partition, and tansu's cost grows with that count: past a few hundred watched channels
+        a node does better with 10–50 ms. `readers` is how many history reads run at once."""
+        if not 1 <= fetch_wait_ms <= 1000:
+            raise ValueError("fetch_wait_ms must be within 1..1000")
+        self._bootstrap = bootstrap
+        self._names = TopicNames(topic_prefix)
+        self._replication_factor = replication_factor
+        self._retention_ms = retention_ms
+        self._timeout = request_timeout
+        self._timeout_ms = int(request_timeout * 1000)
+        self._linger_ms = linger_ms
+        self._fetch_wait_ms = fetch_wait_ms
+        self._reader_count = readers
+        self._listener: MessageListener | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._live: AIOKafkaConsumer | None = None
+        self._topics: TopicRegistry | None = None
+        self._readers: ReaderPool | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        # watched partition → offset of the next record to deliver; channel of each
+        self._next: dict[TopicPartition, int] = {}
+        self._channels: dict[TopicPartition, str] = {}
+        self._watch_lock = asyncio.Lock()
+        self._assigned = asyncio.Event()
+
+    # lifecycle
+
+    async def start(self, listener: MessageListener) -> None:
+        """Connect the producer, admin client and live consumer; raise ServiceUnavailable if
+        the broker cannot be reached (nothing is left open then)."""
+        self._listener = listener
+        common = {"bootstrap_servers": self._bootstrap, "request_timeout_ms": self._timeout_ms}
+        self._producer = AIOKafkaProducer(
+            **common,
+            acks="all",
+            enable_idempotence=False,  # tansu answers InitProducerId with UnknownError
+            linger_ms=self._linger_ms,
+        )
+        self._admin = AIOKafkaAdminClient(**common)
+        self._live = self._new_consumer(self._fetch_wait_ms)
+        try:
+            async with self._bounded("start"):
+                await self._producer.start()
+                await self._admin.start()
+                await self._live.start()
+        except BaseException:
+            await self._stop_clients()
+            raise
+        self._topics = TopicRegistry(
+            self._admin,
+            self._producer.client,
+            replication_factor=self._replication_factor,
+            retention_ms=self._retention_ms,
+        )
+        self._readers = ReaderPool(
+            lambda: self._new_consumer(_READ_FETCH_WAIT_MS), self._reader_count, self._names
+        )
+        self._loop_task = asyncio.create_task(self._deliver_forever(), name="kafka-log-live")
+
+    def _new_consumer(self, fetch_wait_ms: int) -> AIOKafkaConsumer:
+        """A groupless consumer tuned for latency (tansu never answers a fetch wait of 0)."""
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            request_timeout_ms=self._timeout_ms,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",  # a position lost to retention restarts at the oldest
+            fetch_max_wait_ms=fetch_wait_ms,
+            retry_backoff_ms=50,
+        )
+
+    async def close(self) -> None:
+        """Stop delivering, then flush the producer and close every connection."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        if self._readers is not None:
+            await self._readers.close()
+            self._readers = None
+        await self._stop_clients()
+
+    async def _stop_clients(self) -> None:
+        for client in (self._live, self._producer, self._admin):
+            if client is None:
+                continue
+            try:
+                await asyncio.wait_for(_stop(client), self._timeout)
+            except (KafkaError, OSError, TimeoutError) as e:
+                log.warning("closing %s: %r", type(client).__name__, e)
+        self._live = self._producer = self._admin = None
+
+    async def ping(self) -> None:
+        async with self._bounded("ping"):
+            await self._registry().ping()
+
+    async def purge(self, older_than: datetime) -> int:
+        """Nothing to do: the broker expires records after the topics' retention.ms."""
+        return 0
+
+    # writing
+
+    async def publish(self, drafts: Sequence[Draft]) -> list[Message]:
+        """Send every draft, then wait until the broker has acknowledged each one (acks=all).
+        Drafts of one channel keep their order: the producer has one request in flight per
+        partition. After a timeout a message may still reach the log later (at least once)."""
+        if not drafts:
+            return []
+        producer = self._producer
+        if producer is None:
+            raise ServiceUnavailable("message log unavailable: not started")
+        topics = [self._names.topic(d.channel) for d in drafts]
+        async with self._bounded("publish"):
+            await self._registry().ensure(topics)
+            pending = []
+            for draft, topic in zip(drafts, topics, strict=True):
+                key, value = encode(draft)
+                pending.append(await producer.send(topic, value, key=key, partition=0))
+            acks = await asyncio.gather(*pending)
+        return [Message.from_draft(d, md.offset + 1) for d, md in zip(drafts, acks, strict=True)]
+
+    # reading
+
+    async def read(
+        self,
+        channel: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int = 100,
+        newest: bool = False,
+    ) -> list[Message]:
+        topic = self._names.topic(channel)
+        if limit <= 0:
+            return []
+        readers = self._readers
+        if readers is None:
+            raise ServiceUnavailable("message log unavailable: not started")
+        async with self._bounded("read"):
+            if not await self._registry().exists(topic):
+                return []
+            return await readers.read(
+                TopicPartition(topic, 0), after=after, before=before, limit=limit, newest=newest
+            )
+
+    # live delivery
+
+    async def watch(self, channel: str) -> None:
+        """Deliver the channel's messages from its current end on. The start offset is fixed
+        here, before returning, so a message published after `watch` returns is never missed
+        even though the consumer picks the partition up a moment later."""
+        tp = TopicPartition(self._names.topic(channel), 0)
+        async with self._watch_lock:
+            if tp in self._next:
+                return
+            live, readers = self._live, self._readers
+            if live is None or readers is None:
+                raise ServiceUnavailable("message log unavailable: not started")
+            async with self._bounded("watch"):
+                await self._registry().ensure([tp.topic])
+                end = await readers.end_offset(tp)
+            self._next[tp] = end
+            self._channels[tp] = channel
+            self._reassign(live)
+
+    async def unwatch(self, channel: str) -> None:
+        tp = TopicPartition(self._names.topic(channel), 0)
+        async with self._watch_lock:
+            if tp not in self._next or self._live is None:
+                return
+            del self._next[tp], self._channels[tp]
+            self._reassign(self._live)
+
+    def watched(self) -> list[str]:
+        """The channels this node delivers, sorted."""
+        return sorted(self._channels.values())
+
+    def _reassign(self, live: AIOKafkaConsumer) -> None:
+        """Assign the watched partitions and put each at its next undelivered offset.
+
+        `assign` forgets every position, and records already fetched but not yet handed out
+        are dropped, so positions come from `_next`, which moves only when a record has been
+        delivered. This method never awaits: no delivery can interleave with it."""
+        live.assign(list(self._next))
+        for tp, offset in self._next.items():
+            live.seek(tp, offset)
+        if self._next:
+            self._assigned.set()
+        else:
+            self._assigned.clear()
+
+    async def _deliver_forever(self) -> None:
+        """Hand each new record of a watched channel to the listener, once, in offset order.
+        Errors (the broker away, a timeout) are logged and retried: the consumer reconnects
+        by itself and keeps its positions."""
+        live = self._live
+        assert live is not None and self._listener is not None
+        listener = self._listener
+        failing = False
+        while True:
+            await self._assigned.wait()
+            try:
+                batch = await live.getmany(timeout_ms=_POLL_MS)
+            except Exception as e:  # the broker away, or anything else: never stop delivering
+                if not failing:
+                    log.warning("message log consumer: %r; retrying", e)
+                failing = True
+                await asyncio.sleep(_RETRY_S)
+                continue
+            if failing and batch:
+                log.warning("message log consumer: receiving again")
+                failing = False
+            for tp, records in batch.items():
+                next_offset = self._next.get(tp)
+                channel = self._channels.get(tp)
+                if next_offset is None or channel is None:
+                    continue  # unwatched while these were in flight
+                for record in records:
+                    if record.offset < next_offset:
+                        continue  # fetched before a reassignment rewound the position
+                    next_offset = record.offset + 1
+                    try:
+                        message = decode(channel, record.offset, record.value)
+                    except (ValueError, KeyError, TypeError) as e:
+                        log.error("skipping record %s@%d: %r", tp.topic, record.offset, e)
+                        continue
+                    try:
+                        listener(message)
+                    except Exception:
+                        log.exception("message listener failed on %s#%d", channel, message.id)
+                self._next[tp] = next_offset
+
+    # helpers
+
+    def _registry(self) -> TopicRegistry:
+        if self._topics is None:
+            raise ServiceUnavailable("message log unavailable: not started")
+        return self._topics
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, what: str) -> AsyncIterator[None]:
+        """Give up after request_timeout and report any broker failure as ServiceUnavailable."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                yield
+        except TimeoutError as e:
+            raise ServiceUnavailable(
+                f"message log unavailable: {what} timed out after {self._timeout:g}s"
+            ) from e
+        except (KafkaError, OSError) as e:
+            raise ServiceUnavailable(f"message log unavailable: {what}: {e}") from e
+
+
+async def _stop(client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClient) -> None:
+    if isinstance(client, AIOKafkaAdminClient):
+        await client.close()
+    else:
+        await client.stop()

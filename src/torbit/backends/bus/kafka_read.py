@@ -1,0 +1,170 @@
+"""History reads and end offsets: a few reusable consumers, pointed at one partition at a time.
+
+A consumer costs a connection and a bootstrap, too much to pay on every room join, so idle
+ones are kept (unassigned, so they do not keep fetching). A consumer that failed mid-read is
+closed rather than reused: its state is not worth trusting.
+
+The end of a partition is taken from a fetch response's high watermark, not from ListOffsets
+alone: tansu 0.6 answers ListOffsets(latest) with one past the *first* offset of the last
+record batch, which undercounts whenever the producer batched several records. That answer is
+still a lower bound, and a fetch from at most one before it finds data at once (no long poll)
+and carries the true high watermark. On Kafka the lower bound is simply exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from torbit.backends.bus.kafka_topics import TopicNames, decode
+from torbit.core.models import Message
+
+log = logging.getLogger(__name__)
+
+_WAIT_MS = 20  # one getmany's wait; callers bound the whole read with their own deadline
+
+
+def read_range(
+    end: int, *, after: int | None, before: int | None, limit: int, newest: bool
+) -> tuple[int, int]:
+    """The offsets [start, stop) a read wants, given the partition's end offset. Message ids
+    are offsets + 1, so that ids start at 1 on every backend."""
+    start = 0 if after is None else max(0, after)
+    stop = end if before is None else min(end, max(0, before - 1))
+    if newest:
+        start = max(start, stop - limit)
+    else:
+        stop = min(stop, start + limit)
+    return start, stop
+
+
+class ReaderPool:
+    """At most `size` consumers, created when first needed and reused afterwards."""
+
+    def __init__(
+        self, factory: Callable[[], AIOKafkaConsumer], size: int, names: TopicNames
+    ) -> None:
+        self._factory = factory
+        self._names = names
+        self._idle: list[AIOKafkaConsumer] = []
+        self._all: set[AIOKafkaConsumer] = set()
+        self._slots = asyncio.Semaphore(max(1, size))
+        self._closed = False
+
+    async def end_offset(self, tp: TopicPartition) -> int:
+        """The offset the partition's next record will get."""
+        async with self._lease(tp) as consumer:
+            lower = (await consumer.end_offsets([tp]))[tp]
+            if lower == 0:
+                return 0  # not a single batch yet
+            _, end = await _fetch(consumer, tp, lower - 1, cap=None)
+            return end
+
+    async def read(
+        self,
+        tp: TopicPartition,
+        *,
+        after: int | None,
+        before: int | None,
+        limit: int,
+        newest: bool,
+    ) -> list[Message]:
+        """Messages of an existing partition in the wanted range, oldest first.
+
+        One fetch usually does: it starts where the wanted range starts (as far as the lower
+        bound of the end tells), never later than the last batch, so the broker has data to
+        answer with at once, along with the true end."""
+        async with self._lease(tp) as consumer:
+            lower = (await consumer.end_offsets([tp]))[tp]
+            if lower == 0:
+                return []
+            first = 0 if after is None else after + 1
+            cap = before
+            if newest:
+                first = max(first, (lower if before is None else min(before, lower)) - limit)
+            else:
+                cap = first + limit if before is None else min(before, first + limit)
+            if cap is not None and first >= cap:
+                return []
+            records, end = await _fetch(consumer, tp, min(first, lower - 1), cap=cap)
+            start, stop = read_range(end, after=after, before=before, limit=limit, newest=newest)
+            return self._decode(tp, [r for r in records if start <= r.offset < stop])
+
+    def _decode(self, tp: TopicPartition, records: list[ConsumerRecord]) -> list[Message]:
+        channel = self._names.channel(tp.topic)
+        out: list[Message] = []
+        for record in records:
+            try:
+                out.append(decode(channel, record.offset, record.value))
+            except (ValueError, KeyError, TypeError) as e:
+                log.error("skipping record %s@%d: %r", tp.topic, record.offset, e)
+        return out
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, tp: TopicPartition) -> AsyncIterator[AIOKafkaConsumer]:
+        async with self._slots:
+            if self._closed:
+                raise RuntimeError("reader pool closed")
+            if self._idle:
+                consumer = self._idle.pop()
+            else:
+                consumer = self._factory()
+                self._all.add(consumer)
+                try:
+                    await consumer.start()
+                except BaseException:
+                    await self._discard(consumer)
+                    raise
+            try:
+                # Placed and paused at once: no fetch (nor offset reset) before the caller seeks.
+                consumer.assign([tp])
+                consumer.seek(tp, 0)
+                consumer.pause(tp)
+                yield consumer
+            except BaseException:
+                await self._discard(consumer)
+                raise
+            consumer.unsubscribe()
+            if self._closed:
+                await self._discard(consumer)
+            else:
+                self._idle.append(consumer)
+
+    async def _discard(self, consumer: AIOKafkaConsumer) -> None:
+        self._all.discard(consumer)
+        try:
+            await asyncio.shield(consumer.stop())
+        except Exception as e:
+            log.warning("closing a reader: %r", e)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._idle.clear()
+        for consumer in list(self._all):
+            await self._discard(consumer)
+
+
+async def _fetch(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, position: int, *, cap: int | None
+) -> tuple[list[ConsumerRecord], int]:
+    """Records from `position` up to the end (or `cap`), and the end: the high watermark of
+    the fetch responses. The caller bounds the time this may take."""
+    consumer.seek(tp, position)
+    consumer.resume(tp)
+    out: list[ConsumerRecord] = []
+    while True:
+        batch = await consumer.getmany(tp, timeout_ms=_WAIT_MS)
+        out.extend(batch.get(tp, ()))
+        end: int | None = consumer.highwater(tp)
+        if end is not None:
+            stop = end if cap is None else min(end, cap)
+            if await consumer.position(tp) >= stop:  # (no suspension: the position is valid)
+                # Paused before the fetcher runs again: no long poll is left in flight to
+                # hold up this consumer's next read.
+                consumer.pause(tp)
+                return out, end

@@ -1,0 +1,155 @@
+"""The Kafka side of a channel: its topic name, its record format, and creating its topic.
+
+One topic per channel with exactly one partition, so a channel's offsets (+ 1) are its ids
+and its order is the partition's order. Topics are created explicitly (never by the broker's
+auto-creation, which would pick its own partition count), and looked up with metadata requests
+that forbid auto-creation, so reading an unknown channel leaves no topic behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import for_code
+from aiokafka.protocol.metadata import MetadataRequest
+
+from torbit.core.models import Draft, Message, MessageKind
+from torbit.errors import ServiceUnavailable
+
+_ROOM = re.compile(r"[a-z0-9._-]{1,64}")
+_NO_ERROR = 0
+_UNKNOWN_TOPIC = 3
+_TOPIC_EXISTS = 36
+
+
+class TopicNames:
+    """Channel ↔ topic: room "lobby" is `<prefix>.room.lobby`, inbox "@bob" `<prefix>.user.bob`.
+
+    Both kinds of name use only [a-z0-9._-], all legal in topic names, and the two kinds land
+    in different namespaces, so the mapping is one-to-one."""
+
+    def __init__(self, prefix: str) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", prefix):
+            raise ValueError(f"invalid topic prefix {prefix!r}")
+        self._room = f"{prefix}.room."
+        self._user = f"{prefix}.user."
+
+    def topic(self, channel: str) -> str:
+        inbox = channel.startswith("@")
+        name = channel[1:] if inbox else channel
+        if not _ROOM.fullmatch(name):
+            raise ValueError(f"invalid channel {channel!r}: want a lower-case key")
+        return (self._user if inbox else self._room) + name
+
+    def channel(self, topic: str) -> str:
+        if topic.startswith(self._room):
+            return topic[len(self._room) :]
+        if topic.startswith(self._user):
+            return "@" + topic[len(self._user) :]
+        raise ValueError(f"topic {topic!r} is not a torbit channel")
+
+
+def encode(draft: Draft) -> tuple[bytes, bytes]:
+    """Key and value of a draft's record. The key is the sender (for tools that look at
+    records); the value is compact JSON. The channel is the topic, so it is not repeated."""
+    sent_at = draft.sent_at
+    if sent_at.tzinfo is None:
+        sent_at = sent_at.replace(tzinfo=UTC)
+    body: dict[str, Any] = {
+        "sender": draft.sender,
+        "text": draft.text,
+        "sent_at": sent_at.astimezone(UTC).isoformat(),
+        "kind": draft.kind.value,
+    }
+    if draft.recipient is not None:
+        body["recipient"] = draft.recipient
+    value = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return draft.sender.encode(), value
+
+
+def decode(channel: str, offset: int, value: bytes) -> Message:
+    """The message a record holds; ValueError (or KeyError) if it is not one of ours. Its id is
+    the offset + 1, so ids start at 1 as they do in the local log."""
+    body = json.loads(value)
+    return Message(
+        id=offset + 1,
+        channel=channel,
+        sender=body["sender"],
+        text=body["text"],
+        sent_at=datetime.fromisoformat(body["sent_at"]),
+        kind=MessageKind(body.get("kind", MessageKind.TEXT.value)),
+        recipient=body.get("recipient"),
+    )
+
+
+class TopicRegistry:
+    """Which channel topics exist, created on demand and remembered once seen.
+
+    Topics are never deleted by torbit, so "exists" is cached forever; "missing" never is,
+    since another node may create the topic at any time."""
+
+    def __init__(
+        self,
+        admin: AIOKafkaAdminClient,
+        client: AIOKafkaClient,
+        *,
+        replication_factor: int,
+        retention_ms: int,
+    ) -> None:
+        self._admin = admin
+        self._client = client
+        self._replication_factor = replication_factor
+        self._configs = {"retention.ms": str(retention_ms)}
+        self._known: set[str] = set()
+
+    async def ensure(self, topics: Iterable[str]) -> None:
+        """Create the topics that do not exist yet; another node winning the race is fine."""
+        missing = sorted({t for t in topics if t not in self._known})
+        if not missing:
+            return
+        response = await self._admin.create_topics(
+            [NewTopic(t, 1, self._replication_factor, topic_configs=self._configs) for t in missing]
+        )
+        for topic, code, *rest in response.topic_errors:
+            if code not in (_NO_ERROR, _TOPIC_EXISTS):
+                reason = rest[0] if rest and rest[0] else for_code(code).__name__
+                raise ServiceUnavailable(f"message log unavailable: topic {topic}: {reason}")
+            self._known.add(topic)
+
+    async def exists(self, topic: str) -> bool:
+        """True if the topic exists, asked without letting the broker auto-create it."""
+        if topic in self._known:
+            return True
+        node = self._client.get_random_node()
+        if node is None:
+            await self._client.force_metadata_update()
+            node = self._client.get_random_node()
+            if node is None:
+                raise ServiceUnavailable("message log unavailable: no broker known")
+        request = MetadataRequest([topic], allow_auto_topic_creation=False)
+        response = await self._client.send(node, request)
+        for entry in response.topics:
+            code, name = entry[0], entry[1]
+            if name == topic and code == _NO_ERROR:
+                self._known.add(topic)
+                return True
+            if name == topic and code != _UNKNOWN_TOPIC:
+                reason = for_code(code).__name__
+                raise ServiceUnavailable(f"message log unavailable: topic {topic}: {reason}")
+        return False
+
+    async def ping(self) -> None:
+        """One metadata round trip that asks about no topic at all."""
+        node = self._client.get_random_node()
+        if node is None:
+            await self._client.force_metadata_update()
+            node = self._client.get_random_node()
+        if node is None:
+            raise ServiceUnavailable("message log unavailable: no broker known")
+        await self._client.send(node, MetadataRequest([]))

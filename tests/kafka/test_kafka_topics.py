@@ -1,0 +1,94 @@
+"""The Kafka backend's pure parts, no broker needed: topic names, the record format, and the
+offset range a read asks for."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from torbit.backends.bus.kafka_read import read_range
+from torbit.backends.bus.kafka_topics import TopicNames, decode, encode
+from torbit.core.models import Draft, Message, MessageKind
+
+
+def test_rooms_and_inboxes_map_to_separate_topic_namespaces() -> None:
+    names = TopicNames("torbit")
+    assert names.topic("lobby") == "torbit.room.lobby"
+    assert names.topic("@bob") == "torbit.user.bob"
+    assert names.topic("a.b_c-9") == "torbit.room.a.b_c-9"
+    for channel in ("lobby", "@bob", "room.user.x", "@a.b"):
+        assert names.channel(names.topic(channel)) == channel
+    with pytest.raises(ValueError):
+        names.channel("other.room.lobby")
+
+
+@pytest.mark.parametrize("channel", ["", "@", "Lobby", "@Bob", "a b", "#x", "é", "x" * 65, "@@x"])
+def test_channels_that_are_not_keys_are_refused(channel: str) -> None:
+    with pytest.raises(ValueError):
+        TopicNames("torbit").topic(channel)
+
+
+def test_bad_prefix_is_refused() -> None:
+    with pytest.raises(ValueError):
+        TopicNames("torbit/prod")
+
+
+def test_record_is_compact_json_keyed_by_sender() -> None:
+    sent_at = datetime(2024, 5, 1, 14, 0, 0, 250_000, tzinfo=timezone(timedelta(hours=2)))
+    draft = Draft("@bob", "Alice", 'hé "there"', sent_at, MessageKind.PRIVATE, "Bob")
+    key, value = encode(draft)
+    assert key == b"Alice"
+    assert json.loads(value) == {
+        "sender": "Alice",
+        "text": 'hé "there"',
+        "sent_at": "2024-05-01T12:00:00.250000+00:00",
+        "kind": "private",
+        "recipient": "Bob",
+    }
+    assert b'", "' not in value and b'": ' not in value  # compact separators
+    message = decode("@bob", 7, value)
+    assert message == Message.from_draft(draft, 8)  # ids are offsets + 1
+    assert message.sent_at.tzinfo is not None
+
+
+def test_naive_times_are_taken_as_utc_and_recipient_is_optional() -> None:
+    draft = Draft("lobby", "carol", "hi", datetime(2024, 1, 1, 9, 30))
+    _, value = encode(draft)
+    assert "recipient" not in json.loads(value)
+    message = decode("lobby", 0, value)
+    assert message.sent_at == datetime(2024, 1, 1, 9, 30, tzinfo=UTC)
+    assert (message.kind, message.recipient) == (MessageKind.TEXT, None)
+
+
+@pytest.mark.parametrize("value", [b"not json", b"{}", b'{"sender": "a"}', b"[]"])
+def test_foreign_records_fail_to_decode(value: bytes) -> None:
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        decode("lobby", 0, value)
+
+
+@pytest.mark.parametrize(
+    ("end", "after", "before", "limit", "newest", "expected"),
+    [
+        (30, None, None, 10, False, (0, 10)),
+        (30, None, None, 10, True, (20, 30)),
+        (30, 5, None, 3, False, (5, 8)),
+        (30, 5, 8, 100, False, (5, 7)),
+        (30, None, 20, 10, True, (9, 19)),
+        (30, 25, None, 10, True, (25, 30)),
+        (30, None, 100, 5, True, (25, 30)),
+        (5, None, None, 10, True, (0, 5)),
+        (0, None, None, 10, True, (0, 0)),
+        (30, 30, None, 10, False, (30, 30)),
+    ],
+)
+def test_read_range(
+    end: int,
+    after: int | None,
+    before: int | None,
+    limit: int,
+    newest: bool,
+    expected: tuple[int, int],
+) -> None:
+    assert read_range(end, after=after, before=before, limit=limit, newest=newest) == expected
