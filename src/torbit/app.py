@@ -25,7 +25,7 @@ from torbit.core.chat import Chat, ChatRules
 from torbit.core.hub import Hub
 from torbit.core.limits import ConnectionLimiter, LoginThrottle, RateLimiter
 from torbit.core.models import Message
-from torbit.core.names import check_name, is_inbox
+from torbit.core.names import EVENTS_CHANNEL, check_name, is_inbox
 from torbit.core.ports import MessageLog, Store
 from torbit.errors import ConfigError, TorbitError
 from torbit.logs import Logs
@@ -165,7 +165,6 @@ class App:
             replication_factor=s.bus.replication_factor,
             retention_hours=s.chat.retention_hours,
         )
-        await message_log.start(self._on_message(hub))
         hasher = PasswordHasher(
             time_cost=s.accounts.argon2_time_cost,
             memory_cost=s.accounts.argon2_memory_kib,
@@ -192,6 +191,8 @@ class App:
             rate=RateLimiter(s.limits.message_rate, s.limits.message_burst),
             room_rate=RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst),
         )
+        await message_log.start(self._on_message(hub, chat))
+        await chat.start()
         connections = ConnectionLimiter(s.limits.connections_per_ip, s.limits.max_connections)
         services = Services(
             s, store, message_log, hub, accounts, chat, self.metrics, connections
@@ -222,11 +223,14 @@ class App:
             s.storage.url, s.bus.url,
         )
 
-    def _on_message(self, hub: Hub) -> Any:
+    def _on_message(self, hub: Hub, chat: Chat) -> Any:
         transcript = self._logs.transcript if self._logs else None
         metrics = self.metrics
 
         def on_message(message: Message) -> None:
+            if message.channel == EVENTS_CHANNEL:
+                chat.apply_event(message)
+                return
             if transcript is not None and not is_inbox(message.channel):
                 transcript.write(message)
             before = hub.delivered
@@ -285,6 +289,9 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._purge_task
         if self._http is not None:
+            from torbit.frontends.http import shutdown_http_app
+
+            shutdown_http_app(self._http.config.app)
             self._http.should_exit = True
         services.chat.shutdown_notice("server is shutting down, bye")
         if self.telnet is not None:

@@ -3,15 +3,17 @@ messages, history, unread cursors and ignore lists."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from torbit.core.hub import Delivery, Hub, Session
 from torbit.core.limits import RateLimiter
 from torbit.core.models import Draft, Message, MessageKind, Room, RoomInfo
-from torbit.core.names import check_name, inbox_channel, is_inbox
+from torbit.core.names import EVENTS_CHANNEL, check_name, inbox_channel, is_inbox
 from torbit.core.ports import MessageLog, Store
 from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 
@@ -57,6 +59,40 @@ class Chat:
         self._rate = rate or RateLimiter(0, 0)
         self._room_rate = room_rate or RateLimiter(0, 0)
         self._now = now
+        # node events by type; other services (moderation) add their own handlers
+        self.event_handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            "ignore": self._on_ignore_event,
+        }
+
+    # node events: changes that sessions on every node must see
+
+    async def start(self) -> None:
+        """Listen to node events; call once the message log has started."""
+        await self._log.watch(EVENTS_CHANNEL)
+
+    async def broadcast(self, event: dict[str, Any]) -> None:
+        """Publish an event that every node (this one included) applies in log order."""
+        draft = Draft(channel=EVENTS_CHANNEL, sender="torbit", text=json.dumps(event),
+                      sent_at=self._now(), kind=MessageKind.EVENT)
+        await self._log.publish([draft])
+
+    def apply_event(self, message: Message) -> None:
+        """Listener for EVENTS_CHANNEL messages; unknown event types are ignored."""
+        try:
+            event = json.loads(message.text)
+            handler = self.event_handlers.get(event.get("type"))
+        except (ValueError, AttributeError):
+            return
+        if handler is not None:
+            handler(event)
+
+    def _on_ignore_event(self, event: dict[str, Any]) -> None:
+        p = self._hub.presence(str(event["user"]))
+        if p is not None:
+            if event["on"]:
+                p.ignores.add(str(event["target"]))
+            else:
+                p.ignores.discard(str(event["target"]))
 
     # sessions
 
@@ -341,18 +377,18 @@ class Chat:
         if target.key == user.lower():
             raise InvalidInput("you cannot ignore yourself")
         await self._store.add_ignore(user.lower(), target.key)
-        p = self._hub.presence(user.lower())
-        if p is not None:
-            p.ignores.add(target.key)
+        event = {"type": "ignore", "user": user.lower(), "target": target.key, "on": True}
+        self._on_ignore_event(event)  # at once here; other nodes through the log
+        await self.broadcast(event)
         return target.name
 
     async def unignore(self, user: str, other: str) -> str:
         key = check_name(other, "user name")
         if not await self._store.remove_ignore(user.lower(), key):
             raise NotFound(f"you are not ignoring {other!r}")
-        p = self._hub.presence(user.lower())
-        if p is not None:
-            p.ignores.discard(key)
+        event = {"type": "ignore", "user": user.lower(), "target": key, "on": False}
+        self._on_ignore_event(event)
+        await self.broadcast(event)
         return other
 
     async def ignored(self, user: str) -> list[str]:

@@ -11,6 +11,7 @@ class MessageKind(enum.StrEnum):
     TEXT = "text"
     ACTION = "action"  # "/me waves" → "* alice waves"
     PRIVATE = "private"
+    EVENT = "event"  # a node-to-node event on EVENTS_CHANNEL; never shown to anyone
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ import re
 from torbit.errors import InvalidInput
 
 MAX_NAME_LENGTH = 32
-_NAME = re.compile(r"[A-Za-z0-9._-]{1,32}")
+NAME_PATTERN = r"[A-Za-z0-9._-]{1,32}"  # also published in the HTTP API's OpenAPI document
+_NAME = re.compile(NAME_PATTERN)
 
 
 def is_valid_name(name: str) -> bool:
@@ -37,3 +38,8 @@ def inbox_channel(user_key: str) -> str:
 
 def is_inbox(channel: str) -> bool:
     return channel.startswith("@")
+
+
+# Node-to-node events (ignore list changes, kicks, revocations) travel through the message log
+# on this channel, so every node sees them in order; '!' can never start a room or inbox name.
+EVENTS_CHANNEL = "!events"

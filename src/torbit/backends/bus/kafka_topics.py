@@ -20,6 +20,7 @@ from aiokafka.errors import for_code
 from aiokafka.protocol.metadata import MetadataRequest
 
 from torbit.core.models import Draft, Message, MessageKind
+from torbit.core.names import EVENTS_CHANNEL
 from torbit.errors import ServiceUnavailable
 
 _ROOM = re.compile(r"[a-z0-9._-]{1,64}")
@@ -29,7 +30,8 @@ _TOPIC_EXISTS = 36
 
 
 class TopicNames:
-    """Channel ↔ topic: room "lobby" is `<prefix>.room.lobby`, inbox "@bob" `<prefix>.user.bob`.
+    """Channel ↔ topic: room "lobby" is `<prefix>.room.lobby`, inbox "@bob" `<prefix>.user.bob`,
+    the node events channel `<prefix>.events`.
 
     Both kinds of name use only [a-z0-9._-], all legal in topic names, and the two kinds land
     in different namespaces, so the mapping is one-to-one."""
@@ -39,8 +41,11 @@ class TopicNames:
             raise ValueError(f"invalid topic prefix {prefix!r}")
         self._room = f"{prefix}.room."
         self._user = f"{prefix}.user."
+        self._events = f"{prefix}.events"
 
     def topic(self, channel: str) -> str:
+        if channel == EVENTS_CHANNEL:
+            return self._events
         inbox = channel.startswith("@")
         name = channel[1:] if inbox else channel
         if not _ROOM.fullmatch(name):
@@ -48,6 +53,8 @@ class TopicNames:
         return (self._user if inbox else self._room) + name
 
     def channel(self, topic: str) -> str:
+        if topic == self._events:
+            return EVENTS_CHANNEL
         if topic.startswith(self._room):
             return topic[len(self._room) :]
         if topic.startswith(self._user):
