@@ -1,0 +1,504 @@
+// torbit's web page: plain DOM, no framework, no build step. It talks to the v1 API: REST for
+// accounts, rooms, members and ignores, the WebSocket /api/v1/ws for live messages and sending.
+// User data only ever reaches the page through textContent, never as HTML.
+"use strict";
+
+(() => {
+  const API = "/api/v1";
+  const TOKEN = "torbit.token";
+  const DEFAULT_ROOM = "lobby";  // the server's default chat.default_room
+  const BACKOFF_MIN = 500, BACKOFF_MAX = 10000;  // ms between reconnection attempts
+  const SILENCE = 50000;  // the server pings after 20 s of silence: longer means a dead link
+  const QUIET = 1500;  // ms after subscribing: messages then are history, not unread
+
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    token: localStorage.getItem(TOKEN),
+    me: "",
+    convs: new Map(),  // "#room-key" or "@user-key" -> conversation
+    current: null,
+    ignores: new Set(),  // user keys
+    ws: null, ready: false, attempt: 0, timer: 0, watchdog: 0,
+  };
+
+  // small helpers
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function button(text, cls, onclick, label) {
+    const b = el("button", cls, text);
+    b.type = "button";
+    b.addEventListener("click", onclick);
+    if (label) b.setAttribute("aria-label", label);
+    return b;
+  }
+  const key = (name) => name.toLowerCase();
+  const two = (n) => String(n).padStart(2, "0");
+  const clock = (d) => `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+  function hue(name) {
+    let h = 0;
+    for (const ch of key(name)) h = (h * 31 + ch.codePointAt(0)) % 360;
+    return String(h);
+  }
+
+  // REST
+
+  async function request(method, path, body, auth = true) {
+    const init = { method, headers: {} };
+    if (auth) init.headers.Authorization = "Bearer " + state.token;
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const r = await fetch(API + path, init);
+    if (r.status === 401 && auth) {
+      logout("Your session has expired: log in again.");
+      throw new Error("not logged in");
+    }
+    if (!r.ok) {
+      let message = `${r.status} ${r.statusText}`;
+      try { message = (await r.json()).error.message; } catch { /* not our JSON */ }
+      throw new Error(message);
+    }
+    return r.status === 204 ? null : r.json();
+  }
+  const api = (method, path, body) => request(method, path, body);
+  const enc = encodeURIComponent;
+
+  // an event handler whose failure is shown in the conversation instead of being lost
+  const guard = (fn) => (...args) =>
+    fn(...args).catch((err) => systemLine(state.current, err.message, "error"));
+
+  // conversations: a room or a private exchange with one user, each with its own message list
+
+  function conversation(k, name) {
+    let c = state.convs.get(k);
+    if (!c) {
+      c = { key: k, name, room: k[0] === "#", list: el("ol", "messages"), ids: new Set(),
+            lastId: 0, unread: 0, quietUntil: 0, greeted: false };
+      state.convs.set(k, c);
+    }
+    return c;
+  }
+  const rooms = () => [...state.convs.values()].filter((c) => c.room);
+  const savedRoomsKey = () => "torbit.rooms." + key(state.me);
+  function saveRooms() {
+    localStorage.setItem(savedRoomsKey(), JSON.stringify(rooms().map((c) => c.name)));
+  }
+
+  function select(c) {
+    state.current = c;
+    c.unread = 0;
+    $("scroller").replaceChildren(c.list);
+    $("conv-title").textContent = c.room ? "#" + c.name : c.name;
+    $("conv-sub").textContent = c.room ? "" : "private";
+    $("text").placeholder = c.room ? `Message #${c.name}` : `Private message to ${c.name}`;
+    localStorage.setItem("torbit.current", c.key);
+    scrollDown();
+    renderConvs();
+    renderMembers().catch(() => {});  // a room not yet created: shown once subscribed
+    closeDrawers();
+  }
+
+  function scrollDown() {
+    const s = $("scroller");
+    s.scrollTop = s.scrollHeight;
+  }
+
+  function addMessage(m, live = true) {
+    const mine = key(m.sender) === key(state.me);
+    const peer = mine ? m.recipient : m.sender;
+    const c = m.room ? state.convs.get("#" + m.room) : conversation("@" + key(peer), peer);
+    if (!c || c.ids.has(m.id)) return;  // a room we left, or seen before (history overlap)
+    c.ids.add(m.id);
+    const li = el("li", "msg" + (mine ? " mine" : "") + (m.kind === "action" ? " action" : ""));
+    li.dataset.id = m.id;
+    li.dataset.sender = key(m.sender);
+    const sent = new Date(m.sent_at);
+    const time = el("time", "ts", clock(sent));
+    time.dateTime = m.sent_at;
+    time.title = sent.toLocaleString();
+    const who = el("span", "who", m.kind === "action" ? "* " + m.sender : m.sender);
+    who.style.setProperty("--hue", hue(m.sender));
+    li.append(time, who, el("span", "text", m.text));
+    li.hidden = state.ignores.has(li.dataset.sender);
+
+    const s = $("scroller");
+    const atBottom = s.scrollHeight - s.scrollTop - s.clientHeight < 60;
+    if (m.id > c.lastId) {
+      c.list.append(li);
+      c.lastId = m.id;
+    } else {  // from a history fetch: put it in id order
+      let next = c.list.firstElementChild;
+      while (next && !(next.dataset.id && Number(next.dataset.id) > m.id)) {
+        next = next.nextElementSibling;
+      }
+      c.list.insertBefore(li, next);
+    }
+    if (c === state.current) {
+      if (atBottom || mine) scrollDown();
+    } else if (live && !mine && !li.hidden && performance.now() > c.quietUntil) {
+      c.unread += 1;
+      renderConvs();
+    } else if (!c.item) {  // a new private conversation
+      renderConvs();
+    }
+  }
+
+  function systemLine(c, text, cls = "notice") {
+    if (!c) return;
+    c.list.append(el("li", cls, text));
+    if (c === state.current) scrollDown();
+  }
+
+  // the sidebar
+
+  function convItem(c) {
+    const li = el("li", c === state.current ? "active" : "");
+    const open = button(c.room ? "# " + c.name : c.name, "conv", () => select(c));
+    open.dataset.conv = c.key;
+    if (c.unread) open.append(el("span", "badge", String(c.unread)));
+    li.append(open);
+    if (c.room) li.append(button("×", "leave", guard(() => leaveRoom(c)), `Leave #${c.name}`));
+    c.item = li;
+    return li;
+  }
+
+  function renderConvs() {
+    const all = [...state.convs.values()];
+    $("room-list").replaceChildren(...all.filter((c) => c.room).map(convItem));
+    $("dm-list").replaceChildren(...all.filter((c) => !c.room).map(convItem));
+  }
+
+  async function refreshRoomList() {
+    const { rooms: all } = await api("GET", "/rooms");
+    $("room-names").replaceChildren(...all.map((r) => {
+      const option = el("option");
+      option.value = r.name;
+      return option;
+    }));
+    const others = all.filter((r) => !state.convs.has("#" + key(r.name)));
+    $("other-rooms").replaceChildren(...others.map((r) => {
+      const li = el("li");
+      const b = button("# " + r.name, "conv", guard(() => joinRoom(r.name)));
+      b.append(el("span", "count", `${r.members} member${r.members === 1 ? "" : "s"}`));
+      li.append(b);
+      return li;
+    }));
+  }
+
+  async function joinRoom(name) {
+    const room = await api("PUT", `/rooms/${enc(name)}/members/${enc(state.me)}`);
+    const c = conversation("#" + key(room.name), room.name);
+    subscribe(c);
+    saveRooms();
+    select(c);
+    refreshRoomList().catch(() => {});
+  }
+
+  async function leaveRoom(c) {
+    await api("DELETE", `/rooms/${enc(c.name)}/members/${enc(state.me)}`);
+    state.convs.delete(c.key);
+    saveRooms();
+    if (state.current === c) {
+      const next = rooms()[0] || [...state.convs.values()][0];
+      if (next) select(next); else { state.current = null; $("scroller").replaceChildren(); }
+    }
+    renderConvs();
+    refreshRoomList().catch(() => {});
+  }
+
+  // the member list, with ignore/unignore and private messages
+
+  async function renderMembers() {
+    const c = state.current;
+    if (!c) return;
+    let names = [c.name];
+    if (c.room) {
+      $("members-title").textContent = "Members";
+      names = (await api("GET", `/rooms/${enc(c.name)}/members`)).members;
+      if (state.current !== c) return;  // switched meanwhile
+    } else {
+      $("members-title").textContent = "Private with";
+    }
+    $("member-list").replaceChildren(...names.map(memberItem));
+  }
+
+  function memberItem(name) {
+    const k = key(name);
+    const li = el("li", "member");
+    li.dataset.user = k;
+    const who = el("span", "who", name);
+    who.style.setProperty("--hue", hue(name));
+    li.append(who);
+    if (k === key(state.me)) {
+      li.append(el("span", "you", "you"));
+      return li;
+    }
+    const ignored = state.ignores.has(k);
+    if (ignored) li.classList.add("ignored");
+    const actions = el("span", "member-actions");
+    actions.append(
+      button("Message", "small", () => select(conversation("@" + k, name)), `Private message to ${name}`),
+      button(ignored ? "Unignore" : "Ignore", "small" + (ignored ? "" : " danger"),
+             guard(() => setIgnored(name, !ignored))),
+    );
+    li.append(actions);
+    return li;
+  }
+
+  async function setIgnored(name, ignore) {
+    const k = key(name);
+    await api(ignore ? "PUT" : "DELETE", `/me/ignores/${enc(name)}`);
+    if (ignore) state.ignores.add(k); else state.ignores.delete(k);
+    for (const c of state.convs.values()) {
+      for (const li of c.list.querySelectorAll(".msg")) {
+        if (li.dataset.sender === k) li.hidden = ignore;
+      }
+    }
+    systemLine(state.current, ignore ? `you ignore ${name} now` : `you no longer ignore ${name}`);
+    await renderMembers();
+  }
+
+  // the live connection
+
+  function setStatus(s) {
+    const e = $("status");
+    e.dataset.state = s;
+    e.textContent = { online: "online", connecting: "connecting…", offline: "reconnecting…" }[s];
+  }
+
+  function send(frame) {
+    if (!state.ready) return false;
+    state.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function subscribe(c) {
+    c.quietUntil = performance.now() + QUIET;
+    send({ type: "subscribe", room: c.name });
+  }
+
+  function connect() {
+    clearTimeout(state.timer);
+    if (state.ws) {  // never two connections at once
+      state.ws.onclose = null;
+      state.ws.close();
+    }
+    setStatus("connecting");
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const ws = new WebSocket(scheme + location.host + API + "/ws");
+    state.ws = ws;
+    ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token: state.token }));
+    ws.onmessage = (e) => {
+      if (ws !== state.ws) return;
+      alive();
+      const frame = JSON.parse(e.data);
+      if (!state.ready && frame.type !== "error") onReady();
+      onFrame(frame);
+    };
+    ws.onclose = () => {
+      if (ws !== state.ws) return;
+      state.ws = null;
+      state.ready = false;
+      clearTimeout(state.watchdog);
+      if (!state.token) return;
+      setStatus("offline");
+      const delay = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** state.attempt);
+      state.attempt += 1;
+      state.timer = setTimeout(connect, delay * (0.75 + Math.random() / 2));
+    };
+  }
+
+  function alive() {
+    clearTimeout(state.watchdog);
+    state.watchdog = setTimeout(() => state.ws && state.ws.close(), SILENCE);
+  }
+
+  function onReady() {
+    state.ready = true;
+    state.attempt = 0;
+    setStatus("online");
+    for (const c of rooms()) {
+      subscribe(c);
+      if (c.lastId) fillGap(c).catch(() => {});  // missed while away, beyond the join history
+    }
+    fetchPrivate().catch(() => {});
+    refreshRoomList().catch(() => {});
+  }
+
+  async function fillGap(c) {
+    let after = c.lastId;
+    while (after !== null) {
+      const page = await api("GET", `/rooms/${enc(c.name)}/messages?limit=500&after=${after}`);
+      for (const m of page.messages) addMessage(m);
+      after = page.next_after;
+    }
+  }
+
+  async function fetchPrivate() {  // the first time the recent ones, then what was missed
+    const privates = [...state.convs.values()].filter((c) => !c.room);
+    const last = Math.max(0, ...privates.map((c) => c.lastId));
+    const page = await api("GET", "/private-messages?limit=200" + (last ? `&after=${last}` : ""));
+    for (const m of page.messages) addMessage(m, last > 0);
+  }
+
+  function onFrame(f) {
+    if (f.type === "message") {
+      addMessage(f.message);
+    } else if (f.type === "notice") {
+      const c = f.room ? state.convs.get("#" + f.room) : state.current;
+      if (/^logged in as |^already subscribed/.test(f.text)) return;
+      if (/^you are in #/.test(f.text)) {  // sent on every (re)subscription: show it once
+        if (c && c.greeted) return;
+        if (c) c.greeted = true;
+      }
+      systemLine(c, f.text);
+      if (c && c === state.current && /^you are in #| joined #/.test(f.text)) {
+        renderMembers().catch(() => {});
+      }
+    } else if (f.type === "error") {
+      if (f.code === "unauthenticated") logout("Your session has expired: log in again.");
+      else systemLine(state.current, f.message, "error");
+    }
+  }
+
+  // composer
+
+  $("composer").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const input = $("text");
+    const text = input.value.trim();
+    const c = state.current;
+    if (!text || !c) return;
+    const frame = c.room ? { type: "send", room: c.name, text }
+      : { type: "private", to: c.name, text };
+    if (send(frame)) input.value = "";
+    else systemLine(c, "not connected: your message was not sent, try again in a moment", "error");
+  });
+
+  $("join-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const input = $("join-room");
+    const name = input.value.trim().replace(/^#/, "");
+    if (!name) return;
+    try {
+      await joinRoom(name);
+      input.value = "";
+    } catch (err) {
+      systemLine(state.current, err.message, "error");
+    }
+  });
+
+  // drawers on narrow screens; the member list also collapses on wide ones
+
+  const narrow = window.matchMedia("(max-width: 760px)");
+  function closeDrawers() {
+    $("sidebar").classList.remove("open");
+    if (narrow.matches) $("members").classList.remove("open");
+    $("scrim").hidden = true;
+  }
+  $("toggle-rooms").addEventListener("click", () => {
+    $("members").classList.remove("open");
+    $("scrim").hidden = !$("sidebar").classList.toggle("open");
+  });
+  $("toggle-members").addEventListener("click", () => {
+    if (!narrow.matches) {
+      $("chat").classList.toggle("no-members");
+      return;
+    }
+    $("sidebar").classList.remove("open");
+    $("scrim").hidden = !$("members").classList.toggle("open");
+  });
+  $("scrim").addEventListener("click", closeDrawers);
+
+  // logging in and out
+
+  async function credentials(register) {
+    const name = $("login-name").value.trim();
+    const password = $("login-password").value;
+    $("login-error").textContent = "";
+    if (!name || !password) {
+      $("login-error").textContent = "Enter a name and a password.";
+      return;
+    }
+    clearTimeout(state.timer);
+    try {
+      if (register) await request("POST", "/users", { name, password }, false);
+      const session = await request("POST", "/sessions", { name, password }, false);
+      state.token = session.token;
+      localStorage.setItem(TOKEN, session.token);
+      $("login-password").value = "";
+      await start();
+    } catch (err) {
+      $("login-error").textContent = err.message;
+    }
+  }
+  $("login-form").addEventListener("submit", (e) => { e.preventDefault(); credentials(false); });
+  $("register-button").addEventListener("click", () => credentials(true));
+
+  $("logout").addEventListener("click", async () => {
+    try { await api("DELETE", "/sessions/current"); } catch { /* logged out anyway */ }
+    logout("");
+  });
+
+  function logout(message) {
+    state.token = null;
+    localStorage.removeItem(TOKEN);
+    const ws = state.ws;
+    state.ws = null;
+    state.ready = false;
+    if (ws) ws.close();
+    clearTimeout(state.timer);
+    clearTimeout(state.watchdog);
+    state.convs.clear();
+    state.current = null;
+    $("chat").hidden = true;
+    $("login").hidden = false;
+    $("login-error").textContent = message;
+    $("login-name").focus();
+  }
+
+  async function start() {
+    const me = await api("GET", "/me");
+    state.me = me.name;
+    state.ignores = new Set((await api("GET", "/me/ignores")).users);
+    $("me-name").textContent = me.name;
+    $("login").hidden = true;
+    $("chat").hidden = false;
+    let saved = null;
+    try { saved = JSON.parse(localStorage.getItem(savedRoomsKey())); } catch { /* reset */ }
+    if (!Array.isArray(saved)) saved = await memberships();  // first visit from this browser
+    if (!saved.length) saved = [DEFAULT_ROOM];
+    for (const name of saved) conversation("#" + key(name), name);
+    const current = state.convs.get(localStorage.getItem("torbit.current")) || rooms()[0];
+    select(current);
+    connect();  // once online, subscribing to each room makes us a member again if need be
+  }
+
+  async function memberships() {
+    // The API has no "my rooms" call (yet): look for ourselves in the rooms' member lists.
+    const { rooms: all } = await api("GET", "/rooms");
+    const me = key(state.me);
+    const mine = await Promise.all(all.slice(0, 100).map(async (r) => {
+      const { members } = await api("GET", `/rooms/${enc(r.name)}/members`);
+      return members.some((m) => key(m) === me) ? r.name : null;
+    }));
+    return mine.filter(Boolean);
+  }
+
+  function boot() {  // with a saved token: straight in, or retry while the server is away
+    start().catch(() => {
+      if (!state.token) return;  // the token was refused: the login form is showing
+      $("login").hidden = false;
+      $("login-error").textContent = "Cannot reach the server, trying again…";
+      state.timer = setTimeout(boot, 3000);
+    });
+  }
+
+  if (state.token) boot(); else logout("");
+})();
