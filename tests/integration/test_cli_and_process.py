@@ -33,6 +33,8 @@ def env(tmp_path: Path) -> dict[str, str]:
         TORBIT_LOG__DIR=str(tmp_path / "logs"),
         TORBIT_TELNET__PORT=str(free_port()),
         TORBIT_HTTP__PORT=str(free_port()),
+        TORBIT_LIMITS__MESSAGE_RATE="0",
+        TORBIT_LIMITS__ROOM_MESSAGE_RATE="0",
         **{f"TORBIT_ACCOUNTS__{k.upper()}": str(v) for k, v in CHEAP_ARGON2.items()},
     )
     return e
@@ -160,22 +162,35 @@ def telnet_login(port: int, name: str) -> socket.socket:
 def test_sigterm_shuts_down_gracefully_with_exit_0(
     served: subprocess.Popen[str], env: dict[str, str]
 ) -> None:
-    s = telnet_login(int(env["TORBIT_TELNET__PORT"]), "alice")
-    served.send_signal(signal.SIGTERM)
-    buf = b""
-    while b"shutting down" not in buf:
-        chunk = s.recv(4096)
-        assert chunk, buf
-        buf += chunk
+    with telnet_login(int(env["TORBIT_TELNET__PORT"]), "alice") as s:
+        served.send_signal(signal.SIGTERM)
+        buf = b""
+        while b"shutting down" not in buf:
+            chunk = s.recv(4096)
+            assert chunk, buf
+            buf += chunk
     assert served.wait(timeout=20) == 0
-    s.close()
 
 
 def test_acknowledged_messages_survive_kill_9(
     served: subprocess.Popen[str], env: dict[str, str]
 ) -> None:
     port = int(env["TORBIT_TELNET__PORT"])
-    s = telnet_login(port, "alice")
+    with telnet_login(port, "alice") as s:
+        acked = send_until_killed(s, served)
+    assert acked == list(range(len(acked))) and len(acked) > 250
+
+    r = subprocess.run(
+        [sys.executable, "-c", HISTORY_DUMP], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    stored = [int(x) for x in r.stdout.split()]
+    assert stored[: len(acked)] == acked  # every acknowledged message, in order, exactly once
+    assert stored == sorted(set(stored))
+
+
+def send_until_killed(s: socket.socket, served: subprocess.Popen[str]) -> list[int]:
+    """Send numbered messages, kill -9 the server mid-stream; the numbers echoed back (acked)."""
     s.settimeout(10)
     acked: list[int] = []
     buf = b""
@@ -196,17 +211,7 @@ def test_acknowledged_messages_survive_kill_9(
             buf += chunk
     except OSError:
         pass
-    acked = [int(x) for x in re.findall(rb"<alice> durable (\d+)\r\n", buf)]
-    s.close()
-    assert acked == list(range(len(acked))) and len(acked) > 250
-
-    r = subprocess.run(
-        [sys.executable, "-c", HISTORY_DUMP], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert r.returncode == 0, r.stderr
-    stored = [int(x) for x in r.stdout.split()]
-    assert stored[: len(acked)] == acked  # every acknowledged message, in order, exactly once
-    assert stored == sorted(set(stored))
+    return [int(x) for x in re.findall(rb"<alice> durable (\d+)\r\n", buf)]
 
 
 HISTORY_DUMP = """
