@@ -1,0 +1,101 @@
+"""Backends chosen by URL scheme: one small table each for stores and message logs, holding
+import paths so that only the chosen backend (and its driver) is ever imported.
+
+    storage.url  sqlite:///torbit-data/torbit.db   → backends.store.sql.SqlStore
+                 postgresql://torbit@db:5432/torbit → backends.store.sql.SqlStore
+    bus.url      local                              → backends.bus.local.LocalLog (needs SqlStore)
+                 kafka://host:9092[,host:9092]      → backends.bus.kafka.KafkaLog
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+from torbit.core.ports import MessageLog, Store
+from torbit.errors import ConfigError
+
+STORES: dict[str, str] = {
+    "sqlite": "torbit.backends.store.sql:SqlStore",
+    "postgresql": "torbit.backends.store.sql:SqlStore",
+    "postgres": "torbit.backends.store.sql:SqlStore",
+}
+
+LOGS: dict[str, str] = {
+    "local": "torbit.backends.bus.local:LocalLog",
+    "kafka": "torbit.backends.bus.kafka:KafkaLog",
+}
+
+
+def redact(url: str) -> str:
+    """The URL with any password masked, fit for an error message or a log line."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
+
+
+def scheme(url: str) -> str:
+    """'postgresql+asyncpg://h/db' → 'postgresql'; 'local' → 'local'."""
+    return url.partition(":")[0].partition("+")[0].strip().lower()
+
+
+def _load(path: str, what: str, url: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        missing = e.name or module_name
+        raise ConfigError(f"{what} {redact(url)!r} needs {missing}, which is not installed") from e
+    return getattr(module, attr)
+
+
+def _unknown(what: str, url: str, table: dict[str, str]) -> ConfigError:
+    known = ", ".join(f"{s}:" if s != "local" else s for s in table)
+    return ConfigError(f"{what} {redact(url)!r}: unknown scheme; known are {known}")
+
+
+def open_store(url: str, synchronous: str = "full") -> Store:
+    """The store for `storage.url`, not yet opened (call `await store.open()`)."""
+    path = STORES.get(scheme(url))
+    if path is None:
+        raise _unknown("storage url", url, STORES)
+    store: Store = _load(path, "storage url", url)(url, synchronous=synchronous)
+    return store
+
+
+def open_log(
+    url: str,
+    store: Store,
+    *,
+    topic_prefix: str,
+    replication_factor: int,
+    retention_hours: float,
+) -> MessageLog:
+    """The message log for `bus.url`, not yet started (call `await log.start(listener)`).
+    `local` keeps messages in the store's database, so it needs an SQL store; the topic and
+    retention settings are Kafka's (the local log is purged by the chat service instead)."""
+    kind = scheme(url)
+    path = LOGS.get(kind)
+    if path is None:
+        raise _unknown("bus url", url, LOGS)
+    cls = _load(path, "bus url", url)
+    if kind == "local":
+        from torbit.backends.store.sql import SqlStore
+
+        if not isinstance(store, SqlStore):
+            raise ConfigError(f"bus url {url!r} keeps messages in the SQL store; "
+                              f"storage url must be sqlite: or postgresql:")
+        log: MessageLog = cls(store)
+        return log
+    bootstrap = url.partition("://")[2].strip("/")
+    if not bootstrap:
+        raise ConfigError(f"bus url {url!r}: name the brokers, e.g. kafka://localhost:9092")
+    log = cls(
+        bootstrap=bootstrap,
+        topic_prefix=topic_prefix,
+        replication_factor=replication_factor,
+        retention_ms=int(retention_hours * 3600 * 1000),
+    )
+    return log

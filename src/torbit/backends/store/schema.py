@@ -1,0 +1,190 @@
+"""The tables, as SQLAlchemy Core metadata: the one description of the schema that queries are
+written against. Alembic's versions/ create it; a contract test checks the two never drift.
+
+Names are kept twice: `name` as first written (display case) and `key`, its lower-case form,
+which is what lookups and uniqueness use. Every timestamp is stored in UTC and read back as a
+timezone-aware UTC datetime (see UTCDateTime).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+NAME = String(64)  # names are at most 32 characters; inbox channels add an "@"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime stored in UTC and returned timezone-aware.
+
+    PostgreSQL keeps `timestamptz` natively; SQLite has no time zones, so the UTC wall time is
+    stored as text, which also sorts correctly for range queries (purge). A naive datetime
+    is taken to be UTC already."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _fk(column: str) -> ForeignKey:
+    # Rows hanging off a user or room go with it; SqlStore also deletes them explicitly so
+    # the behaviour does not depend on the engine enforcing foreign keys.
+    return ForeignKey(column, ondelete="CASCADE")
+
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("key", NAME, primary_key=True),
+    Column("name", NAME, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+)
+
+rooms = Table(
+    "rooms",
+    metadata,
+    Column("key", NAME, primary_key=True),
+    Column("name", NAME, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("owner", NAME, nullable=True),  # display name; kept when that user is deleted
+    Column("topic", Text, nullable=False, default=""),
+    Column("private", Boolean, nullable=False, default=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("room_key", NAME, _fk("rooms.key"), primary_key=True),
+    Column("user_key", NAME, _fk("users.key"), primary_key=True),
+    Index("ix_memberships_user_key", "user_key"),
+)
+
+ignores = Table(
+    "ignores",
+    metadata,
+    Column("user_key", NAME, _fk("users.key"), primary_key=True),
+    Column("ignored_key", NAME, _fk("users.key"), primary_key=True),
+    Index("ix_ignores_ignored_key", "ignored_key"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("user_key", NAME, _fk("users.key"), primary_key=True),
+    Column("channel", NAME, primary_key=True),  # a room key or "@user"
+    Column("last_id", BigInteger, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("hash", String(128), primary_key=True),
+    Column("user_key", NAME, _fk("users.key"), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_tokens_user_key", "user_key"),
+)
+
+# Room moderation (migration 0002). A room's owner is rooms.owner; its admins, bans, mutes and
+# pending invitations hang off the room and the user and go with either.
+room_admins = Table(
+    "room_admins",
+    metadata,
+    Column("room_key", NAME, _fk("rooms.key"), primary_key=True),
+    Column("user_key", NAME, _fk("users.key"), primary_key=True),
+)
+
+room_bans = Table(
+    "room_bans",
+    metadata,
+    Column("room_key", NAME, _fk("rooms.key"), primary_key=True),
+    Column("user_key", NAME, _fk("users.key"), primary_key=True),
+    Column("banned_at", UTCDateTime, nullable=False),
+)
+
+room_mutes = Table(
+    "room_mutes",
+    metadata,
+    Column("room_key", NAME, _fk("rooms.key"), primary_key=True),
+    Column("user_key", NAME, _fk("users.key"), primary_key=True),
+    Column("until", UTCDateTime, nullable=False),
+    Index("ix_room_mutes_until", "until"),
+)
+
+room_invites = Table(
+    "room_invites",
+    metadata,
+    Column("room_key", NAME, _fk("rooms.key"), primary_key=True),
+    Column("user_key", NAME, _fk("users.key"), primary_key=True),
+    Column("invited_at", UTCDateTime, nullable=False),
+    Index("ix_room_invites_user_key", "user_key"),
+)
+
+# Who did what to whom: plain names, no foreign keys, so entries outlive users and rooms.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", NAME, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("room", NAME, nullable=True),
+    Column("target", NAME, nullable=True),
+    Column("detail", Text, nullable=False, default=""),
+    Index("ix_audit_log_room", "room", "id"),
+)
+
+# The single-node message log (torbit.backends.bus.local). The primary key serves every read
+# (one channel, an id range); sent_at is indexed for the retention purge only.
+messages = Table(
+    "messages",
+    metadata,
+    Column("channel", NAME, primary_key=True),
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("sender", NAME, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("recipient", NAME, nullable=True),
+    Index("ix_messages_sent_at", "sent_at"),
+)
+
+# The highest id purged from each channel, so that ids carry on from there after a purge has
+# emptied a channel instead of starting again at 1 (ids must only ever increase). Written by
+# purge only, never on the publish path.
+purge_marks = Table(
+    "purge_marks",
+    metadata,
+    Column("channel", NAME, primary_key=True),
+    Column("last_id", BigInteger, nullable=False),
+)

@@ -1,0 +1,316 @@
+"""SqlStore: torbit.core.ports.Store on SQLite (aiosqlite) or PostgreSQL (asyncpg), written
+once in SQLAlchemy Core (no ORM: rows become the core's frozen dataclasses directly). What
+differs between the engines lives in dialects.py; the tables in schema.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, func, or_, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from torbit.backends.store.dialects import SqlDialect, dialect_for, is_unavailable, unavailable
+from torbit.backends.store.migrate import upgrade_engine
+from torbit.backends.store.schema import cursors, ignores, memberships, rooms, tokens, users
+from torbit.backends.store.sql_rooms import USER_ROOM_TABLES, RoomModerationSql
+from torbit.backends.store.sql_rooms import room_of as _room
+from torbit.core.models import Room, User
+from torbit.errors import Conflict, NotFound, ServiceUnavailable
+
+
+class SqlStore(RoomModerationSql):
+    """Users, rooms, memberships, room moderation (sql_rooms.py), ignores, read cursors and
+    login tokens in one SQL database.
+
+    `url` is the configured storage URL (sqlite:///relative.db, sqlite:////abs.db,
+    postgresql://user@host:port/db); `synchronous` is SQLite's durability setting (FULL
+    survives power loss, NORMAL only a crash of the process) and is ignored by PostgreSQL."""
+
+    def __init__(self, url: str, *, synchronous: str = "full") -> None:
+        self.dialect: SqlDialect = dialect_for(url)  # ConfigError now, not at open()
+        self._synchronous = synchronous
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The open engine (for the local message log, which shares the database)."""
+        if self._engine is None:
+            raise ServiceUnavailable("storage unavailable: the store is not open")
+        return self._engine
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (Alembic upgrade head)."""
+        if self._engine is not None:
+            return
+        engine: AsyncEngine | None = None
+        try:
+            engine = self.dialect.create_engine(synchronous=self._synchronous)
+            await upgrade_engine(engine, self.dialect)
+        except Exception as e:
+            if engine is not None:
+                await engine.dispose()
+            if is_unavailable(e):
+                raise unavailable(e) from e
+            raise
+        self._engine = engine
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await engine.dispose()
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads; engine failures become ServiceUnavailable."""
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except Exception as e:
+            if is_unavailable(e):
+                raise unavailable(e) from e
+            raise
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction, committed when the block ends without an error."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except Exception as e:
+            if is_unavailable(e):
+                raise unavailable(e) from e
+            raise
+
+    # users
+
+    async def create_user(self, user: User) -> User:
+        values = {
+            "key": user.key,
+            "name": user.name,
+            "password_hash": user.password_hash,
+            "created_at": user.created_at,
+            "is_admin": user.is_admin,
+        }
+        try:
+            async with self._write() as conn:
+                await conn.execute(users.insert(), values)
+        except sa_exc.IntegrityError:
+            raise Conflict(f"the name {user.name!r} is taken") from None
+        return user
+
+    async def get_user(self, key: str) -> User | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(users).where(users.c.key == key))).first()
+        return _user(row) if row is not None else None
+
+    async def list_users(self) -> list[User]:
+        async with self._read() as conn:
+            result = await conn.execute(select(users).order_by(users.c.key))
+            return [_user(row) for row in result]
+
+    async def set_password_hash(self, key: str, password_hash: str) -> bool:
+        return await self._update_user(key, password_hash=password_hash)
+
+    async def set_admin(self, key: str, is_admin: bool) -> bool:
+        return await self._update_user(key, is_admin=is_admin)
+
+    async def _update_user(self, key: str, **values: Any) -> bool:
+        async with self._write() as conn:
+            result = await conn.execute(update(users).where(users.c.key == key).values(**values))
+        return result.rowcount > 0
+
+    async def delete_user(self, key: str) -> bool:
+        """Delete the user with their memberships, room admin rights, bans, mutes, invitations,
+        ignores (both ways), cursors and tokens. Audit entries naming them stay."""
+        async with self._write() as conn:
+            await conn.execute(delete(memberships).where(memberships.c.user_key == key))
+            for table in USER_ROOM_TABLES:
+                await conn.execute(delete(table).where(table.c.user_key == key))
+            await conn.execute(
+                delete(ignores).where(or_(ignores.c.user_key == key, ignores.c.ignored_key == key))
+            )
+            await conn.execute(delete(cursors).where(cursors.c.user_key == key))
+            await conn.execute(delete(tokens).where(tokens.c.user_key == key))
+            result = await conn.execute(delete(users).where(users.c.key == key))
+        return result.rowcount > 0
+
+    # rooms and memberships
+
+    async def ensure_room(self, room: Room) -> Room:
+        values = {
+            "key": room.key,
+            "name": room.name,
+            "created_at": room.created_at,
+            "owner": room.owner,
+            "topic": room.topic,
+            "private": room.private,
+        }
+        async with self._write() as conn:
+            # Insert first, read after: two nodes creating the same room agree on the winner.
+            insert = self.dialect.insert(rooms).values(values).on_conflict_do_nothing()
+            await conn.execute(insert)
+            row = (await conn.execute(select(rooms).where(rooms.c.key == room.key))).one()
+        return _room(row)
+
+    async def get_room(self, key: str) -> Room | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(rooms).where(rooms.c.key == key))).first()
+        return _room(row) if row is not None else None
+
+    async def list_rooms(self) -> list[tuple[Room, int]]:
+        """Every room with its member count, ordered by name (case-insensitively)."""
+        count = func.count(memberships.c.user_key).label("members")
+        query = (
+            select(rooms, count)
+            .select_from(rooms.outerjoin(memberships, memberships.c.room_key == rooms.c.key))
+            .group_by(*rooms.c)
+            .order_by(rooms.c.key)
+        )
+        async with self._read() as conn:
+            return [(_room(row), row.members) for row in await conn.execute(query)]
+
+    async def add_member(self, room_key: str, user_key: str) -> bool:
+        """True if the user was not a member before; NotFound if the room or user is unknown."""
+        insert = (
+            self.dialect.insert(memberships)
+            .values(room_key=room_key, user_key=user_key)
+            .on_conflict_do_nothing()
+        )
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(insert)
+        except sa_exc.IntegrityError:
+            raise NotFound(f"no room {room_key!r} or no user {user_key!r}") from None
+        return result.rowcount > 0
+
+    async def remove_member(self, room_key: str, user_key: str) -> bool:
+        query = delete(memberships).where(
+            memberships.c.room_key == room_key, memberships.c.user_key == user_key
+        )
+        async with self._write() as conn:
+            result = await conn.execute(query)
+        return result.rowcount > 0
+
+    async def list_members(self, room_key: str) -> list[str]:
+        """Display names of the room's members, sorted case-insensitively."""
+        query = (
+            select(users.c.name)
+            .join(memberships, memberships.c.user_key == users.c.key)
+            .where(memberships.c.room_key == room_key)
+            .order_by(users.c.key)
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def rooms_of(self, user_key: str) -> list[str]:
+        query = (
+            select(memberships.c.room_key)
+            .where(memberships.c.user_key == user_key)
+            .order_by(memberships.c.room_key)
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    # ignore lists
+
+    async def add_ignore(self, user_key: str, ignored_key: str) -> bool:
+        """True if this was not ignored before; NotFound if either user is unknown."""
+        insert = (
+            self.dialect.insert(ignores)
+            .values(user_key=user_key, ignored_key=ignored_key)
+            .on_conflict_do_nothing()
+        )
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(insert)
+        except sa_exc.IntegrityError:
+            raise NotFound(f"no user {user_key!r} or no user {ignored_key!r}") from None
+        return result.rowcount > 0
+
+    async def remove_ignore(self, user_key: str, ignored_key: str) -> bool:
+        query = delete(ignores).where(
+            ignores.c.user_key == user_key, ignores.c.ignored_key == ignored_key
+        )
+        async with self._write() as conn:
+            result = await conn.execute(query)
+        return result.rowcount > 0
+
+    async def list_ignores(self, user_key: str) -> list[str]:
+        query = (
+            select(ignores.c.ignored_key)
+            .where(ignores.c.user_key == user_key)
+            .order_by(ignores.c.ignored_key)
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    # read cursors
+
+    async def get_cursor(self, user_key: str, channel: str) -> int | None:
+        query = select(cursors.c.last_id).where(
+            cursors.c.user_key == user_key, cursors.c.channel == channel
+        )
+        async with self._read() as conn:
+            return (await conn.execute(query)).scalar()
+
+    async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:
+        """Move the cursor forward (never backward) to last_id, in one statement so that two
+        concurrent calls cannot interleave a read and a write."""
+        insert = self.dialect.insert(cursors).values(
+            user_key=user_key, channel=channel, last_id=last_id
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=[cursors.c.user_key, cursors.c.channel],
+            set_={"last_id": insert.excluded.last_id},
+            where=cursors.c.last_id < insert.excluded.last_id,
+        )
+        try:
+            async with self._write() as conn:
+                await conn.execute(upsert)
+        except sa_exc.IntegrityError:
+            raise NotFound(f"no user {user_key!r}") from None
+
+    # login tokens
+
+    async def create_token(self, token_hash: str, user_key: str, expires_at: datetime) -> None:
+        values = {"hash": token_hash, "user_key": user_key, "expires_at": expires_at}
+        try:
+            async with self._write() as conn:
+                await conn.execute(tokens.insert(), values)
+        except sa_exc.IntegrityError:
+            raise NotFound(f"no user {user_key!r}") from None
+
+    async def token_user(self, token_hash: str, now: datetime) -> str | None:
+        query = select(tokens.c.user_key).where(
+            tokens.c.hash == token_hash, tokens.c.expires_at > now
+        )
+        async with self._read() as conn:
+            return (await conn.execute(query)).scalar()
+
+    async def delete_token(self, token_hash: str) -> bool:
+        async with self._write() as conn:
+            result = await conn.execute(delete(tokens).where(tokens.c.hash == token_hash))
+        return result.rowcount > 0
+
+    async def delete_tokens_of(self, user_key: str) -> int:
+        async with self._write() as conn:
+            result = await conn.execute(delete(tokens).where(tokens.c.user_key == user_key))
+        return result.rowcount
+
+
+def _user(row: Row[Any]) -> User:
+    return User(
+        name=row.name,
+        password_hash=row.password_hash,
+        created_at=row.created_at,
+        is_admin=bool(row.is_admin),
+    )
+

@@ -1,0 +1,206 @@
+"""The room moderation part of SqlStore (torbit.core.ports.Store): creating and changing rooms,
+room admins, bans, mutes, invitations and the audit log. A mixin, so that sql.py stays about
+users, memberships, ignores, cursors and tokens; SqlStore supplies the connections."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Table, delete, exists, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from torbit.backends.store.dialects import SqlDialect
+from torbit.backends.store.schema import (
+    audit_log,
+    memberships,
+    room_admins,
+    room_bans,
+    room_invites,
+    room_mutes,
+    rooms,
+    users,
+)
+from torbit.core.models import AuditEntry, Mute, Room, Standing
+from torbit.errors import Conflict, NotFound
+
+# Rows keyed by (room_key, user_key) that go with a user when the user is deleted.
+USER_ROOM_TABLES: tuple[Table, ...] = (room_admins, room_bans, room_mutes, room_invites)
+
+
+def _pair(table: Table, room_key: str, user_key: str) -> Any:
+    return (table.c.room_key == room_key) & (table.c.user_key == user_key)
+
+
+class RoomModerationSql:
+    """Needs `dialect`, `_read` and `_write` from SqlStore."""
+
+    dialect: SqlDialect
+
+    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        raise NotImplementedError
+
+    async def _changed(self, statement: Any, missing: str | None = None) -> bool:
+        """Run one write; True if it touched a row. With `missing`, a foreign key violation
+        (unknown room or user) becomes NotFound(missing)."""
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(statement)
+        except sa_exc.IntegrityError:
+            if missing is None:
+                raise
+            raise NotFound(missing) from None
+        return bool(result.rowcount > 0)
+
+    # rooms
+
+    async def create_room(self, room: Room) -> Room:
+        values = {"key": room.key, "name": room.name, "created_at": room.created_at,
+                  "owner": room.owner, "topic": room.topic, "private": room.private}
+        try:
+            async with self._write() as conn:
+                await conn.execute(rooms.insert(), values)
+        except sa_exc.IntegrityError:
+            raise Conflict(f"room #{room.name} already exists") from None
+        return room
+
+    async def update_room(
+        self, key: str, *, topic: str | None = None, private: bool | None = None
+    ) -> Room | None:
+        values: dict[str, Any] = {}
+        if topic is not None:
+            values["topic"] = topic
+        if private is not None:
+            values["private"] = private
+        async with self._write() as conn:
+            if values:
+                await conn.execute(update(rooms).where(rooms.c.key == key).values(**values))
+            row = (await conn.execute(select(rooms).where(rooms.c.key == key))).first()
+        return room_of(row) if row is not None else None
+
+    async def standing(self, room_key: str, user_key: str) -> Standing:
+        def has(table: Table) -> Any:
+            return exists().where(_pair(table, room_key, user_key))
+
+        query = select(
+            has(memberships).label("member"),
+            has(room_admins).label("admin"),
+            has(room_bans).label("banned"),
+            has(room_invites).label("invited"),
+            select(users.c.is_admin).where(users.c.key == user_key).scalar_subquery()
+            .label("server_admin"),
+        )
+        async with self._read() as conn:
+            row = (await conn.execute(query)).one()
+        return Standing(member=bool(row.member), admin=bool(row.admin), banned=bool(row.banned),
+                        invited=bool(row.invited), server_admin=bool(row.server_admin))
+
+    # admins, bans, mutes
+
+    async def set_room_admin(self, room_key: str, user_key: str, is_admin: bool) -> bool:
+        if not is_admin:
+            return await self._changed(delete(room_admins).where(
+                _pair(room_admins, room_key, user_key)))
+        insert = self.dialect.insert(room_admins).values(room_key=room_key, user_key=user_key)
+        return await self._changed(insert.on_conflict_do_nothing(),
+                                   f"no room {room_key!r} or no user {user_key!r}")
+
+    async def expel(
+        self, room_key: str, user_key: str, *, banned_at: datetime | None = None
+    ) -> bool:
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(
+                    delete(memberships).where(_pair(memberships, room_key, user_key)))
+                for table in (room_admins, room_invites):
+                    await conn.execute(delete(table).where(_pair(table, room_key, user_key)))
+                if banned_at is not None:
+                    await conn.execute(
+                        self.dialect.insert(room_bans)
+                        .values(room_key=room_key, user_key=user_key, banned_at=banned_at)
+                        .on_conflict_do_nothing()
+                    )
+        except sa_exc.IntegrityError:
+            raise NotFound(f"no room {room_key!r} or no user {user_key!r}") from None
+        return bool(result.rowcount > 0)
+
+    async def unban(self, room_key: str, user_key: str) -> bool:
+        return await self._changed(delete(room_bans).where(_pair(room_bans, room_key, user_key)))
+
+    async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
+        insert = self.dialect.insert(room_mutes).values(
+            room_key=room_key, user_key=user_key, until=until)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[room_mutes.c.room_key, room_mutes.c.user_key],
+            set_={"until": insert.excluded.until},
+        )
+        await self._changed(upsert, f"no room {room_key!r} or no user {user_key!r}")
+
+    async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
+        # An expired mute is removed too, but does not count: the user was not muted.
+        async with self._write() as conn:
+            until = (await conn.execute(
+                delete(room_mutes).where(_pair(room_mutes, room_key, user_key))
+                .returning(room_mutes.c.until)
+            )).scalar()
+        return until is not None and until > now
+
+    async def active_mutes(self, now: datetime) -> list[Mute]:
+        query = select(room_mutes).where(room_mutes.c.until > now)
+        async with self._read() as conn:
+            return [Mute(r.room_key, r.user_key, r.until) for r in await conn.execute(query)]
+
+    # invitations
+
+    async def add_invite(self, room_key: str, user_key: str, at: datetime) -> bool:
+        insert = self.dialect.insert(room_invites).values(
+            room_key=room_key, user_key=user_key, invited_at=at)
+        return await self._changed(insert.on_conflict_do_nothing(),
+                                   f"no room {room_key!r} or no user {user_key!r}")
+
+    async def remove_invite(self, room_key: str, user_key: str) -> bool:
+        return await self._changed(
+            delete(room_invites).where(_pair(room_invites, room_key, user_key)))
+
+    async def invited_rooms(self, user_key: str) -> list[str]:
+        query = (select(room_invites.c.room_key).where(room_invites.c.user_key == user_key)
+                 .order_by(room_invites.c.room_key))
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    # the audit log
+
+    async def add_audit(self, entry: AuditEntry) -> AuditEntry:
+        values = {"at": entry.at, "actor": entry.actor, "action": entry.action,
+                  "room": entry.room, "target": entry.target, "detail": entry.detail}
+        async with self._write() as conn:
+            result = await conn.execute(audit_log.insert().returning(audit_log.c.id), values)
+            new_id = result.scalar_one()
+        return replace(entry, id=new_id)
+
+    async def list_audit(self, room_key: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if room_key is not None:
+            query = query.where(audit_log.c.room == room_key)
+        async with self._read() as conn:
+            return [
+                AuditEntry(id=r.id, at=r.at, actor=r.actor, action=r.action, room=r.room,
+                           target=r.target, detail=r.detail)
+                for r in await conn.execute(query)
+            ]
+
+
+def room_of(row: Row[Any]) -> Room:
+    return Room(
+        name=row.name,
+        created_at=row.created_at,
+        owner=row.owner,
+        topic=row.topic,
+        private=bool(row.private),
+    )

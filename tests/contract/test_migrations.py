@@ -1,0 +1,89 @@
+"""Schema migrations on every backend: `torbit db upgrade`/`status`, the migrated schema
+matching schema.py, and concurrent starts on a fresh database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection
+
+from tests.contract.conftest import BACKENDS
+from torbit.backends.store import migrate
+from torbit.backends.store.schema import metadata
+from torbit.backends.store.sql import SqlStore
+
+by_backend = pytest.mark.parametrize("backend", BACKENDS)
+
+
+@by_backend
+async def test_upgrade_and_status(backend: str, fresh_database: Callable[[str], str]) -> None:
+    url = fresh_database(backend)
+    head = migrate.head_revision()
+    assert head is not None
+    assert await migrate.current_revision(url) is None
+    assert await migrate.upgrade(url) == head
+    assert await migrate.upgrade(url) == head  # idempotent
+    assert await migrate.current_revision(url) == head
+
+
+@by_backend
+async def test_migrated_schema_matches_schema_py(
+    backend: str, fresh_database: Callable[[str], str]
+) -> None:
+    store = SqlStore(fresh_database(backend))
+    await store.open()
+
+    def diff(conn: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(conn), metadata))
+
+    try:
+        async with store.engine.connect() as conn:
+            assert await conn.run_sync(diff) == []
+    finally:
+        await store.close()
+
+
+@by_backend
+async def test_concurrent_first_starts_migrate_once(
+    backend: str, fresh_database: Callable[[str], str]
+) -> None:
+    url = fresh_database(backend)
+    stores = [SqlStore(url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(s.open() for s in stores))
+        for s in stores:
+            assert await s.list_users() == []
+    finally:
+        for s in stores:
+            await s.close()
+    assert await migrate.current_revision(url) == migrate.head_revision()
+
+
+async def test_one_process_can_migrate_several_databases_at_once(tmp_path: Path) -> None:
+    stores = [SqlStore(f"sqlite:///{tmp_path}/{i}/torbit.db") for i in range(4)]
+    try:
+        await asyncio.gather(*(s.open() for s in stores))
+        for s in stores:
+            assert await s.list_users() == []
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_status_of_a_missing_sqlite_file_creates_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/none/torbit.db"
+    assert await migrate.current_revision(url) is None
+    assert not (tmp_path / "none").exists()
+
+
+def test_alembic_files_ship_inside_the_package() -> None:
+    root = resources.files("torbit.backends.store") / "migrations"
+    for name in ("env.py", "script.py.mako", "versions/0001_initial.py",
+                 "versions/0002_room_moderation.py"):
+        assert (root / name).is_file(), name

@@ -1,0 +1,347 @@
+"""The Store contract (torbit.core.ports.Store), run against every SQL backend."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tests.contract.conftest import NOW, empty
+from torbit.backends.store.sql import SqlStore
+from torbit.core.models import Room, User
+from torbit.errors import ConfigError, Conflict, NotFound, ServiceUnavailable
+
+
+def user(name: str, *, admin: bool = False, created_at: datetime = NOW) -> User:
+    return User(name=name, password_hash=f"hash-of-{name}", created_at=created_at, is_admin=admin)
+
+
+def room(name: str, **kw: object) -> Room:
+    return Room(name=name, created_at=NOW, **kw)  # type: ignore[arg-type]
+
+
+async def users(store: SqlStore, *names: str) -> None:
+    for name in names:
+        await store.create_user(user(name))
+
+
+# users
+
+
+async def test_user_round_trip_keeps_display_case_and_utc(store: SqlStore) -> None:
+    await store.create_user(user("AliceW", admin=True))
+    got = await store.get_user("alicew")
+    assert got == user("AliceW", admin=True)
+    assert got is not None and got.created_at.tzinfo is not None
+    assert got.created_at.utcoffset() == timedelta(0)
+    assert await store.get_user("AliceW") is None  # lookups take keys
+    assert await store.get_user("bob") is None
+
+
+async def test_times_in_other_zones_are_stored_as_utc(store: SqlStore) -> None:
+    local = NOW.astimezone(timezone(timedelta(hours=-5)))
+    await store.create_user(user("bob", created_at=local))
+    got = await store.get_user("bob")
+    assert got is not None
+    assert got.created_at == NOW and got.created_at.tzinfo == UTC
+
+
+async def test_create_user_on_a_taken_name_conflicts_whatever_the_case(store: SqlStore) -> None:
+    await store.create_user(user("alice"))
+    with pytest.raises(Conflict):
+        await store.create_user(user("ALICE"))
+    assert [u.name for u in await store.list_users()] == ["alice"]
+
+
+async def test_concurrent_creates_of_one_name_let_exactly_one_win(store: SqlStore) -> None:
+    results = await asyncio.gather(
+        *(store.create_user(user("Carol" if i % 2 else "carol")) for i in range(12)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, User) for r in results) == 1
+    assert all(isinstance(r, Conflict) for r in results if not isinstance(r, User))
+
+
+async def test_list_users_sorted_by_key(store: SqlStore) -> None:
+    await users(store, "zed", "Bob", "alice")
+    assert [u.name for u in await store.list_users()] == ["alice", "Bob", "zed"]
+
+
+async def test_set_password_hash_and_admin(store: SqlStore) -> None:
+    await users(store, "alice")
+    assert await store.set_password_hash("alice", "new-hash")
+    assert await store.set_admin("alice", True)
+    got = await store.get_user("alice")
+    assert got is not None and got.password_hash == "new-hash" and got.is_admin
+    assert await store.set_admin("alice", False)
+    got = await store.get_user("alice")
+    assert got is not None and not got.is_admin
+    assert not await store.set_password_hash("nobody", "x")
+    assert not await store.set_admin("nobody", True)
+
+
+async def test_delete_user_takes_everything_of_theirs(store: SqlStore) -> None:
+    await users(store, "alice", "bob", "carol")
+    await store.ensure_room(room("lobby"))
+    for name in ("alice", "bob"):
+        await store.add_member("lobby", name)
+    await store.add_ignore("alice", "bob")
+    await store.add_ignore("bob", "alice")
+    await store.add_ignore("bob", "carol")
+    await store.set_cursor("alice", "lobby", 5)
+    await store.set_cursor("bob", "lobby", 7)
+    await store.create_token("t-alice", "alice", NOW + timedelta(days=1))
+    await store.create_token("t-bob", "bob", NOW + timedelta(days=1))
+
+    assert await store.delete_user("alice")
+
+    assert await store.get_user("alice") is None
+    assert await store.list_members("lobby") == ["bob"]
+    assert await store.rooms_of("alice") == []
+    assert await store.list_ignores("alice") == []
+    assert await store.list_ignores("bob") == ["carol"]  # ignores of alice went too
+    assert await store.get_cursor("alice", "lobby") is None
+    assert await store.get_cursor("bob", "lobby") == 7
+    assert await store.token_user("t-alice", NOW) is None
+    assert await store.token_user("t-bob", NOW) == "bob"
+    assert not await store.delete_user("alice")
+    # the name is free again
+    await store.create_user(user("Alice"))
+
+
+# rooms and memberships
+
+
+async def test_ensure_room_creates_once_and_returns_the_stored_room(store: SqlStore) -> None:
+    first = await store.ensure_room(room("Lobby", owner="alice", topic="hi", private=True))
+    assert first == room("Lobby", owner="alice", topic="hi", private=True)
+    again = await store.ensure_room(Room(name="LOBBY", created_at=NOW + timedelta(hours=1)))
+    assert again == first
+    assert await store.get_room("lobby") == first
+    assert await store.get_room("Lobby") is None
+    assert await store.get_room("nowhere") is None
+
+
+async def test_concurrent_ensure_room_agree_on_one_room(store: SqlStore) -> None:
+    made = await asyncio.gather(
+        *(store.ensure_room(room("Hall", owner=f"u{i}")) for i in range(10))
+    )
+    assert len({(r.name, r.owner) for r in made}) == 1
+
+
+async def test_list_rooms_with_member_counts_by_name(store: SqlStore) -> None:
+    await users(store, "alice", "bob")
+    for name in ("zoo", "Bar", "empty"):
+        await store.ensure_room(room(name))
+    await store.add_member("zoo", "alice")
+    await store.add_member("zoo", "bob")
+    await store.add_member("bar", "bob")
+    listed = [(r.name, n) for r, n in await store.list_rooms()]
+    assert listed == [("Bar", 1), ("empty", 0), ("zoo", 2)]
+
+
+async def test_memberships(store: SqlStore) -> None:
+    await users(store, "alice", "Bob", "carol")
+    await store.ensure_room(room("lobby"))
+    await store.ensure_room(room("games"))
+    assert await store.add_member("lobby", "carol")
+    assert await store.add_member("lobby", "bob")
+    assert not await store.add_member("lobby", "bob")
+    assert await store.add_member("games", "bob")
+    assert await store.list_members("lobby") == ["Bob", "carol"]  # display names
+    assert await store.rooms_of("bob") == ["games", "lobby"]
+    assert await store.rooms_of("alice") == []
+    assert await store.remove_member("lobby", "bob")
+    assert not await store.remove_member("lobby", "bob")
+    assert await store.list_members("lobby") == ["carol"]
+    assert await store.list_members("nowhere") == []
+
+
+async def test_membership_of_unknown_room_or_user_is_not_found(store: SqlStore) -> None:
+    await users(store, "alice")
+    await store.ensure_room(room("lobby"))
+    with pytest.raises(NotFound):
+        await store.add_member("nowhere", "alice")
+    with pytest.raises(NotFound):
+        await store.add_member("lobby", "ghost")
+
+
+# ignore lists
+
+
+async def test_ignores(store: SqlStore) -> None:
+    await users(store, "alice", "bob", "carol")
+    assert await store.add_ignore("alice", "carol")
+    assert await store.add_ignore("alice", "bob")
+    assert not await store.add_ignore("alice", "bob")
+    assert await store.list_ignores("alice") == ["bob", "carol"]
+    assert await store.list_ignores("bob") == []
+    assert await store.remove_ignore("alice", "bob")
+    assert not await store.remove_ignore("alice", "bob")
+    assert await store.list_ignores("alice") == ["carol"]
+    with pytest.raises(NotFound):
+        await store.add_ignore("alice", "ghost")
+
+
+# read cursors
+
+
+async def test_cursors_only_move_forward(store: SqlStore) -> None:
+    await users(store, "alice", "bob")
+    assert await store.get_cursor("alice", "lobby") is None
+    await store.set_cursor("alice", "lobby", 10)
+    await store.set_cursor("alice", "lobby", 4)
+    assert await store.get_cursor("alice", "lobby") == 10
+    await store.set_cursor("alice", "lobby", 11)
+    assert await store.get_cursor("alice", "lobby") == 11
+    await store.set_cursor("alice", "@alice", 3)
+    assert await store.get_cursor("alice", "@alice") == 3
+    assert await store.get_cursor("bob", "lobby") is None
+    big = 2**40  # ids are 64-bit
+    await store.set_cursor("bob", "lobby", big)
+    assert await store.get_cursor("bob", "lobby") == big
+
+
+async def test_concurrent_cursor_moves_keep_the_highest(store: SqlStore) -> None:
+    await users(store, "alice")
+    await asyncio.gather(*(store.set_cursor("alice", "lobby", i) for i in (5, 40, 3, 39, 17)))
+    assert await store.get_cursor("alice", "lobby") == 40
+
+
+# login tokens
+
+
+async def test_tokens(store: SqlStore) -> None:
+    await users(store, "alice", "bob")
+    expires = NOW + timedelta(hours=1)
+    await store.create_token("h1", "alice", expires)
+    await store.create_token("h2", "alice", expires)
+    await store.create_token("h3", "bob", expires)
+    assert await store.token_user("h1", NOW) == "alice"
+    assert await store.token_user("h1", expires - timedelta(microseconds=1)) == "alice"
+    assert await store.token_user("h1", expires) is None  # expired at expires_at
+    assert await store.token_user("nope", NOW) is None
+    assert await store.delete_token("h1")
+    assert not await store.delete_token("h1")
+    assert await store.token_user("h1", NOW) is None
+    await store.create_token("h4", "alice", expires)
+    assert await store.delete_tokens_of("alice") == 2
+    assert await store.delete_tokens_of("alice") == 0
+    assert await store.token_user("h3", NOW) == "bob"
+
+
+async def test_token_expiry_compares_across_time_zones(store: SqlStore) -> None:
+    await users(store, "alice")
+    plus2 = timezone(timedelta(hours=2))
+    await store.create_token("h", "alice", (NOW + timedelta(minutes=30)).astimezone(plus2))
+    assert await store.token_user("h", NOW.astimezone(timezone(timedelta(hours=-7)))) == "alice"
+    assert await store.token_user("h", NOW + timedelta(minutes=31)) is None
+
+
+# lifecycle and failures
+
+
+async def test_data_survives_close_and_reopen(store_url: str, store: SqlStore) -> None:
+    await users(store, "alice")
+    await store.close()
+    again = SqlStore(store_url)
+    await again.open()
+    try:
+        assert await again.get_user("alice") == user("alice")
+        await again.ping()
+    finally:
+        await again.close()
+
+
+async def test_closed_store_is_unavailable(store: SqlStore) -> None:
+    await store.close()
+    with pytest.raises(ServiceUnavailable):
+        await store.ping()
+    with pytest.raises(ServiceUnavailable):
+        await store.get_user("alice")
+
+
+async def test_unreachable_postgresql_is_unavailable() -> None:
+    s = SqlStore("postgresql://postgres@127.0.0.1:1/torbit")  # nothing listens on port 1
+    with pytest.raises(ServiceUnavailable, match=r"^storage unavailable: "):
+        await s.open()
+
+
+@pytest.mark.postgres
+async def test_missing_postgresql_database_is_unavailable(pg_database: str) -> None:
+    s = SqlStore(pg_database.rsplit("/", 1)[0] + "/torbit_no_such_database")
+    with pytest.raises(ServiceUnavailable, match="does not exist"):
+        await s.open()
+
+
+async def test_unusable_sqlite_path_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(ServiceUnavailable, match=r"^storage unavailable: "):
+        await SqlStore(f"sqlite:///{tmp_path}/file/torbit.db").open()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://localhost/torbit", "sqlite://", "sqlite:///:memory:", "postgresql+psycopg2://h/db",
+     "not a url"],
+)
+def test_bad_urls_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError):
+        SqlStore(url)
+
+
+async def test_bad_synchronous_is_a_config_error(tmp_path: Path) -> None:
+    s = SqlStore(f"sqlite:///{tmp_path}/t.db", synchronous="sometimes")
+    with pytest.raises(ConfigError, match="synchronous"):
+        await s.open()
+
+
+async def test_relative_sqlite_path_is_under_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = SqlStore("sqlite:///data/dir/torbit.db")
+    await s.open()
+    await s.close()
+    assert (tmp_path / "data" / "dir" / "torbit.db").is_file()
+
+
+async def test_sqlite_settings(tmp_path: Path) -> None:
+    s = SqlStore(f"sqlite:///{tmp_path}/t.db", synchronous="normal")
+    await s.open()
+    try:
+        async with s.engine.connect() as conn:
+            async def pragma(name: str) -> object:
+                return (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
+
+            assert await pragma("journal_mode") == "wal"
+            assert await pragma("synchronous") == 1  # NORMAL
+            assert await pragma("foreign_keys") == 1
+            assert await pragma("auto_vacuum") == 2  # INCREMENTAL
+            assert await pragma("busy_timeout") == 5000
+    finally:
+        await s.close()
+
+
+@pytest.mark.postgres
+async def test_postgresql_connections_killed_under_the_pool_are_replaced(
+    pg_database: str,
+) -> None:
+    store = SqlStore(pg_database)
+    await store.open()
+    await empty(store)
+    await users(store, "alice")
+    async with store.engine.connect() as conn:
+        await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    try:
+        assert await store.get_user("alice") == user("alice")  # pooled connections re-made
+    finally:
+        await store.close()
