@@ -1,0 +1,200 @@
+"""Who is calling: HTTP Basic credentials or a bearer token, turned into a Principal.
+
+Password hashing (argon2id) is slow on purpose, so paying it on every request of a Basic-auth
+client would make the API slow and easy to overload. Successful Basic checks are therefore
+remembered for a short time (BASIC_CACHE_TTL) under an HMAC of name and password with a key
+that lives only in this process's memory: a memory dump yields no fast-to-crack password
+hashes. A password change through this API forgets the user's entries at once; one made by
+another process (the `torbit user` CLI, another node) takes effect within the TTL.
+Failed checks are never cached, so a wrong password always costs the full hash.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads route annotations at run time.
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Security
+from fastapi.openapi.models import HTTPBase as HTTPBaseModel
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
+from starlette.requests import HTTPConnection
+
+from torbit.core.accounts import Accounts
+from torbit.core.tokens import IssuedToken, Tokens
+from torbit.errors import AuthenticationFailed, InvalidInput, NotFound
+
+BASIC_CACHE_TTL = 30.0
+BASIC_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: the user's display name, and the token used, if any."""
+
+    name: str
+    token: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+
+class BasicCache:
+    """Recently verified Basic credentials, bounded in size and age."""
+
+    def __init__(
+        self,
+        ttl: float = BASIC_CACHE_TTL,
+        max_entries: int = BASIC_CACHE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._key = secrets.token_bytes(32)
+        self._entries: dict[bytes, tuple[str, float]] = {}  # digest -> (name, expires)
+
+    def digest(self, name: str, password: str) -> bytes:
+        data = f"{name}\0{password}".encode("utf-8", "surrogatepass")
+        return hmac.new(self._key, data, hashlib.sha256).digest()
+
+    def get(self, digest: bytes) -> str | None:
+        hit = self._entries.get(digest)
+        if hit is None:
+            return None
+        if hit[1] <= self._clock():
+            del self._entries[digest]
+            return None
+        return hit[0]
+
+    def put(self, digest: bytes, name: str) -> None:
+        self._entries.pop(digest, None)
+        while len(self._entries) >= self.max_entries:
+            del self._entries[next(iter(self._entries))]  # the oldest
+        self._entries[digest] = (name, self._clock() + self.ttl)
+
+    def forget(self, user_key: str) -> None:
+        for digest in [d for d, (n, _) in self._entries.items() if n.lower() == user_key]:
+            del self._entries[digest]
+
+
+def client_address(connection: HTTPConnection) -> str:
+    return connection.client.host if connection.client else "?"
+
+
+def parse_basic(param: str) -> tuple[str, str]:
+    """RFC 7617 credentials (UTF-8) from the part after 'Basic '."""
+    try:
+        decoded = base64.b64decode(param, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthenticationFailed("malformed Basic credentials") from None
+    name, sep, password = decoded.partition(":")
+    if not sep:
+        raise AuthenticationFailed("malformed Basic credentials")
+    return name, password
+
+
+class Authenticator:
+    """Checks credentials, issues and revokes tokens, changes passwords."""
+
+    def __init__(self, accounts: Accounts, tokens: Tokens, cache: BasicCache | None = None):
+        self._accounts = accounts
+        self._tokens = tokens
+        self._cache = cache or BasicCache()
+
+    async def authorization(self, header: str | None, client: str = "") -> Principal:
+        """The caller named by an `Authorization` header, Basic or Bearer; `client` is the
+        peer's address, for the login back-off."""
+        if not header:
+            raise AuthenticationFailed("authentication required")
+        scheme, _, param = header.strip().partition(" ")
+        param = param.strip()
+        if scheme.lower() == "bearer" and param:
+            return await self.bearer(param)
+        if scheme.lower() == "basic" and param:
+            return await self.basic(*parse_basic(param), client)
+        raise AuthenticationFailed("use Basic credentials or a Bearer token")
+
+    async def basic(self, name: str, password: str, client: str = "") -> Principal:
+        digest = self._cache.digest(name, password)
+        cached = self._cache.get(digest)
+        if cached is not None:
+            return Principal(cached)
+        user_name = await self._check_password(name, password, client)
+        self._cache.put(digest, user_name)
+        return Principal(user_name)
+
+    async def bearer(self, token: str) -> Principal:
+        key = await self._tokens.user_of(token)
+        if key is None:
+            raise AuthenticationFailed("invalid or expired token")
+        try:
+            user = await self._accounts.get(key)
+        except NotFound:
+            raise AuthenticationFailed("invalid or expired token") from None
+        return Principal(user.name, token)
+
+    async def _check_password(self, name: str, password: str, client: str) -> str:
+        try:
+            return (await self._accounts.authenticate(name, password, client)).name
+        except InvalidInput:  # a malformed name is just a wrong name here
+            raise AuthenticationFailed("wrong name or password") from None
+
+    async def login(self, name: str, password: str, client: str) -> tuple[str, IssuedToken]:
+        """The user's display name and a new token."""
+        user_name = await self._check_password(name, password, client)
+        return user_name, await self._tokens.issue(user_name.lower())
+
+    async def logout(self, principal: Principal) -> None:
+        if principal.token is None:
+            raise NotFound("no token session: these credentials are Basic, not a token")
+        await self._tokens.revoke(principal.token)
+
+    async def change_password(
+        self, principal: Principal, current: str, new: str, client: str
+    ) -> None:
+        """Check the current password, set the new one, and log the user out everywhere."""
+        await self._check_password(principal.name, current, client)
+        await self._accounts.set_password(principal.name, new)
+        self._cache.forget(principal.key)
+        await self._tokens.revoke_all(principal.key)
+
+
+class _AuthorizationHeader(SecurityBase):
+    """Documents one HTTP auth scheme in OpenAPI; returns the raw header for Authenticator."""
+
+    def __init__(self, model: HTTPBaseModel, scheme_name: str) -> None:
+        self.model = model
+        self.scheme_name = scheme_name
+
+    async def __call__(self, request: HTTPConnection) -> str | None:
+        return request.headers.get("authorization")
+
+
+BASIC = _AuthorizationHeader(
+    HTTPBaseModel(scheme="basic", description="Name and password (UTF-8)"), "basic"
+)
+BEARER = _AuthorizationHeader(
+    HTTPBearerModel(description="A token from POST /api/v1/sessions"), "bearer"
+)
+
+
+def principal_dependency(auth: Authenticator) -> Callable[..., Awaitable[Principal]]:
+    """A FastAPI dependency: the authenticated caller, or 401."""
+
+    async def principal(
+        request: HTTPConnection,
+        basic: Annotated[str | None, Security(BASIC)],
+        bearer: Annotated[str | None, Security(BEARER)],
+    ) -> Principal:
+        return await auth.authorization(basic or bearer, client_address(request))
+
+    return principal

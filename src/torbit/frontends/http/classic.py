@@ -1,0 +1,132 @@
+"""The original system's two routes, kept as they were: `POST /send/{room}/{user}` and
+`GET /receive/{room}/{user}`. As in the original, any registered user may use any room: both
+routes make the caller a member first (creating the room if needed). Private rooms are the
+exception: to a non-member without an invitation they do not exist (404)."""
+
+# No `from __future__ import annotations`: FastAPI reads route annotations at run time.
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from torbit.core.chat import Chat
+from torbit.core.hub import message_json
+from torbit.errors import Forbidden, InvalidInput, NotFound
+from torbit.frontends.http.auth import Principal
+from torbit.frontends.http.errors import errors_doc
+from torbit.frontends.http.longpoll import MAX_WAIT_SECONDS, Receiver
+from torbit.frontends.http.schemas import NAME_SCHEMA, MessageList, MessageOut, SendMessage
+from torbit.metrics import Metrics
+
+MAX_RECEIVE = 1000
+
+_SEND_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The message: the whole body as UTF-8 text, or JSON `{\"text\": ...}`",
+        "content": {
+            "text/plain": {"schema": {"type": "string"}, "example": "hello"},
+            "application/json": {"schema": {"$ref": "#/components/schemas/SendMessage"}},
+        },
+    }
+}
+
+RoomPath = Annotated[str, Path(description="Room name; created on first use",
+                               json_schema_extra=NAME_SCHEMA)]
+UserPath = Annotated[str, Path(description="Must be the authenticated user",
+                               json_schema_extra=NAME_SCHEMA)]
+
+
+async def read_text(request: Request) -> str:
+    """The message in a classic send body: JSON {"text": ...} or the raw text. The body size
+    is bounded by the BodyLimit middleware while it streams in."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+    mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if mime == "application/json" or mime.endswith("+json"):
+        try:
+            return SendMessage.model_validate_json(bytes(body)).text
+        except ValidationError as e:
+            raise RequestValidationError(e.errors(include_url=False)) from None
+    try:
+        return bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the message is not UTF-8 text") from None
+
+
+def check_self(caller: Principal, user: str) -> None:
+    if caller.key != user.lower():
+        raise Forbidden(f"authenticated as {caller.name}: you cannot act as {user[:40]!r}")
+
+
+def classic_router(
+    chat: Chat,
+    receiver: Receiver,
+    metrics: Metrics,
+    principal: Callable[..., Awaitable[Principal]],
+) -> APIRouter:
+    router = APIRouter(tags=["classic"])
+    Caller = Annotated[Principal, Depends(principal)]
+    sent = metrics.messages_in.labels(door="http")
+
+    async def enter(user: str, room_name: str) -> str:
+        """The room's key, the user being a member (reads first: most calls change nothing)."""
+        try:
+            room = await chat.room(room_name)
+            if await chat.is_member(user, room.key):
+                return room.key
+        except NotFound:
+            pass
+        return (await chat.become_member(user, room_name)).key
+
+    @router.post(
+        "/send/{room}/{user}",
+        status_code=201,
+        response_model=MessageOut,
+        summary="Send a message to a room (classic)",
+        responses=errors_doc(401, 403, 404, 413, 422),
+        openapi_extra=_SEND_BODY,
+    )
+    async def send(
+        room: RoomPath, user: UserPath, request: Request, caller: Caller
+    ) -> JSONResponse:
+        """Publish the body as a message from `user` to `room`; answers once it is durable."""
+        check_self(caller, user)
+        text = await read_text(request)
+        key = await enter(caller.name, room)
+        message = await chat.send(caller.name, key, text)
+        sent.inc()
+        return JSONResponse(message_json(message), status_code=201)
+
+    @router.get(
+        "/receive/{room}/{user}",
+        response_model=MessageList,
+        summary="Receive new messages of a room (classic)",
+        responses=errors_doc(401, 403, 404, 422, 429),
+    )
+    async def receive(
+        room: RoomPath,
+        user: UserPath,
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=MAX_RECEIVE, description="At most this many")] = 100,
+        wait: Annotated[
+            float,
+            Query(ge=0, le=MAX_WAIT_SECONDS,
+                  description="Seconds to wait for a first message when there is none"),
+        ] = 0,
+    ) -> JSONResponse:
+        """The room's messages this user has not yet received through this route, oldest
+        first, ignored senders left out. The read cursor moves over what is returned, so the
+        next call returns only newer messages; a user's first call starts at the oldest
+        message still retained."""
+        check_self(caller, user)
+        key = await enter(caller.name, room)
+        messages = await receiver.receive(caller.name, key, limit, wait)
+        return JSONResponse({"messages": [message_json(m) for m in messages]})
+
+    return router

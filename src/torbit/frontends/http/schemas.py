@@ -1,0 +1,203 @@
+"""The HTTP API's request and response bodies (pydantic v2). They parse and document; every
+rule (name syntax, message size, membership) is checked once, by the core services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic.config import JsonDict
+
+from torbit.core.names import NAME_PATTERN
+from torbit.core.rooms import MAX_MUTE_MINUTES, MAX_TOPIC_BYTES
+
+
+def _encodable(s: str) -> str:
+    """JSON escapes can smuggle lone surrogates into a str; they cannot be stored or hashed."""
+    try:
+        s.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return s
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+
+MAX_ID = 2**63 - 1  # message ids are 64-bit offsets
+
+# Names are checked by the core (with a helpful message); the pattern is only documented.
+NAME_SCHEMA: JsonDict = {"pattern": f"^{NAME_PATTERN}$"}
+
+
+# errors
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["not_found"], description="Stable, machine-readable")
+    message: str = Field(examples=["no such room #x"], description="For humans")
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error answer."""
+
+    error: ErrorDetail
+
+
+# accounts
+
+
+class Credentials(BaseModel):
+    name: Text = Field(examples=["alice"], description="1-32 letters, digits, '-', '_' or '.'",
+                       json_schema_extra=NAME_SCHEMA)
+    password: Text = Field(examples=["correct horse"])
+
+
+class PasswordChange(BaseModel):
+    current_password: Text
+    new_password: Text
+
+
+class UserOut(BaseModel):
+    name: str
+    created_at: datetime
+    is_admin: bool
+
+
+class MeOut(UserOut):
+    default_room: str = Field(description="The room telnet users start in (chat.default_room)")
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="Send as `Authorization: Bearer <token>`")
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+    user: str
+
+
+class IgnoreList(BaseModel):
+    users: list[str] = Field(description="Keys (lower-case names) of ignored users")
+
+
+# rooms
+
+
+class RoomOut(BaseModel):
+    name: str
+    topic: str
+    owner: str | None
+    private: bool
+    created_at: datetime
+    members: int
+    online: int = Field(description="Users listening live on this node")
+
+
+class RoomList(BaseModel):
+    rooms: list[RoomOut]
+
+
+class MemberList(BaseModel):
+    members: list[str]
+
+
+# room moderation
+
+
+class RoomCreate(BaseModel):
+    name: Text = Field(examples=["den"], json_schema_extra=NAME_SCHEMA)
+    private: bool = Field(False, description="Invite-only: hidden from and closed to "
+                          "non-members")
+
+
+class RoomPatch(BaseModel):
+    """Fields left out (or null) stay as they are."""
+
+    topic: Text | None = Field(None, description="Room admins; empty clears it",
+                               max_length=MAX_TOPIC_BYTES)
+    private: bool | None = Field(None, description="The owner only")
+
+
+class InviteIn(BaseModel):
+    user: Text = Field(examples=["bob"], json_schema_extra=NAME_SCHEMA)
+
+
+class MuteIn(BaseModel):
+    minutes: int = Field(ge=1, le=MAX_MUTE_MINUTES, examples=[10])
+
+
+class MuteOut(BaseModel):
+    room: str
+    user: str
+    until: datetime
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str = Field(examples=["kick"], description="The command's name")
+    room: str | None
+    target: str | None
+    detail: str
+
+
+class AuditList(BaseModel):
+    entries: list[AuditEntryOut] = Field(description="Newest first")
+
+
+class ReadMarker(BaseModel):
+    last_read_id: int | None = Field(
+        description="Id of the last message received through /receive or marked read; "
+        "null before the first"
+    )
+    unread: int = Field(description="Messages after the marker, ignored senders left out "
+                        "(counted up to 1000)")
+
+
+class ReadMarkerIn(BaseModel):
+    last_read_id: int = Field(ge=0, le=MAX_ID)
+
+
+# messages
+
+
+class SendMessage(BaseModel):
+    text: Text = Field(examples=["hello"])
+
+
+class SendPrivate(BaseModel):
+    to: Text = Field(examples=["bob"], json_schema_extra=NAME_SCHEMA)
+    text: Text = Field(examples=["psst"])
+
+
+class MessageOut(BaseModel):
+    """A committed message; `id` only ever increases within a room (or a private inbox)."""
+
+    id: int
+    room: str | None = Field(description="null for a private message")
+    sender: str
+    text: str
+    sent_at: datetime = Field(description="ISO-8601, UTC")
+    kind: Literal["text", "action", "private"]
+    recipient: str | None = Field(description="Addressee of a private message, else null")
+
+
+class MessageList(BaseModel):
+    messages: list[MessageOut]
+
+
+class MessagePage(BaseModel):
+    messages: list[MessageOut] = Field(description="Oldest first")
+    next_before: int | None = Field(
+        description="Pass as `before` for the previous (older) page; null if none"
+    )
+    next_after: int | None = Field(
+        description="Pass as `after` for the next (newer) page; null if none yet"
+    )
+
+
+# operations
+
+
+class Health(BaseModel):
+    status: Literal["ok", "ready"]

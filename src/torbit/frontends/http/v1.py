@@ -1,0 +1,130 @@
+"""/api/v1, accounts part: registration, sessions (bearer tokens), the caller's own account
+and ignore list. Rooms and messages are in `rooms.py`."""
+
+# No `from __future__ import annotations`: FastAPI reads route annotations at run time.
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from torbit.core.accounts import Accounts
+from torbit.core.chat import Chat
+from torbit.core.models import User
+from torbit.frontends.http.auth import Authenticator, Principal, client_address
+from torbit.frontends.http.errors import errors_doc
+from torbit.frontends.http.schemas import (
+    NAME_SCHEMA,
+    Credentials,
+    IgnoreList,
+    MeOut,
+    PasswordChange,
+    TokenOut,
+    UserOut,
+)
+
+UserName = Annotated[str, Path(description="A user's name (any case)",
+                               json_schema_extra=NAME_SCHEMA)]
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(name=user.name, created_at=user.created_at, is_admin=user.is_admin)
+
+
+def accounts_router(
+    accounts: Accounts,
+    chat: Chat,
+    auth: Authenticator,
+    principal: Callable[..., Awaitable[Principal]],
+) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+    Caller = Annotated[Principal, Depends(principal)]
+
+    @router.post(
+        "/users",
+        status_code=201,
+        tags=["accounts"],
+        summary="Register",
+        responses=errors_doc(403, 409, 422),
+    )
+    async def register(body: Credentials) -> UserOut:
+        """Create an account (403 when the server's registration is closed)."""
+        return user_out(await accounts.register(body.name, body.password))
+
+    @router.post(
+        "/sessions",
+        status_code=201,
+        tags=["accounts"],
+        summary="Log in: get a bearer token",
+        responses=errors_doc(401, 422),
+    )
+    async def login(body: Credentials, request: Request) -> TokenOut:
+        """A new random token for `Authorization: Bearer`, valid until `expires_at` or until
+        logged out. Repeated failures back off (429 with Retry-After)."""
+        name, issued = await auth.login(body.name, body.password, client_address(request))
+        return TokenOut(token=issued.token, expires_at=issued.expires_at, user=name)
+
+    @router.delete(
+        "/sessions/current",
+        status_code=204,
+        tags=["accounts"],
+        summary="Log out",
+        responses=errors_doc(401, 404),
+    )
+    async def logout(caller: Caller) -> Response:
+        """Revoke the bearer token this request was made with."""
+        await auth.logout(caller)
+        return Response(status_code=204)
+
+    @router.get("/me", tags=["accounts"], summary="Who am I", responses=errors_doc(401))
+    async def me(caller: Caller) -> MeOut:
+        """The caller's account, and the server's default room (where telnet users start)."""
+        user = user_out(await accounts.get(caller.name))
+        return MeOut(**user.model_dump(), default_room=chat.rules.default_room)
+
+    @router.put(
+        "/me/password",
+        status_code=204,
+        tags=["accounts"],
+        summary="Change password",
+        responses=errors_doc(401, 422),
+    )
+    async def change_password(
+        body: PasswordChange, caller: Caller, request: Request
+    ) -> Response:
+        """Needs the current password; every token of the user is revoked."""
+        await auth.change_password(
+            caller, body.current_password, body.new_password, client_address(request)
+        )
+        return Response(status_code=204)
+
+    @router.get(
+        "/me/ignores", tags=["ignores"], summary="List ignored users", responses=errors_doc(401)
+    )
+    async def ignores(caller: Caller) -> IgnoreList:
+        return IgnoreList(users=await chat.ignored(caller.name))
+
+    @router.put(
+        "/me/ignores/{user}",
+        status_code=204,
+        tags=["ignores"],
+        summary="Ignore a user",
+        responses=errors_doc(401, 404, 422),
+    )
+    async def ignore(user: UserName, caller: Caller) -> Response:
+        """Their messages are left out of history, /receive and live delivery."""
+        await chat.ignore(caller.name, user)
+        return Response(status_code=204)
+
+    @router.delete(
+        "/me/ignores/{user}",
+        status_code=204,
+        tags=["ignores"],
+        summary="Stop ignoring a user",
+        responses=errors_doc(401, 404, 422),
+    )
+    async def unignore(user: UserName, caller: Caller) -> Response:
+        await chat.unignore(caller.name, user)
+        return Response(status_code=204)
+
+    return router

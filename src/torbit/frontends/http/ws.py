@@ -1,0 +1,321 @@
+"""The live WebSocket at /api/v1/ws: one JSON object per text frame, both ways.
+
+    client: {"type": "auth", "token": ...}         only if no token came with the handshake
+            {"type": "subscribe", "room": ...}     recent history first, then live messages
+            {"type": "unsubscribe", "room": ...}
+            {"type": "send", "room": ..., "text": ...}
+            {"type": "private", "to": ..., "text": ...}
+            {"type": "ping"}
+    server: {"type": "message", "message": {...}}  the REST API's message shape
+            {"type": "notice", "text": ..., "room": ... | null}
+            {"type": "error", "code": ..., "message": ...}   (plus "ref" if the frame had one)
+            {"type": "pong"} / {"type": "ping"}    a ping after PING_INTERVAL of silence
+
+Flow control: the hub hands each message to every session without waiting (`deliver` is a
+put_nowait of a frame encoded once per message); one writer task per connection drains a
+bounded queue. A client that lets its queue fill is dropped (close code 1008), never waited
+for, so one slow reader cannot hold up a room.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads route annotations at run time.
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from torbit.core.chat import Chat
+from torbit.core.hub import Delivery, Hub
+from torbit.core.limits import ConnectionLimiter
+from torbit.core.names import check_name, is_inbox
+from torbit.errors import InvalidInput, TorbitError
+from torbit.frontends.http.auth import Authenticator, Principal, client_address
+from torbit.metrics import Metrics
+
+log = logging.getLogger("torbit.http.ws")
+
+DOOR = "http-ws"
+PING_INTERVAL = 20.0
+AUTH_TIMEOUT = 10.0
+CLOSE_GRACE = 5.0  # how long a dropped client gets to take its close frame before we cut it
+RAW_SEND = "torbit.raw_send"
+PING = json.dumps({"type": "ping"})
+PONG = json.dumps({"type": "pong"})
+
+
+def notice_frame(text: str, channel: str | None = None) -> str:
+    room = None if channel is None or is_inbox(channel) else channel
+    return json.dumps({"type": "notice", "text": text, "room": room})
+
+
+def error_frame(code: str, message: str, ref: Any = None) -> str:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        frame["ref"] = ref
+    return json.dumps(frame)
+
+
+class WsSession:
+    """One WebSocket client as the hub sees it: a bounded queue of ready-made text frames."""
+
+    def __init__(self, name: str, max_frames: int, metrics: Metrics) -> None:
+        self.name = name
+        self.user_key = name.lower()
+        self.ignores: set[str] = set()
+        self.max_frames = max_frames
+        self.dropped = False
+        self.close_reason: str | None = None
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(max_frames)
+        self._metrics = metrics
+        self._writer: asyncio.Task[None] | None = None
+
+    # the Session protocol: never blocks
+
+    def deliver(self, delivery: Delivery) -> None:
+        self.send(delivery.json)
+
+    def notify(self, text: str, channel: str | None = None) -> None:
+        self.send(notice_frame(text, channel))
+
+    def close(self, reason: str) -> None:
+        self.notify(reason)
+        self.close_reason = reason
+        self.send(None)
+
+    def send(self, frame: str | None) -> None:
+        if self.dropped:
+            return
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self._drop()
+
+    def _drop(self) -> None:
+        self.dropped = True
+        log.warning("dropping WebSocket client %s: %d frames queued unread",
+                    self.name, self.max_frames)
+        self._metrics.dropped_clients.labels(door=DOOR).inc()
+        if self._writer is not None:
+            self._writer.cancel()
+
+    # the writer
+
+    def start(self, websocket: WebSocket) -> asyncio.Task[None]:
+        self._writer = asyncio.create_task(self._write(websocket))
+        return self._writer
+
+    async def _write(self, websocket: WebSocket) -> None:
+        queue = self._queue
+        while True:
+            if queue.empty():
+                try:
+                    async with asyncio.timeout(PING_INTERVAL):
+                        frame = await queue.get()
+                except TimeoutError:
+                    frame = PING
+            else:
+                frame = queue.get_nowait()
+            if frame is None:
+                return
+            await websocket.send_text(frame)
+
+
+class KeepRawSend:
+    """Pure ASGI middleware: remember the server's own `send` of a WebSocket connection, so a
+    dropped client whose socket will not take even a close frame can be cut (see `_abort`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope[RAW_SEND] = send
+        await self.app(scope, receive, send)
+
+
+def _abort(websocket: WebSocket) -> None:
+    """Best effort: uvicorn's WebSocket protocols keep their asyncio transport; abort it. Under
+    another server the connection is left to its own timeouts."""
+    protocol = getattr(websocket.scope.get(RAW_SEND), "__self__", None)
+    transport = getattr(protocol, "transport", None)
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+
+
+def _text(frame: dict[str, Any], key: str) -> str:
+    value = frame.get(key)
+    if not isinstance(value, str):
+        raise InvalidInput(f"frame field {key!r} must be a string")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise InvalidInput(f"frame field {key!r} must be valid Unicode") from None
+    return value
+
+
+def _json(raw: str | None) -> dict[str, Any] | None:
+    """The JSON object in a text frame, or None."""
+    if raw is None:
+        return None
+    try:
+        frame = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return frame if isinstance(frame, dict) else None
+
+
+class LiveEndpoint:
+    """Authenticates a WebSocket, connects it to the chat core and shuttles frames."""
+
+    def __init__(
+        self,
+        chat: Chat,
+        hub: Hub,
+        auth: Authenticator,
+        connections: ConnectionLimiter,
+        metrics: Metrics,
+        max_frames: int,
+    ) -> None:
+        self._chat = chat
+        self._hub = hub
+        self._connections = connections
+        self._auth = auth
+        self._metrics = metrics
+        self._max_frames = max_frames
+        self._sent = metrics.messages_in.labels(door=DOOR)
+
+    async def __call__(self, websocket: WebSocket) -> None:
+        ip = client_address(websocket)
+        refused = self._connections.acquire(ip)
+        await websocket.accept()
+        if refused is not None:
+            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+                await websocket.send_text(error_frame("rate_limited", refused))
+            await self._close(websocket, 1013, "try again later")
+            return
+        try:
+            await self._serve(websocket)
+        finally:
+            self._connections.release(ip)
+
+    async def _serve(self, websocket: WebSocket) -> None:
+        principal = await self._authenticate(websocket)
+        if principal is None:
+            return
+        session = WsSession(principal.name, self._max_frames, self._metrics)
+        gauge = self._metrics.connected.labels(door=DOOR)
+        gauge.inc()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await self._chat.connect(session, principal.name)
+            session.notify(f"logged in as {principal.name}")
+            tasks = [session.start(websocket),
+                     asyncio.create_task(self._read(websocket, session))]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            gauge.dec()
+            await self._chat.disconnect(session)
+        failures = [e for e in outcomes
+                    if isinstance(e, Exception) and not isinstance(e, WebSocketDisconnect)]
+        if failures:
+            log.error("WebSocket of %s failed", session.name, exc_info=failures[0])
+            await self._close(websocket, 1011, "internal error")
+        elif session.dropped:
+            await self._close(websocket, 1008, "too slow: output queue full")
+        else:
+            await self._close(websocket, 1000, session.close_reason or "")
+
+    async def _close(self, websocket: WebSocket, code: int, reason: str) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_GRACE):
+                await websocket.close(code, reason)
+        except TimeoutError:
+            _abort(websocket)
+        except (RuntimeError, OSError, WebSocketDisconnect):
+            pass  # already closed by the client
+
+    async def _authenticate(self, websocket: WebSocket) -> Principal | None:
+        try:
+            header = websocket.headers.get("authorization")
+            if header:
+                return await self._auth.authorization(header, client_address(websocket))
+            token = websocket.query_params.get("token")
+            if token:
+                return await self._auth.bearer(token)
+            async with asyncio.timeout(AUTH_TIMEOUT):
+                message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return None
+            frame = _json(message.get("text"))
+            if frame is None or frame.get("type") != "auth":
+                raise InvalidInput('authenticate first: {"type": "auth", "token": "..."}')
+            return await self._auth.bearer(_text(frame, "token"))
+        except WebSocketDisconnect:
+            return None
+        except (TorbitError, TimeoutError) as e:
+            code, why = (e.code, e.message) if isinstance(e, TorbitError) else (
+                "unauthenticated", "authentication timed out")
+            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+                await websocket.send_text(error_frame(code, why))
+            await self._close(websocket, 1008, "authentication failed")
+            return None
+
+    async def _read(self, websocket: WebSocket, session: WsSession) -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                session.send(error_frame("invalid_input", "send JSON in text frames"))
+                continue
+            await self._handle(session, text)
+
+    async def _handle(self, session: WsSession, raw: str) -> None:
+        frame = _json(raw)
+        if frame is None:
+            session.send(error_frame("invalid_input", "a frame must be a JSON object"))
+            return
+        ref = frame.get("ref")
+        try:
+            await self._dispatch(session, frame)
+        except TorbitError as e:
+            session.send(error_frame(e.code, e.message, ref))
+
+    def _subscribed(self, session: WsSession, room_key: str) -> bool:
+        return self._hub.is_listening(session, room_key)
+
+    async def _dispatch(self, session: WsSession, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        chat = self._chat
+        if kind == "ping":
+            session.send(PONG)
+        elif kind == "subscribe":
+            room = _text(frame, "room")
+            key = check_name(room, "room name")
+            if self._subscribed(session, key):
+                session.notify(f"already subscribed to #{room}", key)
+                return
+            await chat.join(session, room)
+        elif kind == "unsubscribe":
+            key = check_name(_text(frame, "room"), "room name")
+            if not self._subscribed(session, key):
+                raise InvalidInput(f"not subscribed to #{key}")
+            await chat.part(session, key)
+        elif kind == "send":
+            await chat.send(session.name, _text(frame, "room"), _text(frame, "text"))
+            self._sent.inc()
+        elif kind == "private":
+            await chat.send_private(session.name, _text(frame, "to"), _text(frame, "text"))
+            self._sent.inc()
+        elif kind == "auth":
+            raise InvalidInput("already authenticated")
+        else:
+            raise InvalidInput(f"unknown frame type {str(kind)[:40]!r}")

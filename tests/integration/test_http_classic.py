@@ -1,0 +1,227 @@
+"""The classic routes over real HTTP: /send and /receive, their cursor, long polling and auth."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.helpers.http import (
+    basic,
+    error_of,
+    eventually,
+    http_client,
+    register,
+    texts,
+)
+from tests.helpers.telnet_client import TelnetClient
+from torbit.app import App
+from torbit.frontends.http import longpoll
+
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+@pytest.fixture
+async def client(server: App) -> AsyncIterator[httpx.AsyncClient]:
+    async with http_client(server) as c:
+        await register(c, "alice", "bob", "carol")
+        yield c
+
+
+async def send(client: httpx.AsyncClient, room: str, user: str, text: str) -> dict[str, object]:
+    r = await client.post(f"/send/{room}/{user}", content=text, auth=basic(user),
+                          headers={"content-type": "text/plain"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert isinstance(body, dict)
+    return body
+
+
+async def receive(client: httpx.AsyncClient, room: str, user: str, **params: object) -> list[str]:
+    r = await client.get(f"/receive/{room}/{user}", auth=basic(user), params=params)
+    assert r.status_code == 200, r.text
+    return texts(r.json())
+
+
+async def test_send_answers_the_stored_message(client: httpx.AsyncClient) -> None:
+    first = await send(client, "Torbit-Room-1", "alice", "hello")
+    assert first["room"] == "torbit-room-1"  # rooms are named by their case-folded key
+    assert first["sender"] == "alice" and first["text"] == "hello"
+    assert ISO_UTC.match(str(first["sent_at"]))
+    r = await client.post("/send/torbit-room-1/alice", json={"text": "as json"}, auth=basic("alice"))
+    assert r.status_code == 201
+    second = r.json()
+    assert second["text"] == "as json"
+    assert isinstance(first["id"], int) and second["id"] > first["id"]
+
+
+async def test_receive_returns_each_message_once_oldest_first(client: httpx.AsyncClient) -> None:
+    for text in ("one", "two", "three"):
+        await send(client, "room1", "alice", text)
+    # bob has never been in the room: his first receive starts at the oldest message
+    assert await receive(client, "room1", "bob") == ["one", "two", "three"]
+    assert await receive(client, "room1", "bob") == []
+    await send(client, "room1", "carol", "four")
+    r = await client.get("/receive/room1/bob", auth=basic("bob"))
+    (m,) = r.json()["messages"]
+    assert (m["sender"], m["text"], m["room"]) == ("carol", "four", "room1")
+    assert set(m) >= {"id", "room", "sender", "text", "sent_at"}
+    # alice's cursor is her own
+    assert await receive(client, "room1", "alice") == ["one", "two", "three", "four"]
+
+
+async def test_limit_moves_the_cursor_only_over_what_was_returned(
+    client: httpx.AsyncClient,
+) -> None:
+    for i in range(5):
+        await send(client, "lobby", "alice", f"m{i}")
+    assert await receive(client, "lobby", "bob", limit=2) == ["m0", "m1"]
+    assert await receive(client, "lobby", "bob", limit=2) == ["m2", "m3"]
+    assert await receive(client, "lobby", "bob") == ["m4"]
+    error_of(await client.get("/receive/lobby/bob", auth=basic("bob"), params={"limit": 0}),
+             422, "invalid_input")
+    error_of(await client.get("/receive/lobby/bob", auth=basic("bob"), params={"limit": 1001}),
+             422, "invalid_input")
+
+
+async def test_ignored_senders_are_left_out_and_skipped(client: httpx.AsyncClient) -> None:
+    r = await client.put("/api/v1/me/ignores/carol", auth=basic("bob"))
+    assert r.status_code == 204
+    await send(client, "lobby", "carol", "spam 1")
+    await send(client, "lobby", "alice", "hello")
+    await send(client, "lobby", "carol", "spam 2")
+    assert await receive(client, "lobby", "bob") == ["hello"]
+    await send(client, "lobby", "alice", "again")
+    assert await receive(client, "lobby", "bob") == ["again"]
+
+
+async def test_long_poll_returns_as_soon_as_a_message_arrives(
+    server: App, client: httpx.AsyncClient
+) -> None:
+    await send(client, "lobby", "bob", "old")
+    assert await receive(client, "lobby", "bob") == ["old"]
+    hub = server.services.hub  # type: ignore[union-attr]
+    waiting = asyncio.create_task(receive(client, "lobby", "bob", wait=30))
+    await eventually(lambda: len(hub.listeners("lobby")) == 1)
+    await send(client, "lobby", "alice", "wake up")
+    assert await waiting == ["wake up"]
+    assert hub.listeners("lobby") == []  # the waiter is gone
+
+
+async def test_long_poll_without_news_answers_an_empty_list(client: httpx.AsyncClient) -> None:
+    assert await receive(client, "quiet", "bob", wait=0.2) == []
+    error_of(await client.get("/receive/quiet/bob", auth=basic("bob"), params={"wait": 31}),
+             422, "invalid_input")
+
+
+async def test_long_poll_is_woken_by_telnet(server: App, client: httpx.AsyncClient) -> None:
+    hub = server.services.hub  # type: ignore[union-attr]
+    assert await receive(client, "lobby", "bob") == []
+    waiting = asyncio.create_task(receive(client, "lobby", "bob", wait=30))
+    await eventually(lambda: len(hub.listeners("lobby")) == 1)
+    assert server.telnet_port is not None
+    t = await TelnetClient.connect(server.telnet_port)
+    await t.login("alice")
+    t.send("from telnet")
+    assert await waiting == ["from telnet"]
+    await t.close()
+
+
+async def test_missing_or_wrong_credentials_get_401_with_a_challenge(
+    client: httpx.AsyncClient,
+) -> None:
+    cases: list[dict[str, object]] = [
+        {},
+        {"auth": basic("alice", "wrong-password")},
+        {"auth": basic("nobody")},
+        {"auth": basic("bad name!")},
+        {"headers": {"Authorization": "Basic !!!not-base64"}},
+        {"headers": {"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()}},
+        {"headers": {"Authorization": "Bearer not-a-token"}},
+        {"headers": {"Authorization": "Digest whatever"}},
+    ]
+    for kwargs in cases:
+        for method, path in (("POST", "/send/lobby/alice"), ("GET", "/receive/lobby/alice")):
+            r = await client.request(method, path, content=b"hi", **kwargs)  # type: ignore[arg-type]
+            error_of(r, 401, "unauthenticated")
+            assert r.headers["www-authenticate"].startswith('Basic realm="torbit"')
+
+
+async def test_acting_as_someone_else_is_403(client: httpx.AsyncClient) -> None:
+    r = await client.post("/send/lobby/bob", content="not me", auth=basic("alice"))
+    assert "alice" in error_of(r, 403, "forbidden")
+    error_of(await client.get("/receive/lobby/bob", auth=basic("alice")), 403, "forbidden")
+    error_of(await client.get("/receive/lobby/nobody", auth=basic("alice")), 403, "forbidden")
+    # names are case-insensitive, so this is alice herself
+    r = await client.post("/send/lobby/ALICE", content="me", auth=basic("alice"))
+    assert r.status_code == 201 and r.json()["sender"] == "alice"
+    # nothing bob-like was stored
+    assert await receive(client, "lobby", "carol") == ["me"]
+
+
+async def test_bad_bodies_get_the_error_shape(make_server: ServerFactory) -> None:
+    app = await make_server(http={"max_body_bytes": 2048}, chat={"max_message_bytes": 100})
+    async with http_client(app) as client:
+        await register(client, "alice")
+        auth = basic("alice")
+        error_of(await client.post("/send/lobby/alice", content=b"", auth=auth), 422)
+        error_of(await client.post("/send/lobby/alice", content=b"  \t ", auth=auth), 422)
+        error_of(await client.post("/send/lobby/alice", content=b"\xff\xfe", auth=auth), 422)
+        error_of(await client.post("/send/lobby/alice", json={"txt": "x"}, auth=auth), 422)
+        error_of(await client.post("/send/lobby/alice", json=["x"], auth=auth), 422)
+        r = await client.post("/send/lobby/alice", content=b"{not json",
+                              headers={"content-type": "application/json"}, auth=auth)
+        error_of(r, 422, "invalid_input")
+        # over the message limit, under the body limit: the core says 413
+        error_of(await client.post("/send/lobby/alice", content="x" * 101, auth=auth),
+                 413, "too_large")
+        # over the body limit, announced and streamed (chunked, no Content-Length)
+        error_of(await client.post("/send/lobby/alice", content="x" * 3000, auth=auth),
+                 413, "too_large")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(100):
+                yield b"y" * 1000
+
+        error_of(await client.post("/send/lobby/alice", content=chunks(), auth=auth),
+                 413, "too_large")
+        error_of(await client.post("/send/bad!room/alice", content="hi", auth=auth),
+                 422, "invalid_input")
+        # control characters cannot reach a terminal
+        r = await client.post("/send/lobby/alice", content="a\x1b[2Jb", auth=auth)
+        assert r.status_code == 201 and "\x1b" not in r.json()["text"]
+
+
+async def test_waiting_requests_are_bounded(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(longpoll, "MAX_WAITERS", 1)
+    app = await make_server()
+    hub = app.services.hub  # type: ignore[union-attr]
+    async with http_client(app) as client:
+        await register(client, "alice", "bob")
+        waiting = asyncio.create_task(receive(client, "lobby", "bob", wait=30))
+        await eventually(lambda: len(hub.listeners("lobby")) == 1)
+        r = await client.get("/receive/lobby/alice", params={"wait": 30}, auth=basic("alice"))
+        error_of(r, 429, "rate_limited")
+        assert r.headers["retry-after"] == "1"
+        # without waiting there is no bound
+        assert await receive(client, "lobby", "alice") == []
+        await send(client, "lobby", "alice", "done")
+        assert await waiting == ["done"]
+
+
+async def test_shutdown_answers_waiting_requests(make_server: ServerFactory) -> None:
+    app = await make_server()
+    hub = app.services.hub  # type: ignore[union-attr]
+    async with http_client(app) as client:
+        await register(client, "bob")
+        waiting = asyncio.create_task(receive(client, "lobby", "bob", wait=30))
+        await eventually(lambda: len(hub.listeners("lobby")) == 1)
+        await app.stop()
+        assert await waiting == []
