@@ -44,7 +44,6 @@ class LocalLog:
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
-        self._conn: AsyncConnection | None = None  # the writer's own connection
         self._next_id: dict[str, int] = {}  # channel → next id, loaded on first use
         self.commits = 0  # transactions written, for metrics and tests
 
@@ -61,7 +60,7 @@ class LocalLog:
         if writer is not None:
             self._wakeup.set()
             await asyncio.wait([writer])
-        await self._drop_connection()
+            await asyncio.sleep(0)  # let the last batch's delivery (call_soon) run
 
     async def ping(self) -> None:
         await self._store.ping()
@@ -116,8 +115,10 @@ class LocalLog:
         """Commit one batch, then deliver it, then acknowledge it."""
         channels = {d.channel for drafts, _ in batch for d in drafts}
         try:
-            conn = await self._connection()
-            async with conn.begin():
+            # A connection per batch, from the store's pool: on SQLite that pool is one
+            # connection, so the writer and the store take turns instead of contending for
+            # SQLite's lock (see SqliteDialect.create_engine).
+            async with self._store.engine.connect() as conn, conn.begin():
                 missing = [c for c in channels if c not in self._next_id]
                 if missing:
                     await self._load_next_ids(conn, missing)
@@ -126,7 +127,6 @@ class LocalLog:
         except Exception as e:
             for channel in channels:  # ids handed out in this batch were never written
                 self._next_id.pop(channel, None)
-            await self._drop_connection()
             if not is_unavailable(e):
                 log.exception("message log: writing a batch of %d failed", len(batch))
             error = unavailable(e)
@@ -135,6 +135,12 @@ class LocalLog:
                     future.set_exception(error)
             return
         self.commits += 1
+        # Deliver on the next loop turn: the writer goes on to commit the next batch (its fsync
+        # runs in the driver's thread) while this one fans out, instead of one after the other.
+        asyncio.get_running_loop().call_soon(self._deliver, batch, results)
+
+    def _deliver(self, batch: list[_Pending], results: list[list[Message]]) -> None:
+        """Hand a committed batch to the listener in order, then acknowledge it."""
         listener = self._listener
         if listener is not None:
             for result in results:
@@ -176,19 +182,6 @@ class LocalLog:
             both = union_all(newest, purged).subquery()
             last = (await conn.execute(select(func.max(both.c.id)))).scalar()
             self._next_id[channel] = (last or 0) + 1
-
-    async def _connection(self) -> AsyncConnection:
-        if self._conn is None:
-            self._conn = await self._store.engine.connect()
-        return self._conn
-
-    async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                await conn.close()
-            except Exception:
-                log.debug("closing the writer's connection failed", exc_info=True)
 
     # reading and housekeeping
 
