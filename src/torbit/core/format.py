@@ -6,9 +6,19 @@ from datetime import datetime, tzinfo
 
 from torbit.core.models import Message, MessageKind
 
+_last_clock: tuple[int, tzinfo | None, str] = (-1, None, "")
+
 
 def clock(ts: datetime, tz: tzinfo) -> str:
-    return ts.astimezone(tz).strftime("%H:%M:%S")
+    """HH:MM:SS in tz. Messages arrive in bursts within the same second, so the last answer is
+    kept: strftime per message was a visible share of the fan-out path."""
+    global _last_clock
+    second = int(ts.timestamp())
+    last_second, last_tz, text = _last_clock
+    if second != last_second or tz is not last_tz:
+        text = ts.astimezone(tz).strftime("%H:%M:%S")
+        _last_clock = (second, tz, text)
+    return text
 
 
 def format_message(msg: Message, tz: tzinfo) -> str:
