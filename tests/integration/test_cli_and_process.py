@@ -227,3 +227,27 @@ async def main():
     await log.close(); await store.close()
 asyncio.run(main())
 """
+
+
+def test_password_change_from_the_cli_revokes_tokens(env: dict[str, str]) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from torbit.backends.registry import open_store
+
+    assert run(env, "user", "add", "carol", "--password", "first-password").returncode == 0
+
+    async def token_owner(create: bool) -> str | None:
+        store = open_store(env["TORBIT_STORAGE__URL"], "full")
+        await store.open()
+        try:
+            now = datetime.now(UTC)
+            if create:
+                await store.create_token("f" * 64, "carol", now + timedelta(hours=1))
+            return await store.token_user("f" * 64, now)
+        finally:
+            await store.close()
+
+    assert asyncio.run(token_owner(create=True)) == "carol"
+    assert run(env, "user", "passwd", "carol", "--password", "second-password").returncode == 0
+    assert asyncio.run(token_owner(create=False)) is None

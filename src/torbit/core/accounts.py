@@ -89,11 +89,12 @@ class Accounts:
             return False
 
     async def set_password(self, name: str, password: str) -> None:
+        """Set a new password and revoke every token of the user, whichever door asked."""
         self.check_password_rules(password)
-        if not await self._store.set_password_hash(
-            check_name(name, "user name"), await self.hash_password(password)
-        ):
+        key = check_name(name, "user name")
+        if not await self._store.set_password_hash(key, await self.hash_password(password)):
             raise NotFound(f"no such user {name!r}")
+        await self._store.delete_tokens_of(key)
 
     async def get(self, name: str) -> User:
         user = await self._store.get_user(check_name(name, "user name"))

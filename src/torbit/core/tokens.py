@@ -58,6 +58,3 @@ class Tokens:
     async def revoke(self, token: str) -> bool:
         return await self._store.delete_token(token_hash(token))
 
-    async def revoke_all(self, user_key: str) -> int:
-        """Log a user out everywhere (password change)."""
-        return await self._store.delete_tokens_of(user_key)

@@ -163,9 +163,8 @@ class Authenticator:
     ) -> None:
         """Check the current password, set the new one, and log the user out everywhere."""
         await self._check_password(principal.name, current, client)
-        await self._accounts.set_password(principal.name, new)
+        await self._accounts.set_password(principal.name, new)  # revokes every token too
         self._cache.forget(principal.key)
-        await self._tokens.revoke_all(principal.key)
 
 
 class _AuthorizationHeader(SecurityBase):
