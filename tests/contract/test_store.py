@@ -345,3 +345,13 @@ async def test_postgresql_connections_killed_under_the_pool_are_replaced(
         assert await store.get_user("alice") == user("alice")  # pooled connections re-made
     finally:
         await store.close()
+
+
+async def test_expired_tokens_are_purged(store: SqlStore) -> None:
+    now = datetime.now(UTC)
+    await store.create_user(User(name="tok", password_hash="x", created_at=now))
+    await store.create_token("a" * 64, "tok", now - timedelta(seconds=1))
+    await store.create_token("b" * 64, "tok", now + timedelta(hours=1))
+    assert await store.purge_tokens(now) == 1
+    assert await store.token_user("b" * 64, now) == "tok"
+    assert await store.purge_tokens(now) == 0

@@ -10,14 +10,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from torbit.core.models import Draft, Message, Room, User
+from torbit.core.models import AuditEntry, Draft, Message, Mute, Room, Standing, User
 
 MessageListener = Callable[[Message], None]
 
 
 class Store(Protocol):
-    """Users, rooms, memberships, ignore lists and read cursors. Every name argument is a key
-    (lower-case); every method raises torbit.errors.ServiceUnavailable when the engine is down."""
+    """Users, rooms, memberships, room moderation, ignore lists, read cursors and login tokens.
+    Every name argument is a key (lower-case); every method raises
+    torbit.errors.ServiceUnavailable when the engine is down."""
 
     async def open(self) -> None:
         """Connect and bring the schema up to date (Alembic)."""
@@ -41,7 +42,8 @@ class Store(Protocol):
     async def set_admin(self, key: str, is_admin: bool) -> bool: ...
 
     async def delete_user(self, key: str) -> bool:
-        """Delete the user with their memberships, ignores and cursors; False if unknown."""
+        """Delete the user with their memberships, room admin rights, bans, mutes, invitations,
+        ignores, cursors and tokens (audit entries stay); False if unknown."""
 
     # rooms and memberships
     async def ensure_room(self, room: Room) -> Room:
@@ -78,6 +80,58 @@ class Store(Protocol):
     async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:
         """Move the cursor forward (never backward) to last_id."""
 
+    # room moderation: owners, admins, bans, mutes, invitations and the audit log
+    async def create_room(self, room: Room) -> Room:
+        """Insert a new room; raise Conflict if one with the same key exists."""
+
+    async def update_room(
+        self, key: str, *, topic: str | None = None, private: bool | None = None
+    ) -> Room | None:
+        """Change the given fields (None: leave as is); the room as now stored, or None."""
+
+    async def standing(self, room_key: str, user_key: str) -> Standing:
+        """Whether the user is a member, room admin, banned or invited there, and whether a
+        server admin: one round trip, so authorization costs one query."""
+
+    async def set_room_admin(self, room_key: str, user_key: str, is_admin: bool) -> bool:
+        """Grant or revoke room admin rights; True if that changed anything. NotFound if the
+        room or user is unknown."""
+
+    async def expel(
+        self, room_key: str, user_key: str, *, banned_at: datetime | None = None
+    ) -> bool:
+        """End the user's membership with its admin rights and any invitation, in one
+        transaction; with `banned_at`, also ban them (NotFound if room or user is unknown).
+        True if the user was a member."""
+
+    async def unban(self, room_key: str, user_key: str) -> bool:
+        """Lift a ban; False if the user was not banned."""
+
+    async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
+        """Mute the user in the room until `until`, replacing an earlier mute. NotFound if the
+        room or user is unknown."""
+
+    async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
+        """Lift a mute; False if none was running at `now` (expired ones go silently)."""
+
+    async def active_mutes(self, now: datetime) -> list[Mute]:
+        """Every mute still running at `now` (to fill a node's in-memory copy at start)."""
+
+    async def add_invite(self, room_key: str, user_key: str, at: datetime) -> bool:
+        """Invite the user to the room; True if not invited before. NotFound if the room or
+        user is unknown."""
+
+    async def remove_invite(self, room_key: str, user_key: str) -> bool: ...
+
+    async def invited_rooms(self, user_key: str) -> list[str]:
+        """Keys of the rooms the user is invited to (and has not joined yet)."""
+
+    async def add_audit(self, entry: AuditEntry) -> AuditEntry:
+        """Append to the audit log; the entry with its id."""
+
+    async def list_audit(self, room_key: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The newest `limit` entries (of one room, or all), newest first."""
+
 
     # login tokens (HTTP bearer tokens); only a hash of each token is ever stored
     async def create_token(self, token_hash: str, user_key: str, expires_at: datetime) -> None: ...
@@ -89,6 +143,9 @@ class Store(Protocol):
 
     async def delete_tokens_of(self, user_key: str) -> int:
         """Revoke every token of a user (logout everywhere, password change)."""
+
+    async def purge_tokens(self, now: datetime) -> int:
+        """Delete the tokens that expired before `now`; the count deleted."""
 
 
 class MessageLog(Protocol):

@@ -48,8 +48,15 @@ class SqlStore(RoomModerationSql):
             return
         engine: AsyncEngine | None = None
         try:
+            # the upgrade on an engine of its own: a long migration must not hit the timeout
+            # that bounds every statement of the serving engine
+            upgrader = self.dialect.create_engine(synchronous=self._synchronous,
+                                                  command_timeout=None)
+            try:
+                await upgrade_engine(upgrader, self.dialect)
+            finally:
+                await upgrader.dispose()
             engine = self.dialect.create_engine(synchronous=self._synchronous)
-            await upgrade_engine(engine, self.dialect)
         except Exception as e:
             if engine is not None:
                 await engine.dispose()
@@ -303,6 +310,11 @@ class SqlStore(RoomModerationSql):
     async def delete_tokens_of(self, user_key: str) -> int:
         async with self._write() as conn:
             result = await conn.execute(delete(tokens).where(tokens.c.user_key == user_key))
+        return result.rowcount
+
+    async def purge_tokens(self, now: datetime) -> int:
+        async with self._write() as conn:
+            result = await conn.execute(delete(tokens).where(tokens.c.expires_at <= now))
         return result.rowcount
 
 
