@@ -27,6 +27,7 @@ from torbit.core.limits import ConnectionLimiter, LoginThrottle, RateLimiter
 from torbit.core.models import Message
 from torbit.core.names import EVENTS_CHANNEL, check_name, is_inbox
 from torbit.core.ports import MessageLog, Store
+from torbit.core.rooms import Moderation
 from torbit.errors import ConfigError, TorbitError
 from torbit.logs import Logs
 from torbit.metrics import Metrics
@@ -52,6 +53,7 @@ class Services:
     chat: Chat
     metrics: Metrics
     connections: ConnectionLimiter  # shared by telnet and WebSocket
+    moderation: Moderation  # room owners and admins: kicks, bans, mutes, invitations, ...
 
 
 def timezone_of(settings: Settings) -> tzinfo:
@@ -185,17 +187,20 @@ class App:
             retention=timedelta(hours=s.chat.retention_hours),
             max_message_bytes=s.chat.max_message_bytes,
             rooms_per_user=s.limits.rooms_per_user,
+            presence_notices_max=s.chat.presence_notices_max,
         )
         chat = Chat(
             store, message_log, hub, rules,
             rate=RateLimiter(s.limits.message_rate, s.limits.message_burst),
             room_rate=RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst),
         )
+        moderation = Moderation(store, message_log, chat, hub)  # registers its node event handlers
+        await moderation.start()
         await message_log.start(self._on_message(hub, chat))
         await chat.start()
         connections = ConnectionLimiter(s.limits.connections_per_ip, s.limits.max_connections)
         services = Services(
-            s, store, message_log, hub, accounts, chat, self.metrics, connections
+            s, store, message_log, hub, accounts, chat, self.metrics, connections, moderation
         )
         self.services = services
 
@@ -236,19 +241,21 @@ class App:
             before = hub.delivered
             hub.dispatch(message)
             if hub.delivered > before:
-                metrics.messages_out.inc(hub.delivered - before)
                 lag = (datetime.now(UTC) - message.sent_at).total_seconds()
                 metrics.delivery_latency.observe(max(0.0, lag))
 
+        metrics.count_deliveries(lambda: hub.delivered)
         return on_message
 
     async def _start_http(self, services: Services, sock: socket.socket) -> None:
         import uvicorn
 
         from torbit.frontends.http import create_http_app
+        from torbit.frontends.http.guard import GuardedHttpTools
 
         config = uvicorn.Config(
             create_http_app(services),
+            http=GuardedHttpTools,  # bounded request heads: no slowloris, no endless headers
             log_config=None,
             access_log=False,
             lifespan="off",

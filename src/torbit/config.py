@@ -65,6 +65,7 @@ class ChatConfig(Section):
     registration: Literal["open", "closed"] = "open"
     max_message_bytes: int = Field(4096, ge=64, le=1024 * 1024)
     timezone: str = "UTC"
+    presence_notices_max: int = Field(100, ge=0)  # join/leave notices only up to this many online
 
 
 class AccountsConfig(Section):

@@ -139,7 +139,10 @@ def reference_lines(data: bytes, limit: int) -> list[bytes | Signal]:
             while tail < len(line) and tail < 4 and line[-tail] & 0xC0 == 0x80:
                 tail += 1
             lead = line[-tail] if line else 0
-            size = 2 if 0xC0 <= lead < 0xE0 else 3 if 0xE0 <= lead < 0xF0 else 4
+            size = (
+                2 if 0xC0 <= lead < 0xE0 else 3 if 0xE0 <= lead < 0xF0 else 4 if 0xF0 <= lead < 0xF8
+                else 1  # not a lead byte: the stray continuation bytes are one character each
+            )
             del line[-(tail if tail > 1 and tail == size else 1) :]
         elif b in (0x03, 0x04):
             if not line:

@@ -1,5 +1,6 @@
 """The chat rules, shared by every front door: joining and leaving rooms, sending, private
-messages, history, unread cursors and ignore lists."""
+messages, history, unread cursors and ignore lists. Who may see and join a room (private rooms,
+bans) is decided here too; what owners and admins do is in rooms.py (Moderation)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from torbit.core import access
 from torbit.core.hub import Delivery, Hub, Session
 from torbit.core.limits import RateLimiter
-from torbit.core.models import Draft, Message, MessageKind, Room, RoomInfo
+from torbit.core.models import Draft, Message, MessageKind, Room, RoomInfo, Standing
+from torbit.core.mutes import Mutes
 from torbit.core.names import EVENTS_CHANNEL, check_name, inbox_channel, is_inbox
 from torbit.core.ports import MessageLog, Store
 from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
@@ -28,6 +31,7 @@ class ChatRules:
     retention: timedelta = timedelta(hours=24)
     max_message_bytes: int = 4096
     rooms_per_user: int = 0  # 0: no limit
+    presence_notices_max: int = 100  # join/leave notices only in rooms with at most this many
 
 
 def clean_text(text: str, max_bytes: int) -> str:
@@ -50,6 +54,7 @@ class Chat:
         *,
         rate: RateLimiter | None = None,
         room_rate: RateLimiter | None = None,
+        mutes: Mutes | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -59,6 +64,7 @@ class Chat:
         self._rate = rate or RateLimiter(0, 0)
         self._room_rate = room_rate or RateLimiter(0, 0)
         self._now = now
+        self.mutes = mutes or Mutes()  # kept current by Moderation's mute events
         # node events by type; other services (moderation) add their own handlers
         self.event_handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "ignore": self._on_ignore_event,
@@ -101,16 +107,28 @@ class Chat:
         key = name.lower()
         p = self._hub.presence(key)
         ignores = p.ignores if p else set(await self._store.list_ignores(key))
-        _, first = self._hub.attach(session, name, ignores)
-        if first:
+        self._hub.attach(session, name, ignores)
+        try:
+            # Every login asks (watching is idempotent), so that a watch that failed during an
+            # outage is retried by the next login rather than missing until everyone leaves.
             await self._log.watch(inbox_channel(key))
+        except BaseException:
+            for channel in self._hub.detach(session):
+                await self._log.unwatch(channel)
+            raise
 
     async def disconnect(self, session: Session) -> None:
         for channel in self._hub.channels_of(session):
             if not is_inbox(channel) and self._presence_left(session, channel):
-                self._hub.notify(channel, f"{self._name(session)} left #{channel}", skip=session)
+                self._announce(channel, f"{self._name(session)} left #{channel}", session)
         for channel in self._hub.detach(session):
             await self._log.unwatch(channel)
+
+    def _announce(self, channel: str, text: str, skip: Session) -> None:
+        """A join or leave notice; in big rooms they would be most of the traffic (every join
+        told to everyone is quadratic), so only rooms up to `presence_notices_max` get them."""
+        if self._hub.listener_count(channel) <= self.rules.presence_notices_max:
+            self._hub.notify(channel, text, skip=skip)
 
     def _name(self, session: Session) -> str:
         p = self._hub.presence(session.user_key)
@@ -132,33 +150,57 @@ class Chat:
         return room
 
     async def become_member(self, user: str, room_name: str) -> Room:
-        """Make the user a member of the room, creating the room on first join."""
+        """Make the user a member of the room, creating the room on first join. A private room
+        admits only its invitees (and owner, and server admins); no room admits the banned."""
         key = check_name(room_name, "room name")
         room = await self._store.get_room(key)
-        if room is None:
+        standing = Standing()
+        if room is None:  # the creator owns it; the default room is the server's
+            await self.check_room_limit(user, key)
+            owner = None if key == self.rules.default_room.lower() else user
             room = await self._store.ensure_room(
-                Room(name=room_name, created_at=self._now(), owner=user)
+                Room(name=room_name, created_at=self._now(), owner=owner)
             )
+        else:
+            standing = await access.admission(self._store, user, room, room_name)
+            if standing.member:
+                return room
+            await self.check_room_limit(user, room.key)
+        await self._store.add_member(room.key, user.lower())
+        if standing.invited:
+            await self._store.remove_invite(room.key, user.lower())
+        return room
+
+    async def check_room_limit(self, user: str, room_key: str) -> None:
         limit = self.rules.rooms_per_user
         if limit:
             mine = await self._store.rooms_of(user.lower())
-            if room.key not in mine and len(mine) >= limit:
+            if room_key not in mine and len(mine) >= limit:
                 raise Forbidden(f"you are in too many rooms (limit {limit}): /leave one first")
-        await self._store.add_member(room.key, user.lower())
+
+    async def visible_room(self, user: str, room_name: str) -> Room:
+        """The room, unless it is private and the user may not know it exists."""
+        room = await self.room(room_name)
+        await access.check_visible(self._store, user, room, room_name)
         return room
 
     async def join(self, session: Session, room_name: str) -> Room:
         """Join a room and listen to it: recent history first, then live messages, no gaps."""
         room = await self.become_member(self._name(session), room_name)
         announce = self._presence_left(session, room.key)
-        if self._hub.enter(session, room.key, hold=True):
-            await self._log.watch(room.key)
+        self._hub.enter(session, room.key, hold=True)
+        history: list[Message] = []
         try:
-            history: list[Message] = []
+            await self._log.watch(room.key)  # every join asks, as every login does (connect)
             if self.rules.history_on_join:
                 history = await self._log.read(
                     room.key, limit=self.rules.history_on_join, newest=True
                 )
+        except BaseException:  # not left half-joined: the client is told, and may try again
+            if self._hub.exit(session, room.key):
+                await self._log.unwatch(room.key)
+            raise
+        try:
             online = len(self._hub.online(room.key))
             session.notify(f"you are in #{room.name} ({online} online)", room.key)
             if room.topic:
@@ -169,19 +211,19 @@ class Chat:
         finally:
             self._hub.release(session, room.key, history[-1].id if history else None)
         if announce:
-            self._hub.notify(room.key, f"{self._name(session)} joined #{room.name}", skip=session)
+            self._announce(room.key, f"{self._name(session)} joined #{room.name}", session)
         return room
 
     async def part(self, session: Session, room_key: str) -> None:
         """Stop listening to a room (the user stays a member)."""
         if self._presence_left(session, room_key):
-            self._hub.notify(room_key, f"{self._name(session)} left #{room_key}", skip=session)
+            self._announce(room_key, f"{self._name(session)} left #{room_key}", session)
         if self._hub.exit(session, room_key):
             await self._log.unwatch(room_key)
 
     async def leave(self, user: str, room_name: str) -> Room:
         """End a membership; every session of the user here stops listening to the room."""
-        room = await self.room(room_name)
+        room = await self.visible_room(user, room_name)
         if not await self._store.remove_member(room.key, user.lower()):
             raise Conflict(f"you are not a member of #{room.name}")
         for s in self._hub.sessions_of(user.lower()):
@@ -189,14 +231,20 @@ class Chat:
                 await self.part(s, room.key)
         return room
 
-    async def rooms(self) -> list[RoomInfo]:
-        return [
-            RoomInfo(room=r, members=n, online=len(self._hub.online(r.key)))
-            for r, n in await self._store.list_rooms()
-        ]
+    async def rooms(self, viewer: str) -> list[RoomInfo]:
+        """The rooms the viewer may see: every public one, and the private ones they belong or
+        are invited to (server admins see all)."""
+        listed = await access.visible_rooms(self._store, viewer, await self._store.list_rooms())
+        return [RoomInfo(room=r, members=n, online=len(self._hub.online(r.key)))
+                for r, n in listed]
 
-    async def members(self, room_name: str) -> list[str]:
-        room = await self.room(room_name)
+    async def my_rooms(self, user: str) -> list[RoomInfo]:
+        """The rooms the user is a member of."""
+        mine = set(await self._store.rooms_of(user.lower()))
+        return [i for i in await self.rooms(user) if i.room.key in mine]
+
+    async def members(self, room_name: str, *, viewer: str) -> list[str]:
+        room = await self.visible_room(viewer, room_name)
         return await self._store.list_members(room.key)
 
     def online(self, room_key: str) -> list[str]:
@@ -208,6 +256,8 @@ class Chat:
     async def _member_room(self, user: str, room_name: str) -> Room:
         room = await self.room(room_name)
         if not await self.is_member(user, room.key):
+            # a non-member of a private room learns nothing, not even that it exists
+            await access.check_visible(self._store, user, room, room_name)
             raise Forbidden(f"you are not a member of #{room.name}: /join it first")
         return room
 
@@ -219,6 +269,7 @@ class Chat:
         """Publish to a room the user is a member of; returns once the message is durable."""
         room = await self._member_room(user, room_name)
         text = clean_text(text, self.rules.max_message_bytes)
+        self.mutes.check(room.key, user.lower(), self._now())
         self._check_rate(user, room.key)
         draft = Draft(channel=room.key, sender=user, text=text, sent_at=self._now(), kind=kind)
         (message,) = await self._log.publish([draft])
@@ -234,9 +285,11 @@ class Chat:
         self, user: str, room: Room, texts: Sequence[str], kind: MessageKind = MessageKind.TEXT
     ) -> tuple[list[Message], int]:
         """The fast path for a session already listening to `room` (membership was checked when
-        it joined): consecutive lines are published together, in order, as one batch. Lines over
-        the rate limits are dropped; returns the messages and how many lines were dropped."""
+        it joined; a kick or ban ends the listening): consecutive lines are published together,
+        in order, as one batch. Lines over the rate limits are dropped; returns the messages and
+        how many lines were dropped. A muted user gets Forbidden (an in-memory lookup)."""
         key = user.lower()
+        self.mutes.check(room.key, key, self._now())
         allowed = self._rate.take(key, len(texts))
         if allowed:
             allowed = self._room_rate.take(f"{key} {room.key}", allowed)
@@ -397,6 +450,8 @@ class Chat:
     # housekeeping
 
     async def purge_expired(self) -> int:
+        """Retention: drop messages older than the retention, and expired login tokens."""
+        await self._store.purge_tokens(self._now())
         return await self._log.purge(self._now() - self.rules.retention)
 
     def shutdown_notice(self, text: str) -> None:

@@ -86,8 +86,9 @@ class Hub:
 
     def __init__(self, tz: tzinfo) -> None:
         self.tz = tz
-        # channel -> {session: None when live, or the deliveries held while it reads history}
-        self._channels: dict[str, dict[Session, list[Delivery] | None]] = {}
+        # channel -> {session: None when live, the deliveries held while it reads history, or
+        # once released, the id of the last history message it was shown (see `release`)}
+        self._channels: dict[str, dict[Session, list[Delivery] | int | None]] = {}
         self._users: dict[str, Presence] = {}
         self.delivered = 0
 
@@ -138,14 +139,18 @@ class Hub:
         return first
 
     def release(self, session: Session, channel: str, after_id: int | None) -> None:
-        """Deliver what was held back for the session (only ids after `after_id`), then go live."""
+        """Deliver what was held back for the session (only ids after `after_id`, the last one
+        its history showed), then go live. The log may hand this node a message after the
+        history read already found it (Kafka: the consumer lags the log by a fetch), so until
+        a message past `after_id` arrives, live ones up to it are dropped as already shown."""
         listeners = self._channels.get(channel)
         if listeners is None or session not in listeners:
             return
-        held = listeners[session] or []
-        listeners[session] = None
-        for d in held:
+        held = listeners[session]
+        listeners[session] = after_id
+        for d in held if isinstance(held, list) else ():
             if after_id is None or d.message.id > after_id:
+                listeners[session] = None
                 session.deliver(d)
 
     def exit(self, session: Session, channel: str) -> bool:
@@ -165,6 +170,9 @@ class Hub:
 
     def channels_of(self, session: Session) -> list[str]:
         return [c for c, ls in self._channels.items() if session in ls]
+
+    def listener_count(self, channel: str) -> int:
+        return len(self._channels.get(channel, ()))
 
     def listeners(self, channel: str) -> list[Session]:
         return list(self._channels.get(channel, ()))
@@ -195,6 +203,10 @@ class Hub:
             if held is None:
                 s.deliver(d)
                 n += 1
-            else:
+            elif isinstance(held, list):
                 held.append(d)
+            elif message.id > held:  # the first message past the history it was shown
+                listeners[s] = None
+                s.deliver(d)
+                n += 1
         self.delivered += n

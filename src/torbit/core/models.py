@@ -39,6 +39,77 @@ class Room:
         return self.name.lower()
 
 
+class Role(enum.IntEnum):
+    """What a user is in a room. Each rank may do everything the ranks below it may; the
+    command table (torbit.protocol.commands) says which rank each command needs."""
+
+    NONE = 0  # logged in, not a member
+    MEMBER = 1
+    ADMIN = 2  # made a room admin by the owner (/op)
+    OWNER = 3  # Room.owner: created the room
+    SERVER_ADMIN = 4  # User.is_admin (`torbit user set-admin`): everything, everywhere
+
+    @property
+    def label(self) -> str:
+        return _ROLE_LABELS[self]
+
+
+_ROLE_LABELS = {
+    Role.NONE: "not a member",
+    Role.MEMBER: "a member",
+    Role.ADMIN: "a room admin",
+    Role.OWNER: "the room's owner",
+    Role.SERVER_ADMIN: "a server admin",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What the store knows of one user in one room, read in one round trip; with the room
+    (for its owner and privacy) it gives the user's role and whether they may see the room."""
+
+    member: bool = False
+    admin: bool = False  # a room admin (kept only while a member)
+    banned: bool = False
+    invited: bool = False
+    server_admin: bool = False
+
+    def role(self, room: Room, user_key: str) -> Role:
+        if self.server_admin:
+            return Role.SERVER_ADMIN
+        if room.owner is not None and room.owner.lower() == user_key:
+            return Role.OWNER
+        if self.member:
+            return Role.ADMIN if self.admin else Role.MEMBER
+        return Role.NONE
+
+    def may_see(self, room: Room, user_key: str) -> bool:
+        """Private rooms exist only for their members, invitees, owner and server admins."""
+        return not room.private or self.invited or self.role(room, user_key) >= Role.MEMBER
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """A user who may not send to a room until `until`."""
+
+    room_key: str
+    user_key: str
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One moderation action, as written to the audit log; `id` is set once stored."""
+
+    at: datetime
+    actor: str  # display name of who did it
+    action: str  # the command's name: "kick", "ban", "topic", ...
+    room: str | None = None  # room key
+    target: str | None = None  # user key acted upon, if any
+    detail: str = ""
+    id: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Draft:
     """A message not yet durable: it has no id until the message log commits it."""

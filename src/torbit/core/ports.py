@@ -42,8 +42,9 @@ class Store(Protocol):
     async def set_admin(self, key: str, is_admin: bool) -> bool: ...
 
     async def delete_user(self, key: str) -> bool:
-        """Delete the user with their memberships, room admin rights, bans, mutes, invitations,
-        ignores, cursors and tokens (audit entries stay); False if unknown."""
+        """Delete the user with their memberships, room ownerships (the rooms stay, ownerless),
+        admin rights, bans, mutes, invitations, ignores, cursors and tokens (audit entries
+        stay); False if unknown."""
 
     # rooms and memberships
     async def ensure_room(self, room: Room) -> Room:

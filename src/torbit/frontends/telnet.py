@@ -87,7 +87,14 @@ class TelnetServer:
 
 
 class TelnetSession(asyncio.Protocol):
-    """One telnet client. Implements torbit.core.hub.Session."""
+    """One telnet client. Implements torbit.core.hub.Session. Slotted and lean: an idle
+    logged-in connection should cost a few KB, so 10,000 of them fit in tens of MB."""
+
+    __slots__ = (
+        "_busy", "_codec", "_counted", "_door", "_failures", "_ip", "_limit", "_name",
+        "_new_password", "_paused", "_peer", "_pending", "_refuse", "_server", "_services",
+        "_state", "_timer", "_transport", "ignores", "room", "user_key",
+    )
 
     def __init__(self, server: TelnetServer, door: str, refuse_login: str = "") -> None:
         self._server = server
@@ -98,7 +105,7 @@ class TelnetSession(asyncio.Protocol):
         self._codec = TelnetConnection(self._services.settings.chat.max_message_bytes)
         self._transport: asyncio.Transport | None = None
         self._state = State.NAME
-        self._pending: deque[LineReceived | LineTooLong | Interrupt] = deque()
+        self._pending: deque[LineReceived | LineTooLong | Interrupt] | None = None
         self._busy = False
         self._paused = False
         self._timer: asyncio.TimerHandle | None = None
@@ -148,7 +155,7 @@ class TelnetSession(asyncio.Protocol):
             self._timer.cancel()
         was_chatting = self._state is State.CHAT
         self._state = State.CLOSED
-        self._pending.clear()
+        self._pending = None
         if was_chatting:
             self._spawn(self._services.chat.disconnect(self))
 
@@ -160,7 +167,10 @@ class TelnetSession(asyncio.Protocol):
         if reply:
             self._write(reply)
         if events:
-            self._pending.extend(events)
+            if self._pending is None:
+                self._pending = deque(events)
+            else:
+                self._pending.extend(events)
             if len(self._pending) > MAX_PENDING_LINES and not self._paused:
                 assert self._transport is not None
                 self._transport.pause_reading()
@@ -209,8 +219,11 @@ class TelnetSession(asyncio.Protocol):
     # input: one handler at a time, so a client's lines are handled in order
 
     def _pump(self) -> None:
-        while self._pending and not self._busy and self._state is not State.CLOSED:
-            event = self._pending.popleft()
+        pending = self._pending
+        if pending is None:
+            return
+        while pending and not self._busy and self._state is not State.CLOSED:
+            event = pending.popleft()
             if isinstance(event, LineTooLong):
                 self._error(f"line too long: at most {event.limit} bytes; it was dropped")
                 continue
@@ -223,7 +236,9 @@ class TelnetSession(asyncio.Protocol):
                 self._run(self._say([event.text, *self._more_chat_lines()]))
             else:
                 self._run(self._handle(event.text))
-        if self._paused and len(self._pending) < MAX_PENDING_LINES // 2:
+        if not pending:
+            self._pending = None  # an idle connection keeps no queue
+        if self._paused and len(pending) < MAX_PENDING_LINES // 2:
             assert self._transport is not None
             self._paused = False
             self._transport.resume_reading()
@@ -232,7 +247,7 @@ class TelnetSession(asyncio.Protocol):
         """Consecutive plain lines queued behind the first are sent in the same batch."""
         out: list[str] = []
         p = self._pending
-        while p and len(out) < MAX_BATCH:
+        while p is not None and p and len(out) < MAX_BATCH:
             e = p[0]
             if not isinstance(e, LineReceived) or e.text.startswith("/"):
                 break
@@ -383,7 +398,12 @@ class TelnetSession(asyncio.Protocol):
         self._name = name
         self.user_key = name.lower()
         self._state = State.CHAT
-        await self._services.chat.connect(self, name)
+        try:
+            await self._services.chat.connect(self, name)
+        except ServiceUnavailable as e:  # not half logged in: told, and let go
+            self._error(f"{e.message}; please try again later")
+            self.close("unavailable at login")
+            return
         self.send_line(f"Welcome, {name}! Type /help for the commands, /quit to leave.")
         try:
             self.room = await self._services.chat.join(

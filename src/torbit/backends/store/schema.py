@@ -77,7 +77,7 @@ rooms = Table(
     Column("key", NAME, primary_key=True),
     Column("name", NAME, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-    Column("owner", NAME, nullable=True),  # display name; kept when that user is deleted
+    Column("owner", NAME, nullable=True),  # display name; none once that user is deleted
     Column("topic", Text, nullable=False, default=""),
     Column("private", Boolean, nullable=False, default=False),
 )

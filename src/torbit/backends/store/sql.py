@@ -135,12 +135,16 @@ class SqlStore(RoomModerationSql):
         return result.rowcount > 0
 
     async def delete_user(self, key: str) -> bool:
-        """Delete the user with their memberships, room admin rights, bans, mutes, invitations,
-        ignores (both ways), cursors and tokens. Audit entries naming them stay."""
+        """Delete the user with their memberships, room ownerships, admin rights, bans, mutes,
+        invitations, ignores (both ways), cursors and tokens. Audit entries naming them stay."""
         async with self._write() as conn:
             await conn.execute(delete(memberships).where(memberships.c.user_key == key))
             for table in USER_ROOM_TABLES:
                 await conn.execute(delete(table).where(table.c.user_key == key))
+            # whoever registers the name next must not inherit the rooms
+            await conn.execute(
+                update(rooms).where(func.lower(rooms.c.owner) == key).values(owner=None)
+            )
             await conn.execute(
                 delete(ignores).where(or_(ignores.c.user_key == key, ignores.c.ignored_key == key))
             )

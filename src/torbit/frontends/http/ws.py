@@ -32,7 +32,7 @@ from torbit.core.chat import Chat
 from torbit.core.hub import Delivery, Hub
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.names import check_name, is_inbox
-from torbit.errors import InvalidInput, TorbitError
+from torbit.errors import InvalidInput, ServiceUnavailable, TorbitError
 from torbit.frontends.http.auth import Authenticator, Principal, client_address
 from torbit.metrics import Metrics
 
@@ -207,11 +207,17 @@ class LiveEndpoint:
         if principal is None:
             return
         session = WsSession(principal.name, self._max_frames, self._metrics)
+        try:
+            await self._chat.connect(session, principal.name)
+        except ServiceUnavailable as e:  # told, and let go: a client retries after a 1013
+            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+                await websocket.send_text(error_frame(e.code, e.message))
+            await self._close(websocket, 1013, "try again later")
+            return
         gauge = self._metrics.connected.labels(door=DOOR)
         gauge.inc()
         tasks: list[asyncio.Task[None]] = []
         try:
-            await self._chat.connect(session, principal.name)
             session.notify(f"logged in as {principal.name}")
             tasks = [session.start(websocket),
                      asyncio.create_task(self._read(websocket, session))]

@@ -6,7 +6,6 @@
 (() => {
   const API = "/api/v1";
   const TOKEN = "torbit.token";
-  const DEFAULT_ROOM = "lobby";  // the server's default chat.default_room
   const BACKOFF_MIN = 500, BACKOFF_MAX = 10000;  // ms between reconnection attempts
   const SILENCE = 50000;  // the server pings after 20 s of silence: longer means a dead link
   const QUIET = 1500;  // ms after subscribing: messages then are history, not unread
@@ -473,7 +472,7 @@
     let saved = null;
     try { saved = JSON.parse(localStorage.getItem(savedRoomsKey())); } catch { /* reset */ }
     if (!Array.isArray(saved)) saved = await memberships();  // first visit from this browser
-    if (!saved.length) saved = [DEFAULT_ROOM];
+    if (!saved.length) saved = [me.default_room];  // the server's chat.default_room
     for (const name of saved) conversation("#" + key(name), name);
     const current = state.convs.get(localStorage.getItem("torbit.current")) || rooms()[0];
     select(current);
@@ -481,14 +480,7 @@
   }
 
   async function memberships() {
-    // The API has no "my rooms" call (yet): look for ourselves in the rooms' member lists.
-    const { rooms: all } = await api("GET", "/rooms");
-    const me = key(state.me);
-    const mine = await Promise.all(all.slice(0, 100).map(async (r) => {
-      const { members } = await api("GET", `/rooms/${enc(r.name)}/members`);
-      return members.some((m) => key(m) === me) ? r.name : null;
-    }));
-    return mine.filter(Boolean);
+    return (await api("GET", "/me/rooms")).rooms.map((r) => r.name);
   }
 
   function boot() {  // with a saved token: straight in, or retry while the server is away

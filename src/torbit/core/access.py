@@ -1,0 +1,50 @@
+"""Who may see and join a room. A private room exists only for its members, invitees, owner
+and server admins: to anyone else it is "no such room", whichever door they try. No room
+admits a banned user. Chat asks these on its slower paths (joining, listing, refusing), never
+per message: a session that joined was checked then, and a kick or ban ends its listening."""
+
+from __future__ import annotations
+
+from torbit.core.models import Room, Standing
+from torbit.core.ports import Store
+from torbit.errors import Forbidden, NotFound
+
+
+def hidden(room_name: str) -> NotFound:
+    """The same answer as for a room that does not exist."""
+    return NotFound(f"no such room #{room_name}")
+
+
+async def check_visible(store: Store, user: str, room: Room, room_name: str) -> None:
+    """Raise "no such room" unless the user may know that the room exists."""
+    if room.private:
+        standing = await store.standing(room.key, user.lower())
+        if not standing.may_see(room, user.lower()):
+            raise hidden(room_name)
+
+
+async def admission(store: Store, user: str, room: Room, room_name: str) -> Standing:
+    """The user's standing, if they may become a member of an existing room."""
+    standing = await store.standing(room.key, user.lower())
+    if not standing.member:
+        if not standing.may_see(room, user.lower()):
+            raise hidden(room_name)
+        if standing.banned and not standing.server_admin:
+            raise Forbidden(f"you are banned from #{room.name}")
+    return standing
+
+
+async def visible_rooms(
+    store: Store, viewer: str, listed: list[tuple[Room, int]]
+) -> list[tuple[Room, int]]:
+    """The rooms (with member counts) the viewer may see: every public one, and the private
+    ones they own, belong or are invited to; server admins see all."""
+    if not any(r.private for r, _ in listed):
+        return listed
+    key = viewer.lower()
+    user = await store.get_user(key)
+    if user is not None and user.is_admin:
+        return listed
+    mine = {*await store.rooms_of(key), *await store.invited_rooms(key)}
+    return [(r, n) for r, n in listed
+            if not r.private or r.key in mine or (r.owner or "").lower() == key]

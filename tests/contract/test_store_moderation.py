@@ -1,0 +1,159 @@
+"""The Store contract for rooms with owners (torbit.core.ports.Store, room moderation part):
+creating and changing rooms, standing, room admins, expulsions and bans, mutes, invitations
+and the audit log, run against every SQL backend."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from tests.contract.conftest import NOW
+from tests.contract.test_store import room, user, users
+from torbit.backends.store.sql import SqlStore
+from torbit.core.models import AuditEntry, Mute, Role, Standing
+from torbit.errors import Conflict, NotFound
+
+
+async def test_create_room_conflicts_whatever_the_case(store: SqlStore) -> None:
+    made = await store.create_room(room("Den", owner="alice", private=True))
+    assert await store.get_room("den") == made
+    with pytest.raises(Conflict):
+        await store.create_room(room("DEN"))
+    results = await asyncio.gather(
+        *(store.create_room(room("Hall" if i % 2 else "hall")) for i in range(6)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(isinstance(r, Conflict) for r in results if isinstance(r, BaseException))
+
+
+async def test_update_room_changes_only_what_is_given(store: SqlStore) -> None:
+    await store.create_room(room("den", owner="alice", topic="old"))
+    changed = await store.update_room("den", topic="new")
+    assert changed == room("den", owner="alice", topic="new")
+    changed = await store.update_room("den", private=True)
+    assert changed == room("den", owner="alice", topic="new", private=True)
+    assert await store.update_room("den") == changed
+    assert await store.update_room("nowhere", topic="x") is None
+
+
+async def test_standing_in_one_round_trip(store: SqlStore) -> None:
+    await users(store, "alice", "bob", "carol")
+    await store.set_admin("carol", True)
+    den = await store.create_room(room("den", owner="alice", private=True))
+    assert await store.standing("den", "bob") == Standing()
+    assert await store.standing("den", "ghost") == Standing()
+    assert await store.standing("nowhere", "bob") == Standing()
+    await store.add_member("den", "bob")
+    assert await store.set_room_admin("den", "bob", True)
+    assert not await store.set_room_admin("den", "bob", True)
+    bob = await store.standing("den", "bob")
+    assert bob == Standing(member=True, admin=True)
+    assert bob.role(den, "bob") is Role.ADMIN
+    assert (await store.standing("den", "alice")).role(den, "alice") is Role.OWNER
+    carol = await store.standing("den", "carol")
+    assert carol == Standing(server_admin=True)
+    assert carol.role(den, "carol") is Role.SERVER_ADMIN and carol.may_see(den, "carol")
+    assert not (await store.standing("den", "ghost")).may_see(den, "ghost")
+    assert await store.set_room_admin("den", "bob", False)
+    assert not await store.set_room_admin("den", "bob", False)
+    with pytest.raises(NotFound):
+        await store.set_room_admin("den", "ghost", True)
+
+
+async def test_expel_ends_membership_admin_rights_and_invitation(store: SqlStore) -> None:
+    await users(store, "alice", "bob", "carol")
+    await store.create_room(room("den"))
+    await store.add_member("den", "bob")
+    await store.set_room_admin("den", "bob", True)
+    assert await store.expel("den", "bob")
+    assert await store.standing("den", "bob") == Standing()
+    assert await store.list_members("den") == []
+    assert not await store.expel("den", "bob")  # not a member any more
+
+    assert await store.add_invite("den", "carol", NOW)
+    assert not await store.expel("den", "carol", banned_at=NOW)  # a ban of a non-member
+    assert await store.standing("den", "carol") == Standing(banned=True)
+    await store.expel("den", "carol", banned_at=NOW)  # banning again changes nothing
+    assert await store.unban("den", "carol")
+    assert not await store.unban("den", "carol")
+    with pytest.raises(NotFound):
+        await store.expel("den", "ghost", banned_at=NOW)
+
+
+async def test_mutes_until_a_time(store: SqlStore) -> None:
+    await users(store, "alice", "bob")
+    await store.create_room(room("den"))
+    await store.create_room(room("hall"))
+    await store.set_mute("den", "bob", NOW + timedelta(minutes=5))
+    await store.set_mute("hall", "alice", NOW - timedelta(minutes=1))  # already over
+    assert await store.active_mutes(NOW) == [Mute("den", "bob", NOW + timedelta(minutes=5))]
+    await store.set_mute("den", "bob", NOW + timedelta(minutes=9))  # replaces
+    assert await store.active_mutes(NOW) == [Mute("den", "bob", NOW + timedelta(minutes=9))]
+    assert await store.active_mutes(NOW + timedelta(minutes=10)) == []
+    assert not await store.remove_mute("hall", "alice", NOW)  # expired: was not muted
+    assert await store.remove_mute("den", "bob", NOW)
+    assert not await store.remove_mute("den", "bob", NOW)
+    assert await store.active_mutes(NOW) == []
+    with pytest.raises(NotFound):
+        await store.set_mute("den", "ghost", NOW)
+
+
+async def test_invitations(store: SqlStore) -> None:
+    await users(store, "alice", "bob")
+    for name in ("den", "attic"):
+        await store.create_room(room(name, private=True))
+    assert await store.add_invite("den", "bob", NOW)
+    assert not await store.add_invite("den", "bob", NOW)
+    assert await store.add_invite("attic", "bob", NOW)
+    assert await store.invited_rooms("bob") == ["attic", "den"]
+    assert (await store.standing("den", "bob")).invited
+    assert await store.remove_invite("den", "bob")
+    assert not await store.remove_invite("den", "bob")
+    assert await store.invited_rooms("bob") == ["attic"]
+    assert await store.invited_rooms("alice") == []
+    with pytest.raises(NotFound):
+        await store.add_invite("nowhere", "bob", NOW)
+
+
+async def test_audit_log_newest_first_per_room(store: SqlStore) -> None:
+    entries = [
+        AuditEntry(at=NOW, actor="Alice", action="create", room="den", detail="private"),
+        AuditEntry(at=NOW + timedelta(seconds=1), actor="Alice", action="kick", room="den",
+                   target="bob"),
+        AuditEntry(at=NOW + timedelta(seconds=2), actor="carol", action="ban", room="hall",
+                   target="bob"),
+    ]
+    stored = [await store.add_audit(e) for e in entries]
+    assert [s.id for s in stored] == sorted({s.id for s in stored})  # ids increase
+    assert all(s.id is not None for s in stored)
+    assert await store.list_audit() == stored[::-1]
+    assert await store.list_audit("den") == stored[1::-1]
+    assert await store.list_audit("den", limit=1) == [stored[1]]
+    assert await store.list_audit("nowhere") == []
+
+
+async def test_deleting_a_user_takes_their_room_rows_but_not_the_audit(store: SqlStore) -> None:
+    await users(store, "alice", "bob")
+    for name in ("den", "hall", "attic", "cellar"):
+        await store.create_room(room(name))
+    await store.create_room(room("bobs", owner="Bob"))
+    await store.add_member("den", "bob")
+    await store.set_room_admin("den", "bob", True)
+    await store.expel("hall", "bob", banned_at=NOW)
+    await store.set_mute("attic", "bob", NOW + timedelta(hours=1))
+    await store.add_invite("cellar", "bob", NOW)
+    await store.add_audit(AuditEntry(at=NOW, actor="alice", action="ban", room="hall",
+                                     target="bob"))
+    assert await store.delete_user("bob")
+    for name in ("den", "hall", "attic", "cellar"):
+        assert await store.standing(name, "bob") == Standing()
+    assert await store.active_mutes(NOW) == []
+    assert await store.invited_rooms("bob") == []
+    assert [e.target for e in await store.list_audit()] == ["bob"]
+    bobs = await store.get_room("bobs")
+    assert bobs is not None and bobs.owner is None  # the room stays, but ownerless
+    await store.create_user(user("bob"))  # the name is free, and starts with a clean slate
+    assert await store.standing("hall", "bob") == Standing()

@@ -1,0 +1,105 @@
+"""Bounded request heads (frontends/http/guard.py): a head that never ends is refused with 431
+before it can fill memory, one that comes too slowly gets 408, a connection that never sends
+anything is closed, and ordinary requests (kept alive, pipelined) are untouched."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.conftest import ServerFactory
+from torbit.app import App
+from torbit.frontends.http import guard
+
+
+@pytest.fixture
+async def connections() -> AsyncIterator[list[asyncio.StreamWriter]]:
+    """Writers to close at the end, whatever the test did."""
+    writers: list[asyncio.StreamWriter] = []
+    yield writers
+    for w in writers:
+        w.close()
+        with contextlib.suppress(ConnectionError):
+            await w.wait_closed()
+
+
+async def open_http(
+    app: App, connections: list[asyncio.StreamWriter]
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    assert app.http_port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.http_port)
+    connections.append(writer)
+    return reader, writer
+
+
+async def response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Status and body of one response (content-length framed)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    status = int(head.split()[1])
+    length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                  if line.startswith(b"content-length:"))
+    return status, await reader.readexactly(length)
+
+
+async def test_an_endless_header_is_refused_with_431(
+    server: App, connections: list[asyncio.StreamWriter]
+) -> None:
+    _, writer = await open_http(server, connections)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    sent = 0
+    with pytest.raises(ConnectionError):  # the server hangs up long before 64 MB
+        while sent < 64 << 20:
+            writer.write(b"b" * 65536)
+            await writer.drain()
+            sent += 65536
+    assert sent < 8 << 20
+
+
+async def test_the_431_answer_has_the_error_shape(
+    server: App, connections: list[asyncio.StreamWriter]
+) -> None:
+    reader, writer = await open_http(server, connections)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    await asyncio.sleep(0.2)  # the read that begins a head is not counted: it may hold more
+    writer.write(b"b" * 70_000)
+    status, body = await response(reader)
+    assert status == 431
+    assert json.loads(body)["error"]["code"] == "too_large"
+    assert await reader.read() == b""  # and the connection is closed
+
+
+async def test_slow_and_silent_connections_are_closed(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch,
+    connections: list[asyncio.StreamWriter],
+) -> None:
+    monkeypatch.setattr(guard, "HEAD_TIMEOUT", 0.5)
+    app = await make_server()
+    silent_reader, _ = await open_http(app, connections)
+    slow_reader, slow = await open_http(app, connections)
+    slow.write(b"GET /healthz HTTP/1.1\r\nHo")
+    status, body = await response(slow_reader)
+    assert status == 408 and json.loads(body)["error"]["code"] == "timeout"
+    assert await asyncio.wait_for(silent_reader.read(), 10) == b""  # closed without a word
+
+
+async def test_ordinary_requests_are_untouched(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch,
+    connections: list[asyncio.StreamWriter],
+) -> None:
+    monkeypatch.setattr(guard, "HEAD_TIMEOUT", 0.5)
+    app = await make_server()
+    reader, writer = await open_http(app, connections)
+    # kept alive past the head timeout, then two pipelined requests with a big (allowed) head
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await response(reader))[0] == 200
+    await asyncio.sleep(0.7)  # past the head timeout, within the keep-alive one
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await response(reader))[0] == 200
+    await asyncio.sleep(0.7)  # past the head timeout, within the keep-alive one
+    big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Fill: " + b"f" * 30_000 + b"\r\n\r\n"
+    writer.write(big + big)
+    assert [(await response(reader))[0] for _ in range(2)] == [200, 200]
