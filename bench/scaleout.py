@@ -59,6 +59,7 @@ class Backend:
         self._admin_url = admin_url
         self._broker = broker
         self._database = ""
+        self.fetch_wait_ms = 5
 
     async def __aenter__(self) -> Backend:
         if self.kind == "postgresql+kafka":
@@ -79,6 +80,7 @@ class Backend:
             "TORBIT_STORAGE__URL": self._admin_url.rsplit("/", 1)[0] + "/" + self._database,
             "TORBIT_BUS__URL": f"kafka://{self._broker.bootstrap}",
             "TORBIT_BUS__TOPIC_PREFIX": f"bench{self._database[-8:]}",
+            "TORBIT_BUS__FETCH_WAIT_MS": str(self.fetch_wait_ms),
         }
 
 
@@ -162,6 +164,7 @@ async def run_once(scenario: str, kind: str, broker: TansuBroker, args: argparse
     result: Result
     try:
         async with Backend(kind, args.postgres, broker) as backend:
+            backend.fetch_wait_ms = args.fetch_wait
             try:
                 for _ in range(2 if scenario == "cross-node" else 1):
                     nodes.append(await asyncio.to_thread(
@@ -285,6 +288,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=100.0, help="messages/s sent")
     p.add_argument("--seconds", type=float, default=10.0, help="measured window")
     p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--fetch-wait", type=int, default=20,
+                   help="bus.fetch_wait_ms of the Kafka nodes (tansu answers a fetch only when "
+                        "the wait is over)")
     p.add_argument("--concurrency", type=int, default=100, help="logins in flight at once")
     p.add_argument("--login-wait", type=float, default=300.0)
     p.add_argument("--quiet-cores", type=float, default=0.5)

@@ -166,6 +166,7 @@ class App:
             topic_prefix=s.bus.topic_prefix,
             replication_factor=s.bus.replication_factor,
             retention_hours=s.chat.retention_hours,
+            fetch_wait_ms=s.bus.fetch_wait_ms,
         )
         hasher = PasswordHasher(
             time_cost=s.accounts.argon2_time_cost,

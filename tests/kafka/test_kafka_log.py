@@ -78,6 +78,21 @@ async def test_reads_after_single_and_batched_sends_agree(node: Node) -> None:
     assert ids(await node.log.read("lobby", newest=True, limit=100)) == list(range(1, 18))
 
 
+async def test_paging_over_one_record_per_batch(node: Node) -> None:
+    """Sent one by one, every record is a batch of its own, so a fetch returns exactly what
+    it asks for: an off-by-one in the offsets asked for would show here (it did)."""
+    for i in range(12):
+        await node.log.publish([draft("lobby", f"m{i}")])
+    read = node.log.read
+    assert ids(await read("lobby", after=2, limit=2)) == [3, 4]
+    assert ids(await read("lobby", after=4, limit=100)) == list(range(5, 13))
+    assert ids(await read("lobby", after=3, before=7)) == [4, 5, 6]
+    assert ids(await read("lobby", newest=True, limit=3, before=8)) == [5, 6, 7]
+    assert ids(await read("lobby", newest=True, limit=3)) == [10, 11, 12]
+    assert ids(await read("lobby", before=2)) == [1]
+    assert await read("lobby", before=1) == []
+
+
 async def test_concurrent_reads_share_a_small_pool(make_node: NodeFactory) -> None:
     node = await make_node(readers=2)
     channels = [f"r{i}" for i in range(12)]
@@ -218,6 +233,18 @@ async def test_many_channels(make_node: NodeFactory) -> None:
     await b.wait_for(2 * len(channels))
     for ch in channels:
         assert [(m.id, m.text) for m in b.of(ch)] == [(1, f"to {ch}"), (2, f"again {ch}")]
+
+
+async def test_a_login_storm_of_watches_is_not_a_queue(make_node: NodeFactory) -> None:
+    """1,000 users logging in at once watch 1,000 inboxes. The watches run side by side and
+    share reassignments of the consumer, so each is done within its request timeout; one at
+    a time, each reassigning (a metadata request naming every watched topic), they were not."""
+    node = await make_node(fetch_wait_ms=20)
+    inboxes = [f"@user{i}" for i in range(1000)]
+    await asyncio.gather(*(node.log.watch(ch) for ch in inboxes))
+    await node.log.publish([draft(ch, f"to {ch}") for ch in inboxes[::100]])
+    await node.wait_for(10)
+    assert sorted(m.text for m in node.received) == sorted(f"to {ch}" for ch in inboxes[::100])
 
 
 # outages

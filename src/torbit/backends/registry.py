@@ -72,10 +72,12 @@ def open_log(
     topic_prefix: str,
     replication_factor: int,
     retention_hours: float,
+    fetch_wait_ms: int = 5,
 ) -> MessageLog:
     """The message log for `bus.url`, not yet started (call `await log.start(listener)`).
-    `local` keeps messages in the store's database, so it needs an SQL store; the topic and
-    retention settings are Kafka's (the local log is purged by the chat service instead)."""
+    `local` keeps messages in the store's database, so it needs an SQL store; the topic,
+    retention and fetch settings are Kafka's (the local log is purged by the chat service
+    instead)."""
     kind = scheme(url)
     path = LOGS.get(kind)
     if path is None:
@@ -97,5 +99,6 @@ def open_log(
         topic_prefix=topic_prefix,
         replication_factor=replication_factor,
         retention_ms=int(retention_hours * 3600 * 1000),
+        fetch_wait_ms=fetch_wait_ms,
     )
     return log

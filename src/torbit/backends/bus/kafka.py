@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 from torbit.backends.bus.kafka_read import ReaderPool
 from torbit.backends.bus.kafka_topics import TopicNames, TopicRegistry, decode, encode
 from torbit.core.models import Draft, Message
+from torbit.core.names import EVENTS_CHANNEL
 from torbit.core.ports import MessageListener
 from torbit.errors import ServiceUnavailable
 
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 _READ_FETCH_WAIT_MS = 100
 _POLL_MS = 1000  # how long one getmany waits for records before looping
 _RETRY_S = 0.5  # pause of the live loop after an error, so an outage does not spin
+# Watches and unwatches within this long share one reassignment of the live consumer: each
+# costs a metadata request naming every watched topic and a refetch of every partition, so
+# one per login would make a login storm quadratic in the number of users on the node.
+_REASSIGN_DELAY_S = 0.02
 
 
 class KafkaLog:
@@ -77,8 +82,9 @@ class KafkaLog:
         # watched partition → offset of the next record to deliver; channel of each
         self._next: dict[TopicPartition, int] = {}
         self._channels: dict[TopicPartition, str] = {}
-        self._watch_lock = asyncio.Lock()
+        self._watch_locks = _KeyedLocks()
         self._assigned = asyncio.Event()
+        self._reassign_later: asyncio.TimerHandle | None = None
 
     # lifecycle
 
@@ -128,6 +134,9 @@ class KafkaLog:
 
     async def close(self) -> None:
         """Stop delivering, then flush the producer and close every connection."""
+        if self._reassign_later is not None:
+            self._reassign_later.cancel()
+            self._reassign_later = None
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -208,37 +217,54 @@ class KafkaLog:
         here, before returning, so a message published after `watch` returns is never missed
         even though the consumer picks the partition up a moment later."""
         tp = TopicPartition(self._names.topic(channel), 0)
-        async with self._watch_lock:
+        if tp in self._next:
+            return  # the common case (a join to a room watched here): no lock, no broker
+        # One channel's watch (or unwatch) at a time; different channels' run side by side, so
+        # a login storm (an inbox each) is not a queue, nor is an outage one timeout after
+        # another. The lock's wait counts towards the timeout.
+        async with self._bounded("watch"), self._watch_locks.hold(tp):
             if tp in self._next:
                 return
             live, readers = self._live, self._readers
             if live is None or readers is None:
                 raise ServiceUnavailable("message log unavailable: not started")
-            async with self._bounded("watch"):
-                await self._registry().ensure([tp.topic])
-                end = await readers.end_offset(tp)
+            await self._registry().ensure([tp.topic])
+            end = await readers.end_offset(tp)
             self._next[tp] = end
             self._channels[tp] = channel
-            self._reassign(live)
+            self._reassign_soon()
 
     async def unwatch(self, channel: str) -> None:
         tp = TopicPartition(self._names.topic(channel), 0)
-        async with self._watch_lock:
+        async with self._watch_locks.hold(tp):
             if tp not in self._next or self._live is None:
                 return
             del self._next[tp], self._channels[tp]
-            self._reassign(self._live)
+            self._reassign_soon()
 
     def watched(self) -> list[str]:
         """The channels this node delivers, sorted."""
         return sorted(self._channels.values())
 
-    def _reassign(self, live: AIOKafkaConsumer) -> None:
+    def _reassign_soon(self) -> None:
+        """Reassign shortly, once for every change until then. Nothing is missed meanwhile: a
+        new channel's start offset is already in `_next`, and records of a channel no longer
+        in `_next` are skipped."""
+        if self._reassign_later is None:
+            self._reassign_later = asyncio.get_running_loop().call_later(
+                _REASSIGN_DELAY_S, self._reassign
+            )
+
+    def _reassign(self) -> None:
         """Assign the watched partitions and put each at its next undelivered offset.
 
         `assign` forgets every position, and records already fetched but not yet handed out
         are dropped, so positions come from `_next`, which moves only when a record has been
         delivered. This method never awaits: no delivery can interleave with it."""
+        self._reassign_later = None
+        live = self._live
+        if live is None:
+            return
         live.assign(list(self._next))
         for tp, offset in self._next.items():
             live.seek(tp, offset)
@@ -254,6 +280,7 @@ class KafkaLog:
         live = self._live
         assert live is not None and self._listener is not None
         listener = self._listener
+        events_topic = self._names.topic(EVENTS_CHANNEL)
         failing = False
         while True:
             await self._assigned.wait()
@@ -268,7 +295,9 @@ class KafkaLog:
             if failing and batch:
                 log.warning("message log consumer: receiving again")
                 failing = False
-            for tp, records in batch.items():
+            # Node events first: an ignore confirmed before a message was sent applies to it,
+            # though the two are in different partitions that one fetch brought together.
+            for tp, records in sorted(batch.items(), key=lambda kv: kv[0].topic != events_topic):
                 next_offset = self._next.get(tp)
                 channel = self._channels.get(tp)
                 if next_offset is None or channel is None:
@@ -307,6 +336,28 @@ class KafkaLog:
             ) from e
         except (KafkaError, OSError) as e:
             raise ServiceUnavailable(f"message log unavailable: {what}: {e}") from e
+
+
+class _KeyedLocks:
+    """An asyncio.Lock per key, forgotten once nobody holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[TopicPartition, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: TopicPartition) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 async def _stop(client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClient) -> None:

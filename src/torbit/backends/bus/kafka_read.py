@@ -83,12 +83,13 @@ class ReaderPool:
             lower = (await consumer.end_offsets([tp]))[tp]
             if lower == 0:
                 return []
-            first = 0 if after is None else after + 1
-            cap = before
+            # offsets wanted: [first, cap), from ids after < id < before (id = offset + 1)
+            first = 0 if after is None else after
+            cap = None if before is None else before - 1
             if newest:
-                first = max(first, (lower if before is None else min(before, lower)) - limit)
+                first = max(first, (lower if cap is None else min(cap, lower)) - limit)
             else:
-                cap = first + limit if before is None else min(before, first + limit)
+                cap = first + limit if cap is None else min(cap, first + limit)
             if cap is not None and first >= cap:
                 return []
             records, end = await _fetch(consumer, tp, min(first, lower - 1), cap=cap)

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 BUSY_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_S = 5.0
+# A server that accepts connections but does not answer (frozen, overloaded, cut off by a
+# network partition) must cost a request this long, not hang it: ServiceUnavailable after.
+COMMAND_TIMEOUT_S = 5.0
 # pg_advisory_xact_lock key shared by every torbit process upgrading the same database
 MIGRATION_LOCK_ID = zlib.crc32(b"torbit.backends.store.migrations")
 
@@ -63,8 +66,11 @@ class SqlDialect(ABC):
         return self.url.render_as_string(hide_password=True)
 
     @abstractmethod
-    def create_engine(self, *, synchronous: str = "full") -> AsyncEngine:
-        """An engine with torbit's connection settings."""
+    def create_engine(
+        self, *, synchronous: str = "full", command_timeout: float | None = COMMAND_TIMEOUT_S
+    ) -> AsyncEngine:
+        """An engine with torbit's connection settings. `command_timeout` bounds the wait for
+        each statement's answer (None: no bound, for schema upgrades that may take long)."""
 
     @abstractmethod
     def insert(self, table: Table) -> Insert:
@@ -104,13 +110,20 @@ class SqliteDialect(SqlDialect):
         self.path = Path(database)
         self._sent_at: Callable[[Any], Any] | None = None
 
-    def create_engine(self, *, synchronous: str = "full") -> AsyncEngine:
+    def create_engine(
+        self, *, synchronous: str = "full", command_timeout: float | None = COMMAND_TIMEOUT_S
+    ) -> AsyncEngine:
+        # SQLite's waits are bounded by busy_timeout; `command_timeout` is the server engines'.
         if synchronous.lower() not in SYNCHRONOUS_MODES:
             raise ConfigError(
                 f"storage synchronous={synchronous!r}: use one of {', '.join(SYNCHRONOUS_MODES)}"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(self.url)
+        # One connection per process: SQLite has one writer at a time anyway, and with several
+        # pooled connections a writer's lock is held across event-loop turns, so under load
+        # (seen at ~1,000 concurrent telnet logins) another connection's busy_timeout ran out
+        # and a join failed with "database is locked". Queueing here waits in asyncio instead.
+        engine = create_async_engine(self.url, pool_size=1, max_overflow=0, pool_timeout=120)
         pragmas = (
             f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
             # Only takes effect before the first table exists, which is why it is set on every
@@ -195,7 +208,9 @@ class PostgresDialect(SqlDialect):
     name = "postgresql"
     driver = "asyncpg"
 
-    def create_engine(self, *, synchronous: str = "full") -> AsyncEngine:
+    def create_engine(
+        self, *, synchronous: str = "full", command_timeout: float | None = COMMAND_TIMEOUT_S
+    ) -> AsyncEngine:
         # `synchronous` is SQLite's; PostgreSQL's durability is the server's synchronous_commit.
         return create_async_engine(
             self.url,
@@ -204,6 +219,7 @@ class PostgresDialect(SqlDialect):
             pool_pre_ping=True,  # a restarted server costs one failed ping, not a failed query
             connect_args={
                 "timeout": CONNECT_TIMEOUT_S,
+                "command_timeout": command_timeout,
                 "server_settings": {"application_name": "torbit"},
             },
         )
@@ -276,5 +292,7 @@ def is_unavailable(e: BaseException) -> bool:
 
 def unavailable(e: BaseException) -> ServiceUnavailable:
     detail = e.orig if isinstance(e, sa_exc.DBAPIError) and e.orig is not None else e
+    if isinstance(detail, TimeoutError) and not str(detail):  # asyncpg's command_timeout
+        return ServiceUnavailable("storage unavailable: the database did not answer in time")
     first_line = (str(detail).strip().splitlines() or [type(detail).__name__])[0]
     return ServiceUnavailable(f"storage unavailable: {first_line}")

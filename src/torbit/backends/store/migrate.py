@@ -85,7 +85,7 @@ async def upgrade(url: str, *, synchronous: str = "full") -> str | None:
     Raises ConfigError for a bad URL and ServiceUnavailable when the engine cannot be reached."""
     dialect = dialect_for(url)
     try:
-        engine = dialect.create_engine(synchronous=synchronous)
+        engine = dialect.create_engine(synchronous=synchronous, command_timeout=None)
     except OSError as e:
         raise unavailable(e) from e
     try:

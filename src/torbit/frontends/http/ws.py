@@ -277,6 +277,10 @@ class LiveEndpoint:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                code = message.get("code", 1005)
+                if code not in (1000, 1001):  # no goodbye: e.g. a reader stuck for PING_TIMEOUT
+                    log.info("WebSocket client %s gone without closing (code %s): connection "
+                             "lost or keepalive pings unanswered", session.name, code)
                 return
             text = message.get("text")
             if text is None:

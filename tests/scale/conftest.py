@@ -1,0 +1,108 @@
+"""Fixtures for the scale-out suite: a tansu broker and a fresh PostgreSQL database per test
+module, and torbit nodes (`App`s in this process) that share both.
+
+Each test gets its own topic prefix and an emptied database, so tests of one module never see
+each other's rooms, users or messages. Outage tests freeze the broker (SIGSTOP), never restart
+it (its data is in memory); the `broker` fixture thaws it again whatever the test did.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.contract.conftest import PgDatabases
+from tests.scale.clients import Clients
+from torbit.app import App
+from torbit.backends.store.schema import metadata
+from torbit.testing.tansu import TansuBroker, TansuNotFound, start_tansu
+
+_prefixes = itertools.count()
+
+NodeFactory = Callable[..., Awaitable[App]]
+
+
+@pytest.fixture(scope="module")
+def tansu() -> Iterator[TansuBroker]:
+    try:
+        broker = start_tansu()
+    except TansuNotFound as e:
+        pytest.fail(str(e))
+    with broker:
+        yield broker
+
+
+@pytest.fixture
+def broker(tansu: TansuBroker) -> Iterator[TansuBroker]:
+    """The module's broker, made sure to be running again after the test."""
+    yield tansu
+    tansu.resume()
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A database of its own for this module, dropped at its end."""
+    databases = PgDatabases()
+    try:
+        yield databases.create()
+    finally:
+        databases.drop_all()
+
+
+@pytest.fixture
+async def empty_db(pg_url: str) -> str:
+    """The module's database with every torbit table emptied (the schema stays, if any)."""
+    conn = await asyncpg.connect(pg_url, timeout=5)
+    try:
+        present = {r[0] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        tables = [t.name for t in metadata.sorted_tables if t.name in present]
+        if tables:
+            await conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+    finally:
+        await conn.close()
+    return pg_url
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"s{next(_prefixes)}"
+
+
+def node_sections(pg_url: str, bootstrap: str, prefix: str) -> dict[str, dict[str, Any]]:
+    """The settings every node of one cluster shares."""
+    return {
+        "storage": {"url": pg_url},
+        "bus": {"url": f"kafka://{bootstrap}", "topic_prefix": prefix},
+    }
+
+
+@pytest.fixture
+async def make_node(
+    make_server: ServerFactory, broker: TansuBroker, empty_db: str, prefix: str, tmp_path: Path
+) -> AsyncIterator[NodeFactory]:
+    """`await make_node("a")` starts one more node of this test's cluster, in this process;
+    extra sections (`chat={...}`) are merged into its settings."""
+
+    async def factory(name: str, **sections: dict[str, Any]) -> App:
+        merged = node_sections(empty_db, broker.bootstrap, prefix)
+        for section, values in sections.items():
+            merged.setdefault(section, {}).update(values)
+        return await make_server(data_dir=tmp_path / name, **merged)
+
+    yield factory
+    broker.resume()  # nodes stop cleanly only with a broker that answers
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Clients]:
+    """Open clients with `await clients.http(node, "alice")` (or `.ws`, `.telnet`)."""
+    opened = Clients()
+    yield opened
+    await opened.close()

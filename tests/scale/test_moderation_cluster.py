@@ -1,0 +1,64 @@
+"""Rooms with owners across two nodes (`postgresql + kafka`): a kick or ban made on one node
+ends the listening of the user's telnet and WebSocket sessions on the other at once (a node
+event through the log), and a mute made on one node stops the other node's telnet fast path,
+which never asks the store."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.http import error_of
+from tests.scale.clients import Clients, telnet_messages
+from tests.scale.conftest import NodeFactory
+
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
+
+
+async def test_kick_ban_and_mute_reach_sessions_on_the_other_node(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    a = await make_node("a")
+    b = await make_node("b")
+    alice = await clients.http(a, "alice")
+    r = await alice.client.post("/api/v1/rooms", json={"name": "hall"})
+    assert r.status_code == 201, r.text
+    bob_ws = await clients.ws(b, "bob")
+    bob = await clients.telnet(b, "bob")
+    bob.send("/join hall")
+    await bob.expect(r"^\* you are in #hall")
+    await bob_ws.subscribe("hall")
+    carol = await clients.telnet(b, "carol")
+    carol.send("/join hall")
+    await carol.expect(r"^\* you are in #hall")
+
+    # a mute made on a stops bob's telnet lines on b, where no store is asked per line
+    r = await alice.client.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 5})
+    assert r.status_code == 200, r.text
+    await bob.expect(r"^\* bob was muted in #hall for 5 minute\(s\) by alice$")
+    bob.send("muted?")
+    await bob.expect(r"^! you are muted in #hall")
+    assert (await alice.client.delete("/api/v1/rooms/hall/mutes/bob")).status_code == 204
+    await bob.expect(r"^\* bob may speak in #hall again$")
+    bob.send("free again")
+    assert await telnet_messages(carol, 1) == [("bob", "free again")]
+
+    # a kick on a ends bob's listening on b
+    assert (await alice.client.delete("/api/v1/rooms/hall/members/bob")).status_code == 204
+    await bob.expect(r"^\* you were kicked from #hall by alice$")
+    await bob_ws.frame("notice", "you were kicked from #hall by alice")
+    await carol.expect(r"^\* bob was kicked from #hall by alice$")
+    await alice.send("hall", "after the kick")
+    assert await telnet_messages(carol, 1) == [("alice", "after the kick")]
+    bob.send("hello?")
+    await bob.expect(r"^! you are no longer in a room")
+    assert "after the kick" not in bob_ws.texts()
+
+    # bob comes back, then a ban on a throws him out on b for good
+    bob.send("/join hall")
+    await bob.expect(r"^\* you are in #hall")
+    assert (await alice.client.put("/api/v1/rooms/hall/bans/bob")).status_code == 204
+    await bob.expect(r"^\* you were banned from #hall by alice$")
+    bob.send("/join hall")
+    await bob.expect(r"^! you are banned from #hall$")
+    bob_http = await clients.http(b, "bob", new=False)
+    error_of(await bob_http.post("hall", "let me in"), 403, "forbidden")
