@@ -59,7 +59,8 @@ class BusConfig(Section):
     # How long the broker may hold a node's fetch when nothing is new. Apache Kafka answers as
     # soon as a record arrives, so 500 costs no latency there; tansu answers only when the
     # wait is over (delivery takes about half of it), but every fetch names every partition
-    # the node watches (a topic per room and per logged-in user's inbox): see README, "Running on several machines".
+    # the node watches (a topic per room and per logged-in user's inbox): see the README,
+    # "Running on several machines".
     fetch_wait_ms: int = Field(5, ge=1, le=1000)
 
 
