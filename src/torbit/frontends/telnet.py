@@ -146,6 +146,7 @@ class TelnetSession(asyncio.Protocol):
         self._write((GREETING + "Name: ").encode())
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None  # a closed transport raises on write; deliver() checks this
         if not self._counted:
             return
         self._services.connections.release(self._ip)
@@ -183,7 +184,13 @@ class TelnetSession(asyncio.Protocol):
     # Session (called by the hub and the core)
 
     def deliver(self, delivery: Delivery) -> None:
-        self._write(delivery.line)
+        # _write inlined: this runs once per recipient of every message
+        t = self._transport
+        if t is None:
+            return
+        t.write(delivery.line)
+        if t.get_write_buffer_size() > self._limit:
+            self._drop_slow(t)
 
     def notify(self, text: str, channel: str | None = None) -> None:
         self.send_line(format_system(text))
@@ -208,10 +215,15 @@ class TelnetSession(asyncio.Protocol):
             return
         t.write(data)
         if t.get_write_buffer_size() > self._limit:
-            log.warning("dropping slow telnet client %s (%s): output buffer over %d bytes",
-                        self._peer, self._name or "not logged in", self._limit)
-            self._services.metrics.dropped_clients.labels(self._door).inc()
-            t.abort()
+            self._drop_slow(t)
+
+    def _drop_slow(self, t: asyncio.Transport) -> None:
+        if t.is_closing():
+            return
+        log.warning("dropping slow telnet client %s (%s): output buffer over %d bytes",
+                    self._peer, self._name or "not logged in", self._limit)
+        self._services.metrics.dropped_clients.labels(self._door).inc()
+        t.abort()
 
     def _error(self, text: str) -> None:
         self.send_line(format_error(text))
