@@ -70,7 +70,7 @@ async def crash(server: ServerProcess, a: argparse.Namespace) -> Report:
 
 async def readers(server: ServerProcess, a: argparse.Namespace) -> Report:
     r = await readers_drill(server, healthy=a.healthy, stuck=a.stuck, rate=a.rate,
-                            size=a.size, seconds=seconds(a, "readers"))
+                            size=a.size, seconds=seconds(a, "readers"), drop_within=600)
     r.extra["stuck_not_dropped"] = a.stuck - int(str(r.extra["stuck_dropped"]))
     return r
 
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     g = p.add_argument_group("readers")
     g.add_argument("--healthy", type=int, default=1000)
     g.add_argument("--stuck", type=int, default=50)
-    g.add_argument("--rate", type=float, default=100.0, help="messages/s into the room")
+    g.add_argument("--rate", type=float, default=20.0, help="messages/s into the room")
     g.add_argument("--size", type=int, default=2000, help="bytes per message")
     g = p.add_argument_group("hostile, storm, fuzz, readers")
     g.add_argument("--seconds", type=float, default=None,

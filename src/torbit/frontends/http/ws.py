@@ -278,7 +278,8 @@ class LiveEndpoint:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 code = message.get("code", 1005)
-                if code not in (1000, 1001):  # no goodbye: e.g. a reader stuck for PING_TIMEOUT
+                if code not in (1000, 1001):  # no goodbye; a stuck reader ends so at a low
+                    # message rate: uvicorn's keepalive pings go unanswered (20 s + 20 s)
                     log.info("WebSocket client %s gone without closing (code %s): connection "
                              "lost or keepalive pings unanswered", session.name, code)
                 return

@@ -1,0 +1,67 @@
+"""Fixtures of the reliability drills: the deployments a drill runs on (embedded, and
+scale-out on the broker and PostgreSQL fixtures of the scale-out suite), a server process, and
+the one-line summaries, which are printed again at the end of the run so CI logs show them."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.drills.harness import EMBEDDED, Deployment, Report, ServerProcess
+from tests.scale.conftest import pg_url, tansu  # noqa: F401 (fixtures used by name)
+
+SUMMARIES: list[str] = []
+_prefixes = itertools.count()
+
+DEPLOYMENTS = [
+    pytest.param("embedded", id="embedded"),
+    pytest.param("scale-out", id="scale-out",
+                 marks=[pytest.mark.kafka, pytest.mark.postgres]),
+]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SUMMARIES:
+        terminalreporter.section("reliability drills")
+        for line in SUMMARIES:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def report() -> Callable[[Report], None]:
+    """Print a drill's summary line now and again in the run's summary."""
+
+    def record(r: Report) -> None:
+        line = r.line()
+        print(line)
+        SUMMARIES.append(line)
+
+    return record
+
+
+@pytest.fixture(params=DEPLOYMENTS)
+def deployment(request: pytest.FixtureRequest) -> Deployment:
+    if request.param == "embedded":
+        return EMBEDDED
+    broker = request.getfixturevalue("tansu")
+    database: str = request.getfixturevalue("pg_url")
+    return Deployment.scale_out(database, broker.bootstrap, f"drill{next(_prefixes)}")
+
+
+@pytest.fixture
+def embedded_node(tmp_path: Path) -> Iterator[ServerProcess]:
+    """An embedded node, not started yet; killed at the end whatever happened."""
+    node = ServerProcess(tmp_path / "node")
+    yield node
+    node.kill()
+
+
+@pytest.fixture
+def node(tmp_path: Path, deployment: Deployment) -> Iterator[ServerProcess]:
+    """A node of the parametrized deployment, not started yet; killed at the end."""
+    process = ServerProcess(tmp_path / "node", deployment)
+    yield process
+    process.kill()
