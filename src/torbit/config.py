@@ -49,7 +49,11 @@ class HttpConfig(Section):
 
 class StorageConfig(Section):
     url: str = "sqlite:///torbit-data/torbit.db"
-    synchronous: Literal["full", "normal"] = "full"
+    # SQLite in WAL mode: "normal" keeps every acknowledged message through a crash or kill -9
+    # of torbit (the commit is in the OS before the ack) and fsyncs at checkpoints; "full" also
+    # survives power loss, at one fsync per group commit (measured ~4 ms p50 here, which
+    # shows directly in delivery latency, as nothing is shown before it is committed).
+    synchronous: Literal["full", "normal"] = "normal"
 
 
 class BusConfig(Section):

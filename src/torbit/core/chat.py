@@ -201,7 +201,7 @@ class Chat:
                 await self._log.unwatch(room.key)
             raise
         try:
-            online = len(self._hub.online(room.key))
+            online = self._hub.online_count(room.key)
             session.notify(f"you are in #{room.name} ({online} online)", room.key)
             if room.topic:
                 session.notify(f"topic: {room.topic}", room.key)
@@ -235,7 +235,7 @@ class Chat:
         """The rooms the viewer may see: every public one, and the private ones they belong or
         are invited to (server admins see all)."""
         listed = await access.visible_rooms(self._store, viewer, await self._store.list_rooms())
-        return [RoomInfo(room=r, members=n, online=len(self._hub.online(r.key)))
+        return [RoomInfo(room=r, members=n, online=self._hub.online_count(r.key))
                 for r, n in listed]
 
     async def my_rooms(self, user: str) -> list[RoomInfo]:
@@ -249,6 +249,9 @@ class Chat:
 
     def online(self, room_key: str) -> list[str]:
         return self._hub.online(room_key)
+
+    def online_count(self, room_key: str) -> int:
+        return self._hub.online_count(room_key)
 
     async def is_member(self, user: str, room_key: str) -> bool:
         return room_key in await self._store.rooms_of(user.lower())

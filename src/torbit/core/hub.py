@@ -90,6 +90,7 @@ class Hub:
         # once released, the id of the last history message it was shown (see `release`)}
         self._channels: dict[str, dict[Session, list[Delivery] | int | None]] = {}
         self._users: dict[str, Presence] = {}
+        self._online: dict[str, dict[str, int]] = {}  # channel -> user key -> sessions there
         self.delivered = 0
 
     # users and sessions
@@ -135,6 +136,9 @@ class Hub:
         first = listeners is None
         if listeners is None:
             listeners = self._channels[channel] = {}
+        if session not in listeners:
+            users = self._online.setdefault(channel, {})
+            users[session.user_key] = users.get(session.user_key, 0) + 1
         listeners[session] = [] if hold else None
         return first
 
@@ -156,11 +160,17 @@ class Hub:
     def exit(self, session: Session, channel: str) -> bool:
         """Stop listening. True if the channel has no local listener left."""
         listeners = self._channels.get(channel)
-        if listeners is None:
+        if listeners is None or session not in listeners:
             return False
-        listeners.pop(session, None)
+        del listeners[session]
+        users = self._online[channel]
+        if users[session.user_key] <= 1:
+            del users[session.user_key]
+        else:
+            users[session.user_key] -= 1
         if not listeners:
             del self._channels[channel]
+            del self._online[channel]
             return True
         return False
 
@@ -179,8 +189,13 @@ class Hub:
 
     def online(self, channel: str) -> list[str]:
         """Display names of users with a session listening to this channel here, sorted."""
-        keys = {s.user_key for s in self._channels.get(channel, ())}
+        keys = self._online.get(channel, {})
         return sorted((self._users[k].name for k in keys if k in self._users), key=str.lower)
+
+    def online_count(self, channel: str) -> int:
+        """How many users listen to this channel here; kept as sessions come and go, so it
+        costs nothing per join even with thousands in the room."""
+        return len(self._online.get(channel, ()))
 
     def notify(self, channel: str, text: str, skip: Session | None = None) -> None:
         for s in list(self._channels.get(channel, ())):

@@ -44,7 +44,7 @@ def moderation_router(
 
     async def describe(room: Room, caller: Principal) -> RoomOut:
         members = await chat.members(room.key, viewer=caller.name)
-        return room_out(room, len(members), len(chat.online(room.key)))
+        return room_out(room, len(members), chat.online_count(room.key))
 
     def done() -> Response:
         return Response(status_code=204)

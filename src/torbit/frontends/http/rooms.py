@@ -78,7 +78,7 @@ def rooms_router(
     async def describe(name: str, caller: Principal) -> RoomOut:
         room = await chat.visible_room(caller.name, name)
         members = await chat.members(room.key, viewer=caller.name)
-        return room_out(room, len(members), len(chat.online(room.key)))
+        return room_out(room, len(members), chat.online_count(room.key))
 
     @router.get("/rooms", tags=["rooms"], summary="List rooms", responses=errors_doc(401))
     async def rooms(caller: Caller) -> RoomList:
