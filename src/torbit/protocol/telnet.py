@@ -2,6 +2,8 @@
 
 The caller owns the socket. It feeds what it reads to `receive_data`, acts on the events, and
 writes `data_to_send()` back. Nothing here blocks, so the whole layer is tested without sockets.
+Chosen over telnetlib3 by measurement: a bare telnetlib3 server held idle connections at
+23 KB of RSS each, all of torbit at 4.5 KB (README, "Architecture").
 
 Option negotiation follows the Q method of RFC 1143 so that two parties can never loop. We
 enable nothing by default: in password mode we offer ECHO (the client stops echoing locally)
