@@ -10,7 +10,7 @@ import resource
 import signal
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -93,6 +93,16 @@ def tls_context(cert: str, key: str, section: str) -> ssl.SSLContext:
             f"config keys {section}.tls_cert/{section}.tls_key: cannot load {cert}, {key}: {e}"
         ) from None
     return ctx
+
+
+def profanity_filter(settings: Settings) -> Callable[[str], str] | None:
+    if settings.moderation.profanity == "off":
+        return None
+    from torbit.filters import ProfanityFilter
+
+    return ProfanityFilter(
+        settings.moderation.profanity, settings.moderation.extra_words_file
+    ).apply
 
 
 def raise_open_file_limit() -> None:
@@ -194,6 +204,7 @@ class App:
             store, message_log, hub, rules,
             rate=RateLimiter(s.limits.message_rate, s.limits.message_burst),
             room_rate=RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst),
+            text_filter=profanity_filter(s),
         )
         moderation = Moderation(store, message_log, chat, hub)  # registers its node event handlers
         await moderation.start()

@@ -100,6 +100,11 @@ class LimitsConfig(Section):
     login_backoff_max: float = Field(300.0, ge=0)
 
 
+class ModerationConfig(Section):
+    profanity: Literal["off", "mask", "reject"] = "off"
+    extra_words_file: str = ""  # one word or phrase per line, added to the packaged list
+
+
 class LogConfig(Section):
     dir: Path = Path("torbit-data/logs")
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -119,6 +124,7 @@ class Settings(BaseSettings):
     chat: ChatConfig = ChatConfig()
     accounts: AccountsConfig = AccountsConfig()
     limits: LimitsConfig = LimitsConfig()
+    moderation: ModerationConfig = ModerationConfig()
     log: LogConfig = LogConfig()
 
     @classmethod

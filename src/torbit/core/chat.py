@@ -55,6 +55,7 @@ class Chat:
         rate: RateLimiter | None = None,
         room_rate: RateLimiter | None = None,
         mutes: Mutes | None = None,
+        text_filter: Callable[[str], str] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -64,6 +65,8 @@ class Chat:
         self._rate = rate or RateLimiter(0, 0)
         self._room_rate = room_rate or RateLimiter(0, 0)
         self._now = now
+        # the profanity filter, if configured: returns the text to store, or raises InvalidInput
+        self.filter_text: Callable[[str], str] = text_filter or (lambda text: text)
         self.mutes = mutes or Mutes()  # kept current by Moderation's mute events
         # node events by type; other services (moderation) add their own handlers
         self.event_handlers: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -271,12 +274,17 @@ class Chat:
     ) -> Message:
         """Publish to a room the user is a member of; returns once the message is durable."""
         room = await self._member_room(user, room_name)
-        text = clean_text(text, self.rules.max_message_bytes)
+        text = self.prepare_text(text)
         self.mutes.check(room.key, user.lower(), self._now())
         self._check_rate(user, room.key)
         draft = Draft(channel=room.key, sender=user, text=text, sent_at=self._now(), kind=kind)
         (message,) = await self._log.publish([draft])
         return message
+
+    def prepare_text(self, text: str) -> str:
+        """The text as it will be stored: control characters replaced, size checked, then the
+        profanity filter (if configured). Raises InvalidInput / TooLarge saying why not."""
+        return self.filter_text(clean_text(text, self.rules.max_message_bytes))
 
     def _check_rate(self, user: str, room_key: str | None) -> None:
         key = user.lower()
@@ -298,8 +306,7 @@ class Chat:
             allowed = self._room_rate.take(f"{key} {room.key}", allowed)
         now = self._now()
         drafts = [
-            Draft(channel=room.key, sender=user, text=clean_text(t, self.rules.max_message_bytes),
-                  sent_at=now, kind=kind)
+            Draft(channel=room.key, sender=user, text=self.prepare_text(t), sent_at=now, kind=kind)
             for t in texts[:allowed]
         ]
         messages = await self._log.publish(drafts) if drafts else []
@@ -310,7 +317,7 @@ class Chat:
         recipient = await self._store.get_user(check_name(to, "user name"))
         if recipient is None:
             raise NotFound(f"no such user {to!r}")
-        text = clean_text(text, self.rules.max_message_bytes)
+        text = self.prepare_text(text)
         self._check_rate(sender, None)
         now = self._now()
         drafts = [

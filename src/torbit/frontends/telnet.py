@@ -11,7 +11,6 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
-from torbit.core.chat import clean_text
 from torbit.core.format import format_error, format_system
 from torbit.core.hub import Delivery
 from torbit.core.models import Room
@@ -294,12 +293,12 @@ class TelnetSession(asyncio.Protocol):
             self._error("you are no longer in a room: /join one")
             return
         texts: list[str] = []
-        limit = self._services.chat.rules.max_message_bytes
+        chat = self._services.chat
         for line in lines:
             if not line.strip():
                 continue
             try:
-                texts.append(clean_text(line, limit))
+                texts.append(chat.prepare_text(line))
             except TorbitError as e:
                 self._error(e.message)
         if texts:
