@@ -1,0 +1,600 @@
+"""The HTTP/WebSocket front-door benchmark: each scenario runs against a bare FastAPI reference
+(uvicorn, uvloop, httptools; stores nothing) and against torbit with HTTP enabled, in the same
+invocation, repeated; medians and torbit ÷ reference ratios are reported.
+
+    .venv/bin/python bench/http_bench.py                          # all scenarios, 3 repeats
+    .venv/bin/python bench/http_bench.py --scenario send --seconds 5 --repeat 1
+    .venv/bin/python bench/http_bench.py --scenario websocket --ws-clients 1000 --rate 20
+
+Scenarios: `send` (concurrent POST /send), `receive` (first page of 10,000 unread, long-poll
+wake-up), `websocket` (1,000 subscribers, one sender at a fixed rate). The load generator is one
+Python process on the same machine, so on a small machine it is part of what is measured.
+
+Results: a markdown table on stdout, every raw run in bench/results/<time>-http-<scenario>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+import uvloop
+import websockets
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
+
+from procstat import cpu_seconds, raise_open_files_limit, rss_bytes
+from servers import BENCH_DIR, HOST, Server, ServerError, start_torbit
+
+KINDS = ("reference", "torbit")
+Result = dict[str, Any]
+PASSWORD = "bench-password-1"
+ROOM = "lobby"
+
+# metric key, label, show ratio
+ROWS: dict[str, list[tuple[str, str, bool]]] = {
+    "send": [
+        ("requests_per_s", "requests/s", True),
+        ("p50_ms", "p50 latency ms", True),
+        ("p99_ms", "p99 latency ms", True),
+        ("errors", "errors", False),
+        ("cpu_us_per_request", "server CPU µs/request", True),
+        ("server_cpu_util", "server CPU (cores)", False),
+        ("rss_mb", "server RSS MB", True),
+    ],
+    "receive": [
+        ("first_page_ms", "first page (limit 100) of the backlog ms", True),
+        ("first_page_count", "messages in first page", False),
+        ("fill_per_s", "fill: sends/s", True),
+        ("wake_ms", "long-poll wake-up ms (median)", True),
+        ("wake_p90_ms", "long-poll wake-up ms (p90)", True),
+        ("rss_mb", "server RSS MB", True),
+    ],
+    "websocket": [
+        ("deliveries_per_s", "deliveries/s", True),
+        ("p50_ms", "p50 send→receive ms", True),
+        ("p99_ms", "p99 send→receive ms", True),
+        ("loss", "loss (deliveries)", False),
+        ("cpu_us_per_delivery", "server CPU µs/delivery", True),
+        ("server_cpu_util", "server CPU (cores)", False),
+        ("connect_s", "connect + subscribe s", True),
+        ("rss_mb", "server RSS MB", True),
+    ],
+}
+
+
+# ---------------------------------------------------------------- the bare reference server
+
+
+def serve_reference(port: int) -> None:
+    """A minimal FastAPI app with the same routes, storing nothing."""
+    app = FastAPI()
+    sockets: set[WebSocket] = set()
+    waiters: list[asyncio.Future[None]] = []
+    sent = {"id": 0}
+    static_message = {"id": 1, "room": ROOM, "sender": "someone", "text": "hello world",
+                      "sent_at": "2026-11-28T12:00:00Z"}
+    page = [dict(static_message, id=i) for i in range(100)]
+
+    @app.post("/send/{room}/{user}", status_code=201)
+    async def send(room: str, user: str) -> JSONResponse:
+        sent["id"] += 1
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+        waiters.clear()
+        return JSONResponse(dict(static_message, id=sent["id"], room=room, sender=user),
+                            status_code=201)
+
+    @app.get("/receive/{room}/{user}")
+    async def receive(room: str, user: str, limit: int = 100, wait: float = 0) -> JSONResponse:
+        if wait > 0:  # a bare long poll: answer at the next send
+            fut = asyncio.get_running_loop().create_future()
+            waiters.append(fut)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(fut, wait)
+            return JSONResponse({"messages": page[:1]})
+        return JSONResponse({"messages": page[:limit]})
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        sockets.add(websocket)
+        try:
+            while True:
+                text = await websocket.receive_text()
+                for s in list(sockets):
+                    try:
+                        await s.send_text(text)
+                    except Exception:
+                        sockets.discard(s)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sockets.discard(websocket)
+
+    raise_open_files_limit()
+    uvicorn.run(app, host=HOST, port=port, loop="uvloop", http="httptools", ws="websockets",
+                log_level="warning", backlog=4096)
+
+
+# ---------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(server: Server, port: int, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        server.check_alive()
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise ServerError(f"{server.kind}: HTTP port {port} not open:\n{server.tail()}") from None
+            time.sleep(0.1)
+
+
+def start_server(kind: str) -> Server:
+    """The server's `port` attribute is its HTTP port."""
+    port = free_port()
+    if kind == "torbit":
+        server = start_torbit(env={"TORBIT_HTTP__ENABLED": "true",
+                                   "TORBIT_HTTP__HOST": HOST,
+                                   "TORBIT_HTTP__PORT": str(port),
+                                   "TORBIT_HTTP__WS_MAX_QUEUE": "10000"})
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="torbit-bench-httpref-"))
+        output = workdir / "server.log"
+        with output.open("wb") as err:
+            proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()),
+                                     "--serve-reference", str(port)], cwd=workdir,
+                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        server = Server("reference", proc, port, workdir, output)
+    server.port = port
+    try:
+        wait_http(server, port)
+    except ServerError:
+        server.stop()
+        raise
+    return server
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def base(port: int) -> str:
+    return f"http://{HOST}:{port}"
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def r3(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+async def register(client: httpx.AsyncClient, names: list[str], concurrency: int = 20) -> None:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(name: str) -> None:
+        async with sem:
+            r = await client.post("/api/v1/users", json={"name": name, "password": PASSWORD})
+            if r.status_code not in (200, 201):
+                raise RuntimeError(f"register {name}: {r.status_code} {r.text[:200]}")
+
+    await asyncio.gather(*(one(n) for n in names))
+
+
+def auth(kind: str, name: str) -> httpx.BasicAuth | None:
+    return httpx.BasicAuth(name, PASSWORD) if kind == "torbit" else None
+
+
+def limits(n: int) -> httpx.Limits:
+    return httpx.Limits(max_connections=n, max_keepalive_connections=n)
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+async def scenario_send(kind: str, port: int, pid: int, args: argparse.Namespace) -> Result:
+    n = args.clients
+    names = [f"s{i:04d}" for i in range(n)]
+    clients = [httpx.AsyncClient(base_url=base(port), auth=auth(kind, name), timeout=60,
+                                 limits=limits(1)) for name in names]
+    try:
+        if kind == "torbit":
+            await register(clients[0], names)
+        latencies: list[float] = []
+        errors = 0
+        phase = {"measure": False, "stop": False}
+
+        async def worker(c: httpx.AsyncClient, name: str) -> None:
+            nonlocal errors
+            i = 0
+            while not phase["stop"]:
+                i += 1
+                t = time.perf_counter()
+                r = await c.post(f"/send/{ROOM}/{name}", content=f"msg {i} from {name}",
+                                 headers={"content-type": "text/plain"})
+                dt = time.perf_counter() - t
+                if phase["measure"]:
+                    if r.status_code == 201:
+                        latencies.append(dt)
+                    else:
+                        errors += 1
+
+        tasks = [asyncio.create_task(worker(c, nm)) for c, nm in zip(clients, names, strict=True)]
+        await asyncio.sleep(args.warmup)
+        cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+        phase["measure"] = True
+        await asyncio.sleep(args.seconds)
+        phase["measure"] = False
+        cpu1, t1 = cpu_seconds(pid), time.perf_counter()
+        phase["stop"] = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        elapsed = t1 - t0
+        done = len(latencies)
+        return {
+            "requests": done, "requests_per_s": round(done / elapsed, 1), "errors": errors,
+            "p50_ms": r3(1000 * (pct(latencies, 0.5) or 0)),
+            "p99_ms": r3(1000 * (pct(latencies, 0.99) or 0)),
+            "cpu_us_per_request": r3(1e6 * (cpu1 - cpu0) / done) if done else None,
+            "server_cpu_util": r3((cpu1 - cpu0) / elapsed),
+            "rss_mb": round(rss_bytes(pid) / 2**20, 1),
+        }
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+
+
+async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namespace) -> Result:
+    readers = [f"r{i}" for i in range(args.readers)]
+    filler, waiter = "filler", "waiter"
+    fill_room, lp_room = "backlog", "longpoll"
+    conns = 20
+    async with httpx.AsyncClient(base_url=base(port), timeout=60, limits=limits(conns)) as c:
+        if kind == "torbit":
+            await register(c, [*readers, filler, waiter])
+        # readers join the room (their cursor starts here) before it is filled
+        for r in readers:
+            resp = await c.get(f"/receive/{fill_room}/{r}", params={"limit": 1},
+                               auth=auth(kind, r))
+            resp.raise_for_status()
+        # fill: `backlog` messages from one user over `conns` keep-alive connections
+        counter = iter(range(args.backlog))
+        fauth = auth(kind, filler)
+
+        async def fill() -> None:
+            for i in counter:
+                resp = await c.post(f"/send/{fill_room}/{filler}", content=f"backlog {i}",
+                                    headers={"content-type": "text/plain"}, auth=fauth)
+                if resp.status_code != 201:
+                    raise RuntimeError(f"fill: {resp.status_code} {resp.text[:200]}")
+
+        t = time.perf_counter()
+        await asyncio.gather(*(fill() for _ in range(conns)))
+        fill_s = time.perf_counter() - t
+        await asyncio.sleep(0.5)
+        # the first page of each reader's 10,000 unread
+        pages: list[float] = []
+        counts: list[int] = []
+        for r in readers:
+            t = time.perf_counter()
+            resp = await c.get(f"/receive/{fill_room}/{r}", params={"limit": 100},
+                               auth=auth(kind, r))
+            pages.append(time.perf_counter() - t)
+            resp.raise_for_status()
+            counts.append(len(resp.json()["messages"]))
+        # long-poll wake-up: a GET ?wait=30 in flight, then a send; send start → GET answer
+        wauth = auth(kind, waiter)
+        await c.get(f"/receive/{lp_room}/{waiter}", params={"limit": 1}, auth=wauth)
+        await c.post(f"/send/{lp_room}/{filler}", content="join",
+                     headers={"content-type": "text/plain"}, auth=fauth)
+        await c.get(f"/receive/{lp_room}/{waiter}", params={"limit": 1000}, auth=wauth)
+        wakes: list[float] = []
+        for i in range(args.polls):
+            poll = asyncio.create_task(c.get(f"/receive/{lp_room}/{waiter}",
+                                             params={"limit": 100, "wait": 30}, auth=wauth))
+            await asyncio.sleep(0.2)  # the poll is parked in the server
+            if poll.done():
+                raise RuntimeError(f"long poll answered early: {poll.result().text[:200]}")
+            t = time.perf_counter()
+            await c.post(f"/send/{lp_room}/{filler}", content=f"wake {i}",
+                         headers={"content-type": "text/plain"}, auth=fauth)
+            resp = await poll
+            wakes.append(time.perf_counter() - t)
+            resp.raise_for_status()
+            if not resp.json()["messages"]:
+                raise RuntimeError("long poll woke with no message")
+    return {
+        "first_page_ms": r3(1000 * statistics.median(pages)),
+        "first_page_ms_all": [r3(1000 * p) for p in pages],
+        "first_page_count": statistics.median(counts),
+        "fill_s": r3(fill_s), "fill_per_s": round(args.backlog / fill_s, 1),
+        "wake_ms": r3(1000 * statistics.median(wakes)),
+        "wake_p90_ms": r3(1000 * (pct(wakes, 0.9) or 0)),
+        "rss_mb": round(rss_bytes(pid) / 2**20, 1),
+    }
+
+
+async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Namespace) -> Result:
+    n = args.ws_clients
+    names = [f"w{i:05d}" for i in range(n)]
+    sender = "sender"
+    latencies: list[float] = []
+    received = [0]
+    warm: set[int] = set()
+    measuring = {"on": False}
+    sockets: list[Any] = []
+    readers: list[asyncio.Task[None]] = []
+
+    def on_text(idx: int, text: str) -> None:
+        now = time.monotonic_ns()
+        if kind == "torbit":
+            frame = json.loads(text)
+            if frame.get("type") != "message":
+                return
+            text = frame["message"]["text"]
+        parts = text.split()
+        if len(parts) != 3 or parts[0] != "bench":
+            return
+        if parts[2] == "warm":
+            warm.add(idx)
+        elif measuring["on"]:
+            received[0] += 1
+            latencies.append((now - int(parts[1])) / 1e6)
+
+    async def reader(idx: int, ws: Any) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for text in ws:
+                on_text(idx, text)
+
+    async with httpx.AsyncClient(base_url=base(port), timeout=120, limits=limits(50)) as c:
+        t_connect = time.perf_counter()
+        tokens: list[str | None] = [None] * n
+        if kind == "torbit":
+            await register(c, [*names, sender], concurrency=50)
+            sem = asyncio.Semaphore(50)
+
+            async def token(i: int) -> None:
+                async with sem:
+                    r = await c.post("/api/v1/sessions",
+                                     json={"name": names[i], "password": PASSWORD})
+                    r.raise_for_status()
+                    tokens[i] = r.json()["token"]
+
+            await asyncio.gather(*(token(i) for i in range(n)))
+        path = "/api/v1/ws" if kind == "torbit" else "/ws"
+        sem = asyncio.Semaphore(100)
+
+        async def connect(i: int) -> None:
+            async with sem:
+                headers = {"Authorization": f"Bearer {tokens[i]}"} if tokens[i] else None
+                ws = await websockets.connect(f"ws://{HOST}:{port}{path}",
+                                              additional_headers=headers, max_queue=None,
+                                              open_timeout=120, ping_interval=None,
+                                              compression=None)
+                if kind == "torbit":
+                    await ws.send(json.dumps({"type": "subscribe", "room": ROOM}))
+                sockets.append(ws)
+                readers.append(asyncio.create_task(reader(i, ws)))
+
+        try:
+            await asyncio.gather(*(connect(i) for i in range(n)))
+            sauth = auth(kind, sender)
+            sender_ws = None
+            if kind == "reference":
+                sender_ws = await websockets.connect(f"ws://{HOST}:{port}{path}",
+                                                     ping_interval=None, compression=None)
+                sockets.append(sender_ws)
+
+            async def send(text: str) -> None:
+                if sender_ws is not None:
+                    await sender_ws.send(text)
+                else:
+                    r = await c.post(f"/send/{ROOM}/{sender}", content=text, auth=sauth,
+                                     headers={"content-type": "text/plain"})
+                    if r.status_code != 201:
+                        raise RuntimeError(f"send: {r.status_code} {r.text[:200]}")
+
+            # warm-up: one message at a time until every subscriber has one
+            deadline = time.monotonic() + 120
+            while len(warm) < n:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"only {len(warm)}/{n} subscribers receive")
+                await send(f"bench {time.monotonic_ns()} warm")
+                await asyncio.sleep(1.0)
+            connect_s = time.perf_counter() - t_connect
+            await asyncio.sleep(0.5)
+            # measured: `rate` messages/s for `seconds`
+            received[0] = 0
+            latencies.clear()
+            measuring["on"] = True
+            total = int(args.rate * args.seconds)
+            cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+            start = time.monotonic()
+            pending: list[asyncio.Task[None]] = []
+            for i in range(total):
+                delay = start + i / args.rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                pending.append(asyncio.create_task(send(f"bench {time.monotonic_ns()} {i}")))
+            await asyncio.gather(*pending)
+            expected = total * n
+            drain_deadline = time.monotonic() + args.drain
+            while received[0] < expected and time.monotonic() < drain_deadline:
+                await asyncio.sleep(0.05)
+            cpu1, t1 = cpu_seconds(pid), time.perf_counter()
+            measuring["on"] = False
+            elapsed = t1 - t0
+            got = received[0]
+            return {
+                "messages": total, "deliveries": got,
+                "deliveries_per_s": round(got / elapsed, 1), "loss": expected - got,
+                "p50_ms": r3(pct(latencies, 0.5)), "p99_ms": r3(pct(latencies, 0.99)),
+                "cpu_us_per_delivery": r3(1e6 * (cpu1 - cpu0) / got) if got else None,
+                "server_cpu_util": r3((cpu1 - cpu0) / elapsed),
+                "connect_s": r3(connect_s), "rss_mb": round(rss_bytes(pid) / 2**20, 1),
+            }
+        finally:
+            for t in readers:
+                t.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+            await asyncio.gather(*(asyncio.wait_for(ws.close(), 5) for ws in sockets),
+                                 return_exceptions=True)
+
+
+SCENARIOS = {"send": scenario_send, "receive": scenario_receive, "websocket": scenario_websocket}
+
+
+# ---------------------------------------------------------------- running and reporting
+
+
+async def run_once(scenario: str, kind: str, args: argparse.Namespace) -> Result:
+    try:
+        server = await asyncio.to_thread(start_server, kind)
+    except ServerError as e:
+        return {"error": str(e)}
+    try:
+        result = await SCENARIOS[scenario](kind, server.port, server.pid, args)
+        server.check_alive()
+    except Exception as e:  # one failed run must not lose the others
+        result = {"error": f"{type(e).__name__}: {e}", "server_output": server.tail()}
+    finally:
+        code = await asyncio.to_thread(server.stop)
+        server.cleanup()
+        gc.collect()
+    result["exit_code"] = code
+    return result
+
+
+def median(values: list[Any]) -> float | None:
+    nums = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    return statistics.median(nums) if nums else None
+
+
+def summarize(scenario: str, runs: dict[str, list[Result]]) -> Result:
+    """Medians per server, and the median of per-repeat ratios torbit ÷ reference."""
+    keys = sorted({k for rs in runs.values() for r in rs for k in r})
+    med = {kind: {k: median([r.get(k) for r in rs]) for k in keys} for kind, rs in runs.items()}
+    ratios: dict[str, float | None] = {}
+    pairs = list(zip(runs.get("reference", []), runs.get("torbit", []), strict=False))
+    for key, _label, _ratio in ROWS[scenario]:
+        per = [tb[key] / ref[key] for ref, tb in pairs
+               if isinstance(ref.get(key), int | float) and ref[key]
+               and isinstance(tb.get(key), int | float)]
+        ratios[key] = statistics.median(per) if per else None
+    return {"runs": runs, "median": med, "ratio": ratios}
+
+
+def fmt(v: float | None) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, int) or float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def table(scenario: str, summary: Result) -> str:
+    med, ratios = summary["median"], summary["ratio"]
+    lines = [f"### http {scenario}", "", "| metric | reference | torbit | torbit ÷ ref |",
+             "|---|---:|---:|---:|"]
+    for key, label, show_ratio in ROWS[scenario]:
+        ref_v, tb_v = med.get("reference", {}).get(key), med.get("torbit", {}).get(key)
+        ratio = f"{ratios[key]:.2f}" if show_ratio and ratios[key] is not None else ""
+        lines.append(f"| {label} | {fmt(ref_v)} | {fmt(tb_v)} | {ratio} |")
+    errors = [f"- {kind} run {i + 1}: {r['error'].splitlines()[0]}"
+              for kind, rs in summary["runs"].items() for i, r in enumerate(rs) if "error" in r]
+    return "\n".join(lines + (["", *errors] if errors else []))
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+async def main_async(args: argparse.Namespace) -> Result:
+    scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    kinds = [k for k in KINDS if k in args.servers.split(",")]
+    report: Result = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
+                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                  "platform": platform.platform(),
+                                  "loadavg": os.getloadavg()},
+                      "scenarios": {}}
+    for scenario in scenarios:
+        runs: dict[str, list[Result]] = {k: [] for k in kinds}
+        for rep in range(args.repeat):
+            for kind in kinds if rep % 2 == 0 else kinds[::-1]:
+                log(f"{scenario} {kind} run {rep + 1}/{args.repeat} ...")
+                t = time.monotonic()
+                r = await run_once(scenario, kind, args)
+                runs[kind].append(r)
+                shown = {k: r.get(k) for k, _l, _r in ROWS[scenario][:4]}
+                log(f"  {time.monotonic() - t:.1f} s: {r.get('error') or shown}")
+        summary = report["scenarios"][scenario] = summarize(scenario, runs)
+        print(table(scenario, summary) + "\n", flush=True)
+    return report
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    p.add_argument("--repeat", type=int, default=3, help="runs per server; medians reported")
+    p.add_argument("--servers", default="reference,torbit", help="comma-separated subset")
+    p.add_argument("--seconds", type=float, default=10.0, help="measured window")
+    p.add_argument("--warmup", type=float, default=2.0, help="send: traffic before measuring")
+    p.add_argument("--clients", type=int, default=50, help="send: concurrent clients")
+    p.add_argument("--backlog", type=int, default=10_000, help="receive: unread messages")
+    p.add_argument("--readers", type=int, default=5, help="receive: fresh readers timed")
+    p.add_argument("--polls", type=int, default=20, help="receive: long-poll wake-ups timed")
+    p.add_argument("--ws-clients", type=int, default=1000, help="websocket: subscribers")
+    p.add_argument("--rate", type=float, default=20.0, help="websocket: messages/s sent")
+    p.add_argument("--drain", type=float, default=10.0,
+                   help="websocket: seconds to wait for the last deliveries")
+    p.add_argument("--serve-reference", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve_reference is not None:
+        serve_reference(args.serve_reference)
+        return 0
+    raise_open_files_limit()
+    report = uvloop.run(main_async(args))
+    out = BENCH_DIR / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"{time.strftime('%Y%m%d-%H%M%S')}-http-{args.scenario}.json"
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    log(f"wrote {path.relative_to(BENCH_DIR.parent)}")
+    errors = [r for s in report["scenarios"].values() for rs in s["runs"].values() for r in rs
+              if "error" in r]
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
