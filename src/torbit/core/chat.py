@@ -138,11 +138,10 @@ class Chat:
         return p.name if p else session.user_key
 
     def _presence_left(self, session: Session, channel: str) -> bool:
-        """True if this is the user's only session listening to the channel here."""
-        return not any(
-            s is not session and s.user_key == session.user_key
-            for s in self._hub.listeners(channel)
-        )
+        """True if no other session of the user listens to the channel here (O(1): this runs
+        on every join and leave, in rooms of thousands)."""
+        mine = self._hub.user_sessions_in(channel, session.user_key)
+        return mine - self._hub.is_listening(session, channel) == 0
 
     # rooms
 

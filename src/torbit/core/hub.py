@@ -192,6 +192,10 @@ class Hub:
         keys = self._online.get(channel, {})
         return sorted((self._users[k].name for k in keys if k in self._users), key=str.lower)
 
+    def user_sessions_in(self, channel: str, user_key: str) -> int:
+        """How many of the user's sessions listen to this channel here."""
+        return self._online.get(channel, {}).get(user_key, 0)
+
     def online_count(self, channel: str) -> int:
         """How many users listen to this channel here; kept as sessions come and go, so it
         costs nothing per join even with thousands in the room."""
