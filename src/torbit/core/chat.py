@@ -380,9 +380,6 @@ class Chat:
         room = await self._member_room(user, room_name)
         return await self._receive(user, room.key, limit)
 
-    async def receive_private(self, user: str, limit: int = 100) -> list[Message]:
-        return await self._receive(user, inbox_channel(user.lower()), limit)
-
     async def _receive(self, user: str, channel: str, limit: int) -> list[Message]:
         key = user.lower()
         ignores = await self._ignores(user)
