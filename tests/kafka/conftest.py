@@ -13,21 +13,17 @@ from typing import Any
 
 import pytest
 from kafka_support import Node, NodeFactory
+from tests.helpers.broker import tansu_broker
 
 from torbit.backends.bus.kafka import KafkaLog
-from torbit.testing.tansu import TansuBroker, TansuNotFound, start_tansu
+from torbit.testing.tansu import TansuBroker
 
 _prefixes = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def tansu() -> Iterator[TansuBroker]:
-    try:
-        broker = start_tansu()
-    except TansuNotFound as e:
-        pytest.fail(str(e))
-    with broker:
-        yield broker
+    yield from tansu_broker()
 
 
 @pytest.fixture

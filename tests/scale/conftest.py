@@ -18,10 +18,11 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.contract.conftest import PgDatabases
+from tests.helpers.broker import tansu_broker
 from tests.scale.clients import Clients
 from torbit.app import App
 from torbit.backends.store.schema import metadata
-from torbit.testing.tansu import TansuBroker, TansuNotFound, start_tansu
+from torbit.testing.tansu import TansuBroker
 
 _prefixes = itertools.count()
 
@@ -30,12 +31,7 @@ NodeFactory = Callable[..., Awaitable[App]]
 
 @pytest.fixture(scope="module")
 def tansu() -> Iterator[TansuBroker]:
-    try:
-        broker = start_tansu()
-    except TansuNotFound as e:
-        pytest.fail(str(e))
-    with broker:
-        yield broker
+    yield from tansu_broker()
 
 
 @pytest.fixture
