@@ -78,9 +78,9 @@ class Backend:
         assert self._broker is not None
         return {
             "TORBIT_STORAGE__URL": self._admin_url.rsplit("/", 1)[0] + "/" + self._database,
-            "TORBIT_BUS__URL": f"kafka://{self._broker.bootstrap}",
-            "TORBIT_BUS__TOPIC_PREFIX": f"bench{self._database[-8:]}",
-            "TORBIT_BUS__FETCH_WAIT_MS": str(self.fetch_wait_ms),
+            "TORBIT_MESSAGE_LOG__URL": f"kafka://{self._broker.bootstrap}",
+            "TORBIT_MESSAGE_LOG__TOPIC_PREFIX": f"bench{self._database[-8:]}",
+            "TORBIT_MESSAGE_LOG__FETCH_WAIT_MS": str(self.fetch_wait_ms),
         }
 
 

@@ -25,9 +25,9 @@ from torbit.core.chat import Chat, ChatRules
 from torbit.core.hub import Hub
 from torbit.core.limits import ConnectionLimiter, LoginThrottle, RateLimiter
 from torbit.core.models import Message
+from torbit.core.moderation import Moderation
 from torbit.core.names import EVENTS_CHANNEL, check_name, is_inbox
 from torbit.core.ports import MessageLog, Store
-from torbit.core.rooms import Moderation
 from torbit.errors import ConfigError, TorbitError
 from torbit.logs import Logs
 from torbit.metrics import Metrics
@@ -171,12 +171,12 @@ class App:
         await store.open()
         hub = Hub(tz)
         message_log = open_log(
-            s.bus.url,
+            s.message_log.url,
             store,
-            topic_prefix=s.bus.topic_prefix,
-            replication_factor=s.bus.replication_factor,
+            topic_prefix=s.message_log.topic_prefix,
+            replication_factor=s.message_log.replication_factor,
             retention_hours=s.chat.retention_hours,
-            fetch_wait_ms=s.bus.fetch_wait_ms,
+            fetch_wait_ms=s.message_log.fetch_wait_ms,
         )
         hasher = PasswordHasher(
             time_cost=s.accounts.argon2_time_cost,
@@ -237,7 +237,7 @@ class App:
         log.info(
             "torbit serving: telnet %s, telnet-tls %s, http%s %s, storage %s, bus %s",
             self.telnet_port, self.telnet_tls_port, "s" if http_tls else "", self.http_port,
-            s.storage.url, s.bus.url,
+            s.storage.url, s.message_log.url,
         )
 
     def _on_message(self, hub: Hub, chat: Chat) -> Any:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
@@ -56,7 +58,7 @@ class StorageConfig(Section):
     synchronous: Literal["full", "normal"] = "normal"
 
 
-class BusConfig(Section):
+class MessageLogConfig(Section):
     url: str = "local"
     topic_prefix: str = "torbit"
     replication_factor: int = Field(1, ge=1)
@@ -120,7 +122,7 @@ class Settings(BaseSettings):
     telnet: TelnetConfig = TelnetConfig()
     http: HttpConfig = HttpConfig()
     storage: StorageConfig = StorageConfig()
-    bus: BusConfig = BusConfig()
+    message_log: MessageLogConfig = MessageLogConfig()
     chat: ChatConfig = ChatConfig()
     accounts: AccountsConfig = AccountsConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -137,13 +139,12 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [env_settings, init_settings]
-        toml_file = _CONFIG_FILE.get("path")
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
         return tuple(sources)
 
 
-_CONFIG_FILE: dict[str, Path] = {}
+RENAMED_SECTIONS = {"bus": "message_log"}
 
 
 def _describe(err: ValidationError) -> str:
@@ -155,23 +156,50 @@ def _describe(err: ValidationError) -> str:
     return f"config key {key}: {msg}"
 
 
-def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+def _check_environment(environ: Mapping[str, str]) -> None:
+    """`TORBIT_SECTION__KEY` variables must name a known section and key: a typo is refused
+    as it is in TOML, never silently ignored. Variables without `__` are not config."""
+    for name in environ:
+        if not name.startswith("TORBIT_") or "__" not in name:
+            continue
+        section, _, key = name[len("TORBIT_"):].lower().partition("__")
+        if section in RENAMED_SECTIONS:
+            raise ConfigError(f"environment variable {name}: section {section!r} is now "
+                              f"{RENAMED_SECTIONS[section]!r}: rename it "
+                              f"TORBIT_{RENAMED_SECTIONS[section].upper()}__{key.upper()}")
+        field = Settings.model_fields.get(section)
+        model = field.annotation if field is not None else None
+        if not (isinstance(model, type) and issubclass(model, Section)):
+            raise ConfigError(f"environment variable {name}: unknown config section {section!r}")
+        if key not in model.model_fields:
+            raise ConfigError(f"environment variable {name}: unknown config key {section}.{key}")
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path}: {e}") from None
+    for old, new in RENAMED_SECTIONS.items():
+        if old in data:
+            raise ConfigError(f"config file {path}: section [{old}] is now [{new}]: rename it")
+
+
+def load_settings(
+    path: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
     """Read the TOML file (if any), apply environment overrides, validate. Raises ConfigError with
     one line that names the bad key."""
+    _check_environment(os.environ if environ is None else environ)
+    cls: type[Settings] = Settings
     if path is not None:
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found")
-        try:
-            with path.open("rb") as f:
-                tomllib.load(f)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"config file {path}: {e}") from None
-        _CONFIG_FILE["path"] = path
-    else:
-        _CONFIG_FILE.pop("path", None)
+        _check_file(path)
+        config = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
+        cls = cast(type[Settings], type("FileSettings", (Settings,), {"model_config": config}))
     try:
-        return Settings(**overrides)
+        return cls(**overrides)
     except ValidationError as e:
         raise ConfigError(_describe(e)) from None
-    finally:
-        _CONFIG_FILE.pop("path", None)

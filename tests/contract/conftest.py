@@ -3,7 +3,7 @@
     store_url   a database URL per backend: a fresh SQLite file, or this session's PostgreSQL
                 database (created under a unique name, dropped at the end; marked `postgres`)
     store       an open SqlStore on it, emptied first
-    log         a started LocalLog on that store; `delivered` lists what its listener got
+    log         a started SqlLog on that store; `delivered` lists what its listener got
 
 Another message log (Kafka) reuses `store` and adds its own `log`-like fixture.
 """
@@ -11,6 +11,7 @@ Another message log (Kafka) reuses `store` and adds its own `log`-like fixture.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -24,14 +25,26 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import text
 
-from torbit.backends.bus.local import LocalLog
+from torbit.backends.message_log.sql import SqlLog
 from torbit.backends.store.schema import metadata
 from torbit.backends.store.sql import SqlStore
 from torbit.core.models import Draft, Message
 from torbit.core.ports import MessageListener
+from torbit.testing.postgres import PrivatePostgres
 
-# The machine's PostgreSQL (trust auth); any database there serves to create ours from.
-PG_ADMIN_URL = os.environ.get("TORBIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+_private_pg: list[PrivatePostgres] = []
+
+
+def pg_admin_url() -> str:
+    """A PostgreSQL server to create test databases on: `TORBIT_TEST_POSTGRES` if set, else a
+    private server (trust auth, free port) started on first use and stopped at exit."""
+    configured = os.environ.get("TORBIT_TEST_POSTGRES")
+    if configured:
+        return configured
+    if not _private_pg:
+        _private_pg.append(PrivatePostgres.start())
+        atexit.register(_private_pg[0].stop)
+    return _private_pg[0].url
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 
@@ -55,7 +68,7 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
 
 
 async def pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    conn = await asyncpg.connect(pg_admin_url(), timeout=5)
     try:
         await conn.execute(sql)
     finally:
@@ -63,12 +76,12 @@ async def pg_admin(sql: str) -> None:
 
 
 def pg_url(database: str) -> str:
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+    return pg_admin_url().rsplit("/", 1)[0] + "/" + database
 
 
 async def pg_leftovers() -> list[str]:
     """Test databases of sessions that died before dropping them (their pid is gone)."""
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    conn = await asyncpg.connect(pg_admin_url(), timeout=5)
     try:
         rows = await conn.fetch(
             "SELECT datname FROM pg_database WHERE datname LIKE 'torbit\\_test\\_%'"
@@ -97,12 +110,9 @@ class PgDatabases:
 
     def create(self) -> str:
         name = f"torbit_test_{os.getpid()}_{secrets.token_hex(4)}"
-        try:
-            if not self.names:
-                self.names += run_async(pg_leftovers)
-            run_async(lambda: pg_admin(f'CREATE DATABASE "{name}"'))
-        except OSError as e:
-            pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {e}")
+        if not self.names:
+            self.names += run_async(pg_leftovers)
+        run_async(lambda: pg_admin(f'CREATE DATABASE "{name}"'))
         self.names.append(name)
         return pg_url(name)
 
@@ -171,11 +181,11 @@ def sqlite_url(tmp_path: Path) -> str:
 @asynccontextmanager
 async def running(
     url: str, listener: MessageListener = lambda m: None
-) -> AsyncIterator[tuple[SqlStore, LocalLog]]:
-    """An open store with a started LocalLog on it, closed at the end."""
+) -> AsyncIterator[tuple[SqlStore, SqlLog]]:
+    """An open store with a started SqlLog on it, closed at the end."""
     s = SqlStore(url)
     await s.open()
-    message_log = LocalLog(s)
+    message_log = SqlLog(s)
     try:
         await message_log.start(listener)
         yield s, message_log
@@ -190,8 +200,8 @@ def delivered() -> list[Message]:
 
 
 @pytest.fixture
-async def log(store: SqlStore, delivered: list[Message]) -> AsyncIterator[LocalLog]:
-    message_log = LocalLog(store)
+async def log(store: SqlStore, delivered: list[Message]) -> AsyncIterator[SqlLog]:
+    message_log = SqlLog(store)
     await message_log.start(delivered.append)
     yield message_log
     await message_log.close()

@@ -14,14 +14,14 @@ from tests.contract.conftest import empty, running
 CHILD = """
 import asyncio, sys
 from datetime import UTC, datetime
-from torbit.backends.bus.local import LocalLog
+from torbit.backends.message_log.sql import SqlLog
 from torbit.backends.store.sql import SqlStore
 from torbit.core.models import Draft
 
 async def main(url: str) -> None:
     store = SqlStore(url)
     await store.open()
-    log = LocalLog(store)
+    log = SqlLog(store)
     await log.start(lambda m: None)
 
     async def publisher(i: int) -> None:

@@ -1,4 +1,4 @@
-"""The MessageLog contract (torbit.core.ports.MessageLog) for LocalLog, on every SQL backend:
+"""The MessageLog contract (torbit.core.ports.MessageLog) for SqlLog, on every SQL backend:
 ids, ordering, group commit, paging, purge and failure handling."""
 
 from __future__ import annotations
@@ -10,30 +10,30 @@ from datetime import UTC, timedelta, timezone
 
 import pytest
 
-import torbit.backends.bus.local as local
+import torbit.backends.message_log.sql as local
 from tests.contract.conftest import NOW, ago, draft, running
-from torbit.backends.bus.local import LocalLog
+from torbit.backends.message_log.sql import SqlLog
 from torbit.backends.store.schema import messages
 from torbit.backends.store.sql import SqlStore
 from torbit.core.models import Message, MessageKind
 from torbit.errors import ServiceUnavailable
 
 
-async def fill(log: LocalLog, channel: str, n: int) -> list[Message]:
+async def fill(log: SqlLog, channel: str, n: int) -> list[Message]:
     return await log.publish([draft(channel, f"m{i}") for i in range(n)])
 
 
 # publishing
 
 
-async def test_ids_count_from_one_per_channel(log: LocalLog) -> None:
+async def test_ids_count_from_one_per_channel(log: SqlLog) -> None:
     (a1,) = await log.publish([draft("lobby")])
     (b1,) = await log.publish([draft("@bob")])
     (a2,) = await log.publish([draft("lobby")])
     assert (a1.id, a2.id, b1.id) == (1, 2, 1)
 
 
-async def test_a_publish_is_numbered_in_order_and_round_trips(log: LocalLog) -> None:
+async def test_a_publish_is_numbered_in_order_and_round_trips(log: SqlLog) -> None:
     drafts = [
         draft("lobby", "one"),
         draft("lobby", "waves", kind=MessageKind.ACTION),
@@ -54,12 +54,12 @@ async def test_a_publish_is_numbered_in_order_and_round_trips(log: LocalLog) -> 
         assert m.sender_key == "alice"
 
 
-async def test_empty_publish_is_a_no_op(log: LocalLog) -> None:
+async def test_empty_publish_is_a_no_op(log: SqlLog) -> None:
     assert await log.publish([]) == []
 
 
 async def test_listener_gets_each_message_once_in_order_before_the_ack(
-    log: LocalLog, delivered: list[Message]
+    log: SqlLog, delivered: list[Message]
 ) -> None:
     first = await log.publish([draft("lobby", "a"), draft("lobby", "b")])
     assert delivered == first  # delivered by the time publish returned
@@ -91,7 +91,7 @@ async def test_a_failing_listener_does_not_lose_messages(store: SqlStore) -> Non
     def listener(m: Message) -> None:
         raise RuntimeError("boom")
 
-    log = LocalLog(store)
+    log = SqlLog(store)
     await log.start(listener)
     try:
         assert [m.id for m in await fill(log, "lobby", 2)] == [1, 2]
@@ -101,7 +101,7 @@ async def test_a_failing_listener_does_not_lose_messages(store: SqlStore) -> Non
 
 
 async def test_group_commit_with_50_concurrent_publishers(
-    log: LocalLog, delivered: list[Message]
+    log: SqlLog, delivered: list[Message]
 ) -> None:
     channels = ["lobby", "games", "@alice", "@bob", "music"]
     per_publisher = 40
@@ -136,7 +136,7 @@ async def test_group_commit_with_50_concurrent_publishers(
 
 
 async def test_big_publishes_are_split_into_batches_but_stay_whole(
-    log: LocalLog, monkeypatch: pytest.MonkeyPatch
+    log: SqlLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(local, "MAX_BATCH", 10)
     results = await asyncio.gather(*(fill(log, "lobby", 7) for _ in range(6)))
@@ -148,11 +148,11 @@ async def test_big_publishes_are_split_into_batches_but_stay_whole(
 
 
 async def test_ids_carry_on_after_a_restart(store: SqlStore) -> None:
-    log = LocalLog(store)
+    log = SqlLog(store)
     await log.start(lambda m: None)
     await fill(log, "lobby", 3)
     await log.close()
-    log = LocalLog(store)
+    log = SqlLog(store)
     await log.start(lambda m: None)
     try:
         assert [m.id for m in await fill(log, "lobby", 2)] == [4, 5]
@@ -161,7 +161,7 @@ async def test_ids_carry_on_after_a_restart(store: SqlStore) -> None:
 
 
 async def test_close_flushes_what_is_pending(store: SqlStore) -> None:
-    log = LocalLog(store)
+    log = SqlLog(store)
     await log.start(lambda m: None)
     pending = [asyncio.create_task(log.publish([draft("lobby", str(i))])) for i in range(30)]
     await asyncio.sleep(0)  # the publishes are queued
@@ -173,11 +173,11 @@ async def test_close_flushes_what_is_pending(store: SqlStore) -> None:
 
 async def test_publish_before_start_is_unavailable(store: SqlStore) -> None:
     with pytest.raises(ServiceUnavailable):
-        await LocalLog(store).publish([draft()])
+        await SqlLog(store).publish([draft()])
 
 
 async def test_a_failed_commit_is_unavailable_and_leaves_no_gap(
-    log: LocalLog, store: SqlStore
+    log: SqlLog, store: SqlStore
 ) -> None:
     await fill(log, "lobby", 2)
     async with store.engine.begin() as conn:  # someone else takes id 3 behind the log's back
@@ -193,7 +193,7 @@ async def test_a_failed_commit_is_unavailable_and_leaves_no_gap(
     assert [m.text for m in await log.read("lobby")] == ["m0", "m1", "x", "m0"]
 
 
-async def test_watch_and_ping(log: LocalLog) -> None:
+async def test_watch_and_ping(log: SqlLog) -> None:
     await log.watch("lobby")
     await log.watch("lobby")
     await log.unwatch("lobby")
@@ -223,7 +223,7 @@ async def test_watch_and_ping(log: LocalLog) -> None:
     ],
 )
 async def test_read_ranges(
-    log: LocalLog, after: int | None, before: int | None, limit: int, newest: bool,
+    log: SqlLog, after: int | None, before: int | None, limit: int, newest: bool,
     expected: range,
 ) -> None:
     await fill(log, "lobby", 10)
@@ -233,11 +233,11 @@ async def test_read_ranges(
     assert all(m.channel == "lobby" for m in got)
 
 
-async def test_read_of_an_unknown_channel_is_empty(log: LocalLog) -> None:
+async def test_read_of_an_unknown_channel_is_empty(log: SqlLog) -> None:
     assert await log.read("nowhere", newest=True) == []
 
 
-async def test_paging_forward_and_backward_visits_everything_once(log: LocalLog) -> None:
+async def test_paging_forward_and_backward_visits_everything_once(log: SqlLog) -> None:
     everything = await fill(log, "lobby", 23)
     forward: list[Message] = []
     after = None
@@ -255,7 +255,7 @@ async def test_paging_forward_and_backward_visits_everything_once(log: LocalLog)
 # purge
 
 
-async def test_purge_deletes_only_older_messages(log: LocalLog) -> None:
+async def test_purge_deletes_only_older_messages(log: SqlLog) -> None:
     await log.publish([draft("lobby", "old", sent_at=ago(hours=30)),
                        draft("@bob", "old", sent_at=ago(hours=25)),
                        draft("lobby", "new", sent_at=ago(hours=1)),
@@ -266,7 +266,7 @@ async def test_purge_deletes_only_older_messages(log: LocalLog) -> None:
     assert await log.purge(ago(hours=24)) == 0
 
 
-async def test_purge_works_in_batches(log: LocalLog, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_purge_works_in_batches(log: SqlLog, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(local, "PURGE_BATCH", 7)
     await log.publish([draft("lobby", str(i), sent_at=ago(days=2)) for i in range(30)])
     await fill(log, "lobby", 2)
@@ -275,12 +275,12 @@ async def test_purge_works_in_batches(log: LocalLog, monkeypatch: pytest.MonkeyP
 
 
 async def test_ids_never_restart_after_a_purge_empties_a_channel(store: SqlStore) -> None:
-    log = LocalLog(store)
+    log = SqlLog(store)
     await log.start(lambda m: None)
     await log.publish([draft("lobby", sent_at=ago(days=2)) for _ in range(5)])
     assert await log.purge(ago(days=1)) == 5
     await log.close()
-    log = LocalLog(store)  # a restart: the id cache is rebuilt from the database
+    log = SqlLog(store)  # a restart: the id cache is rebuilt from the database
     await log.start(lambda m: None)
     try:
         assert [m.id for m in await fill(log, "lobby", 1)] == [6]

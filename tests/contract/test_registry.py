@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from torbit.backends.bus.local import LocalLog
+from torbit.backends.message_log.sql import SqlLog
 from torbit.backends.registry import open_log, open_store, redact, scheme
 from torbit.backends.store.sql import SqlStore
 from torbit.errors import ConfigError
@@ -50,7 +50,7 @@ def test_passwords_stay_out_of_error_messages() -> None:
 
 def test_local_log_lives_in_the_sql_store(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/t.db", "full")
-    assert isinstance(open_log("local", store, **LOG_OPTIONS), LocalLog)
+    assert isinstance(open_log("local", store, **LOG_OPTIONS), SqlLog)
 
 
 def test_local_log_needs_a_sql_store() -> None:
@@ -65,9 +65,9 @@ def test_kafka_url_builds_a_kafka_log(monkeypatch: pytest.MonkeyPatch, tmp_path:
         def __init__(self, **kw: Any) -> None:
             made.update(kw)
 
-    fake = types.ModuleType("torbit.backends.bus.kafka")
+    fake = types.ModuleType("torbit.backends.message_log.kafka")
     fake.KafkaLog = FakeKafkaLog  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "torbit.backends.bus.kafka", fake)
+    monkeypatch.setitem(sys.modules, "torbit.backends.message_log.kafka", fake)
     store = open_store(f"sqlite:///{tmp_path}/t.db", "full")
     log = open_log("kafka://k1:9092,k2:9092", store, **LOG_OPTIONS)
     assert isinstance(log, FakeKafkaLog)
@@ -78,9 +78,9 @@ def test_kafka_url_builds_a_kafka_log(monkeypatch: pytest.MonkeyPatch, tmp_path:
 def test_kafka_url_without_brokers_is_a_config_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    fake = types.ModuleType("torbit.backends.bus.kafka")
+    fake = types.ModuleType("torbit.backends.message_log.kafka")
     fake.KafkaLog = object  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "torbit.backends.bus.kafka", fake)
+    monkeypatch.setitem(sys.modules, "torbit.backends.message_log.kafka", fake)
     with pytest.raises(ConfigError, match="brokers"):
         open_log("kafka://", open_store(f"sqlite:///{tmp_path}/t.db", "full"), **LOG_OPTIONS)
 

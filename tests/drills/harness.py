@@ -52,8 +52,8 @@ def drill_env(workdir: Path, deployment: Deployment) -> dict[str, str]:
     env.update({f"TORBIT_ACCOUNTS__{k.upper()}": str(v) for k, v in CHEAP_ARGON2.items()})
     env.update({
         "TORBIT_STORAGE__URL": deployment.storage_url or f"sqlite:///{workdir / 'torbit.db'}",
-        "TORBIT_BUS__URL": deployment.bus_url,
-        "TORBIT_BUS__TOPIC_PREFIX": deployment.topic_prefix,
+        "TORBIT_MESSAGE_LOG__URL": deployment.bus_url,
+        "TORBIT_MESSAGE_LOG__TOPIC_PREFIX": deployment.topic_prefix,
         "TORBIT_LOG__DIR": str(workdir / "logs"),
         "TORBIT_LIMITS__MESSAGE_RATE": "0",
         "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",

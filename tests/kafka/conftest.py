@@ -15,7 +15,7 @@ import pytest
 from kafka_support import Node, NodeFactory
 from tests.helpers.broker import tansu_broker
 
-from torbit.backends.bus.kafka import KafkaLog
+from torbit.backends.message_log.kafka import KafkaLog
 from torbit.testing.tansu import TansuBroker
 
 _prefixes = itertools.count()

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from torbit.backends.bus.kafka import KafkaLog
+from torbit.backends.message_log.kafka import KafkaLog
 from torbit.core.models import Draft, Message
 
 

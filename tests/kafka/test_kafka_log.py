@@ -11,7 +11,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from kafka_support import Node, NodeFactory, draft, eventually
 
-from torbit.backends.bus.kafka import KafkaLog
+from torbit.backends.message_log.kafka import KafkaLog
 from torbit.core.models import Draft, Message, MessageKind
 from torbit.errors import ServiceUnavailable
 from torbit.testing.tansu import TansuBroker, free_port

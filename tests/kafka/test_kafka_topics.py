@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from torbit.backends.bus.kafka_read import read_range
-from torbit.backends.bus.kafka_topics import TopicNames, decode, encode
+from torbit.backends.message_log.kafka_read import read_range
+from torbit.backends.message_log.kafka_topics import TopicNames, decode, encode
 from torbit.core.models import Draft, Message, MessageKind
 
 

@@ -75,7 +75,7 @@ def node_sections(pg_url: str, bootstrap: str, prefix: str) -> dict[str, dict[st
     """The settings every node of one cluster shares."""
     return {
         "storage": {"url": pg_url},
-        "bus": {"url": f"kafka://{bootstrap}", "topic_prefix": prefix},
+        "message_log": {"url": f"kafka://{bootstrap}", "topic_prefix": prefix},
     }
 
 

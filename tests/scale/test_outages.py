@@ -72,7 +72,7 @@ async def test_a_node_killed_and_started_again_loses_nothing(
     serves every acknowledged message, bob's /receive cursor, and live delivery."""
     a = await make_node("a")
     b = NodeProcess(tmp_path / "b", TORBIT_STORAGE__URL=empty_db,
-                    TORBIT_BUS__URL=f"kafka://{broker.bootstrap}", TORBIT_BUS__TOPIC_PREFIX=prefix)
+                    TORBIT_MESSAGE_LOG__URL=f"kafka://{broker.bootstrap}", TORBIT_MESSAGE_LOG__TOPIC_PREFIX=prefix)
     await asyncio.to_thread(b.start)
     try:
         alice = await clients.http(a, "alice")
@@ -226,7 +226,7 @@ async def test_a_database_outage_fails_cleanly_and_heals_without_restarts(
     """The database frozen under two nodes: what needs it fails within the statement timeout
     (never hangs), what does not (a telnet line into the room one is in) goes on."""
     sections = {"storage": {"url": private_pg.url},
-                "bus": {"url": f"kafka://{broker.bootstrap}", "topic_prefix": prefix}}
+                "message_log": {"url": f"kafka://{broker.bootstrap}", "topic_prefix": prefix}}
     a = await make_server(data_dir=tmp_path / "a", **sections)
     b = await make_server(data_dir=tmp_path / "b", **sections)
     alice = await clients.http(a, "alice")

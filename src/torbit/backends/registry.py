@@ -1,10 +1,10 @@
 """Backends chosen by URL scheme: one small table each for stores and message logs, holding
 import paths so that only the chosen backend (and its driver) is ever imported.
 
-    storage.url  sqlite:///torbit-data/torbit.db   → backends.store.sql.SqlStore
-                 postgresql://torbit@db:5432/torbit → backends.store.sql.SqlStore
-    bus.url      local                              → backends.bus.local.LocalLog (needs SqlStore)
-                 kafka://host:9092[,host:9092]      → backends.bus.kafka.KafkaLog
+    storage.url      sqlite:///torbit-data/torbit.db    → backends.store.sql.SqlStore
+                     postgresql://torbit@db:5432/torbit → backends.store.sql.SqlStore
+    message_log.url  local                              → backends.message_log.sql.SqlLog
+                     kafka://host:9092[,host:9092]      → backends.message_log.kafka.KafkaLog
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ STORES: dict[str, str] = {
 }
 
 LOGS: dict[str, str] = {
-    "local": "torbit.backends.bus.local:LocalLog",
-    "kafka": "torbit.backends.bus.kafka:KafkaLog",
+    "local": "torbit.backends.message_log.sql:SqlLog",
+    "kafka": "torbit.backends.message_log.kafka:KafkaLog",
 }
 
 
@@ -56,12 +56,13 @@ def _unknown(what: str, url: str, table: dict[str, str]) -> ConfigError:
     return ConfigError(f"{what} {redact(url)!r}: unknown scheme; known are {known}")
 
 
-def open_store(url: str, synchronous: str = "full") -> Store:
+def open_store(url: str, synchronous: str | None = None) -> Store:
     """The store for `storage.url`, not yet opened (call `await store.open()`)."""
     path = STORES.get(scheme(url))
     if path is None:
         raise _unknown("storage url", url, STORES)
-    store: Store = _load(path, "storage url", url)(url, synchronous=synchronous)
+    cls = _load(path, "storage url", url)
+    store: Store = cls(url) if synchronous is None else cls(url, synchronous=synchronous)
     return store
 
 
@@ -74,26 +75,26 @@ def open_log(
     retention_hours: float,
     fetch_wait_ms: int = 5,
 ) -> MessageLog:
-    """The message log for `bus.url`, not yet started (call `await log.start(listener)`).
+    """The message log for `message_log.url`, not yet started (call `await log.start(listener)`).
     `local` keeps messages in the store's database, so it needs an SQL store; the topic,
     retention and fetch settings are Kafka's (the local log is purged by the chat service
     instead)."""
     kind = scheme(url)
     path = LOGS.get(kind)
     if path is None:
-        raise _unknown("bus url", url, LOGS)
-    cls = _load(path, "bus url", url)
+        raise _unknown("message_log url", url, LOGS)
+    cls = _load(path, "message_log url", url)
     if kind == "local":
         from torbit.backends.store.sql import SqlStore
 
         if not isinstance(store, SqlStore):
-            raise ConfigError(f"bus url {url!r} keeps messages in the SQL store; "
+            raise ConfigError(f"message_log url {url!r} keeps messages in the SQL store; "
                               f"storage url must be sqlite: or postgresql:")
         log: MessageLog = cls(store)
         return log
     bootstrap = url.partition("://")[2].strip("/")
     if not bootstrap:
-        raise ConfigError(f"bus url {url!r}: name the brokers, e.g. kafka://localhost:9092")
+        raise ConfigError(f"message_log url {url!r}: name the brokers, e.g. kafka://localhost:9092")
     log = cls(
         bootstrap=bootstrap,
         topic_prefix=topic_prefix,

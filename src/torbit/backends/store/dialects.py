@@ -31,6 +31,8 @@ from torbit.errors import ConfigError, ServiceUnavailable
 if TYPE_CHECKING:
     import aiosqlite
 
+# SQLite in WAL mode; "normal" keeps acknowledged messages through kill -9 (see config.py).
+DEFAULT_SYNCHRONOUS = "normal"
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 BUSY_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_S = 5.0
@@ -67,7 +69,10 @@ class SqlDialect(ABC):
 
     @abstractmethod
     def create_engine(
-        self, *, synchronous: str = "full", command_timeout: float | None = COMMAND_TIMEOUT_S
+        self,
+        *,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
+        command_timeout: float | None = COMMAND_TIMEOUT_S,
     ) -> AsyncEngine:
         """An engine with torbit's connection settings. `command_timeout` bounds the wait for
         each statement's answer (None: no bound, for schema upgrades that may take long)."""
@@ -111,7 +116,10 @@ class SqliteDialect(SqlDialect):
         self._sent_at: Callable[[Any], Any] | None = None
 
     def create_engine(
-        self, *, synchronous: str = "full", command_timeout: float | None = COMMAND_TIMEOUT_S
+        self,
+        *,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
+        command_timeout: float | None = COMMAND_TIMEOUT_S,
     ) -> AsyncEngine:
         # SQLite's waits are bounded by busy_timeout; `command_timeout` is the server engines'.
         if synchronous.lower() not in SYNCHRONOUS_MODES:
@@ -209,7 +217,10 @@ class PostgresDialect(SqlDialect):
     driver = "asyncpg"
 
     def create_engine(
-        self, *, synchronous: str = "full", command_timeout: float | None = COMMAND_TIMEOUT_S
+        self,
+        *,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
+        command_timeout: float | None = COMMAND_TIMEOUT_S,
     ) -> AsyncEngine:
         # `synchronous` is SQLite's; PostgreSQL's durability is the server's synchronous_commit.
         return create_async_engine(

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from torbit.backends.store.dialects import (
+    DEFAULT_SYNCHRONOUS,
     SqlDialect,
     SqliteDialect,
     dialect_for,
@@ -80,7 +81,7 @@ async def upgrade_engine(engine: AsyncEngine, dialect: SqlDialect) -> None:
         await upgrade_connection(conn, dialect)
 
 
-async def upgrade(url: str, *, synchronous: str = "full") -> str | None:
+async def upgrade(url: str, *, synchronous: str = DEFAULT_SYNCHRONOUS) -> str | None:
     """`torbit db upgrade`: bring the database at `url` to head; the revision it is now at.
     Raises ConfigError for a bad URL and ServiceUnavailable when the engine cannot be reached."""
     dialect = dialect_for(url)

@@ -164,7 +164,7 @@ audit_log = Table(
     Index("ix_audit_log_room", "room", "id"),
 )
 
-# The single-node message log (torbit.backends.bus.local). The primary key serves every read
+# The single-node message log (torbit.backends.message_log.sql). The primary key serves every read
 # (one channel, an id range); sent_at is indexed for the retention purge only.
 messages = Table(
     "messages",

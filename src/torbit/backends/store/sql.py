@@ -13,7 +13,13 @@ from sqlalchemy import Row, delete, func, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from torbit.backends.store.dialects import SqlDialect, dialect_for, is_unavailable, unavailable
+from torbit.backends.store.dialects import (
+    DEFAULT_SYNCHRONOUS,
+    SqlDialect,
+    dialect_for,
+    is_unavailable,
+    unavailable,
+)
 from torbit.backends.store.migrate import upgrade_engine
 from torbit.backends.store.schema import cursors, ignores, memberships, rooms, tokens, users
 from torbit.backends.store.sql_rooms import USER_ROOM_TABLES, RoomModerationSql
@@ -30,7 +36,7 @@ class SqlStore(RoomModerationSql):
     postgresql://user@host:port/db); `synchronous` is SQLite's durability setting (FULL
     survives power loss, NORMAL only a crash of the process) and is ignored by PostgreSQL."""
 
-    def __init__(self, url: str, *, synchronous: str = "full") -> None:
+    def __init__(self, url: str, *, synchronous: str = DEFAULT_SYNCHRONOUS) -> None:
         self.dialect: SqlDialect = dialect_for(url)  # ConfigError now, not at open()
         self._synchronous = synchronous
         self._engine: AsyncEngine | None = None

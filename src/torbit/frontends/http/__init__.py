@@ -15,6 +15,7 @@ from starlette.types import Scope
 
 from torbit import __version__
 from torbit.core.tokens import Tokens
+from torbit.frontends.http.accounts import accounts_router
 from torbit.frontends.http.auth import Authenticator, principal_dependency
 from torbit.frontends.http.classic import classic_router
 from torbit.frontends.http.errors import install_error_handlers
@@ -23,7 +24,6 @@ from torbit.frontends.http.longpoll import Receiver
 from torbit.frontends.http.moderation import moderation_router
 from torbit.frontends.http.ops import ops_router
 from torbit.frontends.http.rooms import rooms_router
-from torbit.frontends.http.v1 import accounts_router
 from torbit.frontends.http.ws import KeepRawSend, LiveEndpoint
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from torbit.core.chat import Chat
 from torbit.core.models import Room
-from torbit.core.rooms import Moderation
+from torbit.core.moderation import Moderation
 from torbit.frontends.http.auth import Principal
 from torbit.frontends.http.errors import errors_doc
 from torbit.frontends.http.rooms import RoomName, room_out

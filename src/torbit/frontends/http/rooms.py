@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from torbit.core.chat import Chat
 from torbit.core.hub import message_json
 from torbit.core.models import Message, Room
-from torbit.core.rooms import Moderation
+from torbit.core.moderation import Moderation
 from torbit.frontends.http.auth import Principal
 from torbit.frontends.http.classic import check_self
 from torbit.frontends.http.errors import errors_doc

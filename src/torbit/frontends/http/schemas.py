@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic.config import JsonDict
 
+from torbit.core.moderation import MAX_MUTE_MINUTES, MAX_TOPIC_BYTES
 from torbit.core.names import NAME_PATTERN
-from torbit.core.rooms import MAX_MUTE_MINUTES, MAX_TOPIC_BYTES
 
 
 def _encodable(s: str) -> str:

@@ -21,8 +21,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from torbit.backends.bus.kafka_read import ReaderPool
-from torbit.backends.bus.kafka_topics import TopicNames, TopicRegistry, decode, encode
+from torbit.backends.message_log.kafka_read import ReaderPool
+from torbit.backends.message_log.kafka_topics import TopicNames, TopicRegistry, decode, encode
 from torbit.core.models import Draft, Message
 from torbit.core.names import EVENTS_CHANNEL
 from torbit.core.ports import MessageListener

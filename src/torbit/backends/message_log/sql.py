@@ -1,4 +1,4 @@
-"""LocalLog: the message log of a single-node deployment, kept in the store's `messages` table.
+"""SqlLog: the message log of a single-node deployment, kept in the store's `messages` table.
 
 Group commit: `publish` only queues its drafts and waits. One writer task takes everything
 queued (up to MAX_BATCH drafts), gives each message the next id of its channel, inserts the
@@ -33,7 +33,7 @@ PURGE_BATCH = 5000  # rows per DELETE, so a purge never holds the write lock for
 _Pending = tuple[Sequence[Draft], "asyncio.Future[list[Message]]"]
 
 
-class LocalLog:
+class SqlLog:
     """torbit.core.ports.MessageLog on the SQL store, for one node: everything published here
     is delivered to this node's listener, so watch/unwatch have nothing to do."""
 

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from torbit.backends.bus.kafka_topics import TopicNames, decode
+from torbit.backends.message_log.kafka_topics import TopicNames, decode
 from torbit.core.models import Message
 
 log = logging.getLogger(__name__)
