@@ -1,12 +1,12 @@
-"""The MessageLog contract (torbit.core.ports.MessageLog) for SqlLog, on every SQL backend:
-ids, ordering, group commit, paging, purge and failure handling."""
+"""What only SqlLog does, on every SQL backend: delivery before the acknowledgement, group
+commit, batching, flushing on close, a failed commit, purge. The contract it shares with the
+other message logs is test_log.py."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 from collections import defaultdict
-from datetime import UTC, timedelta, timezone
 
 import pytest
 
@@ -15,7 +15,7 @@ from tests.contract.conftest import NOW, ago, draft, running
 from torbit.backends.message_log.sql import SqlLog
 from torbit.backends.store.schema import messages
 from torbit.backends.store.sql import SqlStore
-from torbit.core.models import Message, MessageKind
+from torbit.core.models import Message
 from torbit.errors import ServiceUnavailable
 
 
@@ -26,36 +26,10 @@ async def fill(log: SqlLog, channel: str, n: int) -> list[Message]:
 # publishing
 
 
-async def test_ids_count_from_one_per_channel(log: SqlLog) -> None:
-    (a1,) = await log.publish([draft("lobby")])
-    (b1,) = await log.publish([draft("@bob")])
-    (a2,) = await log.publish([draft("lobby")])
-    assert (a1.id, a2.id, b1.id) == (1, 2, 1)
 
 
-async def test_a_publish_is_numbered_in_order_and_round_trips(log: SqlLog) -> None:
-    drafts = [
-        draft("lobby", "one"),
-        draft("lobby", "waves", kind=MessageKind.ACTION),
-        draft("@bob", "psst", kind=MessageKind.PRIVATE, recipient="Bob"),
-        draft("lobby", "three", sent_at=NOW.astimezone(timezone(timedelta(hours=3)))),
-    ]
-    published = await log.publish(drafts)
-    assert [(m.channel, m.id) for m in published] == [("lobby", 1), ("lobby", 2), ("@bob", 1),
-                                                      ("lobby", 3)]
-    assert published == [Message.from_draft(d, m.id) for d, m in zip(drafts, published,
-                                                                         strict=True)]
-    stored = await log.read("lobby") + await log.read("@bob")
-    assert sorted(stored, key=lambda m: (m.channel, m.id)) == sorted(
-        published, key=lambda m: (m.channel, m.id)
-    )
-    for m in stored:
-        assert m.sent_at == NOW and m.sent_at.tzinfo == UTC
-        assert m.sender_key == "alice"
 
 
-async def test_empty_publish_is_a_no_op(log: SqlLog) -> None:
-    assert await log.publish([]) == []
 
 
 async def test_listener_gets_each_message_once_in_order_before_the_ack(
@@ -87,17 +61,6 @@ async def test_listener_only_sees_committed_messages(sqlite_url: str) -> None:
     assert seen == list(range(1, 21))
 
 
-async def test_a_failing_listener_does_not_lose_messages(store: SqlStore) -> None:
-    def listener(m: Message) -> None:
-        raise RuntimeError("boom")
-
-    log = SqlLog(store)
-    await log.start(listener)
-    try:
-        assert [m.id for m in await fill(log, "lobby", 2)] == [1, 2]
-        assert [m.id for m in await log.read("lobby")] == [1, 2]
-    finally:
-        await log.close()
 
 
 async def test_group_commit_with_50_concurrent_publishers(
@@ -147,17 +110,6 @@ async def test_big_publishes_are_split_into_batches_but_stay_whole(
     assert log.commits >= 6
 
 
-async def test_ids_carry_on_after_a_restart(store: SqlStore) -> None:
-    log = SqlLog(store)
-    await log.start(lambda m: None)
-    await fill(log, "lobby", 3)
-    await log.close()
-    log = SqlLog(store)
-    await log.start(lambda m: None)
-    try:
-        assert [m.id for m in await fill(log, "lobby", 2)] == [4, 5]
-    finally:
-        await log.close()
 
 
 async def test_close_flushes_what_is_pending(store: SqlStore) -> None:
@@ -171,9 +123,6 @@ async def test_close_flushes_what_is_pending(store: SqlStore) -> None:
         await log.publish([draft()])
 
 
-async def test_publish_before_start_is_unavailable(store: SqlStore) -> None:
-    with pytest.raises(ServiceUnavailable):
-        await SqlLog(store).publish([draft()])
 
 
 async def test_a_failed_commit_is_unavailable_and_leaves_no_gap(
@@ -193,63 +142,12 @@ async def test_a_failed_commit_is_unavailable_and_leaves_no_gap(
     assert [m.text for m in await log.read("lobby")] == ["m0", "m1", "x", "m0"]
 
 
-async def test_watch_and_ping(log: SqlLog) -> None:
-    await log.watch("lobby")
-    await log.watch("lobby")
-    await log.unwatch("lobby")
-    await log.unwatch("never-watched")
-    await log.ping()
 
 
-# reading
 
 
-@pytest.mark.parametrize(
-    ("after", "before", "limit", "newest", "expected"),
-    [
-        (None, None, 100, False, range(1, 11)),
-        (None, None, 3, False, range(1, 4)),
-        (None, None, 3, True, range(8, 11)),
-        (4, None, 3, False, range(5, 8)),
-        (4, None, 3, True, range(8, 11)),
-        (None, 6, 3, False, range(1, 4)),
-        (None, 6, 3, True, range(3, 6)),
-        (2, 9, 100, False, range(3, 9)),
-        (2, 9, 2, True, range(7, 9)),
-        (10, None, 5, False, range(0)),
-        (None, 1, 5, True, range(0)),
-        (5, 6, 5, False, range(0)),
-        (None, None, 0, False, range(0)),
-    ],
-)
-async def test_read_ranges(
-    log: SqlLog, after: int | None, before: int | None, limit: int, newest: bool,
-    expected: range,
-) -> None:
-    await fill(log, "lobby", 10)
-    await fill(log, "other", 3)
-    got = await log.read("lobby", after=after, before=before, limit=limit, newest=newest)
-    assert [m.id for m in got] == list(expected)
-    assert all(m.channel == "lobby" for m in got)
 
 
-async def test_read_of_an_unknown_channel_is_empty(log: SqlLog) -> None:
-    assert await log.read("nowhere", newest=True) == []
-
-
-async def test_paging_forward_and_backward_visits_everything_once(log: SqlLog) -> None:
-    everything = await fill(log, "lobby", 23)
-    forward: list[Message] = []
-    after = None
-    while page := await log.read("lobby", after=after, limit=5):
-        forward += page
-        after = page[-1].id
-    backward: list[Message] = []
-    before = None
-    while page := await log.read("lobby", before=before, limit=5, newest=True):
-        backward = page + backward
-        before = page[0].id
-    assert forward == backward == everything
 
 
 # purge

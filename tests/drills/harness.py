@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import CHEAP_ARGON2
-from torbit.testing.tansu import free_port
+from torbit.testing.ports import free_port
 
 PASSWORD = "drill-password"
 
