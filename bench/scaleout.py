@@ -111,8 +111,10 @@ async def fanout(
                                          for i in range(args.receivers)], clients, logins)
     tx = await login_many(tx_node.port, [partial(Client, "s000")], clients, logins)
     login_s = time.monotonic() - t0
-    # A node on Kafka is never quite idle (its consumer polls), so "quiet" is looser here.
-    for pid in {rx_node.pid, tx_node.pid}:
+    # A node on Kafka is never quite idle (its consumer polls), so "quiet" is looser here. The
+    # broker too: every login made an inbox topic, and the broker creates each partition's
+    # files after the request that created it has returned (~10-20 ms a partition here).
+    for pid in {*watch.values()}:
         await settle(pid, busy=0.3, max_wait=30)
     gc.collect()
     gc.freeze()

@@ -7,8 +7,9 @@ a cluster with a three-voter controller quorum, replication factor 3 and
 record, and come back with its data (`restart`). `pause`/`resume` freeze and thaw every node
 (SIGSTOP/SIGCONT): connections stay open but nothing answers.
 
-Settings are for tests: small heaps, few threads, a broker fenced 3 s after its last heartbeat
-(so leaders move soon after a kill), no topic auto-creation (torbit creates its topics).
+Settings are for tests: small heaps, few threads, in a cluster a broker fenced 3 s after its last
+heartbeat (so leaders move soon after a kill), no topic auto-creation (torbit creates its
+topics), data in memory (/dev/shm) where there is some.
 
     python -m torbit.testing.kafka [--brokers 3]    run brokers in the foreground
     python -m torbit.testing.kafka resolve          fetch the jars and prepare them (run-tests)
@@ -190,8 +191,8 @@ class KafkaCluster:
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
             for node in self.nodes
         ]
-        for node, process in formats:
-            out, _ = process.communicate()
+        outputs = [(node, process, process.communicate()[0]) for node, process in formats]
+        for node, process, out in outputs:
             if process.returncode != 0:
                 raise KafkaFailed(f"formatting node {node.node_id} failed "
                                   f"({process.returncode}):\n{out.decode(errors='replace')}")
@@ -204,7 +205,7 @@ class KafkaCluster:
         """The node's server.properties: see Kafka's config/server.properties for each key."""
         replicas = min(3, len(self.nodes))
         in_sync = 2 if replicas >= 3 else 1
-        return {
+        properties: dict[str, str | int] = {
             "process.roles": "broker,controller",
             "node.id": node.node_id,
             "controller.quorum.voters": voters,
@@ -227,14 +228,18 @@ class KafkaCluster:
             "share.coordinator.state.topic.replication.factor": replicas,
             "share.coordinator.state.topic.min.isr": in_sync,
             "group.initial.rebalance.delay.ms": 0,
-            # fence a silent broker after 3 s (default 9): leaders move soon after a kill -9
-            "broker.heartbeat.interval.ms": 500,
-            "broker.session.timeout.ms": 3000,
             "num.network.threads": 2,
             "num.io.threads": 4 if self._quick else 8,
             "background.threads": 4,
             "num.recovery.threads.per.data.dir": 1,
         }
+        if len(self.nodes) > 1:
+            # Fence a silent broker after 3 s (default 9), so leaders move soon after a kill.
+            # Not for a lone broker: on a loaded machine it could miss its own heartbeats and
+            # fence itself, an outage for nothing.
+            properties["broker.heartbeat.interval.ms"] = 500
+            properties["broker.session.timeout.ms"] = 3000
+        return properties
 
     def _java(self, *, formatting: bool) -> list[str]:
         heap = 128 if formatting else self._heap_mb
