@@ -162,11 +162,13 @@ def _check_environment(environ: Mapping[str, str]) -> None:
     for name in environ:
         if not name.startswith("TORBIT_") or "__" not in name:
             continue
-        section, _, key = name[len("TORBIT_"):].lower().partition("__")
+        section, _, key = name[len("TORBIT_") :].lower().partition("__")
         if section in RENAMED_SECTIONS:
-            raise ConfigError(f"environment variable {name}: section {section!r} is now "
-                              f"{RENAMED_SECTIONS[section]!r}: rename it "
-                              f"TORBIT_{RENAMED_SECTIONS[section].upper()}__{key.upper()}")
+            raise ConfigError(
+                f"environment variable {name}: section {section!r} is now "
+                f"{RENAMED_SECTIONS[section]!r}: rename it "
+                f"TORBIT_{RENAMED_SECTIONS[section].upper()}__{key.upper()}"
+            )
         field = Settings.model_fields.get(section)
         model = field.annotation if field is not None else None
         if not (isinstance(model, type) and issubclass(model, Section)):

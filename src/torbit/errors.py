@@ -1,17 +1,17 @@
 """The exception tree. Each error knows its HTTP status and a one-line wording for telnet.
 
-    TorbitError                      anything torbit raises on purpose
-    ├── ConfigError                  bad configuration: stops start-up with exit code 2
-    ├── ClientError                  the peer did something wrong (4xx)
-    │   ├── InvalidInput             422 bad name, empty or oversized message, wrong arguments
-    │   ├── TooLarge                 413 body or line over the limit
-    │   ├── AuthenticationFailed     401 wrong name or password, bad token
-    │   ├── Forbidden                403 authenticated, but not allowed
-    │   ├── NotFound                 404 no such user or room
-    │   ├── Conflict                 409 name taken, already a member
-    │   └── RateLimited              429 too many attempts or messages
-    └── ServiceUnavailable           503 a store or bus engine cannot be reached: neither
-                                     we nor the peer broke a rule; retry later
+TorbitError                      anything torbit raises on purpose
+├── ConfigError                  bad configuration: stops start-up with exit code 2
+├── ClientError                  the peer did something wrong (4xx)
+│   ├── InvalidInput             422 bad name, empty or oversized message, wrong arguments
+│   ├── TooLarge                 413 body or line over the limit
+│   ├── AuthenticationFailed     401 wrong name or password, bad token
+│   ├── Forbidden                403 authenticated, but not allowed
+│   ├── NotFound                 404 no such user or room
+│   ├── Conflict                 409 name taken, already a member
+│   └── RateLimited              429 too many attempts or messages
+└── ServiceUnavailable           503 a store or bus engine cannot be reached: neither
+                                 we nor the peer broke a rule; retry later
 """
 
 from __future__ import annotations

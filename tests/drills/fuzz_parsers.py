@@ -21,10 +21,10 @@ if __name__ == "__main__":
     import atheris
 
     with atheris.instrument_imports():
-        from torbit.core.chat import clean_text
         from torbit.core.names import is_valid_name
+        from torbit.core.text import clean_text
         from torbit.errors import TorbitError
-        from torbit.protocol.commands import parse_command
+        from torbit.frontends.telnet.commands import parse_command
         from torbit.protocol.telnet import (
             Event,
             Interrupt,
@@ -33,10 +33,10 @@ if __name__ == "__main__":
             TelnetConnection,
         )
 else:
-    from torbit.core.chat import clean_text
     from torbit.core.names import is_valid_name
+    from torbit.core.text import clean_text
     from torbit.errors import TorbitError
-    from torbit.protocol.commands import parse_command
+    from torbit.frontends.telnet.commands import parse_command
     from torbit.protocol.telnet import Event, Interrupt, LineReceived, LineTooLong, TelnetConnection
 
 AYT_REPLY_BYTES = 9

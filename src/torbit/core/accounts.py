@@ -47,6 +47,14 @@ class Accounts:
         if len(password) > MAX_PASSWORD_LENGTH:
             raise InvalidInput(f"password too long: at most {MAX_PASSWORD_LENGTH} characters")
 
+    def password_problem(self, password: str) -> str | None:
+        """Why a new password is refused, or None if it is fine."""
+        try:
+            self.check_password_rules(password)
+        except InvalidInput as e:
+            return e.message
+        return None
+
     async def hash_password(self, password: str) -> str:
         return await asyncio.to_thread(self._hasher.hash, password)
 
@@ -58,8 +66,9 @@ class Accounts:
         if not (self.registration_open or by_admin):
             raise Forbidden("registration is closed: ask an administrator for an account")
         self.check_password_rules(password)
-        user = User(name=name, password_hash=await self.hash_password(password),
-                    created_at=self._now())
+        user = User(
+            name=name, password_hash=await self.hash_password(password), created_at=self._now()
+        )
         return await self._store.create_user(user)
 
     async def authenticate(self, name: str, password: str, client: str = "") -> User:

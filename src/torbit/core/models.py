@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from torbit.core.names import name_key
+
 
 class MessageKind(enum.StrEnum):
     TEXT = "text"
@@ -23,7 +25,7 @@ class User:
 
     @property
     def key(self) -> str:
-        return self.name.lower()
+        return name_key(self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,7 @@ class Room:
 
     @property
     def key(self) -> str:
-        return self.name.lower()
+        return name_key(self.name)
 
 
 class Role(enum.IntEnum):
@@ -77,7 +79,7 @@ class Standing:
     def role(self, room: Room, user_key: str) -> Role:
         if self.server_admin:
             return Role.SERVER_ADMIN
-        if room.owner is not None and room.owner.lower() == user_key:
+        if room.owner is not None and name_key(room.owner) == user_key:
             return Role.OWNER
         if self.member:
             return Role.ADMIN if self.admin else Role.MEMBER
@@ -137,7 +139,7 @@ class Message:
 
     def __post_init__(self) -> None:
         if not self.sender_key:
-            object.__setattr__(self, "sender_key", self.sender.lower())
+            object.__setattr__(self, "sender_key", name_key(self.sender))
 
     @classmethod
     def from_draft(cls, draft: Draft, id: int) -> Message:

@@ -133,7 +133,6 @@ class Store(Protocol):
     async def list_audit(self, room_key: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """The newest `limit` entries (of one room, or all), newest first."""
 
-
     # login tokens (HTTP bearer tokens); only a hash of each token is ever stored
     async def create_token(self, token_hash: str, user_key: str, expires_at: datetime) -> None: ...
 

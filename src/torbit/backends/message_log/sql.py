@@ -148,8 +148,9 @@ class SqlLog:
                     try:
                         listener(message)
                     except Exception:
-                        log.exception("message listener failed on %s#%d", message.channel,
-                                      message.id)
+                        log.exception(
+                            "message listener failed on %s#%d", message.channel, message.id
+                        )
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
@@ -164,8 +165,7 @@ class SqlLog:
                 id = next_id[d.channel]
                 next_id[d.channel] = id + 1
                 result.append(Message.from_draft(d, id))
-                rows.append((d.channel, id, d.sender, d.text, d.sent_at, d.kind.value,
-                             d.recipient))
+                rows.append((d.channel, id, d.sender, d.text, d.sent_at, d.kind.value, d.recipient))
             results.append(result)
         return results, rows
 
@@ -199,8 +199,12 @@ class SqlLog:
         if limit <= 0:
             return []
         query = select(
-            messages.c.id, messages.c.sender, messages.c.text, messages.c.sent_at,
-            messages.c.kind, messages.c.recipient,
+            messages.c.id,
+            messages.c.sender,
+            messages.c.text,
+            messages.c.sent_at,
+            messages.c.kind,
+            messages.c.recipient,
         ).where(messages.c.channel == channel)
         if after is not None:
             query = query.where(messages.c.id > after)
@@ -217,8 +221,15 @@ class SqlLog:
         if newest:
             rows.reverse()
         return [
-            Message(id=r[0], channel=channel, sender=r[1], text=r[2], sent_at=r[3],
-                    kind=MessageKind(r[4]), recipient=r[5])
+            Message(
+                id=r[0],
+                channel=channel,
+                sender=r[1],
+                text=r[2],
+                sent_at=r[3],
+                kind=MessageKind(r[4]),
+                recipient=r[5],
+            )
             for r in rows
         ]
 

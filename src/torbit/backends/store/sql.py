@@ -56,8 +56,9 @@ class SqlStore(RoomModerationSql):
         try:
             # the upgrade on an engine of its own: a long migration must not hit the timeout
             # that bounds every statement of the serving engine
-            upgrader = self.dialect.create_engine(synchronous=self._synchronous,
-                                                  command_timeout=None)
+            upgrader = self.dialect.create_engine(
+                synchronous=self._synchronous, command_timeout=None
+            )
             try:
                 await upgrade_engine(upgrader, self.dialect)
             finally:
@@ -335,4 +336,3 @@ def _user(row: Row[Any]) -> User:
         created_at=row.created_at,
         is_admin=bool(row.is_admin),
     )
-
