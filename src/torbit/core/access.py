@@ -1,7 +1,8 @@
 """Who may see and join a room. A private room exists only for its members, invitees, owner
 and server admins: to anyone else it is "no such room", whichever door they try. No room
-admits a banned user. Chat asks these on its slower paths (joining, listing, refusing), never
-per message: a session that joined was checked then, and a kick or ban ends its listening."""
+admits a banned user. Membership asks these on its slower paths (joining, listing, refusing),
+never per message: a session that joined was checked then, and a kick or ban ends its
+listening."""
 
 from __future__ import annotations
 

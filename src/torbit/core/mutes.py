@@ -1,7 +1,6 @@
-"""This node's copy of the active mutes. `Chat.say` (the telnet fast path) and `Chat.send` check
-it with a dict lookup instead of asking the store for every message; the moderation service
-fills it from the store at start and keeps it current from the mute events every node applies
-in log order."""
+"""This node's copy of the active mutes. Both send paths of `Messaging` check it with a dict
+lookup instead of asking the store for every message; the moderation service fills it from
+the store at start and keeps it current from the mute events every node applies."""
 
 from __future__ import annotations
 
