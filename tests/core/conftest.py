@@ -22,7 +22,7 @@ from torbit.core.messaging import Messaging
 from torbit.core.models import User
 from torbit.core.moderation import Moderation
 from torbit.core.mutes import Mutes
-from torbit.core.sessions import Sessions
+from torbit.core.sessions import Proof, Sessions
 from torbit.core.subscriptions import Subscriptions
 
 
@@ -43,6 +43,10 @@ class Recorder:
         self.lines.append(f"* {text}")
 
     def close(self, reason: str) -> None:
+        self.closed = reason
+
+    def revoke(self, reason: str) -> None:
+        self.lines.append(f"! {reason}")
         self.closed = reason
 
     def texts(self) -> list[str]:
@@ -67,7 +71,9 @@ class Core:
 
     async def login(self, name: str, room: str | None = "lobby") -> Recorder:
         session = Recorder(name)
-        await self.sessions.login(session, name)
+        user = await self.store.get_user(name.lower())
+        assert user is not None
+        await self.sessions.login(session, name, Proof(user.credential))
         if room is not None:
             await self.membership.join(session, room)
         return session
