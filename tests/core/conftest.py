@@ -63,6 +63,8 @@ class Core:
     messaging: Messaging
     ignores: Ignores
     moderation: Moderation
+    events: NodeEvents
+    mutes: Mutes
 
     async def user(self, name: str, *, admin: bool = False) -> None:
         from datetime import datetime
@@ -96,7 +98,10 @@ async def core(tmp_path: Path) -> AsyncIterator[Core]:
     await log.start(subscriptions.route)
     await events.start()
     Accounts  # noqa: B018 (accounts are tested through the doors and test_accounts)
-    yield Core(store, log, subscriptions, sessions, membership, messaging, ignores, moderation)
+    yield Core(
+        store, log, subscriptions, sessions, membership, messaging, ignores, moderation, events,
+        mutes
+    )
     await subscriptions.close()
     await log.close()
     await store.close()

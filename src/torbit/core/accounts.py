@@ -142,7 +142,7 @@ class Accounts:
             self._total.check("", "registrations right now")
         user = User(
             name=name,
-            password_hash=await self.hashing.hash(password),
+            password_hash=await self.hashing.hash(password, low_priority=not by_admin),
             created_at=self._now(),
             credential=new_credential(),
         )

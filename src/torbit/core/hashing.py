@@ -7,6 +7,9 @@ running hash holds its `memory_cost`). argon2-cffi releases the GIL while hashin
 `workers` threads hash in parallel; at most `queue` more jobs may wait, and a job beyond that
 is refused at once with Overloaded (503 with Retry-After; a line on telnet) instead of
 waiting in memory. Memory for hashing is thus at most `workers` x `memory_cost`.
+
+Registrations hash at low priority: they may only use the first half of the slots, so a
+flood of sign-ups (unauthenticated by nature) cannot take the pool from people logging in.
 """
 
 from __future__ import annotations
@@ -33,17 +36,19 @@ class PasswordHashing:
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="argon2")
         self.limit = max(1, workers) + max(0, queue)
         self._jobs = 0  # submitted and not finished (running or queued), on the loop's thread
+        self.done = 0  # jobs finished so far (for tests and metrics)
 
     @property
     def jobs(self) -> int:
         return self._jobs
 
-    async def hash(self, password: str) -> str:
-        return await self._run(self._hasher.hash, password)
+    async def hash(self, password: str, *, low_priority: bool = False) -> str:
+        limit = max(1, self.limit // 2) if low_priority else self.limit
+        return await self._run(limit, self._hasher.hash, password)
 
     async def verify(self, password_hash: str, password: str) -> bool:
         """True if the password matches; a malformed stored hash never matches."""
-        return await self._run(self._verify, password_hash, password)
+        return await self._run(self.limit, self._verify, password_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         """The hash was made with other cost parameters than the configured ones."""
@@ -65,8 +70,8 @@ class PasswordHashing:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def _run(self, fn: Callable[..., T], *args: str) -> T:
-        if self._jobs >= self.limit:
+    async def _run(self, limit: int, fn: Callable[..., T], *args: str) -> T:
+        if self._jobs >= limit:
             raise Overloaded(BUSY, retry_after=1.0)
         loop = asyncio.get_running_loop()
         self._jobs += 1
@@ -86,3 +91,4 @@ class PasswordHashing:
 
     def _finished(self) -> None:
         self._jobs -= 1
+        self.done += 1

@@ -105,7 +105,9 @@ class NamePolicy:
 
     def __init__(self, reserved: Iterable[str] = DEFAULT_RESERVED_NAMES) -> None:
         names = list(reserved)
-        self.reserved = frozenset(skeleton(n) for n in names) | {name_key(n) for n in names}
+        # a reserved name has no display case of its own: every casing of it is reserved
+        cased = [v for n in names for v in (n.lower(), n.upper(), n.capitalize())]
+        self.reserved = frozenset(skeleton(v) for v in cased) | {name_key(n) for n in names}
 
     def problem(self, name: str, *, allow_reserved: bool = False) -> str | None:
         """Why this (syntactically valid) name may not be registered, or None. The store is
