@@ -76,8 +76,7 @@ async def closed(ws: ClientConnection, timeout: float = 10) -> tuple[int | None,
                 frames.append(json.loads(await ws.recv()))
         except ConnectionClosed:
             pass
-    rcvd = ws.close_rcvd
-    return (rcvd.code if rcvd else None), (rcvd.reason if rcvd else None), frames
+    return ws.close_code, ws.close_reason, frames
 
 
 async def telnet_login(app: App, name: str, password: str = PASSWORD,
