@@ -23,7 +23,8 @@ def test_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
         "storage": {"url": f"sqlite:///{data_dir}/torbit.db"},
         "log": {"dir": str(data_dir / "logs")},
         # reserved names are lifted (tests register "root"); tests/security sets them
-        "accounts": {**CHEAP_ARGON2, "reserved_names": []},
+        # and a login storm is not turned away by the bounded hashing queue
+        "accounts": {**CHEAP_ARGON2, "reserved_names": [], "hash_queue": 100_000},
         # message rates, connection counts and registrations are lifted; tests of the limits
         # set them
         "limits": {
