@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import subprocess
 import sys
 import time
@@ -40,9 +41,13 @@ def on_terminal(env: dict[str, str], args: list[str], answers: list[str]) -> tup
     if pid == 0:  # the child: the pty is its terminal, stdin and stdout
         os.execve(sys.executable, [sys.executable, "-m", "torbit", *args], env)
     out = b""
+    answered_at = 0  # a prompt counts only if written after the last answer
     pending = list(answers)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if not ready:
+            continue
         try:
             chunk = os.read(fd, 4096)
         except OSError:
@@ -50,8 +55,12 @@ def on_terminal(env: dict[str, str], args: list[str], answers: list[str]) -> tup
         if not chunk:
             break
         out += chunk
-        if pending and out.rstrip().endswith((b":", b"?", b"]")):
+        fresh = out[answered_at:].rstrip()
+        if pending and fresh and fresh.endswith((b":", b"?", b"]")):
             os.write(fd, pending.pop(0).encode() + b"\n")
+            answered_at = len(out)
+    else:
+        os.kill(pid, 9)
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
