@@ -22,7 +22,7 @@ from torbit.core.messaging import Messaging
 from torbit.core.models import User
 from torbit.core.moderation import Moderation
 from torbit.core.mutes import Mutes
-from torbit.core.sessions import Sessions
+from torbit.core.sessions import Proof, Sessions
 from torbit.core.subscriptions import Subscriptions
 
 
@@ -45,6 +45,10 @@ class Recorder:
     def close(self, reason: str) -> None:
         self.closed = reason
 
+    def revoke(self, reason: str) -> None:
+        self.lines.append(f"! {reason}")
+        self.closed = reason
+
     def texts(self) -> list[str]:
         return [line for line in self.lines if line.startswith("<")]
 
@@ -59,6 +63,8 @@ class Core:
     messaging: Messaging
     ignores: Ignores
     moderation: Moderation
+    events: NodeEvents
+    mutes: Mutes
 
     async def user(self, name: str, *, admin: bool = False) -> None:
         from datetime import datetime
@@ -67,7 +73,9 @@ class Core:
 
     async def login(self, name: str, room: str | None = "lobby") -> Recorder:
         session = Recorder(name)
-        await self.sessions.login(session, name)
+        user = await self.store.get_user(name.lower())
+        assert user is not None
+        await self.sessions.login(session, name, Proof(user.credential))
         if room is not None:
             await self.membership.join(session, room)
         return session
@@ -90,7 +98,10 @@ async def core(tmp_path: Path) -> AsyncIterator[Core]:
     await log.start(subscriptions.route)
     await events.start()
     Accounts  # noqa: B018 (accounts are tested through the doors and test_accounts)
-    yield Core(store, log, subscriptions, sessions, membership, messaging, ignores, moderation)
+    yield Core(
+        store, log, subscriptions, sessions, membership, messaging, ignores, moderation, events,
+        mutes
+    )
     await subscriptions.close()
     await log.close()
     await store.close()

@@ -67,3 +67,9 @@ class Session(Protocol):
         """Queue a system notice (joins, leaves, moderation, shutdown)."""
 
     def close(self, reason: str) -> None: ...
+
+    def revoke(self, reason: str) -> None:
+        """The credentials this session logged in with were revoked (logout, password change,
+        account deleted): tell the client `reason` and close (telnet: a notice line, then
+        close; WebSocket: close code 4001 with the reason). The core has already detached
+        it."""

@@ -110,6 +110,8 @@ class Membership:
                 history = await self._log.read(
                     room.key, limit=self.rules.history_on_join, newest=True
                 )
+                # older than the room: a deleted namesake's, where the log keeps them (Kafka)
+                history = [m for m in history if m.sent_at >= room.created_at]
         except BaseException:  # not left half-joined: the client is told, and may try again
             await self._subs.stop_listening(session, room.key)
             raise

@@ -45,6 +45,9 @@ class _Waiter:
     def close(self, reason: str) -> None:
         self.event.set()
 
+    def revoke(self, reason: str) -> None:
+        self.event.set()
+
 
 class Subscriptions:
     def __init__(
@@ -99,6 +102,12 @@ class Subscriptions:
         """Forget a session everywhere; channels left without listeners are unwatched."""
         for channel in self._hub.detach(session):
             await self._log.unwatch(channel)
+
+    def detach_now(self, session: Session) -> None:
+        """`detach` for synchronous callers (a revocation): the session gets nothing more from
+        now on; channels left without listeners are unwatched soon."""
+        for channel in self._hub.detach(session):
+            self._spawn(self._unwatch_if_unused(channel))
 
     def presence(self, user_key: str) -> UserPresence | None:
         return self._hub.presence(user_key)

@@ -27,8 +27,10 @@ from torbit.backends.store.schema import (
 from torbit.core.models import AuditEntry, Mute, Room, Standing
 from torbit.errors import Conflict, NotFound
 
-# Rows keyed by (room_key, user_key) that go with a user when the user is deleted.
+# Rows keyed by (room_key, user_key) that go with a user when the user is deleted, and with
+# a room when the room is deleted.
 USER_ROOM_TABLES: tuple[Table, ...] = (room_admins, room_bans, room_mutes, room_invites)
+ROOM_TABLES = USER_ROOM_TABLES
 
 
 def _pair(table: Table, room_key: str, user_key: str) -> Any:
