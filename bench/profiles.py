@@ -3,10 +3,10 @@ into the venv), and the table of its hottest functions.
 
 run.py attaches py-spy to torbit during each scenario's measured part with `--profile DIR`:
 
-    py-spy record --pid PID --format raw --rate 200 --nonblocking --output FILE
+    py-spy record --pid PID --format raw --threads --rate 200 --nonblocking --output FILE
 
-`--format raw` writes collapsed stacks (`outer (file:line);inner (file:line) COUNT`), one line
-per distinct stack. Samples of an idle loop (waiting in epoll) are not recorded, so the counts
+`--format raw` writes collapsed stacks (`thread (TID): NAME;outer (file:line);inner (file:line)
+COUNT`), one line per distinct stack. Samples of an idle loop (waiting in epoll) are not recorded, so the counts
 are where the server's Python threads spent CPU. A profiled run is slower than an unprofiled
 one (py-spy reads the process's memory 200 times a second): its numbers are not for the table.
 
@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 _LINE = re.compile(r":\d+\)$")
+_THREAD = re.compile(r"^thread \(\d+\): (.*?)(?:_\d+)?$")  # pool workers _0, _1… as one
 
 
 def py_spy() -> str:
@@ -42,7 +43,7 @@ class Recorder:
     """One `py-spy record` of one process, started and stopped around a measured window."""
 
     def __init__(self, pid: int, output: Path, rate: int = 200) -> None:
-        self.cmd = [py_spy(), "record", "--pid", str(pid), "--format", "raw", "--rate",
+        self.cmd = [py_spy(), "record", "--pid", str(pid), "--format", "raw", "--threads", "--rate",
                     str(rate), "--nonblocking", "--output", str(output)]
         self.output = output
         self.proc: subprocess.Popen[bytes] | None = None
@@ -81,9 +82,14 @@ def frame_name(frame: str) -> str:
     return f"{head} ({Path(path.rstrip(')')).name})" if sep else frame
 
 
-def summarize(path: Path) -> tuple[int, Counter[str], Counter[str]]:
-    """(samples, self samples per function, samples with the function anywhere on the stack)."""
+Profile = tuple[int, Counter[str], Counter[str], Counter[str]]
+
+
+def summarize(path: Path) -> Profile:
+    """(samples, samples per thread name, own samples per function, samples with the function
+    anywhere on the stack)."""
     total = 0
+    threads: Counter[str] = Counter()
     own: Counter[str] = Counter()
     anywhere: Counter[str] = Counter()
     for line in path.read_text(errors="replace").splitlines():
@@ -91,21 +97,27 @@ def summarize(path: Path) -> tuple[int, Counter[str], Counter[str]]:
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        frames = [frame_name(f) for f in stack.split(";")]
+        frames = stack.split(";")
+        if m := _THREAD.match(frames[0]):
+            threads[m.group(1) or "?"] += n
+            frames = frames[1:] or ["(no Python frame)"]
+        names = [frame_name(f) for f in frames]
         total += n
-        own[frames[-1]] += n
-        for f in set(frames):
+        own[names[-1]] += n
+        for f in set(names):
             anywhere[f] += n
-    return total, own, anywhere
+    return total, threads, own, anywhere
 
 
 def hottest(path: Path, top: int = 15) -> str:
-    """Markdown: the `top` functions by own samples, with their share of all samples and the
-    share of samples they were on the stack for."""
-    total, own, anywhere = summarize(path)
+    """Markdown: the threads' shares, then the `top` functions by own samples, with their share
+    of all samples and the share of samples they were on the stack for."""
+    total, threads, own, anywhere = summarize(path)
     if not total:
         return f"(no samples in {path})"
-    lines = [f"{total:,} samples", "", "| function | self % | total % |", "|---|---:|---:|"]
+    shares = ", ".join(f"{name} {100 * n / total:.0f} %" for name, n in threads.most_common(4))
+    lines = [f"{total:,} samples; threads: {shares or 'not recorded'}", "",
+             "| function | self % | total % |", "|---|---:|---:|"]
     for name, n in own.most_common(top):
         lines.append(f"| `{name}` | {100 * n / total:.1f} | {100 * anywhere[name] / total:.1f} |")
     return "\n".join(lines)

@@ -44,18 +44,22 @@ Result = dict[str, Any]
 
 @dataclass(frozen=True)
 class Target:
-    """What a column measures: a server, and the dialect the load generator speaks to it."""
+    """What a column measures: a server, and the dialect the load generator speaks to it;
+    `door` names the config keys (port, host) that open that dialect's door, when the server
+    does not open it by default."""
 
     name: str
     server: str  # servers.start kind
     dialect: str  # users.DIALECTS key
+    door: tuple[str, str] | None = None
 
 
 TARGETS = (
     Target("reference", "reference", "telnet"),
     Target("torbit", "torbit", "telnet"),
     Target("inspircd", "inspircd", "irc"),
-    # Target("torbit-irc", "torbit", "irc"),  # with torbit's IRC door in servers.TORBIT_DOORS
+    # once torbit has its IRC door, this line runs every IRC-capable scenario over it:
+    # Target("torbit-irc", "torbit", "irc", ("TORBIT_IRC__PORT", "TORBIT_IRC__HOST")),
 )
 SUBJECT = "torbit"  # the ratios are this target ÷ each other one
 
@@ -210,7 +214,8 @@ async def run_once(scn: Scenario, target: Target, args: argparse.Namespace,
               "loadavg_before": os.getloadavg()[0]}
     try:
         server = start(target.server, shlex.split(args.torbit_cmd) if args.torbit_cmd else None,
-                       login_timeout=args.login_wait, argon2=args.argon2)
+                       login_timeout=args.login_wait, argon2=args.argon2,
+                       doors={target.dialect: target.door} if target.door else None)
     except ServerError as e:
         return {"error": str(e), **before}
     clients: list[User] = []

@@ -135,26 +135,26 @@ def start_reference() -> Server:
     return server
 
 
-# Doors torbit can open besides telnet, by dialect: the config keys of the port and host. Give
-# torbit's IRC door a line here and a "torbit-irc" target in run.py, and every scenario drives
-# it with loadgen's IRC users.
-TORBIT_DOORS: dict[str, tuple[str, str]] = {}
+Doors = dict[str, tuple[str, str]]  # dialect -> config keys of that door's port and host
 
 
 def start_torbit(command: list[str] | None = None, ready_within: float = 60.0,
                  login_timeout: float = 60.0, env: dict[str, str] | None = None,
-                 argon2: tuple[int, int, int] | None = ARGON2_CHEAP) -> Server:
-    """`env` is laid over the bench settings (e.g. another storage or bus URL)."""
+                 argon2: tuple[int, int, int] | None = ARGON2_CHEAP,
+                 doors: Doors | None = None) -> Server:
+    """`env` is laid over the bench settings (e.g. another storage or bus URL). `doors` opens
+    more front doors than telnet, each on a free port: {"irc": ("TORBIT_IRC__PORT",
+    "TORBIT_IRC__HOST")}."""
     workdir = Path(tempfile.mkdtemp(prefix="torbit-bench-"))
     port = free_port()
-    doors = {dialect: free_port() for dialect in TORBIT_DOORS}
+    ports = {dialect: free_port() for dialect in doors or {}}
     full_env = torbit_env(workdir, port, login_timeout, argon2)
-    for dialect, (port_key, host_key) in TORBIT_DOORS.items():
-        full_env.update({port_key: str(doors[dialect]), host_key: HOST})
+    for dialect, (port_key, host_key) in (doors or {}).items():
+        full_env.update({port_key: str(ports[dialect]), host_key: HOST})
     proc, output = _spawn(command or torbit_command(), workdir, {**full_env, **(env or {})},
                           subprocess.DEVNULL)
     server = Server("torbit", proc, port, workdir, output)
-    server.ports = {"telnet": port, **doors}
+    server.ports = {"telnet": port, **ports}
     try:
         wait_for_port(server, ready_within)
     except ServerError:
@@ -229,11 +229,13 @@ def start_inspircd(ready_within: float = 30.0, login_timeout: float = 60.0) -> S
 
 
 def start(kind: str, torbit_cmd: list[str] | None = None, login_timeout: float = 60.0,
-          argon2: tuple[int, int, int] | None = ARGON2_CHEAP) -> Server:
+          argon2: tuple[int, int, int] | None = ARGON2_CHEAP, doors: Doors | None = None
+          ) -> Server:
     if kind == "reference":
         return start_reference()
     if kind == "torbit":
-        return start_torbit(torbit_cmd, login_timeout=login_timeout, argon2=argon2)
+        return start_torbit(torbit_cmd, login_timeout=login_timeout, argon2=argon2,
+                            doors=doors)
     if kind == "inspircd":
         return start_inspircd(login_timeout=login_timeout)
     raise ValueError(f"unknown server kind {kind!r}")
