@@ -95,13 +95,21 @@ class Window:
         }
 
 
-async def wait_for_count(count: Callable[[], int], target: int, *, idle: float = 2.0) -> None:
-    """Wait until count() reaches target, or stops growing for `idle` seconds."""
-    last, still = -1, 0.0
-    while (n := count()) < target and still < idle:
-        still = still + 0.05 if n == last else 0.0
-        last = n
+async def wait_for_count(count: Callable[[], int], target: int, *,
+                         progress: Callable[[], int] | None = None, idle: float = 2.0,
+                         cap: float = 180.0) -> float:
+    """Wait until count() reaches target, or nothing moves for `idle` seconds: progress() if
+    given (a server far behind is still delivering older messages), else count() itself; at
+    most `cap` seconds. Returns the seconds waited."""
+    loop = asyncio.get_running_loop()
+    start = last_move = loop.time()
+    moved = progress or count
+    last = moved()
+    while count() < target and loop.time() - last_move < idle and loop.time() - start < cap:
         await asyncio.sleep(0.05)
+        if (now := moved()) != last:
+            last, last_move = now, loop.time()
+    return loop.time() - start
 
 
 async def crowd_in(ep: Endpoint, clients: list[User], receivers: int, room: str,
@@ -122,11 +130,13 @@ class Tally:
     def __init__(self) -> None:
         self.lo = self.hi = 1 << 62
         self.received = 0
+        self.seen = 0  # messages of any sequence number: is a late server still delivering?
         self.latencies_ns: list[int] = []
 
     def __call__(self, _user: User, lines: bytes) -> None:
         now = time.monotonic_ns()
         lo, hi, lat, n = self.lo, self.hi, self.latencies_ns, 0
+        self.seen += lines.count(b"^")
         for line in lines.split(b"\r\n"):
             i = line.rfind(b"^")
             if i < 0:
@@ -196,7 +206,8 @@ async def measure_fanout(ep: Endpoint, clients: list[User], *, receivers: int = 
         await task
         sent = tally.hi - tally.lo
         expected = sent * receivers
-        await wait_for_count(lambda: tally.received, expected)
+        drain_s = await wait_for_count(lambda: tally.received, expected,
+                                       progress=lambda: tally.seen)
         lat = sorted(tally.latencies_ns)
         return {
             "receivers": receivers,
@@ -208,6 +219,7 @@ async def measure_fanout(ep: Endpoint, clients: list[User], *, receivers: int = 
             "received": tally.received,
             "loss": expected - tally.received,
             "dropped_receivers": sum(r.lost for r in rx),
+            "drain_s": round(drain_s, 2),  # after the window, until the last one arrived
             "deliveries_per_s": round(tally.received / w.seconds, 1),
             "cpu_us_per_delivery": round(w.server_cpu / max(tally.received, 1) * 1e6, 4),
             "p50_ms": percentile_ms(lat, 0.50),
@@ -305,7 +317,7 @@ async def measure_burst(ep: Endpoint, clients: list[User], *, receivers: int = 1
         w.stop()
         burst.sending = False
         sent = burst.next
-        await wait_for_count(lambda: progress.received, sent * receivers)
+        await wait_for_count(lambda: progress.received, sent * receivers, idle=5.0)
         return {
             "receivers": receivers,
             "window": window,

@@ -106,6 +106,7 @@ STEADY = [
     Row("p99_ms", "p99 send → receive ms", "lower", "≤ InspIRCd", at_most_peer("inspircd")),
     Row("p50_ms", "p50 send → receive ms", "lower"),
     Row("loss", "loss (deliveries)", "lower", "0", subject_at_most(0)),
+    Row("drain_s", "deliveries still arriving after the window s", "lower"),
     Row("deliveries_per_s", "deliveries/s", "higher"),
     Row("dropped_receivers", "receivers dropped", "lower"),
     *cpu_rows(),

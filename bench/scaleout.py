@@ -120,7 +120,7 @@ async def fanout(
         await task
         sent = tally.hi - tally.lo
         expected = sent * args.receivers
-        await wait_for_count(lambda: tally.received, expected)
+        await wait_for_count(lambda: tally.received, expected, progress=lambda: tally.seen)
         lat = sorted(tally.latencies_ns)
         delivered = max(tally.received, 1)
         return {

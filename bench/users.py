@@ -118,8 +118,8 @@ class User(asyncio.Protocol):
         """What the client sends as soon as it is connected."""
 
     def knock(self) -> None:
-        """Make a server that waits for the client say something at once (a newcomer timing
-        the server's first words)."""
+        """Give a server that waits for its client something to answer at once (a newcomer
+        timing the server's first words)."""
 
     def login_data(self, data: bytes) -> None:
         raise NotImplementedError
