@@ -15,7 +15,8 @@ A shown text must not be able to pass for something else on anyone's screen:
 Names need none of this: they are ASCII letters, digits, '-', '_' and '.' (names.py).
 
 Most texts have none of these: one search tells (ASCII needs only a control-character
-class), and only a text with something to clean is rewritten, in one pass."""
+class), and only a text with something to clean is rewritten (bench/clean_text.py measures
+both against a control-characters-only reference)."""
 
 from __future__ import annotations
 
@@ -60,27 +61,41 @@ _BLANKS += ["\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"]
 _FORMAT_BMP = [c for c in _FORMAT if c < "\U00010000"]
 _FORMAT_ASTRAL = [c for c in _FORMAT if c >= "\U00010000"]
 
-# sre tests a character class as a bitmap only while every character in it is below U+10000;
-# one astral character makes it a list of ranges tried one by one at every position (10x
-# slower on a line with emoji). So the few astral format characters (tags, a handful of
-# historic-script and musical controls) are removed in a pass of their own, first, and only
-# when a text has any; everything else is rewritten in one pass of bitmap classes.
+# The rewrite is a few passes, each a substitution by a constant done in C, in an order that
+# leaves every decision final: controls, then the format characters that always go, then
+# separators and tabs; the joiners once their neighbours are what will be shown; blank runs
+# last, once nothing invisible is left between blanks. Only the joiners need a Python callback.
+# sre tests a character class as a bitmap only while all of it is below U+10000 (an astral
+# character makes it a list of ranges tried in turn at every position, 10x slower on a line
+# with emoji), so the few astral format characters (tags; a handful of historic-script and
+# musical controls) are removed in a pass of their own, only when a text has any.
 _TAG_CODE = "[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,7}\U000e007f"
-_ASTRAL_REWRITE = re.compile(f"(\U0001f3f4{_TAG_CODE})|{_char_class(_FORMAT_ASTRAL)}+")
-# A run of blanks may have format characters between them (they go, so the blanks close up).
-_REWRITE = re.compile(
-    f"(?P<run>(?:{_char_class(_BLANKS)}{_char_class(_FORMAT_BMP)}*){{{MAX_BLANKS + 1},}})"
-    f"|(?P<join>[{ZWNJ}{ZWJ}]+)"
-    f"|(?P<blank>[\t\u2028\u2029])"
-    f"|(?P<bad>{_char_class(_BAD)})"
-    f"|{_char_class(_FORMAT_BMP)}+"
-)
+_ASTRAL_FORMAT = re.compile(f"(\U0001f3f4{_TAG_CODE})|{_char_class(_FORMAT_ASTRAL)}+")
+_BAD_CHAR = re.compile(_char_class(_BAD))
+_DROP = re.compile(_char_class(c for c in _FORMAT_BMP if c not in (ZWJ, ZWNJ)) + "+")
+_SEPARATOR = re.compile("[\t\u2028\u2029]")
+_JOINERS = re.compile(f"[{ZWNJ}{ZWJ}]+")
+_BLANK_RUN = re.compile(_char_class(_BLANKS) + f"{{{MAX_BLANKS + 1},}}")
 # Whether a text has anything to rewrite. ASCII can only have controls and runs of spaces.
 # Astral format characters are found in the UTF-8 encoding by the two bytes their encodings
 # start with (a few other characters share them; they only cost the slow path).
 _ASCII_SUSPECT = re.compile(r"[^ -~]")
-_SUSPECT = re.compile(_char_class([*_BAD, *_FORMAT_BMP, *_BLANKS[1:]]))
-_ASTRAL_PREFIXES = tuple(sorted({c.encode()[:2] for c in _FORMAT_ASTRAL}))
+_SUSPECT = re.compile(_char_class([*_BAD, *_FORMAT_BMP, *(b for b in _BLANKS if b != " ")]))
+
+
+def _lead_bytes(chars: Iterable[str]) -> dict[bytes, re.Pattern[bytes]]:
+    """Per first byte of the chars' UTF-8 encodings, a pattern of their first two bytes."""
+    seconds: dict[bytes, set[bytes]] = {}
+    for c in chars:
+        raw = c.encode()
+        seconds.setdefault(raw[:1], set()).add(raw[1:2])
+    return {
+        lead: re.compile(re.escape(lead) + b"[" + b"".join(map(re.escape, sorted(s))) + b"]")
+        for lead, s in seconds.items()
+    }
+
+
+_ASTRAL_PREFIX = _lead_bytes(_FORMAT_ASTRAL)
 _EMOJI_TRAILERS = frozenset("\ufe0e\ufe0f\u20e3" + "".join(map(chr, range(0x1F3FB, 0x1F400))))
 
 
@@ -90,12 +105,12 @@ def clean_text(text: str, max_bytes: int) -> str:
     dropped; empty and oversized texts refused."""
     if text.isascii():
         if _ASCII_SUSPECT.search(text) is not None or "    " in text:
-            text = _REWRITE.sub(_rewrite, text)
+            text = _rewrite(text)
     else:
         if _has_astral_format(text):
-            text = _ASTRAL_REWRITE.sub(lambda m: m.group(1) or "", text)
+            text = _ASTRAL_FORMAT.sub(lambda m: m.group(1) or "", text)
         if _SUSPECT.search(text) is not None or "    " in text:
-            text = _REWRITE.sub(_rewrite, text)
+            text = _rewrite(text)
     text = text.rstrip()
     if not text.strip():
         raise InvalidInput("empty message")
@@ -105,39 +120,38 @@ def clean_text(text: str, max_bytes: int) -> str:
 
 
 def _has_astral_format(text: str) -> bool:
+    """Whether the text may hold an astral format character: by the bytes their UTF-8
+    encodings start with, a lead byte first (memchr), then its second byte if need be."""
     raw = text.encode(errors="surrogatepass")
-    return any(p in raw for p in _ASTRAL_PREFIXES)
+    return any(lead in raw and _ASTRAL_PREFIX[lead].search(raw) for lead in _ASTRAL_PREFIX)
 
 
-def _rewrite(m: re.Match[str]) -> str:
-    kind = m.lastgroup
-    if kind == "run":
-        return " " * MAX_BLANKS
-    if kind == "join":
-        return _joiner(m)
-    if kind == "blank":
-        return " "
-    if kind == "bad":
-        return "\ufffd"
-    return ""  # format characters
+def _rewrite(text: str) -> str:
+    text = _DROP.sub("", _BAD_CHAR.sub("\ufffd", text))
+    text = _SEPARATOR.sub(" ", text)
+    if ZWJ in text or ZWNJ in text:
+        text = _JOINERS.sub(_joiner, text)
+    return _BLANK_RUN.sub(" " * MAX_BLANKS, text)
 
 
 def _joiner(m: re.Match[str]) -> str:
     """Keep one joiner where writing needs it: a ZWJ between two emoji (👩‍💻, 🏳️‍🌈), or a
     ZWJ/ZWNJ between two letters or marks of a script past Latin (Indic conjuncts, Persian
     and Arabic shaping); drop it anywhere else."""
-    s, start, end = m.string, m.start(), m.end()
+    s = m.string
+    start, end = m.span()
     if start == 0 or end == len(s):
         return ""
-    before, after = s[start - 1], s[end]
-    if _script_letter(before) and _script_letter(after):
-        return m.group()[-1]
-    if ZWJ not in m.group() or not _emoji(after):
-        return ""
-    k = start - 1
-    while k > 0 and s[k] in _EMOJI_TRAILERS:
-        k -= 1
-    return ZWJ if _emoji(s[k]) else ""
+    joiners, after = m.group(), s[end]
+    if ZWJ in joiners and _emoji(after):
+        k = start - 1
+        while k > 0 and s[k] in _EMOJI_TRAILERS:
+            k -= 1
+        if _emoji(s[k]):
+            return ZWJ
+    if _script_letter(s[start - 1]) and _script_letter(after):
+        return joiners[-1]
+    return ""
 
 
 def _script_letter(ch: str) -> bool:
