@@ -25,7 +25,10 @@ async def test_rooms_come_a_page_at_a_time_in_key_order(store: SqlStore) -> None
     assert [r.name for r, _ in await store.list_rooms(after="delta", limit=2)] == ["echo"]
     assert await store.list_rooms(after="echo", limit=2) == []
     assert [r.key for r, _ in await store.list_rooms(after="b")] == [
-        "bravo", "charlie", "delta", "echo"
+        "bravo",
+        "charlie",
+        "delta",
+        "echo",
     ]
     assert len(await store.list_rooms()) == 5
 
@@ -80,7 +83,8 @@ async def test_a_room_with_a_member_is_never_deleted(store: SqlStore) -> None:
     # a join racing the removal: either the room goes and the join fails, or both stay
     await store.remove_member("den", "alice")
     results = await asyncio.gather(
-        store.delete_room_if_empty("den"), store.add_member("den", "alice"),
+        store.delete_room_if_empty("den"),
+        store.add_member("den", "alice"),
         return_exceptions=True,
     )
     if results[0] is True:
@@ -96,6 +100,7 @@ async def test_audit_entries_past_their_retention_are_purged(store: SqlStore) ->
         )
     assert await store.purge_audit(NOW + timedelta(days=3)) == 3
     assert [e.at for e in await store.list_audit()] == [
-        NOW + timedelta(days=4), NOW + timedelta(days=3)
+        NOW + timedelta(days=4),
+        NOW + timedelta(days=3),
     ]
     assert await store.purge_audit(NOW) == 0

@@ -148,9 +148,7 @@ class TestRoomsPerUser:
         owned = await core.store.owned_rooms("alice")
         assert len(owned) == 5 and sorted(await core.store.rooms_of("alice")) == sorted(owned)
 
-    async def test_empty_rooms_go_after_their_grace_and_nothing_else_does(
-        self, core: Core
-    ) -> None:
+    async def test_empty_rooms_go_after_their_grace_and_nothing_else_does(self, core: Core) -> None:
         for name in ("alice", "bob"):
             await core.user(name)
         for room in ("left", "talked", "kept", "lobby"):
@@ -169,7 +167,10 @@ class TestRoomsPerUser:
             now=lambda: later,
         )
         soon = Retention(
-            core.store, core.log, timedelta(days=365), empty_room_grace=timedelta(hours=3),
+            core.store,
+            core.log,
+            timedelta(days=365),
+            empty_room_grace=timedelta(hours=3),
             now=lambda: later,
         )
         assert (await soon.purge_expired()).rooms == 0  # within the grace period

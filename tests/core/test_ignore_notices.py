@@ -36,7 +36,10 @@ async def test_joins_and_leaves_of_an_ignored_user_are_not_shown(core: Core) -> 
     assert notices(alice)[-1] == "marker"
     assert not [n for n in notices(alice) if "bob" in n]
     assert [n for n in notices(carol) if "bob" in n] == [
-        "bob joined #lobby", "bob left #lobby", "bob joined #lobby", "bob left #lobby"
+        "bob joined #lobby",
+        "bob left #lobby",
+        "bob joined #lobby",
+        "bob left #lobby",
     ]
 
 

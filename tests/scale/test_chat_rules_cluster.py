@@ -13,7 +13,9 @@ from tests.scale.conftest import NodeFactory
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
 
-async def test_ignores_and_mutes_hold_across_nodes(make_node: NodeFactory, clients: Clients) -> None:
+async def test_ignores_and_mutes_hold_across_nodes(
+    make_node: NodeFactory, clients: Clients
+) -> None:
     a = await make_node("a")
     b = await make_node("b")
     owner = await clients.http(a, "owner")

@@ -48,7 +48,7 @@ async def test_a_muted_admin_cannot_unmute_themselves_or_talk_through_the_topic(
     await bob_ws.send(type="send", room="hall", text="hi", ref=1)
     error = await bob_ws.next("error", "muted")
     assert error["ref"] == 1
-    room = (await services(server).membership.room("hall"))
+    room = await services(server).membership.room("hall")
     assert room.topic == ""
     assert await audit(server, "hall") == before
     assert len(services(server).mutes) == 1

@@ -26,8 +26,13 @@ async def test_a_taken_name_answers_the_same_for_public_and_private_rooms(
     telnet_answers: set[str] = set()
     for who in ("stranger", "guest", "owner"):
         async with api(server, who) as c:
-            for name, private in (("open", False), ("secret", False), ("Secret", True),
-                                  ("shared", True), ("OPEN", True)):
+            for name, private in (
+                ("open", False),
+                ("secret", False),
+                ("Secret", True),
+                ("shared", True),
+                ("OPEN", True),
+            ):
                 r = await c.post("/api/v1/rooms", json={"name": name, "private": private})
                 message = error_of(r, 409, "conflict")
                 http_answers.add((r.status_code, message.replace(name, "NAME")))

@@ -215,7 +215,8 @@ async def test_old_audit_entries_are_purged_by_housekeeping(server: App) -> None
     purged = await services(server).retention.purge_expired()
     assert purged.audit_entries in (0, 2)  # 0 if the background round got there first
     assert [e.at for e in await store.list_audit("x")] == [
-        now - timedelta(days=0), now - timedelta(days=89)
+        now - timedelta(days=0),
+        now - timedelta(days=89),
     ]
 
 
@@ -231,4 +232,3 @@ async def test_limits_can_be_lifted(make_server: ServerFactory) -> None:
             assert (await c.delete("/api/v1/me/ignores/other")).status_code == 204
             r = await c.patch(f"/api/v1/rooms/r{i}", json={"topic": "t"})
             assert r.status_code == 200
-
