@@ -25,12 +25,12 @@ from torbit.core.events import NodeEvents
 from torbit.core.hashing import PasswordHashing
 from torbit.core.identity import NamePolicy
 from torbit.core.ignores import Ignores
-from torbit.core.limits import ConnectionLimiter, RateLimiter
+from torbit.core.limits import ActionLimits, ConnectionLimiter, RateLimiter
 from torbit.core.membership import Membership, RoomRules
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
 from torbit.core.mutes import Mutes
-from torbit.core.names import check_name
+from torbit.core.names import check_name, name_key
 from torbit.core.ports import MessageLog, Store
 from torbit.core.retention import Retention
 from torbit.core.revocation import Revocations
@@ -135,6 +135,34 @@ def per_hour(count: int) -> RateLimiter:
     return RateLimiter(count / 3600.0, count)
 
 
+def action_limits(settings: Settings) -> ActionLimits:
+    lim = settings.limits
+    return ActionLimits(
+        joins=RateLimiter(lim.join_rate, lim.join_burst),
+        presence=RateLimiter(lim.presence_rate, lim.presence_burst),
+        invites=RateLimiter(lim.invite_rate, lim.invite_burst),
+        ignores=RateLimiter(lim.ignore_rate, lim.ignore_burst),
+        topics=RateLimiter(lim.topic_rate, lim.topic_burst),
+        creates=RateLimiter(lim.create_rate, lim.create_burst),
+    )
+
+
+def retention_of(settings: Settings, store: Store, message_log: MessageLog) -> Retention:
+    chat, moderation = settings.chat, settings.moderation
+    return Retention(
+        store,
+        message_log,
+        timedelta(hours=chat.retention_hours),
+        audit_keep=timedelta(days=moderation.audit_retention_days)
+        if moderation.audit_retention_days
+        else None,
+        empty_room_grace=timedelta(hours=chat.empty_room_grace_hours)
+        if chat.empty_room_grace_hours
+        else None,
+        keep_rooms=frozenset({name_key(chat.default_room)}),
+    )
+
+
 def raise_open_file_limit() -> None:
     """Thousands of clients need thousands of descriptors: take what the hard limit allows."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -222,7 +250,8 @@ class App:
             on_delivered=lambda _message, lag: latency.observe(lag),
         )
         self.metrics.count_deliveries(lambda: subscriptions.delivered)
-        sessions = Sessions(store, subscriptions, s.chat.presence_notices_max)
+        limits = action_limits(s)
+        sessions = Sessions(store, subscriptions, s.chat.presence_notices_max, limits.presence)
         mutes = Mutes()
         revocations = Revocations(store, sessions, events, mutes)
         accounts = Accounts(
@@ -249,8 +278,9 @@ class App:
             subscriptions,
             sessions,
             RoomRules(s.chat.default_room, s.chat.history_on_join, s.limits.rooms_per_user),
+            limits,
         )
-        ignores = Ignores(store, subscriptions, events)
+        ignores = Ignores(store, subscriptions, events, limits.ignores)
         messaging = Messaging(
             store,
             message_log,
@@ -323,7 +353,7 @@ class App:
             )
             await self._start_http(core, options, http_sock)
             self.http_port = http_sock.getsockname()[1]
-        retention = Retention(store, message_log, timedelta(hours=s.chat.retention_hours))
+        retention = retention_of(s, store, message_log)
         self.core = Core(
             store,
             message_log,

@@ -17,6 +17,7 @@ from torbit.core.accounts import Accounts
 from torbit.core.delivery import Delivery
 from torbit.core.events import NodeEvents
 from torbit.core.ignores import Ignores
+from torbit.core.limits import ActionLimits
 from torbit.core.membership import Membership, RoomRules
 from torbit.core.messaging import Messaging
 from torbit.core.models import User
@@ -39,7 +40,7 @@ class Recorder:
         m = delivery.message
         self.lines.append(f"<{m.sender}> {m.text}")
 
-    def notify(self, text: str, channel: str | None = None) -> None:
+    def notify(self, text: str, channel: str | None = None, about: tuple[str, ...] = ()) -> None:
         self.lines.append(f"* {text}")
 
     def close(self, reason: str) -> None:
@@ -82,15 +83,30 @@ class Core:
 
 
 @pytest.fixture
-async def core(tmp_path: Path) -> AsyncIterator[Core]:
+def room_rules() -> RoomRules:
+    """Override in a test module to try other rules."""
+    return RoomRules(history_on_join=5)
+
+
+@pytest.fixture
+def action_limits() -> ActionLimits:
+    """No limits; override in a test module to try some."""
+    return ActionLimits()
+
+
+@pytest.fixture
+async def core(
+    tmp_path: Path, room_rules: RoomRules, action_limits: ActionLimits
+) -> AsyncIterator[Core]:
     store = SqlStore(f"sqlite:///{tmp_path}/core.db")
     await store.open()
     log = SqlLog(store)
     events = NodeEvents(log)
     subscriptions = Subscriptions(log, UTC, on_event=events.receive)
-    sessions = Sessions(store, subscriptions, presence_notices_max=100)
-    membership = Membership(store, log, subscriptions, sessions, RoomRules(history_on_join=5))
-    ignores = Ignores(store, subscriptions, events)
+    limits = action_limits
+    sessions = Sessions(store, subscriptions, presence_notices_max=100, presence=limits.presence)
+    membership = Membership(store, log, subscriptions, sessions, room_rules, limits)
+    ignores = Ignores(store, subscriptions, events, limits.ignores)
     mutes = Mutes()
     messaging = Messaging(store, log, membership, ignores, mutes)
     moderation = Moderation(store, membership, subscriptions, events, mutes)

@@ -74,6 +74,7 @@ class RoomNotice(NodeEvent):
     TYPE: ClassVar[str] = "notice"
     room: str
     text: str
+    about: tuple[str, ...] = ()  # keys of the users it names
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,8 @@ def decode(text: str) -> tuple[NodeEvent, str] | None:
         origin = str(data.pop("origin", ""))
         if cls is None:
             return None
-        return cls(**data), origin
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**fields), origin
     except (ValueError, TypeError, AttributeError):
         return None
 

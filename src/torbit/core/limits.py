@@ -1,12 +1,16 @@
-"""Abuse limits kept in memory: token buckets for message rates, and open connections per
-address. Bounded in size, so an attacker cycling through names or addresses cannot grow them
-without limit. A limit of 0 disables it. The login back-off is core/throttle.py."""
+"""Abuse limits kept in memory: token buckets for message rates and for the actions that
+change state or tell others something (`ActionLimits`), and open connections per address.
+Bounded in size, so an attacker cycling through names or addresses cannot grow them without
+limit. A limit of 0 disables it. Each node keeps its own buckets: behind a load balancer a
+user's rate is at most the nodes' count times the configured one. The login back-off is
+core/throttle.py."""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from torbit.errors import RateLimited
 
@@ -44,6 +48,25 @@ class RateLimiter:
         """Take one token or raise RateLimited saying when to try again."""
         if self.take(key) == 0:
             raise RateLimited(f"slow down: too many {what}", retry_after=1.0 / self.rate)
+
+
+def _unlimited() -> RateLimiter:
+    return RateLimiter(0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionLimits:
+    """Per-user token buckets for the actions that change state or reach other people, each
+    checked by the service that does the action (whatever door asked). Those beyond a limit
+    are refused with RateLimited, except join and leave notices: past `presence`, a user's
+    comings and goings are just no longer announced."""
+
+    joins: RateLimiter = field(default_factory=_unlimited)  # memberships gained or ended
+    presence: RateLimiter = field(default_factory=_unlimited)  # join/leave notices caused
+    invites: RateLimiter = field(default_factory=_unlimited)
+    ignores: RateLimiter = field(default_factory=_unlimited)  # ignore and unignore
+    topics: RateLimiter = field(default_factory=_unlimited)  # topic and privacy changes
+    creates: RateLimiter = field(default_factory=_unlimited)  # rooms created
 
 
 class ConnectionLimiter:

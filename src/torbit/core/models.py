@@ -107,7 +107,8 @@ class Standing:
     invited: bool = False
     server_admin: bool = False
 
-    def role(self, room: Room, user_key: str) -> Role:
+    def rank(self, room: Room, user_key: str) -> Role:
+        """What the user is in the room by title, bans aside: who outranks whom."""
         if self.server_admin:
             return Role.SERVER_ADMIN
         if room.owner is not None and name_key(room.owner) == user_key:
@@ -115,6 +116,13 @@ class Standing:
         if self.member:
             return Role.ADMIN if self.admin else Role.MEMBER
         return Role.NONE
+
+    def role(self, room: Room, user_key: str) -> Role:
+        """What the user may do in the room now: a ban takes every right there away, an
+        owner's too (not a server admin's, whom no room can ban)."""
+        if self.banned and not self.server_admin:
+            return Role.NONE
+        return self.rank(room, user_key)
 
     def may_see(self, room: Room, user_key: str) -> bool:
         """Private rooms exist only for their members, invitees, owner and server admins."""

@@ -71,8 +71,25 @@ class Store(Protocol):
 
     async def get_room(self, key: str) -> Room | None: ...
 
-    async def list_rooms(self) -> list[tuple[Room, int]]:
-        """Every room with its member count, by name."""
+    async def list_rooms(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[Room, int]]:
+        """Rooms with their member counts, by key: those after the key `after` (all without),
+        at most `limit` of them (all without)."""
+
+    async def owned_rooms(self, user_key: str) -> list[str]:
+        """Keys of the rooms the user owns (Room.owner, compared case-insensitively)."""
+
+    async def empty_rooms(
+        self, created_before: datetime, *, after: str | None = None, limit: int = 100
+    ) -> list[str]:
+        """Keys, in order, of up to `limit` rooms after the key `after` that have no members
+        and were created before `created_before` (candidates for removal: the caller checks
+        that they have no messages either)."""
+
+    async def delete_room_if_empty(self, key: str) -> bool:
+        """Delete the room with its invitations, bans, mutes, admins and read cursors, in one
+        transaction, if it still has no members; True if it was deleted."""
 
     async def add_member(self, room_key: str, user_key: str) -> bool:
         """True if the user was not a member before."""
@@ -151,6 +168,9 @@ class Store(Protocol):
 
     async def list_audit(self, room_key: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """The newest `limit` entries (of one room, or all), newest first."""
+
+    async def purge_audit(self, older_than: datetime) -> int:
+        """Delete the audit entries written before `older_than`; the count deleted."""
 
     # login tokens (HTTP bearer tokens); only a hash of each token is ever stored
     async def create_token(self, token_hash: str, user_key: str, expires_at: datetime) -> None: ...

@@ -1,7 +1,8 @@
 """Logged-in sessions: logging in and out of a node, closing the sessions whose credentials
 were revoked, and the join/leave notices that follow from presence. A user may have several
 sessions (doors, devices); they are announced as joining a room with the first and leaving
-with the last."""
+with the last. A notice names its user, so whoever ignores them does not see it; past the
+`presence` rate limit, a user who keeps coming and going is no longer announced at all."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 
 from torbit.core.delivery import Session
 from torbit.core.events import SessionsRevoked
+from torbit.core.limits import RateLimiter
 from torbit.core.names import is_inbox, name_key
 from torbit.core.ports import Store
 from torbit.core.subscriptions import Subscriptions
@@ -32,12 +34,14 @@ class Sessions:
         store: Store,
         subscriptions: Subscriptions,
         presence_notices_max: int,
+        presence: RateLimiter | None = None,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._subs = subscriptions
         self._notices_max = presence_notices_max
+        self._presence = presence or RateLimiter(0, 0)
         self._now = now
         self._proofs: dict[Session, Proof] = {}
 
@@ -117,10 +121,13 @@ class Sessions:
         return mine - self._subs.is_listening(session, channel) == 0
 
     def announce(self, channel: str, text: str, skip: Session) -> None:
-        """A join or leave notice; in big rooms they would be most of the traffic (every join
-        told to everyone is quadratic), so only rooms up to `presence_notices_max` get them."""
-        if self._subs.listener_count(channel) <= self._notices_max:
-            self._subs.notify(channel, text, skip=skip)
+        """A join or leave notice of `skip`'s user; in big rooms they would be most of the
+        traffic (every join told to everyone is quadratic), so only rooms up to
+        `presence_notices_max` get them."""
+        if self._subs.listener_count(channel) <= self._notices_max and self._presence.take(
+            skip.user_key
+        ):
+            self._subs.notify(channel, text, skip=skip, about=(skip.user_key,))
 
     def shutdown_notice(self, text: str) -> None:
         self._subs.notify_everyone(text)

@@ -221,8 +221,10 @@ class SqlStore(RoomModerationSql):
             row = (await conn.execute(select(rooms).where(rooms.c.key == key))).first()
         return _room(row) if row is not None else None
 
-    async def list_rooms(self) -> list[tuple[Room, int]]:
-        """Every room with its member count, ordered by name (case-insensitively)."""
+    async def list_rooms(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[Room, int]]:
+        """Rooms with their member counts, ordered by key (the name, case-insensitively)."""
         count = func.count(memberships.c.user_key).label("members")
         query = (
             select(rooms, count)
@@ -230,8 +232,19 @@ class SqlStore(RoomModerationSql):
             .group_by(*rooms.c)
             .order_by(rooms.c.key)
         )
+        if after is not None:
+            query = query.where(rooms.c.key > after)
+        if limit is not None:
+            query = query.limit(limit)
         async with self._read() as conn:
             return [(_room(row), row.members) for row in await conn.execute(query)]
+
+    async def owned_rooms(self, user_key: str) -> list[str]:
+        query = (
+            select(rooms.c.key).where(func.lower(rooms.c.owner) == user_key).order_by(rooms.c.key)
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
 
     async def add_member(self, room_key: str, user_key: str) -> bool:
         """True if the user was not a member before; NotFound if the room or user is unknown."""

@@ -32,7 +32,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from torbit.core.delivery import Delivery
+from torbit.core.delivery import Delivery, Names
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
@@ -87,7 +87,7 @@ class WsSession:
     def deliver(self, delivery: Delivery) -> None:
         self.send(delivery.json)
 
-    def notify(self, text: str, channel: str | None = None) -> None:
+    def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         self.send(notice_frame(text, channel))
 
     def close(self, reason: str) -> None:

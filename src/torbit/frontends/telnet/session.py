@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any, cast
 
-from torbit.core.delivery import Delivery
+from torbit.core.delivery import Delivery, Names
 from torbit.core.format import format_error, format_system
 from torbit.core.models import Room
 from torbit.core.names import name_key
@@ -166,7 +166,7 @@ class TelnetSession(asyncio.Protocol):
         if w is not None:
             w.write(delivery.line)
 
-    def notify(self, text: str, channel: str | None = None) -> None:
+    def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         self.send_line(format_system(text))
 
     def close(self, reason: str) -> None:
