@@ -50,3 +50,33 @@ async def read_response(reader: asyncio.StreamReader, timeout: float = 30) -> tu
     except (asyncio.IncompleteReadError, ConnectionError):
         return 0, b""
     return int(head.split()[1]), head
+
+
+@asynccontextmanager
+async def attacker_site(address: str, html: str) -> AsyncIterator[str]:
+    """A real web server on `address` (a port of its own) answering every request with the
+    attacker's page; yields its origin. Being a real loopback server, the page is in the
+    same address space as the torbit server, as a page on the internet is for a server on
+    the internet: the browser's local-network checks do not stand in for torbit's."""
+    body = html.encode()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+            )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, address, 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://{address}:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()

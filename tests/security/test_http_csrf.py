@@ -20,6 +20,7 @@ from playwright.async_api import Browser
 from tests.browser.conftest import browser  # noqa: F401 (a fixture)
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, base_url, basic, error_of, http_client, register, texts
+from tests.security.http_attack import ATTACKER, REMOTE, attacker_site
 from torbit.app import App
 
 CROSS_SITE = {"Origin": "http://127.0.0.2:8000", "Sec-Fetch-Site": "cross-site"}
@@ -49,16 +50,16 @@ async def no_room(client: httpx.AsyncClient, name: str) -> None:
 
 EVIL_PAGE = """<!doctype html><title>cute cats</title>
 <img src="{server}/receive/newroom/alice" alt="">
+<img src="{server}/receive/lobby/alice" alt="">
 <form id="f" method="POST" action="{server}/send/lobby/alice" enctype="text/plain">
 <input name="hello from" value="the attacker"></form>
 <script>setTimeout(() => document.getElementById("f").submit(), 200)</script>
 """
 
 
-@pytest.mark.parametrize("attacker", ["http://127.0.0.1:8000", "http://127.0.0.2:8000"],
-                         ids=["same-site", "cross-site"])
+@pytest.mark.parametrize("address", [ATTACKER, REMOTE], ids=["same-site", "cross-site"])
 async def test_a_foreign_page_cannot_use_the_browsers_credentials(
-    server: App, client: httpx.AsyncClient, browser: Browser, attacker: str  # noqa: F811
+    server: App, client: httpx.AsyncClient, browser: Browser, address: str  # noqa: F811
 ) -> None:
     own = base_url(server)
     context = await browser.new_context(
@@ -68,21 +69,24 @@ async def test_a_foreign_page_cannot_use_the_browsers_credentials(
     page = await context.new_page()
     page.on("response", lambda r: answers.__setitem__(r.url, r.status))
     page.on("requestfailed", lambda r: answers.setdefault(r.url, 0))
-    await page.route(f"{attacker}/", lambda route: route.fulfill(
-        status=200, content_type="text/html", body=EVIL_PAGE.format(server=own)))
     try:
-        await page.goto(f"{attacker}/")
-        async with asyncio.timeout(20):
-            while len([u for u in answers if u.startswith(own)]) < 2:
-                await asyncio.sleep(0.05)
+        async with attacker_site(address, EVIL_PAGE.format(server=own)) as attacker:
+            await page.goto(f"{attacker}/")
+            async with asyncio.timeout(20):
+                while len([u for u in answers if u.startswith(own)]) < 3:
+                    await asyncio.sleep(0.05)
     finally:
         await context.close()
-    # the form post was refused before any credentials were asked for; the image's answer is
-    # opaque to the page (Chromium blocks a JSON body for an <img>), what it did is not
+    # all were refused before any credentials were asked for (Chromium keeps the JSON answer
+    # from an <img>: the request fails for the page)
     assert answers[f"{own}/send/lobby/alice"] == 403
     assert answers[f"{own}/receive/newroom/alice"] in (0, 403)
+    assert answers[f"{own}/receive/lobby/alice"] in (0, 403)
     assert await lobby(client) == ["before"]
     await no_room(client, "newroom")
+    # alice's read cursor did not move: she still has the message to receive
+    r = await client.get("/receive/lobby/alice", auth=basic("alice"))
+    assert texts(r.json()) == ["before"]
 
 
 async def test_a_text_plain_form_post_is_refused(client: httpx.AsyncClient) -> None:
