@@ -72,6 +72,7 @@ async def register_alice(app: App) -> None:
         assert r.status_code == 201
 
 
+@pytest.mark.slow
 async def test_dribbled_bodies_are_cut_off(
     make_server: ServerFactory, sockets: list[asyncio.StreamWriter]
 ) -> None:
@@ -85,6 +86,7 @@ async def test_dribbled_bodies_are_cut_off(
         error_of(await c.get("/api/v1/rooms/lobby/messages", auth=basic("alice")), 404)
 
 
+@pytest.mark.slow
 async def test_one_address_holds_at_most_100_http_connections(
     make_server: ServerFactory, sockets: list[asyncio.StreamWriter]
 ) -> None:

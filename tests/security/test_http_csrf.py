@@ -57,6 +57,8 @@ EVIL_PAGE = """<!doctype html><title>cute cats</title>
 """
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 @pytest.mark.parametrize("address", [ATTACKER, REMOTE], ids=["same-site", "cross-site"])
 async def test_a_foreign_page_cannot_use_the_browsers_credentials(
     server: App, client: httpx.AsyncClient, browser: Browser, address: str  # noqa: F811

@@ -80,6 +80,8 @@ FRAMER = """<!doctype html><title>win a prize</title>
 """
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 async def test_another_site_cannot_frame_the_page(server: App, browser: Browser) -> None:  # noqa: F811
     own = base_url(server)
     context = await browser.new_context()
@@ -117,6 +119,8 @@ async def test_websocket_handshakes_from_foreign_origins_are_refused(
             assert json.loads(await ws.recv())["text"] == "logged in as alice"
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 async def test_docs_come_from_this_server_only(server: App, browser: Browser) -> None:  # noqa: F811
     own = base_url(server)
     async with http_client(server) as c:

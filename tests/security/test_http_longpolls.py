@@ -10,6 +10,8 @@ import asyncio
 from collections import Counter
 from contextlib import AsyncExitStack
 
+import pytest
+
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, basic, eventually, http_client, texts
 from tests.security.http_attack import ATTACKER, REMOTE, client_from
@@ -30,6 +32,7 @@ def waiting(app: App) -> int:
     return len(app.core.subscriptions.listeners("lobby"))
 
 
+@pytest.mark.slow
 async def test_one_address_with_many_accounts_cannot_take_every_wait(
     make_server: ServerFactory,
 ) -> None:
