@@ -280,6 +280,10 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
     async with httpx.AsyncClient(base_url=base(port), timeout=60, limits=limits(conns)) as c:
         if kind == "torbit":
             await register(c, [*readers, filler, waiter])
+            for room in (fill_room, lp_room):  # the classic routes create no rooms
+                resp = await c.put(f"/api/v1/rooms/{room}/members/{filler}",
+                                   auth=auth(kind, filler))
+                resp.raise_for_status()
         # readers join the room (their cursor starts here) before it is filled
         for r in readers:
             resp = await c.get(f"/receive/{fill_room}/{r}", params={"limit": 1},

@@ -350,6 +350,13 @@ class App:
                 s.http.max_body_bytes,
                 max(s.http.ws_max_queue, s.chat.history_on_join + 16),  # history never drops
                 s.chat.default_room,
+                body_timeout=s.http.body_timeout,
+                trusted_proxies=s.http.trusted_proxies,
+                allowed_origins=s.http.allowed_origins,
+                metrics_token=s.http.metrics_token,
+                max_long_polls=s.limits.max_long_polls,
+                long_polls_per_user=s.limits.long_polls_per_user,
+                long_polls_per_ip=s.limits.long_polls_per_ip,
             )
             await self._start_http(core, options, http_sock)
             self.http_port = http_sock.getsockname()[1]
@@ -383,12 +390,14 @@ class App:
     async def _start_http(self, core: HttpCore, options: HttpOptions, sock: socket.socket) -> None:
         import uvicorn
 
-        from torbit.frontends.http import create_http_app
-        from torbit.frontends.http.guard import GuardedHttpTools
+        from torbit.frontends.http import create_http_app, http_protocol
 
         config = uvicorn.Config(
             create_http_app(core, options),
-            http=GuardedHttpTools,  # bounded request heads: no slowloris, no endless headers
+            # bounded heads and bodies, connections counted per address (with telnet's)
+            http=http_protocol(core, options),
+            # forwarding headers are read by the app, from http.trusted_proxies only
+            proxy_headers=False,
             log_config=None,
             access_log=False,
             lifespan="off",

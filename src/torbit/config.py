@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -48,6 +49,41 @@ class HttpConfig(Section):
     ws_max_queue: int = Field(
         1000, ge=16, description="frames queued per WebSocket client before it is dropped"
     )
+    body_timeout: float = Field(30.0, gt=0, description="seconds for a request body to arrive")
+    # reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed
+    trusted_proxies: tuple[str, ...] = ()
+    # browser origins allowed besides the server's own (scheme://host[:port])
+    allowed_origins: tuple[str, ...] = ()
+    metrics_token: str = ""  # Bearer token for /metrics from other than loopback; "": none
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for entry in value:
+            origin = entry.strip().rstrip("/").lower()
+            scheme, sep, host = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not host or "/" in host:
+                raise ValueError(f"{entry!r} is not an origin like https://chat.example.com")
+            out.append(origin)
+        return tuple(out)
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError('use at least 16 characters, or "" for none')
+        return value
 
 
 class StorageConfig(Section):
@@ -130,6 +166,9 @@ class LimitsConfig(Section):
     login_forget_after: float = Field(3600.0, gt=0, description="seconds without a failure")
     registrations_per_address: int = Field(5, ge=0, description="per hour, from one address")
     registrations_per_hour: int = Field(200, ge=0, description="in total")
+    max_long_polls: int = Field(1000, ge=0, description="waiting GET /receive, in total")
+    long_polls_per_user: int = Field(8, ge=0)
+    long_polls_per_ip: int = Field(50, ge=0)
 
 
 class ModerationConfig(Section):

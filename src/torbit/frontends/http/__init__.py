@@ -16,11 +16,16 @@ from torbit.frontends.http.accounts import accounts_router
 from torbit.frontends.http.auth import Authenticator, principal_dependency
 from torbit.frontends.http.classic import classic_router
 from torbit.frontends.http.context import HttpCore, HttpOptions
+from torbit.frontends.http.docs import docs_router
 from torbit.frontends.http.errors import install_error_handlers
+from torbit.frontends.http.guard import DoorLimits, GuardedHttpTools, guarded_protocol
+from torbit.frontends.http.headers import SecurityHeaders
 from torbit.frontends.http.limits import BodyLimit
-from torbit.frontends.http.longpoll import Receiver
+from torbit.frontends.http.longpoll import Receiver, WaitLimits
 from torbit.frontends.http.moderation import moderation_router
 from torbit.frontends.http.ops import ops_router
+from torbit.frontends.http.origins import OriginCheck
+from torbit.frontends.http.proxies import ForwardedClient, TrustedProxies
 from torbit.frontends.http.rooms import rooms_router
 from torbit.frontends.http.ws import KeepRawSend, LiveEndpoint
 
@@ -61,14 +66,18 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
     waiters, WebSocket endpoint) are built here from the core services it is given."""
     auth = Authenticator(core.accounts, core.tokens, core.revocations)
     principal = principal_dependency(auth)
-    receiver = Receiver(core.messaging, core.subscriptions, core.metrics)
+    receiver = Receiver(
+        core.messaging,
+        core.subscriptions,
+        core.metrics,
+        WaitLimits(options.max_long_polls, options.long_polls_per_user, options.long_polls_per_ip),
+    )
     live = LiveEndpoint(
         core.sessions,
         core.membership,
         core.messaging,
         core.subscriptions,
         auth,
-        core.connections,
         core.metrics,
         options.ws_max_queue,
     )
@@ -77,13 +86,19 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         title="torbit",
         version=__version__,
         description=DESCRIPTION,
+        docs_url=None,  # served from local files by docs_router
         redoc_url=None,
     )
     install_error_handlers(app)
+    # outermost last: the real client first, then headers on every answer, then origins
     app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
     app.add_middleware(KeepRawSend)
+    app.add_middleware(OriginCheck, allowed=options.allowed_origins)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(ForwardedClient, proxies=TrustedProxies(options.trusted_proxies))
 
-    app.include_router(ops_router(core.readiness, core.metrics))
+    app.include_router(docs_router(app.title))
+    app.include_router(ops_router(core.readiness, core.metrics, options.metrics_token))
     app.include_router(
         classic_router(core.membership, core.messaging, receiver, core.metrics, principal)
     )
@@ -101,6 +116,14 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
             WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True), name="web")
         )
     return app
+
+
+def http_protocol(core: HttpCore, options: HttpOptions) -> type[GuardedHttpTools]:
+    """The connection protocol to give uvicorn: bounded heads and bodies, and connections
+    counted per client address in the limiter the telnet door shares."""
+    return guarded_protocol(
+        DoorLimits(core.connections, TrustedProxies(options.trusted_proxies), options.body_timeout)
+    )
 
 
 def shutdown_http_app(app: FastAPI) -> None:

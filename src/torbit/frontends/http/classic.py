@@ -1,7 +1,11 @@
-"""The original system's two routes, kept as they were: `POST /send/{room}/{user}` and
-`GET /receive/{room}/{user}`. As in the original, any registered user may use any room: both
-routes make the caller a member first (creating the room if needed). Private rooms are the
-exception: to a non-member without an invitation they do not exist (404)."""
+"""The original system's two routes: `POST /send/{room}/{user}` and
+`GET /receive/{room}/{user}`. As in the original, any registered user may use any public
+room: both routes make the caller a member first. They create no room but the server's
+default room, which belongs to no one: an unknown room is 404 (rooms are created by
+telnet's /join and /create, `PUT /api/v1/rooms/{room}/members/{user}` and
+`POST /api/v1/rooms`), so a forged request cannot make one. Private rooms are 404 to
+a non-member without an invitation, as if they did not exist. Both routes refuse requests a
+browser sends from another site's page (origins.py): `GET /receive` moves a read cursor."""
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
@@ -18,7 +22,7 @@ from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.names import name_key
 from torbit.errors import Forbidden, InvalidInput, NotFound
-from torbit.frontends.http.auth import Principal
+from torbit.frontends.http.auth import Principal, client_address
 from torbit.frontends.http.errors import errors_doc
 from torbit.frontends.http.longpoll import MAX_WAIT_SECONDS, Receiver
 from torbit.frontends.http.schemas import NAME_SCHEMA, MessageList, MessageOut, SendMessage
@@ -38,7 +42,11 @@ _SEND_BODY: dict[str, Any] = {
 }
 
 RoomPath = Annotated[
-    str, Path(description="Room name; created on first use", json_schema_extra=NAME_SCHEMA)
+    str,
+    Path(
+        description="An existing room's name; the caller becomes a member of a public room",
+        json_schema_extra=NAME_SCHEMA,
+    ),
 ]
 UserPath = Annotated[
     str, Path(description="Must be the authenticated user", json_schema_extra=NAME_SCHEMA)
@@ -79,15 +87,20 @@ def classic_router(
     Caller = Annotated[Principal, Depends(principal)]
     sent = metrics.messages_in.labels(door="http")
 
+    default_key = name_key(membership.rules.default_room)
+
     async def enter(user: str, room_name: str) -> str:
-        """The room's key, the user being a member (reads first: most calls change nothing)."""
+        """The room's key, the user being a member; NotFound if there is no such room (but
+        the server's default room, which belongs to no one, is made on first use)."""
         try:
             room = await membership.room(room_name)
-            if await membership.is_member(user, room.key):
-                return room.key
         except NotFound:
-            pass
-        return (await membership.become_member(user, room_name)).key
+            if name_key(room_name) != default_key:
+                raise
+            return (await membership.become_member(user, membership.rules.default_room)).key
+        if await membership.is_member(user, room.key):
+            return room.key
+        return (await membership.become_member(user, room.name)).key
 
     @router.post(
         "/send/{room}/{user}",
@@ -117,6 +130,7 @@ def classic_router(
     async def receive(
         room: RoomPath,
         user: UserPath,
+        request: Request,
         caller: Caller,
         limit: Annotated[int, Query(ge=1, le=MAX_RECEIVE, description="At most this many")] = 100,
         wait: Annotated[
@@ -134,7 +148,7 @@ def classic_router(
         message still retained."""
         check_self(caller, user)
         key = await enter(caller.name, room)
-        messages = await receiver.receive(caller.name, key, limit, wait)
+        messages = await receiver.receive(caller.name, key, limit, wait, client_address(request))
         return JSONResponse({"messages": [message_json(m) for m in messages]})
 
     return router

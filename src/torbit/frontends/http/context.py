@@ -40,3 +40,10 @@ class HttpOptions:
     max_body_bytes: int = 64 * 1024
     ws_max_queue: int = 1000
     default_room: str = "lobby"
+    body_timeout: float = 30.0
+    trusted_proxies: tuple[str, ...] = ()  # see proxies.py
+    allowed_origins: tuple[str, ...] = ()  # besides the server's own; see origins.py
+    metrics_token: str = ""
+    max_long_polls: int = 1000  # waiting GET /receive in total, per user, per address
+    long_polls_per_user: int = 8
+    long_polls_per_ip: int = 50

@@ -2,14 +2,17 @@
 
 A waiting request asks the core's subscriptions to wake it on the room's next message, so it
 is woken by the same fan-out that feeds telnet and WebSocket clients, on whatever backend
-carries the messages. Waiting requests are bounded: past the bound a request is told to retry
-(429) rather than piling up.
+carries the messages. Waiting requests are bounded in total, per user and per client
+address (`limits.max_long_polls`, `long_polls_per_user`, `long_polls_per_ip`; 0 lifts one),
+so that neither one account nor one address holding many free accounts can take every
+slot: past a bound a request is told to retry (429) rather than piling up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 
 from torbit.core.messaging import Messaging
 from torbit.core.models import Message
@@ -18,10 +21,29 @@ from torbit.core.subscriptions import Subscriptions
 from torbit.errors import RateLimited
 from torbit.metrics import Metrics
 
-MAX_WAITERS = 1000
-MAX_WAITERS_PER_USER = 8  # so that one user cannot take every slot
 MAX_WAIT_SECONDS = 30.0
 DOOR = "http-poll"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitLimits:
+    total: int = 1000
+    per_user: int = 8
+    per_ip: int = 50
+
+
+def _take(counts: dict[str, int], key: str, limit: int) -> bool:
+    n = counts.get(key, 0)
+    if limit and n >= limit:
+        return False
+    counts[key] = n + 1
+    return True
+
+
+def _give_back(counts: dict[str, int], key: str) -> None:
+    left = counts.pop(key) - 1
+    if left:
+        counts[key] = left
 
 
 class Receiver:
@@ -32,15 +54,16 @@ class Receiver:
         messaging: Messaging,
         subscriptions: Subscriptions,
         metrics: Metrics,
-        max_waiters: int | None = None,
+        limits: WaitLimits | None = None,
     ) -> None:
         self._messaging = messaging
         self._subs = subscriptions
         self._gauge = metrics.connected.labels(door=DOOR)
-        self.max_waiters = MAX_WAITERS if max_waiters is None else max_waiters
+        self.limits = limits or WaitLimits()
         self.waiting = 0
         self.closing = False
         self._by_user: dict[str, int] = {}
+        self._by_ip: dict[str, int] = {}
         self._wakeups: set[asyncio.Event] = set()
 
     def close(self) -> None:
@@ -49,16 +72,31 @@ class Receiver:
         for event in self._wakeups:
             event.set()
 
-    async def receive(self, user: str, room_key: str, limit: int, wait: float) -> list[Message]:
+    def _admit(self, user_key: str, ip: str) -> None:
+        """Take a waiting slot for this user and address, or raise RateLimited."""
+        limits = self.limits
+        if limits.total and self.waiting >= limits.total:
+            raise RateLimited("too many waiting requests: try again shortly", retry_after=1)
+        if not _take(self._by_user, user_key, limits.per_user):
+            raise RateLimited(
+                f"too many waiting requests of yours (limit {limits.per_user})", retry_after=1
+            )
+        if not _take(self._by_ip, ip, limits.per_ip):
+            _give_back(self._by_user, user_key)
+            raise RateLimited(
+                f"too many waiting requests from your address (limit {limits.per_ip})",
+                retry_after=1,
+            )
+        self.waiting += 1
+
+    async def receive(
+        self, user: str, room_key: str, limit: int, wait: float, ip: str = "?"
+    ) -> list[Message]:
         messages = await self._messaging.receive(user, room_key, limit)
         if messages or wait <= 0 or self.closing:
             return messages
         key = name_key(user)
-        mine = self._by_user.get(key, 0)
-        if self.waiting >= self.max_waiters or mine >= MAX_WAITERS_PER_USER:
-            raise RateLimited("too many waiting requests: try again shortly", retry_after=1)
-        self.waiting += 1
-        self._by_user[key] = mine + 1
+        self._admit(key, ip)
         self._gauge.inc()
         try:
             async with self._subs.wake_on(room_key) as wakeup:
@@ -71,9 +109,8 @@ class Receiver:
                     self._wakeups.discard(wakeup)
         finally:
             self.waiting -= 1
-            left = self._by_user.pop(key) - 1
-            if left:
-                self._by_user[key] = left
+            _give_back(self._by_user, key)
+            _give_back(self._by_ip, ip)
             self._gauge.dec()
 
     async def _wait(

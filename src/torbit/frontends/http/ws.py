@@ -33,7 +33,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from torbit.core.delivery import Delivery, Names
-from torbit.core.limits import ConnectionLimiter
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.names import check_name, is_inbox, name_key
@@ -192,7 +191,6 @@ class LiveEndpoint:
         messaging: Messaging,
         subscriptions: Subscriptions,
         auth: Authenticator,
-        connections: ConnectionLimiter,
         metrics: Metrics,
         max_frames: int,
     ) -> None:
@@ -200,25 +198,16 @@ class LiveEndpoint:
         self._membership = membership
         self._messaging = messaging
         self._subs = subscriptions
-        self._connections = connections
         self._auth = auth
         self._metrics = metrics
         self._max_frames = max_frames
         self._sent = metrics.messages_in.labels(door=DOOR)
 
     async def __call__(self, websocket: WebSocket) -> None:
-        ip = client_address(websocket)
-        refused = self._connections.acquire(ip)
+        # Counted per address by the connection guard (guard.py), from the TCP connection
+        # until it closes; its handshake's Origin was checked by origins.py.
         await websocket.accept()
-        if refused is not None:
-            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
-                await websocket.send_text(error_frame("rate_limited", refused))
-            await self._close(websocket, 1013, "try again later")
-            return
-        try:
-            await self._serve(websocket)
-        finally:
-            self._connections.release(ip)
+        await self._serve(websocket)
 
     async def _serve(self, websocket: WebSocket) -> None:
         principal = await self._authenticate(websocket)
