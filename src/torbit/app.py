@@ -167,7 +167,8 @@ class App:
             raise
         check_name(s.chat.default_room, "chat.default_room")
 
-        store = open_store(s.storage.url, s.storage.synchronous)
+        store = open_store(s.storage.url, s.storage.synchronous,
+                           consistency=s.storage.consistency)
         await store.open()
         hub = Hub(tz)
         message_log = open_log(
