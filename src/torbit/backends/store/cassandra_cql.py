@@ -16,8 +16,12 @@ event loop directly instead of through a driver thread and the GIL.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import re
-from collections.abc import Sequence
+import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -122,6 +126,55 @@ def unavailable(e: BaseException) -> ServiceUnavailable:
     return ServiceUnavailable(f"storage unavailable: {first_line}")
 
 
+class _Clusters:
+    """One driver Cluster per event loop and contact points, shared by the stores using them.
+
+    Works around two habits of acsylla 1.2 that otherwise leak file descriptors (and fail a
+    test run that turns ResourceWarning into errors): each Cluster makes a socket pair to wake
+    the event loop and never closes it, and each new Cluster replaces the socket pair of the
+    driver's one Logger without closing the old one. So Clusters are shared and, when their
+    last session closes, their sockets are closed here; the Logger's with the last Cluster.
+    The driver serves the event loops of one thread only (torbit runs one loop)."""
+
+    def __init__(self) -> None:
+        self._live: dict[tuple[int, tuple[str, ...], int], tuple[Any, int]] = {}
+
+    def acquire(self, url: CassandraUrl) -> tuple[Any, Callable[[], None]]:
+        loop = asyncio.get_running_loop()
+        key = (id(loop), url.hosts, url.port)
+        cluster, users = self._live.get(key, (None, 0))
+        if cluster is None:
+            cluster = acsylla.create_cluster(
+                list(url.hosts),
+                port=url.port,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                request_timeout=REQUEST_TIMEOUT_S,
+                log_level="critical",  # e.g. "no shard info", said of every Apache Cassandra
+                coalesce_delay_us=0,  # send each request at once: latency over fewer syscalls
+                constant_reconnect_delay_ms=500,  # a restarted node is used again within 0.5 s
+                application_name="torbit",
+            )
+        self._live[key] = (cluster, users + 1)
+
+        def release() -> None:
+            cluster, users = self._live.pop(key)
+            if users > 1:
+                self._live[key] = (cluster, users - 1)
+                return
+            for ref in gc.get_referents(cluster):
+                if isinstance(ref, socket.socket):
+                    with contextlib.suppress(Exception):
+                        loop.remove_reader(ref)
+                    ref.close()
+            if not self._live:
+                cluster.get_logger().destroy()
+
+        return cluster, release
+
+
+_clusters = _Clusters()
+
+
 class Cql:
     """One driver session with a cache of prepared statements. Every method raises
     ServiceUnavailable when the cluster cannot answer (or the session is closed)."""
@@ -132,32 +185,30 @@ class Cql:
         # Lightweight transactions agree within the local data centre when the configured
         # level is a LOCAL_ one, across all of them otherwise.
         self.serial = "LOCAL_SERIAL" if consistency.startswith("LOCAL_") else "SERIAL"
+        self._levels = (acsylla.Consistency[consistency], acsylla.Consistency[self.serial])
         self._session: Any = None
+        self._release: Callable[[], None] | None = None
         self._prepared: dict[str, Any] = {}
 
     async def connect(self) -> None:
-        cluster = acsylla.create_cluster(
-            list(self.url.hosts),
-            port=self.url.port,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            request_timeout=REQUEST_TIMEOUT_S,
-            consistency=self.consistency,
-            serial_consistency=self.serial,
-            log_level="critical",  # its warnings (e.g. "no shard info" from Apache Cassandra)
-            coalesce_delay_us=0,  # send each request at once: latency over syscalls saved
-            constant_reconnect_delay_ms=500,  # a restarted node is used again within 0.5 s
-            application_name="torbit",
-        )
+        cluster, release = _clusters.acquire(self.url)
         try:
             self._session = await cluster.create_session()
         except Exception as e:
+            release()
             raise unavailable(e) from e
+        self._release = release
 
     async def close(self) -> None:
         session, self._session = self._session, None
+        release, self._release = self._release, None
         self._prepared.clear()
         if session is not None:
-            await session.close()
+            try:
+                await session.close()
+            finally:
+                if release is not None:
+                    release()
 
     @property
     def is_open(self) -> bool:
@@ -177,7 +228,9 @@ class Cql:
             except Exception as e:
                 raise self._mapped(e) from e
             self._prepared[cql] = prepared
-        return prepared.bind(list(params), page_size=page_size, page_state=page_state)
+        consistency, serial = self._levels
+        return prepared.bind(list(params), page_size=page_size, page_state=page_state,
+                             consistency=consistency, serial_consistency=serial)
 
     def _mapped(self, e: BaseException) -> BaseException:
         if isinstance(e, _UNAVAILABLE) or (isinstance(e, RuntimeError) and self._session is None):
@@ -232,6 +285,7 @@ class Cql:
         if not statements:
             return
         batch = acsylla.create_batch_logged() if logged else acsylla.create_batch_unlogged()
+        batch.set_consistency(self._levels[0])
         for cql, params in statements:
             batch.add_statement(await self._statement(cql, params))
         try:
@@ -242,6 +296,7 @@ class Cql:
     async def ddl(self, cql: str) -> None:
         """A schema change, not prepared; the driver waits for the cluster to agree on it."""
         try:
-            await self._live().execute(acsylla.create_statement(cql, timeout=60.0))
+            await self._live().execute(acsylla.create_statement(
+                cql, timeout=60.0, consistency=self._levels[0]))
         except Exception as e:
             raise self._mapped(e) from e
