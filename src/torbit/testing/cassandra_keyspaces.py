@@ -29,6 +29,13 @@ def shared_contact_point() -> str:
     return _shared[0].contact_point
 
 
+def shared_node() -> CassandraNode | None:
+    """This process's node (None when $TORBIT_TEST_CASSANDRA names another), for tests that
+    freeze or restart it."""
+    shared_contact_point()
+    return _shared[0] if _shared else None
+
+
 def new_keyspace_name() -> str:
     """A keyspace name no other test session uses (the pid says whose it is)."""
     return f"torbit_test_{os.getpid()}_{secrets.token_hex(4)}"

@@ -121,6 +121,12 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+def is_missing_table(e: BaseException) -> bool:
+    """A table (or keyspace) the query names does not exist, or not yet on this node."""
+    return isinstance(e, acsylla.errors.CassErrorServerInvalidQuery) and (
+        "does not exist" in str(e) or "unconfigured table" in str(e))
+
+
 def unavailable(e: BaseException) -> ServiceUnavailable:
     first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
     return ServiceUnavailable(f"storage unavailable: {first_line}")

@@ -30,7 +30,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from torbit.backends.store.cassandra_cql import Cql
+from torbit.backends.store.cassandra_cql import Cql, is_missing_table
 from torbit.errors import ServiceUnavailable
 
 
@@ -109,7 +109,13 @@ async def current_version(cql: Cql, keyspace: str) -> int | None:
     if not await cql.one("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? "
                          "AND table_name = 'schema_version'", keyspace):
         return None
-    rows = await cql.rows(f"SELECT version FROM {keyspace}.schema_version")
+    try:
+        rows = await cql.rows(f"SELECT version FROM {keyspace}.schema_version")
+    except Exception as e:
+        # just created by another process: listed in system_schema, not yet usable here
+        if is_missing_table(e):
+            return None
+        raise
     return max((int(r["version"]) for r in rows), default=None)
 
 
