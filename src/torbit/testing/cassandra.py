@@ -4,6 +4,7 @@ the foreground from that classpath, with a generated cassandra.yaml whose data d
 live in a temp dir and whose ports are free loopback ones.
 
     python -m torbit.testing.cassandra [DIR]    runs one for a person and prints its address
+    python -m torbit.testing.cassandra --resolve    only resolves the jars (./run-tests)
 
 Start-up is tuned for tests (6-12 s on two shared cores): no wait for gossip to settle, a
 short ring delay, no fsync, no auto-compaction at start. The commit log runs in batch mode
@@ -400,6 +401,10 @@ class CassandraNode:
 
 
 def main(argv: list[str]) -> None:
+    if argv == ["--resolve"]:  # ./run-tests: only fetch the jars
+        began = time.monotonic()
+        print(f"Cassandra jars: {resolve_jars()} ({time.monotonic() - began:.1f}s)")
+        return
     root = Path(argv[0]) if argv else None
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the node on kill too
     began = time.monotonic()
