@@ -143,13 +143,15 @@ class _Clusters:
     The driver serves the event loops of one thread only (torbit runs one loop)."""
 
     def __init__(self) -> None:
-        self._live: dict[tuple[int, tuple[str, ...], int], tuple[Any, int]] = {}
+        self._live: dict[tuple[int, tuple[str, ...], int],
+                         tuple[asyncio.AbstractEventLoop, Any, int]] = {}
 
     def acquire(self, url: CassandraUrl) -> tuple[Any, Callable[[], None]]:
         loop = asyncio.get_running_loop()
         key = (id(loop), url.hosts, url.port)
-        cluster, users = self._live.get(key, (None, 0))
-        if cluster is None:
+        owner, cluster, users = self._live.get(key, (loop, None, 0))
+        if cluster is None or owner is not loop:  # (an id reused by a newer loop)
+            users = 0
             cluster = acsylla.create_cluster(
                 list(url.hosts),
                 port=url.port,
@@ -160,13 +162,15 @@ class _Clusters:
                 constant_reconnect_delay_ms=500,  # a restarted node is used again within 0.5 s
                 application_name="torbit",
             )
-        self._live[key] = (cluster, users + 1)
+        self._live[key] = (loop, cluster, users + 1)
 
         def release() -> None:
-            cluster, users = self._live.pop(key)
-            if users > 1:
-                self._live[key] = (cluster, users - 1)
-                return
+            entry = self._live.get(key)
+            if entry is not None and entry[1] is cluster:
+                if entry[2] > 1:
+                    self._live[key] = (loop, cluster, entry[2] - 1)
+                    return
+                del self._live[key]
             for ref in gc.get_referents(cluster):
                 if isinstance(ref, socket.socket):
                     with contextlib.suppress(Exception):
