@@ -248,6 +248,9 @@ def cql_answers(host: str, port: int, timeout: float = 1.0) -> bool:
     return bool(version == 0x84 and opcode == 0x06)  # a v4 response, SUPPORTED
 
 
+_PORT_TAKEN = ("in use by another process", "Address already in use", "BindException")
+
+
 def _die_with_parent() -> None:
     """In the child before exec: the kernel kills it when the thread that started it ends, so
     a test run that is killed leaves no JVM behind. (Start nodes from the main thread.)"""
@@ -271,7 +274,7 @@ class CassandraNode:
         self.heap = heap
         self.storage_port = storage_port or free_port(address)
         self.port = free_port(address)  # the native (CQL) port
-        self.seeds = seeds or [f"{address}:{self.storage_port}"]
+        self._seeds = seeds  # None: the node is its own seed
         self.cluster_name = cluster_name
         self._owns_root = owns_root
         self._process: subprocess.Popen[bytes] | None = None
@@ -285,11 +288,25 @@ class CassandraNode:
         node = cls(root or Path(tempfile.mkdtemp(prefix="torbit-cassandra-")),
                    owns_root=owns, **kw)  # type: ignore[arg-type]
         try:
-            node.run()
+            for attempt in range(3):
+                try:
+                    node.run()
+                    return node
+                except CassandraFailed as e:
+                    # a free port can be taken by someone else in the seconds before the JVM
+                    # binds it: try again on others
+                    if attempt == 2 or not any(m in str(e) for m in _PORT_TAKEN):
+                        raise
+                    node.terminate()
+                    node.storage_port, node.port = free_port(node.address), free_port(node.address)
         except BaseException:
             node.stop()
             raise
-        return node
+        raise AssertionError("unreachable")
+
+    @property
+    def seeds(self) -> list[str]:
+        return self._seeds or [f"{self.address}:{self.storage_port}"]
 
     @property
     def contact_point(self) -> str:

@@ -8,8 +8,9 @@ LOCAL_QUORUM: with a replication factor of 3, a write is acknowledged by two rep
 local data centre and a read asks two, so every read sees every acknowledged write and a node
 may be down). Uniqueness (a name, a room) uses lightweight transactions at LOCAL_SERIAL
 (SERIAL when the level is not a LOCAL_ one). Without transactions across partitions, a check
-("no such user") and the write after it are two steps: a user deleted in between can keep a
-stray row, which is never shown (lookups start from the users table).
+("no such user") and the write after it are two steps: a user deleted within that round trip
+can be left with a stray row (a membership, an ignore) that the next delete of the name
+removes.
 """
 
 from __future__ import annotations
