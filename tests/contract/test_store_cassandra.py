@@ -135,6 +135,7 @@ async def test_a_frozen_node_is_unavailable_until_it_thaws(cassandra_keyspace: s
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a restart takes 10 s here, several times that on a busy machine
 async def test_acknowledged_writes_survive_kill_9_and_the_store_reconnects(
     cassandra_keyspace: str,
 ) -> None:
