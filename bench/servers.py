@@ -96,6 +96,10 @@ def torbit_env(workdir: Path, port: int, login_timeout: float) -> dict[str, str]
         "TORBIT_LIMITS__MAX_CONNECTIONS": "0",
         "TORBIT_LIMITS__MESSAGE_RATE": "0",
         "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",
+        # every client comes from one address, many log in at once
+        "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
+        "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
+        "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
     })
     return env
 

@@ -17,6 +17,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from torbit.core.identity import DEFAULT_RESERVED_NAMES
 from torbit.errors import ConfigError
 
 
@@ -92,6 +93,12 @@ class AccountsConfig(Section):
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=8)
     argon2_parallelism: int = Field(4, ge=1)
+    # password hashing pool: at most hash_workers hashes run at once (each holds
+    # argon2_memory_kib), hash_queue more wait; beyond that a login or registration gets 503
+    hash_workers: int = Field(2, ge=1)
+    hash_queue: int = Field(32, ge=0)
+    # names nobody may register (in any case, nor in a form that reads alike); the admin CLI may
+    reserved_names: tuple[str, ...] = DEFAULT_RESERVED_NAMES
 
 
 class LimitsConfig(Section):
@@ -104,8 +111,15 @@ class LimitsConfig(Section):
     room_message_rate: float = Field(3.0, ge=0, description="per user in one room")
     room_message_burst: int = Field(10, ge=0)
     rooms_per_user: int = Field(100, ge=0)
+    # login back-off (core/throttle.py): free failures per account from one address, per
+    # address, and per account from addresses it never logged in from; then doubling waits
     login_free_attempts: int = Field(3, ge=0, description="failures before back-off starts")
     login_backoff_max: float = Field(300.0, ge=0)
+    login_address_free_attempts: int = Field(20, ge=0)
+    login_account_free_attempts: int = Field(100, ge=0)
+    login_forget_after: float = Field(3600.0, gt=0, description="seconds without a failure")
+    registrations_per_address: int = Field(5, ge=0, description="per hour, from one address")
+    registrations_per_hour: int = Field(200, ge=0, description="in total")
 
 
 class ModerationConfig(Section):
@@ -168,11 +182,13 @@ def _check_environment(environ: Mapping[str, str]) -> None:
     for name in environ:
         if not name.startswith("TORBIT_") or "__" not in name:
             continue
-        section, _, key = name[len("TORBIT_"):].lower().partition("__")
+        section, _, key = name[len("TORBIT_") :].lower().partition("__")
         if section in RENAMED_SECTIONS:
-            raise ConfigError(f"environment variable {name}: section {section!r} is now "
-                              f"{RENAMED_SECTIONS[section]!r}: rename it "
-                              f"TORBIT_{RENAMED_SECTIONS[section].upper()}__{key.upper()}")
+            raise ConfigError(
+                f"environment variable {name}: section {section!r} is now "
+                f"{RENAMED_SECTIONS[section]!r}: rename it "
+                f"TORBIT_{RENAMED_SECTIONS[section].upper()}__{key.upper()}"
+            )
         field = Settings.model_fields.get(section)
         model = field.annotation if field is not None else None
         if not (isinstance(model, type) and issubclass(model, Section)):

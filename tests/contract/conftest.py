@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import text
 
 from torbit.backends.message_log.sql import SqlLog
-from torbit.backends.registry import scheme
+from torbit.backends.urls import scheme
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.schema import metadata
 from torbit.backends.store.sql import SqlStore

@@ -105,7 +105,7 @@ async def test_long_poll_returns_as_soon_as_a_message_arrives(
 ) -> None:
     await send(client, "lobby", "bob", "old")
     assert await receive(client, "lobby", "bob") == ["old"]
-    hub = server.services.hub  # type: ignore[union-attr]
+    hub = server.core.subscriptions  # type: ignore[union-attr]
     waiting = asyncio.create_task(receive(client, "lobby", "bob", wait=30))
     await eventually(lambda: len(hub.listeners("lobby")) == 1)
     await send(client, "lobby", "alice", "wake up")
@@ -120,7 +120,7 @@ async def test_long_poll_without_news_answers_an_empty_list(client: httpx.AsyncC
 
 
 async def test_long_poll_is_woken_by_telnet(server: App, client: httpx.AsyncClient) -> None:
-    hub = server.services.hub  # type: ignore[union-attr]
+    hub = server.core.subscriptions  # type: ignore[union-attr]
     assert await receive(client, "lobby", "bob") == []
     waiting = asyncio.create_task(receive(client, "lobby", "bob", wait=30))
     await eventually(lambda: len(hub.listeners("lobby")) == 1)
@@ -202,7 +202,7 @@ async def test_waiting_requests_are_bounded(
 ) -> None:
     monkeypatch.setattr(longpoll, "MAX_WAITERS", 1)
     app = await make_server()
-    hub = app.services.hub  # type: ignore[union-attr]
+    hub = app.core.subscriptions  # type: ignore[union-attr]
     async with http_client(app) as client:
         await register(client, "alice", "bob")
         waiting = asyncio.create_task(receive(client, "lobby", "bob", wait=30))
@@ -218,7 +218,7 @@ async def test_waiting_requests_are_bounded(
 
 async def test_shutdown_answers_waiting_requests(make_server: ServerFactory) -> None:
     app = await make_server()
-    hub = app.services.hub  # type: ignore[union-attr]
+    hub = app.core.subscriptions  # type: ignore[union-attr]
     async with http_client(app) as client:
         await register(client, "bob")
         waiting = asyncio.create_task(receive(client, "lobby", "bob", wait=30))

@@ -11,9 +11,9 @@ import paths so that only the chosen backend (and its driver) is ever imported.
 from __future__ import annotations
 
 import importlib
-import re
 from typing import Any
 
+from torbit.backends.urls import redact, scheme
 from torbit.core.ports import MessageLog, Store
 from torbit.errors import ConfigError
 
@@ -28,19 +28,6 @@ LOGS: dict[str, str] = {
     "local": "torbit.backends.message_log.sql:SqlLog",
     "kafka": "torbit.backends.message_log.kafka:KafkaLog",
 }
-
-
-def redact(url: str) -> str:
-    """The URL with any password masked, fit for an error message or a log line."""
-    return _PASSWORD.sub(r"\1***@", url)
-
-
-_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
-
-
-def scheme(url: str) -> str:
-    """'postgresql+asyncpg://h/db' → 'postgresql'; 'local' → 'local'."""
-    return url.partition(":")[0].partition("+")[0].strip().lower()
 
 
 def _load(path: str, what: str, url: str) -> Any:
@@ -96,9 +83,11 @@ def open_log(
         from torbit.backends.store.sql import SqlStore
 
         if not isinstance(store, SqlStore):
-            raise ConfigError(f"message_log url {url!r} keeps messages in the SQL store; "
-                              f"storage url must be sqlite: or postgresql: (with cassandra:, "
-                              f"the message log is kafka://)")
+            raise ConfigError(
+                f"message_log url {url!r} keeps messages in the SQL store; "
+                f"storage url must be sqlite: or postgresql: (with cassandra:, the message "
+                f"log is kafka://)"
+            )
         log: MessageLog = cls(store)
         return log
     bootstrap = url.partition("://")[2].strip("/")

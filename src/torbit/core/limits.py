@@ -1,6 +1,6 @@
-"""Abuse limits kept in memory: token buckets for message rates and exponential back-off for
-failed logins. Both are bounded in size, so an attacker cycling through names or addresses
-cannot grow them without limit. A limit of 0 disables it."""
+"""Abuse limits kept in memory: token buckets for message rates, and open connections per
+address. Bounded in size, so an attacker cycling through names or addresses cannot grow them
+without limit. A limit of 0 disables it. The login back-off is core/throttle.py."""
 
 from __future__ import annotations
 
@@ -44,55 +44,6 @@ class RateLimiter:
         """Take one token or raise RateLimited saying when to try again."""
         if self.take(key) == 0:
             raise RateLimited(f"slow down: too many {what}", retry_after=1.0 / self.rate)
-
-
-class LoginThrottle:
-    """Exponential back-off after failed logins, per account and per client address.
-
-    The first `free` failures cost nothing; each further one doubles the wait (from `base`
-    seconds up to `cap`). A success clears the account's record (not the address's).
-    """
-
-    def __init__(
-        self, free: int = 3, base: float = 1.0, cap: float = 300.0, clock: Clock = time.monotonic
-    ) -> None:
-        self.free = free
-        self.base = base
-        self.cap = cap
-        self._clock = clock
-        self._records: OrderedDict[str, tuple[int, float]] = OrderedDict()  # failures, until
-
-    @property
-    def enabled(self) -> bool:
-        return self.free > 0
-
-    def check(self, *keys: str) -> None:
-        """Raise RateLimited if any key is still waiting out its back-off."""
-        if not self.enabled:
-            return
-        now = self._clock()
-        wait = max((self._records.get(k, (0, 0.0))[1] - now for k in keys), default=0.0)
-        if wait > 0:
-            raise RateLimited(
-                f"too many failed logins: try again in {wait:.0f} s", retry_after=wait
-            )
-
-    def failed(self, *keys: str) -> None:
-        if not self.enabled:
-            return
-        now = self._clock()
-        for k in keys:
-            count, _ = self._records.pop(k, (0, 0.0))
-            count += 1
-            delay = 0.0
-            if count > self.free:
-                delay = min(self.cap, self.base * 2 ** (count - self.free - 1))
-            self._records[k] = (count, now + delay)
-        while len(self._records) > MAX_TRACKED:
-            self._records.popitem(last=False)
-
-    def succeeded(self, key: str) -> None:
-        self._records.pop(key, None)
 
 
 class ConnectionLimiter:

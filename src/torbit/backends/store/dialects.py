@@ -24,8 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from torbit.backends.registry import redact
 from torbit.backends.store.schema import messages
+from torbit.backends.urls import redact
 from torbit.errors import ConfigError, ServiceUnavailable
 
 if TYPE_CHECKING:

@@ -27,8 +27,10 @@ from torbit.backends.store.schema import (
 from torbit.core.models import AuditEntry, Mute, Room, Standing
 from torbit.errors import Conflict, NotFound
 
-# Rows keyed by (room_key, user_key) that go with a user when the user is deleted.
+# Rows keyed by (room_key, user_key) that go with a user when the user is deleted, and with
+# a room when the room is deleted.
 USER_ROOM_TABLES: tuple[Table, ...] = (room_admins, room_bans, room_mutes, room_invites)
+ROOM_TABLES = USER_ROOM_TABLES
 
 
 def _pair(table: Table, room_key: str, user_key: str) -> Any:
@@ -61,8 +63,14 @@ class RoomModerationSql:
     # rooms
 
     async def create_room(self, room: Room) -> Room:
-        values = {"key": room.key, "name": room.name, "created_at": room.created_at,
-                  "owner": room.owner, "topic": room.topic, "private": room.private}
+        values = {
+            "key": room.key,
+            "name": room.name,
+            "created_at": room.created_at,
+            "owner": room.owner,
+            "topic": room.topic,
+            "private": room.private,
+        }
         try:
             async with self._write() as conn:
                 await conn.execute(rooms.insert(), values)
@@ -93,23 +101,32 @@ class RoomModerationSql:
             has(room_admins).label("admin"),
             has(room_bans).label("banned"),
             has(room_invites).label("invited"),
-            select(users.c.is_admin).where(users.c.key == user_key).scalar_subquery()
+            select(users.c.is_admin)
+            .where(users.c.key == user_key)
+            .scalar_subquery()
             .label("server_admin"),
         )
         async with self._read() as conn:
             row = (await conn.execute(query)).one()
-        return Standing(member=bool(row.member), admin=bool(row.admin), banned=bool(row.banned),
-                        invited=bool(row.invited), server_admin=bool(row.server_admin))
+        return Standing(
+            member=bool(row.member),
+            admin=bool(row.admin),
+            banned=bool(row.banned),
+            invited=bool(row.invited),
+            server_admin=bool(row.server_admin),
+        )
 
     # admins, bans, mutes
 
     async def set_room_admin(self, room_key: str, user_key: str, is_admin: bool) -> bool:
         if not is_admin:
-            return await self._changed(delete(room_admins).where(
-                _pair(room_admins, room_key, user_key)))
+            return await self._changed(
+                delete(room_admins).where(_pair(room_admins, room_key, user_key))
+            )
         insert = self.dialect.insert(room_admins).values(room_key=room_key, user_key=user_key)
-        return await self._changed(insert.on_conflict_do_nothing(),
-                                   f"no room {room_key!r} or no user {user_key!r}")
+        return await self._changed(
+            insert.on_conflict_do_nothing(), f"no room {room_key!r} or no user {user_key!r}"
+        )
 
     async def expel(
         self, room_key: str, user_key: str, *, banned_at: datetime | None = None
@@ -117,7 +134,8 @@ class RoomModerationSql:
         try:
             async with self._write() as conn:
                 result = await conn.execute(
-                    delete(memberships).where(_pair(memberships, room_key, user_key)))
+                    delete(memberships).where(_pair(memberships, room_key, user_key))
+                )
                 for table in (room_admins, room_invites):
                     await conn.execute(delete(table).where(_pair(table, room_key, user_key)))
                 if banned_at is not None:
@@ -135,7 +153,8 @@ class RoomModerationSql:
 
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         insert = self.dialect.insert(room_mutes).values(
-            room_key=room_key, user_key=user_key, until=until)
+            room_key=room_key, user_key=user_key, until=until
+        )
         upsert = insert.on_conflict_do_update(
             index_elements=[room_mutes.c.room_key, room_mutes.c.user_key],
             set_={"until": insert.excluded.until},
@@ -145,10 +164,13 @@ class RoomModerationSql:
     async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
         # An expired mute is removed too, but does not count: the user was not muted.
         async with self._write() as conn:
-            until = (await conn.execute(
-                delete(room_mutes).where(_pair(room_mutes, room_key, user_key))
-                .returning(room_mutes.c.until)
-            )).scalar()
+            until = (
+                await conn.execute(
+                    delete(room_mutes)
+                    .where(_pair(room_mutes, room_key, user_key))
+                    .returning(room_mutes.c.until)
+                )
+            ).scalar()
         return until is not None and until > now
 
     async def active_mutes(self, now: datetime) -> list[Mute]:
@@ -160,25 +182,37 @@ class RoomModerationSql:
 
     async def add_invite(self, room_key: str, user_key: str, at: datetime) -> bool:
         insert = self.dialect.insert(room_invites).values(
-            room_key=room_key, user_key=user_key, invited_at=at)
-        return await self._changed(insert.on_conflict_do_nothing(),
-                                   f"no room {room_key!r} or no user {user_key!r}")
+            room_key=room_key, user_key=user_key, invited_at=at
+        )
+        return await self._changed(
+            insert.on_conflict_do_nothing(), f"no room {room_key!r} or no user {user_key!r}"
+        )
 
     async def remove_invite(self, room_key: str, user_key: str) -> bool:
         return await self._changed(
-            delete(room_invites).where(_pair(room_invites, room_key, user_key)))
+            delete(room_invites).where(_pair(room_invites, room_key, user_key))
+        )
 
     async def invited_rooms(self, user_key: str) -> list[str]:
-        query = (select(room_invites.c.room_key).where(room_invites.c.user_key == user_key)
-                 .order_by(room_invites.c.room_key))
+        query = (
+            select(room_invites.c.room_key)
+            .where(room_invites.c.user_key == user_key)
+            .order_by(room_invites.c.room_key)
+        )
         async with self._read() as conn:
             return list((await conn.execute(query)).scalars())
 
     # the audit log
 
     async def add_audit(self, entry: AuditEntry) -> AuditEntry:
-        values = {"at": entry.at, "actor": entry.actor, "action": entry.action,
-                  "room": entry.room, "target": entry.target, "detail": entry.detail}
+        values = {
+            "at": entry.at,
+            "actor": entry.actor,
+            "action": entry.action,
+            "room": entry.room,
+            "target": entry.target,
+            "detail": entry.detail,
+        }
         async with self._write() as conn:
             result = await conn.execute(audit_log.insert().returning(audit_log.c.id), values)
             new_id = result.scalar_one()
@@ -190,8 +224,15 @@ class RoomModerationSql:
             query = query.where(audit_log.c.room == room_key)
         async with self._read() as conn:
             return [
-                AuditEntry(id=r.id, at=r.at, actor=r.actor, action=r.action, room=r.room,
-                           target=r.target, detail=r.detail)
+                AuditEntry(
+                    id=r.id,
+                    at=r.at,
+                    actor=r.actor,
+                    action=r.action,
+                    room=r.room,
+                    target=r.target,
+                    detail=r.detail,
+                )
                 for r in await conn.execute(query)
             ]
 

@@ -13,8 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from torbit.core.chat import Chat
-from torbit.core.hub import message_json
+from torbit.core.delivery import message_json
+from torbit.core.membership import Membership
+from torbit.core.messaging import Messaging
+from torbit.core.names import name_key
 from torbit.errors import Forbidden, InvalidInput, NotFound
 from torbit.frontends.http.auth import Principal
 from torbit.frontends.http.errors import errors_doc
@@ -27,7 +29,7 @@ MAX_RECEIVE = 1000
 _SEND_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "The message: the whole body as UTF-8 text, or JSON `{\"text\": ...}`",
+        "description": 'The message: the whole body as UTF-8 text, or JSON `{"text": ...}`',
         "content": {
             "text/plain": {"schema": {"type": "string"}, "example": "hello"},
             "application/json": {"schema": {"$ref": "#/components/schemas/SendMessage"}},
@@ -35,10 +37,12 @@ _SEND_BODY: dict[str, Any] = {
     }
 }
 
-RoomPath = Annotated[str, Path(description="Room name; created on first use",
-                               json_schema_extra=NAME_SCHEMA)]
-UserPath = Annotated[str, Path(description="Must be the authenticated user",
-                               json_schema_extra=NAME_SCHEMA)]
+RoomPath = Annotated[
+    str, Path(description="Room name; created on first use", json_schema_extra=NAME_SCHEMA)
+]
+UserPath = Annotated[
+    str, Path(description="Must be the authenticated user", json_schema_extra=NAME_SCHEMA)
+]
 
 
 async def read_text(request: Request) -> str:
@@ -60,12 +64,13 @@ async def read_text(request: Request) -> str:
 
 
 def check_self(caller: Principal, user: str) -> None:
-    if caller.key != user.lower():
+    if caller.key != name_key(user):
         raise Forbidden(f"authenticated as {caller.name}: you cannot act as {user[:40]!r}")
 
 
 def classic_router(
-    chat: Chat,
+    membership: Membership,
+    messaging: Messaging,
     receiver: Receiver,
     metrics: Metrics,
     principal: Callable[..., Awaitable[Principal]],
@@ -77,12 +82,12 @@ def classic_router(
     async def enter(user: str, room_name: str) -> str:
         """The room's key, the user being a member (reads first: most calls change nothing)."""
         try:
-            room = await chat.room(room_name)
-            if await chat.is_member(user, room.key):
+            room = await membership.room(room_name)
+            if await membership.is_member(user, room.key):
                 return room.key
         except NotFound:
             pass
-        return (await chat.become_member(user, room_name)).key
+        return (await membership.become_member(user, room_name)).key
 
     @router.post(
         "/send/{room}/{user}",
@@ -99,7 +104,7 @@ def classic_router(
         check_self(caller, user)
         text = await read_text(request)
         key = await enter(caller.name, room)
-        message = await chat.send(caller.name, key, text)
+        message = await messaging.send(caller.name, key, text)
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)
 
@@ -116,8 +121,11 @@ def classic_router(
         limit: Annotated[int, Query(ge=1, le=MAX_RECEIVE, description="At most this many")] = 100,
         wait: Annotated[
             float,
-            Query(ge=0, le=MAX_WAIT_SECONDS,
-                  description="Seconds to wait for a first message when there is none"),
+            Query(
+                ge=0,
+                le=MAX_WAIT_SECONDS,
+                description="Seconds to wait for a first message when there is none",
+            ),
         ] = 0,
     ) -> JSONResponse:
         """The room's messages this user has not yet received through this route, oldest

@@ -29,13 +29,15 @@ _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 def _error(status: int, code: str, message: str) -> bytes:
     """A complete response in the API's one error shape, closing the connection."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    return b"".join((
-        b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status]),
-        b"content-type: application/json\r\n",
-        b"content-length: %d\r\n" % len(body),
-        b"connection: close\r\n\r\n",
-        body,
-    ))
+    return b"".join(
+        (
+            b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status]),
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        )
+    )
 
 
 class GuardedHttpTools(HttpToolsProtocol):
@@ -65,8 +67,11 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self._in_head and was_in_head:
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
-                self._refuse(431, "too_large",
-                             f"request line and headers too large: at most {MAX_HEAD_BYTES} bytes")
+                self._refuse(
+                    431,
+                    "too_large",
+                    f"request line and headers too large: at most {MAX_HEAD_BYTES} bytes",
+                )
 
     # parser callbacks
 
@@ -97,8 +102,9 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self._got_bytes:
-            self._refuse(408, "timeout",
-                         f"request headers not complete within {HEAD_TIMEOUT:g} seconds")
+            self._refuse(
+                408, "timeout", f"request headers not complete within {HEAD_TIMEOUT:g} seconds"
+            )
         else:
             self.transport.close()
 

@@ -3,13 +3,12 @@
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from torbit.core.ports import MessageLog, Store
 from torbit.errors import TorbitError
 from torbit.frontends.http.errors import error_response, errors_doc
 from torbit.frontends.http.schemas import Health
@@ -30,7 +29,8 @@ async def _reachable(what: str, ping: Callable[[], Awaitable[None]]) -> str | No
     return None
 
 
-def ops_router(store: Store, log: MessageLog, metrics: Metrics) -> APIRouter:
+def ops_router(checks: Mapping[str, Callable[[], Awaitable[None]]], metrics: Metrics) -> APIRouter:
+    """`checks`: what must answer for the node to be ready (the store, the message log)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness")
@@ -38,14 +38,11 @@ def ops_router(store: Store, log: MessageLog, metrics: Metrics) -> APIRouter:
         """The process is up and serving."""
         return Health(status="ok")
 
-    @router.get("/readyz", summary="Readiness", response_model=Health,
-                responses=errors_doc(503))
+    @router.get("/readyz", summary="Readiness", response_model=Health, responses=errors_doc(503))
     async def readyz() -> Health | JSONResponse:
         """The store and the message log both answer."""
-        problems = [
-            p for p in await asyncio.gather(_reachable("store", store.ping),
-                                            _reachable("message log", log.ping)) if p
-        ]
+        answers = await asyncio.gather(*(_reachable(w, ping) for w, ping in checks.items()))
+        problems = [p for p in answers if p]
         if problems:
             return error_response(503, "unavailable", "; ".join(problems))
         return Health(status="ready")
@@ -54,8 +51,12 @@ def ops_router(store: Store, log: MessageLog, metrics: Metrics) -> APIRouter:
         "/metrics",
         summary="Prometheus metrics",
         response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                         "description": "Prometheus text exposition format"}},
+        responses={
+            200: {
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+                "description": "Prometheus text exposition format",
+            }
+        },
     )
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
