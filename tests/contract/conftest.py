@@ -28,10 +28,10 @@ import pytest
 from sqlalchemy import text
 
 from torbit.backends.message_log.sql import SqlLog
-from torbit.backends.urls import scheme
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.schema import metadata
 from torbit.backends.store.sql import SqlStore
+from torbit.backends.urls import scheme
 from torbit.core.models import Draft, Message
 from torbit.core.ports import MessageListener, Store
 from torbit.testing.cassandra_keyspaces import (

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from tests.contract.conftest import NOW, STORE_BACKENDS, empty, make_store
 from torbit.backends.store.sql import SqlStore
-from torbit.core.models import Room, User
+from torbit.core.models import Revocation, Room, User
 from torbit.core.ports import Store
 from torbit.errors import ConfigError, Conflict, NotFound, ServiceUnavailable
 
@@ -114,6 +114,43 @@ async def test_delete_user_takes_everything_of_theirs(store: Store) -> None:
     assert not await store.delete_user("alice")
     # the name is free again
     await store.create_user(user("Alice"))
+
+
+async def test_credentials_and_lookalike_names(store: Store) -> None:
+    await store.create_user(User(name="Alice", password_hash="h1", created_at=NOW,
+                                 credential="c1"))
+    got = await store.get_user("alice")
+    assert got is not None and got.credential == "c1"
+    assert await store.user_with_skeleton(User(name="A1ice", password_hash="",
+                                               created_at=NOW).skeleton) == got
+    assert await store.user_with_skeleton("nothing-like-it") is None
+    assert await store.set_password_hash("alice", "h2")  # a rehash keeps the credential
+    got = await store.get_user("alice")
+    assert got is not None and (got.password_hash, got.credential) == ("h2", "c1")
+    assert await store.set_password_hash("alice", "h3", credential="c2")
+    got = await store.get_user("alice")
+    assert got is not None and (got.password_hash, got.credential) == ("h3", "c2")
+    assert not await store.set_password_hash("ghost", "x", credential="c")
+    assert await store.delete_user("alice") is not None
+    assert await store.user_with_skeleton(got.skeleton) is None
+
+
+async def test_revocations_come_in_serial_order_and_are_purged_by_age(store: Store) -> None:
+    assert await store.last_revocation() == 0
+    assert await store.revocations_after(0) == []
+    changed = Revocation("alice", "password changed", credential="c1")
+    out = Revocation("bob", "logged out", token="t" * 64)
+    gone = Revocation("carol", "account deleted", credential="c3", deleted=True)
+    s1 = await store.add_revocation(changed, NOW - timedelta(days=2))
+    s2 = await store.add_revocation(out, NOW)
+    s3 = await store.add_revocation(gone, NOW)
+    assert s1 < s2 < s3 and await store.last_revocation() == s3
+    assert await store.revocations_after(0) == [(s1, changed), (s2, out), (s3, gone)]
+    assert await store.revocations_after(s1, limit=1) == [(s2, out)]
+    assert await store.revocations_after(s3) == []
+    assert await store.purge_revocations(NOW - timedelta(days=1)) == 1
+    assert await store.revocations_after(0) == [(s2, out), (s3, gone)]
+    assert await store.last_revocation() == s3
 
 
 # rooms and memberships

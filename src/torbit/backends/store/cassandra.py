@@ -16,9 +16,7 @@ removes.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Iterable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from torbit.backends.store.cassandra_cql import (
@@ -33,19 +31,14 @@ from torbit.backends.store.cassandra_cql import (
 )
 from torbit.backends.store.cassandra_rooms import RoomModerationCql, room_of
 from torbit.backends.store.cassandra_schema import upgrade
-from torbit.core.models import Room, User
+from torbit.backends.store.cassandra_sessions import SessionsCql
+from torbit.core.models import AccountDeletion, Room, User
 from torbit.errors import Conflict, NotFound
-
-# Tokens also carry a TTL, so that those nobody purges still go (the expiry check is exact
-# regardless); this much after they expire, as a margin for clocks.
-TOKEN_TTL_MARGIN_S = 3600
-MAX_TTL_S = 630_720_000  # Cassandra's limit: 20 years
-BATCH_STATEMENTS = 50  # user deletion is split into logged batches of at most this many
 
 T = TypeVar("T")
 
 
-class CassandraStore(RoomModerationCql):
+class CassandraStore(RoomModerationCql, SessionsCql):
     """`url` is cassandra://host:port[,host:port]/keyspace; `consistency` a CQL level."""
 
     def __init__(self, url: str, *, consistency: str = DEFAULT_CONSISTENCY) -> None:
@@ -74,26 +67,44 @@ class CassandraStore(RoomModerationCql):
 
     async def create_user(self, user: User) -> User:
         applied, _ = await self.cql.lwt(
-            f"INSERT INTO {self.ks}.users (key, name, password_hash, created_at, is_admin) "
-            f"VALUES (?, ?, ?, ?, ?) IF NOT EXISTS",
-            user.key, user.name, user.password_hash, to_us(user.created_at), user.is_admin)
+            f"INSERT INTO {self.ks}.users (key, name, password_hash, credential, skeleton, "
+            f"created_at, is_admin) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+            user.key, user.name, user.password_hash, user.credential, user.skeleton,
+            to_us(user.created_at), user.is_admin)
         if not applied:
             raise Conflict(f"the name {user.name!r} is taken")
+        await self.cql.run(f"INSERT INTO {self.ks}.users_by_skeleton (skeleton, key) "
+                           f"VALUES (?, ?)", user.skeleton, user.key)
         return user
 
     async def get_user(self, key: str) -> User | None:
-        row = await self.cql.one(f"SELECT name, password_hash, created_at, is_admin "
-                                 f"FROM {self.ks}.users WHERE key = ?", key)
+        row = await self.cql.one(f"SELECT {_USER} FROM {self.ks}.users WHERE key = ?", key)
         return _user(row) if row is not None else None
 
+    async def user_with_skeleton(self, skeleton: str) -> User | None:
+        """Through users_by_skeleton; a row of it whose user is gone (deleted in between)
+        is passed over."""
+        rows = await self.cql.rows(f"SELECT key FROM {self.ks}.users_by_skeleton "
+                                   f"WHERE skeleton = ?", skeleton)
+        for row in rows:
+            user = await self.get_user(str(row["key"]))
+            if user is not None and user.skeleton == skeleton:
+                return user
+        return None
+
     async def list_users(self) -> list[User]:
-        rows = await self.cql.rows(f"SELECT key, name, password_hash, created_at, is_admin "
-                                   f"FROM {self.ks}.users")
+        rows = await self.cql.rows(f"SELECT key, {_USER} FROM {self.ks}.users")
         return [_user(r) for r in sorted(rows, key=lambda r: str(r["key"]))]
 
-    async def set_password_hash(self, key: str, password_hash: str) -> bool:
-        applied, _ = await self.cql.lwt(f"UPDATE {self.ks}.users SET password_hash = ? "
-                                        f"WHERE key = ? IF EXISTS", password_hash, key)
+    async def set_password_hash(
+        self, key: str, password_hash: str, *, credential: str | None = None
+    ) -> bool:
+        values: dict[str, Any] = {"password_hash": password_hash}
+        if credential is not None:
+            values["credential"] = credential
+        sets = ", ".join(f"{c} = ?" for c in values)
+        applied, _ = await self.cql.lwt(f"UPDATE {self.ks}.users SET {sets} WHERE key = ? "
+                                        f"IF EXISTS", *values.values(), key)
         return applied
 
     async def set_admin(self, key: str, is_admin: bool) -> bool:
@@ -101,46 +112,89 @@ class CassandraStore(RoomModerationCql):
                                         f"WHERE key = ? IF EXISTS", is_admin, key)
         return applied
 
-    async def delete_user(self, key: str) -> bool:
-        """Delete the user row first (from then on every check says "no such user"), then
-        what hangs off it, gathered from the per-user tables. Audit entries stay."""
+    async def delete_user(self, key: str) -> AccountDeletion | None:
+        """Decide the fate of the rooms they own, delete the user row (from then on every
+        check says "no such user"), then what hangs off it, found through the per-user
+        tables. Audit entries stay."""
         k = self.ks
+        found = await self.cql.one(f"SELECT skeleton FROM {k}.users WHERE key = ?", key)
+        if found is None:
+            return None
+        doomed, kept = await self._owned_rooms(key)
         existed, _ = await self.cql.lwt(f"DELETE FROM {k}.users WHERE key = ? IF EXISTS", key)
-        rooms, ignoring, ignored_by, tokens, owned = await asyncio.gather(
+        if not existed:  # deleted by someone else meanwhile
+            return None
+        rooms, ignoring, ignored_by, tokens = await asyncio.gather(
             self.cql.rows(f"SELECT room_key FROM {k}.user_rooms WHERE user_key = ?", key),
             self.cql.rows(f"SELECT ignored_key FROM {k}.ignores WHERE user_key = ?", key),
             self.cql.rows(f"SELECT user_key FROM {k}.ignored_by WHERE ignored_key = ?", key),
             self.cql.rows(f"SELECT hash FROM {k}.tokens_by_user WHERE user_key = ?", key),
-            self.cql.rows(f"SELECT room_key FROM {k}.rooms_by_owner WHERE owner_key = ?", key),
         )
-        writes: list[tuple[str, Params]] = []
+        writes: list[tuple[str, Params]] = [
+            (f"DELETE FROM {k}.users_by_skeleton WHERE skeleton = ? AND key = ?",
+             (found["skeleton"] or "", key))]
         for r in rooms:
             writes += [(f"DELETE FROM {k}.room_users WHERE room_key = ? AND user_key = ?",
                         (r["room_key"], key)),
                        (f"DELETE FROM {k}.mutes WHERE bucket = 0 AND room_key = ? "
                         f"AND user_key = ?", (r["room_key"], key))]
-        for r in ignoring:
-            writes.append((f"DELETE FROM {k}.ignored_by WHERE ignored_key = ? AND user_key = ?",
-                           (r["ignored_key"], key)))
-        for r in ignored_by:
-            writes.append((f"DELETE FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
-                           (r["user_key"], key)))
-        for r in tokens:
-            writes.append((f"DELETE FROM {k}.tokens WHERE hash = ?", (r["hash"],)))
+        writes += [(f"DELETE FROM {k}.ignored_by WHERE ignored_key = ? AND user_key = ?",
+                    (r["ignored_key"], key)) for r in ignoring]
+        writes += [(f"DELETE FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
+                    (r["user_key"], key)) for r in ignored_by]
+        writes += [(f"DELETE FROM {k}.tokens WHERE hash = ?", (r["hash"],)) for r in tokens]
         for table, column in (("user_rooms", "user_key"), ("ignores", "user_key"),
                               ("ignored_by", "ignored_key"), ("cursors", "user_key"),
                               ("tokens_by_user", "user_key"), ("rooms_by_owner", "owner_key")):
             writes.append((f"DELETE FROM {k}.{table} WHERE {column} = ?", (key,)))
-        for start in range(0, len(writes), BATCH_STATEMENTS):
-            await self.cql.batch(writes[start:start + BATCH_STATEMENTS])
-        # whoever registers the name next must not inherit the rooms (the condition keeps
-        # rooms that a stale rooms_by_owner row names but someone else owns)
-        for r in owned:
-            room = await self.cql.one(f"SELECT owner FROM {k}.rooms WHERE key = ?", r["room_key"])
-            if room is not None and room["owner"] is not None and room["owner"].lower() == key:
-                await self.cql.lwt(f"UPDATE {k}.rooms SET owner = null WHERE key = ? "
-                                   f"IF owner = ?", r["room_key"], room["owner"])
-        return existed
+        for room_key in doomed:
+            writes += await self._room_deletion(room_key)
+        await self._batches(writes)
+        for room_key in doomed:
+            await self.cql.lwt(f"DELETE FROM {k}.rooms WHERE key = ? IF EXISTS", room_key)
+        # whoever registers the name next must not inherit the rooms
+        for room_key, owner in kept.items():
+            await self.cql.lwt(f"UPDATE {k}.rooms SET owner = null WHERE key = ? "
+                               f"IF owner = ?", room_key, owner)
+        return AccountDeletion(tuple(sorted(doomed)), tuple(sorted(kept)))
+
+    async def _owned_rooms(self, key: str) -> tuple[list[str], dict[str, str]]:
+        """The rooms the user owns: those nobody else is a member of (to delete), and the
+        others with their owner as stored (to leave server-owned). rooms_by_owner may name
+        a room someone else won the creation of: the room row decides."""
+        k = self.ks
+        doomed: list[str] = []
+        kept: dict[str, str] = {}
+        for r in await self.cql.rows(f"SELECT room_key FROM {k}.rooms_by_owner "
+                                     f"WHERE owner_key = ?", key):
+            room = await self.cql.one(f"SELECT owner FROM {k}.rooms WHERE key = ?",
+                                      r["room_key"])
+            if room is None or room["owner"] is None or room["owner"].lower() != key:
+                continue
+            members = await self.cql.rows(f"SELECT user_key, member FROM {k}.room_users "
+                                          f"WHERE room_key = ?", r["room_key"])
+            if any(m["member"] and m["user_key"] != key for m in members):
+                kept[str(r["room_key"])] = str(room["owner"])
+            else:
+                doomed.append(str(r["room_key"]))
+        return doomed, kept
+
+    async def _room_deletion(self, room_key: str) -> list[tuple[str, Params]]:
+        """The writes that remove a room's rows: everyone's standing there (both sides),
+        mutes, and the read cursors of all who were ever members."""
+        k = self.ks
+        people = await self.cql.rows(f"SELECT user_key FROM {k}.room_users "
+                                     f"WHERE room_key = ?", room_key)
+        writes: list[tuple[str, Params]] = [
+            (f"DELETE FROM {k}.room_users WHERE room_key = ?", (room_key,)),
+            (f"DELETE FROM {k}.mutes WHERE bucket = 0 AND room_key = ?", (room_key,)),
+        ]
+        for p in people:
+            writes += [(f"DELETE FROM {k}.user_rooms WHERE user_key = ? AND room_key = ?",
+                        (p["user_key"], room_key)),
+                       (f"DELETE FROM {k}.cursors WHERE user_key = ? AND channel = ?",
+                        (p["user_key"], room_key))]
+        return writes
 
     # rooms and memberships
 
@@ -176,7 +230,8 @@ class CassandraStore(RoomModerationCql):
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}")
         if pair.get("member"):
             return False
-        await self._set_pair(room_key, user_key, {"member": True}, name=user["name"])
+        await self._set_pair(room_key, user_key, {"member": True, "joined": True},
+                             name=user["name"])
         return True
 
     async def remove_member(self, room_key: str, user_key: str) -> bool:
@@ -255,62 +310,6 @@ class CassandraStore(RoomModerationCql):
              (user_key, channel, last_id)),
         ], logged=False)
 
-    # login tokens
-
-    async def create_token(self, token_hash: str, user_key: str, expires_at: datetime) -> None:
-        k = self.ks
-        if await self.cql.one(f"SELECT key FROM {k}.users WHERE key = ?", user_key) is None:
-            raise NotFound(f"no user {user_key!r}")
-        left = (to_us(expires_at) - to_us(datetime.now(UTC))) / 1e6
-        ttl = "" if left <= 0 else (
-            f" USING TTL {min(MAX_TTL_S, math.ceil(left) + TOKEN_TTL_MARGIN_S)}")
-        await self.cql.batch([
-            (f"INSERT INTO {k}.tokens (hash, user_key, expires_at) VALUES (?, ?, ?){ttl}",
-             (token_hash, user_key, to_us(expires_at))),
-            (f"INSERT INTO {k}.tokens_by_user (user_key, hash) VALUES (?, ?){ttl}",
-             (user_key, token_hash)),
-        ])
-
-    async def token_user(self, token_hash: str, now: datetime) -> str | None:
-        row = await self.cql.one(f"SELECT user_key, expires_at FROM {self.ks}.tokens "
-                                 f"WHERE hash = ?", token_hash)
-        if row is None or int(row["expires_at"]) <= to_us(now):
-            return None
-        return str(row["user_key"])
-
-    async def delete_token(self, token_hash: str) -> bool:
-        row = await self.cql.one(f"SELECT user_key FROM {self.ks}.tokens WHERE hash = ?",
-                                 token_hash)
-        if row is None:
-            return False
-        await self._delete_tokens([(token_hash, str(row["user_key"]))])
-        return True
-
-    async def delete_tokens_of(self, user_key: str) -> int:
-        rows = await self.cql.rows(f"SELECT hash FROM {self.ks}.tokens_by_user "
-                                   f"WHERE user_key = ?", user_key)
-        await self._delete_tokens([(str(r["hash"]), user_key) for r in rows])
-        return len(rows)
-
-    async def purge_tokens(self, now: datetime) -> int:
-        """A scan of the tokens table: it runs now and then, off every request's path."""
-        cutoff = to_us(now)
-        rows = await self.cql.rows(f"SELECT hash, user_key, expires_at FROM {self.ks}.tokens")
-        expired = [(str(r["hash"]), str(r["user_key"])) for r in rows
-                   if int(r["expires_at"]) <= cutoff]
-        await self._delete_tokens(expired)
-        return len(expired)
-
-    async def _delete_tokens(self, tokens: list[tuple[str, str]]) -> None:
-        k = self.ks
-        writes: list[tuple[str, Params]] = []
-        for token_hash, user_key in tokens:
-            writes += [(f"DELETE FROM {k}.tokens WHERE hash = ?", (token_hash,)),
-                       (f"DELETE FROM {k}.tokens_by_user WHERE user_key = ? AND hash = ?",
-                        (user_key, token_hash))]
-        for start in range(0, len(writes), BATCH_STATEMENTS):
-            await self.cql.batch(writes[start:start + BATCH_STATEMENTS])
-
     # for tools and tests
 
     async def query(self, cql: str, *params: Any) -> list[Row]:
@@ -318,9 +317,13 @@ class CassandraStore(RoomModerationCql):
         return await self.cql.rows(cql, *params)
 
 
+_USER = "name, password_hash, credential, created_at, is_admin"
+
+
 def _user(row: Row) -> User:
     return User(name=str(row["name"]), password_hash=str(row["password_hash"]),
-                created_at=from_us(int(row["created_at"])), is_admin=bool(row["is_admin"]))
+                created_at=from_us(int(row["created_at"])), is_admin=bool(row["is_admin"]),
+                credential=row["credential"] or "")
 
 
 async def _gather_bounded(calls: Iterable[Awaitable[T]], limit: int = 64) -> list[T]:

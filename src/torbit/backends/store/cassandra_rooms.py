@@ -18,7 +18,7 @@ from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
 from torbit.core.models import AuditEntry, Mute, Room, Standing
 from torbit.errors import Conflict, NotFound
 
-AUDIT_BUCKET_BITS = 16  # audit_log partitions hold 65,536 consecutive ids each
+BUCKET_BITS = 16  # audit_log and revocations partitions hold 65,536 consecutive ids each
 
 
 class RoomModerationCql:
@@ -192,32 +192,35 @@ class RoomModerationCql:
 
     # the audit log
 
-    async def _next_audit_id(self) -> int:
-        """The next id of the audit log's sequence: compare-and-set until ours applies (the
-        audit is written by moderators, rarely, so contention is rare too)."""
+    async def _next_serial(self, name: str) -> int:
+        """The next number of a sequence (the audit log's ids, revocation serials):
+        compare-and-set until ours applies. Both are written rarely, so contention is rare."""
         while True:
-            row = await self.cql.one(f"SELECT value FROM {self.ks}.sequences "
-                                     f"WHERE name = 'audit'")
+            row = await self.cql.one(f"SELECT value FROM {self.ks}.sequences WHERE name = ?", name)
             if row is None:
                 applied, _ = await self.cql.lwt(f"INSERT INTO {self.ks}.sequences (name, value) "
-                                                f"VALUES ('audit', 1) IF NOT EXISTS")
+                                                f"VALUES (?, 1) IF NOT EXISTS", name)
                 if applied:
                     return 1
                 continue
             current = int(row["value"])
             applied, _ = await self.cql.lwt(f"UPDATE {self.ks}.sequences SET value = ? "
-                                            f"WHERE name = 'audit' IF value = ?",
-                                            current + 1, current)
+                                            f"WHERE name = ? IF value = ?",
+                                            current + 1, name, current)
             if applied:
                 return current + 1
 
+    async def _last_serial(self, name: str) -> int:
+        row = await self.cql.one(f"SELECT value FROM {self.ks}.sequences WHERE name = ?", name)
+        return int(row["value"]) if row is not None else 0
+
     async def add_audit(self, entry: AuditEntry) -> AuditEntry:
-        new_id = await self._next_audit_id()
+        new_id = await self._next_serial("audit")
         k, at = self.ks, to_us(entry.at)
         writes: list[tuple[str, Params]] = [(
             f"INSERT INTO {k}.audit_log (bucket, id, at, actor, action, room, target, detail) "
             f"VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (new_id >> AUDIT_BUCKET_BITS, new_id, at, entry.actor, entry.action, entry.room,
+            (new_id >> BUCKET_BITS, new_id, at, entry.actor, entry.action, entry.room,
              entry.target, entry.detail))]
         if entry.room is not None:
             writes.append((
@@ -234,9 +237,9 @@ class RoomModerationCql:
                                        f"FROM {k}.audit_by_room WHERE room = ? LIMIT ?",
                                        room_key, limit)
             return [_entry(r, room_key) for r in rows]
-        top = await self.cql.one(f"SELECT value FROM {k}.sequences WHERE name = 'audit'")
         out: list[AuditEntry] = []
-        bucket = int(top["value"]) >> AUDIT_BUCKET_BITS if top is not None else -1
+        top = await self._last_serial("audit")
+        bucket = top >> BUCKET_BITS if top else -1
         while bucket >= 0 and len(out) < limit:
             rows = await self.cql.rows(f"SELECT id, at, actor, action, room, target, detail "
                                        f"FROM {k}.audit_log WHERE bucket = ? LIMIT ?",

@@ -5,11 +5,14 @@ pairs written in one logged batch. Lightweight transactions (Paxos) only where u
 needs them: registering a name, creating a room, and the audit log's id sequence; users and
 rooms rows are only ever written through them, so plain and Paxos writes never mix there.
 
-    users            key → name, hash, created, admin        login, registration (IF NOT EXISTS)
+    users            key → name, hash, credential, skeleton, created, admin
+                                                      login, registration (IF NOT EXISTS)
+    users_by_skeleton  skeleton → keys                a new name that reads like a taken one
     rooms            key → name, created, owner, topic, private       room lookups, creation (LWT)
-    rooms_by_owner   owner key → room keys            clearing ownership when a user goes
-    room_users       (room, user) → name, member, admin, banned, invited, muted
-                                     standing in one read; a room's members and their count
+    rooms_by_owner   owner key → room keys            what a deleted user owned
+    room_users       (room, user) → name, member, joined, admin, banned, invited, muted
+                                     standing in one read; a room's members and their count;
+                                     `joined` stays after leaving: who may hold a cursor there
     user_rooms       (user, room) → the same flags    rooms_of, invited_rooms, user deletion
     mutes            one partition → (room, user, until)     active_mutes at a node's start
     ignores / ignored_by    both directions of an ignore, for the list and for deletion
@@ -18,6 +21,7 @@ rooms rows are only ever written through them, so plain and Paxos writes never m
     sequences        name → value                     audit ids, allocated by compare-and-set
     audit_log        (id >> 16, id DESC)              newest-first pages of every entry
     audit_by_room    (room, id DESC)                  newest-first pages of one room
+    revocations      (serial >> 16, serial)           what nodes poll for, oldest first
 
 Times are bigint microseconds since the epoch, UTC: CQL's timestamp keeps only milliseconds
 and the core's datetimes carry microseconds.
@@ -42,15 +46,19 @@ class Migration:
 
 
 def _flags(key: str, other: str, extra: str = "") -> str:
-    return (f"({key} text, {other} text,{extra} member boolean, admin boolean, "
+    return (f"({key} text, {other} text,{extra} member boolean, joined boolean, admin boolean, "
             f"banned_at bigint, invited_at bigint, mute_until bigint, "
             f"PRIMARY KEY ({key}, {other}))")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "users, rooms, memberships, moderation, ignores, cursors, tokens, audit", (
+    Migration(1, "users, rooms, memberships, moderation, ignores, cursors, tokens, audit, "
+                 "revocations", (
         "CREATE TABLE IF NOT EXISTS {ks}.users (key text PRIMARY KEY, name text, "
-        "password_hash text, created_at bigint, is_admin boolean)",
+        "password_hash text, credential text, skeleton text, created_at bigint, "
+        "is_admin boolean)",
+        "CREATE TABLE IF NOT EXISTS {ks}.users_by_skeleton (skeleton text, key text, "
+        "PRIMARY KEY (skeleton, key))",
         "CREATE TABLE IF NOT EXISTS {ks}.rooms (key text PRIMARY KEY, name text, "
         "created_at bigint, owner text, topic text, private boolean)",
         "CREATE TABLE IF NOT EXISTS {ks}.rooms_by_owner (owner_key text, room_key text, "
@@ -78,6 +86,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE TABLE IF NOT EXISTS {ks}.audit_by_room (room text, id bigint, at bigint, "
         "actor text, action text, target text, detail text, "
         "PRIMARY KEY (room, id)) WITH CLUSTERING ORDER BY (id DESC)",
+        "CREATE TABLE IF NOT EXISTS {ks}.revocations (bucket bigint, serial bigint, at bigint, "
+        "user_key text, reason text, credential text, token_hash text, deleted boolean, "
+        "PRIMARY KEY (bucket, serial))",
     )),
 )
 
