@@ -93,6 +93,12 @@ class StorageConfig(Section):
     # survives power loss, at one fsync per group commit (measured ~4 ms p50 here, which
     # shows directly in delivery latency, as nothing is shown before it is committed).
     synchronous: Literal["full", "normal"] = "normal"
+    # Cassandra's consistency level for every read and write (lightweight transactions use
+    # LOCAL_SERIAL, or SERIAL when this is not a LOCAL_ level). LOCAL_QUORUM: with 3 replicas,
+    # reads see every acknowledged write and one node may be down; on a single node it is
+    # the same as ONE.
+    consistency: Literal["ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE",
+                         "LOCAL_QUORUM"] = "LOCAL_QUORUM"
 
 
 class MessageLogConfig(Section):
