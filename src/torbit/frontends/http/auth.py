@@ -4,8 +4,9 @@ Password hashing (argon2id) is slow on purpose, so paying it on every request of
 client would make the API slow and easy to overload. Successful Basic checks are therefore
 remembered for a short time (BASIC_CACHE_TTL) under an HMAC of name and password with a key
 that lives only in this process's memory: a memory dump yields no fast-to-crack password
-hashes. A password change through this API forgets the user's entries at once; one made by
-another process (the `torbit user` CLI, another node) takes effect within the TTL.
+hashes. A password change through this API forgets the user's entries at once;
+`Authenticator.forget(user_key)` is the one call for a change or deletion made elsewhere (the
+revocation node event, on every node).
 Failed checks are never cached, so a wrong password always costs the full hash.
 """
 
@@ -61,6 +62,7 @@ class BasicCache:
         self._clock = clock
         self._key = secrets.token_bytes(32)
         self._entries: dict[bytes, tuple[str, float]] = {}  # digest -> (name, expires)
+        self._by_user: dict[str, set[bytes]] = {}  # user key -> its digests: O(own) forget
 
     def digest(self, name: str, password: str) -> bytes:
         data = f"{name}\0{password}".encode("utf-8", "surrogatepass")
@@ -71,19 +73,35 @@ class BasicCache:
         if hit is None:
             return None
         if hit[1] <= self._clock():
-            del self._entries[digest]
+            self._remove(digest)
             return None
         return hit[0]
 
     def put(self, digest: bytes, name: str) -> None:
-        self._entries.pop(digest, None)
+        self._remove(digest)
         while len(self._entries) >= self.max_entries:
-            del self._entries[next(iter(self._entries))]  # the oldest
+            self._remove(next(iter(self._entries)))  # the oldest
         self._entries[digest] = (name, self._clock() + self.ttl)
+        self._by_user.setdefault(name.lower(), set()).add(digest)
 
     def forget(self, user_key: str) -> None:
-        for digest in [d for d, (n, _) in self._entries.items() if n.lower() == user_key]:
-            del self._entries[digest]
+        """Drop every verified credential of the user at once (password changed, account
+        deleted); costs O(that user's entries). The revocation node event calls this on
+        every node."""
+        for digest in self._by_user.pop(user_key, ()):
+            self._entries.pop(digest, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _remove(self, digest: bytes) -> None:
+        hit = self._entries.pop(digest, None)
+        if hit is not None:
+            mine = self._by_user.get(hit[0].lower())
+            if mine is not None:
+                mine.discard(digest)
+                if not mine:
+                    del self._by_user[hit[0].lower()]
 
 
 def client_address(connection: HTTPConnection) -> str:
@@ -164,7 +182,12 @@ class Authenticator:
         """Check the current password, set the new one, and log the user out everywhere."""
         await self._check_password(principal.name, current, client)
         await self._accounts.set_password(principal.name, new)  # revokes every token too
-        self._cache.forget(principal.key)
+        self.forget(principal.key)
+
+    def forget(self, user_key: str) -> None:
+        """Forget the user's cached Basic credentials now: for a password change or a deletion
+        made anywhere (another node, the CLI), called from the node event that announces it."""
+        self._cache.forget(user_key)
 
 
 class _AuthorizationHeader(SecurityBase):
