@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from torbit.core.delivery import Delivery
@@ -28,6 +28,11 @@ from torbit.frontends.telnet.context import SessionHost, TelnetCore
 from torbit.protocol.telnet import Interrupt, LineReceived, LineTooLong, TelnetConnection
 
 log = logging.getLogger("torbit.telnet")
+
+
+def _not_connected(delivery: Delivery) -> None:
+    """A session's `deliver` before its transport exists: nothing to write to."""
+
 
 GREETING = "torbit chat server. Log in with your name, or pick a new one to register.\r\n"
 MAX_PENDING_LINES = 64  # lines queued while earlier ones are handled; reading pauses beyond
@@ -53,6 +58,7 @@ class TelnetSession(asyncio.Protocol):
         "_timer",
         "_writer",
         "closed",
+        "deliver",
         "ignores",
         "room",
         "user_key",
@@ -64,6 +70,8 @@ class TelnetSession(asyncio.Protocol):
         self._refuse = refuse_login
         self._codec = TelnetConnection(server.options.max_line_bytes)
         self._writer: TransportWriter | None = None
+        # Session.deliver: the writer's own method once connected (no extra call per delivery)
+        self.deliver: Callable[[Delivery], None] = _not_connected
         self._dialogue: login.LoginDialogue | None = None  # None once logged in
         self._pending: deque[LineReceived | LineTooLong | Interrupt] | None = None
         self._busy = False
@@ -94,6 +102,7 @@ class TelnetSession(asyncio.Protocol):
         self._writer = TransportWriter(
             t, server.options.max_output_buffer, server.flushes, self._dropped_slow
         )
+        self.deliver = self._writer.deliver
         peer = transport.get_extra_info("peername")
         self._ip = str(peer[0]) if peer else "?"
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
@@ -155,11 +164,6 @@ class TelnetSession(asyncio.Protocol):
         return None  # close our side too
 
     # Session (called by the core)
-
-    def deliver(self, delivery: Delivery) -> None:
-        w = self._writer
-        if w is not None:
-            w.write(delivery.line)
 
     def notify(self, text: str, channel: str | None = None) -> None:
         self.send_line(format_system(text))
