@@ -142,7 +142,7 @@ class TelnetSession(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
         if was_chatting:
-            server.spawn(self.core.sessions.logout(self))
+            server.logout(self)
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
