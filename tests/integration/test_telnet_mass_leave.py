@@ -46,7 +46,8 @@ async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
     tick()
     for c in clients:  # all in one turn: the server sees every close in one poll
         c.writer.transport.abort()
-    for _ in range(500):
+    deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
+    while loop.time() < deadline:
         if len(turns_at_logout) == n and not app.core.membership.online("lobby"):
             break
         await asyncio.sleep(0.01)
