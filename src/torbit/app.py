@@ -227,8 +227,7 @@ class App:
         check_name(s.chat.default_room, "chat.default_room")
 
         # engines
-        store = open_store(s.storage.url, s.storage.synchronous,
-                           consistency=s.storage.consistency)
+        store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
         await store.open()
         message_log = open_log(
             s.message_log.url,

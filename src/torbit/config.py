@@ -97,8 +97,9 @@ class StorageConfig(Section):
     # LOCAL_SERIAL, or SERIAL when this is not a LOCAL_ level). LOCAL_QUORUM: with 3 replicas,
     # reads see every acknowledged write and one node may be down; on a single node it is
     # the same as ONE.
-    consistency: Literal["ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE",
-                         "LOCAL_QUORUM"] = "LOCAL_QUORUM"
+    consistency: Literal["ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM"] = (
+        "LOCAL_QUORUM"
+    )
 
 
 class MessageLogConfig(Section):

@@ -55,8 +55,7 @@ def open_store(
     if path is None:
         raise _unknown("storage url", url, STORES)
     cls = _load(path, "storage url", url)
-    option = ({"consistency": consistency} if kind == "cassandra" else
-              {"synchronous": synchronous})
+    option = {"consistency": consistency} if kind == "cassandra" else {"synchronous": synchronous}
     store: Store = cls(url, **{k: v for k, v in option.items() if v is not None})
     return store
 

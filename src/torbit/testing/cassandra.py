@@ -95,13 +95,24 @@ def resolve_jars(pom: Path = POM) -> Path:
             raise CassandraMissing("Maven (mvn) is not installed: apt-get install maven")
         shutil.rmtree(lib, ignore_errors=True)
         run = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-             f"-DoutputDirectory={lib}"],
-            capture_output=True, text=True, check=False,
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={lib}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if run.returncode != 0 or not any(lib.glob("cassandra-all-*.jar")):
-            raise CassandraMissing(f"resolving Cassandra's jars failed ({run.returncode}):\n"
-                                   f"{run.stdout[-3000:]}{run.stderr[-3000:]}")
+            raise CassandraMissing(
+                f"resolving Cassandra's jars failed ({run.returncode}):\n"
+                f"{run.stdout[-3000:]}{run.stderr[-3000:]}"
+            )
         done.write_text(pom_version(pom) + "\n")
     return lib
 
@@ -110,8 +121,9 @@ def java_binary() -> str:
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not java or not os.access(java, os.X_OK):
-        raise CassandraMissing("no java: Cassandra 5.0 needs Java 11 or 17 (apt-get install "
-                               "openjdk-17-jre-headless)")
+        raise CassandraMissing(
+            "no java: Cassandra 5.0 needs Java 11 or 17 (apt-get install openjdk-17-jre-headless)"
+        )
     return java
 
 
@@ -126,8 +138,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def node_config(root: Path, *, address: str, storage_port: int, native_port: int,
-                seeds: list[str], cluster_name: str) -> dict[str, object]:
+def node_config(
+    root: Path,
+    *,
+    address: str,
+    storage_port: int,
+    native_port: int,
+    seeds: list[str],
+    cluster_name: str,
+) -> dict[str, object]:
     """cassandra.yaml as a dict (written as JSON, which YAML parsers read). Keys left out keep
     Cassandra's defaults."""
     return {
@@ -143,10 +162,12 @@ def node_config(root: Path, *, address: str, storage_port: int, native_port: int
         # marker, so a kill -9 loses up to a period of acknowledged writes; in batch mode a
         # write is acknowledged after its marker, and with skip_sync the marker costs no fsync.
         "commitlog_sync": "batch",
-        "seed_provider": [{
-            "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
-            "parameters": [{"seeds": ",".join(seeds)}],
-        }],
+        "seed_provider": [
+            {
+                "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
+                "parameters": [{"seeds": ",".join(seeds)}],
+            }
+        ],
         "listen_address": address,
         "rpc_address": address,
         "storage_port": storage_port,
@@ -175,16 +196,33 @@ LOGBACK = """<configuration scan="false">
 """
 
 # What Cassandra 5.0 needs from Java 17's module system (see its conf/jvm17-server.options).
-_EXPORTS = ("java.base/jdk.internal.misc", "java.management.rmi/com.sun.jmx.remote.internal.rmi",
-            "java.rmi/sun.rmi.registry", "java.rmi/sun.rmi.server", "java.sql/java.sql",
-            "java.base/java.lang.ref", "jdk.unsupported/sun.misc",
-            "jdk.compiler/com.sun.tools.javac.file", "jdk.attach/sun.tools.attach")
-_OPENS = ("java.base/java.lang.module", "java.base/jdk.internal.loader",
-          "java.base/jdk.internal.ref", "java.base/jdk.internal.reflect",
-          "java.base/jdk.internal.math", "java.base/jdk.internal.module",
-          "java.base/jdk.internal.util.jar", "jdk.management/com.sun.management.internal",
-          "java.base/sun.nio.ch", "java.base/java.io", "java.base/java.lang.reflect",
-          "jdk.compiler/com.sun.tools.javac", "java.base/java.lang", "java.base/java.util")
+_EXPORTS = (
+    "java.base/jdk.internal.misc",
+    "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+    "java.rmi/sun.rmi.registry",
+    "java.rmi/sun.rmi.server",
+    "java.sql/java.sql",
+    "java.base/java.lang.ref",
+    "jdk.unsupported/sun.misc",
+    "jdk.compiler/com.sun.tools.javac.file",
+    "jdk.attach/sun.tools.attach",
+)
+_OPENS = (
+    "java.base/java.lang.module",
+    "java.base/jdk.internal.loader",
+    "java.base/jdk.internal.ref",
+    "java.base/jdk.internal.reflect",
+    "java.base/jdk.internal.math",
+    "java.base/jdk.internal.module",
+    "java.base/jdk.internal.util.jar",
+    "jdk.management/com.sun.management.internal",
+    "java.base/sun.nio.ch",
+    "java.base/java.io",
+    "java.base/java.lang.reflect",
+    "jdk.compiler/com.sun.tools.javac",
+    "java.base/java.lang",
+    "java.base/java.util",
+)
 
 # Start-up and test-speed switches (Cassandra's CassandraRelevantProperties).
 _FAST = {
@@ -215,14 +253,19 @@ def jvm_command(java: str, lib: Path, root: Path, heap: str) -> list[str]:
     }
     return [
         java,
-        f"-Xms{heap}", f"-Xmx{heap}", "-Xss256k",
-        "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=300", "-XX:+ExitOnOutOfMemoryError",
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-Xss256k",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=300",
+        "-XX:+ExitOnOutOfMemoryError",
         "-XX:-UsePerfData",
         *(f"-javaagent:{j}" for j in jamm[:1]),
         *(arg for m in _EXPORTS for arg in ("--add-exports", f"{m}=ALL-UNNAMED")),
         *(arg for m in _OPENS for arg in ("--add-opens", f"{m}=ALL-UNNAMED")),
         *(f"-D{k}={v}" for k, v in props.items()),
-        "-cp", f"{lib}/*",
+        "-cp",
+        f"{lib}/*",
         "org.apache.cassandra.service.CassandraDaemon",
     ]
 
@@ -266,9 +309,17 @@ class CassandraNode:
     deletes its directory on exit. `kill()` and `restart()` keep the data (crash tests);
     `pause()` freezes it (outage tests)."""
 
-    def __init__(self, root: Path, *, address: str = "127.0.0.1", heap: str = DEFAULT_HEAP,
-                 seeds: list[str] | None = None, storage_port: int | None = None,
-                 cluster_name: str = "torbit-test", owns_root: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        address: str = "127.0.0.1",
+        heap: str = DEFAULT_HEAP,
+        seeds: list[str] | None = None,
+        storage_port: int | None = None,
+        cluster_name: str = "torbit-test",
+        owns_root: bool = True,
+    ) -> None:
         self.root = root
         self.address = address
         self.heap = heap
@@ -285,8 +336,7 @@ class CassandraNode:
     def start(cls, root: Path | None = None, **kw: object) -> CassandraNode:
         """Resolve the jars (first time only), start a node and return once it answers CQL."""
         owns = root is None
-        node = cls(root or Path(tempfile.mkdtemp(prefix="torbit-cassandra-")),
-                   owns_root=owns, **kw)  # type: ignore[arg-type]
+        node = cls(root or Path(tempfile.mkdtemp(prefix="torbit-cassandra-")), owns_root=owns, **kw)  # type: ignore[arg-type]
         try:
             for attempt in range(3):
                 try:
@@ -342,27 +392,38 @@ class CassandraNode:
         lib, java = resolve_jars(), java_binary()
         for sub in ("data", "commitlog", "saved_caches", "hints", "cdc_raw", "logs", "triggers"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        config = node_config(self.root, address=self.address, storage_port=self.storage_port,
-                             native_port=self.port, seeds=self.seeds,
-                             cluster_name=self.cluster_name)
+        config = node_config(
+            self.root,
+            address=self.address,
+            storage_port=self.storage_port,
+            native_port=self.port,
+            seeds=self.seeds,
+            cluster_name=self.cluster_name,
+        )
         (self.root / "cassandra.yaml").write_text(json.dumps(config, indent=1) + "\n")
         (self.root / "logback.xml").write_text(LOGBACK.format(log=self.root / "logs/system.log"))
         began = time.monotonic()
         with (self.root / "console.log").open("ab") as console:
             self._process = subprocess.Popen(
-                jvm_command(java, lib, self.root, self.heap), cwd=self.root,
-                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                jvm_command(java, lib, self.root, self.heap),
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C in the terminal reaches us, not the JVM
                 preexec_fn=_die_with_parent,
             )
         deadline = began + timeout
         while not cql_answers(self.address, self.port):
             if not self.running:
-                raise CassandraFailed(f"Cassandra exited at start ({self._process.returncode})"
-                                      f":\n{self.log_tail()}")
+                raise CassandraFailed(
+                    f"Cassandra exited at start ({self._process.returncode}):\n{self.log_tail()}"
+                )
             if time.monotonic() > deadline:
-                raise CassandraFailed(f"Cassandra did not answer CQL on {self.contact_point} "
-                                      f"within {timeout:.0f}s:\n{self.log_tail()}")
+                raise CassandraFailed(
+                    f"Cassandra did not answer CQL on {self.contact_point} "
+                    f"within {timeout:.0f}s:\n{self.log_tail()}"
+                )
             time.sleep(0.1)
         self.started_in = time.monotonic() - began
 
@@ -412,8 +473,12 @@ class CassandraNode:
     def __enter__(self) -> CassandraNode:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -428,9 +493,12 @@ def main(argv: list[str]) -> None:
     lib = resolve_jars()
     print(f"jars: {lib} ({time.monotonic() - began:.1f}s)", flush=True)
     with CassandraNode.start(root) as node:
-        print(f"Cassandra (pid {node.pid}) answers CQL on {node.contact_point} after "
-              f"{node.started_in:.1f}s; data in {node.root}; storage url "
-              f"{node.url('torbit')}; Ctrl-C stops it", flush=True)
+        print(
+            f"Cassandra (pid {node.pid}) answers CQL on {node.contact_point} after "
+            f"{node.started_in:.1f}s; data in {node.root}; storage url "
+            f"{node.url('torbit')}; Ctrl-C stops it",
+            flush=True,
+        )
         with contextlib.suppress(KeyboardInterrupt):
             assert node._process is not None
             node._process.wait()

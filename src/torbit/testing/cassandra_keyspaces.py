@@ -66,18 +66,27 @@ async def empty_keyspace(store: CassandraStore) -> None:
     operation per table) takes 50-100 ms a table."""
     columns = await store.query(
         "SELECT table_name, column_name, kind, position FROM system_schema.columns "
-        "WHERE keyspace_name = ?", store.ks)
+        "WHERE keyspace_name = ?",
+        store.ks,
+    )
     keys: dict[str, list[tuple[int, str]]] = {}
     for c in columns:
         if c["kind"] == "partition_key" and c["table_name"] not in SCHEMA_TABLES:
-            keys.setdefault(str(c["table_name"]), []).append((int(c["position"]),
-                                                              str(c["column_name"])))
+            keys.setdefault(str(c["table_name"]), []).append(
+                (int(c["position"]), str(c["column_name"]))
+            )
 
     async def empty_table(table: str, key: list[str]) -> None:
         names = ", ".join(key)
         found = await store.query(f"SELECT DISTINCT {names} FROM {store.ks}.{table}")
         where = " AND ".join(f"{k} = ?" for k in key)
-        await asyncio.gather(*(store.cql.run(f"DELETE FROM {store.ks}.{table} WHERE {where}",
-                                             *(row[k] for k in key)) for row in found))
+        await asyncio.gather(
+            *(
+                store.cql.run(
+                    f"DELETE FROM {store.ks}.{table} WHERE {where}", *(row[k] for k in key)
+                )
+                for row in found
+            )
+        )
 
     await asyncio.gather(*(empty_table(t, [n for _, n in sorted(k)]) for t, k in keys.items()))

@@ -69,12 +69,21 @@ class CassandraStore(RoomModerationCql, SessionsCql):
         applied, _ = await self.cql.lwt(
             f"INSERT INTO {self.ks}.users (key, name, password_hash, credential, skeleton, "
             f"created_at, is_admin) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
-            user.key, user.name, user.password_hash, user.credential, user.skeleton,
-            to_us(user.created_at), user.is_admin)
+            user.key,
+            user.name,
+            user.password_hash,
+            user.credential,
+            user.skeleton,
+            to_us(user.created_at),
+            user.is_admin,
+        )
         if not applied:
             raise Conflict(f"the name {user.name!r} is taken")
-        await self.cql.run(f"INSERT INTO {self.ks}.users_by_skeleton (skeleton, key) "
-                           f"VALUES (?, ?)", user.skeleton, user.key)
+        await self.cql.run(
+            f"INSERT INTO {self.ks}.users_by_skeleton (skeleton, key) VALUES (?, ?)",
+            user.skeleton,
+            user.key,
+        )
         return user
 
     async def get_user(self, key: str) -> User | None:
@@ -84,8 +93,9 @@ class CassandraStore(RoomModerationCql, SessionsCql):
     async def user_with_skeleton(self, skeleton: str) -> User | None:
         """Through users_by_skeleton; a row of it whose user is gone (deleted in between)
         is passed over."""
-        rows = await self.cql.rows(f"SELECT key FROM {self.ks}.users_by_skeleton "
-                                   f"WHERE skeleton = ?", skeleton)
+        rows = await self.cql.rows(
+            f"SELECT key FROM {self.ks}.users_by_skeleton WHERE skeleton = ?", skeleton
+        )
         for row in rows:
             user = await self.get_user(str(row["key"]))
             if user is not None and user.skeleton == skeleton:
@@ -103,13 +113,15 @@ class CassandraStore(RoomModerationCql, SessionsCql):
         if credential is not None:
             values["credential"] = credential
         sets = ", ".join(f"{c} = ?" for c in values)
-        applied, _ = await self.cql.lwt(f"UPDATE {self.ks}.users SET {sets} WHERE key = ? "
-                                        f"IF EXISTS", *values.values(), key)
+        applied, _ = await self.cql.lwt(
+            f"UPDATE {self.ks}.users SET {sets} WHERE key = ? IF EXISTS", *values.values(), key
+        )
         return applied
 
     async def set_admin(self, key: str, is_admin: bool) -> bool:
-        applied, _ = await self.cql.lwt(f"UPDATE {self.ks}.users SET is_admin = ? "
-                                        f"WHERE key = ? IF EXISTS", is_admin, key)
+        applied, _ = await self.cql.lwt(
+            f"UPDATE {self.ks}.users SET is_admin = ? WHERE key = ? IF EXISTS", is_admin, key
+        )
         return applied
 
     async def delete_user(self, key: str) -> AccountDeletion | None:
@@ -131,21 +143,45 @@ class CassandraStore(RoomModerationCql, SessionsCql):
             self.cql.rows(f"SELECT hash FROM {k}.tokens_by_user WHERE user_key = ?", key),
         )
         writes: list[tuple[str, Params]] = [
-            (f"DELETE FROM {k}.users_by_skeleton WHERE skeleton = ? AND key = ?",
-             (found["skeleton"] or "", key))]
+            (
+                f"DELETE FROM {k}.users_by_skeleton WHERE skeleton = ? AND key = ?",
+                (found["skeleton"] or "", key),
+            )
+        ]
         for r in rooms:
-            writes += [(f"DELETE FROM {k}.room_users WHERE room_key = ? AND user_key = ?",
-                        (r["room_key"], key)),
-                       (f"DELETE FROM {k}.mutes WHERE bucket = 0 AND room_key = ? "
-                        f"AND user_key = ?", (r["room_key"], key))]
-        writes += [(f"DELETE FROM {k}.ignored_by WHERE ignored_key = ? AND user_key = ?",
-                    (r["ignored_key"], key)) for r in ignoring]
-        writes += [(f"DELETE FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
-                    (r["user_key"], key)) for r in ignored_by]
+            writes += [
+                (
+                    f"DELETE FROM {k}.room_users WHERE room_key = ? AND user_key = ?",
+                    (r["room_key"], key),
+                ),
+                (
+                    f"DELETE FROM {k}.mutes WHERE bucket = 0 AND room_key = ? AND user_key = ?",
+                    (r["room_key"], key),
+                ),
+            ]
+        writes += [
+            (
+                f"DELETE FROM {k}.ignored_by WHERE ignored_key = ? AND user_key = ?",
+                (r["ignored_key"], key),
+            )
+            for r in ignoring
+        ]
+        writes += [
+            (
+                f"DELETE FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
+                (r["user_key"], key),
+            )
+            for r in ignored_by
+        ]
         writes += [(f"DELETE FROM {k}.tokens WHERE hash = ?", (r["hash"],)) for r in tokens]
-        for table, column in (("user_rooms", "user_key"), ("ignores", "user_key"),
-                              ("ignored_by", "ignored_key"), ("cursors", "user_key"),
-                              ("tokens_by_user", "user_key"), ("rooms_by_owner", "owner_key")):
+        for table, column in (
+            ("user_rooms", "user_key"),
+            ("ignores", "user_key"),
+            ("ignored_by", "ignored_key"),
+            ("cursors", "user_key"),
+            ("tokens_by_user", "user_key"),
+            ("rooms_by_owner", "owner_key"),
+        ):
             writes.append((f"DELETE FROM {k}.{table} WHERE {column} = ?", (key,)))
         for room_key in doomed:
             writes += await self._room_deletion(room_key)
@@ -154,8 +190,9 @@ class CassandraStore(RoomModerationCql, SessionsCql):
             await self.cql.lwt(f"DELETE FROM {k}.rooms WHERE key = ? IF EXISTS", room_key)
         # whoever registers the name next must not inherit the rooms
         for room_key, owner in kept.items():
-            await self.cql.lwt(f"UPDATE {k}.rooms SET owner = null WHERE key = ? "
-                               f"IF owner = ?", room_key, owner)
+            await self.cql.lwt(
+                f"UPDATE {k}.rooms SET owner = null WHERE key = ? IF owner = ?", room_key, owner
+            )
         return AccountDeletion(tuple(sorted(doomed)), tuple(sorted(kept)))
 
     async def _owned_rooms(self, key: str) -> tuple[list[str], dict[str, str]]:
@@ -165,14 +202,15 @@ class CassandraStore(RoomModerationCql, SessionsCql):
         k = self.ks
         doomed: list[str] = []
         kept: dict[str, str] = {}
-        for r in await self.cql.rows(f"SELECT room_key FROM {k}.rooms_by_owner "
-                                     f"WHERE owner_key = ?", key):
-            room = await self.cql.one(f"SELECT owner FROM {k}.rooms WHERE key = ?",
-                                      r["room_key"])
+        for r in await self.cql.rows(
+            f"SELECT room_key FROM {k}.rooms_by_owner WHERE owner_key = ?", key
+        ):
+            room = await self.cql.one(f"SELECT owner FROM {k}.rooms WHERE key = ?", r["room_key"])
             if room is None or room["owner"] is None or room["owner"].lower() != key:
                 continue
-            members = await self.cql.rows(f"SELECT user_key, member FROM {k}.room_users "
-                                          f"WHERE room_key = ?", r["room_key"])
+            members = await self.cql.rows(
+                f"SELECT user_key, member FROM {k}.room_users WHERE room_key = ?", r["room_key"]
+            )
             if any(m["member"] and m["user_key"] != key for m in members):
                 kept[str(r["room_key"])] = str(room["owner"])
             else:
@@ -183,17 +221,24 @@ class CassandraStore(RoomModerationCql, SessionsCql):
         """The writes that remove a room's rows: everyone's standing there (both sides),
         mutes, and the read cursors of all who were ever members."""
         k = self.ks
-        people = await self.cql.rows(f"SELECT user_key FROM {k}.room_users "
-                                     f"WHERE room_key = ?", room_key)
+        people = await self.cql.rows(
+            f"SELECT user_key FROM {k}.room_users WHERE room_key = ?", room_key
+        )
         writes: list[tuple[str, Params]] = [
             (f"DELETE FROM {k}.room_users WHERE room_key = ?", (room_key,)),
             (f"DELETE FROM {k}.mutes WHERE bucket = 0 AND room_key = ?", (room_key,)),
         ]
         for p in people:
-            writes += [(f"DELETE FROM {k}.user_rooms WHERE user_key = ? AND room_key = ?",
-                        (p["user_key"], room_key)),
-                       (f"DELETE FROM {k}.cursors WHERE user_key = ? AND channel = ?",
-                        (p["user_key"], room_key))]
+            writes += [
+                (
+                    f"DELETE FROM {k}.user_rooms WHERE user_key = ? AND room_key = ?",
+                    (p["user_key"], room_key),
+                ),
+                (
+                    f"DELETE FROM {k}.cursors WHERE user_key = ? AND channel = ?",
+                    (p["user_key"], room_key),
+                ),
+            ]
         return writes
 
     # rooms and memberships
@@ -205,20 +250,30 @@ class CassandraStore(RoomModerationCql, SessionsCql):
         return room if applied else room_of(existing)
 
     async def get_room(self, key: str) -> Room | None:
-        row = await self.cql.one(f"SELECT name, created_at, owner, topic, private "
-                                 f"FROM {self.ks}.rooms WHERE key = ?", key)
+        row = await self.cql.one(
+            f"SELECT name, created_at, owner, topic, private FROM {self.ks}.rooms WHERE key = ?",
+            key,
+        )
         return room_of(row) if row is not None else None
 
     async def list_rooms(self) -> list[tuple[Room, int]]:
         """Every room, with its member count read from its own room_users partition
         (COUNT of a column counts the rows where it is set: the members)."""
-        rows = sorted(await self.cql.rows(f"SELECT key, name, created_at, owner, topic, private "
-                                          f"FROM {self.ks}.rooms"), key=lambda r: str(r["key"]))
+        rows = sorted(
+            await self.cql.rows(
+                f"SELECT key, name, created_at, owner, topic, private FROM {self.ks}.rooms"
+            ),
+            key=lambda r: str(r["key"]),
+        )
         counts = await _gather_bounded(
-            self.cql.one(f"SELECT COUNT(member) AS n FROM {self.ks}.room_users "
-                         f"WHERE room_key = ?", r["key"]) for r in rows)
-        return [(room_of(r), int((c or {}).get("n") or 0)) for r, c in zip(rows, counts,
-                                                                           strict=True)]
+            self.cql.one(
+                f"SELECT COUNT(member) AS n FROM {self.ks}.room_users WHERE room_key = ?", r["key"]
+            )
+            for r in rows
+        )
+        return [
+            (room_of(r), int((c or {}).get("n") or 0)) for r, c in zip(rows, counts, strict=True)
+        ]
 
     async def add_member(self, room_key: str, user_key: str) -> bool:
         room, user, pair = await asyncio.gather(
@@ -230,8 +285,9 @@ class CassandraStore(RoomModerationCql, SessionsCql):
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}")
         if pair.get("member"):
             return False
-        await self._set_pair(room_key, user_key, {"member": True, "joined": True},
-                             name=user["name"])
+        await self._set_pair(
+            room_key, user_key, {"member": True, "joined": True}, name=user["name"]
+        )
         return True
 
     async def remove_member(self, room_key: str, user_key: str) -> bool:
@@ -241,13 +297,15 @@ class CassandraStore(RoomModerationCql, SessionsCql):
         return True
 
     async def list_members(self, room_key: str) -> list[str]:
-        rows = await self.cql.rows(f"SELECT name, member FROM {self.ks}.room_users "
-                                   f"WHERE room_key = ?", room_key)
+        rows = await self.cql.rows(
+            f"SELECT name, member FROM {self.ks}.room_users WHERE room_key = ?", room_key
+        )
         return [str(r["name"]) for r in rows if r["member"]]  # in user_key order
 
     async def rooms_of(self, user_key: str) -> list[str]:
-        rows = await self.cql.rows(f"SELECT room_key, member FROM {self.ks}.user_rooms "
-                                   f"WHERE user_key = ?", user_key)
+        rows = await self.cql.rows(
+            f"SELECT room_key, member FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
+        )
         return [str(r["room_key"]) for r in rows if r["member"]]
 
     # ignore lists
@@ -257,44 +315,69 @@ class CassandraStore(RoomModerationCql, SessionsCql):
         user, ignored, pair = await asyncio.gather(
             self.cql.one(f"SELECT key FROM {k}.users WHERE key = ?", user_key),
             self.cql.one(f"SELECT key FROM {k}.users WHERE key = ?", ignored_key),
-            self.cql.one(f"SELECT ignored_key FROM {k}.ignores WHERE user_key = ? "
-                         f"AND ignored_key = ?", user_key, ignored_key),
+            self.cql.one(
+                f"SELECT ignored_key FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
+                user_key,
+                ignored_key,
+            ),
         )
         if user is None or ignored is None:
             raise NotFound(f"no user {user_key!r} or no user {ignored_key!r}")
         if pair is not None:
             return False
-        await self.cql.batch([
-            (f"INSERT INTO {k}.ignores (user_key, ignored_key) VALUES (?, ?)",
-             (user_key, ignored_key)),
-            (f"INSERT INTO {k}.ignored_by (ignored_key, user_key) VALUES (?, ?)",
-             (ignored_key, user_key)),
-        ])
+        await self.cql.batch(
+            [
+                (
+                    f"INSERT INTO {k}.ignores (user_key, ignored_key) VALUES (?, ?)",
+                    (user_key, ignored_key),
+                ),
+                (
+                    f"INSERT INTO {k}.ignored_by (ignored_key, user_key) VALUES (?, ?)",
+                    (ignored_key, user_key),
+                ),
+            ]
+        )
         return True
 
     async def remove_ignore(self, user_key: str, ignored_key: str) -> bool:
         k = self.ks
-        if await self.cql.one(f"SELECT ignored_key FROM {k}.ignores WHERE user_key = ? "
-                              f"AND ignored_key = ?", user_key, ignored_key) is None:
+        if (
+            await self.cql.one(
+                f"SELECT ignored_key FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
+                user_key,
+                ignored_key,
+            )
+            is None
+        ):
             return False
-        await self.cql.batch([
-            (f"DELETE FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
-             (user_key, ignored_key)),
-            (f"DELETE FROM {k}.ignored_by WHERE ignored_key = ? AND user_key = ?",
-             (ignored_key, user_key)),
-        ])
+        await self.cql.batch(
+            [
+                (
+                    f"DELETE FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
+                    (user_key, ignored_key),
+                ),
+                (
+                    f"DELETE FROM {k}.ignored_by WHERE ignored_key = ? AND user_key = ?",
+                    (ignored_key, user_key),
+                ),
+            ]
+        )
         return True
 
     async def list_ignores(self, user_key: str) -> list[str]:
-        rows = await self.cql.rows(f"SELECT ignored_key FROM {self.ks}.ignores "
-                                   f"WHERE user_key = ?", user_key)
+        rows = await self.cql.rows(
+            f"SELECT ignored_key FROM {self.ks}.ignores WHERE user_key = ?", user_key
+        )
         return [str(r["ignored_key"]) for r in rows]
 
     # read cursors
 
     async def get_cursor(self, user_key: str, channel: str) -> int | None:
-        row = await self.cql.one(f"SELECT last_id FROM {self.ks}.cursors WHERE user_key = ? "
-                                 f"AND channel = ? LIMIT 1", user_key, channel)
+        row = await self.cql.one(
+            f"SELECT last_id FROM {self.ks}.cursors WHERE user_key = ? AND channel = ? LIMIT 1",
+            user_key,
+            channel,
+        )
         return int(row["last_id"]) if row is not None else None
 
     async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:
@@ -303,12 +386,19 @@ class CassandraStore(RoomModerationCql, SessionsCql):
         single-partition batch deletes the rows below it. Whatever order concurrent moves
         land in, the highest row survives."""
         k = self.ks
-        await self.cql.batch([
-            (f"INSERT INTO {k}.cursors (user_key, channel, last_id) VALUES (?, ?, ?)",
-             (user_key, channel, last_id)),
-            (f"DELETE FROM {k}.cursors WHERE user_key = ? AND channel = ? AND last_id < ?",
-             (user_key, channel, last_id)),
-        ], logged=False)
+        await self.cql.batch(
+            [
+                (
+                    f"INSERT INTO {k}.cursors (user_key, channel, last_id) VALUES (?, ?, ?)",
+                    (user_key, channel, last_id),
+                ),
+                (
+                    f"DELETE FROM {k}.cursors WHERE user_key = ? AND channel = ? AND last_id < ?",
+                    (user_key, channel, last_id),
+                ),
+            ],
+            logged=False,
+        )
 
     # for tools and tests
 
@@ -321,9 +411,13 @@ _USER = "name, password_hash, credential, created_at, is_admin"
 
 
 def _user(row: Row) -> User:
-    return User(name=str(row["name"]), password_hash=str(row["password_hash"]),
-                created_at=from_us(int(row["created_at"])), is_admin=bool(row["is_admin"]),
-                credential=row["credential"] or "")
+    return User(
+        name=str(row["name"]),
+        password_hash=str(row["password_hash"]),
+        created_at=from_us(int(row["created_at"])),
+        is_admin=bool(row["is_admin"]),
+        credential=row["credential"] or "",
+    )
 
 
 async def _gather_bounded(calls: Iterable[Awaitable[T]], limit: int = 64) -> list[T]:

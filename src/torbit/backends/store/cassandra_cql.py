@@ -71,8 +71,10 @@ class CassandraUrl:
         where, _, keyspace = rest.partition("/")
         keyspace = keyspace.strip("/")
         if not _KEYSPACE.fullmatch(keyspace):
-            raise ConfigError(f"storage url {url!r}: name the keyspace (letters, digits and _, "
-                              f"at most 48), e.g. cassandra://localhost:9042/torbit")
+            raise ConfigError(
+                f"storage url {url!r}: name the keyspace (letters, digits and _, "
+                f"at most 48), e.g. cassandra://localhost:9042/torbit"
+            )
         hosts: list[str] = []
         ports: set[int] = set()
         for point in filter(None, where.split(",")):
@@ -82,8 +84,10 @@ class CassandraUrl:
             hosts.append(host.strip("[]"))
             ports.add(int(port) if port else DEFAULT_PORT)
         if not hosts or not all(hosts):
-            raise ConfigError(f"storage url {url!r}: name at least one host, "
-                              f"e.g. cassandra://localhost:9042/{keyspace}")
+            raise ConfigError(
+                f"storage url {url!r}: name at least one host, "
+                f"e.g. cassandra://localhost:9042/{keyspace}"
+            )
         if len(ports) > 1:
             raise ConfigError(f"storage url {url!r}: every contact point must use one port")
         return cls(tuple(hosts), ports.pop(), keyspace)
@@ -92,8 +96,9 @@ class CassandraUrl:
 def check_consistency(level: str) -> str:
     upper = level.upper()
     if upper not in CONSISTENCY_LEVELS:
-        raise ConfigError(f"storage consistency={level!r}: use one of "
-                          f"{', '.join(CONSISTENCY_LEVELS)}")
+        raise ConfigError(
+            f"storage consistency={level!r}: use one of {', '.join(CONSISTENCY_LEVELS)}"
+        )
     return upper
 
 
@@ -124,7 +129,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 def is_missing_table(e: BaseException) -> bool:
     """A table (or keyspace) the query names does not exist, or not yet on this node."""
     return isinstance(e, acsylla.errors.CassErrorServerInvalidQuery) and (
-        "does not exist" in str(e) or "unconfigured table" in str(e))
+        "does not exist" in str(e) or "unconfigured table" in str(e)
+    )
 
 
 def unavailable(e: BaseException) -> ServiceUnavailable:
@@ -143,8 +149,9 @@ class _Clusters:
     The driver serves the event loops of one thread only (torbit runs one loop)."""
 
     def __init__(self) -> None:
-        self._live: dict[tuple[int, tuple[str, ...], int],
-                         tuple[asyncio.AbstractEventLoop, Any, int]] = {}
+        self._live: dict[
+            tuple[int, tuple[str, ...], int], tuple[asyncio.AbstractEventLoop, Any, int]
+        ] = {}
 
     def acquire(self, url: CassandraUrl) -> tuple[Any, Callable[[], None]]:
         loop = asyncio.get_running_loop()
@@ -229,8 +236,13 @@ class Cql:
             raise ServiceUnavailable("storage unavailable: the store is not open")
         return self._session
 
-    async def _statement(self, cql: str, params: Params, page_state: bytes | None = None,
-                         page_size: int | None = None) -> Any:
+    async def _statement(
+        self,
+        cql: str,
+        params: Params,
+        page_state: bytes | None = None,
+        page_size: int | None = None,
+    ) -> Any:
         prepared = self._prepared.get(cql)
         if prepared is None:
             try:
@@ -239,8 +251,13 @@ class Cql:
                 raise self._mapped(e) from e
             self._prepared[cql] = prepared
         consistency, serial = self._levels
-        return prepared.bind(list(params), page_size=page_size, page_state=page_state,
-                             consistency=consistency, serial_consistency=serial)
+        return prepared.bind(
+            list(params),
+            page_size=page_size,
+            page_state=page_state,
+            consistency=consistency,
+            serial_consistency=serial,
+        )
 
     def _mapped(self, e: BaseException) -> BaseException:
         if isinstance(e, _UNAVAILABLE) or (isinstance(e, RuntimeError) and self._session is None):
@@ -286,8 +303,7 @@ class Cql:
         applied = bool(found.pop("[applied]", False))
         return applied, found
 
-    async def batch(self, statements: Sequence[tuple[str, Params]], *,
-                    logged: bool = True) -> None:
+    async def batch(self, statements: Sequence[tuple[str, Params]], *, logged: bool = True) -> None:
         """Apply the writes together. Logged (the default), the batch log makes them all
         happen eventually even if the coordinator dies half-way: the rule for the pairs of
         tables that mirror each other. Unlogged only for writes to one partition, which are
@@ -306,7 +322,8 @@ class Cql:
     async def ddl(self, cql: str) -> None:
         """A schema change, not prepared; the driver waits for the cluster to agree on it."""
         try:
-            await self._live().execute(acsylla.create_statement(
-                cql, timeout=60.0, consistency=self._levels[0]))
+            await self._live().execute(
+                acsylla.create_statement(cql, timeout=60.0, consistency=self._levels[0])
+            )
         except Exception as e:
             raise self._mapped(e) from e

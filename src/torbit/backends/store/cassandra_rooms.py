@@ -31,23 +31,34 @@ class RoomModerationCql:
 
     async def _pair(self, room_key: str, user_key: str) -> Row:
         """The user's flags in the room ({} when none is set)."""
-        row = await self.cql.one(f"SELECT member, admin, banned_at, invited_at, mute_until "
-                                 f"FROM {self.ks}.room_users WHERE room_key = ? "
-                                 f"AND user_key = ?", room_key, user_key)
+        row = await self.cql.one(
+            f"SELECT member, admin, banned_at, invited_at, mute_until "
+            f"FROM {self.ks}.room_users WHERE room_key = ? "
+            f"AND user_key = ?",
+            room_key,
+            user_key,
+        )
         return row or {}
 
-    async def _set_pair(self, room_key: str, user_key: str, values: dict[str, Any],
-                        **room_only: Any) -> None:
+    async def _set_pair(
+        self, room_key: str, user_key: str, values: dict[str, Any], **room_only: Any
+    ) -> None:
         """Set flags (None unsets) on both sides, in one logged batch; `room_only` columns
         (the member's display name) go to room_users alone."""
         both = ", ".join(f"{c} = ?" for c in values)
         mine = ", ".join(f"{c} = ?" for c in {**values, **room_only})
-        await self.cql.batch([
-            (f"UPDATE {self.ks}.room_users SET {mine} WHERE room_key = ? AND user_key = ?",
-             (*values.values(), *room_only.values(), room_key, user_key)),
-            (f"UPDATE {self.ks}.user_rooms SET {both} WHERE user_key = ? AND room_key = ?",
-             (*values.values(), user_key, room_key)),
-        ])
+        await self.cql.batch(
+            [
+                (
+                    f"UPDATE {self.ks}.room_users SET {mine} WHERE room_key = ? AND user_key = ?",
+                    (*values.values(), *room_only.values(), room_key, user_key),
+                ),
+                (
+                    f"UPDATE {self.ks}.user_rooms SET {both} WHERE user_key = ? AND room_key = ?",
+                    (*values.values(), user_key, room_key),
+                ),
+            ]
+        )
 
     async def _both_exist(self, room_key: str, user_key: str) -> None:
         room, user = await asyncio.gather(
@@ -63,12 +74,21 @@ class RoomModerationCql:
         # The owner's index row goes first: a room it names that they do not own is checked
         # and skipped when they are deleted, while a missing one would leave them owning it.
         if room.owner is not None:
-            await self.cql.run(f"INSERT INTO {self.ks}.rooms_by_owner (owner_key, room_key) "
-                               f"VALUES (?, ?)", room.owner.lower(), room.key)
+            await self.cql.run(
+                f"INSERT INTO {self.ks}.rooms_by_owner (owner_key, room_key) VALUES (?, ?)",
+                room.owner.lower(),
+                room.key,
+            )
         return await self.cql.lwt(
             f"INSERT INTO {self.ks}.rooms (key, name, created_at, owner, topic, private) "
             f"VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
-            room.key, room.name, to_us(room.created_at), room.owner, room.topic, room.private)
+            room.key,
+            room.name,
+            to_us(room.created_at),
+            room.owner,
+            room.topic,
+            room.private,
+        )
 
     async def create_room(self, room: Room) -> Room:
         applied, _ = await self._insert_room(room)
@@ -86,12 +106,15 @@ class RoomModerationCql:
             values["private"] = private
         if values:
             sets = ", ".join(f"{c} = ?" for c in values)
-            applied, _ = await self.cql.lwt(f"UPDATE {self.ks}.rooms SET {sets} WHERE key = ? "
-                                            f"IF EXISTS", *values.values(), key)
+            applied, _ = await self.cql.lwt(
+                f"UPDATE {self.ks}.rooms SET {sets} WHERE key = ? IF EXISTS", *values.values(), key
+            )
             if not applied:
                 return None
-        row = await self.cql.one(f"SELECT name, created_at, owner, topic, private "
-                                 f"FROM {self.ks}.rooms WHERE key = ?", key)
+        row = await self.cql.one(
+            f"SELECT name, created_at, owner, topic, private FROM {self.ks}.rooms WHERE key = ?",
+            key,
+        )
         return room_of(row) if row is not None else None
 
     async def standing(self, room_key: str, user_key: str) -> Standing:
@@ -100,10 +123,13 @@ class RoomModerationCql:
             self._pair(room_key, user_key),
             self.cql.one(f"SELECT is_admin FROM {self.ks}.users WHERE key = ?", user_key),
         )
-        return Standing(member=bool(pair.get("member")), admin=bool(pair.get("admin")),
-                        banned=pair.get("banned_at") is not None,
-                        invited=pair.get("invited_at") is not None,
-                        server_admin=bool(user and user["is_admin"]))
+        return Standing(
+            member=bool(pair.get("member")),
+            admin=bool(pair.get("admin")),
+            banned=pair.get("banned_at") is not None,
+            invited=pair.get("invited_at") is not None,
+            server_admin=bool(user and user["is_admin"]),
+        )
 
     # admins, bans, mutes
 
@@ -137,38 +163,67 @@ class RoomModerationCql:
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         await self._both_exist(room_key, user_key)
         k, value = self.ks, to_us(until)
-        await self.cql.batch([
-            (f"INSERT INTO {k}.mutes (bucket, room_key, user_key, until) VALUES (0, ?, ?, ?)",
-             (room_key, user_key, value)),
-            *self._mute_writes(room_key, user_key, value),
-        ])
+        await self.cql.batch(
+            [
+                (
+                    f"INSERT INTO {k}.mutes (bucket, room_key, user_key, until)"
+                    " VALUES (0, ?, ?, ?)",
+                    (room_key, user_key, value),
+                ),
+                *self._mute_writes(room_key, user_key, value),
+            ]
+        )
 
     async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
         # An expired mute is removed too, but does not count: the user was not muted.
-        row = await self.cql.one(f"SELECT until FROM {self.ks}.mutes WHERE bucket = 0 "
-                                 f"AND room_key = ? AND user_key = ?", room_key, user_key)
+        row = await self.cql.one(
+            f"SELECT until FROM {self.ks}.mutes WHERE bucket = 0 AND room_key = ? AND user_key = ?",
+            room_key,
+            user_key,
+        )
         if row is None:
             return False
-        await self.cql.batch([
-            (f"DELETE FROM {self.ks}.mutes WHERE bucket = 0 AND room_key = ? AND user_key = ?",
-             (room_key, user_key)),
-            *self._mute_writes(room_key, user_key, None),
-        ])
+        await self.cql.batch(
+            [
+                (
+                    f"DELETE FROM {self.ks}.mutes"
+                    " WHERE bucket = 0 AND room_key = ? AND user_key = ?",
+                    (room_key, user_key),
+                ),
+                *self._mute_writes(room_key, user_key, None),
+            ]
+        )
         return int(row["until"]) > to_us(now)
 
-    def _mute_writes(self, room_key: str, user_key: str, mute_until: int | None,
-                     ) -> list[tuple[str, Params]]:
-        return [(f"UPDATE {self.ks}.room_users SET mute_until = ? WHERE room_key = ? "
-                 f"AND user_key = ?", (mute_until, room_key, user_key)),
-                (f"UPDATE {self.ks}.user_rooms SET mute_until = ? WHERE user_key = ? "
-                 f"AND room_key = ?", (mute_until, user_key, room_key))]
+    def _mute_writes(
+        self,
+        room_key: str,
+        user_key: str,
+        mute_until: int | None,
+    ) -> list[tuple[str, Params]]:
+        return [
+            (
+                f"UPDATE {self.ks}.room_users SET mute_until = ? WHERE room_key = ? "
+                f"AND user_key = ?",
+                (mute_until, room_key, user_key),
+            ),
+            (
+                f"UPDATE {self.ks}.user_rooms SET mute_until = ? WHERE user_key = ? "
+                f"AND room_key = ?",
+                (mute_until, user_key, room_key),
+            ),
+        ]
 
     async def active_mutes(self, now: datetime) -> list[Mute]:
         cutoff = to_us(now)
-        rows = await self.cql.rows(f"SELECT room_key, user_key, until FROM {self.ks}.mutes "
-                                   f"WHERE bucket = 0")
-        return [Mute(str(r["room_key"]), str(r["user_key"]), from_us(int(r["until"])))
-                for r in rows if int(r["until"]) > cutoff]
+        rows = await self.cql.rows(
+            f"SELECT room_key, user_key, until FROM {self.ks}.mutes WHERE bucket = 0"
+        )
+        return [
+            Mute(str(r["room_key"]), str(r["user_key"]), from_us(int(r["until"])))
+            for r in rows
+            if int(r["until"]) > cutoff
+        ]
 
     # invitations
 
@@ -186,8 +241,9 @@ class RoomModerationCql:
         return True
 
     async def invited_rooms(self, user_key: str) -> list[str]:
-        rows = await self.cql.rows(f"SELECT room_key, invited_at FROM {self.ks}.user_rooms "
-                                   f"WHERE user_key = ?", user_key)
+        rows = await self.cql.rows(
+            f"SELECT room_key, invited_at FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
+        )
         return [str(r["room_key"]) for r in rows if r["invited_at"] is not None]
 
     # the audit log
@@ -198,15 +254,20 @@ class RoomModerationCql:
         while True:
             row = await self.cql.one(f"SELECT value FROM {self.ks}.sequences WHERE name = ?", name)
             if row is None:
-                applied, _ = await self.cql.lwt(f"INSERT INTO {self.ks}.sequences (name, value) "
-                                                f"VALUES (?, 1) IF NOT EXISTS", name)
+                applied, _ = await self.cql.lwt(
+                    f"INSERT INTO {self.ks}.sequences (name, value) VALUES (?, 1) IF NOT EXISTS",
+                    name,
+                )
                 if applied:
                     return 1
                 continue
             current = int(row["value"])
-            applied, _ = await self.cql.lwt(f"UPDATE {self.ks}.sequences SET value = ? "
-                                            f"WHERE name = ? IF value = ?",
-                                            current + 1, name, current)
+            applied, _ = await self.cql.lwt(
+                f"UPDATE {self.ks}.sequences SET value = ? WHERE name = ? IF value = ?",
+                current + 1,
+                name,
+                current,
+            )
             if applied:
                 return current + 1
 
@@ -217,44 +278,75 @@ class RoomModerationCql:
     async def add_audit(self, entry: AuditEntry) -> AuditEntry:
         new_id = await self._next_serial("audit")
         k, at = self.ks, to_us(entry.at)
-        writes: list[tuple[str, Params]] = [(
-            f"INSERT INTO {k}.audit_log (bucket, id, at, actor, action, room, target, detail) "
-            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (new_id >> BUCKET_BITS, new_id, at, entry.actor, entry.action, entry.room,
-             entry.target, entry.detail))]
+        writes: list[tuple[str, Params]] = [
+            (
+                f"INSERT INTO {k}.audit_log (bucket, id, at, actor, action, room, target, detail) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    new_id >> BUCKET_BITS,
+                    new_id,
+                    at,
+                    entry.actor,
+                    entry.action,
+                    entry.room,
+                    entry.target,
+                    entry.detail,
+                ),
+            )
+        ]
         if entry.room is not None:
-            writes.append((
-                f"INSERT INTO {k}.audit_by_room (room, id, at, actor, action, target, detail) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (entry.room, new_id, at, entry.actor, entry.action, entry.target, entry.detail)))
+            writes.append(
+                (
+                    f"INSERT INTO {k}.audit_by_room (room, id, at, actor, action, target, detail) "
+                    f"VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (entry.room, new_id, at, entry.actor, entry.action, entry.target, entry.detail),
+                )
+            )
         await self.cql.batch(writes)
         return replace(entry, id=new_id)
 
     async def list_audit(self, room_key: str | None = None, limit: int = 100) -> list[AuditEntry]:
         k = self.ks
         if room_key is not None:
-            rows = await self.cql.rows(f"SELECT id, at, actor, action, target, detail "
-                                       f"FROM {k}.audit_by_room WHERE room = ? LIMIT ?",
-                                       room_key, limit)
+            rows = await self.cql.rows(
+                f"SELECT id, at, actor, action, target, detail "
+                f"FROM {k}.audit_by_room WHERE room = ? LIMIT ?",
+                room_key,
+                limit,
+            )
             return [_entry(r, room_key) for r in rows]
         out: list[AuditEntry] = []
         top = await self._last_serial("audit")
         bucket = top >> BUCKET_BITS if top else -1
         while bucket >= 0 and len(out) < limit:
-            rows = await self.cql.rows(f"SELECT id, at, actor, action, room, target, detail "
-                                       f"FROM {k}.audit_log WHERE bucket = ? LIMIT ?",
-                                       bucket, limit - len(out))
+            rows = await self.cql.rows(
+                f"SELECT id, at, actor, action, room, target, detail "
+                f"FROM {k}.audit_log WHERE bucket = ? LIMIT ?",
+                bucket,
+                limit - len(out),
+            )
             out += [_entry(r, r["room"]) for r in rows]
             bucket -= 1
         return out
 
 
 def _entry(row: Row, room: str | None) -> AuditEntry:
-    return AuditEntry(id=int(row["id"]), at=from_us(int(row["at"])), actor=str(row["actor"]),
-                      action=str(row["action"]), room=room, target=row["target"],
-                      detail=row["detail"] or "")
+    return AuditEntry(
+        id=int(row["id"]),
+        at=from_us(int(row["at"])),
+        actor=str(row["actor"]),
+        action=str(row["action"]),
+        room=room,
+        target=row["target"],
+        detail=row["detail"] or "",
+    )
 
 
 def room_of(row: Row) -> Room:
-    return Room(name=str(row["name"]), created_at=from_us(int(row["created_at"])),
-                owner=row["owner"], topic=row["topic"] or "", private=bool(row["private"]))
+    return Room(
+        name=str(row["name"]),
+        created_at=from_us(int(row["created_at"])),
+        owner=row["owner"],
+        topic=row["topic"] or "",
+        private=bool(row["private"]),
+    )

@@ -46,50 +46,55 @@ class Migration:
 
 
 def _flags(key: str, other: str, extra: str = "") -> str:
-    return (f"({key} text, {other} text,{extra} member boolean, joined boolean, admin boolean, "
-            f"banned_at bigint, invited_at bigint, mute_until bigint, "
-            f"PRIMARY KEY ({key}, {other}))")
+    return (
+        f"({key} text, {other} text,{extra} member boolean, joined boolean, admin boolean, "
+        f"banned_at bigint, invited_at bigint, mute_until bigint, "
+        f"PRIMARY KEY ({key}, {other}))"
+    )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "users, rooms, memberships, moderation, ignores, cursors, tokens, audit, "
-                 "revocations", (
-        "CREATE TABLE IF NOT EXISTS {ks}.users (key text PRIMARY KEY, name text, "
-        "password_hash text, credential text, skeleton text, created_at bigint, "
-        "is_admin boolean)",
-        "CREATE TABLE IF NOT EXISTS {ks}.users_by_skeleton (skeleton text, key text, "
-        "PRIMARY KEY (skeleton, key))",
-        "CREATE TABLE IF NOT EXISTS {ks}.rooms (key text PRIMARY KEY, name text, "
-        "created_at bigint, owner text, topic text, private boolean)",
-        "CREATE TABLE IF NOT EXISTS {ks}.rooms_by_owner (owner_key text, room_key text, "
-        "PRIMARY KEY (owner_key, room_key))",
-        "CREATE TABLE IF NOT EXISTS {ks}.room_users "
-        + _flags("room_key", "user_key", " name text,"),
-        "CREATE TABLE IF NOT EXISTS {ks}.user_rooms " + _flags("user_key", "room_key"),
-        "CREATE TABLE IF NOT EXISTS {ks}.mutes (bucket int, room_key text, user_key text, "
-        "until bigint, PRIMARY KEY (bucket, room_key, user_key))",
-        "CREATE TABLE IF NOT EXISTS {ks}.ignores (user_key text, ignored_key text, "
-        "PRIMARY KEY (user_key, ignored_key))",
-        "CREATE TABLE IF NOT EXISTS {ks}.ignored_by (ignored_key text, user_key text, "
-        "PRIMARY KEY (ignored_key, user_key))",
-        "CREATE TABLE IF NOT EXISTS {ks}.cursors (user_key text, channel text, last_id bigint, "
-        "PRIMARY KEY (user_key, channel, last_id)) "
-        "WITH CLUSTERING ORDER BY (channel ASC, last_id DESC)",
-        "CREATE TABLE IF NOT EXISTS {ks}.tokens (hash text PRIMARY KEY, user_key text, "
-        "expires_at bigint)",
-        "CREATE TABLE IF NOT EXISTS {ks}.tokens_by_user (user_key text, hash text, "
-        "PRIMARY KEY (user_key, hash))",
-        "CREATE TABLE IF NOT EXISTS {ks}.sequences (name text PRIMARY KEY, value bigint)",
-        "CREATE TABLE IF NOT EXISTS {ks}.audit_log (bucket bigint, id bigint, at bigint, "
-        "actor text, action text, room text, target text, detail text, "
-        "PRIMARY KEY (bucket, id)) WITH CLUSTERING ORDER BY (id DESC)",
-        "CREATE TABLE IF NOT EXISTS {ks}.audit_by_room (room text, id bigint, at bigint, "
-        "actor text, action text, target text, detail text, "
-        "PRIMARY KEY (room, id)) WITH CLUSTERING ORDER BY (id DESC)",
-        "CREATE TABLE IF NOT EXISTS {ks}.revocations (bucket bigint, serial bigint, at bigint, "
-        "user_key text, reason text, credential text, token_hash text, deleted boolean, "
-        "PRIMARY KEY (bucket, serial))",
-    )),
+    Migration(
+        1,
+        "users, rooms, memberships, moderation, ignores, cursors, tokens, audit, revocations",
+        (
+            "CREATE TABLE IF NOT EXISTS {ks}.users (key text PRIMARY KEY, name text, "
+            "password_hash text, credential text, skeleton text, created_at bigint, "
+            "is_admin boolean)",
+            "CREATE TABLE IF NOT EXISTS {ks}.users_by_skeleton (skeleton text, key text, "
+            "PRIMARY KEY (skeleton, key))",
+            "CREATE TABLE IF NOT EXISTS {ks}.rooms (key text PRIMARY KEY, name text, "
+            "created_at bigint, owner text, topic text, private boolean)",
+            "CREATE TABLE IF NOT EXISTS {ks}.rooms_by_owner (owner_key text, room_key text, "
+            "PRIMARY KEY (owner_key, room_key))",
+            "CREATE TABLE IF NOT EXISTS {ks}.room_users "
+            + _flags("room_key", "user_key", " name text,"),
+            "CREATE TABLE IF NOT EXISTS {ks}.user_rooms " + _flags("user_key", "room_key"),
+            "CREATE TABLE IF NOT EXISTS {ks}.mutes (bucket int, room_key text, user_key text, "
+            "until bigint, PRIMARY KEY (bucket, room_key, user_key))",
+            "CREATE TABLE IF NOT EXISTS {ks}.ignores (user_key text, ignored_key text, "
+            "PRIMARY KEY (user_key, ignored_key))",
+            "CREATE TABLE IF NOT EXISTS {ks}.ignored_by (ignored_key text, user_key text, "
+            "PRIMARY KEY (ignored_key, user_key))",
+            "CREATE TABLE IF NOT EXISTS {ks}.cursors (user_key text, channel text, last_id bigint, "
+            "PRIMARY KEY (user_key, channel, last_id)) "
+            "WITH CLUSTERING ORDER BY (channel ASC, last_id DESC)",
+            "CREATE TABLE IF NOT EXISTS {ks}.tokens (hash text PRIMARY KEY, user_key text, "
+            "expires_at bigint)",
+            "CREATE TABLE IF NOT EXISTS {ks}.tokens_by_user (user_key text, hash text, "
+            "PRIMARY KEY (user_key, hash))",
+            "CREATE TABLE IF NOT EXISTS {ks}.sequences (name text PRIMARY KEY, value bigint)",
+            "CREATE TABLE IF NOT EXISTS {ks}.audit_log (bucket bigint, id bigint, at bigint, "
+            "actor text, action text, room text, target text, detail text, "
+            "PRIMARY KEY (bucket, id)) WITH CLUSTERING ORDER BY (id DESC)",
+            "CREATE TABLE IF NOT EXISTS {ks}.audit_by_room (room text, id bigint, at bigint, "
+            "actor text, action text, target text, detail text, "
+            "PRIMARY KEY (room, id)) WITH CLUSTERING ORDER BY (id DESC)",
+            "CREATE TABLE IF NOT EXISTS {ks}.revocations (bucket bigint, serial bigint, at bigint, "
+            "user_key text, reason text, credential text, token_hash text, deleted boolean, "
+            "PRIMARY KEY (bucket, serial))",
+        ),
+    ),
 )
 
 HEAD = MIGRATIONS[-1].version
@@ -103,22 +108,28 @@ async def ensure_keyspace(cql: Cql, keyspace: str) -> None:
     """Create the keyspace if it is missing: NetworkTopologyStrategy in the contact node's
     data centre, replicated to as many nodes as it has, up to three. Operators wanting
     another layout create the keyspace themselves first; torbit never alters it."""
-    if await cql.one("SELECT keyspace_name FROM system_schema.keyspaces "
-                     "WHERE keyspace_name = ?", keyspace):
+    if await cql.one(
+        "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", keyspace
+    ):
         return
     local = await cql.one("SELECT data_center FROM system.local")
     dc = str((local or {}).get("data_center") or "datacenter1")
     peers = await cql.rows("SELECT data_center FROM system.peers")
     nodes = 1 + sum(1 for p in peers if p.get("data_center") == dc)
     replicas = min(3, nodes)
-    await cql.ddl(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
-                  f"{{'class': 'NetworkTopologyStrategy', '{dc}': {replicas}}}")
+    await cql.ddl(
+        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
+        f"{{'class': 'NetworkTopologyStrategy', '{dc}': {replicas}}}"
+    )
 
 
 async def current_version(cql: Cql, keyspace: str) -> int | None:
     """The newest migration applied; None if the keyspace was never migrated."""
-    if not await cql.one("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? "
-                         "AND table_name = 'schema_version'", keyspace):
+    if not await cql.one(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? "
+        "AND table_name = 'schema_version'",
+        keyspace,
+    ):
         return None
     try:
         rows = await cql.rows(f"SELECT version FROM {keyspace}.schema_version")
@@ -138,22 +149,29 @@ async def upgrade(cql: Cql, keyspace: str) -> int:
     if await current_version(cql, keyspace) == HEAD:
         return HEAD
     ks = keyspace
-    await cql.ddl(f"CREATE TABLE IF NOT EXISTS {ks}.schema_version (version int PRIMARY KEY, "
-                  f"description text, applied_at timestamp)")
-    await cql.ddl(f"CREATE TABLE IF NOT EXISTS {ks}.schema_lock (name text PRIMARY KEY, "
-                  f"owner text)")
+    await cql.ddl(
+        f"CREATE TABLE IF NOT EXISTS {ks}.schema_version (version int PRIMARY KEY, "
+        f"description text, applied_at timestamp)"
+    )
+    await cql.ddl(
+        f"CREATE TABLE IF NOT EXISTS {ks}.schema_lock (name text PRIMARY KEY, owner text)"
+    )
     owner = secrets.token_hex(8)
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
-        taken, _ = await cql.lwt(f"INSERT INTO {ks}.schema_lock (name, owner) VALUES "
-                                 f"('migrate', ?) IF NOT EXISTS USING TTL {LOCK_TTL_S}", owner)
+        taken, _ = await cql.lwt(
+            f"INSERT INTO {ks}.schema_lock (name, owner) VALUES "
+            f"('migrate', ?) IF NOT EXISTS USING TTL {LOCK_TTL_S}",
+            owner,
+        )
         if taken:
             break
         if await current_version(cql, keyspace) == HEAD:  # the holder finished the work
             return HEAD
         if time.monotonic() > deadline:
-            raise ServiceUnavailable("storage unavailable: another process has been "
-                                     "migrating the schema for too long")
+            raise ServiceUnavailable(
+                "storage unavailable: another process has been migrating the schema for too long"
+            )
         await asyncio.sleep(0.2)
     try:
         done = await current_version(cql, keyspace) or 0
@@ -162,9 +180,12 @@ async def upgrade(cql: Cql, keyspace: str) -> int:
                 continue
             for statement in migration.statements:
                 await cql.ddl(statement.format(ks=ks))
-            await cql.run(f"INSERT INTO {ks}.schema_version (version, description, applied_at) "
-                          f"VALUES (?, ?, toTimestamp(now()))",
-                          migration.version, migration.description)
+            await cql.run(
+                f"INSERT INTO {ks}.schema_version (version, description, applied_at) "
+                f"VALUES (?, ?, toTimestamp(now()))",
+                migration.version,
+                migration.description,
+            )
     finally:
         await cql.lwt(f"DELETE FROM {ks}.schema_lock WHERE name = 'migrate' IF owner = ?", owner)
     return HEAD

@@ -33,7 +33,7 @@ class SessionsCql:
 
     async def _batches(self, writes: list[tuple[str, Params]]) -> None:
         for start in range(0, len(writes), BATCH_STATEMENTS):
-            await self.cql.batch(writes[start:start + BATCH_STATEMENTS])
+            await self.cql.batch(writes[start : start + BATCH_STATEMENTS])
 
     # login tokens
 
@@ -42,33 +42,45 @@ class SessionsCql:
         if await self.cql.one(f"SELECT key FROM {k}.users WHERE key = ?", user_key) is None:
             raise NotFound(f"no user {user_key!r}")
         left = (to_us(expires_at) - to_us(datetime.now(UTC))) / 1e6
-        ttl = "" if left <= 0 else (
-            f" USING TTL {min(MAX_TTL_S, math.ceil(left) + TOKEN_TTL_MARGIN_S)}")
-        await self.cql.batch([
-            (f"INSERT INTO {k}.tokens (hash, user_key, expires_at) VALUES (?, ?, ?){ttl}",
-             (token_hash, user_key, to_us(expires_at))),
-            (f"INSERT INTO {k}.tokens_by_user (user_key, hash) VALUES (?, ?){ttl}",
-             (user_key, token_hash)),
-        ])
+        ttl = (
+            ""
+            if left <= 0
+            else (f" USING TTL {min(MAX_TTL_S, math.ceil(left) + TOKEN_TTL_MARGIN_S)}")
+        )
+        await self.cql.batch(
+            [
+                (
+                    f"INSERT INTO {k}.tokens (hash, user_key, expires_at) VALUES (?, ?, ?){ttl}",
+                    (token_hash, user_key, to_us(expires_at)),
+                ),
+                (
+                    f"INSERT INTO {k}.tokens_by_user (user_key, hash) VALUES (?, ?){ttl}",
+                    (user_key, token_hash),
+                ),
+            ]
+        )
 
     async def token_user(self, token_hash: str, now: datetime) -> str | None:
-        row = await self.cql.one(f"SELECT user_key, expires_at FROM {self.ks}.tokens "
-                                 f"WHERE hash = ?", token_hash)
+        row = await self.cql.one(
+            f"SELECT user_key, expires_at FROM {self.ks}.tokens WHERE hash = ?", token_hash
+        )
         if row is None or int(row["expires_at"]) <= to_us(now):
             return None
         return str(row["user_key"])
 
     async def delete_token(self, token_hash: str) -> bool:
-        row = await self.cql.one(f"SELECT user_key FROM {self.ks}.tokens WHERE hash = ?",
-                                 token_hash)
+        row = await self.cql.one(
+            f"SELECT user_key FROM {self.ks}.tokens WHERE hash = ?", token_hash
+        )
         if row is None:
             return False
         await self._delete_tokens([(token_hash, str(row["user_key"]))])
         return True
 
     async def delete_tokens_of(self, user_key: str) -> int:
-        rows = await self.cql.rows(f"SELECT hash FROM {self.ks}.tokens_by_user "
-                                   f"WHERE user_key = ?", user_key)
+        rows = await self.cql.rows(
+            f"SELECT hash FROM {self.ks}.tokens_by_user WHERE user_key = ?", user_key
+        )
         await self._delete_tokens([(str(r["hash"]), user_key) for r in rows])
         return len(rows)
 
@@ -76,8 +88,9 @@ class SessionsCql:
         """A scan of the tokens table: it runs now and then, off every request's path."""
         cutoff = to_us(now)
         rows = await self.cql.rows(f"SELECT hash, user_key, expires_at FROM {self.ks}.tokens")
-        expired = [(str(r["hash"]), str(r["user_key"])) for r in rows
-                   if int(r["expires_at"]) <= cutoff]
+        expired = [
+            (str(r["hash"]), str(r["user_key"])) for r in rows if int(r["expires_at"]) <= cutoff
+        ]
         await self._delete_tokens(expired)
         return len(expired)
 
@@ -85,9 +98,13 @@ class SessionsCql:
         k = self.ks
         writes: list[tuple[str, Params]] = []
         for token_hash, user_key in tokens:
-            writes += [(f"DELETE FROM {k}.tokens WHERE hash = ?", (token_hash,)),
-                       (f"DELETE FROM {k}.tokens_by_user WHERE user_key = ? AND hash = ?",
-                        (user_key, token_hash))]
+            writes += [
+                (f"DELETE FROM {k}.tokens WHERE hash = ?", (token_hash,)),
+                (
+                    f"DELETE FROM {k}.tokens_by_user WHERE user_key = ? AND hash = ?",
+                    (user_key, token_hash),
+                ),
+            ]
         await self._batches(writes)
 
     # revocations
@@ -97,8 +114,15 @@ class SessionsCql:
         await self.cql.run(
             f"INSERT INTO {self.ks}.revocations (bucket, serial, at, user_key, reason, "
             f"credential, token_hash, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            serial >> BUCKET_BITS, serial, to_us(at), revocation.user, revocation.reason,
-            revocation.credential, revocation.token, revocation.deleted)
+            serial >> BUCKET_BITS,
+            serial,
+            to_us(at),
+            revocation.user,
+            revocation.reason,
+            revocation.credential,
+            revocation.token,
+            revocation.deleted,
+        )
         return serial
 
     async def revocations_after(
@@ -111,10 +135,23 @@ class SessionsCql:
             rows = await self.cql.rows(
                 f"SELECT serial, user_key, reason, credential, token_hash, deleted "
                 f"FROM {self.ks}.revocations WHERE bucket = ? AND serial > ? LIMIT ?",
-                bucket, serial, limit - len(out))
-            out += [(int(r["serial"]), Revocation(str(r["user_key"]), str(r["reason"]),
-                                                  r["credential"] or "", r["token_hash"] or "",
-                                                  bool(r["deleted"]))) for r in rows]
+                bucket,
+                serial,
+                limit - len(out),
+            )
+            out += [
+                (
+                    int(r["serial"]),
+                    Revocation(
+                        str(r["user_key"]),
+                        str(r["reason"]),
+                        r["credential"] or "",
+                        r["token_hash"] or "",
+                        bool(r["deleted"]),
+                    ),
+                )
+                for r in rows
+            ]
             bucket += 1
         return out
 
@@ -126,6 +163,10 @@ class SessionsCql:
         cutoff = to_us(older_than)
         rows = await self.cql.rows(f"SELECT bucket, serial, at FROM {self.ks}.revocations")
         old = [(r["bucket"], r["serial"]) for r in rows if int(r["at"]) < cutoff]
-        await self._batches([(f"DELETE FROM {self.ks}.revocations WHERE bucket = ? "
-                              f"AND serial = ?", key) for key in old])
+        await self._batches(
+            [
+                (f"DELETE FROM {self.ks}.revocations WHERE bucket = ? AND serial = ?", key)
+                for key in old
+            ]
+        )
         return len(old)
