@@ -210,8 +210,9 @@ async def register(client: httpx.AsyncClient, names: list[str], concurrency: int
     await asyncio.gather(*(one(n) for n in names))
 
 
-def auth(kind: str, name: str) -> httpx.BasicAuth | None:
-    return httpx.BasicAuth(name, PASSWORD) if kind == "torbit" else None
+def auth(kind: str, name: str) -> httpx.Auth:
+    """Basic auth for torbit; the reference takes none (httpx.Auth() sends the request as is)."""
+    return httpx.BasicAuth(name, PASSWORD) if kind == "torbit" else httpx.Auth()
 
 
 def limits(n: int) -> httpx.Limits:
@@ -279,6 +280,10 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
     async with httpx.AsyncClient(base_url=base(port), timeout=60, limits=limits(conns)) as c:
         if kind == "torbit":
             await register(c, [*readers, filler, waiter])
+            for room in (fill_room, lp_room):  # the classic routes create no rooms
+                resp = await c.put(f"/api/v1/rooms/{room}/members/{filler}",
+                                   auth=auth(kind, filler))
+                resp.raise_for_status()
         # readers join the room (their cursor starts here) before it is filled
         for r in readers:
             resp = await c.get(f"/receive/{fill_room}/{r}", params={"limit": 1},

@@ -34,21 +34,12 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import uvloop
 
-from loadgen import (
-    Client,
-    Feed,
-    Logins,
-    Receiver,
-    Tally,
-    Window,
-    login_many,
-    percentile_ms,
-    wait_for_count,
-)
+from loadgen import Endpoint, Feed, Tally, Window, percentile_ms, wait_for_count
 from procstat import cpu_seconds, raise_open_files_limit, rss_bytes, settle, wait_for_quiet
 from servers import BENCH_DIR, Server, start_torbit
 from torbit.testing.kafka import KafkaCluster, start_kafka
 from torbit.testing.postgres import PrivatePostgres
+from users import Logins, TelnetUser, User, login_many
 
 Result = dict[str, Any]
 
@@ -98,7 +89,7 @@ async def _admin(url: str, sql: str) -> None:
 async def fanout(
     rx_node: Server,
     tx_node: Server,
-    clients: list[Client],
+    clients: list[User],
     watch: dict[str, int],
     args: argparse.Namespace,
 ) -> Result:
@@ -107,9 +98,9 @@ async def fanout(
     logins = Logins(concurrency=args.concurrency, max_wait=args.login_wait)
     tally = Tally()
     t0 = time.monotonic()
-    rx = await login_many(rx_node.port, [partial(Receiver, f"r{i:05d}", tally)
+    rx = await login_many(rx_node.port, [partial(TelnetUser, f"r{i:05d}", None, tally)
                                          for i in range(args.receivers)], clients, logins)
-    tx = await login_many(tx_node.port, [partial(Client, "s000")], clients, logins)
+    tx = await login_many(tx_node.port, [partial(TelnetUser, "s000")], clients, logins)
     login_s = time.monotonic() - t0
     # A node on Kafka is never quite idle (its consumer polls), so "quiet" is looser here. The
     # broker too: every login made an inbox topic, and the broker creates each partition's
@@ -122,21 +113,23 @@ async def fanout(
         feed = Feed(tx, args.rate)
         task = asyncio.create_task(feed.run())
         await asyncio.sleep(args.warmup)
-        w = Window(rx_node.pid)
+        w = Window(Endpoint(rx_node.port, rx_node.pid, TelnetUser))
         cpu0 = {name: cpu_seconds(pid) for name, pid in watch.items()}
         w.start()
         tally.lo = feed.seq
+        seen = tally.seen
         await asyncio.sleep(args.seconds)
         tally.hi = feed.seq
         w.stop()
         cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in watch.items()}
+        seen = tally.seen - seen  # deliveries made in the window, whenever sent
         feed.stop()
         await task
         sent = tally.hi - tally.lo
         expected = sent * args.receivers
-        await wait_for_count(lambda: tally.received, expected)
+        await wait_for_count(lambda: tally.received, expected, progress=lambda: tally.seen)
         lat = sorted(tally.latencies_ns)
-        delivered = max(tally.received, 1)
+        delivered = max(seen, 1)
         return {
             "login_s": round(login_s, 2),
             "sent": sent,
@@ -144,7 +137,7 @@ async def fanout(
             "received": tally.received,
             "loss": expected - tally.received,
             "dropped_receivers": sum(r.lost for r in rx),
-            "deliveries_per_s": round(tally.received / w.seconds, 1),
+            "deliveries_per_s": round(seen / w.seconds, 1),
             "p50_ms": percentile_ms(lat, 0.50),
             "p99_ms": percentile_ms(lat, 0.99),
             "max_ms": lat[-1] / 1e6 if lat else None,
@@ -165,7 +158,7 @@ async def run_once(scenario: str, kind: str, broker: KafkaCluster, args: argpars
     quiet_s, busy = await wait_for_quiet(busy_cores=args.quiet_cores, max_wait=args.quiet_wait)
     before = {"quiet_wait_s": round(quiet_s, 1), "machine_cores_busy_before": round(busy, 2)}
     nodes: list[Server] = []
-    clients: list[Client] = []
+    clients: list[User] = []
     result: Result
     try:
         async with Backend(kind, args.postgres, broker) as backend:

@@ -12,7 +12,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,39 +21,54 @@ from argon2 import PasswordHasher
 from torbit.backends.registry import open_log, open_store
 from torbit.config import Settings
 from torbit.core.accounts import Accounts
-from torbit.core.chat import Chat, ChatRules
-from torbit.core.hub import Hub
-from torbit.core.limits import ConnectionLimiter, LoginThrottle, RateLimiter
-from torbit.core.models import Message
+from torbit.core.events import NodeEvents
+from torbit.core.hashing import PasswordHashing
+from torbit.core.identity import NamePolicy
+from torbit.core.ignores import Ignores
+from torbit.core.limits import ActionLimits, ConnectionLimiter, RateLimiter
+from torbit.core.membership import Membership, RoomRules
+from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
-from torbit.core.names import EVENTS_CHANNEL, check_name, is_inbox
+from torbit.core.mutes import Mutes
+from torbit.core.names import check_name, name_key
 from torbit.core.ports import MessageLog, Store
-from torbit.errors import ConfigError, TorbitError
+from torbit.core.retention import Retention
+from torbit.core.revocation import Revocations
+from torbit.core.sessions import Sessions
+from torbit.core.subscriptions import Subscriptions
+from torbit.core.throttle import LoginThrottle
+from torbit.core.tokens import Tokens
+from torbit.errors import ConfigError
+from torbit.frontends.http.context import HttpCore, HttpOptions
+from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.logs import Logs
 from torbit.metrics import Metrics
 
 if TYPE_CHECKING:
-    from torbit.frontends.telnet import TelnetServer
+    from torbit.frontends.telnet.server import TelnetServer
 
 log = logging.getLogger("torbit")
 
-PURGE_INTERVAL = 60.0
 SHUTDOWN_GRACE = 3.0
 
 
-@dataclass(frozen=True)
-class Services:
-    """Everything a front door needs, built once in App.start."""
+@dataclass(frozen=True, slots=True)
+class Core:
+    """Every service built for this node, for the CLI and tests: each door is given only the
+    services it uses, never this."""
 
-    settings: Settings
     store: Store
-    log: MessageLog
-    hub: Hub
+    message_log: MessageLog
+    subscriptions: Subscriptions
+    sessions: Sessions
     accounts: Accounts
-    chat: Chat
-    metrics: Metrics
-    connections: ConnectionLimiter  # shared by telnet and WebSocket
-    moderation: Moderation  # room owners and admins: kicks, bans, mutes, invitations, ...
+    membership: Membership
+    messaging: Messaging
+    ignores: Ignores
+    moderation: Moderation
+    mutes: Mutes
+    retention: Retention
+    revocations: Revocations
 
 
 def timezone_of(settings: Settings) -> tzinfo:
@@ -105,6 +120,49 @@ def profanity_filter(settings: Settings) -> Callable[[str], str] | None:
     ).apply
 
 
+def password_hashing(settings: Settings) -> PasswordHashing:
+    a = settings.accounts
+    hasher = PasswordHasher(
+        time_cost=a.argon2_time_cost,
+        memory_cost=a.argon2_memory_kib,
+        parallelism=a.argon2_parallelism,
+    )
+    return PasswordHashing(hasher, workers=a.hash_workers, queue=a.hash_queue)
+
+
+def per_hour(count: int) -> RateLimiter:
+    """A token bucket of `count` a hour, all of which may be taken at once; 0 disables it."""
+    return RateLimiter(count / 3600.0, count)
+
+
+def action_limits(settings: Settings) -> ActionLimits:
+    lim = settings.limits
+    return ActionLimits(
+        joins=RateLimiter(lim.join_rate, lim.join_burst),
+        presence=RateLimiter(lim.presence_rate, lim.presence_burst),
+        invites=RateLimiter(lim.invite_rate, lim.invite_burst),
+        ignores=RateLimiter(lim.ignore_rate, lim.ignore_burst),
+        topics=RateLimiter(lim.topic_rate, lim.topic_burst),
+        creates=RateLimiter(lim.create_rate, lim.create_burst),
+    )
+
+
+def retention_of(settings: Settings, store: Store, message_log: MessageLog) -> Retention:
+    chat, moderation = settings.chat, settings.moderation
+    return Retention(
+        store,
+        message_log,
+        timedelta(hours=chat.retention_hours),
+        audit_keep=timedelta(days=moderation.audit_retention_days)
+        if moderation.audit_retention_days
+        else None,
+        empty_room_grace=timedelta(hours=chat.empty_room_grace_hours)
+        if chat.empty_room_grace_hours
+        else None,
+        keep_rooms=frozenset({name_key(chat.default_room)}),
+    )
+
+
 def raise_open_file_limit() -> None:
     """Thousands of clients need thousands of descriptors: take what the hard limit allows."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -131,11 +189,12 @@ class App:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.services: Services | None = None
+        self.core: Core | None = None
         self.telnet: TelnetServer | None = None
         self._http: Any = None  # uvicorn.Server
         self._http_task: asyncio.Task[None] | None = None
         self._purge_task: asyncio.Task[None] | None = None
+        self._revocation_task: asyncio.Task[None] | None = None
         self._logs: Logs | None = None
         self.telnet_port: int | None = None
         self.telnet_tls_port: int | None = None
@@ -167,9 +226,9 @@ class App:
             raise
         check_name(s.chat.default_room, "chat.default_room")
 
-        store = open_store(s.storage.url, s.storage.synchronous)
+        # engines
+        store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
         await store.open()
-        hub = Hub(tz)
         message_log = open_log(
             s.message_log.url,
             store,
@@ -178,48 +237,86 @@ class App:
             retention_hours=s.chat.retention_hours,
             fetch_wait_ms=s.message_log.fetch_wait_ms,
         )
-        hasher = PasswordHasher(
-            time_cost=s.accounts.argon2_time_cost,
-            memory_cost=s.accounts.argon2_memory_kib,
-            parallelism=s.accounts.argon2_parallelism,
+
+        # the core
+        events = NodeEvents(message_log)
+        transcript = self._logs.transcript
+        latency = self.metrics.delivery_latency
+        subscriptions = Subscriptions(
+            message_log,
+            tz,
+            on_event=events.receive,
+            transcript=transcript.write,
+            on_delivered=lambda _message, lag: latency.observe(lag),
         )
+        self.metrics.count_deliveries(lambda: subscriptions.delivered)
+        limits = action_limits(s)
+        sessions = Sessions(store, subscriptions, s.chat.presence_notices_max, limits.presence)
+        mutes = Mutes()
+        revocations = Revocations(store, sessions, events, mutes)
         accounts = Accounts(
             store,
             registration_open=s.chat.registration == "open",
             min_password_length=s.accounts.min_password_length,
-            hasher=hasher,
+            hashing=password_hashing(s),
             throttle=LoginThrottle(
-                free=s.limits.login_free_attempts, cap=s.limits.login_backoff_max
+                s.limits.login_free_attempts,
+                address_free=s.limits.login_address_free_attempts,
+                account_free=s.limits.login_account_free_attempts,
+                cap=s.limits.login_backoff_max,
+                forget_after=s.limits.login_forget_after,
             ),
+            names=NamePolicy(s.accounts.reserved_names),
+            register_per_address=per_hour(s.limits.registrations_per_address),
+            register_total=per_hour(s.limits.registrations_per_hour),
+            log=message_log,
+            revoke=revocations.revoke,
         )
-        rules = ChatRules(
-            default_room=s.chat.default_room,
-            history_on_join=s.chat.history_on_join,
-            retention=timedelta(hours=s.chat.retention_hours),
+        membership = Membership(
+            store,
+            message_log,
+            subscriptions,
+            sessions,
+            RoomRules(s.chat.default_room, s.chat.history_on_join, s.limits.rooms_per_user),
+            limits,
+        )
+        ignores = Ignores(store, subscriptions, events, limits.ignores)
+        messaging = Messaging(
+            store,
+            message_log,
+            membership,
+            ignores,
+            mutes,
             max_message_bytes=s.chat.max_message_bytes,
-            rooms_per_user=s.limits.rooms_per_user,
-            presence_notices_max=s.chat.presence_notices_max,
-        )
-        chat = Chat(
-            store, message_log, hub, rules,
             rate=RateLimiter(s.limits.message_rate, s.limits.message_burst),
             room_rate=RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst),
             text_filter=profanity_filter(s),
         )
-        moderation = Moderation(store, message_log, chat, hub)  # registers its node event handlers
+        moderation = Moderation(store, membership, subscriptions, events, mutes)
         await moderation.start()
-        await message_log.start(self._on_message(hub, chat))
-        await chat.start()
+        await message_log.start(subscriptions.route)
+        await events.start()
+        await revocations.start()
         connections = ConnectionLimiter(s.limits.connections_per_ip, s.limits.max_connections)
-        services = Services(
-            s, store, message_log, hub, accounts, chat, self.metrics, connections, moderation
-        )
-        self.services = services
 
+        # the doors
         if s.telnet.enabled:
-            from torbit.frontends.telnet import TelnetServer
+            from torbit.frontends.telnet.server import TelnetServer
 
-            self.telnet = TelnetServer(services)
+            self.telnet = TelnetServer(
+                TelnetCore(
+                    accounts, sessions, membership, messaging, ignores, moderation, subscriptions
+                ),
+                TelnetOptions(
+                    s.telnet.max_output_buffer,
+                    s.chat.max_message_bytes,
+                    s.telnet.login_timeout,
+                    s.chat.default_room,
+                    tz,
+                ),
+                connections,
+                self.metrics,
+            )
             refuse = ""
             if not s.telnet.allow_plaintext_login:
                 refuse = "plaintext logins are disabled here: connect with TLS"
@@ -231,50 +328,83 @@ class App:
                 await self.telnet.listen(tls_sock, telnet_tls)
                 self.telnet_tls_port = tls_sock.getsockname()[1]
         if s.http.enabled:
-            await self._start_http(services, http_sock)
+            tokens = Tokens(store, timedelta(hours=s.http.token_ttl_hours))
+            core = HttpCore(
+                accounts,
+                tokens,
+                revocations,
+                sessions,
+                membership,
+                messaging,
+                ignores,
+                moderation,
+                subscriptions,
+                connections,
+                self.metrics,
+                readiness={
+                    "store": lambda: store.ping(),
+                    "message log": lambda: message_log.ping(),
+                },
+            )
+            options = HttpOptions(
+                s.http.max_body_bytes,
+                max(s.http.ws_max_queue, s.chat.history_on_join + 16),  # history never drops
+                s.chat.default_room,
+                body_timeout=s.http.body_timeout,
+                trusted_proxies=s.http.trusted_proxies,
+                allowed_origins=s.http.allowed_origins,
+                metrics_token=s.http.metrics_token,
+                max_long_polls=s.limits.max_long_polls,
+                long_polls_per_user=s.limits.long_polls_per_user,
+                long_polls_per_ip=s.limits.long_polls_per_ip,
+            )
+            await self._start_http(core, options, http_sock)
             self.http_port = http_sock.getsockname()[1]
-        self._purge_task = asyncio.create_task(self._purge_loop(chat))
+        retention = retention_of(s, store, message_log)
+        self.core = Core(
+            store,
+            message_log,
+            subscriptions,
+            sessions,
+            accounts,
+            membership,
+            messaging,
+            ignores,
+            moderation,
+            mutes,
+            retention,
+            revocations,
+        )
+        self._purge_task = asyncio.create_task(retention.run())
+        self._revocation_task = asyncio.create_task(revocations.run())
         log.info(
-            "torbit serving: telnet %s, telnet-tls %s, http%s %s, storage %s, bus %s",
-            self.telnet_port, self.telnet_tls_port, "s" if http_tls else "", self.http_port,
-            s.storage.url, s.message_log.url,
+            "torbit serving: telnet %s, telnet-tls %s, http%s %s, storage %s, message log %s",
+            self.telnet_port,
+            self.telnet_tls_port,
+            "s" if http_tls else "",
+            self.http_port,
+            s.storage.url,
+            s.message_log.url,
         )
 
-    def _on_message(self, hub: Hub, chat: Chat) -> Any:
-        transcript = self._logs.transcript if self._logs else None
-        metrics = self.metrics
-
-        def on_message(message: Message) -> None:
-            if message.channel == EVENTS_CHANNEL:
-                chat.apply_event(message)
-                return
-            if transcript is not None and not is_inbox(message.channel):
-                transcript.write(message)
-            before = hub.delivered
-            hub.dispatch(message)
-            if hub.delivered > before:
-                lag = (datetime.now(UTC) - message.sent_at).total_seconds()
-                metrics.delivery_latency.observe(max(0.0, lag))
-
-        metrics.count_deliveries(lambda: hub.delivered)
-        return on_message
-
-    async def _start_http(self, services: Services, sock: socket.socket) -> None:
+    async def _start_http(self, core: HttpCore, options: HttpOptions, sock: socket.socket) -> None:
         import uvicorn
 
-        from torbit.frontends.http import create_http_app
-        from torbit.frontends.http.guard import GuardedHttpTools
+        from torbit.frontends.http import create_http_app, http_protocol
 
         config = uvicorn.Config(
-            create_http_app(services),
-            http=GuardedHttpTools,  # bounded request heads: no slowloris, no endless headers
+            create_http_app(core, options),
+            # bounded heads and bodies, connections counted per address (with telnet's)
+            http=http_protocol(core, options),
+            # forwarding headers are read by the app, from http.trusted_proxies only
+            proxy_headers=False,
             log_config=None,
             access_log=False,
             lifespan="off",
-            ws_max_size=services.settings.http.max_body_bytes,
+            ws_max_size=options.max_body_bytes,
             timeout_graceful_shutdown=1,
-            ssl_certfile=services.settings.http.tls_cert or None,
-            ssl_keyfile=services.settings.http.tls_key or None,
+            ssl_certfile=self.settings.http.tls_cert or None,
+            ssl_keyfile=self.settings.http.tls_key or None,
         )
         config.load()
         if config.ssl is not None:
@@ -288,42 +418,42 @@ class App:
                 raise ConfigError("http server failed to start")
             await asyncio.sleep(0.01)
 
-    async def _purge_loop(self, chat: Chat) -> None:
-        while True:
-            try:
-                n = await chat.purge_expired()
-                if n:
-                    log.info("retention: purged %d expired messages", n)
-            except TorbitError as e:
-                log.warning("retention purge failed: %s", e)
-            await asyncio.sleep(PURGE_INTERVAL)
-
     async def stop(self) -> None:
-        """Stop accepting, tell everyone, let output drain, then close the engines in order."""
-        if self.services is None:
+        """Stop accepting, tell everyone, let output drain, then close the engines in order.
+        Every step runs even if an earlier one fails or times out."""
+        if self.core is None:
             return
-        services, self.services = self.services, None
-        if self._purge_task is not None:
-            self._purge_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._purge_task
-        if self._http is not None:
-            from torbit.frontends.http import shutdown_http_app
+        core, self.core = self.core, None
+        try:
+            for task in (self._purge_task, self._revocation_task):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if self._http is not None:
+                from torbit.frontends.http import shutdown_http_app
 
-            shutdown_http_app(self._http.config.app)
-            self._http.should_exit = True
-        services.chat.shutdown_notice("server is shutting down, bye")
-        if self.telnet is not None:
-            await self.telnet.shutdown(SHUTDOWN_GRACE)
-        if self._http_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(self._http_task, SHUTDOWN_GRACE + 2)
-        await services.log.close()
-        await services.store.close()
-        log.info("torbit stopped")
-        if self._logs is not None:
-            self._logs.close()
-        self._stopped.set()
+                shutdown_http_app(self._http.config.app)
+                self._http.should_exit = True
+            core.sessions.shutdown_notice("server is shutting down, bye")
+            if self.telnet is not None:
+                await self.telnet.shutdown(SHUTDOWN_GRACE)
+            if self._http_task is not None:
+                try:
+                    await asyncio.wait_for(self._http_task, SHUTDOWN_GRACE + 2)
+                except (TimeoutError, asyncio.CancelledError):
+                    log.warning("http server did not stop within %s s", SHUTDOWN_GRACE + 2)
+            await core.subscriptions.close()
+            core.accounts.hashing.close()
+        finally:
+            try:
+                await core.message_log.close()
+            finally:
+                await core.store.close()
+                log.info("torbit stopped")
+                if self._logs is not None:
+                    self._logs.close()
+                self._stopped.set()
 
     async def run(self) -> None:
         """Serve until SIGINT or SIGTERM, then shut down gracefully."""

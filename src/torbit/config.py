@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from torbit.core.identity import DEFAULT_RESERVED_NAMES
 from torbit.errors import ConfigError
 
 
@@ -47,6 +49,41 @@ class HttpConfig(Section):
     ws_max_queue: int = Field(
         1000, ge=16, description="frames queued per WebSocket client before it is dropped"
     )
+    body_timeout: float = Field(30.0, gt=0, description="seconds for a request body to arrive")
+    # reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed
+    trusted_proxies: tuple[str, ...] = ()
+    # browser origins allowed besides the server's own (scheme://host[:port])
+    allowed_origins: tuple[str, ...] = ()
+    metrics_token: str = ""  # Bearer token for /metrics from other than loopback; "": none
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for entry in value:
+            origin = entry.strip().rstrip("/").lower()
+            scheme, sep, host = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not host or "/" in host:
+                raise ValueError(f"{entry!r} is not an origin like https://chat.example.com")
+            out.append(origin)
+        return tuple(out)
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError('use at least 16 characters, or "" for none')
+        return value
 
 
 class StorageConfig(Section):
@@ -56,6 +93,13 @@ class StorageConfig(Section):
     # survives power loss, at one fsync per group commit (measured ~4 ms p50 here, which
     # shows directly in delivery latency, as nothing is shown before it is committed).
     synchronous: Literal["full", "normal"] = "normal"
+    # Cassandra's consistency level for every read and write (lightweight transactions use
+    # LOCAL_SERIAL, or SERIAL when this is not a LOCAL_ level). LOCAL_QUORUM: with 3 replicas,
+    # reads see every acknowledged write and one node may be down; on a single node it is
+    # the same as ONE.
+    consistency: Literal["ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM"] = (
+        "LOCAL_QUORUM"
+    )
 
 
 class MessageLogConfig(Section):
@@ -78,6 +122,8 @@ class ChatConfig(Section):
     max_message_bytes: int = Field(4096, ge=64, le=1024 * 1024)
     timezone: str = "UTC"
     presence_notices_max: int = Field(100, ge=0)  # join/leave notices only up to this many online
+    # rooms with neither members nor messages are removed this long after their creation
+    empty_room_grace_hours: float = Field(24.0, ge=0, description="0: never removed")
 
 
 class AccountsConfig(Section):
@@ -86,6 +132,12 @@ class AccountsConfig(Section):
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=8)
     argon2_parallelism: int = Field(4, ge=1)
+    # password hashing pool: at most hash_workers hashes run at once (each holds
+    # argon2_memory_kib), hash_queue more wait; beyond that a login or registration gets 503
+    hash_workers: int = Field(2, ge=1)
+    hash_queue: int = Field(32, ge=0)
+    # names nobody may register (in any case, nor in a form that reads alike); the admin CLI may
+    reserved_names: tuple[str, ...] = DEFAULT_RESERVED_NAMES
 
 
 class LimitsConfig(Section):
@@ -97,14 +149,39 @@ class LimitsConfig(Section):
     message_burst: int = Field(20, ge=0)
     room_message_rate: float = Field(3.0, ge=0, description="per user in one room")
     room_message_burst: int = Field(10, ge=0)
-    rooms_per_user: int = Field(100, ge=0)
+    rooms_per_user: int = Field(100, ge=0, description="rooms a user belongs to or owns")
+    # Actions that change state or reach others, per user (token buckets: rate per second,
+    # burst). A normal user never meets them; a script flooding them does.
+    join_rate: float = Field(0.2, ge=0, description="rooms joined as a new member, or left")
+    join_burst: int = Field(20, ge=0)
+    presence_rate: float = Field(0.5, ge=0, description="join/leave notices a user causes")
+    presence_burst: int = Field(30, ge=0)
+    invite_rate: float = Field(0.2, ge=0)
+    invite_burst: int = Field(10, ge=0)
+    ignore_rate: float = Field(0.2, ge=0, description="ignore and unignore")
+    ignore_burst: int = Field(20, ge=0)
+    topic_rate: float = Field(0.05, ge=0, description="topic and privacy changes")
+    topic_burst: int = Field(5, ge=0)
+    create_rate: float = Field(0.05, ge=0, description="rooms created")
+    create_burst: int = Field(5, ge=0)
+    # login back-off (core/throttle.py): free failures per account from one address, per
+    # address, and per account from addresses it never logged in from; then doubling waits
     login_free_attempts: int = Field(3, ge=0, description="failures before back-off starts")
     login_backoff_max: float = Field(300.0, ge=0)
+    login_address_free_attempts: int = Field(20, ge=0)
+    login_account_free_attempts: int = Field(100, ge=0)
+    login_forget_after: float = Field(3600.0, gt=0, description="seconds without a failure")
+    registrations_per_address: int = Field(5, ge=0, description="per hour, from one address")
+    registrations_per_hour: int = Field(200, ge=0, description="in total")
+    max_long_polls: int = Field(1000, ge=0, description="waiting GET /receive, in total")
+    long_polls_per_user: int = Field(8, ge=0)
+    long_polls_per_ip: int = Field(50, ge=0)
 
 
 class ModerationConfig(Section):
     profanity: Literal["off", "mask", "reject"] = "off"
     extra_words_file: str = ""  # one word or phrase per line, added to the packaged list
+    audit_retention_days: float = Field(90.0, ge=0, description="0: audit entries stay forever")
 
 
 class LogConfig(Section):
@@ -162,11 +239,13 @@ def _check_environment(environ: Mapping[str, str]) -> None:
     for name in environ:
         if not name.startswith("TORBIT_") or "__" not in name:
             continue
-        section, _, key = name[len("TORBIT_"):].lower().partition("__")
+        section, _, key = name[len("TORBIT_") :].lower().partition("__")
         if section in RENAMED_SECTIONS:
-            raise ConfigError(f"environment variable {name}: section {section!r} is now "
-                              f"{RENAMED_SECTIONS[section]!r}: rename it "
-                              f"TORBIT_{RENAMED_SECTIONS[section].upper()}__{key.upper()}")
+            raise ConfigError(
+                f"environment variable {name}: section {section!r} is now "
+                f"{RENAMED_SECTIONS[section]!r}: rename it "
+                f"TORBIT_{RENAMED_SECTIONS[section].upper()}__{key.upper()}"
+            )
         field = Settings.model_fields.get(section)
         model = field.annotation if field is not None else None
         if not (isinstance(model, type) and issubclass(model, Section)):

@@ -1,8 +1,11 @@
 """The app log and the transcript log: both rotate by size and keep a bounded number of old
-files. File writes happen on a background thread, never on the event loop."""
+files. File writes happen on a background thread, never on the event loop. The transcript
+holds private rooms' messages: both logs are created 0600 in a directory created 0700
+(files.py)."""
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import queue
@@ -12,12 +15,24 @@ from pathlib import Path
 from torbit.config import LogConfig
 from torbit.core.models import Message
 from torbit.errors import ConfigError
+from torbit.files import private_dir, private_fd, tighten
 
 TRANSCRIPT_FORMAT = "%(message)s"
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Every file it opens (the first, and each after a rollover) is owner-only. It always
+    appends: a RotatingFileHandler with a size limit forces mode "a"."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = private_fd(self.baseFilename, append=True)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def _rotating(path: Path, cfg: LogConfig, fmt: str) -> logging.Handler:
-    handler = logging.handlers.RotatingFileHandler(
+    for n in range(1, cfg.backups + 1):  # old files written before files were private
+        tighten(path.with_name(f"{path.name}.{n}"))
+    handler = PrivateRotatingFileHandler(
         path, maxBytes=cfg.max_bytes, backupCount=cfg.backups, encoding="utf-8"
     )
     handler.setFormatter(logging.Formatter(fmt))
@@ -73,7 +88,7 @@ class Logs:
 
     def __init__(self, cfg: LogConfig) -> None:
         try:
-            cfg.dir.mkdir(parents=True, exist_ok=True)
+            private_dir(cfg.dir)
             probe = cfg.dir / ".write-test"
             probe.write_text("")
             probe.unlink()

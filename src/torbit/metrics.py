@@ -30,7 +30,9 @@ class Metrics:
             "torbit_connected_clients", "Connected clients", ["door"], registry=self.registry
         )
         self.messages_in = Counter(
-            "torbit_messages_in", "Messages accepted and made durable", ["door"],
+            "torbit_messages_in",
+            "Messages accepted and made durable",
+            ["door"],
             registry=self.registry,
         )
         self._deliveries: Callable[[], int] = lambda: 0
@@ -42,7 +44,9 @@ class Metrics:
             registry=self.registry,
         )
         self.dropped_clients = Counter(
-            "torbit_dropped_slow_clients", "Clients dropped for not reading", ["door"],
+            "torbit_dropped_slow_clients",
+            "Clients dropped for not reading",
+            ["door"],
             registry=self.registry,
         )
 

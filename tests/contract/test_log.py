@@ -110,6 +110,18 @@ async def test_ids_carry_on_after_a_restart(message_logs: Logs) -> None:
     assert [m.text for m in await log.read("lobby")] == ["m0", "m1", "m2", "m0", "m1"]
 
 
+async def test_deleting_a_channel_empties_it_and_ids_go_on(message_log: MessageLog) -> None:
+    await fill(message_log, "@gone", 3)
+    await fill(message_log, "lobby", 2)
+    await message_log.delete_channel("@gone")
+    assert await message_log.read("@gone") == []
+    assert await message_log.read("@gone", newest=True) == []
+    assert ids(await fill(message_log, "@gone", 1)) == [4]  # never restart
+    assert ids(await message_log.read("@gone")) == [4]
+    assert ids(await message_log.read("lobby")) == [1, 2]  # other channels keep theirs
+    assert await message_log.delete_channel("never-used") == 0
+
+
 # reading
 
 

@@ -1,5 +1,5 @@
 """Coverage-guided fuzzing of what parses a client's bytes: the telnet codec, the line
-splitter, the slash-command parser, name rules and message cleaning.
+splitter, the slash-command parser, name rules and message cleaning, and the IRC codec.
 
     .venv/bin/python tests/drills/fuzz_parsers.py -max_total_time=60 [CORPUS_DIR]
 
@@ -9,6 +9,7 @@ checked for every input; without atheris it is driven by hypothesis instead.
 
 An input is read as: one byte for the line limit, one for password mode, then pieces of the
 stream, each a length byte and that many bytes, so the fuzzer also explores how TCP cuts it.
+The IRC codec reads the same input, the first two bytes as its body and tag limits.
 """
 
 from __future__ import annotations
@@ -21,10 +22,18 @@ if __name__ == "__main__":
     import atheris
 
     with atheris.instrument_imports():
-        from torbit.core.chat import clean_text
         from torbit.core.names import is_valid_name
+        from torbit.core.text import clean_text
         from torbit.errors import TorbitError
-        from torbit.protocol.commands import parse_command
+        from torbit.frontends.telnet.commands import parse_command
+        from torbit.protocol.irc import Event as IRCEvent
+        from torbit.protocol.irc import (
+            InvalidLine,
+            IRCParser,
+            MessageReceived,
+            parse_line,
+        )
+        from torbit.protocol.irc import LineTooLong as IRCLineTooLong
         from torbit.protocol.telnet import (
             Event,
             Interrupt,
@@ -33,10 +42,13 @@ if __name__ == "__main__":
             TelnetConnection,
         )
 else:
-    from torbit.core.chat import clean_text
     from torbit.core.names import is_valid_name
+    from torbit.core.text import clean_text
     from torbit.errors import TorbitError
-    from torbit.protocol.commands import parse_command
+    from torbit.frontends.telnet.commands import parse_command
+    from torbit.protocol.irc import Event as IRCEvent
+    from torbit.protocol.irc import InvalidLine, IRCParser, MessageReceived, parse_line
+    from torbit.protocol.irc import LineTooLong as IRCLineTooLong
     from torbit.protocol.telnet import Event, Interrupt, LineReceived, LineTooLong, TelnetConnection
 
 AYT_REPLY_BYTES = 9
@@ -77,7 +89,12 @@ def check_event(event: Event, limit: int) -> None:
 def check_input(data: bytes) -> None:
     """Whatever the bytes and however they are cut: no exception but the documented ones,
     memory bounded by the line limit, clean lines, replies bounded by the requests, and the
-    same events and replies as when the stream comes in one piece."""
+    same events and replies as when the stream comes in one piece. Telnet, then IRC."""
+    check_telnet(data)
+    check_irc(data)
+
+
+def check_telnet(data: bytes) -> None:
     limit, password, cut = pieces(data)
     split, whole = TelnetConnection(limit), TelnetConnection(limit)
     if password:
@@ -96,6 +113,38 @@ def check_input(data: bytes) -> None:
     assert whole.receive_data(stream) == events
     # each request gets at most one answer, and an answer is 3 bytes (AYT's is 9)
     assert len(replies) <= AYT_REPLY_BYTES * stream.count(b"\xff") + 64, (len(replies), stream)
+
+
+def check_irc_event(event: IRCEvent, body: int, tags: int) -> None:
+    if isinstance(event, MessageReceived):
+        message = event.message
+        for text in (message.command, message.source or "", *message.params, *message.tags,
+                     *message.tags.values()):
+            assert "\0" not in text and "\n" not in text, message
+        if not event.latin1:  # what we parsed, we can write back, and it reads the same
+            assert parse_line(message.encode()[:-2], body, tags) == event
+    elif isinstance(event, IRCLineTooLong):
+        assert event.limit == (tags if event.tags else body)
+    else:
+        assert isinstance(event, InvalidLine)
+
+
+def check_irc(data: bytes) -> None:
+    """The IRC codec: bounded, sane events, and cut-independent like telnet. Its limits come
+    from the first two bytes, small enough that the fuzzer reaches them."""
+    if len(data) < 2:
+        return
+    body, tags = 3 + data[0], 2 + data[1]
+    _, _, cut = pieces(data)
+    split, whole = IRCParser(body, tags), IRCParser(body, tags)
+    events: list[IRCEvent] = []
+    for piece in cut:
+        got = split.receive_data(piece)
+        for event in got:
+            check_irc_event(event, body, tags)
+        events += got
+        assert split.buffered <= body + tags - 1
+    assert whole.receive_data(b"".join(cut)) == events
 
 
 def main() -> None:

@@ -20,8 +20,8 @@ Frame = dict[str, Any]
 
 
 def services(app: App) -> Any:
-    assert app.services is not None
-    return app.services
+    assert app.core is not None
+    return app.core
 
 
 async def audit(app: App, room: str | None = None) -> list[AuditEntry]:

@@ -68,7 +68,7 @@ async def test_register_log_in_me_log_out(server: App, client: httpx.AsyncClient
     token = session["token"]
     assert datetime.fromisoformat(session["expires_at"]) > datetime.now(UTC)
     # only a hash of the token is stored
-    store = server.services.store  # type: ignore[union-attr]
+    store = server.core.store  # type: ignore[union-attr]
     assert await store.token_user(token_hash(token), datetime.now(UTC)) == "dave"
     assert await store.token_user(token, datetime.now(UTC)) is None
 

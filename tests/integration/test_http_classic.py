@@ -21,7 +21,6 @@ from tests.helpers.http import (
 )
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
-from torbit.frontends.http import longpoll
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -31,6 +30,12 @@ async def client(server: App) -> AsyncIterator[httpx.AsyncClient]:
     async with http_client(server) as c:
         await register(c, "alice", "bob", "carol")
         yield c
+
+
+async def create(client: httpx.AsyncClient, room: str, user: str) -> None:
+    """Rooms other than the default one are made by a join, never by the classic routes."""
+    r = await client.put(f"/api/v1/rooms/{room}/members/{user}", auth=basic(user))
+    assert r.status_code == 200, r.text
 
 
 async def send(client: httpx.AsyncClient, room: str, user: str, text: str) -> dict[str, object]:
@@ -49,6 +54,7 @@ async def receive(client: httpx.AsyncClient, room: str, user: str, **params: obj
 
 
 async def test_send_answers_the_stored_message(client: httpx.AsyncClient) -> None:
+    await create(client, "torbit-room-1", "bob")
     first = await send(client, "Torbit-Room-1", "alice", "hello")
     assert first["room"] == "torbit-room-1"  # rooms are named by their case-folded key
     assert first["sender"] == "alice" and first["text"] == "hello"
@@ -61,6 +67,7 @@ async def test_send_answers_the_stored_message(client: httpx.AsyncClient) -> Non
 
 
 async def test_receive_returns_each_message_once_oldest_first(client: httpx.AsyncClient) -> None:
+    await create(client, "room1", "alice")
     for text in ("one", "two", "three"):
         await send(client, "room1", "alice", text)
     # bob has never been in the room: his first receive starts at the oldest message
@@ -105,7 +112,7 @@ async def test_long_poll_returns_as_soon_as_a_message_arrives(
 ) -> None:
     await send(client, "lobby", "bob", "old")
     assert await receive(client, "lobby", "bob") == ["old"]
-    hub = server.services.hub  # type: ignore[union-attr]
+    hub = server.core.subscriptions  # type: ignore[union-attr]
     waiting = asyncio.create_task(receive(client, "lobby", "bob", wait=30))
     await eventually(lambda: len(hub.listeners("lobby")) == 1)
     await send(client, "lobby", "alice", "wake up")
@@ -113,14 +120,27 @@ async def test_long_poll_returns_as_soon_as_a_message_arrives(
     assert hub.listeners("lobby") == []  # the waiter is gone
 
 
+async def test_unknown_rooms_are_404_and_never_created(client: httpx.AsyncClient) -> None:
+    r = await client.post("/send/nowhere/alice", content="hi", auth=basic("alice"))
+    assert "no such room #nowhere" in error_of(r, 404, "not_found")
+    error_of(await client.get("/receive/nowhere/alice", auth=basic("alice")), 404, "not_found")
+    error_of(await client.get("/api/v1/rooms/nowhere", auth=basic("alice")), 404, "not_found")
+    r = await client.get("/api/v1/me/rooms", auth=basic("alice"))
+    assert r.json()["rooms"] == []
+    # the server's default room is there for everyone, and belongs to no one
+    await send(client, "lobby", "alice", "hi")
+    assert (await client.get("/api/v1/rooms/lobby", auth=basic("alice"))).json()["owner"] is None
+
+
 async def test_long_poll_without_news_answers_an_empty_list(client: httpx.AsyncClient) -> None:
+    await create(client, "quiet", "bob")
     assert await receive(client, "quiet", "bob", wait=0.2) == []
     error_of(await client.get("/receive/quiet/bob", auth=basic("bob"), params={"wait": 31}),
              422, "invalid_input")
 
 
 async def test_long_poll_is_woken_by_telnet(server: App, client: httpx.AsyncClient) -> None:
-    hub = server.services.hub  # type: ignore[union-attr]
+    hub = server.core.subscriptions  # type: ignore[union-attr]
     assert await receive(client, "lobby", "bob") == []
     waiting = asyncio.create_task(receive(client, "lobby", "bob", wait=30))
     await eventually(lambda: len(hub.listeners("lobby")) == 1)
@@ -197,12 +217,9 @@ async def test_bad_bodies_get_the_error_shape(make_server: ServerFactory) -> Non
         assert r.status_code == 201 and "\x1b" not in r.json()["text"]
 
 
-async def test_waiting_requests_are_bounded(
-    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(longpoll, "MAX_WAITERS", 1)
-    app = await make_server()
-    hub = app.services.hub  # type: ignore[union-attr]
+async def test_waiting_requests_are_bounded(make_server: ServerFactory) -> None:
+    app = await make_server(limits={"max_long_polls": 1})
+    hub = app.core.subscriptions  # type: ignore[union-attr]
     async with http_client(app) as client:
         await register(client, "alice", "bob")
         waiting = asyncio.create_task(receive(client, "lobby", "bob", wait=30))
@@ -218,7 +235,7 @@ async def test_waiting_requests_are_bounded(
 
 async def test_shutdown_answers_waiting_requests(make_server: ServerFactory) -> None:
     app = await make_server()
-    hub = app.services.hub  # type: ignore[union-attr]
+    hub = app.core.subscriptions  # type: ignore[union-attr]
     async with http_client(app) as client:
         await register(client, "bob")
         waiting = asyncio.create_task(receive(client, "lobby", "bob", wait=30))

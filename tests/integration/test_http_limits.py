@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import (
@@ -57,9 +60,22 @@ async def test_connections_per_address_are_shared_with_telnet(
     assert app.telnet_port is not None
     telnet = await TelnetClient.connect(app.telnet_port)
     await telnet.read_until("Name: ")
-    async with connect(ws_url(app), additional_headers=bearer(token)) as ws:
-        error = json.loads(await ws.recv())
-        assert (error["type"], error["code"]) == ("error", "rate_limited")
-        await ws.wait_closed()
-        assert ws.close_code == 1013
+    # the WebSocket's connection is counted before its handshake is read, and refused
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(ws_url(app), additional_headers=bearer(token))
+    response = refused.value.response
+    assert response.status_code == 503
+    assert json.loads(response.body)["error"]["code"] == "unavailable"
+    assert b"too many connections from your address" in response.body
+    async with http_client(app) as client:
+        error_of(await client.get("/healthz"), 503, "unavailable")
     await telnet.close()
+    async with asyncio.timeout(10):  # a slot is free once the server has seen telnet go
+        while True:
+            try:
+                ws = await connect(ws_url(app), additional_headers=bearer(token))
+                break
+            except InvalidStatus:
+                await asyncio.sleep(0.05)
+    assert json.loads(await ws.recv())["type"] == "notice"
+    await ws.close()

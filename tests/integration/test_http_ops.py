@@ -28,7 +28,7 @@ async def test_health_and_readiness(
     async def down() -> None:
         raise ServiceUnavailable("storage unavailable: connection refused")
 
-    monkeypatch.setattr(server.services.store, "ping", down)  # type: ignore[union-attr]
+    monkeypatch.setattr(server.core.store, "ping", down)  # type: ignore[union-attr]
     message = error_of(await client.get("/readyz"), 503, "unavailable")
     assert message.startswith("store: storage unavailable")
     assert (await client.get("/healthz")).status_code == 200

@@ -73,7 +73,7 @@ async def test_a_plain_member_cannot_escalate_through_any_door(hall: App) -> Non
     for name in ("bob", "carol"):
         standing = await store.standing("hall", name)
         assert standing.member and not (standing.admin or standing.banned)
-    assert len(services(hall).chat.mutes) == 0
+    assert len(services(hall).mutes) == 0
     await bob.close()
 
 
@@ -115,7 +115,7 @@ async def test_a_kick_ends_live_telnet_and_websocket_listening_at_once(hall: App
     bob_ws = await Ws.open(hall, "bob")
     await bob_ws.subscribe("hall")
     carol = await in_hall(hall, "carol")
-    hub = services(hall).hub
+    hub = services(hall).subscriptions
     async with api(hall, "alice") as alice:
         r = await alice.delete("/api/v1/rooms/hall/members/Bob")
         assert r.status_code == 204, r.text
@@ -193,11 +193,12 @@ async def test_a_mute_stops_sending_everywhere_until_it_expires(
         error_of(await b.post("/send/hall/bob", content="x"), 403, "forbidden")
         # reading is fine, and so are other rooms
         assert (await b.get("/api/v1/rooms/hall/messages")).status_code == 200
+        assert (await b.put("/api/v1/rooms/elsewhere/members/bob")).status_code == 200
         assert (await b.post("/send/elsewhere/bob", content="x")).status_code == 201
     alice.send("alice is not muted")
     await bob.expect(r"<alice> alice is not muted$")
 
-    chat, moderation = services(hall).chat, services(hall).moderation
+    chat, moderation = services(hall).messaging, services(hall).moderation
     later = chat._now() + timedelta(minutes=1, seconds=1)
     monkeypatch.setattr(chat, "_now", lambda: later)
     monkeypatch.setattr(moderation, "_now", lambda: later)
@@ -266,7 +267,7 @@ async def test_create_a_room_then_run_it(server: App) -> None:
     alice = await telnet(server, "alice")
     await command(alice, "/create Den private", r"^\* you created #Den \(private")
     await alice.expect(r"^\* you are in #Den")
-    await command(alice, "/create den", r"^! room #den already exists")
+    await command(alice, "/create den", r"^! the room name #den is taken")
     await command(alice, "/create x y", r"^! usage: /create ROOM \[private\]")
     await command(alice, "/private off", r"^\* alice made #Den public$")
     await command(alice, "/private maybe", r"^! usage: /private on\|off")

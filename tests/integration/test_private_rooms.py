@@ -99,7 +99,7 @@ async def test_the_websocket_cannot_subscribe_or_send(den: App) -> None:
     assert (await ws.next("error", "no such room #den"))["code"] == "not_found"
     await ws.send(type="unsubscribe", room="den")
     await ws.next("error")
-    assert services(den).hub.listeners("den") == []
+    assert services(den).subscriptions.listeners("den") == []
     # messages sent to the room meanwhile do not reach a non-member either
     async with api(den, "alice") as alice:
         await alice.post("/api/v1/rooms/den/messages", json={"text": "more secrets"})

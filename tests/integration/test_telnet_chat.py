@@ -42,7 +42,7 @@ async def test_register_then_log_in_again(server: App) -> None:
     c2.send("hunter22")
     await c2.expect("Welcome, alice")
     await c2.close()
-    user = await server.services.accounts.get("alice")  # type: ignore[union-attr]
+    user = await server.core.accounts.get("alice")  # type: ignore[union-attr]
     assert user.password_hash.startswith("$argon2id$")
 
 

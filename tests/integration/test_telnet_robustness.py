@@ -39,18 +39,18 @@ async def test_messages_survive_a_restart(make_server: ServerFactory) -> None:
 
 
 async def test_retention_purge_deletes_old_messages(server: App) -> None:
-    services = server.services
+    services = server.core
     assert services is not None
     old = datetime.now(UTC) - timedelta(hours=25)
-    await services.log.publish(
+    await services.message_log.publish(
         [Draft(channel="lobby", sender="ghost", text=f"ancient {i}", sent_at=old) for i in range(5)]
     )
     alice = await connect(server, "alice")
     alice.send("fresh")
     await alice.expect("<alice> fresh")
-    purged = await services.chat.purge_expired()
-    assert purged in (0, 5)  # 0 if the background purge loop got there first
-    history = await services.chat.history("alice", "lobby", limit=50)
+    purged = await services.retention.purge_expired()
+    assert purged.messages in (0, 5)  # 0 if the background purge loop got there first
+    history = await services.messaging.history("alice", "lobby", limit=50)
     assert [m.text for m in history] == ["fresh"]
     await alice.close()
 
@@ -72,11 +72,11 @@ async def test_slow_reader_is_dropped_and_others_keep_receiving(make_server: Ser
         if i % 100 == 0:
             await bob.expect(f"<alice> {i} x")
     await bob.expect(f"<alice> {n - 1} x")
-    services = app.services
+    services = app.core
     assert services is not None
-    dropped = services.metrics.dropped_clients.labels("telnet")._value.get()
+    dropped = app.metrics.dropped_clients.labels("telnet")._value.get()
     assert dropped == 1
-    assert "slowpoke" not in services.chat.online("lobby")
+    assert "slowpoke" not in services.membership.online("lobby")
     await slow.close()
     await alice.close()
     await bob.close()

@@ -159,7 +159,7 @@ async def test_subscribe_history_then_live_send_and_frame_errors(
     await bob.send("[" * 50_000)  # deeper than the JSON parser's recursion limit
     assert (await expect(bob, "error"))["code"] == "invalid_input"
 
-    hub = server.services.hub  # type: ignore[union-attr]
+    hub = server.core.subscriptions  # type: ignore[union-attr]
     assert len(hub.listeners("den")) == 1
     await bob.send(json.dumps({"type": "unsubscribe", "room": "den"}))
     await eventually(lambda: hub.listeners("den") == [])
@@ -201,7 +201,7 @@ async def test_leaving_a_room_over_rest_stops_live_delivery(
 ) -> None:
     bob = await open_ws(server, await login(client, "bob"))
     await subscribe(bob, "den")
-    hub = server.services.hub  # type: ignore[union-attr]
+    hub = server.core.subscriptions  # type: ignore[union-attr]
     assert len(hub.listeners("den")) == 1
     assert (await client.delete("/api/v1/rooms/den/members/bob", auth=basic("bob"))).status_code \
         == 204
@@ -269,8 +269,8 @@ async def slow_client(app: App, token: str) -> ClientConnection:
 
 async def flood_until_dropped(app: App) -> int:
     """Send to #lobby until a WebSocket client is dropped; the number of messages sent."""
-    assert app.services is not None
-    chat, registry = app.services.chat, app.metrics.registry
+    assert app.core is not None
+    chat, registry = app.core.messaging, app.metrics.registry
 
     def dropped() -> float | None:
         return registry.get_sample_value("torbit_dropped_slow_clients_total", {"door": "http-ws"})
@@ -288,11 +288,11 @@ async def flood_until_dropped(app: App) -> int:
 async def slow_setup(make_server: ServerFactory) -> tuple[App, ClientConnection, str]:
     app = await make_server(http={"ws_max_queue": 64}, chat={"history_on_join": 0},
                             storage={"synchronous": "normal"})
-    assert app.services is not None
+    assert app.core is not None
     async with http_client(app) as client:
         await register(client, "alice", "fast", "slow")
         fast_token, slow_token = await login(client, "fast"), await login(client, "slow")
-    await app.services.chat.become_member("alice", "lobby")
+    await app.core.membership.become_member("alice", "lobby")
     return app, await slow_client(app, slow_token), fast_token
 
 
@@ -300,7 +300,7 @@ async def test_a_slow_reader_is_dropped_while_others_keep_receiving(
     make_server: ServerFactory,
 ) -> None:
     app, slow, fast_token = await slow_setup(make_server)
-    hub = app.services.hub  # type: ignore[union-attr]
+    hub = app.core.subscriptions  # type: ignore[union-attr]
     fast = await open_ws(app, fast_token)
     await subscribe(fast, "lobby")
     await eventually(lambda: len(hub.listeners("lobby")) == 2)
@@ -331,7 +331,7 @@ async def test_a_dropped_client_that_never_reads_is_cut(
 ) -> None:
     monkeypatch.setattr(ws_module, "CLOSE_GRACE", 0.5)
     app, slow, _ = await slow_setup(make_server)
-    hub = app.services.hub  # type: ignore[union-attr]
+    hub = app.core.subscriptions  # type: ignore[union-attr]
     await eventually(lambda: len(hub.listeners("lobby")) == 1)
     await flood_until_dropped(app)
     client_port = slow.local_address[1]
@@ -359,7 +359,7 @@ async def test_a_session_closed_by_the_server_says_why(
     server: App, client: httpx.AsyncClient
 ) -> None:
     ws = await open_ws(server, await login(client, "alice"))
-    hub = server.services.hub  # type: ignore[union-attr]
+    hub = server.core.subscriptions  # type: ignore[union-attr]
     (session,) = hub.sessions_of("alice")
     session.close("your account was removed")
     assert (await expect(ws, "notice"))["text"] == "your account was removed"

@@ -1,4 +1,4 @@
-"""The core without I/O: names, formatting, the command table and the hub's fan-out."""
+"""The core without I/O: names, formatting, the telnet command table and the hub's fan-out."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from torbit.core.chat import clean_text
+from torbit.core.delivery import Delivery
 from torbit.core.format import format_message
-from torbit.core.hub import Delivery, Hub
+from torbit.core.hub import Hub
 from torbit.core.models import Message, MessageKind
 from torbit.core.names import check_name, is_valid_name
+from torbit.core.text import clean_text
 from torbit.errors import InvalidInput, TooLarge
-from torbit.protocol.commands import COMMANDS, help_lines, parse_command
+from torbit.frontends.telnet.commands import COMMANDS, TABLE, help_lines, parse_command
 
 T = datetime(2026, 11, 28, 15, 4, 5, tzinfo=UTC)
 
@@ -74,17 +75,24 @@ def test_clean_text_never_lets_control_characters_through(text: str) -> None:
 
 
 def test_command_table() -> None:
-    inv = parse_command("/msg bob hello there  you")
-    assert inv.command is COMMANDS["msg"] and inv.args == ("bob", "hello there  you")
-    assert parse_command("/JOIN lobby").args == ("lobby",)
+    command, args = parse_command("/msg bob hello there  you")
+    assert command is COMMANDS["msg"] and args == ("bob", "hello there  you")
+    assert parse_command("/JOIN lobby")[1] == ("lobby",)
     with pytest.raises(InvalidInput, match="usage: /join ROOM"):
         parse_command("/join")
     with pytest.raises(InvalidInput, match="usage: /join ROOM"):
         parse_command("/join a b")
     with pytest.raises(InvalidInput, match="unknown command /nope"):
         parse_command("/nope")
-    assert len(help_lines()) == len(COMMANDS)
+    assert len(help_lines()) == len(COMMANDS) == len(TABLE)  # one row per command
     assert any(line.startswith("/msg USER TEXT") for line in help_lines())
+
+
+def test_every_row_of_the_command_table_has_a_handler_and_a_help_line() -> None:
+    lines = help_lines()
+    for command, line in zip(TABLE, lines, strict=True):
+        assert callable(command.handler), command.name
+        assert line.startswith(command.usage) and command.help in line
 
 
 class FakeSession:
@@ -99,7 +107,7 @@ class FakeSession:
     def deliver(self, delivery: Delivery) -> None:
         self.got.append(delivery)
 
-    def notify(self, text: str, channel: str | None = None) -> None:
+    def notify(self, text: str, channel: str | None = None, about: tuple[str, ...] = ()) -> None:
         self.notes.append(text)
 
     def close(self, reason: str) -> None:
@@ -152,9 +160,42 @@ def test_hub_shares_ignores_between_sessions_of_a_user() -> None:
     a1, a2 = FakeSession("alice"), FakeSession("alice")
     hub.attach(a1, "alice", {"bob"})
     hub.attach(a2, "alice", set())
+    hub.enter(a1, "@alice")
+    hub.enter(a2, "@alice")
+    hub.enter(a1, "lobby")
+    hub.enter(a2, "lobby")
     assert a1.ignores is a2.ignores and "bob" in a2.ignores
-    assert hub.online("@alice") == ["alice"]
+    assert hub.online("lobby") == ["alice"] and hub.user_sessions_in("lobby", "alice") == 2
+    assert hub.online("@alice") == []  # an inbox is one user's: no "online" kept for it
     hub.detach(a1)
     assert hub.presence("alice") is not None
-    assert hub.detach(a2) == ["@alice"]
+    assert hub.user_sessions_in("lobby", "alice") == 1
+    assert sorted(hub.detach(a2)) == ["@alice", "lobby"]
     assert hub.presence("alice") is None
+    assert hub.online("lobby") == []
+
+
+def test_hub_cleanup_touches_only_the_sessions_own_channels() -> None:
+    """A vanishing session costs O(its own channels), not O(channels on the node): counted
+    by which channels `exit` is asked about."""
+    hub = Hub(ZoneInfo("UTC"))
+    others = [FakeSession(f"u{i}") for i in range(200)]
+    for i, s in enumerate(others):
+        hub.attach(s, s.user_key, set())
+        hub.enter(s, f"@u{i}")
+        hub.enter(s, f"room{i}")
+    me = FakeSession("me")
+    hub.attach(me, "me", set())
+    for channel in ("@me", "room1", "lobby"):
+        hub.enter(me, channel)
+    asked: list[str] = []
+    real_exit = hub.exit
+
+    def counting_exit(session: FakeSession, channel: str) -> bool:
+        asked.append(channel)
+        return real_exit(session, channel)
+
+    hub.exit = counting_exit  # type: ignore[method-assign,assignment]
+    assert sorted(hub.detach(me)) == ["@me", "lobby"]  # room1 still has u1
+    assert sorted(asked) == ["@me", "lobby", "room1"]
+    assert hub.listener_count("room1") == 1 and hub.channels_of(me) == []

@@ -1,6 +1,6 @@
-"""Property tests and abuse cases for the telnet layer: whatever a client sends, we neither
-crash, nor buffer without bound, nor answer more than we are asked, nor depend on how TCP
-happened to cut the stream."""
+"""Property tests and abuse cases for the telnet layer and the IRC codec: whatever a client
+sends, we neither crash, nor buffer without bound, nor answer more than we are asked, nor
+depend on how TCP happened to cut the stream."""
 
 from __future__ import annotations
 
@@ -13,6 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import torbit.protocol.lines as lines_module
+from torbit.protocol.irc import Event as IRCEvent
+from torbit.protocol.irc import (
+    InvalidLine,
+    IRCParser,
+    MessageReceived,
+    parse_line,
+)
+from torbit.protocol.irc import LineTooLong as IRCLineTooLong
+from torbit.protocol.irc import Message as IRCMessage
 from torbit.protocol.lines import LineSplitter, Signal
 from torbit.protocol.telnet import (
     AYT_REPLY,
@@ -369,3 +378,136 @@ def test_performance_sanity_many_plain_lines() -> None:
     assert len(events) == 50_000
     assert events[0] == events[-1] == LineReceived(line[:-2].decode())
     assert conn.buffered == 0
+
+
+# -- the IRC codec -----------------------------------------------------------------------------
+
+IRC_TOKENS = [
+    b"@", b":", b" ", b"  ", b";", b"=", b"\\", b"\\s", b"\r", b"\n", b"\r\n", b"\0", b"\t",
+    b"PRIVMSG", b"#room", b"+tag", b"\x01ACTION", "é".encode(), "🎉".encode(), b"\xe6\x97",
+    b"\xff", b"\x80",
+]
+irc_soup = st.lists(
+    st.one_of(st.binary(max_size=30), st.sampled_from(IRC_TOKENS),
+              st.text(max_size=10).map(str.encode)),
+    max_size=50,
+).map(b"".join)
+irc_limits = st.tuples(st.integers(3, 40), st.integers(2, 40))  # body, tags
+
+
+@st.composite
+def split_irc_soup(draw: st.DrawFn) -> tuple[bytes, list[int]]:
+    data = draw(irc_soup)
+    return data, sorted(draw(st.lists(st.integers(0, len(data)), max_size=20)))
+
+
+def irc_run(parser: IRCParser, chunks: Iterator[bytes] | list[bytes]) -> list[IRCEvent]:
+    events: list[IRCEvent] = []
+    for chunk in chunks:
+        events += parser.receive_data(chunk)
+    return events
+
+
+def reference_irc(data: bytes, body: int, tags: int) -> list[IRCEvent]:
+    """The framing rules, written plainly: split the whole stream on LF, judge each line."""
+    out: list[IRCEvent] = []
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines, 1):
+        if len(line) > tags + body - 1:  # tags, the body without CR LF, a CR
+            if line[:1] == b"@" and b" " not in line[:tags]:
+                out.append(IRCLineTooLong(tags, tags=True))
+            else:
+                out.append(IRCLineTooLong(body))
+        elif number < len(lines):  # the last one is unfinished
+            event = parse_line(line, body, tags)
+            if event is not None:
+                out.append(event)
+    return out
+
+
+@props
+@given(split_irc_soup(), irc_limits)
+def test_irc_parser_matches_the_whole_stream_reference(
+    case: tuple[bytes, list[int]], limits: tuple[int, int]
+) -> None:
+    data, cuts = case
+    body, tags = limits
+    parser = IRCParser(body, tags)
+    assert irc_run(parser, pieces(data, cuts)) == reference_irc(data, body, tags)
+    assert parser.buffered <= tags + body - 1
+
+
+@props
+@given(irc_soup, irc_limits)
+def test_irc_bytewise_feeding_gives_the_same_events(data: bytes, limits: tuple[int, int]) -> None:
+    bytewise = IRCParser(*limits)
+    events = irc_run(bytewise, [data[i : i + 1] for i in range(len(data))])
+    assert events == IRCParser(*limits).receive_data(data)
+
+
+@props
+@given(st.lists(irc_soup, max_size=6), irc_limits)
+def test_irc_events_are_bounded_and_reencodable(chunks: list[bytes], limits: tuple[int, int]) -> None:
+    body, tags = limits
+    parser = IRCParser(body, tags)
+    for chunk in chunks:
+        for event in parser.receive_data(chunk):
+            if isinstance(event, IRCLineTooLong):
+                assert event.limit == (tags if event.tags else body)
+            elif isinstance(event, MessageReceived):
+                message = event.message
+                assert not any(c in "\0\r\n" for p in message.params for c in p)
+                if not event.latin1:  # Latin-1 text may need more bytes as UTF-8
+                    line = message.encode()
+                    assert parse_line(line[:-2], body, tags) == event
+            else:
+                assert isinstance(event, InvalidLine)
+        assert parser.buffered <= tags + body - 1
+
+
+@pytest.mark.parametrize(("chunk", "start"), [(1, b""), (1024, b""), (MEGABYTE + 100, b""),
+                                              (1024, b"@"), (4096, b"@k=v "), (1, b"@k ")])
+def test_irc_megabyte_line_is_one_line_too_long(chunk: int, start: bytes) -> None:
+    parser = IRCParser()
+    data = start + b"A" * MEGABYTE + b"\r\nPING :next line\r\n"
+    events: list[IRCEvent] = []
+    for i in range(0, len(data), chunk):
+        events += parser.receive_data(data[i : i + chunk])
+        assert parser.buffered <= 4096 + 511
+    too_long = IRCLineTooLong(4096, tags=True) if start == b"@" else IRCLineTooLong(512)
+    assert events == [too_long, MessageReceived(IRCMessage("PING", ("next line",)))]
+
+
+class CountingBytes(bytes):
+    """Bytes whose `find` counts how many bytes each search may look at."""
+
+    scanned = 0
+
+    def find(self, sub: Any, start: Any = 0, end: Any = None) -> int:
+        CountingBytes.scanned += len(self) - (start or 0)
+        return super().find(sub, start, end)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1024])
+def test_irc_long_line_is_scanned_in_linear_work(chunk: int) -> None:
+    """No rescanning from the start: the bytes searched stay proportional to the bytes fed."""
+    CountingBytes.scanned = 0
+    parser = IRCParser()
+    data = b"PING " + b"x" * 505 + b"\n" + b"y" * (256 * 1024) + b"\nPING ok\n"
+    events = irc_run(parser, [CountingBytes(data[i : i + chunk]) for i in range(0, len(data), chunk)])
+    assert events == [MessageReceived(IRCMessage("PING", ("x" * 505,))), IRCLineTooLong(512),
+                      MessageReceived(IRCMessage("PING", ("ok",)))]
+    assert CountingBytes.scanned <= 2 * len(data)
+
+
+def test_irc_many_plain_lines() -> None:
+    """A busy client's worth of chat in 64 KB reads. Correctness only: no timing."""
+    line = b"@+draft/reply=abc PRIVMSG #room :the quick brown fox jumps over the lazy dog\r\n"
+    data = line * 50_000
+    parser = IRCParser()
+    events = irc_run(parser, [data[i : i + 65536] for i in range(0, len(data), 65536)])
+    assert len(events) == 50_000
+    assert events[0] == events[-1] == MessageReceived(IRCMessage(
+        "PRIVMSG", ("#room", "the quick brown fox jumps over the lazy dog"), None,
+        {"+draft/reply": "abc"}))
+    assert parser.buffered == 0

@@ -1,4 +1,4 @@
-"""Rooms with owners without I/O: the command table's roles, a user's role and what they may
+"""Rooms with owners without I/O: the policy's roles as the telnet command table shows them, a user's role and what they may
 see from their standing, and the in-memory mute list."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from torbit.core.models import Role, Room, Standing
 from torbit.core.mutes import Mutes
 from torbit.errors import Forbidden
-from torbit.protocol.commands import COMMANDS, help_lines, parse_command
+from torbit.frontends.telnet.commands import COMMANDS, help_lines, parse_command
 
 T = datetime(2026, 11, 28, 15, 4, 5, tzinfo=UTC)
 PUBLIC = Room(name="Hall", created_at=T, owner="Alice")
@@ -23,10 +23,10 @@ def test_every_moderation_command_needs_a_room_role() -> None:
     assert {c.name for c in COMMANDS.values() if c.role is Role.ADMIN} == admins
     assert {c.name for c in COMMANDS.values() if c.role is Role.OWNER} == owners
     assert COMMANDS["create"].role is Role.NONE and COMMANDS["join"].role is Role.NONE
-    assert parse_command("/mute bob 10").args == ("bob", "10")
-    assert parse_command("/topic a  b c").args == ("a  b c",)
-    assert parse_command("/topic").args == ()
-    assert parse_command("/create den private").args == ("den", "private")
+    assert parse_command("/mute bob 10")[1] == ("bob", "10")
+    assert parse_command("/topic a  b c")[1] == ("a  b c",)
+    assert parse_command("/topic")[1] == ()
+    assert parse_command("/create den private")[1] == ("den", "private")
     line = next(h for h in help_lines() if h.startswith("/ban "))
     assert line.endswith("(room admins)")
 

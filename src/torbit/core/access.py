@@ -1,11 +1,13 @@
 """Who may see and join a room. A private room exists only for its members, invitees, owner
 and server admins: to anyone else it is "no such room", whichever door they try. No room
-admits a banned user. Chat asks these on its slower paths (joining, listing, refusing), never
-per message: a session that joined was checked then, and a kick or ban ends its listening."""
+admits a banned user. Membership asks these on its slower paths (joining, listing, refusing),
+never per message: a session that joined was checked then, and a kick or ban ends its
+listening."""
 
 from __future__ import annotations
 
 from torbit.core.models import Room, Standing
+from torbit.core.names import name_key
 from torbit.core.ports import Store
 from torbit.errors import Forbidden, NotFound
 
@@ -18,16 +20,16 @@ def hidden(room_name: str) -> NotFound:
 async def check_visible(store: Store, user: str, room: Room, room_name: str) -> None:
     """Raise "no such room" unless the user may know that the room exists."""
     if room.private:
-        standing = await store.standing(room.key, user.lower())
-        if not standing.may_see(room, user.lower()):
+        standing = await store.standing(room.key, name_key(user))
+        if not standing.may_see(room, name_key(user)):
             raise hidden(room_name)
 
 
 async def admission(store: Store, user: str, room: Room, room_name: str) -> Standing:
     """The user's standing, if they may become a member of an existing room."""
-    standing = await store.standing(room.key, user.lower())
+    standing = await store.standing(room.key, name_key(user))
     if not standing.member:
-        if not standing.may_see(room, user.lower()):
+        if not standing.may_see(room, name_key(user)):
             raise hidden(room_name)
         if standing.banned and not standing.server_admin:
             raise Forbidden(f"you are banned from #{room.name}")
@@ -41,10 +43,13 @@ async def visible_rooms(
     ones they own, belong or are invited to; server admins see all."""
     if not any(r.private for r, _ in listed):
         return listed
-    key = viewer.lower()
+    key = name_key(viewer)
     user = await store.get_user(key)
     if user is not None and user.is_admin:
         return listed
     mine = {*await store.rooms_of(key), *await store.invited_rooms(key)}
-    return [(r, n) for r, n in listed
-            if not r.private or r.key in mine or (r.owner or "").lower() == key]
+    return [
+        (r, n)
+        for r, n in listed
+        if not r.private or r.key in mine or name_key(r.owner or "") == key
+    ]

@@ -1,121 +1,82 @@
-"""In-process fan-out: committed messages go to the sessions on this node that listen to their
-channel. A message is formatted and encoded once; per recipient the work is an ignore check
-(a set lookup) and a non-blocking write, so one slow client never holds up the rest."""
+"""In-process fan-out, private to the core (front doors use `Subscriptions`): which local
+session listens to which channel, and handing each committed message to them. A message is
+formatted and encoded once; per recipient the work is an ignore check (a set lookup) and a
+non-blocking write, so one slow client never holds up the rest."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import tzinfo
-from typing import Protocol
 
-from torbit.core.format import format_message
+from torbit.core.delivery import Delivery, Names, Session
 from torbit.core.models import Message
-from torbit.core.names import inbox_channel
+from torbit.core.names import is_inbox, name_key
 
 
-class Delivery:
-    """A committed message plus its wire encodings, each computed at most once."""
+class Backlog:
+    """A session being shown history: live deliveries are kept in `held` until it is released;
+    after that, `shown_up_to` is the id of the last history message it saw, and live messages
+    up to it are dropped as already shown (Kafka's consumer may lag the history read)."""
 
-    __slots__ = ("_json", "_line", "_tz", "message")
+    __slots__ = ("held", "shown_up_to")
 
-    def __init__(self, message: Message, tz: tzinfo) -> None:
-        self.message = message
-        self._tz = tz
-        self._line: bytes | None = None
-        self._json: str | None = None
-
-    @property
-    def line(self) -> bytes:
-        """The message as a CRLF-terminated UTF-8 text line (telnet)."""
-        if self._line is None:
-            self._line = (format_message(self.message, self._tz) + "\r\n").encode()
-        return self._line
-
-    @property
-    def json(self) -> str:
-        """The message as a JSON event (WebSocket)."""
-        if self._json is None:
-            self._json = json.dumps({"type": "message", "message": message_json(self.message)})
-        return self._json
+    def __init__(self) -> None:
+        self.held: list[Delivery] | None = []
+        self.shown_up_to = 0
 
 
-def message_json(m: Message) -> dict[str, object]:
-    """The public JSON shape of a message, shared by the REST API and the WebSocket."""
-    private = m.channel.startswith("@")
-    return {
-        "id": m.id,
-        "room": None if private else m.channel,
-        "sender": m.sender,
-        "text": m.text,
-        "sent_at": m.sent_at.isoformat().replace("+00:00", "Z"),
-        "kind": m.kind.value,
-        "recipient": m.recipient,
-    }
-
-
-class Session(Protocol):
-    """One connected client on this node, whatever its front door."""
-
-    user_key: str
-    ignores: set[str]  # shared by all sessions of the same user; keys of ignored senders
-
-    def deliver(self, delivery: Delivery) -> None:
-        """Queue a committed message for the client without blocking; a client whose buffer is
-        full is dropped by its front door, never waited for."""
-
-    def notify(self, text: str, channel: str | None = None) -> None:
-        """Queue a system notice (joins, leaves, shutdown)."""
-
-    def close(self, reason: str) -> None: ...
-
-
-class Presence:
-    """What this node knows of one logged-in user: their sessions and their ignore set."""
+class UserPresence:
+    """What this node knows of one logged-in user: their sessions and their ignore set. The
+    sessions are a list (a user has a handful; a one-element list is a third of a set's
+    memory, and there is one of these per idle user)."""
 
     __slots__ = ("ignores", "name", "sessions")
 
     def __init__(self, name: str, ignores: set[str]) -> None:
         self.name = name
         self.ignores = ignores
-        self.sessions: set[Session] = set()
+        self.sessions: list[Session] = []
 
 
 class Hub:
-    """Which local session listens to which channel; hands each committed message to them."""
+    """Listeners per channel (None: live; a Backlog while history is shown), users and their
+    sessions, and per-channel online counts kept as sessions come and go."""
 
     def __init__(self, tz: tzinfo) -> None:
         self.tz = tz
-        # channel -> {session: None when live, the deliveries held while it reads history, or
-        # once released, the id of the last history message it was shown (see `release`)}
-        self._channels: dict[str, dict[Session, list[Delivery] | int | None]] = {}
-        self._users: dict[str, Presence] = {}
-        self._online: dict[str, dict[str, int]] = {}  # channel -> user key -> sessions there
+        self._channels: dict[str, dict[Session, Backlog | None]] = {}
+        # session -> its channels, for O(own) cleanup; a list, as a session has a few (its
+        # inbox and a room or two) and a set of two costs 216 bytes a session
+        self._joined: dict[Session, list[str]] = {}
+        self._users: dict[str, UserPresence] = {}
+        # room -> user key -> sessions there; inboxes have no "online" (one user's each)
+        self._online: dict[str, dict[str, int]] = {}
         self.delivered = 0
 
     # users and sessions
 
-    def presence(self, user_key: str) -> Presence | None:
+    def presence(self, user_key: str) -> UserPresence | None:
         return self._users.get(user_key)
 
-    def attach(self, session: Session, name: str, ignores: set[str]) -> tuple[Presence, bool]:
-        """Register a logged-in session and subscribe it to its user's private inbox. Returns the
-        presence and whether the inbox channel gained its first local listener."""
-        key = name.lower()
+    def attach(self, session: Session, name: str, ignores: set[str]) -> UserPresence:
+        key = name_key(name)
         p = self._users.get(key)
         if p is None:
-            p = self._users[key] = Presence(name, ignores)
-        p.sessions.add(session)
+            p = self._users[key] = UserPresence(name, ignores)
+        if session not in p.sessions:
+            p.sessions.append(session)
         session.ignores = p.ignores
-        first = self.enter(session, inbox_channel(key))
-        return p, first
+        return p
 
     def detach(self, session: Session) -> list[str]:
-        """Forget a session everywhere. Returns the channels that lost their last local listener."""
-        emptied = [c for c in self.channels_of(session) if self.exit(session, c)]
+        """Forget a session everywhere. Returns the channels that lost their last listener;
+        costs O(the session's own channels), whatever else is on the node."""
+        emptied = [c for c in tuple(self._joined.get(session, ())) if self.exit(session, c)]
+        self._joined.pop(session, None)
         p = self._users.get(session.user_key)
         if p is not None:
-            p.sessions.discard(session)
+            if session in p.sessions:
+                p.sessions.remove(session)
             if not p.sessions:
                 del self._users[session.user_key]
         return emptied
@@ -124,35 +85,43 @@ class Hub:
         p = self._users.get(user_key)
         return list(p.sessions) if p else []
 
-    def users(self) -> Iterator[Presence]:
+    def users(self) -> Iterator[UserPresence]:
         return iter(list(self._users.values()))
 
     # channels
 
     def enter(self, session: Session, channel: str, hold: bool = False) -> bool:
-        """Listen to a channel. With hold=True live messages are kept back until `release`, so a
-        client can show history first without gaps or duplicates. True if first local listener."""
+        """Listen to a channel; with hold=True live messages wait for `release`. True if the
+        channel had no local listener before."""
         listeners = self._channels.get(channel)
         first = listeners is None
         if listeners is None:
             listeners = self._channels[channel] = {}
         if session not in listeners:
-            users = self._online.setdefault(channel, {})
-            users[session.user_key] = users.get(session.user_key, 0) + 1
-        listeners[session] = [] if hold else None
+            mine = self._joined.get(session)
+            if mine is None:
+                self._joined[session] = [channel]
+            elif channel not in mine:
+                mine.append(channel)
+            if session.user_key and not is_inbox(channel):
+                users = self._online.setdefault(channel, {})
+                users[session.user_key] = users.get(session.user_key, 0) + 1
+        listeners[session] = Backlog() if hold else None
         return first
 
     def release(self, session: Session, channel: str, after_id: int | None) -> None:
-        """Deliver what was held back for the session (only ids after `after_id`, the last one
-        its history showed), then go live. The log may hand this node a message after the
-        history read already found it (Kafka: the consumer lags the log by a fetch), so until
-        a message past `after_id` arrives, live ones up to it are dropped as already shown."""
+        """Deliver what was held back (ids after `after_id`, the last history message shown),
+        then go live."""
         listeners = self._channels.get(channel)
-        if listeners is None or session not in listeners:
+        backlog = listeners.get(session) if listeners is not None else None
+        if listeners is None or backlog is None or backlog.held is None:
             return
-        held = listeners[session]
-        listeners[session] = after_id
-        for d in held if isinstance(held, list) else ():
+        held, backlog.held = backlog.held, None
+        if after_id is None:
+            listeners[session] = None
+        else:
+            backlog.shown_up_to = after_id
+        for d in held:
             if after_id is None or d.message.id > after_id:
                 listeners[session] = None
                 session.deliver(d)
@@ -163,14 +132,18 @@ class Hub:
         if listeners is None or session not in listeners:
             return False
         del listeners[session]
-        users = self._online[channel]
-        if users[session.user_key] <= 1:
-            del users[session.user_key]
-        else:
-            users[session.user_key] -= 1
+        mine = self._joined.get(session)
+        if mine is not None and channel in mine:
+            mine.remove(channel)
+        if session.user_key and not is_inbox(channel):
+            users = self._online[channel]
+            if users[session.user_key] <= 1:
+                del users[session.user_key]
+            else:
+                users[session.user_key] -= 1
         if not listeners:
             del self._channels[channel]
-            del self._online[channel]
+            self._online.pop(channel, None)
             return True
         return False
 
@@ -179,7 +152,7 @@ class Hub:
         return listeners is not None and session in listeners
 
     def channels_of(self, session: Session) -> list[str]:
-        return [c for c, ls in self._channels.items() if session in ls]
+        return list(self._joined.get(session, ()))
 
     def listener_count(self, channel: str) -> int:
         return len(self._channels.get(channel, ()))
@@ -193,39 +166,40 @@ class Hub:
         return sorted((self._users[k].name for k in keys if k in self._users), key=str.lower)
 
     def user_sessions_in(self, channel: str, user_key: str) -> int:
-        """How many of the user's sessions listen to this channel here."""
         return self._online.get(channel, {}).get(user_key, 0)
 
     def online_count(self, channel: str) -> int:
-        """How many users listen to this channel here; kept as sessions come and go, so it
-        costs nothing per join even with thousands in the room."""
         return len(self._online.get(channel, ()))
 
-    def notify(self, channel: str, text: str, skip: Session | None = None) -> None:
+    def notify(
+        self, channel: str, text: str, skip: Session | None = None, about: Names = ()
+    ) -> None:
+        """A notice to every listener but `skip`, and but those who ignore a user it names."""
         for s in list(self._channels.get(channel, ())):
-            if s is not skip:
-                s.notify(text, channel)
+            if s is not skip and (not about or s.ignores.isdisjoint(about)):
+                s.notify(text, channel, about)
 
     # the hot path
 
-    def dispatch(self, message: Message) -> None:
-        """Listener for the message log: hand a committed message to every local listener."""
+    def dispatch(self, message: Message) -> int:
+        """Hand a committed message to every local listener; the number of deliveries."""
         listeners = self._channels.get(message.channel)
         if not listeners:
-            return
+            return 0
         d = Delivery(message, self.tz)
         sender = message.sender_key
         n = 0
-        for s, held in list(listeners.items()):
+        for s, backlog in list(listeners.items()):
             if sender in s.ignores:
                 continue
-            if held is None:
+            if backlog is None:
                 s.deliver(d)
                 n += 1
-            elif isinstance(held, list):
-                held.append(d)
-            elif message.id > held:  # the first message past the history it was shown
+            elif backlog.held is not None:
+                backlog.held.append(d)
+            elif message.id > backlog.shown_up_to:  # the first message past the history shown
                 listeners[s] = None
                 s.deliver(d)
                 n += 1
         self.delivered += n
+        return n

@@ -1,36 +1,38 @@
 """Rooms with owners: creating rooms, invitations, kicks, bans, mutes, room admins, topics and
-privacy. Which role each action needs comes from the one command table, whatever front door
-asked; every action done is written to the audit log (and a line to the app log).
+privacy. Which role each action needs is the policy's (core/policy.py), checked here once,
+whatever door asked; every action done is written to the audit log (and a line to the app log).
+
+Ranks hold (docs/security.md, "Ranks, mutes and bans"): one acts only on users of a lower rank
+than one's own, never on oneself, and lifting a mute or a ban is such an act, so nobody lifts
+their own and only a higher rank (ultimately a server admin) lifts an owner's or an admin's.
+A ban takes every right in the room away, an owner's too; a mute silences the topic as well
+as messages. Every notice names the users it is about, so those who ignore them never see it.
 
 Changes that live sessions must feel at once (a kick ends the listening, a mute stops the
-telnet fast path) are node events: applied here at once, and on every other node when they
-arrive through the message log, so they work the same with one node or many."""
+telnet fast path) are node events, applied at once here and on every other node."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from torbit.core.chat import Chat, clean_text
-from torbit.core.hub import Hub
+from torbit.core import policy
+from torbit.core.events import Expelled, Invited, MuteChanged, NodeEvents, RoomNotice
+from torbit.core.limits import ActionLimits
+from torbit.core.membership import Membership
 from torbit.core.models import AuditEntry, Role, Room, Standing, User
-from torbit.core.names import check_name
-from torbit.core.ports import MessageLog, Store
+from torbit.core.mutes import Mutes
+from torbit.core.names import check_name, name_key
+from torbit.core.ports import Store
+from torbit.core.subscriptions import Subscriptions
+from torbit.core.text import clean_text
 from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound
-from torbit.protocol.commands import COMMANDS
 
 log = logging.getLogger("torbit.audit")
 
 MAX_MUTE_MINUTES = 30 * 24 * 60
 MAX_TOPIC_BYTES = 512
-_NEEDS = {Role.MEMBER: "members", Role.ADMIN: "room admins", Role.OWNER: "the owner"}
-
-
-Handler = Callable[[dict[str, Any]], None]
 
 
 def clean_topic(text: str) -> str:
@@ -44,102 +46,116 @@ class Moderation:
     def __init__(
         self,
         store: Store,
-        log: MessageLog,
-        chat: Chat,
-        hub: Hub,
+        membership: Membership,
+        subscriptions: Subscriptions,
+        events: NodeEvents,
+        mutes: Mutes,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
-        self._log = log
-        self._chat = chat
-        self._hub = hub
+        self._membership = membership
+        self._limits: ActionLimits = membership.limits
+        self._subs = subscriptions
+        self._events = events
+        self._mutes = mutes
         self._now = now
-        self._origin = uuid.uuid4().hex  # tells this node's own events from other nodes'
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._handlers: dict[str, Handler] = {
-            "kick": self._on_kick, "mute": self._on_mute, "invite": self._on_invite,
-            "notice": self._on_notice,
-        }
-        chat.event_handlers.update({t: self._from_elsewhere(h) for t, h in self._handlers.items()})
+        events.on(Expelled, self._on_expelled)
+        events.on(MuteChanged, self._on_mute)
+        events.on(Invited, self._on_invite)
+        events.on(RoomNotice, self._on_notice)
 
     async def start(self) -> None:
         """Load the mutes still running into this node's copy."""
-        self._chat.mutes.load(await self._store.active_mutes(self._now()))
+        self._mutes.load(await self._store.active_mutes(self._now()))
 
     # authorization: the one place where the command table's roles are enforced
 
     async def authorize(self, actor: str, room_name: str, *actions: str) -> tuple[Room, Role]:
         """The room and the actor's role in it, if that role may do every one of `actions`.
         A private room the actor may not see is "no such room", never "forbidden"."""
-        room = await self._chat.room(room_name)
-        key = actor.lower()
+        room = await self._membership.room(room_name)
+        key = name_key(actor)
         standing = await self._store.standing(room.key, key)
         if not standing.may_see(room, key):
             raise NotFound(f"no such room #{room_name}")
         role = standing.role(room, key)
         for action in actions:
-            needed = COMMANDS[action].role
-            if role < needed:
-                log.info("refused: %s (%s) tried /%s in #%s", actor, role.label, action,
-                               room.key)
-                raise Forbidden(f"only {_NEEDS.get(needed, needed.label)} of #{room.name} "
-                                f"may /{action}: you are {role.label}")
+            try:
+                policy.check(role, action, room.name)
+            except Forbidden:
+                log.info("refused: %s (%s) tried /%s in #%s", actor, role.label, action, room.key)
+                raise
         return room, role
 
     async def _target(
-        self, room: Room, name: str, actor_role: Role, action: str, outrank: bool = True
+        self, room: Room, name: str, actor: str, actor_role: Role, action: str, outrank: bool = True
     ) -> tuple[User, Standing]:
-        """The user acted upon; one may only act on users of a lower rank than one's own."""
+        """The user acted upon; one may only act on users of a lower rank than one's own (their
+        rank as if not banned: a banned owner still outranks the room's admins), and never on
+        oneself."""
         user = await self._user(name)
         standing = await self._store.standing(room.key, user.key)
-        if outrank and standing.role(room, user.key) >= actor_role:
-            raise Forbidden(f"you cannot /{action} {user.name}: they rank as high as you "
-                            f"in #{room.name} or higher")
+        if outrank and user.key == name_key(actor):
+            raise Forbidden(f"you cannot /{action} yourself")
+        if outrank and standing.rank(room, user.key) >= actor_role:
+            raise Forbidden(
+                f"you cannot /{action} {user.name}: they rank as high as you "
+                f"in #{room.name} or higher"
+            )
         return user, standing
 
     async def _audit(
         self, actor: str, action: str, room: Room, target: str | None = None, detail: str = ""
     ) -> None:
-        await self._store.add_audit(AuditEntry(
-            at=self._now(), actor=actor, action=action, room=room.key, target=target,
-            detail=detail,
-        ))
-        log.info("audit: %s /%s #%s%s%s", actor, action, room.key,
-                       f" {target}" if target else "", f" ({detail})" if detail else "")
+        await self._store.add_audit(
+            AuditEntry(
+                at=self._now(),
+                actor=actor,
+                action=action,
+                room=room.key,
+                target=target,
+                detail=detail,
+            )
+        )
+        log.info(
+            "audit: %s /%s #%s%s%s",
+            actor,
+            action,
+            room.key,
+            f" {target}" if target else "",
+            f" ({detail})" if detail else "",
+        )
 
     # actions
 
     async def create(self, actor: str, room_name: str, private: bool = False) -> Room:
         """A new room owned by the actor, who becomes its first member."""
-        key = check_name(room_name, "room name")
-        await self._chat.check_room_limit(actor, key)
-        room = await self._store.create_room(
-            Room(name=room_name, created_at=self._now(), owner=actor, private=private)
-        )
-        await self._store.add_member(room.key, actor.lower())
+        room = await self._membership.create(actor, room_name, private)
         await self._audit(actor, "create", room, detail="private" if private else "public")
         return room
 
     async def invite(self, actor: str, room_name: str, name: str) -> str:
-        """Let a user join; they are told if online. The invitation lasts until they join."""
+        """Let a user join; they are told if online (unless they ignore the actor). The
+        invitation lasts until they join; inviting again changes nothing and tells no one."""
         room, role = await self.authorize(actor, room_name, "invite")
-        user, standing = await self._target(room, name, role, "invite", outrank=False)
+        self._limits.invites.check(name_key(actor), "invitations")
+        user, standing = await self._target(room, name, actor, role, "invite", outrank=False)
         if standing.member:
             raise Conflict(f"{user.name} is already a member of #{room.name}")
         if standing.banned:
             raise Conflict(f"{user.name} is banned from #{room.name}: /unban first")
-        await self._store.add_invite(room.key, user.key, self._now())
+        if not await self._store.add_invite(room.key, user.key, self._now()):
+            return user.name
         await self._audit(actor, "invite", room, user.key)
-        await self._publish({"type": "invite", "room": room.key, "room_name": room.name,
-                             "user": user.key, "by": actor})
+        await self._events.publish(Invited(room.key, room.name, user.key, actor))
         return user.name
 
     async def kick(self, actor: str, room_name: str, name: str) -> str:
         """End a membership at once, on every node and front door; they may join again
         (a private room needs a new invitation)."""
         room, role = await self.authorize(actor, room_name, "kick")
-        user, standing = await self._target(room, name, role, "kick")
+        user, standing = await self._target(room, name, actor, role, "kick")
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
         await self._store.expel(room.key, user.key)
@@ -150,15 +166,15 @@ class Moderation:
     async def ban(self, actor: str, room_name: str, name: str) -> str:
         """Like a kick, and they cannot join again until unbanned. Idempotent."""
         room, role = await self.authorize(actor, room_name, "ban")
-        user, _ = await self._target(room, name, role, "ban")
+        user, _ = await self._target(room, name, actor, role, "ban")
         await self._store.expel(room.key, user.key, banned_at=self._now())
         await self._audit(actor, "ban", room, user.key)
         await self._expelled(room, user, actor, "banned")
         return user.name
 
     async def unban(self, actor: str, room_name: str, name: str) -> str:
-        room, _ = await self.authorize(actor, room_name, "unban")
-        user = await self._user(name)
+        room, role = await self.authorize(actor, room_name, "unban")
+        user, _ = await self._target(room, name, actor, role, "unban")
         if not await self._store.unban(room.key, user.key):
             raise NotFound(f"{user.name} is not banned from #{room.name}")
         await self._audit(actor, "unban", room, user.key)
@@ -169,66 +185,87 @@ class Moderation:
         if not 1 <= minutes <= MAX_MUTE_MINUTES:
             raise InvalidInput(f"mute for 1 to {MAX_MUTE_MINUTES} minutes")
         room, role = await self.authorize(actor, room_name, "mute")
-        user, _ = await self._target(room, name, role, "mute")
+        user, _ = await self._target(room, name, actor, role, "mute")
         until = self._now() + timedelta(minutes=minutes)
         await self._store.set_mute(room.key, user.key, until)
         await self._audit(actor, "mute", room, user.key, f"{minutes} min")
-        await self._publish({"type": "mute", "room": room.key, "room_name": room.name,
-                             "user": user.key, "name": user.name, "by": actor,
-                             "until": until.isoformat(), "minutes": minutes})
+        await self._events.publish(
+            MuteChanged(room.key, room.name, user.key, user.name, actor, until.isoformat(), minutes)
+        )
         return until
 
     async def unmute(self, actor: str, room_name: str, name: str) -> str:
-        room, _ = await self.authorize(actor, room_name, "unmute")
-        user = await self._user(name)
+        room, role = await self.authorize(actor, room_name, "unmute")
+        user, _ = await self._target(room, name, actor, role, "unmute")
         if not await self._store.remove_mute(room.key, user.key, self._now()):
             raise NotFound(f"{user.name} is not muted in #{room.name}")
         await self._audit(actor, "unmute", room, user.key)
-        await self._publish({"type": "mute", "room": room.key, "room_name": room.name,
-                             "user": user.key, "name": user.name, "by": actor, "until": None})
+        await self._events.publish(
+            MuteChanged(room.key, room.name, user.key, user.name, actor, None)
+        )
         return user.name
 
     async def op(self, actor: str, room_name: str, name: str) -> str:
         """Make a member a room admin."""
         room, role = await self.authorize(actor, room_name, "op")
-        user, standing = await self._target(room, name, role, "op")
+        user, standing = await self._target(room, name, actor, role, "op")
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
         if not await self._store.set_room_admin(room.key, user.key, True):
             raise Conflict(f"{user.name} is already an admin of #{room.name}")
         await self._audit(actor, "op", room, user.key)
-        await self._notice(room, f"{actor} made {user.name} an admin of #{room.name}")
+        await self._notice(
+            room, f"{actor} made {user.name} an admin of #{room.name}", actor, user.key
+        )
         return user.name
 
     async def deop(self, actor: str, room_name: str, name: str) -> str:
         room, role = await self.authorize(actor, room_name, "deop")
-        user, _ = await self._target(room, name, role, "deop")
+        user, _ = await self._target(room, name, actor, role, "deop")
         if not await self._store.set_room_admin(room.key, user.key, False):
             raise NotFound(f"{user.name} is not an admin of #{room.name}")
         await self._audit(actor, "deop", room, user.key)
-        await self._notice(room, f"{actor} took {user.name}'s admin rights in #{room.name}")
+        await self._notice(
+            room, f"{actor} took {user.name}'s admin rights in #{room.name}", actor, user.key
+        )
         return user.name
 
     async def update(
-        self, actor: str, room_name: str, *, topic: str | None = None,
+        self,
+        actor: str,
+        room_name: str,
+        *,
+        topic: str | None = None,
         private: bool | None = None,
     ) -> Room:
-        """Change the topic (room admins) and/or privacy (the owner); all checks first."""
+        """Change the topic (room admins) and/or privacy (the owner); all checks first. A muted
+        user may not set the topic: it would be talking to the room."""
         actions = [a for a, v in (("topic", topic), ("private", private)) if v is not None]
         room, _ = await self.authorize(actor, room_name, *actions)
         if topic is not None:
             topic = clean_topic(topic)
+            self._mutes.check(room.key, name_key(actor), self._now())
+        if actions:
+            self._limits.topics.check(name_key(actor), "topic or privacy changes")
         updated = await self._store.update_room(room.key, topic=topic, private=private)
         if updated is None:
             raise NotFound(f"no such room #{room_name}")
         if topic is not None:
             await self._audit(actor, "topic", room, detail=topic)
-            await self._notice(room, f"{actor} set the topic of #{room.name}: {topic}" if topic
-                               else f"{actor} cleared the topic of #{room.name}")
+            await self._notice(
+                room,
+                f"{actor} set the topic of #{room.name}: {topic}"
+                if topic
+                else f"{actor} cleared the topic of #{room.name}",
+                actor,
+            )
         if private is not None:
             await self._audit(actor, "private", room, detail="on" if private else "off")
-            await self._notice(room, f"{actor} made #{room.name} "
-                               + ("private (invite-only)" if private else "public"))
+            await self._notice(
+                room,
+                f"{actor} made #{room.name} " + ("private (invite-only)" if private else "public"),
+                actor,
+            )
         return updated
 
     async def audit(self, actor: str, room_name: str, limit: int = 100) -> list[AuditEntry]:
@@ -244,61 +281,45 @@ class Moderation:
 
     # node events
 
-    async def _publish(self, event: dict[str, Any]) -> None:
-        """Apply an event here at once, then on every other node through the log."""
-        self._handlers[event["type"]](event)
-        await self._chat.broadcast({**event, "origin": self._origin})
-
-    def _from_elsewhere(self, handler: Handler) -> Handler:
-        """The log brings this node's own events back too: `_publish` applied them already."""
-
-        def apply(event: dict[str, Any]) -> None:
-            if event.get("origin") != self._origin:
-                handler(event)
-
-        return apply
-
     async def _expelled(self, room: Room, user: User, actor: str, verb: str) -> None:
-        await self._publish({"type": "kick", "room": room.key, "room_name": room.name,
-                             "user": user.key, "name": user.name, "by": actor, "verb": verb})
+        await self._events.publish(Expelled(room.key, room.name, user.key, user.name, actor, verb))
 
-    async def _notice(self, room: Room, text: str) -> None:
-        await self._publish({"type": "notice", "room": room.key, "text": text})
+    async def _notice(self, room: Room, text: str, *names: str) -> None:
+        """A notice to the room naming `names` (display names or keys)."""
+        about = tuple(dict.fromkeys(name_key(n) for n in names))
+        await self._events.publish(RoomNotice(room.key, text, about))
 
-    def _on_kick(self, event: dict[str, Any]) -> None:
-        room, user = str(event["room"]), str(event["user"])
-        verb, by, name = event["verb"], event["by"], event["name"]
-        for session in self._hub.sessions_of(user):
-            if self._hub.is_listening(session, room):
-                session.notify(f"you were {verb} from #{event['room_name']} by {by}", room)
-                if self._hub.exit(session, room):
-                    self._unwatch_later(room)
-        self._hub.notify(room, f"{name} was {verb} from #{event['room_name']} by {by}")
+    def _on_expelled(self, event: Expelled) -> None:
+        # told whoever did it, even if ignored: it is about the user's own standing
+        for session in self._subs.sessions_of(event.user):
+            if self._subs.is_listening(session, event.room):
+                session.notify(
+                    f"you were {event.verb} from #{event.room_name} by {event.by}", event.room
+                )
+                self._subs.drop(session, event.room)
+        self._subs.notify(
+            event.room,
+            f"{event.name} was {event.verb} from #{event.room_name} by {event.by}",
+            about=(event.user, name_key(event.by)),
+        )
 
-    def _on_mute(self, event: dict[str, Any]) -> None:
-        room, user = str(event["room"]), str(event["user"])
-        until = event["until"]
-        self._chat.mutes.set(room, user, datetime.fromisoformat(until) if until else None)
-        where = f"#{event['room_name']}"
-        text = (f"{event['name']} was muted in {where} for {event['minutes']} minute(s) by "
-                f"{event['by']}" if until else f"{event['name']} may speak in {where} again")
-        self._hub.notify(room, text)
+    def _on_mute(self, event: MuteChanged) -> None:
+        until = datetime.fromisoformat(event.until) if event.until else None
+        self._mutes.set(event.room, event.user, until)
+        where = f"#{event.room_name}"
+        text = (
+            f"{event.name} was muted in {where} for {event.minutes} minute(s) by {event.by}"
+            if until
+            else f"{event.name} may speak in {where} again"
+        )
+        self._subs.notify(event.room, text, about=(event.user, name_key(event.by)))
 
-    def _on_invite(self, event: dict[str, Any]) -> None:
-        for session in self._hub.sessions_of(str(event["user"])):
-            session.notify(f"{event['by']} invited you to #{event['room_name']}: "
-                           f"/join {event['room_name']}")
+    def _on_invite(self, event: Invited) -> None:
+        self._subs.notify_user(
+            event.user,
+            f"{event.by} invited you to #{event.room_name}: /join {event.room_name}",
+            about=(name_key(event.by),),
+        )
 
-    def _on_notice(self, event: dict[str, Any]) -> None:
-        self._hub.notify(str(event["room"]), str(event["text"]))
-
-    def _unwatch_later(self, room_key: str) -> None:
-        """Event handlers run synchronously; stop watching the room soon, if still unused."""
-
-        async def unwatch() -> None:
-            if not self._hub.listeners(room_key):
-                await self._log.unwatch(room_key)
-
-        task = asyncio.get_running_loop().create_task(unwatch())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _on_notice(self, event: RoomNotice) -> None:
+        self._subs.notify(event.room, event.text, about=event.about)

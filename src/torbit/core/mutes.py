@@ -1,7 +1,6 @@
-"""This node's copy of the active mutes. `Chat.say` (the telnet fast path) and `Chat.send` check
-it with a dict lookup instead of asking the store for every message; the moderation service
-fills it from the store at start and keeps it current from the mute events every node applies
-in log order."""
+"""This node's copy of the active mutes. Both send paths of `Messaging` check it with a dict
+lookup instead of asking the store for every message; the moderation service fills it from
+the store at start and keeps it current from the mute events every node applies."""
 
 from __future__ import annotations
 
@@ -43,6 +42,11 @@ class Mutes:
         if until is not None:
             minutes = max(1, math.ceil((until - now).total_seconds() / 60))
             raise Forbidden(f"you are muted in #{room_key} for {minutes} more minute(s)")
+
+    def forget_user(self, user_key: str) -> None:
+        """A deleted account: whoever takes the name next is not muted."""
+        for key in [k for k in self._until if k[1] == user_key]:
+            del self._until[key]
 
     def __len__(self) -> int:
         return len(self._until)

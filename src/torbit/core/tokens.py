@@ -57,4 +57,3 @@ class Tokens:
 
     async def revoke(self, token: str) -> bool:
         return await self._store.delete_token(token_hash(token))
-

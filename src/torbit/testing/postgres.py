@@ -24,8 +24,9 @@ class PostgresMissing(RuntimeError):
 def postgres_bindir() -> Path | None:
     pg_config = shutil.which("pg_config")
     if pg_config:
-        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
-                               check=False).stdout.strip()
+        found = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, check=False
+        ).stdout.strip()
         if found and (Path(found) / "initdb").exists():
             return Path(found)
     for initdb in sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True):
@@ -48,8 +49,10 @@ class PrivatePostgres:
     def start(cls) -> PrivatePostgres:
         bindir = postgres_bindir()
         if bindir is None:
-            raise PostgresMissing("no PostgreSQL server binaries (initdb): "
-                                  "apt-get install postgresql (./run-tests does)")
+            raise PostgresMissing(
+                "no PostgreSQL server binaries (initdb): "
+                "apt-get install postgresql (./run-tests does)"
+            )
         root = Path(tempfile.mkdtemp(prefix="torbit-pg-"))
         as_user: list[str] = []
         if os.geteuid() == 0:
@@ -59,17 +62,44 @@ class PrivatePostgres:
             shutil.chown(root, "postgres", "postgres")
             as_user = [runuser, "-u", "postgres", "--"]
         pg = cls(bindir, root, free_port(), as_user)
-        pg._run("initdb", "-D", str(root / "data"), "-U", "postgres", "-A", "trust",
-                "--no-sync", "-E", "UTF8")
-        options = (f"-p {pg.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   f"-c synchronous_commit=off -c full_page_writes=off")
-        pg._run("pg_ctl", "-D", str(root / "data"), "-l", str(root / "server.log"),
-                "-o", options, "-w", "-t", "30", "start")
+        pg._run(
+            "initdb",
+            "-D",
+            str(root / "data"),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        options = (
+            f"-p {pg.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-c synchronous_commit=off -c full_page_writes=off"
+        )
+        pg._run(
+            "pg_ctl",
+            "-D",
+            str(root / "data"),
+            "-l",
+            str(root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
         return pg
 
     def _run(self, tool: str, *args: str) -> None:
-        done = subprocess.run([*self._as, str(self._bindir / tool), *args],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [*self._as, str(self._bindir / tool), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise AssertionError(f"{tool} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
 

@@ -148,8 +148,9 @@ class SqlLog:
                     try:
                         listener(message)
                     except Exception:
-                        log.exception("message listener failed on %s#%d", message.channel,
-                                      message.id)
+                        log.exception(
+                            "message listener failed on %s#%d", message.channel, message.id
+                        )
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
@@ -164,8 +165,7 @@ class SqlLog:
                 id = next_id[d.channel]
                 next_id[d.channel] = id + 1
                 result.append(Message.from_draft(d, id))
-                rows.append((d.channel, id, d.sender, d.text, d.sent_at, d.kind.value,
-                             d.recipient))
+                rows.append((d.channel, id, d.sender, d.text, d.sent_at, d.kind.value, d.recipient))
             results.append(result)
         return results, rows
 
@@ -199,8 +199,12 @@ class SqlLog:
         if limit <= 0:
             return []
         query = select(
-            messages.c.id, messages.c.sender, messages.c.text, messages.c.sent_at,
-            messages.c.kind, messages.c.recipient,
+            messages.c.id,
+            messages.c.sender,
+            messages.c.text,
+            messages.c.sent_at,
+            messages.c.kind,
+            messages.c.recipient,
         ).where(messages.c.channel == channel)
         if after is not None:
             query = query.where(messages.c.id > after)
@@ -217,10 +221,51 @@ class SqlLog:
         if newest:
             rows.reverse()
         return [
-            Message(id=r[0], channel=channel, sender=r[1], text=r[2], sent_at=r[3],
-                    kind=MessageKind(r[4]), recipient=r[5])
+            Message(
+                id=r[0],
+                channel=channel,
+                sender=r[1],
+                text=r[2],
+                sent_at=r[3],
+                kind=MessageKind(r[4]),
+                recipient=r[5],
+            )
             for r in rows
         ]
+
+    async def delete_channel(self, channel: str) -> int:
+        """Delete every message of the channel, remembering its highest id as a purge mark so
+        that ids go on from there. Works without `start` (the CLI deletes accounts so)."""
+        marks = self._store.dialect.insert(purge_marks).from_select(
+            ["channel", "last_id"],
+            select(messages.c.channel, func.max(messages.c.id))
+            .where(messages.c.channel == channel)
+            .group_by(messages.c.channel),
+        )
+        marks = marks.on_conflict_do_update(
+            index_elements=[purge_marks.c.channel],
+            set_={"last_id": marks.excluded.last_id},
+            where=purge_marks.c.last_id < marks.excluded.last_id,
+        )
+        doomed = select(messages.c.id).where(messages.c.channel == channel).limit(PURGE_BATCH)
+        batch = delete(messages).where(messages.c.channel == channel, messages.c.id.in_(doomed))
+        deleted = 0
+        try:
+            async with self._store.engine.connect() as conn:
+                await conn.execute(marks)
+                await conn.commit()
+                while True:
+                    n = (await conn.execute(batch)).rowcount
+                    await conn.commit()
+                    deleted += n
+                    if n < PURGE_BATCH:
+                        break
+                    await asyncio.sleep(0)
+        except Exception as e:
+            if is_unavailable(e):
+                raise unavailable(e) from e
+            raise
+        return deleted
 
     async def purge(self, older_than: datetime) -> int:
         """Delete messages sent before older_than, PURGE_BATCH rows per transaction."""

@@ -24,9 +24,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from torbit.backends.registry import redact
 from torbit.backends.store.schema import messages
+from torbit.backends.urls import redact
 from torbit.errors import ConfigError, ServiceUnavailable
+from torbit.files import private_dir, private_file, tighten
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -126,7 +127,11 @@ class SqliteDialect(SqlDialect):
             raise ConfigError(
                 f"storage synchronous={synchronous!r}: use one of {', '.join(SYNCHRONOUS_MODES)}"
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # private before SQLite opens it: its WAL and shared-memory files copy the mode
+        private_dir(self.path.parent)
+        private_file(self.path)
+        for companion in ("-wal", "-shm", "-journal"):
+            tighten(self.path.with_name(self.path.name + companion))
         # One connection per process: SQLite has one writer at a time anyway, and with several
         # pooled connections a writer's lock is held across event-loop turns, so under load
         # (seen at ~1,000 concurrent telnet logins) another connection's busy_timeout ran out

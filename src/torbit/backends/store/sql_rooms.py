@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torbit.backends.store.dialects import SqlDialect
 from torbit.backends.store.schema import (
     audit_log,
+    cursors,
     memberships,
     room_admins,
     room_bans,
@@ -27,8 +28,10 @@ from torbit.backends.store.schema import (
 from torbit.core.models import AuditEntry, Mute, Room, Standing
 from torbit.errors import Conflict, NotFound
 
-# Rows keyed by (room_key, user_key) that go with a user when the user is deleted.
+# Rows keyed by (room_key, user_key) that go with a user when the user is deleted, and with
+# a room when the room is deleted.
 USER_ROOM_TABLES: tuple[Table, ...] = (room_admins, room_bans, room_mutes, room_invites)
+ROOM_TABLES = USER_ROOM_TABLES
 
 
 def _pair(table: Table, room_key: str, user_key: str) -> Any:
@@ -61,14 +64,46 @@ class RoomModerationSql:
     # rooms
 
     async def create_room(self, room: Room) -> Room:
-        values = {"key": room.key, "name": room.name, "created_at": room.created_at,
-                  "owner": room.owner, "topic": room.topic, "private": room.private}
+        values = {
+            "key": room.key,
+            "name": room.name,
+            "created_at": room.created_at,
+            "owner": room.owner,
+            "topic": room.topic,
+            "private": room.private,
+        }
         try:
             async with self._write() as conn:
                 await conn.execute(rooms.insert(), values)
         except sa_exc.IntegrityError:
             raise Conflict(f"room #{room.name} already exists") from None
         return room
+
+    async def empty_rooms(
+        self, created_before: datetime, *, after: str | None = None, limit: int = 100
+    ) -> list[str]:
+        query = (
+            select(rooms.c.key)
+            .where(rooms.c.created_at < created_before, ~_has_members(rooms.c.key))
+            .order_by(rooms.c.key)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(rooms.c.key > after)
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def delete_room_if_empty(self, key: str) -> bool:
+        async with self._write() as conn:
+            gone = await conn.execute(
+                delete(rooms).where(rooms.c.key == key, ~_has_members(rooms.c.key))
+            )
+            if not gone.rowcount:
+                return False
+            for table in USER_ROOM_TABLES:
+                await conn.execute(delete(table).where(table.c.room_key == key))
+            await conn.execute(delete(cursors).where(cursors.c.channel == key))
+        return True
 
     async def update_room(
         self, key: str, *, topic: str | None = None, private: bool | None = None
@@ -93,23 +128,32 @@ class RoomModerationSql:
             has(room_admins).label("admin"),
             has(room_bans).label("banned"),
             has(room_invites).label("invited"),
-            select(users.c.is_admin).where(users.c.key == user_key).scalar_subquery()
+            select(users.c.is_admin)
+            .where(users.c.key == user_key)
+            .scalar_subquery()
             .label("server_admin"),
         )
         async with self._read() as conn:
             row = (await conn.execute(query)).one()
-        return Standing(member=bool(row.member), admin=bool(row.admin), banned=bool(row.banned),
-                        invited=bool(row.invited), server_admin=bool(row.server_admin))
+        return Standing(
+            member=bool(row.member),
+            admin=bool(row.admin),
+            banned=bool(row.banned),
+            invited=bool(row.invited),
+            server_admin=bool(row.server_admin),
+        )
 
     # admins, bans, mutes
 
     async def set_room_admin(self, room_key: str, user_key: str, is_admin: bool) -> bool:
         if not is_admin:
-            return await self._changed(delete(room_admins).where(
-                _pair(room_admins, room_key, user_key)))
+            return await self._changed(
+                delete(room_admins).where(_pair(room_admins, room_key, user_key))
+            )
         insert = self.dialect.insert(room_admins).values(room_key=room_key, user_key=user_key)
-        return await self._changed(insert.on_conflict_do_nothing(),
-                                   f"no room {room_key!r} or no user {user_key!r}")
+        return await self._changed(
+            insert.on_conflict_do_nothing(), f"no room {room_key!r} or no user {user_key!r}"
+        )
 
     async def expel(
         self, room_key: str, user_key: str, *, banned_at: datetime | None = None
@@ -117,7 +161,8 @@ class RoomModerationSql:
         try:
             async with self._write() as conn:
                 result = await conn.execute(
-                    delete(memberships).where(_pair(memberships, room_key, user_key)))
+                    delete(memberships).where(_pair(memberships, room_key, user_key))
+                )
                 for table in (room_admins, room_invites):
                     await conn.execute(delete(table).where(_pair(table, room_key, user_key)))
                 if banned_at is not None:
@@ -135,7 +180,8 @@ class RoomModerationSql:
 
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         insert = self.dialect.insert(room_mutes).values(
-            room_key=room_key, user_key=user_key, until=until)
+            room_key=room_key, user_key=user_key, until=until
+        )
         upsert = insert.on_conflict_do_update(
             index_elements=[room_mutes.c.room_key, room_mutes.c.user_key],
             set_={"until": insert.excluded.until},
@@ -145,10 +191,13 @@ class RoomModerationSql:
     async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
         # An expired mute is removed too, but does not count: the user was not muted.
         async with self._write() as conn:
-            until = (await conn.execute(
-                delete(room_mutes).where(_pair(room_mutes, room_key, user_key))
-                .returning(room_mutes.c.until)
-            )).scalar()
+            until = (
+                await conn.execute(
+                    delete(room_mutes)
+                    .where(_pair(room_mutes, room_key, user_key))
+                    .returning(room_mutes.c.until)
+                )
+            ).scalar()
         return until is not None and until > now
 
     async def active_mutes(self, now: datetime) -> list[Mute]:
@@ -160,29 +209,46 @@ class RoomModerationSql:
 
     async def add_invite(self, room_key: str, user_key: str, at: datetime) -> bool:
         insert = self.dialect.insert(room_invites).values(
-            room_key=room_key, user_key=user_key, invited_at=at)
-        return await self._changed(insert.on_conflict_do_nothing(),
-                                   f"no room {room_key!r} or no user {user_key!r}")
+            room_key=room_key, user_key=user_key, invited_at=at
+        )
+        return await self._changed(
+            insert.on_conflict_do_nothing(), f"no room {room_key!r} or no user {user_key!r}"
+        )
 
     async def remove_invite(self, room_key: str, user_key: str) -> bool:
         return await self._changed(
-            delete(room_invites).where(_pair(room_invites, room_key, user_key)))
+            delete(room_invites).where(_pair(room_invites, room_key, user_key))
+        )
 
     async def invited_rooms(self, user_key: str) -> list[str]:
-        query = (select(room_invites.c.room_key).where(room_invites.c.user_key == user_key)
-                 .order_by(room_invites.c.room_key))
+        query = (
+            select(room_invites.c.room_key)
+            .where(room_invites.c.user_key == user_key)
+            .order_by(room_invites.c.room_key)
+        )
         async with self._read() as conn:
             return list((await conn.execute(query)).scalars())
 
     # the audit log
 
     async def add_audit(self, entry: AuditEntry) -> AuditEntry:
-        values = {"at": entry.at, "actor": entry.actor, "action": entry.action,
-                  "room": entry.room, "target": entry.target, "detail": entry.detail}
+        values = {
+            "at": entry.at,
+            "actor": entry.actor,
+            "action": entry.action,
+            "room": entry.room,
+            "target": entry.target,
+            "detail": entry.detail,
+        }
         async with self._write() as conn:
             result = await conn.execute(audit_log.insert().returning(audit_log.c.id), values)
             new_id = result.scalar_one()
         return replace(entry, id=new_id)
+
+    async def purge_audit(self, older_than: datetime) -> int:
+        async with self._write() as conn:
+            result = await conn.execute(delete(audit_log).where(audit_log.c.at < older_than))
+        return int(result.rowcount)
 
     async def list_audit(self, room_key: str | None = None, limit: int = 100) -> list[AuditEntry]:
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
@@ -190,10 +256,21 @@ class RoomModerationSql:
             query = query.where(audit_log.c.room == room_key)
         async with self._read() as conn:
             return [
-                AuditEntry(id=r.id, at=r.at, actor=r.actor, action=r.action, room=r.room,
-                           target=r.target, detail=r.detail)
+                AuditEntry(
+                    id=r.id,
+                    at=r.at,
+                    actor=r.actor,
+                    action=r.action,
+                    room=r.room,
+                    target=r.target,
+                    detail=r.detail,
+                )
                 for r in await conn.execute(query)
             ]
+
+
+def _has_members(room_key: Any) -> Any:
+    return exists().where(memberships.c.room_key == room_key)
 
 
 def room_of(row: Row[Any]) -> Room:

@@ -4,9 +4,7 @@ call a service and serialize; `create_http_app` wires them together."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.routing import Match, Mount
@@ -14,20 +12,22 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from torbit import __version__
-from torbit.core.tokens import Tokens
 from torbit.frontends.http.accounts import accounts_router
 from torbit.frontends.http.auth import Authenticator, principal_dependency
 from torbit.frontends.http.classic import classic_router
+from torbit.frontends.http.context import HttpCore, HttpOptions
+from torbit.frontends.http.docs import docs_router
 from torbit.frontends.http.errors import install_error_handlers
+from torbit.frontends.http.guard import DoorLimits, GuardedHttpTools, guarded_protocol
+from torbit.frontends.http.headers import SecurityHeaders
 from torbit.frontends.http.limits import BodyLimit
-from torbit.frontends.http.longpoll import Receiver
+from torbit.frontends.http.longpoll import Receiver, WaitLimits
 from torbit.frontends.http.moderation import moderation_router
 from torbit.frontends.http.ops import ops_router
+from torbit.frontends.http.origins import OriginCheck
+from torbit.frontends.http.proxies import ForwardedClient, TrustedProxies
 from torbit.frontends.http.rooms import rooms_router
 from torbit.frontends.http.ws import KeepRawSend, LiveEndpoint
-
-if TYPE_CHECKING:
-    from torbit.app import Services
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -52,47 +52,63 @@ class WebMount(Mount):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         path = scope.get("path", "")
-        if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD") or (
-            path == "/api" or path.startswith("/api/")
+        if (
+            scope["type"] != "http"
+            or scope.get("method") not in ("GET", "HEAD")
+            or (path == "/api" or path.startswith("/api/"))
         ):
             return Match.NONE, {}
         return super().matches(scope)
 
 
-def create_http_app(services: Services) -> FastAPI:
-    """The ASGI app of the HTTP front door. Its own pieces (tokens, Basic-auth cache, long-poll
-    waiters, WebSocket endpoint) are built here from the shared services."""
-    s = services.settings
-    tokens = Tokens(services.store, timedelta(hours=s.http.token_ttl_hours))
-    auth = Authenticator(services.accounts, tokens)
+def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
+    """The ASGI app of the HTTP front door. Its own pieces (Basic-auth cache, long-poll
+    waiters, WebSocket endpoint) are built here from the core services it is given."""
+    auth = Authenticator(core.accounts, core.tokens, core.revocations)
     principal = principal_dependency(auth)
-    receiver = Receiver(services.chat, services.hub, services.log, services.metrics)
+    receiver = Receiver(
+        core.messaging,
+        core.subscriptions,
+        core.metrics,
+        WaitLimits(options.max_long_polls, options.long_polls_per_user, options.long_polls_per_ip),
+    )
     live = LiveEndpoint(
-        services.chat,
-        services.hub,
+        core.sessions,
+        core.membership,
+        core.messaging,
+        core.subscriptions,
         auth,
-        services.connections,
-        services.metrics,
-        max(s.http.ws_max_queue, s.chat.history_on_join + 16),  # history alone never drops
+        core.metrics,
+        options.ws_max_queue,
     )
 
     app = FastAPI(
         title="torbit",
         version=__version__,
         description=DESCRIPTION,
+        docs_url=None,  # served from local files by docs_router
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=s.http.max_body_bytes)
+    # outermost last: the real client first, then headers on every answer, then origins
+    app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
     app.add_middleware(KeepRawSend)
+    app.add_middleware(OriginCheck, allowed=options.allowed_origins)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(ForwardedClient, proxies=TrustedProxies(options.trusted_proxies))
 
-    app.include_router(ops_router(services.store, services.log, services.metrics))
-    app.include_router(classic_router(services.chat, receiver, services.metrics, principal))
-    app.include_router(accounts_router(services.accounts, services.chat, auth, principal))
+    app.include_router(docs_router(app.title))
+    app.include_router(ops_router(core.readiness, core.metrics, options.metrics_token))
     app.include_router(
-        rooms_router(services.chat, services.moderation, services.metrics, principal)
+        classic_router(core.membership, core.messaging, receiver, core.metrics, principal)
     )
-    app.include_router(moderation_router(services.chat, services.moderation, principal))
+    app.include_router(
+        accounts_router(core.accounts, core.ignores, options.default_room, auth, principal)
+    )
+    app.include_router(
+        rooms_router(core.membership, core.messaging, core.moderation, core.metrics, principal)
+    )
+    app.include_router(moderation_router(core.membership, core.moderation, principal))
     app.add_api_websocket_route("/api/v1/ws", live, name="live")
     app.state.on_shutdown = receiver.close
     if WEB_DIR.is_dir():
@@ -102,9 +118,14 @@ def create_http_app(services: Services) -> FastAPI:
     return app
 
 
+def http_protocol(core: HttpCore, options: HttpOptions) -> type[GuardedHttpTools]:
+    """The connection protocol to give uvicorn: bounded heads and bodies, and connections
+    counted per client address in the limiter the telnet door shares."""
+    return guarded_protocol(
+        DoorLimits(core.connections, TrustedProxies(options.trusted_proxies), options.body_timeout)
+    )
+
+
 def shutdown_http_app(app: FastAPI) -> None:
     """Before the server stops: long-polling requests answer at once instead of being cut."""
     app.state.on_shutdown()
-
-
-__all__ = ["create_http_app", "shutdown_http_app"]

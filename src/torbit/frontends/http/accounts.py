@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from torbit.core.accounts import Accounts
-from torbit.core.chat import Chat
+from torbit.core.ignores import Ignores
 from torbit.core.models import User
 from torbit.frontends.http.auth import Authenticator, Principal, client_address
 from torbit.frontends.http.errors import errors_doc
@@ -23,8 +23,9 @@ from torbit.frontends.http.schemas import (
     UserOut,
 )
 
-UserName = Annotated[str, Path(description="A user's name (any case)",
-                               json_schema_extra=NAME_SCHEMA)]
+UserName = Annotated[
+    str, Path(description="A user's name (any case)", json_schema_extra=NAME_SCHEMA)
+]
 
 
 def user_out(user: User) -> UserOut:
@@ -33,7 +34,8 @@ def user_out(user: User) -> UserOut:
 
 def accounts_router(
     accounts: Accounts,
-    chat: Chat,
+    ignore_lists: Ignores,
+    default_room: str,
     auth: Authenticator,
     principal: Callable[..., Awaitable[Principal]],
 ) -> APIRouter:
@@ -45,11 +47,15 @@ def accounts_router(
         status_code=201,
         tags=["accounts"],
         summary="Register",
-        responses=errors_doc(403, 409, 422),
+        responses=errors_doc(403, 409, 422, 429),
     )
-    async def register(body: Credentials) -> UserOut:
-        """Create an account (403 when the server's registration is closed)."""
-        return user_out(await accounts.register(body.name, body.password))
+    async def register(body: Credentials, request: Request) -> UserOut:
+        """Create an account (403 when the server's registration is closed). A name must start
+        and end with a letter or digit, not be reserved, and not read like a taken name (409);
+        registrations are limited per address and overall (429), and answered 503 at once
+        when the server is too busy hashing passwords."""
+        account = await accounts.register(body.name, body.password, client=client_address(request))
+        return user_out(account)
 
     @router.post(
         "/sessions",
@@ -80,7 +86,7 @@ def accounts_router(
     async def me(caller: Caller) -> MeOut:
         """The caller's account, and the server's default room (where telnet users start)."""
         user = user_out(await accounts.get(caller.name))
-        return MeOut(**user.model_dump(), default_room=chat.rules.default_room)
+        return MeOut(**user.model_dump(), default_room=default_room)
 
     @router.put(
         "/me/password",
@@ -89,9 +95,7 @@ def accounts_router(
         summary="Change password",
         responses=errors_doc(401, 422),
     )
-    async def change_password(
-        body: PasswordChange, caller: Caller, request: Request
-    ) -> Response:
+    async def change_password(body: PasswordChange, caller: Caller, request: Request) -> Response:
         """Needs the current password; every token of the user is revoked."""
         await auth.change_password(
             caller, body.current_password, body.new_password, client_address(request)
@@ -102,7 +106,7 @@ def accounts_router(
         "/me/ignores", tags=["ignores"], summary="List ignored users", responses=errors_doc(401)
     )
     async def ignores(caller: Caller) -> IgnoreList:
-        return IgnoreList(users=await chat.ignored(caller.name))
+        return IgnoreList(users=await ignore_lists.ignored(caller.name))
 
     @router.put(
         "/me/ignores/{user}",
@@ -113,7 +117,7 @@ def accounts_router(
     )
     async def ignore(user: UserName, caller: Caller) -> Response:
         """Their messages are left out of history, /receive and live delivery."""
-        await chat.ignore(caller.name, user)
+        await ignore_lists.ignore(caller.name, user)
         return Response(status_code=204)
 
     @router.delete(
@@ -124,7 +128,7 @@ def accounts_router(
         responses=errors_doc(401, 404, 422),
     )
     async def unignore(user: UserName, caller: Caller) -> Response:
-        await chat.unignore(caller.name, user)
+        await ignore_lists.unignore(caller.name, user)
         return Response(status_code=204)
 
     return router

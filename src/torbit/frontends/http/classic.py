@@ -1,7 +1,11 @@
-"""The original system's two routes, kept as they were: `POST /send/{room}/{user}` and
-`GET /receive/{room}/{user}`. As in the original, any registered user may use any room: both
-routes make the caller a member first (creating the room if needed). Private rooms are the
-exception: to a non-member without an invitation they do not exist (404)."""
+"""The original system's two routes: `POST /send/{room}/{user}` and
+`GET /receive/{room}/{user}`. As in the original, any registered user may use any public
+room: both routes make the caller a member first. They create no room but the server's
+default room, which belongs to no one: an unknown room is 404 (rooms are created by
+telnet's /join and /create, `PUT /api/v1/rooms/{room}/members/{user}` and
+`POST /api/v1/rooms`), so a forged request cannot make one. Private rooms are 404 to
+a non-member without an invitation, as if they did not exist. Both routes refuse requests a
+browser sends from another site's page (origins.py): `GET /receive` moves a read cursor."""
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
@@ -13,10 +17,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from torbit.core.chat import Chat
-from torbit.core.hub import message_json
+from torbit.core.delivery import message_json
+from torbit.core.membership import Membership
+from torbit.core.messaging import Messaging
+from torbit.core.names import name_key
 from torbit.errors import Forbidden, InvalidInput, NotFound
-from torbit.frontends.http.auth import Principal
+from torbit.frontends.http.auth import Principal, client_address
 from torbit.frontends.http.errors import errors_doc
 from torbit.frontends.http.longpoll import MAX_WAIT_SECONDS, Receiver
 from torbit.frontends.http.schemas import NAME_SCHEMA, MessageList, MessageOut, SendMessage
@@ -27,7 +33,7 @@ MAX_RECEIVE = 1000
 _SEND_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "The message: the whole body as UTF-8 text, or JSON `{\"text\": ...}`",
+        "description": 'The message: the whole body as UTF-8 text, or JSON `{"text": ...}`',
         "content": {
             "text/plain": {"schema": {"type": "string"}, "example": "hello"},
             "application/json": {"schema": {"$ref": "#/components/schemas/SendMessage"}},
@@ -35,10 +41,16 @@ _SEND_BODY: dict[str, Any] = {
     }
 }
 
-RoomPath = Annotated[str, Path(description="Room name; created on first use",
-                               json_schema_extra=NAME_SCHEMA)]
-UserPath = Annotated[str, Path(description="Must be the authenticated user",
-                               json_schema_extra=NAME_SCHEMA)]
+RoomPath = Annotated[
+    str,
+    Path(
+        description="An existing room's name; the caller becomes a member of a public room",
+        json_schema_extra=NAME_SCHEMA,
+    ),
+]
+UserPath = Annotated[
+    str, Path(description="Must be the authenticated user", json_schema_extra=NAME_SCHEMA)
+]
 
 
 async def read_text(request: Request) -> str:
@@ -60,12 +72,13 @@ async def read_text(request: Request) -> str:
 
 
 def check_self(caller: Principal, user: str) -> None:
-    if caller.key != user.lower():
+    if caller.key != name_key(user):
         raise Forbidden(f"authenticated as {caller.name}: you cannot act as {user[:40]!r}")
 
 
 def classic_router(
-    chat: Chat,
+    membership: Membership,
+    messaging: Messaging,
     receiver: Receiver,
     metrics: Metrics,
     principal: Callable[..., Awaitable[Principal]],
@@ -74,15 +87,20 @@ def classic_router(
     Caller = Annotated[Principal, Depends(principal)]
     sent = metrics.messages_in.labels(door="http")
 
+    default_key = name_key(membership.rules.default_room)
+
     async def enter(user: str, room_name: str) -> str:
-        """The room's key, the user being a member (reads first: most calls change nothing)."""
+        """The room's key, the user being a member; NotFound if there is no such room (but
+        the server's default room, which belongs to no one, is made on first use)."""
         try:
-            room = await chat.room(room_name)
-            if await chat.is_member(user, room.key):
-                return room.key
+            room = await membership.room(room_name)
         except NotFound:
-            pass
-        return (await chat.become_member(user, room_name)).key
+            if name_key(room_name) != default_key:
+                raise
+            return (await membership.become_member(user, membership.rules.default_room)).key
+        if await membership.is_member(user, room.key):
+            return room.key
+        return (await membership.become_member(user, room.name)).key
 
     @router.post(
         "/send/{room}/{user}",
@@ -99,7 +117,7 @@ def classic_router(
         check_self(caller, user)
         text = await read_text(request)
         key = await enter(caller.name, room)
-        message = await chat.send(caller.name, key, text)
+        message = await messaging.send(caller.name, key, text)
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)
 
@@ -112,12 +130,16 @@ def classic_router(
     async def receive(
         room: RoomPath,
         user: UserPath,
+        request: Request,
         caller: Caller,
         limit: Annotated[int, Query(ge=1, le=MAX_RECEIVE, description="At most this many")] = 100,
         wait: Annotated[
             float,
-            Query(ge=0, le=MAX_WAIT_SECONDS,
-                  description="Seconds to wait for a first message when there is none"),
+            Query(
+                ge=0,
+                le=MAX_WAIT_SECONDS,
+                description="Seconds to wait for a first message when there is none",
+            ),
         ] = 0,
     ) -> JSONResponse:
         """The room's messages this user has not yet received through this route, oldest
@@ -126,7 +148,7 @@ def classic_router(
         message still retained."""
         check_self(caller, user)
         key = await enter(caller.name, room)
-        messages = await receiver.receive(caller.name, key, limit, wait)
+        messages = await receiver.receive(caller.name, key, limit, wait, client_address(request))
         return JSONResponse({"messages": [message_json(m) for m in messages]})
 
     return router

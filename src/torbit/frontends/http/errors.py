@@ -19,8 +19,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from torbit.errors import AuthenticationFailed, RateLimited, TorbitError
+from torbit.errors import AuthenticationFailed, Overloaded, RateLimited, TorbitError
 from torbit.frontends.http.schemas import ErrorBody
 
 log = logging.getLogger("torbit.http")
@@ -51,7 +52,7 @@ _DESCRIPTIONS = {
     413: "Body or message too large",
     422: "Invalid input",
     429: "Too many requests (see Retry-After)",
-    503: "Storage or message bus unreachable",
+    503: "Storage or message bus unreachable, or too busy hashing passwords (Retry-After)",
 }
 
 
@@ -81,7 +82,7 @@ async def _torbit_error(request: Request, exc: Exception) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, AuthenticationFailed):
         headers["WWW-Authenticate"] = challenge_for(request.url.path)
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Overloaded):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     if exc.http_status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc.message)
@@ -117,6 +118,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_input", _describe(exc.errors()))
 
 
+async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    """The body stopped coming: the client hung up, or was cut off for being too slow (the
+    connection guard has answered it). Nobody is left to read this answer."""
+    return error_response(400, "bad_request", "the request body did not arrive")
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal", "internal server error")
@@ -126,4 +133,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TorbitError, _torbit_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -1,63 +1,134 @@
-"""Bounds on a request's head (request line and headers), which uvicorn leaves open: its
-httptools parser keeps a header that has not ended in memory however long it grows, and a
-connection that never completes a head is kept forever. Slowloris clients and endless headers
-would otherwise hold sockets and memory without limit.
+"""Bounds uvicorn leaves open, enforced where the bytes arrive: on request heads, on request
+bodies and on the number of connections per client address. Slowloris clients, endless
+headers, dribbled bodies and one address opening thousands of connections would otherwise
+hold sockets and memory without limit.
 
-`GuardedHttpTools` is uvicorn's httptools protocol with two limits added:
+`GuardedHttpTools` is uvicorn's httptools protocol with these added:
 
 - HEAD_TIMEOUT: a head must be complete within this many seconds of the connection opening
   or of its first byte (for later requests on a kept-alive connection); otherwise 408 and
   close (a connection that sent nothing at all is just closed). Idle time between requests is
   uvicorn's own keep-alive timeout.
 - MAX_HEAD_BYTES: a head may not grow past this (plus at most one read); otherwise 431.
+- `http.body_timeout`: once its head is in, a request's body must be complete within this
+  many seconds; otherwise 408 and close (or just close, if the answer has begun).
+- `limits.connections_per_ip` / `limits.max_connections`: every connection is counted in the
+  `ConnectionLimiter` the telnet door shares, against its peer's address, or, for a peer in
+  `http.trusted_proxies`, against the client each request names (proxies.py). Past a limit
+  the request gets 503 and the connection is closed; it is answered after its head arrives
+  (within REFUSED_TIMEOUT), because a response written before the request is lost in the
+  client's reset. A WebSocket stays counted until it closes (`_Counted`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from torbit.core.limits import ConnectionLimiter
+from torbit.frontends.http.proxies import TrustedProxies
+
 HEAD_TIMEOUT = 20.0
 MAX_HEAD_BYTES = 64 * 1024
+REFUSED_TIMEOUT = 2.0  # how long a refused connection may take to send the head we answer
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {
+    408: b"Request Timeout",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
 
 
 def _error(status: int, code: str, message: str) -> bytes:
     """A complete response in the API's one error shape, closing the connection."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    return b"".join((
-        b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status]),
-        b"content-type: application/json\r\n",
-        b"content-length: %d\r\n" % len(body),
-        b"connection: close\r\n\r\n",
-        body,
-    ))
+    return b"".join(
+        (
+            b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status]),
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"retry-after: 1\r\n" if status == 503 else b"",
+            b"connection: close\r\n\r\n",
+            body,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DoorLimits:
+    """What the guard enforces beyond heads: shared connection counts, body deadline."""
+
+    connections: ConnectionLimiter = field(default_factory=lambda: ConnectionLimiter(0, 0))
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    body_timeout: float = 30.0
+
+
+class _Counted(asyncio.Protocol):
+    """Stands between the transport and the protocol a connection was upgraded to (a
+    WebSocket), so that its connection slot is given back when it closes."""
+
+    def __init__(self, inner: asyncio.Protocol, release: Callable[[], None]) -> None:
+        self._inner = inner
+        self._release: Callable[[], None] | None = release
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._release is not None:
+            self._release()
+            self._release = None
+        self._inner.connection_lost(exc)
 
 
 class GuardedHttpTools(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline and a size limit on every request head."""
+    """uvicorn's httptools protocol with bounded heads, a body deadline and per-address
+    connection counts."""
+
+    limits: ClassVar[DoorLimits] = DoorLimits()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         self._in_head = False  # between a request's first byte and the end of its headers
         self._head_bytes = 0  # bytes read while in the head, after the read that began it
         self._got_bytes = False
+        self._peer = "?"
+        self._counted: str | None = None  # the address this connection is counted against
+        self._refused: str | None = None  # why the next request will be refused
+        self._finished = False  # answered by the guard itself: the parser's callbacks are moot
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if self.client:
+            self._peer = self.client[0]
+        if not self.limits.proxies.trusts(self._peer):
+            self._count(self._peer)
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._disarm_body()
+        self._uncount()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._finished:
             return
         self._got_bytes = True
         was_in_head = self._in_head
@@ -65,8 +136,11 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self._in_head and was_in_head:
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
-                self._refuse(431, "too_large",
-                             f"request line and headers too large: at most {MAX_HEAD_BYTES} bytes")
+                self._refuse(
+                    431,
+                    "too_large",
+                    f"request line and headers too large: at most {MAX_HEAD_BYTES} bytes",
+                )
 
     # parser callbacks
 
@@ -80,12 +154,59 @@ class GuardedHttpTools(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._disarm()
+        proxies = self.limits.proxies
+        if proxies and proxies.trusts(self._peer):
+            self._count(proxies.client(self._peer, self.headers))
+        if self._refused is not None:
+            self._refuse(503, "unavailable", self._refused)
+            return
         super().on_headers_complete()
+        if not (self.parser.should_upgrade() and self._should_upgrade()):
+            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_late)
 
-    # the deadline
+    def on_body(self, body: bytes) -> None:
+        if not self._finished:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._finished:
+            return
+        self._disarm_body()
+        super().on_message_complete()
+
+    def handle_websocket_upgrade(self) -> None:
+        if self._finished or self.transport.is_closing():
+            return
+        self._disarm_body()
+        super().handle_websocket_upgrade()
+        counted, self._counted = self._counted, None
+        if counted is not None:
+            upgraded = self.transport.get_protocol()
+            assert isinstance(upgraded, asyncio.Protocol)
+            release = self.limits.connections.release
+            self.transport.set_protocol(_Counted(upgraded, lambda: release(counted)))
+
+    # connection counts
+
+    def _count(self, address: str) -> None:
+        """Count this connection against `address` (moving it from the one before)."""
+        if address == self._counted:
+            return
+        self._uncount()
+        self._refused = self.limits.connections.acquire(address)
+        if self._refused is None:
+            self._counted = address
+
+    def _uncount(self) -> None:
+        if self._counted is not None:
+            self.limits.connections.release(self._counted)
+            self._counted = None
+
+    # the deadlines
 
     def _arm(self) -> None:
-        self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_timeout)
+        timeout = HEAD_TIMEOUT if self._refused is None else min(HEAD_TIMEOUT, REFUSED_TIMEOUT)
+        self._head_timer = self.loop.call_later(timeout, self._head_timeout)
 
     def _disarm(self) -> None:
         if self._head_timer is not None:
@@ -96,13 +217,46 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._head_timer = None
         if self.transport.is_closing():
             return
-        if self._got_bytes:
-            self._refuse(408, "timeout",
-                         f"request headers not complete within {HEAD_TIMEOUT:g} seconds")
-        else:
+        if not self._got_bytes:
             self.transport.close()
+        elif self._refused is not None:
+            self._refuse(503, "unavailable", self._refused)
+        else:
+            self._refuse(
+                408, "timeout", f"request headers not complete within {HEAD_TIMEOUT:g} seconds"
+            )
+
+    def _disarm_body(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_late(self) -> None:
+        self._body_timer = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started:
+            self._finished = True
+            self.transport.close()  # the answer has begun: nothing more can be said
+            return
+        if cycle is not None:  # the app's reads end (a disconnect) and its writes go nowhere
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self._refuse(
+            408,
+            "timeout",
+            f"request body not complete within {self.limits.body_timeout:g} seconds",
+        )
 
     def _refuse(self, status: int, code: str, message: str) -> None:
+        self._finished = True
         self._disarm()
+        self._disarm_body()
         self.transport.write(_error(status, code, message))
         self.transport.close()
+
+
+def guarded_protocol(limits: DoorLimits) -> type[GuardedHttpTools]:
+    """The protocol class to give uvicorn (`Config(http=...)`) for these limits."""
+    return type("GuardedHttpTools", (GuardedHttpTools,), {"limits": limits})

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from torbit.core.chat import Chat
+from torbit.core.membership import Membership
 from torbit.core.models import Room
 from torbit.core.moderation import Moderation
 from torbit.frontends.http.auth import Principal
@@ -30,58 +30,78 @@ from torbit.frontends.http.schemas import (
     RoomPatch,
 )
 
-UserName = Annotated[str, Path(description="The user acted upon (any case)",
-                               json_schema_extra=NAME_SCHEMA)]
+UserName = Annotated[
+    str, Path(description="The user acted upon (any case)", json_schema_extra=NAME_SCHEMA)
+]
 ACTED = errors_doc(401, 403, 404, 422)
 TAGS: list[str | Enum] = ["moderation"]
 
 
 def moderation_router(
-    chat: Chat, moderation: Moderation, principal: Callable[..., Awaitable[Principal]]
+    membership: Membership, moderation: Moderation, principal: Callable[..., Awaitable[Principal]]
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
     Caller = Annotated[Principal, Depends(principal)]
 
     async def describe(room: Room, caller: Principal) -> RoomOut:
-        members = await chat.members(room.key, viewer=caller.name)
-        return room_out(room, len(members), chat.online_count(room.key))
+        members = await membership.members(room.key, viewer=caller.name)
+        return room_out(room, len(members), membership.online_count(room.key))
 
     def done() -> Response:
         return Response(status_code=204)
 
-    @router.post("/rooms", tags=TAGS, status_code=201, summary="Create a room",
-                 responses=errors_doc(401, 403, 409, 422))
+    @router.post(
+        "/rooms",
+        tags=TAGS,
+        status_code=201,
+        summary="Create a room",
+        responses=errors_doc(401, 403, 409, 422),
+    )
     async def create(body: RoomCreate, caller: Caller) -> RoomOut:
         """A new room owned by the caller, who becomes its first member. A private room is
         invite-only: only members and invitees can see, join or read it."""
-        return await describe(await moderation.create(caller.name, body.name, body.private),
-                              caller)
+        return await describe(await moderation.create(caller.name, body.name, body.private), caller)
 
-    @router.patch("/rooms/{room}", tags=TAGS, summary="Change a room's topic or privacy",
-                  responses=ACTED)
+    @router.patch(
+        "/rooms/{room}", tags=TAGS, summary="Change a room's topic or privacy", responses=ACTED
+    )
     async def patch(room: RoomName, body: RoomPatch, caller: Caller) -> RoomOut:
         """The topic needs a room admin, privacy the owner; nothing changes unless the caller
         may make every change asked for."""
-        updated = await moderation.update(caller.name, room, topic=body.topic,
-                                          private=body.private)
+        updated = await moderation.update(caller.name, room, topic=body.topic, private=body.private)
         return await describe(updated, caller)
 
-    @router.post("/rooms/{room}/invites", tags=TAGS, status_code=204, summary="Invite a user",
-                 responses=errors_doc(401, 403, 404, 409, 422))
+    @router.post(
+        "/rooms/{room}/invites",
+        tags=TAGS,
+        status_code=204,
+        summary="Invite a user",
+        responses=errors_doc(401, 403, 404, 409, 422),
+    )
     async def invite(room: RoomName, body: InviteIn, caller: Caller) -> Response:
         """Room admins: the user may then join the (private) room; they are told if online."""
         await moderation.invite(caller.name, room, body.user)
         return done()
 
-    @router.put("/rooms/{room}/bans/{user}", tags=TAGS, status_code=204, summary="Ban a user",
-                responses=ACTED)
+    @router.put(
+        "/rooms/{room}/bans/{user}",
+        tags=TAGS,
+        status_code=204,
+        summary="Ban a user",
+        responses=ACTED,
+    )
     async def ban(room: RoomName, user: UserName, caller: Caller) -> Response:
         """Room admins: the user leaves at once (live sessions too) and cannot join again."""
         await moderation.ban(caller.name, room, user)
         return done()
 
-    @router.delete("/rooms/{room}/bans/{user}", tags=TAGS, status_code=204, summary="Lift a ban",
-                   responses=ACTED)
+    @router.delete(
+        "/rooms/{room}/bans/{user}",
+        tags=TAGS,
+        status_code=204,
+        summary="Lift a ban",
+        responses=ACTED,
+    )
     async def unban(room: RoomName, user: UserName, caller: Caller) -> Response:
         await moderation.unban(caller.name, room, user)
         return done()
@@ -92,42 +112,72 @@ def moderation_router(
         until = await moderation.mute(caller.name, room, user, body.minutes)
         return MuteOut(room=room.lower(), user=user.lower(), until=until)
 
-    @router.delete("/rooms/{room}/mutes/{user}", tags=TAGS, status_code=204, summary="Lift a mute",
-                   responses=ACTED)
+    @router.delete(
+        "/rooms/{room}/mutes/{user}",
+        tags=TAGS,
+        status_code=204,
+        summary="Lift a mute",
+        responses=ACTED,
+    )
     async def unmute(room: RoomName, user: UserName, caller: Caller) -> Response:
         await moderation.unmute(caller.name, room, user)
         return done()
 
-    @router.put("/rooms/{room}/admins/{user}", tags=TAGS, status_code=204,
-                summary="Make a room admin", responses=errors_doc(401, 403, 404, 409, 422))
+    @router.put(
+        "/rooms/{room}/admins/{user}",
+        tags=TAGS,
+        status_code=204,
+        summary="Make a room admin",
+        responses=errors_doc(401, 403, 404, 409, 422),
+    )
     async def op(room: RoomName, user: UserName, caller: Caller) -> Response:
         """The owner: a member becomes a room admin."""
         await moderation.op(caller.name, room, user)
         return done()
 
-    @router.delete("/rooms/{room}/admins/{user}", tags=TAGS, status_code=204,
-                   summary="Take room admin rights away", responses=ACTED)
+    @router.delete(
+        "/rooms/{room}/admins/{user}",
+        tags=TAGS,
+        status_code=204,
+        summary="Take room admin rights away",
+        responses=ACTED,
+    )
     async def deop(room: RoomName, user: UserName, caller: Caller) -> Response:
         await moderation.deop(caller.name, room, user)
         return done()
 
     @router.get("/rooms/{room}/audit", tags=TAGS, summary="A room's audit log", responses=ACTED)
     async def audit(
-        room: RoomName, caller: Caller,
+        room: RoomName,
+        caller: Caller,
         limit: Annotated[int, Query(ge=1, le=1000, description="Page size")] = 100,
     ) -> AuditList:
         """Room admins: the newest moderation actions in the room, newest first."""
         entries = await moderation.audit(caller.name, room, limit)
-        return AuditList(entries=[
-            AuditEntryOut(id=e.id or 0, at=e.at, actor=e.actor, action=e.action, room=e.room,
-                          target=e.target, detail=e.detail)
-            for e in entries
-        ])
+        return AuditList(
+            entries=[
+                AuditEntryOut(
+                    id=e.id or 0,
+                    at=e.at,
+                    actor=e.actor,
+                    action=e.action,
+                    room=e.room,
+                    target=e.target,
+                    detail=e.detail,
+                )
+                for e in entries
+            ]
+        )
 
-    @router.get("/me/rooms", tags=["rooms"], summary="The rooms I am a member of",
-                responses=errors_doc(401))
+    @router.get(
+        "/me/rooms", tags=["rooms"], summary="The rooms I am a member of", responses=errors_doc(401)
+    )
     async def my_rooms(caller: Caller) -> RoomList:
-        return RoomList(rooms=[room_out(i.room, i.members, i.online)
-                               for i in await chat.my_rooms(caller.name)])
+        return RoomList(
+            rooms=[
+                room_out(i.room, i.members, i.online)
+                for i in await membership.my_rooms(caller.name)
+            ]
+        )
 
     return router

@@ -1,21 +1,51 @@
-"""Operations: liveness, readiness (store and message log reachable) and Prometheus metrics."""
+"""Operations: liveness, readiness (store and message log reachable) and Prometheus metrics.
+
+The metrics tell who is online where and how busy the node is, so they are served only to
+the host itself (127.0.0.1, ::1: where a local Prometheus or agent scrapes) or to a scraper
+presenting `Authorization: Bearer <http.metrics_token>`. The address is the real client's
+(proxies.py): a request relayed by a local reverse proxy is not local."""
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import hmac
+import ipaddress
+from collections.abc import Awaitable, Callable, Mapping
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from torbit.core.ports import MessageLog, Store
 from torbit.errors import TorbitError
+from torbit.frontends.http.auth import client_address
 from torbit.frontends.http.errors import error_response, errors_doc
 from torbit.frontends.http.schemas import Health
 from torbit.metrics import Metrics
 
 PING_TIMEOUT = 2.0
+LOCAL = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
+
+
+def is_local(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address in LOCAL
+
+
+def may_scrape(request: Request, token: str) -> bool:
+    """From this host, or with the metrics token."""
+    if is_local(client_address(request)):
+        return True
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return (
+        bool(token)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), token.encode())
+    )
 
 
 async def _reachable(what: str, ping: Callable[[], Awaitable[None]]) -> str | None:
@@ -30,7 +60,11 @@ async def _reachable(what: str, ping: Callable[[], Awaitable[None]]) -> str | No
     return None
 
 
-def ops_router(store: Store, log: MessageLog, metrics: Metrics) -> APIRouter:
+def ops_router(
+    checks: Mapping[str, Callable[[], Awaitable[None]]], metrics: Metrics, metrics_token: str = ""
+) -> APIRouter:
+    """`checks`: what must answer for the node to be ready (the store, the message log);
+    `metrics_token`: what a scraper from elsewhere presents ("": only local scrapes)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness")
@@ -38,14 +72,11 @@ def ops_router(store: Store, log: MessageLog, metrics: Metrics) -> APIRouter:
         """The process is up and serving."""
         return Health(status="ok")
 
-    @router.get("/readyz", summary="Readiness", response_model=Health,
-                responses=errors_doc(503))
+    @router.get("/readyz", summary="Readiness", response_model=Health, responses=errors_doc(503))
     async def readyz() -> Health | JSONResponse:
         """The store and the message log both answer."""
-        problems = [
-            p for p in await asyncio.gather(_reachable("store", store.ping),
-                                            _reachable("message log", log.ping)) if p
-        ]
+        answers = await asyncio.gather(*(_reachable(w, ping) for w, ping in checks.items()))
+        problems = [p for p in answers if p]
         if problems:
             return error_response(503, "unavailable", "; ".join(problems))
         return Health(status="ready")
@@ -54,10 +85,23 @@ def ops_router(store: Store, log: MessageLog, metrics: Metrics) -> APIRouter:
         "/metrics",
         summary="Prometheus metrics",
         response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                         "description": "Prometheus text exposition format"}},
+        responses={
+            200: {
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+                "description": "Prometheus text exposition format",
+            },
+            **errors_doc(403),
+        },
     )
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        """Only from the server's own host (127.0.0.1, ::1), or with `Authorization: Bearer`
+        and the configured `http.metrics_token`."""
+        if not may_scrape(request, metrics_token):
+            return error_response(
+                403,
+                "forbidden",
+                "metrics are served to this host only, or with the metrics token",
+            )
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from torbit.core.chat import Chat
-from torbit.core.hub import message_json
+from torbit.core.delivery import message_json
+from torbit.core.membership import Membership
+from torbit.core.messaging import Messaging
 from torbit.core.models import Message, Room
 from torbit.core.moderation import Moderation
 from torbit.frontends.http.auth import Principal
@@ -26,47 +27,69 @@ from torbit.frontends.http.schemas import (
     MessagePage,
     ReadMarker,
     ReadMarkerIn,
-    RoomList,
     RoomOut,
+    RoomPageOut,
     SendMessage,
     SendPrivate,
 )
 from torbit.metrics import Metrics
 
 MAX_PAGE = 1000
+ROOM_PAGE = 100
 
-RoomName = Annotated[str, Path(description="A room's name (any case)",
-                               json_schema_extra=NAME_SCHEMA)]
-Member = Annotated[str, Path(description="Must be the authenticated user",
-                             json_schema_extra=NAME_SCHEMA)]
-MemberOrOther = Annotated[str, Path(
-    description="The authenticated user (leave), or another member (kick: room admins)",
-    json_schema_extra=NAME_SCHEMA)]
+RoomName = Annotated[
+    str, Path(description="A room's name (any case)", json_schema_extra=NAME_SCHEMA)
+]
+Member = Annotated[
+    str, Path(description="Must be the authenticated user", json_schema_extra=NAME_SCHEMA)
+]
+MemberOrOther = Annotated[
+    str,
+    Path(
+        description="The authenticated user (leave), or another member (kick: room admins)",
+        json_schema_extra=NAME_SCHEMA,
+    ),
+]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")]
-Before = Annotated[int | None, Query(
-    ge=0, le=MAX_ID, description="Only messages with a smaller id")]
-After = Annotated[int | None, Query(
-    ge=0, le=MAX_ID, description="Only messages with a larger id; pages forward (oldest first)")]
+Before = Annotated[
+    int | None, Query(ge=0, le=MAX_ID, description="Only messages with a smaller id")
+]
+After = Annotated[
+    int | None,
+    Query(
+        ge=0, le=MAX_ID, description="Only messages with a larger id; pages forward (oldest first)"
+    ),
+]
 
 
 def room_out(room: Room, members: int, online: int) -> RoomOut:
-    return RoomOut(name=room.name, topic=room.topic, owner=room.owner, private=room.private,
-                   created_at=room.created_at, members=members, online=online)
+    return RoomOut(
+        name=room.name,
+        topic=room.topic,
+        owner=room.owner,
+        private=room.private,
+        created_at=room.created_at,
+        members=members,
+        online=online,
+    )
 
 
 def page(messages: list[Message], limit: int, after: int | None) -> JSONResponse:
     """A history page. Without `after` pages go backward from the newest, with it forward;
     a full page means there may be more in that direction."""
     full = len(messages) == limit
-    return JSONResponse({
-        "messages": [message_json(m) for m in messages],
-        "next_before": messages[0].id if full and after is None else None,
-        "next_after": messages[-1].id if full and after is not None else None,
-    })
+    return JSONResponse(
+        {
+            "messages": [message_json(m) for m in messages],
+            "next_before": messages[0].id if full and after is None else None,
+            "next_after": messages[-1].id if full and after is not None else None,
+        }
+    )
 
 
 def rooms_router(
-    chat: Chat,
+    membership: Membership,
+    messaging: Messaging,
     moderation: Moderation,
     metrics: Metrics,
     principal: Callable[..., Awaitable[Principal]],
@@ -76,98 +99,162 @@ def rooms_router(
     sent = metrics.messages_in.labels(door="http")
 
     async def describe(name: str, caller: Principal) -> RoomOut:
-        room = await chat.visible_room(caller.name, name)
-        members = await chat.members(room.key, viewer=caller.name)
-        return room_out(room, len(members), chat.online_count(room.key))
+        room = await membership.visible_room(caller.name, name)
+        members = await membership.members(room.key, viewer=caller.name)
+        return room_out(room, len(members), membership.online_count(room.key))
 
-    @router.get("/rooms", tags=["rooms"], summary="List rooms", responses=errors_doc(401))
-    async def rooms(caller: Caller) -> RoomList:
-        """Every public room, and the private rooms the caller belongs or is invited to."""
-        return RoomList(rooms=[room_out(i.room, i.members, i.online)
-                               for i in await chat.rooms(caller.name)])
+    @router.get("/rooms", tags=["rooms"], summary="List rooms", responses=errors_doc(401, 422))
+    async def rooms(
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")] = ROOM_PAGE,
+        after: Annotated[
+            str | None,
+            Query(
+                description="Rooms after this name: the previous page's `next_after`",
+                max_length=64,
+            ),
+        ] = None,
+    ) -> RoomPageOut:
+        """Every public room, and the private rooms the caller belongs or is invited to, a
+        page at a time in name order. A page may hold fewer than `limit` rooms and still be
+        followed by more: go on while `next_after` is not null."""
+        listed = await membership.rooms(caller.name, after=after and after.lower(), limit=limit)
+        return RoomPageOut(
+            rooms=[room_out(i.room, i.members, i.online) for i in listed.rooms],
+            next_after=listed.next_after,
+        )
 
-    @router.get("/rooms/{room}", tags=["rooms"], summary="Get a room",
-                responses=errors_doc(401, 404, 422))
+    @router.get(
+        "/rooms/{room}", tags=["rooms"], summary="Get a room", responses=errors_doc(401, 404, 422)
+    )
     async def room(room: RoomName, caller: Caller) -> RoomOut:
         return await describe(room, caller)
 
-    @router.get("/rooms/{room}/members", tags=["rooms"], summary="List a room's members",
-                responses=errors_doc(401, 404, 422))
+    @router.get(
+        "/rooms/{room}/members",
+        tags=["rooms"],
+        summary="List a room's members",
+        responses=errors_doc(401, 404, 422),
+    )
     async def members(room: RoomName, caller: Caller) -> MemberList:
-        return MemberList(members=await chat.members(room, viewer=caller.name))
+        return MemberList(members=await membership.members(room, viewer=caller.name))
 
-    @router.put("/rooms/{room}/members/{user}", tags=["rooms"], summary="Join a room",
-                responses=errors_doc(401, 403, 404, 422))
+    @router.put(
+        "/rooms/{room}/members/{user}",
+        tags=["rooms"],
+        summary="Join a room",
+        responses=errors_doc(401, 403, 404, 422),
+    )
     async def join(room: RoomName, user: Member, caller: Caller) -> RoomOut:
         """Become a member; the room is created if it does not exist. Idempotent. A private
         room needs an invitation (404 without); a ban is 403."""
         check_self(caller, user)
-        joined = await chat.become_member(caller.name, room)
+        joined = await membership.become_member(caller.name, room)
         return await describe(joined.key, caller)
 
-    @router.delete("/rooms/{room}/members/{user}", status_code=204, tags=["rooms"],
-                   summary="Leave a room, or kick a member",
-                   responses=errors_doc(401, 403, 404, 409, 422))
+    @router.delete(
+        "/rooms/{room}/members/{user}",
+        status_code=204,
+        tags=["rooms"],
+        summary="Leave a room, or kick a member",
+        responses=errors_doc(401, 403, 404, 409, 422),
+    )
     async def leave(room: RoomName, user: MemberOrOther, caller: Caller) -> Response:
         """For the caller: end the membership; the caller's live sessions stop listening to
         the room. For another user: a kick (room admins), which ends their membership and
         their live sessions' listening at once, on every node."""
         if caller.key == user.lower():
-            await chat.leave(caller.name, room)
+            await membership.leave(caller.name, room)
         else:
             await moderation.kick(caller.name, room, user)
         return Response(status_code=204)
 
-    @router.get("/rooms/{room}/messages", tags=["messages"], response_model=MessagePage,
-                summary="Room history", responses=errors_doc(401, 403, 404, 422))
+    @router.get(
+        "/rooms/{room}/messages",
+        tags=["messages"],
+        response_model=MessagePage,
+        summary="Room history",
+        responses=errors_doc(401, 403, 404, 422),
+    )
     async def history(
-        room: RoomName, caller: Caller, limit: Limit = 50, before: Before = None,
+        room: RoomName,
+        caller: Caller,
+        limit: Limit = 50,
+        before: Before = None,
         after: After = None,
     ) -> JSONResponse:
         """Messages oldest first, ignored senders left out; members only. Without `after`,
         the newest `limit` before `before`; continue with `before=next_before`."""
-        messages = await chat.history(caller.name, room, limit=limit, before=before, after=after)
+        messages = await messaging.history(
+            caller.name, room, limit=limit, before=before, after=after
+        )
         return page(messages, limit, after)
 
-    @router.post("/rooms/{room}/messages", status_code=201, tags=["messages"],
-                 response_model=MessageOut, summary="Send a message to a room",
-                 responses=errors_doc(401, 403, 404, 413, 422))
+    @router.post(
+        "/rooms/{room}/messages",
+        status_code=201,
+        tags=["messages"],
+        response_model=MessageOut,
+        summary="Send a message to a room",
+        responses=errors_doc(401, 403, 404, 413, 422),
+    )
     async def send(room: RoomName, body: SendMessage, caller: Caller) -> JSONResponse:
         """Members only; answers once the message is durable."""
-        message = await chat.send(caller.name, room, body.text)
+        message = await messaging.send(caller.name, room, body.text)
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)
 
-    @router.get("/rooms/{room}/read-marker", tags=["messages"], summary="Unread count",
-                responses=errors_doc(401, 403, 404, 422))
+    @router.get(
+        "/rooms/{room}/read-marker",
+        tags=["messages"],
+        summary="Unread count",
+        responses=errors_doc(401, 403, 404, 422),
+    )
     async def read_marker(room: RoomName, caller: Caller) -> ReadMarker:
         """Where the caller's read cursor is (the one `GET /receive` moves) and how many
         messages lie after it; fetch them with `GET messages?after=last_read_id`."""
-        return ReadMarker(last_read_id=await chat.read_cursor(caller.name, room),
-                          unread=await chat.unread_count(caller.name, room))
+        return ReadMarker(
+            last_read_id=await messaging.read_cursor(caller.name, room),
+            unread=await messaging.unread_count(caller.name, room),
+        )
 
-    @router.put("/rooms/{room}/read-marker", tags=["messages"], summary="Mark messages read",
-                responses=errors_doc(401, 403, 404, 422))
+    @router.put(
+        "/rooms/{room}/read-marker",
+        tags=["messages"],
+        summary="Mark messages read",
+        responses=errors_doc(401, 403, 404, 422),
+    )
     async def mark_read(room: RoomName, body: ReadMarkerIn, caller: Caller) -> ReadMarker:
         """Move the read cursor forward to `last_read_id` (it never moves backward)."""
-        await chat.mark_read(caller.name, room, body.last_read_id)
+        await messaging.mark_read(caller.name, room, body.last_read_id)
         return await read_marker(room, caller)
 
-    @router.get("/private-messages", tags=["private messages"], response_model=MessagePage,
-                summary="Private message history", responses=errors_doc(401, 422))
+    @router.get(
+        "/private-messages",
+        tags=["private messages"],
+        response_model=MessagePage,
+        summary="Private message history",
+        responses=errors_doc(401, 422),
+    )
     async def private_history(
         caller: Caller, limit: Limit = 50, before: Before = None, after: After = None
     ) -> JSONResponse:
         """Messages sent to and by the caller, paged like room history."""
-        messages = await chat.private_history(caller.name, limit=limit, before=before,
-                                              after=after)
+        messages = await messaging.private_history(
+            caller.name, limit=limit, before=before, after=after
+        )
         return page(messages, limit, after)
 
-    @router.post("/private-messages", status_code=201, tags=["private messages"],
-                 response_model=MessageOut, summary="Send a private message",
-                 responses=errors_doc(401, 404, 413, 422))
+    @router.post(
+        "/private-messages",
+        status_code=201,
+        tags=["private messages"],
+        response_model=MessageOut,
+        summary="Send a private message",
+        responses=errors_doc(401, 404, 413, 422),
+    )
     async def send_private(body: SendPrivate, caller: Caller) -> JSONResponse:
-        message = await chat.send_private(caller.name, body.to, body.text)
+        message = await messaging.send_private(caller.name, body.to, body.text)
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)
 

@@ -48,8 +48,11 @@ class ErrorBody(BaseModel):
 
 
 class Credentials(BaseModel):
-    name: Text = Field(examples=["alice"], description="1-32 letters, digits, '-', '_' or '.'",
-                       json_schema_extra=NAME_SCHEMA)
+    name: Text = Field(
+        examples=["alice"],
+        description="1-32 letters, digits, '-', '_' or '.'",
+        json_schema_extra=NAME_SCHEMA,
+    )
     password: Text = Field(examples=["correct horse"])
 
 
@@ -96,6 +99,13 @@ class RoomList(BaseModel):
     rooms: list[RoomOut]
 
 
+class RoomPageOut(BaseModel):
+    rooms: list[RoomOut] = Field(description="In name order (case-insensitively)")
+    next_after: str | None = Field(
+        description="Pass as `after` for the next page; null: no more rooms"
+    )
+
+
 class MemberList(BaseModel):
     members: list[str]
 
@@ -105,15 +115,15 @@ class MemberList(BaseModel):
 
 class RoomCreate(BaseModel):
     name: Text = Field(examples=["den"], json_schema_extra=NAME_SCHEMA)
-    private: bool = Field(False, description="Invite-only: hidden from and closed to "
-                          "non-members")
+    private: bool = Field(False, description="Invite-only: hidden from and closed to non-members")
 
 
 class RoomPatch(BaseModel):
     """Fields left out (or null) stay as they are."""
 
-    topic: Text | None = Field(None, description="Room admins; empty clears it",
-                               max_length=MAX_TOPIC_BYTES)
+    topic: Text | None = Field(
+        None, description="Room admins; empty clears it", max_length=MAX_TOPIC_BYTES
+    )
     private: bool | None = Field(None, description="The owner only")
 
 
@@ -150,8 +160,9 @@ class ReadMarker(BaseModel):
         description="Id of the last message received through /receive or marked read; "
         "null before the first"
     )
-    unread: int = Field(description="Messages after the marker, ignored senders left out "
-                        "(counted up to 1000)")
+    unread: int = Field(
+        description="Messages after the marker, ignored senders left out (counted up to 1000)"
+    )
 
 
 class ReadMarkerIn(BaseModel):

@@ -11,10 +11,14 @@
             {"type": "error", "code": ..., "message": ...}   (plus "ref" if the frame had one)
             {"type": "pong"} / {"type": "ping"}    a ping after PING_INTERVAL of silence
 
-Flow control: the hub hands each message to every session without waiting (`deliver` is a
+Flow control: the core hands each message to every session without waiting (`deliver` is a
 put_nowait of a frame encoded once per message); one writer task per connection drains a
 bounded queue. A client that lets its queue fill is dropped (close code 1008), never waited
 for, so one slow reader cannot hold up a room.
+
+Revocation: when the credentials a socket was opened with are revoked (its token logged out,
+the password changed, the account deleted, on any node), the client gets a notice and the
+socket is closed with code 4001 (REVOKED) and the reason.
 """
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
@@ -28,11 +32,13 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from torbit.core.chat import Chat
-from torbit.core.hub import Delivery, Hub
-from torbit.core.limits import ConnectionLimiter
-from torbit.core.names import check_name, is_inbox
-from torbit.errors import InvalidInput, ServiceUnavailable, TorbitError
+from torbit.core.delivery import Delivery, Names
+from torbit.core.membership import Membership
+from torbit.core.messaging import Messaging
+from torbit.core.names import check_name, is_inbox, name_key
+from torbit.core.sessions import Sessions
+from torbit.core.subscriptions import Subscriptions
+from torbit.errors import AuthenticationFailed, InvalidInput, ServiceUnavailable, TorbitError
 from torbit.frontends.http.auth import Authenticator, Principal, client_address
 from torbit.metrics import Metrics
 
@@ -41,6 +47,7 @@ log = logging.getLogger("torbit.http.ws")
 DOOR = "http-ws"
 PING_INTERVAL = 20.0
 AUTH_TIMEOUT = 10.0
+REVOKED = 4001  # close code: the credentials this socket was opened with were revoked
 CLOSE_GRACE = 5.0  # how long a dropped client gets to take its close frame before we cut it
 RAW_SEND = "torbit.raw_send"
 PING = json.dumps({"type": "ping"})
@@ -64,11 +71,12 @@ class WsSession:
 
     def __init__(self, name: str, max_frames: int, metrics: Metrics) -> None:
         self.name = name
-        self.user_key = name.lower()
+        self.user_key = name_key(name)
         self.ignores: set[str] = set()
         self.max_frames = max_frames
         self.dropped = False
         self.close_reason: str | None = None
+        self.close_code = 1000
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(max_frames)
         self._metrics = metrics
         self._writer: asyncio.Task[None] | None = None
@@ -78,13 +86,17 @@ class WsSession:
     def deliver(self, delivery: Delivery) -> None:
         self.send(delivery.json)
 
-    def notify(self, text: str, channel: str | None = None) -> None:
+    def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         self.send(notice_frame(text, channel))
 
     def close(self, reason: str) -> None:
         self.notify(reason)
         self.close_reason = reason
         self.send(None)
+
+    def revoke(self, reason: str) -> None:
+        self.close_code = REVOKED
+        self.close(reason)
 
     def send(self, frame: str | None) -> None:
         if self.dropped:
@@ -96,8 +108,9 @@ class WsSession:
 
     def _drop(self) -> None:
         self.dropped = True
-        log.warning("dropping WebSocket client %s: %d frames queued unread",
-                    self.name, self.max_frames)
+        log.warning(
+            "dropping WebSocket client %s: %d frames queued unread", self.name, self.max_frames
+        )
         self._metrics.dropped_clients.labels(door=DOOR).inc()
         if self._writer is not None:
             self._writer.cancel()
@@ -173,34 +186,28 @@ class LiveEndpoint:
 
     def __init__(
         self,
-        chat: Chat,
-        hub: Hub,
+        sessions: Sessions,
+        membership: Membership,
+        messaging: Messaging,
+        subscriptions: Subscriptions,
         auth: Authenticator,
-        connections: ConnectionLimiter,
         metrics: Metrics,
         max_frames: int,
     ) -> None:
-        self._chat = chat
-        self._hub = hub
-        self._connections = connections
+        self._sessions = sessions
+        self._membership = membership
+        self._messaging = messaging
+        self._subs = subscriptions
         self._auth = auth
         self._metrics = metrics
         self._max_frames = max_frames
         self._sent = metrics.messages_in.labels(door=DOOR)
 
     async def __call__(self, websocket: WebSocket) -> None:
-        ip = client_address(websocket)
-        refused = self._connections.acquire(ip)
+        # Counted per address by the connection guard (guard.py), from the TCP connection
+        # until it closes; its handshake's Origin was checked by origins.py.
         await websocket.accept()
-        if refused is not None:
-            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
-                await websocket.send_text(error_frame("rate_limited", refused))
-            await self._close(websocket, 1013, "try again later")
-            return
-        try:
-            await self._serve(websocket)
-        finally:
-            self._connections.release(ip)
+        await self._serve(websocket)
 
     async def _serve(self, websocket: WebSocket) -> None:
         principal = await self._authenticate(websocket)
@@ -208,35 +215,42 @@ class LiveEndpoint:
             return
         session = WsSession(principal.name, self._max_frames, self._metrics)
         try:
-            await self._chat.connect(session, principal.name)
+            await self._sessions.login(session, principal.name, principal.proof)
         except ServiceUnavailable as e:  # told, and let go: a client retries after a 1013
             with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
                 await websocket.send_text(error_frame(e.code, e.message))
             await self._close(websocket, 1013, "try again later")
+            return
+        except AuthenticationFailed as e:  # revoked while logging in
+            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+                await websocket.send_text(error_frame(e.code, e.message))
+            await self._close(websocket, REVOKED, e.message)
             return
         gauge = self._metrics.connected.labels(door=DOOR)
         gauge.inc()
         tasks: list[asyncio.Task[None]] = []
         try:
             session.notify(f"logged in as {principal.name}")
-            tasks = [session.start(websocket),
-                     asyncio.create_task(self._read(websocket, session))]
+            tasks = [session.start(websocket), asyncio.create_task(self._read(websocket, session))]
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in tasks:
                 task.cancel()
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             gauge.dec()
-            await self._chat.disconnect(session)
-        failures = [e for e in outcomes
-                    if isinstance(e, Exception) and not isinstance(e, WebSocketDisconnect)]
+            await self._sessions.logout(session)
+        failures = [
+            e
+            for e in outcomes
+            if isinstance(e, Exception) and not isinstance(e, WebSocketDisconnect)
+        ]
         if failures:
             log.error("WebSocket of %s failed", session.name, exc_info=failures[0])
             await self._close(websocket, 1011, "internal error")
         elif session.dropped:
             await self._close(websocket, 1008, "too slow: output queue full")
         else:
-            await self._close(websocket, 1000, session.close_reason or "")
+            await self._close(websocket, session.close_code, session.close_reason or "")
 
     async def _close(self, websocket: WebSocket, code: int, reason: str) -> None:
         try:
@@ -266,8 +280,11 @@ class LiveEndpoint:
         except WebSocketDisconnect:
             return None
         except (TorbitError, TimeoutError) as e:
-            code, why = (e.code, e.message) if isinstance(e, TorbitError) else (
-                "unauthenticated", "authentication timed out")
+            code, why = (
+                (e.code, e.message)
+                if isinstance(e, TorbitError)
+                else ("unauthenticated", "authentication timed out")
+            )
             with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
                 await websocket.send_text(error_frame(code, why))
             await self._close(websocket, 1008, "authentication failed")
@@ -280,8 +297,12 @@ class LiveEndpoint:
                 code = message.get("code", 1005)
                 if code not in (1000, 1001):  # no goodbye; a stuck reader ends so at a low
                     # message rate: uvicorn's keepalive pings go unanswered (20 s + 20 s)
-                    log.info("WebSocket client %s gone without closing (code %s): connection "
-                             "lost or keepalive pings unanswered", session.name, code)
+                    log.info(
+                        "WebSocket client %s gone without closing (code %s): connection "
+                        "lost or keepalive pings unanswered",
+                        session.name,
+                        code,
+                    )
                 return
             text = message.get("text")
             if text is None:
@@ -301,11 +322,10 @@ class LiveEndpoint:
             session.send(error_frame(e.code, e.message, ref))
 
     def _subscribed(self, session: WsSession, room_key: str) -> bool:
-        return self._hub.is_listening(session, room_key)
+        return self._subs.is_listening(session, room_key)
 
     async def _dispatch(self, session: WsSession, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
-        chat = self._chat
         if kind == "ping":
             session.send(PONG)
         elif kind == "subscribe":
@@ -314,17 +334,19 @@ class LiveEndpoint:
             if self._subscribed(session, key):
                 session.notify(f"already subscribed to #{room}", key)
                 return
-            await chat.join(session, room)
+            await self._membership.join(session, room)
         elif kind == "unsubscribe":
             key = check_name(_text(frame, "room"), "room name")
             if not self._subscribed(session, key):
                 raise InvalidInput(f"not subscribed to #{key}")
-            await chat.part(session, key)
+            await self._membership.stop_listening(session, key)
         elif kind == "send":
-            await chat.send(session.name, _text(frame, "room"), _text(frame, "text"))
+            await self._messaging.send(session.name, _text(frame, "room"), _text(frame, "text"))
             self._sent.inc()
         elif kind == "private":
-            await chat.send_private(session.name, _text(frame, "to"), _text(frame, "text"))
+            await self._messaging.send_private(
+                session.name, _text(frame, "to"), _text(frame, "text")
+            )
             self._sent.inc()
         elif kind == "auth":
             raise InvalidInput("already authenticated")

@@ -90,6 +90,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("purge_marks", "messages", "tokens", "cursors", "ignores", "memberships",
-                  "rooms", "users"):
+    for table in (
+        "purge_marks",
+        "messages",
+        "tokens",
+        "cursors",
+        "ignores",
+        "memberships",
+        "rooms",
+        "users",
+    ):
         op.drop_table(table)

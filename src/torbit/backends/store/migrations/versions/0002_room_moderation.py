@@ -39,14 +39,10 @@ def _room_user(*extra: sa.Column[object]) -> list[sa.Column[object]]:
 
 def upgrade() -> None:
     op.create_table("room_admins", *_room_user())
-    op.create_table(
-        "room_bans", *_room_user(sa.Column("banned_at", TIMESTAMP, nullable=False))
-    )
+    op.create_table("room_bans", *_room_user(sa.Column("banned_at", TIMESTAMP, nullable=False)))
     op.create_table("room_mutes", *_room_user(sa.Column("until", TIMESTAMP, nullable=False)))
     op.create_index("ix_room_mutes_until", "room_mutes", ["until"])
-    op.create_table(
-        "room_invites", *_room_user(sa.Column("invited_at", TIMESTAMP, nullable=False))
-    )
+    op.create_table("room_invites", *_room_user(sa.Column("invited_at", TIMESTAMP, nullable=False)))
     op.create_index("ix_room_invites_user_key", "room_invites", ["user_key"])
     op.create_table(
         "audit_log",

@@ -1,0 +1,165 @@
+"""Node events: changes that sessions on every node must feel at once (an ignore, a kick, a
+mute, an invitation, a notice to a room). Each is a typed dataclass; a service registers its
+handlers with `NodeEvents.on`, and `publish` applies an event here at once and on every
+other node when it arrives through the message log (its own echo is skipped), so one node
+and many behave the same."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+from torbit.core.models import Draft, Message, MessageKind
+from torbit.core.names import EVENTS_CHANNEL
+from torbit.core.ports import MessageLog
+
+log = logging.getLogger("torbit.events")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEvent:
+    TYPE: ClassVar[str] = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreChanged(NodeEvent):
+    TYPE: ClassVar[str] = "ignore"
+    user: str  # key of the user whose list changed
+    target: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Expelled(NodeEvent):
+    """A kick or a ban: the user's sessions stop listening to the room."""
+
+    TYPE: ClassVar[str] = "kick"
+    room: str
+    room_name: str
+    user: str
+    name: str
+    by: str
+    verb: str  # "kicked" or "banned"
+
+
+@dataclass(frozen=True, slots=True)
+class MuteChanged(NodeEvent):
+    TYPE: ClassVar[str] = "mute"
+    room: str
+    room_name: str
+    user: str
+    name: str
+    by: str
+    until: str | None  # ISO time; None lifts the mute
+    minutes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Invited(NodeEvent):
+    TYPE: ClassVar[str] = "invite"
+    room: str
+    room_name: str
+    user: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomNotice(NodeEvent):
+    TYPE: ClassVar[str] = "notice"
+    room: str
+    text: str
+    about: tuple[str, ...] = ()  # keys of the users it names
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsRevoked(NodeEvent):
+    """Close the user's sessions opened with `credential` (a password change, a deletion)
+    or with the token of hash `token` (a logout); see core/revocation.py."""
+
+    TYPE: ClassVar[str] = "revoke"
+    user: str
+    reason: str
+    credential: str = ""
+    token: str = ""
+    deleted: bool = False  # the account is gone: forget it everywhere in memory too
+
+
+E = TypeVar("E", bound=NodeEvent)
+_KINDS: dict[str, type[NodeEvent]] = {
+    cls.TYPE: cls
+    for cls in (IgnoreChanged, Expelled, MuteChanged, Invited, RoomNotice, SessionsRevoked)
+}
+
+
+def encode(event: NodeEvent, origin: str) -> str:
+    return json.dumps({"type": event.TYPE, "origin": origin, **dataclasses.asdict(event)})
+
+
+def decode(text: str) -> tuple[NodeEvent, str] | None:
+    """The event and its origin node, or None for an unknown or malformed event (a newer
+    node's event type is skipped, not an error)."""
+    try:
+        data: dict[str, Any] = json.loads(text)
+        cls = _KINDS.get(data.pop("type", None))
+        origin = str(data.pop("origin", ""))
+        if cls is None:
+            return None
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**fields), origin
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+class NodeEvents:
+    """The registry of handlers and the way events travel between nodes."""
+
+    def __init__(
+        self, log: MessageLog, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._log = log
+        self._now = now
+        self._origin = uuid.uuid4().hex  # tells this node's own events from other nodes'
+        self._handlers: dict[type[NodeEvent], list[Callable[[Any], None]]] = {}
+
+    def on(self, kind: type[E], handler: Callable[[E], None]) -> None:
+        self._handlers.setdefault(kind, []).append(handler)
+
+    async def start(self) -> None:
+        """Listen to other nodes' events; call once the message log has started."""
+        await self._log.watch(EVENTS_CHANNEL)
+
+    async def publish(self, event: NodeEvent) -> None:
+        """Apply here at once, then on every other node through the log."""
+        self._apply(event)
+        draft = Draft(
+            channel=EVENTS_CHANNEL,
+            sender="torbit",
+            text=encode(event, self._origin),
+            sent_at=self._now(),
+            kind=MessageKind.EVENT,
+        )
+        await self._log.publish([draft])
+
+    def receive(self, message: Message) -> None:
+        """A committed message of EVENTS_CHANNEL: apply it unless this node sent it."""
+        decoded = decode(message.text)
+        if decoded is not None and decoded[1] != self._origin:
+            self._apply(decoded[0])
+
+    def apply(self, event: NodeEvent) -> None:
+        """Apply here only: an event that reached this node another way (the store's
+        revocation feed, core/revocation.py)."""
+        self._apply(event)
+
+    def _apply(self, event: NodeEvent) -> None:
+        for handler in self._handlers.get(type(event), ()):
+            try:
+                handler(event)
+            except Exception:  # one bad handler must not stop the others, nor the log
+                log.exception("handler of node event %s failed", event.TYPE)

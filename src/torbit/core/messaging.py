@@ -1,0 +1,233 @@
+"""Sending and reading messages: to rooms and privately, history, and the read cursors of
+`/receive` and unread counts. A message is acknowledged only once the log made it durable;
+ignored senders are left out of everything a user reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from torbit.core.ignores import Ignores
+from torbit.core.limits import RateLimiter
+from torbit.core.membership import Membership
+from torbit.core.models import Draft, Message, MessageKind, Room
+from torbit.core.mutes import Mutes
+from torbit.core.names import check_name, inbox_channel, name_key
+from torbit.core.ports import MessageLog, Store
+from torbit.core.text import clean_text
+from torbit.errors import InvalidInput, NotFound
+
+
+class Messaging:
+    def __init__(
+        self,
+        store: Store,
+        log: MessageLog,
+        membership: Membership,
+        ignores: Ignores,
+        mutes: Mutes,
+        *,
+        max_message_bytes: int = 4096,
+        rate: RateLimiter | None = None,
+        room_rate: RateLimiter | None = None,
+        text_filter: Callable[[str], str] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._log = log
+        self._membership = membership
+        self._ignores = ignores
+        self._mutes = mutes
+        self.max_message_bytes = max_message_bytes
+        self._rate = rate or RateLimiter(0, 0)
+        self._room_rate = room_rate or RateLimiter(0, 0)
+        # the profanity filter, if configured: returns the text to store, or raises InvalidInput
+        self._filter: Callable[[str], str] = text_filter or (lambda text: text)
+        self._now = now
+
+    def prepare_text(self, text: str) -> str:
+        """The text as it will be stored: cleaned, size checked, then the profanity filter.
+        Raises InvalidInput / TooLarge saying why not."""
+        return self._filter(clean_text(text, self.max_message_bytes))
+
+    # sending
+
+    async def send(
+        self, user: str, room_name: str, text: str, kind: MessageKind = MessageKind.TEXT
+    ) -> Message:
+        """Publish to a room the user is a member of; returns once the message is durable."""
+        room = await self._membership.member_room(user, room_name)
+        text = self.prepare_text(text)
+        self._mutes.check(room.key, name_key(user), self._now())
+        self._check_rate(user, room.key)
+        draft = Draft(channel=room.key, sender=user, text=text, sent_at=self._now(), kind=kind)
+        (message,) = await self._log.publish([draft])
+        return message
+
+    async def send_while_listening(
+        self, user: str, room: Room, texts: Sequence[str], kind: MessageKind = MessageKind.TEXT
+    ) -> tuple[list[Message], int]:
+        """The fast path of a session that listens to `room` (membership was checked when it
+        joined; a kick or ban ends the listening): consecutive lines go out as one batch, in
+        order. `texts` are already prepared (`prepare_text`). Lines over the rate limits are
+        dropped; returns the messages and how many were dropped. Muted: Forbidden."""
+        key = name_key(user)
+        self._mutes.check(room.key, key, self._now())
+        allowed = self._rate.take(key, len(texts))
+        if allowed:
+            allowed = self._room_rate.take(f"{key} {room.key}", allowed)
+        now = self._now()
+        drafts = [
+            Draft(channel=room.key, sender=user, text=t, sent_at=now, kind=kind)
+            for t in texts[:allowed]
+        ]
+        messages = await self._log.publish(drafts) if drafts else []
+        return messages, len(texts) - allowed
+
+    async def send_private(self, sender: str, to: str, text: str) -> Message:
+        """A private message lands in the recipient's inbox and, as a copy, in the sender's."""
+        recipient = await self._store.get_user(check_name(to, "user name"))
+        if recipient is None:
+            raise NotFound(f"no such user {to!r}")
+        text = self.prepare_text(text)
+        self._check_rate(sender, None)
+        now = self._now()
+        drafts = [
+            Draft(
+                channel=inbox_channel(recipient.key),
+                sender=sender,
+                text=text,
+                sent_at=now,
+                kind=MessageKind.PRIVATE,
+                recipient=recipient.name,
+            )
+        ]
+        if recipient.key != name_key(sender):
+            drafts.append(
+                Draft(
+                    channel=inbox_channel(name_key(sender)),
+                    sender=sender,
+                    text=text,
+                    sent_at=now,
+                    kind=MessageKind.PRIVATE,
+                    recipient=recipient.name,
+                )
+            )
+        return (await self._log.publish(drafts))[0]
+
+    def _check_rate(self, user: str, room_key: str | None) -> None:
+        key = name_key(user)
+        self._rate.check(key)
+        if room_key is not None:
+            self._room_rate.check(f"{key} {room_key}")
+
+    # reading
+
+    async def history(
+        self,
+        user: str,
+        room_name: str,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> list[Message]:
+        """Messages of a room the user belongs to, oldest first, ignored senders left out.
+        Without `after` the newest `limit` (before `before`) are returned."""
+        room = await self._membership.member_room(user, room_name)
+        return await self._visible(
+            user, room.key, room.created_at, limit=limit, before=before, after=after
+        )
+
+    async def private_history(
+        self, user: str, *, limit: int = 50, before: int | None = None, after: int | None = None
+    ) -> list[Message]:
+        """The user's inbox. Messages older than the account are not theirs: they were a
+        deleted account's of the same name, where the log could not delete them (Kafka)."""
+        account = await self._store.get_user(name_key(user))
+        if account is None:
+            raise NotFound(f"no such user {user!r}")
+        return await self._visible(
+            user,
+            inbox_channel(account.key),
+            account.created_at,
+            limit=limit,
+            before=before,
+            after=after,
+        )
+
+    async def _visible(
+        self,
+        user: str,
+        channel: str,
+        since: datetime,
+        *,
+        limit: int,
+        before: int | None,
+        after: int | None,
+    ) -> list[Message]:
+        """Ignored senders and messages from before `since` (the room's or account's
+        creation: a deleted namesake's) are left out."""
+        ignores = await self._ignores.of(user)
+        out: list[Message] = []
+        newest = after is None
+        while len(out) < limit:
+            batch = await self._log.read(
+                channel, after=after, before=before, limit=limit, newest=newest
+            )
+            visible = [m for m in batch if m.sender_key not in ignores and m.sent_at >= since]
+            if newest:
+                out = visible[-(limit - len(out)) :] + out if visible else out
+                if len(batch) < limit:
+                    break
+                before = batch[0].id
+            else:
+                out.extend(visible[: limit - len(out)])
+                if len(batch) < limit:
+                    break
+                after = batch[-1].id
+        return out
+
+    async def receive(self, user: str, room_name: str, limit: int = 100) -> list[Message]:
+        """What the user has not yet received in this room through this call, oldest first;
+        the read cursor moves over exactly what was examined."""
+        room = await self._membership.member_room(user, room_name)
+        key = name_key(user)
+        ignores = await self._ignores.of(user)
+        cursor = await self._store.get_cursor(key, room.key)
+        out: list[Message] = []
+        last = cursor
+        while len(out) < limit:
+            batch = await self._log.read(room.key, after=last, limit=limit)
+            for m in batch:
+                if m.sender_key not in ignores and m.sent_at >= room.created_at:
+                    out.append(m)
+                last = m.id
+                if len(out) == limit:
+                    break
+            if len(batch) < limit:
+                break
+        if last is not None and last != cursor:
+            await self._store.set_cursor(key, room.key, last)
+        return out
+
+    async def unread_count(self, user: str, room_name: str, cap: int = 1000) -> int:
+        room = await self._membership.member_room(user, room_name)
+        cursor = await self._store.get_cursor(name_key(user), room.key)
+        ignores = await self._ignores.of(user)
+        batch = await self._log.read(room.key, after=cursor, limit=cap)
+        return sum(1 for m in batch if m.sender_key not in ignores and m.sent_at >= room.created_at)
+
+    async def read_cursor(self, user: str, room_name: str) -> int | None:
+        """Id of the last message the user received (or marked read) in the room, if any."""
+        room = await self._membership.member_room(user, room_name)
+        return await self._store.get_cursor(name_key(user), room.key)
+
+    async def mark_read(self, user: str, room_name: str, last_id: int) -> None:
+        """Move the read cursor forward to last_id, which may not lie beyond the room's newest
+        message. A cursor never moves backward."""
+        room = await self._membership.member_room(user, room_name)
+        newest = await self._log.read(room.key, limit=1, newest=True)
+        if not newest or last_id > newest[-1].id:
+            raise InvalidInput(f"#{room.name} has no message {last_id}")
+        await self._store.set_cursor(name_key(user), room.key, last_id)

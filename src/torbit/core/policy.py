@@ -1,0 +1,49 @@
+"""Which role each action needs in the room it acts on, checked once in the core whichever
+door asked. Front doors read it to show roles in their help; they never check it themselves."""
+
+from __future__ import annotations
+
+from torbit.core.models import Role
+from torbit.errors import Forbidden
+
+M, ADM, OWN = Role.MEMBER, Role.ADMIN, Role.OWNER
+
+ACTIONS: dict[str, Role] = {
+    "who": M,
+    "me": M,
+    "history": M,
+    "invite": ADM,
+    "kick": ADM,
+    "ban": ADM,
+    "unban": ADM,
+    "mute": ADM,
+    "unmute": ADM,
+    "topic": ADM,
+    "audit": ADM,
+    "op": OWN,
+    "deop": OWN,
+    "private": OWN,
+}
+
+_WHO = {Role.MEMBER: "members", Role.ADMIN: "room admins", Role.OWNER: "the owner"}
+_HELP = {Role.ADMIN: "room admins", Role.OWNER: "room owner"}
+
+
+def needed(action: str) -> Role:
+    """The role an action needs; actions not listed need none."""
+    return ACTIONS.get(action, Role.NONE)
+
+
+def who_may(action: str) -> str:
+    """'room admins' or 'room owner' for help texts; '' when any member may."""
+    return _HELP.get(needed(action), "")
+
+
+def check(role: Role, action: str, room_name: str) -> None:
+    """Raise Forbidden unless `role` may do `action` in the room."""
+    required = needed(action)
+    if role < required:
+        raise Forbidden(
+            f"only {_WHO.get(required, required.label)} of #{room_name} "
+            f"may /{action}: you are {role.label}"
+        )

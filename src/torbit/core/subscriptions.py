@@ -1,0 +1,216 @@
+"""The one subscription API: which local session listens to which channel, kept in step with
+the channels this node watches on the message log (a channel is watched while it has a local
+listener), and the route of every committed message to its listeners. Front doors and the
+other services subscribe only through here; nobody else touches the hub or the log's watches.
+
+Every `listen` asks the log to watch (watching is idempotent), so a watch that failed during
+an outage is retried by the next listener rather than missing until everyone leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, tzinfo
+
+from torbit.core.delivery import Delivery, Names, Session
+from torbit.core.hub import Hub, UserPresence
+from torbit.core.models import Message
+from torbit.core.names import EVENTS_CHANNEL, inbox_channel, is_inbox, name_key
+from torbit.core.ports import MessageLog
+
+log = logging.getLogger("torbit.subscriptions")
+
+MessageHook = Callable[[Message], None]
+
+
+class _Waiter:
+    """A listener that only wakes a waiting request (a long poll). It belongs to no user, so
+    it never counts as someone online, and it ignores no one."""
+
+    __slots__ = ("event", "ignores", "user_key")
+
+    def __init__(self) -> None:
+        self.user_key = ""
+        self.ignores: set[str] = set()
+        self.event = asyncio.Event()
+
+    def deliver(self, delivery: Delivery) -> None:
+        self.event.set()
+
+    def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
+        pass
+
+    def close(self, reason: str) -> None:
+        self.event.set()
+
+    def revoke(self, reason: str) -> None:
+        self.event.set()
+
+
+class Subscriptions:
+    def __init__(
+        self,
+        log: MessageLog,
+        tz: tzinfo,
+        *,
+        on_event: MessageHook | None = None,
+        transcript: MessageHook | None = None,
+        on_delivered: Callable[[Message, float], None] | None = None,
+    ) -> None:
+        self._log = log
+        self._hub = Hub(tz)
+        self.tz = tz
+        self._on_event = on_event
+        self._transcript = transcript
+        self._on_delivered = on_delivered
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # committed messages (the message log's listener)
+
+    def route(self, message: Message) -> None:
+        """Node events to their handlers; room and inbox messages to the transcript (rooms
+        only) and to every local listener."""
+        if message.channel == EVENTS_CHANNEL:
+            if self._on_event is not None:
+                self._on_event(message)
+            return
+        if self._transcript is not None and not is_inbox(message.channel):
+            self._transcript(message)
+        if self._hub.dispatch(message) and self._on_delivered is not None:
+            lag = (datetime.now(UTC) - message.sent_at).total_seconds()
+            self._on_delivered(message, max(0.0, lag))
+
+    @property
+    def delivered(self) -> int:
+        """Deliveries made so far (for metrics)."""
+        return self._hub.delivered
+
+    # logged-in sessions
+
+    async def attach(self, session: Session, name: str, ignores: set[str]) -> None:
+        """A session has logged in: it gets the user's private messages from now on."""
+        self._hub.attach(session, name, ignores)
+        try:
+            await self.listen(session, inbox_channel(name_key(name)))
+        except BaseException:
+            await self.detach(session)
+            raise
+
+    async def detach(self, session: Session) -> None:
+        """Forget a session everywhere; channels left without listeners are unwatched."""
+        for channel in self._hub.detach(session):
+            await self._log.unwatch(channel)
+
+    def detach_now(self, session: Session) -> None:
+        """`detach` for synchronous callers (a revocation): the session gets nothing more from
+        now on; channels left without listeners are unwatched soon."""
+        for channel in self._hub.detach(session):
+            self._spawn(self._unwatch_if_unused(channel))
+
+    def presence(self, user_key: str) -> UserPresence | None:
+        return self._hub.presence(user_key)
+
+    def sessions_of(self, user_key: str) -> list[Session]:
+        return self._hub.sessions_of(user_key)
+
+    def users(self) -> Iterator[UserPresence]:
+        return self._hub.users()
+
+    # listening to channels
+
+    async def listen(self, session: Session, channel: str, *, hold: bool = False) -> None:
+        """Listen to a channel (with hold=True, live messages wait for `release`). On failure
+        the session is not left half-subscribed."""
+        self._hub.enter(session, channel, hold)
+        try:
+            await self._log.watch(channel)
+        except BaseException:
+            await self.stop_listening(session, channel)
+            raise
+
+    def release(self, session: Session, channel: str, after_id: int | None) -> None:
+        """History shown up to `after_id`: deliver what was held past it, then go live."""
+        self._hub.release(session, channel, after_id)
+
+    async def stop_listening(self, session: Session, channel: str) -> None:
+        if self._hub.exit(session, channel):
+            await self._log.unwatch(channel)
+
+    def drop(self, session: Session, channel: str) -> None:
+        """`stop_listening` for synchronous callers (node event handlers): the unwatch runs
+        soon, if the channel is still without listeners then."""
+        if self._hub.exit(session, channel):
+            self._spawn(self._unwatch_if_unused(channel))
+
+    async def _unwatch_if_unused(self, channel: str) -> None:
+        if not self._hub.listener_count(channel):
+            await self._log.unwatch(channel)
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @contextlib.asynccontextmanager
+    async def wake_on(self, channel: str) -> AsyncIterator[asyncio.Event]:
+        """An event set whenever a message is committed to the channel, for a request that
+        waits for one (long polling); it counts as no one online."""
+        waiter = _Waiter()
+        await self.listen(waiter, channel)
+        try:
+            yield waiter.event
+        finally:
+            await self.stop_listening(waiter, channel)
+
+    def is_listening(self, session: Session, channel: str) -> bool:
+        return self._hub.is_listening(session, channel)
+
+    def listeners(self, channel: str) -> list[Session]:
+        return self._hub.listeners(channel)
+
+    def listener_count(self, channel: str) -> int:
+        return self._hub.listener_count(channel)
+
+    def channels_of(self, session: Session) -> list[str]:
+        return self._hub.channels_of(session)
+
+    # who is here
+
+    def online(self, channel: str) -> list[str]:
+        """Display names of users listening to the channel on this node, sorted."""
+        return self._hub.online(channel)
+
+    def online_count(self, channel: str) -> int:
+        return self._hub.online_count(channel)
+
+    def user_sessions_in(self, channel: str, user_key: str) -> int:
+        return self._hub.user_sessions_in(channel, user_key)
+
+    # notices: each names the users it is about (`about`, keys), and never reaches a user
+    # who ignores one of them, on any door
+
+    def notify(
+        self, channel: str, text: str, skip: Session | None = None, about: Names = ()
+    ) -> None:
+        self._hub.notify(channel, text, skip, about)
+
+    def notify_user(
+        self, user_key: str, text: str, channel: str | None = None, about: Names = ()
+    ) -> None:
+        p = self._hub.presence(user_key)
+        if p is None or (about and not p.ignores.isdisjoint(about)):
+            return
+        for session in list(p.sessions):
+            session.notify(text, channel, about)
+
+    def notify_everyone(self, text: str) -> None:
+        for p in self._hub.users():
+            for s in list(p.sessions):
+                s.notify(text)
+
+    async def close(self) -> None:
+        """Wait for pending unwatches (shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

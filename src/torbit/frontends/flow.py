@@ -1,0 +1,148 @@
+"""Bounded, coalesced output for stream doors (telnet, IRC): writes made during one turn of
+the event loop leave in one `transport.write` at the end of that turn, in order, so a burst of
+messages to a busy client costs one syscall instead of one per line (as InspIRCd does), and a
+lone message still leaves at once (no timer). Output is bounded: a client whose unsent bytes
+pass the limit is dropped, never waited for, so one slow reader cannot stall anyone else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from torbit.core.delivery import Delivery
+
+
+class FlushQueue:
+    """The writers with output pending in this loop turn, flushed by a single callback. The
+    per-delivery path (`TransportWriter.write`) and the flush are written out inline: at
+    100,000 deliveries/s every Python call per delivery shows in the profile."""
+
+    __slots__ = ("_loop", "dirty")
+
+    def __init__(self) -> None:
+        self.dirty: list[TransportWriter] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, writer: TransportWriter) -> None:
+        if not self.dirty:
+            self.schedule()
+        self.dirty.append(writer)
+
+    def schedule(self) -> None:
+        """Flush at the end of this turn (called when the first writer becomes dirty)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        for w in dirty:
+            pending = w._pending
+            if pending is None:
+                continue
+            w._pending = None
+            t = w.transport
+            if t is None or t.is_closing():
+                continue
+            t.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            if t.get_write_buffer_size() > w._limit:
+                w._overflow(t)
+
+
+class TransportWriter:
+    """One client's output. `on_overflow` is called once when the client falls too far behind
+    (the caller logs and counts it); the transport is then aborted."""
+
+    __slots__ = ("_flushes", "_limit", "_on_overflow", "_pending", "_queued", "transport")
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        limit: int,
+        flushes: FlushQueue,
+        on_overflow: Callable[[], None],
+    ) -> None:
+        self.transport: asyncio.Transport | None = transport
+        self._limit = limit
+        self._flushes = flushes
+        self._on_overflow = on_overflow
+        self._pending: list[bytes] | None = None  # created lazily: an idle client has none
+        self._queued = 0
+
+    def write(self, data: bytes) -> None:
+        pending = self._pending
+        if pending is not None:
+            pending.append(data)
+            self._queued += len(data)
+            if self._queued >= self._limit:  # a big burst: hand it to the transport now
+                self.flush()
+            return
+        if self.transport is None:
+            return
+        self._pending = [data]
+        self._queued = len(data)
+        dirty = self._flushes.dirty
+        if not dirty:
+            self._flushes.schedule()
+        dirty.append(self)
+        if len(data) >= self._limit:
+            self.flush()
+
+    def deliver(self, delivery: Delivery) -> None:
+        """`write(delivery.line)`, spelled out: a telnet session's `deliver` is bound to this,
+        so a delivery costs one Python call here instead of three."""
+        pending = self._pending
+        if pending is not None:
+            pending.append(delivery.line)
+            self._queued += len(delivery.line)
+            if self._queued >= self._limit:
+                self.flush()
+            return
+        if self.transport is None:
+            return
+        data = delivery.line
+        self._pending = [data]
+        self._queued = len(data)
+        dirty = self._flushes.dirty
+        if not dirty:
+            self._flushes.schedule()
+        dirty.append(self)
+        if len(data) >= self._limit:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is pending; only the transport's own backlog (bytes the client has not
+        taken) counts against the limit."""
+        pending, self._pending = self._pending, None
+        t = self.transport
+        if pending is None or t is None or t.is_closing():
+            return
+        t.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        if t.get_write_buffer_size() > self._limit:
+            self._overflow(t)
+
+    def pending(self) -> bool:
+        """Output not yet taken by the client (for a graceful shutdown)."""
+        t = self.transport
+        return (
+            t is not None
+            and not t.is_closing()
+            and (self._pending is not None or t.get_write_buffer_size() > 0)
+        )
+
+    def close(self) -> None:
+        """Flush what is pending, then close the transport."""
+        self.flush()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def lost(self) -> None:
+        self.transport = None
+        self._pending = None
+
+    def _overflow(self, t: asyncio.Transport) -> None:
+        self._pending = None
+        if t.is_closing():
+            return
+        self._on_overflow()
+        t.abort()

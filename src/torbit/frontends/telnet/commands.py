@@ -1,0 +1,330 @@
+"""The telnet door's command table: each row holds a command's name, syntax, help and
+handler, and `/help` is generated from the rows. The role a command needs is the core
+policy's (shown in help); the core checks it when the command acts."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Protocol
+
+from torbit.core import policy
+from torbit.core.delivery import Session
+from torbit.core.format import format_message, format_system
+from torbit.core.models import MessageKind, Role, Room
+from torbit.core.names import check_name
+from torbit.errors import InvalidInput, RateLimited
+from torbit.frontends.telnet.context import TelnetCore
+from torbit.protocol.commands import BadArguments, Syntax, parse_args, split_command
+
+DEFAULT_HISTORY = 20
+ROOMS_PAGE = 50
+MAX_HISTORY = 500
+
+
+class CommandSession(Session, Protocol):
+    room: Room | None
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def core(self) -> TelnetCore: ...
+
+    def send_line(self, text: str) -> None: ...
+
+    def count_sent(self, n: int) -> None:
+        """Count messages this client sent (metrics)."""
+
+
+Handler = Callable[[CommandSession, tuple[str, ...]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    syntax: Syntax
+    help: str
+    handler: Handler
+
+    @property
+    def role(self) -> Role:
+        return policy.needed(self.name)
+
+    @property
+    def usage(self) -> str:
+        return f"/{self.name} {self.syntax.usage}".rstrip()
+
+
+def parse_command(line: str) -> tuple[Command, tuple[str, ...]]:
+    """The command and its arguments; InvalidInput saying what would be right."""
+    name, tail = split_command(line)
+    command = COMMANDS.get(name)
+    if command is None:
+        raise InvalidInput(f"unknown command /{name[:32]}: type /help for the list")
+    try:
+        return command, parse_args(command.syntax, tail)
+    except BadArguments:
+        raise InvalidInput(f"usage: {command.usage}") from None
+
+
+async def run_command(session: CommandSession, line: str) -> None:
+    command, args = parse_command(line)
+    await command.handler(session, args)
+
+
+def help_lines() -> list[str]:
+    width = max(len(c.usage) for c in TABLE)
+    lines = []
+    for c in TABLE:
+        who = policy.who_may(c.name)
+        extra = f" ({who})" if who else ""
+        lines.append(f"{c.usage.ljust(width)}  {c.help}{extra}")
+    return lines
+
+
+def _info(session: CommandSession, text: str) -> None:
+    session.send_line(format_system(text))
+
+
+def _current(session: CommandSession) -> Room:
+    """The room the session talks in. A kick or ban ends the listening at once, from any node,
+    without the session being told otherwise, so it is checked here."""
+    room = session.room
+    if room is not None and not session.core.subscriptions.is_listening(session, room.key):
+        session.room = room = None
+    if room is None:
+        raise InvalidInput("you are not in a room: /join ROOM")
+    return room
+
+
+def _count(args: tuple[str, ...], usage: str) -> int:
+    if not args:
+        return DEFAULT_HISTORY
+    n = int(args[0]) if args[0].isdigit() and len(args[0]) < 10 else 0
+    if not 1 <= n <= MAX_HISTORY:
+        raise InvalidInput(f"usage: {usage} with N from 1 to {MAX_HISTORY}")
+    return n
+
+
+# handlers
+
+
+async def _help(session: CommandSession, args: tuple[str, ...]) -> None:
+    _info(session, "commands:")
+    for line in help_lines():
+        session.send_line("  " + line)
+    _info(session, "any other line is a message to the current room")
+
+
+async def _join(session: CommandSession, args: tuple[str, ...]) -> None:
+    key = check_name(args[0], "room name")
+    old = session.room
+    if old is not None and not session.core.subscriptions.is_listening(session, old.key):
+        session.room = old = None
+    if old is not None and old.key == key:
+        _info(session, f"you are already in #{old.name}")
+        return
+    session.room = await session.core.membership.join(session, args[0])
+    if old is not None:
+        await session.core.membership.stop_listening(session, old.key)
+
+
+async def _leave(session: CommandSession, args: tuple[str, ...]) -> None:
+    name = args[0] if args else _current(session).name
+    room = await session.core.membership.leave(session.name, name)
+    if session.room is not None and session.room.key == room.key:
+        session.room = None
+    _info(session, f"you left #{room.name}; /join a room to talk")
+
+
+async def _rooms(session: CommandSession, args: tuple[str, ...]) -> None:
+    after = check_name(args[0], "room name") if args else None
+    page = await session.core.membership.rooms(session.name, after=after, limit=ROOMS_PAGE)
+    if not page.rooms and after is None:
+        _info(session, "no rooms yet: /join ROOM creates one")
+        return
+    _info(session, f"{len(page.rooms)} room(s)" + (f" after #{args[0]}:" if args else ":"))
+    for i in page.rooms:
+        topic = f" - {i.room.topic}" if i.room.topic else ""
+        session.send_line(f"  #{i.room.name}  {i.members} member(s), {i.online} online{topic}")
+    if page.next_after is not None:
+        _info(session, f"more: /rooms {page.next_after}")
+
+
+async def _who(session: CommandSession, args: tuple[str, ...]) -> None:
+    room = _current(session)
+    membership = session.core.membership
+    online = membership.online(room.key)
+    members = await membership.members(room.name, viewer=session.name)
+    _info(session, f"online in #{room.name} ({len(online)}): {', '.join(online)}")
+    _info(session, f"members of #{room.name} ({len(members)}): {', '.join(members)}")
+
+
+async def _msg(session: CommandSession, args: tuple[str, ...]) -> None:
+    await session.core.messaging.send_private(session.name, args[0], args[1])
+    session.count_sent(1)
+
+
+async def _me(session: CommandSession, args: tuple[str, ...]) -> None:
+    room = _current(session)
+    messaging = session.core.messaging
+    text = messaging.prepare_text(args[0])
+    _, dropped = await messaging.send_while_listening(
+        session.name, room, [text], MessageKind.ACTION
+    )
+    if dropped:
+        raise RateLimited("slow down: too many messages")
+    session.count_sent(1)
+
+
+async def _ignore(session: CommandSession, args: tuple[str, ...]) -> None:
+    name = await session.core.ignores.ignore(session.name, args[0])
+    _info(session, f"you now ignore {name}: their messages will not reach you")
+
+
+async def _unignore(session: CommandSession, args: tuple[str, ...]) -> None:
+    name = await session.core.ignores.unignore(session.name, args[0])
+    _info(session, f"you no longer ignore {name}")
+
+
+async def _ignored(session: CommandSession, args: tuple[str, ...]) -> None:
+    names = await session.core.ignores.ignored(session.name)
+    _info(session, f"you ignore: {', '.join(names)}" if names else "you ignore nobody")
+
+
+async def _history(session: CommandSession, args: tuple[str, ...]) -> None:
+    room = _current(session)
+    n = _count(args, "/history [N]")
+    messages = await session.core.messaging.history(session.name, room.name, limit=n)
+    _info(session, f"last {len(messages)} message(s) of #{room.name}:")
+    tz = session.core.subscriptions.tz
+    for m in messages:
+        session.send_line(format_message(m, tz))
+
+
+async def _create(session: CommandSession, args: tuple[str, ...]) -> None:
+    if len(args) > 1 and args[1].lower() != "private":
+        raise InvalidInput("usage: /create ROOM [private]")
+    room = await session.core.moderation.create(session.name, args[0], private=len(args) > 1)
+    _info(
+        session,
+        f"you created #{room.name}" + (" (private: /invite people)" if room.private else ""),
+    )
+    await _join(session, (room.name,))
+
+
+async def _invite(session: CommandSession, args: tuple[str, ...]) -> None:
+    room = _current(session)
+    name = await session.core.moderation.invite(session.name, room.name, args[0])
+    _info(session, f"you invited {name} to #{room.name}")
+
+
+async def _kick(session: CommandSession, args: tuple[str, ...]) -> None:
+    await session.core.moderation.kick(session.name, _current(session).name, args[0])
+
+
+async def _ban(session: CommandSession, args: tuple[str, ...]) -> None:
+    await session.core.moderation.ban(session.name, _current(session).name, args[0])
+
+
+async def _unban(session: CommandSession, args: tuple[str, ...]) -> None:
+    room = _current(session)
+    name = await session.core.moderation.unban(session.name, room.name, args[0])
+    _info(session, f"{name} may join #{room.name} again")
+
+
+async def _mute(session: CommandSession, args: tuple[str, ...]) -> None:
+    if not args[1].isdigit():
+        raise InvalidInput("usage: /mute USER MINUTES")
+    await session.core.moderation.mute(
+        session.name, _current(session).name, args[0], int(args[1][:9])
+    )
+
+
+async def _unmute(session: CommandSession, args: tuple[str, ...]) -> None:
+    await session.core.moderation.unmute(session.name, _current(session).name, args[0])
+
+
+async def _op(session: CommandSession, args: tuple[str, ...]) -> None:
+    await session.core.moderation.op(session.name, _current(session).name, args[0])
+
+
+async def _deop(session: CommandSession, args: tuple[str, ...]) -> None:
+    await session.core.moderation.deop(session.name, _current(session).name, args[0])
+
+
+async def _topic(session: CommandSession, args: tuple[str, ...]) -> None:
+    room = _current(session)
+    session.room = await session.core.moderation.update(
+        session.name, room.name, topic=args[0] if args else ""
+    )
+
+
+async def _private(session: CommandSession, args: tuple[str, ...]) -> None:
+    if args[0].lower() not in ("on", "off"):
+        raise InvalidInput("usage: /private on|off")
+    room = _current(session)
+    session.room = await session.core.moderation.update(
+        session.name, room.name, private=args[0].lower() == "on"
+    )
+
+
+async def _audit(session: CommandSession, args: tuple[str, ...]) -> None:
+    room = _current(session)
+    n = _count(args, "/audit [N]")
+    entries = await session.core.moderation.audit(session.name, room.name, n)
+    _info(session, f"last {len(entries)} moderation action(s) in #{room.name}:")
+    tz = session.core.subscriptions.tz or UTC
+    for e in reversed(entries):
+        at = e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+        extra = " ".join(x for x in (e.target or "", f"({e.detail})" if e.detail else "") if x)
+        session.send_line(f"  {at} {e.actor} /{e.action} {extra}".rstrip())
+
+
+async def _quit(session: CommandSession, args: tuple[str, ...]) -> None:
+    _info(session, "bye")
+    session.close("quit")
+
+
+def _row(
+    name: str,
+    usage: str,
+    help: str,
+    handler: Handler,
+    min_args: int = 0,
+    max_args: int = 0,
+    rest: bool = False,
+) -> Command:
+    return Command(name, Syntax(usage, min_args, max_args, rest), help, handler)
+
+
+TABLE: tuple[Command, ...] = (
+    _row("help", "", "list the commands", _help),
+    _row("join", "ROOM", "join a room (created on first join) and talk in it", _join, 1, 1),
+    _row("create", "ROOM [private]", "create a room you own; private: invite-only", _create, 1, 2),
+    _row("leave", "[ROOM]", "leave a room (default: the current one)", _leave, 0, 1),
+    _row("rooms", "[AFTER]", "list the rooms (50 at a time, after AFTER)", _rooms, 0, 1),
+    _row("who", "", "list the members of the current room", _who),
+    _row("msg", "USER TEXT", "send a private message", _msg, 2, 2, rest=True),
+    _row("me", "ACTION", "say what you are doing: /me waves", _me, 1, 1, rest=True),
+    _row("ignore", "USER", "never see messages from USER again", _ignore, 1, 1),
+    _row("unignore", "USER", "see messages from USER again", _unignore, 1, 1),
+    _row("ignored", "", "list the users you ignore", _ignored),
+    _row("history", "[N]", "show the last N messages of the room (default 20)", _history, 0, 1),
+    _row("invite", "USER", "let USER join this (private) room", _invite, 1, 1),
+    _row("kick", "USER", "remove USER from this room", _kick, 1, 1),
+    _row("ban", "USER", "remove USER from this room for good", _ban, 1, 1),
+    _row("unban", "USER", "let a banned USER join again", _unban, 1, 1),
+    _row("mute", "USER MINUTES", "stop USER sending here for MINUTES", _mute, 2, 2),
+    _row("unmute", "USER", "let a muted USER send again", _unmute, 1, 1),
+    _row("topic", "[TEXT]", "set this room's topic (no text: clear it)", _topic, 0, 1, rest=True),
+    _row("audit", "[N]", "show the last N moderation actions in this room", _audit, 0, 1),
+    _row("op", "USER", "make a member an admin of this room", _op, 1, 1),
+    _row("deop", "USER", "take a room admin's rights away", _deop, 1, 1),
+    _row("private", "on|off", "make this room invite-only, or public", _private, 1, 1),
+    _row("quit", "", "disconnect", _quit),
+)
+
+COMMANDS: dict[str, Command] = {c.name: c for c in TABLE}

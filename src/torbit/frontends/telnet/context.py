@@ -1,0 +1,59 @@
+"""What the telnet door is given by app.py: the core services it uses and its options."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any, Protocol
+
+from torbit.core.accounts import Accounts
+from torbit.core.delivery import Session
+from torbit.core.ignores import Ignores
+from torbit.core.limits import ConnectionLimiter
+from torbit.core.membership import Membership
+from torbit.core.messaging import Messaging
+from torbit.core.moderation import Moderation
+from torbit.core.sessions import Sessions
+from torbit.core.subscriptions import Subscriptions
+from torbit.frontends.flow import FlushQueue
+from torbit.metrics import Metrics
+
+
+@dataclass(frozen=True, slots=True)
+class TelnetCore:
+    accounts: Accounts
+    sessions: Sessions
+    membership: Membership
+    messaging: Messaging
+    ignores: Ignores
+    moderation: Moderation
+    subscriptions: Subscriptions
+
+
+@dataclass(frozen=True, slots=True)
+class TelnetOptions:
+    max_output_buffer: int = 256 * 1024
+    max_line_bytes: int = 4096
+    login_timeout: float = 60.0
+    default_room: str = "lobby"
+    tz: tzinfo | None = None
+
+
+class SessionHost(Protocol):
+    """What a telnet session needs of the server that accepted it."""
+
+    core: TelnetCore
+    options: TelnetOptions
+    connections: ConnectionLimiter
+    metrics: Metrics
+    flushes: FlushQueue
+
+    def opened(self, session: Session) -> None: ...
+
+    def closed(self, session: Session) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
+
+    def logout(self, session: Session) -> None:
+        """Log a session that vanished out, soon (batched with others leaving)."""

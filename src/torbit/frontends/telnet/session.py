@@ -1,0 +1,407 @@
+"""One telnet client: an asyncio Protocol that moves bytes between the socket, the sans-IO
+telnet codec, the login dialogue and the core. Reading pauses while a client's earlier lines
+are still being handled; writing goes through a bounded, coalescing writer (flow.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
+
+from torbit.core.delivery import Delivery, Names
+from torbit.core.format import format_error, format_system
+from torbit.core.models import Room
+from torbit.core.names import name_key
+from torbit.core.sessions import Proof
+from torbit.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    Overloaded,
+    RateLimited,
+    ServiceUnavailable,
+    TorbitError,
+)
+from torbit.frontends.flow import TransportWriter
+from torbit.frontends.telnet import login
+from torbit.frontends.telnet.commands import run_command
+from torbit.frontends.telnet.context import SessionHost, TelnetCore
+from torbit.protocol.telnet import Interrupt, LineReceived, LineTooLong, TelnetConnection
+
+log = logging.getLogger("torbit.telnet")
+
+
+def _not_connected(delivery: Delivery) -> None:
+    """A session's `deliver` before its transport exists: nothing to write to."""
+
+
+GREETING = "torbit chat server. Log in with your name, or pick a new one to register.\r\n"
+MAX_PENDING_LINES = 64  # lines queued while earlier ones are handled; reading pauses beyond
+MAX_BATCH = 256  # consecutive chat lines published as one batch
+
+
+class TelnetSession(asyncio.Protocol):
+    """Implements torbit.core.delivery.Session. Slotted and lean: an idle logged-in connection
+    should cost a few KB, so 10,000 of them fit in tens of MB."""
+
+    __slots__ = (
+        "_busy",
+        "_codec",
+        "_counted",
+        "_dialogue",
+        "_door",
+        "_ip",
+        "_paused",
+        "_peer",
+        "_pending",
+        "_proof",
+        "_refuse",
+        "_server",
+        "_timer",
+        "_writer",
+        "closed",
+        "deliver",
+        "ignores",
+        "room",
+        "user_key",
+    )
+
+    def __init__(self, server: SessionHost, door: str, refuse_login: str = "") -> None:
+        self._server = server
+        self._door = door
+        self._refuse = refuse_login
+        self._codec = TelnetConnection(server.options.max_line_bytes)
+        self._writer: TransportWriter | None = None
+        # Session.deliver: the writer's own method once connected (no extra call per delivery)
+        self.deliver: Callable[[Delivery], None] = _not_connected
+        self._dialogue: login.LoginDialogue | None = None  # None once logged in
+        self._pending: deque[LineReceived | LineTooLong | Interrupt] | None = None
+        self._busy = False
+        self._paused = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._peer = "?"
+        self._ip = "?"
+        self._counted = False
+        self._proof: Proof | None = None
+        self.closed = False
+        self.user_key = ""
+        self.ignores: set[str] = set()
+        self.room: Room | None = None
+
+    @property
+    def core(self) -> TelnetCore:
+        return self._server.core
+
+    @property
+    def name(self) -> str:
+        p = self.core.subscriptions.presence(self.user_key) if self.user_key else None
+        return p.name if p else self.user_key
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        t = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        server = self._server
+        self._writer = TransportWriter(
+            t, server.options.max_output_buffer, server.flushes, self._dropped_slow
+        )
+        self.deliver = self._writer.deliver
+        peer = transport.get_extra_info("peername")
+        self._ip = str(peer[0]) if peer else "?"
+        self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        refused = server.connections.acquire(self._ip)
+        if refused:
+            t.write(format_error(refused).encode() + b"\r\n")
+            t.close()
+            self.closed = True
+            return
+        self._counted = True
+        server.opened(self)
+        server.metrics.connected.labels(self._door).inc()
+        self._timer = asyncio.get_running_loop().call_later(
+            server.options.login_timeout, self._login_timeout
+        )
+        if self._refuse:
+            self._error(self._refuse)
+            self.close("plaintext login refused")
+            return
+        accounts = self.core.accounts
+        self._dialogue = login.LoginDialogue(accounts.registration_open, accounts.password_problem)
+        self._write(GREETING.encode())
+        self._steps(self._dialogue.start())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._writer is not None:
+            self._writer.lost()
+        was_chatting = not self.closed and self._dialogue is None and bool(self.user_key)
+        self.closed = True
+        self._pending = None
+        if not self._counted:
+            return
+        server = self._server
+        server.connections.release(self._ip)
+        server.closed(self)
+        server.metrics.connected.labels(self._door).dec()
+        if self._timer is not None:
+            self._timer.cancel()
+        if was_chatting:
+            server.logout(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        events = self._codec.receive_data(data)
+        reply = self._codec.data_to_send()
+        if reply:
+            self._write(reply)
+        if events:
+            if self._pending is None:
+                self._pending = deque(events)
+            else:
+                self._pending.extend(events)
+            if len(self._pending) > MAX_PENDING_LINES and not self._paused:
+                self._pause(True)
+            self._pump()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    # Session (called by the core)
+
+    def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
+        self.send_line(format_system(text))
+
+    def close(self, reason: str) -> None:
+        w = self._writer
+        if w is not None and w.transport is not None and not w.transport.is_closing():
+            log.debug("closing %s (%s): %s", self._peer, self.user_key, reason)
+            w.close()
+
+    def revoke(self, reason: str) -> None:
+        """The credentials of this login were revoked: one line saying why, then close."""
+        self.room = None
+        self._error(reason)
+        self.close("revoked")
+
+    def count_sent(self, n: int) -> None:
+        self._server.metrics.messages_in.labels(self._door).inc(n)
+
+    # output
+
+    def send_line(self, text: str) -> None:
+        self._write(TelnetConnection.encode_text(text + "\r\n"))
+
+    def output_pending(self) -> bool:
+        return self._writer is not None and self._writer.pending()
+
+    def _write(self, data: bytes) -> None:
+        if self._writer is not None:
+            self._writer.write(data)
+
+    def _dropped_slow(self) -> None:
+        log.warning(
+            "dropping slow telnet client %s (%s): output buffer over %d bytes",
+            self._peer,
+            self.user_key or "not logged in",
+            self._server.options.max_output_buffer,
+        )
+        self._server.metrics.dropped_clients.labels(self._door).inc()
+
+    def _error(self, text: str) -> None:
+        self.send_line(format_error(text))
+
+    def _pause(self, pause: bool) -> None:
+        w = self._writer
+        if w is None or w.transport is None:
+            return
+        self._paused = pause
+        if pause:
+            w.transport.pause_reading()
+        else:
+            w.transport.resume_reading()
+
+    # input: one handler at a time, so a client's lines are handled in order
+
+    def _pump(self) -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        while pending and not self._busy and not self.closed:
+            event = pending.popleft()
+            if isinstance(event, LineTooLong):
+                self._error(f"line too long: at most {event.limit} bytes; it was dropped")
+                continue
+            if isinstance(event, Interrupt):
+                self.send_line(format_system("bye"))
+                self.close("interrupt")
+                return
+            if self._dialogue is not None:
+                self._login_line(event.text)
+            elif event.text.startswith("/"):
+                self._run(run_command(self, event.text))
+            elif self.room is not None:
+                self._run(self._say([event.text, *self._more_chat_lines()]))
+            elif event.text.strip():
+                self._error("you are not in a room: /join ROOM")
+        if not pending:
+            self._pending = None  # an idle connection keeps no queue
+        if self._paused and len(pending) < MAX_PENDING_LINES // 2:
+            self._pause(False)
+
+    def _more_chat_lines(self) -> list[str]:
+        """Consecutive plain lines queued behind the first are sent in the same batch."""
+        out: list[str] = []
+        p = self._pending
+        while p is not None and p and len(out) < MAX_BATCH:
+            e = p[0]
+            if not isinstance(e, LineReceived) or e.text.startswith("/"):
+                break
+            out.append(e.text)
+            p.popleft()
+        return out
+
+    def _run(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._busy = True
+        task = asyncio.get_running_loop().create_task(coro)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._busy = False
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            if isinstance(exc, TorbitError):
+                self._error(exc.message)
+            else:
+                log.error("telnet handler failed for %s", self._peer, exc_info=exc)
+                self._error("internal error; please try again")
+        self._pump()
+
+    async def _say(self, lines: list[str]) -> None:
+        room = self.room
+        assert room is not None
+        if not self.core.subscriptions.is_listening(self, room.key):
+            self.room = None
+            self._error("you are no longer in a room: /join one")
+            return
+        messaging = self.core.messaging
+        texts: list[str] = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                texts.append(messaging.prepare_text(line))
+            except TorbitError as e:
+                self._error(e.message)
+        if texts:
+            sent, dropped = await messaging.send_while_listening(self.name, room, texts)
+            self.count_sent(len(sent))
+            if dropped:
+                self._error(f"slow down: {dropped} message(s) over the rate limit were dropped")
+
+    # login: the dialogue decides, the session does the I/O
+
+    def _login_line(self, text: str) -> None:
+        dialogue = self._dialogue
+        assert dialogue is not None
+        if dialogue.secret:
+            self._write(self._codec.end_password_mode() + b"\r\n")
+        steps = dialogue.receive(text)
+        if any(isinstance(s, login.LookUp | login.Verify | login.Register) for s in steps):
+            self._run(self._login_steps(steps))
+        else:
+            self._steps(steps)
+
+    def _steps(self, steps: list[login.Step]) -> None:
+        """Show what the dialogue says (the steps that need no I/O)."""
+        for step in steps:
+            if isinstance(step, login.Prompt):
+                echo_off = self._codec.start_password_mode() if step.secret else b""
+                self._write(step.text.encode() + echo_off)
+            elif isinstance(step, login.Error):
+                self._error(step.text)
+            elif isinstance(step, login.Hangup):
+                self._error(step.text)
+                log.info("%s from %s as %s", step.reason, self._peer, self._dialogue_name())
+                self.close(step.reason)
+
+    async def _login_steps(self, steps: list[login.Step]) -> None:
+        while steps:
+            step, *rest = steps
+            steps = rest
+            follow = await self._login_step(step)
+            if follow is None:
+                self._steps([step])
+            else:
+                steps = follow + steps
+
+    async def _login_step(self, step: login.Step) -> list[login.Step] | None:
+        """The dialogue's answer to a step that needs the accounts service, else None."""
+        dialogue = self._dialogue
+        accounts = self.core.accounts
+        if dialogue is None:
+            return []
+        if isinstance(step, login.LookUp):
+            exists = await accounts.exists(step.name)
+            problem = None
+            if not exists and accounts.registration_open:
+                problem = await accounts.name_problem(step.name)
+            return dialogue.looked_up(exists, problem)
+        if isinstance(step, login.Verify):
+            try:
+                user = await accounts.authenticate(step.name, step.password, self._ip)
+            except (RateLimited, Overloaded) as e:
+                return dialogue.throttled(e.message)
+            except AuthenticationFailed as e:
+                return dialogue.wrong_password(e.message)
+            self._proof = Proof(user.credential)
+            return dialogue.verified(user.name)
+        if isinstance(step, login.Register):
+            try:
+                user = await accounts.register(step.name, step.password, client=self._ip)
+            except Conflict as e:
+                return dialogue.name_taken(e.message)
+            except (RateLimited, Overloaded, InvalidInput) as e:
+                return dialogue.refused(e.message)
+            log.info("registered %s from %s", user.name, self._peer)
+            self._proof = Proof(user.credential)
+            return dialogue.verified(user.name)
+        if isinstance(step, login.LoggedIn):
+            await self._logged_in(step.name)
+            return []
+        return None
+
+    def _dialogue_name(self) -> str:
+        return self._dialogue.name if self._dialogue is not None else self.user_key
+
+    async def _logged_in(self, name: str) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._dialogue = None
+        self.user_key = name_key(name)
+        proof, self._proof = self._proof, None
+        assert proof is not None
+        try:
+            await self.core.sessions.login(self, name, proof)
+        except ServiceUnavailable as e:  # not half logged in: told, and let go
+            self.user_key = ""
+            self._error(f"{e.message}; please try again later")
+            self.close("unavailable at login")
+            return
+        except AuthenticationFailed as e:  # revoked while logging in
+            self.user_key = ""
+            self._error(e.message)
+            self.close("revoked at login")
+            return
+        self.send_line(f"Welcome, {name}! Type /help for the commands, /quit to leave.")
+        try:
+            self.room = await self.core.membership.join(self, self._server.options.default_room)
+        except ServiceUnavailable as e:
+            self._error(f"{e.message}; try /join later")
+
+    def _login_timeout(self) -> None:
+        self._timer = None
+        if self._dialogue is not None:
+            self._error("login timed out, bye")
+            self.close("login timeout")

@@ -1,0 +1,152 @@
+"""What an IRC server sends that must be shaped to fit: numerics, RPL_ISUPPORT, and text cut
+into messages that each fit the 512-byte line a client reads.
+
+The limit counts the whole line the recipient gets (``:nick!user@host PRIVMSG #room :text``
+and CR LF), not only the text, so the source and target are part of every sum here. Text is
+cut between characters, never inside a UTF-8 sequence, and before a combining mark only when
+nothing else fits; where a space falls in a piece's second half, the cut follows it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+from torbit.protocol.irc import MAX_BODY_BYTES, Message
+
+__all__ = [
+    "ERR_INPUTTOOLONG",
+    "RPL_ISUPPORT",
+    "isupport",
+    "numeric",
+    "split_text",
+    "text_messages",
+]
+
+RPL_ISUPPORT: Final = 5
+ERR_INPUTTOOLONG: Final = 417
+ISUPPORT_TEXT: Final = "are supported by this server"
+MAX_ISUPPORT_TOKENS: Final = 13  # 15 parameters at most: the nick, 13 tokens, the text
+
+_ACTION: Final = "\x01ACTION "
+_NO_TAGS: Final[Mapping[str, str]] = MappingProxyType({})
+_ISUPPORT_NAME: Final = re.compile(r"-?[A-Z0-9./]{1,20}")
+# what an ISUPPORT value may not hold raw: Modern IRC escapes space, '\' and '=' as \xHH;
+# the other controls get the same treatment so a value can never break the line
+_ISUPPORT_ESCAPE: Final = re.compile(r"[\x00-\x20\\=\x7f]")
+# characters that belong to the one before them: a cut before one splits a grapheme
+_JOINERS: Final = frozenset("\u200c\u200d\ufe0e\ufe0f")
+
+
+def numeric(server: str, nick: str | None, code: int, *params: str) -> Message:
+    """A numeric reply from `server` to `nick`, who is "*" until the client has a nick
+    (Modern IRC, "Numeric Replies": the target is the first parameter)."""
+    if not 0 <= code <= 999:
+        raise ValueError(f"a numeric has three digits, not {code}")
+    return Message(f"{code:03d}", (nick or "*", *params), server)
+
+
+def isupport(server: str, nick: str | None, tokens: Mapping[str, str | None]) -> list[Message]:
+    """RPL_ISUPPORT (005) lines advertising `tokens`, as few as fit: at most 13 tokens and 512
+    bytes each. A value of None sends the bare name; a name starting with '-' negates it."""
+    target = nick or "*"
+    overhead = len(f":{server} 005 {target}  :{ISUPPORT_TEXT}\r\n".encode())
+    budget = MAX_BODY_BYTES - overhead
+    lines: list[Message] = []
+    words: list[str] = []
+    used = -1  # the first word needs no space before it
+    for name, value in tokens.items():
+        if not _ISUPPORT_NAME.fullmatch(name) or (name[0] == "-" and value is not None):
+            raise ValueError(f"not an ISUPPORT token: {name!r}={value!r}")
+        word = name if value is None else f"{name}={_ISUPPORT_ESCAPE.sub(_hex, value)}"
+        size = len(word.encode())
+        if size > budget:
+            raise ValueError(f"ISUPPORT token {word!r} cannot fit one line")
+        if words and (len(words) == MAX_ISUPPORT_TOKENS or used + 1 + size > budget):
+            lines.append(Message("005", (target, *words, ISUPPORT_TEXT), server))
+            words, used = [], -1
+        words.append(word)
+        used += 1 + size
+    if words:
+        lines.append(Message("005", (target, *words, ISUPPORT_TEXT), server))
+    return lines
+
+
+def _hex(match: re.Match[str]) -> str:
+    return f"\\x{ord(match[0]):02X}"
+
+
+def text_messages(
+    source: str,
+    target: str,
+    text: str,
+    *,
+    command: str = "PRIVMSG",
+    tags: Mapping[str, str] = _NO_TAGS,
+) -> list[Message]:
+    """`text` from `source` to `target` as PRIVMSGs (or NOTICEs) that each fit the line the
+    recipient reads. Lines of the text become messages of their own; empty ones are dropped
+    (IRC has no empty message). A CTCP ACTION (/me) stays one in every piece. Every piece
+    carries the same `tags`: they do not count towards the 512 bytes."""
+    budget = MAX_BODY_BYTES - len(f":{source} {command} {target} :\r\n".encode())
+    if text.startswith(_ACTION) and text.endswith("\x01") and len(text) > len(_ACTION) + 1:
+        inner = split_text(text[len(_ACTION) : -1], budget - len(_ACTION) - 1)
+        pieces = [f"{_ACTION}{piece}\x01" for piece in inner]
+    else:
+        pieces = split_text(text, budget)
+    return [Message(command, (target, piece), source, tags) for piece in pieces]
+
+
+def split_text(text: str, max_bytes: int) -> list[str]:
+    """`text` cut into pieces of at most `max_bytes` bytes of UTF-8, one line at least per
+    piece. CR LF, CR and LF end a line; empty lines and NUL bytes are dropped. Joining the
+    pieces of one line gives that line back (a lone surrogate comes back as '?')."""
+    if max_bytes < 4:  # the longest UTF-8 character must fit, or a piece could be empty
+        raise ValueError(f"{max_bytes} bytes cannot hold every character")
+    pieces: list[str] = []
+    text = text.replace("\0", "")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for line in text.split("\n"):
+        data = line.encode("utf-8", "replace")
+        start = 0
+        while len(data) - start > max_bytes:
+            cut = _cut(data, start, start + max_bytes)
+            pieces.append(data[start:cut].decode("utf-8"))
+            start = cut
+        if start < len(data):
+            pieces.append(data[start:].decode("utf-8"))
+    return pieces
+
+
+def _cut(data: bytes, start: int, limit: int) -> int:
+    """Where the piece of `data` from `start` ends: at most at `limit`, at a character start,
+    after a space in the piece's second half if there is one, else not inside a grapheme if
+    that still leaves half the piece."""
+    half = start + (limit - start) // 2
+    cut = _char_start(data, limit)
+    space = data.rfind(b" ", half, cut)
+    if space >= 0:
+        return space + 1
+    grapheme = cut
+    while grapheme > half and _joins_previous(data, grapheme):
+        grapheme = _char_start(data, grapheme - 1)
+    return grapheme if grapheme > half else cut
+
+
+def _char_start(data: bytes, pos: int) -> int:
+    """The start of the UTF-8 character at `pos` (the data is valid UTF-8)."""
+    while data[pos] & 0xC0 == 0x80:
+        pos -= 1
+    return pos
+
+
+def _joins_previous(data: bytes, pos: int) -> bool:
+    """True if the character at `pos` is a combining mark or joiner, part of the one before."""
+    char = data[pos : pos + 4].decode("utf-8", "ignore")[:1]
+    if not char:
+        return False
+    return char in _JOINERS or unicodedata.category(char) in ("Mn", "Me", "Mc")
