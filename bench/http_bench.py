@@ -210,8 +210,9 @@ async def register(client: httpx.AsyncClient, names: list[str], concurrency: int
     await asyncio.gather(*(one(n) for n in names))
 
 
-def auth(kind: str, name: str) -> httpx.BasicAuth | None:
-    return httpx.BasicAuth(name, PASSWORD) if kind == "torbit" else None
+def auth(kind: str, name: str) -> httpx.Auth:
+    """Basic auth for torbit; the reference takes none (httpx.Auth() sends the request as is)."""
+    return httpx.BasicAuth(name, PASSWORD) if kind == "torbit" else httpx.Auth()
 
 
 def limits(n: int) -> httpx.Limits:

@@ -2,8 +2,9 @@
 
 It does only what any line-based fan-out server must do, with the same per-recipient cost as
 torbit (format once, encode once, `transport.write` the same bytes to each listener, drop a
-listener whose write buffer passes 256 KB) and nothing else: no telnet negotiation, no auth, no
-storage. Its login dialog is the shortest one the load generator understands:
+listener whose write buffer passes 256 KB) and nothing else: no telnet negotiation (only "Are
+You There", the benchmark's loop-stall probe, is answered), no auth, no storage. Its login
+dialog is the shortest one the load generator understands:
 
     server: "Name: "            client: "NAME\\r\\n"
     server: "Welcome NAME\\r\\n* you are in #lobby (N online)\\r\\n"
@@ -29,6 +30,7 @@ from procstat import raise_open_files_limit
 
 MAX_OUTPUT_BUFFER = 256 * 1024  # bytes queued per client before it is dropped (as torbit)
 MAX_LINE = 8192  # a client sending a longer line is dropped: bounded reading, even here
+AYT = b"\xff\xf6"  # telnet "Are You There": the load generator's loop-stall probe
 
 
 class Room:
@@ -82,6 +84,9 @@ class Client(asyncio.Protocol):
         self.transport.write(b"Name: ")
 
     def data_received(self, data: bytes) -> None:
+        if AYT in data:  # the only telnet the reference speaks, answered as torbit does
+            data = data.replace(AYT, b"")
+            self.transport.write(b"\r\n[yes]\r\n")
         if self.buf:
             data = self.buf + data
         lines = data.split(b"\n")

@@ -1,12 +1,14 @@
-"""The telnet front-door benchmark: each scenario runs against the bare reference server and
-against torbit in the same invocation, repeated, and reports medians and torbit ÷ reference
-ratios. Absolute numbers depend on the machine; the ratios are what the targets are about.
+"""The chat front-door benchmark: every scenario runs against each target in the same
+invocation — torbit over telnet, the bare reference server over telnet, InspIRCd over IRC —
+repeated, and reports medians, the worst run, and torbit ÷ each peer. Absolute numbers depend on
+the machine; the ratios, taken within one repeat, are what the targets are about.
 
-    .venv/bin/python bench/run.py                       # everything, 3 repeats
-    .venv/bin/python bench/run.py --scenario fanout --repeat 5
-    .venv/bin/python bench/run.py --scenario idle --idle-connections 2000
+    .venv/bin/python bench/run.py                       # everything at full size, 3 repeats
+    .venv/bin/python bench/run.py --quick               # smoke run: few clients, 1 repeat
+    .venv/bin/python bench/run.py --scenario steady,burst --targets torbit,inspircd
+    .venv/bin/python bench/run.py --scenario crowd --crowd 5000 --repeat 1
 
-Results: a markdown table on stdout, every raw run in bench/results/<time>.json.
+Results: a markdown table on stdout, every raw run in bench/results/<time>-<scenarios>.json.
 """
 
 from __future__ import annotations
@@ -24,111 +26,216 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import uvloop
 
-from loadgen import Client, Logins, measure_durable, measure_fanout, measure_idle
+from crowd import measure_crowd
+from loadgen import Endpoint, measure_burst, measure_durable, measure_fanout
 from procstat import raise_open_files_limit, wait_for_quiet
-from servers import BENCH_DIR, ServerError, start
+from profiles import Recorder, hottest
+from servers import ARGON2_CHEAP, BENCH_DIR, ServerError, start
+from users import DIALECTS, Logins, User
 
-KINDS = ("reference", "torbit")
 Result = dict[str, Any]
-Check = Callable[[float | None, float | None, float | None], bool]  # (reference, torbit, ratio)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a column measures: a server, and the dialect the load generator speaks to it;
+    `door` names the config keys (port, host) that open that dialect's door, when the server
+    does not open it by default."""
+
+    name: str
+    server: str  # servers.start kind
+    dialect: str  # users.DIALECTS key
+    door: tuple[str, str] | None = None
+
+
+TARGETS = (
+    Target("reference", "reference", "telnet"),
+    Target("torbit", "torbit", "telnet"),
+    Target("inspircd", "inspircd", "irc"),
+    # once torbit has its IRC door, this line runs every IRC-capable scenario over it:
+    # Target("torbit-irc", "torbit", "irc", ("TORBIT_IRC__PORT", "TORBIT_IRC__HOST")),
+)
+SUBJECT = "torbit"  # the ratios are this target ÷ each other one
+
+Check = Callable[[dict[str, float], dict[str, float]], bool]  # (medians, ratios) by target
+
+
+def at_most_peer(peer: str) -> Check:
+    return lambda _med, ratio: peer in ratio and ratio[peer] <= 1.0
+
+
+def at_least_peer(peer: str) -> Check:
+    return lambda _med, ratio: peer in ratio and ratio[peer] >= 1.0
+
+
+def subject_at_most(limit: float) -> Check:
+    return lambda med, _ratio: SUBJECT in med and med[SUBJECT] <= limit
+
+
+def subject_at_least(limit: float) -> Check:
+    return lambda med, _ratio: SUBJECT in med and med[SUBJECT] >= limit
 
 
 @dataclass(frozen=True)
 class Row:
-    """One line of a scenario's table: a metric, and the target it is held to (if any)."""
+    """One metric of a scenario's table. `better` ("lower" or "higher") says which run is the
+    worst and asks for ratios; `target` is the issue's goal, checked on the medians."""
 
     key: str
     label: str
-    ratio: bool = False  # show torbit ÷ reference
+    better: str = ""
     target: str = ""
     check: Check | None = None
 
 
-def _ratio_at_most(limit: float) -> Check:
-    return lambda _ref, _tb, ratio: ratio is not None and ratio <= limit
+def cpu_rows() -> list[Row]:
+    return [Row("server_cpu_util", "server CPU (cores)"),
+            Row("gen_cpu_util", "generator CPU (cores)"),
+            Row("other_cpu_util", "other CPU (cores)")]
 
 
-ROWS: dict[str, list[Row]] = {
-    "fanout": [
-        Row("deliveries_per_s", "deliveries/s", ratio=True),
-        Row("cpu_us_per_delivery", "server CPU µs/delivery", True, "ratio ≤ 1.3",
-            _ratio_at_most(1.3)),
-        Row("p50_ms", "p50 latency ms", ratio=True),
-        Row("p99_ms", "p99 latency ms", True, "ratio ≤ 1.5", _ratio_at_most(1.5)),
-        Row("loss", "loss (deliveries)", False, "torbit = 0", lambda _r, tb, _q: tb == 0),
-        Row("dropped_receivers", "receivers dropped"),
-        Row("server_cpu_util", "server CPU (cores)", ratio=True),
-        Row("gen_cpu_util", "generator CPU (cores)"),
-        Row("other_cpu_util", "other CPU (cores)"),
-        Row("rss_mb", "server RSS MB", ratio=True),
-        Row("login_s", "login time s", ratio=True),
-    ],
-    "idle": [
-        Row("alive", "connections alive"),
-        Row("kb_per_conn", "server RSS KB/connection", True, "torbit ≤ 6",
-            lambda _r, tb, _q: tb is not None and tb <= 6),
-        Row("kb_per_conn_second_half", "… of the second N/2 only", ratio=True),
-        Row("rss_start_mb", "RSS at start MB"),
-        Row("rss_connected_mb", "RSS connected MB"),
-        Row("logins_per_s", "logins/s", ratio=True),
-        Row("logins_per_s_first_tenth", "logins/s, first tenth"),
-        Row("logins_per_s_last_tenth", "logins/s, last tenth"),
-        Row("settle_s", "settle after logins s"),
-        Row("stop_s", "shutdown s"),
-    ],
-    "durable": [
-        Row("committed_per_s", "committed msgs/s", True, "torbit ≥ 20,000",
-            lambda _r, tb, _q: tb is not None and tb >= 20_000),
-        Row("cpu_us_per_message", "server CPU µs/message", ratio=True),
-        Row("server_cpu_util", "server CPU (cores)"),
-        Row("gen_cpu_util", "generator CPU (cores)"),
-        Row("other_cpu_util", "other CPU (cores)"),
-        Row("p50_ms", "p50 commit latency ms", ratio=True),
-        Row("p99_ms", "p99 commit latency ms", ratio=True),
-        Row("errors", "errors"),
-        Row("unanswered", "unanswered"),
-    ],
-}
+STEADY = [
+    Row("cpu_us_per_delivery", "server CPU µs/delivery", "lower", "≤ InspIRCd",
+        at_most_peer("inspircd")),
+    Row("p99_ms", "p99 send → receive ms", "lower", "≤ InspIRCd", at_most_peer("inspircd")),
+    Row("p50_ms", "p50 send → receive ms", "lower"),
+    Row("loss", "loss (deliveries)", "lower", "0", subject_at_most(0)),
+    Row("drain_s", "deliveries still arriving after the window s", "lower"),
+    Row("deliveries_per_s", "deliveries/s", "higher"),
+    Row("dropped_receivers", "receivers dropped", "lower"),
+    *cpu_rows(),
+    Row("rss_mb", "server RSS MB", "lower"),
+    Row("login_s", "logins took s", "lower"),
+]
+BURST = [
+    Row("deliveries_per_s", "deliveries/s", "higher", "≥ InspIRCd", at_least_peer("inspircd")),
+    Row("cpu_us_per_delivery", "server CPU µs/delivery", "lower"),
+    Row("sent_per_s", "messages/s sent", "higher"),
+    Row("loss", "loss (deliveries)", "lower", "0", subject_at_most(0)),
+    Row("dropped_receivers", "receivers dropped", "lower"),
+    *cpu_rows(),
+]
+CROWD = [
+    Row("logins_per_s", "logins/s", "higher", "≥ 300", subject_at_least(300)),
+    Row("kb_per_conn", "RSS KB per idle connection, N", "lower", "≤ 4", subject_at_most(4)),
+    Row("kb_per_conn_half", "… at N/2", "lower"),
+    Row("kb_per_conn_second_half", "… of the second N/2 only", "lower"),
+    Row("alive", "connections alive at N"),
+    Row("newcomer_prompt_ms", "all leave: newcomer's first reply ms", "lower", "≤ 500",
+        subject_at_most(500)),
+    Row("newcomer_login_ms", "… newcomer logged in ms", "lower"),
+    Row("stall_ms", "… longest unanswered probe ms", "lower", "≤ 50", subject_at_most(50)),
+    Row("probe_quiet_ms", "… same probe, before, ms", "lower"),
+    Row("drain_cpu_s", "… server CPU to work it off s", "lower"),
+    Row("drain_s", "… until the server is idle s", "lower"),
+]
+DURABLE = [
+    Row("committed_per_s", "committed msgs/s", "higher", "≥ 30,000", subject_at_least(30_000)),
+    Row("cpu_us_per_message", "server CPU µs/message", "lower"),
+    Row("p50_ms", "p50 commit latency ms", "lower"),
+    Row("p99_ms", "p99 commit latency ms", "lower"),
+    *cpu_rows(),
+    Row("errors", "errors", "lower"),
+    Row("unanswered", "unanswered", "lower"),
+]
+
+Measure = Callable[[Endpoint, list[User]], Awaitable[Result]]
 
 
-def measurement(scenario: str, args: argparse.Namespace) -> Callable[[int, int, list[Client]],
-                                                                       Awaitable[Result]]:
-    """The loadgen measurement for a scenario, with this invocation's parameters."""
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    rows: list[Row]
+    measure: Measure
+    dialects: frozenset[str] = frozenset(DIALECTS)
+
+
+def scenarios(args: argparse.Namespace) -> list[Scenario]:
+    """The scenarios asked for, with this invocation's sizes."""
     logins = Logins(concurrency=args.concurrency, max_wait=args.login_wait)
-    if scenario == "fanout":
-        return lambda port, pid, clients: measure_fanout(
-            port, pid, clients, receivers=args.receivers, rate=args.rate,
-            seconds=args.seconds, warmup=args.warmup, logins=logins)
-    if scenario == "idle":
-        return lambda port, pid, clients: measure_idle(
-            port, pid, clients, connections=args.idle_connections, logins=logins)
-    return lambda port, pid, clients: measure_durable(
-        port, pid, clients, senders=args.durable_senders, window=args.window,
-        seconds=args.seconds, warmup=args.warmup, logins=logins)
+    chosen = set(args.scenario.split(","))
+    every = "all" in chosen
+    out: list[Scenario] = []
+    if every or "steady" in chosen:
+        for n in args.receivers:
+            out.append(Scenario(
+                f"steady-{n}", f"steady 1 → {n:,} @ {args.rate:g} msg/s", STEADY,
+                partial(_fanout, receivers=n, rate=args.rate, seconds=args.seconds,
+                        warmup=args.warmup, logins=logins)))
+    if every or "burst" in chosen:
+        n = args.burst_receivers
+        out.append(Scenario(
+            "burst", f"burst 1 → {n:,}, window {args.window}", BURST,
+            partial(_burst, receivers=n, window=args.window, seconds=args.seconds,
+                    warmup=args.warmup, logins=logins)))
+    if every or "crowd" in chosen:
+        n = args.crowd
+        out.append(Scenario(
+            "crowd", f"crowd: N = {n:,} log in {args.concurrency} at a time, idle, all leave",
+            CROWD, partial(_crowd, connections=n, logins=logins)))
+    if every or "durable" in chosen:
+        out.append(Scenario(
+            "durable", f"durable: {args.durable_senders} senders × window {args.durable_window}",
+            DURABLE, partial(_durable, senders=args.durable_senders,
+                             window=args.durable_window, seconds=args.seconds,
+                             warmup=args.warmup, logins=logins),
+            frozenset({"telnet"})))  # an IRC server does not echo a message to its sender
+    return out
 
 
-async def run_once(scenario: str, kind: str, args: argparse.Namespace) -> Result:
-    """A fresh server, one measurement, a graceful stop. Failures become an "error" entry so the
-    other runs still happen."""
+async def _fanout(ep: Endpoint, clients: list[User], **kw: Any) -> Result:
+    return await measure_fanout(ep, clients, **kw)
+
+
+async def _burst(ep: Endpoint, clients: list[User], **kw: Any) -> Result:
+    return await measure_burst(ep, clients, **kw)
+
+
+async def _crowd(ep: Endpoint, clients: list[User], **kw: Any) -> Result:
+    return await measure_crowd(ep, clients, **kw)
+
+
+async def _durable(ep: Endpoint, clients: list[User], **kw: Any) -> Result:
+    return await measure_durable(ep, clients, **kw)
+
+
+async def run_once(scn: Scenario, target: Target, args: argparse.Namespace,
+                   profile: Path | None) -> Result:
+    """A fresh server, one measurement (bounded by --run-timeout), a graceful stop. Failures
+    become an "error" entry so the other runs still happen."""
     quiet_s, busy = await wait_for_quiet(busy_cores=args.quiet_cores, max_wait=args.quiet_wait)
-    before = {"quiet_wait_s": round(quiet_s, 1), "machine_cores_busy_before": round(busy, 2)}
+    before = {"quiet_wait_s": round(quiet_s, 1), "machine_cores_busy_before": round(busy, 2),
+              "loadavg_before": os.getloadavg()[0]}
     try:
-        server = start(kind, shlex.split(args.torbit_cmd) if args.torbit_cmd else None,
-                       login_timeout=args.login_wait)
+        server = start(target.server, shlex.split(args.torbit_cmd) if args.torbit_cmd else None,
+                       login_timeout=args.login_wait, argon2=args.argon2,
+                       doors={target.dialect: target.door} if target.door else None)
     except ServerError as e:
         return {"error": str(e), **before}
-    clients: list[Client] = []
+    clients: list[User] = []
+    recorder = Recorder(server.pid, profile) if profile is not None else None
     result: Result
     try:
-        result = await measurement(scenario, args)(server.port, server.pid, clients)
+        if target.dialect not in server.ports:
+            raise ServerError(f"{server.kind} has no {target.dialect} door")
+        ep = Endpoint(server.ports[target.dialect], server.pid, DIALECTS[target.dialect],
+                      on_window=recorder.window if recorder else None)
+        result = await asyncio.wait_for(scn.measure(ep, clients), args.run_timeout)
         server.check_alive()
     except Exception as e:  # report and go on: one failed run must not lose the others
+        if isinstance(e, TimeoutError):
+            e = TimeoutError(f"run took longer than --run-timeout {args.run_timeout:g} s")
         result = {"error": f"{type(e).__name__}: {e}", "server_output": server.tail()}
     finally:
+        if recorder is not None:
+            result_note = recorder.stop()
         t = time.monotonic()
         # stop in a thread: the loop keeps reading, so the server's goodbyes are not stuck
         code = await asyncio.to_thread(server.stop)
@@ -137,61 +244,93 @@ async def run_once(scenario: str, kind: str, args: argparse.Namespace) -> Result
             c.close()
         server.cleanup(args.keep)
         gc.collect()
+    if recorder is not None:
+        result["profile"] = str(profile)
+        result["py_spy"] = result_note
     result.update(before, exit_code=code, stop_s=round(stop_s, 2))
-    if code != 0 and "error" not in result:
+    if code not in server.clean_exit and "error" not in result:
         result["warning"] = f"exit code {code}"
     return result
 
 
 def median(values: list[Any]) -> float | None:
-    nums = [v for v in values if isinstance(v, int | float)]
+    nums = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
     return statistics.median(nums) if nums else None
 
 
-def summarize(scenario: str, runs: dict[str, list[Result]]) -> Result:
-    """Medians per server, and the median of per-repeat ratios (each torbit run divided by the
-    reference run of the same repeat: same machine load, as far as it can be had)."""
+def worst(values: list[Any], better: str) -> float | None:
+    nums = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if not nums or not better:
+        return None
+    return max(nums) if better == "lower" else min(nums)
+
+
+def summarize(scn: Scenario, runs: dict[str, list[Result]]) -> Result:
+    """Medians and worst runs per target; the median of per-repeat ratios torbit ÷ peer (each
+    torbit run divided by the peer's run of the same repeat: the same machine load, as far as
+    it can be had); and the targets, checked on those."""
     keys = sorted({k for rs in runs.values() for r in rs for k in r})
-    med = {kind: {k: median([r.get(k) for r in rs]) for k in keys} for kind, rs in runs.items()}
-    ratios: dict[str, float | None] = {}
-    pairs = list(zip(runs.get("reference", []), runs.get("torbit", []), strict=False))
-    for row in ROWS[scenario]:
-        per = [tb[row.key] / ref[row.key] for ref, tb in pairs
-               if isinstance(ref.get(row.key), int | float) and ref[row.key]
-               and isinstance(tb.get(row.key), int | float)]
-        ratios[row.key] = statistics.median(per) if per else None
+    med = {t: {k: median([r.get(k) for r in rs]) for k in keys} for t, rs in runs.items()}
+    bad = {t: {row.key: worst([r.get(row.key) for r in rs], row.better) for row in scn.rows}
+           for t, rs in runs.items()}
+    ratios: dict[str, dict[str, float | None]] = {}
+    for peer, peer_runs in runs.items():
+        if peer == SUBJECT or SUBJECT not in runs:
+            continue
+        for row in scn.rows:
+            per = [mine[row.key] / theirs[row.key]
+                   for mine, theirs in zip(runs[SUBJECT], peer_runs, strict=False)
+                   if _number(theirs.get(row.key)) and theirs[row.key]
+                   and _number(mine.get(row.key))]
+            ratios.setdefault(peer, {})[row.key] = statistics.median(per) if per else None
     checks = {}
-    for row in ROWS[scenario]:
-        if row.check is not None and "torbit" in runs:
-            ref_v, tb_v = med.get("reference", {}).get(row.key), med.get("torbit", {}).get(row.key)
-            checks[row.key] = {"target": row.target, "met": row.check(ref_v, tb_v, ratios[row.key])}
-    return {"runs": runs, "median": med, "ratio": ratios, "checks": checks}
+    for row in scn.rows:
+        if row.check is None or SUBJECT not in runs:
+            continue
+        m = {t: v for t in runs if (v := med[t].get(row.key)) is not None}
+        q = {p: v for p in ratios if (v := ratios[p][row.key]) is not None}
+        checks[row.key] = {"target": row.target, "met": row.check(m, q)}
+    return {"title": scn.title, "runs": runs, "median": med, "worst": bad, "ratio": ratios,
+            "checks": checks}
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def fmt(v: float | None) -> str:
     if v is None:
         return "—"
-    if isinstance(v, int) or float(v).is_integer():
+    if float(v).is_integer():
         return f"{int(v):,}"
     return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
-def table(scenario: str, summary: Result) -> str:
-    med, ratios, checks = summary["median"], summary["ratio"], summary["checks"]
-    lines = [f"### {scenario}", "",
-             "| metric | reference | torbit | torbit ÷ ref | target | met |",
-             "|---|---:|---:|---:|---|---|"]
-    for row in ROWS[scenario]:
-        ref_v = med.get("reference", {}).get(row.key)
-        tb_v = med.get("torbit", {}).get(row.key)
-        ratio = f"{ratios[row.key]:.2f}" if row.ratio and ratios[row.key] is not None else ""
+def table(scn: Scenario, summary: Result, repeats: int) -> str:
+    med, bad, ratios, checks = (summary[k] for k in ("median", "worst", "ratio", "checks"))
+    targets = list(summary["runs"])
+    peers = list(ratios)
+    head = ["metric", *targets, *(f"{SUBJECT} ÷ {p}" for p in peers), "target", "met"]
+    lines = [f"### {scn.title}", "", "| " + " | ".join(head) + " |",
+             "|---|" + "---:|" * (len(targets) + len(peers)) + "---|---|"]
+    for row in scn.rows:
+        cells = [row.label]
+        for t in targets:
+            cell = fmt(med[t].get(row.key))
+            w = bad[t].get(row.key)
+            if repeats > 1 and w is not None and cell != "—":
+                cell += f" ({fmt(w)})"
+            cells.append(cell)
+        for p in peers:
+            r = ratios[p].get(row.key)
+            cells.append(f"{r:.2f}" if row.better and r is not None else "")
         met = ""
         if row.key in checks:
             met = "yes" if checks[row.key]["met"] else "**no**"
-        lines.append(f"| {row.label} | {fmt(ref_v)} | {fmt(tb_v)} | {ratio} | {row.target} "
-                     f"| {met} |")
-    errors = [f"- {kind} run {i + 1}: {r['error'].splitlines()[0]}"
-              for kind, rs in summary["runs"].items() for i, r in enumerate(rs) if "error" in r]
+        cells += [row.target, met]
+        lines.append("| " + " | ".join(cells) + " |")
+    errors = [f"- {t} run {i + 1}: {r['error'].splitlines()[0]}"
+              for t, rs in summary["runs"].items() for i, r in enumerate(rs) if "error" in r]
     return "\n".join(lines + (["", *errors] if errors else []))
 
 
@@ -205,62 +344,138 @@ def machine() -> Result:
             "platform": platform.platform(), "git_rev": rev, "loadavg": os.getloadavg()}
 
 
+def argon2_alone(params: tuple[int, int, int] | None, seconds: float = 2.0) -> Result:
+    """Password hashes/s this machine allows at torbit's settings, one thread per core: what
+    a login rate is held against."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from argon2 import PasswordHasher
+
+    hasher = (PasswordHasher(time_cost=params[0], memory_cost=params[1], parallelism=params[2])
+              if params else PasswordHasher())
+    threads = os.cpu_count() or 1
+    end = time.monotonic() + seconds
+
+    def hash_until_end() -> int:
+        n = 0
+        while time.monotonic() < end:
+            hasher.hash("bench-password")
+            n += 1
+        return n
+
+    t = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        count = sum(pool.map(lambda _i: hash_until_end(), range(threads)))
+    return {"argon2": params or "torbit defaults", "threads": threads,
+            "hashes_per_s": round(count / (time.monotonic() - t), 1)}
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-async def main_async(args: argparse.Namespace) -> Result:
-    scenarios = ["fanout", "idle", "durable"] if args.scenario == "all" else [args.scenario]
-    kinds = [k for k in KINDS if k in args.servers.split(",")]
+async def main_async(args: argparse.Namespace, stamp: str) -> Result:
+    names = args.targets.split(",")
+    targets = [t for t in TARGETS if t.name in names]
     report: Result = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
                       "machine": machine(), "scenarios": {}}
-    for scenario in scenarios:
-        runs: dict[str, list[Result]] = {k: [] for k in kinds}
+    chosen = scenarios(args)
+    if any(s.key == "crowd" for s in chosen) and any(t.server == "torbit" for t in targets):
+        report["argon2_alone"] = alone = await asyncio.to_thread(argon2_alone, args.argon2)
+        log(f"argon2 alone: {alone}")
+    for scn in chosen:
+        here = [t for t in targets if t.dialect in scn.dialects]
+        runs: dict[str, list[Result]] = {t.name: [] for t in here}
         for rep in range(args.repeat):
-            # alternate which server goes first, so neither always gets the quieter slot
-            for kind in kinds if rep % 2 == 0 else kinds[::-1]:
-                log(f"{scenario} {kind} run {rep + 1}/{args.repeat} ...")
+            # rotate who goes first, so no target always gets the quieter slot
+            for target in here[rep % len(here):] + here[: rep % len(here)]:
+                log(f"{scn.key} {target.name} run {rep + 1}/{args.repeat} ...")
+                profile = None
+                if args.profile and target.name == SUBJECT:
+                    profile = args.profile / f"{stamp}-{scn.key}-{rep + 1}.txt"
                 t = time.monotonic()
-                r = await run_once(scenario, kind, args)
-                runs[kind].append(r)
-                shown = {k: r.get(k) for k in [row.key for row in ROWS[scenario]][:5]}
+                r = await run_once(scn, target, args, profile)
+                runs[target.name].append(r)
+                shown = {k: r.get(k) for k in [row.key for row in scn.rows][:4]}
                 log(f"  {time.monotonic() - t:.1f} s: {r.get('error') or shown}")
-        summary = report["scenarios"][scenario] = summarize(scenario, runs)
-        print(table(scenario, summary) + "\n", flush=True)
+                if profile is not None and profile.exists():
+                    log(hottest(profile, 12))
+        summary = report["scenarios"][scn.key] = summarize(scn, runs)
+        print(table(scn, summary, args.repeat) + "\n", flush=True)
+    if "argon2_alone" in report:
+        a = report["argon2_alone"]
+        print(f"argon2 alone at the bench's cost {a['argon2']}: {a['hashes_per_s']:,} hashes/s "
+              f"on {a['threads']} threads\n", flush=True)
     return report
+
+
+FULL = {"receivers": [1000, 500], "burst_receivers": 1000, "crowd": 10_000, "seconds": 10.0,
+        "warmup": 3.0, "repeat": 3, "durable_senders": 50, "quiet_wait": 60.0,
+        "run_timeout": 1800.0}
+QUICK = {"receivers": [200, 100], "burst_receivers": 200, "crowd": 1000, "seconds": 3.0,
+         "warmup": 1.0, "repeat": 1, "durable_senders": 10, "quiet_wait": 5.0,
+         "run_timeout": 300.0}
+
+
+def argon2_setting(text: str) -> tuple[int, int, int] | None:
+    if text == "default":
+        return None
+    t, m, p = (int(x) for x in text.split(","))
+    return t, m, p
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--scenario", choices=["fanout", "idle", "durable", "all"], default="all")
-    p.add_argument("--repeat", type=int, default=3, help="runs per server; medians reported")
-    p.add_argument("--servers", default="reference,torbit", help="comma-separated subset")
-    p.add_argument("--seconds", type=float, default=10.0, help="measured window")
-    p.add_argument("--warmup", type=float, default=3.0, help="traffic before measuring")
-    p.add_argument("--receivers", type=int, default=1000, help="fanout: receivers in the room")
-    p.add_argument("--rate", type=float, default=100.0, help="fanout: messages/s sent")
-    p.add_argument("--idle-connections", type=int, default=10_000, help="idle: connections")
-    p.add_argument("--concurrency", type=int, default=200, help="logins in flight at once")
+    p.add_argument("--scenario", default="all",
+                   help="comma-separated: steady, burst, crowd, durable, or all")
+    p.add_argument("--targets", default=",".join(t.name for t in TARGETS),
+                   help="comma-separated subset of " + ", ".join(t.name for t in TARGETS))
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke-run sizes: {QUICK} (flags given still win)")
+    p.add_argument("--repeat", type=int, help=f"runs per target; medians (default {FULL['repeat']})")
+    p.add_argument("--seconds", type=float, help="measured window")
+    p.add_argument("--warmup", type=float, help="traffic before measuring")
+    p.add_argument("--receivers", type=lambda s: [int(x) for x in s.split(",")],
+                   help="steady: receivers, one table per count (default 1000,500)")
+    p.add_argument("--rate", type=float, default=100.0, help="steady: messages/s sent")
+    p.add_argument("--burst-receivers", type=int, help="burst: receivers (default 1000)")
+    p.add_argument("--window", type=int, default=64,
+                   help="burst: messages not yet delivered to everyone")
+    p.add_argument("--crowd", type=int, help="crowd: connections N (default 10,000)")
+    p.add_argument("--concurrency", type=int, default=50, help="logins in flight at once")
     p.add_argument("--login-wait", type=float, default=600.0,
-                   help="seconds one login may take (torbit's login timeout is set to match)")
+                   help="seconds one login may take (the servers' login timeouts match)")
+    p.add_argument("--argon2", type=argon2_setting, default=ARGON2_CHEAP,
+                   help="torbit's password hashing: TIME,MEMORY_KIB,LANES or 'default'")
+    p.add_argument("--durable-senders", type=int, help="durable: senders (default 50)")
+    p.add_argument("--durable-window", type=int, default=32,
+                   help="durable: messages in flight per sender")
+    p.add_argument("--run-timeout", type=float, help="seconds one run may take (default 1800)")
     p.add_argument("--quiet-cores", type=float, default=0.5,
                    help="before each run, wait until the machine uses fewer cores than this")
-    p.add_argument("--quiet-wait", type=float, default=120.0, help="… but at most this long")
-    p.add_argument("--durable-senders", type=int, default=50, help="durable: senders")
-    p.add_argument("--window", type=int, default=32, help="durable: messages in flight/sender")
+    p.add_argument("--quiet-wait", type=float, help="… but at most this long (default 60)")
+    p.add_argument("--profile", type=Path, nargs="?", const=BENCH_DIR / "results",
+                   help="py-spy torbit's measured windows into this directory (perturbs them)")
     p.add_argument("--torbit-cmd", default="", help="instead of `.venv/bin/torbit serve`")
     p.add_argument("--keep", action="store_true", help="keep the servers' temp dirs")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_open_files_limit()
-    report = uvloop.run(main_async(args))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
     out = BENCH_DIR / "results"
     out.mkdir(exist_ok=True)
-    path = out / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.scenario}.json"
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    report = uvloop.run(main_async(args, stamp))
+    path = out / f"{stamp}-{args.scenario.replace(',', '+')}.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     log(f"wrote {path.relative_to(BENCH_DIR.parent)}")
     # targets are reported, not enforced; only a run that could not be measured fails

@@ -32,20 +32,11 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import uvloop
 
-from loadgen import (
-    Client,
-    Feed,
-    Logins,
-    Receiver,
-    Tally,
-    Window,
-    login_many,
-    percentile_ms,
-    wait_for_count,
-)
+from loadgen import Endpoint, Feed, Tally, Window, percentile_ms, wait_for_count
 from procstat import cpu_seconds, raise_open_files_limit, rss_bytes, settle, wait_for_quiet
 from servers import BENCH_DIR, Server, start_torbit
 from torbit.testing.tansu import TansuBroker, start_tansu
+from users import Logins, TelnetUser, User, login_many
 
 Result = dict[str, Any]
 
@@ -95,7 +86,7 @@ async def _admin(url: str, sql: str) -> None:
 async def fanout(
     rx_node: Server,
     tx_node: Server,
-    clients: list[Client],
+    clients: list[User],
     watch: dict[str, int],
     args: argparse.Namespace,
 ) -> Result:
@@ -104,9 +95,9 @@ async def fanout(
     logins = Logins(concurrency=args.concurrency, max_wait=args.login_wait)
     tally = Tally()
     t0 = time.monotonic()
-    rx = await login_many(rx_node.port, [partial(Receiver, f"r{i:05d}", tally)
+    rx = await login_many(rx_node.port, [partial(TelnetUser, f"r{i:05d}", None, tally)
                                          for i in range(args.receivers)], clients, logins)
-    tx = await login_many(tx_node.port, [partial(Client, "s000")], clients, logins)
+    tx = await login_many(tx_node.port, [partial(TelnetUser, "s000")], clients, logins)
     login_s = time.monotonic() - t0
     # A node on Kafka is never quite idle (its consumer polls), so "quiet" is looser here.
     for pid in {rx_node.pid, tx_node.pid}:
@@ -117,7 +108,7 @@ async def fanout(
         feed = Feed(tx, args.rate)
         task = asyncio.create_task(feed.run())
         await asyncio.sleep(args.warmup)
-        w = Window(rx_node.pid)
+        w = Window(Endpoint(rx_node.port, rx_node.pid, TelnetUser))
         cpu0 = {name: cpu_seconds(pid) for name, pid in watch.items()}
         w.start()
         tally.lo = feed.seq
@@ -129,7 +120,7 @@ async def fanout(
         await task
         sent = tally.hi - tally.lo
         expected = sent * args.receivers
-        await wait_for_count(lambda: tally.received, expected)
+        await wait_for_count(lambda: tally.received, expected, progress=lambda: tally.seen)
         lat = sorted(tally.latencies_ns)
         delivered = max(tally.received, 1)
         return {
@@ -160,7 +151,7 @@ async def run_once(scenario: str, kind: str, broker: TansuBroker, args: argparse
     quiet_s, busy = await wait_for_quiet(busy_cores=args.quiet_cores, max_wait=args.quiet_wait)
     before = {"quiet_wait_s": round(quiet_s, 1), "machine_cores_busy_before": round(busy, 2)}
     nodes: list[Server] = []
-    clients: list[Client] = []
+    clients: list[User] = []
     result: Result
     try:
         async with Backend(kind, args.postgres, broker) as backend:

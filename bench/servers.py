@@ -1,9 +1,12 @@
 """Starting and stopping the servers under test, each a fresh subprocess on a free port in its
-own temporary directory, so one measurement never sees another's database, users or heap."""
+own temporary directory, so one measurement never sees another's database, users or heap:
+the bare reference server, torbit, and InspIRCd (Debian's package, installed on first use,
+configured by peers/inspircd.conf)."""
 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -25,15 +28,18 @@ class ServerError(Exception):
 
 
 class Server:
-    """One running server process: `kind` is "reference" or "torbit"."""
+    """One running server process: `kind` is "reference", "torbit" or "inspircd". `port` is its
+    main door; `ports` has one per dialect it speaks ("telnet", "irc")."""
 
     def __init__(self, kind: str, proc: subprocess.Popen[bytes], port: int, workdir: Path,
-                 output: Path) -> None:
+                 output: Path, clean_exit: frozenset[int] = frozenset({0})) -> None:
         self.kind = kind
         self.proc = proc
         self.port = port
+        self.ports: dict[str, int] = {}
         self.workdir = workdir
         self.output = output
+        self.clean_exit = clean_exit  # exit codes of a graceful stop
 
     @property
     def pid(self) -> int:
@@ -76,10 +82,14 @@ def torbit_command() -> list[str]:
     return [sys.executable, "-m", "torbit", "serve"]
 
 
-def torbit_env(workdir: Path, port: int, login_timeout: float) -> dict[str, str]:
-    """Telnet only, SQLite in the temp dir, cheap password hashing (registering 10,000 bench
-    users should measure the front door, not argon2), and the abuse limits off: every bench user
-    comes from 127.0.0.1 and sends far faster than a person."""
+ARGON2_CHEAP = (1, 8192, 1)  # time cost, memory KiB, lanes: ~4.5 ms a hash here
+
+
+def torbit_env(workdir: Path, port: int, login_timeout: float,
+               argon2: tuple[int, int, int] | None = ARGON2_CHEAP) -> dict[str, str]:
+    """Telnet only, SQLite in the temp dir, cheap password hashing (`argon2`; None: torbit's
+    defaults), and the abuse limits off: every bench user comes from 127.0.0.1 and sends far
+    faster than a person."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORBIT_")}
     env.update({
         "TORBIT_TELNET__HOST": HOST,
@@ -88,24 +98,29 @@ def torbit_env(workdir: Path, port: int, login_timeout: float) -> dict[str, str]
         "TORBIT_HTTP__ENABLED": "false",
         "TORBIT_STORAGE__URL": f"sqlite:///{workdir / 'torbit.db'}",
         "TORBIT_LOG__DIR": str(workdir / "logs"),
-        "TORBIT_ACCOUNTS__ARGON2_TIME_COST": "1",
-        "TORBIT_ACCOUNTS__ARGON2_MEMORY_KIB": "8",
-        "TORBIT_ACCOUNTS__ARGON2_PARALLELISM": "1",
         "TORBIT_CHAT__HISTORY_ON_JOIN": "0",
         "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
         "TORBIT_LIMITS__MAX_CONNECTIONS": "0",
         "TORBIT_LIMITS__MESSAGE_RATE": "0",
         "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",
+        # every client comes from one address, many log in at once
+        "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
+        "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
+        "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
     })
+    if argon2 is not None:
+        env.update(zip(("TORBIT_ACCOUNTS__ARGON2_TIME_COST", "TORBIT_ACCOUNTS__ARGON2_MEMORY_KIB",
+                        "TORBIT_ACCOUNTS__ARGON2_PARALLELISM"), map(str, argon2), strict=True))
     return env
 
 
 def _spawn(cmd: list[str], workdir: Path, env: dict[str, str] | None,
-           stdout: int | IO[bytes]) -> tuple[subprocess.Popen[bytes], Path]:
+           stdout: int | IO[bytes] | None) -> tuple[subprocess.Popen[bytes], Path]:
+    """stdout None: into server.log with stderr."""
     output = workdir / "server.log"
     with output.open("wb") as err:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                                stdout=stdout, stderr=err)
+                                stdout=err if stdout is None else stdout, stderr=err)
     return proc, output
 
 
@@ -120,19 +135,30 @@ def start_reference() -> Server:
     if len(first) != 2 or first[0] != "LISTENING":
         server.stop()
         raise ServerError(f"reference server did not start:\n{server.tail()}")
-    server.port = int(first[1])
+    server.port = server.ports["telnet"] = int(first[1])
     return server
 
 
+Doors = dict[str, tuple[str, str]]  # dialect -> config keys of that door's port and host
+
+
 def start_torbit(command: list[str] | None = None, ready_within: float = 60.0,
-                 login_timeout: float = 60.0, env: dict[str, str] | None = None) -> Server:
-    """`env` is laid over the bench settings (e.g. another storage or bus URL)."""
+                 login_timeout: float = 60.0, env: dict[str, str] | None = None,
+                 argon2: tuple[int, int, int] | None = ARGON2_CHEAP,
+                 doors: Doors | None = None) -> Server:
+    """`env` is laid over the bench settings (e.g. another storage or bus URL). `doors` opens
+    more front doors than telnet, each on a free port: {"irc": ("TORBIT_IRC__PORT",
+    "TORBIT_IRC__HOST")}."""
     workdir = Path(tempfile.mkdtemp(prefix="torbit-bench-"))
     port = free_port()
-    proc, output = _spawn(command or torbit_command(), workdir,
-                          {**torbit_env(workdir, port, login_timeout), **(env or {})},
+    ports = {dialect: free_port() for dialect in doors or {}}
+    full_env = torbit_env(workdir, port, login_timeout, argon2)
+    for dialect, (port_key, host_key) in (doors or {}).items():
+        full_env.update({port_key: str(ports[dialect]), host_key: HOST})
+    proc, output = _spawn(command or torbit_command(), workdir, {**full_env, **(env or {})},
                           subprocess.DEVNULL)
     server = Server("torbit", proc, port, workdir, output)
+    server.ports = {"telnet": port, **ports}
     try:
         wait_for_port(server, ready_within)
     except ServerError:
@@ -156,9 +182,64 @@ def wait_for_port(server: Server, within: float) -> None:
             time.sleep(0.1)
 
 
-def start(kind: str, torbit_cmd: list[str] | None = None, login_timeout: float = 60.0) -> Server:
+INSPIRCD_CONF = BENCH_DIR / "peers" / "inspircd.conf"
+
+
+def inspircd_binary(install: bool = True) -> str:
+    """The inspircd executable; Debian's package is installed with apt-get when it is missing
+    (with sudo when not root). On a machine with systemd the package starts its own service on
+    port 6667: the bench never uses it (`systemctl disable --now inspircd` to be rid of it)."""
+    found = shutil.which("inspircd") or shutil.which("inspircd", path="/usr/sbin:/usr/bin")
+    if found or not install:
+        if found:
+            return found
+        raise ServerError("inspircd is not installed (apt-get install inspircd)")
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    get = [*sudo, "apt-get", "install", "-y", "-q", "inspircd"]
+    done = subprocess.run(get, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:  # perhaps stale package lists
+        subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, capture_output=True,
+                       check=False)
+        done = subprocess.run(get, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ServerError(f"apt-get install inspircd failed:\n{done.stderr[-2000:]}")
+    return inspircd_binary(install=False)
+
+
+def start_inspircd(ready_within: float = 30.0, login_timeout: float = 60.0) -> Server:
+    """InspIRCd in the foreground (--nofork) with peers/inspircd.conf; the port, directory,
+    registration timeout and connection limit come in through the environment."""
+    exe = inspircd_binary()
+    workdir = Path(tempfile.mkdtemp(prefix="torbit-bench-irc-"))
+    port = free_port()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    env = {**os.environ, "BENCH_IRC_PORT": str(port), "BENCH_IRC_DIR": str(workdir),
+           "BENCH_IRC_TIMEOUT": str(max(int(login_timeout), 1)),
+           "BENCH_IRC_MAXCONN": str(hard)}
+    cmd = [exe, "--config", str(INSPIRCD_CONF), "--nofork", "--nopid"]
+    if os.geteuid() == 0:
+        cmd.append("--runasroot")  # it refuses root otherwise; containers often are root
+    proc, output = _spawn(cmd, workdir, env, None)
+    # InspIRCd exits with 10 ("received SIGTERM") after a graceful stop
+    server = Server("inspircd", proc, port, workdir, output, clean_exit=frozenset({0, 10}))
+    server.ports = {"irc": port}
+    try:
+        wait_for_port(server, ready_within)
+    except ServerError:
+        server.stop()
+        raise
+    return server
+
+
+def start(kind: str, torbit_cmd: list[str] | None = None, login_timeout: float = 60.0,
+          argon2: tuple[int, int, int] | None = ARGON2_CHEAP, doors: Doors | None = None
+          ) -> Server:
     if kind == "reference":
         return start_reference()
     if kind == "torbit":
-        return start_torbit(torbit_cmd, login_timeout=login_timeout)
+        return start_torbit(torbit_cmd, login_timeout=login_timeout, argon2=argon2,
+                            doors=doors)
+    if kind == "inspircd":
+        return start_inspircd(login_timeout=login_timeout)
     raise ValueError(f"unknown server kind {kind!r}")

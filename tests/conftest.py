@@ -22,9 +22,18 @@ def test_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
         "http": {"port": 0},
         "storage": {"url": f"sqlite:///{data_dir}/torbit.db"},
         "log": {"dir": str(data_dir / "logs")},
-        "accounts": dict(CHEAP_ARGON2),
-        # message rates and connection counts are lifted; tests of the limits set them
-        "limits": {"message_rate": 0, "room_message_rate": 0, "connections_per_ip": 0},
+        # reserved names are lifted (tests register "root"); tests/security sets them
+        # and a login storm is not turned away by the bounded hashing queue
+        "accounts": {**CHEAP_ARGON2, "reserved_names": [], "hash_queue": 100_000},
+        # message rates, connection counts and registrations are lifted; tests of the limits
+        # set them
+        "limits": {
+            "message_rate": 0,
+            "room_message_rate": 0,
+            "connections_per_ip": 0,
+            "registrations_per_address": 0,
+            "registrations_per_hour": 0,
+        },
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)

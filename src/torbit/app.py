@@ -22,17 +22,21 @@ from torbit.backends.registry import open_log, open_store
 from torbit.config import Settings
 from torbit.core.accounts import Accounts
 from torbit.core.events import NodeEvents
+from torbit.core.hashing import PasswordHashing
+from torbit.core.identity import NamePolicy
 from torbit.core.ignores import Ignores
-from torbit.core.limits import ConnectionLimiter, LoginThrottle, RateLimiter
+from torbit.core.limits import ActionLimits, ConnectionLimiter, RateLimiter
 from torbit.core.membership import Membership, RoomRules
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
 from torbit.core.mutes import Mutes
-from torbit.core.names import check_name
+from torbit.core.names import check_name, name_key
 from torbit.core.ports import MessageLog, Store
 from torbit.core.retention import Retention
+from torbit.core.revocation import Revocations
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
+from torbit.core.throttle import LoginThrottle
 from torbit.core.tokens import Tokens
 from torbit.errors import ConfigError
 from torbit.frontends.http.context import HttpCore, HttpOptions
@@ -64,6 +68,7 @@ class Core:
     moderation: Moderation
     mutes: Mutes
     retention: Retention
+    revocations: Revocations
 
 
 def timezone_of(settings: Settings) -> tzinfo:
@@ -115,6 +120,49 @@ def profanity_filter(settings: Settings) -> Callable[[str], str] | None:
     ).apply
 
 
+def password_hashing(settings: Settings) -> PasswordHashing:
+    a = settings.accounts
+    hasher = PasswordHasher(
+        time_cost=a.argon2_time_cost,
+        memory_cost=a.argon2_memory_kib,
+        parallelism=a.argon2_parallelism,
+    )
+    return PasswordHashing(hasher, workers=a.hash_workers, queue=a.hash_queue)
+
+
+def per_hour(count: int) -> RateLimiter:
+    """A token bucket of `count` a hour, all of which may be taken at once; 0 disables it."""
+    return RateLimiter(count / 3600.0, count)
+
+
+def action_limits(settings: Settings) -> ActionLimits:
+    lim = settings.limits
+    return ActionLimits(
+        joins=RateLimiter(lim.join_rate, lim.join_burst),
+        presence=RateLimiter(lim.presence_rate, lim.presence_burst),
+        invites=RateLimiter(lim.invite_rate, lim.invite_burst),
+        ignores=RateLimiter(lim.ignore_rate, lim.ignore_burst),
+        topics=RateLimiter(lim.topic_rate, lim.topic_burst),
+        creates=RateLimiter(lim.create_rate, lim.create_burst),
+    )
+
+
+def retention_of(settings: Settings, store: Store, message_log: MessageLog) -> Retention:
+    chat, moderation = settings.chat, settings.moderation
+    return Retention(
+        store,
+        message_log,
+        timedelta(hours=chat.retention_hours),
+        audit_keep=timedelta(days=moderation.audit_retention_days)
+        if moderation.audit_retention_days
+        else None,
+        empty_room_grace=timedelta(hours=chat.empty_room_grace_hours)
+        if chat.empty_room_grace_hours
+        else None,
+        keep_rooms=frozenset({name_key(chat.default_room)}),
+    )
+
+
 def raise_open_file_limit() -> None:
     """Thousands of clients need thousands of descriptors: take what the hard limit allows."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -146,6 +194,7 @@ class App:
         self._http: Any = None  # uvicorn.Server
         self._http_task: asyncio.Task[None] | None = None
         self._purge_task: asyncio.Task[None] | None = None
+        self._revocation_task: asyncio.Task[None] | None = None
         self._logs: Logs | None = None
         self.telnet_port: int | None = None
         self.telnet_tls_port: int | None = None
@@ -201,29 +250,37 @@ class App:
             on_delivered=lambda _message, lag: latency.observe(lag),
         )
         self.metrics.count_deliveries(lambda: subscriptions.delivered)
+        limits = action_limits(s)
+        sessions = Sessions(store, subscriptions, s.chat.presence_notices_max, limits.presence)
+        mutes = Mutes()
+        revocations = Revocations(store, sessions, events, mutes)
         accounts = Accounts(
             store,
             registration_open=s.chat.registration == "open",
             min_password_length=s.accounts.min_password_length,
-            hasher=PasswordHasher(
-                time_cost=s.accounts.argon2_time_cost,
-                memory_cost=s.accounts.argon2_memory_kib,
-                parallelism=s.accounts.argon2_parallelism,
-            ),
+            hashing=password_hashing(s),
             throttle=LoginThrottle(
-                free=s.limits.login_free_attempts, cap=s.limits.login_backoff_max
+                s.limits.login_free_attempts,
+                address_free=s.limits.login_address_free_attempts,
+                account_free=s.limits.login_account_free_attempts,
+                cap=s.limits.login_backoff_max,
+                forget_after=s.limits.login_forget_after,
             ),
+            names=NamePolicy(s.accounts.reserved_names),
+            register_per_address=per_hour(s.limits.registrations_per_address),
+            register_total=per_hour(s.limits.registrations_per_hour),
+            log=message_log,
+            revoke=revocations.revoke,
         )
-        sessions = Sessions(store, subscriptions, s.chat.presence_notices_max)
         membership = Membership(
             store,
             message_log,
             subscriptions,
             sessions,
             RoomRules(s.chat.default_room, s.chat.history_on_join, s.limits.rooms_per_user),
+            limits,
         )
-        ignores = Ignores(store, subscriptions, events)
-        mutes = Mutes()
+        ignores = Ignores(store, subscriptions, events, limits.ignores)
         messaging = Messaging(
             store,
             message_log,
@@ -239,6 +296,7 @@ class App:
         await moderation.start()
         await message_log.start(subscriptions.route)
         await events.start()
+        await revocations.start()
         connections = ConnectionLimiter(s.limits.connections_per_ip, s.limits.max_connections)
 
         # the doors
@@ -274,6 +332,7 @@ class App:
             core = HttpCore(
                 accounts,
                 tokens,
+                revocations,
                 sessions,
                 membership,
                 messaging,
@@ -301,7 +360,7 @@ class App:
             )
             await self._start_http(core, options, http_sock)
             self.http_port = http_sock.getsockname()[1]
-        retention = Retention(store, message_log, timedelta(hours=s.chat.retention_hours))
+        retention = retention_of(s, store, message_log)
         self.core = Core(
             store,
             message_log,
@@ -314,8 +373,10 @@ class App:
             moderation,
             mutes,
             retention,
+            revocations,
         )
         self._purge_task = asyncio.create_task(retention.run())
+        self._revocation_task = asyncio.create_task(revocations.run())
         log.info(
             "torbit serving: telnet %s, telnet-tls %s, http%s %s, storage %s, message log %s",
             self.telnet_port,
@@ -364,10 +425,11 @@ class App:
             return
         core, self.core = self.core, None
         try:
-            if self._purge_task is not None:
-                self._purge_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._purge_task
+            for task in (self._purge_task, self._revocation_task):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if self._http is not None:
                 from torbit.frontends.http import shutdown_http_app
 
@@ -382,6 +444,7 @@ class App:
                 except (TimeoutError, asyncio.CancelledError):
                     log.warning("http server did not stop within %s s", SHUTDOWN_GRACE + 2)
             await core.subscriptions.close()
+            core.accounts.hashing.close()
         finally:
             try:
                 await core.message_log.close()

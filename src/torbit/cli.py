@@ -4,6 +4,7 @@ parse arguments, load the config and call the app or the services."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ import typer
 from torbit import __version__
 from torbit.config import Settings, load_settings
 from torbit.core.accounts import Accounts
-from torbit.core.ports import Store
+from torbit.core.ports import MessageLog, Store
 from torbit.errors import ConfigError, TorbitError
 
 T = TypeVar("T")
@@ -46,7 +47,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _run(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store, run `work(accounts_or_store)`, close; errors become one clear line."""
+    """Open the store, run `work(store)`, close; errors become one clear line."""
     from torbit.backends.registry import open_store
 
     async def main() -> T:
@@ -65,19 +66,51 @@ def _run(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
         _fail(e.message)
 
 
-def _accounts(settings: Settings, store: Store) -> Accounts:
+def _accounts(settings: Settings, store: Store, log: MessageLog | None = None) -> Accounts:
+    """The accounts service as the CLI uses it: revocations go to the store, where every
+    running node finds them within a second (core/revocation.py)."""
     from argon2 import PasswordHasher
 
+    from torbit.core.hashing import PasswordHashing
+    from torbit.core.identity import NamePolicy
+
+    a = settings.accounts
+    hasher = PasswordHasher(
+        time_cost=a.argon2_time_cost,
+        memory_cost=a.argon2_memory_kib,
+        parallelism=a.argon2_parallelism,
+    )
     return Accounts(
         store,
         registration_open=True,
-        min_password_length=settings.accounts.min_password_length,
-        hasher=PasswordHasher(
-            time_cost=settings.accounts.argon2_time_cost,
-            memory_cost=settings.accounts.argon2_memory_kib,
-            parallelism=settings.accounts.argon2_parallelism,
-        ),
+        min_password_length=a.min_password_length,
+        hashing=PasswordHashing(hasher, workers=1, queue=1),
+        names=NamePolicy(a.reserved_names),
+        log=log,
     )
+
+
+async def _with_log(
+    settings: Settings, store: Store, work: Callable[[MessageLog], Awaitable[T]]
+) -> T:
+    """Run `work` with the configured message log started (deleting an account deletes its
+    messages too)."""
+    from torbit.backends.registry import open_log
+
+    s = settings
+    log = open_log(
+        s.message_log.url,
+        store,
+        topic_prefix=s.message_log.topic_prefix,
+        replication_factor=s.message_log.replication_factor,
+        retention_hours=s.chat.retention_hours,
+        fetch_wait_ms=s.message_log.fetch_wait_ms,
+    )
+    await log.start(lambda _message: None)
+    try:
+        return await work(log)
+    finally:
+        await log.close()
 
 
 @app.command()
@@ -107,14 +140,25 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _password(prompt: str, password: str | None) -> str:
-    if password is not None:
-        return password
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="read the password from the first line of standard input"
+    ),
+]
+
+
+def _password(prompt: str, from_stdin: bool) -> str:
+    """Never from the command line, where every user of the machine could read it in the
+    process list: asked twice on the terminal, or read from stdin with --password-stdin."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
-        line = sys.stdin.readline()
-        return line.rstrip("\n")
-    value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=True)
-    return value
+        _fail("no terminal to ask for the password on: pass --password-stdin and pipe it", 2)
+    first = getpass.getpass(f"{prompt}: ")
+    if getpass.getpass(f"{prompt} again: ") != first:
+        _fail("the passwords do not match")
+    return first
 
 
 @user_app.command("add")
@@ -122,13 +166,12 @@ def user_add(
     name: str,
     config: ConfigOption = None,
     admin: Annotated[bool, typer.Option(help="make the user a server admin")] = False,
-    password: Annotated[
-        str | None, typer.Option(help="the password (default: asked, or read from stdin)")
-    ] = None,
+    password_stdin: PasswordStdin = False,
 ) -> None:
-    """Add a user (asks for the password)."""
+    """Add a user (asks for the password twice, or reads it with --password-stdin). Reserved
+    names may be given here; the other rules for new names hold."""
     settings = _settings(config)
-    pw = _password("Password", password)
+    pw = _password("Password", password_stdin)
 
     async def work(store: Store) -> None:
         accounts = _accounts(settings, store)
@@ -158,13 +201,12 @@ def user_list(config: ConfigOption = None) -> None:
 
 @user_app.command("passwd")
 def user_passwd(
-    name: str,
-    config: ConfigOption = None,
-    password: Annotated[str | None, typer.Option(help="the new password")] = None,
+    name: str, config: ConfigOption = None, password_stdin: PasswordStdin = False
 ) -> None:
-    """Change a user's password."""
+    """Change a user's password: their tokens are revoked and their open sessions closed on
+    every running node within a second."""
     settings = _settings(config)
-    pw = _password("New password", password)
+    pw = _password("New password", password_stdin)
 
     async def work(store: Store) -> None:
         await _accounts(settings, store).set_password(name, pw)
@@ -174,13 +216,30 @@ def user_passwd(
 
 
 @user_app.command("del")
-def user_del(name: str, config: ConfigOption = None) -> None:
-    """Delete a user with their memberships, ignore lists and cursors."""
+def user_del(
+    name: str,
+    config: ConfigOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+) -> None:
+    """Delete a user: their open sessions are closed, then the account goes with its
+    memberships, ignore lists, cursors, tokens and private messages. Rooms they owned are
+    deleted if no one else is in them, else become server-owned."""
     settings = _settings(config)
+    if not yes and not typer.confirm(
+        f"Delete user {name}, their private messages and the rooms only they are in?"
+    ):
+        _fail("nothing deleted")
 
     async def work(store: Store) -> None:
-        await _accounts(settings, store).delete(name)
-        typer.echo(f"deleted user {name}")
+        async def delete(log: MessageLog) -> None:
+            deletion = await _accounts(settings, store, log).delete(name)
+            typer.echo(f"deleted user {name}")
+            for room in deletion.rooms_deleted:
+                typer.echo(f"deleted room #{room} (no one else was in it)")
+            for room in deletion.rooms_kept:
+                typer.echo(f"#{room} is now server-owned")
+
+        await _with_log(settings, store, delete)
 
     _run(settings, work)
 

@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from torbit.core.identity import DEFAULT_RESERVED_NAMES
 from torbit.errors import ConfigError
 
 
@@ -114,6 +115,8 @@ class ChatConfig(Section):
     max_message_bytes: int = Field(4096, ge=64, le=1024 * 1024)
     timezone: str = "UTC"
     presence_notices_max: int = Field(100, ge=0)  # join/leave notices only up to this many online
+    # rooms with neither members nor messages are removed this long after their creation
+    empty_room_grace_hours: float = Field(24.0, ge=0, description="0: never removed")
 
 
 class AccountsConfig(Section):
@@ -122,6 +125,12 @@ class AccountsConfig(Section):
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=8)
     argon2_parallelism: int = Field(4, ge=1)
+    # password hashing pool: at most hash_workers hashes run at once (each holds
+    # argon2_memory_kib), hash_queue more wait; beyond that a login or registration gets 503
+    hash_workers: int = Field(2, ge=1)
+    hash_queue: int = Field(32, ge=0)
+    # names nobody may register (in any case, nor in a form that reads alike); the admin CLI may
+    reserved_names: tuple[str, ...] = DEFAULT_RESERVED_NAMES
 
 
 class LimitsConfig(Section):
@@ -133,9 +142,30 @@ class LimitsConfig(Section):
     message_burst: int = Field(20, ge=0)
     room_message_rate: float = Field(3.0, ge=0, description="per user in one room")
     room_message_burst: int = Field(10, ge=0)
-    rooms_per_user: int = Field(100, ge=0)
+    rooms_per_user: int = Field(100, ge=0, description="rooms a user belongs to or owns")
+    # Actions that change state or reach others, per user (token buckets: rate per second,
+    # burst). A normal user never meets them; a script flooding them does.
+    join_rate: float = Field(0.2, ge=0, description="rooms joined as a new member, or left")
+    join_burst: int = Field(20, ge=0)
+    presence_rate: float = Field(0.5, ge=0, description="join/leave notices a user causes")
+    presence_burst: int = Field(30, ge=0)
+    invite_rate: float = Field(0.2, ge=0)
+    invite_burst: int = Field(10, ge=0)
+    ignore_rate: float = Field(0.2, ge=0, description="ignore and unignore")
+    ignore_burst: int = Field(20, ge=0)
+    topic_rate: float = Field(0.05, ge=0, description="topic and privacy changes")
+    topic_burst: int = Field(5, ge=0)
+    create_rate: float = Field(0.05, ge=0, description="rooms created")
+    create_burst: int = Field(5, ge=0)
+    # login back-off (core/throttle.py): free failures per account from one address, per
+    # address, and per account from addresses it never logged in from; then doubling waits
     login_free_attempts: int = Field(3, ge=0, description="failures before back-off starts")
     login_backoff_max: float = Field(300.0, ge=0)
+    login_address_free_attempts: int = Field(20, ge=0)
+    login_account_free_attempts: int = Field(100, ge=0)
+    login_forget_after: float = Field(3600.0, gt=0, description="seconds without a failure")
+    registrations_per_address: int = Field(5, ge=0, description="per hour, from one address")
+    registrations_per_hour: int = Field(200, ge=0, description="in total")
     max_long_polls: int = Field(1000, ge=0, description="waiting GET /receive, in total")
     long_polls_per_user: int = Field(8, ge=0)
     long_polls_per_ip: int = Field(50, ge=0)
@@ -144,6 +174,7 @@ class LimitsConfig(Section):
 class ModerationConfig(Section):
     profanity: Literal["off", "mask", "reject"] = "off"
     extra_words_file: str = ""  # one word or phrase per line, added to the packaged list
+    audit_retention_days: float = Field(90.0, ge=0, description="0: audit entries stay forever")
 
 
 class LogConfig(Section):

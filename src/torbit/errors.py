@@ -11,7 +11,9 @@ TorbitError                      anything torbit raises on purpose
 │   ├── Conflict                 409 name taken, already a member
 │   └── RateLimited              429 too many attempts or messages
 └── ServiceUnavailable           503 a store or bus engine cannot be reached: neither
-                                 we nor the peer broke a rule; retry later
+    │                            we nor the peer broke a rule; retry later
+    └── Overloaded               503 a bounded queue is full (password hashing): answered
+                                 at once with Retry-After instead of waiting in memory
 """
 
 from __future__ import annotations
@@ -82,3 +84,11 @@ class RateLimited(ClientError):
 class ServiceUnavailable(TorbitError):
     http_status = 503
     code = "unavailable"
+
+
+class Overloaded(ServiceUnavailable):
+    code = "busy"
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -20,6 +20,7 @@ from tests.browser.conftest import PHONE, PageFactory, TelnetFactory
 from tests.conftest import ServerFactory
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
+from torbit.core.models import Room
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -289,3 +290,21 @@ async def test_screenshots(
     await phone.page.screenshot(path=str(out / "screenshot-phone.png"))
     if out != DOCS:
         assert (out / "screenshot.png").stat().st_size > 10_000
+
+
+async def test_the_room_list_loads_a_page_at_a_time(server: App, open_page: PageFactory) -> None:
+    """`GET /api/v1/rooms` is paginated: the page shows the first 100 rooms and fetches the
+    next ones on "Show more…"."""
+    assert server.core is not None
+    store = server.core.store
+    for i in range(150):  # named to come before the lobby
+        await store.create_room(Room(name=f"a-room{i:03}", created_at=datetime.now(), owner="x"))
+    page = await open_page(server)
+    await page.register("alice")
+    await page.show_rooms()
+    listed = page.page.locator("#other-rooms li").filter(has_text="a-room")
+    await expect(listed).to_have_count(100)
+    await page.page.click("#other-rooms .more button")
+    await expect(listed).to_have_count(150)
+    await expect(page.page.locator("#other-rooms .more")).to_have_count(0)
+    await expect(page.page.locator("#other-rooms")).to_contain_text("a-room149")

@@ -140,6 +140,10 @@ async def test_deleting_a_user_takes_their_room_rows_but_not_the_audit(store: Sq
     for name in ("den", "hall", "attic", "cellar"):
         await store.create_room(room(name))
     await store.create_room(room("bobs", owner="Bob"))
+    await store.create_room(room("bobs-own", owner="Bob"))
+    await store.add_member("bobs", "alice")
+    await store.add_member("bobs-own", "bob")
+    await store.set_room_admin("bobs-own", "bob", True)
     await store.add_member("den", "bob")
     await store.set_room_admin("den", "bob", True)
     await store.expel("hall", "bob", banned_at=NOW)
@@ -147,13 +151,17 @@ async def test_deleting_a_user_takes_their_room_rows_but_not_the_audit(store: Sq
     await store.add_invite("cellar", "bob", NOW)
     await store.add_audit(AuditEntry(at=NOW, actor="alice", action="ban", room="hall",
                                      target="bob"))
-    assert await store.delete_user("bob")
+    deletion = await store.delete_user("bob")
+    assert deletion is not None
+    assert (deletion.rooms_deleted, deletion.rooms_kept) == (("bobs-own",), ("bobs",))
     for name in ("den", "hall", "attic", "cellar"):
         assert await store.standing(name, "bob") == Standing()
     assert await store.active_mutes(NOW) == []
     assert await store.invited_rooms("bob") == []
     assert [e.target for e in await store.list_audit()] == ["bob"]
     bobs = await store.get_room("bobs")
-    assert bobs is not None and bobs.owner is None  # the room stays, but ownerless
+    assert bobs is not None and bobs.owner is None  # alice is in it: it stays, server-owned
+    assert await store.get_room("bobs-own") is None  # no one else was: it went with bob
+    assert await store.list_members("bobs") == ["alice"]
     await store.create_user(user("bob"))  # the name is free, and starts with a clean slate
     assert await store.standing("hall", "bob") == Standing()

@@ -17,12 +17,13 @@ from torbit.core.accounts import Accounts
 from torbit.core.delivery import Delivery
 from torbit.core.events import NodeEvents
 from torbit.core.ignores import Ignores
+from torbit.core.limits import ActionLimits
 from torbit.core.membership import Membership, RoomRules
 from torbit.core.messaging import Messaging
 from torbit.core.models import User
 from torbit.core.moderation import Moderation
 from torbit.core.mutes import Mutes
-from torbit.core.sessions import Sessions
+from torbit.core.sessions import Proof, Sessions
 from torbit.core.subscriptions import Subscriptions
 
 
@@ -39,10 +40,14 @@ class Recorder:
         m = delivery.message
         self.lines.append(f"<{m.sender}> {m.text}")
 
-    def notify(self, text: str, channel: str | None = None) -> None:
+    def notify(self, text: str, channel: str | None = None, about: tuple[str, ...] = ()) -> None:
         self.lines.append(f"* {text}")
 
     def close(self, reason: str) -> None:
+        self.closed = reason
+
+    def revoke(self, reason: str) -> None:
+        self.lines.append(f"! {reason}")
         self.closed = reason
 
     def texts(self) -> list[str]:
@@ -59,6 +64,8 @@ class Core:
     messaging: Messaging
     ignores: Ignores
     moderation: Moderation
+    events: NodeEvents
+    mutes: Mutes
 
     async def user(self, name: str, *, admin: bool = False) -> None:
         from datetime import datetime
@@ -67,22 +74,39 @@ class Core:
 
     async def login(self, name: str, room: str | None = "lobby") -> Recorder:
         session = Recorder(name)
-        await self.sessions.login(session, name)
+        user = await self.store.get_user(name.lower())
+        assert user is not None
+        await self.sessions.login(session, name, Proof(user.credential))
         if room is not None:
             await self.membership.join(session, room)
         return session
 
 
 @pytest.fixture
-async def core(tmp_path: Path) -> AsyncIterator[Core]:
+def room_rules() -> RoomRules:
+    """Override in a test module to try other rules."""
+    return RoomRules(history_on_join=5)
+
+
+@pytest.fixture
+def action_limits() -> ActionLimits:
+    """No limits; override in a test module to try some."""
+    return ActionLimits()
+
+
+@pytest.fixture
+async def core(
+    tmp_path: Path, room_rules: RoomRules, action_limits: ActionLimits
+) -> AsyncIterator[Core]:
     store = SqlStore(f"sqlite:///{tmp_path}/core.db")
     await store.open()
     log = SqlLog(store)
     events = NodeEvents(log)
     subscriptions = Subscriptions(log, UTC, on_event=events.receive)
-    sessions = Sessions(store, subscriptions, presence_notices_max=100)
-    membership = Membership(store, log, subscriptions, sessions, RoomRules(history_on_join=5))
-    ignores = Ignores(store, subscriptions, events)
+    limits = action_limits
+    sessions = Sessions(store, subscriptions, presence_notices_max=100, presence=limits.presence)
+    membership = Membership(store, log, subscriptions, sessions, room_rules, limits)
+    ignores = Ignores(store, subscriptions, events, limits.ignores)
     mutes = Mutes()
     messaging = Messaging(store, log, membership, ignores, mutes)
     moderation = Moderation(store, membership, subscriptions, events, mutes)
@@ -90,7 +114,10 @@ async def core(tmp_path: Path) -> AsyncIterator[Core]:
     await log.start(subscriptions.route)
     await events.start()
     Accounts  # noqa: B018 (accounts are tested through the doors and test_accounts)
-    yield Core(store, log, subscriptions, sessions, membership, messaging, ignores, moderation)
+    yield Core(
+        store, log, subscriptions, sessions, membership, messaging, ignores, moderation, events,
+        mutes
+    )
     await subscriptions.close()
     await log.close()
     await store.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torbit.core.events import Expelled, IgnoreChanged, MuteChanged, decode, encode
+from torbit.core.events import Expelled, IgnoreChanged, MuteChanged, RoomNotice, decode, encode
 
 
 def test_events_round_trip_through_their_encoding() -> None:
@@ -10,6 +10,8 @@ def test_events_round_trip_through_their_encoding() -> None:
         IgnoreChanged("alice", "bob", True),
         Expelled("hall", "Hall", "bob", "Bob", "alice", "banned"),
         MuteChanged("hall", "Hall", "bob", "Bob", "alice", None),
+        RoomNotice("hall", "alice set the topic", ("alice",)),
+        RoomNotice("hall", "from an older node"),
     ):
         assert decode(encode(event, "node-1")) == (event, "node-1")
 

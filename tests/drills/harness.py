@@ -57,6 +57,10 @@ def drill_env(workdir: Path, deployment: Deployment) -> dict[str, str]:
         "TORBIT_LOG__DIR": str(workdir / "logs"),
         "TORBIT_LIMITS__MESSAGE_RATE": "0",
         "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",
+        # every client comes from one address, many log in at once
+        "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
+        "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
+        "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
         "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
         "TORBIT_LIMITS__MAX_CONNECTIONS": "0",
         "TORBIT_LIMITS__ROOMS_PER_USER": "0",

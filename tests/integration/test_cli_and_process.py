@@ -47,23 +47,23 @@ def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Complete
 
 
 def test_user_admin_commands(env: dict[str, str]) -> None:
-    r = run(env, "user", "add", "Alice", stdin="pass-word-1\n")
+    r = run(env, "user", "add", "Alice", "--password-stdin", stdin="pass-word-1\n")
     assert r.returncode == 0, r.stderr
     assert "added user Alice" in r.stdout
-    r = run(env, "user", "add", "alice", stdin="another-pw\n")
+    r = run(env, "user", "add", "alice", "--password-stdin", stdin="another-pw\n")
     assert r.returncode == 1 and "taken" in r.stderr.lower()
-    r = run(env, "user", "add", "bad name", stdin="pass-word-1\n")
+    r = run(env, "user", "add", "bad name", "--password-stdin", stdin="pass-word-1\n")
     assert r.returncode == 1 and "invalid user name" in r.stderr
-    assert run(env, "user", "add", "bob", "--password", "pass-word-2").returncode == 0
+    assert run(env, "user", "add", "bob", "--password-stdin", stdin="pw-2-pw-2\n").returncode == 0
     r = run(env, "user", "list")
     assert re.search(r"^Alice ", r.stdout, re.M) and re.search(r"^bob ", r.stdout, re.M)
-    assert run(env, "user", "passwd", "bob", stdin="new-password\n").returncode == 0
+    assert run(env, "user", "passwd", "bob", "--password-stdin", stdin="new-pw\n").returncode == 0
     assert run(env, "user", "set-admin", "bob").returncode == 0
     assert "(admin)" in run(env, "user", "list").stdout
-    r = run(env, "user", "del", "bob")
+    r = run(env, "user", "del", "bob", "--yes")
     assert r.returncode == 0
     assert "bob" not in run(env, "user", "list").stdout
-    r = run(env, "user", "del", "bob")
+    r = run(env, "user", "del", "bob", "--yes")
     assert r.returncode == 1 and "no such user" in r.stderr
     assert run(env, "room", "list").stdout.strip() == "no rooms"
     assert run(env, "db", "upgrade").returncode == 0
@@ -235,7 +235,8 @@ def test_password_change_from_the_cli_revokes_tokens(env: dict[str, str]) -> Non
 
     from torbit.backends.registry import open_store
 
-    assert run(env, "user", "add", "carol", "--password", "first-password").returncode == 0
+    r = run(env, "user", "add", "carol", "--password-stdin", stdin="first-password\n")
+    assert r.returncode == 0, r.stderr
 
     async def token_owner(create: bool) -> str | None:
         store = open_store(env["TORBIT_STORAGE__URL"], "full")
@@ -249,5 +250,6 @@ def test_password_change_from_the_cli_revokes_tokens(env: dict[str, str]) -> Non
             await store.close()
 
     assert asyncio.run(token_owner(create=True)) == "carol"
-    assert run(env, "user", "passwd", "carol", "--password", "second-password").returncode == 0
+    r = run(env, "user", "passwd", "carol", "--password-stdin", stdin="second-password\n")
+    assert r.returncode == 0, r.stderr
     assert asyncio.run(token_owner(create=False)) is None

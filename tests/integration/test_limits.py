@@ -98,5 +98,5 @@ async def test_rooms_per_user(make_server: ServerFactory) -> None:
     alice.send("/join two")
     await alice.expect("you are in #two")
     alice.send("/join three")
-    await alice.expect(r"^! you are in too many rooms \(limit 2\): /leave one first")
+    await alice.expect(r"^! you are in or own too many rooms \(limit 2\): /leave one first")
     await alice.close()

@@ -267,7 +267,7 @@ async def test_create_a_room_then_run_it(server: App) -> None:
     alice = await telnet(server, "alice")
     await command(alice, "/create Den private", r"^\* you created #Den \(private")
     await alice.expect(r"^\* you are in #Den")
-    await command(alice, "/create den", r"^! room #den already exists")
+    await command(alice, "/create den", r"^! the room name #den is taken")
     await command(alice, "/create x y", r"^! usage: /create ROOM \[private\]")
     await command(alice, "/private off", r"^\* alice made #Den public$")
     await command(alice, "/private maybe", r"^! usage: /private on\|off")

@@ -44,6 +44,10 @@ class NodeProcess:
             "TORBIT_LOG__DIR": str(self.workdir / "logs"),
             "TORBIT_LIMITS__MESSAGE_RATE": "0",
             "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",
+            # every client comes from one address, many log in at once
+            "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
+            "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
+            "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
             "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
             **self.env,
         })

@@ -107,7 +107,7 @@ class FakeSession:
     def deliver(self, delivery: Delivery) -> None:
         self.got.append(delivery)
 
-    def notify(self, text: str, channel: str | None = None) -> None:
+    def notify(self, text: str, channel: str | None = None, about: tuple[str, ...] = ()) -> None:
         self.notes.append(text)
 
     def close(self, reason: str) -> None:

@@ -1,10 +1,11 @@
-"""Token buckets and login back-off, with a clock the test moves by hand."""
+"""Token buckets and connection counts, with a clock the test moves by hand (the login
+back-off: tests/core/test_throttle.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from torbit.core.limits import ConnectionLimiter, LoginThrottle, RateLimiter
+from torbit.core.limits import ConnectionLimiter, RateLimiter
 from torbit.errors import RateLimited
 
 
@@ -34,33 +35,7 @@ def test_token_bucket_allows_a_burst_then_the_rate() -> None:
 def test_zero_disables_a_limit() -> None:
     rl = RateLimiter(rate=0, burst=0)
     assert rl.take("x", 10_000) == 10_000
-    throttle = LoginThrottle(free=0)
-    for _ in range(100):
-        throttle.failed("user:x")
-    throttle.check("user:x")
     assert ConnectionLimiter(0, 0).acquire("1.2.3.4") is None
-
-
-def test_login_back_off_doubles_after_the_free_attempts() -> None:
-    clock = Clock()
-    t = LoginThrottle(free=3, base=1.0, cap=8.0, clock=clock)
-    for _ in range(3):
-        t.check("user:a", "ip:1")
-        t.failed("user:a", "ip:1")
-    t.check("user:a", "ip:1")  # three free failures
-    waits = []
-    for _ in range(5):
-        t.failed("user:a", "ip:1")
-        with pytest.raises(RateLimited) as e:
-            t.check("user:a")
-        waits.append(round(e.value.retry_after))
-        clock.t += e.value.retry_after
-    assert waits == [1, 2, 4, 8, 8]
-    t.failed("user:a", "ip:1")
-    with pytest.raises(RateLimited):
-        t.check("user:b", "ip:1")  # the address is throttled too, whatever the name
-    t.succeeded("user:a")
-    t.check("user:a")
 
 
 def test_connection_limits_per_address_and_in_total() -> None:

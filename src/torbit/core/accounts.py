@@ -1,22 +1,51 @@
-"""Accounts: registration, password checks and changes. Passwords are kept only as argon2id
-hashes; hashing runs in a worker thread so the event loop never stalls on it."""
+"""Accounts: registration, password checks and changes, deletion. Passwords are kept only as
+argon2id hashes, made and checked on a bounded pool of threads (core/hashing.py).
+
+Everything cheap is decided before anything is hashed: a registration's name (syntax, the
+rules for new names in core/identity.py, taken or reading like a taken one), its password
+rules and its rate limits; a login's throttle (core/throttle.py) reserves the attempt before
+the hash is checked. A password change or a deletion revokes the user's tokens and closes
+their open sessions on every node (core/revocation.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
-from torbit.core.limits import LoginThrottle
-from torbit.core.models import User
-from torbit.core.names import check_name, is_valid_name, name_key
-from torbit.core.ports import Store
-from torbit.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, NotFound
+from torbit.core.hashing import PasswordHashing
+from torbit.core.identity import NamePolicy, skeleton
+from torbit.core.limits import RateLimiter
+from torbit.core.models import AccountDeletion, Revocation, User
+from torbit.core.names import MAX_NAME_LENGTH, check_name, inbox_channel, is_valid_name, name_key
+from torbit.core.ports import MessageLog, Store
+from torbit.core.throttle import LoginThrottle
+from torbit.errors import (
+    AuthenticationFailed,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TorbitError,
+)
 
 MAX_PASSWORD_LENGTH = 1024
+# The stored hash of an account being deleted: no password verifies against it.
+UNUSABLE_HASH = "!deleted"
+# How long a deletion waits between closing the user's sessions and freeing the name: two
+# looks at the store by every node (core/revocation.py POLL_INTERVAL), so that the old
+# account's sessions are closed before anyone can register the name again.
+DELETION_GRACE = 1.0
+
+Revoke = Callable[[Revocation], Awaitable[object]]
+
+
+def new_credential() -> str:
+    return secrets.token_hex(16)
 
 
 class Accounts:
@@ -26,18 +55,35 @@ class Accounts:
         *,
         registration_open: bool,
         min_password_length: int,
-        hasher: PasswordHasher | None = None,
+        hashing: PasswordHashing | None = None,
         throttle: LoginThrottle | None = None,
+        names: NamePolicy | None = None,
+        register_per_address: RateLimiter | None = None,
+        register_total: RateLimiter | None = None,
+        log: MessageLog | None = None,
+        revoke: Revoke | None = None,
+        deletion_grace: float = DELETION_GRACE,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`revoke` tells every node to close sessions: a node's Revocations.revoke, or (the
+        default, for processes that are not nodes) an append to the store's revocations.
+        `log` is needed by `delete` only (a deleted account's messages go with it)."""
         self._store = store
         self.throttle = throttle or LoginThrottle(free=0)
         self.registration_open = registration_open
         self.min_password_length = min_password_length
-        self._hasher = hasher or PasswordHasher()
+        self.hashing = hashing or PasswordHashing(PasswordHasher())
+        self.names = names or NamePolicy()
+        self._per_address = register_per_address or RateLimiter(0, 0)
+        self._total = register_total or RateLimiter(0, 0)
+        self._log = log
+        self._revoke: Revoke = revoke or (lambda r: store.add_revocation(r, self._now()))
+        self._deletion_grace = deletion_grace
         self._now = now
         # A hash to verify against when the name is unknown, so timing does not reveal it.
-        self._dummy_hash = self._hasher.hash("torbit-no-such-user")
+        self._dummy_hash = self.hashing.hash_now("torbit-no-such-user")
+
+    # rules
 
     def check_password_rules(self, password: str) -> None:
         if len(password) < self.min_password_length:
@@ -55,55 +101,91 @@ class Accounts:
             return e.message
         return None
 
-    async def hash_password(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+    async def name_problem(self, name: str, *, by_admin: bool = False) -> str | None:
+        """Why this name cannot be registered now, or None (no hashing: a lookup or two)."""
+        error = await self._name_error(name, by_admin)
+        return error.message if error is not None else None
+
+    async def _name_error(self, name: str, by_admin: bool) -> TorbitError | None:
+        """Reserved names are the administrator's to give (the CLI)."""
+        if not is_valid_name(name):
+            return InvalidInput(f"names are 1-{MAX_NAME_LENGTH} letters, digits, '-', '_' or '.'")
+        why = self.names.problem(name, allow_reserved=by_admin)
+        if why is not None:
+            return InvalidInput(why)
+        if await self._store.get_user(name_key(name)) is not None:
+            return Conflict(f"the name {name!r} is taken")
+        twin = await self._store.user_with_skeleton(skeleton(name))
+        if twin is not None:
+            return Conflict(f"the name {name!r} reads too much like {twin.name!r}, which is taken")
+        return None
+
+    # registration
 
     async def exists(self, name: str) -> bool:
         return await self._store.get_user(check_name(name, "user name")) is not None
 
-    async def register(self, name: str, password: str, *, by_admin: bool = False) -> User:
+    async def register(
+        self, name: str, password: str, *, by_admin: bool = False, client: str = ""
+    ) -> User:
+        """A new account. The name, the password rules and the rate limits (per client
+        address and overall) are checked first; the password is hashed only then."""
         check_name(name, "user name")
         if not (self.registration_open or by_admin):
             raise Forbidden("registration is closed: ask an administrator for an account")
+        error = await self._name_error(name, by_admin)
+        if error is not None:
+            raise error
         self.check_password_rules(password)
+        if not by_admin:
+            self._per_address.check(client or "?", "registrations from your address")
+            self._total.check("", "registrations right now")
         user = User(
-            name=name, password_hash=await self.hash_password(password), created_at=self._now()
+            name=name,
+            password_hash=await self.hashing.hash(password, low_priority=not by_admin),
+            created_at=self._now(),
+            credential=new_credential(),
         )
         return await self._store.create_user(user)
 
+    # logging in
+
     async def authenticate(self, name: str, password: str, client: str = "") -> User:
         """The user, if the password is right; one error for unknown names and wrong passwords.
-        Repeated failures for an account or from a client address back off exponentially."""
+        The attempt is reserved with the throttle before the hash is checked, so parallel
+        guesses cannot all be checked (RateLimited)."""
         if not is_valid_name(name):
             raise AuthenticationFailed("wrong name or password")
         key = name_key(name)
-        keys = (f"user:{key}", f"ip:{client}") if client else (f"user:{key}",)
-        self.throttle.check(*keys)
-        user = await self._store.get_user(key)
-        ok = await asyncio.to_thread(
-            self._verify, user.password_hash if user else self._dummy_hash, password
-        )
+        attempt = self.throttle.begin(key, client)
+        try:
+            user = await self._store.get_user(key)
+            ok = await self.hashing.verify(
+                user.password_hash if user else self._dummy_hash, password
+            )
+        except BaseException:
+            attempt.abandoned()
+            raise
         if user is None or not ok:
-            self.throttle.failed(*keys)
+            attempt.failed()
             raise AuthenticationFailed("wrong name or password")
-        self.throttle.succeeded(keys[0])
-        if self._hasher.check_needs_rehash(user.password_hash):
-            await self._store.set_password_hash(key, await self.hash_password(password))
+        attempt.succeeded()
+        if self.hashing.needs_rehash(user.password_hash):
+            await self._store.set_password_hash(key, await self.hashing.hash(password))
         return user
 
-    def _verify(self, password_hash: str, password: str) -> bool:
-        try:
-            return self._hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
+    # changes
 
     async def set_password(self, name: str, password: str) -> None:
-        """Set a new password and revoke every token of the user, whichever door asked."""
+        """Set a new password: every token of the user is revoked and every session opened
+        with the old one is closed, on every node, whichever door asked."""
         self.check_password_rules(password)
-        key = check_name(name, "user name")
-        if not await self._store.set_password_hash(key, await self.hash_password(password)):
+        user = await self.get(name)
+        new_hash = await self.hashing.hash(password)
+        if not await self._store.set_password_hash(user.key, new_hash, credential=new_credential()):
             raise NotFound(f"no such user {name!r}")
-        await self._store.delete_tokens_of(key)
+        await self._store.delete_tokens_of(user.key)
+        await self._revoke(Revocation(user.key, "your password was changed", user.credential))
 
     async def get(self, name: str) -> User:
         user = await self._store.get_user(check_name(name, "user name"))
@@ -114,9 +196,30 @@ class Accounts:
     async def list(self) -> list[User]:
         return await self._store.list_users()
 
-    async def delete(self, name: str) -> None:
-        if not await self._store.delete_user(check_name(name, "user name")):
+    async def delete(self, name: str) -> AccountDeletion:
+        """Delete an account so that whoever takes the name next starts clean.
+
+        First nobody can log in as the user any more (an unusable hash, no tokens), and
+        every node is told to close their sessions; after DELETION_GRACE the account is
+        deleted with its memberships, ignores, cursors and private messages. Rooms the user
+        owned are deleted with their messages when no one else is a member, else become
+        server-owned (moderated by server admins)."""
+        if self._log is None:
+            raise RuntimeError("Accounts.delete needs the message log")
+        user = await self.get(name)
+        await self._store.set_password_hash(user.key, UNUSABLE_HASH, credential=new_credential())
+        await self._store.delete_tokens_of(user.key)
+        await self._revoke(
+            Revocation(user.key, "your account was deleted", user.credential, deleted=True)
+        )
+        if self._deletion_grace > 0:
+            await asyncio.sleep(self._deletion_grace)
+        deletion = await self._store.delete_user(user.key)
+        if deletion is None:
             raise NotFound(f"no such user {name!r}")
+        for channel in (inbox_channel(user.key), *deletion.rooms_deleted):
+            await self._log.delete_channel(channel)
+        return deletion
 
     async def set_admin(self, name: str, is_admin: bool) -> None:
         if not await self._store.set_admin(check_name(name, "user name"), is_admin):

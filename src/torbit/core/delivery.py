@@ -12,6 +12,8 @@ from torbit.core.format import format_message
 from torbit.core.models import Message
 from torbit.core.names import is_inbox
 
+Names = tuple[str, ...]  # user keys
+
 
 def message_json(m: Message) -> dict[str, object]:
     """The public JSON shape of a message: the REST API, the WebSocket and the page use it."""
@@ -63,7 +65,15 @@ class Session(Protocol):
         """Queue a committed message for the client without blocking; a client whose buffer is
         full is dropped by its front door, never waited for."""
 
-    def notify(self, text: str, channel: str | None = None) -> None:
-        """Queue a system notice (joins, leaves, moderation, shutdown)."""
+    def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
+        """Queue a system notice (joins, leaves, moderation, shutdown). `about` holds the keys
+        of the users the notice names; the subscriptions have already left it out for
+        sessions whose user ignores any of them, so a door only shows it."""
 
     def close(self, reason: str) -> None: ...
+
+    def revoke(self, reason: str) -> None:
+        """The credentials this session logged in with were revoked (logout, password change,
+        account deleted): tell the client `reason` and close (telnet: a notice line, then
+        close; WebSocket: close code 4001 with the reason). The core has already detached
+        it."""

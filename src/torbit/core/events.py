@@ -74,11 +74,26 @@ class RoomNotice(NodeEvent):
     TYPE: ClassVar[str] = "notice"
     room: str
     text: str
+    about: tuple[str, ...] = ()  # keys of the users it names
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsRevoked(NodeEvent):
+    """Close the user's sessions opened with `credential` (a password change, a deletion)
+    or with the token of hash `token` (a logout); see core/revocation.py."""
+
+    TYPE: ClassVar[str] = "revoke"
+    user: str
+    reason: str
+    credential: str = ""
+    token: str = ""
+    deleted: bool = False  # the account is gone: forget it everywhere in memory too
 
 
 E = TypeVar("E", bound=NodeEvent)
 _KINDS: dict[str, type[NodeEvent]] = {
-    cls.TYPE: cls for cls in (IgnoreChanged, Expelled, MuteChanged, Invited, RoomNotice)
+    cls.TYPE: cls
+    for cls in (IgnoreChanged, Expelled, MuteChanged, Invited, RoomNotice, SessionsRevoked)
 }
 
 
@@ -95,7 +110,8 @@ def decode(text: str) -> tuple[NodeEvent, str] | None:
         origin = str(data.pop("origin", ""))
         if cls is None:
             return None
-        return cls(**data), origin
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**fields), origin
     except (ValueError, TypeError, AttributeError):
         return None
 
@@ -135,6 +151,11 @@ class NodeEvents:
         decoded = decode(message.text)
         if decoded is not None and decoded[1] != self._origin:
             self._apply(decoded[0])
+
+    def apply(self, event: NodeEvent) -> None:
+        """Apply here only: an event that reached this node another way (the store's
+        revocation feed, core/revocation.py)."""
+        self._apply(event)
 
     def _apply(self, event: NodeEvent) -> None:
         for handler in self._handlers.get(type(event), ()):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import tzinfo
 
-from torbit.core.delivery import Delivery, Session
+from torbit.core.delivery import Delivery, Names, Session
 from torbit.core.models import Message
 from torbit.core.names import name_key
 
@@ -160,10 +160,13 @@ class Hub:
     def online_count(self, channel: str) -> int:
         return len(self._online.get(channel, ()))
 
-    def notify(self, channel: str, text: str, skip: Session | None = None) -> None:
+    def notify(
+        self, channel: str, text: str, skip: Session | None = None, about: Names = ()
+    ) -> None:
+        """A notice to every listener but `skip`, and but those who ignore a user it names."""
         for s in list(self._channels.get(channel, ())):
-            if s is not skip:
-                s.notify(text, channel)
+            if s is not skip and (not about or s.ignores.isdisjoint(about)):
+                s.notify(text, channel, about)
 
     # the hot path
 

@@ -1,10 +1,15 @@
 """Ignore lists: whom a user never hears from, live or in history. Each node keeps the lists
 of its logged-in users in memory (one set shared by all of a user's sessions, checked per
-delivery), kept current on every node by `IgnoreChanged` events."""
+delivery), kept current on every node by `IgnoreChanged` events. Each change is an event on
+every node, so changes are rate limited per user and one that changes nothing sends none.
+What an ignore silences: the user's messages, live and in history, and every notice that
+names them (their joins and leaves, their invitations, topic changes and moderation they do
+or undergo)."""
 
 from __future__ import annotations
 
 from torbit.core.events import IgnoreChanged, NodeEvents
+from torbit.core.limits import RateLimiter
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import Store
 from torbit.core.subscriptions import Subscriptions
@@ -12,10 +17,17 @@ from torbit.errors import InvalidInput, NotFound
 
 
 class Ignores:
-    def __init__(self, store: Store, subscriptions: Subscriptions, events: NodeEvents) -> None:
+    def __init__(
+        self,
+        store: Store,
+        subscriptions: Subscriptions,
+        events: NodeEvents,
+        rate: RateLimiter | None = None,
+    ) -> None:
         self._store = store
         self._subs = subscriptions
         self._events = events
+        self._rate = rate or RateLimiter(0, 0)
         events.on(IgnoreChanged, self._apply)
 
     async def of(self, user: str) -> set[str]:
@@ -31,12 +43,14 @@ class Ignores:
             raise NotFound(f"no such user {other!r}")
         if target.key == name_key(user):
             raise InvalidInput("you cannot ignore yourself")
-        await self._store.add_ignore(name_key(user), target.key)
-        await self._events.publish(IgnoreChanged(name_key(user), target.key, True))
+        self._rate.check(name_key(user), "ignore changes")
+        if await self._store.add_ignore(name_key(user), target.key):
+            await self._events.publish(IgnoreChanged(name_key(user), target.key, True))
         return target.name
 
     async def unignore(self, user: str, other: str) -> str:
         key = check_name(other, "user name")
+        self._rate.check(name_key(user), "ignore changes")
         if not await self._store.remove_ignore(name_key(user), key):
             raise NotFound(f"you are not ignoring {other!r}")
         await self._events.publish(IgnoreChanged(name_key(user), key, False))

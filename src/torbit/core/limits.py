@@ -1,12 +1,16 @@
-"""Abuse limits kept in memory: token buckets for message rates and exponential back-off for
-failed logins. Both are bounded in size, so an attacker cycling through names or addresses
-cannot grow them without limit. A limit of 0 disables it."""
+"""Abuse limits kept in memory: token buckets for message rates and for the actions that
+change state or tell others something (`ActionLimits`), and open connections per address.
+Bounded in size, so an attacker cycling through names or addresses cannot grow them without
+limit. A limit of 0 disables it. Each node keeps its own buckets: behind a load balancer a
+user's rate is at most the nodes' count times the configured one. The login back-off is
+core/throttle.py."""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from torbit.errors import RateLimited
 
@@ -46,53 +50,23 @@ class RateLimiter:
             raise RateLimited(f"slow down: too many {what}", retry_after=1.0 / self.rate)
 
 
-class LoginThrottle:
-    """Exponential back-off after failed logins, per account and per client address.
+def _unlimited() -> RateLimiter:
+    return RateLimiter(0, 0)
 
-    The first `free` failures cost nothing; each further one doubles the wait (from `base`
-    seconds up to `cap`). A success clears the account's record (not the address's).
-    """
 
-    def __init__(
-        self, free: int = 3, base: float = 1.0, cap: float = 300.0, clock: Clock = time.monotonic
-    ) -> None:
-        self.free = free
-        self.base = base
-        self.cap = cap
-        self._clock = clock
-        self._records: OrderedDict[str, tuple[int, float]] = OrderedDict()  # failures, until
+@dataclass(frozen=True, slots=True)
+class ActionLimits:
+    """Per-user token buckets for the actions that change state or reach other people, each
+    checked by the service that does the action (whatever door asked). Those beyond a limit
+    are refused with RateLimited, except join and leave notices: past `presence`, a user's
+    comings and goings are just no longer announced."""
 
-    @property
-    def enabled(self) -> bool:
-        return self.free > 0
-
-    def check(self, *keys: str) -> None:
-        """Raise RateLimited if any key is still waiting out its back-off."""
-        if not self.enabled:
-            return
-        now = self._clock()
-        wait = max((self._records.get(k, (0, 0.0))[1] - now for k in keys), default=0.0)
-        if wait > 0:
-            raise RateLimited(
-                f"too many failed logins: try again in {wait:.0f} s", retry_after=wait
-            )
-
-    def failed(self, *keys: str) -> None:
-        if not self.enabled:
-            return
-        now = self._clock()
-        for k in keys:
-            count, _ = self._records.pop(k, (0, 0.0))
-            count += 1
-            delay = 0.0
-            if count > self.free:
-                delay = min(self.cap, self.base * 2 ** (count - self.free - 1))
-            self._records[k] = (count, now + delay)
-        while len(self._records) > MAX_TRACKED:
-            self._records.popitem(last=False)
-
-    def succeeded(self, key: str) -> None:
-        self._records.pop(key, None)
+    joins: RateLimiter = field(default_factory=_unlimited)  # memberships gained or ended
+    presence: RateLimiter = field(default_factory=_unlimited)  # join/leave notices caused
+    invites: RateLimiter = field(default_factory=_unlimited)
+    ignores: RateLimiter = field(default_factory=_unlimited)  # ignore and unignore
+    topics: RateLimiter = field(default_factory=_unlimited)  # topic and privacy changes
+    creates: RateLimiter = field(default_factory=_unlimited)  # rooms created
 
 
 class ConnectionLimiter:

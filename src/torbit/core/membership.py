@@ -1,16 +1,24 @@
-"""Rooms and membership: finding a room, becoming a member (a room is created on first join),
-listening to a room with its recent history first, leaving, listing rooms and members. Who
-may see and join a room (private rooms, bans) is asked of `access`; what owners and admins
-do is in moderation.py."""
+"""Rooms and membership: finding a room, creating one, becoming a member (a room is also
+created on first join), listening to a room with its recent history first, leaving, listing
+rooms and members. Who may see and join a room (private rooms, bans) is asked of `access`;
+what owners and admins do is in moderation.py.
+
+Gaining or ending a membership and creating a room are rate limited per user (`ActionLimits`),
+and `rooms_per_user` counts the rooms a user owns as well as those they belong to, so
+creating rooms and leaving them does not get round it. A user's own checks and changes run
+one at a time on a node, so parallel requests cannot all pass the same check."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from torbit.core import access
 from torbit.core.delivery import Delivery, Session
+from torbit.core.limits import ActionLimits
 from torbit.core.models import Message, Room, RoomInfo, Standing
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import MessageLog, Store
@@ -18,12 +26,42 @@ from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.errors import Conflict, Forbidden, NotFound
 
+MAX_ROOM_PAGE = 1000
+SCAN_PAGES = 10  # store pages one listing reads at most, however many rooms it must skip
+
 
 @dataclass(frozen=True, slots=True)
 class RoomRules:
     default_room: str = "lobby"
     history_on_join: int = 20
     rooms_per_user: int = 0  # 0: no limit
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPage:
+    """Rooms in name order; `next_after` (a room key) continues the listing, None at the end."""
+
+    rooms: list[RoomInfo]
+    next_after: str | None
+
+
+@dataclass(slots=True)
+class _UserLocks:
+    """One lock per user key, kept only while someone holds or waits for it."""
+
+    held: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self.held.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self.held[key]
 
 
 class Membership:
@@ -34,6 +72,7 @@ class Membership:
         subscriptions: Subscriptions,
         sessions: Sessions,
         rules: RoomRules,
+        limits: ActionLimits | None = None,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -42,7 +81,9 @@ class Membership:
         self._subs = subscriptions
         self._sessions = sessions
         self.rules = rules
+        self.limits = limits or ActionLimits()
         self._now = now
+        self._locks = _UserLocks()
 
     # rooms
 
@@ -68,36 +109,70 @@ class Membership:
         return room
 
     async def check_room_limit(self, user: str, room_key: str) -> None:
+        """Refuse a room beyond `rooms_per_user`, counting the rooms the user belongs to and
+        those they own (each once)."""
         limit = self.rules.rooms_per_user
         if limit:
-            mine = await self._store.rooms_of(name_key(user))
+            key = name_key(user)
+            mine = {*await self._store.rooms_of(key), *await self._store.owned_rooms(key)}
             if room_key not in mine and len(mine) >= limit:
-                raise Forbidden(f"you are in too many rooms (limit {limit}): /leave one first")
+                raise Forbidden(
+                    f"you are in or own too many rooms (limit {limit}): /leave one first"
+                )
 
     # membership
+
+    async def create(self, user: str, room_name: str, private: bool = False) -> Room:
+        """A new room owned by the user, who becomes its first member. A taken name gets the
+        same answer whatever the room is and whoever may see it: no oracle for private rooms."""
+        key = check_name(room_name, "room name")
+        user_key = name_key(user)
+        self.limits.creates.check(user_key, "rooms created")
+        async with self._locks.hold(user_key):
+            await self.check_room_limit(user, key)
+            try:
+                room = await self._store.create_room(
+                    Room(name=room_name, created_at=self._now(), owner=user, private=private)
+                )
+            except Conflict:
+                raise taken(room_name) from None
+            await self._store.add_member(room.key, user_key)
+        return room
 
     async def become_member(self, user: str, room_name: str) -> Room:
         """Make the user a member, creating the room on first join (the creator owns it; the
         default room is the server's). A private room admits only its invitees, owner and
         server admins; no room admits the banned."""
         key = check_name(room_name, "room name")
+        user_key = name_key(user)
         room = await self._store.get_room(key)
         standing = Standing()
-        if room is None:
-            await self.check_room_limit(user, key)
-            owner = None if key == name_key(self.rules.default_room) else user
-            room = await self._store.ensure_room(
-                Room(name=room_name, created_at=self._now(), owner=owner)
-            )
-        else:
+        if room is not None:
             standing = await access.admission(self._store, user, room, room_name)
             if standing.member:
                 return room
-            await self.check_room_limit(user, room.key)
-        await self._store.add_member(room.key, name_key(user))
+        self.limits.joins.check(user_key, "rooms joined or left")
+        async with self._locks.hold(user_key):
+            await self.check_room_limit(user, key)
+            if room is None:
+                room, standing = await self._create_on_join(user, room_name)
+            await self._store.add_member(room.key, user_key)
         if standing.invited:
-            await self._store.remove_invite(room.key, name_key(user))
+            await self._store.remove_invite(room.key, user_key)
         return room
+
+    async def _create_on_join(self, user: str, room_name: str) -> tuple[Room, Standing]:
+        key = name_key(room_name)
+        owner = None if key == name_key(self.rules.default_room) else user
+        if owner is not None:
+            self.limits.creates.check(name_key(user), "rooms created")
+        created_at = self._now()
+        room = await self._store.ensure_room(
+            Room(name=room_name, created_at=created_at, owner=owner)
+        )
+        if room.created_at != created_at or room.owner != owner:  # someone else was first
+            return room, await access.admission(self._store, user, room, room_name)
+        return room, Standing()
 
     async def join(self, session: Session, room_name: str) -> Room:
         """Become a member and listen: recent history first, then live messages, no gaps."""
@@ -110,6 +185,8 @@ class Membership:
                 history = await self._log.read(
                     room.key, limit=self.rules.history_on_join, newest=True
                 )
+                # older than the room: a deleted namesake's, where the log keeps them (Kafka)
+                history = [m for m in history if m.sent_at >= room.created_at]
         except BaseException:  # not left half-joined: the client is told, and may try again
             await self._subs.stop_listening(session, room.key)
             raise
@@ -138,6 +215,7 @@ class Membership:
     async def leave(self, user: str, room_name: str) -> Room:
         """End a membership: every session of the user here stops listening to the room."""
         room = await self.visible_room(user, room_name)
+        self.limits.joins.check(name_key(user), "rooms joined or left")
         if not await self._store.remove_member(room.key, name_key(user)):
             raise Conflict(f"you are not a member of #{room.name}")
         for s in self._subs.sessions_of(name_key(user)):
@@ -150,17 +228,43 @@ class Membership:
 
     # listings
 
-    async def rooms(self, viewer: str) -> list[RoomInfo]:
-        """The rooms the viewer may see: every public one, and the private ones they belong or
-        are invited to (server admins see all)."""
-        listed = await access.visible_rooms(self._store, viewer, await self._store.list_rooms())
+    async def rooms(
+        self, viewer: str, *, after: str | None = None, limit: int = MAX_ROOM_PAGE
+    ) -> RoomPage:
+        """A page of the rooms the viewer may see, by name: every public one, and the private
+        ones they belong or are invited to (server admins see all). Pages are bounded, and so
+        is the work of one: past SCAN_PAGES store pages of rooms hidden from the viewer, a
+        shorter page comes back with where to go on."""
+        limit = max(1, min(limit, MAX_ROOM_PAGE))
+        out: list[tuple[Room, int]] = []
+        cursor = after
+        for _ in range(SCAN_PAGES):
+            batch = await self._store.list_rooms(after=cursor, limit=limit)
+            if not batch:
+                cursor = None
+                break
+            visible = await access.visible_rooms(self._store, viewer, batch)
+            for room, members in visible:
+                out.append((room, members))
+                cursor = room.key
+                if len(out) == limit:
+                    break
+            if len(out) == limit:
+                break
+            cursor = batch[-1][0].key
+            if len(batch) < limit:
+                cursor = None
+                break
+        infos = [RoomInfo(room=r, members=n, online=self._subs.online_count(r.key)) for r, n in out]
+        return RoomPage(infos, cursor)
+
+    async def my_rooms(self, user: str) -> list[RoomInfo]:
+        """The rooms the user is a member of (at most `rooms_per_user`)."""
+        mine = set(await self._store.rooms_of(name_key(user)))
+        listed = [(r, n) for r, n in await self._store.list_rooms() if r.key in mine]
         return [
             RoomInfo(room=r, members=n, online=self._subs.online_count(r.key)) for r, n in listed
         ]
-
-    async def my_rooms(self, user: str) -> list[RoomInfo]:
-        mine = set(await self._store.rooms_of(name_key(user)))
-        return [i for i in await self.rooms(user) if i.room.key in mine]
 
     async def members(self, room_name: str, *, viewer: str) -> list[str]:
         room = await self.visible_room(viewer, room_name)
@@ -171,3 +275,8 @@ class Membership:
 
     def online_count(self, room_key: str) -> int:
         return self._subs.online_count(room_key)
+
+
+def taken(room_name: str) -> Conflict:
+    """The one answer to creating a room whose name is in use, public or private."""
+    return Conflict(f"the room name #{room_name} is taken")

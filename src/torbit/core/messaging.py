@@ -135,18 +135,39 @@ class Messaging:
         """Messages of a room the user belongs to, oldest first, ignored senders left out.
         Without `after` the newest `limit` (before `before`) are returned."""
         room = await self._membership.member_room(user, room_name)
-        return await self._visible(user, room.key, limit=limit, before=before, after=after)
+        return await self._visible(
+            user, room.key, room.created_at, limit=limit, before=before, after=after
+        )
 
     async def private_history(
         self, user: str, *, limit: int = 50, before: int | None = None, after: int | None = None
     ) -> list[Message]:
+        """The user's inbox. Messages older than the account are not theirs: they were a
+        deleted account's of the same name, where the log could not delete them (Kafka)."""
+        account = await self._store.get_user(name_key(user))
+        if account is None:
+            raise NotFound(f"no such user {user!r}")
         return await self._visible(
-            user, inbox_channel(name_key(user)), limit=limit, before=before, after=after
+            user,
+            inbox_channel(account.key),
+            account.created_at,
+            limit=limit,
+            before=before,
+            after=after,
         )
 
     async def _visible(
-        self, user: str, channel: str, *, limit: int, before: int | None, after: int | None
+        self,
+        user: str,
+        channel: str,
+        since: datetime,
+        *,
+        limit: int,
+        before: int | None,
+        after: int | None,
     ) -> list[Message]:
+        """Ignored senders and messages from before `since` (the room's or account's
+        creation: a deleted namesake's) are left out."""
         ignores = await self._ignores.of(user)
         out: list[Message] = []
         newest = after is None
@@ -154,7 +175,7 @@ class Messaging:
             batch = await self._log.read(
                 channel, after=after, before=before, limit=limit, newest=newest
             )
-            visible = [m for m in batch if m.sender_key not in ignores]
+            visible = [m for m in batch if m.sender_key not in ignores and m.sent_at >= since]
             if newest:
                 out = visible[-(limit - len(out)) :] + out if visible else out
                 if len(batch) < limit:
@@ -179,7 +200,7 @@ class Messaging:
         while len(out) < limit:
             batch = await self._log.read(room.key, after=last, limit=limit)
             for m in batch:
-                if m.sender_key not in ignores:
+                if m.sender_key not in ignores and m.sent_at >= room.created_at:
                     out.append(m)
                 last = m.id
                 if len(out) == limit:
@@ -195,7 +216,7 @@ class Messaging:
         cursor = await self._store.get_cursor(name_key(user), room.key)
         ignores = await self._ignores.of(user)
         batch = await self._log.read(room.key, after=cursor, limit=cap)
-        return sum(1 for m in batch if m.sender_key not in ignores)
+        return sum(1 for m in batch if m.sender_key not in ignores and m.sent_at >= room.created_at)
 
     async def read_cursor(self, user: str, room_name: str) -> int | None:
         """Id of the last message the user received (or marked read) in the room, if any."""

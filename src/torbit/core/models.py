@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from torbit.core.identity import skeleton
 from torbit.core.names import name_key
 
 
@@ -22,10 +23,40 @@ class User:
     password_hash: str
     created_at: datetime
     is_admin: bool = False
+    # A random id that changes with every password change (not with a rehash): a session
+    # remembers the one it logged in with, so a change or deletion closes exactly those.
+    credential: str = ""
 
     @property
     def key(self) -> str:
         return name_key(self.name)
+
+    @property
+    def skeleton(self) -> str:
+        """The form under which names that read alike are equal (core/identity.py)."""
+        return skeleton(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """Sessions to close wherever they are: the user's sessions opened with `credential`
+    (a password change, a deletion), or with the token whose hash is `token` (a logout).
+    `deleted`: the account is gone, so nodes also forget it from memory (ignore sets, mutes)."""
+
+    user: str  # key
+    reason: str  # told to the client
+    credential: str = ""
+    token: str = ""
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDeletion:
+    """What deleting an account did to the rooms it owned: those left without any member
+    were deleted (their messages should go too), the others became server-owned."""
+
+    rooms_deleted: tuple[str, ...] = ()
+    rooms_kept: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +107,8 @@ class Standing:
     invited: bool = False
     server_admin: bool = False
 
-    def role(self, room: Room, user_key: str) -> Role:
+    def rank(self, room: Room, user_key: str) -> Role:
+        """What the user is in the room by title, bans aside: who outranks whom."""
         if self.server_admin:
             return Role.SERVER_ADMIN
         if room.owner is not None and name_key(room.owner) == user_key:
@@ -84,6 +116,13 @@ class Standing:
         if self.member:
             return Role.ADMIN if self.admin else Role.MEMBER
         return Role.NONE
+
+    def role(self, room: Room, user_key: str) -> Role:
+        """What the user may do in the room now: a ban takes every right there away, an
+        owner's too (not a server admin's, whom no room can ban)."""
+        if self.banned and not self.server_admin:
+            return Role.NONE
+        return self.rank(room, user_key)
 
     def may_see(self, room: Room, user_key: str) -> bool:
         """Private rooms exist only for their members, invitees, owner and server admins."""

@@ -2,6 +2,12 @@
 privacy. Which role each action needs is the policy's (core/policy.py), checked here once,
 whatever door asked; every action done is written to the audit log (and a line to the app log).
 
+Ranks hold (docs/security.md, "Ranks, mutes and bans"): one acts only on users of a lower rank
+than one's own, never on oneself, and lifting a mute or a ban is such an act, so nobody lifts
+their own and only a higher rank (ultimately a server admin) lifts an owner's or an admin's.
+A ban takes every right in the room away, an owner's too; a mute silences the topic as well
+as messages. Every notice names the users it is about, so those who ignore them never see it.
+
 Changes that live sessions must feel at once (a kick ends the listening, a mute stops the
 telnet fast path) are node events, applied at once here and on every other node."""
 
@@ -13,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from torbit.core import policy
 from torbit.core.events import Expelled, Invited, MuteChanged, NodeEvents, RoomNotice
+from torbit.core.limits import ActionLimits
 from torbit.core.membership import Membership
 from torbit.core.models import AuditEntry, Role, Room, Standing, User
 from torbit.core.mutes import Mutes
@@ -48,6 +55,7 @@ class Moderation:
     ) -> None:
         self._store = store
         self._membership = membership
+        self._limits: ActionLimits = membership.limits
         self._subs = subscriptions
         self._events = events
         self._mutes = mutes
@@ -81,12 +89,16 @@ class Moderation:
         return room, role
 
     async def _target(
-        self, room: Room, name: str, actor_role: Role, action: str, outrank: bool = True
+        self, room: Room, name: str, actor: str, actor_role: Role, action: str, outrank: bool = True
     ) -> tuple[User, Standing]:
-        """The user acted upon; one may only act on users of a lower rank than one's own."""
+        """The user acted upon; one may only act on users of a lower rank than one's own (their
+        rank as if not banned: a banned owner still outranks the room's admins), and never on
+        oneself."""
         user = await self._user(name)
         standing = await self._store.standing(room.key, user.key)
-        if outrank and standing.role(room, user.key) >= actor_role:
+        if outrank and user.key == name_key(actor):
+            raise Forbidden(f"you cannot /{action} yourself")
+        if outrank and standing.rank(room, user.key) >= actor_role:
             raise Forbidden(
                 f"you cannot /{action} {user.name}: they rank as high as you "
                 f"in #{room.name} or higher"
@@ -119,24 +131,22 @@ class Moderation:
 
     async def create(self, actor: str, room_name: str, private: bool = False) -> Room:
         """A new room owned by the actor, who becomes its first member."""
-        key = check_name(room_name, "room name")
-        await self._membership.check_room_limit(actor, key)
-        room = await self._store.create_room(
-            Room(name=room_name, created_at=self._now(), owner=actor, private=private)
-        )
-        await self._store.add_member(room.key, name_key(actor))
+        room = await self._membership.create(actor, room_name, private)
         await self._audit(actor, "create", room, detail="private" if private else "public")
         return room
 
     async def invite(self, actor: str, room_name: str, name: str) -> str:
-        """Let a user join; they are told if online. The invitation lasts until they join."""
+        """Let a user join; they are told if online (unless they ignore the actor). The
+        invitation lasts until they join; inviting again changes nothing and tells no one."""
         room, role = await self.authorize(actor, room_name, "invite")
-        user, standing = await self._target(room, name, role, "invite", outrank=False)
+        self._limits.invites.check(name_key(actor), "invitations")
+        user, standing = await self._target(room, name, actor, role, "invite", outrank=False)
         if standing.member:
             raise Conflict(f"{user.name} is already a member of #{room.name}")
         if standing.banned:
             raise Conflict(f"{user.name} is banned from #{room.name}: /unban first")
-        await self._store.add_invite(room.key, user.key, self._now())
+        if not await self._store.add_invite(room.key, user.key, self._now()):
+            return user.name
         await self._audit(actor, "invite", room, user.key)
         await self._events.publish(Invited(room.key, room.name, user.key, actor))
         return user.name
@@ -145,7 +155,7 @@ class Moderation:
         """End a membership at once, on every node and front door; they may join again
         (a private room needs a new invitation)."""
         room, role = await self.authorize(actor, room_name, "kick")
-        user, standing = await self._target(room, name, role, "kick")
+        user, standing = await self._target(room, name, actor, role, "kick")
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
         await self._store.expel(room.key, user.key)
@@ -156,15 +166,15 @@ class Moderation:
     async def ban(self, actor: str, room_name: str, name: str) -> str:
         """Like a kick, and they cannot join again until unbanned. Idempotent."""
         room, role = await self.authorize(actor, room_name, "ban")
-        user, _ = await self._target(room, name, role, "ban")
+        user, _ = await self._target(room, name, actor, role, "ban")
         await self._store.expel(room.key, user.key, banned_at=self._now())
         await self._audit(actor, "ban", room, user.key)
         await self._expelled(room, user, actor, "banned")
         return user.name
 
     async def unban(self, actor: str, room_name: str, name: str) -> str:
-        room, _ = await self.authorize(actor, room_name, "unban")
-        user = await self._user(name)
+        room, role = await self.authorize(actor, room_name, "unban")
+        user, _ = await self._target(room, name, actor, role, "unban")
         if not await self._store.unban(room.key, user.key):
             raise NotFound(f"{user.name} is not banned from #{room.name}")
         await self._audit(actor, "unban", room, user.key)
@@ -175,7 +185,7 @@ class Moderation:
         if not 1 <= minutes <= MAX_MUTE_MINUTES:
             raise InvalidInput(f"mute for 1 to {MAX_MUTE_MINUTES} minutes")
         room, role = await self.authorize(actor, room_name, "mute")
-        user, _ = await self._target(room, name, role, "mute")
+        user, _ = await self._target(room, name, actor, role, "mute")
         until = self._now() + timedelta(minutes=minutes)
         await self._store.set_mute(room.key, user.key, until)
         await self._audit(actor, "mute", room, user.key, f"{minutes} min")
@@ -185,8 +195,8 @@ class Moderation:
         return until
 
     async def unmute(self, actor: str, room_name: str, name: str) -> str:
-        room, _ = await self.authorize(actor, room_name, "unmute")
-        user = await self._user(name)
+        room, role = await self.authorize(actor, room_name, "unmute")
+        user, _ = await self._target(room, name, actor, role, "unmute")
         if not await self._store.remove_mute(room.key, user.key, self._now()):
             raise NotFound(f"{user.name} is not muted in #{room.name}")
         await self._audit(actor, "unmute", room, user.key)
@@ -198,22 +208,26 @@ class Moderation:
     async def op(self, actor: str, room_name: str, name: str) -> str:
         """Make a member a room admin."""
         room, role = await self.authorize(actor, room_name, "op")
-        user, standing = await self._target(room, name, role, "op")
+        user, standing = await self._target(room, name, actor, role, "op")
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
         if not await self._store.set_room_admin(room.key, user.key, True):
             raise Conflict(f"{user.name} is already an admin of #{room.name}")
         await self._audit(actor, "op", room, user.key)
-        await self._notice(room, f"{actor} made {user.name} an admin of #{room.name}")
+        await self._notice(
+            room, f"{actor} made {user.name} an admin of #{room.name}", actor, user.key
+        )
         return user.name
 
     async def deop(self, actor: str, room_name: str, name: str) -> str:
         room, role = await self.authorize(actor, room_name, "deop")
-        user, _ = await self._target(room, name, role, "deop")
+        user, _ = await self._target(room, name, actor, role, "deop")
         if not await self._store.set_room_admin(room.key, user.key, False):
             raise NotFound(f"{user.name} is not an admin of #{room.name}")
         await self._audit(actor, "deop", room, user.key)
-        await self._notice(room, f"{actor} took {user.name}'s admin rights in #{room.name}")
+        await self._notice(
+            room, f"{actor} took {user.name}'s admin rights in #{room.name}", actor, user.key
+        )
         return user.name
 
     async def update(
@@ -224,11 +238,15 @@ class Moderation:
         topic: str | None = None,
         private: bool | None = None,
     ) -> Room:
-        """Change the topic (room admins) and/or privacy (the owner); all checks first."""
+        """Change the topic (room admins) and/or privacy (the owner); all checks first. A muted
+        user may not set the topic: it would be talking to the room."""
         actions = [a for a, v in (("topic", topic), ("private", private)) if v is not None]
         room, _ = await self.authorize(actor, room_name, *actions)
         if topic is not None:
             topic = clean_topic(topic)
+            self._mutes.check(room.key, name_key(actor), self._now())
+        if actions:
+            self._limits.topics.check(name_key(actor), "topic or privacy changes")
         updated = await self._store.update_room(room.key, topic=topic, private=private)
         if updated is None:
             raise NotFound(f"no such room #{room_name}")
@@ -239,12 +257,14 @@ class Moderation:
                 f"{actor} set the topic of #{room.name}: {topic}"
                 if topic
                 else f"{actor} cleared the topic of #{room.name}",
+                actor,
             )
         if private is not None:
             await self._audit(actor, "private", room, detail="on" if private else "off")
             await self._notice(
                 room,
                 f"{actor} made #{room.name} " + ("private (invite-only)" if private else "public"),
+                actor,
             )
         return updated
 
@@ -264,10 +284,13 @@ class Moderation:
     async def _expelled(self, room: Room, user: User, actor: str, verb: str) -> None:
         await self._events.publish(Expelled(room.key, room.name, user.key, user.name, actor, verb))
 
-    async def _notice(self, room: Room, text: str) -> None:
-        await self._events.publish(RoomNotice(room.key, text))
+    async def _notice(self, room: Room, text: str, *names: str) -> None:
+        """A notice to the room naming `names` (display names or keys)."""
+        about = tuple(dict.fromkeys(name_key(n) for n in names))
+        await self._events.publish(RoomNotice(room.key, text, about))
 
     def _on_expelled(self, event: Expelled) -> None:
+        # told whoever did it, even if ignored: it is about the user's own standing
         for session in self._subs.sessions_of(event.user):
             if self._subs.is_listening(session, event.room):
                 session.notify(
@@ -275,7 +298,9 @@ class Moderation:
                 )
                 self._subs.drop(session, event.room)
         self._subs.notify(
-            event.room, f"{event.name} was {event.verb} from #{event.room_name} by {event.by}"
+            event.room,
+            f"{event.name} was {event.verb} from #{event.room_name} by {event.by}",
+            about=(event.user, name_key(event.by)),
         )
 
     def _on_mute(self, event: MuteChanged) -> None:
@@ -287,12 +312,14 @@ class Moderation:
             if until
             else f"{event.name} may speak in {where} again"
         )
-        self._subs.notify(event.room, text)
+        self._subs.notify(event.room, text, about=(event.user, name_key(event.by)))
 
     def _on_invite(self, event: Invited) -> None:
         self._subs.notify_user(
-            event.user, f"{event.by} invited you to #{event.room_name}: /join {event.room_name}"
+            event.user,
+            f"{event.by} invited you to #{event.room_name}: /join {event.room_name}",
+            about=(name_key(event.by),),
         )
 
     def _on_notice(self, event: RoomNotice) -> None:
-        self._subs.notify(event.room, event.text)
+        self._subs.notify(event.room, event.text, about=event.about)

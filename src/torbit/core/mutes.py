@@ -43,5 +43,10 @@ class Mutes:
             minutes = max(1, math.ceil((until - now).total_seconds() / 60))
             raise Forbidden(f"you are muted in #{room_key} for {minutes} more minute(s)")
 
+    def forget_user(self, user_key: str) -> None:
+        """A deleted account: whoever takes the name next is not muted."""
+        for key in [k for k in self._until if k[1] == user_key]:
+            del self._until[key]
+
     def __len__(self) -> int:
         return len(self._until)

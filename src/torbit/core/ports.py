@@ -10,7 +10,17 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from torbit.core.models import AuditEntry, Draft, Message, Mute, Room, Standing, User
+from torbit.core.models import (
+    AccountDeletion,
+    AuditEntry,
+    Draft,
+    Message,
+    Mute,
+    Revocation,
+    Room,
+    Standing,
+    User,
+)
 
 MessageListener = Callable[[Message], None]
 
@@ -30,21 +40,30 @@ class Store(Protocol):
 
     # users
     async def create_user(self, user: User) -> User:
-        """Insert a new user; raise Conflict if the name (case-insensitively) is taken."""
+        """Insert a new user with its `credential` and the `skeleton` of its name; raise
+        Conflict if the name (case-insensitively) is taken."""
 
     async def get_user(self, key: str) -> User | None: ...
 
+    async def user_with_skeleton(self, skeleton: str) -> User | None:
+        """A user whose name has this skeleton (core/identity.py), if any: a new name that
+        reads like a taken one is refused. Served by an index."""
+
     async def list_users(self) -> list[User]: ...
 
-    async def set_password_hash(self, key: str, password_hash: str) -> bool:
-        """Replace a user's hash; False if there is no such user."""
+    async def set_password_hash(
+        self, key: str, password_hash: str, *, credential: str | None = None
+    ) -> bool:
+        """Replace a user's hash, and with `credential` their credential id too (a password
+        change; a rehash keeps it); False if there is no such user."""
 
     async def set_admin(self, key: str, is_admin: bool) -> bool: ...
 
-    async def delete_user(self, key: str) -> bool:
-        """Delete the user with their memberships, room ownerships (the rooms stay, ownerless),
-        admin rights, bans, mutes, invitations, ignores, cursors and tokens (audit entries
-        stay); False if unknown."""
+    async def delete_user(self, key: str) -> AccountDeletion | None:
+        """Delete the user with their memberships, admin rights, bans, mutes, invitations,
+        ignores (both ways), cursors and tokens, in one transaction (audit entries stay).
+        Rooms they owned: one left without any other member is deleted with its rows; the
+        others become server-owned (owner None). None if the user is unknown."""
 
     # rooms and memberships
     async def ensure_room(self, room: Room) -> Room:
@@ -52,8 +71,25 @@ class Store(Protocol):
 
     async def get_room(self, key: str) -> Room | None: ...
 
-    async def list_rooms(self) -> list[tuple[Room, int]]:
-        """Every room with its member count, by name."""
+    async def list_rooms(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[Room, int]]:
+        """Rooms with their member counts, by key: those after the key `after` (all without),
+        at most `limit` of them (all without)."""
+
+    async def owned_rooms(self, user_key: str) -> list[str]:
+        """Keys of the rooms the user owns (Room.owner, compared case-insensitively)."""
+
+    async def empty_rooms(
+        self, created_before: datetime, *, after: str | None = None, limit: int = 100
+    ) -> list[str]:
+        """Keys, in order, of up to `limit` rooms after the key `after` that have no members
+        and were created before `created_before` (candidates for removal: the caller checks
+        that they have no messages either)."""
+
+    async def delete_room_if_empty(self, key: str) -> bool:
+        """Delete the room with its invitations, bans, mutes, admins and read cursors, in one
+        transaction, if it still has no members; True if it was deleted."""
 
     async def add_member(self, room_key: str, user_key: str) -> bool:
         """True if the user was not a member before."""
@@ -133,6 +169,9 @@ class Store(Protocol):
     async def list_audit(self, room_key: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """The newest `limit` entries (of one room, or all), newest first."""
 
+    async def purge_audit(self, older_than: datetime) -> int:
+        """Delete the audit entries written before `older_than`; the count deleted."""
+
     # login tokens (HTTP bearer tokens); only a hash of each token is ever stored
     async def create_token(self, token_hash: str, user_key: str, expires_at: datetime) -> None: ...
 
@@ -146,6 +185,22 @@ class Store(Protocol):
 
     async def purge_tokens(self, now: datetime) -> int:
         """Delete the tokens that expired before `now`; the count deleted."""
+
+    # revocations: how a process that is not a node (the CLI) tells every node to close
+    # sessions; nodes poll for new ones (core/revocation.py)
+    async def add_revocation(self, revocation: Revocation, at: datetime) -> int:
+        """Append a revocation; its serial (serials only ever increase)."""
+
+    async def revocations_after(
+        self, serial: int, limit: int = 100
+    ) -> list[tuple[int, Revocation]]:
+        """Revocations with a serial above `serial`, oldest first, with their serials."""
+
+    async def last_revocation(self) -> int:
+        """The newest serial (0 if none): where a starting node begins to poll."""
+
+    async def purge_revocations(self, older_than: datetime) -> int:
+        """Delete revocations added before `older_than`; the count deleted."""
 
 
 class MessageLog(Protocol):
@@ -187,3 +242,9 @@ class MessageLog(Protocol):
     async def purge(self, older_than: datetime) -> int:
         """Delete messages sent before older_than; the count deleted (0 where the engine
         expires messages itself, as Kafka's retention.ms does)."""
+
+    async def delete_channel(self, channel: str) -> int:
+        """Delete every message of a channel (a deleted account's inbox, a deleted room);
+        the count deleted, if known. Ids go on increasing afterwards, never restart. Where
+        the engine cannot delete records (a Kafka broker without DeleteRecords) they stay
+        until retention expires them, and the core filters reads by creation time."""

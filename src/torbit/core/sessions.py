@@ -1,32 +1,114 @@
-"""Logged-in sessions: logging in and out of a node, and the join/leave notices that follow
-from presence. A user may have several sessions (doors, devices); they are announced as
-joining a room with the first and leaving with the last."""
+"""Logged-in sessions: logging in and out of a node, closing the sessions whose credentials
+were revoked, and the join/leave notices that follow from presence. A user may have several
+sessions (doors, devices); they are announced as joining a room with the first and leaving
+with the last. A notice names its user, so whoever ignores them does not see it; past the
+`presence` rate limit, a user who keeps coming and going is no longer announced at all."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
 from torbit.core.delivery import Session
+from torbit.core.events import SessionsRevoked
+from torbit.core.limits import RateLimiter
 from torbit.core.names import is_inbox, name_key
 from torbit.core.ports import Store
 from torbit.core.subscriptions import Subscriptions
+from torbit.errors import AuthenticationFailed
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """What a session logged in with: the user's credential id as read when the password or
+    token was checked, and the sha256 of the token, if one was used."""
+
+    credential: str
+    token: str = ""
 
 
 class Sessions:
-    def __init__(self, store: Store, subscriptions: Subscriptions, presence_notices_max: int):
+    def __init__(
+        self,
+        store: Store,
+        subscriptions: Subscriptions,
+        presence_notices_max: int,
+        presence: RateLimiter | None = None,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._store = store
         self._subs = subscriptions
         self._notices_max = presence_notices_max
+        self._presence = presence or RateLimiter(0, 0)
+        self._now = now
+        self._proofs: dict[Session, Proof] = {}
 
-    async def login(self, session: Session, name: str) -> None:
-        """The session gets the user's private messages from now on, and their ignore list."""
-        p = self._subs.presence(name_key(name))
-        ignores = p.ignores if p else set(await self._store.list_ignores(name_key(name)))
+    async def login(self, session: Session, name: str, proof: Proof) -> None:
+        """The session gets the user's private messages from now on, and their ignore list.
+
+        The proof is checked against the store again once the session is attached: a
+        revocation committed before that check fails it (AuthenticationFailed), and one
+        committed after it finds the session attached, so none slips between the two."""
+        key = name_key(name)
+        p = self._subs.presence(key)
+        ignores = p.ignores if p else set(await self._store.list_ignores(key))
         await self._subs.attach(session, name, ignores)
+        self._proofs[session] = proof
+        try:
+            valid = await self._holds(key, proof)
+        except BaseException:
+            await self._forget(session)
+            raise
+        if not valid:
+            await self._forget(session)
+            raise AuthenticationFailed("your login was revoked: log in again")
+
+    async def _holds(self, key: str, proof: Proof) -> bool:
+        user = await self._store.get_user(key)
+        if user is None or user.credential != proof.credential:
+            return False
+        return not proof.token or await self._store.token_user(proof.token, self._now()) == key
+
+    async def _forget(self, session: Session) -> None:
+        self._proofs.pop(session, None)
+        await self._subs.detach(session)
 
     async def logout(self, session: Session) -> None:
+        self._proofs.pop(session, None)
         for channel in self._subs.channels_of(session):
             if not is_inbox(channel) and self.last_here(session, channel):
                 self.announce(channel, f"{self.name_of(session)} left #{channel}", session)
         await self._subs.detach(session)
+
+    def revoke(self, event: SessionsRevoked) -> int:
+        """Close this node's sessions that the revocation names (see core/revocation.py):
+        each is told why and closed by its door, and leaves its rooms here at once, so not
+        one more message reaches it. The number closed."""
+        closed = 0
+        for session in self._subs.sessions_of(event.user):
+            proof = self._proofs.get(session)
+            if proof is None:
+                continue
+            if event.token and proof.token != event.token:
+                continue
+            if event.credential and proof.credential != event.credential:
+                continue
+            del self._proofs[session]
+            session.revoke(f"{event.reason}: you are logged out")
+            for channel in self._subs.channels_of(session):
+                if not is_inbox(channel) and self.last_here(session, channel):
+                    self.announce(channel, f"{self.name_of(session)} left #{channel}", session)
+            self._subs.detach_now(session)
+            closed += 1
+        return closed
+
+    def forget_user(self, user_key: str) -> None:
+        """A deleted account: nobody on this node ignores that name any more (whoever takes
+        it next starts clean)."""
+        for p in self._subs.users():
+            p.ignores.discard(user_key)
 
     def name_of(self, session: Session) -> str:
         p = self._subs.presence(session.user_key)
@@ -39,10 +121,13 @@ class Sessions:
         return mine - self._subs.is_listening(session, channel) == 0
 
     def announce(self, channel: str, text: str, skip: Session) -> None:
-        """A join or leave notice; in big rooms they would be most of the traffic (every join
-        told to everyone is quadratic), so only rooms up to `presence_notices_max` get them."""
-        if self._subs.listener_count(channel) <= self._notices_max:
-            self._subs.notify(channel, text, skip=skip)
+        """A join or leave notice of `skip`'s user; in big rooms they would be most of the
+        traffic (every join told to everyone is quadratic), so only rooms up to
+        `presence_notices_max` get them."""
+        if self._subs.listener_count(channel) <= self._notices_max and self._presence.take(
+            skip.user_key
+        ):
+            self._subs.notify(channel, text, skip=skip, about=(skip.user_key,))
 
     def shutdown_notice(self, text: str) -> None:
         self._subs.notify_everyone(text)

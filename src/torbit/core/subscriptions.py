@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, tzinfo
 
-from torbit.core.delivery import Delivery, Session
+from torbit.core.delivery import Delivery, Names, Session
 from torbit.core.hub import Hub, UserPresence
 from torbit.core.models import Message
 from torbit.core.names import EVENTS_CHANNEL, inbox_channel, is_inbox, name_key
@@ -39,10 +39,13 @@ class _Waiter:
     def deliver(self, delivery: Delivery) -> None:
         self.event.set()
 
-    def notify(self, text: str, channel: str | None = None) -> None:
+    def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         pass
 
     def close(self, reason: str) -> None:
+        self.event.set()
+
+    def revoke(self, reason: str) -> None:
         self.event.set()
 
 
@@ -99,6 +102,12 @@ class Subscriptions:
         """Forget a session everywhere; channels left without listeners are unwatched."""
         for channel in self._hub.detach(session):
             await self._log.unwatch(channel)
+
+    def detach_now(self, session: Session) -> None:
+        """`detach` for synchronous callers (a revocation): the session gets nothing more from
+        now on; channels left without listeners are unwatched soon."""
+        for channel in self._hub.detach(session):
+            self._spawn(self._unwatch_if_unused(channel))
 
     def presence(self, user_key: str) -> UserPresence | None:
         return self._hub.presence(user_key)
@@ -179,12 +188,22 @@ class Subscriptions:
     def user_sessions_in(self, channel: str, user_key: str) -> int:
         return self._hub.user_sessions_in(channel, user_key)
 
-    def notify(self, channel: str, text: str, skip: Session | None = None) -> None:
-        self._hub.notify(channel, text, skip)
+    # notices: each names the users it is about (`about`, keys), and never reaches a user
+    # who ignores one of them, on any door
 
-    def notify_user(self, user_key: str, text: str, channel: str | None = None) -> None:
-        for session in self._hub.sessions_of(user_key):
-            session.notify(text, channel)
+    def notify(
+        self, channel: str, text: str, skip: Session | None = None, about: Names = ()
+    ) -> None:
+        self._hub.notify(channel, text, skip, about)
+
+    def notify_user(
+        self, user_key: str, text: str, channel: str | None = None, about: Names = ()
+    ) -> None:
+        p = self._hub.presence(user_key)
+        if p is None or (about and not p.ignores.isdisjoint(about)):
+            return
+        for session in list(p.sessions):
+            session.notify(text, channel, about)
 
     def notify_everyone(self, text: str) -> None:
         for p in self._hub.users():

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaError
 
 from torbit.backends.message_log.kafka_read import ReaderPool
@@ -163,6 +163,24 @@ class KafkaLog:
 
     async def purge(self, older_than: datetime) -> int:
         """Nothing to do: the broker expires records after the topics' retention.ms."""
+        return 0
+
+    async def delete_channel(self, channel: str) -> int:
+        """Move the start of the channel's partition past its last record (DeleteRecords up
+        to the high watermark): offsets, hence ids, go on from there. A broker that cannot
+        (tansu) keeps the records until retention.ms expires them; the core hides them from
+        a later holder of the name by its creation time. The count is not known: 0."""
+        topic = self._names.topic(channel)
+        admin = self._admin
+        if admin is None:
+            raise ServiceUnavailable("message log unavailable: not started")
+        async with self._bounded("delete"):
+            if not await self._registry().exists(topic):
+                return 0
+            try:
+                await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(-1)})
+            except KafkaError as e:
+                log.warning("cannot delete the records of %s (%r): left to retention", topic, e)
         return 0
 
     # writing

@@ -233,6 +233,40 @@ class SqlLog:
             for r in rows
         ]
 
+    async def delete_channel(self, channel: str) -> int:
+        """Delete every message of the channel, remembering its highest id as a purge mark so
+        that ids go on from there. Works without `start` (the CLI deletes accounts so)."""
+        marks = self._store.dialect.insert(purge_marks).from_select(
+            ["channel", "last_id"],
+            select(messages.c.channel, func.max(messages.c.id))
+            .where(messages.c.channel == channel)
+            .group_by(messages.c.channel),
+        )
+        marks = marks.on_conflict_do_update(
+            index_elements=[purge_marks.c.channel],
+            set_={"last_id": marks.excluded.last_id},
+            where=purge_marks.c.last_id < marks.excluded.last_id,
+        )
+        doomed = select(messages.c.id).where(messages.c.channel == channel).limit(PURGE_BATCH)
+        batch = delete(messages).where(messages.c.channel == channel, messages.c.id.in_(doomed))
+        deleted = 0
+        try:
+            async with self._store.engine.connect() as conn:
+                await conn.execute(marks)
+                await conn.commit()
+                while True:
+                    n = (await conn.execute(batch)).rowcount
+                    await conn.commit()
+                    deleted += n
+                    if n < PURGE_BATCH:
+                        break
+                    await asyncio.sleep(0)
+        except Exception as e:
+            if is_unavailable(e):
+                raise unavailable(e) from e
+            raise
+        return deleted
+
     async def purge(self, older_than: datetime) -> int:
         """Delete messages sent before older_than, PURGE_BATCH rows per transaction."""
         old = messages.c.sent_at < older_than

@@ -69,6 +69,11 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("is_admin", Boolean, nullable=False, default=False),
+    # migration 0003: the credential id (core/models.User) and the name's skeleton
+    # (core/identity.py), looked up when a new name is registered
+    Column("credential", String(64), nullable=False, default=""),
+    Column("skeleton", NAME, nullable=False, default=""),
+    Index("ix_users_skeleton", "skeleton"),
 )
 
 rooms = Table(
@@ -162,6 +167,21 @@ audit_log = Table(
     Column("target", NAME, nullable=True),
     Column("detail", Text, nullable=False, default=""),
     Index("ix_audit_log_room", "room", "id"),
+)
+
+# Revocations written by processes that are not nodes (the CLI); every node polls for new
+# serials and closes the sessions they name (migration 0003). Purged after a day.
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("serial", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("user_key", NAME, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("credential", String(64), nullable=False),
+    Column("token", String(128), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Index("ix_revocations_at", "at"),
 )
 
 # The single-node message log (torbit.backends.message_log.sql). The primary key serves every read

@@ -21,10 +21,18 @@ from torbit.backends.store.dialects import (
     unavailable,
 )
 from torbit.backends.store.migrate import upgrade_engine
-from torbit.backends.store.schema import cursors, ignores, memberships, rooms, tokens, users
-from torbit.backends.store.sql_rooms import USER_ROOM_TABLES, RoomModerationSql
+from torbit.backends.store.schema import (
+    cursors,
+    ignores,
+    memberships,
+    revocations,
+    rooms,
+    tokens,
+    users,
+)
+from torbit.backends.store.sql_rooms import ROOM_TABLES, USER_ROOM_TABLES, RoomModerationSql
 from torbit.backends.store.sql_rooms import room_of as _room
-from torbit.core.models import Room, User
+from torbit.core.models import AccountDeletion, Revocation, Room, User
 from torbit.errors import Conflict, NotFound, ServiceUnavailable
 
 
@@ -112,6 +120,8 @@ class SqlStore(RoomModerationSql):
             "password_hash": user.password_hash,
             "created_at": user.created_at,
             "is_admin": user.is_admin,
+            "credential": user.credential,
+            "skeleton": user.skeleton,
         }
         try:
             async with self._write() as conn:
@@ -125,13 +135,23 @@ class SqlStore(RoomModerationSql):
             row = (await conn.execute(select(users).where(users.c.key == key))).first()
         return _user(row) if row is not None else None
 
+    async def user_with_skeleton(self, skeleton: str) -> User | None:
+        query = select(users).where(users.c.skeleton == skeleton).limit(1)
+        async with self._read() as conn:
+            row = (await conn.execute(query)).first()
+        return _user(row) if row is not None else None
+
     async def list_users(self) -> list[User]:
         async with self._read() as conn:
             result = await conn.execute(select(users).order_by(users.c.key))
             return [_user(row) for row in result]
 
-    async def set_password_hash(self, key: str, password_hash: str) -> bool:
-        return await self._update_user(key, password_hash=password_hash)
+    async def set_password_hash(
+        self, key: str, password_hash: str, *, credential: str | None = None
+    ) -> bool:
+        if credential is None:
+            return await self._update_user(key, password_hash=password_hash)
+        return await self._update_user(key, password_hash=password_hash, credential=credential)
 
     async def set_admin(self, key: str, is_admin: bool) -> bool:
         return await self._update_user(key, is_admin=is_admin)
@@ -141,13 +161,31 @@ class SqlStore(RoomModerationSql):
             result = await conn.execute(update(users).where(users.c.key == key).values(**values))
         return result.rowcount > 0
 
-    async def delete_user(self, key: str) -> bool:
-        """Delete the user with their memberships, room ownerships, admin rights, bans, mutes,
-        invitations, ignores (both ways), cursors and tokens. Audit entries naming them stay."""
+    async def delete_user(self, key: str) -> AccountDeletion | None:
+        """Delete the user with their memberships, admin rights, bans, mutes, invitations,
+        ignores (both ways), cursors and tokens; rooms they owned are deleted when no one else
+        is a member, else left server-owned. Audit entries naming them stay."""
         async with self._write() as conn:
+            if (await conn.execute(select(users.c.key).where(users.c.key == key))).first() is None:
+                return None
+            owned = list(
+                (
+                    await conn.execute(select(rooms.c.key).where(func.lower(rooms.c.owner) == key))
+                ).scalars()
+            )
+            others = select(memberships.c.room_key).where(
+                memberships.c.room_key.in_(owned), memberships.c.user_key != key
+            )
+            kept = set((await conn.execute(others.distinct())).scalars()) if owned else set()
+            doomed = [r for r in owned if r not in kept]
             await conn.execute(delete(memberships).where(memberships.c.user_key == key))
             for table in USER_ROOM_TABLES:
                 await conn.execute(delete(table).where(table.c.user_key == key))
+            if doomed:
+                for table in (memberships, *ROOM_TABLES):
+                    await conn.execute(delete(table).where(table.c.room_key.in_(doomed)))
+                await conn.execute(delete(cursors).where(cursors.c.channel.in_(doomed)))
+                await conn.execute(delete(rooms).where(rooms.c.key.in_(doomed)))
             # whoever registers the name next must not inherit the rooms
             await conn.execute(
                 update(rooms).where(func.lower(rooms.c.owner) == key).values(owner=None)
@@ -157,8 +195,8 @@ class SqlStore(RoomModerationSql):
             )
             await conn.execute(delete(cursors).where(cursors.c.user_key == key))
             await conn.execute(delete(tokens).where(tokens.c.user_key == key))
-            result = await conn.execute(delete(users).where(users.c.key == key))
-        return result.rowcount > 0
+            await conn.execute(delete(users).where(users.c.key == key))
+        return AccountDeletion(tuple(sorted(doomed)), tuple(sorted(kept)))
 
     # rooms and memberships
 
@@ -183,8 +221,10 @@ class SqlStore(RoomModerationSql):
             row = (await conn.execute(select(rooms).where(rooms.c.key == key))).first()
         return _room(row) if row is not None else None
 
-    async def list_rooms(self) -> list[tuple[Room, int]]:
-        """Every room with its member count, ordered by name (case-insensitively)."""
+    async def list_rooms(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[Room, int]]:
+        """Rooms with their member counts, ordered by key (the name, case-insensitively)."""
         count = func.count(memberships.c.user_key).label("members")
         query = (
             select(rooms, count)
@@ -192,8 +232,19 @@ class SqlStore(RoomModerationSql):
             .group_by(*rooms.c)
             .order_by(rooms.c.key)
         )
+        if after is not None:
+            query = query.where(rooms.c.key > after)
+        if limit is not None:
+            query = query.limit(limit)
         async with self._read() as conn:
             return [(_room(row), row.members) for row in await conn.execute(query)]
+
+    async def owned_rooms(self, user_key: str) -> list[str]:
+        query = (
+            select(rooms.c.key).where(func.lower(rooms.c.owner) == user_key).order_by(rooms.c.key)
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
 
     async def add_member(self, room_key: str, user_key: str) -> bool:
         """True if the user was not a member before; NotFound if the room or user is unknown."""
@@ -328,6 +379,52 @@ class SqlStore(RoomModerationSql):
             result = await conn.execute(delete(tokens).where(tokens.c.expires_at <= now))
         return result.rowcount
 
+    # revocations
+
+    async def add_revocation(self, revocation: Revocation, at: datetime) -> int:
+        values = {
+            "at": at,
+            "user_key": revocation.user,
+            "reason": revocation.reason,
+            "credential": revocation.credential,
+            "token": revocation.token,
+            "deleted": revocation.deleted,
+        }
+        async with self._write() as conn:
+            result = await conn.execute(
+                revocations.insert().returning(revocations.c.serial), values
+            )
+            serial: int = result.scalar_one()
+        return serial
+
+    async def revocations_after(
+        self, serial: int, limit: int = 100
+    ) -> list[tuple[int, Revocation]]:
+        query = (
+            select(revocations)
+            .where(revocations.c.serial > serial)
+            .order_by(revocations.c.serial)
+            .limit(limit)
+        )
+        async with self._read() as conn:
+            return [
+                (
+                    r.serial,
+                    Revocation(r.user_key, r.reason, r.credential, r.token, bool(r.deleted)),
+                )
+                for r in await conn.execute(query)
+            ]
+
+    async def last_revocation(self) -> int:
+        async with self._read() as conn:
+            last = (await conn.execute(select(func.max(revocations.c.serial)))).scalar()
+        return int(last or 0)
+
+    async def purge_revocations(self, older_than: datetime) -> int:
+        async with self._write() as conn:
+            result = await conn.execute(delete(revocations).where(revocations.c.at < older_than))
+        return result.rowcount
+
 
 def _user(row: Row[Any]) -> User:
     return User(
@@ -335,4 +432,5 @@ def _user(row: Row[Any]) -> User:
         password_hash=row.password_hash,
         created_at=row.created_at,
         is_admin=bool(row.is_admin),
+        credential=row.credential,
     )

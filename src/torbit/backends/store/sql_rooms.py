@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torbit.backends.store.dialects import SqlDialect
 from torbit.backends.store.schema import (
     audit_log,
+    cursors,
     memberships,
     room_admins,
     room_bans,
@@ -27,8 +28,10 @@ from torbit.backends.store.schema import (
 from torbit.core.models import AuditEntry, Mute, Room, Standing
 from torbit.errors import Conflict, NotFound
 
-# Rows keyed by (room_key, user_key) that go with a user when the user is deleted.
+# Rows keyed by (room_key, user_key) that go with a user when the user is deleted, and with
+# a room when the room is deleted.
 USER_ROOM_TABLES: tuple[Table, ...] = (room_admins, room_bans, room_mutes, room_invites)
+ROOM_TABLES = USER_ROOM_TABLES
 
 
 def _pair(table: Table, room_key: str, user_key: str) -> Any:
@@ -75,6 +78,32 @@ class RoomModerationSql:
         except sa_exc.IntegrityError:
             raise Conflict(f"room #{room.name} already exists") from None
         return room
+
+    async def empty_rooms(
+        self, created_before: datetime, *, after: str | None = None, limit: int = 100
+    ) -> list[str]:
+        query = (
+            select(rooms.c.key)
+            .where(rooms.c.created_at < created_before, ~_has_members(rooms.c.key))
+            .order_by(rooms.c.key)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(rooms.c.key > after)
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def delete_room_if_empty(self, key: str) -> bool:
+        async with self._write() as conn:
+            gone = await conn.execute(
+                delete(rooms).where(rooms.c.key == key, ~_has_members(rooms.c.key))
+            )
+            if not gone.rowcount:
+                return False
+            for table in USER_ROOM_TABLES:
+                await conn.execute(delete(table).where(table.c.room_key == key))
+            await conn.execute(delete(cursors).where(cursors.c.channel == key))
+        return True
 
     async def update_room(
         self, key: str, *, topic: str | None = None, private: bool | None = None
@@ -216,6 +245,11 @@ class RoomModerationSql:
             new_id = result.scalar_one()
         return replace(entry, id=new_id)
 
+    async def purge_audit(self, older_than: datetime) -> int:
+        async with self._write() as conn:
+            result = await conn.execute(delete(audit_log).where(audit_log.c.at < older_than))
+        return int(result.rowcount)
+
     async def list_audit(self, room_key: str | None = None, limit: int = 100) -> list[AuditEntry]:
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if room_key is not None:
@@ -233,6 +267,10 @@ class RoomModerationSql:
                 )
                 for r in await conn.execute(query)
             ]
+
+
+def _has_members(room_key: Any) -> Any:
+    return exists().where(memberships.c.room_key == room_key)
 
 
 def room_of(row: Row[Any]) -> Room:

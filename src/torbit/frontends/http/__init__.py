@@ -64,7 +64,7 @@ class WebMount(Mount):
 def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
     """The ASGI app of the HTTP front door. Its own pieces (Basic-auth cache, long-poll
     waiters, WebSocket endpoint) are built here from the core services it is given."""
-    auth = Authenticator(core.accounts, core.tokens)
+    auth = Authenticator(core.accounts, core.tokens, core.revocations)
     principal = principal_dependency(auth)
     receiver = Receiver(
         core.messaging,

@@ -47,11 +47,15 @@ def accounts_router(
         status_code=201,
         tags=["accounts"],
         summary="Register",
-        responses=errors_doc(403, 409, 422),
+        responses=errors_doc(403, 409, 422, 429),
     )
-    async def register(body: Credentials) -> UserOut:
-        """Create an account (403 when the server's registration is closed)."""
-        return user_out(await accounts.register(body.name, body.password))
+    async def register(body: Credentials, request: Request) -> UserOut:
+        """Create an account (403 when the server's registration is closed). A name must start
+        and end with a letter or digit, not be reserved, and not read like a taken name (409);
+        registrations are limited per address and overall (429), and answered 503 at once
+        when the server is too busy hashing passwords."""
+        account = await accounts.register(body.name, body.password, client=client_address(request))
+        return user_out(account)
 
     @router.post(
         "/sessions",

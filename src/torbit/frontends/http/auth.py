@@ -4,9 +4,10 @@ Password hashing (argon2id) is slow on purpose, so paying it on every request of
 client would make the API slow and easy to overload. Successful Basic checks are therefore
 remembered for a short time (BASIC_CACHE_TTL) under an HMAC of name and password with a key
 that lives only in this process's memory: a memory dump yields no fast-to-crack password
-hashes. A password change through this API forgets the user's entries at once; one made by
-another process (the `torbit user` CLI, another node) takes effect within the TTL.
-Failed checks are never cached, so a wrong password always costs the full hash.
+hashes. Every revocation (a password change or account deletion through any door, another
+node or the `torbit user` CLI; a logout) forgets the user's entries on every node at once.
+Failed checks are never cached, so a wrong password always costs the full hash and goes
+through the login throttle.
 """
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
@@ -28,7 +29,10 @@ from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
 from torbit.core.accounts import Accounts
-from torbit.core.tokens import IssuedToken, Tokens
+from torbit.core.models import Revocation, User
+from torbit.core.revocation import Revocations
+from torbit.core.sessions import Proof
+from torbit.core.tokens import IssuedToken, Tokens, token_hash
 from torbit.errors import AuthenticationFailed, InvalidInput, NotFound
 
 BASIC_CACHE_TTL = 30.0
@@ -37,14 +41,21 @@ BASIC_CACHE_SIZE = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller: the user's display name, and the token used, if any."""
+    """An authenticated caller: the user's display name, the token used, if any, and the
+    user's credential id as read when the password or token was checked."""
 
     name: str
     token: str | None = None
+    credential: str = ""
 
     @property
     def key(self) -> str:
         return self.name.lower()
+
+    @property
+    def proof(self) -> Proof:
+        """What a session opened by this caller is revoked by (core/sessions.py)."""
+        return Proof(self.credential, token_hash(self.token) if self.token else "")
 
 
 class BasicCache:
@@ -60,13 +71,13 @@ class BasicCache:
         self.max_entries = max_entries
         self._clock = clock
         self._key = secrets.token_bytes(32)
-        self._entries: dict[bytes, tuple[str, float]] = {}  # digest -> (name, expires)
+        self._entries: dict[bytes, tuple[Principal, float]] = {}  # digest -> (who, expires)
 
     def digest(self, name: str, password: str) -> bytes:
         data = f"{name}\0{password}".encode("utf-8", "surrogatepass")
         return hmac.new(self._key, data, hashlib.sha256).digest()
 
-    def get(self, digest: bytes) -> str | None:
+    def get(self, digest: bytes) -> Principal | None:
         hit = self._entries.get(digest)
         if hit is None:
             return None
@@ -75,14 +86,14 @@ class BasicCache:
             return None
         return hit[0]
 
-    def put(self, digest: bytes, name: str) -> None:
+    def put(self, digest: bytes, principal: Principal) -> None:
         self._entries.pop(digest, None)
         while len(self._entries) >= self.max_entries:
             del self._entries[next(iter(self._entries))]  # the oldest
-        self._entries[digest] = (name, self._clock() + self.ttl)
+        self._entries[digest] = (principal, self._clock() + self.ttl)
 
     def forget(self, user_key: str) -> None:
-        for digest in [d for d, (n, _) in self._entries.items() if n.lower() == user_key]:
+        for digest in [d for d, (p, _) in self._entries.items() if p.key == user_key]:
             del self._entries[digest]
 
 
@@ -105,10 +116,18 @@ def parse_basic(param: str) -> tuple[str, str]:
 class Authenticator:
     """Checks credentials, issues and revokes tokens, changes passwords."""
 
-    def __init__(self, accounts: Accounts, tokens: Tokens, cache: BasicCache | None = None):
+    def __init__(
+        self,
+        accounts: Accounts,
+        tokens: Tokens,
+        revocations: Revocations,
+        cache: BasicCache | None = None,
+    ):
         self._accounts = accounts
         self._tokens = tokens
+        self._revocations = revocations
         self._cache = cache or BasicCache()
+        revocations.on_revoked(lambda event: self._cache.forget(event.user))
 
     async def authorization(self, header: str | None, client: str = "") -> Principal:
         """The caller named by an `Authorization` header, Basic or Bearer; `client` is the
@@ -127,12 +146,15 @@ class Authenticator:
         digest = self._cache.digest(name, password)
         cached = self._cache.get(digest)
         if cached is not None:
-            return Principal(cached)
-        user_name = await self._check_password(name, password, client)
-        self._cache.put(digest, user_name)
-        return Principal(user_name)
+            return cached
+        user = await self._check_password(name, password, client)
+        principal = Principal(user.name, credential=user.credential)
+        self._cache.put(digest, principal)
+        return principal
 
     async def bearer(self, token: str) -> Principal:
+        """The token's owner. A session opened with it is re-checked once attached (core
+        /sessions.py), so a password change between these two reads cannot be missed."""
         key = await self._tokens.user_of(token)
         if key is None:
             raise AuthenticationFailed("invalid or expired token")
@@ -140,23 +162,27 @@ class Authenticator:
             user = await self._accounts.get(key)
         except NotFound:
             raise AuthenticationFailed("invalid or expired token") from None
-        return Principal(user.name, token)
+        return Principal(user.name, token, user.credential)
 
-    async def _check_password(self, name: str, password: str, client: str) -> str:
+    async def _check_password(self, name: str, password: str, client: str) -> User:
         try:
-            return (await self._accounts.authenticate(name, password, client)).name
+            return await self._accounts.authenticate(name, password, client)
         except InvalidInput:  # a malformed name is just a wrong name here
             raise AuthenticationFailed("wrong name or password") from None
 
     async def login(self, name: str, password: str, client: str) -> tuple[str, IssuedToken]:
         """The user's display name and a new token."""
-        user_name = await self._check_password(name, password, client)
-        return user_name, await self._tokens.issue(user_name.lower())
+        user = await self._check_password(name, password, client)
+        return user.name, await self._tokens.issue(user.key)
 
     async def logout(self, principal: Principal) -> None:
+        """Revoke the token, and close the sessions (WebSockets) opened with it, everywhere."""
         if principal.token is None:
             raise NotFound("no token session: these credentials are Basic, not a token")
         await self._tokens.revoke(principal.token)
+        await self._revocations.revoke(
+            Revocation(principal.key, "you logged out", token=token_hash(principal.token))
+        )
 
     async def change_password(
         self, principal: Principal, current: str, new: str, client: str
@@ -164,7 +190,6 @@ class Authenticator:
         """Check the current password, set the new one, and log the user out everywhere."""
         await self._check_password(principal.name, current, client)
         await self._accounts.set_password(principal.name, new)  # revokes every token too
-        self._cache.forget(principal.key)
 
 
 class _AuthorizationHeader(SecurityBase):

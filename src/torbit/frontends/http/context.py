@@ -11,6 +11,7 @@ from torbit.core.limits import ConnectionLimiter
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
+from torbit.core.revocation import Revocations
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.tokens import Tokens
@@ -21,6 +22,7 @@ from torbit.metrics import Metrics
 class HttpCore:
     accounts: Accounts
     tokens: Tokens
+    revocations: Revocations  # logout closes the token's WebSockets; forget cached Basic logins
     sessions: Sessions
     membership: Membership
     messaging: Messaging

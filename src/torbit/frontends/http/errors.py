@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from torbit.errors import AuthenticationFailed, RateLimited, TorbitError
+from torbit.errors import AuthenticationFailed, Overloaded, RateLimited, TorbitError
 from torbit.frontends.http.schemas import ErrorBody
 
 log = logging.getLogger("torbit.http")
@@ -52,7 +52,7 @@ _DESCRIPTIONS = {
     413: "Body or message too large",
     422: "Invalid input",
     429: "Too many requests (see Retry-After)",
-    503: "Storage or message bus unreachable",
+    503: "Storage or message bus unreachable, or too busy hashing passwords (Retry-After)",
 }
 
 
@@ -82,7 +82,7 @@ async def _torbit_error(request: Request, exc: Exception) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, AuthenticationFailed):
         headers["WWW-Authenticate"] = challenge_for(request.url.path)
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Overloaded):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     if exc.http_status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc.message)

@@ -27,14 +27,15 @@ from torbit.frontends.http.schemas import (
     MessagePage,
     ReadMarker,
     ReadMarkerIn,
-    RoomList,
     RoomOut,
+    RoomPageOut,
     SendMessage,
     SendPrivate,
 )
 from torbit.metrics import Metrics
 
 MAX_PAGE = 1000
+ROOM_PAGE = 100
 
 RoomName = Annotated[
     str, Path(description="A room's name (any case)", json_schema_extra=NAME_SCHEMA)
@@ -102,13 +103,25 @@ def rooms_router(
         members = await membership.members(room.key, viewer=caller.name)
         return room_out(room, len(members), membership.online_count(room.key))
 
-    @router.get("/rooms", tags=["rooms"], summary="List rooms", responses=errors_doc(401))
-    async def rooms(caller: Caller) -> RoomList:
-        """Every public room, and the private rooms the caller belongs or is invited to."""
-        return RoomList(
-            rooms=[
-                room_out(i.room, i.members, i.online) for i in await membership.rooms(caller.name)
-            ]
+    @router.get("/rooms", tags=["rooms"], summary="List rooms", responses=errors_doc(401, 422))
+    async def rooms(
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")] = ROOM_PAGE,
+        after: Annotated[
+            str | None,
+            Query(
+                description="Rooms after this name: the previous page's `next_after`",
+                max_length=64,
+            ),
+        ] = None,
+    ) -> RoomPageOut:
+        """Every public room, and the private rooms the caller belongs or is invited to, a
+        page at a time in name order. A page may hold fewer than `limit` rooms and still be
+        followed by more: go on while `next_after` is not null."""
+        listed = await membership.rooms(caller.name, after=after and after.lower(), limit=limit)
+        return RoomPageOut(
+            rooms=[room_out(i.room, i.members, i.online) for i in listed.rooms],
+            next_after=listed.next_after,
         )
 
     @router.get(

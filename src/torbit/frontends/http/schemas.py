@@ -99,6 +99,13 @@ class RoomList(BaseModel):
     rooms: list[RoomOut]
 
 
+class RoomPageOut(BaseModel):
+    rooms: list[RoomOut] = Field(description="In name order (case-insensitively)")
+    next_after: str | None = Field(
+        description="Pass as `after` for the next page; null: no more rooms"
+    )
+
+
 class MemberList(BaseModel):
     members: list[str]
 

@@ -15,6 +15,10 @@ Flow control: the core hands each message to every session without waiting (`del
 put_nowait of a frame encoded once per message); one writer task per connection drains a
 bounded queue. A client that lets its queue fill is dropped (close code 1008), never waited
 for, so one slow reader cannot hold up a room.
+
+Revocation: when the credentials a socket was opened with are revoked (its token logged out,
+the password changed, the account deleted, on any node), the client gets a notice and the
+socket is closed with code 4001 (REVOKED) and the reason.
 """
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
@@ -28,13 +32,13 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from torbit.core.delivery import Delivery
+from torbit.core.delivery import Delivery, Names
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.names import check_name, is_inbox, name_key
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
-from torbit.errors import InvalidInput, ServiceUnavailable, TorbitError
+from torbit.errors import AuthenticationFailed, InvalidInput, ServiceUnavailable, TorbitError
 from torbit.frontends.http.auth import Authenticator, Principal, client_address
 from torbit.metrics import Metrics
 
@@ -43,6 +47,7 @@ log = logging.getLogger("torbit.http.ws")
 DOOR = "http-ws"
 PING_INTERVAL = 20.0
 AUTH_TIMEOUT = 10.0
+REVOKED = 4001  # close code: the credentials this socket was opened with were revoked
 CLOSE_GRACE = 5.0  # how long a dropped client gets to take its close frame before we cut it
 RAW_SEND = "torbit.raw_send"
 PING = json.dumps({"type": "ping"})
@@ -71,6 +76,7 @@ class WsSession:
         self.max_frames = max_frames
         self.dropped = False
         self.close_reason: str | None = None
+        self.close_code = 1000
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(max_frames)
         self._metrics = metrics
         self._writer: asyncio.Task[None] | None = None
@@ -80,13 +86,17 @@ class WsSession:
     def deliver(self, delivery: Delivery) -> None:
         self.send(delivery.json)
 
-    def notify(self, text: str, channel: str | None = None) -> None:
+    def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         self.send(notice_frame(text, channel))
 
     def close(self, reason: str) -> None:
         self.notify(reason)
         self.close_reason = reason
         self.send(None)
+
+    def revoke(self, reason: str) -> None:
+        self.close_code = REVOKED
+        self.close(reason)
 
     def send(self, frame: str | None) -> None:
         if self.dropped:
@@ -205,11 +215,16 @@ class LiveEndpoint:
             return
         session = WsSession(principal.name, self._max_frames, self._metrics)
         try:
-            await self._sessions.login(session, principal.name)
+            await self._sessions.login(session, principal.name, principal.proof)
         except ServiceUnavailable as e:  # told, and let go: a client retries after a 1013
             with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
                 await websocket.send_text(error_frame(e.code, e.message))
             await self._close(websocket, 1013, "try again later")
+            return
+        except AuthenticationFailed as e:  # revoked while logging in
+            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+                await websocket.send_text(error_frame(e.code, e.message))
+            await self._close(websocket, REVOKED, e.message)
             return
         gauge = self._metrics.connected.labels(door=DOOR)
         gauge.inc()
@@ -235,7 +250,7 @@ class LiveEndpoint:
         elif session.dropped:
             await self._close(websocket, 1008, "too slow: output queue full")
         else:
-            await self._close(websocket, 1000, session.close_reason or "")
+            await self._close(websocket, session.close_code, session.close_reason or "")
 
     async def _close(self, websocket: WebSocket, code: int, reason: str) -> None:
         try:

@@ -19,6 +19,7 @@ from torbit.frontends.telnet.context import TelnetCore
 from torbit.protocol.commands import BadArguments, Syntax, parse_args, split_command
 
 DEFAULT_HISTORY = 20
+ROOMS_PAGE = 50
 MAX_HISTORY = 500
 
 
@@ -139,14 +140,17 @@ async def _leave(session: CommandSession, args: tuple[str, ...]) -> None:
 
 
 async def _rooms(session: CommandSession, args: tuple[str, ...]) -> None:
-    infos = await session.core.membership.rooms(session.name)
-    if not infos:
+    after = check_name(args[0], "room name") if args else None
+    page = await session.core.membership.rooms(session.name, after=after, limit=ROOMS_PAGE)
+    if not page.rooms and after is None:
         _info(session, "no rooms yet: /join ROOM creates one")
         return
-    _info(session, f"{len(infos)} room(s):")
-    for i in infos:
+    _info(session, f"{len(page.rooms)} room(s)" + (f" after #{args[0]}:" if args else ":"))
+    for i in page.rooms:
         topic = f" - {i.room.topic}" if i.room.topic else ""
         session.send_line(f"  #{i.room.name}  {i.members} member(s), {i.online} online{topic}")
+    if page.next_after is not None:
+        _info(session, f"more: /rooms {page.next_after}")
 
 
 async def _who(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -301,7 +305,7 @@ TABLE: tuple[Command, ...] = (
     _row("join", "ROOM", "join a room (created on first join) and talk in it", _join, 1, 1),
     _row("create", "ROOM [private]", "create a room you own; private: invite-only", _create, 1, 2),
     _row("leave", "[ROOM]", "leave a room (default: the current one)", _leave, 0, 1),
-    _row("rooms", "", "list the rooms with their member counts", _rooms),
+    _row("rooms", "[AFTER]", "list the rooms (50 at a time, after AFTER)", _rooms, 0, 1),
     _row("who", "", "list the members of the current room", _who),
     _row("msg", "USER TEXT", "send a private message", _msg, 2, 2, rest=True),
     _row("me", "ACTION", "say what you are doing: /me waves", _me, 1, 1, rest=True),

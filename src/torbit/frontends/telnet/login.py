@@ -132,8 +132,13 @@ class LoginDialogue:
 
     # answers
 
-    def looked_up(self, exists: bool) -> list[Step]:
+    def looked_up(self, exists: bool, problem: str | None = None) -> list[Step]:
+        """`problem`: why an unknown name cannot be registered (reserved, reads like a taken
+        one), asked only while registration is open."""
         if not exists and self._open:
+            if problem is not None:
+                self.state = State.NAME
+                return [Error(problem), Prompt("Name: ")]
             self.state = State.NEW_PASSWORD
             return [Prompt(f"New user {self.name}. Choose a password: ", secret=True)]
         self.state = State.PASSWORD
@@ -156,6 +161,11 @@ class LoginDialogue:
         self.state = State.DONE
         return [Hangup(message, "login throttled")]
 
-    def name_taken(self) -> list[Step]:
+    def name_taken(self, message: str = "that name was just taken; pick another") -> list[Step]:
         self.state = State.NAME
-        return [Error("that name was just taken; pick another"), Prompt("Name: ")]
+        return [Error(message), Prompt("Name: ")]
+
+    def refused(self, message: str) -> list[Step]:
+        """Registration refused for now (rate limit, busy server): said, then hang up."""
+        self.state = State.DONE
+        return [Hangup(message, "registration refused")]

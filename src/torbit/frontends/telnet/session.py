@@ -10,13 +10,16 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any, cast
 
-from torbit.core.delivery import Delivery
+from torbit.core.delivery import Delivery, Names
 from torbit.core.format import format_error, format_system
 from torbit.core.models import Room
 from torbit.core.names import name_key
+from torbit.core.sessions import Proof
 from torbit.errors import (
     AuthenticationFailed,
     Conflict,
+    InvalidInput,
+    Overloaded,
     RateLimited,
     ServiceUnavailable,
     TorbitError,
@@ -48,6 +51,7 @@ class TelnetSession(asyncio.Protocol):
         "_paused",
         "_peer",
         "_pending",
+        "_proof",
         "_refuse",
         "_server",
         "_timer",
@@ -72,6 +76,7 @@ class TelnetSession(asyncio.Protocol):
         self._peer = "?"
         self._ip = "?"
         self._counted = False
+        self._proof: Proof | None = None
         self.closed = False
         self.user_key = ""
         self.ignores: set[str] = set()
@@ -161,7 +166,7 @@ class TelnetSession(asyncio.Protocol):
         if w is not None:
             w.write(delivery.line)
 
-    def notify(self, text: str, channel: str | None = None) -> None:
+    def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         self.send_line(format_system(text))
 
     def close(self, reason: str) -> None:
@@ -169,6 +174,12 @@ class TelnetSession(asyncio.Protocol):
         if w is not None and w.transport is not None and not w.transport.is_closing():
             log.debug("closing %s (%s): %s", self._peer, self.user_key, reason)
             w.close()
+
+    def revoke(self, reason: str) -> None:
+        """The credentials of this login were revoked: one line saying why, then close."""
+        self.room = None
+        self._error(reason)
+        self.close("revoked")
 
     def count_sent(self, n: int) -> None:
         self._server.metrics.messages_in.labels(self._door).inc(n)
@@ -327,21 +338,29 @@ class TelnetSession(asyncio.Protocol):
         if dialogue is None:
             return []
         if isinstance(step, login.LookUp):
-            return dialogue.looked_up(await accounts.exists(step.name))
+            exists = await accounts.exists(step.name)
+            problem = None
+            if not exists and accounts.registration_open:
+                problem = await accounts.name_problem(step.name)
+            return dialogue.looked_up(exists, problem)
         if isinstance(step, login.Verify):
             try:
                 user = await accounts.authenticate(step.name, step.password, self._ip)
-            except RateLimited as e:
+            except (RateLimited, Overloaded) as e:
                 return dialogue.throttled(e.message)
             except AuthenticationFailed as e:
                 return dialogue.wrong_password(e.message)
+            self._proof = Proof(user.credential)
             return dialogue.verified(user.name)
         if isinstance(step, login.Register):
             try:
-                user = await accounts.register(step.name, step.password)
-            except Conflict:
-                return dialogue.name_taken()
+                user = await accounts.register(step.name, step.password, client=self._ip)
+            except Conflict as e:
+                return dialogue.name_taken(e.message)
+            except (RateLimited, Overloaded, InvalidInput) as e:
+                return dialogue.refused(e.message)
             log.info("registered %s from %s", user.name, self._peer)
+            self._proof = Proof(user.credential)
             return dialogue.verified(user.name)
         if isinstance(step, login.LoggedIn):
             await self._logged_in(step.name)
@@ -357,12 +376,19 @@ class TelnetSession(asyncio.Protocol):
             self._timer = None
         self._dialogue = None
         self.user_key = name_key(name)
+        proof, self._proof = self._proof, None
+        assert proof is not None
         try:
-            await self.core.sessions.login(self, name)
+            await self.core.sessions.login(self, name, proof)
         except ServiceUnavailable as e:  # not half logged in: told, and let go
             self.user_key = ""
             self._error(f"{e.message}; please try again later")
             self.close("unavailable at login")
+            return
+        except AuthenticationFailed as e:  # revoked while logging in
+            self.user_key = ""
+            self._error(e.message)
+            self.close("revoked at login")
             return
         self.send_line(f"Welcome, {name}! Type /help for the commands, /quit to leave.")
         try:

@@ -9,6 +9,7 @@
   const BACKOFF_MIN = 500, BACKOFF_MAX = 10000;  // ms between reconnection attempts
   const SILENCE = 50000;  // the server pings after 20 s of silence: longer means a dead link
   const QUIET = 1500;  // ms after subscribing: messages then are history, not unread
+  const ROOM_PAGE = 100;  // rooms per page of the room list
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -173,21 +174,43 @@
     $("dm-list").replaceChildren(...all.filter((c) => !c.room).map(convItem));
   }
 
+  // The room list comes a page at a time (GET /rooms is paginated): the first page, then
+  // "More rooms" fetches the next one after the last seen.
   async function refreshRoomList() {
-    const { rooms: all } = await api("GET", "/rooms");
-    $("room-names").replaceChildren(...all.map((r) => {
+    showRooms(await api("GET", `/rooms?limit=${ROOM_PAGE}`), false);
+  }
+
+  async function moreRooms(after) {
+    showRooms(await api("GET", `/rooms?limit=${ROOM_PAGE}&after=${enc(after)}`), true);
+  }
+
+  function showRooms(page, append) {
+    const names = page.rooms.map((r) => {
       const option = el("option");
       option.value = r.name;
       return option;
-    }));
-    const others = all.filter((r) => !state.convs.has("#" + key(r.name)));
-    $("other-rooms").replaceChildren(...others.map((r) => {
+    });
+    const others = page.rooms.filter((r) => !state.convs.has("#" + key(r.name))).map((r) => {
       const li = el("li");
       const b = button("# " + r.name, "conv", guard(() => joinRoom(r.name)));
       b.append(el("span", "count", `${r.members} member${r.members === 1 ? "" : "s"}`));
       li.append(b);
       return li;
-    }));
+    });
+    const list = $("other-rooms");
+    list.querySelector(".more")?.remove();
+    if (page.next_after !== null) {
+      const li = el("li", "more");
+      li.append(button("Show more…", "conv", guard(() => moreRooms(page.next_after))));
+      others.push(li);
+    }
+    if (append) {
+      $("room-names").append(...names);
+      list.append(...others);
+    } else {
+      $("room-names").replaceChildren(...names);
+      list.replaceChildren(...others);
+    }
   }
 
   async function joinRoom(name) {

@@ -1,0 +1,186 @@
+"""The crowd measurement: N users log in (the login rate), sit idle in the default room (server
+memory per connection, read at N/2 and N), then all vanish at once (how long a newcomer waits
+for the server's first words, and the longest stretch the server stops answering).
+
+One pass measures all three because the expensive part, logging N users in, is the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from functools import partial
+
+from loadgen import Endpoint, Result
+from procstat import cpu_seconds, rss_bytes, settle
+from users import DEFAULT_LOGINS, HOST, LoginFailed, Logins, User, login_many
+
+
+class StallProbe(threading.Thread):
+    """Asks the server a question any of its states answers at once (telnet "Are You There",
+    IRC PING) over a plain blocking socket, one question at a time, every `interval` seconds,
+    and keeps the longest wait for an answer: while the server's loop is stuck, the answer
+    is late by as much. A thread, not the generator's event loop, because that loop is itself
+    busy when thousands of its connections close at once (a thread still runs every switch
+    interval, 5 ms, so the error is a few ms)."""
+
+    def __init__(self, port: int, user: type[User], interval: float = 0.01) -> None:
+        super().__init__(name="stall-probe", daemon=True)
+        self.port = port
+        self.probe = user.PROBE
+        self.replies = user.PROBE_REPLIES
+        self.interval = interval
+        self.answers = 0
+        self.error = ""
+        self._longest = 0.0
+        self._asked_at = 0.0  # when the question now waiting was asked (0: none waiting)
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            with socket.create_connection((HOST, self.port), timeout=0.2) as s:
+                while not self._done.is_set():
+                    self._ask(s)
+                    self._done.wait(self.interval)
+        except OSError as e:
+            self.error = f"{type(e).__name__}: {e}"
+
+    def _ask(self, s: socket.socket) -> None:
+        buf = b""
+        self._asked_at = t = time.monotonic()
+        s.sendall(self.probe)
+        while not any(r in buf for r in self.replies):
+            try:
+                data = s.recv(65536)
+            except TimeoutError:
+                if self._done.is_set():
+                    return
+                continue
+            if not data:
+                raise ConnectionResetError("the server closed the probe connection")
+            buf = buf[-64:] + data
+        self._asked_at = 0.0
+        self._longest = max(self._longest, time.monotonic() - t)
+        self.answers += 1
+
+    def restart(self) -> None:
+        """Forget the longest wait so far."""
+        self._longest = 0.0
+
+    def longest(self) -> float:
+        """The longest wait since `restart`, counting a question still unanswered."""
+        asked = self._asked_at
+        waiting = time.monotonic() - asked if asked else 0.0
+        return max(self._longest, waiting)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(5)
+
+
+async def newcomer(ep: Endpoint, since: float, max_wait: float) -> tuple[float, float]:
+    """A new user connects and logs in: seconds from `since` to the server's first bytes, and
+    to being logged in and in the room. It knocks at once, so an IRC server, which says nothing
+    before registration, has something to answer."""
+    loop = asyncio.get_running_loop()
+    _t, user = await loop.create_connection(partial(ep.user, "newcomer", "lobby"),
+                                            HOST, ep.port)
+    user.knock()
+    try:
+        await asyncio.wait_for(user.ready, max_wait)
+    except TimeoutError:
+        raise LoginFailed(f"newcomer: no login within {max_wait:g} s") from None
+    finally:
+        user.close()
+    return user.prompted_at - since, user.ready_at - since
+
+
+async def measure_crowd(ep: Endpoint, clients: list[User], *, connections: int = 10_000,
+                        logins: Logins = DEFAULT_LOGINS, drain_wait: float = 120.0) -> Result:
+    """Server memory per logged-in idle connection is (RSS with N − RSS before) / N; RSS is
+    also read at N/2, and the second half's slope leaves out one-time costs (caches, pools,
+    allocator arenas) that the first connections pay. Then all N close at once."""
+    result = await log_in_crowd(ep, clients, connections, logins)
+    # the probe starts only now: a connection that never logs in meets the login timeout
+    probe = StallProbe(ep.port, ep.user)
+    probe.start()
+    try:
+        await asyncio.sleep(1.0)
+        result["probe_quiet_ms"] = round(probe.longest() * 1e3, 1)
+        result.update(await everyone_leaves(ep, clients, probe, logins, drain_wait))
+    finally:
+        probe.stop()
+    return result
+
+
+async def log_in_crowd(ep: Endpoint, clients: list[User], connections: int,
+                       logins: Logins) -> Result:
+    # A first batch of logins, as many at once as later, warms what every later one uses: the
+    # store, and the password hasher's threads, whose arenas keep what argon2 used (8 MiB a
+    # hash at the bench's cost: 40 MB on 5 threads, i.e. 4 KB a connection at 10,000).
+    await login_many(ep.port, [partial(ep.user, f"w{i:05d}", "lobby")
+                               for i in range(logins.concurrency)], clients, logins)
+    await settle(ep.pid)
+    rss0 = rss_bytes(ep.pid)
+    makers = [partial(ep.user, f"i{i:05d}", "lobby") for i in range(connections)]
+    half = connections // 2
+    ep.window(True)  # the login storm
+    t0 = time.monotonic()
+    crowd = await login_many(ep.port, makers[:half], clients, logins)
+    login_s = time.monotonic() - t0
+    ep.window(False)
+    await settle(ep.pid, max_wait=300)
+    rss_half = rss_bytes(ep.pid)
+    t1 = time.monotonic()
+    crowd += await login_many(ep.port, makers[half:], clients, logins)
+    login_s += time.monotonic() - t1
+    done = sorted(u.ready_at for u in crowd)
+    tenth = max(len(done) // 10, 2)
+    settle_s = await settle(ep.pid, max_wait=300)
+    rss1 = rss_bytes(ep.pid)
+    alive = sum(not u.lost for u in crowd)
+    result: Result = {
+        "connections": connections,
+        "alive": alive,
+        "login_s": round(login_s, 2),
+        "logins_per_s": round(connections / login_s, 1),
+        # does logging in slow down as the room fills?
+        "logins_per_s_first_tenth": round((tenth - 1) / max(done[tenth - 1] - done[0], 1e-9), 1),
+        "logins_per_s_last_tenth": round((tenth - 1) / max(done[-1] - done[-tenth], 1e-9), 1),
+        "settle_s": round(settle_s, 2),
+        "received_mb": round(sum(u.bytes_received for u in crowd) / 2**20, 1),
+        "rss_start_mb": round(rss0 / 2**20, 1),
+        "rss_half_mb": round(rss_half / 2**20, 1),
+        "rss_connected_mb": round(rss1 / 2**20, 1),
+        "kb_per_conn": round((rss1 - rss0) / connections / 1024, 3),
+        "kb_per_conn_half": round((rss_half - rss0) / half / 1024, 3),
+        "kb_per_conn_second_half": round((rss1 - rss_half) / (connections - half) / 1024, 3),
+    }
+    return result
+
+
+async def everyone_leaves(ep: Endpoint, clients: list[User], probe: StallProbe, logins: Logins,
+                          drain_wait: float) -> Result:
+    """Every connection in `clients` is aborted in one loop turn; a newcomer connects at once."""
+    probe.restart()
+    cpu0 = cpu_seconds(ep.pid)
+    t = time.monotonic()
+    for u in clients:
+        u.close()
+    since = time.monotonic()
+    prompted, ready = await newcomer(ep, since, logins.max_wait)
+    drain_s = await settle(ep.pid, max_wait=drain_wait)
+    return {
+        "abort_s": round(since - t, 3),  # the generator's own time to close them all
+        "newcomer_prompt_ms": round(prompted * 1e3, 1),
+        "newcomer_login_ms": round(ready * 1e3, 1),
+        "stall_ms": round(probe.longest() * 1e3, 1),
+        "probe_answers": probe.answers,
+        "probe_error": probe.error or None,
+        "drain_s": round(time.monotonic() - since, 2),
+        "drain_settle_s": round(drain_s, 2),
+        "drain_cpu_s": round(cpu_seconds(ep.pid) - cpu0, 3),
+        "rss_after_mb": round(rss_bytes(ep.pid) / 2**20, 1),
+    }

@@ -1,0 +1,94 @@
+"""Password hashing (argon2id) on a bounded pool of worker threads.
+
+argon2 is slow and memory-hard on purpose (64 MiB and tens of milliseconds per hash by
+default), so it must neither run on the event loop nor pile up without bound: a flood of
+registrations or logins would otherwise stall the loop or take the machine's memory (one
+running hash holds its `memory_cost`). argon2-cffi releases the GIL while hashing, so
+`workers` threads hash in parallel; at most `queue` more jobs may wait, and a job beyond that
+is refused at once with Overloaded (503 with Retry-After; a line on telnet) instead of
+waiting in memory. Memory for hashing is thus at most `workers` x `memory_cost`.
+
+Registrations hash at low priority: they may only use the first half of the slots, so a
+flood of sign-ups (unauthenticated by nature) cannot take the pool from people logging in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from torbit.errors import Overloaded
+
+T = TypeVar("T")
+
+BUSY = "the server is busy checking passwords: try again in a moment"
+
+
+class PasswordHashing:
+    def __init__(self, hasher: PasswordHasher, *, workers: int = 2, queue: int = 32) -> None:
+        self._hasher = hasher
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="argon2")
+        self.limit = max(1, workers) + max(0, queue)
+        self._jobs = 0  # submitted and not finished (running or queued), on the loop's thread
+        self.done = 0  # jobs finished so far (for tests and metrics)
+
+    @property
+    def jobs(self) -> int:
+        return self._jobs
+
+    async def hash(self, password: str, *, low_priority: bool = False) -> str:
+        limit = max(1, self.limit // 2) if low_priority else self.limit
+        return await self._run(limit, self._hasher.hash, password)
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        """True if the password matches; a malformed stored hash never matches."""
+        return await self._run(self.limit, self._verify, password_hash, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """The hash was made with other cost parameters than the configured ones."""
+        try:
+            return self._hasher.check_needs_rehash(password_hash)
+        except (InvalidHashError, ValueError):
+            return False
+
+    def hash_now(self, password: str) -> str:
+        """Hash on the calling thread (start-up only: the dummy hash for unknown names)."""
+        return self._hasher.hash(password)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def _run(self, limit: int, fn: Callable[..., T], *args: str) -> T:
+        if self._jobs >= limit:
+            raise Overloaded(BUSY, retry_after=1.0)
+        loop = asyncio.get_running_loop()
+        self._jobs += 1
+        try:
+            job: Future[T] = self._pool.submit(fn, *args)
+        except RuntimeError:  # shut down
+            self._jobs -= 1
+            raise Overloaded(BUSY, retry_after=1.0) from None
+
+        def finished(_: Future[T]) -> None:
+            # the job is counted until its thread is done with it, even if the caller gave up
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to count
+                loop.call_soon_threadsafe(self._finished)
+
+        job.add_done_callback(finished)
+        return await asyncio.wrap_future(job)
+
+    def _finished(self) -> None:
+        self._jobs -= 1
+        self.done += 1

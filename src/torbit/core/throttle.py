@@ -1,0 +1,178 @@
+"""The login throttle: exponential back-off after failed logins that holds under concurrency.
+
+An attempt is *reserved* before its password is checked and *settled* after (failed,
+succeeded, or abandoned when no verdict was reached), and an attempt in flight counts as a
+failure until it is settled. So forty parallel guesses are not forty checks: only as many as
+the free allowance are checked at once, the rest are refused (429) before any hashing.
+
+Three records are kept, each with its own allowance of free failures before the back-off
+starts (each further failure doubles the wait, from `base` seconds up to `cap`):
+
+- (account, address): the guesser's own record. The account's owner, from another address,
+  never sees it, so nobody can lock an account out from one address.
+- address: one address guessing at many accounts (an IPv6 address counts by its /64).
+- account: a ceiling far higher, against guessing from many addresses at once. It is not
+  checked for an address the account has logged in from successfully before (kept in
+  memory), so even a distributed attack does not lock the owner out of their usual places.
+
+A success clears the (account, address) record only: an attacker cannot reset the address's
+record by logging into an account of their own between guesses. A record without a failure
+for `forget_after` seconds is forgotten. Records are bounded in number (LRU), so cycling
+through names or addresses cannot grow memory without limit. A free allowance of 0 turns that
+record off; `free` = 0 turns the throttle off.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from torbit.errors import RateLimited
+
+Clock = Callable[[], float]
+MAX_TRACKED = 100_000
+IN_FLIGHT_RETRY = 1.0
+
+
+class _Record:
+    __slots__ = ("failures", "last", "pending", "until")
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.pending = 0
+        self.until = 0.0  # the back-off ends
+        self.last = 0.0  # the last failure
+
+
+def address_key(address: str) -> str:
+    """IPv6 clients get a /64 each: an attacker with one has 2^64 addresses."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
+
+
+class LoginAttempt:
+    """One reserved attempt; settle it exactly once (later calls do nothing)."""
+
+    __slots__ = ("_keys", "_settled", "_throttle", "_trusted")
+
+    def __init__(self, throttle: LoginThrottle, keys: list[tuple[str, ...]], trusted: bool):
+        self._throttle = throttle
+        self._keys = keys
+        self._trusted = trusted
+        self._settled = False
+
+    def failed(self) -> None:
+        self._settle("failed")
+
+    def succeeded(self) -> None:
+        self._settle("succeeded")
+
+    def abandoned(self) -> None:
+        """No verdict (the store or the hashing pool was unavailable): nothing is counted."""
+        self._settle("abandoned")
+
+    def _settle(self, outcome: str) -> None:
+        if not self._settled:
+            self._settled = True
+            self._throttle._settle(self._keys, outcome)
+
+
+class LoginThrottle:
+    def __init__(
+        self,
+        free: int = 3,
+        *,
+        address_free: int = 20,
+        account_free: int = 100,
+        base: float = 1.0,
+        cap: float = 300.0,
+        forget_after: float = 3600.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.free = {"pair": free, "address": address_free, "account": account_free}
+        self.base = base
+        self.cap = cap
+        self.forget_after = forget_after
+        self._clock = clock
+        self._records: OrderedDict[tuple[str, ...], _Record] = OrderedDict()
+        self._trusted: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self.free["pair"] > 0
+
+    def begin(self, account: str, address: str) -> LoginAttempt:
+        """Reserve an attempt, or raise RateLimited (before any password is checked)."""
+        address = address_key(address) if address else "?"
+        trusted = (account, address) in self._trusted
+        keys: list[tuple[str, ...]] = []
+        if self.enabled:
+            keys = [("pair", account, address)]
+            if self.free["address"] > 0:
+                keys.append(("address", address))
+            if self.free["account"] > 0 and not trusted:
+                keys.append(("account", account))
+        now = self._clock()
+        for key in keys:
+            record = self._record(key, now, create=False)
+            if record is None:
+                continue
+            if record.until > now:
+                wait = record.until - now
+                raise RateLimited(
+                    f"too many failed logins: try again in {wait:.0f} s", retry_after=wait
+                )
+            if record.pending and record.failures + record.pending >= self.free[key[0]]:
+                raise RateLimited(
+                    f"too many login attempts at once: try again in {IN_FLIGHT_RETRY:.0f} s",
+                    retry_after=IN_FLIGHT_RETRY,
+                )
+        for key in keys:
+            record = self._record(key, now, create=True)
+            assert record is not None
+            record.pending += 1
+        return LoginAttempt(self, keys, trusted)
+
+    def _record(self, key: tuple[str, ...], now: float, *, create: bool) -> _Record | None:
+        record = self._records.get(key)
+        if record is not None:
+            self._records.move_to_end(key)
+            if not record.pending and record.failures and now - record.last > self.forget_after:
+                record.failures, record.until = 0, 0.0
+            return record
+        if not create:
+            return None
+        record = self._records[key] = _Record()
+        while len(self._records) > MAX_TRACKED:
+            self._records.popitem(last=False)
+        return record
+
+    def _settle(self, keys: list[tuple[str, ...]], outcome: str) -> None:
+        now = self._clock()
+        for key in keys:
+            record = self._record(key, now, create=outcome == "failed")
+            if record is None:
+                continue
+            record.pending = max(0, record.pending - 1)
+            if outcome == "failed":
+                record.failures += 1
+                record.last = now
+                over = record.failures - self.free[key[0]]
+                if over > 0:
+                    record.until = now + min(self.cap, self.base * 2 ** (over - 1))
+        if outcome == "succeeded" and keys:
+            pair = keys[0]
+            self._records.pop(pair, None)
+            self._trusted[(pair[1], pair[2])] = None
+            self._trusted.move_to_end((pair[1], pair[2]))
+            while len(self._trusted) > MAX_TRACKED:
+                self._trusted.popitem(last=False)

@@ -1,0 +1,241 @@
+"""Accounts through the core services alone: what registration checks before it hashes, the
+bounded hashing pool, the throttle reserving attempts, and revocation and deletion reaching
+exactly the sessions they should (telnet and WebSocket sessions are stood in for by the
+recording sessions of conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from argon2 import PasswordHasher
+
+from tests.core.conftest import Core, Recorder
+from torbit.core.accounts import Accounts
+from torbit.core.hashing import PasswordHashing
+from torbit.core.limits import RateLimiter
+from torbit.core.models import Revocation
+from torbit.core.revocation import Revocations
+from torbit.core.sessions import Proof
+from torbit.core.throttle import LoginThrottle
+from torbit.core.tokens import token_hash
+from torbit.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    Overloaded,
+    RateLimited,
+)
+
+PW = "secret-pw"
+
+
+def cheap() -> PasswordHasher:
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@dataclass
+class Kit:
+    core: Core
+    accounts: Accounts
+    revocations: Revocations
+    hashing: PasswordHashing
+
+    async def session(self, name: str, *, token: str = "", room: str | None = None) -> Recorder:
+        user = await self.core.store.get_user(name.lower())
+        assert user is not None
+        s = Recorder(name)
+        if token:  # a real token in the store: the login checks it
+            await self.core.store.create_token(
+                token_hash(token), user.key, datetime.now(UTC) + timedelta(hours=1)
+            )
+        await self.core.sessions.login(
+            s, name, Proof(user.credential, token_hash(token) if token else "")
+        )
+        if room is not None:
+            await self.core.membership.join(s, room)
+        return s
+
+
+@pytest.fixture
+async def kit(core: Core) -> Kit:
+    hashing = PasswordHashing(cheap(), workers=2, queue=8)
+    revocations = Revocations(core.store, core.sessions, core.events, core.mutes)
+    await revocations.start()
+    accounts = Accounts(
+        core.store,
+        registration_open=True,
+        min_password_length=6,
+        hashing=hashing,
+        throttle=LoginThrottle(3),
+        log=core.log,
+        revoke=revocations.revoke,
+        deletion_grace=0,
+    )
+    return Kit(core, accounts, revocations, hashing)
+
+
+async def test_registration_refuses_before_hashing(kit: Kit) -> None:
+    a = Accounts(
+        kit.core.store,
+        registration_open=True,
+        min_password_length=6,
+        hashing=kit.hashing,
+        register_per_address=RateLimiter(2 / 3600, 2),
+    )
+    await a.register("alice", PW, client="10.0.0.1")
+    assert kit.hashing.done == 1
+    for name, error, why in [
+        ("alice", Conflict, "taken"),
+        ("ALICE", Conflict, "taken"),
+        ("aIice", Conflict, "reads too much like 'alice'"),
+        ("a1ice", Conflict, "reads too much like 'alice'"),
+        ("alice.", InvalidInput, "start and end with a letter or a digit"),
+        ("_alice", InvalidInput, "start and end with a letter or a digit"),
+        ("admin", InvalidInput, "reserved"),
+        ("R00T", InvalidInput, "reserved"),
+    ]:
+        with pytest.raises(error, match=why):
+            await a.register(name, PW, client="10.0.0.1")
+    with pytest.raises(InvalidInput, match="too short"):
+        await a.register("bob", "pw", client="10.0.0.1")
+    assert kit.hashing.done == 1  # not one of those was hashed
+    await a.register("bob", PW, client="10.0.0.1")
+    with pytest.raises(RateLimited, match="registrations from your address"):
+        await a.register("carol", PW, client="10.0.0.1")
+    assert kit.hashing.done == 2
+    await a.register("carol", PW, client="10.0.0.2")  # another address may
+    await a.register("admin", PW, by_admin=True)  # reserved names are the admin's to give
+
+
+async def test_the_hashing_pool_refuses_at_once_when_full() -> None:
+    slow = PasswordHasher(time_cost=2, memory_cost=16 * 1024, parallelism=1)
+    pool = PasswordHashing(slow, workers=1, queue=3)
+    results = await asyncio.gather(
+        *(pool.hash(f"pw-{i}") for i in range(10)), return_exceptions=True
+    )
+    done = [r for r in results if isinstance(r, str)]
+    busy = [r for r in results if isinstance(r, Overloaded)]
+    assert (len(done), len(busy)) == (4, 6)
+    assert pool.jobs == 0 and pool.done == 4
+    # registrations get half the slots: logins keep the rest
+    results = await asyncio.gather(
+        *(pool.hash(f"pw-{i}", low_priority=True) for i in range(10)), return_exceptions=True
+    )
+    assert sum(isinstance(r, str) for r in results) == 2
+    pool.close()
+
+
+async def test_parallel_wrong_passwords_are_checked_only_up_to_the_allowance(kit: Kit) -> None:
+    await kit.accounts.register("alice", PW)
+    before = kit.hashing.done
+    results = await asyncio.gather(
+        *(kit.accounts.authenticate("alice", f"guess-{i}", "10.6.6.6") for i in range(40)),
+        return_exceptions=True,
+    )
+    wrong = [r for r in results if isinstance(r, AuthenticationFailed)]
+    refused = [r for r in results if isinstance(r, RateLimited)]
+    assert (len(wrong), len(refused)) == (3, 37)
+    assert kit.hashing.done - before == 3
+    user = await kit.accounts.authenticate("alice", PW, "192.0.2.7")  # the owner, elsewhere
+    assert user.name == "alice"
+
+
+async def test_a_password_change_closes_the_sessions_of_the_old_password(kit: Kit) -> None:
+    for name in ("alice", "bob"):
+        await kit.accounts.register(name, PW)
+    old_telnet = await kit.session("alice", room="lobby")
+    old_socket = await kit.session("alice", token="t1")
+    bob = await kit.session("bob", room="lobby")
+    await kit.accounts.set_password("alice", "new-secret-pw")
+    for s in (old_telnet, old_socket):
+        assert s.closed == "your password was changed: you are logged out"
+        assert not kit.core.subscriptions.channels_of(s)  # detached at once
+    assert "* alice left #lobby" in bob.lines
+    assert bob.closed is None
+    fresh = await kit.session("alice", room="lobby")  # with the new password
+    await kit.core.messaging.send("bob", "lobby", "still there?")
+    assert fresh.texts()[-1] == "<bob> still there?"
+    assert "<bob> still there?" not in old_telnet.texts()
+    with pytest.raises(AuthenticationFailed):
+        await kit.accounts.authenticate("alice", PW, "10.0.0.1")
+
+
+async def test_a_logout_closes_only_the_sessions_of_that_token(kit: Kit) -> None:
+    await kit.accounts.register("alice", PW)
+    one = await kit.session("alice", token="one")
+    two = await kit.session("alice", token="two")
+    by_password = await kit.session("alice")
+    await kit.revocations.revoke(Revocation("alice", "you logged out", token=token_hash("one")))
+    assert one.closed is not None
+    assert two.closed is None and by_password.closed is None
+
+
+async def test_revocations_from_the_store_are_found_by_polling(kit: Kit) -> None:
+    """How the CLI reaches running nodes: a row in the store, polled for."""
+    await kit.accounts.register("alice", PW)
+    user = await kit.core.store.get_user("alice")
+    assert user is not None
+    session = await kit.session("alice")
+    cli = Accounts(kit.core.store, registration_open=True, min_password_length=6,
+                   hashing=PasswordHashing(cheap(), workers=1, queue=1))
+    await cli.set_password("alice", "changed-by-cli")  # revokes through the store
+    assert session.closed is None
+    assert await kit.revocations.poll() == 1
+    assert session.closed == "your password was changed: you are logged out"
+    assert await kit.revocations.poll() == 0
+
+
+async def test_a_stale_proof_cannot_log_in(kit: Kit) -> None:
+    """A password checked just before a change, attached just after: refused."""
+    await kit.accounts.register("alice", PW)
+    user = await kit.core.store.get_user("alice")
+    assert user is not None
+    await kit.accounts.set_password("alice", "new-secret-pw")
+    late = Recorder("alice")
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        await kit.core.sessions.login(late, "alice", Proof(user.credential))
+    assert kit.core.subscriptions.sessions_of("alice") == []
+    with pytest.raises(AuthenticationFailed):  # a token that no longer exists, likewise
+        fresh = await kit.core.store.get_user("alice")
+        assert fresh is not None
+        await kit.core.sessions.login(late, "alice", Proof(fresh.credential, token_hash("x")))
+
+
+async def test_deleting_an_account_leaves_nothing_to_whoever_takes_the_name(kit: Kit) -> None:
+    core = kit.core
+    for name in ("alice", "bob", "carol"):
+        await kit.accounts.register(name, PW)
+    alice = await kit.session("alice", room="lobby")
+    bob = await kit.session("bob", room="lobby")
+    await kit.session("carol")
+    await core.moderation.create("alice", "solo")
+    await core.moderation.create("alice", "shared")
+    await core.membership.become_member("bob", "shared")
+    await core.messaging.send("alice", "solo", "only me here")
+    await core.messaging.send_private("bob", "alice", "for the old alice")
+    await core.ignores.ignore("bob", "alice")
+    await core.store.set_admin("carol", True)
+    await core.moderation.mute("carol", "lobby", "alice", 60)
+
+    deletion = await kit.accounts.delete("alice")
+    assert (deletion.rooms_deleted, deletion.rooms_kept) == (("solo",), ("shared",))
+    assert alice.closed == "your account was deleted: you are logged out"
+    assert "alice" not in (core.subscriptions.presence("bob") or bob).ignores
+    assert await core.log.read("@alice") == []
+    assert await core.log.read("solo") == []
+    shared = await core.store.get_room("shared")
+    assert shared is not None and shared.owner is None
+
+    await kit.accounts.register("Alice", PW)
+    assert await core.messaging.private_history("Alice") == []
+    newcomer = await kit.session("Alice", room="lobby")
+    await core.messaging.send("Alice", "lobby", "hello, I am new")  # not muted
+    assert bob.texts()[-1] == "<Alice> hello, I am new"  # not ignored
+    await core.messaging.send_private("bob", "Alice", "welcome")
+    assert newcomer.texts()[-1] == "<bob> welcome"
+    assert "<bob> welcome" not in alice.texts()
+    with pytest.raises(Exception, match="no such room"):
+        await core.membership.room("solo")
