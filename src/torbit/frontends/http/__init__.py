@@ -95,7 +95,8 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
     app.add_middleware(KeepRawSend)
     app.add_middleware(OriginCheck, allowed=options.allowed_origins)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(ForwardedClient, proxies=TrustedProxies(options.trusted_proxies))
+    if options.trusted_proxies:
+        app.add_middleware(ForwardedClient, proxies=TrustedProxies(options.trusted_proxies))
 
     app.include_router(docs_router(app.title))
     app.include_router(ops_router(core.readiness, core.metrics, options.metrics_token))
