@@ -117,8 +117,13 @@ class KafkaNode:
     def launch(self, command: list[str]) -> None:
         self._stopped = False
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen([*command, str(self.config)], cwd=self.home,
-                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            self._process = subprocess.Popen(
+                [*command, str(self.config)],
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
 
     def signal(self, signum: int) -> None:
         if self.running:
@@ -151,8 +156,17 @@ class KafkaCluster:
     """One or three nodes of one cluster, started by `start_kafka`; a context manager that
     stops every node and deletes their data on exit."""
 
-    def __init__(self, jars: KafkaJars, root: Path, size: int, *, quick: bool, keep: bool,
-                 heap_mb: int, jvm_options: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        jars: KafkaJars,
+        root: Path,
+        size: int,
+        *,
+        quick: bool,
+        keep: bool,
+        heap_mb: int,
+        jvm_options: Sequence[str] = (),
+    ) -> None:
         self.jars = jars
         self.root = root
         self.cluster_id = _random_cluster_id()
@@ -185,17 +199,32 @@ class KafkaCluster:
             properties = self.properties(node, voters)
             node.config.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
         formats = [
-            (node, subprocess.Popen(
-                [*self._java(formatting=True), "kafka.tools.StorageTool", "format",
-                 "--cluster-id", self.cluster_id, "--config", str(node.config)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+            (
+                node,
+                subprocess.Popen(
+                    [
+                        *self._java(formatting=True),
+                        "kafka.tools.StorageTool",
+                        "format",
+                        "--cluster-id",
+                        self.cluster_id,
+                        "--config",
+                        str(node.config),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                ),
+            )
             for node in self.nodes
         ]
         outputs = [(node, process, process.communicate()[0]) for node, process in formats]
         for node, process, out in outputs:
             if process.returncode != 0:
-                raise KafkaFailed(f"formatting node {node.node_id} failed "
-                                  f"({process.returncode}):\n{out.decode(errors='replace')}")
+                raise KafkaFailed(
+                    f"formatting node {node.node_id} failed "
+                    f"({process.returncode}):\n{out.decode(errors='replace')}"
+                )
         for node in self.nodes:
             node.launch([*self._java(formatting=False), "kafka.Kafka"])
         _running.add(self)
@@ -243,8 +272,13 @@ class KafkaCluster:
 
     def _java(self, *, formatting: bool) -> list[str]:
         heap = 128 if formatting else self._heap_mb
-        options = [java(), f"-Xmx{heap}m", "-XX:-UsePerfData", "-Djava.awt.headless=true",
-                   f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}"]
+        options = [
+            java(),
+            f"-Xmx{heap}m",
+            "-XX:-UsePerfData",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
+        ]
         if self._quick or formatting:
             # quick to start, light on a small machine; not for throughput
             options += ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
@@ -265,17 +299,22 @@ class KafkaCluster:
             expected = {n.node_id for n in self.nodes if n.running}
             for node in self.nodes:
                 if node.exit_code is not None:
-                    raise KafkaFailed(f"Kafka node {node.node_id} exited "
-                                      f"({node.exit_code}):\n{node.output()}")
+                    raise KafkaFailed(
+                        f"Kafka node {node.node_id} exited ({node.exit_code}):\n{node.output()}"
+                    )
             # A broker opens its port only once it is unfenced; each one asked on its own so
             # that the survivors' memory of a killed node does not pass for the node itself.
-            if all(accepts(n.port) and expected <= listed_brokers(n.address)
-                   for n in self.nodes if n.running):
+            if all(
+                accepts(n.port) and expected <= listed_brokers(n.address)
+                for n in self.nodes
+                if n.running
+            ):
                 return
             if time.monotonic() > deadline:
                 logs = "\n".join(f"--- node {n.node_id}:\n{n.output(3000)}" for n in self.nodes)
-                raise KafkaFailed(f"Kafka brokers {sorted(expected)} not ready within "
-                                  f"{timeout:g}s:\n{logs}")
+                raise KafkaFailed(
+                    f"Kafka brokers {sorted(expected)} not ready within {timeout:g}s:\n{logs}"
+                )
             time.sleep(0.2)
 
     def kill(self, index: int) -> None:
@@ -311,13 +350,23 @@ class KafkaCluster:
     def __enter__(self) -> KafkaCluster:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
-def start_kafka(brokers: int = 1, *, quick: bool = True, heap_mb: int = 384,
-                keep: bool = False, timeout: float = 90.0) -> KafkaCluster:
+def start_kafka(
+    brokers: int = 1,
+    *,
+    quick: bool = True,
+    heap_mb: int = 384,
+    keep: bool = False,
+    timeout: float = 90.0,
+) -> KafkaCluster:
     """Start a cluster of `brokers` nodes (1, or 3 for replication) in a temp dir and return
     once it is ready. `quick` trades peak speed for a fast, light start (tests); benchmarks
     pass False. A port taken by someone else between choosing and binding it is retried."""
@@ -359,8 +408,7 @@ def listed_brokers(bootstrap: str, timeout: float = 2.0) -> set[int]:
     """The ids of the brokers the cluster's metadata lists now; empty if none answers."""
 
     async def ask() -> set[int]:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap,
-                                request_timeout_ms=int(timeout * 1000))
+        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
         try:
             await client.bootstrap()
             return {broker.nodeId for broker in client.cluster.brokers()}
@@ -404,14 +452,20 @@ def prepare() -> KafkaJars:
             return jars
         partial = archive.with_name(f"classes.partial-{os.getpid()}.jsa")
         root = Path(tempfile.mkdtemp(prefix="torbit-kafka-archive-"))
-        cluster = KafkaCluster(jars, root, 1, quick=True, keep=False, heap_mb=256,
-                               jvm_options=[f"-XX:ArchiveClassesAtExit={partial}"])
+        cluster = KafkaCluster(
+            jars,
+            root,
+            1,
+            quick=True,
+            keep=False,
+            heap_mb=256,
+            jvm_options=[f"-XX:ArchiveClassesAtExit={partial}"],
+        )
         try:
             cluster.start()
             cluster.nodes[0].stop()
         except KafkaFailed as e:
-            print(f"no class archive for Kafka (brokers start without it): {e}",
-                  file=sys.stderr)
+            print(f"no class archive for Kafka (brokers start without it): {e}", file=sys.stderr)
         finally:
             cluster.stop()
         if partial.is_file() and partial.stat().st_size > 0:
@@ -428,8 +482,9 @@ def _stop_leftovers() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m torbit.testing.kafka",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m torbit.testing.kafka", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("command", nargs="?", choices=["run", "resolve"], default="run")
     parser.add_argument("--brokers", type=int, choices=[1, 3], default=1)
     parser.add_argument("--keep", action="store_true", help="keep the data dir at exit")
@@ -440,9 +495,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Apache Kafka {jars.version}: {jars.lib} ({time.monotonic() - started:.1f} s)")
         return
     with start_kafka(args.brokers, quick=False, keep=args.keep) as cluster:
-        print(f"Apache Kafka {cluster.jars.version}, {args.brokers} node(s) ready in "
-              f"{time.monotonic() - started:.1f} s: bootstrap {cluster.bootstrap}\n"
-              f"data and logs in {cluster.root}; Ctrl-C stops it", flush=True)
+        print(
+            f"Apache Kafka {cluster.jars.version}, {args.brokers} node(s) ready in "
+            f"{time.monotonic() - started:.1f} s: bootstrap {cluster.bootstrap}\n"
+            f"data and logs in {cluster.root}; Ctrl-C stops it",
+            flush=True,
+        )
         with contextlib.suppress(KeyboardInterrupt):
             while all(node.running for node in cluster.nodes):
                 time.sleep(0.5)

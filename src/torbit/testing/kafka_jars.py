@@ -81,8 +81,9 @@ def java() -> str:
         return str(Path(home) / "bin" / "java")
     found = shutil.which("java")
     if found is None:
-        raise KafkaMissing("no java on PATH: Apache Kafka needs Java 17+ "
-                           "(apt-get install openjdk-17-jre-headless)")
+        raise KafkaMissing(
+            "no java on PATH: Apache Kafka needs Java 17+ (apt-get install openjdk-17-jre-headless)"
+        )
     return found
 
 
@@ -125,19 +126,31 @@ def _copy_dependencies(pom: Path, home: Path) -> None:
     an interrupted run never leaves a half-filled lib/ behind."""
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise KafkaMissing("no mvn on PATH: the Kafka jars are resolved by Maven "
-                           "(apt-get install maven)")
+        raise KafkaMissing(
+            "no mvn on PATH: the Kafka jars are resolved by Maven (apt-get install maven)"
+        )
     partial = home / f"lib.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     done = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-         f"-DoutputDirectory={partial}"],
-        capture_output=True, text=True, check=False,
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={partial}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
-        raise KafkaMissing(f"Maven could not resolve {pom} ({done.returncode}):\n"
-                           f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        raise KafkaMissing(
+            f"Maven could not resolve {pom} ({done.returncode}):\n"
+            f"{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        )
     shutil.rmtree(home / "lib", ignore_errors=True)
     partial.rename(home / "lib")
 
@@ -151,4 +164,3 @@ def locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-

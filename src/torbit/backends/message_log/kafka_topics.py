@@ -150,10 +150,12 @@ class TopicRegistry:
         while self._queued:
             self._in_flight, self._queued = self._queued, {}
             try:
-                response = await self._admin.create_topics([
-                    NewTopic(t, 1, self._replication_factor, topic_configs=self._configs)
-                    for t in self._in_flight
-                ])
+                response = await self._admin.create_topics(
+                    [
+                        NewTopic(t, 1, self._replication_factor, topic_configs=self._configs)
+                        for t in self._in_flight
+                    ]
+                )
             except Exception as e:  # the broker away: every waiter is told
                 for future in self._in_flight.values():
                     if not future.done():
@@ -175,11 +177,13 @@ class TopicRegistry:
                 else:
                     reason = rest[0] if rest and rest[0] else for_code(code).__name__
                     waiting.set_exception(
-                        ServiceUnavailable(f"message log unavailable: topic {topic}: {reason}"))
+                        ServiceUnavailable(f"message log unavailable: topic {topic}: {reason}")
+                    )
             for topic, future in self._in_flight.items():
                 if not future.done():
-                    future.set_exception(ServiceUnavailable(
-                        f"message log unavailable: topic {topic}: no answer"))
+                    future.set_exception(
+                        ServiceUnavailable(f"message log unavailable: topic {topic}: no answer")
+                    )
             self._in_flight = {}
 
     async def close(self) -> None:
