@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from tests.drills.clients import Honest, basic_header, register_http
 from tests.drills.harness import Report, ServerProcess
+from torbit.frontends.http.guard import HEAD_TIMEOUT as HTTP_HEAD_TIMEOUT
 
 ROOM = "honest"
 HOST = "127.0.0.1"
@@ -250,6 +251,9 @@ async def hostile_drill(
         "random bytes", "IAC storm", "endless line", "half-open telnet", "half-open http",
         "slowloris", "endless header", "oversized body")}
     hold = seconds + 15
+    # half-open connections are closed by the server's 20 s head timeout, so their window must
+    # be well past it (hold alone left 5 s, not enough on a loaded 2-core machine)
+    half_open_hold = max(hold, HTTP_HEAD_TIMEOUT + 20)
     attacks = []
     for i in range(attackers):
         sub = random.Random(rng.random())
@@ -262,8 +266,10 @@ async def hostile_drill(
                 endless_line(server.telnet_port, stop, stats["endless line"]),
                 oversized_bodies(server.http_port, "evil", stop, stats["oversized body"]),
                 endless_header(server.http_port, stats["endless header"]),
-                half_open(server.telnet_port, half_open_count, stats["half-open telnet"], hold),
-                half_open(server.http_port, half_open_count, stats["half-open http"], hold),
+                half_open(server.telnet_port, half_open_count, stats["half-open telnet"],
+                          half_open_hold),
+                half_open(server.http_port, half_open_count, stats["half-open http"],
+                          half_open_hold),
                 slowloris(server.http_port, slowloris_count, stats["slowloris"], hold),
             ]
     tasks = [asyncio.create_task(a) for a in attacks]
@@ -275,7 +281,7 @@ async def hostile_drill(
         server.check_alive()
         peak = max(peak, server.rss())
     stop.set()
-    while not all(t.done() for t in tasks) and loop.time() < end + hold:
+    while not all(t.done() for t in tasks) and loop.time() < end + half_open_hold:
         await asyncio.sleep(0.5)
         server.check_alive()
         peak = max(peak, server.rss())
