@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 
 from torbit.core.models import Message, MessageKind
+from torbit.core.names import inbox_channel
 
-_last_clock: tuple[int, tzinfo | None, str] = (-1, None, "")
+
+@lru_cache(maxsize=8)
+def _clock_text(second: int, tz: tzinfo) -> str:
+    return datetime.fromtimestamp(second, UTC).astimezone(tz).strftime("%H:%M:%S")
 
 
 def clock(ts: datetime, tz: tzinfo) -> str:
-    """HH:MM:SS in tz. Messages arrive in bursts within the same second, so the last answer is
-    kept: strftime per message was a visible share of the fan-out path."""
-    global _last_clock
-    second = int(ts.timestamp())
-    last_second, last_tz, text = _last_clock
-    if second != last_second or tz is not last_tz:
-        text = ts.astimezone(tz).strftime("%H:%M:%S")
-        _last_clock = (second, tz, text)
-    return text
+    """HH:MM:SS in tz. Messages arrive in bursts within the same second, so the answers for
+    the last few seconds are cached: strftime per message was a visible share of fan-out."""
+    return _clock_text(int(ts.timestamp()), tz)
 
 
 def format_message(msg: Message, tz: tzinfo) -> str:
@@ -27,7 +26,7 @@ def format_message(msg: Message, tz: tzinfo) -> str:
     if msg.kind is MessageKind.ACTION:
         return f"[{t}] * {msg.sender} {msg.text}"
     if msg.kind is MessageKind.PRIVATE:
-        if msg.channel == "@" + msg.sender_key:
+        if msg.channel == inbox_channel(msg.sender_key):
             return f"[{t}] (private to {msg.recipient}) <{msg.sender}> {msg.text}"
         return f"[{t}] (private) <{msg.sender}> {msg.text}"
     return f"[{t}] <{msg.sender}> {msg.text}"
