@@ -18,21 +18,30 @@ from procstat import cpu_seconds, rss_bytes, settle
 from users import DEFAULT_LOGINS, HOST, LoginFailed, Logins, User, login_many
 
 
-class StallProbe(threading.Thread):
-    """Asks the server a question any of its states answers at once (telnet "Are You There",
-    IRC PING) over a plain blocking socket, one question at a time, every `interval` seconds,
-    and keeps the longest wait for an answer: while the server's loop is stuck, the answer
-    is late by as much. A thread, not the generator's event loop, because that loop is itself
-    busy when thousands of its connections close at once (a thread still runs every switch
-    interval, 5 ms, so the error is a few ms)."""
+class Asker(threading.Thread):
+    """Asks the server something any of its states answers at once, from a thread over plain
+    blocking sockets, one question at a time every `interval` seconds, and keeps the longest
+    wait for an answer: while the server's loop is stuck, the answer is late by as much.
 
-    def __init__(self, port: int, user: type[User], interval: float = 0.01) -> None:
-        super().__init__(name="stall-probe", daemon=True)
+    - the stall probe (`fresh=False`): one connection, the dialect's PROBE (telnet "Are You
+      There", IRC PING), until one of its PROBE_REPLIES;
+    - newcomers (`fresh=True`): a new connection each time, sending the dialect's KNOCK (telnet:
+      nothing, the server speaks first), until the server's first bytes; the connect counts.
+
+    A thread, not the generator's event loop, because that loop is itself busy when thousands
+    of its connections close at once (a thread still runs every switch interval, 5 ms, so the
+    error is a few ms)."""
+
+    def __init__(self, port: int, user: type[User], *, fresh: bool = False,
+                 interval: float = 0.01) -> None:
+        super().__init__(name="newcomers" if fresh else "stall-probe", daemon=True)
         self.port = port
-        self.probe = user.PROBE
-        self.replies = user.PROBE_REPLIES
+        self.fresh = fresh
+        self.question = user.KNOCK if fresh else user.PROBE
+        self.replies = () if fresh else user.PROBE_REPLIES
         self.interval = interval
         self.answers = 0
+        self.first = 0.0  # the first answer's wait
         self.error = ""
         self._longest = 0.0
         self._asked_at = 0.0  # when the question now waiting was asked (0: none waiting)
@@ -40,18 +49,27 @@ class StallProbe(threading.Thread):
 
     def run(self) -> None:
         try:
-            with socket.create_connection((HOST, self.port), timeout=0.2) as s:
+            if self.fresh:
                 while not self._done.is_set():
-                    self._ask(s)
+                    self._asked_at = time.monotonic()
+                    with socket.create_connection((HOST, self.port), timeout=0.2) as s:
+                        self._ask(s)
                     self._done.wait(self.interval)
+            else:
+                with socket.create_connection((HOST, self.port), timeout=0.2) as s:
+                    while not self._done.is_set():
+                        self._asked_at = time.monotonic()
+                        self._ask(s)
+                        self._done.wait(self.interval)
         except OSError as e:
             self.error = f"{type(e).__name__}: {e}"
 
     def _ask(self, s: socket.socket) -> None:
+        t = self._asked_at
         buf = b""
-        self._asked_at = t = time.monotonic()
-        s.sendall(self.probe)
-        while not any(r in buf for r in self.replies):
+        if self.question:
+            s.sendall(self.question)
+        while not buf or (self.replies and not any(r in buf for r in self.replies)):
             try:
                 data = s.recv(65536)
             except TimeoutError:
@@ -59,11 +77,13 @@ class StallProbe(threading.Thread):
                     return
                 continue
             if not data:
-                raise ConnectionResetError("the server closed the probe connection")
+                raise ConnectionResetError("the server closed the connection")
             buf = buf[-64:] + data
         self._asked_at = 0.0
-        self._longest = max(self._longest, time.monotonic() - t)
+        wait = time.monotonic() - t
+        self._longest = max(self._longest, wait)
         self.answers += 1
+        self.first = self.first or wait
 
     def restart(self) -> None:
         """Forget the longest wait so far."""
@@ -80,11 +100,10 @@ class StallProbe(threading.Thread):
         self.join(5)
 
 
-async def newcomer(ep: Endpoint, since: float, max_wait: float) -> tuple[float, float]:
-    """A new user connects and logs in: seconds from `since` to the server's first bytes, and
-    to being logged in and in the room. It knocks at once, so an IRC server, which says nothing
-    before registration, has something to answer."""
+async def newcomer(ep: Endpoint, max_wait: float) -> float:
+    """A new user connects and logs in: seconds until it is logged in and in the room."""
     loop = asyncio.get_running_loop()
+    t = time.monotonic()
     _t, user = await loop.create_connection(partial(ep.user, "newcomer", "lobby"),
                                             HOST, ep.port)
     user.knock()
@@ -94,7 +113,7 @@ async def newcomer(ep: Endpoint, since: float, max_wait: float) -> tuple[float, 
         raise LoginFailed(f"newcomer: no login within {max_wait:g} s") from None
     finally:
         user.close()
-    return user.prompted_at - since, user.ready_at - since
+    return user.ready_at - t
 
 
 async def measure_crowd(ep: Endpoint, clients: list[User], *, connections: int = 10_000,
@@ -104,7 +123,7 @@ async def measure_crowd(ep: Endpoint, clients: list[User], *, connections: int =
     allocator arenas) that the first connections pay. Then all N close at once."""
     result = await log_in_crowd(ep, clients, connections, logins)
     # the probe starts only now: a connection that never logs in meets the login timeout
-    probe = StallProbe(ep.port, ep.user)
+    probe = Asker(ep.port, ep.user)
     probe.start()
     try:
         await asyncio.sleep(1.0)
@@ -161,20 +180,31 @@ async def log_in_crowd(ep: Endpoint, clients: list[User], connections: int,
     return result
 
 
-async def everyone_leaves(ep: Endpoint, clients: list[User], probe: StallProbe, logins: Logins,
+async def everyone_leaves(ep: Endpoint, clients: list[User], probe: Asker, logins: Logins,
                           drain_wait: float) -> Result:
-    """Every connection in `clients` is aborted in one loop turn; a newcomer connects at once."""
+    """Every connection in `clients` is aborted in one loop turn. From then until the server is
+    idle, a newcomer connects every 0.1 s (timing the server's first words) while the probe
+    keeps asking; one more newcomer logs in (its login time)."""
     probe.restart()
     cpu0 = cpu_seconds(ep.pid)
     t = time.monotonic()
     for u in clients:
         u.close()
     since = time.monotonic()
-    prompted, ready = await newcomer(ep, since, logins.max_wait)
-    drain_s = await settle(ep.pid, max_wait=drain_wait)
+    newcomers = Asker(ep.port, ep.user, fresh=True, interval=0.1)
+    newcomers.start()
+    try:
+        ready = await newcomer(ep, logins.max_wait)
+        drain_s = await settle(ep.pid, max_wait=drain_wait)
+    finally:
+        newcomers.stop()
     return {
         "abort_s": round(since - t, 3),  # the generator's own time to close them all
-        "newcomer_prompt_ms": round(prompted * 1e3, 1),
+        # newcomers every 0.1 s until the server is idle again: the worst one's wait
+        "newcomer_prompt_ms": round(newcomers.longest() * 1e3, 1),
+        "newcomer_prompt_first_ms": round(newcomers.first * 1e3, 1),
+        "newcomers": newcomers.answers,
+        "newcomer_error": newcomers.error or None,
         "newcomer_login_ms": round(ready * 1e3, 1),
         "stall_ms": round(probe.longest() * 1e3, 1),
         "probe_answers": probe.answers,

@@ -45,6 +45,7 @@ class User(asyncio.Protocol):
 
     PROBE: ClassVar[bytes]  # a request any server state answers at once (loop-stall probe)
     PROBE_REPLIES: ClassVar[tuple[bytes, ...]]
+    KNOCK: ClassVar[bytes] = b""  # what a newcomer sends for a server that waits to be spoken to
     transport: asyncio.Transport
 
     def __init__(self, name: str, room: str | None = None, sink: Sink = ignore,
@@ -120,6 +121,8 @@ class User(asyncio.Protocol):
     def knock(self) -> None:
         """Give a server that waits for its client something to answer at once (a newcomer
         timing the server's first words)."""
+        if self.KNOCK:
+            self.transport.write(self.KNOCK)
 
     def login_data(self, data: bytes) -> None:
         raise NotImplementedError
@@ -223,6 +226,7 @@ class IrcUser(User):
 
     PROBE = b"PING :probe\r\n"  # answered with PONG, or with 451 before registration
     PROBE_REPLIES = (b" PONG ", b" 451 ")
+    KNOCK = PROBE  # an IRC server says nothing before registration unless asked
     FAILURES = frozenset({b"431", b"432", b"433", b"436", b"464", b"465", b"403", b"405",
                           b"471", b"473", b"474", b"475"})
 
@@ -237,9 +241,6 @@ class IrcUser(User):
         n = self.name.encode()
         self.transport.write(b"PASS %s\r\nNICK %s\r\nUSER %s 0 * :%s\r\n"
                              % (self.password.encode(), n, n, n))
-
-    def knock(self) -> None:
-        self.transport.write(self.PROBE)
 
     def login_data(self, data: bytes) -> None:
         lines = (self._pending + data).split(b"\n")
