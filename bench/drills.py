@@ -13,7 +13,7 @@ broken bound.
     .venv/bin/python bench/drills.py all            # every drill at its default size
 
 `--deployment scale-out` runs a drill on PostgreSQL (a fresh database on
-$TORBIT_TEST_POSTGRES's server, dropped afterwards) and a tansu broker started for the run.
+$TORBIT_TEST_POSTGRES's server, dropped afterwards) and an Apache Kafka broker started for the run.
 `--keep` keeps the servers' directories (logs, SQLite file) and prints where they are.
 """
 
@@ -110,11 +110,11 @@ def deployment(name: str) -> Iterator[Callable[[], Deployment]]:
         return
     from tests.contract.conftest import PgDatabases
 
-    from torbit.testing.tansu import start_tansu
+    from torbit.testing.kafka import start_kafka
 
     databases = PgDatabases()
     count = iter(range(1_000_000))
-    with start_tansu() as broker:
+    with start_kafka(quick=False) as broker:
         try:
             yield lambda: Deployment.scale_out(databases.create(), broker.bootstrap,
                                                f"drill{next(count)}")

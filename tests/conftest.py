@@ -11,6 +11,10 @@ import pytest
 from torbit.app import App
 from torbit.config import Settings
 
+# Apache Kafka fixtures (`kafka`, `broker`, `kafka_cluster`, `own_broker`) for every suite, and
+# the message logs the MessageLog contract runs on (`message_logs`, `message_log`)
+pytest_plugins = ["tests.helpers.broker", "tests.contract.logs"]
+
 # Cheap hashing keeps tests fast; production uses argon2-cffi's defaults.
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import resource
 import signal
 import socket
-import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
@@ -40,6 +38,8 @@ from torbit.core.throttle import LoginThrottle
 from torbit.core.tokens import Tokens
 from torbit.errors import ConfigError
 from torbit.frontends.http.context import HttpCore, HttpOptions
+from torbit.frontends.http.server import HttpServer
+from torbit.frontends.listeners import bind, raise_open_file_limit, tls_context
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.logs import Logs
 from torbit.metrics import Metrics
@@ -78,36 +78,6 @@ def timezone_of(settings: Settings) -> tzinfo:
         raise ConfigError(
             f"config key chat.timezone: unknown time zone {settings.chat.timezone!r}"
         ) from None
-
-
-def bind(host: str, port: int, what: str) -> socket.socket:
-    """Bind a listening socket now, so a port in use stops start-up with a clear line."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, kind, proto, _, addr = infos[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-        sock.listen(4096)
-        sock.setblocking(False)
-    except OSError as e:
-        raise ConfigError(
-            f"config key {what}.port: cannot listen on {host}:{port}: {e.strerror}"
-        ) from None
-    return sock
-
-
-def tls_context(cert: str, key: str, section: str) -> ssl.SSLContext:
-    """A server context with TLS 1.2 as the floor; a bad file names its config key."""
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        ctx.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as e:
-        raise ConfigError(
-            f"config keys {section}.tls_cert/{section}.tls_key: cannot load {cert}, {key}: {e}"
-        ) from None
-    return ctx
 
 
 def profanity_filter(settings: Settings) -> Callable[[str], str] | None:
@@ -163,26 +133,6 @@ def retention_of(settings: Settings, store: Store, message_log: MessageLog) -> R
     )
 
 
-def raise_open_file_limit() -> None:
-    """Thousands of clients need thousands of descriptors: take what the hard limit allows."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _embedded_uvicorn() -> type[Any]:
-    import uvicorn
-
-    class EmbeddedUvicorn(uvicorn.Server):
-        """uvicorn inside our loop: signals are the App's to handle, not uvicorn's."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return EmbeddedUvicorn
-
-
 class App:
     """One torbit node: `await start()`, then `await stop()` (or `run()` until a signal)."""
 
@@ -191,8 +141,7 @@ class App:
         self.metrics = Metrics()
         self.core: Core | None = None
         self.telnet: TelnetServer | None = None
-        self._http: Any = None  # uvicorn.Server
-        self._http_task: asyncio.Task[None] | None = None
+        self.http: HttpServer | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self._revocation_task: asyncio.Task[None] | None = None
         self._logs: Logs | None = None
@@ -227,7 +176,7 @@ class App:
         check_name(s.chat.default_room, "chat.default_room")
 
         # engines
-        store = open_store(s.storage.url, s.storage.synchronous)
+        store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
         await store.open()
         message_log = open_log(
             s.message_log.url,
@@ -358,7 +307,8 @@ class App:
                 long_polls_per_user=s.limits.long_polls_per_user,
                 long_polls_per_ip=s.limits.long_polls_per_ip,
             )
-            await self._start_http(core, options, http_sock)
+            self.http = HttpServer(core, options, s.http.tls_cert, s.http.tls_key)
+            await self.http.start(http_sock)
             self.http_port = http_sock.getsockname()[1]
         retention = retention_of(s, store, message_log)
         self.core = Core(
@@ -387,37 +337,6 @@ class App:
             s.message_log.url,
         )
 
-    async def _start_http(self, core: HttpCore, options: HttpOptions, sock: socket.socket) -> None:
-        import uvicorn
-
-        from torbit.frontends.http import create_http_app, http_protocol
-
-        config = uvicorn.Config(
-            create_http_app(core, options),
-            # bounded heads and bodies, connections counted per address (with telnet's)
-            http=http_protocol(core, options),
-            # forwarding headers are read by the app, from http.trusted_proxies only
-            proxy_headers=False,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            ws_max_size=options.max_body_bytes,
-            timeout_graceful_shutdown=1,
-            ssl_certfile=self.settings.http.tls_cert or None,
-            ssl_keyfile=self.settings.http.tls_key or None,
-        )
-        config.load()
-        if config.ssl is not None:
-            config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
-        server = _embedded_uvicorn()(config)
-        self._http = server
-        self._http_task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if self._http_task.done():
-                self._http_task.result()
-                raise ConfigError("http server failed to start")
-            await asyncio.sleep(0.01)
-
     async def stop(self) -> None:
         """Stop accepting, tell everyone, let output drain, then close the engines in order.
         Every step runs even if an earlier one fails or times out."""
@@ -430,19 +349,13 @@ class App:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-            if self._http is not None:
-                from torbit.frontends.http import shutdown_http_app
-
-                shutdown_http_app(self._http.config.app)
-                self._http.should_exit = True
+            if self.http is not None:
+                self.http.begin_shutdown()
             core.sessions.shutdown_notice("server is shutting down, bye")
             if self.telnet is not None:
                 await self.telnet.shutdown(SHUTDOWN_GRACE)
-            if self._http_task is not None:
-                try:
-                    await asyncio.wait_for(self._http_task, SHUTDOWN_GRACE + 2)
-                except (TimeoutError, asyncio.CancelledError):
-                    log.warning("http server did not stop within %s s", SHUTDOWN_GRACE + 2)
+            if self.http is not None and not await self.http.wait_closed(SHUTDOWN_GRACE + 2):
+                log.warning("http server did not stop within %s s", SHUTDOWN_GRACE + 2)
             await core.subscriptions.close()
             core.accounts.hashing.close()
         finally:

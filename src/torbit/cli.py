@@ -51,7 +51,11 @@ def _run(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
     from torbit.backends.registry import open_store
 
     async def main() -> T:
-        store = open_store(settings.storage.url, settings.storage.synchronous)
+        store = open_store(
+            settings.storage.url,
+            settings.storage.synchronous,
+            consistency=settings.storage.consistency,
+        )
         await store.open()
         try:
             return await work(store)

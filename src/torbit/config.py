@@ -93,6 +93,13 @@ class StorageConfig(Section):
     # survives power loss, at one fsync per group commit (measured ~4 ms p50 here, which
     # shows directly in delivery latency, as nothing is shown before it is committed).
     synchronous: Literal["full", "normal"] = "normal"
+    # Cassandra's consistency level for every read and write (lightweight transactions use
+    # LOCAL_SERIAL, or SERIAL when this is not a LOCAL_ level). LOCAL_QUORUM: with 3 replicas,
+    # reads see every acknowledged write and one node may be down; on a single node it is
+    # the same as ONE.
+    consistency: Literal["ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM"] = (
+        "LOCAL_QUORUM"
+    )
 
 
 class MessageLogConfig(Section):
@@ -100,10 +107,10 @@ class MessageLogConfig(Section):
     topic_prefix: str = "torbit"
     replication_factor: int = Field(1, ge=1)
     # How long the broker may hold a node's fetch when nothing is new. Apache Kafka answers as
-    # soon as a record arrives, so 500 costs no latency there; tansu answers only when the
-    # wait is over (delivery takes about half of it), but every fetch names every partition
-    # the node watches (a topic per room and per logged-in user's inbox): see the README,
-    # "Running on several machines".
+    # soon as a record arrives, so a long wait adds no delivery latency and spares an idle
+    # node its fetches (each names every partition it watches: a topic per room and per
+    # logged-in user's inbox); but the first record of a channel newly watched on an idle
+    # node waits 1-1.5 × this long. See the README, "Running on several machines".
     fetch_wait_ms: int = Field(5, ge=1, le=1000)
 
 

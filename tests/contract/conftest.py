@@ -1,8 +1,10 @@
 """Fixtures for the contract suites: every Store / MessageLog test runs once per backend.
 
-    store_url   a database URL per backend: a fresh SQLite file, or this session's PostgreSQL
+    store_url   a database URL per backend: a fresh SQLite file, this session's PostgreSQL
                 database (created under a unique name, dropped at the end; marked `postgres`)
-    store       an open SqlStore on it, emptied first
+                or, in modules that set BACKENDS_UNDER_TEST = STORE_BACKENDS, this session's
+                Cassandra keyspace (likewise; marked `cassandra`)
+    store       an open store on it (SqlStore or CassandraStore), emptied first
     log         a started SqlLog on that store; `delivered` lists what its listener got
 
 Another message log (Kafka) reuses `store` and adds its own `log`-like fixture.
@@ -26,10 +28,18 @@ import pytest
 from sqlalchemy import text
 
 from torbit.backends.message_log.sql import SqlLog
+from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.schema import metadata
 from torbit.backends.store.sql import SqlStore
+from torbit.backends.urls import scheme
 from torbit.core.models import Draft, Message
-from torbit.core.ports import MessageListener
+from torbit.core.ports import MessageListener, Store
+from torbit.testing.cassandra_keyspaces import (
+    drop_keyspaces,
+    empty_keyspace,
+    new_keyspace_name,
+    shared_contact_point,
+)
 from torbit.testing.postgres import PrivatePostgres
 
 _private_pg: list[PrivatePostgres] = []
@@ -52,6 +62,17 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 ]
+# The stores without a message log of their own: Cassandra's deployments log to Kafka.
+STORE_BACKENDS = [*BACKENDS, pytest.param("cassandra", id="cassandra",
+                                          marks=pytest.mark.cassandra)]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`store_backend` (behind store_url and store) runs over the module's
+    BACKENDS_UNDER_TEST: the SQL backends, unless the module asks for every store."""
+    if "store_backend" in metafunc.fixturenames:
+        metafunc.parametrize("store_backend",
+                             getattr(metafunc.module, "BACKENDS_UNDER_TEST", BACKENDS))
 
 T = TypeVar("T")
 
@@ -135,6 +156,46 @@ def pg_database(pg_databases: PgDatabases) -> str:
     return pg_databases.create()
 
 
+class CassandraKeyspaces:
+    """Keyspaces on the test Cassandra, named after this session (torbit_test_<pid>_<random>)
+    and dropped at the end, with those a killed session left behind."""
+
+    def __init__(self) -> None:
+        self.contact = shared_contact_point()  # starts the node, or fails
+        self.names: list[str] = []
+
+    def create(self) -> str:
+        """The URL of a new keyspace (the store creates it when first opened)."""
+        name = new_keyspace_name()
+        self.names.append(name)
+        return f"cassandra://{self.contact}/{name}"
+
+    def drop_all(self) -> None:
+        async def drop() -> None:
+            store = CassandraStore(f"cassandra://{self.contact}/system")
+            await store.cql.connect()
+            try:
+                await drop_keyspaces(store, self.names)
+            finally:
+                await store.close()
+
+        # In this thread, not run_async's: the driver serves the event loops of one thread.
+        asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def cassandra_keyspace_pool() -> Iterator[CassandraKeyspaces]:
+    keyspaces = CassandraKeyspaces()
+    yield keyspaces
+    keyspaces.drop_all()
+
+
+@pytest.fixture(scope="session")
+def cassandra_keyspace(cassandra_keyspace_pool: CassandraKeyspaces) -> str:
+    """This session's Cassandra keyspace URL (tests empty it before use)."""
+    return cassandra_keyspace_pool.create()
+
+
 @pytest.fixture
 def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
     """A never-migrated database of the given backend, for migration tests."""
@@ -142,30 +203,44 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[
     def make(backend: str) -> str:
         if backend == "sqlite":
             return f"sqlite:///{tmp_path}/fresh-{secrets.token_hex(4)}/torbit.db"
+        if backend == "cassandra":
+            keyspaces: CassandraKeyspaces = request.getfixturevalue("cassandra_keyspace_pool")
+            return keyspaces.create()
         databases: PgDatabases = request.getfixturevalue("pg_databases")
         return databases.create()
 
     return make
 
 
-@pytest.fixture(params=BACKENDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
+@pytest.fixture
+def store_url(store_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if store_backend == "sqlite":
         return f"sqlite:///{tmp_path}/data/torbit.db"
-    url: str = request.getfixturevalue("pg_database")
+    url: str = request.getfixturevalue("cassandra_keyspace" if store_backend == "cassandra"
+                                       else "pg_database")
     return url
 
 
-async def empty(store: SqlStore) -> None:
-    """Delete every row (the PostgreSQL database is shared by the whole session)."""
+def make_store(url: str) -> Store:
+    """A store of the URL's backend, not yet open."""
+    return CassandraStore(url) if scheme(url) == "cassandra" else SqlStore(url)
+
+
+async def empty(store: Store) -> None:
+    """Delete every row (the PostgreSQL database and the Cassandra keyspace are shared by the
+    whole session)."""
+    if isinstance(store, CassandraStore):
+        await empty_keyspace(store)
+        return
+    assert isinstance(store, SqlStore)
     async with store.engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             await conn.execute(text(f"DELETE FROM {table.name}"))
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    s = SqlStore(store_url)
+async def store(store_url: str) -> AsyncIterator[Store]:
+    s = make_store(store_url)
     await s.open()
     await empty(s)
     yield s
@@ -201,6 +276,7 @@ def delivered() -> list[Message]:
 
 @pytest.fixture
 async def log(store: SqlStore, delivered: list[Message]) -> AsyncIterator[SqlLog]:
+    assert isinstance(store, SqlStore)
     message_log = SqlLog(store)
     await message_log.start(delivered.append)
     yield message_log

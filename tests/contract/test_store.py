@@ -1,4 +1,5 @@
-"""The Store contract (torbit.core.ports.Store), run against every SQL backend."""
+"""The Store contract (torbit.core.ports.Store), run against every store: SQLite, PostgreSQL
+and Cassandra."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.contract.conftest import NOW, empty
+from tests.contract.conftest import NOW, STORE_BACKENDS, empty, make_store
 from torbit.backends.store.sql import SqlStore
-from torbit.core.models import Room, User
+from torbit.core.models import Revocation, Room, User
+from torbit.core.ports import Store
 from torbit.errors import ConfigError, Conflict, NotFound, ServiceUnavailable
+
+BACKENDS_UNDER_TEST = STORE_BACKENDS
 
 
 def user(name: str, *, admin: bool = False, created_at: datetime = NOW) -> User:
@@ -23,7 +27,7 @@ def room(name: str, **kw: object) -> Room:
     return Room(name=name, created_at=NOW, **kw)  # type: ignore[arg-type]
 
 
-async def users(store: SqlStore, *names: str) -> None:
+async def users(store: Store, *names: str) -> None:
     for name in names:
         await store.create_user(user(name))
 
@@ -31,7 +35,7 @@ async def users(store: SqlStore, *names: str) -> None:
 # users
 
 
-async def test_user_round_trip_keeps_display_case_and_utc(store: SqlStore) -> None:
+async def test_user_round_trip_keeps_display_case_and_utc(store: Store) -> None:
     await store.create_user(user("AliceW", admin=True))
     got = await store.get_user("alicew")
     assert got == user("AliceW", admin=True)
@@ -41,7 +45,7 @@ async def test_user_round_trip_keeps_display_case_and_utc(store: SqlStore) -> No
     assert await store.get_user("bob") is None
 
 
-async def test_times_in_other_zones_are_stored_as_utc(store: SqlStore) -> None:
+async def test_times_in_other_zones_are_stored_as_utc(store: Store) -> None:
     local = NOW.astimezone(timezone(timedelta(hours=-5)))
     await store.create_user(user("bob", created_at=local))
     got = await store.get_user("bob")
@@ -49,14 +53,14 @@ async def test_times_in_other_zones_are_stored_as_utc(store: SqlStore) -> None:
     assert got.created_at == NOW and got.created_at.tzinfo == UTC
 
 
-async def test_create_user_on_a_taken_name_conflicts_whatever_the_case(store: SqlStore) -> None:
+async def test_create_user_on_a_taken_name_conflicts_whatever_the_case(store: Store) -> None:
     await store.create_user(user("alice"))
     with pytest.raises(Conflict):
         await store.create_user(user("ALICE"))
     assert [u.name for u in await store.list_users()] == ["alice"]
 
 
-async def test_concurrent_creates_of_one_name_let_exactly_one_win(store: SqlStore) -> None:
+async def test_concurrent_creates_of_one_name_let_exactly_one_win(store: Store) -> None:
     results = await asyncio.gather(
         *(store.create_user(user("Carol" if i % 2 else "carol")) for i in range(12)),
         return_exceptions=True,
@@ -65,12 +69,12 @@ async def test_concurrent_creates_of_one_name_let_exactly_one_win(store: SqlStor
     assert all(isinstance(r, Conflict) for r in results if not isinstance(r, User))
 
 
-async def test_list_users_sorted_by_key(store: SqlStore) -> None:
+async def test_list_users_sorted_by_key(store: Store) -> None:
     await users(store, "zed", "Bob", "alice")
     assert [u.name for u in await store.list_users()] == ["alice", "Bob", "zed"]
 
 
-async def test_set_password_hash_and_admin(store: SqlStore) -> None:
+async def test_set_password_hash_and_admin(store: Store) -> None:
     await users(store, "alice")
     assert await store.set_password_hash("alice", "new-hash")
     assert await store.set_admin("alice", True)
@@ -83,7 +87,7 @@ async def test_set_password_hash_and_admin(store: SqlStore) -> None:
     assert not await store.set_admin("nobody", True)
 
 
-async def test_delete_user_takes_everything_of_theirs(store: SqlStore) -> None:
+async def test_delete_user_takes_everything_of_theirs(store: Store) -> None:
     await users(store, "alice", "bob", "carol")
     await store.ensure_room(room("lobby"))
     for name in ("alice", "bob"):
@@ -112,10 +116,47 @@ async def test_delete_user_takes_everything_of_theirs(store: SqlStore) -> None:
     await store.create_user(user("Alice"))
 
 
+async def test_credentials_and_lookalike_names(store: Store) -> None:
+    await store.create_user(User(name="Alice", password_hash="h1", created_at=NOW,
+                                 credential="c1"))
+    got = await store.get_user("alice")
+    assert got is not None and got.credential == "c1"
+    assert await store.user_with_skeleton(User(name="A1ice", password_hash="",
+                                               created_at=NOW).skeleton) == got
+    assert await store.user_with_skeleton("nothing-like-it") is None
+    assert await store.set_password_hash("alice", "h2")  # a rehash keeps the credential
+    got = await store.get_user("alice")
+    assert got is not None and (got.password_hash, got.credential) == ("h2", "c1")
+    assert await store.set_password_hash("alice", "h3", credential="c2")
+    got = await store.get_user("alice")
+    assert got is not None and (got.password_hash, got.credential) == ("h3", "c2")
+    assert not await store.set_password_hash("ghost", "x", credential="c")
+    assert await store.delete_user("alice") is not None
+    assert await store.user_with_skeleton(got.skeleton) is None
+
+
+async def test_revocations_come_in_serial_order_and_are_purged_by_age(store: Store) -> None:
+    assert await store.last_revocation() == 0
+    assert await store.revocations_after(0) == []
+    changed = Revocation("alice", "password changed", credential="c1")
+    out = Revocation("bob", "logged out", token="t" * 64)
+    gone = Revocation("carol", "account deleted", credential="c3", deleted=True)
+    s1 = await store.add_revocation(changed, NOW - timedelta(days=2))
+    s2 = await store.add_revocation(out, NOW)
+    s3 = await store.add_revocation(gone, NOW)
+    assert s1 < s2 < s3 and await store.last_revocation() == s3
+    assert await store.revocations_after(0) == [(s1, changed), (s2, out), (s3, gone)]
+    assert await store.revocations_after(s1, limit=1) == [(s2, out)]
+    assert await store.revocations_after(s3) == []
+    assert await store.purge_revocations(NOW - timedelta(days=1)) == 1
+    assert await store.revocations_after(0) == [(s2, out), (s3, gone)]
+    assert await store.last_revocation() == s3
+
+
 # rooms and memberships
 
 
-async def test_ensure_room_creates_once_and_returns_the_stored_room(store: SqlStore) -> None:
+async def test_ensure_room_creates_once_and_returns_the_stored_room(store: Store) -> None:
     first = await store.ensure_room(room("Lobby", owner="alice", topic="hi", private=True))
     assert first == room("Lobby", owner="alice", topic="hi", private=True)
     again = await store.ensure_room(Room(name="LOBBY", created_at=NOW + timedelta(hours=1)))
@@ -125,14 +166,14 @@ async def test_ensure_room_creates_once_and_returns_the_stored_room(store: SqlSt
     assert await store.get_room("nowhere") is None
 
 
-async def test_concurrent_ensure_room_agree_on_one_room(store: SqlStore) -> None:
+async def test_concurrent_ensure_room_agree_on_one_room(store: Store) -> None:
     made = await asyncio.gather(
         *(store.ensure_room(room("Hall", owner=f"u{i}")) for i in range(10))
     )
     assert len({(r.name, r.owner) for r in made}) == 1
 
 
-async def test_list_rooms_with_member_counts_by_name(store: SqlStore) -> None:
+async def test_list_rooms_with_member_counts_by_name(store: Store) -> None:
     await users(store, "alice", "bob")
     for name in ("zoo", "Bar", "empty"):
         await store.ensure_room(room(name))
@@ -143,7 +184,7 @@ async def test_list_rooms_with_member_counts_by_name(store: SqlStore) -> None:
     assert listed == [("Bar", 1), ("empty", 0), ("zoo", 2)]
 
 
-async def test_memberships(store: SqlStore) -> None:
+async def test_memberships(store: Store) -> None:
     await users(store, "alice", "Bob", "carol")
     await store.ensure_room(room("lobby"))
     await store.ensure_room(room("games"))
@@ -160,7 +201,7 @@ async def test_memberships(store: SqlStore) -> None:
     assert await store.list_members("nowhere") == []
 
 
-async def test_membership_of_unknown_room_or_user_is_not_found(store: SqlStore) -> None:
+async def test_membership_of_unknown_room_or_user_is_not_found(store: Store) -> None:
     await users(store, "alice")
     await store.ensure_room(room("lobby"))
     with pytest.raises(NotFound):
@@ -172,7 +213,7 @@ async def test_membership_of_unknown_room_or_user_is_not_found(store: SqlStore) 
 # ignore lists
 
 
-async def test_ignores(store: SqlStore) -> None:
+async def test_ignores(store: Store) -> None:
     await users(store, "alice", "bob", "carol")
     assert await store.add_ignore("alice", "carol")
     assert await store.add_ignore("alice", "bob")
@@ -189,7 +230,7 @@ async def test_ignores(store: SqlStore) -> None:
 # read cursors
 
 
-async def test_cursors_only_move_forward(store: SqlStore) -> None:
+async def test_cursors_only_move_forward(store: Store) -> None:
     await users(store, "alice", "bob")
     assert await store.get_cursor("alice", "lobby") is None
     await store.set_cursor("alice", "lobby", 10)
@@ -205,7 +246,7 @@ async def test_cursors_only_move_forward(store: SqlStore) -> None:
     assert await store.get_cursor("bob", "lobby") == big
 
 
-async def test_concurrent_cursor_moves_keep_the_highest(store: SqlStore) -> None:
+async def test_concurrent_cursor_moves_keep_the_highest(store: Store) -> None:
     await users(store, "alice")
     await asyncio.gather(*(store.set_cursor("alice", "lobby", i) for i in (5, 40, 3, 39, 17)))
     assert await store.get_cursor("alice", "lobby") == 40
@@ -214,7 +255,7 @@ async def test_concurrent_cursor_moves_keep_the_highest(store: SqlStore) -> None
 # login tokens
 
 
-async def test_tokens(store: SqlStore) -> None:
+async def test_tokens(store: Store) -> None:
     await users(store, "alice", "bob")
     expires = NOW + timedelta(hours=1)
     await store.create_token("h1", "alice", expires)
@@ -233,7 +274,7 @@ async def test_tokens(store: SqlStore) -> None:
     assert await store.token_user("h3", NOW) == "bob"
 
 
-async def test_token_expiry_compares_across_time_zones(store: SqlStore) -> None:
+async def test_token_expiry_compares_across_time_zones(store: Store) -> None:
     await users(store, "alice")
     plus2 = timezone(timedelta(hours=2))
     await store.create_token("h", "alice", (NOW + timedelta(minutes=30)).astimezone(plus2))
@@ -244,10 +285,10 @@ async def test_token_expiry_compares_across_time_zones(store: SqlStore) -> None:
 # lifecycle and failures
 
 
-async def test_data_survives_close_and_reopen(store_url: str, store: SqlStore) -> None:
+async def test_data_survives_close_and_reopen(store_url: str, store: Store) -> None:
     await users(store, "alice")
     await store.close()
-    again = SqlStore(store_url)
+    again = make_store(store_url)
     await again.open()
     try:
         assert await again.get_user("alice") == user("alice")
@@ -256,7 +297,7 @@ async def test_data_survives_close_and_reopen(store_url: str, store: SqlStore) -
         await again.close()
 
 
-async def test_closed_store_is_unavailable(store: SqlStore) -> None:
+async def test_closed_store_is_unavailable(store: Store) -> None:
     await store.close()
     with pytest.raises(ServiceUnavailable):
         await store.ping()
@@ -347,7 +388,7 @@ async def test_postgresql_connections_killed_under_the_pool_are_replaced(
         await store.close()
 
 
-async def test_expired_tokens_are_purged(store: SqlStore) -> None:
+async def test_expired_tokens_are_purged(store: Store) -> None:
     now = datetime.now(UTC)
     await store.create_user(User(name="tok", password_hash="x", created_at=now))
     await store.create_token("a" * 64, "tok", now - timedelta(seconds=1))

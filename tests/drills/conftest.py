@@ -4,17 +4,17 @@ the one-line summaries, which are printed again at the end of the run so CI logs
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.drills.harness import EMBEDDED, Deployment, Report, ServerProcess
-from tests.scale.conftest import pg_url, tansu  # noqa: F401 (fixtures used by name)
+from tests.helpers.broker import topic_prefix
+from tests.scale.conftest import pg_url  # noqa: F401 (fixtures used by name)
+from torbit.testing.kafka import KafkaCluster
 
 SUMMARIES: list[str] = []
-_prefixes = itertools.count()
 
 DEPLOYMENTS = [
     pytest.param("embedded", id="embedded"),
@@ -46,9 +46,9 @@ def report() -> Callable[[Report], None]:
 def deployment(request: pytest.FixtureRequest) -> Deployment:
     if request.param == "embedded":
         return EMBEDDED
-    broker = request.getfixturevalue("tansu")
+    broker: KafkaCluster = request.getfixturevalue("kafka")
     database: str = request.getfixturevalue("pg_url")
-    return Deployment.scale_out(database, broker.bootstrap, f"drill{next(_prefixes)}")
+    return Deployment.scale_out(database, broker.bootstrap, topic_prefix("drill"))
 
 
 @pytest.fixture

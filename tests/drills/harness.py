@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import CHEAP_ARGON2
-from torbit.testing.tansu import free_port
+from torbit.testing.ports import free_port
 
 PASSWORD = "drill-password"
 
@@ -61,6 +61,7 @@ def drill_env(workdir: Path, deployment: Deployment) -> dict[str, str]:
         "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
         "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
         "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
+        "TORBIT_LIMITS__LOGIN_ADDRESS_FREE_ATTEMPTS": "0",  # 25 HTTP senders log in at once
         "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
         "TORBIT_LIMITS__MAX_CONNECTIONS": "0",
         "TORBIT_LIMITS__ROOMS_PER_USER": "0",

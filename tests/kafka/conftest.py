@@ -1,50 +1,33 @@
-"""A tansu broker for the whole session, and KafkaLogs ("nodes") that are closed after each test.
-
-Each test gets its own topic prefix, so tests sharing the broker never see each other's
-channels. The broker is frozen and thawed by outage tests, never restarted (its data is in
-memory), so it must be running again when such a test ends.
-"""
+"""KafkaLogs ("nodes") on the session's Apache Kafka broker (tests/helpers/broker.py), closed
+after each test. Each test gets its own topic prefix, so tests sharing the broker never see
+each other's channels. Outage tests freeze the broker; the `broker` fixture thaws it."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from kafka_support import Node, NodeFactory
-from tests.helpers.broker import tansu_broker
 
+from tests.helpers.broker import topic_prefix
+from tests.kafka.kafka_support import Node, NodeFactory
 from torbit.backends.message_log.kafka import KafkaLog
-from torbit.testing.tansu import TansuBroker
-
-_prefixes = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def tansu() -> Iterator[TansuBroker]:
-    yield from tansu_broker()
-
-
-@pytest.fixture
-def broker(tansu: TansuBroker) -> Iterator[TansuBroker]:
-    """The session broker, made sure to be running again after the test."""
-    yield tansu
-    tansu.resume()
+from torbit.testing.kafka import KafkaCluster
 
 
 @pytest.fixture
 def prefix() -> str:
-    return f"t{next(_prefixes)}"
+    return topic_prefix("t")
 
 
 @pytest.fixture
-async def make_node(broker: TansuBroker, prefix: str) -> AsyncIterator[NodeFactory]:
+async def make_node(broker: KafkaCluster, prefix: str) -> AsyncIterator[NodeFactory]:
     """`await make_node()` starts another node on the test's topic prefix."""
     nodes: list[Node] = []
 
-    async def factory(**options: Any) -> Node:
-        log = KafkaLog(broker.bootstrap, topic_prefix=prefix, **options)
+    async def factory(bootstrap: str | None = None, **options: Any) -> Node:
+        options.setdefault("fetch_wait_ms", 500)
+        log = KafkaLog(bootstrap or broker.bootstrap, topic_prefix=prefix, **options)
         node = Node(log)
         await log.start(node.received.append)
         nodes.append(node)

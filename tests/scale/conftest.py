@@ -1,14 +1,16 @@
-"""Fixtures for the scale-out suite: a tansu broker and a fresh PostgreSQL database per test
-module, and torbit nodes (`App`s in this process) that share both.
+"""Fixtures for the scale-out suite: torbit nodes (`App`s in this process) sharing the
+session's Apache Kafka broker (tests/helpers/broker.py) and a fresh PostgreSQL database per
+test module.
 
 Each test gets its own topic prefix and an emptied database, so tests of one module never see
-each other's rooms, users or messages. Outage tests freeze the broker (SIGSTOP), never restart
-it (its data is in memory); the `broker` fixture thaws it again whatever the test did.
+each other's rooms, users or messages. Outage tests freeze the shared broker (SIGSTOP); the
+`broker` fixture thaws it again whatever the test did. Tests that kill or restart brokers use
+brokers of their own (`kafka_cluster`, `own_broker`), passed to a node as
+`message_log={"url": ...}`.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,27 +20,13 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.contract.conftest import PgDatabases
-from tests.helpers.broker import tansu_broker
+from tests.helpers.broker import topic_prefix
 from tests.scale.clients import Clients
 from torbit.app import App
 from torbit.backends.store.schema import metadata
-from torbit.testing.tansu import TansuBroker
-
-_prefixes = itertools.count()
+from torbit.testing.kafka import KafkaCluster
 
 NodeFactory = Callable[..., Awaitable[App]]
-
-
-@pytest.fixture(scope="module")
-def tansu() -> Iterator[TansuBroker]:
-    yield from tansu_broker()
-
-
-@pytest.fixture
-def broker(tansu: TansuBroker) -> Iterator[TansuBroker]:
-    """The module's broker, made sure to be running again after the test."""
-    yield tansu
-    tansu.resume()
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +56,7 @@ async def empty_db(pg_url: str) -> str:
 
 @pytest.fixture
 def prefix() -> str:
-    return f"s{next(_prefixes)}"
+    return topic_prefix("s")
 
 
 def node_sections(pg_url: str, bootstrap: str, prefix: str) -> dict[str, dict[str, Any]]:
@@ -81,7 +69,7 @@ def node_sections(pg_url: str, bootstrap: str, prefix: str) -> dict[str, dict[st
 
 @pytest.fixture
 async def make_node(
-    make_server: ServerFactory, broker: TansuBroker, empty_db: str, prefix: str, tmp_path: Path
+    make_server: ServerFactory, broker: KafkaCluster, empty_db: str, prefix: str, tmp_path: Path
 ) -> AsyncIterator[NodeFactory]:
     """`await make_node("a")` starts one more node of this test's cluster, in this process;
     extra sections (`chat={...}`) are merged into its settings."""

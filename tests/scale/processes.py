@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from torbit.testing.ports import free_port
 from torbit.testing.postgres import PrivatePostgres
-from torbit.testing.tansu import free_port
 
 _CHEAP_ARGON2 = {
     "TORBIT_ACCOUNTS__ARGON2_TIME_COST": "1",

@@ -1,4 +1,4 @@
-"""Two torbit nodes on one tansu broker and one PostgreSQL database (`postgresql + kafka`):
+"""Two torbit nodes on one Apache Kafka broker and one PostgreSQL database (`postgresql + kafka`):
 users on different nodes and front doors chat as if on one server. Messages reach every
 client on every node in one order, `/receive` cursors are shared, ignore lists follow a user
 to every node, and joining a room under traffic shows history then live messages with no gap

@@ -23,7 +23,7 @@ from tests.helpers.http import bearer, error_of, login, register
 from tests.scale.clients import Clients, Node, telnet_messages, url
 from tests.scale.conftest import NodeFactory
 from tests.scale.processes import NodeProcess, PrivatePostgres
-from torbit.testing.tansu import TansuBroker
+from torbit.testing.kafka import KafkaCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -65,7 +65,7 @@ def check_log(messages: list[dict[str, Any]], acknowledged: list[dict[str, Any]]
 
 
 async def test_a_node_killed_and_started_again_loses_nothing(
-    make_node: NodeFactory, clients: Clients, broker: TansuBroker, empty_db: str, prefix: str,
+    make_node: NodeFactory, clients: Clients, broker: KafkaCluster, empty_db: str, prefix: str,
     tmp_path: Path,
 ) -> None:
     """Node b (a subprocess) is SIGKILLed while alice keeps talking on a; started again, it
@@ -125,7 +125,7 @@ async def test_a_node_killed_and_started_again_loses_nothing(
 
 
 async def test_a_broker_outage_fails_cleanly_and_heals_without_restarts(
-    make_node: NodeFactory, clients: Clients, broker: TansuBroker
+    make_node: NodeFactory, clients: Clients, broker: KafkaCluster
 ) -> None:
     """The broker frozen (SIGSTOP) under two nodes with telnet, WebSocket and HTTP users, then
     thawed (SIGCONT): it is never restarted, nor is any node."""
@@ -220,7 +220,7 @@ def private_pg() -> Iterator[PrivatePostgres]:
 
 
 async def test_a_database_outage_fails_cleanly_and_heals_without_restarts(
-    make_server: ServerFactory, clients: Clients, broker: TansuBroker,
+    make_server: ServerFactory, clients: Clients, broker: KafkaCluster,
     private_pg: PrivatePostgres, prefix: str, tmp_path: Path,
 ) -> None:
     """The database frozen under two nodes: what needs it fails within the statement timeout

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 
 from tests.conftest import ServerFactory
@@ -41,18 +42,29 @@ def held(checked: int, tried: int, refused: int) -> bool:
     return FREE <= checked <= FREE + 1 and checked + refused == tried
 
 
-async def guess_http(app: App, route: str, n: int, password: str = "wrong-guess",
+_guesses = itertools.count()
+
+
+def a_guess() -> str:
+    """A new wrong password each time, as a guesser sends (identical attempts in flight at
+    once are one attempt: they share one check)."""
+    return f"wrong-guess-{next(_guesses)}"
+
+
+async def guess_http(app: App, route: str, n: int, password: str | None = None,
                      address: str = ATTACKER) -> Counter[int]:
+    def pw() -> str:
+        return password if password is not None else a_guess()
+
     async with http_from(app, address) as client:
         if route == "/api/v1/sessions":
-            body = {"name": "alice", "password": password}
-            calls = [client.post(route, json=body) for _ in range(n)]
+            calls = [client.post(route, json={"name": "alice", "password": pw()})
+                     for _ in range(n)]
         elif route.startswith("/send/"):
-            headers = basic_header("alice", password)
-            calls = [client.post(route, headers=headers, content="hi") for _ in range(n)]
+            calls = [client.post(route, headers=basic_header("alice", pw()), content="hi")
+                     for _ in range(n)]
         else:
-            headers = basic_header("alice", password)
-            calls = [client.get(route, headers=headers) for _ in range(n)]
+            calls = [client.get(route, headers=basic_header("alice", pw())) for _ in range(n)]
         responses = await asyncio.gather(*calls)
     for r in responses:
         if r.status_code == 429:
@@ -60,8 +72,9 @@ async def guess_http(app: App, route: str, n: int, password: str = "wrong-guess"
     return Counter(r.status_code for r in responses)
 
 
-async def guess_telnet(app: App, password: str = "wrong-guess", address: str = ATTACKER) -> str:
+async def guess_telnet(app: App, password: str | None = None, address: str = ATTACKER) -> str:
     """One connection, one guess: 'wrong' (checked), 'refused' (throttled) or 'in'."""
+    password = password if password is not None else a_guess()
     client = await telnet_from(app, address)
     try:
         await client.read_until("Name: ", timeout=30)
@@ -74,7 +87,8 @@ async def guess_telnet(app: App, password: str = "wrong-guess", address: str = A
         await client.close()
 
 
-async def guess_ws(app: App, password: str = "wrong-guess", address: str = ATTACKER) -> str:
+async def guess_ws(app: App, password: str | None = None, address: str = ATTACKER) -> str:
+    password = password if password is not None else a_guess()
     ws = await ws_from(app, basic_header("alice", password), address)
     try:
         frames = await first_frames(ws, 1)
@@ -166,3 +180,18 @@ async def test_the_account_ceiling_holds_against_many_addresses_but_not_known_on
     # the owner's usual address does not
     assert await guess_http(app, "/api/v1/sessions", 1, PASSWORD, OWNER) == Counter({201: 1})
     assert await guess_telnet(app, PASSWORD, OWNER) == "in"
+
+
+async def test_a_clients_parallel_requests_with_the_right_password_all_get_in(
+    make_server: ServerFactory,
+) -> None:
+    """Identical attempts in flight at once share one check: a client firing parallel
+    requests with its (right) credentials is not throttled, and the same wrong password sent
+    forty times at once is one guess, not forty."""
+    app = await with_alice(make_server)
+    assert await guess_http(app, "/api/v1/me", 12, PASSWORD, OWNER) == Counter({200: 12})
+    assert await guess_http(app, "/api/v1/me", 40, "the-same-guess") == Counter({401: 40})
+    # the forty were one failure: FREE - 1 new guesses are still checked, then back-off
+    assert await guess_http(app, "/api/v1/me", FREE - 1) == Counter({401: FREE - 1})
+    later = await guess_http(app, "/api/v1/me", 5)
+    assert later[401] <= 1 and later[429] >= 4, later

@@ -129,7 +129,13 @@ async def count_rooms(app: App) -> int:
     return len(await services(app).store.list_rooms())
 
 
-async def test_twenty_accounts_creating_and_leaving_rooms_in_parallel(server: App) -> None:
+async def test_twenty_accounts_creating_and_leaving_rooms_in_parallel(
+    make_server: ServerFactory,
+) -> None:
+    # Twenty accounts from one address authenticate at once on every request; logins in
+    # flight count against the address's back-off (core/throttle.py), which is not what this
+    # test is about, so that one limit is lifted; the action limits stay at their defaults.
+    server = await make_server(limits={"login_address_free_attempts": 0})
     await accounts(server, *CROWD)
     before = await count_rooms(server)
     start = asyncio.get_running_loop().time()
@@ -145,14 +151,15 @@ async def test_twenty_accounts_creating_and_leaving_rooms_in_parallel(server: Ap
 async def test_rooms_per_user_holds_against_parallel_create_and_leave(
     make_server: ServerFactory,
 ) -> None:
-    app = await make_server(limits={"create_rate": 0, "join_rate": 0, "rooms_per_user": 3})
+    app = await make_server(limits={"create_rate": 0, "join_rate": 0, "rooms_per_user": 3,
+                                    "login_address_free_attempts": 0})
     await accounts(app, *CROWD)
     before = await count_rooms(app)
     results = await asyncio.gather(*(create_and_leave(app, n, 4, 5) for n in CROWD))
     made = await count_rooms(app) - before
     assert made <= len(CROWD) * 3
     assert all(s.count(201) <= 3 for s in results)
-    assert all(set(s) <= {201, 403} for s in results)
+    assert all(set(s) <= {201, 403} for s in results), results
     # the rooms were all left empty: housekeeping removes them after their grace period...
     retention = services(app).retention
     assert await retention.remove_empty_rooms(datetime.now(UTC) - timedelta(hours=1)) == 0

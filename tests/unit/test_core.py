@@ -162,12 +162,17 @@ def test_hub_shares_ignores_between_sessions_of_a_user() -> None:
     hub.attach(a2, "alice", set())
     hub.enter(a1, "@alice")
     hub.enter(a2, "@alice")
+    hub.enter(a1, "lobby")
+    hub.enter(a2, "lobby")
     assert a1.ignores is a2.ignores and "bob" in a2.ignores
-    assert hub.online("@alice") == ["alice"]
+    assert hub.online("lobby") == ["alice"] and hub.user_sessions_in("lobby", "alice") == 2
+    assert hub.online("@alice") == []  # an inbox is one user's: no "online" kept for it
     hub.detach(a1)
     assert hub.presence("alice") is not None
-    assert hub.detach(a2) == ["@alice"]
+    assert hub.user_sessions_in("lobby", "alice") == 1
+    assert sorted(hub.detach(a2)) == ["@alice", "lobby"]
     assert hub.presence("alice") is None
+    assert hub.online("lobby") == []
 
 
 def test_hub_cleanup_touches_only_the_sessions_own_channels() -> None:

@@ -67,3 +67,68 @@ async def test_a_reader_that_stops_reading_is_dropped_once() -> None:
     assert drops == [1]
     assert transport.is_closing()
     peer.close()
+
+
+async def test_deliveries_and_notices_of_one_turn_keep_their_order_across_writers() -> None:
+    """`deliver` (the fan-out path) and `write` (notices, replies) share one pending list, and
+    two clients flushed in the same turn each get their own lines in order."""
+    from datetime import UTC, datetime
+
+    from torbit.core.delivery import Delivery
+    from torbit.core.models import Message, MessageKind
+
+    flushes = FlushQueue()
+    pairs = [await _transport_pair() for _ in range(2)]
+    writers = [TransportWriter(t, 1 << 20, flushes, lambda: None) for t, _ in pairs]
+    sent = datetime(2026, 1, 1, tzinfo=UTC)
+    deliveries = [
+        Delivery(Message(i, "lobby", "alice", f"m{i}", sent, MessageKind.TEXT), UTC)
+        for i in range(1, 4)
+    ]
+    for w in writers:
+        w.write(b"first\r\n")
+    for d in deliveries:
+        for w in writers:
+            w.deliver(d)
+    for w in writers:
+        w.write(b"last\r\n")
+    assert len(flushes.dirty) == 2  # each writer queued once in this turn
+    await asyncio.sleep(0)
+    expected = b"first\r\n" + b"".join(d.line for d in deliveries) + b"last\r\n"
+    for transport, peer in pairs:
+        peer.setblocking(False)
+        got = b""
+        while len(got) < len(expected):
+            await asyncio.sleep(0.01)
+            with contextlib.suppress(BlockingIOError):
+                got += peer.recv(65536)
+        assert got == expected
+        transport.close()
+        peer.close()
+
+
+async def test_a_reader_that_stops_reading_is_dropped_once_on_the_deliver_path() -> None:
+    from datetime import UTC, datetime
+
+    from torbit.core.delivery import Delivery
+    from torbit.core.models import Message, MessageKind
+
+    transport, peer = await _transport_pair()
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    drops: list[int] = []
+    writer = TransportWriter(transport, 64 * 1024, FlushQueue(), lambda: drops.append(1))
+    sent = datetime(2026, 1, 1, tzinfo=UTC)
+    d = Delivery(Message(1, "lobby", "alice", "x" * 8000, sent, MessageKind.TEXT), UTC)
+    for _ in range(4000):
+        writer.deliver(d)
+        await asyncio.sleep(0)
+        if transport.is_closing():
+            break
+    assert drops == [1]
+    assert transport.is_closing()
+    writer.deliver(d)  # after the drop: nothing happens, no second report
+    writer.lost()
+    writer.deliver(d)
+    await asyncio.sleep(0)
+    assert drops == [1]
+    peer.close()

@@ -3,6 +3,7 @@ import paths so that only the chosen backend (and its driver) is ever imported.
 
     storage.url      sqlite:///torbit-data/torbit.db    → backends.store.sql.SqlStore
                      postgresql://torbit@db:5432/torbit → backends.store.sql.SqlStore
+                     cassandra://db:9042[,db2:9042]/ks  → backends.store.cassandra.CassandraStore
     message_log.url  local                              → backends.message_log.sql.SqlLog
                      kafka://host:9092[,host:9092]      → backends.message_log.kafka.KafkaLog
 """
@@ -20,6 +21,7 @@ STORES: dict[str, str] = {
     "sqlite": "torbit.backends.store.sql:SqlStore",
     "postgresql": "torbit.backends.store.sql:SqlStore",
     "postgres": "torbit.backends.store.sql:SqlStore",
+    "cassandra": "torbit.backends.store.cassandra:CassandraStore",
 }
 
 LOGS: dict[str, str] = {
@@ -43,13 +45,18 @@ def _unknown(what: str, url: str, table: dict[str, str]) -> ConfigError:
     return ConfigError(f"{what} {redact(url)!r}: unknown scheme; known are {known}")
 
 
-def open_store(url: str, synchronous: str | None = None) -> Store:
-    """The store for `storage.url`, not yet opened (call `await store.open()`)."""
-    path = STORES.get(scheme(url))
+def open_store(
+    url: str, synchronous: str | None = None, *, consistency: str | None = None
+) -> Store:
+    """The store for `storage.url`, not yet opened (call `await store.open()`).
+    `synchronous` is SQLite's setting, `consistency` Cassandra's; each store takes its own."""
+    kind = scheme(url)
+    path = STORES.get(kind)
     if path is None:
         raise _unknown("storage url", url, STORES)
     cls = _load(path, "storage url", url)
-    store: Store = cls(url) if synchronous is None else cls(url, synchronous=synchronous)
+    option = {"consistency": consistency} if kind == "cassandra" else {"synchronous": synchronous}
+    store: Store = cls(url, **{k: v for k, v in option.items() if v is not None})
     return store
 
 
@@ -77,7 +84,8 @@ def open_log(
         if not isinstance(store, SqlStore):
             raise ConfigError(
                 f"message_log url {url!r} keeps messages in the SQL store; "
-                f"storage url must be sqlite: or postgresql:"
+                f"storage url must be sqlite: or postgresql: (with cassandra:, the message "
+                f"log is kafka://)"
             )
         log: MessageLog = cls(store)
         return log

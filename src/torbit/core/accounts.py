@@ -11,6 +11,7 @@ their open sessions on every node (core/revocation.py).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -82,6 +83,8 @@ class Accounts:
         self._now = now
         # A hash to verify against when the name is unknown, so timing does not reveal it.
         self._dummy_hash = self.hashing.hash_now("torbit-no-such-user")
+        self._flight_key = secrets.token_bytes(32)  # identical attempts in flight, by digest
+        self._flights: dict[bytes, asyncio.Future[User]] = {}
 
     # rules
 
@@ -153,10 +156,21 @@ class Accounts:
     async def authenticate(self, name: str, password: str, client: str = "") -> User:
         """The user, if the password is right; one error for unknown names and wrong passwords.
         The attempt is reserved with the throttle before the hash is checked, so parallel
-        guesses cannot all be checked (RateLimited)."""
+        guesses cannot all be checked (RateLimited). Identical attempts in flight at once (a
+        client's parallel requests with the same credentials) share one check: they are one
+        guess, not several, and cost one hash."""
         if not is_valid_name(name):
             raise AuthenticationFailed("wrong name or password")
         key = name_key(name)
+        flight = hmac.digest(self._flight_key, f"{key}\0{client}\0{password}".encode(), "sha256")
+        task = self._flights.get(flight)
+        if task is None:
+            task = asyncio.ensure_future(self._check(key, password, client))
+            self._flights[flight] = task
+            task.add_done_callback(lambda _: self._flights.pop(flight, None))
+        return await asyncio.shield(task)
+
+    async def _check(self, key: str, password: str, client: str) -> User:
         attempt = self.throttle.begin(key, client)
         try:
             user = await self._store.get_user(key)

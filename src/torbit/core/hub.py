@@ -10,7 +10,7 @@ from datetime import tzinfo
 
 from torbit.core.delivery import Delivery, Names, Session
 from torbit.core.models import Message
-from torbit.core.names import name_key
+from torbit.core.names import is_inbox, name_key
 
 
 class Backlog:
@@ -26,14 +26,16 @@ class Backlog:
 
 
 class UserPresence:
-    """What this node knows of one logged-in user: their sessions and their ignore set."""
+    """What this node knows of one logged-in user: their sessions and their ignore set. The
+    sessions are a list (a user has a handful; a one-element list is a third of a set's
+    memory, and there is one of these per idle user)."""
 
     __slots__ = ("ignores", "name", "sessions")
 
     def __init__(self, name: str, ignores: set[str]) -> None:
         self.name = name
         self.ignores = ignores
-        self.sessions: set[Session] = set()
+        self.sessions: list[Session] = []
 
 
 class Hub:
@@ -43,9 +45,12 @@ class Hub:
     def __init__(self, tz: tzinfo) -> None:
         self.tz = tz
         self._channels: dict[str, dict[Session, Backlog | None]] = {}
-        self._joined: dict[Session, set[str]] = {}  # session -> its channels: O(own) cleanup
+        # session -> its channels, for O(own) cleanup; a list, as a session has a few (its
+        # inbox and a room or two) and a set of two costs 216 bytes a session
+        self._joined: dict[Session, list[str]] = {}
         self._users: dict[str, UserPresence] = {}
-        self._online: dict[str, dict[str, int]] = {}  # channel -> user key -> sessions there
+        # room -> user key -> sessions there; inboxes have no "online" (one user's each)
+        self._online: dict[str, dict[str, int]] = {}
         self.delivered = 0
 
     # users and sessions
@@ -58,7 +63,8 @@ class Hub:
         p = self._users.get(key)
         if p is None:
             p = self._users[key] = UserPresence(name, ignores)
-        p.sessions.add(session)
+        if session not in p.sessions:
+            p.sessions.append(session)
         session.ignores = p.ignores
         return p
 
@@ -69,7 +75,8 @@ class Hub:
         self._joined.pop(session, None)
         p = self._users.get(session.user_key)
         if p is not None:
-            p.sessions.discard(session)
+            if session in p.sessions:
+                p.sessions.remove(session)
             if not p.sessions:
                 del self._users[session.user_key]
         return emptied
@@ -91,8 +98,12 @@ class Hub:
         if listeners is None:
             listeners = self._channels[channel] = {}
         if session not in listeners:
-            self._joined.setdefault(session, set()).add(channel)
-            if session.user_key:
+            mine = self._joined.get(session)
+            if mine is None:
+                self._joined[session] = [channel]
+            elif channel not in mine:
+                mine.append(channel)
+            if session.user_key and not is_inbox(channel):
                 users = self._online.setdefault(channel, {})
                 users[session.user_key] = users.get(session.user_key, 0) + 1
         listeners[session] = Backlog() if hold else None
@@ -122,9 +133,9 @@ class Hub:
             return False
         del listeners[session]
         mine = self._joined.get(session)
-        if mine is not None:
-            mine.discard(channel)
-        if session.user_key:
+        if mine is not None and channel in mine:
+            mine.remove(channel)
+        if session.user_key and not is_inbox(channel):
             users = self._online[channel]
             if users[session.user_key] <= 1:
                 del users[session.user_key]

@@ -9,27 +9,44 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from torbit.core.delivery import Delivery
+
 
 class FlushQueue:
-    """The writers with output pending in this loop turn, flushed by a single callback."""
+    """The writers with output pending in this loop turn, flushed by a single callback. The
+    per-delivery path (`TransportWriter.write`) and the flush are written out inline: at
+    100,000 deliveries/s every Python call per delivery shows in the profile."""
 
-    __slots__ = ("_dirty", "_loop")
+    __slots__ = ("_loop", "dirty")
 
     def __init__(self) -> None:
-        self._dirty: list[TransportWriter] = []
+        self.dirty: list[TransportWriter] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, writer: TransportWriter) -> None:
-        if not self._dirty:
-            if self._loop is None:
-                self._loop = asyncio.get_running_loop()
-            self._loop.call_soon(self._flush)
-        self._dirty.append(writer)
+        if not self.dirty:
+            self.schedule()
+        self.dirty.append(writer)
+
+    def schedule(self) -> None:
+        """Flush at the end of this turn (called when the first writer becomes dirty)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        dirty, self._dirty = self._dirty, []
-        for writer in dirty:
-            writer.flush()
+        dirty, self.dirty = self.dirty, []
+        for w in dirty:
+            pending = w._pending
+            if pending is None:
+                continue
+            w._pending = None
+            t = w.transport
+            if t is None or t.is_closing():
+                continue
+            t.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            if t.get_write_buffer_size() > w._limit:
+                w._overflow(t)
 
 
 class TransportWriter:
@@ -53,17 +70,44 @@ class TransportWriter:
         self._queued = 0
 
     def write(self, data: bytes) -> None:
-        if self.transport is None:
-            return
         pending = self._pending
-        if pending is None:
-            self._pending = [data]
-            self._queued = len(data)
-            self._flushes.add(self)
-        else:
+        if pending is not None:
             pending.append(data)
             self._queued += len(data)
-        if self._queued >= self._limit:  # a big burst: hand it to the transport now
+            if self._queued >= self._limit:  # a big burst: hand it to the transport now
+                self.flush()
+            return
+        if self.transport is None:
+            return
+        self._pending = [data]
+        self._queued = len(data)
+        dirty = self._flushes.dirty
+        if not dirty:
+            self._flushes.schedule()
+        dirty.append(self)
+        if len(data) >= self._limit:
+            self.flush()
+
+    def deliver(self, delivery: Delivery) -> None:
+        """`write(delivery.line)`, spelled out: a telnet session's `deliver` is bound to this,
+        so a delivery costs one Python call here instead of three."""
+        pending = self._pending
+        if pending is not None:
+            pending.append(delivery.line)
+            self._queued += len(delivery.line)
+            if self._queued >= self._limit:
+                self.flush()
+            return
+        if self.transport is None:
+            return
+        data = delivery.line
+        self._pending = [data]
+        self._queued = len(data)
+        dirty = self._flushes.dirty
+        if not dirty:
+            self._flushes.schedule()
+        dirty.append(self)
+        if len(data) >= self._limit:
             self.flush()
 
     def flush(self) -> None:

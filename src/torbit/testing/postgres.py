@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from torbit.testing.tansu import free_port
+from torbit.testing.ports import free_port
 
 
 class PostgresMissing(RuntimeError):

@@ -4,11 +4,8 @@ A consumer costs a connection and a bootstrap, too much to pay on every room joi
 ones are kept (unassigned, so they do not keep fetching). A consumer that failed mid-read is
 closed rather than reused: its state is not worth trusting.
 
-The end of a partition is taken from a fetch response's high watermark, not from ListOffsets
-alone: tansu 0.6 answers ListOffsets(latest) with one past the *first* offset of the last
-record batch, which undercounts whenever the producer batched several records. That answer is
-still a lower bound, and a fetch from at most one before it finds data at once (no long poll)
-and carries the true high watermark. On Kafka the lower bound is simply exact.
+The end of a partition is its high watermark: what ListOffsets(latest) answers for a watch,
+and what the fetch responses of a read carry (the read takes the range it wants from there).
 """
 
 from __future__ import annotations
@@ -59,10 +56,7 @@ class ReaderPool:
     async def end_offset(self, tp: TopicPartition) -> int:
         """The offset the partition's next record will get."""
         async with self._lease(tp) as consumer:
-            lower = (await consumer.end_offsets([tp]))[tp]
-            if lower == 0:
-                return 0  # not a single batch yet
-            _, end = await _fetch(consumer, tp, lower - 1, cap=None)
+            end: int = (await consumer.end_offsets([tp]))[tp]
             return end
 
     async def read(
@@ -76,9 +70,8 @@ class ReaderPool:
     ) -> list[Message]:
         """Messages of an existing partition in the wanted range, oldest first.
 
-        One fetch usually does: it starts where the wanted range starts (as far as the lower
-        bound of the end tells), never later than the last batch, so the broker has data to
-        answer with at once, along with the true end."""
+        One fetch usually does: it starts where the wanted range starts, never later than the
+        last record, so the broker has data to answer with at once, along with the end."""
         async with self._lease(tp) as consumer:
             lower = (await consumer.end_offsets([tp]))[tp]
             if lower == 0:

@@ -8,6 +8,8 @@ that forbid auto-creation, so reading an unknown channel leaves no topic behind.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from collections.abc import Iterable
@@ -99,7 +101,12 @@ class TopicRegistry:
     """Which channel topics exist, created on demand and remembered once seen.
 
     Topics are never deleted by torbit, so "exists" is cached forever; "missing" never is,
-    since another node may create the topic at any time."""
+    since another node may create the topic at any time.
+
+    Creations share requests: while one CreateTopics request is out, the topics asked for
+    meanwhile wait and go together in the next. Apache Kafka's controller takes about as long
+    for one topic as for hundreds (measured: 300 topics one request each 10 s, in one request
+    0.1 s), and a login storm of new users asks for an inbox topic each."""
 
     def __init__(
         self,
@@ -114,20 +121,81 @@ class TopicRegistry:
         self._replication_factor = replication_factor
         self._configs = {"retention.ms": str(retention_ms)}
         self._known: set[str] = set()
+        # topic → whether this node's request created it (False: it was there already)
+        self._queued: dict[str, asyncio.Future[bool]] = {}
+        self._in_flight: dict[str, asyncio.Future[bool]] = {}
+        self._creator: asyncio.Task[None] | None = None
 
-    async def ensure(self, topics: Iterable[str]) -> None:
-        """Create the topics that do not exist yet; another node winning the race is fine."""
+    async def ensure(self, topics: Iterable[str]) -> set[str]:
+        """Create the topics that do not exist yet (another node winning the race is fine);
+        the ones this call's request created, which are known to be empty."""
         missing = sorted({t for t in topics if t not in self._known})
         if not missing:
-            return
-        response = await self._admin.create_topics(
-            [NewTopic(t, 1, self._replication_factor, topic_configs=self._configs) for t in missing]
-        )
-        for topic, code, *rest in response.topic_errors:
-            if code not in (_NO_ERROR, _TOPIC_EXISTS):
-                reason = rest[0] if rest and rest[0] else for_code(code).__name__
-                raise ServiceUnavailable(f"message log unavailable: topic {topic}: {reason}")
-            self._known.add(topic)
+            return set()
+        loop = asyncio.get_running_loop()
+        waits = []
+        for topic in missing:
+            future = self._in_flight.get(topic) or self._queued.get(topic)
+            if future is None:
+                future = self._queued[topic] = loop.create_future()
+                future.add_done_callback(_retrieve)
+            waits.append(future)
+        if self._creator is None or self._creator.done():
+            self._creator = asyncio.create_task(self._create_queued(), name="kafka-topics")
+        # shielded: a caller giving up does not cancel the creation others wait for
+        created = await asyncio.gather(*(asyncio.shield(w) for w in waits))
+        return {t for t, new in zip(missing, created, strict=True) if new}
+
+    async def _create_queued(self) -> None:
+        while self._queued:
+            self._in_flight, self._queued = self._queued, {}
+            try:
+                response = await self._admin.create_topics(
+                    [
+                        NewTopic(t, 1, self._replication_factor, topic_configs=self._configs)
+                        for t in self._in_flight
+                    ]
+                )
+            except Exception as e:  # the broker away: every waiter is told
+                for future in self._in_flight.values():
+                    if not future.done():
+                        future.set_exception(e)
+                self._in_flight = {}
+                continue
+            except BaseException:
+                for future in self._in_flight.values():
+                    future.cancel()
+                self._in_flight = {}
+                raise
+            for topic, code, *rest in response.topic_errors:
+                waiting = self._in_flight.get(topic)
+                if waiting is None or waiting.done():
+                    continue
+                if code in (_NO_ERROR, _TOPIC_EXISTS):
+                    self._known.add(topic)
+                    waiting.set_result(code == _NO_ERROR)
+                else:
+                    reason = rest[0] if rest and rest[0] else for_code(code).__name__
+                    waiting.set_exception(
+                        ServiceUnavailable(f"message log unavailable: topic {topic}: {reason}")
+                    )
+            for topic, future in self._in_flight.items():
+                if not future.done():
+                    future.set_exception(
+                        ServiceUnavailable(f"message log unavailable: topic {topic}: no answer")
+                    )
+            self._in_flight = {}
+
+    async def close(self) -> None:
+        """Stop creating; whoever still waits gets cancelled."""
+        if self._creator is not None:
+            self._creator.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._creator
+            self._creator = None
+        for future in self._queued.values():
+            future.cancel()
+        self._queued = {}
 
     async def exists(self, topic: str) -> bool:
         """True if the topic exists, asked without letting the broker auto-create it."""
@@ -160,3 +228,9 @@ class TopicRegistry:
         if node is None:
             raise ServiceUnavailable("message log unavailable: no broker known")
         await self._client.send(node, MetadataRequest([]))
+
+
+def _retrieve(future: asyncio.Future[bool]) -> None:
+    """Mark a creation's failure as seen: every waiter may have given up (timed out) already."""
+    if not future.cancelled():
+        future.exception()

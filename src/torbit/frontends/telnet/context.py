@@ -54,3 +54,6 @@ class SessionHost(Protocol):
     def closed(self, session: Session) -> None: ...
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
+
+    def logout(self, session: Session) -> None:
+        """Log a session that vanished out, soon (batched with others leaving)."""

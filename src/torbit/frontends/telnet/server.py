@@ -6,6 +6,7 @@ import asyncio
 import logging
 import socket
 import ssl
+from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
@@ -17,6 +18,8 @@ from torbit.frontends.telnet.session import TelnetSession
 from torbit.metrics import Metrics
 
 log = logging.getLogger("torbit.telnet")
+
+LOGOUT_SLICE = 0.005  # seconds of logouts per loop turn while many sessions leave at once
 
 
 class TelnetServer:
@@ -35,6 +38,8 @@ class TelnetServer:
         self.flushes = FlushQueue()
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._leaving: deque[Session] = deque()
+        self._logouts: asyncio.Task[None] | None = None
 
     async def listen(
         self, sock: socket.socket, tls: ssl.SSLContext | None = None, refuse_login: str = ""
@@ -65,6 +70,34 @@ class TelnetServer:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+
+    def logout(self, session: Session) -> None:
+        """Log a vanished session out soon. One task works through everyone who left, a few
+        milliseconds at a time, so 10,000 clients dropping at once never hold the loop (a task
+        each would all run in one turn: seconds before a newcomer is even greeted)."""
+        self._leaving.append(session)
+        if self._logouts is None:
+            self._logouts = asyncio.get_running_loop().create_task(self._log_out_leavers())
+            self._tasks.add(self._logouts)
+            self._logouts.add_done_callback(self._finished)
+
+    async def _log_out_leavers(self) -> None:
+        loop = asyncio.get_running_loop()
+        leaving, sessions = self._leaving, self.core.sessions
+        try:
+            while leaving:
+                until = loop.time() + LOGOUT_SLICE
+                while True:  # at least one per slice, then as many as fit
+                    session = leaving.popleft()
+                    try:
+                        await sessions.logout(session)
+                    except Exception as e:  # one failed logout must not strand the rest
+                        log.warning("telnet logout of %s failed: %s", session.user_key, e)
+                    if not leaving or loop.time() >= until:
+                        break
+                await asyncio.sleep(0)  # let the loop poll sockets between slices
+        finally:
+            self._logouts = None
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

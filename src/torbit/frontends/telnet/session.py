@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from torbit.core.delivery import Delivery, Names
@@ -31,6 +31,11 @@ from torbit.frontends.telnet.context import SessionHost, TelnetCore
 from torbit.protocol.telnet import Interrupt, LineReceived, LineTooLong, TelnetConnection
 
 log = logging.getLogger("torbit.telnet")
+
+
+def _not_connected(delivery: Delivery) -> None:
+    """A session's `deliver` before its transport exists: nothing to write to."""
+
 
 GREETING = "torbit chat server. Log in with your name, or pick a new one to register.\r\n"
 MAX_PENDING_LINES = 64  # lines queued while earlier ones are handled; reading pauses beyond
@@ -57,6 +62,7 @@ class TelnetSession(asyncio.Protocol):
         "_timer",
         "_writer",
         "closed",
+        "deliver",
         "ignores",
         "room",
         "user_key",
@@ -68,6 +74,8 @@ class TelnetSession(asyncio.Protocol):
         self._refuse = refuse_login
         self._codec = TelnetConnection(server.options.max_line_bytes)
         self._writer: TransportWriter | None = None
+        # Session.deliver: the writer's own method once connected (no extra call per delivery)
+        self.deliver: Callable[[Delivery], None] = _not_connected
         self._dialogue: login.LoginDialogue | None = None  # None once logged in
         self._pending: deque[LineReceived | LineTooLong | Interrupt] | None = None
         self._busy = False
@@ -99,6 +107,7 @@ class TelnetSession(asyncio.Protocol):
         self._writer = TransportWriter(
             t, server.options.max_output_buffer, server.flushes, self._dropped_slow
         )
+        self.deliver = self._writer.deliver
         peer = transport.get_extra_info("peername")
         self._ip = str(peer[0]) if peer else "?"
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
@@ -138,7 +147,7 @@ class TelnetSession(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
         if was_chatting:
-            server.spawn(self.core.sessions.logout(self))
+            server.logout(self)
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -160,11 +169,6 @@ class TelnetSession(asyncio.Protocol):
         return None  # close our side too
 
     # Session (called by the core)
-
-    def deliver(self, delivery: Delivery) -> None:
-        w = self._writer
-        if w is not None:
-            w.write(delivery.line)
 
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         self.send_line(format_system(text))

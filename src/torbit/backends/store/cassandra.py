@@ -1,0 +1,431 @@
+"""CassandraStore: torbit.core.ports.Store on Apache Cassandra, the seed's own engine for users,
+ignores and read positions, with rooms and moderation besides. The tables, and why each
+exists, are in cassandra_schema.py; the driver in cassandra_cql.py; room moderation in
+cassandra_rooms.py. Messages are not kept here: a Cassandra deployment's log is Kafka.
+
+Every read and write uses the configured consistency level (`storage.consistency`, default
+LOCAL_QUORUM: with a replication factor of 3, a write is acknowledged by two replicas of the
+local data centre and a read asks two, so every read sees every acknowledged write and a node
+may be down). Uniqueness (a name, a room) uses lightweight transactions at LOCAL_SERIAL
+(SERIAL when the level is not a LOCAL_ one). Without transactions across partitions, a check
+("no such user") and the write after it are two steps: a user deleted within that round trip
+can be left with a stray row (a membership, an ignore) that the next delete of the name
+removes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable
+from typing import Any, TypeVar
+
+from torbit.backends.store.cassandra_cql import (
+    DEFAULT_CONSISTENCY,
+    CassandraUrl,
+    Cql,
+    Params,
+    Row,
+    check_consistency,
+    from_us,
+    to_us,
+)
+from torbit.backends.store.cassandra_rooms import RoomModerationCql, room_of
+from torbit.backends.store.cassandra_schema import upgrade
+from torbit.backends.store.cassandra_sessions import SessionsCql
+from torbit.core.models import AccountDeletion, Room, User
+from torbit.errors import Conflict, NotFound
+
+T = TypeVar("T")
+
+
+class CassandraStore(RoomModerationCql, SessionsCql):
+    """`url` is cassandra://host:port[,host:port]/keyspace; `consistency` a CQL level."""
+
+    def __init__(self, url: str, *, consistency: str = DEFAULT_CONSISTENCY) -> None:
+        self.url = CassandraUrl.parse(url)  # ConfigError now, not at open()
+        self.cql = Cql(self.url, check_consistency(consistency))
+        self.ks = self.url.keyspace
+
+    async def open(self) -> None:
+        """Connect, create the keyspace if missing and bring its tables up to date."""
+        if self.cql.is_open:
+            return
+        await self.cql.connect()
+        try:
+            await upgrade(self.cql, self.ks)
+        except BaseException:
+            await self.cql.close()
+            raise
+
+    async def close(self) -> None:
+        await self.cql.close()
+
+    async def ping(self) -> None:
+        await self.cql.one("SELECT release_version FROM system.local")
+
+    # users
+
+    async def create_user(self, user: User) -> User:
+        applied, _ = await self.cql.lwt(
+            f"INSERT INTO {self.ks}.users (key, name, password_hash, credential, skeleton, "
+            f"created_at, is_admin) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+            user.key,
+            user.name,
+            user.password_hash,
+            user.credential,
+            user.skeleton,
+            to_us(user.created_at),
+            user.is_admin,
+        )
+        if not applied:
+            raise Conflict(f"the name {user.name!r} is taken")
+        await self.cql.run(
+            f"INSERT INTO {self.ks}.users_by_skeleton (skeleton, key) VALUES (?, ?)",
+            user.skeleton,
+            user.key,
+        )
+        return user
+
+    async def get_user(self, key: str) -> User | None:
+        row = await self.cql.one(f"SELECT {_USER} FROM {self.ks}.users WHERE key = ?", key)
+        return _user(row) if row is not None else None
+
+    async def user_with_skeleton(self, skeleton: str) -> User | None:
+        """Through users_by_skeleton; a row of it whose user is gone (deleted in between)
+        is passed over."""
+        rows = await self.cql.rows(
+            f"SELECT key FROM {self.ks}.users_by_skeleton WHERE skeleton = ?", skeleton
+        )
+        for row in rows:
+            user = await self.get_user(str(row["key"]))
+            if user is not None and user.skeleton == skeleton:
+                return user
+        return None
+
+    async def list_users(self) -> list[User]:
+        rows = await self.cql.rows(f"SELECT key, {_USER} FROM {self.ks}.users")
+        return [_user(r) for r in sorted(rows, key=lambda r: str(r["key"]))]
+
+    async def set_password_hash(
+        self, key: str, password_hash: str, *, credential: str | None = None
+    ) -> bool:
+        values: dict[str, Any] = {"password_hash": password_hash}
+        if credential is not None:
+            values["credential"] = credential
+        sets = ", ".join(f"{c} = ?" for c in values)
+        applied, _ = await self.cql.lwt(
+            f"UPDATE {self.ks}.users SET {sets} WHERE key = ? IF EXISTS", *values.values(), key
+        )
+        return applied
+
+    async def set_admin(self, key: str, is_admin: bool) -> bool:
+        applied, _ = await self.cql.lwt(
+            f"UPDATE {self.ks}.users SET is_admin = ? WHERE key = ? IF EXISTS", is_admin, key
+        )
+        return applied
+
+    async def delete_user(self, key: str) -> AccountDeletion | None:
+        """Decide the fate of the rooms they own, delete the user row (from then on every
+        check says "no such user"), then what hangs off it, found through the per-user
+        tables. Audit entries stay."""
+        k = self.ks
+        found = await self.cql.one(f"SELECT skeleton FROM {k}.users WHERE key = ?", key)
+        if found is None:
+            return None
+        doomed, kept = await self._owned_rooms(key)
+        existed, _ = await self.cql.lwt(f"DELETE FROM {k}.users WHERE key = ? IF EXISTS", key)
+        if not existed:  # deleted by someone else meanwhile
+            return None
+        rooms, ignoring, ignored_by, tokens = await asyncio.gather(
+            self.cql.rows(f"SELECT room_key FROM {k}.user_rooms WHERE user_key = ?", key),
+            self.cql.rows(f"SELECT ignored_key FROM {k}.ignores WHERE user_key = ?", key),
+            self.cql.rows(f"SELECT user_key FROM {k}.ignored_by WHERE ignored_key = ?", key),
+            self.cql.rows(f"SELECT hash FROM {k}.tokens_by_user WHERE user_key = ?", key),
+        )
+        writes: list[tuple[str, Params]] = [
+            (
+                f"DELETE FROM {k}.users_by_skeleton WHERE skeleton = ? AND key = ?",
+                (found["skeleton"] or "", key),
+            )
+        ]
+        for r in rooms:
+            writes += [
+                (
+                    f"DELETE FROM {k}.room_users WHERE room_key = ? AND user_key = ?",
+                    (r["room_key"], key),
+                ),
+                (
+                    f"DELETE FROM {k}.mutes WHERE bucket = 0 AND room_key = ? AND user_key = ?",
+                    (r["room_key"], key),
+                ),
+            ]
+        writes += [
+            (
+                f"DELETE FROM {k}.ignored_by WHERE ignored_key = ? AND user_key = ?",
+                (r["ignored_key"], key),
+            )
+            for r in ignoring
+        ]
+        writes += [
+            (
+                f"DELETE FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
+                (r["user_key"], key),
+            )
+            for r in ignored_by
+        ]
+        writes += [(f"DELETE FROM {k}.tokens WHERE hash = ?", (r["hash"],)) for r in tokens]
+        for table, column in (
+            ("user_rooms", "user_key"),
+            ("ignores", "user_key"),
+            ("ignored_by", "ignored_key"),
+            ("cursors", "user_key"),
+            ("tokens_by_user", "user_key"),
+            ("rooms_by_owner", "owner_key"),
+        ):
+            writes.append((f"DELETE FROM {k}.{table} WHERE {column} = ?", (key,)))
+        for room_key in doomed:
+            writes += await self._room_deletion(room_key)
+        await self._batches(writes)
+        for room_key in doomed:
+            await self.cql.lwt(f"DELETE FROM {k}.rooms WHERE key = ? IF EXISTS", room_key)
+        # whoever registers the name next must not inherit the rooms
+        for room_key, owner in kept.items():
+            await self.cql.lwt(
+                f"UPDATE {k}.rooms SET owner = null WHERE key = ? IF owner = ?", room_key, owner
+            )
+        return AccountDeletion(tuple(sorted(doomed)), tuple(sorted(kept)))
+
+    async def _owned_rooms(self, key: str) -> tuple[list[str], dict[str, str]]:
+        """The rooms the user owns: those nobody else is a member of (to delete), and the
+        others with their owner as stored (to leave server-owned). rooms_by_owner may name
+        a room someone else won the creation of: the room row decides."""
+        k = self.ks
+        doomed: list[str] = []
+        kept: dict[str, str] = {}
+        for r in await self.cql.rows(
+            f"SELECT room_key FROM {k}.rooms_by_owner WHERE owner_key = ?", key
+        ):
+            room = await self.cql.one(f"SELECT owner FROM {k}.rooms WHERE key = ?", r["room_key"])
+            if room is None or room["owner"] is None or room["owner"].lower() != key:
+                continue
+            members = await self.cql.rows(
+                f"SELECT user_key, member FROM {k}.room_users WHERE room_key = ?", r["room_key"]
+            )
+            if any(m["member"] and m["user_key"] != key for m in members):
+                kept[str(r["room_key"])] = str(room["owner"])
+            else:
+                doomed.append(str(r["room_key"]))
+        return doomed, kept
+
+    async def _room_deletion(self, room_key: str) -> list[tuple[str, Params]]:
+        """The writes that remove a room's rows: everyone's standing there (both sides),
+        mutes, and the read cursors of all who were ever members."""
+        k = self.ks
+        people = await self.cql.rows(
+            f"SELECT user_key FROM {k}.room_users WHERE room_key = ?", room_key
+        )
+        writes: list[tuple[str, Params]] = [
+            (f"DELETE FROM {k}.room_users WHERE room_key = ?", (room_key,)),
+            (f"DELETE FROM {k}.mutes WHERE bucket = 0 AND room_key = ?", (room_key,)),
+        ]
+        for p in people:
+            writes += [
+                (
+                    f"DELETE FROM {k}.user_rooms WHERE user_key = ? AND room_key = ?",
+                    (p["user_key"], room_key),
+                ),
+                (
+                    f"DELETE FROM {k}.cursors WHERE user_key = ? AND channel = ?",
+                    (p["user_key"], room_key),
+                ),
+            ]
+        return writes
+
+    # rooms and memberships
+
+    async def ensure_room(self, room: Room) -> Room:
+        """IF NOT EXISTS answers with the stored row when the room exists: one round trip,
+        and two nodes creating the same room agree on the winner."""
+        applied, existing = await self._insert_room(room)
+        return room if applied else room_of(existing)
+
+    async def get_room(self, key: str) -> Room | None:
+        row = await self.cql.one(
+            f"SELECT name, created_at, owner, topic, private FROM {self.ks}.rooms WHERE key = ?",
+            key,
+        )
+        return room_of(row) if row is not None else None
+
+    async def list_rooms(self) -> list[tuple[Room, int]]:
+        """Every room, with its member count read from its own room_users partition
+        (COUNT of a column counts the rows where it is set: the members)."""
+        rows = sorted(
+            await self.cql.rows(
+                f"SELECT key, name, created_at, owner, topic, private FROM {self.ks}.rooms"
+            ),
+            key=lambda r: str(r["key"]),
+        )
+        counts = await _gather_bounded(
+            self.cql.one(
+                f"SELECT COUNT(member) AS n FROM {self.ks}.room_users WHERE room_key = ?", r["key"]
+            )
+            for r in rows
+        )
+        return [
+            (room_of(r), int((c or {}).get("n") or 0)) for r, c in zip(rows, counts, strict=True)
+        ]
+
+    async def add_member(self, room_key: str, user_key: str) -> bool:
+        room, user, pair = await asyncio.gather(
+            self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
+            self.cql.one(f"SELECT name FROM {self.ks}.users WHERE key = ?", user_key),
+            self._pair(room_key, user_key),
+        )
+        if room is None or user is None:
+            raise NotFound(f"no room {room_key!r} or no user {user_key!r}")
+        if pair.get("member"):
+            return False
+        await self._set_pair(
+            room_key, user_key, {"member": True, "joined": True}, name=user["name"]
+        )
+        return True
+
+    async def remove_member(self, room_key: str, user_key: str) -> bool:
+        if not (await self._pair(room_key, user_key)).get("member"):
+            return False
+        await self._set_pair(room_key, user_key, {"member": None}, name=None)
+        return True
+
+    async def list_members(self, room_key: str) -> list[str]:
+        rows = await self.cql.rows(
+            f"SELECT name, member FROM {self.ks}.room_users WHERE room_key = ?", room_key
+        )
+        return [str(r["name"]) for r in rows if r["member"]]  # in user_key order
+
+    async def rooms_of(self, user_key: str) -> list[str]:
+        rows = await self.cql.rows(
+            f"SELECT room_key, member FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
+        )
+        return [str(r["room_key"]) for r in rows if r["member"]]
+
+    # ignore lists
+
+    async def add_ignore(self, user_key: str, ignored_key: str) -> bool:
+        k = self.ks
+        user, ignored, pair = await asyncio.gather(
+            self.cql.one(f"SELECT key FROM {k}.users WHERE key = ?", user_key),
+            self.cql.one(f"SELECT key FROM {k}.users WHERE key = ?", ignored_key),
+            self.cql.one(
+                f"SELECT ignored_key FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
+                user_key,
+                ignored_key,
+            ),
+        )
+        if user is None or ignored is None:
+            raise NotFound(f"no user {user_key!r} or no user {ignored_key!r}")
+        if pair is not None:
+            return False
+        await self.cql.batch(
+            [
+                (
+                    f"INSERT INTO {k}.ignores (user_key, ignored_key) VALUES (?, ?)",
+                    (user_key, ignored_key),
+                ),
+                (
+                    f"INSERT INTO {k}.ignored_by (ignored_key, user_key) VALUES (?, ?)",
+                    (ignored_key, user_key),
+                ),
+            ]
+        )
+        return True
+
+    async def remove_ignore(self, user_key: str, ignored_key: str) -> bool:
+        k = self.ks
+        if (
+            await self.cql.one(
+                f"SELECT ignored_key FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
+                user_key,
+                ignored_key,
+            )
+            is None
+        ):
+            return False
+        await self.cql.batch(
+            [
+                (
+                    f"DELETE FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
+                    (user_key, ignored_key),
+                ),
+                (
+                    f"DELETE FROM {k}.ignored_by WHERE ignored_key = ? AND user_key = ?",
+                    (ignored_key, user_key),
+                ),
+            ]
+        )
+        return True
+
+    async def list_ignores(self, user_key: str) -> list[str]:
+        rows = await self.cql.rows(
+            f"SELECT ignored_key FROM {self.ks}.ignores WHERE user_key = ?", user_key
+        )
+        return [str(r["ignored_key"]) for r in rows]
+
+    # read cursors
+
+    async def get_cursor(self, user_key: str, channel: str) -> int | None:
+        row = await self.cql.one(
+            f"SELECT last_id FROM {self.ks}.cursors WHERE user_key = ? AND channel = ? LIMIT 1",
+            user_key,
+            channel,
+        )
+        return int(row["last_id"]) if row is not None else None
+
+    async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:
+        """Never backward, without a read or a transaction: each position is a row, the
+        highest is the cursor (the clustering order puts it first), and the same
+        single-partition batch deletes the rows below it. Whatever order concurrent moves
+        land in, the highest row survives."""
+        k = self.ks
+        await self.cql.batch(
+            [
+                (
+                    f"INSERT INTO {k}.cursors (user_key, channel, last_id) VALUES (?, ?, ?)",
+                    (user_key, channel, last_id),
+                ),
+                (
+                    f"DELETE FROM {k}.cursors WHERE user_key = ? AND channel = ? AND last_id < ?",
+                    (user_key, channel, last_id),
+                ),
+            ],
+            logged=False,
+        )
+
+    # for tools and tests
+
+    async def query(self, cql: str, *params: Any) -> list[Row]:
+        """Run any CQL (table names qualified with the keyspace, `self.ks`)."""
+        return await self.cql.rows(cql, *params)
+
+
+_USER = "name, password_hash, credential, created_at, is_admin"
+
+
+def _user(row: Row) -> User:
+    return User(
+        name=str(row["name"]),
+        password_hash=str(row["password_hash"]),
+        created_at=from_us(int(row["created_at"])),
+        is_admin=bool(row["is_admin"]),
+        credential=row["credential"] or "",
+    )
+
+
+async def _gather_bounded(calls: Iterable[Awaitable[T]], limit: int = 64) -> list[T]:
+    """Await them all, at most `limit` at a time (bounded load on the cluster), in order."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with gate:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))

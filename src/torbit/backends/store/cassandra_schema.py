@@ -1,0 +1,191 @@
+"""CassandraStore's tables, as versioned CQL migrations with a schema_version table.
+
+Query-first: one table per question the store asks, no joins; rows that must agree live in
+pairs written in one logged batch. Lightweight transactions (Paxos) only where uniqueness
+needs them: registering a name, creating a room, and the audit log's id sequence; users and
+rooms rows are only ever written through them, so plain and Paxos writes never mix there.
+
+    users            key → name, hash, credential, skeleton, created, admin
+                                                      login, registration (IF NOT EXISTS)
+    users_by_skeleton  skeleton → keys                a new name that reads like a taken one
+    rooms            key → name, created, owner, topic, private       room lookups, creation (LWT)
+    rooms_by_owner   owner key → room keys            what a deleted user owned
+    room_users       (room, user) → name, member, joined, admin, banned, invited, muted
+                                     standing in one read; a room's members and their count;
+                                     `joined` stays after leaving: who may hold a cursor there
+    user_rooms       (user, room) → the same flags    rooms_of, invited_rooms, user deletion
+    mutes            one partition → (room, user, until)     active_mutes at a node's start
+    ignores / ignored_by    both directions of an ignore, for the list and for deletion
+    cursors          (user, channel, last_id DESC)    read cursors: the highest row wins
+    tokens / tokens_by_user                           token lookups; logout everywhere
+    sequences        name → value                     audit ids, allocated by compare-and-set
+    audit_log        (id >> 16, id DESC)              newest-first pages of every entry
+    audit_by_room    (room, id DESC)                  newest-first pages of one room
+    revocations      (serial >> 16, serial)           what nodes poll for, oldest first
+
+Times are bigint microseconds since the epoch, UTC: CQL's timestamp keeps only milliseconds
+and the core's datetimes carry microseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+
+from torbit.backends.store.cassandra_cql import Cql, is_missing_table
+from torbit.errors import ServiceUnavailable
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]  # {ks} is the keyspace
+
+
+def _flags(key: str, other: str, extra: str = "") -> str:
+    return (
+        f"({key} text, {other} text,{extra} member boolean, joined boolean, admin boolean, "
+        f"banned_at bigint, invited_at bigint, mute_until bigint, "
+        f"PRIMARY KEY ({key}, {other}))"
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "users, rooms, memberships, moderation, ignores, cursors, tokens, audit, revocations",
+        (
+            "CREATE TABLE IF NOT EXISTS {ks}.users (key text PRIMARY KEY, name text, "
+            "password_hash text, credential text, skeleton text, created_at bigint, "
+            "is_admin boolean)",
+            "CREATE TABLE IF NOT EXISTS {ks}.users_by_skeleton (skeleton text, key text, "
+            "PRIMARY KEY (skeleton, key))",
+            "CREATE TABLE IF NOT EXISTS {ks}.rooms (key text PRIMARY KEY, name text, "
+            "created_at bigint, owner text, topic text, private boolean)",
+            "CREATE TABLE IF NOT EXISTS {ks}.rooms_by_owner (owner_key text, room_key text, "
+            "PRIMARY KEY (owner_key, room_key))",
+            "CREATE TABLE IF NOT EXISTS {ks}.room_users "
+            + _flags("room_key", "user_key", " name text,"),
+            "CREATE TABLE IF NOT EXISTS {ks}.user_rooms " + _flags("user_key", "room_key"),
+            "CREATE TABLE IF NOT EXISTS {ks}.mutes (bucket int, room_key text, user_key text, "
+            "until bigint, PRIMARY KEY (bucket, room_key, user_key))",
+            "CREATE TABLE IF NOT EXISTS {ks}.ignores (user_key text, ignored_key text, "
+            "PRIMARY KEY (user_key, ignored_key))",
+            "CREATE TABLE IF NOT EXISTS {ks}.ignored_by (ignored_key text, user_key text, "
+            "PRIMARY KEY (ignored_key, user_key))",
+            "CREATE TABLE IF NOT EXISTS {ks}.cursors (user_key text, channel text, last_id bigint, "
+            "PRIMARY KEY (user_key, channel, last_id)) "
+            "WITH CLUSTERING ORDER BY (channel ASC, last_id DESC)",
+            "CREATE TABLE IF NOT EXISTS {ks}.tokens (hash text PRIMARY KEY, user_key text, "
+            "expires_at bigint)",
+            "CREATE TABLE IF NOT EXISTS {ks}.tokens_by_user (user_key text, hash text, "
+            "PRIMARY KEY (user_key, hash))",
+            "CREATE TABLE IF NOT EXISTS {ks}.sequences (name text PRIMARY KEY, value bigint)",
+            "CREATE TABLE IF NOT EXISTS {ks}.audit_log (bucket bigint, id bigint, at bigint, "
+            "actor text, action text, room text, target text, detail text, "
+            "PRIMARY KEY (bucket, id)) WITH CLUSTERING ORDER BY (id DESC)",
+            "CREATE TABLE IF NOT EXISTS {ks}.audit_by_room (room text, id bigint, at bigint, "
+            "actor text, action text, target text, detail text, "
+            "PRIMARY KEY (room, id)) WITH CLUSTERING ORDER BY (id DESC)",
+            "CREATE TABLE IF NOT EXISTS {ks}.revocations (bucket bigint, serial bigint, at bigint, "
+            "user_key text, reason text, credential text, token_hash text, deleted boolean, "
+            "PRIMARY KEY (bucket, serial))",
+        ),
+    ),
+)
+
+HEAD = MIGRATIONS[-1].version
+# Kept across test clean-ups: they describe the schema, not the chat.
+SCHEMA_TABLES = ("schema_version", "schema_lock")
+LOCK_TTL_S = 120  # a migrating process that died frees the lock after this
+LOCK_WAIT_S = 180.0
+
+
+async def ensure_keyspace(cql: Cql, keyspace: str) -> None:
+    """Create the keyspace if it is missing: NetworkTopologyStrategy in the contact node's
+    data centre, replicated to as many nodes as it has, up to three. Operators wanting
+    another layout create the keyspace themselves first; torbit never alters it."""
+    if await cql.one(
+        "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", keyspace
+    ):
+        return
+    local = await cql.one("SELECT data_center FROM system.local")
+    dc = str((local or {}).get("data_center") or "datacenter1")
+    peers = await cql.rows("SELECT data_center FROM system.peers")
+    nodes = 1 + sum(1 for p in peers if p.get("data_center") == dc)
+    replicas = min(3, nodes)
+    await cql.ddl(
+        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
+        f"{{'class': 'NetworkTopologyStrategy', '{dc}': {replicas}}}"
+    )
+
+
+async def current_version(cql: Cql, keyspace: str) -> int | None:
+    """The newest migration applied; None if the keyspace was never migrated."""
+    if not await cql.one(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? "
+        "AND table_name = 'schema_version'",
+        keyspace,
+    ):
+        return None
+    try:
+        rows = await cql.rows(f"SELECT version FROM {keyspace}.schema_version")
+    except Exception as e:
+        # just created by another process: listed in system_schema, not yet usable here
+        if is_missing_table(e):
+            return None
+        raise
+    return max((int(r["version"]) for r in rows), default=None)
+
+
+async def upgrade(cql: Cql, keyspace: str) -> int:
+    """Bring the keyspace to HEAD; the version it is at. Processes starting together take
+    turns through a lock row (IF NOT EXISTS, with a TTL): concurrent schema changes of one
+    table from several coordinators can leave Cassandra with two versions of it."""
+    await ensure_keyspace(cql, keyspace)
+    if await current_version(cql, keyspace) == HEAD:
+        return HEAD
+    ks = keyspace
+    await cql.ddl(
+        f"CREATE TABLE IF NOT EXISTS {ks}.schema_version (version int PRIMARY KEY, "
+        f"description text, applied_at timestamp)"
+    )
+    await cql.ddl(
+        f"CREATE TABLE IF NOT EXISTS {ks}.schema_lock (name text PRIMARY KEY, owner text)"
+    )
+    owner = secrets.token_hex(8)
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        taken, _ = await cql.lwt(
+            f"INSERT INTO {ks}.schema_lock (name, owner) VALUES "
+            f"('migrate', ?) IF NOT EXISTS USING TTL {LOCK_TTL_S}",
+            owner,
+        )
+        if taken:
+            break
+        if await current_version(cql, keyspace) == HEAD:  # the holder finished the work
+            return HEAD
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(
+                "storage unavailable: another process has been migrating the schema for too long"
+            )
+        await asyncio.sleep(0.2)
+    try:
+        done = await current_version(cql, keyspace) or 0
+        for migration in MIGRATIONS:
+            if migration.version <= done:
+                continue
+            for statement in migration.statements:
+                await cql.ddl(statement.format(ks=ks))
+            await cql.run(
+                f"INSERT INTO {ks}.schema_version (version, description, applied_at) "
+                f"VALUES (?, ?, toTimestamp(now()))",
+                migration.version,
+                migration.description,
+            )
+    finally:
+        await cql.lwt(f"DELETE FROM {ks}.schema_lock WHERE name = 'migrate' IF owner = ?", owner)
+    return HEAD

@@ -1,0 +1,85 @@
+"""The HTTP door's server: uvicorn inside torbit's own event loop, on a socket bound before
+start-up, with bounded request heads and bodies and connections counted per address."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+from torbit.errors import ConfigError
+from torbit.frontends.http import create_http_app, http_protocol, shutdown_http_app
+from torbit.frontends.http.context import HttpCore, HttpOptions
+
+
+def _embedded_uvicorn() -> type[Any]:
+    import uvicorn
+
+    class EmbeddedUvicorn(uvicorn.Server):
+        """uvicorn inside our loop: signals are the App's to handle, not uvicorn's."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return EmbeddedUvicorn
+
+
+class HttpServer:
+    """`await start(sock)`, then `begin_shutdown()` (long polls answer at once) and
+    `await wait_closed(within)`."""
+
+    def __init__(self, core: HttpCore, options: HttpOptions, tls_cert: str, tls_key: str):
+        self._core = core
+        self._options = options
+        self._tls = (tls_cert, tls_key)
+        self._server: Any = None  # uvicorn.Server
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, sock: socket.socket) -> None:
+        import uvicorn
+
+        core, options = self._core, self._options
+        config = uvicorn.Config(
+            create_http_app(core, options),
+            # bounded heads and bodies, connections counted per address (with telnet's)
+            http=http_protocol(core, options),
+            # forwarding headers are read by the app, from http.trusted_proxies only
+            proxy_headers=False,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws_max_size=options.max_body_bytes,
+            timeout_graceful_shutdown=1,
+            ssl_certfile=self._tls[0] or None,
+            ssl_keyfile=self._tls[1] or None,
+        )
+        config.load()
+        if config.ssl is not None:
+            config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+        server = self._server = _embedded_uvicorn()(config)
+        self._task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if self._task.done():
+                self._task.result()
+                raise ConfigError("http server failed to start")
+            await asyncio.sleep(0.01)
+
+    def begin_shutdown(self) -> None:
+        """Stop accepting; waiting long polls answer now instead of being cut."""
+        if self._server is not None:
+            shutdown_http_app(self._server.config.app)
+            self._server.should_exit = True
+
+    async def wait_closed(self, within: float) -> bool:
+        """False if the server did not stop in time."""
+        if self._task is None:
+            return True
+        try:
+            await asyncio.wait_for(self._task, within)
+        except (TimeoutError, asyncio.CancelledError):
+            return False
+        return True

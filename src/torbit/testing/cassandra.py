@@ -1,0 +1,508 @@
+"""Run Apache Cassandra for tests and bench scripts: the server's jars come from Maven Central
+(deploy/cassandra/pom.xml, resolved once into a cache folder) and `CassandraDaemon` runs in
+the foreground from that classpath, with a generated cassandra.yaml whose data directories
+live in a temp dir and whose ports are free loopback ones.
+
+    python -m torbit.testing.cassandra [DIR]    runs one for a person and prints its address
+    python -m torbit.testing.cassandra --resolve    only resolves the jars (./run-tests)
+
+Start-up is tuned for tests (6-12 s on two shared cores): no wait for gossip to settle, a
+short ring delay, no fsync, no auto-compaction at start. The commit log runs in batch mode
+(a write is acknowledged once logged; without fsync that costs nothing), so a node killed
+with -9 and restarted on the same directory keeps every acknowledged write and its schema.
+Cassandra's test switches that skip the commit log for schema and system tables
+(cassandra.unsafesystem, cassandra.test.flush_local_schema_changes) were tried and dropped:
+a killed node came back without its keyspaces. Nothing here is fit for production.
+
+    TORBIT_CASSANDRA_LIB   a folder of jars to use instead (e.g. a Cassandra tarball's lib/)
+    TORBIT_CACHE           where resolved jars are kept (default ~/.cache/torbit)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import TracebackType
+
+POM = Path(__file__).resolve().parents[3] / "deploy" / "cassandra" / "pom.xml"
+LIB_ENV = "TORBIT_CASSANDRA_LIB"
+CACHE_ENV = "TORBIT_CACHE"
+DEFAULT_HEAP = "768m"
+START_TIMEOUT_S = 120.0
+
+
+class CassandraMissing(RuntimeError):
+    """No Java, no Maven, or the jars could not be resolved: a test that needs Cassandra
+    fails with this (it never skips)."""
+
+
+class CassandraFailed(RuntimeError):
+    """The node exited or did not answer CQL in time."""
+
+
+# jars
+
+
+def pom_version(pom: Path = POM) -> str:
+    """The Cassandra version the pom resolves (one place to bump it)."""
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    found = ET.parse(pom).getroot().find("m:properties/m:cassandra.version", ns)
+    if found is None or not (found.text or "").strip():
+        raise CassandraMissing(f"{pom}: no <cassandra.version> property")
+    return (found.text or "").strip()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "torbit")
+
+
+def resolve_jars(pom: Path = POM) -> Path:
+    """The folder of Cassandra's jars, resolved with Maven on first use (about 20 s with an
+    empty ~/.m2, 3 s from it) and kept in the cache. A lock file keeps concurrent test
+    sessions from resolving into the same folder at once."""
+    override = os.environ.get(LIB_ENV)
+    if override:
+        lib = Path(override)
+        if not any(lib.glob("cassandra-all-*.jar")) and not any(lib.glob("apache-cassandra-*.jar")):
+            raise CassandraMissing(f"${LIB_ENV}={override!r} holds no Cassandra jar")
+        return lib
+    if not pom.is_file():
+        raise CassandraMissing(f"{pom} not found: set ${LIB_ENV} to a folder of Cassandra jars")
+    home = cache_dir() / f"cassandra-{pom_version(pom)}"
+    lib, done = home / "lib", home / "lib.complete"
+    if done.exists():
+        return lib
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():  # another session resolved them while we waited
+            return lib
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise CassandraMissing("Maven (mvn) is not installed: apt-get install maven")
+        shutil.rmtree(lib, ignore_errors=True)
+        run = subprocess.run(
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={lib}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if run.returncode != 0 or not any(lib.glob("cassandra-all-*.jar")):
+            raise CassandraMissing(
+                f"resolving Cassandra's jars failed ({run.returncode}):\n"
+                f"{run.stdout[-3000:]}{run.stderr[-3000:]}"
+            )
+        done.write_text(pom_version(pom) + "\n")
+    return lib
+
+
+def java_binary() -> str:
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not java or not os.access(java, os.X_OK):
+        raise CassandraMissing(
+            "no java: Cassandra 5.0 needs Java 11 or 17 (apt-get install openjdk-17-jre-headless)"
+        )
+    return java
+
+
+# the node's configuration
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def node_config(
+    root: Path,
+    *,
+    address: str,
+    storage_port: int,
+    native_port: int,
+    seeds: list[str],
+    cluster_name: str,
+) -> dict[str, object]:
+    """cassandra.yaml as a dict (written as JSON, which YAML parsers read). Keys left out keep
+    Cassandra's defaults."""
+    return {
+        "cluster_name": cluster_name,
+        "num_tokens": 1,  # one token: no token allocation work for a test node
+        "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
+        "data_file_directories": [str(root / "data")],
+        "commitlog_directory": str(root / "commitlog"),
+        "saved_caches_directory": str(root / "saved_caches"),
+        "hints_directory": str(root / "hints"),
+        "cdc_raw_directory": str(root / "cdc_raw"),
+        # Periodic sync (the stock setting) replays after a crash only up to the last sync
+        # marker, so a kill -9 loses up to a period of acknowledged writes; in batch mode a
+        # write is acknowledged after its marker, and with skip_sync the marker costs no fsync.
+        "commitlog_sync": "batch",
+        "seed_provider": [
+            {
+                "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
+                "parameters": [{"seeds": ",".join(seeds)}],
+            }
+        ],
+        "listen_address": address,
+        "rpc_address": address,
+        "storage_port": storage_port,
+        "native_transport_port": native_port,
+        "start_native_transport": True,
+        "endpoint_snitch": "SimpleSnitch",
+        "concurrent_compactors": 1,
+        # tests drop and truncate tables all the time: no snapshot of each
+        "auto_snapshot": False,
+        "snapshot_on_duplicate_row_detection": False,
+        "incremental_backups": False,
+        "key_cache_size": "8MiB",
+        "counter_cache_size": "1MiB",
+        "file_cache_size": "64MiB",
+    }
+
+
+LOGBACK = """<configuration scan="false">
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>{log}</file>
+    <encoder><pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <logger name="org.apache.cassandra" level="INFO"/>
+  <root level="WARN"><appender-ref ref="FILE"/></root>
+</configuration>
+"""
+
+# What Cassandra 5.0 needs from Java 17's module system (see its conf/jvm17-server.options).
+_EXPORTS = (
+    "java.base/jdk.internal.misc",
+    "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+    "java.rmi/sun.rmi.registry",
+    "java.rmi/sun.rmi.server",
+    "java.sql/java.sql",
+    "java.base/java.lang.ref",
+    "jdk.unsupported/sun.misc",
+    "jdk.compiler/com.sun.tools.javac.file",
+    "jdk.attach/sun.tools.attach",
+)
+_OPENS = (
+    "java.base/java.lang.module",
+    "java.base/jdk.internal.loader",
+    "java.base/jdk.internal.ref",
+    "java.base/jdk.internal.reflect",
+    "java.base/jdk.internal.math",
+    "java.base/jdk.internal.module",
+    "java.base/jdk.internal.util.jar",
+    "jdk.management/com.sun.management.internal",
+    "java.base/sun.nio.ch",
+    "java.base/java.io",
+    "java.base/java.lang.reflect",
+    "jdk.compiler/com.sun.tools.javac",
+    "java.base/java.lang",
+    "java.base/java.util",
+)
+
+# Start-up and test-speed switches (Cassandra's CassandraRelevantProperties).
+_FAST = {
+    "cassandra.skip_wait_for_gossip_to_settle": "0",
+    "cassandra.ring_delay_ms": "1000",
+    "cassandra.superuser_setup_delay_ms": "0",
+    "cassandra.autocompaction_on_startup_enabled": "false",
+    "cassandra.skip_sync": "true",  # no fsync: a process crash loses nothing, power loss may
+    "cassandra.test.ignore_sigar": "true",
+}
+
+
+def jvm_command(java: str, lib: Path, root: Path, heap: str) -> list[str]:
+    jamm = sorted(lib.glob("jamm-*.jar"))
+    props = {
+        **_FAST,
+        "cassandra.config": (root / "cassandra.yaml").as_uri(),
+        "cassandra.storagedir": str(root),
+        "cassandra.logdir": str(root / "logs"),
+        "cassandra.triggers_dir": str(root / "triggers"),
+        "cassandra-foreground": "yes",
+        "logback.configurationFile": (root / "logback.xml").as_uri(),
+        "java.net.preferIPv4Stack": "true",
+        "jdk.attach.allowAttachSelf": "true",
+        "io.netty.tryReflectionSetAccessible": "true",
+        "chronicle.analytics.disable": "true",
+        "chronicle.announcer.disable": "true",
+    }
+    return [
+        java,
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-Xss256k",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=300",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-XX:-UsePerfData",
+        *(f"-javaagent:{j}" for j in jamm[:1]),
+        *(arg for m in _EXPORTS for arg in ("--add-exports", f"{m}=ALL-UNNAMED")),
+        *(arg for m in _OPENS for arg in ("--add-opens", f"{m}=ALL-UNNAMED")),
+        *(f"-D{k}={v}" for k, v in props.items()),
+        "-cp",
+        f"{lib}/*",
+        "org.apache.cassandra.service.CassandraDaemon",
+    ]
+
+
+# the CQL check
+
+
+def cql_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True if a CQL OPTIONS request (protocol v4 framing, legal before STARTUP) is answered
+    with SUPPORTED: the native transport is up, not just the socket."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(struct.pack(">BBhBI", 0x04, 0, 0, 0x05, 0))  # OPTIONS
+            header = b""
+            while len(header) < 9:
+                chunk = s.recv(9 - len(header))
+                if not chunk:
+                    return False
+                header += chunk
+    except OSError:
+        return False
+    version, _flags, _stream, opcode, _length = struct.unpack(">BBhBI", header)
+    return bool(version == 0x84 and opcode == 0x06)  # a v4 response, SUPPORTED
+
+
+_PORT_TAKEN = ("in use by another process", "Address already in use", "BindException")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel kills it when the thread that started it ends, so
+    a test run that is killed leaves no JVM behind. (Start nodes from the main thread.)"""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+class CassandraNode:
+    """One CassandraDaemon process on loopback ports; a context manager that stops it and
+    deletes its directory on exit. `kill()` and `restart()` keep the data (crash tests);
+    `pause()` freezes it (outage tests)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        address: str = "127.0.0.1",
+        heap: str = DEFAULT_HEAP,
+        seeds: list[str] | None = None,
+        storage_port: int | None = None,
+        cluster_name: str = "torbit-test",
+        owns_root: bool = True,
+    ) -> None:
+        self.root = root
+        self.address = address
+        self.heap = heap
+        self.storage_port = storage_port or free_port(address)
+        self.port = free_port(address)  # the native (CQL) port
+        self._seeds = seeds  # None: the node is its own seed
+        self.cluster_name = cluster_name
+        self._owns_root = owns_root
+        self._process: subprocess.Popen[bytes] | None = None
+        self._paused = False
+        self.started_in: float | None = None  # seconds the last start took
+
+    @classmethod
+    def start(cls, root: Path | None = None, **kw: object) -> CassandraNode:
+        """Resolve the jars (first time only), start a node and return once it answers CQL."""
+        owns = root is None
+        node = cls(root or Path(tempfile.mkdtemp(prefix="torbit-cassandra-")), owns_root=owns, **kw)  # type: ignore[arg-type]
+        try:
+            for attempt in range(3):
+                try:
+                    node.run()
+                    return node
+                except CassandraFailed as e:
+                    # a free port can be taken by someone else in the seconds before the JVM
+                    # binds it: try again on others
+                    if attempt == 2 or not any(m in str(e) for m in _PORT_TAKEN):
+                        raise
+                    node.terminate()
+                    node.storage_port, node.port = free_port(node.address), free_port(node.address)
+        except BaseException:
+            node.stop()
+            raise
+        raise AssertionError("unreachable")
+
+    @property
+    def seeds(self) -> list[str]:
+        return self._seeds or [f"{self.address}:{self.storage_port}"]
+
+    @property
+    def contact_point(self) -> str:
+        return f"{self.address}:{self.port}"
+
+    def url(self, keyspace: str) -> str:
+        """The storage URL of a keyspace on this node."""
+        return f"cassandra://{self.contact_point}/{keyspace}"
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of the node's system.log and console output, for failure messages."""
+        out: list[str] = []
+        for name in ("logs/system.log", "console.log"):
+            path = self.root / name
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {path}\n" + "\n".join(text))
+        return "\n".join(out)
+
+    def run(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Start the process (on the same directory and ports as before, if restarted)."""
+        if self.running:
+            return
+        lib, java = resolve_jars(), java_binary()
+        for sub in ("data", "commitlog", "saved_caches", "hints", "cdc_raw", "logs", "triggers"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        config = node_config(
+            self.root,
+            address=self.address,
+            storage_port=self.storage_port,
+            native_port=self.port,
+            seeds=self.seeds,
+            cluster_name=self.cluster_name,
+        )
+        (self.root / "cassandra.yaml").write_text(json.dumps(config, indent=1) + "\n")
+        (self.root / "logback.xml").write_text(LOGBACK.format(log=self.root / "logs/system.log"))
+        began = time.monotonic()
+        with (self.root / "console.log").open("ab") as console:
+            self._process = subprocess.Popen(
+                jvm_command(java, lib, self.root, self.heap),
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches us, not the JVM
+                preexec_fn=_die_with_parent,
+            )
+        deadline = began + timeout
+        while not cql_answers(self.address, self.port):
+            if not self.running:
+                raise CassandraFailed(
+                    f"Cassandra exited at start ({self._process.returncode}):\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise CassandraFailed(
+                    f"Cassandra did not answer CQL on {self.contact_point} "
+                    f"within {timeout:.0f}s:\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+        self.started_in = time.monotonic() - began
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open, nothing answers."""
+        os.kill(self.pid, signal.SIGSTOP)
+        self._paused = True
+
+    def resume(self) -> None:
+        if self._paused:
+            os.kill(self.pid, signal.SIGCONT)
+            self._paused = False
+
+    def kill(self) -> None:
+        """kill -9, keeping the data directory (restart with `run()`)."""
+        self.resume()
+        if self.running:
+            assert self._process is not None
+            self._process.kill()
+        if self._process is not None:
+            self._process.wait()
+
+    def restart(self) -> None:
+        self.terminate()
+        self.run()
+
+    def terminate(self, timeout: float = 20.0) -> None:
+        """Stop the process (SIGTERM, then SIGKILL), keeping the data directory."""
+        self.resume()
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def stop(self) -> None:
+        """Stop the process and, if this node made its directory, delete it. Safe twice."""
+        self.terminate()
+        if self._owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> CassandraNode:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def main(argv: list[str]) -> None:
+    if argv == ["--resolve"]:  # ./run-tests: only fetch the jars
+        began = time.monotonic()
+        print(f"Cassandra jars: {resolve_jars()} ({time.monotonic() - began:.1f}s)")
+        return
+    root = Path(argv[0]) if argv else None
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the node on kill too
+    began = time.monotonic()
+    lib = resolve_jars()
+    print(f"jars: {lib} ({time.monotonic() - began:.1f}s)", flush=True)
+    with CassandraNode.start(root) as node:
+        print(
+            f"Cassandra (pid {node.pid}) answers CQL on {node.contact_point} after "
+            f"{node.started_in:.1f}s; data in {node.root}; storage url "
+            f"{node.url('torbit')}; Ctrl-C stops it",
+            flush=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            assert node._process is not None
+            node._process.wait()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
