@@ -3,7 +3,12 @@ privacy. Which role each action needs is the policy's (core/policy.py), checked 
 whatever door asked; every action done is written to the audit log (and a line to the app log).
 
 Changes that live sessions must feel at once (a kick ends the listening, a mute stops the
-telnet fast path) are node events, applied at once here and on every other node."""
+telnet fast path) are node events, applied at once here and on every other node; what they
+tell sessions are `Notice`s, so a door can show them as its protocol does (IRC's KICK, MODE).
+
+A room nobody owns (a guest's room, or one whose owner's account was deleted) is run by its
+admins: they act with the owner's rights there. The default room keeps its owner's rights
+for server admins."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from torbit.core import policy
+from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.events import Expelled, Invited, MuteChanged, NodeEvents, RoomNotice
 from torbit.core.membership import Membership
 from torbit.core.models import AuditEntry, Role, Room, Standing, User
@@ -72,6 +78,8 @@ class Moderation:
         if not standing.may_see(room, key):
             raise NotFound(f"no such room #{room_name}")
         role = standing.role(room, key)
+        if role is Role.ADMIN and room.owner is None and not self._is_default(room):
+            role = Role.OWNER  # an ownerless room is run by its admins
         for action in actions:
             try:
                 policy.check(role, action, room.name)
@@ -79,6 +87,9 @@ class Moderation:
                 log.info("refused: %s (%s) tried /%s in #%s", actor, role.label, action, room.key)
                 raise
         return room, role
+
+    def _is_default(self, room: Room) -> bool:
+        return room.key == name_key(self._membership.rules.default_room)
 
     async def _target(
         self, room: Room, name: str, actor_role: Role, action: str, outrank: bool = True
@@ -141,26 +152,33 @@ class Moderation:
         await self._events.publish(Invited(room.key, room.name, user.key, actor))
         return user.name
 
-    async def kick(self, actor: str, room_name: str, name: str) -> str:
+    async def kick(self, actor: str, room_name: str, name: str, reason: str = "") -> str:
         """End a membership at once, on every node and front door; they may join again
         (a private room needs a new invitation)."""
         room, role = await self.authorize(actor, room_name, "kick")
         user, standing = await self._target(room, name, role, "kick")
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
+        reason = clean_topic(reason)
         await self._store.expel(room.key, user.key)
-        await self._audit(actor, "kick", room, user.key)
-        await self._expelled(room, user, actor, "kicked")
+        await self._audit(actor, "kick", room, user.key, reason)
+        await self._expelled(room, user, actor, "kicked", reason)
         return user.name
 
-    async def ban(self, actor: str, room_name: str, name: str) -> str:
+    async def ban(self, actor: str, room_name: str, name: str, reason: str = "") -> str:
         """Like a kick, and they cannot join again until unbanned. Idempotent."""
         room, role = await self.authorize(actor, room_name, "ban")
         user, _ = await self._target(room, name, role, "ban")
-        await self._store.expel(room.key, user.key, banned_at=self._now())
-        await self._audit(actor, "ban", room, user.key)
-        await self._expelled(room, user, actor, "banned")
+        reason = clean_topic(reason)
+        was_member = await self._store.expel(room.key, user.key, banned_at=self._now())
+        await self._audit(actor, "ban", room, user.key, reason)
+        await self._expelled(room, user, actor, "banned", reason, was_member)
         return user.name
+
+    async def bans(self, actor: str, room_name: str) -> list[str]:
+        """Names of the users banned from the room, for its members."""
+        room, _ = await self.authorize(actor, room_name, "bans")
+        return await self._store.list_bans(room.key)
 
     async def unban(self, actor: str, room_name: str, name: str) -> str:
         room, _ = await self.authorize(actor, room_name, "unban")
@@ -168,6 +186,8 @@ class Moderation:
         if not await self._store.unban(room.key, user.key):
             raise NotFound(f"{user.name} is not banned from #{room.name}")
         await self._audit(actor, "unban", room, user.key)
+        text = f"{actor} lifted the ban on {user.name} in #{room.name}"
+        await self._notice(room, text, NoticeKind.UNBAN, user.name, actor)
         return user.name
 
     async def mute(self, actor: str, room_name: str, name: str, minutes: int) -> datetime:
@@ -204,7 +224,8 @@ class Moderation:
         if not await self._store.set_room_admin(room.key, user.key, True):
             raise Conflict(f"{user.name} is already an admin of #{room.name}")
         await self._audit(actor, "op", room, user.key)
-        await self._notice(room, f"{actor} made {user.name} an admin of #{room.name}")
+        text = f"{actor} made {user.name} an admin of #{room.name}"
+        await self._notice(room, text, NoticeKind.OP, user.name, actor)
         return user.name
 
     async def deop(self, actor: str, room_name: str, name: str) -> str:
@@ -213,7 +234,8 @@ class Moderation:
         if not await self._store.set_room_admin(room.key, user.key, False):
             raise NotFound(f"{user.name} is not an admin of #{room.name}")
         await self._audit(actor, "deop", room, user.key)
-        await self._notice(room, f"{actor} took {user.name}'s admin rights in #{room.name}")
+        text = f"{actor} took {user.name}'s admin rights in #{room.name}"
+        await self._notice(room, text, NoticeKind.DEOP, user.name, actor)
         return user.name
 
     async def update(
@@ -239,12 +261,18 @@ class Moderation:
                 f"{actor} set the topic of #{room.name}: {topic}"
                 if topic
                 else f"{actor} cleared the topic of #{room.name}",
+                NoticeKind.TOPIC,
+                by=actor,
+                detail=topic,
             )
         if private is not None:
             await self._audit(actor, "private", room, detail="on" if private else "off")
             await self._notice(
                 room,
                 f"{actor} made #{room.name} " + ("private (invite-only)" if private else "public"),
+                NoticeKind.PRIVATE,
+                by=actor,
+                detail="on" if private else "off",
             )
         return updated
 
@@ -261,22 +289,46 @@ class Moderation:
 
     # node events
 
-    async def _expelled(self, room: Room, user: User, actor: str, verb: str) -> None:
-        await self._events.publish(Expelled(room.key, room.name, user.key, user.name, actor, verb))
+    async def _expelled(
+        self,
+        room: Room,
+        user: User,
+        actor: str,
+        verb: str,
+        reason: str = "",
+        was_member: bool = True,
+    ) -> None:
+        await self._events.publish(
+            Expelled(room.key, room.name, user.key, user.name, actor, verb, reason, was_member)
+        )
 
-    async def _notice(self, room: Room, text: str) -> None:
-        await self._events.publish(RoomNotice(room.key, text))
+    async def _notice(
+        self,
+        room: Room,
+        text: str,
+        kind: NoticeKind = NoticeKind.TEXT,
+        user: str = "",
+        by: str = "",
+        detail: str = "",
+    ) -> None:
+        await self._events.publish(
+            RoomNotice(room.key, text, kind.value, room.name, user, by, detail)
+        )
 
     def _on_expelled(self, event: Expelled) -> None:
+        kind = NoticeKind.KICK
+        if event.verb == "banned":
+            kind = NoticeKind.BAN if event.was_member else NoticeKind.BAN_ABSENT
+        why = f" ({event.reason})" if event.reason else ""
+        where = {"room": event.room, "room_name": event.room_name}
+        about = {"user": event.name, "by": event.by, "detail": event.reason, **where}
         for session in self._subs.sessions_of(event.user):
             if self._subs.is_listening(session, event.room):
-                session.notify(
-                    f"you were {event.verb} from #{event.room_name} by {event.by}", event.room
-                )
+                text = f"you were {event.verb} from #{event.room_name} by {event.by}{why}"
+                session.notify(Notice(text, kind, **about), event.room)
                 self._subs.drop(session, event.room)
-        self._subs.notify(
-            event.room, f"{event.name} was {event.verb} from #{event.room_name} by {event.by}"
-        )
+        text = f"{event.name} was {event.verb} from #{event.room_name} by {event.by}{why}"
+        self._subs.notify(event.room, Notice(text, kind, **about))
 
     def _on_mute(self, event: MuteChanged) -> None:
         until = datetime.fromisoformat(event.until) if event.until else None
@@ -287,12 +339,37 @@ class Moderation:
             if until
             else f"{event.name} may speak in {where} again"
         )
-        self._subs.notify(event.room, text)
+        kind = NoticeKind.MUTE if until else NoticeKind.UNMUTE
+        notice = Notice(
+            text,
+            kind,
+            room=event.room,
+            room_name=event.room_name,
+            user=event.name,
+            by=event.by,
+            detail=str(event.minutes) if until else "",
+        )
+        self._subs.notify(event.room, notice)
 
     def _on_invite(self, event: Invited) -> None:
-        self._subs.notify_user(
-            event.user, f"{event.by} invited you to #{event.room_name}: /join {event.room_name}"
+        text = f"{event.by} invited you to #{event.room_name}: /join {event.room_name}"
+        notice = Notice(
+            text, NoticeKind.INVITE, room=event.room, room_name=event.room_name, by=event.by
         )
+        self._subs.notify_user(event.user, notice)
 
     def _on_notice(self, event: RoomNotice) -> None:
-        self._subs.notify(event.room, event.text)
+        try:
+            kind = NoticeKind(event.kind)
+        except ValueError:  # a newer node's kind: its text is still right
+            kind = NoticeKind.TEXT
+        notice = Notice(
+            event.text,
+            kind,
+            room=event.room,
+            room_name=event.room_name,
+            user=event.user,
+            by=event.by,
+            detail=event.detail,
+        )
+        self._subs.notify(event.room, notice)

@@ -4,7 +4,7 @@ joining a room with the first and leaving with the last."""
 
 from __future__ import annotations
 
-from torbit.core.delivery import Session
+from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.names import is_inbox, name_key
 from torbit.core.ports import Store
 from torbit.core.subscriptions import Subscriptions
@@ -22,10 +22,14 @@ class Sessions:
         ignores = p.ignores if p else set(await self._store.list_ignores(name_key(name)))
         await self._subs.attach(session, name, ignores)
 
-    async def logout(self, session: Session) -> None:
+    async def logout(self, session: Session, reason: str = "") -> None:
+        """Forget the session; its rooms are told the user left (with `reason`, if any)."""
+        name = self.name_of(session)
         for channel in self._subs.channels_of(session):
             if not is_inbox(channel) and self.last_here(session, channel):
-                self.announce(channel, f"{self.name_of(session)} left #{channel}", session)
+                text = f"{name} left #{channel}" + (f" ({reason})" if reason else "")
+                notice = Notice(text, NoticeKind.QUIT, room=channel, user=name, detail=reason)
+                self.announce(channel, notice, session)
         await self._subs.detach(session)
 
     def name_of(self, session: Session) -> str:
