@@ -86,6 +86,7 @@ def torbit_env(workdir: Path, port: int, login_timeout: float) -> dict[str, str]
         "TORBIT_TELNET__PORT": str(port),
         "TORBIT_TELNET__LOGIN_TIMEOUT": str(login_timeout),
         "TORBIT_HTTP__ENABLED": "false",
+        "TORBIT_IRC__ENABLED": "false",
         "TORBIT_STORAGE__URL": f"sqlite:///{workdir / 'torbit.db'}",
         "TORBIT_LOG__DIR": str(workdir / "logs"),
         "TORBIT_ACCOUNTS__ARGON2_TIME_COST": "1",

@@ -22,6 +22,7 @@ from torbit.backends.registry import open_log, open_store
 from torbit.config import Settings
 from torbit.core.accounts import Accounts
 from torbit.core.events import NodeEvents
+from torbit.core.guests import Guests
 from torbit.core.ignores import Ignores
 from torbit.core.limits import ConnectionLimiter, LoginThrottle, RateLimiter
 from torbit.core.membership import Membership, RoomRules
@@ -36,11 +37,13 @@ from torbit.core.subscriptions import Subscriptions
 from torbit.core.tokens import Tokens
 from torbit.errors import ConfigError
 from torbit.frontends.http.context import HttpCore, HttpOptions
+from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.logs import Logs
 from torbit.metrics import Metrics
 
 if TYPE_CHECKING:
+    from torbit.frontends.irc.server import IrcServer
     from torbit.frontends.telnet.server import TelnetServer
 
 log = logging.getLogger("torbit")
@@ -64,6 +67,7 @@ class Core:
     moderation: Moderation
     mutes: Mutes
     retention: Retention
+    guests: Guests
 
 
 def timezone_of(settings: Settings) -> tzinfo:
@@ -143,6 +147,7 @@ class App:
         self.metrics = Metrics()
         self.core: Core | None = None
         self.telnet: TelnetServer | None = None
+        self.irc: IrcServer | None = None
         self._http: Any = None  # uvicorn.Server
         self._http_task: asyncio.Task[None] | None = None
         self._purge_task: asyncio.Task[None] | None = None
@@ -150,6 +155,8 @@ class App:
         self.telnet_port: int | None = None
         self.telnet_tls_port: int | None = None
         self.http_port: int | None = None
+        self.irc_port: int | None = None
+        self.irc_tls_port: int | None = None
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -160,6 +167,9 @@ class App:
         telnet_tls = None
         if s.telnet.enabled and s.telnet.tls_cert and s.telnet.tls_key:
             telnet_tls = tls_context(s.telnet.tls_cert, s.telnet.tls_key, "telnet")
+        irc_tls = None
+        if s.irc.enabled and s.irc.tls_cert and s.irc.tls_key:
+            irc_tls = tls_context(s.irc.tls_cert, s.irc.tls_key, "irc")
         http_tls = s.http.enabled and bool(s.http.tls_cert and s.http.tls_key)
         if http_tls:
             tls_context(s.http.tls_cert, s.http.tls_key, "http")  # fail early and clearly
@@ -171,6 +181,10 @@ class App:
                 bound.append(tls_sock := bind(s.telnet.host, s.telnet.tls_port, "telnet.tls"))
             if s.http.enabled:
                 bound.append(http_sock := bind(s.http.host, s.http.port, "http"))
+            if s.irc.enabled:
+                bound.append(irc_sock := bind(s.irc.host, s.irc.port, "irc"))
+            if irc_tls is not None:
+                bound.append(irc_tls_sock := bind(s.irc.host, s.irc.tls_port, "irc.tls"))
         except ConfigError:
             for sock in bound:
                 sock.close()
@@ -237,6 +251,11 @@ class App:
         )
         moderation = Moderation(store, membership, subscriptions, events, mutes)
         await moderation.start()
+        guests = Guests(
+            store, subscriptions, sessions, membership, mutes, reserved=[s.irc.server_name]
+        )
+        if s.message_log.url == "local":  # one node: any guest left in the store is stale
+            await guests.sweep()
         await message_log.start(subscriptions.route)
         await events.start()
         connections = ConnectionLimiter(s.limits.connections_per_ip, s.limits.max_connections)
@@ -294,6 +313,23 @@ class App:
             )
             await self._start_http(core, options, http_sock)
             self.http_port = http_sock.getsockname()[1]
+        if s.irc.enabled:
+            await self._start_irc(
+                IrcCore(
+                    accounts,
+                    guests,
+                    sessions,
+                    membership,
+                    messaging,
+                    ignores,
+                    moderation,
+                    subscriptions,
+                ),
+                connections,
+                irc_sock,
+                irc_tls_sock if irc_tls is not None else None,
+                irc_tls,
+            )
         retention = Retention(store, message_log, timedelta(hours=s.chat.retention_hours))
         self.core = Core(
             store,
@@ -307,17 +343,53 @@ class App:
             moderation,
             mutes,
             retention,
+            guests,
         )
         self._purge_task = asyncio.create_task(retention.run())
         log.info(
-            "torbit serving: telnet %s, telnet-tls %s, http%s %s, storage %s, message log %s",
+            "torbit serving: telnet %s, telnet-tls %s, http%s %s, irc %s, irc-tls %s, "
+            "storage %s, message log %s",
             self.telnet_port,
             self.telnet_tls_port,
             "s" if http_tls else "",
             self.http_port,
+            self.irc_port,
+            self.irc_tls_port,
             s.storage.url,
             s.message_log.url,
         )
+
+    async def _start_irc(
+        self,
+        core: IrcCore,
+        connections: ConnectionLimiter,
+        sock: socket.socket,
+        tls_sock: socket.socket | None,
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        from torbit import __version__
+        from torbit.frontends.irc.server import IrcServer
+
+        s = self.settings
+        self.irc = IrcServer(
+            core,
+            IrcOptions(
+                server_name=s.irc.server_name,
+                motd=s.irc.motd,
+                guests=s.irc.guests,
+                registration_timeout=s.irc.registration_timeout,
+                max_output_buffer=s.irc.max_output_buffer,
+                rooms_per_user=s.limits.rooms_per_user,
+                version=f"torbit-{__version__}",
+            ),
+            connections,
+            self.metrics,
+        )
+        await self.irc.listen(sock)
+        self.irc_port = sock.getsockname()[1]
+        if tls_sock is not None and tls is not None:
+            await self.irc.listen(tls_sock, tls)
+            self.irc_tls_port = tls_sock.getsockname()[1]
 
     async def _start_http(self, core: HttpCore, options: HttpOptions, sock: socket.socket) -> None:
         import uvicorn
@@ -367,6 +439,8 @@ class App:
             core.sessions.shutdown_notice("server is shutting down, bye")
             if self.telnet is not None:
                 await self.telnet.shutdown(SHUTDOWN_GRACE)
+            if self.irc is not None:
+                await self.irc.shutdown(SHUTDOWN_GRACE)
             if self._http_task is not None:
                 try:
                     await asyncio.wait_for(self._http_task, SHUTDOWN_GRACE + 2)
