@@ -188,6 +188,7 @@ class Registration:
         self.done = False
         self._pass: tuple[str, str] | None = None
         self._sasl: bytearray | None = None  # base64 received so far in a PLAIN exchange
+        self._discarding = False  # within the chunks of a SASL message that was too long
         self._checking: str | None = None  # "sasl", "pass" or "register" while answered
 
     # messages from the client
@@ -198,6 +199,9 @@ class Registration:
         command = msg.command.upper()
         if command == "CAP":
             steps: list[Step] = [Send(m) for m in self.caps.handle(msg, self.nick, False)]
+            if not self.caps.negotiating and self._sasl is not None:  # CAP END ends SASL
+                self._sasl = None
+                steps.append(self._numeric(n.ERR_SASLABORTED, "SASL authentication aborted"))
             return steps + self._maybe_complete()
         if command == "NICK":
             return self._nick(msg)
@@ -251,8 +255,11 @@ class Registration:
         if self.account is not None:
             return [self._numeric(n.ERR_SASLALREADY, "You have already authenticated using SASL")]
         if data == "*":
-            self._sasl = None
+            self._sasl, self._discarding = None, False
             return [self._numeric(n.ERR_SASLABORTED, "SASL authentication aborted")]
+        if self._discarding:  # the rest of an exchange that was too long
+            self._discarding = len(data) == SASL_CHUNK
+            return []
         if self._checking is not None:
             return [
                 self._numeric(
@@ -267,9 +274,12 @@ class Registration:
                 ]
             self._sasl = bytearray()
             return [Send(Message("AUTHENTICATE", ("+",), None))]
-        if len(data) > SASL_CHUNK or len(self._sasl) + len(data) > MAX_SASL_BYTES:
+        if len(data) > SASL_CHUNK:
             self._sasl = None
             return [self._numeric(n.ERR_SASLTOOLONG, "SASL message too long")]
+        if len(self._sasl) + len(data) > MAX_SASL_BYTES:  # fail once, drop the rest of it
+            self._sasl, self._discarding = None, len(data) == SASL_CHUNK
+            return [self._numeric(n.ERR_SASLFAIL, "SASL authentication failed: too long")]
         if data != "+":
             self._sasl += data.encode("ascii", "replace")
         if len(data) == SASL_CHUNK:

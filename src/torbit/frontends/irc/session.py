@@ -201,6 +201,10 @@ class IrcSession(asyncio.Protocol):
         self._last_input = time.monotonic()
         self._pinged = False
         events = self._parser.receive_data(data)
+        for event in events:  # a QUIT's reason counts even if the socket closes before it is run
+            if isinstance(event, MessageReceived) and event.message.command.upper() == "QUIT":
+                params = event.message.params
+                self.quit_reason = params[0][:200] if params and params[0] else "Client Quit"
         if events:
             if self._pending is None:
                 self._pending = deque(events)
@@ -244,6 +248,13 @@ class IrcSession(asyncio.Protocol):
                 if not self._seen:
                     asyncio.get_running_loop().call_soon(self._seen.clear)
                 self._seen.add(seen)
+            nick = (line.source or "").partition("!")[0]
+            if (
+                "account-tag" in self.caps
+                and line.source != nick
+                and not self.server.is_guest(name_key(nick))
+            ):
+                line = Message(line.command, line.params, line.source, {"account": nick})
             self.send(line)
             if line.command == "JOIN" and "away-notify" in self.caps and line.source:
                 away = self.server.user_info(line.source.partition("!")[0]).away
