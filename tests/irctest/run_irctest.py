@@ -173,9 +173,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check_expected(expect: Path, tests: dict[str, str]) -> list[str]:
-    """The tests listed in `expect` (one per line, # comments) that did not pass."""
-    wanted = [line.split("#", 1)[0].strip() for line in expect.read_text().splitlines()]
-    missed = [name for name in wanted if name and tests.get(name) != "passed"]
+    """The tests listed in `expect` (one per line; lines starting with # are comments, and
+    only those: test ids hold channel names) that did not pass."""
+    lines = [line.strip() for line in expect.read_text().splitlines()]
+    wanted = [line for line in lines if line and not line.startswith("#")]
+    missed = [name for name in wanted if tests.get(name) != "passed"]
     for name in missed:
         print(f"expected to pass, {tests.get(name, 'not run')}: {name}")
     return missed
