@@ -210,3 +210,19 @@ async def test_silence_and_ignore_are_one_list_on_every_door(
     await ivan.expect("SILENCE", "-tina!*@*")
     tel.send("say two")
     await ivan.expect("PRIVMSG", "#gen", "say two")
+
+
+async def test_leaving_one_of_several_sessions_is_a_part_not_a_quit(
+    app: App, accounts: Accounts, cleanup: list[Any]
+) -> None:
+    await accounts("tina")
+    await telnet_user(app, "tina", "gen", cleanup)  # tina stays in #gen on telnet
+    watcher = await irc_user(app, "ivy", join=("#gen", "#dev"))
+    tina = await irc_user(app, "x", sasl_username="tina", sasl_password=PASSWORD, join=("#dev",))
+    cleanup += [watcher, tina]
+    await watcher.expect("JOIN", "#dev", where=lambda m: m.source.startswith("tina!"))
+    await tina.quit("bye")
+    part = await watcher.expect("PART", "#dev", where=lambda m: m.source.startswith("tina!"))
+    assert part.params[1] == "Quit: bye"
+    await watcher.settle()
+    assert not [m for m in watcher.received("QUIT") if m.source.startswith("tina!")]

@@ -166,8 +166,11 @@ def notice_lines(
     server: str,
     mask: Callable[[str], str],
     room_display: Callable[[str], str],
+    still_online: Callable[[str], bool] = lambda name: False,
 ) -> Rendered:
-    """A core notice as the lines an IRC server would send `me` for it."""
+    """A core notice as the lines an IRC server would send `me` for it. A user who logs out
+    of one session but is still online through another has left this room only: that is a
+    PART, as a QUIT would take them out of every room the reader shares with them."""
     if not isinstance(notice, Notice) or notice.kind is NoticeKind.TEXT:
         target = room_display(channel) if channel and not is_inbox(channel) else me
         return Rendered([Message("NOTICE", (target, str(notice)), server)])
@@ -183,6 +186,8 @@ def notice_lines(
         return Rendered([Message("PART", params, mask(notice.user))])
     if kind is NoticeKind.QUIT:
         reason = f"Quit: {notice.detail}" if notice.detail else "Quit"
+        if still_online(notice.user):
+            return Rendered([Message("PART", (chan, reason), mask(notice.user))])
         return Rendered([Message("QUIT", (reason,), mask(notice.user))])
     if kind is NoticeKind.NICK:
         return Rendered([Message("NICK", (notice.detail,), mask(notice.user))])

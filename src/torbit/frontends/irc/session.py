@@ -239,6 +239,7 @@ class IrcSession(asyncio.Protocol):
             server=self.server.options.server_name,
             mask=self.server.mask_of,
             room_display=self.room_display,
+            still_online=self._has_other_sessions,
         )
         for line in rendered.lines:
             if line.command in ("QUIT", "NICK"):  # one line per user, not one per room
@@ -262,6 +263,12 @@ class IrcSession(asyncio.Protocol):
                     self.send(Message("AWAY", (away,), line.source))
         if rendered.left_room is not None:
             self.rooms.pop(rendered.left_room, None)
+
+    def _has_other_sessions(self, name: str) -> bool:
+        """Whether a user logging out (still attached while its rooms are told) keeps
+        another session on this node."""
+        presence = self.core.subscriptions.presence(name_key(name))
+        return presence is not None and len(presence.sessions) > 1
 
     def close(self, reason: str) -> None:
         w = self._writer
