@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from kafka_support import Node, NodeFactory
-from tests.helpers.broker import tansu_broker
 
+from tests.helpers.broker import tansu_broker
+from tests.kafka.kafka_support import Node, NodeFactory
 from torbit.backends.message_log.kafka import KafkaLog
 from torbit.testing.tansu import TansuBroker
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from kafka_support import Node, NodeFactory, draft, eventually
 
+from tests.kafka.kafka_support import Node, NodeFactory, draft, eventually
 from torbit.backends.message_log.kafka import KafkaLog
 from torbit.core.models import Draft, Message, MessageKind
 from torbit.errors import ServiceUnavailable
