@@ -108,7 +108,7 @@ def test_sample_config_is_complete_and_valid(env: dict[str, str]) -> None:
     for section, model in Settings.model_fields.items():
         assert f"[{section}]" in text
         assert model.annotation is not None
-        for key in model.annotation.model_fields:  # type: ignore[union-attr]
+        for key in model.annotation.model_fields:
             assert re.search(rf"^#? ?{key} =", text, re.M), (
                 f"{section}.{key} missing from torbit.toml"
             )

@@ -247,7 +247,8 @@ async def test_a_slow_reader_is_dropped_and_nobody_else_waits(
     for i in range(n):
         alice.send(f"{i} " + "x" * 3000)
         if i % 250 == 0:
-            await fast.expect("PRIVMSG", "#lobby", where=lambda m, i=i: m.params[1].startswith(f"{i} "))
+            prefix = f"{i} "
+            await fast.expect("PRIVMSG", "#lobby", where=lambda m: m.params[1].startswith(prefix))
     await fast.expect("PRIVMSG", "#lobby", where=lambda m: m.params[1].startswith(f"{n - 1} "))
     await fast.settle()
     (quit_,) = [m for m in fast.received("QUIT") if m.source.startswith("slow!")]

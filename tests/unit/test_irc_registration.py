@@ -19,7 +19,7 @@ from torbit.frontends.irc.registration import (
     offered_caps,
     valid_nick,
 )
-from torbit.protocol.irc import Message, parse_line
+from torbit.protocol.irc import Message, MessageReceived, parse_line
 
 
 def machine(*, guests: bool = True, registration_open: bool = True) -> Registration:
@@ -290,4 +290,4 @@ def test_every_reply_is_one_valid_line() -> None:
     for line in sent(steps):
         assert len(line.encode()) <= 510
         event = parse_line(line.encode())
-        assert event is not None and isinstance(event.message, Message)
+        assert isinstance(event, MessageReceived) and isinstance(event.message, Message)
