@@ -247,8 +247,7 @@ async def test_a_slow_reader_is_dropped_and_nobody_else_waits(
     for i in range(n):
         alice.send(f"{i} " + "x" * 3000)
         if i % 250 == 0:
-            prefix = f"{i} "
-            await fast.expect("PRIVMSG", "#lobby", where=lambda m: m.params[1].startswith(prefix))
+            await fast.expect("PRIVMSG", "#lobby", where=starts_with(f"{i} "))
     await fast.expect("PRIVMSG", "#lobby", where=lambda m: m.params[1].startswith(f"{n - 1} "))
     await fast.settle()
     (quit_,) = [m for m in fast.received("QUIT") if m.source.startswith("slow!")]
@@ -287,3 +286,8 @@ async def test_irc_over_tls(
     raw.send("WHOIS secure")
     await raw.expect(" 318 secure secure ")
     await raw.close()
+
+
+def starts_with(prefix: str) -> Callable[[Any], bool]:
+    """A message whose text starts with `prefix`."""
+    return lambda m: bool(m.params[1].startswith(prefix))
