@@ -1,8 +1,9 @@
 """Fixtures for the scale-out suite: torbit nodes (`App`s in this process) sharing the
-session's Apache Kafka broker (tests/helpers/broker.py) and a fresh PostgreSQL database per
-test module.
+session's Apache Kafka broker (tests/helpers/broker.py) and a store of their own per test
+module: a PostgreSQL database or, for tests parametrised with `STORES` (the seed's deployment,
+`cassandra + kafka`, besides `postgresql + kafka`), a Cassandra keyspace on the test node.
 
-Each test gets its own topic prefix and an emptied database, so tests of one module never see
+Each test gets its own topic prefix and an emptied store, so tests of one module never see
 each other's rooms, users or messages. Outage tests freeze the shared broker (SIGSTOP); the
 `broker` fixture thaws it again whatever the test did. Tests that kill or restart brokers use
 brokers of their own (`kafka_cluster`, `own_broker`), passed to a node as
@@ -19,11 +20,13 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.contract.conftest import PgDatabases
+from tests.contract.conftest import CassandraKeyspaces, PgDatabases
 from tests.helpers.broker import topic_prefix
 from tests.scale.clients import Clients
 from torbit.app import App
+from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.schema import metadata
+from torbit.testing.cassandra_keyspaces import empty_keyspace
 from torbit.testing.kafka import KafkaCluster
 
 NodeFactory = Callable[..., Awaitable[App]]
@@ -39,9 +42,48 @@ def pg_url() -> Iterator[str]:
         databases.drop_all()
 
 
+# `@pytest.mark.parametrize("scale_store", STORES)` runs a test on both deployments. The first
+# Cassandra test starts the node and migrates the keyspace: 20-30 s here, minutes on a machine
+# busy with other work, hence its longer timeout.
+STORES = [
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    pytest.param(
+        "cassandra", id="cassandra", marks=[pytest.mark.cassandra, pytest.mark.timeout(400)]
+    ),
+]
+
+
 @pytest.fixture
-async def empty_db(pg_url: str) -> str:
-    """The module's database with every torbit table emptied (the schema stays, if any)."""
+def scale_store() -> str:
+    """The store the nodes share: PostgreSQL unless the test is parametrised with STORES."""
+    return "postgresql"
+
+
+@pytest.fixture(scope="session")
+def cassandra_url() -> Iterator[str]:
+    """A keyspace for the suite (on this process's test node), emptied before each test and
+    dropped at the end of the session: creating one and its tables costs seconds on a busy
+    machine, and so does dropping it."""
+    keyspaces = CassandraKeyspaces()
+    try:
+        yield keyspaces.create()
+    finally:
+        keyspaces.drop_all()
+
+
+@pytest.fixture
+async def empty_db(scale_store: str, request: pytest.FixtureRequest) -> str:
+    """The URL of the module's store, emptied (the schema stays, if any)."""
+    if scale_store == "cassandra":
+        url: str = request.getfixturevalue("cassandra_url")
+        store = CassandraStore(url)
+        await store.open()
+        try:
+            await empty_keyspace(store)
+        finally:
+            await store.close()
+        return url
+    pg_url: str = request.getfixturevalue("pg_url")
     conn = await asyncpg.connect(pg_url, timeout=5)
     try:
         present = {r[0] for r in await conn.fetch(
@@ -59,10 +101,10 @@ def prefix() -> str:
     return topic_prefix("s")
 
 
-def node_sections(pg_url: str, bootstrap: str, prefix: str) -> dict[str, dict[str, Any]]:
+def node_sections(store_url: str, bootstrap: str, prefix: str) -> dict[str, dict[str, Any]]:
     """The settings every node of one cluster shares."""
     return {
-        "storage": {"url": pg_url},
+        "storage": {"url": store_url},
         "message_log": {"url": f"kafka://{bootstrap}", "topic_prefix": prefix},
     }
 

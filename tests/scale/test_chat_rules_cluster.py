@@ -1,6 +1,6 @@
-"""Issue 10's chat rules across two nodes (`postgresql + kafka`): a notice made on one node
-carries the users it names through the log, so a user on the other node who ignores one of
-them never sees it (item 9); a mute made on one node by the owner holds for a room admin on
+"""Issue 10's chat rules across two nodes (`postgresql + kafka`, `cassandra + kafka`): a notice
+made on one node carries the users it names through the log, so a user on the other node who
+ignores one of them never sees it (item 9); a mute made on one node by the owner holds for a room admin on
 the other, topic included (item 11)."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from __future__ import annotations
 import pytest
 
 from tests.scale.clients import Clients
-from tests.scale.conftest import NodeFactory
+from tests.scale.conftest import STORES, NodeFactory
 
-pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka,
+              pytest.mark.parametrize("scale_store", STORES)]
 
 
 async def test_ignores_and_mutes_hold_across_nodes(

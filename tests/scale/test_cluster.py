@@ -1,4 +1,5 @@
-"""Two torbit nodes on one Apache Kafka broker and one PostgreSQL database (`postgresql + kafka`):
+"""Two torbit nodes on one Apache Kafka broker and one store, PostgreSQL (`postgresql + kafka`)
+or Cassandra (`cassandra + kafka`, the seed's own deployment):
 users on different nodes and front doors chat as if on one server. Messages reach every
 client on every node in one order, `/receive` cursors are shared, ignore lists follow a user
 to every node, and joining a room under traffic shows history then live messages with no gap
@@ -11,9 +12,10 @@ import asyncio
 import pytest
 
 from tests.scale.clients import Clients, WsUser, telnet_messages
-from tests.scale.conftest import NodeFactory
+from tests.scale.conftest import STORES, NodeFactory
 
-pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka,
+              pytest.mark.parametrize("scale_store", STORES)]
 
 
 async def test_telnet_on_one_node_and_websocket_on_another_chat_both_ways(

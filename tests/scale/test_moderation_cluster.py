@@ -1,4 +1,4 @@
-"""Rooms with owners across two nodes (`postgresql + kafka`): a kick or ban made on one node
+"""Rooms with owners across two nodes (`postgresql + kafka`, `cassandra + kafka`): a kick or ban made on one node
 ends the listening of the user's telnet and WebSocket sessions on the other at once (a node
 event through the log), and a mute made on one node stops the other node's telnet fast path,
 which never asks the store."""
@@ -9,9 +9,10 @@ import pytest
 
 from tests.helpers.http import error_of
 from tests.scale.clients import Clients, telnet_messages
-from tests.scale.conftest import NodeFactory
+from tests.scale.conftest import STORES, NodeFactory
 
-pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka,
+              pytest.mark.parametrize("scale_store", STORES)]
 
 
 async def test_kick_ban_and_mute_reach_sessions_on_the_other_node(

@@ -1,5 +1,5 @@
-"""A `postgresql + kafka` cluster through trouble: a node killed and started again, the broker
-frozen, the database frozen. During an outage every request fails cleanly and soon (telnet
+"""A `postgresql + kafka` cluster through trouble: a node killed and started again (on
+`cassandra + kafka` too), the broker frozen, the database frozen. During an outage every request fails cleanly and soon (telnet
 `! ... unavailable`, HTTP 503 with the error shape, /readyz 503); afterwards everything works
 again without restarting anything, and no acknowledged message is lost."""
 
@@ -21,11 +21,11 @@ from websockets.exceptions import ConnectionClosed
 from tests.conftest import ServerFactory
 from tests.helpers.http import bearer, error_of, login, register
 from tests.scale.clients import Clients, Node, telnet_messages, url
-from tests.scale.conftest import NodeFactory
+from tests.scale.conftest import STORES, NodeFactory
 from tests.scale.processes import NodeProcess, PrivatePostgres
 from torbit.testing.kafka import KafkaCluster
 
-pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
 # KafkaLog gives up on the broker after 5 s, /readyz after 2 s; a failure must come well
 # before a client would give up on its own.
@@ -64,6 +64,7 @@ def check_log(messages: list[dict[str, Any]], acknowledged: list[dict[str, Any]]
         assert by_id.get(m["id"]) == (m["sender"], m["text"]), m
 
 
+@pytest.mark.parametrize("scale_store", STORES)
 async def test_a_node_killed_and_started_again_loses_nothing(
     make_node: NodeFactory, clients: Clients, broker: KafkaCluster, empty_db: str, prefix: str,
     tmp_path: Path,
@@ -124,6 +125,7 @@ async def test_a_node_killed_and_started_again_loses_nothing(
         b.stop()
 
 
+@pytest.mark.postgres
 async def test_a_broker_outage_fails_cleanly_and_heals_without_restarts(
     make_node: NodeFactory, clients: Clients, broker: KafkaCluster
 ) -> None:
@@ -219,6 +221,7 @@ def private_pg() -> Iterator[PrivatePostgres]:
         pg.stop()
 
 
+@pytest.mark.postgres
 async def test_a_database_outage_fails_cleanly_and_heals_without_restarts(
     make_server: ServerFactory, clients: Clients, broker: KafkaCluster,
     private_pg: PrivatePostgres, prefix: str, tmp_path: Path,

@@ -1,5 +1,5 @@
 """Issue 10, items 3 and 4 on the scale-out deployment (two nodes, a Kafka-protocol broker,
-PostgreSQL): a logout, a password change or a deletion made on one node closes the user's
+PostgreSQL or Cassandra): a logout, a password change or a deletion made on one node closes the user's
 sessions on the other; a revocation written to the store by another process (the CLI) reaches
 both nodes; and the next holder of a deleted name, on either node, inherits nothing."""
 
@@ -9,15 +9,16 @@ import pytest
 
 from tests.conftest import CHEAP_ARGON2
 from tests.helpers.http import PASSWORD, bearer, login, register
-from tests.scale.conftest import NodeFactory
+from tests.scale.conftest import STORES, NodeFactory
 from tests.security.conftest import basic_header, closed, http_from, telnet_login, ws_from
 from torbit.app import App
-from torbit.backends.store.sql import SqlStore
+from torbit.backends.registry import open_store
 from torbit.core.accounts import Accounts
 from torbit.core.hashing import PasswordHashing
 from torbit.frontends.http.ws import REVOKED
 
-pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka,
+              pytest.mark.parametrize("scale_store", STORES)]
 
 
 async def two_nodes(make_node: NodeFactory) -> tuple[App, App]:
@@ -60,7 +61,7 @@ async def test_a_revocation_from_another_process_reaches_every_node(
     a, b = await two_nodes(make_node)
     sockets = [await ws_from(node, basic_header("alice")) for node in (a, b)]
     telnets = [await telnet_login(node, "alice") for node in (a, b)]
-    store = SqlStore(a.settings.storage.url)
+    store = open_store(a.settings.storage.url)
     await store.open()
     try:
         from argon2 import PasswordHasher

@@ -1,7 +1,9 @@
 """CassandraStore: torbit.core.ports.Store on Apache Cassandra, the seed's own engine for users,
 ignores and read positions, with rooms and moderation besides. The tables, and why each
 exists, are in cassandra_schema.py; the driver in cassandra_cql.py; room moderation in
-cassandra_rooms.py. Messages are not kept here: a Cassandra deployment's log is Kafka.
+cassandra_rooms.py; listing and deleting rooms in cassandra_catalog.py; the audit log in
+cassandra_audit.py; tokens and revocations in cassandra_sessions.py. Messages are not kept
+here: a Cassandra deployment's log is Kafka.
 
 Every read and write uses the configured consistency level (`storage.consistency`, default
 LOCAL_QUORUM: with a replication factor of 3, a write is acknowledged by two replicas of the
@@ -16,9 +18,10 @@ removes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
+from torbit.backends.store.cassandra_audit import AuditCql
+from torbit.backends.store.cassandra_catalog import RoomCatalogCql
 from torbit.backends.store.cassandra_cql import (
     DEFAULT_CONSISTENCY,
     CassandraUrl,
@@ -35,10 +38,8 @@ from torbit.backends.store.cassandra_sessions import SessionsCql
 from torbit.core.models import AccountDeletion, Room, User
 from torbit.errors import Conflict, NotFound
 
-T = TypeVar("T")
 
-
-class CassandraStore(RoomModerationCql, SessionsCql):
+class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
     """`url` is cassandra://host:port[,host:port]/keyspace; `consistency` a CQL level."""
 
     def __init__(self, url: str, *, consistency: str = DEFAULT_CONSISTENCY) -> None:
@@ -158,6 +159,14 @@ class CassandraStore(RoomModerationCql, SessionsCql):
                     f"DELETE FROM {k}.mutes WHERE bucket = 0 AND room_key = ? AND user_key = ?",
                     (r["room_key"], key),
                 ),
+                *(
+                    (
+                        f"DELETE FROM {k}.room_roles WHERE room_key = ? AND role = ? "
+                        f"AND user_key = ?",
+                        (r["room_key"], role, key),
+                    )
+                    for role in ("admin", "banned")
+                ),
             ]
         writes += [
             (
@@ -184,8 +193,8 @@ class CassandraStore(RoomModerationCql, SessionsCql):
         ):
             writes.append((f"DELETE FROM {k}.{table} WHERE {column} = ?", (key,)))
         for room_key in doomed:
-            writes += await self._room_deletion(room_key)
-        await self._batches(writes)
+            writes += await self._room_deletion(room_key, key)
+        await self.cql.batches(writes)
         for room_key in doomed:
             await self.cql.lwt(f"DELETE FROM {k}.rooms WHERE key = ? IF EXISTS", room_key)
         # whoever registers the name next must not inherit the rooms
@@ -194,52 +203,6 @@ class CassandraStore(RoomModerationCql, SessionsCql):
                 f"UPDATE {k}.rooms SET owner = null WHERE key = ? IF owner = ?", room_key, owner
             )
         return AccountDeletion(tuple(sorted(doomed)), tuple(sorted(kept)))
-
-    async def _owned_rooms(self, key: str) -> tuple[list[str], dict[str, str]]:
-        """The rooms the user owns: those nobody else is a member of (to delete), and the
-        others with their owner as stored (to leave server-owned). rooms_by_owner may name
-        a room someone else won the creation of: the room row decides."""
-        k = self.ks
-        doomed: list[str] = []
-        kept: dict[str, str] = {}
-        for r in await self.cql.rows(
-            f"SELECT room_key FROM {k}.rooms_by_owner WHERE owner_key = ?", key
-        ):
-            room = await self.cql.one(f"SELECT owner FROM {k}.rooms WHERE key = ?", r["room_key"])
-            if room is None or room["owner"] is None or room["owner"].lower() != key:
-                continue
-            members = await self.cql.rows(
-                f"SELECT user_key, member FROM {k}.room_users WHERE room_key = ?", r["room_key"]
-            )
-            if any(m["member"] and m["user_key"] != key for m in members):
-                kept[str(r["room_key"])] = str(room["owner"])
-            else:
-                doomed.append(str(r["room_key"]))
-        return doomed, kept
-
-    async def _room_deletion(self, room_key: str) -> list[tuple[str, Params]]:
-        """The writes that remove a room's rows: everyone's standing there (both sides),
-        mutes, and the read cursors of all who were ever members."""
-        k = self.ks
-        people = await self.cql.rows(
-            f"SELECT user_key FROM {k}.room_users WHERE room_key = ?", room_key
-        )
-        writes: list[tuple[str, Params]] = [
-            (f"DELETE FROM {k}.room_users WHERE room_key = ?", (room_key,)),
-            (f"DELETE FROM {k}.mutes WHERE bucket = 0 AND room_key = ?", (room_key,)),
-        ]
-        for p in people:
-            writes += [
-                (
-                    f"DELETE FROM {k}.user_rooms WHERE user_key = ? AND room_key = ?",
-                    (p["user_key"], room_key),
-                ),
-                (
-                    f"DELETE FROM {k}.cursors WHERE user_key = ? AND channel = ?",
-                    (p["user_key"], room_key),
-                ),
-            ]
-        return writes
 
     # rooms and memberships
 
@@ -256,25 +219,6 @@ class CassandraStore(RoomModerationCql, SessionsCql):
         )
         return room_of(row) if row is not None else None
 
-    async def list_rooms(self) -> list[tuple[Room, int]]:
-        """Every room, with its member count read from its own room_users partition
-        (COUNT of a column counts the rows where it is set: the members)."""
-        rows = sorted(
-            await self.cql.rows(
-                f"SELECT key, name, created_at, owner, topic, private FROM {self.ks}.rooms"
-            ),
-            key=lambda r: str(r["key"]),
-        )
-        counts = await _gather_bounded(
-            self.cql.one(
-                f"SELECT COUNT(member) AS n FROM {self.ks}.room_users WHERE room_key = ?", r["key"]
-            )
-            for r in rows
-        )
-        return [
-            (room_of(r), int((c or {}).get("n") or 0)) for r, c in zip(rows, counts, strict=True)
-        ]
-
     async def add_member(self, room_key: str, user_key: str) -> bool:
         room, user, pair = await asyncio.gather(
             self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
@@ -288,6 +232,7 @@ class CassandraStore(RoomModerationCql, SessionsCql):
         await self._set_pair(
             room_key, user_key, {"member": True, "joined": True}, name=user["name"]
         )
+        await self._joined(room_key, user_key)  # the fence against deleting the room
         return True
 
     async def remove_member(self, room_key: str, user_key: str) -> bool:
@@ -418,14 +363,3 @@ def _user(row: Row) -> User:
         is_admin=bool(row["is_admin"]),
         credential=row["credential"] or "",
     )
-
-
-async def _gather_bounded(calls: Iterable[Awaitable[T]], limit: int = 64) -> list[T]:
-    """Await them all, at most `limit` at a time (bounded load on the cluster), in order."""
-    gate = asyncio.Semaphore(limit)
-
-    async def one(call: Awaitable[T]) -> T:
-        async with gate:
-            return await call
-
-    return list(await asyncio.gather(*(one(c) for c in calls)))

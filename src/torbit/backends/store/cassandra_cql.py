@@ -319,6 +319,12 @@ class Cql:
         except Exception as e:
             raise self._mapped(e) from e
 
+    async def batches(self, writes: Sequence[tuple[str, Params]], size: int = 50) -> None:
+        """Long lists of writes (deleting a user, a room): logged batches of at most `size`
+        statements, one after the other."""
+        for start in range(0, len(writes), size):
+            await self.batch(writes[start : start + size])
+
     async def ddl(self, cql: str) -> None:
         """A schema change, not prepared; the driver waits for the cluster to agree on it."""
         try:

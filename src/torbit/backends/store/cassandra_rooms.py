@@ -1,24 +1,24 @@
 """The room moderation part of CassandraStore (torbit.core.ports.Store): creating and changing
-rooms, standing, room admins, bans, mutes, invitations and the audit log. A mixin, so that
-cassandra.py stays about users, memberships, ignores, cursors and tokens.
+rooms, standing, room admins, bans, mutes and invitations. A mixin, so that cassandra.py stays
+about users, memberships, ignores, cursors and tokens.
 
 A user's standing in a room is one row of room_users, mirrored in user_rooms (the per-user
 view) by writing both in one logged batch. Rows are only ever written by UPDATE, so they carry
-no row marker: once every flag is unset the row is gone by itself.
+no row marker: once every flag is unset the row is gone by itself. Admin rights and bans are
+also rows of room_roles, written in the same batch: listing a room's admins or bans reads
+those few rows instead of every member's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
-from torbit.core.models import AuditEntry, Mute, Room, Standing
+from torbit.core.models import Mute, Room, Standing
 from torbit.errors import Conflict, NotFound
-
-BUCKET_BITS = 16  # audit_log and revocations partitions hold 65,536 consecutive ids each
 
 
 class RoomModerationCql:
@@ -41,10 +41,15 @@ class RoomModerationCql:
         return row or {}
 
     async def _set_pair(
-        self, room_key: str, user_key: str, values: dict[str, Any], **room_only: Any
+        self,
+        room_key: str,
+        user_key: str,
+        values: dict[str, Any],
+        extra: Sequence[tuple[str, Params]] = (),
+        **room_only: Any,
     ) -> None:
-        """Set flags (None unsets) on both sides, in one logged batch; `room_only` columns
-        (the member's display name) go to room_users alone."""
+        """Set flags (None unsets) on both sides, in one logged batch with the `extra`
+        writes; `room_only` columns (the member's display name) go to room_users alone."""
         both = ", ".join(f"{c} = ?" for c in values)
         mine = ", ".join(f"{c} = ?" for c in {**values, **room_only})
         await self.cql.batch(
@@ -57,28 +62,61 @@ class RoomModerationCql:
                     f"UPDATE {self.ks}.user_rooms SET {both} WHERE user_key = ? AND room_key = ?",
                     (*values.values(), user_key, room_key),
                 ),
+                *extra,
             ]
         )
 
-    async def _both_exist(self, room_key: str, user_key: str) -> None:
+    def _role_write(
+        self, room_key: str, role: str, user_key: str, name: str | None
+    ) -> tuple[str, Params]:
+        """Grant (with the user's display name) or, with None, revoke a role row."""
+        if name is None:
+            return (
+                f"DELETE FROM {self.ks}.room_roles WHERE room_key = ? AND role = ? "
+                f"AND user_key = ?",
+                (room_key, role, user_key),
+            )
+        return (
+            f"INSERT INTO {self.ks}.room_roles (room_key, role, user_key, name) "
+            f"VALUES (?, ?, ?, ?)",
+            (room_key, role, user_key, name),
+        )
+
+    async def _both_exist(self, room_key: str, user_key: str) -> str:
+        """The user's display name; NotFound unless both the room and the user exist."""
         room, user = await asyncio.gather(
             self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
-            self.cql.one(f"SELECT key FROM {self.ks}.users WHERE key = ?", user_key),
+            self.cql.one(f"SELECT name FROM {self.ks}.users WHERE key = ?", user_key),
         )
         if room is None or user is None:
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}")
+        return str(user["name"])
+
+    async def _roles(self, room_key: str, role: str) -> list[Row]:
+        return await self.cql.rows(
+            f"SELECT user_key, name FROM {self.ks}.room_roles WHERE room_key = ? AND role = ?",
+            room_key,
+            role,
+        )
 
     # rooms
 
     async def _insert_room(self, room: Room) -> tuple[bool, Row]:
-        # The owner's index row goes first: a room it names that they do not own is checked
-        # and skipped when they are deleted, while a missing one would leave them owning it.
+        # The index rows go first: one naming a room that does not exist (its creator died
+        # in between) or that another owner won is checked against the rooms row and skipped
+        # by every reader, while a missing one would hide the room from listings, or leave a
+        # deleted owner owning it.
+        writes: list[tuple[str, Params]] = [
+            (f"INSERT INTO {self.ks}.room_index (bucket, key) VALUES (0, ?)", (room.key,))
+        ]
         if room.owner is not None:
-            await self.cql.run(
-                f"INSERT INTO {self.ks}.rooms_by_owner (owner_key, room_key) VALUES (?, ?)",
-                room.owner.lower(),
-                room.key,
+            writes.append(
+                (
+                    f"INSERT INTO {self.ks}.rooms_by_owner (owner_key, room_key) VALUES (?, ?)",
+                    (room.owner.lower(), room.key),
+                )
             )
+        await asyncio.gather(*(self.cql.run(cql, *params) for cql, params in writes))
         return await self.cql.lwt(
             f"INSERT INTO {self.ks}.rooms (key, name, created_at, owner, topic, private) "
             f"VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
@@ -134,30 +172,47 @@ class RoomModerationCql:
     # admins, bans, mutes
 
     async def set_room_admin(self, room_key: str, user_key: str, is_admin: bool) -> bool:
-        if is_admin:
-            await self._both_exist(room_key, user_key)
+        name = await self._both_exist(room_key, user_key) if is_admin else None
         if bool((await self._pair(room_key, user_key)).get("admin")) == is_admin:
             return False
-        await self._set_pair(room_key, user_key, {"admin": True if is_admin else None})
+        await self._set_pair(
+            room_key,
+            user_key,
+            {"admin": True if is_admin else None},
+            [self._role_write(room_key, "admin", user_key, name)],
+        )
         return True
+
+    async def list_room_admins(self, room_key: str) -> list[str]:
+        return [str(r["user_key"]) for r in await self._roles(room_key, "admin")]
+
+    async def list_bans(self, room_key: str) -> list[str]:
+        """In user key order (room_roles' clustering order)."""
+        return [str(r["name"]) for r in await self._roles(room_key, "banned")]
 
     async def expel(
         self, room_key: str, user_key: str, *, banned_at: datetime | None = None
     ) -> bool:
-        if banned_at is not None:
-            await self._both_exist(room_key, user_key)
+        name = await self._both_exist(room_key, user_key) if banned_at is not None else None
         pair = await self._pair(room_key, user_key)
         values: dict[str, Any] = {"member": None, "admin": None, "invited_at": None}
+        extra = [self._role_write(room_key, "admin", user_key, None)]
         if banned_at is not None and pair.get("banned_at") is None:
             values["banned_at"] = to_us(banned_at)
+            extra.append(self._role_write(room_key, "banned", user_key, name))
         if pair or "banned_at" in values:
-            await self._set_pair(room_key, user_key, values, name=None)
+            await self._set_pair(room_key, user_key, values, extra, name=None)
         return bool(pair.get("member"))
 
     async def unban(self, room_key: str, user_key: str) -> bool:
         if (await self._pair(room_key, user_key)).get("banned_at") is None:
             return False
-        await self._set_pair(room_key, user_key, {"banned_at": None})
+        await self._set_pair(
+            room_key,
+            user_key,
+            {"banned_at": None},
+            [self._role_write(room_key, "banned", user_key, None)],
+        )
         return True
 
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
@@ -245,101 +300,6 @@ class RoomModerationCql:
             f"SELECT room_key, invited_at FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
         )
         return [str(r["room_key"]) for r in rows if r["invited_at"] is not None]
-
-    # the audit log
-
-    async def _next_serial(self, name: str) -> int:
-        """The next number of a sequence (the audit log's ids, revocation serials):
-        compare-and-set until ours applies. Both are written rarely, so contention is rare."""
-        while True:
-            row = await self.cql.one(f"SELECT value FROM {self.ks}.sequences WHERE name = ?", name)
-            if row is None:
-                applied, _ = await self.cql.lwt(
-                    f"INSERT INTO {self.ks}.sequences (name, value) VALUES (?, 1) IF NOT EXISTS",
-                    name,
-                )
-                if applied:
-                    return 1
-                continue
-            current = int(row["value"])
-            applied, _ = await self.cql.lwt(
-                f"UPDATE {self.ks}.sequences SET value = ? WHERE name = ? IF value = ?",
-                current + 1,
-                name,
-                current,
-            )
-            if applied:
-                return current + 1
-
-    async def _last_serial(self, name: str) -> int:
-        row = await self.cql.one(f"SELECT value FROM {self.ks}.sequences WHERE name = ?", name)
-        return int(row["value"]) if row is not None else 0
-
-    async def add_audit(self, entry: AuditEntry) -> AuditEntry:
-        new_id = await self._next_serial("audit")
-        k, at = self.ks, to_us(entry.at)
-        writes: list[tuple[str, Params]] = [
-            (
-                f"INSERT INTO {k}.audit_log (bucket, id, at, actor, action, room, target, detail) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    new_id >> BUCKET_BITS,
-                    new_id,
-                    at,
-                    entry.actor,
-                    entry.action,
-                    entry.room,
-                    entry.target,
-                    entry.detail,
-                ),
-            )
-        ]
-        if entry.room is not None:
-            writes.append(
-                (
-                    f"INSERT INTO {k}.audit_by_room (room, id, at, actor, action, target, detail) "
-                    f"VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (entry.room, new_id, at, entry.actor, entry.action, entry.target, entry.detail),
-                )
-            )
-        await self.cql.batch(writes)
-        return replace(entry, id=new_id)
-
-    async def list_audit(self, room_key: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        k = self.ks
-        if room_key is not None:
-            rows = await self.cql.rows(
-                f"SELECT id, at, actor, action, target, detail "
-                f"FROM {k}.audit_by_room WHERE room = ? LIMIT ?",
-                room_key,
-                limit,
-            )
-            return [_entry(r, room_key) for r in rows]
-        out: list[AuditEntry] = []
-        top = await self._last_serial("audit")
-        bucket = top >> BUCKET_BITS if top else -1
-        while bucket >= 0 and len(out) < limit:
-            rows = await self.cql.rows(
-                f"SELECT id, at, actor, action, room, target, detail "
-                f"FROM {k}.audit_log WHERE bucket = ? LIMIT ?",
-                bucket,
-                limit - len(out),
-            )
-            out += [_entry(r, r["room"]) for r in rows]
-            bucket -= 1
-        return out
-
-
-def _entry(row: Row, room: str | None) -> AuditEntry:
-    return AuditEntry(
-        id=int(row["id"]),
-        at=from_us(int(row["at"])),
-        actor=str(row["actor"]),
-        action=str(row["action"]),
-        room=room,
-        target=row["target"],
-        detail=row["detail"] or "",
-    )
 
 
 def room_of(row: Row) -> Room:

@@ -2,18 +2,24 @@
 
 Query-first: one table per question the store asks, no joins; rows that must agree live in
 pairs written in one logged batch. Lightweight transactions (Paxos) only where uniqueness
-needs them: registering a name, creating a room, and the audit log's id sequence; users and
-rooms rows are only ever written through them, so plain and Paxos writes never mix there.
+needs them: registering a name, creating a room, the audit log's id sequence, and the flag
+that fences joins while a room is deleted; users and rooms rows are only ever written through
+them, so plain and Paxos writes never mix there.
 
     users            key → name, hash, credential, skeleton, created, admin
                                                       login, registration (IF NOT EXISTS)
     users_by_skeleton  skeleton → keys                a new name that reads like a taken one
-    rooms            key → name, created, owner, topic, private       room lookups, creation (LWT)
-    rooms_by_owner   owner key → room keys            what a deleted user owned
+    rooms            key → name, created, owner, topic, private, closing
+                                                      room lookups, creation (LWT); `closing`
+                                                      fences joins while a room is deleted
+    room_index       one partition → room keys, in key order
+                                                      pages of rooms (list_rooms, empty_rooms)
+    rooms_by_owner   owner key → room keys            owned_rooms; what a deleted user owned
     room_users       (room, user) → name, member, joined, admin, banned, invited, muted
                                      standing in one read; a room's members and their count;
                                      `joined` stays after leaving: who may hold a cursor there
     user_rooms       (user, room) → the same flags    rooms_of, invited_rooms, user deletion
+    room_roles       (room, role, user) → name        a room's admins, its bans by name
     mutes            one partition → (room, user, until)     active_mutes at a node's start
     ignores / ignored_by    both directions of an ignore, for the list and for deletion
     cursors          (user, channel, last_id DESC)    read cursors: the highest row wins
@@ -32,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from torbit.backends.store.cassandra_cql import Cql, is_missing_table
@@ -43,6 +50,8 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]  # {ks} is the keyspace
+    # Fills new tables from the old ones (a full scan: once, at the upgrade); idempotent.
+    backfill: Callable[[Cql, str], Awaitable[None]] | None = None
 
 
 def _flags(key: str, other: str, extra: str = "") -> str:
@@ -51,6 +60,24 @@ def _flags(key: str, other: str, extra: str = "") -> str:
         f"banned_at bigint, invited_at bigint, mute_until bigint, "
         f"PRIMARY KEY ({key}, {other}))"
     )
+
+
+async def _fill_room_index_and_roles(cql: Cql, ks: str) -> None:
+    for row in await cql.rows(f"SELECT key FROM {ks}.rooms"):
+        await cql.run(f"INSERT INTO {ks}.room_index (bucket, key) VALUES (0, ?)", row["key"])
+    pairs = await cql.rows(f"SELECT room_key, user_key, admin, banned_at FROM {ks}.room_users")
+    for row in pairs:
+        for role, held in (("admin", row["admin"]), ("banned", row["banned_at"] is not None)):
+            if not held:
+                continue
+            user = await cql.one(f"SELECT name FROM {ks}.users WHERE key = ?", row["user_key"])
+            await cql.run(
+                f"INSERT INTO {ks}.room_roles (room_key, role, user_key, name) VALUES (?, ?, ?, ?)",
+                row["room_key"],
+                role,
+                row["user_key"],
+                (user or {}).get("name") or row["user_key"],
+            )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -94,6 +121,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "user_key text, reason text, credential text, token_hash text, deleted boolean, "
             "PRIMARY KEY (bucket, serial))",
         ),
+    ),
+    Migration(
+        2,
+        "rooms in key order, room admins and bans by room, the closing fence of rooms",
+        (
+            "CREATE TABLE IF NOT EXISTS {ks}.room_index (bucket int, key text, "
+            "PRIMARY KEY (bucket, key))",
+            "CREATE TABLE IF NOT EXISTS {ks}.room_roles (room_key text, role text, "
+            "user_key text, name text, PRIMARY KEY (room_key, role, user_key))",
+            "ALTER TABLE {ks}.rooms ADD IF NOT EXISTS closing boolean",
+        ),
+        _fill_room_index_and_roles,
     ),
 )
 
@@ -180,6 +219,8 @@ async def upgrade(cql: Cql, keyspace: str) -> int:
                 continue
             for statement in migration.statements:
                 await cql.ddl(statement.format(ks=ks))
+            if migration.backfill is not None:
+                await migration.backfill(cql, ks)
             await cql.run(
                 f"INSERT INTO {ks}.schema_version (version, description, applied_at) "
                 f"VALUES (?, ?, toTimestamp(now()))",

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from torbit.backends.store.cassandra_audit import BUCKET_BITS
 from torbit.backends.store.cassandra_cql import Cql, Params, to_us
-from torbit.backends.store.cassandra_rooms import BUCKET_BITS
 from torbit.core.models import Revocation
 from torbit.errors import NotFound
 
@@ -16,7 +16,6 @@ from torbit.errors import NotFound
 # regardless); this much after they expire, as a margin for clocks.
 TOKEN_TTL_MARGIN_S = 3600
 MAX_TTL_S = 630_720_000  # Cassandra's limit: 20 years
-BATCH_STATEMENTS = 50  # long deletions go in logged batches of at most this many statements
 
 
 class SessionsCql:
@@ -30,10 +29,6 @@ class SessionsCql:
 
     async def _last_serial(self, name: str) -> int:
         raise NotImplementedError
-
-    async def _batches(self, writes: list[tuple[str, Params]]) -> None:
-        for start in range(0, len(writes), BATCH_STATEMENTS):
-            await self.cql.batch(writes[start : start + BATCH_STATEMENTS])
 
     # login tokens
 
@@ -105,7 +100,7 @@ class SessionsCql:
                     (user_key, token_hash),
                 ),
             ]
-        await self._batches(writes)
+        await self.cql.batches(writes)
 
     # revocations
 
@@ -163,7 +158,7 @@ class SessionsCql:
         cutoff = to_us(older_than)
         rows = await self.cql.rows(f"SELECT bucket, serial, at FROM {self.ks}.revocations")
         old = [(r["bucket"], r["serial"]) for r in rows if int(r["at"]) < cutoff]
-        await self._batches(
+        await self.cql.batches(
             [
                 (f"DELETE FROM {self.ks}.revocations WHERE bucket = ? AND serial = ?", key)
                 for key in old

@@ -1,0 +1,263 @@
+"""The room catalogue of CassandraStore (torbit.core.ports.Store): rooms a page at a time, the
+rooms a user owns, empty rooms, and deleting rooms with everything that hangs off them. A mixin.
+
+How this reads Cassandra, and what it costs:
+
+- Pages of rooms come from room_index, one partition holding every room key in key order, so
+  `key > after LIMIT n` is a slice of one partition, never a scan of the rooms table (whose
+  partitions are in token order, not key order). The price: that partition takes every room
+  creation and deletion (rare next to messages) and grows by a few dozen bytes a room, well
+  within a partition's comfortable size for the millions of rooms a chat server can have.
+  Each listed room is then read by key, with its member count from its own room_users
+  partition, at most 64 at a time.
+- empty_rooms walks room_index from `after` in pages, and counts the members of each room
+  old enough: work proportional to the rooms passed over. It belongs to the retention sweep,
+  which runs now and then and goes on from where it stopped, off every request's path.
+- Deleting a room cannot be one transaction across its partitions. A join racing the
+  deletion is fenced instead: the deleter first sets the room's `closing` flag (a
+  lightweight transaction, with a TTL so a deleter that dies frees it), then reads the
+  members; a joiner writes its membership, then reads the flag. With reads and writes at a
+  quorum level (LOCAL_QUORUM, QUORUM, or ONE on one replica) one of the two always sees the
+  other's write: the deleter gives up if it sees a member, the joiner waits for the outcome
+  if it sees the flag, and takes its membership back if the room went. (At ONE with several
+  replicas both may miss: a join may then outlive its room as a stray row.)
+- A read cursor is a row of its user's partition: the room's cursors are found through
+  room_users, whose `joined` flag stays after a member leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Iterable
+from datetime import datetime
+from typing import TypeVar
+
+from torbit.backends.store.cassandra_cql import Cql, Params, Row, to_us
+from torbit.backends.store.cassandra_rooms import room_of
+from torbit.core.models import Room
+from torbit.errors import NotFound, ServiceUnavailable
+
+T = TypeVar("T")
+
+CLOSING_TTL_S = 60  # a deleter that died stops fencing joins after this
+SCAN_PAGE = 200  # room keys read from room_index at a time
+
+
+class RoomCatalogCql:
+    """Needs `cql` and `ks` (the keyspace) from CassandraStore."""
+
+    cql: Cql
+    ks: str
+
+    # listings
+
+    async def _index_page(self, after: str | None, limit: int) -> list[str]:
+        if after is None:
+            rows = await self.cql.rows(
+                f"SELECT key FROM {self.ks}.room_index WHERE bucket = 0 LIMIT ?", limit
+            )
+        else:
+            rows = await self.cql.rows(
+                f"SELECT key FROM {self.ks}.room_index WHERE bucket = 0 AND key > ? LIMIT ?",
+                after,
+                limit,
+            )
+        return [str(r["key"]) for r in rows]
+
+    async def _room_rows(self, keys: list[str]) -> list[Row | None]:
+        return await gather_bounded(
+            self.cql.one(
+                f"SELECT name, created_at, owner, topic, private FROM {self.ks}.rooms "
+                f"WHERE key = ?",
+                key,
+            )
+            for key in keys
+        )
+
+    async def _member_counts(self, keys: list[str]) -> list[int]:
+        """COUNT of a column counts the rows where it is set: the members."""
+        rows = await gather_bounded(
+            self.cql.one(
+                f"SELECT COUNT(member) AS n FROM {self.ks}.room_users WHERE room_key = ?", key
+            )
+            for key in keys
+        )
+        return [int((r or {}).get("n") or 0) for r in rows]
+
+    async def list_rooms(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[Room, int]]:
+        out: list[tuple[Room, int]] = []
+        while limit is None or len(out) < limit:
+            want = SCAN_PAGE if limit is None else min(SCAN_PAGE, limit - len(out))
+            keys = await self._index_page(after, want)
+            rows = await self._room_rows(keys)
+            found = [(k, r) for k, r in zip(keys, rows, strict=True) if r is not None]
+            counts = await self._member_counts([k for k, _ in found])
+            out += [(room_of(r), n) for (_, r), n in zip(found, counts, strict=True)]
+            if len(keys) < want:
+                break
+            after = keys[-1]
+        return out
+
+    async def owned_rooms(self, user_key: str) -> list[str]:
+        """Through rooms_by_owner, each checked against its rooms row (it may name a room
+        that another owner won the creation of, or one deleted since)."""
+        rows = await self.cql.rows(
+            f"SELECT room_key FROM {self.ks}.rooms_by_owner WHERE owner_key = ?", user_key
+        )
+        keys = [str(r["room_key"]) for r in rows]
+        rooms = await self._room_rows(keys)
+        return [
+            k
+            for k, room in zip(keys, rooms, strict=True)
+            if room is not None and room["owner"] is not None and room["owner"].lower() == user_key
+        ]
+
+    async def empty_rooms(
+        self, created_before: datetime, *, after: str | None = None, limit: int = 100
+    ) -> list[str]:
+        cutoff = to_us(created_before)
+        out: list[str] = []
+        while len(out) < limit:
+            keys = await self._index_page(after, SCAN_PAGE)
+            rows = await self._room_rows(keys)
+            old = [
+                k
+                for k, r in zip(keys, rows, strict=True)
+                if r is not None and int(r["created_at"]) < cutoff
+            ]
+            counts = await self._member_counts(old)
+            out += [k for k, n in zip(old, counts, strict=True) if n == 0]
+            if len(keys) < SCAN_PAGE:
+                break
+            after = keys[-1]
+        return out[:limit]
+
+    # deletion
+
+    async def delete_room(self, key: str) -> bool:
+        room = await self._close(key)
+        if room is None:
+            return False
+        await self.cql.batches(await self._room_deletion(key, room["owner"]))
+        await self.cql.lwt(f"DELETE FROM {self.ks}.rooms WHERE key = ? IF EXISTS", key)
+        return True
+
+    async def delete_room_if_empty(self, key: str) -> bool:
+        room = await self._close(key)
+        if room is None:
+            return False
+        if (await self._member_counts([key]))[0]:
+            await self.cql.lwt(
+                f"UPDATE {self.ks}.rooms SET closing = null WHERE key = ? IF EXISTS", key
+            )
+            return False
+        await self.cql.batches(await self._room_deletion(key, room["owner"]))
+        await self.cql.lwt(f"DELETE FROM {self.ks}.rooms WHERE key = ? IF EXISTS", key)
+        return True
+
+    async def _close(self, key: str) -> Row | None:
+        """Raise the room's closing flag; the room's owner as stored, or None if unknown."""
+        applied, _ = await self.cql.lwt(
+            f"UPDATE {self.ks}.rooms USING TTL {CLOSING_TTL_S} SET closing = true "
+            f"WHERE key = ? IF EXISTS",
+            key,
+        )
+        if not applied:
+            return None
+        return await self.cql.one(f"SELECT owner FROM {self.ks}.rooms WHERE key = ?", key) or {
+            "owner": None
+        }
+
+    async def _joined(self, room_key: str, user_key: str) -> None:
+        """The joiner's half of the fence (after writing the membership): wait while the
+        room is closing; if it went, take the membership back and raise NotFound."""
+        deadline = time.monotonic() + CLOSING_TTL_S + 5
+        while True:
+            row = await self.cql.one(f"SELECT closing FROM {self.ks}.rooms WHERE key = ?", room_key)
+            if row is not None and not row["closing"]:
+                return
+            if row is None or time.monotonic() > deadline:
+                await self.cql.batches(
+                    [
+                        (
+                            f"DELETE FROM {self.ks}.room_users WHERE room_key = ? AND user_key = ?",
+                            (room_key, user_key),
+                        ),
+                        (
+                            f"DELETE FROM {self.ks}.user_rooms WHERE user_key = ? AND room_key = ?",
+                            (user_key, room_key),
+                        ),
+                    ]
+                )
+                if row is None:
+                    raise NotFound(f"no room {room_key!r}")
+                raise ServiceUnavailable("storage unavailable: the room is being deleted")
+            await asyncio.sleep(0.05)
+
+    async def _room_deletion(self, room_key: str, owner: str | None) -> list[tuple[str, Params]]:
+        """The writes that remove a room's rows but the rooms row itself: everyone's standing
+        there (both sides), roles, mutes, index rows, and the read cursors of all who ever
+        joined."""
+        k = self.ks
+        people = await self.cql.rows(
+            f"SELECT user_key FROM {k}.room_users WHERE room_key = ?", room_key
+        )
+        writes: list[tuple[str, Params]] = [
+            (f"DELETE FROM {k}.room_roles WHERE room_key = ?", (room_key,)),
+            (f"DELETE FROM {k}.mutes WHERE bucket = 0 AND room_key = ?", (room_key,)),
+            (f"DELETE FROM {k}.room_index WHERE bucket = 0 AND key = ?", (room_key,)),
+        ]
+        if owner is not None:
+            writes.append(
+                (
+                    f"DELETE FROM {k}.rooms_by_owner WHERE owner_key = ? AND room_key = ?",
+                    (owner.lower(), room_key),
+                )
+            )
+        for p in people:
+            writes += [
+                (
+                    f"DELETE FROM {k}.room_users WHERE room_key = ? AND user_key = ?",
+                    (room_key, p["user_key"]),
+                ),
+                (
+                    f"DELETE FROM {k}.user_rooms WHERE user_key = ? AND room_key = ?",
+                    (p["user_key"], room_key),
+                ),
+                (
+                    f"DELETE FROM {k}.cursors WHERE user_key = ? AND channel = ?",
+                    (p["user_key"], room_key),
+                ),
+            ]
+        return writes
+
+    async def _owned_rooms(self, key: str) -> tuple[list[str], dict[str, str]]:
+        """The rooms the user owns: those nobody else is a member of (to delete), and the
+        others with their owner as stored (to leave server-owned)."""
+        doomed: list[str] = []
+        kept: dict[str, str] = {}
+        owned = await self.owned_rooms(key)
+        rooms = await self._room_rows(owned)
+        for room_key, room in zip(owned, rooms, strict=True):
+            members = await self.cql.rows(
+                f"SELECT user_key, member FROM {self.ks}.room_users WHERE room_key = ?", room_key
+            )
+            if any(m["member"] and m["user_key"] != key for m in members):
+                kept[room_key] = str((room or {}).get("owner"))
+            else:
+                doomed.append(room_key)
+        return doomed, kept
+
+
+async def gather_bounded(calls: Iterable[Awaitable[T]], limit: int = 64) -> list[T]:
+    """Await them all, at most `limit` at a time (bounded load on the cluster), in order."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with gate:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))

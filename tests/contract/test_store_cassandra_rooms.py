@@ -1,0 +1,111 @@
+"""What is particular to the Cassandra store's rooms: the upgrade that builds room_index and
+room_roles from existing rows, and the fence between deleting a room and joining it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+import pytest
+
+from tests.contract.conftest import NOW, empty
+from tests.contract.test_store import room, users
+from torbit.backends.store import cassandra_schema
+from torbit.backends.store.cassandra import CassandraStore
+from torbit.backends.store.cassandra_cql import to_us
+from torbit.errors import NotFound
+
+pytestmark = pytest.mark.cassandra
+
+
+async def test_upgrade_from_version_1_indexes_existing_rooms_admins_and_bans(
+    fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = CassandraStore(fresh_database("cassandra"))
+    with monkeypatch.context() as m:  # a keyspace as the first release left it
+        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:1])
+        m.setattr(cassandra_schema, "HEAD", 1)
+        await store.open()
+    k = store.ks
+    try:
+        await users(store, "alice", "Bob")
+        for name in ("hall", "den"):  # rows as version 1 wrote them: no index, no roles
+            await store.cql.run(
+                f"INSERT INTO {k}.rooms (key, name, created_at, owner, topic, private) "
+                f"VALUES (?, ?, ?, 'alice', '', false)",
+                name,
+                name,
+                to_us(NOW),
+            )
+        for column, value in (("admin", True), ("banned_at", to_us(NOW))):
+            await store.cql.run(
+                f"UPDATE {k}.room_users SET {column} = ? WHERE room_key = 'den' AND user_key = ?",
+                value,
+                "alice" if column == "admin" else "bob",
+            )
+        await store.close()
+        await store.open()  # to HEAD
+        assert [r.key for r, _ in await store.list_rooms()] == ["den", "hall"]
+        assert await store.list_room_admins("den") == ["alice"]
+        assert await store.list_bans("den") == ["Bob"]
+        assert await store.empty_rooms(NOW + timedelta(seconds=1)) == ["den", "hall"]
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def cstore(cassandra_keyspace: str) -> AsyncIterator[CassandraStore]:
+    store = CassandraStore(cassandra_keyspace)
+    await store.open()
+    await empty(store)
+    yield store
+    await store.close()
+
+
+async def test_deleting_an_empty_room_and_joining_it_never_leave_a_member_of_nothing(
+    cstore: CassandraStore,
+) -> None:
+    await users(cstore, "alice")
+    for _ in range(15):
+        await cstore.ensure_room(room("den"))
+        deleted, joined = await asyncio.gather(
+            cstore.delete_room_if_empty("den"),
+            cstore.add_member("den", "alice"),
+            return_exceptions=True,
+        )
+        exists = await cstore.get_room("den") is not None
+        member = await cstore.rooms_of("alice") == ["den"]
+        if deleted is True:
+            assert isinstance(joined, NotFound) and not exists and not member
+        else:
+            assert deleted is False and joined is True and exists and member
+        assert await cstore.list_members("den") == (["alice"] if member else [])
+        await cstore.remove_member("den", "alice")
+        await cstore.delete_room("den")
+    assert not await cstore.query(f"SELECT * FROM {cstore.ks}.room_users")
+
+
+async def test_a_join_waits_while_the_room_is_closing_and_is_taken_back_if_it_goes(
+    cstore: CassandraStore,
+) -> None:
+    await users(cstore, "alice", "bob")
+    await cstore.ensure_room(room("den"))
+    await cstore.ensure_room(room("hall"))
+    for key in ("den", "hall"):  # a deleter between its two steps
+        await cstore.cql.lwt(f"UPDATE {cstore.ks}.rooms SET closing = true WHERE key = ? "
+                             f"IF EXISTS", key)
+    kept = asyncio.create_task(cstore.add_member("hall", "bob"))
+    gone = asyncio.create_task(cstore.add_member("den", "alice"))
+    await asyncio.sleep(0.3)
+    assert not kept.done() and not gone.done()
+    # the deleter of hall saw bob: it gives up; den's deleter finds it empty
+    await cstore.cql.lwt(f"UPDATE {cstore.ks}.rooms SET closing = null WHERE key = 'hall' "
+                         f"IF EXISTS")
+    await cstore.cql.lwt(f"DELETE FROM {cstore.ks}.rooms WHERE key = 'den' IF EXISTS")
+    assert await kept is True
+    with pytest.raises(NotFound):
+        await gone
+    assert await cstore.rooms_of("bob") == ["hall"]
+    assert await cstore.rooms_of("alice") == []
+    assert await cstore.list_members("den") == []
