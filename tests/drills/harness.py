@@ -38,7 +38,11 @@ class Deployment:
 
     @classmethod
     def scale_out(cls, pg_url: str, bootstrap: str, topic_prefix: str) -> Deployment:
-        return cls("scale-out", pg_url, f"kafka://{bootstrap}", topic_prefix)
+        return cls("postgres-kafka", pg_url, f"kafka://{bootstrap}", topic_prefix)
+
+    @property
+    def on_postgres(self) -> bool:
+        return (self.storage_url or "").startswith("postgresql")
 
 
 EMBEDDED = Deployment("embedded")
@@ -196,6 +200,34 @@ class ServerProcess:
     def storage_bytes(self) -> int:
         """The SQLite database with its WAL and shared-memory files (0 for PostgreSQL)."""
         return sum(p.stat().st_size for p in self.workdir.glob("torbit.db*"))
+
+
+def second_node(first: ServerProcess) -> ServerProcess:
+    """Another node of `first`'s cluster (same database and broker, same settings, ports and
+    directory of its own): for drills that put clients on two nodes."""
+    if first.deployment.storage_url is None:
+        raise ValueError("an embedded node has no cluster: two nodes need postgres-kafka")
+    extra = {k: v for k, v in first.env.items() if k.startswith("TORBIT_")
+             and k not in ("TORBIT_TELNET__PORT", "TORBIT_HTTP__PORT", "TORBIT_LOG__DIR")}
+    return ServerProcess(first.workdir.with_name(first.workdir.name + "-b"), first.deployment,
+                         **extra)
+
+
+async def pg_database_bytes(url: str) -> int:
+    """What a PostgreSQL database takes on disk (`pg_database_size`)."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return int(await conn.fetchval("SELECT pg_database_size(current_database())"))
+    finally:
+        await conn.close()
+
+
+def load_average() -> str:
+    """The machine's 1-minute load average (2 cores, shared with other jobs): context for
+    every latency a drill reports."""
+    return f"{os.getloadavg()[0]:.2f}"
 
 
 def mb(n: float) -> str:
