@@ -132,7 +132,7 @@ def deployment(name: str) -> Iterator[Callable[[], Deployment]]:
     with start_kafka(quick=False) as broker:
         try:
             yield lambda: Deployment.scale_out(databases.create(), broker.bootstrap,
-                                               f"drill{next(count)}")
+                                               f"drill{next(count)}", broker.root)
         finally:
             databases.drop_all()
 

@@ -35,10 +35,19 @@ class Deployment:
     storage_url: str | None = None  # None: sqlite:///<workdir>/torbit.db
     bus_url: str = "local"
     topic_prefix: str = "torbit"
+    broker_data: Path | None = None  # the broker's data directory, if it is ours to measure
 
     @classmethod
-    def scale_out(cls, pg_url: str, bootstrap: str, topic_prefix: str) -> Deployment:
-        return cls("postgres-kafka", pg_url, f"kafka://{bootstrap}", topic_prefix)
+    def scale_out(cls, pg_url: str, bootstrap: str, topic_prefix: str,
+                  broker_data: Path | None = None) -> Deployment:
+        return cls("postgres-kafka", pg_url, f"kafka://{bootstrap}", topic_prefix, broker_data)
+
+    def broker_bytes(self) -> int:
+        """What this deployment's topics take in the broker's data directory (0 if unknown)."""
+        if self.broker_data is None:
+            return 0
+        return sum(p.stat().st_size for d in self.broker_data.rglob(f"{self.topic_prefix}.*")
+                   if d.is_dir() for p in d.iterdir() if p.is_file())
 
     @property
     def on_postgres(self) -> bool:

@@ -42,6 +42,7 @@ class Sample:
     storage: int
     load: str
     rss_b: int = 0
+    broker: int = 0
 
 
 async def storage_bytes(server: ServerProcess) -> int:
@@ -148,11 +149,13 @@ async def soak_drill(
             if time.monotonic() >= next_sample:
                 s = Sample(round((time.monotonic() - t0) / 60, 1), server.rss(), server.fds(),
                            await storage_bytes(server), load_average(),
-                           receiver.rss() if receiver else 0)
+                           receiver.rss() if receiver else 0, server.deployment.broker_bytes())
                 samples.append(s)
                 print(f"soak: minute {s.minute}: rss {mb(s.rss)} MB"
                       + (f" (B {mb(s.rss_b)} MB)" if receiver else "")
-                      + f", fds {s.fds}, storage {mb(s.storage)} MB, load {s.load}", flush=True)
+                      + f", fds {s.fds}, storage {mb(s.storage)} MB"
+                      + (f" + broker {mb(s.broker)} MB" if s.broker else "")
+                      + f", load {s.load}", flush=True)
                 next_sample += sample_every
             await asyncio.sleep(0.5)
     finally:
@@ -195,6 +198,10 @@ async def soak_drill(
         "samples": " ".join(f"{s.minute}m:{mb(s.rss)}MB/{s.fds}fd/{mb(s.storage)}MB/l{s.load}"
                             for s in samples),
     }
+    if server.deployment.broker_data is not None:
+        extra["broker_mb_steady_min_max"] = (f"{mb(min(s.broker for s in steady))}/"
+                                             f"{mb(max(s.broker for s in steady))}")
+        extra["broker_mb_samples"] = " ".join(mb(s.broker) for s in samples)
     if receiver is not None:
         extra["rss_mb_b"] = f"{mb(rss_before_b)}->{mb(rss_after_b)}"
         extra["rss_mb_b_steady_min_max"] = (f"{mb(min(s.rss_b for s in steady))}/"
@@ -206,7 +213,10 @@ async def soak_drill(
              f"{1 / interval:g} msg/s, 1 http sender, 1 http poller, {ws_per_room} ws"
              + (f", {watchers_per_room} telnet watchers" if receiver else "")
              + f"), {churn_per_second:g} connections/s coming and going{where}",
-        faults="retention purge every minute (retention 18 s)",
+        faults="retention 18 s: "
+               + ("the topics' retention.ms (the broker expires records)"
+                  if server.deployment.bus_url.startswith("kafka") else
+                  "the purge ran every minute"),
         acknowledged=sum(len(h.acked) for h in honest), lost=lost, rss_before=rss_before,
         rss_after=rss_after, fds_before=fds_before, fds_after=fds_after,
         seconds=time.monotonic() - started, extra=extra,
