@@ -43,11 +43,12 @@ class Deployment:
         return cls("postgres-kafka", pg_url, f"kafka://{bootstrap}", topic_prefix, broker_data)
 
     def broker_bytes(self) -> int:
-        """What this deployment's topics take in the broker's data directory (0 if unknown)."""
+        """What this deployment's topics take on the broker's disk (blocks: index files are
+        preallocated sparse), 0 if unknown."""
         if self.broker_data is None:
             return 0
-        return sum(p.stat().st_size for d in self.broker_data.rglob(f"{self.topic_prefix}.*")
-                   if d.is_dir() for p in d.iterdir() if p.is_file())
+        dirs = [d for d in self.broker_data.rglob(f"{self.topic_prefix}.*") if d.is_dir()]
+        return sum(p.stat().st_blocks * 512 for d in dirs for p in d.iterdir() if p.is_file())
 
     @property
     def on_postgres(self) -> bool:
