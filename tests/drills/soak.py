@@ -194,9 +194,10 @@ async def soak_drill(
         "storage_mb_steady_min_max": f"{mb(min(s.storage for s in steady))}/"
                                      f"{mb(max(s.storage for s in steady))}",
         "storage_mb_after": mb(storage_after),
-        "load_min_max": f"{min(s.load for s in samples)}/{max(s.load for s in samples)}",
+        "load_min_max": f"{min(samples, key=lambda s: float(s.load)).load}/"
+                        f"{max(samples, key=lambda s: float(s.load)).load}",
         "samples": " ".join(f"{s.minute}m:{mb(s.rss)}MB/{s.fds}fd/{mb(s.storage)}MB/l{s.load}"
-                            for s in samples),
+                            + (f"/B{mb(s.rss_b)}MB" if receiver else "") for s in samples),
     }
     if server.deployment.broker_data is not None:
         extra["broker_mb_steady_min_max"] = (f"{mb(min(s.broker for s in steady))}/"
