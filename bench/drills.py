@@ -4,7 +4,7 @@ run (drill, load, faults injected, messages acknowledged and lost, server memory
 descriptors before/after, and what else it measured) and exits 1 if a drill found a loss or a
 broken bound.
 
-    .venv/bin/python bench/drills.py crash --kills 50 [--deployment scale-out]
+    .venv/bin/python bench/drills.py crash --kills 50 [--deployment postgres-kafka]
     .venv/bin/python bench/drills.py readers --healthy 1000 --stuck 50
     .venv/bin/python bench/drills.py hostile --seconds 120
     .venv/bin/python bench/drills.py fuzz --seconds 600
@@ -12,8 +12,11 @@ broken bound.
     .venv/bin/python bench/drills.py soak --minutes 30
     .venv/bin/python bench/drills.py all            # every drill at its default size
 
-`--deployment scale-out` runs a drill on PostgreSQL (a fresh database on
-$TORBIT_TEST_POSTGRES's server, dropped afterwards) and an Apache Kafka broker started for the run.
+`--deployment postgres-kafka` (or `scale-out`) runs a drill on PostgreSQL (a fresh database on
+$TORBIT_TEST_POSTGRES's server or a private one, dropped afterwards) and an Apache Kafka broker
+started for the run; `--nodes 2` adds a second node of the same cluster where the drill uses
+one (storm: connections split over both; soak: senders on A, listeners on B; hostile: the
+attack on A, half the honest users on B; readers: half the healthy readers on B).
 `--keep` keeps the servers' directories (logs, SQLite file) and prints where they are.
 """
 
@@ -31,7 +34,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the drills live in tests/drills
 
 from tests.drills.crash import crash_drill
-from tests.drills.harness import EMBEDDED, Deployment, Report, ServerProcess
+from tests.drills.harness import (
+    EMBEDDED,
+    Deployment,
+    Report,
+    ServerProcess,
+    load_average,
+    second_node,
+)
 from tests.drills.hostile import hostile_drill
 from tests.drills.readers import readers_drill
 from tests.drills.soak import soak_drill
@@ -39,7 +49,7 @@ from tests.drills.storm import storm_drill
 
 from procstat import raise_open_files_limit
 
-Drill = Callable[[ServerProcess, argparse.Namespace], Awaitable[Report]]
+Drill = Callable[[ServerProcess, ServerProcess | None, argparse.Namespace], Awaitable[Report]]
 
 
 DEFAULT_SECONDS = {"fuzz": 300.0, "readers": 10.0, "hostile": 60.0, "storm": 60.0}
@@ -63,32 +73,37 @@ def failures(r: Report) -> list[str]:
     return bad
 
 
-async def crash(server: ServerProcess, a: argparse.Namespace) -> Report:
+async def crash(server: ServerProcess, _: ServerProcess | None, a: argparse.Namespace) -> Report:
     return await crash_drill(server, clients=a.clients, kills=a.kills, min_run=a.min_run,
                              max_run=a.max_run, seed=a.seed)
 
 
-async def readers(server: ServerProcess, a: argparse.Namespace) -> Report:
-    r = await readers_drill(server, healthy=a.healthy, stuck=a.stuck, rate=a.rate,
+async def readers(server: ServerProcess, other: ServerProcess | None,
+                  a: argparse.Namespace) -> Report:
+    r = await readers_drill(server, other=other, healthy=a.healthy, stuck=a.stuck, rate=a.rate,
                             size=a.size, seconds=seconds(a, "readers"), drop_within=600)
     r.extra["stuck_not_dropped"] = a.stuck - int(str(r.extra["stuck_dropped"]))
     return r
 
 
-async def hostile(server: ServerProcess, a: argparse.Namespace) -> Report:
-    return await hostile_drill(server, seconds=seconds(a, "hostile"), attackers=a.attackers,
+async def hostile(server: ServerProcess, other: ServerProcess | None,
+                  a: argparse.Namespace) -> Report:
+    return await hostile_drill(server, other=other, seconds=seconds(a, "hostile"), attackers=a.attackers,
                                half_open_count=a.half_open, slowloris_count=a.slowloris,
                                seed=a.seed)
 
 
-async def storm(server: ServerProcess, a: argparse.Namespace) -> Report:
-    return await storm_drill(server, seconds=seconds(a, "storm"), workers=a.workers, users=a.users)
+async def storm(server: ServerProcess, other: ServerProcess | None,
+                a: argparse.Namespace) -> Report:
+    return await storm_drill(server, other=other, seconds=seconds(a, "storm"), workers=a.workers, users=a.users)
 
 
-async def soak(server: ServerProcess, a: argparse.Namespace) -> Report:
-    return await soak_drill(server, minutes=a.minutes, sample_every=a.sample_every,
-                            rooms=a.rooms, telnet_per_room=a.telnet_per_room,
-                            churn_per_second=a.churn)
+async def soak(server: ServerProcess, other: ServerProcess | None,
+               a: argparse.Namespace) -> Report:
+    return await soak_drill(server, receiver=other, minutes=a.minutes,
+                            sample_every=a.sample_every, rooms=a.rooms,
+                            telnet_per_room=a.telnet_per_room, interval=a.interval,
+                            watchers_per_room=a.watchers, churn_per_second=a.churn)
 
 
 DRILLS: dict[str, tuple[Drill, dict[str, str]]] = {
@@ -117,7 +132,7 @@ def deployment(name: str) -> Iterator[Callable[[], Deployment]]:
     with start_kafka(quick=False) as broker:
         try:
             yield lambda: Deployment.scale_out(databases.create(), broker.bootstrap,
-                                               f"drill{next(count)}")
+                                               f"drill{next(count)}", broker.root)
         finally:
             databases.drop_all()
 
@@ -147,14 +162,19 @@ async def run(a: argparse.Namespace) -> int:
                     drill, env = DRILLS[name]
                     workdir = Path(tempfile.mkdtemp(prefix=f"torbit-drill-{name}-"))
                     server = ServerProcess(workdir / "node", make(), **env)
+                    other = second_node(server) if a.nodes == 2 and name != "crash" else None
+                    load_before = load_average()
                     try:
-                        report = await drill(server, a)
+                        report = await drill(server, other, a)
                     finally:
                         server.kill()
+                        if other is not None:
+                            other.kill()
                         if a.keep:
                             print(f"kept {workdir}", file=sys.stderr)
                         else:
                             shutil.rmtree(workdir, ignore_errors=True)
+                    report.extra["load_1min"] = f"{load_before}->{load_average()}"
                 print(report.line(), flush=True)
                 if bad := failures(report):
                     bad_runs += 1
@@ -166,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("drill", choices=[*DRILLS, "fuzz", "all"])
-    p.add_argument("--deployment", choices=["embedded", "scale-out"], default="embedded")
+    p.add_argument("--deployment", choices=["embedded", "postgres-kafka", "scale-out"],
+                   default="embedded", help="scale-out is postgres-kafka")
+    p.add_argument("--nodes", type=int, choices=[1, 2], default=1,
+                   help="2: a second node of the cluster (postgres-kafka; not for crash)")
     p.add_argument("--repeat", type=int, default=1, help="runs of each drill")
     p.add_argument("--keep", action="store_true", help="keep the servers' directories")
     p.add_argument("--seed", type=int, default=None, help="for random kill points and bytes")
@@ -194,7 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--rooms", type=int, default=4)
     g.add_argument("--telnet-per-room", type=int, default=10)
     g.add_argument("--churn", type=float, default=5.0, help="connections/s coming and going")
+    g.add_argument("--interval", type=float, default=1.0, help="seconds between a talker's lines")
+    g.add_argument("--watchers", type=int, default=4,
+                   help="telnet users per room that only listen, on node B (--nodes 2)")
     a = p.parse_args(argv)
+    if a.nodes == 2 and a.deployment == "embedded":
+        p.error("--nodes 2 needs --deployment postgres-kafka")
     raise_open_files_limit()
     return asyncio.run(run(a))
 

@@ -155,8 +155,10 @@ async def telnet_user(
 
 class Honest:
     """Honest users of one room: each telnet user says a numbered line every `interval`
-    seconds and keeps every honest line it sees; an HTTP user says them through POST /send.
-    `missing()` counts acknowledged lines some telnet user did not get."""
+    seconds and keeps every honest line it sees; an HTTP user says them through POST /send;
+    watchers (`watch`) only listen, e.g. on another node. `missing()` counts acknowledged
+    lines some telnet user or watcher did not get; `latencies_ms` is, for each line a user
+    other than its sender got, the time from the send to its arrival."""
 
     def __init__(self, room: str, names: list[str], http_name: str) -> None:
         self.room = room
@@ -165,27 +167,40 @@ class Honest:
         self.seen: dict[str, set[tuple[str, int]]] = {n: set() for n in names}
         self.acked: set[tuple[str, int]] = set()
         self.users: list[TelnetUser] = []
+        self.watchers: list[TelnetUser] = []
         self.errors: list[str] = []
+        self.sent_ns: dict[tuple[str, int], int] = {}
+        self.latencies_ms: list[float] = []
 
     def handler(self, name: str) -> LineHandler:
-        seen = self.seen[name]
+        seen = self.seen.setdefault(name, set())
+        sent_ns, latencies = self.sent_ns, self.latencies_ms
 
-        def on_line(line: bytes, _now: int) -> None:
+        def on_line(line: bytes, now: int) -> None:
             m = CHAT_LINE.match(line)
             if m and m.group(2).startswith(b"honest "):
                 key = (m.group(1).decode(), int(m.group(2)[7:]))
                 seen.add(key)
                 if key[0] == name:
                     self.acked.add(key)
+                elif (sent := sent_ns.get(key)) is not None:
+                    latencies.append((now - sent) / 1e6)
 
         return on_line
 
-    async def connect(self, port: int) -> None:
-        self.users = [await telnet_user(port, n, self.room, self.handler(n)) for n in self.names]
+    async def connect(self, *ports: int) -> None:
+        """Log the talkers in, round-robin over the nodes' telnet `ports`."""
+        self.users = [await telnet_user(ports[i % len(ports)], n, self.room, self.handler(n))
+                      for i, n in enumerate(self.names)]
+
+    async def watch(self, port: int, names: list[str]) -> None:
+        """Users who only listen, on the node at telnet `port`."""
+        self.watchers += [await telnet_user(port, n, self.room, self.handler(n)) for n in names]
 
     async def talk(self, user: TelnetUser, stop: asyncio.Event, interval: float) -> None:
         seq = 0
         while not stop.is_set() and not user.closed.done():
+            self.sent_ns[(user.name, seq)] = time.monotonic_ns()
             user.send(f"honest {seq}")
             seq += 1
             await asyncio.sleep(interval)
@@ -195,6 +210,7 @@ class Honest:
         async with httpx.AsyncClient(base_url=base_url, timeout=30, headers={
                 "Authorization": basic_header(self.http_name)}) as client:
             while not stop.is_set():
+                self.sent_ns[(self.http_name, seq)] = time.monotonic_ns()
                 r = await client.post(f"/send/{self.room}/{self.http_name}", content=f"honest {seq}",
                                       headers={"Content-Type": "text/plain"})
                 if r.status_code == 201:
@@ -206,6 +222,17 @@ class Honest:
 
     def missing(self) -> int:
         return sum(len(self.acked - seen) for seen in self.seen.values())
+
+    def delivered(self) -> int:
+        """Honest lines received by users other than their sender."""
+        return sum(sum(1 for key in seen if key[0] != name) for name, seen in self.seen.items())
+
+    def dropped(self) -> int:
+        return sum(u.closed.done() for u in [*self.users, *self.watchers])
+
+    def abort(self) -> None:
+        for u in [*self.users, *self.watchers]:
+            u.abort()
 
 
 def basic_header(name: str, password: str = PASSWORD) -> str:

@@ -1,6 +1,7 @@
 """Fixtures of the reliability drills: the deployments a drill runs on (embedded, and
-scale-out on the broker and PostgreSQL fixtures of the scale-out suite), a server process, and
-the one-line summaries, which are printed again at the end of the run so CI logs show them."""
+postgres-kafka on the broker and PostgreSQL fixtures of the scale-out suite), a server process
+or two nodes of one postgres-kafka cluster, and the one-line summaries, which are printed again
+at the end of the run so CI logs show them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.drills.harness import EMBEDDED, Deployment, Report, ServerProcess
+from tests.drills.harness import EMBEDDED, Deployment, Report, ServerProcess, second_node
 from tests.helpers.broker import topic_prefix
 from tests.scale.conftest import pg_url  # noqa: F401 (fixtures used by name)
 from torbit.testing.kafka import KafkaCluster
@@ -18,7 +19,7 @@ SUMMARIES: list[str] = []
 
 DEPLOYMENTS = [
     pytest.param("embedded", id="embedded"),
-    pytest.param("scale-out", id="scale-out",
+    pytest.param("postgres-kafka", id="postgres-kafka",
                  marks=[pytest.mark.kafka, pytest.mark.postgres]),
 ]
 
@@ -65,3 +66,17 @@ def node(tmp_path: Path, deployment: Deployment) -> Iterator[ServerProcess]:
     process = ServerProcess(tmp_path / "node", deployment)
     yield process
     process.kill()
+
+
+@pytest.fixture
+def two_nodes(
+    tmp_path: Path, kafka: KafkaCluster, pg_url: str  # noqa: F811 (the fixture)
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two nodes of one postgres-kafka cluster (a fresh topic prefix, the module's database),
+    not started yet; killed at the end. Tests using it are marked `kafka` and `postgres`."""
+    deployment = Deployment.scale_out(pg_url, kafka.bootstrap, topic_prefix("drill2"))
+    a = ServerProcess(tmp_path / "node", deployment)
+    b = second_node(a)
+    yield a, b
+    a.kill()
+    b.kill()

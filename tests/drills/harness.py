@@ -35,10 +35,24 @@ class Deployment:
     storage_url: str | None = None  # None: sqlite:///<workdir>/torbit.db
     bus_url: str = "local"
     topic_prefix: str = "torbit"
+    broker_data: Path | None = None  # the broker's data directory, if it is ours to measure
 
     @classmethod
-    def scale_out(cls, pg_url: str, bootstrap: str, topic_prefix: str) -> Deployment:
-        return cls("scale-out", pg_url, f"kafka://{bootstrap}", topic_prefix)
+    def scale_out(cls, pg_url: str, bootstrap: str, topic_prefix: str,
+                  broker_data: Path | None = None) -> Deployment:
+        return cls("postgres-kafka", pg_url, f"kafka://{bootstrap}", topic_prefix, broker_data)
+
+    def broker_bytes(self) -> int:
+        """What this deployment's topics take on the broker's disk (blocks: index files are
+        preallocated sparse), 0 if unknown."""
+        if self.broker_data is None:
+            return 0
+        dirs = [d for d in self.broker_data.rglob(f"{self.topic_prefix}.*") if d.is_dir()]
+        return sum(p.stat().st_blocks * 512 for d in dirs for p in d.iterdir() if p.is_file())
+
+    @property
+    def on_postgres(self) -> bool:
+        return (self.storage_url or "").startswith("postgresql")
 
 
 EMBEDDED = Deployment("embedded")
@@ -196,6 +210,34 @@ class ServerProcess:
     def storage_bytes(self) -> int:
         """The SQLite database with its WAL and shared-memory files (0 for PostgreSQL)."""
         return sum(p.stat().st_size for p in self.workdir.glob("torbit.db*"))
+
+
+def second_node(first: ServerProcess) -> ServerProcess:
+    """Another node of `first`'s cluster (same database and broker, same settings, ports and
+    directory of its own): for drills that put clients on two nodes."""
+    if first.deployment.storage_url is None:
+        raise ValueError("an embedded node has no cluster: two nodes need postgres-kafka")
+    extra = {k: v for k, v in first.env.items() if k.startswith("TORBIT_")
+             and k not in ("TORBIT_TELNET__PORT", "TORBIT_HTTP__PORT", "TORBIT_LOG__DIR")}
+    return ServerProcess(first.workdir.with_name(first.workdir.name + "-b"), first.deployment,
+                         **extra)
+
+
+async def pg_database_bytes(url: str) -> int:
+    """What a PostgreSQL database takes on disk (`pg_database_size`)."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return int(await conn.fetchval("SELECT pg_database_size(current_database())"))
+    finally:
+        await conn.close()
+
+
+def load_average() -> str:
+    """The machine's 1-minute load average (2 cores, shared with other jobs): context for
+    every latency a drill reports."""
+    return f"{os.getloadavg()[0]:.2f}"
 
 
 def mb(n: float) -> str:

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from tests.drills.clients import Honest, basic_header, register_http
-from tests.drills.harness import Report, ServerProcess
+from tests.drills.harness import Report, ServerProcess, load_average, percentile
 from torbit.frontends.http.guard import HEAD_TIMEOUT as HTTP_HEAD_TIMEOUT
 
 ROOM = "honest"
@@ -232,27 +232,35 @@ async def oversized_bodies(port: int, user: str, stop: asyncio.Event, stats: Sta
 async def hostile_drill(
     server: ServerProcess, *, seconds: float = 15.0, honest: int = 10, attackers: int = 4,
     half_open_count: int = 100, slowloris_count: int = 50, seed: int | None = None,
-    max_rss_growth: int = 200 << 20,
+    max_rss_growth: int = 200 << 20, other: ServerProcess | None = None,
 ) -> Report:
     """`attackers` connections of each streaming kind at a time for `seconds`; the half-open
-    and slowloris connections are held until the server closes them (or `seconds` + 15 s)."""
+    and slowloris connections are held until the server closes them (or `seconds` + 15 s).
+    With `other` (a second node of the cluster) the attack is on `server` only while half the
+    honest telnet users and the HTTP one are on `other`: what the attacked node sends must
+    still cross the broker to them, and theirs come back."""
     rng = random.Random(seed)
     started = time.monotonic()
-    await asyncio.to_thread(server.start)
+    nodes = [server] if other is None else [server, other]
+    for node in nodes:
+        await asyncio.to_thread(node.start)
     await register_http(server.http_url, ["web", "evil"])
     honest_users = Honest(ROOM, [f"honest{i:02d}" for i in range(honest)], "web")
-    await honest_users.connect(server.telnet_port)
+    await honest_users.connect(*(node.telnet_port for node in nodes))
     await server.settle()
     rss_before, fds_before = server.rss(), server.fds()
+    rss_before_b = other.rss() if other else 0
     stop, quiet = asyncio.Event(), asyncio.Event()
     talkers = [asyncio.create_task(honest_users.talk(u, quiet, 0.1)) for u in honest_users.users]
-    talkers.append(asyncio.create_task(honest_users.talk_http(server.http_url, quiet, 0.1)))
+    talkers.append(asyncio.create_task(honest_users.talk_http(nodes[-1].http_url, quiet, 0.1)))
+    load_during = load_average()
     stats: dict[str, Stats] = {k: Stats() for k in (
         "random bytes", "IAC storm", "endless line", "half-open telnet", "half-open http",
         "slowloris", "endless header", "oversized body")}
     hold = seconds + 15
-    # half-open connections are closed by the server's 20 s head timeout, so their window must
-    # be well past it (hold alone left 5 s, not enough on a loaded 2-core machine)
+    # half-open and slowloris connections are closed by the server's 20 s head timeout, so
+    # their window must be well past it (hold alone left 5 s, not enough on a loaded 2-core
+    # machine: at a load average of 20, 21 of 25 slowloris were still open after 25 s)
     half_open_hold = max(hold, HTTP_HEAD_TIMEOUT + 20)
     attacks = []
     for i in range(attackers):
@@ -270,7 +278,8 @@ async def hostile_drill(
                           half_open_hold),
                 half_open(server.http_port, half_open_count, stats["half-open http"],
                           half_open_hold),
-                slowloris(server.http_port, slowloris_count, stats["slowloris"], hold),
+                slowloris(server.http_port, slowloris_count, stats["slowloris"],
+                          half_open_hold),
             ]
     tasks = [asyncio.create_task(a) for a in attacks]
     peak = server.rss()
@@ -278,12 +287,16 @@ async def hostile_drill(
     end = loop.time() + seconds
     while loop.time() < end:
         await asyncio.sleep(0.5)
-        server.check_alive()
+        for node in nodes:
+            node.check_alive()
         peak = max(peak, server.rss())
     stop.set()
-    while not all(t.done() for t in tasks) and loop.time() < end + half_open_hold:
+    # the attacks end by themselves (each bounded by its window); this is a safety net, with
+    # room for connecting hundreds of sockets on a loaded machine before the windows start
+    while not all(t.done() for t in tasks) and loop.time() < end + half_open_hold + 60:
         await asyncio.sleep(0.5)
-        server.check_alive()
+        for node in nodes:
+            node.check_alive()
         peak = max(peak, server.rss())
     for t in tasks:
         t.cancel()
@@ -292,22 +305,26 @@ async def hostile_drill(
     quiet.set()
     await asyncio.gather(*talkers)
     await asyncio.sleep(2)  # the last honest lines reach everyone
-    server.check_alive()
+    for node in nodes:
+        node.check_alive()
     missing = honest_users.missing()
-    dropped = sum(u.closed.done() for u in honest_users.users)
-    for u in honest_users.users:
-        u.abort()
+    dropped = honest_users.dropped()
+    honest_users.abort()
     await asyncio.sleep(1)
     await server.settle()
     rss_after, fds_after = server.rss(), server.fds()
-    server.stop()
+    rss_after_b = other.rss() if other else 0
+    for node in nodes:
+        node.stop()
+    latencies = sorted(honest_users.latencies_ms)
     summary = "; ".join(
         f"{k}: {s.connections} conns, {s.bytes_sent / 2**20:.1f} MB, "
         + ", ".join(f"{n} {o}" for o, n in sorted(s.outcomes.items()))
         for k, s in stats.items())
     return Report(
         drill="hostile-input", deployment=server.deployment.name,
-        load=f"{honest} telnet + 1 http honest users at 10 msg/s each",
+        load=f"{honest} telnet + 1 http honest users at 10 msg/s each"
+             + (", half of them (and the http one) on a second node" if other else ""),
         faults=f"{sum(s.connections for s in stats.values())} hostile connections, "
                f"{sum(s.bytes_sent for s in stats.values()) / 2**20:.0f} MB",
         acknowledged=len(honest_users.acked), lost=missing, rss_before=rss_before,
@@ -316,6 +333,12 @@ async def hostile_drill(
         extra={"honest_dropped": dropped, "honest_errors": len(honest_users.errors),
                "rss_peak_mb": round(peak / 2**20, 1),
                "rss_growth_ok": peak - rss_before < max_rss_growth,
+               "delivered": honest_users.delivered(),
+               "latency_ms_p50_p99": f"{percentile(latencies, 0.5) or 0:.1f}/"
+                                     f"{percentile(latencies, 0.99) or 0:.1f}",
+               "load_during": load_during,
+               **({"nodes": 2, "node_b_rss_mb": f"{rss_before_b / 2**20:.1f}->"
+                                                f"{rss_after_b / 2**20:.1f}"} if other else {}),
                "attacker_failures": len(failures),
                "attacks": summary},
     )

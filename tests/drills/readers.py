@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.drills.clients import StuckWebSocket, TelnetUser, register_http, telnet_user
-from tests.drills.harness import Report, ServerProcess, percentile
+from tests.drills.harness import Report, ServerProcess, load_average, percentile
 
 ROOM = "readers"
 
@@ -89,16 +89,22 @@ async def measure(feed: Feed, tally: Tally, seconds: float, expected_receivers: 
 async def readers_drill(
     server: ServerProcess, *, healthy: int = 200, stuck: int = 20, stuck_ws: int | None = None,
     rate: float = 100.0, size: int = 2000, seconds: float = 5.0, max_rss_growth: int = 200 << 20,
-    drop_within: float = 120.0,
+    drop_within: float = 120.0, other: ServerProcess | None = None,
 ) -> Report:
     """`healthy` readers, then `stuck` more that never read (a quarter of them WebSocket unless
     `stuck_ws` says); `rate` messages/s of `size` bytes; `seconds` per measured phase, the
-    second one going on until every stuck reader was dropped (`drop_within` at most)."""
+    second one going on until every stuck reader was dropped (`drop_within` at most). With
+    `other` (a second node of the cluster) every other healthy reader is on it; the sender and
+    the stuck readers stay on `server`."""
     started = time.monotonic()
     n_ws = stuck // 4 if stuck_ws is None else stuck_ws
     n_telnet = stuck - n_ws
-    await asyncio.to_thread(server.start)
+    nodes = [server] if other is None else [server, other]
+    for node in nodes:
+        await asyncio.to_thread(node.start)
     rss_before, fds_before = server.rss(), server.fds()
+    rss_before_b = other.rss() if other else 0
+    load_during = ""
     tally = Tally()
     users: list[TelnetUser] = []
     sockets: list[StuckWebSocket] = []
@@ -107,7 +113,8 @@ async def readers_drill(
 
         async def healthy_user(i: int) -> TelnetUser:
             async with sem:
-                return await telnet_user(server.telnet_port, f"ok{i:04d}", ROOM, tally.on_line)
+                port = nodes[i % len(nodes)].telnet_port
+                return await telnet_user(port, f"ok{i:04d}", ROOM, tally.on_line)
 
         users += await asyncio.gather(*(healthy_user(i) for i in range(healthy)))
         sender = await telnet_user(server.telnet_port, "sender", ROOM)
@@ -148,13 +155,15 @@ async def readers_drill(
             return len(drop_s) == n_telnet + n_ws
 
         t_b = time.monotonic()
+        load_during = load_average()
         sent_b, expected_b = await measure(feed, tally, seconds, healthy, all_dropped, drop_within)
         phase_b = time.monotonic() - t_b
         lat_b = sorted(tally.latencies_ms)
         received_b = tally.received
         feed.running = False
         await feeding
-        server.check_alive()
+        for node in nodes:
+            node.check_alive()
         await server.settle()
         rss_after, fds_mid = server.rss(), server.fds()
 
@@ -171,13 +180,16 @@ async def readers_drill(
     await asyncio.sleep(1)
     await server.settle()
     fds_after = server.fds()
-    server.stop()
+    rss_after_b = other.rss() if other else 0
+    for node in nodes:
+        node.stop()
     p99_a, p99_b = percentile(lat_a, 0.99), percentile(lat_b, 0.99)
     lost = (expected_a - received_a) + (expected_b - received_b)
     return Report(
         drill="stuck-readers", deployment=server.deployment.name,
         load=f"{healthy} healthy + {stuck} stuck ({n_telnet} telnet, {n_ws} ws), "
-             f"{rate:g} msg/s x {size} B",
+             f"{rate:g} msg/s x {size} B"
+             + (", half the healthy readers on a second node" if other else ""),
         faults=f"{stuck} readers that never read",
         acknowledged=sent_a + sent_b, lost=lost, rss_before=rss_before, rss_after=rss_after,
         fds_before=fds_before, fds_after=fds_after, seconds=time.monotonic() - started,
@@ -195,5 +207,10 @@ async def readers_drill(
             "rss_peak_mb": round(peak[0] / 2**20, 1),
             "rss_growth_ok": peak[0] - rss_before < max_rss_growth,
             "fds_with_clients": fds_mid,
+            "p50_ms_without_with": f"{percentile(lat_a, 0.5) or 0:.1f}/"
+                                   f"{percentile(lat_b, 0.5) or 0:.1f}",
+            "load_during": load_during,
+            **({"nodes": 2, "node_b_rss_mb": f"{rss_before_b / 2**20:.1f}->"
+                                             f"{rss_after_b / 2**20:.1f}"} if other else {}),
         },
     )

@@ -1,8 +1,13 @@
 """Soak drill (by hand, `bench/drills.py soak --minutes 30`): steady mixed load for a long
 time — telnet users chatting in several rooms, HTTP users sending and polling `/receive`,
 WebSocket users listening, logins coming and going — with a retention of seconds, so the
-purge runs throughout. Server memory, descriptors and storage (SQLite file + WAL) are sampled
-at a fixed interval and must be flat after warm-up; no acknowledged message may be lost.
+purge runs throughout. Server memory, descriptors and storage (SQLite file + WAL, or the
+PostgreSQL database) are sampled at a fixed interval and must be flat after warm-up; no
+acknowledged message may be lost.
+
+With a second node (`receiver`, postgres-kafka only) the senders are on the first node and the
+listeners — telnet watchers, WebSocket users, HTTP pollers — on the second, so every delivery
+crosses the broker; the churn is split over both.
 """
 
 from __future__ import annotations
@@ -11,13 +16,21 @@ import asyncio
 import json
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import httpx
 from websockets.asyncio.client import connect
 
 from tests.drills.clients import Honest, basic_header, register_http
-from tests.drills.harness import Report, ServerProcess, mb
+from tests.drills.harness import (
+    Report,
+    ServerProcess,
+    load_average,
+    mb,
+    percentile,
+    pg_database_bytes,
+)
 from tests.drills.storm import Storm
 
 
@@ -27,6 +40,16 @@ class Sample:
     rss: int
     fds: int
     storage: int
+    load: str
+    rss_b: int = 0
+    broker: int = 0
+
+
+async def storage_bytes(server: ServerProcess) -> int:
+    if server.deployment.on_postgres:
+        assert server.deployment.storage_url is not None
+        return await pg_database_bytes(server.deployment.storage_url)
+    return server.storage_bytes()
 
 
 async def ws_listener(server: ServerProcess, name: str, room: str, stop: asyncio.Event,
@@ -72,13 +95,18 @@ async def churn(storm: Storm, per_second: float, stop: asyncio.Event) -> None:
 async def soak_drill(
     server: ServerProcess, *, minutes: float = 30.0, sample_every: float = 60.0,
     rooms: int = 4, telnet_per_room: int = 10, interval: float = 1.0, ws_per_room: int = 2,
-    churn_per_second: float = 5.0, warmup_samples: int = 1,
+    churn_per_second: float = 5.0, warmup_samples: int = 1, receiver: ServerProcess | None = None,
+    watchers_per_room: int = 4,
 ) -> Report:
     """`rooms` rooms with `telnet_per_room` telnet users each saying a line every `interval`
     seconds, one HTTP sender, one HTTP poller and `ws_per_room` WebSocket listeners per room,
-    and `churn_per_second` short-lived connections; samples every `sample_every` seconds."""
+    and `churn_per_second` short-lived connections; samples every `sample_every` seconds. With
+    a `receiver` node, the listeners (and `watchers_per_room` telnet watchers) are on it."""
     started = time.monotonic()
-    await asyncio.to_thread(server.start)
+    nodes = [server] if receiver is None else [server, receiver]
+    for node in nodes:
+        await asyncio.to_thread(node.start)
+    listen = receiver or server
     room_names = [f"soak{r}" for r in range(rooms)]
     honest = [Honest(room, [f"s{r}t{i:02d}" for i in range(telnet_per_room)], f"s{r}web")
               for r, room in enumerate(room_names)]
@@ -89,71 +117,108 @@ async def soak_drill(
     churners = [f"churn{i:03d}" for i in range(50)]
     await register_http(server.http_url, [*(h.http_name for h in honest), *ws_names, *pollers,
                                           *churners])
-    for h in honest:
+    for r, h in enumerate(honest):
         await h.connect(server.telnet_port)
+        if receiver is not None:
+            await h.watch(receiver.telnet_port,
+                          [f"s{r}w{i:02d}" for i in range(watchers_per_room)])
     rss_before, fds_before = server.rss(), server.fds()
+    rss_before_b = receiver.rss() if receiver else 0
     stop = asyncio.Event()
     counts: dict[str, int] = {}
-    storm = Storm(server, churners)
+    storms = [Storm(node, churners) for node in nodes]
     tasks = [asyncio.create_task(h.talk(u, stop, interval)) for h in honest for u in h.users]
     tasks += [asyncio.create_task(h.talk_http(server.http_url, stop, interval)) for h in honest]
-    tasks += [asyncio.create_task(ws_listener(server, n, room, stop, counts))
+    tasks += [asyncio.create_task(ws_listener(listen, n, room, stop, counts))
               for n, room in listeners]
-    tasks += [asyncio.create_task(http_poller(server, n, room_names[r], stop, counts))
+    tasks += [asyncio.create_task(http_poller(listen, n, room_names[r], stop, counts))
               for r, n in enumerate(pollers)]
-    tasks.append(asyncio.create_task(churn(storm, churn_per_second, stop)))
+    tasks += [asyncio.create_task(churn(st, churn_per_second / len(storms), stop))
+              for st in storms]
     samples: list[Sample] = []
     t0 = time.monotonic()
     end = t0 + minutes * 60
     next_sample = t0
     try:
         while time.monotonic() < end:
-            server.check_alive()
+            for node in nodes:
+                node.check_alive()
             for t in tasks:
                 if t.done():
                     t.result()  # a client that failed says why
             if time.monotonic() >= next_sample:
-                samples.append(Sample(round((time.monotonic() - t0) / 60, 1), server.rss(),
-                                      server.fds(), server.storage_bytes()))
-                print(f"soak: minute {samples[-1].minute}: rss {mb(samples[-1].rss)} MB, "
-                      f"fds {samples[-1].fds}, storage {mb(samples[-1].storage)} MB", flush=True)
+                s = Sample(round((time.monotonic() - t0) / 60, 1), server.rss(), server.fds(),
+                           await storage_bytes(server), load_average(),
+                           receiver.rss() if receiver else 0, server.deployment.broker_bytes())
+                samples.append(s)
+                print(f"soak: minute {s.minute}: rss {mb(s.rss)} MB"
+                      + (f" (B {mb(s.rss_b)} MB)" if receiver else "")
+                      + f", fds {s.fds}, storage {mb(s.storage)} MB"
+                      + (f" + broker {mb(s.broker)} MB" if s.broker else "")
+                      + f", load {s.load}", flush=True)
                 next_sample += sample_every
             await asyncio.sleep(0.5)
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.sleep(2)  # the last lines reach everyone
+    for node in nodes:
+        node.check_alive()
     lost = sum(h.missing() for h in honest)
-    dropped = sum(u.closed.done() for h in honest for u in h.users)
+    dropped = sum(h.dropped() for h in honest)
     for h in honest:
-        for u in h.users:
-            u.abort()
-    purged = sum(int(n) for n in re.findall(r"retention: purged (\d+) expired", server.app_log()))
+        h.abort()
+    purged = sum(int(n) for node in nodes
+                 for n in re.findall(r"retention: purged (\d+) expired", node.app_log()))
     rss_after, fds_after = server.rss(), server.fds()
-    storage_after = server.storage_bytes()
-    server.stop()
+    rss_after_b = receiver.rss() if receiver else 0
+    storage_after = await storage_bytes(server)
+    for node in nodes:
+        node.stop()
     steady = samples[warmup_samples:] or samples  # under load, after warm-up
+    latencies = sorted(ms for h in honest for ms in h.latencies_ms)
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    extra: dict[str, object] = {
+        "nodes": len(nodes),
+        "honest_dropped": dropped,
+        "honest_errors": sum(len(h.errors) for h in honest),
+        "delivered_telnet": sum(h.delivered() for h in honest),
+        "ws_and_poll_received": sum(counts.values()),
+        "latency_ms_p50_p99": f"{p50 or 0:.1f}/{p99 or 0:.1f}",
+        "churned": sum(st.done["churn"] for st in storms),
+        "churn_failed": dict(sum((st.failed for st in storms), Counter())),
+        "purged": purged,
+        "rss_mb_steady_min_max": f"{mb(min(s.rss for s in steady))}/"
+                                 f"{mb(max(s.rss for s in steady))}",
+        "fds_steady_min_max": f"{min(s.fds for s in steady)}/{max(s.fds for s in steady)}",
+        "storage_mb_steady_min_max": f"{mb(min(s.storage for s in steady))}/"
+                                     f"{mb(max(s.storage for s in steady))}",
+        "storage_mb_after": mb(storage_after),
+        "load_min_max": f"{min(samples, key=lambda s: float(s.load)).load}/"
+                        f"{max(samples, key=lambda s: float(s.load)).load}",
+        "samples": " ".join(f"{s.minute}m:{mb(s.rss)}MB/{s.fds}fd/{mb(s.storage)}MB/l{s.load}"
+                            + (f"/B{mb(s.rss_b)}MB" if receiver else "") for s in samples),
+    }
+    if server.deployment.broker_data is not None:
+        extra["broker_mb_steady_min_max"] = (f"{mb(min(s.broker for s in steady))}/"
+                                             f"{mb(max(s.broker for s in steady))}")
+        extra["broker_mb_samples"] = " ".join(mb(s.broker) for s in samples)
+    if receiver is not None:
+        extra["rss_mb_b"] = f"{mb(rss_before_b)}->{mb(rss_after_b)}"
+        extra["rss_mb_b_steady_min_max"] = (f"{mb(min(s.rss_b for s in steady))}/"
+                                            f"{mb(max(s.rss_b for s in steady))}")
+    where = "" if receiver is None else ", senders on node A, listeners on node B"
     return Report(
         drill="soak", deployment=server.deployment.name,
         load=f"{minutes:g} min: {rooms} rooms x ({telnet_per_room} telnet at "
-             f"{1 / interval:g} msg/s, 1 http sender, 1 http poller, {ws_per_room} ws), "
-             f"{churn_per_second:g} connections/s coming and going",
-        faults="retention purge every minute (retention 18 s)",
+             f"{1 / interval:g} msg/s, 1 http sender, 1 http poller, {ws_per_room} ws"
+             + (f", {watchers_per_room} telnet watchers" if receiver else "")
+             + f"), {churn_per_second:g} connections/s coming and going{where}",
+        faults="retention 18 s: "
+               + ("the topics' retention.ms (the broker expires records)"
+                  if server.deployment.bus_url.startswith("kafka") else
+                  "the purge ran every minute"),
         acknowledged=sum(len(h.acked) for h in honest), lost=lost, rss_before=rss_before,
         rss_after=rss_after, fds_before=fds_before, fds_after=fds_after,
-        seconds=time.monotonic() - started,
-        extra={
-            "honest_dropped": dropped,
-            "ws_and_poll_received": sum(counts.values()),
-            "churned": storm.done["churn"], "churn_failed": dict(storm.failed),
-            "purged": purged,
-            "rss_mb_steady_min_max": f"{mb(min(s.rss for s in steady))}/"
-                                     f"{mb(max(s.rss for s in steady))}",
-            "fds_steady_min_max": f"{min(s.fds for s in steady)}/{max(s.fds for s in steady)}",
-            "storage_mb_steady_min_max": f"{mb(min(s.storage for s in steady))}/"
-                                         f"{mb(max(s.storage for s in steady))}",
-            "storage_mb_after": mb(storage_after),
-            "samples": " ".join(f"{s.minute}m:{mb(s.rss)}MB/{s.fds}fd/{mb(s.storage)}MB"
-                                for s in samples),
-        },
+        seconds=time.monotonic() - started, extra=extra,
     )

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 
 from tests.drills.clients import Honest, LoginFailed, basic_header, register_http, telnet_user
-from tests.drills.harness import Report, ServerProcess
+from tests.drills.harness import Report, ServerProcess, load_average, percentile
 
 HOST = "127.0.0.1"
 ROOM = "calm"
@@ -124,65 +124,96 @@ class Storm:
 async def storm_drill(
     server: ServerProcess, *, seconds: float = 10.0, workers: int = 64, chatters: int = 5,
     users: int = 200, warmup: float = 2.0, max_rss_growth: int = 100 << 20, fd_slack: int = 10,
-    kinds: tuple[str, ...] = KINDS,
+    kinds: tuple[str, ...] = KINDS, other: ServerProcess | None = None,
 ) -> Report:
     """`workers` connections in flight at a time for `seconds`, over `users` accounts, while
-    `chatters` telnet users and one HTTP user talk in another room at 10 msg/s each."""
+    `chatters` telnet users and one HTTP user talk in another room at 10 msg/s each. With
+    `other` (a second node of the cluster) the workers and the chatters are split over both
+    nodes and the HTTP user talks to the second, so the room's lines cross the broker."""
     started = time.monotonic()
-    await asyncio.to_thread(server.start)
+    nodes = [server] if other is None else [server, other]
+    for node in nodes:
+        await asyncio.to_thread(node.start)
     names = [f"storm{i:04d}" for i in range(users)]
     await register_http(server.http_url, [*names, "web"])
     honest = Honest(ROOM, [f"calm{i:02d}" for i in range(chatters)], "web")
-    await honest.connect(server.telnet_port)
-    storm = Storm(server, names)
-    await storm.run(warmup, workers, kinds)  # pools, caches and buffers reach their working size
-    await server.settle()
+    await honest.connect(*(node.telnet_port for node in nodes))
+    storms = [Storm(node, names) for node in nodes]
+
+    async def run_storms(duration: float) -> float:
+        spans = await asyncio.gather(*(
+            st.run(duration, max(1, workers // len(storms)), kinds) for st in storms))
+        return max(spans)
+
+    await run_storms(warmup)  # pools, caches and buffers reach their working size
+    for node in nodes:
+        await node.settle()
     await asyncio.sleep(1)
-    rss_before, fds_before = server.rss(), server.fds()
-    storm.done.clear()
-    storm.failed.clear()
+    rss_before, fds_before = [n.rss() for n in nodes], [n.fds() for n in nodes]
+    for st in storms:
+        st.done.clear()
+        st.failed.clear()
+    honest.latencies_ms.clear()
     quiet = asyncio.Event()
     talkers = [asyncio.create_task(honest.talk(u, quiet, 0.1)) for u in honest.users]
-    talkers.append(asyncio.create_task(honest.talk_http(server.http_url, quiet, 0.1)))
-    peak = [rss_before]
+    talkers.append(asyncio.create_task(honest.talk_http(nodes[-1].http_url, quiet, 0.1)))
+    peak = list(rss_before)
 
     async def watch() -> None:
         while not quiet.is_set():
-            server.check_alive()
-            peak[0] = max(peak[0], server.rss())
+            for i, node in enumerate(nodes):
+                node.check_alive()
+                peak[i] = max(peak[i], node.rss())
             await asyncio.sleep(0.5)
 
     watcher = asyncio.create_task(watch())
-    elapsed = await storm.run(seconds, workers, kinds)
+    load_during = load_average()
+    elapsed = await run_storms(seconds)
     quiet.set()
     await asyncio.gather(*talkers, watcher)
     await asyncio.sleep(2)  # the last honest lines reach everyone
-    server.check_alive()
-    settle_s = await server.settle()
+    settle_s = 0.0
+    for node in nodes:
+        node.check_alive()
+        settle_s = max(settle_s, await node.settle())
     await asyncio.sleep(2)
-    rss_after, fds_after = server.rss(), server.fds()
+    rss_after, fds_after = [n.rss() for n in nodes], [n.fds() for n in nodes]
     missing = honest.missing()
-    dropped = sum(u.closed.done() for u in honest.users)
-    for u in honest.users:
-        u.abort()
-    server.stop()
-    total = sum(storm.done.values())
+    dropped = honest.dropped()
+    honest.abort()
+    for node in nodes:
+        node.stop()
+    done: Counter[str] = sum((st.done for st in storms), Counter())
+    failed: Counter[str] = sum((st.failed for st in storms), Counter())
+    total = sum(done.values())
+    latencies = sorted(honest.latencies_ms)
+    extra: dict[str, object] = {
+        "nodes": len(nodes),
+        "per_s": {k: round(v / elapsed) for k, v in sorted(done.items())},
+        "failed": dict(failed),
+        "honest_dropped": dropped,
+        "honest_errors": len(honest.errors),
+        "delivered": honest.delivered(),
+        "latency_ms_p50_p99": f"{percentile(latencies, 0.5) or 0:.1f}/"
+                              f"{percentile(latencies, 0.99) or 0:.1f}",
+        "rss_peak_mb": round(peak[0] / 2**20, 1),
+        "settle_s": round(settle_s, 1),
+        "rss_growth_ok": all(a - b < max_rss_growth for a, b in zip(rss_after, rss_before,
+                                                                     strict=True)),
+        "fds_ok": all(a <= b + fd_slack for a, b in zip(fds_after, fds_before, strict=True)),
+        "load_during": load_during,
+    }
+    if other is not None:
+        extra["node_b_rss_mb"] = (f"{rss_before[1] / 2**20:.1f}->{rss_after[1] / 2**20:.1f} "
+                                  f"(peak {peak[1] / 2**20:.1f})")
+        extra["node_b_fds"] = f"{fds_before[1]}->{fds_after[1]}"
     return Report(
         drill="connection-storm", deployment=server.deployment.name,
         load=f"{workers} connections in flight for {seconds:g} s ({', '.join(kinds)}) "
-             f"+ {chatters} telnet and 1 http users chatting",
+             f"+ {chatters} telnet and 1 http users chatting"
+             + (", all split over 2 nodes" if other else ""),
         faults=f"{total} connections opened and closed ({total / elapsed:.0f}/s)",
-        acknowledged=len(honest.acked), lost=missing, rss_before=rss_before,
-        rss_after=rss_after, fds_before=fds_before, fds_after=fds_after,
-        seconds=time.monotonic() - started,
-        extra={
-            "per_s": {k: round(v / elapsed) for k, v in sorted(storm.done.items())},
-            "failed": dict(storm.failed),
-            "honest_dropped": dropped,
-            "honest_errors": len(honest.errors),
-            "rss_peak_mb": round(peak[0] / 2**20, 1),
-            "settle_s": round(settle_s, 1),
-            "rss_growth_ok": rss_after - rss_before < max_rss_growth,
-            "fds_ok": fds_after <= fds_before + fd_slack,
-        },
+        acknowledged=len(honest.acked), lost=missing, rss_before=rss_before[0],
+        rss_after=rss_after[0], fds_before=fds_before[0], fds_after=fds_after[0],
+        seconds=time.monotonic() - started, extra=extra,
     )

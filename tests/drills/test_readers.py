@@ -1,5 +1,6 @@
-"""Slow and stuck readers drill, short version: 200 healthy readers plus 20 that never read.
-The long version: `bench/drills.py readers --healthy 1000 --stuck 50`."""
+"""Slow and stuck readers drill, short versions: 200 healthy readers plus 20 that never read,
+embedded, and on two nodes of a postgres-kafka cluster (half the healthy readers on the node
+without the sender). The long version: `bench/drills.py readers --healthy 1000 --stuck 50`."""
 
 from __future__ import annotations
 
@@ -28,6 +29,22 @@ async def test_stuck_readers_are_dropped_and_healthy_ones_get_everything(
     assert r.extra["healthy_dropped"] == 0
     assert r.lost == 0
     assert r.extra["rss_growth_ok"]  # a correctness bound: < 200 MB, not a timing
+
+
+@pytest.mark.slow
+@pytest.mark.kafka
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+async def test_stuck_readers_on_a_cluster_are_dropped_and_healthy_ones_get_everything(
+    two_nodes: tuple[ServerProcess, ServerProcess], report: Callable[[Report], None]
+) -> None:
+    a, b = two_nodes
+    r = await readers_drill(a, other=b, healthy=100, stuck=12, rate=20)
+    report(r)
+    assert r.extra["stuck_dropped"] == 12
+    assert r.extra["healthy_dropped"] == 0
+    assert r.lost == 0  # on both nodes
+    assert r.extra["rss_growth_ok"]
 
 
 async def test_a_websocket_client_that_vanishes_is_logged(

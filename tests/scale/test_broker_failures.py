@@ -203,3 +203,17 @@ async def test_topics_get_the_retention_of_chat_retention_hours(
     await alice.send("den", "hello")
     config = await topic_config(broker, f"{prefix}.room.den")
     assert config["retention.ms"] == str(int(1.5 * 3600 * 1000))
+    # the broker expires whole segments, never the one still written to: without a roll
+    # interval a busy room kept a week of messages (the default segment.ms)
+    assert config["segment.ms"] == str(3600 * 1000)
+
+
+async def test_a_busy_room_rolls_segments_within_its_retention(
+    make_node: NodeFactory, clients: Clients, broker: KafkaCluster, prefix: str
+) -> None:
+    a = await make_node("a", chat={"retention_hours": 0.0005})  # 1.8 s
+    alice = await clients.http(a, "alice")
+    await alice.join("busy")
+    await alice.send("busy", "hello")
+    config = await topic_config(broker, f"{prefix}.room.busy")
+    assert config["segment.ms"] == config["retention.ms"] == "1800"

@@ -97,6 +97,18 @@ def decode(channel: str, offset: int, value: bytes) -> Message:
     )
 
 
+SEGMENT_MS_MAX = 3_600_000
+
+
+def segment_ms(retention_ms: int) -> int:
+    """How often a topic starts a new segment. The broker expires whole segments only, and
+    never the one being written while records keep coming; with its default (7 days) a busy
+    room kept its messages for a week whatever `chat.retention_hours` said (the soak drill's
+    broker grew all along with a retention of 18 s). At most an hour, so a message outlives
+    its retention by at most that (plus the broker's check interval, 5 minutes)."""
+    return max(1, min(retention_ms, SEGMENT_MS_MAX))
+
+
 class TopicRegistry:
     """Which channel topics exist, created on demand and remembered once seen.
 
@@ -119,7 +131,10 @@ class TopicRegistry:
         self._admin = admin
         self._client = client
         self._replication_factor = replication_factor
-        self._configs = {"retention.ms": str(retention_ms)}
+        self._configs = {
+            "retention.ms": str(retention_ms),
+            "segment.ms": str(segment_ms(retention_ms)),
+        }
         self._known: set[str] = set()
         # topic → whether this node's request created it (False: it was there already)
         self._queued: dict[str, asyncio.Future[bool]] = {}
