@@ -43,6 +43,10 @@ def server_env(data: Path) -> dict[str, str]:
         TORBIT_IRC__SERVER_DESCRIPTION="test server",  # as irctest's own controllers say
         TORBIT_LIMITS__MESSAGE_RATE="0",
         TORBIT_LIMITS__ROOM_MESSAGE_RATE="0",
+        # the per-user action limits too: irctest reuses nicks (chanop, foo, bar) test after
+        # test on one server, and a guest of an earlier test's name inherits its buckets
+        **{f"TORBIT_LIMITS__{action}_RATE": "0"
+           for action in ("JOIN", "PRESENCE", "INVITE", "IGNORE", "TOPIC", "CREATE")},
         TORBIT_LIMITS__CONNECTIONS_PER_IP="0",
         TORBIT_LIMITS__LOGIN_FREE_ATTEMPTS="0",  # wrong passwords are tested on purpose
         TORBIT_ACCOUNTS__MIN_PASSWORD_LENGTH="1",
