@@ -314,3 +314,15 @@ async def test_a_ping_too_long_to_echo_still_gets_a_pong(app: App, cleanup: list
     line = await raw.expect(" PONG torbit ")
     assert len(line.encode()) <= 510
     assert "x" * 450 in line
+
+
+async def test_the_creator_of_a_guest_room_may_step_down(app: App, cleanup: list[Any]) -> None:
+    foo = await RawIrc.connect(app)
+    cleanup.append(foo)
+    await foo.register("foo")
+    foo.send("JOIN #stepdown", "MODE #stepdown +i")
+    await foo.expect("MODE #stepdown +i")
+    foo.send("MODE #stepdown -o foo")
+    await foo.expect(":foo!~foo@irc.torbit MODE #stepdown -o foo")
+    foo.send("INVITE bar #stepdown")  # only admins invite to an invite-only room
+    await foo.expect(" 482 foo #stepdown ")
