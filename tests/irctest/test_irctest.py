@@ -47,6 +47,8 @@ def server_env(data: Path) -> dict[str, str]:
         # test on one server, and a guest of an earlier test's name inherits its buckets
         **{f"TORBIT_LIMITS__{action}_RATE": "0"
            for action in ("JOIN", "PRESENCE", "INVITE", "IGNORE", "TOPIC", "CREATE")},
+        TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS="0",  # REGISTER makes the tests' accounts
+        TORBIT_LIMITS__REGISTRATIONS_PER_HOUR="0",
         TORBIT_LIMITS__CONNECTIONS_PER_IP="0",
         TORBIT_LIMITS__LOGIN_FREE_ATTEMPTS="0",  # wrong passwords are tested on purpose
         TORBIT_ACCOUNTS__MIN_PASSWORD_LENGTH="1",

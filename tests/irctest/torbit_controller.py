@@ -31,7 +31,7 @@ class TorbitController(ExternalServerController):
         their nicks free for guests, as on a fresh server."""
         super().kill()
         while self.registered:
-            _cli("user", "del", self.registered.pop())
+            _cli("user", "del", "--yes", self.registered.pop())
 
     def wait_for_services(self) -> None:
         pass  # accounts are torbit's own: nothing to wait for
