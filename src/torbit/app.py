@@ -394,6 +394,7 @@ class App:
             core,
             IrcOptions(
                 server_name=s.irc.server_name,
+                server_description=s.irc.server_description,
                 motd=s.irc.motd,
                 guests=s.irc.guests,
                 registration_timeout=s.irc.registration_timeout,

@@ -96,6 +96,9 @@ class IrcConfig(Section):
     server_name: str = Field(
         "torbit", pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$", description="the IRC server name"
     )
+    server_description: str = Field(
+        "torbit chat server", min_length=1, max_length=100, pattern=r"^[^\r\n\x00]*$"
+    )  # what LINKS and WHOIS say of the server
     motd: str = "Welcome to torbit: the same rooms on IRC, telnet and the web."
     guests: bool = False  # true: connecting without an account, as a guest, is allowed
     registration_timeout: float = Field(60.0, gt=0, description="seconds to register")

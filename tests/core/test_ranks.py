@@ -151,3 +151,17 @@ async def test_a_taken_room_name_answers_the_same_whatever_the_room(core: Core) 
     # and nothing was created or changed by the attempts
     assert (await core.membership.room("secret")).private
     assert not (await core.membership.room("open")).private
+
+
+async def test_an_admin_may_step_down_but_the_owner_cannot(hall: Core) -> None:
+    core = hall
+    assert await core.moderation.deop("bob", "hall", "BOB") == "bob"  # IRC's MODE #hall -o bob
+    with pytest.raises(Forbidden, match="only room admins"):
+        await core.moderation.kick("bob", "hall", "carol")  # a member again
+    with pytest.raises(NotFound, match="not an admin"):
+        await core.moderation.deop("bob", "hall", "bob")
+    with pytest.raises(NotFound, match="not an admin"):
+        await core.moderation.deop("carol", "hall", "carol")
+    with pytest.raises(Forbidden, match="you own #hall"):
+        await core.moderation.deop("alice", "hall", "alice")
+    await core.moderation.kick("dave", "hall", "carol")  # the other admin keeps their rights

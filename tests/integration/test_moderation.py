@@ -83,7 +83,7 @@ async def test_room_admins_rank_below_the_owner(hall: App) -> None:
     await command(alice, "/op bob", r"^! bob is already an admin")
     await command(alice, "/op dave", r"^! dave is not a member of #hall")
     bob = await in_hall(hall, "bob")
-    for line in ["/op carol", "/deop bob", "/private on"]:
+    for line in ["/op carol", "/deop carol", "/private on"]:
         await command(bob, line, r"^! only the owner of #hall may /.*: you are a room admin$")
     await command(bob, "/kick alice", r"^! you cannot /kick alice: they rank as high as you")
     await command(bob, "/mute alice 5", r"^! you cannot /mute alice")
@@ -91,6 +91,8 @@ async def test_room_admins_rank_below_the_owner(hall: App) -> None:
     await command(bob, "/kick carol", r"^! you cannot /kick carol")  # admins are equals
     await command(alice, "/deop carol", r"took carol's admin rights")
     await command(bob, "/kick carol", r"^\* carol was kicked from #hall by bob$")
+    await command(bob, "/deop bob", r"^\* bob gave up their admin rights in #hall$")  # steps down
+    await command(alice, "/op bob", r"made bob an admin")
     await command(alice, "/deop bob", r"took bob's admin rights")
     await command(alice, "/deop bob", r"^! bob is not an admin of #hall")
     await command(bob, "/kick alice", r"^! only room admins of #hall may /kick")
@@ -103,8 +105,8 @@ async def test_room_admins_rank_below_the_owner(hall: App) -> None:
     actions = [(e.actor, e.action, e.target) for e in reversed(await audit(hall, "hall"))]
     assert actions[1:] == [
         ("alice", "op", "bob"), ("alice", "op", "carol"), ("alice", "deop", "carol"),
-        ("bob", "kick", "carol"), ("alice", "deop", "bob"), ("alice", "op", "bob"),
-        ("alice", "deop", "bob"),
+        ("bob", "kick", "carol"), ("bob", "deop", "bob"), ("alice", "op", "bob"),
+        ("alice", "deop", "bob"), ("alice", "op", "bob"), ("alice", "deop", "bob"),
     ]
     await alice.close()
     await bob.close()

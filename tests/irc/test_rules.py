@@ -288,6 +288,45 @@ async def test_irc_over_tls(
     await raw.close()
 
 
+# the server itself
+
+
+async def test_links_and_whois_describe_the_server_as_configured(
+    make_server: ServerFactory, cleanup: list[Any]
+) -> None:
+    app = await make_server(irc={"guests": True, "server_description": "a test chat"})
+    raw = await RawIrc.connect(app)
+    cleanup.append(raw)
+    await raw.register("desc")
+    raw.send("LINKS")
+    await raw.expect(" 364 desc torbit torbit :0 a test chat")
+    await raw.expect(" 365 desc * :End of /LINKS list")
+    raw.send("WHOIS desc")
+    await raw.expect(" 312 desc desc torbit :a test chat")
+
+
+async def test_a_ping_too_long_to_echo_still_gets_a_pong(app: App, cleanup: list[Any]) -> None:
+    raw = await RawIrc.connect(app)
+    cleanup.append(raw)
+    await raw.register("pinger")
+    raw.send("PING " + "x" * 505)  # 510 bytes: the longest line a client may send
+    line = await raw.expect(" PONG torbit ")
+    assert len(line.encode()) <= 510
+    assert "x" * 450 in line
+
+
+async def test_the_creator_of_a_guest_room_may_step_down(app: App, cleanup: list[Any]) -> None:
+    foo = await RawIrc.connect(app)
+    cleanup.append(foo)
+    await foo.register("foo")
+    foo.send("JOIN #stepdown", "MODE #stepdown +i")
+    await foo.expect("MODE #stepdown +i")
+    foo.send("MODE #stepdown -o foo")
+    await foo.expect(":foo!~foo@irc.torbit MODE #stepdown -o foo")
+    foo.send("INVITE bar #stepdown")  # only admins invite to an invite-only room
+    await foo.expect(" 482 foo #stepdown ")
+
+
 def starts_with(prefix: str) -> Callable[[Any], bool]:
     """A message whose text starts with `prefix`."""
     return lambda m: bool(m.params[1].startswith(prefix))

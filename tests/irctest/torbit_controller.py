@@ -31,7 +31,7 @@ class TorbitController(ExternalServerController):
         their nicks free for guests, as on a fresh server."""
         super().kill()
         while self.registered:
-            _cli("user", "del", self.registered.pop())
+            _cli("user", "del", "--yes", self.registered.pop())
 
     def wait_for_services(self) -> None:
         pass  # accounts are torbit's own: nothing to wait for
@@ -54,14 +54,17 @@ class TorbitController(ExternalServerController):
             assert msg.command in ("CAP", "NOTICE", "900"), f"REGISTER failed: {msg}"
         case.sendLine(client, "QUIT")
         case.assertDisconnected(client)
-        if not done and not _cli("user", "add", username, f"--password={password}"):
-            assert _cli("user", "passwd", username, f"--password={password}"), username
+        if not done and not _cli("user", "add", username, "--password-stdin", stdin=password):
+            assert _cli("user", "passwd", username, "--password-stdin", stdin=password), username
 
 
-def _cli(*args: str) -> bool:
+def _cli(*args: str, stdin: str = "") -> bool:
+    """torbit's admin CLI (passwords go on its stdin: never on a command line)."""
     cli = os.environ.get("TORBIT_IRCTEST_CLI")
     assert cli, "REGISTER could not create the account, and TORBIT_IRCTEST_CLI is not set"
-    return subprocess.run([cli, *args], capture_output=True, check=False).returncode == 0
+    done = subprocess.run([cli, *args], input=stdin + "\n", capture_output=True, text=True,
+                          check=False)
+    return done.returncode == 0
 
 
 def get_irctest_controller_class() -> type[TorbitController]:

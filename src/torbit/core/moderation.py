@@ -239,6 +239,8 @@ class Moderation:
         return user.name
 
     async def deop(self, actor: str, room_name: str, name: str) -> str:
+        if name_key(name) == name_key(actor):
+            return await self._step_down(actor, room_name)
         room, role = await self.authorize(actor, room_name, "deop")
         user, _ = await self._target(room, name, actor, role, "deop")
         if not await self._store.set_room_admin(room.key, user.key, False):
@@ -247,6 +249,23 @@ class Moderation:
         text = f"{actor} took {user.name}'s admin rights in #{room.name}"
         await self._notice(room, text, NoticeKind.DEOP, user.name, actor)
         return user.name
+
+    async def _step_down(self, actor: str, room_name: str) -> str:
+        """An admin may give up their own admin rights (IRC's `MODE #room -o me`), even in a
+        room nobody owns; the owner cannot stop owning a room this way."""
+        room = await self._membership.room(room_name)
+        key = name_key(actor)
+        standing = await self._store.standing(room.key, key)
+        if not standing.may_see(room, key):
+            raise NotFound(f"no such room #{room_name}")
+        if room.owner == key:
+            raise Forbidden(f"you cannot /deop yourself: you own #{room.name}")
+        if not standing.admin or not await self._store.set_room_admin(room.key, key, False):
+            raise NotFound(f"{actor} is not an admin of #{room.name}")
+        await self._audit(actor, "deop", room, key)
+        text = f"{actor} gave up their admin rights in #{room.name}"
+        await self._notice(room, text, NoticeKind.DEOP, actor, actor)
+        return actor
 
     async def update(
         self,

@@ -220,8 +220,12 @@ def motd(session: IrcSession, msg: Message) -> None:
 
 
 def ping(session: IrcSession, msg: Message) -> None:
+    """A token that would not fit the PONG line (our name is added twice) is cut to fit, so
+    a client waiting for its PONG still gets one."""
     server = session.server.options.server_name
-    session.send(Message("PONG", (server, msg.params[0]), server))
+    room = 510 - len(f":{server} PONG {server} :".encode())
+    token = msg.params[0].encode()[:room].decode(errors="ignore")
+    session.send(Message("PONG", (server, token), server))
 
 
 def pong(session: IrcSession, msg: Message) -> None:

@@ -30,6 +30,7 @@ class IrcCore:
 @dataclass(frozen=True, slots=True)
 class IrcOptions:
     server_name: str = "torbit"
+    server_description: str = "torbit chat server"
     motd: str = ""
     guests: bool = False
     registration_timeout: float = 60.0

@@ -102,7 +102,7 @@ async def whois(session: IrcSession, msg: Message) -> None:
     if channels:
         session.reply(n.RPL_WHOISCHANNELS, nick, " ".join(sorted(channels)))
     options = session.server.options
-    session.reply(n.RPL_WHOISSERVER, nick, options.server_name, "torbit chat server")
+    session.reply(n.RPL_WHOISSERVER, nick, options.server_name, options.server_description)
     if info.away:
         session.reply(n.RPL_AWAY, nick, info.away)
     if info.account:
@@ -126,7 +126,9 @@ def whowas(session: IrcSession, msg: Message) -> None:
     server = session.server.options.server_name
     for info in found[:wanted] if wanted > 0 else found:
         session.reply(n.RPL_WHOWASUSER, info.nick, info.ident, info.host, "*", info.realname)
-        session.reply(n.RPL_WHOISSERVER, info.nick, server, "torbit chat server")
+        session.reply(
+            n.RPL_WHOISSERVER, info.nick, server, session.server.options.server_description
+        )
     session.reply(n.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
 
 
@@ -218,5 +220,6 @@ def info(session: IrcSession, msg: Message) -> None:
 
 def links(session: IrcSession, msg: Message) -> None:
     server = session.server.options.server_name
-    session.reply(n.RPL_LINKS, server, server, "0 torbit chat server")
+    description = session.server.options.server_description
+    session.reply(n.RPL_LINKS, server, server, f"0 {description}")
     session.reply(n.RPL_ENDOFLINKS, "*", "End of /LINKS list")

@@ -159,6 +159,9 @@ class IrcServer:
             return self.info_of(clients[0], away)
         return UserInfo(name, name.lower(), "torbit", name, None, name, None)
 
+    def away_of(self, name: str) -> str | None:
+        return self.user_info(name).away
+
     def info_of(self, s: IrcSession, away: str | None = None) -> UserInfo:
         return UserInfo(s.nick, s.ident, HOST, s.realname, away or s.away, s.account, s)
 

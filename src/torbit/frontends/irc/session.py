@@ -1,8 +1,8 @@
 """One IRC client: an asyncio Protocol that moves bytes between the socket, the sans-IO IRC
 codec, the registration machine, the command table and the core. A client's commands are
-handled one at a time, in order; reading pauses while too many wait. Output goes through the
-bounded, coalescing writer (flow.py): a client that stops reading is dropped, never waited
-for. An idle client is PINGed, and dropped if it stays silent."""
+handled one at a time, in order; reading pauses while too many wait. What it sends is
+output.py's, through the bounded, coalescing writer (flow.py): a client that stops reading is
+dropped, never waited for. An idle client is PINGed, and dropped if it stays silent."""
 
 from __future__ import annotations
 
@@ -12,24 +12,22 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from torbit.core.delivery import Delivery, Names
+from torbit.core.delivery import Delivery
 from torbit.core.limits import ConnectionLimiter
-from torbit.core.models import Message as ChatMessage
 from torbit.core.models import Room
-from torbit.core.names import inbox_channel, is_inbox, name_key
+from torbit.core.names import inbox_channel, name_key
 from torbit.core.sessions import Proof
 from torbit.errors import TorbitError
 from torbit.frontends.flow import FlushQueue, TransportWriter
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
 from torbit.frontends.irc.context import IrcCore, IrcOptions
+from torbit.frontends.irc.output import OutputHost, SessionOutput
 from torbit.frontends.irc.registration import Caps, Registration, offered_caps
 from torbit.metrics import Metrics
 from torbit.protocol.irc import Event, InvalidLine, IRCParser, LineTooLong, Message, MessageReceived
-from torbit.protocol.irc_replies import numeric
 
 log = logging.getLogger("torbit.irc")
 
@@ -51,7 +49,7 @@ class UserInfo:
     client: IrcSession | None  # their IRC session here, if any
 
 
-class IrcHost(Protocol):
+class IrcHost(OutputHost, Protocol):
     """What an IRC session needs of the server that accepted it (server.py)."""
 
     core: IrcCore
@@ -99,8 +97,10 @@ class IrcHost(Protocol):
         """Connections that have not registered yet (LUSERS)."""
 
 
-class IrcSession(asyncio.Protocol):
-    """Implements torbit.core.delivery.Session."""
+class IrcSession(SessionOutput, asyncio.Protocol):
+    """Implements torbit.core.delivery.Session (delivery and notices: output.py)."""
+
+    server: IrcHost
 
     def __init__(self, server: IrcHost, door: str) -> None:
         self.server = server
@@ -143,10 +143,6 @@ class IrcSession(asyncio.Protocol):
         self._echo: dict[str, int] = {}  # channel -> own messages sent whose echo is due
         self._joining: dict[str, list[Delivery]] = {}  # room -> held while JOIN is answered
         self._seen: set[tuple[str, str]] = set()  # QUIT/NICK lines sent this loop turn
-
-    @property
-    def core(self) -> IrcCore:
-        return self.server.core
 
     @property
     def registered(self) -> bool:
@@ -220,57 +216,7 @@ class IrcSession(asyncio.Protocol):
         self.quit_reason = self.quit_reason or "Connection closed"
         return None
 
-    # Session (called by the core)
-
-    def deliver(self, delivery: Delivery) -> None:
-        message = delivery.message
-        held = self._joining.get(message.channel)
-        if held is not None:
-            held.append(delivery)
-            return
-        own = message.sender_key == self.user_key and self._own_echo(message.channel)
-        if own and "echo-message" not in self.caps:
-            return
-        self.write(self.render(delivery))
-
-    def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
-        rendered = fmt.notice_lines(
-            text,
-            channel,
-            me=self.nick,
-            server=self.server.options.server_name,
-            mask=self.server.mask_of,
-            room_display=self.room_display,
-            still_online=self._has_other_sessions,
-        )
-        for line in rendered.lines:
-            if line.command in ("QUIT", "NICK"):  # one line per user, not one per room
-                seen = (line.command, line.source or "")
-                if seen in self._seen:
-                    continue
-                if not self._seen:
-                    asyncio.get_running_loop().call_soon(self._seen.clear)
-                self._seen.add(seen)
-            nick = (line.source or "").partition("!")[0]
-            if (
-                "account-tag" in self.caps
-                and line.source != nick
-                and not self.server.is_guest(name_key(nick))
-            ):
-                line = Message(line.command, line.params, line.source, {"account": nick})
-            self.send(line)
-            if line.command == "JOIN" and "away-notify" in self.caps and line.source:
-                away = self.server.user_info(line.source.partition("!")[0]).away
-                if away:  # away-notify: who joins away is said to be
-                    self.send(Message("AWAY", (away,), line.source))
-        if rendered.left_room is not None:
-            self.rooms.pop(rendered.left_room, None)
-
-    def _has_other_sessions(self, name: str) -> bool:
-        """Whether a user logging out (still attached while its rooms are told) keeps
-        another session on this node."""
-        presence = self.core.subscriptions.presence(name_key(name))
-        return presence is not None and len(presence.sessions) > 1
+    # Session (called by the core; deliver and notify are output.py's)
 
     def revoke(self, reason: str) -> None:
         """The credentials of this login were revoked: a notice saying why, then close."""
@@ -284,74 +230,6 @@ class IrcSession(asyncio.Protocol):
             log.debug("closing %s (%s): %s", self.ip, self.nick, reason)
             w.close()
 
-    # output
-
-    def send(self, message: Message) -> None:
-        try:
-            self.write(message.encode())
-        except ValueError:
-            log.warning("not sent to %s, it does not fit a line: %.200r", self.nick, message)
-
-    def reply(self, code: int, *params: str) -> None:
-        self.send(numeric(self.server.options.server_name, self.nick or None, code, *params))
-
-    def server_notice(self, text: str) -> None:
-        self.send(Message("NOTICE", (self.nick or "*", text), self.server.options.server_name))
-
-    def fail(self, command: str, code: str, *context: str) -> None:
-        """An IRCv3 standard reply: FAIL <command> <code> [<context>...] :<description>."""
-        self.send(Message("FAIL", (command, code, *context), self.server.options.server_name))
-
-    def write(self, data: bytes) -> None:
-        if self._writer is not None:
-            self._writer.write(data)
-
-    def output_pending(self) -> bool:
-        return self._writer is not None and self._writer.pending()
-
-    def room_display(self, room_key: str) -> str:
-        room = self.rooms.get(room_key)
-        return fmt.channel_name(room.name if room is not None else room_key)
-
-    def render(
-        self, delivery: Delivery, *, batch: str = "", stamp: bool = False, shared: bool = True
-    ) -> bytes:
-        """The lines of a message for this client, with the tags it asked for; `shared`: the
-        message goes to many clients now, so its lines are kept for the next one."""
-        message = delivery.message
-        caps = self.caps.enabled
-        if is_inbox(message.channel):
-            target, _ = fmt.private_target(message, self.user_key)
-            target = target or self.nick
-        else:
-            target = self.room_display(message.channel)
-        account = "account-tag" in caps and not self.server.is_guest(message.sender_key)
-        variant = fmt.Variant(
-            "server-time" in caps,
-            "message-tags" in caps,
-            account,
-            target,
-            stamp and "server-time" not in caps,
-        )
-        if batch or not shared:
-            return self._lines(message, variant, batch)
-        return self.server.lines.get(delivery, variant, lambda: self._lines(message, variant, ""))
-
-    def _lines(self, message: ChatMessage, variant: fmt.Variant, batch: str) -> bytes:
-        tags: dict[str, str] = {}
-        if variant.time:
-            tags["time"] = fmt.server_time(message.sent_at)
-        if variant.msgid:
-            tags["msgid"] = fmt.msgid(message)
-        if variant.account:
-            tags["account"] = message.sender
-        if batch:
-            tags["batch"] = batch
-        stamp = message.sent_at.astimezone(UTC).strftime("%H:%M:%S") if variant.stamp else ""
-        return fmt.message_lines(
-            message, self.server.mask_of(message.sender), variant.target, tags, stamp
-        )
-
     def _dropped_slow(self) -> None:
         log.warning(
             "dropping slow IRC client %s (%s): output buffer over %d bytes",
@@ -361,56 +239,6 @@ class IrcSession(asyncio.Protocol):
         )
         self.server.metrics.dropped_clients.labels(self.door).inc()
         self.quit_reason = "Excess output: client too slow"
-
-    # own messages: without echo-message a client is not shown what it sent itself
-
-    def expect_echo(self, channel: str, count: int) -> None:
-        if count > 0:
-            self._echo[channel] = self._echo.get(channel, 0) + count
-
-    def cancel_echo(self, channel: str, count: int) -> None:
-        left = self._echo.get(channel, 0) - count
-        if left > 0:
-            self._echo[channel] = left
-        else:
-            self._echo.pop(channel, None)
-
-    def _own_echo(self, channel: str) -> bool:
-        if not self._echo.get(channel):
-            return False
-        self.cancel_echo(channel, 1)
-        return True
-
-    # joining: the JOIN, topic and names go out before the room's history and live messages
-
-    def hold(self, room_key: str) -> None:
-        self._joining[room_key] = []
-
-    def unhold(self, room_key: str, started: datetime | None) -> None:
-        """Send what was held back: history (sent before `started`) in a chathistory batch,
-        or left out for clients that ask for history themselves; then live messages."""
-        held = self._joining.pop(room_key, [])
-        if started is None:
-            return
-        history = [d for d in held if d.message.sent_at < started]
-        live = held[len(history) :]
-        if history and "draft/chathistory" not in self.caps:
-            batch = ""
-            if "batch" in self.caps:
-                batch = f"h{history[0].message.id}"
-                self.send(
-                    Message(
-                        "BATCH",
-                        ("+" + batch, "chathistory", self.room_display(room_key)),
-                        self.server.options.server_name,
-                    )
-                )
-            for d in history:
-                self.write(self.render(d, batch=batch, stamp=True))
-            if batch:
-                self.send(Message("BATCH", ("-" + batch,), self.server.options.server_name))
-        for d in live:
-            self.deliver(d)
 
     # input: one command at a time, in order
 

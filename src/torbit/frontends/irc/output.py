@@ -1,0 +1,228 @@
+"""What an IRC session sends: the core's messages and notices rendered as IRC lines with the
+tags the client asked for, numerics and notices, own messages held back without echo-message,
+and a joining room's history held until its JOIN, topic and NAMES are out. The connection's
+life (reading, pacing, liveness) is session.py's."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Protocol
+
+from torbit.core.delivery import Delivery, Names
+from torbit.core.models import Message as ChatMessage
+from torbit.core.models import Room
+from torbit.core.names import is_inbox, name_key
+from torbit.frontends.flow import TransportWriter
+from torbit.frontends.irc import render as fmt
+from torbit.frontends.irc.context import IrcCore, IrcOptions
+from torbit.frontends.irc.registration import Caps
+from torbit.protocol.irc import Message
+from torbit.protocol.irc_replies import numeric
+
+log = logging.getLogger("torbit.irc")
+
+
+class OutputHost(Protocol):
+    """What rendering needs of the server (session.IrcHost has all of it and more)."""
+
+    core: IrcCore
+    options: IrcOptions
+    lines: fmt.LineCache
+
+    def mask_of(self, name: str) -> str:
+        """`nick!user@host` of anyone, as IRC clients here see them."""
+
+    def is_guest(self, user_key: str) -> bool: ...
+
+    def away_of(self, name: str) -> str | None:
+        """The away message of a user on this node, if any."""
+
+
+class SessionOutput:
+    """The output half of IrcSession (which sets these attributes up)."""
+
+    server: OutputHost
+    caps: Caps
+    nick: str
+    user_key: str
+    rooms: dict[str, Room]
+    _writer: TransportWriter | None
+    _echo: dict[str, int]  # channel -> own messages sent whose echo is due
+    _joining: dict[str, list[Delivery]]  # room -> held while JOIN is answered
+    _seen: set[tuple[str, str]]  # QUIT/NICK lines sent this loop turn
+
+    @property
+    def core(self) -> IrcCore:
+        return self.server.core
+
+    # Session (called by the core)
+
+    def deliver(self, delivery: Delivery) -> None:
+        message = delivery.message
+        held = self._joining.get(message.channel)
+        if held is not None:
+            held.append(delivery)
+            return
+        own = message.sender_key == self.user_key and self._own_echo(message.channel)
+        if own and "echo-message" not in self.caps:
+            return
+        self.write(self.render(delivery))
+
+    def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
+        rendered = fmt.notice_lines(
+            text,
+            channel,
+            me=self.nick,
+            server=self.server.options.server_name,
+            mask=self.server.mask_of,
+            room_display=self.room_display,
+            still_online=self._has_other_sessions,
+        )
+        for line in rendered.lines:
+            if line.command in ("QUIT", "NICK"):  # one line per user, not one per room
+                seen = (line.command, line.source or "")
+                if seen in self._seen:
+                    continue
+                if not self._seen:
+                    asyncio.get_running_loop().call_soon(self._seen.clear)
+                self._seen.add(seen)
+            nick = (line.source or "").partition("!")[0]
+            if (
+                "account-tag" in self.caps
+                and line.source != nick
+                and not self.server.is_guest(name_key(nick))
+            ):
+                line = Message(line.command, line.params, line.source, {"account": nick})
+            self.send(line)
+            if line.command == "JOIN" and "away-notify" in self.caps and line.source:
+                away = self.server.away_of(line.source.partition("!")[0])
+                if away:  # away-notify: who joins away is said to be
+                    self.send(Message("AWAY", (away,), line.source))
+        if rendered.left_room is not None:
+            self.rooms.pop(rendered.left_room, None)
+
+    def _has_other_sessions(self, name: str) -> bool:
+        """Whether a user logging out (still attached while its rooms are told) keeps
+        another session on this node."""
+        presence = self.core.subscriptions.presence(name_key(name))
+        return presence is not None and len(presence.sessions) > 1
+
+    # output
+
+    def send(self, message: Message) -> None:
+        try:
+            self.write(message.encode())
+        except ValueError:
+            log.warning("not sent to %s, it does not fit a line: %.200r", self.nick, message)
+
+    def reply(self, code: int, *params: str) -> None:
+        self.send(numeric(self.server.options.server_name, self.nick or None, code, *params))
+
+    def server_notice(self, text: str) -> None:
+        self.send(Message("NOTICE", (self.nick or "*", text), self.server.options.server_name))
+
+    def fail(self, command: str, code: str, *context: str) -> None:
+        """An IRCv3 standard reply: FAIL <command> <code> [<context>...] :<description>."""
+        self.send(Message("FAIL", (command, code, *context), self.server.options.server_name))
+
+    def write(self, data: bytes) -> None:
+        if self._writer is not None:
+            self._writer.write(data)
+
+    def output_pending(self) -> bool:
+        return self._writer is not None and self._writer.pending()
+
+    def room_display(self, room_key: str) -> str:
+        room = self.rooms.get(room_key)
+        return fmt.channel_name(room.name if room is not None else room_key)
+
+    def render(
+        self, delivery: Delivery, *, batch: str = "", stamp: bool = False, shared: bool = True
+    ) -> bytes:
+        """The lines of a message for this client, with the tags it asked for; `shared`: the
+        message goes to many clients now, so its lines are kept for the next one."""
+        message = delivery.message
+        caps = self.caps.enabled
+        if is_inbox(message.channel):
+            target, _ = fmt.private_target(message, self.user_key)
+            target = target or self.nick
+        else:
+            target = self.room_display(message.channel)
+        account = "account-tag" in caps and not self.server.is_guest(message.sender_key)
+        variant = fmt.Variant(
+            "server-time" in caps,
+            "message-tags" in caps,
+            account,
+            target,
+            stamp and "server-time" not in caps,
+        )
+        if batch or not shared:
+            return self._lines(message, variant, batch)
+        return self.server.lines.get(delivery, variant, lambda: self._lines(message, variant, ""))
+
+    def _lines(self, message: ChatMessage, variant: fmt.Variant, batch: str) -> bytes:
+        tags: dict[str, str] = {}
+        if variant.time:
+            tags["time"] = fmt.server_time(message.sent_at)
+        if variant.msgid:
+            tags["msgid"] = fmt.msgid(message)
+        if variant.account:
+            tags["account"] = message.sender
+        if batch:
+            tags["batch"] = batch
+        stamp = message.sent_at.astimezone(UTC).strftime("%H:%M:%S") if variant.stamp else ""
+        return fmt.message_lines(
+            message, self.server.mask_of(message.sender), variant.target, tags, stamp
+        )
+
+    # own messages: without echo-message a client is not shown what it sent itself
+
+    def expect_echo(self, channel: str, count: int) -> None:
+        if count > 0:
+            self._echo[channel] = self._echo.get(channel, 0) + count
+
+    def cancel_echo(self, channel: str, count: int) -> None:
+        left = self._echo.get(channel, 0) - count
+        if left > 0:
+            self._echo[channel] = left
+        else:
+            self._echo.pop(channel, None)
+
+    def _own_echo(self, channel: str) -> bool:
+        if not self._echo.get(channel):
+            return False
+        self.cancel_echo(channel, 1)
+        return True
+
+    # joining: the JOIN, topic and names go out before the room's history and live messages
+
+    def hold(self, room_key: str) -> None:
+        self._joining[room_key] = []
+
+    def unhold(self, room_key: str, started: datetime | None) -> None:
+        """Send what was held back: history (sent before `started`) in a chathistory batch,
+        or left out for clients that ask for history themselves; then live messages."""
+        held = self._joining.pop(room_key, [])
+        if started is None:
+            return
+        history = [d for d in held if d.message.sent_at < started]
+        live = held[len(history) :]
+        if history and "draft/chathistory" not in self.caps:
+            batch = ""
+            if "batch" in self.caps:
+                batch = f"h{history[0].message.id}"
+                self.send(
+                    Message(
+                        "BATCH",
+                        ("+" + batch, "chathistory", self.room_display(room_key)),
+                        self.server.options.server_name,
+                    )
+                )
+            for d in history:
+                self.write(self.render(d, batch=batch, stamp=True))
+            if batch:
+                self.send(Message("BATCH", ("-" + batch,), self.server.options.server_name))
+        for d in live:
+            self.deliver(d)
