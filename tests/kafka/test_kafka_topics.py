@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-
 from aiokafka.partitioner import murmur2
 
 from torbit.backends.message_log.kafka_read import read_range
