@@ -288,3 +288,21 @@ async def publish_eventually(node: Node, d: Draft, within: float = 10) -> Messag
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)
+
+
+async def test_fetches_wait_briefly_while_records_flow_and_long_once_idle(
+    make_node: NodeFactory,
+) -> None:
+    """A busy partition left out of the fetch in flight (its records not yet handed out)
+    waits for that fetch; while records flow it is held only briefly. An idle node goes back
+    to the configured wait, so it stays idle."""
+    a, b = await make_node(fetch_wait_ms=500), await make_node(fetch_wait_ms=500)
+    await b.log.watch("lobby")
+    await b.log.watch("@bob")  # an idle inbox partition in the same fetch
+    assert b.log.fetch_wait_ms == 500
+    for n in range(20):
+        await a.log.publish([draft("lobby", f"m{n}")])
+    await b.wait_for(20, "lobby")
+    assert b.log.fetch_wait_ms == 5
+    await eventually(lambda: b.log.fetch_wait_ms == 500, within=10)
+    assert [m.text for m in b.of("lobby")] == [f"m{n}" for n in range(20)]

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaError
 
+from torbit.backends.message_log.kafka_clients import KeyedLocks, stop_client
 from torbit.backends.message_log.kafka_read import ReaderPool
 from torbit.backends.message_log.kafka_topics import TopicNames, TopicRegistry, decode, encode
 from torbit.core.models import Draft, Message
@@ -38,6 +39,13 @@ log = logging.getLogger(__name__)
 # History reads start where there is data, so the broker answers at once whatever the wait.
 _READ_FETCH_WAIT_MS = 100
 _POLL_MS = 1000  # how long one getmany waits for records before looping
+# The live consumer's fetch wait while records flow. aiokafka keeps one fetch in flight per
+# broker and leaves out of it every partition whose records were not yet handed out; once they
+# are, that partition waits until the fetch in flight returns, which the broker holds for the
+# whole wait when nothing arrives in the partitions it names (measured: a busy room behind an
+# idle inbox partition stalls up to fetch_wait_ms). A short wait while busy bounds the stall;
+# after _POLL_MS without records the configured wait comes back, so an idle node stays idle.
+_BUSY_FETCH_WAIT_MS = 5
 _RETRY_S = 0.5  # pause of the live loop after an error, so an outage does not spin
 # Watches and unwatches within this long share one reassignment of the live consumer: each
 # costs a metadata request naming every watched topic and a refetch of every partition, so
@@ -93,7 +101,7 @@ class KafkaLog:
         self._next: dict[TopicPartition, int] = {}
         self._channels: dict[TopicPartition, str] = {}
         self._inboxes: dict[TopicPartition, dict[bytes, int]] = {}
-        self._watch_locks = _KeyedLocks()
+        self._watch_locks = KeyedLocks()
         self._assigned = asyncio.Event()
         self._reassign_later: asyncio.TimerHandle | None = None
 
@@ -129,7 +137,9 @@ class KafkaLog:
         )
         try:
             async with self._bounded("start"):
-                await self._check_inbox_topic(self._topics)
+                await self._topics.check_partitions(
+                    self._names.inbox_topic, self._names.inbox_partitions
+                )
         except BaseException:
             await self._topics.close()
             self._topics = None
@@ -139,20 +149,6 @@ class KafkaLog:
             lambda: self._new_consumer(_READ_FETCH_WAIT_MS), self._reader_count, self._names
         )
         self._loop_task = asyncio.create_task(self._deliver_forever(), name="kafka-log-live")
-
-    async def _check_inbox_topic(self, topics: TopicRegistry) -> None:
-        """Create the inbox topic, or make sure the one there has our partition count: with
-        another, inboxes would be looked for in the wrong partitions."""
-        topic, wanted = self._names.inbox_topic, self._names.inbox_partitions
-        if await topics.ensure([topic]):
-            return  # created just now, by this request, with `wanted` partitions
-        while not (count := await topics.partition_count(topic)):
-            await asyncio.sleep(0.05)  # another node's creation, not yet in the metadata
-        if count != wanted:
-            raise ServiceUnavailable(
-                f"message log unavailable: topic {topic} has {count} partitions, "
-                f"message_log.inbox_partitions is {wanted}; set it to {count}"
-            )
 
     def _new_consumer(self, fetch_wait_ms: int) -> AIOKafkaConsumer:
         """A groupless consumer tuned for latency."""
@@ -189,7 +185,7 @@ class KafkaLog:
             if client is None:
                 continue
             try:
-                await asyncio.wait_for(_stop(client), self._timeout)
+                await asyncio.wait_for(stop_client(client), self._timeout)
             except (KafkaError, OSError, TimeoutError) as e:
                 log.warning("closing %s: %r", type(client).__name__, e)
         self._live = self._producer = self._admin = None
@@ -380,6 +376,9 @@ class KafkaLog:
                 failing = True
                 await asyncio.sleep(_RETRY_S)
                 continue
+            self._set_fetch_wait(
+                min(_BUSY_FETCH_WAIT_MS, self._fetch_wait_ms) if batch else self._fetch_wait_ms
+            )
             if failing and batch:
                 log.warning("message log consumer: receiving again")
                 failing = False
@@ -415,6 +414,21 @@ class KafkaLog:
 
     # helpers
 
+    @property
+    def fetch_wait_ms(self) -> int:
+        """The live consumer's fetch wait now: short while records flow, else the configured."""
+        fetcher = getattr(self._live, "_fetcher", None)
+        wait: int = getattr(fetcher, "_fetch_max_wait_ms", self._fetch_wait_ms)
+        return wait
+
+    def _set_fetch_wait(self, ms: int) -> None:
+        """Change the wait of the live consumer's next fetches. aiokafka reads it from its
+        fetcher for every request it builds and has no public setter; without that private
+        attribute (another aiokafka) the configured wait simply stays."""
+        fetcher = getattr(self._live, "_fetcher", None)
+        if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
+            fetcher._fetch_max_wait_ms = ms
+
     def _registry(self) -> TopicRegistry:
         if self._topics is None:
             raise ServiceUnavailable("message log unavailable: not started")
@@ -432,41 +446,3 @@ class KafkaLog:
             ) from e
         except (KafkaError, OSError) as e:
             raise ServiceUnavailable(f"message log unavailable: {what}: {e}") from e
-
-
-class _KeyedLocks:
-    """An asyncio.Lock per key, forgotten once nobody holds or awaits it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (None, 0))
-        lock = lock or asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
-async def _stop(client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClient) -> None:
-    if isinstance(client, AIOKafkaAdminClient):
-        await client.close()
-        return
-    try:
-        await client.stop()
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise  # we are cancelled (or timed out) ourselves
-        # A consumer whose fetch was backing off after an error (the broker away) re-raises
-        # that fetch's cancellation from stop(), before closing its connections
-        # (aio-libs/aiokafka#647): close them.
-        await client._client.close()

@@ -252,6 +252,23 @@ class TopicRegistry:
                 raise ServiceUnavailable(f"message log unavailable: topic {topic}: {reason}")
         return False
 
+    async def check_partitions(self, topic: str, wanted: int) -> None:
+        """Create the topic, or make sure the one there has `wanted` partitions (the inbox
+        topic: with another count, inboxes would be looked for in the wrong partitions)."""
+        if await self.ensure([topic]):
+            return  # created just now, by this request, with `wanted` partitions
+        count = 0
+        for _ in range(100):  # another node's creation may not be in the metadata yet
+            count = await self.partition_count(topic)
+            if count:
+                break
+            await asyncio.sleep(0.05)
+        if count != wanted:
+            raise ServiceUnavailable(
+                f"message log unavailable: topic {topic} has {count} partitions, "
+                f"message_log.inbox_partitions is {wanted}; set it to {count}"
+            )
+
     async def partition_count(self, topic: str) -> int:
         """How many partitions an existing topic has (0 if the broker does not say)."""
         for entry in await self._admin.describe_topics([topic]):
