@@ -291,10 +291,15 @@ class KafkaLog:
             live, readers = self._live, self._readers
             if live is None or readers is None:
                 raise ServiceUnavailable("message log unavailable: not started")
-            created = await self._registry().ensure([tp.topic])
+            # An inbox partition this node fetches already: start at the end its last fetch
+            # saw, without a request (a login storm would queue on the readers). Its records
+            # since, a moment's worth, are delivered too: published before the watch, never
+            # missed.
+            seen = live.highwater(tp) if shared and tp in self._next else None
+            created = await self._registry().ensure([tp.topic]) if seen is None else set()
             # a topic this node just created is empty: no need to ask (nor to wait until the
             # broker's metadata knows the new topic)
-            end = 0 if created else await readers.end_offset(tp)
+            end = seen if seen is not None else 0 if created else await readers.end_offset(tp)
             if shared:
                 self._inboxes.setdefault(tp, {})[key] = end
             else:
