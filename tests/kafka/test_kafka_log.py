@@ -306,3 +306,27 @@ async def test_fetches_wait_briefly_while_records_flow_and_long_once_idle(
     assert b.log.fetch_wait_ms == 5
     await eventually(lambda: b.log.fetch_wait_ms == 500, within=10)
     assert [m.text for m in b.of("lobby")] == [f"m{n}" for n in range(20)]
+
+
+async def test_inboxes_sharing_a_partition_are_watched_at_once_and_apart(
+    make_node: NodeFactory,
+) -> None:
+    """The second inbox of a partition is watched while the first one's reassignment is still
+    pending (no fetch yet), then more once it is fetched; each gets its own messages only,
+    from its watch on."""
+    a = await make_node(inbox_partitions=1)
+    b = await make_node(inbox_partitions=1)
+    await a.log.publish([draft("@carol", "before her watch")])
+    await b.log.watch("@alice")
+    await b.log.watch("@bob")  # same partition, not assigned yet
+    await a.log.publish([draft("@alice", "to alice"), draft("@bob", "to bob"),
+                         draft("@zed", "to no one here")])
+    await b.wait_for(2)
+    await b.log.watch("@carol")  # the partition is fetched now: no request
+    await a.log.publish([draft("@carol", "to carol")])
+    await b.wait_for(1, "@carol")
+    assert [(m.channel, m.text) for m in b.received] == [
+        ("@alice", "to alice"), ("@bob", "to bob"), ("@carol", "to carol")]
+    assert b.log.watched() == ["@alice", "@bob", "@carol"]
+    assert {tp.partition for tp in b.log.fetched() if tp.topic.endswith(".inbox")} == {0}
+    assert [m.text for m in await b.log.read("@carol")] == ["before her watch", "to carol"]

@@ -295,7 +295,9 @@ class KafkaLog:
             # saw, without a request (a login storm would queue on the readers). Its records
             # since, a moment's worth, are delivered too: published before the watch, never
             # missed.
-            seen = live.highwater(tp) if shared and tp in self._next else None
+            # (highwater asserts the partition is assigned: a reassignment may be pending)
+            fetching = shared and tp in self._next and tp in live.assignment()
+            seen: int | None = live.highwater(tp) if fetching else None
             created = await self._registry().ensure([tp.topic]) if seen is None else set()
             # a topic this node just created is empty: no need to ask (nor to wait until the
             # broker's metadata knows the new topic)
