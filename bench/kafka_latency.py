@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from torbit.backends.message_log import kafka
 from torbit.backends.message_log.kafka import KafkaLog
 from torbit.core.models import Draft, Message
+from torbit.errors import ServiceUnavailable
 from torbit.testing.kafka import start_kafka
 
 VARIANTS = [("topics", False), ("topics", True), ("inboxes", False), ("inboxes", True)]
@@ -54,10 +55,17 @@ async def run(bootstrap: str, layout: str, busy: bool, args: argparse.Namespace)
     await sender.start(lambda m: None)
     await receiver.start(heard)
     try:
+        await receiver.watch("busy")
         idle = [f"idle{n}" if layout == "topics" else f"@user{n}" for n in range(args.idle)]
         await asyncio.gather(*(receiver.watch(c) for c in idle))
-        await receiver.watch("busy")
-        await asyncio.sleep(2)  # the reassignment, and the broker's new partitions, settle
+        # the broker creates new topics' partitions after answering: wait until it takes sends
+        while True:
+            try:
+                await sender.publish([Draft("busy", "alice", "ready?", datetime.now(UTC))])
+                break
+            except ServiceUnavailable:
+                continue
+        await asyncio.sleep(2)
         for n in range(int(args.rate)):  # a second of warm-up (the producer's metadata, JITs)
             await sender.publish([Draft("busy", "alice", f"w{n}", datetime.now(UTC))])
             await asyncio.sleep(1 / args.rate)
