@@ -102,6 +102,7 @@ class KafkaLog:
         self._channels: dict[TopicPartition, str] = {}
         self._inboxes: dict[TopicPartition, dict[bytes, int]] = {}
         self._watch_locks = KeyedLocks()
+        self._ending: dict[TopicPartition, asyncio.Future[int]] = {}
         self._assigned = asyncio.Event()
         self._reassign_later: asyncio.TimerHandle | None = None
 
@@ -301,7 +302,7 @@ class KafkaLog:
             created = await self._registry().ensure([tp.topic]) if seen is None else set()
             # a topic this node just created is empty: no need to ask (nor to wait until the
             # broker's metadata knows the new topic)
-            end = seen if seen is not None else 0 if created else await readers.end_offset(tp)
+            end = seen if seen is not None else 0 if created else await self._end_of(tp, readers)
             if shared:
                 self._inboxes.setdefault(tp, {})[key] = end
             else:
@@ -325,6 +326,17 @@ class KafkaLog:
                 self._channels.pop(tp, None)
             del self._next[tp]
             self._reassign_soon()
+
+    async def _end_of(self, tp: TopicPartition, readers: ReaderPool) -> int:
+        """The partition's end, one request at a time per partition: the logins of a storm
+        that land in one inbox partition before it is fetched share one ListOffsets (each
+        their own queued on the four readers timed out under load). An end asked a moment
+        before a watch only delivers a moment's more: never misses anything."""
+        pending = self._ending.get(tp)
+        if pending is None:
+            pending = self._ending[tp] = asyncio.ensure_future(readers.end_offset(tp))
+            pending.add_done_callback(lambda done: _forget(self._ending, tp, done))
+        return await asyncio.shield(pending)
 
     def watched(self) -> list[str]:
         """The channels this node delivers, sorted."""
@@ -453,3 +465,14 @@ class KafkaLog:
             ) from e
         except (KafkaError, OSError) as e:
             raise ServiceUnavailable(f"message log unavailable: {what}: {e}") from e
+
+
+def _forget(
+    pending: dict[TopicPartition, asyncio.Future[int]],
+    tp: TopicPartition,
+    done: asyncio.Future[int],
+) -> None:
+    if pending.get(tp) is done:
+        del pending[tp]
+    if not done.cancelled():
+        done.exception()  # seen, even if every waiter gave up
