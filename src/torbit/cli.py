@@ -109,6 +109,7 @@ async def _with_log(
         replication_factor=s.message_log.replication_factor,
         retention_hours=s.chat.retention_hours,
         fetch_wait_ms=s.message_log.fetch_wait_ms,
+        inbox_partitions=s.message_log.inbox_partitions,
     )
     await log.start(lambda _message: None)
     try:

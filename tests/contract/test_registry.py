@@ -73,7 +73,8 @@ def test_kafka_url_builds_a_kafka_log(monkeypatch: pytest.MonkeyPatch, tmp_path:
     log = open_log("kafka://k1:9092,k2:9092", store, **LOG_OPTIONS)
     assert isinstance(log, FakeKafkaLog)
     assert made == {"bootstrap": "k1:9092,k2:9092", "topic_prefix": "t",
-                    "replication_factor": 3, "retention_ms": 5_400_000, "fetch_wait_ms": 5}
+                    "replication_factor": 3, "retention_ms": 5_400_000, "fetch_wait_ms": 5,
+                    "inbox_partitions": 16}
 
 
 def test_kafka_url_without_brokers_is_a_config_error(

@@ -79,7 +79,7 @@ async def test_unknown_channel_reads_empty_and_creates_no_topic(
         topics = [t for t in await admin.list_topics() if t.startswith(prefix + ".")]
     finally:
         await admin.close()
-    assert topics == []
+    assert topics == [f"{prefix}.inbox"]  # made at start, shared by every inbox
 
 
 async def test_rejects_channels_that_are_not_keys(node: Node) -> None:
@@ -195,7 +195,14 @@ async def test_many_channels(make_node: NodeFactory) -> None:
     await a.log.publish([draft(ch, f"again {ch}") for ch in channels])
     await b.wait_for(2 * len(channels))
     for ch in channels:
-        assert [(m.id, m.text) for m in b.of(ch)] == [(1, f"to {ch}"), (2, f"again {ch}")]
+        assert [m.text for m in b.of(ch)] == [f"to {ch}", f"again {ch}"]
+        first, second = ids(b.of(ch))
+        assert first < second and (ch[0] == "@" or (first, second) == (1, 2))
+        assert b.of(ch) == await b.log.read(ch)  # an inbox's ids increase, with gaps
+    # the fetch set: 60 rooms + the inbox partitions those 20 users hash to (at most 16)
+    fetched = b.log.fetched()
+    assert len([tp for tp in fetched if tp.topic.endswith(".inbox")]) <= 16
+    assert len(fetched) <= 60 + 16
 
 
 async def test_a_login_storm_of_watches_is_not_a_queue(
@@ -281,3 +288,45 @@ async def publish_eventually(node: Node, d: Draft, within: float = 10) -> Messag
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)
+
+
+async def test_fetches_wait_briefly_while_records_flow_and_long_once_idle(
+    make_node: NodeFactory,
+) -> None:
+    """A busy partition left out of the fetch in flight (its records not yet handed out)
+    waits for that fetch; while records flow it is held only briefly. An idle node goes back
+    to the configured wait, so it stays idle."""
+    a, b = await make_node(fetch_wait_ms=500), await make_node(fetch_wait_ms=500)
+    await b.log.watch("lobby")
+    await b.log.watch("@bob")  # an idle inbox partition in the same fetch
+    assert b.log.fetch_wait_ms == 500
+    for n in range(20):
+        await a.log.publish([draft("lobby", f"m{n}")])
+    await b.wait_for(20, "lobby")
+    assert b.log.fetch_wait_ms == 5
+    await eventually(lambda: b.log.fetch_wait_ms == 500, within=10)
+    assert [m.text for m in b.of("lobby")] == [f"m{n}" for n in range(20)]
+
+
+async def test_inboxes_sharing_a_partition_are_watched_at_once_and_apart(
+    make_node: NodeFactory,
+) -> None:
+    """The second inbox of a partition is watched while the first one's reassignment is still
+    pending (no fetch yet), then more once it is fetched; each gets its own messages only,
+    from its watch on."""
+    a = await make_node(inbox_partitions=1)
+    b = await make_node(inbox_partitions=1)
+    await a.log.publish([draft("@carol", "before her watch")])
+    await b.log.watch("@alice")
+    await b.log.watch("@bob")  # same partition, not assigned yet
+    await a.log.publish([draft("@alice", "to alice"), draft("@bob", "to bob"),
+                         draft("@zed", "to no one here")])
+    await b.wait_for(2)
+    await b.log.watch("@carol")  # the partition is fetched now: no request
+    await a.log.publish([draft("@carol", "to carol")])
+    await b.wait_for(1, "@carol")
+    assert [(m.channel, m.text) for m in b.received] == [
+        ("@alice", "to alice"), ("@bob", "to bob"), ("@carol", "to carol")]
+    assert b.log.watched() == ["@alice", "@bob", "@carol"]
+    assert {tp.partition for tp in b.log.fetched() if tp.topic.endswith(".inbox")} == {0}
+    assert [m.text for m in await b.log.read("@carol")] == ["before her watch", "to carol"]

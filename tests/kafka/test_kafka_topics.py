@@ -7,21 +7,32 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from aiokafka.partitioner import murmur2
 
 from torbit.backends.message_log.kafka_read import read_range
 from torbit.backends.message_log.kafka_topics import TopicNames, decode, encode
 from torbit.core.models import Draft, Message, MessageKind
 
 
-def test_rooms_and_inboxes_map_to_separate_topic_namespaces() -> None:
-    names = TopicNames("torbit")
+def test_rooms_have_topics_and_inboxes_share_a_fixed_set_of_partitions() -> None:
+    names = TopicNames("torbit", inbox_partitions=8)
     assert names.topic("lobby") == "torbit.room.lobby"
-    assert names.topic("@bob") == "torbit.user.bob"
     assert names.topic("a.b_c-9") == "torbit.room.a.b_c-9"
-    for channel in ("lobby", "@bob", "room.user.x", "@a.b"):
+    for channel in ("lobby", "room.user.x", "inbox"):
         assert names.channel(names.topic(channel)) == channel
+        assert not names.is_shared(names.place(channel))
+    inboxes = {names.place(f"@user{n}") for n in range(1000)}
+    assert {tp.topic for tp in inboxes} == {"torbit.inbox"}
+    assert {tp.partition for tp in inboxes} == set(range(8))  # all used, none beyond
+    assert all(names.is_shared(tp) for tp in inboxes)
+    assert names.place("@bob") == names.place("@bob")
+    # Kafka's default partitioner on the key "@bob" picks the same partition
+    assert names.place("@bob").partition == (murmur2(b"@bob") & 0x7FFFFFFF) % 8
+    assert names.partitions("torbit.inbox") == 8 and names.partitions("torbit.room.x") == 1
     with pytest.raises(ValueError):
         names.channel("other.room.lobby")
+    with pytest.raises(ValueError):
+        names.channel("torbit.inbox")  # no one channel
 
 
 @pytest.mark.parametrize("channel", ["", "@", "Lobby", "@Bob", "a b", "#x", "é", "x" * 65, "@@x"])
@@ -35,11 +46,11 @@ def test_bad_prefix_is_refused() -> None:
         TopicNames("torbit/prod")
 
 
-def test_record_is_compact_json_keyed_by_sender() -> None:
+def test_record_is_compact_json_keyed_by_channel() -> None:
     sent_at = datetime(2024, 5, 1, 14, 0, 0, 250_000, tzinfo=timezone(timedelta(hours=2)))
     draft = Draft("@bob", "Alice", 'hé "there"', sent_at, MessageKind.PRIVATE, "Bob")
     key, value = encode(draft)
-    assert key == b"Alice"
+    assert key == b"@bob"
     assert json.loads(value) == {
         "sender": "Alice",
         "text": 'hé "there"',

@@ -68,6 +68,7 @@ def open_log(
     replication_factor: int,
     retention_hours: float,
     fetch_wait_ms: int = 5,
+    inbox_partitions: int = 16,
 ) -> MessageLog:
     """The message log for `message_log.url`, not yet started (call `await log.start(listener)`).
     `local` keeps messages in the store's database, so it needs an SQL store; the topic,
@@ -98,5 +99,6 @@ def open_log(
         replication_factor=replication_factor,
         retention_ms=int(retention_hours * 3600 * 1000),
         fetch_wait_ms=fetch_wait_ms,
+        inbox_partitions=inbox_partitions,
     )
     return log

@@ -1,9 +1,14 @@
-"""The message log on a Kafka-protocol broker: one single-partition topic per channel.
+"""The message log on a Kafka-protocol broker: a single-partition topic per room, one for node
+events, and one topic of `inbox_partitions` partitions that every inbox shares (kafka_topics).
 
 Several torbit nodes share the broker. Each node has one producer (acks=all: a message is
-acknowledged only once the broker has it), one live consumer for the channels this node
+acknowledged only once the broker has it), one live consumer for the partitions this node
 watches (manual assignment, no consumer group: every node sees every message of the channels
-it watches), and a small pool of consumers for history reads. Message ids are offsets + 1.
+it watches), and a small pool of consumers for history reads. Message ids are offsets + 1: a
+room's count 1, 2, 3…; an inbox's increase but skip the other inboxes of its partition.
+A node fetches the rooms its users are in, the events topic, and at most `inbox_partitions`
+inbox partitions whatever its number of users; it drops the records of inboxes it does not
+watch.
 
 Every call that talks to the broker is bounded by `request_timeout` and turns a broker that
 cannot be reached into ServiceUnavailable; the live consumer outlives outages by itself.
@@ -21,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaError
 
+from torbit.backends.message_log.kafka_clients import KeyedLocks, stop_client
 from torbit.backends.message_log.kafka_read import ReaderPool
 from torbit.backends.message_log.kafka_topics import TopicNames, TopicRegistry, decode, encode
 from torbit.core.models import Draft, Message
@@ -33,6 +39,13 @@ log = logging.getLogger(__name__)
 # History reads start where there is data, so the broker answers at once whatever the wait.
 _READ_FETCH_WAIT_MS = 100
 _POLL_MS = 1000  # how long one getmany waits for records before looping
+# The live consumer's fetch wait while records flow. aiokafka keeps one fetch in flight per
+# broker and leaves out of it every partition whose records were not yet handed out; once they
+# are, that partition waits until the fetch in flight returns, which the broker holds for the
+# whole wait when nothing arrives in the partitions it names (measured: a busy room behind an
+# idle inbox partition stalls up to fetch_wait_ms). A short wait while busy bounds the stall;
+# after _POLL_MS without records the configured wait comes back, so an idle node stays idle.
+_BUSY_FETCH_WAIT_MS = 5
 _RETRY_S = 0.5  # pause of the live loop after an error, so an outage does not spin
 # Watches and unwatches within this long share one reassignment of the live consumer: each
 # costs a metadata request naming every watched topic and a refetch of every partition, so
@@ -54,6 +67,7 @@ class KafkaLog:
         linger_ms: int = 0,
         fetch_wait_ms: int = 5,
         readers: int = 4,
+        inbox_partitions: int = 16,
     ) -> None:
         """`fetch_wait_ms` is how long the broker holds a fetch with nothing new. Apache Kafka
         answers as soon as a record arrives, so a long wait adds no latency to delivery and
@@ -61,11 +75,12 @@ class KafkaLog:
         (500 watched: 0.005 cores at 500 ms against 0.14–0.32 at 5). Its price: the fetch the
         broker holds also holds up the next one, so the first record of a channel watched on
         an otherwise idle node comes 1–1.5 × the wait late. `readers` is how many history
-        reads run at once."""
+        reads run at once. `inbox_partitions` is fixed for a deployment: inboxes are placed by a
+        hash modulo it, so `start` refuses a broker whose inbox topic has another count."""
         if not 1 <= fetch_wait_ms <= 1000:
             raise ValueError("fetch_wait_ms must be within 1..1000")
         self._bootstrap = bootstrap
-        self._names = TopicNames(topic_prefix)
+        self._names = TopicNames(topic_prefix, inbox_partitions)
         self._replication_factor = replication_factor
         self._retention_ms = retention_ms
         self._timeout = request_timeout
@@ -80,10 +95,14 @@ class KafkaLog:
         self._topics: TopicRegistry | None = None
         self._readers: ReaderPool | None = None
         self._loop_task: asyncio.Task[None] | None = None
-        # watched partition → offset of the next record to deliver; channel of each
+        # watched partition → offset of the next record to deliver; channel of each room's
+        # (and the events') partition; watched inboxes of each shared partition, each with the
+        # offset its delivery starts at
         self._next: dict[TopicPartition, int] = {}
         self._channels: dict[TopicPartition, str] = {}
-        self._watch_locks = _KeyedLocks()
+        self._inboxes: dict[TopicPartition, dict[bytes, int]] = {}
+        self._watch_locks = KeyedLocks()
+        self._ending: dict[TopicPartition, asyncio.Future[int]] = {}
         self._assigned = asyncio.Event()
         self._reassign_later: asyncio.TimerHandle | None = None
 
@@ -113,9 +132,20 @@ class KafkaLog:
         self._topics = TopicRegistry(
             self._admin,
             self._producer.client,
+            self._names,
             replication_factor=self._replication_factor,
             retention_ms=self._retention_ms,
         )
+        try:
+            async with self._bounded("start"):
+                await self._topics.check_partitions(
+                    self._names.inbox_topic, self._names.inbox_partitions
+                )
+        except BaseException:
+            await self._topics.close()
+            self._topics = None
+            await self._stop_clients()
+            raise
         self._readers = ReaderPool(
             lambda: self._new_consumer(_READ_FETCH_WAIT_MS), self._reader_count, self._names
         )
@@ -156,7 +186,7 @@ class KafkaLog:
             if client is None:
                 continue
             try:
-                await asyncio.wait_for(_stop(client), self._timeout)
+                await asyncio.wait_for(stop_client(client), self._timeout)
             except (KafkaError, OSError, TimeoutError) as e:
                 log.warning("closing %s: %r", type(client).__name__, e)
         self._live = self._producer = self._admin = None
@@ -173,8 +203,14 @@ class KafkaLog:
         """Move the start of the channel's partition past its last record (DeleteRecords up
         to the high watermark): offsets, hence ids, go on from there. A broker that refuses
         keeps the records until retention.ms expires them; the core hides them from a later
-        holder of the name by its creation time. The count is not known: 0."""
-        topic = self._names.topic(channel)
+        holder of the name by its creation time. The count is not known: 0.
+
+        An inbox shares its partition with others, so its records stay until retention.ms
+        expires them (the core hides them by the account's creation time)."""
+        tp = self._names.place(channel)
+        if self._names.is_shared(tp):
+            return 0
+        topic = tp.topic
         admin = self._admin
         if admin is None:
             raise ServiceUnavailable("message log unavailable: not started")
@@ -198,13 +234,15 @@ class KafkaLog:
         producer = self._producer
         if producer is None:
             raise ServiceUnavailable("message log unavailable: not started")
-        topics = [self._names.topic(d.channel) for d in drafts]
+        places = [self._names.place(d.channel) for d in drafts]
         async with self._bounded("publish"):
-            await self._registry().ensure(topics)
+            await self._registry().ensure({tp.topic for tp in places})
             pending = []
-            for draft, topic in zip(drafts, topics, strict=True):
+            for draft, tp in zip(drafts, places, strict=True):
                 key, value = encode(draft)
-                pending.append(await producer.send(topic, value, key=key, partition=0))
+                pending.append(
+                    await producer.send(tp.topic, value, key=key, partition=tp.partition)
+                )
             acks = await asyncio.gather(*pending)
         return [Message.from_draft(d, md.offset + 1) for d, md in zip(drafts, acks, strict=True)]
 
@@ -219,18 +257,20 @@ class KafkaLog:
         limit: int = 100,
         newest: bool = False,
     ) -> list[Message]:
-        topic = self._names.topic(channel)
+        tp = self._names.place(channel)
         if limit <= 0:
             return []
         readers = self._readers
         if readers is None:
             raise ServiceUnavailable("message log unavailable: not started")
         async with self._bounded("read"):
-            if not await self._registry().exists(topic):
+            if not await self._registry().exists(tp.topic):
                 return []
-            return await readers.read(
-                TopicPartition(topic, 0), after=after, before=before, limit=limit, newest=newest
-            )
+            if self._names.is_shared(tp):
+                return await readers.read_shared(
+                    tp, channel, after=after, before=before, limit=limit, newest=newest
+                )
+            return await readers.read(tp, after=after, before=before, limit=limit, newest=newest)
 
     # live delivery
 
@@ -238,37 +278,76 @@ class KafkaLog:
         """Deliver the channel's messages from its current end on. The start offset is fixed
         here, before returning, so a message published after `watch` returns is never missed
         even though the consumer picks the partition up a moment later."""
-        tp = TopicPartition(self._names.topic(channel), 0)
-        if tp in self._next:
+        tp = self._names.place(channel)
+        key = channel.encode()
+        shared = self._names.is_shared(tp)
+        if tp in self._next and (not shared or key in self._inboxes.get(tp, ())):
             return  # the common case (a join to a room watched here): no lock, no broker
-        # One channel's watch (or unwatch) at a time; different channels' run side by side, so
+        # One channel's watch (or unwatch) at a time; different ones' run side by side, so
         # a login storm (an inbox each) is not a queue, nor is an outage one timeout after
         # another. The lock's wait counts towards the timeout.
-        async with self._bounded("watch"), self._watch_locks.hold(tp):
-            if tp in self._next:
+        async with self._bounded("watch"), self._watch_locks.hold(channel):
+            if tp in self._next and (not shared or key in self._inboxes.get(tp, ())):
                 return
             live, readers = self._live, self._readers
             if live is None or readers is None:
                 raise ServiceUnavailable("message log unavailable: not started")
-            created = await self._registry().ensure([tp.topic])
+            # An inbox partition this node fetches already: start at the end its last fetch
+            # saw, without a request (a login storm would queue on the readers). Its records
+            # since, a moment's worth, are delivered too: published before the watch, never
+            # missed.
+            # (highwater asserts the partition is assigned: a reassignment may be pending)
+            fetching = shared and tp in self._next and tp in live.assignment()
+            seen: int | None = live.highwater(tp) if fetching else None
+            created = await self._registry().ensure([tp.topic]) if seen is None else set()
             # a topic this node just created is empty: no need to ask (nor to wait until the
             # broker's metadata knows the new topic)
-            end = 0 if created else await readers.end_offset(tp)
-            self._next[tp] = end
-            self._channels[tp] = channel
-            self._reassign_soon()
+            end = seen if seen is not None else 0 if created else await self._end_of(tp, readers)
+            if shared:
+                self._inboxes.setdefault(tp, {})[key] = end
+            else:
+                self._channels[tp] = channel
+            if tp not in self._next:
+                self._next[tp] = end
+                self._reassign_soon()
 
     async def unwatch(self, channel: str) -> None:
-        tp = TopicPartition(self._names.topic(channel), 0)
-        async with self._watch_locks.hold(tp):
+        tp = self._names.place(channel)
+        async with self._watch_locks.hold(channel):
             if tp not in self._next or self._live is None:
                 return
-            del self._next[tp], self._channels[tp]
+            inboxes = self._inboxes.get(tp)
+            if inboxes is not None:
+                inboxes.pop(channel.encode(), None)
+                if inboxes:
+                    return  # other inboxes of this node share the partition
+                del self._inboxes[tp]
+            else:
+                self._channels.pop(tp, None)
+            del self._next[tp]
             self._reassign_soon()
+
+    async def _end_of(self, tp: TopicPartition, readers: ReaderPool) -> int:
+        """The partition's end, one request at a time per partition: the logins of a storm
+        that land in one inbox partition before it is fetched share one ListOffsets (each
+        their own queued on the four readers timed out under load). An end asked a moment
+        before a watch only delivers a moment's more: never misses anything."""
+        pending = self._ending.get(tp)
+        if pending is None:
+            pending = self._ending[tp] = asyncio.ensure_future(readers.end_offset(tp))
+            pending.add_done_callback(lambda done: _forget(self._ending, tp, done))
+        return await asyncio.shield(pending)
 
     def watched(self) -> list[str]:
         """The channels this node delivers, sorted."""
-        return sorted(self._channels.values())
+        inboxes = [k.decode() for keys in self._inboxes.values() for k in keys]
+        return sorted([*self._channels.values(), *inboxes])
+
+    def fetched(self) -> set[TopicPartition]:
+        """The partitions the live consumer is assigned: what every fetch of this node names
+        (rooms watched + the events topic + at most `inbox_partitions`)."""
+        live = self._live
+        return set() if live is None else set(live.assignment())
 
     def _reassign_soon(self) -> None:
         """Reassign shortly, once for every change until then. Nothing is missed meanwhile: a
@@ -316,6 +395,9 @@ class KafkaLog:
                 failing = True
                 await asyncio.sleep(_RETRY_S)
                 continue
+            self._set_fetch_wait(
+                min(_BUSY_FETCH_WAIT_MS, self._fetch_wait_ms) if batch else self._fetch_wait_ms
+            )
             if failing and batch:
                 log.warning("message log consumer: receiving again")
                 failing = False
@@ -323,13 +405,21 @@ class KafkaLog:
             # though the two are in different partitions that one fetch brought together.
             for tp, records in sorted(batch.items(), key=lambda kv: kv[0].topic != events_topic):
                 next_offset = self._next.get(tp)
-                channel = self._channels.get(tp)
-                if next_offset is None or channel is None:
+                if next_offset is None:
                     continue  # unwatched while these were in flight
+                own = self._channels.get(tp)
+                inboxes = self._inboxes.get(tp, {})
                 for record in records:
                     if record.offset < next_offset:
                         continue  # fetched before a reassignment rewound the position
                     next_offset = record.offset + 1
+                    if own is not None:
+                        channel = own
+                    else:
+                        start = inboxes.get(record.key or b"")
+                        if start is None or record.offset < start:
+                            continue  # an inbox not watched here (yet)
+                        channel = record.key.decode()
                     try:
                         message = decode(channel, record.offset, record.value)
                     except (ValueError, KeyError, TypeError) as e:
@@ -342,6 +432,21 @@ class KafkaLog:
                 self._next[tp] = next_offset
 
     # helpers
+
+    @property
+    def fetch_wait_ms(self) -> int:
+        """The live consumer's fetch wait now: short while records flow, else the configured."""
+        fetcher = getattr(self._live, "_fetcher", None)
+        wait: int = getattr(fetcher, "_fetch_max_wait_ms", self._fetch_wait_ms)
+        return wait
+
+    def _set_fetch_wait(self, ms: int) -> None:
+        """Change the wait of the live consumer's next fetches. aiokafka reads it from its
+        fetcher for every request it builds and has no public setter; without that private
+        attribute (another aiokafka) the configured wait simply stays."""
+        fetcher = getattr(self._live, "_fetcher", None)
+        if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
+            fetcher._fetch_max_wait_ms = ms
 
     def _registry(self) -> TopicRegistry:
         if self._topics is None:
@@ -362,39 +467,12 @@ class KafkaLog:
             raise ServiceUnavailable(f"message log unavailable: {what}: {e}") from e
 
 
-class _KeyedLocks:
-    """An asyncio.Lock per key, forgotten once nobody holds or awaits it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[TopicPartition, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: TopicPartition) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (None, 0))
-        lock = lock or asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
-async def _stop(client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClient) -> None:
-    if isinstance(client, AIOKafkaAdminClient):
-        await client.close()
-        return
-    try:
-        await client.stop()
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise  # we are cancelled (or timed out) ourselves
-        # A consumer whose fetch was backing off after an error (the broker away) re-raises
-        # that fetch's cancellation from stop(), before closing its connections
-        # (aio-libs/aiokafka#647): close them.
-        await client._client.close()
+def _forget(
+    pending: dict[TopicPartition, asyncio.Future[int]],
+    tp: TopicPartition,
+    done: asyncio.Future[int],
+) -> None:
+    if pending.get(tp) is done:
+        del pending[tp]
+    if not done.cancelled():
+        done.exception()  # seen, even if every waiter gave up

@@ -24,6 +24,10 @@ from torbit.core.models import Message
 log = logging.getLogger(__name__)
 
 _WAIT_MS = 20  # one getmany's wait; callers bound the whole read with their own deadline
+# An inbox read fetches its shared partition this many offsets at a time, and looks at no more
+# than INBOX_SCAN records of it: history of an inbox reaches back that far (see the docs).
+_INBOX_CHUNK = 4000
+INBOX_SCAN = 200_000
 
 
 def read_range(
@@ -87,17 +91,42 @@ class ReaderPool:
                 return []
             records, end = await _fetch(consumer, tp, min(first, lower - 1), cap=cap)
             start, stop = read_range(end, after=after, before=before, limit=limit, newest=newest)
-            return self._decode(tp, [r for r in records if start <= r.offset < stop])
+            channel = self._names.channel(tp.topic)
+            return _decode(channel, tp, [r for r in records if start <= r.offset < stop])
 
-    def _decode(self, tp: TopicPartition, records: list[ConsumerRecord]) -> list[Message]:
-        channel = self._names.channel(tp.topic)
-        out: list[Message] = []
-        for record in records:
-            try:
-                out.append(decode(channel, record.offset, record.value))
-            except (ValueError, KeyError, TypeError) as e:
-                log.error("skipping record %s@%d: %r", tp.topic, record.offset, e)
-        return out
+    async def read_shared(
+        self,
+        tp: TopicPartition,
+        channel: str,
+        *,
+        after: int | None,
+        before: int | None,
+        limit: int,
+        newest: bool,
+    ) -> list[Message]:
+        """An inbox's messages in the wanted range: the records of its shared partition keyed
+        by the channel, scanned chunk by chunk from the end backwards (newest) or from `after`
+        forwards until `limit` are found, the range is exhausted, or INBOX_SCAN records were
+        looked at."""
+        key = channel.encode()
+        async with self._lease(tp) as consumer:
+            end = (await consumer.end_offsets([tp]))[tp]
+            begin = (await consumer.beginning_offsets([tp]))[tp]
+            # offsets wanted: [lo, hi), from ids after < id < before (id = offset + 1)
+            lo = max(begin, 0 if after is None else after)
+            hi = end if before is None else min(end, max(0, before - 1))
+            found: list[ConsumerRecord] = []
+            budget = INBOX_SCAN
+            while lo < hi and len(found) < limit and budget > 0:
+                span = min(_INBOX_CHUNK, budget)
+                start, stop = (max(lo, hi - span), hi) if newest else (lo, min(hi, lo + span))
+                records, _ = await _fetch(consumer, tp, start, cap=stop)
+                mine = [r for r in records if r.key == key and start <= r.offset < stop]
+                found = mine + found if newest else found + mine
+                budget -= stop - start
+                hi, lo = (start, lo) if newest else (hi, stop)
+            found = found[-limit:] if newest else found[:limit]
+            return _decode(channel, tp, found)
 
     @contextlib.asynccontextmanager
     async def _lease(self, tp: TopicPartition) -> AsyncIterator[AIOKafkaConsumer]:
@@ -141,6 +170,16 @@ class ReaderPool:
         self._idle.clear()
         for consumer in list(self._all):
             await self._discard(consumer)
+
+
+def _decode(channel: str, tp: TopicPartition, records: list[ConsumerRecord]) -> list[Message]:
+    out: list[Message] = []
+    for record in records:
+        try:
+            out.append(decode(channel, record.offset, record.value))
+        except (ValueError, KeyError, TypeError) as e:
+            log.error("skipping record %s@%d: %r", tp.topic, record.offset, e)
+    return out
 
 
 async def _fetch(

@@ -1,9 +1,12 @@
-"""The Kafka side of a channel: its topic name, its record format, and creating its topic.
+"""The Kafka side of a channel: its partition, its record format, and creating its topic.
 
-One topic per channel with exactly one partition, so a channel's offsets (+ 1) are its ids
-and its order is the partition's order. Topics are created explicitly (never by the broker's
-auto-creation, which would pick its own partition count), and looked up with metadata requests
-that forbid auto-creation, so reading an unknown channel leaves no topic behind.
+A room (and the node events channel) has a topic of its own with exactly one partition, so
+its offsets (+ 1) are its ids and its order is the partition's order. Inboxes share one topic
+of a fixed number of partitions: an inbox is the records of one partition whose key is the
+inbox's channel, so its ids (offset + 1) increase but skip the other inboxes' records.
+Topics are created explicitly (never by the broker's auto-creation, which would pick its own
+partition count), and looked up with metadata requests that forbid auto-creation, so reading
+an unknown channel leaves no topic behind.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import for_code
+from aiokafka.partitioner import murmur2
 from aiokafka.protocol.metadata import MetadataRequest
 
 from torbit.core.models import Draft, Message, MessageKind
@@ -32,41 +37,62 @@ _TOPIC_EXISTS = 36
 
 
 class TopicNames:
-    """Channel ↔ topic: room "lobby" is `<prefix>.room.lobby`, inbox "@bob" `<prefix>.user.bob`,
-    the node events channel `<prefix>.events`.
+    """Channel → partition: room "lobby" is partition 0 of `<prefix>.room.lobby`, the node
+    events channel partition 0 of `<prefix>.events`, and inbox "@bob" one of the
+    `inbox_partitions` partitions of `<prefix>.inbox`, chosen as Kafka's default partitioner
+    would from the key "@bob" (so tools producing with that key agree).
 
-    Both kinds of name use only [a-z0-9._-], all legal in topic names, and the two kinds land
-    in different namespaces, so the mapping is one-to-one."""
+    Room names use only [a-z0-9._-], all legal in topic names, and land in their own
+    namespace, so a room topic names one room."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, inbox_partitions: int = 16) -> None:
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", prefix):
             raise ValueError(f"invalid topic prefix {prefix!r}")
+        if inbox_partitions < 1:
+            raise ValueError("inbox_partitions must be at least 1")
         self._room = f"{prefix}.room."
-        self._user = f"{prefix}.user."
         self._events = f"{prefix}.events"
+        self.inbox_topic = f"{prefix}.inbox"
+        self.inbox_partitions = inbox_partitions
 
-    def topic(self, channel: str) -> str:
+    def place(self, channel: str) -> TopicPartition:
+        """The partition that holds the channel's records."""
         if channel == EVENTS_CHANNEL:
-            return self._events
+            return TopicPartition(self._events, 0)
         inbox = channel.startswith("@")
         name = channel[1:] if inbox else channel
         if not _ROOM.fullmatch(name):
             raise ValueError(f"invalid channel {channel!r}: want a lower-case key")
-        return (self._user if inbox else self._room) + name
+        if inbox:
+            hashed = murmur2(channel.encode()) & 0x7FFFFFFF
+            return TopicPartition(self.inbox_topic, hashed % self.inbox_partitions)
+        return TopicPartition(self._room + name, 0)
+
+    def topic(self, channel: str) -> str:
+        topic: str = self.place(channel).topic
+        return topic
+
+    def is_shared(self, tp: TopicPartition) -> bool:
+        """Whether the partition holds several channels (the inboxes), told apart by key."""
+        shared: bool = tp.topic == self.inbox_topic
+        return shared
+
+    def partitions(self, topic: str) -> int:
+        return self.inbox_partitions if topic == self.inbox_topic else 1
 
     def channel(self, topic: str) -> str:
+        """The channel of a one-channel topic."""
         if topic == self._events:
             return EVENTS_CHANNEL
         if topic.startswith(self._room):
             return topic[len(self._room) :]
-        if topic.startswith(self._user):
-            return "@" + topic[len(self._user) :]
-        raise ValueError(f"topic {topic!r} is not a torbit channel")
+        raise ValueError(f"topic {topic!r} is not a torbit channel's own topic")
 
 
 def encode(draft: Draft) -> tuple[bytes, bytes]:
-    """Key and value of a draft's record. The key is the sender (for tools that look at
-    records); the value is compact JSON. The channel is the topic, so it is not repeated."""
+    """Key and value of a draft's record. The key is the channel: an inbox's partition holds
+    other inboxes too, and readers tell them apart by key without parsing values. The value
+    is compact JSON."""
     sent_at = draft.sent_at
     if sent_at.tzinfo is None:
         sent_at = sent_at.replace(tzinfo=UTC)
@@ -79,7 +105,7 @@ def encode(draft: Draft) -> tuple[bytes, bytes]:
     if draft.recipient is not None:
         body["recipient"] = draft.recipient
     value = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return draft.sender.encode(), value
+    return draft.channel.encode(), value
 
 
 def decode(channel: str, offset: int, value: bytes) -> Message:
@@ -124,11 +150,13 @@ class TopicRegistry:
         self,
         admin: AIOKafkaAdminClient,
         client: AIOKafkaClient,
+        names: TopicNames,
         *,
         replication_factor: int,
         retention_ms: int,
     ) -> None:
         self._admin = admin
+        self._names = names
         self._client = client
         self._replication_factor = replication_factor
         self._configs = {
@@ -167,7 +195,12 @@ class TopicRegistry:
             try:
                 response = await self._admin.create_topics(
                     [
-                        NewTopic(t, 1, self._replication_factor, topic_configs=self._configs)
+                        NewTopic(
+                            t,
+                            self._names.partitions(t),
+                            self._replication_factor,
+                            topic_configs=self._configs,
+                        )
                         for t in self._in_flight
                     ]
                 )
@@ -233,6 +266,30 @@ class TopicRegistry:
                 reason = for_code(code).__name__
                 raise ServiceUnavailable(f"message log unavailable: topic {topic}: {reason}")
         return False
+
+    async def check_partitions(self, topic: str, wanted: int) -> None:
+        """Create the topic, or make sure the one there has `wanted` partitions (the inbox
+        topic: with another count, inboxes would be looked for in the wrong partitions)."""
+        if await self.ensure([topic]):
+            return  # created just now, by this request, with `wanted` partitions
+        count = 0
+        for _ in range(100):  # another node's creation may not be in the metadata yet
+            count = await self.partition_count(topic)
+            if count:
+                break
+            await asyncio.sleep(0.05)
+        if count != wanted:
+            raise ServiceUnavailable(
+                f"message log unavailable: topic {topic} has {count} partitions, "
+                f"message_log.inbox_partitions is {wanted}; set it to {count}"
+            )
+
+    async def partition_count(self, topic: str) -> int:
+        """How many partitions an existing topic has (0 if the broker does not say)."""
+        for entry in await self._admin.describe_topics([topic]):
+            if entry.get("topic") == topic and not entry.get("error_code"):
+                return len(entry.get("partitions", ()))
+        return 0
 
     async def ping(self) -> None:
         """One metadata round trip that asks about no topic at all."""
