@@ -49,6 +49,15 @@ class Expelled(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class MembershipEnded(NodeEvent):
+    """A user left a room (a kick or ban is `Expelled`): nodes forget the membership."""
+
+    TYPE: ClassVar[str] = "left"
+    room: str
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
 class MuteChanged(NodeEvent):
     TYPE: ClassVar[str] = "mute"
     room: str
@@ -93,7 +102,15 @@ class SessionsRevoked(NodeEvent):
 E = TypeVar("E", bound=NodeEvent)
 _KINDS: dict[str, type[NodeEvent]] = {
     cls.TYPE: cls
-    for cls in (IgnoreChanged, Expelled, MuteChanged, Invited, RoomNotice, SessionsRevoked)
+    for cls in (
+        IgnoreChanged,
+        Expelled,
+        MembershipEnded,
+        MuteChanged,
+        Invited,
+        RoomNotice,
+        SessionsRevoked,
+    )
 }
 
 
