@@ -125,6 +125,9 @@ async def test_subscribe_history_then_live_send_and_frame_errors(
         await client.post("/api/v1/rooms/den/messages", json={"text": text}, auth=basic("alice"))
     bob = await open_ws(server, await login(client, "bob"))
     await subscribe(bob, "Den")
+    assert server.core is not None
+    # frames go straight to uvicorn's transport, framed once per message (ws.py)
+    assert [s.fast for s in server.core.subscriptions.sessions_of("bob")] == [True]  # type: ignore[attr-defined]
     assert (await expect(bob, "message"))["message"]["text"] == "old 1"
     assert (await expect(bob, "message"))["message"]["text"] == "old 2"
     await client.post("/api/v1/rooms/den/messages", json={"text": "live"}, auth=basic("alice"))
