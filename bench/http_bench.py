@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +205,16 @@ async def register(client: httpx.AsyncClient, names: list[str], concurrency: int
 
     async def one(name: str) -> None:
         async with sem:
-            r = await client.post("/api/v1/users", json={"name": name, "password": PASSWORD})
+            for attempt in range(3):  # a keep-alive connection the server just closed
+                try:
+                    r = await client.post("/api/v1/users",
+                                          json={"name": name, "password": PASSWORD})
+                    break
+                except (httpx.ReadError, httpx.RemoteProtocolError):
+                    if attempt == 2:
+                        raise
+            if r.status_code == 409 and attempt:  # the lost attempt had made it
+                return
             if r.status_code not in (200, 201):
                 raise RuntimeError(f"register {name}: {r.status_code} {r.text[:200]}")
 
@@ -504,11 +514,13 @@ async def run_once(scenario: str, kind: str, args: argparse.Namespace) -> Result
         result = await SCENARIOS[scenario](kind, server.port, server.pid, args)
         server.check_alive()
     except Exception as e:  # one failed run must not lose the others
-        result = {"error": f"{type(e).__name__}: {e}", "server_output": server.tail()}
+        result = {"error": f"{type(e).__name__}: {e}", "server_output": server.tail(),
+                  "trace": traceback.format_exc()}
     finally:
         if args.recorder is not None:
             words = await asyncio.to_thread(args.recorder.stop)
-            log(f"profile {args.recorder.output}: {words}\n{hottest(args.recorder.output)}")
+            if args.recorder.output.exists():
+                log(f"profile {args.recorder.output}: {words}\n{hottest(args.recorder.output)}")
             args.recorder = None
         code = await asyncio.to_thread(server.stop)
         server.cleanup()
