@@ -91,3 +91,15 @@ async def test_memory_is_bounded(core: Core) -> None:
         known.remember(f"u{i}", Room(name="hall", created_at=datetime.now(UTC)), known.generation)
     assert len(known) == 3
     assert known.room("u0", "hall") is None and known.room("u4", "hall") is not None
+
+
+async def test_a_deleted_guest_is_forgotten_in_every_room(core: Core) -> None:
+    """A guest's account goes with its connection (core/guests.py); a next guest of the same
+    name must not inherit what this node knew."""
+    await core.user("bob")
+    for room in ("hall", "den"):
+        await core.membership.become_member("bob", room)
+        await core.messaging.send("bob", room, "hi")
+    await core.membership.known.ended("bob")
+    assert core.membership.known.room("bob", "hall") is None
+    assert core.membership.known.room("bob", "den") is None

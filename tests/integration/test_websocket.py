@@ -143,14 +143,15 @@ async def test_subscribe_history_then_live_send_and_frame_errors(
     assert (await frame(bob))["type"] == "pong"
     await bob.send(json.dumps({"type": "subscribe", "room": "den"}))
     assert "already" in (await expect(bob, "notice"))["text"]
-    for bad, code in [
+    refused: list[tuple[dict[str, object], str]] = [
         ({"type": "dance", "ref": 7}, "invalid_input"),
         ({"type": "send", "room": "den", "ref": "x"}, "invalid_input"),
         ({"type": "send", "room": "nowhere", "text": "hi"}, "not_found"),
         ({"type": "send", "room": "den", "text": "   "}, "invalid_input"),
         ({"type": "subscribe", "room": "bad!name"}, "invalid_input"),
         ({"type": "unsubscribe", "room": "elsewhere"}, "invalid_input"),
-    ]:
+    ]
+    for bad, code in refused:
         await bob.send(json.dumps(bad))
         error = await expect(bob, "error")
         assert error["code"] == code, error
@@ -162,7 +163,7 @@ async def test_subscribe_history_then_live_send_and_frame_errors(
     await bob.send("[" * 50_000)  # deeper than the JSON parser's recursion limit
     assert (await expect(bob, "error"))["code"] == "invalid_input"
 
-    hub = server.core.subscriptions  # type: ignore[union-attr]
+    hub = server.core.subscriptions
     assert len(hub.listeners("den")) == 1
     await bob.send(json.dumps({"type": "unsubscribe", "room": "den"}))
     await eventually(lambda: hub.listeners("den") == [])

@@ -46,11 +46,14 @@ class Expelled(NodeEvent):
     name: str
     by: str
     verb: str  # "kicked" or "banned"
+    reason: str = ""
+    was_member: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class MembershipEnded(NodeEvent):
-    """A user left a room (a kick or ban is `Expelled`): nodes forget the membership."""
+    """A user left a room (a kick or ban is `Expelled`), or with `room` empty every room (a
+    guest's account deleted): nodes forget the membership."""
 
     TYPE: ClassVar[str] = "left"
     room: str
@@ -80,9 +83,17 @@ class Invited(NodeEvent):
 
 @dataclass(frozen=True, slots=True)
 class RoomNotice(NodeEvent):
+    """A notice to a room; `kind` (a delivery.NoticeKind value), `user`, `by` and `detail`
+    say what happened, for doors that show it their own way."""
+
     TYPE: ClassVar[str] = "notice"
     room: str
     text: str
+    kind: str = "text"
+    room_name: str = ""
+    user: str = ""
+    by: str = ""
+    detail: str = ""
     about: tuple[str, ...] = ()  # keys of the users it names
 
 

@@ -4,12 +4,12 @@
 Only memberships are remembered, never their absence, so a join needs no event: a miss asks
 the store. Every way a membership ends is a node event, applied at once on the node that
 made it and on every other one when it arrives through the log (core/events.py): a kick or
-ban (`Expelled`), a leave (`MembershipEnded`), a deleted account (`SessionsRevoked` with
-`deleted`). An end is committed to the store before its event is published, and a lookup
-remembers its answer only if no end was applied while it asked the store (the generation),
-so an answer read before an end is never kept after it. A node that has not yet received
-another node's event still answers from memory: that is the same window in which its
-listening sessions still get the room's messages.
+ban (`Expelled`), a leave or a guest's end (`MembershipEnded`), a deleted account
+(`SessionsRevoked` with `deleted`). An end is committed to the store before its event is
+published, and a lookup remembers its answer only if no end was applied while it asked the
+store (the generation), so an answer read before an end is never kept after it. A node that
+has not yet received another node's event still answers from memory: that is the same window
+in which its listening sessions still get the room's messages.
 
 The rooms kept are for their key, name and creation time, which never change; their topic,
 privacy and owner may be stale and are not to be read from here."""
@@ -30,7 +30,7 @@ class MemberCache:
         self._size = 0
         self.generation = 0  # moves on every end applied: see `remember`
         events.on(Expelled, lambda e: self.forget(e.user, e.room))
-        events.on(MembershipEnded, lambda e: self.forget(e.user, e.room))
+        events.on(MembershipEnded, self._on_ended)
         events.on(SessionsRevoked, self._on_revoked)
 
     def room(self, user_key: str, room_key: str) -> Room | None:
@@ -51,8 +51,9 @@ class MemberCache:
             oldest = next(iter(self._rooms))
             self._size -= len(self._rooms.pop(oldest))
 
-    async def ended(self, user_key: str, room_key: str) -> None:
-        """A membership ended in the store (a leave): forget it here and on every node."""
+    async def ended(self, user_key: str, room_key: str = "") -> None:
+        """A membership ended in the store (a leave), or without `room_key` all of the
+        user's (a guest deleted): forget it here and on every node."""
         await self._events.publish(MembershipEnded(room_key, user_key))
 
     def forget(self, user_key: str, room_key: str) -> None:
@@ -69,6 +70,12 @@ class MemberCache:
 
     def __len__(self) -> int:
         return self._size
+
+    def _on_ended(self, event: MembershipEnded) -> None:
+        if event.room:
+            self.forget(event.user, event.room)
+        else:
+            self.forget_user(event.user)
 
     def _on_revoked(self, event: SessionsRevoked) -> None:
         if event.deleted:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from torbit.core.delivery import Session
+from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.events import SessionsRevoked
 from torbit.core.limits import RateLimiter
 from torbit.core.models import User
@@ -85,11 +85,15 @@ class Sessions:
         self._proofs.pop(session, None)
         await self._subs.detach(session)
 
-    async def logout(self, session: Session) -> None:
+    async def logout(self, session: Session, reason: str = "") -> None:
+        """Forget the session; its rooms are told the user left (with `reason`, if any)."""
+        name = self.name_of(session)
         self._proofs.pop(session, None)
         for channel in self._subs.channels_of(session):
             if not is_inbox(channel) and self.last_here(session, channel):
-                self.announce(channel, f"{self.name_of(session)} left #{channel}", session)
+                text = f"{name} left #{channel}" + (f" ({reason})" if reason else "")
+                notice = Notice(text, NoticeKind.QUIT, room=channel, user=name, detail=reason)
+                self.announce(channel, notice, session)
         await self._subs.detach(session)
 
     def revoke(self, event: SessionsRevoked) -> int:
@@ -108,9 +112,13 @@ class Sessions:
                 continue
             del self._proofs[session]
             session.revoke(f"{event.reason}: you are logged out")
+            name = self.name_of(session)
             for channel in self._subs.channels_of(session):
                 if not is_inbox(channel) and self.last_here(session, channel):
-                    self.announce(channel, f"{self.name_of(session)} left #{channel}", session)
+                    # not why: that is the user's own business
+                    text = f"{name} left #{channel}"
+                    notice = Notice(text, NoticeKind.QUIT, room=channel, user=name)
+                    self.announce(channel, notice, session)
             self._subs.detach_now(session)
             closed += 1
         return closed
