@@ -227,7 +227,10 @@ def auth(kind: str, name: str) -> httpx.Auth:
 
 
 def limits(n: int) -> httpx.Limits:
-    return httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    """Idle connections are let go after 2 s, before both servers' 5 s keep-alive timeout:
+    otherwise a request sent on a connection the server is closing fails (ReadError), which
+    a busy machine makes frequent."""
+    return httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=2.0)
 
 
 # ---------------------------------------------------------------- scenarios
