@@ -1,8 +1,10 @@
 """The crowd measurement: N users log in (the login rate), sit idle in the default room (server
-memory per connection, read at N/2 and N), then all vanish at once (how long a newcomer waits
-for the server's first words, and the longest stretch the server stops answering).
+memory per connection, read at N/2 and N; the server's CPU while they idle), get a slow 1 → N
+fan-out (send → receive latency with N listeners), then all vanish at once (how long a
+newcomer waits for the server's first words, and the longest stretch the server stops
+answering).
 
-One pass measures all three because the expensive part, logging N users in, is the same.
+One pass measures all of it because the expensive part, logging N users in, is the same.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from functools import partial
 
 from loadgen import Endpoint, Result
 from procstat import cpu_seconds, rss_bytes, settle
-from users import DEFAULT_LOGINS, HOST, LoginFailed, Logins, User, login_many
+from users import DEFAULT_LOGINS, HOST, LoginFailed, Logins, User, ignore, login_many
 
 
 class Asker(threading.Thread):
@@ -122,6 +124,7 @@ async def measure_crowd(ep: Endpoint, clients: list[User], *, connections: int =
     also read at N/2, and the second half's slope leaves out one-time costs (caches, pools,
     allocator arenas) that the first connections pay. Then all N close at once."""
     result = await log_in_crowd(ep, clients, connections, logins)
+    result.update(await idle_and_fan_out(ep, clients))
     # the probe starts only now: a connection that never logs in meets the login timeout
     probe = Asker(ep.port, ep.user)
     probe.start()
@@ -132,6 +135,55 @@ async def measure_crowd(ep: Endpoint, clients: list[User], *, connections: int =
     finally:
         probe.stop()
     return result
+
+
+async def idle_and_fan_out(ep: Endpoint, clients: list[User], *, idle_s: float = 5.0,
+                           messages: int = 10, rate: float = 2.0) -> Result:
+    """With all N logged in and quiet: the server's CPU at idle over `idle_s`, then one of
+    the warm-up users sends `messages` at `rate` to the room of N: send → receive latency of
+    every delivery to the crowd (the sender's own echo left out), loss, CPU per delivery."""
+    cpu0, t0 = cpu_seconds(ep.pid), time.monotonic()
+    await asyncio.sleep(idle_s)
+    idle_cores = (cpu_seconds(ep.pid) - cpu0) / (time.monotonic() - t0)
+    sender, crowd = clients[0], [u for u in clients[1:] if u.name.startswith("i")]
+    latencies: list[float] = []
+
+    def sink(_user: User, lines: bytes) -> None:
+        if b"^" not in lines:
+            return
+        now = time.monotonic_ns()
+        for piece in lines.split(b"^")[1:]:  # a slow server's chunk holds several messages
+            parts = piece.split(None, 2)
+            if len(parts) >= 2 and parts[1].isdigit():
+                latencies.append((now - int(parts[1])) / 1e6)
+
+    for u in crowd:
+        u.sink = sink
+    cpu0 = cpu_seconds(ep.pid)
+    for i in range(messages):
+        sender.say(f"^{i} {time.monotonic_ns()}".encode())
+        await asyncio.sleep(1 / rate)
+    expected = messages * sum(not u.lost for u in crowd)
+    deadline = time.monotonic() + 30
+    while len(latencies) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    cpu = cpu_seconds(ep.pid) - cpu0
+    for u in crowd:
+        u.sink = ignore
+    latencies.sort()
+
+    def pct(q: float) -> float | None:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2) \
+            if latencies else None
+
+    return {
+        "idle_cpu_cores": round(idle_cores, 4),
+        "fanout_deliveries": len(latencies),
+        "fanout_loss": expected - len(latencies),
+        "fanout_p50_ms": pct(0.5),
+        "fanout_p99_ms": pct(0.99),
+        "fanout_cpu_us_per_delivery": round(1e6 * cpu / len(latencies), 2) if latencies else None,
+    }
 
 
 async def log_in_crowd(ep: Endpoint, clients: list[User], connections: int,

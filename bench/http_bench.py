@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
 from procstat import cpu_seconds, raise_open_files_limit, rss_bytes
+from profiles import Recorder, hottest
 from servers import BENCH_DIR, HOST, Server, ServerError, start_torbit
 
 KINDS = ("reference", "torbit")
@@ -203,7 +205,16 @@ async def register(client: httpx.AsyncClient, names: list[str], concurrency: int
 
     async def one(name: str) -> None:
         async with sem:
-            r = await client.post("/api/v1/users", json={"name": name, "password": PASSWORD})
+            for attempt in range(3):  # a keep-alive connection the server just closed
+                try:
+                    r = await client.post("/api/v1/users",
+                                          json={"name": name, "password": PASSWORD})
+                    break
+                except (httpx.ReadError, httpx.RemoteProtocolError):
+                    if attempt == 2:
+                        raise
+            if r.status_code == 409 and attempt:  # the lost attempt had made it
+                return
             if r.status_code not in (200, 201):
                 raise RuntimeError(f"register {name}: {r.status_code} {r.text[:200]}")
 
@@ -216,7 +227,10 @@ def auth(kind: str, name: str) -> httpx.Auth:
 
 
 def limits(n: int) -> httpx.Limits:
-    return httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    """Idle connections are let go after 2 s, before both servers' 5 s keep-alive timeout:
+    otherwise a request sent on a connection the server is closing fails (ReadError), which
+    a busy machine makes frequent."""
+    return httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=2.0)
 
 
 # ---------------------------------------------------------------- scenarios
@@ -251,11 +265,13 @@ async def scenario_send(kind: str, port: int, pid: int, args: argparse.Namespace
 
         tasks = [asyncio.create_task(worker(c, nm)) for c, nm in zip(clients, names, strict=True)]
         await asyncio.sleep(args.warmup)
+        window(args, True)
         cpu0, t0 = cpu_seconds(pid), time.perf_counter()
         phase["measure"] = True
         await asyncio.sleep(args.seconds)
         phase["measure"] = False
         cpu1, t1 = cpu_seconds(pid), time.perf_counter()
+        window(args, False)
         phase["stop"] = True
         await asyncio.gather(*tasks, return_exceptions=True)
         elapsed = t1 - t0
@@ -440,6 +456,7 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
             latencies.clear()
             measuring["on"] = True
             total = int(args.rate * args.seconds)
+            window(args, True)
             cpu0, t0 = cpu_seconds(pid), time.perf_counter()
             start = time.monotonic()
             pending: list[asyncio.Task[None]] = []
@@ -454,6 +471,7 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
             while received[0] < expected and time.monotonic() < drain_deadline:
                 await asyncio.sleep(0.05)
             cpu1, t1 = cpu_seconds(pid), time.perf_counter()
+            window(args, False)
             measuring["on"] = False
             elapsed = t1 - t0
             got = received[0]
@@ -479,17 +497,34 @@ SCENARIOS = {"send": scenario_send, "receive": scenario_receive, "websocket": sc
 # ---------------------------------------------------------------- running and reporting
 
 
+def window(args: argparse.Namespace, started: bool) -> None:
+    """Record the torbit server's measured window with py-spy under `--profile`."""
+    if args.recorder is not None:
+        args.recorder.window(started)
+
+
 async def run_once(scenario: str, kind: str, args: argparse.Namespace) -> Result:
     try:
         server = await asyncio.to_thread(start_server, kind)
     except ServerError as e:
         return {"error": str(e)}
+    args.recorder = None
+    if args.profile is not None and kind == "torbit":
+        args.profile.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        args.recorder = Recorder(server.pid, args.profile / f"{stamp}-http-{scenario}.txt")
     try:
         result = await SCENARIOS[scenario](kind, server.port, server.pid, args)
         server.check_alive()
     except Exception as e:  # one failed run must not lose the others
-        result = {"error": f"{type(e).__name__}: {e}", "server_output": server.tail()}
+        result = {"error": f"{type(e).__name__}: {e}", "server_output": server.tail(),
+                  "trace": traceback.format_exc()}
     finally:
+        if args.recorder is not None:
+            words = await asyncio.to_thread(args.recorder.stop)
+            if args.recorder.output.exists():
+                log(f"profile {args.recorder.output}: {words}\n{hottest(args.recorder.output)}")
+            args.recorder = None
         code = await asyncio.to_thread(server.stop)
         server.cleanup()
         gc.collect()
@@ -580,12 +615,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=20.0, help="websocket: messages/s sent")
     p.add_argument("--drain", type=float, default=10.0,
                    help="websocket: seconds to wait for the last deliveries")
+    p.add_argument("--profile", type=Path, nargs="?", const=BENCH_DIR / "results", default=None,
+                   help="py-spy record torbit's measured window into this directory")
     p.add_argument("--serve-reference", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.recorder = None
     if args.serve_reference is not None:
         serve_reference(args.serve_reference)
         return 0

@@ -107,6 +107,7 @@ def torbit_env(workdir: Path, port: int, login_timeout: float,
         # every client comes from one address, many log in at once
         "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
         "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
+        "TORBIT_LIMITS__LOGIN_ADDRESS_FREE_ATTEMPTS": "0",  # every bench user is 127.0.0.1
         "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
     })
     if argon2 is not None:

@@ -244,6 +244,7 @@ class App:
             sessions,
             RoomRules(s.chat.default_room, s.chat.history_on_join, s.limits.rooms_per_user),
             limits,
+            events=events,
         )
         ignores = Ignores(store, subscriptions, events, limits.ignores)
         messaging = Messaging(

@@ -227,6 +227,26 @@ async def test_ignores(store: Store) -> None:
         await store.add_ignore("alice", "ghost")
 
 
+async def test_a_user_with_their_ignores_and_names_like_one(store: Store) -> None:
+    """What a login and a new name read, each in one round trip where the store can."""
+    await users(store, "alice", "bob", "carol")
+    await store.add_ignore("alice", "carol")
+    await store.add_ignore("alice", "bob")
+    got, ignored = await store.user_and_ignores("alice")
+    assert got == await store.get_user("alice") and sorted(ignored) == ["bob", "carol"]
+    got, ignored = await store.user_and_ignores("bob")
+    assert got is not None and got.key == "bob" and ignored == []
+    assert await store.user_and_ignores("ghost") == (None, [])
+
+    alice = await store.get_user("alice")
+    like_alice = User(name="A1ice", password_hash="", created_at=NOW).skeleton
+    assert await store.users_named_like("alice", like_alice) == [alice]  # once, not twice
+    assert await store.users_named_like("a1ice", like_alice) == [alice]  # a look-alike
+    bob = await store.get_user("bob")
+    assert await store.users_named_like("bob", like_alice) == [bob, alice]  # own one first
+    assert await store.users_named_like("ghost", "nothing-like-it") == []
+
+
 # read cursors
 
 

@@ -105,7 +105,9 @@ async def core(
     subscriptions = Subscriptions(log, UTC, on_event=events.receive)
     limits = action_limits
     sessions = Sessions(store, subscriptions, presence_notices_max=100, presence=limits.presence)
-    membership = Membership(store, log, subscriptions, sessions, room_rules, limits)
+    membership = Membership(
+        store, log, subscriptions, sessions, room_rules, limits, events=events
+    )
     ignores = Ignores(store, subscriptions, events, limits.ignores)
     mutes = Mutes()
     messaging = Messaging(store, log, membership, ignores, mutes)
@@ -121,3 +123,4 @@ async def core(
     await subscriptions.close()
     await log.close()
     await store.close()
+

@@ -125,6 +125,9 @@ async def test_subscribe_history_then_live_send_and_frame_errors(
         await client.post("/api/v1/rooms/den/messages", json={"text": text}, auth=basic("alice"))
     bob = await open_ws(server, await login(client, "bob"))
     await subscribe(bob, "Den")
+    assert server.core is not None
+    # frames go straight to uvicorn's transport, framed once per message (ws.py)
+    assert [s.fast for s in server.core.subscriptions.sessions_of("bob")] == [True]  # type: ignore[attr-defined]
     assert (await expect(bob, "message"))["message"]["text"] == "old 1"
     assert (await expect(bob, "message"))["message"]["text"] == "old 2"
     await client.post("/api/v1/rooms/den/messages", json={"text": "live"}, auth=basic("alice"))
@@ -160,7 +163,7 @@ async def test_subscribe_history_then_live_send_and_frame_errors(
     await bob.send("[" * 50_000)  # deeper than the JSON parser's recursion limit
     assert (await expect(bob, "error"))["code"] == "invalid_input"
 
-    hub = server.core.subscriptions  # type: ignore[union-attr]
+    hub = server.core.subscriptions
     assert len(hub.listeners("den")) == 1
     await bob.send(json.dumps({"type": "unsubscribe", "room": "den"}))
     await eventually(lambda: hub.listeners("den") == [])

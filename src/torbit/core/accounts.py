@@ -111,17 +111,28 @@ class Accounts:
 
     async def _name_error(self, name: str, by_admin: bool) -> TorbitError | None:
         """Reserved names are the administrator's to give (the CLI)."""
+        error = self._rules_error(name, by_admin)
+        if error is not None:
+            return error
+        return _taken(name, await self._store.users_named_like(name_key(name), skeleton(name)))
+
+    def _rules_error(self, name: str, by_admin: bool) -> TorbitError | None:
         if not is_valid_name(name):
             return InvalidInput(f"names are 1-{MAX_NAME_LENGTH} letters, digits, '-', '_' or '.'")
         why = self.names.problem(name, allow_reserved=by_admin)
-        if why is not None:
-            return InvalidInput(why)
-        if await self._store.get_user(name_key(name)) is not None:
-            return Conflict(f"the name {name!r} is taken")
-        twin = await self._store.user_with_skeleton(skeleton(name))
-        if twin is not None:
-            return Conflict(f"the name {name!r} reads too much like {twin.name!r}, which is taken")
-        return None
+        return InvalidInput(why) if why is not None else None
+
+    async def look_up(self, name: str) -> tuple[bool, str | None]:
+        """Whether an account has this name and, if none has and registration is open, why
+        the name cannot be registered (None: it can): a login prompt's one store query."""
+        key = check_name(name, "user name")
+        found = await self._store.users_named_like(key, skeleton(name))
+        if any(u.key == key for u in found):
+            return True, None
+        if not self.registration_open:
+            return False, None
+        error = self._rules_error(name, False) or _taken(name, found)
+        return False, error.message if error is not None else None
 
     # registration
 
@@ -238,6 +249,15 @@ class Accounts:
     async def set_admin(self, name: str, is_admin: bool) -> None:
         if not await self._store.set_admin(check_name(name, "user name"), is_admin):
             raise NotFound(f"no such user {name!r}")
+
+
+def _taken(name: str, found: list[User]) -> Conflict | None:
+    """The name's own account, or one whose name reads like it (`users_named_like`)."""
+    if not found:
+        return None
+    if found[0].key == name_key(name):
+        return Conflict(f"the name {name!r} is taken")
+    return Conflict(f"the name {name!r} reads too much like {found[0].name!r}, which is taken")
 
 
 __all__ = ["Accounts", "Conflict"]

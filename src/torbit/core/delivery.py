@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Callable
 from datetime import tzinfo
 from typing import Protocol
 
@@ -32,13 +33,14 @@ def message_json(m: Message) -> dict[str, object]:
 class Delivery:
     """A committed message plus its wire encodings, each computed at most once."""
 
-    __slots__ = ("_json", "_line", "_tz", "message")
+    __slots__ = ("_json", "_line", "_other", "_tz", "message")
 
     def __init__(self, message: Message, tz: tzinfo) -> None:
         self.message = message
         self._tz = tz
         self._line: bytes | None = None
         self._json: str | None = None
+        self._other: tuple[Callable[[Delivery], bytes], bytes] | None = None
 
     @property
     def line(self) -> bytes:
@@ -53,6 +55,16 @@ class Delivery:
         if self._json is None:
             self._json = json.dumps({"type": "message", "message": message_json(self.message)})
         return self._json
+
+    def encoded(self, encode: Callable[[Delivery], bytes]) -> bytes:
+        """A door's own encoding (a WebSocket frame), computed once for all its sessions:
+        one encoding is kept, the last asked for."""
+        other = self._other
+        if other is not None and other[0] is encode:
+            return other[1]
+        data = encode(self)
+        self._other = (encode, data)
+        return data
 
 
 class NoticeKind(enum.Enum):

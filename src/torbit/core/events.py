@@ -51,6 +51,16 @@ class Expelled(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class MembershipEnded(NodeEvent):
+    """A user left a room (a kick or ban is `Expelled`), or with `room` empty every room (a
+    guest's account deleted): nodes forget the membership."""
+
+    TYPE: ClassVar[str] = "left"
+    room: str
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
 class MuteChanged(NodeEvent):
     TYPE: ClassVar[str] = "mute"
     room: str
@@ -103,7 +113,15 @@ class SessionsRevoked(NodeEvent):
 E = TypeVar("E", bound=NodeEvent)
 _KINDS: dict[str, type[NodeEvent]] = {
     cls.TYPE: cls
-    for cls in (IgnoreChanged, Expelled, MuteChanged, Invited, RoomNotice, SessionsRevoked)
+    for cls in (
+        IgnoreChanged,
+        Expelled,
+        MembershipEnded,
+        MuteChanged,
+        Invited,
+        RoomNotice,
+        SessionsRevoked,
+    )
 }
 
 

@@ -85,6 +85,7 @@ class Guests:
             return
         rooms = await self._store.rooms_of(key)
         await self._store.delete_user(key)
+        await self._membership.known.ended(key)  # the next guest of this name starts clean
         for room in rooms:
             await self._membership.delete_if_vacant(room)
 

@@ -23,7 +23,9 @@ from datetime import UTC, datetime
 
 from torbit.core import access
 from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
+from torbit.core.events import NodeEvents
 from torbit.core.limits import ActionLimits
+from torbit.core.membercache import MemberCache
 from torbit.core.models import Message, Role, Room, RoomInfo, Standing
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import MessageLog, Store
@@ -79,6 +81,7 @@ class Membership:
         rules: RoomRules,
         limits: ActionLimits | None = None,
         *,
+        events: NodeEvents,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -89,6 +92,7 @@ class Membership:
         self.limits = limits or ActionLimits()
         self._now = now
         self._locks = _UserLocks()
+        self.known = MemberCache(events)  # memberships this node knows of (membercache.py)
 
     # rooms
 
@@ -106,11 +110,18 @@ class Membership:
 
     async def member_room(self, user: str, room_name: str) -> Room:
         """The room, if the user is a member; a non-member of a private room learns nothing,
-        not even that it exists."""
+        not even that it exists. Known memberships cost no store query (membercache.py):
+        only the room's key, name and creation time are to be read from the answer."""
+        user_key = name_key(user)
+        known = self.known.room(user_key, check_name(room_name, "room name"))
+        if known is not None:
+            return known
+        generation = self.known.generation
         room = await self.room(room_name)
         if not await self.is_member(user, room.key):
             await access.check_visible(self._store, user, room, room_name)
             raise Forbidden(f"you are not a member of #{room.name}: /join it first")
+        self.known.remember(user_key, room, generation)
         return room
 
     async def check_room_limit(self, user: str, room_key: str) -> None:
@@ -252,6 +263,7 @@ class Membership:
         self.limits.joins.check(name_key(user), "rooms joined or left")
         if not await self._store.remove_member(room.key, name_key(user)):
             raise Conflict(f"you are not a member of #{room.name}")
+        await self.known.ended(name_key(user), room.key)
         for s in self._subs.sessions_of(name_key(user)):
             if self._subs.is_listening(s, room.key):
                 await self.stop_listening(s, room.key, reason)

@@ -49,6 +49,14 @@ class Store(Protocol):
         """A user whose name has this skeleton (core/identity.py), if any: a new name that
         reads like a taken one is refused. Served by an index."""
 
+    async def users_named_like(self, key: str, skeleton: str) -> list[User]:
+        """The user of this key, first if any, and a user whose name has this skeleton: what
+        a new name is checked against, in one round trip where the store can."""
+
+    async def user_and_ignores(self, key: str) -> tuple[User | None, list[str]]:
+        """The user, if any, and the keys of the users they ignore: what a login reads, in
+        one round trip where the store can."""
+
     async def list_users(self) -> list[User]: ...
 
     async def set_password_hash(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.events import SessionsRevoked
 from torbit.core.limits import RateLimiter
+from torbit.core.models import User
 from torbit.core.names import is_inbox, name_key
 from torbit.core.ports import Store
 from torbit.core.subscriptions import Subscriptions
@@ -44,20 +45,30 @@ class Sessions:
         self._presence = presence or RateLimiter(0, 0)
         self._now = now
         self._proofs: dict[Session, Proof] = {}
+        self._revocations = 0  # revocations applied here so far: see `login`
 
     async def login(self, session: Session, name: str, proof: Proof) -> None:
         """The session gets the user's private messages from now on, and their ignore list.
 
-        The proof is checked against the store again once the session is attached: a
-        revocation committed before that check fails it (AuthenticationFailed), and one
-        committed after it finds the session attached, so none slips between the two."""
+        The store is read once, before the session is attached: the user (does the proof
+        still hold?) with their ignore list. A revocation committed before that read fails
+        the proof there (AuthenticationFailed); one applied on this node while the read was
+        under way is seen by the count of revocations, and the proof is read again once the
+        session is attached; one applied after the attach finds the session attached and
+        closes it. Another node's revocation is applied here only after it was committed,
+        so one of the three always catches it."""
         key = name_key(name)
+        revocations = self._revocations
+        user, ignore_list = await self._store.user_and_ignores(key)
+        if not await self._proof_holds(user, key, proof):
+            raise AuthenticationFailed("your login was revoked: log in again")
         p = self._subs.presence(key)
-        ignores = p.ignores if p else set(await self._store.list_ignores(key))
-        await self._subs.attach(session, name, ignores)
+        await self._subs.attach(session, name, p.ignores if p else set(ignore_list))
         self._proofs[session] = proof
+        if revocations == self._revocations:
+            return
         try:
-            valid = await self._holds(key, proof)
+            valid = await self._proof_holds(await self._store.get_user(key), key, proof)
         except BaseException:
             await self._forget(session)
             raise
@@ -65,8 +76,7 @@ class Sessions:
             await self._forget(session)
             raise AuthenticationFailed("your login was revoked: log in again")
 
-    async def _holds(self, key: str, proof: Proof) -> bool:
-        user = await self._store.get_user(key)
+    async def _proof_holds(self, user: User | None, key: str, proof: Proof) -> bool:
         if user is None or user.credential != proof.credential:
             return False
         return not proof.token or await self._store.token_user(proof.token, self._now()) == key
@@ -90,6 +100,7 @@ class Sessions:
         """Close this node's sessions that the revocation names (see core/revocation.py):
         each is told why and closed by its door, and leaves its rooms here at once, so not
         one more message reaches it. The number closed."""
+        self._revocations += 1
         closed = 0
         for session in self._subs.sessions_of(event.user):
             proof = self._proofs.get(session)

@@ -51,9 +51,10 @@ class FlushQueue:
 
 class TransportWriter:
     """One client's output. `on_overflow` is called once when the client falls too far behind
-    (the caller logs and counts it); the transport is then aborted."""
+    (the caller logs and counts it); the transport is then aborted, or with `abort=False`
+    only written to no more (the WebSocket door still sends its close frame)."""
 
-    __slots__ = ("_flushes", "_limit", "_on_overflow", "_pending", "_queued", "transport")
+    __slots__ = ("_abort", "_flushes", "_limit", "_on_overflow", "_pending", "_queued", "transport")
 
     def __init__(
         self,
@@ -61,8 +62,11 @@ class TransportWriter:
         limit: int,
         flushes: FlushQueue,
         on_overflow: Callable[[], None],
+        *,
+        abort: bool = True,
     ) -> None:
         self.transport: asyncio.Transport | None = transport
+        self._abort = abort
         self._limit = limit
         self._flushes = flushes
         self._on_overflow = on_overflow
@@ -144,5 +148,8 @@ class TransportWriter:
         self._pending = None
         if t.is_closing():
             return
+        if not self._abort:
+            self.transport = None
         self._on_overflow()
-        t.abort()
+        if self._abort:
+            t.abort()

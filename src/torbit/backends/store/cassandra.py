@@ -91,6 +91,15 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         row = await self.cql.one(f"SELECT {_USER} FROM {self.ks}.users WHERE key = ?", key)
         return _user(row) if row is not None else None
 
+    async def users_named_like(self, key: str, skeleton: str) -> list[User]:
+        """Two lookups here: CQL has no OR across partitions."""
+        own, twin = await self.get_user(key), await self.user_with_skeleton(skeleton)
+        return [u for u in (own, twin) if u is not None and (u is own or u.key != key)]
+
+    async def user_and_ignores(self, key: str) -> tuple[User | None, list[str]]:
+        user = await self.get_user(key)
+        return user, (await self.list_ignores(key) if user is not None else [])
+
     async def user_with_skeleton(self, skeleton: str) -> User | None:
         """Through users_by_skeleton; a row of it whose user is gone (deleted in between)
         is passed over."""

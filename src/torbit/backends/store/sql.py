@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, or_, select, update
+from sqlalchemy import Row, case, delete, func, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -140,6 +140,29 @@ class SqlStore(RoomModerationSql):
         async with self._read() as conn:
             row = (await conn.execute(query)).first()
         return _user(row) if row is not None else None
+
+    async def users_named_like(self, key: str, skeleton: str) -> list[User]:
+        query = (
+            select(users)
+            .where(or_(users.c.key == key, users.c.skeleton == skeleton))
+            .order_by(case((users.c.key == key, 0), else_=1))
+            .limit(2)
+        )
+        async with self._read() as conn:
+            return [_user(row) for row in await conn.execute(query)]
+
+    async def user_and_ignores(self, key: str) -> tuple[User | None, list[str]]:
+        query = (
+            select(users, ignores.c.ignored_key)
+            .select_from(users.outerjoin(ignores, ignores.c.user_key == users.c.key))
+            .where(users.c.key == key)
+            .order_by(ignores.c.ignored_key)
+        )
+        async with self._read() as conn:
+            rows = list(await conn.execute(query))
+        if not rows:
+            return None, []
+        return _user(rows[0]), [r.ignored_key for r in rows if r.ignored_key is not None]
 
     async def list_users(self) -> list[User]:
         async with self._read() as conn:

@@ -11,10 +11,16 @@
             {"type": "error", "code": ..., "message": ...}   (plus "ref" if the frame had one)
             {"type": "pong"} / {"type": "ping"}    a ping after PING_INTERVAL of silence
 
-Flow control: the core hands each message to every session without waiting (`deliver` is a
-put_nowait of a frame encoded once per message); one writer task per connection drains a
-bounded queue. A client that lets its queue fill is dropped (close code 1008), never waited
-for, so one slow reader cannot hold up a room.
+Flow control: the core hands each message to every session without waiting. Under uvicorn
+(whose protocol keeps its asyncio transport) the frames go straight to the transport through
+the stream doors' coalescing writer (frontends/flow.py): a message is framed once for all
+its clients (a server's frames are unmasked and, here, uncompressed: protocol/wsframe.py),
+and a client's frames of one loop turn leave in one write, with no task switch, queue or
+ASGI call per frame. Elsewhere a writer task per connection drains a bounded queue of frames
+through ASGI. Either way a client that falls `ws_max_queue` frames behind (on the fast path:
+`ws_max_queue` × FRAME_BUDGET bytes unsent) is dropped (close code 1008), never waited for,
+so one slow reader cannot hold up a room. A ping frame goes out every PING_INTERVAL on the
+fast path, after PING_INTERVAL of silence on the other.
 
 Revocation: when the credentials a socket was opened with are revoked (its token logged out,
 the password changed, the account deleted, on any node), the client gets a notice and the
@@ -27,7 +33,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -39,8 +45,10 @@ from torbit.core.names import check_name, is_inbox, name_key
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.errors import AuthenticationFailed, InvalidInput, ServiceUnavailable, TorbitError
+from torbit.frontends.flow import FlushQueue, TransportWriter
 from torbit.frontends.http.auth import Authenticator, Principal, client_address
 from torbit.metrics import Metrics
+from torbit.protocol.wsframe import text_frame
 
 log = logging.getLogger("torbit.http.ws")
 
@@ -52,6 +60,11 @@ CLOSE_GRACE = 5.0  # how long a dropped client gets to take its close frame befo
 RAW_SEND = "torbit.raw_send"
 PING = json.dumps({"type": "ping"})
 PONG = json.dumps({"type": "pong"})
+FRAME_BUDGET = 256  # bytes per frame of `ws_max_queue` on the fast path (a message: ~200)
+
+
+def _message_frame(delivery: Delivery) -> bytes:
+    return text_frame(delivery.json.encode())
 
 
 def notice_frame(text: str, channel: str | None = None) -> str:
@@ -67,9 +80,12 @@ def error_frame(code: str, message: str, ref: Any = None) -> str:
 
 
 class WsSession:
-    """One WebSocket client as the hub sees it: a bounded queue of ready-made text frames."""
+    """One WebSocket client as the hub sees it: its frames go to the transport's coalescing
+    writer (the fast path), or until `start` finds no transport, to a bounded queue."""
 
-    def __init__(self, name: str, max_frames: int, metrics: Metrics) -> None:
+    def __init__(
+        self, name: str, max_frames: int, metrics: Metrics, flushes: FlushQueue | None = None
+    ) -> None:
         self.name = name
         self.user_key = name_key(name)
         self.ignores: set[str] = set()
@@ -80,11 +96,18 @@ class WsSession:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(max_frames)
         self._metrics = metrics
         self._writer: asyncio.Task[None] | None = None
+        self._flushes = flushes
+        self._out: TransportWriter | None = None  # the fast path, once started
+        self._done = asyncio.Event()  # the fast path: closed or dropped
 
     # the Session protocol: never blocks
 
     def deliver(self, delivery: Delivery) -> None:
-        self.send(delivery.json)
+        out = self._out
+        if out is not None:
+            out.write(delivery.encoded(_message_frame))
+        else:
+            self.send(delivery.json)
 
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         self.send(notice_frame(text, channel))
@@ -101,10 +124,27 @@ class WsSession:
     def send(self, frame: str | None) -> None:
         if self.dropped:
             return
+        out = self._out
+        if out is not None:
+            if frame is None:
+                self._done.set()
+            else:
+                out.write(text_frame(frame.encode()))
+            return
         try:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
             self._drop()
+
+    @property
+    def fast(self) -> bool:
+        """On the fast path (straight to the transport)."""
+        return self._out is not None
+
+    def flush(self) -> None:
+        """Hand what is pending to the transport (before the close frame)."""
+        if self._out is not None:
+            self._out.flush()
 
     def _drop(self) -> None:
         self.dropped = True
@@ -112,14 +152,39 @@ class WsSession:
             "dropping WebSocket client %s: %d frames queued unread", self.name, self.max_frames
         )
         self._metrics.dropped_clients.labels(door=DOOR).inc()
-        if self._writer is not None:
+        self._done.set()
+        if self._writer is not None and self._out is None:
             self._writer.cancel()
 
     # the writer
 
     def start(self, websocket: WebSocket) -> asyncio.Task[None]:
-        self._writer = asyncio.create_task(self._write(websocket))
+        transport = _transport(websocket)
+        if transport is None or self._flushes is None:
+            self._writer = asyncio.create_task(self._write(websocket))
+            return self._writer
+        out = TransportWriter(
+            transport, self.max_frames * FRAME_BUDGET, self._flushes, self._drop, abort=False
+        )
+        self._out = out
+        while not self._queue.empty():  # what came before the start, in order
+            frame = self._queue.get_nowait()
+            if frame is None:
+                self._done.set()
+            else:
+                out.write(text_frame(frame.encode()))
+        self._writer = asyncio.create_task(self._keep_alive())
         return self._writer
+
+    async def _keep_alive(self) -> None:
+        """The fast path's task: a ping every PING_INTERVAL, until closed or dropped."""
+        while True:
+            try:
+                async with asyncio.timeout(PING_INTERVAL):
+                    await self._done.wait()
+                return
+            except TimeoutError:
+                self.send(PING)
 
     async def _write(self, websocket: WebSocket) -> None:
         queue = self._queue
@@ -150,12 +215,22 @@ class KeepRawSend:
         await self.app(scope, receive, send)
 
 
-def _abort(websocket: WebSocket) -> None:
-    """Best effort: uvicorn's WebSocket protocols keep their asyncio transport; abort it. Under
-    another server the connection is left to its own timeouts."""
+def _transport(websocket: WebSocket) -> asyncio.Transport | None:
+    """uvicorn's WebSocket protocols keep their asyncio transport; other servers: None.
+    Checked by what it does: uvloop's transports are not asyncio.Transport subclasses."""
     protocol = getattr(websocket.scope.get(RAW_SEND), "__self__", None)
     transport = getattr(protocol, "transport", None)
-    if isinstance(transport, asyncio.Transport):
+    needed = ("write", "abort", "is_closing", "get_write_buffer_size")
+    if transport is None or not all(callable(getattr(transport, m, None)) for m in needed):
+        return None
+    return cast(asyncio.Transport, transport)
+
+
+def _abort(websocket: WebSocket) -> None:
+    """Best effort: abort uvicorn's transport. Under another server the connection is left to
+    its own timeouts."""
+    transport = _transport(websocket)
+    if transport is not None:
         transport.abort()
 
 
@@ -202,6 +277,7 @@ class LiveEndpoint:
         self._metrics = metrics
         self._max_frames = max_frames
         self._sent = metrics.messages_in.labels(door=DOOR)
+        self._flushes = FlushQueue()  # the fast path's writers with output this loop turn
 
     async def __call__(self, websocket: WebSocket) -> None:
         # Counted per address by the connection guard (guard.py), from the TCP connection
@@ -213,7 +289,7 @@ class LiveEndpoint:
         principal = await self._authenticate(websocket)
         if principal is None:
             return
-        session = WsSession(principal.name, self._max_frames, self._metrics)
+        session = WsSession(principal.name, self._max_frames, self._metrics, self._flushes)
         try:
             await self._sessions.login(session, principal.name, principal.proof)
         except ServiceUnavailable as e:  # told, and let go: a client retries after a 1013
@@ -239,6 +315,7 @@ class LiveEndpoint:
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             gauge.dec()
             await self._sessions.logout(session)
+            session.flush()
         failures = [
             e
             for e in outcomes
@@ -249,6 +326,9 @@ class LiveEndpoint:
             await self._close(websocket, 1011, "internal error")
         elif session.dropped:
             await self._close(websocket, 1008, "too slow: output queue full")
+            # the close frame may sit behind unread bytes, where the server's own close
+            # waits for them forever: cut the connection once the client had its grace
+            asyncio.get_running_loop().call_later(CLOSE_GRACE, _abort, websocket)
         else:
             await self._close(websocket, session.close_code, session.close_reason or "")
 

@@ -342,11 +342,7 @@ class TelnetSession(asyncio.Protocol):
         if dialogue is None:
             return []
         if isinstance(step, login.LookUp):
-            exists = await accounts.exists(step.name)
-            problem = None
-            if not exists and accounts.registration_open:
-                problem = await accounts.name_problem(step.name)
-            return dialogue.looked_up(exists, problem)
+            return dialogue.looked_up(*await accounts.look_up(step.name))
         if isinstance(step, login.Verify):
             try:
                 user = await accounts.authenticate(step.name, step.password, self._ip)

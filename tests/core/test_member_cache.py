@@ -1,0 +1,105 @@
+"""The per-node memory of memberships (core/membercache.py): a known membership asks the
+store nothing, and every way a membership ends is felt by the next request at once — a kick,
+a ban, a leave, a deleted account. Store work is counted through SQLAlchemy's events on the
+real SQLite engine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.core.conftest import Core
+from tests.helpers.statements import Statements
+from torbit.core.events import Expelled, SessionsRevoked
+from torbit.core.membercache import MemberCache
+from torbit.core.models import Room
+from torbit.errors import Forbidden
+
+
+async def test_a_known_membership_asks_the_store_nothing(core: Core) -> None:
+    await core.user("alice")
+    await core.login("alice")
+    with Statements(core.store.engine) as cold:
+        await core.messaging.send("alice", "lobby", "first")  # learns the membership
+    assert len(cold) >= 2  # the room and the user's memberships
+    with Statements(core.store.engine) as warm:
+        room = await core.membership.member_room("alice", "Lobby")
+        await core.messaging.send("alice", "lobby", "second")
+    assert room.key == "lobby"
+    assert warm.seen == []  # (the commit itself is aiosqlite executemany, below the engine)
+
+
+@pytest.mark.parametrize("verb", ["kick", "ban"])
+async def test_a_kicked_or_banned_member_is_refused_at_once(core: Core, verb: str) -> None:
+    await core.user("owner")
+    await core.user("bob")
+    await core.moderation.create("owner", "hall")
+    await core.membership.become_member("bob", "hall")
+    await core.messaging.send("bob", "hall", "hi")  # known now
+    assert core.membership.known.room("bob", "hall") is not None
+    await getattr(core.moderation, verb)("owner", "hall", "bob")
+    assert core.membership.known.room("bob", "hall") is None
+    with pytest.raises(Forbidden):
+        await core.messaging.send("bob", "hall", "still here?")
+    with pytest.raises(Forbidden):
+        await core.messaging.receive("bob", "hall")
+
+
+async def test_a_leave_is_felt_at_once(core: Core) -> None:
+    await core.user("bob")
+    await core.membership.become_member("bob", "hall")
+    await core.messaging.send("bob", "hall", "hi")
+    await core.membership.leave("bob", "hall")
+    with pytest.raises(Forbidden, match="not a member"):
+        await core.messaging.send("bob", "hall", "gone")
+
+
+async def test_an_event_from_another_node_ends_what_is_known(core: Core) -> None:
+    """What another node's kick or account deletion does here when its event arrives."""
+    await core.user("bob")
+    await core.membership.become_member("bob", "hall")
+    await core.messaging.send("bob", "hall", "hi")
+    await core.membership.become_member("bob", "den")
+    await core.messaging.send("bob", "den", "hi")
+    await core.store.expel("hall", "bob")  # the other node's store write, then its event
+    core.events.apply(Expelled("hall", "hall", "bob", "bob", "owner", "kicked"))
+    with pytest.raises(Forbidden):
+        await core.messaging.send("bob", "hall", "after")
+    assert core.membership.known.room("bob", "den") is not None
+    core.events.apply(SessionsRevoked("bob", "your account was deleted", deleted=True))
+    assert core.membership.known.room("bob", "den") is None
+
+
+async def test_an_answer_read_before_an_end_is_not_kept(core: Core) -> None:
+    """A lookup that read "member" from the store while a kick was applied must not
+    remember that answer (the generation)."""
+    await core.user("bob")
+    room = await core.membership.become_member("bob", "hall")
+    known = core.membership.known
+    generation = known.generation  # a lookup starts, asks the store...
+    known.forget("bob", "hall")  # ... and meanwhile the kick's event is applied
+    known.remember("bob", room, generation)
+    assert known.room("bob", "hall") is None
+    known.remember("bob", room, known.generation)
+    assert known.room("bob", "hall") == room
+
+
+async def test_memory_is_bounded(core: Core) -> None:
+    known = MemberCache(core.events, max_entries=3)
+    for i in range(5):
+        known.remember(f"u{i}", Room(name="hall", created_at=datetime.now(UTC)), known.generation)
+    assert len(known) == 3
+    assert known.room("u0", "hall") is None and known.room("u4", "hall") is not None
+
+
+async def test_a_deleted_guest_is_forgotten_in_every_room(core: Core) -> None:
+    """A guest's account goes with its connection (core/guests.py); a next guest of the same
+    name must not inherit what this node knew."""
+    await core.user("bob")
+    for room in ("hall", "den"):
+        await core.membership.become_member("bob", room)
+        await core.messaging.send("bob", room, "hi")
+    await core.membership.known.ended("bob")
+    assert core.membership.known.room("bob", "hall") is None
+    assert core.membership.known.room("bob", "den") is None

@@ -1,0 +1,70 @@
+"""How many store statements the hot paths cost, counted on the real SQLite engine
+(SQLAlchemy's cursor events): a telnet login from the name prompt to being in the default
+room (a registration and a returning user), and an HTTP member's classic send and receive. A
+count, never a time; the revocation poll, which runs on its own timer, is left out."""
+
+from __future__ import annotations
+
+from tests.conftest import ServerFactory
+from tests.helpers.http import basic, http_client, register
+from tests.helpers.statements import Statements
+from tests.helpers.telnet_client import TelnetClient
+
+# The login proper, then joining the default room (its room, the user's standing, the recent
+# history; a first join also checks the rooms-per-user limit and adds the membership).
+# A registration: the name looked up (its account or a look-alike, one query), looked up
+# again when registering, the account inserted, then the user with their ignores: 4 (was 8).
+NEW_USER = 4 + 6
+# Returning: the name looked up, the password's hash read, the user with their ignores: 3
+# (was 4: the user and the ignores were two reads).
+RETURNING_USER = 3 + 3
+
+
+async def logged_in(port: int, name: str) -> TelnetClient:
+    client = await TelnetClient.connect(port)
+    await client.login(name)
+    return client
+
+
+async def test_a_telnet_login_makes_few_store_round_trips(make_server: ServerFactory) -> None:
+    app = await make_server(chat={"history_on_join": 5})
+    assert app.telnet_port is not None and app.core is not None
+    engine = app.core.store.engine  # type: ignore[attr-defined]
+    first = await logged_in(app.telnet_port, "warm")  # the default room exists from now on
+    await first.close()
+
+    with Statements(engine, ignore=("revocations",)) as new:
+        client = await logged_in(app.telnet_port, "newcomer")
+    await client.close()
+    with Statements(engine, ignore=("revocations",)) as returning:
+        client = await logged_in(app.telnet_port, "newcomer")
+    await client.close()
+    assert len(new) == NEW_USER, new.seen
+    assert len(returning) == RETURNING_USER, returning.seen
+
+
+async def test_http_sends_and_receives_of_a_member_ask_the_store_little(
+    make_server: ServerFactory,
+) -> None:
+    """Once the node knows the membership (core/membercache.py) and the Basic credentials
+    (auth.py), a classic send makes no statement before the message's own commit (aiosqlite's
+    executemany below the engine, not counted), and a receive reads the ignore list, the
+    cursor and the messages and moves the cursor."""
+    app = await make_server()
+    assert app.http_port is not None and app.core is not None
+    engine = app.core.store.engine  # type: ignore[attr-defined]
+    async with http_client(app) as client:
+        await register(client, "alice")
+        auth = basic("alice")
+        for text in ("first", "second"):  # the first learns the membership
+            r = await client.post("/send/lobby/alice", content=text, auth=auth)
+            assert r.status_code == 201, r.text
+        await client.get("/receive/lobby/alice", auth=auth)
+        with Statements(engine, ignore=("revocations",)) as send:
+            r = await client.post("/send/lobby/alice", content="third", auth=auth)
+            assert r.status_code == 201, r.text
+        with Statements(engine, ignore=("revocations",)) as receive:
+            r = await client.get("/receive/lobby/alice", auth=auth)
+        assert [m["text"] for m in r.json()["messages"]] == ["third"]
+    assert send.seen == []
+    assert receive.kinds() == ["SELECT", "SELECT", "SELECT", "INSERT"], receive.seen
