@@ -128,6 +128,11 @@ class MessageLogConfig(Section):
     # logged-in user's inbox); but the first record of a channel newly watched on an idle
     # node waits 1-1.5 × this long. See the README, "Running on several machines".
     fetch_wait_ms: int = Field(5, ge=1, le=1000)
+    # Nodes sharing the log tell each other who is online in a heartbeat (what changed since
+    # the last one); a node not heard from for presence_expiry_seconds is taken to be dead
+    # and its users offline. Unused with the local log. See operations.md, "Presence".
+    presence_heartbeat_seconds: float = Field(5.0, gt=0, le=3600)
+    presence_expiry_seconds: float = Field(15.0, gt=0, le=86400)
 
 
 class ChatConfig(Section):
