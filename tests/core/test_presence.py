@@ -135,7 +135,7 @@ def test_a_missed_beat_or_an_unknown_node_asks_for_a_snapshot_that_repairs_the_t
     b.beats()  # lost: a never hears the snapshot
     b.local("lobby", "bea", "bea", True)
     b.local("lobby", "ben", "ben", False)
-    [(changes, ask)] = send(b, a)
+    [(_, ask)] = send(b, a)
     assert ask  # a beat from a node a does not know
     assert a.names("lobby") == ["bea"]  # what the delta said; bob is missing
     b.local("lobby", "bo", "bo", True)
@@ -172,7 +172,7 @@ def test_a_snapshot_in_chunks_replaces_what_was_known_without_flapping() -> None
     b.resend()
     changes = [c for x in b.beats() for c in a.apply(x)[0]]
     assert sorted((c.user, c.online) for c in changes) == [("new", True), ("u0", False)]
-    assert a.names("lobby") == sorted(names[1:] + ["new"])
+    assert a.names("lobby") == sorted([*names[1:], "new"])
 
 
 def test_more_changes_than_entries_become_a_snapshot() -> None:
