@@ -76,8 +76,8 @@ class Heartbeat:
         while True:
             await asyncio.sleep(self._interval)
             try:
+                self.sweep()  # first: a beat held up by a broker away must not delay it
                 await self.beat()
-                self.sweep()
             except Exception:
                 log.exception("presence heartbeat failed")
 
