@@ -113,11 +113,6 @@ def presence_table(settings: Settings, node: str) -> PresenceTable | None:
     m = settings.message_log
     if m.url == "local":
         return None
-    if m.presence_expiry_seconds <= m.presence_heartbeat_seconds:
-        raise ConfigError(
-            "config key message_log.presence_expiry_seconds: must be more than "
-            "presence_heartbeat_seconds (a node is forgotten after missing whole beats)"
-        )
     return PresenceTable(node, expiry=m.presence_expiry_seconds)
 
 

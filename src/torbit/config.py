@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -133,6 +140,14 @@ class MessageLogConfig(Section):
     # and its users offline. Unused with the local log. See operations.md, "Presence".
     presence_heartbeat_seconds: float = Field(5.0, gt=0, le=3600)
     presence_expiry_seconds: float = Field(15.0, gt=0, le=86400)
+
+    @field_validator("presence_expiry_seconds")
+    @classmethod
+    def _longer_than_a_beat(cls, value: float, info: ValidationInfo) -> float:
+        beat = info.data.get("presence_heartbeat_seconds")
+        if beat is not None and value <= beat:
+            raise ValueError("must be more than presence_heartbeat_seconds (3 beats or more)")
+        return value
 
 
 class ChatConfig(Section):
