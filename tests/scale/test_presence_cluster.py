@@ -122,3 +122,30 @@ async def test_a_node_stopping_cleanly_takes_its_users_offline_at_once(
 
 async def _equals(value: Awaitable[int], expected: int) -> bool:
     return await value == expected
+
+
+async def test_a_user_on_two_nodes_leaves_with_the_last_session_anywhere(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    fast = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
+    a = await make_node("a", message_log=fast)
+    b = await make_node("b", message_log=fast)
+    carol = await clients.telnet(a, "carol")
+    bob = await clients.telnet(b, "bob")
+    alice_a = await clients.telnet(a, "alice")
+    await bob.expect(r"\* alice joined #lobby", timeout=DEADLINE)  # with a's beat
+    alice_b = await TelnetClient.connect(b.telnet_port or 0)
+    await alice_b.login("alice")  # online on a already: no second join
+
+    alice_b.send("/quit")  # still online on a: nobody is told she left
+    await alice_b.close()
+    await clients.telnet(b, "dave")  # a later change on b, so a later beat: a sync point
+    await bob.expect(r"\* dave joined #lobby")
+    await carol.expect(r"\* dave joined #lobby", timeout=DEADLINE)
+    assert await who(carol) == ["alice", "bob", "carol", "dave"]
+    told = [line for line in carol.seen + bob.seen if line.startswith("* alice")]
+    assert told == ["* alice joined #lobby"] * 2  # once each: no second join, no leave
+
+    alice_a.send("/quit")  # the last session anywhere
+    await carol.expect(r"\* alice left #lobby")  # at once on her node
+    await bob.expect(r"\* alice left #lobby", timeout=DEADLINE)  # with a's next beat on b
