@@ -101,7 +101,8 @@ class PresenceTable:
     # this node
 
     def local(self, room: str, user_key: str, name: str, online: bool) -> Change | None:
-        """The user's first session here entered the room (online) or its last one left."""
+        """The user's first session here entered the room (online) or its last one left.
+        The change, if it changes the cluster's presence (first or last anywhere)."""
         if online:
             change = self._put(self._local, room, user_key, name)
         else:
