@@ -23,6 +23,7 @@ from torbit.core.accounts import Accounts
 from torbit.core.events import NodeEvents
 from torbit.core.guests import Guests
 from torbit.core.hashing import PasswordHashing
+from torbit.core.heartbeat import Heartbeat
 from torbit.core.identity import NamePolicy
 from torbit.core.ignores import Ignores
 from torbit.core.limits import ActionLimits, ConnectionLimiter, RateLimiter
@@ -32,6 +33,7 @@ from torbit.core.moderation import Moderation
 from torbit.core.mutes import Mutes
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import MessageLog, Store
+from torbit.core.presence import PresenceTable
 from torbit.core.retention import Retention
 from torbit.core.revocation import Revocations
 from torbit.core.sessions import Sessions
@@ -74,6 +76,7 @@ class Core:
     retention: Retention
     revocations: Revocations
     guests: Guests
+    heartbeat: Heartbeat | None  # None on a single node (the local log): no other nodes
 
 
 def timezone_of(settings: Settings) -> tzinfo:
@@ -103,6 +106,14 @@ def password_hashing(settings: Settings) -> PasswordHashing:
         parallelism=a.argon2_parallelism,
     )
     return PasswordHashing(hasher, workers=a.hash_workers, queue=a.hash_queue)
+
+
+def presence_table(settings: Settings, node: str) -> PresenceTable | None:
+    """The cluster's presence table where nodes share the log; none for a single node."""
+    m = settings.message_log
+    if m.url == "local":
+        return None
+    return PresenceTable(node, expiry=m.presence_expiry_seconds)
 
 
 def per_hour(count: int) -> RateLimiter:
@@ -150,6 +161,7 @@ class App:
         self.irc: IrcServer | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self._revocation_task: asyncio.Task[None] | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
         self._logs: Logs | None = None
         self.telnet_port: int | None = None
         self.telnet_tls_port: int | None = None
@@ -207,12 +219,14 @@ class App:
         events = NodeEvents(message_log)
         transcript = self._logs.transcript
         latency = self.metrics.delivery_latency
+        cluster = presence_table(s, events.origin)
         subscriptions = Subscriptions(
             message_log,
             tz,
             on_event=events.receive,
             transcript=transcript.write,
             on_delivered=lambda _message, lag: latency.observe(lag),
+            cluster=cluster,
         )
         self.metrics.count_deliveries(lambda: subscriptions.delivered)
         limits = action_limits(s)
@@ -265,9 +279,19 @@ class App:
         )
         if s.message_log.url == "local":  # one node: any guest left in the store is stale
             await guests.sweep()
+        heartbeat = None
+        if cluster is not None:
+            heartbeat = Heartbeat(
+                cluster,
+                events,
+                interval=s.message_log.presence_heartbeat_seconds,
+                on_change=sessions.announce_elsewhere,
+            )
         await message_log.start(subscriptions.route)
         await events.start()
         await revocations.start()
+        if heartbeat is not None:
+            await heartbeat.start()
         connections = ConnectionLimiter(s.limits.connections_per_ip, s.limits.max_connections)
 
         # the doors
@@ -364,9 +388,12 @@ class App:
             retention,
             revocations,
             guests,
+            heartbeat,
         )
         self._purge_task = asyncio.create_task(retention.run())
         self._revocation_task = asyncio.create_task(revocations.run())
+        if heartbeat is not None:
+            self._heartbeat_task = asyncio.create_task(heartbeat.run())
         log.info(
             "torbit serving: telnet %s, telnet-tls %s, http%s %s, irc %s, irc-tls %s, "
             "storage %s, message log %s",
@@ -420,7 +447,7 @@ class App:
             return
         core, self.core = self.core, None
         try:
-            for task in (self._purge_task, self._revocation_task):
+            for task in (self._purge_task, self._revocation_task, self._heartbeat_task):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -435,6 +462,8 @@ class App:
             if self.http is not None and not await self.http.wait_closed(SHUTDOWN_GRACE + 2):
                 log.warning("http server did not stop within %s s", SHUTDOWN_GRACE + 2)
             await core.subscriptions.close()
+            if core.heartbeat is not None:
+                await core.heartbeat.stop()
             core.accounts.hashing.close()
         finally:
             try:

@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -134,6 +141,19 @@ class MessageLogConfig(Section):
     # Partitions of the one topic every inbox (private messages) shares, keyed by recipient: a
     # node fetches at most this many for its users, however many. Fixed once the topic exists.
     inbox_partitions: int = Field(16, ge=1, le=1000)
+    # Nodes sharing the log tell each other who is online in a heartbeat (what changed since
+    # the last one); a node not heard from for presence_expiry_seconds is taken to be dead
+    # and its users offline. Unused with the local log. See operations.md, "Presence".
+    presence_heartbeat_seconds: float = Field(5.0, gt=0, le=3600)
+    presence_expiry_seconds: float = Field(15.0, gt=0, le=86400)
+
+    @field_validator("presence_expiry_seconds")
+    @classmethod
+    def _longer_than_a_beat(cls, value: float, info: ValidationInfo) -> float:
+        beat = info.data.get("presence_heartbeat_seconds")
+        if beat is not None and value <= beat:
+            raise ValueError("must be more than presence_heartbeat_seconds (3 beats or more)")
+        return value
 
 
 class ChatConfig(Section):

@@ -23,6 +23,7 @@ from torbit.core.messaging import Messaging
 from torbit.core.models import User
 from torbit.core.moderation import Moderation
 from torbit.core.mutes import Mutes
+from torbit.core.presence import PresenceTable
 from torbit.core.sessions import Proof, Sessions
 from torbit.core.subscriptions import Subscriptions
 
@@ -95,14 +96,23 @@ def action_limits() -> ActionLimits:
 
 
 @pytest.fixture
+def cluster() -> PresenceTable | None:
+    """No other nodes; override in a test module with a presence table to have some."""
+    return None
+
+
+@pytest.fixture
 async def core(
-    tmp_path: Path, room_rules: RoomRules, action_limits: ActionLimits
+    tmp_path: Path,
+    room_rules: RoomRules,
+    action_limits: ActionLimits,
+    cluster: PresenceTable | None,
 ) -> AsyncIterator[Core]:
     store = SqlStore(f"sqlite:///{tmp_path}/core.db")
     await store.open()
     log = SqlLog(store)
     events = NodeEvents(log)
-    subscriptions = Subscriptions(log, UTC, on_event=events.receive)
+    subscriptions = Subscriptions(log, UTC, on_event=events.receive, cluster=cluster)
     limits = action_limits
     sessions = Sessions(store, subscriptions, presence_notices_max=100, presence=limits.presence)
     membership = Membership(

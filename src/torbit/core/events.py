@@ -110,6 +110,30 @@ class SessionsRevoked(NodeEvent):
     deleted: bool = False  # the account is gone: forget it everywhere in memory too
 
 
+@dataclass(frozen=True, slots=True)
+class PresenceBeat(NodeEvent):
+    """A node's heartbeat with what changed in its presence (core/presence.py). Entries are
+    "room name" (came) and "room userkey" (went): names never hold a space."""
+
+    TYPE: ClassVar[str] = "presence"
+    node: str
+    seq: int
+    ttl: float = 0.0  # forget the node's users if no beat follows within this many seconds
+    came: tuple[str, ...] = ()
+    went: tuple[str, ...] = ()
+    reset: bool = False  # the first chunk of a full snapshot
+    more: bool = False  # more chunks of this snapshot follow
+    bye: bool = False  # the node is stopping: drop its users now
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceWanted(NodeEvent):
+    """A node asks for a full presence snapshot of `node`, or of every node ("")."""
+
+    TYPE: ClassVar[str] = "presence-wanted"
+    node: str = ""
+
+
 E = TypeVar("E", bound=NodeEvent)
 _KINDS: dict[str, type[NodeEvent]] = {
     cls.TYPE: cls
@@ -121,6 +145,8 @@ _KINDS: dict[str, type[NodeEvent]] = {
         Invited,
         RoomNotice,
         SessionsRevoked,
+        PresenceBeat,
+        PresenceWanted,
     )
 }
 
@@ -154,6 +180,11 @@ class NodeEvents:
         self._now = now
         self._origin = uuid.uuid4().hex  # tells this node's own events from other nodes'
         self._handlers: dict[type[NodeEvent], list[Callable[[Any], None]]] = {}
+
+    @property
+    def origin(self) -> str:
+        """This node's id among the nodes, new at every start."""
+        return self._origin
 
     def on(self, kind: type[E], handler: Callable[[E], None]) -> None:
         self._handlers.setdefault(kind, []).append(handler)

@@ -5,7 +5,7 @@ non-blocking write, so one slow client never holds up the rest."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import tzinfo
 
 from torbit.core.delivery import Delivery, Names, Session
@@ -52,6 +52,9 @@ class Hub:
         # room -> user key -> sessions there; inboxes have no "online" (one user's each)
         self._online: dict[str, dict[str, int]] = {}
         self.delivered = 0
+        # told (room, user key, online) when a user's first session here enters a room and
+        # when their last one leaves it: the cluster's presence table (core/presence.py)
+        self.on_online: Callable[[str, str, bool], None] | None = None
 
     # users and sessions
 
@@ -105,7 +108,9 @@ class Hub:
                 mine.append(channel)
             if session.user_key and not is_inbox(channel):
                 users = self._online.setdefault(channel, {})
-                users[session.user_key] = users.get(session.user_key, 0) + 1
+                n = users[session.user_key] = users.get(session.user_key, 0) + 1
+                if n == 1 and self.on_online is not None:
+                    self.on_online(channel, session.user_key, True)
         listeners[session] = Backlog() if hold else None
         return first
 
@@ -139,6 +144,8 @@ class Hub:
             users = self._online[channel]
             if users[session.user_key] <= 1:
                 del users[session.user_key]
+                if self.on_online is not None:
+                    self.on_online(channel, session.user_key, False)
             else:
                 users[session.user_key] -= 1
         if not listeners:

@@ -16,6 +16,7 @@ from torbit.core.limits import RateLimiter
 from torbit.core.models import User
 from torbit.core.names import is_inbox, name_key
 from torbit.core.ports import Store
+from torbit.core.presence import Change
 from torbit.core.subscriptions import Subscriptions
 from torbit.errors import AuthenticationFailed
 
@@ -134,10 +135,29 @@ class Sessions:
         return p.name if p else session.user_key
 
     def last_here(self, session: Session, channel: str) -> bool:
-        """True if no other session of the user listens to the channel here (O(1): this runs
-        on every join and leave, in rooms of thousands)."""
+        """True if no other session of the user listens to the channel, here or on another
+        node (O(1) here: this runs on every join and leave, in rooms of thousands)."""
         mine = self._subs.user_sessions_in(channel, session.user_key)
-        return mine - self._subs.is_listening(session, channel) == 0
+        if mine - self._subs.is_listening(session, channel) != 0:
+            return False
+        return not self._subs.online_elsewhere(channel, session.user_key)
+
+    def announce_elsewhere(self, change: Change) -> None:
+        """A user came to a room on another node, or left it on every node (or vanished
+        with a node that died): told here like a local join or leave, in the same limits."""
+        room = change.room
+        if not self._subs.listener_count(room) or self._subs.user_sessions_in(room, change.user):
+            return
+        if self._subs.listener_count(room) > self._notices_max:
+            return
+        if not self._presence.take(change.user):
+            return
+        name = change.name
+        if change.online:
+            notice = Notice(f"{name} joined #{room}", NoticeKind.JOIN, room=room, user=name)
+        else:
+            notice = Notice(f"{name} left #{room}", NoticeKind.PART, room=room, user=name)
+        self._subs.notify(room, notice, about=(change.user,))
 
     def announce(self, channel: str, text: str, skip: Session) -> None:
         """A join or leave notice of `skip`'s user; in big rooms they would be most of the

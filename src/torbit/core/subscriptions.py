@@ -20,6 +20,7 @@ from torbit.core.hub import Hub, UserPresence
 from torbit.core.models import Message
 from torbit.core.names import EVENTS_CHANNEL, inbox_channel, is_inbox, name_key
 from torbit.core.ports import MessageLog
+from torbit.core.presence import PresenceTable
 
 log = logging.getLogger("torbit.subscriptions")
 
@@ -59,9 +60,14 @@ class Subscriptions:
         on_event: MessageHook | None = None,
         transcript: MessageHook | None = None,
         on_delivered: Callable[[Message, float], None] | None = None,
+        cluster: PresenceTable | None = None,
     ) -> None:
         self._log = log
         self._hub = Hub(tz)
+        # None on a single node: who is online here is who is online
+        self.cluster = cluster
+        if cluster is not None:
+            self._hub.on_online = self._online_here
         self.tz = tz
         self._on_event = on_event
         self._transcript = transcript
@@ -179,12 +185,25 @@ class Subscriptions:
 
     # who is here
 
+    def _online_here(self, channel: str, user_key: str, online: bool) -> None:
+        assert self.cluster is not None
+        p = self._hub.presence(user_key)
+        self.cluster.local(channel, user_key, p.name if p else user_key, online)
+
     def online(self, channel: str) -> list[str]:
-        """Display names of users listening to the channel on this node, sorted."""
+        """Display names of users listening to the channel on any node, sorted."""
+        if self.cluster is not None:
+            return self.cluster.names(channel)
         return self._hub.online(channel)
 
     def online_count(self, channel: str) -> int:
+        if self.cluster is not None:
+            return self.cluster.count(channel)
         return self._hub.online_count(channel)
+
+    def online_elsewhere(self, channel: str, user_key: str) -> bool:
+        """True if another node has the user listening to the channel."""
+        return self.cluster is not None and self.cluster.elsewhere(channel, user_key)
 
     def user_sessions_in(self, channel: str, user_key: str) -> int:
         return self._hub.user_sessions_in(channel, user_key)

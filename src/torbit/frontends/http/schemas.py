@@ -92,7 +92,7 @@ class RoomOut(BaseModel):
     private: bool
     created_at: datetime
     members: int
-    online: int = Field(description="Users listening live on this node")
+    online: int = Field(description="Users listening live, on every node")
 
 
 class RoomList(BaseModel):

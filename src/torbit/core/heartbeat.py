@@ -1,0 +1,118 @@
+"""Presence heartbeats between nodes: send this node's beats (core/presence.py says what is
+in them), apply the other nodes' and forget the silent ones. The app runs `run` as a task
+only where there are other nodes (a shared message log); a single node has no table at all.
+
+A change another node makes to a room's presence (a user came, or went from every node,
+or vanished with a dead node) is told to this node's listeners of the room like a local
+join or leave (`on_change`), a heartbeat late at most."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from torbit.core.events import NodeEvent, NodeEvents, PresenceBeat, PresenceWanted
+from torbit.core.presence import Change, PresenceTable
+
+log = logging.getLogger("torbit.presence")
+
+GOODBYE_TIMEOUT = 2.0  # seconds; a node stopping does not wait longer for a broker away
+
+
+class Heartbeat:
+    def __init__(
+        self,
+        table: PresenceTable,
+        events: NodeEvents,
+        *,
+        interval: float,
+        on_change: Callable[[Change], None] | None = None,
+    ) -> None:
+        self.table = table
+        self._events = events
+        self._interval = interval
+        self._on_change = on_change
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failing = False
+        events.on(PresenceBeat, self._on_beat)
+        events.on(PresenceWanted, self._on_wanted)
+
+    async def start(self) -> None:
+        """Ask every node for a snapshot, and send this node's first (best effort: a log
+        that is away now gets them at the next beats)."""
+        try:
+            await self._events.publish(PresenceWanted())
+        except Exception as e:
+            log.warning("cannot ask for the other nodes' presence: %r", e)
+        await self.beat()
+
+    async def beat(self) -> bool:
+        """Send what changed here since the last beat; False if the log refused it (the next
+        beat then sends a full snapshot)."""
+        for beat in self.table.beats():
+            try:
+                await self._events.publish(beat)
+            except Exception as e:
+                self.table.resend()
+                if not self._failing:
+                    log.warning("presence heartbeat not sent: %r; retrying", e)
+                self._failing = True
+                return False
+        if self._failing:
+            log.warning("presence heartbeat sent again")
+        self._failing = False
+        return True
+
+    def sweep(self) -> int:
+        """Forget the nodes not heard from in time; how many users that took offline."""
+        changes = self.table.expire()
+        self._tell(changes)
+        return len(changes)
+
+    async def run(self) -> None:
+        """Beat and sweep every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                self.sweep()  # first: a beat held up by a broker away must not delay it
+                await self.beat()
+            except Exception:
+                log.exception("presence heartbeat failed")
+
+    async def stop(self) -> None:
+        """Say goodbye, so the others drop this node's users now rather than at expiry."""
+        for task in list(self._tasks):
+            task.cancel()
+        try:
+            async with asyncio.timeout(GOODBYE_TIMEOUT):
+                await self._events.publish(self.table.goodbye())
+        except Exception as e:  # the others will expire us instead
+            log.info("presence goodbye not sent: %r", e)
+
+    def _on_beat(self, beat: PresenceBeat) -> None:
+        changes, ask = self.table.apply(beat)
+        self._tell(changes)
+        if ask:
+            self._spawn(self._ask(PresenceWanted(beat.node)))
+
+    def _on_wanted(self, event: PresenceWanted) -> None:
+        if event.node in ("", self.table.node):
+            self.table.resend()
+
+    def _tell(self, changes: list[Change]) -> None:
+        if self._on_change is not None:
+            for change in changes:
+                self._on_change(change)
+
+    async def _ask(self, event: NodeEvent) -> None:
+        try:
+            await self._events.publish(event)
+        except Exception as e:  # asked again at the node's next beat
+            log.info("cannot ask for a presence snapshot: %r", e)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

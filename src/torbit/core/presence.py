@@ -1,0 +1,280 @@
+"""Cluster-wide presence: who is online in which room, on this node and on every other one.
+
+Each node tells the others what changed on it in a heartbeat (a `PresenceBeat` node event)
+every few seconds: the (room, user) pairs that came online and went offline on it since the
+previous beat, never the full list. A full snapshot is sent only when someone needs one: at
+the node's start, when another node asks (it started, missed a beat, or forgot this node),
+after a beat failed to leave, or when the changes outgrow the snapshot. Snapshots and big
+deltas are cut into chunks of bounded size. Every beat carries the node's expiry: a node
+not heard from for that long (killed, cut off) is forgotten with all its users. Receivers
+time everything on their own clock, so clocks need not agree.
+
+This module is the table only, without I/O: the clock is injected, and core/heartbeat.py
+sends and receives the beats on the app's timer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torbit.core.events import PresenceBeat
+from torbit.core.names import name_key
+
+Entry = tuple[str, str]  # (room key, user key)
+CHUNK = 500  # entries per beat: a beat stays far below the broker's 1 MiB record limit
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A user came online in a room (anywhere in the cluster), or went offline everywhere."""
+
+    room: str
+    user: str  # key
+    name: str
+    online: bool
+
+
+class _Seen:
+    __slots__ = ("name", "nodes")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.nodes = 1
+
+
+class _Node:
+    """One node's users by room, and what is known of its beats."""
+
+    __slots__ = ("asked", "expires", "rooms", "seq", "stale")
+
+    def __init__(self) -> None:
+        self.rooms: dict[str, dict[str, str]] = {}  # room -> user key -> name
+        self.seq = 0
+        self.expires = 0.0
+        self.asked: float | None = None  # when a snapshot of it was last asked for
+        self.stale: set[Entry] | None = None  # during a snapshot: entries it has not repeated
+
+
+class PresenceTable:
+    """Every node's (room, user) pairs, merged: counting a room's users online is O(1)."""
+
+    def __init__(
+        self,
+        node: str,
+        *,
+        expiry: float,
+        clock: Callable[[], float] = time.monotonic,
+        chunk: int = CHUNK,
+    ) -> None:
+        self.node = node
+        self.expiry = expiry
+        self._clock = clock
+        self._chunk = max(1, chunk)
+        self._local = _Node()
+        self._local_count = 0
+        self._nodes: dict[str, _Node] = {}
+        self._online: dict[str, dict[str, _Seen]] = {}  # room -> user key -> who, on how many
+        # entries changed since the last beat -> whether the others last heard them online
+        self._pending: dict[Entry, bool] = {}
+        self._full = True  # the next beat is a full snapshot
+        self._seq = 0
+
+    # questions
+
+    def count(self, room: str) -> int:
+        return len(self._online.get(room, ()))
+
+    def names(self, room: str) -> list[str]:
+        """Display names of the users online in the room on any node, sorted."""
+        return sorted((s.name for s in self._online.get(room, {}).values()), key=str.lower)
+
+    def elsewhere(self, room: str, user_key: str) -> bool:
+        """True if another node has the user online in the room."""
+        return any(user_key in n.rooms.get(room, ()) for n in self._nodes.values())
+
+    def nodes(self) -> list[str]:
+        """The other nodes heard from and not expired, sorted."""
+        return sorted(self._nodes)
+
+    # this node
+
+    def local(self, room: str, user_key: str, name: str, online: bool) -> Change | None:
+        """The user's first session here entered the room (online) or its last one left.
+        The change, if it changes the cluster's presence (first or last anywhere)."""
+        if online:
+            change = self._put(self._local, room, user_key, name)
+        else:
+            change = self._take(self._local, room, user_key)
+        if change is None:
+            return None
+        self._local_count += 1 if online else -1
+        if not self._full:
+            entry = (room, user_key)
+            was = self._pending.get(entry)
+            if was is None:
+                self._pending[entry] = not online
+            elif was == online:
+                del self._pending[entry]  # back to what the others know
+            if len(self._pending) > max(self._chunk, self._local_count):
+                self.resend()  # a snapshot is now the smaller message
+        return change if (self._first(change) if online else self._gone(change)) else None
+
+    def beats(self) -> list[PresenceBeat]:
+        """The beats to send now: the changes since the last one (or a full snapshot), at
+        least one beat even when nothing changed."""
+        if self._full:
+            self._full = False
+            self._pending.clear()
+            came = [
+                f"{room} {name}"
+                for room, users in self._local.rooms.items()
+                for name in users.values()
+            ]
+            chunks = [came[i : i + self._chunk] for i in range(0, len(came), self._chunk)] or [[]]
+            return [
+                self._beat(came=tuple(c), reset=i == 0, more=i < len(chunks) - 1)
+                for i, c in enumerate(chunks)
+            ]
+        entries = list(self._pending.items())
+        self._pending.clear()
+        out = []
+        for i in range(0, max(1, len(entries)), self._chunk):
+            part = entries[i : i + self._chunk]
+            out.append(
+                self._beat(
+                    came=tuple(f"{r} {self._local.rooms[r][k]}" for (r, k), was in part if not was),
+                    went=tuple(f"{r} {k}" for (r, k), was in part if was),
+                )
+            )
+        return out
+
+    def _beat(
+        self,
+        came: tuple[str, ...] = (),
+        went: tuple[str, ...] = (),
+        *,
+        reset: bool = False,
+        more: bool = False,
+        bye: bool = False,
+    ) -> PresenceBeat:
+        self._seq += 1
+        return PresenceBeat(self.node, self._seq, self.expiry, came, went, reset, more, bye)
+
+    def resend(self) -> None:
+        """The others may not know this node's state (a beat failed to leave, or one asked):
+        the next beat is a full snapshot."""
+        self._full = True
+        self._pending.clear()
+
+    def goodbye(self) -> PresenceBeat:
+        """The beat of a node stopping cleanly: the others drop its users at once."""
+        return self._beat(bye=True)
+
+    # other nodes
+
+    def apply(self, beat: PresenceBeat) -> tuple[list[Change], bool]:
+        """Another node's beat: the changes it makes to the cluster's presence, and whether
+        to ask that node for a snapshot (a beat was missed, or the node is new here)."""
+        if beat.node == self.node:
+            return [], False
+        node = self._nodes.get(beat.node)
+        if beat.bye:
+            if node is None:
+                return [], False
+            del self._nodes[beat.node]
+            return self._clear(node), False
+        now = self._clock()
+        ask = False
+        if node is None:
+            node = self._nodes[beat.node] = _Node()
+            ask = not beat.reset
+        elif not beat.reset and beat.seq != node.seq + 1:
+            ask = True
+        if ask and node.asked is not None and now - node.asked < node_expiry(beat, self.expiry):
+            ask = False  # asked already; its snapshot is on the way
+        if ask:
+            node.asked = now
+        if beat.reset:
+            node.stale = {(r, k) for r, users in node.rooms.items() for k in users}
+        changes: list[Change] = []
+        for entry in beat.came:
+            room, _, name = entry.partition(" ")
+            if room and name:
+                key = name_key(name)
+                if node.stale is not None:
+                    node.stale.discard((room, key))
+                if (c := self._put(node, room, key, name)) is not None and self._first(c):
+                    changes.append(c)
+        for entry in beat.went:
+            room, _, key = entry.partition(" ")
+            if (c := self._take(node, room, key)) is not None and self._gone(c):
+                changes.append(c)
+        if node.stale is not None and not beat.more:
+            for room, key in node.stale:
+                if (c := self._take(node, room, key)) is not None and self._gone(c):
+                    changes.append(c)
+            node.stale = None
+        node.seq = beat.seq
+        node.expires = now + node_expiry(beat, self.expiry)
+        return changes, ask
+
+    def expire(self) -> list[Change]:
+        """Forget the nodes not heard from within their expiry, with their users."""
+        now = self._clock()
+        changes: list[Change] = []
+        for node_id in [n for n, node in self._nodes.items() if node.expires <= now]:
+            changes += self._clear(self._nodes.pop(node_id))
+        return changes
+
+    # the merged table
+
+    def _clear(self, node: _Node) -> list[Change]:
+        return [
+            c
+            for room, users in list(node.rooms.items())
+            for key in list(users)
+            if (c := self._take(node, room, key)) is not None and self._gone(c)
+        ]
+
+    def _put(self, node: _Node, room: str, key: str, name: str) -> Change | None:
+        users = node.rooms.setdefault(room, {})
+        if key in users:
+            return None
+        users[key] = name
+        merged = self._online.setdefault(room, {})
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = _Seen(name)
+        else:
+            seen.nodes += 1
+        return Change(room, key, name, True)
+
+    def _take(self, node: _Node, room: str, key: str) -> Change | None:
+        users = node.rooms.get(room)
+        if users is None or key not in users:
+            return None
+        name = users.pop(key)
+        if not users:
+            del node.rooms[room]
+        merged = self._online[room]
+        seen = merged[key]
+        if seen.nodes > 1:
+            seen.nodes -= 1
+        else:
+            del merged[key]
+            if not merged:
+                del self._online[room]
+        return Change(room, key, name, False)
+
+    def _first(self, c: Change) -> bool:
+        seen = self._online.get(c.room, {}).get(c.user)
+        return seen is not None and seen.nodes == 1
+
+    def _gone(self, c: Change) -> bool:
+        return c.user not in self._online.get(c.room, ())
+
+
+def node_expiry(beat: PresenceBeat, default: float) -> float:
+    return beat.ttl if beat.ttl > 0 else default

@@ -1,0 +1,151 @@
+"""Presence across a `postgresql + kafka` cluster: a user online on node B counts on node A —
+the room's `online`, telnet's /who, IRC's NAMES — and is announced there; when B is killed
+(SIGKILL: no goodbye) A forgets B's users once B's heartbeats have been missing for the
+expiry. Deadlines are generous and only bound the wait: nothing here measures speed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.http import PASSWORD
+from tests.helpers.irc import IrcUser, irc_user
+from tests.helpers.telnet_client import TelnetClient
+from tests.scale.clients import Clients, HttpUser
+from tests.scale.conftest import NodeFactory
+from tests.scale.processes import NodeProcess
+from torbit.testing.kafka import KafkaCluster
+
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
+
+HEARTBEAT, EXPIRY = 0.3, 2.0  # short, so the test is short; the defaults are 5 s and 15 s
+DEADLINE = 30.0  # seconds any condition below may take to come true: a bound, not a measure
+
+
+async def eventually(what: str, check: Callable[[], Awaitable[bool]]) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {DEADLINE}s: {what}")
+        await asyncio.sleep(0.1)
+
+
+async def online_count(user: HttpUser, room: str) -> int:
+    r = await user.client.get(f"/api/v1/rooms/{room}")
+    assert r.status_code == 200, r.text
+    count: int = r.json()["online"]
+    return count
+
+
+async def who(client: TelnetClient) -> list[str]:
+    client.send("/who")
+    m = await client.expect(r"online in #\w+ \(\d+\): (.*)$")
+    return [n for n in m.group(1).split(", ") if n]
+
+
+async def names(irc: IrcUser, channel: str) -> set[str]:
+    await irc.rawmsg("NAMES", channel)
+    reply = await irc.expect("353")
+    await irc.expect("366")
+    return {n.lstrip("@~%+").partition("!")[0] for n in reply.params[-1].split()}
+
+
+async def test_users_of_another_node_are_online_here_until_it_dies(
+    make_node: NodeFactory, clients: Clients, broker: KafkaCluster, empty_db: str, prefix: str,
+    tmp_path: Path,
+) -> None:
+    presence = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
+    a = await make_node("a", message_log=presence)
+    b = NodeProcess(
+        tmp_path / "b",
+        TORBIT_STORAGE__URL=empty_db,
+        TORBIT_MESSAGE_LOG__URL=f"kafka://{broker.bootstrap}",
+        TORBIT_MESSAGE_LOG__TOPIC_PREFIX=prefix,
+        TORBIT_MESSAGE_LOG__PRESENCE_HEARTBEAT_SECONDS=str(HEARTBEAT),
+        TORBIT_MESSAGE_LOG__PRESENCE_EXPIRY_SECONDS=str(EXPIRY),
+    )
+    await asyncio.to_thread(b.start)
+    irc: IrcUser | None = None
+    try:
+        alice = await clients.telnet(a, "alice")  # lands in #lobby on a
+        watcher_a = await clients.http(a, "watcher")  # HTTP alone: never online
+        watcher_b = await clients.http(b, "watcher", new=False)
+        await clients.http(a, "ivan")  # an account for IRC
+        irc = await irc_user(a, "x", sasl_username="ivan", sasl_password=PASSWORD,
+                             join=("#lobby",))
+
+        bob = await clients.telnet(b, "bob")
+        carol = await clients.ws(b, "carol")
+        await carol.subscribe("lobby")
+
+        # a counts b's users: the room's online count, /who, NAMES, and a join notice
+        await eventually("a counts bob and carol", lambda: _equals(online_count(watcher_a, "lobby"), 4))
+        assert await who(alice) == ["alice", "bob", "carol", "ivan"]
+        assert await names(irc, "#lobby") == {"alice", "bob", "carol", "ivan"}
+        assert "* bob joined #lobby" in alice.seen  # told with the same beat that counted him
+        # and b counts a's
+        await eventually("b counts alice and ivan", lambda: _equals(online_count(watcher_b, "lobby"), 4))
+        assert await who(bob) == ["alice", "bob", "carol", "ivan"]
+
+        # b dies without a word: its users leave a's presence once its beats are overdue
+        b.kill()
+        await eventually("a forgets b's users", lambda: _equals(online_count(watcher_a, "lobby"), 2))
+        assert await who(alice) == ["alice", "ivan"]
+        assert await names(irc, "#lobby") == {"alice", "ivan"}
+        assert "* bob left #lobby" in alice.seen
+        parts = [m for m in irc.received("PART") if str(m.source).startswith("bob")]
+        assert [m.params[0] for m in parts] == ["#lobby"]
+    finally:
+        if irc is not None:
+            await irc.disconnect(expected=True)
+        b.kill()
+
+
+async def test_a_node_stopping_cleanly_takes_its_users_offline_at_once(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """With a goodbye, not the expiry: a's expiry here is far longer than the test."""
+    slow = {"presence_heartbeat_seconds": 0.3, "presence_expiry_seconds": 3600.0}
+    a = await make_node("a", message_log=slow)
+    b = await make_node("b", message_log=slow)
+    watcher = await clients.http(a, "watcher")
+    await clients.telnet(a, "alice")
+    await clients.telnet(b, "bob")
+    await eventually("a counts bob", lambda: _equals(online_count(watcher, "lobby"), 2))
+    await b.stop()
+    await eventually("a forgets bob", lambda: _equals(online_count(watcher, "lobby"), 1))
+
+
+async def _equals(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
+
+
+async def test_a_user_on_two_nodes_leaves_with_the_last_session_anywhere(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    fast = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
+    a = await make_node("a", message_log=fast)
+    b = await make_node("b", message_log=fast)
+    carol = await clients.telnet(a, "carol")
+    bob = await clients.telnet(b, "bob")
+    alice_a = await clients.telnet(a, "alice")
+    await bob.expect(r"\* alice joined #lobby", timeout=DEADLINE)  # with a's beat
+    alice_b = await TelnetClient.connect(b.telnet_port or 0)
+    await alice_b.login("alice")  # online on a already: no second join
+
+    alice_b.send("/quit")  # still online on a: nobody is told she left
+    await alice_b.close()
+    await clients.telnet(b, "dave")  # a later change on b, so a later beat: a sync point
+    await bob.expect(r"\* dave joined #lobby")
+    await carol.expect(r"\* dave joined #lobby", timeout=DEADLINE)
+    assert await who(carol) == ["alice", "bob", "carol", "dave"]
+    told = [line for line in carol.seen + bob.seen if line.startswith("* alice")]
+    assert told == ["* alice joined #lobby"] * 2  # once each: no second join, no leave
+
+    alice_a.send("/quit")  # the last session anywhere
+    await carol.expect(r"\* alice left #lobby")  # at once on her node
+    await bob.expect(r"\* alice left #lobby", timeout=DEADLINE)  # with a's next beat on b
