@@ -444,13 +444,21 @@ class App:
         balancer sends newcomers elsewhere), ask every client to reconnect (telnet: a line;
         WebSocket: close 1012; IRC: NOTICE and ERROR), each after the command it is running
         has been answered, then wait until they are gone or `within` (node.drain_seconds)
-        has passed. Returns how many were still connected. `stop()` follows."""
+        has passed. Clients are asked only `node.drain_delay_seconds` after readiness went,
+        once the balancer has seen it, so they are not sent straight back here. Returns how
+        many were still connected. `stop()` follows."""
         if self.core is None or self.draining:
             return self.clients()
         self.draining = True
-        within = self.settings.node.drain_seconds if within is None else within
+        node = self.settings.node
+        within = node.drain_seconds if within is None else within
         loop = asyncio.get_running_loop()
         started = loop.time()
+        if node.drain_delay_seconds and within:
+            log.info(
+                "draining: not ready; clients asked to leave in %g s", node.drain_delay_seconds
+            )
+            await asyncio.sleep(min(node.drain_delay_seconds, within))
         log.info("draining: %d clients asked to reconnect elsewhere", self.clients())
         text = "this server is restarting: please reconnect"
         if self.telnet is not None:

@@ -117,6 +117,9 @@ class NodeConfig(Section):
     # on SIGTERM or `torbit node drain`: stop accepting, report not ready, ask clients to
     # reconnect elsewhere, and exit once they are gone or after this many seconds
     drain_seconds: float = Field(30.0, ge=0)
+    # how long it reports not ready before it stops accepting and asks clients to leave: at
+    # least the balancer's health-check interval, so they are not sent back to this node
+    drain_delay_seconds: float = Field(1.0, ge=0)
 
 
 class StorageConfig(Section):

@@ -105,7 +105,8 @@ async def test_irc_reads_the_header_and_limits_by_the_real_address(
 async def test_drain_asks_every_door_to_reconnect_and_reports_not_ready(
     make_server: ServerFactory,
 ) -> None:
-    app = await make_server(node={"drain_seconds": 10}, irc={"guests": True})
+    app = await make_server(node={"drain_seconds": 10, "drain_delay_seconds": 0.5},
+                            irc={"guests": True})
     telnet = await proxied_telnet(app, b"")
     await telnet.login("alice")
     irc = await RawIrc.connect(app)
@@ -117,6 +118,9 @@ async def test_drain_asks_every_door_to_reconnect_and_reports_not_ready(
         await ws.recv()
         assert (await http.get("/readyz")).status_code == 200
         draining = asyncio.create_task(app.drain())
+        await asyncio.sleep(0.1)  # not ready at once; clients are told after the delay
+        assert (await http.get("/readyz")).status_code == 503
+        assert not telnet.seen or "restarting" not in telnet.seen[-1]
         await telnet.expect("this server is restarting: please reconnect")
         assert await closed(telnet)
         await irc.expect("NOTICE ircer :this server is restarting")

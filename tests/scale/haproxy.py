@@ -21,8 +21,9 @@ defaults
     timeout client 1h
     timeout server 1h
     timeout tunnel 1h
+    timeout check 2s
     retries 3
-    option redispatch
+    option redispatch 1  # a refused connection (a node that stopped accepting) goes elsewhere
 frontend telnet
     mode tcp
     bind 127.0.0.1:{telnet}
@@ -45,7 +46,7 @@ backend http
     http-check expect status 200
 {http_servers}
 """
-CHECK = "check inter 100ms fall 1 rise 1"
+CHECK = "check inter 200ms fall 1 rise 2"  # a 503 from /readyz: no newcomers at once
 
 
 class HAProxy:

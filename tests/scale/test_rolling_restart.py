@@ -43,6 +43,7 @@ def cluster(
             TORBIT_TELNET__TRUSTED_PROXIES='["127.0.0.1"]',
             TORBIT_HTTP__TRUSTED_PROXIES='["127.0.0.1"]',
             TORBIT_NODE__DRAIN_SECONDS="10",
+            TORBIT_NODE__DRAIN_DELAY_SECONDS="0.5",  # > 2 health checks (haproxy.py)
             **extra,
         )
         for name in ("a", "b")
@@ -81,20 +82,30 @@ async def test_behind_haproxy_each_node_sees_and_limits_the_real_client(
     cluster: tuple[list[NodeProcess], HAProxy],
 ) -> None:
     nodes, proxy = cluster
-    first = await telnet_from("127.0.0.2", proxy.telnet_port)
-    await first.login("carol")
-    # the same client again lands on the same node (balance source): over its one connection
-    second = await telnet_from("127.0.0.2", proxy.telnet_port)
-    await second.expect("too many connections")
-    # a different client is welcome, though HAProxy connects for both from 127.0.0.1
-    third = await telnet_from("127.0.0.3", proxy.telnet_port)
-    await third.login("dave")
+    opened: list[TelnetClient] = []
+
+    async def client(source: str) -> TelnetClient:
+        opened.append(await telnet_from(source, proxy.telnet_port))
+        return opened[-1]
+
+    try:
+        first = await client("127.0.0.2")
+        await first.login("carol")
+        # the same client again lands on the same node (balance source): over its one connection
+        second = await client("127.0.0.2")
+        await second.expect("too many connections")
+        # a different client is welcome, though HAProxy connects for both from 127.0.0.1
+        third = await client("127.0.0.3")
+        await third.login("dave")
+    finally:
+        for each in opened:
+            await each.close()
+        print("".join(n.output(everything=True) for n in nodes)[-3000:])
+        print(proxy.log.read_text()[-2000:])
     logs = "".join(node.output(everything=True) for node in nodes)
     assert re.search(r"registered carol from 127\.0\.0\.2:\d+", logs), logs[-2000:]
     assert re.search(r"registered dave from 127\.0\.0\.3:\d+", logs), logs[-2000:]
     assert "from 127.0.0.1:" not in logs
-    for client in (first, second, third):
-        await client.close()
 
 
 @dataclass
@@ -102,6 +113,7 @@ class Tally:
     acknowledged: list[str] = field(default_factory=list)
     connects: dict[str, list[float]] = field(default_factory=dict)  # client -> connect times
     closes: dict[str, list[str]] = field(default_factory=dict)  # client -> how it was told
+    closed_at: dict[str, float] = field(default_factory=dict)  # client -> its last close
     stop: bool = False
 
     def connected(self, name: str) -> None:
@@ -135,8 +147,10 @@ async def ws_chatter(base: str, name: str, tally: Tally) -> None:
         except ConnectionClosed as e:
             code = e.rcvd.code if e.rcvd is not None else None
             tally.closes.setdefault(name, []).append(f"ws {code}")
-        except (OSError, httpx.HTTPError, InvalidStatus, RuntimeError, TimeoutError) as e:
-            tally.closes.setdefault(name, []).append(f"ws {type(e).__name__}")
+            tally.closed_at[name] = time.monotonic()
+        except (OSError, httpx.HTTPError, InvalidStatus, RuntimeError, TimeoutError,
+                AssertionError) as e:
+            tally.closes.setdefault(name, []).append(f"ws {type(e).__name__}: {e!s:.80}")
             await asyncio.sleep(0.2)
         n += 1  # a message not acknowledged may still have been stored: never reuse its text
 
@@ -162,6 +176,7 @@ async def telnet_chatter(port: int, name: str, tally: Tally) -> None:
         except (EOFError, OSError, AssertionError) as e:
             told = client is not None and any("please reconnect" in s for s in client.seen)
             tally.closes.setdefault(name, []).append("telnet told" if told else f"telnet {e!r:.60}")
+            tally.closed_at[name] = time.monotonic()
             await asyncio.sleep(0.1)
         finally:
             if client is not None:
@@ -203,6 +218,7 @@ async def test_rolling_restart_behind_haproxy_loses_nothing_and_everyone_returns
         before = {n: (len(tally.connects[n]), len(tally.closes.get(n, []))) for n in everyone}
         started = time.monotonic()
         node.terminate()
+        print(f"\nSIGTERM at {time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d}")
         assert await asyncio.to_thread(node.wait, 30) == 0
         drain_took.append(time.monotonic() - started)
         await asyncio.sleep(0.5)
@@ -213,6 +229,11 @@ async def test_rolling_restart_behind_haproxy_loses_nothing_and_everyone_returns
             while any(len(tally.connects[n]) <= before[n][0] for n in on_node):
                 await asyncio.sleep(0.05)
         back_within.append(max(tally.connects[n][-1] for n in on_node) - started)
+        print("told after, back after:", sorted(
+            (round(tally.closed_at[n] - started, 2), round(tally.connects[n][-1] - started, 2), n)
+            for n in on_node))
+        print("".join(line + "\n" for line in node.output(everything=True).splitlines()
+                      if "drain" in line or "stopped" in line or "shutting" in line))
         await asyncio.to_thread(node.start, 30.0, True)
         await asyncio.sleep(2)  # the restarted node is checked up again; chatting goes on
     tally.stop = True
