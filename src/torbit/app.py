@@ -40,11 +40,12 @@ from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.throttle import LoginThrottle
 from torbit.core.tokens import Tokens
-from torbit.errors import ConfigError
+from torbit.errors import ConfigError, ServiceUnavailable
 from torbit.frontends.http.context import HttpCore, HttpOptions
 from torbit.frontends.http.server import HttpServer
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.listeners import bind, raise_open_file_limit, tls_context
+from torbit.frontends.proxied import TrustedNetworks
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.logs import Logs
 from torbit.metrics import Metrics
@@ -169,6 +170,8 @@ class App:
         self.irc_port: int | None = None
         self.irc_tls_port: int | None = None
         self._stopped = asyncio.Event()
+        self._drain_requested = asyncio.Event()
+        self.draining = False
 
     async def start(self) -> None:
         s = self.settings
@@ -317,7 +320,13 @@ class App:
                 refuse = "plaintext logins are disabled here: connect with TLS"
                 if telnet_tls is not None:
                     refuse += f" to port {tls_sock.getsockname()[1]}"
-            await self.telnet.listen(telnet_sock, refuse_login=refuse)
+            await self.telnet.listen(
+                telnet_sock,
+                refuse_login=refuse,
+                proxies=TrustedNetworks(s.telnet.trusted_proxies)
+                if s.telnet.proxy_protocol
+                else None,
+            )
             self.telnet_port = telnet_sock.getsockname()[1]
             if telnet_tls is not None:
                 await self.telnet.listen(tls_sock, telnet_tls)
@@ -337,9 +346,11 @@ class App:
                 connections,
                 self.metrics,
                 readiness={
+                    "node": self._not_draining,
                     "store": lambda: store.ping(),
                     "message log": lambda: message_log.ping(),
                 },
+                drain=self.request_drain,
             )
             options = HttpOptions(
                 s.http.max_body_bytes,
@@ -434,11 +445,68 @@ class App:
             connections,
             self.metrics,
         )
-        await self.irc.listen(sock)
+        await self.irc.listen(
+            sock, proxies=TrustedNetworks(s.irc.trusted_proxies) if s.irc.proxy_protocol else None
+        )
         self.irc_port = sock.getsockname()[1]
         if tls_sock is not None and tls is not None:
             await self.irc.listen(tls_sock, tls)
             self.irc_tls_port = tls_sock.getsockname()[1]
+
+    async def _not_draining(self) -> None:
+        if self.draining:
+            raise ServiceUnavailable("draining: reconnect to another node")
+
+    def request_drain(self) -> None:
+        """Ask `run()` to drain and exit (POST /admin/drain)."""
+        self._drain_requested.set()
+
+    def clients(self) -> int:
+        """Connections still open on the telnet, IRC and WebSocket doors."""
+        return (
+            (len(self.telnet.sessions) if self.telnet is not None else 0)
+            + (len(self.irc.sessions) if self.irc is not None else 0)
+            + (self.http.websockets if self.http is not None else 0)
+        )
+
+    async def drain(self, within: float | None = None) -> int:
+        """Leave without cutting anyone: stop accepting, report not ready (/readyz 503, so a
+        balancer sends newcomers elsewhere), ask every client to reconnect (telnet: a line;
+        WebSocket: close 1012; IRC: NOTICE and ERROR), each after the command it is running
+        has been answered, then wait until they are gone or `within` (node.drain_seconds)
+        has passed. Clients are asked only `node.drain_delay_seconds` after readiness went,
+        once the balancer has seen it, so they are not sent straight back here. Returns how
+        many were still connected. `stop()` follows."""
+        if self.core is None or self.draining:
+            return self.clients()
+        self.draining = True
+        node = self.settings.node
+        within = node.drain_seconds if within is None else within
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        if node.drain_delay_seconds and within:
+            log.info(
+                "draining: not ready; clients asked to leave in %g s", node.drain_delay_seconds
+            )
+            await asyncio.sleep(min(node.drain_delay_seconds, within))
+        log.info("draining: %d clients asked to reconnect elsewhere", self.clients())
+        text = "this server is restarting: please reconnect"
+        if self.telnet is not None:
+            self.telnet.drain(text)
+        if self.irc is not None:
+            self.irc.drain(text)
+        if self.http is not None:
+            self.http.drain(text)
+        while self.clients() and loop.time() - started < within:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        left = self.clients()
+        log.info(
+            "drained in %.1f s: %d clients %s",
+            loop.time() - started,
+            left,
+            "still connected (closed now)" if left else "left",
+        )
+        return left
 
     async def stop(self) -> None:
         """Stop accepting, tell everyone, let output drain, then close the engines in order.
@@ -476,14 +544,28 @@ class App:
                 self._stopped.set()
 
     async def run(self) -> None:
-        """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+        """Serve until a signal. SIGTERM (or POST /admin/drain) drains first (`drain()`);
+        SIGINT, or a second SIGTERM while draining, stops at once (still gracefully)."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        drain = self._drain_requested
+
+        def terminate() -> None:
+            (stop if drain.is_set() else drain).set()
+
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, terminate)
         await self.start()
         try:
-            await stop.wait()
+            asked = asyncio.ensure_future(drain.wait())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait((asked, stopped), return_when=asyncio.FIRST_COMPLETED)
+            if not stop.is_set():
+                draining = asyncio.ensure_future(self.drain())
+                await asyncio.wait((draining, stopped), return_when=asyncio.FIRST_COMPLETED)
+                draining.cancel()
+            asked.cancel()
+            stopped.cancel()
         finally:
             log.info("shutting down")
             await self.stop()

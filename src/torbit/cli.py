@@ -27,6 +27,8 @@ db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(room_app, name="room")
 app.add_typer(db_app, name="db")
+node_app = typer.Typer(help="Operate a running node.", no_args_is_help=True)
+app.add_typer(node_app, name="node")
 
 ConfigOption = Annotated[
     Path | None,
@@ -294,3 +296,37 @@ def db_upgrade(config: ConfigOption = None) -> None:
 
 def main() -> None:
     app()
+
+
+@node_app.command("drain")
+def node_drain(
+    config: ConfigOption = None,
+    port: Annotated[
+        int | None, typer.Option(help="the node's HTTP port (default: http.port of the config)")
+    ] = None,
+) -> None:
+    """Drain the node on this host (as SIGTERM does): it stops accepting, reports not ready,
+    asks its clients to reconnect elsewhere and exits once they are gone or after
+    node.drain_seconds. Speaks to its HTTP port on loopback, with http.metrics_token if set."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    settings = _settings(config)
+    scheme = "https" if settings.http.tls_cert and settings.http.tls_key else "http"
+    url = f"{scheme}://127.0.0.1:{port or settings.http.port}/admin/drain"
+    request = urllib.request.Request(url, method="POST")
+    if settings.http.metrics_token:
+        request.add_header("Authorization", f"Bearer {settings.http.metrics_token}")
+    # loopback to our own node: its certificate names the public host, not 127.0.0.1
+    context = ssl._create_unverified_context() if scheme == "https" else None
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as e:
+        _fail(f"the node refused to drain ({e.code}): {e.read()[:200].decode(errors='replace')}")
+    except OSError as e:
+        _fail(f"cannot reach the node at {url}: {e}")
+    if status != 202:
+        _fail(f"the node answered {status} instead of draining")
+    typer.echo(f"draining the node at {url}; it exits within {settings.node.drain_seconds:g} s")

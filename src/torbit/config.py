@@ -33,6 +33,15 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    for entry in value:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or network") from None
+    return value
+
+
 class TelnetConfig(Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -43,6 +52,12 @@ class TelnetConfig(Section):
     tls_cert: str = ""  # PEM chain; TLS telnet listens on tls_port when cert and key are set
     tls_key: str = ""
     allow_plaintext_login: bool = True  # false: the plain port only points people to the TLS port
+    # the plain port reads a PROXY protocol header (v1 or v2) from trusted_proxies, which
+    # must send one; other addresses connect directly and must not (docs/operations.md)
+    proxy_protocol: bool = False
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks of the balancers
+
+    _networks = field_validator("trusted_proxies")(classmethod(lambda cls, v: _check_networks(v)))
 
 
 class HttpConfig(Section):
@@ -63,15 +78,7 @@ class HttpConfig(Section):
     allowed_origins: tuple[str, ...] = ()
     metrics_token: str = ""  # Bearer token for /metrics from other than loopback; "": none
 
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or network") from None
-        return value
+    _networks = field_validator("trusted_proxies")(classmethod(lambda cls, v: _check_networks(v)))
 
     @field_validator("allowed_origins")
     @classmethod
@@ -110,6 +117,19 @@ class IrcConfig(Section):
     guests: bool = False  # true: connecting without an account, as a guest, is allowed
     registration_timeout: float = Field(60.0, gt=0, description="seconds to register")
     max_output_buffer: int = Field(256 * 1024, ge=4096, description="bytes queued per client")
+    proxy_protocol: bool = False  # as telnet.proxy_protocol, on the plain IRC port
+    trusted_proxies: tuple[str, ...] = ()
+
+    _networks = field_validator("trusted_proxies")(classmethod(lambda cls, v: _check_networks(v)))
+
+
+class NodeConfig(Section):
+    # on SIGTERM or `torbit node drain`: stop accepting, report not ready, ask clients to
+    # reconnect elsewhere, and exit once they are gone or after this many seconds
+    drain_seconds: float = Field(30.0, ge=0)
+    # how long it reports not ready before it stops accepting and asks clients to leave: at
+    # least the balancer's health-check interval, so they are not sent back to this node
+    drain_delay_seconds: float = Field(1.0, ge=0)
 
 
 class StorageConfig(Section):
@@ -241,6 +261,7 @@ class Settings(BaseSettings):
     telnet: TelnetConfig = TelnetConfig()
     http: HttpConfig = HttpConfig()
     irc: IrcConfig = IrcConfig()
+    node: NodeConfig = NodeConfig()
     storage: StorageConfig = StorageConfig()
     message_log: MessageLogConfig = MessageLogConfig()
     chat: ChatConfig = ChatConfig()

@@ -160,17 +160,43 @@ def telnet_login(port: int, name: str) -> socket.socket:
     return s
 
 
-def test_sigterm_shuts_down_gracefully_with_exit_0(
+def read_until(s: socket.socket, text: bytes) -> bytes:
+    buf = b""
+    while text not in buf:
+        chunk = s.recv(4096)
+        assert chunk, buf
+        buf += chunk
+    return buf
+
+
+def test_sigterm_drains_and_exits_0(served: subprocess.Popen[str], env: dict[str, str]) -> None:
+    with telnet_login(int(env["TORBIT_TELNET__PORT"]), "alice") as s:
+        served.send_signal(signal.SIGTERM)
+        read_until(s, b"this server is restarting: please reconnect")
+        assert s.recv(4096) == b""  # closed once told, without waiting for drain_seconds
+    assert served.wait(timeout=20) == 0
+    assert served.stderr is not None
+    assert "drained in" in served.stderr.read()
+
+
+def test_sigint_shuts_down_gracefully_with_exit_0(
     served: subprocess.Popen[str], env: dict[str, str]
 ) -> None:
     with telnet_login(int(env["TORBIT_TELNET__PORT"]), "alice") as s:
-        served.send_signal(signal.SIGTERM)
-        buf = b""
-        while b"shutting down" not in buf:
-            chunk = s.recv(4096)
-            assert chunk, buf
-            buf += chunk
+        served.send_signal(signal.SIGINT)
+        read_until(s, b"shutting down")
     assert served.wait(timeout=20) == 0
+
+
+def test_node_drain_command(served: subprocess.Popen[str], env: dict[str, str]) -> None:
+    with telnet_login(int(env["TORBIT_TELNET__PORT"]), "alice") as s:
+        r = run(env, "node", "drain")
+        assert r.returncode == 0, r.stderr
+        assert "draining the node at http://127.0.0.1:" in r.stdout
+        read_until(s, b"please reconnect")
+    assert served.wait(timeout=20) == 0
+    refused = run({**env, "TORBIT_HTTP__METRICS_TOKEN": "x" * 20}, "node", "drain")
+    assert refused.returncode == 1 and "cannot reach the node" in refused.stderr
 
 
 def test_acknowledged_messages_survive_kill_9(

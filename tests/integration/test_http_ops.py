@@ -75,6 +75,7 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/healthz": {"get"},
         "/readyz": {"get"},
         "/metrics": {"get"},
+        "/admin/drain": {"post"},
     }
     assert {p: set(ops) for p, ops in paths.items()} == expected
     send_body = paths["/send/{room}/{user}"]["post"]["requestBody"]["content"]

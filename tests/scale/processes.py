@@ -24,8 +24,8 @@ _CHEAP_ARGON2 = {
 
 class NodeProcess:
     """`torbit serve` in a subprocess, configured by environment variables like any node.
-    Each start picks new ports; the data directory (logs only: the data is in PostgreSQL and
-    the broker) stays."""
+    Each start picks new ports unless `keep_ports` (a balancer in front knows them); the data
+    directory (logs only: the data is in PostgreSQL and the broker) stays."""
 
     def __init__(self, workdir: Path, **env: str) -> None:
         self.workdir = workdir
@@ -34,8 +34,9 @@ class NodeProcess:
         self.http_port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready_within: float = 30.0) -> None:
-        self.telnet_port, self.http_port = free_port(), free_port()
+    def start(self, ready_within: float = 30.0, keep_ports: bool = False) -> None:
+        if not (keep_ports and self.telnet_port and self.http_port):
+            self.telnet_port, self.http_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TORBIT_")}
         env.update(_CHEAP_ARGON2)
         env.update({
@@ -83,9 +84,19 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def output(self) -> str:
+    def terminate(self) -> None:
+        """SIGTERM: the node drains (node.drain_seconds), then stops."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+
+    def wait(self, within: float) -> int:
+        assert self._proc is not None
+        return self._proc.wait(within)
+
+    def output(self, everything: bool = False) -> str:
         path = self.workdir / "output.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return text if everything else text[-4000:]
 
 
 __all__ = ["NodeProcess", "PrivatePostgres"]

@@ -99,7 +99,7 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         app.add_middleware(ForwardedClient, proxies=TrustedProxies(options.trusted_proxies))
 
     app.include_router(docs_router(app.title))
-    app.include_router(ops_router(core.readiness, core.metrics, options.metrics_token))
+    app.include_router(ops_router(core.readiness, core.metrics, options.metrics_token, core.drain))
     app.include_router(
         classic_router(core.membership, core.messaging, receiver, core.metrics, principal)
     )
@@ -112,6 +112,7 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
     app.include_router(moderation_router(core.membership, core.moderation, principal))
     app.add_api_websocket_route("/api/v1/ws", live, name="live")
     app.state.on_shutdown = receiver.close
+    app.state.live = live
     if WEB_DIR.is_dir():
         app.router.routes.append(
             WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True), name="web")
@@ -125,6 +126,15 @@ def http_protocol(core: HttpCore, options: HttpOptions) -> type[GuardedHttpTools
     return guarded_protocol(
         DoorLimits(core.connections, TrustedProxies(options.trusted_proxies), options.body_timeout)
     )
+
+
+def drain_http_app(app: FastAPI, text: str) -> None:
+    """The node is leaving: WebSockets are closed with 1012 (long polls simply end later)."""
+    app.state.live.drain(text)
+
+
+def open_websockets(app: FastAPI) -> int:
+    return int(app.state.live.connected)
 
 
 def shutdown_http_app(app: FastAPI) -> None:

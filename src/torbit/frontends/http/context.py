@@ -33,6 +33,7 @@ class HttpCore:
     metrics: Metrics
     # what must answer for the node to be ready: name -> ping (the store, the message log)
     readiness: Mapping[str, Callable[[], Awaitable[None]]]
+    drain: Callable[[], None] | None = None  # asks the node to drain (POST /admin/drain)
 
 
 @dataclass(frozen=True, slots=True)

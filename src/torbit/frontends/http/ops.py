@@ -60,8 +60,23 @@ async def _reachable(what: str, ping: Callable[[], Awaitable[None]]) -> str | No
     return None
 
 
+def may_drain(request: Request, token: str) -> bool:
+    """From this host only, and with the metrics token when one is configured."""
+    if not is_local(client_address(request)):
+        return False
+    if not token:
+        return True
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
 def ops_router(
-    checks: Mapping[str, Callable[[], Awaitable[None]]], metrics: Metrics, metrics_token: str = ""
+    checks: Mapping[str, Callable[[], Awaitable[None]]],
+    metrics: Metrics,
+    metrics_token: str = "",
+    drain: Callable[[], None] | None = None,
 ) -> APIRouter:
     """`checks`: what must answer for the node to be ready (the store, the message log);
     `metrics_token`: what a scraper from elsewhere presents ("": only local scrapes)."""
@@ -103,5 +118,24 @@ def ops_router(
                 "metrics are served to this host only, or with the metrics token",
             )
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @router.post(
+        "/admin/drain",
+        summary="Drain this node",
+        status_code=202,
+        response_model=Health,
+        responses=errors_doc(403),
+        include_in_schema=drain is not None,
+    )
+    async def drain_node(request: Request) -> Health | JSONResponse:
+        """Stop accepting, report not ready, ask clients to reconnect, then exit (as on
+        SIGTERM). Only from the server's own host, with `Authorization: Bearer` and the
+        `http.metrics_token` when one is configured; `torbit node drain` calls it."""
+        if drain is None or not may_drain(request, metrics_token):
+            return error_response(
+                403, "forbidden", "only from this host, with the metrics token if one is set"
+            )
+        drain()
+        return Health(status="draining")
 
     return router

@@ -211,4 +211,4 @@ class MessagePage(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "ready"]
+    status: Literal["ok", "ready", "draining"]

@@ -11,7 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from torbit.errors import ConfigError
-from torbit.frontends.http import create_http_app, http_protocol, shutdown_http_app
+from torbit.frontends.http import (
+    create_http_app,
+    drain_http_app,
+    http_protocol,
+    open_websockets,
+    shutdown_http_app,
+)
 from torbit.frontends.http.context import HttpCore, HttpOptions
 
 
@@ -67,6 +73,16 @@ class HttpServer:
                 self._task.result()
                 raise ConfigError("http server failed to start")
             await asyncio.sleep(0.01)
+
+    def drain(self, text: str) -> None:
+        """The node is leaving: WebSockets close with 1012; plain requests are still answered
+        (/readyz with 503) until the node stops."""
+        if self._server is not None:
+            drain_http_app(self._server.config.app, text)
+
+    @property
+    def websockets(self) -> int:
+        return open_websockets(self._server.config.app) if self._server is not None else 0
 
     def begin_shutdown(self) -> None:
         """Stop accepting; waiting long polls answer now instead of being cut."""

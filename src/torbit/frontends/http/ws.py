@@ -55,6 +55,7 @@ log = logging.getLogger("torbit.http.ws")
 DOOR = "http-ws"
 PING_INTERVAL = 20.0
 AUTH_TIMEOUT = 10.0
+SERVICE_RESTART = 1012  # close code: the node is leaving, reconnect (to another one)
 REVOKED = 4001  # close code: the credentials this socket was opened with were revoked
 CLOSE_GRACE = 5.0  # how long a dropped client gets to take its close frame before we cut it
 RAW_SEND = "torbit.raw_send"
@@ -278,12 +279,30 @@ class LiveEndpoint:
         self._max_frames = max_frames
         self._sent = metrics.messages_in.labels(door=DOOR)
         self._flushes = FlushQueue()  # the fast path's writers with output this loop turn
+        self.live: set[WsSession] = set()
+        self.connected = 0  # WebSockets open (logged in or not), until their close is sent
+        self._draining = ""
 
     async def __call__(self, websocket: WebSocket) -> None:
         # Counted per address by the connection guard (guard.py), from the TCP connection
         # until it closes; its handshake's Origin was checked by origins.py.
-        await websocket.accept()
-        await self._serve(websocket)
+        self.connected += 1
+        try:
+            await websocket.accept()
+            if self._draining:
+                await self._close(websocket, SERVICE_RESTART, self._draining)
+                return
+            await self._serve(websocket)
+        finally:
+            self.connected -= 1
+
+    def drain(self, text: str) -> None:
+        """The node is leaving: every client is closed with 1012 (service restart), after the
+        frames already queued for it, and so is any newcomer."""
+        self._draining = text
+        for session in list(self.live):
+            session.close_code = SERVICE_RESTART
+            session.close(text)
 
     async def _serve(self, websocket: WebSocket) -> None:
         principal = await self._authenticate(websocket)
@@ -305,6 +324,10 @@ class LiveEndpoint:
         gauge = self._metrics.connected.labels(door=DOOR)
         gauge.inc()
         tasks: list[asyncio.Task[None]] = []
+        self.live.add(session)
+        if self._draining:
+            session.close_code = SERVICE_RESTART
+            session.close(self._draining)
         try:
             session.notify(f"logged in as {principal.name}")
             tasks = [session.start(websocket), asyncio.create_task(self._read(websocket, session))]
@@ -313,6 +336,7 @@ class LiveEndpoint:
             for task in tasks:
                 task.cancel()
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            self.live.discard(session)
             gauge.dec()
             await self._sessions.logout(session)
             session.flush()

@@ -18,6 +18,7 @@ from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.render import LineCache
 from torbit.frontends.irc.session import HOST, IrcSession, UserInfo
+from torbit.frontends.proxied import ProxyGate, TrustedNetworks
 from torbit.metrics import Metrics
 from torbit.protocol.irc import Message
 
@@ -49,12 +50,26 @@ class IrcServer:
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def listen(self, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
+    async def listen(
+        self,
+        sock: socket.socket,
+        tls: ssl.SSLContext | None = None,
+        proxies: TrustedNetworks | None = None,
+    ) -> None:
+        """Serve clients on a bound socket; with `proxies`, behind PROXY protocol balancers."""
         door = "irc-tls" if tls else "irc"
         loop = asyncio.get_running_loop()
+
+        def session(peer: tuple[str, int] | None = None) -> asyncio.Protocol:
+            return IrcSession(self, door, peer)
+
+        def gate() -> asyncio.Protocol:
+            assert proxies is not None
+            return ProxyGate(session, proxies, "irc")
+
         self._servers.append(
             await loop.create_server(
-                lambda: IrcSession(self, door),
+                gate if proxies is not None else session,
                 sock=sock,
                 ssl=tls,
                 ssl_handshake_timeout=10.0 if tls else None,
@@ -166,6 +181,13 @@ class IrcServer:
         return UserInfo(s.nick, s.ident, HOST, s.realname, away or s.away, s.account, s)
 
     # shutdown
+
+    def drain(self, text: str) -> None:
+        """Stop accepting and ask every client to reconnect (to another node)."""
+        for server in self._servers:
+            server.close()
+        for s in list(self.sessions):
+            s.drain(text)
 
     async def shutdown(self, grace: float) -> None:
         """Stop accepting, let queued output drain for up to `grace` seconds, then close."""

@@ -102,7 +102,7 @@ class IrcSession(SessionOutput, asyncio.Protocol):
 
     server: IrcHost
 
-    def __init__(self, server: IrcHost, door: str) -> None:
+    def __init__(self, server: IrcHost, door: str, peer: tuple[str, int] | None = None) -> None:
         self.server = server
         self.door = door
         options = server.options
@@ -126,7 +126,7 @@ class IrcSession(SessionOutput, asyncio.Protocol):
         self.away: str | None = None
         self.invisible = False
         self.rooms: dict[str, Room] = {}  # rooms joined through this session, by key
-        self.ip = "?"
+        self.ip = peer[0] if peer else ""  # a PROXY header's client address, else the socket's
         self.connected_at = time.time()
         self.last_spoke = time.time()
         self.closed = False
@@ -135,6 +135,7 @@ class IrcSession(SessionOutput, asyncio.Protocol):
         self._writer: TransportWriter | None = None
         self._pending: deque[Event] | None = None
         self._busy = False
+        self._draining = ""  # the node is leaving: close with this once the command is done
         self._paused = False
         self._counted = False
         self._timer: asyncio.TimerHandle | None = None
@@ -164,8 +165,9 @@ class IrcSession(SessionOutput, asyncio.Protocol):
         self._writer = TransportWriter(
             t, server.options.max_output_buffer, server.flushes, self._dropped_slow
         )
-        peer = transport.get_extra_info("peername")
-        self.ip = str(peer[0]) if peer else "?"
+        if not self.ip:
+            peer = transport.get_extra_info("peername")
+            self.ip = str(peer[0]) if peer else "?"
         refused = server.connections.acquire(self.ip)
         if refused:
             t.write(Message("ERROR", (f"Closing link: {refused}",)).encode())
@@ -223,6 +225,18 @@ class IrcSession(SessionOutput, asyncio.Protocol):
         self.server_notice(reason)
         self.close("login revoked")
 
+    def drain(self, text: str) -> None:
+        """The node is leaving: a NOTICE saying so, then ERROR and close, after the command
+        being handled (if any) has been answered; nothing more is read."""
+        self._pending = None
+        self._pause(True)
+        self.server_notice(text)
+        self.quit_reason = self.quit_reason or "Server restarting"
+        if self._busy:
+            self._draining = text
+        else:
+            self.close(text)
+
     def close(self, reason: str) -> None:
         w = self._writer
         if w is not None and w.transport is not None and not w.transport.is_closing():
@@ -276,6 +290,9 @@ class IrcSession(SessionOutput, asyncio.Protocol):
             else:
                 log.error("IRC handler failed for %s (%s)", self.ip, self.nick, exc_info=exc)
                 self.server_notice("internal error; please try again")
+        if self._draining:
+            self.close(self._draining)
+            return
         self._pump()
 
     def _pause(self, pause: bool) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from torbit.core.delivery import Session
 from torbit.core.limits import ConnectionLimiter
 from torbit.frontends.flow import FlushQueue
+from torbit.frontends.proxied import ProxyGate, TrustedNetworks
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.frontends.telnet.session import TelnetSession
 from torbit.metrics import Metrics
@@ -42,15 +43,28 @@ class TelnetServer:
         self._logouts: asyncio.Task[None] | None = None
 
     async def listen(
-        self, sock: socket.socket, tls: ssl.SSLContext | None = None, refuse_login: str = ""
+        self,
+        sock: socket.socket,
+        tls: ssl.SSLContext | None = None,
+        refuse_login: str = "",
+        proxies: TrustedNetworks | None = None,
     ) -> None:
         """Serve clients on a bound socket. With `refuse_login` set, clients are only told that
-        (e.g. "use TLS") and disconnected: plaintext logins are off."""
+        (e.g. "use TLS") and disconnected: plaintext logins are off. With `proxies`, clients
+        may come through PROXY protocol balancers (proxied.py)."""
         door = "telnet-tls" if tls else "telnet"
         loop = asyncio.get_running_loop()
+
+        def session(peer: tuple[str, int] | None = None) -> asyncio.Protocol:
+            return TelnetSession(self, door, refuse_login, peer)
+
+        def gate() -> asyncio.Protocol:
+            assert proxies is not None
+            return ProxyGate(session, proxies, "telnet")
+
         self._servers.append(
             await loop.create_server(
-                lambda: TelnetSession(self, door, refuse_login),
+                gate if proxies is not None else session,
                 sock=sock,
                 ssl=tls,
                 ssl_handshake_timeout=10.0 if tls else None,
@@ -103,6 +117,13 @@ class TelnetServer:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.warning("telnet background task failed: %s", exc)
+
+    def drain(self, text: str) -> None:
+        """Stop accepting and ask every client to reconnect (to another node)."""
+        for server in self._servers:
+            server.close()
+        for s in list(self.sessions):
+            s.drain(text)
 
     async def shutdown(self, grace: float) -> None:
         """Stop accepting, let queued output drain for up to `grace` seconds, then close."""

@@ -52,6 +52,7 @@ class TelnetSession(asyncio.Protocol):
         "_counted",
         "_dialogue",
         "_door",
+        "_draining",
         "_ip",
         "_paused",
         "_peer",
@@ -68,7 +69,13 @@ class TelnetSession(asyncio.Protocol):
         "user_key",
     )
 
-    def __init__(self, server: SessionHost, door: str, refuse_login: str = "") -> None:
+    def __init__(
+        self,
+        server: SessionHost,
+        door: str,
+        refuse_login: str = "",
+        peer: tuple[str, int] | None = None,
+    ) -> None:
         self._server = server
         self._door = door
         self._refuse = refuse_login
@@ -79,10 +86,12 @@ class TelnetSession(asyncio.Protocol):
         self._dialogue: login.LoginDialogue | None = None  # None once logged in
         self._pending: deque[LineReceived | LineTooLong | Interrupt] | None = None
         self._busy = False
+        self._draining = False  # the node is leaving: close once the line is handled
         self._paused = False
         self._timer: asyncio.TimerHandle | None = None
-        self._peer = "?"
-        self._ip = "?"
+        # the client's address as a PROXY header gave it, else the socket's peer
+        self._peer = f"{peer[0]}:{peer[1]}" if peer else ""
+        self._ip = peer[0] if peer else ""
         self._counted = False
         self._proof: Proof | None = None
         self.closed = False
@@ -108,9 +117,10 @@ class TelnetSession(asyncio.Protocol):
             t, server.options.max_output_buffer, server.flushes, self._dropped_slow
         )
         self.deliver = self._writer.deliver
-        peer = transport.get_extra_info("peername")
-        self._ip = str(peer[0]) if peer else "?"
-        self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if not self._ip:
+            peer = transport.get_extra_info("peername")
+            self._ip = str(peer[0]) if peer else "?"
+            self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         refused = server.connections.acquire(self._ip)
         if refused:
             t.write(format_error(refused).encode() + b"\r\n")
@@ -178,6 +188,17 @@ class TelnetSession(asyncio.Protocol):
         if w is not None and w.transport is not None and not w.transport.is_closing():
             log.debug("closing %s (%s): %s", self._peer, self.user_key, reason)
             w.close()
+
+    def drain(self, text: str) -> None:
+        """The node is leaving: one line saying so, then close, after the line being handled
+        (if any) has been answered; nothing more is read."""
+        self._pending = None
+        self._pause(True)
+        self.send_line(format_system(text))
+        if self._busy:
+            self._draining = True
+        else:
+            self.close("node draining")
 
     def revoke(self, reason: str) -> None:
         """The credentials of this login were revoked: one line saying why, then close."""
@@ -275,6 +296,9 @@ class TelnetSession(asyncio.Protocol):
             else:
                 log.error("telnet handler failed for %s", self._peer, exc_info=exc)
                 self._error("internal error; please try again")
+        if self._draining:
+            self.close("node draining")
+            return
         self._pump()
 
     async def _say(self, lines: list[str]) -> None:
