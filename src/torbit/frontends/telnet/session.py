@@ -305,15 +305,23 @@ class TelnetSession(asyncio.Protocol):
         dialogue = self._dialogue
         assert dialogue is not None
         if dialogue.secret:
-            self._write(self._codec.end_password_mode() + b"\r\n")
+            self._write(b"\r\n")  # echo stays off until no password prompt follows
         steps = dialogue.receive(text)
         if any(isinstance(s, login.LookUp | login.Verify | login.Register) for s in steps):
             self._run(self._login_steps(steps))
         else:
             self._steps(steps)
 
+    def _echo_back(self) -> None:
+        """Local echo back to the client once no password prompt is next. Turning it off and
+        on between two password prompts would leave the second one echoed by clients that
+        never acknowledge the WONT (busybox telnet: RFC 1143 waits for the answer)."""
+        if self._codec.password_mode and (self._dialogue is None or not self._dialogue.secret):
+            self._write(self._codec.end_password_mode())
+
     def _steps(self, steps: list[login.Step]) -> None:
         """Show what the dialogue says (the steps that need no I/O)."""
+        self._echo_back()
         for step in steps:
             if isinstance(step, login.Prompt):
                 echo_off = self._codec.start_password_mode() if step.secret else b""
@@ -379,6 +387,7 @@ class TelnetSession(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         self._dialogue = None
+        self._echo_back()
         self.user_key = name_key(name)
         proof, self._proof = self._proof, None
         assert proof is not None
