@@ -8,15 +8,19 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
 
+from torbit import __version__
 from torbit.backends.registry import open_log, open_store
+from torbit.backends.urls import redact
+from torbit.banner import banner_lines
 from torbit.config import Settings
 from torbit.core.accounts import Accounts
 from torbit.core.events import NodeEvents
@@ -36,13 +40,14 @@ from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.throttle import LoginThrottle
 from torbit.core.tokens import Tokens
-from torbit.errors import ConfigError
+from torbit.errors import ConfigError, StartupError
 from torbit.frontends.http.context import HttpCore, HttpOptions
 from torbit.frontends.http.server import HttpServer
 from torbit.frontends.listeners import bind, raise_open_file_limit, tls_context
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.logs import Logs
 from torbit.metrics import Metrics
+from torbit.startup import new_paths, remove_new, sock_closer, startup_failure
 
 if TYPE_CHECKING:
     from torbit.frontends.telnet.server import TelnetServer
@@ -136,8 +141,9 @@ def retention_of(settings: Settings, store: Store, message_log: MessageLog) -> R
 class App:
     """One torbit node: `await start()`, then `await stop()` (or `run()` until a signal)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
         self.settings = settings
+        self.config_path = config_path  # for the banner: which file these settings came from
         self.metrics = Metrics()
         self.core: Core | None = None
         self.telnet: TelnetServer | None = None
@@ -149,12 +155,39 @@ class App:
         self.telnet_tls_port: int | None = None
         self.http_port: int | None = None
         self._stopped = asyncio.Event()
+        self._opened: list[Callable[[], Awaitable[None]]] = []  # undone if start fails
 
     async def start(self) -> None:
+        """Start everything, or fail with one StartupError line having created nothing: the
+        data and log directories this start made are removed again."""
+        s = self.settings
+        made = new_paths(s)
+        try:
+            await self._start()
+        except BaseException as e:
+            await self._abandon()
+            remove_new(made)
+            if isinstance(e, Exception) and not isinstance(e, ConfigError):
+                raise StartupError(startup_failure(e)) from e
+            raise
+
+    async def _abandon(self) -> None:
+        """Undo a half-done start: what is open is closed (errors closing are secondary)."""
+        with contextlib.suppress(Exception):
+            if self.core is not None:
+                await self.stop()
+            else:
+                for closer in reversed(self._opened):
+                    with contextlib.suppress(Exception):
+                        await closer()
+        if self._logs is not None:
+            self._logs.close()
+            self._logs = None
+
+    async def _start(self) -> None:
         s = self.settings
         tz = timezone_of(s)
         raise_open_file_limit()
-        self._logs = Logs(s.log)
         telnet_tls = None
         if s.telnet.enabled and s.telnet.tls_cert and s.telnet.tls_key:
             telnet_tls = tls_context(s.telnet.tls_cert, s.telnet.tls_key, "telnet")
@@ -173,11 +206,14 @@ class App:
             for sock in bound:
                 sock.close()
             raise
+        self._opened.extend(sock_closer(sock) for sock in bound)
         check_name(s.chat.default_room, "chat.default_room")
+        self._logs = Logs(s.log)  # once the ports are ours: a busy port leaves no files
 
         # engines
         store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
         await store.open()
+        self._opened.append(store.close)
         message_log = open_log(
             s.message_log.url,
             store,
@@ -244,6 +280,7 @@ class App:
         moderation = Moderation(store, membership, subscriptions, events, mutes)
         await moderation.start()
         await message_log.start(subscriptions.route)
+        self._opened.append(message_log.close)
         await events.start()
         await revocations.start()
         connections = ConnectionLimiter(s.limits.connections_per_ip, s.limits.max_connections)
@@ -271,6 +308,8 @@ class App:
                 refuse = "plaintext logins are disabled here: connect with TLS"
                 if telnet_tls is not None:
                     refuse += f" to port {tls_sock.getsockname()[1]}"
+            telnet = self.telnet
+            self._opened.append(lambda: telnet.shutdown(0))
             await self.telnet.listen(telnet_sock, refuse_login=refuse)
             self.telnet_port = telnet_sock.getsockname()[1]
             if telnet_tls is not None:
@@ -327,15 +366,16 @@ class App:
         )
         self._purge_task = asyncio.create_task(retention.run())
         self._revocation_task = asyncio.create_task(revocations.run())
-        log.info(
-            "torbit serving: telnet %s, telnet-tls %s, http%s %s, storage %s, message log %s",
-            self.telnet_port,
-            self.telnet_tls_port,
-            "s" if http_tls else "",
-            self.http_port,
-            s.storage.url,
-            s.message_log.url,
-        )
+        for line in banner_lines(
+            version=__version__,
+            database=redact(s.storage.url),
+            message_log=redact(s.message_log.url),
+            config=self.config_path,
+            telnet=(s.telnet.host, self.telnet_port) if self.telnet_port else None,
+            telnet_tls=(s.telnet.host, self.telnet_tls_port) if self.telnet_tls_port else None,
+            http=(s.http.host, self.http_port, http_tls) if self.http_port else None,
+        ):
+            log.info("%s", line)
 
     async def stop(self) -> None:
         """Stop accepting, tell everyone, let output drain, then close the engines in order.

@@ -267,6 +267,26 @@ def _check_file(path: Path) -> None:
             raise ConfigError(f"config file {path}: section [{old}] is now [{new}]: rename it")
 
 
+CONFIG_FILE = "torbit.toml"
+
+
+def find_config(
+    explicit: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Path | None:
+    """The one config file serve and every CLI command read, so that they use the same data:
+    `--config`, else `TORBIT_CONFIG`, else `./torbit.toml` when present, else none (the
+    built-in defaults)."""
+    if explicit is not None:
+        return explicit
+    env = os.environ if environ is None else environ
+    if env.get("TORBIT_CONFIG"):
+        return Path(env["TORBIT_CONFIG"])
+    here = Path(CONFIG_FILE) if cwd is None else cwd / CONFIG_FILE
+    return here if here.is_file() else None
+
+
 def load_settings(
     path: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
 ) -> Settings:
