@@ -6,6 +6,7 @@ with the last. A notice names its user, so whoever ignores them does not see it;
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from torbit.core.names import is_inbox, name_key
 from torbit.core.ports import Store
 from torbit.core.subscriptions import Subscriptions
 from torbit.errors import AuthenticationFailed
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +47,9 @@ class Sessions:
         self._presence = presence or RateLimiter(0, 0)
         self._now = now
         self._proofs: dict[Session, Proof] = {}
+        self._origins: dict[Session, str] = {}  # for the app log's logout line
 
-    async def login(self, session: Session, name: str, proof: Proof) -> None:
+    async def login(self, session: Session, name: str, proof: Proof, origin: str = "") -> None:
         """The session gets the user's private messages from now on, and their ignore list.
 
         The proof is checked against the store again once the session is attached: a
@@ -64,6 +68,8 @@ class Sessions:
         if not valid:
             await self._forget(session)
             raise AuthenticationFailed("your login was revoked: log in again")
+        self._origins[session] = origin
+        log.info("login %s%s", name, f" from {origin}" if origin else "")
 
     async def _holds(self, key: str, proof: Proof) -> bool:
         user = await self._store.get_user(key)
@@ -73,10 +79,18 @@ class Sessions:
 
     async def _forget(self, session: Session) -> None:
         self._proofs.pop(session, None)
+        self._origins.pop(session, None)
         await self._subs.detach(session)
+
+    def _log_out(self, session: Session, why: str) -> None:
+        origin = self._origins.pop(session, None)
+        if origin is not None:
+            where = f" from {origin}" if origin else ""
+            log.info("logout %s%s%s", self.name_of(session), where, why)
 
     async def logout(self, session: Session) -> None:
         self._proofs.pop(session, None)
+        self._log_out(session, "")
         for channel in self._subs.channels_of(session):
             if not is_inbox(channel) and self.last_here(session, channel):
                 self.announce(channel, f"{self.name_of(session)} left #{channel}", session)
@@ -96,6 +110,7 @@ class Sessions:
             if event.credential and proof.credential != event.credential:
                 continue
             del self._proofs[session]
+            self._log_out(session, f" ({event.reason})")
             session.revoke(f"{event.reason}: you are logged out")
             for channel in self._subs.channels_of(session):
                 if not is_inbox(channel) and self.last_here(session, channel):

@@ -111,7 +111,12 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
     )
     app.include_router(moderation_router(core.membership, core.moderation, principal))
     app.add_api_websocket_route("/api/v1/ws", live, name="live")
-    app.state.on_shutdown = receiver.close
+
+    def on_shutdown() -> None:
+        live.shutting_down = True
+        receiver.close()
+
+    app.state.on_shutdown = on_shutdown
     if WEB_DIR.is_dir():
         app.router.routes.append(
             WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True), name="web")

@@ -194,6 +194,7 @@ class LiveEndpoint:
         metrics: Metrics,
         max_frames: int,
     ) -> None:
+        self.shutting_down = False  # set by the server's own shutdown: closes are ours
         self._sessions = sessions
         self._membership = membership
         self._messaging = messaging
@@ -215,7 +216,9 @@ class LiveEndpoint:
             return
         session = WsSession(principal.name, self._max_frames, self._metrics)
         try:
-            await self._sessions.login(session, principal.name, principal.proof)
+            peer = websocket.client
+            origin = f"websocket {peer.host}:{peer.port}" if peer else "websocket"
+            await self._sessions.login(session, principal.name, principal.proof, origin)
         except ServiceUnavailable as e:  # told, and let go: a client retries after a 1013
             with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
                 await websocket.send_text(error_frame(e.code, e.message))
@@ -295,7 +298,9 @@ class LiveEndpoint:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 code = message.get("code", 1005)
-                if code not in (1000, 1001):  # no goodbye; a stuck reader ends so at a low
+                if self.shutting_down:
+                    log.info("WebSocket client %s closed by shutdown", session.name)
+                elif code not in (1000, 1001):  # no goodbye; a stuck reader ends so at a low
                     # message rate: uvicorn's keepalive pings go unanswered (20 s + 20 s)
                     log.info(
                         "WebSocket client %s gone without closing (code %s): connection "

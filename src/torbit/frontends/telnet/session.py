@@ -392,7 +392,7 @@ class TelnetSession(asyncio.Protocol):
         proof, self._proof = self._proof, None
         assert proof is not None
         try:
-            await self.core.sessions.login(self, name, proof)
+            await self.core.sessions.login(self, name, proof, f"{self._door} {self._peer}")
         except ServiceUnavailable as e:  # not half logged in: told, and let go
             self.user_key = ""
             self._error(f"{e.message}; please try again later")
