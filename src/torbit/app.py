@@ -208,7 +208,8 @@ class App:
             raise
         self._opened.extend(sock_closer(sock) for sock in bound)
         check_name(s.chat.default_room, "chat.default_room")
-        self._logs = Logs(s.log)  # once the ports are ours: a busy port leaves no files
+        # once the ports are ours: a busy port leaves no files
+        self._logs = logs = Logs(s.log, on_lost=self.metrics.transcript_lost.inc)
 
         # engines
         store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
@@ -333,6 +334,9 @@ class App:
                     "store": lambda: store.ping(),
                     "message log": lambda: message_log.ping(),
                 },
+                troubles=lambda: [
+                    f"transcript: {p}" for p in [logs.transcript.problem] if p is not None
+                ],
             )
             options = HttpOptions(
                 s.http.max_body_bytes,

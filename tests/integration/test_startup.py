@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHEAP_ARGON2
+from tests.helpers.disk import fill, small_disk
 
 TORBIT = [sys.executable, "-m", "torbit"]
 
@@ -148,20 +149,9 @@ def test_a_missing_certificate_fails_in_one_line(tmp_path: Path, env: dict[str, 
 
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs, filled up: a full disk for real (mounting needs root)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
-    try:
-        with contextlib.suppress(OSError), (mount / "filler").open("wb") as f:
-            while True:
-                f.write(b"\0" * 4096)
-                f.flush()
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
+    with small_disk(tmp_path / "disk", "256k") as disk:
+        fill(disk)
+        yield disk
 
 
 def test_starting_on_a_full_disk_fails_in_one_line(full_disk: Path, env: dict[str, str]) -> None:

@@ -179,6 +179,7 @@ class Membership:
         room = await self.become_member(self._sessions.name_of(session), room_name)
         announce = self._sessions.last_here(session, room.key)
         await self._subs.listen(session, room.key, hold=True)
+        self._subs.name_room(room.key, room.name)
         history: list[Message] = []
         try:
             if self.rules.history_on_join:
@@ -209,7 +210,8 @@ class Membership:
         """The session stops receiving the room; the user stays a member (see `leave`)."""
         if self._sessions.last_here(session, room_key):
             name = self._sessions.name_of(session)
-            self._sessions.announce(room_key, f"{name} left #{room_key}", session)
+            room = self._subs.room_name(room_key)
+            self._sessions.announce(room_key, f"{name} left #{room}", session)
         await self._subs.stop_listening(session, room_key)
 
     async def leave(self, user: str, room_name: str) -> Room:

@@ -93,7 +93,7 @@ class Sessions:
         self._log_out(session, "")
         for channel in self._subs.channels_of(session):
             if not is_inbox(channel) and self.last_here(session, channel):
-                self.announce(channel, f"{self.name_of(session)} left #{channel}", session)
+                self.announce(channel, self.left_notice(session, channel), session)
         await self._subs.detach(session)
 
     def revoke(self, event: SessionsRevoked) -> int:
@@ -114,7 +114,7 @@ class Sessions:
             session.revoke(f"{event.reason}: you are logged out")
             for channel in self._subs.channels_of(session):
                 if not is_inbox(channel) and self.last_here(session, channel):
-                    self.announce(channel, f"{self.name_of(session)} left #{channel}", session)
+                    self.announce(channel, self.left_notice(session, channel), session)
             self._subs.detach_now(session)
             closed += 1
         return closed
@@ -124,6 +124,9 @@ class Sessions:
         it next starts clean)."""
         for p in self._subs.users():
             p.ignores.discard(user_key)
+
+    def left_notice(self, session: Session, channel: str) -> str:
+        return f"{self.name_of(session)} left #{self._subs.room_name(channel)}"
 
     def name_of(self, session: Session) -> str:
         p = self._subs.presence(session.user_key)

@@ -99,7 +99,9 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         app.add_middleware(ForwardedClient, proxies=TrustedProxies(options.trusted_proxies))
 
     app.include_router(docs_router(app.title))
-    app.include_router(ops_router(core.readiness, core.metrics, options.metrics_token))
+    app.include_router(
+        ops_router(core.readiness, core.metrics, options.metrics_token, core.troubles)
+    )
     app.include_router(
         classic_router(core.membership, core.messaging, receiver, core.metrics, principal)
     )

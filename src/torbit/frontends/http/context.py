@@ -33,6 +33,8 @@ class HttpCore:
     metrics: Metrics
     # what must answer for the node to be ready: name -> ping (the store, the message log)
     readiness: Mapping[str, Callable[[], Awaitable[None]]]
+    # what is wrong without making the node unready (/readyz's detail): the transcript
+    troubles: Callable[[], list[str]] = lambda: []
 
 
 @dataclass(frozen=True, slots=True)
