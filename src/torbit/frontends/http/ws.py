@@ -9,6 +9,8 @@
     server: {"type": "message", "message": {...}}  the REST API's message shape
             {"type": "notice", "text": ..., "room": ... | null}
             {"type": "error", "code": ..., "message": ...}   (plus "ref" if the frame had one)
+            {"type": "sent", "ref": ..., "id": ...}  a send or private frame with a "ref" is
+                                                   stored (the page then clears its composer)
             {"type": "pong"} / {"type": "ping"}    a ping after PING_INTERVAL of silence
 
 Flow control: the core hands each message to every session without waiting (`deliver` is a
@@ -35,6 +37,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from torbit.core.delivery import Delivery, Names
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
+from torbit.core.models import Message
 from torbit.core.names import check_name, is_inbox, name_key
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
@@ -322,14 +325,18 @@ class LiveEndpoint:
             return
         ref = frame.get("ref")
         try:
-            await self._dispatch(session, frame)
+            stored = await self._dispatch(session, frame)
         except TorbitError as e:
             session.send(error_frame(e.code, e.message, ref))
+            return
+        if stored is not None and ref is not None:
+            session.send(json.dumps({"type": "sent", "ref": ref, "id": stored.id}))
 
     def _subscribed(self, session: WsSession, room_key: str) -> bool:
         return self._subs.is_listening(session, room_key)
 
-    async def _dispatch(self, session: WsSession, frame: dict[str, Any]) -> None:
+    async def _dispatch(self, session: WsSession, frame: dict[str, Any]) -> Message | None:
+        """The message stored, for a send or private frame."""
         kind = frame.get("type")
         if kind == "ping":
             session.send(PONG)
@@ -338,22 +345,25 @@ class LiveEndpoint:
             key = check_name(room, "room name")
             if self._subscribed(session, key):
                 session.notify(f"already subscribed to #{room}", key)
-                return
-            await self._membership.join(session, room)
+            else:
+                await self._membership.join(session, room)
         elif kind == "unsubscribe":
             key = check_name(_text(frame, "room"), "room name")
             if not self._subscribed(session, key):
                 raise InvalidInput(f"not subscribed to #{key}")
             await self._membership.stop_listening(session, key)
         elif kind == "send":
-            await self._messaging.send(session.name, _text(frame, "room"), _text(frame, "text"))
+            m = await self._messaging.send(session.name, _text(frame, "room"), _text(frame, "text"))
             self._sent.inc()
+            return m
         elif kind == "private":
-            await self._messaging.send_private(
+            m = await self._messaging.send_private(
                 session.name, _text(frame, "to"), _text(frame, "text")
             )
             self._sent.inc()
+            return m
         elif kind == "auth":
             raise InvalidInput("already authenticated")
         else:
             raise InvalidInput(f"unknown frame type {str(kind)[:40]!r}")
+        return None
