@@ -237,7 +237,13 @@ class App:
         )
         self.metrics.count_deliveries(lambda: subscriptions.delivered)
         limits = action_limits(s)
-        sessions = Sessions(store, subscriptions, s.chat.presence_notices_max, limits.presence)
+        sessions = Sessions(
+            store,
+            subscriptions,
+            s.chat.presence_notices_max,
+            limits.presence,
+            grace=s.chat.presence_grace_seconds,
+        )
         mutes = Mutes()
         revocations = Revocations(store, sessions, events, mutes)
         accounts = Accounts(

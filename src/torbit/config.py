@@ -122,6 +122,8 @@ class ChatConfig(Section):
     max_message_bytes: int = Field(4096, ge=64, le=1024 * 1024)
     timezone: str = "UTC"
     presence_notices_max: int = Field(100, ge=0)  # join/leave notices only up to this many online
+    # a user who disconnects is announced as gone only if not back within this (a page reload)
+    presence_grace_seconds: float = Field(5.0, ge=0, le=300)
     # rooms with neither members nor messages are removed this long after their creation
     empty_room_grace_hours: float = Field(24.0, ge=0, description="0: never removed")
 

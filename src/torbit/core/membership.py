@@ -203,15 +203,21 @@ class Membership:
             self._subs.release(session, room.key, history[-1].id if history else None)
         if announce:
             name = self._sessions.name_of(session)
-            self._sessions.announce(room.key, f"{name} joined #{room.name}", session)
+            self._sessions.announce_back(room.key, f"{name} joined #{room.name}", session)
         return room
 
-    async def stop_listening(self, session: Session, room_key: str) -> None:
-        """The session stops receiving the room; the user stays a member (see `leave`)."""
+    async def stop_listening(self, session: Session, room_key: str, switch: bool = False) -> None:
+        """The session stops receiving the room; the user stays a member (see `leave`).
+        `switch`: to talk in another room (telnet's /join), said as such: not "left"."""
         if self._sessions.last_here(session, room_key):
             name = self._sessions.name_of(session)
             room = self._subs.room_name(room_key)
-            self._sessions.announce(room_key, f"{name} left #{room}", session)
+            text = (
+                f"{name} went to another room (still a member of #{room})"
+                if switch
+                else (f"{name} left #{room}")
+            )
+            self._sessions.announce(room_key, text, session)
         await self._subs.stop_listening(session, room_key)
 
     async def leave(self, user: str, room_name: str) -> Room:

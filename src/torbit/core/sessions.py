@@ -6,6 +6,7 @@ with the last. A notice names its user, so whoever ignores them does not see it;
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +41,10 @@ class Sessions:
         presence: RateLimiter | None = None,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        grace: float = 0.0,
     ) -> None:
+        """`grace`: seconds a disconnected user's "left" notices wait; back by then, neither
+        that nor the "joined" is shown (a page reload, a reconnect)."""
         self._store = store
         self._subs = subscriptions
         self._notices_max = presence_notices_max
@@ -48,6 +52,8 @@ class Sessions:
         self._now = now
         self._proofs: dict[Session, Proof] = {}
         self._origins: dict[Session, str] = {}  # for the app log's logout line
+        self._grace = grace
+        self._gone: dict[tuple[str, str], asyncio.TimerHandle] = {}  # (channel, user): notice
 
     async def login(self, session: Session, name: str, proof: Proof, origin: str = "") -> None:
         """The session gets the user's private messages from now on, and their ignore list.
@@ -93,8 +99,32 @@ class Sessions:
         self._log_out(session, "")
         for channel in self._subs.channels_of(session):
             if not is_inbox(channel) and self.last_here(session, channel):
-                self.announce(channel, self.left_notice(session, channel), session)
+                self._announce_gone(channel, session)
         await self._subs.detach(session)
+
+    def _announce_gone(self, channel: str, session: Session) -> None:
+        """A disconnect: "left" after the grace period, unless the user is back by then."""
+        if self._grace <= 0:
+            self.announce(channel, self.left_notice(session, channel), session)
+            return
+        text, user = self.left_notice(session, channel), session.user_key
+        gone = (channel, user)
+        if (earlier := self._gone.pop(gone, None)) is not None:
+            earlier.cancel()
+
+        def told() -> None:
+            del self._gone[gone]
+            if self._subs.user_sessions_in(channel, user) == 0:
+                self._tell(channel, text, user, None)
+
+        self._gone[gone] = asyncio.get_running_loop().call_later(self._grace, told)
+
+    def announce_back(self, channel: str, text: str, session: Session) -> None:
+        """A "joined" notice, or nothing for a user back within the grace of a disconnect."""
+        if (gone := self._gone.pop((channel, session.user_key), None)) is not None:
+            gone.cancel()
+            return
+        self.announce(channel, text, session)
 
     def revoke(self, event: SessionsRevoked) -> int:
         """Close this node's sessions that the revocation names (see core/revocation.py):
@@ -142,10 +172,14 @@ class Sessions:
         """A join or leave notice of `skip`'s user; in big rooms they would be most of the
         traffic (every join told to everyone is quadratic), so only rooms up to
         `presence_notices_max` get them."""
-        if self._subs.listener_count(channel) <= self._notices_max and self._presence.take(
-            skip.user_key
-        ):
-            self._subs.notify(channel, text, skip=skip, about=(skip.user_key,))
+        self._tell(channel, text, skip.user_key, skip)
+
+    def _tell(self, channel: str, text: str, user: str, skip: Session | None) -> None:
+        if self._subs.listener_count(channel) <= self._notices_max and self._presence.take(user):
+            self._subs.notify(channel, text, skip=skip, about=(user,))
 
     def shutdown_notice(self, text: str) -> None:
+        for gone in self._gone.values():
+            gone.cancel()
+        self._gone.clear()
         self._subs.notify_everyone(text)
