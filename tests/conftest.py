@@ -24,6 +24,7 @@ def test_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
     base: dict[str, dict[str, Any]] = {
         "telnet": {"port": 0, "login_timeout": 10},
         "http": {"port": 0},
+        "irc": {"port": 0},
         # "left" notices at once on a disconnect; tests of the grace period set it
         "chat": {"presence_grace_seconds": 0},
         "storage": {"url": f"sqlite:///{data_dir}/torbit.db"},

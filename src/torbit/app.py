@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
@@ -24,6 +25,7 @@ from torbit.banner import banner_lines
 from torbit.config import Settings
 from torbit.core.accounts import Accounts
 from torbit.core.events import NodeEvents
+from torbit.core.guests import Guests
 from torbit.core.hashing import PasswordHashing
 from torbit.core.identity import NamePolicy
 from torbit.core.ignores import Ignores
@@ -43,6 +45,7 @@ from torbit.core.tokens import Tokens
 from torbit.errors import ConfigError, StartupError
 from torbit.frontends.http.context import HttpCore, HttpOptions
 from torbit.frontends.http.server import HttpServer
+from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.listeners import bind, raise_open_file_limit, tls_context
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.logs import Logs
@@ -50,6 +53,7 @@ from torbit.metrics import Metrics
 from torbit.startup import new_paths, remove_new, sock_closer, startup_failure
 
 if TYPE_CHECKING:
+    from torbit.frontends.irc.server import IrcServer
     from torbit.frontends.telnet.server import TelnetServer
 
 log = logging.getLogger("torbit")
@@ -74,6 +78,7 @@ class Core:
     mutes: Mutes
     retention: Retention
     revocations: Revocations
+    guests: Guests
 
 
 def timezone_of(settings: Settings) -> tzinfo:
@@ -148,12 +153,15 @@ class App:
         self.core: Core | None = None
         self.telnet: TelnetServer | None = None
         self.http: HttpServer | None = None
+        self.irc: IrcServer | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self._revocation_task: asyncio.Task[None] | None = None
         self._logs: Logs | None = None
         self.telnet_port: int | None = None
         self.telnet_tls_port: int | None = None
         self.http_port: int | None = None
+        self.irc_port: int | None = None
+        self.irc_tls_port: int | None = None
         self._stopped = asyncio.Event()
         self._opened: list[Callable[[], Awaitable[None]]] = []  # undone if start fails
 
@@ -191,6 +199,9 @@ class App:
         telnet_tls = None
         if s.telnet.enabled and s.telnet.tls_cert and s.telnet.tls_key:
             telnet_tls = tls_context(s.telnet.tls_cert, s.telnet.tls_key, "telnet")
+        irc_tls = None
+        if s.irc.enabled and s.irc.tls_cert and s.irc.tls_key:
+            irc_tls = tls_context(s.irc.tls_cert, s.irc.tls_key, "irc")
         http_tls = s.http.enabled and bool(s.http.tls_cert and s.http.tls_key)
         if http_tls:
             tls_context(s.http.tls_cert, s.http.tls_key, "http")  # fail early and clearly
@@ -202,6 +213,10 @@ class App:
                 bound.append(tls_sock := bind(s.telnet.host, s.telnet.tls_port, "telnet.tls"))
             if s.http.enabled:
                 bound.append(http_sock := bind(s.http.host, s.http.port, "http"))
+            if s.irc.enabled:
+                bound.append(irc_sock := bind(s.irc.host, s.irc.port, "irc"))
+            if irc_tls is not None:
+                bound.append(irc_tls_sock := bind(s.irc.host, s.irc.tls_port, "irc.tls"))
         except ConfigError:
             for sock in bound:
                 sock.close()
@@ -286,6 +301,11 @@ class App:
         )
         moderation = Moderation(store, membership, subscriptions, events, mutes)
         await moderation.start()
+        guests = Guests(
+            store, subscriptions, sessions, membership, mutes, reserved=[s.irc.server_name]
+        )
+        if s.message_log.url == "local":  # one node: any guest left in the store is stale
+            await guests.sweep()
         await message_log.start(subscriptions.route)
         self._opened.append(message_log.close)
         await events.start()
@@ -359,6 +379,23 @@ class App:
             self.http = HttpServer(core, options, s.http.tls_cert, s.http.tls_key)
             await self.http.start(http_sock)
             self.http_port = http_sock.getsockname()[1]
+        if s.irc.enabled:
+            await self._start_irc(
+                IrcCore(
+                    accounts,
+                    guests,
+                    sessions,
+                    membership,
+                    messaging,
+                    ignores,
+                    moderation,
+                    subscriptions,
+                ),
+                connections,
+                irc_sock,
+                irc_tls_sock if irc_tls is not None else None,
+                irc_tls,
+            )
         retention = retention_of(s, store, message_log)
         self.core = Core(
             store,
@@ -373,6 +410,7 @@ class App:
             mutes,
             retention,
             revocations,
+            guests,
         )
         self._purge_task = asyncio.create_task(retention.run())
         self._revocation_task = asyncio.create_task(revocations.run())
@@ -384,8 +422,41 @@ class App:
             telnet=(s.telnet.host, self.telnet_port) if self.telnet_port else None,
             telnet_tls=(s.telnet.host, self.telnet_tls_port) if self.telnet_tls_port else None,
             http=(s.http.host, self.http_port, http_tls) if self.http_port else None,
+            irc=(s.irc.host, self.irc_port) if self.irc_port else None,
+            irc_tls=(s.irc.host, self.irc_tls_port) if self.irc_tls_port else None,
         ):
             log.info("%s", line)
+
+    async def _start_irc(
+        self,
+        core: IrcCore,
+        connections: ConnectionLimiter,
+        sock: socket.socket,
+        tls_sock: socket.socket | None,
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        from torbit.frontends.irc.server import IrcServer
+
+        s = self.settings
+        self.irc = IrcServer(
+            core,
+            IrcOptions(
+                server_name=s.irc.server_name,
+                motd=s.irc.motd,
+                guests=s.irc.guests,
+                registration_timeout=s.irc.registration_timeout,
+                max_output_buffer=s.irc.max_output_buffer,
+                rooms_per_user=s.limits.rooms_per_user,
+                version=f"torbit-{__version__}",
+            ),
+            connections,
+            self.metrics,
+        )
+        await self.irc.listen(sock)
+        self.irc_port = sock.getsockname()[1]
+        if tls_sock is not None and tls is not None:
+            await self.irc.listen(tls_sock, tls)
+            self.irc_tls_port = tls_sock.getsockname()[1]
 
     async def stop(self) -> None:
         """Stop accepting, tell everyone, let output drain, then close the engines in order.
@@ -404,6 +475,8 @@ class App:
             core.sessions.shutdown_notice("server is shutting down, bye")
             if self.telnet is not None:
                 await self.telnet.shutdown(SHUTDOWN_GRACE)
+            if self.irc is not None:
+                await self.irc.shutdown(SHUTDOWN_GRACE)
             if self.http is not None and not await self.http.wait_closed(SHUTDOWN_GRACE + 2):
                 log.warning("http server did not stop within %s s", SHUTDOWN_GRACE + 2)
             await core.subscriptions.close()

@@ -24,6 +24,8 @@ def banner_lines(
     telnet: tuple[str, int] | None,
     telnet_tls: tuple[str, int] | None,
     http: tuple[str, int, bool] | None,
+    irc: tuple[str, int] | None = None,
+    irc_tls: tuple[str, int] | None = None,
 ) -> list[str]:
     """One line of what torbit runs on, then one line per address; TLS ones only when on."""
     source = f"config {config}" if config is not None else "built-in defaults (no torbit.toml)"
@@ -38,4 +40,8 @@ def banner_lines(
         lines.append(f"  web page  {base}/")
         lines.append(f"  API docs  {base}/docs")
         lines.append(f"  health    {base}/readyz")
+    if irc is not None:
+        lines.append(f"  IRC       irc://{url_host(irc[0])}:{irc[1]}")
+    if irc_tls is not None:
+        lines.append(f"  IRC       ircs://{url_host(irc_tls[0])}:{irc_tls[1]} (TLS)")
     return lines

@@ -86,6 +86,22 @@ class HttpConfig(Section):
         return value
 
 
+class IrcConfig(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(6667, ge=0, le=65535)
+    tls_port: int = Field(6697, ge=0, le=65535)
+    tls_cert: str = ""  # PEM chain; IRC over TLS listens on tls_port when cert and key are set
+    tls_key: str = ""
+    server_name: str = Field(
+        "torbit", pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$", description="the IRC server name"
+    )
+    motd: str = "Welcome to torbit: the same rooms on IRC, telnet and the web."
+    guests: bool = False  # true: connecting without an account, as a guest, is allowed
+    registration_timeout: float = Field(60.0, gt=0, description="seconds to register")
+    max_output_buffer: int = Field(256 * 1024, ge=4096, description="bytes queued per client")
+
+
 class StorageConfig(Section):
     url: str = "sqlite:///torbit-data/torbit.db"
     # SQLite in WAL mode: "normal" keeps every acknowledged message through a crash or kill -9
@@ -200,6 +216,7 @@ class Settings(BaseSettings):
 
     telnet: TelnetConfig = TelnetConfig()
     http: HttpConfig = HttpConfig()
+    irc: IrcConfig = IrcConfig()
     storage: StorageConfig = StorageConfig()
     message_log: MessageLogConfig = MessageLogConfig()
     chat: ChatConfig = ChatConfig()

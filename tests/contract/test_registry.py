@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from torbit.backends.message_log.sql import SqlLog
-from torbit.backends.registry import open_log, open_store, redact, scheme
+from torbit.backends.registry import open_log, open_store
 from torbit.backends.store.sql import SqlStore
+from torbit.backends.urls import redact, scheme
 from torbit.errors import ConfigError
 
 LOG_OPTIONS: dict[str, Any] = {"topic_prefix": "t", "replication_factor": 3,

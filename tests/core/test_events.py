@@ -10,7 +10,7 @@ def test_events_round_trip_through_their_encoding() -> None:
         IgnoreChanged("alice", "bob", True),
         Expelled("hall", "Hall", "bob", "Bob", "alice", "banned"),
         MuteChanged("hall", "Hall", "bob", "Bob", "alice", None),
-        RoomNotice("hall", "alice set the topic", ("alice",)),
+        RoomNotice("hall", "alice set the topic", about=("alice",)),
         RoomNotice("hall", "from an older node"),
     ):
         assert decode(encode(event, "node-1")) == (event, "node-1")

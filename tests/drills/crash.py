@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import random
 import time
+from typing import Any
 
 import httpx
 
@@ -75,7 +76,8 @@ class TelnetSender(Sender):
                 self._in_flight += 1
             self._moved.clear()
             waiter = asyncio.ensure_future(self._moved.wait())
-            await asyncio.wait([waiter, user.closed], return_when=asyncio.FIRST_COMPLETED)
+            either: list[asyncio.Future[Any]] = [waiter, user.closed]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
 
 

@@ -20,8 +20,9 @@ import unicodedata
 
 if __name__ == "__main__":
     import atheris
+    from atheris.import_hook import instrument_imports  # the same function; typed in types-atheris
 
-    with atheris.instrument_imports():
+    with instrument_imports():
         from torbit.core.names import is_valid_name
         from torbit.core.text import clean_text
         from torbit.errors import TorbitError

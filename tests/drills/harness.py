@@ -83,6 +83,7 @@ class ServerProcess:
         self.env.update({
             "TORBIT_TELNET__PORT": str(self.telnet_port),
             "TORBIT_HTTP__PORT": str(self.http_port),
+            "TORBIT_IRC__PORT": "0",
             **env,
         })
         self._proc: subprocess.Popen[bytes] | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -150,7 +151,7 @@ async def test_history_pages_backward_and_forward(client: httpx.AsyncClient) -> 
     ids = await post_texts(client, "alice", "den", *(f"m{i}" for i in range(7)))
     assert ids == sorted(ids)
 
-    async def history(**params: object) -> dict[str, object]:
+    async def history(**params: int) -> dict[str, Any]:
         r = await client.get("/api/v1/rooms/den/messages", params=params, auth=basic("alice"))
         assert r.status_code == 200, r.text
         body = r.json()

@@ -47,7 +47,7 @@ async def send(client: httpx.AsyncClient, room: str, user: str, text: str) -> di
     return body
 
 
-async def receive(client: httpx.AsyncClient, room: str, user: str, **params: object) -> list[str]:
+async def receive(client: httpx.AsyncClient, room: str, user: str, **params: float) -> list[str]:
     r = await client.get(f"/receive/{room}/{user}", auth=basic(user), params=params)
     assert r.status_code == 200, r.text
     return texts(r.json())

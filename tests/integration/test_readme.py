@@ -197,6 +197,7 @@ def readme_server(tmp_path: Path) -> Iterator[Server]:
     env.update(
         TORBIT_HTTP__PORT=str(http_port),
         TORBIT_TELNET__PORT=str(telnet_port),
+        TORBIT_IRC__PORT="0",
         **{f"TORBIT_ACCOUNTS__{k.upper()}": str(v) for k, v in CHEAP_ARGON2.items()},
     )
     log = (tmp_path / "serve.log").open("w")

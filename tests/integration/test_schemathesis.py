@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -53,6 +54,8 @@ def fuzz(url: str, authorization: str) -> list[str]:
     failures: list[str] = []
     with requests.Session() as session:
         for result in schema.get_all_operations():
+            if isinstance(result, Err):
+                raise result.err()
             operation = result.ok()
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 strategy = operation.as_strategy(

@@ -140,14 +140,15 @@ async def test_subscribe_history_then_live_send_and_frame_errors(
     assert (await frame(bob))["type"] == "pong"
     await bob.send(json.dumps({"type": "subscribe", "room": "den"}))
     assert "already" in (await expect(bob, "notice"))["text"]
-    for bad, code in [
+    refused: list[tuple[dict[str, object], str]] = [
         ({"type": "dance", "ref": 7}, "invalid_input"),
         ({"type": "send", "room": "den", "ref": "x"}, "invalid_input"),
         ({"type": "send", "room": "nowhere", "text": "hi"}, "not_found"),
         ({"type": "send", "room": "den", "text": "   "}, "invalid_input"),
         ({"type": "subscribe", "room": "bad!name"}, "invalid_input"),
         ({"type": "unsubscribe", "room": "elsewhere"}, "invalid_input"),
-    ]:
+    ]
+    for bad, code in refused:
         await bob.send(json.dumps(bad))
         error = await expect(bob, "error")
         assert error["code"] == code, error

@@ -5,8 +5,10 @@
     python tests/irctest/run_irctest.py compare torbit/summary.json ngircd/summary.json
 
 `external` tests a server that is already running (torbit's IRC door, started with
-`irc.guests = true`) through irctest's external-server controller; `ngircd` lets irctest start
-ngIRCd (Debian package `ngircd`) itself, for a baseline on the same selection. Both run the
+`irc.guests = true`) through irctest's external-server controller; `torbit` does the same
+through torbit_controller.py beside this file, which also creates accounts (over IRC, with
+REGISTER) for the tests that need them; `ngircd` lets irctest start ngIRCd (Debian package
+`ngircd`) itself, for a baseline on the same selection. Both run the
 committed selection (selection.txt beside this file) unless `-k` says otherwise; anything after
 `--` goes to pytest (e.g. `-- -x -v`).
 
@@ -44,8 +46,11 @@ DEFAULT_IRCTEST = REPO.parent / "shared" / "irctest"
 SELECTION_FILE = HERE / "selection.txt"
 CONTROLLERS = {
     "external": ("irctest.controllers.external_server", "external server"),
+    # external, plus accounts created over IRC (REGISTER) for the tests marked `services`
+    "torbit": ("torbit_controller", "torbit"),
     "ngircd": ("irctest.controllers.ngircd", "ngIRCd"),
 }
+EXTERNAL = ("external", "torbit")  # modes that test a server already running
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed")
 # what irctest's server tests import beyond the standard library (its requirements.txt also
 # names ecdsa and filelock: the client tests' SASL and an optional lock it ships itself)
@@ -87,7 +92,9 @@ def copy_irctest(source: Path) -> Path:
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ)
-    if args.mode == "external":
+    if args.mode == "torbit":
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
+    if args.mode in EXTERNAL:
         env["IRCTEST_SERVER_HOSTNAME"] = args.host
         env["IRCTEST_SERVER_PORT"] = str(args.port)
         if args.sasl_mechs:
@@ -126,7 +133,7 @@ def closing_line(label: str, counts: Counter[str]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     controller, label = CONTROLLERS[args.mode]
-    if args.mode == "external":
+    if args.mode in EXTERNAL:
         label = f"{args.host}:{args.port}"
     selection = args.k or committed_selection()
     out = Path(args.out or tempfile.mkdtemp(prefix=f"irctest-{args.mode}-")).resolve()
@@ -138,8 +145,12 @@ def run(args: argparse.Namespace) -> int:
                f"--junitxml={out / 'junit.xml'}", *args.pytest_args]
     print(f"irctest in {copy}\n$ {shlex.join(command)}", flush=True)
     started = time.monotonic()
+    env = server_env(args)
+    # irctest keeps the ports its controllers hand out in $TMPDIR/irctest_ports.json: a
+    # temporary directory of this run's own keeps runs side by side from sharing that file
+    env["TMPDIR"] = str(copy.parent)
     with (out / "pytest.log").open("w") as log:
-        code = subprocess.run(command, cwd=copy, env=server_env(args), stdout=log,
+        code = subprocess.run(command, cwd=copy, env=env, stdout=log,
                               stderr=subprocess.STDOUT, check=False).returncode
     seconds = time.monotonic() - started
     shutil.rmtree(copy.parent, ignore_errors=True)
@@ -162,9 +173,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check_expected(expect: Path, tests: dict[str, str]) -> list[str]:
-    """The tests listed in `expect` (one per line, # comments) that did not pass."""
-    wanted = [line.split("#", 1)[0].strip() for line in expect.read_text().splitlines()]
-    missed = [name for name in wanted if name and tests.get(name) != "passed"]
+    """The tests listed in `expect` (one per line; lines starting with # are comments, and
+    only those: test ids hold channel names) that did not pass."""
+    lines = [line.strip() for line in expect.read_text().splitlines()]
+    wanted = [line for line in lines if line and not line.startswith("#")]
+    missed = [name for name in wanted if tests.get(name) != "passed"]
     for name in missed:
         print(f"expected to pass, {tests.get(name, 'not run')}: {name}")
     return missed
@@ -190,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = parser.add_subparsers(dest="mode", required=True)
     for mode in CONTROLLERS:
         sub = modes.add_parser(mode, help=f"run irctest with {CONTROLLERS[mode][0]}")
-        if mode == "external":
+        if mode in EXTERNAL:
             sub.add_argument("--host", default="127.0.0.1", help="IRCTEST_SERVER_HOSTNAME")
             sub.add_argument("--port", type=int, required=True, help="IRCTEST_SERVER_PORT")
             sub.add_argument("--sasl-mechs", default="",

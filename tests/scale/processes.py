@@ -41,6 +41,7 @@ class NodeProcess:
         env.update({
             "TORBIT_TELNET__PORT": str(self.telnet_port),
             "TORBIT_HTTP__PORT": str(self.http_port),
+            "TORBIT_IRC__PORT": "0",
             "TORBIT_LOG__DIR": str(self.workdir / "logs"),
             "TORBIT_LIMITS__MESSAGE_RATE": "0",
             "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",

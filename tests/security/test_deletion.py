@@ -11,6 +11,7 @@ drives the CLI itself against a running server)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import bearer, login, register
@@ -66,7 +67,7 @@ async def test_the_next_holder_of_a_name_inherits_nothing(make_server: ServerFac
                               json={"to": "alice", "text": "hello new alice"},
                               headers=basic_header("bob"))
         assert r.status_code == 201
-        frames = []
+        frames: list[dict[str, Any]] = []
         while not frames or frames[-1].get("type") != "message":
             frames.append(json.loads(await new_socket.recv()))
         assert frames[-1]["message"]["text"] == "hello new alice"

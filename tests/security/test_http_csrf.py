@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Request
 
 from tests.browser.conftest import browser  # noqa: F401 (a fixture)
 from tests.conftest import ServerFactory
@@ -70,7 +70,11 @@ async def test_a_foreign_page_cannot_use_the_browsers_credentials(
     answers: dict[str, int] = {}  # url -> status (0: the browser itself failed the request)
     page = await context.new_page()
     page.on("response", lambda r: answers.__setitem__(r.url, r.status))
-    page.on("requestfailed", lambda r: answers.setdefault(r.url, 0))
+
+    def failed(request: Request) -> None:
+        answers.setdefault(request.url, 0)
+
+    page.on("requestfailed", failed)
     try:
         async with attacker_site(address, EVIL_PAGE.format(server=own)) as attacker:
             await page.goto(f"{attacker}/")

@@ -114,8 +114,8 @@ async def test_websocket_handshakes_from_foreign_origins_are_refused(
         assert refused.value.response.status_code == 403
         assert json.loads(refused.value.response.body)["error"]["code"] == "forbidden"
     # the server's own page, an allowed origin, and clients that are not browsers
-    for origin in (base_url(app), "https://chat.example.com", None):
-        async with connect(ws_url(app), origin=origin, additional_headers=bearer(token)) as ws:  # type: ignore[arg-type]
+    for allowed in (base_url(app), "https://chat.example.com", None):
+        async with connect(ws_url(app), origin=allowed, additional_headers=bearer(token)) as ws:  # type: ignore[arg-type]
             assert json.loads(await ws.recv())["text"] == "logged in as alice"
 
 

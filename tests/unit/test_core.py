@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from torbit.core.delivery import Delivery
+from torbit.core.delivery import Delivery, Names
 from torbit.core.format import format_message
 from torbit.core.hub import Hub
 from torbit.core.models import Message, MessageKind
@@ -103,15 +103,19 @@ class FakeSession:
         self.ignores: set[str] = set()
         self.got: list[Delivery] = []
         self.notes: list[str] = []
+        self.revoked: list[str] = []
 
     def deliver(self, delivery: Delivery) -> None:
         self.got.append(delivery)
 
-    def notify(self, text: str, channel: str | None = None, about: tuple[str, ...] = ()) -> None:
+    def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         self.notes.append(text)
 
     def close(self, reason: str) -> None:
         pass
+
+    def revoke(self, reason: str) -> None:
+        self.revoked.append(reason)
 
 
 def test_hub_fans_out_once_encoded_and_respects_ignores() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import cast
 
 from torbit.frontends.flow import FlushQueue, TransportWriter
 
@@ -19,7 +18,7 @@ async def _transport_pair() -> tuple[asyncio.Transport, socket.socket]:
     ours, theirs = socket.socketpair()
     loop = asyncio.get_running_loop()
     transport, _ = await loop.connect_accepted_socket(_Counting, ours)
-    return cast(asyncio.Transport, transport), theirs
+    return transport, theirs
 
 
 async def test_writes_of_one_turn_leave_in_one_write_in_order() -> None:

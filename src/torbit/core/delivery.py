@@ -1,9 +1,10 @@
-"""What the core hands to front doors: a connected client as the core sees it (`Session`) and a
+"""What the core hands to front doors: a connected client as the core sees it (`Session`), a
 committed message with its wire encodings (`Delivery`), each encoding computed at most once
-however many sessions receive it."""
+however many sessions receive it, and system notices that say what happened (`Notice`)."""
 
 from __future__ import annotations
 
+import enum
 import json
 from datetime import tzinfo
 from typing import Protocol
@@ -54,6 +55,62 @@ class Delivery:
         return self._json
 
 
+class NoticeKind(enum.Enum):
+    """What a notice is about, for doors that show events their own way (IRC)."""
+
+    TEXT = "text"  # nothing more than its text
+    JOINED = "joined"  # to the joining session: "you are in #room"
+    TOPIC_IS = "topic_is"  # to the joining session: the room's topic
+    JOIN = "join"
+    PART = "part"  # stopped listening to the room (left it, or switched rooms)
+    QUIT = "quit"  # logged out: one notice per room the user was in
+    NICK = "nick"  # a guest took another name (`detail`)
+    KICK = "kick"
+    BAN = "ban"  # of someone in the room: they are out
+    BAN_ABSENT = "ban_absent"  # of someone who was not a member
+    UNBAN = "unban"
+    TOPIC = "topic"  # `detail` is the new topic ("" cleared it)
+    OP = "op"
+    DEOP = "deop"
+    PRIVATE = "private"  # `detail` is "on" or "off"
+    MUTE = "mute"  # `detail` is the minutes
+    UNMUTE = "unmute"
+    INVITE = "invite"
+
+
+class Notice(str):
+    """A system notice that still is its text: every `Session.notify` takes and shows it as the
+    str it always was, while a door that renders events its own way (IRC's JOIN, PART, KICK,
+    TOPIC, MODE) reads what happened from `kind`, `room`, `user`, `by` and `detail`."""
+
+    kind: NoticeKind
+    room: str | None  # room key
+    room_name: str
+    user: str  # display name of whom it is about
+    by: str  # display name of who did it
+    detail: str
+
+    def __new__(
+        cls,
+        text: str,
+        kind: NoticeKind = NoticeKind.TEXT,
+        *,
+        room: str | None = None,
+        room_name: str = "",
+        user: str = "",
+        by: str = "",
+        detail: str = "",
+    ) -> Notice:
+        notice = super().__new__(cls, text)
+        notice.kind = kind
+        notice.room = room
+        notice.room_name = room_name or (room or "")
+        notice.user = user
+        notice.by = by
+        notice.detail = detail
+        return notice
+
+
 class Session(Protocol):
     """One connected client on this node, whatever its front door. `user_key` is empty for a
     listener that belongs to no user (a waiting long poll): it never counts as online."""
@@ -66,9 +123,9 @@ class Session(Protocol):
         full is dropped by its front door, never waited for."""
 
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
-        """Queue a system notice (joins, leaves, moderation, shutdown). `about` holds the keys
-        of the users the notice names; the subscriptions have already left it out for
-        sessions whose user ignores any of them, so a door only shows it."""
+        """Queue a system notice (joins, leaves, moderation, shutdown), often a `Notice`.
+        `about` holds the keys of the users the notice names; the subscriptions have already
+        left it out for sessions whose user ignores any of them, so a door only shows it."""
 
     def close(self, reason: str) -> None: ...
 

@@ -46,6 +46,8 @@ class Expelled(NodeEvent):
     name: str
     by: str
     verb: str  # "kicked" or "banned"
+    reason: str = ""
+    was_member: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +73,17 @@ class Invited(NodeEvent):
 
 @dataclass(frozen=True, slots=True)
 class RoomNotice(NodeEvent):
+    """A notice to a room; `kind` (a delivery.NoticeKind value), `user`, `by` and `detail`
+    say what happened, for doors that show it their own way."""
+
     TYPE: ClassVar[str] = "notice"
     room: str
     text: str
+    kind: str = "text"
+    room_name: str = ""
+    user: str = ""
+    by: str = ""
+    detail: str = ""
     about: tuple[str, ...] = ()  # keys of the users it names
 
 

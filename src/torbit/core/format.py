@@ -25,6 +25,8 @@ def format_message(msg: Message, tz: tzinfo) -> str:
     t = clock(msg.sent_at, tz)
     if msg.kind is MessageKind.ACTION:
         return f"[{t}] * {msg.sender} {msg.text}"
+    if msg.kind is MessageKind.NOTICE:
+        return f"[{t}] -{msg.sender}- {msg.text}"
     if msg.kind is MessageKind.PRIVATE:
         if msg.channel == inbox_channel(msg.sender_key):
             return f"[{t}] (private to {msg.recipient}) <{msg.sender}> {msg.text}"

@@ -6,7 +6,12 @@ what owners and admins do is in moderation.py.
 Gaining or ending a membership and creating a room are rate limited per user (`ActionLimits`),
 and `rooms_per_user` counts the rooms a user owns as well as those they belong to, so
 creating rooms and leaving them does not get round it. A user's own checks and changes run
-one at a time on a node, so parallel requests cannot all pass the same check."""
+one at a time on a node, so parallel requests cannot all pass the same check.
+
+A room created by a guest (core/guests.py) has no owner: its founder becomes its first room
+admin, as a channel's creator is its operator on IRC. A room nobody owns and nobody belongs to
+is deleted (the default room excepted), so guests' rooms go when their people do; a room
+shows only the messages sent since it was created, so a new room never shows an old one's."""
 
 from __future__ import annotations
 
@@ -17,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from torbit.core import access
-from torbit.core.delivery import Delivery, Session
+from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
 from torbit.core.limits import ActionLimits
-from torbit.core.models import Message, Room, RoomInfo, Standing
+from torbit.core.models import Message, Role, Room, RoomInfo, Standing
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import MessageLog, Store
 from torbit.core.sessions import Sessions
@@ -141,8 +146,9 @@ class Membership:
 
     async def become_member(self, user: str, room_name: str) -> Room:
         """Make the user a member, creating the room on first join (the creator owns it; the
-        default room is the server's). A private room admits only its invitees, owner and
-        server admins; no room admits the banned."""
+        default room is the server's; a guest's room has no owner, the guest is its admin).
+        A private room admits only its invitees, owner and server admins; no room admits the
+        banned."""
         key = check_name(room_name, "room name")
         user_key = name_key(user)
         room = await self._store.get_room(key)
@@ -154,25 +160,36 @@ class Membership:
         self.limits.joins.check(user_key, "rooms joined or left")
         async with self._locks.hold(user_key):
             await self.check_room_limit(user, key)
+            founded = False
             if room is None:
-                room, standing = await self._create_on_join(user, room_name)
+                room, standing, founded = await self._create_on_join(user, room_name)
             await self._store.add_member(room.key, user_key)
+            if founded:  # a guest's room: no owner, its founder is its first admin
+                await self._store.set_room_admin(room.key, user_key, True)
         if standing.invited:
             await self._store.remove_invite(room.key, user_key)
         return room
 
-    async def _create_on_join(self, user: str, room_name: str) -> tuple[Room, Standing]:
+    async def _create_on_join(self, user: str, room_name: str) -> tuple[Room, Standing, bool]:
+        """The room, the user's standing in it and whether they founded a guest's room."""
         key = name_key(room_name)
-        owner = None if key == name_key(self.rules.default_room) else user
+        record = await self._store.get_user(name_key(user))
+        guest = record is not None and record.is_guest
+        owner = None if key == name_key(self.rules.default_room) or guest else user
         if owner is not None:
             self.limits.creates.check(name_key(user), "rooms created")
         created_at = self._now()
-        room = await self._store.ensure_room(
-            Room(name=room_name, created_at=created_at, owner=owner)
-        )
+        new = Room(name=room_name, created_at=created_at, owner=owner)
+        if guest:
+            try:
+                return await self._store.create_room(new), Standing(), True
+            except Conflict:  # someone else created it first: join it as anyone would
+                room = await self.room(room_name)
+                return room, await access.admission(self._store, user, room, room_name), False
+        room = await self._store.ensure_room(new)
         if room.created_at != created_at or room.owner != owner:  # someone else was first
-            return room, await access.admission(self._store, user, room, room_name)
-        return room, Standing()
+            return room, await access.admission(self._store, user, room, room_name), False
+        return room, Standing(), False
 
     async def join(self, session: Session, room_name: str) -> Room:
         """Become a member and listen: recent history first, then live messages, no gaps."""
@@ -193,9 +210,16 @@ class Membership:
             raise
         try:
             online = self._subs.online_count(room.key)
-            session.notify(f"you are in #{room.name} ({online} online)", room.key)
+            where = {"room": room.key, "room_name": room.name}
+            session.notify(
+                Notice(f"you are in #{room.name} ({online} online)", NoticeKind.JOINED, **where),
+                room.key,
+            )
             if room.topic:
-                session.notify(f"topic: {room.topic}", room.key)
+                topic = Notice(
+                    f"topic: {room.topic}", NoticeKind.TOPIC_IS, detail=room.topic, **where
+                )
+                session.notify(topic, room.key)
             for m in history:
                 if m.sender_key not in session.ignores:
                     session.deliver(Delivery(m, self._subs.tz))
@@ -203,33 +227,64 @@ class Membership:
             self._subs.release(session, room.key, history[-1].id if history else None)
         if announce:
             name = self._sessions.name_of(session)
-            self._sessions.announce_back(room.key, f"{name} joined #{room.name}", session)
+            joined = Notice(
+                f"{name} joined #{room.name}",
+                NoticeKind.JOIN,
+                room=room.key,
+                room_name=room.name,
+                user=name,
+            )
+            self._sessions.announce_back(room.key, joined, session)
         return room
 
-    async def stop_listening(self, session: Session, room_key: str, switch: bool = False) -> None:
+    async def stop_listening(
+        self, session: Session, room_key: str, reason: str = "", *, switch: bool = False
+    ) -> None:
         """The session stops receiving the room; the user stays a member (see `leave`).
         `switch`: to talk in another room (telnet's /join), said as such: not "left"."""
         if self._sessions.last_here(session, room_key):
             name = self._sessions.name_of(session)
             room = self._subs.room_name(room_key)
-            text = (
-                f"{name} went to another room (still a member of #{room})"
-                if switch
-                else (f"{name} left #{room}")
+            if switch:
+                text = f"{name} went to another room (still a member of #{room})"
+            else:
+                text = f"{name} left #{room}" + (f" ({reason})" if reason else "")
+            notice = Notice(
+                text, NoticeKind.PART, room=room_key, room_name=room, user=name, detail=reason
             )
-            self._sessions.announce(room_key, text, session)
+            self._sessions.announce(room_key, notice, session)
         await self._subs.stop_listening(session, room_key)
 
-    async def leave(self, user: str, room_name: str) -> Room:
-        """End a membership: every session of the user here stops listening to the room."""
+    async def leave(self, user: str, room_name: str, reason: str = "") -> Room:
+        """End a membership: every session of the user here stops listening to the room. A
+        room left without owner and members is deleted (see the module docstring)."""
         room = await self.visible_room(user, room_name)
         self.limits.joins.check(name_key(user), "rooms joined or left")
         if not await self._store.remove_member(room.key, name_key(user)):
             raise Conflict(f"you are not a member of #{room.name}")
         for s in self._subs.sessions_of(name_key(user)):
             if self._subs.is_listening(s, room.key):
-                await self.stop_listening(s, room.key)
+                await self.stop_listening(s, room.key, reason)
+        await self.delete_if_vacant(room.key)
         return room
+
+    async def delete_if_vacant(self, room_key: str) -> bool:
+        """Delete the room if nobody owns it, nobody belongs to it and nobody listens to it
+        here (the default room stays); True if it was deleted."""
+        if room_key == name_key(self.rules.default_room) or self._subs.listener_count(room_key):
+            return False
+        room = await self._store.get_room(room_key)
+        if room is None or room.owner is not None or await self._store.list_members(room_key):
+            return False
+        return await self._store.delete_room(room_key)
+
+    async def roles(self, room: Room) -> dict[str, Role]:
+        """The room's owner and admins by key, for showing who is who (IRC's channel
+        prefixes) with one query instead of one per user."""
+        roles = {key: Role.ADMIN for key in await self._store.list_room_admins(room.key)}
+        if room.owner is not None:
+            roles[name_key(room.owner)] = Role.OWNER
+        return roles
 
     async def is_member(self, user: str, room_key: str) -> bool:
         return room_key in await self._store.rooms_of(name_key(user))

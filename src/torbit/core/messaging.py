@@ -1,6 +1,9 @@
 """Sending and reading messages: to rooms and privately, history, and the read cursors of
 `/receive` and unread counts. A message is acknowledged only once the log made it durable;
-ignored senders are left out of everything a user reads."""
+ignored senders are left out of everything a user reads, and so is what a room or an inbox
+held before it was created (a deleted room's or account's messages never reach the next one
+of the same name). Guests (core/guests.py) may write privately to other guests, and to an
+account only once that account wrote to them."""
 
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ from torbit.core.mutes import Mutes
 from torbit.core.names import check_name, inbox_channel, name_key
 from torbit.core.ports import MessageLog, Store
 from torbit.core.text import clean_text
-from torbit.errors import InvalidInput, NotFound
+from torbit.errors import Forbidden, InvalidInput, NotFound
+
+MAX_SCAN_BATCHES = 50  # how far back a history query filtered by time or sender reads
 
 
 class Messaging:
@@ -90,6 +95,8 @@ class Messaging:
         if recipient is None:
             raise NotFound(f"no such user {to!r}")
         text = self.prepare_text(text)
+        if not recipient.is_guest:
+            await self._check_guest_may_write(sender, recipient.key, recipient.name)
         self._check_rate(sender, None)
         now = self._now()
         drafts = [
@@ -115,6 +122,15 @@ class Messaging:
             )
         return (await self._log.publish(drafts))[0]
 
+    async def _check_guest_may_write(self, sender: str, to_key: str, to_name: str) -> None:
+        """A guest writes to an account only in answer: once it wrote to the guest."""
+        user = await self._store.get_user(name_key(sender))
+        if user is None or not user.is_guest or to_key == user.key:
+            return
+        batch = await self._log.read(inbox_channel(user.key), limit=200, newest=True)
+        if not any(m.sender_key == to_key and m.sent_at >= user.created_at for m in batch):
+            raise Forbidden(f"guests may write to {to_name} only once {to_name} wrote to them")
+
     def _check_rate(self, user: str, room_key: str | None) -> None:
         key = name_key(user)
         self._rate.check(key)
@@ -131,12 +147,25 @@ class Messaging:
         limit: int = 50,
         before: int | None = None,
         after: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        newest: bool | None = None,
     ) -> list[Message]:
         """Messages of a room the user belongs to, oldest first, ignored senders left out.
-        Without `after` the newest `limit` (before `before`) are returned."""
+        Without `after` the newest `limit` (before `before`) are returned, with it the first
+        `limit` after it (`newest` says otherwise); `since` and `until` bound the sending
+        time (until excluded)."""
         room = await self._membership.member_room(user, room_name)
+        since = max(since, room.created_at) if since else room.created_at
         return await self._visible(
-            user, room.key, room.created_at, limit=limit, before=before, after=after
+            user,
+            room.key,
+            limit=limit,
+            before=before,
+            after=after,
+            since=since,
+            until=until,
+            newest=newest,
         )
 
     async def private_history(
@@ -150,42 +179,101 @@ class Messaging:
         return await self._visible(
             user,
             inbox_channel(account.key),
-            account.created_at,
             limit=limit,
             before=before,
             after=after,
+            since=account.created_at,
         )
+
+    async def conversation(
+        self,
+        user: str,
+        other: str,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        after: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        newest: bool = True,
+    ) -> list[Message]:
+        """The private messages between the user and `other`, from the user's inbox, oldest
+        first (the newest `limit` unless `newest` is False)."""
+        me, them = name_key(user), name_key(other)
+        created = await self._created(user)
+        if since is None or (created is not None and created > since):
+            since = created
+
+        def between(m: Message) -> bool:
+            return m.sender_key == them or (
+                m.sender_key == me and name_key(m.recipient or "") == them
+            )
+
+        return await self._visible(
+            user,
+            inbox_channel(me),
+            limit=limit,
+            before=before,
+            after=after,
+            since=since,
+            until=until,
+            keep=between,
+            newest=newest,
+        )
+
+    async def _created(self, user: str) -> datetime | None:
+        record = await self._store.get_user(name_key(user))
+        return record.created_at if record is not None else None
 
     async def _visible(
         self,
         user: str,
         channel: str,
-        since: datetime,
         *,
         limit: int,
         before: int | None,
         after: int | None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        keep: Callable[[Message], bool] | None = None,
+        newest: bool | None = None,
     ) -> list[Message]:
         """Ignored senders and messages from before `since` (the room's or account's
         creation: a deleted namesake's) are left out."""
         ignores = await self._ignores.of(user)
         out: list[Message] = []
-        newest = after is None
+        newest = after is None if newest is None else newest
+        # filtering by time or by a predicate may need more than one batch; a plain read
+        # stops at the first short batch as before
+        scans = MAX_SCAN_BATCHES if (keep or until or since) else None
+
+        def shown(m: Message) -> bool:
+            return (
+                m.sender_key not in ignores
+                and (since is None or m.sent_at >= since)
+                and (until is None or m.sent_at < until)
+                and (keep is None or keep(m))
+            )
+
         while len(out) < limit:
             batch = await self._log.read(
                 channel, after=after, before=before, limit=limit, newest=newest
             )
-            visible = [m for m in batch if m.sender_key not in ignores and m.sent_at >= since]
+            visible = [m for m in batch if shown(m)]
             if newest:
                 out = visible[-(limit - len(out)) :] + out if visible else out
-                if len(batch) < limit:
+                if len(batch) < limit or (since is not None and batch[0].sent_at < since):
                     break
                 before = batch[0].id
             else:
                 out.extend(visible[: limit - len(out)])
-                if len(batch) < limit:
+                if len(batch) < limit or (until is not None and batch[-1].sent_at >= until):
                     break
                 after = batch[-1].id
+            if scans is not None:
+                scans -= 1
+                if not scans:
+                    break
         return out
 
     async def receive(self, user: str, room_name: str, limit: int = 100) -> list[Message]:

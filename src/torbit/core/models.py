@@ -14,7 +14,13 @@ class MessageKind(enum.StrEnum):
     TEXT = "text"
     ACTION = "action"  # "/me waves" → "* alice waves"
     PRIVATE = "private"
+    NOTICE = "notice"  # IRC's NOTICE to a room: shown like text; bots never answer it
     EVENT = "event"  # a node-to-node event on EVENTS_CHANNEL; never shown to anyone
+
+
+# The password hash of a guest (core/guests.py): no argon2 hash looks like it, so no password
+# ever matches, and the account goes when the guest's connection does.
+GUEST_PASSWORD_HASH = "!guest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +36,10 @@ class User:
     @property
     def key(self) -> str:
         return name_key(self.name)
+
+    @property
+    def is_guest(self) -> bool:
+        return self.password_hash == GUEST_PASSWORD_HASH
 
     @property
     def skeleton(self) -> str:

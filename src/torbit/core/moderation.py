@@ -9,7 +9,12 @@ A ban takes every right in the room away, an owner's too; a mute silences the to
 as messages. Every notice names the users it is about, so those who ignore them never see it.
 
 Changes that live sessions must feel at once (a kick ends the listening, a mute stops the
-telnet fast path) are node events, applied at once here and on every other node."""
+telnet fast path) are node events, applied at once here and on every other node; what they
+tell sessions are `Notice`s, so a door can show them as its protocol does (IRC's KICK, MODE).
+
+A room nobody owns (a guest's room, or one whose owner's account was deleted) is run by its
+admins: they act with the owner's rights there. The default room keeps its owner's rights
+for server admins."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from torbit.core import policy
+from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.events import Expelled, Invited, MuteChanged, NodeEvents, RoomNotice
 from torbit.core.limits import ActionLimits
 from torbit.core.membership import Membership
@@ -80,6 +86,8 @@ class Moderation:
         if not standing.may_see(room, key):
             raise NotFound(f"no such room #{room_name}")
         role = standing.role(room, key)
+        if role is Role.ADMIN and room.owner is None and not self._is_default(room):
+            role = Role.OWNER  # an ownerless room is run by its admins
         for action in actions:
             try:
                 policy.check(role, action, room.name)
@@ -87,6 +95,9 @@ class Moderation:
                 log.info("refused: %s (%s) tried /%s in #%s", actor, role.label, action, room.key)
                 raise
         return room, role
+
+    def _is_default(self, room: Room) -> bool:
+        return room.key == name_key(self._membership.rules.default_room)
 
     async def _target(
         self, room: Room, name: str, actor: str, actor_role: Role, action: str, outrank: bool = True
@@ -151,26 +162,33 @@ class Moderation:
         await self._events.publish(Invited(room.key, room.name, user.key, actor))
         return user.name
 
-    async def kick(self, actor: str, room_name: str, name: str) -> str:
+    async def kick(self, actor: str, room_name: str, name: str, reason: str = "") -> str:
         """End a membership at once, on every node and front door; they may join again
         (a private room needs a new invitation)."""
         room, role = await self.authorize(actor, room_name, "kick")
         user, standing = await self._target(room, name, actor, role, "kick")
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
+        reason = clean_topic(reason)
         await self._store.expel(room.key, user.key)
-        await self._audit(actor, "kick", room, user.key)
-        await self._expelled(room, user, actor, "kicked")
+        await self._audit(actor, "kick", room, user.key, reason)
+        await self._expelled(room, user, actor, "kicked", reason)
         return user.name
 
-    async def ban(self, actor: str, room_name: str, name: str) -> str:
+    async def ban(self, actor: str, room_name: str, name: str, reason: str = "") -> str:
         """Like a kick, and they cannot join again until unbanned. Idempotent."""
         room, role = await self.authorize(actor, room_name, "ban")
         user, _ = await self._target(room, name, actor, role, "ban")
-        await self._store.expel(room.key, user.key, banned_at=self._now())
-        await self._audit(actor, "ban", room, user.key)
-        await self._expelled(room, user, actor, "banned")
+        reason = clean_topic(reason)
+        was_member = await self._store.expel(room.key, user.key, banned_at=self._now())
+        await self._audit(actor, "ban", room, user.key, reason)
+        await self._expelled(room, user, actor, "banned", reason, was_member)
         return user.name
+
+    async def bans(self, actor: str, room_name: str) -> list[str]:
+        """Names of the users banned from the room, for its members."""
+        room, _ = await self.authorize(actor, room_name, "bans")
+        return await self._store.list_bans(room.key)
 
     async def unban(self, actor: str, room_name: str, name: str) -> str:
         room, role = await self.authorize(actor, room_name, "unban")
@@ -178,6 +196,8 @@ class Moderation:
         if not await self._store.unban(room.key, user.key):
             raise NotFound(f"{user.name} is not banned from #{room.name}")
         await self._audit(actor, "unban", room, user.key)
+        text = f"{actor} lifted the ban on {user.name} in #{room.name}"
+        await self._notice(room, text, NoticeKind.UNBAN, user.name, actor)
         return user.name
 
     async def mute(self, actor: str, room_name: str, name: str, minutes: int) -> datetime:
@@ -214,9 +234,8 @@ class Moderation:
         if not await self._store.set_room_admin(room.key, user.key, True):
             raise Conflict(f"{user.name} is already an admin of #{room.name}")
         await self._audit(actor, "op", room, user.key)
-        await self._notice(
-            room, f"{actor} made {user.name} an admin of #{room.name}", actor, user.key
-        )
+        text = f"{actor} made {user.name} an admin of #{room.name}"
+        await self._notice(room, text, NoticeKind.OP, user.name, actor)
         return user.name
 
     async def deop(self, actor: str, room_name: str, name: str) -> str:
@@ -225,9 +244,8 @@ class Moderation:
         if not await self._store.set_room_admin(room.key, user.key, False):
             raise NotFound(f"{user.name} is not an admin of #{room.name}")
         await self._audit(actor, "deop", room, user.key)
-        await self._notice(
-            room, f"{actor} took {user.name}'s admin rights in #{room.name}", actor, user.key
-        )
+        text = f"{actor} took {user.name}'s admin rights in #{room.name}"
+        await self._notice(room, text, NoticeKind.DEOP, user.name, actor)
         return user.name
 
     async def update(
@@ -257,14 +275,18 @@ class Moderation:
                 f"{actor} set the topic of #{room.name}: {topic}"
                 if topic
                 else f"{actor} cleared the topic of #{room.name}",
-                actor,
+                NoticeKind.TOPIC,
+                by=actor,
+                detail=topic,
             )
         if private is not None:
             await self._audit(actor, "private", room, detail="on" if private else "off")
             await self._notice(
                 room,
                 f"{actor} made #{room.name} " + ("private (invite-only)" if private else "public"),
-                actor,
+                NoticeKind.PRIVATE,
+                by=actor,
+                detail="on" if private else "off",
             )
         return updated
 
@@ -281,26 +303,51 @@ class Moderation:
 
     # node events
 
-    async def _expelled(self, room: Room, user: User, actor: str, verb: str) -> None:
-        await self._events.publish(Expelled(room.key, room.name, user.key, user.name, actor, verb))
+    async def _expelled(
+        self,
+        room: Room,
+        user: User,
+        actor: str,
+        verb: str,
+        reason: str = "",
+        was_member: bool = True,
+    ) -> None:
+        await self._events.publish(
+            Expelled(room.key, room.name, user.key, user.name, actor, verb, reason, was_member)
+        )
 
-    async def _notice(self, room: Room, text: str, *names: str) -> None:
-        """A notice to the room naming `names` (display names or keys)."""
-        about = tuple(dict.fromkeys(name_key(n) for n in names))
-        await self._events.publish(RoomNotice(room.key, text, about))
+    async def _notice(
+        self,
+        room: Room,
+        text: str,
+        kind: NoticeKind = NoticeKind.TEXT,
+        user: str = "",
+        by: str = "",
+        detail: str = "",
+    ) -> None:
+        """A notice to the room; it names `user` and `by` (display names), so whoever ignores
+        either does not see it."""
+        about = tuple(dict.fromkeys(name_key(n) for n in (user, by) if n))
+        await self._events.publish(
+            RoomNotice(room.key, text, kind.value, room.name, user, by, detail, about)
+        )
 
     def _on_expelled(self, event: Expelled) -> None:
         # told whoever did it, even if ignored: it is about the user's own standing
+        kind = NoticeKind.KICK
+        if event.verb == "banned":
+            kind = NoticeKind.BAN if event.was_member else NoticeKind.BAN_ABSENT
+        why = f" ({event.reason})" if event.reason else ""
+        where = {"room": event.room, "room_name": event.room_name}
+        about = {"user": event.name, "by": event.by, "detail": event.reason, **where}
         for session in self._subs.sessions_of(event.user):
             if self._subs.is_listening(session, event.room):
-                session.notify(
-                    f"you were {event.verb} from #{event.room_name} by {event.by}", event.room
-                )
+                text = f"you were {event.verb} from #{event.room_name} by {event.by}{why}"
+                session.notify(Notice(text, kind, **about), event.room)
                 self._subs.drop(session, event.room)
+        text = f"{event.name} was {event.verb} from #{event.room_name} by {event.by}{why}"
         self._subs.notify(
-            event.room,
-            f"{event.name} was {event.verb} from #{event.room_name} by {event.by}",
-            about=(event.user, name_key(event.by)),
+            event.room, Notice(text, kind, **about), about=(event.user, name_key(event.by))
         )
 
     def _on_mute(self, event: MuteChanged) -> None:
@@ -312,14 +359,37 @@ class Moderation:
             if until
             else f"{event.name} may speak in {where} again"
         )
-        self._subs.notify(event.room, text, about=(event.user, name_key(event.by)))
+        kind = NoticeKind.MUTE if until else NoticeKind.UNMUTE
+        notice = Notice(
+            text,
+            kind,
+            room=event.room,
+            room_name=event.room_name,
+            user=event.name,
+            by=event.by,
+            detail=str(event.minutes) if until else "",
+        )
+        self._subs.notify(event.room, notice, about=(event.user, name_key(event.by)))
 
     def _on_invite(self, event: Invited) -> None:
-        self._subs.notify_user(
-            event.user,
-            f"{event.by} invited you to #{event.room_name}: /join {event.room_name}",
-            about=(name_key(event.by),),
+        text = f"{event.by} invited you to #{event.room_name}: /join {event.room_name}"
+        notice = Notice(
+            text, NoticeKind.INVITE, room=event.room, room_name=event.room_name, by=event.by
         )
+        self._subs.notify_user(event.user, notice, about=(name_key(event.by),))
 
     def _on_notice(self, event: RoomNotice) -> None:
-        self._subs.notify(event.room, event.text, about=event.about)
+        try:
+            kind = NoticeKind(event.kind)
+        except ValueError:  # a newer node's kind: its text is still right
+            kind = NoticeKind.TEXT
+        notice = Notice(
+            event.text,
+            kind,
+            room=event.room,
+            room_name=event.room_name,
+            user=event.user,
+            by=event.by,
+            detail=event.detail,
+        )
+        self._subs.notify(event.room, notice, about=event.about)

@@ -12,6 +12,7 @@ ACTIONS: dict[str, Role] = {
     "who": M,
     "me": M,
     "history": M,
+    "bans": M,
     "invite": ADM,
     "kick": ADM,
     "ban": ADM,

@@ -121,6 +121,12 @@ class Store(Protocol):
     async def create_room(self, room: Room) -> Room:
         """Insert a new room; raise Conflict if one with the same key exists."""
 
+    async def delete_room(self, key: str) -> bool:
+        """Delete the room with its memberships, admins, bans, mutes, invitations and read
+        cursors (audit entries stay; its messages stay in the log until retention removes
+        them, and are never shown in a room of the same name created later); False if
+        unknown."""
+
     async def update_room(
         self, key: str, *, topic: str | None = None, private: bool | None = None
     ) -> Room | None:
@@ -133,6 +139,12 @@ class Store(Protocol):
     async def set_room_admin(self, room_key: str, user_key: str, is_admin: bool) -> bool:
         """Grant or revoke room admin rights; True if that changed anything. NotFound if the
         room or user is unknown."""
+
+    async def list_room_admins(self, room_key: str) -> list[str]:
+        """Keys of the room's admins."""
+
+    async def list_bans(self, room_key: str) -> list[str]:
+        """Display names of the users banned from the room, sorted."""
 
     async def expel(
         self, room_key: str, user_key: str, *, banned_at: datetime | None = None

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from torbit.core.delivery import Session
+from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.events import SessionsRevoked
 from torbit.core.limits import RateLimiter
 from torbit.core.names import is_inbox, name_key
@@ -88,26 +88,33 @@ class Sessions:
         self._origins.pop(session, None)
         await self._subs.detach(session)
 
+    async def logout(self, session: Session, reason: str = "") -> None:
+        """Forget the session; its rooms are told the user left (with `reason`, if any)."""
+        name = self.name_of(session)
+        self._proofs.pop(session, None)
+        self._log_out(session, "")
+        for channel in self._subs.channels_of(session):
+            if not is_inbox(channel) and self.last_here(session, channel):
+                room = self._subs.room_name(channel)
+                text = f"{name} left #{room}" + (f" ({reason})" if reason else "")
+                notice = Notice(
+                    text, NoticeKind.QUIT, room=channel, room_name=room, user=name, detail=reason
+                )
+                self._announce_gone(channel, notice, session)
+        await self._subs.detach(session)
+
     def _log_out(self, session: Session, why: str) -> None:
         origin = self._origins.pop(session, None)
         if origin is not None:
             where = f" from {origin}" if origin else ""
             log.info("logout %s%s%s", self.name_of(session), where, why)
 
-    async def logout(self, session: Session) -> None:
-        self._proofs.pop(session, None)
-        self._log_out(session, "")
-        for channel in self._subs.channels_of(session):
-            if not is_inbox(channel) and self.last_here(session, channel):
-                self._announce_gone(channel, session)
-        await self._subs.detach(session)
-
-    def _announce_gone(self, channel: str, session: Session) -> None:
+    def _announce_gone(self, channel: str, notice: Notice, session: Session) -> None:
         """A disconnect: "left" after the grace period, unless the user is back by then."""
         if self._grace <= 0:
-            self.announce(channel, self.left_notice(session, channel), session)
+            self.announce(channel, notice, session)
             return
-        text, user = self.left_notice(session, channel), session.user_key
+        user = session.user_key
         gone = (channel, user)
         if (earlier := self._gone.pop(gone, None)) is not None:
             earlier.cancel()
@@ -115,7 +122,7 @@ class Sessions:
         def told() -> None:
             del self._gone[gone]
             if self._subs.user_sessions_in(channel, user) == 0:
-                self._tell(channel, text, user, None)
+                self._tell(channel, notice, user, None)
 
         self._gone[gone] = asyncio.get_running_loop().call_later(self._grace, told)
 
@@ -142,9 +149,14 @@ class Sessions:
             del self._proofs[session]
             self._log_out(session, f" ({event.reason})")
             session.revoke(f"{event.reason}: you are logged out")
+            name = self.name_of(session)
             for channel in self._subs.channels_of(session):
                 if not is_inbox(channel) and self.last_here(session, channel):
-                    self.announce(channel, self.left_notice(session, channel), session)
+                    # not why: that is the user's own business
+                    room = self._subs.room_name(channel)
+                    text = f"{name} left #{room}"
+                    notice = Notice(text, NoticeKind.QUIT, room=channel, room_name=room, user=name)
+                    self.announce(channel, notice, session)
             self._subs.detach_now(session)
             closed += 1
         return closed
@@ -154,9 +166,6 @@ class Sessions:
         it next starts clean)."""
         for p in self._subs.users():
             p.ignores.discard(user_key)
-
-    def left_notice(self, session: Session, channel: str) -> str:
-        return f"{self.name_of(session)} left #{self._subs.room_name(channel)}"
 
     def name_of(self, session: Session) -> str:
         p = self._subs.presence(session.user_key)

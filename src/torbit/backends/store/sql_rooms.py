@@ -105,6 +105,14 @@ class RoomModerationSql:
             await conn.execute(delete(cursors).where(cursors.c.channel == key))
         return True
 
+    async def delete_room(self, key: str) -> bool:
+        async with self._write() as conn:
+            for table in (memberships, *USER_ROOM_TABLES):
+                await conn.execute(delete(table).where(table.c.room_key == key))
+            await conn.execute(delete(cursors).where(cursors.c.channel == key))
+            result = await conn.execute(delete(rooms).where(rooms.c.key == key))
+        return bool(result.rowcount > 0)
+
     async def update_room(
         self, key: str, *, topic: str | None = None, private: bool | None = None
     ) -> Room | None:
@@ -154,6 +162,21 @@ class RoomModerationSql:
         return await self._changed(
             insert.on_conflict_do_nothing(), f"no room {room_key!r} or no user {user_key!r}"
         )
+
+    async def list_room_admins(self, room_key: str) -> list[str]:
+        query = select(room_admins.c.user_key).where(room_admins.c.room_key == room_key)
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def list_bans(self, room_key: str) -> list[str]:
+        query = (
+            select(users.c.name)
+            .join(room_bans, room_bans.c.user_key == users.c.key)
+            .where(room_bans.c.room_key == room_key)
+            .order_by(users.c.key)
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
 
     async def expel(
         self, room_key: str, user_key: str, *, banned_at: datetime | None = None

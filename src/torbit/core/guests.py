@@ -1,0 +1,135 @@
+"""Guests: people on the IRC door without an account (`irc.guests = true`).
+
+A guest is an account that lives as long as its connection. It is created when the guest
+registers, under the nick, with a password hash no password matches (`GUEST_PASSWORD_HASH`),
+so the store keeps nicks unique across every door and node, and every rule applies to a
+guest as to anyone: room bans, kicks, mutes, ignores, invitations, rate limits. It is deleted
+with everything it holds when the connection ends; a room it leaves without owner and members
+goes too (membership.py).
+
+What sets guests apart, each rule where it is checked:
+- a guest never owns a room: one it creates has no owner and the guest as its first admin,
+  as on IRC, where a channel's creator is its operator (membership.py; moderation.py lets the
+  admins of an ownerless room act as its owner);
+- a guest writes privately to other guests, and to an account only once that account wrote
+  to the guest (messaging.py);
+- a guest may take another free name (`rename`); an account's name is its nick for good;
+- a private room admits a guest as anyone else: only by invitation of its admins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from torbit.core.delivery import Notice, NoticeKind, Session
+from torbit.core.membership import Membership
+from torbit.core.models import GUEST_PASSWORD_HASH, User
+from torbit.core.mutes import Mutes
+from torbit.core.names import check_name, is_inbox, name_key
+from torbit.core.ports import Store
+from torbit.core.sessions import Proof, Sessions
+from torbit.core.subscriptions import Subscriptions
+from torbit.errors import Forbidden
+
+log = logging.getLogger("torbit.guests")
+
+# Names no guest may take: they would pass for the server or its staff.
+RESERVED_NAMES = frozenset(
+    {"admin", "administrator", "chanserv", "guest", "irc", "nickserv", "operator",
+     "root", "server", "services", "system", "torbit"}
+)  # fmt: skip
+
+
+class Guests:
+    def __init__(
+        self,
+        store: Store,
+        subscriptions: Subscriptions,
+        sessions: Sessions,
+        membership: Membership,
+        mutes: Mutes,
+        *,
+        reserved: Iterable[str] = (),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._subs = subscriptions
+        self._sessions = sessions
+        self._membership = membership
+        self._mutes = mutes
+        self.reserved = RESERVED_NAMES | {name_key(n) for n in reserved}
+        self._now = now
+
+    def check_nick(self, nick: str) -> str:
+        """The nick's key, if a guest may ask for it; InvalidInput or Forbidden saying why
+        not (a name taken by an account or another guest is Conflict, from `admit`)."""
+        key = check_name(nick, "nick")
+        if key in self.reserved:
+            raise Forbidden(f"{nick} is a reserved name")
+        return key
+
+    async def admit(self, nick: str) -> User:
+        """The guest's account; Conflict if the name is taken (by an account or a guest)."""
+        self.check_nick(nick)
+        user = User(name=nick, password_hash=GUEST_PASSWORD_HASH, created_at=self._now())
+        return await self._store.create_user(user)
+
+    async def release(self, name: str) -> None:
+        """Delete the guest with all it holds, and the rooms that leaves empty and ownerless.
+        Call once its session has logged out."""
+        key = name_key(name)
+        user = await self._store.get_user(key)
+        if user is None or not user.is_guest:
+            return
+        rooms = await self._store.rooms_of(key)
+        await self._store.delete_user(key)
+        for room in rooms:
+            await self._membership.delete_if_vacant(room)
+
+    async def rename(self, session: Session, old: str, new: str) -> str:
+        """Give a logged-in guest's session another name: its memberships, admin rights,
+        invitations and mutes move to it, its rooms are told, the old name is freed. Conflict
+        if the name is taken. Ignores of the old name do not follow it (as on IRC)."""
+        user = await self.admit(new)
+        old_key = name_key(old)
+        try:
+            for room in await self._store.rooms_of(old_key):
+                await self._store.add_member(room, user.key)
+                if (await self._store.standing(room, old_key)).admin:
+                    await self._store.set_room_admin(room, user.key, True)
+            for room in await self._store.invited_rooms(old_key):
+                await self._store.add_invite(room, user.key, self._now())
+            now = self._now()
+            for mute in await self._store.active_mutes(now):
+                if mute.user_key == old_key:
+                    await self._store.set_mute(mute.room_key, user.key, mute.until)
+                    self._mutes.set(mute.room_key, user.key, mute.until)
+        except BaseException:
+            await self._store.delete_user(user.key)
+            raise
+        rooms = [c for c in self._subs.channels_of(session) if not is_inbox(c)]
+        for room in rooms:
+            if self._sessions.last_here(session, room):
+                text = f"{old} is now known as {user.name}"
+                notice = Notice(text, NoticeKind.NICK, room=room, user=old, detail=user.name)
+                self._sessions.announce(room, notice, session)
+        await self._subs.detach(session)
+        session.user_key = user.key
+        await self._sessions.login(session, user.name, Proof(user.credential))
+        for room in rooms:
+            await self._subs.listen(session, room)
+        await self.release(old)
+        return user.name
+
+    async def sweep(self) -> int:
+        """Delete guests left over from a node that stopped without saying goodbye (a crash):
+        call at start on a single-node deployment, where no other node can have live guests.
+        The number deleted."""
+        left = [u for u in await self._store.list_users() if u.is_guest]
+        for user in left:
+            await self.release(user.name)
+        if left:
+            log.info("deleted %d guest(s) left over from the last run", len(left))
+        return len(left)

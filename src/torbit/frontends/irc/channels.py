@@ -1,0 +1,311 @@
+"""Channel commands: JOIN, PART, TOPIC, NAMES, LIST, KICK and INVITE, each a call of the
+membership or moderation service with the core's answer turned into IRC's numerics. A JOIN
+is answered as IRC servers do (JOIN, topic, names) before the room's recent history, which
+comes in a chathistory batch with each message's time; what others do in the room arrives
+as the core's notices (render.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+
+from torbit.core.models import Room
+from torbit.core.names import name_key
+from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound, TorbitError
+from torbit.frontends.irc import numerics as n
+from torbit.frontends.irc.render import channel_name, prefix, room_name
+from torbit.frontends.irc.session import IrcSession
+from torbit.protocol.irc import MAX_BODY_BYTES, Message
+
+OP_NEEDED = "You're not channel operator"
+
+
+def in_room(session: IrcSession, key: str) -> Room | None:
+    """The room, if this session is in it (a kick may have ended that from elsewhere)."""
+    room = session.rooms.get(key)
+    if room is not None and not session.core.subscriptions.is_listening(session, key):
+        session.rooms.pop(key, None)
+        return None
+    return room
+
+
+async def find_room(session: IrcSession, name: str) -> Room:
+    """The room, if the client may see it; NotFound if not. Waits for clients leaving it to
+    be gone first, so a room left empty is seen as gone, as on IRC."""
+    await session.server.settled(name_key(name))
+    return await session.core.membership.visible_room(session.nick, name)
+
+
+async def not_in_room(session: IrcSession, channel: str) -> None:
+    """ERR_NOTONCHANNEL for a room the client may see, else ERR_NOSUCHCHANNEL."""
+    name = room_name(channel)
+    try:
+        if name is None:
+            raise NotFound(channel)
+        await find_room(session, name)
+    except NotFound:
+        session.reply(n.ERR_NOSUCHCHANNEL, channel[:64], "No such channel")
+        return
+    session.reply(n.ERR_NOTONCHANNEL, channel, "You're not on that channel")
+
+
+async def no_such_nick_or(session: IrcSession, nick: str, code: int, *params: str) -> None:
+    """`code` if the nick is a user, else ERR_NOSUCHNICK."""
+    try:
+        exists = await session.core.accounts.exists(nick)
+    except InvalidInput:
+        exists = False
+    if exists:
+        session.reply(code, *params)
+    else:
+        session.reply(n.ERR_NOSUCHNICK, nick[:64], "No such nick/channel")
+
+
+# JOIN and PART
+
+
+def join(session: IrcSession, msg: Message) -> Awaitable[None]:
+    if msg.params[0] == "0":
+        return _part_all(session)
+    return _join_all(session, [c for c in msg.params[0].split(",") if c])
+
+
+async def _join_all(session: IrcSession, channels: list[str]) -> None:
+    for channel in channels:
+        await join_one(session, channel)
+
+
+async def join_one(session: IrcSession, channel: str) -> None:
+    name = room_name(channel)
+    if name is None:
+        session.reply(n.ERR_NOSUCHCHANNEL, channel[:64], "No such channel")
+        return
+    key = name_key(name)
+    if in_room(session, key) is not None:
+        return
+    await session.server.settled(key)
+    started = datetime.now(UTC)
+    session.hold(key)
+    try:
+        room = await session.core.membership.join(session, name)
+    except BaseException as e:
+        session.unhold(key, None)
+        if isinstance(e, NotFound):  # a private room the client was not invited to
+            session.reply(n.ERR_INVITEONLYCHAN, channel, "Cannot join channel (+i)")
+        elif isinstance(e, Forbidden) and "banned" in e.message:
+            session.reply(n.ERR_BANNEDFROMCHAN, channel, "Cannot join channel (+b)")
+        elif isinstance(e, Forbidden):
+            session.reply(n.ERR_TOOMANYCHANNELS, channel, e.message)
+        elif isinstance(e, TorbitError):
+            session.server_notice(f"Cannot join {channel}: {e.message}")
+        else:
+            raise
+        return
+    session.rooms[key] = room
+    session.send(Message("JOIN", (channel_name(room.name),), session.mask))
+    if room.topic:
+        session.reply(n.RPL_TOPIC, channel_name(room.name), room.topic)
+    await send_names(session, room)
+    session.unhold(key, started)
+
+
+def part(session: IrcSession, msg: Message) -> Awaitable[None]:
+    reason = msg.params[1][:200] if len(msg.params) > 1 else ""
+    return _part(session, [c for c in msg.params[0].split(",") if c], reason)
+
+
+async def _part_all(session: IrcSession) -> None:
+    await _part(session, [channel_name(r.name) for r in session.rooms.values()], "")
+
+
+async def _part(session: IrcSession, channels: list[str], reason: str) -> None:
+    core = session.core
+    for channel in channels:
+        name = room_name(channel)
+        room = in_room(session, name_key(name)) if name else None
+        if room is None:
+            await not_in_room(session, channel)
+            continue
+        session.rooms.pop(room.key, None)
+        try:
+            await core.membership.leave(session.nick, room.name, reason)
+        except Conflict:  # in the room, no longer a member (removed elsewhere): just go
+            await core.membership.stop_listening(session, room.key, reason)
+        line = Message(
+            "PART",
+            (channel_name(room.name), reason) if reason else (channel_name(room.name),),
+            session.mask,
+        )
+        session.send(line)
+        for other in session.server.clients_of(session.user_key):
+            if other is not session and other.rooms.pop(room.key, None) is not None:
+                other.send(line)
+
+
+# TOPIC, NAMES, LIST
+
+
+async def topic(session: IrcSession, msg: Message) -> None:
+    channel = msg.params[0]
+    name = room_name(channel)
+    if len(msg.params) == 1:
+        try:
+            if name is None:
+                raise NotFound(channel)
+            room = await find_room(session, name)
+        except NotFound:
+            session.reply(n.ERR_NOSUCHCHANNEL, channel[:64], "No such channel")
+            return
+        if room.topic:
+            session.reply(n.RPL_TOPIC, channel_name(room.name), room.topic)
+        else:
+            session.reply(n.RPL_NOTOPIC, channel_name(room.name), "No topic is set")
+        return
+    joined = in_room(session, name_key(name)) if name else None
+    if joined is None:
+        await not_in_room(session, channel)
+        return
+    room = joined
+    try:
+        session.rooms[room.key] = await session.core.moderation.update(
+            session.nick, room.name, topic=msg.params[1]
+        )
+    except Forbidden:
+        session.reply(n.ERR_CHANOPRIVSNEEDED, channel_name(room.name), OP_NEEDED)
+
+
+async def names(session: IrcSession, msg: Message) -> None:
+    if not msg.params:
+        session.reply(n.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+        return
+    channels = [c for c in msg.params[0].split(",") if c][:8]
+    one = len(channels) == 1
+    for channel in channels:
+        name = room_name(channel)
+        try:
+            if name is None:
+                raise NotFound(channel)
+            room = await find_room(session, name)
+        except NotFound:
+            continue
+        await send_names(session, room, end=one)
+        if one:
+            return
+    # one RPL_ENDOFNAMES for the whole list (RFC 2812 3.2.5), or for a room not shown
+    session.reply(n.RPL_ENDOFNAMES, msg.params[0][:200] or "*", "End of /NAMES list")
+
+
+async def send_names(session: IrcSession, room: Room, *, end: bool = True) -> None:
+    """RPL_NAMREPLY lines of everyone in the room, on every door, then RPL_ENDOFNAMES."""
+    membership = session.core.membership
+    roles = await membership.roles(room)
+    multi = "multi-prefix" in session.caps
+    full = "userhost-in-names" in session.caps
+    channel = channel_name(room.name)
+    entries = [
+        prefix(roles.get(name_key(name)), multi)
+        + (session.server.mask_of(name) if full else session.server.nick_of(name))
+        for name in membership.online(room.key)
+    ]
+    head = f":{session.server.options.server_name} 353 {session.nick} = {channel} :"
+    budget = MAX_BODY_BYTES - len(head.encode()) - 2
+    line: list[str] = []
+    used = 0
+    for entry in entries:
+        size = len(entry.encode()) + 1
+        if line and used + size > budget:
+            session.reply(n.RPL_NAMREPLY, "@" if room.private else "=", channel, " ".join(line))
+            line, used = [], 0
+        line.append(entry)
+        used += size
+    if line:
+        session.reply(n.RPL_NAMREPLY, "@" if room.private else "=", channel, " ".join(line))
+    if end:
+        session.reply(n.RPL_ENDOFNAMES, channel, "End of /NAMES list")
+
+
+LIST_PAGES = 50  # pages of rooms one LIST walks at most
+
+
+async def list_(session: IrcSession, msg: Message) -> None:
+    wanted: set[str] | None = None
+    low, high = -1, 1 << 30
+    for arg in msg.params[:1]:
+        for item in arg.split(","):
+            if item[:1] == ">" and item[1:].isdigit():
+                low = int(item[1:])
+            elif item[:1] == "<" and item[1:].isdigit():
+                high = int(item[1:])
+            elif room_name(item) is not None:
+                wanted = (wanted or set()) | {name_key(item[1:])}
+    session.reply(n.RPL_LISTSTART, "Channel", "Users  Name")
+    after: str | None = None
+    for _ in range(LIST_PAGES):  # bounded work per LIST; the output is bounded by the writer
+        page = await session.core.membership.rooms(session.nick, after=after)
+        for info in page.rooms:
+            if (wanted is None or info.room.key in wanted) and low < info.online < high:
+                modes = "[+int] " if info.room.private else "[+nt] "
+                topic = modes + info.room.topic
+                session.reply(n.RPL_LIST, channel_name(info.room.name), str(info.online), topic)
+        after = page.next_after
+        if after is None:
+            break
+    session.reply(n.RPL_LISTEND, "End of /LIST")
+
+
+# KICK and INVITE
+
+
+async def kick(session: IrcSession, msg: Message) -> None:
+    channel = msg.params[0]
+    reason = msg.params[2][:255] if len(msg.params) > 2 else ""
+    name = room_name(channel)
+    room = in_room(session, name_key(name)) if name else None
+    if room is None:
+        await not_in_room(session, channel)
+        return
+    for target in [t for t in msg.params[1].split(",") if t][:4]:
+        try:
+            await session.core.moderation.kick(session.nick, room.name, target, reason)
+        except Forbidden as e:
+            session.reply(
+                n.ERR_CHANOPRIVSNEEDED, channel_name(room.name), f"{OP_NEEDED}: {e.message}"
+            )
+        except (NotFound, InvalidInput):
+            await no_such_nick_or(
+                session,
+                target,
+                n.ERR_USERNOTINCHANNEL,
+                target,
+                channel_name(room.name),
+                "They aren't on that channel",
+            )
+
+
+async def invite(session: IrcSession, msg: Message) -> None:
+    if len(msg.params) < 2:
+        session.reply(n.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+        return
+    nick, channel = msg.params[0], msg.params[1]
+    name = room_name(channel)
+    room = in_room(session, name_key(name)) if name else None
+    if room is None:
+        await not_in_room(session, channel)
+        return
+    try:
+        invited = await session.core.moderation.invite(session.nick, room.name, nick)
+    except Forbidden as e:
+        session.reply(n.ERR_CHANOPRIVSNEEDED, channel_name(room.name), f"{OP_NEEDED}: {e.message}")
+        return
+    except Conflict as e:
+        if "banned" in e.message:
+            session.reply(n.ERR_BANNEDFROMCHAN, channel_name(room.name), e.message)
+        else:
+            session.reply(
+                n.ERR_USERONCHANNEL, nick, channel_name(room.name), "is already on channel"
+            )
+        return
+    except (NotFound, InvalidInput):
+        session.reply(n.ERR_NOSUCHNICK, nick[:64], "No such nick/channel")
+        return
+    session.reply(n.RPL_INVITING, invited, channel_name(room.name))

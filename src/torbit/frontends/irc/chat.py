@@ -1,0 +1,197 @@
+"""PRIVMSG and NOTICE: to a channel, a message to the room, sent as on every door (cleaned,
+size-checked, the profanity filter, mutes, rate limits); to a nick, a torbit private message.
+Over a rate limit a client is slowed down (fakelag: its next commands wait) and, if it keeps
+on, told which message was dropped: never dropped silently. mIRC formatting is removed, so
+other doors show plain text; a CTCP ACTION (/me) is an action, other CTCP is not carried."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Final
+
+from torbit.core.models import MessageKind
+from torbit.core.names import is_valid_name, name_key
+from torbit.errors import Forbidden, NotFound, RateLimited, TorbitError
+from torbit.frontends.irc import numerics as n
+from torbit.frontends.irc.channels import find_room
+from torbit.frontends.irc.render import strip_formatting
+from torbit.frontends.irc.session import IrcSession
+from torbit.protocol.irc import Message
+
+FAKELAG_STEP: Final = 0.25  # seconds a client waits before a message over the limit is retried
+FAKELAG_MAX: Final = 10.0  # after this long the message is dropped, and the client told
+MAX_TARGETS: Final = 4  # TARGMAX
+
+
+def privmsg(session: IrcSession, msg: Message) -> Awaitable[None] | None:
+    return _send(session, msg, notice=False)
+
+
+def notice(session: IrcSession, msg: Message) -> Awaitable[None] | None:
+    return _send(session, msg, notice=True)
+
+
+def tagmsg(session: IrcSession, msg: Message) -> None:
+    """Client-only tags are not carried (CLIENTTAGDENY=*), so a TAGMSG has nothing to say."""
+
+
+def _send(session: IrcSession, msg: Message, *, notice: bool) -> Awaitable[None] | None:
+    command = "NOTICE" if notice else "PRIVMSG"
+    if not msg.params or not msg.params[0]:
+        session.reply(n.ERR_NORECIPIENT, f"No recipient given ({command})")
+        return None
+    if len(msg.params) < 2 or not msg.params[1]:
+        session.reply(n.ERR_NOTEXTTOSEND, "No text to send")
+        return None
+    text = msg.params[1]
+    kind = MessageKind.NOTICE if notice else MessageKind.TEXT
+    if text.startswith("\x01"):
+        ctcp, _, rest = text.strip("\x01").partition(" ")
+        if ctcp.upper() != "ACTION" or notice:
+            if not notice:
+                session.server_notice(f"CTCP {ctcp[:20]} is not carried here")
+            return None
+        kind, text = MessageKind.ACTION, rest
+    text = strip_formatting(text)
+    if not text.strip():
+        session.reply(n.ERR_NOTEXTTOSEND, "No text to send")
+        return None
+    targets = list(dict.fromkeys(t for t in msg.params[0].split(",") if t))[:MAX_TARGETS]
+    if any(_too_long(session, command, t, msg.params[1]) for t in targets):
+        if not notice:
+            session.reply(
+                n.ERR_INPUTTOOLONG, "Input line was too long: it would not fit as relayed"
+            )
+        return None
+    return _deliver(session, targets, text, kind, notice)
+
+
+def _too_long(session: IrcSession, command: str, target: str, text: str) -> bool:
+    """Whether the message, as an IRC reader gets it (with the sender's full mask), would pass
+    the 512-byte line: it is refused with ERR_INPUTTOOLONG rather than cut or split."""
+    try:
+        Message(command, (target, text), session.mask).encode()
+    except ValueError:
+        return True
+    return False
+
+
+async def _deliver(
+    session: IrcSession, targets: list[str], text: str, kind: MessageKind, notice: bool
+) -> None:
+    for target in targets:
+        if target.startswith("#"):
+            await _to_room(session, target, text, kind, notice)
+        else:
+            await _to_user(session, target, text, kind, notice)
+
+
+async def _to_room(
+    session: IrcSession, target: str, text: str, kind: MessageKind, notice: bool
+) -> None:
+    """RFC 2812 3.3.2: errors are never sent in reply to a NOTICE; being dropped over a rate
+    limit is still said, in a NOTICE from the server."""
+
+    def error(code: int, *params: str) -> None:
+        if not notice:
+            session.reply(code, *params)
+
+    core = session.core
+    key = name_key(target[1:])
+    room = session.rooms.get(key)
+    if room is None or not core.subscriptions.is_listening(session, key):
+        if room is not None:  # left through another door or session: the client is told
+            session.rooms.pop(key, None)
+            session.send(Message("PART", (target, "left elsewhere"), session.mask))
+        try:
+            if not is_valid_name(target[1:]):
+                raise NotFound(target)
+            await find_room(session, target[1:])
+        except NotFound:
+            error(n.ERR_NOSUCHCHANNEL, target[:64], "No such channel")
+            return
+        error(n.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel: join it first")
+        return
+    messaging = core.messaging
+    try:
+        prepared = messaging.prepare_text(text)
+    except TorbitError as e:
+        error(n.ERR_CANNOTSENDTOCHAN, target, f"Cannot send to channel: {e.message}")
+        return
+    session.expect_echo(key, 1)
+    waited = 0.0
+    try:
+        while True:
+            _, dropped = await messaging.send_while_listening(session.nick, room, [prepared], kind)
+            if not dropped:
+                break
+            if waited >= FAKELAG_MAX:
+                session.cancel_echo(key, 1)
+                why = "Slow down: over the rate limit, your message was dropped"
+                error(n.ERR_CANNOTSENDTOCHAN, target, why)
+                if notice:
+                    session.server_notice(f"{target}: {why}")
+                return
+            await asyncio.sleep(FAKELAG_STEP)
+            waited += FAKELAG_STEP
+    except TorbitError as e:
+        session.cancel_echo(key, 1)
+        if isinstance(e, Forbidden):
+            error(n.ERR_CANNOTSENDTOCHAN, target, f"Cannot send to channel: {e.message}")
+            return
+        raise
+    session.server.metrics.messages_in.labels(session.door).inc()
+
+
+async def _to_user(
+    session: IrcSession, target: str, text: str, kind: MessageKind, notice: bool
+) -> None:
+    core = session.core
+    if not is_valid_name(target):
+        if not notice:
+            session.reply(n.ERR_NOSUCHNICK, target[:64], "No such nick/channel")
+        return
+    if kind is MessageKind.ACTION:
+        text = "/me " + text  # a private message has no kind of its own: read back as ACTION
+    mine = name_key(target) == session.user_key
+    inbox = session.inbox()
+    if not mine:
+        session.expect_echo(inbox, 1)
+    waited = 0.0
+    try:
+        while True:
+            try:
+                await core.messaging.send_private(session.nick, target, text)
+                break
+            except RateLimited as e:
+                if waited >= FAKELAG_MAX:
+                    raise
+                pause = min(max(e.retry_after, FAKELAG_STEP), FAKELAG_MAX)
+                await asyncio.sleep(pause)
+                waited += pause
+    except NotFound:
+        _uncount(session, inbox, mine)
+        if not notice:
+            session.reply(n.ERR_NOSUCHNICK, target, "No such nick/channel")
+        return
+    except Forbidden as e:
+        _uncount(session, inbox, mine)
+        if not notice:
+            session.reply(n.ERR_NONONREG, target, e.message)
+        return
+    except TorbitError as e:
+        _uncount(session, inbox, mine)
+        if not notice or isinstance(e, RateLimited):
+            session.server_notice(f"Message to {target} not sent: {e.message}")
+        return
+    session.server.metrics.messages_in.labels(session.door).inc()
+    if not notice:
+        away = next((s.away for s in session.server.clients_of(name_key(target)) if s.away), None)
+        if away:
+            session.reply(n.RPL_AWAY, target, away)
+
+
+def _uncount(session: IrcSession, inbox: str, mine: bool) -> None:
+    if not mine:
+        session.cancel_echo(inbox, 1)

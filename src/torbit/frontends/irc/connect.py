@@ -1,0 +1,316 @@
+"""Commands of a connection as such: registering (the steps of registration.py carried out
+against the accounts and guests services), the welcome burst with RPL_ISUPPORT, MOTD and
+LUSERS, PING/PONG, QUIT, and what NICK, USER, PASS, CAP, AUTHENTICATE and REGISTER mean once
+a client is registered."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+
+from torbit.core.names import MAX_NAME_LENGTH, name_key
+from torbit.core.sessions import Proof
+from torbit.errors import (
+    AuthenticationFailed,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    RateLimited,
+    ServiceUnavailable,
+)
+from torbit.frontends.irc import numerics as n
+from torbit.frontends.irc import registration as reg
+from torbit.frontends.irc.session import IrcSession
+from torbit.protocol.irc import Message
+from torbit.protocol.irc_replies import isupport
+
+log = logging.getLogger("torbit.irc")
+
+CHANNEL_MODES = "binost"  # RPL_MYINFO: what MODE #room shows and takes
+USER_MODES = "i"
+
+
+def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
+    options = session.server.options
+    return {
+        "AWAYLEN": "200",
+        "CASEMAPPING": "ascii",
+        "CHANLIMIT": f"#:{options.rooms_per_user or 1000}",
+        "CHANMODES": "b,,,inst",
+        "CHANNELLEN": str(MAX_NAME_LENGTH + 1),
+        "CHANTYPES": "#",
+        "CHATHISTORY": "100",
+        "CLIENTTAGDENY": "*",
+        "ELIST": "U",
+        "KICKLEN": "255",
+        "MAXLIST": "b:1000",
+        "MODES": "4",
+        "MSGREFTYPES": "msgid,timestamp",
+        "NETWORK": options.server_name,
+        "NICKLEN": str(MAX_NAME_LENGTH),
+        "PREFIX": "(qo)~@",
+        "SAFELIST": None,
+        "SILENCE": "1000",
+        "TARGMAX": "JOIN:,KICK:1,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1",
+        "TOPICLEN": "390",
+        "USERLEN": str(MAX_NAME_LENGTH),
+    }
+
+
+# registration
+
+
+def register(session: IrcSession, msg: Message) -> Awaitable[None] | None:
+    """NICK, USER, PASS, CAP, AUTHENTICATE, REGISTER before the client is registered."""
+    assert session.registration is not None
+    return carry_out(session, session.registration.receive(msg))
+
+
+def carry_out(session: IrcSession, steps: list[reg.Step]) -> Awaitable[None] | None:
+    """Send what needs no I/O; the rest is work for the session to await, in order."""
+    for i, step in enumerate(steps):
+        if isinstance(step, reg.Send):
+            session.send(step.message)
+        elif isinstance(step, reg.Close):
+            session.close(step.reason)
+            return None
+        else:
+            return _carry_out_async(session, steps[i:])
+    return None
+
+
+async def _carry_out_async(session: IrcSession, steps: list[reg.Step]) -> None:
+    while steps:
+        step, *steps = steps
+        if session.closed:
+            return
+        if isinstance(step, reg.CheckPassword):
+            steps = [*await _check_password(session, step), *steps]
+        elif isinstance(step, reg.CreateAccount):
+            steps = [*await _create_account(session, step), *steps]
+        elif isinstance(step, reg.Complete):
+            steps = [*await _complete(session, step), *steps]
+        elif (work := carry_out(session, [step])) is not None:
+            await work
+
+
+async def _check_password(session: IrcSession, step: reg.CheckPassword) -> list[reg.Step]:
+    machine = session.registration
+    assert machine is not None
+    try:
+        user = await session.core.accounts.authenticate(step.name, step.password, session.ip)
+    except (AuthenticationFailed, RateLimited, ServiceUnavailable) as e:
+        log.info("IRC login failed for %r from %s: %s", step.name[:40], session.ip, e.message)
+        return machine.auth_failed(e.message)
+    session.proof = Proof(user.credential)
+    return machine.authenticated(user.name)
+
+
+async def _create_account(session: IrcSession, step: reg.CreateAccount) -> list[reg.Step]:
+    machine = session.registration
+    assert machine is not None
+    try:
+        user = await session.core.accounts.register(step.name, step.password, client=session.ip)
+    except Conflict:
+        return machine.register_failed("ACCOUNT_EXISTS", step.name, "that name is taken")
+    except Forbidden as e:
+        return machine.register_failed("DISALLOWED", step.name, e.message)
+    except InvalidInput as e:
+        code = "WEAK_PASSWORD" if "password" in e.message else "BAD_ACCOUNT_NAME"
+        return machine.register_failed(code, step.name, e.message)
+    except (RateLimited, ServiceUnavailable) as e:
+        return machine.register_failed("TEMPORARILY_UNAVAILABLE", step.name, e.message)
+    session.proof = Proof(user.credential)
+    log.info("registered %s over IRC from %s", user.name, session.ip)
+    return machine.account_created(user.name)
+
+
+async def _complete(session: IrcSession, step: reg.Complete) -> list[reg.Step]:
+    machine = session.registration
+    assert machine is not None
+    core = session.core
+    name = step.nick
+    if step.account is None:
+        try:
+            core.guests.check_nick(step.nick)
+        except (InvalidInput, Forbidden) as e:
+            return machine.nick_refused(e.message)
+        await session.server.nick_free(name_key(step.nick))
+        try:
+            guest = await core.guests.admit(step.nick)
+        except Conflict:
+            return machine.nick_in_use()
+        name = guest.name
+        session.proof = Proof(guest.credential)
+        if session.closed:  # gone while admitted: nobody will log it out
+            await core.guests.release(name)
+            return []
+    session.became(name, step.account, step.username, step.realname)
+    if session.proof is None:  # no path completes without one; never log in unproven
+        session.close("registration incomplete")
+        return []
+    try:
+        await core.sessions.login(session, name, session.proof, f"irc {session.ip}")
+    except AuthenticationFailed as e:  # revoked between the check and now
+        session.server_notice(e.message)
+        session.close("login revoked")
+        return []
+    except ServiceUnavailable as e:
+        session.server_notice(f"{e.message}; please try again later")
+        session.close("unavailable at registration")
+        return []
+    if session.closed:  # gone while logging in: its logout may have run first
+        await core.sessions.logout(session)
+        return []
+    welcome(session)
+    return []
+
+
+def welcome(session: IrcSession) -> None:
+    options = session.server.options
+    nick = session.nick
+    session.reply(
+        n.RPL_WELCOME, f"Welcome to the {options.server_name} IRC network, {session.mask}"
+    )
+    session.reply(
+        n.RPL_YOURHOST, f"Your host is {options.server_name}, running version {options.version}"
+    )
+    session.reply(n.RPL_CREATED, f"This server was created {options.started:%Y-%m-%d %H:%M:%S UTC}")
+    session.reply(
+        n.RPL_MYINFO, options.server_name, options.version, USER_MODES, CHANNEL_MODES, "bo"
+    )
+    for line in isupport(options.server_name, nick, isupport_tokens(session)):
+        session.send(line)
+    lusers(session, Message("LUSERS"))
+    motd(session, Message("MOTD"))
+    if session.account is None:
+        session.server_notice(
+            "You are a guest: your nick is yours until you disconnect. "
+            "Log in with SASL to use your account."
+        )
+
+
+def lusers(session: IrcSession, msg: Message) -> None:
+    users = sum(1 for _ in session.core.subscriptions.users())
+    server = session.server
+    # 265/266 without their optional counts: the peak is said in words only, as it covers
+    # this node since it started, not what a client could check
+    server.peak_users = peak = max(server.peak_users, users)
+    session.reply(n.RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 servers")
+    session.reply(n.RPL_LUSEROP, "0", "operator(s) online")
+    session.reply(n.RPL_LUSERUNKNOWN, str(session.server.unregistered()), "unknown connection(s)")
+    session.reply(n.RPL_LUSERME, f"I have {users} clients and 0 servers")
+    session.reply(n.RPL_LOCALUSERS, f"Current local users {users}, max {peak}")
+    session.reply(n.RPL_GLOBALUSERS, f"Current global users {users}, max {peak}")
+
+
+def motd(session: IrcSession, msg: Message) -> None:
+    options = session.server.options
+    lines = options.motd.replace("\\n", "\n").splitlines()
+    if not lines:
+        session.reply(n.ERR_NOMOTD, "MOTD File is missing")
+        return
+    session.reply(n.RPL_MOTDSTART, f"- {options.server_name} Message of the day - ")
+    for line in lines:
+        session.reply(n.RPL_MOTD, f"- {line[:400]}")
+    session.reply(n.RPL_ENDOFMOTD, "End of /MOTD command.")
+
+
+# liveness and leaving
+
+
+def ping(session: IrcSession, msg: Message) -> None:
+    server = session.server.options.server_name
+    session.send(Message("PONG", (server, msg.params[0]), server))
+
+
+def pong(session: IrcSession, msg: Message) -> None:
+    pass  # any input counts as a sign of life
+
+
+def quit_(session: IrcSession, msg: Message) -> None:
+    reason = msg.params[0][:200] if msg.params else ""
+    session.quit_reason = reason or "Client Quit"
+    session.close(f"Quit: {reason}" if reason else "Client Quit")
+
+
+# registration commands once registered
+
+
+def nick(session: IrcSession, msg: Message) -> Awaitable[None] | None:
+    if not msg.params or not msg.params[0]:
+        session.reply(n.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return None
+    new = msg.params[0]
+    if new == session.nick:
+        return None
+    if session.account is not None:
+        session.reply(
+            n.ERR_NONICKCHANGE, new[:64], "Your nick is your account name: it cannot change"
+        )
+        return None
+    if not reg.valid_nick(new):
+        session.reply(n.ERR_ERRONEUSNICKNAME, new[:64], "Erroneous nickname")
+        return None
+    if name_key(new) == session.user_key:
+        _change_case(session, new)
+        return None
+    return _rename(session, new)
+
+
+def _change_case(session: IrcSession, new: str) -> None:
+    """The same name in other letters' case: only how IRC clients here show it changes (the
+    guest's account keeps its name), so they are the ones told."""
+    line = Message("NICK", (new,), session.mask)
+    session.renamed(new)
+    told = {id(session)}
+    session.send(line)
+    subs = session.core.subscriptions
+    for key in session.rooms:
+        for listener in subs.listeners(key):
+            if isinstance(listener, IrcSession) and id(listener) not in told:
+                told.add(id(listener))
+                listener.send(line)
+
+
+async def _rename(session: IrcSession, new: str) -> None:
+    old_mask = session.mask
+    try:
+        session.core.guests.check_nick(new)
+        if name_key(new) != session.user_key:
+            await session.server.nick_free(name_key(new))
+        name = await session.core.guests.rename(session, session.nick, new)
+    except Conflict:
+        session.reply(n.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
+        return
+    except (InvalidInput, Forbidden) as e:
+        session.reply(n.ERR_ERRONEUSNICKNAME, new, e.message)
+        return
+    session.server.renamed(session, name)
+    session.send(Message("NICK", (name,), old_mask))
+
+
+def already_registered(session: IrcSession, msg: Message) -> None:
+    session.reply(n.ERR_ALREADYREGISTERED, "You may not reregister")
+
+
+def cap(session: IrcSession, msg: Message) -> None:
+    for line in session.caps.handle(msg, session.nick, True):
+        session.send(line)
+
+
+def authenticate(session: IrcSession, msg: Message) -> None:
+    if session.account is not None:
+        session.reply(n.ERR_SASLALREADY, "You have already authenticated using SASL")
+    else:
+        session.reply(
+            n.ERR_SASLFAIL, "SASL authentication failed: log in before registering, or reconnect"
+        )
+
+
+def register_command(session: IrcSession, msg: Message) -> None:
+    name = msg.params[0] if msg.params else "*"
+    code = "ALREADY_AUTHENTICATED" if session.account else "DISALLOWED"
+    session.fail(
+        "REGISTER", code, name[:64] or "*", "register before your connection is registered"
+    )

@@ -1,0 +1,39 @@
+"""What the IRC door is given by app.py: the core services it uses and its options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from torbit.core.accounts import Accounts
+from torbit.core.guests import Guests
+from torbit.core.ignores import Ignores
+from torbit.core.membership import Membership
+from torbit.core.messaging import Messaging
+from torbit.core.moderation import Moderation
+from torbit.core.sessions import Sessions
+from torbit.core.subscriptions import Subscriptions
+
+
+@dataclass(frozen=True, slots=True)
+class IrcCore:
+    accounts: Accounts
+    guests: Guests
+    sessions: Sessions
+    membership: Membership
+    messaging: Messaging
+    ignores: Ignores
+    moderation: Moderation
+    subscriptions: Subscriptions
+
+
+@dataclass(frozen=True, slots=True)
+class IrcOptions:
+    server_name: str = "torbit"
+    motd: str = ""
+    guests: bool = False
+    registration_timeout: float = 60.0
+    max_output_buffer: int = 256 * 1024
+    rooms_per_user: int = 100
+    version: str = "torbit"
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))

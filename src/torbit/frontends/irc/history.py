@@ -1,0 +1,170 @@
+"""CHATHISTORY (IRCv3 draft/chathistory) over torbit's history: a room's for its members, a
+private conversation's from the user's inbox. Messages are referred to by `msgid=` (the
+msgid tag: channel and id, as every door knows them) or `timestamp=`; ignored senders and
+what a room held before it was created are left out, as on every door. The answer is a
+`chathistory` batch of the messages as they were first sent, with their time and msgid."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Final
+
+from torbit.core.delivery import Delivery
+from torbit.core.models import Message as ChatMessage
+from torbit.core.names import inbox_channel, is_valid_name, name_key
+from torbit.errors import Forbidden, InvalidInput, NotFound
+from torbit.frontends.irc.render import parse_msgid, parse_server_time, room_name
+from torbit.frontends.irc.session import IrcSession
+from torbit.protocol.irc import Message
+
+MAX_LIMIT: Final = 100  # ISUPPORT CHATHISTORY
+SUBCOMMANDS: Final = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS")
+ONE_MS: Final = timedelta(milliseconds=1)  # server-time's precision
+
+
+class Ref:
+    """A message reference: an id in the target's channel, or a time."""
+
+    def __init__(self, id: int | None = None, at: datetime | None = None) -> None:
+        self.id = id
+        self.at = at
+
+
+def parse_ref(text: str, channel: str) -> Ref | None:
+    kind, _, value = text.partition("=")
+    if kind == "msgid":
+        parsed = parse_msgid(value)
+        if parsed is None or parsed[0] != channel:
+            return None
+        return Ref(id=parsed[1])
+    if kind == "timestamp":
+        at = parse_server_time(value)
+        return Ref(at=at) if at is not None else None
+    return None
+
+
+async def chathistory(session: IrcSession, msg: Message) -> None:
+    sub = msg.params[0].upper()
+    if sub not in SUBCOMMANDS:
+        session.fail("CHATHISTORY", "INVALID_PARAMS", msg.params[0][:20], "Unknown subcommand")
+        return
+    if sub == "TARGETS":  # not kept: an empty answer
+        _batch(session, "draft/chathistory-targets", [])
+        return
+    wanted = 4 if sub == "BETWEEN" else 3
+    if len(msg.params) < wanted + 1:
+        session.fail("CHATHISTORY", "INVALID_PARAMS", sub, "Not enough parameters")
+        return
+    target = msg.params[1]
+    limit_text = msg.params[wanted]
+    if not limit_text.isdigit() or not 0 < int(limit_text[:6]) <= MAX_LIMIT:
+        session.fail(
+            "CHATHISTORY", "INVALID_PARAMS", sub, limit_text[:20], f"limit: 1 to {MAX_LIMIT}"
+        )
+        return
+    limit = int(limit_text)
+    name = room_name(target)
+    if name is None and not is_valid_name(target):
+        session.fail("CHATHISTORY", "INVALID_TARGET", sub, target[:64], "No such channel or nick")
+        return
+    channel = name_key(name) if name is not None else inbox_channel(session.user_key)
+    refs: list[Ref] = []
+    for text in msg.params[2:wanted]:
+        if sub == "LATEST" and text == "*":
+            refs.append(Ref())
+            continue
+        ref = parse_ref(text, channel)
+        if ref is None:
+            session.fail("CHATHISTORY", "INVALID_PARAMS", sub, text[:64], "Bad message reference")
+            return
+        refs.append(ref)
+    try:
+        messages = await _read(session, sub, target, name, refs, limit)
+    except (NotFound, Forbidden, InvalidInput):
+        session.fail(
+            "CHATHISTORY", "INVALID_TARGET", sub, target[:64], "No history you may read there"
+        )
+        return
+    _batch(session, "chathistory", messages, target)
+
+
+async def _read(
+    session: IrcSession, sub: str, target: str, name: str | None, refs: list[Ref], limit: int
+) -> list[ChatMessage]:
+    messaging = session.core.messaging
+
+    async def read(
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        newest: bool = True,
+        count: int = limit,
+    ) -> list[ChatMessage]:
+        if name is not None:
+            return await messaging.history(
+                session.nick,
+                name,
+                limit=count,
+                before=before,
+                after=after,
+                since=since,
+                until=until,
+                newest=newest,
+            )
+        return await messaging.conversation(
+            session.nick,
+            target,
+            limit=count,
+            before=before,
+            after=after,
+            since=since,
+            until=until,
+            newest=newest,
+        )
+
+    ref = refs[0]
+    if sub == "LATEST":
+        return await read(after=ref.id, since=ref.at + ONE_MS if ref.at else None)
+    if sub == "BEFORE":
+        return await read(before=ref.id, until=ref.at)
+    if sub == "AFTER":
+        return await read(after=ref.id, since=ref.at + ONE_MS if ref.at else None, newest=False)
+    if sub == "AROUND":
+        half = max(1, limit // 2)
+        earlier = await read(before=ref.id, until=ref.at, count=half)
+        after_id = ref.id - 1 if ref.id is not None else None
+        later = await read(after=after_id, since=ref.at, newest=False, count=limit - len(earlier))
+        return earlier + later
+    first, second = refs  # BETWEEN: exclusive at both ends, read from the first one
+    low, high = (first, second) if _before(first, second) else (second, first)
+    between = await read(
+        after=low.id,
+        before=high.id,
+        since=low.at + ONE_MS if low.at else None,
+        until=high.at,
+        newest=low is second,
+    )
+    return between
+
+
+def _before(a: Ref, b: Ref) -> bool:
+    if a.id is not None and b.id is not None:
+        return a.id <= b.id
+    if a.at is not None and b.at is not None:
+        return a.at <= b.at
+    return True
+
+
+def _batch(session: IrcSession, kind: str, messages: list[ChatMessage], *params: str) -> None:
+    batch = ""
+    server = session.server.options.server_name
+    if "batch" in session.caps:
+        batch = f"c{id(messages):x}"
+        session.send(Message("BATCH", ("+" + batch, kind, *params), server))
+    tz = session.core.subscriptions.tz
+    for message in messages:
+        session.write(session.render(Delivery(message, tz), batch=batch, stamp=True, shared=False))
+    if batch:
+        session.send(Message("BATCH", ("-" + batch,), server))

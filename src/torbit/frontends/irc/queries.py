@@ -1,0 +1,222 @@
+"""Who is who: WHO, WHOIS, WHOWAS, USERHOST, ISON; AWAY (with away-notify); SILENCE, which is
+torbit's ignore list; and the server's VERSION, TIME, INFO and LINKS. Users on every door
+are shown; a user on another door has their name as ident and realname."""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from datetime import UTC, datetime
+
+from torbit.core.models import Role
+from torbit.core.names import is_inbox, name_key
+from torbit.errors import InvalidInput, NotFound
+from torbit.frontends.irc import numerics as n
+from torbit.frontends.irc.channels import find_room
+from torbit.frontends.irc.modes import ban_target
+from torbit.frontends.irc.render import channel_name, prefix, room_name
+from torbit.frontends.irc.session import IrcSession, UserInfo
+from torbit.protocol.irc import Message
+
+
+def _who_line(session: IrcSession, channel: str, info: UserInfo, role: Role | None) -> None:
+    flags = ("G" if info.away else "H") + prefix(role, "multi-prefix" in session.caps)
+    server = session.server.options.server_name
+    session.reply(
+        n.RPL_WHOREPLY,
+        channel,
+        info.ident,
+        info.host,
+        server,
+        info.nick,
+        flags,
+        f"0 {info.realname}",
+    )
+
+
+async def who(session: IrcSession, msg: Message) -> None:
+    mask = msg.params[0] if msg.params and msg.params[0] else "*"
+    core = session.core
+    server = session.server
+    name = room_name(mask)
+    if name is not None:
+        try:
+            room = await find_room(session, name)
+        except NotFound:
+            room = None
+        if room is not None:
+            roles = await core.membership.roles(room)
+            for user in core.membership.online(room.key):
+                _who_line(
+                    session,
+                    channel_name(room.name),
+                    server.user_info(user),
+                    roles.get(name_key(user)),
+                )
+    elif not mask.startswith("#"):
+        pattern = "*" if mask == "0" else mask.lower()
+        wild = any(c in pattern for c in "*?")
+        for presence in core.subscriptions.users():
+            if fnmatch.fnmatchcase(presence.name.lower(), pattern):
+                info = server.user_info(presence.name)
+                if wild and _hidden(session, info.client):
+                    continue
+                _who_line(session, "*", info, None)
+    session.reply(n.RPL_ENDOFWHO, mask[:64], "End of WHO list")
+
+
+def _hidden(session: IrcSession, client: IrcSession | None) -> bool:
+    """+i hides a client from masks, unless it shares a room with the one asking."""
+    if client is None or not client.invisible or client is session:
+        return False
+    return not client.rooms.keys() & session.rooms.keys()
+
+
+async def whois(session: IrcSession, msg: Message) -> None:
+    target = msg.params[-1].split(",")[0]
+    core = session.core
+    presence = core.subscriptions.presence(name_key(target)) if target else None
+    if presence is None:
+        session.reply(n.ERR_NOSUCHNICK, target[:64] or "*", "No such nick/channel")
+        session.reply(n.RPL_ENDOFWHOIS, target[:64] or "*", "End of /WHOIS list")
+        return
+    info = session.server.user_info(presence.name)
+    nick = info.nick
+    session.reply(n.RPL_WHOISUSER, nick, info.ident, info.host, "*", info.realname)
+    channels: list[str] = []
+    seen: set[str] = set()
+    multi = "multi-prefix" in session.caps
+    for other in core.subscriptions.sessions_of(name_key(nick)):
+        for key in core.subscriptions.channels_of(other):
+            if is_inbox(key) or key in seen:
+                continue
+            seen.add(key)
+            try:
+                room = await core.membership.visible_room(session.nick, key)
+            except NotFound:
+                continue
+            if room.private and key not in session.rooms:
+                continue
+            role = (await core.membership.roles(room)).get(name_key(nick))
+            channels.append(prefix(role, multi) + channel_name(room.name))
+    if channels:
+        session.reply(n.RPL_WHOISCHANNELS, nick, " ".join(sorted(channels)))
+    options = session.server.options
+    session.reply(n.RPL_WHOISSERVER, nick, options.server_name, "torbit chat server")
+    if info.away:
+        session.reply(n.RPL_AWAY, nick, info.away)
+    if info.account:
+        session.reply(n.RPL_WHOISACCOUNT, nick, info.account, "is logged in as")
+    if info.client is not None:
+        idle = int(time.time() - info.client.last_spoke)
+        signon = int(info.client.connected_at)
+        session.reply(n.RPL_WHOISIDLE, nick, str(idle), str(signon), "seconds idle, signon time")
+    session.reply(n.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+
+
+def whowas(session: IrcSession, msg: Message) -> None:
+    """WHOWAS nick [count]: IRC clients that left this node, newest first."""
+    nick = msg.params[0].split(",")[0][:64]
+    count = msg.params[1] if len(msg.params) > 1 else ""
+    wanted = int(count) if count.isdigit() and len(count) < 6 else 0
+    key = name_key(nick)
+    found = [i for i in reversed(session.server.departed) if name_key(i.nick) == key]
+    if not found:
+        session.reply(n.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+    server = session.server.options.server_name
+    for info in found[:wanted] if wanted > 0 else found:
+        session.reply(n.RPL_WHOWASUSER, info.nick, info.ident, info.host, "*", info.realname)
+        session.reply(n.RPL_WHOISSERVER, info.nick, server, "torbit chat server")
+    session.reply(n.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+
+
+def userhost(session: IrcSession, msg: Message) -> None:
+    replies = []
+    for nick in msg.params[:5]:
+        presence = session.core.subscriptions.presence(name_key(nick))
+        if presence is not None:
+            info = session.server.user_info(presence.name)
+            replies.append(f"{info.nick}={'-' if info.away else '+'}{info.ident}@{info.host}")
+    session.reply(n.RPL_USERHOST, " ".join(replies))
+
+
+def ison(session: IrcSession, msg: Message) -> None:
+    subs = session.core.subscriptions
+    words = [w for p in msg.params for w in p.split()][:32]
+    online = [p.name for w in words if (p := subs.presence(name_key(w))) is not None]
+    session.reply(n.RPL_ISON, " ".join(online))
+
+
+def away(session: IrcSession, msg: Message) -> None:
+    text = msg.params[0][:200] if msg.params and msg.params[0] else None
+    session.away = text
+    if text:
+        session.reply(n.RPL_NOWAWAY, "You have been marked as being away")
+    else:
+        session.reply(n.RPL_UNAWAY, "You are no longer marked as being away")
+    line = Message("AWAY", (text,) if text else (), session.mask)
+    subs = session.core.subscriptions
+    told: set[int] = set()
+    for key in list(session.rooms):
+        for listener in subs.listeners(key):
+            if (
+                isinstance(listener, IrcSession)
+                and listener is not session
+                and id(listener) not in told
+            ):
+                told.add(id(listener))
+                if "away-notify" in listener.caps:
+                    listener.send(line)
+
+
+async def silence(session: IrcSession, msg: Message) -> None:
+    """SILENCE [+|-nick[!*@*]]: torbit's ignore list, which every door shares."""
+    ignores = session.core.ignores
+    if not msg.params:
+        for name in await ignores.ignored(session.nick):
+            session.reply(n.RPL_SILELIST, session.nick, f"{name}!*@*")
+        session.reply(n.RPL_ENDOFSILELIST, "End of Silence List")
+        return
+    for item in msg.params[0].split(","):
+        sign, mask = ("-", item[1:]) if item[:1] == "-" else ("+", item.lstrip("+"))
+        nick = ban_target(mask)
+        if nick is None:
+            session.server_notice(f"SILENCE {item}: name one user, as nick or nick!*@*")
+            continue
+        try:
+            if sign == "+":
+                nick = await ignores.ignore(session.nick, nick)
+            else:
+                nick = await ignores.unignore(session.nick, nick)
+        except (NotFound, InvalidInput) as e:
+            session.server_notice(f"SILENCE {item}: {e.message}")
+            continue
+        session.send(Message("SILENCE", (f"{sign}{nick}!*@*",), session.mask))
+
+
+def version(session: IrcSession, msg: Message) -> None:
+    options = session.server.options
+    session.reply(n.RPL_VERSION, options.version, options.server_name, "torbit chat server")
+
+
+def time_(session: IrcSession, msg: Message) -> None:
+    now = datetime.now(UTC)
+    session.reply(
+        n.RPL_TIME, session.server.options.server_name, now.strftime("%A %B %d %Y -- %H:%M:%S UTC")
+    )
+
+
+def info(session: IrcSession, msg: Message) -> None:
+    options = session.server.options
+    for line in (
+        f"{options.version}: a multi-room chat server",
+        "Rooms are channels; accounts are nicks.",
+    ):
+        session.reply(n.RPL_INFO, line)
+    session.reply(n.RPL_ENDOFINFO, "End of /INFO list")
+
+
+def links(session: IrcSession, msg: Message) -> None:
+    server = session.server.options.server_name
+    session.reply(n.RPL_LINKS, server, server, "0 torbit chat server")
+    session.reply(n.RPL_ENDOFLINKS, "*", "End of /LINKS list")

@@ -1,0 +1,216 @@
+"""How torbit's messages and notices look on IRC: a room message is a PRIVMSG (NOTICE, CTCP
+ACTION) to its channel, a private message one to a nick, a notice about a room the JOIN,
+PART, QUIT, KICK, TOPIC or MODE line an IRC server would send, anything else a NOTICE from
+the server. A message's IRCv3 tags (time, msgid, account) follow the capabilities each client
+enabled; the lines of one message are encoded once per combination of tags and shared by
+every client that asked for the same (`LineCache`), as the core encodes once per door."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from torbit.core.delivery import Delivery, Notice, NoticeKind
+from torbit.core.models import Message as ChatMessage
+from torbit.core.models import MessageKind, Role
+from torbit.core.names import inbox_channel, is_inbox, is_valid_name, name_key
+from torbit.protocol.irc import Message
+from torbit.protocol.irc_replies import text_messages
+
+ACTION_START: Final = "\x01ACTION "
+# mIRC formatting: bold, colour (with its digits), hex colour, reset, monospace, reverse,
+# italics, strikethrough, underline. Shown as plain text on the other doors.
+_FORMATTING: Final = re.compile(
+    "\x03(?:[0-9]{1,2}(?:,[0-9]{1,2})?)?|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?"
+    "|[\x02\x0f\x11\x16\x1d\x1e\x1f]"
+)
+
+
+def strip_formatting(text: str) -> str:
+    return _FORMATTING.sub("", text)
+
+
+def server_time(at: datetime) -> str:
+    """The server-time tag's value: UTC, milliseconds, Z."""
+    at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def parse_server_time(value: str) -> datetime | None:
+    """A `timestamp=` reference (CHATHISTORY) as an aware datetime, or None."""
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def msgid(message: ChatMessage) -> str:
+    """The msgid tag: the message's channel and its id there, as every door knows them."""
+    return f"{message.channel}-{message.id}"
+
+
+def parse_msgid(value: str) -> tuple[str, int] | None:
+    channel, dash, number = value.rpartition("-")
+    if not dash or not channel or not number.isdigit() or len(number) > 18:
+        return None
+    return channel, int(number)
+
+
+def channel_name(room_name: str) -> str:
+    return "#" + room_name
+
+
+def room_name(channel: str) -> str | None:
+    """The room a channel names: '#' and a valid room name, else None."""
+    if channel[:1] != "#" or not is_valid_name(channel[1:]):
+        return None
+    return channel[1:]
+
+
+def prefix(role: Role | None, multi: bool) -> str:
+    """The channel prefix of a role (PREFIX=(qo)~@): with multi-prefix, all that apply."""
+    if role is None or role < Role.ADMIN:
+        return ""
+    if role is Role.ADMIN:
+        return "@"
+    return "~@" if multi else "~"
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """What differs between the renderings of one message: the tags a client gets, and the
+    private-message target, which depends on who reads it."""
+
+    time: bool
+    msgid: bool
+    account: bool
+    target: str = ""
+    stamp: bool = False  # no server-time: history gets its time written before the text
+
+
+class LineCache:
+    """The lines of the message being fanned out, by variant: computed once per variant."""
+
+    __slots__ = ("_delivery", "_lines")
+
+    def __init__(self) -> None:
+        self._delivery: Delivery | None = None
+        self._lines: dict[Variant, bytes] = {}
+
+    def get(self, delivery: Delivery, variant: Variant, make: Callable[[], bytes]) -> bytes:
+        if delivery is not self._delivery:
+            self._delivery = delivery
+            self._lines = {}
+        line = self._lines.get(variant)
+        if line is None:
+            line = self._lines[variant] = make()
+        return line
+
+
+def message_lines(
+    message: ChatMessage,
+    source: str,
+    target: str,
+    tags: dict[str, str],
+    stamp: str = "",
+) -> bytes:
+    """One chat message as the IRC lines a client reads (long texts are cut to fit)."""
+    text = message.text
+    command = "NOTICE" if message.kind is MessageKind.NOTICE else "PRIVMSG"
+    if stamp:
+        text = f"[{stamp}] {text}"
+    if message.kind is MessageKind.PRIVATE and text.startswith("/me ") and len(text) > 4:
+        text = f"{ACTION_START}{text[4:]}\x01"  # a private /me (see chat.py)
+    elif message.kind is MessageKind.ACTION:
+        text = f"{ACTION_START}{text}\x01"
+    if "\n" not in text and "\r" not in text:
+        try:  # the common case: one line (it may need no colon, a byte text_messages keeps)
+            return Message(command, (target, text), source, tags).encode()
+        except ValueError:
+            pass
+    pieces = text_messages(source, target, text, command=command, tags=tags)
+    return b"".join(piece.encode() for piece in pieces)
+
+
+def private_target(message: ChatMessage, my_key: str) -> tuple[str, bool]:
+    """Who a private message is shown as addressed to, and whether it is the reader's own
+    copy of one they sent."""
+    own = message.channel == inbox_channel(my_key) and message.sender_key == my_key
+    if own and name_key(message.recipient or "") != my_key:
+        return message.recipient or message.sender, True
+    return "", own
+
+
+def room_of(message: ChatMessage) -> str | None:
+    return None if is_inbox(message.channel) else message.channel
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """What a notice becomes for one client: lines to send, and whether it ends the client's
+    presence in a room (a kick or ban of the reader)."""
+
+    lines: list[Message]
+    left_room: str | None = None
+
+
+def notice_lines(
+    notice: str,
+    channel: str | None,
+    *,
+    me: str,
+    server: str,
+    mask: Callable[[str], str],
+    room_display: Callable[[str], str],
+    still_online: Callable[[str], bool] = lambda name: False,
+) -> Rendered:
+    """A core notice as the lines an IRC server would send `me` for it. A user who logs out
+    of one session but is still online through another has left this room only: that is a
+    PART, as a QUIT would take them out of every room the reader shares with them."""
+    if not isinstance(notice, Notice) or notice.kind is NoticeKind.TEXT:
+        target = room_display(channel) if channel and not is_inbox(channel) else me
+        return Rendered([Message("NOTICE", (target, str(notice)), server)])
+    kind = notice.kind
+    room = notice.room or channel or ""
+    chan = room_display(room) if room else ""
+    if kind in (NoticeKind.JOINED, NoticeKind.TOPIC_IS):
+        return Rendered([])  # the JOIN reply says it, in IRC's way
+    if kind is NoticeKind.JOIN:
+        return Rendered([Message("JOIN", (chan,), mask(notice.user))])
+    if kind is NoticeKind.PART:
+        params = (chan, notice.detail) if notice.detail else (chan,)
+        return Rendered([Message("PART", params, mask(notice.user))])
+    if kind is NoticeKind.QUIT:
+        reason = f"Quit: {notice.detail}" if notice.detail else "Quit"
+        if still_online(notice.user):
+            return Rendered([Message("PART", (chan, reason), mask(notice.user))])
+        return Rendered([Message("QUIT", (reason,), mask(notice.user))])
+    if kind is NoticeKind.NICK:
+        return Rendered([Message("NICK", (notice.detail,), mask(notice.user))])
+    if kind in (NoticeKind.KICK, NoticeKind.BAN, NoticeKind.BAN_ABSENT, NoticeKind.UNBAN):
+        by = mask(notice.by)
+        if kind is NoticeKind.UNBAN:
+            return Rendered([Message("MODE", (chan, "-b", f"{notice.user}!*@*"), by)])
+        lines = []
+        if kind is not NoticeKind.KICK:
+            lines.append(Message("MODE", (chan, "+b", f"{notice.user}!*@*"), by))
+        if kind is NoticeKind.BAN_ABSENT:
+            return Rendered(lines)
+        lines.append(Message("KICK", (chan, notice.user, notice.detail or notice.by), by))
+        left = room if name_key(notice.user) == name_key(me) else None
+        return Rendered(lines, left)
+    if kind is NoticeKind.TOPIC:
+        return Rendered([Message("TOPIC", (chan, notice.detail), mask(notice.by))])
+    if kind in (NoticeKind.OP, NoticeKind.DEOP):
+        mode = "+o" if kind is NoticeKind.OP else "-o"
+        return Rendered([Message("MODE", (chan, mode, notice.user), mask(notice.by))])
+    if kind is NoticeKind.PRIVATE:
+        mode = "+i" if notice.detail == "on" else "-i"
+        return Rendered([Message("MODE", (chan, mode), mask(notice.by))])
+    if kind is NoticeKind.INVITE:
+        return Rendered([Message("INVITE", (me, chan), mask(notice.by))])
+    return Rendered([Message("NOTICE", (chan or me, str(notice)), server)])

@@ -1,0 +1,181 @@
+"""The IRC door's listeners: plain and TLS sockets sharing one set of sessions, the registry of
+registered clients by nick, and what happens when one leaves (logged out; a guest deleted)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Coroutine
+from typing import Any
+
+from torbit.core.limits import ConnectionLimiter
+from torbit.core.names import name_key
+from torbit.frontends.flow import FlushQueue
+from torbit.frontends.irc.commands import dispatch
+from torbit.frontends.irc.context import IrcCore, IrcOptions
+from torbit.frontends.irc.render import LineCache
+from torbit.frontends.irc.session import HOST, IrcSession, UserInfo
+from torbit.metrics import Metrics
+from torbit.protocol.irc import Message
+
+log = logging.getLogger("torbit.irc")
+
+WHOWAS_KEPT = 1000
+
+
+class IrcServer:
+    """Implements session.IrcHost."""
+
+    def __init__(
+        self, core: IrcCore, options: IrcOptions, connections: ConnectionLimiter, metrics: Metrics
+    ) -> None:
+        self.core = core
+        self.options = options
+        self.connections = connections
+        self.metrics = metrics
+        self.flushes = FlushQueue()
+        self.lines = LineCache()
+        self.sessions: set[IrcSession] = set()
+        self._clients: dict[str, list[IrcSession]] = {}  # registered, by nick key
+        self._guests: set[str] = set()  # keys of the guests registered here
+        self._leaving: dict[str, asyncio.Task[None]] = {}  # key -> its logout and release
+        self._vacating: dict[asyncio.Task[None], frozenset[str]] = {}  # leaving -> its rooms
+        self.peak_users = 0
+        # WHOWAS: who left, newest last; bounded, kept in memory only
+        self.departed: deque[UserInfo] = deque(maxlen=WHOWAS_KEPT)
+        self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def listen(self, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
+        door = "irc-tls" if tls else "irc"
+        loop = asyncio.get_running_loop()
+        self._servers.append(
+            await loop.create_server(
+                lambda: IrcSession(self, door),
+                sock=sock,
+                ssl=tls,
+                ssl_handshake_timeout=10.0 if tls else None,
+            )
+        )
+
+    # IrcHost
+
+    def dispatch(self, session: IrcSession, message: Message) -> Awaitable[None] | None:
+        return dispatch(session, message)
+
+    def opened(self, session: IrcSession) -> None:
+        self.sessions.add(session)
+
+    def registered(self, session: IrcSession) -> None:
+        self._clients.setdefault(session.user_key, []).append(session)
+        if session.account is None:
+            self._guests.add(session.user_key)
+
+    def renamed(self, session: IrcSession, name: str) -> None:
+        self._forget(session)
+        session.renamed(name)
+        self.registered(session)
+
+    def closed(self, session: IrcSession) -> None:
+        self.sessions.discard(session)
+        if not session.registered or not session.user_key:
+            return
+        self._forget(session)
+        self.departed.append(self.info_of(session))
+        key = session.user_key
+        task = asyncio.get_running_loop().create_task(self._leave(session))
+        self._leaving[key] = task
+        self._vacating[task] = frozenset(session.rooms)
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._left(key, t))
+
+    def _forget(self, session: IrcSession) -> None:
+        key = session.user_key
+        clients = self._clients.get(key)
+        if clients is not None and session in clients:
+            clients.remove(session)
+            if not clients:
+                del self._clients[key]
+                self._guests.discard(key)
+
+    async def _leave(self, session: IrcSession) -> None:
+        await self.core.sessions.logout(session, session.quit_reason)
+        if session.account is None:
+            await self.core.guests.release(session.nick)
+
+    def _left(self, key: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._vacating.pop(task, None)
+        if self._leaving.get(key) is task:
+            del self._leaving[key]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("IRC client %s left uncleanly: %s", key, exc)
+
+    async def nick_free(self, user_key: str) -> None:
+        task = self._leaving.get(user_key)
+        if task is not None:
+            await asyncio.wait([task])
+
+    async def settled(self, room_key: str) -> None:
+        """Wait until clients that were in the room and are leaving have left it: a JOIN
+        after a QUIT sees the room as the QUIT left it (on IRC, a channel goes with its last
+        user)."""
+        waiting = [task for task, rooms in self._vacating.items() if room_key in rooms]
+        if waiting:
+            await asyncio.wait(waiting)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def clients_of(self, user_key: str) -> list[IrcSession]:
+        return self._clients.get(user_key, [])
+
+    def is_guest(self, user_key: str) -> bool:
+        return user_key in self._guests
+
+    def unregistered(self) -> int:
+        return sum(1 for s in self.sessions if not s.registered)
+
+    def nick_of(self, name: str) -> str:
+        """How a user's name is shown: a guest's nick may differ from it in case."""
+        clients = self._clients.get(name_key(name))
+        return clients[0].nick if clients else name
+
+    def mask_of(self, name: str) -> str:
+        clients = self._clients.get(name_key(name))
+        if clients:
+            return clients[0].mask
+        return f"{name}!{name.lower()}@torbit"
+
+    def user_info(self, name: str) -> UserInfo:
+        clients = self._clients.get(name_key(name))
+        if clients:
+            away = next((c.away for c in clients if c.away), None)
+            return self.info_of(clients[0], away)
+        return UserInfo(name, name.lower(), "torbit", name, None, name, None)
+
+    def info_of(self, s: IrcSession, away: str | None = None) -> UserInfo:
+        return UserInfo(s.nick, s.ident, HOST, s.realname, away or s.away, s.account, s)
+
+    # shutdown
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop accepting, let queued output drain for up to `grace` seconds, then close."""
+        for server in self._servers:
+            server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while loop.time() < deadline and any(s.output_pending() for s in self.sessions):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        for s in list(self.sessions):
+            s.quit_reason = s.quit_reason or "Server shutting down"
+            s.close("Server shutting down")
+        for server in self._servers:
+            await server.wait_closed()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

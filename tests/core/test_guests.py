@@ -1,0 +1,167 @@
+"""Guests in the core, without a socket: accounts that live as long as their connection, the
+rooms they found (ownerless, run by their admins, gone once empty), what they may write to
+whom, renaming, and a room or inbox that never shows what an earlier one of its name held."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher
+
+from tests.core.conftest import Core, Recorder
+from torbit.core.accounts import Accounts
+from torbit.core.guests import Guests
+from torbit.core.hashing import PasswordHashing
+from torbit.core.models import Role
+from torbit.core.mutes import Mutes
+from torbit.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, NotFound
+
+
+@pytest.fixture
+def guests(core: Core) -> Guests:
+    return Guests(core.store, core.subscriptions, core.sessions, core.membership, Mutes())
+
+
+async def guest(core: Core, guests: Guests, nick: str, room: str | None = None) -> Recorder:
+    await guests.admit(nick)
+    return await core.login(nick, room)
+
+
+async def test_a_guest_holds_its_name_while_connected_and_no_password_opens_it(
+    core: Core, guests: Guests
+) -> None:
+    await core.user("tina")
+    with pytest.raises(Conflict):
+        await guests.admit("Tina")  # a registered name
+    with pytest.raises(Forbidden):
+        await guests.admit("NickServ")  # a reserved one
+    with pytest.raises(InvalidInput):
+        await guests.admit("no spaces")
+    user = await guests.admit("gus")
+    assert user.is_guest
+    with pytest.raises(Conflict):
+        await guests.admit("GUS")  # another guest's
+    accounts = Accounts(
+        core.store,
+        registration_open=True,
+        min_password_length=1,
+        hashing=PasswordHashing(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)),
+    )
+    for password in ("", "!guest", "x"):
+        with pytest.raises(AuthenticationFailed):
+            await accounts.authenticate("gus", password)
+    with pytest.raises(Conflict):
+        await accounts.register("gus", "secret-pw")
+    await guests.release("gus")
+    assert await core.store.get_user("gus") is None
+    await accounts.register("gus", "secret-pw")  # free again
+    await guests.release("gus")  # an account is never released as a guest
+    assert await core.store.get_user("gus") is not None
+
+
+async def test_a_guests_room_has_no_owner_and_its_admins_run_it(
+    core: Core, guests: Guests
+) -> None:
+    await core.user("tina")
+    gus = await guest(core, guests, "gus", "den")
+    room = await core.membership.room("den")
+    assert room.owner is None
+    assert await core.membership.roles(room) == {"gus": Role.ADMIN}
+    tina = await core.login("tina", "den")
+    await core.moderation.op("gus", "den", "tina")  # the owner's right, in an ownerless room
+    await core.moderation.update("gus", "den", private=True)
+    assert "* gus made tina an admin of #den" in tina.lines
+    await core.moderation.deop("tina", "den", "gus")  # admins of an ownerless room are peers
+    with pytest.raises(Forbidden):
+        await core.moderation.kick("gus", "den", "tina")
+    del gus
+
+
+async def test_the_default_room_keeps_its_owner_rights_for_server_admins(
+    core: Core, guests: Guests
+) -> None:
+    await core.user("root", admin=True)
+    await core.user("tina")
+    await core.login("root")
+    await core.login("tina")
+    await core.moderation.op("root", "lobby", "tina")
+    with pytest.raises(Forbidden):
+        await core.moderation.update("tina", "lobby", private=True)
+
+
+async def test_released_guests_take_their_empty_rooms_with_them(
+    core: Core, guests: Guests
+) -> None:
+    await core.user("tina")
+    gus = await guest(core, guests, "gus", "den")
+    await core.membership.join(gus, "hall")
+    await core.messaging.send("gus", "den", "den's first message")
+    tina = await core.login("tina", "hall")  # an account stays a member of #hall
+    await core.sessions.logout(gus)
+    await guests.release("gus")
+    assert await core.store.get_room("den") is None
+    hall = await core.store.get_room("hall")
+    assert hall is not None and hall.owner is None
+    # a new #den shows nothing of the old one
+    ann = await guest(core, guests, "ann", "den")
+    assert ann.texts() == []
+    assert await core.messaging.history("ann", "den") == []
+    assert await core.messaging.receive("ann", "den") == []
+    del tina
+
+
+async def test_leaving_an_ownerless_room_last_deletes_it(core: Core, guests: Guests) -> None:
+    gus = await guest(core, guests, "gus", "den")
+    await core.membership.leave("gus", "den")
+    assert await core.store.get_room("den") is None
+    await core.membership.join(gus, "lobby")
+    await core.membership.leave("gus", "lobby")  # the default room stays
+    assert await core.store.get_room("lobby") is not None
+    del gus
+
+
+async def test_a_guest_writes_to_an_account_only_in_answer(core: Core, guests: Guests) -> None:
+    await core.user("tina")
+    tina = await core.login("tina")
+    gus = await guest(core, guests, "gus")
+    await guest(core, guests, "ann")
+    await core.messaging.send_private("gus", "ann", "guests write to guests")
+    with pytest.raises(Forbidden):
+        await core.messaging.send_private("gus", "tina", "spam")
+    await core.messaging.send_private("tina", "gus", "hello guest")
+    await core.messaging.send_private("gus", "tina", "hello back")
+    assert tina.texts()[-1] == "<gus> hello back"
+    del gus
+
+
+async def test_a_guest_inbox_never_shows_an_earlier_guests_messages(
+    core: Core, guests: Guests
+) -> None:
+    await core.user("tina")
+    gus = await guest(core, guests, "gus")
+    await core.messaging.send_private("tina", "gus", "for the first gus")
+    await core.sessions.logout(gus)
+    await guests.release("gus")
+    await guest(core, guests, "gus")
+    assert await core.messaging.private_history("gus") == []
+    assert await core.messaging.conversation("gus", "tina") == []
+    with pytest.raises(Forbidden):  # the answer rule starts again too
+        await core.messaging.send_private("gus", "tina", "remember me?")
+
+
+async def test_a_guest_renamed_keeps_its_rooms_and_rights(core: Core, guests: Guests) -> None:
+    await core.user("tina")
+    gus = await guest(core, guests, "gus", "den")
+    tina = await core.login("tina", "den")
+    name = await guests.rename(gus, "gus", "gustav")
+    assert name == "gustav" and gus.user_key == "gustav"
+    assert "* gus is now known as gustav" in tina.lines
+    assert await core.store.get_user("gus") is None
+    room = await core.membership.room("den")
+    assert await core.membership.roles(room) == {"gustav": Role.ADMIN}
+    assert "gustav" in core.membership.online("den")
+    await core.messaging.send("gustav", "den", "same room, new name")
+    assert gus.texts()[-1] == "<gustav> same room, new name"
+    with pytest.raises(Conflict):
+        await guests.rename(gus, "gustav", "tina")
+    with pytest.raises(NotFound):
+        await core.moderation.kick("gustav", "den", "gus")

@@ -1,0 +1,68 @@
+"""irctest's external-server controller, and the one thing torbit offers that a bare IRC server
+does not: accounts without a services package. `registerUser` creates the account over IRC
+itself, with draft/account-registration (REGISTER), so irctest's tests marked `services`
+(SASL, account-tag, CHATHISTORY of a logged-in user) run against torbit too.
+
+run_irctest.py puts this directory on PYTHONPATH and passes
+`--controller torbit_controller` in its `torbit` mode; irctest itself is not modified.
+The server is one torbit for the whole run, as with the external controller: the accounts a
+test makes are deleted when it ends (`kill`), or later tests would find their guest nicks
+taken. Some tests use passwords longer than a REGISTER line holds. When REGISTER cannot do it, the account is
+made or its password set with torbit's admin CLI (`torbit user add` / `passwd`), which
+$TORBIT_IRCTEST_CLI names, run with the server's TORBIT_* environment.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any, ClassVar
+
+from irctest.controllers.external_server import ExternalServerController
+
+
+class TorbitController(ExternalServerController):
+    software_name = "torbit"
+    supported_sasl_mechanisms: ClassVar[set[str]] = {"PLAIN"}
+    registered: ClassVar[list[str]] = []  # the accounts the running test made
+
+    def kill(self) -> None:
+        """The end of a test: the accounts it made are deleted, so that later tests find
+        their nicks free for guests, as on a fresh server."""
+        super().kill()
+        while self.registered:
+            _cli("user", "del", self.registered.pop())
+
+    def wait_for_services(self) -> None:
+        pass  # accounts are torbit's own: nothing to wait for
+
+    def registerUser(self, case: Any, username: str, password: str | None = None) -> None:
+        assert password, "torbit accounts need a password"
+        self.registered.append(username)
+        client = case.addClient(show_io=True)
+        case.sendLine(client, "CAP LS 302")
+        case.sendLine(client, "CAP REQ :draft/account-registration")
+        case.sendLine(client, f"REGISTER {username} * {password}")
+        done = False
+        while True:
+            msg = case.getMessage(client, synchronize=False)
+            if msg.command == "REGISTER" and msg.params[:1] == ["SUCCESS"]:
+                done = True
+                break
+            if msg.command in ("FAIL", "417"):
+                break  # taken by an earlier test, or too long for a line: the CLI does it
+            assert msg.command in ("CAP", "NOTICE", "900"), f"REGISTER failed: {msg}"
+        case.sendLine(client, "QUIT")
+        case.assertDisconnected(client)
+        if not done and not _cli("user", "add", username, f"--password={password}"):
+            assert _cli("user", "passwd", username, f"--password={password}"), username
+
+
+def _cli(*args: str) -> bool:
+    cli = os.environ.get("TORBIT_IRCTEST_CLI")
+    assert cli, "REGISTER could not create the account, and TORBIT_IRCTEST_CLI is not set"
+    return subprocess.run([cli, *args], capture_output=True, check=False).returncode == 0
+
+
+def get_irctest_controller_class() -> type[TorbitController]:
+    return TorbitController
