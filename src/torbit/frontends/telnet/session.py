@@ -33,6 +33,10 @@ from torbit.protocol.telnet import Interrupt, LineReceived, LineTooLong, TelnetC
 log = logging.getLogger("torbit.telnet")
 
 
+CONCEAL = b"\x1b[8m"  # ANSI: what follows is not shown (a raw client's own echo of a password)
+REVEAL = b"\x1b[28m"
+
+
 def _not_connected(delivery: Delivery) -> None:
     """A session's `deliver` before its transport exists: nothing to write to."""
 
@@ -305,12 +309,21 @@ class TelnetSession(asyncio.Protocol):
         dialogue = self._dialogue
         assert dialogue is not None
         if dialogue.secret:
-            self._write(b"\r\n")  # echo stays off until no password prompt follows
+            self._write(REVEAL + b"\r\n")  # echo stays off until no password prompt follows
         steps = dialogue.receive(text)
         if any(isinstance(s, login.LookUp | login.Verify | login.Register) for s in steps):
             self._run(self._login_steps(steps))
         else:
             self._steps(steps)
+
+    def _secret_prompt(self, text: str) -> bytes:
+        """A password prompt that shows no password on a raw TCP client (nc, socat) either:
+        the WILL ECHO it never answers comes first and is wiped from its screen (CR, erase
+        line), and what its terminal echoes is concealed (SGR 8) until the line is in. A
+        telnet client takes the negotiation, and the wipe finds an empty line."""
+        echo_off = self._codec.start_password_mode()
+        wipe = b"\r\x1b[K" if echo_off else b""
+        return echo_off + wipe + text.encode() + CONCEAL
 
     def _echo_back(self) -> None:
         """Local echo back to the client once no password prompt is next. Turning it off and
@@ -324,8 +337,10 @@ class TelnetSession(asyncio.Protocol):
         self._echo_back()
         for step in steps:
             if isinstance(step, login.Prompt):
-                echo_off = self._codec.start_password_mode() if step.secret else b""
-                self._write(step.text.encode() + echo_off)
+                if step.secret:
+                    self._write(self._secret_prompt(step.text))
+                else:
+                    self._write(step.text.encode())
             elif isinstance(step, login.Error):
                 self._error(step.text)
             elif isinstance(step, login.Hangup):
