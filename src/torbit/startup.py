@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from torbit import __version__
 from torbit.backends.urls import sqlite_path
 from torbit.config import Settings
 from torbit.errors import TorbitError
@@ -63,4 +65,12 @@ def startup_failure(e: BaseException) -> str:
         orig = getattr(e, "orig", None)  # SQLAlchemy wraps the driver's error
         text = str(orig if orig is not None else e) or type(e).__name__
     line = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+    if m := _UNKNOWN_REVISION.search(line):  # Alembic's words for a newer torbit's schema
+        line = (
+            f"the database's schema {m.group(1)} is unknown to torbit {__version__}: it was "
+            "made by a newer torbit; run that one (or restore a backup)"
+        )
     return f"cannot start: {line}"
+
+
+_UNKNOWN_REVISION = re.compile(r"Can't locate revision identified by '([^']*)'")

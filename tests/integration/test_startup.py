@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -133,6 +134,17 @@ def test_a_database_that_is_not_one_fails_in_one_line(tmp_path: Path, env: dict[
     (tmp_path / "torbit-data" / "torbit.db").write_bytes(b"not a database\n" * 100)
     r = run(tmp_path, env, "serve")
     one_line_failure(r, "cannot start", "not a database")
+
+
+def test_a_database_from_a_newer_torbit_fails_in_one_line(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    r = run(tmp_path, env, "user", "add", "ann", "--password-stdin", stdin="ann-secret-1\n")
+    assert r.returncode == 0, r
+    with sqlite3.connect(tmp_path / "torbit-data" / "torbit.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    r = run(tmp_path, env, "serve")
+    one_line_failure(r, "cannot start", "9999_from_the_future", "newer torbit")
 
 
 def test_a_missing_certificate_fails_in_one_line(tmp_path: Path, env: dict[str, str]) -> None:
