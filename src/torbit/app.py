@@ -181,13 +181,13 @@ class App:
 
     async def _abandon(self) -> None:
         """Undo a half-done start: what is open is closed (errors closing are secondary)."""
-        with contextlib.suppress(Exception):
-            if self.core is not None:
+        if self.core is not None:  # stop() closes everything, the logs too
+            with contextlib.suppress(Exception):
                 await self.stop()
-            else:
-                for closer in reversed(self._opened):
-                    with contextlib.suppress(Exception):
-                        await closer()
+            return
+        for closer in reversed(self._opened):
+            with contextlib.suppress(Exception):
+                await closer()
         if self._logs is not None:
             self._logs.close()
             self._logs = None
