@@ -25,6 +25,8 @@ def test_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
         "telnet": {"port": 0, "login_timeout": 10},
         "http": {"port": 0},
         "irc": {"port": 0},
+        # "left" notices at once on a disconnect; tests of the grace period set it
+        "chat": {"presence_grace_seconds": 0},
         "storage": {"url": f"sqlite:///{data_dir}/torbit.db"},
         "log": {"dir": str(data_dir / "logs")},
         # reserved names are lifted (tests register "root"); tests/security sets them

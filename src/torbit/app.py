@@ -9,15 +9,19 @@ import logging
 import signal
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
 
+from torbit import __version__
 from torbit.backends.registry import open_log, open_store
+from torbit.backends.urls import redact
+from torbit.banner import banner_lines
 from torbit.config import Settings
 from torbit.core.accounts import Accounts
 from torbit.core.events import NodeEvents
@@ -40,7 +44,7 @@ from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.throttle import LoginThrottle
 from torbit.core.tokens import Tokens
-from torbit.errors import ConfigError, ServiceUnavailable
+from torbit.errors import ConfigError, ServiceUnavailable, StartupError
 from torbit.frontends.http.context import HttpCore, HttpOptions
 from torbit.frontends.http.server import HttpServer
 from torbit.frontends.irc.context import IrcCore, IrcOptions
@@ -49,6 +53,7 @@ from torbit.frontends.proxied import TrustedNetworks
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.logs import Logs
 from torbit.metrics import Metrics
+from torbit.startup import new_paths, remove_new, sock_closer, startup_failure
 
 if TYPE_CHECKING:
     from torbit.frontends.irc.server import IrcServer
@@ -153,8 +158,9 @@ def retention_of(settings: Settings, store: Store, message_log: MessageLog) -> R
 class App:
     """One torbit node: `await start()`, then `await stop()` (or `run()` until a signal)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
         self.settings = settings
+        self.config_path = config_path  # for the banner: which file these settings came from
         self.metrics = Metrics()
         self.core: Core | None = None
         self.telnet: TelnetServer | None = None
@@ -172,12 +178,39 @@ class App:
         self._stopped = asyncio.Event()
         self._drain_requested = asyncio.Event()
         self.draining = False
+        self._opened: list[Callable[[], Awaitable[None]]] = []  # undone if start fails
 
     async def start(self) -> None:
+        """Start everything, or fail with one StartupError line having created nothing: the
+        data and log directories this start made are removed again."""
+        s = self.settings
+        made = new_paths(s)
+        try:
+            await self._start()
+        except BaseException as e:
+            await self._abandon()
+            remove_new(made)
+            if isinstance(e, Exception) and not isinstance(e, ConfigError):
+                raise StartupError(startup_failure(e)) from e
+            raise
+
+    async def _abandon(self) -> None:
+        """Undo a half-done start: what is open is closed (errors closing are secondary)."""
+        if self.core is not None:  # stop() closes everything, the logs too
+            with contextlib.suppress(Exception):
+                await self.stop()
+            return
+        for closer in reversed(self._opened):
+            with contextlib.suppress(Exception):
+                await closer()
+        if self._logs is not None:
+            self._logs.close()
+            self._logs = None
+
+    async def _start(self) -> None:
         s = self.settings
         tz = timezone_of(s)
         raise_open_file_limit()
-        self._logs = Logs(s.log)
         telnet_tls = None
         if s.telnet.enabled and s.telnet.tls_cert and s.telnet.tls_key:
             telnet_tls = tls_context(s.telnet.tls_cert, s.telnet.tls_key, "telnet")
@@ -203,11 +236,15 @@ class App:
             for sock in bound:
                 sock.close()
             raise
+        self._opened.extend(sock_closer(sock) for sock in bound)
         check_name(s.chat.default_room, "chat.default_room")
+        # once the ports are ours: a busy port leaves no files
+        self._logs = logs = Logs(s.log, on_lost=self.metrics.transcript_lost.inc)
 
         # engines
         store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
         await store.open()
+        self._opened.append(store.close)
         message_log = open_log(
             s.message_log.url,
             store,
@@ -233,7 +270,13 @@ class App:
         )
         self.metrics.count_deliveries(lambda: subscriptions.delivered)
         limits = action_limits(s)
-        sessions = Sessions(store, subscriptions, s.chat.presence_notices_max, limits.presence)
+        sessions = Sessions(
+            store,
+            subscriptions,
+            s.chat.presence_notices_max,
+            limits.presence,
+            grace=s.chat.presence_grace_seconds,
+        )
         mutes = Mutes()
         revocations = Revocations(store, sessions, events, mutes)
         accounts = Accounts(
@@ -291,6 +334,7 @@ class App:
                 on_change=sessions.announce_elsewhere,
             )
         await message_log.start(subscriptions.route)
+        self._opened.append(message_log.close)
         await events.start()
         await revocations.start()
         if heartbeat is not None:
@@ -320,6 +364,8 @@ class App:
                 refuse = "plaintext logins are disabled here: connect with TLS"
                 if telnet_tls is not None:
                     refuse += f" to port {tls_sock.getsockname()[1]}"
+            telnet = self.telnet
+            self._opened.append(lambda: telnet.shutdown(0))
             await self.telnet.listen(
                 telnet_sock,
                 refuse_login=refuse,
@@ -351,6 +397,9 @@ class App:
                     "message log": lambda: message_log.ping(),
                 },
                 drain=self.request_drain,
+                troubles=lambda: [
+                    f"transcript: {p}" for p in [logs.transcript.problem] if p is not None
+                ],
             )
             options = HttpOptions(
                 s.http.max_body_bytes,
@@ -405,18 +454,18 @@ class App:
         self._revocation_task = asyncio.create_task(revocations.run())
         if heartbeat is not None:
             self._heartbeat_task = asyncio.create_task(heartbeat.run())
-        log.info(
-            "torbit serving: telnet %s, telnet-tls %s, http%s %s, irc %s, irc-tls %s, "
-            "storage %s, message log %s",
-            self.telnet_port,
-            self.telnet_tls_port,
-            "s" if http_tls else "",
-            self.http_port,
-            self.irc_port,
-            self.irc_tls_port,
-            s.storage.url,
-            s.message_log.url,
-        )
+        for line in banner_lines(
+            version=__version__,
+            database=redact(s.storage.url),
+            message_log=redact(s.message_log.url),
+            config=self.config_path,
+            telnet=(s.telnet.host, self.telnet_port) if self.telnet_port else None,
+            telnet_tls=(s.telnet.host, self.telnet_tls_port) if self.telnet_tls_port else None,
+            http=(s.http.host, self.http_port, http_tls) if self.http_port else None,
+            irc=(s.irc.host, self.irc_port) if self.irc_port else None,
+            irc_tls=(s.irc.host, self.irc_tls_port) if self.irc_tls_port else None,
+        ):
+            log.info("%s", line)
 
     async def _start_irc(
         self,
@@ -426,7 +475,6 @@ class App:
         tls_sock: socket.socket | None,
         tls: ssl.SSLContext | None,
     ) -> None:
-        from torbit import __version__
         from torbit.frontends.irc.server import IrcServer
 
         s = self.settings

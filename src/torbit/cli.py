@@ -13,7 +13,7 @@ from typing import Annotated, NoReturn, TypeVar
 import typer
 
 from torbit import __version__
-from torbit.config import Settings, load_settings
+from torbit.config import Settings, find_config, load_settings
 from torbit.core.accounts import Accounts
 from torbit.core.ports import MessageLog, Store
 from torbit.errors import ConfigError, TorbitError
@@ -32,15 +32,50 @@ app.add_typer(node_app, name="node")
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="TOML config file (default: built-in defaults)"),
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML config file (default: $TORBIT_CONFIG, else ./torbit.toml if present, "
+        "else built-in defaults)",
+    ),
 ]
 
 
+_source = ["built-in defaults"]  # which config this process's command read, for _run to say
+
+
 def _settings(config: Path | None) -> Settings:
+    """The settings serve and every command share (config.find_config). Commands say on
+    stderr which config and database they use (see _run), so that a command run elsewhere
+    cannot silently use another database than the server's."""
+    path = find_config(config)
     try:
-        return load_settings(config)
+        settings = load_settings(path)
     except ConfigError as e:
         _fail(e.message, 2)
+    _source[0] = describe_source(settings, path)
+    return settings
+
+
+def describe_source(settings: Settings, path: Path | None) -> str:
+    from torbit.backends.urls import redact
+
+    source = f"config {path}" if path is not None else "built-in defaults (no torbit.toml here)"
+    return f"database {redact(settings.storage.url)}, {source}"
+
+
+def _require_database(settings: Settings) -> None:
+    """Commands that only read or change what exists never create an SQLite database: run in
+    the wrong directory, they would report an empty one instead of the server's."""
+    from torbit.backends.urls import sqlite_path
+
+    path = sqlite_path(settings.storage.url)
+    if path is not None and not path.exists():
+        _fail(
+            f"no database at {path} ({_source[0]}): run this where the server runs, or "
+            "pass the server's --config (torbit serve and torbit user add create it)",
+            2,
+        )
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -48,9 +83,14 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _run(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store, run `work(store)`, close; errors become one clear line."""
+def _run(settings: Settings, work: Callable[[Store], Awaitable[T]], create: bool = False) -> T:
+    """Open the store, run `work(store)`, close; errors become one clear line. Only with
+    `create` may a new database be made."""
     from torbit.backends.registry import open_store
+
+    if not create:
+        _require_database(settings)
+    typer.echo(f"torbit: {_source[0]}", err=True)
 
     async def main() -> T:
         store = open_store(
@@ -125,7 +165,8 @@ def serve(config: ConfigOption = None) -> None:
     """Run the server (telnet and HTTP) until SIGINT or SIGTERM."""
     from torbit.app import App
 
-    settings = _settings(config)
+    path = find_config(config)
+    settings = _settings(path)  # the start-up banner says which config and database
     try:
         import uvloop
 
@@ -134,7 +175,7 @@ def serve(config: ConfigOption = None) -> None:
         loop_factory = None
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(App(settings).run())
+            runner.run(App(settings, config_path=path).run())
     except ConfigError as e:
         _fail(e.message, 2)
     except KeyboardInterrupt:
@@ -187,7 +228,7 @@ def user_add(
             await accounts.set_admin(name, True)
         typer.echo(f"added user {user.name}")
 
-    _run(settings, work)
+    _run(settings, work, create=True)
 
 
 @user_app.command("list")
@@ -291,7 +332,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
     async def work(store: Store) -> None:
         typer.echo("database schema is up to date")
 
-    _run(settings, work)
+    _run(settings, work, create=True)
 
 
 def main() -> None:

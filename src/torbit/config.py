@@ -184,6 +184,8 @@ class ChatConfig(Section):
     max_message_bytes: int = Field(4096, ge=64, le=1024 * 1024)
     timezone: str = "UTC"
     presence_notices_max: int = Field(100, ge=0)  # join/leave notices only up to this many online
+    # a user who disconnects is announced as gone only if not back within this (a page reload)
+    presence_grace_seconds: float = Field(5.0, ge=0, le=300)
     # rooms with neither members nor messages are removed this long after their creation
     empty_room_grace_hours: float = Field(24.0, ge=0, description="0: never removed")
 
@@ -329,6 +331,26 @@ def _check_file(path: Path) -> None:
     for old, new in RENAMED_SECTIONS.items():
         if old in data:
             raise ConfigError(f"config file {path}: section [{old}] is now [{new}]: rename it")
+
+
+CONFIG_FILE = "torbit.toml"
+
+
+def find_config(
+    explicit: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Path | None:
+    """The one config file serve and every CLI command read, so that they use the same data:
+    `--config`, else `TORBIT_CONFIG`, else `./torbit.toml` when present, else none (the
+    built-in defaults)."""
+    if explicit is not None:
+        return explicit
+    env = os.environ if environ is None else environ
+    if env.get("TORBIT_CONFIG"):
+        return Path(env["TORBIT_CONFIG"])
+    here = Path(CONFIG_FILE) if cwd is None else cwd / CONFIG_FILE
+    return here if here.is_file() else None
 
 
 def load_settings(

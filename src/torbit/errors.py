@@ -37,6 +37,11 @@ class ConfigError(TorbitError):
     code = "config"
 
 
+class StartupError(ConfigError):
+    """The server could not start (full disk, unreadable database, ...): like a bad config,
+    one line and exit code 2."""
+
+
 class ClientError(TorbitError):
     http_status = 400
     code = "bad_request"

@@ -5,19 +5,24 @@ holds private rooms' messages: both logs are created 0600 in a directory created
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import logging.handlers
 import queue
+import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from torbit.config import LogConfig
-from torbit.core.models import Message
+from torbit.core.models import Message, MessageKind
 from torbit.errors import ConfigError
 from torbit.files import private_dir, private_fd, tighten
 
 TRANSCRIPT_FORMAT = "%(message)s"
+
+log = logging.getLogger("torbit")
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
@@ -29,7 +34,7 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
-def _rotating(path: Path, cfg: LogConfig, fmt: str) -> logging.Handler:
+def _rotating(path: Path, cfg: LogConfig, fmt: str) -> PrivateRotatingFileHandler:
     for n in range(1, cfg.backups + 1):  # old files written before files were private
         tighten(path.with_name(f"{path.name}.{n}"))
     handler = PrivateRotatingFileHandler(
@@ -48,14 +53,24 @@ class Transcript:
 
     MAX_BATCH = 1000
 
-    def __init__(self, handler: logging.Handler) -> None:
+    def __init__(
+        self, handler: PrivateRotatingFileHandler, on_lost: Callable[[int], None] = lambda n: None
+    ) -> None:
         self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._handler = handler
+        handler.handleError = self._failed  # type: ignore[method-assign]
+        self._on_lost = on_lost  # lines that could not be written (a metric)
+        self._error: BaseException | None = None  # of this batch
+        self.problem: str | None = None  # why the transcript is not being written, if so
         self._thread = threading.Thread(target=self._drain, name="torbit-transcript", daemon=True)
         self._thread.start()
 
-    def write(self, m: Message) -> None:
-        self._queue.put_nowait(f"{m.sent_at.isoformat()} #{m.channel} <{m.sender}> {m.text}")
+    def write(self, m: Message, room: str) -> None:
+        """`room`: the room's display name. An action keeps its marker: `* bob waves`."""
+        said = (
+            f"* {m.sender} {m.text}" if m.kind is MessageKind.ACTION else f"<{m.sender}> {m.text}"
+        )
+        self._queue.put_nowait(f"{m.sent_at.isoformat()} #{room} {said}")
 
     def _drain(self) -> None:
         get, get_nowait = self._queue.get, self._queue.get_nowait
@@ -71,11 +86,45 @@ class Transcript:
                 except queue.Empty:
                     break
             if batch:
-                self._handler.handle(
-                    logging.makeLogRecord({"msg": "\n".join(batch), "levelno": logging.INFO})
-                )
+                self._write(batch)
             if line is None:
                 return
+
+    def _write(self, batch: list[str]) -> None:
+        """One batch; a failure (a full disk) is told once, counted, and the next batch tries
+        a freshly opened file, so writing resumes by itself once it can."""
+        self._error = None
+        self._handler.handle(
+            logging.makeLogRecord({"msg": "\n".join(batch), "levelno": logging.INFO})
+        )
+        if self._error is None:
+            if self.problem is not None:
+                self.problem = None
+                log.warning("transcript: writing again")
+            return
+        self._on_lost(len(batch))
+        self._reopen()
+        if self.problem is None:
+            e = self._error
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            self.problem = f"cannot be written: {why}"
+            log.error(
+                "transcript %s: messages are stored, only their log lines are lost "
+                "until it can be written again",
+                self.problem,
+            )
+
+    def _failed(self, record: logging.LogRecord) -> None:
+        """The handler's error hook: no traceback with the message text on stderr."""
+        self._error = sys.exc_info()[1] or RuntimeError("unknown error")
+
+    def _reopen(self) -> None:
+        handler = self._handler
+        with handler.lock or contextlib.nullcontext():
+            stream, handler.stream = handler.stream, None
+        if stream is not None:
+            with contextlib.suppress(Exception):  # its unwritten buffer goes with it
+                stream.close()
 
     def close(self) -> None:
         self._queue.put(None)
@@ -86,7 +135,8 @@ class Transcript:
 class Logs:
     """The open log files of one server; `close()` flushes and detaches them."""
 
-    def __init__(self, cfg: LogConfig) -> None:
+    def __init__(self, cfg: LogConfig, on_lost: Callable[[int], None] = lambda n: None) -> None:
+        """`on_lost(n)`: n transcript lines could not be written."""
         try:
             private_dir(cfg.dir)
             probe = cfg.dir / ".write-test"
@@ -107,7 +157,9 @@ class Logs:
         root = logging.getLogger("torbit")
         root.addHandler(self._queue_handler)
         root.setLevel(cfg.level)
-        self.transcript = Transcript(_rotating(cfg.dir / "transcript.log", cfg, TRANSCRIPT_FORMAT))
+        self.transcript = Transcript(
+            _rotating(cfg.dir / "transcript.log", cfg, TRANSCRIPT_FORMAT), on_lost
+        )
 
     def close(self) -> None:
         self.transcript.close()

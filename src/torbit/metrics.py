@@ -50,6 +50,12 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.transcript_lost = Counter(
+            "torbit_transcript_lines_lost",
+            "Transcript lines that could not be written (a full disk); the messages are stored",
+            registry=self.registry,
+        )
+
     def count_deliveries(self, count: Callable[[], int]) -> None:
         """Where torbit_messages_out comes from (the hub's counter)."""
         self._deliveries = count

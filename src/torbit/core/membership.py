@@ -207,6 +207,7 @@ class Membership:
         room = await self.become_member(self._sessions.name_of(session), room_name)
         announce = self._sessions.last_here(session, room.key)
         await self._subs.listen(session, room.key, hold=True)
+        self._subs.name_room(room.key, room.name)
         history: list[Message] = []
         try:
             if self.rules.history_on_join:
@@ -244,15 +245,24 @@ class Membership:
                 room_name=room.name,
                 user=name,
             )
-            self._sessions.announce(room.key, joined, session)
+            self._sessions.announce_back(room.key, joined, session)
         return room
 
-    async def stop_listening(self, session: Session, room_key: str, reason: str = "") -> None:
-        """The session stops receiving the room; the user stays a member (see `leave`)."""
+    async def stop_listening(
+        self, session: Session, room_key: str, reason: str = "", *, switch: bool = False
+    ) -> None:
+        """The session stops receiving the room; the user stays a member (see `leave`).
+        `switch`: to talk in another room (telnet's /join), said as such: not "left"."""
         if self._sessions.last_here(session, room_key):
             name = self._sessions.name_of(session)
-            text = f"{name} left #{room_key}" + (f" ({reason})" if reason else "")
-            notice = Notice(text, NoticeKind.PART, room=room_key, user=name, detail=reason)
+            room = self._subs.room_name(room_key)
+            if switch:
+                text = f"{name} went to another room (still a member of #{room})"
+            else:
+                text = f"{name} left #{room}" + (f" ({reason})" if reason else "")
+            notice = Notice(
+                text, NoticeKind.PART, room=room_key, room_name=room, user=name, detail=reason
+            )
             self._sessions.announce(room_key, notice, session)
         await self._subs.stop_listening(session, room_key)
 

@@ -6,6 +6,8 @@ with the last. A notice names its user, so whoever ignores them does not see it;
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +21,8 @@ from torbit.core.ports import Store
 from torbit.core.presence import Change
 from torbit.core.subscriptions import Subscriptions
 from torbit.errors import AuthenticationFailed
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +43,10 @@ class Sessions:
         presence: RateLimiter | None = None,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        grace: float = 0.0,
     ) -> None:
+        """`grace`: seconds a disconnected user's "left" notices wait; back by then, neither
+        that nor the "joined" is shown (a page reload, a reconnect)."""
         self._store = store
         self._subs = subscriptions
         self._notices_max = presence_notices_max
@@ -47,8 +54,11 @@ class Sessions:
         self._now = now
         self._proofs: dict[Session, Proof] = {}
         self._revocations = 0  # revocations applied here so far: see `login`
+        self._origins: dict[Session, str] = {}  # for the app log's logout line
+        self._grace = grace
+        self._gone: dict[tuple[str, str], asyncio.TimerHandle] = {}  # (channel, user): notice
 
-    async def login(self, session: Session, name: str, proof: Proof) -> None:
+    async def login(self, session: Session, name: str, proof: Proof, origin: str = "") -> None:
         """The session gets the user's private messages from now on, and their ignore list.
 
         The store is read once, before the session is attached: the user (does the proof
@@ -66,16 +76,17 @@ class Sessions:
         p = self._subs.presence(key)
         await self._subs.attach(session, name, p.ignores if p else set(ignore_list))
         self._proofs[session] = proof
-        if revocations == self._revocations:
-            return
-        try:
-            valid = await self._proof_holds(await self._store.get_user(key), key, proof)
-        except BaseException:
-            await self._forget(session)
-            raise
-        if not valid:
-            await self._forget(session)
-            raise AuthenticationFailed("your login was revoked: log in again")
+        if revocations != self._revocations:
+            try:
+                valid = await self._proof_holds(await self._store.get_user(key), key, proof)
+            except BaseException:
+                await self._forget(session)
+                raise
+            if not valid:
+                await self._forget(session)
+                raise AuthenticationFailed("your login was revoked: log in again")
+        self._origins[session] = origin
+        log.info("login %s%s", name, f" from {origin}" if origin else "")
 
     async def _proof_holds(self, user: User | None, key: str, proof: Proof) -> bool:
         if user is None or user.credential != proof.credential:
@@ -84,18 +95,53 @@ class Sessions:
 
     async def _forget(self, session: Session) -> None:
         self._proofs.pop(session, None)
+        self._origins.pop(session, None)
         await self._subs.detach(session)
 
     async def logout(self, session: Session, reason: str = "") -> None:
         """Forget the session; its rooms are told the user left (with `reason`, if any)."""
         name = self.name_of(session)
         self._proofs.pop(session, None)
+        self._log_out(session, "")
         for channel in self._subs.channels_of(session):
             if not is_inbox(channel) and self.last_here(session, channel):
-                text = f"{name} left #{channel}" + (f" ({reason})" if reason else "")
-                notice = Notice(text, NoticeKind.QUIT, room=channel, user=name, detail=reason)
-                self.announce(channel, notice, session)
+                room = self._subs.room_name(channel)
+                text = f"{name} left #{room}" + (f" ({reason})" if reason else "")
+                notice = Notice(
+                    text, NoticeKind.QUIT, room=channel, room_name=room, user=name, detail=reason
+                )
+                self._announce_gone(channel, notice, session)
         await self._subs.detach(session)
+
+    def _log_out(self, session: Session, why: str) -> None:
+        origin = self._origins.pop(session, None)
+        if origin is not None:
+            where = f" from {origin}" if origin else ""
+            log.info("logout %s%s%s", self.name_of(session), where, why)
+
+    def _announce_gone(self, channel: str, notice: Notice, session: Session) -> None:
+        """A disconnect: "left" after the grace period, unless the user is back by then."""
+        if self._grace <= 0:
+            self.announce(channel, notice, session)
+            return
+        user = session.user_key
+        gone = (channel, user)
+        if (earlier := self._gone.pop(gone, None)) is not None:
+            earlier.cancel()
+
+        def told() -> None:
+            del self._gone[gone]
+            if self._subs.user_sessions_in(channel, user) == 0:
+                self._tell(channel, notice, user, None)
+
+        self._gone[gone] = asyncio.get_running_loop().call_later(self._grace, told)
+
+    def announce_back(self, channel: str, text: str, session: Session) -> None:
+        """A "joined" notice, or nothing for a user back within the grace of a disconnect."""
+        if (gone := self._gone.pop((channel, session.user_key), None)) is not None:
+            gone.cancel()
+            return
+        self.announce(channel, text, session)
 
     def revoke(self, event: SessionsRevoked) -> int:
         """Close this node's sessions that the revocation names (see core/revocation.py):
@@ -112,13 +158,15 @@ class Sessions:
             if event.credential and proof.credential != event.credential:
                 continue
             del self._proofs[session]
+            self._log_out(session, f" ({event.reason})")
             session.revoke(f"{event.reason}: you are logged out")
             name = self.name_of(session)
             for channel in self._subs.channels_of(session):
                 if not is_inbox(channel) and self.last_here(session, channel):
                     # not why: that is the user's own business
-                    text = f"{name} left #{channel}"
-                    notice = Notice(text, NoticeKind.QUIT, room=channel, user=name)
+                    room = self._subs.room_name(channel)
+                    text = f"{name} left #{room}"
+                    notice = Notice(text, NoticeKind.QUIT, room=channel, room_name=room, user=name)
                     self.announce(channel, notice, session)
             self._subs.detach_now(session)
             closed += 1
@@ -163,10 +211,14 @@ class Sessions:
         """A join or leave notice of `skip`'s user; in big rooms they would be most of the
         traffic (every join told to everyone is quadratic), so only rooms up to
         `presence_notices_max` get them."""
-        if self._subs.listener_count(channel) <= self._notices_max and self._presence.take(
-            skip.user_key
-        ):
-            self._subs.notify(channel, text, skip=skip, about=(skip.user_key,))
+        self._tell(channel, text, skip.user_key, skip)
+
+    def _tell(self, channel: str, text: str, user: str, skip: Session | None) -> None:
+        if self._subs.listener_count(channel) <= self._notices_max and self._presence.take(user):
+            self._subs.notify(channel, text, skip=skip, about=(user,))
 
     def shutdown_notice(self, text: str) -> None:
+        for gone in self._gone.values():
+            gone.cancel()
+        self._gone.clear()
         self._subs.notify_everyone(text)

@@ -58,7 +58,7 @@ class Subscriptions:
         tz: tzinfo,
         *,
         on_event: MessageHook | None = None,
-        transcript: MessageHook | None = None,
+        transcript: Callable[[Message, str], None] | None = None,
         on_delivered: Callable[[Message, float], None] | None = None,
         cluster: PresenceTable | None = None,
     ) -> None:
@@ -73,6 +73,7 @@ class Subscriptions:
         self._transcript = transcript
         self._on_delivered = on_delivered
         self._tasks: set[asyncio.Task[None]] = set()
+        self._room_names: dict[str, str] = {}  # display names of the rooms listened to here
 
     # committed messages (the message log's listener)
 
@@ -84,7 +85,7 @@ class Subscriptions:
                 self._on_event(message)
             return
         if self._transcript is not None and not is_inbox(message.channel):
-            self._transcript(message)
+            self._transcript(message, self.room_name(message.channel))
         if self._hub.dispatch(message) and self._on_delivered is not None:
             lag = (datetime.now(UTC) - message.sent_at).total_seconds()
             self._on_delivered(message, max(0.0, lag))
@@ -108,7 +109,7 @@ class Subscriptions:
     async def detach(self, session: Session) -> None:
         """Forget a session everywhere; channels left without listeners are unwatched."""
         for channel in self._hub.detach(session):
-            await self._log.unwatch(channel)
+            await self._unwatch(channel)
 
     def detach_now(self, session: Session) -> None:
         """`detach` for synchronous callers (a revocation): the session gets nothing more from
@@ -143,7 +144,7 @@ class Subscriptions:
 
     async def stop_listening(self, session: Session, channel: str) -> None:
         if self._hub.exit(session, channel):
-            await self._log.unwatch(channel)
+            await self._unwatch(channel)
 
     def drop(self, session: Session, channel: str) -> None:
         """`stop_listening` for synchronous callers (node event handlers): the unwatch runs
@@ -153,7 +154,19 @@ class Subscriptions:
 
     async def _unwatch_if_unused(self, channel: str) -> None:
         if not self._hub.listener_count(channel):
-            await self._log.unwatch(channel)
+            await self._unwatch(channel)
+
+    async def _unwatch(self, channel: str) -> None:
+        self._room_names.pop(channel, None)
+        await self._log.unwatch(channel)
+
+    def name_room(self, channel: str, display: str) -> None:
+        """The room's name as created (`Dev-Room` for `dev-room`), kept while it is listened
+        to here: notices and the transcript name it so, whatever case people type."""
+        self._room_names[channel] = display
+
+    def room_name(self, channel: str) -> str:
+        return self._room_names.get(channel, channel)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

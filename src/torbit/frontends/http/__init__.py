@@ -99,7 +99,9 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         app.add_middleware(ForwardedClient, proxies=TrustedProxies(options.trusted_proxies))
 
     app.include_router(docs_router(app.title))
-    app.include_router(ops_router(core.readiness, core.metrics, options.metrics_token, core.drain))
+    app.include_router(
+        ops_router(core.readiness, core.metrics, options.metrics_token, core.drain, core.troubles)
+    )
     app.include_router(
         classic_router(core.membership, core.messaging, receiver, core.metrics, principal)
     )
@@ -111,7 +113,12 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
     )
     app.include_router(moderation_router(core.membership, core.moderation, principal))
     app.add_api_websocket_route("/api/v1/ws", live, name="live")
-    app.state.on_shutdown = receiver.close
+
+    def on_shutdown() -> None:
+        live.shutting_down = True
+        receiver.close()
+
+    app.state.on_shutdown = on_shutdown
     app.state.live = live
     if WEB_DIR.is_dir():
         app.router.routes.append(

@@ -34,6 +34,8 @@ class HttpCore:
     # what must answer for the node to be ready: name -> ping (the store, the message log)
     readiness: Mapping[str, Callable[[], Awaitable[None]]]
     drain: Callable[[], None] | None = None  # asks the node to drain (POST /admin/drain)
+    # what is wrong without making the node unready (/readyz's detail): the transcript
+    troubles: Callable[[], list[str]] = lambda: []
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,24 +77,32 @@ def ops_router(
     metrics: Metrics,
     metrics_token: str = "",
     drain: Callable[[], None] | None = None,
+    troubles: Callable[[], list[str]] = lambda: [],
 ) -> APIRouter:
     """`checks`: what must answer for the node to be ready (the store, the message log);
-    `metrics_token`: what a scraper from elsewhere presents ("": only local scrapes)."""
+    `metrics_token`: what a scraper from elsewhere presents ("": only local scrapes);
+    `troubles`: what is wrong without making the node unready, shown in /readyz's detail."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz", summary="Liveness")
+    @router.get("/healthz", summary="Liveness", response_model_exclude_none=True)
     async def healthz() -> Health:
         """The process is up and serving."""
         return Health(status="ok")
 
-    @router.get("/readyz", summary="Readiness", response_model=Health, responses=errors_doc(503))
+    @router.get(
+        "/readyz",
+        summary="Readiness",
+        response_model=Health,
+        response_model_exclude_none=True,
+        responses=errors_doc(503),
+    )
     async def readyz() -> Health | JSONResponse:
-        """The store and the message log both answer."""
+        """The store and the message log both answer; `detail` names what else is wrong."""
         answers = await asyncio.gather(*(_reachable(w, ping) for w, ping in checks.items()))
         problems = [p for p in answers if p]
         if problems:
-            return error_response(503, "unavailable", "; ".join(problems))
-        return Health(status="ready")
+            return error_response(503, "unavailable", "; ".join(problems + troubles()))
+        return Health(status="ready", detail="; ".join(troubles()) or None)
 
     @router.get(
         "/metrics",

@@ -212,3 +212,5 @@ class MessagePage(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "ready", "draining"]
+    # what does not stop the node serving but wants an operator (the transcript not written)
+    detail: str | None = None

@@ -9,6 +9,8 @@
     server: {"type": "message", "message": {...}}  the REST API's message shape
             {"type": "notice", "text": ..., "room": ... | null}
             {"type": "error", "code": ..., "message": ...}   (plus "ref" if the frame had one)
+            {"type": "sent", "ref": ..., "id": ...}  a send or private frame with a "ref" is
+                                                   stored (the page then clears its composer)
             {"type": "pong"} / {"type": "ping"}    a ping after PING_INTERVAL of silence
 
 Flow control: the core hands each message to every session without waiting. Under uvicorn
@@ -41,6 +43,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from torbit.core.delivery import Delivery, Names
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
+from torbit.core.models import Message
 from torbit.core.names import check_name, is_inbox, name_key
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
@@ -270,6 +273,7 @@ class LiveEndpoint:
         metrics: Metrics,
         max_frames: int,
     ) -> None:
+        self.shutting_down = False  # set by the server's own shutdown: closes are ours
         self._sessions = sessions
         self._membership = membership
         self._messaging = messaging
@@ -310,7 +314,9 @@ class LiveEndpoint:
             return
         session = WsSession(principal.name, self._max_frames, self._metrics, self._flushes)
         try:
-            await self._sessions.login(session, principal.name, principal.proof)
+            peer = websocket.client
+            origin = f"websocket {peer.host}:{peer.port}" if peer else "websocket"
+            await self._sessions.login(session, principal.name, principal.proof, origin)
         except ServiceUnavailable as e:  # told, and let go: a client retries after a 1013
             with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
                 await websocket.send_text(error_frame(e.code, e.message))
@@ -399,7 +405,9 @@ class LiveEndpoint:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 code = message.get("code", 1005)
-                if code not in (1000, 1001):  # no goodbye; a stuck reader ends so at a low
+                if self.shutting_down:
+                    log.info("WebSocket client %s closed by shutdown", session.name)
+                elif code not in (1000, 1001):  # no goodbye; a stuck reader ends so at a low
                     # message rate: uvicorn's keepalive pings go unanswered (20 s + 20 s)
                     log.info(
                         "WebSocket client %s gone without closing (code %s): connection "
@@ -421,14 +429,18 @@ class LiveEndpoint:
             return
         ref = frame.get("ref")
         try:
-            await self._dispatch(session, frame)
+            stored = await self._dispatch(session, frame)
         except TorbitError as e:
             session.send(error_frame(e.code, e.message, ref))
+            return
+        if stored is not None and ref is not None:
+            session.send(json.dumps({"type": "sent", "ref": ref, "id": stored.id}))
 
     def _subscribed(self, session: WsSession, room_key: str) -> bool:
         return self._subs.is_listening(session, room_key)
 
-    async def _dispatch(self, session: WsSession, frame: dict[str, Any]) -> None:
+    async def _dispatch(self, session: WsSession, frame: dict[str, Any]) -> Message | None:
+        """The message stored, for a send or private frame."""
         kind = frame.get("type")
         if kind == "ping":
             session.send(PONG)
@@ -437,22 +449,25 @@ class LiveEndpoint:
             key = check_name(room, "room name")
             if self._subscribed(session, key):
                 session.notify(f"already subscribed to #{room}", key)
-                return
-            await self._membership.join(session, room)
+            else:
+                await self._membership.join(session, room)
         elif kind == "unsubscribe":
             key = check_name(_text(frame, "room"), "room name")
             if not self._subscribed(session, key):
                 raise InvalidInput(f"not subscribed to #{key}")
             await self._membership.stop_listening(session, key)
         elif kind == "send":
-            await self._messaging.send(session.name, _text(frame, "room"), _text(frame, "text"))
+            m = await self._messaging.send(session.name, _text(frame, "room"), _text(frame, "text"))
             self._sent.inc()
+            return m
         elif kind == "private":
-            await self._messaging.send_private(
+            m = await self._messaging.send_private(
                 session.name, _text(frame, "to"), _text(frame, "text")
             )
             self._sent.inc()
+            return m
         elif kind == "auth":
             raise InvalidInput("already authenticated")
         else:
             raise InvalidInput(f"unknown frame type {str(kind)[:40]!r}")
+        return None

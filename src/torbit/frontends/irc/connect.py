@@ -150,7 +150,7 @@ async def _complete(session: IrcSession, step: reg.Complete) -> list[reg.Step]:
         session.close("registration incomplete")
         return []
     try:
-        await core.sessions.login(session, name, session.proof)
+        await core.sessions.login(session, name, session.proof, f"irc {session.ip}")
     except AuthenticationFailed as e:  # revoked between the check and now
         session.server_notice(e.message)
         session.close("login revoked")

@@ -128,7 +128,7 @@ async def _join(session: CommandSession, args: tuple[str, ...]) -> None:
         return
     session.room = await session.core.membership.join(session, args[0])
     if old is not None:
-        await session.core.membership.stop_listening(session, old.key)
+        await session.core.membership.stop_listening(session, old.key, switch=True)
 
 
 async def _leave(session: CommandSession, args: tuple[str, ...]) -> None:

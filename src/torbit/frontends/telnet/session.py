@@ -33,6 +33,10 @@ from torbit.protocol.telnet import Interrupt, LineReceived, LineTooLong, TelnetC
 log = logging.getLogger("torbit.telnet")
 
 
+CONCEAL = b"\x1b[8m"  # ANSI: what follows is not shown (a raw client's own echo of a password)
+REVEAL = b"\x1b[28m"
+
+
 def _not_connected(delivery: Delivery) -> None:
     """A session's `deliver` before its transport exists: nothing to write to."""
 
@@ -329,19 +333,38 @@ class TelnetSession(asyncio.Protocol):
         dialogue = self._dialogue
         assert dialogue is not None
         if dialogue.secret:
-            self._write(self._codec.end_password_mode() + b"\r\n")
+            self._write(REVEAL + b"\r\n")  # echo stays off until no password prompt follows
         steps = dialogue.receive(text)
         if any(isinstance(s, login.LookUp | login.Verify | login.Register) for s in steps):
             self._run(self._login_steps(steps))
         else:
             self._steps(steps)
 
+    def _secret_prompt(self, text: str) -> bytes:
+        """A password prompt that shows no password on a raw TCP client (nc, socat) either:
+        the WILL ECHO it never answers comes first and is wiped from its screen (CR, erase
+        line), and what its terminal echoes is concealed (SGR 8) until the line is in. A
+        telnet client takes the negotiation, and the wipe finds an empty line."""
+        echo_off = self._codec.start_password_mode()
+        wipe = b"\r\x1b[K" if echo_off else b""
+        return echo_off + wipe + text.encode() + CONCEAL
+
+    def _echo_back(self) -> None:
+        """Local echo back to the client once no password prompt is next. Turning it off and
+        on between two password prompts would leave the second one echoed by clients that
+        never acknowledge the WONT (busybox telnet: RFC 1143 waits for the answer)."""
+        if self._codec.password_mode and (self._dialogue is None or not self._dialogue.secret):
+            self._write(self._codec.end_password_mode())
+
     def _steps(self, steps: list[login.Step]) -> None:
         """Show what the dialogue says (the steps that need no I/O)."""
+        self._echo_back()
         for step in steps:
             if isinstance(step, login.Prompt):
-                echo_off = self._codec.start_password_mode() if step.secret else b""
-                self._write(step.text.encode() + echo_off)
+                if step.secret:
+                    self._write(self._secret_prompt(step.text))
+                else:
+                    self._write(step.text.encode())
             elif isinstance(step, login.Error):
                 self._error(step.text)
             elif isinstance(step, login.Hangup):
@@ -399,11 +422,12 @@ class TelnetSession(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         self._dialogue = None
+        self._echo_back()
         self.user_key = name_key(name)
         proof, self._proof = self._proof, None
         assert proof is not None
         try:
-            await self.core.sessions.login(self, name, proof)
+            await self.core.sessions.login(self, name, proof, f"{self._door} {self._peer}")
         except ServiceUnavailable as e:  # not half logged in: told, and let go
             self.user_key = ""
             self._error(f"{e.message}; please try again later")

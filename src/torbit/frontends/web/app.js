@@ -1,6 +1,7 @@
 // torbit's web page: plain DOM, no framework, no build step. It talks to the v1 API: REST for
 // accounts, rooms, members and ignores, the WebSocket /api/v1/ws for live messages and sending.
-// User data only ever reaches the page through textContent, never as HTML.
+// User data only ever reaches the page through textContent, never as HTML; http(s) URLs in
+// messages become links built from the parsed URL (rel="noopener noreferrer").
 "use strict";
 
 (() => {
@@ -19,6 +20,7 @@
     current: null,
     ignores: new Set(),  // user keys
     ws: null, ready: false, attempt: 0, timer: 0, watchdog: 0,
+    pending: new Map(), ref: 0,  // sends not yet stored: ref -> the composer's text
   };
 
   // small helpers
@@ -35,6 +37,29 @@
     b.addEventListener("click", onclick);
     if (label) b.setAttribute("aria-label", label);
     return b;
+  }
+  const URLS = /\bhttps?:\/\/[^\s<>"]+/gi;
+  function linked(text) {  // text with its http(s) URLs as links; everything else stays text
+    const span = el("span", "text");
+    let at = 0;
+    for (const m of text.matchAll(URLS)) {
+      let raw = m[0].replace(/[.,;:!?'"\]]+$/, "");  // sentence punctuation is not the URL
+      while (raw.endsWith(")") && raw.split("(").length < raw.split(")").length) {
+        raw = raw.slice(0, -1).replace(/[.,;:!?'"\]]+$/, "");  // "(see http://a.b/c)."
+      }
+      let url = null;
+      try { url = new URL(raw); } catch (_) { /* not a URL after all: left as text */ }
+      if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) continue;
+      span.append(text.slice(at, m.index));
+      const a = el("a", "", raw);
+      a.href = url.href;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      span.append(a);
+      at = m.index + raw.length;
+    }
+    span.append(text.slice(at));
+    return span;
   }
   const key = (name) => name.toLowerCase();
   const two = (n) => String(n).padStart(2, "0");
@@ -124,7 +149,7 @@
     time.title = sent.toLocaleString();
     const who = el("span", "who", m.kind === "action" ? "* " + m.sender : m.sender);
     who.style.setProperty("--hue", hue(m.sender));
-    li.append(time, who, el("span", "text", m.text));
+    li.append(time, who, linked(m.text));
     li.hidden = state.ignores.has(li.dataset.sender);
 
     const s = $("scroller");
@@ -284,6 +309,16 @@
     }
     systemLine(state.current, ignore ? `you ignore ${name} now` : `you no longer ignore ${name}`);
     await renderMembers();
+    if (!ignore) await reloadHistory();  // what they said meanwhile never reached the page
+  }
+
+  async function reloadHistory() {
+    for (const c of rooms()) {
+      const page = await api("GET", `/rooms/${enc(c.name)}/messages?limit=200`);
+      for (const m of page.messages) addMessage(m, false);
+    }
+    const page = await api("GET", "/private-messages?limit=200");
+    for (const m of page.messages) addMessage(m, false);
   }
 
   // the live connection
@@ -383,8 +418,13 @@
       if (c && c === state.current && /^you are in #| joined #/.test(f.text)) {
         renderMembers().catch(() => {});
       }
+    } else if (f.type === "sent") {  // stored: only now the composer lets go of the text
+      const text = state.pending.get(f.ref);
+      state.pending.delete(f.ref);
+      if (text !== undefined && $("text").value.trim() === text) $("text").value = "";
     } else if (f.type === "error") {
       if (f.code === "unauthenticated") logout("Your session has expired: log in again.");
+      else if (state.pending.delete(f.ref)) composerError(f.message);  // the text stays
       else systemLine(state.current, f.message, "error");
     }
   }
@@ -397,11 +437,23 @@
     const text = input.value.trim();
     const c = state.current;
     if (!text || !c) return;
-    const frame = c.room ? { type: "send", room: c.name, text }
-      : { type: "private", to: c.name, text };
-    if (send(frame)) input.value = "";
-    else systemLine(c, "not connected: your message was not sent, try again in a moment", "error");
+    const ref = ++state.ref;
+    const frame = c.room ? { type: "send", room: c.name, text, ref }
+      : { type: "private", to: c.name, text, ref };
+    if (send(frame)) {
+      state.pending.set(ref, text);
+      composerError("");
+    } else {
+      composerError("not connected: your message was not sent, try again in a moment");
+    }
   });
+  $("text").addEventListener("input", () => composerError(""));
+
+  function composerError(text) {
+    const e = $("composer-error");
+    e.textContent = text;
+    e.hidden = !text;
+  }
 
   $("join-form").addEventListener("submit", async (e) => {
     e.preventDefault();

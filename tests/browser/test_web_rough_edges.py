@@ -1,0 +1,75 @@
+"""The web page's rough edges a newcomer hit: a message the server refuses stays in the
+composer with the error next to it; Unignore brings back what was said meanwhile; URLs are
+links, and only http(s) ones."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.browser.conftest import PageFactory, TelnetFactory
+from torbit.app import App
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+async def test_a_refused_message_stays_in_the_composer(server: App, open_page: PageFactory) -> None:
+    alice = await open_page(server)
+    await alice.register("alice")
+    await alice.join("lobby")
+    too_long = "x" * (server.settings.chat.max_message_bytes + 1)
+    await alice.page.fill("#text", too_long)
+    await alice.page.press("#text", "Enter")
+    error = alice.page.locator("#composer-error")
+    await expect(error).to_be_visible()
+    await expect(error).to_contain_text("bytes")
+    await expect(alice.page.locator("#text")).to_have_value(too_long)  # not lost
+    await alice.page.fill("#text", "short enough")
+    await expect(error).to_be_hidden()
+    await alice.page.press("#text", "Enter")
+    await expect(alice.page.locator("#text")).to_have_value("")  # stored, so cleared
+    await alice.expect_message("alice", "short enough")
+
+
+async def test_unignore_shows_what_was_said_meanwhile(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    alice = await open_page(server)
+    await alice.register("alice")
+    await alice.join("garden")
+    bob = await telnet(server, "bob", "garden")
+    bob.send("before the ignore")
+    await alice.expect_message("bob", "before the ignore")
+    await alice.member_action("bob", "Ignore")
+    await expect(alice.messages("bob", "before the ignore")).to_be_hidden()
+    bob.send("while ignored")
+    await bob.expect(r"<bob> while ignored$")
+    await alice.member_action("bob", "Unignore")
+    await alice.expect_message("bob", "before the ignore")
+    await alice.expect_message("bob", "while ignored")  # without a reload
+
+
+async def test_urls_become_safe_links(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    alice = await open_page(server)
+    await alice.register("alice")
+    await alice.join("garden")
+    bob = await telnet(server, "bob", "garden")
+    text = (
+        "see https://example.org/a?b=1&c=2. or javascript:alert(1) or http://x.test/(y) "
+        "(http://z.test/w)."
+    )
+    bob.send(text)
+    item = alice.messages("bob").last
+    await expect(item).to_be_visible()
+    links = item.locator(".text a")
+    await expect(links).to_have_count(3)
+    await expect(links.nth(0)).to_have_attribute("href", "https://example.org/a?b=1&c=2")
+    await expect(links.nth(0)).to_have_text("https://example.org/a?b=1&c=2")
+    await expect(links.nth(1)).to_have_attribute("href", "http://x.test/(y)")
+    await expect(links.nth(2)).to_have_attribute("href", "http://z.test/w")
+    for i in range(3):
+        await expect(links.nth(i)).to_have_attribute("rel", "noopener noreferrer")
+        await expect(links.nth(i)).to_have_attribute("target", "_blank")
+    await expect(item.locator(".text")).to_have_text(text)
