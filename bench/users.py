@@ -16,10 +16,13 @@ callbacks, only `bytes` methods (C loops) on the hot path.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar, cast
+
+ANSI = re.compile(rb"\x1b\[[0-9;]*[A-Za-z]")  # SGR and erase sequences
 
 HOST = "127.0.0.1"
 PASSWORD = "bench-password"
@@ -203,7 +206,7 @@ class TelnetUser(User):
         self._pending = b"" if self._prompt(tail) else tail
 
     def _prompt(self, tail: bytes) -> bool:
-        t = tail.rstrip()
+        t = ANSI.sub(b"", tail).rstrip()  # a password prompt ends in SGR 8 (conceal)
         if t.endswith(b"Name:"):
             self.transport.write(self.name.encode() + b"\r\n")
         elif t.lower().endswith(b"password:"):

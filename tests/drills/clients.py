@@ -23,6 +23,7 @@ HOST = "127.0.0.1"
 LineHandler = Callable[[bytes, int], None]  # (line without CRLF, arrival time in ns)
 
 # "[15:04:05] <alice> text": sender and text of a chat line
+ANSI = re.compile(rb"\x1b\[[0-9;]*[A-Za-z]")  # SGR and erase sequences
 CHAT_LINE = re.compile(rb"^\[\d\d:\d\d:\d\d\] <([^>]+)> (.*)$")
 
 
@@ -113,7 +114,7 @@ class TelnetUser(asyncio.Protocol):
                 if not self._joining:
                     self._joining = True
                     self.send(f"/join {self.room}")
-        stripped = tail.rstrip()
+        stripped = ANSI.sub(b"", tail).rstrip()  # a password prompt ends in SGR 8 (conceal)
         if stripped.endswith(b"Name:"):
             self.send(self.name)
             tail = b""

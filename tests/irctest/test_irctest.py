@@ -66,7 +66,7 @@ def torbit(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         process = subprocess.Popen([str(torbit), "serve"], env=env, stdout=out, stderr=out)
     try:
         deadline = time.monotonic() + 30
-        while not (found := re.search(r" irc (\d+),", log.read_text())):
+        while not (found := re.search(r"\birc://\S+:(\d+)\s", log.read_text())):
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)

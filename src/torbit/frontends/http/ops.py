@@ -132,6 +132,7 @@ def ops_router(
         summary="Drain this node",
         status_code=202,
         response_model=Health,
+        response_model_exclude_none=True,
         responses=errors_doc(403),
         include_in_schema=drain is not None,
     )
