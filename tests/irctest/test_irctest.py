@@ -35,6 +35,7 @@ def server_env(data: Path) -> dict[str, str]:
     env.update(
         TORBIT_STORAGE__URL=f"sqlite:///{data}/torbit.db",
         TORBIT_LOG__DIR=str(data / "logs"),
+        TORBIT_CHAT__PRESENCE_GRACE_SECONDS="0",  # irctest expects QUIT/PART at once
         TORBIT_TELNET__ENABLED="false",
         TORBIT_HTTP__ENABLED="false",
         TORBIT_IRC__PORT="0",
