@@ -103,6 +103,8 @@ nasty = st.text(alphabet=st.sampled_from(BIDI + INVISIBLE + SEPARATORS + BLANKS 
 
 
 @given(st.lists(st.one_of(st.text(max_size=8), nasty), max_size=20).map("".join))
+@example("\u115f\u200c\u0560")  # a Hangul filler is a letter to Unicode, yet shows nothing
+@example("\u2800\u200d\U0001f600")  # the braille blank is a symbol, like emoji
 def test_mixes_of_every_kind_of_invisible_character_are_cleaned(text: str) -> None:
     out = clean(text)
     if out is not None:

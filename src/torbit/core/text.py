@@ -56,7 +56,9 @@ _BAD += map(chr, range(0xD800, 0xE000))
 # Blanks: the Unicode spaces (Zs), tab, the line and paragraph separators, and the fillers
 # that render as nothing (Hangul fillers, the braille blank).
 _BLANKS = [*_category("Zs", (range(0x10000),)), "\t", "\u2028", "\u2029"]
-_BLANKS += ["\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"]
+# The fillers are letters (Lo) or a symbol (So) to Unicode, so the joiner rules exclude them.
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_BLANKS += sorted(_FILLERS)
 
 _FORMAT_BMP = [c for c in _FORMAT if c < "\U00010000"]
 _FORMAT_ASTRAL = [c for c in _FORMAT if c >= "\U00010000"]
@@ -155,9 +157,11 @@ def _joiner(m: re.Match[str]) -> str:
 
 
 def _script_letter(ch: str) -> bool:
-    return ord(ch) >= 0x0370 and unicodedata.category(ch)[0] in "LM"
+    return ord(ch) >= 0x0370 and unicodedata.category(ch)[0] in "LM" and ch not in _FILLERS
 
 
 def _emoji(ch: str) -> bool:
     """Emoji are symbols (So) among Unicode's categories; skin tones are modifiers."""
+    if ch in _FILLERS:
+        return False
     return unicodedata.category(ch) == "So" or 0x1F3FB <= ord(ch) <= 0x1F3FF
