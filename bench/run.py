@@ -1,6 +1,6 @@
 """The chat front-door benchmark: every scenario runs against each target in the same
-invocation — torbit over telnet, the bare reference server over telnet, InspIRCd over IRC —
-repeated, and reports medians, the worst run, and torbit ÷ each peer. Absolute numbers depend on
+invocation — torbit over telnet and over IRC, the bare reference server over telnet, InspIRCd
+over IRC — repeated, and reports medians, the worst run, and each torbit door ÷ each peer. Absolute numbers depend on
 the machine; the ratios, taken within one repeat, are what the targets are about.
 
     .venv/bin/python bench/run.py                       # everything at full size, 3 repeats
@@ -37,7 +37,7 @@ from loadgen import Endpoint, measure_burst, measure_durable, measure_fanout
 from procstat import raise_open_files_limit, wait_for_quiet
 from profiles import Recorder, hottest
 from servers import ARGON2_CHEAP, BENCH_DIR, ServerError, start
-from users import DIALECTS, Logins, User
+from users import DIALECTS, Logins, TorbitIrcUser, User
 
 Result = dict[str, Any]
 
@@ -45,25 +45,36 @@ Result = dict[str, Any]
 @dataclass(frozen=True)
 class Target:
     """What a column measures: a server, and the dialect the load generator speaks to it;
-    `door` names the config keys (port, host) that open that dialect's door, when the server
-    does not open it by default."""
+    `door` names the config section that opens that dialect's door (servers.Doors), when the
+    server does not open it by default; `user`, the client class when not the dialect's
+    own (how accounts come to exist differs between servers)."""
 
     name: str
     server: str  # servers.start kind
     dialect: str  # users.DIALECTS key
-    door: tuple[str, str] | None = None
+    door: str | None = None
+    user: type[User] | None = None
+
+    @property
+    def client(self) -> type[User]:
+        return self.user or DIALECTS[self.dialect]
 
 
 TARGETS = (
     Target("reference", "reference", "telnet"),
     Target("torbit", "torbit", "telnet"),
     Target("inspircd", "inspircd", "irc"),
-    # once torbit has its IRC door, this line runs every IRC-capable scenario over it:
-    # Target("torbit-irc", "torbit", "irc", ("TORBIT_IRC__PORT", "TORBIT_IRC__HOST")),
+    # torbit's IRC door; its users create their accounts with REGISTER as they connect, as
+    # the telnet users do at their first login (InspIRCd has no accounts: PASS is unchecked)
+    Target("torbit-irc", "torbit", "irc", "IRC", TorbitIrcUser),
 )
-SUBJECT = "torbit"  # the ratios are this target ÷ each other one
+# the ratios are each of these ÷ every other target (a later subject ÷ an earlier one too);
+# the targets (issue 15's) are checked for each
+SUBJECTS = ("torbit", "torbit-irc")
+SUBJECT = SUBJECTS[0]
 
-Check = Callable[[dict[str, float], dict[str, float]], bool]  # (medians, ratios) by target
+# (a subject's median, its ratios by peer) -> met
+Check = Callable[[float | None, dict[str, float]], bool]
 
 
 def at_most_peer(peer: str) -> Check:
@@ -75,11 +86,11 @@ def at_least_peer(peer: str) -> Check:
 
 
 def subject_at_most(limit: float) -> Check:
-    return lambda med, _ratio: SUBJECT in med and med[SUBJECT] <= limit
+    return lambda med, _ratio: med is not None and med <= limit
 
 
 def subject_at_least(limit: float) -> Check:
-    return lambda med, _ratio: SUBJECT in med and med[SUBJECT] >= limit
+    return lambda med, _ratio: med is not None and med >= limit
 
 
 @dataclass(frozen=True)
@@ -231,7 +242,7 @@ async def run_once(scn: Scenario, target: Target, args: argparse.Namespace,
     try:
         if target.dialect not in server.ports:
             raise ServerError(f"{server.kind} has no {target.dialect} door")
-        ep = Endpoint(server.ports[target.dialect], server.pid, DIALECTS[target.dialect],
+        ep = Endpoint(server.ports[target.dialect], server.pid, target.client,
                       on_window=recorder.window if recorder else None)
         result = await asyncio.wait_for(scn.measure(ep, clients), args.run_timeout)
         server.check_alive()
@@ -271,31 +282,41 @@ def worst(values: list[Any], better: str) -> float | None:
     return max(nums) if better == "lower" else min(nums)
 
 
+def pairs(targets: list[str]) -> list[tuple[str, str]]:
+    """(subject, peer) for every ratio shown: each subject ÷ each non-subject, and a later
+    subject ÷ an earlier one (torbit-irc ÷ torbit)."""
+    subjects = [s for s in SUBJECTS if s in targets]
+    return [(s, p) for s in subjects for p in targets
+            if p != s and (p not in subjects or subjects.index(p) < subjects.index(s))]
+
+
 def summarize(scn: Scenario, runs: dict[str, list[Result]]) -> Result:
-    """Medians and worst runs per target; the median of per-repeat ratios torbit ÷ peer (each
-    torbit run divided by the peer's run of the same repeat: the same machine load, as far as
-    it can be had); and the targets, checked on those."""
+    """Medians and worst runs per target; the median of per-repeat ratios subject ÷ peer (each
+    subject run divided by the peer's run of the same repeat: the same machine load, as far
+    as it can be had), keyed "torbit ÷ inspircd"; and the targets, checked on those for each
+    subject."""
     keys = sorted({k for rs in runs.values() for r in rs for k in r})
     med = {t: {k: median([r.get(k) for r in rs]) for k in keys} for t, rs in runs.items()}
     bad = {t: {row.key: worst([r.get(row.key) for r in rs], row.better) for row in scn.rows}
            for t, rs in runs.items()}
     ratios: dict[str, dict[str, float | None]] = {}
-    for peer, peer_runs in runs.items():
-        if peer == SUBJECT or SUBJECT not in runs:
-            continue
+    for subject, peer in pairs(list(runs)):
         for row in scn.rows:
             per = [mine[row.key] / theirs[row.key]
-                   for mine, theirs in zip(runs[SUBJECT], peer_runs, strict=False)
+                   for mine, theirs in zip(runs[subject], runs[peer], strict=False)
                    if _number(theirs.get(row.key)) and theirs[row.key]
                    and _number(mine.get(row.key))]
-            ratios.setdefault(peer, {})[row.key] = statistics.median(per) if per else None
-    checks = {}
-    for row in scn.rows:
-        if row.check is None or SUBJECT not in runs:
-            continue
-        m = {t: v for t in runs if (v := med[t].get(row.key)) is not None}
-        q = {p: v for p in ratios if (v := ratios[p][row.key]) is not None}
-        checks[row.key] = {"target": row.target, "met": row.check(m, q)}
+            ratios.setdefault(f"{subject} ÷ {peer}", {})[row.key] = (
+                statistics.median(per) if per else None)
+    checks: dict[str, dict[str, Result]] = {}
+    for subject in (s for s in SUBJECTS if s in runs):
+        for row in scn.rows:
+            if row.check is None:
+                continue
+            q = {label.split(" ÷ ")[1]: v for label, by_key in ratios.items()
+                 if label.startswith(subject + " ÷ ") and (v := by_key[row.key]) is not None}
+            checks.setdefault(subject, {})[row.key] = {
+                "target": row.target, "met": row.check(med[subject].get(row.key), q)}
     return {"title": scn.title, "runs": runs, "median": med, "worst": bad, "ratio": ratios,
             "checks": checks}
 
@@ -315,8 +336,8 @@ def fmt(v: float | None) -> str:
 def table(scn: Scenario, summary: Result, repeats: int) -> str:
     med, bad, ratios, checks = (summary[k] for k in ("median", "worst", "ratio", "checks"))
     targets = list(summary["runs"])
-    peers = list(ratios)
-    head = ["metric", *targets, *(f"{SUBJECT} ÷ {p}" for p in peers), "target", "met"]
+    peers = list(ratios)  # "subject ÷ peer"
+    head = ["metric", *targets, *peers, "target", "met"]
     lines = [f"### {scn.title}", "", "| " + " | ".join(head) + " |",
              "|---|" + "---:|" * (len(targets) + len(peers)) + "---|---|"]
     for row in scn.rows:
@@ -330,10 +351,10 @@ def table(scn: Scenario, summary: Result, repeats: int) -> str:
         for p in peers:
             r = ratios[p].get(row.key)
             cells.append(f"{r:.2f}" if row.better and r is not None else "")
-        met = ""
-        if row.key in checks:
-            met = "yes" if checks[row.key]["met"] else "**no**"
-        cells += [row.target, met]
+        met = [(s, "yes" if c[row.key]["met"] else "**no**") for s, c in checks.items()
+               if row.key in c]
+        met_cell = met[0][1] if len(met) == 1 else ", ".join(f"{s} {m}" for s, m in met)
+        cells += [row.target, met_cell]
         lines.append("| " + " | ".join(cells) + " |")
     errors = [f"- {t} run {i + 1}: {r['error'].splitlines()[0]}"
               for t, rs in summary["runs"].items() for i, r in enumerate(rs) if "error" in r]
@@ -397,8 +418,9 @@ async def main_async(args: argparse.Namespace, stamp: str) -> Result:
             for target in here[rep % len(here):] + here[: rep % len(here)]:
                 log(f"{scn.key} {target.name} run {rep + 1}/{args.repeat} ...")
                 profile = None
-                if args.profile and target.name == SUBJECT:
-                    profile = args.profile / f"{stamp}-{scn.key}-{rep + 1}.txt"
+                if args.profile and target.name in SUBJECTS:
+                    door = target.name.removeprefix(SUBJECT)  # "" or "-irc"
+                    profile = args.profile / f"{stamp}-{scn.key}{door}-{rep + 1}.txt"
                 t = time.monotonic()
                 r = await run_once(scn, target, args, profile)
                 runs[target.name].append(r)
@@ -462,7 +484,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="before each run, wait until the machine uses fewer cores than this")
     p.add_argument("--quiet-wait", type=float, help="… but at most this long (default 60)")
     p.add_argument("--profile", type=Path, nargs="?", const=BENCH_DIR / "results",
-                   help="py-spy torbit's measured windows into this directory (perturbs them)")
+                   help="py-spy the torbit targets' measured windows into this directory (perturbs them)")
     p.add_argument("--torbit-cmd", default="", help="instead of `.venv/bin/torbit serve`")
     p.add_argument("--keep", action="store_true", help="keep the servers' temp dirs")
     args = p.parse_args(argv)

@@ -95,6 +95,7 @@ def torbit_env(workdir: Path, port: int, login_timeout: float,
         "TORBIT_TELNET__HOST": HOST,
         "TORBIT_TELNET__PORT": str(port),
         "TORBIT_TELNET__LOGIN_TIMEOUT": str(login_timeout),
+        "TORBIT_IRC__REGISTRATION_TIMEOUT": str(login_timeout),  # when a target opens it
         "TORBIT_HTTP__ENABLED": "false",
         "TORBIT_IRC__ENABLED": "false",
         "TORBIT_STORAGE__URL": f"sqlite:///{workdir / 'torbit.db'}",
@@ -141,7 +142,7 @@ def start_reference() -> Server:
     return server
 
 
-Doors = dict[str, tuple[str, str]]  # dialect -> config keys of that door's port and host
+Doors = dict[str, str]  # dialect -> the config section of the door that speaks it ("IRC")
 
 
 def start_torbit(command: list[str] | None = None, ready_within: float = 60.0,
@@ -149,14 +150,15 @@ def start_torbit(command: list[str] | None = None, ready_within: float = 60.0,
                  argon2: tuple[int, int, int] | None = ARGON2_CHEAP,
                  doors: Doors | None = None) -> Server:
     """`env` is laid over the bench settings (e.g. another storage or bus URL). `doors` opens
-    more front doors than telnet, each on a free port: {"irc": ("TORBIT_IRC__PORT",
-    "TORBIT_IRC__HOST")}."""
+    more front doors than telnet, each on a free loopback port: {"irc": "IRC"} sets
+    TORBIT_IRC__ENABLED, __HOST and __PORT."""
     workdir = Path(tempfile.mkdtemp(prefix="torbit-bench-"))
     port = free_port()
     ports = {dialect: free_port() for dialect in doors or {}}
     full_env = torbit_env(workdir, port, login_timeout, argon2)
-    for dialect, (port_key, host_key) in (doors or {}).items():
-        full_env.update({port_key: str(ports[dialect]), host_key: HOST})
+    for dialect, section in (doors or {}).items():
+        full_env.update({f"TORBIT_{section}__ENABLED": "true", f"TORBIT_{section}__HOST": HOST,
+                         f"TORBIT_{section}__PORT": str(ports[dialect])})
     proc, output = _spawn(command or torbit_command(), workdir, {**full_env, **(env or {})},
                           subprocess.DEVNULL)
     server = Server("torbit", proc, port, workdir, output)

@@ -287,6 +287,21 @@ class IrcUser(User):
         self.transport.write(b"".join(p + t + b"\r\n" for t in texts))
 
 
+class TorbitIrcUser(IrcUser):
+    """An IRC client that creates its account as it connects, the IRC counterpart of the
+    telnet user registering on first use: NICK, then `REGISTER * * PASSWORD` (IRCv3
+    draft/account-registration, "before-connect", which torbit offers while registration is
+    open), then USER; the server registers the connection once the account exists. A name
+    already taken is a failed login (each run starts on an empty server)."""
+
+    FAILURES = IrcUser.FAILURES | {b"FAIL"}  # FAIL REGISTER <code> ...: no account, no login
+
+    def greet(self) -> None:
+        n = self.name.encode()
+        self.transport.write(b"NICK %s\r\nREGISTER * * %s\r\nUSER %s 0 * :%s\r\n"
+                             % (n, self.password.encode(), n, n))
+
+
 DIALECTS: dict[str, type[User]] = {"telnet": TelnetUser, "irc": IrcUser}
 
 U = TypeVar("U", bound=User)

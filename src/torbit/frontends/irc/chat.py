@@ -1,5 +1,8 @@
 """PRIVMSG and NOTICE: to a channel, a message to the room, sent as on every door (cleaned,
 size-checked, the profanity filter, mutes, rate limits); to a nick, a torbit private message.
+A client's messages to one channel queued behind each other are published as one batch (one
+commit, as telnet does with consecutive lines), so a pipelining sender is not held to one
+commit round trip per line.
 Over a rate limit a client is slowed down (fakelag: its next commands wait) and, if it keeps
 on, told which message was dropped: never dropped silently. mIRC formatting is removed, so
 other doors show plain text; a CTCP ACTION (/me) is an action, other CTCP is not carried."""
@@ -22,6 +25,7 @@ from torbit.protocol.irc import Message
 FAKELAG_STEP: Final = 0.25  # seconds a client waits before a message over the limit is retried
 FAKELAG_MAX: Final = 10.0  # after this long the message is dropped, and the client told
 MAX_TARGETS: Final = 4  # TARGMAX
+MAX_BATCH: Final = 256  # queued messages to one channel published together
 
 
 def privmsg(session: IrcSession, msg: Message) -> Awaitable[None] | None:
@@ -64,6 +68,8 @@ def _send(session: IrcSession, msg: Message, *, notice: bool) -> Awaitable[None]
                 n.ERR_INPUTTOOLONG, "Input line was too long: it would not fit as relayed"
             )
         return None
+    if len(targets) == 1 and targets[0].startswith("#") and kind is not MessageKind.ACTION:
+        return _to_room(session, targets[0], text, kind, notice, batch=msg)
     return _deliver(session, targets, text, kind, notice)
 
 
@@ -87,11 +93,35 @@ async def _deliver(
             await _to_user(session, target, text, kind, notice)
 
 
+def _queued_text(session: IrcSession, first: Message, msg: Message) -> str | None:
+    """A queued command's text, ready to publish, if it is the same plain command to the same
+    channel as `first` and passes every check; else None (it is handled on its own)."""
+    command = first.command.upper()
+    if msg.command.upper() != command or len(msg.params) != 2 or msg.params[0] != first.params[0]:
+        return None
+    raw = msg.params[1]
+    if not raw or raw.startswith("\x01") or _too_long(session, command, msg.params[0], raw):
+        return None
+    text = strip_formatting(raw)
+    if not text.strip():
+        return None
+    try:
+        return session.core.messaging.prepare_text(text)
+    except TorbitError:
+        return None
+
+
 async def _to_room(
-    session: IrcSession, target: str, text: str, kind: MessageKind, notice: bool
+    session: IrcSession,
+    target: str,
+    text: str,
+    kind: MessageKind,
+    notice: bool,
+    batch: Message | None = None,
 ) -> None:
     """RFC 2812 3.3.2: errors are never sent in reply to a NOTICE; being dropped over a rate
-    limit is still said, in a NOTICE from the server."""
+    limit is still said, in a NOTICE from the server. With `batch` (the command being
+    handled), plain messages to the same channel queued behind it go in the same publish."""
 
     def error(code: int, *params: str) -> None:
         if not notice:
@@ -119,29 +149,41 @@ async def _to_room(
     except TorbitError as e:
         error(n.ERR_CANNOTSENDTOCHAN, target, f"Cannot send to channel: {e.message}")
         return
-    session.expect_echo(key, 1)
-    waited = 0.0
+    todo = [prepared]
+    if batch is not None:
+        todo += session.take_queued(lambda m: _queued_text(session, batch, m), MAX_BATCH - 1)
+    session.expect_echo(key, len(todo))
+    published = 0
+    waited = 0.0  # fakelag without progress
     try:
         while True:
-            _, dropped = await messaging.send_while_listening(session.nick, room, [prepared], kind)
+            sent, dropped = await messaging.send_while_listening(session.nick, room, todo, kind)
+            published += len(sent)
+            todo = todo[len(sent) :]
             if not dropped:
                 break
+            if sent:
+                waited = 0.0
             if waited >= FAKELAG_MAX:
-                session.cancel_echo(key, 1)
+                session.cancel_echo(key, len(todo))
                 why = "Slow down: over the rate limit, your message was dropped"
-                error(n.ERR_CANNOTSENDTOCHAN, target, why)
-                if notice:
-                    session.server_notice(f"{target}: {why}")
+                for _ in todo:
+                    error(n.ERR_CANNOTSENDTOCHAN, target, why)
+                    if notice:
+                        session.server_notice(f"{target}: {why}")
                 return
             await asyncio.sleep(FAKELAG_STEP)
             waited += FAKELAG_STEP
     except TorbitError as e:
-        session.cancel_echo(key, 1)
+        session.cancel_echo(key, len(todo))
         if isinstance(e, Forbidden):
-            error(n.ERR_CANNOTSENDTOCHAN, target, f"Cannot send to channel: {e.message}")
+            for _ in todo:
+                error(n.ERR_CANNOTSENDTOCHAN, target, f"Cannot send to channel: {e.message}")
             return
         raise
-    session.server.metrics.messages_in.labels(session.door).inc()
+    finally:
+        if published:
+            session.server.metrics.messages_in.labels(session.door).inc(published)
 
 
 async def _to_user(

@@ -10,9 +10,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from torbit.core.delivery import Delivery
 from torbit.core.limits import ConnectionLimiter
@@ -30,6 +30,8 @@ from torbit.metrics import Metrics
 from torbit.protocol.irc import Event, InvalidLine, IRCParser, LineTooLong, Message, MessageReceived
 
 log = logging.getLogger("torbit.irc")
+
+T = TypeVar("T")
 
 PING_INTERVAL = 90.0  # seconds of silence before we PING; as long again for the answer
 HOST = "irc.torbit"  # the host part of every IRC client's mask: addresses are not shown
@@ -255,6 +257,23 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
             if work is not None:
                 self._run(work)
         return True
+
+    def take_queued(self, take: Callable[[Message], T | None], limit: int) -> list[T]:
+        """Commands queued right behind the one being handled, taken off the queue while
+        `take` makes something of them (None: stop there, it stays queued): a pipelining
+        client's messages to one room are published as one batch, in order, as on telnet."""
+        out: list[T] = []
+        pending = self._pending
+        while pending and len(out) < limit:
+            event = pending[0]
+            if not isinstance(event, MessageReceived):
+                break
+            item = take(event.message)
+            if item is None:
+                break
+            out.append(item)
+            pending.popleft()
+        return out
 
     def _tell(self, text: str) -> None:
         self.server_notice(text)
