@@ -20,6 +20,8 @@ ACTIONS: dict[str, Role] = {
     "mute": ADM,
     "unmute": ADM,
     "topic": ADM,
+    "topic_open": M,  # the topic of a room whose topic lock is off (core/roomsettings.py)
+    "settings": ADM,  # join key, member limit, topic lock, no_external, moderated
     "audit": ADM,
     "op": OWN,
     "deop": OWN,
@@ -27,6 +29,7 @@ ACTIONS: dict[str, Role] = {
 }
 
 _WHO = {Role.MEMBER: "members", Role.ADMIN: "room admins", Role.OWNER: "the owner"}
+_SHOWN = {"topic_open": "topic"}
 _HELP = {Role.ADMIN: "room admins", Role.OWNER: "room owner"}
 
 
@@ -46,5 +49,5 @@ def check(role: Role, action: str, room_name: str) -> None:
     if role < required:
         raise Forbidden(
             f"only {_WHO.get(required, required.label)} of #{room_name} "
-            f"may /{action}: you are {role.label}"
+            f"may /{_SHOWN.get(action, action)}: you are {role.label}"
         )
