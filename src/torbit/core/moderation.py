@@ -319,6 +319,11 @@ class Moderation:
             )
         return updated
 
+    async def room_settings(self, actor: str, room_name: str) -> Room:
+        """The room as stored now, with its settings (the join key too), for its members."""
+        room, _ = await self.authorize(actor, room_name, "view_settings")
+        return room
+
     async def configure(
         self, actor: str, room_name: str, change: SettingsChange
     ) -> tuple[Room, list[str]]:

@@ -13,6 +13,7 @@ ACTIONS: dict[str, Role] = {
     "me": M,
     "history": M,
     "bans": M,
+    "view_settings": M,  # a room's settings, its join key among them
     "invite": ADM,
     "kick": ADM,
     "ban": ADM,
@@ -29,7 +30,7 @@ ACTIONS: dict[str, Role] = {
 }
 
 _WHO = {Role.MEMBER: "members", Role.ADMIN: "room admins", Role.OWNER: "the owner"}
-_SHOWN = {"topic_open": "topic"}
+_SHOWN = {"topic_open": "topic", "view_settings": "set", "settings": "set"}
 _HELP = {Role.ADMIN: "room admins", Role.OWNER: "room owner"}
 
 

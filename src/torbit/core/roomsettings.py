@@ -141,6 +141,39 @@ def describe(actor: str, room_name: str, changes: list[str]) -> str:
     return f"{actor} changed #{room_name}: " + ", ".join(parts)
 
 
+def parse_change(setting: str, value: str) -> SettingsChange:
+    """A change as typed on a line (telnet's /set): "key KEY|off", "limit N|off",
+    "topic-lock on|off", "outsiders on|off" (non-members may send), "moderated on|off"."""
+    setting, value = setting.lower(), value.strip()
+    if setting == "key":
+        return SettingsChange(join_key="" if value.lower() == "off" else check_key(value))
+    if setting == "limit":
+        return SettingsChange(member_limit=0 if value.lower() == "off" else parse_limit(value))
+    if value.lower() not in ("on", "off"):
+        raise InvalidInput(f"usage: /set {setting} on|off")
+    on = value.lower() == "on"
+    if setting == "topic-lock":
+        return SettingsChange(topic_lock=on)
+    if setting == "outsiders":
+        return SettingsChange(no_external=not on)
+    if setting == "moderated":
+        return SettingsChange(moderated=on)
+    raise InvalidInput("settings: key, limit, topic-lock, outsiders, moderated")
+
+
+def show(room: Room) -> list[str]:
+    """A room's settings as lines, for its members (the key included)."""
+    s = room.settings
+    return [
+        f"key: {s.join_key or 'off'}",
+        f"limit: {s.member_limit or 'off'}",
+        f"topic-lock: {'on' if s.topic_lock else 'off'} (on: only admins set the topic)",
+        f"outsiders: {'off' if s.no_external else 'on'} (on: non-members may send here)",
+        f"moderated: {'on' if s.moderated else 'off'} (on: only admins speak)",
+        f"private: {'on' if room.private else 'off'}",
+    ]
+
+
 class SettingsCache:
     """This node's copy of rooms' settings, by room key and creation time (a room deleted and
     created again under its name is another room). A miss reads the store; a change on any
