@@ -100,7 +100,7 @@ async def test_a_guests_room_is_its_to_run_and_goes_with_its_people(
     await gus.rawmsg("MODE", "#den", "+o", "ann")  # admins of an ownerless room run it
     await ann.expect("MODE", "#den", "+o", "ann")
     await gus.rawmsg("MODE", "#den", "+i")
-    await ann.expect("MODE", "#den", "+is")  # private: invite-only and secret
+    await ann.expect("MODE", "#den", "+i")
     assert app.core is not None
     await gus.quit("bye")
     await ann.quit("bye")
@@ -144,7 +144,7 @@ async def test_profanity_mutes_and_private_rooms_apply_to_irc(
     await ann.message("#gen", "hello?")
     assert "muted" in (await ann.expect("404", "ann", "#gen")).params[2]
     await gus.rawmsg("MODE", "#gen", "+i")
-    await gus.expect("MODE", "#gen", "+is")
+    await gus.expect("MODE", "#gen", "+i")
     late = await irc_user(app, "late")
     cleanup.append(late)
     await late.rawmsg("JOIN", "#gen")

@@ -112,7 +112,7 @@ class LineCache:
 
 
 _LETTERS = {
-    "private": "is",
+    "private": "i",  # +s is the same: shown as +i, as it always was
     "key": "k",
     "limit": "l",
     "topic_lock": "t",
@@ -125,7 +125,7 @@ def channel_modes(room: Room, *, show_key: bool) -> list[str]:
     """RPL_CHANNELMODEIS' mode string and arguments; the key only for members."""
     settings = room.settings
     flags = [
-        ("is", room.private),
+        ("i", room.private),
         ("m", settings.moderated),
         ("n", settings.no_external),
         ("t", settings.topic_lock),
