@@ -98,9 +98,7 @@ async def test_only_room_admins_change_settings_and_only_the_owner_privacy(core:
     with pytest.raises(Forbidden):
         await core.moderation.configure("dave", "hall", SettingsChange(join_key="x"))
     with pytest.raises(Forbidden, match="only the owner"):  # nothing changes: all or none
-        await core.moderation.configure(
-            "bob", "hall", SettingsChange(moderated=True, private=True)
-        )
+        await core.moderation.configure("bob", "hall", SettingsChange(moderated=True, private=True))
     assert not (await core.membership.room("hall")).settings.moderated
     _, changed = await core.moderation.configure("bob", "hall", SettingsChange(moderated=True))
     assert changed == ["+moderated"]

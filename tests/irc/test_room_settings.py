@@ -89,7 +89,9 @@ async def test_a_limit_set_over_http_holds_on_every_door(
         )
         assert changed.json()["member_limit"] == 2, changed.text
         error_of(
-            await client.patch("/api/v1/rooms/den/settings", headers=olga, json={"member_limit": -1}),
+            await client.patch(
+                "/api/v1/rooms/den/settings", headers=olga, json={"member_limit": -1}
+            ),
             422,
         )
         gus = await irc_user(app, "gus", join=("#den",))  # the second member
