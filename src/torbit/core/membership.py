@@ -173,8 +173,9 @@ class Membership:
             standing = await access.admission(self._store, user, room, room_name)
             if standing.member:
                 return room
+        self.limits.joins.check(user_key, "rooms joined or left")  # wrong keys count too
+        if room is not None:
             self._check_key(room, standing, user_key, join_key)
-        self.limits.joins.check(user_key, "rooms joined or left")
         async with self._locks.hold(user_key):
             await self.check_room_limit(user, key)
             founded = False
