@@ -31,6 +31,7 @@ from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import Message
 
 MAX_CHANGES = 4  # MODES: changes with an argument per MODE
+MAX_FLAGS = 16  # changes of any kind per MODE
 SETTING_FLAGS = {"t": "topic_lock", "n": "no_external", "m": "moderated"}
 
 
@@ -74,7 +75,11 @@ async def mode(session: IrcSession, msg: Message) -> None:
         session.reply(n.RPL_CREATIONTIME, channel, str(int(room.created_at.timestamp())))
         return
     settings: dict[str, object] = {}
-    for sign, char, arg in parse_changes(msg.params[1], list(msg.params[2:]))[:16]:
+    with_argument = 0
+    for sign, char, arg in parse_changes(msg.params[1], list(msg.params[2:]))[:MAX_FLAGS]:
+        with_argument += takes_argument(sign, char)
+        if with_argument > MAX_CHANGES:
+            break
         if char in "isklntm":
             _setting(session, channel, settings, sign, char, arg)
         else:
