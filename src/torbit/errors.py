@@ -7,6 +7,8 @@ TorbitError                      anything torbit raises on purpose
 │   ├── TooLarge                 413 body or line over the limit
 │   ├── AuthenticationFailed     401 wrong name or password, bad token
 │   ├── Forbidden                403 authenticated, but not allowed
+│   │   ├── BadKey               403 a room's join key missing or wrong
+│   │   └── RoomFull             403 a room at its member limit
 │   ├── NotFound                 404 no such user or room
 │   ├── Conflict                 409 name taken, already a member
 │   └── RateLimited              429 too many attempts or messages
@@ -65,6 +67,14 @@ class AuthenticationFailed(ClientError):
 class Forbidden(ClientError):
     http_status = 403
     code = "forbidden"
+
+
+class BadKey(Forbidden):
+    code = "bad_key"
+
+
+class RoomFull(Forbidden):
+    code = "room_full"
 
 
 class NotFound(ClientError):

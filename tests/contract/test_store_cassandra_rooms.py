@@ -14,6 +14,7 @@ from tests.contract.test_store import room, users
 from torbit.backends.store import cassandra_schema
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_cql import to_us
+from torbit.core.models import RoomSettings
 from torbit.errors import NotFound
 
 pytestmark = pytest.mark.cassandra
@@ -47,6 +48,8 @@ async def test_upgrade_from_version_1_indexes_existing_rooms_admins_and_bans(
         await store.close()
         await store.open()  # to HEAD
         assert [r.key for r, _ in await store.list_rooms()] == ["den", "hall"]
+        # rows from before migration 3 have no settings: they read as the defaults
+        assert {r.settings for r, _ in await store.list_rooms()} == {RoomSettings()}
         assert await store.list_room_admins("den") == ["alice"]
         assert await store.list_bans("den") == ["Bob"]
         assert await store.empty_rooms(NOW + timedelta(seconds=1)) == ["den", "hall"]

@@ -5,13 +5,14 @@ and the audit log, run against every store (SQLite, PostgreSQL, Cassandra)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from tests.contract.conftest import NOW, STORE_BACKENDS
 from tests.contract.test_store import room, user, users
-from torbit.core.models import AuditEntry, Mute, Role, Standing
+from torbit.core.models import AuditEntry, Mute, Role, RoomSettings, Standing
 from torbit.core.ports import Store
 from torbit.errors import Conflict, NotFound
 
@@ -39,6 +40,29 @@ async def test_update_room_changes_only_what_is_given(store: Store) -> None:
     assert changed == room("den", owner="alice", topic="new", private=True)
     assert await store.update_room("den") == changed
     assert await store.update_room("nowhere", topic="x") is None
+
+
+async def test_room_settings_round_trip(store: Store) -> None:
+    """Settings are stored with the room, replaced as a whole, and read back by every way a
+    room is read (get, ensure, update, listing)."""
+    made = await store.create_room(room("den", owner="alice"))
+    assert made.settings == RoomSettings()
+    assert (await store.get_room("den")) == made
+    wanted = RoomSettings(
+        join_key="s3cr3t!", member_limit=7, topic_lock=False, no_external=False, moderated=True
+    )
+    changed = await store.update_room("den", settings=wanted)
+    assert changed is not None and changed.settings == wanted and changed.topic == ""
+    assert (await store.get_room("den")) == changed
+    assert (await store.ensure_room(room("den"))) == changed
+    listed = [r for r, _ in await store.list_rooms(after=None, limit=10) if r.key == "den"]
+    assert listed == [changed]
+    both = await store.update_room("den", topic="t", private=True, settings=RoomSettings())
+    assert both is not None and both.settings == RoomSettings() and both.private
+    assert (await store.get_room("den")) == both
+    keyed = replace(room("hall"), settings=RoomSettings(join_key="k", member_limit=2))
+    assert (await store.create_room(keyed)) == keyed == await store.get_room("hall")
+    assert await store.update_room("nowhere", settings=wanted) is None
 
 
 async def test_standing_in_one_round_trip(store: Store) -> None:

@@ -16,7 +16,8 @@ from torbit.core.limits import ActionLimits, RateLimiter
 from torbit.core.membership import RoomRules
 from torbit.core.models import AuditEntry
 from torbit.core.retention import Retention
-from torbit.errors import Forbidden, RateLimited
+from torbit.core.roomsettings import SettingsChange
+from torbit.errors import BadKey, Forbidden, RateLimited
 
 BURST = 3
 
@@ -230,3 +231,15 @@ class TestRoomListings:
         assert pages <= 5
         everything = await core.membership.rooms("bob", limit=1000)
         assert len(everything.rooms) == 65 and everything.next_after is None
+
+
+async def test_guessing_a_join_key_is_bounded_by_the_join_limit(core: Core) -> None:
+    for name in ("alice", "mallory"):
+        await core.user(name)
+    await core.moderation.create("alice", "vault")
+    await core.moderation.configure("alice", "vault", SettingsChange(join_key="s3cret"))
+    for guess in range(BURST):
+        with pytest.raises(BadKey):
+            await core.membership.become_member("mallory", "vault", f"guess{guess}")
+    with pytest.raises(RateLimited):  # even the right key waits now
+        await core.membership.become_member("mallory", "vault", "s3cret")

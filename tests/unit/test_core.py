@@ -80,8 +80,9 @@ def test_command_table() -> None:
     assert parse_command("/JOIN lobby")[1] == ("lobby",)
     with pytest.raises(InvalidInput, match="usage: /join ROOM"):
         parse_command("/join")
-    with pytest.raises(InvalidInput, match="usage: /join ROOM"):
-        parse_command("/join a b")
+    assert parse_command("/join den beer")[1] == ("den", "beer")  # a join key
+    with pytest.raises(InvalidInput, match=r"usage: /join ROOM \[KEY\]"):
+        parse_command("/join a b c")
     with pytest.raises(InvalidInput, match="unknown command /nope"):
         parse_command("/nope")
     assert len(help_lines()) == len(COMMANDS) == len(TABLE)  # one row per command

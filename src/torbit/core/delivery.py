@@ -85,6 +85,7 @@ class NoticeKind(enum.Enum):
     OP = "op"
     DEOP = "deop"
     PRIVATE = "private"  # `detail` is "on" or "off"
+    SETTINGS = "settings"  # `detail`: the changes, "+key=K -limit +moderated" (roomsettings.py)
     MUTE = "mute"  # `detail` is the minutes
     UNMUTE = "unmute"
     INVITE = "invite"

@@ -82,6 +82,15 @@ class Invited(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class RoomSettingsChanged(NodeEvent):
+    """A room's settings (key, limit, moderated, ...) changed in the store: nodes drop their
+    copy (core/roomsettings.py) and read it again when next needed."""
+
+    TYPE: ClassVar[str] = "settings"
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoomNotice(NodeEvent):
     """A notice to a room; `kind` (a delivery.NoticeKind value), `user`, `by` and `detail`
     say what happened, for doors that show it their own way."""
@@ -143,6 +152,7 @@ _KINDS: dict[str, type[NodeEvent]] = {
         MembershipEnded,
         MuteChanged,
         Invited,
+        RoomSettingsChanged,
         RoomNotice,
         SessionsRevoked,
         PresenceBeat,

@@ -29,9 +29,10 @@ from torbit.core.membercache import MemberCache
 from torbit.core.models import Message, Role, Room, RoomInfo, Standing
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import MessageLog, Store
+from torbit.core.roomsettings import SettingsCache, key_opens
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
-from torbit.errors import Conflict, Forbidden, NotFound
+from torbit.errors import BadKey, Conflict, Forbidden, NotFound, RoomFull
 
 MAX_ROOM_PAGE = 1000
 SCAN_PAGES = 10  # store pages one listing reads at most, however many rooms it must skip
@@ -92,7 +93,9 @@ class Membership:
         self.limits = limits or ActionLimits()
         self._now = now
         self._locks = _UserLocks()
+        self._room_locks = _UserLocks()  # joins of rooms with a member limit
         self.known = MemberCache(events)  # memberships this node knows of (membercache.py)
+        self.settings = SettingsCache(store, events)  # rooms' settings (roomsettings.py)
 
     # rooms
 
@@ -155,11 +158,13 @@ class Membership:
             await self._store.add_member(room.key, user_key)
         return room
 
-    async def become_member(self, user: str, room_name: str) -> Room:
+    async def become_member(self, user: str, room_name: str, join_key: str = "") -> Room:
         """Make the user a member, creating the room on first join (the creator owns it; the
         default room is the server's; a guest's room has no owner, the guest is its admin).
         A private room admits only its invitees, owner and server admins; no room admits the
-        banned."""
+        banned. A room's join key and member limit (core/roomsettings.py) hold for everyone
+        but its invitees, owner and server admins; joins near the limit take turns on this
+        node (several nodes joining the last place at the same instant may pass it)."""
         key = check_name(room_name, "room name")
         user_key = name_key(user)
         room = await self._store.get_room(key)
@@ -168,18 +173,43 @@ class Membership:
             standing = await access.admission(self._store, user, room, room_name)
             if standing.member:
                 return room
-        self.limits.joins.check(user_key, "rooms joined or left")
+        self.limits.joins.check(user_key, "rooms joined or left")  # wrong keys count too
+        if room is not None:
+            self._check_key(room, standing, user_key, join_key)
         async with self._locks.hold(user_key):
             await self.check_room_limit(user, key)
             founded = False
             if room is None:
                 room, standing, founded = await self._create_on_join(user, room_name)
-            await self._store.add_member(room.key, user_key)
+                self._check_key(room, standing, user_key, join_key)
+            if self._limited(room, standing, user_key):
+                async with self._room_locks.hold(room.key):
+                    await self._check_full(room)
+                    await self._store.add_member(room.key, user_key)
+            else:
+                await self._store.add_member(room.key, user_key)
             if founded:  # a guest's room: no owner, its founder is its first admin
                 await self._store.set_room_admin(room.key, user_key, True)
         if standing.invited:
             await self._store.remove_invite(room.key, user_key)
         return room
+
+    def _exempt(self, room: Room, standing: Standing, user_key: str) -> bool:
+        return standing.invited or standing.rank(room, user_key) >= Role.OWNER
+
+    def _check_key(self, room: Room, standing: Standing, user_key: str, join_key: str) -> None:
+        if not key_opens(room.settings, join_key) and not self._exempt(room, standing, user_key):
+            raise BadKey(f"#{room.name} needs its join key: /join {room.name} KEY")
+
+    def _limited(self, room: Room, standing: Standing, user_key: str) -> bool:
+        return bool(room.settings.member_limit) and not self._exempt(room, standing, user_key)
+
+    async def _check_full(self, room: Room) -> None:
+        """Counted from the store under the room's lock, with its limit read again there."""
+        current = await self._store.get_room(room.key)
+        limit = (current or room).settings.member_limit
+        if limit and len(await self._store.list_members(room.key)) >= limit:
+            raise RoomFull(f"#{room.name} is full ({limit} members)")
 
     async def _create_on_join(self, user: str, room_name: str) -> tuple[Room, Standing, bool]:
         """The room, the user's standing in it and whether they founded a guest's room."""
@@ -202,9 +232,9 @@ class Membership:
             return room, await access.admission(self._store, user, room, room_name), False
         return room, Standing(), False
 
-    async def join(self, session: Session, room_name: str) -> Room:
+    async def join(self, session: Session, room_name: str, join_key: str = "") -> Room:
         """Become a member and listen: recent history first, then live messages, no gaps."""
-        room = await self.become_member(self._sessions.name_of(session), room_name)
+        room = await self.become_member(self._sessions.name_of(session), room_name, join_key)
         announce = self._sessions.last_here(session, room.key)
         await self._subs.listen(session, room.key, hold=True)
         self._subs.name_room(room.key, room.name)
@@ -297,6 +327,35 @@ class Membership:
         if room.owner is not None:
             roles[name_key(room.owner)] = Role.OWNER
         return roles
+
+    async def role(self, user: str, room: Room) -> Role:
+        """The user's role in the room now (an ownerless room's admins act as its owner)."""
+        key = name_key(user)
+        role = (await self._store.standing(room.key, key)).role(room, key)
+        if (
+            role is Role.ADMIN
+            and room.owner is None
+            and room.key != name_key(self.rules.default_room)
+        ):
+            return Role.OWNER
+        return role
+
+    async def check_may_speak(self, user: str, room: Room) -> None:
+        """In a moderated room only its admins, owner and server admins speak."""
+        if (await self.settings.of(room)).moderated and await self.role(user, room) < Role.ADMIN:
+            raise Forbidden(f"#{room.name} is moderated: only its admins may speak")
+
+    async def outside_room(self, user: str, room_name: str) -> Room:
+        """A room a non-member may send to: a public one whose admins let non-members send
+        (no_external off), unless the user is banned there. Forbidden otherwise, as for any
+        non-member; a private room stays "no such room" to those who may not see it."""
+        room = await self.visible_room(user, room_name)
+        settings = await self.settings.of(room)
+        if room.private or settings.no_external:
+            raise Forbidden(f"you are not a member of #{room.name}: /join it first")
+        if (await self._store.standing(room.key, name_key(user))).banned:
+            raise Forbidden(f"you are banned from #{room.name}")
+        return room
 
     async def is_member(self, user: str, room_key: str) -> bool:
         return room_key in await self._store.rooms_of(name_key(user))

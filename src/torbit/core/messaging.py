@@ -61,10 +61,16 @@ class Messaging:
     async def send(
         self, user: str, room_name: str, text: str, kind: MessageKind = MessageKind.TEXT
     ) -> Message:
-        """Publish to a room the user is a member of; returns once the message is durable."""
-        room = await self._membership.member_room(user, room_name)
+        """Publish to a room the user is a member of (or to a public room that lets
+        non-members send); returns once the message is durable. In a moderated room only
+        its admins speak."""
+        try:
+            room = await self._membership.member_room(user, room_name)
+        except Forbidden:
+            room = await self._membership.outside_room(user, room_name)
         text = self.prepare_text(text)
         self._mutes.check(room.key, name_key(user), self._now())
+        await self._membership.check_may_speak(user, room)
         self._check_rate(user, room.key)
         draft = Draft(channel=room.key, sender=user, text=text, sent_at=self._now(), kind=kind)
         (message,) = await self._log.publish([draft])
@@ -79,6 +85,7 @@ class Messaging:
         dropped; returns the messages and how many were dropped. Muted: Forbidden."""
         key = name_key(user)
         self._mutes.check(room.key, key, self._now())
+        await self._membership.check_may_speak(user, room)
         allowed = self._rate.take(key, len(texts))
         if allowed:
             allowed = self._room_rate.take(f"{key} {room.key}", allowed)

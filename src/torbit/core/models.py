@@ -70,12 +70,26 @@ class AccountDeletion:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomSettings:
+    """What a room's admins set for everyone who joins or talks there, on every door (IRC
+    shows them as channel modes +k, +l, +t, +n and +m). `join_key` is a secret: shown only
+    to members, compared in constant time."""
+
+    join_key: str = ""  # "" : none; else a join needs it (invitees and admins excepted)
+    member_limit: int = 0  # 0: none; else joins stop at this many members (invitees excepted)
+    topic_lock: bool = True  # only room admins set the topic; off: any member may
+    no_external: bool = True  # only members send; off: anyone who may join a public room
+    moderated: bool = False  # only room admins (and the owner) may send
+
+
+@dataclass(frozen=True, slots=True)
 class Room:
     name: str  # as first created; compare through `key`
     created_at: datetime
     owner: str | None = None
     topic: str = ""
     private: bool = False
+    settings: RoomSettings = RoomSettings()
 
     @property
     def key(self) -> str:

@@ -24,13 +24,21 @@ from datetime import UTC, datetime, timedelta
 
 from torbit.core import policy
 from torbit.core.delivery import Notice, NoticeKind
-from torbit.core.events import Expelled, Invited, MuteChanged, NodeEvents, RoomNotice
+from torbit.core.events import (
+    Expelled,
+    Invited,
+    MuteChanged,
+    NodeEvents,
+    RoomNotice,
+    RoomSettingsChanged,
+)
 from torbit.core.limits import ActionLimits
 from torbit.core.membership import Membership
 from torbit.core.models import AuditEntry, Role, Room, Standing, User
 from torbit.core.mutes import Mutes
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import Store
+from torbit.core.roomsettings import SettingsChange, describe
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.text import clean_text
 from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -278,6 +286,8 @@ class Moderation:
         """Change the topic (room admins) and/or privacy (the owner); all checks first. A muted
         user may not set the topic: it would be talking to the room."""
         actions = [a for a, v in (("topic", topic), ("private", private)) if v is not None]
+        if topic is not None and not (await self._membership.room(room_name)).settings.topic_lock:
+            actions[0] = "topic_open"
         room, _ = await self.authorize(actor, room_name, *actions)
         if topic is not None:
             topic = clean_topic(topic)
@@ -308,6 +318,34 @@ class Moderation:
                 detail="on" if private else "off",
             )
         return updated
+
+    async def room_settings(self, actor: str, room_name: str) -> Room:
+        """The room as stored now, with its settings (the join key too), for its members."""
+        room, _ = await self.authorize(actor, room_name, "view_settings")
+        return room
+
+    async def configure(
+        self, actor: str, room_name: str, change: SettingsChange
+    ) -> tuple[Room, list[str]]:
+        """Change the room's privacy and settings in one write, told in one notice; the room
+        as stored and what changed (roomsettings.SettingsChange.apply's tokens)."""
+        change = change.checked()
+        room, _ = await self.authorize(actor, room_name, *change.actions())
+        private, settings, changed = change.apply(room)
+        if not changed:
+            return room, []
+        self._limits.topics.check(name_key(actor), "topic or settings changes")
+        updated = await self._store.update_room(
+            room.key, private=private if private != room.private else None, settings=settings
+        )
+        if updated is None:
+            raise NotFound(f"no such room #{room_name}")
+        hidden = " ".join("+key" if c.startswith("+key=") else c for c in changed)
+        await self._audit(actor, "settings", room, detail=hidden)
+        await self._events.publish(RoomSettingsChanged(room.key))
+        text = describe(actor, room.name, changed)
+        await self._notice(room, text, NoticeKind.SETTINGS, by=actor, detail=" ".join(changed))
+        return updated, changed
 
     async def audit(self, actor: str, room_name: str, limit: int = 100) -> list[AuditEntry]:
         """The room's audit entries, newest first, for its admins."""

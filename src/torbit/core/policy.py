@@ -13,6 +13,7 @@ ACTIONS: dict[str, Role] = {
     "me": M,
     "history": M,
     "bans": M,
+    "view_settings": M,  # a room's settings, its join key among them
     "invite": ADM,
     "kick": ADM,
     "ban": ADM,
@@ -20,6 +21,8 @@ ACTIONS: dict[str, Role] = {
     "mute": ADM,
     "unmute": ADM,
     "topic": ADM,
+    "topic_open": M,  # the topic of a room whose topic lock is off (core/roomsettings.py)
+    "settings": ADM,  # join key, member limit, topic lock, no_external, moderated
     "audit": ADM,
     "op": OWN,
     "deop": OWN,
@@ -27,6 +30,7 @@ ACTIONS: dict[str, Role] = {
 }
 
 _WHO = {Role.MEMBER: "members", Role.ADMIN: "room admins", Role.OWNER: "the owner"}
+_SHOWN = {"topic_open": "topic", "view_settings": "set", "settings": "set"}
 _HELP = {Role.ADMIN: "room admins", Role.OWNER: "room owner"}
 
 
@@ -46,5 +50,5 @@ def check(role: Role, action: str, room_name: str) -> None:
     if role < required:
         raise Forbidden(
             f"only {_WHO.get(required, required.label)} of #{room_name} "
-            f"may /{action}: you are {role.label}"
+            f"may /{_SHOWN.get(action, action)}: you are {role.label}"
         )

@@ -18,6 +18,7 @@ from torbit.core.models import (
     Mute,
     Revocation,
     Room,
+    RoomSettings,
     Standing,
     User,
 )
@@ -143,9 +144,15 @@ class Store(Protocol):
         unknown."""
 
     async def update_room(
-        self, key: str, *, topic: str | None = None, private: bool | None = None
+        self,
+        key: str,
+        *,
+        topic: str | None = None,
+        private: bool | None = None,
+        settings: RoomSettings | None = None,
     ) -> Room | None:
-        """Change the given fields (None: leave as is); the room as now stored, or None."""
+        """Change the given fields (None: leave as is; `settings` are replaced as a whole);
+        the room as now stored, or None."""
 
     async def standing(self, room_key: str, user_key: str) -> Standing:
         """Whether the user is a member, room admin, banned or invited there, and whether a

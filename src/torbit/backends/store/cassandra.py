@@ -32,7 +32,7 @@ from torbit.backends.store.cassandra_cql import (
     from_us,
     to_us,
 )
-from torbit.backends.store.cassandra_rooms import RoomModerationCql, room_of
+from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, RoomModerationCql, room_of
 from torbit.backends.store.cassandra_schema import upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
 from torbit.core.models import AccountDeletion, Room, User
@@ -223,7 +223,7 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
 
     async def get_room(self, key: str) -> Room | None:
         row = await self.cql.one(
-            f"SELECT name, created_at, owner, topic, private FROM {self.ks}.rooms WHERE key = ?",
+            f"SELECT {ROOM_COLUMNS} FROM {self.ks}.rooms WHERE key = ?",
             key,
         )
         return room_of(row) if row is not None else None

@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, to_us
-from torbit.backends.store.cassandra_rooms import room_of
+from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, room_of
 from torbit.core.models import Room
 from torbit.errors import NotFound, ServiceUnavailable
 
@@ -68,8 +68,7 @@ class RoomCatalogCql:
     async def _room_rows(self, keys: list[str]) -> list[Row | None]:
         return await gather_bounded(
             self.cql.one(
-                f"SELECT name, created_at, owner, topic, private FROM {self.ks}.rooms "
-                f"WHERE key = ?",
+                f"SELECT {ROOM_COLUMNS} FROM {self.ks}.rooms WHERE key = ?",
                 key,
             )
             for key in keys

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
-from torbit.core.models import Mute, Room, Standing
+from torbit.core.models import Mute, Room, RoomSettings, Standing
 from torbit.errors import Conflict, NotFound
 
 
@@ -118,14 +118,15 @@ class RoomModerationCql:
             )
         await asyncio.gather(*(self.cql.run(cql, *params) for cql, params in writes))
         return await self.cql.lwt(
-            f"INSERT INTO {self.ks}.rooms (key, name, created_at, owner, topic, private) "
-            f"VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+            f"INSERT INTO {self.ks}.rooms (key, name, created_at, owner, topic, private, "
+            f"{SETTINGS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
             room.key,
             room.name,
             to_us(room.created_at),
             room.owner,
             room.topic,
             room.private,
+            *settings_values(room.settings).values(),
         )
 
     async def create_room(self, room: Room) -> Room:
@@ -135,9 +136,14 @@ class RoomModerationCql:
         return room
 
     async def update_room(
-        self, key: str, *, topic: str | None = None, private: bool | None = None
+        self,
+        key: str,
+        *,
+        topic: str | None = None,
+        private: bool | None = None,
+        settings: RoomSettings | None = None,
     ) -> Room | None:
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = settings_values(settings) if settings is not None else {}
         if topic is not None:
             values["topic"] = topic
         if private is not None:
@@ -150,7 +156,7 @@ class RoomModerationCql:
             if not applied:
                 return None
         row = await self.cql.one(
-            f"SELECT name, created_at, owner, topic, private FROM {self.ks}.rooms WHERE key = ?",
+            f"SELECT {ROOM_COLUMNS} FROM {self.ks}.rooms WHERE key = ?",
             key,
         )
         return room_of(row) if row is not None else None
@@ -302,11 +308,39 @@ class RoomModerationCql:
         return [str(r["room_key"]) for r in rows if r["invited_at"] is not None]
 
 
+SETTINGS_COLUMNS = "join_key, member_limit, topic_lock, no_external, moderated"
+ROOM_COLUMNS = f"name, created_at, owner, topic, private, {SETTINGS_COLUMNS}"
+
+
+def settings_values(settings: RoomSettings) -> dict[str, Any]:
+    """In SETTINGS_COLUMNS' order."""
+    return {
+        "join_key": settings.join_key,
+        "member_limit": settings.member_limit,
+        "topic_lock": settings.topic_lock,
+        "no_external": settings.no_external,
+        "moderated": settings.moderated,
+    }
+
+
 def room_of(row: Row) -> Room:
+    """Rooms written before migration 3 have no settings: null reads as the defaults."""
+    default = RoomSettings()
     return Room(
         name=str(row["name"]),
         created_at=from_us(int(row["created_at"])),
         owner=row["owner"],
         topic=row["topic"] or "",
         private=bool(row["private"]),
+        settings=RoomSettings(
+            join_key=row.get("join_key") or "",
+            member_limit=int(row.get("member_limit") or 0),
+            topic_lock=_flag(row.get("topic_lock"), default.topic_lock),
+            no_external=_flag(row.get("no_external"), default.no_external),
+            moderated=_flag(row.get("moderated"), default.moderated),
+        ),
     )
+
+
+def _flag(value: object, default: bool) -> bool:
+    return default if value is None else bool(value)

@@ -9,7 +9,7 @@ them, so plain and Paxos writes never mix there.
     users            key → name, hash, credential, skeleton, created, admin
                                                       login, registration (IF NOT EXISTS)
     users_by_skeleton  skeleton → keys                a new name that reads like a taken one
-    rooms            key → name, created, owner, topic, private, closing
+    rooms            key → name, created, owner, topic, private, closing, settings
                                                       room lookups, creation (LWT); `closing`
                                                       fences joins while a room is deleted
     room_index       one partition → room keys, in key order
@@ -133,6 +133,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE {ks}.rooms ADD IF NOT EXISTS closing boolean",
         ),
         _fill_room_index_and_roles,
+    ),
+    Migration(
+        3,
+        "room settings: join key, member limit, topic lock, no outside messages, moderated",
+        tuple(
+            f"ALTER TABLE {{ks}}.rooms ADD IF NOT EXISTS {column}"
+            for column in (
+                "join_key text",
+                "member_limit int",
+                "topic_lock boolean",
+                "no_external boolean",
+                "moderated boolean",
+            )
+        ),
     ),
 )
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 
 NAME = String(64)  # names are at most 32 characters; inbox channels add an "@"
+KEY_BYTES = 64  # a room's join key: core.moderation.MAX_KEY characters of printable ASCII
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -85,6 +86,12 @@ rooms = Table(
     Column("owner", NAME, nullable=True),  # display name; none once that user is deleted
     Column("topic", Text, nullable=False, default=""),
     Column("private", Boolean, nullable=False, default=False),
+    # migration 0004: the room's settings (core/models.RoomSettings)
+    Column("join_key", String(KEY_BYTES), nullable=False, default=""),
+    Column("member_limit", Integer, nullable=False, default=0),
+    Column("topic_lock", Boolean, nullable=False, default=True),
+    Column("no_external", Boolean, nullable=False, default=True),
+    Column("moderated", Boolean, nullable=False, default=False),
 )
 
 memberships = Table(

@@ -30,7 +30,12 @@ from torbit.backends.store.schema import (
     tokens,
     users,
 )
-from torbit.backends.store.sql_rooms import ROOM_TABLES, USER_ROOM_TABLES, RoomModerationSql
+from torbit.backends.store.sql_rooms import (
+    ROOM_TABLES,
+    USER_ROOM_TABLES,
+    RoomModerationSql,
+    room_values,
+)
 from torbit.backends.store.sql_rooms import room_of as _room
 from torbit.core.models import AccountDeletion, Revocation, Room, User
 from torbit.errors import Conflict, NotFound, ServiceUnavailable
@@ -224,14 +229,7 @@ class SqlStore(RoomModerationSql):
     # rooms and memberships
 
     async def ensure_room(self, room: Room) -> Room:
-        values = {
-            "key": room.key,
-            "name": room.name,
-            "created_at": room.created_at,
-            "owner": room.owner,
-            "topic": room.topic,
-            "private": room.private,
-        }
+        values = room_values(room)
         async with self._write() as conn:
             # Insert first, read after: two nodes creating the same room agree on the winner.
             insert = self.dialect.insert(rooms).values(values).on_conflict_do_nothing()

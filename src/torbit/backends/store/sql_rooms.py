@@ -25,7 +25,7 @@ from torbit.backends.store.schema import (
     rooms,
     users,
 )
-from torbit.core.models import AuditEntry, Mute, Room, Standing
+from torbit.core.models import AuditEntry, Mute, Room, RoomSettings, Standing
 from torbit.errors import Conflict, NotFound
 
 # Rows keyed by (room_key, user_key) that go with a user when the user is deleted, and with
@@ -64,14 +64,7 @@ class RoomModerationSql:
     # rooms
 
     async def create_room(self, room: Room) -> Room:
-        values = {
-            "key": room.key,
-            "name": room.name,
-            "created_at": room.created_at,
-            "owner": room.owner,
-            "topic": room.topic,
-            "private": room.private,
-        }
+        values = room_values(room)
         try:
             async with self._write() as conn:
                 await conn.execute(rooms.insert(), values)
@@ -114,9 +107,14 @@ class RoomModerationSql:
         return bool(result.rowcount > 0)
 
     async def update_room(
-        self, key: str, *, topic: str | None = None, private: bool | None = None
+        self,
+        key: str,
+        *,
+        topic: str | None = None,
+        private: bool | None = None,
+        settings: RoomSettings | None = None,
     ) -> Room | None:
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = settings_values(settings) if settings is not None else {}
         if topic is not None:
             values["topic"] = topic
         if private is not None:
@@ -296,6 +294,29 @@ def _has_members(room_key: Any) -> Any:
     return exists().where(memberships.c.room_key == room_key)
 
 
+def room_values(room: Room) -> dict[str, Any]:
+    """A rooms row."""
+    return {
+        "key": room.key,
+        "name": room.name,
+        "created_at": room.created_at,
+        "owner": room.owner,
+        "topic": room.topic,
+        "private": room.private,
+        **settings_values(room.settings),
+    }
+
+
+def settings_values(settings: RoomSettings) -> dict[str, Any]:
+    return {
+        "join_key": settings.join_key,
+        "member_limit": settings.member_limit,
+        "topic_lock": settings.topic_lock,
+        "no_external": settings.no_external,
+        "moderated": settings.moderated,
+    }
+
+
 def room_of(row: Row[Any]) -> Room:
     return Room(
         name=row.name,
@@ -303,4 +324,11 @@ def room_of(row: Row[Any]) -> Room:
         owner=row.owner,
         topic=row.topic,
         private=bool(row.private),
+        settings=RoomSettings(
+            join_key=row.join_key,
+            member_limit=int(row.member_limit),
+            topic_lock=bool(row.topic_lock),
+            no_external=bool(row.no_external),
+            moderated=bool(row.moderated),
+        ),
     )

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from torbit.core.membership import Membership
 from torbit.core.models import Room
 from torbit.core.moderation import Moderation
+from torbit.core.roomsettings import SettingsChange
 from torbit.frontends.http.auth import Principal
 from torbit.frontends.http.errors import errors_doc
 from torbit.frontends.http.rooms import RoomName, room_out
@@ -28,6 +29,8 @@ from torbit.frontends.http.schemas import (
     RoomList,
     RoomOut,
     RoomPatch,
+    RoomSettingsOut,
+    RoomSettingsPatch,
 )
 
 UserName = Annotated[
@@ -35,6 +38,18 @@ UserName = Annotated[
 ]
 ACTED = errors_doc(401, 403, 404, 422)
 TAGS: list[str | Enum] = ["moderation"]
+
+
+def settings_out(room: Room) -> RoomSettingsOut:
+    s = room.settings
+    return RoomSettingsOut(
+        join_key=s.join_key,
+        member_limit=s.member_limit,
+        topic_lock=s.topic_lock,
+        no_external=s.no_external,
+        moderated=s.moderated,
+        private=room.private,
+    )
 
 
 def moderation_router(
@@ -70,6 +85,31 @@ def moderation_router(
         may make every change asked for."""
         updated = await moderation.update(caller.name, room, topic=body.topic, private=body.private)
         return await describe(updated, caller)
+
+    @router.get(
+        "/rooms/{room}/settings",
+        tags=TAGS,
+        summary="A room's settings",
+        responses=errors_doc(401, 403, 404, 422),
+    )
+    async def get_settings(room: RoomName, caller: Caller) -> RoomSettingsOut:
+        """Members only: the join key is a secret of the room's members."""
+        return settings_out(await moderation.room_settings(caller.name, room))
+
+    @router.patch(
+        "/rooms/{room}/settings",
+        tags=TAGS,
+        summary="Change a room's settings",
+        responses=ACTED,
+    )
+    async def patch_settings(
+        room: RoomName, body: RoomSettingsPatch, caller: Caller
+    ) -> RoomSettingsOut:
+        """Join key, member limit, topic lock, outside messages, moderation (room admins)
+        and privacy (the owner), in one change told to the room in one notice."""
+        change = SettingsChange(**body.model_dump())
+        updated, _ = await moderation.configure(caller.name, room, change)
+        return settings_out(updated)
 
     @router.post(
         "/rooms/{room}/invites",

@@ -22,6 +22,7 @@ from torbit.frontends.http.errors import errors_doc
 from torbit.frontends.http.schemas import (
     MAX_ID,
     NAME_SCHEMA,
+    JoinIn,
     MemberList,
     MessageOut,
     MessagePage,
@@ -145,11 +146,15 @@ def rooms_router(
         summary="Join a room",
         responses=errors_doc(401, 403, 404, 422),
     )
-    async def join(room: RoomName, user: Member, caller: Caller) -> RoomOut:
+    async def join(
+        room: RoomName, user: Member, caller: Caller, body: JoinIn | None = None
+    ) -> RoomOut:
         """Become a member; the room is created if it does not exist. Idempotent. A private
-        room needs an invitation (404 without); a ban is 403."""
+        room needs an invitation (404 without); a ban is 403; a room with a join key needs
+        it in the body (403 `bad_key` without), a full room is 403 `room_full`."""
         check_self(caller, user)
-        joined = await membership.become_member(caller.name, room)
+        join_key = body.key if body is not None else ""
+        joined = await membership.become_member(caller.name, room, join_key)
         return await describe(joined.key, caller)
 
     @router.delete(
@@ -199,7 +204,8 @@ def rooms_router(
         responses=errors_doc(401, 403, 404, 413, 422),
     )
     async def send(room: RoomName, body: SendMessage, caller: Caller) -> JSONResponse:
-        """Members only; answers once the message is durable."""
+        """Members only (and non-members of a public room whose `no_external` setting is
+        off; only admins in a moderated room); answers once the message is durable."""
         message = await messaging.send(caller.name, room, body.text)
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)

@@ -11,6 +11,7 @@ from pydantic.config import JsonDict
 
 from torbit.core.moderation import MAX_MUTE_MINUTES, MAX_TOPIC_BYTES
 from torbit.core.names import NAME_PATTERN
+from torbit.core.roomsettings import MAX_KEY, MAX_MEMBER_LIMIT
 
 
 def _encodable(s: str) -> str:
@@ -125,6 +126,43 @@ class RoomPatch(BaseModel):
         None, description="Room admins; empty clears it", max_length=MAX_TOPIC_BYTES
     )
     private: bool | None = Field(None, description="The owner only")
+
+
+class JoinIn(BaseModel):
+    key: str = Field(
+        "", max_length=MAX_KEY, description="The room's join key, if it has one (see settings)"
+    )
+
+
+class RoomSettingsOut(BaseModel):
+    """A room's settings, for its members (the join key included)."""
+
+    join_key: str = Field(description="Empty: none; else joining needs it")
+    member_limit: int = Field(description="0: none; else joins stop at this many members")
+    topic_lock: bool = Field(description="Only room admins set the topic; off: any member")
+    no_external: bool = Field(
+        description="Only members send; off: anyone who may join a public room"
+    )
+    moderated: bool = Field(description="Only the room's admins and owner may send")
+    private: bool
+
+
+class RoomSettingsPatch(BaseModel):
+    """Room admins (privacy: the owner); fields left out (or null) stay as they are, and
+    nothing changes unless every change is allowed and valid."""
+
+    join_key: str | None = Field(
+        None,
+        max_length=MAX_KEY,
+        description="1-32 printable ASCII characters, no spaces or commas; empty removes it",
+    )
+    member_limit: int | None = Field(
+        None, ge=0, le=MAX_MEMBER_LIMIT, description="0 removes the limit"
+    )
+    topic_lock: bool | None = None
+    no_external: bool | None = None
+    moderated: bool | None = None
+    private: bool | None = None
 
 
 class InviteIn(BaseModel):

@@ -449,8 +449,10 @@ class LiveEndpoint:
             key = check_name(room, "room name")
             if self._subscribed(session, key):
                 session.notify(f"already subscribed to #{room}", key)
-            else:
-                await self._membership.join(session, room)
+            else:  # "key": the room's join key, if it has one
+                join_key = frame.get("key")
+                join_key = join_key[:64] if isinstance(join_key, str) else ""
+                await self._membership.join(session, room, join_key)
         elif kind == "unsubscribe":
             key = check_name(_text(frame, "room"), "room name")
             if not self._subscribed(session, key):

@@ -11,9 +11,17 @@ from datetime import UTC, datetime
 
 from torbit.core.models import Room
 from torbit.core.names import name_key
-from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound, TorbitError
+from torbit.errors import (
+    BadKey,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RoomFull,
+    TorbitError,
+)
 from torbit.frontends.irc import numerics as n
-from torbit.frontends.irc.render import channel_name, prefix, room_name
+from torbit.frontends.irc.render import channel_modes, channel_name, prefix, room_name
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import MAX_BODY_BYTES, Message
 
@@ -67,15 +75,17 @@ async def no_such_nick_or(session: IrcSession, nick: str, code: int, *params: st
 def join(session: IrcSession, msg: Message) -> Awaitable[None]:
     if msg.params[0] == "0":
         return _part_all(session)
-    return _join_all(session, [c for c in msg.params[0].split(",") if c])
+    keys = msg.params[1].split(",") if len(msg.params) > 1 else []
+    return _join_all(session, [c for c in msg.params[0].split(",") if c], keys)
 
 
-async def _join_all(session: IrcSession, channels: list[str]) -> None:
-    for channel in channels:
-        await join_one(session, channel)
+async def _join_all(session: IrcSession, channels: list[str], keys: list[str]) -> None:
+    """Each channel with the key in the same place of the keys' list, if any."""
+    for i, channel in enumerate(channels):
+        await join_one(session, channel, keys[i] if i < len(keys) else "")
 
 
-async def join_one(session: IrcSession, channel: str) -> None:
+async def join_one(session: IrcSession, channel: str, join_key: str = "") -> None:
     name = room_name(channel)
     if name is None:
         session.reply(n.ERR_NOSUCHCHANNEL, channel[:64], "No such channel")
@@ -87,11 +97,15 @@ async def join_one(session: IrcSession, channel: str) -> None:
     started = datetime.now(UTC)
     session.hold(key)
     try:
-        room = await session.core.membership.join(session, name)
+        room = await session.core.membership.join(session, name, join_key)
     except BaseException as e:
         session.unhold(key, None)
         if isinstance(e, NotFound):  # a private room the client was not invited to
             session.reply(n.ERR_INVITEONLYCHAN, channel, "Cannot join channel (+i)")
+        elif isinstance(e, BadKey):
+            session.reply(n.ERR_BADCHANNELKEY, channel, "Cannot join channel (+k)")
+        elif isinstance(e, RoomFull):
+            session.reply(n.ERR_CHANNELISFULL, channel, "Cannot join channel (+l)")
         elif isinstance(e, Forbidden) and "banned" in e.message:
             session.reply(n.ERR_BANNEDFROMCHAN, channel, "Cannot join channel (+b)")
         elif isinstance(e, Forbidden):
@@ -244,8 +258,8 @@ async def list_(session: IrcSession, msg: Message) -> None:
         page = await session.core.membership.rooms(session.nick, after=after)
         for info in page.rooms:
             if (wanted is None or info.room.key in wanted) and low < info.online < high:
-                modes = "[+int] " if info.room.private else "[+nt] "
-                topic = modes + info.room.topic
+                modes = channel_modes(info.room, show_key=False)[0]
+                topic = f"[{modes}] {info.room.topic}"
                 session.reply(n.RPL_LIST, channel_name(info.room.name), str(info.online), topic)
         after = page.next_after
         if after is None:

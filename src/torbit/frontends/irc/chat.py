@@ -10,7 +10,7 @@ other doors show plain text; a CTCP ACTION (/me) is an action, other CTCP is not
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from torbit.core.models import MessageKind
@@ -141,7 +141,7 @@ async def _to_room(
         except NotFound:
             error(n.ERR_NOSUCHCHANNEL, target[:64], "No such channel")
             return
-        error(n.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel: join it first")
+        await _from_outside(session, target, text, kind, error)
         return
     messaging = core.messaging
     try:
@@ -184,6 +184,27 @@ async def _to_room(
     finally:
         if published:
             session.server.metrics.messages_in.labels(session.door).inc(published)
+
+
+async def _from_outside(
+    session: IrcSession,
+    target: str,
+    text: str,
+    kind: MessageKind,
+    error: Callable[..., None],
+) -> None:
+    """A message from a client not in the room: the core sends it if the room lets
+    non-members send (-n), else the client is told to join it first."""
+    try:
+        await session.core.messaging.send(session.nick, target[1:], text, kind)
+    except Forbidden as e:
+        error(n.ERR_CANNOTSENDTOCHAN, target, f"Cannot send to channel: {e.message}")
+    except NotFound:
+        error(n.ERR_NOSUCHCHANNEL, target[:64], "No such channel")
+    except TorbitError as e:
+        session.server_notice(f"Message to {target} not sent: {e.message}")
+    else:
+        session.server.metrics.messages_in.labels(session.door).inc()
 
 
 async def _to_user(

@@ -36,7 +36,7 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "AWAYLEN": "200",
         "CASEMAPPING": "ascii",
         "CHANLIMIT": f"#:{options.rooms_per_user or 1000}",
-        "CHANMODES": "b,,,inst",
+        "CHANMODES": "b,k,l,imnst",
         "CHANNELLEN": str(MAX_NAME_LENGTH + 1),
         "CHANTYPES": "#",
         "CHATHISTORY": "100",

@@ -1,27 +1,42 @@
-"""MODE: channel modes mapped onto torbit's rooms, user modes kept per connection.
+"""MODE: channel modes mapped onto torbit's rooms and their settings, user modes kept per
+connection.
 
     +o/-o nick   make a member a room admin, or not (the owner, or the admins of a room
                  nobody owns)
     +b/-b mask   ban or unban the account a mask names (nick, or nick!*@*): torbit bans
                  accounts, not address masks; +b alone lists the bans
     +i/-i, +s/-s make the room private (invite-only and hidden) or public
-    +n, +t       always set: only members send, only admins set the topic
+    +k key / -k  a join key (core/roomsettings.py: 1-32 printable ASCII, no spaces or
+                 commas; shown only to members)
+    +l n / -l    a member limit (invitees, the owner and server admins are let in past it)
+    +t/-t        only admins set the topic (on by default), or any member
+    +n/-n        only members send (on by default), or anyone who may join a public room
+    +m/-m        only the room's admins and owner speak
 
+The settings are the room's, kept by the core for every door: one MODE changes them in one
+write, and the room sees one MODE line for it (the core's settings notice, render.py).
 Owners show as ~ (PREFIX=(qo)~@), admins as @; ownership never changes over IRC. Anything
-else is ERR_UNKNOWNMODE. Every change is shown to the room by the core's notice of it."""
+else is ERR_UNKNOWNMODE."""
 
 from __future__ import annotations
 
+from torbit.core.models import Room
 from torbit.core.names import name_key
-from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from torbit.core.roomsettings import SettingsChange, check_key, parse_limit
+from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from torbit.frontends.irc import numerics as n
-from torbit.frontends.irc.channels import OP_NEEDED, find_room, no_such_nick_or
-from torbit.frontends.irc.render import channel_name, room_name
+from torbit.frontends.irc.channels import OP_NEEDED, find_room, in_room, no_such_nick_or
+from torbit.frontends.irc.render import channel_modes, channel_name, room_name
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import Message
 
-TAKES_ARGUMENT = frozenset("bokleIqv")
-MAX_CHANGES = 4  # MODES
+MAX_CHANGES = 4  # MODES: changes with an argument per MODE
+MAX_FLAGS = 16  # changes of any kind per MODE
+SETTING_FLAGS = {"t": "topic_lock", "n": "no_external", "m": "moderated"}
+
+
+def takes_argument(sign: str, char: str) -> bool:
+    return char in "bokIeqv" or (char == "l" and sign == "+")
 
 
 def parse_changes(spec: str, args: list[str]) -> list[tuple[str, str, str | None]]:
@@ -33,7 +48,7 @@ def parse_changes(spec: str, args: list[str]) -> list[tuple[str, str, str | None
         if char in "+-":
             sign = char
             continue
-        arg = args.pop(0) if char in TAKES_ARGUMENT and args else None
+        arg = args.pop(0) if takes_argument(sign, char) and args else None
         changes.append((sign, char, arg))
     return changes
 
@@ -44,7 +59,6 @@ async def mode(session: IrcSession, msg: Message) -> None:
         user_mode(session, msg)
         return
     name = room_name(target)
-    core = session.core
     try:
         if name is None:
             raise NotFound(target)
@@ -54,59 +68,116 @@ async def mode(session: IrcSession, msg: Message) -> None:
         return
     channel = channel_name(room.name)
     if len(msg.params) == 1:
-        session.reply(n.RPL_CHANNELMODEIS, channel, "+inst" if room.private else "+nt")
+        member = in_room(session, room.key) is not None or await session.core.membership.is_member(
+            session.nick, room.key
+        )
+        session.reply(n.RPL_CHANNELMODEIS, channel, *channel_modes(room, show_key=member))
         session.reply(n.RPL_CREATIONTIME, channel, str(int(room.created_at.timestamp())))
         return
-    moderation = core.moderation
-    for sign, char, arg in parse_changes(msg.params[1], list(msg.params[2:]))[:MAX_CHANGES]:
+    settings: dict[str, object] = {}
+    with_argument = 0
+    for sign, char, arg in parse_changes(msg.params[1], list(msg.params[2:]))[:MAX_FLAGS]:
+        with_argument += takes_argument(sign, char)
+        if with_argument > MAX_CHANGES:
+            break
+        if char in "isklntm":
+            _setting(session, channel, settings, sign, char, arg)
+        else:
+            await _member_mode(session, room, sign, char, arg)
+    if settings:
+        await _configure(session, room, SettingsChange(**settings))  # type: ignore[arg-type]
+
+
+def _setting(
+    session: IrcSession,
+    channel: str,
+    settings: dict[str, object],
+    sign: str,
+    char: str,
+    arg: str | None,
+) -> None:
+    """Collect one room setting; a bad value is told now, the rest are applied together."""
+    on = sign == "+"
+    if char in "is":
+        settings["private"] = on
+    elif char in SETTING_FLAGS:
+        settings[SETTING_FLAGS[char]] = on
+    elif char == "k" and not on:
+        settings["join_key"] = ""
+    elif char == "l" and not on:
+        settings["member_limit"] = 0
+    elif arg is None:
+        session.reply(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+    else:
         try:
-            if char == "b" and arg is None:
-                for banned in await moderation.bans(session.nick, room.name):
-                    session.reply(n.RPL_BANLIST, channel, f"{banned}!*@*")
-                session.reply(n.RPL_ENDOFBANLIST, channel, "End of channel ban list")
-            elif char in "ob" and arg is None:
-                session.reply(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
-            elif char == "o" and arg is not None:
-                if sign == "+":
-                    await moderation.op(session.nick, room.name, arg)
-                else:
-                    await moderation.deop(session.nick, room.name, arg)
-            elif char == "b" and arg is not None:
-                nick = ban_target(arg)
-                if nick is None:
-                    session.server_notice(f"{arg}: a ban names one account, as nick or nick!*@*")
-                elif sign == "+":
-                    await moderation.ban(session.nick, room.name, nick)
-                else:
-                    await moderation.unban(session.nick, room.name, nick)
-            elif char in "is":
-                if (sign == "+") != room.private:
-                    room = await moderation.update(session.nick, room.name, private=sign == "+")
-                    if room.key in session.rooms:
-                        session.rooms[room.key] = room
-            elif char in "nt" and sign == "+":
-                pass  # always set
+            if char == "k":
+                settings["join_key"] = check_key(arg)
             else:
-                session.reply(
-                    n.ERR_UNKNOWNMODE, char, f"is not a mode {channel} can have changed here"
-                )
-        except Forbidden as e:
-            session.reply(n.ERR_CHANOPRIVSNEEDED, channel, f"{OP_NEEDED}: {e.message}")
-        except (NotFound, InvalidInput):
-            nick = ban_target(arg) if char == "b" and arg else arg
+                settings["member_limit"] = parse_limit(arg)
+        except InvalidInput as e:
+            shown = "*" if char == "k" or not arg else arg[:32]
+            session.reply(n.ERR_INVALIDMODEPARAM, channel, char, shown, e.message)
+
+
+async def _configure(session: IrcSession, room: Room, change: SettingsChange) -> None:
+    channel = channel_name(room.name)
+    try:
+        updated, _ = await session.core.moderation.configure(session.nick, room.name, change)
+    except Forbidden as e:
+        session.reply(n.ERR_CHANOPRIVSNEEDED, channel, f"{OP_NEEDED}: {e.message}")
+        return
+    except (InvalidInput, Conflict, RateLimited) as e:
+        session.server_notice(e.message)
+        return
+    if updated.key in session.rooms:
+        session.rooms[updated.key] = updated
+
+
+async def _member_mode(
+    session: IrcSession, room: Room, sign: str, char: str, arg: str | None
+) -> None:
+    """+o/-o and +b/-b: one user each."""
+    moderation = session.core.moderation
+    channel = channel_name(room.name)
+    try:
+        if char == "b" and arg is None:
+            for banned in await moderation.bans(session.nick, room.name):
+                session.reply(n.RPL_BANLIST, channel, f"{banned}!*@*")
+            session.reply(n.RPL_ENDOFBANLIST, channel, "End of channel ban list")
+        elif char in "ob" and arg is None:
+            session.reply(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+        elif char == "o" and arg is not None:
+            if sign == "+":
+                await moderation.op(session.nick, room.name, arg)
+            else:
+                await moderation.deop(session.nick, room.name, arg)
+        elif char == "b" and arg is not None:
+            nick = ban_target(arg)
             if nick is None:
-                session.reply(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+                session.server_notice(f"{arg}: a ban names one account, as nick or nick!*@*")
+            elif sign == "+":
+                await moderation.ban(session.nick, room.name, nick)
             else:
-                await no_such_nick_or(
-                    session,
-                    nick,
-                    n.ERR_USERNOTINCHANNEL,
-                    nick,
-                    channel,
-                    "They aren't on that channel",
-                )
-        except Conflict as e:
-            session.server_notice(e.message)
+                await moderation.unban(session.nick, room.name, nick)
+        else:
+            session.reply(n.ERR_UNKNOWNMODE, char, f"is not a mode {channel} can have changed here")
+    except Forbidden as e:
+        session.reply(n.ERR_CHANOPRIVSNEEDED, channel, f"{OP_NEEDED}: {e.message}")
+    except (NotFound, InvalidInput):
+        nick = ban_target(arg) if char == "b" and arg else arg
+        if nick is None:
+            session.reply(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+        else:
+            await no_such_nick_or(
+                session,
+                nick,
+                n.ERR_USERNOTINCHANNEL,
+                nick,
+                channel,
+                "They aren't on that channel",
+            )
+    except Conflict as e:
+        session.server_notice(e.message)
 
 
 def ban_target(mask: str) -> str | None:

@@ -15,7 +15,7 @@ from typing import Final
 
 from torbit.core.delivery import Delivery, Notice, NoticeKind
 from torbit.core.models import Message as ChatMessage
-from torbit.core.models import MessageKind, Role
+from torbit.core.models import MessageKind, Role, Room
 from torbit.core.names import inbox_channel, is_inbox, is_valid_name, name_key
 from torbit.protocol.irc import Message
 from torbit.protocol.irc_replies import text_messages
@@ -109,6 +109,53 @@ class LineCache:
         if line is None:
             line = self._lines[variant] = make()
         return line
+
+
+_LETTERS = {
+    "private": "i",  # +s is the same: shown as +i, as it always was
+    "key": "k",
+    "limit": "l",
+    "topic_lock": "t",
+    "no_external": "n",
+    "moderated": "m",
+}
+
+
+def channel_modes(room: Room, *, show_key: bool) -> list[str]:
+    """RPL_CHANNELMODEIS' mode string and arguments; the key only for members."""
+    settings = room.settings
+    flags = [
+        ("i", room.private),
+        ("m", settings.moderated),
+        ("n", settings.no_external),
+        ("t", settings.topic_lock),
+        ("k", bool(settings.join_key)),
+        ("l", bool(settings.member_limit)),
+    ]
+    modes = "+" + "".join(letters for letters, on in flags if on)
+    args = []
+    if settings.join_key:
+        args.append(settings.join_key if show_key else "*")
+    if settings.member_limit:
+        args.append(str(settings.member_limit))
+    return [modes, *args]
+
+
+def mode_change(detail: str) -> list[str]:
+    """A settings notice's changes ("+key=K -limit +moderated") as one MODE's mode string and
+    arguments ("+k-l+m", "K")."""
+    modes, args, sign = "", [], ""
+    for token in detail.split():
+        name, _, value = token[1:].partition("=")
+        if token[0] != sign:
+            sign = token[0]
+            modes += sign
+        modes += _LETTERS.get(name, "")
+        if value:
+            args.append(value)
+        elif token == "-key":  # CHANMODES type B: always with an argument
+            args.append("*")
+    return [modes, *args]
 
 
 def message_lines(
@@ -211,6 +258,8 @@ def notice_lines(
     if kind is NoticeKind.PRIVATE:
         mode = "+i" if notice.detail == "on" else "-i"
         return Rendered([Message("MODE", (chan, mode), mask(notice.by))])
+    if kind is NoticeKind.SETTINGS:
+        return Rendered([Message("MODE", (chan, *mode_change(notice.detail)), mask(notice.by))])
     if kind is NoticeKind.INVITE:
         return Rendered([Message("INVITE", (me, chan), mask(notice.by))])
     return Rendered([Message("NOTICE", (chan or me, str(notice)), server)])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Protocol
 
-from torbit.core import policy
+from torbit.core import policy, roomsettings
 from torbit.core.delivery import Session
 from torbit.core.format import format_message, format_system
 from torbit.core.models import MessageKind, Role, Room
@@ -126,7 +126,8 @@ async def _join(session: CommandSession, args: tuple[str, ...]) -> None:
     if old is not None and old.key == key:
         _info(session, f"you are already in #{old.name}")
         return
-    session.room = await session.core.membership.join(session, args[0])
+    join_key = args[1] if len(args) > 1 else ""
+    session.room = await session.core.membership.join(session, args[0], join_key)
     if old is not None:
         await session.core.membership.stop_listening(session, old.key, switch=True)
 
@@ -271,6 +272,23 @@ async def _private(session: CommandSession, args: tuple[str, ...]) -> None:
     )
 
 
+async def _set(session: CommandSession, args: tuple[str, ...]) -> None:
+    room = _current(session)
+    if len(args) == 1:
+        raise InvalidInput("usage: /set [SETTING VALUE]: /set alone lists them")
+    if args:
+        change = roomsettings.parse_change(args[0], args[1])
+        room, changed = await session.core.moderation.configure(session.name, room.name, change)
+        session.room = room
+        if not changed:
+            _info(session, f"#{room.name} already had that setting")
+        return
+    room = await session.core.moderation.room_settings(session.name, room.name)
+    _info(session, f"settings of #{room.name}:")
+    for line in roomsettings.show(room):
+        session.send_line("  " + line)
+
+
 async def _audit(session: CommandSession, args: tuple[str, ...]) -> None:
     room = _current(session)
     n = _count(args, "/audit [N]")
@@ -302,7 +320,14 @@ def _row(
 
 TABLE: tuple[Command, ...] = (
     _row("help", "", "list the commands", _help),
-    _row("join", "ROOM", "join a room (created on first join) and talk in it", _join, 1, 1),
+    _row(
+        "join",
+        "ROOM [KEY]",
+        "join a room (created on first join) and talk in it; KEY: the room's join key",
+        _join,
+        1,
+        2,
+    ),
     _row("create", "ROOM [private]", "create a room you own; private: invite-only", _create, 1, 2),
     _row("leave", "[ROOM]", "leave a room (default: the current one)", _leave, 0, 1),
     _row("rooms", "[AFTER]", "list the rooms (50 at a time, after AFTER)", _rooms, 0, 1),
@@ -324,6 +349,16 @@ TABLE: tuple[Command, ...] = (
     _row("op", "USER", "make a member an admin of this room", _op, 1, 1),
     _row("deop", "USER", "take a room admin's rights away", _deop, 1, 1),
     _row("private", "on|off", "make this room invite-only, or public", _private, 1, 1),
+    _row(
+        "set",
+        "[SETTING VALUE]",
+        "show this room's settings, or change one (room admins): key KEY|off, limit N|off, "
+        "topic-lock on|off, outsiders on|off, moderated on|off",
+        _set,
+        0,
+        2,
+        rest=True,
+    ),
     _row("quit", "", "disconnect", _quit),
 )
 
