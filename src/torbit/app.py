@@ -36,6 +36,7 @@ from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
 from torbit.core.mutes import Mutes
 from torbit.core.names import check_name, name_key
+from torbit.core.operators import Operators
 from torbit.core.ports import MessageLog, Store
 from torbit.core.presence import PresenceTable
 from torbit.core.retention import Retention
@@ -82,6 +83,7 @@ class Core:
     retention: Retention
     revocations: Revocations
     guests: Guests
+    operators: Operators
     heartbeat: Heartbeat | None  # None on a single node (the local log): no other nodes
 
 
@@ -168,6 +170,7 @@ class App:
         self.irc: IrcServer | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self._revocation_task: asyncio.Task[None] | None = None
+        self._operators_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._logs: Logs | None = None
         self.telnet_port: int | None = None
@@ -320,6 +323,7 @@ class App:
         )
         moderation = Moderation(store, membership, subscriptions, events, mutes)
         await moderation.start()
+        operators = Operators(store, accounts, events)
         guests = Guests(
             store, subscriptions, sessions, membership, mutes, reserved=[s.irc.server_name]
         )
@@ -427,6 +431,7 @@ class App:
                     ignores,
                     moderation,
                     subscriptions,
+                    operators,
                 ),
                 connections,
                 irc_sock,
@@ -448,10 +453,12 @@ class App:
             retention,
             revocations,
             guests,
+            operators,
             heartbeat,
         )
         self._purge_task = asyncio.create_task(retention.run())
         self._revocation_task = asyncio.create_task(revocations.run())
+        self._operators_task = asyncio.create_task(operators.run())
         if heartbeat is not None:
             self._heartbeat_task = asyncio.create_task(heartbeat.run())
         for line in banner_lines(
@@ -563,7 +570,13 @@ class App:
             return
         core, self.core = self.core, None
         try:
-            for task in (self._purge_task, self._revocation_task, self._heartbeat_task):
+            tasks = (
+                self._purge_task,
+                self._revocation_task,
+                self._operators_task,
+                self._heartbeat_task,
+            )
+            for task in tasks:
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

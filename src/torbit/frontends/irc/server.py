@@ -11,11 +11,13 @@ from collections import deque
 from collections.abc import Awaitable, Coroutine
 from typing import Any
 
+from torbit.core.events import Wallops
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.names import name_key
 from torbit.frontends.flow import FlushQueue
 from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
+from torbit.frontends.irc.oper import deliver_wallops
 from torbit.frontends.irc.render import LineCache
 from torbit.frontends.irc.session import HOST, IrcSession, UserInfo
 from torbit.frontends.proxied import ProxyGate, TrustedNetworks
@@ -49,6 +51,10 @@ class IrcServer:
         self.departed: deque[UserInfo] = deque(maxlen=WHOWAS_KEPT)
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        core.operators.on_wallops(self._wallops)
+
+    def _wallops(self, event: Wallops) -> None:
+        deliver_wallops(list(self.sessions), event, self.mask_of(event.sender))
 
     async def listen(
         self,
@@ -96,6 +102,7 @@ class IrcServer:
 
     def closed(self, session: IrcSession) -> None:
         self.sessions.discard(session)
+        self.core.operators.drop(session)
         if not session.registered or not session.user_key:
             return
         self._forget(session)
@@ -171,14 +178,15 @@ class IrcServer:
         clients = self._clients.get(name_key(name))
         if clients:
             away = next((c.away for c in clients if c.away), None)
-            return self.info_of(clients[0], away)
+            operator = any(self.core.operators.of(c) is not None for c in clients)
+            return self.info_of(clients[0], away, operator)
         return UserInfo(name, name.lower(), "torbit", name, None, name, None)
 
     def away_of(self, name: str) -> str | None:
         return self.user_info(name).away
 
-    def info_of(self, s: IrcSession, away: str | None = None) -> UserInfo:
-        return UserInfo(s.nick, s.ident, HOST, s.realname, away or s.away, s.account, s)
+    def info_of(self, s: IrcSession, away: str | None = None, operator: bool = False) -> UserInfo:
+        return UserInfo(s.nick, s.ident, HOST, s.realname, away or s.away, s.account, s, operator)
 
     # shutdown
 
