@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 
 from torbit.core.models import Room
 from torbit.core.names import name_key
-from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound, TorbitError
+from torbit.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    TorbitError,
+)
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.render import channel_name, prefix, room_name
 from torbit.frontends.irc.session import IrcSession
@@ -96,6 +104,10 @@ async def join_one(session: IrcSession, channel: str) -> None:
             session.reply(n.ERR_BANNEDFROMCHAN, channel, "Cannot join channel (+b)")
         elif isinstance(e, Forbidden):
             session.reply(n.ERR_TOOMANYCHANNELS, channel, e.message)
+        elif isinstance(e, (RateLimited, ServiceUnavailable)):  # try again later
+            session.reply(n.ERR_UNAVAILRESOURCE, channel, f"Cannot join channel: {e.message}")
+        elif isinstance(e, (InvalidInput, Conflict)):  # a name no new room may have
+            session.reply(n.ERR_BADCHANNAME, channel, f"Cannot join channel: {e.message}")
         elif isinstance(e, TorbitError):
             session.server_notice(f"Cannot join {channel}: {e.message}")
         else:
