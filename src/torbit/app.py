@@ -10,40 +10,17 @@ import signal
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import timedelta, tzinfo
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from argon2 import PasswordHasher
 
 from torbit import __version__
-from torbit.backends.registry import open_log, open_store
+from torbit.backends.registry import open_store
 from torbit.backends.urls import redact
 from torbit.banner import banner_lines
 from torbit.config import Settings
-from torbit.core.accounts import Accounts
-from torbit.core.events import NodeEvents
-from torbit.core.guests import Guests
-from torbit.core.hashing import PasswordHashing
-from torbit.core.heartbeat import Heartbeat
-from torbit.core.identity import NamePolicy
-from torbit.core.ignores import Ignores
-from torbit.core.limits import ActionLimits, ConnectionLimiter, RateLimiter
-from torbit.core.membership import Membership, RoomRules
-from torbit.core.messaging import Messaging
-from torbit.core.moderation import Moderation
-from torbit.core.mutes import Mutes
-from torbit.core.names import check_name, name_key
-from torbit.core.operators import Operators
-from torbit.core.ports import MessageLog, Store
-from torbit.core.presence import PresenceTable
-from torbit.core.retention import Retention
-from torbit.core.revocation import Revocations
-from torbit.core.sessions import Sessions
-from torbit.core.subscriptions import Subscriptions
-from torbit.core.throttle import LoginThrottle
+from torbit.core.limits import ConnectionLimiter
+from torbit.core.names import check_name
 from torbit.core.tokens import Tokens
 from torbit.errors import ConfigError, ServiceUnavailable, StartupError
 from torbit.frontends.http.context import HttpCore, HttpOptions
@@ -54,6 +31,7 @@ from torbit.frontends.proxied import TrustedNetworks
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.logs import Logs
 from torbit.metrics import Metrics
+from torbit.services import Core, message_log_of, start_core, timezone_of
 from torbit.startup import new_paths, remove_new, sock_closer, startup_failure
 
 if TYPE_CHECKING:
@@ -63,98 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("torbit")
 
 SHUTDOWN_GRACE = 3.0
-
-
-@dataclass(frozen=True, slots=True)
-class Core:
-    """Every service built for this node, for the CLI and tests: each door is given only the
-    services it uses, never this."""
-
-    store: Store
-    message_log: MessageLog
-    subscriptions: Subscriptions
-    sessions: Sessions
-    accounts: Accounts
-    membership: Membership
-    messaging: Messaging
-    ignores: Ignores
-    moderation: Moderation
-    mutes: Mutes
-    retention: Retention
-    revocations: Revocations
-    guests: Guests
-    operators: Operators
-    heartbeat: Heartbeat | None  # None on a single node (the local log): no other nodes
-
-
-def timezone_of(settings: Settings) -> tzinfo:
-    try:
-        return ZoneInfo(settings.chat.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"config key chat.timezone: unknown time zone {settings.chat.timezone!r}"
-        ) from None
-
-
-def profanity_filter(settings: Settings) -> Callable[[str], str] | None:
-    if settings.moderation.profanity == "off":
-        return None
-    from torbit.filters import ProfanityFilter
-
-    return ProfanityFilter(
-        settings.moderation.profanity, settings.moderation.extra_words_file
-    ).apply
-
-
-def password_hashing(settings: Settings) -> PasswordHashing:
-    a = settings.accounts
-    hasher = PasswordHasher(
-        time_cost=a.argon2_time_cost,
-        memory_cost=a.argon2_memory_kib,
-        parallelism=a.argon2_parallelism,
-    )
-    return PasswordHashing(hasher, workers=a.hash_workers, queue=a.hash_queue)
-
-
-def presence_table(settings: Settings, node: str) -> PresenceTable | None:
-    """The cluster's presence table where nodes share the log; none for a single node."""
-    m = settings.message_log
-    if m.url == "local":
-        return None
-    return PresenceTable(node, expiry=m.presence_expiry_seconds)
-
-
-def per_hour(count: int) -> RateLimiter:
-    """A token bucket of `count` a hour, all of which may be taken at once; 0 disables it."""
-    return RateLimiter(count / 3600.0, count)
-
-
-def action_limits(settings: Settings) -> ActionLimits:
-    lim = settings.limits
-    return ActionLimits(
-        joins=RateLimiter(lim.join_rate, lim.join_burst),
-        presence=RateLimiter(lim.presence_rate, lim.presence_burst),
-        invites=RateLimiter(lim.invite_rate, lim.invite_burst),
-        ignores=RateLimiter(lim.ignore_rate, lim.ignore_burst),
-        topics=RateLimiter(lim.topic_rate, lim.topic_burst),
-        creates=RateLimiter(lim.create_rate, lim.create_burst),
-    )
-
-
-def retention_of(settings: Settings, store: Store, message_log: MessageLog) -> Retention:
-    chat, moderation = settings.chat, settings.moderation
-    return Retention(
-        store,
-        message_log,
-        timedelta(hours=chat.retention_hours),
-        audit_keep=timedelta(days=moderation.audit_retention_days)
-        if moderation.audit_retention_days
-        else None,
-        empty_room_grace=timedelta(hours=chat.empty_room_grace_hours)
-        if chat.empty_room_grace_hours
-        else None,
-        keep_rooms=frozenset({name_key(chat.default_room)}),
-    )
 
 
 class App:
@@ -248,101 +134,14 @@ class App:
         store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
         await store.open()
         self._opened.append(store.close)
-        message_log = open_log(
-            s.message_log.url,
-            store,
-            topic_prefix=s.message_log.topic_prefix,
-            replication_factor=s.message_log.replication_factor,
-            retention_hours=s.chat.retention_hours,
-            fetch_wait_ms=s.message_log.fetch_wait_ms,
-            inbox_partitions=s.message_log.inbox_partitions,
-        )
+        message_log = message_log_of(s, store)
 
-        # the core
-        events = NodeEvents(message_log)
-        transcript = self._logs.transcript
-        latency = self.metrics.delivery_latency
-        cluster = presence_table(s, events.origin)
-        subscriptions = Subscriptions(
-            message_log,
-            tz,
-            on_event=events.receive,
-            transcript=transcript.write,
-            on_delivered=lambda _message, lag: latency.observe(lag),
-            cluster=cluster,
+        core = await start_core(
+            s, store, message_log, self.metrics, logs.transcript.write, self._opened
         )
-        self.metrics.count_deliveries(lambda: subscriptions.delivered)
-        limits = action_limits(s)
-        sessions = Sessions(
-            store,
-            subscriptions,
-            s.chat.presence_notices_max,
-            limits.presence,
-            grace=s.chat.presence_grace_seconds,
-        )
-        mutes = Mutes()
-        revocations = Revocations(store, sessions, events, mutes)
-        accounts = Accounts(
-            store,
-            registration_open=s.chat.registration == "open",
-            min_password_length=s.accounts.min_password_length,
-            hashing=password_hashing(s),
-            throttle=LoginThrottle(
-                s.limits.login_free_attempts,
-                address_free=s.limits.login_address_free_attempts,
-                account_free=s.limits.login_account_free_attempts,
-                cap=s.limits.login_backoff_max,
-                forget_after=s.limits.login_forget_after,
-            ),
-            names=NamePolicy(s.accounts.reserved_names),
-            register_per_address=per_hour(s.limits.registrations_per_address),
-            register_total=per_hour(s.limits.registrations_per_hour),
-            log=message_log,
-            revoke=revocations.revoke,
-        )
-        membership = Membership(
-            store,
-            message_log,
-            subscriptions,
-            sessions,
-            RoomRules(s.chat.default_room, s.chat.history_on_join, s.limits.rooms_per_user),
-            limits,
-            events=events,
-        )
-        ignores = Ignores(store, subscriptions, events, limits.ignores)
-        messaging = Messaging(
-            store,
-            message_log,
-            membership,
-            ignores,
-            mutes,
-            max_message_bytes=s.chat.max_message_bytes,
-            rate=RateLimiter(s.limits.message_rate, s.limits.message_burst),
-            room_rate=RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst),
-            text_filter=profanity_filter(s),
-        )
-        moderation = Moderation(store, membership, subscriptions, events, mutes)
-        await moderation.start()
-        operators = Operators(store, accounts, events)
-        guests = Guests(
-            store, subscriptions, sessions, membership, mutes, reserved=[s.irc.server_name]
-        )
-        if s.message_log.url == "local":  # one node: any guest left in the store is stale
-            await guests.sweep()
-        heartbeat = None
-        if cluster is not None:
-            heartbeat = Heartbeat(
-                cluster,
-                events,
-                interval=s.message_log.presence_heartbeat_seconds,
-                on_change=sessions.announce_elsewhere,
-            )
-        await message_log.start(subscriptions.route)
-        self._opened.append(message_log.close)
-        await events.start()
-        await revocations.start()
-        if heartbeat is not None:
-            await heartbeat.start()
+        accounts, sessions, membership = core.accounts, core.sessions, core.membership
+        messaging, ignores, moderation = core.messaging, core.ignores, core.moderation
+        subscriptions, guests, revocations = core.subscriptions, core.guests, core.revocations
         connections = ConnectionLimiter(s.limits.connections_per_ip, s.limits.max_connections)
 
         # the doors
@@ -383,7 +182,7 @@ class App:
                 self.telnet_tls_port = tls_sock.getsockname()[1]
         if s.http.enabled:
             tokens = Tokens(store, timedelta(hours=s.http.token_ttl_hours))
-            core = HttpCore(
+            http_core = HttpCore(
                 accounts,
                 tokens,
                 revocations,
@@ -417,7 +216,7 @@ class App:
                 long_polls_per_user=s.limits.long_polls_per_user,
                 long_polls_per_ip=s.limits.long_polls_per_ip,
             )
-            self.http = HttpServer(core, options, s.http.tls_cert, s.http.tls_key)
+            self.http = HttpServer(http_core, options, s.http.tls_cert, s.http.tls_key)
             await self.http.start(http_sock)
             self.http_port = http_sock.getsockname()[1]
         if s.irc.enabled:
@@ -431,36 +230,19 @@ class App:
                     ignores,
                     moderation,
                     subscriptions,
-                    operators,
+                    core.operators,
                 ),
                 connections,
                 irc_sock,
                 irc_tls_sock if irc_tls is not None else None,
                 irc_tls,
             )
-        retention = retention_of(s, store, message_log)
-        self.core = Core(
-            store,
-            message_log,
-            subscriptions,
-            sessions,
-            accounts,
-            membership,
-            messaging,
-            ignores,
-            moderation,
-            mutes,
-            retention,
-            revocations,
-            guests,
-            operators,
-            heartbeat,
-        )
-        self._purge_task = asyncio.create_task(retention.run())
+        self.core = core
+        self._purge_task = asyncio.create_task(core.retention.run())
         self._revocation_task = asyncio.create_task(revocations.run())
-        self._operators_task = asyncio.create_task(operators.run())
-        if heartbeat is not None:
-            self._heartbeat_task = asyncio.create_task(heartbeat.run())
+        self._operators_task = asyncio.create_task(core.operators.run())
+        if core.heartbeat is not None:
+            self._heartbeat_task = asyncio.create_task(core.heartbeat.run())
         for line in banner_lines(
             version=__version__,
             database=redact(s.storage.url),

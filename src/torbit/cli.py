@@ -115,22 +115,15 @@ def _run(settings: Settings, work: Callable[[Store], Awaitable[T]], create: bool
 def _accounts(settings: Settings, store: Store, log: MessageLog | None = None) -> Accounts:
     """The accounts service as the CLI uses it: revocations go to the store, where every
     running node finds them within a second (core/revocation.py)."""
-    from argon2 import PasswordHasher
-
-    from torbit.core.hashing import PasswordHashing
     from torbit.core.identity import NamePolicy
+    from torbit.services import password_hashing
 
     a = settings.accounts
-    hasher = PasswordHasher(
-        time_cost=a.argon2_time_cost,
-        memory_cost=a.argon2_memory_kib,
-        parallelism=a.argon2_parallelism,
-    )
     return Accounts(
         store,
         registration_open=True,
         min_password_length=a.min_password_length,
-        hashing=PasswordHashing(hasher, workers=1, queue=1),
+        hashing=password_hashing(settings, workers=1, queue=1),
         names=NamePolicy(a.reserved_names),
         log=log,
     )
@@ -141,18 +134,9 @@ async def _with_log(
 ) -> T:
     """Run `work` with the configured message log started (deleting an account deletes its
     messages too)."""
-    from torbit.backends.registry import open_log
+    from torbit.services import message_log_of
 
-    s = settings
-    log = open_log(
-        s.message_log.url,
-        store,
-        topic_prefix=s.message_log.topic_prefix,
-        replication_factor=s.message_log.replication_factor,
-        retention_hours=s.chat.retention_hours,
-        fetch_wait_ms=s.message_log.fetch_wait_ms,
-        inbox_partitions=s.message_log.inbox_partitions,
-    )
+    log = message_log_of(settings, store)
     await log.start(lambda _message: None)
     try:
         return await work(log)

@@ -8,19 +8,19 @@ import logging
 import socket
 import ssl
 from collections import deque
-from collections.abc import Awaitable, Coroutine
-from typing import Any
+from collections.abc import Awaitable
 
 from torbit.core.events import Wallops
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.names import name_key
+from torbit.frontends.doors import LineDoor
 from torbit.frontends.flow import FlushQueue
 from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.oper import deliver_wallops
 from torbit.frontends.irc.render import LineCache
 from torbit.frontends.irc.session import HOST, IrcSession, UserInfo
-from torbit.frontends.proxied import ProxyGate, TrustedNetworks
+from torbit.frontends.proxied import TrustedNetworks
 from torbit.metrics import Metrics
 from torbit.protocol.irc import Message
 
@@ -29,19 +29,19 @@ log = logging.getLogger("torbit.irc")
 WHOWAS_KEPT = 1000
 
 
-class IrcServer:
+class IrcServer(LineDoor[IrcSession]):
     """Implements session.IrcHost."""
 
     def __init__(
         self, core: IrcCore, options: IrcOptions, connections: ConnectionLimiter, metrics: Metrics
     ) -> None:
+        super().__init__(log)
         self.core = core
         self.options = options
         self.connections = connections
         self.metrics = metrics
         self.flushes = FlushQueue()
         self.lines = LineCache()
-        self.sessions: set[IrcSession] = set()
         self._clients: dict[str, list[IrcSession]] = {}  # registered, by nick key
         self._guests: set[str] = set()  # keys of the guests registered here
         self._leaving: dict[str, asyncio.Task[None]] = {}  # key -> its logout and release
@@ -49,8 +49,6 @@ class IrcServer:
         self.peak_users = 0
         # WHOWAS: who left, newest last; bounded, kept in memory only
         self.departed: deque[UserInfo] = deque(maxlen=WHOWAS_KEPT)
-        self._servers: list[asyncio.Server] = []
-        self._tasks: set[asyncio.Task[None]] = set()
         core.operators.on_wallops(self._wallops)
 
     def _wallops(self, event: Wallops) -> None:
@@ -64,23 +62,11 @@ class IrcServer:
     ) -> None:
         """Serve clients on a bound socket; with `proxies`, behind PROXY protocol balancers."""
         door = "irc-tls" if tls else "irc"
-        loop = asyncio.get_running_loop()
 
-        def session(peer: tuple[str, int] | None = None) -> asyncio.Protocol:
+        def session(peer: tuple[str, int] | None) -> asyncio.Protocol:
             return IrcSession(self, door, peer)
 
-        def gate() -> asyncio.Protocol:
-            assert proxies is not None
-            return ProxyGate(session, proxies, "irc")
-
-        self._servers.append(
-            await loop.create_server(
-                gate if proxies is not None else session,
-                sock=sock,
-                ssl=tls,
-                ssl_handshake_timeout=10.0 if tls else None,
-            )
-        )
+        await self._listen(sock, tls, proxies, door, session)
 
     # IrcHost
 
@@ -111,7 +97,7 @@ class IrcServer:
         task = asyncio.get_running_loop().create_task(self._leave(session))
         self._leaving[key] = task
         self._vacating[task] = frozenset(session.rooms)
-        self._tasks.add(task)
+        self._track(task)
         task.add_done_callback(lambda t: self._left(key, t))
 
     def _forget(self, session: IrcSession) -> None:
@@ -129,12 +115,9 @@ class IrcServer:
             await self.core.guests.release(session.nick)
 
     def _left(self, key: str, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
         self._vacating.pop(task, None)
         if self._leaving.get(key) is task:
             del self._leaving[key]
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.warning("IRC client %s left uncleanly: %s", key, exc)
 
     async def nick_free(self, user_key: str) -> None:
         task = self._leaving.get(user_key)
@@ -148,11 +131,6 @@ class IrcServer:
         waiting = [task for task, rooms in self._vacating.items() if room_key in rooms]
         if waiting:
             await asyncio.wait(waiting)
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def clients_of(self, user_key: str) -> list[IrcSession]:
         return self._clients.get(user_key, [])
@@ -188,27 +166,6 @@ class IrcServer:
     def info_of(self, s: IrcSession, away: str | None = None, operator: bool = False) -> UserInfo:
         return UserInfo(s.nick, s.ident, HOST, s.realname, away or s.away, s.account, s, operator)
 
-    # shutdown
-
-    def drain(self, text: str) -> None:
-        """Stop accepting and ask every client to reconnect (to another node)."""
-        for server in self._servers:
-            server.close()
-        for s in list(self.sessions):
-            s.drain(text)
-
-    async def shutdown(self, grace: float) -> None:
-        """Stop accepting, let queued output drain for up to `grace` seconds, then close."""
-        for server in self._servers:
-            server.close()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
-        while loop.time() < deadline and any(s.output_pending() for s in self.sessions):  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        for s in list(self.sessions):
-            s.quit_reason = s.quit_reason or "Server shutting down"
-            s.close("Server shutting down")
-        for server in self._servers:
-            await server.wait_closed()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+    def _close_for_shutdown(self, session: IrcSession) -> None:
+        session.quit_reason = session.quit_reason or "Server shutting down"
+        session.close("Server shutting down")

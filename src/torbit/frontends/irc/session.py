@@ -19,19 +19,18 @@ from torbit.core.limits import ConnectionLimiter
 from torbit.core.models import Room
 from torbit.core.names import inbox_channel, name_key
 from torbit.core.sessions import Proof
-from torbit.errors import TorbitError
 from torbit.frontends.flow import FlushQueue, TransportWriter
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.output import OutputHost, SessionOutput
 from torbit.frontends.irc.registration import Caps, Registration, offered_caps
+from torbit.frontends.paced import PacedInput
 from torbit.metrics import Metrics
 from torbit.protocol.irc import Event, InvalidLine, IRCParser, LineTooLong, Message, MessageReceived
 
 log = logging.getLogger("torbit.irc")
 
-MAX_PENDING = 64  # messages queued while earlier ones are handled; reading pauses beyond
 PING_INTERVAL = 90.0  # seconds of silence before we PING; as long again for the answer
 HOST = "irc.torbit"  # the host part of every IRC client's mask: addresses are not shown
 
@@ -98,8 +97,10 @@ class IrcHost(OutputHost, Protocol):
         """Connections that have not registered yet (LUSERS)."""
 
 
-class IrcSession(SessionOutput, asyncio.Protocol):
+class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
     """Implements torbit.core.delivery.Session (delivery and notices: output.py)."""
+
+    _log = log
 
     server: IrcHost
 
@@ -135,10 +136,7 @@ class IrcSession(SessionOutput, asyncio.Protocol):
         self.quit_reason = ""
         self._parser = IRCParser()
         self._writer: TransportWriter | None = None
-        self._pending: deque[Event] | None = None
-        self._busy = False
-        self._draining = ""  # the node is leaving: close with this once the command is done
-        self._paused = False
+        self._init_input()
         self._counted = False
         self._timer: asyncio.TimerHandle | None = None
         self._last_input = time.monotonic()
@@ -208,13 +206,7 @@ class IrcSession(SessionOutput, asyncio.Protocol):
                 params = event.message.params
                 self.quit_reason = params[0][:200] if params and params[0] else "Client Quit"
         if events:
-            if self._pending is None:
-                self._pending = deque(events)
-            else:
-                self._pending.extend(events)
-            if len(self._pending) > MAX_PENDING and not self._paused:
-                self._pause(True)
-            self._pump()
+            self._queue(events)
 
     def eof_received(self) -> bool | None:
         self.quit_reason = self.quit_reason or "Connection closed"
@@ -230,13 +222,9 @@ class IrcSession(SessionOutput, asyncio.Protocol):
     def drain(self, text: str) -> None:
         """The node is leaving: a NOTICE saying so, then ERROR and close, after the command
         being handled (if any) has been answered; nothing more is read."""
-        self._pending = None
-        self._pause(True)
         self.server_notice(text)
         self.quit_reason = self.quit_reason or "Server restarting"
-        if self._busy:
-            self._draining = text
-        else:
+        if self._stop_reading(text):
             self.close(text)
 
     def close(self, reason: str) -> None:
@@ -258,54 +246,23 @@ class IrcSession(SessionOutput, asyncio.Protocol):
 
     # input: one command at a time, in order
 
-    def _pump(self) -> None:
-        pending = self._pending
-        if pending is None:
-            return
-        while pending and not self._busy and not self.closed:
-            event = pending.popleft()
-            if isinstance(event, LineTooLong):
-                self.reply(n.ERR_INPUTTOOLONG, "Input line was too long")
-                continue
-            if isinstance(event, InvalidLine):
-                self.server_notice(f"line dropped: {event.problem.value}")
-                continue
+    def _handle(self, event: Event) -> bool:
+        if isinstance(event, LineTooLong):
+            self.reply(n.ERR_INPUTTOOLONG, "Input line was too long")
+        elif isinstance(event, InvalidLine):
+            self.server_notice(f"line dropped: {event.problem.value}")
+        else:
             assert isinstance(event, MessageReceived)
             work = self.server.dispatch(self, event.message)
             if work is not None:
                 self._run(work)
-        if not pending:
-            self._pending = None
-        if self._paused and len(pending) < MAX_PENDING // 2:
-            self._pause(False)
+        return True
 
-    def _run(self, work: Awaitable[None]) -> None:
-        self._busy = True
-        task = asyncio.ensure_future(work)
-        task.add_done_callback(self._done)
+    def _tell(self, text: str) -> None:
+        self.server_notice(text)
 
-    def _done(self, task: asyncio.Future[None]) -> None:
-        self._busy = False
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            if isinstance(exc, TorbitError):
-                self.server_notice(exc.message)
-            else:
-                log.error("IRC handler failed for %s (%s)", self.ip, self.nick, exc_info=exc)
-                self.server_notice("internal error; please try again")
-        if self._draining:
-            self.close(self._draining)
-            return
-        self._pump()
-
-    def _pause(self, pause: bool) -> None:
-        w = self._writer
-        if w is None or w.transport is None:
-            return
-        self._paused = pause
-        if pause:
-            w.transport.pause_reading()
-        else:
-            w.transport.resume_reading()
+    def _who(self) -> str:
+        return f"{self.ip} ({self.nick or 'unregistered'})"
 
     # registration and liveness
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Callable, Coroutine
-from typing import Any, cast
+from collections.abc import Callable
+from typing import cast
 
 from torbit.core.delivery import Delivery, Names
 from torbit.core.format import format_error, format_system
@@ -25,6 +24,7 @@ from torbit.errors import (
     TorbitError,
 )
 from torbit.frontends.flow import TransportWriter
+from torbit.frontends.paced import PacedInput
 from torbit.frontends.telnet import login
 from torbit.frontends.telnet.commands import run_command
 from torbit.frontends.telnet.context import SessionHost, TelnetCore
@@ -42,25 +42,21 @@ def _not_connected(delivery: Delivery) -> None:
 
 
 GREETING = "torbit chat server. Log in with your name, or pick a new one to register.\r\n"
-MAX_PENDING_LINES = 64  # lines queued while earlier ones are handled; reading pauses beyond
 MAX_BATCH = 256  # consecutive chat lines published as one batch
 
 
-class TelnetSession(asyncio.Protocol):
+class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.Protocol):
     """Implements torbit.core.delivery.Session. Slotted and lean: an idle logged-in connection
     should cost a few KB, so 10,000 of them fit in tens of MB."""
 
+    _log = log
     __slots__ = (
-        "_busy",
         "_codec",
         "_counted",
         "_dialogue",
         "_door",
-        "_draining",
         "_ip",
-        "_paused",
         "_peer",
-        "_pending",
         "_proof",
         "_refuse",
         "_server",
@@ -88,10 +84,7 @@ class TelnetSession(asyncio.Protocol):
         # Session.deliver: the writer's own method once connected (no extra call per delivery)
         self.deliver: Callable[[Delivery], None] = _not_connected
         self._dialogue: login.LoginDialogue | None = None  # None once logged in
-        self._pending: deque[LineReceived | LineTooLong | Interrupt] | None = None
-        self._busy = False
-        self._draining = False  # the node is leaving: close once the line is handled
-        self._paused = False
+        self._init_input()
         self._timer: asyncio.TimerHandle | None = None
         # the client's address as a PROXY header gave it, else the socket's peer
         self._peer = f"{peer[0]}:{peer[1]}" if peer else ""
@@ -171,13 +164,7 @@ class TelnetSession(asyncio.Protocol):
         if reply:
             self._write(reply)
         if events:
-            if self._pending is None:
-                self._pending = deque(events)
-            else:
-                self._pending.extend(events)
-            if len(self._pending) > MAX_PENDING_LINES and not self._paused:
-                self._pause(True)
-            self._pump()
+            self._queue(events)
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -196,12 +183,8 @@ class TelnetSession(asyncio.Protocol):
     def drain(self, text: str) -> None:
         """The node is leaving: one line saying so, then close, after the line being handled
         (if any) has been answered; nothing more is read."""
-        self._pending = None
-        self._pause(True)
         self.send_line(format_system(text))
-        if self._busy:
-            self._draining = True
-        else:
+        if self._stop_reading("node draining"):
             self.close("node draining")
 
     def revoke(self, reason: str) -> None:
@@ -237,43 +220,30 @@ class TelnetSession(asyncio.Protocol):
     def _error(self, text: str) -> None:
         self.send_line(format_error(text))
 
-    def _pause(self, pause: bool) -> None:
-        w = self._writer
-        if w is None or w.transport is None:
-            return
-        self._paused = pause
-        if pause:
-            w.transport.pause_reading()
-        else:
-            w.transport.resume_reading()
-
     # input: one handler at a time, so a client's lines are handled in order
 
-    def _pump(self) -> None:
-        pending = self._pending
-        if pending is None:
-            return
-        while pending and not self._busy and not self.closed:
-            event = pending.popleft()
-            if isinstance(event, LineTooLong):
-                self._error(f"line too long: at most {event.limit} bytes; it was dropped")
-                continue
-            if isinstance(event, Interrupt):
-                self.send_line(format_system("bye"))
-                self.close("interrupt")
-                return
-            if self._dialogue is not None:
-                self._login_line(event.text)
-            elif event.text.startswith("/"):
-                self._run(run_command(self, event.text))
-            elif self.room is not None:
-                self._run(self._say([event.text, *self._more_chat_lines()]))
-            elif event.text.strip():
-                self._error("you are not in a room: /join ROOM")
-        if not pending:
-            self._pending = None  # an idle connection keeps no queue
-        if self._paused and len(pending) < MAX_PENDING_LINES // 2:
-            self._pause(False)
+    def _handle(self, event: LineReceived | LineTooLong | Interrupt) -> bool:
+        if isinstance(event, LineTooLong):
+            self._error(f"line too long: at most {event.limit} bytes; it was dropped")
+        elif isinstance(event, Interrupt):
+            self.send_line(format_system("bye"))
+            self.close("interrupt")
+            return False
+        elif self._dialogue is not None:
+            self._login_line(event.text)
+        elif event.text.startswith("/"):
+            self._run(run_command(self, event.text))
+        elif self.room is not None:
+            self._run(self._say([event.text, *self._more_chat_lines()]))
+        elif event.text.strip():
+            self._error("you are not in a room: /join ROOM")
+        return True
+
+    def _tell(self, text: str) -> None:
+        self._error(text)
+
+    def _who(self) -> str:
+        return f"{self._peer} ({self.user_key or 'not logged in'})"
 
     def _more_chat_lines(self) -> list[str]:
         """Consecutive plain lines queued behind the first are sent in the same batch."""
@@ -286,24 +256,6 @@ class TelnetSession(asyncio.Protocol):
             out.append(e.text)
             p.popleft()
         return out
-
-    def _run(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._busy = True
-        task = asyncio.get_running_loop().create_task(coro)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._busy = False
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            if isinstance(exc, TorbitError):
-                self._error(exc.message)
-            else:
-                log.error("telnet handler failed for %s", self._peer, exc_info=exc)
-                self._error("internal error; please try again")
-        if self._draining:
-            self.close("node draining")
-            return
-        self._pump()
 
     async def _say(self, lines: list[str]) -> None:
         room = self.room

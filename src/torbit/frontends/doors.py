@@ -1,0 +1,96 @@
+"""What the telnet and IRC doors' servers share: listening on plain and TLS sockets (behind
+PROXY protocol balancers when configured), background tasks kept until done, and the drain and
+shutdown every door goes through the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, Protocol, TypeVar
+
+from torbit.frontends.proxied import ProxyGate, TrustedNetworks
+
+
+class DoorSession(Protocol):
+    def drain(self, text: str) -> None: ...
+    def output_pending(self) -> bool: ...
+    def close(self, reason: str) -> None: ...
+
+
+S = TypeVar("S", bound=DoorSession)
+
+
+class LineDoor(Generic[S]):
+    """A door's listening sockets and the sessions they opened."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self.sessions: set[S] = set()
+        self._log = log
+        self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _listen(
+        self,
+        sock: socket.socket,
+        tls: ssl.SSLContext | None,
+        proxies: TrustedNetworks | None,
+        door: str,
+        session: Callable[[tuple[str, int] | None], asyncio.Protocol],
+    ) -> None:
+        """Serve clients on a bound socket; with `proxies`, behind PROXY protocol balancers
+        (proxied.py), which hand the session the client's own address."""
+
+        def gate() -> asyncio.Protocol:
+            assert proxies is not None
+            return ProxyGate(session, proxies, door.removesuffix("-tls"))
+
+        self._servers.append(
+            await asyncio.get_running_loop().create_server(
+                gate if proxies is not None else lambda: session(None),
+                sock=sock,
+                ssl=tls,
+                ssl_handshake_timeout=10.0 if tls else None,
+            )
+        )
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a session's background work, keeping a reference until it is done."""
+        self._track(asyncio.get_running_loop().create_task(coro))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._log.warning("background task failed: %s", exc)
+
+    def drain(self, text: str) -> None:
+        """Stop accepting and ask every client to reconnect (to another node)."""
+        for server in self._servers:
+            server.close()
+        for s in list(self.sessions):
+            s.drain(text)
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop accepting, let queued output drain for up to `grace` seconds, then close."""
+        for server in self._servers:
+            server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        # transports offer no "drained" event, so poll them briefly
+        while loop.time() < deadline and any(s.output_pending() for s in self.sessions):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        for s in list(self.sessions):
+            self._close_for_shutdown(s)
+        for server in self._servers:
+            await server.wait_closed()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _close_for_shutdown(self, session: S) -> None:
+        session.close("server shutdown")

@@ -1,0 +1,261 @@
+"""One node's core services, built from the settings: the password hashing, limits,
+presence table and retention the config asks for, and the services wired to each other and
+started in order. app.py opens the engines and the doors around them; the CLI uses the same
+pieces for its offline work."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from argon2 import PasswordHasher
+
+from torbit.backends.registry import open_log
+from torbit.config import Settings
+from torbit.core.accounts import Accounts
+from torbit.core.events import NodeEvents
+from torbit.core.guests import Guests
+from torbit.core.hashing import PasswordHashing
+from torbit.core.heartbeat import Heartbeat
+from torbit.core.identity import NamePolicy
+from torbit.core.ignores import Ignores
+from torbit.core.limits import ActionLimits, RateLimiter
+from torbit.core.membership import Membership, RoomRules
+from torbit.core.messaging import Messaging
+from torbit.core.models import Message
+from torbit.core.moderation import Moderation
+from torbit.core.mutes import Mutes
+from torbit.core.names import name_key
+from torbit.core.operators import Operators
+from torbit.core.ports import MessageLog, Store
+from torbit.core.presence import PresenceTable
+from torbit.core.retention import Retention
+from torbit.core.revocation import Revocations
+from torbit.core.sessions import Sessions
+from torbit.core.subscriptions import Subscriptions
+from torbit.core.throttle import LoginThrottle
+from torbit.errors import ConfigError
+from torbit.metrics import Metrics
+
+Closer = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    """Every service built for this node, for the CLI and tests: each door is given only the
+    services it uses, never this."""
+
+    store: Store
+    message_log: MessageLog
+    subscriptions: Subscriptions
+    sessions: Sessions
+    accounts: Accounts
+    membership: Membership
+    messaging: Messaging
+    ignores: Ignores
+    moderation: Moderation
+    mutes: Mutes
+    retention: Retention
+    revocations: Revocations
+    guests: Guests
+    operators: Operators
+    heartbeat: Heartbeat | None  # None on a single node (the local log): no other nodes
+
+
+def timezone_of(settings: Settings) -> tzinfo:
+    try:
+        return ZoneInfo(settings.chat.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"config key chat.timezone: unknown time zone {settings.chat.timezone!r}"
+        ) from None
+
+
+def profanity_filter(settings: Settings) -> Callable[[str], str] | None:
+    if settings.moderation.profanity == "off":
+        return None
+    from torbit.filters import ProfanityFilter
+
+    return ProfanityFilter(
+        settings.moderation.profanity, settings.moderation.extra_words_file
+    ).apply
+
+
+def password_hashing(
+    settings: Settings, workers: int | None = None, queue: int | None = None
+) -> PasswordHashing:
+    """The configured argon2id; the CLI hashes one password at a time (workers=1, queue=1)."""
+    a = settings.accounts
+    hasher = PasswordHasher(
+        time_cost=a.argon2_time_cost,
+        memory_cost=a.argon2_memory_kib,
+        parallelism=a.argon2_parallelism,
+    )
+    return PasswordHashing(hasher, workers=workers or a.hash_workers, queue=queue or a.hash_queue)
+
+
+def presence_table(settings: Settings, node: str) -> PresenceTable | None:
+    """The cluster's presence table where nodes share the log; none for a single node."""
+    m = settings.message_log
+    if m.url == "local":
+        return None
+    return PresenceTable(node, expiry=m.presence_expiry_seconds)
+
+
+def per_hour(count: int) -> RateLimiter:
+    """A token bucket of `count` a hour, all of which may be taken at once; 0 disables it."""
+    return RateLimiter(count / 3600.0, count)
+
+
+def action_limits(settings: Settings) -> ActionLimits:
+    lim = settings.limits
+    return ActionLimits(
+        joins=RateLimiter(lim.join_rate, lim.join_burst),
+        presence=RateLimiter(lim.presence_rate, lim.presence_burst),
+        invites=RateLimiter(lim.invite_rate, lim.invite_burst),
+        ignores=RateLimiter(lim.ignore_rate, lim.ignore_burst),
+        topics=RateLimiter(lim.topic_rate, lim.topic_burst),
+        creates=RateLimiter(lim.create_rate, lim.create_burst),
+    )
+
+
+def retention_of(settings: Settings, store: Store, message_log: MessageLog) -> Retention:
+    chat, moderation = settings.chat, settings.moderation
+    return Retention(
+        store,
+        message_log,
+        timedelta(hours=chat.retention_hours),
+        audit_keep=timedelta(days=moderation.audit_retention_days)
+        if moderation.audit_retention_days
+        else None,
+        empty_room_grace=timedelta(hours=chat.empty_room_grace_hours)
+        if chat.empty_room_grace_hours
+        else None,
+        keep_rooms=frozenset({name_key(chat.default_room)}),
+    )
+
+
+def message_log_of(s: Settings, store: Store) -> MessageLog:
+    """The configured message log, not started yet."""
+    return open_log(
+        s.message_log.url,
+        store,
+        topic_prefix=s.message_log.topic_prefix,
+        replication_factor=s.message_log.replication_factor,
+        retention_hours=s.chat.retention_hours,
+        fetch_wait_ms=s.message_log.fetch_wait_ms,
+        inbox_partitions=s.message_log.inbox_partitions,
+    )
+
+
+async def start_core(
+    s: Settings,
+    store: Store,
+    message_log: MessageLog,
+    metrics: Metrics,
+    transcript: Callable[[Message, str], None],
+    opened: list[Closer],
+) -> Core:
+    """Build the services around an open store and a message log, then start them (the log
+    routing to the subscriptions); what needs closing again is appended to `opened`."""
+    tz = timezone_of(s)
+    events = NodeEvents(message_log)
+    latency = metrics.delivery_latency
+    cluster = presence_table(s, events.origin)
+    subscriptions = Subscriptions(
+        message_log,
+        tz,
+        on_event=events.receive,
+        transcript=transcript,
+        on_delivered=lambda _message, lag: latency.observe(lag),
+        cluster=cluster,
+    )
+    metrics.count_deliveries(lambda: subscriptions.delivered)
+    limits = action_limits(s)
+    sessions = Sessions(
+        store,
+        subscriptions,
+        s.chat.presence_notices_max,
+        limits.presence,
+        grace=s.chat.presence_grace_seconds,
+    )
+    mutes = Mutes()
+    revocations = Revocations(store, sessions, events, mutes)
+    accounts = Accounts(
+        store,
+        registration_open=s.chat.registration == "open",
+        min_password_length=s.accounts.min_password_length,
+        hashing=password_hashing(s),
+        throttle=LoginThrottle(
+            s.limits.login_free_attempts,
+            address_free=s.limits.login_address_free_attempts,
+            account_free=s.limits.login_account_free_attempts,
+            cap=s.limits.login_backoff_max,
+            forget_after=s.limits.login_forget_after,
+        ),
+        names=NamePolicy(s.accounts.reserved_names),
+        register_per_address=per_hour(s.limits.registrations_per_address),
+        register_total=per_hour(s.limits.registrations_per_hour),
+        log=message_log,
+        revoke=revocations.revoke,
+    )
+    membership = Membership(
+        store,
+        message_log,
+        subscriptions,
+        sessions,
+        RoomRules(s.chat.default_room, s.chat.history_on_join, s.limits.rooms_per_user),
+        limits,
+        events=events,
+    )
+    ignores = Ignores(store, subscriptions, events, limits.ignores)
+    messaging = Messaging(
+        store,
+        message_log,
+        membership,
+        ignores,
+        mutes,
+        max_message_bytes=s.chat.max_message_bytes,
+        rate=RateLimiter(s.limits.message_rate, s.limits.message_burst),
+        room_rate=RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst),
+        text_filter=profanity_filter(s),
+    )
+    moderation = Moderation(store, membership, subscriptions, events, mutes)
+    await moderation.start()
+    operators = Operators(store, accounts, events)
+    guests = Guests(store, subscriptions, sessions, membership, mutes, reserved=[s.irc.server_name])
+    if s.message_log.url == "local":  # one node: any guest left in the store is stale
+        await guests.sweep()
+    heartbeat = None
+    if cluster is not None:
+        heartbeat = Heartbeat(
+            cluster,
+            events,
+            interval=s.message_log.presence_heartbeat_seconds,
+            on_change=sessions.announce_elsewhere,
+        )
+    await message_log.start(subscriptions.route)
+    opened.append(message_log.close)
+    await events.start()
+    await revocations.start()
+    if heartbeat is not None:
+        await heartbeat.start()
+    return Core(
+        store,
+        message_log,
+        subscriptions,
+        sessions,
+        accounts,
+        membership,
+        messaging,
+        ignores,
+        moderation,
+        mutes,
+        retention_of(s, store, message_log),
+        revocations,
+        guests,
+        operators,
+        heartbeat,
+    )
