@@ -56,6 +56,7 @@ class App:
         self.irc: IrcServer | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self._revocation_task: asyncio.Task[None] | None = None
+        self._operators_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._logs: Logs | None = None
         self.telnet_port: int | None = None
@@ -229,6 +230,7 @@ class App:
                     ignores,
                     moderation,
                     subscriptions,
+                    core.operators,
                 ),
                 connections,
                 irc_sock,
@@ -238,6 +240,7 @@ class App:
         self.core = core
         self._purge_task = asyncio.create_task(core.retention.run())
         self._revocation_task = asyncio.create_task(revocations.run())
+        self._operators_task = asyncio.create_task(core.operators.run())
         if core.heartbeat is not None:
             self._heartbeat_task = asyncio.create_task(core.heartbeat.run())
         for line in banner_lines(
@@ -349,7 +352,13 @@ class App:
             return
         core, self.core = self.core, None
         try:
-            for task in (self._purge_task, self._revocation_task, self._heartbeat_task):
+            tasks = (
+                self._purge_task,
+                self._revocation_task,
+                self._operators_task,
+                self._heartbeat_task,
+            )
+            for task in tasks:
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -28,6 +28,7 @@ from torbit.core.models import Message
 from torbit.core.moderation import Moderation
 from torbit.core.mutes import Mutes
 from torbit.core.names import name_key
+from torbit.core.operators import Operators
 from torbit.core.ports import MessageLog, Store
 from torbit.core.presence import PresenceTable
 from torbit.core.retention import Retention
@@ -59,6 +60,7 @@ class Core:
     retention: Retention
     revocations: Revocations
     guests: Guests
+    operators: Operators
     heartbeat: Heartbeat | None  # None on a single node (the local log): no other nodes
 
 
@@ -222,6 +224,7 @@ async def start_core(
     )
     moderation = Moderation(store, membership, subscriptions, events, mutes)
     await moderation.start()
+    operators = Operators(store, accounts, events)
     guests = Guests(store, subscriptions, sessions, membership, mutes, reserved=[s.irc.server_name])
     if s.message_log.url == "local":  # one node: any guest left in the store is stale
         await guests.sweep()
@@ -253,5 +256,6 @@ async def start_core(
         retention_of(s, store, message_log),
         revocations,
         guests,
+        operators,
         heartbeat,
     )

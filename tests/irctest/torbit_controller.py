@@ -10,6 +10,10 @@ test makes are deleted when it ends (`kill`), or later tests would find their gu
 taken. Some tests use passwords longer than a REGISTER line holds. When REGISTER cannot do it, the account is
 made or its password set with torbit's admin CLI (`torbit user add` / `passwd`), which
 $TORBIT_IRCTEST_CLI names, run with the server's TORBIT_* environment.
+
+irctest's operator tests OPER as `operuser`/`operpassword`. torbit's operators are server
+admins' accounts (docs/irc.md, "Operators"), so before the first test that account is made
+a server admin with the same CLI, as an administrator would.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import os
 import subprocess
 from typing import Any, ClassVar
 
+OPER_NAME, OPER_PASSWORD = "operuser", "operpassword"  # irctest's own controllers use these
+
 from irctest.controllers.external_server import ExternalServerController
 
 
@@ -25,6 +31,18 @@ class TorbitController(ExternalServerController):
     software_name = "torbit"
     supported_sasl_mechanisms: ClassVar[set[str]] = {"PLAIN"}
     registered: ClassVar[list[str]] = []  # the accounts the running test made
+    oper_made: ClassVar[bool] = False
+
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        super().run(*args, **kwargs)
+        if not TorbitController.oper_made and os.environ.get("TORBIT_IRCTEST_CLI"):
+            made = _cli("user", "add", OPER_NAME, "--admin", "--password-stdin",
+                        stdin=OPER_PASSWORD)
+            if not made:  # left by an earlier run against the same store
+                assert _cli("user", "passwd", OPER_NAME, "--password-stdin",
+                            stdin=OPER_PASSWORD), OPER_NAME
+                assert _cli("user", "set-admin", OPER_NAME), OPER_NAME
+            TorbitController.oper_made = True
 
     def kill(self) -> None:
         """The end of a test: the accounts it made are deleted, so that later tests find

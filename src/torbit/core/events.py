@@ -120,6 +120,16 @@ class SessionsRevoked(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class Wallops(NodeEvent):
+    """A message from an operator (core/operators.py) to the operators of every node."""
+
+    TYPE: ClassVar[str] = "wallops"
+    sender: str  # the name the operator's session is known by
+    account: str  # the server admin account it acts for
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class PresenceBeat(NodeEvent):
     """A node's heartbeat with what changed in its presence (core/presence.py). Entries are
     "room name" (came) and "room userkey" (went): names never hold a space."""
@@ -155,6 +165,7 @@ _KINDS: dict[str, type[NodeEvent]] = {
         RoomSettingsChanged,
         RoomNotice,
         SessionsRevoked,
+        Wallops,
         PresenceBeat,
         PresenceWanted,
     )

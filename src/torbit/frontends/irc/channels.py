@@ -17,7 +17,9 @@ from torbit.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     RoomFull,
+    ServiceUnavailable,
     TorbitError,
 )
 from torbit.frontends.irc import numerics as n
@@ -110,6 +112,10 @@ async def join_one(session: IrcSession, channel: str, join_key: str = "") -> Non
             session.reply(n.ERR_BANNEDFROMCHAN, channel, "Cannot join channel (+b)")
         elif isinstance(e, Forbidden):
             session.reply(n.ERR_TOOMANYCHANNELS, channel, e.message)
+        elif isinstance(e, (RateLimited, ServiceUnavailable)):  # try again later
+            session.reply(n.ERR_UNAVAILRESOURCE, channel, f"Cannot join channel: {e.message}")
+        elif isinstance(e, (InvalidInput, Conflict)):  # a name no new room may have
+            session.reply(n.ERR_BADCHANNAME, channel, f"Cannot join channel: {e.message}")
         elif isinstance(e, TorbitError):
             session.server_notice(f"Cannot join {channel}: {e.message}")
         else:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from torbit.core import policy
 from torbit.core.models import Role
-from torbit.frontends.irc import channels, chat, connect, history, modes, queries
+from torbit.frontends.irc import channels, chat, connect, history, modes, oper, queries
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import Message
@@ -68,14 +68,6 @@ def help_(session: IrcSession, msg: Message) -> None:
             n.RPL_HELPTXT, subject, f"{c.name:<12} {c.help}" + (f" ({who})" if who else "")
         )
     session.reply(n.RPL_ENDOFHELP, subject, "End of /HELP")
-
-
-def no_privileges(session: IrcSession, msg: Message) -> None:
-    session.reply(n.ERR_NOPRIVILEGES, "Permission Denied- torbit has no IRC operators")
-
-
-def oper(session: IrcSession, msg: Message) -> None:
-    session.reply(n.ERR_NOOPERHOST, "No O-lines: torbit's server admins are accounts")
 
 
 def _row(
@@ -155,9 +147,10 @@ TABLE: tuple[Command, ...] = (
     _row("TIME", 0, queries.time_, "show the server's time"),
     _row("INFO", 0, queries.info, "about this server"),
     _row("LINKS", 0, queries.links, "list the servers (just this one)"),
-    _row("OPER", 0, oper, "become an IRC operator (there are none)"),
-    _row("KILL", 0, no_privileges, "IRC operators only (there are none)"),
-    _row("WALLOPS", 0, no_privileges, "IRC operators only (there are none)"),
+    # operators: server admins (core/operators.py)
+    _row("OPER", 2, oper.oper, "OPER account password: act as an IRC operator (server admins)"),
+    _row("KILL", 1, oper.kill, "KILL nick [reason]: disconnect a user everywhere (operators)"),
+    _row("WALLOPS", 1, oper.wallops, "send a message to the operators and +w users (operators)"),
 )
 
 COMMANDS: dict[str, Command] = {c.name: c for c in TABLE}

@@ -27,7 +27,7 @@ from torbit.protocol.irc_replies import isupport
 log = logging.getLogger("torbit.irc")
 
 CHANNEL_MODES = "binost"  # RPL_MYINFO: what MODE #room shows and takes
-USER_MODES = "i"
+USER_MODES = "iow"
 
 
 def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
@@ -197,7 +197,7 @@ def lusers(session: IrcSession, msg: Message) -> None:
     # this node since it started, not what a client could check
     server.peak_users = peak = max(server.peak_users, users)
     session.reply(n.RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 servers")
-    session.reply(n.RPL_LUSEROP, "0", "operator(s) online")
+    session.reply(n.RPL_LUSEROP, str(session.core.operators.count()), "operator(s) online")
     session.reply(n.RPL_LUSERUNKNOWN, str(session.server.unregistered()), "unknown connection(s)")
     session.reply(n.RPL_LUSERME, f"I have {users} clients and 0 servers")
     session.reply(n.RPL_LOCALUSERS, f"Current local users {users}, max {peak}")

@@ -11,6 +11,7 @@ from torbit.core.ignores import Ignores
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
+from torbit.core.operators import Operators
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 
@@ -25,6 +26,7 @@ class IrcCore:
     ignores: Ignores
     moderation: Moderation
     subscriptions: Subscriptions
+    operators: Operators
 
 
 @dataclass(frozen=True, slots=True)

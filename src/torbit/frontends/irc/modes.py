@@ -199,8 +199,10 @@ def user_mode(session: IrcSession, msg: Message) -> None:
         else:
             session.reply(n.ERR_NOSUCHNICK, target[:64], "No such nick/channel")
         return
+    operators = session.core.operators
     if len(msg.params) == 1:
-        session.reply(n.RPL_UMODEIS, "+i" if session.invisible else "+")
+        on = "i" * session.invisible + "o" * (operators.of(session) is not None)
+        session.reply(n.RPL_UMODEIS, "+" + on + "w" * session.wallops)
         return
     applied = ""
     sign = "+"
@@ -211,6 +213,13 @@ def user_mode(session: IrcSession, msg: Message) -> None:
             if session.invisible != (sign == "+"):
                 session.invisible = sign == "+"
                 applied += sign + "i"
+        elif char == "w":  # WALLOPS without being an operator
+            if session.wallops != (sign == "+"):
+                session.wallops = sign == "+"
+                applied += sign + "w"
+        elif char == "o":  # +o only through OPER; -o gives the status up
+            if sign == "-" and operators.drop(session):
+                applied += "-o"
         else:
             session.reply(n.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
             return

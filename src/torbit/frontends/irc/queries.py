@@ -20,7 +20,8 @@ from torbit.protocol.irc import Message
 
 
 def _who_line(session: IrcSession, channel: str, info: UserInfo, role: Role | None) -> None:
-    flags = ("G" if info.away else "H") + prefix(role, "multi-prefix" in session.caps)
+    flags = ("G" if info.away else "H") + ("*" if info.operator else "")
+    flags += prefix(role, "multi-prefix" in session.caps)
     server = session.server.options.server_name
     session.reply(
         n.RPL_WHOREPLY,
@@ -103,6 +104,8 @@ async def whois(session: IrcSession, msg: Message) -> None:
         session.reply(n.RPL_WHOISCHANNELS, nick, " ".join(sorted(channels)))
     options = session.server.options
     session.reply(n.RPL_WHOISSERVER, nick, options.server_name, options.server_description)
+    if info.operator:
+        session.reply(n.RPL_WHOISOPERATOR, nick, "is an IRC operator")
     if info.away:
         session.reply(n.RPL_AWAY, nick, info.away)
     if info.account:

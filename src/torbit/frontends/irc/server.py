@@ -10,12 +10,14 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable
 
+from torbit.core.events import Wallops
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.names import name_key
 from torbit.frontends.doors import LineDoor
 from torbit.frontends.flow import FlushQueue
 from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
+from torbit.frontends.irc.oper import deliver_wallops
 from torbit.frontends.irc.render import LineCache
 from torbit.frontends.irc.session import HOST, IrcSession, UserInfo
 from torbit.frontends.proxied import TrustedNetworks
@@ -47,6 +49,10 @@ class IrcServer(LineDoor[IrcSession]):
         self.peak_users = 0
         # WHOWAS: who left, newest last; bounded, kept in memory only
         self.departed: deque[UserInfo] = deque(maxlen=WHOWAS_KEPT)
+        core.operators.on_wallops(self._wallops)
+
+    def _wallops(self, event: Wallops) -> None:
+        deliver_wallops(list(self.sessions), event, self.mask_of(event.sender))
 
     async def listen(
         self,
@@ -82,6 +88,7 @@ class IrcServer(LineDoor[IrcSession]):
 
     def closed(self, session: IrcSession) -> None:
         self.sessions.discard(session)
+        self.core.operators.drop(session)
         if not session.registered or not session.user_key:
             return
         self._forget(session)
@@ -149,14 +156,15 @@ class IrcServer(LineDoor[IrcSession]):
         clients = self._clients.get(name_key(name))
         if clients:
             away = next((c.away for c in clients if c.away), None)
-            return self.info_of(clients[0], away)
+            operator = any(self.core.operators.of(c) is not None for c in clients)
+            return self.info_of(clients[0], away, operator)
         return UserInfo(name, name.lower(), "torbit", name, None, name, None)
 
     def away_of(self, name: str) -> str | None:
         return self.user_info(name).away
 
-    def info_of(self, s: IrcSession, away: str | None = None) -> UserInfo:
-        return UserInfo(s.nick, s.ident, HOST, s.realname, away or s.away, s.account, s)
+    def info_of(self, s: IrcSession, away: str | None = None, operator: bool = False) -> UserInfo:
+        return UserInfo(s.nick, s.ident, HOST, s.realname, away or s.away, s.account, s, operator)
 
     def _close_for_shutdown(self, session: IrcSession) -> None:
         session.quit_reason = session.quit_reason or "Server shutting down"

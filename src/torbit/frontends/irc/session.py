@@ -48,6 +48,7 @@ class UserInfo:
     away: str | None
     account: str | None  # None: a guest
     client: IrcSession | None  # their IRC session here, if any
+    operator: bool = False  # an IRC operator (oper.py)
 
 
 class IrcHost(OutputHost, Protocol):
@@ -128,6 +129,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self.proof: Proof | None = None  # what it logged in with (revocations close it)
         self.away: str | None = None
         self.invisible = False
+        self.wallops = False  # user mode +w: sent WALLOPS without being an operator
         self.rooms: dict[str, Room] = {}  # rooms joined through this session, by key
         self.ip = peer[0] if peer else ""  # a PROXY header's client address, else the socket's
         self.connected_at = time.time()
