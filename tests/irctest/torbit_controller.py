@@ -22,9 +22,9 @@ import os
 import subprocess
 from typing import Any, ClassVar
 
-OPER_NAME, OPER_PASSWORD = "operuser", "operpassword"  # irctest's own controllers use these
-
 from irctest.controllers.external_server import ExternalServerController
+
+OPER_NAME, OPER_PASSWORD = "operuser", "operpassword"  # irctest's own controllers use these
 
 
 class TorbitController(ExternalServerController):
