@@ -272,18 +272,6 @@ async def test_concurrent_cursor_moves_keep_the_highest(store: Store) -> None:
     assert await store.get_cursor("alice", "lobby") == 40
 
 
-async def test_a_cursor_moves_only_from_where_it_was_read(store: Store) -> None:
-    """Compare and set: a receive moves the cursor only if no other request moved it since
-    it was read (there is none yet: None)."""
-    await users(store, "alice")
-    assert await store.move_cursor("alice", "lobby", None, 5)
-    assert not await store.move_cursor("alice", "lobby", None, 9)  # someone was first
-    assert await store.get_cursor("alice", "lobby") == 5
-    assert not await store.move_cursor("alice", "lobby", 3, 9)
-    assert await store.move_cursor("alice", "lobby", 5, 9)
-    assert await store.get_cursor("alice", "lobby") == 9
-
-
 # login tokens
 
 
