@@ -21,7 +21,6 @@ from torbit.core.text import clean_text
 from torbit.errors import Forbidden, InvalidInput, NotFound
 
 MAX_SCAN_BATCHES = 50  # how far back a history query filtered by time or sender reads
-MAX_CURSOR_RACES = 5  # a receive that keeps losing its cursor to others gives up
 
 
 class Messaging:
@@ -287,47 +286,25 @@ class Messaging:
     async def receive(self, user: str, room_name: str, limit: int = 100) -> list[Message]:
         """What the user has not yet received in this room through this call, oldest first;
         the read cursor moves over exactly what was examined."""
-        return (await self.receive_at(user, room_name, limit))[0]
-
-    async def receive_at(
-        self,
-        user: str,
-        room_name: str,
-        limit: int = 100,
-        *,
-        cursor: int | None = None,
-        known: bool = False,
-    ) -> tuple[list[Message], int | None]:
-        """`receive`, and the cursor after it. With `known`, `cursor` is where the caller saw
-        the cursor (a long poll that found nothing moments ago), which saves reading it. The
-        cursor moves only from where it was read (compare and set): if another receive of the
-        user moved it first, this one starts again from there, so two receives never hand out
-        the same message; after MAX_CURSOR_RACES lost races it returns nothing (no loss:
-        what it read stays unread)."""
         room = await self._membership.member_room(user, room_name)
         key = name_key(user)
         ignores = await self._ignores.of(user)
-        for _ in range(MAX_CURSOR_RACES):
-            if not known:
-                cursor = await self._store.get_cursor(key, room.key)
-            out: list[Message] = []
-            last = cursor
-            while len(out) < limit:
-                batch = await self._log.read(room.key, after=last, limit=limit)
-                for m in batch:
-                    if m.sender_key not in ignores and m.sent_at >= room.created_at:
-                        out.append(m)
-                    last = m.id
-                    if len(out) == limit:
-                        break
-                if len(batch) < limit:
+        cursor = await self._store.get_cursor(key, room.key)
+        out: list[Message] = []
+        last = cursor
+        while len(out) < limit:
+            batch = await self._log.read(room.key, after=last, limit=limit)
+            for m in batch:
+                if m.sender_key not in ignores and m.sent_at >= room.created_at:
+                    out.append(m)
+                last = m.id
+                if len(out) == limit:
                     break
-            if last is None or last == cursor:
-                return out, cursor
-            if await self._store.move_cursor(key, room.key, cursor, last):
-                return out, last
-            known = False
-        return [], cursor
+            if len(batch) < limit:
+                break
+        if last is not None and last != cursor:
+            await self._store.set_cursor(key, room.key, last)
+        return out
 
     async def unread_count(self, user: str, room_name: str, cap: int = 1000) -> int:
         room = await self._membership.member_room(user, room_name)

@@ -126,13 +126,6 @@ class Store(Protocol):
     async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:
         """Move the cursor forward (never backward) to last_id."""
 
-    async def move_cursor(
-        self, user_key: str, channel: str, expected: int | None, last_id: int
-    ) -> bool:
-        """Move the cursor to last_id only if it is still at `expected` (None: there is none
-        yet); False if another request moved it first, so that two receives of one user never
-        hand out the same messages."""
-
     # room moderation: owners, admins, bans, mutes, invitations and the audit log
     async def create_room(self, room: Room) -> Room:
         """Insert a new room; raise Conflict if one with the same key exists."""

@@ -354,16 +354,6 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             logged=False,
         )
 
-    async def move_cursor(
-        self, user_key: str, channel: str, expected: int | None, last_id: int
-    ) -> bool:
-        """A read, then the never-backward write: not atomic (a lightweight transaction
-        would be, at Paxos's price), so two racing receives may still both win here."""
-        if await self.get_cursor(user_key, channel) != expected:
-            return False
-        await self.set_cursor(user_key, channel, last_id)
-        return True
-
     # for tools and tests
 
     async def query(self, cql: str, *params: Any) -> list[Row]:

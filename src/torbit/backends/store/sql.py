@@ -368,33 +368,6 @@ class SqlStore(RoomModerationSql):
         except sa_exc.IntegrityError:
             raise NotFound(f"no user {user_key!r}") from None
 
-    async def move_cursor(
-        self, user_key: str, channel: str, expected: int | None, last_id: int
-    ) -> bool:
-        """Compare and set in one statement: an insert that yields to an existing row, or an
-        update of the row still at `expected`; the row count says who won."""
-        if expected is None:
-            statement: Any = (
-                self.dialect.insert(cursors)
-                .values(user_key=user_key, channel=channel, last_id=last_id)
-                .on_conflict_do_nothing(index_elements=[cursors.c.user_key, cursors.c.channel])
-            )
-        else:
-            statement = (
-                update(cursors)
-                .where(
-                    cursors.c.user_key == user_key,
-                    cursors.c.channel == channel,
-                    cursors.c.last_id == expected,
-                )
-                .values(last_id=last_id)
-            )
-        try:
-            async with self._write() as conn:
-                return bool((await conn.execute(statement)).rowcount == 1)
-        except sa_exc.IntegrityError:
-            raise NotFound(f"no user {user_key!r}") from None
-
     # login tokens
 
     async def create_token(self, token_hash: str, user_key: str, expires_at: datetime) -> None:

@@ -92,7 +92,7 @@ class Receiver:
     async def receive(
         self, user: str, room_key: str, limit: int, wait: float, ip: str = "?"
     ) -> list[Message]:
-        messages, cursor = await self._messaging.receive_at(user, room_key, limit)
+        messages = await self._messaging.receive(user, room_key, limit)
         if messages or wait <= 0 or self.closing:
             return messages
         key = name_key(user)
@@ -103,7 +103,7 @@ class Receiver:
                 self._wakeups.add(wakeup)
                 try:
                     return await self._wait(
-                        wakeup, user, room_key, limit, min(wait, MAX_WAIT_SECONDS), cursor
+                        wakeup, user, room_key, limit, min(wait, MAX_WAIT_SECONDS)
                     )
                 finally:
                     self._wakeups.discard(wakeup)
@@ -114,25 +114,14 @@ class Receiver:
             self._gauge.dec()
 
     async def _wait(
-        self,
-        wakeup: asyncio.Event,
-        user: str,
-        room_key: str,
-        limit: int,
-        wait: float,
-        cursor: int | None,
+        self, wakeup: asyncio.Event, user: str, room_key: str, limit: int, wait: float
     ) -> list[Message]:
-        """Read again after each wake-up, from the cursor found at the last read: the one
-        store read a wake-up needs, then the cursor's move (which, should another request
-        of the user have moved it meanwhile, reads it again)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
             # Clear before reading: a message committed after the read sets it again.
             wakeup.clear()
-            messages, cursor = await self._messaging.receive_at(
-                user, room_key, limit, cursor=cursor, known=True
-            )
+            messages = await self._messaging.receive(user, room_key, limit)
             left = deadline - loop.time()
             if messages or left <= 0 or self.closing:
                 return messages
