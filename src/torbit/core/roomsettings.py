@@ -23,7 +23,7 @@ from datetime import datetime
 from torbit.core.events import NodeEvents, RoomSettingsChanged
 from torbit.core.models import Room, RoomSettings
 from torbit.core.ports import Store
-from torbit.errors import InvalidInput
+from torbit.errors import InvalidInput, ServiceUnavailable
 
 MAX_KEY = 32
 MAX_MEMBER_LIMIT = 100_000
@@ -192,7 +192,10 @@ class SettingsCache:
         if cached is not None and cached[0] == room.created_at:
             return cached[1]
         generation = self._generation
-        stored = await self._store.get_room(room.key)
+        try:
+            stored = await self._store.get_room(room.key)
+        except ServiceUnavailable:  # the store is down: the room as this session last read it
+            return room.settings
         if stored is None:
             return room.settings
         if generation == self._generation and stored.created_at == room.created_at:
