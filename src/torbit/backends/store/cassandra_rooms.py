@@ -12,6 +12,7 @@ those few rows instead of every member's.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -313,14 +314,8 @@ ROOM_COLUMNS = f"name, created_at, owner, topic, private, {SETTINGS_COLUMNS}"
 
 
 def settings_values(settings: RoomSettings) -> dict[str, Any]:
-    """In SETTINGS_COLUMNS' order."""
-    return {
-        "join_key": settings.join_key,
-        "member_limit": settings.member_limit,
-        "topic_lock": settings.topic_lock,
-        "no_external": settings.no_external,
-        "moderated": settings.moderated,
-    }
+    """The settings columns, named and ordered as RoomSettings' fields."""
+    return dataclasses.asdict(settings)
 
 
 def room_of(row: Row) -> Room:

@@ -4,6 +4,7 @@ users, memberships, ignores, cursors and tokens; SqlStore supplies the connectio
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
@@ -308,13 +309,8 @@ def room_values(room: Room) -> dict[str, Any]:
 
 
 def settings_values(settings: RoomSettings) -> dict[str, Any]:
-    return {
-        "join_key": settings.join_key,
-        "member_limit": settings.member_limit,
-        "topic_lock": settings.topic_lock,
-        "no_external": settings.no_external,
-        "moderated": settings.moderated,
-    }
+    """The settings columns, named and ordered as RoomSettings' fields."""
+    return dataclasses.asdict(settings)
 
 
 def room_of(row: Row[Any]) -> Room:
