@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.helpers.telnet_client import TelnetClient
 from torbit.core.delivery import Session
-from torbit.frontends.telnet import server as telnet_server
+from torbit.frontends import doors
 
 
 async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
@@ -42,7 +42,7 @@ async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
         await real_logout(session)
 
     monkeypatch.setattr(sessions, "logout", counted_logout)
-    monkeypatch.setattr(telnet_server, "LOGOUT_SLICE", 0.0)  # one logout per slice
+    monkeypatch.setattr(doors, "LOGOUT_SLICE", 0.0)  # one logout per slice
     tick()
     for c in clients:  # all in one turn: the server sees every close in one poll
         c.writer.transport.abort()

@@ -1,6 +1,7 @@
 """What the telnet and IRC doors' servers share: listening on plain and TLS sockets (behind
-PROXY protocol balancers when configured), background tasks kept until done, and the drain and
-shutdown every door goes through the same way."""
+PROXY protocol balancers when configured), background tasks kept until done, the logouts of
+clients that vanished (worked off a slice at a time), and the drain and shutdown every door
+goes through the same way."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import logging
 import socket
 import ssl
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -15,12 +17,17 @@ from torbit.frontends.proxied import ProxyGate, TrustedNetworks
 
 
 class DoorSession(Protocol):
+    @property
+    def user_key(self) -> str: ...
+
     def drain(self, text: str) -> None: ...
     def output_pending(self) -> bool: ...
     def close(self, reason: str) -> None: ...
 
 
 S = TypeVar("S", bound=DoorSession)
+
+LOGOUT_SLICE = 0.005  # seconds of logouts per loop turn while many sessions leave at once
 
 
 class LineDoor(Generic[S]):
@@ -31,6 +38,8 @@ class LineDoor(Generic[S]):
         self._log = log
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._departing: deque[tuple[S, asyncio.Future[None]]] = deque()
+        self._departures: asyncio.Task[None] | None = None
 
     async def _listen(
         self,
@@ -68,6 +77,42 @@ class LineDoor(Generic[S]):
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             self._log.warning("background task failed: %s", exc)
+
+    def depart(self, session: S) -> asyncio.Future[None]:
+        """Log a vanished session out soon (`_log_out`); the future is done once it is. One
+        task works through everyone who left, a few milliseconds at a time, so 10,000 clients
+        dropping at once never hold the loop (a task each would all run in one turn: the
+        loop answers nobody until the last is done)."""
+        done = asyncio.get_running_loop().create_future()
+        self._departing.append((session, done))
+        if self._departures is None:
+            self._departures = asyncio.get_running_loop().create_task(self._work_off())
+            self._track(self._departures)
+        return done
+
+    async def _log_out(self, session: S) -> None:
+        """What a session's departure costs the door and the core (each door's own)."""
+
+    async def _work_off(self) -> None:
+        loop = asyncio.get_running_loop()
+        departing = self._departing
+        try:
+            while departing:
+                until = loop.time() + LOGOUT_SLICE
+                while True:  # at least one per slice, then as many as fit
+                    session, done = departing.popleft()
+                    try:
+                        await self._log_out(session)
+                    except Exception as e:  # one failed logout must not strand the rest
+                        self._log.warning("logout of %s failed: %s", session.user_key, e)
+                    finally:
+                        if not done.done():
+                            done.set_result(None)
+                    if not departing or loop.time() >= until:
+                        break
+                await asyncio.sleep(0)  # let the loop poll sockets between slices
+        finally:
+            self._departures = None
 
     def drain(self, text: str) -> None:
         """Stop accepting and ask every client to reconnect (to another node)."""

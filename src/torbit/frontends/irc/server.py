@@ -44,8 +44,8 @@ class IrcServer(LineDoor[IrcSession]):
         self.lines = LineCache()
         self._clients: dict[str, list[IrcSession]] = {}  # registered, by nick key
         self._guests: set[str] = set()  # keys of the guests registered here
-        self._leaving: dict[str, asyncio.Task[None]] = {}  # key -> its logout and release
-        self._vacating: dict[asyncio.Task[None], frozenset[str]] = {}  # leaving -> its rooms
+        self._leaving: dict[str, asyncio.Future[None]] = {}  # key -> its logout and release
+        self._vacating: dict[asyncio.Future[None], frozenset[str]] = {}  # leaving -> its rooms
         self.peak_users = 0
         # WHOWAS: who left, newest last; bounded, kept in memory only
         self.departed: deque[UserInfo] = deque(maxlen=WHOWAS_KEPT)
@@ -94,11 +94,10 @@ class IrcServer(LineDoor[IrcSession]):
         self._forget(session)
         self.departed.append(self.info_of(session))
         key = session.user_key
-        task = asyncio.get_running_loop().create_task(self._leave(session))
-        self._leaving[key] = task
-        self._vacating[task] = frozenset(session.rooms)
-        self._track(task)
-        task.add_done_callback(lambda t: self._left(key, t))
+        left = self.depart(session)  # batched with everyone else leaving (LineDoor)
+        self._leaving[key] = left
+        self._vacating[left] = frozenset(session.rooms)
+        left.add_done_callback(lambda f: self._left(key, f))
 
     def _forget(self, session: IrcSession) -> None:
         key = session.user_key
@@ -109,26 +108,26 @@ class IrcServer(LineDoor[IrcSession]):
                 del self._clients[key]
                 self._guests.discard(key)
 
-    async def _leave(self, session: IrcSession) -> None:
+    async def _log_out(self, session: IrcSession) -> None:
         await self.core.sessions.logout(session, session.quit_reason)
         if session.account is None:
             await self.core.guests.release(session.nick)
 
-    def _left(self, key: str, task: asyncio.Task[None]) -> None:
-        self._vacating.pop(task, None)
-        if self._leaving.get(key) is task:
+    def _left(self, key: str, left: asyncio.Future[None]) -> None:
+        self._vacating.pop(left, None)
+        if self._leaving.get(key) is left:
             del self._leaving[key]
 
     async def nick_free(self, user_key: str) -> None:
-        task = self._leaving.get(user_key)
-        if task is not None:
-            await asyncio.wait([task])
+        left = self._leaving.get(user_key)
+        if left is not None:
+            await asyncio.wait([left])
 
     async def settled(self, room_key: str) -> None:
         """Wait until clients that were in the room and are leaving have left it: a JOIN
         after a QUIT sees the room as the QUIT left it (on IRC, a channel goes with its last
         user)."""
-        waiting = [task for task, rooms in self._vacating.items() if room_key in rooms]
+        waiting = [left for left, rooms in self._vacating.items() if room_key in rooms]
         if waiting:
             await asyncio.wait(waiting)
 

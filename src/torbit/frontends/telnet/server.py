@@ -6,7 +6,6 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections import deque
 
 from torbit.core.delivery import Session
 from torbit.core.limits import ConnectionLimiter
@@ -18,8 +17,6 @@ from torbit.frontends.telnet.session import TelnetSession
 from torbit.metrics import Metrics
 
 log = logging.getLogger("torbit.telnet")
-
-LOGOUT_SLICE = 0.005  # seconds of logouts per loop turn while many sessions leave at once
 
 
 class TelnetServer(LineDoor[TelnetSession]):
@@ -36,8 +33,6 @@ class TelnetServer(LineDoor[TelnetSession]):
         self.connections = connections
         self.metrics = metrics
         self.flushes = FlushQueue()
-        self._leaving: deque[Session] = deque()
-        self._logouts: asyncio.Task[None] | None = None
 
     async def listen(
         self,
@@ -65,28 +60,9 @@ class TelnetServer(LineDoor[TelnetSession]):
         self.sessions.discard(session)
 
     def logout(self, session: Session) -> None:
-        """Log a vanished session out soon. One task works through everyone who left, a few
-        milliseconds at a time, so 10,000 clients dropping at once never hold the loop (a task
-        each would all run in one turn: seconds before a newcomer is even greeted)."""
-        self._leaving.append(session)
-        if self._logouts is None:
-            self._logouts = asyncio.get_running_loop().create_task(self._log_out_leavers())
-            self._track(self._logouts)
+        """Log a vanished session out soon, batched with others leaving (`LineDoor.depart`)."""
+        assert isinstance(session, TelnetSession)
+        self.depart(session)
 
-    async def _log_out_leavers(self) -> None:
-        loop = asyncio.get_running_loop()
-        leaving, sessions = self._leaving, self.core.sessions
-        try:
-            while leaving:
-                until = loop.time() + LOGOUT_SLICE
-                while True:  # at least one per slice, then as many as fit
-                    session = leaving.popleft()
-                    try:
-                        await sessions.logout(session)
-                    except Exception as e:  # one failed logout must not strand the rest
-                        log.warning("telnet logout of %s failed: %s", session.user_key, e)
-                    if not leaving or loop.time() >= until:
-                        break
-                await asyncio.sleep(0)  # let the loop poll sockets between slices
-        finally:
-            self._logouts = None
+    async def _log_out(self, session: TelnetSession) -> None:
+        await self.core.sessions.logout(session)

@@ -1,0 +1,83 @@
+"""Many IRC clients vanishing at once are logged out a slice at a time, as on telnet (the
+doors share it: frontends/doors.py): the loop gets to poll sockets between slices (counted in
+loop turns, never timed), and a nick or a room they held is free once they are gone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.helpers.irc import RawIrc
+from torbit.app import App
+from torbit.core.delivery import Session
+from torbit.frontends import doors
+
+
+async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert app.irc is not None and app.core is not None
+    n = 20
+    clients = [await RawIrc.connect(app) for _ in range(n)]
+    for i, c in enumerate(clients):
+        await c.register(f"quitter{i}")
+        c.send("JOIN #lobby")
+        await c.expect(" 366 ")
+    assert len(app.core.membership.online("lobby")) == n
+
+    loop = asyncio.get_running_loop()
+    turn = [0]
+    ticking = [True]
+
+    def tick() -> None:  # runs once per loop turn
+        turn[0] += 1
+        if ticking[0]:
+            loop.call_soon(tick)
+
+    sessions = app.irc.core.sessions
+    real_logout = sessions.logout
+    turns_at_logout: list[int] = []
+
+    async def counted_logout(session: Session, reason: str = "") -> None:
+        turns_at_logout.append(turn[0])
+        await real_logout(session, reason)
+
+    monkeypatch.setattr(sessions, "logout", counted_logout)
+    monkeypatch.setattr(doors, "LOGOUT_SLICE", 0.0)  # one logout per slice
+    tick()
+    for c in clients:  # all in one turn: the server sees every close in one poll
+        c.writer.transport.abort()
+    deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
+    while loop.time() < deadline:
+        if len(turns_at_logout) == n and not app.core.membership.online("lobby"):
+            break
+        await asyncio.sleep(0.01)
+    ticking[0] = False
+    assert len(turns_at_logout) == n
+    assert len(set(turns_at_logout)) == n  # each in a turn of its own
+    assert app.core.membership.online("lobby") == []
+    # the last one's nick is free again and the room takes a newcomer
+    newcomer = await RawIrc.connect(app)
+    await newcomer.register(f"quitter{n - 1}")
+    newcomer.send("JOIN #lobby")
+    await newcomer.expect(" 366 ")
+    assert app.core.membership.online("lobby") == [f"quitter{n - 1}"]
+    await newcomer.close()
+
+
+async def test_a_nick_is_taken_again_while_its_owner_is_still_leaving(app: App) -> None:
+    """A newcomer asking for the nick of a client whose logout is queued waits for it."""
+    assert app.irc is not None
+    first = await RawIrc.connect(app)
+    await first.register("comeback")
+    first.send("JOIN #lobby")
+    await first.expect(" 366 ")
+    first.writer.transport.abort()
+    again = await RawIrc.connect(app)  # at once: the logout may still be queued
+    await again.register("comeback")
+    again.send("JOIN #lobby")
+    await again.expect(" 366 ")
+    assert app.core is not None
+    assert app.core.membership.online("lobby") == ["comeback"]
+    await again.close()
