@@ -29,6 +29,7 @@ class Metrics:
         self.connected = Gauge(
             "torbit_connected_clients", "Connected clients", ["door"], registry=self.registry
         )
+        self._connected: dict[str, Gauge] = {}
         self.messages_in = Counter(
             "torbit_messages_in",
             "Messages accepted and made durable",
@@ -55,6 +56,14 @@ class Metrics:
             "Transcript lines that could not be written (a full disk); the messages are stored",
             registry=self.registry,
         )
+
+    def connected_on(self, door: str) -> Gauge:
+        """One door's connected-clients gauge, looked up once: a `labels` call costs ~2 µs,
+        paid by each of 10,000 clients closing in one loop turn."""
+        gauge = self._connected.get(door)
+        if gauge is None:
+            gauge = self._connected[door] = self.connected.labels(door)
+        return gauge
 
     def count_deliveries(self, count: Callable[[], int]) -> None:
         """Where torbit_messages_out comes from (the hub's counter)."""

@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from tests.helpers.irc import RawIrc
+from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 from torbit.core.delivery import Session
 from torbit.frontends import doors
@@ -81,3 +82,27 @@ async def test_a_nick_is_taken_again_while_its_owner_is_still_leaving(app: App) 
     assert app.core is not None
     assert app.core.membership.online("lobby") == ["comeback"]
     await again.close()
+
+
+async def test_each_door_counts_its_connected_clients_up_and_down(app: App) -> None:
+    """The gauge children are looked up once per door (metrics.connected_on), and still count."""
+    assert app.telnet_port is not None
+
+    def connected(door: str) -> float | None:
+        return app.metrics.registry.get_sample_value("torbit_connected_clients", {"door": door})
+
+    irc = [await RawIrc.connect(app) for _ in range(3)]
+    for i, c in enumerate(irc):
+        await c.register(f"counted{i}")
+    telnet = await TelnetClient.connect(app.telnet_port)
+    await telnet.login("countedt")
+    assert connected("irc") == 3 and connected("telnet") == 1
+    for c in irc[:2]:
+        await c.close()
+    await telnet.close()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30  # nothing timed: the closes just have to be seen
+    while loop.time() < deadline and (connected("irc"), connected("telnet")) != (1, 0):
+        await asyncio.sleep(0.01)
+    assert connected("irc") == 1 and connected("telnet") == 0
+    await irc[2].close()

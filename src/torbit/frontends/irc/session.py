@@ -178,7 +178,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
             return
         self._counted = True
         server.opened(self)
-        server.metrics.connected.labels(self.door).inc()
+        server.metrics.connected_on(self.door).inc()
         self._timer = asyncio.get_running_loop().call_later(
             server.options.registration_timeout, self._tick
         )
@@ -194,7 +194,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
             return
         server = self.server
         server.connections.release(self.ip)
-        server.metrics.connected.labels(self.door).dec()
+        server.metrics.connected_on(self.door).dec()
         server.closed(self)
 
     def data_received(self, data: bytes) -> None:

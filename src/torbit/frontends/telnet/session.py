@@ -126,7 +126,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
             return
         self._counted = True
         server.opened(self)
-        server.metrics.connected.labels(self._door).inc()
+        server.metrics.connected_on(self._door).inc()
         self._timer = asyncio.get_running_loop().call_later(
             server.options.login_timeout, self._login_timeout
         )
@@ -150,7 +150,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         server = self._server
         server.connections.release(self._ip)
         server.closed(self)
-        server.metrics.connected.labels(self._door).dec()
+        server.metrics.connected_on(self._door).dec()
         if self._timer is not None:
             self._timer.cancel()
         if was_chatting:
