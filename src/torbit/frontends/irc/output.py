@@ -43,6 +43,8 @@ class OutputHost(Protocol):
 class SessionOutput:
     """The output half of IrcSession (which sets these attributes up)."""
 
+    __slots__ = ()
+
     server: OutputHost
     caps: Caps
     nick: str

@@ -102,6 +102,39 @@ class IrcHost(OutputHost, Protocol):
 class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
     """Implements torbit.core.delivery.Session (delivery and notices: output.py)."""
 
+    # slotted: an idle registered client should cost a few KB (no per-instance dict)
+    __slots__ = (
+        "_counted",
+        "_echo",
+        "_joining",
+        "_last_input",
+        "_parser",
+        "_pinged",
+        "_seen",
+        "_timer",
+        "_writer",
+        "account",
+        "away",
+        "caps",
+        "closed",
+        "connected_at",
+        "door",
+        "ignores",
+        "invisible",
+        "ip",
+        "last_spoke",
+        "nick",
+        "proof",
+        "quit_reason",
+        "realname",
+        "registration",
+        "rooms",
+        "server",
+        "user_key",
+        "username",
+        "wallops",
+    )
+
     _log = log
 
     server: IrcHost
