@@ -106,3 +106,27 @@ async def test_each_door_counts_its_connected_clients_up_and_down(app: App) -> N
         await asyncio.sleep(0.01)
     assert connected("irc") == 1 and connected("telnet") == 0
     await irc[2].close()
+
+
+async def test_an_idle_irc_client_keeps_no_dict_and_no_per_turn_set(app: App) -> None:
+    """Memory per idle client: the session is slotted, and the set that keeps a QUIT seen in
+    two shared rooms from being sent twice exists only during the turn that needs it."""
+    assert app.irc is not None
+    watcher, leaver = await RawIrc.connect(app), await RawIrc.connect(app)
+    for c, nick in ((watcher, "watcher"), (leaver, "leaver")):
+        await c.register(nick)
+        c.send("JOIN #one,#two")
+        await c.expect(" 366 ")
+        await c.expect(" 366 ")
+    (session,) = [s for s in app.irc.sessions if s.nick == "watcher"]
+    assert not hasattr(session, "__dict__")
+    assert session._seen is None
+    leaver.send("QUIT :bye")
+    await watcher.expect(" QUIT ")
+    watcher.send("PING :after")
+    await watcher.expect("after")
+    quits = [line for line in watcher.lines if " QUIT " in line]
+    assert len(quits) == 1, quits  # one line for both rooms
+    assert session._seen is None  # gone with the turn
+    await watcher.close()
+    await leaver.close()

@@ -5,7 +5,6 @@ life (reading, pacing, liveness) is session.py's."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Protocol
@@ -53,7 +52,6 @@ class SessionOutput:
     _writer: TransportWriter | None
     _echo: dict[str, int]  # channel -> own messages sent whose echo is due
     _joining: dict[str, list[Delivery]]  # room -> held while JOIN is answered
-    _seen: set[tuple[str, str]]  # QUIT/NICK lines sent this loop turn
 
     @property
     def core(self) -> IrcCore:
@@ -85,11 +83,10 @@ class SessionOutput:
         for line in rendered.lines:
             if line.command in ("QUIT", "NICK"):  # one line per user, not one per room
                 seen = (line.command, line.source or "")
-                if seen in self._seen:
+                sent = self._sent_this_turn()
+                if seen in sent:
                     continue
-                if not self._seen:
-                    asyncio.get_running_loop().call_soon(self._seen.clear)
-                self._seen.add(seen)
+                sent.add(seen)
             nick = (line.source or "").partition("!")[0]
             if (
                 "account-tag" in self.caps
@@ -180,6 +177,10 @@ class SessionOutput:
         )
 
     # own messages: without echo-message a client is not shown what it sent itself
+
+    def _sent_this_turn(self) -> set[tuple[str, str]]:
+        """The QUIT/NICK lines sent to this client in this loop turn."""
+        raise NotImplementedError
 
     def expect_echo(self, channel: str, count: int) -> None:
         if count > 0:

@@ -178,7 +178,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self._pinged = False
         self._echo: dict[str, int] = {}  # channel -> own messages sent whose echo is due
         self._joining: dict[str, list[Delivery]] = {}  # room -> held while JOIN is answered
-        self._seen: set[tuple[str, str]] = set()  # QUIT/NICK lines sent this loop turn
+        self._seen: set[tuple[str, str]] | None = None  # QUIT/NICK lines sent this loop turn
 
     @property
     def registered(self) -> bool:
@@ -215,6 +215,16 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self._timer = asyncio.get_running_loop().call_later(
             server.options.registration_timeout, self._tick
         )
+
+    def _sent_this_turn(self) -> set[tuple[str, str]]:
+        sent = self._seen
+        if sent is None:  # made when needed: an empty set is 216 bytes per idle client
+            sent = self._seen = set()
+            asyncio.get_running_loop().call_soon(self._turn_over)
+        return sent
+
+    def _turn_over(self) -> None:
+        self._seen = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._writer is not None:
