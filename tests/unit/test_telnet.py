@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -457,3 +458,23 @@ def test_protocol_layer_never_imports_io(module: str) -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert not imported & {"asyncio", "socket", "selectors", "ssl", "trio", "anyio"}
+
+
+def test_an_idle_connection_keeps_its_state_small() -> None:
+    """10,000 idle connections must fit in a few KB each (issue 15): no output buffer until
+    there is a reply, option sets as int bits, the too-long event made when it happens.
+    Counted in bytes allocated (tracemalloc), never timed."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        conns = [TelnetConnection(2048) for _ in range(1000)]
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    each = sum(s.size_diff for s in after.compare_to(before, "filename")) / len(conns)
+    assert each < 400, each  # 528 bytes before
+    # and it still answers: a reply appears, is taken once, and the buffer is empty again
+    c = conns[0]
+    c.receive_data(bytes((255, 246)))  # IAC AYT
+    assert c.data_to_send()
+    assert c.data_to_send() == b""

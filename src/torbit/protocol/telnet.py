@@ -98,28 +98,6 @@ _TOO_LONG: Final = Signal.TOO_LONG
 _INTERRUPT_SIGNAL: Final = Signal.INTERRUPT
 
 
-class OptionSet:
-    """A set of option codes (0-255) as the bits of one int: a connection keeps three of these,
-    and with 10,000 connections a few hundred bytes per set add up."""
-
-    __slots__ = ("bits",)
-
-    def __init__(self) -> None:
-        self.bits = 0
-
-    def __contains__(self, option: int) -> bool:
-        return bool(self.bits >> option & 1)
-
-    def add(self, option: int) -> None:
-        self.bits |= 1 << option
-
-    def discard(self, option: int) -> None:
-        self.bits &= ~(1 << option)
-
-    def __len__(self) -> int:
-        return self.bits.bit_count()
-
-
 class TelnetConnection:
     """One telnet peer's protocol state: the parser, the line splitter and our options."""
 
@@ -132,23 +110,23 @@ class TelnetConnection:
         "_refused_do",
         "_refused_will",
         "_state",
-        "_too_long",
         "_us",
         "_verb",
     )
 
     def __init__(self, max_line_bytes: int = 4096) -> None:
         self._lines = LineSplitter(max_line_bytes)
-        self._too_long = LineTooLong(max_line_bytes)
         self._state = _DATA
         self._verb = 0
-        self._out = bytearray()
+        self._out = b""  # replies are rare: no buffer of its own until there is one
         self._ayt_pending = False
         self._password_mode = False
         self._us: dict[int, int] = {}  # our side of each option; missing means _NO
-        self._queued = OptionSet()  # RFC 1143 "OPPOSITE": change our mind once answered
-        self._refused_do = OptionSet()  # the peer knows we WONT; do not say it again
-        self._refused_will = OptionSet()  # the peer knows we DONT want it to
+        # sets of option codes as the bits of an int (an object each would be 40 bytes more
+        # a connection, and there are 10,000 connections)
+        self._queued = 0  # RFC 1143 "OPPOSITE": change our mind once answered
+        self._refused_do = 0  # the peer knows we WONT; do not say it again
+        self._refused_will = 0  # the peer knows we DONT want it to
 
     @property
     def max_line_bytes(self) -> int:
@@ -224,8 +202,7 @@ class TelnetConnection:
         """Negotiation replies produced so far; the caller writes them. Clears them."""
         if not self._out:  # the usual answer, on the hot path after every read
             return b""
-        out = bytes(self._out)
-        self._out.clear()
+        out, self._out = self._out, b""
         self._ayt_pending = False
         return out
 
@@ -266,7 +243,7 @@ class TelnetConnection:
         events: list[Event] = []
         for item in items:
             if item is _TOO_LONG:
-                events.append(self._too_long)
+                events.append(LineTooLong(self._lines.max_line_bytes))
             elif item is _INTERRUPT_SIGNAL:
                 events.append(_INTERRUPT)
             elif item.isascii():
@@ -295,12 +272,12 @@ class TelnetConnection:
 
     def _set(self, option: int, state: int) -> None:
         self._us[option] = state
-        self._refused_do.discard(option)  # a new state: a later refusal is news to the peer
+        self._refused_do &= ~(1 << option)  # a new state: a later refusal is news to the peer
 
     def _negotiate(self, verb: int, option: int) -> None:
         if verb == WILL:  # we never want the peer to enable an option
-            if option not in self._refused_will:
-                self._refused_will.add(option)
+            if not self._refused_will >> option & 1:
+                self._refused_will |= 1 << option
                 self._send(DONT, option)
         elif verb == DO:
             self._peer_do(option)
@@ -315,18 +292,18 @@ class TelnetConnection:
             if self._password_mode and option in (ECHO, SGA):
                 self._set(option, _YES)
                 self._send(WILL, option)
-            elif option not in self._refused_do:
-                self._refused_do.add(option)
+            elif not self._refused_do >> option & 1:
+                self._refused_do |= 1 << option
                 self._send(WONT, option)
         elif state == _WANTNO:  # the peer answered our WONT with DO: a peer error
-            if option in self._queued:
-                self._queued.discard(option)
+            if self._queued >> option & 1:
+                self._queued &= ~(1 << option)
                 self._set(option, _YES)
             else:
                 self._set(option, _NO)
         elif state == _WANTYES:  # the answer we asked for
-            if option in self._queued:
-                self._queued.discard(option)
+            if self._queued >> option & 1:
+                self._queued &= ~(1 << option)
                 self._set(option, _WANTNO)
                 self._send(WONT, option)
             else:
@@ -339,14 +316,14 @@ class TelnetConnection:
             self._set(option, _NO)
             self._send(WONT, option)
         elif state == _WANTNO:
-            if option in self._queued:
-                self._queued.discard(option)
+            if self._queued >> option & 1:
+                self._queued &= ~(1 << option)
                 self._set(option, _WANTYES)
                 self._send(WILL, option)
             else:
                 self._set(option, _NO)
         elif state == _WANTYES:  # refused
-            self._queued.discard(option)
+            self._queued &= ~(1 << option)
             self._set(option, _NO)
 
     def _enable(self, option: int) -> None:
@@ -355,9 +332,9 @@ class TelnetConnection:
             self._set(option, _WANTYES)
             self._send(WILL, option)
         elif state == _WANTNO:
-            self._queued.add(option)  # ask again once the peer has answered
+            self._queued |= 1 << option  # ask again once the peer has answered
         elif state == _WANTYES:
-            self._queued.discard(option)
+            self._queued &= ~(1 << option)
 
     def _disable(self, option: int) -> None:
         state = self._us.get(option, _NO)
@@ -365,6 +342,6 @@ class TelnetConnection:
             self._set(option, _WANTNO)
             self._send(WONT, option)
         elif state == _WANTYES:
-            self._queued.add(option)  # take it back once the peer has answered
+            self._queued |= 1 << option  # take it back once the peer has answered
         elif state == _WANTNO:
-            self._queued.discard(option)
+            self._queued &= ~(1 << option)
