@@ -27,27 +27,53 @@ log = logging.getLogger("torbit.subscriptions")
 MessageHook = Callable[[Message], None]
 
 
-class _Waiter:
-    """A listener that only wakes a waiting request (a long poll). It belongs to no user, so
-    it never counts as someone online, and it ignores no one."""
+MAX_WOKEN = 1000  # messages a waiting request keeps; past it, it reads the log instead
 
-    __slots__ = ("event", "ignores", "user_key")
+
+class Wakeup:
+    """A listener that only wakes a waiting request (a long poll), keeping the committed
+    messages it was woken by, in the order the log delivered them, so that the request can
+    answer without reading them back. It belongs to no user, so it never counts as someone
+    online, and it ignores no one (the request filters what it answers)."""
+
+    __slots__ = ("event", "ignores", "messages", "overflowed", "user_key")
 
     def __init__(self) -> None:
         self.user_key = ""
         self.ignores: set[str] = set()
         self.event = asyncio.Event()
+        self.messages: list[Message] = []
+        self.overflowed = False
+
+    def clear(self) -> None:
+        """Forget what woke it so far: the request is about to read the log."""
+        self.event.clear()
+        self.messages = []
+        self.overflowed = False
+
+    def take(self) -> list[Message] | None:
+        """What woke it since the last take or clear, in order; None when that is not all
+        of it (too many, or it was closed): the request must read the log."""
+        taken = None if self.overflowed else self.messages
+        self.clear()
+        return taken
 
     def deliver(self, delivery: Delivery) -> None:
+        if len(self.messages) < MAX_WOKEN:
+            self.messages.append(delivery.message)
+        else:
+            self.overflowed = True
         self.event.set()
 
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         pass
 
     def close(self, reason: str) -> None:
+        self.overflowed = True  # nothing to answer from: read
         self.event.set()
 
     def revoke(self, reason: str) -> None:
+        self.overflowed = True
         self.event.set()
 
 
@@ -174,13 +200,14 @@ class Subscriptions:
         task.add_done_callback(self._tasks.discard)
 
     @contextlib.asynccontextmanager
-    async def wake_on(self, channel: str) -> AsyncIterator[asyncio.Event]:
-        """An event set whenever a message is committed to the channel, for a request that
-        waits for one (long polling); it counts as no one online."""
-        waiter = _Waiter()
+    async def wake_on(self, channel: str) -> AsyncIterator[Wakeup]:
+        """A Wakeup set whenever a message is committed to the channel, for a request that
+        waits for one (long polling); it counts as no one online. Every message committed
+        after this returns reaches it."""
+        waiter = Wakeup()
         await self.listen(waiter, channel)
         try:
-            yield waiter.event
+            yield waiter
         finally:
             await self.stop_listening(waiter, channel)
 
