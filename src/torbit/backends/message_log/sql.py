@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 1000  # drafts per transaction
 PURGE_BATCH = 5000  # rows per DELETE, so a purge never holds the write lock for long
 
+# a receive's page as SQLite runs it directly (SqlDialect.fetch), columns as `read` selects
+_COLUMNS = "id, sender, text, sent_at, kind, recipient"
+_READ_FIRST = f"SELECT {_COLUMNS} FROM messages WHERE channel = ? ORDER BY id LIMIT ?"
+_READ_AFTER = f"SELECT {_COLUMNS} FROM messages WHERE channel = ? AND id > ? ORDER BY id LIMIT ?"
+
 _Pending = tuple[Sequence[Draft], "asyncio.Future[list[Message]]"]
 
 
@@ -213,7 +218,15 @@ class SqlLog:
         query = query.order_by(messages.c.id.desc() if newest else messages.c.id).limit(limit)
         try:
             async with self._store.engine.connect() as conn:
-                rows = list(await conn.execute(query))
+                if before is None and not newest:  # a receive's page: the hot path
+                    params: tuple[str | int, ...]
+                    if after is None:
+                        sql, params = _READ_FIRST, (channel, limit)
+                    else:
+                        sql, params = _READ_AFTER, (channel, after, limit)
+                    rows = list(await self._store.dialect.fetch(conn, query, sql, params))
+                else:
+                    rows = list(await conn.execute(query))
         except Exception as e:
             if is_unavailable(e):
                 raise unavailable(e) from e
