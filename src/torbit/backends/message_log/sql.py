@@ -35,6 +35,10 @@ _COLUMNS = "id, sender, text, sent_at, kind, recipient"
 _READ_FIRST = f"SELECT {_COLUMNS} FROM messages WHERE channel = ? ORDER BY id LIMIT ?"
 _READ_AFTER = f"SELECT {_COLUMNS} FROM messages WHERE channel = ? AND id > ? ORDER BY id LIMIT ?"
 
+# a stored kind to its member: a dict lookup where MessageKind(value) is an enum call (a
+# tenth of the samples of a profiled receive of 100-message pages)
+_KINDS = {kind.value: kind for kind in MessageKind}
+
 _Pending = tuple[Sequence[Draft], "asyncio.Future[list[Message]]"]
 
 
@@ -240,7 +244,7 @@ class SqlLog:
                 sender=r[1],
                 text=r[2],
                 sent_at=r[3],
-                kind=MessageKind(r[4]),
+                kind=_KINDS[r[4]],
                 recipient=r[5],
             )
             for r in rows
