@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -115,6 +115,34 @@ class Subscriptions:
         if self._hub.dispatch(message) and self._on_delivered is not None:
             lag = (datetime.now(UTC) - message.sent_at).total_seconds()
             self._on_delivered(message, max(0.0, lag))
+
+    def route_all(self, messages: Sequence[Message]) -> None:
+        """`route` of a batch committed together, in order: consecutive messages of one room
+        are dispatched as a run (`Hub.dispatch_run`), so a door that takes runs writes each
+        session's share of the batch once."""
+        i, end = 0, len(messages)
+        while i < end:
+            channel = messages[i].channel
+            j = i + 1
+            while j < end and messages[j].channel == channel:
+                j += 1
+            if j - i == 1 or channel == EVENTS_CHANNEL:
+                for m in messages[i:j]:
+                    self.route(m)
+            else:
+                self._route_run(list(messages[i:j]))
+            i = j
+
+    def _route_run(self, run: list[Message]) -> None:
+        channel = run[0].channel
+        if self._transcript is not None and not is_inbox(channel):
+            name = self.room_name(channel)
+            for m in run:
+                self._transcript(m, name)
+        if self._hub.dispatch_run(run) and self._on_delivered is not None:
+            now = datetime.now(UTC)
+            for m in run:
+                self._on_delivered(m, max(0.0, (now - m.sent_at).total_seconds()))
 
     @property
     def delivered(self) -> int:

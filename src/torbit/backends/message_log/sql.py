@@ -22,7 +22,7 @@ from torbit.backends.store.dialects import MessageRow, is_unavailable, unavailab
 from torbit.backends.store.schema import messages, purge_marks
 from torbit.backends.store.sql import SqlStore
 from torbit.core.models import Draft, Message, MessageKind
-from torbit.core.ports import MessageListener
+from torbit.core.ports import BatchListener, MessageListener
 from torbit.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class SqlLog:
     def __init__(self, store: SqlStore) -> None:
         self._store = store
         self._listener: MessageListener | None = None
+        self._batches: BatchListener | None = None
         self._pending: deque[_Pending] = deque()
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -56,8 +57,9 @@ class SqlLog:
         self._next_id: dict[str, int] = {}  # channel → next id, loaded on first use
         self.commits = 0  # transactions written, for metrics and tests
 
-    async def start(self, listener: MessageListener) -> None:
+    async def start(self, listener: MessageListener, batches: BatchListener | None = None) -> None:
         self._listener = listener
+        self._batches = batches
         self._closing = False
         if self._writer is None:
             self._writer = asyncio.create_task(self._run(), name="torbit-local-log-writer")
@@ -151,7 +153,13 @@ class SqlLog:
     def _deliver(self, batch: list[_Pending], results: list[list[Message]]) -> None:
         """Hand a committed batch to the listener in order, then acknowledge it."""
         listener = self._listener
-        if listener is not None:
+        if self._batches is not None:
+            committed = [m for result in results for m in result]
+            try:
+                self._batches(committed)
+            except Exception:
+                log.exception("message listener failed on a batch of %d", len(committed))
+        elif listener is not None:
             for result in results:
                 for message in result:
                     try:
