@@ -321,6 +321,7 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
         fill_s = time.perf_counter() - t
         await asyncio.sleep(0.5)
         # the first page of each reader's 10,000 unread
+        window(args, True)  # --profile: the pages and the long polls, not the fill
         pages: list[float] = []
         counts: list[int] = []
         for r in readers:
@@ -351,6 +352,7 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
             resp.raise_for_status()
             if not resp.json()["messages"]:
                 raise RuntimeError("long poll woke with no message")
+        window(args, False)
     return {
         "first_page_ms": r3(1000 * statistics.median(pages)),
         "first_page_ms_all": [r3(1000 * p) for p in pages],

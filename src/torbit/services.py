@@ -236,7 +236,7 @@ async def start_core(
             interval=s.message_log.presence_heartbeat_seconds,
             on_change=sessions.announce_elsewhere,
         )
-    await message_log.start(subscriptions.route)
+    await message_log.start(subscriptions.route, subscriptions.route_all)
     opened.append(message_log.close)
     await events.start()
     await revocations.start()

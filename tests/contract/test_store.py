@@ -266,6 +266,22 @@ async def test_cursors_only_move_forward(store: Store) -> None:
     assert await store.get_cursor("bob", "lobby") == big
 
 
+async def test_a_cursor_of_no_user_is_refused_and_leaves_no_transaction(store: Store) -> None:
+    """SQLite runs the cursor's statements on its driver (dialects.py): its errors still
+    arrive as the store's, and a failed write is rolled back before the next one. (Cassandra
+    has no foreign keys: a cursor of no user is not its concern.)"""
+    if not isinstance(store, SqlStore):
+        pytest.skip("SQL stores only")
+    await users(store, "alice")
+    with pytest.raises(NotFound):
+        await store.set_cursor("ghost", "lobby", 3)
+    await store.set_cursor("alice", "lobby", 5)
+    assert await store.get_cursor("ghost", "lobby") is None
+    assert await store.get_cursor("alice", "lobby") == 5
+    await store.add_ignore("alice", "alice")  # a write through SQLAlchemy after it
+    assert await store.list_ignores("alice") == ["alice"]
+
+
 async def test_concurrent_cursor_moves_keep_the_highest(store: Store) -> None:
     await users(store, "alice")
     await asyncio.gather(*(store.set_cursor("alice", "lobby", i) for i in (5, 40, 3, 39, 17)))

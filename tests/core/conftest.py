@@ -123,7 +123,7 @@ async def core(
     messaging = Messaging(store, log, membership, ignores, mutes)
     moderation = Moderation(store, membership, subscriptions, events, mutes)
     await moderation.start()
-    await log.start(subscriptions.route)
+    await log.start(subscriptions.route, subscriptions.route_all)
     await events.start()
     Accounts  # noqa: B018 (accounts are tested through the doors and test_accounts)
     yield Core(

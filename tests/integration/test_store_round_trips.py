@@ -5,8 +5,10 @@ count, never a time; the revocation poll, which runs on its own timer, is left o
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import ServerFactory
-from tests.helpers.http import basic, http_client, register
+from tests.helpers.http import basic, eventually, http_client, register
 from tests.helpers.statements import Statements
 from tests.helpers.telnet_client import TelnetClient
 
@@ -48,8 +50,9 @@ async def test_http_sends_and_receives_of_a_member_ask_the_store_little(
 ) -> None:
     """Once the node knows the membership (core/membercache.py) and the Basic credentials
     (auth.py), a classic send makes no statement before the message's own commit (aiosqlite's
-    executemany below the engine, not counted), and a receive reads the ignore list, the
-    cursor and the messages and moves the cursor."""
+    executemany below the engine, not counted), and a receive reads the cursor and the
+    messages and moves the cursor (the ignore list, read once, is kept by the node and
+    forgotten by its change events: core/ignores.py)."""
     app = await make_server()
     assert app.http_port is not None and app.core is not None
     engine = app.core.store.engine  # type: ignore[attr-defined]
@@ -67,4 +70,36 @@ async def test_http_sends_and_receives_of_a_member_ask_the_store_little(
             r = await client.get("/receive/lobby/alice", auth=auth)
         assert [m["text"] for m in r.json()["messages"]] == ["third"]
     assert send.seen == []
-    assert receive.kinds() == ["SELECT", "SELECT", "SELECT", "INSERT"], receive.seen
+    assert receive.kinds() == ["SELECT", "SELECT", "INSERT"], receive.seen
+
+
+async def test_a_woken_long_poll_answers_from_the_message_that_woke_it(
+    make_server: ServerFactory,
+) -> None:
+    """A parked `GET /receive?wait=` reads the cursor and the messages when it parks (before
+    and after it starts listening); woken by the next message, it answers from that message
+    (core/subscriptions.py's Wakeup) and only moves the cursor: one statement, no read."""
+    app = await make_server()
+    assert app.http_port is not None and app.core is not None
+    engine = app.core.store.engine  # type: ignore[attr-defined]
+    subs = app.core.subscriptions
+    async with http_client(app) as client, http_client(app) as sender:
+        await register(client, "alice")
+        auth = basic("alice")
+        r = await client.post("/send/lobby/alice", content="first", auth=auth)
+        assert r.status_code == 201, r.text
+        await client.get("/receive/lobby/alice", auth=auth)  # the ignore list is kept from now
+        with Statements(engine, ignore=("revocations",)) as parking:
+            poll = asyncio.create_task(
+                client.get("/receive/lobby/alice", params={"wait": 30}, auth=auth)
+            )
+            await eventually(lambda: len(parking) == 4 and subs.listener_count("lobby") == 1)
+        assert parking.kinds() == ["SELECT"] * 4, parking.seen
+        with Statements(engine, ignore=("revocations",)) as woken:
+            r = await sender.post("/send/lobby/alice", content="wake", auth=auth)
+            assert r.status_code == 201, r.text
+            answer = await poll
+        assert [m["text"] for m in answer.json()["messages"]] == ["wake"]
+        assert woken.kinds() == ["INSERT"], woken.seen  # the cursor's move
+        r = await client.get("/receive/lobby/alice", auth=auth)
+        assert r.json()["messages"] == []  # the cursor moved over it

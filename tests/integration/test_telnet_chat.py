@@ -202,3 +202,28 @@ async def test_unknown_commands_and_wrong_arguments(server: App) -> None:
     await c.lines_for(1)
     assert c.reader.at_eof()
     await c.close()
+
+
+async def test_pipelined_lines_reach_everyone_in_order_as_one_run(
+    make_server: ServerFactory,
+) -> None:
+    """Lines that arrive together are committed together and handed to each telnet session as
+    one run (core.hub.Hub.dispatch_run): all of them, in order, and none to a session that
+    ignores the sender."""
+    app = await make_server()
+    assert app.core is not None
+    alice, carol, bob = [await connect(app, n) for n in ("alice", "carol", "bob")]
+    carol.send("/ignore bob")
+    await carol.expect("you now ignore bob")
+    n = 40
+    subs = app.core.subscriptions
+    delivered = subs.delivered
+    bob.send_raw(b"".join(f"line {i}\r\n".encode() for i in range(n)))
+    for c in (alice, bob):
+        for i in range(n):
+            m = await c.expect(r"<bob> line (\d+)$")
+            assert int(m.group(1)) == i
+    assert not any("line" in x for x in await carol.lines_for(0.3))
+    assert subs.delivered - delivered == 2 * n  # alice and bob's own echo, never carol
+    for c in (alice, carol, bob):
+        await c.close()

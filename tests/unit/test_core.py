@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from torbit.core.delivery import Delivery, Names
+from torbit.core.delivery import Delivery, Names, Run
 from torbit.core.format import format_message
 from torbit.core.hub import Hub
 from torbit.core.models import Message, MessageKind
@@ -131,6 +131,84 @@ def test_hub_fans_out_once_encoded_and_respects_ignores() -> None:
     assert a.got[0] is b.got[0]  # one Delivery, one encoding, for everyone
     assert a.got[0].line == b"[15:04:05] <alice> hello\r\n"
     assert a.got[0].line is b.got[0].line
+
+
+class RunSession(FakeSession):
+    """A session that takes a run of messages in one call, as the telnet door does."""
+
+    def __init__(self, user: str) -> None:
+        super().__init__(user)
+        self.runs: list[Run] = []
+
+    def deliver_all(self, run: Run) -> None:
+        self.runs.append(run)
+        self.got.extend(run.deliveries)
+
+
+def test_hub_hands_a_run_over_in_one_call_shared_and_in_order() -> None:
+    hub = Hub(ZoneInfo("UTC"))
+    a, b = RunSession("alice"), RunSession("bob")
+    plain = FakeSession("carol")  # no deliver_all: one call per message
+    for s in (a, b, plain):
+        hub.attach(s, s.user_key, set())
+        hub.enter(s, "lobby")
+    run = [msg(id=i, text=f"m{i}") for i in range(1, 6)]
+    assert hub.dispatch_run(run) == 15
+    assert len(a.runs) == len(b.runs) == 1 and a.runs[0] is b.runs[0]
+    assert [d.message.id for d in a.got] == [d.message.id for d in plain.got] == [1, 2, 3, 4, 5]
+    assert a.runs[0].lines == b"".join(f"[15:04:05] <alice> m{i}\r\n".encode() for i in range(1, 6))
+    assert a.runs[0].lines is b.runs[0].lines  # joined once for everyone
+    assert hub.delivered == 15
+
+
+def test_hub_run_respects_ignores_per_message() -> None:
+    hub = Hub(ZoneInfo("UTC"))
+    a, b, c = RunSession("alice"), RunSession("bob"), RunSession("carol")
+    for s in (a, b, c):
+        hub.attach(s, s.user_key, set())
+        hub.enter(s, "lobby")
+    c.ignores.add("bob")
+    hub.dispatch(msg(id=1))  # the fan-out is built before the ignore changes below
+    b.ignores.add("alice")
+    run = [msg(id=2), msg(id=3, sender="bob"), msg(id=4)]
+    assert hub.dispatch_run(run) == 3 + 1 + 2
+    assert [d.message.id for d in a.got] == [1, 2, 3, 4] and len(a.runs) == 1
+    assert [d.message.id for d in b.got] == [1, 3] and not b.runs  # ignores alice now
+    assert [d.message.id for d in c.got] == [1, 2, 4] and not c.runs  # ignores bob
+
+
+def test_hub_run_to_a_session_being_shown_history() -> None:
+    hub = Hub(ZoneInfo("UTC"))
+    live, held, caught_up = RunSession("alice"), RunSession("bob"), RunSession("carol")
+    for s in (live, held, caught_up):
+        hub.attach(s, s.user_key, set())
+    hub.enter(live, "lobby")
+    hub.enter(held, "lobby", hold=True)
+    hub.enter(caught_up, "lobby", hold=True)
+    hub.release(caught_up, "lobby", after_id=2)  # its history showed up to 2
+    hub.dispatch_run([msg(id=i) for i in (1, 2, 3, 4)])
+    assert [d.message.id for d in live.got] == [1, 2, 3, 4]
+    assert held.got == [] and [d.message.id for d in caught_up.got] == [3, 4]
+    hub.release(held, "lobby", after_id=1)
+    assert [d.message.id for d in held.got] == [2, 3, 4]
+    hub.dispatch_run([msg(id=5), msg(id=6)])  # both live now: runs in one call
+    assert [d.message.id for d in held.got][-2:] == [5, 6] and len(held.runs) == 1
+    assert [d.message.id for d in caught_up.got][-2:] == [5, 6] and len(caught_up.runs) == 1
+
+
+def test_hub_forgets_a_session_that_left_between_messages() -> None:
+    hub = Hub(ZoneInfo("UTC"))
+    a, b = FakeSession("alice"), FakeSession("bob")
+    for s in (a, b):
+        hub.attach(s, s.user_key, set())
+        hub.enter(s, "lobby")
+    hub.dispatch(msg(id=1))
+    hub.exit(b, "lobby")
+    hub.dispatch_run([msg(id=2), msg(id=3)])
+    hub.enter(b, "lobby")
+    hub.dispatch(msg(id=4))
+    assert [d.message.id for d in a.got] == [1, 2, 3, 4]
+    assert [d.message.id for d in b.got] == [1, 4]
 
 
 def test_hub_holds_live_messages_while_history_is_shown() -> None:

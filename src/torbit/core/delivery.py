@@ -8,7 +8,7 @@ import enum
 import json
 from collections.abc import Callable
 from datetime import tzinfo
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from torbit.core.format import format_message
 from torbit.core.models import Message
@@ -33,21 +33,26 @@ def message_json(m: Message) -> dict[str, object]:
 class Delivery:
     """A committed message plus its wire encodings, each computed at most once."""
 
-    __slots__ = ("_json", "_line", "_other", "_tz", "message")
+    __slots__ = ("_json", "_other", "_tz", "line", "message")
+
+    line: bytes
+    """The message as a CRLF-terminated UTF-8 text line (telnet). Left unset until first
+    read (`__getattr__` fills it): after that a read is a plain slot read, no Python call,
+    which counts on a path that reads it once per recipient."""
 
     def __init__(self, message: Message, tz: tzinfo) -> None:
         self.message = message
         self._tz = tz
-        self._line: bytes | None = None
         self._json: str | None = None
         self._other: tuple[Callable[[Delivery], bytes], bytes] | None = None
 
-    @property
-    def line(self) -> bytes:
-        """The message as a CRLF-terminated UTF-8 text line (telnet)."""
-        if self._line is None:
-            self._line = (format_message(self.message, self._tz) + "\r\n").encode()
-        return self._line
+    if not TYPE_CHECKING:  # `line` alone is filled in so; mypy keeps checking the others
+
+        def __getattr__(self, name: str) -> bytes:
+            if name != "line":
+                raise AttributeError(name)
+            self.line = (format_message(self.message, self._tz) + "\r\n").encode()
+            return self.line
 
     @property
     def json(self) -> str:
@@ -65,6 +70,24 @@ class Delivery:
         data = encode(self)
         self._other = (encode, data)
         return data
+
+
+class Run:
+    """Consecutive messages of one channel committed together, handed as one to the sessions
+    that take them so (`deliver_all`): their telnet lines are joined once for all of them."""
+
+    __slots__ = ("_lines", "deliveries")
+
+    def __init__(self, deliveries: list[Delivery]) -> None:
+        self.deliveries = deliveries
+        self._lines: bytes | None = None
+
+    @property
+    def lines(self) -> bytes:
+        """Every message's `line`, in order, as one bytes."""
+        if self._lines is None:
+            self._lines = b"".join([d.line for d in self.deliveries])
+        return self._lines
 
 
 class NoticeKind(enum.Enum):
@@ -133,7 +156,9 @@ class Session(Protocol):
 
     def deliver(self, delivery: Delivery) -> None:
         """Queue a committed message for the client without blocking; a client whose buffer is
-        full is dropped by its front door, never waited for."""
+        full is dropped by its front door, never waited for. A door may also offer
+        `deliver_all(run: Run)`: consecutive messages of one channel at once, none from a
+        sender it ignores (the hub calls `deliver` for each where it has none)."""
 
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         """Queue a system notice (joins, leaves, moderation, shutdown), often a `Notice`.

@@ -4,16 +4,24 @@ delivery), kept current on every node by `IgnoreChanged` events. Each change is 
 every node, so changes are rate limited per user and one that changes nothing sends none.
 What an ignore silences: the user's messages, live and in history, and every notice that
 names them (their joins and leaves, their invitations, topic changes and moderation they do
-or undergo)."""
+or undergo).
+
+Users without a session here (an HTTP client polling `GET /receive`) have their lists kept
+too, in a bounded cache: every receive filters by the list, and reading it from the store
+was one of each receive's statements. The same events keep it exact: a change forgets the
+user's entry on every node, a deleted account or guest forgets every entry (their keys may
+come back as someone else's), and a list read while such an event was applied is not kept."""
 
 from __future__ import annotations
 
-from torbit.core.events import IgnoreChanged, NodeEvents
+from torbit.core.events import IgnoreChanged, MembershipEnded, NodeEvents, SessionsRevoked
 from torbit.core.limits import RateLimiter
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import Store
 from torbit.core.subscriptions import Subscriptions
 from torbit.errors import InvalidInput, NotFound
+
+MAX_CACHED_LISTS = 10_000
 
 
 class Ignores:
@@ -23,19 +31,49 @@ class Ignores:
         subscriptions: Subscriptions,
         events: NodeEvents,
         rate: RateLimiter | None = None,
+        max_cached: int = MAX_CACHED_LISTS,
     ) -> None:
         self._store = store
         self._subs = subscriptions
         self._events = events
         self._rate = rate or RateLimiter(0, 0)
+        # lists of users with no session here, oldest first; `_generation` moves on every
+        # change, so a store read that a change overtook is not cached
+        self._absent: dict[str, set[str]] = {}
+        self._max_cached = max_cached
+        self._generation = 0
         events.on(IgnoreChanged, self._apply)
+        events.on(SessionsRevoked, self._on_revoked)
+        events.on(MembershipEnded, self._on_ended)
 
     async def of(self, user: str) -> set[str]:
         """Keys of the users this user ignores."""
         p = self._subs.presence(name_key(user))
         if p is not None:
             return p.ignores
-        return set(await self._store.list_ignores(name_key(user)))
+        key = name_key(user)
+        cached = self._absent.get(key)
+        if cached is not None:
+            return cached
+        generation = self._generation
+        found = set(await self._store.list_ignores(key))
+        if generation == self._generation and self._max_cached > 0:
+            while len(self._absent) >= self._max_cached:
+                del self._absent[next(iter(self._absent))]
+            self._absent[key] = found
+        return found
+
+    def _forget_all(self) -> None:
+        self._generation += 1
+        self._absent.clear()
+
+    def _on_revoked(self, event: SessionsRevoked) -> None:
+        if event.deleted:
+            self._forget_all()
+
+    def _on_ended(self, event: MembershipEnded) -> None:
+        if not event.room:  # a guest's account deleted
+            self._forget_all()
 
     async def ignore(self, user: str, other: str) -> str:
         target = await self._store.get_user(check_name(other, "user name"))
@@ -60,6 +98,8 @@ class Ignores:
         return sorted(await self._store.list_ignores(name_key(user)))
 
     def _apply(self, event: IgnoreChanged) -> None:
+        self._generation += 1
+        self._absent.pop(event.user, None)
         p = self._subs.presence(event.user)
         if p is not None:
             if event.on:

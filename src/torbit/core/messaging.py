@@ -286,6 +286,13 @@ class Messaging:
     async def receive(self, user: str, room_name: str, limit: int = 100) -> list[Message]:
         """What the user has not yet received in this room through this call, oldest first;
         the read cursor moves over exactly what was examined."""
+        return (await self.receive_from(user, room_name, limit))[0]
+
+    async def receive_from(
+        self, user: str, room_name: str, limit: int = 100
+    ) -> tuple[list[Message], int | None]:
+        """`receive`, and where the read cursor stands after it (the last message examined).
+        When nothing is returned, the read reached the room's newest message."""
         room = await self._membership.member_room(user, room_name)
         key = name_key(user)
         ignores = await self._ignores.of(user)
@@ -304,7 +311,44 @@ class Messaging:
                 break
         if last is not None and last != cursor:
             await self._store.set_cursor(key, room.key, last)
-        return out
+        return out, last
+
+    async def receive_woken(
+        self,
+        user: str,
+        room_name: str,
+        after: int | None,
+        woken: Sequence[Message],
+        limit: int = 100,
+    ) -> tuple[list[Message], int] | None:
+        """A long poll's answer from the committed messages that woke it, without reading
+        the log. `after` is where its last read ended (`receive_from`, made while it already
+        listened) and `woken` what the log delivered since, in order: the answer is known
+        only when they follow on from `after` with no id missing (ids are consecutive in a
+        channel), else None and the caller reads. Each parked poll of a user answers so, with
+        what arrived while it was parked; the cursor moves forward only (`set_cursor`)."""
+        if after is None:
+            return None
+        fresh = [m for m in woken if m.id > after]
+        expected = after + 1
+        for m in fresh:
+            if m.id != expected:
+                return None
+            expected += 1
+        if not fresh:
+            return None
+        room = await self._membership.member_room(user, room_name)
+        ignores = await self._ignores.of(user)
+        out: list[Message] = []
+        last = after
+        for m in fresh:
+            if m.sender_key not in ignores and m.sent_at >= room.created_at:
+                out.append(m)
+            last = m.id
+            if len(out) == limit:
+                break
+        await self._store.set_cursor(name_key(user), room.key, last)
+        return out, last
 
     async def unread_count(self, user: str, room_name: str, cap: int = 1000) -> int:
         room = await self._membership.member_room(user, room_name)

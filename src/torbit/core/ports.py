@@ -24,6 +24,8 @@ from torbit.core.models import (
 )
 
 MessageListener = Callable[[Message], None]
+# committed messages handed over together (one commit's batch), in order
+BatchListener = Callable[[Sequence[Message]], None]
 
 
 class Store(Protocol):
@@ -238,7 +240,10 @@ class MessageLog(Protocol):
     `watch`ed are handed to the listener in channel order, exactly once per node.
     """
 
-    async def start(self, listener: MessageListener) -> None: ...
+    async def start(self, listener: MessageListener, batches: BatchListener | None = None) -> None:
+        """Start delivering committed messages to `listener`, one call each; a log that
+        commits in batches hands each batch to `batches` instead, when given (the listener's
+        calls in one: the fan-out then writes each client's share of a batch once)."""
 
     async def close(self) -> None:
         """Flush what is pending, then stop."""

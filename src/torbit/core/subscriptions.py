@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -27,27 +27,53 @@ log = logging.getLogger("torbit.subscriptions")
 MessageHook = Callable[[Message], None]
 
 
-class _Waiter:
-    """A listener that only wakes a waiting request (a long poll). It belongs to no user, so
-    it never counts as someone online, and it ignores no one."""
+MAX_WOKEN = 1000  # messages a waiting request keeps; past it, it reads the log instead
 
-    __slots__ = ("event", "ignores", "user_key")
+
+class Wakeup:
+    """A listener that only wakes a waiting request (a long poll), keeping the committed
+    messages it was woken by, in the order the log delivered them, so that the request can
+    answer without reading them back. It belongs to no user, so it never counts as someone
+    online, and it ignores no one (the request filters what it answers)."""
+
+    __slots__ = ("event", "ignores", "messages", "overflowed", "user_key")
 
     def __init__(self) -> None:
         self.user_key = ""
         self.ignores: set[str] = set()
         self.event = asyncio.Event()
+        self.messages: list[Message] = []
+        self.overflowed = False
+
+    def clear(self) -> None:
+        """Forget what woke it so far: the request is about to read the log."""
+        self.event.clear()
+        self.messages = []
+        self.overflowed = False
+
+    def take(self) -> list[Message] | None:
+        """What woke it since the last take or clear, in order; None when that is not all
+        of it (too many, or it was closed): the request must read the log."""
+        taken = None if self.overflowed else self.messages
+        self.clear()
+        return taken
 
     def deliver(self, delivery: Delivery) -> None:
+        if len(self.messages) < MAX_WOKEN:
+            self.messages.append(delivery.message)
+        else:
+            self.overflowed = True
         self.event.set()
 
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         pass
 
     def close(self, reason: str) -> None:
+        self.overflowed = True  # nothing to answer from: read
         self.event.set()
 
     def revoke(self, reason: str) -> None:
+        self.overflowed = True
         self.event.set()
 
 
@@ -89,6 +115,34 @@ class Subscriptions:
         if self._hub.dispatch(message) and self._on_delivered is not None:
             lag = (datetime.now(UTC) - message.sent_at).total_seconds()
             self._on_delivered(message, max(0.0, lag))
+
+    def route_all(self, messages: Sequence[Message]) -> None:
+        """`route` of a batch committed together, in order: consecutive messages of one room
+        are dispatched as a run (`Hub.dispatch_run`), so a door that takes runs writes each
+        session's share of the batch once."""
+        i, end = 0, len(messages)
+        while i < end:
+            channel = messages[i].channel
+            j = i + 1
+            while j < end and messages[j].channel == channel:
+                j += 1
+            if j - i == 1 or channel == EVENTS_CHANNEL:
+                for m in messages[i:j]:
+                    self.route(m)
+            else:
+                self._route_run(list(messages[i:j]))
+            i = j
+
+    def _route_run(self, run: list[Message]) -> None:
+        channel = run[0].channel
+        if self._transcript is not None and not is_inbox(channel):
+            name = self.room_name(channel)
+            for m in run:
+                self._transcript(m, name)
+        if self._hub.dispatch_run(run) and self._on_delivered is not None:
+            now = datetime.now(UTC)
+            for m in run:
+                self._on_delivered(m, max(0.0, (now - m.sent_at).total_seconds()))
 
     @property
     def delivered(self) -> int:
@@ -174,13 +228,14 @@ class Subscriptions:
         task.add_done_callback(self._tasks.discard)
 
     @contextlib.asynccontextmanager
-    async def wake_on(self, channel: str) -> AsyncIterator[asyncio.Event]:
-        """An event set whenever a message is committed to the channel, for a request that
-        waits for one (long polling); it counts as no one online."""
-        waiter = _Waiter()
+    async def wake_on(self, channel: str) -> AsyncIterator[Wakeup]:
+        """A Wakeup set whenever a message is committed to the channel, for a request that
+        waits for one (long polling); it counts as no one online. Every message committed
+        after this returns reaches it."""
+        waiter = Wakeup()
         await self.listen(waiter, channel)
         try:
-            yield waiter.event
+            yield waiter
         finally:
             await self.stop_listening(waiter, channel)
 

@@ -44,7 +44,7 @@ class FlushQueue:
             t = w.transport
             if t is None or t.is_closing():
                 continue
-            t.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            t.write(pending if isinstance(pending, bytes) else b"".join(pending))
             if t.get_write_buffer_size() > w._limit:
                 w._overflow(t)
 
@@ -70,20 +70,25 @@ class TransportWriter:
         self._limit = limit
         self._flushes = flushes
         self._on_overflow = on_overflow
-        self._pending: list[bytes] | None = None  # created lazily: an idle client has none
+        # what this turn wrote so far: one bytes as it is (most turns: no list to make and for
+        # the collector to track, per delivery), a list from the second; an idle client: None
+        self._pending: bytes | list[bytes] | None = None
         self._queued = 0
 
     def write(self, data: bytes) -> None:
         pending = self._pending
         if pending is not None:
-            pending.append(data)
+            if isinstance(pending, bytes):
+                self._pending = [pending, data]
+            else:
+                pending.append(data)
             self._queued += len(data)
             if self._queued >= self._limit:  # a big burst: hand it to the transport now
                 self.flush()
             return
         if self.transport is None:
             return
-        self._pending = [data]
+        self._pending = data
         self._queued = len(data)
         dirty = self._flushes.dirty
         if not dirty:
@@ -97,7 +102,10 @@ class TransportWriter:
         so a delivery costs one Python call here instead of three."""
         pending = self._pending
         if pending is not None:
-            pending.append(delivery.line)
+            if isinstance(pending, bytes):
+                self._pending = [pending, delivery.line]
+            else:
+                pending.append(delivery.line)
             self._queued += len(delivery.line)
             if self._queued >= self._limit:
                 self.flush()
@@ -105,7 +113,7 @@ class TransportWriter:
         if self.transport is None:
             return
         data = delivery.line
-        self._pending = [data]
+        self._pending = data
         self._queued = len(data)
         dirty = self._flushes.dirty
         if not dirty:
@@ -121,7 +129,7 @@ class TransportWriter:
         t = self.transport
         if pending is None or t is None or t.is_closing():
             return
-        t.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        t.write(pending if isinstance(pending, bytes) else b"".join(pending))
         if t.get_write_buffer_size() > self._limit:
             self._overflow(t)
 

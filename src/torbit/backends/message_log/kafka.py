@@ -31,7 +31,7 @@ from torbit.backends.message_log.kafka_read import ReaderPool
 from torbit.backends.message_log.kafka_topics import TopicNames, TopicRegistry, decode, encode
 from torbit.core.models import Draft, Message
 from torbit.core.names import EVENTS_CHANNEL
-from torbit.core.ports import MessageListener
+from torbit.core.ports import BatchListener, MessageListener
 from torbit.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -108,9 +108,10 @@ class KafkaLog:
 
     # lifecycle
 
-    async def start(self, listener: MessageListener) -> None:
+    async def start(self, listener: MessageListener, batches: BatchListener | None = None) -> None:
         """Connect the producer, admin client and live consumer; raise ServiceUnavailable if
-        the broker cannot be reached (nothing is left open then)."""
+        the broker cannot be reached (nothing is left open then). Records are handed to
+        `listener` one at a time (`batches` is not used: the fetch is the batch here)."""
         self._listener = listener
         common = {"bootstrap_servers": self._bootstrap, "request_timeout_ms": self._timeout_ms}
         self._producer = AIOKafkaProducer(

@@ -22,13 +22,22 @@ from torbit.backends.store.dialects import MessageRow, is_unavailable, unavailab
 from torbit.backends.store.schema import messages, purge_marks
 from torbit.backends.store.sql import SqlStore
 from torbit.core.models import Draft, Message, MessageKind
-from torbit.core.ports import MessageListener
+from torbit.core.ports import BatchListener, MessageListener
 from torbit.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000  # drafts per transaction
 PURGE_BATCH = 5000  # rows per DELETE, so a purge never holds the write lock for long
+
+# a receive's page as SQLite runs it directly (SqlDialect.fetch), columns as `read` selects
+_COLUMNS = "id, sender, text, sent_at, kind, recipient"
+_READ_FIRST = f"SELECT {_COLUMNS} FROM messages WHERE channel = ? ORDER BY id LIMIT ?"
+_READ_AFTER = f"SELECT {_COLUMNS} FROM messages WHERE channel = ? AND id > ? ORDER BY id LIMIT ?"
+
+# a stored kind to its member: a dict lookup where MessageKind(value) is an enum call (a
+# tenth of the samples of a profiled receive of 100-message pages)
+_KINDS = {kind.value: kind for kind in MessageKind}
 
 _Pending = tuple[Sequence[Draft], "asyncio.Future[list[Message]]"]
 
@@ -40,6 +49,7 @@ class SqlLog:
     def __init__(self, store: SqlStore) -> None:
         self._store = store
         self._listener: MessageListener | None = None
+        self._batches: BatchListener | None = None
         self._pending: deque[_Pending] = deque()
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -47,8 +57,9 @@ class SqlLog:
         self._next_id: dict[str, int] = {}  # channel → next id, loaded on first use
         self.commits = 0  # transactions written, for metrics and tests
 
-    async def start(self, listener: MessageListener) -> None:
+    async def start(self, listener: MessageListener, batches: BatchListener | None = None) -> None:
         self._listener = listener
+        self._batches = batches
         self._closing = False
         if self._writer is None:
             self._writer = asyncio.create_task(self._run(), name="torbit-local-log-writer")
@@ -142,7 +153,13 @@ class SqlLog:
     def _deliver(self, batch: list[_Pending], results: list[list[Message]]) -> None:
         """Hand a committed batch to the listener in order, then acknowledge it."""
         listener = self._listener
-        if listener is not None:
+        if self._batches is not None:
+            committed = [m for result in results for m in result]
+            try:
+                self._batches(committed)
+            except Exception:
+                log.exception("message listener failed on a batch of %d", len(committed))
+        elif listener is not None:
             for result in results:
                 for message in result:
                     try:
@@ -213,7 +230,15 @@ class SqlLog:
         query = query.order_by(messages.c.id.desc() if newest else messages.c.id).limit(limit)
         try:
             async with self._store.engine.connect() as conn:
-                rows = list(await conn.execute(query))
+                if before is None and not newest:  # a receive's page: the hot path
+                    params: tuple[str | int, ...]
+                    if after is None:
+                        sql, params = _READ_FIRST, (channel, limit)
+                    else:
+                        sql, params = _READ_AFTER, (channel, after, limit)
+                    rows = list(await self._store.dialect.fetch(conn, query, sql, params))
+                else:
+                    rows = list(await conn.execute(query))
         except Exception as e:
             if is_unavailable(e):
                 raise unavailable(e) from e
@@ -227,7 +252,7 @@ class SqlLog:
                 sender=r[1],
                 text=r[2],
                 sent_at=r[3],
-                kind=MessageKind(r[4]),
+                kind=_KINDS[r[4]],
                 recipient=r[5],
             )
             for r in rows

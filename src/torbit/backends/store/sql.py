@@ -40,6 +40,14 @@ from torbit.backends.store.sql_rooms import room_of as _room
 from torbit.core.models import AccountDeletion, Revocation, Room, User
 from torbit.errors import Conflict, NotFound, ServiceUnavailable
 
+# the hot path's statements as SQLite runs them directly (dialects.py, SqlDialect.fetch)
+_GET_CURSOR = "SELECT last_id FROM cursors WHERE user_key = ? AND channel = ?"
+_SET_CURSOR = (
+    "INSERT INTO cursors (user_key, channel, last_id) VALUES (?, ?, ?) "
+    "ON CONFLICT (user_key, channel) DO UPDATE SET last_id = excluded.last_id "
+    "WHERE cursors.last_id < excluded.last_id"
+)
+
 
 class SqlStore(RoomModerationSql):
     """Users, rooms, memberships, room moderation (sql_rooms.py), ignores, read cursors and
@@ -349,7 +357,8 @@ class SqlStore(RoomModerationSql):
             cursors.c.user_key == user_key, cursors.c.channel == channel
         )
         async with self._read() as conn:
-            return (await conn.execute(query)).scalar()
+            rows = await self.dialect.fetch(conn, query, _GET_CURSOR, (user_key, channel))
+        return rows[0][0] if rows else None
 
     async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:
         """Move the cursor forward (never backward) to last_id, in one statement so that two
@@ -363,8 +372,8 @@ class SqlStore(RoomModerationSql):
             where=cursors.c.last_id < insert.excluded.last_id,
         )
         try:
-            async with self._write() as conn:
-                await conn.execute(upsert)
+            async with self._read() as conn:
+                await self.dialect.write(conn, upsert, _SET_CURSOR, (user_key, channel, last_id))
         except sa_exc.IntegrityError:
             raise NotFound(f"no user {user_key!r}") from None
 

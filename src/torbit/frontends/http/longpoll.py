@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from torbit.core.messaging import Messaging
 from torbit.core.models import Message
 from torbit.core.names import name_key
-from torbit.core.subscriptions import Subscriptions
+from torbit.core.subscriptions import Subscriptions, Wakeup
 from torbit.errors import RateLimited
 from torbit.metrics import Metrics
 
@@ -64,13 +64,13 @@ class Receiver:
         self.closing = False
         self._by_user: dict[str, int] = {}
         self._by_ip: dict[str, int] = {}
-        self._wakeups: set[asyncio.Event] = set()
+        self._wakeups: set[Wakeup] = set()
 
     def close(self) -> None:
         """Shutting down: waiting requests answer now with what they have."""
         self.closing = True
-        for event in self._wakeups:
-            event.set()
+        for wakeup in self._wakeups:
+            wakeup.event.set()
 
     def _admit(self, user_key: str, ip: str) -> None:
         """Take a waiting slot for this user and address, or raise RateLimited."""
@@ -114,17 +114,28 @@ class Receiver:
             self._gauge.dec()
 
     async def _wait(
-        self, wakeup: asyncio.Event, user: str, room_key: str, limit: int, wait: float
+        self, wakeup: Wakeup, user: str, room_key: str, limit: int, wait: float
     ) -> list[Message]:
+        """Read once while listening, then answer each wake-up from the messages that woke
+        it when they follow on from where the last read ended (no read of the log: the
+        cursor's move is the one statement), else read again."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
+        woken: list[Message] | None = None  # None: read the log
+        after: int | None = None
         while True:
-            # Clear before reading: a message committed after the read sets it again.
-            wakeup.clear()
-            messages = await self._messaging.receive(user, room_key, limit)
+            answer: tuple[list[Message], int | None] | None = None
+            if woken is not None:
+                answer = await self._messaging.receive_woken(user, room_key, after, woken, limit)
+            if answer is None:
+                # Clear before reading: a message committed after the read sets it again.
+                wakeup.clear()
+                answer = await self._messaging.receive_from(user, room_key, limit)
+            messages, after = answer
             left = deadline - loop.time()
             if messages or left <= 0 or self.closing:
                 return messages
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(left):
-                    await wakeup.wait()
+                    await wakeup.event.wait()
+            woken = wakeup.take()

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, NamedTuple
 
 from torbit.core.delivery import Delivery, Notice, NoticeKind
 from torbit.core.models import Message as ChatMessage
@@ -80,10 +80,11 @@ def prefix(role: Role | None, multi: bool) -> str:
     return "~@" if multi else "~"
 
 
-@dataclass(frozen=True, slots=True)
-class Variant:
+class Variant(NamedTuple):
     """What differs between the renderings of one message: the tags a client gets, and the
-    private-message target, which depends on who reads it."""
+    private-message target, which depends on who reads it. A tuple: one is made per
+    recipient of every message and looked up in `LineCache`, and a tuple's hash and
+    equality are C (a frozen dataclass's were three Python calls a delivery)."""
 
     time: bool
     msgid: bool

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import cast
 
-from torbit.core.delivery import Delivery, Names
+from torbit.core.delivery import Delivery, Names, Run
 from torbit.core.format import format_error, format_system
 from torbit.core.models import Room
 from torbit.core.names import name_key
@@ -95,6 +95,12 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         self.user_key = ""
         self.ignores: set[str] = set()
         self.room: Room | None = None
+
+    def deliver_all(self, run: Run) -> None:
+        """Session.deliver of a run of messages: the lines joined once for every telnet
+        session, one write here (see core.hub.Hub.dispatch_run)."""
+        if self._writer is not None:
+            self._writer.write(run.lines)
 
     @property
     def core(self) -> TelnetCore:
