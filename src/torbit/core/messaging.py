@@ -301,12 +301,9 @@ class Messaging:
         last = cursor
         while len(out) < limit:
             batch = await self._log.read(room.key, after=last, limit=limit)
-            for m in batch:
-                if m.sender_key not in ignores and m.sent_at >= room.created_at:
-                    out.append(m)
-                last = m.id
-                if len(out) == limit:
-                    break
+            examined = _take_readable(batch, ignores, room.created_at, out, limit)
+            if examined is not None:
+                last = examined
             if len(batch) < limit:
                 break
         if last is not None and last != cursor:
@@ -340,13 +337,8 @@ class Messaging:
         room = await self._membership.member_room(user, room_name)
         ignores = await self._ignores.of(user)
         out: list[Message] = []
-        last = after
-        for m in fresh:
-            if m.sender_key not in ignores and m.sent_at >= room.created_at:
-                out.append(m)
-            last = m.id
-            if len(out) == limit:
-                break
+        examined = _take_readable(fresh, ignores, room.created_at, out, limit)
+        last = after if examined is None else examined
         await self._store.set_cursor(name_key(user), room.key, last)
         return out, last
 
@@ -370,3 +362,18 @@ class Messaging:
         if not newest or last_id > newest[-1].id:
             raise InvalidInput(f"#{room.name} has no message {last_id}")
         await self._store.set_cursor(name_key(user), room.key, last_id)
+
+
+def _take_readable(
+    batch: Sequence[Message], ignores: set[str], since: datetime, out: list[Message], limit: int
+) -> int | None:
+    """Append to `out` what the reader may see of `batch` (no ignored sender, nothing from
+    before the room was made), up to `limit` in all; the id of the last message examined."""
+    last = None
+    for m in batch:
+        if m.sender_key not in ignores and m.sent_at >= since:
+            out.append(m)
+        last = m.id
+        if len(out) == limit:
+            break
+    return last
