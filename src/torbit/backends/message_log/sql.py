@@ -14,8 +14,9 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, union_all
+from sqlalchemy import Select, delete, func, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torbit.backends.store.dialects import MessageRow, is_unavailable, unavailable
@@ -129,12 +130,15 @@ class SqlLog:
             # A connection per batch, from the store's pool: on SQLite that pool is one
             # connection, so the writer and the store take turns instead of contending for
             # SQLite's lock (see SqliteDialect.create_engine).
-            async with self._store.engine.connect() as conn, conn.begin():
+            # The batch's insert and commit are one step of the dialect's (on SQLite one
+            # hand-off to the driver's thread); reading a channel's next id first, on its first
+            # batch, is in the same transaction.
+            async with self._store.engine.connect() as conn:
                 missing = [c for c in channels if c not in self._next_id]
                 if missing:
                     await self._load_next_ids(conn, missing)
                 results, rows = self._number(batch)
-                await self._store.dialect.insert_messages(conn, rows)
+                await self._store.dialect.commit_messages(conn, rows)
         except Exception as e:
             for channel in channels:  # ids handed out in this batch were never written
                 self._next_id.pop(channel, None)
@@ -215,19 +219,22 @@ class SqlLog:
         newest=True, else the first. One range scan of the (channel, id) primary key."""
         if limit <= 0:
             return []
-        query = select(
-            messages.c.id,
-            messages.c.sender,
-            messages.c.text,
-            messages.c.sent_at,
-            messages.c.kind,
-            messages.c.recipient,
-        ).where(messages.c.channel == channel)
-        if after is not None:
-            query = query.where(messages.c.id > after)
-        if before is not None:
-            query = query.where(messages.c.id < before)
-        query = query.order_by(messages.c.id.desc() if newest else messages.c.id).limit(limit)
+
+        def query() -> Select[Any]:
+            q = select(
+                messages.c.id,
+                messages.c.sender,
+                messages.c.text,
+                messages.c.sent_at,
+                messages.c.kind,
+                messages.c.recipient,
+            ).where(messages.c.channel == channel)
+            if after is not None:
+                q = q.where(messages.c.id > after)
+            if before is not None:
+                q = q.where(messages.c.id < before)
+            return q.order_by(messages.c.id.desc() if newest else messages.c.id).limit(limit)
+
         try:
             async with self._store.engine.connect() as conn:
                 if before is None and not newest:  # a receive's page: the hot path
@@ -238,7 +245,7 @@ class SqlLog:
                         sql, params = _READ_AFTER, (channel, after, limit)
                     rows = list(await self._store.dialect.fetch(conn, query, sql, params))
                 else:
-                    rows = list(await conn.execute(query))
+                    rows = list(await conn.execute(query()))
         except Exception as e:
             if is_unavailable(e):
                 raise unavailable(e) from e

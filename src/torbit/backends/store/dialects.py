@@ -96,21 +96,37 @@ class SqlDialect(ABC):
         """Insert a batch of messages in the transaction open on `conn`."""
         await conn.execute(messages.insert(), [dict(zip(_COLUMNS, r, strict=True)) for r in rows])
 
+    async def commit_messages(self, conn: AsyncConnection, rows: Sequence[MessageRow]) -> None:
+        """Insert a batch of messages in the transaction on `conn` (begun by whatever ran on it
+        before, or now) and commit it. Nothing is committed when it raises."""
+        await self.insert_messages(conn, rows)
+        await conn.commit()
+
     # The hot path's statements (a receive's cursor and messages, the cursor's move) are given
-    # twice: in Core, and as SQLite's SQL text with positional `?` parameters, which SQLite
-    # runs straight on its driver (SqliteDialect.fetch). Their rows are plain tuples.
+    # twice: in Core, as a function that builds it, and as SQLite's SQL text with positional
+    # `?` parameters, which SQLite runs straight on its driver (SqliteDialect.fetch) without
+    # building the Core statement (building the cursor's upsert cost more CPU than running
+    # it). Their rows are plain tuples.
 
     async def fetch(
-        self, conn: AsyncConnection, query: Executable, sql: str, params: Sequence[Any]
+        self,
+        conn: AsyncConnection,
+        query: Callable[[], Executable],
+        sql: str,
+        params: Sequence[Any],
     ) -> Sequence[Sequence[Any]]:
         """The rows of a hot-path query on `conn` (not in a transaction)."""
-        return list(await conn.execute(query))
+        return list(await conn.execute(query()))
 
     async def write(
-        self, conn: AsyncConnection, statement: Executable, sql: str, params: Sequence[Any]
+        self,
+        conn: AsyncConnection,
+        statement: Callable[[], Executable],
+        sql: str,
+        params: Sequence[Any],
     ) -> None:
         """A hot-path statement in a transaction of its own on `conn`, committed."""
-        await conn.execute(statement)
+        await conn.execute(statement())
         await conn.commit()
 
 
@@ -194,7 +210,11 @@ class SqliteDialect(SqlDialect):
         return engine
 
     async def fetch(
-        self, conn: AsyncConnection, query: Executable, sql: str, params: Sequence[Any]
+        self,
+        conn: AsyncConnection,
+        query: Callable[[], Executable],
+        sql: str,
+        params: Sequence[Any],
     ) -> Sequence[Sequence[Any]]:
         # One hand-off to aiosqlite's thread, where Core through SQLAlchemy's adapter makes
         # five (cursor, execute, fetch, close, the rollback that ends the autobegun
@@ -205,7 +225,7 @@ class SqliteDialect(SqlDialect):
         except sqlite3.Error as e:
             raise _wrapped(sql, params, e) from e
         if sql not in self._results:
-            self._results[sql] = _processors(query, conn)
+            self._results[sql] = _processors(query(), conn)
         processors = self._results[sql]
         if processors is None:
             return list(rows)
@@ -215,15 +235,18 @@ class SqliteDialect(SqlDialect):
         ]
 
     async def write(
-        self, conn: AsyncConnection, statement: Executable, sql: str, params: Sequence[Any]
+        self,
+        conn: AsyncConnection,
+        statement: Callable[[], Executable],
+        sql: str,
+        params: Sequence[Any],
     ) -> None:
-        # Two hand-offs (the statement, the commit) where Core makes six. A failure leaves
-        # the transaction to the pool's reset (above), which rolls it back.
+        # One hand-off to aiosqlite's thread (the statement and its commit, `_committed`)
+        # where Core makes six. A woken long poll waits for this one before it answers.
         _announce(conn, sql, params)
         db = await _aiosqlite(conn)
         try:
-            await db.execute_fetchall(sql, params)
-            await db.commit()
+            await _committed(db, sql, (params,))
         except sqlite3.Error as e:
             raise _wrapped(sql, params, e) from e
 
@@ -261,14 +284,36 @@ class SqliteDialect(SqlDialect):
         # aiosqlite's thread, where this is one; then per-row parameter processing. The
         # transaction is still SQLAlchemy's (the same sqlite3 connection), and sent_at goes
         # through the column type's own bind processor, so the stored text is what Core writes.
-        if self._sent_at is None:
-            sent_at = messages.c.sent_at.type
-            self._sent_at = sent_at.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        to_text = self._sent_at
-        assert to_text is not None
+        to_text = self._sent_at_to_text(conn)
         await (await _aiosqlite(conn)).executemany(
             _SQLITE_INSERT, [(c, i, s, t, to_text(at), k, r) for c, i, s, t, at, k, r in rows]
         )
+
+    async def commit_messages(self, conn: AsyncConnection, rows: Sequence[MessageRow]) -> None:
+        # The insert and its commit in one hand-off to aiosqlite's thread (`_committed`), where
+        # insert_messages and a commit through the engine make two: every message's way from
+        # POST /send to a woken long poll or a WebSocket passes here. When the engine already
+        # began a transaction on `conn` (the first batch of a channel reads its next id), the
+        # engine ends it, so that it knows its transaction is over.
+        if conn.in_transaction():
+            await super().commit_messages(conn, rows)
+            return
+        to_text = self._sent_at_to_text(conn)
+        params = [(c, i, s, t, to_text(at), k, r) for c, i, s, t, at, k, r in rows]
+        db = await _aiosqlite(conn)
+        try:
+            await _committed(db, _SQLITE_INSERT, params)
+        except sqlite3.Error as e:
+            raise _wrapped(_SQLITE_INSERT, params, e) from e
+
+    def _sent_at_to_text(self, conn: AsyncConnection) -> Callable[[Any], Any]:
+        """The sent_at column type's own bind processor, so the stored text is what Core
+        writes."""
+        if self._sent_at is None:
+            sent_at = messages.c.sent_at.type
+            self._sent_at = sent_at.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        assert self._sent_at is not None
+        return self._sent_at
 
     async def after_purge(self, conn: AsyncConnection) -> None:
         # With auto_vacuum=INCREMENTAL freed pages wait on the freelist until asked for. The
@@ -303,6 +348,33 @@ def _wrapped(sql: str, params: Sequence[Any], e: sqlite3.Error) -> sa_exc.Statem
     """The driver's error as SQLAlchemy raises it (IntegrityError, OperationalError...), so
     that callers handle one family of errors whichever path ran the statement."""
     return sa_exc.DBAPIError.instance(sql, params, e, sqlite3.Error)
+
+
+def _run_committed(db: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """On aiosqlite's thread: the statement for each row, then the commit; on a failure the
+    transaction is rolled back there and then."""
+    try:
+        db.executemany(sql, rows)
+        db.commit()
+    except BaseException:
+        if db.in_transaction:
+            db.rollback()
+        raise
+
+
+async def _committed(db: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """`sql` for each row and the commit, as one hand-off to aiosqlite's thread instead of
+    two: each hand-off is a wake-up of that thread and one of the event loop's, which on a busy
+    machine costs more than the statement. aiosqlite's public calls run one driver call each,
+    so this queues the pair through its `_execute`, as its own helpers do (execute_fetchall,
+    execute_insert); an aiosqlite without it gets the two public calls."""
+    run = getattr(db, "_execute", None)
+    raw = getattr(db, "_connection", None)
+    if run is None or not isinstance(raw, sqlite3.Connection):
+        await db.executemany(sql, rows)
+        await db.commit()
+        return
+    await run(_run_committed, raw, sql, rows)
 
 
 async def _aiosqlite(conn: AsyncConnection) -> aiosqlite.Connection:

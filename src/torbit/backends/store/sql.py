@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Row, case, delete, func, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
 
 from torbit.backends.store.dialects import (
     DEFAULT_SYNCHRONOUS,
@@ -353,9 +354,11 @@ class SqlStore(RoomModerationSql):
     # read cursors
 
     async def get_cursor(self, user_key: str, channel: str) -> int | None:
-        query = select(cursors.c.last_id).where(
-            cursors.c.user_key == user_key, cursors.c.channel == channel
-        )
+        def query() -> Executable:
+            return select(cursors.c.last_id).where(
+                cursors.c.user_key == user_key, cursors.c.channel == channel
+            )
+
         async with self._read() as conn:
             rows = await self.dialect.fetch(conn, query, _GET_CURSOR, (user_key, channel))
         return rows[0][0] if rows else None
@@ -363,14 +366,17 @@ class SqlStore(RoomModerationSql):
     async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:
         """Move the cursor forward (never backward) to last_id, in one statement so that two
         concurrent calls cannot interleave a read and a write."""
-        insert = self.dialect.insert(cursors).values(
-            user_key=user_key, channel=channel, last_id=last_id
-        )
-        upsert = insert.on_conflict_do_update(
-            index_elements=[cursors.c.user_key, cursors.c.channel],
-            set_={"last_id": insert.excluded.last_id},
-            where=cursors.c.last_id < insert.excluded.last_id,
-        )
+
+        def upsert() -> Executable:
+            insert = self.dialect.insert(cursors).values(
+                user_key=user_key, channel=channel, last_id=last_id
+            )
+            return insert.on_conflict_do_update(
+                index_elements=[cursors.c.user_key, cursors.c.channel],
+                set_={"last_id": insert.excluded.last_id},
+                where=cursors.c.last_id < insert.excluded.last_id,
+            )
+
         try:
             async with self._read() as conn:
                 await self.dialect.write(conn, upsert, _SET_CURSOR, (user_key, channel, last_id))
