@@ -6,6 +6,10 @@ count, never a time; the revocation poll, which runs on its own timer, is left o
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import aiosqlite
+import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import basic, eventually, http_client, register
@@ -103,3 +107,56 @@ async def test_a_woken_long_poll_answers_from_the_message_that_woke_it(
         assert woken.kinds() == ["INSERT"], woken.seen  # the cursor's move
         r = await client.get("/receive/lobby/alice", auth=auth)
         assert r.json()["messages"] == []  # the cursor moved over it
+
+
+class HandOffs:
+    """Counts the calls queued to aiosqlite's thread (each a wake-up of that thread and of the
+    event loop) while inside the `with`: its one queueing method, wrapped."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+        self.seen: list[str] = []
+
+    def __enter__(self) -> HandOffs:
+        queue = aiosqlite.Connection._execute
+        seen = self.seen
+
+        async def counted(conn: aiosqlite.Connection, fn: Any, *args: Any, **kw: Any) -> Any:
+            seen.append(getattr(fn, "__name__", repr(fn)))
+            return await queue(conn, fn, *args, **kw)
+
+        self._monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._monkeypatch.undo()
+
+
+async def test_a_woken_long_poll_costs_two_hand_offs_to_the_driver(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From `POST /send` to the answer of the poll it wakes, the SQLite thread is asked twice:
+    the message's insert with its commit, and the cursor's move with its commit (each was
+    two)."""
+    app = await make_server()
+    async with http_client(app) as client, http_client(app) as sender:
+        await register(client, "alice")
+        auth = basic("alice")
+        r = await client.post("/send/lobby/alice", content="first", auth=auth)
+        assert r.status_code == 201, r.text
+        await client.get("/receive/lobby/alice", auth=auth)
+        poll = asyncio.create_task(
+            client.get("/receive/lobby/alice", params={"wait": 30}, auth=auth)
+        )
+        assert app.core is not None
+        subs = app.core.subscriptions
+        await eventually(lambda: subs.listener_count("lobby") == 1)
+        await asyncio.sleep(0.2)  # its reads before parking are done
+        with HandOffs(monkeypatch) as handoffs:
+            r = await sender.post("/send/lobby/alice", content="wake", auth=auth)
+            assert r.status_code == 201, r.text
+            answer = await poll
+        assert [m["text"] for m in answer.json()["messages"]] == ["wake"]
+        assert handoffs.seen == ["_run_committed", "_run_committed"], handoffs.seen
+        r = await client.get("/receive/lobby/alice", auth=auth)
+        assert r.json()["messages"] == []
