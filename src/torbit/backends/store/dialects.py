@@ -266,9 +266,16 @@ class SqliteDialect(SqlDialect):
             self._sent_at = sent_at.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         to_text = self._sent_at
         assert to_text is not None
-        await (await _aiosqlite(conn)).executemany(
-            _SQLITE_INSERT, [(c, i, s, t, to_text(at), k, r) for c, i, s, t, at, k, r in rows]
-        )
+        # The drafts of one publish share one send time: converted once for each run of them
+        # (two Python calls per row were a tenth of the server's CPU).
+        params = []
+        last: Any = None
+        stored: Any = None
+        for c, i, s, t, at, k, r in rows:
+            if at is not last:
+                last, stored = at, to_text(at)
+            params.append((c, i, s, t, stored, k, r))
+        await (await _aiosqlite(conn)).executemany(_SQLITE_INSERT, params)
 
     async def after_purge(self, conn: AsyncConnection) -> None:
         # With auto_vacuum=INCREMENTAL freed pages wait on the freelist until asked for. The
