@@ -148,7 +148,7 @@ class App:
         message_log = message_log_of(s, store)
 
         core = await start_core(
-            s, store, message_log, self.metrics, logs.transcript.write, self._opened
+            s, store, message_log, self.metrics, logs.transcript.write_all, self._opened
         )
         accounts, sessions, membership = core.accounts, core.sessions, core.membership
         messaging, ignores, moderation = core.messaging, core.ignores, core.moderation

@@ -5,7 +5,7 @@ pieces for its offline work."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -155,7 +155,7 @@ async def start_core(
     store: Store,
     message_log: MessageLog,
     metrics: Metrics,
-    transcript: Callable[[Message, str], None],
+    transcript: Callable[[Sequence[Message], str], None],
     opened: list[Closer],
 ) -> Core:
     """Build the services around an open store and a message log, then start them (the log
@@ -169,7 +169,7 @@ async def start_core(
         tz,
         on_event=events.receive,
         transcript=transcript,
-        on_delivered=lambda _message, lag: latency.observe(lag),
+        on_delivered=latency.observe_many,
         cluster=cluster,
     )
     metrics.count_deliveries(lambda: subscriptions.delivered)

@@ -84,8 +84,8 @@ class Subscriptions:
         tz: tzinfo,
         *,
         on_event: MessageHook | None = None,
-        transcript: Callable[[Message, str], None] | None = None,
-        on_delivered: Callable[[Message, float], None] | None = None,
+        transcript: Callable[[Sequence[Message], str], None] | None = None,
+        on_delivered: Callable[[float, int], None] | None = None,
         cluster: PresenceTable | None = None,
     ) -> None:
         self._log = log
@@ -111,10 +111,10 @@ class Subscriptions:
                 self._on_event(message)
             return
         if self._transcript is not None and not is_inbox(message.channel):
-            self._transcript(message, self.room_name(message.channel))
+            self._transcript((message,), self.room_name(message.channel))
         if self._hub.dispatch(message) and self._on_delivered is not None:
             lag = (datetime.now(UTC) - message.sent_at).total_seconds()
-            self._on_delivered(message, max(0.0, lag))
+            self._on_delivered(max(0.0, lag), 1)
 
     def route_all(self, messages: Sequence[Message]) -> None:
         """`route` of a batch committed together, in order: consecutive messages of one room
@@ -136,13 +136,17 @@ class Subscriptions:
     def _route_run(self, run: list[Message]) -> None:
         channel = run[0].channel
         if self._transcript is not None and not is_inbox(channel):
-            name = self.room_name(channel)
-            for m in run:
-                self._transcript(m, name)
+            self._transcript(run, self.room_name(channel))
         if self._hub.dispatch_run(run) and self._on_delivered is not None:
+            # one observation per send time: the messages of one publish share theirs
             now = datetime.now(UTC)
+            at, n = run[0].sent_at, 0
             for m in run:
-                self._on_delivered(m, max(0.0, (now - m.sent_at).total_seconds()))
+                if m.sent_at != at:
+                    self._on_delivered(max(0.0, (now - at).total_seconds()), n)
+                    at, n = m.sent_at, 0
+                n += 1
+            self._on_delivered(max(0.0, (now - at).total_seconds()), n)
 
     @property
     def delivered(self) -> int:
