@@ -161,6 +161,23 @@ def test_hub_hands_a_run_over_in_one_call_shared_and_in_order() -> None:
     assert hub.delivered == 15
 
 
+def test_a_runs_lines_are_each_messages_line_whatever_the_kind_and_time() -> None:
+    tz = ZoneInfo("Europe/Paris")
+    later = datetime(2026, 11, 28, 15, 4, 6, tzinfo=UTC)
+    messages = [
+        msg(id=1),
+        Message(2, "lobby", "bob", "waves", T, MessageKind.ACTION),
+        Message(3, "lobby", "bob", "a notice", later, MessageKind.NOTICE),
+        Message(4, "lobby", "Alice", "é ünïcode", later),
+        Message(5, "lobby", "carol", "back to T", T),
+    ]
+    run = Run([Delivery(m, tz) for m in messages])
+    one_by_one = [Delivery(m, tz).line for m in messages]
+    assert run.lines == b"".join(one_by_one)
+    assert b"[16:04:06] -bob- a notice\r\n" in run.lines
+    assert [d.line for d in run.deliveries] == one_by_one  # still there when asked one by one
+
+
 def test_hub_run_respects_ignores_per_message() -> None:
     hub = Hub(ZoneInfo("UTC"))
     a, b, c = RunSession("alice"), RunSession("bob"), RunSession("carol")

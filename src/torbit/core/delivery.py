@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Protocol
 
-from torbit.core.format import format_message
+from torbit.core.format import clock, format_at, format_message
 from torbit.core.models import Message
 from torbit.core.names import is_inbox
 
@@ -84,9 +84,20 @@ class Run:
 
     @property
     def lines(self) -> bytes:
-        """Every message's `line`, in order, as one bytes."""
+        """Every message's `line`, in order, as one bytes: formatted with one clock text per
+        send time and encoded at once (the deliveries' own `line` stay unmade until a
+        session that takes messages one by one asks)."""
         if self._lines is None:
-            self._lines = b"".join([d.line for d in self.deliveries])
+            texts: list[str] = []
+            at: object = None
+            t = ""
+            for d in self.deliveries:
+                m = d.message
+                if m.sent_at is not at:
+                    at, t = m.sent_at, clock(m.sent_at, d._tz)
+                texts.append(format_at(m, t))
+            texts.append("")
+            self._lines = "\r\n".join(texts).encode()
         return self._lines
 
 
