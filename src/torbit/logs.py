@@ -47,9 +47,9 @@ def _rotating(path: Path, cfg: LogConfig, fmt: str) -> PrivateRotatingFileHandle
 class Transcript:
     """Every room message as one line: ISO time, room, sender, text.
 
-    The event loop only queues the messages of one room committed together (`write_all`, one
-    queue entry however many they are); a thread formats them and writes whatever has queued
-    up as one log record, so the rotating handler runs once per batch, not per message (a
+    The event loop only queues what was committed together (`write_all`: one queue entry
+    however many messages and rooms); a thread formats it and writes whatever has queued up
+    as one log record, so the rotating handler runs once per batch, not per message (a
     LogRecord per message was 15% of the server's CPU at 40,000 messages/s; a queued line per
     message, and the thread's wake-up for each, were 10% at 30,000 committed messages/s)."""
 
@@ -58,7 +58,9 @@ class Transcript:
     def __init__(
         self, handler: PrivateRotatingFileHandler, on_lost: Callable[[int], None] = lambda n: None
     ) -> None:
-        self._queue: queue.SimpleQueue[tuple[Sequence[Message], str] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Sequence[tuple[Sequence[Message], str]] | None] = (
+            queue.SimpleQueue()
+        )
         self._handler = handler
         handler.handleError = self._failed  # type: ignore[method-assign]
         self._on_lost = on_lost  # lines that could not be written (a metric)
@@ -67,13 +69,10 @@ class Transcript:
         self._thread = threading.Thread(target=self._drain, name="torbit-transcript", daemon=True)
         self._thread.start()
 
-    def write(self, m: Message, room: str) -> None:
-        """`room`: the room's display name. An action keeps its marker: `* bob waves`."""
-        self._queue.put_nowait(((m,), room))
-
-    def write_all(self, messages: Sequence[Message], room: str) -> None:
-        """`write` of consecutive messages of one room, in order, as one queue entry."""
-        self._queue.put_nowait((messages, room))
+    def write_all(self, runs: Sequence[tuple[Sequence[Message], str]]) -> None:
+        """Runs of messages, each of one room (with its display name), in order: one queue
+        entry. An action keeps its marker: `* bob waves`."""
+        self._queue.put_nowait(runs)
 
     def _drain(self) -> None:
         get, get_nowait = self._queue.get, self._queue.get_nowait
@@ -81,7 +80,8 @@ class Transcript:
             entry = get()
             batch: list[str] = []
             while entry is not None:
-                _lines(*entry, batch)
+                for messages, room in entry:
+                    _lines(messages, room, batch)
                 if len(batch) >= self.MAX_BATCH:
                     break
                 try:

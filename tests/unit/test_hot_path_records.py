@@ -48,9 +48,8 @@ def test_the_transcript_writes_runs_in_order_with_each_lines_time(tmp_path: Path
         Message(2, "dev", "alice", "waves", T, MessageKind.ACTION),
         Message(3, "dev", "bob", "three", LATER),
     ]
-    transcript.write_all(run, "Dev")
-    transcript.write(Message(1, "music", "carol", "alone", LATER), "Music")
-    transcript.write_all(run[:1], "Dev")
+    transcript.write_all([(run, "Dev"), ((Message(1, "music", "carol", "alone", LATER),), "Music")])
+    transcript.write_all([(run[:1], "Dev")])
     transcript.close()
     assert (tmp_path / "t.log").read_text().splitlines() == [
         "2026-12-01T10:00:00.250000+00:00 #Dev <alice> one",
