@@ -23,6 +23,22 @@ class _Deliveries(Collector):
         )
 
 
+class _Latency(Histogram):
+    """A Histogram that takes n equal observations at the cost of one: the messages of one
+    publish share their send time, so their delivery lag is one value (a lock and a bucket
+    scan per message were 4% of the server's CPU at 30,000 committed messages/s). Written on
+    prometheus_client's own fields, as its `observe` does (tests/unit/test_metrics.py holds
+    it to n calls of `observe`)."""
+
+    def observe_many(self, amount: float, n: int) -> None:
+        self._raise_if_not_observable()  # type: ignore[no-untyped-call]
+        self._sum.inc(amount * n)
+        for i, bound in enumerate(self._upper_bounds):
+            if amount <= bound:
+                self._buckets[i].inc(n)
+                break
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -38,7 +54,7 @@ class Metrics:
         )
         self._deliveries: Callable[[], int] = lambda: 0
         self.registry.register(_Deliveries(lambda: self._deliveries()))
-        self.delivery_latency = Histogram(
+        self.delivery_latency = _Latency(
             "torbit_delivery_latency_seconds",
             "From a message's send time to its fan-out on this node",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),

@@ -24,7 +24,6 @@ from torbit.core.ignores import Ignores
 from torbit.core.limits import ActionLimits, RateLimiter
 from torbit.core.membership import Membership, RoomRules
 from torbit.core.messaging import Messaging
-from torbit.core.models import Message
 from torbit.core.moderation import Moderation
 from torbit.core.mutes import Mutes
 from torbit.core.names import name_key
@@ -34,7 +33,7 @@ from torbit.core.presence import PresenceTable
 from torbit.core.retention import Retention
 from torbit.core.revocation import Revocations
 from torbit.core.sessions import Sessions
-from torbit.core.subscriptions import Subscriptions
+from torbit.core.subscriptions import Subscriptions, TranscriptRun
 from torbit.core.throttle import LoginThrottle
 from torbit.errors import ConfigError
 from torbit.metrics import Metrics
@@ -155,7 +154,7 @@ async def start_core(
     store: Store,
     message_log: MessageLog,
     metrics: Metrics,
-    transcript: Callable[[Message, str], None],
+    transcript: Callable[[list[TranscriptRun]], None],
     opened: list[Closer],
 ) -> Core:
     """Build the services around an open store and a message log, then start them (the log
@@ -169,7 +168,7 @@ async def start_core(
         tz,
         on_event=events.receive,
         transcript=transcript,
-        on_delivered=lambda _message, lag: latency.observe(lag),
+        on_delivered=latency.observe_many,
         cluster=cluster,
     )
     metrics.count_deliveries(lambda: subscriptions.delivered)

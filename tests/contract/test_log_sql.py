@@ -98,6 +98,25 @@ async def test_group_commit_with_50_concurrent_publishers(
         assert ids == list(range(1, len(ids) + 1))
 
 
+async def test_a_batch_of_senders_and_send_times_is_stored_as_published(
+    log: SqlLog, delivered: list[Message]
+) -> None:
+    # the writer converts a send time once per run of drafts sharing it, and a sender's
+    # key once per batch: neither may leak onto the next draft
+    times = [NOW, NOW, ago(seconds=1), ago(seconds=1), NOW]
+    senders = ["Alice", "Alice", "BOB", "carol", "Alice"]
+    published = await log.publish(
+        [draft("lobby", f"m{i}", sender=s, sent_at=t)
+         for i, (s, t) in enumerate(zip(senders, times, strict=True))]
+    )
+    assert [m.sent_at for m in published] == times
+    assert [m.sender_key for m in published] == ["alice", "alice", "bob", "carol", "alice"]
+    stored = await log.read("lobby")
+    assert stored == published == delivered
+    assert [m.sent_at for m in stored] == times
+    assert [m.sender_key for m in stored] == [m.sender_key for m in published]
+
+
 async def test_big_publishes_are_split_into_batches_but_stay_whole(
     log: SqlLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:

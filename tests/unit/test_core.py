@@ -161,6 +161,58 @@ def test_hub_hands_a_run_over_in_one_call_shared_and_in_order() -> None:
     assert hub.delivered == 15
 
 
+def test_a_runs_lines_are_each_messages_line_whatever_the_kind_and_time() -> None:
+    tz = ZoneInfo("Europe/Paris")
+    later = datetime(2026, 11, 28, 15, 4, 6, tzinfo=UTC)
+    messages = [
+        msg(id=1),
+        Message(2, "lobby", "bob", "waves", T, MessageKind.ACTION),
+        Message(3, "lobby", "bob", "a notice", later, MessageKind.NOTICE),
+        Message(4, "lobby", "Alice", "é ünïcode", later),
+        Message(5, "lobby", "carol", "back to T", T),
+    ]
+    run = Run(messages, tz)
+    one_by_one = [Delivery(m, tz).line for m in messages]
+    assert run.lines == b"".join(one_by_one)
+    assert b"[16:04:06] -bob- a notice\r\n" in run.lines
+    assert [d.line for d in run.deliveries] == one_by_one  # still there when asked one by one
+
+
+class LinesSession(FakeSession):
+    """A telnet-like session that only writes a run's joined lines."""
+
+    def __init__(self, user: str) -> None:
+        super().__init__(user)
+        self.written: list[bytes] = []
+
+    def deliver_all(self, run: Run) -> None:
+        self.written.append(run.lines)
+
+
+def test_a_run_only_telnet_sessions_take_makes_no_delivery_per_message() -> None:
+    hub = Hub(ZoneInfo("UTC"))
+    a, b = LinesSession("alice"), LinesSession("bob")
+    for s in (a, b):
+        hub.attach(s, s.user_key, set())
+        hub.enter(s, "lobby")
+    made: list[Delivery] = []
+    real_init = Delivery.__init__
+
+    def counted(self: Delivery, message: Message, tz: ZoneInfo) -> None:
+        made.append(self)
+        real_init(self, message, tz)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Delivery, "__init__", counted)
+        assert hub.dispatch_run([msg(id=i, text=f"m{i}") for i in (1, 2, 3)]) == 6
+    assert made == []
+    assert (
+        a.written
+        == b.written
+        == [b"[15:04:05] <alice> m1\r\n[15:04:05] <alice> m2\r\n[15:04:05] <alice> m3\r\n"]
+    )
+
+
 def test_hub_run_respects_ignores_per_message() -> None:
     hub = Hub(ZoneInfo("UTC"))
     a, b, c = RunSession("alice"), RunSession("bob"), RunSession("carol")

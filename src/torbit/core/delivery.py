@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Protocol
 
-from torbit.core.format import format_message
+from torbit.core.format import clock, format_at, format_message
 from torbit.core.models import Message
 from torbit.core.names import is_inbox
 
@@ -76,17 +76,36 @@ class Run:
     """Consecutive messages of one channel committed together, handed as one to the sessions
     that take them so (`deliver_all`): their telnet lines are joined once for all of them."""
 
-    __slots__ = ("_lines", "deliveries")
+    __slots__ = ("_deliveries", "_lines", "messages", "tz")
 
-    def __init__(self, deliveries: list[Delivery]) -> None:
-        self.deliveries = deliveries
+    def __init__(self, messages: list[Message], tz: tzinfo) -> None:
+        self.messages = messages
+        self.tz = tz
+        self._deliveries: list[Delivery] | None = None
         self._lines: bytes | None = None
 
     @property
+    def deliveries(self) -> list[Delivery]:
+        """A Delivery per message, for the sessions that take them one by one: made on
+        first use (a run that only telnet sessions take needs none)."""
+        if self._deliveries is None:
+            self._deliveries = [Delivery(m, self.tz) for m in self.messages]
+        return self._deliveries
+
+    @property
     def lines(self) -> bytes:
-        """Every message's `line`, in order, as one bytes."""
+        """Every message's telnet `line`, in order, as one bytes: formatted with one clock
+        text per send time and encoded at once."""
         if self._lines is None:
-            self._lines = b"".join([d.line for d in self.deliveries])
+            texts: list[str] = []
+            at: object = None
+            t = ""
+            for m in self.messages:
+                if m.sent_at is not at:
+                    at, t = m.sent_at, clock(m.sent_at, self.tz)
+                texts.append(format_at(m, t))
+            texts.append("")
+            self._lines = "\r\n".join(texts).encode()
         return self._lines
 
 

@@ -22,7 +22,12 @@ def clock(ts: datetime, tz: tzinfo) -> str:
 
 def format_message(msg: Message, tz: tzinfo) -> str:
     """One line for a message, without line ending. Private messages are marked as such."""
-    t = clock(msg.sent_at, tz)
+    return format_at(msg, clock(msg.sent_at, tz))
+
+
+def format_at(msg: Message, t: str) -> str:
+    """`format_message` with the message's clock text `t` already made (messages sent
+    together share it)."""
     if msg.kind is MessageKind.ACTION:
         return f"[{t}] * {msg.sender} {msg.text}"
     if msg.kind is MessageKind.NOTICE:

@@ -246,7 +246,7 @@ class Hub:
         if not listeners:
             return 0
         live, waiting = self._fanout.get(channel) or self._fanout_of(channel, listeners)
-        run = Run([Delivery(m, self.tz) for m in messages])
+        run = Run(messages, self.tz)
         senders = {m.sender_key for m in messages}
         k = len(messages)
         n = 0

@@ -82,17 +82,15 @@ class Messaging:
         joined; a kick or ban ends the listening): consecutive lines go out as one batch, in
         order. `texts` are already prepared (`prepare_text`). Lines over the rate limits are
         dropped; returns the messages and how many were dropped. Muted: Forbidden."""
-        key = name_key(user)
-        self._mutes.check(room.key, key, self._now())
+        key, channel = name_key(user), room.key
+        self._mutes.check(channel, key, self._now())
         await self._membership.check_may_speak(user, room)
         allowed = self._rate.take(key, len(texts))
         if allowed:
-            allowed = self._room_rate.take(f"{key} {room.key}", allowed)
+            allowed = self._room_rate.take(f"{key} {channel}", allowed)
         now = self._now()
-        drafts = [
-            Draft(channel=room.key, sender=user, text=t, sent_at=now, kind=kind)
-            for t in texts[:allowed]
-        ]
+        # positional: keywords cost a Draft a third more, and this runs for every line
+        drafts = [Draft(channel, user, t, now, kind) for t in texts[:allowed]]
         messages = await self._log.publish(drafts) if drafts else []
         return messages, len(texts) - allowed
 

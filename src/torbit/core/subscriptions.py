@@ -25,6 +25,7 @@ from torbit.core.presence import PresenceTable
 log = logging.getLogger("torbit.subscriptions")
 
 MessageHook = Callable[[Message], None]
+TranscriptRun = tuple[Sequence[Message], str]  # messages of one room, in order; its name
 
 
 MAX_WOKEN = 1000  # messages a waiting request keeps; past it, it reads the log instead
@@ -84,8 +85,8 @@ class Subscriptions:
         tz: tzinfo,
         *,
         on_event: MessageHook | None = None,
-        transcript: Callable[[Message, str], None] | None = None,
-        on_delivered: Callable[[Message, float], None] | None = None,
+        transcript: Callable[[list[TranscriptRun]], None] | None = None,
+        on_delivered: Callable[[float, int], None] | None = None,
         cluster: PresenceTable | None = None,
     ) -> None:
         self._log = log
@@ -106,20 +107,16 @@ class Subscriptions:
     def route(self, message: Message) -> None:
         """Node events to their handlers; room and inbox messages to the transcript (rooms
         only) and to every local listener."""
-        if message.channel == EVENTS_CHANNEL:
-            if self._on_event is not None:
-                self._on_event(message)
-            return
-        if self._transcript is not None and not is_inbox(message.channel):
-            self._transcript(message, self.room_name(message.channel))
-        if self._hub.dispatch(message) and self._on_delivered is not None:
-            lag = (datetime.now(UTC) - message.sent_at).total_seconds()
-            self._on_delivered(message, max(0.0, lag))
+        transcribe: list[TranscriptRun] = []
+        self._route_one(message, transcribe)
+        if transcribe and self._transcript is not None:
+            self._transcript(transcribe)
 
     def route_all(self, messages: Sequence[Message]) -> None:
         """`route` of a batch committed together, in order: consecutive messages of one room
         are dispatched as a run (`Hub.dispatch_run`), so a door that takes runs writes each
-        session's share of the batch once."""
+        session's share of the batch once; the batch goes to the transcript at once."""
+        transcribe: list[TranscriptRun] = []
         i, end = 0, len(messages)
         while i < end:
             channel = messages[i].channel
@@ -128,21 +125,38 @@ class Subscriptions:
                 j += 1
             if j - i == 1 or channel == EVENTS_CHANNEL:
                 for m in messages[i:j]:
-                    self.route(m)
+                    self._route_one(m, transcribe)
             else:
-                self._route_run(list(messages[i:j]))
+                self._route_run(list(messages[i:j]), transcribe)
             i = j
+        if transcribe and self._transcript is not None:
+            self._transcript(transcribe)
 
-    def _route_run(self, run: list[Message]) -> None:
+    def _route_one(self, message: Message, transcribe: list[TranscriptRun]) -> None:
+        if message.channel == EVENTS_CHANNEL:
+            if self._on_event is not None:
+                self._on_event(message)
+            return
+        if self._transcript is not None and not is_inbox(message.channel):
+            transcribe.append(((message,), self.room_name(message.channel)))
+        if self._hub.dispatch(message) and self._on_delivered is not None:
+            lag = (datetime.now(UTC) - message.sent_at).total_seconds()
+            self._on_delivered(max(0.0, lag), 1)
+
+    def _route_run(self, run: list[Message], transcribe: list[TranscriptRun]) -> None:
         channel = run[0].channel
         if self._transcript is not None and not is_inbox(channel):
-            name = self.room_name(channel)
-            for m in run:
-                self._transcript(m, name)
+            transcribe.append((run, self.room_name(channel)))
         if self._hub.dispatch_run(run) and self._on_delivered is not None:
+            # one observation per send time: the messages of one publish share theirs
             now = datetime.now(UTC)
+            at, n = run[0].sent_at, 0
             for m in run:
-                self._on_delivered(m, max(0.0, (now - m.sent_at).total_seconds()))
+                if m.sent_at != at:
+                    self._on_delivered(max(0.0, (now - at).total_seconds()), n)
+                    at, n = m.sent_at, 0
+                n += 1
+            self._on_delivered(max(0.0, (now - at).total_seconds()), n)
 
     @property
     def delivered(self) -> int:

@@ -23,6 +23,7 @@ from torbit.backends.store.dialects import MessageRow, is_unavailable, unavailab
 from torbit.backends.store.schema import messages, purge_marks
 from torbit.backends.store.sql import SqlStore
 from torbit.core.models import Draft, Message, MessageKind
+from torbit.core.names import name_key
 from torbit.core.ports import BatchListener, MessageListener
 from torbit.errors import ServiceUnavailable
 
@@ -180,13 +181,21 @@ class SqlLog:
         next_id = self._next_id
         results: list[list[Message]] = []
         rows: list[MessageRow] = []
+        keys: dict[str, str] = {}  # sender → name_key: a publish's drafts share their sender
         for drafts, _ in batch:
             result = []
             for d in drafts:
-                id = next_id[d.channel]
-                next_id[d.channel] = id + 1
-                result.append(Message.from_draft(d, id))
-                rows.append((d.channel, id, d.sender, d.text, d.sent_at, d.kind.value, d.recipient))
+                channel, sender = d.channel, d.sender
+                id = next_id[channel]
+                next_id[channel] = id + 1
+                key = keys.get(sender)
+                if key is None:
+                    key = keys[sender] = name_key(sender)
+                # positionally, the key given: a Message per row is the batch's main cost
+                result.append(
+                    Message(id, channel, sender, d.text, d.sent_at, d.kind, d.recipient, key)
+                )
+                rows.append((channel, id, sender, d.text, d.sent_at, d.kind.value, d.recipient))
             results.append(result)
         return results, rows
 
