@@ -16,6 +16,7 @@ import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,10 +109,16 @@ class SqlDialect(ABC):
 
     async def write(
         self, conn: AsyncConnection, statement: Executable, sql: str, params: Sequence[Any]
-    ) -> None:
-        """A hot-path statement in a transaction of its own on `conn`, committed."""
-        await conn.execute(statement)
+    ) -> int:
+        """A hot-path statement in a transaction of its own on `conn`, committed; the number
+        of rows it inserted, changed or deleted."""
+        result = await conn.execute(statement)
         await conn.commit()
+        return int(getattr(result, "rowcount", 0))
+
+    def stored_time(self, conn: AsyncConnection, at: datetime) -> Any:
+        """A timestamp as a hot-path SQL text's parameter (SQLite's: as Core stores it)."""
+        return at
 
 
 _COLUMNS = tuple(c.name for c in messages.columns)
@@ -216,16 +223,32 @@ class SqliteDialect(SqlDialect):
 
     async def write(
         self, conn: AsyncConnection, statement: Executable, sql: str, params: Sequence[Any]
-    ) -> None:
+    ) -> int:
         # Two hand-offs (the statement, the commit) where Core makes six. A failure leaves
-        # the transaction to the pool's reset (above), which rolls it back.
+        # the transaction to the pool's reset (above), which rolls it back. The rows changed
+        # are read off the connection's running count (one connection, held here: no other
+        # statement runs on it meanwhile), not from a cursor that would cost a hand-off more.
         _announce(conn, sql, params)
         db = await _aiosqlite(conn)
         try:
+            before = db.total_changes
             await db.execute_fetchall(sql, params)
+            changed = db.total_changes - before
             await db.commit()
         except sqlite3.Error as e:
             raise _wrapped(sql, params, e) from e
+        return changed
+
+    def stored_time(self, conn: AsyncConnection, at: datetime) -> Any:
+        return self._to_text(conn)(at)
+
+    def _to_text(self, conn: AsyncConnection) -> Callable[[Any], Any]:
+        """UTCDateTime's bind processor (every timestamp column's type): the text Core stores."""
+        if self._sent_at is None:
+            sent_at = messages.c.sent_at.type
+            self._sent_at = sent_at.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        assert self._sent_at is not None
+        return self._sent_at
 
     def insert(self, table: Table) -> Insert:
         return sqlite.insert(table)
@@ -261,11 +284,7 @@ class SqliteDialect(SqlDialect):
         # aiosqlite's thread, where this is one; then per-row parameter processing. The
         # transaction is still SQLAlchemy's (the same sqlite3 connection), and sent_at goes
         # through the column type's own bind processor, so the stored text is what Core writes.
-        if self._sent_at is None:
-            sent_at = messages.c.sent_at.type
-            self._sent_at = sent_at.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        to_text = self._sent_at
-        assert to_text is not None
+        to_text = self._to_text(conn)
         await (await _aiosqlite(conn)).executemany(
             _SQLITE_INSERT, [(c, i, s, t, to_text(at), k, r) for c, i, s, t, at, k, r in rows]
         )

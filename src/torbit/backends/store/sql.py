@@ -4,7 +4,7 @@ differs between the engines lives in dialects.py; the tables in schema.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Row, case, delete, func, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
 
 from torbit.backends.store.dialects import (
     DEFAULT_SYNCHRONOUS,
@@ -37,6 +38,18 @@ from torbit.backends.store.sql_rooms import (
     room_values,
 )
 from torbit.backends.store.sql_rooms import room_of as _room
+from torbit.backends.store.sql_text import (
+    ADD_MEMBER,
+    CREATE_USER,
+    GET_ROOM,
+    GET_USER,
+    OWNED_ROOMS,
+    ROOMS_OF,
+    USER_AND_IGNORES,
+    USERS_NAMED_LIKE,
+    room_at,
+    user_of,
+)
 from torbit.core.models import AccountDeletion, Revocation, Room, User
 from torbit.errors import Conflict, NotFound, ServiceUnavailable
 
@@ -113,6 +126,11 @@ class SqlStore(RoomModerationSql):
                 raise unavailable(e) from e
             raise
 
+    async def _fetch(self, query: Executable, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
+        """A login's query: on SQLite its text straight on the driver (sql_text.py)."""
+        async with self._read() as conn:
+            return await self.dialect.fetch(conn, query, sql, params)
+
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction, committed when the block ends without an error."""
@@ -137,16 +155,17 @@ class SqlStore(RoomModerationSql):
             "skeleton": user.skeleton,
         }
         try:
-            async with self._write() as conn:
-                await conn.execute(users.insert(), values)
+            async with self._read() as conn:
+                at = self.dialect.stored_time(conn, user.created_at)
+                params = [at if c.name == "created_at" else values[c.name] for c in users.c]
+                await self.dialect.write(conn, users.insert().values(values), CREATE_USER, params)
         except sa_exc.IntegrityError:
             raise Conflict(f"the name {user.name!r} is taken") from None
         return user
 
     async def get_user(self, key: str) -> User | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(users).where(users.c.key == key))).first()
-        return _user(row) if row is not None else None
+        rows = await self._fetch(select(users).where(users.c.key == key), GET_USER, key)
+        return user_of(rows[0]) if rows else None
 
     async def user_with_skeleton(self, skeleton: str) -> User | None:
         query = select(users).where(users.c.skeleton == skeleton).limit(1)
@@ -161,8 +180,7 @@ class SqlStore(RoomModerationSql):
             .order_by(case((users.c.key == key, 0), else_=1))
             .limit(2)
         )
-        async with self._read() as conn:
-            return [_user(row) for row in await conn.execute(query)]
+        return [user_of(r) for r in await self._fetch(query, USERS_NAMED_LIKE, key, skeleton, key)]
 
     async def user_and_ignores(self, key: str) -> tuple[User | None, list[str]]:
         query = (
@@ -171,11 +189,11 @@ class SqlStore(RoomModerationSql):
             .where(users.c.key == key)
             .order_by(ignores.c.ignored_key)
         )
-        async with self._read() as conn:
-            rows = list(await conn.execute(query))
+        rows = await self._fetch(query, USER_AND_IGNORES, key)
         if not rows:
             return None, []
-        return _user(rows[0]), [r.ignored_key for r in rows if r.ignored_key is not None]
+        last = len(users.c)  # the ignored key, after the user's columns
+        return user_of(rows[0]), [r[last] for r in rows if r[last] is not None]
 
     async def list_users(self) -> list[User]:
         async with self._read() as conn:
@@ -246,9 +264,8 @@ class SqlStore(RoomModerationSql):
         return _room(row)
 
     async def get_room(self, key: str) -> Room | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(rooms).where(rooms.c.key == key))).first()
-        return _room(row) if row is not None else None
+        rows = await self._fetch(select(rooms).where(rooms.c.key == key), GET_ROOM, key)
+        return room_at(rows[0]) if rows else None
 
     async def list_rooms(
         self, *, after: str | None = None, limit: int | None = None
@@ -272,8 +289,7 @@ class SqlStore(RoomModerationSql):
         query = (
             select(rooms.c.key).where(func.lower(rooms.c.owner) == user_key).order_by(rooms.c.key)
         )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return [r[0] for r in await self._fetch(query, OWNED_ROOMS, user_key)]
 
     async def add_member(self, room_key: str, user_key: str) -> bool:
         """True if the user was not a member before; NotFound if the room or user is unknown."""
@@ -283,11 +299,11 @@ class SqlStore(RoomModerationSql):
             .on_conflict_do_nothing()
         )
         try:
-            async with self._write() as conn:
-                result = await conn.execute(insert)
+            async with self._read() as conn:
+                added = await self.dialect.write(conn, insert, ADD_MEMBER, (room_key, user_key))
         except sa_exc.IntegrityError:
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}") from None
-        return result.rowcount > 0
+        return added > 0
 
     async def remove_member(self, room_key: str, user_key: str) -> bool:
         query = delete(memberships).where(
@@ -314,8 +330,7 @@ class SqlStore(RoomModerationSql):
             .where(memberships.c.user_key == user_key)
             .order_by(memberships.c.room_key)
         )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return [r[0] for r in await self._fetch(query, ROOMS_OF, user_key)]
 
     # ignore lists
 

@@ -5,6 +5,7 @@ users, memberships, ignores, cursors and tokens; SqlStore supplies the connectio
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
@@ -13,8 +14,10 @@ from typing import Any
 from sqlalchemy import Row, Table, delete, exists, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
 from torbit.backends.store.dialects import SqlDialect
+from torbit.backends.store.sql_text import STANDING
 from torbit.backends.store.schema import (
     audit_log,
     cursors,
@@ -48,6 +51,9 @@ class RoomModerationSql:
         raise NotImplementedError
 
     def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        raise NotImplementedError
+
+    async def _fetch(self, query: Executable, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
         raise NotImplementedError
 
     async def _changed(self, statement: Any, missing: str | None = None) -> bool:
@@ -140,14 +146,14 @@ class RoomModerationSql:
             .scalar_subquery()
             .label("server_admin"),
         )
-        async with self._read() as conn:
-            row = (await conn.execute(query)).one()
+        pair = (room_key, user_key)
+        (row,) = await self._fetch(query, STANDING, *pair, *pair, *pair, *pair, user_key)
         return Standing(
-            member=bool(row.member),
-            admin=bool(row.admin),
-            banned=bool(row.banned),
-            invited=bool(row.invited),
-            server_admin=bool(row.server_admin),
+            member=bool(row[0]),
+            admin=bool(row[1]),
+            banned=bool(row[2]),
+            invited=bool(row[3]),
+            server_admin=bool(row[4]),
         )
 
     # admins, bans, mutes
