@@ -35,7 +35,7 @@ from torbit.backends.store.cassandra_cql import (
 from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, RoomModerationCql, room_of
 from torbit.backends.store.cassandra_schema import upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
-from torbit.core.models import AccountDeletion, Room, User
+from torbit.core.models import AccountDeletion, Room, Standing, User
 from torbit.errors import Conflict, NotFound
 
 
@@ -228,6 +228,13 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         )
         return room_of(row) if row is not None else None
 
+    async def room_and_standing(self, room_key: str, user_key: str) -> tuple[Room | None, Standing]:
+        """The room's row and the standing's two, sent together."""
+        room, standing = await asyncio.gather(
+            self.get_room(room_key), self.standing(room_key, user_key)
+        )
+        return (room, standing) if room is not None else (None, Standing())
+
     async def add_member(self, room_key: str, user_key: str) -> bool:
         room, user, pair = await asyncio.gather(
             self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
@@ -255,6 +262,11 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             f"SELECT name, member FROM {self.ks}.room_users WHERE room_key = ?", room_key
         )
         return [str(r["name"]) for r in rows if r["member"]]  # in user_key order
+
+    async def rooms_held(self, user_key: str) -> list[str]:
+        """Two lookups, sent together: the user's rooms and the rooms by owner."""
+        mine, owned = await asyncio.gather(self.rooms_of(user_key), self.owned_rooms(user_key))
+        return sorted({*mine, *owned})
 
     async def rooms_of(self, user_key: str) -> list[str]:
         rows = await self.cql.rows(

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, delete, func, or_, select, update
+from sqlalchemy import Row, case, delete, func, literal_column, or_, select, union, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
@@ -44,6 +44,7 @@ from torbit.backends.store.sql_text import (
     GET_ROOM,
     GET_USER,
     OWNED_ROOMS,
+    ROOMS_HELD,
     ROOMS_OF,
     USER_AND_IGNORES,
     USERS_NAMED_LIKE,
@@ -331,6 +332,13 @@ class SqlStore(RoomModerationSql):
             .order_by(memberships.c.room_key)
         )
         return [r[0] for r in await self._fetch(query, ROOMS_OF, user_key)]
+
+    async def rooms_held(self, user_key: str) -> list[str]:
+        query = union(
+            select(memberships.c.room_key).where(memberships.c.user_key == user_key),
+            select(rooms.c.key).where(func.lower(rooms.c.owner) == user_key),
+        ).order_by(literal_column("1"))
+        return [r[0] for r in await self._fetch(query, ROOMS_HELD, user_key, user_key)]
 
     # ignore lists
 

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
 from torbit.backends.store.dialects import SqlDialect
-from torbit.backends.store.sql_text import STANDING
 from torbit.backends.store.schema import (
     audit_log,
     cursors,
@@ -29,6 +28,7 @@ from torbit.backends.store.schema import (
     rooms,
     users,
 )
+from torbit.backends.store.sql_text import ROOM_AND_STANDING, STANDING, room_at
 from torbit.core.models import AuditEntry, Mute, Room, RoomSettings, Standing
 from torbit.errors import Conflict, NotFound
 
@@ -148,13 +148,24 @@ class RoomModerationSql:
         )
         pair = (room_key, user_key)
         (row,) = await self._fetch(query, STANDING, *pair, *pair, *pair, *pair, user_key)
-        return Standing(
-            member=bool(row[0]),
-            admin=bool(row[1]),
-            banned=bool(row[2]),
-            invited=bool(row[3]),
-            server_admin=bool(row[4]),
-        )
+        return _standing(row)
+
+    async def room_and_standing(self, room_key: str, user_key: str) -> tuple[Room | None, Standing]:
+        def has(table: Table) -> Any:
+            return exists().where(table.c.room_key == rooms.c.key, table.c.user_key == user_key)
+
+        query = select(
+            *rooms.c,
+            has(memberships),
+            has(room_admins),
+            has(room_bans),
+            has(room_invites),
+            select(users.c.is_admin).where(users.c.key == user_key).scalar_subquery(),
+        ).where(rooms.c.key == room_key)
+        rows = await self._fetch(query, ROOM_AND_STANDING, *[user_key] * 5, room_key)
+        if not rows:
+            return None, Standing()
+        return room_at(rows[0]), _standing(rows[0][len(rooms.c) :])
 
     # admins, bans, mutes
 
@@ -317,6 +328,17 @@ def room_values(room: Room) -> dict[str, Any]:
 def settings_values(settings: RoomSettings) -> dict[str, Any]:
     """The settings columns, named and ordered as RoomSettings' fields."""
     return dataclasses.asdict(settings)
+
+
+def _standing(row: Sequence[Any]) -> Standing:
+    """Member, admin, banned, invited, server admin, as `standing` selects them."""
+    return Standing(
+        member=bool(row[0]),
+        admin=bool(row[1]),
+        banned=bool(row[2]),
+        invited=bool(row[3]),
+        server_admin=bool(row[4]),
+    )
 
 
 def room_of(row: Row[Any]) -> Room:

@@ -36,6 +36,11 @@ CREATE_USER = f"INSERT INTO users ({_USER_NAMES}) VALUES ({', '.join('?' * len(U
 GET_ROOM = f'SELECT {_ROOMS} FROM rooms WHERE rooms."key" = ?'
 ROOMS_OF = "SELECT room_key FROM memberships WHERE user_key = ? ORDER BY room_key"
 OWNED_ROOMS = 'SELECT "key" FROM rooms WHERE lower(owner) = ? ORDER BY "key"'
+# the user's memberships and owned rooms: user, user
+ROOMS_HELD = (
+    "SELECT room_key FROM memberships WHERE user_key = ? "
+    'UNION SELECT "key" FROM rooms WHERE lower(owner) = ? ORDER BY 1'
+)
 ADD_MEMBER = "INSERT INTO memberships (room_key, user_key) VALUES (?, ?) ON CONFLICT DO NOTHING"
 
 
@@ -47,6 +52,18 @@ def _has(table: str) -> str:
 STANDING = (
     f"SELECT {_has('memberships')}, {_has('room_admins')}, {_has('room_bans')}, "
     f'{_has("room_invites")}, (SELECT is_admin FROM users WHERE "key" = ?)'
+)
+
+
+def _of_room(table: str) -> str:
+    return f'EXISTS (SELECT 1 FROM {table} WHERE room_key = rooms."key" AND user_key = ?)'
+
+
+# the room's columns, then member, admin, banned, invited, server admin: user five times, room
+ROOM_AND_STANDING = (
+    f"SELECT {_ROOMS}, {_of_room('memberships')}, {_of_room('room_admins')}, "
+    f"{_of_room('room_bans')}, {_of_room('room_invites')}, "
+    '(SELECT is_admin FROM users WHERE "key" = ?) FROM rooms WHERE rooms."key" = ?'
 )
 
 
