@@ -14,8 +14,9 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, union_all
+from sqlalchemy import Select, delete, func, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torbit.backends.store.dialects import MessageRow, is_unavailable, unavailable
@@ -217,19 +218,22 @@ class SqlLog:
         newest=True, else the first. One range scan of the (channel, id) primary key."""
         if limit <= 0:
             return []
-        query = select(
-            messages.c.id,
-            messages.c.sender,
-            messages.c.text,
-            messages.c.sent_at,
-            messages.c.kind,
-            messages.c.recipient,
-        ).where(messages.c.channel == channel)
-        if after is not None:
-            query = query.where(messages.c.id > after)
-        if before is not None:
-            query = query.where(messages.c.id < before)
-        query = query.order_by(messages.c.id.desc() if newest else messages.c.id).limit(limit)
+
+        def query() -> Select[Any]:  # built only where it runs (dialects.py, Query)
+            q = select(
+                messages.c.id,
+                messages.c.sender,
+                messages.c.text,
+                messages.c.sent_at,
+                messages.c.kind,
+                messages.c.recipient,
+            ).where(messages.c.channel == channel)
+            if after is not None:
+                q = q.where(messages.c.id > after)
+            if before is not None:
+                q = q.where(messages.c.id < before)
+            return q.order_by(messages.c.id.desc() if newest else messages.c.id).limit(limit)
+
         try:
             async with self._store.engine.connect() as conn:
                 if before is None and after is None and newest:  # the history on a join
@@ -243,7 +247,7 @@ class SqlLog:
                         sql, params = _READ_AFTER, (channel, after, limit)
                     rows = list(await self._store.dialect.fetch(conn, query, sql, params))
                 else:
-                    rows = list(await conn.execute(query))
+                    rows = list(await conn.execute(query()))
         except Exception as e:
             if is_unavailable(e):
                 raise unavailable(e) from e

@@ -48,6 +48,9 @@ COMMAND_TIMEOUT_S = 5.0
 MIGRATION_LOCK_ID = zlib.crc32(b"torbit.backends.store.migrations")
 
 Insert = sqlite.Insert | postgresql.Insert
+# A hot-path statement in Core, built when called: SQLite runs its SQL text instead and needs
+# the Core one at most once (its result processors), so building it every time would be waste.
+Query = Callable[[], Executable]
 MessageRow = tuple[str, int, str, str, Any, str, str | None]  # in `messages` column order
 
 
@@ -102,17 +105,17 @@ class SqlDialect(ABC):
     # runs straight on its driver (SqliteDialect.fetch). Their rows are plain tuples.
 
     async def fetch(
-        self, conn: AsyncConnection, query: Executable, sql: str, params: Sequence[Any]
+        self, conn: AsyncConnection, query: Query, sql: str, params: Sequence[Any]
     ) -> Sequence[Sequence[Any]]:
         """The rows of a hot-path query on `conn` (not in a transaction)."""
-        return list(await conn.execute(query))
+        return list(await conn.execute(query()))
 
     async def write(
-        self, conn: AsyncConnection, statement: Executable, sql: str, params: Sequence[Any]
+        self, conn: AsyncConnection, statement: Query, sql: str, params: Sequence[Any]
     ) -> int:
         """A hot-path statement in a transaction of its own on `conn`, committed; the number
         of rows it inserted, changed or deleted."""
-        result = await conn.execute(statement)
+        result = await conn.execute(statement())
         await conn.commit()
         return int(getattr(result, "rowcount", 0))
 
@@ -201,7 +204,7 @@ class SqliteDialect(SqlDialect):
         return engine
 
     async def fetch(
-        self, conn: AsyncConnection, query: Executable, sql: str, params: Sequence[Any]
+        self, conn: AsyncConnection, query: Query, sql: str, params: Sequence[Any]
     ) -> Sequence[Sequence[Any]]:
         # One hand-off to aiosqlite's thread, where Core through SQLAlchemy's adapter makes
         # five (cursor, execute, fetch, close, the rollback that ends the autobegun
@@ -212,7 +215,7 @@ class SqliteDialect(SqlDialect):
         except sqlite3.Error as e:
             raise _wrapped(sql, params, e) from e
         if sql not in self._results:
-            self._results[sql] = _processors(query, conn)
+            self._results[sql] = _processors(query(), conn)
         processors = self._results[sql]
         if processors is None:
             return list(rows)
@@ -222,7 +225,7 @@ class SqliteDialect(SqlDialect):
         ]
 
     async def write(
-        self, conn: AsyncConnection, statement: Executable, sql: str, params: Sequence[Any]
+        self, conn: AsyncConnection, statement: Query, sql: str, params: Sequence[Any]
     ) -> int:
         # Two hand-offs (the statement, the commit) where Core makes six. A failure leaves
         # the transaction to the pool's reset (above), which rolls it back. The rows changed

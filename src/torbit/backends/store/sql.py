@@ -16,6 +16,7 @@ from sqlalchemy.sql import Executable
 
 from torbit.backends.store.dialects import (
     DEFAULT_SYNCHRONOUS,
+    Query,
     SqlDialect,
     dialect_for,
     is_unavailable,
@@ -127,8 +128,9 @@ class SqlStore(RoomModerationSql):
                 raise unavailable(e) from e
             raise
 
-    async def _fetch(self, query: Executable, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
-        """A login's query: on SQLite its text straight on the driver (sql_text.py)."""
+    async def _fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
+        """A login's query: on SQLite its text straight on the driver (sql_text.py), the Core
+        query built only where it runs (PostgreSQL) or once for its result processors."""
         async with self._read() as conn:
             return await self.dialect.fetch(conn, query, sql, params)
 
@@ -159,13 +161,14 @@ class SqlStore(RoomModerationSql):
             async with self._read() as conn:
                 at = self.dialect.stored_time(conn, user.created_at)
                 params = [at if c.name == "created_at" else values[c.name] for c in users.c]
-                await self.dialect.write(conn, users.insert().values(values), CREATE_USER, params)
+                insert = users.insert().values  # built only where it runs (PostgreSQL)
+                await self.dialect.write(conn, lambda: insert(values), CREATE_USER, params)
         except sa_exc.IntegrityError:
             raise Conflict(f"the name {user.name!r} is taken") from None
         return user
 
     async def get_user(self, key: str) -> User | None:
-        rows = await self._fetch(select(users).where(users.c.key == key), GET_USER, key)
+        rows = await self._fetch(lambda: select(users).where(users.c.key == key), GET_USER, key)
         return user_of(rows[0]) if rows else None
 
     async def user_with_skeleton(self, skeleton: str) -> User | None:
@@ -175,21 +178,25 @@ class SqlStore(RoomModerationSql):
         return _user(row) if row is not None else None
 
     async def users_named_like(self, key: str, skeleton: str) -> list[User]:
-        query = (
-            select(users)
-            .where(or_(users.c.key == key, users.c.skeleton == skeleton))
-            .order_by(case((users.c.key == key, 0), else_=1))
-            .limit(2)
-        )
+        def query() -> Executable:
+            return (
+                select(users)
+                .where(or_(users.c.key == key, users.c.skeleton == skeleton))
+                .order_by(case((users.c.key == key, 0), else_=1))
+                .limit(2)
+            )
+
         return [user_of(r) for r in await self._fetch(query, USERS_NAMED_LIKE, key, skeleton, key)]
 
     async def user_and_ignores(self, key: str) -> tuple[User | None, list[str]]:
-        query = (
-            select(users, ignores.c.ignored_key)
-            .select_from(users.outerjoin(ignores, ignores.c.user_key == users.c.key))
-            .where(users.c.key == key)
-            .order_by(ignores.c.ignored_key)
-        )
+        def query() -> Executable:
+            return (
+                select(users, ignores.c.ignored_key)
+                .select_from(users.outerjoin(ignores, ignores.c.user_key == users.c.key))
+                .where(users.c.key == key)
+                .order_by(ignores.c.ignored_key)
+            )
+
         rows = await self._fetch(query, USER_AND_IGNORES, key)
         if not rows:
             return None, []
@@ -265,7 +272,7 @@ class SqlStore(RoomModerationSql):
         return _room(row)
 
     async def get_room(self, key: str) -> Room | None:
-        rows = await self._fetch(select(rooms).where(rooms.c.key == key), GET_ROOM, key)
+        rows = await self._fetch(lambda: select(rooms).where(rooms.c.key == key), GET_ROOM, key)
         return room_at(rows[0]) if rows else None
 
     async def list_rooms(
@@ -287,18 +294,25 @@ class SqlStore(RoomModerationSql):
             return [(_room(row), row.members) for row in await conn.execute(query)]
 
     async def owned_rooms(self, user_key: str) -> list[str]:
-        query = (
-            select(rooms.c.key).where(func.lower(rooms.c.owner) == user_key).order_by(rooms.c.key)
-        )
+        def query() -> Executable:
+            return (
+                select(rooms.c.key)
+                .where(func.lower(rooms.c.owner) == user_key)
+                .order_by(rooms.c.key)
+            )
+
         return [r[0] for r in await self._fetch(query, OWNED_ROOMS, user_key)]
 
     async def add_member(self, room_key: str, user_key: str) -> bool:
         """True if the user was not a member before; NotFound if the room or user is unknown."""
-        insert = (
-            self.dialect.insert(memberships)
-            .values(room_key=room_key, user_key=user_key)
-            .on_conflict_do_nothing()
-        )
+
+        def insert() -> Executable:
+            return (
+                self.dialect.insert(memberships)
+                .values(room_key=room_key, user_key=user_key)
+                .on_conflict_do_nothing()
+            )
+
         try:
             async with self._read() as conn:
                 added = await self.dialect.write(conn, insert, ADD_MEMBER, (room_key, user_key))
@@ -326,18 +340,22 @@ class SqlStore(RoomModerationSql):
             return list((await conn.execute(query)).scalars())
 
     async def rooms_of(self, user_key: str) -> list[str]:
-        query = (
-            select(memberships.c.room_key)
-            .where(memberships.c.user_key == user_key)
-            .order_by(memberships.c.room_key)
-        )
+        def query() -> Executable:
+            return (
+                select(memberships.c.room_key)
+                .where(memberships.c.user_key == user_key)
+                .order_by(memberships.c.room_key)
+            )
+
         return [r[0] for r in await self._fetch(query, ROOMS_OF, user_key)]
 
     async def rooms_held(self, user_key: str) -> list[str]:
-        query = union(
-            select(memberships.c.room_key).where(memberships.c.user_key == user_key),
-            select(rooms.c.key).where(func.lower(rooms.c.owner) == user_key),
-        ).order_by(literal_column("1"))
+        def query() -> Executable:
+            return union(
+                select(memberships.c.room_key).where(memberships.c.user_key == user_key),
+                select(rooms.c.key).where(func.lower(rooms.c.owner) == user_key),
+            ).order_by(literal_column("1"))
+
         return [r[0] for r in await self._fetch(query, ROOMS_HELD, user_key, user_key)]
 
     # ignore lists
@@ -376,9 +394,11 @@ class SqlStore(RoomModerationSql):
     # read cursors
 
     async def get_cursor(self, user_key: str, channel: str) -> int | None:
-        query = select(cursors.c.last_id).where(
-            cursors.c.user_key == user_key, cursors.c.channel == channel
-        )
+        def query() -> Executable:
+            return select(cursors.c.last_id).where(
+                cursors.c.user_key == user_key, cursors.c.channel == channel
+            )
+
         async with self._read() as conn:
             rows = await self.dialect.fetch(conn, query, _GET_CURSOR, (user_key, channel))
         return rows[0][0] if rows else None
@@ -386,14 +406,17 @@ class SqlStore(RoomModerationSql):
     async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:
         """Move the cursor forward (never backward) to last_id, in one statement so that two
         concurrent calls cannot interleave a read and a write."""
-        insert = self.dialect.insert(cursors).values(
-            user_key=user_key, channel=channel, last_id=last_id
-        )
-        upsert = insert.on_conflict_do_update(
-            index_elements=[cursors.c.user_key, cursors.c.channel],
-            set_={"last_id": insert.excluded.last_id},
-            where=cursors.c.last_id < insert.excluded.last_id,
-        )
+
+        def upsert() -> Executable:
+            insert = self.dialect.insert(cursors).values(
+                user_key=user_key, channel=channel, last_id=last_id
+            )
+            return insert.on_conflict_do_update(
+                index_elements=[cursors.c.user_key, cursors.c.channel],
+                set_={"last_id": insert.excluded.last_id},
+                where=cursors.c.last_id < insert.excluded.last_id,
+            )
+
         try:
             async with self._read() as conn:
                 await self.dialect.write(conn, upsert, _SET_CURSOR, (user_key, channel, last_id))

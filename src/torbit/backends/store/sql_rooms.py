@@ -16,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
-from torbit.backends.store.dialects import SqlDialect
+from torbit.backends.store.dialects import Query, SqlDialect
 from torbit.backends.store.schema import (
     audit_log,
     cursors,
@@ -53,7 +53,7 @@ class RoomModerationSql:
     def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
         raise NotImplementedError
 
-    async def _fetch(self, query: Executable, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
+    async def _fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
         raise NotImplementedError
 
     async def _changed(self, statement: Any, missing: str | None = None) -> bool:
@@ -136,16 +136,18 @@ class RoomModerationSql:
         def has(table: Table) -> Any:
             return exists().where(_pair(table, room_key, user_key))
 
-        query = select(
-            has(memberships).label("member"),
-            has(room_admins).label("admin"),
-            has(room_bans).label("banned"),
-            has(room_invites).label("invited"),
-            select(users.c.is_admin)
-            .where(users.c.key == user_key)
-            .scalar_subquery()
-            .label("server_admin"),
-        )
+        def query() -> Executable:
+            return select(
+                has(memberships).label("member"),
+                has(room_admins).label("admin"),
+                has(room_bans).label("banned"),
+                has(room_invites).label("invited"),
+                select(users.c.is_admin)
+                .where(users.c.key == user_key)
+                .scalar_subquery()
+                .label("server_admin"),
+            )
+
         pair = (room_key, user_key)
         (row,) = await self._fetch(query, STANDING, *pair, *pair, *pair, *pair, user_key)
         return _standing(row)
@@ -154,14 +156,16 @@ class RoomModerationSql:
         def has(table: Table) -> Any:
             return exists().where(table.c.room_key == rooms.c.key, table.c.user_key == user_key)
 
-        query = select(
-            *rooms.c,
-            has(memberships),
-            has(room_admins),
-            has(room_bans),
-            has(room_invites),
-            select(users.c.is_admin).where(users.c.key == user_key).scalar_subquery(),
-        ).where(rooms.c.key == room_key)
+        def query() -> Executable:
+            return select(
+                *rooms.c,
+                has(memberships),
+                has(room_admins),
+                has(room_bans),
+                has(room_invites),
+                select(users.c.is_admin).where(users.c.key == user_key).scalar_subquery(),
+            ).where(rooms.c.key == room_key)
+
         rows = await self._fetch(query, ROOM_AND_STANDING, *[user_key] * 5, room_key)
         if not rows:
             return None, Standing()
