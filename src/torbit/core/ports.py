@@ -42,9 +42,11 @@ class Store(Protocol):
         """Raise ServiceUnavailable unless a round trip to the engine succeeds."""
 
     # users
-    async def create_user(self, user: User) -> User:
+    async def create_user(self, user: User, *, unlike: bool = False) -> User:
         """Insert a new user with its `credential` and the `skeleton` of its name; raise
-        Conflict if the name (case-insensitively) is taken."""
+        Conflict if the name (case-insensitively) is taken or, with `unlike`, if a user's
+        name has the same skeleton (reads like it: a registration, not a guest), checked
+        in the insert's own statement where the store can."""
 
     async def get_user(self, key: str) -> User | None: ...
 

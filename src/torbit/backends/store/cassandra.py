@@ -66,7 +66,11 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
 
     # users
 
-    async def create_user(self, user: User) -> User:
+    async def create_user(self, user: User, *, unlike: bool = False) -> User:
+        """With `unlike`, users_by_skeleton is read first: two nodes registering look-alike
+        names at the same instant may both pass (no transaction spans the two tables)."""
+        if unlike and await self.user_with_skeleton(user.skeleton) is not None:
+            raise Conflict(f"the name {user.name!r} reads like a taken one")
         applied, _ = await self.cql.lwt(
             f"INSERT INTO {self.ks}.users (key, name, password_hash, credential, skeleton, "
             f"created_at, is_admin) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",

@@ -9,7 +9,19 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, delete, func, literal_column, or_, select, union, update
+from sqlalchemy import (
+    Row,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
@@ -42,6 +54,7 @@ from torbit.backends.store.sql_rooms import room_of as _room
 from torbit.backends.store.sql_text import (
     ADD_MEMBER,
     CREATE_USER,
+    CREATE_USER_UNLIKE,
     GET_ROOM,
     GET_USER,
     OWNED_ROOMS,
@@ -147,7 +160,7 @@ class SqlStore(RoomModerationSql):
 
     # users
 
-    async def create_user(self, user: User) -> User:
+    async def create_user(self, user: User, *, unlike: bool = False) -> User:
         values = {
             "key": user.key,
             "name": user.name,
@@ -157,14 +170,27 @@ class SqlStore(RoomModerationSql):
             "credential": user.credential,
             "skeleton": user.skeleton,
         }
+
+        def insert() -> Executable:
+            if not unlike:
+                return users.insert().values(values)
+            row = select(*(literal(values[c.name], c.type) for c in users.c))
+            free = ~exists().where(users.c.skeleton == user.skeleton)
+            return users.insert().from_select(list(values), row.where(free))
+
         try:
             async with self._read() as conn:
                 at = self.dialect.stored_time(conn, user.created_at)
                 params = [at if c.name == "created_at" else values[c.name] for c in users.c]
-                insert = users.insert().values  # built only where it runs (PostgreSQL)
-                await self.dialect.write(conn, lambda: insert(values), CREATE_USER, params)
+                if unlike:
+                    sql, params = CREATE_USER_UNLIKE, [*params, user.skeleton]
+                else:
+                    sql = CREATE_USER
+                inserted = await self.dialect.write(conn, insert, sql, params)
         except sa_exc.IntegrityError:
             raise Conflict(f"the name {user.name!r} is taken") from None
+        if not inserted:
+            raise Conflict(f"the name {user.name!r} reads like a taken one")
         return user
 
     async def get_user(self, key: str) -> User | None:

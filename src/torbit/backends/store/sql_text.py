@@ -32,6 +32,11 @@ USER_AND_IGNORES = (
 )
 _USER_NAMES = ", ".join(f'"{c.name}"' for c in USER_COLUMNS)
 CREATE_USER = f"INSERT INTO users ({_USER_NAMES}) VALUES ({', '.join('?' * len(USER_COLUMNS))})"
+# the same, unless a user's name has the skeleton given last: nothing inserted then
+CREATE_USER_UNLIKE = (
+    f"INSERT INTO users ({_USER_NAMES}) SELECT {', '.join('?' * len(USER_COLUMNS))} "
+    "WHERE NOT EXISTS (SELECT 1 FROM users WHERE skeleton = ?)"
+)
 
 GET_ROOM = f'SELECT {_ROOMS} FROM rooms WHERE rooms."key" = ?'
 ROOMS_OF = "SELECT room_key FROM memberships WHERE user_key = ? ORDER BY room_key"
