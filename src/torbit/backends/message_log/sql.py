@@ -235,19 +235,19 @@ class SqlLog:
             return q.order_by(messages.c.id.desc() if newest else messages.c.id).limit(limit)
 
         try:
-            async with self._store.engine.connect() as conn:
-                if before is None and after is None and newest:  # the history on a join
-                    fetched = self._store.dialect.fetch(conn, query, _READ_NEWEST, (channel, limit))
-                    rows = list(await fetched)
-                elif before is None and not newest:  # a receive's page: the hot path
-                    params: tuple[str | int, ...]
-                    if after is None:
-                        sql, params = _READ_FIRST, (channel, limit)
+            if before is None and after is None and newest:  # the history on a join
+                rows = list(await self._store.fetch(query, _READ_NEWEST, channel, limit))
+            else:
+                async with self._store.engine.connect() as conn:
+                    if before is None and not newest:  # a receive's page: the hot path
+                        params: tuple[str | int, ...]
+                        if after is None:
+                            sql, params = _READ_FIRST, (channel, limit)
+                        else:
+                            sql, params = _READ_AFTER, (channel, after, limit)
+                        rows = list(await self._store.dialect.fetch(conn, query, sql, params))
                     else:
-                        sql, params = _READ_AFTER, (channel, after, limit)
-                    rows = list(await self._store.dialect.fetch(conn, query, sql, params))
-                else:
-                    rows = list(await conn.execute(query()))
+                        rows = list(await conn.execute(query()))
         except Exception as e:
             if is_unavailable(e):
                 raise unavailable(e) from e

@@ -15,7 +15,7 @@ import sqlite3
 import time
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
 from sqlalchemy.sql import Executable
@@ -110,6 +110,16 @@ class SqlDialect(ABC):
         """The rows of a hot-path query on `conn` (not in a transaction)."""
         return list(await conn.execute(query()))
 
+    def read_now(
+        self, engine: AsyncEngine, query: Query, sql: str, params: Sequence[Any]
+    ) -> Sequence[Sequence[Any]] | None:
+        """The rows of a hot-path query read at once, on the caller's thread, where the
+        engine can do that without waiting (SQLite); None: use `fetch`."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        """Let go of what the dialect opened itself (SQLite's reader), when the store closes."""
+
     async def write(
         self, conn: AsyncConnection, statement: Query, sql: str, params: Sequence[Any]
     ) -> int:
@@ -147,6 +157,7 @@ class SqliteDialect(SqlDialect):
         self._sent_at: Callable[[Any], Any] | None = None
         # per direct query: its columns' result processors (text to datetime...), or None
         self._results: dict[str, _Processors | None] = {}
+        self._reader: sqlite3.Connection | None = None  # read_now's, opened on first use
 
     def create_engine(
         self,
@@ -214,8 +225,47 @@ class SqliteDialect(SqlDialect):
             rows = await (await _aiosqlite(conn)).execute_fetchall(sql, params)
         except sqlite3.Error as e:
             raise _wrapped(sql, params, e) from e
+        return self._processed(query, sql, conn.dialect, rows)
+
+    def read_now(
+        self, engine: AsyncEngine, query: Query, sql: str, params: Sequence[Any]
+    ) -> Sequence[Sequence[Any]] | None:
+        # A small indexed read takes SQLite tens of µs; handing it to aiosqlite's thread and
+        # back costs the event loop more than that in thread wake-ups and the GIL, and waits
+        # for the one pooled connection if a write holds it. So these reads run here, on a
+        # connection of their own that only reads (WAL: readers neither wait for the writer
+        # nor block it; each statement sees what was committed before it). SQLite busy
+        # (a checkpoint's rare moments, a database not in WAL): None, and `fetch` waits.
+        try:
+            reader = self._reader or self._open_reader()
+            rows = reader.execute(sql, params).fetchall()
+        except sqlite3.OperationalError:
+            return None
+        except sqlite3.Error as e:
+            raise _wrapped(sql, params, e) from e
+        sync = engine.sync_engine
+        sync.dispatch.before_cursor_execute(None, None, sql, params, None, False)
+        return self._processed(query, sql, sync.dialect, rows)
+
+    def _open_reader(self) -> sqlite3.Connection:
+        reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        reader.execute("PRAGMA busy_timeout=0")  # never wait on the event loop
+        reader.execute("PRAGMA query_only=ON")
+        self._reader = reader
+        return reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            reader.close()
+
+    def _processed(
+        self, query: Query, sql: str, dialect: Dialect, rows: Iterable[Sequence[Any]]
+    ) -> Sequence[Sequence[Any]]:
+        """The rows as Core gives them: each column through its result processor (found
+        from the Core query once per SQL text)."""
         if sql not in self._results:
-            self._results[sql] = _processors(query(), conn)
+            self._results[sql] = _processors(query(), dialect)
         processors = self._results[sql]
         if processors is None:
             return list(rows)
@@ -304,10 +354,9 @@ class SqliteDialect(SqlDialect):
 _Processors = list[Callable[[Any], Any] | None]
 
 
-def _processors(query: Executable, conn: AsyncConnection) -> _Processors | None:
+def _processors(query: Executable, dialect: Dialect) -> _Processors | None:
     """What Core does to each selected column's value as it comes from the driver (None:
     nothing to any)."""
-    dialect = conn.dialect
     columns = getattr(query, "selected_columns", ())
     found = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
     return found if any(f is not None for f in found) else None

@@ -124,6 +124,7 @@ class SqlStore(RoomModerationSql):
     async def close(self) -> None:
         if self._engine is not None:
             engine, self._engine = self._engine, None
+            self.dialect.close()
             await engine.dispose()
 
     async def ping(self) -> None:
@@ -141,9 +142,14 @@ class SqlStore(RoomModerationSql):
                 raise unavailable(e) from e
             raise
 
-    async def _fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
-        """A login's query: on SQLite its text straight on the driver (sql_text.py), the Core
-        query built only where it runs (PostgreSQL) or once for its result processors."""
+    async def fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
+        """The rows of a hot-path query (a login's, the history on a join): on SQLite its SQL
+        text (sql_text.py) read at once on this thread (SqliteDialect.read_now), else on the
+        driver; the Core query is built only where it runs (PostgreSQL) or once for its
+        result processors. Also the message log's (same package)."""
+        rows = self.dialect.read_now(self.engine, query, sql, params)
+        if rows is not None:
+            return rows
         async with self._read() as conn:
             return await self.dialect.fetch(conn, query, sql, params)
 
@@ -194,7 +200,7 @@ class SqlStore(RoomModerationSql):
         return user
 
     async def get_user(self, key: str) -> User | None:
-        rows = await self._fetch(lambda: select(users).where(users.c.key == key), GET_USER, key)
+        rows = await self.fetch(lambda: select(users).where(users.c.key == key), GET_USER, key)
         return user_of(rows[0]) if rows else None
 
     async def user_with_skeleton(self, skeleton: str) -> User | None:
@@ -212,7 +218,7 @@ class SqlStore(RoomModerationSql):
                 .limit(2)
             )
 
-        return [user_of(r) for r in await self._fetch(query, USERS_NAMED_LIKE, key, skeleton, key)]
+        return [user_of(r) for r in await self.fetch(query, USERS_NAMED_LIKE, key, skeleton, key)]
 
     async def user_and_ignores(self, key: str) -> tuple[User | None, list[str]]:
         def query() -> Executable:
@@ -223,7 +229,7 @@ class SqlStore(RoomModerationSql):
                 .order_by(ignores.c.ignored_key)
             )
 
-        rows = await self._fetch(query, USER_AND_IGNORES, key)
+        rows = await self.fetch(query, USER_AND_IGNORES, key)
         if not rows:
             return None, []
         last = len(users.c)  # the ignored key, after the user's columns
@@ -298,7 +304,7 @@ class SqlStore(RoomModerationSql):
         return _room(row)
 
     async def get_room(self, key: str) -> Room | None:
-        rows = await self._fetch(lambda: select(rooms).where(rooms.c.key == key), GET_ROOM, key)
+        rows = await self.fetch(lambda: select(rooms).where(rooms.c.key == key), GET_ROOM, key)
         return room_at(rows[0]) if rows else None
 
     async def list_rooms(
@@ -327,7 +333,7 @@ class SqlStore(RoomModerationSql):
                 .order_by(rooms.c.key)
             )
 
-        return [r[0] for r in await self._fetch(query, OWNED_ROOMS, user_key)]
+        return [r[0] for r in await self.fetch(query, OWNED_ROOMS, user_key)]
 
     async def add_member(self, room_key: str, user_key: str) -> bool:
         """True if the user was not a member before; NotFound if the room or user is unknown."""
@@ -373,7 +379,7 @@ class SqlStore(RoomModerationSql):
                 .order_by(memberships.c.room_key)
             )
 
-        return [r[0] for r in await self._fetch(query, ROOMS_OF, user_key)]
+        return [r[0] for r in await self.fetch(query, ROOMS_OF, user_key)]
 
     async def rooms_held(self, user_key: str) -> list[str]:
         def query() -> Executable:
@@ -382,7 +388,7 @@ class SqlStore(RoomModerationSql):
                 select(rooms.c.key).where(func.lower(rooms.c.owner) == user_key),
             ).order_by(literal_column("1"))
 
-        return [r[0] for r in await self._fetch(query, ROOMS_HELD, user_key, user_key)]
+        return [r[0] for r in await self.fetch(query, ROOMS_HELD, user_key, user_key)]
 
     # ignore lists
 

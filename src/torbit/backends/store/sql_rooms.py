@@ -53,7 +53,7 @@ class RoomModerationSql:
     def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
         raise NotImplementedError
 
-    async def _fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
+    async def fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
         raise NotImplementedError
 
     async def _changed(self, statement: Any, missing: str | None = None) -> bool:
@@ -149,7 +149,7 @@ class RoomModerationSql:
             )
 
         pair = (room_key, user_key)
-        (row,) = await self._fetch(query, STANDING, *pair, *pair, *pair, *pair, user_key)
+        (row,) = await self.fetch(query, STANDING, *pair, *pair, *pair, *pair, user_key)
         return _standing(row)
 
     async def room_and_standing(self, room_key: str, user_key: str) -> tuple[Room | None, Standing]:
@@ -166,7 +166,7 @@ class RoomModerationSql:
                 select(users.c.is_admin).where(users.c.key == user_key).scalar_subquery(),
             ).where(rooms.c.key == room_key)
 
-        rows = await self._fetch(query, ROOM_AND_STANDING, *[user_key] * 5, room_key)
+        rows = await self.fetch(query, ROOM_AND_STANDING, *[user_key] * 5, room_key)
         if not rows:
             return None, Standing()
         return room_at(rows[0]), _standing(rows[0][len(rooms.c) :])
