@@ -4,6 +4,7 @@ and after N registrations, 50 at a time, after a warm-up batch. CPU time, not wa
 busy shared machine shifts it far less than it shifts logins/s.
 
     python bench/login_cpu.py --logins 1000 [--argon2 default] [--torbit-cmd "..."]
+                              [--profile FILE]   (py-spy over the measured logins)
 
 Prints one JSON line: logins/s, and ms of CPU per login for the loop and the other threads.
 """
@@ -15,16 +16,14 @@ import asyncio
 import json
 import os
 import shlex
-import sys
 import time
 from functools import partial
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from procstat import raise_open_files_limit, settle  # noqa: E402
-from servers import ARGON2_CHEAP, start_torbit  # noqa: E402
-from users import DEFAULT_LOGINS, TelnetUser, User, login_many  # noqa: E402
+from procstat import raise_open_files_limit, settle
+from profiles import Recorder
+from servers import ARGON2_CHEAP, start_torbit
+from users import DEFAULT_LOGINS, TelnetUser, User, login_many
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -43,7 +42,9 @@ def thread_cpu(pid: int) -> dict[int, float]:
     return out
 
 
-async def measure(port: int, pid: int, logins: int) -> dict[str, float]:
+async def measure(
+    port: int, pid: int, logins: int, profile: Recorder | None = None
+) -> dict[str, float]:
     clients: list[User] = []
     try:
         warm = [partial(TelnetUser, f"w{i:05d}", "lobby") for i in range(50)]
@@ -52,8 +53,12 @@ async def measure(port: int, pid: int, logins: int) -> dict[str, float]:
         before = thread_cpu(pid)
         t0 = time.monotonic()
         makers = [partial(TelnetUser, f"i{i:05d}", "lobby") for i in range(logins)]
+        if profile is not None:
+            profile.window(True)
         await login_many(port, makers, clients, DEFAULT_LOGINS)
         wall = time.monotonic() - t0
+        if profile is not None:
+            profile.stop()
         await settle(pid)
         after = thread_cpu(pid)
     finally:
@@ -77,13 +82,15 @@ def main() -> None:
     parser.add_argument("--argon2", default=",".join(map(str, ARGON2_CHEAP)),
                         help="TIME,MEMORY_KIB,LANES or 'default'")
     parser.add_argument("--torbit-cmd", default="", help="instead of `.venv/bin/torbit serve`")
+    parser.add_argument("--profile", type=Path, help="py-spy's raw output (perturbs the run)")
     args = parser.parse_args()
     argon2 = None if args.argon2 == "default" else tuple(map(int, args.argon2.split(",")))
     raise_open_files_limit()
     server = start_torbit(shlex.split(args.torbit_cmd) or None, login_timeout=600,
                           argon2=argon2)  # type: ignore[arg-type]
     try:
-        result = asyncio.run(measure(server.port, server.pid, args.logins))
+        profile = Recorder(server.pid, args.profile) if args.profile else None
+        result = asyncio.run(measure(server.port, server.pid, args.logins, profile))
     finally:
         server.stop()
         server.cleanup()

@@ -248,7 +248,7 @@ class SqliteDialect(SqlDialect):
         return self._processed(query, sql, sync.dialect, rows)
 
     def _open_reader(self) -> sqlite3.Connection:
-        reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         reader.execute("PRAGMA busy_timeout=0")  # never wait on the event loop
         reader.execute("PRAGMA query_only=ON")
         self._reader = reader
