@@ -53,6 +53,21 @@ async def test_times_in_other_zones_are_stored_as_utc(store: Store) -> None:
     assert got.created_at == NOW and got.created_at.tzinfo == UTC
 
 
+async def test_create_user_unlike_refuses_a_name_that_reads_like_a_taken_one(
+    store: Store,
+) -> None:
+    await store.create_user(user("alice"), unlike=True)
+    with pytest.raises(Conflict):
+        await store.create_user(user("A1ice"), unlike=True)
+    with pytest.raises(Conflict):
+        await store.create_user(user("Alice"), unlike=True)
+    assert await store.get_user("a1ice") is None
+    got = await store.create_user(user("bob", admin=True), unlike=True)
+    assert await store.get_user("bob") == got  # every column as a plain insert stores it
+    await store.create_user(user("A1ice"))  # a guest's name is not compared so
+    assert [u.name for u in await store.list_users()] == ["A1ice", "alice", "bob"]
+
+
 async def test_create_user_on_a_taken_name_conflicts_whatever_the_case(store: Store) -> None:
     await store.create_user(user("alice"))
     with pytest.raises(Conflict):

@@ -44,6 +44,21 @@ async def test_owned_rooms_compare_the_owner_case_insensitively(store: Store) ->
     assert await store.owned_rooms("carol") == []
 
 
+async def test_rooms_held_are_those_a_user_belongs_to_or_owns_each_once(store: Store) -> None:
+    await users(store, "alice", "bob")
+    await store.create_room(room("den", owner="Alice"))
+    await store.create_room(room("attic", owner="alice"))
+    await store.create_room(room("hall", owner="bob"))
+    await store.ensure_room(room("lobby"))
+    assert await store.rooms_held("alice") == ["attic", "den"]
+    await store.add_member("den", "alice")
+    await store.add_member("lobby", "alice")
+    await store.add_member("hall", "alice")
+    assert await store.rooms_held("alice") == ["attic", "den", "hall", "lobby"]
+    assert await store.rooms_held("bob") == ["hall"]
+    assert await store.rooms_held("carol") == []
+
+
 async def test_empty_rooms_are_those_without_members_past_a_time(store: Store) -> None:
     await users(store, "alice")
     old, new = NOW - timedelta(hours=2), NOW

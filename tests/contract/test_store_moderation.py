@@ -89,6 +89,32 @@ async def test_standing_in_one_round_trip(store: Store) -> None:
         await store.set_room_admin("den", "ghost", True)
 
 
+async def test_room_and_standing_are_the_room_and_its_standing_in_one_round_trip(
+    store: Store,
+) -> None:
+    await users(store, "alice", "bob", "carol")
+    await store.set_admin("carol", True)
+    den = await store.create_room(
+        replace(room("den", owner="alice", private=True), topic="t", settings=RoomSettings())
+    )
+    assert await store.room_and_standing("nowhere", "bob") == (None, Standing())
+    assert await store.room_and_standing("nowhere", "carol") == (None, Standing())
+    assert await store.room_and_standing("den", "bob") == (den, Standing())
+    assert await store.room_and_standing("den", "ghost") == (den, Standing())
+    await store.add_member("den", "bob")
+    await store.set_room_admin("den", "bob", True)
+    await store.add_invite("den", "carol", NOW)
+    for name in ("alice", "bob", "carol", "ghost"):
+        got = await store.room_and_standing("den", name)
+        assert got == (await store.get_room("den"), await store.standing("den", name)), name
+    assert (await store.room_and_standing("den", "bob"))[1] == Standing(member=True, admin=True)
+    assert (await store.room_and_standing("den", "carol"))[1] == Standing(
+        invited=True, server_admin=True
+    )
+    await store.expel("den", "bob", banned_at=NOW)
+    assert (await store.room_and_standing("den", "bob"))[1].banned
+
+
 async def test_expel_ends_membership_admin_rights_and_invitation(store: Store) -> None:
     await users(store, "alice", "bob", "carol")
     await store.create_room(room("den"))

@@ -110,6 +110,27 @@ async def test_registration_refuses_before_hashing(kit: Kit) -> None:
     await a.register("admin", PW, by_admin=True)  # reserved names are the admin's to give
 
 
+async def test_a_name_looked_up_is_not_asked_again_but_still_refused_if_taken_since(
+    kit: Kit,
+) -> None:
+    """The telnet dialogue looks the name up at its prompt and registers after the two
+    password prompts: the name is not looked up again before the hash, but one taken in
+    between, or one reading like it, is still refused (by the store's insert), and said so."""
+    a = kit.accounts
+    assert await a.look_up("alice") == (False, None)
+    assert await a.look_up("a1ice") == (False, None)
+    await a.register("alice", PW)  # while a1ice was typing their password twice
+    with pytest.raises(Conflict, match="reads too much like 'alice'"):
+        await a.register("a1ice", PW, looked_up=True)
+    with pytest.raises(Conflict, match="taken"):
+        await a.register("ALICE", PW, looked_up=True)
+    with pytest.raises(InvalidInput, match="reserved"):  # the rules are still applied
+        await a.register("admin", PW, looked_up=True)
+    assert [u.name for u in await a.list()] == ["alice"]
+    await a.register("bob", PW, looked_up=True)
+    assert (await a.authenticate("bob", PW)).name == "bob"
+
+
 async def test_the_hashing_pool_refuses_at_once_when_full() -> None:
     slow = PasswordHasher(time_cost=2, memory_cost=16 * 1024, parallelism=1)
     pool = PasswordHashing(slow, workers=1, queue=3)

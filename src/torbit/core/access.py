@@ -27,7 +27,11 @@ async def check_visible(store: Store, user: str, room: Room, room_name: str) -> 
 
 async def admission(store: Store, user: str, room: Room, room_name: str) -> Standing:
     """The user's standing, if they may become a member of an existing room."""
-    standing = await store.standing(room.key, name_key(user))
+    return admit(await store.standing(room.key, name_key(user)), user, room, room_name)
+
+
+def admit(standing: Standing, user: str, room: Room, room_name: str) -> Standing:
+    """`admission` with the standing already read (Store.room_and_standing)."""
     if not standing.member:
         if not standing.may_see(room, name_key(user)):
             raise hidden(room_name)

@@ -140,14 +140,28 @@ class Accounts:
         return await self._store.get_user(check_name(name, "user name")) is not None
 
     async def register(
-        self, name: str, password: str, *, by_admin: bool = False, client: str = ""
+        self,
+        name: str,
+        password: str,
+        *,
+        by_admin: bool = False,
+        client: str = "",
+        looked_up: bool = False,
     ) -> User:
         """A new account. The name, the password rules and the rate limits (per client
-        address and overall) are checked first; the password is hashed only then."""
+        address and overall) are checked first; the password is hashed only then.
+
+        `looked_up`: the caller's `look_up` found the name free moments ago (the telnet
+        dialogue asks at the name prompt), so the store is not asked again before the hash;
+        the insert still refuses the name if it, or one reading like it, was taken since."""
         check_name(name, "user name")
         if not (self.registration_open or by_admin):
             raise Forbidden("registration is closed: ask an administrator for an account")
-        error = await self._name_error(name, by_admin)
+        error = (
+            self._rules_error(name, by_admin)
+            if looked_up
+            else await self._name_error(name, by_admin)
+        )
         if error is not None:
             raise error
         self.check_password_rules(password)
@@ -160,7 +174,10 @@ class Accounts:
             created_at=self._now(),
             credential=new_credential(),
         )
-        return await self._store.create_user(user)
+        try:
+            return await self._store.create_user(user, unlike=True)
+        except Conflict as e:  # taken meanwhile: say by which name, if it is still there
+            raise await self._name_error(name, by_admin) or e from None
 
     # logging in
 

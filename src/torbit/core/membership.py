@@ -132,8 +132,7 @@ class Membership:
         those they own (each once)."""
         limit = self.rules.rooms_per_user
         if limit:
-            key = name_key(user)
-            mine = {*await self._store.rooms_of(key), *await self._store.owned_rooms(key)}
+            mine = await self._store.rooms_held(name_key(user))
             if room_key not in mine and len(mine) >= limit:
                 raise Forbidden(
                     f"you are in or own too many rooms (limit {limit}): /leave one first"
@@ -167,10 +166,9 @@ class Membership:
         node (several nodes joining the last place at the same instant may pass it)."""
         key = check_name(room_name, "room name")
         user_key = name_key(user)
-        room = await self._store.get_room(key)
-        standing = Standing()
+        room, standing = await self._store.room_and_standing(key, user_key)
         if room is not None:
-            standing = await access.admission(self._store, user, room, room_name)
+            access.admit(standing, user, room, room_name)
             if standing.member:
                 return room
         self.limits.joins.check(user_key, "rooms joined or left")  # wrong keys count too

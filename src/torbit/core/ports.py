@@ -42,9 +42,11 @@ class Store(Protocol):
         """Raise ServiceUnavailable unless a round trip to the engine succeeds."""
 
     # users
-    async def create_user(self, user: User) -> User:
+    async def create_user(self, user: User, *, unlike: bool = False) -> User:
         """Insert a new user with its `credential` and the `skeleton` of its name; raise
-        Conflict if the name (case-insensitively) is taken."""
+        Conflict if the name (case-insensitively) is taken or, with `unlike`, if a user's
+        name has the same skeleton (reads like it: a registration, not a guest), checked
+        in the insert's own statement where the store can."""
 
     async def get_user(self, key: str) -> User | None: ...
 
@@ -113,6 +115,10 @@ class Store(Protocol):
     async def rooms_of(self, user_key: str) -> list[str]:
         """Keys of the rooms the user is a member of."""
 
+    async def rooms_held(self, user_key: str) -> list[str]:
+        """Keys of the rooms the user is a member of or owns, each once, sorted: what
+        `rooms_per_user` counts (`rooms_of` and `owned_rooms` together, one round trip)."""
+
     # ignore lists
     async def add_ignore(self, user_key: str, ignored_key: str) -> bool: ...
 
@@ -152,6 +158,10 @@ class Store(Protocol):
     async def standing(self, room_key: str, user_key: str) -> Standing:
         """Whether the user is a member, room admin, banned or invited there, and whether a
         server admin: one round trip, so authorization costs one query."""
+
+    async def room_and_standing(self, room_key: str, user_key: str) -> tuple[Room | None, Standing]:
+        """The room and the user's `standing` in it, in one round trip (a join's first
+        question); (None, Standing()) if there is no such room."""
 
     async def set_room_admin(self, room_key: str, user_key: str, is_admin: bool) -> bool:
         """Grant or revoke room admin rights; True if that changed anything. NotFound if the

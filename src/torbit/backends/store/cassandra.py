@@ -35,7 +35,7 @@ from torbit.backends.store.cassandra_cql import (
 from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, RoomModerationCql, room_of
 from torbit.backends.store.cassandra_schema import upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
-from torbit.core.models import AccountDeletion, Room, User
+from torbit.core.models import AccountDeletion, Room, Standing, User
 from torbit.errors import Conflict, NotFound
 
 
@@ -66,7 +66,11 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
 
     # users
 
-    async def create_user(self, user: User) -> User:
+    async def create_user(self, user: User, *, unlike: bool = False) -> User:
+        """With `unlike`, users_by_skeleton is read first: two nodes registering look-alike
+        names at the same instant may both pass (no transaction spans the two tables)."""
+        if unlike and await self.user_with_skeleton(user.skeleton) is not None:
+            raise Conflict(f"the name {user.name!r} reads like a taken one")
         applied, _ = await self.cql.lwt(
             f"INSERT INTO {self.ks}.users (key, name, password_hash, credential, skeleton, "
             f"created_at, is_admin) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
@@ -228,6 +232,13 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         )
         return room_of(row) if row is not None else None
 
+    async def room_and_standing(self, room_key: str, user_key: str) -> tuple[Room | None, Standing]:
+        """The room's row and the standing's two, sent together."""
+        room, standing = await asyncio.gather(
+            self.get_room(room_key), self.standing(room_key, user_key)
+        )
+        return (room, standing) if room is not None else (None, Standing())
+
     async def add_member(self, room_key: str, user_key: str) -> bool:
         room, user, pair = await asyncio.gather(
             self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
@@ -255,6 +266,11 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             f"SELECT name, member FROM {self.ks}.room_users WHERE room_key = ?", room_key
         )
         return [str(r["name"]) for r in rows if r["member"]]  # in user_key order
+
+    async def rooms_held(self, user_key: str) -> list[str]:
+        """Two lookups, sent together: the user's rooms and the rooms by owner."""
+        mine, owned = await asyncio.gather(self.rooms_of(user_key), self.owned_rooms(user_key))
+        return sorted({*mine, *owned})
 
     async def rooms_of(self, user_key: str) -> list[str]:
         rows = await self.cql.rows(

@@ -15,14 +15,15 @@ import sqlite3
 import time
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
 from sqlalchemy.sql import Executable
@@ -47,6 +48,9 @@ COMMAND_TIMEOUT_S = 5.0
 MIGRATION_LOCK_ID = zlib.crc32(b"torbit.backends.store.migrations")
 
 Insert = sqlite.Insert | postgresql.Insert
+# A hot-path statement in Core, built when called: SQLite runs its SQL text instead and needs
+# the Core one at most once (its result processors), so building it every time would be waste.
+Query = Callable[[], Executable]
 MessageRow = tuple[str, int, str, str, Any, str, str | None]  # in `messages` column order
 
 
@@ -109,25 +113,33 @@ class SqlDialect(ABC):
     # it). Their rows are plain tuples.
 
     async def fetch(
-        self,
-        conn: AsyncConnection,
-        query: Callable[[], Executable],
-        sql: str,
-        params: Sequence[Any],
+        self, conn: AsyncConnection, query: Query, sql: str, params: Sequence[Any]
     ) -> Sequence[Sequence[Any]]:
         """The rows of a hot-path query on `conn` (not in a transaction)."""
         return list(await conn.execute(query()))
 
+    def read_now(
+        self, engine: AsyncEngine, query: Query, sql: str, params: Sequence[Any]
+    ) -> Sequence[Sequence[Any]] | None:
+        """The rows of a hot-path query read at once, on the caller's thread, where the
+        engine can do that without waiting (SQLite); None: use `fetch`."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        """Let go of what the dialect opened itself (SQLite's reader), when the store closes."""
+
     async def write(
-        self,
-        conn: AsyncConnection,
-        statement: Callable[[], Executable],
-        sql: str,
-        params: Sequence[Any],
-    ) -> None:
-        """A hot-path statement in a transaction of its own on `conn`, committed."""
-        await conn.execute(statement())
+        self, conn: AsyncConnection, statement: Query, sql: str, params: Sequence[Any]
+    ) -> int:
+        """A hot-path statement in a transaction of its own on `conn`, committed; the number
+        of rows it inserted, changed or deleted."""
+        result = await conn.execute(statement())
         await conn.commit()
+        return int(getattr(result, "rowcount", 0))
+
+    def stored_time(self, conn: AsyncConnection, at: datetime) -> Any:
+        """A timestamp as a hot-path SQL text's parameter (SQLite's: as Core stores it)."""
+        return at
 
 
 _COLUMNS = tuple(c.name for c in messages.columns)
@@ -153,6 +165,7 @@ class SqliteDialect(SqlDialect):
         self._sent_at: Callable[[Any], Any] | None = None
         # per direct query: its columns' result processors (text to datetime...), or None
         self._results: dict[str, _Processors | None] = {}
+        self._reader: sqlite3.Connection | None = None  # read_now's, opened on first use
 
     def create_engine(
         self,
@@ -210,11 +223,7 @@ class SqliteDialect(SqlDialect):
         return engine
 
     async def fetch(
-        self,
-        conn: AsyncConnection,
-        query: Callable[[], Executable],
-        sql: str,
-        params: Sequence[Any],
+        self, conn: AsyncConnection, query: Query, sql: str, params: Sequence[Any]
     ) -> Sequence[Sequence[Any]]:
         # One hand-off to aiosqlite's thread, where Core through SQLAlchemy's adapter makes
         # five (cursor, execute, fetch, close, the rollback that ends the autobegun
@@ -224,8 +233,47 @@ class SqliteDialect(SqlDialect):
             rows = await (await _aiosqlite(conn)).execute_fetchall(sql, params)
         except sqlite3.Error as e:
             raise _wrapped(sql, params, e) from e
+        return self._processed(query, sql, conn.dialect, rows)
+
+    def read_now(
+        self, engine: AsyncEngine, query: Query, sql: str, params: Sequence[Any]
+    ) -> Sequence[Sequence[Any]] | None:
+        # A small indexed read takes SQLite tens of µs; handing it to aiosqlite's thread and
+        # back costs the event loop more than that in thread wake-ups and the GIL, and waits
+        # for the one pooled connection if a write holds it. So these reads run here, on a
+        # connection of their own that only reads (WAL: readers neither wait for the writer
+        # nor block it; each statement sees what was committed before it). SQLite busy
+        # (a checkpoint's rare moments, a database not in WAL): None, and `fetch` waits.
+        try:
+            reader = self._reader or self._open_reader()
+            rows = reader.execute(sql, params).fetchall()
+        except sqlite3.OperationalError:
+            return None
+        except sqlite3.Error as e:
+            raise _wrapped(sql, params, e) from e
+        sync = engine.sync_engine
+        sync.dispatch.before_cursor_execute(None, None, sql, params, None, False)
+        return self._processed(query, sql, sync.dialect, rows)
+
+    def _open_reader(self) -> sqlite3.Connection:
+        reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        reader.execute("PRAGMA busy_timeout=0")  # never wait on the event loop
+        reader.execute("PRAGMA query_only=ON")
+        self._reader = reader
+        return reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            reader.close()
+
+    def _processed(
+        self, query: Query, sql: str, dialect: Dialect, rows: Iterable[Sequence[Any]]
+    ) -> Sequence[Sequence[Any]]:
+        """The rows as Core gives them: each column through its result processor (found
+        from the Core query once per SQL text)."""
         if sql not in self._results:
-            self._results[sql] = _processors(query(), conn)
+            self._results[sql] = _processors(query(), dialect)
         processors = self._results[sql]
         if processors is None:
             return list(rows)
@@ -235,20 +283,33 @@ class SqliteDialect(SqlDialect):
         ]
 
     async def write(
-        self,
-        conn: AsyncConnection,
-        statement: Callable[[], Executable],
-        sql: str,
-        params: Sequence[Any],
-    ) -> None:
+        self, conn: AsyncConnection, statement: Query, sql: str, params: Sequence[Any]
+    ) -> int:
         # One hand-off to aiosqlite's thread (the statement and its commit, `_committed`)
-        # where Core makes six. A woken long poll waits for this one before it answers.
+        # where Core makes six. A woken long poll waits for this one before it answers. The
+        # rows changed are read off the connection's running count (one connection, held
+        # here: no other statement runs on it meanwhile), not from a cursor that would cost
+        # a hand-off more.
         _announce(conn, sql, params)
         db = await _aiosqlite(conn)
         try:
+            before = db.total_changes
             await _committed(db, sql, (params,))
+            changed = db.total_changes - before
         except sqlite3.Error as e:
             raise _wrapped(sql, params, e) from e
+        return changed
+
+    def stored_time(self, conn: AsyncConnection, at: datetime) -> Any:
+        return self._to_text(conn)(at)
+
+    def _to_text(self, conn: AsyncConnection) -> Callable[[Any], Any]:
+        """UTCDateTime's bind processor (every timestamp column's type): the text Core stores."""
+        if self._sent_at is None:
+            sent_at = messages.c.sent_at.type
+            self._sent_at = sent_at.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        assert self._sent_at is not None
+        return self._sent_at
 
     def insert(self, table: Table) -> Insert:
         return sqlite.insert(table)
@@ -308,11 +369,7 @@ class SqliteDialect(SqlDialect):
         stored text is what Core writes. The drafts of one publish share one send time:
         converted once for each run of them (two Python calls per row were a tenth of the
         server's CPU in the durable bench)."""
-        if self._sent_at is None:
-            sent_at = messages.c.sent_at.type
-            self._sent_at = sent_at.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        to_text = self._sent_at
-        assert to_text is not None
+        to_text = self._to_text(conn)
         params = []
         last: Any = None
         stored: Any = None
@@ -334,10 +391,9 @@ class SqliteDialect(SqlDialect):
 _Processors = list[Callable[[Any], Any] | None]
 
 
-def _processors(query: Executable, conn: AsyncConnection) -> _Processors | None:
+def _processors(query: Executable, dialect: Dialect) -> _Processors | None:
     """What Core does to each selected column's value as it comes from the driver (None:
     nothing to any)."""
-    dialect = conn.dialect
     columns = getattr(query, "selected_columns", ())
     found = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
     return found if any(f is not None for f in found) else None

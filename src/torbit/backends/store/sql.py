@@ -4,18 +4,31 @@ differs between the engines lives in dialects.py; the tables in schema.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, delete, func, or_, select, update
+from sqlalchemy import (
+    Row,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
 from torbit.backends.store.dialects import (
     DEFAULT_SYNCHRONOUS,
+    Query,
     SqlDialect,
     dialect_for,
     is_unavailable,
@@ -38,6 +51,20 @@ from torbit.backends.store.sql_rooms import (
     room_values,
 )
 from torbit.backends.store.sql_rooms import room_of as _room
+from torbit.backends.store.sql_text import (
+    ADD_MEMBER,
+    CREATE_USER,
+    CREATE_USER_UNLIKE,
+    GET_ROOM,
+    GET_USER,
+    OWNED_ROOMS,
+    ROOMS_HELD,
+    ROOMS_OF,
+    USER_AND_IGNORES,
+    USERS_NAMED_LIKE,
+    room_at,
+    user_of,
+)
 from torbit.core.models import AccountDeletion, Revocation, Room, User
 from torbit.errors import Conflict, NotFound, ServiceUnavailable
 
@@ -97,6 +124,7 @@ class SqlStore(RoomModerationSql):
     async def close(self) -> None:
         if self._engine is not None:
             engine, self._engine = self._engine, None
+            self.dialect.close()
             await engine.dispose()
 
     async def ping(self) -> None:
@@ -114,6 +142,17 @@ class SqlStore(RoomModerationSql):
                 raise unavailable(e) from e
             raise
 
+    async def fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
+        """The rows of a hot-path query (a login's, the history on a join): on SQLite its SQL
+        text (sql_text.py) read at once on this thread (SqliteDialect.read_now), else on the
+        driver; the Core query is built only where it runs (PostgreSQL) or once for its
+        result processors. Also the message log's (same package)."""
+        rows = self.dialect.read_now(self.engine, query, sql, params)
+        if rows is not None:
+            return rows
+        async with self._read() as conn:
+            return await self.dialect.fetch(conn, query, sql, params)
+
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction, committed when the block ends without an error."""
@@ -127,7 +166,7 @@ class SqlStore(RoomModerationSql):
 
     # users
 
-    async def create_user(self, user: User) -> User:
+    async def create_user(self, user: User, *, unlike: bool = False) -> User:
         values = {
             "key": user.key,
             "name": user.name,
@@ -137,17 +176,32 @@ class SqlStore(RoomModerationSql):
             "credential": user.credential,
             "skeleton": user.skeleton,
         }
+
+        def insert() -> Executable:
+            if not unlike:
+                return users.insert().values(values)
+            row = select(*(literal(values[c.name], c.type) for c in users.c))
+            free = ~exists().where(users.c.skeleton == user.skeleton)
+            return users.insert().from_select(list(values), row.where(free))
+
         try:
-            async with self._write() as conn:
-                await conn.execute(users.insert(), values)
+            async with self._read() as conn:
+                at = self.dialect.stored_time(conn, user.created_at)
+                params = [at if c.name == "created_at" else values[c.name] for c in users.c]
+                if unlike:
+                    sql, params = CREATE_USER_UNLIKE, [*params, user.skeleton]
+                else:
+                    sql = CREATE_USER
+                inserted = await self.dialect.write(conn, insert, sql, params)
         except sa_exc.IntegrityError:
             raise Conflict(f"the name {user.name!r} is taken") from None
+        if not inserted:
+            raise Conflict(f"the name {user.name!r} reads like a taken one")
         return user
 
     async def get_user(self, key: str) -> User | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(users).where(users.c.key == key))).first()
-        return _user(row) if row is not None else None
+        rows = await self.fetch(lambda: select(users).where(users.c.key == key), GET_USER, key)
+        return user_of(rows[0]) if rows else None
 
     async def user_with_skeleton(self, skeleton: str) -> User | None:
         query = select(users).where(users.c.skeleton == skeleton).limit(1)
@@ -156,27 +210,30 @@ class SqlStore(RoomModerationSql):
         return _user(row) if row is not None else None
 
     async def users_named_like(self, key: str, skeleton: str) -> list[User]:
-        query = (
-            select(users)
-            .where(or_(users.c.key == key, users.c.skeleton == skeleton))
-            .order_by(case((users.c.key == key, 0), else_=1))
-            .limit(2)
-        )
-        async with self._read() as conn:
-            return [_user(row) for row in await conn.execute(query)]
+        def query() -> Executable:
+            return (
+                select(users)
+                .where(or_(users.c.key == key, users.c.skeleton == skeleton))
+                .order_by(case((users.c.key == key, 0), else_=1))
+                .limit(2)
+            )
+
+        return [user_of(r) for r in await self.fetch(query, USERS_NAMED_LIKE, key, skeleton, key)]
 
     async def user_and_ignores(self, key: str) -> tuple[User | None, list[str]]:
-        query = (
-            select(users, ignores.c.ignored_key)
-            .select_from(users.outerjoin(ignores, ignores.c.user_key == users.c.key))
-            .where(users.c.key == key)
-            .order_by(ignores.c.ignored_key)
-        )
-        async with self._read() as conn:
-            rows = list(await conn.execute(query))
+        def query() -> Executable:
+            return (
+                select(users, ignores.c.ignored_key)
+                .select_from(users.outerjoin(ignores, ignores.c.user_key == users.c.key))
+                .where(users.c.key == key)
+                .order_by(ignores.c.ignored_key)
+            )
+
+        rows = await self.fetch(query, USER_AND_IGNORES, key)
         if not rows:
             return None, []
-        return _user(rows[0]), [r.ignored_key for r in rows if r.ignored_key is not None]
+        last = len(users.c)  # the ignored key, after the user's columns
+        return user_of(rows[0]), [r[last] for r in rows if r[last] is not None]
 
     async def list_users(self) -> list[User]:
         async with self._read() as conn:
@@ -247,9 +304,8 @@ class SqlStore(RoomModerationSql):
         return _room(row)
 
     async def get_room(self, key: str) -> Room | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(rooms).where(rooms.c.key == key))).first()
-        return _room(row) if row is not None else None
+        rows = await self.fetch(lambda: select(rooms).where(rooms.c.key == key), GET_ROOM, key)
+        return room_at(rows[0]) if rows else None
 
     async def list_rooms(
         self, *, after: str | None = None, limit: int | None = None
@@ -270,25 +326,31 @@ class SqlStore(RoomModerationSql):
             return [(_room(row), row.members) for row in await conn.execute(query)]
 
     async def owned_rooms(self, user_key: str) -> list[str]:
-        query = (
-            select(rooms.c.key).where(func.lower(rooms.c.owner) == user_key).order_by(rooms.c.key)
-        )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        def query() -> Executable:
+            return (
+                select(rooms.c.key)
+                .where(func.lower(rooms.c.owner) == user_key)
+                .order_by(rooms.c.key)
+            )
+
+        return [r[0] for r in await self.fetch(query, OWNED_ROOMS, user_key)]
 
     async def add_member(self, room_key: str, user_key: str) -> bool:
         """True if the user was not a member before; NotFound if the room or user is unknown."""
-        insert = (
-            self.dialect.insert(memberships)
-            .values(room_key=room_key, user_key=user_key)
-            .on_conflict_do_nothing()
-        )
+
+        def insert() -> Executable:
+            return (
+                self.dialect.insert(memberships)
+                .values(room_key=room_key, user_key=user_key)
+                .on_conflict_do_nothing()
+            )
+
         try:
-            async with self._write() as conn:
-                result = await conn.execute(insert)
+            async with self._read() as conn:
+                added = await self.dialect.write(conn, insert, ADD_MEMBER, (room_key, user_key))
         except sa_exc.IntegrityError:
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}") from None
-        return result.rowcount > 0
+        return added > 0
 
     async def remove_member(self, room_key: str, user_key: str) -> bool:
         query = delete(memberships).where(
@@ -310,13 +372,23 @@ class SqlStore(RoomModerationSql):
             return list((await conn.execute(query)).scalars())
 
     async def rooms_of(self, user_key: str) -> list[str]:
-        query = (
-            select(memberships.c.room_key)
-            .where(memberships.c.user_key == user_key)
-            .order_by(memberships.c.room_key)
-        )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        def query() -> Executable:
+            return (
+                select(memberships.c.room_key)
+                .where(memberships.c.user_key == user_key)
+                .order_by(memberships.c.room_key)
+            )
+
+        return [r[0] for r in await self.fetch(query, ROOMS_OF, user_key)]
+
+    async def rooms_held(self, user_key: str) -> list[str]:
+        def query() -> Executable:
+            return union(
+                select(memberships.c.room_key).where(memberships.c.user_key == user_key),
+                select(rooms.c.key).where(func.lower(rooms.c.owner) == user_key),
+            ).order_by(literal_column("1"))
+
+        return [r[0] for r in await self.fetch(query, ROOMS_HELD, user_key, user_key)]
 
     # ignore lists
 

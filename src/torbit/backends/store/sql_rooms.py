@@ -5,6 +5,7 @@ users, memberships, ignores, cursors and tokens; SqlStore supplies the connectio
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
@@ -13,8 +14,9 @@ from typing import Any
 from sqlalchemy import Row, Table, delete, exists, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
-from torbit.backends.store.dialects import SqlDialect
+from torbit.backends.store.dialects import Query, SqlDialect
 from torbit.backends.store.schema import (
     audit_log,
     cursors,
@@ -26,6 +28,7 @@ from torbit.backends.store.schema import (
     rooms,
     users,
 )
+from torbit.backends.store.sql_text import ROOM_AND_STANDING, STANDING, room_at
 from torbit.core.models import AuditEntry, Mute, Room, RoomSettings, Standing
 from torbit.errors import Conflict, NotFound
 
@@ -48,6 +51,9 @@ class RoomModerationSql:
         raise NotImplementedError
 
     def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        raise NotImplementedError
+
+    async def fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
         raise NotImplementedError
 
     async def _changed(self, statement: Any, missing: str | None = None) -> bool:
@@ -130,25 +136,40 @@ class RoomModerationSql:
         def has(table: Table) -> Any:
             return exists().where(_pair(table, room_key, user_key))
 
-        query = select(
-            has(memberships).label("member"),
-            has(room_admins).label("admin"),
-            has(room_bans).label("banned"),
-            has(room_invites).label("invited"),
-            select(users.c.is_admin)
-            .where(users.c.key == user_key)
-            .scalar_subquery()
-            .label("server_admin"),
-        )
-        async with self._read() as conn:
-            row = (await conn.execute(query)).one()
-        return Standing(
-            member=bool(row.member),
-            admin=bool(row.admin),
-            banned=bool(row.banned),
-            invited=bool(row.invited),
-            server_admin=bool(row.server_admin),
-        )
+        def query() -> Executable:
+            return select(
+                has(memberships).label("member"),
+                has(room_admins).label("admin"),
+                has(room_bans).label("banned"),
+                has(room_invites).label("invited"),
+                select(users.c.is_admin)
+                .where(users.c.key == user_key)
+                .scalar_subquery()
+                .label("server_admin"),
+            )
+
+        pair = (room_key, user_key)
+        (row,) = await self.fetch(query, STANDING, *pair, *pair, *pair, *pair, user_key)
+        return _standing(row)
+
+    async def room_and_standing(self, room_key: str, user_key: str) -> tuple[Room | None, Standing]:
+        def has(table: Table) -> Any:
+            return exists().where(table.c.room_key == rooms.c.key, table.c.user_key == user_key)
+
+        def query() -> Executable:
+            return select(
+                *rooms.c,
+                has(memberships),
+                has(room_admins),
+                has(room_bans),
+                has(room_invites),
+                select(users.c.is_admin).where(users.c.key == user_key).scalar_subquery(),
+            ).where(rooms.c.key == room_key)
+
+        rows = await self.fetch(query, ROOM_AND_STANDING, *[user_key] * 5, room_key)
+        if not rows:
+            return None, Standing()
+        return room_at(rows[0]), _standing(rows[0][len(rooms.c) :])
 
     # admins, bans, mutes
 
@@ -311,6 +332,17 @@ def room_values(room: Room) -> dict[str, Any]:
 def settings_values(settings: RoomSettings) -> dict[str, Any]:
     """The settings columns, named and ordered as RoomSettings' fields."""
     return dataclasses.asdict(settings)
+
+
+def _standing(row: Sequence[Any]) -> Standing:
+    """Member, admin, banned, invited, server admin, as `standing` selects them."""
+    return Standing(
+        member=bool(row[0]),
+        admin=bool(row[1]),
+        banned=bool(row[2]),
+        invited=bool(row[3]),
+        server_admin=bool(row[4]),
+    )
 
 
 def room_of(row: Row[Any]) -> Room:

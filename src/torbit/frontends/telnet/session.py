@@ -359,7 +359,9 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
             return dialogue.verified(user.name)
         if isinstance(step, login.Register):
             try:
-                user = await accounts.register(step.name, step.password, client=self._ip)
+                user = await accounts.register(
+                    step.name, step.password, client=self._ip, looked_up=True
+                )
             except Conflict as e:
                 return dialogue.name_taken(e.message)
             except (RateLimited, Overloaded, InvalidInput) as e:
