@@ -10,11 +10,11 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Set
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
-from torbit.core.delivery import Delivery
+from torbit.core.delivery import NO_IGNORES, Delivery
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.models import Room
 from torbit.core.names import inbox_channel, name_key
@@ -155,7 +155,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         )
         self.nick = ""
         self.user_key = ""
-        self.ignores: set[str] = set()
+        self.ignores: Set[str] = NO_IGNORES
         self.username = ""
         self.realname = ""
         self.account: str | None = None  # None: a guest (or not registered yet)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import cast
 
-from torbit.core.delivery import Delivery, Names, Run
+from torbit.core.delivery import NO_IGNORES, Delivery, Names, Run
 from torbit.core.format import format_error, format_system
 from torbit.core.models import Room
 from torbit.core.names import name_key
@@ -93,7 +93,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         self._proof: Proof | None = None
         self.closed = False
         self.user_key = ""
-        self.ignores: set[str] = set()
+        self.ignores: Set[str] = NO_IGNORES
         self.room: Room | None = None
 
     def deliver_all(self, run: Run) -> None:
