@@ -38,8 +38,12 @@ class LineDoor(Generic[S]):
         self._log = log
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._departing: deque[tuple[S, asyncio.Future[None]]] = deque()
+        # vanished sessions not yet logged out (with: log the user out?), and the one being
+        # logged out now; futures only for those someone waits for (`gone`)
+        self._departing: deque[tuple[S, bool]] = deque()
         self._departures: asyncio.Task[None] | None = None
+        self._leaving_now: S | None = None
+        self._awaited: dict[S, asyncio.Future[None]] = {}
 
     async def _listen(
         self,
@@ -78,35 +82,54 @@ class LineDoor(Generic[S]):
         if not task.cancelled() and (exc := task.exception()) is not None:
             self._log.warning("background task failed: %s", exc)
 
-    def depart(self, session: S) -> asyncio.Future[None]:
-        """Log a vanished session out soon (`_log_out`); the future is done once it is. One
-        task works through everyone who left, a few milliseconds at a time, so 10,000 clients
-        dropping at once never hold the loop (a task each would all run in one turn: the
-        loop answers nobody until the last is done)."""
-        done = asyncio.get_running_loop().create_future()
-        self._departing.append((session, done))
+    def depart(self, session: S, log_out: bool = True) -> None:
+        """A session's connection is gone: forget it soon (`_log_out`: the door's bookkeeping,
+        then, with `log_out`, the user's logout). This is all a `connection_lost` does: when
+        10,000 clients vanish at once, uvloop calls every `connection_lost` in one loop turn,
+        and the loop answers nobody until the last returns. One task works through everyone
+        who left, a few milliseconds at a time, so the loop polls sockets in between."""
+        self._departing.append((session, log_out))
         if self._departures is None:
             self._departures = asyncio.get_running_loop().create_task(self._work_off())
             self._track(self._departures)
-        return done
 
-    async def _log_out(self, session: S) -> None:
+    async def gone(self, which: Callable[[S], bool]) -> None:
+        """Wait until the sessions that `which` picks among those still departing are gone
+        (e.g. the owner of a nick a newcomer wants; those who were in a room someone joins)."""
+        waiting = [s for s, _ in self._departing if which(s)]
+        if self._leaving_now is not None and which(self._leaving_now):
+            waiting.append(self._leaving_now)
+        if not waiting:
+            return
+        loop = asyncio.get_running_loop()
+        futures = []
+        for s in waiting:
+            f = self._awaited.get(s)
+            if f is None:
+                f = self._awaited[s] = loop.create_future()
+            futures.append(f)
+        await asyncio.wait(futures)
+
+    async def _log_out(self, session: S, log_out: bool) -> None:
         """What a session's departure costs the door and the core (each door's own)."""
 
     async def _work_off(self) -> None:
         loop = asyncio.get_running_loop()
         departing = self._departing
+        awaited = self._awaited
         try:
             while departing:
                 until = loop.time() + LOGOUT_SLICE
                 while True:  # at least one per slice, then as many as fit
-                    session, done = departing.popleft()
+                    session, log_out = departing.popleft()
+                    self._leaving_now = session
                     try:
-                        await self._log_out(session)
+                        await self._log_out(session, log_out)
                     except Exception as e:  # one failed logout must not strand the rest
                         self._log.warning("logout of %s failed: %s", session.user_key, e)
                     finally:
-                        if not done.done():
+                        self._leaving_now = None
+                        if awaited and (done := awaited.pop(session, None)) is not None:
                             done.set_result(None)
                     if not departing or loop.time() >= until:
                         break

@@ -235,10 +235,8 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
             self._timer.cancel()
         if not self._counted:
             return
-        server = self.server
-        server.connections.release(self.ip)
-        server.metrics.connected_on(self.door).dec()
-        server.closed(self)
+        self.server.connections.release(self.ip)  # a reconnect counts at once
+        self.server.closed(self)  # the rest is worked off a slice at a time
 
     def data_received(self, data: bytes) -> None:
         if self.closed:

@@ -103,6 +103,10 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
             self._writer.write(run.lines)
 
     @property
+    def door(self) -> str:
+        return self._door
+
+    @property
     def core(self) -> TelnetCore:
         return self._server.core
 
@@ -153,14 +157,10 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         self._pending = None
         if not self._counted:
             return
-        server = self._server
-        server.connections.release(self._ip)
-        server.closed(self)
-        server.metrics.connected_on(self._door).dec()
         if self._timer is not None:
             self._timer.cancel()
-        if was_chatting:
-            server.logout(self)
+        self._server.connections.release(self._ip)  # a reconnect counts at once
+        self._server.depart(self, was_chatting)  # the rest is worked off a slice at a time
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
