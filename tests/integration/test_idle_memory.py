@@ -9,10 +9,9 @@ import gc
 import tracemalloc
 from pathlib import Path
 
+import torbit
 from tests.conftest import ServerFactory
 from tests.helpers.telnet_client import TelnetClient
-
-import torbit
 
 WARM = 20  # the first logins pay for what every later one shares (the room, caches)
 MEASURED = 100
