@@ -176,8 +176,8 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._last_input = time.monotonic()
         self._pinged = False
-        self._echo: dict[str, int] = {}  # channel -> own messages sent whose echo is due
-        self._joining: dict[str, list[Delivery]] = {}  # room -> held while JOIN is answered
+        self._echo: dict[str, int] | None = None  # channel -> own messages whose echo is due
+        self._joining: dict[str, list[Delivery]] | None = None  # room -> held while JOINing
         self._seen: set[tuple[str, str]] | None = None  # QUIT/NICK lines sent this loop turn
 
     @property
@@ -222,6 +222,22 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
             sent = self._seen = set()
             asyncio.get_running_loop().call_soon(self._turn_over)
         return sent
+
+    def _echoes(self) -> dict[str, int]:
+        if self._echo is None:
+            self._echo = {}
+        return self._echo
+
+    def _held(self) -> dict[str, list[Delivery]]:
+        if self._joining is None:
+            self._joining = {}
+        return self._joining
+
+    def _tidy(self) -> None:
+        if not self._echo:
+            self._echo = None
+        if not self._joining:
+            self._joining = None
 
     def _turn_over(self) -> None:
         self._seen = None
