@@ -6,6 +6,7 @@ goes through the same way."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import ssl
@@ -28,6 +29,28 @@ class DoorSession(Protocol):
 S = TypeVar("S", bound=DoorSession)
 
 LOGOUT_SLICE = 0.005  # seconds of logouts per loop turn while many sessions leave at once
+QUIET_GC_AT = 256  # departures waiting: from here, no collection of cycles until all are done
+
+# doors working off a storm of departures: while there are any, the cyclic garbage collector
+# waits (a full collection of a heap of 10,000 sessions stops the loop for 50-100 ms, and the
+# storm's allocations would start one); `_gc_was_on` says whether to turn it back on after
+_gc_holds = 0
+_gc_was_on = False
+
+
+def _hold_gc() -> None:
+    global _gc_holds, _gc_was_on
+    if _gc_holds == 0:
+        _gc_was_on = gc.isenabled()
+        gc.disable()
+    _gc_holds += 1
+
+
+def _release_gc() -> None:
+    global _gc_holds
+    _gc_holds -= 1
+    if _gc_holds == 0 and _gc_was_on:
+        gc.enable()
 
 
 class LineDoor(Generic[S]):
@@ -40,8 +63,10 @@ class LineDoor(Generic[S]):
         self._tasks: set[asyncio.Task[None]] = set()
         # vanished sessions not yet logged out (with: log the user out?), and the one being
         # logged out now; futures only for those someone waits for (`gone`)
-        self._departing: deque[tuple[S, bool]] = deque()
+        self._departing: deque[S] = deque()
+        self._log_outs: deque[bool] = deque()  # beside it: nothing allocated per departure
         self._departures: asyncio.Task[None] | None = None
+        self._holding_gc = False
         self._leaving_now: S | None = None
         self._awaited: dict[S, asyncio.Future[None]] = {}
 
@@ -88,15 +113,20 @@ class LineDoor(Generic[S]):
         10,000 clients vanish at once, uvloop calls every `connection_lost` in one loop turn,
         and the loop answers nobody until the last returns. One task works through everyone
         who left, a few milliseconds at a time, so the loop polls sockets in between."""
-        self._departing.append((session, log_out))
+        departing = self._departing
+        departing.append(session)
+        self._log_outs.append(log_out)
         if self._departures is None:
             self._departures = asyncio.get_running_loop().create_task(self._work_off())
             self._track(self._departures)
+        elif len(departing) == QUIET_GC_AT and not self._holding_gc:
+            self._holding_gc = True
+            _hold_gc()
 
     async def gone(self, which: Callable[[S], bool]) -> None:
         """Wait until the sessions that `which` picks among those still departing are gone
         (e.g. the owner of a nick a newcomer wants; those who were in a room someone joins)."""
-        waiting = [s for s, _ in self._departing if which(s)]
+        waiting = [s for s in self._departing if which(s)]
         if self._leaving_now is not None and which(self._leaving_now):
             waiting.append(self._leaving_now)
         if not waiting:
@@ -116,15 +146,16 @@ class LineDoor(Generic[S]):
     async def _work_off(self) -> None:
         loop = asyncio.get_running_loop()
         departing = self._departing
+        log_outs = self._log_outs
         awaited = self._awaited
         try:
             while departing:
                 until = loop.time() + LOGOUT_SLICE
                 while True:  # at least one per slice, then as many as fit
-                    session, log_out = departing.popleft()
+                    session = departing.popleft()
                     self._leaving_now = session
                     try:
-                        await self._log_out(session, log_out)
+                        await self._log_out(session, log_outs.popleft())
                     except Exception as e:  # one failed logout must not strand the rest
                         self._log.warning("logout of %s failed: %s", session.user_key, e)
                     finally:
@@ -136,6 +167,9 @@ class LineDoor(Generic[S]):
                 await asyncio.sleep(0)  # let the loop poll sockets between slices
         finally:
             self._departures = None
+            if self._holding_gc:
+                self._holding_gc = False
+                _release_gc()
 
     def drain(self, text: str) -> None:
         """Stop accepting and ask every client to reconnect (to another node)."""

@@ -152,6 +152,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
     def connection_lost(self, exc: Exception | None) -> None:
         if self._writer is not None:
             self._writer.lost()
+            self.deliver = _not_connected
         was_chatting = not self.closed and self._dialogue is None and bool(self.user_key)
         self.closed = True
         self._pending = None
