@@ -10,6 +10,7 @@ One pass measures all of it because the expensive part, logging N users in, is t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import threading
 import time
@@ -119,11 +120,14 @@ async def newcomer(ep: Endpoint, max_wait: float) -> float:
 
 
 async def measure_crowd(ep: Endpoint, clients: list[User], *, connections: int = 10_000,
-                        logins: Logins = DEFAULT_LOGINS, drain_wait: float = 120.0) -> Result:
+                        logins: Logins = DEFAULT_LOGINS, drain_wait: float = 120.0,
+                        profile_storm: bool = False) -> Result:
     """Server memory per logged-in idle connection is (RSS with N − RSS before) / N; RSS is
     also read at N/2, and the second half's slope leaves out one-time costs (caches, pools,
     allocator arenas) that the first connections pay. Then all N close at once."""
-    result = await log_in_crowd(ep, clients, connections, logins)
+    # with profile_storm, the measured window (the profile) is everyone leaving, not logging in
+    quiet = dataclasses.replace(ep, on_window=None) if profile_storm else ep
+    result = await log_in_crowd(quiet, clients, connections, logins)
     result.update(await idle_and_fan_out(ep, clients))
     # the probe starts only now: a connection that never logs in meets the login timeout
     probe = Asker(ep.port, ep.user)
@@ -131,7 +135,12 @@ async def measure_crowd(ep: Endpoint, clients: list[User], *, connections: int =
     try:
         await asyncio.sleep(1.0)
         result["probe_quiet_ms"] = round(probe.longest() * 1e3, 1)
+        if profile_storm:
+            ep.window(True)
+            await asyncio.sleep(1.0)  # py-spy attaches
         result.update(await everyone_leaves(ep, clients, probe, logins, drain_wait))
+        if profile_storm:
+            ep.window(False)
     finally:
         probe.stop()
     return result

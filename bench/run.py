@@ -196,7 +196,8 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
         n = args.crowd
         out.append(Scenario(
             "crowd", f"crowd: N = {n:,} log in {args.concurrency} at a time, idle, all leave",
-            CROWD, partial(_crowd, connections=n, logins=logins)))
+            CROWD, partial(_crowd, connections=n, logins=logins,
+                           profile_storm=args.profile_storm)))
     if every or "durable" in chosen:
         out.append(Scenario(
             "durable", f"durable: {args.durable_senders} senders × window {args.durable_window}",
@@ -485,6 +486,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quiet-wait", type=float, help="… but at most this long (default 60)")
     p.add_argument("--profile", type=Path, nargs="?", const=BENCH_DIR / "results",
                    help="py-spy the torbit targets' measured windows into this directory (perturbs them)")
+    p.add_argument("--profile-storm", action="store_true",
+                   help="crowd: profile the disconnect storm instead of the login storm")
     p.add_argument("--torbit-cmd", default="", help="instead of `.venv/bin/torbit serve`")
     p.add_argument("--keep", action="store_true", help="keep the servers' temp dirs")
     args = p.parse_args(argv)

@@ -150,6 +150,20 @@ def _lines(messages: Sequence[Message], room: str, out: list[str]) -> None:
             out.append(f"{stamp}<{m.sender}> {m.text}")
 
 
+class _ToWriter(logging.handlers.QueueHandler):
+    """Hands each record to the writer thread as it is, its message merged with its
+    arguments now (they may change later), where the standard handler formats it and copies
+    the whole record first (`copy.copy`: a third of the loop's time logging 10,000 users out
+    at once). The writer's handlers format it (and any traceback) there, off the loop; the
+    queue is in-process, so nothing needs pickling."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if record.args:
+            record.msg = record.getMessage()
+            record.args = None
+        return record
+
+
 class Logs:
     """The open log files of one server; `close()` flushes and detaches them."""
 
@@ -167,7 +181,7 @@ class Logs:
         fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
         self._app_handler = _rotating(cfg.dir / "torbit.log", cfg, fmt)
         q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._queue_handler = logging.handlers.QueueHandler(q)
+        self._queue_handler = _ToWriter(q)
         self._console = logging.StreamHandler()
         self._console.setFormatter(logging.Formatter(fmt))
         self._listener = logging.handlers.QueueListener(q, self._app_handler, self._console)

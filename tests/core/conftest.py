@@ -5,6 +5,7 @@ way h11 tests its state machine without sockets."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -33,7 +34,7 @@ class Recorder:
 
     def __init__(self, name: str) -> None:
         self.user_key = name.lower()
-        self.ignores: set[str] = set()
+        self.ignores: AbstractSet[str] = frozenset()
         self.lines: list[str] = []  # "<sender> text" for messages, "* text" for notices
         self.closed: str | None = None
 
@@ -115,9 +116,7 @@ async def core(
     subscriptions = Subscriptions(log, UTC, on_event=events.receive, cluster=cluster)
     limits = action_limits
     sessions = Sessions(store, subscriptions, presence_notices_max=100, presence=limits.presence)
-    membership = Membership(
-        store, log, subscriptions, sessions, room_rules, limits, events=events
-    )
+    membership = Membership(store, log, subscriptions, sessions, room_rules, limits, events=events)
     ignores = Ignores(store, subscriptions, events, limits.ignores)
     mutes = Mutes()
     messaging = Messaging(store, log, membership, ignores, mutes)
@@ -127,10 +126,17 @@ async def core(
     await events.start()
     Accounts  # noqa: B018 (accounts are tested through the doors and test_accounts)
     yield Core(
-        store, log, subscriptions, sessions, membership, messaging, ignores, moderation, events,
-        mutes
+        store,
+        log,
+        subscriptions,
+        sessions,
+        membership,
+        messaging,
+        ignores,
+        moderation,
+        events,
+        mutes,
     )
     await subscriptions.close()
     await log.close()
     await store.close()
-

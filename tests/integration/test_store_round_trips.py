@@ -120,7 +120,7 @@ class HandOffs:
         self.seen: list[str] = []
 
     def __enter__(self) -> HandOffs:
-        queue = aiosqlite.Connection._execute
+        queue: Any = aiosqlite.Connection._execute
         seen = self.seen
 
         async def counted(conn: aiosqlite.Connection, fn: Any, *args: Any, **kw: Any) -> Any:

@@ -4,6 +4,7 @@ poll sockets between slices (counted in loop turns, never timed)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -36,13 +37,17 @@ async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
     sessions = app.telnet.core.sessions
     real_logout = sessions.logout
     turns_at_logout: list[int] = []
+    collecting: list[bool] = []  # the cycle collector's state at each logout
 
     async def counted_logout(session: Session) -> None:
         turns_at_logout.append(turn[0])
+        collecting.append(gc.isenabled())
         await real_logout(session)
 
     monkeypatch.setattr(sessions, "logout", counted_logout)
     monkeypatch.setattr(doors, "LOGOUT_SLICE", 0.0)  # one logout per slice
+    monkeypatch.setattr(doors, "QUIET_GC_AT", 5)  # a storm, for this test
+    assert gc.isenabled()
     tick()
     for c in clients:  # all in one turn: the server sees every close in one poll
         c.writer.transport.abort()
@@ -55,6 +60,8 @@ async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
     assert len(turns_at_logout) == n
     assert len(set(turns_at_logout)) == n  # each in a turn of its own
     assert app.core.membership.online("lobby") == []
+    # the storm's last logouts ran with the cycle collector off; it is back on after
+    assert collecting[-1] is False and gc.isenabled()
     newcomer = await TelnetClient.connect(app.telnet_port)
     await newcomer.login("newcomer")
     assert app.core.membership.online("lobby") == ["newcomer"]

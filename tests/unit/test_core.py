@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -101,7 +102,7 @@ class FakeSession:
 
     def __init__(self, user: str) -> None:
         self.user_key = user
-        self.ignores: set[str] = set()
+        self.ignores: AbstractSet[str] = frozenset()
         self.got: list[Delivery] = []
         self.notes: list[str] = []
         self.revoked: list[str] = []
@@ -123,9 +124,9 @@ def test_hub_fans_out_once_encoded_and_respects_ignores() -> None:
     hub = Hub(ZoneInfo("UTC"))
     a, b, c = FakeSession("alice"), FakeSession("bob"), FakeSession("carol")
     for s in (a, b, c):
-        hub.attach(s, s.user_key, set())
+        hub.attach(s, s.user_key, frozenset())
         hub.enter(s, "lobby")
-    c.ignores.add("alice")
+    hub.set_ignores("carol", frozenset({"alice"}))
     hub.dispatch(msg())
     assert len(a.got) == len(b.got) == 1 and not c.got
     assert a.got[0] is b.got[0]  # one Delivery, one encoding, for everyone
@@ -150,7 +151,7 @@ def test_hub_hands_a_run_over_in_one_call_shared_and_in_order() -> None:
     a, b = RunSession("alice"), RunSession("bob")
     plain = FakeSession("carol")  # no deliver_all: one call per message
     for s in (a, b, plain):
-        hub.attach(s, s.user_key, set())
+        hub.attach(s, s.user_key, frozenset())
         hub.enter(s, "lobby")
     run = [msg(id=i, text=f"m{i}") for i in range(1, 6)]
     assert hub.dispatch_run(run) == 15
@@ -193,7 +194,7 @@ def test_a_run_only_telnet_sessions_take_makes_no_delivery_per_message() -> None
     hub = Hub(ZoneInfo("UTC"))
     a, b = LinesSession("alice"), LinesSession("bob")
     for s in (a, b):
-        hub.attach(s, s.user_key, set())
+        hub.attach(s, s.user_key, frozenset())
         hub.enter(s, "lobby")
     made: list[Delivery] = []
     real_init = Delivery.__init__
@@ -217,11 +218,11 @@ def test_hub_run_respects_ignores_per_message() -> None:
     hub = Hub(ZoneInfo("UTC"))
     a, b, c = RunSession("alice"), RunSession("bob"), RunSession("carol")
     for s in (a, b, c):
-        hub.attach(s, s.user_key, set())
+        hub.attach(s, s.user_key, frozenset())
         hub.enter(s, "lobby")
-    c.ignores.add("bob")
+    hub.set_ignores("carol", frozenset({"bob"}))
     hub.dispatch(msg(id=1))  # the fan-out is built before the ignore changes below
-    b.ignores.add("alice")
+    hub.set_ignores("bob", frozenset({"alice"}))
     run = [msg(id=2), msg(id=3, sender="bob"), msg(id=4)]
     assert hub.dispatch_run(run) == 3 + 1 + 2
     assert [d.message.id for d in a.got] == [1, 2, 3, 4] and len(a.runs) == 1
@@ -233,7 +234,7 @@ def test_hub_run_to_a_session_being_shown_history() -> None:
     hub = Hub(ZoneInfo("UTC"))
     live, held, caught_up = RunSession("alice"), RunSession("bob"), RunSession("carol")
     for s in (live, held, caught_up):
-        hub.attach(s, s.user_key, set())
+        hub.attach(s, s.user_key, frozenset())
     hub.enter(live, "lobby")
     hub.enter(held, "lobby", hold=True)
     hub.enter(caught_up, "lobby", hold=True)
@@ -252,7 +253,7 @@ def test_hub_forgets_a_session_that_left_between_messages() -> None:
     hub = Hub(ZoneInfo("UTC"))
     a, b = FakeSession("alice"), FakeSession("bob")
     for s in (a, b):
-        hub.attach(s, s.user_key, set())
+        hub.attach(s, s.user_key, frozenset())
         hub.enter(s, "lobby")
     hub.dispatch(msg(id=1))
     hub.exit(b, "lobby")
@@ -266,7 +267,7 @@ def test_hub_forgets_a_session_that_left_between_messages() -> None:
 def test_hub_holds_live_messages_while_history_is_shown() -> None:
     hub = Hub(ZoneInfo("UTC"))
     a = FakeSession("alice")
-    hub.attach(a, "alice", set())
+    hub.attach(a, "alice", frozenset())
     hub.enter(a, "lobby", hold=True)
     hub.dispatch(msg(id=5))
     hub.dispatch(msg(id=6))
@@ -282,7 +283,7 @@ def test_hub_drops_live_messages_the_history_already_showed() -> None:
     yet: they come live after the release, and must not be shown twice."""
     hub = Hub(ZoneInfo("UTC"))
     a = FakeSession("alice")
-    hub.attach(a, "alice", set())
+    hub.attach(a, "alice", frozenset())
     hub.enter(a, "lobby", hold=True)
     hub.release(a, "lobby", after_id=7)  # history ended at 7; nothing held yet
     for id in (6, 7, 8, 7, 9):
@@ -293,8 +294,8 @@ def test_hub_drops_live_messages_the_history_already_showed() -> None:
 def test_hub_shares_ignores_between_sessions_of_a_user() -> None:
     hub = Hub(ZoneInfo("UTC"))
     a1, a2 = FakeSession("alice"), FakeSession("alice")
-    hub.attach(a1, "alice", {"bob"})
-    hub.attach(a2, "alice", set())
+    hub.attach(a1, "alice", frozenset({"bob"}))
+    hub.attach(a2, "alice", frozenset())
     hub.enter(a1, "@alice")
     hub.enter(a2, "@alice")
     hub.enter(a1, "lobby")
@@ -316,11 +317,11 @@ def test_hub_cleanup_touches_only_the_sessions_own_channels() -> None:
     hub = Hub(ZoneInfo("UTC"))
     others = [FakeSession(f"u{i}") for i in range(200)]
     for i, s in enumerate(others):
-        hub.attach(s, s.user_key, set())
+        hub.attach(s, s.user_key, frozenset())
         hub.enter(s, f"@u{i}")
         hub.enter(s, f"room{i}")
     me = FakeSession("me")
-    hub.attach(me, "me", set())
+    hub.attach(me, "me", frozenset())
     for channel in ("@me", "room1", "lobby"):
         hub.enter(me, channel)
     asked: list[str] = []

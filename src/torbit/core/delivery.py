@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Protocol
 
@@ -166,12 +166,17 @@ class Notice(str):
         return notice
 
 
+NO_IGNORES: frozenset[str] = frozenset()  # one empty set for every user (216 bytes each)
+
+
 class Session(Protocol):
     """One connected client on this node, whatever its front door. `user_key` is empty for a
     listener that belongs to no user (a waiting long poll): it never counts as online."""
 
     user_key: str
-    ignores: set[str]  # shared by all sessions of the same user; keys of ignored senders
+    # keys of ignored senders: one frozenset shared by all sessions of the same user, replaced
+    # (never changed in place) on /ignore; most users ignore no one and share NO_IGNORES
+    ignores: Set[str]
 
     def deliver(self, delivery: Delivery) -> None:
         """Queue a committed message for the client without blocking; a client whose buffer is

@@ -5,7 +5,7 @@ non-blocking write, so one slow client never holds up the rest."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from datetime import tzinfo
 
 from torbit.core.delivery import Delivery, Names, Run, Session
@@ -13,7 +13,7 @@ from torbit.core.models import Message
 from torbit.core.names import is_inbox, name_key
 
 # a channel's live listeners as dispatch walks them: (ignores, deliver, session)
-_Live = tuple[tuple[set[str], Callable[[Delivery], None], Session], ...]
+_Live = tuple[tuple[Set[str], Callable[[Delivery], None], Session], ...]
 
 
 class Backlog:
@@ -35,7 +35,7 @@ class UserPresence:
 
     __slots__ = ("ignores", "name", "sessions")
 
-    def __init__(self, name: str, ignores: set[str]) -> None:
+    def __init__(self, name: str, ignores: frozenset[str]) -> None:
         self.name = name
         self.ignores = ignores
         self.sessions: list[Session] = []
@@ -68,7 +68,7 @@ class Hub:
     def presence(self, user_key: str) -> UserPresence | None:
         return self._users.get(user_key)
 
-    def attach(self, session: Session, name: str, ignores: set[str]) -> UserPresence:
+    def attach(self, session: Session, name: str, ignores: frozenset[str]) -> UserPresence:
         key = name_key(name)
         p = self._users.get(key)
         if p is None:
@@ -80,6 +80,18 @@ class Hub:
             for channel in self._joined.get(session, ()):
                 self._fanout.pop(channel, None)
         return p
+
+    def set_ignores(self, user_key: str, ignores: frozenset[str]) -> None:
+        """A user here now ignores these: their sessions get the new set (sets are shared and
+        never changed in place, so the fan-out built from the old one is rebuilt)."""
+        p = self._users.get(user_key)
+        if p is None:
+            return
+        p.ignores = ignores
+        for session in p.sessions:
+            session.ignores = ignores
+            for channel in self._joined.get(session, ()):
+                self._fanout.pop(channel, None)
 
     def detach(self, session: Session) -> list[str]:
         """Forget a session everywhere. Returns the channels that lost their last listener;

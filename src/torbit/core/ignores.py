@@ -14,6 +14,7 @@ come back as someone else's), and a list read while such an event was applied is
 
 from __future__ import annotations
 
+from torbit.core.delivery import NO_IGNORES
 from torbit.core.events import IgnoreChanged, MembershipEnded, NodeEvents, SessionsRevoked
 from torbit.core.limits import RateLimiter
 from torbit.core.names import check_name, name_key
@@ -39,14 +40,14 @@ class Ignores:
         self._rate = rate or RateLimiter(0, 0)
         # lists of users with no session here, oldest first; `_generation` moves on every
         # change, so a store read that a change overtook is not cached
-        self._absent: dict[str, set[str]] = {}
+        self._absent: dict[str, frozenset[str]] = {}
         self._max_cached = max_cached
         self._generation = 0
         events.on(IgnoreChanged, self._apply)
         events.on(SessionsRevoked, self._on_revoked)
         events.on(MembershipEnded, self._on_ended)
 
-    async def of(self, user: str) -> set[str]:
+    async def of(self, user: str) -> frozenset[str]:
         """Keys of the users this user ignores."""
         p = self._subs.presence(name_key(user))
         if p is not None:
@@ -56,7 +57,7 @@ class Ignores:
         if cached is not None:
             return cached
         generation = self._generation
-        found = set(await self._store.list_ignores(key))
+        found = frozenset(await self._store.list_ignores(key)) or NO_IGNORES
         if generation == self._generation and self._max_cached > 0:
             while len(self._absent) >= self._max_cached:
                 del self._absent[next(iter(self._absent))]
@@ -102,7 +103,5 @@ class Ignores:
         self._absent.pop(event.user, None)
         p = self._subs.presence(event.user)
         if p is not None:
-            if event.on:
-                p.ignores.add(event.target)
-            else:
-                p.ignores.discard(event.target)
+            ignores = p.ignores | {event.target} if event.on else p.ignores - {event.target}
+            self._subs.set_ignores(event.user, ignores or NO_IGNORES)

@@ -19,13 +19,16 @@ MAX_TRACKED = 100_000
 
 
 class RateLimiter:
-    """One token bucket per key: `rate` tokens per second, holding at most `burst`."""
+    """One token bucket per key: `rate` tokens per second, holding at most `burst`. A bucket
+    is kept as the one time at which it is full again (a float, not a pair: there is one per
+    logged-in user), and a full bucket is no bucket: those found full are dropped as others
+    are taken from, so idle users cost nothing here."""
 
     def __init__(self, rate: float, burst: int, clock: Clock = time.monotonic) -> None:
         self.rate = rate
         self.burst = max(burst, 1)
         self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> tokens, t
+        self._full_at: OrderedDict[str, float] = OrderedDict()  # key -> when full again
 
     @property
     def enabled(self) -> bool:
@@ -36,13 +39,23 @@ class RateLimiter:
         if self.rate <= 0:
             return n
         now = self._clock()
-        tokens, last = self._buckets.pop(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        granted = min(n, int(tokens))
-        self._buckets[key] = (tokens - granted, now)
-        if len(self._buckets) > MAX_TRACKED:
-            self._buckets.popitem(last=False)
-        return granted
+        buckets = self._full_at
+        full_at = max(buckets.pop(key, now), now)
+        granted = min(n, int(self.burst - (full_at - now) * self.rate + 1e-9))
+        if granted > 0:
+            full_at += granted / self.rate
+        if full_at > now:
+            buckets[key] = full_at
+        # the least recently used buckets first: drop those full again by now (two at most,
+        # so a take stays O(1)), and the oldest past the bound
+        for _ in range(2):
+            oldest = next(iter(buckets), None)
+            if oldest is None or buckets[oldest] > now:
+                break
+            del buckets[oldest]
+        if len(buckets) > MAX_TRACKED:
+            buckets.popitem(last=False)
+        return max(granted, 0)
 
     def check(self, key: str, what: str = "messages") -> None:
         """Take one token or raise RateLimited saying when to try again."""

@@ -36,6 +36,7 @@ from torbit.errors import BadKey, Conflict, Forbidden, NotFound, RoomFull
 
 MAX_ROOM_PAGE = 1000
 SCAN_PAGES = 10  # store pages one listing reads at most, however many rooms it must skip
+MAX_SHARED_ROOMS = 10_000  # rooms whose Room object joining sessions share
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,9 @@ class Membership:
         self._room_locks = _UserLocks()  # joins of rooms with a member limit
         self.known = MemberCache(events)  # memberships this node knows of (membercache.py)
         self.settings = SettingsCache(store, events)  # rooms' settings (roomsettings.py)
+        # the Room last handed to a joining session, per room: the next join with an equal
+        # one gets the same object (a session keeps its room: ~200 bytes each, not shared)
+        self._joined_rooms: dict[str, Room] = {}
 
     # rooms
 
@@ -232,7 +236,9 @@ class Membership:
 
     async def join(self, session: Session, room_name: str, join_key: str = "") -> Room:
         """Become a member and listen: recent history first, then live messages, no gaps."""
-        room = await self.become_member(self._sessions.name_of(session), room_name, join_key)
+        room = self._shared(
+            await self.become_member(self._sessions.name_of(session), room_name, join_key)
+        )
         announce = self._sessions.last_here(session, room.key)
         await self._subs.listen(session, room.key, hold=True)
         self._subs.name_room(room.key, room.name)
@@ -274,6 +280,15 @@ class Membership:
                 user=name,
             )
             self._sessions.announce_back(room.key, joined, session)
+        return room
+
+    def _shared(self, room: Room) -> Room:
+        same = self._joined_rooms.get(room.key)
+        if same == room:
+            return same
+        if len(self._joined_rooms) >= MAX_SHARED_ROOMS:
+            self._joined_rooms.clear()
+        self._joined_rooms[room.key] = room
         return room
 
     async def stop_listening(

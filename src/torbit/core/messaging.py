@@ -363,7 +363,11 @@ class Messaging:
 
 
 def _take_readable(
-    batch: Sequence[Message], ignores: set[str], since: datetime, out: list[Message], limit: int
+    batch: Sequence[Message],
+    ignores: frozenset[str],
+    since: datetime,
+    out: list[Message],
+    limit: int,
 ) -> int | None:
     """Append to `out` what the reader may see of `batch` (no ignored sender, nothing from
     before the room was made), up to `limit` in all; the id of the last message examined."""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from torbit.core.delivery import Notice, NoticeKind, Session
+from torbit.core.delivery import NO_IGNORES, Notice, NoticeKind, Session
 from torbit.core.events import SessionsRevoked
 from torbit.core.limits import RateLimiter
 from torbit.core.models import User
@@ -74,7 +74,9 @@ class Sessions:
         if not await self._proof_holds(user, key, proof):
             raise AuthenticationFailed("your login was revoked: log in again")
         p = self._subs.presence(key)
-        await self._subs.attach(session, name, p.ignores if p else set(ignore_list))
+        await self._subs.attach(
+            session, name, p.ignores if p else frozenset(ignore_list) or NO_IGNORES
+        )
         self._proofs[session] = proof
         if revocations != self._revocations:
             try:
@@ -176,7 +178,8 @@ class Sessions:
         """A deleted account: nobody on this node ignores that name any more (whoever takes
         it next starts clean)."""
         for p in self._subs.users():
-            p.ignores.discard(user_key)
+            if user_key in p.ignores:
+                self._subs.set_ignores(name_key(p.name), p.ignores - {user_key})
 
     def name_of(self, session: Session) -> str:
         p = self._subs.presence(session.user_key)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence, Set
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from torbit.core.delivery import Delivery, Names, Session
+from torbit.core.delivery import NO_IGNORES, Delivery, Names, Session
 from torbit.core.hub import Hub, UserPresence
 from torbit.core.models import Message
 from torbit.core.names import EVENTS_CHANNEL, inbox_channel, is_inbox, name_key
@@ -41,7 +41,7 @@ class Wakeup:
 
     def __init__(self) -> None:
         self.user_key = ""
-        self.ignores: set[str] = set()
+        self.ignores: Set[str] = NO_IGNORES
         self.event = asyncio.Event()
         self.messages: list[Message] = []
         self.overflowed = False
@@ -165,7 +165,7 @@ class Subscriptions:
 
     # logged-in sessions
 
-    async def attach(self, session: Session, name: str, ignores: set[str]) -> None:
+    async def attach(self, session: Session, name: str, ignores: frozenset[str]) -> None:
         """A session has logged in: it gets the user's private messages from now on."""
         self._hub.attach(session, name, ignores)
         try:
@@ -184,6 +184,10 @@ class Subscriptions:
         now on; channels left without listeners are unwatched soon."""
         for channel in self._hub.detach(session):
             self._spawn(self._unwatch_if_unused(channel))
+
+    def set_ignores(self, user_key: str, ignores: frozenset[str]) -> None:
+        """Whom a user with sessions here ignores, from now on."""
+        self._hub.set_ignores(user_key, ignores)
 
     def presence(self, user_key: str) -> UserPresence | None:
         return self._hub.presence(user_key)

@@ -6,6 +6,7 @@ goes through the same way."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import ssl
@@ -28,6 +29,28 @@ class DoorSession(Protocol):
 S = TypeVar("S", bound=DoorSession)
 
 LOGOUT_SLICE = 0.005  # seconds of logouts per loop turn while many sessions leave at once
+QUIET_GC_AT = 256  # departures waiting: from here, no collection of cycles until all are done
+
+# doors working off a storm of departures: while there are any, the cyclic garbage collector
+# waits (a full collection of a heap of 10,000 sessions stops the loop for 50-100 ms, and the
+# storm's allocations would start one); `_gc_was_on` says whether to turn it back on after
+_gc_holds = 0
+_gc_was_on = False
+
+
+def _hold_gc() -> None:
+    global _gc_holds, _gc_was_on
+    if _gc_holds == 0:
+        _gc_was_on = gc.isenabled()
+        gc.disable()
+    _gc_holds += 1
+
+
+def _release_gc() -> None:
+    global _gc_holds
+    _gc_holds -= 1
+    if _gc_holds == 0 and _gc_was_on:
+        gc.enable()
 
 
 class LineDoor(Generic[S]):
@@ -38,8 +61,14 @@ class LineDoor(Generic[S]):
         self._log = log
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._departing: deque[tuple[S, asyncio.Future[None]]] = deque()
+        # vanished sessions not yet logged out (with: log the user out?), and the one being
+        # logged out now; futures only for those someone waits for (`gone`)
+        self._departing: deque[S] = deque()
+        self._log_outs: deque[bool] = deque()  # beside it: nothing allocated per departure
         self._departures: asyncio.Task[None] | None = None
+        self._holding_gc = False
+        self._leaving_now: S | None = None
+        self._awaited: dict[S, asyncio.Future[None]] = {}
 
     async def _listen(
         self,
@@ -78,41 +107,69 @@ class LineDoor(Generic[S]):
         if not task.cancelled() and (exc := task.exception()) is not None:
             self._log.warning("background task failed: %s", exc)
 
-    def depart(self, session: S) -> asyncio.Future[None]:
-        """Log a vanished session out soon (`_log_out`); the future is done once it is. One
-        task works through everyone who left, a few milliseconds at a time, so 10,000 clients
-        dropping at once never hold the loop (a task each would all run in one turn: the
-        loop answers nobody until the last is done)."""
-        done = asyncio.get_running_loop().create_future()
-        self._departing.append((session, done))
+    def depart(self, session: S, log_out: bool = True) -> None:
+        """A session's connection is gone: forget it soon (`_log_out`: the door's bookkeeping,
+        then, with `log_out`, the user's logout). This is all a `connection_lost` does: when
+        10,000 clients vanish at once, uvloop calls every `connection_lost` in one loop turn,
+        and the loop answers nobody until the last returns. One task works through everyone
+        who left, a few milliseconds at a time, so the loop polls sockets in between."""
+        departing = self._departing
+        departing.append(session)
+        self._log_outs.append(log_out)
         if self._departures is None:
             self._departures = asyncio.get_running_loop().create_task(self._work_off())
             self._track(self._departures)
-        return done
+        elif len(departing) == QUIET_GC_AT and not self._holding_gc:
+            self._holding_gc = True
+            _hold_gc()
 
-    async def _log_out(self, session: S) -> None:
+    async def gone(self, which: Callable[[S], bool]) -> None:
+        """Wait until the sessions that `which` picks among those still departing are gone
+        (e.g. the owner of a nick a newcomer wants; those who were in a room someone joins)."""
+        waiting = [s for s in self._departing if which(s)]
+        if self._leaving_now is not None and which(self._leaving_now):
+            waiting.append(self._leaving_now)
+        if not waiting:
+            return
+        loop = asyncio.get_running_loop()
+        futures = []
+        for s in waiting:
+            f = self._awaited.get(s)
+            if f is None:
+                f = self._awaited[s] = loop.create_future()
+            futures.append(f)
+        await asyncio.wait(futures)
+
+    async def _log_out(self, session: S, log_out: bool) -> None:
         """What a session's departure costs the door and the core (each door's own)."""
 
     async def _work_off(self) -> None:
         loop = asyncio.get_running_loop()
         departing = self._departing
+        log_outs = self._log_outs
+        awaited = self._awaited
         try:
             while departing:
                 until = loop.time() + LOGOUT_SLICE
                 while True:  # at least one per slice, then as many as fit
-                    session, done = departing.popleft()
+                    session = departing.popleft()
+                    self._leaving_now = session
                     try:
-                        await self._log_out(session)
+                        await self._log_out(session, log_outs.popleft())
                     except Exception as e:  # one failed logout must not strand the rest
                         self._log.warning("logout of %s failed: %s", session.user_key, e)
                     finally:
-                        if not done.done():
+                        self._leaving_now = None
+                        if awaited and (done := awaited.pop(session, None)) is not None:
                             done.set_result(None)
                     if not departing or loop.time() >= until:
                         break
                 await asyncio.sleep(0)  # let the loop poll sockets between slices
         finally:
             self._departures = None
+            if self._holding_gc:
+                self._holding_gc = False
+                _release_gc()
 
     def drain(self, text: str) -> None:
         """Stop accepting and ask every client to reconnect (to another node)."""

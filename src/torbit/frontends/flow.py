@@ -12,6 +12,10 @@ from collections.abc import Callable
 from torbit.core.delivery import Delivery
 
 
+def _nothing() -> None:
+    pass
+
+
 class FlushQueue:
     """The writers with output pending in this loop turn, flushed by a single callback. The
     per-delivery path (`TransportWriter.write`) and the flush are written out inline: at
@@ -149,8 +153,11 @@ class TransportWriter:
             self.transport.close()
 
     def lost(self) -> None:
+        """The connection is gone: hold nothing (no cycle through the session's callback, so
+        the session is freed as soon as its door forgets it, not by the cycle collector)."""
         self.transport = None
         self._pending = None
+        self._on_overflow = _nothing
 
     def _overflow(self, t: asyncio.Transport) -> None:
         self._pending = None

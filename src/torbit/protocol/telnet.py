@@ -121,9 +121,10 @@ class TelnetConnection:
         self._out = b""  # replies are rare: no buffer of its own until there is one
         self._ayt_pending = False
         self._password_mode = False
-        self._us: dict[int, int] = {}  # our side of each option; missing means _NO
         # sets of option codes as the bits of an int (an object each would be 40 bytes more
-        # a connection, and there are 10,000 connections)
+        # a connection, and there are 10,000 connections); our side of each option as two
+        # bits at 2 * option (a dict was 224 bytes once ECHO was negotiated)
+        self._us = 0
         self._queued = 0  # RFC 1143 "OPPOSITE": change our mind once answered
         self._refused_do = 0  # the peer knows we WONT; do not say it again
         self._refused_will = 0  # the peer knows we DONT want it to
@@ -271,7 +272,8 @@ class TelnetConnection:
         self._out += bytes((IAC, verb, option))
 
     def _set(self, option: int, state: int) -> None:
-        self._us[option] = state
+        shift = 2 * option
+        self._us = self._us & ~(3 << shift) | state << shift
         self._refused_do &= ~(1 << option)  # a new state: a later refusal is news to the peer
 
     def _negotiate(self, verb: int, option: int) -> None:
@@ -287,7 +289,7 @@ class TelnetConnection:
 
     def _peer_do(self, option: int) -> None:
         """RFC 1143, receiving DO for our side of `option`."""
-        state = self._us.get(option, _NO)
+        state = self._us >> 2 * option & 3
         if state == _NO:
             if self._password_mode and option in (ECHO, SGA):
                 self._set(option, _YES)
@@ -311,7 +313,7 @@ class TelnetConnection:
 
     def _peer_dont(self, option: int) -> None:
         """RFC 1143, receiving DONT for our side of `option`."""
-        state = self._us.get(option, _NO)
+        state = self._us >> 2 * option & 3
         if state == _YES:
             self._set(option, _NO)
             self._send(WONT, option)
@@ -327,7 +329,7 @@ class TelnetConnection:
             self._set(option, _NO)
 
     def _enable(self, option: int) -> None:
-        state = self._us.get(option, _NO)
+        state = self._us >> 2 * option & 3
         if state == _NO:
             self._set(option, _WANTYES)
             self._send(WILL, option)
@@ -337,7 +339,7 @@ class TelnetConnection:
             self._queued &= ~(1 << option)
 
     def _disable(self, option: int) -> None:
-        state = self._us.get(option, _NO)
+        state = self._us >> 2 * option & 3
         if state == _YES:
             self._set(option, _WANTNO)
             self._send(WONT, option)

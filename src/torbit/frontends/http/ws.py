@@ -35,12 +35,13 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Set
 from typing import Any, cast
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from torbit.core.delivery import Delivery, Names
+from torbit.core.delivery import NO_IGNORES, Delivery, Names
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.models import Message
@@ -92,7 +93,7 @@ class WsSession:
     ) -> None:
         self.name = name
         self.user_key = name_key(name)
-        self.ignores: set[str] = set()
+        self.ignores: Set[str] = NO_IGNORES
         self.max_frames = max_frames
         self.dropped = False
         self.close_reason: str | None = None

@@ -50,8 +50,9 @@ class SessionOutput:
     user_key: str
     rooms: dict[str, Room]
     _writer: TransportWriter | None
-    _echo: dict[str, int]  # channel -> own messages sent whose echo is due
-    _joining: dict[str, list[Delivery]]  # room -> held while JOIN is answered
+    # made when needed, dropped when empty (two empty dicts were 128+ bytes an idle client)
+    _echo: dict[str, int] | None  # channel -> own messages sent whose echo is due
+    _joining: dict[str, list[Delivery]] | None  # room -> held while JOIN is answered
 
     @property
     def core(self) -> IrcCore:
@@ -61,8 +62,8 @@ class SessionOutput:
 
     def deliver(self, delivery: Delivery) -> None:
         message = delivery.message
-        held = self._joining.get(message.channel)
-        if held is not None:
+        joining = self._joining
+        if joining is not None and (held := joining.get(message.channel)) is not None:
             held.append(delivery)
             return
         own = message.sender_key == self.user_key and self._own_echo(message.channel)
@@ -182,19 +183,37 @@ class SessionOutput:
         """The QUIT/NICK lines sent to this client in this loop turn."""
         raise NotImplementedError
 
+    def _echoes(self) -> dict[str, int]:
+        """`_echo`, made if need be."""
+        raise NotImplementedError
+
+    def _held(self) -> dict[str, list[Delivery]]:
+        """`_joining`, made if need be."""
+        raise NotImplementedError
+
+    def _tidy(self) -> None:
+        """Drop `_echo` and `_joining` when empty."""
+        raise NotImplementedError
+
     def expect_echo(self, channel: str, count: int) -> None:
         if count > 0:
-            self._echo[channel] = self._echo.get(channel, 0) + count
+            echo = self._echoes()
+            echo[channel] = echo.get(channel, 0) + count
 
     def cancel_echo(self, channel: str, count: int) -> None:
-        left = self._echo.get(channel, 0) - count
+        echo = self._echo
+        if echo is None:
+            return
+        left = echo.get(channel, 0) - count
         if left > 0:
-            self._echo[channel] = left
+            echo[channel] = left
         else:
-            self._echo.pop(channel, None)
+            echo.pop(channel, None)
+            if not echo:
+                self._tidy()
 
     def _own_echo(self, channel: str) -> bool:
-        if not self._echo.get(channel):
+        if self._echo is None or not self._echo.get(channel):
             return False
         self.cancel_echo(channel, 1)
         return True
@@ -202,12 +221,15 @@ class SessionOutput:
     # joining: the JOIN, topic and names go out before the room's history and live messages
 
     def hold(self, room_key: str) -> None:
-        self._joining[room_key] = []
+        self._held()[room_key] = []
 
     def unhold(self, room_key: str, started: datetime | None) -> None:
         """Send what was held back: history (sent before `started`) in a chathistory batch,
         or left out for clients that ask for history themselves; then live messages."""
-        held = self._joining.pop(room_key, [])
+        joining = self._joining
+        held = joining.pop(room_key, []) if joining is not None else []
+        if joining is not None and not joining:
+            self._tidy()
         if started is None:
             return
         history = [d for d in held if d.message.sent_at < started]

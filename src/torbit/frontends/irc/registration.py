@@ -19,6 +19,7 @@ import binascii
 from base64 import b64decode
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 from torbit.core.names import MAX_NAME_LENGTH, is_valid_name
@@ -30,8 +31,13 @@ SASL_CHUNK: Final = 400  # bytes of base64 per AUTHENTICATE line (IRCv3 SASL)
 MAX_SASL_BYTES: Final = 4 * SASL_CHUNK  # a name, a password of up to 1,024 bytes, base64
 
 
-def offered_caps(*, registration_open: bool) -> dict[str, str | None]:
-    """The capabilities this door offers, with their CAP LS 302 values."""
+def offered_caps(*, registration_open: bool) -> Mapping[str, str | None]:
+    """The capabilities this door offers, with their CAP LS 302 values: one read-only
+    mapping shared by every client (a copy each was 464 bytes)."""
+    return _OFFERED[registration_open]
+
+
+def _offered(registration_open: bool) -> Mapping[str, str | None]:
     caps: dict[str, str | None] = {
         "account-tag": None,
         "away-notify": None,
@@ -47,7 +53,10 @@ def offered_caps(*, registration_open: bool) -> dict[str, str | None]:
     }
     if registration_open:
         caps["draft/account-registration"] = "before-connect"
-    return caps
+    return MappingProxyType(caps)
+
+
+_OFFERED = {True: _offered(True), False: _offered(False)}
 
 
 def valid_nick(nick: str) -> bool:
@@ -100,14 +109,20 @@ class Close:
 Step = Send | CheckPassword | CreateAccount | Complete | Close
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 class Caps:
     """The capabilities a client has enabled and CAP negotiation, before and after it is
-    registered."""
+    registered. The enabled set is replaced on a change, never changed in place: most
+    clients enable nothing, and share one empty set."""
+
+    __slots__ = ("enabled", "negotiating", "offered", "server", "version")
 
     def __init__(self, server: str, offered: Mapping[str, str | None]) -> None:
         self.server = server
-        self.offered = dict(offered)
-        self.enabled: set[str] = set()
+        self.offered = offered
+        self.enabled: frozenset[str] = _NONE
         self.version = 0
         self.negotiating = False  # registration waits until CAP END
 
@@ -128,7 +143,7 @@ class Caps:
             if arg.isdigit() and len(arg) < 6:
                 self.version = max(self.version, int(arg))
             if self.version >= 302:
-                self.enabled.add("cap-notify")  # implied by 302 (IRCv3 cap-notify)
+                self.enabled |= {"cap-notify"}  # implied by 302 (IRCv3 cap-notify)
             return [self._reply(target, "LS", self._listing(self.version >= 302))]
         if sub == "LIST":
             return [self._reply(target, "LIST", " ".join(sorted(self.enabled)))]
@@ -156,11 +171,13 @@ class Caps:
             ):
                 return False
             changes.append((name, word[0] != "-"))
+        enabled = set(self.enabled)
         for name, on in changes:
             if on:
-                self.enabled.add(name)
+                enabled.add(name)
             else:
-                self.enabled.discard(name)
+                enabled.discard(name)
+        self.enabled = frozenset(enabled) or _NONE
         return bool(changes) or not asked.strip()
 
     def _listing(self, values: bool) -> str:

@@ -44,8 +44,6 @@ class IrcServer(LineDoor[IrcSession]):
         self.lines = LineCache()
         self._clients: dict[str, list[IrcSession]] = {}  # registered, by nick key
         self._guests: set[str] = set()  # keys of the guests registered here
-        self._leaving: dict[str, asyncio.Future[None]] = {}  # key -> its logout and release
-        self._vacating: dict[asyncio.Future[None], frozenset[str]] = {}  # leaving -> its rooms
         self.peak_users = 0
         # WHOWAS: who left, newest last; bounded, kept in memory only
         self.departed: deque[UserInfo] = deque(maxlen=WHOWAS_KEPT)
@@ -87,17 +85,8 @@ class IrcServer(LineDoor[IrcSession]):
         self.registered(session)
 
     def closed(self, session: IrcSession) -> None:
-        self.sessions.discard(session)
-        self.core.operators.drop(session)
-        if not session.registered or not session.user_key:
-            return
-        self._forget(session)
-        self.departed.append(self.info_of(session))
-        key = session.user_key
-        left = self.depart(session)  # batched with everyone else leaving (LineDoor)
-        self._leaving[key] = left
-        self._vacating[left] = frozenset(session.rooms)
-        left.add_done_callback(lambda f: self._left(key, f))
+        """A session's connection is gone: forgotten soon, a slice at a time (`_log_out`)."""
+        self.depart(session)
 
     def _forget(self, session: IrcSession) -> None:
         key = session.user_key
@@ -108,28 +97,28 @@ class IrcServer(LineDoor[IrcSession]):
                 del self._clients[key]
                 self._guests.discard(key)
 
-    async def _log_out(self, session: IrcSession) -> None:
+    async def _log_out(self, session: IrcSession, log_out: bool) -> None:
+        """A vanished client's departure (`LineDoor.depart`), batched with others leaving:
+        the door's registries, WHOWAS, the user's logout, a guest's nick let go."""
+        self.sessions.discard(session)
+        self.metrics.connected_on(session.door).dec()
+        self.core.operators.drop(session)
+        if not session.registered or not session.user_key:
+            return
+        self._forget(session)
+        self.departed.append(self.info_of(session))
         await self.core.sessions.logout(session, session.quit_reason)
         if session.account is None:
             await self.core.guests.release(session.nick)
 
-    def _left(self, key: str, left: asyncio.Future[None]) -> None:
-        self._vacating.pop(left, None)
-        if self._leaving.get(key) is left:
-            del self._leaving[key]
-
     async def nick_free(self, user_key: str) -> None:
-        left = self._leaving.get(user_key)
-        if left is not None:
-            await asyncio.wait([left])
+        await self.gone(lambda s: s.user_key == user_key)
 
     async def settled(self, room_key: str) -> None:
         """Wait until clients that were in the room and are leaving have left it: a JOIN
         after a QUIT sees the room as the QUIT left it (on IRC, a channel goes with its last
         user)."""
-        waiting = [left for left, rooms in self._vacating.items() if room_key in rooms]
-        if waiting:
-            await asyncio.wait(waiting)
+        await self.gone(lambda s: room_key in s.rooms)
 
     def clients_of(self, user_key: str) -> list[IrcSession]:
         return self._clients.get(user_key, [])

@@ -10,11 +10,11 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Set
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
-from torbit.core.delivery import Delivery
+from torbit.core.delivery import NO_IGNORES, Delivery
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.models import Room
 from torbit.core.names import inbox_channel, name_key
@@ -155,7 +155,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         )
         self.nick = ""
         self.user_key = ""
-        self.ignores: set[str] = set()
+        self.ignores: Set[str] = NO_IGNORES
         self.username = ""
         self.realname = ""
         self.account: str | None = None  # None: a guest (or not registered yet)
@@ -176,8 +176,8 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._last_input = time.monotonic()
         self._pinged = False
-        self._echo: dict[str, int] = {}  # channel -> own messages sent whose echo is due
-        self._joining: dict[str, list[Delivery]] = {}  # room -> held while JOIN is answered
+        self._echo: dict[str, int] | None = None  # channel -> own messages whose echo is due
+        self._joining: dict[str, list[Delivery]] | None = None  # room -> held while JOINing
         self._seen: set[tuple[str, str]] | None = None  # QUIT/NICK lines sent this loop turn
 
     @property
@@ -223,6 +223,22 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
             asyncio.get_running_loop().call_soon(self._turn_over)
         return sent
 
+    def _echoes(self) -> dict[str, int]:
+        if self._echo is None:
+            self._echo = {}
+        return self._echo
+
+    def _held(self) -> dict[str, list[Delivery]]:
+        if self._joining is None:
+            self._joining = {}
+        return self._joining
+
+    def _tidy(self) -> None:
+        if not self._echo:
+            self._echo = None
+        if not self._joining:
+            self._joining = None
+
     def _turn_over(self) -> None:
         self._seen = None
 
@@ -235,10 +251,8 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
             self._timer.cancel()
         if not self._counted:
             return
-        server = self.server
-        server.connections.release(self.ip)
-        server.metrics.connected_on(self.door).dec()
-        server.closed(self)
+        self.server.connections.release(self.ip)  # a reconnect counts at once
+        self.server.closed(self)  # the rest is worked off a slice at a time
 
     def data_received(self, data: bytes) -> None:
         if self.closed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from torbit.core.accounts import Accounts
 from torbit.core.delivery import Session
@@ -18,6 +18,9 @@ from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.frontends.flow import FlushQueue
 from torbit.metrics import Metrics
+
+if TYPE_CHECKING:
+    from torbit.frontends.telnet.session import TelnetSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +54,8 @@ class SessionHost(Protocol):
 
     def opened(self, session: Session) -> None: ...
 
-    def closed(self, session: Session) -> None: ...
-
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
 
-    def logout(self, session: Session) -> None:
-        """Log a session that vanished out, soon (batched with others leaving)."""
+    def depart(self, session: TelnetSession, log_out: bool = True) -> None:
+        """A session's connection is gone: forget it soon, with `log_out` logging the user
+        out, batched with others leaving (doors.LineDoor)."""

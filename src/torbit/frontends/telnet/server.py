@@ -55,14 +55,9 @@ class TelnetServer(LineDoor[TelnetSession]):
         assert isinstance(session, TelnetSession)
         self.sessions.add(session)
 
-    def closed(self, session: Session) -> None:
-        assert isinstance(session, TelnetSession)
+    async def _log_out(self, session: TelnetSession, log_out: bool) -> None:
+        """A vanished session's departure (`LineDoor.depart`), batched with others leaving."""
         self.sessions.discard(session)
-
-    def logout(self, session: Session) -> None:
-        """Log a vanished session out soon, batched with others leaving (`LineDoor.depart`)."""
-        assert isinstance(session, TelnetSession)
-        self.depart(session)
-
-    async def _log_out(self, session: TelnetSession) -> None:
-        await self.core.sessions.logout(session)
+        self.metrics.connected_on(session.door).dec()
+        if log_out:
+            await self.core.sessions.logout(session)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import cast
 
-from torbit.core.delivery import Delivery, Names, Run
+from torbit.core.delivery import NO_IGNORES, Delivery, Names, Run
 from torbit.core.format import format_error, format_system
 from torbit.core.models import Room
 from torbit.core.names import name_key
@@ -93,7 +93,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         self._proof: Proof | None = None
         self.closed = False
         self.user_key = ""
-        self.ignores: set[str] = set()
+        self.ignores: Set[str] = NO_IGNORES
         self.room: Room | None = None
 
     def deliver_all(self, run: Run) -> None:
@@ -101,6 +101,10 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         session, one write here (see core.hub.Hub.dispatch_run)."""
         if self._writer is not None:
             self._writer.write(run.lines)
+
+    @property
+    def door(self) -> str:
+        return self._door
 
     @property
     def core(self) -> TelnetCore:
@@ -148,19 +152,16 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
     def connection_lost(self, exc: Exception | None) -> None:
         if self._writer is not None:
             self._writer.lost()
+            self.deliver = _not_connected
         was_chatting = not self.closed and self._dialogue is None and bool(self.user_key)
         self.closed = True
         self._pending = None
         if not self._counted:
             return
-        server = self._server
-        server.connections.release(self._ip)
-        server.closed(self)
-        server.metrics.connected_on(self._door).dec()
         if self._timer is not None:
             self._timer.cancel()
-        if was_chatting:
-            server.logout(self)
+        self._server.connections.release(self._ip)  # a reconnect counts at once
+        self._server.depart(self, was_chatting)  # the rest is worked off a slice at a time
 
     def data_received(self, data: bytes) -> None:
         if self.closed:

@@ -1,0 +1,60 @@
+"""What an idle logged-in telnet session keeps in torbit's own code: 10,000 of them must fit in
+4 KB each of RSS (issue 15), of which the socket, uvloop's transport and the allocator take
+more than half. Counted in bytes allocated (tracemalloc) between two snapshots, never timed."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import tracemalloc
+from pathlib import Path
+
+import torbit
+from tests.conftest import ServerFactory
+from tests.helpers.telnet_client import TelnetClient
+
+WARM = 20  # the first logins pay for what every later one shares (the room, caches)
+MEASURED = 100
+# torbit's own allocations per idle logged-in session, here (asyncio's loop; no time passes, so
+# the join rate bucket is still there): 3,130 bytes before the ignore sets were shared, name
+# keys interned, the Room shared, rate buckets dropped once full and the telnet options kept
+# as bits; 2,200 after
+MAX_BYTES_PER_SESSION = 2_500
+
+
+async def _log_in(port: int, names: list[str]) -> list[TelnetClient]:
+    clients: list[TelnetClient] = []
+    for name in names:  # one at a time: nothing measured is left half done
+        c = await TelnetClient.connect(port)
+        await c.login(name)
+        clients.append(c)
+    return clients
+
+
+def _torbit_bytes(snapshot: tracemalloc.Snapshot) -> int:
+    src = str(Path(torbit.__file__).parent)
+    own = snapshot.filter_traces([tracemalloc.Filter(True, f"{src}/*")])
+    return sum(stat.size for stat in own.statistics("filename"))
+
+
+async def test_an_idle_logged_in_session_keeps_little(make_server: ServerFactory) -> None:
+    app = await make_server()
+    assert app.telnet_port is not None and app.core is not None
+    clients: list[TelnetClient] = []
+    tracemalloc.start()
+    try:
+        clients += await _log_in(app.telnet_port, [f"warm{i}" for i in range(WARM)])
+        await asyncio.sleep(0.2)  # the join notices delivered
+        gc.collect()
+        before = _torbit_bytes(tracemalloc.take_snapshot())
+        clients += await _log_in(app.telnet_port, [f"idle{i}" for i in range(MEASURED)])
+        await asyncio.sleep(0.2)
+        gc.collect()
+        after = _torbit_bytes(tracemalloc.take_snapshot())
+    finally:
+        tracemalloc.stop()
+        for c in clients:
+            await c.close()
+    assert len(clients) == WARM + MEASURED
+    each = (after - before) / MEASURED
+    assert each < MAX_BYTES_PER_SESSION, each
