@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from torbit.core.accounts import Accounts
 from torbit.core.delivery import Session
@@ -19,8 +19,9 @@ from torbit.core.subscriptions import Subscriptions
 from torbit.frontends.flow import FlushQueue
 from torbit.metrics import Metrics
 
-if TYPE_CHECKING:
-    from torbit.frontends.telnet.session import TelnetSession
+# the door's own session type (TelnetSession), which this module cannot import: the session
+# module imports this one
+S_contra = TypeVar("S_contra", contravariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class TelnetOptions:
     tz: tzinfo | None = None
 
 
-class SessionHost(Protocol):
+class SessionHost(Protocol[S_contra]):
     """What a telnet session needs of the server that accepted it."""
 
     core: TelnetCore
@@ -56,6 +57,6 @@ class SessionHost(Protocol):
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
 
-    def depart(self, session: TelnetSession, log_out: bool = True) -> None:
+    def depart(self, session: S_contra, log_out: bool = True) -> None:
         """A session's connection is gone: forget it soon, with `log_out` logging the user
         out, batched with others leaving (doors.LineDoor)."""

@@ -71,7 +71,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
 
     def __init__(
         self,
-        server: SessionHost,
+        server: SessionHost[TelnetSession],
         door: str,
         refuse_login: str = "",
         peer: tuple[str, int] | None = None,
