@@ -146,7 +146,7 @@ async def _with_log(
 
 @app.command()
 def serve(config: ConfigOption = None) -> None:
-    """Run the server (telnet and HTTP) until SIGINT or SIGTERM."""
+    """Run the server (telnet, HTTP and IRC, each door as configured) until SIGINT or SIGTERM."""
     from torbit.app import App
 
     path = find_config(config)

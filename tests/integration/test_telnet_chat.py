@@ -121,6 +121,26 @@ async def test_join_shows_history_and_rooms_are_case_insensitive(
     await bob.close()
 
 
+async def test_rooms_may_be_named_as_the_door_shows_them_with_a_hash(server: App) -> None:
+    """The door prints rooms as `#name`; typing them back that way works, and only one `#`
+    is taken off (`##x` is still an invalid name, not room `#x`)."""
+    c = await connect(server, "alice")
+    c.send("/join #Dev")
+    await c.expect(r"^\* you are in #Dev \(1 online\)")
+    c.send("/create #ops")
+    await c.expect(r"^\* you created #ops$")
+    await c.expect(r"^\* you are in #ops")
+    c.send("/rooms #Dev")
+    await c.expect(r"^\* 2 room\(s\) after #Dev:$")
+    await c.expect(r"^  #lobby ")
+    await c.expect(r"^  #ops ")
+    c.send("/leave #dev")
+    await c.expect(r"^\* you left #Dev;")
+    c.send("/join ##x")
+    await c.expect(r"^! invalid room name '#x'")
+    await c.close()
+
+
 async def test_private_messages_reach_another_room(server: App) -> None:
     alice = await connect(server, "alice")
     bob = await connect(server, "bob")

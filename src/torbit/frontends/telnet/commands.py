@@ -88,6 +88,12 @@ def _info(session: CommandSession, text: str) -> None:
     session.send_line(format_system(text))
 
 
+def _room_arg(arg: str) -> str:
+    """A room as the user typed it: this door shows rooms as `#name`, so `#name` is accepted
+    wherever a room is asked for."""
+    return arg[1:] if arg.startswith("#") else arg
+
+
 def _current(session: CommandSession) -> Room:
     """The room the session talks in. A kick or ban ends the listening at once, from any node,
     without the session being told otherwise, so it is checked here."""
@@ -119,7 +125,8 @@ async def _help(session: CommandSession, args: tuple[str, ...]) -> None:
 
 
 async def _join(session: CommandSession, args: tuple[str, ...]) -> None:
-    key = check_name(args[0], "room name")
+    name = _room_arg(args[0])
+    key = check_name(name, "room name")
     old = session.room
     if old is not None and not session.core.subscriptions.is_listening(session, old.key):
         session.room = old = None
@@ -127,13 +134,13 @@ async def _join(session: CommandSession, args: tuple[str, ...]) -> None:
         _info(session, f"you are already in #{old.name}")
         return
     join_key = args[1] if len(args) > 1 else ""
-    session.room = await session.core.membership.join(session, args[0], join_key)
+    session.room = await session.core.membership.join(session, name, join_key)
     if old is not None:
         await session.core.membership.stop_listening(session, old.key, switch=True)
 
 
 async def _leave(session: CommandSession, args: tuple[str, ...]) -> None:
-    name = args[0] if args else _current(session).name
+    name = _room_arg(args[0]) if args else _current(session).name
     room = await session.core.membership.leave(session.name, name)
     if session.room is not None and session.room.key == room.key:
         session.room = None
@@ -141,12 +148,14 @@ async def _leave(session: CommandSession, args: tuple[str, ...]) -> None:
 
 
 async def _rooms(session: CommandSession, args: tuple[str, ...]) -> None:
-    after = check_name(args[0], "room name") if args else None
+    after = check_name(_room_arg(args[0]), "room name") if args else None
     page = await session.core.membership.rooms(session.name, after=after, limit=ROOMS_PAGE)
     if not page.rooms and after is None:
         _info(session, "no rooms yet: /join ROOM creates one")
         return
-    _info(session, f"{len(page.rooms)} room(s)" + (f" after #{args[0]}:" if args else ":"))
+    _info(
+        session, f"{len(page.rooms)} room(s)" + (f" after #{_room_arg(args[0])}:" if args else ":")
+    )
     for i in page.rooms:
         topic = f" - {i.room.topic}" if i.room.topic else ""
         session.send_line(f"  #{i.room.name}  {i.members} member(s), {i.online} online{topic}")
@@ -208,7 +217,9 @@ async def _history(session: CommandSession, args: tuple[str, ...]) -> None:
 async def _create(session: CommandSession, args: tuple[str, ...]) -> None:
     if len(args) > 1 and args[1].lower() != "private":
         raise InvalidInput("usage: /create ROOM [private]")
-    room = await session.core.moderation.create(session.name, args[0], private=len(args) > 1)
+    room = await session.core.moderation.create(
+        session.name, _room_arg(args[0]), private=len(args) > 1
+    )
     _info(
         session,
         f"you created #{room.name}" + (" (private: /invite people)" if room.private else ""),
