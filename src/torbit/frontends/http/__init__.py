@@ -103,7 +103,7 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         ops_router(core.readiness, core.metrics, options.metrics_token, core.drain, core.troubles)
     )
     app.include_router(
-        classic_router(core.membership, core.messaging, receiver, core.metrics, principal)
+        classic_router(core.membership, core.messaging, receiver, core.metrics, auth, principal)
     )
     app.include_router(
         accounts_router(core.accounts, core.ignores, options.default_room, auth, principal)
