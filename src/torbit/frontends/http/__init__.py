@@ -98,12 +98,14 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
     if options.trusted_proxies:
         app.add_middleware(ForwardedClient, proxies=TrustedProxies(options.trusted_proxies))
 
+    # the classic routes first: a request is matched against the routers in this order, and
+    # POST /send and GET /receive are the hottest
+    app.include_router(
+        classic_router(core.membership, core.messaging, receiver, core.metrics, auth, principal)
+    )
     app.include_router(docs_router(app.title))
     app.include_router(
         ops_router(core.readiness, core.metrics, options.metrics_token, core.drain, core.troubles)
-    )
-    app.include_router(
-        classic_router(core.membership, core.messaging, receiver, core.metrics, auth, principal)
     )
     app.include_router(
         accounts_router(core.accounts, core.ignores, options.default_room, auth, principal)
