@@ -149,7 +149,7 @@ class GuardedHttpTools(HttpToolsProtocol):
             if self._head_timer is None and not self._finished:
                 self._arm()
         if self._body_due and self._body_timer is None and not self._finished:
-            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_late)
+            self._arm_body()
 
     # parser callbacks
 
@@ -231,6 +231,9 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._refuse(
                 408, "timeout", f"request headers not complete within {HEAD_TIMEOUT:g} seconds"
             )
+
+    def _arm_body(self) -> None:
+        self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_late)
 
     def _disarm_body(self) -> None:
         self._body_due = False
