@@ -202,6 +202,7 @@ async def test_a_classic_send_solves_no_dependencies_and_stays_documented(
     assert solved == []
     assert (await client.get("/api/v1/me", auth=basic("alice"))).status_code == 200
     assert solved  # the counter counts: other routes still go through FastAPI's solving
+    error_of(await client.put("/send/lobby/alice", auth=basic("alice")), 405)
     spec = (await client.get("/openapi.json")).json()
     operation = spec["paths"]["/send/{room}/{user}"]["post"]
     assert {(p["name"], p["in"]) for p in operation["parameters"]} == {

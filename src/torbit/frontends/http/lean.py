@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
@@ -42,8 +43,25 @@ def lean_handler(endpoint: Callable[..., Any]) -> Handler | None:
 
 
 class LeanRoute(APIRoute):
-    """An APIRoute served by its endpoint's `@runs` handler, when it has one."""
+    """An APIRoute served by its endpoint's `@runs` handler, when it has one: called with
+    the request, its response sent, nothing else. FastAPI's wrapping of each request (two
+    exit stacks for dependencies with `yield`, which a handler has none of; a route-level
+    exception handling that finds the app's handlers, which then catch the same exceptions
+    one layer out) is left out, and so is FastAPI's per-route `max_body_size` (torbit sets
+    none: its BodyLimit middleware bounds every body). A wrong method goes to FastAPI as
+    before (405)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self._lean = lean_handler(endpoint)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = lean_handler(self.endpoint)
         return handler if handler is not None else super().get_route_handler()
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._lean is None or scope["method"] not in (self.methods or ()):
+            await super().handle(scope, receive, send)
+            return
+        response = await self._lean(Request(scope, receive, send))
+        await response(scope, receive, send)
