@@ -6,9 +6,11 @@ import asyncio
 import base64
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.dependencies.utils import solve_dependencies
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import (
@@ -182,6 +184,35 @@ async def test_acting_as_someone_else_is_403(client: httpx.AsyncClient) -> None:
     assert r.status_code == 201 and r.json()["sender"] == "alice"
     # nothing bob-like was stored
     assert await receive(client, "lobby", "carol") == ["me"]
+
+
+async def test_a_classic_send_solves_no_dependencies_and_stays_documented(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POST /send is served by its lean handler (frontends/http/lean.py): FastAPI solves no
+    dependencies for it, while the API description still shows its parameters and security."""
+    solved: list[object] = []
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        solved.append(kwargs.get("dependant"))
+        return await solve_dependencies(*args, **kwargs)
+
+    monkeypatch.setattr("fastapi.routing.solve_dependencies", counting)
+    assert (await send(client, "lobby", "alice", "lean"))["text"] == "lean"
+    assert solved == []
+    assert (await client.get("/api/v1/me", auth=basic("alice"))).status_code == 200
+    assert solved  # the counter counts: other routes still go through FastAPI's solving
+    error_of(await client.put("/send/lobby/alice", auth=basic("alice")), 405)
+    spec = (await client.get("/openapi.json")).json()
+    operation = spec["paths"]["/send/{room}/{user}"]["post"]
+    assert {(p["name"], p["in"]) for p in operation["parameters"]} == {
+        ("room", "path"),
+        ("user", "path"),
+    }
+    assert {next(iter(s)) for s in operation["security"]} == {"basic", "bearer"}
+    assert operation["responses"]["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/MessageOut"
+    }
 
 
 async def test_bad_bodies_get_the_error_shape(make_server: ServerFactory) -> None:

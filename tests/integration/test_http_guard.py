@@ -103,3 +103,41 @@ async def test_ordinary_requests_are_untouched(
     big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Fill: " + b"f" * 30_000 + b"\r\n\r\n"
     writer.write(big + big)
     assert [(await response(reader))[0] for _ in range(2)] == [200, 200]
+
+
+async def test_deadlines_are_armed_only_for_what_a_read_left_incomplete(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch,
+    connections: list[asyncio.StreamWriter],
+) -> None:
+    """A kept-alive request whose head and body come in one read sets no timer; a head or a
+    body split over reads still gets its deadline (counted, and the head's enforced)."""
+    armed: list[str] = []
+    arm, arm_body = guard.GuardedHttpTools._arm, guard.GuardedHttpTools._arm_body
+
+    def counting_arm(self: guard.GuardedHttpTools) -> None:
+        armed.append("head")
+        arm(self)
+
+    def counting_arm_body(self: guard.GuardedHttpTools) -> None:
+        armed.append("body")
+        arm_body(self)
+
+    monkeypatch.setattr(guard.GuardedHttpTools, "_arm", counting_arm)
+    monkeypatch.setattr(guard.GuardedHttpTools, "_arm_body", counting_arm_body)
+    monkeypatch.setattr(guard, "HEAD_TIMEOUT", 0.5)
+    app = await make_server()
+    reader, writer = await open_http(app, connections)
+    post = b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+    for _ in range(3):
+        writer.write(post + b"hello")
+        assert (await response(reader))[0] == 404
+    assert armed == ["head"]  # the connection's opening only
+    writer.write(post)
+    await asyncio.sleep(0.1)
+    writer.write(b"hello")
+    assert (await response(reader))[0] == 404
+    assert armed == ["head", "body"]
+    writer.write(b"GET /healthz HTTP/1.1\r\nHo")  # a kept-alive connection's next head stalls
+    status, body = await response(reader)
+    assert status == 408 and json.loads(body)["error"]["code"] == "timeout"
+    assert armed == ["head", "body", "head"]

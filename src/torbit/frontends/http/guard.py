@@ -108,6 +108,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._in_head = False  # between a request's first byte and the end of its headers
         self._head_bytes = 0  # bytes read while in the head, after the read that began it
         self._got_bytes = False
+        self._body_due = False  # a request's head is in, its body is not: the body deadline
         self._peer = "?"
         self._counted: str | None = None  # the address this connection is counted against
         self._refused: str | None = None  # why the next request will be refused
@@ -133,14 +134,22 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._got_bytes = True
         was_in_head = self._in_head
         super().data_received(data)
-        if self._in_head and was_in_head:
-            self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
-                self._refuse(
-                    431,
-                    "too_large",
-                    f"request line and headers too large: at most {MAX_HEAD_BYTES} bytes",
-                )
+        # The deadlines are armed for what this read left incomplete, not for each request:
+        # a request whose head and body came in this read never needs a timer.
+        if self._in_head:
+            if was_in_head:
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                    self._refuse(
+                        431,
+                        "too_large",
+                        f"request line and headers too large: at most {MAX_HEAD_BYTES} bytes",
+                    )
+                    return
+            if self._head_timer is None and not self._finished:
+                self._arm()
+        if self._body_due and self._body_timer is None and not self._finished:
+            self._arm_body()
 
     # parser callbacks
 
@@ -148,8 +157,6 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._head_bytes = 0
-        if self._head_timer is None:
-            self._arm()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -161,8 +168,7 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._refuse(503, "unavailable", self._refused)
             return
         super().on_headers_complete()
-        if not (self.parser.should_upgrade() and self._should_upgrade()):
-            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_late)
+        self._body_due = not (self.parser.should_upgrade() and self._should_upgrade())
 
     def on_body(self, body: bytes) -> None:
         if not self._finished:
@@ -226,7 +232,11 @@ class GuardedHttpTools(HttpToolsProtocol):
                 408, "timeout", f"request headers not complete within {HEAD_TIMEOUT:g} seconds"
             )
 
+    def _arm_body(self) -> None:
+        self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_late)
+
     def _disarm_body(self) -> None:
+        self._body_due = False
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None

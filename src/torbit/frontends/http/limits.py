@@ -3,7 +3,6 @@ ever buffered, whether the client announced a Content-Length or streams a chunke
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,8 +23,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        declared = b""
+        for name, value in scope["headers"]:  # names come lower-cased; the first one counts
+            if name == b"content-length":
+                declared = value
+                break
+        if declared.isdigit() and int(declared) > self.max_bytes:
             await error_response(413, "too_large", self._message())(scope, receive, send)
             return
         total = 0

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from torbit.frontends.http.errors import error_response
@@ -29,12 +28,12 @@ from torbit.frontends.http.errors import error_response
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STATEFUL_GETS = ("/receive/",)  # GETs that change something: the classic read cursor
 OWN_FETCH_SITES = frozenset({"same-origin", "none"})  # "none": typed or bookmarked by the user
+_READ = frozenset({b"origin", b"sec-fetch-site", b"host"})
 _HTTP_SCHEME = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
-def own_origin(scope: Scope, headers: Headers) -> str | None:
+def own_origin(scope: Scope, host: str | None) -> str | None:
     """The origin the client addressed: scheme and Host, as a browser would write it."""
-    host = headers.get("host")
     scheme = _HTTP_SCHEME.get(scope.get("scheme", "http"))
     if not host or scheme is None:
         return None
@@ -50,16 +49,20 @@ class OriginCheck:
 
     def refusal(self, scope: Scope) -> str | None:
         """Why this request may not go on, or None."""
-        headers = Headers(scope=scope)
-        origin = headers.get("origin")
+        # one pass over the raw headers (names come lower-cased), the first of each kept
+        found: dict[bytes, str] = {}
+        for name, value in scope["headers"]:
+            if name in _READ and name not in found:
+                found[name] = value.decode("latin-1")
+        origin = found.get(b"origin")
         if origin is not None:
             origin = origin.strip().lower()
             if origin in self.allowed:
                 return None
-        site = headers.get("sec-fetch-site")
+        site = found.get(b"sec-fetch-site")
         if site is not None and site.strip().lower() not in OWN_FETCH_SITES:
             return f"cross-site request refused (Sec-Fetch-Site: {site[:20]})"
-        if origin is not None and origin != own_origin(scope, headers):
+        if origin is not None and origin != own_origin(scope, found.get(b"host")):
             return f"cross-origin request refused: {origin[:100]} is not an allowed origin"
         return None
 
