@@ -6,11 +6,13 @@ next write (or the session's subscription) first lets the owner act."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tests.core.conftest import Core
+from torbit.core.models import GUEST_PASSWORD_HASH, Room, User
 from torbit.errors import Forbidden, NotFound
 
 
@@ -85,3 +87,25 @@ async def test_a_session_removed_before_it_listens_does_not_listen(core: Core, v
     assert "<owner> members only" not in bob.texts()
     assert core.subscriptions.online_count("hall") == 1
     assert owner.closed is None
+
+
+async def test_a_join_just_before_a_vacant_room_is_deleted_keeps_it(core: Core) -> None:
+    """A guest's room (no owner) goes when its last member does, unless someone joined it
+    between the check for members and the deletion: then it stays, with them in it."""
+    await core.store.create_user(User("guest1", GUEST_PASSWORD_HASH, datetime.now(UTC)))
+    await core.user("bob")
+    room = await core.membership.become_member("guest1", "den")
+    assert room.owner is None
+    await core.store.remove_member("den", "guest1")
+    joined: list[Room] = []
+
+    async def join() -> None:
+        if not joined:
+            joined.append(await core.membership.become_member("bob", "den"))
+
+    for deletion in ("delete_room", "delete_room_if_empty"):  # whichever it asks for
+        before_next(core.store, deletion, join)
+    assert not await core.membership.delete_if_vacant("den")
+    assert len(joined) == 1
+    assert await core.store.get_room("den") is not None
+    assert await members(core, "den") == ["bob"]

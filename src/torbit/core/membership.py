@@ -348,13 +348,14 @@ class Membership:
 
     async def delete_if_vacant(self, room_key: str) -> bool:
         """Delete the room if nobody owns it, nobody belongs to it and nobody listens to it
-        here (the default room stays); True if it was deleted."""
+        here (the default room stays); True if it was deleted. The store deletes it only if
+        it is still empty then: a join since the members were counted keeps it."""
         if room_key == name_key(self.rules.default_room) or self._subs.listener_count(room_key):
             return False
         room = await self._store.get_room(room_key)
         if room is None or room.owner is not None or await self._store.list_members(room_key):
             return False
-        return await self._store.delete_room(room_key)
+        return await self._store.delete_room_if_empty(room_key)
 
     async def roles(self, room: Room) -> dict[str, Role]:
         """The room's owner and admins by key, for showing who is who (IRC's channel
