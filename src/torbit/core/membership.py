@@ -266,6 +266,7 @@ class Membership:
             # a membership ended (a kick, a ban) while this session was not yet listening
             # did not stop it: asked again, only when some membership ended meanwhile
             if self.known.generation != generation and not await self.is_member(user, room.key):
+                await access.admission(self._store, user, room, room_name)  # banned, hidden
                 raise Forbidden(f"you are no longer a member of #{room.name}")
             if self.rules.history_on_join:
                 history = await self._log.read(
