@@ -13,7 +13,7 @@ import pytest
 
 from tests.core.conftest import Core
 from torbit.core.models import GUEST_PASSWORD_HASH, Room, User
-from torbit.errors import Forbidden, NotFound
+from torbit.errors import Conflict, Forbidden, NotFound
 
 
 def before_next(target: Any, method: str, act: Callable[[], Awaitable[object]]) -> list[int]:
@@ -110,3 +110,48 @@ async def test_a_join_just_before_a_vacant_room_is_deleted_keeps_it(core: Core) 
     assert len(joined) == 1
     assert await core.store.get_room("den") is not None
     assert await members(core, "den") == ["bob"]
+
+
+@pytest.mark.parametrize("verb", ["kick", "ban"])
+async def test_an_op_overtaken_by_a_kick_or_ban_leaves_no_admin_right(
+    core: Core, verb: str
+) -> None:
+    """Two admins at once: one makes bob an admin, the other kicks (or bans) him. The
+    kick takes his admin rights, so the op may not give them back to a non-member, who
+    would be an admin again on his next join."""
+    await core.user("owner")
+    await core.user("carol")
+    await core.user("bob")
+    await core.moderation.create("owner", "hall")
+    for name in ("carol", "bob"):
+        await core.membership.become_member(name, "hall")
+    await core.moderation.op("owner", "hall", "carol")
+    act = getattr(core.moderation, verb)
+    before_next(core.store, "set_room_admin", lambda: act("carol", "hall", "bob"))
+    with pytest.raises(NotFound, match="not a member"):
+        await core.moderation.op("owner", "hall", "bob")
+    assert await core.store.list_room_admins("hall") == ["carol"]
+    if verb == "ban":
+        await core.moderation.unban("owner", "hall", "bob")
+    await core.membership.become_member("bob", "hall")
+    assert not (await core.store.standing("hall", "bob")).admin
+
+
+async def test_an_invitation_overtaken_by_a_ban_is_not_kept(core: Core) -> None:
+    """A ban takes the user's invitation; an invitation made at the same moment may not
+    outlive it: the banned user would see the private room, and after an unban join it
+    without being invited again."""
+    await core.user("owner")
+    await core.user("carol")
+    await core.user("bob")
+    await core.moderation.create("owner", "den", private=True)
+    await core.moderation.invite("owner", "den", "carol")
+    await core.membership.become_member("carol", "den")
+    await core.moderation.op("owner", "den", "carol")
+    before_next(core.store, "add_invite", lambda: core.moderation.ban("owner", "den", "bob"))
+    with pytest.raises(Conflict, match="banned"):
+        await core.moderation.invite("carol", "den", "bob")
+    assert not (await core.store.standing("den", "bob")).invited
+    await core.moderation.unban("owner", "den", "bob")
+    with pytest.raises(NotFound):
+        await core.membership.become_member("bob", "den")
