@@ -199,21 +199,22 @@ class Membership:
         return room
 
     async def _still_admitted(self, user: str, room_name: str, room_key: str) -> None:
-        """Asked again once the membership is added: a ban (or the room made private or
-        deleted) since the standing was first read would otherwise be undone by this join.
-        A ban ends the membership in the transaction that records it, so either it came
-        before this read, which sees it, or it ends the membership added here. Refused:
-        the membership is taken back, on every node."""
+        """Asked again once the membership is added: a ban (or the room's deletion) since
+        the standing was first read would otherwise be undone by this join. A ban ends the
+        membership in the transaction that records it, so either it came before this read,
+        which sees it, or it ends the membership added here. Refused: the membership is
+        taken back, on every node. (Only bans: an invitation this read misses may have been
+        used by the user's own join on another node.)"""
         user_key = name_key(user)
         room, standing = await self._store.room_and_standing(room_key, user_key)
-        try:
-            if room is None:
-                raise access.hidden(room_name)
-            access.admit(replace(standing, member=False), user, room, room_name)
-        except (Forbidden, NotFound):
-            await self._store.remove_member(room_key, user_key)
-            await self.known.ended(user_key, room_key)
-            raise
+        if room is not None and not (standing.banned and not standing.server_admin):
+            return
+        await self._store.remove_member(room_key, user_key)
+        await self.known.ended(user_key, room_key)
+        if room is None:
+            raise access.hidden(room_name)
+        access.admit(replace(standing, member=False), user, room, room_name)  # hidden, banned
+        raise Forbidden(f"you are banned from #{room.name}")
 
     def _exempt(self, room: Room, standing: Standing, user_key: str) -> bool:
         return standing.invited or standing.rank(room, user_key) >= Role.OWNER
