@@ -12,15 +12,22 @@ import asyncio
 import base64
 import contextlib
 import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, eventually, http_client, register
+from tests.scale.processes import NodeProcess
 from torbit.app import App
 
 MESSAGES = 300
 TEXT = "x" * 4000  # a page of MESSAGES is ~1.2 MB of JSON
 PIPELINED = 4
 READERS = 20
+HANGUPS = 10
 TCP_ESTABLISHED = 1  # the first byte of Linux's struct tcp_info (TCP_INFO) is the state
 
 
@@ -31,6 +38,10 @@ async def big_room(app: App) -> str:
     await app.core.membership.become_member("alice", "big")
     for i in range(MESSAGES):
         await app.core.messaging.send("alice", "big", f"{i} {TEXT}")
+    return page_request()
+
+
+def page_request() -> str:
     basic = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
     return (
         "GET /api/v1/rooms/big/messages?limit=1000 HTTP/1.1\r\nHost: x\r\n"
@@ -93,3 +104,43 @@ async def test_clients_that_do_not_read_their_answers_are_cut_off(
     with contextlib.closing(reader):
         got, _ = await read_all(reader, timeout=5)
     assert got > PIPELINED * page
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[NodeProcess]:
+    """`torbit serve` in its own process, as deployed: on uvloop, where a write to a closed
+    transport raises (the in-process servers of the other tests run on asyncio's loop)."""
+    n = NodeProcess(tmp_path / "node", TORBIT_STORAGE__URL=f"sqlite:///{tmp_path}/torbit.db")
+    await asyncio.to_thread(n.start)
+    yield n
+    await asyncio.to_thread(n.stop)
+
+
+async def test_hanging_up_on_pipelined_requests_logs_no_errors(node: NodeProcess) -> None:
+    """uvicorn told only the newest of a connection's requests that the client was gone; the
+    one being answered wrote to the closed transport and logged an error with a traceback:
+    one per connection, for any client that pipelines two requests and hangs up."""
+    assert node.http_port is not None
+    base = f"http://127.0.0.1:{node.http_port}"
+    async with httpx.AsyncClient(base_url=base, auth=("alice", PASSWORD), timeout=30) as c:
+        await register(c, "alice")
+        assert (await c.put("/api/v1/rooms/big/members/alice")).status_code == 200
+        for i in range(MESSAGES):
+            r = await c.post("/api/v1/rooms/big/messages", json={"text": f"{i} {TEXT}"})
+            assert r.status_code == 201
+    request = page_request()
+    loop = asyncio.get_running_loop()
+    for _ in range(HANGUPS):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        await loop.sock_connect(s, ("127.0.0.1", node.http_port))
+        await loop.sock_sendall(s, request.encode() * PIPELINED)
+        assert await loop.sock_recv(s, 4096)  # the first answer has begun
+        s.close()
+    # answered after the hang-ups were seen: the server has dealt with them by then
+    async with httpx.AsyncClient(base_url=base, auth=("alice", PASSWORD), timeout=30) as c:
+        for _ in range(HANGUPS):
+            assert (await c.get("/api/v1/rooms/big/messages?limit=1000")).status_code == 200
+    log = node.output(everything=True)
+    assert "Traceback" not in log and " ERROR " not in log, log[-3000:]

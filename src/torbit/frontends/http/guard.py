@@ -116,6 +116,9 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         self._send_timer: asyncio.TimerHandle | None = None
         self._unsent = 0  # bytes buffered when the send timer was armed
+        # requests before the newest (`self.cycle`) of a pipeline, being answered or queued:
+        # uvicorn tells only the newest of a lost connection, see `_hang_up`
+        self._pipelined: list[Any] = []
         self._in_head = False  # between a request's first byte and the end of its headers
         self._head_bytes = 0  # bytes read while in the head, after the read that began it
         self._got_bytes = False
@@ -137,7 +140,19 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._disarm_body()
         self._disarm_send()
         self._uncount()
+        self._hang_up()
         super().connection_lost(exc)
+
+    def _hang_up(self) -> None:
+        """uvicorn tells only the newest request (`self.cycle`) that the connection is gone;
+        the one being answered while it waits would write to the closed transport, and
+        under uvloop each such write was an error with a traceback in the log: any client
+        could write one per connection by pipelining two requests and hanging up."""
+        cycles, self._pipelined = self._pipelined, []
+        for cycle in cycles:
+            if not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -181,7 +196,11 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self._refused is not None:
             self._refuse(503, "unavailable", self._refused)
             return
+        earlier = self.cycle
         super().on_headers_complete()
+        if earlier is not None and not earlier.response_complete:  # pipelined behind it
+            self._pipelined = [c for c in self._pipelined if not c.response_complete]
+            self._pipelined.append(earlier)
         if not (self.parser.should_upgrade() and self._should_upgrade()):
             self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_late)
 
@@ -287,6 +306,10 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._arm_send()  # it reads, if slowly
             return
         self._finished = True
+        self._hang_up()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
         sock = self.transport.get_extra_info("socket")
         if sock is not None:  # a reset: the kernel drops what it holds unsent too, at once
             with contextlib.suppress(OSError):
