@@ -237,6 +237,7 @@ class App:
                 max(s.http.ws_max_queue, s.chat.history_on_join + 16),  # history never drops
                 s.chat.default_room,
                 body_timeout=s.http.body_timeout,
+                send_timeout=s.http.send_timeout,
                 trusted_proxies=s.http.trusted_proxies,
                 allowed_origins=s.http.allowed_origins,
                 metrics_token=s.http.metrics_token,

@@ -72,6 +72,9 @@ class HttpConfig(Section):
         1000, ge=16, description="frames queued per WebSocket client before it is dropped"
     )
     body_timeout: float = Field(30.0, gt=0, description="seconds for a request body to arrive")
+    send_timeout: float = Field(
+        30.0, gt=0, description="seconds an answer may wait on a client that reads none of it"
+    )
     # reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed
     trusted_proxies: tuple[str, ...] = ()
     # browser origins allowed besides the server's own (scheme://host[:port])

@@ -100,6 +100,7 @@ class Ignores:
 
     def _apply(self, event: IgnoreChanged) -> None:
         self._generation += 1
+        self._subs.ignores_changed()
         self._absent.pop(event.user, None)
         p = self._subs.presence(event.user)
         if p is not None:

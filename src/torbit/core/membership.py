@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from torbit.core import access
@@ -187,14 +187,34 @@ class Membership:
             if self._limited(room, standing, user_key):
                 async with self._room_locks.hold(room.key):
                     await self._check_full(room)
-                    await self._store.add_member(room.key, user_key)
+                    added = await self._store.add_member(room.key, user_key)
             else:
-                await self._store.add_member(room.key, user_key)
+                added = await self._store.add_member(room.key, user_key)
+            if added and not founded:
+                await self._still_admitted(user, room_name, room.key)
             if founded:  # a guest's room: no owner, its founder is its first admin
                 await self._store.set_room_admin(room.key, user_key, True)
-        if standing.invited:
-            await self._store.remove_invite(room.key, user_key)
+            if standing.invited:
+                await self._store.remove_invite(room.key, user_key)
         return room
+
+    async def _still_admitted(self, user: str, room_name: str, room_key: str) -> None:
+        """Asked again once the membership is added: a ban (or the room's deletion) since
+        the standing was first read would otherwise be undone by this join. A ban ends the
+        membership in the transaction that records it, so either it came before this read,
+        which sees it, or it ends the membership added here. Refused: the membership is
+        taken back, on every node. (Only bans: an invitation this read misses may have been
+        used by the user's own join on another node.)"""
+        user_key = name_key(user)
+        room, standing = await self._store.room_and_standing(room_key, user_key)
+        if room is not None and not (standing.banned and not standing.server_admin):
+            return
+        await self._store.remove_member(room_key, user_key)
+        await self.known.ended(user_key, room_key)
+        if room is None:
+            raise access.hidden(room_name)
+        access.admit(replace(standing, member=False), user, room, room_name)  # hidden, banned
+        raise Forbidden(f"you are banned from #{room.name}")
 
     def _exempt(self, room: Room, standing: Standing, user_key: str) -> bool:
         return standing.invited or standing.rank(room, user_key) >= Role.OWNER
@@ -236,14 +256,19 @@ class Membership:
 
     async def join(self, session: Session, room_name: str, join_key: str = "") -> Room:
         """Become a member and listen: recent history first, then live messages, no gaps."""
-        room = self._shared(
-            await self.become_member(self._sessions.name_of(session), room_name, join_key)
-        )
+        generation = self.known.generation
+        user = self._sessions.name_of(session)
+        room = self._shared(await self.become_member(user, room_name, join_key))
         announce = self._sessions.last_here(session, room.key)
         await self._subs.listen(session, room.key, hold=True)
         self._subs.name_room(room.key, room.name)
         history: list[Message] = []
         try:
+            # a membership ended (a kick, a ban) while this session was not yet listening
+            # did not stop it: asked again, only when some membership ended meanwhile
+            if self.known.generation != generation and not await self.is_member(user, room.key):
+                await access.admission(self._store, user, room, room_name)  # banned, hidden
+                raise Forbidden(f"you are no longer a member of #{room.name}")
             if self.rules.history_on_join:
                 history = await self._log.read(
                     room.key, limit=self.rules.history_on_join, newest=True
@@ -325,13 +350,14 @@ class Membership:
 
     async def delete_if_vacant(self, room_key: str) -> bool:
         """Delete the room if nobody owns it, nobody belongs to it and nobody listens to it
-        here (the default room stays); True if it was deleted."""
+        here (the default room stays); True if it was deleted. The store deletes it only if
+        it is still empty then: a join since the members were counted keeps it."""
         if room_key == name_key(self.rules.default_room) or self._subs.listener_count(room_key):
             return False
         room = await self._store.get_room(room_key)
         if room is None or room.owner is not None or await self._store.list_members(room_key):
             return False
-        return await self._store.delete_room(room_key)
+        return await self._store.delete_room_if_empty(room_key)
 
     async def roles(self, room: Room) -> dict[str, Role]:
         """The room's owner and admins by key, for showing who is who (IRC's channel

@@ -166,6 +166,9 @@ class Moderation:
             raise Conflict(f"{user.name} is banned from #{room.name}: /unban first")
         if not await self._store.add_invite(room.key, user.key, self._now()):
             return user.name
+        if (await self._store.standing(room.key, user.key)).banned:  # banned meanwhile
+            await self._store.remove_invite(room.key, user.key)
+            raise Conflict(f"{user.name} is banned from #{room.name}: /unban first")
         await self._audit(actor, "invite", room, user.key)
         await self._events.publish(Invited(room.key, room.name, user.key, actor))
         return user.name
@@ -234,13 +237,18 @@ class Moderation:
         return user.name
 
     async def op(self, actor: str, room_name: str, name: str) -> str:
-        """Make a member a room admin."""
+        """Make a member a room admin. A kick or ban takes a member's admin rights with the
+        membership, in one transaction: asked again once the rights are given, so that one
+        landing meanwhile is not undone (the same for a ban and an invitation)."""
         room, role = await self.authorize(actor, room_name, "op")
         user, standing = await self._target(room, name, actor, role, "op")
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
         if not await self._store.set_room_admin(room.key, user.key, True):
             raise Conflict(f"{user.name} is already an admin of #{room.name}")
+        if not (await self._store.standing(room.key, user.key)).member:  # kicked meanwhile
+            await self._store.set_room_admin(room.key, user.key, False)
+            raise NotFound(f"{user.name} is not a member of #{room.name}")
         await self._audit(actor, "op", room, user.key)
         text = f"{actor} made {user.name} an admin of #{room.name}"
         await self._notice(room, text, NoticeKind.OP, user.name, actor)

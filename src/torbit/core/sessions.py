@@ -67,9 +67,12 @@ class Sessions:
         under way is seen by the count of revocations, and the proof is read again once the
         session is attached; one applied after the attach finds the session attached and
         closes it. Another node's revocation is applied here only after it was committed,
-        so one of the three always catches it."""
+        so one of the three always catches it. The ignore list is kept the same way: a change
+        applied here while it was read, when no session of the user was here to be told, has
+        the list read again once the session is attached (its commit came before)."""
         key = name_key(name)
         revocations = self._revocations
+        ignore_changes = self._subs.ignore_changes
         user, ignore_list = await self._store.user_and_ignores(key)
         if not await self._proof_holds(user, key, proof):
             raise AuthenticationFailed("your login was revoked: log in again")
@@ -78,6 +81,14 @@ class Sessions:
             session, name, p.ignores if p else frozenset(ignore_list) or NO_IGNORES
         )
         self._proofs[session] = proof
+        while p is None and ignore_changes != self._subs.ignore_changes:
+            ignore_changes = self._subs.ignore_changes  # (again if one came during the read)
+            try:
+                fresh = frozenset(await self._store.list_ignores(key)) or NO_IGNORES
+            except BaseException:
+                await self._forget(session)
+                raise
+            self._subs.set_ignores(key, fresh)
         if revocations != self._revocations:
             try:
                 valid = await self._proof_holds(await self._store.get_user(key), key, proof)

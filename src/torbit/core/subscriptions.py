@@ -101,6 +101,7 @@ class Subscriptions:
         self._on_delivered = on_delivered
         self._tasks: set[asyncio.Task[None]] = set()
         self._room_names: dict[str, str] = {}  # display names of the rooms listened to here
+        self.ignore_changes = 0  # ignore list changes applied here so far: Sessions.login
 
     # committed messages (the message log's listener)
 
@@ -188,6 +189,10 @@ class Subscriptions:
     def set_ignores(self, user_key: str, ignores: frozenset[str]) -> None:
         """Whom a user with sessions here ignores, from now on."""
         self._hub.set_ignores(user_key, ignores)
+
+    def ignores_changed(self) -> None:
+        """Some user's ignore list changed (whether or not they have sessions here)."""
+        self.ignore_changes += 1
 
     def presence(self, user_key: str) -> UserPresence | None:
         return self._hub.presence(user_key)

@@ -136,7 +136,12 @@ def http_protocol(core: HttpCore, options: HttpOptions) -> type[GuardedHttpTools
     """The connection protocol to give uvicorn: bounded heads and bodies, and connections
     counted per client address in the limiter the telnet door shares."""
     return guarded_protocol(
-        DoorLimits(core.connections, TrustedProxies(options.trusted_proxies), options.body_timeout)
+        DoorLimits(
+            core.connections,
+            TrustedProxies(options.trusted_proxies),
+            options.body_timeout,
+            options.send_timeout,
+        )
     )
 
 

@@ -72,6 +72,7 @@ class BasicCache:
         self._clock = clock
         self._key = secrets.token_bytes(32)
         self._entries: dict[bytes, tuple[Principal, float]] = {}  # digest -> (who, expires)
+        self.generation = 0  # moves on every `forget`: see `put`
 
     def digest(self, name: str, password: str) -> bytes:
         data = f"{name}\0{password}".encode("utf-8", "surrogatepass")
@@ -86,13 +87,18 @@ class BasicCache:
             return None
         return hit[0]
 
-    def put(self, digest: bytes, principal: Principal) -> None:
+    def put(self, digest: bytes, principal: Principal, generation: int | None = None) -> None:
+        """Remember a check that passed, unless a revocation was applied since `generation`
+        was read (before the check): a password changed meanwhile is not kept working."""
+        if generation is not None and generation != self.generation:
+            return
         self._entries.pop(digest, None)
         while len(self._entries) >= self.max_entries:
             del self._entries[next(iter(self._entries))]  # the oldest
         self._entries[digest] = (principal, self._clock() + self.ttl)
 
     def forget(self, user_key: str) -> None:
+        self.generation += 1
         for digest in [d for d, (p, _) in self._entries.items() if p.key == user_key]:
             del self._entries[digest]
 
@@ -147,9 +153,10 @@ class Authenticator:
         cached = self._cache.get(digest)
         if cached is not None:
             return cached
+        generation = self._cache.generation
         user = await self._check_password(name, password, client)
         principal = Principal(user.name, credential=user.credential)
-        self._cache.put(digest, principal)
+        self._cache.put(digest, principal, generation)
         return principal
 
     async def bearer(self, token: str) -> Principal:
@@ -171,9 +178,20 @@ class Authenticator:
             raise AuthenticationFailed("wrong name or password") from None
 
     async def login(self, name: str, password: str, client: str) -> tuple[str, IssuedToken]:
-        """The user's display name and a new token."""
+        """The user's display name and a new token. A password change or deletion between
+        the check and the token's creation revoked every token but this one: the account
+        is read again once the token exists (a change writes the new credential before it
+        deletes the tokens), and the token is taken back if its credential is gone."""
         user = await self._check_password(name, password, client)
-        return user.name, await self._tokens.issue(user.key)
+        issued = await self._tokens.issue(user.key)
+        try:
+            current = await self._accounts.get(user.key)
+        except NotFound:
+            current = None
+        if current is None or current.credential != user.credential:
+            await self._tokens.revoke(issued.token)
+            raise AuthenticationFailed("wrong name or password")
+        return user.name, issued
 
     async def logout(self, principal: Principal) -> None:
         """Revoke the token, and close the sessions (WebSockets) opened with it, everywhere."""

@@ -44,6 +44,7 @@ class HttpOptions:
     ws_max_queue: int = 1000
     default_room: str = "lobby"
     body_timeout: float = 30.0
+    send_timeout: float = 30.0
     trusted_proxies: tuple[str, ...] = ()  # see proxies.py
     allowed_origins: tuple[str, ...] = ()  # besides the server's own; see origins.py
     metrics_token: str = ""

@@ -12,6 +12,10 @@ hold sockets and memory without limit.
 - MAX_HEAD_BYTES: a head may not grow past this (plus at most one read); otherwise 431.
 - `http.body_timeout`: once its head is in, a request's body must be complete within this
   many seconds; otherwise 408 and close (or just close, if the answer has begun).
+- `http.send_timeout`: once an answer fills the socket (the transport pauses writing), the
+  client must read SEND_PROGRESS bytes of it, or all of it, within this many seconds, again
+  and again; otherwise the connection is closed at once, with what was unsent. A client
+  that never reads would else hold its answer, and the next pipelined one, for ever.
 - `limits.connections_per_ip` / `limits.max_connections`: every connection is counted in the
   `ConnectionLimiter` the telnet door shares, against its peer's address, or, for a peer in
   `http.trusted_proxies`, against the client each request names (proxies.py). Past a limit
@@ -23,7 +27,10 @@ hold sockets and memory without limit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -36,6 +43,7 @@ from torbit.frontends.http.proxies import TrustedProxies
 HEAD_TIMEOUT = 20.0
 MAX_HEAD_BYTES = 64 * 1024
 REFUSED_TIMEOUT = 2.0  # how long a refused connection may take to send the head we answer
+SEND_PROGRESS = 64 * 1024  # bytes of a stalled answer a client must read per send_timeout
 
 _REASONS = {
     408: b"Request Timeout",
@@ -66,6 +74,7 @@ class DoorLimits:
     connections: ConnectionLimiter = field(default_factory=lambda: ConnectionLimiter(0, 0))
     proxies: TrustedProxies = field(default_factory=TrustedProxies)
     body_timeout: float = 30.0
+    send_timeout: float = 30.0
 
 
 class _Counted(asyncio.Protocol):
@@ -105,6 +114,11 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._unsent = 0  # bytes buffered when the send timer was armed
+        # requests before the newest (`self.cycle`) of a pipeline, being answered or queued:
+        # uvicorn tells only the newest of a lost connection, see `_hang_up`
+        self._pipelined: list[Any] = []
         self._in_head = False  # between a request's first byte and the end of its headers
         self._head_bytes = 0  # bytes read while in the head, after the read that began it
         self._got_bytes = False
@@ -125,8 +139,30 @@ class GuardedHttpTools(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         self._disarm_body()
+        self._disarm_send()
         self._uncount()
+        self._hang_up()
         super().connection_lost(exc)
+
+    def _hang_up(self) -> None:
+        """uvicorn tells only the newest request (`self.cycle`) that the connection is gone;
+        the one being answered while it waits would write to the closed transport, and
+        under uvloop each such write was an error with a traceback in the log: any client
+        could write one per connection by pipelining two requests and hanging up."""
+        cycles, self._pipelined = self._pipelined, []
+        for cycle in cycles:
+            if not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_timer is None:
+            self._arm_send()
+
+    def resume_writing(self) -> None:
+        self._disarm_send()
+        super().resume_writing()
 
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing() or self._finished:
@@ -167,7 +203,11 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self._refused is not None:
             self._refuse(503, "unavailable", self._refused)
             return
+        earlier = self.cycle
         super().on_headers_complete()
+        if earlier is not None and not earlier.response_complete:  # pipelined behind it
+            self._pipelined = [c for c in self._pipelined if not c.response_complete]
+            self._pipelined.append(earlier)
         self._body_due = not (self.parser.should_upgrade() and self._should_upgrade())
 
     def on_body(self, body: bytes) -> None:
@@ -258,6 +298,33 @@ class GuardedHttpTools(HttpToolsProtocol):
             "timeout",
             f"request body not complete within {self.limits.body_timeout:g} seconds",
         )
+
+    def _arm_send(self) -> None:
+        self._unsent = self.transport.get_write_buffer_size()
+        self._send_timer = self.loop.call_later(self.limits.send_timeout, self._send_late)
+
+    def _disarm_send(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _send_late(self) -> None:
+        self._send_timer = None
+        if self.transport.is_closing():
+            return
+        if self.transport.get_write_buffer_size() <= self._unsent - SEND_PROGRESS:
+            self._arm_send()  # it reads, if slowly
+            return
+        self._finished = True
+        self._hang_up()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:  # a reset: the kernel drops what it holds unsent too, at once
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()  # what is unsent goes now, not when the client would read it
 
     def _refuse(self, status: int, code: str, message: str) -> None:
         self._finished = True
