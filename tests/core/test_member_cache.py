@@ -5,13 +5,14 @@ real SQLite engine."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 
 from tests.core.conftest import Core
 from tests.helpers.statements import Statements
-from torbit.core.events import Expelled, SessionsRevoked
+from torbit.core.events import Expelled, MembershipEnded, SessionsRevoked
 from torbit.core.membercache import MemberCache
 from torbit.core.models import Room
 from torbit.errors import Forbidden
@@ -103,3 +104,45 @@ async def test_a_deleted_guest_is_forgotten_in_every_room(core: Core) -> None:
     await core.membership.known.ended("bob")
     assert core.membership.known.room("bob", "hall") is None
     assert core.membership.known.room("bob", "den") is None
+
+
+async def _settled(core: Core) -> None:
+    for _ in range(20):  # the event's handler reads the store in a task of its own
+        await asyncio.sleep(0)
+    await asyncio.gather(*core.membership._tasks)
+
+
+async def test_a_leave_on_another_node_stops_the_sessions_here(core: Core) -> None:
+    """Without it a user who left on one node kept hearing, and talking in, the room through
+    the sessions on the others until they ended."""
+    await core.user("bob")
+    await core.user("carol")
+    bob = await core.login("bob", "hall")
+    carol = await core.login("carol", "hall")
+    await core.store.remove_member("hall", "bob")  # the other node's leave, then its event
+    core.events.apply(MembershipEnded("hall", "bob", "another-node"))
+    await _settled(core)
+    assert "* you left #hall (on another connection)" in bob.lines
+    assert not core.subscriptions.is_listening(bob, "hall")
+    await core.messaging.send("carol", "hall", "after")
+    assert "<carol> after" in carol.lines and "<carol> after" not in bob.lines
+    with pytest.raises(Forbidden, match="not a member"):
+        await core.messaging.send("bob", "hall", "still here?")
+
+
+async def test_a_late_leave_event_does_not_undo_a_new_join(core: Core) -> None:
+    await core.user("bob")
+    bob = await core.login("bob", "hall")  # left on another node, and joined again since
+    core.events.apply(MembershipEnded("hall", "bob", "another-node"))
+    await _settled(core)
+    assert core.subscriptions.is_listening(bob, "hall")
+    assert not any("you left" in line for line in bob.lines)
+
+
+async def test_the_leaving_node_does_not_stop_its_sessions_twice(core: Core) -> None:
+    await core.user("bob")
+    bob = await core.login("bob", "hall")
+    await core.membership.leave("bob", "hall")
+    await _settled(core)
+    assert not core.subscriptions.is_listening(bob, "hall")
+    assert not any("on another connection" in line for line in bob.lines)

@@ -62,3 +62,18 @@ async def test_kick_ban_and_leave_refuse_the_next_http_send_on_both_nodes(
     await carol.expect(r"^\* bob was banned from #hall by alice$")
     assert await classic(bob_b, "hall", "banned?") == 403
     error_of(await bob_b.post("hall", "banned?"), 403, "forbidden")
+
+
+async def test_a_leave_on_one_node_stops_the_users_sessions_on_the_other(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    a = await make_node("a")
+    b = await make_node("b")
+    bob_a = await clients.http(a, "bob")
+    bob_b = await clients.telnet(b, "bob")  # the same account, logged in on b
+    bob_b.send("/join hall")
+    await bob_b.expect(r"^\* you are in #hall")
+    assert (await bob_a.client.delete("/api/v1/rooms/hall/members/bob")).status_code == 204
+    await bob_b.expect(r"^\* you left #hall \(on another connection\)$")
+    bob_b.send("still here?")
+    await bob_b.expect(r"^! you are not in a room")

@@ -58,6 +58,7 @@ class MembershipEnded(NodeEvent):
     TYPE: ClassVar[str] = "left"
     room: str
     user: str
+    node: str = ""  # where the user left: its sessions there were stopped by the leave itself
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ class MemberCache:
     async def ended(self, user_key: str, room_key: str = "") -> None:
         """A membership ended in the store (a leave), or without `room_key` all of the
         user's (a guest deleted): forget it here and on every node."""
-        await self._events.publish(MembershipEnded(room_key, user_key))
+        await self._events.publish(MembershipEnded(room_key, user_key, self._events.origin))
 
     def forget(self, user_key: str, room_key: str) -> None:
         self.generation += 1

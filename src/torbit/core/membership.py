@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from torbit.core import access
 from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
-from torbit.core.events import NodeEvents
+from torbit.core.events import MembershipEnded, NodeEvents
 from torbit.core.limits import ActionLimits
 from torbit.core.membercache import MemberCache
 from torbit.core.models import Message, Role, Room, RoomInfo, Standing
@@ -100,6 +100,9 @@ class Membership:
         # the Room last handed to a joining session, per room: the next join with an equal
         # one gets the same object (a session keeps its room: ~200 bytes each, not shared)
         self._joined_rooms: dict[str, Room] = {}
+        self._origin = events.origin
+        self._tasks: set[asyncio.Task[None]] = set()
+        events.on(MembershipEnded, self._on_left)
 
     # rooms
 
@@ -347,6 +350,28 @@ class Membership:
                 await self.stop_listening(s, room.key, reason)
         await self.delete_if_vacant(room.key)
         return room
+
+    def _on_left(self, event: MembershipEnded) -> None:
+        """A leave on another node: the user's sessions here stop listening too (a member
+        who left hears nothing more and may not talk there), unless they joined again."""
+        if not event.room or event.node == self._origin:
+            return
+        if any(self._subs.is_listening(s, event.room) for s in self._subs.sessions_of(event.user)):
+            task = asyncio.get_running_loop().create_task(self._left_elsewhere(event))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _left_elsewhere(self, event: MembershipEnded) -> None:
+        if (await self._store.standing(event.room, event.user)).member:
+            return  # joined again since (this event may come after the new join)
+        room = self._subs.room_name(event.room)
+        for s in self._subs.sessions_of(event.user):
+            if self._subs.is_listening(s, event.room):
+                name = self._sessions.name_of(s)
+                text = f"you left #{room} (on another connection)"
+                notice = Notice(text, NoticeKind.PART, room=event.room, room_name=room, user=name)
+                s.notify(notice, event.room)
+                await self.stop_listening(s, event.room)
 
     async def delete_if_vacant(self, room_key: str) -> bool:
         """Delete the room if nobody owns it, nobody belongs to it and nobody listens to it
