@@ -755,9 +755,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sender", choices=("ws", "http"), default="ws",
                    help="websocket: torbit's sender sends over its own WebSocket (as the "
                         "reference's does) or by POST /send (before 2026-12-01)")
-    p.add_argument("--ws-reader", choices=("websockets", "lean"), default="websockets",
-                   help="websocket: the subscribers' client: the websockets library, or a "
-                        "bare frame parser (a cheaper generator)")
+    p.add_argument("--ws-reader", choices=("lean", "websockets"), default="lean",
+                   help="websocket: the subscribers' client: a bare frame parser, or the "
+                        "websockets library (before 2026-12-01; it made the generator the "
+                        "bottleneck)")
     p.add_argument("--serve-reference", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
