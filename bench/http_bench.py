@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ KINDS = ("reference", "torbit")
 Result = dict[str, Any]
 PASSWORD = "bench-password-1"
 ROOM = "lobby"
+SEPARATORS = (",", ":")  # torbit's WebSocket frames are compact JSON
 
 # metric key, label, show ratio
 ROWS: dict[str, list[tuple[str, str, bool]]] = {
@@ -83,8 +85,11 @@ ROWS: dict[str, list[tuple[str, str, bool]]] = {
 # ---------------------------------------------------------------- the bare reference server
 
 
-def serve_reference(port: int) -> None:
-    """A minimal FastAPI app with the same routes, storing nothing."""
+def serve_reference(port: int, chat_frames: bool = True) -> None:
+    """A minimal FastAPI app with the same routes, storing nothing. Its `/ws` broadcasts what
+    a socket sends to every socket: with `chat_frames`, a `{"type": "send", "room", "text"}`
+    frame as the message a chat server delivers (id, room, sender, time, text: the same JSON
+    as torbit's), encoded once for all; without, the sent text as it came (22 bytes)."""
     app = FastAPI()
     sockets: set[WebSocket] = set()
     waiters: list[asyncio.Future[None]] = []
@@ -120,6 +125,17 @@ def serve_reference(port: int) -> None:
         try:
             while True:
                 text = await websocket.receive_text()
+                if chat_frames:  # a chat message's shape, as torbit's `Delivery.json`
+                    frame = json.loads(text)
+                    sent["id"] += 1
+                    text = json.dumps(
+                        {"type": "message",
+                         "message": {"id": sent["id"], "room": frame["room"],
+                                     "sender": "sender", "text": frame["text"],
+                                     "sent_at": datetime.now(UTC).isoformat().replace(
+                                         "+00:00", "Z"),
+                                     "kind": "text", "recipient": None}},
+                        separators=SEPARATORS)
                 for s in list(sockets):
                     try:
                         await s.send_text(text)
@@ -157,7 +173,7 @@ def wait_http(server: Server, port: int, within: float = 60.0) -> None:
             time.sleep(0.1)
 
 
-def start_server(kind: str) -> Server:
+def start_server(kind: str, reference_frames: str = "chat") -> Server:
     """The server's `port` attribute is its HTTP port."""
     port = free_port()
     if kind == "torbit":
@@ -170,7 +186,8 @@ def start_server(kind: str) -> Server:
         output = workdir / "server.log"
         with output.open("wb") as err:
             proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()),
-                                     "--serve-reference", str(port)], cwd=workdir,
+                                     "--serve-reference", str(port),
+                                     "--reference-frames", reference_frames], cwd=workdir,
                                     stdin=subprocess.DEVNULL, stdout=err, stderr=err)
         server = Server("reference", proc, port, workdir, output)
     server.port = port
@@ -364,6 +381,84 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
     }
 
 
+class LeanSocket(asyncio.Protocol):
+    """A subscriber's socket for `--ws-reader lean`: the handshake, then a bare parser of the
+    server's frames (unmasked, unfragmented), pings answered; ~10x less client CPU a frame
+    than the websockets library, so the generator saturates later (the same for both
+    servers). Frames out are masked with a zero key, which leaves the payload as it is."""
+
+    def __init__(self, on_text: Any, idx: int) -> None:
+        self.on_text, self.idx = on_text, idx
+        self.buf = bytearray()
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    @classmethod
+    async def connect(cls, port: int, path: str, token: str | None, on_text: Any,
+                      idx: int) -> LeanSocket:
+        loop = asyncio.get_running_loop()
+        _, sock = await loop.create_connection(lambda: cls(on_text, idx), HOST, port)
+        assert sock.transport is not None
+        bearer = f"Authorization: Bearer {token}\r\n" if token else ""
+        sock.transport.write(
+            (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             f"Sec-WebSocket-Version: 13\r\n{bearer}\r\n").encode())
+        await asyncio.wait_for(sock.opened, 120)
+        return sock
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError("closed during the handshake"))
+
+    def send(self, text: str) -> None:
+        data = text.encode()
+        assert len(data) < 126 and self.transport is not None
+        self.transport.write(bytes((0x81, 0x80 | len(data))) + b"\0\0\0\0" + data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        if not self.opened.done():
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if b" 101 " not in bytes(buf[:end].split(b"\r\n", 1)[0]):
+                self.opened.set_exception(ConnectionError(bytes(buf[:end]).decode()))
+                return
+            del buf[:end + 4]
+            self.opened.set_result(None)
+        pos, n = 0, len(buf)
+        while n - pos >= 2:
+            op, size, head = buf[pos] & 0x0F, buf[pos + 1] & 0x7F, 2
+            if size == 126:
+                if n - pos < 4:
+                    break
+                size, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+            elif size == 127:
+                if n - pos < 10:
+                    break
+                size, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+            if n - pos < head + size:
+                break
+            payload = bytes(buf[pos + head:pos + head + size])
+            pos += head + size
+            if op == 1:
+                self.on_text(self.idx, payload.decode())
+            elif op == 9 and self.transport is not None:  # ping: pong, masked
+                self.transport.write(bytes((0x8A, 0x80 | len(payload))) + b"\0\0\0\0" + payload)
+            elif op == 8:
+                self.close()
+        del buf[:pos]
+
+
 async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Namespace) -> Result:
     n = args.ws_clients
     names = [f"w{i:05d}" for i in range(n)]
@@ -374,10 +469,11 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
     measuring = {"on": False}
     sockets: list[Any] = []
     readers: list[asyncio.Task[None]] = []
+    leans: list[LeanSocket] = []
 
     def on_text(idx: int, text: str) -> None:
         now = time.monotonic_ns()
-        if kind == "torbit":
+        if text[:1] == "{":  # torbit's frames, and the reference's chat frames
             frame = json.loads(text)
             if frame.get("type") != "message":
                 return
@@ -396,9 +492,15 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
             async for text in ws:
                 on_text(idx, text)
 
+    async def discard(ws: Any) -> None:  # the sender's socket: its own messages come back
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for _text in ws:
+                pass
+
     async with httpx.AsyncClient(base_url=base(port), timeout=120, limits=limits(50)) as c:
         t_connect = time.perf_counter()
         tokens: list[str | None] = [None] * n
+        sender_token = None
         if kind == "torbit":
             await register(c, [*names, sender], concurrency=50)
             sem = asyncio.Semaphore(50)
@@ -411,11 +513,20 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
                     tokens[i] = r.json()["token"]
 
             await asyncio.gather(*(token(i) for i in range(n)))
+            r = await c.post("/api/v1/sessions", json={"name": sender, "password": PASSWORD})
+            r.raise_for_status()
+            sender_token = r.json()["token"]
         path = "/api/v1/ws" if kind == "torbit" else "/ws"
         sem = asyncio.Semaphore(100)
 
         async def connect(i: int) -> None:
             async with sem:
+                if args.ws_reader == "lean":
+                    lean = await LeanSocket.connect(port, path, tokens[i], on_text, i)
+                    if kind == "torbit":
+                        lean.send(json.dumps({"type": "subscribe", "room": ROOM}))
+                    leans.append(lean)
+                    return
                 headers = {"Authorization": f"Bearer {tokens[i]}"} if tokens[i] else None
                 ws = await websockets.connect(f"ws://{HOST}:{port}{path}",
                                               additional_headers=headers, max_queue=None,
@@ -430,14 +541,23 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
             await asyncio.gather(*(connect(i) for i in range(n)))
             sauth = auth(kind, sender)
             sender_ws = None
-            if kind == "reference":
+            # the reference's sender always sends over its own socket; torbit's too unless
+            # `--sender http` (then by POST /send, as before 2026-12-01)
+            if kind == "reference" or args.sender == "ws":
+                headers = {"Authorization": f"Bearer {sender_token}"} if sender_token else None
                 sender_ws = await websockets.connect(f"ws://{HOST}:{port}{path}",
+                                                     additional_headers=headers,
                                                      ping_interval=None, compression=None)
+                if kind == "torbit":  # torbit's sender sends to a room it is in
+                    await sender_ws.send(json.dumps({"type": "subscribe", "room": ROOM}))
                 sockets.append(sender_ws)
+                readers.append(asyncio.create_task(discard(sender_ws)))
+            text_frames = kind == "reference" and args.reference_frames == "text"
 
             async def send(text: str) -> None:
                 if sender_ws is not None:
-                    await sender_ws.send(text)
+                    await sender_ws.send(text if text_frames else json.dumps(
+                        {"type": "send", "room": ROOM, "text": text}))
                 else:
                     r = await c.post(f"/send/{ROOM}/{sender}", content=text, auth=sauth,
                                      headers={"content-type": "text/plain"})
@@ -453,6 +573,12 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
                 await asyncio.sleep(1.0)
             connect_s = time.perf_counter() - t_connect
             await asyncio.sleep(0.5)
+            # no collection of the generator's own heap (1,000 connections) in the measured
+            # window: 300 of them took 1.4 s of a 14 s window here (the longest 132 ms), a
+            # pause in every latency it measures, whichever server it measures
+            gc.collect()
+            gc.freeze()
+            gc.disable()
             # measured: `rate` messages/s for `seconds`
             received[0] = 0
             latencies.clear()
@@ -486,6 +612,10 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
                 "connect_s": r3(connect_s), "rss_mb": round(rss_bytes(pid) / 2**20, 1),
             }
         finally:
+            gc.enable()
+            gc.unfreeze()
+            for lean in leans:
+                lean.close()
             for t in readers:
                 t.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
@@ -507,7 +637,7 @@ def window(args: argparse.Namespace, started: bool) -> None:
 
 async def run_once(scenario: str, kind: str, args: argparse.Namespace) -> Result:
     try:
-        server = await asyncio.to_thread(start_server, kind)
+        server = await asyncio.to_thread(start_server, kind, args.reference_frames)
     except ServerError as e:
         return {"error": str(e)}
     args.recorder = None
@@ -619,6 +749,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="websocket: seconds to wait for the last deliveries")
     p.add_argument("--profile", type=Path, nargs="?", const=BENCH_DIR / "results", default=None,
                    help="py-spy record torbit's measured window into this directory")
+    p.add_argument("--reference-frames", choices=("chat", "text"), default="chat",
+                   help="websocket: the reference delivers a chat message's JSON (as torbit "
+                        "does) or the sent text as it came (before 2026-12-01)")
+    p.add_argument("--sender", choices=("ws", "http"), default="ws",
+                   help="websocket: torbit's sender sends over its own WebSocket (as the "
+                        "reference's does) or by POST /send (before 2026-12-01)")
+    p.add_argument("--ws-reader", choices=("lean", "websockets"), default="lean",
+                   help="websocket: the subscribers' client: a bare frame parser, or the "
+                        "websockets library (before 2026-12-01; it made the generator the "
+                        "bottleneck)")
     p.add_argument("--serve-reference", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -627,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.recorder = None
     if args.serve_reference is not None:
-        serve_reference(args.serve_reference)
+        serve_reference(args.serve_reference, args.reference_frames == "chat")
         return 0
     raise_open_files_limit()
     report = uvloop.run(main_async(args))

@@ -56,9 +56,12 @@ class Delivery:
 
     @property
     def json(self) -> str:
-        """The message as a JSON event (WebSocket)."""
+        """The message as a JSON event (WebSocket), compact: no spaces after separators
+        (~8 % fewer bytes for every recipient to be sent and to parse)."""
         if self._json is None:
-            self._json = json.dumps({"type": "message", "message": message_json(self.message)})
+            self._json = json.dumps(
+                {"type": "message", "message": message_json(self.message)}, separators=(",", ":")
+            )
         return self._json
 
     def encoded(self, encode: Callable[[Delivery], bytes]) -> bytes:

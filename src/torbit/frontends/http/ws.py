@@ -22,7 +22,8 @@ ASGI call per frame. Elsewhere a writer task per connection drains a bounded que
 through ASGI. Either way a client that falls `ws_max_queue` frames behind (on the fast path:
 `ws_max_queue` × FRAME_BUDGET bytes unsent) is dropped (close code 1008), never waited for,
 so one slow reader cannot hold up a room. A ping frame goes out every PING_INTERVAL on the
-fast path, after PING_INTERVAL of silence on the other.
+fast path (one timer and one frame for all its clients; a connection's only task is the one
+reading it), after PING_INTERVAL of silence on the other.
 
 Revocation: when the credentials a socket was opened with are revoked (its token logged out,
 the password changed, the account deleted, on any node), the client gets a notice and the
@@ -86,7 +87,10 @@ def error_frame(code: str, message: str, ref: Any = None) -> str:
 
 class WsSession:
     """One WebSocket client as the hub sees it: its frames go to the transport's coalescing
-    writer (the fast path), or until `start` finds no transport, to a bounded queue."""
+    writer (the fast path), or until `start` finds no transport, to a bounded queue.
+
+    On the fast path the connection's handler task is its only task: it reads the client's
+    frames, and the session's end (closed or dropped) interrupts that read (`reader`)."""
 
     def __init__(
         self, name: str, max_frames: int, metrics: Metrics, flushes: FlushQueue | None = None
@@ -96,14 +100,16 @@ class WsSession:
         self.ignores: Set[str] = NO_IGNORES
         self.max_frames = max_frames
         self.dropped = False
+        self.ended = False  # the fast path: closed or dropped, nothing more to read
         self.close_reason: str | None = None
         self.close_code = 1000
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(max_frames)
         self._metrics = metrics
-        self._writer: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None  # the other path's writer task
         self._flushes = flushes
         self._out: TransportWriter | None = None  # the fast path, once started
-        self._done = asyncio.Event()  # the fast path: closed or dropped
+        self.reader: asyncio.Task[None] | None = None  # the fast path: the task reading
+        self.interrupted = False  # `_end` cancelled `reader`
 
     # the Session protocol: never blocks
 
@@ -132,7 +138,7 @@ class WsSession:
         out = self._out
         if out is not None:
             if frame is None:
-                self._done.set()
+                self._end()
             else:
                 out.write(text_frame(frame.encode()))
             return
@@ -146,6 +152,11 @@ class WsSession:
         """On the fast path (straight to the transport)."""
         return self._out is not None
 
+    def write(self, frame: bytes) -> None:
+        """A frame made for many (the pinger's) on the fast path."""
+        if self._out is not None and not self.dropped:
+            self._out.write(frame)
+
     def flush(self) -> None:
         """Hand what is pending to the transport (before the close frame)."""
         if self._out is not None:
@@ -157,13 +168,28 @@ class WsSession:
             "dropping WebSocket client %s: %d frames queued unread", self.name, self.max_frames
         )
         self._metrics.dropped_clients.labels(door=DOOR).inc()
-        self._done.set()
-        if self._writer is not None and self._out is None:
+        if self._out is not None:
+            self._end()
+        elif self._writer is not None:
             self._writer.cancel()
+
+    def _end(self) -> None:
+        """The fast path is over (closed or dropped): stop its handler's read. Only a read
+        waiting elsewhere is cancelled (a cancel then lands on the `await` it waits at); the
+        handler ending itself, in its own frame's handling, sees `ended` when that returns."""
+        if self.ended:
+            return
+        self.ended = True
+        reader = self.reader
+        if reader is not None and reader is not asyncio.current_task() and not reader.done():
+            self.interrupted = True
+            reader.cancel()
 
     # the writer
 
-    def start(self, websocket: WebSocket) -> asyncio.Task[None]:
+    def start(self, websocket: WebSocket) -> asyncio.Task[None] | None:
+        """The writer task, or None on the fast path (no task: the caller reads until `ended`
+        and the endpoint's `Pinger` keeps the connection alive)."""
         transport = _transport(websocket)
         if transport is None or self._flushes is None:
             self._writer = asyncio.create_task(self._write(websocket))
@@ -175,21 +201,10 @@ class WsSession:
         while not self._queue.empty():  # what came before the start, in order
             frame = self._queue.get_nowait()
             if frame is None:
-                self._done.set()
+                self._end()
             else:
                 out.write(text_frame(frame.encode()))
-        self._writer = asyncio.create_task(self._keep_alive())
-        return self._writer
-
-    async def _keep_alive(self) -> None:
-        """The fast path's task: a ping every PING_INTERVAL, until closed or dropped."""
-        while True:
-            try:
-                async with asyncio.timeout(PING_INTERVAL):
-                    await self._done.wait()
-                return
-            except TimeoutError:
-                self.send(PING)
+        return None
 
     async def _write(self, websocket: WebSocket) -> None:
         queue = self._queue
@@ -205,6 +220,33 @@ class WsSession:
             if frame is None:
                 return
             await websocket.send_text(frame)
+
+
+class Pinger:
+    """The fast path's keep-alive: one timer for all its sessions, which every PING_INTERVAL
+    writes one ping frame, framed once, to each (no task or timer per connection). Runs
+    while it has sessions."""
+
+    def __init__(self) -> None:
+        self.sessions: set[WsSession] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self.frame = text_frame(PING.encode())
+
+    def add(self, session: WsSession) -> None:
+        self.sessions.add(session)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(PING_INTERVAL, self._ping)
+
+    def discard(self, session: WsSession) -> None:
+        self.sessions.discard(session)
+        if not self.sessions and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _ping(self) -> None:
+        for session in self.sessions:
+            session.write(self.frame)
+        self._timer = asyncio.get_running_loop().call_later(PING_INTERVAL, self._ping)
 
 
 class KeepRawSend:
@@ -284,6 +326,7 @@ class LiveEndpoint:
         self._max_frames = max_frames
         self._sent = metrics.messages_in.labels(door=DOOR)
         self._flushes = FlushQueue()  # the fast path's writers with output this loop turn
+        self._pinger = Pinger()  # the fast path's keep-alive
         self.live: set[WsSession] = set()
         self.connected = 0  # WebSockets open (logged in or not), until their close is sent
         self._draining = ""
@@ -335,11 +378,23 @@ class LiveEndpoint:
         if self._draining:
             session.close_code = SERVICE_RESTART
             session.close(self._draining)
+        failure: Exception | None = None
         try:
             session.notify(f"logged in as {principal.name}")
-            tasks = [session.start(websocket), asyncio.create_task(self._read(websocket, session))]
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            writer = session.start(websocket)
+            if writer is None:  # the fast path: this task reads, until the client or `ended`
+                self._pinger.add(session)
+                try:
+                    await self._read_until_ended(websocket, session)
+                except WebSocketDisconnect:
+                    pass
+                except Exception as e:
+                    failure = e
+            else:
+                tasks = [writer, asyncio.create_task(self._read(websocket, session))]
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._pinger.discard(session)
             for task in tasks:
                 task.cancel()
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
@@ -349,7 +404,7 @@ class LiveEndpoint:
             session.flush()
         failures = [
             e
-            for e in outcomes
+            for e in (failure, *outcomes)
             if isinstance(e, Exception) and not isinstance(e, WebSocketDisconnect)
         ]
         if failures:
@@ -401,8 +456,22 @@ class LiveEndpoint:
             await self._close(websocket, 1008, "authentication failed")
             return None
 
+    async def _read_until_ended(self, websocket: WebSocket, session: WsSession) -> None:
+        """`_read` in the connection's own task, until the session's end interrupts it."""
+        task = asyncio.current_task()
+        session.reader = task
+        try:
+            if not session.ended:
+                await self._read(websocket, session)
+        except asyncio.CancelledError:
+            # ours (the session ended) unless someone else cancelled the task as well
+            if not session.interrupted or task is None or task.uncancel() > 0:
+                raise
+        finally:
+            session.reader = None
+
     async def _read(self, websocket: WebSocket, session: WsSession) -> None:
-        while True:
+        while not session.ended:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 code = message.get("code", 1005)
