@@ -76,4 +76,4 @@ async def test_a_leave_on_one_node_stops_the_users_sessions_on_the_other(
     assert (await bob_a.client.delete("/api/v1/rooms/hall/members/bob")).status_code == 204
     await bob_b.expect(r"^\* you left #hall \(on another connection\)$")
     bob_b.send("still here?")
-    await bob_b.expect(r"^! you are not in a room")
+    await bob_b.expect(r"^! you are no longer in a room")
