@@ -13,7 +13,8 @@ import pytest
 
 from tests.core.conftest import Core
 from torbit.core.models import GUEST_PASSWORD_HASH, Room, User
-from torbit.errors import Conflict, Forbidden, NotFound
+from torbit.core.roomsettings import SettingsChange
+from torbit.errors import Conflict, Forbidden, NotFound, RoomFull
 
 
 def before_next(target: Any, method: str, act: Callable[[], Awaitable[object]]) -> list[int]:
@@ -155,3 +156,24 @@ async def test_an_invitation_overtaken_by_a_ban_is_not_kept(core: Core) -> None:
     await core.moderation.unban("owner", "den", "bob")
     with pytest.raises(NotFound):
         await core.membership.become_member("bob", "den")
+
+
+async def test_a_join_overtaken_by_another_nodes_join_of_the_last_place_is_refused(
+    core: Core,
+) -> None:
+    """The room lock holds on this node only: another node's join (a member added straight
+    to the shared store) lands between this join's count and its add."""
+    for name in ("owner", "bob", "carol", "zed"):
+        await core.user(name)
+    await core.moderation.create("owner", "hall")
+    await core.moderation.configure("owner", "hall", SettingsChange(member_limit=3))
+    await core.membership.become_member("bob", "hall")
+    runs = before_next(core.store, "add_member", lambda: core.store.add_member("hall", "zed"))
+    with pytest.raises(RoomFull):
+        await core.membership.become_member("carol", "hall")
+    assert runs == [1]
+    assert sorted(await members(core, "hall")) == ["bob", "owner", "zed"]
+    assert not await core.membership.is_member("carol", "hall")
+    await core.membership.leave("bob", "hall")
+    await core.membership.become_member("carol", "hall")  # a place again: the retry gets it
+    assert sorted(await members(core, "hall")) == ["carol", "owner", "zed"]

@@ -170,7 +170,7 @@ class Membership:
         A private room admits only its invitees, owner and server admins; no room admits the
         banned. A room's join key and member limit (core/roomsettings.py) hold for everyone
         but its invitees, owner and server admins; joins near the limit take turns on this
-        node (several nodes joining the last place at the same instant may pass it)."""
+        node, and a join that another node's join overtook takes itself back."""
         key = check_name(room_name, "room name")
         user_key = name_key(user)
         room, standing = await self._store.room_and_standing(key, user_key)
@@ -191,6 +191,8 @@ class Membership:
                 async with self._room_locks.hold(room.key):
                     await self._check_full(room)
                     added = await self._store.add_member(room.key, user_key)
+                    if added:
+                        await self._still_room_for(room, user_key)
             else:
                 added = await self._store.add_member(room.key, user_key)
             if added and not founded:
@@ -235,6 +237,19 @@ class Membership:
         limit = (current or room).settings.member_limit
         if limit and len(await self._store.list_members(room.key)) >= limit:
             raise RoomFull(f"#{room.name} is full ({limit} members)")
+
+    async def _still_room_for(self, room: Room, user_key: str) -> None:
+        """Counted again once the membership is added: another node's join of the last place
+        may have landed between this node's count and its add (the room lock holds only here).
+        Over the limit, this join is taken back. Two nodes racing so may both take theirs back;
+        a join refused that way can be tried again, and the limit is never passed."""
+        current = await self._store.get_room(room.key)
+        limit = (current or room).settings.member_limit
+        if not limit or len(await self._store.list_members(room.key)) <= limit:
+            return
+        await self._store.remove_member(room.key, user_key)
+        await self.known.ended(user_key, room.key)
+        raise RoomFull(f"#{room.name} is full ({limit} members)")
 
     async def _create_on_join(self, user: str, room_name: str) -> tuple[Room, Standing, bool]:
         """The room, the user's standing in it and whether they founded a guest's room."""
