@@ -402,6 +402,7 @@ class App:
             if self.http is not None and not await self.http.wait_closed(SHUTDOWN_GRACE + 2):
                 log.warning("http server did not stop within %s s", SHUTDOWN_GRACE + 2)
             await core.subscriptions.close()
+            await core.membership.close()
             if core.heartbeat is not None:
                 await core.heartbeat.stop()
             core.accounts.hashing.close()

@@ -146,3 +146,27 @@ async def test_the_leaving_node_does_not_stop_its_sessions_twice(core: Core) -> 
     await _settled(core)
     assert not core.subscriptions.is_listening(bob, "hall")
     assert not any("on another connection" in line for line in bob.lines)
+
+
+async def test_a_leave_from_another_node_still_being_applied_is_cancelled_at_shutdown(
+    core: Core,
+) -> None:
+    """The node stops while such a leave waits on the store: `close()` ends it before the
+    store is closed, instead of leaving it to fail (or be destroyed pending) afterwards."""
+    await core.user("bob")
+    await core.login("bob", "hall")
+    held = asyncio.Event()
+    original = core.store.standing
+
+    async def slow_standing(room: str, user: str) -> object:
+        held.set()
+        await asyncio.Event().wait()  # never answers
+        return await original(room, user)
+
+    core.store.standing = slow_standing  # type: ignore[method-assign,assignment]
+    core.events.apply(MembershipEnded("hall", "bob", "another-node"))
+    await held.wait()
+    tasks = list(core.membership._tasks)
+    assert len(tasks) == 1 and not tasks[0].done()
+    await core.membership.close()
+    assert tasks[0].cancelled() and not core.membership._tasks

@@ -388,6 +388,15 @@ class Membership:
                 s.notify(notice, event.room)
                 await self.stop_listening(s, event.room)
 
+    async def close(self) -> None:
+        """At shutdown, before the store closes: a leave on another node still being applied
+        here is cancelled (its sessions are gone with the node), not left to fail on a closed
+        store."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def delete_if_vacant(self, room_key: str) -> bool:
         """Delete the room if nobody owns it, nobody belongs to it and nobody listens to it
         here (the default room stays); True if it was deleted. The store deletes it only if
