@@ -224,7 +224,15 @@ async def start_core(
     moderation = Moderation(store, membership, subscriptions, events, mutes)
     await moderation.start()
     operators = Operators(store, accounts, events)
-    guests = Guests(store, subscriptions, sessions, membership, mutes, reserved=[s.irc.server_name])
+    guests = Guests(
+        store,
+        subscriptions,
+        sessions,
+        membership,
+        mutes,
+        reserved=[s.irc.server_name],
+        names=accounts.names,
+    )
     if s.message_log.url == "local":  # one node: any guest left in the store is stale
         await guests.sweep()
     heartbeat = None

@@ -165,3 +165,24 @@ async def test_a_guest_renamed_keeps_its_rooms_and_rights(core: Core, guests: Gu
         await guests.rename(gus, "gustav", "tina")
     with pytest.raises(NotFound):
         await core.moderation.kick("gustav", "den", "gus")
+
+
+async def test_a_guest_cannot_take_a_name_that_reads_like_a_taken_or_reserved_one(
+    core: Core, guests: Guests
+) -> None:
+    """Without it a guest passed for an account in every chat line: `aIice` (capital i)."""
+    await core.user("alice")
+    await core.user("mary")
+    for lookalike in ("aIice", "a1ice", "rnary"):
+        with pytest.raises(Conflict):
+            await guests.admit(lookalike)
+    await guests.admit("bill")
+    with pytest.raises(Conflict):
+        await guests.admit("biII")  # another guest's too
+    for reserved in ("ADMlN", "r00t", "moderator", "N1ckServ"):  # the accounts' and guests' lists
+        with pytest.raises(Forbidden):
+            await guests.admit(reserved)
+    with pytest.raises(Forbidden):
+        await guests.rename(await core.login("bill", None), "bill", "r00t")
+    assert (await guests.admit("alice_")).is_guest  # an IRC client's next choice stays free
+    assert [u.key for u in await core.store.users_named_like("aiice", "")] == []

@@ -14,6 +14,9 @@ What sets guests apart, each rule where it is checked:
 - a guest writes privately to other guests, and to an account only once that account wrote
   to the guest (messaging.py);
 - a guest may take another free name (`rename`); an account's name is its nick for good;
+- a guest's nick may not read like a taken name (an account's or another guest's: `aIice`
+  with a capital i beside `alice`) nor like a reserved one (`r00t`), as for accounts
+  (identity.py); the syntax stays IRC's, so `bob_` is a guest's nick beside `bob`;
 - a private room admits a guest as anyone else: only by invitation of its admins.
 """
 
@@ -24,6 +27,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from torbit.core.delivery import Notice, NoticeKind, Session
+from torbit.core.identity import NamePolicy
 from torbit.core.membership import Membership
 from torbit.core.models import GUEST_PASSWORD_HASH, User
 from torbit.core.mutes import Mutes
@@ -52,29 +56,33 @@ class Guests:
         mutes: Mutes,
         *,
         reserved: Iterable[str] = (),
+        names: NamePolicy | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`names`: the accounts' rules (their reserved names hold for guests too)."""
         self._store = store
         self._subs = subscriptions
         self._sessions = sessions
         self._membership = membership
         self._mutes = mutes
         self.reserved = RESERVED_NAMES | {name_key(n) for n in reserved}
+        self._policies = (NamePolicy(self.reserved), names or NamePolicy())
         self._now = now
 
     def check_nick(self, nick: str) -> str:
         """The nick's key, if a guest may ask for it; InvalidInput or Forbidden saying why
         not (a name taken by an account or another guest is Conflict, from `admit`)."""
         key = check_name(nick, "nick")
-        if key in self.reserved:
+        if any(policy.is_reserved(nick) for policy in self._policies):
             raise Forbidden(f"{nick} is a reserved name")
         return key
 
     async def admit(self, nick: str) -> User:
-        """The guest's account; Conflict if the name is taken (by an account or a guest)."""
+        """The guest's account; Conflict if the name, or one reading like it, is taken (by
+        an account or a guest)."""
         self.check_nick(nick)
         user = User(name=nick, password_hash=GUEST_PASSWORD_HASH, created_at=self._now())
-        return await self._store.create_user(user)
+        return await self._store.create_user(user, unlike=True)
 
     async def release(self, name: str) -> None:
         """Delete the guest with all it holds, and the rooms that leaves empty and ownerless.
