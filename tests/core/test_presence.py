@@ -54,6 +54,26 @@ def test_a_user_on_another_node_counts_once_however_many_nodes_have_them() -> No
     assert not a.elsewhere("lobby", "alice")
 
 
+def test_a_user_is_found_by_name_with_their_rooms_on_every_node_until_gone() -> None:
+    """What IRC's WHOIS, ISON, USERHOST and WHO nick ask of another node's users."""
+    clock = Clock()
+    a, b = table("a", clock), table("b", clock)
+    b.local("lobby", "bob", "Bob", True)
+    b.local("dev", "bob", "Bob", True)
+    a.local("ops", "bob", "Bob", True)  # bob on both nodes
+    assert a.user("bob") == ("Bob", ["ops"])
+    send(b, a)
+    assert a.user("bob") == ("Bob", ["dev", "lobby", "ops"])
+    assert a.user("carol") is None
+    a.local("ops", "bob", "Bob", False)
+    b.local("lobby", "bob", "Bob", False)
+    send(b, a)
+    assert a.user("bob") == ("Bob", ["dev"])
+    clock.now += 60  # b goes silent: forgotten with its users
+    a.expire()
+    assert a.user("bob") is None
+
+
 def test_changes_travel_as_deltas_and_a_quiet_node_sends_an_empty_beat() -> None:
     clock = Clock()
     a, b = table("a", clock), table("b", clock)

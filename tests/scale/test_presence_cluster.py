@@ -54,6 +54,24 @@ async def names(irc: IrcUser, channel: str) -> set[str]:
     return {n.lstrip("@~%+").partition("!")[0] for n in reply.params[-1].split()}
 
 
+async def whois(irc: IrcUser, nick: str) -> list[tuple[str, list[str]]]:
+    """The WHOIS reply's numerics and their parameters, up to its end (318)."""
+    await irc.rawmsg("WHOIS", nick)
+    first = len(irc.seen)
+    await irc.expect("318")
+    return [
+        (str(m.command).zfill(3), list(m.params[1:]))
+        for m in irc.seen[first:]
+        if str(m.command).zfill(3) in ("311", "319", "318", "401")
+    ]
+
+
+async def ison(irc: IrcUser, *nicks: str) -> list[str]:
+    await irc.rawmsg("ISON", *nicks)
+    reply = await irc.expect("303")
+    return str(reply.params[-1]).split()
+
+
 async def test_users_of_another_node_are_online_here_until_it_dies(
     make_node: NodeFactory, clients: Clients, broker: KafkaCluster, empty_db: str, prefix: str,
     tmp_path: Path,
@@ -87,6 +105,11 @@ async def test_users_of_another_node_are_online_here_until_it_dies(
         assert await who(alice) == ["alice", "bob", "carol", "ivan"]
         assert await names(irc, "#lobby") == {"alice", "bob", "carol", "ivan"}
         assert "* bob joined #lobby" in alice.seen  # told with the same beat that counted him
+        # IRC's questions about one user reach b's users too (they were this node's only)
+        assert await ison(irc, "bob", "carol", "nobody", "alice") == ["bob", "carol", "alice"]
+        bob_whois = await whois(irc, "BOB")
+        assert bob_whois[0][0] == "311" and bob_whois[0][1][0] == "bob"
+        assert ("319", ["bob", "#lobby"]) in bob_whois
         # and b counts a's
         await eventually("b counts alice and ivan", lambda: _equals(online_count(watcher_b, "lobby"), 4))
         assert await who(bob) == ["alice", "bob", "carol", "ivan"]
@@ -96,6 +119,8 @@ async def test_users_of_another_node_are_online_here_until_it_dies(
         await eventually("a forgets b's users", lambda: _equals(online_count(watcher_a, "lobby"), 2))
         assert await who(alice) == ["alice", "ivan"]
         assert await names(irc, "#lobby") == {"alice", "ivan"}
+        assert await ison(irc, "bob", "alice") == ["alice"]
+        assert [code for code, _ in await whois(irc, "bob")] == ["401", "318"]
         assert "* bob left #lobby" in alice.seen
         parts = [m for m in irc.received("PART") if str(m.source).startswith("bob")]
         assert [m.params[0] for m in parts] == ["#lobby"]

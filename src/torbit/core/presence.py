@@ -76,6 +76,7 @@ class PresenceTable:
         self._local_count = 0
         self._nodes: dict[str, _Node] = {}
         self._online: dict[str, dict[str, _Seen]] = {}  # room -> user key -> who, on how many
+        self._rooms_of: dict[str, dict[str, str]] = {}  # user key -> room -> name there
         # entries changed since the last beat -> whether the others last heard them online
         self._pending: dict[Entry, bool] = {}
         self._full = True  # the next beat is a full snapshot
@@ -93,6 +94,14 @@ class PresenceTable:
     def elsewhere(self, room: str, user_key: str) -> bool:
         """True if another node has the user online in the room."""
         return any(user_key in n.rooms.get(room, ()) for n in self._nodes.values())
+
+    def user(self, user_key: str) -> tuple[str, list[str]] | None:
+        """The user's display name and the rooms they are online in on any node, or None
+        (a user online only in their inbox is not in the table)."""
+        rooms = self._rooms_of.get(user_key)
+        if not rooms:
+            return None
+        return next(iter(rooms.values())), sorted(rooms)
 
     def nodes(self) -> list[str]:
         """The other nodes heard from and not expired, sorted."""
@@ -247,6 +256,7 @@ class PresenceTable:
         seen = merged.get(key)
         if seen is None:
             merged[key] = _Seen(name)
+            self._rooms_of.setdefault(key, {})[room] = name
         else:
             seen.nodes += 1
         return Change(room, key, name, True)
@@ -266,6 +276,10 @@ class PresenceTable:
             del merged[key]
             if not merged:
                 del self._online[room]
+            rooms = self._rooms_of[key]
+            del rooms[room]
+            if not rooms:
+                del self._rooms_of[key]
         return Change(room, key, name, False)
 
     def _first(self, c: Change) -> bool:

@@ -197,6 +197,20 @@ class Subscriptions:
     def presence(self, user_key: str) -> UserPresence | None:
         return self._hub.presence(user_key)
 
+    def online_name(self, user_key: str) -> str | None:
+        """The user's display name if they are online here or, with a cluster, online in a
+        room on another node; else None."""
+        p = self._hub.presence(user_key)
+        if p is not None:
+            return p.name
+        seen = self.cluster.user(user_key) if self.cluster is not None else None
+        return seen[0] if seen is not None else None
+
+    def rooms_elsewhere(self, user_key: str) -> list[str]:
+        """The rooms the user is online in on any node (with a cluster; else none)."""
+        seen = self.cluster.user(user_key) if self.cluster is not None else None
+        return seen[1] if seen is not None else []
+
     def sessions_of(self, user_key: str) -> list[Session]:
         return self._hub.sessions_of(user_key)
 

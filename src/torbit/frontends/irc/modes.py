@@ -193,7 +193,7 @@ def ban_target(mask: str) -> str | None:
 def user_mode(session: IrcSession, msg: Message) -> None:
     target = msg.params[0]
     if name_key(target) != session.user_key:
-        online = session.core.subscriptions.presence(name_key(target)) is not None
+        online = session.core.subscriptions.online_name(name_key(target)) is not None
         if online:
             session.reply(n.ERR_USERSDONTMATCH, "Cannot change mode for other users")
         else:

@@ -57,12 +57,16 @@ async def who(session: IrcSession, msg: Message) -> None:
     elif not mask.startswith("#"):
         pattern = "*" if mask == "0" else mask.lower()
         wild = any(c in pattern for c in "*?")
-        for presence in core.subscriptions.users():
-            if fnmatch.fnmatchcase(presence.name.lower(), pattern):
-                info = server.user_info(presence.name)
-                if wild and _hidden(session, info.client):
-                    continue
-                _who_line(session, "*", info, None)
+        if not wild:  # one nick: online here or, in a cluster, on another node
+            name = core.subscriptions.online_name(name_key(mask))
+            if name is not None:
+                _who_line(session, "*", server.user_info(name), None)
+        else:  # a mask matches the users of this node
+            for presence in core.subscriptions.users():
+                if fnmatch.fnmatchcase(presence.name.lower(), pattern):
+                    info = server.user_info(presence.name)
+                    if not _hidden(session, info.client):
+                        _who_line(session, "*", info, None)
     session.reply(n.RPL_ENDOFWHO, mask[:64], "End of WHO list")
 
 
@@ -74,32 +78,36 @@ def _hidden(session: IrcSession, client: IrcSession | None) -> bool:
 
 
 async def whois(session: IrcSession, msg: Message) -> None:
+    """Of a user online here or, in a cluster, in a room on another node (whose client
+    details this node does not have: it shows the defaults, as for a telnet user)."""
     target = msg.params[-1].split(",")[0]
     core = session.core
-    presence = core.subscriptions.presence(name_key(target)) if target else None
-    if presence is None:
+    name = core.subscriptions.online_name(name_key(target)) if target else None
+    if name is None:
         session.reply(n.ERR_NOSUCHNICK, target[:64] or "*", "No such nick/channel")
         session.reply(n.RPL_ENDOFWHOIS, target[:64] or "*", "End of /WHOIS list")
         return
-    info = session.server.user_info(presence.name)
+    info = session.server.user_info(name)
     nick = info.nick
     session.reply(n.RPL_WHOISUSER, nick, info.ident, info.host, "*", info.realname)
+    keys = {
+        key
+        for other in core.subscriptions.sessions_of(name_key(nick))
+        for key in core.subscriptions.channels_of(other)
+        if not is_inbox(key)
+    }
+    keys.update(core.subscriptions.rooms_elsewhere(name_key(nick)))
     channels: list[str] = []
-    seen: set[str] = set()
     multi = "multi-prefix" in session.caps
-    for other in core.subscriptions.sessions_of(name_key(nick)):
-        for key in core.subscriptions.channels_of(other):
-            if is_inbox(key) or key in seen:
-                continue
-            seen.add(key)
-            try:
-                room = await core.membership.visible_room(session.nick, key)
-            except NotFound:
-                continue
-            if room.private and key not in session.rooms:
-                continue
-            role = (await core.membership.roles(room)).get(name_key(nick))
-            channels.append(prefix(role, multi) + channel_name(room.name))
+    for key in sorted(keys):
+        try:
+            room = await core.membership.visible_room(session.nick, key)
+        except NotFound:
+            continue
+        if room.private and key not in session.rooms:
+            continue
+        role = (await core.membership.roles(room)).get(name_key(nick))
+        channels.append(prefix(role, multi) + channel_name(room.name))
     if channels:
         session.reply(n.RPL_WHOISCHANNELS, nick, " ".join(sorted(channels)))
     options = session.server.options
@@ -138,9 +146,9 @@ def whowas(session: IrcSession, msg: Message) -> None:
 def userhost(session: IrcSession, msg: Message) -> None:
     replies = []
     for nick in msg.params[:5]:
-        presence = session.core.subscriptions.presence(name_key(nick))
-        if presence is not None:
-            info = session.server.user_info(presence.name)
+        name = session.core.subscriptions.online_name(name_key(nick))
+        if name is not None:
+            info = session.server.user_info(name)
             replies.append(f"{info.nick}={'-' if info.away else '+'}{info.ident}@{info.host}")
     session.reply(n.RPL_USERHOST, " ".join(replies))
 
@@ -148,7 +156,7 @@ def userhost(session: IrcSession, msg: Message) -> None:
 def ison(session: IrcSession, msg: Message) -> None:
     subs = session.core.subscriptions
     words = [w for p in msg.params for w in p.split()][:32]
-    online = [p.name for w in words if (p := subs.presence(name_key(w))) is not None]
+    online = [name for w in words if (name := subs.online_name(name_key(w))) is not None]
     session.reply(n.RPL_ISON, " ".join(online))
 
 
