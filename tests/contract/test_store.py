@@ -199,6 +199,18 @@ async def test_list_rooms_with_member_counts_by_name(store: Store) -> None:
     assert listed == [("Bar", 1), ("empty", 0), ("zoo", 2)]
 
 
+async def test_chosen_rooms_with_member_counts(store: Store) -> None:
+    await users(store, "alice", "bob")
+    for name in ("zoo", "Bar", "empty", "other"):
+        await store.ensure_room(room(name))
+    await store.add_member("zoo", "alice")
+    await store.add_member("zoo", "bob")
+    await store.add_member("other", "bob")
+    chosen = await store.rooms_with_counts(["zoo", "empty", "gone", "bar", "zoo"])
+    assert [(r.name, n) for r, n in chosen] == [("Bar", 0), ("empty", 0), ("zoo", 2)]
+    assert await store.rooms_with_counts([]) == []
+
+
 async def test_memberships(store: Store) -> None:
     await users(store, "alice", "Bob", "carol")
     await store.ensure_room(room("lobby"))

@@ -482,8 +482,7 @@ class Membership:
 
     async def my_rooms(self, user: str) -> list[RoomInfo]:
         """The rooms the user is a member of (at most `rooms_per_user`)."""
-        mine = set(await self._store.rooms_of(name_key(user)))
-        listed = [(r, n) for r, n in await self._store.list_rooms() if r.key in mine]
+        listed = await self._store.rooms_with_counts(await self._store.rooms_of(name_key(user)))
         return [
             RoomInfo(room=r, members=n, online=self._subs.online_count(r.key)) for r, n in listed
         ]

@@ -90,6 +90,10 @@ class Store(Protocol):
         """Rooms with their member counts, by key: those after the key `after` (all without),
         at most `limit` of them (all without)."""
 
+    async def rooms_with_counts(self, keys: list[str]) -> list[tuple[Room, int]]:
+        """Those of these rooms that exist, with their member counts, by key: what a user's
+        own rooms are listed with, without reading every room."""
+
     async def owned_rooms(self, user_key: str) -> list[str]:
         """Keys of the rooms the user owns (Room.owner, compared case-insensitively)."""
 

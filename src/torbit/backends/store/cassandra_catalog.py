@@ -100,6 +100,13 @@ class RoomCatalogCql:
             after = keys[-1]
         return out
 
+    async def rooms_with_counts(self, keys: list[str]) -> list[tuple[Room, int]]:
+        wanted = sorted(set(keys))
+        rows = await self._room_rows(wanted)
+        found = [(k, r) for k, r in zip(wanted, rows, strict=True) if r is not None]
+        counts = await self._member_counts([k for k, _ in found])
+        return [(room_of(r), n) for (_, r), n in zip(found, counts, strict=True)]
+
     async def owned_rooms(self, user_key: str) -> list[str]:
         """Through rooms_by_owner, each checked against its rooms row (it may name a room
         that another owner won the creation of, or one deleted since)."""

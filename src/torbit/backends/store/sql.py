@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     Row,
+    Select,
     case,
     delete,
     exists,
@@ -311,17 +312,18 @@ class SqlStore(RoomModerationSql):
         self, *, after: str | None = None, limit: int | None = None
     ) -> list[tuple[Room, int]]:
         """Rooms with their member counts, ordered by key (the name, case-insensitively)."""
-        count = func.count(memberships.c.user_key).label("members")
-        query = (
-            select(rooms, count)
-            .select_from(rooms.outerjoin(memberships, memberships.c.room_key == rooms.c.key))
-            .group_by(*rooms.c)
-            .order_by(rooms.c.key)
-        )
+        query = _rooms_counted()
         if after is not None:
             query = query.where(rooms.c.key > after)
         if limit is not None:
             query = query.limit(limit)
+        async with self._read() as conn:
+            return [(_room(row), row.members) for row in await conn.execute(query)]
+
+    async def rooms_with_counts(self, keys: list[str]) -> list[tuple[Room, int]]:
+        if not keys:
+            return []
+        query = _rooms_counted().where(rooms.c.key.in_(sorted(set(keys))))
         async with self._read() as conn:
             return [(_room(row), row.members) for row in await conn.execute(query)]
 
@@ -541,4 +543,15 @@ def _user(row: Row[Any]) -> User:
         created_at=row.created_at,
         is_admin=bool(row.is_admin),
         credential=row.credential,
+    )
+
+
+def _rooms_counted() -> Select[Any]:
+    """Rooms with their member counts, ordered by key."""
+    count = func.count(memberships.c.user_key).label("members")
+    return (
+        select(rooms, count)
+        .select_from(rooms.outerjoin(memberships, memberships.c.room_key == rooms.c.key))
+        .group_by(*rooms.c)
+        .order_by(rooms.c.key)
     )
