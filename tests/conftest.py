@@ -32,11 +32,12 @@ def test_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
         # reserved names are lifted (tests register "root"); tests/security sets them
         # and a login storm is not turned away by the bounded hashing queue
         "accounts": {**CHEAP_ARGON2, "reserved_names": [], "hash_queue": 100_000},
-        # message rates, connection counts and registrations are lifted; tests of the limits
+        # message and read rates, connection counts and registrations are lifted; tests of the limits
         # set them
         "limits": {
             "message_rate": 0,
             "room_message_rate": 0,
+            "read_rate": 0,
             "connections_per_ip": 0,
             "registrations_per_address": 0,
             "registrations_per_hour": 0,

@@ -240,6 +240,10 @@ class LimitsConfig(Section):
     login_forget_after: float = Field(3600.0, gt=0, description="seconds without a failure")
     registrations_per_address: int = Field(5, ge=0, description="per hour, from one address")
     registrations_per_hour: int = Field(200, ge=0, description="in total")
+    # messages a user may read per second (pages of history, /receive, CHATHISTORY, ...):
+    # a page asks for up to what is left; refused (429) only when nothing is
+    read_rate: float = Field(1000.0, ge=0, description="messages read per second per user")
+    read_burst: int = Field(10000, ge=0)
     max_long_polls: int = Field(1000, ge=0, description="waiting GET /receive, in total")
     long_polls_per_user: int = Field(8, ge=0)
     long_polls_per_ip: int = Field(50, ge=0)

@@ -21,7 +21,7 @@ from torbit.core.hashing import PasswordHashing
 from torbit.core.heartbeat import Heartbeat
 from torbit.core.identity import NamePolicy
 from torbit.core.ignores import Ignores
-from torbit.core.limits import ActionLimits, RateLimiter
+from torbit.core.limits import ActionLimits, RateLimiter, ReadBudget
 from torbit.core.membership import Membership, RoomRules
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
@@ -219,6 +219,7 @@ async def start_core(
         max_message_bytes=s.chat.max_message_bytes,
         rate=RateLimiter(s.limits.message_rate, s.limits.message_burst),
         room_rate=RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst),
+        reads=ReadBudget(RateLimiter(s.limits.read_rate, s.limits.read_burst)),
         text_filter=profanity_filter(s),
     )
     moderation = Moderation(store, membership, subscriptions, events, mutes)

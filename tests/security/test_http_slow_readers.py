@@ -110,7 +110,11 @@ async def test_clients_that_do_not_read_their_answers_are_cut_off(
 async def node(tmp_path: Path) -> AsyncIterator[NodeProcess]:
     """`torbit serve` in its own process, as deployed: on uvloop, where a write to a closed
     transport raises (the in-process servers of the other tests run on asyncio's loop)."""
-    n = NodeProcess(tmp_path / "node", TORBIT_STORAGE__URL=f"sqlite:///{tmp_path}/torbit.db")
+    n = NodeProcess(
+        tmp_path / "node",
+        TORBIT_STORAGE__URL=f"sqlite:///{tmp_path}/torbit.db",
+        TORBIT_LIMITS__READ_RATE="0",  # the same big page, again and again
+    )
     await asyncio.to_thread(n.start)
     yield n
     await asyncio.to_thread(n.stop)

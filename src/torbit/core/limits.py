@@ -57,10 +57,47 @@ class RateLimiter:
             buckets.popitem(last=False)
         return max(granted, 0)
 
+    def give_back(self, key: str, n: int) -> None:
+        """Return n tokens taken but not used (never past a full bucket)."""
+        full_at = self._full_at.get(key)
+        if self.rate <= 0 or n <= 0 or full_at is None:
+            return
+        full_at -= n / self.rate
+        if full_at <= self._clock():
+            del self._full_at[key]
+        else:
+            self._full_at[key] = full_at
+
     def check(self, key: str, what: str = "messages") -> None:
         """Take one token or raise RateLimited saying when to try again."""
         if self.take(key) == 0:
             raise RateLimited(f"slow down: too many {what}", retry_after=1.0 / self.rate)
+
+
+class ReadBudget:
+    """Messages a user may read per second, whatever door or call reads them: a page of
+    1,000 messages is up to 4 MB to encode, and nothing else bounded how often one account
+    asks for it again. A read is granted up to what is left (a smaller page, not a refusal,
+    while anything is), pays for what it returned, and is refused only when nothing is left."""
+
+    def __init__(self, limiter: RateLimiter | None = None) -> None:
+        self._limiter = limiter or RateLimiter(0, 0)
+
+    def grant(self, user_key: str, limit: int) -> int:
+        """How many of `limit` messages this read may return; RateLimited if none."""
+        granted = self._limiter.take(user_key, limit)
+        if granted <= 0 and limit > 0:
+            raise RateLimited(
+                "slow down: too many messages read", retry_after=1.0 / self._limiter.rate
+            )
+        return granted
+
+    def settle(self, user_key: str, granted: int, used: int) -> None:
+        self._limiter.give_back(user_key, granted - used)
+
+    def charge(self, user_key: str, used: int) -> None:
+        """Pay for what a read already returned (never refused: it is delivered)."""
+        self._limiter.take(user_key, used)
 
 
 def _unlimited() -> RateLimiter:

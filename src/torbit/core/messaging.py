@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from torbit.core.ignores import Ignores
-from torbit.core.limits import RateLimiter
+from torbit.core.limits import RateLimiter, ReadBudget
 from torbit.core.membership import Membership
 from torbit.core.models import Draft, Message, MessageKind, Room
 from torbit.core.mutes import Mutes
@@ -35,6 +36,7 @@ class Messaging:
         max_message_bytes: int = 4096,
         rate: RateLimiter | None = None,
         room_rate: RateLimiter | None = None,
+        reads: ReadBudget | None = None,
         text_filter: Callable[[str], str] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -46,6 +48,7 @@ class Messaging:
         self.max_message_bytes = max_message_bytes
         self._rate = rate or RateLimiter(0, 0)
         self._room_rate = room_rate or RateLimiter(0, 0)
+        self._reads = reads or ReadBudget()
         # the profanity filter, if configured: returns the text to store, or raises InvalidInput
         self._filter: Callable[[str], str] = text_filter or (lambda text: text)
         self._now = now
@@ -230,7 +233,18 @@ class Messaging:
         record = await self._store.get_user(name_key(user))
         return record.created_at if record is not None else None
 
-    async def _visible(
+    async def _visible(self, user: str, channel: str, *, limit: int, **kw: Any) -> list[Message]:
+        """`_read_visible` within the user's read budget."""
+        key = name_key(user)
+        granted = self._reads.grant(key, limit)
+        out: list[Message] = []
+        try:
+            out = await self._read_visible(user, channel, limit=granted, **kw)
+        finally:
+            self._reads.settle(key, granted, len(out))
+        return out
+
+    async def _read_visible(
         self,
         user: str,
         channel: str,
@@ -290,7 +304,20 @@ class Messaging:
         self, user: str, room_name: str, limit: int = 100
     ) -> tuple[list[Message], int | None]:
         """`receive`, and where the read cursor stands after it (the last message examined).
-        When nothing is returned, the read reached the room's newest message."""
+        When nothing is returned, the read reached the room's newest message. Within the
+        user's read budget: refused before anything is read, never after the cursor moved."""
+        key = name_key(user)
+        granted = self._reads.grant(key, limit)
+        out: list[Message] = []
+        try:
+            out, last = await self._receive_from(user, room_name, granted)
+        finally:
+            self._reads.settle(key, granted, len(out))
+        return out, last
+
+    async def _receive_from(
+        self, user: str, room_name: str, limit: int
+    ) -> tuple[list[Message], int | None]:
         room = await self._membership.member_room(user, room_name)
         key = name_key(user)
         ignores = await self._ignores.of(user)
@@ -338,6 +365,7 @@ class Messaging:
         examined = _take_readable(fresh, ignores, room.created_at, out, limit)
         last = after if examined is None else examined
         await self._store.set_cursor(name_key(user), room.key, last)
+        self._reads.charge(name_key(user), len(out))  # answered: paid, never refused
         return out, last
 
     async def unread_count(self, user: str, room_name: str, cap: int = 1000) -> int:

@@ -1,0 +1,108 @@
+"""Reading had no rate: one account could ask for the same page of 1,000 messages (up to 4 MB
+to encode) again and again, on many connections at once, and keep the server busy for
+everyone. Now every read of messages, through any door, comes out of the reader's budget
+(`limits.read_rate`, `limits.read_burst`): a read gets at most what is left, only a read when
+nothing is left is refused (429 with Retry-After), and what a read already moved the cursor
+over is always answered."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import ServerFactory
+from tests.helpers.http import PASSWORD, basic, http_client, texts
+from tests.helpers.moderation import command, telnet
+from torbit.app import App
+
+BURST = 300
+# refills one message every 1,000 s: nothing comes back during the test, so every count
+# below is exact
+SLOW = {"read_rate": 0.001, "read_burst": BURST}
+
+
+async def setup(make_server: ServerFactory) -> App:
+    app = await make_server(limits=SLOW)
+    assert app.core is not None
+    for name in ("alice", "bob", "carol"):
+        await app.core.accounts.register(name, PASSWORD)
+    async with http_client(app) as c:
+        for name in ("alice", "bob", "carol"):  # members of the lobby, cursors at its start
+            assert (await c.get(f"/receive/lobby/{name}", auth=basic(name))).status_code == 200
+        for i in range(250):
+            r = await c.post("/send/lobby/alice", content=f"m{i}", auth=basic("alice"))
+            assert r.status_code == 201
+    return app
+
+
+async def test_parallel_history_pages_get_the_budget_and_no_more(
+    make_server: ServerFactory,
+) -> None:
+    app = await setup(make_server)
+    async with http_client(app) as c:
+        pages = await asyncio.gather(
+            *(
+                c.get("/api/v1/rooms/lobby/messages", params={"limit": 100}, auth=basic("bob"))
+                for _ in range(12)
+            )
+        )
+        ok = [p for p in pages if p.status_code == 200]
+        refused = [p for p in pages if p.status_code != 200]
+        assert sum(len(p.json()["messages"]) for p in ok) == BURST  # 100 + 100 + 100
+        assert len(ok) == 3 and {p.status_code for p in refused} == {429}
+        assert all(float(p.headers["retry-after"]) > 0 for p in refused)
+        assert "too many messages read" in refused[0].text
+        # a budget is the reader's own: carol reads as before
+        r = await c.get("/api/v1/rooms/lobby/messages", params={"limit": 100}, auth=basic("carol"))
+        assert r.status_code == 200 and len(r.json()["messages"]) == 100
+
+    # through the other doors too
+    bob = await telnet(app, "bob")
+    await command(bob, "/history 5", r"too many messages read")
+    await bob.close()
+
+
+async def test_a_receive_gets_what_is_left_and_a_refused_one_moves_no_cursor(
+    make_server: ServerFactory,
+) -> None:
+    app = await setup(make_server)
+    assert app.core is not None
+    async with http_client(app) as c:
+        r = await c.get("/api/v1/rooms/lobby/messages", params={"limit": 250}, auth=basic("bob"))
+        assert len(r.json()["messages"]) == 250  # 50 left
+        r = await c.get("/receive/lobby/bob", params={"limit": 100}, auth=basic("bob"))
+        assert r.status_code == 200 and texts(r.json()) == [f"m{i}" for i in range(50)]
+        cursor = await app.core.messaging.read_cursor("bob", "lobby")
+        r = await c.get("/receive/lobby/bob", params={"limit": 100}, auth=basic("bob"))
+        assert r.status_code == 429
+        assert await app.core.messaging.read_cursor("bob", "lobby") == cursor  # nothing skipped
+        r = await c.get("/receive/lobby/bob", params={"limit": 100, "wait": 5}, auth=basic("bob"))
+        assert r.status_code == 429  # a long poll too, before it waits
+
+
+async def test_a_long_poll_woken_after_the_budget_ran_out_still_answers(
+    make_server: ServerFactory,
+) -> None:
+    """What a woken poll moved the cursor over is delivered: it is paid, never refused."""
+    app = await setup(make_server)
+    assert app.core is not None
+    async with http_client(app) as c:
+        r = await c.get("/receive/lobby/bob", params={"limit": 250}, auth=basic("bob"))
+        assert len(r.json()["messages"]) == 250  # caught up; 50 left
+        poll = asyncio.create_task(
+            c.get("/receive/lobby/bob", params={"limit": 100, "wait": 30}, auth=basic("bob"))
+        )
+        for _ in range(200):
+            if app.core.subscriptions.listener_count("lobby"):
+                break
+            await asyncio.sleep(0.01)
+        assert not poll.done()
+        r = await c.get("/api/v1/rooms/lobby/messages", params={"limit": 50}, auth=basic("bob"))
+        assert len(r.json()["messages"]) == 50  # the budget is now empty
+        r = await c.post("/send/lobby/alice", content="wake", auth=basic("alice"))
+        assert r.status_code == 201
+        answer = await poll
+        if answer.status_code == 200:
+            assert texts(answer.json()) == ["wake"]
+        else:  # refused before it read: the message is still unread
+            assert answer.status_code == 429
+            assert await app.core.messaging.read_cursor("bob", "lobby") < r.json()["id"]
