@@ -164,6 +164,65 @@ class _ToWriter(logging.handlers.QueueHandler):
         return record
 
 
+class _AppWriter:
+    """The app log's thread: whatever records have queued up are formatted here and written
+    as one record to each handler (the file and the console), so the rotating handler's size
+    check (two `stat()` calls), the write and the flush happen once per batch, not once per
+    record and handler (the standard `QueueListener`). Logging 10,000 users out at once, the
+    per-record thread took and gave back the GIL thousands of times while the event loop
+    worked the departures off: 3,000 logouts took 0.57 s of server CPU with the app log on
+    INFO, 0.25 s with it on WARNING (bench/README.md)."""
+
+    MAX_BATCH = 1000  # records per write
+
+    def __init__(
+        self,
+        records: queue.SimpleQueue[logging.LogRecord | None],
+        formatter: logging.Formatter,
+        handlers: Sequence[logging.Handler],
+    ) -> None:
+        self._queue = records
+        self._formatter = formatter
+        self._handlers = handlers  # each formats with "%(message)s": the batch as it is
+        self._thread = threading.Thread(target=self._drain, name="torbit-log", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        while True:
+            record = get()
+            batch: list[logging.LogRecord] = []
+            while record is not None:
+                batch.append(record)
+                if len(batch) >= self.MAX_BATCH:
+                    break
+                try:
+                    record = get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._write(batch)
+            if record is None:
+                return
+
+    def _write(self, batch: list[logging.LogRecord]) -> None:
+        lines = []
+        for r in batch:
+            try:
+                lines.append(self._formatter.format(r))
+            except Exception:  # a record that cannot be formatted must not lose the others
+                lines.append(f"{r.levelname} {r.name} {r.msg!r} (could not be formatted)")
+        merged = logging.makeLogRecord(
+            {"msg": "\n".join(lines), "levelno": max(r.levelno for r in batch)}
+        )
+        for handler in self._handlers:
+            handler.handle(merged)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
 class Logs:
     """The open log files of one server; `close()` flushes and detaches them."""
 
@@ -179,13 +238,12 @@ class Logs:
                 f"config key log.dir: {cfg.dir} is not writable: {e.strerror}"
             ) from None
         fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
-        self._app_handler = _rotating(cfg.dir / "torbit.log", cfg, fmt)
-        q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self._app_handler = _rotating(cfg.dir / "torbit.log", cfg, "%(message)s")
+        q: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
         self._queue_handler = _ToWriter(q)
         self._console = logging.StreamHandler()
-        self._console.setFormatter(logging.Formatter(fmt))
-        self._listener = logging.handlers.QueueListener(q, self._app_handler, self._console)
-        self._listener.start()
+        self._console.setFormatter(logging.Formatter("%(message)s"))
+        self._writer = _AppWriter(q, logging.Formatter(fmt), (self._app_handler, self._console))
         root = logging.getLogger("torbit")
         root.addHandler(self._queue_handler)
         root.setLevel(cfg.level)
@@ -196,5 +254,5 @@ class Logs:
     def close(self) -> None:
         self.transcript.close()
         logging.getLogger("torbit").removeHandler(self._queue_handler)
-        self._listener.stop()
+        self._writer.close()
         self._app_handler.close()

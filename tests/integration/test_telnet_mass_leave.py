@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections import Counter
 
 import pytest
 
@@ -12,6 +13,8 @@ from tests.conftest import ServerFactory
 from tests.helpers.telnet_client import TelnetClient
 from torbit.core.delivery import Session
 from torbit.frontends import doors
+from torbit.frontends.telnet import session as session_module
+from torbit.frontends.telnet.session import TelnetSession
 
 
 async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
@@ -66,3 +69,83 @@ async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
     await newcomer.login("newcomer")
     assert app.core.membership.online("lobby") == ["newcomer"]
     await newcomer.close()
+
+
+async def test_sockets_of_clients_that_closed_theirs_are_closed_a_batch_per_loop_turn(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client's EOF makes its session depart at once; the door closes our side of the
+    socket CLOSE_BATCH a loop turn (uvloop would close every one in the turn after the poll
+    that read them all), and a session waiting for that close is sent nothing more."""
+    app = await make_server()
+    assert app.telnet_port is not None and app.telnet is not None and app.core is not None
+    n, batch = 20, 3
+    clients = [await TelnetClient.connect(app.telnet_port) for _ in range(n)]
+    for i, c in enumerate(clients):
+        await c.login(f"closer{i}")
+    stayer = await TelnetClient.connect(app.telnet_port)
+    await stayer.login("stayer")
+    assert len(app.core.membership.online("lobby")) == n + 1
+
+    loop = asyncio.get_running_loop()
+    turn = [0]
+    ticking = [True]
+
+    def tick() -> None:  # runs once per loop turn
+        turn[0] += 1
+        if ticking[0]:
+            loop.call_soon(tick)
+
+    turns_at_close: list[int] = []
+    silent_before_close: list[bool] = []  # departed and deaf by the time its socket closes
+    real_lost = TelnetSession.connection_lost
+
+    def counted_lost(self: TelnetSession, exc: Exception | None) -> None:
+        if self.user_key.startswith("closer"):
+            turns_at_close.append(turn[0])
+            silent_before_close.append(
+                self.closed and self.deliver is session_module._not_connected
+            )
+        real_lost(self, exc)
+
+    monkeypatch.setattr(TelnetSession, "connection_lost", counted_lost)
+    monkeypatch.setattr(doors, "CLOSE_BATCH", batch)
+    tick()
+    for c in clients:  # all in one turn: the server reads every EOF in one poll
+        c.writer.transport.abort()
+    deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
+    while loop.time() < deadline:
+        if len(turns_at_close) == n and app.core.membership.online("lobby") == ["stayer"]:
+            break
+        await asyncio.sleep(0.01)
+    ticking[0] = False
+    assert len(turns_at_close) == n
+    per_turn = Counter(turns_at_close)
+    assert max(per_turn.values()) <= batch
+    assert len(per_turn) == -(-n // batch)  # ceil(n / batch) turns
+    assert all(silent_before_close)
+    assert app.core.membership.online("lobby") == ["stayer"]
+    assert not app.telnet.sessions - {s for s in app.telnet.sessions if s.user_key == "stayer"}
+    await stayer.close()
+
+
+async def test_a_client_that_half_closes_gets_its_last_answer_and_then_our_close(
+    make_server: ServerFactory,
+) -> None:
+    """A client that sends a line and closes its side (`nc -q`, a script piping input) still
+    gets what was written before its EOF was read, then our side's close."""
+    app = await make_server()
+    assert app.telnet_port is not None and app.core is not None
+    c = await TelnetClient.connect(app.telnet_port)
+    await c.login("halfway")
+    c.writer.write(b"/who\r\n")
+    await c.writer.drain()
+    await c.expect("halfway")
+    c.writer.write_eof()
+    with pytest.raises(EOFError):
+        await c.expect("never said")
+    deadline = asyncio.get_running_loop().time() + 30
+    while app.core.membership.online("lobby") and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    assert app.core.membership.online("lobby") == []
+    c.writer.close()

@@ -5,6 +5,7 @@ loop turns, never timed), and a nick or a room they held is free once they are g
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import pytest
 
@@ -13,6 +14,7 @@ from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 from torbit.core.delivery import Session
 from torbit.frontends import doors
+from torbit.frontends.irc.session import IrcSession
 
 
 async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
@@ -130,3 +132,65 @@ async def test_an_idle_irc_client_keeps_no_dict_and_no_per_turn_set(app: App) ->
     assert session._seen is None  # gone with the turn
     await watcher.close()
     await leaver.close()
+
+
+async def test_sockets_of_irc_clients_that_closed_theirs_are_closed_a_batch_per_loop_turn(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on telnet: the EOF makes the session depart (its QUIT announced, with the EOF's
+    reason) and go deaf at once; our side of the sockets is closed CLOSE_BATCH a turn."""
+    assert app.irc is not None and app.core is not None
+    n, batch = 20, 3
+    watcher = await RawIrc.connect(app)
+    await watcher.register("watcher")
+    watcher.send("JOIN #lobby")
+    await watcher.expect(" 366 ")
+    clients = [await RawIrc.connect(app) for _ in range(n)]
+    for i, c in enumerate(clients):
+        await c.register(f"closer{i}")
+        c.send("JOIN #lobby")
+        await c.expect(" 366 ")
+    for i in range(n):  # the watcher has read every JOIN: no unread bytes, so a FIN, no RST
+        await watcher.expect(f"closer{i}!")
+
+    loop = asyncio.get_running_loop()
+    turn = [0]
+    ticking = [True]
+
+    def tick() -> None:  # runs once per loop turn
+        turn[0] += 1
+        if ticking[0]:
+            loop.call_soon(tick)
+
+    turns_at_close: list[int] = []
+    silent_before_close: list[bool] = []
+    real_lost = IrcSession.connection_lost
+
+    def counted_lost(self: IrcSession, exc: Exception | None) -> None:
+        if self.nick.startswith("closer"):
+            turns_at_close.append(turn[0])
+            silent_before_close.append(self.closed and self.output_pending() is False)
+        real_lost(self, exc)
+
+    monkeypatch.setattr(IrcSession, "connection_lost", counted_lost)
+    monkeypatch.setattr(doors, "CLOSE_BATCH", batch)
+    tick()
+    for c in clients:  # all in one turn: the server reads every EOF in one poll
+        c.writer.transport.abort()
+    deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
+    while loop.time() < deadline:
+        if len(turns_at_close) == n and app.core.membership.online("lobby") == ["watcher"]:
+            break
+        await asyncio.sleep(0.01)
+    ticking[0] = False
+    assert len(turns_at_close) == n
+    per_turn = Counter(turns_at_close)
+    assert max(per_turn.values()) <= batch
+    assert len(per_turn) == -(-n // batch)  # ceil(n / batch) turns
+    assert all(silent_before_close)
+    assert app.core.membership.online("lobby") == ["watcher"]
+    for i in range(n):  # each QUIT announced, with the reason an EOF gives
+        await watcher.expect(f"closer{i}!")
+    quits = [line for line in watcher.lines if " QUIT " in line]
+    assert len(quits) == n and all("Connection closed" in q for q in quits)
+    await watcher.close()

@@ -29,6 +29,7 @@ class DoorSession(Protocol):
 S = TypeVar("S", bound=DoorSession)
 
 LOGOUT_SLICE = 0.005  # seconds of logouts per loop turn while many sessions leave at once
+CLOSE_BATCH = 256  # our side of connections whose clients closed theirs: closed per loop turn
 QUIET_GC_AT = 256  # departures waiting: from here, no collection of cycles until all are done
 
 # doors working off a storm of departures: while there are any, the cyclic garbage collector
@@ -69,6 +70,8 @@ class LineDoor(Generic[S]):
         self._holding_gc = False
         self._leaving_now: S | None = None
         self._awaited: dict[S, asyncio.Future[None]] = {}
+        # connections whose clients closed their side (EOF), ours still open (`hang_up`)
+        self._hung_up: deque[asyncio.BaseTransport] = deque()
 
     async def _listen(
         self,
@@ -122,6 +125,26 @@ class LineDoor(Generic[S]):
         elif len(departing) == QUIET_GC_AT and not self._holding_gc:
             self._holding_gc = True
             _hold_gc()
+
+    def hang_up(self, transport: asyncio.BaseTransport) -> None:
+        """Close our side of a connection whose client closed its own (EOF; its session has
+        departed already and writes nothing more) soon: `CLOSE_BATCH` a loop turn. uvloop
+        reads the EOFs of 10,000 clients leaving at once in one poll; had each `eof_received`
+        let it close the socket, every close (the `close()` syscall sending our FIN, the
+        transport's `connection_lost`) would run in the turn after that poll, and the loop
+        would answer nobody until the last. A reset (RST) still closes in that turn: uvloop
+        gives the protocol no say then."""
+        hung_up = self._hung_up
+        hung_up.append(transport)
+        if len(hung_up) == 1:
+            asyncio.get_running_loop().call_soon(self._close_hung_up)
+
+    def _close_hung_up(self) -> None:
+        hung_up = self._hung_up
+        for _ in range(min(CLOSE_BATCH, len(hung_up))):
+            hung_up.popleft().close()
+        if hung_up:  # the rest after the loop has polled sockets again
+            asyncio.get_running_loop().call_soon(self._close_hung_up)
 
     async def gone(self, which: Callable[[S], bool]) -> None:
         """Wait until the sessions that `which` picks among those still departing are gone
@@ -189,6 +212,8 @@ class LineDoor(Generic[S]):
             await asyncio.sleep(0.02)
         for s in list(self.sessions):
             self._close_for_shutdown(s)
+        while self._hung_up:  # no need to wait for the next turns
+            self._hung_up.popleft().close()
         for server in self._servers:
             await server.wait_closed()
         if self._tasks:

@@ -49,6 +49,7 @@ class SessionOutput:
     nick: str
     user_key: str
     rooms: dict[str, Room]
+    closed: bool
     _writer: TransportWriter | None
     # made when needed, dropped when empty (two empty dicts were 128+ bytes an idle client)
     _echo: dict[str, int] | None  # channel -> own messages sent whose echo is due
@@ -61,6 +62,8 @@ class SessionOutput:
     # Session (called by the core)
 
     def deliver(self, delivery: Delivery) -> None:
+        if self.closed:  # gone, its departure queued: nothing to render
+            return
         message = delivery.message
         joining = self._joining
         if joining is not None and (held := joining.get(message.channel)) is not None:

@@ -70,6 +70,9 @@ class IrcHost(OutputHost, Protocol):
 
     def closed(self, session: IrcSession) -> None: ...
 
+    def hang_up(self, transport: asyncio.BaseTransport) -> None:
+        """Close our side of a connection whose client closed its own, soon (a batch a turn)."""
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
 
     def clients_of(self, user_key: str) -> list[IrcSession]:
@@ -243,6 +246,11 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self._seen = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._gone()
+
+    def _gone(self) -> None:
+        """The client is gone (its EOF, or the connection lost): nothing more is read or
+        written, and the session departs (once)."""
         if self._writer is not None:
             self._writer.lost()
         self.closed = True
@@ -251,6 +259,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
             self._timer.cancel()
         if not self._counted:
             return
+        self._counted = False
         self.server.connections.release(self.ip)  # a reconnect counts at once
         self.server.closed(self)  # the rest is worked off a slice at a time
 
@@ -268,8 +277,16 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
             self._queue(events)
 
     def eof_received(self) -> bool | None:
+        """The client closed its side: the session departs now, and the door closes ours a
+        batch per loop turn (`LineDoor.hang_up`). Over TLS, the SSL layer closes it."""
         self.quit_reason = self.quit_reason or "Connection closed"
-        return None
+        w = self._writer
+        t = w.transport if w is not None else None
+        self._gone()
+        if t is None or t.is_closing() or t.get_extra_info("ssl_object") is not None:
+            return None  # uvloop closes it
+        self.server.hang_up(t)
+        return True
 
     # Session (called by the core; deliver and notify are output.py's)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -60,3 +61,6 @@ class SessionHost(Protocol[S_contra]):
     def depart(self, session: S_contra, log_out: bool = True) -> None:
         """A session's connection is gone: forget it soon, with `log_out` logging the user
         out, batched with others leaving (doors.LineDoor)."""
+
+    def hang_up(self, transport: asyncio.BaseTransport) -> None:
+        """Close our side of a connection whose client closed its own, soon (a batch a turn)."""

@@ -150,6 +150,11 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         self._steps(self._dialogue.start())
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._gone()
+
+    def _gone(self) -> None:
+        """The client is gone (its EOF, or the connection lost): nothing more is read or
+        written, and the session departs (once)."""
         if self._writer is not None:
             self._writer.lost()
             self.deliver = _not_connected
@@ -158,6 +163,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         self._pending = None
         if not self._counted:
             return
+        self._counted = False
         if self._timer is not None:
             self._timer.cancel()
         self._server.connections.release(self._ip)  # a reconnect counts at once
@@ -174,7 +180,15 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
             self._queue(events)
 
     def eof_received(self) -> bool | None:
-        return None  # close our side too
+        """The client closed its side: the session departs now, and the door closes ours a
+        batch per loop turn (`LineDoor.hang_up`). Over TLS, the SSL layer closes it."""
+        w = self._writer
+        t = w.transport if w is not None else None
+        self._gone()
+        if t is None or t.is_closing() or t.get_extra_info("ssl_object") is not None:
+            return None  # uvloop closes it
+        self._server.hang_up(t)
+        return True
 
     # Session (called by the core)
 

@@ -1,0 +1,52 @@
+"""The app log's writer thread writes whatever records queued up as one write per handler
+(counted): a storm of logout lines costs the file one size check, one write and one flush per
+batch, not per line, and keeps every line, formatted and in order."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from torbit.config import LogConfig
+from torbit.logs import Logs
+
+
+def test_records_queued_together_are_written_at_once_in_order(tmp_path: Path) -> None:
+    logs = Logs(LogConfig(dir=tmp_path))
+    handler = logs._app_handler
+    writes: list[int] = []  # lines in each write
+    real_emit = handler.emit
+
+    def counted_emit(record: logging.LogRecord) -> None:
+        writes.append(record.getMessage().count("\n") + 1)
+        real_emit(record)
+
+    handler.emit = counted_emit  # type: ignore[method-assign]
+    log = logging.getLogger("torbit.storm")
+    n = 300
+    handler.acquire()  # the writer waits here with whatever it took first; the rest queue up
+    try:
+        for i in range(n):
+            log.info("logout user%d from telnet 127.0.0.1:%d", i, 40000 + i)
+        log.warning("the last one")
+    finally:
+        handler.release()
+    logs.close()
+    lines = (tmp_path / "torbit.log").read_text().splitlines()
+    assert [line.split(" ", 4)[3:] for line in lines] == [
+        ["torbit.storm", f"logout user{i} from telnet 127.0.0.1:{40000 + i}"] for i in range(n)
+    ] + [["torbit.storm", "the last one"]]
+    assert lines[0].split(" ")[2] == "INFO" and lines[-1].split(" ")[2] == "WARNING"
+    assert sum(writes) == n + 1
+    assert len(writes) <= 2  # what the writer took before the lock, then everything else
+
+
+def test_a_record_that_cannot_be_formatted_does_not_lose_the_others(tmp_path: Path) -> None:
+    logs = Logs(LogConfig(dir=tmp_path))
+    log = logging.getLogger("torbit.storm")
+    log.info("before")
+    log.error("broken", exc_info=(ValueError, ValueError("inside"), None))
+    log.info("after")
+    logs.close()
+    text = (tmp_path / "torbit.log").read_text()
+    assert "before" in text and "ValueError: inside" in text and "after" in text
