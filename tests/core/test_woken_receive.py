@@ -74,3 +74,29 @@ async def test_every_parked_poll_answers_and_the_cursor_never_goes_back(core: Co
     cursor = await core.messaging.read_cursor("alice", "hall")
     assert cursor == woken[1].id  # not moved back by the second
     assert await core.messaging.receive("alice", "hall") == []
+
+
+async def test_parallel_reads_from_the_cursor_take_turns(core: Core) -> None:
+    await setup(core)
+    lines = [f"m{i}" for i in range(7)]
+    for line in lines:
+        await core.messaging.send("bob", "hall", line)
+    pages = await asyncio.gather(*(core.messaging.receive("alice", "hall", 3) for _ in range(4)))
+    assert [[m.text for m in page] for page in pages] == [lines[:3], lines[3:6], lines[6:], []]
+    assert await core.messaging.receive("alice", "hall") == []
+
+
+async def test_a_parked_poll_reads_on_from_its_own_last_read(core: Core) -> None:
+    after = await setup(core)
+    await core.messaging.send("bob", "hall", "one")
+    assert [m.text for m in await core.messaging.receive("alice", "hall")] == ["one"]
+    cursor = await core.messaging.read_cursor("alice", "hall")
+    # another poll, parked at `after` when "one" came, still answers with it
+    with Statements(core.store.engine) as statements:
+        messages, last = await core.messaging.receive_after("alice", "hall", after)
+    assert [m.text for m in messages] == ["one"] and last == cursor
+    assert statements.kinds() == ["SELECT", "INSERT"], statements.seen  # no cursor read
+    assert await core.messaging.read_cursor("alice", "hall") == cursor
+    # a read that found the room empty (None) reads from its start
+    messages, last = await core.messaging.receive_after("alice", "hall", None)
+    assert [m.text for m in messages] == ["before", "one"] and last == cursor

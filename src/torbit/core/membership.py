@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -55,13 +55,13 @@ class RoomPage:
 
 
 @dataclass(slots=True)
-class _UserLocks:
-    """One lock per user key, kept only while someone holds or waits for it."""
+class KeyLocks:
+    """One lock per key (a user's, a room's), kept only while someone holds or waits for it."""
 
-    held: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
+    held: dict[Hashable, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
 
     @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
         lock, users = self.held.setdefault(key, (asyncio.Lock(), [0]))
         users[0] += 1
         try:
@@ -93,8 +93,8 @@ class Membership:
         self.rules = rules
         self.limits = limits or ActionLimits()
         self._now = now
-        self._locks = _UserLocks()
-        self._room_locks = _UserLocks()  # joins of rooms with a member limit
+        self._locks = KeyLocks()
+        self._room_locks = KeyLocks()  # joins of rooms with a member limit
         self.known = MemberCache(events)  # memberships this node knows of (membercache.py)
         self.settings = SettingsCache(store, events)  # rooms' settings (roomsettings.py)
         # the Room last handed to a joining session, per room: the next join with an equal

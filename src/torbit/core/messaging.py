@@ -3,7 +3,21 @@
 ignored senders are left out of everything a user reads, and so is what a room or an inbox
 held before it was created (a deleted room's or account's messages never reach the next one
 of the same name). Guests (core/guests.py) may write privately to other guests, and to an
-account only once that account wrote to them."""
+account only once that account wrote to them.
+
+Several receives of one user in one room at once (tabs, devices, retries):
+- Reads from the read cursor (`receive`, `receive_from`) are taken one after the other for a
+  (user, room) on this node: each starts where the one before left the cursor, so parallel
+  receives get disjoint pages in order, none delivered twice, none skipped.
+- A parked long poll, once woken, answers with what arrived after its own last read
+  (`receive_woken`, else `receive_after`), not from the shared cursor: every waiting request
+  of the user hears the message that woke them, and none answers empty because another was
+  quicker to move the cursor. What a parked poll answers may so also reach a tab that read
+  meanwhile.
+- The cursor only moves forward, in one statement of the store (an upsert that keeps the
+  highest; on Cassandra the highest row wins), so receives on two nodes never move it back
+  nor skip a message; two of one user on two nodes at the same instant may both get a page.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +27,7 @@ from typing import Any
 
 from torbit.core.ignores import Ignores
 from torbit.core.limits import RateLimiter, ReadBudget
-from torbit.core.membership import Membership
+from torbit.core.membership import KeyLocks, Membership
 from torbit.core.models import Draft, Message, MessageKind, Room
 from torbit.core.mutes import Mutes
 from torbit.core.names import check_name, inbox_channel, name_key
@@ -52,6 +66,7 @@ class Messaging:
         # the profanity filter, if configured: returns the text to store, or raises InvalidInput
         self._filter: Callable[[str], str] = text_filter or (lambda text: text)
         self._now = now
+        self._reading = KeyLocks()  # (user key, room key): reads from the cursor, one at a time
 
     def prepare_text(self, text: str) -> str:
         """The text as it will be stored: cleaned, size checked, then the profanity filter.
@@ -305,7 +320,9 @@ class Messaging:
     ) -> tuple[list[Message], int | None]:
         """`receive`, and where the read cursor stands after it (the last message examined).
         When nothing is returned, the read reached the room's newest message. Within the
-        user's read budget: refused before anything is read, never after the cursor moved."""
+        user's read budget: refused before anything is read, never after the cursor moved.
+        Reads of one user in one room on this node are taken one after the other (module
+        docstring)."""
         key = name_key(user)
         granted = self._reads.grant(key, limit)
         out: list[Message] = []
@@ -320,10 +337,35 @@ class Messaging:
     ) -> tuple[list[Message], int | None]:
         room = await self._membership.member_room(user, room_name)
         key = name_key(user)
+        async with self._reading.hold((key, room.key)):
+            ignores = await self._ignores.of(user)
+            cursor = await self._store.get_cursor(key, room.key)
+            out, last = await self._read_on(room, ignores, cursor, limit)
+            if last is not None and last != cursor:
+                await self._store.set_cursor(key, room.key, last)
+        return out, last
+
+    async def receive_after(
+        self, user: str, room_name: str, after: int | None, limit: int = 100
+    ) -> tuple[list[Message], int | None]:
+        """A parked long poll's read: what follows `after`, where its own last read ended
+        (None: that read found the room empty), whoever moved the cursor since; the cursor
+        moves forward only. Returns the page and where this read ended. Like `receive_woken`,
+        it pays for its answer from the user's read budget and is never refused."""
+        room = await self._membership.member_room(user, room_name)
         ignores = await self._ignores.of(user)
-        cursor = await self._store.get_cursor(key, room.key)
+        out, last = await self._read_on(room, ignores, after, limit)
+        if last is not None and last != after:
+            await self._store.set_cursor(name_key(user), room.key, last)
+        self._reads.charge(name_key(user), len(out))  # answered: paid, never refused
+        return out, last
+
+    async def _read_on(
+        self, room: Room, ignores: frozenset[str], after: int | None, limit: int
+    ) -> tuple[list[Message], int | None]:
+        """Up to `limit` readable messages after `after`, and the last id examined."""
         out: list[Message] = []
-        last = cursor
+        last = after
         while len(out) < limit:
             batch = await self._log.read(room.key, after=last, limit=limit)
             examined = _take_readable(batch, ignores, room.created_at, out, limit)
@@ -331,8 +373,6 @@ class Messaging:
                 last = examined
             if len(batch) < limit:
                 break
-        if last is not None and last != cursor:
-            await self._store.set_cursor(key, room.key, last)
         return out, last
 
     async def receive_woken(
@@ -347,8 +387,8 @@ class Messaging:
         the log. `after` is where its last read ended (`receive_from`, made while it already
         listened) and `woken` what the log delivered since, in order: the answer is known
         only when they follow on from `after` with no id missing (ids are consecutive in a
-        channel), else None and the caller reads. Each parked poll of a user answers so, with
-        what arrived while it was parked; the cursor moves forward only (`set_cursor`)."""
+        channel), else None and the caller reads (`receive_after`). Each parked poll of a user
+        answers so, with what arrived while it was parked; the cursor moves forward only."""
         if after is None:
             return None
         fresh = [m for m in woken if m.id > after]

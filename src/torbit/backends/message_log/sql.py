@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000  # drafts per transaction
 PURGE_BATCH = 5000  # rows per DELETE, so a purge never holds the write lock for long
+# Pages of a receive up to this size are read on the event loop's thread (SQLite: ~0.2 ms for
+# 100 rows, against ~0.5 ms more in the pooled connection's lease and the thread hand-off);
+# larger ones go to the driver's thread, where SQLite's stepping does not hold the loop.
+READ_NOW_LIMIT = 100
 
 # a receive's page as SQLite runs it directly (SqlDialect.fetch), columns as `read` selects
 _COLUMNS = "id, sender, text, sent_at, kind, recipient"
@@ -249,9 +253,16 @@ class SqlLog:
         try:
             if before is None and after is None and newest:  # the history on a join
                 rows = list(await self._store.fetch(query, _READ_NEWEST, channel, limit))
+            elif before is None and not newest and limit <= READ_NOW_LIMIT:
+                # a receive's page, the hot path: on SQLite read at once on this thread
+                # (SqlStore.fetch), no lease of the pooled connection, no hand-off
+                if after is None:
+                    rows = list(await self._store.fetch(query, _READ_FIRST, channel, limit))
+                else:
+                    rows = list(await self._store.fetch(query, _READ_AFTER, channel, after, limit))
             else:
                 async with self._store.engine.connect() as conn:
-                    if before is None and not newest:  # a receive's page: the hot path
+                    if before is None and not newest:  # a large page: SQLite's work off the loop
                         params: tuple[str | int, ...]
                         if after is None:
                             sql, params = _READ_FIRST, (channel, limit)

@@ -433,8 +433,7 @@ class SqlStore(RoomModerationSql):
                 cursors.c.user_key == user_key, cursors.c.channel == channel
             )
 
-        async with self._read() as conn:
-            rows = await self.dialect.fetch(conn, query, _GET_CURSOR, (user_key, channel))
+        rows = await self.fetch(query, _GET_CURSOR, user_key, channel)
         return rows[0][0] if rows else None
 
     async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:

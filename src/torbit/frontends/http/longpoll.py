@@ -92,7 +92,7 @@ class Receiver:
     async def receive(
         self, user: str, room_key: str, limit: int, wait: float, ip: str = "?"
     ) -> list[Message]:
-        messages = await self._messaging.receive(user, room_key, limit)
+        messages, after = await self._messaging.receive_from(user, room_key, limit)
         if messages or wait <= 0 or self.closing:
             return messages
         key = name_key(user)
@@ -103,7 +103,7 @@ class Receiver:
                 self._wakeups.add(wakeup)
                 try:
                     return await self._wait(
-                        wakeup, user, room_key, limit, min(wait, MAX_WAIT_SECONDS)
+                        wakeup, user, room_key, limit, after, min(wait, MAX_WAIT_SECONDS)
                     )
                 finally:
                     self._wakeups.discard(wakeup)
@@ -114,15 +114,23 @@ class Receiver:
             self._gauge.dec()
 
     async def _wait(
-        self, wakeup: Wakeup, user: str, room_key: str, limit: int, wait: float
+        self,
+        wakeup: Wakeup,
+        user: str,
+        room_key: str,
+        limit: int,
+        after: int | None,
+        wait: float,
     ) -> list[Message]:
         """Read once while listening, then answer each wake-up from the messages that woke
         it when they follow on from where the last read ended (no read of the log: the
-        cursor's move is the one statement), else read again."""
+        cursor's move is the one statement), else read again. Every read starts where this
+        request's last one ended (`after`), not at the shared cursor: a user's parked polls
+        woken together all answer with what woke them, none finds the cursor moved by
+        another and nothing to say (core/messaging.py)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         woken: list[Message] | None = None  # None: read the log
-        after: int | None = None
         while True:
             answer: tuple[list[Message], int | None] | None = None
             if woken is not None:
@@ -130,7 +138,7 @@ class Receiver:
             if answer is None:
                 # Clear before reading: a message committed after the read sets it again.
                 wakeup.clear()
-                answer = await self._messaging.receive_from(user, room_key, limit)
+                answer = await self._messaging.receive_after(user, room_key, after, limit)
             messages, after = answer
             left = deadline - loop.time()
             if messages or left <= 0 or self.closing:
