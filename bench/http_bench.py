@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import gc
 import json
@@ -68,6 +69,8 @@ ROWS: dict[str, list[tuple[str, str, bool]]] = {
         ("fill_per_s", "fill: sends/s", True),
         ("wake_ms", "long-poll wake-up ms (median)", True),
         ("wake_p90_ms", "long-poll wake-up ms (p90)", True),
+        ("wake_lean_ms", "long-poll wake-up, lean client, ms (median)", True),
+        ("wake_lean_p90_ms", "long-poll wake-up, lean client, ms (p90)", True),
         ("rss_mb", "server RSS MB", True),
     ],
     "websocket": [
@@ -385,6 +388,8 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
             resp.raise_for_status()
             if not resp.json()["messages"]:
                 raise RuntimeError("long poll woke with no message")
+        # the same through the lean client (fresh connections, keep-alive for the polls)
+        lean = await lean_wakes(kind, port, args.polls, waiter, filler, lp_room)
         window(args, False)
     return {
         "first_page_ms": r3(1000 * statistics.median(pages)),
@@ -395,8 +400,117 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
         "fill_s": r3(fill_s), "fill_per_s": round(args.backlog / fill_s, 1),
         "wake_ms": r3(1000 * statistics.median(wakes)),
         "wake_p90_ms": r3(1000 * (pct(wakes, 0.9) or 0)),
+        "wake_ms_all": [r3(1000 * w) for w in wakes],
+        "wake_lean_ms": r3(1000 * statistics.median(lean)),
+        "wake_lean_p90_ms": r3(1000 * (pct(lean, 0.9) or 0)),
+        "wake_lean_ms_all": [r3(1000 * w) for w in lean],
         "rss_mb": round(rss_bytes(pid) / 2**20, 1),
     }
+
+
+class LeanHttp(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection for the lean long-poll wake-up: requests are bytes
+    encoded beforehand (Basic auth header included), a response is its status line, headers
+    and a Content-Length body, parsed in `data_received`, which also stamps its arrival
+    (`perf_counter`), so the time is the response's, not when the waiting task next runs.
+    Like `LeanSocket`, it takes the client library's own cost out of what is measured."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.waiting: asyncio.Future[tuple[int, bytes, float]] | None = None
+
+    @classmethod
+    async def connect(cls, port: int) -> LeanHttp:
+        _, conn = await asyncio.get_running_loop().create_connection(cls, HOST, port)
+        return conn
+
+    @staticmethod
+    def encode(method: str, port: int, path: str, auth_header: str, body: bytes = b"") -> bytes:
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n{auth_header}"
+                f"Content-Length: {len(body)}\r\n")
+        if body:
+            head += "Content-Type: text/plain\r\n"
+        return (head + "\r\n").encode() + body
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiting is not None and not self.waiting.done():
+            self.waiting.set_exception(ConnectionError("the server closed the connection"))
+
+    def request(self, raw: bytes) -> asyncio.Future[tuple[int, bytes, float]]:
+        """Send `raw`; the future gets (status, body, perf_counter at its arrival)."""
+        assert self.transport is not None and (self.waiting is None or self.waiting.done())
+        self.waiting = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return self.waiting
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        at = time.perf_counter()
+        buf = self.buf
+        buf += data
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(buf[:end]).split(b"\r\n")
+        length = 0
+        for line in head[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+            elif name.strip().lower() == b"transfer-encoding" and self.waiting is not None:
+                self.waiting.set_exception(RuntimeError("lean client: chunked response"))
+                return
+        if len(buf) < end + 4 + length:
+            return
+        body = bytes(buf[end + 4:end + 4 + length])
+        del buf[:end + 4 + length]
+        if self.waiting is not None and not self.waiting.done():
+            self.waiting.set_result((int(head[0].split()[1]), body, at))
+
+
+async def lean_wakes(kind: str, port: int, polls: int, waiter: str, filler: str,
+                     room: str) -> list[float]:
+    """The long-poll wake-up through `LeanHttp`: one connection parks the poll, another sends;
+    send written → the poll's answer read, per poll."""
+
+    def auth_header(name: str) -> str:
+        if kind != "torbit":
+            return ""
+        token = base64.b64encode(f"{name}:{PASSWORD}".encode()).decode()
+        return f"Authorization: Basic {token}\r\n"
+
+    poll_raw = LeanHttp.encode("GET", port, f"/receive/{room}/{waiter}?limit=100&wait=30",
+                               auth_header(waiter))
+    sends = [LeanHttp.encode("POST", port, f"/send/{room}/{filler}", auth_header(filler),
+                             f"lean wake {i}".encode()) for i in range(polls)]
+    poller, sender = await LeanHttp.connect(port), await LeanHttp.connect(port)
+    wakes: list[float] = []
+    try:
+        for raw in sends:
+            poll = poller.request(poll_raw)
+            await asyncio.sleep(0.2)  # the poll is parked in the server
+            if poll.done():
+                raise RuntimeError(f"lean long poll answered early: {poll.result()[:2]}")
+            t = time.perf_counter()
+            sent = sender.request(raw)
+            status, body, at = await poll
+            wakes.append(at - t)
+            if status != 200 or not json.loads(body)["messages"]:
+                raise RuntimeError(f"lean long poll: {status} {body[:200]!r}")
+            status, body, _ = await sent
+            if status != 201:
+                raise RuntimeError(f"lean send: {status} {body[:200]!r}")
+    finally:
+        poller.close()
+        sender.close()
+    return wakes
 
 
 class LeanSocket(asyncio.Protocol):

@@ -285,6 +285,9 @@ async def test_cursors_only_move_forward(store: Store) -> None:
     assert await store.get_cursor("alice", "lobby") == 10
     await store.set_cursor("alice", "lobby", 11)
     assert await store.get_cursor("alice", "lobby") == 11
+    await store.set_cursor("alice", "lobby", 12, at_once=True)  # a woken long poll's move
+    await store.set_cursor("alice", "lobby", 5, at_once=True)
+    assert await store.get_cursor("alice", "lobby") == 12
     await store.set_cursor("alice", "@alice", 3)
     assert await store.get_cursor("alice", "@alice") == 3
     assert await store.get_cursor("bob", "lobby") is None

@@ -1,12 +1,18 @@
 """What only SQLite's store does: the login's reads (and the history on a join) run on the
 event loop's thread, on a connection of their own that only reads (dialects.py,
 SqliteDialect.read_now). They must see every commit made before them, and never wait for a
-write transaction that is still open (the one pooled connection it holds)."""
+write transaction that is still open (the one pooled connection it holds). A woken long
+poll's cursor move (`set_cursor(at_once=True)`) is written and committed so too
+(SqliteDialect.write_now), unless SQLite is busy with another write or the commit would wait
+for the disk (synchronous FULL): then it queues on the driver's thread as before."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import update
 
@@ -15,6 +21,7 @@ from tests.contract.test_store import room, user
 from torbit.backends.message_log.sql import SqlLog
 from torbit.backends.store.schema import users
 from torbit.backends.store.sql import SqlStore
+from torbit.errors import NotFound
 
 BACKENDS_UNDER_TEST = [pytest.param("sqlite", id="sqlite")]
 
@@ -51,3 +58,79 @@ async def test_a_closed_store_lets_its_reader_go_and_a_reopened_one_reads_again(
     await store.close()
     await store.open()
     assert (await store.get_user("alice")) == user("alice")
+
+
+def count_hand_offs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The calls queued to aiosqlite's thread from now on (its one queueing method)."""
+    seen: list[str] = []
+    queue: Any = aiosqlite.Connection._execute
+
+    async def counted(conn: aiosqlite.Connection, fn: Any, *args: Any, **kw: Any) -> Any:
+        seen.append(getattr(fn, "__name__", repr(fn)))
+        return await queue(conn, fn, *args, **kw)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return seen
+
+
+def stored_cursor(store: SqlStore, user_key: str, channel: str) -> int | None:
+    """The cursor as another process would find it: a connection of its own, opened now."""
+    with sqlite3.connect(store.dialect.path) as db:  # type: ignore[attr-defined]
+        row = db.execute(
+            "SELECT last_id FROM cursors WHERE user_key = ? AND channel = ?", (user_key, channel)
+        ).fetchone()
+    return None if row is None else int(row[0])
+
+
+async def test_a_cursor_move_is_committed_at_once_without_the_drivers_thread(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.create_user(user("alice"))
+    await store.ensure_room(room("lobby"))
+    await store.set_cursor("alice", "lobby", 3, at_once=True)  # its connection opened
+    hand_offs = count_hand_offs(monkeypatch)
+    await store.set_cursor("alice", "lobby", 4)  # in its turn: on the driver's thread
+    assert hand_offs == ["_run_committed"]
+    hand_offs.clear()
+    await store.set_cursor("alice", "lobby", 7, at_once=True)
+    assert hand_offs == []
+    assert stored_cursor(store, "alice", "lobby") == 7  # committed: another connection sees it
+    await store.set_cursor("alice", "lobby", 5, at_once=True)  # forward only, as on the driver
+    assert await store.get_cursor("alice", "lobby") == 7
+    with pytest.raises(NotFound):  # the foreign key is checked on this connection too
+        await store.set_cursor("nobody", "lobby", 1, at_once=True)
+    assert hand_offs == ["_execute_fetchall"]  # get_cursor's read; the failed move made none
+
+
+async def test_a_cursor_move_while_another_write_holds_sqlite_waits_its_turn(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.create_user(user("alice"))
+    await store.ensure_room(room("lobby"))
+    await store.set_cursor("alice", "lobby", 1)
+    hand_offs = count_hand_offs(monkeypatch)
+    async with store._write() as conn:  # the pooled connection, SQLite's write lock held
+        await conn.execute(update(users).where(users.c.key == "alice").values(name="ALICE"))
+        move = asyncio.create_task(store.set_cursor("alice", "lobby", 9, at_once=True))
+        await asyncio.sleep(0.05)
+        assert not move.done()  # SQLite was busy: queued for the pooled connection
+    await asyncio.wait_for(move, 5)
+    assert "_run_committed" in hand_offs  # the move and its commit, on the driver's thread
+    assert stored_cursor(store, "alice", "lobby") == 9
+
+
+async def test_with_synchronous_full_a_cursor_move_goes_to_the_drivers_thread(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit that syncs to disk must not hold the event loop."""
+    store = SqlStore(sqlite_url, synchronous="full")
+    await store.open()
+    try:
+        await store.create_user(user("alice"))
+        await store.ensure_room(room("lobby"))
+        hand_offs = count_hand_offs(monkeypatch)
+        await store.set_cursor("alice", "lobby", 4, at_once=True)
+        assert hand_offs == ["_run_committed"]
+        assert stored_cursor(store, "alice", "lobby") == 4
+    finally:
+        await store.close()

@@ -404,7 +404,7 @@ class Messaging:
         out: list[Message] = []
         examined = _take_readable(fresh, ignores, room.created_at, out, limit)
         last = after if examined is None else examined
-        await self._store.set_cursor(name_key(user), room.key, last)
+        await self._store.set_cursor(name_key(user), room.key, last, at_once=True)
         self._reads.charge(name_key(user), len(out))  # answered: paid, never refused
         return out, last
 

@@ -135,8 +135,13 @@ class Store(Protocol):
     async def get_cursor(self, user_key: str, channel: str) -> int | None:
         """Id of the last message this user received in this channel, or None if never."""
 
-    async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:
-        """Move the cursor forward (never backward) to last_id."""
+    async def set_cursor(
+        self, user_key: str, channel: str, last_id: int, *, at_once: bool = False
+    ) -> None:
+        """Move the cursor forward (never backward) to last_id. Committed in its turn behind
+        the store calls begun before it; with `at_once` (a woken long poll's move, which read
+        nothing) a store may commit it ahead of them, when it can without waiting (SQLite:
+        on the caller's thread)."""
 
     # room moderation: owners, admins, bans, mutes, invitations and the audit log
     async def create_room(self, room: Room) -> Room:

@@ -350,7 +350,9 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         )
         return int(row["last_id"]) if row is not None else None
 
-    async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:
+    async def set_cursor(
+        self, user_key: str, channel: str, last_id: int, *, at_once: bool = False
+    ) -> None:
         """Never backward, without a read or a transaction: each position is a row, the
         highest is the cursor (the clustering order puts it first), and the same
         single-partition batch deletes the rows below it. Whatever order concurrent moves

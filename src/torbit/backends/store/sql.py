@@ -436,9 +436,14 @@ class SqlStore(RoomModerationSql):
         rows = await self.fetch(query, _GET_CURSOR, user_key, channel)
         return rows[0][0] if rows else None
 
-    async def set_cursor(self, user_key: str, channel: str, last_id: int) -> None:
+    async def set_cursor(
+        self, user_key: str, channel: str, last_id: int, *, at_once: bool = False
+    ) -> None:
         """Move the cursor forward (never backward) to last_id, in one statement so that two
-        concurrent calls cannot interleave a read and a write."""
+        concurrent calls cannot interleave a read and a write. `at_once` (a woken long
+        poll's move): on SQLite committed here and now when SQLite is free (write_now), not
+        queued for the pooled connection behind reads of the cursor begun before it (a
+        receive's read and move must keep that order: parallel polls of one user rely on it)."""
 
         def upsert() -> Executable:
             insert = self.dialect.insert(cursors).values(
@@ -450,9 +455,12 @@ class SqlStore(RoomModerationSql):
                 where=cursors.c.last_id < insert.excluded.last_id,
             )
 
+        params = (user_key, channel, last_id)
         try:
-            async with self._read() as conn:
-                await self.dialect.write(conn, upsert, _SET_CURSOR, (user_key, channel, last_id))
+            moved = self.dialect.write_now(self.engine, _SET_CURSOR, params) if at_once else None
+            if moved is None:
+                async with self._read() as conn:
+                    await self.dialect.write(conn, upsert, _SET_CURSOR, params)
         except sa_exc.IntegrityError:
             raise NotFound(f"no user {user_key!r}") from None
 
