@@ -50,7 +50,7 @@ class TelnetConfig(Section):
     max_output_buffer: int = Field(256 * 1024, ge=4096, description="bytes queued per client")
     # after a flush to 64+ clients (a broadcast), output waits this long to leave together
     # (docs/configuration.md); 0: every loop turn's output leaves at once
-    flush_window_ms: float = Field(30.0, ge=0, le=1000)
+    flush_window_ms: float = Field(0.0, ge=0, le=1000)
     tls_port: int = Field(5001, ge=0, le=65535)
     tls_cert: str = ""  # PEM chain; TLS telnet listens on tls_port when cert and key are set
     tls_key: str = ""
@@ -127,7 +127,7 @@ class IrcConfig(Section):
     max_output_buffer: int = Field(256 * 1024, ge=4096, description="bytes queued per client")
     # after a flush to 64+ clients (a broadcast), output waits this long to leave together
     # (docs/configuration.md); 0: every loop turn's output leaves at once
-    flush_window_ms: float = Field(30.0, ge=0, le=1000)
+    flush_window_ms: float = Field(0.0, ge=0, le=1000)
     proxy_protocol: bool = False  # as telnet.proxy_protocol, on the plain IRC port
     trusted_proxies: tuple[str, ...] = ()
 
