@@ -48,6 +48,9 @@ class TelnetConfig(Section):
     port: int = Field(5000, ge=0, le=65535)
     login_timeout: float = Field(60.0, gt=0, description="seconds to log in before disconnect")
     max_output_buffer: int = Field(256 * 1024, ge=4096, description="bytes queued per client")
+    # after a flush to 64+ clients (a broadcast), output waits this long to leave together
+    # (docs/configuration.md); 0: every loop turn's output leaves at once
+    flush_window_ms: float = Field(0.0, ge=0, le=1000)
     tls_port: int = Field(5001, ge=0, le=65535)
     tls_cert: str = ""  # PEM chain; TLS telnet listens on tls_port when cert and key are set
     tls_key: str = ""
@@ -71,6 +74,8 @@ class HttpConfig(Section):
     ws_max_queue: int = Field(
         1000, ge=16, description="frames queued per WebSocket client before it is dropped"
     )
+    # as telnet.flush_window_ms, for WebSockets on uvicorn's transport (the fast path)
+    ws_flush_window_ms: float = Field(0.0, ge=0, le=1000)
     body_timeout: float = Field(30.0, gt=0, description="seconds for a request body to arrive")
     send_timeout: float = Field(
         30.0, gt=0, description="seconds an answer may wait on a client that reads none of it"
@@ -120,6 +125,9 @@ class IrcConfig(Section):
     guests: bool = False  # true: connecting without an account, as a guest, is allowed
     registration_timeout: float = Field(60.0, gt=0, description="seconds to register")
     max_output_buffer: int = Field(256 * 1024, ge=4096, description="bytes queued per client")
+    # after a flush to 64+ clients (a broadcast), output waits this long to leave together
+    # (docs/configuration.md); 0: every loop turn's output leaves at once
+    flush_window_ms: float = Field(0.0, ge=0, le=1000)
     proxy_protocol: bool = False  # as telnet.proxy_protocol, on the plain IRC port
     trusted_proxies: tuple[str, ...] = ()
 

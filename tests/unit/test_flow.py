@@ -131,3 +131,120 @@ async def test_a_reader_that_stops_reading_is_dropped_once_on_the_deliver_path()
     await asyncio.sleep(0)
     assert drops == [1]
     peer.close()
+
+
+# The flush window (Nagle-like hold-off after a broadcast). Big flush = to `big` writers or more.
+
+
+def _counted(transport: asyncio.Transport) -> list[bytes]:
+    writes: list[bytes] = []
+    real_write = transport.write
+
+    def counting_write(data: bytes | bytearray | memoryview) -> None:
+        writes.append(bytes(data))
+        real_write(data)
+
+    transport.write = counting_write  # type: ignore[method-assign]
+    return writes
+
+
+async def _received(peer: socket.socket, size: int) -> bytes:
+    peer.setblocking(False)
+    got = b""
+    while len(got) < size:
+        await asyncio.sleep(0.01)
+        with contextlib.suppress(BlockingIOError):
+            got += peer.recv(65536)
+    return got
+
+
+async def _after_a_broadcast(
+    window: float,
+) -> tuple[list[TransportWriter], list[list[bytes]], list[socket.socket]]:
+    """Two writers on one queue with `big=2`, after a flush to both (a broadcast)."""
+    flushes = FlushQueue(window, big=2)
+    pairs = [await _transport_pair() for _ in range(2)]
+    writes = [_counted(t) for t, _ in pairs]
+    writers = [TransportWriter(t, 1 << 20, flushes, lambda: None) for t, _ in pairs]
+    for w in writers:
+        w.write(b"broadcast\r\n")
+    await asyncio.sleep(0)
+    assert writes == [[b"broadcast\r\n"], [b"broadcast\r\n"]]
+    return writers, writes, [peer for _, peer in pairs]
+
+
+async def test_after_a_broadcast_the_next_turns_output_is_held_and_leaves_in_one_write() -> None:
+    writers, writes, peers = await _after_a_broadcast(0.2)
+    writers[0].write(b"one\r\n")
+    await asyncio.sleep(0)
+    assert writes[0] == [b"broadcast\r\n"]  # held: the last flush was a broadcast
+    writers[0].write(b"two\r\n")  # another turn, same window
+    await asyncio.sleep(0)
+    while len(writes[0]) == 1:  # the window's timer (one for the queue) writes it
+        await asyncio.sleep(0.01)
+    assert writes[0] == [b"broadcast\r\n", b"one\r\ntwo\r\n"]
+    expected = b"broadcast\r\none\r\ntwo\r\n"
+    assert await _received(peers[0], len(expected)) == expected
+    # that flush went to one writer: small, so the next line leaves in its own turn again
+    writers[0].write(b"three\r\n")
+    await asyncio.sleep(0)
+    assert writes[0][-1] == b"three\r\n"
+    assert len(writes[0]) == 3
+    for w, p in zip(writers, peers, strict=True):
+        w.close()
+        p.close()
+
+
+async def test_without_a_window_a_broadcast_holds_nothing() -> None:
+    writers, writes, peers = await _after_a_broadcast(0.0)
+    writers[0].write(b"one\r\n")
+    await asyncio.sleep(0)
+    assert writes[0] == [b"broadcast\r\n", b"one\r\n"]
+    for w, p in zip(writers, peers, strict=True):
+        w.close()
+        p.close()
+
+
+async def test_a_lone_line_on_a_quiet_server_leaves_in_its_turn_with_a_window() -> None:
+    transport, peer = await _transport_pair()
+    writes = _counted(transport)
+    writer = TransportWriter(transport, 1 << 20, FlushQueue(0.5, big=2), lambda: None)
+    for i in range(3):
+        writer.write(f"line {i}\r\n".encode())
+        await asyncio.sleep(0)
+        assert len(writes) == i + 1  # small flushes never hold the next one
+    writer.close()
+    peer.close()
+
+
+async def test_held_output_is_pending_and_written_on_close() -> None:
+    """A graceful shutdown waits while `pending()`, then closes sessions: `close` writes what
+    the window holds."""
+    writers, writes, peers = await _after_a_broadcast(60.0)
+    writers[0].write(b"held\r\n")
+    await asyncio.sleep(0)
+    assert writes[0] == [b"broadcast\r\n"]
+    assert writers[0].pending()
+    writers[0].close()
+    assert writes[0] == [b"broadcast\r\n", b"held\r\n"]
+    assert await _received(peers[0], 17) == b"broadcast\r\nheld\r\n"
+    writers[1].close()
+    for p in peers:
+        p.close()
+
+
+async def test_a_reader_that_stops_reading_is_dropped_once_under_a_window() -> None:
+    transport, peer = await _transport_pair()
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    drops: list[int] = []
+    flushes = FlushQueue(60.0, big=1)  # every flush is big: all but the first are held
+    writer = TransportWriter(transport, 64 * 1024, flushes, lambda: drops.append(1))
+    chunk = b"x" * 8192
+    for _ in range(2000):  # the byte limit still writes at once, so the backlog shows
+        writer.write(chunk)
+        await asyncio.sleep(0)
+        if transport.is_closing():
+            break
+    assert drops == [1]
+    assert transport.is_closing()
+    peer.close()

@@ -80,6 +80,7 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         auth,
         core.metrics,
         options.ws_max_queue,
+        options.ws_flush_window,
     )
 
     app = FastAPI(

@@ -51,3 +51,4 @@ class HttpOptions:
     max_long_polls: int = 1000  # waiting GET /receive in total, per user, per address
     long_polls_per_user: int = 8
     long_polls_per_ip: int = 50
+    ws_flush_window: float = 0.0  # seconds (flow.FlushQueue), the fast path only

@@ -315,6 +315,7 @@ class LiveEndpoint:
         auth: Authenticator,
         metrics: Metrics,
         max_frames: int,
+        flush_window: float = 0.0,
     ) -> None:
         self.shutting_down = False  # set by the server's own shutdown: closes are ours
         self._sessions = sessions
@@ -325,7 +326,8 @@ class LiveEndpoint:
         self._metrics = metrics
         self._max_frames = max_frames
         self._sent = metrics.messages_in.labels(door=DOOR)
-        self._flushes = FlushQueue()  # the fast path's writers with output this loop turn
+        # the fast path's writers with output this loop turn (or held: flow.FlushQueue)
+        self._flushes = FlushQueue(flush_window)
         self._pinger = Pinger()  # the fast path's keep-alive
         self.live: set[WsSession] = set()
         self.connected = 0  # WebSockets open (logged in or not), until their close is sent

@@ -39,4 +39,5 @@ class IrcOptions:
     max_output_buffer: int = 256 * 1024
     rooms_per_user: int = 100
     version: str = "torbit"
+    flush_window: float = 0.0  # seconds (flow.FlushQueue)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))

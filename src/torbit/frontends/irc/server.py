@@ -40,7 +40,7 @@ class IrcServer(LineDoor[IrcSession]):
         self.options = options
         self.connections = connections
         self.metrics = metrics
-        self.flushes = FlushQueue()
+        self.flushes = FlushQueue(options.flush_window)
         self.lines = LineCache()
         self._clients: dict[str, list[IrcSession]] = {}  # registered, by nick key
         self._guests: set[str] = set()  # keys of the guests registered here

@@ -43,6 +43,7 @@ class TelnetOptions:
     login_timeout: float = 60.0
     default_room: str = "lobby"
     tz: tzinfo | None = None
+    flush_window: float = 0.0  # seconds (flow.FlushQueue)
 
 
 class SessionHost(Protocol[S_contra]):

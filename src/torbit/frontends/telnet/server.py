@@ -32,7 +32,7 @@ class TelnetServer(LineDoor[TelnetSession]):
         self.options = options
         self.connections = connections
         self.metrics = metrics
-        self.flushes = FlushQueue()
+        self.flushes = FlushQueue(options.flush_window)
 
     async def listen(
         self,
