@@ -126,18 +126,27 @@ class LineDoor(Generic[S]):
             self._holding_gc = True
             _hold_gc()
 
-    def hang_up(self, transport: asyncio.BaseTransport) -> None:
-        """Close our side of a connection whose client closed its own (EOF; its session has
-        departed already and writes nothing more) soon: `CLOSE_BATCH` a loop turn. uvloop
+    def hang_up(self, transport: asyncio.Transport | None) -> bool | None:
+        """What a session's `eof_received` returns: True when the door closes our side of the
+        connection, whose client closed its own (its session has departed already and writes
+        nothing more), soon: `CLOSE_BATCH` a loop turn; None (uvloop closes it) when it is gone
+        or closing already, or over TLS, where the SSL layer closes it. uvloop
         reads the EOFs of 10,000 clients leaving at once in one poll; had each `eof_received`
         let it close the socket, every close (the `close()` syscall sending our FIN, the
         transport's `connection_lost`) would run in the turn after that poll, and the loop
         would answer nobody until the last. A reset (RST) still closes in that turn: uvloop
         gives the protocol no say then."""
+        if (
+            transport is None
+            or transport.is_closing()
+            or transport.get_extra_info("ssl_object") is not None
+        ):
+            return None
         hung_up = self._hung_up
         hung_up.append(transport)
         if len(hung_up) == 1:
             asyncio.get_running_loop().call_soon(self._close_hung_up)
+        return True
 
     def _close_hung_up(self) -> None:
         hung_up = self._hung_up

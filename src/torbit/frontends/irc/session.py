@@ -70,8 +70,9 @@ class IrcHost(OutputHost, Protocol):
 
     def closed(self, session: IrcSession) -> None: ...
 
-    def hang_up(self, transport: asyncio.BaseTransport) -> None:
-        """Close our side of a connection whose client closed its own, soon (a batch a turn)."""
+    def hang_up(self, transport: asyncio.Transport | None) -> bool | None:
+        """Close our side of a connection whose client closed its own, soon (a batch a turn):
+        what `eof_received` returns (None: uvloop closes it)."""
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
 
@@ -278,15 +279,12 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         """The client closed its side: the session departs now, and the door closes ours a
-        batch per loop turn (`LineDoor.hang_up`). Over TLS, the SSL layer closes it."""
+        batch per loop turn (`LineDoor.hang_up`; over TLS, the SSL layer closes it)."""
         self.quit_reason = self.quit_reason or "Connection closed"
         w = self._writer
         t = w.transport if w is not None else None
         self._gone()
-        if t is None or t.is_closing() or t.get_extra_info("ssl_object") is not None:
-            return None  # uvloop closes it
-        self.server.hang_up(t)
-        return True
+        return self.server.hang_up(t)
 
     # Session (called by the core; deliver and notify are output.py's)
 

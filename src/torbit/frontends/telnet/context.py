@@ -63,5 +63,6 @@ class SessionHost(Protocol[S_contra]):
         """A session's connection is gone: forget it soon, with `log_out` logging the user
         out, batched with others leaving (doors.LineDoor)."""
 
-    def hang_up(self, transport: asyncio.BaseTransport) -> None:
-        """Close our side of a connection whose client closed its own, soon (a batch a turn)."""
+    def hang_up(self, transport: asyncio.Transport | None) -> bool | None:
+        """Close our side of a connection whose client closed its own, soon (a batch a turn):
+        what `eof_received` returns (None: uvloop closes it)."""

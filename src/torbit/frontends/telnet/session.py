@@ -181,14 +181,11 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
 
     def eof_received(self) -> bool | None:
         """The client closed its side: the session departs now, and the door closes ours a
-        batch per loop turn (`LineDoor.hang_up`). Over TLS, the SSL layer closes it."""
+        batch per loop turn (`LineDoor.hang_up`; over TLS, the SSL layer closes it)."""
         w = self._writer
         t = w.transport if w is not None else None
         self._gone()
-        if t is None or t.is_closing() or t.get_extra_info("ssl_object") is not None:
-            return None  # uvloop closes it
-        self._server.hang_up(t)
-        return True
+        return self._server.hang_up(t)
 
     # Session (called by the core)
 
