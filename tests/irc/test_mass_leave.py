@@ -194,3 +194,30 @@ async def test_sockets_of_irc_clients_that_closed_theirs_are_closed_a_batch_per_
     quits = [line for line in watcher.lines if " QUIT " in line]
     assert len(quits) == n and all("Connection closed" in q for q in quits)
     await watcher.close()
+
+
+async def test_lusers_does_not_count_unregistered_clients_that_have_quit(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that has seen its link close after QUIT is no "unknown connection" (253),
+    even while the door is still working off departures: one a turn here."""
+    monkeypatch.setattr(doors, "LOGOUT_SLICE", 0.0)
+    watcher = await RawIrc.connect(app)
+    await watcher.register("watcher")
+    n = 20
+    quitters = [await RawIrc.connect(app) for _ in range(n)]
+    for i, c in enumerate(quitters):
+        c.send(f"NICK early{i}", "PING :sync")
+        await c.expect("PONG")
+    watcher.send("LUSERS")
+    assert (await watcher.expect(" 253 ")).split()[3] == str(n)
+    for c in quitters:
+        c.send("QUIT")
+    for c in quitters:  # each has seen its ERROR and the end of its link
+        await c.expect("ERROR")
+        assert await c.reader.read() == b""
+    watcher.send("LUSERS")
+    assert (await watcher.expect(" 253 ")).split()[3] == "0"
+    for c in quitters:
+        await c.close()
+    await watcher.close()

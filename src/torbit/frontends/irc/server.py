@@ -127,7 +127,7 @@ class IrcServer(LineDoor[IrcSession]):
         return user_key in self._guests
 
     def unregistered(self) -> int:
-        return sum(1 for s in self.sessions if not s.registered)
+        return sum(1 for s in self.sessions if not s.registered and not s.leaving)
 
     def nick_of(self, name: str) -> str:
         """How a user's name is shown: a guest's nick may differ from it in case."""

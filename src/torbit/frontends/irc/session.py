@@ -301,6 +301,13 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         if self._stop_reading(text):
             self.close(text)
 
+    @property
+    def leaving(self) -> bool:
+        """Closed, or closing after its ERROR: a client that has seen its link close may
+        ask LUSERS before the door has worked off the departure (`LineDoor.depart`)."""
+        w = self._writer
+        return self.closed or w is None or w.transport is None or w.transport.is_closing()
+
     def close(self, reason: str) -> None:
         w = self._writer
         if w is not None and w.transport is not None and not w.transport.is_closing():
