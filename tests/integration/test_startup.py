@@ -31,11 +31,14 @@ def free_port() -> int:
 
 @pytest.fixture
 def env() -> dict[str, str]:
-    """No storage or log overrides: the defaults are relative to the working directory."""
+    """No storage or log overrides: the defaults are relative to the working directory. Free
+    ports for every door on by default: a server the README's first command started may hold
+    the default ones while the tests run."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("TORBIT_")}
     e.update(
         TORBIT_TELNET__PORT=str(free_port()),
         TORBIT_HTTP__PORT=str(free_port()),
+        TORBIT_IRC__PORT=str(free_port()),
         **{f"TORBIT_ACCOUNTS__{k.upper()}": str(v) for k, v in CHEAP_ARGON2.items()},
     )
     return e
