@@ -34,8 +34,8 @@ async def test_logout_and_password_change_on_one_node_close_sessions_on_the_othe
     a, b = await two_nodes(make_node)
     async with http_from(a) as client:
         token, other = await login(client, "alice"), await login(client, "alice")
-    on_b = await ws_from(b, bearer(token))
-    other_on_b = await ws_from(b, bearer(other))
+    on_b = await ws_from(b, bearer(token), logged_in=True)
+    other_on_b = await ws_from(b, bearer(other), logged_in=True)
     telnet_on_b = await telnet_login(b, "alice")
     async with http_from(a) as client:
         assert (await client.delete("/api/v1/sessions/current",
@@ -59,7 +59,7 @@ async def test_a_revocation_from_another_process_reaches_every_node(
 ) -> None:
     """As `torbit user passwd` does it: through the store, which every node polls."""
     a, b = await two_nodes(make_node)
-    sockets = [await ws_from(node, basic_header("alice")) for node in (a, b)]
+    sockets = [await ws_from(node, basic_header("alice"), logged_in=True) for node in (a, b)]
     telnets = [await telnet_login(node, "alice") for node in (a, b)]
     store = open_store(a.settings.storage.url)
     await store.open()
@@ -92,7 +92,7 @@ async def test_the_next_holder_of_a_deleted_name_inherits_nothing_on_any_node(
         r = await client.post("/api/v1/private-messages", headers=basic_header("bob"),
                               json={"to": "alice", "text": "old secret"})
         assert r.status_code == 201
-    old_on_b = await ws_from(b, basic_header("alice"))
+    old_on_b = await ws_from(b, basic_header("alice"), logged_in=True)
     assert a.core is not None
     await a.core.accounts.delete("alice")
     async with http_from(b) as client:

@@ -50,9 +50,17 @@ def basic_header(name: str, password: str = PASSWORD) -> dict[str, str]:
 
 
 async def ws_from(app: App, headers: dict[str, str], address: str = ATTACKER,
-                  query: str = "") -> ClientConnection:
-    return await connect(ws_url(app, query), additional_headers=headers,
-                         local_addr=(address, 0), open_timeout=30)
+                  query: str = "", *, logged_in: bool = False) -> ClientConnection:
+    """With `logged_in`, once the server said so: the handshake is answered before the
+    credentials are checked (argon2, off the loop), and a revocation that overtakes the
+    check fails it (1008), where a test of revocation wants the session's end (4001)."""
+    ws = await connect(ws_url(app, query), additional_headers=headers,
+                       local_addr=(address, 0), open_timeout=30)
+    if logged_in:
+        async with asyncio.timeout(30):
+            frame = json.loads(await ws.recv())
+        assert str(frame.get("text", "")).startswith("logged in as"), frame
+    return ws
 
 
 async def first_frames(ws: ClientConnection, n: int = 5, timeout: float = 20) -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ async def test_the_next_holder_of_a_name_inherits_nothing(make_server: ServerFac
         await client.put("/api/v1/me/ignores/carol", headers=basic_header("alice"))
         await client.get("/receive/lobby/alice", headers=basic_header("alice"))
 
-    old_socket = await ws_from(app, basic_header("alice"))
+    old_socket = await ws_from(app, basic_header("alice"), logged_in=True)
     bob_telnet = await telnet_login(app, "bob")
 
     deletion = await app.core.accounts.delete("alice")
@@ -95,7 +95,7 @@ async def test_the_old_socket_never_sees_the_new_holders_messages(
     assert app.core is not None
     async with http_from(app) as client:
         await register(client, "alice", "bob")
-    old_socket = await ws_from(app, basic_header("alice"))
+    old_socket = await ws_from(app, basic_header("alice"), logged_in=True)
     await app.core.accounts.delete("alice")
     async with http_from(app) as client:
         await register(client, "alice", password="other-pw")

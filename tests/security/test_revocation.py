@@ -47,10 +47,10 @@ async def test_logout_closes_the_websockets_of_that_token_only(server: App) -> N
     async with http_from(server) as client:
         await register(client, "alice")
         one, two = await login(client, "alice"), await login(client, "alice")
-        ws_one = await ws_from(server, bearer(one))
-        ws_one_query = await ws_from(server, {}, query=f"token={one}")
-        ws_two = await ws_from(server, bearer(two))
-        ws_basic = await ws_from(server, basic_header("alice"))
+        ws_one = await ws_from(server, bearer(one), logged_in=True)
+        ws_one_query = await ws_from(server, {}, query=f"token={one}", logged_in=True)
+        ws_two = await ws_from(server, bearer(two), logged_in=True)
+        ws_basic = await ws_from(server, basic_header("alice"), logged_in=True)
         telnet = await telnet_login(server, "alice")
         r = await client.delete("/api/v1/sessions/current", headers=bearer(one))
         assert r.status_code == 204
@@ -72,8 +72,8 @@ async def test_a_password_change_closes_every_session_on_every_door(server: App)
         token = await login(client, "alice")
         telnet = await telnet_login(server, "alice")
         bob = await telnet_login(server, "bob")
-        ws_token = await ws_from(server, bearer(token))
-        ws_basic = await ws_from(server, basic_header("alice"))
+        ws_token = await ws_from(server, bearer(token), logged_in=True)
+        ws_basic = await ws_from(server, basic_header("alice"), logged_in=True)
         assert (await client.get("/api/v1/me", headers=basic_header("alice"))).status_code == 200
         r = await client.put("/api/v1/me/password", headers=bearer(token),
                              json={"current_password": PASSWORD, "new_password": "new-secret"})
@@ -99,7 +99,7 @@ async def test_a_deleted_user_stops_posting_at_once(make_server: ServerFactory) 
     async with http_from(app) as client:
         await register(client, "alice", "bob")
     alice = await telnet_login(app, "alice")
-    ws = await ws_from(app, basic_header("alice"))
+    ws = await ws_from(app, basic_header("alice"), logged_in=True)
     bob = await telnet_login(app, "bob")
     assert app.core is not None
     await app.core.accounts.delete("alice")
@@ -155,7 +155,7 @@ async def test_cli_passwd_and_del_close_open_sessions_of_a_running_server(
     async with http_from(app) as client:
         await register(client, "alice", "bob")
     telnet = await telnet_login(app, "alice")
-    ws = await ws_from(app, basic_header("alice"))
+    ws = await ws_from(app, basic_header("alice"), logged_in=True)
 
     async def watch() -> tuple[int | None, str | None, float]:
         code, reason, _ = await closed(ws)
@@ -171,7 +171,7 @@ async def test_cli_passwd_and_del_close_open_sessions_of_a_running_server(
     await telnet.close()
 
     telnet = await telnet_login(app, "alice", "changed-pw")
-    ws = await ws_from(app, basic_header("alice", "changed-pw"))
+    ws = await ws_from(app, basic_header("alice", "changed-pw"), logged_in=True)
     await cli(node, "user", "del", "alice", "--yes")  # returns once the nodes have closed them
     code, reason, _ = await closed(ws, timeout=0.5)
     assert (code, reason) == (REVOKED, "your account was deleted: you are logged out")
