@@ -39,7 +39,7 @@ async def test_stuck_readers_on_a_cluster_are_dropped_and_healthy_ones_get_every
     two_nodes: tuple[ServerProcess, ServerProcess], report: Callable[[Report], None]
 ) -> None:
     a, b = two_nodes
-    r = await readers_drill(a, other=b, healthy=100, stuck=12, rate=20)
+    r = await readers_drill(a, other=b, healthy=100, stuck=12, rate=40, size=3000)
     report(r)
     assert r.extra["stuck_dropped"] == 12
     assert r.extra["healthy_dropped"] == 0
