@@ -83,9 +83,15 @@ class ReadBudget:
     def __init__(self, limiter: RateLimiter | None = None) -> None:
         self._limiter = limiter or RateLimiter(0, 0)
 
+    def share(self, user_key: str, limit: int) -> int:
+        """How many of `limit` messages a read that is never refused may return (0 when
+        nothing is left): the history shown on joining a room, which the join does not
+        wait on. Settle it as a granted read."""
+        return self._limiter.take(user_key, limit)
+
     def grant(self, user_key: str, limit: int) -> int:
         """How many of `limit` messages this read may return; RateLimited if none."""
-        granted = self._limiter.take(user_key, limit)
+        granted = self.share(user_key, limit)
         if granted <= 0 and limit > 0:
             raise RateLimited(
                 "slow down: too many messages read", retry_after=1.0 / self._limiter.rate

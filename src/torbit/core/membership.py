@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from torbit.core import access
 from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
 from torbit.core.events import MembershipEnded, NodeEvents
-from torbit.core.limits import ActionLimits
+from torbit.core.limits import ActionLimits, ReadBudget
 from torbit.core.membercache import MemberCache
 from torbit.core.models import Message, Role, Room, RoomInfo, Standing
 from torbit.core.names import check_name, name_key
@@ -84,6 +84,7 @@ class Membership:
         limits: ActionLimits | None = None,
         *,
         events: NodeEvents,
+        reads: ReadBudget | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -92,6 +93,7 @@ class Membership:
         self._sessions = sessions
         self.rules = rules
         self.limits = limits or ActionLimits()
+        self._reads = reads or ReadBudget()  # Messaging's: the history on joining pays too
         self._now = now
         self._locks = KeyLocks()
         self._room_locks = KeyLocks()  # joins of rooms with a member limit
@@ -288,11 +290,7 @@ class Membership:
                 await access.admission(self._store, user, room, room_name)  # banned, hidden
                 raise Forbidden(f"you are no longer a member of #{room.name}")
             if self.rules.history_on_join:
-                history = await self._log.read(
-                    room.key, limit=self.rules.history_on_join, newest=True
-                )
-                # older than the room: a deleted namesake's, where the log keeps them (Kafka)
-                history = [m for m in history if m.sent_at >= room.created_at]
+                history = await self._history(user, room)
         except BaseException:  # not left half-joined: the client is told, and may try again
             await self._subs.stop_listening(session, room.key)
             raise
@@ -324,6 +322,20 @@ class Membership:
             )
             self._sessions.announce_back(room.key, joined, session)
         return room
+
+    async def _history(self, user: str, room: Room) -> list[Message]:
+        """The newest messages shown on joining, as many as the user's read budget has left
+        (a member comes back into a room as often as it likes: no join rate is asked)."""
+        key = name_key(user)
+        granted = self._reads.share(key, self.rules.history_on_join)
+        history: list[Message] = []
+        try:
+            if granted:
+                history = await self._log.read(room.key, limit=granted, newest=True)
+        finally:
+            self._reads.settle(key, granted, len(history))
+        # older than the room: a deleted namesake's, where the log keeps them (Kafka)
+        return [m for m in history if m.sent_at >= room.created_at]
 
     def _shared(self, room: Room) -> Room:
         same = self._joined_rooms.get(room.key)
