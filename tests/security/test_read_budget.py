@@ -170,3 +170,34 @@ async def test_chathistory_pays_on_parallel_connections(make_server: ServerFacto
     assert len(fails) == 10 - 3 and all("too many messages read" in f for f in fails)
     for irc in conns:
         await irc.close()
+
+
+async def test_what_a_read_passes_over_is_paid_too(make_server: ServerFactory) -> None:
+    """A history read filtered by sender (an ignored one) or by time reads on, batch after
+    batch (up to 50 of them), for what it may show: it returned nothing and so paid nothing,
+    however much it read, as often as asked. What it examined comes out of the budget now."""
+    app = await setup(make_server)  # 250 messages from alice
+    async with http_client(app) as c:
+        r = await c.put("/api/v1/me/ignores/alice", auth=basic("bob"))
+        assert r.status_code == 204, r.text
+        answers = [
+            await c.get("/api/v1/rooms/lobby/messages", params={"limit": 100}, auth=basic("bob"))
+            for _ in range(4)
+        ]
+        assert [a.status_code for a in answers] == [200, 200, 429, 429]  # 250 + 50 of 300
+        assert all(a.json()["messages"] == [] for a in answers[:2])
+
+    # through IRC: messages before a time that comes before them all
+    irc = await RawIrc.connect(app)
+    irc.send("CAP LS 302", "CAP REQ :batch server-time message-tags draft/chathistory")
+    irc.send(f"PASS carol:{PASSWORD}")
+    await irc.register("carol")
+    irc.send("JOIN #lobby")
+    await irc.expect(" 366 ")
+    for _ in range(4):
+        irc.send("CHATHISTORY BEFORE #lobby timestamp=2000-01-01T00:00:00.000Z 100")
+    irc.send("PING :done")
+    await irc.expect("PONG")
+    await irc.close()
+    fails = [line for line in irc.lines if "FAIL CHATHISTORY" in line]
+    assert len(fails) == 2 and not [line for line in irc.lines if "PRIVMSG #lobby" in line]

@@ -78,7 +78,8 @@ class ReadBudget:
     """Messages a user may read per second, whatever door or call reads them: a page of
     1,000 messages is up to 4 MB to encode, and nothing else bounded how often one account
     asks for it again. A read is granted up to what is left (a smaller page, not a refusal,
-    while anything is), pays for what it returned, and is refused only when nothing is left."""
+    while anything is), pays for what it read (a history read that filters, for what it
+    passed over too), and is refused only when nothing is left."""
 
     def __init__(self, limiter: RateLimiter | None = None) -> None:
         self._limiter = limiter or RateLimiter(0, 0)
