@@ -149,8 +149,9 @@ async def test_history_on_join_pays_through_every_door(make_server: ServerFactor
 async def test_chathistory_pays_on_parallel_connections(make_server: ServerFactory) -> None:
     """IRC's CHATHISTORY comes out of the same budget, one account on two connections at
     once gets no more than it, and a refusal is the command's FAIL (a client waits for the
-    batch or the FAIL), not a notice."""
-    app = await setup(make_server, chat={"history_on_join": 0})
+    batch or the FAIL), not a notice. Their JOINs read no history (draft/chathistory: the
+    client asks for it), so they pay nothing."""
+    app = await setup(make_server)
     conns = []
     for _ in range(2):
         irc = await RawIrc.connect(app)

@@ -274,23 +274,27 @@ class Membership:
             return room, await access.admission(self._store, user, room, room_name), False
         return room, Standing(), False
 
-    async def join(self, session: Session, room_name: str, join_key: str = "") -> Room:
-        """Become a member and listen: recent history first, then live messages, no gaps."""
+    async def join(
+        self, session: Session, room_name: str, join_key: str = "", *, history: bool = True
+    ) -> Room:
+        """Become a member and listen: recent history first, then live messages, no gaps.
+        `history=False`: none, for a client that asks for it itself (read and paid for
+        nothing otherwise)."""
         generation = self.known.generation
         user = self._sessions.name_of(session)
         room = self._shared(await self.become_member(user, room_name, join_key))
         announce = self._sessions.last_here(session, room.key)
         await self._subs.listen(session, room.key, hold=True)
         self._subs.name_room(room.key, room.name)
-        history: list[Message] = []
+        shown: list[Message] = []
         try:
             # a membership ended (a kick, a ban) while this session was not yet listening
             # did not stop it: asked again, only when some membership ended meanwhile
             if self.known.generation != generation and not await self.is_member(user, room.key):
                 await access.admission(self._store, user, room, room_name)  # banned, hidden
                 raise Forbidden(f"you are no longer a member of #{room.name}")
-            if self.rules.history_on_join:
-                history = await self._history(user, room)
+            if history and self.rules.history_on_join:
+                shown = await self._history(user, room)
         except BaseException:  # not left half-joined: the client is told, and may try again
             await self._subs.stop_listening(session, room.key)
             raise
@@ -306,11 +310,11 @@ class Membership:
                     f"topic: {room.topic}", NoticeKind.TOPIC_IS, detail=room.topic, **where
                 )
                 session.notify(topic, room.key)
-            for m in history:
+            for m in shown:
                 if m.sender_key not in session.ignores:
                     session.deliver(Delivery(m, self._subs.tz))
         finally:
-            self._subs.release(session, room.key, history[-1].id if history else None)
+            self._subs.release(session, room.key, shown[-1].id if shown else None)
         if announce:
             name = self._sessions.name_of(session)
             joined = Notice(
