@@ -202,6 +202,7 @@ async def start_core(
     )
     # every read of messages pays from one budget per user: pages, receives, join history
     reads = ReadBudget(RateLimiter(s.limits.read_rate, s.limits.read_burst))
+    message_rate = RateLimiter(s.limits.message_rate, s.limits.message_burst)
     membership = Membership(
         store,
         message_log,
@@ -220,7 +221,7 @@ async def start_core(
         ignores,
         mutes,
         max_message_bytes=s.chat.max_message_bytes,
-        rate=RateLimiter(s.limits.message_rate, s.limits.message_burst),
+        rate=message_rate,
         room_rate=RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst),
         reads=reads,
         text_filter=profanity_filter(s),
@@ -236,6 +237,7 @@ async def start_core(
         mutes,
         reserved=[s.irc.server_name],
         names=accounts.names,
+        limits=(reads.limiter, message_rate, *limits.all()),
     )
     if s.message_log.url == "local":  # one node: any guest left in the store is stale
         await guests.sweep()

@@ -202,3 +202,22 @@ async def test_what_a_read_passes_over_is_paid_too(make_server: ServerFactory) -
     await irc.close()
     fails = [line for line in irc.lines if "FAIL CHATHISTORY" in line]
     assert len(fails) == 2 and not [line for line in irc.lines if "PRIVMSG #lobby" in line]
+
+
+async def test_a_guest_renamed_keeps_what_it_spent(make_server: ServerFactory) -> None:
+    """A guest's budget is its name's: a NICK was a new name and so a full budget, as often
+    as the guest cared to rename. What the old name spent comes along."""
+    app = await setup(make_server, irc={"guests": True})
+    gus = await RawIrc.connect(app)
+    gus.send("CAP LS 302", "CAP REQ :batch server-time message-tags draft/chathistory")
+    await gus.register("gus")
+    gus.send("JOIN #lobby")
+    await gus.expect(" 366 ")
+    gus.send(*["CHATHISTORY LATEST #lobby * 100"] * 4)
+    await gus.expect("too many messages read")  # 300 read, the fourth refused
+    gus.send("NICK gus2", "CHATHISTORY LATEST #lobby * 100", "PING :done")
+    await gus.expect(" NICK gus2")
+    await gus.expect("PONG")
+    await gus.close()
+    assert len([line for line in gus.lines if "PRIVMSG #lobby" in line]) == BURST
+    assert len([line for line in gus.lines if "too many messages read" in line]) == 2

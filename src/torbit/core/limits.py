@@ -68,6 +68,16 @@ class RateLimiter:
         else:
             self._full_at[key] = full_at
 
+    def carry(self, old: str, new: str) -> None:
+        """What `old` has spent, `new` has spent too (a guest's new nick is no fresh start:
+        each rename would otherwise refill every per-user bucket)."""
+        full_at = self._full_at.get(old)
+        if self.rate <= 0 or full_at is None:
+            return
+        now = self._clock()
+        if full_at > now:
+            self._full_at[new] = max(self._full_at.get(new, now), full_at)
+
     def check(self, key: str, what: str = "messages") -> None:
         """Take one token or raise RateLimited saying when to try again."""
         if self.take(key) == 0:
@@ -83,6 +93,10 @@ class ReadBudget:
 
     def __init__(self, limiter: RateLimiter | None = None) -> None:
         self._limiter = limiter or RateLimiter(0, 0)
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._limiter
 
     def share(self, user_key: str, limit: int) -> int:
         """How many of `limit` messages a read that is never refused may return (0 when
@@ -124,6 +138,9 @@ class ActionLimits:
     ignores: RateLimiter = field(default_factory=_unlimited)  # ignore and unignore
     topics: RateLimiter = field(default_factory=_unlimited)  # topic and privacy changes
     creates: RateLimiter = field(default_factory=_unlimited)  # rooms created
+
+    def all(self) -> tuple[RateLimiter, ...]:
+        return (self.joins, self.presence, self.invites, self.ignores, self.topics, self.creates)
 
 
 class ConnectionLimiter:
