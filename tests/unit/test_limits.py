@@ -40,8 +40,9 @@ def test_a_carried_bucket_is_as_spent_as_the_emptier_of_the_two() -> None:
     assert rl.take("gus2", 10) == 2
     assert rl.take("carol", 9) == 9
     rl.carry("fresh", "carol")  # nothing spent: nothing changes
-    rl.carry("gus2", "carol")  # carol spent more: she keeps hers
+    rl.carry("carol", "gus2")  # gus2 spent more: it keeps its own
     assert rl.take("carol", 10) == 1
+    assert rl.take("gus2", 10) == 0
 
 
 def test_zero_disables_a_limit() -> None:
