@@ -200,6 +200,9 @@ async def start_core(
         log=message_log,
         revoke=revocations.revoke,
     )
+    # every read of messages pays from one budget per user: pages, receives, join history
+    reads = ReadBudget(RateLimiter(s.limits.read_rate, s.limits.read_burst))
+    message_rate = RateLimiter(s.limits.message_rate, s.limits.message_burst)
     membership = Membership(
         store,
         message_log,
@@ -208,6 +211,7 @@ async def start_core(
         RoomRules(s.chat.default_room, s.chat.history_on_join, s.limits.rooms_per_user),
         limits,
         events=events,
+        reads=reads,
     )
     ignores = Ignores(store, subscriptions, events, limits.ignores)
     messaging = Messaging(
@@ -217,9 +221,9 @@ async def start_core(
         ignores,
         mutes,
         max_message_bytes=s.chat.max_message_bytes,
-        rate=RateLimiter(s.limits.message_rate, s.limits.message_burst),
+        rate=message_rate,
         room_rate=RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst),
-        reads=ReadBudget(RateLimiter(s.limits.read_rate, s.limits.read_burst)),
+        reads=reads,
         text_filter=profanity_filter(s),
     )
     moderation = Moderation(store, membership, subscriptions, events, mutes)
@@ -233,6 +237,7 @@ async def start_core(
         mutes,
         reserved=[s.irc.server_name],
         names=accounts.names,
+        limits=(reads.limiter, message_rate, *limits.all()),
     )
     if s.message_log.url == "local":  # one node: any guest left in the store is stale
         await guests.sweep()

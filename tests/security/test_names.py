@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, error_of, register
+from tests.helpers.irc import RawIrc
 from tests.security.conftest import DEFAULT_ACCOUNTS, http_from, telnet_from
 from torbit.app import App
 
@@ -77,3 +78,36 @@ async def test_existing_accounts_keep_working_whatever_their_names(
     async with http_from(app) as client:
         r = await client.post("/api/v1/sessions", json={"name": "root", "password": PASSWORD})
         assert r.status_code == 201, r.text
+
+
+async def test_irc_guests_at_once_and_renamed_take_no_look_alike(
+    make_server: ServerFactory,
+) -> None:
+    """Guests (IRC without an account) on several connections at once asking for names
+    that read alike, one of them twice: one gets it. A guest's NICK to a look-alike of an
+    account, or of a reserved name, in any case, is refused as a new guest's would be."""
+    app = await make_server(accounts=DEFAULT_ACCOUNTS, irc={"guests": True})
+    async with http_from(app) as client:
+        await register(client, "alice")
+    conns = [await RawIrc.connect(app) for _ in range(4)]
+    for irc, nick in zip(conns, ("zed1", "zedl", "ZEDI", "zedl"), strict=True):
+        irc.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}")
+    answers = [await _first(irc) for irc in conns]
+    assert sorted(a.split()[1] for a in answers) == ["001", "433", "433", "433"], answers
+    gus = await RawIrc.connect(app)
+    await gus.register("gus")
+    for nick in ("aIice", "a1ice", "ALICE", "r00t", "ADMlN", "N1ckServ"):
+        gus.send(f"NICK {nick}")
+        line = await _first(gus, " 432 ", " 433 ", " NICK ")
+        assert " NICK " not in line.split(" :")[0], (nick, line)
+    for irc in [*conns, gus]:
+        await irc.close()
+
+
+async def _first(irc: RawIrc, *needles: str) -> str:
+    """The next line holding any of `needles` (registration's outcome by default)."""
+    wanted = needles or (" 001 ", " 432 ", " 433 ")
+    while True:
+        line = await irc.expect(" ")
+        if any(n in line for n in wanted):
+            return line

@@ -8,10 +8,12 @@ over is always answered."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, basic, http_client, texts
-from tests.helpers.moderation import command, telnet
+from tests.helpers.irc import RawIrc
+from tests.helpers.moderation import Ws, command, telnet
 from torbit.app import App
 
 BURST = 300
@@ -20,8 +22,8 @@ BURST = 300
 SLOW = {"read_rate": 0.001, "read_burst": BURST}
 
 
-async def setup(make_server: ServerFactory) -> App:
-    app = await make_server(limits=SLOW)
+async def setup(make_server: ServerFactory, **sections: dict[str, Any]) -> App:
+    app = await make_server(limits=SLOW, **sections)
     assert app.core is not None
     for name in ("alice", "bob", "carol"):
         await app.core.accounts.register(name, PASSWORD)
@@ -106,3 +108,116 @@ async def test_a_long_poll_woken_after_the_budget_ran_out_still_answers(
         else:  # refused before it read: the message is still unread
             assert answer.status_code == 429
             assert await app.core.messaging.read_cursor("bob", "lobby") < r.json()["id"]
+
+
+async def test_history_on_join_pays_through_every_door(make_server: ServerFactory) -> None:
+    """The history shown on joining a room is a read like any other: a member re-entering
+    a room (telnet's /join, a WebSocket's subscribe, an IRC JOIN) asks for no join rate,
+    so unpaid it was a page of history as often as a client cared to ask."""
+    app = await setup(make_server)  # history_on_join: 20
+    bob = await telnet(app, "bob")  # in the lobby: its 20 newest, paid
+    async with http_client(app) as c:
+        for left in (250, BURST - 20 - 250):  # nothing left after these two
+            r = await c.get(
+                "/api/v1/rooms/lobby/messages", params={"limit": 250}, auth=basic("bob")
+            )
+            assert len(r.json()["messages"]) == left
+    await command(bob, "/join other", r"you are in #other")
+    await command(bob, "/join lobby", r"you are in #lobby")
+    await command(bob, "/history 5", r"too many messages read")
+    assert len([line for line in bob.seen if "<alice> m" in line]) == 20  # the login's only
+    await bob.close()
+
+    ws = await Ws.open(app, "bob")
+    for _ in range(3):
+        await ws.subscribe("lobby")
+        await ws.send(type="unsubscribe", room="lobby")
+        await ws.send(type="ping")
+        await ws.next("pong")
+    await ws.close()
+    assert ws.texts() == []
+
+    irc = await RawIrc.connect(app)
+    irc.send(f"PASS bob:{PASSWORD}")
+    await irc.register("bob")
+    irc.send("JOIN #lobby", "CHATHISTORY LATEST #lobby * 5")
+    await irc.expect("too many messages read")
+    await irc.close()
+    assert not [line for line in irc.lines if "PRIVMSG #lobby" in line]
+
+
+async def test_chathistory_pays_on_parallel_connections(make_server: ServerFactory) -> None:
+    """IRC's CHATHISTORY comes out of the same budget, one account on two connections at
+    once gets no more than it, and a refusal is the command's FAIL (a client waits for the
+    batch or the FAIL), not a notice. Their JOINs read no history (draft/chathistory: the
+    client asks for it), so they pay nothing."""
+    app = await setup(make_server)
+    conns = []
+    for _ in range(2):
+        irc = await RawIrc.connect(app)
+        irc.send("CAP LS 302", "CAP REQ :batch server-time message-tags draft/chathistory")
+        irc.send(f"PASS bob:{PASSWORD}")
+        await irc.register("bob")
+        irc.send("JOIN #lobby")
+        await irc.expect(" 366 ")
+        conns.append(irc)
+    for irc in conns:  # pipelined: 5 asks of 100 on each, both connections at once
+        irc.send(*["CHATHISTORY LATEST #lobby * 100"] * 5, "PING :done")
+    for irc in conns:
+        await irc.expect("PONG")
+    lines = [line for irc in conns for line in irc.lines]
+    assert len([line for line in lines if "PRIVMSG #lobby" in line]) == BURST
+    fails = [line for line in lines if "FAIL CHATHISTORY" in line]
+    assert len(fails) == 10 - 3 and all("too many messages read" in f for f in fails)
+    for irc in conns:
+        await irc.close()
+
+
+async def test_what_a_read_passes_over_is_paid_too(make_server: ServerFactory) -> None:
+    """A history read filtered by sender (an ignored one) or by time reads on, batch after
+    batch (up to 50 of them), for what it may show: it returned nothing and so paid nothing,
+    however much it read, as often as asked. What it examined comes out of the budget now."""
+    app = await setup(make_server)  # 250 messages from alice
+    async with http_client(app) as c:
+        r = await c.put("/api/v1/me/ignores/alice", auth=basic("bob"))
+        assert r.status_code == 204, r.text
+        answers = [
+            await c.get("/api/v1/rooms/lobby/messages", params={"limit": 100}, auth=basic("bob"))
+            for _ in range(4)
+        ]
+        assert [a.status_code for a in answers] == [200, 200, 429, 429]  # 250 + 50 of 300
+        assert all(a.json()["messages"] == [] for a in answers[:2])
+
+    # through IRC: messages before a time that comes before them all
+    irc = await RawIrc.connect(app)
+    irc.send("CAP LS 302", "CAP REQ :batch server-time message-tags draft/chathistory")
+    irc.send(f"PASS carol:{PASSWORD}")
+    await irc.register("carol")
+    irc.send("JOIN #lobby")
+    await irc.expect(" 366 ")
+    for _ in range(4):
+        irc.send("CHATHISTORY BEFORE #lobby timestamp=2000-01-01T00:00:00.000Z 100")
+    irc.send("PING :done")
+    await irc.expect("PONG")
+    await irc.close()
+    fails = [line for line in irc.lines if "FAIL CHATHISTORY" in line]
+    assert len(fails) == 2 and not [line for line in irc.lines if "PRIVMSG #lobby" in line]
+
+
+async def test_a_guest_renamed_keeps_what_it_spent(make_server: ServerFactory) -> None:
+    """A guest's budget is its name's: a NICK was a new name and so a full budget, as often
+    as the guest cared to rename. What the old name spent comes along."""
+    app = await setup(make_server, irc={"guests": True})
+    gus = await RawIrc.connect(app)
+    gus.send("CAP LS 302", "CAP REQ :batch server-time message-tags draft/chathistory")
+    await gus.register("gus")
+    gus.send("JOIN #lobby")
+    await gus.expect(" 366 ")
+    gus.send(*["CHATHISTORY LATEST #lobby * 100"] * 4)
+    await gus.expect("too many messages read")  # 300 read, the fourth refused
+    gus.send("NICK gus2", "CHATHISTORY LATEST #lobby * 100", "PING :done")
+    await gus.expect(" NICK gus2")
+    await gus.expect("PONG")
+    await gus.close()
+    assert len([line for line in gus.lines if "PRIVMSG #lobby" in line]) == BURST
+    assert len([line for line in gus.lines if "too many messages read" in line]) == 2

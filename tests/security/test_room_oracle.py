@@ -5,7 +5,8 @@ tells nothing a public listing does not (a taken name is taken; see docs/securit
 from __future__ import annotations
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import error_of, register
+from tests.helpers.http import PASSWORD, error_of, register
+from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import api, command, create_room, telnet
 from torbit.app import App
 from torbit.config import LimitsConfig
@@ -60,3 +61,39 @@ async def test_probing_names_by_creating_rooms_is_rate_limited(server: App) -> N
             for n in ["secret"] * LimitsConfig().create_burst + ["secret", "free-name"]
         ]
     assert answers[-2:] == [429, 429]  # the same for a taken and a free name
+
+
+async def test_irc_whois_names_a_private_room_only_to_who_is_in_it(
+    make_server: ServerFactory,
+) -> None:
+    """WHOIS of a user in a private room, from IRC, of someone on another door: its name is
+    shown to a client in the room, never to one not invited, nor to an invitee not in it
+    (NAMES and LIST show an invitee the room: WHOIS is stricter, and so says nothing more)."""
+    server = await make_server()
+    async with api(server, "owner") as owner:
+        await register(owner, "owner", "invitee", "stranger")
+        await create_room(owner, "hush", private=True)
+        r = await owner.post("/api/v1/rooms/hush/invites", json={"user": "invitee"})
+        assert r.status_code == 204
+    alice = await telnet(server, "owner")
+    await command(alice, "/join hush", r"you are in #hush")
+
+    async def whois_channels(irc: RawIrc, nick: str) -> str:
+        irc.send("WHOIS owner")
+        await irc.expect(f" 318 {nick} owner ")
+        assert any(f" 311 {nick} owner " in line for line in irc.lines)  # online: found
+        return " ".join(line for line in irc.lines if f" 319 {nick} owner " in line)
+
+    for nick in ("stranger", "invitee"):
+        irc = await RawIrc.connect(server)
+        irc.send(f"PASS {nick}:{PASSWORD}")
+        await irc.register(nick)
+        assert await whois_channels(irc, nick) == ""  # in #hush alone, now on telnet
+        assert "hush" not in " ".join(irc.lines)
+        if nick == "invitee":
+            irc.send("JOIN #hush")
+            await irc.expect(f" 366 {nick} #hush ")
+            irc.lines.clear()
+            assert "#hush" in await whois_channels(irc, nick)
+        await irc.close()
+    await alice.close()

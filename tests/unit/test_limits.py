@@ -32,6 +32,19 @@ def test_token_bucket_allows_a_burst_then_the_rate() -> None:
     assert rl.take("alice", 10) == 5  # never more than the burst
 
 
+def test_a_carried_bucket_is_as_spent_as_the_emptier_of_the_two() -> None:
+    clock = Clock()
+    rl = RateLimiter(rate=1.0, burst=10, clock=clock)
+    assert rl.take("gus", 8) == 8
+    rl.carry("gus", "gus2")  # a guest's new nick
+    assert rl.take("gus2", 10) == 2
+    assert rl.take("carol", 9) == 9
+    rl.carry("fresh", "carol")  # nothing spent: nothing changes
+    rl.carry("carol", "gus2")  # gus2 spent more: it keeps its own
+    assert rl.take("carol", 10) == 1
+    assert rl.take("gus2", 10) == 0
+
+
 def test_zero_disables_a_limit() -> None:
     rl = RateLimiter(rate=0, burst=0)
     assert rl.take("x", 10_000) == 10_000

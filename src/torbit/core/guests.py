@@ -23,11 +23,12 @@ What sets guests apart, each rule where it is checked:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.identity import NamePolicy
+from torbit.core.limits import RateLimiter
 from torbit.core.membership import Membership
 from torbit.core.models import GUEST_PASSWORD_HASH, User
 from torbit.core.mutes import Mutes
@@ -57,9 +58,11 @@ class Guests:
         *,
         reserved: Iterable[str] = (),
         names: NamePolicy | None = None,
+        limits: Sequence[RateLimiter] = (),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """`names`: the accounts' rules (their reserved names hold for guests too)."""
+        """`names`: the accounts' rules (their reserved names hold for guests too); `limits`:
+        the per-user buckets (keyed by name) a rename carries over to the new name."""
         self._store = store
         self._subs = subscriptions
         self._sessions = sessions
@@ -67,6 +70,7 @@ class Guests:
         self._mutes = mutes
         self.reserved = RESERVED_NAMES | {name_key(n) for n in reserved}
         self._policies = (NamePolicy(self.reserved), names or NamePolicy())
+        self._limits = tuple(limits)
         self._now = now
 
     def check_nick(self, nick: str) -> str:
@@ -103,6 +107,8 @@ class Guests:
         if the name is taken. Ignores of the old name do not follow it (as on IRC)."""
         user = await self.admit(new)
         old_key = name_key(old)
+        for limiter in self._limits:  # what it read, sent, joined under the old name counts
+            limiter.carry(old_key, user.key)
         try:
             for room in await self._store.rooms_of(old_key):
                 await self._store.add_member(room, user.key)

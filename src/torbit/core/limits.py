@@ -68,6 +68,16 @@ class RateLimiter:
         else:
             self._full_at[key] = full_at
 
+    def carry(self, old: str, new: str) -> None:
+        """What `old` has spent, `new` has spent too (a guest's new nick is no fresh start:
+        each rename would otherwise refill every per-user bucket)."""
+        full_at = self._full_at.get(old)
+        if self.rate <= 0 or full_at is None:
+            return
+        now = self._clock()
+        if full_at > now:
+            self._full_at[new] = max(self._full_at.get(new, now), full_at)
+
     def check(self, key: str, what: str = "messages") -> None:
         """Take one token or raise RateLimited saying when to try again."""
         if self.take(key) == 0:
@@ -78,14 +88,25 @@ class ReadBudget:
     """Messages a user may read per second, whatever door or call reads them: a page of
     1,000 messages is up to 4 MB to encode, and nothing else bounded how often one account
     asks for it again. A read is granted up to what is left (a smaller page, not a refusal,
-    while anything is), pays for what it returned, and is refused only when nothing is left."""
+    while anything is), pays for what it read (a history read that filters, for what it
+    passed over too), and is refused only when nothing is left."""
 
     def __init__(self, limiter: RateLimiter | None = None) -> None:
         self._limiter = limiter or RateLimiter(0, 0)
 
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._limiter
+
+    def share(self, user_key: str, limit: int) -> int:
+        """How many of `limit` messages a read that is never refused may return (0 when
+        nothing is left): the history shown on joining a room, which the join does not
+        wait on. Settle it as a granted read."""
+        return self._limiter.take(user_key, limit)
+
     def grant(self, user_key: str, limit: int) -> int:
         """How many of `limit` messages this read may return; RateLimited if none."""
-        granted = self._limiter.take(user_key, limit)
+        granted = self.share(user_key, limit)
         if granted <= 0 and limit > 0:
             raise RateLimited(
                 "slow down: too many messages read", retry_after=1.0 / self._limiter.rate
@@ -117,6 +138,9 @@ class ActionLimits:
     ignores: RateLimiter = field(default_factory=_unlimited)  # ignore and unignore
     topics: RateLimiter = field(default_factory=_unlimited)  # topic and privacy changes
     creates: RateLimiter = field(default_factory=_unlimited)  # rooms created
+
+    def all(self) -> tuple[RateLimiter, ...]:
+        return (self.joins, self.presence, self.invites, self.ignores, self.topics, self.creates)
 
 
 class ConnectionLimiter:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from torbit.core import access
 from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
 from torbit.core.events import MembershipEnded, NodeEvents
-from torbit.core.limits import ActionLimits
+from torbit.core.limits import ActionLimits, ReadBudget
 from torbit.core.membercache import MemberCache
 from torbit.core.models import Message, Role, Room, RoomInfo, Standing
 from torbit.core.names import check_name, name_key
@@ -84,6 +84,7 @@ class Membership:
         limits: ActionLimits | None = None,
         *,
         events: NodeEvents,
+        reads: ReadBudget | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -92,6 +93,7 @@ class Membership:
         self._sessions = sessions
         self.rules = rules
         self.limits = limits or ActionLimits()
+        self._reads = reads or ReadBudget()  # Messaging's: the history on joining pays too
         self._now = now
         self._locks = KeyLocks()
         self._room_locks = KeyLocks()  # joins of rooms with a member limit
@@ -272,27 +274,27 @@ class Membership:
             return room, await access.admission(self._store, user, room, room_name), False
         return room, Standing(), False
 
-    async def join(self, session: Session, room_name: str, join_key: str = "") -> Room:
-        """Become a member and listen: recent history first, then live messages, no gaps."""
+    async def join(
+        self, session: Session, room_name: str, join_key: str = "", *, history: bool = True
+    ) -> Room:
+        """Become a member and listen: recent history first, then live messages, no gaps.
+        `history=False`: none, for a client that asks for it itself (read and paid for
+        nothing otherwise)."""
         generation = self.known.generation
         user = self._sessions.name_of(session)
         room = self._shared(await self.become_member(user, room_name, join_key))
         announce = self._sessions.last_here(session, room.key)
         await self._subs.listen(session, room.key, hold=True)
         self._subs.name_room(room.key, room.name)
-        history: list[Message] = []
+        shown: list[Message] = []
         try:
             # a membership ended (a kick, a ban) while this session was not yet listening
             # did not stop it: asked again, only when some membership ended meanwhile
             if self.known.generation != generation and not await self.is_member(user, room.key):
                 await access.admission(self._store, user, room, room_name)  # banned, hidden
                 raise Forbidden(f"you are no longer a member of #{room.name}")
-            if self.rules.history_on_join:
-                history = await self._log.read(
-                    room.key, limit=self.rules.history_on_join, newest=True
-                )
-                # older than the room: a deleted namesake's, where the log keeps them (Kafka)
-                history = [m for m in history if m.sent_at >= room.created_at]
+            if history and self.rules.history_on_join:
+                shown = await self._history(user, room)
         except BaseException:  # not left half-joined: the client is told, and may try again
             await self._subs.stop_listening(session, room.key)
             raise
@@ -308,11 +310,11 @@ class Membership:
                     f"topic: {room.topic}", NoticeKind.TOPIC_IS, detail=room.topic, **where
                 )
                 session.notify(topic, room.key)
-            for m in history:
+            for m in shown:
                 if m.sender_key not in session.ignores:
                     session.deliver(Delivery(m, self._subs.tz))
         finally:
-            self._subs.release(session, room.key, history[-1].id if history else None)
+            self._subs.release(session, room.key, shown[-1].id if shown else None)
         if announce:
             name = self._sessions.name_of(session)
             joined = Notice(
@@ -324,6 +326,20 @@ class Membership:
             )
             self._sessions.announce_back(room.key, joined, session)
         return room
+
+    async def _history(self, user: str, room: Room) -> list[Message]:
+        """The newest messages shown on joining, as many as the user's read budget has left
+        (a member comes back into a room as often as it likes: no join rate is asked)."""
+        key = name_key(user)
+        granted = self._reads.share(key, self.rules.history_on_join)
+        history: list[Message] = []
+        try:
+            if granted:
+                history = await self._log.read(room.key, limit=granted, newest=True)
+        finally:
+            self._reads.settle(key, granted, len(history))
+        # older than the room: a deleted namesake's, where the log keeps them (Kafka)
+        return [m for m in history if m.sent_at >= room.created_at]
 
     def _shared(self, room: Room) -> Room:
         same = self._joined_rooms.get(room.key)

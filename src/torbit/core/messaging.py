@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from torbit.core.ignores import Ignores
 from torbit.core.limits import RateLimiter, ReadBudget
@@ -248,18 +247,7 @@ class Messaging:
         record = await self._store.get_user(name_key(user))
         return record.created_at if record is not None else None
 
-    async def _visible(self, user: str, channel: str, *, limit: int, **kw: Any) -> list[Message]:
-        """`_read_visible` within the user's read budget."""
-        key = name_key(user)
-        granted = self._reads.grant(key, limit)
-        out: list[Message] = []
-        try:
-            out = await self._read_visible(user, channel, limit=granted, **kw)
-        finally:
-            self._reads.settle(key, granted, len(out))
-        return out
-
-    async def _read_visible(
+    async def _visible(
         self,
         user: str,
         channel: str,
@@ -272,9 +260,15 @@ class Messaging:
         keep: Callable[[Message], bool] | None = None,
         newest: bool | None = None,
     ) -> list[Message]:
-        """Ignored senders and messages from before `since` (the room's or account's
-        creation: a deleted namesake's) are left out."""
+        """Up to `limit` messages of the channel the user may see, within the user's read
+        budget, which pays for every message the read examined: ignored senders, messages
+        from before `since` (the room's or account's creation: a deleted namesake's) or not
+        before `until`, and those `keep` refuses are left out, yet were read. A read that
+        filters reads on, batch after batch (at most MAX_SCAN_BATCHES), while the budget
+        lasts; one that found nothing to show paid for what it examined all the same."""
+        key = name_key(user)
         ignores = await self._ignores.of(user)
+        size = self._reads.grant(key, limit)  # the first batch; RateLimited if none is left
         out: list[Message] = []
         newest = after is None if newest is None else newest
         # filtering by time or by a predicate may need more than one batch; a plain read
@@ -290,23 +284,31 @@ class Messaging:
             )
 
         while len(out) < limit:
-            batch = await self._log.read(
-                channel, after=after, before=before, limit=limit, newest=newest
-            )
+            batch: list[Message] = []
+            try:
+                batch = await self._log.read(
+                    channel, after=after, before=before, limit=size, newest=newest
+                )
+            finally:
+                self._reads.settle(key, size, len(batch))  # paid: what it examined
             visible = [m for m in batch if shown(m)]
             if newest:
                 out = visible[-(limit - len(out)) :] + out if visible else out
-                if len(batch) < limit or (since is not None and batch[0].sent_at < since):
+                if len(batch) < size or (since is not None and batch[0].sent_at < since):
                     break
                 before = batch[0].id
             else:
                 out.extend(visible[: limit - len(out)])
-                if len(batch) < limit or (until is not None and batch[-1].sent_at >= until):
+                if len(batch) < size or (until is not None and batch[-1].sent_at >= until):
                     break
                 after = batch[-1].id
             if scans is not None:
                 scans -= 1
                 if not scans:
+                    break
+            if len(out) < limit:
+                size = self._reads.share(key, limit)  # the next batch, from what is left
+                if not size:
                     break
         return out
 

@@ -46,6 +46,9 @@ CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 5.0
 # pg_advisory_xact_lock key shared by every torbit process upgrading the same database
 MIGRATION_LOCK_ID = zlib.crc32(b"torbit.backends.store.migrations")
+# the first half of the two-key advisory lock taken on a new name's skeleton (the second:
+# the skeleton's hashtext); a signed int4
+NAME_LOCK_SPACE = zlib.crc32(b"torbit.backends.store.names") - 2**31
 
 Insert = sqlite.Insert | postgresql.Insert
 # A hot-path statement in Core, built when called: SQLite runs its SQL text instead and needs
@@ -92,6 +95,11 @@ class SqlDialect(ABC):
     @abstractmethod
     async def lock_for_migration(self, conn: AsyncConnection) -> None:
         """Begin the upgrade transaction so that concurrent upgrades run one after another."""
+
+    async def lock_name(self, conn: AsyncConnection, skeleton: str) -> None:  # noqa: B027
+        """Begin a transaction on `conn` in which no other creates a name of this skeleton
+        until it ends: the look-alike check and insert that follow in it cannot both pass
+        for two names at once. SQLite: nothing to do, its writes take turns."""
 
     async def after_purge(self, conn: AsyncConnection) -> None:  # noqa: B027 (optional hook)
         """Give the space of deleted messages back for reuse, if the engine needs telling."""
@@ -540,6 +548,15 @@ class PostgresDialect(SqlDialect):
 
     def insert(self, table: Table) -> Insert:
         return postgresql.insert(table)
+
+    async def lock_name(self, conn: AsyncConnection, skeleton: str) -> None:
+        # Read committed: the insert's NOT EXISTS, run once the lock is held, sees a
+        # look-alike committed by whoever held it before (two transactions each seeing none
+        # both inserted theirs). Released at commit or rollback.
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:skeleton))"),
+            {"space": NAME_LOCK_SPACE, "skeleton": skeleton},
+        )
 
     async def lock_for_migration(self, conn: AsyncConnection) -> None:
         # Released at commit: a second process starting at the same time waits here, then finds

@@ -190,6 +190,7 @@ class SqlStore(RoomModerationSql):
                 at = self.dialect.stored_time(conn, user.created_at)
                 params = [at if c.name == "created_at" else values[c.name] for c in users.c]
                 if unlike:
+                    await self.dialect.lock_name(conn, user.skeleton)
                     sql, params = CREATE_USER_UNLIKE, [*params, user.skeleton]
                 else:
                     sql = CREATE_USER

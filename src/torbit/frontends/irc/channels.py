@@ -99,7 +99,9 @@ async def join_one(session: IrcSession, channel: str, join_key: str = "") -> Non
     started = datetime.now(UTC)
     session.hold(key)
     try:
-        room = await session.core.membership.join(session, name, join_key)
+        # a client with draft/chathistory asks with CHATHISTORY: none read for it here
+        history = "draft/chathistory" not in session.caps
+        room = await session.core.membership.join(session, name, join_key, history=history)
     except BaseException as e:
         session.unhold(key, None)
         if isinstance(e, NotFound):  # a private room the client was not invited to

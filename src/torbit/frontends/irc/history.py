@@ -12,7 +12,7 @@ from typing import Final
 from torbit.core.delivery import Delivery
 from torbit.core.models import Message as ChatMessage
 from torbit.core.names import inbox_channel, is_valid_name, name_key
-from torbit.errors import Forbidden, InvalidInput, NotFound
+from torbit.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from torbit.frontends.irc.render import parse_msgid, parse_server_time, room_name
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import Message
@@ -85,6 +85,9 @@ async def chathistory(session: IrcSession, msg: Message) -> None:
             "CHATHISTORY", "INVALID_TARGET", sub, target[:64], "No history you may read there"
         )
         return
+    except RateLimited as e:  # the read budget is spent: the client waits for a batch or this
+        session.fail("CHATHISTORY", "MESSAGE_ERROR", sub, target[:64], e.message)
+        return
     _batch(session, "chathistory", messages, target)
 
 
@@ -135,7 +138,14 @@ async def _read(
         half = max(1, limit // 2)
         earlier = await read(before=ref.id, until=ref.at, count=half)
         after_id = ref.id - 1 if ref.id is not None else None
-        later = await read(after=after_id, since=ref.at, newest=False, count=limit - len(earlier))
+        try:
+            later = await read(
+                after=after_id, since=ref.at, newest=False, count=limit - len(earlier)
+            )
+        except RateLimited:  # the budget went on the earlier half: what it got is answered
+            if not earlier:
+                raise
+            later = []
         return earlier + later
     first, second = refs  # BETWEEN: exclusive at both ends, read from the first one
     low, high = (first, second) if _before(first, second) else (second, first)
