@@ -268,10 +268,18 @@ async def _deop(session: CommandSession, args: tuple[str, ...]) -> None:
 
 
 async def _topic(session: CommandSession, args: tuple[str, ...]) -> None:
+    """`/topic` alone shows the topic to anyone in the room, as IRC's TOPIC does; clearing
+    it takes `/topic off`."""
     room = _current(session)
-    session.room = await session.core.moderation.update(
-        session.name, room.name, topic=args[0] if args else ""
-    )
+    if not args:
+        room = await session.core.membership.visible_room(session.name, room.name)
+        _info(
+            session,
+            f"topic of #{room.name}: {room.topic}" if room.topic else f"#{room.name} has no topic",
+        )
+        return
+    topic = "" if args[0].strip().lower() == "off" else args[0]
+    session.room = await session.core.moderation.update(session.name, room.name, topic=topic)
 
 
 async def _private(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -355,7 +363,15 @@ TABLE: tuple[Command, ...] = (
     _row("unban", "USER", "let a banned USER join again", _unban, 1, 1),
     _row("mute", "USER MINUTES", "stop USER sending here for MINUTES", _mute, 2, 2),
     _row("unmute", "USER", "let a muted USER send again", _unmute, 1, 1),
-    _row("topic", "[TEXT]", "set this room's topic (no text: clear it)", _topic, 0, 1, rest=True),
+    _row(
+        "topic",
+        "[TEXT|off]",
+        "show this room's topic; set it, or clear it with off",
+        _topic,
+        0,
+        1,
+        rest=True,
+    ),
     _row("audit", "[N]", "show the last N moderation actions in this room", _audit, 0, 1),
     _row("op", "USER", "make a member an admin of this room", _op, 1, 1),
     _row("deop", "USER", "take a room admin's rights away", _deop, 1, 1),
