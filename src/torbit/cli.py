@@ -193,7 +193,7 @@ def _password(prompt: str, from_stdin: bool) -> str:
     return first
 
 
-@user_app.command("add")
+@user_app.command("add", short_help="Add a user.")
 def user_add(
     name: str,
     config: ConfigOption = None,
@@ -231,7 +231,7 @@ def user_list(config: ConfigOption = None) -> None:
     _run(settings, work)
 
 
-@user_app.command("passwd")
+@user_app.command("passwd", short_help="Change a user's password.")
 def user_passwd(
     name: str, config: ConfigOption = None, password_stdin: PasswordStdin = False
 ) -> None:
@@ -247,7 +247,7 @@ def user_passwd(
     _run(settings, work)
 
 
-@user_app.command("del")
+@user_app.command("del", short_help="Delete a user and all that is theirs.")
 def user_del(
     name: str,
     config: ConfigOption = None,
@@ -323,7 +323,7 @@ def main() -> None:
     app()
 
 
-@node_app.command("drain")
+@node_app.command("drain", short_help="Drain the node on this host, as SIGTERM does.")
 def node_drain(
     config: ConfigOption = None,
     port: Annotated[
