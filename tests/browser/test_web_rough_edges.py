@@ -1,8 +1,10 @@
 """The web page's rough edges a newcomer hit: a message the server refuses stays in the
 composer with the error next to it; Unignore brings back what was said meanwhile; URLs are
-links, and only http(s) ones."""
+links, and only http(s) ones; slash commands are not sent to the room as text."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.async_api import expect
@@ -73,3 +75,30 @@ async def test_urls_become_safe_links(
         await expect(links.nth(i)).to_have_attribute("rel", "noopener noreferrer")
         await expect(links.nth(i)).to_have_attribute("target", "_blank")
     await expect(item.locator(".text")).to_have_text(text)
+
+
+async def test_slash_commands_in_the_composer(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    """`/me waves` and `/help` went to the room as text, for everyone to read."""
+    alice = await open_page(server)
+    await alice.register("alice")
+    await alice.join("garden")
+    bob = await telnet(server, "bob", "garden")
+    await alice.say("/me waves")
+    await bob.expect(r"\* alice waves$")
+    item = alice.messages("alice").last
+    await expect(item).to_have_class(re.compile(r"\baction\b"))
+    await expect(item.locator(".text")).to_have_text("waves")
+    await alice.page.fill("#text", "/help")
+    await alice.page.press("#text", "Enter")
+    error = alice.page.locator("#composer-error")
+    await expect(error).to_contain_text("/me ACTION")
+    await expect(alice.page.locator("#text")).to_have_value("/help")  # kept, not sent
+    await alice.say("//usr/bin is a path")
+    await bob.expect(r"<alice> /usr/bin is a path$")
+    await alice.say("/join #porch")
+    await expect(alice.page.locator("#conv-title")).to_have_text("#porch")
+    bob.send("/history 5")
+    shown = await bob.read_until("is a path")
+    assert "* alice waves" in shown and "/help" not in shown

@@ -438,8 +438,25 @@
     const c = state.current;
     if (!text || !c) return;
     const ref = ++state.ref;
-    const frame = c.room ? { type: "send", room: c.name, text, ref }
+    let frame = c.room ? { type: "send", room: c.name, text, ref }
       : { type: "private", to: c.name, text, ref };
+    if (text.startsWith("//")) {
+      frame.text = text.slice(1);
+    } else if (text.startsWith("/")) {  // as on telnet and IRC; never sent as a message
+      const [, name, rest] = text.match(/^\/(\S*)\s*(.*)$/);
+      const command = name.toLowerCase();
+      if (command === "me" && rest && c.room) {
+        frame = { type: "send", room: c.name, text: rest, kind: "action", ref };
+      } else if (command === "join" && rest) {
+        joinRoom(rest.split(/\s+/)[0].replace(/^#/, ""))
+          .then(() => { input.value = ""; }, (err) => composerError(err.message));
+        return;
+      } else {
+        composerError(`/${name.slice(0, 32)}: here /me ACTION (in a room) and /join ROOM work, ` +
+                      "the buttons do the rest; start with // to send a line that begins with /");
+        return;
+      }
+    }
     if (send(frame)) {
       state.pending.set(ref, text);
       composerError("");
