@@ -1,6 +1,7 @@
 """The web page's rough edges a newcomer hit: a message the server refuses stays in the
 composer with the error next to it; Unignore brings back what was said meanwhile; URLs are
-links, and only http(s) ones; slash commands are not sent to the room as text."""
+links, and only http(s) ones; slash commands are not sent to the room as text; the member
+list shows who is here now."""
 
 from __future__ import annotations
 
@@ -102,3 +103,29 @@ async def test_slash_commands_in_the_composer(
     bob.send("/history 5")
     shown = await bob.read_until("is a path")
     assert "* alice waves" in shown and "/help" not in shown
+
+
+async def test_the_member_list_shows_who_is_here(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    """Every member looked the same, there or not: only telnet's /who told."""
+    alice = await open_page(server)
+    await alice.register("alice")
+    await alice.join("garden")
+    bob = await telnet(server, "bob", "garden")
+    bob.send("/quit")
+    await bob.expect(r"^\* bye")
+    carol = await telnet(server, "carol", "garden")
+    await alice.show_members()
+    for name, state in (("alice", "online"), ("bob", "away"), ("carol", "online")):
+        await expect(alice.member(name)).to_have_class(re.compile(rf"\b{state}\b"))
+    names = alice.page.locator("#member-list .member .who")
+    await expect(names).to_have_text(["alice", "carol", "bob"])  # here first
+    carol.send("/quit")
+    await expect(alice.member("carol")).to_have_class(re.compile(r"\baway\b"))  # live
+    await expect(names).to_have_text(["alice", "bob", "carol"])
+    listed = await alice.page.evaluate(
+        "fetch('/api/v1/rooms/garden/members', {headers: {authorization: 'Bearer ' + "
+        "localStorage.getItem('torbit.token')}}).then((r) => r.json())"
+    )
+    assert listed == {"members": ["alice", "bob", "carol"], "online": ["alice"]}

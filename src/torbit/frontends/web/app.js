@@ -265,20 +265,29 @@
     const c = state.current;
     if (!c) return;
     let names = [c.name];
+    let online = null;  // who is in the room now (a room only)
     if (c.room) {
       $("members-title").textContent = "Members";
-      names = (await api("GET", `/rooms/${enc(c.name)}/members`)).members;
+      const list = await api("GET", `/rooms/${enc(c.name)}/members`);
       if (state.current !== c) return;  // switched meanwhile
+      names = list.members;
+      online = new Set(list.online.map(key));
+      names.sort((a, b) => online.has(key(b)) - online.has(key(a)));  // stable: online first
     } else {
       $("members-title").textContent = "Private with";
     }
-    $("member-list").replaceChildren(...names.map(memberItem));
+    $("member-list").replaceChildren(...names.map((n) => memberItem(n, online)));
   }
 
-  function memberItem(name) {
+  function memberItem(name, online) {
     const k = key(name);
     const li = el("li", "member");
     li.dataset.user = k;
+    if (online) {
+      const here = online.has(k);
+      li.classList.add(here ? "online" : "away");
+      li.title = here ? `${name} is here now` : `${name} is not here now`;
+    }
     const who = el("span", "who", name);
     who.style.setProperty("--hue", hue(name));
     li.append(who);
@@ -415,7 +424,8 @@
         if (c) c.greeted = true;
       }
       systemLine(c, f.text);
-      if (c && c === state.current && /^you are in #| joined #/.test(f.text)) {
+      if (c && c === state.current &&
+          /^you are in #| joined #| left #| went to another room/.test(f.text)) {
         renderMembers().catch(() => {});
       }
     } else if (f.type === "sent") {  // stored: only now the composer lets go of the text
