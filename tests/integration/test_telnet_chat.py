@@ -134,6 +134,10 @@ async def test_rooms_may_be_named_as_the_door_shows_them_with_a_hash(server: App
     await c.expect(r"^\* 2 room\(s\) after #Dev:$")
     await c.expect(r"^  #lobby ")
     await c.expect(r"^  #ops ")
+    c.send("/rooms ops")
+    await c.expect(r"^\* no rooms after #ops$")  # was "* 0 room(s) after #ops:"
+    c.send("/history")
+    await c.expect(r"^\* no messages to show in #ops$")  # was "* last 0 message(s) of #ops:"
     c.send("/leave #dev")
     await c.expect(r"^\* you left #Dev;")
     c.send("/join ##x")

@@ -153,6 +153,9 @@ async def _rooms(session: CommandSession, args: tuple[str, ...]) -> None:
     if not page.rooms and after is None:
         _info(session, "no rooms yet: /join ROOM creates one")
         return
+    if not page.rooms:
+        _info(session, f"no rooms after #{_room_arg(args[0])}")
+        return
     _info(
         session, f"{len(page.rooms)} room(s)" + (f" after #{_room_arg(args[0])}:" if args else ":")
     )
@@ -208,6 +211,9 @@ async def _history(session: CommandSession, args: tuple[str, ...]) -> None:
     room = _current(session)
     n = _count(args, "/history [N]")
     messages = await session.core.messaging.history(session.name, room.name, limit=n)
+    if not messages:
+        _info(session, f"no messages to show in #{room.name}")
+        return
     _info(session, f"last {len(messages)} message(s) of #{room.name}:")
     tz = session.core.subscriptions.tz
     for m in messages:
