@@ -184,7 +184,10 @@ def _password(prompt: str, from_stdin: bool) -> str:
     """Never from the command line, where every user of the machine could read it in the
     process list: asked twice on the terminal, or read from stdin with --password-stdin."""
     if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        line = sys.stdin.readline()
+        if not line:
+            _fail("--password-stdin: standard input is empty: pipe the password into it", 2)
+        return line.rstrip("\r\n")
     if not sys.stdin.isatty():
         _fail("no terminal to ask for the password on: pass --password-stdin and pipe it", 2)
     first = getpass.getpass(f"{prompt}: ")
