@@ -20,7 +20,11 @@ from torbit.errors import ConfigError, TorbitError
 
 T = TypeVar("T")
 
-app = typer.Typer(help="torbit: a multi-room chat server.", no_args_is_help=True)
+app = typer.Typer(
+    help="torbit: a multi-room chat server.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 room_app = typer.Typer(help="Manage rooms.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
@@ -170,6 +174,24 @@ def serve(config: ConfigOption = None) -> None:
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 PasswordStdin = Annotated[

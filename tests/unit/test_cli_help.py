@@ -1,7 +1,7 @@
 """`torbit user --help` listed `add`, `passwd` and `del` (and `node --help` listed `drain`) with
 their whole docstring, broken where the source lines break: "…--password-stdin). Reserved"
 then "names may be given here…" on the next row. Each command listed must have a summary of
-one line."""
+one line. And `--version` and `-h` work, as people type them first."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 
 import typer
 from typer.core import TyperGroup
+from typer.testing import CliRunner
 
+from torbit import __version__
 from torbit.cli import app
 
 
@@ -29,3 +31,13 @@ def test_every_command_lists_with_a_one_line_summary() -> None:
     assert len(listed) >= 12
     broken = [name for name, c in listed if "\n" in (c.short_help or c.help or "")]
     assert broken == []
+
+
+def test_version_and_short_help_options() -> None:
+    """`torbit --version` and `torbit -h` answered "No such option" (exit 2)."""
+    runner = CliRunner()
+    r = runner.invoke(app, ["--version"])
+    assert (r.exit_code, r.output.strip()) == (0, __version__)
+    for args in (["-h"], ["user", "-h"], ["user", "add", "-h"], ["serve", "-h"]):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0 and "Usage:" in r.output, args
