@@ -129,3 +129,34 @@ async def test_the_member_list_shows_who_is_here(
         "localStorage.getItem('torbit.token')}}).then((r) => r.json())"
     )
     assert listed == {"members": ["alice", "bob", "carol"], "online": ["alice"]}
+
+
+async def test_a_room_with_a_join_key_can_be_joined_from_the_page(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    """The page had nowhere to type a join key: a keyed room could not be joined from it."""
+    carol = await telnet(server, "carol", "vault")
+    carol.send("/set key sesame")
+    await carol.expect(r"key")
+    alice = await open_page(server)
+    await alice.register("alice")
+    await alice.join("lobby")
+    await alice.page.fill("#text", "/join vault")
+    await alice.page.press("#text", "Enter")
+    await expect(alice.page.locator("#composer-error")).to_contain_text("key")
+    await alice.page.fill("#text", "/join #vault sesame")
+    await alice.page.press("#text", "Enter")
+    await expect(alice.page.locator("#conv-title")).to_have_text("#vault")
+    await carol.expect(r"^\* alice joined #vault")
+    await alice.show_rooms()
+    await alice.page.fill("#join-room", "porch")
+    await alice.page.press("#join-room", "Enter")
+    await expect(alice.page.locator("#conv-title")).to_have_text("#porch")
+    carol.send("/set key another-key")
+    await carol.expect(r"key")
+    bob = await open_page(server)
+    await bob.register("bob")
+    await bob.show_rooms()
+    await bob.page.fill("#join-room", "vault another-key")  # the join form takes it too
+    await bob.page.press("#join-room", "Enter")
+    await expect(bob.page.locator("#conv-title")).to_have_text("#vault")

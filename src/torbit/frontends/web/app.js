@@ -238,8 +238,9 @@
     }
   }
 
-  async function joinRoom(name) {
-    const room = await api("PUT", `/rooms/${enc(name)}/members/${enc(state.me)}`);
+  async function joinRoom(name, joinKey) {  // joinKey: the room's join key, if it has one
+    const body = joinKey ? { key: joinKey } : undefined;
+    const room = await api("PUT", `/rooms/${enc(name)}/members/${enc(state.me)}`, body);
     const c = conversation("#" + key(room.name), room.name);
     subscribe(c);
     saveRooms();
@@ -458,12 +459,14 @@
       if (command === "me" && rest && c.room) {
         frame = { type: "send", room: c.name, text: rest, kind: "action", ref };
       } else if (command === "join" && rest) {
-        joinRoom(rest.split(/\s+/)[0].replace(/^#/, ""))
+        const [room, joinKey] = rest.split(/\s+/);
+        joinRoom(room.replace(/^#/, ""), joinKey)
           .then(() => { input.value = ""; }, (err) => composerError(err.message));
         return;
       } else {
-        composerError(`/${name.slice(0, 32)}: here /me ACTION (in a room) and /join ROOM work, ` +
-                      "the buttons do the rest; start with // to send a line that begins with /");
+        composerError(`/${name.slice(0, 32)}: here /me ACTION (in a room) and /join ROOM [KEY] ` +
+                      "work, the buttons do the rest; start with // to send a line that begins " +
+                      "with /");
         return;
       }
     }
@@ -485,10 +488,10 @@
   $("join-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const input = $("join-room");
-    const name = input.value.trim().replace(/^#/, "");
+    const [name, joinKey] = input.value.trim().replace(/^#/, "").split(/\s+/);
     if (!name) return;
     try {
-      await joinRoom(name);
+      await joinRoom(name, joinKey);  // "room key": a room with a join key
       input.value = "";
     } catch (err) {
       systemLine(state.current, err.message, "error");
