@@ -20,7 +20,11 @@ from torbit.errors import ConfigError, TorbitError
 
 T = TypeVar("T")
 
-app = typer.Typer(help="torbit: a multi-room chat server.", no_args_is_help=True)
+app = typer.Typer(
+    help="torbit: a multi-room chat server.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 room_app = typer.Typer(help="Manage rooms.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
@@ -172,6 +176,24 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 PasswordStdin = Annotated[
     bool,
     typer.Option(
@@ -184,7 +206,10 @@ def _password(prompt: str, from_stdin: bool) -> str:
     """Never from the command line, where every user of the machine could read it in the
     process list: asked twice on the terminal, or read from stdin with --password-stdin."""
     if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        line = sys.stdin.readline()
+        if not line:
+            _fail("--password-stdin: standard input is empty: pipe the password into it", 2)
+        return line.rstrip("\r\n")
     if not sys.stdin.isatty():
         _fail("no terminal to ask for the password on: pass --password-stdin and pipe it", 2)
     first = getpass.getpass(f"{prompt}: ")
@@ -193,7 +218,7 @@ def _password(prompt: str, from_stdin: bool) -> str:
     return first
 
 
-@user_app.command("add")
+@user_app.command("add", short_help="Add a user.")
 def user_add(
     name: str,
     config: ConfigOption = None,
@@ -231,7 +256,7 @@ def user_list(config: ConfigOption = None) -> None:
     _run(settings, work)
 
 
-@user_app.command("passwd")
+@user_app.command("passwd", short_help="Change a user's password.")
 def user_passwd(
     name: str, config: ConfigOption = None, password_stdin: PasswordStdin = False
 ) -> None:
@@ -247,7 +272,7 @@ def user_passwd(
     _run(settings, work)
 
 
-@user_app.command("del")
+@user_app.command("del", short_help="Delete a user and all that is theirs.")
 def user_del(
     name: str,
     config: ConfigOption = None,
@@ -323,7 +348,7 @@ def main() -> None:
     app()
 
 
-@node_app.command("drain")
+@node_app.command("drain", short_help="Drain the node on this host, as SIGTERM does.")
 def node_drain(
     config: ConfigOption = None,
     port: Annotated[

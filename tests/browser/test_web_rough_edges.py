@@ -1,8 +1,11 @@
 """The web page's rough edges a newcomer hit: a message the server refuses stays in the
 composer with the error next to it; Unignore brings back what was said meanwhile; URLs are
-links, and only http(s) ones."""
+links, and only http(s) ones; slash commands are not sent to the room as text; the member
+list shows who is here now."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.async_api import expect
@@ -73,3 +76,87 @@ async def test_urls_become_safe_links(
         await expect(links.nth(i)).to_have_attribute("rel", "noopener noreferrer")
         await expect(links.nth(i)).to_have_attribute("target", "_blank")
     await expect(item.locator(".text")).to_have_text(text)
+
+
+async def test_slash_commands_in_the_composer(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    """`/me waves` and `/help` went to the room as text, for everyone to read."""
+    alice = await open_page(server)
+    await alice.register("alice")
+    await alice.join("garden")
+    bob = await telnet(server, "bob", "garden")
+    await alice.say("/me waves")
+    await bob.expect(r"\* alice waves$")
+    item = alice.messages("alice").last
+    await expect(item).to_have_class(re.compile(r"\baction\b"))
+    await expect(item.locator(".text")).to_have_text("waves")
+    await alice.page.fill("#text", "/help")
+    await alice.page.press("#text", "Enter")
+    error = alice.page.locator("#composer-error")
+    await expect(error).to_contain_text("/me ACTION")
+    await expect(alice.page.locator("#text")).to_have_value("/help")  # kept, not sent
+    await alice.say("//usr/bin is a path")
+    await bob.expect(r"<alice> /usr/bin is a path$")
+    await alice.say("/join #porch")
+    await expect(alice.page.locator("#conv-title")).to_have_text("#porch")
+    bob.send("/history 5")
+    shown = await bob.read_until("is a path")
+    assert "* alice waves" in shown and "/help" not in shown
+
+
+async def test_the_member_list_shows_who_is_here(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    """Every member looked the same, there or not: only telnet's /who told."""
+    alice = await open_page(server)
+    await alice.register("alice")
+    await alice.join("garden")
+    bob = await telnet(server, "bob", "garden")
+    bob.send("/quit")
+    await bob.expect(r"^\* bye")
+    carol = await telnet(server, "carol", "garden")
+    await alice.show_members()
+    for name, state in (("alice", "online"), ("bob", "away"), ("carol", "online")):
+        await expect(alice.member(name)).to_have_class(re.compile(rf"\b{state}\b"))
+    names = alice.page.locator("#member-list .member .who")
+    await expect(names).to_have_text(["alice", "carol", "bob"])  # here first
+    carol.send("/quit")
+    await expect(alice.member("carol")).to_have_class(re.compile(r"\baway\b"))  # live
+    await expect(names).to_have_text(["alice", "bob", "carol"])
+    listed = await alice.page.evaluate(
+        "fetch('/api/v1/rooms/garden/members', {headers: {authorization: 'Bearer ' + "
+        "localStorage.getItem('torbit.token')}}).then((r) => r.json())"
+    )
+    assert listed == {"members": ["alice", "bob", "carol"], "online": ["alice"]}
+
+
+async def test_a_room_with_a_join_key_can_be_joined_from_the_page(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    """The page had nowhere to type a join key: a keyed room could not be joined from it."""
+    carol = await telnet(server, "carol", "vault")
+    carol.send("/set key sesame")
+    await carol.expect(r"key")
+    alice = await open_page(server)
+    await alice.register("alice")
+    await alice.join("lobby")
+    await alice.page.fill("#text", "/join vault")
+    await alice.page.press("#text", "Enter")
+    await expect(alice.page.locator("#composer-error")).to_contain_text("key")
+    await alice.page.fill("#text", "/join #vault sesame")
+    await alice.page.press("#text", "Enter")
+    await expect(alice.page.locator("#conv-title")).to_have_text("#vault")
+    await carol.expect(r"^\* alice joined #vault")
+    await alice.show_rooms()
+    await alice.page.fill("#join-room", "porch")
+    await alice.page.press("#join-room", "Enter")
+    await expect(alice.page.locator("#conv-title")).to_have_text("#porch")
+    carol.send("/set key another-key")
+    await carol.expect(r"key")
+    bob = await open_page(server)
+    await bob.register("bob")
+    await bob.show_rooms()
+    await bob.page.fill("#join-room", "vault another-key")  # the join form takes it too
+    await bob.page.press("#join-room", "Enter")
+    await expect(bob.page.locator("#conv-title")).to_have_text("#vault")

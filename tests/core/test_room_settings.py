@@ -85,8 +85,12 @@ async def test_values_are_checked_before_anything_changes(core: Core) -> None:
     assert (await core.membership.room("hall")).settings.join_key == ""
     with pytest.raises(InvalidInput):
         parse_change("limit", "abc")
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match="no setting 'volume': key, limit, topic-lock"):
         parse_change("volume", "on")
+    with pytest.raises(InvalidInput, match="no setting 'foo'"):  # was "usage: /set foo on|off"
+        parse_change("foo", "bar")
+    with pytest.raises(InvalidInput, match=r"usage: /set moderated on\|off$"):
+        parse_change("moderated", "yes")
     assert parse_change("outsiders", "on") == SettingsChange(no_external=False)
 
 

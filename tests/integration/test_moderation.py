@@ -42,7 +42,7 @@ async def test_a_plain_member_cannot_escalate_through_any_door(hall: App) -> Non
     before = await audit(hall)
     bob = await in_hall(hall, "bob")
     for line in ["/invite dave", "/kick carol", "/ban carol", "/unban carol", "/mute carol 5",
-                 "/unmute carol", "/topic mine now", "/topic", "/audit", "/op bob",
+                 "/unmute carol", "/topic mine now", "/topic off", "/audit", "/op bob",
                  "/deop alice", "/private on", "/kick alice", "/ban alice"]:
         name = line.split()[0][1:]
         await command(bob, line, rf"^! only .* of #hall may /{name}: you are a member$")
@@ -255,7 +255,10 @@ async def test_the_topic_is_shown_on_join(hall: App) -> None:
     assert (await ws.next("notice", "topic: "))["room"] == "hall"
     async with api(hall, "bob") as b:
         assert (await b.get("/api/v1/rooms/hall")).json()["topic"].startswith("plans for")
-    await command(alice, "/topic", r"^\* alice cleared the topic of #hall$")
+    await command(carol, "/topic", r"^\* topic of #hall: plans for saturday$")  # anyone sees it
+    await command(alice, "/topic", r"^\* topic of #hall: plans for saturday$")  # unchanged
+    await command(alice, "/topic off", r"^\* alice cleared the topic of #hall$")
+    await command(carol, "/topic", r"^\* #hall has no topic$")
     async with api(hall, "alice") as a:
         r = await a.patch("/api/v1/rooms/hall", json={"topic": "via \x1b[2J http "})
         assert r.status_code == 200 and r.json()["topic"] == "via \ufffd[2J http"

@@ -134,6 +134,10 @@ async def test_rooms_may_be_named_as_the_door_shows_them_with_a_hash(server: App
     await c.expect(r"^\* 2 room\(s\) after #Dev:$")
     await c.expect(r"^  #lobby ")
     await c.expect(r"^  #ops ")
+    c.send("/rooms ops")
+    await c.expect(r"^\* no rooms after #ops$")  # was "* 0 room(s) after #ops:"
+    c.send("/history")
+    await c.expect(r"^\* no messages to show in #ops$")  # was "* last 0 message(s) of #ops:"
     c.send("/leave #dev")
     await c.expect(r"^\* you left #Dev;")
     c.send("/join ##x")
@@ -247,3 +251,21 @@ async def test_pipelined_lines_reach_everyone_in_order_as_one_run(
     assert subs.delivered - delivered == 2 * n  # alice and bob's own echo, never carol
     for c in (alice, carol, bob):
         await c.close()
+
+
+async def test_a_key_given_to_a_room_without_one_is_pointed_out(server: App) -> None:
+    """`/join plans s3cret` on a new room created it open to everyone, and said nothing of the
+    key it was given."""
+    alice = await connect(server, "alice")
+    alice.send("/join plans s3cret")
+    await alice.expect(r"^\* you are in #plans")
+    await alice.expect(r"^\* #plans has no join key: room admins set one with /set key KEY$")
+    alice.send("/set key s3cret")
+    await alice.expect(r"key")
+    bob = await connect(server, "bob")
+    bob.send("/join plans s3cret")  # the right key: nothing more to say
+    await bob.expect(r"^\* you are in #plans")
+    lines = await bob.lines_for(0.5)
+    assert not [line for line in lines if "join key" in line]
+    await alice.close()
+    await bob.close()

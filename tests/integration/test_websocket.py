@@ -138,6 +138,8 @@ async def test_subscribe_history_then_live_send_and_frame_errors(
     assert (await expect(bob, "message"))["message"]["sender"] == "bob"
     r = await client.get("/receive/den/alice", auth=basic("alice"))
     assert texts(r.json())[-1] == "from ws"
+    await bob.send(json.dumps({"type": "send", "room": "den", "text": "waves", "kind": "action"}))
+    assert (await expect(bob, "message"))["message"]["kind"] == "action"
 
     await bob.send(json.dumps({"type": "ping"}))
     assert (await frame(bob))["type"] == "pong"
@@ -148,6 +150,8 @@ async def test_subscribe_history_then_live_send_and_frame_errors(
         ({"type": "send", "room": "den", "ref": "x"}, "invalid_input"),
         ({"type": "send", "room": "nowhere", "text": "hi"}, "not_found"),
         ({"type": "send", "room": "den", "text": "   "}, "invalid_input"),
+        ({"type": "send", "room": "den", "text": "hi", "kind": "shout"}, "invalid_input"),
+        ({"type": "send", "room": "den", "text": "hi", "kind": ["action"]}, "invalid_input"),
         ({"type": "subscribe", "room": "bad!name"}, "invalid_input"),
         ({"type": "unsubscribe", "room": "elsewhere"}, "invalid_input"),
     ]

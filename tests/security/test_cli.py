@@ -76,6 +76,8 @@ def test_no_password_option_exists(env: dict[str, str]) -> None:
 def test_without_a_terminal_the_password_comes_only_from_stdin(env: dict[str, str]) -> None:
     r = run(env, "user", "add", "alice")
     assert r.returncode == 2 and "--password-stdin" in r.stderr
+    r = run(env, "user", "add", "alice", "--password-stdin")  # nothing piped in
+    assert r.returncode == 2 and "standard input is empty" in r.stderr  # not "too short"
     r = run(env, "user", "add", "alice", "--password-stdin", stdin="piped-secret\n")
     assert r.returncode == 0, r.stderr
     assert "piped-secret" not in r.stdout + r.stderr

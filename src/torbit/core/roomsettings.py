@@ -149,6 +149,10 @@ def parse_change(setting: str, value: str) -> SettingsChange:
         return SettingsChange(join_key="" if value.lower() == "off" else check_key(value))
     if setting == "limit":
         return SettingsChange(member_limit=0 if value.lower() == "off" else parse_limit(value))
+    if setting not in ("topic-lock", "outsiders", "moderated"):
+        raise InvalidInput(
+            f"no setting {setting[:32]!r}: key, limit, topic-lock, outsiders, moderated"
+        )
     if value.lower() not in ("on", "off"):
         raise InvalidInput(f"usage: /set {setting} on|off")
     on = value.lower() == "on"
@@ -156,9 +160,7 @@ def parse_change(setting: str, value: str) -> SettingsChange:
         return SettingsChange(topic_lock=on)
     if setting == "outsiders":
         return SettingsChange(no_external=not on)
-    if setting == "moderated":
-        return SettingsChange(moderated=on)
-    raise InvalidInput("settings: key, limit, topic-lock, outsiders, moderated")
+    return SettingsChange(moderated=on)
 
 
 def show(room: Room) -> list[str]:

@@ -41,7 +41,8 @@ token from `POST /api/v1/sessions`, on everything but registering and logging in
 
 **Live messages**: WebSocket `/api/v1/ws` (token in the `Authorization` header, as
 `?token=`, or in a first frame `{"type": "auth", "token": "..."}`). Client frames:
-`subscribe` (room), `unsubscribe` (room), `send` (room, text), `private` (to, text), `ping`.
+`subscribe` (room), `unsubscribe` (room), `send` (room, text; `"kind": "action"` for a /me),
+`private` (to, text), `ping`.
 Server frames: `message` (the message shape below), `notice`, `error`, `pong` and `ping`.
 """
 

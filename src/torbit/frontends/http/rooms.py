@@ -16,6 +16,7 @@ from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.models import Message, Room
 from torbit.core.moderation import Moderation
+from torbit.core.names import name_key
 from torbit.frontends.http.auth import Principal
 from torbit.frontends.http.classic import check_self
 from torbit.frontends.http.errors import errors_doc
@@ -138,7 +139,8 @@ def rooms_router(
         responses=errors_doc(401, 404, 422),
     )
     async def members(room: RoomName, caller: Caller) -> MemberList:
-        return MemberList(members=await membership.members(room, viewer=caller.name))
+        members = await membership.members(room, viewer=caller.name)
+        return MemberList(members=members, online=membership.online(name_key(room)))
 
     @router.put(
         "/rooms/{room}/members/{user}",

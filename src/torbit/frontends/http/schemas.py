@@ -109,6 +109,7 @@ class RoomPageOut(BaseModel):
 
 class MemberList(BaseModel):
     members: list[str]
+    online: list[str] = Field(description="Who is in the room now, on any door and node")
 
 
 # room moderation

@@ -3,7 +3,7 @@
     client: {"type": "auth", "token": ...}         only if no token came with the handshake
             {"type": "subscribe", "room": ...}     recent history first, then live messages
             {"type": "unsubscribe", "room": ...}
-            {"type": "send", "room": ..., "text": ...}
+            {"type": "send", "room": ..., "text": ...}   "kind": "action" makes it a /me
             {"type": "private", "to": ..., "text": ...}
             {"type": "ping"}
     server: {"type": "message", "message": {...}}  the REST API's message shape
@@ -45,7 +45,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from torbit.core.delivery import NO_IGNORES, Delivery, Names
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
-from torbit.core.models import Message
+from torbit.core.models import Message, MessageKind
 from torbit.core.names import check_name, is_inbox, name_key
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
@@ -279,6 +279,14 @@ def _abort(websocket: WebSocket) -> None:
     transport = _transport(websocket)
     if transport is not None:
         transport.abort()
+
+
+def _message_kind(frame: dict[str, Any]) -> MessageKind:
+    """A send frame's "kind": "text" (the default) or "action" (a /me)."""
+    kind = frame.get("kind", "text")
+    if kind not in (MessageKind.TEXT, MessageKind.ACTION):
+        raise InvalidInput('frame field \'kind\' must be "text" or "action"')
+    return MessageKind(kind)
 
 
 def _text(frame: dict[str, Any], key: str) -> str:
@@ -531,7 +539,9 @@ class LiveEndpoint:
                 raise InvalidInput(f"not subscribed to #{key}")
             await self._membership.stop_listening(session, key)
         elif kind == "send":
-            m = await self._messaging.send(session.name, _text(frame, "room"), _text(frame, "text"))
+            m = await self._messaging.send(
+                session.name, _text(frame, "room"), _text(frame, "text"), _message_kind(frame)
+            )
             self._sent.inc()
             return m
         elif kind == "private":

@@ -137,6 +137,11 @@ async def _join(session: CommandSession, args: tuple[str, ...]) -> None:
     session.room = await session.core.membership.join(session, name, join_key)
     if old is not None:
         await session.core.membership.stop_listening(session, old.key, switch=True)
+    if join_key and not (await session.core.membership.room(name)).settings.join_key:
+        # "/join plans s3cret" on a new room creates it open to all: say so
+        _info(
+            session, f"#{session.room.name} has no join key: room admins set one with /set key KEY"
+        )
 
 
 async def _leave(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -152,6 +157,9 @@ async def _rooms(session: CommandSession, args: tuple[str, ...]) -> None:
     page = await session.core.membership.rooms(session.name, after=after, limit=ROOMS_PAGE)
     if not page.rooms and after is None:
         _info(session, "no rooms yet: /join ROOM creates one")
+        return
+    if not page.rooms:
+        _info(session, f"no rooms after #{_room_arg(args[0])}")
         return
     _info(
         session, f"{len(page.rooms)} room(s)" + (f" after #{_room_arg(args[0])}:" if args else ":")
@@ -208,6 +216,9 @@ async def _history(session: CommandSession, args: tuple[str, ...]) -> None:
     room = _current(session)
     n = _count(args, "/history [N]")
     messages = await session.core.messaging.history(session.name, room.name, limit=n)
+    if not messages:
+        _info(session, f"no messages to show in #{room.name}")
+        return
     _info(session, f"last {len(messages)} message(s) of #{room.name}:")
     tz = session.core.subscriptions.tz
     for m in messages:
@@ -268,10 +279,18 @@ async def _deop(session: CommandSession, args: tuple[str, ...]) -> None:
 
 
 async def _topic(session: CommandSession, args: tuple[str, ...]) -> None:
+    """`/topic` alone shows the topic to anyone in the room, as IRC's TOPIC does; clearing
+    it takes `/topic off`."""
     room = _current(session)
-    session.room = await session.core.moderation.update(
-        session.name, room.name, topic=args[0] if args else ""
-    )
+    if not args:
+        room = await session.core.membership.visible_room(session.name, room.name)
+        _info(
+            session,
+            f"topic of #{room.name}: {room.topic}" if room.topic else f"#{room.name} has no topic",
+        )
+        return
+    topic = "" if args[0].strip().lower() == "off" else args[0]
+    session.room = await session.core.moderation.update(session.name, room.name, topic=topic)
 
 
 async def _private(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -355,7 +374,15 @@ TABLE: tuple[Command, ...] = (
     _row("unban", "USER", "let a banned USER join again", _unban, 1, 1),
     _row("mute", "USER MINUTES", "stop USER sending here for MINUTES", _mute, 2, 2),
     _row("unmute", "USER", "let a muted USER send again", _unmute, 1, 1),
-    _row("topic", "[TEXT]", "set this room's topic (no text: clear it)", _topic, 0, 1, rest=True),
+    _row(
+        "topic",
+        "[TEXT|off]",
+        "show this room's topic; set it, or clear it with off",
+        _topic,
+        0,
+        1,
+        rest=True,
+    ),
     _row("audit", "[N]", "show the last N moderation actions in this room", _audit, 0, 1),
     _row("op", "USER", "make a member an admin of this room", _op, 1, 1),
     _row("deop", "USER", "take a room admin's rights away", _deop, 1, 1),

@@ -238,8 +238,9 @@
     }
   }
 
-  async function joinRoom(name) {
-    const room = await api("PUT", `/rooms/${enc(name)}/members/${enc(state.me)}`);
+  async function joinRoom(name, joinKey) {  // joinKey: the room's join key, if it has one
+    const body = joinKey ? { key: joinKey } : undefined;
+    const room = await api("PUT", `/rooms/${enc(name)}/members/${enc(state.me)}`, body);
     const c = conversation("#" + key(room.name), room.name);
     subscribe(c);
     saveRooms();
@@ -265,20 +266,29 @@
     const c = state.current;
     if (!c) return;
     let names = [c.name];
+    let online = null;  // who is in the room now (a room only)
     if (c.room) {
       $("members-title").textContent = "Members";
-      names = (await api("GET", `/rooms/${enc(c.name)}/members`)).members;
+      const list = await api("GET", `/rooms/${enc(c.name)}/members`);
       if (state.current !== c) return;  // switched meanwhile
+      names = list.members;
+      online = new Set(list.online.map(key));
+      names.sort((a, b) => online.has(key(b)) - online.has(key(a)));  // stable: online first
     } else {
       $("members-title").textContent = "Private with";
     }
-    $("member-list").replaceChildren(...names.map(memberItem));
+    $("member-list").replaceChildren(...names.map((n) => memberItem(n, online)));
   }
 
-  function memberItem(name) {
+  function memberItem(name, online) {
     const k = key(name);
     const li = el("li", "member");
     li.dataset.user = k;
+    if (online) {
+      const here = online.has(k);
+      li.classList.add(here ? "online" : "away");
+      li.title = here ? `${name} is here now` : `${name} is not here now`;
+    }
     const who = el("span", "who", name);
     who.style.setProperty("--hue", hue(name));
     li.append(who);
@@ -415,7 +425,8 @@
         if (c) c.greeted = true;
       }
       systemLine(c, f.text);
-      if (c && c === state.current && /^you are in #| joined #/.test(f.text)) {
+      if (c && c === state.current &&
+          /^you are in #| joined #| left #| went to another room/.test(f.text)) {
         renderMembers().catch(() => {});
       }
     } else if (f.type === "sent") {  // stored: only now the composer lets go of the text
@@ -438,8 +449,27 @@
     const c = state.current;
     if (!text || !c) return;
     const ref = ++state.ref;
-    const frame = c.room ? { type: "send", room: c.name, text, ref }
+    let frame = c.room ? { type: "send", room: c.name, text, ref }
       : { type: "private", to: c.name, text, ref };
+    if (text.startsWith("//")) {
+      frame.text = text.slice(1);
+    } else if (text.startsWith("/")) {  // as on telnet and IRC; never sent as a message
+      const [, name, rest] = text.match(/^\/(\S*)\s*(.*)$/);
+      const command = name.toLowerCase();
+      if (command === "me" && rest && c.room) {
+        frame = { type: "send", room: c.name, text: rest, kind: "action", ref };
+      } else if (command === "join" && rest) {
+        const [room, joinKey] = rest.split(/\s+/);
+        joinRoom(room.replace(/^#/, ""), joinKey)
+          .then(() => { input.value = ""; }, (err) => composerError(err.message));
+        return;
+      } else {
+        composerError(`/${name.slice(0, 32)}: here /me ACTION (in a room) and /join ROOM [KEY] ` +
+                      "work, the buttons do the rest; start with // to send a line that begins " +
+                      "with /");
+        return;
+      }
+    }
     if (send(frame)) {
       state.pending.set(ref, text);
       composerError("");
@@ -458,10 +488,10 @@
   $("join-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const input = $("join-room");
-    const name = input.value.trim().replace(/^#/, "");
+    const [name, joinKey] = input.value.trim().replace(/^#/, "").split(/\s+/);
     if (!name) return;
     try {
-      await joinRoom(name);
+      await joinRoom(name, joinKey);  // "room key": a room with a join key
       input.value = "";
     } catch (err) {
       systemLine(state.current, err.message, "error");
