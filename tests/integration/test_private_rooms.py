@@ -85,7 +85,7 @@ async def test_telnet_cannot_join_list_or_read_it(den: App) -> None:
     await mallory.expect(r"room\(s\):")
     listing = await mallory.lines_for(0.5)
     assert listing and not any("den" in line.lower() for line in listing)
-    await command(mallory, "/history", r"message\(s\) of #lobby")
+    await command(mallory, "/history", r"message\(s\) of #lobby|no messages to show in #lobby")
     await mallory.close()
     assert not any(SECRET in line for line in mallory.seen)
     assert await services(den).store.list_members("den") == ["alice"]
