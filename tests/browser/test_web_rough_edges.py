@@ -1,7 +1,7 @@
 """The web page's rough edges a newcomer hit: a message the server refuses stays in the
 composer with the error next to it; Unignore brings back what was said meanwhile; URLs are
 links, and only http(s) ones; slash commands are not sent to the room as text; the member
-list shows who is here now."""
+list shows who is here now; a first visit opens the default room."""
 
 from __future__ import annotations
 
@@ -160,3 +160,17 @@ async def test_a_room_with_a_join_key_can_be_joined_from_the_page(
     await bob.page.fill("#join-room", "vault another-key")  # the join form takes it too
     await bob.page.press("#join-room", "Enter")
     await expect(bob.page.locator("#conv-title")).to_have_text("#vault")
+
+
+async def test_a_first_visit_opens_the_default_room_not_the_first_by_name(
+    server: App, open_page: PageFactory
+) -> None:
+    """A user already in other rooms logs in from another browser (nothing saved there): the
+    page opens #lobby (`chat.default_room`), not #aardvark, which sorts first."""
+    first = await open_page(server)
+    await first.register("alice")
+    await first.join("aardvark")
+    again = await open_page(server)  # a browser of its own: nothing saved
+    await again.login("alice")
+    await expect(again.page.locator("#conv-title")).to_have_text("#lobby")
+    await expect(again.page.locator(".conv", has_text="aardvark")).to_have_count(1)

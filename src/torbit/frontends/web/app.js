@@ -579,7 +579,9 @@
     if (!Array.isArray(saved)) saved = await memberships();  // first visit from this browser
     if (!saved.length) saved = [me.default_room];  // the server's chat.default_room
     for (const name of saved) conversation("#" + key(name), name);
-    const current = state.convs.get(localStorage.getItem("torbit.current")) || rooms()[0];
+    // last time's conversation, else the server's default room (a first visit), else any
+    const current = state.convs.get(localStorage.getItem("torbit.current"))
+      || state.convs.get("#" + key(me.default_room)) || rooms()[0];
     select(current);
     connect();  // once online, subscribing to each room makes us a member again if need be
   }
