@@ -16,27 +16,17 @@ thread hand-off); parallel receives all read the same cursor and got the same pa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.contract.conftest import PgDatabases
+from tests.contract.conftest import PgDatabases, pg_databases  # noqa: F401 (the fixture)
 from tests.helpers.http import PASSWORD, basic, eventually, http_client, texts
 from torbit.app import App
 
 POLLS = 6  # parked polls of one user (limits.long_polls_per_user is 8)
 WAIT = 8  # seconds: a poll that was not answered by a send answers empty after this
-
-
-@pytest.fixture(scope="module")
-def pg_databases() -> Iterator[PgDatabases]:
-    databases = PgDatabases()
-    try:
-        yield databases
-    finally:
-        databases.drop_all()
 
 
 @pytest.fixture(

@@ -7,13 +7,12 @@ once: one gets in (the store's look-alike check holds across nodes)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.contract.conftest import PgDatabases
+from tests.contract.conftest import PgDatabases, pg_databases  # noqa: F401 (the fixture)
 from tests.helpers.http import PASSWORD, basic, http_client
 from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import Ws, telnet
@@ -22,17 +21,8 @@ pytestmark = pytest.mark.postgres
 LIMIT = 3
 
 
-@pytest.fixture(scope="module")
-def pg_databases() -> Iterator[PgDatabases]:
-    databases = PgDatabases()
-    try:
-        yield databases
-    finally:
-        databases.drop_all()
-
-
 async def test_joins_at_once_on_two_nodes_never_pass_the_limit(
-    make_server: ServerFactory, pg_databases: PgDatabases, tmp_path: Path
+    make_server: ServerFactory, pg_databases: PgDatabases, tmp_path: Path  # noqa: F811
 ) -> None:
     storage = {"url": pg_databases.create()}
     irc = {"guests": True}

@@ -36,6 +36,17 @@ async def setup(make_server: ServerFactory, **sections: dict[str, Any]) -> App:
     return app
 
 
+async def history_client(app: App, name: str) -> RawIrc:
+    """An IRC client of `name` in #lobby that asks for history with CHATHISTORY."""
+    irc = await RawIrc.connect(app)
+    irc.send("CAP LS 302", "CAP REQ :batch server-time message-tags draft/chathistory")
+    irc.send(f"PASS {name}:{PASSWORD}")
+    await irc.register(name)
+    irc.send("JOIN #lobby")
+    await irc.expect(" 366 ")
+    return irc
+
+
 async def test_parallel_history_pages_get_the_budget_and_no_more(
     make_server: ServerFactory,
 ) -> None:
@@ -154,13 +165,7 @@ async def test_chathistory_pays_on_parallel_connections(make_server: ServerFacto
     app = await setup(make_server)
     conns = []
     for _ in range(2):
-        irc = await RawIrc.connect(app)
-        irc.send("CAP LS 302", "CAP REQ :batch server-time message-tags draft/chathistory")
-        irc.send(f"PASS bob:{PASSWORD}")
-        await irc.register("bob")
-        irc.send("JOIN #lobby")
-        await irc.expect(" 366 ")
-        conns.append(irc)
+        conns.append(await history_client(app, "bob"))
     for irc in conns:  # pipelined: 5 asks of 100 on each, both connections at once
         irc.send(*["CHATHISTORY LATEST #lobby * 100"] * 5, "PING :done")
     for irc in conns:
@@ -189,12 +194,7 @@ async def test_what_a_read_passes_over_is_paid_too(make_server: ServerFactory) -
         assert all(a.json()["messages"] == [] for a in answers[:2])
 
     # through IRC: messages before a time that comes before them all
-    irc = await RawIrc.connect(app)
-    irc.send("CAP LS 302", "CAP REQ :batch server-time message-tags draft/chathistory")
-    irc.send(f"PASS carol:{PASSWORD}")
-    await irc.register("carol")
-    irc.send("JOIN #lobby")
-    await irc.expect(" 366 ")
+    irc = await history_client(app, "carol")
     for _ in range(4):
         irc.send("CHATHISTORY BEFORE #lobby timestamp=2000-01-01T00:00:00.000Z 100")
     irc.send("PING :done")
