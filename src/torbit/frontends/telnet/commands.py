@@ -137,7 +137,7 @@ async def _join(session: CommandSession, args: tuple[str, ...]) -> None:
     session.room = await session.core.membership.join(session, name, join_key)
     if old is not None:
         await session.core.membership.stop_listening(session, old.key, switch=True)
-    if join_key and not (await session.core.membership.room(name)).settings.join_key:
+    if join_key and not session.room.settings.join_key:
         # "/join plans s3cret" on a new room creates it open to all: say so
         _info(
             session, f"#{session.room.name} has no join key: room admins set one with /set key KEY"
