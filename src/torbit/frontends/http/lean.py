@@ -55,10 +55,6 @@ class LeanRoute(APIRoute):
         super().__init__(path, endpoint, **kwargs)
         self._lean = lean_handler(endpoint)
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = lean_handler(self.endpoint)
-        return handler if handler is not None else super().get_route_handler()
-
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._lean is None or scope["method"] not in (self.methods or ()):
             await super().handle(scope, receive, send)
