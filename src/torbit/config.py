@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_origin
 
 from pydantic import (
     BaseModel,
@@ -361,6 +362,22 @@ def _check_environment(environ: Mapping[str, str]) -> None:
         model = _section(section)
         if model is None or key not in model.model_fields:
             raise ConfigError(f"environment variable {name}: {_unknown(section, key)}")
+        if get_origin(model.model_fields[key].annotation) in (tuple, list):
+            _check_list(name, f"{section}.{key}", environ[name])
+
+
+def _check_list(name: str, key: str, value: str) -> None:
+    """A list in a variable is JSON (pydantic-settings' rule); `10.0.0.5` alone made it raise
+    a page of traceback. Refused in one line, with the value written the way it must be."""
+    try:
+        if isinstance(json.loads(value), list):
+            return
+    except ValueError:
+        pass
+    example = json.dumps([p.strip(" \"'") for p in value.split(",") if p.strip(" \"'")])
+    raise ConfigError(
+        f"environment variable {name}: {key} is a list, written in JSON: {name}='{example}'"
+    )
 
 
 def _check_file(path: Path) -> None:

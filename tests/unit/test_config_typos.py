@@ -54,3 +54,31 @@ def test_a_typo_in_a_variable_names_the_closest_key(
     assert (
         _error(tmp_path, environ={variable: "1"}) == f"environment variable {variable}: {expected}"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("10.0.0.5", """TORBIT_TELNET__TRUSTED_PROXIES='["10.0.0.5"]'"""),
+        ("10.0.0.5, 10.0.0.6", """TORBIT_TELNET__TRUSTED_PROXIES='["10.0.0.5", "10.0.0.6"]'"""),
+        ('"10.0.0.5"', """TORBIT_TELNET__TRUSTED_PROXIES='["10.0.0.5"]'"""),
+        ("", "TORBIT_TELNET__TRUSTED_PROXIES='[]'"),
+    ],
+)
+def test_a_list_not_written_in_json_is_one_line(tmp_path: Path, value: str, expected: str) -> None:
+    """On main, TORBIT_TELNET__TRUSTED_PROXIES=10.0.0.5 (docs/operations.md writes it in JSON,
+    an operator may not) raised pydantic-settings' SettingsError: a page of traceback, naming
+    the section 'telnet' only."""
+    message = _error(tmp_path, environ={"TORBIT_TELNET__TRUSTED_PROXIES": value})
+    assert message == (
+        "environment variable TORBIT_TELNET__TRUSTED_PROXIES: telnet.trusted_proxies is a "
+        f"list, written in JSON: {expected}"
+    )
+
+
+def test_a_list_in_json_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "torbit.toml"
+    path.write_text("")
+    monkeypatch.setenv("TORBIT_HTTP__TRUSTED_PROXIES", '["10.0.0.5", "10.1.0.0/16"]')
+    settings = load_settings(path)
+    assert settings.http.trusted_proxies == ("10.0.0.5", "10.1.0.0/16")
