@@ -344,6 +344,45 @@ def db_upgrade(config: ConfigOption = None) -> None:
     _run(settings, work, create=True)
 
 
+@db_app.command("status", short_help="Is the schema this torbit's? Exit 1: upgrade needed.")
+def db_status(config: ConfigOption = None) -> None:
+    """Say whether the database's schema is this torbit's (exit 0) or needs `torbit db
+    upgrade` (exit 1), changing nothing: before a rollout, or after restoring a backup."""
+    from torbit.backends.store import migrate
+    from torbit.backends.urls import scheme
+
+    settings = _settings(config)
+    url = settings.storage.url
+    if scheme(url) == "cassandra":
+        _fail(
+            "db status reads SQL stores (SQLite, PostgreSQL); a Cassandra store's tables are "
+            "brought up to date by serve and by torbit db upgrade",
+            2,
+        )
+    _require_database(settings)
+    typer.echo(f"torbit: {_source[0]}", err=True)
+    try:
+        current = asyncio.run(migrate.current_revision(url))
+    except ConfigError as e:
+        _fail(e.message, 2)
+    except TorbitError as e:
+        _fail(e.message)
+    head = migrate.head_revision()
+    if current == head:
+        typer.echo(f"schema {current}: up to date")
+        return
+    if current is None:
+        typer.echo(f"no schema yet (this torbit's is {head}): run torbit db upgrade")
+    elif not migrate.is_known(current):
+        typer.echo(
+            f"schema {current} is unknown to torbit {__version__} (its newest is {head}): "
+            "it was made by a newer torbit"
+        )
+    else:
+        typer.echo(f"schema {current}, this torbit's is {head}: run torbit db upgrade")
+    raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_origin
 
 from pydantic import (
     BaseModel,
@@ -305,9 +307,39 @@ class Settings(BaseSettings):
 RENAMED_SECTIONS = {"bus": "message_log"}
 
 
+def _section(name: str) -> type[Section] | None:
+    field = Settings.model_fields.get(name)
+    model = field.annotation if field is not None else None
+    return model if isinstance(model, type) and issubclass(model, Section) else None
+
+
+def _did_you_mean(name: str, known: Iterable[str], shown: str = "{}") -> str:
+    """' (did you mean X?)' for a typo close to one known name (written as `shown`), else ''."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {shown.format(close[0])}?)" if close else ""
+
+
+def _unknown(section: str, key: str) -> str:
+    """What is wrong with `section.key` (`key` empty: the section itself), with the closest
+    known name: an operator's typo names what they meant."""
+    model = _section(section)
+    if model is None:
+        hint = _did_you_mean(section, _sections(), "[{}]")
+        return f"unknown config section [{section}]{hint}"
+    hint = _did_you_mean(key, model.model_fields, section + ".{}")
+    return f"unknown config key {section}.{key}{hint}"
+
+
+def _sections() -> list[str]:
+    return [name for name in Settings.model_fields if _section(name) is not None]
+
+
 def _describe(err: ValidationError) -> str:
     first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    loc = [str(p) for p in first["loc"]]
+    if first["type"] == "extra_forbidden" and 1 <= len(loc) <= 2:
+        return _unknown(loc[0], loc[1] if len(loc) == 2 else "")
+    key = ".".join(loc) or "(top level)"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
@@ -327,12 +359,25 @@ def _check_environment(environ: Mapping[str, str]) -> None:
                 f"{RENAMED_SECTIONS[section]!r}: rename it "
                 f"TORBIT_{RENAMED_SECTIONS[section].upper()}__{key.upper()}"
             )
-        field = Settings.model_fields.get(section)
-        model = field.annotation if field is not None else None
-        if not (isinstance(model, type) and issubclass(model, Section)):
-            raise ConfigError(f"environment variable {name}: unknown config section {section!r}")
-        if key not in model.model_fields:
-            raise ConfigError(f"environment variable {name}: unknown config key {section}.{key}")
+        model = _section(section)
+        if model is None or key not in model.model_fields:
+            raise ConfigError(f"environment variable {name}: {_unknown(section, key)}")
+        if get_origin(model.model_fields[key].annotation) in (tuple, list):
+            _check_list(name, f"{section}.{key}", environ[name])
+
+
+def _check_list(name: str, key: str, value: str) -> None:
+    """A list in a variable is JSON (pydantic-settings' rule); `10.0.0.5` alone made it raise
+    a page of traceback. Refused in one line, with the value written the way it must be."""
+    try:
+        if isinstance(json.loads(value), list):
+            return
+    except ValueError:
+        pass
+    example = json.dumps([p.strip(" \"'") for p in value.split(",") if p.strip(" \"'")])
+    raise ConfigError(
+        f"environment variable {name}: {key} is a list, written in JSON: {name}='{example}'"
+    )
 
 
 def _check_file(path: Path) -> None:

@@ -164,6 +164,11 @@ class _ToWriter(logging.handlers.QueueHandler):
         return record
 
 
+def _not_torbit(record: logging.LogRecord) -> bool:
+    """torbit's own records reach the app log through the `torbit` logger's handler."""
+    return record.name != "torbit" and not record.name.startswith("torbit.")
+
+
 class _AppWriter:
     """The app log's thread: whatever records have queued up are formatted here and written
     as one record to each handler (the file and the console), so the rotating handler's size
@@ -247,6 +252,12 @@ class Logs:
         root = logging.getLogger("torbit")
         root.addHandler(self._queue_handler)
         root.setLevel(cfg.level)
+        # the libraries' warnings and errors (aiokafka losing its broker, asyncpg, uvicorn):
+        # in the app log with a time and their logger's name, not bare lines on stderr only
+        self._libraries = _ToWriter(q)
+        self._libraries.setLevel(logging.WARNING)
+        self._libraries.addFilter(_not_torbit)
+        logging.getLogger().addHandler(self._libraries)
         self.transcript = Transcript(
             _rotating(cfg.dir / "transcript.log", cfg, TRANSCRIPT_FORMAT), on_lost
         )
@@ -254,5 +265,6 @@ class Logs:
     def close(self) -> None:
         self.transcript.close()
         logging.getLogger("torbit").removeHandler(self._queue_handler)
+        logging.getLogger().removeHandler(self._libraries)
         self._writer.close()
         self._app_handler.close()

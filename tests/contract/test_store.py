@@ -372,9 +372,11 @@ async def test_closed_store_is_unavailable(store: Store) -> None:
 
 
 async def test_unreachable_postgresql_is_unavailable() -> None:
-    s = SqlStore("postgresql://postgres@127.0.0.1:1/torbit")  # nothing listens on port 1
-    with pytest.raises(ServiceUnavailable, match=r"^storage unavailable: "):
+    s = SqlStore("postgresql://postgres:pw@127.0.0.1:1/torbit")  # nothing listens on port 1
+    with pytest.raises(ServiceUnavailable, match=r"^storage unavailable: ") as e:
         await s.open()
+    # which database: "[Errno 111] Connect call failed" alone names no address
+    assert e.value.message.endswith("(postgresql://postgres:***@127.0.0.1:1/torbit)")
 
 
 @pytest.mark.postgres
@@ -386,8 +388,9 @@ async def test_missing_postgresql_database_is_unavailable(pg_database: str) -> N
 
 async def test_unusable_sqlite_path_is_unavailable(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
-    with pytest.raises(ServiceUnavailable, match=r"^storage unavailable: "):
+    with pytest.raises(ServiceUnavailable, match=r"^storage unavailable: ") as e:
         await SqlStore(f"sqlite:///{tmp_path}/file/torbit.db").open()
+    assert e.value.message.endswith(f"(sqlite:///{tmp_path}/file/torbit.db)")
 
 
 @pytest.mark.parametrize(
@@ -398,6 +401,13 @@ async def test_unusable_sqlite_path_is_unavailable(tmp_path: Path) -> None:
 def test_bad_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError):
         SqlStore(url)
+
+
+def test_a_bad_url_is_quoted_as_configured() -> None:
+    # on main: "storage url sqlite+aiosqlite://torbit.db: ...", a driver name nobody wrote
+    with pytest.raises(ConfigError) as e:
+        SqlStore("sqlite://torbit.db")
+    assert e.value.message.startswith("storage url sqlite://torbit.db: SQLite needs a file")
 
 
 async def test_bad_synchronous_is_a_config_error(tmp_path: Path) -> None:

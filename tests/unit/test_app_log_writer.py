@@ -50,3 +50,23 @@ def test_a_record_that_cannot_be_formatted_does_not_lose_the_others(tmp_path: Pa
     logs.close()
     text = (tmp_path / "torbit.log").read_text()
     assert "before" in text and "ValueError: inside" in text and "after" in text
+
+
+def test_libraries_warnings_reach_the_app_log_with_a_time_and_their_name(tmp_path: Path) -> None:
+    """aiokafka losing its broker logs on its own logger: on main those lines went, bare (no
+    time, no logger), to stderr only, through Python's last-resort handler, never to
+    torbit.log."""
+    logs = Logs(LogConfig(dir=tmp_path))
+    try:
+        logging.getLogger("aiokafka.cluster").error("Unable connect to node with id %d", 1)
+        logging.getLogger("aiokafka.conn").info("chatter below WARNING stays out")
+        logging.getLogger("torbit.test").warning("torbit's own line, once")
+    finally:
+        logs.close()
+    lines = (tmp_path / "torbit.log").read_text().splitlines()
+    assert [line.split(" ", 2)[2] for line in lines] == [
+        "ERROR aiokafka.cluster Unable connect to node with id 1",
+        "WARNING torbit.test torbit's own line, once",
+    ]
+    logging.getLogger("aiokafka.cluster").error("after close: not in the file")
+    assert len((tmp_path / "torbit.log").read_text().splitlines()) == 2

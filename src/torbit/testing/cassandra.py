@@ -20,6 +20,7 @@ a killed node came back without its keyspaces. Nothing here is fit for productio
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import fcntl
@@ -483,11 +484,17 @@ class CassandraNode:
 
 
 def main(argv: list[str]) -> None:
-    if argv == ["--resolve"]:  # ./run-tests: only fetch the jars
+    parser = argparse.ArgumentParser(
+        prog="python -m torbit.testing.cassandra", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("dir", nargs="?", type=Path, help="data directory (default: a temp dir)")
+    parser.add_argument("--resolve", action="store_true", help="only resolve the jars")
+    args = parser.parse_args(argv)
+    if args.resolve:  # ./run-tests: only fetch the jars
         began = time.monotonic()
         print(f"Cassandra jars: {resolve_jars()} ({time.monotonic() - began:.1f}s)")
         return
-    root = Path(argv[0]) if argv else None
+    root = args.dir.resolve() if args.dir is not None else None  # cassandra.yaml's URI
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the node on kill too
     began = time.monotonic()
     lib = resolve_jars()

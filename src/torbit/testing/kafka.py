@@ -489,6 +489,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--brokers", type=int, choices=[1, 3], default=1)
     parser.add_argument("--keep", action="store_true", help="keep the data dir at exit")
     args = parser.parse_args(argv)
+    # Ctrl-C, SIGINT and SIGTERM stop the brokers and delete their data: a shell ignores
+    # SIGINT in a background job (`... &`) and SIGTERM would end Python without its atexit,
+    # leaving the JVMs running
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.monotonic()
     if args.command == "resolve":
         jars = prepare()

@@ -36,6 +36,10 @@ from torbit.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
+# A send the producer holds when its wait times out still leaves once the broker answers:
+# the sender is told so, and not to send it again blindly (it would then be there twice).
+PUBLISH_UNSURE = "; it may still be delivered once the log is back"
+
 # History reads start where there is data, so the broker answers at once whatever the wait.
 _READ_FETCH_WAIT_MS = 100
 _POLL_MS = 1000  # how long one getmany waits for records before looping
@@ -236,7 +240,7 @@ class KafkaLog:
         if producer is None:
             raise ServiceUnavailable("message log unavailable: not started")
         places = [self._names.place(d.channel) for d in drafts]
-        async with self._bounded("publish"):
+        async with self._bounded("publish", unsure=PUBLISH_UNSURE):
             await self._registry().ensure({tp.topic for tp in places})
             pending = []
             for draft, tp in zip(drafts, places, strict=True):
@@ -455,14 +459,15 @@ class KafkaLog:
         return self._topics
 
     @contextlib.asynccontextmanager
-    async def _bounded(self, what: str) -> AsyncIterator[None]:
-        """Give up after request_timeout and report any broker failure as ServiceUnavailable."""
+    async def _bounded(self, what: str, unsure: str = "") -> AsyncIterator[None]:
+        """Give up after request_timeout and report any broker failure as ServiceUnavailable;
+        `unsure`: what a timeout leaves undecided, told to whoever waited."""
         try:
             async with asyncio.timeout(self._timeout):
                 yield
         except TimeoutError as e:
             raise ServiceUnavailable(
-                f"message log unavailable: {what} timed out after {self._timeout:g}s"
+                f"message log unavailable: {what} timed out after {self._timeout:g}s{unsure}"
             ) from e
         except (KafkaError, OSError) as e:
             raise ServiceUnavailable(f"message log unavailable: {what}: {e}") from e

@@ -76,7 +76,8 @@ class SqlDialect(ABC):
 
     @property
     def safe_url(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+        """The URL as configured (no driver name), its password hidden."""
+        return self.url.set(drivername=self.name).render_as_string(hide_password=True)
 
     @abstractmethod
     def create_engine(

@@ -44,6 +44,14 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
+def is_known(revision: str) -> bool:
+    """Whether this version of torbit has the revision (a newer torbit's is unknown)."""
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except Exception:  # Alembic's ResolutionError / CommandError for a revision it lacks
+        return False
+
+
 def _upgrade_sync(connection: Connection) -> None:
     command.upgrade(_config(connection), "head")
 

@@ -117,8 +117,9 @@ class SqlStore(RoomModerationSql):
         except Exception as e:
             if engine is not None:
                 await engine.dispose()
-            if is_unavailable(e):
-                raise unavailable(e) from e
+            if is_unavailable(e):  # which database, for the one line a failed start prints
+                failure = unavailable(e)
+                raise ServiceUnavailable(f"{failure.message} ({self.dialect.safe_url})") from e
             raise
         self._engine = engine
 
