@@ -296,6 +296,34 @@ async def test_cursors_only_move_forward(store: Store) -> None:
     assert await store.get_cursor("bob", "lobby") == big
 
 
+async def test_a_cursor_advances_only_from_where_it_stands(store: Store) -> None:
+    """advance_cursor is a compare-and-set: a `/receive` page is delivered only when its move
+    applied, so the one of two receives that read the same cursor whose move failed reads
+    on instead of delivering the same page."""
+    await users(store, "alice")
+    assert not await store.advance_cursor("alice", "lobby", 3, 5)  # there is none yet
+    assert await store.get_cursor("alice", "lobby") is None
+    assert await store.advance_cursor("alice", "lobby", None, 5)
+    assert not await store.advance_cursor("alice", "lobby", None, 6)  # one came first
+    assert await store.get_cursor("alice", "lobby") == 5
+    assert not await store.advance_cursor("alice", "lobby", 4, 9)  # stale
+    assert await store.advance_cursor("alice", "lobby", 5, 9)
+    await store.set_cursor("alice", "lobby", 12)  # a woken long poll's move
+    assert not await store.advance_cursor("alice", "lobby", 9, 10)
+    assert await store.get_cursor("alice", "lobby") == 12
+    # many at once from one position: exactly one applies
+    moved = await asyncio.gather(
+        *(store.advance_cursor("alice", "lobby", 12, 13 + i) for i in range(8))
+    )
+    assert sum(moved) == 1, moved
+    assert await store.get_cursor("alice", "lobby") == 13 + moved.index(True)
+    # gone with its user: the next of that name starts with no cursor
+    assert await store.delete_user("alice")
+    await users(store, "alice")
+    assert await store.get_cursor("alice", "lobby") is None
+    assert await store.advance_cursor("alice", "lobby", None, 2)
+
+
 async def test_a_cursor_of_no_user_is_refused_and_leaves_no_transaction(store: Store) -> None:
     """SQLite runs the cursor's statements on its driver (dialects.py): its errors still
     arrive as the store's, and a failed write is rolled back before the next one. (Cassandra

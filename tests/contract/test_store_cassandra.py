@@ -13,6 +13,7 @@ import pytest
 
 from tests.contract.conftest import empty
 from torbit.backends.registry import open_log, open_store
+from torbit.backends.store import cassandra_schema
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_schema import HEAD, MIGRATIONS, current_version
 from torbit.config import load_settings
@@ -182,3 +183,31 @@ def test_missing_maven_fails_in_words(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("PATH", str(tmp_path))  # no mvn on it
     with pytest.raises(CassandraMissing, match="Maven"):
         resolve_jars()
+
+
+async def test_upgrade_to_version_4_keeps_each_read_cursor_at_its_highest(
+    fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 4 fills read_cursors (one row, moved by compare-and-set) from the old
+    row-per-position cursors, whose highest row was the cursor."""
+    store = CassandraStore(fresh_database("cassandra"))
+    with monkeypatch.context() as m:  # a keyspace as version 3 left it
+        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:3])
+        m.setattr(cassandra_schema, "HEAD", 3)
+        await store.open()
+    try:
+        for user_key, channel, last_id in (("alice", "hall", 5), ("alice", "hall", 9),
+                                           ("alice", "@alice", 2), ("bob", "hall", 7)):
+            await store.cql.run(
+                f"INSERT INTO {store.ks}.cursors (user_key, channel, last_id) VALUES (?, ?, ?)",
+                user_key, channel, last_id,
+            )
+        await store.close()
+        await store.open()  # to HEAD
+        assert await store.get_cursor("alice", "hall") == 9
+        assert await store.get_cursor("alice", "@alice") == 2
+        assert await store.get_cursor("bob", "hall") == 7
+        assert not await store.advance_cursor("alice", "hall", 5, 10)
+        assert await store.advance_cursor("alice", "hall", 9, 10)
+    finally:
+        await store.close()

@@ -61,8 +61,8 @@ async def test_http_sends_and_receives_of_a_member_ask_the_store_little(
     """Once the node knows the membership (core/membercache.py) and the Basic credentials
     (auth.py), a classic send makes no statement before the message's own commit (aiosqlite's
     executemany below the engine, not counted), and a receive reads the cursor and the
-    messages and moves the cursor (the ignore list, read once, is kept by the node and
-    forgotten by its change events: core/ignores.py)."""
+    messages and moves the cursor, one compare-and-set UPDATE (the ignore list, read once, is
+    kept by the node and forgotten by its change events: core/ignores.py)."""
     app = await make_server()
     assert app.http_port is not None and app.core is not None
     engine = app.core.store.engine  # type: ignore[attr-defined]
@@ -80,7 +80,7 @@ async def test_http_sends_and_receives_of_a_member_ask_the_store_little(
             r = await client.get("/receive/lobby/alice", auth=auth)
         assert [m["text"] for m in r.json()["messages"]] == ["third"]
     assert send.seen == []
-    assert receive.kinds() == ["SELECT", "SELECT", "INSERT"], receive.seen
+    assert receive.kinds() == ["SELECT", "SELECT", "UPDATE"], receive.seen
 
 
 async def test_a_woken_long_poll_answers_from_the_message_that_woke_it(

@@ -5,18 +5,21 @@ held before it was created (a deleted room's or account's messages never reach t
 of the same name). Guests (core/guests.py) may write privately to other guests, and to an
 account only once that account wrote to them.
 
-Several receives of one user in one room at once (tabs, devices, retries):
-- Reads from the read cursor (`receive`, `receive_from`) are taken one after the other for a
-  (user, room) on this node: each starts where the one before left the cursor, so parallel
-  receives get disjoint pages in order, none delivered twice, none skipped.
+Several receives of one user in one room at once (tabs, devices, retries, nodes):
+- Reads from the read cursor (`receive`, `receive_from`) move it by compare-and-set in the
+  store (`advance_cursor`): a page is returned only if the cursor still stood where the read
+  began, else the read starts again from where it now stands. So parallel receives get
+  disjoint pages, none delivered twice, none skipped, on one node or several. On a node they
+  are also taken one after the other for a (user, room), so they do not collide there: a
+  retry takes a receive on another node (or a woken poll) moving the cursor meanwhile.
 - A parked long poll, once woken, answers with what arrived after its own last read
   (`receive_woken`, else `receive_after`), not from the shared cursor: every waiting request
   of the user hears the message that woke them, and none answers empty because another was
   quicker to move the cursor. What a parked poll answers may so also reach a tab that read
   meanwhile.
-- The cursor only moves forward, in one statement of the store (an upsert that keeps the
-  highest; on Cassandra the highest row wins), so receives on two nodes never move it back
-  nor skip a message; two of one user on two nodes at the same instant may both get a page.
+- Other moves (a parked poll's, `mark_read`) only move the cursor forward, in one statement
+  of the store (an upsert that keeps the highest; on Cassandra a lightweight transaction
+  `IF last_id < ?`), so nothing moves it back.
 """
 
 from __future__ import annotations
@@ -342,9 +345,15 @@ class Messaging:
         async with self._reading.hold((key, room.key)):
             ignores = await self._ignores.of(user)
             cursor = await self._store.get_cursor(key, room.key)
-            out, last = await self._read_on(room, ignores, cursor, limit)
-            if last is not None and last != cursor:
-                await self._store.set_cursor(key, room.key, last)
+            while True:
+                out, last = await self._read_on(room, ignores, cursor, limit)
+                if last is None or last == cursor:
+                    break
+                if await self._store.advance_cursor(key, room.key, cursor, last):
+                    break
+                # another node's receive (or a woken poll) moved it first: this page may be
+                # theirs, read on from where they left it
+                cursor = await self._store.get_cursor(key, room.key)
         return out, last
 
     async def receive_after(

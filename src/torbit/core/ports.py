@@ -143,6 +143,14 @@ class Store(Protocol):
         nothing) a store may commit it ahead of them, when it can without waiting (SQLite:
         on the caller's thread)."""
 
+    async def advance_cursor(
+        self, user_key: str, channel: str, expected: int | None, last_id: int
+    ) -> bool:
+        """Move the cursor to last_id only if it still stands at `expected` (None: the user
+        has no cursor there yet), atomically across nodes; False, and nothing changed, when
+        another move came first. A `/receive` page is delivered only once its move
+        succeeded, so one page goes to one receive."""
+
     # room moderation: owners, admins, bans, mutes, invitations and the audit log
     async def create_room(self, room: Room) -> Room:
         """Insert a new room; raise Conflict if one with the same key exists."""

@@ -201,6 +201,7 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             ("ignores", "user_key"),
             ("ignored_by", "ignored_key"),
             ("cursors", "user_key"),
+            ("read_cursors", "user_key"),
             ("tokens_by_user", "user_key"),
             ("rooms_by_owner", "owner_key"),
         ):
@@ -344,7 +345,7 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
 
     async def get_cursor(self, user_key: str, channel: str) -> int | None:
         row = await self.cql.one(
-            f"SELECT last_id FROM {self.ks}.cursors WHERE user_key = ? AND channel = ? LIMIT 1",
+            f"SELECT last_id FROM {self.ks}.read_cursors WHERE user_key = ? AND channel = ?",
             user_key,
             channel,
         )
@@ -353,24 +354,47 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
     async def set_cursor(
         self, user_key: str, channel: str, last_id: int, *, at_once: bool = False
     ) -> None:
-        """Never backward, without a read or a transaction: each position is a row, the
-        highest is the cursor (the clustering order puts it first), and the same
-        single-partition batch deletes the rows below it. Whatever order concurrent moves
-        land in, the highest row survives."""
+        """Never backward: a lightweight transaction `IF last_id < ?`, or, where there is no
+        cursor yet, `IF NOT EXISTS` (and the first again if another came first). Usually one
+        round of Paxos, never more than three."""
         k = self.ks
-        await self.cql.batch(
-            [
-                (
-                    f"INSERT INTO {k}.cursors (user_key, channel, last_id) VALUES (?, ?, ?)",
-                    (user_key, channel, last_id),
-                ),
-                (
-                    f"DELETE FROM {k}.cursors WHERE user_key = ? AND channel = ? AND last_id < ?",
-                    (user_key, channel, last_id),
-                ),
-            ],
-            logged=False,
-        )
+        while True:
+            applied, row = await self.cql.lwt(
+                f"UPDATE {k}.read_cursors SET last_id = ? WHERE user_key = ? AND channel = ? "
+                "IF last_id < ?",
+                last_id,
+                user_key,
+                channel,
+                last_id,
+            )
+            if applied or row.get("last_id") is not None:  # moved, or already there or past
+                return
+            if await self.advance_cursor(user_key, channel, None, last_id):
+                return
+
+    async def advance_cursor(
+        self, user_key: str, channel: str, expected: int | None, last_id: int
+    ) -> bool:
+        """A lightweight transaction: `IF last_id = ?`, or `IF NOT EXISTS` for no cursor yet."""
+        k = self.ks
+        if expected is None:
+            applied, _ = await self.cql.lwt(
+                f"INSERT INTO {k}.read_cursors (user_key, channel, last_id) VALUES (?, ?, ?) "
+                "IF NOT EXISTS",
+                user_key,
+                channel,
+                last_id,
+            )
+        else:
+            applied, _ = await self.cql.lwt(
+                f"UPDATE {k}.read_cursors SET last_id = ? WHERE user_key = ? AND channel = ? "
+                "IF last_id = ?",
+                last_id,
+                user_key,
+                channel,
+                expected,
+            )
+        return applied
 
     # for tools and tests
 

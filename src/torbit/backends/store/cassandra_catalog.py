@@ -237,6 +237,10 @@ class RoomCatalogCql:
                     f"DELETE FROM {k}.cursors WHERE user_key = ? AND channel = ?",
                     (p["user_key"], room_key),
                 ),
+                (
+                    f"DELETE FROM {k}.read_cursors WHERE user_key = ? AND channel = ?",
+                    (p["user_key"], room_key),
+                ),
             ]
         return writes
 

@@ -2,9 +2,10 @@
 
 Query-first: one table per question the store asks, no joins; rows that must agree live in
 pairs written in one logged batch. Lightweight transactions (Paxos) only where uniqueness
-needs them: registering a name, creating a room, the audit log's id sequence, and the flag
-that fences joins while a room is deleted; users and rooms rows are only ever written through
-them, so plain and Paxos writes never mix there.
+needs them: registering a name, creating a room, the audit log's id sequence, the flag
+that fences joins while a room is deleted, and the read cursors (a `/receive` page goes to
+one receive across nodes); users, rooms and read_cursors rows are only ever written through
+them (deletions aside), so plain and Paxos writes never mix there.
 
     users            key → name, hash, credential, skeleton, created, admin
                                                       login, registration (IF NOT EXISTS)
@@ -22,7 +23,8 @@ them, so plain and Paxos writes never mix there.
     room_roles       (room, role, user) → name        a room's admins, its bans by name
     mutes            one partition → (room, user, until)     active_mutes at a node's start
     ignores / ignored_by    both directions of an ignore, for the list and for deletion
-    cursors          (user, channel, last_id DESC)    read cursors: the highest row wins
+    cursors          (user, channel, last_id DESC)    read cursors up to migration 4 (unused)
+    read_cursors     (user, channel) → last_id        read cursors, every move a compare-and-set
     tokens / tokens_by_user                           token lookups; logout everywhere
     sequences        name → value                     audit ids, allocated by compare-and-set
     audit_log        (id >> 16, id DESC)              newest-first pages of every entry
@@ -78,6 +80,21 @@ async def _fill_room_index_and_roles(cql: Cql, ks: str) -> None:
                 row["user_key"],
                 (user or {}).get("name") or row["user_key"],
             )
+
+
+async def _fill_read_cursors(cql: Cql, ks: str) -> None:
+    highest: dict[tuple[str, str], int] = {}
+    for row in await cql.rows(f"SELECT user_key, channel, last_id FROM {ks}.cursors"):
+        pair = (str(row["user_key"]), str(row["channel"]))
+        highest[pair] = max(highest.get(pair, 0), int(row["last_id"]))
+    for (user_key, channel), last_id in highest.items():
+        await cql.lwt(
+            f"INSERT INTO {ks}.read_cursors (user_key, channel, last_id) VALUES (?, ?, ?) "
+            "IF NOT EXISTS",
+            user_key,
+            channel,
+            last_id,
+        )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -147,6 +164,15 @@ MIGRATIONS: tuple[Migration, ...] = (
                 "moderated boolean",
             )
         ),
+    ),
+    Migration(
+        4,
+        "read cursors moved by compare-and-set",
+        (
+            "CREATE TABLE IF NOT EXISTS {ks}.read_cursors (user_key text, channel text, "
+            "last_id bigint, PRIMARY KEY (user_key, channel))",
+        ),
+        _fill_read_cursors,
     ),
 )
 

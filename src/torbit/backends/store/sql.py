@@ -76,6 +76,13 @@ _SET_CURSOR = (
     "ON CONFLICT (user_key, channel) DO UPDATE SET last_id = excluded.last_id "
     "WHERE cursors.last_id < excluded.last_id"
 )
+_ADVANCE_CURSOR = (
+    "UPDATE cursors SET last_id = ? WHERE user_key = ? AND channel = ? AND last_id = ?"
+)
+_FIRST_CURSOR = (
+    "INSERT INTO cursors (user_key, channel, last_id) VALUES (?, ?, ?) "
+    "ON CONFLICT (user_key, channel) DO NOTHING"
+)
 
 
 class SqlStore(RoomModerationSql):
@@ -463,6 +470,43 @@ class SqlStore(RoomModerationSql):
             if moved is None:
                 async with self._read() as conn:
                     await self.dialect.write(conn, upsert, _SET_CURSOR, params)
+        except sa_exc.IntegrityError:
+            raise NotFound(f"no user {user_key!r}") from None
+
+    async def advance_cursor(
+        self, user_key: str, channel: str, expected: int | None, last_id: int
+    ) -> bool:
+        """Compare-and-set, in one statement: `UPDATE ... WHERE last_id = expected`, or where
+        there is no cursor yet an insert that does nothing on a conflict. The row is written
+        under the database's row lock, so of two receives on two nodes that read the same
+        cursor only one moves it."""
+
+        def move() -> Executable:
+            if expected is None:
+                insert = self.dialect.insert(cursors).values(
+                    user_key=user_key, channel=channel, last_id=last_id
+                )
+                return insert.on_conflict_do_nothing(
+                    index_elements=[cursors.c.user_key, cursors.c.channel]
+                )
+            return (
+                update(cursors)
+                .where(
+                    cursors.c.user_key == user_key,
+                    cursors.c.channel == channel,
+                    cursors.c.last_id == expected,
+                )
+                .values(last_id=last_id)
+            )
+
+        params: tuple[Any, ...]
+        if expected is None:
+            sql, params = _FIRST_CURSOR, (user_key, channel, last_id)
+        else:
+            sql, params = _ADVANCE_CURSOR, (last_id, user_key, channel, expected)
+        try:
+            async with self._read() as conn:
+                return await self.dialect.write(conn, move, sql, params) == 1
         except sa_exc.IntegrityError:
             raise NotFound(f"no user {user_key!r}") from None
 
