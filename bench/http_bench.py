@@ -82,7 +82,9 @@ ROWS: dict[str, list[tuple[str, str, bool]]] = {
         ("server_cpu_util", "server CPU (cores)", False),
         ("connect_s", "connect + subscribe s (accounts included)", True),
         ("accounts_s", "of which accounts: register + token login s", False),
+        ("accounts_cpu_s", "accounts: server CPU s", False),
         ("sockets_s", "of which sockets: open + subscribe until all receive s", True),
+        ("sockets_cpu_s", "sockets: server CPU s", True),
         ("reconnect_s", "reconnect the same sockets (credentials known) s", True),
         ("rss_mb", "server RSS MB", True),
     ],
@@ -633,7 +635,7 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
                 pass
 
     async with httpx.AsyncClient(base_url=base(port), timeout=120, limits=limits(50)) as c:
-        t_connect = time.perf_counter()
+        t_connect, cpu_connect = time.perf_counter(), cpu_seconds(pid)
         authorizations: list[str | None] = [None] * n
         sender_token = None
         if kind == "torbit":
@@ -656,7 +658,7 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
             r = await c.post("/api/v1/sessions", json={"name": sender, "password": PASSWORD})
             r.raise_for_status()
             sender_token = r.json()["token"]
-        t_sockets = time.perf_counter()
+        t_sockets, cpu_sockets = time.perf_counter(), cpu_seconds(pid)
         path = "/api/v1/ws" if kind == "torbit" else "/ws"
         sem = asyncio.Semaphore(100)
 
@@ -718,6 +720,7 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
             await warm_up(1.0)
             connect_s = time.perf_counter() - t_connect
             sockets_s = time.perf_counter() - t_sockets
+            sockets_cpu_s = cpu_seconds(pid) - cpu_sockets
             await asyncio.sleep(0.5)
             # no collection of the generator's own heap (1,000 connections) in the measured
             # window: 300 of them took 1.4 s of a 14 s window here (the longest 132 ms), a
@@ -771,7 +774,9 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
                 "cpu_us_per_delivery": r3(1e6 * (cpu1 - cpu0) / got) if got else None,
                 "server_cpu_util": r3((cpu1 - cpu0) / elapsed),
                 "connect_s": r3(connect_s), "sockets_s": r3(sockets_s),
-                "accounts_s": r3(t_sockets - t_connect), "reconnect_s": r3(reconnect_s),
+                "accounts_s": r3(t_sockets - t_connect),
+                "accounts_cpu_s": r3(cpu_sockets - cpu_connect),
+                "sockets_cpu_s": r3(sockets_cpu_s), "reconnect_s": r3(reconnect_s),
                 "rss_mb": rss_mb,
             }
         finally:

@@ -24,6 +24,7 @@ from tests.security.conftest import (
     ws_from,
 )
 from torbit.app import App
+from torbit.core.throttle import LoginThrottle
 
 FREE = 3  # login_free_attempts' default: the failure after these starts the back-off
 
@@ -139,6 +140,10 @@ async def test_wrong_passwords_over_sockets_each_cost_a_check_until_throttled(
     right password from that address, though the node remembers it; the owner still gets in
     from her own address at the cost of no check."""
     app = await make_server()
+    assert app.core is not None
+    # the server's throttle with its defaults, on a clock that stands still: the back-off
+    # (1 s at first) must not run out while a slow machine runs the test
+    app.core.accounts.throttle = LoginThrottle(FREE, clock=lambda: 1000.0)
     async with http_from(app, OWNER) as client:
         await register(client, "alice")
     checks = Checks(app)
