@@ -80,7 +80,12 @@ ROWS: dict[str, list[tuple[str, str, bool]]] = {
         ("loss", "loss (deliveries)", False),
         ("cpu_us_per_delivery", "server CPU µs/delivery", True),
         ("server_cpu_util", "server CPU (cores)", False),
-        ("connect_s", "connect + subscribe s", True),
+        ("connect_s", "connect + subscribe s (accounts included)", True),
+        ("accounts_s", "of which accounts: register + token login s", False),
+        ("accounts_cpu_s", "accounts: server CPU s", False),
+        ("sockets_s", "of which sockets: open + subscribe until all receive s", True),
+        ("sockets_cpu_s", "sockets: server CPU s", True),
+        ("reconnect_s", "reconnect the same sockets (credentials known) s", True),
         ("rss_mb", "server RSS MB", True),
     ],
 }
@@ -526,12 +531,12 @@ class LeanSocket(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     @classmethod
-    async def connect(cls, port: int, path: str, token: str | None, on_text: Any,
+    async def connect(cls, port: int, path: str, authorization: str | None, on_text: Any,
                       idx: int) -> LeanSocket:
         loop = asyncio.get_running_loop()
         _, sock = await loop.create_connection(lambda: cls(on_text, idx), HOST, port)
         assert sock.transport is not None
-        bearer = f"Authorization: Bearer {token}\r\n" if token else ""
+        bearer = f"Authorization: {authorization}\r\n" if authorization else ""
         sock.transport.write(
             (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -630,8 +635,8 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
                 pass
 
     async with httpx.AsyncClient(base_url=base(port), timeout=120, limits=limits(50)) as c:
-        t_connect = time.perf_counter()
-        tokens: list[str | None] = [None] * n
+        t_connect, cpu_connect = time.perf_counter(), cpu_seconds(pid)
+        authorizations: list[str | None] = [None] * n
         sender_token = None
         if kind == "torbit":
             await register(c, [*names, sender], concurrency=50)
@@ -642,24 +647,31 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
                     r = await c.post("/api/v1/sessions",
                                      json={"name": names[i], "password": PASSWORD})
                     r.raise_for_status()
-                    tokens[i] = r.json()["token"]
+                    authorizations[i] = f"Bearer {r.json()['token']}"
 
-            await asyncio.gather(*(token(i) for i in range(n)))
+            if args.ws_auth == "token":
+                await asyncio.gather(*(token(i) for i in range(n)))
+            else:  # the handshake carries the name and password; no token login
+                for i, name in enumerate(names):
+                    raw = base64.b64encode(f"{name}:{PASSWORD}".encode()).decode()
+                    authorizations[i] = f"Basic {raw}"
             r = await c.post("/api/v1/sessions", json={"name": sender, "password": PASSWORD})
             r.raise_for_status()
             sender_token = r.json()["token"]
+        t_sockets, cpu_sockets = time.perf_counter(), cpu_seconds(pid)
         path = "/api/v1/ws" if kind == "torbit" else "/ws"
         sem = asyncio.Semaphore(100)
 
         async def connect(i: int) -> None:
             async with sem:
                 if args.ws_reader == "lean":
-                    lean = await LeanSocket.connect(port, path, tokens[i], on_text, i)
+                    lean = await LeanSocket.connect(port, path, authorizations[i], on_text, i)
                     if kind == "torbit":
                         lean.send(json.dumps({"type": "subscribe", "room": ROOM}))
                     leans.append(lean)
                     return
-                headers = {"Authorization": f"Bearer {tokens[i]}"} if tokens[i] else None
+                auth_i = authorizations[i]
+                headers = {"Authorization": auth_i} if auth_i else None
                 ws = await websockets.connect(f"ws://{HOST}:{port}{path}",
                                               additional_headers=headers, max_queue=None,
                                               open_timeout=120, ping_interval=None,
@@ -696,14 +708,19 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
                     if r.status_code != 201:
                         raise RuntimeError(f"send: {r.status_code} {r.text[:200]}")
 
-            # warm-up: one message at a time until every subscriber has one
-            deadline = time.monotonic() + 120
-            while len(warm) < n:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"only {len(warm)}/{n} subscribers receive")
-                await send(f"bench {time.monotonic_ns()} warm")
-                await asyncio.sleep(1.0)
+            async def warm_up(interval: float) -> None:
+                """One message at a time until every subscriber has one."""
+                deadline = time.monotonic() + 120
+                while len(warm) < n:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"only {len(warm)}/{n} subscribers receive")
+                    await send(f"bench {time.monotonic_ns()} warm")
+                    await asyncio.sleep(interval)
+
+            await warm_up(1.0)
             connect_s = time.perf_counter() - t_connect
+            sockets_s = time.perf_counter() - t_sockets
+            sockets_cpu_s = cpu_seconds(pid) - cpu_sockets
             await asyncio.sleep(0.5)
             # no collection of the generator's own heap (1,000 connections) in the measured
             # window: 300 of them took 1.4 s of a 14 s window here (the longest 132 ms), a
@@ -735,13 +752,32 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
             measuring["on"] = False
             elapsed = t1 - t0
             got = received[0]
+            rss_mb = round(rss_bytes(pid) / 2**20, 1)
+            gc.enable()
+            reconnect_s = None
+            if args.ws_reader == "lean":
+                # the same subscribers again, with the credentials they just used: what a
+                # page reload or a dropped network costs (torbit: no new account or token)
+                for lean in leans:
+                    lean.close()
+                leans.clear()
+                await asyncio.sleep(2.0)  # the server has seen them go
+                warm.clear()
+                t_again = time.perf_counter()
+                await asyncio.gather(*(connect(i) for i in range(n)))
+                await warm_up(0.2)
+                reconnect_s = time.perf_counter() - t_again
             return {
                 "messages": total, "deliveries": got,
                 "deliveries_per_s": round(got / elapsed, 1), "loss": expected - got,
                 "p50_ms": r3(pct(latencies, 0.5)), "p99_ms": r3(pct(latencies, 0.99)),
                 "cpu_us_per_delivery": r3(1e6 * (cpu1 - cpu0) / got) if got else None,
                 "server_cpu_util": r3((cpu1 - cpu0) / elapsed),
-                "connect_s": r3(connect_s), "rss_mb": round(rss_bytes(pid) / 2**20, 1),
+                "connect_s": r3(connect_s), "sockets_s": r3(sockets_s),
+                "accounts_s": r3(t_sockets - t_connect),
+                "accounts_cpu_s": r3(cpu_sockets - cpu_connect),
+                "sockets_cpu_s": r3(sockets_cpu_s), "reconnect_s": r3(reconnect_s),
+                "rss_mb": rss_mb,
             }
         finally:
             gc.enable()
@@ -891,6 +927,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="websocket: the subscribers' client: a bare frame parser, or the "
                         "websockets library (before 2026-12-01; it made the generator the "
                         "bottleneck)")
+    p.add_argument("--ws-auth", choices=("token", "basic"), default="token",
+                   help="websocket: torbit's subscribers log in for a token (POST "
+                        "/api/v1/sessions, as the web page does) and open their socket with "
+                        "it, or open it with Basic credentials in the handshake")
     p.add_argument("--serve-reference", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 

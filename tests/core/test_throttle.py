@@ -132,3 +132,33 @@ def test_ipv6_addresses_count_by_their_64() -> None:
     t.begin("alice", "2001:db8:1:2::2").failed()
     with pytest.raises(RateLimited):
         t.begin("alice", "2001:db8:1:2::3")
+
+
+def test_admit_refuses_where_begin_would_and_reserves_nothing() -> None:
+    """For credentials a door remembers as verified: no hash, but no way around the back-off
+    either (a throttled guesser would otherwise learn at once that a guess was right); let
+    in, it is a success from that address, as a checked one is."""
+    clock = Clock()
+    t = LoginThrottle(3, account_free=5, clock=clock)
+    for _ in range(10):
+        t.admit("alice", "10.0.0.1")  # nothing reserved: the allowance is untouched
+    granted, _ = reserve(t, 3)
+    assert len(granted) == 3
+    with pytest.raises(RateLimited, match="at once"):
+        t.admit("alice", "10.0.0.1")  # three guesses in flight
+    for a in granted:
+        a.failed()
+    t.begin("alice", "10.0.0.1").failed()
+    with pytest.raises(RateLimited, match="failed logins"):
+        t.admit("alice", "10.0.0.1")
+    clock.t += 1.5
+    t.admit("alice", "10.0.0.1")  # the back-off is over: a success clears the pair
+    for _ in range(3):
+        t.begin("alice", "10.0.0.1").failed()
+    t.begin("alice", "10.0.0.1")
+    t.admit("alice", "10.0.0.2")
+    for i in range(6):  # past the account's ceiling (5), from addresses it never used
+        t.begin("alice", f"10.0.1.{i}").failed()
+    with pytest.raises(RateLimited):
+        t.admit("alice", "10.0.2.1")  # a new address waits
+    t.admit("alice", "10.0.0.2")  # not one the account was admitted from

@@ -10,7 +10,14 @@ import pytest
 from tests.conftest import CHEAP_ARGON2
 from tests.helpers.http import PASSWORD, bearer, login, register
 from tests.scale.conftest import STORES, NodeFactory
-from tests.security.conftest import basic_header, closed, http_from, telnet_login, ws_from
+from tests.security.conftest import (
+    basic_header,
+    closed,
+    first_frames,
+    http_from,
+    telnet_login,
+    ws_from,
+)
 from torbit.app import App
 from torbit.backends.registry import open_store
 from torbit.core.accounts import Accounts
@@ -52,6 +59,51 @@ async def test_logout_and_password_change_on_one_node_close_sessions_on_the_othe
     await telnet_on_b.close()
     async with http_from(b) as client:  # node b forgot its cached Basic login too
         assert (await client.get("/api/v1/me", headers=basic_header("alice"))).status_code == 401
+
+
+async def test_a_socket_with_credentials_remembered_before_a_change_elsewhere_is_refused(
+    make_node: NodeFactory,
+) -> None:
+    """Node b remembers alice's and bob's passwords (a request, a socket: no argon2 for the
+    next socket). Alice's changes on node a; bob's from another process (the CLI), and the
+    old one is tried on b at once, before b's next poll of the store may have forgotten it:
+    refused either way, by the check or by the session's own proof."""
+    a, b = await two_nodes(make_node)
+    async with http_from(b) as client:
+        for name in ("alice", "bob"):
+            assert (await client.get("/api/v1/me", headers=basic_header(name))).status_code == 200
+    open_on_b = await ws_from(b, basic_header("alice"), logged_in=True)
+    async with http_from(a) as client:
+        r = await client.put("/api/v1/me/password", headers=basic_header("alice"),
+                             json={"current_password": PASSWORD, "new_password": "new-secret"})
+        assert r.status_code == 204
+    code, _, _ = await closed(open_on_b)
+    assert code == REVOKED
+    old = await ws_from(b, basic_header("alice"))
+    frames = await first_frames(old, 2)
+    assert [f.get("code") for f in frames] == ["unauthenticated"], frames
+    assert old.close_code == 1008
+    new = await ws_from(b, basic_header("alice", "new-secret"), logged_in=True)
+    await new.close()
+    store = open_store(a.settings.storage.url)
+    await store.open()
+    try:
+        from argon2 import PasswordHasher
+
+        hasher = PasswordHasher(
+            time_cost=CHEAP_ARGON2["argon2_time_cost"],
+            memory_cost=CHEAP_ARGON2["argon2_memory_kib"],
+            parallelism=CHEAP_ARGON2["argon2_parallelism"],
+        )
+        cli = Accounts(store, registration_open=True, min_password_length=6,
+                       hashing=PasswordHashing(hasher, workers=1, queue=1))
+        await cli.set_password("bob", "changed-elsewhere")
+    finally:
+        await store.close()
+    stale = await ws_from(b, basic_header("bob"))
+    frames = await first_frames(stale, 3)
+    assert not any(str(f.get("text", "")).startswith("logged in") for f in frames), frames
+    assert stale.close_code in (1008, REVOKED), (stale.close_code, frames)
 
 
 async def test_a_revocation_from_another_process_reaches_every_node(

@@ -198,6 +198,14 @@ class Accounts:
             task.add_done_callback(lambda _: self._flights.pop(flight, None))
         return await asyncio.shield(task)
 
+    def admit_known(self, name: str, client: str = "") -> None:
+        """For credentials a door verified moments ago and remembers (no hash now): raise
+        RateLimited if the login throttle holds this account and address, as a check would,
+        else count a success from the address, as a check does. Otherwise a throttled
+        guesser would learn at once that a guess was right, whenever the owner's own use
+        kept it remembered."""
+        self.throttle.admit(name_key(name), client)
+
     async def _check(self, key: str, password: str, client: str) -> User:
         attempt = self.throttle.begin(key, client)
         try:

@@ -112,6 +112,25 @@ class LoginThrottle:
 
     def begin(self, account: str, address: str) -> LoginAttempt:
         """Reserve an attempt, or raise RateLimited (before any password is checked)."""
+        keys, trusted = self._keys(account, address)
+        now = self._clock()
+        self._refuse_if_held(keys, now)
+        for key in keys:
+            record = self._record(key, now, create=True)
+            assert record is not None
+            record.pending += 1
+        return LoginAttempt(self, keys, trusted)
+
+    def admit(self, account: str, address: str) -> None:
+        """A login that needs no check (credentials a node verified moments ago): refused
+        (RateLimited) where `begin` would be, else a success as a checked one is. Otherwise
+        a throttled guesser would learn at full speed that a guess was right."""
+        keys, _ = self._keys(account, address)
+        self._refuse_if_held(keys, self._clock())
+        if keys:
+            self._succeeded(keys[0])
+
+    def _keys(self, account: str, address: str) -> tuple[list[tuple[str, ...]], bool]:
         address = address_key(address) if address else "?"
         trusted = (account, address) in self._trusted
         keys: list[tuple[str, ...]] = []
@@ -121,7 +140,9 @@ class LoginThrottle:
                 keys.append(("address", address))
             if self.free["account"] > 0 and not trusted:
                 keys.append(("account", account))
-        now = self._clock()
+        return keys, trusted
+
+    def _refuse_if_held(self, keys: list[tuple[str, ...]], now: float) -> None:
         for key in keys:
             record = self._record(key, now, create=False)
             if record is None:
@@ -136,11 +157,6 @@ class LoginThrottle:
                     f"too many login attempts at once: try again in {IN_FLIGHT_RETRY:.0f} s",
                     retry_after=IN_FLIGHT_RETRY,
                 )
-        for key in keys:
-            record = self._record(key, now, create=True)
-            assert record is not None
-            record.pending += 1
-        return LoginAttempt(self, keys, trusted)
 
     def _record(self, key: tuple[str, ...], now: float, *, create: bool) -> _Record | None:
         record = self._records.get(key)
@@ -170,9 +186,12 @@ class LoginThrottle:
                 if over > 0:
                     record.until = now + min(self.cap, self.base * 2 ** (over - 1))
         if outcome == "succeeded" and keys:
-            pair = keys[0]
-            self._records.pop(pair, None)
-            self._trusted[(pair[1], pair[2])] = None
-            self._trusted.move_to_end((pair[1], pair[2]))
-            while len(self._trusted) > MAX_TRACKED:
-                self._trusted.popitem(last=False)
+            self._succeeded(keys[0])
+
+    def _succeeded(self, pair: tuple[str, ...]) -> None:
+        """The account logged in from the address: its pair record goes, the pair is trusted."""
+        self._records.pop(pair, None)
+        self._trusted[(pair[1], pair[2])] = None
+        self._trusted.move_to_end((pair[1], pair[2]))
+        while len(self._trusted) > MAX_TRACKED:
+            self._trusted.popitem(last=False)

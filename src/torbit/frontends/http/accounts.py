@@ -54,7 +54,7 @@ def accounts_router(
         and end with a letter or digit, not be reserved, and not read like a taken name (409);
         registrations are limited per address and overall (429), and answered 503 at once
         when the server is too busy hashing passwords."""
-        account = await accounts.register(body.name, body.password, client=client_address(request))
+        account = await auth.register(body.name, body.password, client_address(request))
         return user_out(account)
 
     @router.post(

@@ -7,7 +7,10 @@ that lives only in this process's memory: a memory dump yields no fast-to-crack 
 hashes. Every revocation (a password change or account deletion through any door, another
 node or the `torbit user` CLI; a logout) forgets the user's entries on every node at once.
 Failed checks are never cached, so a wrong password always costs the full hash and goes
-through the login throttle.
+through the login throttle; and a remembered one is let in only where the throttle would let
+a check start, so a throttled guesser cannot tell a right guess from a refused one.
+A WebSocket's handshake (Basic) and a token login are checked the same way, and a
+registration leaves its new credentials remembered.
 """
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
@@ -149,15 +152,27 @@ class Authenticator:
         raise AuthenticationFailed("use Basic credentials or a Bearer token")
 
     async def basic(self, name: str, password: str, client: str = "") -> Principal:
+        """The caller, from the cache of verified credentials or a full check (which then
+        fills it). The same for a request, a WebSocket's handshake and a token login."""
         digest = self._cache.digest(name, password)
         cached = self._cache.get(digest)
         if cached is not None:
+            self._accounts.admit_known(cached.name, client)  # the throttle still holds
             return cached
         generation = self._cache.generation
         user = await self._check_password(name, password, client)
         principal = Principal(user.name, credential=user.credential)
         self._cache.put(digest, principal, generation)
         return principal
+
+    async def register(self, name: str, password: str, client: str) -> User:
+        """A new account, whose name and password are then known good: the client's next
+        request, socket or token login with them costs no second hash (argon2)."""
+        generation = self._cache.generation
+        user = await self._accounts.register(name, password, client=client)
+        principal = Principal(user.name, credential=user.credential)
+        self._cache.put(self._cache.digest(name, password), principal, generation)
+        return user
 
     async def bearer(self, token: str) -> Principal:
         """The token's owner. A session opened with it is re-checked once attached (core
@@ -178,20 +193,23 @@ class Authenticator:
             raise AuthenticationFailed("wrong name or password") from None
 
     async def login(self, name: str, password: str, client: str) -> tuple[str, IssuedToken]:
-        """The user's display name and a new token. A password change or deletion between
-        the check and the token's creation revoked every token but this one: the account
-        is read again once the token exists (a change writes the new credential before it
-        deletes the tokens), and the token is taken back if its credential is gone."""
-        user = await self._check_password(name, password, client)
-        issued = await self._tokens.issue(user.key)
+        """The user's display name and a new token. The password is checked as a Basic
+        request's is (`basic`: credentials verified moments ago cost no second hash; a wrong
+        one always costs the full hash and goes through the login throttle). A password
+        change or deletion between the check and the token's creation revoked every token
+        but this one: the account is read again once the token exists (a change writes the
+        new credential before it deletes the tokens), and the token is taken back if its
+        credential is not the one checked."""
+        checked = await self.basic(name, password, client)
+        issued = await self._tokens.issue(checked.key)
         try:
-            current = await self._accounts.get(user.key)
-        except NotFound:
+            current = await self._accounts.get(checked.key)
+        except (NotFound, InvalidInput):
             current = None
-        if current is None or current.credential != user.credential:
+        if current is None or current.credential != checked.credential:
             await self._tokens.revoke(issued.token)
             raise AuthenticationFailed("wrong name or password")
-        return user.name, issued
+        return current.name, issued
 
     async def logout(self, principal: Principal) -> None:
         """Revoke the token, and close the sessions (WebSockets) opened with it, everywhere."""
