@@ -186,6 +186,14 @@ class Subscriptions:
         for channel in self._hub.detach(session):
             self._spawn(self._unwatch_if_unused(channel))
 
+    def depart(self, session: Session) -> None:
+        """The session's client has gone (QUIT, closed); its logout may wait behind others
+        leaving. It counts as online nowhere from now on: rooms' members, WHOIS, LUSERS."""
+        self._hub.depart(session)
+
+    def departed(self, session: Session) -> bool:
+        return self._hub.departed(session)
+
     def set_ignores(self, user_key: str, ignores: frozenset[str]) -> None:
         """Whom a user with sessions here ignores, from now on."""
         self._hub.set_ignores(user_key, ignores)
@@ -201,7 +209,7 @@ class Subscriptions:
         """The user's display name if they are online here or, with a cluster, online in a
         room on another node; else None."""
         p = self._hub.presence(user_key)
-        if p is not None:
+        if p is not None and p.online:
             return p.name
         seen = self.cluster.user(user_key) if self.cluster is not None else None
         return seen[0] if seen is not None else None
@@ -215,7 +223,12 @@ class Subscriptions:
         return self._hub.sessions_of(user_key)
 
     def users(self) -> Iterator[UserPresence]:
+        """Every user with a session here, departed sessions too (to tell or to update)."""
         return self._hub.users()
+
+    def online_users(self) -> Iterator[UserPresence]:
+        """The users online here: with a session whose client has not gone."""
+        return (p for p in self._hub.users() if p.online)
 
     # listening to channels
 
@@ -311,6 +324,7 @@ class Subscriptions:
         return self.cluster is not None and self.cluster.elsewhere(channel, user_key)
 
     def user_sessions_in(self, channel: str, user_key: str) -> int:
+        """The user's sessions here listening to the channel, departed ones not counted."""
         return self._hub.user_sessions_in(channel, user_key)
 
     # notices: each names the users it is about (`about`, keys), and never reaches a user

@@ -62,7 +62,7 @@ async def who(session: IrcSession, msg: Message) -> None:
             if name is not None:
                 _who_line(session, "*", server.user_info(name), None)
         else:  # a mask matches the users of this node
-            for presence in core.subscriptions.users():
+            for presence in core.subscriptions.online_users():
                 if fnmatch.fnmatchcase(presence.name.lower(), pattern):
                     info = server.user_info(presence.name)
                     if not _hidden(session, info.client):
@@ -93,6 +93,7 @@ async def whois(session: IrcSession, msg: Message) -> None:
     keys = {
         key
         for other in core.subscriptions.sessions_of(name_key(nick))
+        if not core.subscriptions.departed(other)
         for key in core.subscriptions.channels_of(other)
         if not is_inbox(key)
     }

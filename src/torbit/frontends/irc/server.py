@@ -85,7 +85,9 @@ class IrcServer(LineDoor[IrcSession]):
         self.registered(session)
 
     def closed(self, session: IrcSession) -> None:
-        """A session's connection is gone: forgotten soon, a slice at a time (`_log_out`)."""
+        """A session's connection is gone: forgotten soon, a slice at a time (`_log_out`);
+        online nowhere from now on."""
+        self.core.subscriptions.depart(session)
         self.depart(session)
 
     def _forget(self, session: IrcSession) -> None:

@@ -312,6 +312,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         w = self._writer
         if w is not None and w.transport is not None and not w.transport.is_closing():
             self.send(Message("ERROR", (f"Closing link: {HOST} ({reason})",)))
+            self.core.subscriptions.depart(self)  # online nowhere from now on
             log.debug("closing %s (%s): %s", self.ip, self.nick, reason)
             w.close()
 
