@@ -32,15 +32,17 @@ class UserPresence:
     """What this node knows of one logged-in user: their sessions and their ignore set. The
     sessions are a list (a user has a handful; a one-element list is a third of a set's
     memory, and there is one of these per idle user). `departed`: how many of the sessions
-    have lost their client and wait for their logout (`Hub.depart`)."""
+    have lost their client and wait for their logout (`Hub.depart`). `away`: the user's away
+    message, set from any door, shown on every one; it goes with their last session here."""
 
-    __slots__ = ("departed", "ignores", "name", "sessions")
+    __slots__ = ("away", "departed", "ignores", "name", "sessions")
 
     def __init__(self, name: str, ignores: frozenset[str]) -> None:
         self.name = name
         self.ignores = ignores
         self.sessions: list[Session] = []
         self.departed = 0
+        self.away: str | None = None
 
     @property
     def online(self) -> bool:

@@ -28,6 +28,7 @@ MessageHook = Callable[[Message], None]
 TranscriptRun = tuple[Sequence[Message], str]  # messages of one room, in order; its name
 
 
+AWAY_MAX = 200  # characters of an away message
 MAX_WOKEN = 1000  # messages a waiting request keeps; past it, it reads the log instead
 
 
@@ -213,6 +214,18 @@ class Subscriptions:
             return p.name
         seen = self.cluster.user(user_key) if self.cluster is not None else None
         return seen[0] if seen is not None else None
+
+    def set_away(self, user_key: str, text: str | None) -> None:
+        """Mark a user with sessions here away with `text` (cut to AWAY_MAX), or back
+        (None or empty): every door shows it (IRC WHOIS and AWAY replies, telnet /who)."""
+        p = self._hub.presence(user_key)
+        if p is not None:
+            p.away = text[:AWAY_MAX] if text else None
+
+    def away_of(self, user_key: str) -> str | None:
+        """The user's away message, if they are away (on this node)."""
+        p = self._hub.presence(user_key)
+        return p.away if p is not None else None
 
     def rooms_elsewhere(self, user_key: str) -> list[str]:
         """The rooms the user is online in on any node (with a cluster; else none)."""

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from torbit.core.models import Role
 from torbit.core.names import is_inbox, name_key
+from torbit.core.subscriptions import AWAY_MAX
 from torbit.errors import InvalidInput, NotFound
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.channels import find_room
@@ -162,8 +163,8 @@ def ison(session: IrcSession, msg: Message) -> None:
 
 
 def away(session: IrcSession, msg: Message) -> None:
-    text = msg.params[0][:200] if msg.params and msg.params[0] else None
-    session.away = text
+    text = msg.params[0][:AWAY_MAX] if msg.params and msg.params[0] else None
+    session.core.subscriptions.set_away(session.user_key, text)  # every door shows it
     if text:
         session.reply(n.RPL_NOWAWAY, "You have been marked as being away")
     else:

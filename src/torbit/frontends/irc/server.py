@@ -143,12 +143,13 @@ class IrcServer(LineDoor[IrcSession]):
         return f"{name}!{name.lower()}@torbit"
 
     def user_info(self, name: str) -> UserInfo:
-        clients = self._clients.get(name_key(name))
+        key = name_key(name)
+        clients = self._clients.get(key)
+        away = self.core.subscriptions.away_of(key)  # set on any door
         if clients:
-            away = next((c.away for c in clients if c.away), None)
             operator = any(self.core.operators.of(c) is not None for c in clients)
             return self.info_of(clients[0], away, operator)
-        return UserInfo(name, name.lower(), "torbit", name, None, name, None)
+        return UserInfo(name, name.lower(), "torbit", name, away, name, None)
 
     def away_of(self, name: str) -> str | None:
         return self.user_info(name).away

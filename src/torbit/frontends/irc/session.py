@@ -118,7 +118,6 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         "_timer",
         "_writer",
         "account",
-        "away",
         "caps",
         "closed",
         "connected_at",
@@ -164,7 +163,6 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self.realname = ""
         self.account: str | None = None  # None: a guest (or not registered yet)
         self.proof: Proof | None = None  # what it logged in with (revocations close it)
-        self.away: str | None = None
         self.invisible = False
         self.wallops = False  # user mode +w: sent WALLOPS without being an operator
         self.rooms: dict[str, Room] = {}  # rooms joined through this session, by key
@@ -300,6 +298,11 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self.quit_reason = self.quit_reason or "Server restarting"
         if self._stop_reading(text):
             self.close(text)
+
+    @property
+    def away(self) -> str | None:
+        """The user's away message, shared by every door (core: Subscriptions.set_away)."""
+        return self.core.subscriptions.away_of(self.user_key) if self.user_key else None
 
     @property
     def leaving(self) -> bool:
