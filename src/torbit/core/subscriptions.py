@@ -20,7 +20,7 @@ from torbit.core.hub import Hub, UserPresence
 from torbit.core.models import Message
 from torbit.core.names import EVENTS_CHANNEL, inbox_channel, is_inbox, name_key
 from torbit.core.ports import MessageLog
-from torbit.core.presence import PresenceTable
+from torbit.core.presence import AWAY_MAX, Details, PresenceTable
 
 log = logging.getLogger("torbit.subscriptions")
 
@@ -28,7 +28,6 @@ MessageHook = Callable[[Message], None]
 TranscriptRun = tuple[Sequence[Message], str]  # messages of one room, in order; its name
 
 
-AWAY_MAX = 200  # characters of an away message
 MAX_WOKEN = 1000  # messages a waiting request keeps; past it, it reads the log instead
 
 
@@ -96,6 +95,7 @@ class Subscriptions:
         self.cluster = cluster
         if cluster is not None:
             self._hub.on_online = self._online_here
+            cluster.describe = self.details
         self.tz = tz
         self._on_event = on_event
         self._transcript = transcript
@@ -221,11 +221,48 @@ class Subscriptions:
         p = self._hub.presence(user_key)
         if p is not None:
             p.away = text[:AWAY_MAX] if text else None
+            if self.cluster is not None:
+                self.cluster.touch(user_key)  # the other nodes hear it with the next beat
 
     def away_of(self, user_key: str) -> str | None:
-        """The user's away message, if they are away (on this node)."""
+        """The user's away message, if they are away (here, or as another node said)."""
         p = self._hub.presence(user_key)
-        return p.away if p is not None else None
+        if p is not None and p.online:
+            return p.away
+        d = self.details_elsewhere(user_key)
+        return d.away or None if d is not None else None
+
+    def details(self, user_key: str) -> Details | None:
+        """What the doors show of a user online here besides their name: the client details
+        of their first session that has some (an IRC client's ident and real name)."""
+        p = self._hub.presence(user_key)
+        if p is None or not p.online:
+            return None
+        live = [s for s in p.sessions if not self._hub.departed(s)]
+        s = next((s for s in live if getattr(s, "ident", "")), live[0])
+        return Details(
+            ident=str(getattr(s, "ident", "")),
+            realname=str(getattr(s, "realname", "")),
+            door=str(getattr(s, "door", "")),
+            away=p.away or "",
+            invisible=bool(getattr(s, "invisible", False)),
+        )
+
+    def details_elsewhere(self, user_key: str) -> Details | None:
+        """The details another node sent of a user online there and not here, if any."""
+        p = self._hub.presence(user_key)
+        if self.cluster is None or (p is not None and p.online):
+            return None
+        return self.cluster.details(user_key)
+
+    def everyone(self) -> list[tuple[str, str]]:
+        """(key, name) of the users online here, and of those online in a room on another
+        node (with a cluster)."""
+        here = {name_key(p.name): p.name for p in self.online_users()}
+        if self.cluster is not None:
+            for key, name in self.cluster.everyone():
+                here.setdefault(key, name)
+        return list(here.items())
 
     def rooms_elsewhere(self, user_key: str) -> list[str]:
         """The rooms the user is online in on any node (with a cluster; else none)."""

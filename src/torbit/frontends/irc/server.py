@@ -149,6 +149,11 @@ class IrcServer(LineDoor[IrcSession]):
         if clients:
             operator = any(self.core.operators.of(c) is not None for c in clients)
             return self.info_of(clients[0], away, operator)
+        d = self.core.subscriptions.details_elsewhere(key)  # on another node
+        if d is not None and d.ident:  # an IRC client there
+            return UserInfo(
+                name, d.ident, HOST, d.realname or name, away, name, None, False, d.invisible
+            )
         return UserInfo(name, name.lower(), "torbit", name, away, name, None)
 
     def away_of(self, name: str) -> str | None:

@@ -49,6 +49,7 @@ class UserInfo:
     account: str | None  # None: a guest
     client: IrcSession | None  # their IRC session here, if any
     operator: bool = False  # an IRC operator (oper.py)
+    invisible: bool = False  # user mode +i, of a user on another node (here: client's)
 
 
 class IrcHost(OutputHost, Protocol):
