@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tests.helpers.http import PASSWORD
+from tests.helpers.http import PASSWORD, bearer, http_client, login
 from tests.helpers.irc import IrcUser, irc_user
 from tests.irc.test_doors import telnet_user
 from torbit.app import App
@@ -35,6 +35,11 @@ async def test_telnet_and_irc_share_one_away_state(
     tel.send("/away out for lunch")
     await tel.expect(r"^\* you are marked away: out for lunch$")
     assert await _whois_away(ivy, "tina") == ["out for lunch"]
+    async with http_client(app) as client:  # the members API says it too
+        r = await client.get(
+            "/api/v1/rooms/lobby/members", headers=bearer(await login(client, "ivy"))
+        )
+        assert r.status_code == 200 and r.json()["away"] == {"tina": "out for lunch"}, r.text
     await ivy.message("tina", "are you there?")
     assert (await ivy.expect("301", "ivy", "tina")).params[-1] == "out for lunch"
     await ivy.rawmsg("WHO", "#lobby")
