@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.core.conftest import Core
-from torbit.core.events import PresenceBeat, decode, encode
-from torbit.core.presence import Change, PresenceTable
+from torbit.core.events import PresenceBeat, PresenceDetails, decode, encode
+from torbit.core.presence import AWAY_MAX, REALNAME_MAX, Change, Details, PresenceTable
 
 
 class Clock:
@@ -278,3 +278,49 @@ async def test_leaving_one_node_while_online_on_another_is_no_leave(
         for change in cluster.apply(beat)[0]:
             core.sessions.announce_elsewhere(change)
     assert carol.lines[seen:] == ["* alice left #lobby"]
+
+
+def test_client_details_travel_with_the_users_bounded_and_go_with_them() -> None:
+    """What IRC's WHOIS and WHO show of another node's user: sent after the beat that
+    brought them, again when they change (`touch`), each field cut to its bound, and
+    forgotten with the user; a snapshot sends everyone's."""
+    clock = Clock()
+    a, b = table("a", clock), table("b", clock)
+    mine: dict[str, Details] = {"ivan": Details("ivan", "R" * 500, "irc", "", True)}
+    b.describe = mine.get
+
+    def deliver() -> int:
+        send(b, a)
+        events = b.described()
+        for e in events:
+            decoded = decode(encode(e, "b"))
+            assert decoded is not None and isinstance(decoded[0], PresenceDetails)
+            a.apply_details(decoded[0])
+        return len(events)
+
+    send(a, b)
+    deliver()  # b's first beat: its snapshot, with everyone's details (nobody yet)
+    b.local("lobby", "ivan", "Ivan", True)
+    b.local("dev", "ivan", "Ivan", True)
+    assert deliver() == 1
+    got = a.details("ivan")
+    assert got is not None and got.ident == "ivan" and got.door == "irc" and got.invisible
+    assert got.realname == "R" * REALNAME_MAX and got.away == ""
+    assert deliver() == 0  # nothing changed: nothing sent
+    mine["ivan"] = Details("ivan", "Ivan", "irc", "x" * 1000)
+    b.touch("ivan")
+    assert deliver() == 1
+    got = a.details("ivan")
+    assert got is not None and got.away == "x" * AWAY_MAX and not got.invisible
+    b.touch("nobody")  # not online there: nothing to send
+    assert deliver() == 0
+    b.resend()  # a snapshot: everyone's details again
+    assert deliver() == 1
+    b.local("lobby", "ivan", "Ivan", False)
+    deliver()
+    assert a.details("ivan") is not None  # still in #dev on b
+    b.local("dev", "ivan", "Ivan", False)
+    deliver()
+    assert a.details("ivan") is None
+    # malformed entries are skipped
+    a.apply_details(PresenceDetails("b", (("only", "two"),)))

@@ -221,3 +221,96 @@ async def test_lusers_does_not_count_unregistered_clients_that_have_quit(
     for c in quitters:
         await c.close()
     await watcher.close()
+
+
+async def _answers(watcher: RawIrc, nicks: list[str]) -> dict[str, list[str]]:
+    """LUSERS, WHOIS, WHO (nick, mask), ISON and USERHOST as the watcher gets them now,
+    each answer's lines."""
+    asked = {
+        "lusers": ("LUSERS", " 266 "),
+        "whois": (f"WHOIS {nicks[0]}", " 318 "),
+        "who-nick": (f"WHO {nicks[0]}", " 315 "),
+        "who-mask": ("WHO leav*", " 315 "),
+        "ison": (f"ISON {' '.join(nicks)}", " 303 "),
+        "userhost": (f"USERHOST {' '.join(nicks[:5])}", " 302 "),
+    }
+    out: dict[str, list[str]] = {}
+    for name, (line, end) in asked.items():
+        watcher.send(f"PING sync-{name}")  # what came before is read first
+        await watcher.expect(f"sync-{name}")
+        before = len(watcher.lines)
+        watcher.send(line)
+        await watcher.expect(end)
+        out[name] = watcher.lines[before:]
+    return out
+
+
+async def test_a_client_that_quit_counts_nowhere_while_its_logout_waits(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registered clients that QUIT (or whose link closed) while their logouts are queued
+    behind others are gone from every answer at once: LUSERS, WHOIS (401), WHO, ISON,
+    USERHOST, the room's members (telnet /who, the members API). Here the first logout is
+    held until the end, so all wait behind it. NAMES and WHO of the room wait until those
+    leaving it have left (IrcServer.settled), then answer without them."""
+    assert app.irc is not None and app.telnet_port is not None and app.core is not None
+    sessions = app.irc.core.sessions
+    real_logout = sessions.logout
+    held = asyncio.Event()
+
+    async def held_logout(session: Session, reason: str = "") -> None:
+        await held.wait()
+        await real_logout(session, reason)
+
+    monkeypatch.setattr(sessions, "logout", held_logout)
+    try:
+        watcher = await RawIrc.connect(app)
+        await watcher.register("watcher")
+        watcher.send("JOIN #lobby")
+        await watcher.expect(" 366 ")
+        n = 6
+        nicks = [f"leaver{i}" for i in range(n)]
+        leavers = [await RawIrc.connect(app) for _ in range(n)]
+        for c, nick in zip(leavers, nicks, strict=True):
+            await c.register(nick)
+            c.send("JOIN #lobby")
+            await c.expect(" 366 ")
+        telnet = await TelnetClient.connect(app.telnet_port)
+        await telnet.login("leavert")  # in #lobby from the start
+        before = await _answers(watcher, nicks)
+        assert "There are 8 users" in before["lusers"][0], before["lusers"]
+        assert any(" 311 " in line for line in before["whois"])
+        assert sum(" 352 " in line for line in before["who-mask"]) == n + 1
+        assert before["ison"][-1].endswith(" ".join(nicks)), before["ison"]
+
+        for c in leavers[: n // 2]:  # a QUIT, seen through to the end of the link
+            c.send("QUIT :bye")
+        for c in leavers[n // 2 :]:  # a link that just closes
+            c.writer.transport.abort()
+        for c in leavers[: n // 2]:
+            await c.expect("ERROR")
+            assert await c.reader.read() == b""
+        await telnet.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30  # generous: nothing here is timed; the closes must be seen
+        while loop.time() < deadline and app.core.membership.online("lobby") != ["watcher"]:
+            await asyncio.sleep(0.01)
+        assert app.core.membership.online("lobby") == ["watcher"]
+
+        after = await _answers(watcher, nicks)
+        assert "There are 1 users" in after["lusers"][0], after["lusers"]
+        assert any(" 401 " in line for line in after["whois"]), after["whois"]
+        assert not any(" 311 " in line or " 319 " in line for line in after["whois"])
+        assert not any(" 352 " in line for line in after["who-nick"] + after["who-mask"])
+        assert after["ison"][-1].endswith(" 303 watcher :"), after["ison"]
+        assert after["userhost"][-1].endswith(" 302 watcher :"), after["userhost"]
+        watcher.send("NAMES #lobby", "WHO #lobby")  # these wait for the room to settle
+    finally:
+        held.set()  # the logouts go through, and the room is told each left
+    names = await watcher.expect(" 353 ")
+    assert names.endswith("#lobby @watcher"), names
+    await watcher.expect(" 366 ")
+    start = len(watcher.lines)
+    await watcher.expect(" 315 ")
+    assert sum(" 352 " in line for line in watcher.lines[start:]) == 1
+    await watcher.close()

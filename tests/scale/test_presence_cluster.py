@@ -174,3 +174,80 @@ async def test_a_user_on_two_nodes_leaves_with_the_last_session_anywhere(
     alice_a.send("/quit")  # the last session anywhere
     await carol.expect(r"\* alice left #lobby")  # at once on her node
     await bob.expect(r"\* alice left #lobby", timeout=DEADLINE)  # with a's next beat on b
+
+
+async def whois_lines(irc: IrcUser, nick: str) -> dict[str, list[str]]:
+    """WHOIS nick: each numeric up to the end (318) with its parameters after the asker's."""
+    await irc.settle()  # past any WHOIS pydle sent by itself
+    first = len(irc.seen)
+    await irc.rawmsg("WHOIS", nick)
+    await irc.expect("318")
+    return {str(m.command).zfill(3): list(m.params[1:]) for m in irc.seen[first:]}
+
+
+async def who_mask(irc: IrcUser, mask: str) -> list[list[str]]:
+    """WHO mask: the 352 lines' parameters after the asker's."""
+    await irc.settle()
+    first = len(irc.seen)
+    await irc.rawmsg("WHO", mask)
+    await irc.expect("315")
+    return [list(m.params[1:]) for m in irc.seen[first:] if str(m.command).zfill(3) == "352"]
+
+
+async def test_whois_and_who_show_a_user_of_another_node_as_their_own_node_does(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """The client details (ident, real name, away; the IRC host) travel with presence: a
+    WHOIS asked on a answers about b's IRC user as b does; a WHO mask matches b's users;
+    telnet's /away on b shows in a's WHOIS and a's /who, IRC's AWAY on b in a's /who."""
+    fast = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
+    a = await make_node("a", message_log=fast)
+    b = await make_node("b", message_log=fast)
+    await clients.http(a, "wendy")  # accounts for IRC
+    await clients.http(a, "ivan")
+    ivan: IrcUser | None = None
+    wendy: IrcUser | None = None
+    try:
+        ivan = await irc_user(
+            b, "x", sasl_username="ivan", sasl_password=PASSWORD, join=("#lobby",)
+        )
+        await ivan.rawmsg("AWAY", "at lunch")
+        await ivan.expect("306")
+        tina = await clients.telnet(b, "tina")
+        tina.send("/away brb")
+        await tina.expect(r"you are marked away: brb")
+        wendy = await irc_user(
+            a, "y", sasl_username="wendy", sasl_password=PASSWORD, join=("#lobby",)
+        )
+        alice = await clients.telnet(a, "alice")
+
+        on_b = await whois_lines(ivan, "ivan")  # asked on ivan's own node
+        assert on_b["311"][:5] == ["ivan", on_b["311"][1], "irc.torbit", "*", "x via pydle"]
+        assert on_b["301"] == ["ivan", "at lunch"]
+
+        async def same_on_a() -> bool:
+            on_a = await whois_lines(wendy, "ivan")
+            return on_a.get("311") == on_b["311"] and on_a.get("301") == on_b["301"]
+
+        await eventually("a's WHOIS of ivan answers as b's", same_on_a)
+        await eventually("a's WHOIS shows tina away", lambda: _has_away(wendy, "tina", "brb"))
+        masked = await who_mask(wendy, "*i*")  # ivan and tina are on b only
+        assert {line[4] for line in masked} >= {"ivan", "tina"}
+        (ivan_who,) = [line for line in masked if line[4] == "ivan"]
+        assert ivan_who[1:3] == [on_b["311"][1], "irc.torbit"] and ivan_who[5].startswith("G")
+        assert ivan_who[6] == "0 x via pydle"
+        alice.send("/who")
+        await alice.expect(r"ivan \(away: at lunch\), tina \(away: brb\)")
+
+        tina.send("/away")  # back: a hears it with b's next beat
+        await tina.expect(r"you are back")
+        await eventually("a's WHOIS shows tina back", lambda: _has_away(wendy, "tina", None))
+    finally:
+        for irc in (ivan, wendy):
+            if irc is not None:
+                await irc.disconnect(expected=True)
+
+
+async def _has_away(irc: IrcUser, nick: str, away: str | None) -> bool:
+    lines = await whois_lines(irc, nick)
+    return "311" in lines and (lines.get("301") == [nick, away] if away else "301" not in lines)

@@ -147,6 +147,18 @@ class PresenceBeat(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class PresenceDetails(NodeEvent):
+    """What the doors show of a node's online users besides their names (core/presence.py,
+    `Details`): one entry per user, [name, ident, realname, door, away, flags], sent after
+    the beats that brought them and whenever one changes. An event of its own, so a node
+    that does not know it skips it and still reads the beats."""
+
+    TYPE: ClassVar[str] = "presence-details"
+    node: str
+    users: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class PresenceWanted(NodeEvent):
     """A node asks for a full presence snapshot of `node`, or of every node ("")."""
 
@@ -168,6 +180,7 @@ _KINDS: dict[str, type[NodeEvent]] = {
         SessionsRevoked,
         Wallops,
         PresenceBeat,
+        PresenceDetails,
         PresenceWanted,
     )
 }

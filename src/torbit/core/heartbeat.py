@@ -13,7 +13,13 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from torbit.core.events import NodeEvent, NodeEvents, PresenceBeat, PresenceWanted
+from torbit.core.events import (
+    NodeEvent,
+    NodeEvents,
+    PresenceBeat,
+    PresenceDetails,
+    PresenceWanted,
+)
 from torbit.core.presence import Change, PresenceTable
 
 log = logging.getLogger("torbit.presence")
@@ -38,6 +44,7 @@ class Heartbeat:
         self._failing = False
         events.on(PresenceBeat, self._on_beat)
         events.on(PresenceWanted, self._on_wanted)
+        events.on(PresenceDetails, table.apply_details)
 
     async def start(self) -> None:
         """Ask every node for a snapshot, and send this node's first (best effort: a log
@@ -50,8 +57,8 @@ class Heartbeat:
 
     async def beat(self) -> bool:
         """Send what changed here since the last beat; False if the log refused it (the next
-        beat then sends a full snapshot)."""
-        for beat in self.table.beats():
+        beat then sends a full snapshot), then the details of the users they brought."""
+        for beat in [*self.table.beats(), *self.table.described()]:
             try:
                 await self._events.publish(beat)
             except Exception as e:

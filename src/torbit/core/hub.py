@@ -31,14 +31,23 @@ class Backlog:
 class UserPresence:
     """What this node knows of one logged-in user: their sessions and their ignore set. The
     sessions are a list (a user has a handful; a one-element list is a third of a set's
-    memory, and there is one of these per idle user)."""
+    memory, and there is one of these per idle user). `departed`: how many of the sessions
+    have lost their client and wait for their logout (`Hub.depart`). `away`: the user's away
+    message, set from any door, shown on every one; it goes with their last session here."""
 
-    __slots__ = ("ignores", "name", "sessions")
+    __slots__ = ("away", "departed", "ignores", "name", "sessions")
 
     def __init__(self, name: str, ignores: frozenset[str]) -> None:
         self.name = name
         self.ignores = ignores
         self.sessions: list[Session] = []
+        self.departed = 0
+        self.away: str | None = None
+
+    @property
+    def online(self) -> bool:
+        """True while one of the user's sessions here has its client still there."""
+        return len(self.sessions) > self.departed
 
 
 class Hub:
@@ -56,8 +65,11 @@ class Hub:
         # inbox and a room or two) and a set of two costs 216 bytes a session
         self._joined: dict[Session, list[str]] = {}
         self._users: dict[str, UserPresence] = {}
-        # room -> user key -> sessions there; inboxes have no "online" (one user's each)
+        # room -> user key -> sessions there, not counting departed ones; inboxes have no
+        # "online" (one user's each)
         self._online: dict[str, dict[str, int]] = {}
+        # sessions whose client is gone, their logout queued behind others (`depart`)
+        self._departed: set[Session] = set()
         self.delivered = 0
         # told (room, user key, online) when a user's first session here enters a room and
         # when their last one leaves it: the cluster's presence table (core/presence.py)
@@ -99,12 +111,34 @@ class Hub:
         emptied = [c for c in tuple(self._joined.get(session, ())) if self.exit(session, c)]
         self._joined.pop(session, None)
         p = self._users.get(session.user_key)
+        departed = self.departed(session)
+        if departed:
+            self._departed.discard(session)
         if p is not None:
             if session in p.sessions:
                 p.sessions.remove(session)
+                p.departed -= departed
             if not p.sessions:
                 del self._users[session.user_key]
         return emptied
+
+    def depart(self, session: Session) -> None:
+        """The session's client is gone (QUIT, closed) and its logout waits its turn behind
+        others leaving (frontends/doors.py): from now on it counts as online nowhere (who is
+        in a room, who is on the node), though it listens until `detach`. O(its channels)."""
+        if not session.user_key or session in self._departed:
+            return
+        p = self._users.get(session.user_key)
+        if p is None or session not in p.sessions:
+            return
+        self._departed.add(session)
+        p.departed += 1
+        for channel in self._joined.get(session, ()):
+            if not is_inbox(channel):
+                self._uncount(channel, session.user_key)
+
+    def departed(self, session: Session) -> bool:
+        return bool(self._departed) and session in self._departed
 
     def sessions_of(self, user_key: str) -> list[Session]:
         p = self._users.get(user_key)
@@ -128,7 +162,7 @@ class Hub:
                 self._joined[session] = [channel]
             elif channel not in mine:
                 mine.append(channel)
-            if session.user_key and not is_inbox(channel):
+            if session.user_key and not is_inbox(channel) and not self.departed(session):
                 users = self._online.setdefault(channel, {})
                 n = users[session.user_key] = users.get(session.user_key, 0) + 1
                 if n == 1 and self.on_online is not None:
@@ -166,19 +200,24 @@ class Hub:
         mine = self._joined.get(session)
         if mine is not None and channel in mine:
             mine.remove(channel)
-        if session.user_key and not is_inbox(channel):
-            users = self._online[channel]
-            if users[session.user_key] <= 1:
-                del users[session.user_key]
-                if self.on_online is not None:
-                    self.on_online(channel, session.user_key, False)
-            else:
-                users[session.user_key] -= 1
+        if session.user_key and not is_inbox(channel) and not self.departed(session):
+            self._uncount(channel, session.user_key)
         if not listeners:
             del self._channels[channel]
             self._online.pop(channel, None)
             return True
         return False
+
+    def _uncount(self, channel: str, user_key: str) -> None:
+        users = self._online.get(channel)
+        if users is None or user_key not in users:
+            return
+        if users[user_key] <= 1:
+            del users[user_key]
+            if self.on_online is not None:
+                self.on_online(channel, user_key, False)
+        else:
+            users[user_key] -= 1
 
     def is_listening(self, session: Session, channel: str) -> bool:
         listeners = self._channels.get(channel)
@@ -194,7 +233,8 @@ class Hub:
         return list(self._channels.get(channel, ()))
 
     def online(self, channel: str) -> list[str]:
-        """Display names of users with a session listening to this channel here, sorted."""
+        """Display names of users with a session listening to this channel here (departed
+        ones not counted), sorted."""
         keys = self._online.get(channel, {})
         return sorted((self._users[k].name for k in keys if k in self._users), key=str.lower)
 

@@ -510,6 +510,10 @@ class Membership:
     def online(self, room_key: str) -> list[str]:
         return self._subs.online(room_key)
 
+    def away(self, names: list[str]) -> dict[str, str]:
+        """Who of these online users is away, with their message (on any door or node)."""
+        return {n: a for n in names if (a := self._subs.away_of(name_key(n))) is not None}
+
     def online_count(self, room_key: str) -> int:
         return self._subs.online_count(room_key)
 

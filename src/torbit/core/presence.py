@@ -9,6 +9,12 @@ deltas are cut into chunks of bounded size. Every beat carries the node's expiry
 not heard from for that long (killed, cut off) is forgotten with all its users. Receivers
 time everything on their own clock, so clocks need not agree.
 
+Besides names, the doors show a user's client details (IRC's WHOIS and WHO: ident, real
+name, the door, the away message): a node sends those of its users in `PresenceDetails`
+events after the beats that brought them (all of them after a snapshot) and when one
+changes (`touch`: away set or cleared), each field cut to a bound, so that another node
+answers about them as about its own users.
+
 This module is the table only, without I/O: the clock is injected, and core/heartbeat.py
 sends and receives the beats on the app's timer.
 """
@@ -19,11 +25,59 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from torbit.core.events import PresenceBeat
+from torbit.core.events import PresenceBeat, PresenceDetails
 from torbit.core.names import name_key
 
 Entry = tuple[str, str]  # (room key, user key)
 CHUNK = 500  # entries per beat: a beat stays far below the broker's 1 MiB record limit
+
+
+# bounds of what `Details` carries, in characters: a details event of CHUNK users stays
+# below ~250 kB, far from the broker's record limit
+IDENT_MAX, REALNAME_MAX, DOOR_MAX, AWAY_MAX = 32, 100, 16, 200
+
+
+@dataclass(frozen=True, slots=True)
+class Details:
+    """What the doors show of an online user besides their name: the ident and real name
+    their IRC client gave ("" from the other doors), the door of their session, their away
+    message ("" when not away), and whether they are invisible (IRC user mode +i)."""
+
+    ident: str = ""
+    realname: str = ""
+    door: str = ""
+    away: str = ""
+    invisible: bool = False
+
+    def entry(self, name: str) -> tuple[str, ...]:
+        return (
+            name,
+            self.ident[:IDENT_MAX],
+            self.realname[:REALNAME_MAX],
+            self.door[:DOOR_MAX],
+            self.away[:AWAY_MAX],
+            "i" if self.invisible else "",
+        )
+
+    @classmethod
+    def of_entry(cls, entry: object) -> tuple[str, Details] | None:
+        """An entry of a `PresenceDetails` event: the user's key and details, or None if
+        malformed (a newer node may add fields: they are ignored)."""
+        if not isinstance(entry, (list, tuple)) or len(entry) < 6:
+            return None
+        if not all(isinstance(f, str) for f in entry[:6]):
+            return None
+        name, ident, realname, door, away, flags = entry[:6]
+        if not name:
+            return None
+        details = cls(
+            ident[:IDENT_MAX],
+            realname[:REALNAME_MAX],
+            door[:DOOR_MAX],
+            away[:AWAY_MAX],
+            "i" in flags,
+        )
+        return name_key(name), details
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +101,12 @@ class _Seen:
 class _Node:
     """One node's users by room, and what is known of its beats."""
 
-    __slots__ = ("asked", "expires", "rooms", "seq", "stale")
+    __slots__ = ("asked", "details", "expires", "rooms", "seq", "stale", "users")
 
     def __init__(self) -> None:
         self.rooms: dict[str, dict[str, str]] = {}  # room -> user key -> name
+        self.users: dict[str, int] = {}  # user key -> rooms they are online in there
+        self.details: dict[str, Details] = {}  # of its users (other nodes only)
         self.seq = 0
         self.expires = 0.0
         self.asked: float | None = None  # when a snapshot of it was last asked for
@@ -81,6 +137,10 @@ class PresenceTable:
         self._pending: dict[Entry, bool] = {}
         self._full = True  # the next beat is a full snapshot
         self._seq = 0
+        # this node's users' details, asked for when they are sent (set by Subscriptions)
+        self.describe: Callable[[str], Details | None] | None = None
+        self._describe: set[str] = set()  # users whose details the next beat sends
+        self._describe_all = True  # after a snapshot: everyone's
 
     # questions
 
@@ -103,6 +163,17 @@ class PresenceTable:
             return None
         return next(iter(rooms.values())), sorted(rooms)
 
+    def details(self, user_key: str) -> Details | None:
+        """The client details another node sent of a user online there, if any."""
+        for node in self._nodes.values():
+            if (d := node.details.get(user_key)) is not None:
+                return d
+        return None
+
+    def everyone(self) -> list[tuple[str, str]]:
+        """(key, name) of every user online in a room on any node."""
+        return [(key, next(iter(rooms.values()))) for key, rooms in self._rooms_of.items()]
+
     def nodes(self) -> list[str]:
         """The other nodes heard from and not expired, sorted."""
         return sorted(self._nodes)
@@ -118,6 +189,8 @@ class PresenceTable:
             change = self._take(self._local, room, user_key)
         if change is None:
             return None
+        if online and self._local.users[user_key] == 1:
+            self._describe.add(user_key)  # the others learn their details with them
         self._local_count += 1 if online else -1
         if not self._full:
             entry = (room, user_key)
@@ -130,11 +203,47 @@ class PresenceTable:
                 self.resend()  # a snapshot is now the smaller message
         return change if (self._first(change) if online else self._gone(change)) else None
 
+    def touch(self, user_key: str) -> None:
+        """A user's details changed here (away): the next beat sends them again."""
+        if user_key in self._local.users:
+            self._describe.add(user_key)
+
+    def described(self) -> list[PresenceDetails]:
+        """The details to send after `beats`: of the users who came since (or of everyone
+        after a snapshot), and of those who changed; none without `describe`."""
+        everyone, self._describe_all = self._describe_all, False
+        keys = list(self._local.users) if everyone else list(self._describe)
+        self._describe.clear()
+        if self.describe is None:
+            return []
+        names = {k: n for users in self._local.rooms.values() for k, n in users.items()}
+        entries = []
+        for key in keys:
+            name = names.get(key)
+            if name is not None and (d := self.describe(key)) is not None:
+                entries.append(d.entry(name))
+        return [
+            PresenceDetails(self.node, tuple(entries[i : i + self._chunk]))
+            for i in range(0, len(entries), self._chunk)
+        ]
+
+    def apply_details(self, event: PresenceDetails) -> None:
+        """Another node's details of its users; of users it does not have online, ignored."""
+        node = self._nodes.get(event.node)
+        if node is None or event.node == self.node:
+            return
+        for entry in event.users:
+            if (parsed := Details.of_entry(entry)) is not None:
+                key, details = parsed
+                if key in node.users:
+                    node.details[key] = details
+
     def beats(self) -> list[PresenceBeat]:
         """The beats to send now: the changes since the last one (or a full snapshot), at
         least one beat even when nothing changed."""
         if self._full:
             self._full = False
+            self._describe_all = True
             self._pending.clear()
             came = [
                 f"{room} {name}"
@@ -252,6 +361,7 @@ class PresenceTable:
         if key in users:
             return None
         users[key] = name
+        node.users[key] = node.users.get(key, 0) + 1
         merged = self._online.setdefault(room, {})
         seen = merged.get(key)
         if seen is None:
@@ -268,6 +378,11 @@ class PresenceTable:
         name = users.pop(key)
         if not users:
             del node.rooms[room]
+        if node.users[key] > 1:
+            node.users[key] -= 1
+        else:
+            del node.users[key]
+            node.details.pop(key, None)
         merged = self._online[room]
         seen = merged[key]
         if seen.nodes > 1:

@@ -200,7 +200,8 @@ class Sessions:
         """True if no other session of the user listens to the channel, here or on another
         node (O(1) here: this runs on every join and leave, in rooms of thousands)."""
         mine = self._subs.user_sessions_in(channel, session.user_key)
-        if mine - self._subs.is_listening(session, channel) != 0:
+        counted = self._subs.is_listening(session, channel) and not self._subs.departed(session)
+        if mine - counted != 0:
             return False
         return not self._subs.online_elsewhere(channel, session.user_key)
 

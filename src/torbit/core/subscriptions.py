@@ -20,7 +20,7 @@ from torbit.core.hub import Hub, UserPresence
 from torbit.core.models import Message
 from torbit.core.names import EVENTS_CHANNEL, inbox_channel, is_inbox, name_key
 from torbit.core.ports import MessageLog
-from torbit.core.presence import PresenceTable
+from torbit.core.presence import AWAY_MAX, Details, PresenceTable
 
 log = logging.getLogger("torbit.subscriptions")
 
@@ -95,6 +95,7 @@ class Subscriptions:
         self.cluster = cluster
         if cluster is not None:
             self._hub.on_online = self._online_here
+            cluster.describe = self.details
         self.tz = tz
         self._on_event = on_event
         self._transcript = transcript
@@ -186,6 +187,14 @@ class Subscriptions:
         for channel in self._hub.detach(session):
             self._spawn(self._unwatch_if_unused(channel))
 
+    def depart(self, session: Session) -> None:
+        """The session's client has gone (QUIT, closed); its logout may wait behind others
+        leaving. It counts as online nowhere from now on: rooms' members, WHOIS, LUSERS."""
+        self._hub.depart(session)
+
+    def departed(self, session: Session) -> bool:
+        return self._hub.departed(session)
+
     def set_ignores(self, user_key: str, ignores: frozenset[str]) -> None:
         """Whom a user with sessions here ignores, from now on."""
         self._hub.set_ignores(user_key, ignores)
@@ -201,10 +210,59 @@ class Subscriptions:
         """The user's display name if they are online here or, with a cluster, online in a
         room on another node; else None."""
         p = self._hub.presence(user_key)
-        if p is not None:
+        if p is not None and p.online:
             return p.name
         seen = self.cluster.user(user_key) if self.cluster is not None else None
         return seen[0] if seen is not None else None
+
+    def set_away(self, user_key: str, text: str | None) -> None:
+        """Mark a user with sessions here away with `text` (cut to AWAY_MAX), or back
+        (None or empty): every door shows it (IRC WHOIS and AWAY replies, telnet /who)."""
+        p = self._hub.presence(user_key)
+        if p is not None:
+            p.away = text[:AWAY_MAX] if text else None
+            if self.cluster is not None:
+                self.cluster.touch(user_key)  # the other nodes hear it with the next beat
+
+    def away_of(self, user_key: str) -> str | None:
+        """The user's away message, if they are away (here, or as another node said)."""
+        p = self._hub.presence(user_key)
+        if p is not None and p.online:
+            return p.away
+        d = self.details_elsewhere(user_key)
+        return d.away or None if d is not None else None
+
+    def details(self, user_key: str) -> Details | None:
+        """What the doors show of a user online here besides their name: the client details
+        of their first session that has some (an IRC client's ident and real name)."""
+        p = self._hub.presence(user_key)
+        if p is None or not p.online:
+            return None
+        live = [s for s in p.sessions if not self._hub.departed(s)]
+        s = next((s for s in live if getattr(s, "ident", "")), live[0])
+        return Details(
+            ident=str(getattr(s, "ident", "")),
+            realname=str(getattr(s, "realname", "")),
+            door=str(getattr(s, "door", "")),
+            away=p.away or "",
+            invisible=bool(getattr(s, "invisible", False)),
+        )
+
+    def details_elsewhere(self, user_key: str) -> Details | None:
+        """The details another node sent of a user online there and not here, if any."""
+        p = self._hub.presence(user_key)
+        if self.cluster is None or (p is not None and p.online):
+            return None
+        return self.cluster.details(user_key)
+
+    def everyone(self) -> list[tuple[str, str]]:
+        """(key, name) of the users online here, and of those online in a room on another
+        node (with a cluster)."""
+        here = {name_key(p.name): p.name for p in self.online_users()}
+        if self.cluster is not None:
+            for key, name in self.cluster.everyone():
+                here.setdefault(key, name)
+        return list(here.items())
 
     def rooms_elsewhere(self, user_key: str) -> list[str]:
         """The rooms the user is online in on any node (with a cluster; else none)."""
@@ -215,7 +273,12 @@ class Subscriptions:
         return self._hub.sessions_of(user_key)
 
     def users(self) -> Iterator[UserPresence]:
+        """Every user with a session here, departed sessions too (to tell or to update)."""
         return self._hub.users()
+
+    def online_users(self) -> Iterator[UserPresence]:
+        """The users online here: with a session whose client has not gone."""
+        return (p for p in self._hub.users() if p.online)
 
     # listening to channels
 
@@ -311,6 +374,7 @@ class Subscriptions:
         return self.cluster is not None and self.cluster.elsewhere(channel, user_key)
 
     def user_sessions_in(self, channel: str, user_key: str) -> int:
+        """The user's sessions here listening to the channel, departed ones not counted."""
         return self._hub.user_sessions_in(channel, user_key)
 
     # notices: each names the users it is about (`about`, keys), and never reaches a user

@@ -140,7 +140,8 @@ def rooms_router(
     )
     async def members(room: RoomName, caller: Caller) -> MemberList:
         members = await membership.members(room, viewer=caller.name)
-        return MemberList(members=members, online=membership.online(name_key(room)))
+        online = membership.online(name_key(room))
+        return MemberList(members=members, online=online, away=membership.away(online))
 
     @router.put(
         "/rooms/{room}/members/{user}",

@@ -110,6 +110,10 @@ class RoomPageOut(BaseModel):
 class MemberList(BaseModel):
     members: list[str]
     online: list[str] = Field(description="Who is in the room now, on any door and node")
+    away: dict[str, str] = Field(
+        default_factory=dict,
+        description="Who of those online is away (telnet /away, IRC AWAY), with their message",
+    )
 
 
 # room moderation

@@ -250,7 +250,7 @@ async def _to_user(
         return
     session.server.metrics.messages_in.labels(session.door).inc()
     if not notice:
-        away = next((s.away for s in session.server.clients_of(name_key(target)) if s.away), None)
+        away = session.core.subscriptions.away_of(name_key(target))  # on any door
         if away:
             session.reply(n.RPL_AWAY, target, away)
 

@@ -1,6 +1,7 @@
 """Who is who: WHO, WHOIS, WHOWAS, USERHOST, ISON; AWAY (with away-notify); SILENCE, which is
 torbit's ignore list; and the server's VERSION, TIME, INFO and LINKS. Users on every door
-are shown; a user on another door has their name as ident and realname."""
+and every node are shown; a user on another door has their name as ident and realname; one
+on another node, the details that node sent (core/presence.py, `Details`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 
 from torbit.core.models import Role
 from torbit.core.names import is_inbox, name_key
+from torbit.core.presence import AWAY_MAX
 from torbit.errors import InvalidInput, NotFound
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.channels import find_room
@@ -61,25 +63,29 @@ async def who(session: IrcSession, msg: Message) -> None:
             name = core.subscriptions.online_name(name_key(mask))
             if name is not None:
                 _who_line(session, "*", server.user_info(name), None)
-        else:  # a mask matches the users of this node
-            for presence in core.subscriptions.users():
-                if fnmatch.fnmatchcase(presence.name.lower(), pattern):
-                    info = server.user_info(presence.name)
-                    if not _hidden(session, info.client):
+        else:  # a mask matches the users of every node
+            for _, name in sorted(core.subscriptions.everyone()):
+                if fnmatch.fnmatchcase(name.lower(), pattern):
+                    info = server.user_info(name)
+                    if not _hidden(session, info):
                         _who_line(session, "*", info, None)
     session.reply(n.RPL_ENDOFWHO, mask[:64], "End of WHO list")
 
 
-def _hidden(session: IrcSession, client: IrcSession | None) -> bool:
+def _hidden(session: IrcSession, info: UserInfo) -> bool:
     """+i hides a client from masks, unless it shares a room with the one asking."""
-    if client is None or not client.invisible or client is session:
+    client = info.client
+    if client is None:  # on another node: the rooms it is online in there
+        rooms = session.core.subscriptions.rooms_elsewhere(name_key(info.nick))
+        return info.invisible and not session.rooms.keys() & set(rooms)
+    if not client.invisible or client is session:
         return False
     return not client.rooms.keys() & session.rooms.keys()
 
 
 async def whois(session: IrcSession, msg: Message) -> None:
-    """Of a user online here or, in a cluster, in a room on another node (whose client
-    details this node does not have: it shows the defaults, as for a telnet user)."""
+    """Of a user online here or, in a cluster, in a room on another node (with the client
+    details that node sent; no idle time)."""
     target = msg.params[-1].split(",")[0]
     core = session.core
     name = core.subscriptions.online_name(name_key(target)) if target else None
@@ -93,6 +99,7 @@ async def whois(session: IrcSession, msg: Message) -> None:
     keys = {
         key
         for other in core.subscriptions.sessions_of(name_key(nick))
+        if not core.subscriptions.departed(other)
         for key in core.subscriptions.channels_of(other)
         if not is_inbox(key)
     }
@@ -161,8 +168,8 @@ def ison(session: IrcSession, msg: Message) -> None:
 
 
 def away(session: IrcSession, msg: Message) -> None:
-    text = msg.params[0][:200] if msg.params and msg.params[0] else None
-    session.away = text
+    text = msg.params[0][:AWAY_MAX] if msg.params and msg.params[0] else None
+    session.core.subscriptions.set_away(session.user_key, text)  # every door shows it
     if text:
         session.reply(n.RPL_NOWAWAY, "You have been marked as being away")
     else:

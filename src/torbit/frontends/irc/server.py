@@ -85,7 +85,9 @@ class IrcServer(LineDoor[IrcSession]):
         self.registered(session)
 
     def closed(self, session: IrcSession) -> None:
-        """A session's connection is gone: forgotten soon, a slice at a time (`_log_out`)."""
+        """A session's connection is gone: forgotten soon, a slice at a time (`_log_out`);
+        online nowhere from now on."""
+        self.core.subscriptions.depart(session)
         self.depart(session)
 
     def _forget(self, session: IrcSession) -> None:
@@ -141,12 +143,18 @@ class IrcServer(LineDoor[IrcSession]):
         return f"{name}!{name.lower()}@torbit"
 
     def user_info(self, name: str) -> UserInfo:
-        clients = self._clients.get(name_key(name))
+        key = name_key(name)
+        clients = self._clients.get(key)
+        away = self.core.subscriptions.away_of(key)  # set on any door
         if clients:
-            away = next((c.away for c in clients if c.away), None)
             operator = any(self.core.operators.of(c) is not None for c in clients)
             return self.info_of(clients[0], away, operator)
-        return UserInfo(name, name.lower(), "torbit", name, None, name, None)
+        d = self.core.subscriptions.details_elsewhere(key)  # on another node
+        if d is not None and d.ident:  # an IRC client there
+            return UserInfo(
+                name, d.ident, HOST, d.realname or name, away, name, None, False, d.invisible
+            )
+        return UserInfo(name, name.lower(), "torbit", name, away, name, None)
 
     def away_of(self, name: str) -> str | None:
         return self.user_info(name).away

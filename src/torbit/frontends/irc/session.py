@@ -49,6 +49,7 @@ class UserInfo:
     account: str | None  # None: a guest
     client: IrcSession | None  # their IRC session here, if any
     operator: bool = False  # an IRC operator (oper.py)
+    invisible: bool = False  # user mode +i, of a user on another node (here: client's)
 
 
 class IrcHost(OutputHost, Protocol):
@@ -118,7 +119,6 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         "_timer",
         "_writer",
         "account",
-        "away",
         "caps",
         "closed",
         "connected_at",
@@ -164,7 +164,6 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self.realname = ""
         self.account: str | None = None  # None: a guest (or not registered yet)
         self.proof: Proof | None = None  # what it logged in with (revocations close it)
-        self.away: str | None = None
         self.invisible = False
         self.wallops = False  # user mode +w: sent WALLOPS without being an operator
         self.rooms: dict[str, Room] = {}  # rooms joined through this session, by key
@@ -302,6 +301,11 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
             self.close(text)
 
     @property
+    def away(self) -> str | None:
+        """The user's away message, shared by every door (core: Subscriptions.set_away)."""
+        return self.core.subscriptions.away_of(self.user_key) if self.user_key else None
+
+    @property
     def leaving(self) -> bool:
         """Closed, or closing after its ERROR: a client that has seen its link close may
         ask LUSERS before the door has worked off the departure (`LineDoor.depart`)."""
@@ -312,6 +316,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         w = self._writer
         if w is not None and w.transport is not None and not w.transport.is_closing():
             self.send(Message("ERROR", (f"Closing link: {HOST} ({reason})",)))
+            self.core.subscriptions.depart(self)  # online nowhere from now on
             log.debug("closing %s (%s): %s", self.ip, self.nick, reason)
             w.close()
 

@@ -13,13 +13,14 @@ from torbit.core import policy, roomsettings
 from torbit.core.delivery import Session
 from torbit.core.format import format_message, format_system
 from torbit.core.models import MessageKind, Role, Room
-from torbit.core.names import check_name
+from torbit.core.names import check_name, name_key
 from torbit.errors import InvalidInput, RateLimited
 from torbit.frontends.telnet.context import TelnetCore
 from torbit.protocol.commands import BadArguments, Syntax, parse_args, split_command
 
 DEFAULT_HISTORY = 20
 ROOMS_PAGE = 50
+LIST_PAGES = 50  # pages of rooms one /list walks at most, as IRC's LIST
 MAX_HISTORY = 500
 
 
@@ -171,10 +172,42 @@ async def _rooms(session: CommandSession, args: tuple[str, ...]) -> None:
         _info(session, f"more: /rooms {page.next_after}")
 
 
+async def _list(session: CommandSession, args: tuple[str, ...]) -> None:
+    """Every public room at once (as IRC's LIST), with how many are online and its topic."""
+    after: str | None = None
+    shown = 0
+    for _ in range(LIST_PAGES):  # bounded work per /list
+        page = await session.core.membership.rooms(session.name, after=after, limit=ROOMS_PAGE)
+        for i in page.rooms:
+            if not i.room.private:
+                topic = f" - {i.room.topic}" if i.room.topic else ""
+                session.send_line(
+                    f"  #{i.room.name}  {i.online} online, {i.members} member(s){topic}"
+                )
+                shown += 1
+        after = page.next_after
+        if after is None:
+            break
+    _info(session, f"{shown} public room(s)" if shown else "no public rooms yet")
+
+
+async def _away(session: CommandSession, args: tuple[str, ...]) -> None:
+    """The away state every door shares: IRC's WHOIS and AWAY replies show it too."""
+    subs = session.core.subscriptions
+    subs.set_away(session.user_key, args[0] if args else None)
+    away = subs.away_of(session.user_key)
+    _info(session, f"you are marked away: {away}" if away else "you are back")
+
+
+def _with_away(session: CommandSession, name: str) -> str:
+    away = session.core.subscriptions.away_of(name_key(name))
+    return f"{name} (away: {away})" if away else name
+
+
 async def _who(session: CommandSession, args: tuple[str, ...]) -> None:
     room = _current(session)
     membership = session.core.membership
-    online = membership.online(room.key)
+    online = [_with_away(session, name) for name in membership.online(room.key)]
     members = await membership.members(room.name, viewer=session.name)
     _info(session, f"online in #{room.name} ({len(online)}): {', '.join(online)}")
     _info(session, f"members of #{room.name} ({len(members)}): {', '.join(members)}")
@@ -183,6 +216,8 @@ async def _who(session: CommandSession, args: tuple[str, ...]) -> None:
 async def _msg(session: CommandSession, args: tuple[str, ...]) -> None:
     await session.core.messaging.send_private(session.name, args[0], args[1])
     session.count_sent(1)
+    if away := session.core.subscriptions.away_of(name_key(args[0])):
+        _info(session, f"{args[0]} is away: {away}")
 
 
 async def _me(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -361,7 +396,17 @@ TABLE: tuple[Command, ...] = (
     _row("create", "ROOM [private]", "create a room you own; private: invite-only", _create, 1, 2),
     _row("leave", "[ROOM]", "leave a room (default: the current one)", _leave, 0, 1),
     _row("rooms", "[AFTER]", "list the rooms (50 at a time, after AFTER)", _rooms, 0, 1),
-    _row("who", "", "list the members of the current room", _who),
+    _row("list", "", "list every public room: who is online, its topic", _list),
+    _row("who", "", "list the members of the current room (and who is away)", _who),
+    _row(
+        "away",
+        "[MESSAGE]",
+        "mark yourself away with MESSAGE; no MESSAGE: back",
+        _away,
+        0,
+        1,
+        rest=True,
+    ),
     _row("msg", "USER TEXT", "send a private message", _msg, 2, 2, rest=True),
     _row("me", "ACTION", "say what you are doing: /me waves", _me, 1, 1, rest=True),
     _row("ignore", "USER", "never see messages from USER again", _ignore, 1, 1),

@@ -55,6 +55,12 @@ class TelnetServer(LineDoor[TelnetSession]):
         assert isinstance(session, TelnetSession)
         self.sessions.add(session)
 
+    def depart(self, session: TelnetSession, log_out: bool = True) -> None:
+        """Online nowhere from now on; forgotten soon (`_log_out`)."""
+        if log_out:
+            self.core.subscriptions.depart(session)
+        super().depart(session, log_out)
+
     async def _log_out(self, session: TelnetSession, log_out: bool) -> None:
         """A vanished session's departure (`LineDoor.depart`), batched with others leaving."""
         self.sessions.discard(session)
