@@ -111,7 +111,10 @@ class Store(Protocol):
     async def add_member(self, room_key: str, user_key: str) -> bool:
         """True if the user was not a member before."""
 
-    async def remove_member(self, room_key: str, user_key: str) -> bool: ...
+    async def remove_member(self, room_key: str, user_key: str) -> bool:
+        """End the user's membership with its room admin rights, in one transaction (a
+        member who leaves comes back as a plain member; the room's owner stays its owner:
+        that is the room's, not the membership's). True if the user was a member."""
 
     async def list_members(self, room_key: str) -> list[str]:
         """Display names of the room's members, sorted."""
