@@ -288,6 +288,19 @@ class MessageLog(Protocol):
         """Messages of a channel with after < id < before, oldest first. With newest=True the
         last `limit` of that range are returned (still oldest first), else the first `limit`."""
 
+    async def count(
+        self,
+        channel: str,
+        *,
+        after: int | None,
+        limit: int,
+        since: datetime,
+        excluding: frozenset[str] = frozenset(),
+    ) -> int:
+        """How many of the first `limit` messages with id > after were sent at or after
+        `since` by a sender whose key is not in `excluding` (an unread count): a count, not
+        the messages, wherever the engine can count."""
+
     async def watch(self, channel: str) -> None:
         """Start delivering this channel's new messages to the listener (idempotent)."""
 
