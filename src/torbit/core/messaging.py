@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from torbit.core.ignores import Ignores
-from torbit.core.limits import RateLimiter, ReadBudget
+from torbit.core.limits import RateLimiter, ReadBudget, RoomRates
 from torbit.core.membership import KeyLocks, Membership
 from torbit.core.models import Draft, Message, MessageKind, Room
 from torbit.core.mutes import Mutes
@@ -48,7 +48,7 @@ class Messaging:
         *,
         max_message_bytes: int = 4096,
         rate: RateLimiter | None = None,
-        room_rate: RateLimiter | None = None,
+        room_rate: RoomRates | None = None,
         reads: ReadBudget | None = None,
         text_filter: Callable[[str], str] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -60,7 +60,7 @@ class Messaging:
         self._mutes = mutes
         self.max_message_bytes = max_message_bytes
         self._rate = rate or RateLimiter(0, 0)
-        self._room_rate = room_rate or RateLimiter(0, 0)
+        self._room_rate = room_rate or RoomRates()
         self._reads = reads or ReadBudget()
         # the profanity filter, if configured: returns the text to store, or raises InvalidInput
         self._filter: Callable[[str], str] = text_filter or (lambda text: text)
@@ -104,7 +104,7 @@ class Messaging:
         await self._membership.check_may_speak(user, room)
         allowed = self._rate.take(key, len(texts))
         if allowed:
-            allowed = self._room_rate.take(f"{key} {channel}", allowed)
+            allowed = self._room_rate.take(key, channel, allowed)
         now = self._now()
         # positional: keywords cost a Draft a third more, and this runs for every line
         drafts = [Draft(channel, user, t, now, kind) for t in texts[:allowed]]
@@ -157,7 +157,7 @@ class Messaging:
         key = name_key(user)
         self._rate.check(key)
         if room_key is not None:
-            self._room_rate.check(f"{key} {room_key}")
+            self._room_rate.check(key, room_key)
 
     # reading
 
