@@ -21,7 +21,7 @@ from torbit.core.hashing import PasswordHashing
 from torbit.core.heartbeat import Heartbeat
 from torbit.core.identity import NamePolicy
 from torbit.core.ignores import Ignores
-from torbit.core.limits import ActionLimits, RateLimiter, ReadBudget
+from torbit.core.limits import ActionLimits, RateLimiter, ReadBudget, RoomRates
 from torbit.core.membership import Membership, RoomRules
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
@@ -214,6 +214,7 @@ async def start_core(
         reads=reads,
     )
     ignores = Ignores(store, subscriptions, events, limits.ignores)
+    room_rates = RoomRates(RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst))
     messaging = Messaging(
         store,
         message_log,
@@ -222,7 +223,7 @@ async def start_core(
         mutes,
         max_message_bytes=s.chat.max_message_bytes,
         rate=message_rate,
-        room_rate=RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst),
+        room_rate=room_rates,
         reads=reads,
         text_filter=profanity_filter(s),
     )
@@ -237,7 +238,7 @@ async def start_core(
         mutes,
         reserved=[s.irc.server_name],
         names=accounts.names,
-        limits=(reads.limiter, message_rate, *limits.all()),
+        limits=(reads.limiter, message_rate, room_rates, *limits.all()),
     )
     if s.message_log.url == "local":  # one node: any guest left in the store is stale
         await guests.sweep()

@@ -179,6 +179,34 @@ async def test_read_of_an_unknown_channel_is_empty(message_log: MessageLog) -> N
     assert await message_log.read("@nobody") == []
 
 
+async def test_count_is_the_unread_count_of_a_read(message_log: MessageLog) -> None:
+    """`count` answers what counting a `read` of the same range would: the first `limit`
+    ids after `after`, less those sent before `since` or by a sender in `excluding` (keys:
+    a sender's name in any case)."""
+    senders = ["Alice", "PEST", "bob", "pest", "Alice", "Carol"]
+    drafts = [
+        draft("lobby", f"m{i}", sender=senders[i % len(senders)], sent_at=NOW + timedelta(
+            seconds=i))
+        for i in range(30)
+    ]
+    await message_log.publish(drafts)
+    await fill(message_log, "other", 3)
+    for after in (None, 0, 4, 17, 29, 30, 40):
+        for limit in (0, 1, 7, 1000):
+            for since in (NOW, NOW + timedelta(seconds=9)):
+                for excluding in (frozenset(), frozenset({"pest"}), frozenset({"pest", "alice"})):
+                    read = await message_log.read("lobby", after=after, limit=limit)
+                    expected = sum(1 for m in read
+                                   if m.sender_key not in excluding and m.sent_at >= since)
+                    got = await message_log.count("lobby", after=after, limit=limit,
+                                                  since=since, excluding=excluding)
+                    assert got == expected, (after, limit, since, excluding)
+    assert await message_log.count("lobby", after=None, limit=1000, since=NOW) == 30
+    assert await message_log.count("lobby", after=4, limit=10, since=NOW,
+                                    excluding=frozenset({"pest"})) == 7
+    assert await message_log.count("nowhere", after=None, limit=1000, since=NOW) == 0
+
+
 async def test_paging_forward_and_backward_visits_everything_once(
     message_log: MessageLog,
 ) -> None:

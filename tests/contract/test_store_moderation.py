@@ -135,6 +135,30 @@ async def test_expel_ends_membership_admin_rights_and_invitation(store: Store) -
         await store.expel("den", "ghost", banned_at=NOW)
 
 
+async def test_leaving_ends_membership_with_admin_rights(store: Store) -> None:
+    """A member who leaves (remove_member) loses room admin rights with the membership, as on
+    a kick: joining again makes them a plain member. An invitation and a ban are not the
+    membership's and stay; the owner stays the owner (rooms.owner is the room's)."""
+    await users(store, "alice", "bob", "carol")
+    await store.create_room(room("den", owner="alice"))
+    for name in ("alice", "bob"):
+        await store.add_member("den", name)
+    await store.set_room_admin("den", "bob", True)
+    await store.add_invite("den", "carol", NOW)
+    assert await store.list_room_admins("den") == ["bob"]
+    assert await store.remove_member("den", "bob")
+    assert await store.standing("den", "bob") == Standing()
+    assert await store.list_room_admins("den") == []
+    assert not await store.remove_member("den", "bob")  # not a member any more
+    assert await store.add_member("den", "bob")
+    assert await store.standing("den", "bob") == Standing(member=True)
+    assert await store.remove_member("den", "alice")
+    den = await store.get_room("den")
+    assert den is not None and den.owner == "alice"
+    assert not await store.remove_member("den", "carol")
+    assert await store.standing("den", "carol") == Standing(invited=True)
+
+
 async def test_mutes_until_a_time(store: Store) -> None:
     await users(store, "alice", "bob")
     await store.create_room(room("den"))

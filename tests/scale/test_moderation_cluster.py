@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.http import error_of
+from tests.helpers.http import PASSWORD, error_of
+from tests.helpers.irc import irc_user
 from tests.scale.clients import Clients, telnet_messages
 from tests.scale.conftest import STORES, NodeFactory
 
@@ -63,3 +64,40 @@ async def test_kick_ban_and_mute_reach_sessions_on_the_other_node(
     await bob.expect(r"^! you are banned from #hall$")
     bob_http = await clients.http(b, "bob", new=False)
     error_of(await bob_http.post("hall", "let me in"), 403, "forbidden")
+
+
+async def test_an_admin_who_parts_on_one_node_has_no_rights_on_the_other(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """bob, an admin of #hall, PARTs over IRC on node a while his telnet session on b is in
+    the room: b's session is told and stops listening, and joining again there makes bob a
+    plain member (the rights ended with the membership, in the store both nodes read). On
+    main he joined again as an admin and kicked carol."""
+    a = await make_node("a")
+    b = await make_node("b")
+    alice = await clients.http(a, "alice")
+    r = await alice.client.post("/api/v1/rooms", json={"name": "hall"})
+    assert r.status_code == 201, r.text
+    bob = await clients.telnet(b, "bob")
+    bob.send("/join hall")
+    await bob.expect(r"^\* you are in #hall")
+    carol = await clients.telnet(b, "carol")
+    carol.send("/join hall")
+    await carol.expect(r"^\* you are in #hall")
+    assert (await alice.client.put("/api/v1/rooms/hall/admins/bob")).status_code == 204
+    await bob.expect(r"^\* alice made bob an admin of #hall$")
+    irc = await irc_user(a, "x", sasl_username="bob", sasl_password=PASSWORD, join=("#hall",))
+    try:
+        await irc.rawmsg("PART", "#hall")
+        await irc.expect("PART", "#hall")
+    finally:
+        await irc.disconnect(expected=True)
+    await bob.expect(r"^\* you left #hall \(on another connection\)$")
+    bob.send("/join hall")
+    await bob.expect(r"^\* you are in #hall")
+    bob.send("/kick carol")
+    await bob.expect(r"^! only .* of #hall may /kick: you are a member$")
+    bob_http = await clients.http(a, "bob", new=False)
+    error_of(await bob_http.client.delete("/api/v1/rooms/hall/members/carol"), 403, "forbidden")
+    carol.send("still here")
+    assert await telnet_messages(bob, 1) == [("carol", "still here")]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from torbit.core.limits import ConnectionLimiter, RateLimiter
+from torbit.core import limits
+from torbit.core.limits import ConnectionLimiter, RateLimiter, RoomRates
 from torbit.errors import RateLimited
 
 
@@ -43,6 +44,43 @@ def test_a_carried_bucket_is_as_spent_as_the_emptier_of_the_two() -> None:
     rl.carry("carol", "gus2")  # gus2 spent more: it keeps its own
     assert rl.take("carol", 10) == 1
     assert rl.take("gus2", 10) == 0
+
+
+def test_a_rename_carries_the_room_rate_of_every_room_sent_to() -> None:
+    """Each room the old name sent to lately, whether it is a member there or not: the
+    buckets are keyed by name and room, so the rooms are remembered per user."""
+    clock = Clock()
+    rates = RoomRates(RateLimiter(rate=1.0, burst=3, clock=clock))
+    assert rates.take("gus", "lobby", 5) == 3
+    assert rates.take("gus", "outside", 2) == 2
+    assert rates.take("carol", "lobby", 1) == 1
+    rates.carry("gus", "gus2")
+    assert rates.take("gus2", "lobby", 3) == 0
+    assert rates.take("gus2", "outside", 3) == 1
+    assert rates.take("gus2", "elsewhere", 3) == 3  # never spent there
+    assert rates.take("carol", "lobby", 3) == 2  # others keep their own
+    with pytest.raises(RateLimited):
+        rates.check("gus2", "lobby")
+    rates.carry("gus2", "gus3")  # on again, and again
+    with pytest.raises(RateLimited):
+        rates.check("gus3", "outside")
+    clock.t += 100  # all full again: nothing left to carry
+    rates.carry("gus3", "gus4")
+    assert rates.take("gus4", "lobby", 3) == 3
+
+
+def test_the_rooms_remembered_per_user_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "MAX_ROOMS_REMEMBERED", 4)
+    clock = Clock()
+    rates = RoomRates(RateLimiter(rate=1.0, burst=1, clock=clock))
+    for i in range(100):
+        rates.take("gus", f"r{i}")
+        clock.t += 2  # each bucket full again before the next room
+    assert len(rates._rooms["gus"]) <= 4
+    rates.take("gus", "late")
+    rates.carry("gus", "gus2")
+    assert rates.take("gus2", "late") == 0  # the live one was kept and carried
+    assert RoomRates().take("x", "y", 10_000) == 10_000  # off: nothing remembered
 
 
 def test_zero_disables_a_limit() -> None:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.identity import NamePolicy
-from torbit.core.limits import RateLimiter
+from torbit.core.limits import RateLimiter, RoomRates
 from torbit.core.membership import Membership
 from torbit.core.models import GUEST_PASSWORD_HASH, User
 from torbit.core.mutes import Mutes
@@ -58,11 +58,12 @@ class Guests:
         *,
         reserved: Iterable[str] = (),
         names: NamePolicy | None = None,
-        limits: Sequence[RateLimiter] = (),
+        limits: Sequence[RateLimiter | RoomRates] = (),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`names`: the accounts' rules (their reserved names hold for guests too); `limits`:
-        the per-user buckets (keyed by name) a rename carries over to the new name."""
+        the per-user buckets (keyed by name, or by name and room) a rename carries over to
+        the new name."""
         self._store = store
         self._subs = subscriptions
         self._sessions = sessions

@@ -83,6 +83,61 @@ class RateLimiter:
         if self.take(key) == 0:
             raise RateLimited(f"slow down: too many {what}", retry_after=1.0 / self.rate)
 
+    def holds(self, key: str) -> bool:
+        """Whether the key's bucket is not full (it has spent something lately)."""
+        full_at = self._full_at.get(key)
+        return full_at is not None and full_at > self._clock()
+
+
+MAX_ROOMS_REMEMBERED = 64  # per user, before those with a full bucket again are forgotten
+
+
+class RoomRates:
+    """The per-room message rate: a bucket per user and room (one RateLimiter, keyed "user
+    room"), with the rooms each user sent to lately remembered, so that `carry` moves every
+    one of them to a guest's new nick: those of rooms it left, and of rooms it only sent to
+    from outside, too. Bounded like the buckets: a user's list forgets the rooms whose bucket
+    is full again once it grows past MAX_ROOMS_REMEMBERED, and the users past MAX_TRACKED."""
+
+    def __init__(self, limiter: RateLimiter | None = None) -> None:
+        self.limiter = limiter or RateLimiter(0, 0)
+        self._rooms: OrderedDict[str, set[str]] = OrderedDict()  # user key -> room keys
+
+    def take(self, user_key: str, room_key: str, n: int = 1) -> int:
+        """Take up to n tokens of the user's bucket in the room; how many were granted."""
+        if self.limiter.rate <= 0:
+            return n
+        self._remember(user_key, room_key)
+        return self.limiter.take(f"{user_key} {room_key}", n)
+
+    def check(self, user_key: str, room_key: str) -> None:
+        """Take one token or raise RateLimited saying when to try again."""
+        if self.limiter.rate <= 0:
+            return
+        self._remember(user_key, room_key)
+        self.limiter.check(f"{user_key} {room_key}")
+
+    def _remember(self, user_key: str, room_key: str) -> None:
+        rooms = self._rooms.get(user_key)
+        if rooms is None:
+            rooms = self._rooms[user_key] = set()
+            if len(self._rooms) > MAX_TRACKED:
+                self._rooms.popitem(last=False)
+        else:
+            self._rooms.move_to_end(user_key)
+        if room_key in rooms:
+            return
+        if len(rooms) >= MAX_ROOMS_REMEMBERED:
+            rooms.intersection_update([r for r in rooms if self.limiter.holds(f"{user_key} {r}")])
+        rooms.add(room_key)
+
+    def carry(self, old: str, new: str) -> None:
+        """What `old` has spent in each room, `new` has spent there too."""
+        for room in self._rooms.pop(old, ()):
+            if self.limiter.holds(f"{old} {room}"):
+                self.limiter.carry(f"{old} {room}", f"{new} {room}")
+                self._remember(new, room)
+
 
 class ReadBudget:
     """Messages a user may read per second, whatever door or call reads them: a page of

@@ -203,6 +203,8 @@ class Membership:
                 await self._store.set_room_admin(room.key, user_key, True)
             if standing.invited:
                 await self._store.remove_invite(room.key, user_key)
+            if added and standing.admin and not founded:  # kept by an older version's leave
+                await self._store.set_room_admin(room.key, user_key, False)
         return room
 
     async def _still_admitted(self, user: str, room_name: str, room_key: str) -> None:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from torbit.core.ignores import Ignores
-from torbit.core.limits import RateLimiter, ReadBudget
+from torbit.core.limits import RateLimiter, ReadBudget, RoomRates
 from torbit.core.membership import KeyLocks, Membership
 from torbit.core.models import Draft, Message, MessageKind, Room
 from torbit.core.mutes import Mutes
@@ -51,7 +51,7 @@ class Messaging:
         *,
         max_message_bytes: int = 4096,
         rate: RateLimiter | None = None,
-        room_rate: RateLimiter | None = None,
+        room_rate: RoomRates | None = None,
         reads: ReadBudget | None = None,
         text_filter: Callable[[str], str] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -63,7 +63,7 @@ class Messaging:
         self._mutes = mutes
         self.max_message_bytes = max_message_bytes
         self._rate = rate or RateLimiter(0, 0)
-        self._room_rate = room_rate or RateLimiter(0, 0)
+        self._room_rate = room_rate or RoomRates()
         self._reads = reads or ReadBudget()
         # the profanity filter, if configured: returns the text to store, or raises InvalidInput
         self._filter: Callable[[str], str] = text_filter or (lambda text: text)
@@ -107,7 +107,7 @@ class Messaging:
         await self._membership.check_may_speak(user, room)
         allowed = self._rate.take(key, len(texts))
         if allowed:
-            allowed = self._room_rate.take(f"{key} {channel}", allowed)
+            allowed = self._room_rate.take(key, channel, allowed)
         now = self._now()
         # positional: keywords cost a Draft a third more, and this runs for every line
         drafts = [Draft(channel, user, t, now, kind) for t in texts[:allowed]]
@@ -160,7 +160,7 @@ class Messaging:
         key = name_key(user)
         self._rate.check(key)
         if room_key is not None:
-            self._room_rate.check(f"{key} {room_key}")
+            self._room_rate.check(key, room_key)
 
     # reading
 
@@ -420,11 +420,15 @@ class Messaging:
         return out, last
 
     async def unread_count(self, user: str, room_name: str, cap: int = 1000) -> int:
+        """Of the first `cap` messages after the user's read cursor, those the user would
+        receive (no ignored sender, none older than the room): counted by the log, which
+        reads no message to do so (SQL), so the count asks nothing of the read budget."""
         room = await self._membership.member_room(user, room_name)
         cursor = await self._store.get_cursor(name_key(user), room.key)
         ignores = await self._ignores.of(user)
-        batch = await self._log.read(room.key, after=cursor, limit=cap)
-        return sum(1 for m in batch if m.sender_key not in ignores and m.sent_at >= room.created_at)
+        return await self._log.count(
+            room.key, after=cursor, limit=cap, since=room.created_at, excluding=ignores
+        )
 
     async def read_cursor(self, user: str, room_name: str) -> int | None:
         """Id of the last message the user received (or marked read) in the room, if any."""

@@ -111,7 +111,10 @@ class Store(Protocol):
     async def add_member(self, room_key: str, user_key: str) -> bool:
         """True if the user was not a member before."""
 
-    async def remove_member(self, room_key: str, user_key: str) -> bool: ...
+    async def remove_member(self, room_key: str, user_key: str) -> bool:
+        """End the user's membership with its room admin rights, in one transaction (a
+        member who leaves comes back as a plain member; the room's owner stays its owner:
+        that is the room's, not the membership's). True if the user was a member."""
 
     async def list_members(self, room_key: str) -> list[str]:
         """Display names of the room's members, sorted."""
@@ -292,6 +295,19 @@ class MessageLog(Protocol):
     ) -> list[Message]:
         """Messages of a channel with after < id < before, oldest first. With newest=True the
         last `limit` of that range are returned (still oldest first), else the first `limit`."""
+
+    async def count(
+        self,
+        channel: str,
+        *,
+        after: int | None,
+        limit: int,
+        since: datetime,
+        excluding: frozenset[str] = frozenset(),
+    ) -> int:
+        """How many of the first `limit` messages with id > after were sent at or after
+        `since` by a sender whose key is not in `excluding` (an unread count): a count, not
+        the messages, wherever the engine can count."""
 
     async def watch(self, channel: str) -> None:
         """Start delivering this channel's new messages to the listener (idempotent)."""

@@ -277,6 +277,20 @@ class KafkaLog:
                 )
             return await readers.read(tp, after=after, before=before, limit=limit, newest=newest)
 
+    async def count(
+        self,
+        channel: str,
+        *,
+        after: int | None,
+        limit: int,
+        since: datetime,
+        excluding: frozenset[str] = frozenset(),
+    ) -> int:
+        """A broker cannot count what it does not send: the messages are read (one bounded
+        range of the partition, as `read`) and counted here."""
+        batch = await self.read(channel, after=after, limit=limit)
+        return sum(1 for m in batch if m.sender_key not in excluding and m.sent_at >= since)
+
     # live delivery
 
     async def watch(self, channel: str) -> None:

@@ -290,6 +290,36 @@ class SqlLog:
             for r in rows
         ]
 
+    async def count(
+        self,
+        channel: str,
+        *,
+        after: int | None,
+        limit: int,
+        since: datetime,
+        excluding: frozenset[str] = frozenset(),
+    ) -> int:
+        """One statement, one row back: the first `limit` ids after `after` (a range scan
+        of the primary key), counted where sent at or after `since` and not sent by a key in
+        `excluding` (names are ASCII: SQL's lower() is name_key's)."""
+        if limit <= 0:
+            return 0
+        window = select(messages.c.sender, messages.c.sent_at).where(messages.c.channel == channel)
+        if after is not None:
+            window = window.where(messages.c.id > after)
+        first = window.order_by(messages.c.id).limit(limit).subquery()
+        query = select(func.count()).select_from(first).where(first.c.sent_at >= since)
+        if excluding:
+            query = query.where(func.lower(first.c.sender).not_in(sorted(excluding)))
+        try:
+            async with self._store.engine.connect() as conn:
+                counted = (await conn.execute(query)).scalar()
+        except Exception as e:
+            if is_unavailable(e):
+                raise unavailable(e) from e
+            raise
+        return int(counted or 0)
+
     async def delete_channel(self, channel: str) -> int:
         """Delete every message of the channel, remembering its highest id as a purge mark so
         that ids go on from there. Works without `start` (the CLI deletes accounts so)."""

@@ -257,9 +257,17 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         return True
 
     async def remove_member(self, room_key: str, user_key: str) -> bool:
-        if not (await self._pair(room_key, user_key)).get("member"):
+        """The membership and its admin flag (with its room_roles row) in one batch."""
+        pair = await self._pair(room_key, user_key)
+        if not pair.get("member"):
             return False
-        await self._set_pair(room_key, user_key, {"member": None}, name=None)
+        await self._set_pair(
+            room_key,
+            user_key,
+            {"member": None, "admin": None},
+            [self._role_write(room_key, "admin", user_key, None)],
+            name=None,
+        )
         return True
 
     async def list_members(self, room_key: str) -> list[str]:

@@ -41,6 +41,7 @@ from torbit.backends.store.schema import (
     ignores,
     memberships,
     revocations,
+    room_admins,
     rooms,
     tokens,
     users,
@@ -364,12 +365,19 @@ class SqlStore(RoomModerationSql):
         return added > 0
 
     async def remove_member(self, room_key: str, user_key: str) -> bool:
-        query = delete(memberships).where(
-            memberships.c.room_key == room_key, memberships.c.user_key == user_key
-        )
+        """The membership and its room admin rights go in one transaction."""
         async with self._write() as conn:
-            result = await conn.execute(query)
-        return result.rowcount > 0
+            result = await conn.execute(
+                delete(memberships).where(
+                    memberships.c.room_key == room_key, memberships.c.user_key == user_key
+                )
+            )
+            await conn.execute(
+                delete(room_admins).where(
+                    room_admins.c.room_key == room_key, room_admins.c.user_key == user_key
+                )
+            )
+        return bool(result.rowcount > 0)
 
     async def list_members(self, room_key: str) -> list[str]:
         """Display names of the room's members, sorted case-insensitively."""

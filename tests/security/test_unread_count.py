@@ -1,0 +1,75 @@
+"""`GET /api/v1/rooms/{room}/read-marker` counts the unread messages with one counting statement
+(MessageLog.count), not by reading up to 1,000 messages per call: on main each call read the
+first 1,000 messages after the cursor, text and all, outside the read budget, so parallel calls
+made the store read 1,000 rows each (20 calls here: 20,000 rows). The count is the same as
+before: of the first 1,000 messages after the cursor, those not sent by an ignored user."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.helpers.http import basic, http_client, register
+from tests.helpers.statements import Statements
+from torbit.app import App
+from torbit.core.models import Draft, Message
+
+CALLS = 20
+
+
+async def test_parallel_unread_counts_read_no_messages(
+    server: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert server.core is not None
+    log = server.core.message_log
+    async with http_client(server) as client:
+        await register(client, "alice", "bob", "pest")
+        for name in ("alice", "bob", "pest"):
+            r = await client.put(f"/api/v1/rooms/den/members/{name}", auth=basic(name))
+            assert r.status_code == 200, r.text
+        assert (await client.put("/api/v1/me/ignores/pest", auth=basic("bob"))).is_success
+        now = datetime.now(UTC)
+        sent = await log.publish(
+            [Draft("den", "pest" if i % 4 == 0 else "alice", f"m{i}", now) for i in range(1100)]
+        )
+        # what the old code counted: the first 1,000 after the cursor, less pest's
+        expected = sum(1 for m in sent[:1000] if m.sender != "pest")
+        assert expected == 750
+
+        rows_read = [0]
+        real_read = log.read
+
+        async def counted_read(channel: str, **kw: Any) -> list[Message]:
+            got = await real_read(channel, **kw)
+            rows_read[0] += len(got)
+            return got
+
+        monkeypatch.setattr(log, "read", counted_read)
+        engine = server.core.store.engine  # type: ignore[attr-defined]
+        with Statements(engine, ignore=("revocations", "rooms.created_at <")) as seen:
+            answers = await asyncio.gather(
+                *(client.get("/api/v1/rooms/den/read-marker", auth=basic("bob"))
+                  for _ in range(CALLS))
+            )
+        for r in answers:
+            assert r.json() == {"last_read_id": None, "unread": expected}
+        assert rows_read[0] == 0  # main: 20 x 1,000
+        on_messages = [sql for sql in seen.seen if "FROM messages" in sql]
+        assert len(on_messages) == CALLS
+        assert all("count(" in sql.lower() and "messages.text" not in sql for sql in on_messages)
+
+        # further on: a cursor moved, the window is the 1,000 after it (here the 900 left)
+        r = await client.put("/api/v1/rooms/den/read-marker",
+                             json={"last_read_id": sent[199].id}, auth=basic("bob"))
+        assert r.json() == {
+            "last_read_id": sent[199].id,
+            "unread": sum(1 for m in sent[200:] if m.sender != "pest"),
+        }
+        assert r.json()["unread"] == 675
+        # alice ignores nobody: every message counts, up to the cap
+        r = await client.get("/api/v1/rooms/den/read-marker", auth=basic("alice"))
+        assert r.json() == {"last_read_id": None, "unread": 1000}
+        assert rows_read[0] == 1  # the PUT's check that the id exists (the newest message)
