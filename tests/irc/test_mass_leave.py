@@ -290,6 +290,8 @@ async def test_a_client_that_quit_counts_nowhere_while_its_logout_waits(
         for c in leavers[: n // 2]:
             await c.expect("ERROR")
             assert await c.reader.read() == b""
+        for c in leavers:  # our side of every link, or its writer warns when collected
+            await c.close()
         await telnet.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30  # generous: nothing here is timed; the closes must be seen
