@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import ServerFactory
+from tests.helpers.broker import topic_prefix
 from tests.helpers.http import basic, http_client, register
 from tests.helpers.statements import Statements
 from torbit.app import App
 from torbit.core.models import Draft, Message
+from torbit.testing.kafka import KafkaCluster
 
 CALLS = 20
 
@@ -73,3 +76,43 @@ async def test_parallel_unread_counts_read_no_messages(
         r = await client.get("/api/v1/rooms/den/read-marker", auth=basic("alice"))
         assert r.json() == {"last_read_id": None, "unread": 1000}
         assert rows_read[0] == 1  # the PUT's check that the id exists (the newest message)
+
+
+@pytest.mark.kafka
+async def test_unread_counts_on_kafka_are_paid_from_the_read_budget(
+    make_server: ServerFactory, broker: KafkaCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kafka counts by reading: there each count is a read of up to 1,000 messages, paid from
+    the reader's budget like any read. Before, the counts read outside it: with a budget of
+    1,500 and 1,100 messages after the cursor, bob's three counts read 3,000 messages and
+    none was refused."""
+    server = await make_server(
+        message_log={"url": f"kafka://{broker.bootstrap}", "topic_prefix": topic_prefix("u")},
+        limits={"read_rate": 0.001, "read_burst": 1500},
+    )
+    assert server.core is not None
+    log = server.core.message_log
+    async with http_client(server) as client:
+        await register(client, "alice", "bob")
+        for name in ("alice", "bob"):
+            r = await client.put(f"/api/v1/rooms/den/members/{name}", auth=basic(name))
+            assert r.status_code == 200, r.text
+        now = datetime.now(UTC)
+        await log.publish([Draft("den", "alice", f"m{i}", now) for i in range(1100)])
+
+        rows_read = [0]
+        real_read = log.read
+
+        async def counted_read(channel: str, **kw: Any) -> list[Message]:
+            got = await real_read(channel, **kw)
+            rows_read[0] += len(got)
+            return got
+
+        monkeypatch.setattr(log, "read", counted_read)
+        answers = [
+            await client.get("/api/v1/rooms/den/read-marker", auth=basic("bob")) for _ in range(3)
+        ]
+        assert [r.status_code for r in answers] == [200, 200, 429], [r.text for r in answers]
+        assert answers[0].json()["unread"] == 1000
+        assert answers[1].json()["unread"] == 500  # what was left of the budget: a lower bound
+        assert rows_read[0] == 1500

@@ -270,6 +270,10 @@ class MessageLog(Protocol):
     `watch`ed are handed to the listener in channel order, exactly once per node.
     """
 
+    # True when `count` has to read the messages it counts (a broker), so a count costs what
+    # a read of them does and is paid from the reader's budget like one
+    counts_by_reading: bool
+
     async def start(self, listener: MessageListener, batches: BatchListener | None = None) -> None:
         """Start delivering committed messages to `listener`, one call each; a log that
         commits in batches hands each batch to `batches` instead, when given (the listener's

@@ -60,6 +60,8 @@ _REASSIGN_DELAY_S = 0.02
 class KafkaLog:
     """torbit.core.ports.MessageLog on Apache Kafka. Call `start` before anything else."""
 
+    counts_by_reading = True  # a broker sends the records it is asked for; it cannot count
+
     def __init__(
         self,
         bootstrap: str,
@@ -287,7 +289,8 @@ class KafkaLog:
         excluding: frozenset[str] = frozenset(),
     ) -> int:
         """A broker cannot count what it does not send: the messages are read (one bounded
-        range of the partition, as `read`) and counted here."""
+        range of the partition, as `read`) and counted here. Messaging does not call this
+        (`counts_by_reading`): it reads them itself, paid from the reader's budget."""
         batch = await self.read(channel, after=after, limit=limit)
         return sum(1 for m in batch if m.sender_key not in excluding and m.sent_at >= since)
 

@@ -54,6 +54,8 @@ class SqlLog:
     """torbit.core.ports.MessageLog on the SQL store, for one node: everything published here
     is delivered to this node's listener, so watch/unwatch have nothing to do."""
 
+    counts_by_reading = False  # one counting statement: no message leaves the database
+
     def __init__(self, store: SqlStore) -> None:
         self._store = store
         self._listener: MessageListener | None = None
