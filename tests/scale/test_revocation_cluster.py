@@ -85,21 +85,7 @@ async def test_a_socket_with_credentials_remembered_before_a_change_elsewhere_is
     assert old.close_code == 1008
     new = await ws_from(b, basic_header("alice", "new-secret"), logged_in=True)
     await new.close()
-    store = open_store(a.settings.storage.url)
-    await store.open()
-    try:
-        from argon2 import PasswordHasher
-
-        hasher = PasswordHasher(
-            time_cost=CHEAP_ARGON2["argon2_time_cost"],
-            memory_cost=CHEAP_ARGON2["argon2_memory_kib"],
-            parallelism=CHEAP_ARGON2["argon2_parallelism"],
-        )
-        cli = Accounts(store, registration_open=True, min_password_length=6,
-                       hashing=PasswordHashing(hasher, workers=1, queue=1))
-        await cli.set_password("bob", "changed-elsewhere")
-    finally:
-        await store.close()
+    await set_password_elsewhere(a, "bob")
     stale = await ws_from(b, basic_header("bob"))
     frames = await first_frames(stale, 3)
     assert not any(str(f.get("text", "")).startswith("logged in") for f in frames), frames
@@ -113,21 +99,7 @@ async def test_a_revocation_from_another_process_reaches_every_node(
     a, b = await two_nodes(make_node)
     sockets = [await ws_from(node, basic_header("alice"), logged_in=True) for node in (a, b)]
     telnets = [await telnet_login(node, "alice") for node in (a, b)]
-    store = open_store(a.settings.storage.url)
-    await store.open()
-    try:
-        from argon2 import PasswordHasher
-
-        hasher = PasswordHasher(
-            time_cost=CHEAP_ARGON2["argon2_time_cost"],
-            memory_cost=CHEAP_ARGON2["argon2_memory_kib"],
-            parallelism=CHEAP_ARGON2["argon2_parallelism"],
-        )
-        cli = Accounts(store, registration_open=True, min_password_length=6,
-                       hashing=PasswordHashing(hasher, workers=1, queue=1))
-        await cli.set_password("alice", "changed-elsewhere")
-    finally:
-        await store.close()
+    await set_password_elsewhere(a, "alice")
     for ws in sockets:
         code, reason, _ = await closed(ws)
         assert (code, reason) == (REVOKED, "your password was changed: you are logged out")
@@ -160,3 +132,22 @@ async def test_the_next_holder_of_a_deleted_name_inherits_nothing_on_any_node(
     code, _, frames = await closed(old_on_b)
     assert code == REVOKED
     assert not any(f.get("type") == "message" for f in frames), frames
+
+
+async def set_password_elsewhere(node: App, name: str) -> None:
+    """Change a password as `torbit user passwd` does: through the store, not a node."""
+    from argon2 import PasswordHasher
+
+    store = open_store(node.settings.storage.url)
+    await store.open()
+    try:
+        hasher = PasswordHasher(
+            time_cost=CHEAP_ARGON2["argon2_time_cost"],
+            memory_cost=CHEAP_ARGON2["argon2_memory_kib"],
+            parallelism=CHEAP_ARGON2["argon2_parallelism"],
+        )
+        cli = Accounts(store, registration_open=True, min_password_length=6,
+                       hashing=PasswordHashing(hasher, workers=1, queue=1))
+        await cli.set_password(name, "changed-elsewhere")
+    finally:
+        await store.close()

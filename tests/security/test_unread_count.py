@@ -18,9 +18,24 @@ from tests.helpers.http import basic, http_client, register
 from tests.helpers.statements import Statements
 from torbit.app import App
 from torbit.core.models import Draft, Message
+from torbit.core.ports import MessageLog
 from torbit.testing.kafka import KafkaCluster
 
 CALLS = 20
+
+
+def count_reads(log: MessageLog, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, [0] counts the messages the log is asked to read."""
+    rows_read = [0]
+    real_read = log.read
+
+    async def counted_read(channel: str, **kw: Any) -> list[Message]:
+        got = await real_read(channel, **kw)
+        rows_read[0] += len(got)
+        return got
+
+    monkeypatch.setattr(log, "read", counted_read)
+    return rows_read
 
 
 async def test_parallel_unread_counts_read_no_messages(
@@ -42,15 +57,7 @@ async def test_parallel_unread_counts_read_no_messages(
         expected = sum(1 for m in sent[:1000] if m.sender != "pest")
         assert expected == 750
 
-        rows_read = [0]
-        real_read = log.read
-
-        async def counted_read(channel: str, **kw: Any) -> list[Message]:
-            got = await real_read(channel, **kw)
-            rows_read[0] += len(got)
-            return got
-
-        monkeypatch.setattr(log, "read", counted_read)
+        rows_read = count_reads(log, monkeypatch)
         engine = server.core.store.engine  # type: ignore[attr-defined]
         with Statements(engine, ignore=("revocations", "rooms.created_at <")) as seen:
             answers = await asyncio.gather(
@@ -100,15 +107,7 @@ async def test_unread_counts_on_kafka_are_paid_from_the_read_budget(
         now = datetime.now(UTC)
         await log.publish([Draft("den", "alice", f"m{i}", now) for i in range(1100)])
 
-        rows_read = [0]
-        real_read = log.read
-
-        async def counted_read(channel: str, **kw: Any) -> list[Message]:
-            got = await real_read(channel, **kw)
-            rows_read[0] += len(got)
-            return got
-
-        monkeypatch.setattr(log, "read", counted_read)
+        rows_read = count_reads(log, monkeypatch)
         answers = [
             await client.get("/api/v1/rooms/den/read-marker", auth=basic("bob")) for _ in range(3)
         ]
