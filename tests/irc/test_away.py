@@ -15,11 +15,19 @@ from torbit.app import App
 
 async def _whois_away(irc: IrcUser, nick: str) -> list[str]:
     """The away message(s) a WHOIS of `nick` shows (301), up to its end (318)."""
-    await irc.settle()  # past any WHOIS pydle sent by itself
+
+    def about(m: Any) -> bool:  # not a WHOIS pydle sends by itself on seeing a JOIN
+        return len(m.params) > 1 and str(m.params[1]).lower() == nick.lower()
+
+    await irc.settle()
     first = len(irc.seen)
     await irc.rawmsg("WHOIS", nick)
-    await irc.expect("318")
-    return [str(m.params[-1]) for m in irc.seen[first:] if str(m.command).zfill(3) == "301"]
+    await irc.expect("318", where=about)
+    return [
+        str(m.params[-1])
+        for m in irc.seen[first:]
+        if str(m.command).zfill(3) == "301" and about(m)
+    ]
 
 
 async def test_telnet_and_irc_share_one_away_state(

@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -177,12 +178,18 @@ async def test_a_user_on_two_nodes_leaves_with_the_last_session_anywhere(
 
 
 async def whois_lines(irc: IrcUser, nick: str) -> dict[str, list[str]]:
-    """WHOIS nick: each numeric up to the end (318) with its parameters after the asker's."""
-    await irc.settle()  # past any WHOIS pydle sent by itself
+    """WHOIS nick: each numeric about `nick` up to the end (318) with its parameters after
+    the asker's. Only those about `nick`: pydle sends a WHOIS of its own for someone whose
+    JOIN it sees, and a JOIN from the other node may arrive at any time."""
+
+    def about(m: Any) -> bool:
+        return len(m.params) > 1 and str(m.params[1]).lower() == nick.lower()
+
+    await irc.settle()
     first = len(irc.seen)
     await irc.rawmsg("WHOIS", nick)
-    await irc.expect("318")
-    return {str(m.command).zfill(3): list(m.params[1:]) for m in irc.seen[first:]}
+    await irc.expect("318", where=about)
+    return {str(m.command).zfill(3): list(m.params[1:]) for m in irc.seen[first:] if about(m)}
 
 
 async def who_mask(irc: IrcUser, mask: str) -> list[list[str]]:
