@@ -333,6 +333,51 @@ def room_list(config: ConfigOption = None) -> None:
     _run(settings, work)
 
 
+@room_app.command("add", short_help="Add a room, optionally with an owner.")
+def room_add(
+    name: str,
+    config: ConfigOption = None,
+    owner: Annotated[
+        str | None, typer.Option(help="an existing user who owns the room and is its first member")
+    ] = None,
+    private: Annotated[bool, typer.Option(help="only members and invited users see it")] = False,
+) -> None:
+    """Add a room before anyone joins it (a leading '#' is dropped). Without --owner nobody
+    owns it: a server admin gives out room admin rights (/op)."""
+    from datetime import UTC, datetime
+
+    from torbit.core.membership import taken
+    from torbit.core.models import Room
+    from torbit.core.names import check_name, name_key
+    from torbit.errors import Conflict, NotFound
+
+    settings = _settings(config)
+    room_name = name.removeprefix("#")
+
+    async def work(store: Store) -> None:
+        key = check_name(room_name, "room name")
+        made_by = None if owner is None else await store.get_user(name_key(owner))
+        if owner is not None and made_by is None:
+            raise NotFound(f"no user {owner!r}: torbit user add {owner} first")
+        room = Room(
+            name=room_name,
+            created_at=datetime.now(UTC),
+            owner=None if made_by is None else made_by.name,
+            private=private,
+        )
+        try:
+            room = await store.create_room(room)
+        except Conflict:
+            raise taken(room_name) from None
+        if made_by is not None:
+            await store.add_member(key, made_by.key)
+        kind = "private room" if private else "room"
+        by = f", owned by {room.owner}" if room.owner else ""
+        typer.echo(f"added {kind} #{room.name}{by}")
+
+    _run(settings, work, create=True)
+
+
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply the schema migrations (serve does this by itself at start)."""
