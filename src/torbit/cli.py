@@ -393,32 +393,21 @@ def db_upgrade(config: ConfigOption = None) -> None:
 def db_status(config: ConfigOption = None) -> None:
     """Say whether the database's schema is this torbit's (exit 0) or needs `torbit db
     upgrade` (exit 1), changing nothing: before a rollout, or after restoring a backup."""
-    from torbit.backends.store import migrate
-    from torbit.backends.urls import scheme
-
     settings = _settings(config)
-    url = settings.storage.url
-    if scheme(url) == "cassandra":
-        _fail(
-            "db status reads SQL stores (SQLite, PostgreSQL); a Cassandra store's tables are "
-            "brought up to date by serve and by torbit db upgrade",
-            2,
-        )
     _require_database(settings)
     typer.echo(f"torbit: {_source[0]}", err=True)
     try:
-        current = asyncio.run(migrate.current_revision(url))
+        current, head, known = asyncio.run(_schema_status(settings))
     except ConfigError as e:
         _fail(e.message, 2)
     except TorbitError as e:
         _fail(e.message)
-    head = migrate.head_revision()
     if current == head:
         typer.echo(f"schema {current}: up to date")
         return
     if current is None:
         typer.echo(f"no schema yet (this torbit's is {head}): run torbit db upgrade")
-    elif not migrate.is_known(current):
+    elif not known:
         typer.echo(
             f"schema {current} is unknown to torbit {__version__} (its newest is {head}): "
             "it was made by a newer torbit"
@@ -426,6 +415,29 @@ def db_status(config: ConfigOption = None) -> None:
     else:
         typer.echo(f"schema {current}, this torbit's is {head}: run torbit db upgrade")
     raise typer.Exit(1)
+
+
+async def _schema_status(settings: Settings) -> tuple[str | None, str | None, bool]:
+    """The database's schema version, this torbit's newest, and whether this torbit knows
+    the database's (a newer torbit's is unknown): Alembic revisions on SQL stores, numbered
+    CQL migrations on Cassandra."""
+    from torbit.backends.urls import scheme
+
+    url = settings.storage.url
+    if scheme(url) == "cassandra":
+        from torbit.backends.store import cassandra, cassandra_schema
+
+        version = await cassandra.schema_version(url, settings.storage.consistency)
+        head = cassandra_schema.HEAD
+        return (
+            None if version is None else str(version),
+            str(head),
+            version is None or version <= head,
+        )
+    from torbit.backends.store import migrate
+
+    revision = await migrate.current_revision(url)
+    return revision, migrate.head_revision(), revision is None or migrate.is_known(revision)
 
 
 def main() -> None:

@@ -33,10 +33,22 @@ from torbit.backends.store.cassandra_cql import (
     to_us,
 )
 from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, RoomModerationCql, room_of
-from torbit.backends.store.cassandra_schema import upgrade
+from torbit.backends.store.cassandra_schema import current_version, upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
 from torbit.core.models import AccountDeletion, Room, Standing, User
 from torbit.errors import Conflict, NotFound
+
+
+async def schema_version(url: str, consistency: str = DEFAULT_CONSISTENCY) -> int | None:
+    """`torbit db status`: the keyspace's newest migration, changing nothing (open() would
+    create the keyspace and migrate it); None if it was never migrated."""
+    where = CassandraUrl.parse(url)
+    cql = Cql(where, check_consistency(consistency))
+    await cql.connect()
+    try:
+        return await current_version(cql, where.keyspace)
+    finally:
+        await cql.close()
 
 
 class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
