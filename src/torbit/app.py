@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torbit import __version__
-from torbit.backends.registry import open_store
+from torbit.backends.registry import claim_database, open_store
 from torbit.backends.urls import redact
 from torbit.banner import banner_lines
 from torbit.config import Settings
@@ -96,6 +96,7 @@ class App:
         self._drain_requested = asyncio.Event()
         self.draining = False
         self._opened: list[Callable[[], Awaitable[None]]] = []  # undone if start fails
+        self._release_claim: Callable[[], Awaitable[None]] | None = None  # of the database
 
     async def start(self) -> None:
         """Start everything, or fail with one StartupError line having created nothing: the
@@ -160,6 +161,11 @@ class App:
 
         # engines
         store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
+        # one node per database with the local message log; claimed before the store is
+        # opened, so a refused node changes nothing
+        self._release_claim = await claim_database(store, s.message_log.url)
+        if self._release_claim is not None:
+            self._opened.append(self._release)
         await store.open()
         self._opened.append(store.close)
         message_log = message_log_of(s, store)
@@ -322,6 +328,12 @@ class App:
             await self.irc.listen(tls_sock, tls)
             self.irc_tls_port = tls_sock.getsockname()[1]
 
+    async def _release(self) -> None:
+        """Give up the claim on the database (local message log), once."""
+        release, self._release_claim = self._release_claim, None
+        if release is not None:
+            await release()
+
     async def _not_draining(self) -> None:
         if self.draining:
             raise ServiceUnavailable("draining: reconnect to another node")
@@ -413,7 +425,10 @@ class App:
             try:
                 await core.message_log.close()
             finally:
-                await core.store.close()
+                try:
+                    await core.store.close()
+                finally:
+                    await self._release()
                 log.info("torbit stopped")
                 if self._logs is not None:
                     self._logs.close()
