@@ -41,7 +41,7 @@ CLAIM_LOCK_SPACE = zlib.crc32(b"torbit.backends.store.claim") - 2**31
 
 # A node killed a moment ago may hold its PostgreSQL session until the server has read
 # the closed socket: a new node tries again for this long before refusing.
-CLAIM_PATIENCE_S = 2.0
+CLAIM_PATIENCE_S = 1.0
 
 
 class DatabaseClaim:
