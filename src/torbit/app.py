@@ -43,6 +43,10 @@ log = logging.getLogger("torbit")
 
 SHUTDOWN_GRACE = 3.0
 
+# How often the store and the message log are pinged for torbit_backend_up: a failed
+# operation sets it to 0 at once, a successful probe back to 1.
+PROBE_SECONDS = 2.0
+
 
 # Allocations (less deallocations) of container objects between two collections of the
 # youngest generation; CPython's default is 700.
@@ -86,6 +90,7 @@ class App:
         self._revocation_task: asyncio.Task[None] | None = None
         self._operators_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._probe_task: asyncio.Task[None] | None = None
         self._logs: Logs | None = None
         self.telnet_port: int | None = None
         self.telnet_tls_port: int | None = None
@@ -169,6 +174,8 @@ class App:
         await store.open()
         self._opened.append(store.close)
         message_log = message_log_of(s, store)
+        self.metrics.watch_backend("store", store.health)
+        self.metrics.watch_backend("message_log", message_log.health)
 
         core = await start_core(
             s, store, message_log, self.metrics, logs.transcript.write_all, self._opened
@@ -280,6 +287,9 @@ class App:
         self._operators_task = asyncio.create_task(core.operators.run())
         if core.heartbeat is not None:
             self._heartbeat_task = asyncio.create_task(core.heartbeat.run())
+        self._probe_task = asyncio.create_task(
+            self._probe({"store": store.ping, "message_log": message_log.ping})
+        )
         for line in banner_lines(
             version=__version__,
             database=redact(s.storage.url),
@@ -327,6 +337,26 @@ class App:
         if tls_sock is not None and tls is not None:
             await self.irc.listen(tls_sock, tls)
             self.irc_tls_port = tls_sock.getsockname()[1]
+
+    async def _probe(self, pings: dict[str, Callable[[], Awaitable[None]]]) -> None:
+        """Ping each backend every PROBE_SECONDS, side by side (one may hang until its
+        timeout), for torbit_backend_up; failures are counted by the backends' health."""
+
+        async def probe(backend: str, ping: Callable[[], Awaitable[None]]) -> None:
+            up = self.metrics.backend_up.labels(backend)
+            while True:
+                await asyncio.sleep(PROBE_SECONDS)
+                try:
+                    await ping()
+                except ServiceUnavailable:
+                    up.set(0)
+                except Exception:
+                    log.exception("probing the %s failed", backend)
+                    up.set(0)
+                else:
+                    up.set(1)
+
+        await asyncio.gather(*(probe(backend, ping) for backend, ping in pings.items()))
 
     async def _release(self) -> None:
         """Give up the claim on the database (local message log), once."""
@@ -401,6 +431,7 @@ class App:
                 self._revocation_task,
                 self._operators_task,
                 self._heartbeat_task,
+                self._probe_task,
             )
             for task in tasks:
                 if task is not None:
