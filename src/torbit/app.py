@@ -143,6 +143,12 @@ class App:
         http_tls = s.http.enabled and bool(s.http.tls_cert and s.http.tls_key)
         if http_tls:
             tls_context(s.http.tls_cert, s.http.tls_key, "http")  # fail early and clearly
+        store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
+        # One node per database with the local message log: claimed first, so a second node
+        # started with the first one's config hears about the database, not a busy port.
+        self._release_claim = await claim_database(store, s.message_log.url)
+        if self._release_claim is not None:
+            self._opened.append(self._release)
         bound: list[socket.socket] = []
         try:
             if s.telnet.enabled:
@@ -165,12 +171,6 @@ class App:
         self._logs = logs = Logs(s.log, on_lost=self.metrics.transcript_lost.inc)
 
         # engines
-        store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
-        # one node per database with the local message log; claimed before the store is
-        # opened, so a refused node changes nothing
-        self._release_claim = await claim_database(store, s.message_log.url)
-        if self._release_claim is not None:
-            self._opened.append(self._release)
         await store.open()
         self._opened.append(store.close)
         message_log = message_log_of(s, store)

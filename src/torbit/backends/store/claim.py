@@ -35,6 +35,7 @@ from torbit.backends.store.dialects import (
     unavailable,
 )
 from torbit.errors import StartupError
+from torbit.files import FILE_MODE, private_dir
 
 # pg_try_advisory_lock(space, 0): its own space, apart from the name and migration locks
 CLAIM_LOCK_SPACE = zlib.crc32(b"torbit.backends.store.claim") - 2**31
@@ -66,8 +67,10 @@ class FileClaim(DatabaseClaim):
     @classmethod
     def take(cls, dialect: SqliteDialect) -> FileClaim:
         path = lock_path(dialect.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        private_dir(path.parent)  # 0700, as the store would make it
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, FILE_MODE)  # whatever the umask took away
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -79,8 +82,9 @@ class FileClaim(DatabaseClaim):
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        with contextlib.suppress(OSError):  # only for the wording (a full disk: no pid)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return cls(fd)
 
     async def release(self) -> None:
