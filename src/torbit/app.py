@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torbit import __version__
-from torbit.backends.registry import open_store
+from torbit.backends.registry import claim_database, open_store
 from torbit.backends.urls import redact
 from torbit.banner import banner_lines
 from torbit.config import Settings
@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("torbit")
 
 SHUTDOWN_GRACE = 3.0
+
+# How often the store and the message log are pinged for torbit_backend_up: a failed
+# operation sets it to 0 at once, a successful probe back to 1.
+PROBE_SECONDS = 2.0
 
 
 # Allocations (less deallocations) of container objects between two collections of the
@@ -86,6 +90,7 @@ class App:
         self._revocation_task: asyncio.Task[None] | None = None
         self._operators_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._probe_task: asyncio.Task[None] | None = None
         self._logs: Logs | None = None
         self.telnet_port: int | None = None
         self.telnet_tls_port: int | None = None
@@ -96,6 +101,7 @@ class App:
         self._drain_requested = asyncio.Event()
         self.draining = False
         self._opened: list[Callable[[], Awaitable[None]]] = []  # undone if start fails
+        self._release_claim: Callable[[], Awaitable[None]] | None = None  # of the database
 
     async def start(self) -> None:
         """Start everything, or fail with one StartupError line having created nothing: the
@@ -137,6 +143,12 @@ class App:
         http_tls = s.http.enabled and bool(s.http.tls_cert and s.http.tls_key)
         if http_tls:
             tls_context(s.http.tls_cert, s.http.tls_key, "http")  # fail early and clearly
+        store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
+        # One node per database with the local message log: claimed first, so a second node
+        # started with the first one's config hears about the database, not a busy port.
+        self._release_claim = await claim_database(store, s.message_log.url)
+        if self._release_claim is not None:
+            self._opened.append(self._release)
         bound: list[socket.socket] = []
         try:
             if s.telnet.enabled:
@@ -159,10 +171,11 @@ class App:
         self._logs = logs = Logs(s.log, on_lost=self.metrics.transcript_lost.inc)
 
         # engines
-        store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
         await store.open()
         self._opened.append(store.close)
         message_log = message_log_of(s, store)
+        self.metrics.watch_backend("store", store.health)
+        self.metrics.watch_backend("message_log", message_log.health)
 
         core = await start_core(
             s, store, message_log, self.metrics, logs.transcript.write_all, self._opened
@@ -274,6 +287,9 @@ class App:
         self._operators_task = asyncio.create_task(core.operators.run())
         if core.heartbeat is not None:
             self._heartbeat_task = asyncio.create_task(core.heartbeat.run())
+        self._probe_task = asyncio.create_task(
+            self._probe({"store": store.ping, "message_log": message_log.ping})
+        )
         for line in banner_lines(
             version=__version__,
             database=redact(s.storage.url),
@@ -321,6 +337,32 @@ class App:
         if tls_sock is not None and tls is not None:
             await self.irc.listen(tls_sock, tls)
             self.irc_tls_port = tls_sock.getsockname()[1]
+
+    async def _probe(self, pings: dict[str, Callable[[], Awaitable[None]]]) -> None:
+        """Ping each backend every PROBE_SECONDS, side by side (one may hang until its
+        timeout), for torbit_backend_up; failures are counted by the backends' health."""
+
+        async def probe(backend: str, ping: Callable[[], Awaitable[None]]) -> None:
+            up = self.metrics.backend_up.labels(backend)
+            while True:
+                await asyncio.sleep(PROBE_SECONDS)
+                try:
+                    await ping()
+                except ServiceUnavailable:
+                    up.set(0)
+                except Exception:
+                    log.exception("probing the %s failed", backend)
+                    up.set(0)
+                else:
+                    up.set(1)
+
+        await asyncio.gather(*(probe(backend, ping) for backend, ping in pings.items()))
+
+    async def _release(self) -> None:
+        """Give up the claim on the database (local message log), once."""
+        release, self._release_claim = self._release_claim, None
+        if release is not None:
+            await release()
 
     async def _not_draining(self) -> None:
         if self.draining:
@@ -389,6 +431,7 @@ class App:
                 self._revocation_task,
                 self._operators_task,
                 self._heartbeat_task,
+                self._probe_task,
             )
             for task in tasks:
                 if task is not None:
@@ -413,7 +456,10 @@ class App:
             try:
                 await core.message_log.close()
             finally:
-                await core.store.close()
+                try:
+                    await core.store.close()
+                finally:
+                    await self._release()
                 log.info("torbit stopped")
                 if self._logs is not None:
                     self._logs.close()

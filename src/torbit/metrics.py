@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from torbit.core.health import Health
+
 
 class _Deliveries(Collector):
     """torbit_messages_out, read from the hub's plain counter when scraped: the fan-out path
@@ -72,6 +74,40 @@ class Metrics:
             "Transcript lines that could not be written (a full disk); the messages are stored",
             registry=self.registry,
         )
+
+        # what an operator alerts on in an outage (docs/operations.md, "Alerts")
+        self.backend_up = Gauge(
+            "torbit_backend_up",
+            "1 while the backend answers, 0 from a failed operation or probe until a probe "
+            "succeeds (probed every few seconds)",
+            ["backend"],
+            registry=self.registry,
+        )
+        self.backend_failures = Counter(
+            "torbit_backend_failures",
+            "Operations (and probes) that failed because the backend could not be reached",
+            ["backend", "reason"],
+            registry=self.registry,
+        )
+        self.publish_failures = Counter(
+            "torbit_publish_failures",
+            "Sends refused because the message log did not make them durable",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def watch_backend(self, backend: str, health: Health) -> None:
+        """Count `health`'s failures as `backend`'s ("store", "message_log"); up until told."""
+        up = self.backend_up.labels(backend)
+        up.set(1)
+
+        def failed(reason: str) -> None:
+            up.set(0)
+            self.backend_failures.labels(backend, reason).inc()
+
+        health.on_failure = failed
+        if backend == "message_log":
+            health.on_publish_failure = lambda reason: self.publish_failures.labels(reason).inc()
 
     def connected_on(self, door: str) -> Gauge:
         """One door's connected-clients gauge, looked up once: a `labels` call costs ~2 µs,

@@ -43,7 +43,7 @@ def remove_new(paths: list[Path]) -> None:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
-            for companion in ("", "-wal", "-shm", "-journal"):
+            for companion in ("", "-wal", "-shm", "-journal", ".lock"):
                 with contextlib.suppress(OSError):
                     path.with_name(path.name + companion).unlink()
 

@@ -1,4 +1,5 @@
-"""`GET /receive` of one user at once on two nodes sharing one PostgreSQL database.
+"""`GET /receive` of one user at once on two nodes sharing one PostgreSQL database (and
+Kafka: without it a second node on the database is refused).
 
 Each message reaches exactly one receive: parallel receives on both nodes, while messages
 are sent, get disjoint pages, none delivered twice, none skipped. The read cursor moves by
@@ -19,21 +20,29 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.contract.conftest import PgDatabases, pg_databases  # noqa: F401 (the fixture)
+from tests.helpers.broker import topic_prefix
 from tests.helpers.http import PASSWORD, basic, http_client, texts
 from torbit.app import App
+from torbit.testing.kafka import KafkaCluster
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 SENT = 120  # messages sent while the receives run
 READERS = 8  # receives of alice at once, half on each node
 PAGE = 3  # small pages: many receives, many chances to collide
 
 
-async def two_nodes(make_server: ServerFactory, url: str, tmp_path: Path) -> tuple[App, App]:
-    """Two servers on one PostgreSQL database and its SQL message log; alice and bob in
-    #hall (the tests' settings lift the message and read rates)."""
-    a = await make_server(tmp_path / "a", storage={"url": url})
-    b = await make_server(tmp_path / "b", storage={"url": url})
+async def two_nodes(
+    make_server: ServerFactory, url: str, broker: KafkaCluster, tmp_path: Path
+) -> tuple[App, App]:
+    """Two servers on one PostgreSQL database and one broker; alice and bob in #hall (the
+    tests' settings lift the message and read rates)."""
+    sections = {
+        "storage": {"url": url},
+        "message_log": {"url": f"kafka://{broker.bootstrap}", "topic_prefix": topic_prefix("r")},
+    }
+    a = await make_server(tmp_path / "a", **sections)
+    b = await make_server(tmp_path / "b", **sections)
     assert a.core is not None
     for name in ("alice", "bob"):
         await a.core.accounts.register(name, PASSWORD)
@@ -48,14 +57,17 @@ async def page(client: httpx.AsyncClient) -> list[str]:
 
 
 async def test_parallel_receives_on_two_nodes_get_each_message_once(
-    make_server: ServerFactory, pg_databases: PgDatabases, tmp_path: Path  # noqa: F811
+    make_server: ServerFactory,
+    pg_databases: PgDatabases,  # noqa: F811
+    broker: KafkaCluster,
+    tmp_path: Path,
 ) -> None:
-    a, b = await two_nodes(make_server, pg_databases.create(), tmp_path)
+    a, b = await two_nodes(make_server, pg_databases.create(), broker, tmp_path)
     lines = [f"m{i}" for i in range(SENT)]
     sent = asyncio.Event()
     got: list[str] = []
 
-    async def sender() -> None:  # on one node: the SQL message log has one writer
+    async def sender() -> None:
         async with http_client(a) as c:
             for line in lines:
                 r = await c.post("/send/hall/bob", content=line, auth=basic("bob"))
@@ -78,10 +90,13 @@ async def test_parallel_receives_on_two_nodes_get_each_message_once(
 
 
 async def test_a_burst_of_receives_on_two_nodes_takes_disjoint_pages(
-    make_server: ServerFactory, pg_databases: PgDatabases, tmp_path: Path  # noqa: F811
+    make_server: ServerFactory,
+    pg_databases: PgDatabases,  # noqa: F811
+    broker: KafkaCluster,
+    tmp_path: Path,
 ) -> None:
     """Everything sent first, then all the receives at the same instant on both nodes."""
-    a, b = await two_nodes(make_server, pg_databases.create(), tmp_path)
+    a, b = await two_nodes(make_server, pg_databases.create(), broker, tmp_path)
     assert a.core is not None
     lines = [f"m{i}" for i in range(READERS * PAGE)]
     for line in lines:

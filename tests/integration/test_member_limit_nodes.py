@@ -1,4 +1,4 @@
-"""A room's member limit with joins at once on two nodes sharing one PostgreSQL database,
+"""A room's member limit with joins at once on two nodes sharing one PostgreSQL database (and Kafka),
 through every door: the limit is counted under a lock on each node, and counted again after
 the add (Membership._still_room_for), so joins that raced on two nodes take theirs back and
 the room never holds more than its limit. Guests asking for look-alike nicks on both nodes at
@@ -13,21 +13,29 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.contract.conftest import PgDatabases, pg_databases  # noqa: F401 (the fixture)
+from tests.helpers.broker import topic_prefix
 from tests.helpers.http import PASSWORD, basic, http_client
 from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import Ws, telnet
+from torbit.testing.kafka import KafkaCluster
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 LIMIT = 3
 
 
 async def test_joins_at_once_on_two_nodes_never_pass_the_limit(
-    make_server: ServerFactory, pg_databases: PgDatabases, tmp_path: Path  # noqa: F811
+    make_server: ServerFactory,
+    pg_databases: PgDatabases,  # noqa: F811
+    broker: KafkaCluster,
+    tmp_path: Path,
 ) -> None:
-    storage = {"url": pg_databases.create()}
-    irc = {"guests": True}
-    a = await make_server(tmp_path / "a", storage=storage, irc=irc)
-    b = await make_server(tmp_path / "b", storage=storage, irc=irc)
+    sections = {
+        "storage": {"url": pg_databases.create()},
+        "message_log": {"url": f"kafka://{broker.bootstrap}", "topic_prefix": topic_prefix("l")},
+        "irc": {"guests": True},
+    }
+    a = await make_server(tmp_path / "a", **sections)
+    b = await make_server(tmp_path / "b", **sections)
     assert a.core is not None and b.core is not None
     names = [f"u{i}" for i in range(8)]
     for name in ("owner", *names):

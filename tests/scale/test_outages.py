@@ -260,3 +260,58 @@ async def test_a_database_outage_fails_cleanly_and_heals_without_restarts(
     bob.send("/rooms")
     await bob.expect(r"#lobby")
     check_log(await alice.history("lobby"), acknowledged)
+
+
+def sample(metrics: str, series: str) -> float:
+    """The value of one series (`name{labels}`) in a /metrics text; 0 if absent."""
+    for line in metrics.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rpartition(" ")[2])
+    return 0.0
+
+
+@pytest.mark.postgres
+async def test_a_database_outage_shows_in_metrics_and_its_end_too(
+    make_server: ServerFactory, clients: Clients, private_pg: PrivatePostgres, tmp_path: Path
+) -> None:
+    """One node on PostgreSQL and its local message log, frozen: /metrics (which needs no
+    database) says the store and the log are down, counts the failed operations and the
+    refused line by reason, and says both are up again once the database is back. On main
+    /metrics showed nothing of it."""
+    app = await make_server(data_dir=tmp_path, storage={"url": private_pg.url})
+    store_up = 'torbit_backend_up{backend="store"}'
+    log_up = 'torbit_backend_up{backend="message_log"}'
+    tess = await clients.telnet(app, "tess")  # in the default room: a line needs only the log
+    async with httpx.AsyncClient(base_url=url(app), timeout=20) as client:
+
+        async def metrics() -> str:
+            return (await client.get("/metrics")).text
+
+        before = await metrics()
+        assert sample(before, store_up) == sample(before, log_up) == 1
+
+        private_pg.pause()
+        try:
+            tess.send("during")
+            await tess.expect(r"^! storage unavailable", timeout=30)
+
+            async def down() -> str:
+                text = await metrics()
+                assert sample(text, store_up) == sample(text, log_up) == 0, text
+                return text
+
+            during = await eventually_ok(down, within=FAILS_WITHIN * 2)
+            failed = 'torbit_backend_failures_total{backend="%s",reason="timeout"}'
+            assert sample(during, failed % "message_log") >= 1
+            assert sample(during, failed % "store") >= 1  # the probe's
+            assert sample(during, 'torbit_publish_failures_total{reason="timeout"}') == 1
+        finally:
+            private_pg.resume()
+
+        async def up() -> None:
+            text = await metrics()
+            assert sample(text, store_up) == sample(text, log_up) == 1, text
+
+        await eventually_ok(up)
+        tess.send("after")
+        assert await telnet_messages(tess, 1) == [("tess", "after")]

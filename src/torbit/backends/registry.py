@@ -11,6 +11,7 @@ import paths so that only the chosen backend (and its driver) is ever imported.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from torbit.backends.urls import redact, scheme
@@ -58,6 +59,23 @@ def open_store(
     option = {"consistency": consistency} if kind == "cassandra" else {"synchronous": synchronous}
     store: Store = cls(url, **{k: v for k, v in option.items() if v is not None})
     return store
+
+
+async def claim_database(store: Store, log_url: str) -> Callable[[], Awaitable[None]] | None:
+    """With the local message log, claim the store's database for this serving node alone
+    (backends/store/claim.py): a second node on it is refused with a StartupError naming
+    the database. Returns what releases the claim; None when nothing is claimed (Kafka:
+    several nodes share one database; a store the local log cannot use, which open_log
+    refuses in words)."""
+    if scheme(log_url) != "local":
+        return None
+    from torbit.backends.store.sql import SqlStore
+
+    if not isinstance(store, SqlStore):
+        return None
+    from torbit.backends.store.claim import claim
+
+    return (await claim(store.dialect)).release
 
 
 def open_log(

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from torbit.core.health import Health
 from torbit.core.models import (
     AccountDeletion,
     AuditEntry,
@@ -32,6 +33,9 @@ class Store(Protocol):
     """Users, rooms, memberships, room moderation, ignore lists, read cursors and login tokens.
     Every name argument is a key (lower-case); every method raises
     torbit.errors.ServiceUnavailable when the engine is down."""
+
+    # told of each operation that failed for the engine being down (for the metrics)
+    health: Health
 
     async def open(self) -> None:
         """Connect and bring the schema up to date (Alembic)."""
@@ -273,6 +277,9 @@ class MessageLog(Protocol):
     # True when `count` has to read the messages it counts (a broker), so a count costs what
     # a read of them does and is paid from the reader's budget like one
     counts_by_reading: bool
+    # told of each operation that failed for the engine being down, and of each publish not
+    # acknowledged (for the metrics)
+    health: Health
 
     async def start(self, listener: MessageListener, batches: BatchListener | None = None) -> None:
         """Start delivering committed messages to `listener`, one call each; a log that

@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 from torbit.backends.message_log.kafka_clients import KeyedLocks, stop_client
 from torbit.backends.message_log.kafka_read import ReaderPool
 from torbit.backends.message_log.kafka_topics import TopicNames, TopicRegistry, decode, encode
+from torbit.core.health import Health
 from torbit.core.models import Draft, Message
 from torbit.core.names import EVENTS_CHANNEL
 from torbit.core.ports import BatchListener, MessageListener
@@ -86,6 +87,7 @@ class KafkaLog:
         if not 1 <= fetch_wait_ms <= 1000:
             raise ValueError("fetch_wait_ms must be within 1..1000")
         self._bootstrap = bootstrap
+        self.health = Health()
         self._names = TopicNames(topic_prefix, inbox_partitions)
         self._replication_factor = replication_factor
         self._retention_ms = retention_ms
@@ -242,15 +244,19 @@ class KafkaLog:
         if producer is None:
             raise ServiceUnavailable("message log unavailable: not started")
         places = [self._names.place(d.channel) for d in drafts]
-        async with self._bounded("publish", unsure=PUBLISH_UNSURE):
-            await self._registry().ensure({tp.topic for tp in places})
-            pending = []
-            for draft, tp in zip(drafts, places, strict=True):
-                key, value = encode(draft)
-                pending.append(
-                    await producer.send(tp.topic, value, key=key, partition=tp.partition)
-                )
-            acks = await asyncio.gather(*pending)
+        try:
+            async with self._bounded("publish", unsure=PUBLISH_UNSURE):
+                await self._registry().ensure({tp.topic for tp in places})
+                pending = []
+                for draft, tp in zip(drafts, places, strict=True):
+                    key, value = encode(draft)
+                    pending.append(
+                        await producer.send(tp.topic, value, key=key, partition=tp.partition)
+                    )
+                acks = await asyncio.gather(*pending)
+        except ServiceUnavailable as e:
+            self.health.publish_failed(e)
+            raise
         return [Message.from_draft(d, md.offset + 1) for d, md in zip(drafts, acks, strict=True)]
 
     # reading
@@ -483,11 +489,15 @@ class KafkaLog:
             async with asyncio.timeout(self._timeout):
                 yield
         except TimeoutError as e:
-            raise ServiceUnavailable(
-                f"message log unavailable: {what} timed out after {self._timeout:g}s{unsure}"
+            raise self.health.failed(
+                ServiceUnavailable(
+                    f"message log unavailable: {what} timed out after {self._timeout:g}s{unsure}"
+                )
             ) from e
         except (KafkaError, OSError) as e:
-            raise ServiceUnavailable(f"message log unavailable: {what}: {e}") from e
+            raise self.health.failed(
+                ServiceUnavailable(f"message log unavailable: {what}: {e}")
+            ) from e
 
 
 def _forget(

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torbit.backends.store.dialects import MessageRow, is_unavailable, unavailable
 from torbit.backends.store.schema import messages, purge_marks
 from torbit.backends.store.sql import SqlStore
+from torbit.core.health import Health
 from torbit.core.models import Draft, Message, MessageKind
 from torbit.core.names import name_key
 from torbit.core.ports import BatchListener, MessageListener
@@ -66,6 +67,7 @@ class SqlLog:
         self._closing = False
         self._next_id: dict[str, int] = {}  # channel → next id, loaded on first use
         self.commits = 0  # transactions written, for metrics and tests
+        self.health = Health()
 
     async def start(self, listener: MessageListener, batches: BatchListener | None = None) -> None:
         self._listener = listener
@@ -94,7 +96,11 @@ class SqlLog:
         future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
         self._pending.append((drafts, future))
         self._wakeup.set()
-        return await future
+        try:
+            return await future
+        except ServiceUnavailable as e:
+            self.health.publish_failed(e)
+            raise
 
     async def watch(self, channel: str) -> None:
         pass
@@ -153,7 +159,7 @@ class SqlLog:
                 self._next_id.pop(channel, None)
             if not is_unavailable(e):
                 log.exception("message log: writing a batch of %d failed", len(batch))
-            error = unavailable(e)
+            error = self.health.failed(unavailable(e))
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
@@ -275,7 +281,7 @@ class SqlLog:
                         rows = list(await conn.execute(query()))
         except Exception as e:
             if is_unavailable(e):
-                raise unavailable(e) from e
+                raise self.health.failed(unavailable(e)) from e
             raise
         if newest:
             rows.reverse()
@@ -318,7 +324,7 @@ class SqlLog:
                 counted = (await conn.execute(query)).scalar()
         except Exception as e:
             if is_unavailable(e):
-                raise unavailable(e) from e
+                raise self.health.failed(unavailable(e)) from e
             raise
         return int(counted or 0)
 
@@ -352,7 +358,7 @@ class SqlLog:
                     await asyncio.sleep(0)
         except Exception as e:
             if is_unavailable(e):
-                raise unavailable(e) from e
+                raise self.health.failed(unavailable(e)) from e
             raise
         return deleted
 
@@ -389,6 +395,6 @@ class SqlLog:
                     await self._store.dialect.after_purge(conn)
         except Exception as e:
             if is_unavailable(e):
-                raise unavailable(e) from e
+                raise self.health.failed(unavailable(e)) from e
             raise
         return deleted

@@ -57,6 +57,7 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
     def __init__(self, url: str, *, consistency: str = DEFAULT_CONSISTENCY) -> None:
         self.url = CassandraUrl.parse(url)  # ConfigError now, not at open()
         self.cql = Cql(self.url, check_consistency(consistency))
+        self.health = self.cql.health
         self.ks = self.url.keyspace
 
     async def open(self) -> None:

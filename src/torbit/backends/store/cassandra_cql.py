@@ -28,6 +28,7 @@ from typing import Any
 
 import acsylla
 
+from torbit.core.health import Health
 from torbit.errors import ConfigError, ServiceUnavailable
 
 DEFAULT_PORT = 9042
@@ -206,6 +207,7 @@ class Cql:
         self._session: Any = None
         self._release: Callable[[], None] | None = None
         self._prepared: dict[str, Any] = {}
+        self.health = Health()
 
     async def connect(self) -> None:
         cluster, release = _clusters.acquire(self.url)
@@ -261,9 +263,9 @@ class Cql:
 
     def _mapped(self, e: BaseException) -> BaseException:
         if isinstance(e, _UNAVAILABLE) or (isinstance(e, RuntimeError) and self._session is None):
-            return unavailable(e)
+            return self.health.failed(unavailable(e))
         if isinstance(e, RuntimeError) and "closed" in str(e).lower():
-            return unavailable(e)
+            return self.health.failed(unavailable(e))
         return e
 
     async def _execute(self, statement: Any) -> Any:

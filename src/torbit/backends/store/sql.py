@@ -67,6 +67,7 @@ from torbit.backends.store.sql_text import (
     room_at,
     user_of,
 )
+from torbit.core.health import Health
 from torbit.core.models import AccountDeletion, Revocation, Room, User
 from torbit.errors import Conflict, NotFound, ServiceUnavailable
 
@@ -98,6 +99,7 @@ class SqlStore(RoomModerationSql):
         self.dialect: SqlDialect = dialect_for(url)  # ConfigError now, not at open()
         self._synchronous = synchronous
         self._engine: AsyncEngine | None = None
+        self.health = Health()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -149,7 +151,7 @@ class SqlStore(RoomModerationSql):
                 yield conn
         except Exception as e:
             if is_unavailable(e):
-                raise unavailable(e) from e
+                raise self.health.failed(unavailable(e)) from e
             raise
 
     async def fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
@@ -171,7 +173,7 @@ class SqlStore(RoomModerationSql):
                 yield conn
         except Exception as e:
             if is_unavailable(e):
-                raise unavailable(e) from e
+                raise self.health.failed(unavailable(e)) from e
             raise
 
     # users
