@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHEAP_ARGON2
+from tests.helpers.cli import cli
 
 TORBIT = [sys.executable, "-m", "torbit"]
 
@@ -48,26 +49,29 @@ def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Complete
 
 
 def test_user_admin_commands(env: dict[str, str]) -> None:
+    """Two commands as real processes (a password piped to stdin, exit 0 and stdout; a refusal,
+    exit 1 and stderr), the rest in this process over the same database (tests/helpers/cli.py):
+    each new interpreter cost a second."""
     r = run(env, "user", "add", "Alice", "--password-stdin", stdin="pass-word-1\n")
     assert r.returncode == 0, r.stderr
     assert "added user Alice" in r.stdout
     r = run(env, "user", "add", "alice", "--password-stdin", stdin="another-pw\n")
     assert r.returncode == 1 and "taken" in r.stderr.lower()
-    r = run(env, "user", "add", "bad name", "--password-stdin", stdin="pass-word-1\n")
+    r = cli(env, "user", "add", "bad name", "--password-stdin", stdin="pass-word-1\n")
     assert r.returncode == 1 and "invalid user name" in r.stderr
-    assert run(env, "user", "add", "bob", "--password-stdin", stdin="pw-2-pw-2\n").returncode == 0
-    r = run(env, "user", "list")
+    assert cli(env, "user", "add", "bob", "--password-stdin", stdin="pw-2-pw-2\n").returncode == 0
+    r = cli(env, "user", "list")
     assert re.search(r"^Alice ", r.stdout, re.M) and re.search(r"^bob ", r.stdout, re.M)
-    assert run(env, "user", "passwd", "bob", "--password-stdin", stdin="new-pw\n").returncode == 0
-    assert run(env, "user", "set-admin", "bob").returncode == 0
-    assert "(admin)" in run(env, "user", "list").stdout
-    r = run(env, "user", "del", "bob", "--yes")
+    assert cli(env, "user", "passwd", "bob", "--password-stdin", stdin="new-pw\n").returncode == 0
+    assert cli(env, "user", "set-admin", "bob").returncode == 0
+    assert "(admin)" in cli(env, "user", "list").stdout
+    r = cli(env, "user", "del", "bob", "--yes")
     assert r.returncode == 0
-    assert "bob" not in run(env, "user", "list").stdout
-    r = run(env, "user", "del", "bob", "--yes")
+    assert "bob" not in cli(env, "user", "list").stdout
+    r = cli(env, "user", "del", "bob", "--yes")
     assert r.returncode == 1 and "no such user" in r.stderr
-    assert run(env, "room", "list").stdout.strip() == "no rooms"
-    assert run(env, "db", "upgrade").returncode == 0
+    assert cli(env, "room", "list").stdout.strip() == "no rooms"
+    assert cli(env, "db", "upgrade").returncode == 0
 
 
 def test_db_status_says_whether_an_upgrade_is_needed(env: dict[str, str], tmp_path: Path) -> None:
@@ -81,8 +85,8 @@ def test_db_status_says_whether_an_upgrade_is_needed(env: dict[str, str], tmp_pa
     head = head_revision()
     r = run(env, "db", "status")
     assert r.returncode == 2 and "no database at" in r.stderr  # never creates one
-    assert run(env, "db", "upgrade").returncode == 0
-    r = run(env, "db", "status")
+    assert cli(env, "db", "upgrade").returncode == 0  # the rest in this process
+    r = cli(env, "db", "status")
     assert (r.returncode, r.stdout.strip()) == (0, f"schema {head}: up to date")
     for revision, said in (
         ("0001", f"schema 0001, this torbit's is {head}: run torbit db upgrade"),
@@ -90,11 +94,11 @@ def test_db_status_says_whether_an_upgrade_is_needed(env: dict[str, str], tmp_pa
     ):
         with sqlite3.connect(tmp_path / "torbit.db") as db:
             db.execute("UPDATE alembic_version SET version_num = ?", (revision,))
-        r = run(env, "db", "status")
+        r = cli(env, "db", "status")
         assert r.returncode == 1 and r.stdout.startswith(said), r.stdout
     with sqlite3.connect(tmp_path / "torbit.db") as db:
         db.execute("DELETE FROM alembic_version")
-    r = run(env, "db", "status")
+    r = cli(env, "db", "status")
     assert (r.returncode, r.stdout.strip()) == (
         1,
         f"no schema yet (this torbit's is {head}): run torbit db upgrade",
@@ -293,7 +297,7 @@ def test_password_change_from_the_cli_revokes_tokens(env: dict[str, str]) -> Non
 
     from torbit.backends.registry import open_store
 
-    r = run(env, "user", "add", "carol", "--password-stdin", stdin="first-password\n")
+    r = cli(env, "user", "add", "carol", "--password-stdin", stdin="first-password\n")
     assert r.returncode == 0, r.stderr
 
     async def token_owner(create: bool) -> str | None:
