@@ -224,6 +224,11 @@ class Honest:
     def missing(self) -> int:
         return sum(len(self.acked - seen) for seen in self.seen.values())
 
+    def settled(self) -> bool:
+        """Every line sent was acknowledged and every acknowledged one reached everyone:
+        nothing still in flight can change `missing()` any more."""
+        return self.acked.issuperset(self.sent_ns) and self.missing() == 0
+
     def delivered(self) -> int:
         """Honest lines received by users other than their sender."""
         return sum(sum(1 for key in seen if key[0] != name) for name, seen in self.seen.items())
@@ -234,6 +239,16 @@ class Honest:
     def abort(self) -> None:
         for u in [*self.users, *self.watchers]:
             u.abort()
+
+
+async def last_lines_arrive(honest: list[Honest], at_most: float = 2.0) -> None:
+    """Give the last honest lines `at_most` seconds to reach everyone, ending early once
+    every group has `settled()` (a fixed 2 s sleep before; a line still unacknowledged or
+    undelivered waits it out as before, so the verdict is the same)."""
+    deadline = asyncio.get_running_loop().time() + at_most
+    while (not all(h.settled() for h in honest)
+           and asyncio.get_running_loop().time() < deadline):
+        await asyncio.sleep(0.05)
 
 
 def basic_header(name: str, password: str = PASSWORD) -> str:

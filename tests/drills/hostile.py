@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tests.drills.clients import Honest, basic_header, register_http
+from tests.drills.clients import Honest, basic_header, last_lines_arrive, register_http
 from tests.drills.harness import Report, ServerProcess, load_average, percentile
 from torbit.frontends.http.guard import HEAD_TIMEOUT as HTTP_HEAD_TIMEOUT
 
@@ -304,7 +304,7 @@ async def hostile_drill(
                 if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
     quiet.set()
     await asyncio.gather(*talkers)
-    await asyncio.sleep(2)  # the last honest lines reach everyone
+    await last_lines_arrive([honest_users])
     for node in nodes:
         node.check_alive()
     missing = honest_users.missing()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import httpx
 from websockets.asyncio.client import connect
 
-from tests.drills.clients import Honest, basic_header, register_http
+from tests.drills.clients import Honest, basic_header, last_lines_arrive, register_http
 from tests.drills.harness import (
     Report,
     ServerProcess,
@@ -161,7 +161,7 @@ async def soak_drill(
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-    await asyncio.sleep(2)  # the last lines reach everyone
+    await last_lines_arrive(honest)
     for node in nodes:
         node.check_alive()
     lost = sum(h.missing() for h in honest)

@@ -14,7 +14,14 @@ import socket
 import time
 from collections import Counter
 
-from tests.drills.clients import Honest, LoginFailed, basic_header, register_http, telnet_user
+from tests.drills.clients import (
+    Honest,
+    LoginFailed,
+    basic_header,
+    last_lines_arrive,
+    register_http,
+    telnet_user,
+)
 from tests.drills.harness import Report, ServerProcess, load_average, percentile
 
 HOST = "127.0.0.1"
@@ -171,12 +178,18 @@ async def storm_drill(
     elapsed = await run_storms(seconds)
     quiet.set()
     await asyncio.gather(*talkers, watcher)
-    await asyncio.sleep(2)  # the last honest lines reach everyone
+    await last_lines_arrive([honest])
     settle_s = 0.0
     for node in nodes:
         node.check_alive()
         settle_s = max(settle_s, await node.settle())
-    await asyncio.sleep(2)
+    # up to 2 s more for descriptors to be let go (a fixed 2 s before): read as soon as every
+    # node is back within the slack, which is what fds_ok asks (RSS read earlier is, if anything, higher)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 2
+    while loop.time() < deadline and not all(
+            n.fds() <= b + fd_slack for n, b in zip(nodes, fds_before, strict=True)):
+        await asyncio.sleep(0.1)
     rss_after, fds_after = [n.rss() for n in nodes], [n.fds() for n in nodes]
     missing = honest.missing()
     dropped = honest.dropped()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHEAP_ARGON2
+from tests.helpers.cli import cli
+from torbit.backends.registry import open_log, open_store
 
 TORBIT = [sys.executable, "-m", "torbit"]
 
@@ -48,26 +51,29 @@ def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Complete
 
 
 def test_user_admin_commands(env: dict[str, str]) -> None:
+    """Two commands as real processes (a password piped to stdin, exit 0 and stdout; a refusal,
+    exit 1 and stderr), the rest in this process over the same database (tests/helpers/cli.py):
+    each new interpreter cost a second."""
     r = run(env, "user", "add", "Alice", "--password-stdin", stdin="pass-word-1\n")
     assert r.returncode == 0, r.stderr
     assert "added user Alice" in r.stdout
     r = run(env, "user", "add", "alice", "--password-stdin", stdin="another-pw\n")
     assert r.returncode == 1 and "taken" in r.stderr.lower()
-    r = run(env, "user", "add", "bad name", "--password-stdin", stdin="pass-word-1\n")
+    r = cli(env, "user", "add", "bad name", "--password-stdin", stdin="pass-word-1\n")
     assert r.returncode == 1 and "invalid user name" in r.stderr
-    assert run(env, "user", "add", "bob", "--password-stdin", stdin="pw-2-pw-2\n").returncode == 0
-    r = run(env, "user", "list")
+    assert cli(env, "user", "add", "bob", "--password-stdin", stdin="pw-2-pw-2\n").returncode == 0
+    r = cli(env, "user", "list")
     assert re.search(r"^Alice ", r.stdout, re.M) and re.search(r"^bob ", r.stdout, re.M)
-    assert run(env, "user", "passwd", "bob", "--password-stdin", stdin="new-pw\n").returncode == 0
-    assert run(env, "user", "set-admin", "bob").returncode == 0
-    assert "(admin)" in run(env, "user", "list").stdout
-    r = run(env, "user", "del", "bob", "--yes")
+    assert cli(env, "user", "passwd", "bob", "--password-stdin", stdin="new-pw\n").returncode == 0
+    assert cli(env, "user", "set-admin", "bob").returncode == 0
+    assert "(admin)" in cli(env, "user", "list").stdout
+    r = cli(env, "user", "del", "bob", "--yes")
     assert r.returncode == 0
-    assert "bob" not in run(env, "user", "list").stdout
-    r = run(env, "user", "del", "bob", "--yes")
+    assert "bob" not in cli(env, "user", "list").stdout
+    r = cli(env, "user", "del", "bob", "--yes")
     assert r.returncode == 1 and "no such user" in r.stderr
-    assert run(env, "room", "list").stdout.strip() == "no rooms"
-    assert run(env, "db", "upgrade").returncode == 0
+    assert cli(env, "room", "list").stdout.strip() == "no rooms"
+    assert cli(env, "db", "upgrade").returncode == 0
 
 
 def test_db_status_says_whether_an_upgrade_is_needed(env: dict[str, str], tmp_path: Path) -> None:
@@ -81,8 +87,8 @@ def test_db_status_says_whether_an_upgrade_is_needed(env: dict[str, str], tmp_pa
     head = head_revision()
     r = run(env, "db", "status")
     assert r.returncode == 2 and "no database at" in r.stderr  # never creates one
-    assert run(env, "db", "upgrade").returncode == 0
-    r = run(env, "db", "status")
+    assert cli(env, "db", "upgrade").returncode == 0  # the rest in this process
+    r = cli(env, "db", "status")
     assert (r.returncode, r.stdout.strip()) == (0, f"schema {head}: up to date")
     for revision, said in (
         ("0001", f"schema 0001, this torbit's is {head}: run torbit db upgrade"),
@@ -90,11 +96,11 @@ def test_db_status_says_whether_an_upgrade_is_needed(env: dict[str, str], tmp_pa
     ):
         with sqlite3.connect(tmp_path / "torbit.db") as db:
             db.execute("UPDATE alembic_version SET version_num = ?", (revision,))
-        r = run(env, "db", "status")
+        r = cli(env, "db", "status")
         assert r.returncode == 1 and r.stdout.startswith(said), r.stdout
     with sqlite3.connect(tmp_path / "torbit.db") as db:
         db.execute("DELETE FROM alembic_version")
-    r = run(env, "db", "status")
+    r = cli(env, "db", "status")
     assert (r.returncode, r.stdout.strip()) == (
         1,
         f"no schema yet (this torbit's is {head}): run torbit db upgrade",
@@ -238,11 +244,7 @@ def test_acknowledged_messages_survive_kill_9(
         acked = send_until_killed(s, served)
     assert acked == list(range(len(acked))) and len(acked) > 250
 
-    r = subprocess.run(
-        [sys.executable, "-c", HISTORY_DUMP], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert r.returncode == 0, r.stderr
-    stored = [int(x) for x in r.stdout.split()]
+    stored = asyncio.run(history(env["TORBIT_STORAGE__URL"]))  # here: the server is dead
     assert stored[: len(acked)] == acked  # every acknowledged message, in order, exactly once
     assert stored == sorted(set(stored))
 
@@ -272,19 +274,19 @@ def send_until_killed(s: socket.socket, served: subprocess.Popen[str]) -> list[i
     return [int(x) for x in re.findall(rb"<alice> durable (\d+)\r\n", buf)]
 
 
-HISTORY_DUMP = """
-import asyncio, os
-from torbit.backends.registry import open_log, open_store
-async def main():
-    store = open_store(os.environ["TORBIT_STORAGE__URL"], "full")
+async def history(url: str) -> list[int]:
+    """The numbers of the #lobby messages the store kept, oldest first."""
+    store = open_store(url, "full")
     await store.open()
-    log = open_log("local", store, topic_prefix="t", replication_factor=1, retention_hours=24)
-    await log.start(lambda m: None)
-    msgs = await log.read("lobby", limit=10000)
-    print(" ".join(m.text.split()[1] for m in msgs))
-    await log.close(); await store.close()
-asyncio.run(main())
-"""
+    try:
+        log = open_log("local", store, topic_prefix="t", replication_factor=1, retention_hours=24)
+        await log.start(lambda m: None)
+        try:
+            return [int(m.text.split()[1]) for m in await log.read("lobby", limit=10000)]
+        finally:
+            await log.close()
+    finally:
+        await store.close()
 
 
 def test_password_change_from_the_cli_revokes_tokens(env: dict[str, str]) -> None:
@@ -293,7 +295,7 @@ def test_password_change_from_the_cli_revokes_tokens(env: dict[str, str]) -> Non
 
     from torbit.backends.registry import open_store
 
-    r = run(env, "user", "add", "carol", "--password-stdin", stdin="first-password\n")
+    r = cli(env, "user", "add", "carol", "--password-stdin", stdin="first-password\n")
     assert r.returncode == 0, r.stderr
 
     async def token_owner(create: bool) -> str | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHEAP_ARGON2
+from tests.helpers.cli import cli
 
 TORBIT = [sys.executable, "-m", "torbit"]
 
@@ -69,7 +70,7 @@ def on_terminal(env: dict[str, str], args: list[str], answers: list[str]) -> tup
 def test_no_password_option_exists(env: dict[str, str]) -> None:
     r = run(env, "user", "add", "alice", "--password", "hunter2-hunter2")
     assert r.returncode == 2 and "No such option" in r.stderr
-    r = run(env, "user", "passwd", "alice", "--password", "hunter2-hunter2")
+    r = cli(env, "user", "passwd", "alice", "--password", "hunter2-hunter2")  # in this process
     assert r.returncode == 2 and "No such option" in r.stderr
 
 
@@ -93,15 +94,18 @@ def test_on_a_terminal_the_password_is_asked_twice_unechoed(env: dict[str, str])
 
 
 def test_user_del_asks_first(env: dict[str, str]) -> None:
+    """The prompts on a real terminal and the refusal without one go through real processes;
+    the accounts are made, listed and the last one deleted in this process, over the same
+    database (tests/helpers/cli.py: each new interpreter cost a second)."""
     for name in ("alice", "bob"):
-        assert run(env, "user", "add", name, "--password-stdin", stdin="secret-pw\n").returncode == 0
+        assert cli(env, "user", "add", name, "--password-stdin", stdin="secret-pw\n").returncode == 0
     code, out = on_terminal(env, ["user", "del", "alice"], ["n"])
     assert code == 1 and "nothing deleted" in out
     r = run(env, "user", "del", "alice")  # no terminal, no answer: nothing is deleted
     assert r.returncode != 0
-    assert "alice" in run(env, "user", "list").stdout
+    assert "alice" in cli(env, "user", "list").stdout
     code, out = on_terminal(env, ["user", "del", "alice"], ["y"])
     assert code == 0 and "deleted user alice" in out, out
-    r = run(env, "user", "del", "bob", "--yes")
+    r = cli(env, "user", "del", "bob", "--yes")
     assert r.returncode == 0 and "deleted user bob" in r.stdout
-    assert run(env, "user", "list").stdout.strip() == "no users"
+    assert cli(env, "user", "list").stdout.strip() == "no users"
