@@ -178,7 +178,14 @@ class App:
 
             self.telnet = TelnetServer(
                 TelnetCore(
-                    accounts, sessions, membership, messaging, ignores, moderation, subscriptions
+                    accounts,
+                    sessions,
+                    membership,
+                    messaging,
+                    ignores,
+                    moderation,
+                    subscriptions,
+                    core.away,
                 ),
                 TelnetOptions(
                     s.telnet.max_output_buffer,
@@ -262,6 +269,7 @@ class App:
                     moderation,
                     subscriptions,
                     core.operators,
+                    core.away,
                 ),
                 connections,
                 irc_sock,
