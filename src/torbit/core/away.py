@@ -64,19 +64,21 @@ class Away:
         if p is None or away == subs.away_of(user_key):
             return away
         self._limiter.check(user_key, "away changes")
-        rooms = {c for s in subs.sessions_of(user_key) for c in subs.channels_of(s)}
-        changed = AwayChanged(user_key, p.name, away or "", tuple(sorted(rooms)))
+        channels = {c for s in subs.sessions_of(user_key) for c in subs.channels_of(s)}
+        rooms = tuple(sorted(c for c in channels if not is_inbox(c)))
+        changed = AwayChanged(user_key, p.name, away or "", rooms, self._events.origin)
         await self._events.publish(changed)
         return away
 
     def _apply(self, event: AwayChanged) -> None:
         subs = self._subs
-        subs.set_away(event.user, event.away or None)
+        subs.set_away(event.user, event.away or None)  # its sessions here, if it has some
+        if event.node != self._events.origin:
+            subs.set_away_elsewhere(event.node, event.user, event.away)
         rooms = set(event.rooms)
         for s in subs.sessions_of(event.user):  # the rooms it has here, if it has some
-            rooms.update(subs.channels_of(s))
+            rooms.update(c for c in subs.channels_of(s) if not is_inbox(c))
         said = f"is away: {event.away}" if event.away else "is back"
         text = f"{event.name} {said}"
         notice = Notice(text, NoticeKind.AWAY, user=event.name, detail=event.away)
-        rooms = {r for r in rooms if not is_inbox(r)}
         subs.notify_sharing(event.user, rooms, notice, self._notices_max)

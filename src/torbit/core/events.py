@@ -170,6 +170,7 @@ class AwayChanged(NodeEvent):
     name: str
     away: str = ""
     rooms: tuple[str, ...] = ()
+    node: str = ""  # where it was set (`NodeEvents.origin`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,6 +224,12 @@ class Subscriptions:
             if self.cluster is not None:
                 self.cluster.touch(user_key)  # the other nodes hear it with the next beat
 
+    def set_away_elsewhere(self, node: str, user_key: str, text: str) -> None:
+        """Another node marked its user away (or back: ""), told at once: WHOIS and the
+        member lists here say so before that node's next beat (with a cluster)."""
+        if self.cluster is not None:
+            self.cluster.set_away(node, user_key, text)
+
     def away_of(self, user_key: str) -> str | None:
         """The user's away message, if they are away (here, or as another node said)."""
         p = self._hub.presence(user_key)
