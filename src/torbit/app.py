@@ -191,7 +191,14 @@ class App:
 
             self.telnet = TelnetServer(
                 TelnetCore(
-                    accounts, sessions, membership, messaging, ignores, moderation, subscriptions
+                    accounts,
+                    sessions,
+                    membership,
+                    messaging,
+                    ignores,
+                    moderation,
+                    subscriptions,
+                    core.away,
                 ),
                 TelnetOptions(
                     s.telnet.max_output_buffer,
@@ -275,6 +282,7 @@ class App:
                     moderation,
                     subscriptions,
                     core.operators,
+                    core.away,
                 ),
                 connections,
                 irc_sock,

@@ -241,6 +241,8 @@ class LimitsConfig(Section):
     topic_burst: int = Field(5, ge=0)
     create_rate: float = Field(0.05, ge=0, description="rooms created")
     create_burst: int = Field(5, ge=0)
+    away_rate: float = Field(0.1, ge=0, description="away set or cleared (told to every room)")
+    away_burst: int = Field(10, ge=0)
     # login back-off (core/throttle.py): free failures per account from one address, per
     # address, and per account from addresses it never logged in from; then doubling waits
     login_free_attempts: int = Field(3, ge=0, description="failures before back-off starts")

@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from torbit.backends.registry import open_log
 from torbit.config import Settings
 from torbit.core.accounts import Accounts
+from torbit.core.away import Away
 from torbit.core.events import NodeEvents
 from torbit.core.guests import Guests
 from torbit.core.hashing import PasswordHashing
@@ -60,6 +61,7 @@ class Core:
     revocations: Revocations
     guests: Guests
     operators: Operators
+    away: Away
     heartbeat: Heartbeat | None  # None on a single node (the local log): no other nodes
 
 
@@ -117,6 +119,7 @@ def action_limits(settings: Settings) -> ActionLimits:
         ignores=RateLimiter(lim.ignore_rate, lim.ignore_burst),
         topics=RateLimiter(lim.topic_rate, lim.topic_burst),
         creates=RateLimiter(lim.create_rate, lim.create_burst),
+        aways=RateLimiter(lim.away_rate, lim.away_burst),
     )
 
 
@@ -214,6 +217,7 @@ async def start_core(
         reads=reads,
     )
     ignores = Ignores(store, subscriptions, events, limits.ignores)
+    away = Away(subscriptions, events, limits.aways, s.chat.presence_notices_max)
     room_rates = RoomRates(RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst))
     messaging = Messaging(
         store,
@@ -271,5 +275,6 @@ async def start_core(
         revocations,
         guests,
         operators,
+        away,
         heartbeat,
     )

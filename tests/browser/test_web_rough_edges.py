@@ -108,7 +108,9 @@ async def test_slash_commands_in_the_composer(
 async def test_the_member_list_shows_who_is_here(
     server: App, open_page: PageFactory, telnet: TelnetFactory
 ) -> None:
-    """Every member looked the same, there or not: only telnet's /who told."""
+    """Every member looked the same, there or not: only telnet's /who told. Then the page
+    showed an away user as any other (and called those not here "away"): an away user is
+    marked, with the message as the title, live."""
     alice = await open_page(server)
     await alice.register("alice")
     await alice.join("garden")
@@ -117,12 +119,19 @@ async def test_the_member_list_shows_who_is_here(
     await bob.expect(r"^\* bye")
     carol = await telnet(server, "carol", "garden")
     await alice.show_members()
-    for name, state in (("alice", "online"), ("bob", "away"), ("carol", "online")):
+    for name, state in (("alice", "online"), ("bob", "offline"), ("carol", "online")):
         await expect(alice.member(name)).to_have_class(re.compile(rf"\b{state}\b"))
     names = alice.page.locator("#member-list .member .who")
     await expect(names).to_have_text(["alice", "carol", "bob"])  # here first
-    carol.send("/quit")
+    carol.send("/away out to lunch")
     await expect(alice.member("carol")).to_have_class(re.compile(r"\baway\b"))  # live
+    await expect(alice.member("carol")).to_have_attribute("title", "carol is away: out to lunch")
+    carol.send("/away")
+    await expect(alice.member("carol")).to_have_class(re.compile(r"\bonline\b"))
+    carol.send("/away back soon")
+    await expect(alice.member("carol")).to_have_attribute("title", "carol is away: back soon")
+    carol.send("/quit")
+    await expect(alice.member("carol")).to_have_class(re.compile(r"\boffline\b"))  # live
     await expect(names).to_have_text(["alice", "bob", "carol"])
     listed = await alice.page.evaluate(
         "fetch('/api/v1/rooms/garden/members', {headers: {authorization: 'Bearer ' + "

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.core.conftest import Core
-from torbit.core.events import PresenceBeat, PresenceDetails, decode, encode
+from torbit.core.away import Away
+from torbit.core.events import AwayChanged, PresenceBeat, PresenceDetails, decode, encode
 from torbit.core.presence import AWAY_MAX, REALNAME_MAX, Change, Details, PresenceTable
 
 
@@ -324,3 +325,38 @@ def test_client_details_travel_with_the_users_bounded_and_go_with_them() -> None
     assert a.details("ivan") is None
     # malformed entries are skipped
     a.apply_details(PresenceDetails("b", (("only", "two"),)))
+
+
+async def test_an_away_change_from_another_node_is_told_here_at_once(
+    core: Core, cluster: PresenceTable, clock: Clock
+) -> None:
+    """An away set on another node (core/away.py's event, through its wire encoding): the
+    sessions here sharing one of the user's rooms are told once each, but not those who
+    ignore the user nor those elsewhere; WHOIS here says so before that node's next beat."""
+    Away(core.subscriptions, core.events)  # its handler is registered with the events
+    for name in ("alice", "bob", "carol", "dave"):
+        await core.user(name)
+    alice = await core.login("alice", "lobby")
+    await core.membership.join(alice, "dev")  # shares two rooms with bob: told once
+    carol = await core.login("carol", "lobby")
+    await core.ignores.ignore("carol", "bob")
+    dave = await core.login("dave", "den")
+    there = table("there", clock, expiry=10)
+    there.local("lobby", "bob", "Bob", True)
+    there.describe = {"bob": Details("bob", "Bob", "irc")}.get
+    for beat in there.beats():
+        cluster.apply(beat)
+    for details in there.described():
+        cluster.apply_details(details)
+    assert core.subscriptions.away_of("bob") is None
+    seen = [len(s.lines) for s in (alice, carol, dave)]
+
+    event = AwayChanged("bob", "Bob", "at lunch", ("dev", "lobby"), "there")
+    decoded = decode(encode(event, "there"))
+    assert decoded is not None and decoded[0] == event
+    core.events.apply(decoded[0])
+    assert alice.lines[seen[0] :] == ["* Bob is away: at lunch"]
+    assert carol.lines[seen[1] :] == [] and dave.lines[seen[2] :] == []
+    assert core.subscriptions.away_of("bob") == "at lunch"  # not a beat later
+    core.events.apply(AwayChanged("bob", "Bob", "", ("lobby",), "there"))
+    assert alice.lines[-1] == "* Bob is back" and core.subscriptions.away_of("bob") is None

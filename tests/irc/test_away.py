@@ -1,6 +1,8 @@
 """One away state for every door: telnet's /away and IRC's AWAY set the same one, IRC's WHOIS
-and PRIVMSG replies (301) show a telnet user's, telnet's /who and /msg show an IRC user's.
-And telnet's /list: every public room with who is online and its topic, as IRC's LIST."""
+and PRIVMSG replies (301) show a telnet user's, telnet's /who and /msg show an IRC user's; a
+change is told to whoever shares a room (IRC away-notify, the WebSocket, a telnet notice),
+cleaned, cut to AWAYLEN and rate limited. And telnet's /list: every public room with who is
+online and its topic, as IRC's LIST."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.helpers.http import PASSWORD, bearer, http_client, login
-from tests.helpers.irc import IrcUser, irc_user
+from tests.helpers.irc import IrcUser, RawIrc, irc_user
+from tests.irc.conftest import ws_expect, ws_subscribe, ws_user
 from tests.irc.test_doors import telnet_user
 from torbit.app import App
+from torbit.core.presence import AWAY_MAX
 
 
 async def _whois_away(irc: IrcUser, nick: str) -> list[str]:
@@ -24,9 +28,7 @@ async def _whois_away(irc: IrcUser, nick: str) -> list[str]:
     await irc.rawmsg("WHOIS", nick)
     await irc.expect("318", where=about)
     return [
-        str(m.params[-1])
-        for m in irc.seen[first:]
-        if str(m.command).zfill(3) == "301" and about(m)
+        str(m.params[-1]) for m in irc.seen[first:] if str(m.command).zfill(3) == "301" and about(m)
     ]
 
 
@@ -56,6 +58,7 @@ async def test_telnet_and_irc_share_one_away_state(
 
     await ivy.rawmsg("AWAY", "in a meeting")
     await ivy.expect("306")
+    await tel.expect(r"^\* ivy is away: in a meeting$")  # told as it happens
     tel.send("/who")
     await tel.expect(r"online in #lobby \(2\): ivy \(away: in a meeting\), tina \(away: out")
     tel.send("/msg ivy see you later")
@@ -68,6 +71,93 @@ async def test_telnet_and_irc_share_one_away_state(
     await ivy.expect("305")
     tel.send("/who")
     await tel.expect(r"online in #lobby \(2\): ivy, tina$")
+
+
+async def test_an_away_change_on_any_door_is_told_to_those_sharing_a_room(
+    app: App, accounts: Callable[..., Awaitable[None]], cleanup: list[Any]
+) -> None:
+    """IRC's away-notify was sent for an IRC AWAY only: a telnet /away reached no IRC client,
+    and the WebSocket had no event for it (on main: no AWAY line reached ivy)."""
+    await accounts("ivy", "wes", "otto")
+    tel = await telnet_user(app, "tina", "lobby", cleanup)
+    ivy = await irc_user(app, "x", sasl_username="ivy", sasl_password=PASSWORD, join=("#lobby",))
+    cleanup.append(ivy)
+    assert "away-notify" in ivy._capabilities  # pydle asks for it
+    raw = await RawIrc.connect(app)  # asks for no capability
+    cleanup.append(raw)
+    await raw.register("rex")
+    raw.send("JOIN #lobby")
+    await raw.expect(" 366 ")
+    wes = await ws_user(app, "wes")
+    cleanup.append(wes)
+    await ws_subscribe(wes, "lobby")
+    otto = await ws_user(app, "otto")  # in another room: told nothing
+    cleanup.append(otto)
+    await ws_subscribe(otto, "den")
+
+    tel.send("/away out for lunch")
+    await tel.expect(r"^\* you are marked away: out for lunch$")
+    said = await ivy.expect("AWAY")
+    assert said.source.startswith("tina!") and said.params == ["out for lunch"]
+    frame = await ws_expect(wes, "away")
+    assert frame == {
+        "type": "away",
+        "user": "tina",
+        "away": "out for lunch",
+        "text": "tina is away: out for lunch",
+    }
+    tel.send("/away")
+    await tel.expect(r"^\* you are back$")
+    said = await ivy.expect("AWAY")
+    assert said.source.startswith("tina!") and said.params == []
+    assert (await ws_expect(wes, "away"))["away"] is None
+
+    await ivy.rawmsg("AWAY", "in a meeting")  # from IRC: the telnet and WebSocket users hear it
+    await ivy.expect("306")
+    await tel.expect(r"^\* ivy is away: in a meeting$")
+    assert (await ws_expect(wes, "away"))["user"] == "ivy"
+    raw.send("PING :sync")
+    await raw.expect("PONG")
+    assert not [line for line in raw.lines if line.split(" ")[1:2] == ["AWAY"]]  # no cap: none
+    await otto.send('{"type": "ping"}')
+    await ws_expect(otto, "pong")  # the away events were sent before it: none came
+    await ivy.settle()
+    assert not [m for m in ivy.received("AWAY") if m.source.startswith("ivy!")]
+
+
+async def test_away_messages_are_bounded_and_cleaned_and_changes_rate_limited(
+    app: App, accounts: Callable[..., Awaitable[None]], cleanup: list[Any]
+) -> None:
+    """An away message went out as typed, control characters too, and an away toggled in a
+    loop was told to every room each time (on main: no limit; the ESC reached telnet)."""
+    await accounts("ivy")
+    tel = await telnet_user(app, "tina", "lobby", cleanup)
+    ivy = await irc_user(app, "x", sasl_username="ivy", sasl_password=PASSWORD, join=("#lobby",))
+    cleanup.append(ivy)
+    burst = app.settings.limits.away_burst
+
+    tel.send("/away " + "x" * 1000)
+    await tel.expect(rf"^\* you are marked away: x{{{AWAY_MAX}}}$")
+    assert (await ivy.expect("AWAY")).params == ["x" * AWAY_MAX]
+    await ivy.rawmsg("AWAY", "\x1b[2J" + "y" * 300)  # an ANSI escape that clears a screen
+    await ivy.expect("306")
+    await tel.expect(rf"^\* ivy is away: \ufffd\[2Jy{{{AWAY_MAX - 4}}}$")
+
+    for i in range(burst - 1):  # tina has spent one change; ivy one
+        tel.send(f"/away {i}")
+        await tel.expect(rf"^\* you are marked away: {i}$")
+        await ivy.rawmsg("AWAY", f"{i}" if i % 2 else "")
+        await ivy.expect("305" if i % 2 == 0 else "306")
+    tel.send("/away once more")
+    await tel.expect(r"slow down: too many away changes")
+    tel.send(f"/away {burst - 2}")  # the state it is in: no change, nothing spent
+    await tel.expect(rf"^\* you are marked away: {burst - 2}$")
+    await ivy.rawmsg("AWAY", "once more")
+    notice = await ivy.expect("NOTICE", where=lambda m: "AWAY not changed" in m.params[-1])
+    assert "slow down" in notice.params[-1]
+    await ivy.settle()
+    told = [m.params for m in ivy.received("AWAY") if m.source.startswith("tina!")]
+    assert len(told) == burst and told[-1] == [str(burst - 2)]  # the refused one was not told
 
 
 async def test_telnet_list_shows_every_public_room_with_its_topic(

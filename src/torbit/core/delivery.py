@@ -134,6 +134,7 @@ class NoticeKind(enum.Enum):
     MUTE = "mute"  # `detail` is the minutes
     UNMUTE = "unmute"
     INVITE = "invite"
+    AWAY = "away"  # `user` marked away with the message `detail`, or back ("")
 
 
 class Notice(str):

@@ -159,6 +159,21 @@ class PresenceDetails(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class AwayChanged(NodeEvent):
+    """A user marked themselves away (`away`, already cleaned and bounded) or back (""), on
+    any door (core/away.py). `rooms` are those the user's sessions listen to on the node
+    where it was set: every node tells its sessions sharing one of them, or another room
+    the user is in there."""
+
+    TYPE: ClassVar[str] = "away"
+    user: str  # key
+    name: str
+    away: str = ""
+    rooms: tuple[str, ...] = ()
+    node: str = ""  # where it was set (`NodeEvents.origin`)
+
+
+@dataclass(frozen=True, slots=True)
 class PresenceWanted(NodeEvent):
     """A node asks for a full presence snapshot of `node`, or of every node ("")."""
 
@@ -182,6 +197,7 @@ _KINDS: dict[str, type[NodeEvent]] = {
         PresenceBeat,
         PresenceDetails,
         PresenceWanted,
+        AwayChanged,
     )
 }
 

@@ -193,9 +193,18 @@ class ActionLimits:
     ignores: RateLimiter = field(default_factory=_unlimited)  # ignore and unignore
     topics: RateLimiter = field(default_factory=_unlimited)  # topic and privacy changes
     creates: RateLimiter = field(default_factory=_unlimited)  # rooms created
+    aways: RateLimiter = field(default_factory=_unlimited)  # away set or cleared (core/away.py)
 
     def all(self) -> tuple[RateLimiter, ...]:
-        return (self.joins, self.presence, self.invites, self.ignores, self.topics, self.creates)
+        return (
+            self.joins,
+            self.presence,
+            self.invites,
+            self.ignores,
+            self.topics,
+            self.creates,
+            self.aways,
+        )
 
 
 class ConnectionLimiter:

@@ -21,6 +21,7 @@ sends and receives the beats on the app's timer.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -226,6 +227,13 @@ class PresenceTable:
             PresenceDetails(self.node, tuple(entries[i : i + self._chunk]))
             for i in range(0, len(entries), self._chunk)
         ]
+
+    def set_away(self, node: str, user_key: str, away: str) -> None:
+        """An away change another node told at once (core/away.py): what is known of the
+        user there says so now, not only after that node's next beat repeats it."""
+        n = self._nodes.get(node)
+        if n is not None and (d := n.details.get(user_key)) is not None:
+            n.details[user_key] = dataclasses.replace(d, away=away[:AWAY_MAX])
 
     def apply_details(self, event: PresenceDetails) -> None:
         """Another node's details of its users; of users it does not have online, ignored."""

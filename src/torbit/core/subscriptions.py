@@ -224,6 +224,12 @@ class Subscriptions:
             if self.cluster is not None:
                 self.cluster.touch(user_key)  # the other nodes hear it with the next beat
 
+    def set_away_elsewhere(self, node: str, user_key: str, text: str) -> None:
+        """Another node marked its user away (or back: ""), told at once: WHOIS and the
+        member lists here say so before that node's next beat (with a cluster)."""
+        if self.cluster is not None:
+            self.cluster.set_away(node, user_key, text)
+
     def away_of(self, user_key: str) -> str | None:
         """The user's away message, if they are away (here, or as another node said)."""
         p = self._hub.presence(user_key)
@@ -393,6 +399,27 @@ class Subscriptions:
             return
         for session in list(p.sessions):
             session.notify(text, channel, about)
+
+    def notify_sharing(
+        self, user_key: str, channels: Set[str], text: str, max_listeners: int
+    ) -> int:
+        """A notice about a user to every session here listening to one of `channels`, once
+        each, but not to the user's own sessions nor to those who ignore the user; channels
+        of more than `max_listeners` listeners are left out. The number of sessions told."""
+        about = (user_key,)
+        seen: set[Session] = set()
+        told = 0
+        for channel in channels:
+            listeners = self._hub.listeners(channel)
+            if len(listeners) > max_listeners:
+                continue
+            for s in listeners:
+                if s.user_key and s.user_key != user_key and s not in seen:
+                    seen.add(s)
+                    if s.ignores.isdisjoint(about):
+                        s.notify(text, None, about)
+                        told += 1
+        return told
 
     def notify_everyone(self, text: str) -> None:
         for p in self._hub.users():

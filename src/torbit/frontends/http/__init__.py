@@ -43,7 +43,10 @@ token from `POST /api/v1/sessions`, on everything but registering and logging in
 `?token=`, or in a first frame `{"type": "auth", "token": "..."}`). Client frames:
 `subscribe` (room), `unsubscribe` (room), `send` (room, text; `"kind": "action"` for a /me),
 `private` (to, text), `ping`.
-Server frames: `message` (the message shape below), `notice`, `error`, `pong` and `ping`.
+Server frames: `message` (the message shape below), `notice`, `error`, `pong` and `ping`,
+and `away` when someone sharing a subscribed room marks themselves away or back (telnet
+`/away`, IRC `AWAY`, on any node): `{"type": "away", "user": "alice", "away": "lunch",
+"text": "alice is away: lunch"}`, with `"away": null` for back.
 """
 
 

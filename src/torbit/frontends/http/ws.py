@@ -8,6 +8,8 @@
             {"type": "ping"}
     server: {"type": "message", "message": {...}}  the REST API's message shape
             {"type": "notice", "text": ..., "room": ... | null}
+            {"type": "away", "user": ..., "away": ... | null, "text": ...}   someone sharing
+                                                   a room marked away (null: back)
             {"type": "error", "code": ..., "message": ...}   (plus "ref" if the frame had one)
             {"type": "sent", "ref": ..., "id": ...}  a send or private frame with a "ref" is
                                                    stored (the page then clears its composer)
@@ -42,7 +44,7 @@ from typing import Any, cast
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from torbit.core.delivery import NO_IGNORES, Delivery, Names
+from torbit.core.delivery import NO_IGNORES, Delivery, Names, Notice, NoticeKind
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.models import Message, MessageKind
@@ -74,6 +76,11 @@ def _message_frame(delivery: Delivery) -> bytes:
 
 
 def notice_frame(text: str, channel: str | None = None) -> str:
+    """A notice as its event: most are {"type": "notice", "text", "room"}; an away change
+    (core/away.py) is {"type": "away", "user", "away" (the message; null: back), "text"}."""
+    if isinstance(text, Notice) and text.kind is NoticeKind.AWAY:
+        away = text.detail or None
+        return json.dumps({"type": "away", "user": text.user, "away": away, "text": str(text)})
     room = None if channel is None or is_inbox(channel) else channel
     return json.dumps({"type": "notice", "text": text, "room": room})
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from torbit.core.accounts import Accounts
+from torbit.core.away import Away
 from torbit.core.guests import Guests
 from torbit.core.ignores import Ignores
 from torbit.core.membership import Membership
@@ -27,6 +28,7 @@ class IrcCore:
     moderation: Moderation
     subscriptions: Subscriptions
     operators: Operators
+    away: Away
 
 
 @dataclass(frozen=True, slots=True)

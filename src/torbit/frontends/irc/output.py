@@ -85,6 +85,8 @@ class SessionOutput:
             still_online=self._has_other_sessions,
         )
         for line in rendered.lines:
+            if line.command == "AWAY" and "away-notify" not in self.caps:
+                continue
             if line.command in ("QUIT", "NICK"):  # one line per user, not one per room
                 seen = (line.command, line.source or "")
                 sent = self._sent_this_turn()

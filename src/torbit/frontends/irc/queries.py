@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 
 from torbit.core.models import Role
 from torbit.core.names import is_inbox, name_key
-from torbit.core.presence import AWAY_MAX
-from torbit.errors import InvalidInput, NotFound
+from torbit.errors import InvalidInput, NotFound, RateLimited
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.channels import find_room
 from torbit.frontends.irc.modes import ban_target
@@ -167,26 +166,18 @@ def ison(session: IrcSession, msg: Message) -> None:
     session.reply(n.RPL_ISON, " ".join(online))
 
 
-def away(session: IrcSession, msg: Message) -> None:
-    text = msg.params[0][:AWAY_MAX] if msg.params and msg.params[0] else None
-    session.core.subscriptions.set_away(session.user_key, text)  # every door shows it
+async def away(session: IrcSession, msg: Message) -> None:
+    """AWAY [:text]: the away state every door and node shares (core/away.py), which tells
+    the clients sharing a channel (away-notify), here and on the other nodes."""
+    try:
+        text = await session.core.away.set(session.user_key, msg.params[0] if msg.params else None)
+    except RateLimited as e:
+        session.server_notice(f"AWAY not changed: {e.message}")
+        return
     if text:
         session.reply(n.RPL_NOWAWAY, "You have been marked as being away")
     else:
         session.reply(n.RPL_UNAWAY, "You are no longer marked as being away")
-    line = Message("AWAY", (text,) if text else (), session.mask)
-    subs = session.core.subscriptions
-    told: set[int] = set()
-    for key in list(session.rooms):
-        for listener in subs.listeners(key):
-            if (
-                isinstance(listener, IrcSession)
-                and listener is not session
-                and id(listener) not in told
-            ):
-                told.add(id(listener))
-                if "away-notify" in listener.caps:
-                    listener.send(line)
 
 
 async def silence(session: IrcSession, msg: Message) -> None:

@@ -239,6 +239,9 @@ def notice_lines(
         return Rendered([Message("QUIT", (reason,), mask(notice.user))])
     if kind is NoticeKind.NICK:
         return Rendered([Message("NICK", (notice.detail,), mask(notice.user))])
+    if kind is NoticeKind.AWAY:  # sent only to clients with away-notify (output.py)
+        away: tuple[str, ...] = (notice.detail,) if notice.detail else ()
+        return Rendered([Message("AWAY", away, mask(notice.user))])
     if kind in (NoticeKind.KICK, NoticeKind.BAN, NoticeKind.BAN_ABSENT, NoticeKind.UNBAN):
         by = mask(notice.by)
         if kind is NoticeKind.UNBAN:

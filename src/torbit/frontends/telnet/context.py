@@ -9,6 +9,7 @@ from datetime import tzinfo
 from typing import Any, Protocol, TypeVar
 
 from torbit.core.accounts import Accounts
+from torbit.core.away import Away
 from torbit.core.delivery import Session
 from torbit.core.ignores import Ignores
 from torbit.core.limits import ConnectionLimiter
@@ -34,6 +35,7 @@ class TelnetCore:
     ignores: Ignores
     moderation: Moderation
     subscriptions: Subscriptions
+    away: Away
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,28 +267,36 @@
     if (!c) return;
     let names = [c.name];
     let online = null;  // who is in the room now (a room only)
+    let away = new Map();  // who of them is away, with their message
     if (c.room) {
       $("members-title").textContent = "Members";
       const list = await api("GET", `/rooms/${enc(c.name)}/members`);
       if (state.current !== c) return;  // switched meanwhile
       names = list.members;
       online = new Set(list.online.map(key));
+      away = new Map(Object.entries(list.away || {}).map(([n, a]) => [key(n), a]));
       names.sort((a, b) => online.has(key(b)) - online.has(key(a)));  // stable: online first
     } else {
       $("members-title").textContent = "Private with";
     }
-    $("member-list").replaceChildren(...names.map((n) => memberItem(n, online)));
+    $("member-list").replaceChildren(...names.map((n) => memberItem(n, online, away)));
   }
 
-  function memberItem(name, online) {
+  // here now, here but away (telnet /away, IRC AWAY: the message is the title), or not here
+  function showPresence(li, name, here, away) {
+    li.classList.toggle("online", here && !away);
+    li.classList.toggle("away", here && !!away);
+    li.classList.toggle("offline", !here);
+    li.title = !here ? `${name} is not here now`
+      : away ? `${name} is away: ${away}` : `${name} is here now`;
+  }
+
+  function memberItem(name, online, away) {
     const k = key(name);
     const li = el("li", "member");
     li.dataset.user = k;
-    if (online) {
-      const here = online.has(k);
-      li.classList.add(here ? "online" : "away");
-      li.title = here ? `${name} is here now` : `${name} is not here now`;
-    }
+    li.dataset.name = name;
+    if (online) showPresence(li, name, online.has(k), away.get(k));
     const who = el("span", "who", name);
     who.style.setProperty("--hue", hue(name));
     li.append(who);
@@ -428,6 +436,11 @@
       if (c && c === state.current &&
           /^you are in #| joined #| left #| went to another room/.test(f.text)) {
         renderMembers().catch(() => {});
+      }
+    } else if (f.type === "away") {  // someone sharing a room went away or came back
+      const k = key(f.user);
+      for (const li of $("member-list").querySelectorAll(".member.online, .member.away")) {
+        if (li.dataset.user === k) showPresence(li, li.dataset.name, true, f.away);
       }
     } else if (f.type === "sent") {  // stored: only now the composer lets go of the text
       const text = state.pending.get(f.ref);

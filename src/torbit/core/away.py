@@ -1,0 +1,84 @@
+"""The away state: a user marks themselves away with a message, or back, from any door
+(telnet /away, IRC AWAY), and every door on every node shows it (WHOIS, WHO, USERHOST, 301,
+telnet /who, the web page's member list) and tells it as it happens (IRC away-notify, the
+WebSocket's `away` event, a telnet notice line).
+
+A change is an `AwayChanged` node event: applied here at once and on every other node when
+it arrives through the message log. Each node sets it on the user's sessions there (a user
+on two nodes is away on both) and tells its sessions that share a room with the user, once
+each, but not the user's own sessions nor those who ignore the user. Like join and leave
+notices, rooms of more than `presence_notices_max` listeners are not told (there, it would
+be most of the traffic).
+
+The message is cleaned like any text shown to others (core/text.py) and cut to AWAY_MAX
+characters. Changes are rate limited per user (`limits.away_rate`): past the limit a change
+is refused, so an away toggled in a loop floods no room and no node. Setting the state the
+user is already in is no change: nothing is sent, nothing is charged."""
+
+from __future__ import annotations
+
+from torbit.core.delivery import Notice, NoticeKind
+from torbit.core.events import AwayChanged, NodeEvents
+from torbit.core.limits import RateLimiter
+from torbit.core.names import is_inbox
+from torbit.core.presence import AWAY_MAX
+from torbit.core.subscriptions import Subscriptions
+from torbit.core.text import clean_text
+from torbit.errors import InvalidInput
+
+
+def clean_away(text: str | None) -> str | None:
+    """The away message as others see it: cut to AWAY_MAX characters and cleaned; None (back)
+    for no text, or a text with nothing to show."""
+    if not text or not text.strip():
+        return None
+    try:
+        return clean_text(text[:AWAY_MAX], AWAY_MAX * 4)  # UTF-8: at most 4 bytes a character
+    except InvalidInput:  # nothing left once cleaned
+        return None
+
+
+class Away:
+    """Marks users away or back, and tells the sessions that share a room with them."""
+
+    def __init__(
+        self,
+        subscriptions: Subscriptions,
+        events: NodeEvents,
+        limiter: RateLimiter | None = None,
+        notices_max: int = 100,
+    ) -> None:
+        self._subs = subscriptions
+        self._events = events
+        self._limiter = limiter or RateLimiter(0, 0)
+        self._notices_max = notices_max
+        events.on(AwayChanged, self._apply)
+
+    async def set(self, user_key: str, text: str | None) -> str | None:
+        """Mark the user (logged in here) away with `text`, or back (None, empty or blank).
+        Returns the message as others see it (None: back). Raises RateLimited past the
+        user's rate of changes."""
+        away = clean_away(text)
+        subs = self._subs
+        p = subs.presence(user_key)
+        if p is None or away == subs.away_of(user_key):
+            return away
+        self._limiter.check(user_key, "away changes")
+        channels = {c for s in subs.sessions_of(user_key) for c in subs.channels_of(s)}
+        rooms = tuple(sorted(c for c in channels if not is_inbox(c)))
+        changed = AwayChanged(user_key, p.name, away or "", rooms, self._events.origin)
+        await self._events.publish(changed)
+        return away
+
+    def _apply(self, event: AwayChanged) -> None:
+        subs = self._subs
+        subs.set_away(event.user, event.away or None)  # its sessions here, if it has some
+        if event.node != self._events.origin:
+            subs.set_away_elsewhere(event.node, event.user, event.away)
+        rooms = set(event.rooms)
+        for s in subs.sessions_of(event.user):  # the rooms it has here, if it has some
+            rooms.update(c for c in subs.channels_of(s) if not is_inbox(c))
+        said = f"is away: {event.away}" if event.away else "is back"
+        text = f"{event.name} {said}"
+        notice = Notice(text, NoticeKind.AWAY, user=event.name, detail=event.away)
+        subs.notify_sharing(event.user, rooms, notice, self._notices_max)
