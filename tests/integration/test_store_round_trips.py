@@ -202,3 +202,23 @@ async def test_a_token_websocket_opens_and_subscribes_with_few_reads(
         await ws.close()
     assert [sql.count("tokens") for sql in opened.seen] == [1, 0, 0, 0], opened.seen
     assert len(opened) == 4, opened.seen
+
+
+async def test_a_token_websocket_and_its_first_join_never_wait_for_the_driver(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a socket with a token and joining a room for the first time (the membership
+    added) runs on the event loop's thread: reads on SQLite's read connection, the
+    membership's insert committed at once when SQLite is free (write_now); main handed the
+    token's two reads (through Core, several hand-offs each) and the insert to aiosqlite's
+    thread."""
+    app = await make_server(chat={"history_on_join": 0})
+    async with http_client(app) as client:
+        await register(client, "alice", "bob")
+        first = await opened_and_subscribed(app, await login(client, "alice"))  # the room
+        token = await login(client, "bob")
+        with HandOffs(monkeypatch) as handoffs:
+            ws = await opened_and_subscribed(app, token)
+        await ws.close()
+        await first.close()
+    assert handoffs.seen == [], handoffs.seen

@@ -358,9 +358,12 @@ class SqlStore(RoomModerationSql):
                 .on_conflict_do_nothing()
             )
 
-        try:
-            async with self._read() as conn:
-                added = await self.dialect.write(conn, insert, ADD_MEMBER, (room_key, user_key))
+        params = (room_key, user_key)
+        try:  # every first join: on SQLite committed here when it is free (write_now)
+            added = self.dialect.write_now(self.engine, ADD_MEMBER, params)
+            if added is None:
+                async with self._read() as conn:
+                    added = await self.dialect.write(conn, insert, ADD_MEMBER, params)
         except sa_exc.IntegrityError:
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}") from None
         return added > 0
