@@ -658,6 +658,7 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
             r = await c.post("/api/v1/sessions", json={"name": sender, "password": PASSWORD})
             r.raise_for_status()
             sender_token = r.json()["token"]
+        window(args, True, "sockets")
         t_sockets, cpu_sockets = time.perf_counter(), cpu_seconds(pid)
         path = "/api/v1/ws" if kind == "torbit" else "/ws"
         sem = asyncio.Semaphore(100)
@@ -721,6 +722,7 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
             connect_s = time.perf_counter() - t_connect
             sockets_s = time.perf_counter() - t_sockets
             sockets_cpu_s = cpu_seconds(pid) - cpu_sockets
+            window(args, False, "sockets")
             await asyncio.sleep(0.5)
             # no collection of the generator's own heap (1,000 connections) in the measured
             # window: 300 of them took 1.4 s of a 14 s window here (the longest 132 ms), a
@@ -797,9 +799,10 @@ SCENARIOS = {"send": scenario_send, "receive": scenario_receive, "websocket": sc
 # ---------------------------------------------------------------- running and reporting
 
 
-def window(args: argparse.Namespace, started: bool) -> None:
-    """Record the torbit server's measured window with py-spy under `--profile`."""
-    if args.recorder is not None:
+def window(args: argparse.Namespace, started: bool, phase: str = "window") -> None:
+    """Record the torbit server's `--profile-phase` with py-spy under `--profile`: the
+    measured window, or the WebSocket scenario's sockets part (open + subscribe)."""
+    if args.recorder is not None and phase == args.profile_phase:
         args.recorder.window(started)
 
 
@@ -917,6 +920,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="websocket: seconds to wait for the last deliveries")
     p.add_argument("--profile", type=Path, nargs="?", const=BENCH_DIR / "results", default=None,
                    help="py-spy record torbit's measured window into this directory")
+    p.add_argument("--profile-phase", choices=("window", "sockets"), default="window",
+                   help="what --profile records: the measured window, or the websocket "
+                        "scenario's sockets part (open + subscribe until all receive)")
     p.add_argument("--reference-frames", choices=("chat", "text"), default="chat",
                    help="websocket: the reference delivers a chat message's JSON (as torbit "
                         "does) or the sent text as it came (before 2026-12-01)")

@@ -5,6 +5,7 @@ batch, not per line, and keeps every line, formatted and in order."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from torbit.config import LogConfig
@@ -39,6 +40,31 @@ def test_records_queued_together_are_written_at_once_in_order(tmp_path: Path) ->
     assert lines[0].split(" ")[2] == "INFO" and lines[-1].split(" ")[2] == "WARNING"
     assert sum(writes) == n + 1
     assert len(writes) <= 2  # what the writer took before the lock, then everything else
+
+
+def test_records_that_trickle_in_are_written_a_batch_per_hold(tmp_path: Path) -> None:
+    """A login line per WebSocket opened, each alone in the queue when it comes: the writer
+    waits its hold once woken, then writes them together (main: one write per line, and the
+    event loop traded the GIL with the writer for each). Closing cuts the hold short."""
+    logs = Logs(LogConfig(dir=tmp_path))
+    handler = logs._app_handler
+    writes: list[int] = []
+    real_emit = handler.emit
+
+    def counted_emit(record: logging.LogRecord) -> None:
+        writes.append(record.getMessage().count("\n") + 1)
+        real_emit(record)
+
+    handler.emit = counted_emit  # type: ignore[method-assign]
+    logs._writer.hold = 60.0
+    log = logging.getLogger("torbit.trickle")
+    for i in range(20):
+        log.info("login user%d from websocket", i)
+        time.sleep(0.002)  # the writer thread gets the GIL between two lines
+    logs.close()
+    assert writes == [20]
+    lines = (tmp_path / "torbit.log").read_text().splitlines()
+    assert [line.rsplit(" ", 3)[1] for line in lines] == [f"user{i}" for i in range(20)]
 
 
 def test_a_record_that_cannot_be_formatted_does_not_lose_the_others(tmp_path: Path) -> None:

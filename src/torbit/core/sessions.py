@@ -58,7 +58,21 @@ class Sessions:
         self._grace = grace
         self._gone: dict[tuple[str, str], asyncio.TimerHandle] = {}  # (channel, user): notice
 
-    async def login(self, session: Session, name: str, proof: Proof, origin: str = "") -> None:
+    @property
+    def revocations(self) -> int:
+        """How many revocations were applied here so far: taken before a door checks a token
+        against the store, and given to `login` as `checked_after`."""
+        return self._revocations
+
+    async def login(
+        self,
+        session: Session,
+        name: str,
+        proof: Proof,
+        origin: str = "",
+        *,
+        checked_after: int | None = None,
+    ) -> None:
         """The session gets the user's private messages from now on, and their ignore list.
 
         The store is read once, before the session is attached: the user (does the proof
@@ -67,14 +81,20 @@ class Sessions:
         under way is seen by the count of revocations, and the proof is read again once the
         session is attached; one applied after the attach finds the session attached and
         closes it. Another node's revocation is applied here only after it was committed,
-        so one of the three always catches it. The ignore list is kept the same way: a change
+        so one of the three always catches it. `checked_after`: the door read the proof's
+        token in the store itself (a WebSocket's handshake), after `revocations` was that
+        count; the token is not read again, and the count runs from there: a revocation
+        committed before the door's read failed it, one applied here since is counted (the
+        proof is then read again in full once attached), one applied later finds the session
+        attached. The user's credential is still compared here. The ignore list is kept the
+        same way: a change
         applied here while it was read, when no session of the user was here to be told, has
         the list read again once the session is attached (its commit came before)."""
         key = name_key(name)
-        revocations = self._revocations
+        revocations = self._revocations if checked_after is None else checked_after
         ignore_changes = self._subs.ignore_changes
         user, ignore_list = await self._store.user_and_ignores(key)
-        if not await self._proof_holds(user, key, proof):
+        if not await self._proof_holds(user, key, proof, token=checked_after is None):
             raise AuthenticationFailed("your login was revoked: log in again")
         p = self._subs.presence(key)
         await self._subs.attach(
@@ -101,10 +121,15 @@ class Sessions:
         self._origins[session] = origin
         log.info("login %s%s", name, f" from {origin}" if origin else "")
 
-    async def _proof_holds(self, user: User | None, key: str, proof: Proof) -> bool:
+    async def _proof_holds(
+        self, user: User | None, key: str, proof: Proof, *, token: bool = True
+    ) -> bool:
+        """`token`: read the proof's token too (if it has one)."""
         if user is None or user.credential != proof.credential:
             return False
-        return not proof.token or await self._store.token_user(proof.token, self._now()) == key
+        if not token or not proof.token:
+            return True
+        return await self._store.token_user(proof.token, self._now()) == key
 
     async def _forget(self, session: Session) -> None:
         self._proofs.pop(session, None)

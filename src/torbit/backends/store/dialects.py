@@ -154,8 +154,9 @@ class SqlDialect(ABC):
         await conn.commit()
         return int(getattr(result, "rowcount", 0))
 
-    def stored_time(self, conn: AsyncConnection, at: datetime) -> Any:
-        """A timestamp as a hot-path SQL text's parameter (SQLite's: as Core stores it)."""
+    def stored_time(self, conn: AsyncConnection | AsyncEngine, at: datetime) -> Any:
+        """A timestamp as a hot-path SQL text's parameter (SQLite's: as Core stores it); only
+        the dialect of `conn` (a connection or the engine) is asked."""
         return at
 
 
@@ -374,10 +375,10 @@ class SqliteDialect(SqlDialect):
             raise _wrapped(sql, params, e) from e
         return changed
 
-    def stored_time(self, conn: AsyncConnection, at: datetime) -> Any:
+    def stored_time(self, conn: AsyncConnection | AsyncEngine, at: datetime) -> Any:
         return self._to_text(conn)(at)
 
-    def _to_text(self, conn: AsyncConnection) -> Callable[[Any], Any]:
+    def _to_text(self, conn: AsyncConnection | AsyncEngine) -> Callable[[Any], Any]:
         """UTCDateTime's bind processor (every timestamp column's type): the text Core stores."""
         if self._sent_at is None:
             sent_at = messages.c.sent_at.type

@@ -62,6 +62,7 @@ from torbit.backends.store.sql_text import (
     OWNED_ROOMS,
     ROOMS_HELD,
     ROOMS_OF,
+    TOKEN_USER,
     USER_AND_IGNORES,
     USERS_NAMED_LIKE,
     room_at,
@@ -359,9 +360,12 @@ class SqlStore(RoomModerationSql):
                 .on_conflict_do_nothing()
             )
 
-        try:
-            async with self._read() as conn:
-                added = await self.dialect.write(conn, insert, ADD_MEMBER, (room_key, user_key))
+        params = (room_key, user_key)
+        try:  # every first join: on SQLite committed here when it is free (write_now)
+            added = self.dialect.write_now(self.engine, ADD_MEMBER, params)
+            if added is None:
+                async with self._read() as conn:
+                    added = await self.dialect.write(conn, insert, ADD_MEMBER, params)
         except sa_exc.IntegrityError:
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}") from None
         return added > 0
@@ -531,11 +535,16 @@ class SqlStore(RoomModerationSql):
             raise NotFound(f"no user {user_key!r}") from None
 
     async def token_user(self, token_hash: str, now: datetime) -> str | None:
-        query = select(tokens.c.user_key).where(
-            tokens.c.hash == token_hash, tokens.c.expires_at > now
-        )
-        async with self._read() as conn:
-            return (await conn.execute(query)).scalar()
+        """Every socket opened with a token reads it: a hot-path query (`fetch`)."""
+
+        def query() -> Executable:
+            return select(tokens.c.user_key).where(
+                tokens.c.hash == token_hash, tokens.c.expires_at > now
+            )
+
+        at = self.dialect.stored_time(self.engine, now)
+        rows = await self.fetch(query, TOKEN_USER, token_hash, at)
+        return rows[0][0] if rows else None
 
     async def delete_token(self, token_hash: str) -> bool:
         async with self._write() as conn:

@@ -46,6 +46,8 @@ ROOMS_HELD = (
     "SELECT room_key FROM memberships WHERE user_key = ? "
     'UNION SELECT "key" FROM rooms WHERE lower(owner) = ? ORDER BY 1'
 )
+# a token's hash, then the time it must expire after (as Core stores it: stored_time)
+TOKEN_USER = "SELECT user_key FROM tokens WHERE hash = ? AND expires_at > ?"
 ADD_MEMBER = "INSERT INTO memberships (room_key, user_key) VALUES (?, ?) ON CONFLICT DO NOTHING"
 
 

@@ -370,6 +370,9 @@ class LiveEndpoint:
             session.close(text)
 
     async def _serve(self, websocket: WebSocket) -> None:
+        # a token is read in the store by `_authenticate`: the login does not read it again,
+        # it counts the revocations applied here from before that read (core/sessions.py)
+        revocations = self._sessions.revocations
         principal = await self._authenticate(websocket)
         if principal is None:
             return
@@ -377,7 +380,9 @@ class LiveEndpoint:
         try:
             peer = websocket.client
             origin = f"websocket {peer.host}:{peer.port}" if peer else "websocket"
-            await self._sessions.login(session, principal.name, principal.proof, origin)
+            await self._sessions.login(
+                session, principal.name, principal.proof, origin, checked_after=revocations
+            )
         except ServiceUnavailable as e:  # told, and let go: a client retries after a 1013
             with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
                 await websocket.send_text(error_frame(e.code, e.message))
