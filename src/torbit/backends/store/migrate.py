@@ -10,6 +10,7 @@ do not both try to create the tables.
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 
 from alembic import command
@@ -53,7 +54,15 @@ def is_known(revision: str) -> bool:
 
 
 def _upgrade_sync(connection: Connection) -> None:
+    # at head (every start but the first): Alembic's env.py and scripts need not be loaded
+    if _current_sync(connection) == _head():
+        return
     command.upgrade(_config(connection), "head")
+
+
+@functools.cache
+def _head() -> str | None:
+    return head_revision()
 
 
 def _current_sync(connection: Connection) -> str | None:
