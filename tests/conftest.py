@@ -56,11 +56,18 @@ async def make_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
     """Start servers in this event loop; `await make_server(chat={"history_on_join": 5})`.
     A second call with `data_dir=` reuses a data dir (restart tests)."""
     apps: list[App] = []
+    apps_at: list[tuple[App, Path]] = []
 
     async def factory(data_dir: Path | None = None, **sections: dict[str, Any]) -> App:
-        app = App(test_settings(data_dir or tmp_path, **sections))
+        if data_dir is None:
+            # one node per database with the local message log: a server started while
+            # another still runs on tmp_path gets a data dir of its own
+            busy = any(a.core is not None for a, where in apps_at if where == tmp_path)
+            data_dir = tmp_path / f"node{len(apps)}" if busy else tmp_path
+        app = App(test_settings(data_dir, **sections))
         await app.start()
         apps.append(app)
+        apps_at.append((app, data_dir))
         return app
 
     yield factory
