@@ -54,6 +54,7 @@ class Sessions:
         self._now = now
         self._proofs: dict[Session, Proof] = {}
         self._revocations = 0  # revocations applied here so far: see `login`
+        self._rechecks: set[asyncio.Task[None]] = set()  # token sessions read again: see revoke
         self._origins: dict[Session, str] = {}  # for the app log's logout line
         self._grace = grace
         self._gone: dict[tuple[str, str], asyncio.TimerHandle] = {}  # (channel, user): notice
@@ -187,6 +188,7 @@ class Sessions:
         one more message reaches it. The number closed."""
         self._revocations += 1
         closed = 0
+        recheck: list[tuple[Session, Proof]] = []
         for session in self._subs.sessions_of(event.user):
             proof = self._proofs.get(session)
             if proof is None:
@@ -194,21 +196,50 @@ class Sessions:
             if event.token and proof.token != event.token:
                 continue
             if event.credential and proof.credential != event.credential:
+                if proof.token and not event.token:
+                    recheck.append((session, proof))
                 continue
-            del self._proofs[session]
-            self._log_out(session, f" ({event.reason})")
-            session.revoke(f"{event.reason}: you are logged out")
-            name = self.name_of(session)
-            for channel in self._subs.channels_of(session):
-                if not is_inbox(channel) and self.last_here(session, channel):
-                    # not why: that is the user's own business
-                    room = self._subs.room_name(channel)
-                    text = f"{name} left #{room}"
-                    notice = Notice(text, NoticeKind.QUIT, room=channel, room_name=room, user=name)
-                    self.announce(channel, notice, session)
-            self._subs.detach_now(session)
+            self._close(session, event.reason)
             closed += 1
+        if recheck:
+            task = asyncio.get_running_loop().create_task(
+                self._recheck_tokens(event.user, event.reason, recheck)
+            )
+            self._rechecks.add(task)
+            task.add_done_callback(self._rechecks.discard)
         return closed
+
+    async def _recheck_tokens(
+        self, user_key: str, reason: str, sessions: list[tuple[Session, Proof]]
+    ) -> None:
+        """A password change or deletion deletes the user's tokens, but it writes the new
+        credential first: a token socket whose handshake read the token before the deletion
+        and the user after the new credential holds the new credential and a deleted token,
+        which the revocation (of the old credential) does not name. Its token is read again:
+        gone, it is closed like the others."""
+        for session, proof in sessions:
+            try:
+                holder = await self._store.token_user(proof.token, self._now())
+            except Exception:
+                log.warning("could not check a token session of %s again", user_key, exc_info=True)
+                continue
+            if holder != user_key and self._proofs.get(session) is proof:
+                self._close(session, reason)
+
+    def _close(self, session: Session, reason: str) -> None:
+        """Close a revoked session: told why, its rooms left here at once."""
+        del self._proofs[session]
+        self._log_out(session, f" ({reason})")
+        session.revoke(f"{reason}: you are logged out")
+        name = self.name_of(session)
+        for channel in self._subs.channels_of(session):
+            if not is_inbox(channel) and self.last_here(session, channel):
+                # not why: that is the user's own business
+                room = self._subs.room_name(channel)
+                text = f"{name} left #{room}"
+                notice = Notice(text, NoticeKind.QUIT, room=channel, room_name=room, user=name)
+                self.announce(channel, notice, session)
+        self._subs.detach_now(session)
 
     def forget_user(self, user_key: str) -> None:
         """A deleted account: nobody on this node ignores that name any more (whoever takes
