@@ -34,12 +34,53 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
-def _rotating(path: Path, cfg: LogConfig, fmt: str) -> PrivateRotatingFileHandler:
+def drop_stream(handler: logging.FileHandler) -> None:
+    """After a failed write: the next write opens the file afresh (a full disk freed)."""
+    with handler.lock or contextlib.nullcontext():
+        stream, handler.stream = handler.stream, None
+    if stream is not None:
+        with contextlib.suppress(Exception):  # its unwritten buffer goes with it
+            stream.close()
+
+
+class AppLogFileHandler(PrivateRotatingFileHandler):
+    """The app log's file. One that cannot be written (a full disk) is said once on stderr,
+    with no traceback, and tried again with a freshly opened file at each batch; its lines
+    still reach stderr through the console handler."""
+
+    failing = False
+    _failed_now = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False
+        super().emit(record)
+        if self._failed_now:
+            drop_stream(self)
+        elif self.failing:
+            self.failing = False
+            sys.stderr.write(f"torbit: {self.baseFilename} is written again\n")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed_now = True
+        if not self.failing:
+            self.failing = True
+            e = sys.exc_info()[1]
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            sys.stderr.write(
+                f"torbit: {self.baseFilename} cannot be written: {why}; its lines still "
+                "reach stderr\n"
+            )
+
+
+def _rotating(
+    path: Path,
+    cfg: LogConfig,
+    fmt: str,
+    kind: type[PrivateRotatingFileHandler] = PrivateRotatingFileHandler,
+) -> PrivateRotatingFileHandler:
     for n in range(1, cfg.backups + 1):  # old files written before files were private
         tighten(path.with_name(f"{path.name}.{n}"))
-    handler = PrivateRotatingFileHandler(
-        path, maxBytes=cfg.max_bytes, backupCount=cfg.backups, encoding="utf-8"
-    )
+    handler = kind(path, maxBytes=cfg.max_bytes, backupCount=cfg.backups, encoding="utf-8")
     handler.setFormatter(logging.Formatter(fmt))
     return handler
 
@@ -106,7 +147,7 @@ class Transcript:
                 log.warning("transcript: writing again")
             return
         self._on_lost(len(batch))
-        self._reopen()
+        drop_stream(self._handler)
         if self.problem is None:
             e = self._error
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
@@ -120,14 +161,6 @@ class Transcript:
     def _failed(self, record: logging.LogRecord) -> None:
         """The handler's error hook: no traceback with the message text on stderr."""
         self._error = sys.exc_info()[1] or RuntimeError("unknown error")
-
-    def _reopen(self) -> None:
-        handler = self._handler
-        with handler.lock or contextlib.nullcontext():
-            stream, handler.stream = handler.stream, None
-        if stream is not None:
-            with contextlib.suppress(Exception):  # its unwritten buffer goes with it
-                stream.close()
 
     def close(self) -> None:
         self._queue.put(None)
@@ -253,7 +286,7 @@ class Logs:
                 f"config key log.dir: {cfg.dir} is not writable: {e.strerror}"
             ) from None
         fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
-        self._app_handler = _rotating(cfg.dir / "torbit.log", cfg, "%(message)s")
+        self._app_handler = _rotating(cfg.dir / "torbit.log", cfg, "%(message)s", AppLogFileHandler)
         q: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
         self._queue_handler = _ToWriter(q)
         self._console = logging.StreamHandler()

@@ -69,6 +69,9 @@ async def test_a_transcript_on_a_full_disk_is_reported_once_and_resumes(
             assert len(told) == 1, told
             out = capsys.readouterr()
             assert "Traceback" not in out.err and "secret words" not in out.err
+            # the app log shares the full disk: said once, its lines still on stderr
+            assert out.err.count("torbit.log cannot be written: No space left") == 1, out.err
+            assert "transcript cannot be written" in out.err
 
             filler.unlink()
             alice.send("after the cleanup")
@@ -76,5 +79,9 @@ async def test_a_transcript_on_a_full_disk_is_reported_once_and_resumes(
             await eventually(lambda: "after the cleanup" in transcript(disk / "logs"))
             assert (await client.get("/readyz")).json() == {"status": "ready"}
         assert any("transcript: writing again" in r.message for r in caplog.records)
+        await eventually(
+            lambda: "transcript: writing again" in (disk / "logs/torbit.log").read_text()
+        )
+        assert "torbit.log is written again" in capsys.readouterr().err
         await alice.close()
         await app.stop()
