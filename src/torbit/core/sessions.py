@@ -88,9 +88,9 @@ class Sessions:
         committed before the door's read failed it, one applied here since is counted (the
         proof is then read again in full once attached), one applied later finds the session
         attached. The user's credential is still compared here. The ignore list is kept the
-        same way: a change
-        applied here while it was read, when no session of the user was here to be told, has
-        the list read again once the session is attached (its commit came before)."""
+        same way: a change applied here while it was read, when no session of the user was
+        here to be told, has the list read again once the session is attached (its commit
+        came before)."""
         key = name_key(name)
         revocations = self._revocations if checked_after is None else checked_after
         ignore_changes = self._subs.ignore_changes
