@@ -30,7 +30,7 @@ from torbit.core.mutes import Mutes
 from torbit.core.names import name_key
 from torbit.core.operators import Operators
 from torbit.core.ports import MessageLog, Store
-from torbit.core.presence import PresenceTable
+from torbit.core.presence import Change, PresenceTable
 from torbit.core.retention import Retention
 from torbit.core.revocation import Revocations
 from torbit.core.sessions import Sessions
@@ -103,6 +103,13 @@ def presence_table(settings: Settings, node: str) -> PresenceTable | None:
     if m.url == "local":
         return None
     return PresenceTable(node, expiry=m.presence_expiry_seconds)
+
+
+def _presence_changed(subscriptions: Subscriptions, sessions: Sessions, change: Change) -> None:
+    """Another node's heartbeat changed who is online: the rooms here are told, and so is
+    whoever watches the user (MONITOR)."""
+    sessions.announce_elsewhere(change)
+    subscriptions.presence_changed(change.user)
 
 
 def per_hour(count: int) -> RateLimiter:
@@ -252,7 +259,7 @@ async def start_core(
             cluster,
             events,
             interval=s.message_log.presence_heartbeat_seconds,
-            on_change=sessions.announce_elsewhere,
+            on_change=lambda change: _presence_changed(subscriptions, sessions, change),
         )
     await message_log.start(subscriptions.route, subscriptions.route_all)
     opened.append(message_log.close)

@@ -11,13 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence, Set
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Sequence,
+    Set,
+)
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from torbit.core.delivery import NO_IGNORES, Delivery, Names, Session
 from torbit.core.hub import Hub, UserPresence
 from torbit.core.models import Message
+from torbit.core.monitor import Monitors, Watcher
 from torbit.core.names import EVENTS_CHANNEL, inbox_channel, is_inbox, name_key
 from torbit.core.ports import MessageLog
 from torbit.core.presence import AWAY_MAX, Details, PresenceTable
@@ -103,6 +112,7 @@ class Subscriptions:
         self._tasks: set[asyncio.Task[None]] = set()
         self._room_names: dict[str, str] = {}  # display names of the rooms listened to here
         self.ignore_changes = 0  # ignore list changes applied here so far: Sessions.login
+        self._monitors = Monitors(self.online_name)  # who watches whom (IRC's MONITOR)
 
     # committed messages (the message log's listener)
 
@@ -170,6 +180,7 @@ class Subscriptions:
     async def attach(self, session: Session, name: str, ignores: frozenset[str]) -> None:
         """A session has logged in: it gets the user's private messages from now on."""
         self._hub.attach(session, name, ignores)
+        self._monitors.check(session.user_key)
         try:
             await self.listen(session, inbox_channel(name_key(name)))
         except BaseException:
@@ -178,22 +189,46 @@ class Subscriptions:
 
     async def detach(self, session: Session) -> None:
         """Forget a session everywhere; channels left without listeners are unwatched."""
-        for channel in self._hub.detach(session):
+        key = session.user_key
+        emptied = self._hub.detach(session)
+        self._monitors.check(key)
+        for channel in emptied:
             await self._unwatch(channel)
 
     def detach_now(self, session: Session) -> None:
         """`detach` for synchronous callers (a revocation): the session gets nothing more from
         now on; channels left without listeners are unwatched soon."""
+        key = session.user_key
         for channel in self._hub.detach(session):
             self._spawn(self._unwatch_if_unused(channel))
+        self._monitors.check(key)
 
     def depart(self, session: Session) -> None:
         """The session's client has gone (QUIT, closed); its logout may wait behind others
         leaving. It counts as online nowhere from now on: rooms' members, WHOIS, LUSERS."""
         self._hub.depart(session)
+        self._monitors.check(session.user_key)
 
     def departed(self, session: Session) -> bool:
         return self._hub.departed(session)
+
+    # watching users come online and go offline (IRC's MONITOR: core/monitor.py)
+
+    def monitor(self, watcher: Watcher, user_key: str) -> str | None:
+        """`watcher` hears when the user comes online or goes offline, on any door and
+        node, from now on; the user's display name if online now (`online_name`)."""
+        return self._monitors.watch(watcher, user_key)
+
+    def unmonitor(self, watcher: Watcher, user_keys: Iterable[str]) -> None:
+        self._monitors.unwatch(watcher, user_keys)
+
+    def monitored_users(self) -> int:
+        return self._monitors.watched()
+
+    def presence_changed(self, user_key: str) -> None:
+        """The user's presence may have changed on another node (a heartbeat's change): who
+        watches them hears of it. Local changes are seen here (attach, depart, detach)."""
+        self._monitors.check(user_key)
 
     def set_ignores(self, user_key: str, ignores: frozenset[str]) -> None:
         """Whom a user with sessions here ignores, from now on."""

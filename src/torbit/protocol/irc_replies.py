@@ -21,6 +21,7 @@ __all__ = [
     "ERR_INPUTTOOLONG",
     "RPL_ISUPPORT",
     "isupport",
+    "list_numerics",
     "numeric",
     "split_text",
     "text_messages",
@@ -47,6 +48,39 @@ def numeric(server: str, nick: str | None, code: int, *params: str) -> Message:
     if not 0 <= code <= 999:
         raise ValueError(f"a numeric has three digits, not {code}")
     return Message(f"{code:03d}", (nick or "*", *params), server)
+
+
+def list_numerics(
+    server: str,
+    nick: str | None,
+    code: int,
+    items: list[str],
+    *params: str,
+    text: str | None = None,
+) -> list[Message]:
+    """Numerics holding a comma-separated list (MONITOR's 730-732, 734), as few as fit:
+    `params` before the list in each, `text` after it if any, and each line within 512
+    bytes. An item that cannot fit a line by itself is left out."""
+    target = nick or "*"
+    head = "".join(f" {p}" for p in params)
+    tail = f" :{text}" if text is not None else ""
+    budget = MAX_BODY_BYTES - len(f":{server} {code:03d} {target}{head} :{tail}\r\n".encode())
+    after = (text,) if text is not None else ()
+    out: list[Message] = []
+    words: list[str] = []
+    used = 0
+    for item in items:
+        size = len(item.encode())
+        if size > budget:
+            continue
+        if words and used + 1 + size > budget:
+            out.append(numeric(server, nick, code, *params, ",".join(words), *after))
+            words, used = [], 0
+        used += size + (1 if words else 0)
+        words.append(item)
+    if words:
+        out.append(numeric(server, nick, code, *params, ",".join(words), *after))
+    return out
 
 
 def isupport(server: str, nick: str | None, tokens: Mapping[str, str | None]) -> list[Message]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from torbit.core import policy
 from torbit.core.models import Role
-from torbit.frontends.irc import channels, chat, connect, history, modes, oper, queries
+from torbit.frontends.irc import channels, chat, connect, history, modes, monitor, oper, queries
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import Message
@@ -140,6 +140,12 @@ TABLE: tuple[Command, ...] = (
     _row("USERHOST", 1, queries.userhost, "show nicks' user@host"),
     _row("ISON", 1, queries.ison, "which of these nicks are online"),
     _row("AWAY", 0, queries.away, "mark yourself away (no text: back)"),
+    _row(
+        "MONITOR",
+        1,
+        monitor.monitor,
+        "+nick,.../-nick,.../C/L/S: be told when nicks come online or go offline",
+    ),
     _row("SILENCE", 0, queries.silence, "+nick/-nick: your ignore list, shared by every door"),
     # the server
     _row("HELP", 0, help_, "list the commands"),

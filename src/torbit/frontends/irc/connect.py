@@ -20,6 +20,7 @@ from torbit.errors import (
 )
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import registration as reg
+from torbit.frontends.irc.monitor import MONITOR_LIMIT
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import Message
 from torbit.protocol.irc_replies import isupport
@@ -45,6 +46,7 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "KICKLEN": "255",
         "MAXLIST": "b:1000",
         "MODES": "4",
+        "MONITOR": str(MONITOR_LIMIT),
         "MSGREFTYPES": "msgid,timestamp",
         "NETWORK": options.server_name,
         "NICKLEN": str(MAX_NAME_LENGTH),

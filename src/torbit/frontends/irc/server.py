@@ -17,6 +17,7 @@ from torbit.frontends.doors import LineDoor
 from torbit.frontends.flow import FlushQueue
 from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
+from torbit.frontends.irc.monitor import clear as clear_monitor
 from torbit.frontends.irc.oper import deliver_wallops
 from torbit.frontends.irc.render import LineCache
 from torbit.frontends.irc.session import HOST, IrcSession, UserInfo
@@ -87,6 +88,7 @@ class IrcServer(LineDoor[IrcSession]):
     def closed(self, session: IrcSession) -> None:
         """A session's connection is gone: forgotten soon, a slice at a time (`_log_out`);
         online nowhere from now on."""
+        clear_monitor(session)
         self.core.subscriptions.depart(session)
         self.depart(session)
 

@@ -127,6 +127,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         "invisible",
         "ip",
         "last_spoke",
+        "monitoring",
         "nick",
         "proof",
         "quit_reason",
@@ -167,6 +168,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self.invisible = False
         self.wallops = False  # user mode +w: sent WALLOPS without being an operator
         self.rooms: dict[str, Room] = {}  # rooms joined through this session, by key
+        self.monitoring: dict[str, str] | None = None  # MONITOR: user key -> nick as given
         self.ip = peer[0] if peer else ""  # a PROXY header's client address, else the socket's
         self.connected_at = time.time()
         self.last_spoke = time.time()
@@ -291,6 +293,15 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         """The credentials of this login were revoked: a notice saying why, then close."""
         self.server_notice(reason)
         self.close("login revoked")
+
+    def monitored(self, name: str, online: bool) -> None:
+        """A user this client MONITORs came online or went offline (core/monitor.py)."""
+        if self.closed or self.monitoring is None:
+            return
+        if online:
+            self.reply(n.RPL_MONONLINE, self.server.mask_of(name))
+        else:
+            self.reply(n.RPL_MONOFFLINE, name)
 
     def drain(self, text: str) -> None:
         """The node is leaving: a NOTICE saying so, then ERROR and close, after the command

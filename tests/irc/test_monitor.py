@@ -1,0 +1,128 @@
+"""MONITOR (IRCv3): an IRC client is told when the nicks it watches come online and go
+offline, whatever door they use (telnet, WebSocket, IRC); its list is bounded (734 past
+MONITOR=<limit>), a full line of targets costs no more than the limit, and a closed
+connection leaves nothing watched behind. On main: MONITOR was 421, no MONITOR token."""
+
+from __future__ import annotations
+
+import asyncio
+import string
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tests.helpers.irc import RawIrc
+from tests.irc.conftest import ws_user
+from tests.irc.test_doors import telnet_user
+from torbit.app import App
+from torbit.frontends.irc.monitor import MONITOR_LIMIT
+
+
+async def _watcher(app: App, nick: str, cleanup: list[Any]) -> RawIrc:
+    raw = await RawIrc.connect(app)
+    cleanup.append(raw)
+    await raw.register(nick)
+    assert f"MONITOR={MONITOR_LIMIT}" in " ".join(raw.lines)  # ISUPPORT says the limit
+    return raw
+
+
+def _params(line: str) -> list[str]:
+    """A line's parameters after its command (the numeric's target included)."""
+    body = line.split(" ", 2)[2] if line.startswith(":") else line.split(" ", 1)[1]
+    middle, colon, trailing = body.partition(" :")
+    return middle.split() + ([trailing] if colon else [])
+
+
+def _listed(line: str) -> list[str]:
+    return _params(line)[-1].split(",")
+
+
+async def _sync(raw: RawIrc) -> list[str]:
+    """The lines the server sent before answering a PING sent now."""
+    start = len(raw.lines)
+    raw.send("PING :sync")
+    await raw.expect("PONG")
+    return raw.lines[start:-1]
+
+
+async def test_monitor_follows_users_on_every_door(
+    app: App, accounts: Callable[..., Awaitable[None]], cleanup: list[Any]
+) -> None:
+    await accounts("wes")
+    raw = await _watcher(app, "mo", cleanup)
+    raw.send("MONITOR + tina,Nobody,wes,bad!mask@*")
+    assert _listed(await raw.expect(" 731 ")) == ["tina", "Nobody", "wes"]
+    assert " 432 mo bad!mask@* " in raw.lines[-2]  # masks are not nicks
+
+    tel = await telnet_user(app, "tina", "lobby", cleanup)  # telnet: online
+    assert _listed(await raw.expect(" 730 ")) == ["tina!tina@torbit"]
+    ws = await ws_user(app, "wes")  # the WebSocket too
+    assert _listed(await raw.expect(" 730 ")) == ["wes!wes@torbit"]
+    rex = await RawIrc.connect(app)  # and IRC
+    cleanup.append(rex)
+    raw.send("MONITOR + rex")
+    assert _listed(await raw.expect(" 731 ")) == ["rex"]
+    await rex.register("rex")
+    assert _listed(await raw.expect(" 730 ")) == ["rex!~rex@irc.torbit"]
+
+    raw.send("MONITOR S")
+    status = await _sync(raw)
+    assert [_listed(line) for line in status if " 731 " in line] == [["Nobody"]], status
+    assert sum(line.count("!") for line in status if " 730 " in line) == 3, status
+    raw.send("MONITOR L")
+    await raw.expect(" 733 ")
+    listed = {n for line in raw.lines if " 732 " in line for n in _listed(line)}
+    assert listed == {"tina", "Nobody", "wes", "rex"}
+
+    await tel.close()  # leaving, on any door, is told once
+    assert _listed(await raw.expect(" 731 ")) == ["tina"]
+    await ws.close()
+    assert _listed(await raw.expect(" 731 ")) == ["wes"]
+    raw.send("MONITOR - rex")  # no answer, and nothing more of rex
+    assert await _sync(raw) == []
+    rex.send("QUIT :bye")
+    await rex.expect("ERROR")
+    raw.send("MONITOR C")
+    tel = await telnet_user(app, "tina", "lobby", cleanup)
+    raw.send("MONITOR L")
+    await raw.expect(" 733 ")
+    assert not [line for line in await _sync(raw) if " 73" in line]
+    assert app.core is not None and app.core.subscriptions.monitored_users() == 0
+
+
+async def test_monitor_list_is_bounded(app: App, cleanup: list[Any]) -> None:
+    raw = await _watcher(app, "mo", cleanup)
+    # a full line of short targets (160 of 2 letters); the first LIMIT are kept
+    many = [a + b for a in "uvwxyz" for b in string.ascii_lowercase][:160]
+    line = "MONITOR + " + ",".join(many)
+    assert len(line) < 510
+    raw.send(line)
+    full = await raw.expect(" 734 ")
+    _, limit, refused, text = _params(full)
+    assert limit == str(MONITOR_LIMIT) and text == "Monitor list is full"
+    assert refused.split(",") == many[MONITOR_LIMIT:]
+    replies = await _sync(raw)
+    offline = [n for line in replies if " 731 " in line for n in _listed(line)]
+    assert offline == many[:MONITOR_LIMIT]
+    assert all(len(line) <= 510 for line in raw.lines)
+    raw.send("MONITOR + another")  # the list is full: refused, told once
+    assert _params(await raw.expect(" 734 "))[2] == "another"
+    raw.send("MONITOR + ua,ub")  # already watched: their state, no 734
+    assert " 734 " not in " ".join(await _sync(raw))
+    raw.send("MONITOR + " + "x" * 600)  # over the line limit: dropped whole
+    await raw.expect(" 417 ")
+    assert app.core is not None
+    subs = app.core.subscriptions
+    assert subs.monitored_users() == MONITOR_LIMIT
+
+    other = await _watcher(app, "mo2", cleanup)  # another watcher of the same users
+    other.send("MONITOR + ua,ub,uc")
+    await other.expect(" 731 ")
+    assert subs.monitored_users() == MONITOR_LIMIT
+    await raw.close()  # its list goes with it; the other's stays
+    async with asyncio.timeout(5):
+        while subs.monitored_users() != 3:
+            await asyncio.sleep(0.01)
+    ua = await RawIrc.connect(app)
+    cleanup.append(ua)
+    await ua.register("ua")
+    assert _listed(await other.expect(" 730 ")) == ["ua!~ua@irc.torbit"]
