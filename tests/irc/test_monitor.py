@@ -126,3 +126,26 @@ async def test_monitor_list_is_bounded(app: App, cleanup: list[Any]) -> None:
     cleanup.append(ua)
     await ua.register("ua")
     assert _listed(await other.expect(" 730 ")) == ["ua!~ua@irc.torbit"]
+
+
+async def test_a_guests_new_nick_is_told_and_its_old_one_freed(
+    app: App, cleanup: list[Any]
+) -> None:
+    """A guest's NICK is the old nick going offline and the new one coming online; a later
+    guest of the old nick is shown as itself. On main the door kept the renamed session under
+    the old nick, so the later `gus` was shown with the renamed one's mask (`gil!~gil@...`)."""
+    raw = await _watcher(app, "mo", cleanup)
+    raw.send("MONITOR + gus,gil")
+    assert _listed(await raw.expect(" 731 ")) == ["gus", "gil"]
+    gus = await RawIrc.connect(app)
+    cleanup.append(gus)
+    await gus.register("gus")
+    assert _listed(await raw.expect(" 730 ")) == ["gus!~gus@irc.torbit"]
+    gus.send("NICK gil")
+    await gus.expect(" NICK ")
+    assert _listed(await raw.expect(" 731 ")) == ["gus"]
+    assert _listed(await raw.expect(" 730 "))[0].startswith("gil!")
+    again = await RawIrc.connect(app)
+    cleanup.append(again)
+    await again.register("gus")
+    assert _listed(await raw.expect(" 730 ")) == ["gus!~gus@irc.torbit"]

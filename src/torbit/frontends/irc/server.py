@@ -81,7 +81,7 @@ class IrcServer(LineDoor[IrcSession]):
             self._guests.add(session.user_key)
 
     def renamed(self, session: IrcSession, name: str) -> None:
-        self._forget(session)
+        self._forget(session, name_key(session.nick))  # its user_key is the new name's
         session.renamed(name)
         self.registered(session)
 
@@ -92,8 +92,8 @@ class IrcServer(LineDoor[IrcSession]):
         self.core.subscriptions.depart(session)
         self.depart(session)
 
-    def _forget(self, session: IrcSession) -> None:
-        key = session.user_key
+    def _forget(self, session: IrcSession, key: str = "") -> None:
+        key = key or session.user_key
         clients = self._clients.get(key)
         if clients is not None and session in clients:
             clients.remove(session)
@@ -160,6 +160,10 @@ class IrcServer(LineDoor[IrcSession]):
 
     def away_of(self, name: str) -> str | None:
         return self.user_info(name).away
+
+    def join_details(self, name: str) -> tuple[str, str]:
+        info = self.user_info(name)
+        return info.account or "*", info.realname
 
     def info_of(self, s: IrcSession, away: str | None = None, operator: bool = False) -> UserInfo:
         return UserInfo(s.nick, s.ident, HOST, s.realname, away or s.away, s.account, s, operator)
