@@ -133,7 +133,8 @@ class NoticeKind(enum.Enum):
     SETTINGS = "settings"  # `detail`: the changes, "+key=K -limit +moderated" (roomsettings.py)
     MUTE = "mute"  # `detail` is the minutes
     UNMUTE = "unmute"
-    INVITE = "invite"
+    INVITE = "invite"  # to the invited user
+    INVITED = "invited"  # to the room's members: `by` invited `user`
     AWAY = "away"  # `user` marked away with the message `detail`, or back ("")
 
 

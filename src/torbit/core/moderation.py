@@ -442,6 +442,16 @@ class Moderation:
             text, NoticeKind.INVITE, room=event.room, room_name=event.room_name, by=event.by
         )
         self._subs.notify_user(event.user, notice, about=(name_key(event.by),))
+        name = self._subs.online_name(event.user) or event.user
+        told = Notice(
+            f"{event.by} invited {name} to #{event.room_name}",
+            NoticeKind.INVITED,
+            room=event.room,
+            room_name=event.room_name,
+            user=name,
+            by=event.by,
+        )  # the room's members hear of it (IRC: invite-notify)
+        self._subs.notify(event.room, told, about=(event.user, name_key(event.by)))
 
     def _on_notice(self, event: RoomNotice) -> None:
         try:

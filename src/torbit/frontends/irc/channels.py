@@ -124,7 +124,8 @@ async def join_one(session: IrcSession, channel: str, join_key: str = "") -> Non
             raise
         return
     session.rooms[key] = room
-    session.send(Message("JOIN", (channel_name(room.name),), session.mask))
+    extended = (session.account or "*", session.realname) if "extended-join" in session.caps else ()
+    session.send(Message("JOIN", (channel_name(room.name), *extended), session.mask))
     if room.topic:
         session.reply(n.RPL_TOPIC, channel_name(room.name), room.topic)
     await send_names(session, room)

@@ -38,6 +38,9 @@ class OutputHost(Protocol):
     def away_of(self, name: str) -> str | None:
         """The away message of a user on this node, if any."""
 
+    def join_details(self, name: str) -> tuple[str, str]:
+        """extended-join's account ("*": a guest) and real name of a user."""
+
 
 class SessionOutput:
     """The output half of IrcSession (which sets these attributes up)."""
@@ -94,12 +97,21 @@ class SessionOutput:
                     continue
                 sent.add(seen)
             nick = (line.source or "").partition("!")[0]
+            if (  # another's invitation: with invite-notify, and not to the inviter
+                line.command == "INVITE"
+                and name_key(line.params[0]) != self.user_key
+                and ("invite-notify" not in self.caps or name_key(nick) == self.user_key)
+            ):
+                continue
             if (
                 "account-tag" in self.caps
                 and line.source != nick
                 and not self.server.is_guest(name_key(nick))
             ):
                 line = Message(line.command, line.params, line.source, {"account": nick})
+            if line.command == "JOIN" and "extended-join" in self.caps and line.source:
+                params = (*line.params[:1], *self.server.join_details(nick))
+                line = Message("JOIN", params, line.source, line.tags)
             self.send(line)
             if line.command == "JOIN" and "away-notify" in self.caps and line.source:
                 away = self.server.away_of(line.source.partition("!")[0])

@@ -45,6 +45,8 @@ def _offered(registration_open: bool) -> Mapping[str, str | None]:
         "cap-notify": None,
         "draft/chathistory": None,
         "echo-message": None,
+        "extended-join": None,
+        "invite-notify": None,
         "message-tags": None,
         "multi-prefix": None,
         "sasl": "PLAIN",

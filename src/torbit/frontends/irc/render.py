@@ -266,4 +266,6 @@ def notice_lines(
         return Rendered([Message("MODE", (chan, *mode_change(notice.detail)), mask(notice.by))])
     if kind is NoticeKind.INVITE:
         return Rendered([Message("INVITE", (me, chan), mask(notice.by))])
+    if kind is NoticeKind.INVITED:  # sent only to clients with invite-notify (output.py)
+        return Rendered([Message("INVITE", (notice.user, chan), mask(notice.by))])
     return Rendered([Message("NOTICE", (chan or me, str(notice)), server)])
