@@ -360,3 +360,56 @@ async def test_an_away_change_from_another_node_is_told_here_at_once(
     assert core.subscriptions.away_of("bob") == "at lunch"  # not a beat later
     core.events.apply(AwayChanged("bob", "Bob", "", ("lobby",), "there"))
     assert alice.lines[-1] == "* Bob is back" and core.subscriptions.away_of("bob") is None
+
+
+class Watching:
+    """A MONITOR client, as the core sees it (core/monitor.py's Watcher)."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, bool]] = []
+
+    def monitored(self, name: str, online: bool) -> None:
+        self.told.append((name, online))
+
+
+async def test_a_watched_user_is_told_online_and_offline_on_any_node(
+    core: Core, cluster: PresenceTable, clock: Clock
+) -> None:
+    """MONITOR's core: a user coming online here or on another node (its heartbeat, through
+    services' handler of presence changes), and going offline everywhere, is told once each;
+    leaving one node while online on the other is no change. On main there was no watching."""
+    from torbit.services import _presence_changed
+
+    def beat(source: PresenceTable) -> None:
+        for changes, _ in send(source, cluster):
+            for change in changes:
+                _presence_changed(core.subscriptions, core.sessions, change)
+
+    await core.user("alice")
+    w = Watching()
+    subs = core.subscriptions
+    assert subs.monitor(w, "bob") is None and subs.monitor(w, "alice") is None
+    there = table("there", clock, expiry=10)
+    there.local("lobby", "bob", "Bob", True)
+    beat(there)
+    assert w.told == [("Bob", True)]
+    there.local("den", "bob", "Bob", True)  # another room: still online, nothing to tell
+    beat(there)
+    assert w.told == [("Bob", True)]
+
+    alice = await core.login("alice", None)  # here, in no room yet: online
+    assert w.told[-1] == ("alice", True)
+    there.local("lobby", "alice", "alice", True)
+    beat(there)
+    await core.sessions.logout(alice)  # still online there: no change
+    assert w.told[-1] == ("alice", True)
+    there.local("lobby", "alice", "alice", False)
+    beat(there)
+    assert w.told[-1] == ("alice", False)
+
+    clock.now += 11  # bob's node dies: offline after its expiry
+    for change in cluster.expire():
+        _presence_changed(core.subscriptions, core.sessions, change)
+    assert w.told == [("Bob", True), ("alice", True), ("alice", False), ("Bob", False)]
+    subs.unmonitor(w, ["bob", "alice"])
+    assert subs.monitored_users() == 0
