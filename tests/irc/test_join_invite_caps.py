@@ -1,7 +1,7 @@
-"""extended-join (JOIN #room account|* :realname) and invite-notify (a room's members are told
-of an INVITE), for joins and invitations made on any door, to clients that asked for them
-only. On main: both caps were NAKed, JOINs had the channel alone and only the invitee heard
-of an invitation."""
+"""extended-join (JOIN #room account|* :realname), invite-notify (a room's members are told
+of an INVITE) and setname (SETNAME changes the real name), for joins and invitations made on
+any door, to clients that asked for them only. On main: the caps were NAKed, JOINs had the
+channel alone, only the invitee heard of an invitation, and SETNAME was 421."""
 
 from __future__ import annotations
 
@@ -77,3 +77,22 @@ async def test_invite_notify_tells_the_rooms_members(app: App, cleanup: list[Any
     await tel.expect(r"ann invited bob to #inv")
     assert not [line for line in await _sync(plain) if " INVITE " in line]  # no cap: nothing
     assert not [line for line in await _sync(ann) if " INVITE " in line]  # the inviter: 341
+
+
+async def test_setname_changes_the_real_name_and_tells_who_asked(
+    app: App, cleanup: list[Any]
+) -> None:
+    foo = await _client(app, "foo", cleanup, "setname", real="Old Name")
+    bar = await _client(app, "bar", cleanup, "setname")
+    baz = await _client(app, "baz", cleanup)
+    for raw in (foo, bar, baz):
+        raw.send("JOIN #sn")
+        await raw.expect(" 366 ")
+    foo.send("SETNAME :New Name")
+    assert (await foo.expect(" SETNAME ")) == ":foo!~foo@irc.torbit SETNAME :New Name"
+    assert (await bar.expect(" SETNAME ")) == ":foo!~foo@irc.torbit SETNAME :New Name"
+    assert not [line for line in await _sync(baz) if " SETNAME " in line]  # no cap
+    baz.send("WHOIS foo")
+    assert (await baz.expect(" 311 ")).endswith(" :New Name")
+    foo.send("SETNAME :" + "x" * 129)  # longer than USER's real name may be
+    assert " FAIL SETNAME INVALID_REALNAME " in await foo.expect("FAIL")

@@ -259,6 +259,12 @@ class Subscriptions:
             if self.cluster is not None:
                 self.cluster.touch(user_key)  # the other nodes hear it with the next beat
 
+    def details_changed(self, user_key: str) -> None:
+        """A user's client details changed here (an IRC SETNAME): the other nodes hear them
+        with the next beat (with a cluster)."""
+        if self.cluster is not None:
+            self.cluster.touch(user_key)
+
     def set_away_elsewhere(self, node: str, user_key: str, text: str) -> None:
         """Another node marked its user away (or back: ""), told at once: WHOIS and the
         member lists here say so before that node's next beat (with a cluster)."""

@@ -146,6 +146,7 @@ TABLE: tuple[Command, ...] = (
         monitor.monitor,
         "+nick,.../-nick,.../C/L/S: be told when nicks come online or go offline",
     ),
+    _row("SETNAME", 1, queries.setname, "change your real name (setname)"),
     _row("SILENCE", 0, queries.silence, "+nick/-nick: your ignore list, shared by every door"),
     # the server
     _row("HELP", 0, help_, "list the commands"),

@@ -180,6 +180,29 @@ async def away(session: IrcSession, msg: Message) -> None:
         session.reply(n.RPL_UNAWAY, "You are no longer marked as being away")
 
 
+REALNAME_MAX = 128  # as USER's
+
+
+def setname(session: IrcSession, msg: Message) -> None:
+    """SETNAME :realname (IRCv3 setname): the real name WHOIS and WHO show from now on (on
+    other nodes after the next heartbeat). The change is told, as `:nick!u@h SETNAME :name`,
+    to the client and to the clients sharing a channel with it here, those with the cap."""
+    text = msg.params[0]
+    if not text or len(text) > REALNAME_MAX:
+        session.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid")
+        return
+    session.realname = text
+    subs = session.core.subscriptions
+    subs.details_changed(session.user_key)
+    line = Message("SETNAME", (text,), session.mask)
+    told: set[int] = set()
+    for other in [session, *(s for key in session.rooms for s in subs.listeners(key))]:
+        if isinstance(other, IrcSession) and id(other) not in told:
+            told.add(id(other))
+            if "setname" in other.caps and not other.closed:
+                other.send(line)
+
+
 async def silence(session: IrcSession, msg: Message) -> None:
     """SILENCE [+|-nick[!*@*]]: torbit's ignore list, which every door shares."""
     ignores = session.core.ignores

@@ -51,6 +51,7 @@ def _offered(registration_open: bool) -> Mapping[str, str | None]:
         "multi-prefix": None,
         "sasl": "PLAIN",
         "server-time": None,
+        "setname": None,
         "userhost-in-names": None,
     }
     if registration_open:
