@@ -149,3 +149,43 @@ async def test_a_guests_new_nick_is_told_and_its_old_one_freed(
     cleanup.append(again)
     await again.register("gus")
     assert _listed(await raw.expect(" 730 ")) == ["gus!~gus@irc.torbit"]
+
+
+async def _capped(app: App, nick: str, cleanup: list[Any], caps: str) -> RawIrc:
+    raw = await RawIrc.connect(app)
+    cleanup.append(raw)
+    raw.send("CAP LS 302", f"CAP REQ :{caps}")
+    await raw.expect(" ACK ")
+    await raw.register(nick)
+    return raw
+
+
+async def test_extended_monitor_tells_away_and_setname_of_watched_users(
+    app: App, cleanup: list[Any]
+) -> None:
+    """With extended-monitor (and away-notify, setname) a watcher hears a watched user's AWAY
+    and SETNAME without sharing a channel, once when it shares one too; without the cap,
+    nothing. On main the cap was NAKed."""
+    mo = await _capped(app, "mo", cleanup, "extended-monitor away-notify setname")
+    both = await _capped(app, "both", cleanup, "extended-monitor away-notify")
+    plain = await _capped(app, "plain", cleanup, "away-notify")  # MONITOR, not extended
+    for raw in (mo, both, plain):
+        raw.send("MONITOR + tina,sam")
+        await raw.expect(" 731 ")
+    tel = await telnet_user(app, "tina", "lobby", cleanup)  # in #lobby: so is `both`
+    both.send("JOIN #lobby")
+    await both.expect(" 366 ")
+    tel.send("/away brb")
+    await tel.expect(r"you are marked away: brb")
+    assert (await mo.expect(" AWAY ")) == ":tina!tina@torbit AWAY brb"
+    await both.expect(" AWAY ")
+    assert [line for line in await _sync(both) if " AWAY " in line] == []  # once
+    assert [line for line in await _sync(plain) if " AWAY " in line] == []
+
+    sam = await RawIrc.connect(app)
+    cleanup.append(sam)
+    await sam.register("sam")
+    await mo.expect(" 730 ")
+    sam.send("SETNAME :Sam Smith")
+    assert (await mo.expect(" SETNAME ")).endswith(" SETNAME :Sam Smith")
+    assert [line for line in await _sync(plain) if " SETNAME " in line] == []

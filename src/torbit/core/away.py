@@ -17,7 +17,7 @@ user is already in is no change: nothing is sent, nothing is charged."""
 
 from __future__ import annotations
 
-from torbit.core.delivery import Notice, NoticeKind
+from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.events import AwayChanged, NodeEvents
 from torbit.core.limits import RateLimiter
 from torbit.core.names import is_inbox
@@ -81,4 +81,6 @@ class Away:
         said = f"is away: {event.away}" if event.away else "is back"
         text = f"{event.name} {said}"
         notice = Notice(text, NoticeKind.AWAY, user=event.name, detail=event.away)
-        subs.notify_sharing(event.user, rooms, notice, self._notices_max)
+        told: set[Session] = set()
+        subs.notify_sharing(event.user, rooms, notice, self._notices_max, told)
+        subs.notify_watchers(event.user, notice, told)  # MONITOR's (extended-monitor)

@@ -18,6 +18,9 @@ class Watcher(Protocol):
     def monitored(self, name: str, online: bool) -> None:
         """A watched user came online (under `name`) or went offline (`name`: as last seen)."""
 
+    def monitored_notice(self, user_key: str, text: str) -> None:
+        """A notice about a watched user (their away state: IRC's extended-monitor)."""
+
 
 class Monitors:
     def __init__(self, online_name: Callable[[str], str | None]) -> None:
@@ -42,6 +45,9 @@ class Monitors:
                 if not watchers:
                     del self._watchers[key]
                     self._seen.pop(key, None)
+
+    def watchers(self, user_key: str) -> list[Watcher]:
+        return list(self._watchers.get(user_key, ()))
 
     def watched(self) -> int:
         """Users watched by someone (for tests and metrics)."""

@@ -222,6 +222,17 @@ class Subscriptions:
     def unmonitor(self, watcher: Watcher, user_keys: Iterable[str]) -> None:
         self._monitors.unwatch(watcher, user_keys)
 
+    def watchers(self, user_key: str) -> list[Watcher]:
+        """Who watches the user here (MONITOR)."""
+        return self._monitors.watchers(user_key)
+
+    def notify_watchers(self, user_key: str, text: str, told: Set[object] = frozenset()) -> None:
+        """A notice about a user to those watching them here but `told` already; each decides
+        whether it takes it (IRC: with extended-monitor)."""
+        for watcher in self._monitors.watchers(user_key):
+            if watcher not in told:
+                watcher.monitored_notice(user_key, text)
+
     def monitored_users(self) -> int:
         return self._monitors.watched()
 
@@ -442,13 +453,19 @@ class Subscriptions:
             session.notify(text, channel, about)
 
     def notify_sharing(
-        self, user_key: str, channels: Set[str], text: str, max_listeners: int
+        self,
+        user_key: str,
+        channels: Set[str],
+        text: str,
+        max_listeners: int,
+        seen: set[Session] | None = None,
     ) -> int:
         """A notice about a user to every session here listening to one of `channels`, once
         each, but not to the user's own sessions nor to those who ignore the user; channels
-        of more than `max_listeners` listeners are left out. The number of sessions told."""
+        of more than `max_listeners` listeners are left out. The number of sessions told;
+        `seen` gets the sessions looked at."""
         about = (user_key,)
-        seen: set[Session] = set()
+        seen = set() if seen is None else seen
         told = 0
         for channel in channels:
             listeners = self._hub.listeners(channel)

@@ -196,7 +196,13 @@ def setname(session: IrcSession, msg: Message) -> None:
     subs.details_changed(session.user_key)
     line = Message("SETNAME", (text,), session.mask)
     told: set[int] = set()
-    for other in [session, *(s for key in session.rooms for s in subs.listeners(key))]:
+    sharing = [s for key in session.rooms for s in subs.listeners(key)]
+    watching = [
+        w
+        for w in subs.watchers(session.user_key)
+        if isinstance(w, IrcSession) and "extended-monitor" in w.caps
+    ]
+    for other in [session, *sharing, *watching]:
         if isinstance(other, IrcSession) and id(other) not in told:
             told.add(id(other))
             if "setname" in other.caps and not other.closed:

@@ -46,6 +46,7 @@ def _offered(registration_open: bool) -> Mapping[str, str | None]:
         "draft/chathistory": None,
         "echo-message": None,
         "extended-join": None,
+        "extended-monitor": None,
         "invite-notify": None,
         "message-tags": None,
         "multi-prefix": None,

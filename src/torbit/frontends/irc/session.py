@@ -303,6 +303,16 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         else:
             self.reply(n.RPL_MONOFFLINE, name)
 
+    def monitored_notice(self, user_key: str, text: str) -> None:
+        """A notice about a user this client MONITORs: sent with extended-monitor, unless the
+        client ignores the user or is that user."""
+        if (
+            "extended-monitor" in self.caps
+            and user_key != self.user_key
+            and self.ignores.isdisjoint((user_key,))
+        ):
+            self.notify(text, None, (user_key,))
+
     def drain(self, text: str) -> None:
         """The node is leaving: a NOTICE saying so, then ERROR and close, after the command
         being handled (if any) has been answered; nothing more is read."""
