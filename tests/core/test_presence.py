@@ -371,6 +371,9 @@ class Watching:
     def monitored(self, name: str, online: bool) -> None:
         self.told.append((name, online))
 
+    def monitored_notice(self, user_key: str, text: str) -> None:
+        pass
+
 
 async def test_a_watched_user_is_told_online_and_offline_on_any_node(
     core: Core, cluster: PresenceTable, clock: Clock
