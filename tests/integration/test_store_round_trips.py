@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import basic, eventually, http_client, register
+from tests.helpers.irc import RawIrc
 from tests.helpers.statements import Statements
 from tests.helpers.telnet_client import TelnetClient
 
@@ -54,6 +55,28 @@ async def test_a_telnet_login_makes_few_store_round_trips(make_server: ServerFac
     await client.close()
     assert len(new) == NEW_USER, new.seen
     assert len(returning) == RETURNING_USER, returning.seen
+
+
+async def test_an_irc_guest_login_writes_and_reads_little(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An IRC guest's registration (NICK, USER) to the end of the MOTD: the guest account
+    inserted (one statement, on the loop's thread: no hand-off), and the login takes it as
+    inserted (no read of the user with their ignores; on main: 2 statements, the insert
+    handed to aiosqlite's thread)."""
+    app = await make_server(irc={"guests": True})
+    assert app.core is not None
+    engine = app.core.store.engine  # type: ignore[attr-defined]
+    warm = await RawIrc.connect(app)
+    await warm.register("warm")
+    sweep = (*PERIODIC, "DELETE FROM messages", "audit_log.at <")  # the first retention sweep
+    with Statements(engine, ignore=sweep) as guest, HandOffs(monkeypatch) as handoffs:
+        client = await RawIrc.connect(app)
+        await client.register("guest1")
+    await client.close()
+    await warm.close()
+    assert guest.kinds() == ["INSERT"], guest.seen
+    assert "_run_committed" not in handoffs.seen, handoffs.seen
 
 
 async def test_http_sends_and_receives_of_a_member_ask_the_store_little(

@@ -139,12 +139,14 @@ async def _complete(session: IrcSession, step: reg.Complete) -> list[reg.Step]:
         except (InvalidInput, Forbidden) as e:
             return machine.nick_refused(e.message)
         await session.server.nick_free(name_key(step.nick))
+        counts = core.sessions.counts()
         try:
             guest = await core.guests.admit(step.nick)
         except Conflict:
             return machine.nick_in_use()
         name = guest.name
         session.proof = Proof(guest.credential)
+        session.fresh = Fresh(guest, NO_IGNORES, counts)  # as inserted: no read again
         if session.closed:  # gone while admitted: nobody will log it out
             await core.guests.release(name)
             return []
