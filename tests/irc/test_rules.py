@@ -66,6 +66,39 @@ async def test_guests_take_free_names_only_and_vanish_at_disconnect(
     await until(lambda: core.accounts.exists("gus2"), False)  # gone with the connection
 
 
+async def test_a_guest_that_quit_is_no_such_nick_at_once(app: App, cleanup: list[Any]) -> None:
+    """A guest's nick goes with its QUIT: a PRIVMSG sent right after (by a newcomer or by a
+    client that saw the QUIT) gets 401, not a silent delivery to the account still being
+    deleted (the door waits for the departure, as NICK and JOIN do). irctest's
+    testPrivmsgNonexistentUser, whose `bar` quit the test before: without the wait it got
+    no reply once a registration no longer read the store (branch logins)."""
+    bar = await RawIrc.connect(app)
+    cleanup.append(bar)
+    await bar.register("bar")
+    seen = await RawIrc.connect(app)
+    cleanup.append(seen)
+    await seen.register("seen")
+    bar.send("QUIT :bye")
+    await bar.expect("ERROR")
+    foo = await RawIrc.connect(app)
+    cleanup.append(foo)
+    foo.send("NICK foo", "USER foo 0 * :foo", "CAP END", "PRIVMSG bar :hey there!")
+    await foo.expect(" 401 foo bar ")
+    seen.send("PRIVMSG bar :still there?")
+    await seen.expect(" 401 seen bar ")
+    bar = await RawIrc.connect(app)
+    cleanup.append(bar)
+    await bar.register("bar")
+    bar.send("JOIN #here")
+    await bar.expect(" 366 bar #here ")
+    seen.send("JOIN #here")
+    await seen.expect(" 366 seen #here ")
+    bar.send("QUIT :bye")  # a client that does not wait for the ERROR
+    assert (await seen.expect(" QUIT ")).startswith(":bar!")
+    seen.send("PRIVMSG bar :and now?")
+    await seen.expect(" 401 seen bar ")
+
+
 async def test_an_account_keeps_its_nick(app: App, accounts: Accounts, cleanup: list[Any]) -> None:
     await accounts("amy")
     amy = await irc_user(app, "x", sasl_username="amy", sasl_password=PASSWORD)

@@ -34,6 +34,18 @@ class Proof:
     token: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """A user read (or created) moments ago by the door's password check, with this node's
+    counts of revocations and ignore-list changes from before that read (`Sessions.counts`):
+    `login` takes it instead of reading the user again, and reads again only if a revocation
+    or an ignore change was applied here since (as it does after its own read)."""
+
+    user: User
+    ignores: frozenset[str]
+    counts: tuple[int, int]
+
+
 class Sessions:
     def __init__(
         self,
@@ -65,6 +77,11 @@ class Sessions:
         against the store, and given to `login` as `checked_after`."""
         return self._revocations
 
+    def counts(self) -> tuple[int, int]:
+        """Revocations and ignore changes applied here so far: taken before a read of the
+        user that `login` is then handed (`Fresh`)."""
+        return self._revocations, self._subs.ignore_changes
+
     async def login(
         self,
         session: Session,
@@ -73,6 +90,7 @@ class Sessions:
         origin: str = "",
         *,
         checked_after: int | None = None,
+        fresh: Fresh | None = None,
     ) -> None:
         """The session gets the user's private messages from now on, and their ignore list.
 
@@ -90,26 +108,33 @@ class Sessions:
         attached. The user's credential is still compared here. The ignore list is kept the
         same way: a change applied here while it was read, when no session of the user was
         here to be told, has the list read again once the session is attached (its commit
-        came before)."""
+        came before).
+
+        `fresh`: the user as the door's password check read it (a registration: as created,
+        with no ignores), and the counts from before that read; it stands for the read."""
         key = name_key(name)
-        revocations = self._revocations if checked_after is None else checked_after
-        ignore_changes = self._subs.ignore_changes
-        user, ignore_list = await self._store.user_and_ignores(key)
+        if fresh is None or fresh.user.key != key:
+            revocations, ignore_changes = self.counts()
+            user, ignore_list = await self._store.user_and_ignores(key)
+            ignores = frozenset(ignore_list) or NO_IGNORES
+        else:
+            revocations, ignore_changes = fresh.counts
+            user, ignores = fresh.user, fresh.ignores or NO_IGNORES
+        if checked_after is not None:
+            revocations = checked_after
         if not await self._proof_holds(user, key, proof, token=checked_after is None):
             raise AuthenticationFailed("your login was revoked: log in again")
         p = self._subs.presence(key)
-        await self._subs.attach(
-            session, name, p.ignores if p else frozenset(ignore_list) or NO_IGNORES
-        )
+        await self._subs.attach(session, name, p.ignores if p else ignores)
         self._proofs[session] = proof
         while p is None and ignore_changes != self._subs.ignore_changes:
             ignore_changes = self._subs.ignore_changes  # (again if one came during the read)
             try:
-                fresh = frozenset(await self._store.list_ignores(key)) or NO_IGNORES
+                ignores = frozenset(await self._store.list_ignores(key)) or NO_IGNORES
             except BaseException:
                 await self._forget(session)
                 raise
-            self._subs.set_ignores(key, fresh)
+            self._subs.set_ignores(key, ignores)
         if revocations != self._revocations:
             try:
                 valid = await self._proof_holds(await self._store.get_user(key), key, proof)

@@ -158,6 +158,8 @@ class LineDoor(Generic[S]):
     async def gone(self, which: Callable[[S], bool]) -> None:
         """Wait until the sessions that `which` picks among those still departing are gone
         (e.g. the owner of a nick a newcomer wants; those who were in a room someone joins)."""
+        if not self._departing and self._leaving_now is None:
+            return  # (the common case: every PRIVMSG to a nick asks)
         waiting = [s for s in self._departing if which(s)]
         if self._leaving_now is not None and which(self._leaving_now):
             waiting.append(self._leaving_now)

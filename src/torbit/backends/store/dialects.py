@@ -10,6 +10,7 @@ of messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import sqlite3
 import time
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 
 # SQLite in WAL mode; "normal" keeps acknowledged messages through kill -9 (see config.py).
 DEFAULT_SYNCHRONOUS = "normal"
+# write_now's commits between two checkpoints it asks of the pooled connection (SQLite's own
+# autocheckpoint is 1,000 pages; a login's two small commits write ~3 pages)
+CHECKPOINT_EVERY = 256
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 BUSY_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_S = 5.0
@@ -187,6 +191,8 @@ class SqliteDialect(SqlDialect):
         self._writer: sqlite3.Connection | None = None  # write_now's, opened on first use
         self._synchronous = DEFAULT_SYNCHRONOUS
         self._writes_now = True  # False once the database is found not in WAL
+        self._since_checkpoint = 0  # write_now commits since its last checkpoint was asked
+        self._checkpoint: asyncio.Task[None] | None = None
 
     def create_engine(
         self,
@@ -309,7 +315,27 @@ class SqliteDialect(SqlDialect):
             raise _wrapped(sql, params, e) from e
         sync = engine.sync_engine
         sync.dispatch.before_cursor_execute(None, None, sql, params, None, False)
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= CHECKPOINT_EVERY and self._checkpoint is None:
+            self._since_checkpoint = 0
+            self._checkpoint = asyncio.get_running_loop().create_task(self._checkpointed(engine))
         return changed
+
+    async def _checkpointed(self, engine: AsyncEngine) -> None:
+        """The WAL copied back into the database by the pooled connection, on the driver's
+        thread (a checkpoint syncs the file): this one never checkpoints, and when all of a
+        storm's writes are made here (a login storm: the accounts and memberships) nothing
+        else would, and the WAL would grow by every commit (~11 KB a login). TRUNCATE: a
+        passive one, racing the commits made here meanwhile, seldom lets the WAL start
+        over; this one takes SQLite's write lock for its moment (write_now finds it busy
+        and queues its write behind it)."""
+        try:
+            # a busy or closing database: the next one will do
+            with contextlib.suppress(Exception):
+                async with engine.connect() as conn:
+                    await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._checkpoint = None
 
     def _open_writer(self) -> sqlite3.Connection | None:
         writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -329,6 +355,9 @@ class SqliteDialect(SqlDialect):
         return writer
 
     def close(self) -> None:
+        if self._checkpoint is not None:
+            self._checkpoint.cancel()
+            self._checkpoint = None
         if self._reader is not None:
             reader, self._reader = self._reader, None
             reader.close()

@@ -197,16 +197,20 @@ class SqlStore(RoomModerationSql):
             free = ~exists().where(users.c.skeleton == user.skeleton)
             return users.insert().from_select(list(values), row.where(free))
 
+        at = self.dialect.stored_time(self.engine, user.created_at)
+        params = [at if c.name == "created_at" else values[c.name] for c in users.c]
+        sql = CREATE_USER
+        if unlike:
+            sql, params = CREATE_USER_UNLIKE, [*params, user.skeleton]
         try:
-            async with self._read() as conn:
-                at = self.dialect.stored_time(conn, user.created_at)
-                params = [at if c.name == "created_at" else values[c.name] for c in users.c]
-                if unlike:
-                    await self.dialect.lock_name(conn, user.skeleton)
-                    sql, params = CREATE_USER_UNLIKE, [*params, user.skeleton]
-                else:
-                    sql = CREATE_USER
-                inserted = await self.dialect.write(conn, insert, sql, params)
+            # SQLite: inserted at once on this thread when its write lock is free (its writes
+            # take turns, so the insert's NOT EXISTS sees every name committed before it)
+            inserted = self.dialect.write_now(self.engine, sql, params)
+            if inserted is None:
+                async with self._read() as conn:
+                    if unlike:
+                        await self.dialect.lock_name(conn, user.skeleton)
+                    inserted = await self.dialect.write(conn, insert, sql, params)
         except sa_exc.IntegrityError:
             raise Conflict(f"the name {user.name!r} is taken") from None
         if not inserted:

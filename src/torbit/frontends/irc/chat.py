@@ -217,7 +217,12 @@ async def _to_user(
         return
     if kind is MessageKind.ACTION:
         text = "/me " + text  # a private message has no kind of its own: read back as ACTION
-    mine = name_key(target) == session.user_key
+    key = name_key(target)
+    mine = key == session.user_key
+    # a nick whose client quit is gone with the QUIT: a guest's account is deleted only as
+    # its departure is worked off, and a message sent meanwhile (by a client that saw the
+    # QUIT, or one that registered just after) would land silently in it, not get 401
+    await session.server.nick_free(key)
     inbox = session.inbox()
     if not mine:
         session.expect_echo(inbox, 1)
@@ -250,7 +255,7 @@ async def _to_user(
         return
     session.server.metrics.messages_in.labels(session.door).inc()
     if not notice:
-        away = session.core.subscriptions.away_of(name_key(target))  # on any door
+        away = session.core.subscriptions.away_of(key)  # on any door
         if away:
             session.reply(n.RPL_AWAY, target, away)
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 
+from torbit.core.delivery import NO_IGNORES
 from torbit.core.names import MAX_NAME_LENGTH, name_key
-from torbit.core.sessions import Proof
+from torbit.core.sessions import Fresh, Proof
 from torbit.errors import (
     AuthenticationFailed,
     Conflict,
@@ -111,6 +112,7 @@ async def _check_password(session: IrcSession, step: reg.CheckPassword) -> list[
 async def _create_account(session: IrcSession, step: reg.CreateAccount) -> list[reg.Step]:
     machine = session.registration
     assert machine is not None
+    counts = session.core.sessions.counts()
     try:
         user = await session.core.accounts.register(step.name, step.password, client=session.ip)
     except Conflict:
@@ -123,6 +125,7 @@ async def _create_account(session: IrcSession, step: reg.CreateAccount) -> list[
     except (RateLimited, ServiceUnavailable) as e:
         return machine.register_failed("TEMPORARILY_UNAVAILABLE", step.name, e.message)
     session.proof = Proof(user.credential)
+    session.fresh = Fresh(user, NO_IGNORES, counts)  # no ignores yet: created just now
     log.info("registered %s over IRC from %s", user.name, session.ip)
     return machine.account_created(user.name)
 
@@ -138,12 +141,14 @@ async def _complete(session: IrcSession, step: reg.Complete) -> list[reg.Step]:
         except (InvalidInput, Forbidden) as e:
             return machine.nick_refused(e.message)
         await session.server.nick_free(name_key(step.nick))
+        counts = core.sessions.counts()
         try:
             guest = await core.guests.admit(step.nick)
         except Conflict:
             return machine.nick_in_use()
         name = guest.name
         session.proof = Proof(guest.credential)
+        session.fresh = Fresh(guest, NO_IGNORES, counts)  # as inserted: no read again
         if session.closed:  # gone while admitted: nobody will log it out
             await core.guests.release(name)
             return []
@@ -152,7 +157,8 @@ async def _complete(session: IrcSession, step: reg.Complete) -> list[reg.Step]:
         session.close("registration incomplete")
         return []
     try:
-        await core.sessions.login(session, name, session.proof, f"irc {session.ip}")
+        fresh, session.fresh = session.fresh, None
+        await core.sessions.login(session, name, session.proof, f"irc {session.ip}", fresh=fresh)
     except AuthenticationFailed as e:  # revoked between the check and now
         session.server_notice(e.message)
         session.close("login revoked")

@@ -18,7 +18,7 @@ from torbit.core.delivery import NO_IGNORES, Delivery
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.models import Room
 from torbit.core.names import inbox_channel, name_key
-from torbit.core.sessions import Proof
+from torbit.core.sessions import Fresh, Proof
 from torbit.frontends.flow import FlushQueue, TransportWriter
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
@@ -123,6 +123,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         "closed",
         "connected_at",
         "door",
+        "fresh",
         "ignores",
         "invisible",
         "ip",
@@ -165,6 +166,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self.realname = ""
         self.account: str | None = None  # None: a guest (or not registered yet)
         self.proof: Proof | None = None  # what it logged in with (revocations close it)
+        self.fresh: Fresh | None = None  # the account as registered, for the login (no read)
         self.invisible = False
         self.wallops = False  # user mode +w: sent WALLOPS without being an operator
         self.rooms: dict[str, Room] = {}  # rooms joined through this session, by key

@@ -13,7 +13,7 @@ from torbit.core.delivery import NO_IGNORES, Delivery, Names, Run
 from torbit.core.format import format_error, format_system
 from torbit.core.models import Room
 from torbit.core.names import name_key
-from torbit.core.sessions import Proof
+from torbit.core.sessions import Fresh, Proof
 from torbit.errors import (
     AuthenticationFailed,
     Conflict,
@@ -55,6 +55,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         "_counted",
         "_dialogue",
         "_door",
+        "_fresh",
         "_ip",
         "_peer",
         "_proof",
@@ -91,6 +92,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         self._ip = peer[0] if peer else ""
         self._counted = False
         self._proof: Proof | None = None
+        self._fresh: Fresh | None = None  # the user as registered, for the login (no read)
         self.closed = False
         self.user_key = ""
         self.ignores: Set[str] = NO_IGNORES
@@ -370,6 +372,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
             self._proof = Proof(user.credential)
             return dialogue.verified(user.name)
         if isinstance(step, login.Register):
+            counts = self.core.sessions.counts()
             try:
                 user = await accounts.register(
                     step.name, step.password, client=self._ip, looked_up=True
@@ -380,6 +383,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
                 return dialogue.refused(e.message)
             log.info("registered %s from %s", user.name, self._peer)
             self._proof = Proof(user.credential)
+            self._fresh = Fresh(user, NO_IGNORES, counts)  # no ignores yet: created just now
             return dialogue.verified(user.name)
         if isinstance(step, login.LoggedIn):
             await self._logged_in(step.name)
@@ -397,9 +401,12 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         self._echo_back()
         self.user_key = name_key(name)
         proof, self._proof = self._proof, None
+        fresh, self._fresh = self._fresh, None
         assert proof is not None
         try:
-            await self.core.sessions.login(self, name, proof, f"{self._door} {self._peer}")
+            await self.core.sessions.login(
+                self, name, proof, f"{self._door} {self._peer}", fresh=fresh
+            )
         except ServiceUnavailable as e:  # not half logged in: told, and let go
             self.user_key = ""
             self._error(f"{e.message}; please try again later")
