@@ -49,6 +49,7 @@ async def test_kick_ban_and_mute_reach_sessions_on_the_other_node(
     # on b is refused its next line at once (the standing is read at each message)
     r = await alice.client.patch("/api/v1/rooms/hall/settings", json={"moderated": True})
     assert r.status_code == 200, r.text
+    await carol.expect(r"^\* alice changed #hall: let only admins and voiced members speak$")
     carol.send("moderated?")
     await carol.expect(r"^! #hall is moderated: only its admins and voiced members may speak")
     assert (await alice.client.put("/api/v1/rooms/hall/voices/carol")).status_code == 204
@@ -61,6 +62,7 @@ async def test_kick_ban_and_mute_reach_sessions_on_the_other_node(
     await carol.expect(r"^! #hall is moderated")
     r = await alice.client.patch("/api/v1/rooms/hall/settings", json={"moderated": False})
     assert r.status_code == 200, r.text
+    await carol.expect(r"^\* alice changed #hall: let every member speak$")  # b has it too
 
     # a kick on a ends bob's listening on b
     assert (await alice.client.delete("/api/v1/rooms/hall/members/bob")).status_code == 204
