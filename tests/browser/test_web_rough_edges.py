@@ -137,7 +137,9 @@ async def test_the_member_list_shows_who_is_here(
         "fetch('/api/v1/rooms/garden/members', {headers: {authorization: 'Bearer ' + "
         "localStorage.getItem('torbit.token')}}).then((r) => r.json())"
     )
-    assert listed == {"members": ["alice", "bob", "carol"], "online": ["alice"], "away": {}}
+    assert listed == {
+        "members": ["alice", "bob", "carol"], "voiced": [], "online": ["alice"], "away": {}
+    }
 
 
 async def test_a_room_with_a_join_key_can_be_joined_from_the_page(

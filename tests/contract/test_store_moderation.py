@@ -266,3 +266,33 @@ async def test_admins_and_bans_are_listed_and_a_room_deleted_with_its_rows(
     assert await store.get_cursor("bob", "den") is None
     assert await store.active_mutes(NOW) == []
     assert await store.get_user("bob") is not None  # users stay
+
+
+async def test_a_voice_is_the_memberships_and_ends_with_it(store: Store) -> None:
+    """Only a member is voiced; the voice shows in `standing` (both ways it is read) and in
+    `list_voiced`, and leaving, a kick or a ban ends it: joining again gives no voice back."""
+    await users(store, "alice", "bob", "carol")
+    den = await store.create_room(room("den", owner="alice"))
+    assert not await store.set_voice("den", "bob", True)  # not a member
+    assert await store.standing("den", "bob") == Standing()
+    await store.add_member("den", "bob")
+    assert await store.set_voice("den", "bob", True)
+    assert not await store.set_voice("den", "bob", True)
+    assert await store.standing("den", "bob") == Standing(member=True, voiced=True)
+    assert await store.room_and_standing("den", "bob") == (den, Standing(member=True, voiced=True))
+    assert await store.list_voiced("den") == ["bob"]
+    assert await store.set_voice("den", "bob", False)
+    assert not await store.set_voice("den", "bob", False)
+    assert await store.list_voiced("den") == []
+    for end in ("leave", "kick", "ban"):
+        await store.add_member("den", "carol")
+        assert await store.set_voice("den", "carol", True)
+        if end == "leave":
+            assert await store.remove_member("den", "carol")
+        else:
+            assert await store.expel("den", "carol", banned_at=NOW if end == "ban" else None)
+            await store.unban("den", "carol")
+        assert await store.list_voiced("den") == [], end
+        await store.add_member("den", "carol")
+        assert await store.standing("den", "carol") == Standing(member=True), end
+        await store.remove_member("den", "carol")

@@ -130,7 +130,9 @@ async def test_rooms_join_leave_members(client: httpx.AsyncClient) -> None:
     await join(client, "bob", "den")  # idempotent
     error_of(await client.put("/api/v1/rooms/den/members/carol", auth=basic("bob")), 403)
     members = await client.get("/api/v1/rooms/DEN/members", auth=basic("carol"))
-    assert members.json() == {"members": ["alice", "bob"], "online": [], "away": {}}  # HTTP only: nobody in
+    assert members.json() == {  # HTTP only: nobody in
+        "members": ["alice", "bob"], "voiced": [], "online": [], "away": {}
+    }
     rooms = (await client.get("/api/v1/rooms", auth=basic("carol"))).json()["rooms"]
     assert [(r["name"], r["members"]) for r in rooms] == [("Den", 2)]
     assert (await client.get("/api/v1/rooms/den", auth=basic("carol"))).json()["members"] == 2

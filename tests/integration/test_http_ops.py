@@ -67,6 +67,7 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/api/v1/rooms/{room}/bans/{user}": {"put", "delete"},
         "/api/v1/rooms/{room}/mutes/{user}": {"put", "delete"},
         "/api/v1/rooms/{room}/admins/{user}": {"put", "delete"},
+        "/api/v1/rooms/{room}/voices/{user}": {"put", "delete"},
         "/api/v1/rooms/{room}/audit": {"get"},
         "/api/v1/rooms/{room}/members": {"get"},
         "/api/v1/rooms/{room}/members/{user}": {"put", "delete"},

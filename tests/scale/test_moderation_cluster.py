@@ -1,7 +1,8 @@
 """Rooms with owners across two nodes (`postgresql + kafka`, `cassandra + kafka`): a kick or ban made on one node
 ends the listening of the user's telnet and WebSocket sessions on the other at once (a node
-event through the log), and a mute made on one node stops the other node's telnet fast path,
-which never asks the store."""
+event through the log), a mute made on one node stops the other node's telnet fast path,
+which never asks the store, and a voice taken on one node silences a moderated room's member
+on the other at once."""
 
 from __future__ import annotations
 
@@ -43,6 +44,25 @@ async def test_kick_ban_and_mute_reach_sessions_on_the_other_node(
     await bob.expect(r"^\* bob may speak in #hall again$")
     bob.send("free again")
     assert await telnet_messages(carol, 1) == [("bob", "free again")]
+
+    # a voice given on a lets carol speak on b in a moderated room; taken on a, her session
+    # on b is refused its next line at once (the standing is read at each message)
+    r = await alice.client.patch("/api/v1/rooms/hall/settings", json={"moderated": True})
+    assert r.status_code == 200, r.text
+    await carol.expect(r"^\* alice changed #hall: let only admins and voiced members speak$")
+    carol.send("moderated?")
+    await carol.expect(r"^! #hall is moderated: only its admins and voiced members may speak")
+    assert (await alice.client.put("/api/v1/rooms/hall/voices/carol")).status_code == 204
+    await carol.expect(r"^\* alice gave carol a voice in #hall$")
+    carol.send("voiced")
+    await bob.expect(r"\] <carol> voiced$")
+    assert (await alice.client.delete("/api/v1/rooms/hall/voices/carol")).status_code == 204
+    await carol.expect(r"^\* alice took carol's voice in #hall$")
+    carol.send("devoiced?")
+    await carol.expect(r"^! #hall is moderated")
+    r = await alice.client.patch("/api/v1/rooms/hall/settings", json={"moderated": False})
+    assert r.status_code == 200, r.text
+    await carol.expect(r"^\* alice changed #hall: let every member speak$")  # b has it too
 
     # a kick on a ends bob's listening on b
     assert (await alice.client.delete("/api/v1/rooms/hall/members/bob")).status_code == 204

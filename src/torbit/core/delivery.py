@@ -129,6 +129,8 @@ class NoticeKind(enum.Enum):
     TOPIC = "topic"  # `detail` is the new topic ("" cleared it)
     OP = "op"
     DEOP = "deop"
+    VOICE = "voice"  # may speak in the room when it is moderated
+    DEVOICE = "devoice"
     PRIVATE = "private"  # `detail` is "on" or "off"
     SETTINGS = "settings"  # `detail`: the changes, "+key=K -limit +moderated" (roomsettings.py)
     MUTE = "mute"  # `detail` is the minutes

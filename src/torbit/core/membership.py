@@ -1,7 +1,8 @@
 """Rooms and membership: finding a room, creating one, becoming a member (a room is also
 created on first join), listening to a room with its recent history first, leaving, listing
 rooms and members. Who may see and join a room (private rooms, bans) is asked of `access`;
-what owners and admins do is in moderation.py.
+what owners and admins do is in moderation.py. A membership's voice (it may speak in the
+room when it is moderated) is the membership's: it ends with it.
 
 Gaining or ending a membership and creating a room are rate limited per user (`ActionLimits`),
 and `rooms_per_user` counts the rooms a user owns as well as those they belong to, so
@@ -434,6 +435,10 @@ class Membership:
             roles[name_key(room.owner)] = Role.OWNER
         return roles
 
+    async def voiced(self, room: Room) -> set[str]:
+        """Keys of the room's voiced members (IRC's + prefix), with one query."""
+        return set(await self._store.list_voiced(room.key))
+
     async def role(self, user: str, room: Room) -> Role:
         """The user's role in the room now (an ownerless room's admins act as its owner)."""
         key = name_key(user)
@@ -447,9 +452,17 @@ class Membership:
         return role
 
     async def check_may_speak(self, user: str, room: Room) -> None:
-        """In a moderated room only its admins, owner and server admins speak."""
-        if (await self.settings.of(room)).moderated and await self.role(user, room) < Role.ADMIN:
-            raise Forbidden(f"#{room.name} is moderated: only its admins may speak")
+        """In a moderated room only its admins, owner, server admins and voiced members
+        speak. Asked of the store at every send there, so a voice taken away counts at once,
+        on every node and for sessions already listening."""
+        if not (await self.settings.of(room)).moderated:
+            return
+        key = name_key(user)
+        standing = await self._store.standing(room.key, key)
+        if standing.role(room, key) < Role.ADMIN and not standing.voiced:
+            raise Forbidden(
+                f"#{room.name} is moderated: only its admins and voiced members may speak"
+            )
 
     async def outside_room(self, user: str, room_name: str) -> Room:
         """A room a non-member may send to: a public one whose admins let non-members send
@@ -508,6 +521,13 @@ class Membership:
     async def members(self, room_name: str, *, viewer: str) -> list[str]:
         room = await self.visible_room(viewer, room_name)
         return await self._store.list_members(room.key)
+
+    async def roster(self, room_name: str, *, viewer: str) -> tuple[list[str], list[str]]:
+        """The room's members and, of them, the voiced ones (display names, sorted)."""
+        room = await self.visible_room(viewer, room_name)
+        names = await self._store.list_members(room.key)
+        voiced = set(await self._store.list_voiced(room.key))
+        return names, [n for n in names if name_key(n) in voiced]
 
     def online(self, room_key: str) -> list[str]:
         return self._subs.online(room_key)

@@ -79,7 +79,7 @@ class RoomSettings:
     member_limit: int = 0  # 0: none; else joins stop at this many members (invitees excepted)
     topic_lock: bool = True  # only room admins set the topic; off: any member may
     no_external: bool = True  # only members send; off: anyone who may join a public room
-    moderated: bool = False  # only room admins (and the owner) may send
+    moderated: bool = False  # only room admins, the owner and voiced members may send
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +130,7 @@ class Standing:
     banned: bool = False
     invited: bool = False
     server_admin: bool = False
+    voiced: bool = False  # may speak in a moderated room (kept only while a member)
 
     def rank(self, room: Room, user_key: str) -> Role:
         """What the user is in the room by title, bans aside: who outranks whom."""

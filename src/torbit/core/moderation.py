@@ -1,6 +1,7 @@
-"""Rooms with owners: creating rooms, invitations, kicks, bans, mutes, room admins, topics and
-privacy. Which role each action needs is the policy's (core/policy.py), checked here once,
-whatever door asked; every action done is written to the audit log (and a line to the app log).
+"""Rooms with owners: creating rooms, invitations, kicks, bans, mutes, room admins, voices,
+topics and privacy. Which role each action needs is the policy's (core/policy.py), checked
+here once, whatever door asked; every action done is written to the audit log (and a line to
+the app log).
 
 Ranks hold (docs/security.md, "Ranks, mutes and bans"): one acts only on users of a lower rank
 than one's own, never on oneself, and lifting a mute or a ban is such an act, so nobody lifts
@@ -282,6 +283,43 @@ class Moderation:
         text = f"{actor} gave up their admin rights in #{room.name}"
         await self._notice(room, text, NoticeKind.DEOP, actor, actor)
         return actor
+
+    async def voice(self, actor: str, room_name: str, name: str) -> str:
+        """Let a member speak in the room while it is moderated (IRC's +v). Room admins give
+        voices to any member, themselves and other admins too: a voice is a grant, not an
+        act upon a rank. It is the membership's (store.set_voice): a kick landing meanwhile
+        leaves nobody voiced."""
+        room, role = await self.authorize(actor, room_name, "voice")
+        user, standing = await self._target(room, name, actor, role, "voice", outrank=False)
+        if not standing.member:
+            raise NotFound(f"{user.name} is not a member of #{room.name}")
+        if not await self._store.set_voice(room.key, user.key, True):
+            if (await self._store.standing(room.key, user.key)).voiced:
+                raise Conflict(f"{user.name} already has a voice in #{room.name}")
+            raise NotFound(f"{user.name} is not a member of #{room.name}")
+        await self._audit(actor, "voice", room, user.key)
+        text = f"{actor} gave {user.name} a voice in #{room.name}"
+        await self._notice(room, text, NoticeKind.VOICE, user.name, actor)
+        return user.name
+
+    async def devoice(self, actor: str, room_name: str, name: str) -> str:
+        """Take a voice away (room admins); a member may give up their own. Their next
+        message to a moderated room is refused, whatever session sends it."""
+        mine = name_key(name) == name_key(actor)
+        room, role = await self.authorize(actor, room_name, "who" if mine else "devoice")
+        user, _ = await self._target(room, name, actor, role, "devoice", outrank=False)
+        if not await self._store.set_voice(room.key, user.key, False):
+            if (await self._store.standing(room.key, user.key)).member:
+                raise Conflict(f"{user.name} has no voice in #{room.name}")
+            raise NotFound(f"{user.name} is not a member of #{room.name}")
+        await self._audit(actor, "devoice", room, user.key)
+        text = (
+            f"{actor} gave up their voice in #{room.name}"
+            if mine
+            else f"{actor} took {user.name}'s voice in #{room.name}"
+        )
+        await self._notice(room, text, NoticeKind.DEVOICE, user.name, actor)
+        return user.name
 
     async def update(
         self,

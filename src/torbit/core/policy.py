@@ -19,6 +19,8 @@ ACTIONS: dict[str, Role] = {
     "ban": ADM,
     "unban": ADM,
     "mute": ADM,
+    "voice": ADM,  # let a member speak in a moderated room
+    "devoice": ADM,
     "unmute": ADM,
     "topic": ADM,
     "topic_open": M,  # the topic of a room whose topic lock is off (core/roomsettings.py)

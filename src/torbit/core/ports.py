@@ -116,8 +116,8 @@ class Store(Protocol):
         """True if the user was not a member before."""
 
     async def remove_member(self, room_key: str, user_key: str) -> bool:
-        """End the user's membership with its room admin rights, in one transaction (a
-        member who leaves comes back as a plain member; the room's owner stays its owner:
+        """End the user's membership with its room admin rights and voice, in one transaction
+        (a member who leaves comes back as a plain member; the room's owner stays its owner:
         that is the room's, not the membership's). True if the user was a member."""
 
     async def list_members(self, room_key: str) -> list[str]:
@@ -180,8 +180,8 @@ class Store(Protocol):
         the room as now stored, or None."""
 
     async def standing(self, room_key: str, user_key: str) -> Standing:
-        """Whether the user is a member, room admin, banned or invited there, and whether a
-        server admin: one round trip, so authorization costs one query."""
+        """Whether the user is a member, room admin, voiced, banned or invited there, and
+        whether a server admin: one round trip, so authorization costs one query."""
 
     async def room_and_standing(self, room_key: str, user_key: str) -> tuple[Room | None, Standing]:
         """The room and the user's `standing` in it, in one round trip (a join's first
@@ -194,13 +194,21 @@ class Store(Protocol):
     async def list_room_admins(self, room_key: str) -> list[str]:
         """Keys of the room's admins."""
 
+    async def set_voice(self, room_key: str, user_key: str, voiced: bool) -> bool:
+        """Let a member speak in the room when it is moderated, or no longer; True if that
+        changed anything. A voice belongs to the membership: only a member is voiced (False
+        for anyone else), and it ends with the membership (leave, kick, ban)."""
+
+    async def list_voiced(self, room_key: str) -> list[str]:
+        """Keys of the room's voiced members."""
+
     async def list_bans(self, room_key: str) -> list[str]:
         """Display names of the users banned from the room, sorted."""
 
     async def expel(
         self, room_key: str, user_key: str, *, banned_at: datetime | None = None
     ) -> bool:
-        """End the user's membership with its admin rights and any invitation, in one
+        """End the user's membership with its admin rights, voice and any invitation, in one
         transaction; with `banned_at`, also ban them (NotFound if room or user is unknown).
         True if the user was a member."""
 

@@ -127,7 +127,7 @@ _WORDS = {
     "limit": ("limited it to {} members", "removed the member limit"),
     "topic_lock": ("let only admins set the topic", "let any member set the topic"),
     "no_external": ("let only members send", "let non-members send"),
-    "moderated": ("let only admins speak", "let every member speak"),
+    "moderated": ("let only admins and voiced members speak", "let every member speak"),
 }
 
 
@@ -171,7 +171,7 @@ def show(room: Room) -> list[str]:
         f"limit: {s.member_limit or 'off'}",
         f"topic-lock: {'on' if s.topic_lock else 'off'} (on: only admins set the topic)",
         f"outsiders: {'off' if s.no_external else 'on'} (on: non-members may send here)",
-        f"moderated: {'on' if s.moderated else 'off'} (on: only admins speak)",
+        f"moderated: {'on' if s.moderated else 'off'} (on: only admins and voiced members speak)",
         f"private: {'on' if room.private else 'off'}",
     ]
 

@@ -191,7 +191,7 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
                         f"AND user_key = ?",
                         (r["room_key"], role, key),
                     )
-                    for role in ("admin", "banned")
+                    for role in ("admin", "banned", "voiced")
                 ),
             ]
         writes += [
@@ -263,22 +263,26 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}")
         if pair.get("member"):
             return False
-        await self._set_pair(
-            room_key, user_key, {"member": True, "joined": True}, name=user["name"]
-        )
+        values: dict[str, Any] = {"member": True, "joined": True}
+        extra: list[tuple[str, Params]] = []
+        if pair.get("voiced"):  # a voice written as the last membership ended: not this one's
+            values["voiced"] = None
+            extra.append(self._role_write(room_key, "voiced", user_key, None))
+        await self._set_pair(room_key, user_key, values, extra, name=user["name"])
         await self._joined(room_key, user_key)  # the fence against deleting the room
         return True
 
     async def remove_member(self, room_key: str, user_key: str) -> bool:
-        """The membership and its admin flag (with its room_roles row) in one batch."""
+        """The membership and its admin and voice flags (with their room_roles rows) in one
+        batch."""
         pair = await self._pair(room_key, user_key)
         if not pair.get("member"):
             return False
         await self._set_pair(
             room_key,
             user_key,
-            {"member": None, "admin": None},
-            [self._role_write(room_key, "admin", user_key, None)],
+            {"member": None, "admin": None, "voiced": None},
+            [self._role_write(room_key, r, user_key, None) for r in ("admin", "voiced")],
             name=None,
         )
         return True

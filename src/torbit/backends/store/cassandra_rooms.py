@@ -4,9 +4,11 @@ about users, memberships, ignores, cursors and tokens.
 
 A user's standing in a room is one row of room_users, mirrored in user_rooms (the per-user
 view) by writing both in one logged batch. Rows are only ever written by UPDATE, so they carry
-no row marker: once every flag is unset the row is gone by itself. Admin rights and bans are
-also rows of room_roles, written in the same batch: listing a room's admins or bans reads
-those few rows instead of every member's.
+no row marker: once every flag is unset the row is gone by itself. Admin rights, voices and
+bans are also rows of room_roles, written in the same batch: listing a room's admins, voiced
+members or bans reads those few rows instead of every member's. A voice ends with the
+membership: leaving, a kick or a ban unset it, and a join clears one that a voice racing the
+end of the last membership left behind.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class RoomModerationCql:
     async def _pair(self, room_key: str, user_key: str) -> Row:
         """The user's flags in the room ({} when none is set)."""
         row = await self.cql.one(
-            f"SELECT member, admin, banned_at, invited_at, mute_until "
+            f"SELECT member, admin, voiced, banned_at, invited_at, mute_until "
             f"FROM {self.ks}.room_users WHERE room_key = ? "
             f"AND user_key = ?",
             room_key,
@@ -174,6 +176,7 @@ class RoomModerationCql:
             banned=pair.get("banned_at") is not None,
             invited=pair.get("invited_at") is not None,
             server_admin=bool(user and user["is_admin"]),
+            voiced=bool(pair.get("member") and pair.get("voiced")),
         )
 
     # admins, bans, mutes
@@ -193,6 +196,22 @@ class RoomModerationCql:
     async def list_room_admins(self, room_key: str) -> list[str]:
         return [str(r["user_key"]) for r in await self._roles(room_key, "admin")]
 
+    async def set_voice(self, room_key: str, user_key: str, voiced: bool) -> bool:
+        pair = await self._pair(room_key, user_key)
+        if not pair.get("member") or bool(pair.get("voiced")) == voiced:
+            return False
+        name = await self._both_exist(room_key, user_key) if voiced else None
+        await self._set_pair(
+            room_key,
+            user_key,
+            {"voiced": True if voiced else None},
+            [self._role_write(room_key, "voiced", user_key, name)],
+        )
+        return True
+
+    async def list_voiced(self, room_key: str) -> list[str]:
+        return [str(r["user_key"]) for r in await self._roles(room_key, "voiced")]
+
     async def list_bans(self, room_key: str) -> list[str]:
         """In user key order (room_roles' clustering order)."""
         return [str(r["name"]) for r in await self._roles(room_key, "banned")]
@@ -202,8 +221,13 @@ class RoomModerationCql:
     ) -> bool:
         name = await self._both_exist(room_key, user_key) if banned_at is not None else None
         pair = await self._pair(room_key, user_key)
-        values: dict[str, Any] = {"member": None, "admin": None, "invited_at": None}
-        extra = [self._role_write(room_key, "admin", user_key, None)]
+        values: dict[str, Any] = {
+            "member": None,
+            "admin": None,
+            "voiced": None,
+            "invited_at": None,
+        }
+        extra = [self._role_write(room_key, r, user_key, None) for r in ("admin", "voiced")]
         if banned_at is not None and pair.get("banned_at") is None:
             values["banned_at"] = to_us(banned_at)
             extra.append(self._role_write(room_key, "banned", user_key, name))

@@ -16,11 +16,12 @@ them (deletions aside), so plain and Paxos writes never mix there.
     room_index       one partition → room keys, in key order
                                                       pages of rooms (list_rooms, empty_rooms)
     rooms_by_owner   owner key → room keys            owned_rooms; what a deleted user owned
-    room_users       (room, user) → name, member, joined, admin, banned, invited, muted
+    room_users       (room, user) → name, member, joined, admin, voiced, banned, invited,
+                                     muted
                                      standing in one read; a room's members and their count;
                                      `joined` stays after leaving: who may hold a cursor there
     user_rooms       (user, room) → the same flags    rooms_of, invited_rooms, user deletion
-    room_roles       (room, role, user) → name        a room's admins, its bans by name
+    room_roles       (room, role, user) → name        a room's admins, voiced members, bans
     mutes            one partition → (room, user, until)     active_mutes at a node's start
     ignores / ignored_by    both directions of an ignore, for the list and for deletion
     cursors          (user, channel, last_id DESC)    read cursors up to migration 4 (unused)
@@ -173,6 +174,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "last_id bigint, PRIMARY KEY (user_key, channel))",
         ),
         _fill_read_cursors,
+    ),
+    Migration(
+        5,
+        "voice: members who may speak in a moderated room",
+        (
+            "ALTER TABLE {ks}.room_users ADD IF NOT EXISTS voiced boolean",
+            "ALTER TABLE {ks}.user_rooms ADD IF NOT EXISTS voiced boolean",
+        ),
     ),
 )
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -99,6 +100,8 @@ memberships = Table(
     metadata,
     Column("room_key", NAME, _fk("rooms.key"), primary_key=True),
     Column("user_key", NAME, _fk("users.key"), primary_key=True),
+    # migration 0005: may speak in the room when it is moderated; goes with the membership
+    Column("voiced", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_memberships_user_key", "user_key"),
 )
 

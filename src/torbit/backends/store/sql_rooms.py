@@ -138,7 +138,10 @@ class RoomModerationSql:
 
         def query() -> Executable:
             return select(
-                has(memberships).label("member"),
+                select(memberships.c.voiced)
+                .where(_pair(memberships, room_key, user_key))
+                .scalar_subquery()
+                .label("voiced"),
                 has(room_admins).label("admin"),
                 has(room_bans).label("banned"),
                 has(room_invites).label("invited"),
@@ -159,7 +162,9 @@ class RoomModerationSql:
         def query() -> Executable:
             return select(
                 *rooms.c,
-                has(memberships),
+                select(memberships.c.voiced)
+                .where(memberships.c.room_key == rooms.c.key, memberships.c.user_key == user_key)
+                .scalar_subquery(),
                 has(room_admins),
                 has(room_bans),
                 has(room_invites),
@@ -185,6 +190,21 @@ class RoomModerationSql:
 
     async def list_room_admins(self, room_key: str) -> list[str]:
         query = select(room_admins.c.user_key).where(room_admins.c.room_key == room_key)
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def set_voice(self, room_key: str, user_key: str, voiced: bool) -> bool:
+        """An update of the membership's row: none, nothing changed (no member, no voice)."""
+        return await self._changed(
+            update(memberships)
+            .where(_pair(memberships, room_key, user_key), memberships.c.voiced != voiced)
+            .values(voiced=voiced)
+        )
+
+    async def list_voiced(self, room_key: str) -> list[str]:
+        query = select(memberships.c.user_key).where(
+            memberships.c.room_key == room_key, memberships.c.voiced
+        )
         async with self._read() as conn:
             return list((await conn.execute(query)).scalars())
 
@@ -335,9 +355,11 @@ def settings_values(settings: RoomSettings) -> dict[str, Any]:
 
 
 def _standing(row: Sequence[Any]) -> Standing:
-    """Member, admin, banned, invited, server admin, as `standing` selects them."""
+    """Voiced (None: no member), admin, banned, invited, server admin, as `standing` selects
+    them."""
     return Standing(
-        member=bool(row[0]),
+        member=row[0] is not None,
+        voiced=bool(row[0]),
         admin=bool(row[1]),
         banned=bool(row[2]),
         invited=bool(row[3]),

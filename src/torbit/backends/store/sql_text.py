@@ -55,9 +55,11 @@ def _has(table: str) -> str:
     return f"EXISTS (SELECT 1 FROM {table} WHERE room_key = ? AND user_key = ?)"
 
 
-# (room, user) four times, then the user: member, admin, banned, invited, server admin
+# (room, user) four times, then the user: the membership's voiced flag (NULL: no member),
+# admin, banned, invited, server admin
 STANDING = (
-    f"SELECT {_has('memberships')}, {_has('room_admins')}, {_has('room_bans')}, "
+    "SELECT (SELECT voiced FROM memberships WHERE room_key = ? AND user_key = ?), "
+    f"{_has('room_admins')}, {_has('room_bans')}, "
     f'{_has("room_invites")}, (SELECT is_admin FROM users WHERE "key" = ?)'
 )
 
@@ -66,9 +68,12 @@ def _of_room(table: str) -> str:
     return f'EXISTS (SELECT 1 FROM {table} WHERE room_key = rooms."key" AND user_key = ?)'
 
 
-# the room's columns, then member, admin, banned, invited, server admin: user five times, room
+# the room's columns, then voiced (NULL: no member), admin, banned, invited, server admin:
+# user five times, room
 ROOM_AND_STANDING = (
-    f"SELECT {_ROOMS}, {_of_room('memberships')}, {_of_room('room_admins')}, "
+    f"SELECT {_ROOMS}, "
+    '(SELECT voiced FROM memberships WHERE room_key = rooms."key" AND user_key = ?), '
+    f"{_of_room('room_admins')}, "
     f"{_of_room('room_bans')}, {_of_room('room_invites')}, "
     '(SELECT is_admin FROM users WHERE "key" = ?) FROM rooms WHERE rooms."key" = ?'
 )

@@ -1,5 +1,5 @@
-"""/api/v1, rooms with owners: creating rooms, invitations, bans, mutes, room admins, topic and
-privacy, the audit log, and the caller's own rooms. Kicking is `DELETE members/{user}` in
+"""/api/v1, rooms with owners: creating rooms, invitations, bans, mutes, room admins, voices,
+topic and privacy, the audit log, and the caller's own rooms. Kicking is `DELETE members/{user}` in
 rooms.py (the same route as leaving). Each route only parses, authenticates and calls
 Moderation, which checks the role the command table asks for."""
 
@@ -184,6 +184,32 @@ def moderation_router(
     )
     async def deop(room: RoomName, user: UserName, caller: Caller) -> Response:
         await moderation.deop(caller.name, room, user)
+        return done()
+
+    @router.put(
+        "/rooms/{room}/voices/{user}",
+        tags=TAGS,
+        status_code=204,
+        summary="Give a member a voice",
+        responses=errors_doc(401, 403, 404, 409, 422),
+    )
+    async def voice(room: RoomName, user: UserName, caller: Caller) -> Response:
+        """Room admins: the member may send while the room is moderated, until the voice is
+        taken or the membership ends (leave, kick, ban)."""
+        await moderation.voice(caller.name, room, user)
+        return done()
+
+    @router.delete(
+        "/rooms/{room}/voices/{user}",
+        tags=TAGS,
+        status_code=204,
+        summary="Take a member's voice away",
+        responses=errors_doc(401, 403, 404, 409, 422),
+    )
+    async def devoice(room: RoomName, user: UserName, caller: Caller) -> Response:
+        """Room admins; a member may give up their own voice. Their next message to the
+        moderated room is refused (403), on every door."""
+        await moderation.devoice(caller.name, room, user)
         return done()
 
     @router.get("/rooms/{room}/audit", tags=TAGS, summary="A room's audit log", responses=ACTED)

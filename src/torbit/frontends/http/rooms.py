@@ -139,9 +139,11 @@ def rooms_router(
         responses=errors_doc(401, 404, 422),
     )
     async def members(room: RoomName, caller: Caller) -> MemberList:
-        members = await membership.members(room, viewer=caller.name)
+        members, voiced = await membership.roster(room, viewer=caller.name)
         online = membership.online(name_key(room))
-        return MemberList(members=members, online=online, away=membership.away(online))
+        return MemberList(
+            members=members, voiced=voiced, online=online, away=membership.away(online)
+        )
 
     @router.put(
         "/rooms/{room}/members/{user}",

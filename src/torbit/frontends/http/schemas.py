@@ -109,6 +109,10 @@ class RoomPageOut(BaseModel):
 
 class MemberList(BaseModel):
     members: list[str]
+    voiced: list[str] = Field(
+        default_factory=list,
+        description="Members with a voice: they may send while the room is moderated",
+    )
     online: list[str] = Field(description="Who is in the room now, on any door and node")
     away: dict[str, str] = Field(
         default_factory=dict,
@@ -148,7 +152,7 @@ class RoomSettingsOut(BaseModel):
     no_external: bool = Field(
         description="Only members send; off: anyone who may join a public room"
     )
-    moderated: bool = Field(description="Only the room's admins and owner may send")
+    moderated: bool = Field(description="Only the room's admins, owner and voiced members may send")
     private: bool
 
 

@@ -222,11 +222,12 @@ async def send_names(session: IrcSession, room: Room, *, end: bool = True) -> No
     """RPL_NAMREPLY lines of everyone in the room, on every door, then RPL_ENDOFNAMES."""
     membership = session.core.membership
     roles = await membership.roles(room)
+    voiced = await membership.voiced(room)
     multi = "multi-prefix" in session.caps
     full = "userhost-in-names" in session.caps
     channel = channel_name(room.name)
     entries = [
-        prefix(roles.get(name_key(name)), multi)
+        prefix(roles.get(key := name_key(name)), multi, key in voiced)
         + (session.server.mask_of(name) if full else session.server.nick_of(name))
         for name in membership.online(room.key)
     ]

@@ -51,7 +51,7 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "MSGREFTYPES": "msgid,timestamp",
         "NETWORK": options.server_name,
         "NICKLEN": str(MAX_NAME_LENGTH),
-        "PREFIX": "(qo)~@",
+        "PREFIX": "(qov)~@+",
         "SAFELIST": None,
         "SILENCE": "1000",
         "TARGMAX": "JOIN:,KICK:1,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1",

@@ -3,6 +3,8 @@ connection.
 
     +o/-o nick   make a member a room admin, or not (the owner, or the admins of a room
                  nobody owns)
+    +v/-v nick   give a member a voice, or take it (room admins): a voiced member speaks
+                 in a moderated room (+m); a voice ends with the membership
     +b/-b mask   ban or unban the account a mask names (nick, or nick!*@*): torbit bans
                  accounts, not address masks; +b alone lists the bans
     +i/-i, +s/-s make the room private (invite-only and hidden) or public
@@ -11,11 +13,12 @@ connection.
     +l n / -l    a member limit (invitees, the owner and server admins are let in past it)
     +t/-t        only admins set the topic (on by default), or any member
     +n/-n        only members send (on by default), or anyone who may join a public room
-    +m/-m        only the room's admins and owner speak
+    +m/-m        only the room's admins, owner and voiced members speak
 
 The settings are the room's, kept by the core for every door: one MODE changes them in one
 write, and the room sees one MODE line for it (the core's settings notice, render.py).
-Owners show as ~ (PREFIX=(qo)~@), admins as @; ownership never changes over IRC. Anything
+Owners show as ~ (PREFIX=(qov)~@+), admins as @, voiced members as +; ownership never
+changes over IRC. Anything
 else is ERR_UNKNOWNMODE."""
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ async def _configure(session: IrcSession, room: Room, change: SettingsChange) ->
 async def _member_mode(
     session: IrcSession, room: Room, sign: str, char: str, arg: str | None
 ) -> None:
-    """+o/-o and +b/-b: one user each."""
+    """+o/-o, +v/-v and +b/-b: one user each."""
     moderation = session.core.moderation
     channel = channel_name(room.name)
     try:
@@ -144,13 +147,18 @@ async def _member_mode(
             for banned in await moderation.bans(session.nick, room.name):
                 session.reply(n.RPL_BANLIST, channel, f"{banned}!*@*")
             session.reply(n.RPL_ENDOFBANLIST, channel, "End of channel ban list")
-        elif char in "ob" and arg is None:
+        elif char in "ovb" and arg is None:
             session.reply(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
         elif char == "o" and arg is not None:
             if sign == "+":
                 await moderation.op(session.nick, room.name, arg)
             else:
                 await moderation.deop(session.nick, room.name, arg)
+        elif char == "v" and arg is not None:
+            if sign == "+":
+                await moderation.voice(session.nick, room.name, arg)
+            else:
+                await moderation.devoice(session.nick, room.name, arg)
         elif char == "b" and arg is not None:
             nick = ban_target(arg)
             if nick is None:

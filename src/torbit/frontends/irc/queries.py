@@ -20,9 +20,11 @@ from torbit.frontends.irc.session import IrcSession, UserInfo
 from torbit.protocol.irc import Message
 
 
-def _who_line(session: IrcSession, channel: str, info: UserInfo, role: Role | None) -> None:
+def _who_line(
+    session: IrcSession, channel: str, info: UserInfo, role: Role | None, voiced: bool = False
+) -> None:
     flags = ("G" if info.away else "H") + ("*" if info.operator else "")
-    flags += prefix(role, "multi-prefix" in session.caps)
+    flags += prefix(role, "multi-prefix" in session.caps, voiced)
     server = session.server.options.server_name
     session.reply(
         n.RPL_WHOREPLY,
@@ -48,12 +50,14 @@ async def who(session: IrcSession, msg: Message) -> None:
             room = None
         if room is not None:
             roles = await core.membership.roles(room)
+            voiced = await core.membership.voiced(room)
             for user in core.membership.online(room.key):
                 _who_line(
                     session,
                     channel_name(room.name),
                     server.user_info(user),
-                    roles.get(name_key(user)),
+                    roles.get(key := name_key(user)),
+                    key in voiced,
                 )
     elif not mask.startswith("#"):
         pattern = "*" if mask == "0" else mask.lower()
@@ -113,7 +117,8 @@ async def whois(session: IrcSession, msg: Message) -> None:
         if room.private and key not in session.rooms:
             continue
         role = (await core.membership.roles(room)).get(name_key(nick))
-        channels.append(prefix(role, multi) + channel_name(room.name))
+        voiced = name_key(nick) in await core.membership.voiced(room)
+        channels.append(prefix(role, multi, voiced) + channel_name(room.name))
     if channels:
         session.reply(n.RPL_WHOISCHANNELS, nick, " ".join(sorted(channels)))
     options = session.server.options

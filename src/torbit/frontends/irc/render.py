@@ -71,13 +71,26 @@ def room_name(channel: str) -> str | None:
     return channel[1:]
 
 
-def prefix(role: Role | None, multi: bool) -> str:
-    """The channel prefix of a role (PREFIX=(qo)~@): with multi-prefix, all that apply."""
+_MEMBER_MODES = {
+    NoticeKind.OP: "+o",
+    NoticeKind.DEOP: "-o",
+    NoticeKind.VOICE: "+v",
+    NoticeKind.DEVOICE: "-v",
+}
+
+
+def prefix(role: Role | None, multi: bool, voiced: bool = False) -> str:
+    """The channel prefix of a role and a voice (PREFIX=(qov)~@+): the highest, or with
+    multi-prefix all that apply, highest first."""
     if role is None or role < Role.ADMIN:
-        return ""
-    if role is Role.ADMIN:
-        return "@"
-    return "~@" if multi else "~"
+        ranks = ""
+    elif role is Role.ADMIN:
+        ranks = "@"
+    else:
+        ranks = "~@"
+    if voiced:
+        ranks += "+"
+    return ranks if multi else ranks[:1]
 
 
 class Variant(NamedTuple):
@@ -256,8 +269,8 @@ def notice_lines(
         return Rendered(lines, left)
     if kind is NoticeKind.TOPIC:
         return Rendered([Message("TOPIC", (chan, notice.detail), mask(notice.by))])
-    if kind in (NoticeKind.OP, NoticeKind.DEOP):
-        mode = "+o" if kind is NoticeKind.OP else "-o"
+    if kind in _MEMBER_MODES:
+        mode = _MEMBER_MODES[kind]
         return Rendered([Message("MODE", (chan, mode, notice.user), mask(notice.by))])
     if kind is NoticeKind.PRIVATE:
         mode = "+i" if notice.detail == "on" else "-i"

@@ -312,6 +312,14 @@ async def _deop(session: CommandSession, args: tuple[str, ...]) -> None:
     await session.core.moderation.deop(session.name, _current(session).name, args[0])
 
 
+async def _voice(session: CommandSession, args: tuple[str, ...]) -> None:
+    await session.core.moderation.voice(session.name, _current(session).name, args[0])
+
+
+async def _devoice(session: CommandSession, args: tuple[str, ...]) -> None:
+    await session.core.moderation.devoice(session.name, _current(session).name, args[0])
+
+
 async def _topic(session: CommandSession, args: tuple[str, ...]) -> None:
     """`/topic` alone shows the topic to anyone in the room, as IRC's TOPIC does; clearing
     it takes `/topic off`."""
@@ -430,6 +438,8 @@ TABLE: tuple[Command, ...] = (
     _row("audit", "[N]", "show the last N moderation actions in this room", _audit, 0, 1),
     _row("op", "USER", "make a member an admin of this room", _op, 1, 1),
     _row("deop", "USER", "take a room admin's rights away", _deop, 1, 1),
+    _row("voice", "USER", "let a member speak here while the room is moderated", _voice, 1, 1),
+    _row("devoice", "USER", "take a member's voice away (your own: any member)", _devoice, 1, 1),
     _row("private", "on|off", "make this room invite-only, or public", _private, 1, 1),
     _row(
         "set",
