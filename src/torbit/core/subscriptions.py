@@ -224,9 +224,10 @@ class Subscriptions:
             if self.cluster is not None:
                 self.cluster.touch(user_key)  # the other nodes hear it with the next beat
 
-    def set_away_elsewhere(self, node: str, user_key: str, text: str) -> None:
-        """Another node marked its user away (or back: ""), told at once: WHOIS and the
-        member lists here say so before that node's next beat (with a cluster)."""
+    def set_away_elsewhere(self, node: str | None, user_key: str, text: str) -> None:
+        """Another node marked its user away (or back: ""; None: every node that has the
+        user), told at once: WHOIS and the member lists here say so before that node's next
+        beat (with a cluster)."""
         if self.cluster is not None:
             self.cluster.set_away(node, user_key, text)
 
