@@ -168,8 +168,15 @@ class Subscriptions:
     # logged-in sessions
 
     async def attach(self, session: Session, name: str, ignores: frozenset[str]) -> None:
-        """A session has logged in: it gets the user's private messages from now on."""
-        self._hub.attach(session, name, ignores)
+        """A session has logged in: it gets the user's private messages from now on. The
+        user's first session here takes the away state another node has them in (core/away.py:
+        it goes with the user's last session, wherever)."""
+        fresh = self._hub.presence(name_key(name)) is None
+        p = self._hub.attach(session, name, ignores)
+        if fresh and self.cluster is not None:
+            d = self.cluster.details(name_key(name))
+            if d is not None and d.away:
+                p.away = d.away
         try:
             await self.listen(session, inbox_channel(name_key(name)))
         except BaseException:
