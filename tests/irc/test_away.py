@@ -225,6 +225,15 @@ async def test_a_users_own_other_sessions_are_told_of_their_away_changes(
     await tel.expect(r"^\* you are back$")
     assert (await ws_expect(web, "away"))["away"] is None
     await one.expect("305")
+    await two.rawmsg("AWAY", "gone")
+    await two.expect("306")
+    await tel.expect(r"^\* you are marked away: gone$")
+    three = await irc_user(app, "z", sasl_username="ivy", sasl_password=PASSWORD)
+    cleanup.append(three)
+    await three.expect("306")  # a new connection is told at registration, after the MOTD
+    late = await telnet_user(app, "ivy", "lobby", cleanup)
+    await late.expect(r"^\* you are marked away: gone$")  # and a new telnet session at login
+    await one.expect("306")
     await one.settle()
     await two.settle()  # each connection had one reply per change, its own or told
     assert [str(m.command) for m in one.seen if str(m.command) in ("305", "306")] == [
@@ -232,9 +241,10 @@ async def test_a_users_own_other_sessions_are_told_of_their_away_changes(
         "305",
         "306",
         "305",
+        "306",
     ]
     assert not one.received("AWAY")  # its own change is no away-notify for it
-    assert len([line for line in tel.seen if "you are" in line and "#" not in line]) == 4
+    assert len([line for line in tel.seen if "you are" in line and "#" not in line]) == 5
 
 
 async def test_away_over_http_is_limited_bounded_and_needs_a_session(

@@ -56,6 +56,7 @@ async def test_an_away_on_one_node_is_told_on_the_other(
         # (on main a new login on a was not away there: WHOIS on a had no 301)
         await _listed_away(wendy_http, "tina", "brb")
         tina_a = await clients.telnet(a, "tina")
+        await tina_a.expect(r"^\* you are marked away: brb$")  # told at login
         await wendy.rawmsg("WHOIS", "tina")
         said = await wendy.expect("301", where=lambda m: m.params[1] == "tina")
         assert said.params[-1] == "brb"
