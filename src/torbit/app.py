@@ -241,6 +241,7 @@ class App:
                 ignores,
                 moderation,
                 subscriptions,
+                core.away,
                 connections,
                 self.metrics,
                 readiness={

@@ -5,6 +5,7 @@ list shows who is here now; a first visit opens the default room."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -140,6 +141,27 @@ async def test_the_member_list_shows_who_is_here(
     assert listed == {
         "members": ["alice", "bob", "carol"], "voiced": [], "online": ["alice"], "away": {}
     }
+
+    # her own away: the button asks for the message; a telnet session of hers is told, and
+    # the page follows a change made there, and /away in the composer (on main: no button,
+    # and "/away: here /me ACTION ... work")
+    alice.page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept("in a meeting")))
+    await alice.page.click("#away-button")
+    await expect(alice.member("alice")).to_have_attribute("title", "alice is away: in a meeting")
+    await expect(alice.page.locator("#away-button")).to_have_text("Back")
+    await expect(alice.page.locator("#me-name")).to_have_class(re.compile(r"\baway\b"))
+    tel = await telnet(server, "alice")  # a new session: away as she is
+    tel.send("/who")
+    await tel.expect(r"alice \(away: in a meeting\)")
+    tel.send("/away")
+    await tel.expect(r"^\* you are back$")
+    await expect(alice.page.locator("#away-button")).to_have_text("Away")  # told, live
+    await expect(alice.member("alice")).to_have_class(re.compile(r"\bonline\b"))
+    await alice.say("/away brb")
+    await tel.expect(r"^\* you are marked away: brb$")
+    await alice.page.click("#away-button")  # back
+    await tel.expect(r"^\* you are back$")
+    await expect(alice.member("alice")).to_have_class(re.compile(r"\bonline\b"))
 
 
 async def test_a_room_with_a_join_key_can_be_joined_from_the_page(

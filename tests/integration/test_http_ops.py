@@ -57,6 +57,7 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/api/v1/sessions/current": {"delete"},
         "/api/v1/me": {"get"},
         "/api/v1/me/password": {"put"},
+        "/api/v1/me/away": {"get", "put", "delete"},
         "/api/v1/me/ignores": {"get"},
         "/api/v1/me/ignores/{user}": {"put", "delete"},
         "/api/v1/me/rooms": {"get"},

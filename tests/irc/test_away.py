@@ -6,10 +6,13 @@ online and its topic, as IRC's LIST."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tests.helpers.http import PASSWORD, bearer, http_client, login
+from websockets.asyncio.client import connect
+
+from tests.helpers.http import PASSWORD, bearer, error_of, http_client, login, ws_url
 from tests.helpers.irc import IrcUser, RawIrc, irc_user
 from tests.irc.conftest import ws_expect, ws_subscribe, ws_user
 from tests.irc.test_doors import telnet_user
@@ -178,3 +181,114 @@ async def test_telnet_list_shows_every_public_room_with_its_topic(
     await tel.expect(r"^  #lobby  0 online, 1 member\(s\)$")
     await tel.expect(r"^\* 2 public room\(s\)$")
     assert not any("hideout" in line for line in tel.seen[-4:])
+
+
+async def test_a_users_own_other_sessions_are_told_of_their_away_changes(
+    app: App, accounts: Callable[..., Awaitable[None]], cleanup: list[Any]
+) -> None:
+    """On main only the session that set it heard of it: ivy's other IRC connection, her
+    telnet and her web page showed nothing (no 306, no line, no frame)."""
+    await accounts("ivy")
+    one = await irc_user(app, "x", sasl_username="ivy", sasl_password=PASSWORD)
+    cleanup.append(one)
+    two = await irc_user(app, "y", sasl_username="ivy", sasl_password=PASSWORD)
+    cleanup.append(two)
+    tel = await telnet_user(app, "ivy", "lobby", cleanup)
+    web = await ws_user(app, "ivy")
+    cleanup.append(web)
+
+    await one.rawmsg("AWAY", "at lunch")  # from IRC: the others are told
+    await one.expect("306")
+    await two.expect("306")
+    await tel.expect(r"^\* you are marked away: at lunch$")
+    assert await ws_expect(web, "away") == {
+        "type": "away",
+        "user": "ivy",
+        "away": "at lunch",
+        "text": "you are marked away: at lunch",
+    }
+    tel.send("/away")  # from telnet
+    await tel.expect(r"^\* you are back$")
+    await one.expect("305")
+    await two.expect("305")
+    assert (await ws_expect(web, "away"))["away"] is None
+
+    await web.send(json.dumps({"type": "away", "text": "on the phone"}))  # from the web page
+    assert (await ws_expect(web, "away"))["away"] == "on the phone"  # its answer
+    await tel.expect(r"^\* you are marked away: on the phone$")
+    await two.expect("306")
+    async with http_client(app) as client:  # from HTTP, without a session: all are told
+        h = bearer(await login(client, "ivy"))
+        assert (await client.get("/api/v1/me/away", headers=h)).json() == {"away": "on the phone"}
+        assert (await client.delete("/api/v1/me/away", headers=h)).status_code == 204
+        assert (await client.get("/api/v1/me/away", headers=h)).json() == {"away": None}
+    await tel.expect(r"^\* you are back$")
+    assert (await ws_expect(web, "away"))["away"] is None
+    await one.expect("305")
+    await two.rawmsg("AWAY", "gone")
+    await two.expect("306")
+    await tel.expect(r"^\* you are marked away: gone$")
+    three = await irc_user(app, "z", sasl_username="ivy", sasl_password=PASSWORD)
+    cleanup.append(three)
+    await three.expect("306")  # a new connection is told at registration, after the MOTD
+    late = await telnet_user(app, "ivy", "lobby", cleanup)
+    await late.expect(r"^\* you are marked away: gone$")  # and a new telnet session at login
+    await one.expect("306")
+    await one.settle()
+    await two.settle()  # each connection had one reply per change, its own or told
+    assert [str(m.command) for m in one.seen if str(m.command) in ("305", "306")] == [
+        "306",
+        "305",
+        "306",
+        "305",
+        "306",
+    ]
+    assert not one.received("AWAY")  # its own change is no away-notify for it
+    assert len([line for line in tel.seen if "you are" in line and "#" not in line]) == 5
+
+
+async def test_away_over_http_is_limited_bounded_and_needs_a_session(
+    app: App, accounts: Callable[..., Awaitable[None]], cleanup: list[Any]
+) -> None:
+    """PUT and DELETE /api/v1/me/away (404 on main), and the WebSocket's away frame."""
+    await accounts("ivy", "hal")
+    async with http_client(app) as client:
+        h = bearer(await login(client, "hal"))
+        # no session anywhere: nobody would see it
+        error_of(await client.put("/api/v1/me/away", json={"message": "x"}, headers=h), 409)
+        tel = await telnet_user(app, "hal", "lobby", cleanup)
+        ivy = await irc_user(
+            app, "x", sasl_username="ivy", sasl_password=PASSWORD, join=("#lobby",)
+        )
+        cleanup.append(ivy)
+        r = await client.put(
+            "/api/v1/me/away", json={"message": "\x1b[2J" + "z" * 100_000}, headers=h
+        )
+        assert r.status_code == 413, r.text  # past the body limit
+        r = await client.put("/api/v1/me/away", json={"message": "\x1b[2J" + "z" * 1000}, headers=h)
+        assert r.json() == {"away": "\ufffd[2J" + "z" * (AWAY_MAX - 4)}, r.text
+        assert (await ivy.expect("AWAY")).params == ["\ufffd[2J" + "z" * (AWAY_MAX - 4)]
+        await tel.expect(r"^\* you are marked away: \ufffd\[2Jz+$")
+        r = await client.put("/api/v1/me/away", json={"message": " \t "}, headers=h)
+        assert r.json() == {"away": None}  # blank: back
+        burst = app.settings.limits.away_burst
+        for i in range(burst - 2):
+            r = await client.put("/api/v1/me/away", json={"message": f"{i}"}, headers=h)
+            assert r.status_code == 200, r.text
+        r = await client.put("/api/v1/me/away", json={"message": "more"}, headers=h)
+        assert "slow down" in error_of(r, 429) and int(r.headers["Retry-After"]) >= 1
+        error_of(await client.delete("/api/v1/me/away", headers=h), 429)  # one budget
+        tel.send("/away from telnet")  # shared with every door
+        await tel.expect(r"slow down: too many away changes")
+        await ivy.settle()
+        assert len([m for m in ivy.received("AWAY") if m.source.startswith("hal!")]) == burst
+
+        error_of(await client.put("/api/v1/me/away", json={"message": 5}, headers=h), 422)
+        assert (await client.delete("/api/v1/sessions/current", headers=h)).status_code == 204
+        r = await client.put("/api/v1/me/away", json={"message": "x"}, headers=h)
+        error_of(r, 401)  # logged out
+        error_of(await client.put("/api/v1/me/away", json={"message": "x"}), 401)
+    web = await connect(ws_url(app))  # not authenticated yet: no away
+    cleanup.append(web)
+    await web.send(json.dumps({"type": "away", "text": "x"}))
+    assert "authenticate first" in (await ws_expect(web, "error"))["message"]

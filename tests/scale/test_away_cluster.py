@@ -1,18 +1,33 @@
 """Away changes across a `postgresql + kafka` cluster: a telnet /away on node b reaches an
 IRC client with away-notify and a WebSocket on node a that share a room with the user, and
 an IRC AWAY on a reaches a telnet user on b, as they happen (a node event through the log,
-not a presence heartbeat later)."""
+not a presence heartbeat later). A user away on b who logs in on a too is away there, and is
+told there when b's session comes back; a user online on a only can set it over HTTP on b."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from tests.helpers.http import PASSWORD
 from tests.helpers.irc import IrcUser, irc_user
-from tests.scale.clients import Clients
+from tests.scale.clients import Clients, HttpUser
 from tests.scale.conftest import NodeFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
+
+AWAY = {"message": "on the phone"}
+
+
+async def _listed_away(user: HttpUser, name: str, away: str) -> None:
+    """Until the members of #lobby, as `user`'s node knows them, have `name` away."""
+    async with asyncio.timeout(30):
+        while True:
+            r = await user.client.get("/api/v1/rooms/lobby/members")
+            if r.json()["away"].get(name) == away:
+                return
+            await asyncio.sleep(0.1)
 
 
 async def test_an_away_on_one_node_is_told_on_the_other(
@@ -23,7 +38,7 @@ async def test_an_away_on_one_node_is_told_on_the_other(
     b = await make_node("b")
     walt = await clients.ws(a, "walt")
     await walt.subscribe("lobby")
-    await clients.http(a, "wendy")  # an account for IRC
+    wendy_http = await clients.http(a, "wendy")  # an account for IRC
     wendy: IrcUser | None = None
     try:
         wendy = await irc_user(
@@ -37,6 +52,15 @@ async def test_an_away_on_one_node_is_told_on_the_other(
         frame = await walt.frame("away", "tina is away", timeout=30)
         assert (frame["user"], frame["away"]) == ("tina", "brb")
 
+        # a second session of tina's, on a, once a has b's details of her: away as she is
+        # (on main a new login on a was not away there: WHOIS on a had no 301)
+        await _listed_away(wendy_http, "tina", "brb")
+        tina_a = await clients.telnet(a, "tina")
+        await tina_a.expect(r"^\* you are marked away: brb$")  # told at login
+        await wendy.rawmsg("WHOIS", "tina")
+        said = await wendy.expect("301", where=lambda m: m.params[1] == "tina")
+        assert said.params[-1] == "brb"
+
         await wendy.rawmsg("AWAY", "at lunch")
         await wendy.expect("306")
         await tina.expect(r"^\* wendy is away: at lunch$", timeout=30)
@@ -45,6 +69,16 @@ async def test_an_away_on_one_node_is_told_on_the_other(
         await tina.expect(r"you are back")
         said = await wendy.expect("AWAY", timeout=30)
         assert said.source.startswith("tina!") and said.params == []
+        await tina_a.expect(r"^\* you are back$", timeout=30)  # her own session on a
+
+        # set over HTTP on b for walt, whose only session (the WebSocket) is on a
+        walt_b = await clients.http(b, "walt", new=False)
+        async with asyncio.timeout(30):  # until b has a's presence of walt
+            while (r := await walt_b.client.put("/api/v1/me/away", json=AWAY)).status_code == 409:
+                await asyncio.sleep(0.1)
+        assert r.json() == {"away": "on the phone"}, r.text
+        await walt.frame("away", "you are marked away: on the phone", timeout=30)
+        await tina.expect(r"^\* walt is away: on the phone$", timeout=30)
     finally:
         if wendy is not None:
             await wendy.disconnect(expected=True)

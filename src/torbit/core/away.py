@@ -6,9 +6,18 @@ WebSocket's `away` event, a telnet notice line).
 A change is an `AwayChanged` node event: applied here at once and on every other node when
 it arrives through the message log. Each node sets it on the user's sessions there (a user
 on two nodes is away on both) and tells its sessions that share a room with the user, once
-each, but not the user's own sessions nor those who ignore the user. Like join and leave
-notices, rooms of more than `presence_notices_max` listeners are not told (there, it would
-be most of the traffic).
+each, but not those who ignore the user. Like join and leave notices, rooms of more than
+`presence_notices_max` listeners are not told (there, it would be most of the traffic).
+The user's own other sessions, on every node, are told too ("you are marked away: ...",
+an IRC client 306/305), all but the one that set it (which has its own reply).
+
+The state is presence, not an account setting: it goes with the user's last session. It
+is kept in node memory, never stored; a session that logs in while the user has another
+one takes the state it has, on this node from the user's sessions here, on a new node from
+what the other nodes' presence details say of the user (`Subscriptions.attach`). Once the
+user has no session left anywhere (logged out, or their node restarted), they are back.
+A user online only on another node (an HTTP client whose WebSocket is elsewhere) can set it
+from here; a user with no session anywhere cannot (409: nobody would see it).
 
 The message is cleaned like any text shown to others (core/text.py) and cut to AWAY_MAX
 characters. Changes are rate limited per user (`limits.away_rate`): past the limit a change
@@ -24,7 +33,7 @@ from torbit.core.names import is_inbox
 from torbit.core.presence import AWAY_MAX
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.text import clean_text
-from torbit.errors import InvalidInput
+from torbit.errors import Conflict, InvalidInput
 
 
 def clean_away(text: str | None) -> str | None:
@@ -54,27 +63,49 @@ class Away:
         self._notices_max = notices_max
         events.on(AwayChanged, self._apply)
 
-    async def set(self, user_key: str, text: str | None) -> str | None:
-        """Mark the user (logged in here) away with `text`, or back (None, empty or blank).
-        Returns the message as others see it (None: back). Raises RateLimited past the
-        user's rate of changes."""
+    async def set(self, user_key: str, text: str | None, by: Session | None = None) -> str | None:
+        """Mark the user away with `text`, or back (None, empty or blank), from their session
+        `by` (None: from HTTP, without a session). Returns the message as others see it
+        (None: back). Raises RateLimited past the user's rate of changes, Conflict if the
+        user has no session here nor in a room on another node."""
         away = clean_away(text)
         subs = self._subs
         p = subs.presence(user_key)
-        if p is None or away == subs.away_of(user_key):
+        if p is not None and p.sessions:
+            name: str | None = p.name
+            channels = {c for s in subs.sessions_of(user_key) for c in subs.channels_of(s)}
+            rooms = tuple(sorted(c for c in channels if not is_inbox(c)))
+        else:  # online on another node only, if at all
+            name = subs.online_name(user_key)
+            rooms = tuple(subs.rooms_elsewhere(user_key))
+        if name is None:
+            raise Conflict("you are not online: away is shown only while you have a session")
+        if away == subs.away_of(user_key):
             return away
         self._limiter.check(user_key, "away changes")
-        channels = {c for s in subs.sessions_of(user_key) for c in subs.channels_of(s)}
-        rooms = tuple(sorted(c for c in channels if not is_inbox(c)))
-        changed = AwayChanged(user_key, p.name, away or "", rooms, self._events.origin)
-        await self._events.publish(changed)
+        changed = AwayChanged(user_key, name, away or "", rooms, self._events.origin)
+        try:
+            await self._events.publish(changed)
+        finally:  # applied here at once, whether or not the log took it
+            self._tell_own(changed, by)
         return away
+
+    def _tell_own(self, event: AwayChanged, skip: Session | None = None) -> None:
+        """The user's own sessions here, but `skip` (the one that set it), learn the change."""
+        said = f"you are marked away: {event.away}" if event.away else "you are back"
+        notice = Notice(said, NoticeKind.AWAY, user=event.name, detail=event.away)
+        for s in self._subs.sessions_of(event.user):
+            if s is not skip and not self._subs.departed(s):
+                s.notify(notice)
 
     def _apply(self, event: AwayChanged) -> None:
         subs = self._subs
         subs.set_away(event.user, event.away or None)  # its sessions here, if it has some
         if event.node != self._events.origin:
             subs.set_away_elsewhere(event.node, event.user, event.away)
+            self._tell_own(event)
+        elif not subs.sessions_of(event.user):  # set from here for a user on other nodes
+            subs.set_away_elsewhere(None, event.user, event.away)
         rooms = set(event.rooms)
         for s in subs.sessions_of(event.user):  # the rooms it has here, if it has some
             rooms.update(c for c in subs.channels_of(s) if not is_inbox(c))

@@ -228,12 +228,14 @@ class PresenceTable:
             for i in range(0, len(entries), self._chunk)
         ]
 
-    def set_away(self, node: str, user_key: str, away: str) -> None:
-        """An away change another node told at once (core/away.py): what is known of the
-        user there says so now, not only after that node's next beat repeats it."""
-        n = self._nodes.get(node)
-        if n is not None and (d := n.details.get(user_key)) is not None:
-            n.details[user_key] = dataclasses.replace(d, away=away[:AWAY_MAX])
+    def set_away(self, node: str | None, user_key: str, away: str) -> None:
+        """An away change another node told at once (core/away.py), or this node for a user
+        of other nodes (node None: every node): what is known of the user there says so
+        now, not only after that node's next beat repeats it."""
+        nodes = self._nodes.values() if node is None else [self._nodes.get(node)]
+        for n in nodes:
+            if n is not None and (d := n.details.get(user_key)) is not None:
+                n.details[user_key] = dataclasses.replace(d, away=away[:AWAY_MAX])
 
     def apply_details(self, event: PresenceDetails) -> None:
         """Another node's details of its users; of users it does not have online, ignored."""

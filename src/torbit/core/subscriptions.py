@@ -178,8 +178,15 @@ class Subscriptions:
     # logged-in sessions
 
     async def attach(self, session: Session, name: str, ignores: frozenset[str]) -> None:
-        """A session has logged in: it gets the user's private messages from now on."""
-        self._hub.attach(session, name, ignores)
+        """A session has logged in: it gets the user's private messages from now on. The
+        user's first session here takes the away state another node has them in (core/away.py:
+        it goes with the user's last session, wherever)."""
+        fresh = self._hub.presence(name_key(name)) is None
+        p = self._hub.attach(session, name, ignores)
+        if fresh and self.cluster is not None:
+            d = self.cluster.details(name_key(name))
+            if d is not None and d.away:
+                p.away = d.away
         self._monitors.check(session.user_key)
         try:
             await self.listen(session, inbox_channel(name_key(name)))
@@ -276,9 +283,10 @@ class Subscriptions:
         if self.cluster is not None:
             self.cluster.touch(user_key)
 
-    def set_away_elsewhere(self, node: str, user_key: str, text: str) -> None:
-        """Another node marked its user away (or back: ""), told at once: WHOIS and the
-        member lists here say so before that node's next beat (with a cluster)."""
+    def set_away_elsewhere(self, node: str | None, user_key: str, text: str) -> None:
+        """Another node marked its user away (or back: ""; None: every node that has the
+        user), told at once: WHOIS and the member lists here say so before that node's next
+        beat (with a cluster)."""
         if self.cluster is not None:
             self.cluster.set_away(node, user_key, text)
 

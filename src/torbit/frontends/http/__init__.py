@@ -42,11 +42,13 @@ token from `POST /api/v1/sessions`, on everything but registering and logging in
 **Live messages**: WebSocket `/api/v1/ws` (token in the `Authorization` header, as
 `?token=`, or in a first frame `{"type": "auth", "token": "..."}`). Client frames:
 `subscribe` (room), `unsubscribe` (room), `send` (room, text; `"kind": "action"` for a /me),
-`private` (to, text), `ping`.
+`private` (to, text), `away` (text: mark yourself away; null or "": back), `ping`.
 Server frames: `message` (the message shape below), `notice`, `error`, `pong` and `ping`,
 and `away` when someone sharing a subscribed room marks themselves away or back (telnet
-`/away`, IRC `AWAY`, on any node): `{"type": "away", "user": "alice", "away": "lunch",
-"text": "alice is away: lunch"}`, with `"away": null` for back.
+`/away`, IRC `AWAY`, `PUT /api/v1/me/away`, on any node): `{"type": "away", "user": "alice",
+"away": "lunch", "text": "alice is away: lunch"}`, with `"away": null` for back; the same
+frame with your own name when you change it, from any of your sessions (the `away` frame
+you sent included), `"text": "you are marked away: lunch"`.
 """
 
 
@@ -81,6 +83,7 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         core.membership,
         core.messaging,
         core.subscriptions,
+        core.away,
         auth,
         core.metrics,
         options.ws_max_queue,
@@ -116,7 +119,15 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         ops_router(core.readiness, core.metrics, options.metrics_token, core.drain, core.troubles)
     )
     app.include_router(
-        accounts_router(core.accounts, core.ignores, options.default_room, auth, principal)
+        accounts_router(
+            core.accounts,
+            core.ignores,
+            core.away,
+            core.subscriptions,
+            options.default_room,
+            auth,
+            principal,
+        )
     )
     app.include_router(
         rooms_router(core.membership, core.messaging, core.moderation, core.metrics, principal)

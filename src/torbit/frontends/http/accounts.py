@@ -1,5 +1,5 @@
-"""/api/v1, accounts part: registration, sessions (bearer tokens), the caller's own account
-and ignore list. Rooms and messages are in `rooms.py`."""
+"""/api/v1, accounts part: registration, sessions (bearer tokens), the caller's own account,
+ignore list and away state. Rooms and messages are in `rooms.py`."""
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
@@ -9,12 +9,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from torbit.core.accounts import Accounts
+from torbit.core.away import Away
 from torbit.core.ignores import Ignores
 from torbit.core.models import User
+from torbit.core.names import name_key
+from torbit.core.subscriptions import Subscriptions
 from torbit.frontends.http.auth import Authenticator, Principal, client_address
 from torbit.frontends.http.errors import errors_doc
 from torbit.frontends.http.schemas import (
     NAME_SCHEMA,
+    AwayOut,
+    AwaySet,
     Credentials,
     IgnoreList,
     MeOut,
@@ -35,6 +40,8 @@ def user_out(user: User) -> UserOut:
 def accounts_router(
     accounts: Accounts,
     ignore_lists: Ignores,
+    away: Away,
+    subscriptions: Subscriptions,
     default_room: str,
     auth: Authenticator,
     principal: Callable[..., Awaitable[Principal]],
@@ -129,6 +136,37 @@ def accounts_router(
     )
     async def unignore(user: UserName, caller: Caller) -> Response:
         await ignore_lists.unignore(caller.name, user)
+        return Response(status_code=204)
+
+    @router.get("/me/away", tags=["away"], summary="Am I away", responses=errors_doc(401))
+    async def away_state(caller: Caller) -> AwayOut:
+        """The caller's away message, as every door shows it (null: not away, or offline)."""
+        return AwayOut(away=subscriptions.away_of(name_key(caller.name)))
+
+    @router.put(
+        "/me/away",
+        tags=["away"],
+        summary="Mark yourself away",
+        responses=errors_doc(401, 409, 422, 429),
+    )
+    async def set_away(body: AwaySet, caller: Caller) -> AwayOut:
+        """As telnet `/away MESSAGE` and IRC `AWAY :MESSAGE`: everyone sharing a room with
+        the caller is told (WebSocket `away` frame, IRC away-notify, a telnet line), on every
+        node, and so are the caller's own sessions. Away goes with the caller's sessions: 409
+        when they have none (telnet, IRC, or the web page's WebSocket, on any node). Changes
+        are limited per user (429 with Retry-After); setting the current state again is free."""
+        return AwayOut(away=await away.set(name_key(caller.name), body.message))
+
+    @router.delete(
+        "/me/away",
+        status_code=204,
+        tags=["away"],
+        summary="Come back",
+        responses=errors_doc(401, 409, 429),
+    )
+    async def come_back(caller: Caller) -> Response:
+        """As telnet `/away` and IRC `AWAY` without a message."""
+        await away.set(name_key(caller.name), None)
         return Response(status_code=204)
 
     return router

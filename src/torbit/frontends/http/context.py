@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from torbit.core.accounts import Accounts
+from torbit.core.away import Away
 from torbit.core.ignores import Ignores
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.membership import Membership
@@ -29,6 +30,7 @@ class HttpCore:
     ignores: Ignores
     moderation: Moderation
     subscriptions: Subscriptions
+    away: Away
     connections: ConnectionLimiter  # shared with telnet: one per-address budget
     metrics: Metrics
     # what must answer for the node to be ready: name -> ping (the store, the message log)

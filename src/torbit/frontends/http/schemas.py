@@ -83,6 +83,18 @@ class IgnoreList(BaseModel):
     users: list[str] = Field(description="Keys (lower-case names) of ignored users")
 
 
+class AwaySet(BaseModel):
+    message: Text = Field(
+        examples=["at lunch"],
+        description="Shown to others: cleaned like a message (control characters out), cut "
+        "to 200 characters; empty or blank means back",
+    )
+
+
+class AwayOut(BaseModel):
+    away: str | None = Field(description="The away message as others see it; null: not away")
+
+
 # rooms
 
 

@@ -5,11 +5,13 @@
             {"type": "unsubscribe", "room": ...}
             {"type": "send", "room": ..., "text": ...}   "kind": "action" makes it a /me
             {"type": "private", "to": ..., "text": ...}
+            {"type": "away", "text": ... | null}   mark yourself away (null or "": back)
             {"type": "ping"}
     server: {"type": "message", "message": {...}}  the REST API's message shape
             {"type": "notice", "text": ..., "room": ... | null}
             {"type": "away", "user": ..., "away": ... | null, "text": ...}   someone sharing
-                                                   a room marked away (null: back)
+                                                   a room, or you from any session, marked
+                                                   away (null: back)
             {"type": "error", "code": ..., "message": ...}   (plus "ref" if the frame had one)
             {"type": "sent", "ref": ..., "id": ...}  a send or private frame with a "ref" is
                                                    stored (the page then clears its composer)
@@ -44,6 +46,7 @@ from typing import Any, cast
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from torbit.core.away import Away
 from torbit.core.delivery import NO_IGNORES, Delivery, Names, Notice, NoticeKind
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
@@ -327,6 +330,7 @@ class LiveEndpoint:
         membership: Membership,
         messaging: Messaging,
         subscriptions: Subscriptions,
+        away: Away,
         auth: Authenticator,
         metrics: Metrics,
         max_frames: int,
@@ -337,6 +341,7 @@ class LiveEndpoint:
         self._membership = membership
         self._messaging = messaging
         self._subs = subscriptions
+        self._away = away
         self._auth = auth
         self._metrics = metrics
         self._max_frames = max_frames
@@ -562,6 +567,9 @@ class LiveEndpoint:
             )
             self._sent.inc()
             return m
+        elif kind == "away":  # the answer is the away frame every own session gets
+            text = None if frame.get("text") is None else _text(frame, "text")
+            await self._away.set(session.user_key, text)
         elif kind == "auth":
             raise InvalidInput("already authenticated")
         else:

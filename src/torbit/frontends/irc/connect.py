@@ -191,6 +191,8 @@ def welcome(session: IrcSession) -> None:
         session.send(line)
     lusers(session, Message("LUSERS"))
     motd(session, Message("MOTD"))
+    if session.core.subscriptions.away_of(session.user_key):  # set from another session
+        session.reply(n.RPL_NOWAWAY, "You have been marked as being away")
     if session.account is None:
         session.server_notice(
             "You are a guest: your nick is yours until you disconnect. "

@@ -175,7 +175,9 @@ async def away(session: IrcSession, msg: Message) -> None:
     """AWAY [:text]: the away state every door and node shares (core/away.py), which tells
     the clients sharing a channel (away-notify), here and on the other nodes."""
     try:
-        text = await session.core.away.set(session.user_key, msg.params[0] if msg.params else None)
+        text = await session.core.away.set(
+            session.user_key, msg.params[0] if msg.params else None, session
+        )
     except RateLimited as e:
         session.server_notice(f"AWAY not changed: {e.message}")
         return

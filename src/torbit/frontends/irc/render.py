@@ -252,6 +252,11 @@ def notice_lines(
         return Rendered([Message("QUIT", (reason,), mask(notice.user))])
     if kind is NoticeKind.NICK:
         return Rendered([Message("NICK", (notice.detail,), mask(notice.user))])
+    if kind is NoticeKind.AWAY and name_key(notice.user) == name_key(me):
+        # the user's own change, made from another session: as the reply it had there
+        if notice.detail:
+            return Rendered([Message("306", (me, "You have been marked as being away"), server)])
+        return Rendered([Message("305", (me, "You are no longer marked as being away"), server)])
     if kind is NoticeKind.AWAY:  # sent only to clients with away-notify (output.py)
         away: tuple[str, ...] = (notice.detail,) if notice.detail else ()
         return Rendered([Message("AWAY", away, mask(notice.user))])

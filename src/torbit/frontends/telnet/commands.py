@@ -194,7 +194,7 @@ async def _list(session: CommandSession, args: tuple[str, ...]) -> None:
 async def _away(session: CommandSession, args: tuple[str, ...]) -> None:
     """The away state every door and node shares (core/away.py): IRC's WHOIS and AWAY replies
     show it, and the rooms the user is in are told (IRC away-notify, the WebSocket)."""
-    away = await session.core.away.set(session.user_key, args[0] if args else None)
+    away = await session.core.away.set(session.user_key, args[0] if args else None, session)
     _info(session, f"you are marked away: {away}" if away else "you are back")
 
 

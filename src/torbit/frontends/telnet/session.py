@@ -422,6 +422,8 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
             self.room = await self.core.membership.join(self, self._server.options.default_room)
         except ServiceUnavailable as e:
             self._error(f"{e.message}; try /join later")
+        if away := self.core.subscriptions.away_of(self.user_key):  # from another session
+            self.send_line(format_system(f"you are marked away: {away}"))
 
     def _login_timeout(self) -> None:
         self._timer = None

@@ -404,6 +404,7 @@
     }
     fetchPrivate().catch(() => {});
     refreshRoomList().catch(() => {});
+    api("GET", "/me/away").then((r) => showAway(r.away), () => {});  // set elsewhere?
   }
 
   async function fillGap(c) {
@@ -439,6 +440,10 @@
       }
     } else if (f.type === "away") {  // someone sharing a room went away or came back
       const k = key(f.user);
+      if (k === key(state.me)) {  // we did, from this page or any other session of ours
+        showAway(f.away);
+        systemLine(state.current, f.text);
+      }
       for (const li of $("member-list").querySelectorAll(".member.online, .member.away")) {
         if (li.dataset.user === k) showPresence(li, li.dataset.name, true, f.away);
       }
@@ -476,10 +481,14 @@
         joinRoom(room.replace(/^#/, ""), joinKey)
           .then(() => { input.value = ""; }, (err) => composerError(err.message));
         return;
+      } else if (command === "away") {  // the answer is the away frame every session gets
+        if (send({ type: "away", text: rest || null, ref })) input.value = "";
+        else composerError("not connected: try again in a moment");
+        return;
       } else {
-        composerError(`/${name.slice(0, 32)}: here /me ACTION (in a room) and /join ROOM [KEY] ` +
-                      "work, the buttons do the rest; start with // to send a line that begins " +
-                      "with /");
+        composerError(`/${name.slice(0, 32)}: here /me ACTION (in a room), /join ROOM [KEY] ` +
+                      "and /away [MESSAGE] work, the buttons do the rest; start with // to " +
+                      "send a line that begins with /");
         return;
       }
     }
@@ -491,6 +500,32 @@
     }
   });
   $("text").addEventListener("input", () => composerError(""));
+
+  // away: the button beside our name (or /away in the composer); our state comes back in
+  // the away frame every session of ours gets, whichever door changed it
+  function showAway(away) {
+    state.away = away || null;
+    const b = $("away-button");
+    b.textContent = away ? "Back" : "Away";
+    b.setAttribute("aria-pressed", String(!!away));
+    b.title = away ? `you are away: ${away}` : "mark yourself away";
+    $("me-name").classList.toggle("away", !!away);
+  }
+
+  $("away-button").addEventListener("click", async () => {
+    try {
+      if (state.away) {
+        await api("DELETE", "/me/away");
+        showAway(null);
+        return;
+      }
+      const text = window.prompt("Away message (others see it beside your name):", "away");
+      if (text === null) return;
+      showAway((await api("PUT", "/me/away", { message: text })).away);
+    } catch (err) {
+      systemLine(state.current, err.message, "error");
+    }
+  });
 
   function composerError(text) {
     const e = $("composer-error");
