@@ -159,7 +159,7 @@ async def test_a_node_whose_claim_another_node_took_stops_and_the_other_serves(
     url = pg_databases.create()
     first = NodeProcess(tmp_path / "first", TORBIT_STORAGE__URL=url)
     try:
-        await asyncio.to_thread(first.start)
+        await asyncio.to_thread(first.start, 60)  # a start takes long on a loaded machine
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{first.http_port}") as c:
             await register(c, "alice")
             assert (await send(c, "on the first")).status_code == 201
