@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torbit import __version__
-from torbit.backends.registry import claim_database, fence_log, open_store
+from torbit.backends.registry import claim_database, consumer_lag, fence_log, open_store
 from torbit.backends.urls import redact
 from torbit.banner import banner_lines
 from torbit.config import Settings
@@ -184,6 +184,8 @@ class App:
             "store": store.ping,
             "message_log": message_log.ping,
         }
+        if (lag := consumer_lag(s.message_log.url, message_log)) is not None:
+            self.metrics.watch_lag(lag)
         if claim is not None:  # the local log commits only while the claim is held
             fence_log(message_log, claim)
             self.metrics.watch_backend("claim", claim.health)

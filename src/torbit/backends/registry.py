@@ -11,6 +11,7 @@ import paths so that only the chosen backend (and its driver) is ever imported.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from torbit.backends.urls import redact, scheme
@@ -78,6 +79,16 @@ async def claim_database(store: Store, log_url: str) -> DatabaseClaim | None:
     from torbit.backends.store.claim import claim
 
     return await claim(store.dialect)
+
+
+def consumer_lag(log_url: str, message_log: MessageLog) -> Callable[[], int] | None:
+    """How far behind the node's consumer of the message log is (KafkaLog.lag); None for
+    the local log, which delivers what it commits."""
+    if scheme(log_url) != "kafka":
+        return None
+    from torbit.backends.message_log.kafka import KafkaLog
+
+    return message_log.lag if isinstance(message_log, KafkaLog) else None
 
 
 def fence_log(message_log: MessageLog, claim: DatabaseClaim) -> None:
