@@ -324,11 +324,12 @@ class AdvisoryClaim(DatabaseClaim):
                 if session is not None:
                     self._adopt(conn, session)
                     return None
-                holder = await conn.fetchrow(_HOLDER, CLAIM_LOCK_CLASS)
+                holder = await conn.fetchrow(_HOLDER, CLAIM_LOCK_CLASS, timeout=CHECK_TIMEOUT_S)
                 if holder is not None and (holder["pid"], holder["backend_start"]) == old:
                     # our own session, not ended yet (terminated a moment ago, or cut off from
                     # us while the server still waits on its socket): end it
-                    await conn.fetchval("SELECT pg_terminate_backend($1)", old[0])
+                    end = "SELECT pg_terminate_backend($1)"
+                    await conn.fetchval(end, old[0], timeout=CHECK_TIMEOUT_S)
                     delay = RETRY_FIRST_S
                 elif holder is not None:
                     where = f" from {holder['addr']}" if holder["addr"] else ""
