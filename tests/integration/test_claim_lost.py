@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
@@ -31,6 +32,7 @@ from tests.helpers.http import basic, http_client, register, texts
 from tests.helpers.irc import RawIrc
 from tests.helpers.telnet_client import TelnetClient
 from tests.scale.processes import NodeProcess
+from torbit.backends.store import claim
 from torbit.backends.store.claim import CLAIM_APPLICATION, CLAIM_LOCK_SPACE
 
 LOST = 'torbit_backend_failures_total{backend="claim",reason="unreachable"} 1.0'
@@ -219,3 +221,74 @@ async def test_sqlite_a_lock_file_another_node_locked_stops_the_log_committing(
             assert r.status_code == 503, r.text
         finally:
             os.close(fd)
+
+
+class CuttingProxy:
+    """A TCP proxy to PostgreSQL that can cut one connection the way a network does: its
+    bytes stop flowing both ways and nobody sees it close (the server keeps the session)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.cut_ports: set[int] = set()  # our local ports towards the server, cut
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def _serve(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection(*self.target)
+        self._writers += [w, up_w]
+        port = up_w.get_extra_info("sockname")[1]
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if port not in self.cut_ports:
+                    dst.write(data)
+            if port not in self.cut_ports:
+                dst.close()
+
+        await asyncio.gather(pump(r, up_w), pump(up_r, w), return_exceptions=True)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for w in self._writers:
+            w.close()
+
+
+@pytest.mark.postgres
+async def test_a_claim_cut_off_from_the_server_is_taken_back_from_our_own_session(
+    make_server: ServerFactory,
+    pg_databases: PgDatabases,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A network cut: the node hears nothing from its claim's session, while the server
+    keeps that session, and its lock, alive. The node takes the claim back by ending that
+    session of its own (same pid and start), not mistaking it for another node's."""
+    monkeypatch.setattr(claim, "CHECK_TIMEOUT_S", 0.5)  # the cut is noticed in 1.5 s, not 6
+    url = pg_databases.create()
+    target = urlsplit(url)
+    proxy = CuttingProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxied = target._replace(netloc=f"{target.username}@127.0.0.1:{await proxy.start()}")
+    try:
+        app = await make_server(storage={"url": urlunsplit(proxied)})
+        async with http_client(app) as client, admin(url) as db:
+            await register(client, "alice")
+            (old,) = await claim_sessions(db)
+            port = await db.fetchval("SELECT client_port FROM pg_stat_activity WHERE pid = $1", old)
+            proxy.cut_ports.add(port)
+
+            async with asyncio.timeout(15):  # taken again, our old session ended by the node
+                while await claim_sessions(db) in ([], [old]):
+                    await asyncio.sleep(0.02)
+            assert not await db.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", old)
+            assert 'torbit_backend_failures_total{backend="claim",reason="timeout"} 1.0' in (
+                await metrics(client)
+            )
+            assert (await send(client, "after the cut")).status_code == 201
+            assert app.failure is None
+    finally:
+        await proxy.close()
