@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torbit import __version__
-from torbit.backends.registry import claim_database, open_store
+from torbit.backends.registry import claim_database, consumer_lag, fence_log, open_store
 from torbit.backends.urls import redact
 from torbit.banner import banner_lines
 from torbit.config import Settings
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.names import check_name
 from torbit.core.tokens import Tokens
-from torbit.errors import ConfigError, ServiceUnavailable, StartupError
+from torbit.errors import ConfigError, NodeStopped, ServiceUnavailable, StartupError
 from torbit.frontends.http.context import HttpCore, HttpOptions
 from torbit.frontends.http.server import HttpServer
 from torbit.frontends.irc.context import IrcCore, IrcOptions
@@ -36,6 +36,7 @@ from torbit.services import Core, message_log_of, start_core, timezone_of
 from torbit.startup import new_paths, remove_new, sock_closer, startup_failure
 
 if TYPE_CHECKING:
+    from torbit.backends.store.claim import DatabaseClaim
     from torbit.frontends.irc.server import IrcServer
     from torbit.frontends.telnet.server import TelnetServer
 
@@ -91,6 +92,7 @@ class App:
         self._operators_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._probe_task: asyncio.Task[None] | None = None
+        self._claim_task: asyncio.Task[None] | None = None
         self._logs: Logs | None = None
         self.telnet_port: int | None = None
         self.telnet_tls_port: int | None = None
@@ -101,7 +103,9 @@ class App:
         self._drain_requested = asyncio.Event()
         self.draining = False
         self._opened: list[Callable[[], Awaitable[None]]] = []  # undone if start fails
-        self._release_claim: Callable[[], Awaitable[None]] | None = None  # of the database
+        self._claim: DatabaseClaim | None = None  # of the database (local message log)
+        self._claim_lost = asyncio.Event()
+        self.failure: str | None = None  # why the node had to stop (run() raises NodeStopped)
 
     async def start(self) -> None:
         """Start everything, or fail with one StartupError line having created nothing: the
@@ -146,8 +150,8 @@ class App:
         store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
         # One node per database with the local message log: claimed first, so a second node
         # started with the first one's config hears about the database, not a busy port.
-        self._release_claim = await claim_database(store, s.message_log.url)
-        if self._release_claim is not None:
+        claim = self._claim = await claim_database(store, s.message_log.url)
+        if claim is not None:
             self._opened.append(self._release)
         bound: list[socket.socket] = []
         try:
@@ -176,6 +180,16 @@ class App:
         message_log = message_log_of(s, store)
         self.metrics.watch_backend("store", store.health)
         self.metrics.watch_backend("message_log", message_log.health)
+        pings: dict[str, Callable[[], Awaitable[None]]] = {
+            "store": store.ping,
+            "message_log": message_log.ping,
+        }
+        if (lag := consumer_lag(s.message_log.url, message_log)) is not None:
+            self.metrics.watch_lag(lag)
+        if claim is not None:  # the local log commits only while the claim is held
+            fence_log(message_log, claim)
+            self.metrics.watch_backend("claim", claim.health)
+            pings["claim"] = claim.ping
 
         core = await start_core(
             s, store, message_log, self.metrics, logs.transcript.write_all, self._opened
@@ -296,9 +310,9 @@ class App:
         self._operators_task = asyncio.create_task(core.operators.run())
         if core.heartbeat is not None:
             self._heartbeat_task = asyncio.create_task(core.heartbeat.run())
-        self._probe_task = asyncio.create_task(
-            self._probe({"store": store.ping, "message_log": message_log.ping})
-        )
+        self._probe_task = asyncio.create_task(self._probe(pings))
+        if claim is not None:
+            self._claim_task = asyncio.create_task(self._keep_claim(claim))
         for line in banner_lines(
             version=__version__,
             database=redact(s.storage.url),
@@ -367,11 +381,24 @@ class App:
 
         await asyncio.gather(*(probe(backend, ping) for backend, ping in pings.items()))
 
+    async def _keep_claim(self, claim: DatabaseClaim) -> None:
+        """Keep the claim on the database while serving; once it is lost for good (another
+        node took it) say so and have `run()` stop the node, which exits 3. A watch that
+        failed (a bug) stops the node too: it could no longer tell it is alone."""
+        try:
+            line = await claim.keep()
+        except Exception:
+            log.exception("watching the claim on the database failed")
+            line = "the claim on the database is no longer watched: this node stops"
+        log.error("%s", line)
+        self.failure = line
+        self._claim_lost.set()
+
     async def _release(self) -> None:
         """Give up the claim on the database (local message log), once."""
-        release, self._release_claim = self._release_claim, None
-        if release is not None:
-            await release()
+        claim, self._claim = self._claim, None
+        if claim is not None:
+            await claim.release()
 
     async def _not_draining(self) -> None:
         if self.draining:
@@ -441,6 +468,7 @@ class App:
                 self._operators_task,
                 self._heartbeat_task,
                 self._probe_task,
+                self._claim_task,
             )
             for task in tasks:
                 if task is not None:
@@ -491,13 +519,17 @@ class App:
         try:
             asked = asyncio.ensure_future(drain.wait())
             stopped = asyncio.ensure_future(stop.wait())
-            await asyncio.wait((asked, stopped), return_when=asyncio.FIRST_COMPLETED)
-            if not stop.is_set():
+            lost = asyncio.ensure_future(self._claim_lost.wait())
+            now = (stopped, lost)  # stop without draining
+            await asyncio.wait((asked, *now), return_when=asyncio.FIRST_COMPLETED)
+            if not any(f.done() for f in now):
                 draining = asyncio.ensure_future(self.drain())
-                await asyncio.wait((draining, stopped), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait((draining, *now), return_when=asyncio.FIRST_COMPLETED)
                 draining.cancel()
-            asked.cancel()
-            stopped.cancel()
+            for f in (asked, *now):
+                f.cancel()
         finally:
             log.info("shutting down")
             await self.stop()
+        if self.failure is not None:
+            raise NodeStopped(self.failure)

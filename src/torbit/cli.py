@@ -16,7 +16,7 @@ from torbit import __version__
 from torbit.config import Settings, find_config, load_settings
 from torbit.core.accounts import Accounts
 from torbit.core.ports import MessageLog, Store
-from torbit.errors import ConfigError, TorbitError
+from torbit.errors import ConfigError, NodeStopped, TorbitError
 
 T = TypeVar("T")
 
@@ -166,6 +166,8 @@ def serve(config: ConfigOption = None) -> None:
             runner.run(App(settings, config_path=path).run())
     except ConfigError as e:
         _fail(e.message, 2)
+    except NodeStopped:
+        raise typer.Exit(3) from None  # its line is logged
     except KeyboardInterrupt:
         pass
 

@@ -2,6 +2,8 @@
 
 TorbitError                      anything torbit raises on purpose
 ├── ConfigError                  bad configuration: stops start-up with exit code 2
+├── NodeStopped                  a running node had to stop (its database claimed by
+│                                another node): exit code 3
 ├── ClientError                  the peer did something wrong (4xx)
 │   ├── InvalidInput             422 bad name, empty or oversized message, wrong arguments
 │   ├── TooLarge                 413 body or line over the limit
@@ -42,6 +44,11 @@ class ConfigError(TorbitError):
 class StartupError(ConfigError):
     """The server could not start (full disk, unreadable database, ...): like a bad config,
     one line and exit code 2."""
+
+
+class NodeStopped(TorbitError):
+    """A serving node had to stop, the line saying why already logged: `torbit serve`
+    exits 3 (backends/store/claim.py: its database was claimed by another node)."""
 
 
 class ClientError(TorbitError):

@@ -117,6 +117,15 @@ class Metrics:
             gauge = self._connected[door] = self.connected.labels(door)
         return gauge
 
+    def watch_lag(self, lag: Callable[[], int]) -> None:
+        """torbit_message_log_lag, read from the message log when scraped (Kafka's only)."""
+        Gauge(
+            "torbit_message_log_lag",
+            "Records of the partitions this node delivers that its consumer has fetched the end "
+            "of but not delivered yet (its fan-out's delay, in messages; Kafka only)",
+            registry=self.registry,
+        ).set_function(lag)
+
     def count_deliveries(self, count: Callable[[], int]) -> None:
         """Where torbit_messages_out comes from (the hub's counter)."""
         self._deliveries = count

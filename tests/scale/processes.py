@@ -85,6 +85,11 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def send_signal(self, sig: int) -> None:
+        """SIGSTOP, SIGCONT...: to the node's process while it runs."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(sig)
+
     def terminate(self) -> None:
         """SIGTERM: the node drains (node.drain_seconds), then stops."""
         if self._proc is not None and self._proc.poll() is None:

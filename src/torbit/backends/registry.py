@@ -11,12 +11,15 @@ import paths so that only the chosen backend (and its driver) is ever imported.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from torbit.backends.urls import redact, scheme
 from torbit.core.ports import MessageLog, Store
 from torbit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torbit.backends.store.claim import DatabaseClaim
 
 STORES: dict[str, str] = {
     "sqlite": "torbit.backends.store.sql:SqlStore",
@@ -61,12 +64,12 @@ def open_store(
     return store
 
 
-async def claim_database(store: Store, log_url: str) -> Callable[[], Awaitable[None]] | None:
+async def claim_database(store: Store, log_url: str) -> DatabaseClaim | None:
     """With the local message log, claim the store's database for this serving node alone
     (backends/store/claim.py): a second node on it is refused with a StartupError naming
-    the database. Returns what releases the claim; None when nothing is claimed (Kafka:
-    several nodes share one database; a store the local log cannot use, which open_log
-    refuses in words)."""
+    the database. Returns the claim (to keep, then release); None when nothing is claimed
+    (Kafka: several nodes share one database; a store the local log cannot use, which
+    open_log refuses in words)."""
     if scheme(log_url) != "local":
         return None
     from torbit.backends.store.sql import SqlStore
@@ -75,7 +78,25 @@ async def claim_database(store: Store, log_url: str) -> Callable[[], Awaitable[N
         return None
     from torbit.backends.store.claim import claim
 
-    return (await claim(store.dialect)).release
+    return await claim(store.dialect)
+
+
+def consumer_lag(log_url: str, message_log: MessageLog) -> Callable[[], int] | None:
+    """How far behind the node's consumer of the message log is (KafkaLog.lag); None for
+    the local log, which delivers what it commits."""
+    if scheme(log_url) != "kafka":
+        return None
+    from torbit.backends.message_log.kafka import KafkaLog
+
+    return message_log.lag if isinstance(message_log, KafkaLog) else None
+
+
+def fence_log(message_log: MessageLog, claim: DatabaseClaim) -> None:
+    """Let the local log commit only while the node holds its claim on the database."""
+    from torbit.backends.message_log.sql import SqlLog
+
+    if isinstance(message_log, SqlLog):
+        message_log.fence = claim
 
 
 def open_log(

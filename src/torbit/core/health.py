@@ -18,8 +18,11 @@ def _nothing(reason: str) -> None:
 
 def reason_of(e: ServiceUnavailable) -> str:
     """timeout (the engine did not answer in time), closed (the backend is not running
-    here: not started, stopped), else unreachable (refused, reset, no such host...)."""
+    here: not started, stopped), claimed (the database is another node's now: this one
+    stops), else unreachable (refused, reset, no such host...)."""
     text = e.message
+    if "claimed by another" in text:
+        return "claimed"
     if "timed out" in text or "in time" in text:
         return "timeout"
     if any(w in text for w in ("not started", "not open", "not running", "was stopped")):

@@ -371,6 +371,23 @@ class KafkaLog:
         inboxes = [k.decode() for keys in self._inboxes.values() for k in keys]
         return sorted([*self._channels.values(), *inboxes])
 
+    def lag(self) -> int:
+        """Records of the partitions this node delivers that the broker held, as of the
+        consumer's last fetch of each, and that are not delivered (nor skipped) here yet: how
+        far behind this node's fan-out is. Computed when asked (a scrape), from what the
+        consumer keeps anyway (each fetch's high watermark): no request, nothing on the hot
+        path. A consumer that cannot fetch at all (the broker away) keeps its last value:
+        torbit_backend_up{backend="message_log"} says that."""
+        live = self._live
+        if live is None:
+            return 0
+        behind = 0
+        for tp in live.assignment():
+            end, next_offset = live.highwater(tp), self._next.get(tp)
+            if end is not None and next_offset is not None and end > next_offset:
+                behind += end - next_offset
+        return behind
+
     def fetched(self) -> set[TopicPartition]:
         """The partitions the live consumer is assigned: what every fetch of this node names
         (rooms watched + the events topic + at most `inbox_partitions`)."""

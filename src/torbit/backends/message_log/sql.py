@@ -5,6 +5,11 @@ queued (up to MAX_BATCH drafts), gives each message the next id of its channel, 
 whole batch in one transaction and commits; only then does it hand the messages to the listener
 (in order) and wake the publishers. Nothing is shown or acknowledged before it is durable, and
 fifty concurrent senders share one fsync instead of paying for fifty.
+
+The log is the node's alone: app.py gives it the node's claim on the database as its `fence`
+(backends/store/claim.py). A batch is committed only while the claim is held; one that finds
+it lost waits for it to be taken again (then reads its next ids afresh: another node may have
+written meanwhile) or fails with 503, unacknowledged.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, delete, func, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -51,6 +56,21 @@ _KINDS = {kind.value: kind for kind in MessageKind}
 _Pending = tuple[Sequence[Draft], "asyncio.Future[list[Message]]"]
 
 
+class Fence(Protocol):
+    """What the log commits under: the node's claim on its database (claim.DatabaseClaim)."""
+
+    @property
+    def held(self) -> bool: ...
+
+    @property
+    def generation(self) -> int:
+        """Times the claim was taken again after a loss."""
+        ...
+
+    async def wait_held(self) -> None:
+        """Return once held; raise ServiceUnavailable if it is not (soon enough)."""
+
+
 class SqlLog:
     """torbit.core.ports.MessageLog on the SQL store, for one node: everything published here
     is delivered to this node's listener, so watch/unwatch have nothing to do."""
@@ -68,6 +88,8 @@ class SqlLog:
         self._next_id: dict[str, int] = {}  # channel → next id, loaded on first use
         self.commits = 0  # transactions written, for metrics and tests
         self.health = Health()
+        self.fence: Fence | None = None  # set by app.py: the node's claim on the database
+        self._generation = 0  # the fence's, when the next ids were read
 
     async def start(self, listener: MessageListener, batches: BatchListener | None = None) -> None:
         self._listener = listener
@@ -141,6 +163,16 @@ class SqlLog:
     async def _write(self, batch: list[_Pending]) -> None:
         """Commit one batch, then deliver it, then acknowledge it."""
         channels = {d.channel for drafts, _ in batch for d in drafts}
+        fence = self.fence
+        if fence is not None and (not fence.held or fence.generation != self._generation):
+            try:
+                await fence.wait_held()
+            except ServiceUnavailable as e:
+                self._fail(batch, self.health.failed(e))
+                return
+            if fence.generation != self._generation:  # taken again: read the ids afresh
+                self._generation = fence.generation
+                self._next_id.clear()
         try:
             # A connection per batch, from the store's pool: on SQLite that pool is one
             # connection, so the writer and the store take turns instead of contending for
@@ -159,15 +191,18 @@ class SqlLog:
                 self._next_id.pop(channel, None)
             if not is_unavailable(e):
                 log.exception("message log: writing a batch of %d failed", len(batch))
-            error = self.health.failed(unavailable(e))
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+            self._fail(batch, self.health.failed(unavailable(e)))
             return
         self.commits += 1
         # Deliver on the next loop turn: the writer goes on to commit the next batch (its fsync
         # runs in the driver's thread) while this one fans out, instead of one after the other.
         asyncio.get_running_loop().call_soon(self._deliver, batch, results)
+
+    @staticmethod
+    def _fail(batch: list[_Pending], error: ServiceUnavailable) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(error)
 
     def _deliver(self, batch: list[_Pending], results: list[list[Message]]) -> None:
         """Hand a committed batch to the listener in order, then acknowledge it."""

@@ -639,7 +639,7 @@ _UNAVAILABLE = (
 # PostgreSQL SQLSTATE classes meaning "cannot get at the database", not "bad query":
 # connection exception, invalid authorization, no such database, insufficient resources
 # (too many connections, disk full), operator intervention (shutting down, starting up).
-_UNAVAILABLE_SQLSTATES = ("08", "28", "3D", "53", "57P")
+UNAVAILABLE_SQLSTATES = ("08", "28", "3D", "53", "57P")
 
 
 def is_unavailable(e: BaseException) -> bool:
@@ -647,7 +647,7 @@ def is_unavailable(e: BaseException) -> bool:
     a bug in a query or a constraint violation."""
     if isinstance(e, sa_exc.DBAPIError):
         sqlstate = getattr(e.orig, "sqlstate", None) or ""
-        if e.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        if e.connection_invalidated or sqlstate.startswith(UNAVAILABLE_SQLSTATES):
             return True
     return isinstance(e, _UNAVAILABLE)
 
