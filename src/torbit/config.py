@@ -247,6 +247,10 @@ class LimitsConfig(Section):
         0.2, ge=0, description="kicks, bans, mutes, op/deop and their undoing (audited, told)"
     )
     moderation_burst: int = Field(30, ge=0)
+    token_rate: float = Field(
+        0.05, ge=0, description="tokens issued per user (POST /api/v1/sessions): each is a row"
+    )
+    token_burst: int = Field(20, ge=0)
     # login back-off (core/throttle.py): free failures per account from one address, per
     # address, and per account from addresses it never logged in from; then doubling waits
     login_free_attempts: int = Field(3, ge=0, description="failures before back-off starts")
