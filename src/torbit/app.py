@@ -20,7 +20,7 @@ from torbit.backends.registry import claim_database, consumer_lag, fence_log, op
 from torbit.backends.urls import redact
 from torbit.banner import banner_lines
 from torbit.config import Settings
-from torbit.core.limits import ConnectionLimiter
+from torbit.core.limits import ConnectionLimiter, RateLimiter
 from torbit.core.names import check_name
 from torbit.core.tokens import Tokens
 from torbit.errors import ConfigError, NodeStopped, ServiceUnavailable, StartupError
@@ -244,7 +244,11 @@ class App:
                 await self.telnet.listen(tls_sock, telnet_tls)
                 self.telnet_tls_port = tls_sock.getsockname()[1]
         if s.http.enabled:
-            tokens = Tokens(store, timedelta(hours=s.http.token_ttl_hours))
+            tokens = Tokens(
+                store,
+                timedelta(hours=s.http.token_ttl_hours),
+                limiter=RateLimiter(s.limits.token_rate, s.limits.token_burst),
+            )
             http_core = HttpCore(
                 accounts,
                 tokens,

@@ -243,6 +243,14 @@ class LimitsConfig(Section):
     create_burst: int = Field(5, ge=0)
     away_rate: float = Field(0.1, ge=0, description="away set or cleared (told to every room)")
     away_burst: int = Field(10, ge=0)
+    moderation_rate: float = Field(
+        0.2, ge=0, description="kicks, bans, mutes, op/deop and their undoing (audited, told)"
+    )
+    moderation_burst: int = Field(30, ge=0)
+    token_rate: float = Field(
+        0.05, ge=0, description="tokens issued per user (POST /api/v1/sessions): each is a row"
+    )
+    token_burst: int = Field(20, ge=0)
     # login back-off (core/throttle.py): free failures per account from one address, per
     # address, and per account from addresses it never logged in from; then doubling waits
     login_free_attempts: int = Field(3, ge=0, description="failures before back-off starts")

@@ -127,6 +127,7 @@ def action_limits(settings: Settings) -> ActionLimits:
         topics=RateLimiter(lim.topic_rate, lim.topic_burst),
         creates=RateLimiter(lim.create_rate, lim.create_burst),
         aways=RateLimiter(lim.away_rate, lim.away_burst),
+        moderation=RateLimiter(lim.moderation_rate, lim.moderation_burst),
     )
 
 

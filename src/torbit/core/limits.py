@@ -194,6 +194,8 @@ class ActionLimits:
     topics: RateLimiter = field(default_factory=_unlimited)  # topic and privacy changes
     creates: RateLimiter = field(default_factory=_unlimited)  # rooms created
     aways: RateLimiter = field(default_factory=_unlimited)  # away set or cleared (core/away.py)
+    # kicks, bans, mutes, room admin rights given or taken, and their undoing
+    moderation: RateLimiter = field(default_factory=_unlimited)
 
     def all(self) -> tuple[RateLimiter, ...]:
         return (
@@ -204,6 +206,7 @@ class ActionLimits:
             self.topics,
             self.creates,
             self.aways,
+            self.moderation,
         )
 
 

@@ -33,6 +33,7 @@ from torbit.core.ports import MessageLog, Store
 from torbit.core.roomsettings import SettingsCache, key_opens
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
+from torbit.core.text import clean_reason
 from torbit.errors import BadKey, Conflict, Forbidden, NotFound, RoomFull
 
 MAX_ROOM_PAGE = 1000
@@ -358,6 +359,7 @@ class Membership:
     ) -> None:
         """The session stops receiving the room; the user stays a member (see `leave`).
         `switch`: to talk in another room (telnet's /join), said as such: not "left"."""
+        reason = clean_reason(reason)
         if self._sessions.last_here(session, room_key):
             name = self._sessions.name_of(session)
             room = self._subs.room_name(room_key)
@@ -374,6 +376,7 @@ class Membership:
     async def leave(self, user: str, room_name: str, reason: str = "") -> Room:
         """End a membership: every session of the user here stops listening to the room. A
         room left without owner and members is deleted (see the module docstring)."""
+        reason = clean_reason(reason)
         room = await self.visible_room(user, room_name)
         self.limits.joins.check(name_key(user), "rooms joined or left")
         if not await self._store.remove_member(room.key, name_key(user)):

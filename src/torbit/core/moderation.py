@@ -105,6 +105,11 @@ class Moderation:
                 raise
         return room, role
 
+    def _moderating(self, actor: str) -> None:
+        """Take one of the actor's moderation tokens (kick, ban, mute, op, voice and their undoing:
+        each is an audit entry, a node event and a notice to the room), or RateLimited."""
+        self._limits.moderation.check(name_key(actor), "kicks, bans, mutes or admin changes")
+
     def _is_default(self, room: Room) -> bool:
         return room.key == name_key(self._membership.rules.default_room)
 
@@ -178,6 +183,7 @@ class Moderation:
         """End a membership at once, on every node and front door; they may join again
         (a private room needs a new invitation)."""
         room, role = await self.authorize(actor, room_name, "kick")
+        self._moderating(actor)
         user, standing = await self._target(room, name, actor, role, "kick")
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
@@ -190,6 +196,7 @@ class Moderation:
     async def ban(self, actor: str, room_name: str, name: str, reason: str = "") -> str:
         """Like a kick, and they cannot join again until unbanned. Idempotent."""
         room, role = await self.authorize(actor, room_name, "ban")
+        self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "ban")
         reason = clean_topic(reason)
         was_member = await self._store.expel(room.key, user.key, banned_at=self._now())
@@ -204,6 +211,7 @@ class Moderation:
 
     async def unban(self, actor: str, room_name: str, name: str) -> str:
         room, role = await self.authorize(actor, room_name, "unban")
+        self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "unban")
         if not await self._store.unban(room.key, user.key):
             raise NotFound(f"{user.name} is not banned from #{room.name}")
@@ -217,6 +225,7 @@ class Moderation:
         if not 1 <= minutes <= MAX_MUTE_MINUTES:
             raise InvalidInput(f"mute for 1 to {MAX_MUTE_MINUTES} minutes")
         room, role = await self.authorize(actor, room_name, "mute")
+        self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "mute")
         until = self._now() + timedelta(minutes=minutes)
         await self._store.set_mute(room.key, user.key, until)
@@ -228,6 +237,7 @@ class Moderation:
 
     async def unmute(self, actor: str, room_name: str, name: str) -> str:
         room, role = await self.authorize(actor, room_name, "unmute")
+        self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "unmute")
         if not await self._store.remove_mute(room.key, user.key, self._now()):
             raise NotFound(f"{user.name} is not muted in #{room.name}")
@@ -242,6 +252,7 @@ class Moderation:
         membership, in one transaction: asked again once the rights are given, so that one
         landing meanwhile is not undone (the same for a ban and an invitation)."""
         room, role = await self.authorize(actor, room_name, "op")
+        self._moderating(actor)
         user, standing = await self._target(room, name, actor, role, "op")
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
@@ -259,6 +270,7 @@ class Moderation:
         if name_key(name) == name_key(actor):
             return await self._step_down(actor, room_name)
         room, role = await self.authorize(actor, room_name, "deop")
+        self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "deop")
         if not await self._store.set_room_admin(room.key, user.key, False):
             raise NotFound(f"{user.name} is not an admin of #{room.name}")
@@ -277,6 +289,7 @@ class Moderation:
             raise NotFound(f"no such room #{room_name}")
         if room.owner == key:
             raise Forbidden(f"you cannot /deop yourself: you own #{room.name}")
+        self._moderating(actor)
         if not standing.admin or not await self._store.set_room_admin(room.key, key, False):
             raise NotFound(f"{actor} is not an admin of #{room.name}")
         await self._audit(actor, "deop", room, key)
@@ -290,6 +303,7 @@ class Moderation:
         act upon a rank. It is the membership's (store.set_voice): a kick landing meanwhile
         leaves nobody voiced."""
         room, role = await self.authorize(actor, room_name, "voice")
+        self._moderating(actor)
         user, standing = await self._target(room, name, actor, role, "voice", outrank=False)
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
@@ -307,6 +321,7 @@ class Moderation:
         message to a moderated room is refused, whatever session sends it."""
         mine = name_key(name) == name_key(actor)
         room, role = await self.authorize(actor, room_name, "who" if mine else "devoice")
+        self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "devoice", outrank=False)
         if not await self._store.set_voice(room.key, user.key, False):
             if (await self._store.standing(room.key, user.key)).member:

@@ -20,6 +20,7 @@ from torbit.core.names import is_inbox, name_key
 from torbit.core.ports import Store
 from torbit.core.presence import Change
 from torbit.core.subscriptions import Subscriptions
+from torbit.core.text import clean_reason
 from torbit.errors import AuthenticationFailed
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ class Sessions:
 
     async def logout(self, session: Session, reason: str = "") -> None:
         """Forget the session; its rooms are told the user left (with `reason`, if any)."""
+        reason = clean_reason(reason)
         name = self.name_of(session)
         self._proofs.pop(session, None)
         self._log_out(session, "")

@@ -121,6 +121,20 @@ def clean_text(text: str, max_bytes: int) -> str:
     return text
 
 
+MAX_REASON_BYTES = 1024  # IRC cuts a PART or QUIT reason to 200 characters before
+
+
+def clean_reason(text: str) -> str:
+    """A reason told to others with a leave or a quit (IRC's PART and QUIT), cleaned as a
+    message is; one that cleaning leaves empty, or that is too long, is no reason."""
+    if not text.strip():
+        return ""
+    try:
+        return clean_text(text, MAX_REASON_BYTES)
+    except (InvalidInput, TooLarge):
+        return ""
+
+
 def _has_astral_format(text: str) -> bool:
     """Whether the text may hold an astral format character: by the bytes their UTF-8
     encodings start with, a lead byte first (memchr), then its second byte if need be."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from torbit.core.limits import RateLimiter
 from torbit.core.ports import Store
 
 TOKEN_BYTES = 32
@@ -30,7 +31,9 @@ def token_hash(token: str) -> str:
 
 
 class Tokens:
-    """Issues, checks and revokes bearer tokens through the Store."""
+    """Issues, checks and revokes bearer tokens through the Store. Each token is a row until
+    it expires, so how many one user gets is rate limited (`limits.token_rate`): before, one
+    account could have thousands a minute written, each kept for `http.token_ttl_hours`."""
 
     def __init__(
         self,
@@ -38,12 +41,16 @@ class Tokens:
         ttl: timedelta,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._store = store
         self.ttl = ttl
         self._now = now
+        self._limiter = limiter or RateLimiter(0, 0)
 
     async def issue(self, user_key: str) -> IssuedToken:
+        """A new token for the user; RateLimited past `limits.token_rate`."""
+        self._limiter.check(user_key, "logins: too many tokens issued")
         token = secrets.token_urlsafe(TOKEN_BYTES)
         expires_at = self._now() + self.ttl
         await self._store.create_token(token_hash(token), user_key, expires_at)

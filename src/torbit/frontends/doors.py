@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, Protocol, TypeVar
 
+from torbit.core.limits import ConnectionLimiter
+from torbit.frontends.handshake import HANDSHAKE_TIMEOUT, HandshakeGate
 from torbit.frontends.proxied import ProxyGate, TrustedNetworks
 
 
@@ -80,20 +82,31 @@ class LineDoor(Generic[S]):
         proxies: TrustedNetworks | None,
         door: str,
         session: Callable[[tuple[str, int] | None], asyncio.Protocol],
+        connections: ConnectionLimiter,
     ) -> None:
         """Serve clients on a bound socket; with `proxies`, behind PROXY protocol balancers
-        (proxied.py), which hand the session the client's own address."""
+        (proxied.py), which hand the session the client's own address. With `tls`, the
+        connection counts in `connections` from its accept, through its handshake
+        (handshake.py)."""
 
         def gate() -> asyncio.Protocol:
             assert proxies is not None
             return ProxyGate(session, proxies, door.removesuffix("-tls"))
 
+        loop = asyncio.get_running_loop()
+        if tls is not None and proxies is None:
+            self._servers.append(
+                await loop.create_server(
+                    lambda: HandshakeGate(lambda: session(None), tls, connections), sock=sock
+                )
+            )
+            return
         self._servers.append(
-            await asyncio.get_running_loop().create_server(
+            await loop.create_server(
                 gate if proxies is not None else lambda: session(None),
                 sock=sock,
                 ssl=tls,
-                ssl_handshake_timeout=10.0 if tls else None,
+                ssl_handshake_timeout=HANDSHAKE_TIMEOUT if tls else None,
             )
         )
 

@@ -3,7 +3,11 @@
 The metrics tell who is online where and how busy the node is, so they are served only to
 the host itself (127.0.0.1, ::1: where a local Prometheus or agent scrapes) or to a scraper
 presenting `Authorization: Bearer <http.metrics_token>`. The address is the real client's
-(proxies.py): a request relayed by a local reverse proxy is not local."""
+(proxies.py): a request relayed by a local reverse proxy is not local. A local request must
+also name the host as `localhost` or by address: a web page whose DNS name an attacker
+rebinds to 127.0.0.1 sends its own name as `Host` (and passes the same-origin check), and
+was let in by its address alone: it could read the metrics and drain the node from the
+browser of anyone on the server's host."""
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
@@ -36,9 +40,30 @@ def is_local(host: str) -> bool:
     return address in LOCAL
 
 
+def named_locally(request: Request) -> bool:
+    """Whether the request's `Host` is `localhost` or an address (not a DNS name that some
+    page rebound to this host)."""
+    host = request.headers.get("host", "")
+    if host.startswith("["):
+        host = host[1 : host.find("]")]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    if host.lower() == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def from_here(request: Request) -> bool:
+    return is_local(client_address(request)) and named_locally(request)
+
+
 def may_scrape(request: Request, token: str) -> bool:
     """From this host, or with the metrics token."""
-    if is_local(client_address(request)):
+    if from_here(request):
         return True
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     return (
@@ -62,7 +87,7 @@ async def _reachable(what: str, ping: Callable[[], Awaitable[None]]) -> str | No
 
 def may_drain(request: Request, token: str) -> bool:
     """From this host only, and with the metrics token when one is configured."""
-    if not is_local(client_address(request)):
+    if not from_here(request):
         return False
     if not token:
         return True

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from torbit.errors import ConfigError
+from torbit.frontends.handshake import HandshakeGate
 from torbit.frontends.http import (
     create_http_app,
     drain_http_app,
@@ -19,6 +20,7 @@ from torbit.frontends.http import (
     shutdown_http_app,
 )
 from torbit.frontends.http.context import HttpCore, HttpOptions
+from torbit.frontends.http.proxies import TrustedProxies
 
 
 def _embedded_uvicorn() -> type[Any]:
@@ -45,6 +47,20 @@ def _embedded_uvicorn() -> type[Any]:
                 should_exit = await self.on_tick(counter)
 
     return EmbeddedUvicorn
+
+
+def _handshake_counted(config: Any, core: HttpCore, options: HttpOptions) -> None:
+    """HTTPS connections count against the connection limits from their accept, through
+    their handshake (frontends/handshake.py): uvicorn listens on plain TCP, and each
+    connection's first protocol runs the handshake, then hands it to uvicorn's."""
+    tls, protocol = config.ssl, config.http_protocol_class
+    proxies = TrustedProxies(options.trusted_proxies)
+
+    def gated(**kwargs: Any) -> asyncio.Protocol:
+        return HandshakeGate(lambda: protocol(**kwargs), tls, core.connections, proxies.trusts)
+
+    config.ssl = None
+    config.http_protocol_class = gated
 
 
 class HttpServer:
@@ -79,6 +95,7 @@ class HttpServer:
         config.load()
         if config.ssl is not None:
             config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+            _handshake_counted(config, core, options)
         server = self._server = _embedded_uvicorn()(config)
         self._task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:

@@ -184,7 +184,7 @@ async def _member_mode(
                 channel,
                 "They aren't on that channel",
             )
-    except Conflict as e:
+    except (Conflict, RateLimited) as e:
         session.server_notice(e.message)
 
 

@@ -65,7 +65,7 @@ class IrcServer(LineDoor[IrcSession]):
         def session(peer: tuple[str, int] | None) -> asyncio.Protocol:
             return IrcSession(self, door, peer)
 
-        await self._listen(sock, tls, proxies, door, session)
+        await self._listen(sock, tls, proxies, door, session, self.connections)
 
     # IrcHost
 

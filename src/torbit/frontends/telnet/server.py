@@ -49,7 +49,7 @@ class TelnetServer(LineDoor[TelnetSession]):
         def session(peer: tuple[str, int] | None) -> asyncio.Protocol:
             return TelnetSession(self, door, refuse_login, peer)
 
-        await self._listen(sock, tls, proxies, door, session)
+        await self._listen(sock, tls, proxies, door, session, self.connections)
 
     def opened(self, session: Session) -> None:
         assert isinstance(session, TelnetSession)
