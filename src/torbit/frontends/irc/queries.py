@@ -136,12 +136,15 @@ async def whois(session: IrcSession, msg: Message) -> None:
     session.reply(n.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
 
 
-def whowas(session: IrcSession, msg: Message) -> None:
-    """WHOWAS nick [count]: IRC clients that left this node, newest first."""
+async def whowas(session: IrcSession, msg: Message) -> None:
+    """WHOWAS nick [count]: IRC clients that left this node, newest first. A client whose
+    QUIT was answered is in it: its departure, worked off in a batch, is waited for (as by a
+    PRIVMSG to its nick)."""
     nick = msg.params[0].split(",")[0][:64]
     count = msg.params[1] if len(msg.params) > 1 else ""
     wanted = int(count) if count.isdigit() and len(count) < 6 else 0
     key = name_key(nick)
+    await session.server.nick_free(key)
     found = [i for i in reversed(session.server.departed) if name_key(i.nick) == key]
     if not found:
         session.reply(n.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
