@@ -27,23 +27,26 @@ class _Unshareable(Exception):
     pass
 
 
+_PLAIN = frozenset({type(None), str, bytes, int, float, bool})
+
+
 def _value_key(value: Any) -> Any:
     """Equal keys only for equal values of the same types, all the way down: 1, 1.0 and True
-    differ, and so do Ge(1) and Ge(True). Objects that do not compare by identity, and are
-    not plain values, dataclasses or containers of them, are refused."""
-    if value is None or isinstance(value, (str, bytes, int, float)):
-        return (type(value), value)
+    differ, and so do Ge(1) and Ge(True); dicts in the same order. Objects that do not
+    compare by identity, and are not plain values, dataclasses or containers of them, are
+    refused."""
+    kind: Any = type(value)
+    if kind in _PLAIN:
+        return (kind, value)
     if isinstance(value, type):
         return value
-    if isinstance(value, dict):
-        items = tuple((_value_key(k), _value_key(v)) for k, v in value.items())
-        return (dict, tuple(sorted(items, key=repr)))
-    if isinstance(value, (list, tuple)):
-        return (type(value), tuple(_value_key(v) for v in value))
+    if kind is dict:
+        return (dict, tuple((_value_key(k), _value_key(v)) for k, v in value.items()))
+    if kind is list or kind is tuple:
+        return (kind, tuple(_value_key(v) for v in value))
     if dataclasses.is_dataclass(value):
         fields = dataclasses.fields(value)
-        return (type(value), tuple(_value_key(getattr(value, f.name)) for f in fields))
-    kind: Any = type(value)
+        return (kind, tuple(_value_key(getattr(value, f.name)) for f in fields))
     if kind.__eq__ is object.__eq__ and kind.__hash__ is object.__hash__:
         return value  # compared by identity: only the very same object matches
     raise _Unshareable
