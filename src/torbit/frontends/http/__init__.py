@@ -13,6 +13,7 @@ from starlette.types import Scope
 
 from torbit import __version__
 from torbit.frontends.http.accounts import accounts_router
+from torbit.frontends.http.adapters import share_type_adapters
 from torbit.frontends.http.auth import Authenticator, principal_dependency
 from torbit.frontends.http.classic import classic_router
 from torbit.frontends.http.context import HttpCore, HttpOptions
@@ -70,6 +71,7 @@ class WebMount(Mount):
 def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
     """The ASGI app of the HTTP front door. Its own pieces (Basic-auth cache, long-poll
     waiters, WebSocket endpoint) are built here from the core services it is given."""
+    share_type_adapters()  # once per process: the routes' pydantic adapters (adapters.py)
     auth = Authenticator(core.accounts, core.tokens, core.revocations)
     principal = principal_dependency(auth)
     receiver = Receiver(
