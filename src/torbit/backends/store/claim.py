@@ -235,6 +235,7 @@ class AdvisoryClaim(DatabaseClaim):
         self._settled = asyncio.Event()  # held, or lost for good
         self._settled.set()
         self._held = True
+        self._outage: str | None = None  # the database unreachable: what its senders are told
         self._adopt(conn, session)
 
     @property
@@ -270,6 +271,8 @@ class AdvisoryClaim(DatabaseClaim):
         if self._lost is not None:
             raise ServiceUnavailable(f"message log unavailable: {self._lost}")
         if not self._held:
+            if self._outage is not None:  # an outage, as the store's own operations say it
+                raise ServiceUnavailable(self._outage)
             raise ServiceUnavailable(
                 "message log unavailable: the node's claim on the database was lost "
                 "and is not yet taken again"
@@ -305,7 +308,8 @@ class AdvisoryClaim(DatabaseClaim):
             except Exception as e:
                 if self._dropped.is_set() or conn.is_closed():
                     return "the server closed its connection"
-                return f"checking it failed: {unavailable(e).message}"
+                self._outage = unavailable(e).message
+                return f"checking it failed: {self._outage}"
             if not held:
                 return "its session no longer holds the lock"
 
@@ -336,6 +340,7 @@ class AdvisoryClaim(DatabaseClaim):
                     by = f" (PostgreSQL session {holder['pid']}{where})"
                     return taken(self._dialect.safe_url, by, "claim was lost")
             except Exception as e:
+                self._outage = unavailable(e).message
                 if not said_unreachable:
                     said_unreachable = True
                     log.warning(
@@ -351,6 +356,7 @@ class AdvisoryClaim(DatabaseClaim):
 
     def _adopt(self, conn: Connection, session: Session) -> None:
         self._conn, self._session = conn, session
+        self._outage = None
         self._dropped.clear()
 
         def closed(c: object) -> None:
