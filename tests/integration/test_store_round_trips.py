@@ -49,7 +49,9 @@ async def test_a_telnet_login_makes_few_store_round_trips(make_server: ServerFac
     app = await make_server(chat={"history_on_join": 5})
     assert app.telnet_port is not None and app.core is not None
     engine = app.core.store.engine  # type: ignore[attr-defined]
-    first = await logged_in(app.telnet_port, "warm")  # the default room exists from now on
+    with Statements(engine) as startup:
+        first = await logged_in(app.telnet_port, "warm")  # the default room exists from now on
+        await eventually(lambda: any(FIRST_SWEEP_ENDS in sql for sql in startup.seen))
     await first.close()
 
     with Statements(engine, ignore=PERIODIC) as new:
