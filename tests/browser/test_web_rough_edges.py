@@ -159,6 +159,7 @@ async def test_the_member_list_shows_who_is_here(
     await expect(alice.member("alice")).to_have_class(re.compile(r"\bonline\b"))
     await alice.say("/away brb")
     await tel.expect(r"^\* you are marked away: brb$")
+    await expect(alice.page.locator("#away-button")).to_have_text("Back")  # the page told too
     await alice.page.click("#away-button")  # back
     await tel.expect(r"^\* you are back$")
     await expect(alice.member("alice")).to_have_class(re.compile(r"\bonline\b"))

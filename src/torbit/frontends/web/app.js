@@ -262,9 +262,14 @@
 
   // the member list, with ignore/unignore and private messages
 
+  // away frames by user, numbered: a member list read before one came in must not undo it
+  let awayTick = 0;
+  const awayLive = new Map();  // user key -> [tick, away message or null]
+
   async function renderMembers() {
     const c = state.current;
     if (!c) return;
+    const since = awayTick;
     let names = [c.name];
     let online = null;  // who is in the room now (a room only)
     let away = new Map();  // who of them is away, with their message
@@ -275,6 +280,10 @@
       names = list.members;
       online = new Set(list.online.map(key));
       away = new Map(Object.entries(list.away || {}).map(([n, a]) => [key(n), a]));
+      for (const [k, [tick, a]] of awayLive) {  // changes told while the list was read
+        if (tick <= since || !online.has(k)) continue;
+        if (a) away.set(k, a); else away.delete(k);
+      }
       names.sort((a, b) => online.has(key(b)) - online.has(key(a)));  // stable: online first
     } else {
       $("members-title").textContent = "Private with";
@@ -440,6 +449,8 @@
       }
     } else if (f.type === "away") {  // someone sharing a room went away or came back
       const k = key(f.user);
+      awayTick += 1;
+      awayLive.set(k, [awayTick, f.away || null]);
       if (k === key(state.me)) {  // we did, from this page or any other session of ours
         showAway(f.away);
         systemLine(state.current, f.text);
