@@ -248,6 +248,7 @@ class App:
                 store,
                 timedelta(hours=s.http.token_ttl_hours),
                 limiter=RateLimiter(s.limits.token_rate, s.limits.token_burst),
+                per_user=s.limits.tokens_per_user,
             )
             http_core = HttpCore(
                 accounts,

@@ -251,6 +251,9 @@ class LimitsConfig(Section):
         0.05, ge=0, description="tokens issued per user (POST /api/v1/sessions): each is a row"
     )
     token_burst: int = Field(20, ge=0)
+    tokens_per_user: int = Field(
+        100, ge=0, description="live bearer tokens per user: a new one revokes the oldest"
+    )
     # login back-off (core/throttle.py): free failures per account from one address, per
     # address, and per account from addresses it never logged in from; then doubling waits
     login_free_attempts: int = Field(3, ge=0, description="failures before back-off starts")

@@ -368,6 +368,17 @@ async def test_tokens(store: Store) -> None:
     assert await store.token_user("h3", NOW) == "bob"
 
 
+async def test_trim_tokens_keeps_the_newest(store: Store) -> None:
+    await users(store, "alice", "bob")
+    for i in range(5):
+        await store.create_token(f"a{i}", "alice", NOW + timedelta(hours=i))
+    await store.create_token("b0", "bob", NOW)
+    assert await store.trim_tokens("alice", 5) == []
+    assert await store.trim_tokens("alice", 3) == ["a0", "a1"]  # the oldest first
+    assert [await store.token_user(f"a{i}", NOW) for i in range(5)] == [None] * 2 + ["alice"] * 3
+    assert await store.token_user("b0", NOW - timedelta(hours=1)) == "bob"
+
+
 async def test_token_expiry_compares_across_time_zones(store: Store) -> None:
     await users(store, "alice")
     plus2 = timezone(timedelta(hours=2))

@@ -221,3 +221,28 @@ async def test_a_guest_renamed_keeps_what_it_spent(make_server: ServerFactory) -
     await gus.close()
     assert len([line for line in gus.lines if "PRIVMSG #lobby" in line]) == BURST
     assert len([line for line in gus.lines if "too many messages read" in line]) == 2
+
+
+async def test_parallel_receives_pay_for_what_they_passed_over(
+    make_server: ServerFactory,
+) -> None:
+    """`GET /receive` paid only for what it returned: the ignored sender's messages it read
+    past, and a page read again after another receive moved the cursor first, were free
+    (tests/core/test_receive_budget.py makes that race happen). Parallel receives of one
+    user now pay, together, for all they read."""
+    app = await setup(make_server)  # 250 messages from alice; carol's cursor before them
+    async with http_client(app) as c:
+        assert (await c.put("/api/v1/me/ignores/alice", auth=basic("carol"))).status_code == 204
+
+        async def receive() -> Any:
+            return await c.get("/receive/lobby/carol", params={"limit": 100}, auth=basic("carol"))
+
+        first = await receive()
+        assert first.status_code == 200 and texts(first.json()) == []  # 250 read: 50 left
+        for i in range(60):
+            r = await c.post("/send/lobby/bob", content=f"b{i}", auth=basic("bob"))
+            assert r.status_code == 201
+        second = await asyncio.gather(*(receive() for _ in range(4)))
+    got = [m for r in second if r.status_code == 200 for m in texts(r.json())]
+    assert sorted(got, key=lambda t: int(t[1:])) == [f"b{i}" for i in range(50)]  # main: 60
+    assert sorted(r.status_code for r in second)[-1] == 429

@@ -89,15 +89,25 @@ class Guests:
         user = User(name=nick, password_hash=GUEST_PASSWORD_HASH, created_at=self._now())
         return await self._store.create_user(user, unlike=True)
 
+    def leaving(self, name: str) -> None:
+        """The guest's client has gone (QUIT, closed): from now until `release` has deleted
+        it, nobody writes to it on any door (`Messaging.send_private`: "no such user"),
+        as on IRC a nick goes with its QUIT. Call before its logout."""
+        self._subs.guest_leaving(name_key(name))
+
     async def release(self, name: str) -> None:
         """Delete the guest with all it holds, and the rooms that leaves empty and ownerless.
         Call once its session has logged out."""
         key = name_key(name)
-        user = await self._store.get_user(key)
-        if user is None or not user.is_guest:
-            return
-        rooms = await self._store.rooms_of(key)
-        await self._store.delete_user(key)
+        self._subs.guest_leaving(key)
+        try:
+            user = await self._store.get_user(key)
+            if user is None or not user.is_guest:
+                return
+            rooms = await self._store.rooms_of(key)
+            await self._store.delete_user(key)
+        finally:
+            self._subs.guest_leaving(key, False)
         await self._membership.known.ended(key)  # the next guest of this name starts clean
         for room in rooms:
             await self._membership.delete_if_vacant(room)
@@ -125,6 +135,7 @@ class Guests:
         except BaseException:
             await self._store.delete_user(user.key)
             raise
+        self._subs.guest_leaving(old_key)  # no more messages to the old name
         rooms = [c for c in self._subs.channels_of(session) if not is_inbox(c)]
         for room in rooms:
             if self._sessions.last_here(session, room):

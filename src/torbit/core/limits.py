@@ -169,7 +169,12 @@ class ReadBudget:
         return granted
 
     def settle(self, user_key: str, granted: int, used: int) -> None:
-        self._limiter.give_back(user_key, granted - used)
+        """Give back what a granted read did not use, or take what it used beyond the grant
+        (a receive whose cursor move lost a race reads again: never refused, it is paid)."""
+        if used > granted:
+            self._limiter.take(user_key, used - granted)
+        else:
+            self._limiter.give_back(user_key, granted - used)
 
     def charge(self, user_key: str, used: int) -> None:
         """Pay for what a read already returned (never refused: it is delivered)."""

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from torbit.core import access
+from torbit.core import access, policy
 from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
 from torbit.core.events import MembershipEnded, NodeEvents
 from torbit.core.limits import ActionLimits, ReadBudget
@@ -521,19 +521,37 @@ class Membership:
             RoomInfo(room=r, members=n, online=self._subs.online_count(r.key)) for r, n in listed
         ]
 
+    async def roster_room(self, viewer: str, room_name: str) -> Room:
+        """The room, if the viewer may list its members (`policy.check_roster`: anyone in a
+        public room but those banned from it); NotFound or Forbidden. Every door asks this
+        before it names a room's members."""
+        room = await self.room(room_name)
+        key = name_key(viewer)
+        policy.check_roster(await self._store.standing(room.key, key), room, key)
+        return room
+
+    async def member_count(self, room: Room) -> int:
+        """How many members the room has: shown with the room wherever it is (a count, as
+        IRC's LIST gives, names no one)."""
+        return len(await self._store.list_members(room.key))
+
     async def members(self, room_name: str, *, viewer: str) -> list[str]:
-        room = await self.visible_room(viewer, room_name)
+        room = await self.roster_room(viewer, room_name)
         return await self._store.list_members(room.key)
 
     async def roster(self, room_name: str, *, viewer: str) -> tuple[list[str], list[str]]:
         """The room's members and, of them, the voiced ones (display names, sorted)."""
-        room = await self.visible_room(viewer, room_name)
+        room = await self.roster_room(viewer, room_name)
         names = await self._store.list_members(room.key)
         voiced = set(await self._store.list_voiced(room.key))
         return names, [n for n in names if name_key(n) in voiced]
 
     def online(self, room_key: str) -> list[str]:
         return self._subs.online(room_key)
+
+    def gone(self, user_key: str) -> bool:
+        """The user's sessions here have all gone, or the user is a guest being deleted."""
+        return self._subs.gone(user_key)
 
     def away(self, names: list[str]) -> dict[str, str]:
         """Who of these online users is away, with their message (on any door or node)."""

@@ -117,7 +117,9 @@ class Messaging:
     async def send_private(self, sender: str, to: str, text: str) -> Message:
         """A private message lands in the recipient's inbox and, as a copy, in the sender's."""
         recipient = await self._store.get_user(check_name(to, "user name"))
-        if recipient is None:
+        if recipient is None or (recipient.is_guest and self._membership.gone(recipient.key)):
+            # a guest lives as long as its connection: once its client has gone it is no
+            # one, though its account is still being deleted (core/guests.py); every door
             raise NotFound(f"no such user {to!r}")
         text = self.prepare_text(text)
         if not recipient.is_guest:
@@ -330,15 +332,15 @@ class Messaging:
         docstring)."""
         key = name_key(user)
         granted = self._reads.grant(key, limit)
-        out: list[Message] = []
+        read = [0]  # messages read from the log, by every attempt (a retry reads again)
         try:
-            out, last = await self._receive_from(user, room_name, granted)
+            out, last = await self._receive_from(user, room_name, granted, read)
         finally:
-            self._reads.settle(key, granted, len(out))
+            self._reads.settle(key, granted, read[0])  # paid: what it read, not just kept
         return out, last
 
     async def _receive_from(
-        self, user: str, room_name: str, limit: int
+        self, user: str, room_name: str, limit: int, read: list[int]
     ) -> tuple[list[Message], int | None]:
         room = await self._membership.member_room(user, room_name)
         key = name_key(user)
@@ -346,13 +348,13 @@ class Messaging:
             ignores = await self._ignores.of(user)
             cursor = await self._store.get_cursor(key, room.key)
             while True:
-                out, last = await self._read_on(room, ignores, cursor, limit)
+                out, last = await self._read_on(room, ignores, cursor, limit, read)
                 if last is None or last == cursor:
                     break
                 if await self._store.advance_cursor(key, room.key, cursor, last):
                     break
                 # another node's receive (or a woken poll) moved it first: this page may be
-                # theirs, read on from where they left it
+                # theirs, read on from where they left it (that read is paid for too)
                 cursor = await self._store.get_cursor(key, room.key)
         return out, last
 
@@ -365,20 +367,28 @@ class Messaging:
         it pays for its answer from the user's read budget and is never refused."""
         room = await self._membership.member_room(user, room_name)
         ignores = await self._ignores.of(user)
-        out, last = await self._read_on(room, ignores, after, limit)
+        read = [0]
+        out, last = await self._read_on(room, ignores, after, limit, read)
         if last is not None and last != after:
             await self._store.set_cursor(name_key(user), room.key, last)
-        self._reads.charge(name_key(user), len(out))  # answered: paid, never refused
+        self._reads.charge(name_key(user), read[0])  # answered: paid, never refused
         return out, last
 
     async def _read_on(
-        self, room: Room, ignores: frozenset[str], after: int | None, limit: int
+        self,
+        room: Room,
+        ignores: frozenset[str],
+        after: int | None,
+        limit: int,
+        read: list[int],
     ) -> tuple[list[Message], int | None]:
-        """Up to `limit` readable messages after `after`, and the last id examined."""
+        """Up to `limit` readable messages after `after`, and the last id examined; adds to
+        `read[0]` every message read from the log (ignored senders' too)."""
         out: list[Message] = []
         last = after
         while len(out) < limit:
             batch = await self._log.read(room.key, after=last, limit=limit)
+            read[0] += len(batch)
             examined = _take_readable(batch, ignores, room.created_at, out, limit)
             if examined is not None:
                 last = examined

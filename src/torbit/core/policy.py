@@ -3,8 +3,8 @@ door asked. Front doors read it to show roles in their help; they never check it
 
 from __future__ import annotations
 
-from torbit.core.models import Role
-from torbit.errors import Forbidden
+from torbit.core.models import Role, Room, Standing
+from torbit.errors import Forbidden, NotFound
 
 M, ADM, OWN = Role.MEMBER, Role.ADMIN, Role.OWNER
 
@@ -54,3 +54,16 @@ def check(role: Role, action: str, room_name: str) -> None:
             f"only {_WHO.get(required, required.label)} of #{room_name} "
             f"may /{_SHOWN.get(action, action)}: you are {role.label}"
         )
+
+
+def check_roster(standing: Standing, room: Room, user_key: str) -> None:
+    """Who may list a room's members (IRC NAMES and WHO #room, telnet /who, GET
+    .../members): in a public room anyone, as on IRC for a channel without +s/+p; in a
+    private room those who may see it ("no such room" to others). A ban takes this away
+    too, as every right in the room (Forbidden): the roster names every member, online or
+    not, with their away messages, and the ban is a room's answer to someone who harasses
+    its people. Server admins, whom no room bans, always may."""
+    if not standing.may_see(room, user_key):
+        raise NotFound(f"no such room #{room.name}")
+    if standing.banned and not standing.server_admin:
+        raise Forbidden(f"you are banned from #{room.name}")

@@ -254,6 +254,10 @@ class Store(Protocol):
     async def delete_tokens_of(self, user_key: str) -> int:
         """Revoke every token of a user (logout everywhere, password change)."""
 
+    async def trim_tokens(self, user_key: str, keep: int) -> list[str]:
+        """Delete the user's tokens but the `keep` that expire last (the newest); the hashes
+        deleted, oldest first."""
+
     async def purge_tokens(self, now: datetime) -> int:
         """Delete the tokens that expired before `now`; the count deleted."""
 

@@ -113,6 +113,8 @@ class Subscriptions:
         self._room_names: dict[str, str] = {}  # display names of the rooms listened to here
         self.ignore_changes = 0  # ignore list changes applied here so far: Sessions.login
         self._monitors = Monitors(self.online_name)  # who watches whom (IRC's MONITOR)
+        # guests whose client has gone, until their account is deleted (core/guests.py)
+        self._guests_leaving: set[str] = set()
 
     # committed messages (the message log's listener)
 
@@ -218,6 +220,22 @@ class Subscriptions:
 
     def departed(self, session: Session) -> bool:
         return self._hub.departed(session)
+
+    def guest_leaving(self, user_key: str, leaving: bool = True) -> None:
+        """A guest's client has gone and its account is being deleted (`Guests.release`):
+        until it is, the name is `gone` (leaving=False once it is deleted)."""
+        if leaving:
+            self._guests_leaving.add(user_key)
+        else:
+            self._guests_leaving.discard(user_key)
+
+    def gone(self, user_key: str) -> bool:
+        """The user's every session here has gone (QUIT, closed), or the user is a guest
+        being deleted: a guest is then no one any more (`Messaging.send_private`)."""
+        if user_key in self._guests_leaving:
+            return True
+        p = self._hub.presence(user_key)
+        return p is not None and not p.online
 
     # watching users come online and go offline (IRC's MONITOR: core/monitor.py)
 

@@ -24,6 +24,7 @@ class IssuedToken:
     token: str
     user_key: str
     expires_at: datetime
+    evicted: tuple[str, ...] = ()  # hashes of the user's oldest tokens it revoked
 
 
 def token_hash(token: str) -> str:
@@ -33,7 +34,9 @@ def token_hash(token: str) -> str:
 class Tokens:
     """Issues, checks and revokes bearer tokens through the Store. Each token is a row until
     it expires, so how many one user gets is rate limited (`limits.token_rate`): before, one
-    account could have thousands a minute written, each kept for `http.token_ttl_hours`."""
+    account could have thousands a minute written, each kept for `http.token_ttl_hours`. And
+    a user holds at most `limits.tokens_per_user` live ones: a new token revokes the oldest
+    past that (the rate alone let one account keep ~30,000 rows)."""
 
     def __init__(
         self,
@@ -42,19 +45,29 @@ class Tokens:
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         limiter: RateLimiter | None = None,
+        per_user: int = 0,
     ) -> None:
+        """`per_user`: live tokens a user may hold (0: no bound but the rate)."""
         self._store = store
         self.ttl = ttl
         self._now = now
         self._limiter = limiter or RateLimiter(0, 0)
+        self.per_user = per_user
 
     async def issue(self, user_key: str) -> IssuedToken:
-        """A new token for the user; RateLimited past `limits.token_rate`."""
+        """A new token for the user; RateLimited past `limits.token_rate`. Past
+        `per_user` live tokens, the oldest are deleted (`evicted`: their sessions are to be
+        closed by the caller). Revoking the oldest rather than refusing the new one: a
+        login must keep working for the owner, however many tokens a leaked password or a
+        runaway script made."""
         self._limiter.check(user_key, "logins: too many tokens issued")
         token = secrets.token_urlsafe(TOKEN_BYTES)
         expires_at = self._now() + self.ttl
         await self._store.create_token(token_hash(token), user_key, expires_at)
-        return IssuedToken(token, user_key, expires_at)
+        evicted: list[str] = []
+        if self.per_user:
+            evicted = await self._store.trim_tokens(user_key, self.per_user)
+        return IssuedToken(token, user_key, expires_at, tuple(evicted))
 
     async def user_of(self, token: str) -> str | None:
         """Key of the user owning this token, or None if it is unknown, expired or revoked."""

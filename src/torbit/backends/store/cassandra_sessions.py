@@ -79,6 +79,23 @@ class SessionsCql:
         await self._delete_tokens([(str(r["hash"]), user_key) for r in rows])
         return len(rows)
 
+    async def trim_tokens(self, user_key: str, keep: int) -> list[str]:
+        """One partition read; the expiries are read only when there are too many."""
+        k = self.ks
+        rows = await self.cql.rows(
+            f"SELECT hash FROM {k}.tokens_by_user WHERE user_key = ?", user_key
+        )
+        if len(rows) <= keep:
+            return []
+        dated: list[tuple[int, str]] = []
+        for r in rows:
+            row = await self.cql.one(f"SELECT expires_at FROM {k}.tokens WHERE hash = ?", r["hash"])
+            dated.append((int(row["expires_at"]) if row is not None else 0, str(r["hash"])))
+        dated.sort(key=lambda d: (-d[0], d[1]))
+        old = [h for _, h in dated[keep:]]
+        await self._delete_tokens([(h, user_key) for h in old])
+        return old[::-1]
+
     async def purge_tokens(self, now: datetime) -> int:
         """A scan of the tokens table: it runs now and then, off every request's path."""
         cutoff = to_us(now)

@@ -560,6 +560,19 @@ class SqlStore(RoomModerationSql):
             result = await conn.execute(delete(tokens).where(tokens.c.user_key == user_key))
         return result.rowcount
 
+    async def trim_tokens(self, user_key: str, keep: int) -> list[str]:
+        async with self._write() as conn:
+            rows = await conn.execute(
+                select(tokens.c.hash)
+                .where(tokens.c.user_key == user_key)
+                .order_by(tokens.c.expires_at.desc(), tokens.c.hash)
+                .offset(keep)
+            )
+            old = [str(r[0]) for r in rows]
+            if old:
+                await conn.execute(delete(tokens).where(tokens.c.hash.in_(old)))
+        return old[::-1]
+
     async def purge_tokens(self, now: datetime) -> int:
         async with self._write() as conn:
             result = await conn.execute(delete(tokens).where(tokens.c.expires_at <= now))

@@ -209,6 +209,10 @@ class Authenticator:
         if current is None or current.credential != checked.credential:
             await self._tokens.revoke(issued.token)
             raise AuthenticationFailed("wrong name or password")
+        for old in issued.evicted:  # past `limits.tokens_per_user`: the oldest are signed out
+            await self._revocations.revoke(
+                Revocation(checked.key, "a newer login replaced this token", token=old)
+            )
         return current.name, issued
 
     async def logout(self, principal: Principal) -> None:

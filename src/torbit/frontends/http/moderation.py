@@ -59,8 +59,8 @@ def moderation_router(
     Caller = Annotated[Principal, Depends(principal)]
 
     async def describe(room: Room, caller: Principal) -> RoomOut:
-        members = await membership.members(room.key, viewer=caller.name)
-        return room_out(room, len(members), membership.online_count(room.key))
+        members = await membership.member_count(room)
+        return room_out(room, members, membership.online_count(room.key))
 
     def done() -> Response:
         return Response(status_code=204)

@@ -102,8 +102,8 @@ def rooms_router(
 
     async def describe(name: str, caller: Principal) -> RoomOut:
         room = await membership.visible_room(caller.name, name)
-        members = await membership.members(room.key, viewer=caller.name)
-        return room_out(room, len(members), membership.online_count(room.key))
+        members = await membership.member_count(room)
+        return room_out(room, members, membership.online_count(room.key))
 
     @router.get("/rooms", tags=["rooms"], summary="List rooms", responses=errors_doc(401, 422))
     async def rooms(

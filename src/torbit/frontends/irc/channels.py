@@ -46,6 +46,13 @@ async def find_room(session: IrcSession, name: str) -> Room:
     return await session.core.membership.visible_room(session.nick, name)
 
 
+async def roster_room(session: IrcSession, name: str) -> Room:
+    """The room, if the client may list its members (`policy.check_roster`): NotFound, or
+    Forbidden for a room it is banned from. Waits for clients leaving it, as `find_room`."""
+    await session.server.settled(name_key(name))
+    return await session.core.membership.roster_room(session.nick, name)
+
+
 async def not_in_room(session: IrcSession, channel: str) -> None:
     """ERR_NOTONCHANNEL for a room the client may see, else ERR_NOSUCHCHANNEL."""
     name = room_name(channel)
@@ -208,8 +215,8 @@ async def names(session: IrcSession, msg: Message) -> None:
         try:
             if name is None:
                 raise NotFound(channel)
-            room = await find_room(session, name)
-        except NotFound:
+            room = await roster_room(session, name)
+        except (NotFound, Forbidden):  # a room banned from is shown as a +s channel
             continue
         await send_names(session, room, end=one)
         if one:

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 from torbit.core.models import Role
 from torbit.core.names import is_inbox, name_key
-from torbit.errors import InvalidInput, NotFound, RateLimited
+from torbit.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from torbit.frontends.irc import numerics as n
-from torbit.frontends.irc.channels import find_room
+from torbit.frontends.irc.channels import roster_room
 from torbit.frontends.irc.modes import ban_target
 from torbit.frontends.irc.render import channel_name, prefix, room_name
 from torbit.frontends.irc.session import IrcSession, UserInfo
@@ -45,8 +45,8 @@ async def who(session: IrcSession, msg: Message) -> None:
     name = room_name(mask)
     if name is not None:
         try:
-            room = await find_room(session, name)
-        except NotFound:
+            room = await roster_room(session, name)
+        except (NotFound, Forbidden):  # a room banned from is shown as a +s channel
             room = None
         if room is not None:
             roles = await core.membership.roles(room)
@@ -110,9 +110,9 @@ async def whois(session: IrcSession, msg: Message) -> None:
     channels: list[str] = []
     multi = "multi-prefix" in session.caps
     for key in sorted(keys):
-        try:
-            room = await core.membership.visible_room(session.nick, key)
-        except NotFound:
+        try:  # a room the asker is banned from names none of its members (check_roster)
+            room = await core.membership.roster_room(session.nick, key)
+        except (NotFound, Forbidden):
             continue
         if room.private and key not in session.rooms:
             continue
@@ -138,8 +138,7 @@ async def whois(session: IrcSession, msg: Message) -> None:
 
 async def whowas(session: IrcSession, msg: Message) -> None:
     """WHOWAS nick [count]: IRC clients that left this node, newest first. A client whose
-    QUIT was answered is in it: its departure, worked off in a batch, is waited for (as by a
-    PRIVMSG to its nick)."""
+    QUIT was answered is in it: its departure, worked off in a batch, is waited for."""
     nick = msg.params[0].split(",")[0][:64]
     count = msg.params[1] if len(msg.params) > 1 else ""
     wanted = int(count) if count.isdigit() and len(count) < 6 else 0

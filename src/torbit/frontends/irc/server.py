@@ -111,6 +111,8 @@ class IrcServer(LineDoor[IrcSession]):
             return
         self._forget(session)
         self.departed.append(self.info_of(session))
+        if session.account is None:
+            self.core.guests.leaving(session.nick)
         await self.core.sessions.logout(session, session.quit_reason)
         if session.account is None:
             await self.core.guests.release(session.nick)
