@@ -196,22 +196,31 @@ REALNAME_MAX = 128  # as USER's
 def setname(session: IrcSession, msg: Message) -> None:
     """SETNAME :realname (IRCv3 setname): the real name WHOIS and WHO show from now on (on
     other nodes after the next heartbeat). The change is told, as `:nick!u@h SETNAME :name`,
-    to the client and to the clients sharing a channel with it here, those with the cap."""
+    to the client and, among those with the cap, to whom an away change is told
+    (core/away.py: sharing a channel of at most `chat.presence_notices_max` listeners here,
+    not ignoring the user; MONITOR watchers with extended-monitor, not ignoring the user),
+    and charged to the same rate (`limits.away_rate`)."""
     text = msg.params[0]
     if not text or len(text) > REALNAME_MAX:
         session.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid")
         return
+    try:
+        sharing = session.core.away.details_changed(session.user_key)
+    except RateLimited as e:
+        session.fail("SETNAME", "CANNOT_CHANGE_REALNAME", f"Realname not changed: {e.message}")
+        return
     session.realname = text
-    subs = session.core.subscriptions
-    subs.details_changed(session.user_key)
-    line = Message("SETNAME", (text,), session.mask)
-    told: set[int] = set()
-    sharing = [s for key in session.rooms for s in subs.listeners(key)]
+    about = (session.user_key,)
     watching = [
         w
-        for w in subs.watchers(session.user_key)
-        if isinstance(w, IrcSession) and "extended-monitor" in w.caps
+        for w in session.core.subscriptions.watchers(session.user_key)
+        if isinstance(w, IrcSession)
+        and "extended-monitor" in w.caps
+        and w.user_key != session.user_key
+        and w.ignores.isdisjoint(about)
     ]
+    line = Message("SETNAME", (text,), session.mask)
+    told: set[int] = set()
     for other in [session, *sharing, *watching]:
         if isinstance(other, IrcSession) and id(other) not in told:
             told.add(id(other))
