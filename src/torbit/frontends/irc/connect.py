@@ -57,6 +57,7 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "TARGMAX": "JOIN:,KICK:1,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1",
         "TOPICLEN": "390",
         "USERLEN": str(MAX_NAME_LENGTH),
+        "WHOX": None,
     }
 
 
