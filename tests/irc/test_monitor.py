@@ -10,6 +10,7 @@ import string
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tests.conftest import ServerFactory
 from tests.helpers.irc import RawIrc
 from tests.irc.conftest import ws_user
 from tests.irc.test_doors import telnet_user
@@ -189,3 +190,66 @@ async def test_extended_monitor_tells_away_and_setname_of_watched_users(
     sam.send("SETNAME :Sam Smith")
     assert (await mo.expect(" SETNAME ")).endswith(" SETNAME :Sam Smith")
     assert [line for line in await _sync(plain) if " SETNAME " in line] == []
+
+
+async def test_a_guests_case_only_nick_change_is_its_name_everywhere(
+    app: App, cleanup: list[Any]
+) -> None:
+    """irctest's MonitorTestCase::testNickChange: `NICK QUX` of the guest `qux` tells no
+    watcher (no change of online state), but the 731 when it goes says `QUX`, and the other
+    doors show `QUX` meanwhile. On main the case change was the IRC door's alone: the 731
+    said `qux`, and telnet's /who listed `qux`."""
+    raw = await _watcher(app, "mo", cleanup)
+    raw.send("MONITOR + qux")
+    assert _listed(await raw.expect(" 731 ")) == ["qux"]
+    tel = await telnet_user(app, "tina", "lobby", cleanup)
+    qux = await RawIrc.connect(app)
+    cleanup.append(qux)
+    await qux.register("qux")
+    assert _listed(await raw.expect(" 730 ")) == ["qux!~qux@irc.torbit"]
+    qux.send("JOIN #lobby")
+    await qux.expect(" 366 ")
+
+    qux.send("NICK QUX")
+    assert (await qux.expect(" NICK ")) == ":qux!~qux@irc.torbit NICK QUX"
+    assert [line for line in await _sync(raw) if " 730 " in line or " 731 " in line] == []
+    tel.send("/who")
+    await tel.expect(r"online in #lobby \(2\): QUX, tina$")
+    raw.send("WHOIS qux")
+    assert " 311 mo QUX ~qux " in await raw.expect(" 311 ")
+    raw.send("MONITOR S")
+    assert _listed(await raw.expect(" 730 ")) == ["QUX!~qux@irc.torbit"]
+
+    qux.send("NICK bazbat")
+    assert _listed(await raw.expect(" 731 ")) == ["QUX"]  # as irctest wants it
+
+
+async def test_monitor_says_offline_at_once_as_whois_and_ison_do_while_rooms_wait(
+    make_server: ServerFactory, cleanup: list[Any]
+) -> None:
+    """A user whose last session goes is offline at once for MONITOR (731), as for ISON,
+    WHOIS and NAMES, and online again (730) when back; the rooms they were in hear of it only
+    after `chat.presence_grace_seconds`, and nothing of a user back by then (a page reload).
+    MONITOR is asked whether a nick is on now (to take it once freed, to write to a friend),
+    so it does not wait out the grace (docs/irc.md, MONITOR)."""
+    app = await make_server(irc={"guests": True}, chat={"presence_grace_seconds": 60})
+    mo = await _watcher(app, "mo", cleanup)
+    mo.send("JOIN #lobby", "MONITOR + tina")
+    assert _listed(await mo.expect(" 731 ")) == ["tina"]
+    tel = await telnet_user(app, "tina", "lobby", cleanup)
+    seen = await _sync(mo)
+    assert [_listed(x) for x in seen if " 730 " in x] == [["tina!tina@torbit"]]
+    assert [x for x in seen if x.startswith(":tina!") and " JOIN " in x]
+
+    await tel.close()
+    assert _listed(await mo.expect(" 731 ")) == ["tina"]  # at once
+    mo.send("ISON tina", "WHOIS tina", "NAMES #lobby")
+    assert (await mo.expect(" 303 ")).endswith(" 303 mo :")
+    await mo.expect(" 401 mo tina ")
+    assert "tina" not in await mo.expect(" 353 ")
+    assert [x for x in await _sync(mo) if x.startswith(":tina!")] == []  # no QUIT yet
+
+    await telnet_user(app, "tina", "lobby", cleanup)  # back within the grace
+    seen = await _sync(mo)
+    assert [_listed(x) for x in seen if " 730 " in x] == [["tina!tina@torbit"]]
+    assert [x for x in seen if x.startswith(":tina!")] == []  # the room saw nothing

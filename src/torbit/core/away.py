@@ -22,7 +22,10 @@ from here; a user with no session anywhere cannot (409: nobody would see it).
 The message is cleaned like any text shown to others (core/text.py) and cut to AWAY_MAX
 characters. Changes are rate limited per user (`limits.away_rate`): past the limit a change
 is refused, so an away toggled in a loop floods no room and no node. Setting the state the
-user is already in is no change: nothing is sent, nothing is charged."""
+user is already in is no change: nothing is sent, nothing is charged.
+
+A change of how the doors show a user (an IRC SETNAME: `details_changed`) reaches the same
+sessions as an away change, and is charged to the same bucket."""
 
 from __future__ import annotations
 
@@ -89,6 +92,20 @@ class Away:
         finally:  # applied here at once, whether or not the log took it
             self._tell_own(changed, by)
         return away
+
+    def details_changed(self, user_key: str) -> list[Session]:
+        """A user with sessions here changed how the doors show them (an IRC SETNAME). It
+        is told as an away change is, and so charged to the same rate of changes (Raises
+        RateLimited past `limits.away_rate`, as `set`). The sessions here to tell of it
+        are returned: those an away change tells (sharing a room of at most
+        `presence_notices_max` listeners, not ignoring the user), the user's own left out.
+        The other nodes hear the new details with the next heartbeat (they tell no one)."""
+        self._limiter.check(user_key, "changes of your details")
+        subs = self._subs
+        subs.details_changed(user_key)
+        sessions = subs.sessions_of(user_key)
+        rooms = {c for s in sessions for c in subs.channels_of(s) if not is_inbox(c)}
+        return list(subs.sharing(user_key, rooms, self._notices_max))
 
     def _tell_own(self, event: AwayChanged, skip: Session | None = None) -> None:
         """The user's own sessions here, but `skip` (the one that set it), learn the change."""

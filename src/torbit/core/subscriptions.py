@@ -286,6 +286,17 @@ class Subscriptions:
         seen = self.cluster.user(user_key) if self.cluster is not None else None
         return seen[0] if seen is not None else None
 
+    def recase(self, user_key: str, name: str) -> None:
+        """A user with sessions here is shown as `name` from now on, their name in other
+        letters' case (an IRC guest's NICK qux -> QUX): member lists, WHOIS, and what
+        MONITOR says next of them (a 731 when they go names them as `name`). The other nodes
+        keep the case they were told."""
+        p = self._hub.presence(user_key)
+        if p is None or name_key(name) != user_key:
+            return
+        p.name = name
+        self._monitors.check(user_key)  # no change of online state: the name seen, only
+
     def set_away(self, user_key: str, text: str | None) -> None:
         """Mark a user with sessions here away with `text` (cut to AWAY_MAX), or back
         (None or empty): every door shows it (IRC WHOIS and AWAY replies, telnet /who)."""
@@ -486,13 +497,28 @@ class Subscriptions:
         max_listeners: int,
         seen: set[Session] | None = None,
     ) -> int:
-        """A notice about a user to every session here listening to one of `channels`, once
-        each, but not to the user's own sessions nor to those who ignore the user; channels
-        of more than `max_listeners` listeners are left out. The number of sessions told;
-        `seen` gets the sessions looked at."""
+        """A notice about a user to each session `sharing` tells of them. The number of
+        sessions told; `seen` gets the sessions looked at."""
+        about = (user_key,)
+        told = 0
+        for s in self.sharing(user_key, channels, max_listeners, seen):
+            s.notify(text, None, about)
+            told += 1
+        return told
+
+    def sharing(
+        self,
+        user_key: str,
+        channels: Set[str],
+        max_listeners: int,
+        seen: set[Session] | None = None,
+    ) -> Iterator[Session]:
+        """The sessions here to tell of a change of a user (their away state, an IRC real
+        name): those listening to one of `channels`, once each, but not the user's own nor
+        those who ignore the user; channels of more than `max_listeners` listeners are left
+        out. `seen` gets the sessions looked at."""
         about = (user_key,)
         seen = set() if seen is None else seen
-        told = 0
         for channel in channels:
             listeners = self._hub.listeners(channel)
             if len(listeners) > max_listeners:
@@ -501,9 +527,7 @@ class Subscriptions:
                 if s.user_key and s.user_key != user_key and s not in seen:
                     seen.add(s)
                     if s.ignores.isdisjoint(about):
-                        s.notify(text, None, about)
-                        told += 1
-        return told
+                        yield s
 
     def notify_everyone(self, text: str) -> None:
         for p in self._hub.users():

@@ -57,6 +57,7 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "TARGMAX": "JOIN:,KICK:1,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1",
         "TOPICLEN": "390",
         "USERLEN": str(MAX_NAME_LENGTH),
+        "WHOX": None,
     }
 
 
@@ -273,10 +274,13 @@ def nick(session: IrcSession, msg: Message) -> Awaitable[None] | None:
 
 
 def _change_case(session: IrcSession, new: str) -> None:
-    """The same name in other letters' case: only how IRC clients here show it changes (the
-    guest's account keeps its name), so they are the ones told."""
+    """The same name in other letters' case: how every door here shows it changes (member
+    lists, WHOIS, MONITOR's next 730/731; the guest's account keeps its name), and the IRC
+    clients sharing a channel are told, as MONITOR watchers are not (a case change is no
+    change of online state: irctest's MonitorTestCase)."""
     line = Message("NICK", (new,), session.mask)
     session.renamed(new)
+    session.core.subscriptions.recase(session.user_key, new)
     told = {id(session)}
     session.send(line)
     subs = session.core.subscriptions

@@ -19,27 +19,71 @@ from torbit.frontends.irc.render import channel_name, prefix, room_name
 from torbit.frontends.irc.session import IrcSession, UserInfo
 from torbit.protocol.irc import Message
 
+WHOX_FIELDS = "tcuihsnfdlaor"  # WHOX's fields, in the order a 354 gives them
+
+
+class Whox:
+    """WHO's second parameter in WHOX form, `%fields[,token]`: each user is one 354 of the
+    fields asked for, in WHOX_FIELDS' order (t: the token, 1-3 digits, else 0)."""
+
+    __slots__ = ("fields", "token")
+
+    def __init__(self, arg: str) -> None:
+        fields, _, token = arg[1:].partition(",")
+        self.fields = [c for c in WHOX_FIELDS if c in fields]
+        self.token = token if token.isdigit() and len(token) <= 3 else "0"
+
+    @staticmethod
+    def of(msg: Message) -> Whox | None:
+        return Whox(msg.params[1]) if len(msg.params) > 1 and msg.params[1][:1] == "%" else None
+
 
 def _who_line(
-    session: IrcSession, channel: str, info: UserInfo, role: Role | None, voiced: bool = False
+    session: IrcSession,
+    channel: str,
+    info: UserInfo,
+    role: Role | None,
+    voiced: bool = False,
+    whox: Whox | None = None,
 ) -> None:
     flags = ("G" if info.away else "H") + ("*" if info.operator else "")
     flags += prefix(role, "multi-prefix" in session.caps, voiced)
     server = session.server.options.server_name
-    session.reply(
-        n.RPL_WHOREPLY,
-        channel,
-        info.ident,
-        info.host,
-        server,
-        info.nick,
-        flags,
-        f"0 {info.realname}",
-    )
+    if whox is None:
+        session.reply(
+            n.RPL_WHOREPLY,
+            channel,
+            info.ident,
+            info.host,
+            server,
+            info.nick,
+            flags,
+            f"0 {info.realname}",
+        )
+        return
+    idle = int(time.time() - info.client.last_spoke) if info.client is not None else 0
+    values = {
+        "t": whox.token,
+        "c": channel,
+        "u": info.ident,
+        "i": "255.255.255.255",  # addresses are not shown
+        "h": info.host,
+        "s": server,
+        "n": info.nick,
+        "f": flags,
+        "d": "0",  # hops: one server
+        "l": str(idle),
+        "a": info.account or "0",
+        "o": "n/a",
+        "r": info.realname,
+    }
+    session.reply(n.RPL_WHOSPCRPL, *(values[c] for c in whox.fields))
 
 
 async def who(session: IrcSession, msg: Message) -> None:
+    """WHO mask [%fields[,token]]: 352 lines, or 354 lines of the fields asked (WHOX)."""
     mask = msg.params[0] if msg.params and msg.params[0] else "*"
+    whox = Whox.of(msg)
     core = session.core
     server = session.server
     name = room_name(mask)
@@ -58,6 +102,7 @@ async def who(session: IrcSession, msg: Message) -> None:
                     server.user_info(user),
                     roles.get(key := name_key(user)),
                     key in voiced,
+                    whox,
                 )
     elif not mask.startswith("#"):
         pattern = "*" if mask == "0" else mask.lower()
@@ -65,13 +110,13 @@ async def who(session: IrcSession, msg: Message) -> None:
         if not wild:  # one nick: online here or, in a cluster, on another node
             name = core.subscriptions.online_name(name_key(mask))
             if name is not None:
-                _who_line(session, "*", server.user_info(name), None)
+                _who_line(session, "*", server.user_info(name), None, whox=whox)
         else:  # a mask matches the users of every node
             for _, name in sorted(core.subscriptions.everyone()):
                 if fnmatch.fnmatchcase(name.lower(), pattern):
                     info = server.user_info(name)
                     if not _hidden(session, info):
-                        _who_line(session, "*", info, None)
+                        _who_line(session, "*", info, None, whox=whox)
     session.reply(n.RPL_ENDOFWHO, mask[:64], "End of WHO list")
 
 
@@ -195,22 +240,31 @@ REALNAME_MAX = 128  # as USER's
 def setname(session: IrcSession, msg: Message) -> None:
     """SETNAME :realname (IRCv3 setname): the real name WHOIS and WHO show from now on (on
     other nodes after the next heartbeat). The change is told, as `:nick!u@h SETNAME :name`,
-    to the client and to the clients sharing a channel with it here, those with the cap."""
+    to the client and, among those with the cap, to whom an away change is told
+    (core/away.py: sharing a channel of at most `chat.presence_notices_max` listeners here,
+    not ignoring the user; MONITOR watchers with extended-monitor, not ignoring the user),
+    and charged to the same rate (`limits.away_rate`)."""
     text = msg.params[0]
     if not text or len(text) > REALNAME_MAX:
         session.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid")
         return
+    try:
+        sharing = session.core.away.details_changed(session.user_key)
+    except RateLimited as e:
+        session.fail("SETNAME", "CANNOT_CHANGE_REALNAME", f"Realname not changed: {e.message}")
+        return
     session.realname = text
-    subs = session.core.subscriptions
-    subs.details_changed(session.user_key)
-    line = Message("SETNAME", (text,), session.mask)
-    told: set[int] = set()
-    sharing = [s for key in session.rooms for s in subs.listeners(key)]
+    about = (session.user_key,)
     watching = [
         w
-        for w in subs.watchers(session.user_key)
-        if isinstance(w, IrcSession) and "extended-monitor" in w.caps
+        for w in session.core.subscriptions.watchers(session.user_key)
+        if isinstance(w, IrcSession)
+        and "extended-monitor" in w.caps
+        and w.user_key != session.user_key
+        and w.ignores.isdisjoint(about)
     ]
+    line = Message("SETNAME", (text,), session.mask)
+    told: set[int] = set()
     for other in [session, *sharing, *watching]:
         if isinstance(other, IrcSession) and id(other) not in told:
             told.add(id(other))
