@@ -355,7 +355,9 @@ class Moderation:
             self._mutes.check(room.key, name_key(actor), self._now())
         if actions:
             self._limits.topics.check(name_key(actor), "topic or privacy changes")
-        updated = await self._store.update_room(room.key, topic=topic, private=private)
+        updated = await self._store.update_room(
+            room.key, topic=topic, private=private, topic_by=actor, topic_at=self._now()
+        )
         if updated is None:
             raise NotFound(f"no such room #{room_name}")
         if topic is not None:

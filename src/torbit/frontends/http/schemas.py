@@ -101,6 +101,10 @@ class AwayOut(BaseModel):
 class RoomOut(BaseModel):
     name: str
     topic: str
+    topic_set_by: str | None = Field(
+        None, description="Who set the topic; null: no topic, or one set before torbit kept it"
+    )
+    topic_set_at: datetime | None = Field(None, description="When the topic was set (UTC)")
     owner: str | None
     private: bool
     created_at: datetime
