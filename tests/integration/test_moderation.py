@@ -263,7 +263,8 @@ async def test_the_topic_is_shown_on_join(hall: App) -> None:
     async with api(hall, "alice") as a:
         r = await a.patch("/api/v1/rooms/hall", json={"topic": "via \x1b[2J http "})
         assert r.status_code == 200 and r.json()["topic"] == "via \ufffd[2J http"
-        error_of(await a.patch("/api/v1/rooms/hall", json={"topic": "x" * 600}), 422)
+        r = await a.patch("/api/v1/rooms/hall", json={"topic": "x" * 600})  # cut, as IRC's
+        assert r.json()["topic"] == "x" * 390, r.text
     for c in (alice, bob, carol):
         await c.close()
     await ws.close()

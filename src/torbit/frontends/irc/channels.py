@@ -296,7 +296,7 @@ async def list_(session: IrcSession, msg: Message) -> None:
 
 async def kick(session: IrcSession, msg: Message) -> None:
     channel = msg.params[0]
-    reason = msg.params[2][:255] if len(msg.params) > 2 else ""
+    reason = msg.params[2] if len(msg.params) > 2 else ""  # cut to KICKLEN by the core
     name = room_name(channel)
     room = in_room(session, name_key(name)) if name else None
     if room is None:
