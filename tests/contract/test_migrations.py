@@ -9,12 +9,14 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
-from tests.contract.conftest import BACKENDS
+from tests.contract.conftest import BACKENDS, NOW
 from torbit.backends.store import migrate
+from torbit.backends.store.dialects import dialect_for
 from torbit.backends.store.schema import metadata
 from torbit.backends.store.sql import SqlStore
 
@@ -87,3 +89,33 @@ def test_alembic_files_ship_inside_the_package() -> None:
     for name in ("env.py", "script.py.mako", "versions/0001_initial.py",
                  "versions/0002_room_moderation.py"):
         assert (root / name).is_file(), name
+
+
+@by_backend
+async def test_0006_keeps_earlier_topics_without_naming_a_setter(
+    backend: str, fresh_database: Callable[[str], str]
+) -> None:
+    """A topic set before 0006 keeps its text; nobody is named as having set it."""
+    url = fresh_database(backend)
+    engine = dialect_for(url).create_engine()
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(lambda c: command.upgrade(migrate._config(c), "0005"))
+            await conn.execute(
+                text(
+                    "INSERT INTO rooms (key, name, created_at, owner, topic, private) "
+                    "VALUES ('den', 'den', :at, NULL, 'old rules', false)"
+                ),
+                {"at": NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S")},
+            )
+            await conn.commit()
+    finally:
+        await engine.dispose()
+    store = SqlStore(url)
+    await store.open()  # to head
+    try:
+        den = await store.get_room("den")
+        assert den is not None and den.topic == "old rules"
+        assert (den.topic_set_by, den.topic_set_at) == ("", None)
+    finally:
+        await store.close()

@@ -42,6 +42,32 @@ async def test_update_room_changes_only_what_is_given(store: Store) -> None:
     assert await store.update_room("nowhere", topic="x") is None
 
 
+async def test_a_topic_is_kept_with_who_set_it_and_when(store: Store) -> None:
+    """The setter and time are stored with the topic and read back every way a room is read
+    (get, ensure, update, listing, with a standing); clearing the topic clears both, and a
+    change of anything else keeps them (on main: update_room took no setter)."""
+    await users(store, "alice")
+    made = await store.create_room(room("den", owner="alice"))
+    assert (made.topic_set_by, made.topic_set_at) == ("", None)
+    at = NOW + timedelta(seconds=5, microseconds=7)
+    changed = await store.update_room("den", topic="rules", topic_by="Alice", topic_at=at)
+    assert changed == replace(made, topic="rules", topic_set_by="Alice", topic_set_at=at)
+    assert changed.topic_set_at is not None and changed.topic_set_at.tzinfo is not None
+    assert await store.get_room("den") == changed
+    assert await store.ensure_room(room("den")) == changed
+    assert await store.room_and_standing("den", "alice") == (changed, Standing())
+    listed = [r for r, _ in await store.list_rooms(after=None, limit=10) if r.key == "den"]
+    assert listed == [changed]
+    assert [r for r, _ in await store.rooms_with_counts(["den"])] == [changed]
+    private = await store.update_room("den", private=True, settings=RoomSettings(moderated=True))
+    assert private is not None and (private.topic_set_by, private.topic_set_at) == ("Alice", at)
+    cleared = await store.update_room("den", topic="", topic_by="Alice", topic_at=at)
+    assert cleared is not None and (cleared.topic, cleared.topic_set_by) == ("", "")
+    assert cleared.topic_set_at is None and await store.get_room("den") == cleared
+    given = replace(room("hall"), topic="hi", topic_set_by="bob", topic_set_at=at)
+    assert await store.create_room(given) == given == await store.get_room("hall")
+
+
 async def test_room_settings_round_trip(store: Store) -> None:
     """Settings are stored with the room, replaced as a whole, and read back by every way a
     room is read (get, ensure, update, listing)."""

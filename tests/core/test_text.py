@@ -12,9 +12,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from torbit.core.moderation import clean_topic
+from torbit.core.moderation import MAX_TOPIC_BYTES, clean_kick_reason, clean_topic
 from torbit.core.names import is_valid_name
-from torbit.core.text import MAX_BLANKS, ZWJ, ZWNJ, clean_text
+from torbit.core.text import MAX_BLANKS, ZWJ, ZWNJ, clean_cut, clean_text
 from torbit.errors import InvalidInput
 
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
@@ -142,6 +142,37 @@ def test_a_text_of_nothing_visible_is_empty() -> None:
 
 def test_topics_are_cleaned_the_same_way() -> None:
     assert clean_topic("rules:\u202e \u2066 be nice" + " " * 50 + "x") == "rules:  be nice   x"
+
+
+def test_topics_and_kick_reasons_are_cut_not_refused() -> None:
+    """IRC's TOPICLEN and KICKLEN: bytes of UTF-8 once cleaned, cut at a character boundary
+    (on main: refused past 512 bytes)."""
+    assert clean_topic("é" * 400) == "é" * (MAX_TOPIC_BYTES // 2)
+    assert clean_topic("x" * 389 + "€") == "x" * 389  # no half of a character
+    assert clean_kick_reason("\x02" * 300) == "\ufffd" * 85  # 255 bytes
+    assert clean_kick_reason("\u200b\u2066") == ""  # nothing to show: no reason
+    with pytest.raises(InvalidInput):
+        clean_topic("\u200b\u2066")  # not taken for a clear
+
+
+def test_a_cut_leaves_no_dangling_joiner_or_blanks() -> None:
+    tech = "\U0001f469\u200d\U0001f4bb"  # 4 + 3 + 4 bytes
+    assert clean_cut("ab" + tech, 9) == "ab\U0001f469"
+    assert clean_cut("ab     cd", 5) == "ab"  # the run is 3 spaces, then cut
+
+
+@given(st.text(), st.integers(min_value=1, max_value=64))
+@example("\x02" * 30, 10)
+def test_a_cut_text_fits_and_is_the_start_of_the_cleaned_one(text: str, limit: int) -> None:
+    try:
+        whole = clean_text(text, 4 * len(text))
+        cut = clean_cut(text, limit)
+    except InvalidInput:  # nothing to show, or nothing left of it once cut
+        return
+    if len(whole.encode()) <= limit:
+        assert cut == whole
+    else:
+        assert len(cut.encode()) <= limit and whole.startswith(cut)
 
 
 @given(st.text(alphabet=st.sampled_from(BIDI + INVISIBLE + SEPARATORS + "a")))

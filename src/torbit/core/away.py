@@ -20,9 +20,10 @@ A user online only on another node (an HTTP client whose WebSocket is elsewhere)
 from here; a user with no session anywhere cannot (409: nobody would see it).
 
 The message is cleaned like any text shown to others (core/text.py) and cut to AWAY_MAX
-characters. Changes are rate limited per user (`limits.away_rate`): past the limit a change
-is refused, so an away toggled in a loop floods no room and no node. Setting the state the
-user is already in is no change: nothing is sent, nothing is charged.
+bytes of UTF-8 (IRC's AWAYLEN), at a character boundary. Changes are rate limited per user
+(`limits.away_rate`): past the limit a change is refused, so an away toggled in a loop
+floods no room and no node. Setting the state the user is already in is no change: nothing
+is sent, nothing is charged.
 
 A change of how the doors show a user (an IRC SETNAME: `details_changed`) reaches the same
 sessions as an away change, and is charged to the same bucket."""
@@ -35,17 +36,17 @@ from torbit.core.limits import RateLimiter
 from torbit.core.names import is_inbox
 from torbit.core.presence import AWAY_MAX
 from torbit.core.subscriptions import Subscriptions
-from torbit.core.text import clean_text
+from torbit.core.text import clean_cut
 from torbit.errors import Conflict, InvalidInput
 
 
 def clean_away(text: str | None) -> str | None:
-    """The away message as others see it: cut to AWAY_MAX characters and cleaned; None (back)
-    for no text, or a text with nothing to show."""
+    """The away message as others see it: cleaned and cut to AWAY_MAX bytes; None (back) for
+    no text, or a text with nothing to show."""
     if not text or not text.strip():
         return None
     try:
-        return clean_text(text[:AWAY_MAX], AWAY_MAX * 4)  # UTF-8: at most 4 bytes a character
+        return clean_cut(text, AWAY_MAX)
     except InvalidInput:  # nothing left once cleaned
         return None
 

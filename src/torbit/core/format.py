@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 
-from torbit.core.models import Message, MessageKind
+from torbit.core.models import Message, MessageKind, Room
 from torbit.core.names import inbox_channel
 
 
@@ -46,3 +46,14 @@ def format_system(text: str) -> str:
 
 def format_error(text: str) -> str:
     return f"! {text}"
+
+
+def topic_credit(room: Room, tz: tzinfo) -> str:
+    """Who set the room's topic and when, as a line shows it after the topic: " (set by
+    alice on 2026-12-02 09:03:04)"; "" when neither is known (no topic, or one set before
+    torbit kept them)."""
+    if not room.topic or not room.topic_set_by:
+        return ""
+    at = room.topic_set_at
+    when = f" on {at.astimezone(tz).strftime('%Y-%m-%d %H:%M:%S')}" if at is not None else ""
+    return f" (set by {room.topic_set_by}{when})"

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from torbit.core import access, policy
 from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
 from torbit.core.events import MembershipEnded, NodeEvents
+from torbit.core.format import topic_credit
 from torbit.core.limits import ActionLimits, ReadBudget
 from torbit.core.membercache import MemberCache
 from torbit.core.models import Message, Role, Room, RoomInfo, Standing
@@ -310,8 +311,9 @@ class Membership:
                 room.key,
             )
             if room.topic:
+                credit = topic_credit(room, self._subs.tz)
                 topic = Notice(
-                    f"topic: {room.topic}", NoticeKind.TOPIC_IS, detail=room.topic, **where
+                    f"topic: {room.topic}{credit}", NoticeKind.TOPIC_IS, detail=room.topic, **where
                 )
                 session.notify(topic, room.key)
             for m in shown:

@@ -90,6 +90,10 @@ class Room:
     topic: str = ""
     private: bool = False
     settings: RoomSettings = RoomSettings()
+    # who set the topic (display name) and when: IRC's RPL_TOPICWHOTIME; none with no topic,
+    # and none for a topic set before torbit kept them (migration 0006)
+    topic_set_by: str = ""
+    topic_set_at: datetime | None = None
 
     @property
     def key(self) -> str:

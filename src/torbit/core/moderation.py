@@ -41,18 +41,33 @@ from torbit.core.names import check_name, name_key
 from torbit.core.ports import Store
 from torbit.core.roomsettings import SettingsChange, describe
 from torbit.core.subscriptions import Subscriptions
-from torbit.core.text import clean_text
+from torbit.core.text import clean_cut
 from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 log = logging.getLogger("torbit.audit")
 
 MAX_MUTE_MINUTES = 30 * 24 * 60
-MAX_TOPIC_BYTES = 512
+# What is longer is cut, on every door (IRC advertises both: TOPICLEN, KICKLEN). Both fit
+# the longest IRC line that carries them: ":" + nick!ident@host (32 + 1 + 32 + 1 + 10) +
+# " TOPIC " + "#" + 32 + " :" + topic + CR LF is 121 bytes and the topic; a KICK line, which
+# also names the nick, 153 and the reason; the limit is 512 (protocol/irc.py).
+MAX_TOPIC_BYTES = 390
+MAX_KICK_REASON_BYTES = 255  # a kick's or a ban's reason
 
 
 def clean_topic(text: str) -> str:
-    """A topic fit to show on a line; empty clears it."""
-    return clean_text(text, MAX_TOPIC_BYTES) if text.strip() else ""
+    """A topic fit to show on a line, cut to MAX_TOPIC_BYTES; empty clears it, and one that
+    cleaning leaves empty is refused (InvalidInput) rather than taken for a clear."""
+    return clean_cut(text, MAX_TOPIC_BYTES) if text.strip() else ""
+
+
+def clean_kick_reason(text: str) -> str:
+    """A kick's or ban's reason, cleaned and cut to MAX_KICK_REASON_BYTES; one with nothing
+    to show is no reason."""
+    try:
+        return clean_cut(text, MAX_KICK_REASON_BYTES) if text.strip() else ""
+    except InvalidInput:
+        return ""
 
 
 class Moderation:
@@ -187,7 +202,7 @@ class Moderation:
         user, standing = await self._target(room, name, actor, role, "kick")
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
-        reason = clean_topic(reason)
+        reason = clean_kick_reason(reason)
         await self._store.expel(room.key, user.key)
         await self._audit(actor, "kick", room, user.key, reason)
         await self._expelled(room, user, actor, "kicked", reason)
@@ -198,7 +213,7 @@ class Moderation:
         room, role = await self.authorize(actor, room_name, "ban")
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "ban")
-        reason = clean_topic(reason)
+        reason = clean_kick_reason(reason)
         was_member = await self._store.expel(room.key, user.key, banned_at=self._now())
         await self._audit(actor, "ban", room, user.key, reason)
         await self._expelled(room, user, actor, "banned", reason, was_member)
@@ -355,7 +370,9 @@ class Moderation:
             self._mutes.check(room.key, name_key(actor), self._now())
         if actions:
             self._limits.topics.check(name_key(actor), "topic or privacy changes")
-        updated = await self._store.update_room(room.key, topic=topic, private=private)
+        updated = await self._store.update_room(
+            room.key, topic=topic, private=private, topic_by=actor, topic_at=self._now()
+        )
         if updated is None:
             raise NotFound(f"no such room #{room_name}")
         if topic is not None:

@@ -175,9 +175,12 @@ class Store(Protocol):
         topic: str | None = None,
         private: bool | None = None,
         settings: RoomSettings | None = None,
+        topic_by: str = "",
+        topic_at: datetime | None = None,
     ) -> Room | None:
         """Change the given fields (None: leave as is; `settings` are replaced as a whole);
-        the room as now stored, or None."""
+        the room as now stored, or None. A topic is stored with who set it and when
+        (`topic_by`, `topic_at`); an empty one clears the topic and both."""
 
     async def standing(self, room_key: str, user_key: str) -> Standing:
         """Whether the user is a member, room admin, voiced, banned or invited there, and

@@ -34,7 +34,8 @@ CHUNK = 500  # entries per beat: a beat stays far below the broker's 1 MiB recor
 
 
 # bounds of what `Details` carries, in characters: a details event of CHUNK users stays
-# below ~250 kB, far from the broker's record limit
+# below ~250 kB, far from the broker's record limit (an away message is already at most
+# AWAY_MAX bytes: core/away.py cuts it, as IRC's AWAYLEN)
 IDENT_MAX, REALNAME_MAX, DOOR_MAX, AWAY_MAX = 32, 100, 16, 200
 
 

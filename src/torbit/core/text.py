@@ -121,6 +121,19 @@ def clean_text(text: str, max_bytes: int) -> str:
     return text
 
 
+def clean_cut(text: str, max_bytes: int) -> str:
+    """`clean_text`, but a text too long once cleaned is cut to `max_bytes` of UTF-8 at a
+    character boundary rather than refused: IRC's TOPICLEN, KICKLEN and AWAYLEN, which
+    servers cut to (modern.ircdocs.horse, RPL_ISUPPORT). Cleaning comes first, so what
+    others are shown fits: a control character cleaned to U+FFFD takes three bytes. A joiner
+    or blanks the cut leaves at the end go, as `clean_text` drops them."""
+    text = clean_text(text, 4 * len(text))  # as long as it can get: nothing refused for size
+    raw = text.encode()
+    if len(raw) <= max_bytes:
+        return text
+    return clean_text(raw[:max_bytes].decode(errors="ignore"), max_bytes)
+
+
 MAX_REASON_BYTES = 1024  # IRC cuts a PART or QUIT reason to 200 characters before
 
 

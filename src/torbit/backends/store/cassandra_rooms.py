@@ -121,15 +121,16 @@ class RoomModerationCql:
             )
         await asyncio.gather(*(self.cql.run(cql, *params) for cql, params in writes))
         return await self.cql.lwt(
-            f"INSERT INTO {self.ks}.rooms (key, name, created_at, owner, topic, private, "
-            f"{SETTINGS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+            f"INSERT INTO {self.ks}.rooms (key, name, created_at, owner, private, "
+            f"{SETTINGS_COLUMNS}, {TOPIC_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
             room.key,
             room.name,
             to_us(room.created_at),
             room.owner,
-            room.topic,
             room.private,
             *settings_values(room.settings).values(),
+            *topic_values(room.topic, room.topic_set_by, room.topic_set_at).values(),
         )
 
     async def create_room(self, room: Room) -> Room:
@@ -145,10 +146,12 @@ class RoomModerationCql:
         topic: str | None = None,
         private: bool | None = None,
         settings: RoomSettings | None = None,
+        topic_by: str = "",
+        topic_at: datetime | None = None,
     ) -> Room | None:
         values: dict[str, Any] = settings_values(settings) if settings is not None else {}
         if topic is not None:
-            values["topic"] = topic
+            values.update(topic_values(topic, topic_by, topic_at))
         if private is not None:
             values["private"] = private
         if values:
@@ -334,7 +337,16 @@ class RoomModerationCql:
 
 
 SETTINGS_COLUMNS = "join_key, member_limit, topic_lock, no_external, moderated"
-ROOM_COLUMNS = f"name, created_at, owner, topic, private, {SETTINGS_COLUMNS}"
+TOPIC_COLUMNS = "topic, topic_set_by, topic_set_at"  # the setter and time: schema version 6
+ROOM_COLUMNS = f"name, created_at, owner, private, {SETTINGS_COLUMNS}, {TOPIC_COLUMNS}"
+
+
+def topic_values(topic: str, by: str, at: datetime | None) -> dict[str, Any]:
+    """The topic's columns (TOPIC_COLUMNS): no setter and no time without a topic."""
+    if not topic:
+        return {"topic": "", "topic_set_by": None, "topic_set_at": None}
+    at_us = to_us(at) if at is not None else None
+    return {"topic": topic, "topic_set_by": by or None, "topic_set_at": at_us}
 
 
 def settings_values(settings: RoomSettings) -> dict[str, Any]:
@@ -343,7 +355,8 @@ def settings_values(settings: RoomSettings) -> dict[str, Any]:
 
 
 def room_of(row: Row) -> Room:
-    """Rooms written before migration 3 have no settings: null reads as the defaults."""
+    """Rooms written before migration 3 have no settings: null reads as the defaults; a topic
+    set before migration 6 has no setter or time."""
     default = RoomSettings()
     return Room(
         name=str(row["name"]),
@@ -358,6 +371,8 @@ def room_of(row: Row) -> Room:
             no_external=_flag(row.get("no_external"), default.no_external),
             moderated=_flag(row.get("moderated"), default.moderated),
         ),
+        topic_set_by=row.get("topic_set_by") or "",
+        topic_set_at=from_us(int(at)) if (at := row.get("topic_set_at")) is not None else None,
     )
 
 

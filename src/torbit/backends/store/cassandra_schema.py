@@ -10,7 +10,8 @@ them (deletions aside), so plain and Paxos writes never mix there.
     users            key → name, hash, credential, skeleton, created, admin
                                                       login, registration (IF NOT EXISTS)
     users_by_skeleton  skeleton → keys                a new name that reads like a taken one
-    rooms            key → name, created, owner, topic, private, closing, settings
+    rooms            key → name, created, owner, topic (with its setter and time), private,
+                     closing, settings
                                                       room lookups, creation (LWT); `closing`
                                                       fences joins while a room is deleted
     room_index       one partition → room keys, in key order
@@ -181,6 +182,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             "ALTER TABLE {ks}.room_users ADD IF NOT EXISTS voiced boolean",
             "ALTER TABLE {ks}.user_rooms ADD IF NOT EXISTS voiced boolean",
+        ),
+    ),
+    Migration(
+        6,
+        "who set a room's topic and when",
+        (
+            "ALTER TABLE {ks}.rooms ADD IF NOT EXISTS topic_set_by text",
+            "ALTER TABLE {ks}.rooms ADD IF NOT EXISTS topic_set_at bigint",
         ),
     ),
 )

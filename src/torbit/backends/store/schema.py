@@ -93,6 +93,10 @@ rooms = Table(
     Column("topic_lock", Boolean, nullable=False, default=True),
     Column("no_external", Boolean, nullable=False, default=True),
     Column("moderated", Boolean, nullable=False, default=False),
+    # migration 0006: who set the topic (display name) and when; "" and NULL: no topic, or
+    # one set before they were kept
+    Column("topic_set_by", NAME, nullable=False, default="", server_default=""),
+    Column("topic_set_at", UTCDateTime, nullable=True),
 )
 
 memberships = Table(

@@ -120,10 +120,12 @@ class RoomModerationSql:
         topic: str | None = None,
         private: bool | None = None,
         settings: RoomSettings | None = None,
+        topic_by: str = "",
+        topic_at: datetime | None = None,
     ) -> Room | None:
         values: dict[str, Any] = settings_values(settings) if settings is not None else {}
         if topic is not None:
-            values["topic"] = topic
+            values.update(topic_values(topic, topic_by, topic_at))
         if private is not None:
             values["private"] = private
         async with self._write() as conn:
@@ -343,10 +345,17 @@ def room_values(room: Room) -> dict[str, Any]:
         "name": room.name,
         "created_at": room.created_at,
         "owner": room.owner,
-        "topic": room.topic,
         "private": room.private,
         **settings_values(room.settings),
+        **topic_values(room.topic, room.topic_set_by, room.topic_set_at),
     }
+
+
+def topic_values(topic: str, by: str, at: datetime | None) -> dict[str, Any]:
+    """The topic's columns: no setter and no time without a topic."""
+    if not topic:
+        return {"topic": "", "topic_set_by": "", "topic_set_at": None}
+    return {"topic": topic, "topic_set_by": by, "topic_set_at": at}
 
 
 def settings_values(settings: RoomSettings) -> dict[str, Any]:
@@ -381,4 +390,6 @@ def room_of(row: Row[Any]) -> Room:
             no_external=bool(row.no_external),
             moderated=bool(row.moderated),
         ),
+        topic_set_by=row.topic_set_by or "",
+        topic_set_at=row.topic_set_at,
     )

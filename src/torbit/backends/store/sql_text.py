@@ -105,4 +105,6 @@ def room_at(row: Any) -> Room:
             no_external=bool(row[9]),
             moderated=bool(row[10]),
         ),
+        topic_set_by=row[11] or "",
+        topic_set_at=row[12],
     )

@@ -68,6 +68,8 @@ def room_out(room: Room, members: int, online: int) -> RoomOut:
     return RoomOut(
         name=room.name,
         topic=room.topic,
+        topic_set_by=room.topic_set_by or None,
+        topic_set_at=room.topic_set_at,
         owner=room.owner,
         private=room.private,
         created_at=room.created_at,

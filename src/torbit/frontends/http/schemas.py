@@ -11,6 +11,7 @@ from pydantic.config import JsonDict
 
 from torbit.core.moderation import MAX_MUTE_MINUTES, MAX_TOPIC_BYTES
 from torbit.core.names import NAME_PATTERN
+from torbit.core.presence import AWAY_MAX
 from torbit.core.roomsettings import MAX_KEY, MAX_MEMBER_LIMIT
 
 
@@ -87,7 +88,7 @@ class AwaySet(BaseModel):
     message: Text = Field(
         examples=["at lunch"],
         description="Shown to others: cleaned like a message (control characters out), cut "
-        "to 200 characters; empty or blank means back",
+        f"to {AWAY_MAX} bytes of UTF-8 (IRC's AWAYLEN); empty or blank means back",
     )
 
 
@@ -101,6 +102,10 @@ class AwayOut(BaseModel):
 class RoomOut(BaseModel):
     name: str
     topic: str
+    topic_set_by: str | None = Field(
+        None, description="Who set the topic; null: no topic, or one set before torbit kept it"
+    )
+    topic_set_at: datetime | None = Field(None, description="When the topic was set (UTC)")
     owner: str | None
     private: bool
     created_at: datetime
@@ -144,7 +149,9 @@ class RoomPatch(BaseModel):
     """Fields left out (or null) stay as they are."""
 
     topic: Text | None = Field(
-        None, description="Room admins; empty clears it", max_length=MAX_TOPIC_BYTES
+        None,
+        description=f"Room admins; empty clears it. Cleaned like a message and cut to "
+        f"{MAX_TOPIC_BYTES} bytes of UTF-8 (IRC's TOPICLEN), never refused for its length",
     )
     private: bool | None = Field(None, description="The owner only")
 

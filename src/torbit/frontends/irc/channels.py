@@ -133,8 +133,7 @@ async def join_one(session: IrcSession, channel: str, join_key: str = "") -> Non
     session.rooms[key] = room
     extended = (session.account or "*", session.realname) if "extended-join" in session.caps else ()
     session.send(Message("JOIN", (channel_name(room.name), *extended), session.mask))
-    if room.topic:
-        session.reply(n.RPL_TOPIC, channel_name(room.name), room.topic)
+    send_topic(session, room)
     await send_names(session, room)
     session.unhold(key, started)
 
@@ -186,10 +185,7 @@ async def topic(session: IrcSession, msg: Message) -> None:
         except NotFound:
             session.reply(n.ERR_NOSUCHCHANNEL, channel[:64], "No such channel")
             return
-        if room.topic:
-            session.reply(n.RPL_TOPIC, channel_name(room.name), room.topic)
-        else:
-            session.reply(n.RPL_NOTOPIC, channel_name(room.name), "No topic is set")
+        send_topic(session, room, asked=True)
         return
     joined = in_room(session, name_key(name)) if name else None
     if joined is None:
@@ -202,6 +198,24 @@ async def topic(session: IrcSession, msg: Message) -> None:
         )
     except Forbidden:
         session.reply(n.ERR_CHANOPRIVSNEEDED, channel_name(room.name), OP_NEEDED)
+
+
+def send_topic(session: IrcSession, room: Room, *, asked: bool = False) -> None:
+    """RPL_TOPIC and RPL_TOPICWHOTIME (who set it, when: Unix time), on a JOIN and a TOPIC
+    query; RPL_NOTOPIC only when asked. A topic set before torbit kept its setter has no
+    333. A topic of TOPICLEN fits its 332 unless the server name is long (it may have 63
+    characters): then the 332 shows what fits rather than not being sent."""
+    channel = channel_name(room.name)
+    if not room.topic:
+        if asked:
+            session.reply(n.RPL_NOTOPIC, channel, "No topic is set")
+        return
+    head = f":{session.server.options.server_name} 332 {session.nick} {channel} :"
+    fits = MAX_BODY_BYTES - len(head.encode()) - 2  # CR LF
+    session.reply(n.RPL_TOPIC, channel, room.topic.encode()[:fits].decode(errors="ignore"))
+    if room.topic_set_by and room.topic_set_at is not None:
+        at = str(int(room.topic_set_at.timestamp()))
+        session.reply(n.RPL_TOPICWHOTIME, channel, room.topic_set_by, at)
 
 
 async def names(session: IrcSession, msg: Message) -> None:
@@ -289,7 +303,7 @@ async def list_(session: IrcSession, msg: Message) -> None:
 
 async def kick(session: IrcSession, msg: Message) -> None:
     channel = msg.params[0]
-    reason = msg.params[2][:255] if len(msg.params) > 2 else ""
+    reason = msg.params[2] if len(msg.params) > 2 else ""  # cut to KICKLEN by the core
     name = room_name(channel)
     room = in_room(session, name_key(name)) if name else None
     if room is None:

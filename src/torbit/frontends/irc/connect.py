@@ -9,7 +9,9 @@ import logging
 from collections.abc import Awaitable
 
 from torbit.core.delivery import NO_IGNORES
+from torbit.core.moderation import MAX_KICK_REASON_BYTES, MAX_TOPIC_BYTES
 from torbit.core.names import MAX_NAME_LENGTH, name_key
+from torbit.core.presence import AWAY_MAX
 from torbit.core.sessions import Fresh, Proof
 from torbit.errors import (
     AuthenticationFailed,
@@ -35,7 +37,7 @@ USER_MODES = "iow"
 def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
     options = session.server.options
     return {
-        "AWAYLEN": "200",
+        "AWAYLEN": str(AWAY_MAX),  # bytes, as TOPICLEN and KICKLEN: what is longer is cut
         "CASEMAPPING": "ascii",
         "CHANLIMIT": f"#:{options.rooms_per_user or 1000}",
         "CHANMODES": "b,k,l,imnst",
@@ -44,7 +46,7 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "CHATHISTORY": "100",
         "CLIENTTAGDENY": "*",
         "ELIST": "U",
-        "KICKLEN": "255",
+        "KICKLEN": str(MAX_KICK_REASON_BYTES),
         "MAXLIST": "b:1000",
         "MODES": "4",
         "MONITOR": str(MONITOR_LIMIT),
@@ -55,7 +57,7 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "SAFELIST": None,
         "SILENCE": "1000",
         "TARGMAX": "JOIN:,KICK:1,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1",
-        "TOPICLEN": "390",
+        "TOPICLEN": str(MAX_TOPIC_BYTES),
         "USERLEN": str(MAX_NAME_LENGTH),
         "WHOX": None,
     }

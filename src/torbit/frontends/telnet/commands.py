@@ -11,7 +11,7 @@ from typing import Protocol
 
 from torbit.core import policy, roomsettings
 from torbit.core.delivery import Session
-from torbit.core.format import format_message, format_system
+from torbit.core.format import format_message, format_system, topic_credit
 from torbit.core.models import MessageKind, Role, Room
 from torbit.core.names import check_name, name_key
 from torbit.errors import InvalidInput, RateLimited
@@ -326,9 +326,12 @@ async def _topic(session: CommandSession, args: tuple[str, ...]) -> None:
     room = _current(session)
     if not args:
         room = await session.core.membership.visible_room(session.name, room.name)
+        credit = topic_credit(room, session.core.subscriptions.tz or UTC)
         _info(
             session,
-            f"topic of #{room.name}: {room.topic}" if room.topic else f"#{room.name} has no topic",
+            f"topic of #{room.name}: {room.topic}{credit}"
+            if room.topic
+            else f"#{room.name} has no topic",
         )
         return
     topic = "" if args[0].strip().lower() == "off" else args[0]
