@@ -19,7 +19,14 @@ from torbit.core.events import (
     encode,
 )
 from torbit.core.heartbeat import Heartbeat
-from torbit.core.presence import AWAY_MAX, REALNAME_MAX, Change, Details, PresenceTable
+from torbit.core.presence import (
+    AWAY_MAX,
+    ONLINE,
+    REALNAME_MAX,
+    Change,
+    Details,
+    PresenceTable,
+)
 
 
 class Clock:
@@ -435,7 +442,7 @@ async def test_a_user_online_in_no_room_is_online_on_the_other_nodes(
     core: Core, cluster: PresenceTable, clock: Clock
 ) -> None:
     """A session in no room (an IRC client in no channel, a WebSocket subscribed to none)
-    is online under its inbox: the other nodes find the user (WHOIS, ISON, MONITOR), with
+    is online in the table's ONLINE pseudo-room: the other nodes find the user (WHOIS, ISON, MONITOR), with
     their details (their away), in no room; no room is told of it. On main such a user was
     not in the table: `there.user("alice")` was None."""
     from torbit.services import _presence_changed
@@ -452,7 +459,7 @@ async def test_a_user_online_in_no_room_is_online_on_the_other_nodes(
         there.apply_details(details)
     assert there.user("alice") == ("alice", [])  # online, in no room
     assert there.everyone() == [("alice", "alice")]
-    assert there.names("@alice") == ["alice"] and there.count("lobby") == 0
+    assert there.names(ONLINE) == ["alice"] and there.count("lobby") == 0
     got = there.details("alice")
     assert got is not None and got.away == "brb"
     await core.sessions.logout(alice)
@@ -465,7 +472,7 @@ async def test_a_user_online_in_no_room_is_online_on_the_other_nodes(
     w = Watching()
     assert core.subscriptions.monitor(w, "bob") is None
     seen = len(carol.lines)
-    there.local("@bob", "bob", "Bob", True)
+    there.local(ONLINE, "bob", "Bob", True)
     for changes, _ in send(there, cluster):
         for change in changes:
             _presence_changed(core.subscriptions, core.sessions, change)
@@ -473,7 +480,7 @@ async def test_a_user_online_in_no_room_is_online_on_the_other_nodes(
     assert core.subscriptions.online_name("bob") == "Bob"
     assert core.subscriptions.rooms_elsewhere("bob") == []
     assert carol.lines[seen:] == []
-    there.local("@bob", "bob", "Bob", False)
+    there.local(ONLINE, "bob", "Bob", False)
     for changes, _ in send(there, cluster):
         for change in changes:
             _presence_changed(core.subscriptions, core.sessions, change)
@@ -552,8 +559,8 @@ async def test_a_change_is_beaten_soon_and_a_burst_of_them_in_one_beat(
 
     await core.user("u0")
     await core.login("u0", "lobby")
-    await until_sent(1)  # the first beat is a snapshot: in no room, u0 is in the inbox
-    assert beats[0].reset and sorted(beats[0].came) == ["@u0 u0", "lobby u0"]
+    await until_sent(1)  # the first beat is a snapshot: u0 online, and in #lobby
+    assert beats[0].reset and sorted(beats[0].came) == ["@ u0", "lobby u0"]
     for i in range(1, 30):  # changes while that beat may still be on its way
         cluster.local("lobby", f"u{i}", f"u{i}", True)
     await until_sent(2)

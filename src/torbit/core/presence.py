@@ -3,7 +3,8 @@
 Each node tells the others what changed on it in a heartbeat (a `PresenceBeat` node event)
 every few seconds, and soon after a change (core/heartbeat.py): the (room, user) pairs that
 came online and went offline on it since the previous beat, never the full list. A user
-online in no room is in the table too, under their inbox (`@key`): they are online. A full
+online in no room is in the table too: every online user is in the pseudo-room ONLINE ("@",
+which no room name can be; one more pair a user, not a dict of its own). A full
 snapshot is sent only when someone needs one: at the node's start, when another node asks
 (it started, missed a beat, or forgot this node: answered at once), after a beat failed to
 leave, or when the changes outgrow the snapshot. Snapshots and big
@@ -32,6 +33,7 @@ from torbit.core.events import PresenceBeat, PresenceDetails
 from torbit.core.names import is_inbox, name_key
 
 Entry = tuple[str, str]  # (room key, user key)
+ONLINE = "@"  # the pseudo-room of every user online on a node, in a room or not (an inbox)
 CHUNK = 500  # entries per beat: a beat stays far below the broker's 1 MiB record limit
 
 
@@ -167,8 +169,8 @@ class PresenceTable:
 
     def user(self, user_key: str) -> tuple[str, list[str]] | None:
         """The user's display name and the rooms they are online in on any node, or None
-        if offline everywhere. A user online in no room is online in their inbox: a node
-        enters each of its online users there (`Subscriptions`), so they are found too."""
+        if offline everywhere. A node enters each of its online users in ONLINE too
+        (`Subscriptions`), so a user in no room is found, with no rooms."""
         rooms = self._rooms_of.get(user_key)
         if not rooms:
             return None

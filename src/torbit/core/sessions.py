@@ -300,7 +300,7 @@ class Sessions:
         a leave after the grace, like a disconnect here (the other node tells its presence
         soon: a page reloaded there is no leave and join here)."""
         room = change.room
-        if is_inbox(room):  # online in no room (core/presence.py): nothing to tell a room
+        if is_inbox(room):  # online, in a room or not (presence.ONLINE): no room's news
             return
         if not self._subs.listener_count(room) or self._subs.user_sessions_in(room, change.user):
             return

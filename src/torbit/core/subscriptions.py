@@ -30,7 +30,7 @@ from torbit.core.models import Message
 from torbit.core.monitor import Monitors, Watcher
 from torbit.core.names import EVENTS_CHANNEL, inbox_channel, is_inbox, name_key
 from torbit.core.ports import MessageLog
-from torbit.core.presence import AWAY_MAX, Details, PresenceTable
+from torbit.core.presence import AWAY_MAX, ONLINE, Details, PresenceTable
 
 log = logging.getLogger("torbit.subscriptions")
 
@@ -229,14 +229,14 @@ class Subscriptions:
         self._monitors.check(session.user_key)
 
     def _inbox_presence(self, user_key: str) -> None:
-        """With a cluster: the user is in the presence table under their inbox while online
-        here, so that the other nodes know them online (and their details, their away) in
-        no room too: an IRC client in no channel, a WebSocket subscribed to no room."""
+        """With a cluster: the user is in the presence table's ONLINE pseudo-room while
+        online here, so that the other nodes know them online (and their details, their
+        away) in no room too: an IRC client in no channel, a WebSocket in no room."""
         if self.cluster is None or not user_key:
             return
         p = self._hub.presence(user_key)
         online = p is not None and p.online
-        self.cluster.local(inbox_channel(user_key), user_key, p.name if p else user_key, online)
+        self.cluster.local(ONLINE, user_key, p.name if p else user_key, online)
 
     def departed(self, session: Session) -> bool:
         return self._hub.departed(session)
