@@ -139,7 +139,8 @@ async def test_the_member_list_shows_who_is_here(
         "localStorage.getItem('torbit.token')}}).then((r) => r.json())"
     )
     assert listed == {
-        "members": ["alice", "bob", "carol"], "voiced": [], "online": ["alice"], "away": {}
+        "members": ["alice", "bob", "carol"], "voiced": [], "online": ["alice"], "away": {},
+        "live": True,
     }
 
     # her own away: the button asks for the message; a telnet session of hers is told, and

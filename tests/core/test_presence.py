@@ -4,12 +4,29 @@ online counts, lists and join/leave notices include the users of other nodes."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.core.conftest import Core
 from torbit.core.away import Away
-from torbit.core.events import AwayChanged, PresenceBeat, PresenceDetails, decode, encode
-from torbit.core.presence import AWAY_MAX, REALNAME_MAX, Change, Details, PresenceTable
+from torbit.core.events import (
+    AwayChanged,
+    PresenceBeat,
+    PresenceDetails,
+    PresenceWanted,
+    decode,
+    encode,
+)
+from torbit.core.heartbeat import Heartbeat
+from torbit.core.presence import (
+    AWAY_MAX,
+    ONLINE,
+    REALNAME_MAX,
+    Change,
+    Details,
+    PresenceTable,
+)
 
 
 class Clock:
@@ -416,3 +433,164 @@ async def test_a_watched_user_is_told_online_and_offline_on_any_node(
     assert w.told == [("Bob", True), ("alice", True), ("alice", False), ("Bob", False)]
     subs.unmonitor(w, ["bob", "alice"])
     assert subs.monitored_users() == 0
+
+
+# a user online in no room; a login before the other nodes' details; beats soon after a change
+
+
+async def test_a_user_online_in_no_room_is_online_on_the_other_nodes(
+    core: Core, cluster: PresenceTable, clock: Clock
+) -> None:
+    """A session in no room (an IRC client in no channel, a WebSocket subscribed to none)
+    is online in the table's ONLINE pseudo-room: the other nodes find the user (WHOIS, ISON, MONITOR), with
+    their details (their away), in no room; no room is told of it. On main such a user was
+    not in the table: `there.user("alice")` was None."""
+    from torbit.services import _presence_changed
+
+    await core.user("alice")
+    cluster.describe = core.subscriptions.details
+    there = table("there", clock, expiry=10)
+    for beat in there.beats():  # there's snapshot: nobody
+        cluster.apply(beat)
+    alice = await core.login("alice", None)  # in no room
+    core.subscriptions.set_away("alice", "brb")
+    send(cluster, there)
+    for details in cluster.described():
+        there.apply_details(details)
+    assert there.user("alice") == ("alice", [])  # online, in no room
+    assert there.everyone() == [("alice", "alice")]
+    assert there.names(ONLINE) == ["alice"] and there.count("lobby") == 0
+    got = there.details("alice")
+    assert got is not None and got.away == "brb"
+    await core.sessions.logout(alice)
+    send(cluster, there)
+    assert there.user("alice") is None
+
+    # the other way: bob in no room there is online here, and no room is told of him
+    await core.user("carol")
+    carol = await core.login("carol", "lobby")
+    w = Watching()
+    assert core.subscriptions.monitor(w, "bob") is None
+    seen = len(carol.lines)
+    there.local(ONLINE, "bob", "Bob", True)
+    for changes, _ in send(there, cluster):
+        for change in changes:
+            _presence_changed(core.subscriptions, core.sessions, change)
+    assert w.told == [("Bob", True)]
+    assert core.subscriptions.online_name("bob") == "Bob"
+    assert core.subscriptions.rooms_elsewhere("bob") == []
+    assert carol.lines[seen:] == []
+    there.local(ONLINE, "bob", "Bob", False)
+    for changes, _ in send(there, cluster):
+        for change in changes:
+            _presence_changed(core.subscriptions, core.sessions, change)
+    assert w.told == [("Bob", True), ("Bob", False)]
+
+
+def _details_from(there: PresenceTable, core: Core, cluster: PresenceTable) -> None:
+    """there's beats and details reach here as the heartbeat would apply them."""
+    send(there, cluster)
+    for details in there.described():
+        decoded = decode(encode(details, "there"))
+        assert decoded is not None and isinstance(decoded[0], PresenceDetails)
+        cluster.apply_details(decoded[0])
+        core.events.apply(decoded[0])  # Away's handler
+
+
+async def test_a_login_before_the_other_nodes_details_takes_their_away_when_they_come(
+    core: Core, cluster: PresenceTable, clock: Clock
+) -> None:
+    """A user away on another node logs in here before that node's details of them came
+    (this node just started, or they logged in there a moment ago): the details, when they
+    come, make them away here too, and their sessions and the rooms here are told. An away
+    change made since is not undone by details sent before it, nor are details trusted past
+    the expiry. On main alice stayed back here while away there."""
+    Away(core.subscriptions, core.events)
+    for name in ("alice", "carol", "dave"):
+        await core.user(name)
+    carol = await core.login("carol", "lobby")
+    alice = await core.login("alice", "lobby")
+    assert core.subscriptions.away_of("alice") is None
+    there = table("there", clock, expiry=10)
+    mine = {"alice": Details(away="brb"), "dave": Details(away="gone")}
+    there.describe = mine.get
+    there.local("lobby", "alice", "alice", True)
+    _details_from(there, core, cluster)
+    assert core.subscriptions.away_of("alice") == "brb"
+    assert alice.lines[-1] == "* you are marked away: brb"
+    assert carol.lines[-1] == "* alice is away: brb"
+    there.touch("alice")  # details again: already settled, nothing told twice
+    _details_from(there, core, cluster)
+    assert alice.lines.count("* you are marked away: brb") == 1
+
+    # dave changes his away here before there's older details come: his change stands
+    await core.login("dave", "lobby")
+    core.events.apply(AwayChanged("dave", "dave", "at my desk", ("lobby",), core.events.origin))
+    there.local("lobby", "dave", "dave", True)
+    _details_from(there, core, cluster)
+    assert core.subscriptions.away_of("dave") == "at my desk"
+    assert not any("dave is away: gone" in line for line in carol.lines)
+
+    # details that come after the expiry are old news: no node had the user then
+    await core.user("erin")
+    mine["erin"] = Details(away="zzz")
+    erin = await core.login("erin", "lobby")
+    clock.now += 11
+    there.local("lobby", "erin", "erin", True)
+    _details_from(there, core, cluster)
+    assert core.subscriptions.away_of("erin") is None
+    assert not any("away" in line for line in erin.lines)
+
+
+async def test_a_change_is_beaten_soon_and_a_burst_of_them_in_one_beat(
+    core: Core, cluster: PresenceTable
+) -> None:
+    """The heartbeat (core/heartbeat.py) beats soon after a change here, and answers a node
+    asking for a snapshot soon, not an interval later (an hour here); a burst of changes
+    goes out in one beat, not one each. On main nothing left before the interval's beat."""
+    beats: list[PresenceBeat] = []
+    core.events.on(PresenceBeat, beats.append)  # this node's own, applied here as sent
+    heartbeat = Heartbeat(cluster, core.events, interval=3600)
+
+    async def until_sent(n: int) -> None:
+        async with asyncio.timeout(10):
+            while len(beats) < n:
+                await asyncio.sleep(0.01)
+
+    await core.user("u0")
+    await core.login("u0", "lobby")
+    await until_sent(1)  # the first beat is a snapshot: u0 online, and in #lobby
+    assert beats[0].reset and sorted(beats[0].came) == ["@ u0", "lobby u0"]
+    for i in range(1, 30):  # changes while that beat may still be on its way
+        cluster.local("lobby", f"u{i}", f"u{i}", True)
+    await until_sent(2)
+    assert len(beats[1].came) == 29 and not beats[1].reset
+    core.events.apply(PresenceWanted(""))  # a node started: it gets a snapshot soon
+    await until_sent(3)
+    assert beats[2].reset and len(beats[2].came) == 31
+    await heartbeat.stop()
+    assert len(beats) == 4 and beats[3].bye
+
+
+async def test_a_leave_on_another_node_waits_the_grace_like_a_disconnect_here(
+    core: Core, cluster: PresenceTable
+) -> None:
+    """Other nodes' presence now comes soon (not a heartbeat later, when a reload there
+    cancelled out in the beat): a leave there is told after `presence_grace_seconds`, and
+    not at all if the user is back by then, as a disconnect here (a page reload)."""
+    from torbit.core.sessions import Sessions
+
+    await core.user("alice")
+    alice = await core.login("alice", "lobby")
+    graceful = Sessions(core.store, core.subscriptions, 100, grace=0.05)
+    graceful.announce_elsewhere(Change("lobby", "bob", "Bob", True))
+    assert alice.lines[-1] == "* Bob joined #lobby"
+    seen = len(alice.lines)
+    graceful.announce_elsewhere(Change("lobby", "bob", "Bob", False))  # a reload there
+    graceful.announce_elsewhere(Change("lobby", "bob", "Bob", True))
+    assert alice.lines[seen:] == []
+    graceful.announce_elsewhere(Change("lobby", "carol", "Carol", False))  # later, for good
+    async with asyncio.timeout(10):
+        while alice.lines[seen:] == []:
+            await asyncio.sleep(0.01)
+    assert alice.lines[seen:] == ["* Carol left #lobby"]  # bob's leave was never told

@@ -22,6 +22,7 @@ from tests.helpers.http import (
     register,
     texts,
 )
+from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 from torbit.core.tokens import token_hash
 
@@ -131,7 +132,7 @@ async def test_rooms_join_leave_members(client: httpx.AsyncClient) -> None:
     error_of(await client.put("/api/v1/rooms/den/members/carol", auth=basic("bob")), 403)
     members = await client.get("/api/v1/rooms/DEN/members", auth=basic("carol"))
     assert members.json() == {  # HTTP only: nobody in
-        "members": ["alice", "bob"], "voiced": [], "online": [], "away": {}
+        "members": ["alice", "bob"], "voiced": [], "online": [], "away": {}, "live": True
     }
     rooms = (await client.get("/api/v1/rooms", auth=basic("carol"))).json()["rooms"]
     assert [(r["name"], r["members"]) for r in rooms] == [("Den", 2)]
@@ -260,3 +261,26 @@ async def test_every_error_has_the_one_shape(make_server: ServerFactory) -> None
         error_of(r, 422, "invalid_input")
         error_of(await client.get("/api/v1/rooms/bad!name", auth=auth), 422, "invalid_input")
         error_of(await client.get("/api/v1/rooms", auth=basic("alice", "wrong")), 401)
+
+
+async def test_a_members_list_says_whether_joins_and_leaves_are_told(
+    make_server: ServerFactory,
+) -> None:
+    """Above `chat.presence_notices_max` listeners no join or leave notice is sent: the list
+    says so (`live`: false), and the web page then reads it again to follow who is online
+    (on main the page could not tell, and its online dots stayed as first read)."""
+    app = await make_server(chat={"presence_notices_max": 1})
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}") as client:
+        await register(client, "carol")
+        telnets = []
+        try:
+            for name in ("alice", "bob"):
+                assert app.telnet_port is not None
+                t = await TelnetClient.connect(app.telnet_port)
+                telnets.append(t)
+                await t.login(name)  # in #lobby
+                r = await client.get("/api/v1/rooms/lobby/members", auth=basic("carol"))
+                assert r.json()["live"] is (name == "alice"), r.text  # 1 listener, then 2
+        finally:
+            for t in telnets:
+                await t.close()

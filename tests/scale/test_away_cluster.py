@@ -82,3 +82,55 @@ async def test_an_away_on_one_node_is_told_on_the_other(
     finally:
         if wendy is not None:
             await wendy.disconnect(expected=True)
+
+
+async def test_a_new_node_knows_presence_at_once_users_in_no_room_too(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """With an hour between heartbeats, so that only what travels soon can pass: a node
+    that starts hears who is online (and away) at once, a login there takes the away state
+    of the user's other node, a user in no room (a WebSocket subscribed to none) is online
+    and away there (MONITOR, ISON, WHOIS, HTTP), and joins and leaves on one node reach a
+    WebSocket on the other soon, which is what the web page's online dots follow. On main
+    all of it waited for a's next beat, an hour here: tina was not away on b, walt was
+    offline there (PUT /me/away on b: 409), no join reached b."""
+    slow = {"presence_heartbeat_seconds": 3600.0, "presence_expiry_seconds": 7200.0}
+    a = await make_node("a", message_log=slow)
+    tina = await clients.telnet(a, "tina")
+    tina.send("/away brb")
+    await tina.expect(r"you are marked away: brb")
+    walt = await clients.ws(a, "walt")  # in no room
+    await walt.send({"type": "away", "text": "gone"})
+    await walt.frame("away", "you are marked away: gone")
+    await clients.http(a, "ivan")  # an account for IRC
+    b = await make_node("b", message_log=slow)
+    ivan: IrcUser | None = None
+    try:
+        tina_b = await clients.telnet(b, "tina")  # told at login, or when a's details come
+        await tina_b.expect(r"^\* you are marked away: brb$", timeout=30)
+        ivan = await irc_user(b, "x", sasl_username="ivan", sasl_password=PASSWORD)
+        await ivan.rawmsg("MONITOR", "+", "walt")
+        said = await ivan.expect("730", timeout=30)
+        assert said.params[-1].startswith("walt!")
+        await ivan.rawmsg("ISON", "walt", "nobody")
+        assert (await ivan.expect("303")).params[-1].split() == ["walt"]
+        await ivan.rawmsg("WHOIS", "walt")
+        assert (await ivan.expect("301")).params[1:] == ["walt", "gone"]
+        walt_b = await clients.http(b, "walt", new=False)
+        assert (await walt_b.client.get("/api/v1/me/away")).json() == {"away": "gone"}
+        r = await walt_b.client.put("/api/v1/me/away", json=AWAY)
+        assert r.json() == {"away": "on the phone"}, r.text
+        await walt.frame("away", "you are marked away: on the phone", timeout=30)
+
+        wendy = await clients.ws(b, "wendy")
+        await wendy.subscribe("lobby")
+        dave = await clients.telnet(a, "dave")  # lands in #lobby on a
+        await wendy.frame("notice", "dave joined #lobby", timeout=30)
+        dave.send("/quit")
+        await wendy.frame("notice", "dave left #lobby", timeout=30)
+        await walt.close()  # offline everywhere: b's MONITOR says so soon
+        said = await ivan.expect("731", timeout=30)
+        assert said.params[-1] == "walt"
+    finally:
+        if ivan is not None:
+            await ivan.disconnect(expected=True)

@@ -14,7 +14,10 @@ an IRC client 306/305), all but the one that set it (which has its own reply).
 The state is presence, not an account setting: it goes with the user's last session. It
 is kept in node memory, never stored; a session that logs in while the user has another
 one takes the state it has, on this node from the user's sessions here, on a new node from
-what the other nodes' presence details say of the user (`Subscriptions.attach`). Once the
+what the other nodes' presence details say of the user (`Subscriptions.attach`). A login
+that comes before those details (a node in its first moments, or a user who logged in on
+another node a moment before) takes the state from the first details that come: the user's
+sessions and the rooms here are told then, as of any change (`_details`). Once the
 user has no session left anywhere (logged out, or their node restarted), they are back.
 A user online only on another node (an HTTP client whose WebSocket is elsewhere) can set it
 from here; a user with no session anywhere cannot (409: nobody would see it).
@@ -31,10 +34,10 @@ sessions as an away change, and is charged to the same bucket."""
 from __future__ import annotations
 
 from torbit.core.delivery import Notice, NoticeKind, Session
-from torbit.core.events import AwayChanged, NodeEvents
+from torbit.core.events import AwayChanged, NodeEvents, PresenceDetails
 from torbit.core.limits import RateLimiter
 from torbit.core.names import is_inbox
-from torbit.core.presence import AWAY_MAX
+from torbit.core.presence import AWAY_MAX, Details
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.text import clean_cut
 from torbit.errors import Conflict, InvalidInput
@@ -66,6 +69,7 @@ class Away:
         self._limiter = limiter or RateLimiter(0, 0)
         self._notices_max = notices_max
         events.on(AwayChanged, self._apply)
+        events.on(PresenceDetails, self._details)
 
     async def set(self, user_key: str, text: str | None, by: Session | None = None) -> str | None:
         """Mark the user away with `text`, or back (None, empty or blank), from their session
@@ -133,3 +137,18 @@ class Away:
         told: set[Session] = set()
         subs.notify_sharing(event.user, rooms, notice, self._notices_max, told)
         subs.notify_watchers(event.user, notice, told)  # MONITOR's (extended-monitor)
+
+    def _details(self, event: PresenceDetails) -> None:
+        """Another node's details of its users: a user who logged in here before any came
+        takes the away state they say, as if it had just changed (`unsure_away`)."""
+        if event.node == self._events.origin:
+            return
+        subs = self._subs
+        for entry in event.users:
+            parsed = Details.of_entry(entry)
+            if parsed is None or not subs.unsure_away(parsed[0]):
+                continue
+            key, details = parsed
+            p = subs.presence(key)
+            if p is not None and (p.away or "") != details.away:
+                self._apply(AwayChanged(key, p.name, details.away, (), event.node))

@@ -4,7 +4,12 @@ only where there are other nodes (a shared message log); a single node has no ta
 
 A change another node makes to a room's presence (a user came, or went from every node,
 or vanished with a dead node) is told to this node's listeners of the room like a local
-join or leave (`on_change`), a heartbeat late at most."""
+join or leave (`on_change`). A node does not keep its changes for the next beat: a local
+change (or a snapshot asked for) schedules a beat `soon` (EARLY seconds later, gathering
+what else changes meanwhile), so the others hear of it a broker round trip later, not a
+heartbeat later; at most one early beat every EARLY seconds per node, so a login storm
+costs a handful of records a second, not one per login. The interval's beat still goes
+out when nothing changed: it is what keeps a node from expiring elsewhere."""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from torbit.core.presence import Change, PresenceTable
 log = logging.getLogger("torbit.presence")
 
 GOODBYE_TIMEOUT = 2.0  # seconds; a node stopping does not wait longer for a broker away
+EARLY = 0.1  # seconds from a change here to the beat that tells it (at most one per EARLY)
 
 
 class Heartbeat:
@@ -42,6 +48,13 @@ class Heartbeat:
         self._on_change = on_change
         self._tasks: set[asyncio.Task[None]] = set()
         self._failing = False
+        self._early = min(EARLY, interval)
+        self._soon: asyncio.TimerHandle | None = None
+        self._beating = False  # an early beat is on its way
+        self._again = False  # something changed meanwhile: another one after it
+        self._stopped = False
+        self._sending = asyncio.Lock()  # one beat at a time: receivers see seqs in order
+        table.changed = self.soon
         events.on(PresenceBeat, self._on_beat)
         events.on(PresenceWanted, self._on_wanted)
         events.on(PresenceDetails, table.apply_details)
@@ -55,9 +68,46 @@ class Heartbeat:
             log.warning("cannot ask for the other nodes' presence: %r", e)
         await self.beat()
 
+    def soon(self) -> None:
+        """Something changed here: beat EARLY seconds from now (or once the early beat on
+        its way has left), unless one is due already or the log is refusing beats (the
+        interval's beat retries then)."""
+        if self._failing or self._stopped:
+            return
+        if self._beating:
+            self._again = True
+            return
+        if self._soon is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a table used alone): the interval's beat sends it
+            return
+        self._soon = loop.call_later(self._early, self._beat_soon)
+
+    def _beat_soon(self) -> None:
+        self._soon = None
+        self._beating = True
+        self._spawn(self._early_beat())
+
+    async def _early_beat(self) -> None:
+        try:
+            await self.beat()
+        except Exception:
+            log.exception("presence heartbeat failed")
+        finally:
+            self._beating = False  # only now: early beats never overlap
+            if self._again:
+                self._again = False
+                self.soon()
+
     async def beat(self) -> bool:
         """Send what changed here since the last beat; False if the log refused it (the next
         beat then sends a full snapshot), then the details of the users they brought."""
+        async with self._sending:
+            return await self._send()
+
+    async def _send(self) -> bool:
         for beat in [*self.table.beats(), *self.table.described()]:
             try:
                 await self._events.publish(beat)
@@ -90,6 +140,9 @@ class Heartbeat:
 
     async def stop(self) -> None:
         """Say goodbye, so the others drop this node's users now rather than at expiry."""
+        if self._soon is not None:
+            self._soon.cancel()
+        self._stopped = True  # no early beat from now on
         for task in list(self._tasks):
             task.cancel()
         try:
@@ -107,6 +160,7 @@ class Heartbeat:
     def _on_wanted(self, event: PresenceWanted) -> None:
         if event.node in ("", self.table.node):
             self.table.resend()
+            self.soon()  # a node that starts learns who is online now, not a beat later
 
     def _tell(self, changes: list[Change]) -> None:
         if self._on_change is not None:

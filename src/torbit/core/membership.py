@@ -562,6 +562,11 @@ class Membership:
     def online_count(self, room_key: str) -> int:
         return self._subs.online_count(room_key)
 
+    def presence_told(self, room_key: str) -> bool:
+        """Whether joins and leaves in the room are told to its listeners as they happen
+        (`Sessions.notices_in`): false in rooms above `chat.presence_notices_max`."""
+        return self._sessions.notices_in(room_key)
+
 
 def taken(room_name: str) -> Conflict:
     """The one answer to creating a room whose name is in use, public or private."""

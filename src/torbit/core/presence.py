@@ -1,10 +1,13 @@
 """Cluster-wide presence: who is online in which room, on this node and on every other one.
 
 Each node tells the others what changed on it in a heartbeat (a `PresenceBeat` node event)
-every few seconds: the (room, user) pairs that came online and went offline on it since the
-previous beat, never the full list. A full snapshot is sent only when someone needs one: at
-the node's start, when another node asks (it started, missed a beat, or forgot this node),
-after a beat failed to leave, or when the changes outgrow the snapshot. Snapshots and big
+every few seconds, and soon after a change (core/heartbeat.py): the (room, user) pairs that
+came online and went offline on it since the previous beat, never the full list. A user
+online in no room is in the table too: every online user is in the pseudo-room ONLINE ("@",
+which no room name can be; one more pair a user, not a dict of its own). A full
+snapshot is sent only when someone needs one: at the node's start, when another node asks
+(it started, missed a beat, or forgot this node: answered at once), after a beat failed to
+leave, or when the changes outgrow the snapshot. Snapshots and big
 deltas are cut into chunks of bounded size. Every beat carries the node's expiry: a node
 not heard from for that long (killed, cut off) is forgotten with all its users. Receivers
 time everything on their own clock, so clocks need not agree.
@@ -27,9 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from torbit.core.events import PresenceBeat, PresenceDetails
-from torbit.core.names import name_key
+from torbit.core.names import is_inbox, name_key
 
 Entry = tuple[str, str]  # (room key, user key)
+ONLINE = "@"  # the pseudo-room of every user online on a node, in a room or not (an inbox)
 CHUNK = 500  # entries per beat: a beat stays far below the broker's 1 MiB record limit
 
 
@@ -143,8 +147,15 @@ class PresenceTable:
         self.describe: Callable[[str], Details | None] | None = None
         self._describe: set[str] = set()  # users whose details the next beat sends
         self._describe_all = True  # after a snapshot: everyone's
+        # called when there is something to send: core/heartbeat.py beats soon, not a
+        # whole interval later
+        self.changed: Callable[[], None] | None = None
 
     # questions
+
+    def now(self) -> float:
+        """The table's clock."""
+        return self._clock()
 
     def count(self, room: str) -> int:
         return len(self._online.get(room, ()))
@@ -159,11 +170,12 @@ class PresenceTable:
 
     def user(self, user_key: str) -> tuple[str, list[str]] | None:
         """The user's display name and the rooms they are online in on any node, or None
-        (a user online only in their inbox is not in the table)."""
+        if offline everywhere. A node enters each of its online users in ONLINE too
+        (`Subscriptions`), so a user in no room is found, with no rooms."""
         rooms = self._rooms_of.get(user_key)
         if not rooms:
             return None
-        return next(iter(rooms.values())), sorted(rooms)
+        return next(iter(rooms.values())), sorted(r for r in rooms if not is_inbox(r))
 
     def details(self, user_key: str) -> Details | None:
         """The client details another node sent of a user online there, if any."""
@@ -203,12 +215,16 @@ class PresenceTable:
                 del self._pending[entry]  # back to what the others know
             if len(self._pending) > max(self._chunk, self._local_count):
                 self.resend()  # a snapshot is now the smaller message
+        if self.changed is not None:
+            self.changed()
         return change if (self._first(change) if online else self._gone(change)) else None
 
     def touch(self, user_key: str) -> None:
         """A user's details changed here (away): the next beat sends them again."""
         if user_key in self._local.users:
             self._describe.add(user_key)
+            if self.changed is not None:
+                self.changed()
 
     def described(self) -> list[PresenceDetails]:
         """The details to send after `beats`: of the users who came since (or of everyone

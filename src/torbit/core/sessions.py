@@ -190,14 +190,20 @@ class Sessions:
         if self._grace <= 0:
             self.announce(channel, notice, session)
             return
-        user = session.user_key
+        self._gone_later(channel, notice, session.user_key)
+
+    def _gone_later(self, channel: str, notice: Notice, user: str) -> None:
+        """Tell `notice` (a leave) after the grace, unless the user is back in the room by
+        then, on this node or another."""
         gone = (channel, user)
         if (earlier := self._gone.pop(gone, None)) is not None:
             earlier.cancel()
 
         def told() -> None:
             del self._gone[gone]
-            if self._subs.user_sessions_in(channel, user) == 0:
+            if self._subs.user_sessions_in(channel, user) == 0 and not self._subs.online_elsewhere(
+                channel, user
+            ):
                 self._tell(channel, notice, user, None)
 
         self._gone[gone] = asyncio.get_running_loop().call_later(self._grace, told)
@@ -290,20 +296,27 @@ class Sessions:
 
     def announce_elsewhere(self, change: Change) -> None:
         """A user came to a room on another node, or left it on every node (or vanished
-        with a node that died): told here like a local join or leave, in the same limits."""
+        with a node that died): told here like a local join or leave, in the same limits;
+        a leave after the grace, like a disconnect here (the other node tells its presence
+        soon: a page reloaded there is no leave and join here)."""
         room = change.room
+        if is_inbox(room):  # online, in a room or not (presence.ONLINE): no room's news
+            return
         if not self._subs.listener_count(room) or self._subs.user_sessions_in(room, change.user):
-            return
-        if self._subs.listener_count(room) > self._notices_max:
-            return
-        if not self._presence.take(change.user):
             return
         name = change.name
         if change.online:
+            if (gone := self._gone.pop((room, change.user), None)) is not None:
+                gone.cancel()  # back within the grace of a leave: no leave, no join
+                return
             notice = Notice(f"{name} joined #{room}", NoticeKind.JOIN, room=room, user=name)
+            self._tell(room, notice, change.user, None)
+            return
+        notice = Notice(f"{name} left #{room}", NoticeKind.PART, room=room, user=name)
+        if self._grace <= 0:
+            self._tell(room, notice, change.user, None)
         else:
-            notice = Notice(f"{name} left #{room}", NoticeKind.PART, room=room, user=name)
-        self._subs.notify(room, notice, about=(change.user,))
+            self._gone_later(room, notice, change.user)
 
     def announce(self, channel: str, text: str, skip: Session) -> None:
         """A join or leave notice of `skip`'s user; in big rooms they would be most of the
@@ -311,8 +324,13 @@ class Sessions:
         `presence_notices_max` get them."""
         self._tell(channel, text, skip.user_key, skip)
 
+    def notices_in(self, channel: str) -> bool:
+        """Whether joins and leaves are told in the room now: up to `presence_notices_max`
+        listeners here. Where they are not, a client follows who is online by reading it."""
+        return self._subs.listener_count(channel) <= self._notices_max
+
     def _tell(self, channel: str, text: str, user: str, skip: Session | None) -> None:
-        if self._subs.listener_count(channel) <= self._notices_max and self._presence.take(user):
+        if self.notices_in(channel) and self._presence.take(user):
             self._subs.notify(channel, text, skip=skip, about=(user,))
 
     def shutdown_notice(self, text: str) -> None:

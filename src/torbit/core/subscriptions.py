@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import (
     AsyncIterator,
     Callable,
@@ -29,7 +30,7 @@ from torbit.core.models import Message
 from torbit.core.monitor import Monitors, Watcher
 from torbit.core.names import EVENTS_CHANNEL, inbox_channel, is_inbox, name_key
 from torbit.core.ports import MessageLog
-from torbit.core.presence import AWAY_MAX, Details, PresenceTable
+from torbit.core.presence import AWAY_MAX, ONLINE, Details, PresenceTable
 
 log = logging.getLogger("torbit.subscriptions")
 
@@ -115,6 +116,11 @@ class Subscriptions:
         self._monitors = Monitors(self.online_name)  # who watches whom (IRC's MONITOR)
         # guests whose client has gone, until their account is deleted (core/guests.py)
         self._guests_leaving: set[str] = set()
+        # with a cluster: users whose first session here came before the other nodes' details
+        # of them, by when (`unsure_away`); oldest first, kept for at most the expiry
+        self._unsure: dict[str, float] = {}
+        self._unsure_for = cluster.expiry if cluster is not None else 0.0
+        self._clock = cluster.now if cluster is not None else time.monotonic
 
     # committed messages (the message log's listener)
 
@@ -189,6 +195,9 @@ class Subscriptions:
             d = self.cluster.details(name_key(name))
             if d is not None and d.away:
                 p.away = d.away
+            elif d is None:  # another node may not have told its details of them yet
+                self._unsure_since(name_key(name))
+        self._inbox_presence(session.user_key)
         self._monitors.check(session.user_key)
         try:
             await self.listen(session, inbox_channel(name_key(name)))
@@ -200,6 +209,7 @@ class Subscriptions:
         """Forget a session everywhere; channels left without listeners are unwatched."""
         key = session.user_key
         emptied = self._hub.detach(session)
+        self._inbox_presence(key)
         self._monitors.check(key)
         for channel in emptied:
             await self._unwatch(channel)
@@ -210,13 +220,25 @@ class Subscriptions:
         key = session.user_key
         for channel in self._hub.detach(session):
             self._spawn(self._unwatch_if_unused(channel))
+        self._inbox_presence(key)
         self._monitors.check(key)
 
     def depart(self, session: Session) -> None:
         """The session's client has gone (QUIT, closed); its logout may wait behind others
         leaving. It counts as online nowhere from now on: rooms' members, WHOIS, LUSERS."""
         self._hub.depart(session)
+        self._inbox_presence(session.user_key)
         self._monitors.check(session.user_key)
+
+    def _inbox_presence(self, user_key: str) -> None:
+        """With a cluster: the user is in the presence table's ONLINE pseudo-room while
+        online here, so that the other nodes know them online (and their details, their
+        away) in no room too: an IRC client in no channel, a WebSocket in no room."""
+        if self.cluster is None or not user_key:
+            return
+        p = self._hub.presence(user_key)
+        online = p is not None and p.online
+        self.cluster.local(ONLINE, user_key, p.name if p else user_key, online)
 
     def departed(self, session: Session) -> bool:
         return self._hub.departed(session)
@@ -301,10 +323,31 @@ class Subscriptions:
         """Mark a user with sessions here away with `text` (cut to AWAY_MAX), or back
         (None or empty): every door shows it (IRC WHOIS and AWAY replies, telnet /who)."""
         p = self._hub.presence(user_key)
+        self._unsure.pop(user_key, None)  # an away change settles it: the log orders them
         if p is not None:
             p.away = text[:AWAY_MAX] if text else None
             if self.cluster is not None:
                 self.cluster.touch(user_key)  # the other nodes hear it with the next beat
+
+    def _unsure_since(self, user_key: str) -> None:
+        now = self._clock()
+        unsure = self._unsure
+        unsure.pop(user_key, None)
+        unsure[user_key] = now
+        while True:  # oldest first: those past the expiry are settled (no node had them)
+            key, since = next(iter(unsure.items()))
+            if now - since <= self._unsure_for:
+                break
+            del unsure[key]
+
+    def unsure_away(self, user_key: str) -> bool:
+        """True once for a user whose first session here logged in before any other node's
+        details of them arrived, nor an away change (core/away.py): the first details that
+        come then say their away state; from then on, away changes keep it (the log orders
+        them). Forgotten after the presence expiry (then no other node had them)."""
+        since = self._unsure.pop(user_key, None)
+        p = self._hub.presence(user_key)
+        return since is not None and self._clock() - since <= self._unsure_for and p is not None
 
     def details_changed(self, user_key: str) -> None:
         """A user's client details changed here (an IRC SETNAME): the other nodes hear them

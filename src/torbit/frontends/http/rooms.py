@@ -144,7 +144,11 @@ def rooms_router(
         members, voiced = await membership.roster(room, viewer=caller.name)
         online = membership.online(name_key(room))
         return MemberList(
-            members=members, voiced=voiced, online=online, away=membership.away(online)
+            members=members,
+            voiced=voiced,
+            online=online,
+            away=membership.away(online),
+            live=membership.presence_told(name_key(room)),
         )
 
     @router.put(

@@ -135,6 +135,12 @@ class MemberList(BaseModel):
         default_factory=dict,
         description="Who of those online is away (telnet /away, IRC AWAY), with their message",
     )
+    live: bool = Field(
+        True,
+        description="Whether joins and leaves are told as they happen (notices, WebSocket "
+        "`notice` frames); false in rooms above `chat.presence_notices_max` listeners: "
+        "read the list again to follow who is online",
+    )
 
 
 # room moderation

@@ -265,10 +265,16 @@
   // away frames by user, numbered: a member list read before one came in must not undo it
   let awayTick = 0;
   const awayLive = new Map();  // user key -> [tick, away message or null]
+  // in a room too big for join and leave notices (the list says live: false), the list is
+  // read again this often while the page is shown, to follow who is online
+  const MEMBERS_REREAD_MS = 30000;
+  let rereadTimer = null;
 
   async function renderMembers() {
     const c = state.current;
     if (!c) return;
+    clearTimeout(rereadTimer);
+    rereadTimer = null;
     const since = awayTick;
     let names = [c.name];
     let online = null;  // who is in the room now (a room only)
@@ -285,10 +291,18 @@
         if (a) away.set(k, a); else away.delete(k);
       }
       names.sort((a, b) => online.has(key(b)) - online.has(key(a)));  // stable: online first
+      clearTimeout(rereadTimer);  // one timer, however many reads overlapped
+      rereadTimer = list.live === false ? setTimeout(reread, MEMBERS_REREAD_MS) : null;
     } else {
       $("members-title").textContent = "Private with";
     }
     $("member-list").replaceChildren(...names.map((n) => memberItem(n, online, away)));
+  }
+
+  function reread() {
+    const again = () => { rereadTimer = setTimeout(reread, MEMBERS_REREAD_MS); };
+    if (document.hidden) again();
+    else renderMembers().catch(again);  // the server away: try again later
   }
 
   // here now, here but away (telnet /away, IRC AWAY: the message is the title), or not here
