@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,18 +20,12 @@ from tests.conftest import ServerFactory
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 from torbit.core.models import Room
+from torbit.testing.ports import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LINE = r"^\[(\d\d:\d\d:\d\d)\] "
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def shifted(clock: str, delta: timedelta) -> str:
