@@ -4,7 +4,6 @@ restart by itself; it is usable on a phone."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from datetime import datetime, timedelta
@@ -263,13 +262,14 @@ async def test_screenshots(
         (alice, "yes, I'm writing that section now"),
         (bob, "ship it"),
     ]
-    for who, text in script:
+    for shown, (who, text) in enumerate(script, start=1):
         if isinstance(who, ChatPage):
             await who.say(text)
         else:
             who.send(text)
-        await expect(alice.page.locator("#scroller .msg")).not_to_have_count(0)
-        await asyncio.sleep(0.3)
+        # each line on alice's page before the next is sent: the script's order, whatever
+        # connection each comes from
+        await expect(alice.page.locator("#scroller .msg")).to_have_count(shown)
     await alice.expect_message("bob", "ship it")
     carol.send("/msg alice lunch at 12:30?")
     await expect(alice.conv_button("carol").locator(".badge")).to_have_text("1")
