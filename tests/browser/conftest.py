@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, ViewportSize, async_playwright
+from playwright.async_api import Browser, ViewportSize, async_playwright, expect
 
 from tests.browser.chat_page import ChatPage
 from tests.helpers.telnet_client import TelnetClient
@@ -29,6 +29,11 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
+
+# Playwright's expect() waits 5 s by default: Chromium, the server and the test share two
+# loaded cores in CI, where a page's answer can take longer. A condition that holds at once
+# costs nothing more; one that never holds fails all the same.
+expect.set_options(timeout=15_000)
 
 PageFactory = Callable[..., Awaitable[ChatPage]]
 TelnetFactory = Callable[..., Awaitable[TelnetClient]]

@@ -4,10 +4,8 @@ restart by itself; it is usable on a phone."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import socket
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,18 +19,12 @@ from tests.conftest import ServerFactory
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 from torbit.core.models import Room
+from torbit.testing.ports import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LINE = r"^\[(\d\d:\d\d:\d\d)\] "
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def shifted(clock: str, delta: timedelta) -> str:
@@ -270,13 +262,14 @@ async def test_screenshots(
         (alice, "yes, I'm writing that section now"),
         (bob, "ship it"),
     ]
-    for who, text in script:
+    for shown, (who, text) in enumerate(script, start=1):
         if isinstance(who, ChatPage):
             await who.say(text)
         else:
             who.send(text)
-        await expect(alice.page.locator("#scroller .msg")).not_to_have_count(0)
-        await asyncio.sleep(0.3)
+        # each line on alice's page before the next is sent: the script's order, whatever
+        # connection each comes from
+        await expect(alice.page.locator("#scroller .msg")).to_have_count(shown)
     await alice.expect_message("bob", "ship it")
     carol.send("/msg alice lunch at 12:30?")
     await expect(alice.conv_button("carol").locator(".badge")).to_have_text("1")

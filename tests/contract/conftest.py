@@ -40,6 +40,7 @@ from torbit.testing.cassandra_keyspaces import (
     empty_keyspace,
     new_keyspace_name,
     shared_contact_point,
+    shared_node,
 )
 from torbit.testing.postgres import PrivatePostgres
 
@@ -139,6 +140,8 @@ class PgDatabases:
         return pg_url(name)
 
     def drop_all(self) -> None:
+        if _private_pg:
+            return  # this session's own server: deleted whole at exit, its databases with it
         for name in self.names:
             sql = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
             run_async(lambda: pg_admin(sql))  # noqa: B023 (called at once)
@@ -175,6 +178,11 @@ class CassandraKeyspaces:
         return f"cassandra://{self.contact}/{name}"
 
     def drop_all(self) -> None:
+        if shared_node() is not None:
+            # this session's own node: deleted whole at exit, its keyspaces with it (each
+            # DROP KEYSPACE took seconds of the session's last teardown)
+            return
+
         async def drop() -> None:
             store = CassandraStore(f"cassandra://{self.contact}/system")
             await store.cql.connect()

@@ -241,10 +241,12 @@ class Honest:
             u.abort()
 
 
-async def last_lines_arrive(honest: list[Honest], at_most: float = 2.0) -> None:
+async def last_lines_arrive(honest: list[Honest], at_most: float = 15.0) -> None:
     """Give the last honest lines `at_most` seconds to reach everyone, ending early once
     every group has `settled()` (a fixed 2 s sleep before; a line still unacknowledged or
-    undelivered waits it out as before, so the verdict is the same)."""
+    undelivered waits it out, so the verdict is the same). 15 s, not 2: the storm drill's
+    honest lines take up to 3.7 s (p99) on CI's two cores while the storm is on, and a line
+    sent just before it ended still arrives, only late: only a lost line waits all 15 s."""
     deadline = asyncio.get_running_loop().time() + at_most
     while (not all(h.settled() for h in honest)
            and asyncio.get_running_loop().time() < deadline):

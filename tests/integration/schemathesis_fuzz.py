@@ -1,6 +1,9 @@
-"""schemathesis against a live torbit: `python -m tests.integration.schemathesis_fuzz URL`
-with the Authorization header in TORBIT_FUZZ_AUTHORIZATION; prints the failures as JSON, the
-last line of its output.
+"""schemathesis against a live torbit: `python -m tests.integration.schemathesis_fuzz URL
+[positive|negative]` with the Authorization header in TORBIT_FUZZ_AUTHORIZATION; prints the
+failures as JSON, the last line of its output. Both kinds of requests by default; the test
+runs one process for each side by side: the valid requests (which change the server's state)
+come in the same order as in one run, and the invalid ones are refused before they change
+anything.
 
 Its own process, not a worker thread of the test's: schemathesis imports most of itself on
 first use, and Python 3.11's compiler is not safe in two threads at once (pytest compiles
@@ -28,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 MAX_EXAMPLES = 12
+ALL_MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 USER = "fuzzer"  # the caller, registered by the test
 CHECKS = [
     not_a_server_error,
@@ -50,7 +54,11 @@ def fixed_values(path: str, mode: GenerationMode) -> dict[str, Any]:
     return fixed
 
 
-def fuzz(url: str, authorization: str) -> list[str]:
+def fuzz(
+    url: str,
+    authorization: str,
+    modes: tuple[GenerationMode, ...] = ALL_MODES,
+) -> list[str]:
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
     failures: list[str] = []
     with requests.Session() as session:
@@ -58,7 +66,7 @@ def fuzz(url: str, authorization: str) -> list[str]:
             if isinstance(result, Err):
                 raise result.err()
             operation = result.ok()
-            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            for mode in modes:
                 strategy = operation.as_strategy(
                     generation_mode=mode, **fixed_values(operation.path, mode)
                 )
@@ -90,4 +98,5 @@ def fuzz(url: str, authorization: str) -> list[str]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(fuzz(sys.argv[1], os.environ["TORBIT_FUZZ_AUTHORIZATION"])))
+    modes = tuple(GenerationMode(m) for m in sys.argv[2:]) or ALL_MODES
+    print(json.dumps(fuzz(sys.argv[1], os.environ["TORBIT_FUZZ_AUTHORIZATION"], modes)))

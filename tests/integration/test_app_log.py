@@ -3,13 +3,12 @@ token), and connections the server's own shutdown closed said to be so."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from websockets.asyncio.client import connect
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import PASSWORD, http_client, login, register, ws_url
+from tests.helpers.http import PASSWORD, eventually, http_client, login, register, ws_url
 from tests.helpers.moderation import telnet
 
 
@@ -32,7 +31,9 @@ async def test_logins_and_logouts_are_in_the_app_log(
             ws_url(app), additional_headers={"Authorization": f"Bearer {token}"}
         ) as ws:
             await ws.recv()
-    await asyncio.sleep(0.5)
+    # each logout is logged once the server has seen the client go (the file's batch after)
+    await eventually(lambda: all(
+        f"logout {who} from" in app_log(tmp_path) for who in ("alice", "bob")))
     await app.stop()
     log = app_log(tmp_path)
     assert "login alice from telnet 127.0.0.1:" in log

@@ -18,14 +18,9 @@ import pytest
 from tests.conftest import CHEAP_ARGON2
 from tests.helpers.cli import cli
 from torbit.backends.registry import open_log, open_store
+from torbit.testing.ports import free_port
 
 TORBIT = [sys.executable, "-m", "torbit"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

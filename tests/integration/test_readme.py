@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import httpx
 import pytest
 
 from tests.conftest import CHEAP_ARGON2
+from torbit.testing.ports import free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SKIP_MARK = "<!-- readme-test: skip"
@@ -112,12 +112,6 @@ def point_at(code: str, http_port: int, telnet_port: int) -> str:
     for address in DEFAULT_TELNET:
         code = code.replace(address, address[: -len("5000")] + str(telnet_port))
     return code
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- the README's shape -------------------------------------------------------------------

@@ -19,14 +19,9 @@ import pytest
 
 from tests.conftest import CHEAP_ARGON2
 from tests.helpers.disk import fill, small_disk
+from torbit.testing.ports import free_port
 
 TORBIT = [sys.executable, "-m", "torbit"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

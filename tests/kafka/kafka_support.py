@@ -11,8 +11,13 @@ from typing import Any
 from torbit.backends.message_log.kafka import KafkaLog
 from torbit.core.models import Draft, Message
 
+# How long a condition may take to hold: a delivery takes milliseconds, but a consumer's first
+# fetch after a (re)assignment, on two loaded cores shared with the broker's JVM, can take
+# seconds. Only a failing test waits this long.
+WITHIN_S = 20.0
 
-async def eventually(condition: Callable[[], bool], within: float = 5) -> None:
+
+async def eventually(condition: Callable[[], bool], within: float = WITHIN_S) -> None:
     deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
@@ -34,7 +39,9 @@ class Node:
     def of(self, channel: str) -> list[Message]:
         return [m for m in self.received if m.channel == channel]
 
-    async def wait_for(self, count: int, channel: str | None = None, within: float = 5) -> None:
+    async def wait_for(
+        self, count: int, channel: str | None = None, within: float = WITHIN_S
+    ) -> None:
         """Until at least `count` messages (of the channel) arrived; fail after `within` seconds."""
         await eventually(
             lambda: len(self.of(channel) if channel else self.received) >= count, within

@@ -260,7 +260,7 @@ async def test_outage_is_bounded_and_recovered_without_restart(
     broker.resume()
 
     after = await publish_eventually(a, draft("lobby", "after"))
-    await eventually(lambda: any(m.text == "after" for m in b.received), within=10)
+    await eventually(lambda: any(m.text == "after" for m in b.received))
     stored = await a.log.read("lobby", limit=1000)
     assert stored[:3] == before  # nothing acknowledged was lost
     assert after in stored
@@ -282,11 +282,11 @@ async def test_watching_node_resumes_after_a_longer_freeze(
     broker.resume()
     for i in range(3):
         await publish_eventually(a, draft("lobby", f"m{i}"))
-    await b.wait_for(3, within=10)
+    await b.wait_for(3)
     assert [m.text for m in b.received] == ["m0", "m1", "m2"]
 
 
-async def publish_eventually(node: Node, d: Draft, within: float = 10) -> Message:
+async def publish_eventually(node: Node, d: Draft, within: float = 30) -> Message:
     """Publish, retrying while the clients reconnect after an outage."""
     deadline = time.monotonic() + within
     while True:

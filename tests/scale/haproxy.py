@@ -83,6 +83,16 @@ class HAProxy:
                 assert time.monotonic() < deadline, self.log.read_text()
                 time.sleep(0.05)
 
+    def is_up(self, index: int) -> bool:
+        """Server n<index> is UP in both backends, as far as HAProxy has said: it starts with
+        every server up and says each change of a server's state on stderr."""
+        log = self.log.read_text(errors="replace")
+        return all(
+            log.count(f"Server {backend}/n{index} is UP")
+            >= log.count(f"Server {backend}/n{index} is DOWN")
+            for backend in ("telnet", "http")
+        )
+
     def close(self) -> None:
         if self._proc.poll() is None:
             self._proc.terminate()

@@ -212,7 +212,7 @@ async def test_rolling_restart_behind_haproxy_loses_nothing_and_everyone_returns
     await asyncio.sleep(2)  # chatting on both nodes
     back_within: list[float] = []
     drain_took: list[float] = []
-    for node in nodes:
+    for index, node in enumerate(nodes):
         before = {n: (len(tally.connects[n]), len(tally.closes.get(n, []))) for n in everyone}
         started = time.monotonic()
         node.terminate()
@@ -230,8 +230,14 @@ async def test_rolling_restart_behind_haproxy_loses_nothing_and_everyone_returns
             (round(tally.closed_at[n] - started, 2), round(tally.connects[n][-1] - started, 2), n)
             for n in on_node))
 
+        assert not proxy.is_up(index)  # the balancer saw it drain
         await asyncio.to_thread(node.start, 30.0, True)
-        await asyncio.sleep(2)  # the restarted node is checked up again; chatting goes on
+        # the restarted node checked up again by the balancer (two checks 200 ms apart, longer
+        # on a loaded machine) before the next node goes: its clients need somewhere to go
+        async with asyncio.timeout(60):
+            while not proxy.is_up(index):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # chatting goes on
     tally.stop = True
     await asyncio.gather(*tasks)
 

@@ -104,10 +104,10 @@ async def test_a_long_poll_woken_after_the_budget_ran_out_still_answers(
         poll = asyncio.create_task(
             c.get("/receive/lobby/bob", params={"limit": 100, "wait": 30}, auth=basic("bob"))
         )
-        for _ in range(200):
-            if app.core.subscriptions.listener_count("lobby"):
-                break
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(20):  # the poll waits (2 s were not always enough under load)
+            while not app.core.subscriptions.listener_count("lobby"):
+                assert not poll.done(), poll.result()
+                await asyncio.sleep(0.01)
         assert not poll.done()
         r = await c.get("/api/v1/rooms/lobby/messages", params={"limit": 50}, auth=basic("bob"))
         assert len(r.json()["messages"]) == 50  # the budget is now empty

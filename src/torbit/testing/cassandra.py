@@ -38,6 +38,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import TracebackType
 
+from torbit.testing.ports import free_port
+
 POM = Path(__file__).resolve().parents[3] / "deploy" / "cassandra" / "pom.xml"
 LIB_ENV = "TORBIT_CASSANDRA_LIB"
 CACHE_ENV = "TORBIT_CACHE"
@@ -129,14 +131,6 @@ def java_binary() -> str:
 
 
 # the node's configuration
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def node_config(
@@ -466,10 +460,14 @@ class CassandraNode:
                 process.wait()
 
     def stop(self) -> None:
-        """Stop the process and, if this node made its directory, delete it. Safe twice."""
-        self.terminate()
+        """Stop the process and, if this node made its directory, delete it. Safe twice.
+        A node whose data goes with it is killed: its orderly shutdown (a drain, memtables
+        flushed) took seconds at the end of every test session, for files deleted next."""
         if self._owns_root:
+            self.kill()
             shutil.rmtree(self.root, ignore_errors=True)
+        else:
+            self.terminate()
 
     def __enter__(self) -> CassandraNode:
         return self
