@@ -240,7 +240,13 @@ class LineDoor(Generic[S]):
             self._hung_up.popleft().close()
         for server in self._servers:
             await server.wait_closed()
-        if self._tasks:
+        # Each closed session departs once its connection is lost (its output out), and is
+        # logged out by `_work_off`: waited for (within the grace, or half a second), so no
+        # logout runs on while the store closes after the doors.
+        until = max(deadline, loop.time() + 0.5)
+        while self.sessions and loop.time() < until:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+        while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _close_for_shutdown(self, session: S) -> None:

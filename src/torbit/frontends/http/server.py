@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import ssl
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from torbit.frontends.http.proxies import TrustedProxies
 def _embedded_uvicorn() -> type[Any]:
     import uvicorn
 
+    uvicorn_log = logging.getLogger("uvicorn.error")
+
     class EmbeddedUvicorn(uvicorn.Server):
         """uvicorn inside our loop: signals are the App's to handle, not uvicorn's."""
 
@@ -45,6 +48,40 @@ def _embedded_uvicorn() -> type[Any]:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.exit_now.wait(), 0.1)
                 should_exit = await self.on_tick(counter)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            """uvicorn's shutdown without its fixed 0.1 s sleep: the open connections are
+            asked to close after their answers, then waited for (and the requests' tasks)
+            in 10 ms steps instead of uvicorn's 0.1 s, within uvicorn's bound (those 0.1 s
+            plus `timeout_graceful_shutdown`), after which the tasks are cancelled. A stop
+            with nothing open no longer takes 0.1 s (tests start and stop hundreds of
+            servers)."""
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            state = self.server_state
+            for connection in list(state.connections):
+                connection.shutdown()
+            loop = asyncio.get_running_loop()
+            grace = self.config.timeout_graceful_shutdown  # None: no bound, as in uvicorn
+            deadline = None if grace is None else loop.time() + 0.1 + grace
+            while (state.connections or state.tasks) and not self.force_exit:
+                if deadline is not None and loop.time() >= deadline:
+                    uvicorn_log.error(
+                        "Cancel %s running task(s), timeout graceful shutdown exceeded",
+                        len(state.tasks),
+                    )
+                    tasks = list(state.tasks)
+                    for task in tasks:
+                        task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+                    # ended before the stop goes on to close the store they may be using
+                    if tasks:
+                        await asyncio.wait(tasks, timeout=1.0)
+                    break
+                await asyncio.sleep(0.01)
+            if not self.force_exit:
+                await self.lifespan.shutdown()
 
     return EmbeddedUvicorn
 
