@@ -1,18 +1,21 @@
 """Starting a node does what it must and nothing more: tests start hundreds of servers in one
 process, so work a start repeats for nothing is paid hundreds of times. And a stop leaves
-nothing running behind it: no task, no driver thread, no open connection to the store
-(counted after `App.stop` returns, while the loop still runs)."""
+nothing running behind it: no task, no driver thread, no open connection to the store, no
+TLS handshake (counted after `App.stop` returns, while the loop still runs)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sqlite3
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiosqlite
 import pytest
+import trustme
 from pydantic import TypeAdapter
 
 from tests.conftest import ServerFactory
@@ -133,3 +136,31 @@ async def test_a_stop_leaves_no_task_driver_thread_or_connection(
     await telnet.close()
     await irc.close()
 
+
+async def test_a_stop_cuts_tls_handshakes_under_way(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    # on main a client that never sent its hello kept its socket and the handshake's task
+    # (and its count in the connection limits) until the 10 s handshake timeout, long after
+    # the stop had returned: here three tasks left, and `connections.open` 3
+    cert = trustme.CA().issue_cert("127.0.0.1", "localhost")
+    cert_path, key_path = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    cert.private_key_and_cert_chain_pem.write_to_path(cert_path)
+    cert.private_key_pem.write_to_path(key_path)
+    tls = {"tls_port": 0, "tls_cert": cert_path, "tls_key": key_path}
+    app = await make_server(telnet=tls, irc=tls, http={"tls_cert": cert_path, "tls_key": key_path})
+    assert app.telnet is not None and app.telnet_tls_port and app.irc_tls_port and app.http_port
+    connections = app.telnet.connections
+    silent = [
+        await asyncio.open_connection("127.0.0.1", port)
+        for port in (app.telnet_tls_port, app.irc_tls_port, app.http_port)
+    ]
+    await eventually(lambda: connections.open == 3)  # each in its handshake
+    await app.stop()
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+    assert connections.open == 0
+    for reader, writer in silent:
+        async with asyncio.timeout(5):  # a guard: the handshake timeout is 10 s
+            with contextlib.suppress(ConnectionError):  # cut (reset): closed all the same
+                assert await reader.read(100) == b""
+        writer.close()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from torbit.errors import ConfigError
-from torbit.frontends.handshake import HandshakeGate
+from torbit.frontends.handshake import HandshakeGate, Handshakes
 from torbit.frontends.http import (
     create_http_app,
     drain_http_app,
@@ -86,7 +86,9 @@ def _embedded_uvicorn() -> type[Any]:
     return EmbeddedUvicorn
 
 
-def _handshake_counted(config: Any, core: HttpCore, options: HttpOptions) -> None:
+def _handshake_counted(
+    config: Any, core: HttpCore, options: HttpOptions, under_way: Handshakes
+) -> None:
     """HTTPS connections count against the connection limits from their accept, through
     their handshake (frontends/handshake.py): uvicorn listens on plain TCP, and each
     connection's first protocol runs the handshake, then hands it to uvicorn's."""
@@ -94,7 +96,9 @@ def _handshake_counted(config: Any, core: HttpCore, options: HttpOptions) -> Non
     proxies = TrustedProxies(options.trusted_proxies)
 
     def gated(**kwargs: Any) -> asyncio.Protocol:
-        return HandshakeGate(lambda: protocol(**kwargs), tls, core.connections, proxies.trusts)
+        return HandshakeGate(
+            lambda: protocol(**kwargs), tls, core.connections, under_way, proxies.trusts
+        )
 
     config.ssl = None
     config.http_protocol_class = gated
@@ -110,6 +114,7 @@ class HttpServer:
         self._tls = (tls_cert, tls_key)
         self._server: Any = None  # uvicorn.Server
         self._task: asyncio.Task[None] | None = None
+        self._handshakes = Handshakes()  # HTTPS connections not yet handed to uvicorn
 
     async def start(self, sock: socket.socket) -> None:
         import uvicorn
@@ -132,7 +137,7 @@ class HttpServer:
         config.load()
         if config.ssl is not None:
             config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
-            _handshake_counted(config, core, options)
+            _handshake_counted(config, core, options, self._handshakes)
         server = self._server = _embedded_uvicorn()(config)
         self._task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
@@ -159,9 +164,11 @@ class HttpServer:
             exit_now = getattr(self._server, "exit_now", None)
             if exit_now is not None:
                 exit_now.set()
+        self._handshakes.cut()  # no request yet to answer
 
     async def wait_closed(self, within: float) -> bool:
         """False if the server did not stop in time."""
+        await self._handshakes.close()
         if self._task is None:
             return True
         try:
