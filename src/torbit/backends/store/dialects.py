@@ -365,6 +365,7 @@ class SqliteDialect(SqlDialect):
         return writer
 
     async def close(self) -> None:
+        self._threads.closing = True
         if self._checkpoint is not None:
             # ended before the dispose: it holds the pool's connection (drivers.py)
             checkpoint, self._checkpoint = self._checkpoint, None

@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from torbit.errors import ServiceUnavailable
+
 log = logging.getLogger(__name__)
 
 # for a statement still running in a thread when the store closes: SQLite's busy_timeout
@@ -41,8 +43,18 @@ class DriverThreads:
 
     def __init__(self) -> None:
         self._drivers: list[Any] = []  # aiosqlite.Connection
+        self.closing = False  # set by the store's close: no connection is opened from then on
 
     def watch(self, engine: AsyncEngine) -> None:
+        self.closing = False
+
+        @event.listens_for(engine.sync_engine, "do_connect")
+        def _refused(*_: Any) -> None:
+            # a task still running while the store closes (a login's check, a logout) would
+            # open a connection on the disposed engine's new pool, which nothing closes
+            if self.closing:
+                raise ServiceUnavailable("storage unavailable: the store is closed")
+
         @event.listens_for(engine.sync_engine, "connect")
         def _opened(dbapi_connection: Any, _record: Any) -> None:
             self._drivers.append(dbapi_connection.driver_connection)
