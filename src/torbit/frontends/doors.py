@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Generic, Protocol, TypeVar
 
 from torbit.core.limits import ConnectionLimiter
-from torbit.frontends.handshake import HANDSHAKE_TIMEOUT, HandshakeGate, Handshakes
+from torbit.frontends.handshake import HANDSHAKE_TIMEOUT, HandshakeGate
 from torbit.frontends.proxied import ProxyGate, TrustedNetworks
 
 
@@ -64,7 +64,6 @@ class LineDoor(Generic[S]):
         self._log = log
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._handshakes = Handshakes()  # TLS connections not yet handed to a session
         # vanished sessions not yet logged out (with: log the user out?), and the one being
         # logged out now; futures only for those someone waits for (`gone`)
         self._departing: deque[S] = deque()
@@ -98,10 +97,7 @@ class LineDoor(Generic[S]):
         if tls is not None and proxies is None:
             self._servers.append(
                 await loop.create_server(
-                    lambda: HandshakeGate(
-                        lambda: session(None), tls, connections, self._handshakes
-                    ),
-                    sock=sock,
+                    lambda: HandshakeGate(lambda: session(None), tls, connections), sock=sock
                 )
             )
             return
@@ -230,11 +226,9 @@ class LineDoor(Generic[S]):
             s.drain(text)
 
     async def shutdown(self, grace: float) -> None:
-        """Stop accepting, let queued output drain for up to `grace` seconds, then close.
-        TLS handshakes under way are cut at once: no session to tell yet."""
+        """Stop accepting, let queued output drain for up to `grace` seconds, then close."""
         for server in self._servers:
             server.close()
-        await self._handshakes.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         # transports offer no "drained" event, so poll them briefly
@@ -246,13 +240,7 @@ class LineDoor(Generic[S]):
             self._hung_up.popleft().close()
         for server in self._servers:
             await server.wait_closed()
-        # Each closed session departs once its connection is lost (its output out), and is
-        # logged out by `_work_off`: waited for (within the grace, or half a second), so no
-        # logout runs on while the store closes after the doors.
-        until = max(deadline, loop.time() + 0.5)
-        while self.sessions and loop.time() < until:  # noqa: ASYNC110
-            await asyncio.sleep(0.001)
-        while self._tasks:
+        if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _close_for_shutdown(self, session: S) -> None:

@@ -8,8 +8,7 @@ the TLS telnet, IRC and HTTPS ports alike). A `HandshakeGate` is the first proto
 a connection: it counts the connection at once (or closes it past a limit), runs the
 handshake (`loop.start_tls`, HANDSHAKE_TIMEOUT), then hands the connection to the door's
 own protocol, which counts it as its own; the gate's count is returned then, or when the
-handshake fails. The gates under way on a door are its `Handshakes`: a stop cuts them (else
-each held its socket and its task until HANDSHAKE_TIMEOUT, after the node had stopped).
+handshake fails.
 """
 
 from __future__ import annotations
@@ -24,28 +23,6 @@ from torbit.core.limits import ConnectionLimiter
 HANDSHAKE_TIMEOUT = 10.0  # seconds for a TLS handshake, else the connection is closed
 
 
-class Handshakes:
-    """The TLS handshakes under way on one door's ports, for its stop to cut."""
-
-    def __init__(self) -> None:
-        self._gates: dict[HandshakeGate, asyncio.Task[None]] = {}
-
-    def began(self, gate: HandshakeGate, task: asyncio.Task[None]) -> None:
-        self._gates[gate] = task
-        task.add_done_callback(lambda _: self._gates.pop(gate, None))
-
-    def cut(self) -> None:
-        """Close every connection still in its handshake, at once (the door stops)."""
-        for gate in list(self._gates):
-            gate.cut()
-
-    async def close(self) -> None:
-        """Cut them all and wait until their tasks have ended."""
-        self.cut()
-        if self._gates:
-            await asyncio.gather(*self._gates.values(), return_exceptions=True)
-
-
 class HandshakeGate(asyncio.Protocol):
     """Stands in front of one TLS connection until its handshake is done."""
 
@@ -54,16 +31,13 @@ class HandshakeGate(asyncio.Protocol):
         make: Callable[[], asyncio.Protocol],
         tls: ssl.SSLContext,
         connections: ConnectionLimiter,
-        under_way: Handshakes,
         exempt: Callable[[str], bool] = lambda ip: False,
     ) -> None:
         self._make = make
         self._tls = tls
         self._connections = connections
-        self._under_way = under_way
         self._exempt = exempt  # peers not counted (HTTP: trusted proxies, counted per client)
         self._task: asyncio.Task[None] | None = None
-        self._transport: asyncio.Transport | None = None
         self._ip: str | None = None  # counted in `connections` under this address
 
     def connection_made(self, base: asyncio.BaseTransport) -> None:
@@ -76,18 +50,9 @@ class HandshakeGate(asyncio.Protocol):
                 transport.abort()  # over a limit: the session would refuse it too, in words
                 return
             self._ip = ip
-        self._transport = transport
         self._task = asyncio.get_running_loop().create_task(self._handshake(transport))
         # the count is returned however the task ends (cancelled before it began, too)
         self._task.add_done_callback(lambda _: self._release())
-        self._under_way.began(self, self._task)
-
-    def cut(self) -> None:
-        """Close the connection now and end the handshake's task (the node stops)."""
-        if self._transport is not None:
-            self._transport.abort()
-        if self._task is not None:
-            self._task.cancel()
 
     def _release(self) -> None:
         if self._ip is not None:

@@ -16,7 +16,7 @@ import sqlite3
 import time
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import PoolResetState
 from sqlalchemy.sql import Executable
 
-from torbit.backends.store.drivers import DriverThreads
 from torbit.backends.store.schema import messages
 from torbit.backends.urls import redact
 from torbit.errors import ConfigError, ServiceUnavailable
@@ -146,13 +145,9 @@ class SqlDialect(ABC):
         `write`."""
         return None
 
-    async def close(self) -> None:  # noqa: B027 (optional hook)
-        """Let go of what the dialect opened itself (SQLite's reader and writer, and its
-        checkpoint's task, ended before the engine is disposed), when the store closes."""
-
-    async def settle(self) -> None:  # noqa: B027 (optional hook)
-        """Once the store's engine is disposed: return when no driver connection the
-        dialect's engines opened is left open or running (SQLite: aiosqlite's threads)."""
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        """Let go of what the dialect opened itself (SQLite's reader and writer), when the
+        store closes."""
 
     async def write(
         self, conn: AsyncConnection, statement: Query, sql: str, params: Sequence[Any]
@@ -198,7 +193,6 @@ class SqliteDialect(SqlDialect):
         self._writes_now = True  # False once the database is found not in WAL
         self._since_checkpoint = 0  # write_now commits since its last checkpoint was asked
         self._checkpoint: asyncio.Task[None] | None = None
-        self._threads = DriverThreads()
 
     def create_engine(
         self,
@@ -247,8 +241,6 @@ class SqliteDialect(SqlDialect):
                 cursor.execute(pragma)
             cursor.close()
 
-        self._threads.watch(engine)
-
         @event.listens_for(engine.sync_engine, "reset")
         def _reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
             if state.terminate_only or not state.asyncio_safe:
@@ -293,9 +285,8 @@ class SqliteDialect(SqlDialect):
 
     def _open_reader(self) -> sqlite3.Connection:
         reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        with _closed_on_error(reader):  # SQLite busy at once: tried again on the next read
-            reader.execute("PRAGMA busy_timeout=0")  # never wait on the event loop
-            reader.execute("PRAGMA query_only=ON")
+        reader.execute("PRAGMA busy_timeout=0")  # never wait on the event loop
+        reader.execute("PRAGMA query_only=ON")
         self._reader = reader
         return reader
 
@@ -348,15 +339,14 @@ class SqliteDialect(SqlDialect):
 
     def _open_writer(self) -> sqlite3.Connection | None:
         writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        with _closed_on_error(writer):  # SQLite busy at once: tried again on the next write
-            for pragma in (
-                "PRAGMA busy_timeout=0",  # never wait on the event loop
-                f"PRAGMA synchronous={self._synchronous.upper()}",
-                "PRAGMA foreign_keys=ON",
-                "PRAGMA wal_autocheckpoint=0",
-            ):
-                writer.execute(pragma)
-            (mode,) = writer.execute("PRAGMA journal_mode").fetchone()
+        for pragma in (
+            "PRAGMA busy_timeout=0",  # never wait on the event loop
+            f"PRAGMA synchronous={self._synchronous.upper()}",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA wal_autocheckpoint=0",
+        ):
+            writer.execute(pragma)
+        (mode,) = writer.execute("PRAGMA journal_mode").fetchone()
         if str(mode).lower() != "wal":  # a rollback journal syncs, and writers block readers
             writer.close()
             self._writes_now = False
@@ -364,22 +354,16 @@ class SqliteDialect(SqlDialect):
         self._writer = writer
         return writer
 
-    async def close(self) -> None:
-        self._threads.closing = True
+    def close(self) -> None:
         if self._checkpoint is not None:
-            # ended before the dispose: it holds the pool's connection (drivers.py)
-            checkpoint, self._checkpoint = self._checkpoint, None
-            checkpoint.cancel()
-            await asyncio.wait([checkpoint])
+            self._checkpoint.cancel()
+            self._checkpoint = None
         if self._reader is not None:
             reader, self._reader = self._reader, None
             reader.close()
         if self._writer is not None:
             writer, self._writer = self._writer, None
             writer.close()
-
-    async def settle(self) -> None:
-        await self._threads.ended()
 
     def _processed(
         self, query: Query, sql: str, dialect: Dialect, rows: Iterable[Sequence[Any]]
@@ -509,17 +493,6 @@ class SqliteDialect(SqlDialect):
 
 
 _Processors = list[tuple[int, Callable[[Any], Any]]]
-
-
-@contextlib.contextmanager
-def _closed_on_error(db: sqlite3.Connection) -> Iterator[None]:
-    """A connection being set up is closed if that fails (else it stayed open, unreferenced,
-    until the garbage collector found it)."""
-    try:
-        yield
-    except BaseException:
-        db.close()
-        raise
 
 
 def _processors(query: Executable, dialect: Dialect) -> _Processors | None:

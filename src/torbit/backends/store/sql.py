@@ -137,11 +137,8 @@ class SqlStore(RoomModerationSql):
     async def close(self) -> None:
         if self._engine is not None:
             engine, self._engine = self._engine, None
-            try:
-                await self.dialect.close()
-                await engine.dispose()
-            finally:
-                await self.dialect.settle()
+            self.dialect.close()
+            await engine.dispose()
 
     async def ping(self) -> None:
         async with self._read() as conn:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 import ssl
 from collections.abc import Iterator
 from typing import Any
 
 from torbit.errors import ConfigError
-from torbit.frontends.handshake import HandshakeGate, Handshakes
+from torbit.frontends.handshake import HandshakeGate
 from torbit.frontends.http import (
     create_http_app,
     drain_http_app,
@@ -26,8 +25,6 @@ from torbit.frontends.http.proxies import TrustedProxies
 
 def _embedded_uvicorn() -> type[Any]:
     import uvicorn
-
-    uvicorn_log = logging.getLogger("uvicorn.error")
 
     class EmbeddedUvicorn(uvicorn.Server):
         """uvicorn inside our loop: signals are the App's to handle, not uvicorn's."""
@@ -49,46 +46,10 @@ def _embedded_uvicorn() -> type[Any]:
                     await asyncio.wait_for(self.exit_now.wait(), 0.1)
                 should_exit = await self.on_tick(counter)
 
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            """uvicorn's shutdown without its fixed 0.1 s sleep: the open connections are
-            asked to close after their answers, then waited for (and the requests' tasks)
-            in 10 ms steps instead of uvicorn's 0.1 s, within uvicorn's bound (those 0.1 s
-            plus `timeout_graceful_shutdown`), after which the tasks are cancelled. A stop
-            with nothing open no longer takes 0.1 s (tests start and stop hundreds of
-            servers)."""
-            for server in self.servers:
-                server.close()
-            for sock in sockets or []:
-                sock.close()
-            state = self.server_state
-            for connection in list(state.connections):
-                connection.shutdown()
-            loop = asyncio.get_running_loop()
-            grace = self.config.timeout_graceful_shutdown  # None: no bound, as in uvicorn
-            deadline = None if grace is None else loop.time() + 0.1 + grace
-            while (state.connections or state.tasks) and not self.force_exit:
-                if deadline is not None and loop.time() >= deadline:
-                    uvicorn_log.error(
-                        "Cancel %s running task(s), timeout graceful shutdown exceeded",
-                        len(state.tasks),
-                    )
-                    tasks = list(state.tasks)
-                    for task in tasks:
-                        task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
-                    # ended before the stop goes on to close the store they may be using
-                    if tasks:
-                        await asyncio.wait(tasks, timeout=1.0)
-                    break
-                await asyncio.sleep(0.01)
-            if not self.force_exit:
-                await self.lifespan.shutdown()
-
     return EmbeddedUvicorn
 
 
-def _handshake_counted(
-    config: Any, core: HttpCore, options: HttpOptions, under_way: Handshakes
-) -> None:
+def _handshake_counted(config: Any, core: HttpCore, options: HttpOptions) -> None:
     """HTTPS connections count against the connection limits from their accept, through
     their handshake (frontends/handshake.py): uvicorn listens on plain TCP, and each
     connection's first protocol runs the handshake, then hands it to uvicorn's."""
@@ -96,9 +57,7 @@ def _handshake_counted(
     proxies = TrustedProxies(options.trusted_proxies)
 
     def gated(**kwargs: Any) -> asyncio.Protocol:
-        return HandshakeGate(
-            lambda: protocol(**kwargs), tls, core.connections, under_way, proxies.trusts
-        )
+        return HandshakeGate(lambda: protocol(**kwargs), tls, core.connections, proxies.trusts)
 
     config.ssl = None
     config.http_protocol_class = gated
@@ -114,7 +73,6 @@ class HttpServer:
         self._tls = (tls_cert, tls_key)
         self._server: Any = None  # uvicorn.Server
         self._task: asyncio.Task[None] | None = None
-        self._handshakes = Handshakes()  # HTTPS connections not yet handed to uvicorn
 
     async def start(self, sock: socket.socket) -> None:
         import uvicorn
@@ -137,7 +95,7 @@ class HttpServer:
         config.load()
         if config.ssl is not None:
             config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
-            _handshake_counted(config, core, options, self._handshakes)
+            _handshake_counted(config, core, options)
         server = self._server = _embedded_uvicorn()(config)
         self._task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
@@ -164,11 +122,9 @@ class HttpServer:
             exit_now = getattr(self._server, "exit_now", None)
             if exit_now is not None:
                 exit_now.set()
-        self._handshakes.cut()  # no request yet to answer
 
     async def wait_closed(self, within: float) -> bool:
         """False if the server did not stop in time."""
-        await self._handshakes.close()
         if self._task is None:
             return True
         try:
