@@ -196,14 +196,18 @@ class Moderation:
 
     async def kick(self, actor: str, room_name: str, name: str, reason: str = "") -> str:
         """End a membership at once, on every node and front door; they may join again
-        (a private room needs a new invitation)."""
+        (a private room needs a new invitation). Of kicks of one member landing together,
+        the one whose write ended the membership is the kick: the others are NotFound, so
+        the room is told once and the audit log has one entry. `reason` is cleaned and cut
+        to MAX_KICK_REASON_BYTES on every door, as IRC's KICKLEN."""
         room, role = await self.authorize(actor, room_name, "kick")
         self._moderating(actor)
         user, standing = await self._target(room, name, actor, role, "kick")
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
         reason = clean_kick_reason(reason)
-        await self._store.expel(room.key, user.key)
+        if not await self._store.expel(room.key, user.key):  # another kick came first
+            raise NotFound(f"{user.name} is not a member of #{room.name}")
         await self._audit(actor, "kick", room, user.key, reason)
         await self._expelled(room, user, actor, "kicked", reason)
         return user.name

@@ -44,7 +44,9 @@ token from `POST /api/v1/sessions`, on everything but registering and logging in
 `?token=`, or in a first frame `{"type": "auth", "token": "..."}`). Client frames:
 `subscribe` (room), `unsubscribe` (room), `send` (room, text; `"kind": "action"` for a /me),
 `private` (to, text), `away` (text: mark yourself away; null or "": back), `ping`.
-Server frames: `message` (the message shape below), `notice`, `error`, `pong` and `ping`,
+Server frames: `message` (the message shape below), `notice` (`text`, `room`; one saying what
+happened also has `kind` such as `kick`, `ban` or `topic`, `user`, `by` and `detail`: a kick's
+or ban's reason, the new topic), `error`, `pong` and `ping`,
 and `away` when someone sharing a subscribed room marks themselves away or back (telnet
 `/away`, IRC `AWAY`, `PUT /api/v1/me/away`, on any node): `{"type": "away", "user": "alice",
 "away": "lunch", "text": "alice is away: lunch"}`, with `"away": null` for back; the same

@@ -1,7 +1,8 @@
 """/api/v1, rooms with owners: creating rooms, invitations, bans, mutes, room admins, voices,
 topic and privacy, the audit log, and the caller's own rooms. Kicking is `DELETE members/{user}` in
-rooms.py (the same route as leaving). Each route only parses, authenticates and calls
-Moderation, which checks the role the command table asks for."""
+rooms.py (the same route as leaving); a kick and a ban take an optional `?reason=`. Each route
+only parses, authenticates and calls Moderation, which checks the role the command table asks
+for."""
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
@@ -17,7 +18,7 @@ from torbit.core.moderation import Moderation
 from torbit.core.roomsettings import SettingsChange
 from torbit.frontends.http.auth import Principal
 from torbit.frontends.http.errors import errors_doc
-from torbit.frontends.http.rooms import RoomName, room_out
+from torbit.frontends.http.rooms import Reason, RoomName, room_out
 from torbit.frontends.http.schemas import (
     NAME_SCHEMA,
     AuditEntryOut,
@@ -130,9 +131,10 @@ def moderation_router(
         summary="Ban a user",
         responses=ACTED,
     )
-    async def ban(room: RoomName, user: UserName, caller: Caller) -> Response:
-        """Room admins: the user leaves at once (live sessions too) and cannot join again."""
-        await moderation.ban(caller.name, room, user)
+    async def ban(room: RoomName, user: UserName, caller: Caller, reason: Reason = "") -> Response:
+        """Room admins: the user leaves at once (live sessions too) and cannot join again;
+        they and the room are told the `reason`."""
+        await moderation.ban(caller.name, room, user, reason)
         return done()
 
     @router.delete(

@@ -52,6 +52,13 @@ MemberOrOther = Annotated[
         json_schema_extra=NAME_SCHEMA,
     ),
 ]
+Reason = Annotated[
+    str,
+    Query(
+        description="Why (kick, ban, leave): cleaned as a message is; a kick's or ban's "
+        "is cut to 255 bytes of UTF-8 (IRC's KICKLEN), never refused for its length"
+    ),
+]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")]
 Before = Annotated[
     int | None, Query(ge=0, le=MAX_ID, description="Only messages with a smaller id")
@@ -175,14 +182,17 @@ def rooms_router(
         summary="Leave a room, or kick a member",
         responses=errors_doc(401, 403, 404, 409, 422),
     )
-    async def leave(room: RoomName, user: MemberOrOther, caller: Caller) -> Response:
+    async def leave(
+        room: RoomName, user: MemberOrOther, caller: Caller, reason: Reason = ""
+    ) -> Response:
         """For the caller: end the membership; the caller's live sessions stop listening to
         the room. For another user: a kick (room admins), which ends their membership and
-        their live sessions' listening at once, on every node."""
+        their live sessions' listening at once, on every node; the kicked user and the room
+        are told the `reason` (a WebSocket notice's `detail`, IRC's KICK reason)."""
         if caller.key == user.lower():
-            await membership.leave(caller.name, room)
+            await membership.leave(caller.name, room, reason)
         else:
-            await moderation.kick(caller.name, room, user)
+            await moderation.kick(caller.name, room, user, reason)
         return Response(status_code=204)
 
     @router.get(

@@ -8,7 +8,10 @@
             {"type": "away", "text": ... | null}   mark yourself away (null or "": back)
             {"type": "ping"}
     server: {"type": "message", "message": {...}}  the REST API's message shape
-            {"type": "notice", "text": ..., "room": ... | null}
+            {"type": "notice", "text": ..., "room": ... | null}   plus "kind", "user",
+                                                   "by", "detail" for one that says what
+                                                   happened (kick and ban: "detail" is the
+                                                   reason; topic: the new topic)
             {"type": "away", "user": ..., "away": ... | null, "text": ...}   someone sharing
                                                    a room, or you from any session, marked
                                                    away (null: back)
@@ -79,12 +82,27 @@ def _message_frame(delivery: Delivery) -> bytes:
 
 
 def notice_frame(text: str, channel: str | None = None) -> str:
-    """A notice as its event: most are {"type": "notice", "text", "room"}; an away change
-    (core/away.py) is {"type": "away", "user", "away" (the message; null: back), "text"}."""
+    """A notice as its event: most are {"type": "notice", "text", "room"}, and one that says
+    what happened (a core `Notice` of a kind other than plain text) also has "kind" (a
+    NoticeKind value: "kick", "ban", "topic", ...), "user" and "by" (display names) and
+    "detail" (a kick's or ban's reason, the new topic, ...), each "" when it has none; an
+    away change (core/away.py) is {"type": "away", "user", "away" (null: back), "text"}."""
     if isinstance(text, Notice) and text.kind is NoticeKind.AWAY:
         away = text.detail or None
         return json.dumps({"type": "away", "user": text.user, "away": away, "text": str(text)})
     room = None if channel is None or is_inbox(channel) else channel
+    if isinstance(text, Notice) and text.kind is not NoticeKind.TEXT:
+        return json.dumps(
+            {
+                "type": "notice",
+                "text": str(text),
+                "room": room,
+                "kind": text.kind.value,
+                "user": text.user,
+                "by": text.by,
+                "detail": text.detail,
+            }
+        )
     return json.dumps({"type": "notice", "text": text, "room": room})
 
 

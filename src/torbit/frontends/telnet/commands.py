@@ -279,11 +279,13 @@ async def _invite(session: CommandSession, args: tuple[str, ...]) -> None:
 
 
 async def _kick(session: CommandSession, args: tuple[str, ...]) -> None:
-    await session.core.moderation.kick(session.name, _current(session).name, args[0])
+    reason = args[1] if len(args) > 1 else ""  # cleaned and cut to KICKLEN by the core
+    await session.core.moderation.kick(session.name, _current(session).name, args[0], reason)
 
 
 async def _ban(session: CommandSession, args: tuple[str, ...]) -> None:
-    await session.core.moderation.ban(session.name, _current(session).name, args[0])
+    reason = args[1] if len(args) > 1 else ""
+    await session.core.moderation.ban(session.name, _current(session).name, args[0], reason)
 
 
 async def _unban(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -424,8 +426,8 @@ TABLE: tuple[Command, ...] = (
     _row("ignored", "", "list the users you ignore", _ignored),
     _row("history", "[N]", "show the last N messages of the room (default 20)", _history, 0, 1),
     _row("invite", "USER", "let USER join this (private) room", _invite, 1, 1),
-    _row("kick", "USER", "remove USER from this room", _kick, 1, 1),
-    _row("ban", "USER", "remove USER from this room for good", _ban, 1, 1),
+    _row("kick", "USER [REASON]", "remove USER from this room", _kick, 1, 2, rest=True),
+    _row("ban", "USER [REASON]", "remove USER from this room for good", _ban, 1, 2, rest=True),
     _row("unban", "USER", "let a banned USER join again", _unban, 1, 1),
     _row("mute", "USER MINUTES", "stop USER sending here for MINUTES", _mute, 2, 2),
     _row("unmute", "USER", "let a muted USER send again", _unmute, 1, 1),
