@@ -104,7 +104,7 @@
     let c = state.convs.get(k);
     if (!c) {
       c = { key: k, name, room: k[0] === "#", list: el("ol", "messages"), ids: new Set(),
-            lastId: 0, unread: 0, quietUntil: 0, greeted: false };
+            lastId: 0, unread: 0, quietUntil: 0, greeted: false, topic: null };
       state.convs.set(k, c);
     }
     return c;
@@ -121,12 +121,40 @@
     $("scroller").replaceChildren(c.list);
     $("conv-title").textContent = c.room ? "#" + c.name : c.name;
     $("conv-sub").textContent = c.room ? "" : "private";
+    showTopic(c);
     $("text").placeholder = c.room ? `Message #${c.name}` : `Private message to ${c.name}`;
     localStorage.setItem("torbit.current", c.key);
     scrollDown();
     renderConvs();
     renderMembers().catch(() => {});  // a room not yet created: shown once subscribed
     closeDrawers();
+  }
+
+  // the room's topic, with who set it and when: always as text (textContent), never as HTML
+
+  function setTopic(c, text, by, at) {  // at: an ISO time, or null
+    c.topic = text ? { text, by: by || "", at: at ? new Date(at) : null } : null;
+    c.topicTick = (c.topicTick || 0) + 1;
+    if (c === state.current) showTopic(c);
+  }
+
+  function showTopic(c) {
+    const t = c && c.room ? c.topic : null;
+    $("topic").hidden = !t;
+    $("topic-text").replaceChildren(t ? linked(t.text) : "");
+    let credit = "";
+    if (t && t.by) {
+      credit = "set by " + t.by;
+      if (t.at) credit += ` on ${t.at.toLocaleDateString()} ${clock(t.at)}`;
+    }
+    $("topic-credit").textContent = credit;
+  }
+
+  async function loadTopic(c) {  // the room as stored now, read on every (re)subscription
+    const tick = c.topicTick;
+    const room = await api("GET", `/rooms/${enc(c.name)}`);
+    if (c.topicTick !== tick) return;  // a change told live meanwhile is newer
+    setTopic(c, room.topic, room.topic_set_by, room.topic_set_at);
   }
 
   function scrollDown() {
@@ -457,6 +485,8 @@
         if (c) c.greeted = true;
       }
       systemLine(c, f.text);
+      if (c && f.kind === "topic") setTopic(c, f.detail, f.by, new Date().toISOString());
+      if (c && f.kind === "joined") loadTopic(c).catch(() => {});  // changed while away?
       if (c && c === state.current &&
           /^you are in #| joined #| left #| went to another room/.test(f.text)) {
         renderMembers().catch(() => {});
