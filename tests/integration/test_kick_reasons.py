@@ -142,3 +142,22 @@ async def test_an_http_kick_reason_is_cleaned_and_cut_and_injects_no_line(hall: 
         await c.close()
     await bob_ws.close()
     await carol.close()
+
+
+async def test_a_topic_change_is_told_with_its_kind_and_injects_no_line(hall: App) -> None:
+    carol = await irc_in_hall(hall, "carol")
+    bob_ws = await Ws.open(hall, "bob")
+    await bob_ws.subscribe("hall")
+    async with api(hall, "alice") as alice:
+        r = await alice.patch("/api/v1/rooms/hall", json={"topic": "a\r\nQUIT :x\x0304 b"})
+        assert r.status_code == 200, r.text
+        assert r.json()["topic"] == "a\ufffd\ufffdQUIT :x\ufffd04 b"
+    told = await bob_ws.next("notice", "alice set the topic of #hall")
+    assert (told["kind"], told["by"], told["detail"]) == ("topic", "alice", r.json()["topic"])
+    line = await carol.expect(" TOPIC #hall ")
+    assert trailing(line) == r.json()["topic"], line
+    carol.send("PING done")
+    await carol.expect("PONG")
+    assert not [x for x in carol.lines if x.split(" ")[1:2] == ["QUIT"]], carol.lines
+    await bob_ws.close()
+    await carol.close()
