@@ -7,7 +7,12 @@ included; a kicked user's parked long poll is given nothing said after the kick.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.contract.conftest import PgDatabases, pg_databases  # noqa: F401 (the fixture)
 from tests.helpers.http import PASSWORD, error_of
 from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import api, audit, command, services, telnet
@@ -33,7 +38,18 @@ async def irc_in_hall(app: App, name: str) -> RawIrc:
     return irc
 
 
-async def test_kicks_of_one_member_at_once_from_every_door_are_one_kick(server: App) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def any_store(request: pytest.FixtureRequest, make_server: ServerFactory) -> App:
+    """A server on SQLite, or on a fresh PostgreSQL database."""
+    storage: dict[str, Any] = {}
+    if request.param == "postgresql":
+        databases: PgDatabases = request.getfixturevalue("pg_databases")
+        storage = {"url": databases.create()}
+    return await make_server(storage=storage) if storage else await make_server()
+
+
+async def test_kicks_of_one_member_at_once_from_every_door_are_one_kick(any_store: App) -> None:
+    server = any_store
     await hall(server)  # alice owns #hall, bob is its admin, carol a member, root a server admin
     carol = await in_hall(server, "carol")
     alice_telnet = await in_hall(server, "alice")
