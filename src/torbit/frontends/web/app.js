@@ -145,7 +145,8 @@
     let credit = "";
     if (t && t.by) {
       credit = "set by " + t.by;
-      if (t.at) credit += ` on ${t.at.toLocaleDateString()} ${clock(t.at)}`;
+      const d = t.at;  // as telnet shows it: 2026-12-02 09:03:04, in the page's time zone
+      if (d) credit += ` on ${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${clock(d)}`;
     }
     $("topic-credit").textContent = credit;
   }
