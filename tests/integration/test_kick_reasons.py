@@ -161,3 +161,15 @@ async def test_a_topic_change_is_told_with_its_kind_and_injects_no_line(hall: Ap
     assert not [x for x in carol.lines if x.split(" ")[1:2] == ["QUIT"]], carol.lines
     await bob_ws.close()
     await carol.close()
+
+
+async def test_a_leave_over_http_tells_its_reason_as_irc_part_does(hall: App) -> None:
+    carol = await irc_in_hall(hall, "carol")
+    bob_telnet = await in_hall(hall, "bob")  # online: his leave is told
+    await carol.expect(" JOIN #hall")
+    async with api(hall, "bob") as bob:
+        r = await bob.delete("/api/v1/rooms/hall/members/bob", params={"reason": "off\r\nto bed"})
+        assert r.status_code == 204, r.text
+    assert trailing(await carol.expect(" PART #hall")) == "off\ufffd\ufffdto bed"
+    await carol.close()
+    await bob_telnet.close()
