@@ -12,6 +12,7 @@ import httpx
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, bearer, eventually, login, register
+from tests.scale.test_revocation_cluster import set_password_elsewhere
 from tests.security.conftest import basic_header, http_from
 from torbit.app import App
 
@@ -92,3 +93,16 @@ async def test_a_deletion_ends_parked_long_polls(make_server: ServerFactory) -> 
         assert answer.status_code == 401, answer.text
         assert "after the end" not in answer.text
         await deleting
+
+
+async def test_a_password_changed_from_another_process_ends_parked_long_polls(
+    server: App,
+) -> None:
+    """As `torbit user passwd` does it: through the store, which the node polls."""
+    async with http_from(server) as client:
+        await register(client, "alice", "bob")
+        poll = await park(server, client, basic_header("alice"))
+        await set_password_elsewhere(server, "alice")
+        answer = await poll
+        assert answer.status_code == 401, answer.text
+        assert "your password was changed" in answer.text
