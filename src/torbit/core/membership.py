@@ -38,6 +38,10 @@ from torbit.core.text import clean_reason
 from torbit.errors import BadKey, Conflict, Forbidden, NotFound, RoomFull
 
 MAX_ROOM_PAGE = 1000
+# A user's creates and joins take turns on a node, so at most one per node is under way at once:
+# past `rooms_per_user` minus this many, one is counted again once added (up to this many
+# nodes racing are caught; below it, a first join costs no second count)
+RACING_NODES = 16
 SCAN_PAGES = 10  # store pages one listing reads at most, however many rooms it must skip
 MAX_SHARED_ROOMS = 10_000  # rooms whose Room object joining sessions share
 
@@ -139,16 +143,37 @@ class Membership:
         self.known.remember(user_key, room, generation)
         return room
 
-    async def check_room_limit(self, user: str, room_key: str) -> None:
+    async def check_room_limit(self, user: str, room_key: str) -> bool:
         """Refuse a room beyond `rooms_per_user`, counting the rooms the user belongs to and
-        those they own (each once)."""
+        those they own (each once). True when the count must be taken again once the room is
+        added (`_still_within_rooms`): the user held so many that adds on other nodes at the
+        same instant could pass the limit."""
         limit = self.rules.rooms_per_user
-        if limit:
-            mine = await self._store.rooms_held(name_key(user))
-            if room_key not in mine and len(mine) >= limit:
-                raise Forbidden(
-                    f"you are in or own too many rooms (limit {limit}): /leave one first"
-                )
+        if not limit:
+            return False
+        mine = await self._store.rooms_held(name_key(user))
+        if room_key in mine:
+            return False
+        if len(mine) >= limit:
+            raise Forbidden(f"you are in or own too many rooms (limit {limit}): /leave one first")
+        return len(mine) + RACING_NODES > limit
+
+    async def _still_within_rooms(self, user: str, room: Room, *, created: bool) -> None:
+        """Counted again once the room is added: a node takes a user's checks one at a time,
+        but another node's create or join for the same user may have landed between this
+        node's count and its add. Past the limit, this one is taken back (a room it just
+        created is deleted). Two nodes racing so may both take theirs back; a create or join
+        refused that way can be tried again, and the limit is never passed."""
+        user_key = name_key(user)
+        limit = self.rules.rooms_per_user
+        if len(await self._store.rooms_held(user_key)) <= limit:
+            return
+        if created:
+            await self._store.delete_room(room.key)
+        else:
+            await self._store.remove_member(room.key, user_key)
+        await self.known.ended(user_key, room.key)
+        raise Forbidden(f"you are in or own too many rooms (limit {limit}): /leave one first")
 
     # membership
 
@@ -159,7 +184,7 @@ class Membership:
         user_key = name_key(user)
         self.limits.creates.check(user_key, "rooms created")
         async with self._locks.hold(user_key):
-            await self.check_room_limit(user, key)
+            recount = await self.check_room_limit(user, key)
             try:
                 room = await self._store.create_room(
                     Room(name=room_name, created_at=self._now(), owner=user, private=private)
@@ -167,6 +192,8 @@ class Membership:
             except Conflict:
                 raise taken(room_name) from None
             await self._store.add_member(room.key, user_key)
+            if recount:
+                await self._still_within_rooms(user, room, created=True)
         return room
 
     async def become_member(self, user: str, room_name: str, join_key: str = "") -> Room:
@@ -187,10 +214,11 @@ class Membership:
         if room is not None:
             self._check_key(room, standing, user_key, join_key)
         async with self._locks.hold(user_key):
-            await self.check_room_limit(user, key)
-            founded = False
+            recount = await self.check_room_limit(user, key)
+            founded = created = False
             if room is None:
                 room, standing, founded = await self._create_on_join(user, room_name)
+                created = founded or (room.owner is not None and name_key(room.owner) == user_key)
                 self._check_key(room, standing, user_key, join_key)
             if self._limited(room, standing, user_key):
                 async with self._room_locks.hold(room.key):
@@ -202,6 +230,8 @@ class Membership:
                 added = await self._store.add_member(room.key, user_key)
             if added and not founded:
                 await self._still_admitted(user, room_name, room.key)
+            if recount and (added or created):
+                await self._still_within_rooms(user, room, created=created)
             if founded:  # a guest's room: no owner, its founder is its first admin
                 await self._store.set_room_admin(room.key, user_key, True)
             if standing.invited:

@@ -81,6 +81,7 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         core.subscriptions,
         core.metrics,
         WaitLimits(options.max_long_polls, options.long_polls_per_user, options.long_polls_per_ip),
+        auth,
     )
     live = LiveEndpoint(
         core.sessions,

@@ -22,7 +22,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Security
@@ -32,6 +32,7 @@ from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
 from torbit.core.accounts import Accounts
+from torbit.core.events import SessionsRevoked
 from torbit.core.models import Revocation, User
 from torbit.core.revocation import Revocations
 from torbit.core.sessions import Proof
@@ -50,6 +51,10 @@ class Principal:
     name: str
     token: str | None = None
     credential: str = ""
+    # this node's count of applied revocations when the check began (`Authenticator.
+    # revocations`), -1 unknown: a request that waits (a long poll) reads its proof again
+    # when one was applied since (longpoll.py)
+    revocations: int = -1
 
     @property
     def key(self) -> str:
@@ -136,7 +141,30 @@ class Authenticator:
         self._tokens = tokens
         self._revocations = revocations
         self._cache = cache or BasicCache()
-        revocations.on_revoked(lambda event: self._cache.forget(event.user))
+        self.revocations = 0  # applied on this node so far: see Principal.revocations
+        revocations.on_revoked(self._revoked)
+
+    def _revoked(self, event: SessionsRevoked) -> None:
+        self._cache.forget(event.user)
+        self.revocations += 1
+
+    def on_revoked(self, handler: Callable[[SessionsRevoked], None]) -> None:
+        """Also call `handler` for every revocation applied here, after it was counted."""
+        self._revocations.on_revoked(handler)
+
+    async def still_holds(self, principal: Principal) -> bool:
+        """Whether what the caller was checked with still holds, read from the store: the
+        account's credential is the one checked and the token (if one was used) is live."""
+        if (
+            principal.token is not None
+            and await self._tokens.user_of(principal.token) != principal.key
+        ):
+            return False
+        try:
+            user = await self._accounts.get(principal.key)
+        except (NotFound, InvalidInput):
+            return False
+        return user.credential == principal.credential
 
     async def authorization(self, header: str | None, client: str = "") -> Principal:
         """The caller named by an `Authorization` header, Basic or Bearer; `client` is the
@@ -259,6 +287,8 @@ def principal_dependency(auth: Authenticator) -> Callable[..., Awaitable[Princip
         basic: Annotated[str | None, Security(BASIC)],
         bearer: Annotated[str | None, Security(BEARER)],
     ) -> Principal:
-        return await auth.authorization(basic or bearer, client_address(request))
+        before = auth.revocations
+        found = await auth.authorization(basic or bearer, client_address(request))
+        return replace(found, revocations=before)
 
     return principal

@@ -166,7 +166,9 @@ def classic_router(
         message still retained."""
         check_self(caller, user)
         key = await enter(caller.name, room)
-        messages = await receiver.receive(caller.name, key, limit, wait, client_address(request))
+        messages = await receiver.receive(
+            caller.name, key, limit, wait, client_address(request), caller
+        )
         return JSONResponse({"messages": [message_json(m) for m in messages]})
 
     return router

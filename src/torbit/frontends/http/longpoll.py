@@ -6,6 +6,11 @@ carries the messages. Waiting requests are bounded in total, per user and per cl
 address (`limits.max_long_polls`, `long_polls_per_user`, `long_polls_per_ip`; 0 lifts one),
 so that neither one account nor one address holding many free accounts can take every
 slot: past a bound a request is told to retry (429) rather than piling up.
+
+A waiting request is a session like a WebSocket: a revocation applied on this node (a
+password change, a deletion, a logout of its token; from any node or the CLI) that names what
+it was authenticated with ends it at once with 401, before it answers anything more. One
+applied between its authentication and its parking has its proof read again from the store.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
+from torbit.core.events import SessionsRevoked
 from torbit.core.messaging import Messaging
 from torbit.core.models import Message
 from torbit.core.names import name_key
 from torbit.core.subscriptions import Subscriptions, Wakeup
-from torbit.errors import RateLimited
+from torbit.errors import AuthenticationFailed, RateLimited
+from torbit.frontends.http.auth import Authenticator, Principal
 from torbit.metrics import Metrics
 
 MAX_WAIT_SECONDS = 30.0
@@ -30,6 +37,17 @@ class WaitLimits:
     total: int = 1000
     per_user: int = 8
     per_ip: int = 50
+
+
+@dataclass(eq=False, slots=True)
+class _Parked:
+    """A waiting request's standing: what it was authenticated with, and what revocations
+    applied here since made of it ("": holds; "check": read the proof again)."""
+
+    caller: Principal
+    wakeup: Wakeup
+    check: bool = False
+    revoked: str = ""  # the revocation's reason, once one named it
 
 
 def _take(counts: dict[str, int], key: str, limit: int) -> bool:
@@ -55,7 +73,10 @@ class Receiver:
         subscriptions: Subscriptions,
         metrics: Metrics,
         limits: WaitLimits | None = None,
+        auth: Authenticator | None = None,
     ) -> None:
+        """`auth`: the door's authenticator; with it, revocations end waiting requests
+        (module docstring); `auth.revocations` must count the same events as `on_revoked`."""
         self._messaging = messaging
         self._subs = subscriptions
         self._gauge = metrics.connected.labels(door=DOOR)
@@ -65,6 +86,36 @@ class Receiver:
         self._by_user: dict[str, int] = {}
         self._by_ip: dict[str, int] = {}
         self._wakeups: set[Wakeup] = set()
+        self._auth = auth
+        self._parked: dict[str, set[_Parked]] = {}  # user key -> its waiting requests
+        if auth is not None:
+            auth.on_revoked(self._revoked)
+
+    def _revoked(self, event: SessionsRevoked) -> None:
+        """As `Sessions.revoke` names sessions: by token (a logout), else by credential; a
+        token request holding another credential has its token read again (a password change
+        deletes every token, after it writes the new credential)."""
+        for parked in self._parked.get(event.user, ()):
+            proof = parked.caller.proof
+            if event.token and proof.token != event.token:
+                continue
+            if event.credential and proof.credential != event.credential:
+                if proof.token and not event.token:
+                    parked.check = True
+                    parked.wakeup.event.set()
+                continue
+            parked.revoked = event.reason
+            parked.wakeup.event.set()
+
+    async def _still_holds(self, parked: _Parked) -> None:
+        """Raise AuthenticationFailed if a revocation ended the request's right to answer."""
+        if parked.check and not parked.revoked:
+            parked.check = False
+            assert self._auth is not None
+            if not await self._auth.still_holds(parked.caller):
+                parked.revoked = "your login was revoked"
+        if parked.revoked:
+            raise AuthenticationFailed(f"{parked.revoked}: you are logged out")
 
     def close(self) -> None:
         """Shutting down: waiting requests answer now with what they have."""
@@ -90,8 +141,16 @@ class Receiver:
         self.waiting += 1
 
     async def receive(
-        self, user: str, room_key: str, limit: int, wait: float, ip: str = "?"
+        self,
+        user: str,
+        room_key: str,
+        limit: int,
+        wait: float,
+        ip: str = "?",
+        caller: Principal | None = None,
     ) -> list[Message]:
+        """`caller`: what the request was authenticated with, for revocations to end its
+        wait (without it, or without `auth`, none does)."""
         messages, after = await self._messaging.receive_from(user, room_key, limit)
         if messages or wait <= 0 or self.closing:
             return messages
@@ -101,17 +160,36 @@ class Receiver:
         try:
             async with self._subs.wake_on(room_key) as wakeup:
                 self._wakeups.add(wakeup)
+                parked = self._park(key, caller, wakeup)
                 try:
                     return await self._wait(
-                        wakeup, user, room_key, limit, after, min(wait, MAX_WAIT_SECONDS)
+                        wakeup, user, room_key, limit, after, min(wait, MAX_WAIT_SECONDS), parked
                     )
                 finally:
                     self._wakeups.discard(wakeup)
+                    if parked is not None:
+                        self._unpark(key, parked)
         finally:
             self.waiting -= 1
             _give_back(self._by_user, key)
             _give_back(self._by_ip, ip)
             self._gauge.dec()
+
+    def _park(self, key: str, caller: Principal | None, wakeup: Wakeup) -> _Parked | None:
+        if self._auth is None or caller is None:
+            return None
+        parked = _Parked(caller, wakeup)
+        self._parked.setdefault(key, set()).add(parked)
+        # a revocation applied after the check began and before now named no parked request
+        parked.check = caller.revocations != self._auth.revocations
+        return parked
+
+    def _unpark(self, key: str, parked: _Parked) -> None:
+        mine = self._parked.get(key)
+        if mine is not None:
+            mine.discard(parked)
+            if not mine:
+                del self._parked[key]
 
     async def _wait(
         self,
@@ -121,6 +199,7 @@ class Receiver:
         limit: int,
         after: int | None,
         wait: float,
+        parked: _Parked | None = None,
     ) -> list[Message]:
         """Read once while listening, then answer each wake-up from the messages that woke
         it when they follow on from where the last read ended (no read of the log: the
@@ -132,6 +211,8 @@ class Receiver:
         deadline = loop.time() + wait
         woken: list[Message] | None = None  # None: read the log
         while True:
+            if parked is not None:
+                await self._still_holds(parked)
             answer: tuple[list[Message], int | None] | None = None
             if woken is not None:
                 answer = await self._messaging.receive_woken(user, room_key, after, woken, limit)
@@ -140,6 +221,8 @@ class Receiver:
                 wakeup.clear()
                 answer = await self._messaging.receive_after(user, room_key, after, limit)
             messages, after = answer
+            if parked is not None and parked.revoked:  # applied while it read
+                await self._still_holds(parked)
             left = deadline - loop.time()
             if messages or left <= 0 or self.closing:
                 return messages
