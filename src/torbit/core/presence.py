@@ -254,6 +254,28 @@ class PresenceTable:
             if n is not None and (d := n.details.get(user_key)) is not None:
                 n.details[user_key] = dataclasses.replace(d, away=away[:AWAY_MAX])
 
+    def set_realname(self, node: str, user_key: str, realname: str) -> None:
+        """A real name another node told at once (an IRC SETNAME there, core/away.py): what
+        is known of the user there says so now, not only after that node's next beat."""
+        n = self._nodes.get(node)
+        if n is not None and (d := n.details.get(user_key)) is not None:
+            n.details[user_key] = dataclasses.replace(d, realname=realname[:REALNAME_MAX])
+
+    def recase(self, user_key: str, name: str) -> None:
+        """The user (of this node or another) is shown as `name` from now on, their name in
+        other letters' case: every room's entry of them, here and as the others told, says so
+        (member lists, WHOIS; this node's next snapshot sends it)."""
+        for node in (self._local, *self._nodes.values()):
+            if user_key in node.users:
+                for users in node.rooms.values():
+                    if user_key in users:
+                        users[user_key] = name
+        rooms = self._rooms_of.get(user_key, {})
+        for room in rooms:
+            rooms[room] = name
+            if (seen := self._online.get(room, {}).get(user_key)) is not None:
+                seen.name = name
+
     def apply_details(self, event: PresenceDetails) -> None:
         """Another node's details of its users; of users it does not have online, ignored."""
         node = self._nodes.get(event.node)

@@ -312,12 +312,25 @@ class Subscriptions:
         """A user with sessions here is shown as `name` from now on, their name in other
         letters' case (an IRC guest's NICK qux -> QUX): member lists, WHOIS, and what
         MONITOR says next of them (a 731 when they go names them as `name`). The other nodes
-        keep the case they were told."""
+        are told it at once (core/away.py, `DetailsChanged`)."""
         p = self._hub.presence(user_key)
         if p is None or name_key(name) != user_key:
             return
         p.name = name
+        if self.cluster is not None:
+            self.cluster.recase(user_key, name)
         self._monitors.check(user_key)  # no change of online state: the name seen, only
+
+    def changed_elsewhere(self, node: str, user_key: str, name: str, realname: str) -> None:
+        """Another node told at once that its user is shown as `name` (their name in other
+        letters' case) or has the real name `realname` ("": unchanged): WHOIS and the member
+        lists here say so before that node's next beat (with a cluster)."""
+        if self.cluster is None:
+            return
+        if name and name_key(name) == user_key:
+            self.cluster.recase(user_key, name)
+        if realname:
+            self.cluster.set_realname(node, user_key, realname)
 
     def set_away(self, user_key: str, text: str | None) -> None:
         """Mark a user with sessions here away with `text` (cut to AWAY_MAX), or back
