@@ -202,7 +202,10 @@ async def topic(session: IrcSession, msg: Message) -> None:
 
 def send_topic(session: IrcSession, room: Room, *, asked: bool = False) -> None:
     """RPL_TOPIC and RPL_TOPICWHOTIME (who set it, when: Unix time), on a JOIN and a TOPIC
-    query; RPL_NOTOPIC only when asked. A topic set before torbit kept its setter has no
+    query; RPL_NOTOPIC only when asked. The setter is given as `nick!user@host` while they
+    are online (the mask IRC clients here know them by, as InspIRCd and ergo give it), as
+    the bare nick once they are gone (modern.ircdocs.horse allows either; the store keeps
+    the name, which telnet and HTTP show). A topic set before torbit kept its setter has no
     333. A topic of TOPICLEN fits its 332 unless the server name is long (it may have 63
     characters): then the 332 shows what fits rather than not being sent."""
     channel = channel_name(room.name)
@@ -215,7 +218,9 @@ def send_topic(session: IrcSession, room: Room, *, asked: bool = False) -> None:
     session.reply(n.RPL_TOPIC, channel, room.topic.encode()[:fits].decode(errors="ignore"))
     if room.topic_set_by and room.topic_set_at is not None:
         at = str(int(room.topic_set_at.timestamp()))
-        session.reply(n.RPL_TOPICWHOTIME, channel, room.topic_set_by, at)
+        online = session.core.subscriptions.online_name(name_key(room.topic_set_by))
+        setter = session.server.mask_of(online) if online else room.topic_set_by
+        session.reply(n.RPL_TOPICWHOTIME, channel, setter, at)
 
 
 async def names(session: IrcSession, msg: Message) -> None:
