@@ -109,3 +109,32 @@ async def test_a_case_change_of_a_nick_is_told_on_every_node(
     alice.send("PRIVMSG #nc :hi")
     line = await bob.expect(" PRIVMSG #nc ", timeout=30)
     assert line.startswith(":Alice!"), line
+
+
+async def test_a_message_to_a_guest_online_nowhere_gets_401(
+    make_node: NodeFactory, cleanup: list[RawIrc]
+) -> None:
+    """A guest on b gets foo's message from a; once it has quit (a has heard so: a PART),
+    or for a guest account b holds with no session anywhere (being deleted, or left by a
+    node that stopped without a goodbye), foo gets 401. On main the message to the latter
+    was taken and lost: a looked for the guest's sessions on a only."""
+    quick = {"presence_grace_seconds": 0}  # the leave told at once
+    a = await make_node("a", irc=GUESTS, chat=quick)
+    b = await make_node("b", irc=GUESTS, chat=quick)
+    bar = await _client(b, "bar", cleanup)
+    foo = await _client(a, "foo", cleanup)
+    await _in_channel("#pm", foo, bar, "bar")
+
+    foo.send("PRIVMSG bar :hello")
+    assert (await bar.expect(" PRIVMSG bar ", timeout=30)).endswith(" bar hello")
+    bar.send("QUIT :bye")
+    await foo.expect(":bar!", timeout=30)  # its PART (a leave on another node)
+    foo.send("PRIVMSG bar :still there?", "PING :one")
+    await foo.expect("PONG")
+    assert [line for line in foo.lines if " 401 foo bar " in line]
+
+    assert b.core is not None
+    await b.core.guests.admit("ghost")
+    foo.send("PRIVMSG ghost :are you there?", "PING :two")
+    await foo.expect("PONG")
+    assert [line for line in foo.lines if " 401 foo ghost " in line], foo.lines[-3:]

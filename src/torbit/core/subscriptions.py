@@ -252,12 +252,17 @@ class Subscriptions:
             self._guests_leaving.discard(user_key)
 
     def gone(self, user_key: str) -> bool:
-        """The user's every session here has gone (QUIT, closed), or the user is a guest
-        being deleted: a guest is then no one any more (`Messaging.send_private`)."""
+        """The user has no session online here nor (with a cluster) on another node, or is
+        a guest being deleted: a guest is then no one any more (`Messaging.send_private`),
+        though its account may still be there (being deleted on its node, or left by a
+        node that stopped without a goodbye). Another node's users are known a beat late
+        (core/heartbeat.py: a broker round trip after they log in or out)."""
         if user_key in self._guests_leaving:
             return True
         p = self._hub.presence(user_key)
-        return p is not None and not p.online
+        if p is not None and p.online:
+            return False
+        return self.online_name(user_key) is None
 
     # watching users come online and go offline (IRC's MONITOR: core/monitor.py)
 
