@@ -344,6 +344,33 @@ def test_client_details_travel_with_the_users_bounded_and_go_with_them() -> None
     a.apply_details(PresenceDetails("b", (("only", "two"),)))
 
 
+def test_a_case_change_and_a_real_name_told_at_once_update_the_table() -> None:
+    """A DetailsChanged from b (core/away.py): a's table names the user in the new case in
+    every room and takes the real name; b's own table names it so too, so its next
+    snapshot says it. On main the table had no way to hear either but a beat's details."""
+    clock = Clock()
+    a, b = table("a", clock), table("b", clock)
+    b.describe = {"ivan": Details("ivan", "Ivan", "irc")}.get
+    send(a, b)
+    b.local("lobby", "ivan", "ivan", True)
+    b.local("dev", "ivan", "ivan", True)
+    send(b, a)
+    for e in b.described():
+        a.apply_details(e)
+    b.recase("ivan", "IVAN")
+    a.recase("ivan", "IVAN")
+    a.set_realname("b", "ivan", "New " * 100)
+    assert a.user("ivan") == ("IVAN", ["dev", "lobby"])
+    assert a.names("lobby") == ["IVAN"] and a.everyone() == [("ivan", "IVAN")]
+    got = a.details("ivan")
+    assert got is not None and got.realname == ("New " * 100)[:REALNAME_MAX]
+    b.resend()
+    c = table("c", clock)
+    send(b, c)  # a new node hears the snapshot: the new case
+    assert c.user("ivan") == ("IVAN", ["dev", "lobby"])
+    a.set_realname("nowhere", "ivan", "x")  # an unknown node: nothing to update
+
+
 async def test_an_away_change_from_another_node_is_told_here_at_once(
     core: Core, cluster: PresenceTable, clock: Clock
 ) -> None:
