@@ -621,3 +621,31 @@ async def test_a_leave_on_another_node_waits_the_grace_like_a_disconnect_here(
         while alice.lines[seen:] == []:
             await asyncio.sleep(0.01)
     assert alice.lines[seen:] == ["* Carol left #lobby"]  # bob's leave was never told
+
+
+@pytest.mark.parametrize("leaves", [False, True])
+def test_a_rename_told_at_once_and_the_beats_after_it_agree(leaves: bool) -> None:
+    """A guest's NICK alice -> carol on a, told at once (core/away.py): b moves a's entries
+    of alice to carol, and a's next beat (alice went, carol came) changes nothing there;
+    if carol leaves before that beat, the beat says she went (without `told_renamed` her
+    came and went cancelled out, and b kept her for good)."""
+    clock = Clock()
+    a, b = table("a", clock), table("b", clock)
+    send(a, b)
+    a.local("lobby", "alice", "alice", True)
+    send(a, b)
+    assert b.names("lobby") == ["alice"]
+    a.told_renamed("alice", "carol")  # before a's own entries change, as Guests.rename does
+    assert b.rename("a", "alice", "carol", "carol")
+    assert b.names("lobby") == ["carol"] and b.user("alice") is None
+    assert not b.rename("a", "alice", "carol", "carol")  # once only
+    a.local("lobby", "alice", "alice", False)
+    a.local("lobby", "carol", "carol", True)
+    if leaves:
+        a.local("lobby", "carol", "carol", False)
+    changes = [c for got, _ in send(a, b) for c in got]
+    if leaves:
+        assert [(c.user, c.online) for c in changes] == [("carol", False)]
+        assert b.names("lobby") == []
+    else:
+        assert changes == [] and b.names("lobby") == ["carol"]

@@ -138,3 +138,31 @@ async def test_a_message_to_a_guest_online_nowhere_gets_401(
     foo.send("PRIVMSG ghost :are you there?", "PING :two")
     await foo.expect("PONG")
     assert [line for line in foo.lines if " 401 foo ghost " in line], foo.lines[-3:]
+
+
+async def test_a_guests_new_nick_is_a_nick_on_every_node(
+    make_node: NodeFactory, cleanup: list[RawIrc]
+) -> None:
+    """On main bob, on b, got no NICK: alice's AWAY came as carol's, whom he had not seen
+    join, and a's next beat told a PART of alice and a JOIN of carol. Now the NICK, and the
+    beat says nothing more: carol's PART, a later beat, is the next line about her."""
+    quick = {"presence_grace_seconds": 0}
+    a = await make_node("a", irc=GUESTS, chat=quick)
+    b = await make_node("b", irc=GUESTS, chat=quick)
+    bob = await _client(b, "bob", cleanup)
+    alice = await _client(a, "alice", cleanup)
+    await _in_channel("#nn", bob, alice, "alice")
+
+    alice.send("NICK carol", "AWAY :out")
+    await alice.expect(" 306 ")
+    told = [line for line in await _after_away(bob, "carol") if " NICK " in line]
+    assert len(told) == 1 and told[0].startswith(":alice!"), told
+    assert told[0].endswith(" NICK carol")
+    bob.send("NAMES #nn")
+    names = (await bob.expect(" 353 ")).rsplit(":", 1)[1].split()
+    assert "carol" in names and "alice" not in names, names
+    start = len(bob.lines)
+    alice.send("PART #nn")
+    await bob.expect(":carol!", timeout=30)
+    about = [line for line in bob.lines[start:] if line.startswith((":alice!", ":carol!"))]
+    assert about == [about[-1]] and " PART #nn" in about[-1], about

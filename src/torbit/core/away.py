@@ -38,12 +38,12 @@ sharing a room with the user, as the node where it changed told its own."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.events import AwayChanged, DetailsChanged, NodeEvents, PresenceDetails
 from torbit.core.limits import RateLimiter
-from torbit.core.names import is_inbox
+from torbit.core.names import is_inbox, name_key
 from torbit.core.presence import AWAY_MAX, Details
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.text import clean_cut
@@ -122,21 +122,33 @@ class Away:
         return list(subs.sharing(user_key, rooms, self._notices_max))
 
     async def publish_details(
-        self, user_key: str, name: str, *, old_name: str = "", realname: str = ""
+        self,
+        user_key: str,
+        name: str,
+        *,
+        old_name: str = "",
+        realname: str = "",
+        rooms: Iterable[str] | None = None,
     ) -> None:
         """Tell the other nodes that the user, with sessions here, is shown as `name` (from
-        `old_name`, the same name in other letters' case) or has the real name `realname`
-        (an IRC SETNAME), once this node has applied it and told its own sessions."""
+        `old_name`: the same name in other letters' case, or a guest's former name) or has
+        the real name `realname` (an IRC SETNAME), once this node has applied it and told
+        its own sessions; a guest's new name before its sessions here move to it (`rooms`:
+        those they listen to), so the event comes before the presence beat that moves
+        them (core/guests.py)."""
         subs = self._subs
-        rooms = {c for s in subs.sessions_of(user_key) for c in subs.channels_of(s)}
+        if rooms is None:
+            rooms = {c for s in subs.sessions_of(user_key) for c in subs.channels_of(s)}
         event = DetailsChanged(
             user_key,
             name,
             old_name,
             realname,
-            tuple(sorted(c for c in rooms if not is_inbox(c))),
+            tuple(sorted({c for c in rooms if not is_inbox(c)})),
             self._events.origin,
         )
+        if old_name and name_key(old_name) != user_key:
+            subs.told_renamed(name_key(old_name), user_key)
         await self._events.publish(event)
 
     def on_details(self, handler: Callable[[DetailsChanged], None]) -> None:
@@ -147,7 +159,8 @@ class Away:
     def sharing_details(self, event: DetailsChanged, bounded: bool = True) -> list[Session]:
         """The sessions here to tell of another node's `DetailsChanged`: those sharing one of
         its rooms (or a room the user is in here) with the user, not ignoring the user; with
-        `bounded`, as an away change (rooms of at most `presence_notices_max` listeners)."""
+        `bounded`, as an away change or a NICK (rooms of at most `presence_notices_max`
+        listeners)."""
         subs = self._subs
         rooms = set(event.rooms)
         for s in subs.sessions_of(event.user):
@@ -158,7 +171,11 @@ class Away:
     def _changed_elsewhere(self, event: DetailsChanged) -> None:
         if event.node == self._events.origin:
             return  # applied and told by whoever changed it
-        self._subs.changed_elsewhere(event.node, event.user, event.name, event.realname)
+        subs = self._subs
+        if not subs.changed_elsewhere(
+            event.node, event.user, event.name, event.realname, event.old_name
+        ):
+            return  # a new name its node's beat told first, as a leave and a join
         for handler in self._on_details:
             handler(event)
 

@@ -326,16 +326,34 @@ class Subscriptions:
             self.cluster.recase(user_key, name)
         self._monitors.check(user_key)  # no change of online state: the name seen, only
 
-    def changed_elsewhere(self, node: str, user_key: str, name: str, realname: str) -> None:
+    def told_renamed(self, old_key: str, new_key: str) -> None:
+        """A user here took another name, and the other nodes are told at once (core/away.py):
+        the next presence beat need not say it (with a cluster)."""
+        if self.cluster is not None:
+            self.cluster.told_renamed(old_key, new_key)
+
+    def changed_elsewhere(
+        self, node: str, user_key: str, name: str, realname: str, old_name: str = ""
+    ) -> bool:
         """Another node told at once that its user is shown as `name` (their name in other
-        letters' case) or has the real name `realname` ("": unchanged): WHOIS and the member
-        lists here say so before that node's next beat (with a cluster)."""
+        letters' case, or another name: from `old_name`) or has the real name `realname`
+        ("": unchanged): WHOIS and the member lists here say so before that node's next
+        beat (with a cluster), and MONITOR watchers of a new name hear of it. False for a
+        new name this node had already heard of from that node's beat (told as a leave
+        and a join then)."""
         if self.cluster is None:
-            return
-        if name and name_key(name) == user_key:
+            return True
+        old_key = name_key(old_name) if old_name else user_key
+        if old_key != user_key:
+            if not self.cluster.rename(node, old_key, user_key, name):
+                return False
+            self._monitors.check(old_key)
+            self._monitors.check(user_key)
+        elif name and name_key(name) == user_key:
             self.cluster.recase(user_key, name)
         if realname:
             self.cluster.set_realname(node, user_key, realname)
+        return True
 
     def set_away(self, user_key: str, text: str | None) -> None:
         """Mark a user with sessions here away with `text` (cut to AWAY_MAX), or back

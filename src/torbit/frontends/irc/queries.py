@@ -280,10 +280,11 @@ def _tell_setname(line: Message, sessions: Iterable[object]) -> None:
 
 
 def details_elsewhere(event: DetailsChanged, mask_of: Callable[[str], str], core: IrcCore) -> None:
-    """Another node's user changed their real name (SETNAME) or their name's letters' case
-    (NICK): the IRC clients here are told as that node told its own. A SETNAME goes to those
-    with the cap whom an away change would tell, and to MONITOR watchers with
-    extended-monitor; a NICK to every client sharing a channel with the user."""
+    """Another node's user changed their real name (SETNAME) or their name (NICK): the IRC
+    clients here are told as that node told its own. A SETNAME goes to those with the cap
+    whom an away change would tell, and to MONITOR watchers with extended-monitor; a NICK
+    to the clients sharing a channel with the user (a guest's new name: in channels of at
+    most `chat.presence_notices_max` listeners, as its join would be)."""
     if event.realname:
         line = Message("SETNAME", (event.realname,), mask_of(event.name))
         watching = [
@@ -296,7 +297,8 @@ def details_elsewhere(event: DetailsChanged, mask_of: Callable[[str], str], core
         _tell_setname(line, [*core.away.sharing_details(event), *watching])
     if event.old_name and event.old_name != event.name:
         line = Message("NICK", (event.name,), mask_of(event.old_name))
-        for other in core.away.sharing_details(event, bounded=False):
+        recase = name_key(event.old_name) == event.user  # told unbounded, as here
+        for other in core.away.sharing_details(event, bounded=not recase):
             if isinstance(other, IrcSession) and not other.closed:
                 other.send(line)
 
