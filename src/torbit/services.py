@@ -251,6 +251,7 @@ async def start_core(
         reserved=[s.irc.server_name],
         names=accounts.names,
         limits=(reads.limiter, message_rate, room_rates, *limits.all()),
+        away=away,
     )
     if s.message_log.url == "local":  # one node: any guest left in the store is stale
         await guests.sweep()

@@ -344,6 +344,33 @@ def test_client_details_travel_with_the_users_bounded_and_go_with_them() -> None
     a.apply_details(PresenceDetails("b", (("only", "two"),)))
 
 
+def test_a_case_change_and_a_real_name_told_at_once_update_the_table() -> None:
+    """A DetailsChanged from b (core/away.py): a's table names the user in the new case in
+    every room and takes the real name; b's own table names it so too, so its next
+    snapshot says it. On main the table had no way to hear either but a beat's details."""
+    clock = Clock()
+    a, b = table("a", clock), table("b", clock)
+    b.describe = {"ivan": Details("ivan", "Ivan", "irc")}.get
+    send(a, b)
+    b.local("lobby", "ivan", "ivan", True)
+    b.local("dev", "ivan", "ivan", True)
+    send(b, a)
+    for e in b.described():
+        a.apply_details(e)
+    b.recase("ivan", "IVAN")
+    a.recase("ivan", "IVAN")
+    a.set_realname("b", "ivan", "New " * 100)
+    assert a.user("ivan") == ("IVAN", ["dev", "lobby"])
+    assert a.names("lobby") == ["IVAN"] and a.everyone() == [("ivan", "IVAN")]
+    got = a.details("ivan")
+    assert got is not None and got.realname == ("New " * 100)[:REALNAME_MAX]
+    b.resend()
+    c = table("c", clock)
+    send(b, c)  # a new node hears the snapshot: the new case
+    assert c.user("ivan") == ("IVAN", ["dev", "lobby"])
+    a.set_realname("nowhere", "ivan", "x")  # an unknown node: nothing to update
+
+
 async def test_an_away_change_from_another_node_is_told_here_at_once(
     core: Core, cluster: PresenceTable, clock: Clock
 ) -> None:
@@ -594,3 +621,31 @@ async def test_a_leave_on_another_node_waits_the_grace_like_a_disconnect_here(
         while alice.lines[seen:] == []:
             await asyncio.sleep(0.01)
     assert alice.lines[seen:] == ["* Carol left #lobby"]  # bob's leave was never told
+
+
+@pytest.mark.parametrize("leaves", [False, True])
+def test_a_rename_told_at_once_and_the_beats_after_it_agree(leaves: bool) -> None:
+    """A guest's NICK alice -> carol on a, told at once (core/away.py): b moves a's entries
+    of alice to carol, and a's next beat (alice went, carol came) changes nothing there;
+    if carol leaves before that beat, the beat says she went (without `told_renamed` her
+    came and went cancelled out, and b kept her for good)."""
+    clock = Clock()
+    a, b = table("a", clock), table("b", clock)
+    send(a, b)
+    a.local("lobby", "alice", "alice", True)
+    send(a, b)
+    assert b.names("lobby") == ["alice"]
+    a.told_renamed("alice", "carol")  # before a's own entries change, as Guests.rename does
+    assert b.rename("a", "alice", "carol", "carol")
+    assert b.names("lobby") == ["carol"] and b.user("alice") is None
+    assert not b.rename("a", "alice", "carol", "carol")  # once only
+    a.local("lobby", "alice", "alice", False)
+    a.local("lobby", "carol", "carol", True)
+    if leaves:
+        a.local("lobby", "carol", "carol", False)
+    changes = [c for got, _ in send(a, b) for c in got]
+    if leaves:
+        assert [(c.user, c.online) for c in changes] == [("carol", False)]
+        assert b.names("lobby") == []
+    else:
+        assert changes == [] and b.names("lobby") == ["carol"]

@@ -56,3 +56,20 @@ async def test_messages_to_a_guest_that_quit_find_no_one(
     await tel.expect("no such user 'gst")
     error = await ws_expect(ws, "error")
     assert "no such user 'gst" in error["message"]
+
+
+async def test_a_guest_account_with_no_session_anywhere_is_no_one(
+    app: App, cleanup: list[Any]
+) -> None:
+    """A guest's account outlives its client for a moment (being deleted on its node), or
+    for good when its node stopped without a goodbye: a guest online nowhere is no one,
+    and a PRIVMSG to it gets 401. On main the message was taken and lost (the check was
+    of this node's sessions only, and the guest had none here at all)."""
+    assert app.core is not None
+    await app.core.guests.admit("ghost")  # the account, as such a node leaves it
+    foo = await RawIrc.connect(app)
+    cleanup.append(foo)
+    await foo.register("foo")
+    foo.send("PRIVMSG ghost :are you there?", "PING :done")
+    await foo.expect("PONG")  # commands are answered in order
+    assert [line for line in foo.lines if " 401 foo ghost " in line], foo.lines[-3:]

@@ -29,14 +29,21 @@ floods no room and no node. Setting the state the user is already in is no chang
 is sent, nothing is charged.
 
 A change of how the doors show a user (an IRC SETNAME: `details_changed`) reaches the same
-sessions as an away change, and is charged to the same bucket."""
+sessions as an away change, and is charged to the same bucket. It is a `DetailsChanged`
+node event too (`publish_details`), as is a change of the letters' case of a guest's name
+(IRC NICK alice -> Alice): every other node updates what it knows of the user (WHOIS, WHO,
+member lists) and hands the change to its doors (`on_details`), which tell their clients
+sharing a room with the user, as the node where it changed told its own."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterable
+
 from torbit.core.delivery import Notice, NoticeKind, Session
-from torbit.core.events import AwayChanged, NodeEvents, PresenceDetails
+from torbit.core.events import AwayChanged, DetailsChanged, NodeEvents, PresenceDetails
 from torbit.core.limits import RateLimiter
-from torbit.core.names import is_inbox
+from torbit.core.names import is_inbox, name_key
 from torbit.core.presence import AWAY_MAX, Details
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.text import clean_cut
@@ -68,8 +75,10 @@ class Away:
         self._events = events
         self._limiter = limiter or RateLimiter(0, 0)
         self._notices_max = notices_max
+        self._on_details: list[Callable[[DetailsChanged], None]] = []
         events.on(AwayChanged, self._apply)
         events.on(PresenceDetails, self._details)
+        events.on(DetailsChanged, self._changed_elsewhere)
 
     async def set(self, user_key: str, text: str | None, by: Session | None = None) -> str | None:
         """Mark the user away with `text`, or back (None, empty or blank), from their session
@@ -104,13 +113,71 @@ class Away:
         RateLimited past `limits.away_rate`, as `set`). The sessions here to tell of it
         are returned: those an away change tells (sharing a room of at most
         `presence_notices_max` listeners, not ignoring the user), the user's own left out.
-        The other nodes hear the new details with the next heartbeat (they tell no one)."""
+        The other nodes are told with `publish_details`."""
         self._limiter.check(user_key, "changes of your details")
         subs = self._subs
         subs.details_changed(user_key)
         sessions = subs.sessions_of(user_key)
         rooms = {c for s in sessions for c in subs.channels_of(s) if not is_inbox(c)}
         return list(subs.sharing(user_key, rooms, self._notices_max))
+
+    async def publish_details(
+        self,
+        user_key: str,
+        name: str,
+        *,
+        old_name: str = "",
+        realname: str = "",
+        rooms: Iterable[str] | None = None,
+    ) -> None:
+        """Tell the other nodes that the user, with sessions here, is shown as `name` (from
+        `old_name`: the same name in other letters' case, or a guest's former name) or has
+        the real name `realname` (an IRC SETNAME), once this node has applied it and told
+        its own sessions; a guest's new name before its sessions here move to it (`rooms`:
+        those they listen to), so the event comes before the presence beat that moves
+        them (core/guests.py)."""
+        subs = self._subs
+        if rooms is None:
+            rooms = {c for s in subs.sessions_of(user_key) for c in subs.channels_of(s)}
+        event = DetailsChanged(
+            user_key,
+            name,
+            old_name,
+            realname,
+            tuple(sorted({c for c in rooms if not is_inbox(c)})),
+            self._events.origin,
+        )
+        if old_name and name_key(old_name) != user_key:
+            subs.told_renamed(name_key(old_name), user_key)
+        await self._events.publish(event)
+
+    def on_details(self, handler: Callable[[DetailsChanged], None]) -> None:
+        """A door tells its sessions of another node's `DetailsChanged` (after it is applied
+        here: `sharing_details` says to whom)."""
+        self._on_details.append(handler)
+
+    def sharing_details(self, event: DetailsChanged, bounded: bool = True) -> list[Session]:
+        """The sessions here to tell of another node's `DetailsChanged`: those sharing one of
+        its rooms (or a room the user is in here) with the user, not ignoring the user; with
+        `bounded`, as an away change or a NICK (rooms of at most `presence_notices_max`
+        listeners)."""
+        subs = self._subs
+        rooms = set(event.rooms)
+        for s in subs.sessions_of(event.user):
+            rooms.update(c for c in subs.channels_of(s) if not is_inbox(c))
+        limit = self._notices_max if bounded else sys.maxsize
+        return list(subs.sharing(event.user, rooms, limit))
+
+    def _changed_elsewhere(self, event: DetailsChanged) -> None:
+        if event.node == self._events.origin:
+            return  # applied and told by whoever changed it
+        subs = self._subs
+        if not subs.changed_elsewhere(
+            event.node, event.user, event.name, event.realname, event.old_name
+        ):
+            return  # a new name its node's beat told first, as a leave and a join
+        for handler in self._on_details:
+            handler(event)
 
     def _tell_own(self, event: AwayChanged, skip: Session | None = None) -> None:
         """The user's own sessions here, but `skip` (the one that set it), learn the change."""

@@ -174,6 +174,23 @@ class AwayChanged(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class DetailsChanged(NodeEvent):
+    """How the doors show a user changed on the node of their session (core/away.py): their
+    real name (an IRC SETNAME) or their name (an IRC guest's NICK: alice -> Alice, or
+    alice -> carol, when `user` is the new name's key). `rooms` are those the user's
+    sessions listen to there: every node tells its IRC clients sharing one of them, and
+    updates what it knows of the user (WHOIS, WHO, member lists)."""
+
+    TYPE: ClassVar[str] = "details"
+    user: str  # key
+    name: str  # as shown from now on
+    old_name: str = ""  # the name before; "" when the name did not change
+    realname: str = ""  # the new real name; "" when it did not change
+    rooms: tuple[str, ...] = ()
+    node: str = ""  # where it changed (`NodeEvents.origin`)
+
+
+@dataclass(frozen=True, slots=True)
 class PresenceWanted(NodeEvent):
     """A node asks for a full presence snapshot of `node`, or of every node ("")."""
 
@@ -198,6 +215,7 @@ _KINDS: dict[str, type[NodeEvent]] = {
         PresenceDetails,
         PresenceWanted,
         AwayChanged,
+        DetailsChanged,
     )
 }
 

@@ -26,6 +26,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
+from torbit.core.away import Away
 from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.identity import NamePolicy
 from torbit.core.limits import RateLimiter, RoomRates
@@ -59,6 +60,7 @@ class Guests:
         reserved: Iterable[str] = (),
         names: NamePolicy | None = None,
         limits: Sequence[RateLimiter | RoomRates] = (),
+        away: Away | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`names`: the accounts' rules (their reserved names hold for guests too); `limits`:
@@ -72,6 +74,7 @@ class Guests:
         self.reserved = RESERVED_NAMES | {name_key(n) for n in reserved}
         self._policies = (NamePolicy(self.reserved), names or NamePolicy())
         self._limits = tuple(limits)
+        self._away = away  # tells the other nodes of a rename (core/away.py)
         self._now = now
 
     def check_nick(self, nick: str) -> str:
@@ -142,6 +145,8 @@ class Guests:
                 text = f"{old} is now known as {user.name}"
                 notice = Notice(text, NoticeKind.NICK, room=room, user=old, detail=user.name)
                 self._sessions.announce(room, notice, session)
+        if self._away is not None:  # the other nodes' rooms see a NICK, not a leave and a join
+            await self._away.publish_details(user.key, user.name, old_name=old, rooms=rooms)
         await self._subs.detach(session)
         session.user_key = user.key
         await self._sessions.login(session, user.name, Proof(user.credential))

@@ -582,7 +582,8 @@ class Membership:
         return self._subs.online(room_key)
 
     def gone(self, user_key: str) -> bool:
-        """The user's sessions here have all gone, or the user is a guest being deleted."""
+        """The user is online nowhere (here, nor on another node), or is a guest being
+        deleted (`Subscriptions.gone`)."""
         return self._subs.gone(user_key)
 
     def away(self, names: list[str]) -> dict[str, str]:

@@ -194,6 +194,13 @@ class Moderation:
         await self._events.publish(Invited(room.key, room.name, user.key, actor))
         return user.name
 
+    async def invitations(self, user: str, limit: int = 100) -> list[str]:
+        """The names of the rooms the user is invited to and has not joined yet (at most
+        `limit`, by name): their own, as IRC's INVITE without parameters lists them."""
+        keys = sorted(await self._store.invited_rooms(name_key(user)))[:limit]
+        rooms = [await self._store.get_room(key) for key in keys]
+        return [room.name for room in rooms if room is not None]
+
     async def kick(self, actor: str, room_name: str, name: str, reason: str = "") -> str:
         """End a membership at once, on every node and front door; they may join again
         (a private room needs a new invitation). Of kicks of one member landing together,

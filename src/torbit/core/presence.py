@@ -254,6 +254,67 @@ class PresenceTable:
             if n is not None and (d := n.details.get(user_key)) is not None:
                 n.details[user_key] = dataclasses.replace(d, away=away[:AWAY_MAX])
 
+    def set_realname(self, node: str, user_key: str, realname: str) -> None:
+        """A real name another node told at once (an IRC SETNAME there, core/away.py): what
+        is known of the user there says so now, not only after that node's next beat."""
+        n = self._nodes.get(node)
+        if n is not None and (d := n.details.get(user_key)) is not None:
+            n.details[user_key] = dataclasses.replace(d, realname=realname[:REALNAME_MAX])
+
+    def recase(self, user_key: str, name: str) -> None:
+        """The user (of this node or another) is shown as `name` from now on, their name in
+        other letters' case: every room's entry of them, here and as the others told, says so
+        (member lists, WHOIS; this node's next snapshot sends it)."""
+        for node in (self._local, *self._nodes.values()):
+            if user_key in node.users:
+                for users in node.rooms.values():
+                    if user_key in users:
+                        users[user_key] = name
+        rooms = self._rooms_of.get(user_key, {})
+        for room in rooms:
+            rooms[room] = name
+            if (seen := self._online.get(room, {}).get(user_key)) is not None:
+                seen.name = name
+
+    def told_renamed(self, old: str, new: str) -> None:
+        """This node's user `old` is `new` now, and the other nodes are told at once (a
+        `DetailsChanged`, sent before this node's own entries change): they move the
+        entries of `old` they have from here to `new` (`rename`). What the next beat says
+        is set to match: where they had `old`, they now have `new` and not `old`, so only
+        what differs from that is sent (a came and a went of `new` between two beats no
+        longer cancel out into nothing while they have it)."""
+        local, pending = self._local.rooms, self._pending
+
+        def heard(room: str, key: str) -> bool:
+            return pending.get((room, key), key in local.get(room, {}))
+
+        def now_heard(room: str, key: str, online: bool) -> None:
+            if online == (key in local.get(room, {})):
+                pending.pop((room, key), None)
+            else:
+                pending[(room, key)] = online
+
+        rooms = {room for room, _ in pending} | set(local)
+        for room in [r for r in rooms if heard(r, old)]:
+            now_heard(room, old, False)
+            now_heard(room, new, True)
+
+    def rename(self, node: str, old: str, new: str, name: str) -> bool:
+        """Another node's user took another name (an IRC guest's NICK), told at once: their
+        entries there move from key `old` to `new`, details and all, so the beats that
+        follow (`old` went, `new` came) change nothing. False if that node has no `old` (or
+        has `new` already: its beat came first, and told the change as a leave and a join)."""
+        n = self._nodes.get(node)
+        if n is None or old not in n.users or new in n.users:
+            return False
+        details = n.details.get(old)
+        for room in [room for room, users in n.rooms.items() if old in users]:
+            self._take(n, room, old)
+            self._put(n, room, new, name)
+        if details is not None:
+            n.details[new] = details
+        return True
+
     def apply_details(self, event: PresenceDetails) -> None:
         """Another node's details of its users; of users it does not have online, ignored."""
         node = self._nodes.get(event.node)

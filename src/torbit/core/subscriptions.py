@@ -252,12 +252,17 @@ class Subscriptions:
             self._guests_leaving.discard(user_key)
 
     def gone(self, user_key: str) -> bool:
-        """The user's every session here has gone (QUIT, closed), or the user is a guest
-        being deleted: a guest is then no one any more (`Messaging.send_private`)."""
+        """The user has no session online here nor (with a cluster) on another node, or is
+        a guest being deleted: a guest is then no one any more (`Messaging.send_private`),
+        though its account may still be there (being deleted on its node, or left by a
+        node that stopped without a goodbye). Another node's users are known a beat late
+        (core/heartbeat.py: a broker round trip after they log in or out)."""
         if user_key in self._guests_leaving:
             return True
         p = self._hub.presence(user_key)
-        return p is not None and not p.online
+        if p is not None and p.online:
+            return False
+        return self.online_name(user_key) is None
 
     # watching users come online and go offline (IRC's MONITOR: core/monitor.py)
 
@@ -312,12 +317,43 @@ class Subscriptions:
         """A user with sessions here is shown as `name` from now on, their name in other
         letters' case (an IRC guest's NICK qux -> QUX): member lists, WHOIS, and what
         MONITOR says next of them (a 731 when they go names them as `name`). The other nodes
-        keep the case they were told."""
+        are told it at once (core/away.py, `DetailsChanged`)."""
         p = self._hub.presence(user_key)
         if p is None or name_key(name) != user_key:
             return
         p.name = name
+        if self.cluster is not None:
+            self.cluster.recase(user_key, name)
         self._monitors.check(user_key)  # no change of online state: the name seen, only
+
+    def told_renamed(self, old_key: str, new_key: str) -> None:
+        """A user here took another name, and the other nodes are told at once (core/away.py):
+        the next presence beat need not say it (with a cluster)."""
+        if self.cluster is not None:
+            self.cluster.told_renamed(old_key, new_key)
+
+    def changed_elsewhere(
+        self, node: str, user_key: str, name: str, realname: str, old_name: str = ""
+    ) -> bool:
+        """Another node told at once that its user is shown as `name` (their name in other
+        letters' case, or another name: from `old_name`) or has the real name `realname`
+        ("": unchanged): WHOIS and the member lists here say so before that node's next
+        beat (with a cluster), and MONITOR watchers of a new name hear of it. False for a
+        new name this node had already heard of from that node's beat (told as a leave
+        and a join then)."""
+        if self.cluster is None:
+            return True
+        old_key = name_key(old_name) if old_name else user_key
+        if old_key != user_key:
+            if not self.cluster.rename(node, old_key, user_key, name):
+                return False
+            self._monitors.check(old_key)
+            self._monitors.check(user_key)
+        elif name and name_key(name) == user_key:
+            self.cluster.recase(user_key, name)
+        if realname:
+            self.cluster.set_realname(node, user_key, realname)
+        return True
 
     def set_away(self, user_key: str, text: str | None) -> None:
         """Mark a user with sessions here away with `text` (cut to AWAY_MAX), or back

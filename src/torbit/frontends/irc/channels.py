@@ -202,7 +202,10 @@ async def topic(session: IrcSession, msg: Message) -> None:
 
 def send_topic(session: IrcSession, room: Room, *, asked: bool = False) -> None:
     """RPL_TOPIC and RPL_TOPICWHOTIME (who set it, when: Unix time), on a JOIN and a TOPIC
-    query; RPL_NOTOPIC only when asked. A topic set before torbit kept its setter has no
+    query; RPL_NOTOPIC only when asked. The setter is given as `nick!user@host` while they
+    are online (the mask IRC clients here know them by, as InspIRCd and ergo give it), as
+    the bare nick once they are gone (modern.ircdocs.horse allows either; the store keeps
+    the name, which telnet and HTTP show). A topic set before torbit kept its setter has no
     333. A topic of TOPICLEN fits its 332 unless the server name is long (it may have 63
     characters): then the 332 shows what fits rather than not being sent."""
     channel = channel_name(room.name)
@@ -215,7 +218,9 @@ def send_topic(session: IrcSession, room: Room, *, asked: bool = False) -> None:
     session.reply(n.RPL_TOPIC, channel, room.topic.encode()[:fits].decode(errors="ignore"))
     if room.topic_set_by and room.topic_set_at is not None:
         at = str(int(room.topic_set_at.timestamp()))
-        session.reply(n.RPL_TOPICWHOTIME, channel, room.topic_set_by, at)
+        online = session.core.subscriptions.online_name(name_key(room.topic_set_by))
+        setter = session.server.mask_of(online) if online else room.topic_set_by
+        session.reply(n.RPL_TOPICWHOTIME, channel, setter, at)
 
 
 async def names(session: IrcSession, msg: Message) -> None:
@@ -272,8 +277,34 @@ async def send_names(session: IrcSession, room: Room, *, end: bool = True) -> No
 LIST_PAGES = 50  # pages of rooms one LIST walks at most
 
 
+LIST_MASKS = 8  # masks one LIST matches rooms against at most
+
+
+def glob_match(mask: str, text: str) -> bool:
+    """Whether `text` matches `mask` (`*` any characters, `?` one), in at most
+    len(mask) * len(text) steps whatever the mask (no backtracking blow-up)."""
+    i = j = 0
+    star, mark = -1, 0
+    while j < len(text):
+        if i < len(mask) and mask[i] in ("?", text[j]):
+            i, j = i + 1, j + 1
+        elif i < len(mask) and mask[i] == "*":
+            star, mark, i = i, j, i + 1
+        elif star >= 0:
+            i, mark = star + 1, mark + 1
+            j = mark
+        else:
+            return False
+    return all(c == "*" for c in mask[i:])
+
+
 async def list_(session: IrcSession, msg: Message) -> None:
+    """LIST [#room,...|mask,...|!mask,...|>n|<n]: the rooms, those named, those whose
+    `#name` matches one of the masks (ELIST M: `*`, `?`) and none of the `!mask`s (ELIST
+    N), by how many are online (ELIST U)."""
     wanted: set[str] | None = None
+    masks: list[str] = []
+    nots: list[str] = []
     low, high = -1, 1 << 30
     for arg in msg.params[:1]:
         for item in arg.split(","):
@@ -281,6 +312,10 @@ async def list_(session: IrcSession, msg: Message) -> None:
                 low = int(item[1:])
             elif item[:1] == "<" and item[1:].isdigit():
                 high = int(item[1:])
+            elif item[:1] == "!" and len(item) > 1 and len(masks) + len(nots) < LIST_MASKS:
+                nots.append(item[1:].lower())
+            elif ("*" in item or "?" in item) and len(masks) + len(nots) < LIST_MASKS:
+                masks.append(item.lower())
             elif room_name(item) is not None:
                 wanted = (wanted or set()) | {name_key(item[1:])}
     session.reply(n.RPL_LISTSTART, "Channel", "Users  Name")
@@ -288,7 +323,13 @@ async def list_(session: IrcSession, msg: Message) -> None:
     for _ in range(LIST_PAGES):  # bounded work per LIST; the output is bounded by the writer
         page = await session.core.membership.rooms(session.nick, after=after)
         for info in page.rooms:
-            if (wanted is None or info.room.key in wanted) and low < info.online < high:
+            shown = channel_name(info.room.name).lower()
+            if (
+                (wanted is None or info.room.key in wanted)
+                and low < info.online < high
+                and (not masks or any(glob_match(m, shown) for m in masks))
+                and not any(glob_match(m, shown) for m in nots)
+            ):
                 modes = channel_modes(info.room, show_key=False)[0]
                 topic = f"[{modes}] {info.room.topic}"
                 session.reply(n.RPL_LIST, channel_name(info.room.name), str(info.online), topic)
@@ -301,33 +342,55 @@ async def list_(session: IrcSession, msg: Message) -> None:
 # KICK and INVITE
 
 
+KICK_TARGETS = 4  # TARGMAX KICK
+
+
 async def kick(session: IrcSession, msg: Message) -> None:
-    channel = msg.params[0]
+    """KICK #room nick[,nick...] [reason], or KICK #a,#b nick1,nick2 (RFC 2812: each
+    channel with the user at its place); at most KICK_TARGETS users."""
+    channels = [c for c in msg.params[0].split(",") if c]
+    targets = [t for t in msg.params[1].split(",") if t]
     reason = msg.params[2] if len(msg.params) > 2 else ""  # cut to KICKLEN by the core
+    if len(channels) == 1:
+        pairs = [(channels[0], t) for t in targets]
+    elif len(channels) == len(targets):
+        pairs = list(zip(channels, targets, strict=True))
+    else:
+        session.reply(n.ERR_NEEDMOREPARAMS, "KICK", "As many channels as users, or one")
+        return
+    for channel, target in pairs[:KICK_TARGETS]:
+        await _kick_one(session, channel, target, reason)
+
+
+async def _kick_one(session: IrcSession, channel: str, target: str, reason: str) -> None:
     name = room_name(channel)
     room = in_room(session, name_key(name)) if name else None
     if room is None:
         await not_in_room(session, channel)
         return
-    for target in [t for t in msg.params[1].split(",") if t][:4]:
-        try:
-            await session.core.moderation.kick(session.nick, room.name, target, reason)
-        except Forbidden as e:
-            session.reply(
-                n.ERR_CHANOPRIVSNEEDED, channel_name(room.name), f"{OP_NEEDED}: {e.message}"
-            )
-        except (NotFound, InvalidInput):
-            await no_such_nick_or(
-                session,
-                target,
-                n.ERR_USERNOTINCHANNEL,
-                target,
-                channel_name(room.name),
-                "They aren't on that channel",
-            )
+    try:
+        await session.core.moderation.kick(session.nick, room.name, target, reason)
+    except Forbidden as e:
+        session.reply(n.ERR_CHANOPRIVSNEEDED, channel_name(room.name), f"{OP_NEEDED}: {e.message}")
+    except (NotFound, InvalidInput):
+        await no_such_nick_or(
+            session,
+            target,
+            n.ERR_USERNOTINCHANNEL,
+            target,
+            channel_name(room.name),
+            "They aren't on that channel",
+        )
 
 
 async def invite(session: IrcSession, msg: Message) -> None:
+    """INVITE nick #room; INVITE alone lists the client's own invitations (RPL_INVITELIST
+    336 each, then 337), as InspIRCd and modern.ircdocs.horse do."""
+    if not msg.params:
+        for room_name_ in await session.core.moderation.invitations(session.nick):
+            session.reply(n.RPL_INVITELIST, channel_name(room_name_))
+        session.reply(n.RPL_ENDOFINVITELIST, "End of /INVITE list")
+        return
     if len(msg.params) < 2:
         session.reply(n.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
         return

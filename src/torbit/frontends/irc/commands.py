@@ -150,6 +150,7 @@ TABLE: tuple[Command, ...] = (
     _row("SILENCE", 0, queries.silence, "+nick/-nick: your ignore list, shared by every door"),
     # the server
     _row("HELP", 0, help_, "list the commands"),
+    _row("HELPOP", 0, help_, "the same as HELP (InspIRCd's name for it)"),
     _row("VERSION", 0, queries.version, "show the server's version"),
     _row("TIME", 0, queries.time_, "show the server's time"),
     _row("INFO", 0, queries.info, "about this server"),

@@ -45,7 +45,7 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "CHANTYPES": "#",
         "CHATHISTORY": "100",
         "CLIENTTAGDENY": "*",
-        "ELIST": "U",
+        "ELIST": "MNU",
         "KICKLEN": str(MAX_KICK_REASON_BYTES),
         "MAXLIST": "b:1000",
         "MODES": "4",
@@ -56,7 +56,7 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "PREFIX": "(qov)~@+",
         "SAFELIST": None,
         "SILENCE": "1000",
-        "TARGMAX": "JOIN:,KICK:1,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1",
+        "TARGMAX": "JOIN:,KICK:4,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1",
         "TOPICLEN": str(MAX_TOPIC_BYTES),
         "USERLEN": str(MAX_NAME_LENGTH),
         "WHOX": None,
@@ -270,16 +270,17 @@ def nick(session: IrcSession, msg: Message) -> Awaitable[None] | None:
         session.reply(n.ERR_ERRONEUSNICKNAME, new[:64], "Erroneous nickname")
         return None
     if name_key(new) == session.user_key:
-        _change_case(session, new)
-        return None
+        return _change_case(session, new)
     return _rename(session, new)
 
 
-def _change_case(session: IrcSession, new: str) -> None:
-    """The same name in other letters' case: how every door here shows it changes (member
-    lists, WHOIS, MONITOR's next 730/731; the guest's account keeps its name), and the IRC
-    clients sharing a channel are told, as MONITOR watchers are not (a case change is no
+async def _change_case(session: IrcSession, new: str) -> None:
+    """The same name in other letters' case: how every door shows it changes, here and on
+    the other nodes (member lists, WHOIS, MONITOR's next 730/731; the guest's account keeps
+    its name), and the IRC clients sharing a channel are told, on every node
+    (core/away.py, `DetailsChanged`), as MONITOR watchers are not (a case change is no
     change of online state: irctest's MonitorTestCase)."""
+    old = session.nick
     line = Message("NICK", (new,), session.mask)
     session.renamed(new)
     session.core.subscriptions.recase(session.user_key, new)
@@ -291,6 +292,7 @@ def _change_case(session: IrcSession, new: str) -> None:
             if isinstance(listener, IrcSession) and id(listener) not in told:
                 told.add(id(listener))
                 listener.send(line)
+    await session.core.away.publish_details(session.user_key, new, old_name=old)
 
 
 async def _rename(session: IrcSession, new: str) -> None:

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import fnmatch
 import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from torbit.core.events import DetailsChanged
 from torbit.core.models import Role
 from torbit.core.names import is_inbox, name_key
 from torbit.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.channels import roster_room
+from torbit.frontends.irc.context import IrcCore
 from torbit.frontends.irc.modes import ban_target
 from torbit.frontends.irc.render import channel_name, prefix, room_name
 from torbit.frontends.irc.session import IrcSession, UserInfo
@@ -237,13 +240,13 @@ async def away(session: IrcSession, msg: Message) -> None:
 REALNAME_MAX = 128  # as USER's
 
 
-def setname(session: IrcSession, msg: Message) -> None:
-    """SETNAME :realname (IRCv3 setname): the real name WHOIS and WHO show from now on (on
-    other nodes after the next heartbeat). The change is told, as `:nick!u@h SETNAME :name`,
-    to the client and, among those with the cap, to whom an away change is told
-    (core/away.py: sharing a channel of at most `chat.presence_notices_max` listeners here,
-    not ignoring the user; MONITOR watchers with extended-monitor, not ignoring the user),
-    and charged to the same rate (`limits.away_rate`)."""
+async def setname(session: IrcSession, msg: Message) -> None:
+    """SETNAME :realname (IRCv3 setname): the real name WHOIS and WHO show from now on, on
+    every node. The change is told, as `:nick!u@h SETNAME :name`, to the client and, among
+    those with the cap, to whom an away change is told (core/away.py: sharing a channel of
+    at most `chat.presence_notices_max` listeners, not ignoring the user; MONITOR watchers
+    with extended-monitor, not ignoring the user), here and on the other nodes
+    (`details_elsewhere`), and charged to the same rate (`limits.away_rate`)."""
     text = msg.params[0]
     if not text or len(text) > REALNAME_MAX:
         session.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid")
@@ -263,12 +266,40 @@ def setname(session: IrcSession, msg: Message) -> None:
         and w.user_key != session.user_key
         and w.ignores.isdisjoint(about)
     ]
-    line = Message("SETNAME", (text,), session.mask)
+    _tell_setname(Message("SETNAME", (text,), session.mask), [session, *sharing, *watching])
+    await session.core.away.publish_details(session.user_key, session.nick, realname=text)
+
+
+def _tell_setname(line: Message, sessions: Iterable[object]) -> None:
     told: set[int] = set()
-    for other in [session, *sharing, *watching]:
+    for other in sessions:
         if isinstance(other, IrcSession) and id(other) not in told:
             told.add(id(other))
             if "setname" in other.caps and not other.closed:
+                other.send(line)
+
+
+def details_elsewhere(event: DetailsChanged, mask_of: Callable[[str], str], core: IrcCore) -> None:
+    """Another node's user changed their real name (SETNAME) or their name (NICK): the IRC
+    clients here are told as that node told its own. A SETNAME goes to those with the cap
+    whom an away change would tell, and to MONITOR watchers with extended-monitor; a NICK
+    to the clients sharing a channel with the user (a guest's new name: in channels of at
+    most `chat.presence_notices_max` listeners, as its join would be)."""
+    if event.realname:
+        line = Message("SETNAME", (event.realname,), mask_of(event.name))
+        watching = [
+            w
+            for w in core.subscriptions.watchers(event.user)
+            if isinstance(w, IrcSession)
+            and "extended-monitor" in w.caps
+            and w.ignores.isdisjoint((event.user,))
+        ]
+        _tell_setname(line, [*core.away.sharing_details(event), *watching])
+    if event.old_name and event.old_name != event.name:
+        line = Message("NICK", (event.name,), mask_of(event.old_name))
+        recase = name_key(event.old_name) == event.user  # told unbounded, as here
+        for other in core.away.sharing_details(event, bounded=not recase):
+            if isinstance(other, IrcSession) and not other.closed:
                 other.send(line)
 
 

@@ -19,6 +19,7 @@ from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.monitor import clear as clear_monitor
 from torbit.frontends.irc.oper import deliver_wallops
+from torbit.frontends.irc.queries import details_elsewhere
 from torbit.frontends.irc.render import LineCache
 from torbit.frontends.irc.session import HOST, IrcSession, UserInfo
 from torbit.frontends.proxied import TrustedNetworks
@@ -49,6 +50,7 @@ class IrcServer(LineDoor[IrcSession]):
         # WHOWAS: who left, newest last; bounded, kept in memory only
         self.departed: deque[UserInfo] = deque(maxlen=WHOWAS_KEPT)
         core.operators.on_wallops(self._wallops)
+        core.away.on_details(lambda event: details_elsewhere(event, self.mask_of, core))
 
     def _wallops(self, event: Wallops) -> None:
         deliver_wallops(list(self.sessions), event, self.mask_of(event.sender))
