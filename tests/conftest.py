@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.opened import close_opened
 from torbit.app import App
 from torbit.config import Settings
 
@@ -71,8 +72,11 @@ async def make_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
         return app
 
     yield factory
-    for app in apps:
-        await app.stop()
+    try:
+        await close_opened()  # the helpers' clients a test left open (a failed one, say)
+    finally:
+        for app in apps:
+            await app.stop()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 
 import pydle
 
+from tests.helpers.opened import closed, opened
 from torbit.app import App
 
 DEFAULT_TIMEOUT = 10.0
@@ -77,6 +78,12 @@ async def irc_user(app: App, nick: str, *, join: tuple[str, ...] = (), **kwargs:
     """A registered client (a guest unless sasl_username/sasl_password are given)."""
     user = IrcUser(nick, **kwargs)
     assert app.irc_port is not None
+
+    async def disconnect() -> None:
+        if user.connected:
+            await user.disconnect(expected=True)
+
+    opened(user, disconnect)  # disconnected when the test's servers stop, if not before
     await user.connect("127.0.0.1", app.irc_port, tls=False)
     nick = (await user.expect("001")).params[0]  # an account's nick is its name
     await user.expect("376")  # the end of the MOTD: registration is over
@@ -93,6 +100,7 @@ class RawIrc:
         self.reader = reader
         self.writer = writer
         self.lines: list[str] = []
+        opened(self, self.close)  # closed when the test's servers stop, if not before
 
     @classmethod
     async def connect(cls, app: App) -> RawIrc:
@@ -123,6 +131,7 @@ class RawIrc:
         await self.expect(" 376 ")
 
     async def close(self) -> None:
+        closed(self)
         self.writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()

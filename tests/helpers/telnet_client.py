@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import re
 
+from tests.helpers.opened import closed, opened
+
 IAC = 0xFF
 DEFAULT_TIMEOUT = 10.0
 
@@ -37,6 +39,7 @@ class TelnetClient:
         self.buffer = ""
         self.raw = bytearray()
         self.seen: list[str] = []  # every complete line received, in order
+        opened(self, self.close)  # closed when the test's servers stop, if not before
 
     @classmethod
     async def connect(cls, port: int, host: str = "127.0.0.1") -> TelnetClient:
@@ -131,6 +134,7 @@ class TelnetClient:
         return hit
 
     async def close(self) -> None:
+        closed(self)
         self.writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()

@@ -26,6 +26,7 @@ class DoorSession(Protocol):
     def drain(self, text: str) -> None: ...
     def output_pending(self) -> bool: ...
     def close(self, reason: str) -> None: ...
+    def cut(self) -> None: ...
 
 
 S = TypeVar("S", bound=DoorSession)
@@ -33,6 +34,9 @@ S = TypeVar("S", bound=DoorSession)
 LOGOUT_SLICE = 0.005  # seconds of logouts per loop turn while many sessions leave at once
 CLOSE_BATCH = 256  # our side of connections whose clients closed theirs: closed per loop turn
 QUIET_GC_AT = 256  # departures waiting: from here, no collection of cycles until all are done
+# at a stop, the connections closed after the output grace: the longest wait for their
+# departures, before those still not lost (their clients read nothing) are cut
+DEPART_GRACE = 0.5
 
 # doors working off a storm of departures: while there are any, the cyclic garbage collector
 # waits (a full collection of a heap of 10,000 sessions stops the loop for 50-100 ms, and the
@@ -64,6 +68,7 @@ class LineDoor(Generic[S]):
         self._log = log
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._handlers: set[asyncio.Future[None]] = set()  # the sessions' (paced.py), running
         # vanished sessions not yet logged out (with: log the user out?), and the one being
         # logged out now; futures only for those someone waits for (`gone`)
         self._departing: deque[S] = deque()
@@ -74,6 +79,7 @@ class LineDoor(Generic[S]):
         self._awaited: dict[S, asyncio.Future[None]] = {}
         # connections whose clients closed their side (EOF), ours still open (`hang_up`)
         self._hung_up: deque[asyncio.BaseTransport] = deque()
+        self._none_left = asyncio.Event()  # set when the last session has departed
 
     async def _listen(
         self,
@@ -117,6 +123,12 @@ class LineDoor(Generic[S]):
     def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+
+    def keep(self, handler: asyncio.Future[None]) -> None:
+        """A session's handler (paced.py), kept until done: a stop waits for it. (Its errors
+        are the session's to show, not the door's to log.)"""
+        self._handlers.add(handler)
+        handler.add_done_callback(self._handlers.discard)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -209,6 +221,8 @@ class LineDoor(Generic[S]):
                         self._leaving_now = None
                         if awaited and (done := awaited.pop(session, None)) is not None:
                             done.set_result(None)
+                        if not self.sessions:
+                            self._none_left.set()
                     if not departing or loop.time() >= until:
                         break
                 await asyncio.sleep(0)  # let the loop poll sockets between slices
@@ -240,8 +254,36 @@ class LineDoor(Generic[S]):
             self._hung_up.popleft().close()
         for server in self._servers:
             await server.wait_closed()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._departed(DEPART_GRACE)
+        if self._handlers:  # a command still running after the grace is cancelled
+            _, late = await asyncio.wait(self._handlers, timeout=DEPART_GRACE)
+            for handler in late:
+                handler.cancel()
+        # a task may start another (a handler's end, a logout: the departures' task)
+        while self._tasks or self._handlers:
+            await asyncio.gather(*self._tasks, *self._handlers, return_exceptions=True)
+
+    async def _departed(self, grace: float) -> None:
+        """Wait until every closed session has departed: logged out by `_work_off`, which
+        starts only once a connection is lost (a loop turn after its close, or when its output
+        is out), so a stop would otherwise go on to close the store under those logouts. Those
+        still connected after `grace` (their clients read nothing) are cut; cut, each is lost
+        on the next loop turn."""
+        if not self.sessions:
+            return
+        self._none_left.clear()
+        try:
+            async with asyncio.timeout(grace):
+                await self._none_left.wait()
+            return
+        except TimeoutError:
+            for s in list(self.sessions):
+                s.cut()
+        try:
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):  # a guard: cut, they are lost at once
+                await self._none_left.wait()
+        except TimeoutError:
+            self._log.warning("%d sessions did not depart at shutdown", len(self.sessions))
 
     def _close_for_shutdown(self, session: S) -> None:
         session.close("server shutdown")

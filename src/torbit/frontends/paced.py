@@ -74,7 +74,13 @@ class PacedInput(Generic[E]):
 
     def _run(self, work: Awaitable[None]) -> None:
         self._busy = True
-        asyncio.ensure_future(work).add_done_callback(self._done)
+        task = asyncio.ensure_future(work)
+        task.add_done_callback(self._done)
+        self._started(task)
+
+    def _started(self, task: asyncio.Future[None]) -> None:
+        """A handler's task, for the door to wait for at a stop (its work may use the store,
+        which closes after the doors)."""
 
     def _done(self, task: asyncio.Future[None]) -> None:
         self._busy = False

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import PoolResetState
 from sqlalchemy.sql import Executable
 
+from torbit.backends.store.drivers import DriverConnections, is_closed
 from torbit.backends.store.schema import messages
 from torbit.backends.urls import redact
 from torbit.errors import ConfigError, ServiceUnavailable
@@ -145,9 +146,13 @@ class SqlDialect(ABC):
         `write`."""
         return None
 
-    def close(self) -> None:  # noqa: B027 (optional hook)
-        """Let go of what the dialect opened itself (SQLite's reader and writer), when the
-        store closes."""
+    async def close(self) -> None:  # noqa: B027 (optional hook)
+        """Let go of what the dialect opened itself (SQLite's reader and writer, and its
+        checkpoint's task, ended), when the store closes, before its engine is disposed."""
+
+    async def settle(self) -> None:  # noqa: B027 (optional hook)
+        """Once the store's engine is disposed: return when no driver connection the
+        dialect's engines opened is open or running (SQLite: aiosqlite's threads)."""
 
     async def write(
         self, conn: AsyncConnection, statement: Query, sql: str, params: Sequence[Any]
@@ -193,6 +198,7 @@ class SqliteDialect(SqlDialect):
         self._writes_now = True  # False once the database is found not in WAL
         self._since_checkpoint = 0  # write_now commits since its last checkpoint was asked
         self._checkpoint: asyncio.Task[None] | None = None
+        self._drivers = DriverConnections()
 
     def create_engine(
         self,
@@ -241,9 +247,13 @@ class SqliteDialect(SqlDialect):
                 cursor.execute(pragma)
             cursor.close()
 
+        self._drivers.watch(engine)
+
         @event.listens_for(engine.sync_engine, "reset")
         def _reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
             if state.terminate_only or not state.asyncio_safe:
+                return
+            if is_closed(dbapi_connection.driver_connection):  # by the store's close
                 return
             if dbapi_connection.driver_connection.in_transaction:
                 dbapi_connection.rollback()
@@ -354,16 +364,24 @@ class SqliteDialect(SqlDialect):
         self._writer = writer
         return writer
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        self._drivers.refuse()
         if self._checkpoint is not None:
-            self._checkpoint.cancel()
-            self._checkpoint = None
+            # ended before the dispose: its statement runs on in aiosqlite's thread after a
+            # cancel, on the pool's connection, which the task then gives back to the pool the
+            # dispose had replaced (where nothing closes it)
+            checkpoint, self._checkpoint = self._checkpoint, None
+            checkpoint.cancel()
+            await asyncio.wait([checkpoint])
         if self._reader is not None:
             reader, self._reader = self._reader, None
             reader.close()
         if self._writer is not None:
             writer, self._writer = self._writer, None
             writer.close()
+
+    async def settle(self) -> None:
+        await self._drivers.close()
 
     def _processed(
         self, query: Query, sql: str, dialect: Dialect, rows: Iterable[Sequence[Any]]

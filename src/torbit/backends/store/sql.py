@@ -137,8 +137,11 @@ class SqlStore(RoomModerationSql):
     async def close(self) -> None:
         if self._engine is not None:
             engine, self._engine = self._engine, None
-            self.dialect.close()
-            await engine.dispose()
+            try:
+                await self.dialect.close()
+                await engine.dispose()
+            finally:
+                await self.dialect.settle()  # every driver connection closed, its thread ended
 
     async def ping(self) -> None:
         async with self._read() as conn:

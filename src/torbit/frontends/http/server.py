@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import ssl
 from collections.abc import Iterator
@@ -22,9 +23,14 @@ from torbit.frontends.http import (
 from torbit.frontends.http.context import HttpCore, HttpOptions
 from torbit.frontends.http.proxies import TrustedProxies
 
+# at a stop, the longest wait for the requests uvicorn cancelled past its graceful bound
+CANCELLED_WAIT = 1.0
+
 
 def _embedded_uvicorn() -> type[Any]:
     import uvicorn
+
+    uvicorn_log = logging.getLogger("uvicorn.error")
 
     class EmbeddedUvicorn(uvicorn.Server):
         """uvicorn inside our loop: signals are the App's to handle, not uvicorn's."""
@@ -45,6 +51,36 @@ def _embedded_uvicorn() -> type[Any]:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.exit_now.wait(), 0.1)
                 should_exit = await self.on_tick(counter)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            """uvicorn's shutdown without its fixed 0.1 s sleep once the connections are asked
+            to close: one loop turn lets the idle ones go (their `connection_lost`), then
+            uvicorn's own wait for the rest and for the requests' tasks, within its bound
+            (`timeout_graceful_shutdown`); the tasks it then cancels are awaited too (at most
+            CANCELLED_WAIT), so no request runs on into the store's close. A stop with nothing
+            open no longer takes 0.1 s (tests start and stop hundreds of nodes)."""
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            state = self.server_state
+            for connection in list(state.connections):
+                connection.shutdown()
+            await asyncio.sleep(0)
+            try:
+                async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                    await self._wait_tasks_to_complete()
+            except TimeoutError:
+                tasks = list(state.tasks)
+                uvicorn_log.error(
+                    "cancelling %d request task(s) still running at shutdown", len(tasks)
+                )
+                for task in tasks:
+                    task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+                if tasks:
+                    await asyncio.wait(tasks, timeout=CANCELLED_WAIT)
+            if not self.force_exit:
+                await self.lifespan.shutdown()
 
     return EmbeddedUvicorn
 

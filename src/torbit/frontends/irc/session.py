@@ -77,6 +77,9 @@ class IrcHost(OutputHost, Protocol):
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
 
+    def keep(self, handler: asyncio.Future[None]) -> None:
+        """A session's running handler, which a stop waits for (doors.LineDoor)."""
+
     def clients_of(self, user_key: str) -> list[IrcSession]:
         """The registered IRC sessions of a user on this node."""
 
@@ -334,6 +337,15 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         ask LUSERS before the door has worked off the departure (`LineDoor.depart`)."""
         w = self._writer
         return self.closed or w is None or w.transport is None or w.transport.is_closing()
+
+    def _started(self, task: asyncio.Future[None]) -> None:
+        self.server.keep(task)
+
+    def cut(self) -> None:
+        """Shutdown: the connection is cut at once (output still queued is dropped)."""
+        w = self._writer
+        if w is not None and w.transport is not None:
+            w.transport.abort()
 
     def close(self, reason: str) -> None:
         w = self._writer

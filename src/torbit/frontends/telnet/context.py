@@ -61,6 +61,9 @@ class SessionHost(Protocol[S_contra]):
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
 
+    def keep(self, handler: asyncio.Future[None]) -> None:
+        """A session's running handler, which a stop waits for (doors.LineDoor)."""
+
     def depart(self, session: S_contra, log_out: bool = True) -> None:
         """A session's connection is gone: forget it soon, with `log_out` logging the user
         out, batched with others leaving (doors.LineDoor)."""

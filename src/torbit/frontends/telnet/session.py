@@ -194,6 +194,15 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         self.send_line(format_system(text))
 
+    def _started(self, task: asyncio.Future[None]) -> None:
+        self._server.keep(task)
+
+    def cut(self) -> None:
+        """Shutdown: the connection is cut at once (output still queued is dropped)."""
+        w = self._writer
+        if w is not None and w.transport is not None:
+            w.transport.abort()
+
     def close(self, reason: str) -> None:
         w = self._writer
         if w is not None and w.transport is not None and not w.transport.is_closing():
