@@ -467,10 +467,10 @@ class SqlStore(RoomModerationSql):
         self, user_key: str, channel: str, last_id: int, *, at_once: bool = False
     ) -> None:
         """Move the cursor forward (never backward) to last_id, in one statement so that two
-        concurrent calls cannot interleave a read and a write. `at_once` (a woken long
-        poll's move): on SQLite committed here and now when SQLite is free (write_now), not
-        queued for the pooled connection behind reads of the cursor begun before it (a
-        receive's read and move must keep that order: parallel polls of one user rely on it)."""
+        concurrent calls cannot interleave a read and a write. `at_once` (a long poll's
+        move, woken or read again): on SQLite committed here and now when SQLite is free
+        (write_now), as a receive's compare-and-set is, so that this node's cursor writes
+        keep the order of the requests that made them; else queued for the pooled connection."""
 
         def upsert() -> Executable:
             insert = self.dialect.insert(cursors).values(
