@@ -260,3 +260,49 @@ async def test_deleting_an_account_leaves_nothing_to_whoever_takes_the_name(kit:
     assert "<bob> welcome" not in alice.texts()
     with pytest.raises(Exception, match="no such room"):
         await core.membership.room("solo")
+
+
+@pytest.mark.parametrize("change", ["deleted here", "password changed on another node"])
+async def test_an_attempt_joining_a_check_begun_before_a_change_is_checked_again(
+    core: Core, change: str
+) -> None:
+    """Identical attempts in flight share one check, but one that arrives after the password
+    changed (or the account went) must not be let in by a check that read the old hash: it
+    is checked again (on main it shared the old check's success). The check is held in the
+    hashing pool's queue behind real argon2 jobs, so the change lands while it waits."""
+    slow = PasswordHasher(time_cost=2, memory_cost=16 * 1024, parallelism=1)
+    hashing = PasswordHashing(slow, workers=1, queue=8)
+    revocations = Revocations(core.store, core.sessions, core.events, core.mutes)
+    await revocations.start()
+
+    def accounts_with(pool: PasswordHashing) -> Accounts:
+        return Accounts(
+            core.store,
+            registration_open=True,
+            min_password_length=6,
+            hashing=pool,
+            throttle=LoginThrottle(3),
+            log=core.log,
+            revoke=revocations.revoke,
+            deletion_grace=0,
+        )
+
+    accounts = accounts_with(hashing)
+    other_node = accounts_with(PasswordHashing(cheap()))  # the same store, its own hashing
+    await accounts.register("alice", PW)
+    fillers = [asyncio.ensure_future(hashing.hash(f"filler-{i}")) for i in range(6)]
+    begun = asyncio.ensure_future(accounts.authenticate("alice", PW, "192.0.2.1"))
+    async with asyncio.timeout(30):
+        while hashing.jobs < 7:  # its check has read the account and waits for the pool
+            await asyncio.sleep(0.005)
+    if change == "deleted here":
+        await accounts.delete("alice")
+    else:
+        await other_node.set_password("alice", "new-secret-pw")
+    assert not begun.done()  # the check begun before is still in flight: the next joins it
+    joined = asyncio.ensure_future(accounts.authenticate("alice", PW, "192.0.2.1"))
+    results = await asyncio.gather(begun, joined, *fillers, return_exceptions=True)
+    assert isinstance(results[1], AuthenticationFailed), results[1]
+    with pytest.raises(AuthenticationFailed):
+        await accounts.authenticate("alice", PW, "192.0.2.1")
+    hashing.close()

@@ -6,11 +6,12 @@ import asyncio
 import base64
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from fastapi.dependencies.utils import solve_dependencies
+from pydantic import Field, TypeAdapter
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import (
@@ -23,6 +24,8 @@ from tests.helpers.http import (
 )
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
+from torbit.frontends.http.classic import MAX_RECEIVE, plain_number
+from torbit.frontends.http.longpoll import MAX_WAIT_SECONDS
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -49,7 +52,9 @@ async def send(client: httpx.AsyncClient, room: str, user: str, text: str) -> di
     return body
 
 
-async def receive(client: httpx.AsyncClient, room: str, user: str, **params: float) -> list[str]:
+async def receive(
+    client: httpx.AsyncClient, room: str, user: str, **params: float | str
+) -> list[str]:
     r = await client.get(f"/receive/{room}/{user}", auth=basic(user), params=params)
     assert r.status_code == 200, r.text
     return texts(r.json())
@@ -213,6 +218,83 @@ async def test_a_classic_send_solves_no_dependencies_and_stays_documented(
     assert operation["responses"]["201"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/MessageOut"
     }
+
+
+async def test_a_classic_receive_solves_no_dependencies_unless_its_query_is_unusual(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET /receive is served by its lean handler too when `limit` and `wait` are absent or
+    plain numbers in range; anything else is handed to FastAPI, whose validation answers
+    (422, the usual shape), so no input is judged differently. Documented as before."""
+    solved: list[object] = []
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        solved.append(kwargs.get("dependant"))
+        return await solve_dependencies(*args, **kwargs)
+
+    monkeypatch.setattr("fastapi.routing.solve_dependencies", counting)
+    for i in range(3):
+        await send(client, "lobby", "alice", f"m{i}")
+    assert await receive(client, "lobby", "bob", limit=1) == ["m0"]
+    assert await receive(client, "lobby", "bob", limit=1, wait="0.5") == ["m1"]
+    assert await receive(client, "lobby", "bob") == ["m2"]
+    assert await receive(client, "lobby", "bob", wait=0) == []
+    assert solved == []
+    unusual: list[dict[str, Any]] = [
+        {"limit": "abc"},
+        {"limit": 0},
+        {"limit": "1.5"},
+        {"limit": 1001},
+        {"wait": -1},
+        {"wait": "31"},
+        {"wait": "nan"},
+        {"limit": ""},
+    ]
+    for params in unusual:
+        r = await client.get("/receive/lobby/bob", auth=basic("bob"), params=params)
+        error_of(r, 422, "invalid_input")
+    assert len(solved) == 8  # each declined, and answered by FastAPI
+    # FastAPI takes some that are not plain: " 2" is 2, "1e0" seconds is 1, "1.0" is 1
+    await send(client, "lobby", "alice", "m3")
+    assert await receive(client, "lobby", "bob", limit=" 2", wait="1e0") == ["m3"]
+    await send(client, "lobby", "alice", "m4")
+    assert await receive(client, "lobby", "bob", limit="1.0") == ["m4"]
+    assert len(solved) == 10
+    # and an unauthenticated request with an unusual query is still told to authenticate
+    r = await client.get("/receive/lobby/bob", params={"limit": "abc"})
+    error_of(r, 401, "unauthenticated")
+    error_of(await client.get("/receive/lobby/bob", params={"limit": 5}), 401, "unauthenticated")
+    spec = (await client.get("/openapi.json")).json()
+    operation = spec["paths"]["/receive/{room}/{user}"]["get"]
+    assert {(p["name"], p["in"]) for p in operation["parameters"]} == {
+        ("room", "path"),
+        ("user", "path"),
+        ("limit", "query"),
+        ("wait", "query"),
+    }
+    assert {next(iter(s)) for s in operation["security"]} == {"basic", "bearer"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        *("1", "100", "0100", "1000", "1001", "0", "00", "30", "30.0", "30.5", "0.25"),
+        *("007.5", "1.", ".5", "1_0", "1e1", "+1", "-0", "-1", "inf", "nan", "", " 1"),
+        *("١٢", "²", "9" * 20, "1.5.5", "0x10"),
+    ],
+)
+def test_a_plain_number_is_one_fastapi_reads_the_same(value: str) -> None:
+    """What the lean receive takes itself (`plain_number`), FastAPI's validation of the same
+    declaration (pydantic, lax) takes too, as the same number; the rest it declines."""
+    limit = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_RECEIVE)])
+    wait = TypeAdapter(Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)])
+    cases = ((limit, True, 1, MAX_RECEIVE), (wait, False, 0, MAX_WAIT_SECONDS))
+    for adapter, integer, low, high in cases:
+        mine = plain_number(value, 7, low, high, integer=integer)
+        if mine is not None:
+            assert adapter.validate_python(value) == mine
+            assert type(mine) is (int if integer else float)
+    assert plain_number(None, 7, 1, 10, integer=True) == 7
 
 
 async def test_bad_bodies_get_the_error_shape(make_server: ServerFactory) -> None:

@@ -186,17 +186,25 @@ class Accounts:
         The attempt is reserved with the throttle before the hash is checked, so parallel
         guesses cannot all be checked (RateLimited). Identical attempts in flight at once (a
         client's parallel requests with the same credentials) share one check: they are one
-        guess, not several, and cost one hash."""
+        guess, not several, and cost one hash. An attempt that joined a check begun before
+        it is let in only if the account's credential is still the one that check read: a
+        password change or deletion committed meanwhile (on any node) is not undone for it."""
         if not is_valid_name(name):
             raise AuthenticationFailed("wrong name or password")
         key = name_key(name)
         flight = hmac.digest(self._flight_key, f"{key}\0{client}\0{password}".encode(), "sha256")
-        task = self._flights.get(flight)
-        if task is None:
-            task = asyncio.ensure_future(self._check(key, password, client))
-            self._flights[flight] = task
-            task.add_done_callback(lambda _: self._flights.pop(flight, None))
-        return await asyncio.shield(task)
+        while True:
+            task = self._flights.get(flight)
+            if task is None:
+                task = asyncio.ensure_future(self._check(key, password, client))
+                self._flights[flight] = task
+                task.add_done_callback(lambda _: self._flights.pop(flight, None))
+                return await asyncio.shield(task)
+            user = await asyncio.shield(task)
+            current = await self._store.get_user(key)  # read after this attempt began
+            if current is not None and current.credential == user.credential:
+                return user
+            # changed since that check read it: this attempt is checked again on its own
 
     def admit_known(self, name: str, client: str = "") -> None:
         """For credentials a door verified moments ago and remembers (no hash now): raise

@@ -370,7 +370,9 @@ class Messaging:
         read = [0]
         out, last = await self._read_on(room, ignores, after, limit, read)
         if last is not None and last != after:
-            await self._store.set_cursor(name_key(user), room.key, last)
+            # at once, as a receive's compare-and-set: each cursor write of this node made
+            # in the order its requests ran, none queued behind a later one
+            await self._store.set_cursor(name_key(user), room.key, last, at_once=True)
         self._reads.charge(name_key(user), read[0])  # answered: paid, never refused
         return out, last
 

@@ -320,18 +320,16 @@ class SqlLog:
             raise
         if newest:
             rows.reverse()
-        return [
-            Message(
-                id=r[0],
-                channel=channel,
-                sender=r[1],
-                text=r[2],
-                sent_at=r[3],
-                kind=_KINDS[r[4]],
-                recipient=r[5],
-            )
-            for r in rows
-        ]
+        # positionally, each sender's key worked out once a read (`_number`): keywords and
+        # a name_key per row took about half of a receive page's Message building
+        keys: dict[str, str] = {}
+        out = []
+        for id, sender, text, sent_at, kind, recipient in rows:
+            key = keys.get(sender)
+            if key is None:
+                key = keys[sender] = name_key(sender)
+            out.append(Message(id, channel, sender, text, sent_at, _KINDS[kind], recipient, key))
+        return out
 
     async def count(
         self,

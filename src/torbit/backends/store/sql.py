@@ -470,10 +470,10 @@ class SqlStore(RoomModerationSql):
         self, user_key: str, channel: str, last_id: int, *, at_once: bool = False
     ) -> None:
         """Move the cursor forward (never backward) to last_id, in one statement so that two
-        concurrent calls cannot interleave a read and a write. `at_once` (a woken long
-        poll's move): on SQLite committed here and now when SQLite is free (write_now), not
-        queued for the pooled connection behind reads of the cursor begun before it (a
-        receive's read and move must keep that order: parallel polls of one user rely on it)."""
+        concurrent calls cannot interleave a read and a write. `at_once` (a long poll's
+        move, woken or read again): on SQLite committed here and now when SQLite is free
+        (write_now), as a receive's compare-and-set is, so that this node's cursor writes
+        keep the order of the requests that made them; else queued for the pooled connection."""
 
         def upsert() -> Executable:
             insert = self.dialect.insert(cursors).values(
@@ -526,6 +526,14 @@ class SqlStore(RoomModerationSql):
         else:
             sql, params = _ADVANCE_CURSOR, (last_id, user_key, channel, expected)
         try:
+            # A receive's move, on SQLite committed here and now when SQLite is free (as a
+            # woken poll's: `set_cursor`): through the pooled connection it was a lease, a
+            # hand-off to aiosqlite's thread and back and the pool's reset, ~40 % of the
+            # page's server CPU (bench/README.md, branch `perf`). The statement compares and
+            # sets by itself, so where it runs changes nothing of who wins a race.
+            moved = self.dialect.write_now(self.engine, sql, params)
+            if moved is not None:
+                return moved == 1
             async with self._read() as conn:
                 return await self.dialect.write(conn, move, sql, params) == 1
         except sa_exc.IntegrityError:

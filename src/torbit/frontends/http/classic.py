@@ -72,6 +72,23 @@ async def read_text(request: Request) -> str:
         raise InvalidInput("the message is not UTF-8 text") from None
 
 
+def plain_number(
+    value: str | None, default: float, low: float, high: float, *, integer: bool
+) -> float | None:
+    """A query parameter's value when it is absent (the default) or plain ASCII digits (with
+    one decimal point unless `integer`) within [low, high]; else None: only FastAPI's
+    validation may judge it (and word its 422)."""
+    if value is None:
+        return default
+    whole, dot, fraction = value.partition(".")
+    if not (whole.isascii() and whole.isdigit()) or len(value) > 12:
+        return None
+    if dot and (integer or not (fraction.isascii() and fraction.isdigit())):
+        return None
+    number = int(value) if integer else float(value)
+    return number if low <= number <= high else None
+
+
 def check_self(caller: Principal, user: str) -> None:
     if caller.key != name_key(user):
         raise Forbidden(f"authenticated as {caller.name}: you cannot act as {user[:40]!r}")
@@ -139,12 +156,38 @@ def classic_router(
         """Publish the body as a message from `user` to `room`; answers once it is durable."""
         return await publish(room, user, request, caller)
 
+    async def answer(
+        room: str, user: str, request: Request, caller: Principal, limit: int, wait: float
+    ) -> JSONResponse:
+        check_self(caller, user)
+        key = await enter(caller.name, room)
+        messages = await receiver.receive(
+            caller.name, key, limit, wait, client_address(request), caller
+        )
+        return JSONResponse({"messages": [message_json(m) for m in messages]})
+
+    async def lean_receive(request: Request) -> JSONResponse | None:
+        """`receive` as FastAPI would run it, without its dependency solving and query
+        validation (lean.py); declined (FastAPI runs it) when `limit` or `wait` is not
+        plainly valid, so every 422 stays FastAPI's."""
+        query = request.query_params
+        limit = plain_number(query.get("limit"), 100, 1, MAX_RECEIVE, integer=True)
+        wait = plain_number(query.get("wait"), 0, 0, MAX_WAIT_SECONDS, integer=False)
+        if limit is None or wait is None:
+            return None
+        caller = await auth.authorization(
+            request.headers.get("authorization"), client_address(request)
+        )
+        params = request.path_params
+        return await answer(params["room"], params["user"], request, caller, int(limit), wait)
+
     @router.get(
         "/receive/{room}/{user}",
         response_model=MessageList,
         summary="Receive new messages of a room (classic)",
         responses=errors_doc(401, 403, 404, 422, 429),
     )
+    @runs(lean_receive)
     async def receive(
         room: RoomPath,
         user: UserPath,
@@ -164,11 +207,6 @@ def classic_router(
         first, ignored senders left out. The read cursor moves over what is returned, so the
         next call returns only newer messages; a user's first call starts at the oldest
         message still retained."""
-        check_self(caller, user)
-        key = await enter(caller.name, room)
-        messages = await receiver.receive(
-            caller.name, key, limit, wait, client_address(request), caller
-        )
-        return JSONResponse({"messages": [message_json(m) for m in messages]})
+        return await answer(room, user, request, caller, limit, wait)
 
     return router

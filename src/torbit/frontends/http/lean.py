@@ -8,7 +8,10 @@ security schemes, body, responses), and runs instead the plain `handler(request)
 the endpoint was marked with by `@runs(handler)`. The handler must do what the endpoint's
 declarations ask of FastAPI: it reads the path parameters (plain strings, which FastAPI
 validates to nothing more) and authenticates the caller itself. Errors are raised as usual
-and shaped by the app's exception handlers. An endpoint without a mark runs as FastAPI would.
+and shaped by the app's exception handlers. A handler may decline a request by returning None
+before it has done anything (e.g. a query parameter that is not plainly valid): FastAPI then
+runs the endpoint, so its validation errors (422) stay FastAPI's own. An endpoint without a
+mark runs as FastAPI would.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+Handler = Callable[[Request], Coroutine[Any, Any, Response | None]]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 _HANDLER = "__torbit_lean_handler__"
@@ -60,4 +63,7 @@ class LeanRoute(APIRoute):
             await super().handle(scope, receive, send)
             return
         response = await self._lean(Request(scope, receive, send))
+        if response is None:  # the handler declined (input only FastAPI's validation can judge)
+            await super().handle(scope, receive, send)
+            return
         await response(scope, receive, send)
