@@ -168,7 +168,12 @@ class Authenticator:
 
     async def authorization(self, header: str | None, client: str = "") -> Principal:
         """The caller named by an `Authorization` header, Basic or Bearer; `client` is the
-        peer's address, for the login back-off."""
+        peer's address, for the login back-off. It carries this node's count of revocations
+        from before the check began (`Principal.revocations`), whichever route asked."""
+        before = self.revocations
+        return replace(await self._identify(header, client), revocations=before)
+
+    async def _identify(self, header: str | None, client: str) -> Principal:
         if not header:
             raise AuthenticationFailed("authentication required")
         scheme, _, param = header.strip().partition(" ")
@@ -287,8 +292,6 @@ def principal_dependency(auth: Authenticator) -> Callable[..., Awaitable[Princip
         basic: Annotated[str | None, Security(BASIC)],
         bearer: Annotated[str | None, Security(BEARER)],
     ) -> Principal:
-        before = auth.revocations
-        found = await auth.authorization(basic or bearer, client_address(request))
-        return replace(found, revocations=before)
+        return await auth.authorization(basic or bearer, client_address(request))
 
     return principal
