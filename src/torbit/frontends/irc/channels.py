@@ -6,6 +6,7 @@ as the core's notices (render.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 
@@ -272,7 +273,23 @@ async def send_names(session: IrcSession, room: Room, *, end: bool = True) -> No
 LIST_PAGES = 50  # pages of rooms one LIST walks at most
 
 
+def walk_refused(session: IrcSession, command: str) -> bool:
+    """Charge a whole-server walk (LIST, WHO by mask) to `limits.walk_rate`; past it the
+    client gets 263 RPL_TRYAGAIN and nothing is walked."""
+    try:
+        session.core.membership.check_walk(session.user_key)
+    except RateLimited:
+        session.reply(n.RPL_TRYAGAIN, command, "Please wait a while and try again.")
+        return True
+    return False
+
+
 async def list_(session: IrcSession, msg: Message) -> None:
+    """LIST [#a,#b|>n,<n]: a page of rooms at a time, the loop let go between pages (other
+    clients are served meanwhile), and the walk given up once the client is gone (dropped
+    as a slow reader: its output is bounded by the writer)."""
+    if walk_refused(session, "LIST"):
+        return
     wanted: set[str] | None = None
     low, high = -1, 1 << 30
     for arg in msg.params[:1]:
@@ -295,6 +312,9 @@ async def list_(session: IrcSession, msg: Message) -> None:
         after = page.next_after
         if after is None:
             break
+        await asyncio.sleep(0)  # a store that answers at once would hold the loop throughout
+        if session.closed:
+            return
     session.reply(n.RPL_LISTEND, "End of /LIST")
 
 
