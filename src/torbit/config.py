@@ -247,6 +247,10 @@ class LimitsConfig(Section):
         0.2, ge=0, description="kicks, bans, mutes, op/deop and their undoing (audited, told)"
     )
     moderation_burst: int = Field(30, ge=0)
+    walk_rate: float = Field(
+        0.2, ge=0, description="LIST, WHO by mask, /list: each walks every room or user"
+    )
+    walk_burst: int = Field(10, ge=0)
     token_rate: float = Field(
         0.05, ge=0, description="tokens issued per user (POST /api/v1/sessions): each is a row"
     )

@@ -128,6 +128,7 @@ def action_limits(settings: Settings) -> ActionLimits:
         creates=RateLimiter(lim.create_rate, lim.create_burst),
         aways=RateLimiter(lim.away_rate, lim.away_burst),
         moderation=RateLimiter(lim.moderation_rate, lim.moderation_burst),
+        walks=RateLimiter(lim.walk_rate, lim.walk_burst),
     )
 
 

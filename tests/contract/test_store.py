@@ -359,7 +359,10 @@ async def test_tokens(store: Store) -> None:
     assert await store.token_user("h1", expires - timedelta(microseconds=1)) == "alice"
     assert await store.token_user("h1", expires) is None  # expired at expires_at
     assert await store.token_user("nope", NOW) is None
+    assert await store.token_expiry("h1") == expires  # a WebSocket of it closes then
+    assert await store.token_expiry("nope") is None
     assert await store.delete_token("h1")
+    assert await store.token_expiry("h1") is None
     assert not await store.delete_token("h1")
     assert await store.token_user("h1", NOW) is None
     await store.create_token("h4", "alice", expires)

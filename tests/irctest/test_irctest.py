@@ -49,7 +49,7 @@ def server_env(data: Path) -> dict[str, str]:
         # test on one server, and a guest of an earlier test's name inherits its buckets
         **{f"TORBIT_LIMITS__{action}_RATE": "0"
            for action in ("JOIN", "PRESENCE", "INVITE", "IGNORE", "TOPIC", "CREATE", "AWAY",
-                          "MODERATION")},
+                          "MODERATION", "WALK")},
         TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS="0",  # REGISTER makes the tests' accounts
         TORBIT_LIMITS__REGISTRATIONS_PER_HOUR="0",
         TORBIT_LIMITS__CONNECTIONS_PER_IP="0",

@@ -201,6 +201,8 @@ class ActionLimits:
     aways: RateLimiter = field(default_factory=_unlimited)  # away set or cleared (core/away.py)
     # kicks, bans, mutes, room admin rights given or taken, and their undoing
     moderation: RateLimiter = field(default_factory=_unlimited)
+    # whole-server walks a short line asks for: IRC's LIST and WHO by mask, telnet's /list
+    walks: RateLimiter = field(default_factory=_unlimited)
 
     def all(self) -> tuple[RateLimiter, ...]:
         return (
@@ -212,6 +214,7 @@ class ActionLimits:
             self.creates,
             self.aways,
             self.moderation,
+            self.walks,
         )
 
 

@@ -113,6 +113,12 @@ class Membership:
         self._tasks: set[asyncio.Task[None]] = set()
         events.on(MembershipEnded, self._on_left)
 
+    def check_walk(self, user: str) -> None:
+        """Charge a walk of every room or every user online (LIST, WHO by mask, telnet's
+        /list) to `limits.walk_rate`: RateLimited past it. A six-byte line walked up to
+        50,000 rooms, as often as a client sent it."""
+        self.limits.walks.check(name_key(user), "room lists or user searches")
+
     # rooms
 
     async def room(self, name: str) -> Room:

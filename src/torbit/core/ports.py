@@ -252,6 +252,9 @@ class Store(Protocol):
     async def token_user(self, token_hash: str, now: datetime) -> str | None:
         """Key of the user owning an unexpired token, else None."""
 
+    async def token_expiry(self, token_hash: str) -> datetime | None:
+        """When a stored token expires (None: no such token, or revoked)."""
+
     async def delete_token(self, token_hash: str) -> bool: ...
 
     async def delete_tokens_of(self, user_key: str) -> int:

@@ -75,5 +75,12 @@ class Tokens:
             return None
         return await self._store.token_user(token_hash(token), self._now())
 
+    async def expiry(self, token: str) -> datetime | None:
+        """When the token expires (None: unknown or revoked): a WebSocket opened with it is
+        closed then (frontends/http/ws.py)."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        return await self._store.token_expiry(token_hash(token))
+
     async def revoke(self, token: str) -> bool:
         return await self._store.delete_token(token_hash(token))

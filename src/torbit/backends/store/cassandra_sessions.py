@@ -8,7 +8,7 @@ import math
 from datetime import UTC, datetime
 
 from torbit.backends.store.cassandra_audit import BUCKET_BITS
-from torbit.backends.store.cassandra_cql import Cql, Params, to_us
+from torbit.backends.store.cassandra_cql import Cql, Params, from_us, to_us
 from torbit.core.models import Revocation
 from torbit.errors import NotFound
 
@@ -62,6 +62,12 @@ class SessionsCql:
         if row is None or int(row["expires_at"]) <= to_us(now):
             return None
         return str(row["user_key"])
+
+    async def token_expiry(self, token_hash: str) -> datetime | None:
+        row = await self.cql.one(
+            f"SELECT expires_at FROM {self.ks}.tokens WHERE hash = ?", token_hash
+        )
+        return None if row is None else from_us(int(row["expires_at"]))
 
     async def delete_token(self, token_hash: str) -> bool:
         row = await self.cql.one(

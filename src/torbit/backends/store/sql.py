@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Row,
@@ -560,6 +560,14 @@ class SqlStore(RoomModerationSql):
         at = self.dialect.stored_time(self.engine, now)
         rows = await self.fetch(query, TOKEN_USER, token_hash, at)
         return rows[0][0] if rows else None
+
+    async def token_expiry(self, token_hash: str) -> datetime | None:
+        async with self._read() as conn:
+            rows = await conn.execute(
+                select(tokens.c.expires_at).where(tokens.c.hash == token_hash)
+            )
+            row = rows.first()
+        return None if row is None else cast(datetime, row[0])
 
     async def delete_token(self, token_hash: str) -> bool:
         async with self._write() as conn:

@@ -23,6 +23,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Security
@@ -218,6 +219,10 @@ class Authenticator:
         except NotFound:
             raise AuthenticationFailed("invalid or expired token") from None
         return Principal(user.name, token, user.credential)
+
+    async def token_expiry(self, token: str) -> datetime | None:
+        """When the token expires (None: unknown or revoked)."""
+        return await self._tokens.expiry(token)
 
     async def _check_password(self, name: str, password: str, client: str) -> User:
         try:

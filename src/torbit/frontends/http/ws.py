@@ -34,16 +34,21 @@ reading it), after PING_INTERVAL of silence on the other.
 
 Revocation: when the credentials a socket was opened with are revoked (its token logged out,
 the password changed, the account deleted, on any node), the client gets a notice and the
-socket is closed with code 4001 (REVOKED) and the reason.
+socket is closed with code 4001 (REVOKED) and the reason. So is a socket opened with a token
+once the token expires (`http.token_ttl_hours`): one timer for every such socket (`Expiries`),
+set for the earliest expiry, not one per socket.
 """
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import json
 import logging
 from collections.abc import Set
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -74,6 +79,7 @@ CLOSE_GRACE = 5.0  # how long a dropped client gets to take its close frame befo
 RAW_SEND = "torbit.raw_send"
 PING = json.dumps({"type": "ping"})
 PONG = json.dumps({"type": "pong"})
+EXPIRED = "your token expired: log in again"
 FRAME_BUDGET = 256  # bytes per frame of `ws_max_queue` on the fast path (a message: ~200)
 
 
@@ -277,6 +283,58 @@ class Pinger:
         self._timer = asyncio.get_running_loop().call_later(PING_INTERVAL, self._ping)
 
 
+class Expiries:
+    """Closes each socket opened with a token when the token expires (4001, EXPIRED): one
+    timer for them all, set for the earliest expiry; a socket that ends first is forgotten
+    (the heap is rebuilt once more than half of it is forgotten sockets')."""
+
+    def __init__(self) -> None:
+        self._deadline: dict[WsSession, float] = {}  # loop time the session's token expires
+        self._heap: list[tuple[float, int, WsSession]] = []
+        self._order = itertools.count()  # ties: no comparing of sessions
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, session: WsSession, expires_at: datetime) -> None:
+        loop = asyncio.get_running_loop()
+        at = loop.time() + (expires_at - datetime.now(UTC)).total_seconds()
+        self._deadline[session] = at
+        heapq.heappush(self._heap, (at, next(self._order), session))
+        self._arm()
+
+    def discard(self, session: WsSession) -> None:
+        if self._deadline.pop(session, None) is None:
+            return
+        if len(self._heap) > 2 * len(self._deadline) + 16:
+            self._heap = [e for e in self._heap if self._deadline.get(e[2]) == e[0]]
+            heapq.heapify(self._heap)
+        if not self._deadline and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self) -> None:
+        heap = self._heap
+        while heap and self._deadline.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)  # a forgotten socket's
+        if self._timer is not None:
+            if heap and self._timer.when() <= heap[0][0]:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if heap:
+            self._timer = asyncio.get_running_loop().call_at(heap[0][0], self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = asyncio.get_running_loop().time()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            at, _, session = heapq.heappop(heap)
+            if self._deadline.get(session) == at:
+                del self._deadline[session]
+                session.revoke(EXPIRED)
+        self._arm()
+
+
 class KeepRawSend:
     """Pure ASGI middleware: remember the server's own `send` of a WebSocket connection, so a
     dropped client whose socket will not take even a close frame can be cut (see `_abort`)."""
@@ -367,6 +425,7 @@ class LiveEndpoint:
         # the fast path's writers with output this loop turn (or held: flow.FlushQueue)
         self._flushes = FlushQueue(flush_window)
         self._pinger = Pinger()  # the fast path's keep-alive
+        self._expiries = Expiries()  # sockets opened with a token: closed when it expires
         self.live: set[WsSession] = set()
         self.connected = 0  # WebSockets open (logged in or not), until their close is sent
         self._draining = ""
@@ -401,6 +460,8 @@ class LiveEndpoint:
             return
         session = WsSession(principal.name, self._max_frames, self._metrics, self._flushes)
         try:
+            token = principal.token
+            expires_at = await self._auth.token_expiry(token) if token else None
             peer = websocket.client
             origin = f"websocket {peer.host}:{peer.port}" if peer else "websocket"
             await self._sessions.login(
@@ -420,6 +481,8 @@ class LiveEndpoint:
         gauge.inc()
         tasks: list[asyncio.Task[None]] = []
         self.live.add(session)
+        if expires_at is not None:
+            self._expiries.add(session, expires_at)
         if self._draining:
             session.close_code = SERVICE_RESTART
             session.close(self._draining)
@@ -440,6 +503,7 @@ class LiveEndpoint:
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._pinger.discard(session)
+            self._expiries.discard(session)
             for task in tasks:
                 task.cancel()
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)

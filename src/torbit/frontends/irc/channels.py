@@ -6,6 +6,7 @@ as the core's notices (render.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 
@@ -298,10 +299,24 @@ def glob_match(mask: str, text: str) -> bool:
     return all(c == "*" for c in mask[i:])
 
 
+def walk_refused(session: IrcSession, command: str) -> bool:
+    """Charge a whole-server walk (LIST, WHO by mask) to `limits.walk_rate`; past it the
+    client gets 263 RPL_TRYAGAIN and nothing is walked."""
+    try:
+        session.core.membership.check_walk(session.user_key)
+    except RateLimited:
+        session.reply(n.RPL_TRYAGAIN, command, "Please wait a while and try again.")
+        return True
+    return False
+
+
 async def list_(session: IrcSession, msg: Message) -> None:
     """LIST [#room,...|mask,...|!mask,...|>n|<n]: the rooms, those named, those whose
     `#name` matches one of the masks (ELIST M: `*`, `?`) and none of the `!mask`s (ELIST
-    N), by how many are online (ELIST U)."""
+    N), by how many are online (ELIST U); a page of rooms at a time, the loop let go between
+    pages, the walk given up once the client is gone (its output is bounded by the writer)."""
+    if walk_refused(session, "LIST"):
+        return
     wanted: set[str] | None = None
     masks: list[str] = []
     nots: list[str] = []
@@ -336,6 +351,9 @@ async def list_(session: IrcSession, msg: Message) -> None:
         after = page.next_after
         if after is None:
             break
+        await asyncio.sleep(0)  # a store that answers at once would hold the loop throughout
+        if session.closed:
+            return
     session.reply(n.RPL_LISTEND, "End of /LIST")
 
 

@@ -5,7 +5,9 @@ on another node, the details that node sent (core/presence.py, `Details`)."""
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
+import re
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -15,13 +17,15 @@ from torbit.core.models import Role
 from torbit.core.names import is_inbox, name_key
 from torbit.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from torbit.frontends.irc import numerics as n
-from torbit.frontends.irc.channels import roster_room
+from torbit.frontends.irc.channels import roster_room, walk_refused
 from torbit.frontends.irc.context import IrcCore
 from torbit.frontends.irc.modes import ban_target
 from torbit.frontends.irc.render import channel_name, prefix, room_name
 from torbit.frontends.irc.session import IrcSession, UserInfo
 from torbit.protocol.irc import Message
 
+WHO_MAX_REPLIES = 500  # users one WHO by mask shows at most (ratbox/hybrid's cap), then 416
+WHO_CHUNK = 1000  # users matched between two lets-go of the loop
 WHOX_FIELDS = "tcuihsnfdlaor"  # WHOX's fields, in the order a 354 gives them
 
 
@@ -114,13 +118,31 @@ async def who(session: IrcSession, msg: Message) -> None:
             name = core.subscriptions.online_name(name_key(mask))
             if name is not None:
                 _who_line(session, "*", server.user_info(name), None, whox=whox)
-        else:  # a mask matches the users of every node
-            for _, name in sorted(core.subscriptions.everyone()):
-                if fnmatch.fnmatchcase(name.lower(), pattern):
-                    info = server.user_info(name)
-                    if not _hidden(session, info):
-                        _who_line(session, "*", info, None, whox=whox)
+        elif not walk_refused(session, "WHO"):  # a mask matches the users of every node
+            await _who_mask(session, pattern, whox)
     session.reply(n.RPL_ENDOFWHO, mask[:64], "End of WHO list")
+
+
+async def _who_mask(session: IrcSession, pattern: str, whox: Whox | None) -> None:
+    """The users of every node matching a mask: at most WHO_MAX_REPLIES (then 416), the
+    loop let go every WHO_CHUNK users (the walk was one stretch over everyone online), and
+    given up once the client is gone."""
+    server = session.server
+    match = re.compile(fnmatch.translate(pattern)).match
+    shown = 0
+    for i, (_, name) in enumerate(sorted(session.core.subscriptions.everyone()), 1):
+        if match(name.lower()):
+            info = server.user_info(name)
+            if not _hidden(session, info):
+                if shown == WHO_MAX_REPLIES:
+                    session.reply(n.ERR_TOOMANYMATCHES, "WHO", "Output too long (narrow the mask)")
+                    return
+                _who_line(session, "*", info, None, whox=whox)
+                shown += 1
+        if i % WHO_CHUNK == 0:
+            await asyncio.sleep(0)
+            if session.closed:
+                return
 
 
 def _hidden(session: IrcSession, info: UserInfo) -> bool:

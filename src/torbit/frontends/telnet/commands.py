@@ -4,6 +4,7 @@ policy's (shown in help); the core checks it when the command acts."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -173,7 +174,9 @@ async def _rooms(session: CommandSession, args: tuple[str, ...]) -> None:
 
 
 async def _list(session: CommandSession, args: tuple[str, ...]) -> None:
-    """Every public room at once (as IRC's LIST), with how many are online and its topic."""
+    """Every public room at once (as IRC's LIST), with how many are online and its topic:
+    charged to `limits.walk_rate`, the loop let go between pages."""
+    session.core.membership.check_walk(session.name)
     after: str | None = None
     shown = 0
     for _ in range(LIST_PAGES):  # bounded work per /list
@@ -188,6 +191,7 @@ async def _list(session: CommandSession, args: tuple[str, ...]) -> None:
         after = page.next_after
         if after is None:
             break
+        await asyncio.sleep(0)
     _info(session, f"{shown} public room(s)" if shown else "no public rooms yet")
 
 
