@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.opened import close_opened
+from tests.helpers.sqlite_template import migrated_sqlite
 from torbit.app import App
 from torbit.config import Settings
 
@@ -65,6 +66,8 @@ async def make_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
             # another still runs on tmp_path gets a data dir of its own
             busy = any(a.core is not None for a, where in apps_at if where == tmp_path)
             data_dir = tmp_path / f"node{len(apps)}" if busy else tmp_path
+            if "url" not in sections.get("storage", {}):
+                migrated_sqlite(data_dir / "torbit.db")  # a copy, not a migration per server
         app = App(test_settings(data_dir, **sections))
         await app.start()
         apps.append(app)

@@ -28,6 +28,7 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import text
 
+from tests.helpers.sqlite_template import migrated_sqlite
 from torbit.backends.message_log.sql import SqlLog
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.schema import metadata
@@ -230,6 +231,7 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[
 @pytest.fixture
 def store_url(store_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if store_backend == "sqlite":
+        migrated_sqlite(tmp_path / "data" / "torbit.db")  # a copy: see tests/helpers
         return f"sqlite:///{tmp_path}/data/torbit.db"
     url: str = request.getfixturevalue("cassandra_keyspace" if store_backend == "cassandra"
                                        else "pg_database")

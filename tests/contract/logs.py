@@ -19,6 +19,7 @@ import pytest
 
 from tests.contract.conftest import empty
 from tests.helpers.broker import topic_prefix
+from tests.helpers.sqlite_template import migrated_sqlite
 from torbit.backends.message_log.kafka import KafkaLog
 from torbit.backends.message_log.sql import SqlLog
 from torbit.backends.store.sql import SqlStore
@@ -61,8 +62,11 @@ async def message_logs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         logs = Logs("kafka", lambda: KafkaLog(broker.bootstrap, topic_prefix=prefix,
                                               fetch_wait_ms=500))
     else:
-        url = (f"sqlite:///{tmp_path}/data/torbit.db" if request.param == "sqlite"
-               else request.getfixturevalue("pg_database"))
+        if request.param == "sqlite":
+            migrated_sqlite(tmp_path / "data" / "torbit.db")  # a copy: see tests/helpers
+            url = f"sqlite:///{tmp_path}/data/torbit.db"
+        else:
+            url = request.getfixturevalue("pg_database")
         sql_store = store = SqlStore(url)
         await store.open()
         await empty(store)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.sqlite_template import migrated_sqlite
 from torbit.backends.message_log.sql import SqlLog
 from torbit.backends.store.sql import SqlStore
 from torbit.core.accounts import Accounts
@@ -109,6 +110,7 @@ async def core(
     action_limits: ActionLimits,
     cluster: PresenceTable | None,
 ) -> AsyncIterator[Core]:
+    migrated_sqlite(tmp_path / "core.db")
     store = SqlStore(f"sqlite:///{tmp_path}/core.db")
     await store.open()
     log = SqlLog(store)

@@ -27,9 +27,10 @@ from torbit.testing.kafka import KafkaCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
-# KafkaLog gives up on the broker after 5 s, /readyz after 2 s; a failure must come well
-# before a client would give up on its own.
-FAILS_WITHIN = 8.0
+# KafkaLog gives up on the broker after 5 s, /readyz after 2 s, the store after its statement
+# timeout: during an outage every call ends with its error. A hang guard, not a timing: a call
+# still waiting after HANG_GUARD_S hangs (a loaded machine is slow, never this slow).
+HANG_GUARD_S = 60.0
 
 
 async def ready(node: Node) -> httpx.Response:
@@ -49,11 +50,10 @@ async def eventually_ok(attempt: Callable[[], Awaitable[Any]], within: float = 3
             await asyncio.sleep(0.2)
 
 
-async def timed(what: Awaitable[Any]) -> Any:
-    started = time.monotonic()
-    result = await what
-    assert time.monotonic() - started < FAILS_WITHIN
-    return result
+async def bounded(what: Awaitable[Any]) -> Any:
+    """`what`'s result; a TimeoutError if it hangs instead of failing."""
+    async with asyncio.timeout(HANG_GUARD_S):
+        return await what
 
 
 def check_log(messages: list[dict[str, Any]], acknowledged: list[dict[str, Any]]) -> None:
@@ -151,13 +151,13 @@ async def test_a_broker_outage_fails_cleanly_and_heals_without_restarts(
                     "ref": 1})
     await dan.send({"type": "subscribe", "room": "den", "ref": 2})  # new to b's consumer
     refused, unready_a, unready_b, _, send_error, subscribe_error, _, _ = await asyncio.gather(
-        timed(carol.post("lobby", "during, over http")), timed(ready(a)), timed(ready(b)),
-        timed(alice.expect(r"^! .*unavailable", timeout=FAILS_WITHIN)),
-        timed(bob.frame("error", timeout=FAILS_WITHIN)),
-        timed(dan.frame("error", timeout=FAILS_WITHIN)),
+        bounded(carol.post("lobby", "during, over http")), bounded(ready(a)), bounded(ready(b)),
+        bounded(alice.expect(r"^! .*unavailable", timeout=HANG_GUARD_S)),
+        bounded(bob.frame("error", timeout=HANG_GUARD_S)),
+        bounded(dan.frame("error", timeout=HANG_GUARD_S)),
         # logging in needs the inbox watched: a new telnet or WebSocket login is turned away
-        timed(clients.telnet_login(a, "erin", until=r"^! .*unavailable.*try again later")),
-        timed(refused_socket(b, fay_token)),
+        bounded(clients.telnet_login(a, "erin", until=r"^! .*unavailable.*try again later")),
+        bounded(refused_socket(b, fay_token)),
     )
     assert "message log unavailable" in error_of(refused, 503, "unavailable")
     for response in (unready_a, unready_b):
@@ -244,8 +244,8 @@ async def test_a_database_outage_fails_cleanly_and_heals_without_restarts(
     try:
         bob.send("/rooms")
         sent, unready, _ = await asyncio.gather(
-            timed(alice.post("lobby", "during")), timed(ready(a)),
-            timed(bob.expect(r"^! storage unavailable", timeout=FAILS_WITHIN)))
+            bounded(alice.post("lobby", "during")), bounded(ready(a)),
+            bounded(bob.expect(r"^! storage unavailable", timeout=HANG_GUARD_S)))
         assert sent.status_code == 201, sent.text
         acknowledged.append(sent.json())
         assert "store" in error_of(unready, 503, "unavailable")
@@ -300,7 +300,7 @@ async def test_a_database_outage_shows_in_metrics_and_its_end_too(
                 assert sample(text, store_up) == sample(text, log_up) == 0, text
                 return text
 
-            during = await eventually_ok(down, within=FAILS_WITHIN * 2)
+            during = await eventually_ok(down, within=HANG_GUARD_S)
             failed = 'torbit_backend_failures_total{backend="%s",reason="timeout"}'
             assert sample(during, failed % "message_log") >= 1
             assert sample(during, failed % "store") >= 1  # the probe's
