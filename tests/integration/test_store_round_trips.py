@@ -271,10 +271,11 @@ async def test_a_token_websocket_opens_and_subscribes_with_few_reads(
     make_server: ServerFactory,
 ) -> None:
     """A socket opened with a token and subscribed to a room its user belongs to: the token
-    (one read), its user (one), the user with their ignores once attached (one), the room
-    with the user's standing in it (one). The token is read once (was twice: read again once
-    the session was attached; the revocations applied here since the socket's own check are
-    counted instead, core/sessions.py), and never through Core (was ~1 ms of CPU a read)."""
+    (one read), its user (one), the token's expiry (one: the socket is closed then, ws.py's
+    Expiries), the user with their ignores once attached (one), the room with the user's
+    standing in it (one). The token is not read again once the session is attached (it was:
+    the revocations applied here since the socket's own check are counted instead,
+    core/sessions.py), and never through Core (was ~1 ms of CPU a read)."""
     app = await make_server(chat={"history_on_join": 0})
     assert app.core is not None
     engine = app.core.store.engine  # type: ignore[attr-defined]
@@ -286,8 +287,9 @@ async def test_a_token_websocket_opens_and_subscribes_with_few_reads(
         with Statements(engine, ignore=PERIODIC) as opened:
             ws = await opened_and_subscribed(app, token)
         await ws.close()
-    assert [sql.count("tokens") for sql in opened.seen] == [1, 0, 0, 0], opened.seen
-    assert len(opened) == 4, opened.seen
+    assert [sql.count("tokens") for sql in opened.seen] == [1, 0, 1, 0, 0], opened.seen
+    assert "expires_at FROM tokens" in opened.seen[2], opened.seen
+    assert len(opened) == 5, opened.seen
 
 
 async def test_a_token_websocket_and_its_first_join_never_wait_for_the_driver(

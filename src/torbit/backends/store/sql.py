@@ -62,6 +62,7 @@ from torbit.backends.store.sql_text import (
     OWNED_ROOMS,
     ROOMS_HELD,
     ROOMS_OF,
+    TOKEN_EXPIRY,
     TOKEN_USER,
     USER_AND_IGNORES,
     USERS_NAMED_LIKE,
@@ -562,12 +563,14 @@ class SqlStore(RoomModerationSql):
         return rows[0][0] if rows else None
 
     async def token_expiry(self, token_hash: str) -> datetime | None:
-        async with self._read() as conn:
-            rows = await conn.execute(
-                select(tokens.c.expires_at).where(tokens.c.hash == token_hash)
-            )
-            row = rows.first()
-        return None if row is None else cast(datetime, row[0])
+        """Every socket opened with a token reads it too (its close at expiry): on the hot
+        path like `token_user` (`fetch`: on SQLite no hand-off to the driver's thread)."""
+
+        def query() -> Executable:
+            return select(tokens.c.expires_at).where(tokens.c.hash == token_hash)
+
+        rows = await self.fetch(query, TOKEN_EXPIRY, token_hash)
+        return cast(datetime, rows[0][0]) if rows else None
 
     async def delete_token(self, token_hash: str) -> bool:
         async with self._write() as conn:
