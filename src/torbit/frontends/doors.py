@@ -252,16 +252,29 @@ class LineDoor(Generic[S]):
             self._close_for_shutdown(s)
         while self._hung_up:  # no need to wait for the next turns
             self._hung_up.popleft().close()
-        for server in self._servers:
-            await server.wait_closed()
+        # first the departures (those whose clients read nothing are cut): a server's
+        # `wait_closed` waits for every connection it accepted to be lost, which a client
+        # that reads nothing never lets happen on its own (a stop hung so in CI)
         await self._departed(DEPART_GRACE)
+        try:
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):  # a guard: all are lost by now
+                for server in self._servers:
+                    await server.wait_closed()
+        except TimeoutError:
+            self._log.warning("connections still open at shutdown")
         if self._handlers:  # a command still running after the grace is cancelled
             _, late = await asyncio.wait(self._handlers, timeout=DEPART_GRACE)
             for handler in late:
                 handler.cancel()
         # a task may start another (a handler's end, a logout: the departures' task)
-        while self._tasks or self._handlers:
-            await asyncio.gather(*self._tasks, *self._handlers, return_exceptions=True)
+        try:
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):  # a guard, as above
+                while self._tasks or self._handlers:
+                    await asyncio.gather(*self._tasks, *self._handlers, return_exceptions=True)
+        except TimeoutError:
+            self._log.warning("%d tasks still running at shutdown: cancelled", len(self._tasks))
+            for task in [*self._tasks, *self._handlers]:
+                task.cancel()
 
     async def _departed(self, grace: float) -> None:
         """Wait until every closed session has departed: logged out by `_work_off`, which
