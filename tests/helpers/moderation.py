@@ -12,6 +12,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.helpers.http import PASSWORD, base_url, basic, bearer, login, ws_url
+from tests.helpers.irc import RawIrc
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 from torbit.core.models import AuditEntry
@@ -121,3 +122,20 @@ async def create_room(client: httpx.AsyncClient, name: str, private: bool = Fals
     assert r.status_code == 201, r.text
     body: Frame = r.json()
     return body
+
+
+async def in_hall(app: App, name: str) -> TelnetClient:
+    """`name` on telnet, talking in #hall."""
+    client = await telnet(app, name)
+    await command(client, "/join hall", r"^\* you are in #hall")
+    return client
+
+
+async def irc_in_hall(app: App, name: str) -> RawIrc:
+    """`name` over IRC with its password, in #hall."""
+    irc = await RawIrc.connect(app)
+    irc.send(f"PASS {name}:{PASSWORD}")
+    await irc.register(name)
+    irc.send("JOIN #hall")
+    await irc.expect(" 366 ")
+    return irc

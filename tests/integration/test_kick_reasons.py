@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.http import PASSWORD, register
-from tests.helpers.irc import RawIrc
-from tests.helpers.moderation import Ws, api, audit, command, create_room, telnet
-from tests.helpers.telnet_client import TelnetClient
+from tests.helpers.http import register
+from tests.helpers.moderation import (
+    Ws,
+    api,
+    audit,
+    command,
+    create_room,
+    in_hall,
+    irc_in_hall,
+)
 from torbit.app import App
 from torbit.core.moderation import MAX_KICK_REASON_BYTES
 
@@ -26,21 +32,6 @@ async def hall(server: App) -> App:
         async with api(server, name) as c:
             assert (await c.put(f"/api/v1/rooms/hall/members/{name}")).status_code == 200
     return server
-
-
-async def in_hall(app: App, name: str) -> TelnetClient:
-    client = await telnet(app, name)
-    await command(client, "/join hall", r"^\* you are in #hall")
-    return client
-
-
-async def irc_in_hall(app: App, name: str) -> RawIrc:
-    irc = await RawIrc.connect(app)
-    irc.send(f"PASS {name}:{PASSWORD}")
-    await irc.register(name)
-    irc.send("JOIN #hall")
-    await irc.expect(" 366 ")
-    return irc
 
 
 def trailing(line: str) -> str:

@@ -13,29 +13,12 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.contract.conftest import PgDatabases, pg_databases  # noqa: F401 (the fixture)
-from tests.helpers.http import PASSWORD, error_of
-from tests.helpers.irc import RawIrc
-from tests.helpers.moderation import api, audit, command, services, telnet
-from tests.helpers.telnet_client import TelnetClient
+from tests.helpers.http import error_of
+from tests.helpers.moderation import api, audit, command, in_hall, irc_in_hall, services
 from tests.security.test_ranks_hold import hall
 from torbit.app import App
 
 REFUSED = r"^! only .* of #hall may /kick: you are a member$"
-
-
-async def in_hall(app: App, name: str) -> TelnetClient:
-    client = await telnet(app, name)
-    await command(client, "/join hall", r"^\* you are in #hall")
-    return client
-
-
-async def irc_in_hall(app: App, name: str) -> RawIrc:
-    irc = await RawIrc.connect(app)
-    irc.send(f"PASS {name}:{PASSWORD}")
-    await irc.register(name)
-    irc.send("JOIN #hall")
-    await irc.expect(" 366 ")
-    return irc
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
