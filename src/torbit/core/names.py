@@ -24,6 +24,15 @@ def name_key(name: str) -> str:
     return intern(name.lower())
 
 
+_NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def name_chars(text: str) -> str:
+    """Only the characters a name may hold, in order: for what a client says of itself and
+    others see beside its name (IRC's ident in every line's `nick!ident@host`, USERLEN)."""
+    return _NOT_NAME_CHARS.sub("", text)
+
+
 def check_name(name: str, what: str = "name") -> str:
     """Return the key of a valid name, or raise InvalidInput saying what a good one looks like."""
     if not is_valid_name(name):

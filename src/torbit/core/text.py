@@ -148,6 +148,19 @@ def clean_reason(text: str) -> str:
         return ""
 
 
+def clean_label(text: str, max_bytes: int) -> str:
+    """A short text that tells others who someone is: IRC's real name (USER, SETNAME), shown
+    in WHOIS, WHO, extended-join and SETNAME lines on every node. Cleaned and cut as
+    `clean_cut` does (before, it went out as typed: escapes, bells and bidi overrides to
+    whoever looked the user up); "" when cleaning leaves nothing to show."""
+    if not text.strip():
+        return ""
+    try:
+        return clean_cut(text, max_bytes)
+    except InvalidInput:
+        return ""
+
+
 def _has_astral_format(text: str) -> bool:
     """Whether the text may hold an astral format character: by the bytes their UTF-8
     encodings start with, a lead byte first (memchr), then its second byte if need be."""

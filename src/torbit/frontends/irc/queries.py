@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from torbit.core.events import DetailsChanged
 from torbit.core.models import Role
 from torbit.core.names import is_inbox, name_key
+from torbit.core.text import clean_label
 from torbit.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.channels import roster_room, walk_refused
 from torbit.frontends.irc.context import IrcCore
 from torbit.frontends.irc.modes import ban_target
+from torbit.frontends.irc.registration import REALNAME_MAX
 from torbit.frontends.irc.render import channel_name, prefix, room_name
 from torbit.frontends.irc.session import IrcSession, UserInfo
 from torbit.protocol.irc import Message
@@ -259,9 +261,6 @@ async def away(session: IrcSession, msg: Message) -> None:
         session.reply(n.RPL_UNAWAY, "You are no longer marked as being away")
 
 
-REALNAME_MAX = 128  # as USER's
-
-
 async def setname(session: IrcSession, msg: Message) -> None:
     """SETNAME :realname (IRCv3 setname): the real name WHOIS and WHO show from now on, on
     every node. The change is told, as `:nick!u@h SETNAME :name`, to the client and, among
@@ -269,8 +268,9 @@ async def setname(session: IrcSession, msg: Message) -> None:
     at most `chat.presence_notices_max` listeners, not ignoring the user; MONITOR watchers
     with extended-monitor, not ignoring the user), here and on the other nodes
     (`details_elsewhere`), and charged to the same rate (`limits.away_rate`)."""
-    text = msg.params[0]
-    if not text or len(text) > REALNAME_MAX:
+    raw = msg.params[0]
+    text = clean_label(raw, 4 * REALNAME_MAX) if len(raw) <= REALNAME_MAX else ""
+    if not text:  # shown to others: cleaned as shown text is, or refused if nothing is left
         session.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid")
         return
     try:

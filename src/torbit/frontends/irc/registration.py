@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from torbit.core.names import MAX_NAME_LENGTH, is_valid_name
+from torbit.core.names import MAX_NAME_LENGTH, is_valid_name, name_chars
+from torbit.core.text import clean_label
 from torbit.frontends.irc import numerics as n
 from torbit.protocol.irc import Message
 from torbit.protocol.irc_replies import numeric
 
+REALNAME_MAX: Final = 128  # characters of a real name (USER, SETNAME)
 SASL_CHUNK: Final = 400  # bytes of base64 per AUTHENTICATE line (IRCv3 SASL)
 MAX_SASL_BYTES: Final = 4 * SASL_CHUNK  # a name, a password of up to 1,024 bytes, base64
 
@@ -248,8 +250,11 @@ class Registration:
     def _user(self, msg: Message) -> list[Step]:
         if len(msg.params) < 4 or not msg.params[0] or not msg.params[3]:
             return [self._numeric(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")]
-        self.username = msg.params[0][:MAX_NAME_LENGTH]
-        self.realname = msg.params[3][:128]
+        # both are shown to others (the ident in the source of every line the client sends,
+        # the real name in WHOIS and WHO): a name's characters only, a real name cleaned as
+        # shown text; what is left empty becomes the nick (`IrcSession.became`)
+        self.username = name_chars(msg.params[0])[:MAX_NAME_LENGTH]
+        self.realname = clean_label(msg.params[3][:REALNAME_MAX], 4 * REALNAME_MAX)
         return self._maybe_complete()
 
     def _password(self, msg: Message) -> list[Step]:

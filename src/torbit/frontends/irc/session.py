@@ -410,8 +410,8 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self.nick = nick
         self.user_key = name_key(nick)
         self.account = account
-        self.username = username
-        self.realname = realname
+        self.username = username or self.user_key  # USER gave no name characters
+        self.realname = realname or nick  # nothing left once cleaned
         self.server.registered(self)
         self._restart_timer()
 
