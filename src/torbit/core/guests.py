@@ -16,7 +16,8 @@ What sets guests apart, each rule where it is checked:
 - a guest may take another free name (`rename`); an account's name is its nick for good;
 - a guest's nick may not read like a taken name (an account's or another guest's: `aIice`
   with a capital i beside `alice`) nor like a reserved one (`r00t`), as for accounts
-  (identity.py); the syntax stays IRC's, so `bob_` is a guest's nick beside `bob`;
+  (identity.py), nor come to by a change of case (`check_recase`); the syntax stays IRC's,
+  so `bob_` is a guest's nick beside `bob`;
 - a private room admits a guest as anyone else: only by invitation of its admins.
 """
 
@@ -28,7 +29,7 @@ from datetime import UTC, datetime
 
 from torbit.core.away import Away
 from torbit.core.delivery import Notice, NoticeKind, Session
-from torbit.core.identity import NamePolicy
+from torbit.core.identity import NamePolicy, skeleton
 from torbit.core.limits import RateLimiter, RoomRates
 from torbit.core.membership import Membership
 from torbit.core.models import GUEST_PASSWORD_HASH, User
@@ -37,7 +38,7 @@ from torbit.core.names import check_name, is_inbox, name_key
 from torbit.core.ports import Store
 from torbit.core.sessions import Proof, Sessions
 from torbit.core.subscriptions import Subscriptions
-from torbit.errors import Forbidden
+from torbit.errors import Forbidden, InvalidInput
 
 log = logging.getLogger("torbit.guests")
 
@@ -84,6 +85,16 @@ class Guests:
         if any(policy.is_reserved(nick) for policy in self._policies):
             raise Forbidden(f"{nick} is a reserved name")
         return key
+
+    def check_recase(self, old: str, new: str) -> None:
+        """A guest's nick shown in other letters' case (IRC's `NICK qux` -> `QUX`) must read
+        as the name did; InvalidInput if not. The look-alike rule maps a capital I, not a
+        small one, to l: `iisa` reads apart from an account `lisa`, and was a guest's to take,
+        but shown as `Iisa` it passed for it on every door (and `officiaI` for the reserved
+        `official`). Keeping the skeleton also keeps the one the store holds for the guest
+        true, so that no new name reading like the shown one is let in beside it."""
+        if skeleton(new) != skeleton(old):
+            raise InvalidInput(f"{new} would read like another name than {old}")
 
     async def admit(self, nick: str) -> User:
         """The guest's account; Conflict if the name, or one reading like it, is taken (by

@@ -270,6 +270,11 @@ def nick(session: IrcSession, msg: Message) -> Awaitable[None] | None:
         session.reply(n.ERR_ERRONEUSNICKNAME, new[:64], "Erroneous nickname")
         return None
     if name_key(new) == session.user_key:
+        try:
+            session.core.guests.check_recase(session.nick, new)
+        except InvalidInput as e:
+            session.reply(n.ERR_ERRONEUSNICKNAME, new, e.message)
+            return None
         return _change_case(session, new)
     return _rename(session, new)
 
