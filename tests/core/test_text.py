@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from torbit.core.moderation import MAX_TOPIC_BYTES, clean_kick_reason, clean_topic
 from torbit.core.names import is_valid_name
-from torbit.core.text import MAX_BLANKS, ZWJ, ZWNJ, clean_cut, clean_text
+from torbit.core.text import MAX_BLANKS, MAX_MARKS, ZWJ, ZWNJ, clean_cut, clean_text
 from torbit.errors import InvalidInput
 
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
@@ -110,6 +110,22 @@ def test_mixes_of_every_kind_of_invisible_character_are_cleaned(text: str) -> No
     if out is not None:
         check_shown(out)
         assert not set(BIDI + INVISIBLE + SEPARATORS + "\t") & set(out)
+
+
+STACKING = "\u0301\u0316\u0483\u0489\u05b0\u0f90\u20dd\ufe0f" + ZWJ + ZWNJ
+marks = st.text(alphabet=st.sampled_from(STACKING + "\u200b\u202e a\u0915"), max_size=40)
+MARK_RUN = re.compile(f"[{STACKING}]{{{MAX_MARKS + 1},}}")
+
+
+@given(st.lists(st.one_of(st.text(max_size=4), marks), max_size=10).map("".join))
+@example("z" + "\u0301\u200b" * 20)  # kept apart by what is removed, one run once shown
+@example("\u0915" + "\u0483\u200c" * 10 + " b")  # joiners kept between marks
+def test_stacked_marks_are_cut_wherever_they_are(text: str) -> None:
+    out = clean(text)
+    if out is not None:
+        check_shown(out)
+        assert MARK_RUN.search(out) is None
+        assert clean(out) == out
 
 
 words = st.text(alphabet=st.characters(categories=["L", "N", "P"]), min_size=1, max_size=10)

@@ -11,7 +11,12 @@ A shown text must not be able to pass for something else on anyone's screen:
   of a flag sequence (🏴 + a subdivision code + cancel tag);
 - a run of more than MAX_BLANKS blanks (spaces, tabs, other Unicode spaces, blank-looking
   fillers) becomes MAX_BLANKS spaces, so no line can be padded to the width of a terminal
-  to make a forged `[12:00:00] <admin> ...` start the next row.
+  to make a forged `[12:00:00] <admin> ...` start the next row;
+- a run of more than MAX_MARKS combining marks (nonspacing and enclosing, the joiners among
+  them counted) keeps its first MAX_MARKS: marks stack, so a letter carrying hundreds of
+  them ("Zalgo" text) is drawn far above and below its line, over the messages around it
+  on the web page and in graphical IRC clients. Writing needs few: Vietnamese two, Hebrew
+  with cantillation or a Tibetan stack rarely more than six.
 Names need none of this: they are ASCII letters, digits, '-', '_' and '.' (names.py).
 
 Most texts have none of these: one search tells (ASCII needs only a control-character
@@ -27,6 +32,7 @@ from collections.abc import Iterable
 from torbit.errors import InvalidInput, TooLarge
 
 MAX_BLANKS = 3
+MAX_MARKS = 8
 ZWNJ, ZWJ = "\u200c", "\u200d"
 
 
@@ -59,6 +65,12 @@ _BLANKS = [*_category("Zs", (range(0x10000),)), "\t", "\u2028", "\u2029"]
 # The fillers are letters (Lo) or a symbol (So) to Unicode, so the joiner rules exclude them.
 _FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _BLANKS += sorted(_FILLERS)
+
+# Combining marks that stack (Mn, Me) of plane 0, with the joiners that may sit between them;
+# the few astral ones (historic scripts, musical notation) are left out to keep the class a
+# bitmap (below).
+_MARKS = [*_category("Mn", (range(0x10000),)), *_category("Me", (range(0x10000),)), ZWNJ, ZWJ]
+_MARK_RUN = re.compile(_char_class(_MARKS) + f"{{{MAX_MARKS + 1},}}")
 
 _FORMAT_BMP = [c for c in _FORMAT if c < "\U00010000"]
 _FORMAT_ASTRAL = [c for c in _FORMAT if c >= "\U00010000"]
@@ -113,6 +125,8 @@ def clean_text(text: str, max_bytes: int) -> str:
             text = _ASTRAL_FORMAT.sub(lambda m: m.group(1) or "", text)
         if _SUSPECT.search(text) is not None or "    " in text:
             text = _rewrite(text)
+        if _MARK_RUN.search(text) is not None:
+            text = _MARK_RUN.sub(_marks, text)
     text = text.rstrip()
     if not text.strip():
         raise InvalidInput("empty message")
@@ -174,6 +188,12 @@ def _rewrite(text: str) -> str:
     if ZWJ in text or ZWNJ in text:
         text = _JOINERS.sub(_joiner, text)
     return _BLANK_RUN.sub(" " * MAX_BLANKS, text)
+
+
+def _marks(m: re.Match[str]) -> str:
+    """The first MAX_MARKS of a run of marks, without a joiner left at its end. Done after
+    the other passes: an invisible character between two runs, removed, made them one."""
+    return m.group()[:MAX_MARKS].rstrip(ZWJ + ZWNJ)
 
 
 def _joiner(m: re.Match[str]) -> str:
