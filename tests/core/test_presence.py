@@ -649,3 +649,34 @@ def test_a_rename_told_at_once_and_the_beats_after_it_agree(leaves: bool) -> Non
         assert b.names("lobby") == []
     else:
         assert changes == [] and b.names("lobby") == ["carol"]
+
+
+async def test_a_lapsed_node_is_reclaimed_by_the_first_node_alive_only(
+    core: Core, clock: Clock
+) -> None:
+    """What a dead node left (its guests: core/guests.py) is reclaimed by one survivor, the
+    one whose id sorts first among the nodes it knows alive; alone, a node is the first."""
+    runs: dict[str, int] = {}
+
+    def survivor(node: str) -> tuple[PresenceTable, Heartbeat]:
+        t = table(node, clock, expiry=10)
+        runs[node] = 0
+
+        async def reclaim() -> None:
+            runs[node] += 1
+
+        return t, Heartbeat(t, core.events, interval=3600, reclaim=reclaim)
+
+    (b, hb_b), (c, hb_c) = survivor("node-b"), survivor("node-c")
+    dead, alive = table("node-a", clock, expiry=5), table("node-0", clock, expiry=60)
+    dead.local("lobby", "ghost", "ghost", True)
+    send(dead, b, c)
+    send(alive, c)  # c knows node-0, alive and sorting before it; b knows only node-a
+    clock.now += 6  # node-a's beats lapse; node-0's do not
+    hb_b.sweep()
+    hb_c.sweep()
+    await asyncio.sleep(0)
+    assert runs == {"node-b": 1, "node-c": 0}
+    hb_b.sweep()
+    await asyncio.sleep(0)
+    assert runs["node-b"] == 1  # once a lapse, not every sweep
