@@ -655,7 +655,9 @@ async def test_a_lapsed_node_is_reclaimed_by_the_first_node_alive_only(
     core: Core, clock: Clock
 ) -> None:
     """What a dead node left (its guests: core/guests.py) is reclaimed by one survivor, the
-    one whose id sorts first among the nodes it knows alive; alone, a node is the first."""
+    one whose id sorts first among the nodes it knows alive (alone, a node is the first),
+    and only once its own beats have been leaving for an expiry: a node cut off from the
+    log sees every other node lapse."""
     runs: dict[str, int] = {}
 
     def survivor(node: str) -> tuple[PresenceTable, Heartbeat]:
@@ -667,16 +669,24 @@ async def test_a_lapsed_node_is_reclaimed_by_the_first_node_alive_only(
 
         return t, Heartbeat(t, core.events, interval=3600, reclaim=reclaim)
 
+    async def beat_and_sweep() -> None:
+        for hb in (hb_b, hb_c):
+            assert await hb.beat()
+            hb.sweep()
+        await asyncio.sleep(0)
+
     (b, hb_b), (c, hb_c) = survivor("node-b"), survivor("node-c")
     dead, alive = table("node-a", clock, expiry=5), table("node-0", clock, expiry=60)
     dead.local("lobby", "ghost", "ghost", True)
     send(dead, b, c)
     send(alive, c)  # c knows node-0, alive and sorting before it; b knows only node-a
+    await beat_and_sweep()
     clock.now += 6  # node-a's beats lapse; node-0's do not
-    hb_b.sweep()
-    hb_c.sweep()
-    await asyncio.sleep(0)
-    assert runs == {"node-b": 1, "node-c": 0}
-    hb_b.sweep()
-    await asyncio.sleep(0)
+    await beat_and_sweep()
+    assert runs == {"node-b": 0, "node-c": 0}  # b's beats have not left for an expiry yet
+    clock.now += 5
+    await beat_and_sweep()
+    assert runs == {"node-b": 1, "node-c": 0}  # owed, now paid: by b only
+    clock.now += 1
+    await beat_and_sweep()
     assert runs["node-b"] == 1  # once a lapse, not every sweep

@@ -16,7 +16,9 @@ by `reclaim`, run as a task: once on each node when it has listened to the clust
 expiry since its start (its table is complete: every live node has beaten since), so a node
 restarted after a crash deletes what it left; and, when a node's heartbeats lapse, on one
 surviving node only (the one whose id sorts first among the nodes it knows alive), so a
-node that never comes back is cleaned up too."""
+node that never comes back is cleaned up too. Only while this node's own beats have been
+leaving for an expiry or more: a node cut off from the log sees every other node lapse, and
+must not take their users for dead; a reclaim owed meanwhile waits until then."""
 
 from __future__ import annotations
 
@@ -64,7 +66,9 @@ class Heartbeat:
         self._reclaim = reclaim
         self._reclaiming: asyncio.Task[None] | None = None
         self._reclaim_again = False
-        self._settle_at: float | None = None  # when this node's table is complete (`start`)
+        self._due: float | None = None  # when a reclaim is owed (`sweep`)
+        self._sent_since: float | None = None  # beats have left without a failure since
+        self._sent_last = 0.0  # when a beat last left
         self._sending = asyncio.Lock()  # one beat at a time: receivers see seqs in order
         table.changed = self.soon
         events.on(PresenceBeat, self._on_beat)
@@ -74,7 +78,7 @@ class Heartbeat:
     async def start(self) -> None:
         """Ask every node for a snapshot, and send this node's first (best effort: a log
         that is away now gets them at the next beats)."""
-        self._settle_at = asyncio.get_running_loop().time() + self.table.expiry
+        self._due = self.table.now() + self.table.expiry
         try:
             await self._events.publish(PresenceWanted())
         except Exception as e:
@@ -126,6 +130,7 @@ class Heartbeat:
                 await self._events.publish(beat)
             except Exception as e:
                 self.table.resend()
+                self._sent_since = None
                 if not self._failing:
                     log.warning("presence heartbeat not sent: %r; retrying", e)
                 self._failing = True
@@ -133,6 +138,10 @@ class Heartbeat:
         if self._failing:
             log.warning("presence heartbeat sent again")
         self._failing = False
+        now = self.table.now()
+        if self._sent_since is None:
+            self._sent_since = now
+        self._sent_last = now
         return True
 
     def sweep(self) -> int:
@@ -142,15 +151,21 @@ class Heartbeat:
         alive = self.table.nodes()
         changes = self.table.expire()
         self._tell(changes)
+        now = self.table.now()
         lapsed = len(self.table.nodes()) < len(alive)
-        settle_at = self._settle_at
-        settled = settle_at is not None and asyncio.get_running_loop().time() >= settle_at
-        if settled:
-            self._settle_at = None
-        first = min([self.table.node, *self.table.nodes()])
-        if settled or (lapsed and self.table.node == first):
+        if lapsed and self.table.node == min([self.table.node, *self.table.nodes()]):
+            self._due = now if self._due is None else min(self._due, now)
+        if self._due is not None and now >= self._due and self._connected(now):
+            self._due = None
             self._start_reclaim()
         return len(changes)
+
+    def _connected(self, now: float) -> bool:
+        """Whether this node's beats have been leaving without a failure for an expiry or
+        more, and one left within the expiry (a publish may hang while the log is away)."""
+        expiry = self.table.expiry
+        since = self._sent_since
+        return since is not None and now - since >= expiry and now - self._sent_last <= expiry
 
     def _start_reclaim(self) -> None:
         """Run `reclaim`, one at a time (one asked for while another runs follows it)."""
