@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ServerFactory
 from tests.helpers.irc import RawIrc
 from tests.scale.clients import Clients, HttpUser
-from tests.scale.conftest import STORES, NodeFactory
+from tests.scale.conftest import STORES, node_sections
 from tests.scale.processes import NodeProcess
 from torbit.testing.kafka import KafkaCluster
 from torbit.testing.ports import free_port
@@ -73,18 +74,39 @@ def node_process(workdir: Path, empty_db: str, broker: KafkaCluster, prefix: str
 
 @pytest.mark.parametrize("scale_store", STORES)
 async def test_a_dead_nodes_guests_are_deleted_by_the_survivors(
-    make_node: NodeFactory,
+    make_server: ServerFactory,
     clients: Clients,
     broker: KafkaCluster,
     empty_db: str,
     prefix: str,
     tmp_path: Path,
 ) -> None:
+    await _survivor_reclaims(make_server, clients, broker, empty_db, prefix, tmp_path)
+
+
+async def test_a_dead_nodes_guests_are_deleted_by_the_survivors_on_sqlite(
+    make_server: ServerFactory, clients: Clients, broker: KafkaCluster, prefix: str, tmp_path: Path
+) -> None:
+    """Both nodes on one SQLite database file (one machine)."""
+    url = f"sqlite:///{tmp_path}/shared.db"
+    await _survivor_reclaims(make_server, clients, broker, url, prefix, tmp_path)
+
+
+async def _survivor_reclaims(
+    make_server: ServerFactory,
+    clients: Clients,
+    broker: KafkaCluster,
+    url: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
     presence = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
-    a = await make_node("a", message_log=presence, irc={"guests": True})
+    sections = node_sections(url, broker.bootstrap, prefix)
+    sections["message_log"].update(presence)
+    a = await make_server(data_dir=tmp_path / "a", irc={"guests": True}, **sections)
     assert a.irc_port is not None
     port = a.irc_port
-    b = node_process(tmp_path / "b", empty_db, broker, prefix)
+    b = node_process(tmp_path / "b", url, broker, prefix)
     await asyncio.to_thread(b.start)
     try:
         watcher = await clients.http(a, "watcher")
