@@ -5,13 +5,18 @@ online counts, lists and join/leave notices include the users of other nodes."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from tests.core.conftest import Core
+from tests.helpers.sqlite_template import migrated_sqlite
+from torbit.backends.message_log.sql import SqlLog
+from torbit.backends.store.sql import SqlStore
 from torbit.core.away import Away
 from torbit.core.events import (
     AwayChanged,
+    NodeEvents,
     PresenceBeat,
     PresenceDetails,
     PresenceWanted,
@@ -690,3 +695,31 @@ async def test_a_lapsed_node_is_reclaimed_by_the_first_node_alive_only(
     clock.now += 1
     await beat_and_sweep()
     assert runs["node-b"] == 1  # once a lapse, not every sweep
+
+
+async def test_a_node_whose_beats_fail_takes_nobody_for_dead(tmp_path: Path, clock: Clock) -> None:
+    """A node cut off from the log sees every other node lapse: it must not reclaim their
+    guests (they may be online there). Its log here is closed, so every beat fails."""
+    migrated_sqlite(tmp_path / "cut.db")
+    store = SqlStore(f"sqlite:///{tmp_path}/cut.db")
+    await store.open()
+    log = SqlLog(store)
+    await log.start(lambda *_: None, lambda *_: None)
+    await log.close()
+    runs: list[float] = []
+
+    async def reclaim() -> None:
+        runs.append(clock.now)
+
+    here = table("node-b", clock, expiry=10)
+    heartbeat = Heartbeat(here, NodeEvents(log), interval=3600, reclaim=reclaim)
+    send(table("node-a", clock, expiry=5), here)
+    try:
+        for _ in range(5):
+            clock.now += 6
+            assert not await heartbeat.beat()
+            heartbeat.sweep()
+            await asyncio.sleep(0)
+        assert here.nodes() == [] and runs == []
+    finally:
+        await store.close()
