@@ -168,6 +168,7 @@ class HttpServer:
 
     async def wait_closed(self, within: float) -> bool:
         """False if the server did not stop in time."""
+        self._handshakes.cut()  # any accepted since `begin_shutdown`
         if self._task is None:
             return True
         try:
