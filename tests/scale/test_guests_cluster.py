@@ -53,10 +53,11 @@ async def guest(port: int, nick: str) -> RawIrc | None:
     return raw
 
 
-async def members(user: HttpUser, room: str) -> list[str]:
+async def members(user: HttpUser, room: str, which: str = "members") -> list[str]:
+    """The room's members (or, `which="online"`, those online on any node)."""
     r = await user.client.get(f"/api/v1/rooms/{room}/members")
     assert r.status_code == 200, r.text
-    return [str(m) for m in r.json()["members"]]
+    return [str(m) for m in r.json()[which]]
 
 
 def node_process(workdir: Path, empty_db: str, broker: KafkaCluster, prefix: str) -> NodeProcess:
@@ -116,6 +117,9 @@ async def _survivor_reclaims(
         ghost.send("JOIN #lobby")
         await ghost.expect(" 366 ", timeout=30)
         assert "ghost" in await members(watcher, "lobby")
+        await eventually(
+            "a sees b's guest online", lambda: _has(members(watcher, "lobby", "online"), "ghost")
+        )
         taken = await guest(port, "ghost")
         assert taken is None  # b's guest has the nick, on every node
 
@@ -132,6 +136,7 @@ async def _survivor_reclaims(
             "b's guest leaves the rooms", lambda: _lacks(members(watcher, "lobby"), "ghost")
         )
         await eventually("b's guest's nick is free on a", nick_free)
+        assert "ghost" not in await members(watcher, "lobby", "online")
     finally:
         b.kill()
 
@@ -171,3 +176,7 @@ async def test_a_node_restarted_after_a_crash_deletes_its_guests(
 
 async def _lacks(names: Awaitable[list[str]], name: str) -> bool:
     return name not in await names
+
+
+async def _has(names: Awaitable[list[str]], name: str) -> bool:
+    return name in await names
