@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
@@ -110,6 +110,12 @@ def _presence_changed(subscriptions: Subscriptions, sessions: Sessions, change: 
     whoever watches the user (MONITOR)."""
     sessions.announce_elsewhere(change)
     subscriptions.presence_changed(change.user)
+
+
+async def _reclaim_guests(guests: Guests, cluster: PresenceTable) -> None:
+    """Delete the guests a dead node left: online on no node, and older than the expiry."""
+    before = datetime.now(UTC) - timedelta(seconds=cluster.expiry)
+    await guests.sweep_stale(lambda key: cluster.user(key) is not None, before)
 
 
 def per_hour(count: int) -> RateLimiter:
@@ -263,6 +269,7 @@ async def start_core(
             events,
             interval=s.message_log.presence_heartbeat_seconds,
             on_change=lambda change: _presence_changed(subscriptions, sessions, change),
+            reclaim=lambda: _reclaim_guests(guests, cluster),
         )
     await message_log.start(subscriptions.route, subscriptions.route_all)
     opened.append(message_log.close)

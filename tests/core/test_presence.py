@@ -5,13 +5,18 @@ online counts, lists and join/leave notices include the users of other nodes."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from tests.core.conftest import Core
+from tests.helpers.sqlite_template import migrated_sqlite
+from torbit.backends.message_log.sql import SqlLog
+from torbit.backends.store.sql import SqlStore
 from torbit.core.away import Away
 from torbit.core.events import (
     AwayChanged,
+    NodeEvents,
     PresenceBeat,
     PresenceDetails,
     PresenceWanted,
@@ -649,3 +654,72 @@ def test_a_rename_told_at_once_and_the_beats_after_it_agree(leaves: bool) -> Non
         assert b.names("lobby") == []
     else:
         assert changes == [] and b.names("lobby") == ["carol"]
+
+
+async def test_a_lapsed_node_is_reclaimed_by_the_first_node_alive_only(
+    core: Core, clock: Clock
+) -> None:
+    """What a dead node left (its guests: core/guests.py) is reclaimed by one survivor, the
+    one whose id sorts first among the nodes it knows alive (alone, a node is the first),
+    and only once its own beats have been leaving for an expiry: a node cut off from the
+    log sees every other node lapse."""
+    runs: dict[str, int] = {}
+
+    def survivor(node: str) -> tuple[PresenceTable, Heartbeat]:
+        t = table(node, clock, expiry=10)
+        runs[node] = 0
+
+        async def reclaim() -> None:
+            runs[node] += 1
+
+        return t, Heartbeat(t, core.events, interval=3600, reclaim=reclaim)
+
+    async def beat_and_sweep() -> None:
+        for hb in (hb_b, hb_c):
+            assert await hb.beat()
+            hb.sweep()
+        await asyncio.sleep(0)
+
+    (b, hb_b), (c, hb_c) = survivor("node-b"), survivor("node-c")
+    dead, alive = table("node-a", clock, expiry=5), table("node-0", clock, expiry=60)
+    dead.local("lobby", "ghost", "ghost", True)
+    send(dead, b, c)
+    send(alive, c)  # c knows node-0, alive and sorting before it; b knows only node-a
+    await beat_and_sweep()
+    clock.now += 6  # node-a's beats lapse; node-0's do not
+    await beat_and_sweep()
+    assert runs == {"node-b": 0, "node-c": 0}  # b's beats have not left for an expiry yet
+    clock.now += 5
+    await beat_and_sweep()
+    assert runs == {"node-b": 1, "node-c": 0}  # owed, now paid: by b only
+    clock.now += 1
+    await beat_and_sweep()
+    assert runs["node-b"] == 1  # once a lapse, not every sweep
+
+
+async def test_a_node_whose_beats_fail_takes_nobody_for_dead(tmp_path: Path, clock: Clock) -> None:
+    """A node cut off from the log sees every other node lapse: it must not reclaim their
+    guests (they may be online there). Its log here is closed, so every beat fails."""
+    migrated_sqlite(tmp_path / "cut.db")
+    store = SqlStore(f"sqlite:///{tmp_path}/cut.db")
+    await store.open()
+    log = SqlLog(store)
+    await log.start(lambda *_: None, lambda *_: None)
+    await log.close()
+    runs: list[float] = []
+
+    async def reclaim() -> None:
+        runs.append(clock.now)
+
+    here = table("node-b", clock, expiry=10)
+    heartbeat = Heartbeat(here, NodeEvents(log), interval=3600, reclaim=reclaim)
+    send(table("node-a", clock, expiry=5), here)
+    try:
+        for _ in range(5):
+            clock.now += 6
+            assert not await heartbeat.beat()
+            heartbeat.sweep()
+            await asyncio.sleep(0)
+        assert here.nodes() == [] and runs == []
+    finally:
+        await store.close()

@@ -19,6 +19,14 @@ What sets guests apart, each rule where it is checked:
   (identity.py), nor come to by a change of case (`check_recase`); the syntax stays IRC's,
   so `bob_` is a guest's nick beside `bob`;
 - a private room admits a guest as anyone else: only by invitation of its admins.
+
+A node that dies without a goodbye (SIGKILL, a pulled plug) leaves its guests' accounts
+behind. On one node they are deleted at the next start (`sweep`). Where nodes share a log,
+every guest online is in the cluster's presence table (core/presence.py), and a guest that
+is online nowhere and older than the presence expiry is left over (`sweep_stale`): a live
+node tells the others of its users within the expiry. core/heartbeat.py says when that runs:
+once a node has heard the cluster for an expiry after its start, and on one surviving node
+when another node's heartbeats lapse.
 """
 
 from __future__ import annotations
@@ -109,14 +117,17 @@ class Guests:
         as on IRC a nick goes with its QUIT. Call before its logout."""
         self._subs.guest_leaving(name_key(name))
 
-    async def release(self, name: str) -> None:
+    async def release(self, name: str, *, created_before: datetime | None = None) -> None:
         """Delete the guest with all it holds, and the rooms that leaves empty and ownerless.
-        Call once its session has logged out."""
+        Call once its session has logged out. With `created_before`, a guest of that name
+        created since (a newcomer, the left-over one deleted meanwhile) is left alone."""
         key = name_key(name)
         self._subs.guest_leaving(key)
         try:
             user = await self._store.get_user(key)
             if user is None or not user.is_guest:
+                return
+            if created_before is not None and _utc(user.created_at) >= created_before:
                 return
             rooms = await self._store.rooms_of(key)
             await self._store.delete_user(key)
@@ -176,3 +187,32 @@ class Guests:
         if left:
             log.info("deleted %d guest(s) left over from the last run", len(left))
         return len(left)
+
+    async def sweep_stale(self, online: Callable[[str], bool], before: datetime) -> int:
+        """Delete the guests that are `online` on no node and were created before `before`:
+        left over from a node that died (where nodes share a log). `before` is at least a
+        presence expiry ago, so a guest another node just admitted, not told yet, stays.
+        The number deleted."""
+        stale = [
+            u
+            for u in await self._store.list_users()
+            if u.is_guest and _utc(u.created_at) < before and not online(u.key)
+        ]
+        deleted = 0
+        for user in stale:
+            if online(user.key):  # came online meanwhile (a store round trip per guest)
+                continue
+            try:
+                await self.release(user.name, created_before=before)
+            except Exception as e:  # the next sweep tries again
+                log.warning("cannot delete the left-over guest %s: %r", user.name, e)
+                continue
+            deleted += 1
+        if deleted:
+            log.info("deleted %d guest(s) left over from a node gone", deleted)
+        return deleted
+
+
+def _utc(moment: datetime) -> datetime:
+    """A store's naive datetime (SQLite) is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

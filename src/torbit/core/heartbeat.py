@@ -9,7 +9,16 @@ change (or a snapshot asked for) schedules a beat `soon` (EARLY seconds later, g
 what else changes meanwhile), so the others hear of it a broker round trip later, not a
 heartbeat later; at most one early beat every EARLY seconds per node, so a login storm
 costs a handful of records a second, not one per login. The interval's beat still goes
-out when nothing changed: it is what keeps a node from expiring elsewhere."""
+out when nothing changed: it is what keeps a node from expiring elsewhere.
+
+What a dead node leaves in the store (its IRC guests' accounts: core/guests.py) is reclaimed
+by `reclaim`, run as a task: once on each node when it has listened to the cluster for an
+expiry since its start (its table is complete: every live node has beaten since), so a node
+restarted after a crash deletes what it left; and, when a node's heartbeats lapse, on one
+surviving node only (the one whose id sorts first among the nodes it knows alive), so a
+node that never comes back is cleaned up too. Only while this node's own beats have been
+leaving for an expiry or more: a node cut off from the log sees every other node lapse, and
+must not take their users for dead; a reclaim owed meanwhile waits until then."""
 
 from __future__ import annotations
 
@@ -41,6 +50,7 @@ class Heartbeat:
         *,
         interval: float,
         on_change: Callable[[Change], None] | None = None,
+        reclaim: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.table = table
         self._events = events
@@ -53,6 +63,12 @@ class Heartbeat:
         self._beating = False  # an early beat is on its way
         self._again = False  # something changed meanwhile: another one after it
         self._stopped = False
+        self._reclaim = reclaim
+        self._reclaiming: asyncio.Task[None] | None = None
+        self._reclaim_again = False
+        self._due: float | None = None  # when a reclaim is owed (`sweep`)
+        self._sent_since: float | None = None  # beats have left without a failure since
+        self._sent_last = 0.0  # when a beat last left
         self._sending = asyncio.Lock()  # one beat at a time: receivers see seqs in order
         table.changed = self.soon
         events.on(PresenceBeat, self._on_beat)
@@ -62,6 +78,7 @@ class Heartbeat:
     async def start(self) -> None:
         """Ask every node for a snapshot, and send this node's first (best effort: a log
         that is away now gets them at the next beats)."""
+        self._due = self.table.now() + self.table.expiry
         try:
             await self._events.publish(PresenceWanted())
         except Exception as e:
@@ -113,6 +130,7 @@ class Heartbeat:
                 await self._events.publish(beat)
             except Exception as e:
                 self.table.resend()
+                self._sent_since = None
                 if not self._failing:
                     log.warning("presence heartbeat not sent: %r; retrying", e)
                 self._failing = True
@@ -120,13 +138,53 @@ class Heartbeat:
         if self._failing:
             log.warning("presence heartbeat sent again")
         self._failing = False
+        now = self.table.now()
+        if self._sent_since is None:
+            self._sent_since = now
+        self._sent_last = now
         return True
 
     def sweep(self) -> int:
-        """Forget the nodes not heard from in time; how many users that took offline."""
+        """Forget the nodes not heard from in time; how many users that took offline. What
+        a dead node left is reclaimed here (`reclaim`) if this node is the first alive, and
+        once after this node's start."""
+        alive = self.table.nodes()
         changes = self.table.expire()
         self._tell(changes)
+        now = self.table.now()
+        lapsed = len(self.table.nodes()) < len(alive)
+        if lapsed and self.table.node == min([self.table.node, *self.table.nodes()]):
+            self._due = now if self._due is None else min(self._due, now)
+        if self._due is not None and now >= self._due and self._connected(now):
+            self._due = None
+            self._start_reclaim()
         return len(changes)
+
+    def _connected(self, now: float) -> bool:
+        """Whether this node's beats have been leaving without a failure for an expiry or
+        more, and one left within the expiry (a publish may hang while the log is away)."""
+        expiry = self.table.expiry
+        since = self._sent_since
+        return since is not None and now - since >= expiry and now - self._sent_last <= expiry
+
+    def _start_reclaim(self) -> None:
+        """Run `reclaim`, one at a time (one asked for while another runs follows it)."""
+        if self._reclaim is None or self._stopped:
+            return
+        if self._reclaiming is not None and not self._reclaiming.done():
+            self._reclaim_again = True
+            return
+        self._reclaiming = asyncio.get_running_loop().create_task(self._reclaim())
+        self._tasks.add(self._reclaiming)
+        self._reclaiming.add_done_callback(self._reclaimed)
+
+    def _reclaimed(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (e := task.exception()) is not None:
+            log.warning("reclaiming what a dead node left failed: %r", e)
+        if self._reclaim_again:
+            self._reclaim_again = False
+            self._start_reclaim()
 
     async def run(self) -> None:
         """Beat and sweep every `interval` seconds until cancelled."""

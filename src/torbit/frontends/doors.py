@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Generic, Protocol, TypeVar
 
 from torbit.core.limits import ConnectionLimiter
-from torbit.frontends.handshake import HANDSHAKE_TIMEOUT, HandshakeGate
+from torbit.frontends.handshake import HANDSHAKE_TIMEOUT, HandshakeGate, Handshakes
 from torbit.frontends.proxied import ProxyGate, TrustedNetworks
 
 
@@ -67,6 +67,7 @@ class LineDoor(Generic[S]):
         self.sessions: set[S] = set()
         self._log = log
         self._servers: list[asyncio.Server] = []
+        self._handshakes = Handshakes()  # TLS connections not past their handshake yet
         self._tasks: set[asyncio.Task[None]] = set()
         self._handlers: set[asyncio.Future[None]] = set()  # the sessions' (paced.py), running
         # vanished sessions not yet logged out (with: log the user out?), and the one being
@@ -103,7 +104,10 @@ class LineDoor(Generic[S]):
         if tls is not None and proxies is None:
             self._servers.append(
                 await loop.create_server(
-                    lambda: HandshakeGate(lambda: session(None), tls, connections), sock=sock
+                    lambda: HandshakeGate(
+                        lambda: session(None), tls, connections, pending=self._handshakes
+                    ),
+                    sock=sock,
                 )
             )
             return
@@ -240,9 +244,11 @@ class LineDoor(Generic[S]):
             s.drain(text)
 
     async def shutdown(self, grace: float) -> None:
-        """Stop accepting, let queued output drain for up to `grace` seconds, then close."""
+        """Stop accepting, let queued output drain for up to `grace` seconds, then close.
+        TLS handshakes not done are cut at once: they have no session to tell."""
         for server in self._servers:
             server.close()
+        self._handshakes.cut()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         # transports offer no "drained" event, so poll them briefly

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from torbit.errors import ConfigError
-from torbit.frontends.handshake import HandshakeGate
+from torbit.frontends.handshake import HandshakeGate, Handshakes
 from torbit.frontends.http import (
     create_http_app,
     drain_http_app,
@@ -85,7 +85,9 @@ def _embedded_uvicorn() -> type[Any]:
     return EmbeddedUvicorn
 
 
-def _handshake_counted(config: Any, core: HttpCore, options: HttpOptions) -> None:
+def _handshake_counted(
+    config: Any, core: HttpCore, options: HttpOptions, pending: Handshakes
+) -> None:
     """HTTPS connections count against the connection limits from their accept, through
     their handshake (frontends/handshake.py): uvicorn listens on plain TCP, and each
     connection's first protocol runs the handshake, then hands it to uvicorn's."""
@@ -93,7 +95,9 @@ def _handshake_counted(config: Any, core: HttpCore, options: HttpOptions) -> Non
     proxies = TrustedProxies(options.trusted_proxies)
 
     def gated(**kwargs: Any) -> asyncio.Protocol:
-        return HandshakeGate(lambda: protocol(**kwargs), tls, core.connections, proxies.trusts)
+        return HandshakeGate(
+            lambda: protocol(**kwargs), tls, core.connections, proxies.trusts, pending
+        )
 
     config.ssl = None
     config.http_protocol_class = gated
@@ -109,6 +113,7 @@ class HttpServer:
         self._tls = (tls_cert, tls_key)
         self._server: Any = None  # uvicorn.Server
         self._task: asyncio.Task[None] | None = None
+        self._handshakes = Handshakes()  # HTTPS connections not past their handshake yet
 
     async def start(self, sock: socket.socket) -> None:
         import uvicorn
@@ -131,7 +136,7 @@ class HttpServer:
         config.load()
         if config.ssl is not None:
             config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
-            _handshake_counted(config, core, options)
+            _handshake_counted(config, core, options, self._handshakes)
         server = self._server = _embedded_uvicorn()(config)
         self._task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
@@ -151,7 +156,9 @@ class HttpServer:
         return open_websockets(self._server.config.app) if self._server is not None else 0
 
     def begin_shutdown(self) -> None:
-        """Stop accepting; waiting long polls answer now instead of being cut."""
+        """Stop accepting; waiting long polls answer now instead of being cut; TLS
+        handshakes not done are cut."""
+        self._handshakes.cut()
         if self._server is not None:
             shutdown_http_app(self._server.config.app)
             self._server.should_exit = True
@@ -161,6 +168,7 @@ class HttpServer:
 
     async def wait_closed(self, within: float) -> bool:
         """False if the server did not stop in time."""
+        self._handshakes.cut()  # any accepted since `begin_shutdown`
         if self._task is None:
             return True
         try:

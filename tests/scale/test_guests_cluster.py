@@ -1,0 +1,182 @@
+"""IRC guests of a node that dies (SIGKILL: no goodbye, no logout) on a cluster sharing a
+store and a log. A guest is an account that lives as long as its connection
+(core/guests.py); on main a killed node's guests stayed in the store for good: their nicks
+taken, their memberships listed in the rooms on every node. Now a surviving node deletes
+them once the dead node's heartbeats have lapsed, and a node restarted after a crash deletes
+them once it has heard the cluster for an expiry (core/heartbeat.py, `reclaim`).
+
+Deadlines only bound the waits (generous, for a loaded machine): nothing here measures."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.helpers.irc import RawIrc
+from tests.scale.clients import Clients, HttpUser
+from tests.scale.conftest import STORES, node_sections
+from tests.scale.processes import NodeProcess
+from torbit.testing.kafka import KafkaCluster
+from torbit.testing.ports import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
+
+HEARTBEAT, EXPIRY = 0.3, 2.0  # short, so the test is short; the defaults are 5 s and 15 s
+DEADLINE = 60.0  # seconds any condition below may take to come true: a bound, not a measure
+
+
+async def eventually(what: str, check: Callable[[], Awaitable[bool]]) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {DEADLINE}s: {what}")
+        await asyncio.sleep(0.2)
+
+
+async def guest(port: int, nick: str) -> RawIrc | None:
+    """An IRC guest registered as `nick` on the port, or None if the nick is taken (433)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    raw = RawIrc(reader, writer)
+    raw.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}")
+    line = await raw.expect("", timeout=30)
+    while " 001 " not in line and " 433 " not in line:
+        line = await raw.expect("", timeout=30)
+    if " 433 " in line:
+        await raw.close()
+        return None
+    await raw.expect(" 376 ", timeout=30)
+    return raw
+
+
+async def members(user: HttpUser, room: str, which: str = "members") -> list[str]:
+    """The room's members (or, `which="online"`, those online on any node)."""
+    r = await user.client.get(f"/api/v1/rooms/{room}/members")
+    assert r.status_code == 200, r.text
+    return [str(m) for m in r.json()[which]]
+
+
+def node_process(workdir: Path, empty_db: str, broker: KafkaCluster, prefix: str) -> NodeProcess:
+    return NodeProcess(
+        workdir,
+        TORBIT_STORAGE__URL=empty_db,
+        TORBIT_MESSAGE_LOG__URL=f"kafka://{broker.bootstrap}",
+        TORBIT_MESSAGE_LOG__TOPIC_PREFIX=prefix,
+        TORBIT_MESSAGE_LOG__PRESENCE_HEARTBEAT_SECONDS=str(HEARTBEAT),
+        TORBIT_MESSAGE_LOG__PRESENCE_EXPIRY_SECONDS=str(EXPIRY),
+        TORBIT_IRC__PORT=str(free_port()),
+        TORBIT_IRC__GUESTS="true",
+    )
+
+
+@pytest.mark.parametrize("scale_store", STORES)
+async def test_a_dead_nodes_guests_are_deleted_by_the_survivors(
+    make_server: ServerFactory,
+    clients: Clients,
+    broker: KafkaCluster,
+    empty_db: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    await _survivor_reclaims(make_server, clients, broker, empty_db, prefix, tmp_path)
+
+
+async def test_a_dead_nodes_guests_are_deleted_by_the_survivors_on_sqlite(
+    make_server: ServerFactory, clients: Clients, broker: KafkaCluster, prefix: str, tmp_path: Path
+) -> None:
+    """Both nodes on one SQLite database file (one machine)."""
+    url = f"sqlite:///{tmp_path}/shared.db"
+    await _survivor_reclaims(make_server, clients, broker, url, prefix, tmp_path)
+
+
+async def _survivor_reclaims(
+    make_server: ServerFactory,
+    clients: Clients,
+    broker: KafkaCluster,
+    url: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    presence = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
+    sections = node_sections(url, broker.bootstrap, prefix)
+    sections["message_log"].update(presence)
+    a = await make_server(data_dir=tmp_path / "a", irc={"guests": True}, **sections)
+    assert a.irc_port is not None
+    port = a.irc_port
+    b = node_process(tmp_path / "b", url, broker, prefix)
+    await asyncio.to_thread(b.start)
+    try:
+        watcher = await clients.http(a, "watcher")
+        await watcher.join("lobby")
+        ghost = await guest(int(b.env["TORBIT_IRC__PORT"]), "ghost")
+        assert ghost is not None
+        ghost.send("JOIN #lobby")
+        await ghost.expect(" 366 ", timeout=30)
+        assert "ghost" in await members(watcher, "lobby")
+        await eventually(
+            "a sees b's guest online", lambda: _has(members(watcher, "lobby", "online"), "ghost")
+        )
+        taken = await guest(port, "ghost")
+        assert taken is None  # b's guest has the nick, on every node
+
+        b.kill()  # the guest's node dies: its client is cut, nobody logs it out
+
+        async def nick_free() -> bool:
+            newcomer = await guest(port, "ghost")
+            if newcomer is None:
+                return False
+            await newcomer.close()
+            return True
+
+        await eventually(
+            "b's guest leaves the rooms", lambda: _lacks(members(watcher, "lobby"), "ghost")
+        )
+        await eventually("b's guest's nick is free on a", nick_free)
+        assert "ghost" not in await members(watcher, "lobby", "online")
+    finally:
+        b.kill()
+
+
+async def test_a_node_restarted_after_a_crash_deletes_its_guests(
+    clients: Clients, broker: KafkaCluster, empty_db: str, prefix: str, tmp_path: Path
+) -> None:
+    """No survivor: the one node of the cluster is killed and started again."""
+    b = node_process(tmp_path / "b", empty_db, broker, prefix)
+    port = int(b.env["TORBIT_IRC__PORT"])
+    await asyncio.to_thread(b.start)
+    try:
+        ghost = await guest(port, "ghost")
+        assert ghost is not None
+        ghost.send("JOIN #lobby")
+        await ghost.expect(" 366 ", timeout=30)
+        b.kill()
+        await ghost.close()
+        await asyncio.to_thread(b.start)
+        watcher = await clients.http(b, "watcher")
+        await watcher.join("lobby")
+
+        async def nick_free() -> bool:
+            newcomer = await guest(port, "ghost")
+            if newcomer is None:
+                return False
+            await newcomer.close()
+            return True
+
+        await eventually(
+            "the guest leaves the rooms", lambda: _lacks(members(watcher, "lobby"), "ghost")
+        )
+        await eventually("the guest's nick is free", nick_free)
+    finally:
+        b.kill()
+
+
+async def _lacks(names: Awaitable[list[str]], name: str) -> bool:
+    return name not in await names
+
+
+async def _has(names: Awaitable[list[str]], name: str) -> bool:
+    return name in await names

@@ -1,0 +1,64 @@
+"""A stop cuts TLS handshakes that are not done (frontends/handshake.py). On main a client
+that opened a socket to the TLS telnet or IRC port and never sent a hello kept the stop
+waiting for the handshake timeout (10 s), and its socket stayed open through the stop
+(HTTPS too). Here
+the handshake timeout is 60 s: the stop must be done, with those sockets closed, long
+before it (the test's guard is 30 s and bounds the wait; it measures nothing)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import trustme
+
+from tests.conftest import ServerFactory
+from torbit.frontends import handshake
+
+GUARD = 30.0  # seconds: a hang guard, half the handshake timeout set below
+
+
+async def closed(reader: asyncio.StreamReader) -> bool:
+    """Whether the server has hung up on this connection (EOF or reset)."""
+    try:
+        async with asyncio.timeout(GUARD):
+            return await reader.read(100) == b""
+    except ConnectionError:
+        return True
+    except TimeoutError:
+        return False
+
+
+async def test_a_stop_cuts_tls_handshakes_not_done(
+    make_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handshake, "HANDSHAKE_TIMEOUT", 60.0)
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_path, key_path = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    cert.private_key_and_cert_chain_pem.write_to_path(cert_path)
+    cert.private_key_pem.write_to_path(key_path)
+    tls = {"tls_port": 0, "tls_cert": cert_path, "tls_key": key_path}
+    https = {"tls_cert": cert_path, "tls_key": key_path}
+    app = await make_server(telnet=tls, irc=tls, http=https)
+    assert app.telnet is not None and app.telnet_tls_port and app.irc_tls_port and app.http_port
+    connections = app.telnet.connections
+
+    # sockets that never say hello, on every TLS door; one sends half a hello
+    silent = [
+        await asyncio.open_connection("127.0.0.1", port)
+        for port in (app.telnet_tls_port, app.telnet_tls_port, app.irc_tls_port, app.http_port)
+    ]
+    silent[0][1].write(b"\x16\x03\x01\x02\x00")  # a record header, then nothing
+    async with asyncio.timeout(GUARD):  # every one accepted: its handshake has begun
+        while connections.open < len(silent):
+            await asyncio.sleep(0.05)
+
+    async with asyncio.timeout(GUARD):
+        await app.stop()
+    assert app.core is None
+    for reader, writer in silent:
+        assert await closed(reader)
+        writer.close()
+    assert connections.open == 0
