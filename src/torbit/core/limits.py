@@ -7,6 +7,7 @@ core/throttle.py."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -16,6 +17,15 @@ from torbit.errors import RateLimited
 
 Clock = Callable[[], float]
 MAX_TRACKED = 100_000
+
+
+def _try_again(seconds: float) -> str:
+    """The end of a refusal: ': try again in 5 s' (or 'in 12 min'); nothing under a second."""
+    if seconds < 1:
+        return ""
+    if seconds < 120:
+        return f": try again in {math.ceil(seconds)} s"
+    return f": try again in {math.ceil(seconds / 60)} min"
 
 
 class RateLimiter:
@@ -79,9 +89,11 @@ class RateLimiter:
             self._full_at[new] = max(self._full_at.get(new, now), full_at)
 
     def check(self, key: str, what: str = "messages") -> None:
-        """Take one token or raise RateLimited saying when to try again."""
+        """Take one token or raise RateLimited saying when to try again: in its text too, when
+        that is a second or more away (a registration refused for the hour says so)."""
         if self.take(key) == 0:
-            raise RateLimited(f"slow down: too many {what}", retry_after=1.0 / self.rate)
+            wait = 1.0 / self.rate
+            raise RateLimited(f"slow down: too many {what}{_try_again(wait)}", retry_after=wait)
 
     def holds(self, key: str) -> bool:
         """Whether the key's bucket is not full (it has spent something lately)."""

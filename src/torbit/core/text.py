@@ -114,9 +114,12 @@ _EMOJI_TRAILERS = frozenset("\ufe0e\ufe0f\u20e3" + "".join(map(chr, range(0x1F3F
 
 
 def clean_text(text: str, max_bytes: int) -> str:
-    """A text fit to show: control characters replaced, invisible format characters removed
-    (but for emoji and script joiners and flag tags), blank runs shortened, trailing blanks
-    dropped; empty and oversized texts refused."""
+    """A text fit to show: line ends at its start and end dropped (where the line doors end
+    a line: `printf 'hi\\n' | curl --data-binary @-` sends "hi", not "hi" and U+FFFD),
+    control characters replaced, invisible format characters removed (but for emoji and
+    script joiners and flag tags), blank runs shortened, trailing blanks dropped; empty and
+    oversized texts refused."""
+    text = text.strip("\r\n")
     if text.isascii():
         if _ASCII_SUSPECT.search(text) is not None or "    " in text:
             text = _rewrite(text)

@@ -18,7 +18,7 @@ E = TypeVar("E")
 
 
 class PacedInput(Generic[E]):
-    __slots__ = ("_busy", "_draining", "_paused", "_pending")
+    __slots__ = ("_busy", "_draining", "_ended", "_paused", "_pending")
 
     max_pending = 64  # events queued while earlier ones are handled; reading pauses beyond
     closed: bool
@@ -29,6 +29,7 @@ class PacedInput(Generic[E]):
         self._busy = False
         self._draining = ""  # the node is leaving: close with this once the handler is done
         self._paused = False
+        self._ended = False  # the client closed its side: close ours once its input is handled
 
     # what a door says
 
@@ -63,6 +64,7 @@ class PacedInput(Generic[E]):
     def _pump(self) -> None:
         pending = self._pending
         if pending is None:
+            self._end()
             return
         while pending and not self._busy and not self.closed:
             if not self._handle(pending.popleft()):
@@ -71,6 +73,8 @@ class PacedInput(Generic[E]):
             self._pending = None
         if self._paused and len(pending) < self.max_pending // 2:
             self._pause(False)
+        if not pending:
+            self._end()
 
     def _run(self, work: Awaitable[None]) -> None:
         self._busy = True
@@ -94,6 +98,21 @@ class PacedInput(Generic[E]):
             self.close(self._draining)
             return
         self._pump()
+
+    def _input_ended(self) -> bool:
+        """The client closed its side (EOF) with input still waiting or being handled: True
+        when that input is to be handled first, in order, and answered, and our side closed
+        then (`_pump`), as a client piping its session expects (`printf ... | nc -N`). False
+        (nothing waits, or the session is closing anyway): the caller departs at once."""
+        if self.closed or self._draining or (self._pending is None and not self._busy):
+            return False
+        self._ended = True
+        return True
+
+    def _end(self) -> None:
+        """Nothing waits: if the client has closed its side, close ours."""
+        if self._ended and not self._busy and not self.closed:
+            self.close("end of input")
 
     def _stop_reading(self, reason: str) -> bool:
         """Drop what waits and read no more; True when nothing runs, so the caller may close

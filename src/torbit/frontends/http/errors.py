@@ -104,18 +104,40 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, code, message, headers or None)
 
 
-def _describe(errors: Sequence[Any]) -> str:
+def _describe(errors: Sequence[Any], content_type: str = "") -> str:
     parts = []
     for e in errors[:3]:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+        if e.get("type") == "json_invalid":  # its loc is ("body", offset)
+            loc = "body"
+        parts.append(f"{loc}: {_explain(e, content_type)}")
     more = len(errors) - 3
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
+def _explain(error: Any, content_type: str) -> str:
+    """Pydantic's words, but where they leave a person guessing: JSON that does not parse
+    ("JSON decode error" at a bare offset), and a body that is no JSON object because it was
+    not sent as JSON (curl -d without -H 'content-type: application/json')."""
+    kind, loc = error.get("type"), tuple(error.get("loc", ()))
+    if kind == "json_invalid":
+        at = loc[1] if len(loc) > 1 else "?"
+        return (
+            f"invalid JSON at character {at}: {error.get('ctx', {}).get('error', 'cannot parse')}"
+        )
+    if kind == "model_attributes_type" and loc == ("body",) and "json" not in content_type:
+        shown = content_type.split(";")[0].strip() or "none"
+        return (
+            "a JSON object is expected, sent with content-type: application/json "
+            f"(this request's content-type: {shown})"
+        )
+    return str(error.get("msg", "invalid"))
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(422, "invalid_input", _describe(exc.errors()))
+    content_type = request.headers.get("content-type", "").lower()
+    return error_response(422, "invalid_input", _describe(exc.errors(), content_type))
 
 
 async def _client_gone(request: Request, exc: Exception) -> JSONResponse:

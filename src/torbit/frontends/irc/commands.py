@@ -132,7 +132,13 @@ TABLE: tuple[Command, ...] = (
     _row("LIST", 0, channels.list_, "list the rooms"),
     _row("KICK", 2, channels.kick, "remove a member from #room", action="kick"),
     _row("INVITE", 0, channels.invite, "let nick join #room", action="invite"),
-    _row("MODE", 1, modes.mode, "+o/-o admins, +b/-b bans, +i private (owner); your +i"),
+    _row(
+        "MODE",
+        1,
+        modes.mode,
+        "#room: +o admins, +v voices, +b bans, +k key, +l limit, +m moderated, -n outsiders, "
+        "-t topic for all; +i private (owner). Yours: +i",
+    ),
     # people
     _row("WHO", 0, queries.who, "list users in #room or matching a mask"),
     _row("WHOIS", 1, queries.whois, "show who nick is"),

@@ -30,7 +30,10 @@ from torbit.protocol.irc_replies import isupport
 
 log = logging.getLogger("torbit.irc")
 
-CHANNEL_MODES = "binost"  # RPL_MYINFO: what MODE #room shows and takes
+# RPL_MYINFO: the channel modes MODE #room shows and takes (ISUPPORT's CHANMODES and the
+# PREFIX modes but q: owners are not made by MODE), and those of them taking a parameter
+CHANNEL_MODES = "biklmnostv"
+CHANNEL_MODES_WITH_PARAMETER = "bklov"
 USER_MODES = "iow"
 
 
@@ -188,7 +191,12 @@ def welcome(session: IrcSession) -> None:
     )
     session.reply(n.RPL_CREATED, f"This server was created {options.started:%Y-%m-%d %H:%M:%S UTC}")
     session.reply(
-        n.RPL_MYINFO, options.server_name, options.version, USER_MODES, CHANNEL_MODES, "bo"
+        n.RPL_MYINFO,
+        options.server_name,
+        options.version,
+        USER_MODES,
+        CHANNEL_MODES,
+        CHANNEL_MODES_WITH_PARAMETER,
     )
     for line in isupport(options.server_name, nick, isupport_tokens(session)):
         session.send(line)

@@ -412,6 +412,8 @@ class Registration:
             self.done = True
             return [Complete(self.nick, self.username, self.realname, None)]
         text = "Password required: log in with SASL PLAIN or PASS name:password"
+        if self.registration_open:  # most clients cannot REGISTER: say where else to
+            text += "; no account yet? REGISTER one, or register on telnet or the web page"
         return [self._numeric(n.ERR_PASSWDMISMATCH, text), Close("no account given")]
 
     def _logged_in(self, account: str) -> list[Step]:

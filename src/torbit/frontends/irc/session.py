@@ -284,11 +284,15 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
             self._queue(events)
 
     def eof_received(self) -> bool | None:
-        """The client closed its side: the session departs now, and the door closes ours a
-        batch per loop turn (`LineDoor.hang_up`; over TLS, the SSL layer closes it)."""
+        """The client closed its side: what it sent before is still handled and answered,
+        then ours is closed (`PacedInput._input_ended`). With nothing left to handle, the
+        session departs now, and the door closes ours a batch per loop turn
+        (`LineDoor.hang_up`; over TLS, the SSL layer closes it)."""
         self.quit_reason = self.quit_reason or "Connection closed"
         w = self._writer
         t = w.transport if w is not None else None
+        if t is not None and t.get_extra_info("ssl_object") is None and self._input_ended():
+            return True  # half-open until the input is handled
         self._gone()
         return self.server.hang_up(t)
 

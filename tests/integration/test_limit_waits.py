@@ -1,0 +1,49 @@
+"""A limit that refuses for long says for how long, on every door: a newcomer trying torbit
+from one machine registers a handful of users and is then refused for the hour. On main the
+words were only "slow down: too many registrations from your address" (the wait was in
+HTTP's Retry-After alone, which the web page and telnet do not show)."""
+
+from __future__ import annotations
+
+from tests.conftest import ServerFactory
+from tests.helpers.http import error_of, http_client, register
+from tests.helpers.telnet_client import TelnetClient
+from torbit.core.limits import RateLimiter
+from torbit.errors import RateLimited
+
+PASSWORD = "secret-pw"
+
+
+async def test_a_refused_registration_says_when_to_try_again(make_server: ServerFactory) -> None:
+    app = await make_server(limits={"registrations_per_address": 3})
+    async with http_client(app) as http:
+        await register(http, "u1", "u2", "u3")
+        r = await http.post("/api/v1/users", json={"name": "u4", "password": PASSWORD})
+        said = error_of(r, 429, "rate_limited")
+    # 3 an hour: one every 20 minutes
+    assert said == "slow down: too many registrations from your address: try again in 20 min"
+    assert r.headers["retry-after"] == "1200"
+    assert app.telnet_port is not None
+    telnet = await TelnetClient.connect(app.telnet_port)
+    await telnet.read_until("Name: ")
+    telnet.send("u5")
+    for prompt in ("Choose a password: ", "Repeat the password: "):
+        await telnet.read_until(prompt)
+        telnet.send(PASSWORD)
+    await telnet.expect(
+        r"^! slow down: too many registrations from your address: try again in 20 min$"
+    )
+    await telnet.close()
+
+
+def test_the_wait_is_told_from_a_second_on() -> None:
+    now = [0.0]
+    for rate, told in ((5.0, ""), (1.0, ": try again in 1 s"), (0.2, ": try again in 5 s")):
+        limiter = RateLimiter(rate, 1, clock=lambda: now[0])
+        limiter.check("k", "things")
+        try:
+            limiter.check("k", "things")
+        except RateLimited as e:
+            assert e.message == f"slow down: too many things{told}"
+        else:
+            raise AssertionError("not limited")
