@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from torbit.core import access, policy
+from torbit.core.banmasks import RoomMasks, Visitor
 from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
 from torbit.core.events import MembershipEnded, NodeEvents
 from torbit.core.format import topic_credit
@@ -106,6 +107,7 @@ class Membership:
         self._room_locks = KeyLocks()  # joins of rooms with a member limit
         self.known = MemberCache(events)  # memberships this node knows of (membercache.py)
         self.settings = SettingsCache(store, events)  # rooms' settings (roomsettings.py)
+        self.ban_masks = RoomMasks(store, events)  # rooms' ban masks (banmasks.py)
         # the Room last handed to a joining session, per room: the next join with an equal
         # one gets the same object (a session keeps its room: ~200 bytes each, not shared)
         self._joined_rooms: dict[str, Room] = {}
@@ -202,18 +204,22 @@ class Membership:
                 await self._still_within_rooms(user, room, created=True)
         return room
 
-    async def become_member(self, user: str, room_name: str, join_key: str = "") -> Room:
+    async def become_member(
+        self, user: str, room_name: str, join_key: str = "", *, visitor: Visitor | None = None
+    ) -> Room:
         """Make the user a member, creating the room on first join (the creator owns it; the
         default room is the server's; a guest's room has no owner, the guest is its admin).
         A private room admits only its invitees, owner and server admins; no room admits the
-        banned. A room's join key and member limit (core/roomsettings.py) hold for everyone
-        but its invitees, owner and server admins; joins near the limit take turns on this
-        node, and a join that another node's join overtook takes itself back."""
+        banned, nor a `visitor` (the client, as ban masks see it) matching one of its ban
+        masks, member or not. A room's join key and member limit (core/roomsettings.py) hold
+        for everyone but its invitees, owner and server admins; joins near the limit take
+        turns on this node, and a join that another node's join overtook takes itself back."""
         key = check_name(room_name, "room name")
         user_key = name_key(user)
         room, standing = await self._store.room_and_standing(key, user_key)
         if room is not None:
             access.admit(standing, user, room, room_name)
+            await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
             if standing.member:
                 return room
         self.limits.joins.check(user_key, "rooms joined or left")  # wrong keys count too
@@ -323,7 +329,8 @@ class Membership:
         nothing otherwise)."""
         generation = self.known.generation
         user = self._sessions.name_of(session)
-        room = self._shared(await self.become_member(user, room_name, join_key))
+        visitor: Visitor | None = getattr(session, "visitor", None)  # Session's docstring
+        room = self._shared(await self.become_member(user, room_name, join_key, visitor=visitor))
         announce = self._sessions.last_here(session, room.key)
         await self._subs.listen(session, room.key, hold=True)
         self._subs.name_room(room.key, room.name)

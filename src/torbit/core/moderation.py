@@ -19,13 +19,16 @@ for server admins."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from torbit.core import policy
+from torbit.core import access, policy
+from torbit.core.banmasks import MAX_BAN_MASKS, Visitor, account_of, compile_mask, parse_mask
 from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.events import (
+    BanMasksChanged,
     Expelled,
     Invited,
     MuteChanged,
@@ -35,7 +38,7 @@ from torbit.core.events import (
 )
 from torbit.core.limits import ActionLimits
 from torbit.core.membership import Membership
-from torbit.core.models import AuditEntry, Role, Room, Standing, User
+from torbit.core.models import AuditEntry, BanMask, Role, Room, Standing, User
 from torbit.core.mutes import Mutes
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import Store
@@ -94,6 +97,8 @@ class Moderation:
         events.on(MuteChanged, self._on_mute)
         events.on(Invited, self._on_invite)
         events.on(RoomNotice, self._on_notice)
+        events.on(BanMasksChanged, self._on_ban_mask)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Load the mutes still running into this node's copy."""
@@ -220,7 +225,17 @@ class Moderation:
         return user.name
 
     async def ban(self, actor: str, room_name: str, name: str, reason: str = "") -> str:
-        """Like a kick, and they cannot join again until unbanned. Idempotent."""
+        """Like a kick, and they cannot join again until unbanned. Idempotent. `name` is an
+        account's name, or a ban mask (core/banmasks.py): `name!*@*` bans that account as a
+        plain name does when it is a registered one; any other mask (a guest's nick, a
+        wildcard, an address) goes on the room's mask list (`ban_mask`). What was banned:
+        the account's name or the mask."""
+        mask = parse_mask(name)
+        if mask is not None:
+            account = account_of(mask)
+            if account is None or not await self._registered(account):
+                return await self.ban_mask(actor, room_name, mask, reason)
+            name = account
         room, role = await self.authorize(actor, room_name, "ban")
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "ban")
@@ -230,12 +245,48 @@ class Moderation:
         await self._expelled(room, user, actor, "banned", reason, was_member)
         return user.name
 
+    async def ban_mask(self, actor: str, room_name: str, mask: str, reason: str = "") -> str:
+        """Add a mask to the room's ban list (at most MAX_BAN_MASKS; ListFull past it): no
+        client matching it joins, and the matching members listening to the room now, on
+        every node, are put out (a kick, naming the mask). Setting a mask already there
+        changes nothing and tells no one. The mask as stored (canonical)."""
+        canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
+        assert canonical is not None
+        room, _ = await self.authorize(actor, room_name, "ban")
+        self._moderating(actor)
+        reason = clean_kick_reason(reason)
+        entry = BanMask(canonical, actor, self._now())
+        if not await self._store.add_ban_mask(room.key, entry, MAX_BAN_MASKS):
+            return canonical
+        await self._audit(actor, "ban", room, detail=f"{canonical} {reason}".strip())
+        await self._events.publish(BanMasksChanged(room.key, room.name, canonical, actor, True))
+        text = f"{actor} banned {canonical} from #{room.name}" + (f" ({reason})" if reason else "")
+        await self._notice(room, text, NoticeKind.BAN_MASK, by=actor, detail=canonical)
+        return canonical
+
     async def bans(self, actor: str, room_name: str) -> list[str]:
-        """Names of the users banned from the room, for its members."""
+        """Names of the users banned from the room, then its ban masks (each holds a "!"),
+        for its members."""
         room, _ = await self.authorize(actor, room_name, "bans")
-        return await self._store.list_bans(room.key)
+        masks = [m.mask for m in await self._store.list_ban_masks(room.key)]
+        return await self._store.list_bans(room.key) + masks
+
+    async def ban_masks(self, actor: str, room_name: str) -> list[BanMask]:
+        """The room's ban masks with who set them and when, for its members."""
+        room, _ = await self.authorize(actor, room_name, "bans")
+        return await self._store.list_ban_masks(room.key)
 
     async def unban(self, actor: str, room_name: str, name: str) -> str:
+        """Lift an account's ban, or a ban mask (`name!*@*` lifts the mask if the room has
+        it, else that account's ban)."""
+        mask = parse_mask(name)
+        if mask is not None:
+            room, _ = await self.authorize(actor, room_name, "unban")
+            account = account_of(mask)
+            listed = {m.mask for m in await self._store.list_ban_masks(room.key)}
+            if account is None or mask in listed:
+                return await self._unban_mask(actor, room, mask)
+            name = account
         room, role = await self.authorize(actor, room_name, "unban")
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "unban")
@@ -245,6 +296,20 @@ class Moderation:
         text = f"{actor} lifted the ban on {user.name} in #{room.name}"
         await self._notice(room, text, NoticeKind.UNBAN, user.name, actor)
         return user.name
+
+    async def _unban_mask(self, actor: str, room: Room, mask: str) -> str:
+        self._moderating(actor)
+        if not await self._store.remove_ban_mask(room.key, mask):
+            raise NotFound(f"{mask} is not on the ban list of #{room.name}")
+        await self._audit(actor, "unban", room, detail=mask)
+        await self._events.publish(BanMasksChanged(room.key, room.name, mask, actor, False))
+        text = f"{actor} lifted the ban on {mask} in #{room.name}"
+        await self._notice(room, text, NoticeKind.UNBAN_MASK, by=actor, detail=mask)
+        return mask
+
+    async def _registered(self, name: str) -> bool:
+        user = await self._store.get_user(name_key(name))
+        return user is not None and not user.is_guest
 
     async def mute(self, actor: str, room_name: str, name: str, minutes: int) -> datetime:
         """Stop the user sending to the room for `minutes`; when the mute ends."""
@@ -495,6 +560,42 @@ class Moderation:
         self._subs.notify(
             event.room, Notice(text, kind, **about), about=(event.user, name_key(event.by))
         )
+
+    def _on_ban_mask(self, event: BanMasksChanged) -> None:
+        """A new mask puts out the matching members whose sessions listen on this node:
+        only this node knows their addresses. Of nodes racing to put one user out, the one
+        whose write ended the membership tells the room (`Expelled`)."""
+        if not event.on:
+            return
+        sessions = self._subs.listeners(event.room)
+        pattern = compile_mask(event.mask)
+        matched: dict[str, str] = {}
+        for session in sessions:
+            visitor: Visitor | None = getattr(session, "visitor", None)
+            if session.user_key and visitor is not None and pattern.match(visitor.subject):
+                matched.setdefault(session.user_key, visitor.nick)
+        if matched:
+            task = asyncio.get_running_loop().create_task(self._put_out(event, matched))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _put_out(self, event: BanMasksChanged, matched: dict[str, str]) -> None:
+        room = await self._store.get_room(event.room)
+        if room is None:
+            return
+        for user_key, name in matched.items():
+            try:
+                standing = await self._store.standing(room.key, user_key)
+                if access.mask_exempt(standing, room, user_key) or not standing.member:
+                    continue
+                if await self._store.expel(room.key, user_key):
+                    reason = f"banned: {event.mask}"
+                    await self._audit(event.by, "kick", room, user_key, reason)
+                    await self._events.publish(
+                        Expelled(room.key, room.name, user_key, name, event.by, "kicked", reason)
+                    )
+            except Exception:  # one user's failure (the store down) leaves the others to do
+                log.exception("putting %s out of #%s for %s", user_key, room.key, event.mask)
 
     def _on_mute(self, event: MuteChanged) -> None:
         until = datetime.fromisoformat(event.until) if event.until else None
