@@ -297,6 +297,14 @@ class Moderation:
         await self._notice(room, text, NoticeKind.UNBAN, user.name, actor)
         return user.name
 
+    async def unban_mask(self, actor: str, room_name: str, mask: str) -> str:
+        """Lift a ban mask (a plain name is taken as `name!*@*`); NotFound if the room's list
+        does not hold it."""
+        canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
+        assert canonical is not None
+        room, _ = await self.authorize(actor, room_name, "unban")
+        return await self._unban_mask(actor, room, canonical)
+
     async def _unban_mask(self, actor: str, room: Room, mask: str) -> str:
         self._moderating(actor)
         if not await self._store.remove_ban_mask(room.key, mask):
