@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from torbit.core import events
 from torbit.core.banmasks import (
     MAX_MASK_LENGTH,
     CompiledMasks,
@@ -19,6 +20,7 @@ from torbit.core.banmasks import (
     matches,
     parse_mask,
 )
+from torbit.core.events import BanMasksChanged, NodeEvent, decode, encode
 from torbit.errors import InvalidInput
 
 
@@ -77,3 +79,12 @@ SUBJECT_CHARS = st.sampled_from("abAB.!@")
 def test_matching_agrees_with_fnmatch(mask: str, subject: str) -> None:
     expected = fnmatch.fnmatchcase(subject.lower(), mask.lower())
     assert (compile_mask(mask.lower()).match(subject.lower()) is not None) == expected
+
+
+def test_every_node_event_travels_between_nodes() -> None:
+    """An event type `decode` does not know is dropped on every other node: BanMasksChanged
+    was, at first, and only the two-node test saw it (tests/scale/test_ban_masks_cluster.py)."""
+    kinds = {cls.__name__ for cls in NodeEvent.__subclasses__()}
+    assert kinds == {cls.__name__ for cls in events._KINDS.values()}
+    event = BanMasksChanged("hall", "Hall", "*!*@192.0.2.*", "alice", True)
+    assert decode(encode(event, "node-a")) == (event, "node-a")

@@ -224,6 +224,7 @@ _KINDS: dict[str, type[NodeEvent]] = {
         Invited,
         RoomSettingsChanged,
         RoomNotice,
+        BanMasksChanged,
         SessionsRevoked,
         Wallops,
         PresenceBeat,
