@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import error_of, register
-from tests.helpers.moderation import Ws, api, command, create_room, in_hall
+from tests.helpers.http import PASSWORD, error_of, register
+from tests.helpers.moderation import Ws, api, command, create_room, in_hall, services
+from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 
 
@@ -83,3 +84,25 @@ async def test_the_http_door_matches_the_address_its_trusted_proxy_names(
         error_of(refused, 403, "forbidden")
         other = {"X-Forwarded-For": "203.0.113.8"}
         assert (await b.put("/api/v1/rooms/hall/members/bob", headers=other)).status_code == 200
+
+
+async def test_a_mask_on_the_default_room_leaves_the_login_to_another_room(hall: App) -> None:
+    """The default room is joined at every telnet login: a mask barring a user from it is
+    said at login, and the session goes on, to another room."""
+    async with api(hall, "alice") as a:
+        await register(a, "root")
+    await services(hall).accounts.set_admin("root", True)
+    async with api(hall, "root") as r:
+        assert (await r.put("/api/v1/rooms/lobby/members/root")).status_code == 200
+        mask = {"mask": "bob!*@*"}
+        assert (await r.put("/api/v1/rooms/lobby/banmasks", params=mask)).status_code == 204
+    assert hall.telnet_port is not None
+    bob = await TelnetClient.connect(hall.telnet_port)
+    await bob.read_until("Name: ")
+    bob.send("bob")
+    await bob.read_until("Password: ")
+    bob.send(PASSWORD)
+    await bob.expect("Welcome")
+    await bob.expect(r"^! you are banned from #lobby$")
+    await command(bob, "/join hall", r"^\* you are in #hall")
+    await bob.close()

@@ -65,6 +65,14 @@ async def test_a_nick_mask_bars_nicks_nobody_holds_yet_whatever_their_case(
     await op.expect("MODE #den -b bad*!*@*")
     bad.send("JOIN #den")
     await bad.expect(" 366 BadGuy #den ")
+    op.send("MODE #den +b goodguy")  # a guest's nick alone: goodguy!*@*, a mask
+    await op.expect("MODE #den +b goodguy!*@*")
+    await good.expect("KICK #den goodguy :banned: goodguy!*@*")
+    good.send("QUIT :bye")
+    await good.expect("ERROR")
+    back = await _guest(app, "GoodGuy")  # the guest's account went with it; the mask stays
+    back.send("JOIN #den")
+    await back.expect(" 474 GoodGuy #den ")
 
 
 async def test_the_ban_list_is_bounded_and_bad_masks_are_refused(

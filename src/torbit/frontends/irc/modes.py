@@ -5,7 +5,7 @@ connection.
                  nobody owns)
     +v/-v nick   give a member a voice, or take it (room admins): a voiced member speaks
                  in a moderated room (+m); a voice ends with the membership
-    +b/-b mask   ban or unban: a nick alone (or nick!*@* of a registered account) bans
+    +b/-b mask   ban or unban: nick (that is, nick!*@*) of a registered account bans
                  that account; any other nick!user@host mask, with * and ? wildcards,
                  bars whoever matches it (core/banmasks.py; MAXLIST b:100, else 478);
                  +b alone lists the bans
@@ -25,7 +25,7 @@ else is ERR_UNKNOWNMODE."""
 
 from __future__ import annotations
 
-from torbit.core.banmasks import parse_mask
+from torbit.core.banmasks import account_of, parse_mask
 from torbit.core.models import Room
 from torbit.core.names import name_key
 from torbit.core.roomsettings import SettingsChange, check_key, parse_limit
@@ -200,23 +200,25 @@ async def _ban_list(session: IrcSession, room: Room) -> None:
 
 
 async def _ban(session: IrcSession, room: Room, sign: str, arg: str) -> None:
-    """+b/-b: a nick alone bans that account (as `nick!*@*` does a registered one's); any
-    other mask goes on the room's mask list (core/banmasks.py). A bad mask is a NOTICE;
-    lifting a mask the list does not hold does nothing, as on other servers."""
+    """+b/-b: a nick alone is `nick!*@*`, as on any IRC server: the ban of that account
+    when it is a registered one, else a mask (a guest's nick, a nick nobody holds yet);
+    any other mask goes on the room's mask list (core/banmasks.py). A bad mask is a
+    NOTICE; lifting a mask the list does not hold does nothing, as on other servers."""
     moderation = session.core.moderation
     try:
-        mask = parse_mask(arg)
+        mask = parse_mask(arg) or parse_mask(f"{arg}!*@*")
     except InvalidInput as e:
         session.server_notice(e.message)
         return
+    assert mask is not None
     if sign == "+":
-        await moderation.ban(session.nick, room.name, arg)
+        await moderation.ban(session.nick, room.name, mask)
         return
     try:
-        await moderation.unban(session.nick, room.name, arg)
+        await moderation.unban(session.nick, room.name, mask)
     except NotFound:
-        if mask is None:
-            raise
+        if account_of(mask) is not None and ban_target(arg) is not None:
+            raise  # a nick: "no such nick" or "not on that channel", as before
 
 
 def ban_target(mask: str) -> str | None:
