@@ -145,6 +145,11 @@ class RoomMasks:
         """The first of the room's masks the visitor matches, or None."""
         return (await self.of(room)).matching(visitor)
 
+    @property
+    def generation(self) -> int:
+        """Counts the drops: a join that saw it change while it was under way asks again."""
+        return self._generation
+
     def drop(self, room_key: str) -> None:
         self._generation += 1
         self._rooms.pop(room_key, None)

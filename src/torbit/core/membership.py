@@ -328,6 +328,7 @@ class Membership:
         `history=False`: none, for a client that asks for it itself (read and paid for
         nothing otherwise)."""
         generation = self.known.generation
+        masks_seen = self.ban_masks.generation
         user = self._sessions.name_of(session)
         visitor: Visitor | None = getattr(session, "visitor", None)  # Session's docstring
         room = self._shared(await self.become_member(user, room_name, join_key, visitor=visitor))
@@ -341,6 +342,11 @@ class Membership:
             if self.known.generation != generation and not await self.is_member(user, room.key):
                 await access.admission(self._store, user, room, room_name)  # banned, hidden
                 raise Forbidden(f"you are no longer a member of #{room.name}")
+            # a mask set while this session was not yet listening did not put it out
+            if visitor is not None and self.ban_masks.generation != masks_seen:
+                user_key = name_key(user)
+                standing = await self._store.standing(room.key, user_key)
+                await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
             if history and self.rules.history_on_join:
                 shown = await self._history(user, room)
         except BaseException:  # not left half-joined: the client is told, and may try again
