@@ -141,6 +141,12 @@ class RoomMasks:
             self._rooms[room.key] = (room.created_at, compiled)
         return compiled
 
+    def none_yet(self, room: Room) -> None:
+        """A room this node has just created has no masks: nothing to read on its joins."""
+        if len(self._rooms) >= MAX_CACHED_ROOMS:
+            self._rooms.clear()
+        self._rooms[room.key] = (room.created_at, CompiledMasks(()))
+
     async def matching(self, room: Room, visitor: Visitor) -> str | None:
         """The first of the room's masks the visitor matches, or None."""
         return (await self.of(room)).matching(visitor)

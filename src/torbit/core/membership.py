@@ -199,6 +199,7 @@ class Membership:
                 )
             except Conflict:
                 raise taken(room_name) from None
+            self.ban_masks.none_yet(room)
             await self._store.add_member(room.key, user_key)
             if recount:
                 await self._still_within_rooms(user, room, created=True)
@@ -231,6 +232,10 @@ class Membership:
             if room is None:
                 room, standing, founded = await self._create_on_join(user, room_name)
                 created = founded or (room.owner is not None and name_key(room.owner) == user_key)
+                if founded or created:
+                    self.ban_masks.none_yet(room)
+                else:  # another's, made a moment ago: a mask may be on it already
+                    await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
                 self._check_key(room, standing, user_key, join_key)
             if self._limited(room, standing, user_key):
                 async with self._room_locks.hold(room.key):

@@ -29,7 +29,7 @@ from torbit.backends.store.schema import (
     rooms,
     users,
 )
-from torbit.backends.store.sql_text import ROOM_AND_STANDING, STANDING, room_at
+from torbit.backends.store.sql_text import BAN_MASKS, ROOM_AND_STANDING, STANDING, room_at
 from torbit.core.models import AuditEntry, BanMask, Mute, Room, RoomSettings, Standing
 from torbit.errors import Conflict, ListFull, NotFound
 
@@ -266,13 +266,15 @@ class RoomModerationSql:
         return bool(result.rowcount > 0)
 
     async def list_ban_masks(self, room_key: str) -> list[BanMask]:
-        query = (
-            select(room_ban_masks.c.mask, room_ban_masks.c.set_by, room_ban_masks.c.set_at)
-            .where(room_ban_masks.c.room_key == room_key)
-            .order_by(room_ban_masks.c.mask)
-        )
-        async with self._read() as conn:
-            return [BanMask(str(m), str(by), at) for m, by, at in await conn.execute(query)]
+        def query() -> Executable:
+            return (
+                select(room_ban_masks.c.mask, room_ban_masks.c.set_by, room_ban_masks.c.set_at)
+                .where(room_ban_masks.c.room_key == room_key)
+                .order_by(room_ban_masks.c.mask)
+            )
+
+        rows = await self.fetch(query, BAN_MASKS, room_key)  # a join's: on the loop's thread
+        return [BanMask(str(m), str(by), at) for m, by, at in rows]
 
     async def remove_ban_mask(self, room_key: str, mask: str) -> bool:
         return await self._changed(
