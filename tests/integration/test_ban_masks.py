@@ -78,10 +78,16 @@ async def test_the_http_door_matches_the_address_its_trusted_proxy_names(
         await create_room(a, "hall")
         mask = {"mask": "*!*@203.0.113.7"}
         assert (await a.put("/api/v1/rooms/hall/banmasks", params=mask)).status_code == 204
+    async with api(app, "alice") as a:
+        settings = {"no_external": False}  # non-members may send: not those matching
+        assert (await a.patch("/api/v1/rooms/hall/settings", json=settings)).status_code == 200
     async with api(app, "bob") as b:
         proxied = {"X-Forwarded-For": "203.0.113.7"}
         refused = await b.put("/api/v1/rooms/hall/members/bob", headers=proxied)
         error_of(refused, 403, "forbidden")
+        said = {"text": "from outside"}
+        outside = await b.post("/api/v1/rooms/hall/messages", json=said, headers=proxied)
+        assert "banned" in error_of(outside, 403, "forbidden")
         other = {"X-Forwarded-For": "203.0.113.8"}
         assert (await b.put("/api/v1/rooms/hall/members/bob", headers=other)).status_code == 200
 

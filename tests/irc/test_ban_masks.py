@@ -97,3 +97,19 @@ async def test_the_ban_list_is_bounded_and_bad_masks_are_refused(
     await op.expect("NOTICE chanop :invalid ban mask")
     op.send("MODE #den -b n0!*@*", "MODE #den +b one!too@many")
     await op.expect("MODE #den +b one!too@many")
+
+
+async def test_a_mask_bars_messages_from_outside_too(make_server: ServerFactory) -> None:
+    """A room that takes non-members' messages (-n) takes none from a client matching one
+    of its masks, as from a banned account; others outside still get through."""
+    app = await _server(make_server)
+    op = await _guest(app, "chanop", "#den")
+    op.send("MODE #den -n", "MODE #den +b pest!*@*")
+    await op.expect("MODE #den +b pest!*@*")
+    pest = await _guest(app, "pest")
+    pest.send("PRIVMSG #den :from outside")
+    await pest.expect(" 404 pest #den :Cannot send to channel: you are banned from #den")
+    other = await _guest(app, "other")
+    other.send("PRIVMSG #den :also from outside")
+    await op.expect(":other!~other@irc.torbit PRIVMSG #den :also from outside")
+    assert not any("from outside" in line for line in op.lines if "pest" in line)

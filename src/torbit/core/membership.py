@@ -523,16 +523,20 @@ class Membership:
                 f"#{room.name} is moderated: only its admins and voiced members may speak"
             )
 
-    async def outside_room(self, user: str, room_name: str) -> Room:
+    async def outside_room(self, user: str, room_name: str, visitor: Visitor | None = None) -> Room:
         """A room a non-member may send to: a public one whose admins let non-members send
-        (no_external off), unless the user is banned there. Forbidden otherwise, as for any
-        non-member; a private room stays "no such room" to those who may not see it."""
+        (no_external off), unless the user is banned there or the `visitor` matches one of
+        its ban masks. Forbidden otherwise, as for any non-member; a private room stays "no
+        such room" to those who may not see it."""
         room = await self.visible_room(user, room_name)
         settings = await self.settings.of(room)
         if room.private or settings.no_external:
             raise Forbidden(f"you are not a member of #{room.name}: /join it first")
-        if (await self._store.standing(room.key, name_key(user))).banned:
+        user_key = name_key(user)
+        standing = await self._store.standing(room.key, user_key)
+        if standing.banned:
             raise Forbidden(f"you are banned from #{room.name}")
+        await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
         return room
 
     async def is_member(self, user: str, room_key: str) -> bool:

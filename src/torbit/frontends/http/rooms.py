@@ -226,10 +226,14 @@ def rooms_router(
         summary="Send a message to a room",
         responses=errors_doc(401, 403, 404, 413, 422),
     )
-    async def send(room: RoomName, body: SendMessage, caller: Caller) -> JSONResponse:
+    async def send(
+        room: RoomName, body: SendMessage, caller: Caller, request: Request
+    ) -> JSONResponse:
         """Members only (and non-members of a public room whose `no_external` setting is
-        off; only admins in a moderated room); answers once the message is durable."""
-        message = await messaging.send(caller.name, room, body.text)
+        off, unless banned or matching a ban mask; only admins in a moderated room);
+        answers once the message is durable."""
+        visitor = Visitor(caller.name, caller.name.lower(), client_address(request))
+        message = await messaging.send(caller.name, room, body.text, visitor=visitor)
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)
 

@@ -654,7 +654,11 @@ class LiveEndpoint:
             await self._membership.stop_listening(session, key)
         elif kind == "send":
             m = await self._messaging.send(
-                session.name, _text(frame, "room"), _text(frame, "text"), _message_kind(frame)
+                session.name,
+                _text(frame, "room"),
+                _text(frame, "text"),
+                _message_kind(frame),
+                visitor=session.visitor,
             )
             self._sent.inc()
             return m
