@@ -11,7 +11,7 @@ Masks are bounded: printable ASCII without spaces or commas, at most MAX_MASK_LE
 characters, MAX_BAN_MASKS per room (IRC's MAXLIST, ERR_BANLISTFULL). A mask is compiled once
 into a regular expression whose every `*` but the last is an atomic group (as
 `fnmatch.translate` does): each piece after a star is matched at its first place and never
-tried again, so a mask like `*a*a*a*a*b` costs at most a few passes over the subject instead
+tried again, so a mask like `*a*a*a*a*b` costs at most a pass over the subject per star instead
 of the exponential backtracking a naive translation gives attacker-chosen masks. `*!*@*`,
 which matches everyone, is allowed, as IRC allows it: whom a mask bars is the room's
 admins' choice; masks never bar the room's owner, its admins or server admins (they may

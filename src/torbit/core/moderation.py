@@ -24,8 +24,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from torbit.core import access, policy
-from torbit.core.banmasks import MAX_BAN_MASKS, Visitor, account_of, compile_mask, parse_mask
+from torbit.core import policy
+from torbit.core.banmask_actions import BanMaskActions
+from torbit.core.banmasks import account_of, parse_mask
 from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.events import (
     BanMasksChanged,
@@ -38,7 +39,7 @@ from torbit.core.events import (
 )
 from torbit.core.limits import ActionLimits
 from torbit.core.membership import Membership
-from torbit.core.models import AuditEntry, BanMask, Role, Room, Standing, User
+from torbit.core.models import AuditEntry, Role, Room, Standing, User
 from torbit.core.mutes import Mutes
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import Store
@@ -73,8 +74,9 @@ def clean_kick_reason(text: str) -> str:
         return ""
 
 
-class Moderation:
-    """The room owners' and admins' actions, for every front door."""
+class Moderation(BanMaskActions):
+    """The room owners' and admins' actions, for every front door; a room's ban masks are
+    banmask_actions.py's."""
 
     def __init__(
         self,
@@ -129,6 +131,9 @@ class Moderation:
         """Take one of the actor's moderation tokens (kick, ban, mute, op, voice and their undoing:
         each is an audit entry, a node event and a notice to the room), or RateLimited."""
         self._limits.moderation.check(name_key(actor), "kicks, bans, mutes or admin changes")
+
+    def _clean_reason(self, text: str) -> str:
+        return clean_kick_reason(text)
 
     def _is_default(self, room: Room) -> bool:
         return room.key == name_key(self._membership.rules.default_room)
@@ -245,36 +250,12 @@ class Moderation:
         await self._expelled(room, user, actor, "banned", reason, was_member)
         return user.name
 
-    async def ban_mask(self, actor: str, room_name: str, mask: str, reason: str = "") -> str:
-        """Add a mask to the room's ban list (at most MAX_BAN_MASKS; ListFull past it): no
-        client matching it joins, and the matching members listening to the room now, on
-        every node, are put out (a kick, naming the mask). Setting a mask already there
-        changes nothing and tells no one. The mask as stored (canonical)."""
-        canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
-        assert canonical is not None
-        room, _ = await self.authorize(actor, room_name, "ban")
-        self._moderating(actor)
-        reason = clean_kick_reason(reason)
-        entry = BanMask(canonical, actor, self._now())
-        if not await self._store.add_ban_mask(room.key, entry, MAX_BAN_MASKS):
-            return canonical
-        await self._audit(actor, "ban", room, detail=f"{canonical} {reason}".strip())
-        await self._events.publish(BanMasksChanged(room.key, room.name, canonical, actor, True))
-        text = f"{actor} banned {canonical} from #{room.name}" + (f" ({reason})" if reason else "")
-        await self._notice(room, text, NoticeKind.BAN_MASK, by=actor, detail=canonical)
-        return canonical
-
     async def bans(self, actor: str, room_name: str) -> list[str]:
         """Names of the users banned from the room, then its ban masks (each holds a "!"),
         for its members."""
         room, _ = await self.authorize(actor, room_name, "bans")
         masks = [m.mask for m in await self._store.list_ban_masks(room.key)]
         return await self._store.list_bans(room.key) + masks
-
-    async def ban_masks(self, actor: str, room_name: str) -> list[BanMask]:
-        """The room's ban masks with who set them and when, for its members."""
-        room, _ = await self.authorize(actor, room_name, "bans")
-        return await self._store.list_ban_masks(room.key)
 
     async def unban(self, actor: str, room_name: str, name: str) -> str:
         """Lift an account's ban, or a ban mask (`name!*@*` lifts the mask if the room has
@@ -296,28 +277,6 @@ class Moderation:
         text = f"{actor} lifted the ban on {user.name} in #{room.name}"
         await self._notice(room, text, NoticeKind.UNBAN, user.name, actor)
         return user.name
-
-    async def unban_mask(self, actor: str, room_name: str, mask: str) -> str:
-        """Lift a ban mask (a plain name is taken as `name!*@*`); NotFound if the room's list
-        does not hold it."""
-        canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
-        assert canonical is not None
-        room, _ = await self.authorize(actor, room_name, "unban")
-        return await self._unban_mask(actor, room, canonical)
-
-    async def _unban_mask(self, actor: str, room: Room, mask: str) -> str:
-        self._moderating(actor)
-        if not await self._store.remove_ban_mask(room.key, mask):
-            raise NotFound(f"{mask} is not on the ban list of #{room.name}")
-        await self._audit(actor, "unban", room, detail=mask)
-        await self._events.publish(BanMasksChanged(room.key, room.name, mask, actor, False))
-        text = f"{actor} lifted the ban on {mask} in #{room.name}"
-        await self._notice(room, text, NoticeKind.UNBAN_MASK, by=actor, detail=mask)
-        return mask
-
-    async def _registered(self, name: str) -> bool:
-        user = await self._store.get_user(name_key(name))
-        return user is not None and not user.is_guest
 
     async def mute(self, actor: str, room_name: str, name: str, minutes: int) -> datetime:
         """Stop the user sending to the room for `minutes`; when the mute ends."""
@@ -568,42 +527,6 @@ class Moderation:
         self._subs.notify(
             event.room, Notice(text, kind, **about), about=(event.user, name_key(event.by))
         )
-
-    def _on_ban_mask(self, event: BanMasksChanged) -> None:
-        """A new mask puts out the matching members whose sessions listen on this node:
-        only this node knows their addresses. Of nodes racing to put one user out, the one
-        whose write ended the membership tells the room (`Expelled`)."""
-        if not event.on:
-            return
-        sessions = self._subs.listeners(event.room)
-        pattern = compile_mask(event.mask)
-        matched: dict[str, str] = {}
-        for session in sessions:
-            visitor: Visitor | None = getattr(session, "visitor", None)
-            if session.user_key and visitor is not None and pattern.match(visitor.subject):
-                matched.setdefault(session.user_key, visitor.nick)
-        if matched:
-            task = asyncio.get_running_loop().create_task(self._put_out(event, matched))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _put_out(self, event: BanMasksChanged, matched: dict[str, str]) -> None:
-        room = await self._store.get_room(event.room)
-        if room is None:
-            return
-        for user_key, name in matched.items():
-            try:
-                standing = await self._store.standing(room.key, user_key)
-                if access.mask_exempt(standing, room, user_key) or not standing.member:
-                    continue
-                if await self._store.expel(room.key, user_key):
-                    reason = f"banned: {event.mask}"
-                    await self._audit(event.by, "kick", room, user_key, reason)
-                    await self._events.publish(
-                        Expelled(room.key, room.name, user_key, name, event.by, "kicked", reason)
-                    )
-            except Exception:  # one user's failure (the store down) leaves the others to do
-                log.exception("putting %s out of #%s for %s", user_key, room.key, event.mask)
 
     def _on_mute(self, event: MuteChanged) -> None:
         until = datetime.fromisoformat(event.until) if event.until else None
