@@ -13,6 +13,7 @@ TorbitError                      anything torbit raises on purpose
 │   │   └── RoomFull             403 a room at its member limit
 │   ├── NotFound                 404 no such user or room
 │   ├── Conflict                 409 name taken, already a member
+│   │   └── ListFull             409 a bounded list (a room's ban masks) is full
 │   └── RateLimited              429 too many attempts or messages
 └── ServiceUnavailable           503 a store or bus engine cannot be reached: neither
     │                            we nor the peer broke a rule; retry later
@@ -92,6 +93,10 @@ class NotFound(ClientError):
 class Conflict(ClientError):
     http_status = 409
     code = "conflict"
+
+
+class ListFull(Conflict):
+    code = "list_full"
 
 
 class RateLimited(ClientError):

@@ -12,9 +12,9 @@ import pytest
 
 from tests.contract.conftest import NOW, STORE_BACKENDS
 from tests.contract.test_store import room, user, users
-from torbit.core.models import AuditEntry, Mute, Role, RoomSettings, Standing
+from torbit.core.models import AuditEntry, BanMask, Mute, Role, RoomSettings, Standing
 from torbit.core.ports import Store
-from torbit.errors import Conflict, NotFound
+from torbit.errors import Conflict, ListFull, NotFound
 
 BACKENDS_UNDER_TEST = STORE_BACKENDS
 
@@ -223,10 +223,12 @@ async def test_invitations(store: Store) -> None:
 async def test_audit_log_newest_first_per_room(store: Store) -> None:
     entries = [
         AuditEntry(at=NOW, actor="Alice", action="create", room="den", detail="private"),
-        AuditEntry(at=NOW + timedelta(seconds=1), actor="Alice", action="kick", room="den",
-                   target="bob"),
-        AuditEntry(at=NOW + timedelta(seconds=2), actor="carol", action="ban", room="hall",
-                   target="bob"),
+        AuditEntry(
+            at=NOW + timedelta(seconds=1), actor="Alice", action="kick", room="den", target="bob"
+        ),
+        AuditEntry(
+            at=NOW + timedelta(seconds=2), actor="carol", action="ban", room="hall", target="bob"
+        ),
     ]
     stored = [await store.add_audit(e) for e in entries]
     ids = [s.id for s in stored if s.id is not None]
@@ -252,8 +254,9 @@ async def test_deleting_a_user_takes_their_room_rows_but_not_the_audit(store: St
     await store.expel("hall", "bob", banned_at=NOW)
     await store.set_mute("attic", "bob", NOW + timedelta(hours=1))
     await store.add_invite("cellar", "bob", NOW)
-    await store.add_audit(AuditEntry(at=NOW, actor="alice", action="ban", room="hall",
-                                     target="bob"))
+    await store.add_audit(
+        AuditEntry(at=NOW, actor="alice", action="ban", room="hall", target="bob")
+    )
     deletion = await store.delete_user("bob")
     assert deletion is not None
     assert (deletion.rooms_deleted, deletion.rooms_kept) == (("bobs-own",), ("bobs",))
@@ -322,3 +325,31 @@ async def test_a_voice_is_the_memberships_and_ends_with_it(store: Store) -> None
         await store.add_member("den", "carol")
         assert await store.standing("den", "carol") == Standing(member=True), end
         await store.remove_member("den", "carol")
+
+
+async def test_ban_masks_are_listed_bounded_and_go_with_the_room(store: Store) -> None:
+    """A room's ban masks: added once, listed by mask with who set them and when, at most
+    `limit` of them (adding one already there is no change, not "full"), lifted one by one,
+    and deleted with the room; an unknown room is NotFound."""
+    await users(store, "alice")
+    await store.create_room(room("den", owner="alice"))
+    later = NOW + timedelta(minutes=1)
+    assert await store.add_ban_mask("den", BanMask("b*!*@*", "alice", NOW), limit=2)
+    assert not await store.add_ban_mask("den", BanMask("b*!*@*", "bob", later), limit=2)
+    assert await store.add_ban_mask("den", BanMask("*!*@10.0.0.*", "Alice", later), limit=2)
+    assert await store.list_ban_masks("den") == [
+        BanMask("*!*@10.0.0.*", "Alice", later),
+        BanMask("b*!*@*", "alice", NOW),
+    ]
+    with pytest.raises(ListFull):
+        await store.add_ban_mask("den", BanMask("c!*@*", "alice", NOW), limit=2)
+    assert not await store.add_ban_mask("den", BanMask("b*!*@*", "alice", NOW), limit=2)
+    assert await store.list_ban_masks("hall") == [] and await store.list_bans("den") == []
+    with pytest.raises(NotFound):
+        await store.add_ban_mask("hall", BanMask("c!*@*", "alice", NOW), limit=2)
+    assert await store.remove_ban_mask("den", "b*!*@*")
+    assert not await store.remove_ban_mask("den", "b*!*@*")
+    assert await store.list_ban_masks("den") == [BanMask("*!*@10.0.0.*", "Alice", later)]
+    assert await store.delete_room("den")
+    await store.create_room(room("den", owner="alice"))
+    assert await store.list_ban_masks("den") == []

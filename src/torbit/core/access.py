@@ -1,12 +1,13 @@
 """Who may see and join a room. A private room exists only for its members, invitees, owner
 and server admins: to anyone else it is "no such room", whichever door they try. No room
-admits a banned user. Membership asks these on its slower paths (joining, listing, refusing),
-never per message: a session that joined was checked then, and a kick or ban ends its
-listening."""
+admits a banned user, nor a client matching one of its ban masks (core/banmasks.py).
+Membership asks these on its slower paths (joining, listing, refusing), never per message:
+a session that joined was checked then, and a kick or ban ends its listening."""
 
 from __future__ import annotations
 
-from torbit.core.models import Room, Standing
+from torbit.core.banmasks import RoomMasks, Visitor
+from torbit.core.models import Role, Room, Standing
 from torbit.core.names import name_key
 from torbit.core.ports import Store
 from torbit.errors import Forbidden, NotFound
@@ -38,6 +39,23 @@ def admit(standing: Standing, user: str, room: Room, room_name: str) -> Standing
         if standing.banned and not standing.server_admin:
             raise Forbidden(f"you are banned from #{room.name}")
     return standing
+
+
+def mask_exempt(standing: Standing, room: Room, user_key: str) -> bool:
+    """Ban masks never bar the room's owner, its admins or server admins (core/banmasks.py)."""
+    return standing.rank(room, user_key) >= Role.ADMIN
+
+
+async def check_masks(
+    masks: RoomMasks, standing: Standing, room: Room, user_key: str, visitor: Visitor | None
+) -> None:
+    """Forbidden ("banned", as an account's ban) when the client matches one of the room's
+    ban masks; `visitor` None: a caller with no client (the admin CLI, a test) is not
+    matched."""
+    if visitor is None or mask_exempt(standing, room, user_key):
+        return
+    if await masks.matching(room, visitor) is not None:
+        raise Forbidden(f"you are banned from #{room.name}")
 
 
 async def visible_rooms(

@@ -126,6 +126,8 @@ class NoticeKind(enum.Enum):
     BAN = "ban"  # of someone in the room: they are out
     BAN_ABSENT = "ban_absent"  # of someone who was not a member
     UNBAN = "unban"
+    BAN_MASK = "ban_mask"  # `detail` is the mask (core/banmasks.py)
+    UNBAN_MASK = "unban_mask"
     TOPIC = "topic"  # `detail` is the new topic ("" cleared it)
     OP = "op"
     DEOP = "deop"
@@ -178,7 +180,10 @@ NO_IGNORES: frozenset[str] = frozenset()  # one empty set for every user (216 by
 
 class Session(Protocol):
     """One connected client on this node, whatever its front door. `user_key` is empty for a
-    listener that belongs to no user (a waiting long poll): it never counts as online."""
+    listener that belongs to no user (a waiting long poll): it never counts as online. A
+    door's session also offers `visitor` (core/banmasks.py's Visitor: its nick, the user
+    part IRC shows and its client's address), which ban masks are matched against; one
+    without it is never matched."""
 
     user_key: str
     # keys of ignored senders: one frozenset shared by all sessions of the same user, replaced

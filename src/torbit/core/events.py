@@ -92,6 +92,21 @@ class RoomSettingsChanged(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class BanMasksChanged(NodeEvent):
+    """A ban mask was set (`on`) or lifted in a room (core/banmasks.py): nodes drop their
+    copy of the room's masks; a new one ends the memberships of the matching users whose
+    sessions listen there (each node checks its own sessions, as only it knows their
+    addresses)."""
+
+    TYPE: ClassVar[str] = "banmask"
+    room: str
+    room_name: str
+    mask: str
+    by: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class RoomNotice(NodeEvent):
     """A notice to a room; `kind` (a delivery.NoticeKind value), `user`, `by` and `detail`
     say what happened, for doors that show it their own way."""
@@ -209,6 +224,7 @@ _KINDS: dict[str, type[NodeEvent]] = {
         Invited,
         RoomSettingsChanged,
         RoomNotice,
+        BanMasksChanged,
         SessionsRevoked,
         Wallops,
         PresenceBeat,

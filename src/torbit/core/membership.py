@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from torbit.core import access, policy
+from torbit.core.banmasks import RoomMasks, Visitor
 from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
 from torbit.core.events import MembershipEnded, NodeEvents
 from torbit.core.format import topic_credit
@@ -106,6 +107,7 @@ class Membership:
         self._room_locks = KeyLocks()  # joins of rooms with a member limit
         self.known = MemberCache(events)  # memberships this node knows of (membercache.py)
         self.settings = SettingsCache(store, events)  # rooms' settings (roomsettings.py)
+        self.ban_masks = RoomMasks(store, events)  # rooms' ban masks (banmasks.py)
         # the Room last handed to a joining session, per room: the next join with an equal
         # one gets the same object (a session keeps its room: ~200 bytes each, not shared)
         self._joined_rooms: dict[str, Room] = {}
@@ -197,23 +199,28 @@ class Membership:
                 )
             except Conflict:
                 raise taken(room_name) from None
+            self.ban_masks.none_yet(room)
             await self._store.add_member(room.key, user_key)
             if recount:
                 await self._still_within_rooms(user, room, created=True)
         return room
 
-    async def become_member(self, user: str, room_name: str, join_key: str = "") -> Room:
+    async def become_member(
+        self, user: str, room_name: str, join_key: str = "", *, visitor: Visitor | None = None
+    ) -> Room:
         """Make the user a member, creating the room on first join (the creator owns it; the
         default room is the server's; a guest's room has no owner, the guest is its admin).
         A private room admits only its invitees, owner and server admins; no room admits the
-        banned. A room's join key and member limit (core/roomsettings.py) hold for everyone
-        but its invitees, owner and server admins; joins near the limit take turns on this
-        node, and a join that another node's join overtook takes itself back."""
+        banned, nor a `visitor` (the client, as ban masks see it) matching one of its ban
+        masks, member or not. A room's join key and member limit (core/roomsettings.py) hold
+        for everyone but its invitees, owner and server admins; joins near the limit take
+        turns on this node, and a join that another node's join overtook takes itself back."""
         key = check_name(room_name, "room name")
         user_key = name_key(user)
         room, standing = await self._store.room_and_standing(key, user_key)
         if room is not None:
             access.admit(standing, user, room, room_name)
+            await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
             if standing.member:
                 return room
         self.limits.joins.check(user_key, "rooms joined or left")  # wrong keys count too
@@ -225,6 +232,10 @@ class Membership:
             if room is None:
                 room, standing, founded = await self._create_on_join(user, room_name)
                 created = founded or (room.owner is not None and name_key(room.owner) == user_key)
+                if founded or created:
+                    self.ban_masks.none_yet(room)
+                else:  # another's, made a moment ago: a mask may be on it already
+                    await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
                 self._check_key(room, standing, user_key, join_key)
             if self._limited(room, standing, user_key):
                 async with self._room_locks.hold(room.key):
@@ -322,8 +333,10 @@ class Membership:
         `history=False`: none, for a client that asks for it itself (read and paid for
         nothing otherwise)."""
         generation = self.known.generation
+        masks_seen = self.ban_masks.generation
         user = self._sessions.name_of(session)
-        room = self._shared(await self.become_member(user, room_name, join_key))
+        visitor: Visitor | None = getattr(session, "visitor", None)  # Session's docstring
+        room = self._shared(await self.become_member(user, room_name, join_key, visitor=visitor))
         announce = self._sessions.last_here(session, room.key)
         await self._subs.listen(session, room.key, hold=True)
         self._subs.name_room(room.key, room.name)
@@ -334,6 +347,11 @@ class Membership:
             if self.known.generation != generation and not await self.is_member(user, room.key):
                 await access.admission(self._store, user, room, room_name)  # banned, hidden
                 raise Forbidden(f"you are no longer a member of #{room.name}")
+            # a mask set while this session was not yet listening did not put it out
+            if visitor is not None and self.ban_masks.generation != masks_seen:
+                user_key = name_key(user)
+                standing = await self._store.standing(room.key, user_key)
+                await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
             if history and self.rules.history_on_join:
                 shown = await self._history(user, room)
         except BaseException:  # not left half-joined: the client is told, and may try again
@@ -505,16 +523,20 @@ class Membership:
                 f"#{room.name} is moderated: only its admins and voiced members may speak"
             )
 
-    async def outside_room(self, user: str, room_name: str) -> Room:
+    async def outside_room(self, user: str, room_name: str, visitor: Visitor | None = None) -> Room:
         """A room a non-member may send to: a public one whose admins let non-members send
-        (no_external off), unless the user is banned there. Forbidden otherwise, as for any
-        non-member; a private room stays "no such room" to those who may not see it."""
+        (no_external off), unless the user is banned there or the `visitor` matches one of
+        its ban masks. Forbidden otherwise, as for any non-member; a private room stays "no
+        such room" to those who may not see it."""
         room = await self.visible_room(user, room_name)
         settings = await self.settings.of(room)
         if room.private or settings.no_external:
             raise Forbidden(f"you are not a member of #{room.name}: /join it first")
-        if (await self._store.standing(room.key, name_key(user))).banned:
+        user_key = name_key(user)
+        standing = await self._store.standing(room.key, user_key)
+        if standing.banned:
             raise Forbidden(f"you are banned from #{room.name}")
+        await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
         return room
 
     async def is_member(self, user: str, room_key: str) -> bool:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from torbit.core.banmasks import Visitor
 from torbit.core.ignores import Ignores
 from torbit.core.limits import RateLimiter, ReadBudget, RoomRates
 from torbit.core.membership import KeyLocks, Membership
@@ -78,15 +79,22 @@ class Messaging:
     # sending
 
     async def send(
-        self, user: str, room_name: str, text: str, kind: MessageKind = MessageKind.TEXT
+        self,
+        user: str,
+        room_name: str,
+        text: str,
+        kind: MessageKind = MessageKind.TEXT,
+        *,
+        visitor: Visitor | None = None,
     ) -> Message:
         """Publish to a room the user is a member of (or to a public room that lets
-        non-members send); returns once the message is durable. In a moderated room only
-        its admins speak."""
+        non-members send, unless they are banned there or the `visitor` matches one of its
+        ban masks); returns once the message is durable. In a moderated room only its
+        admins speak."""
         try:
             room = await self._membership.member_room(user, room_name)
         except Forbidden:
-            room = await self._membership.outside_room(user, room_name)
+            room = await self._membership.outside_room(user, room_name, visitor)
         text = self.prepare_text(text)
         self._mutes.check(room.key, name_key(user), self._now())
         await self._membership.check_may_speak(user, room)

@@ -227,3 +227,12 @@ class RoomInfo:
     room: Room
     members: int
     online: int
+
+
+@dataclass(frozen=True, slots=True)
+class BanMask:
+    """A room's ban mask (core/banmasks.py): its canonical text, who set it and when."""
+
+    mask: str
+    set_by: str
+    set_at: datetime

@@ -19,13 +19,17 @@ for server admins."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from torbit.core import policy
+from torbit.core.banmask_actions import BanMaskActions
+from torbit.core.banmasks import account_of, parse_mask
 from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.events import (
+    BanMasksChanged,
     Expelled,
     Invited,
     MuteChanged,
@@ -70,8 +74,9 @@ def clean_kick_reason(text: str) -> str:
         return ""
 
 
-class Moderation:
-    """The room owners' and admins' actions, for every front door."""
+class Moderation(BanMaskActions):
+    """The room owners' and admins' actions, for every front door; a room's ban masks are
+    banmask_actions.py's."""
 
     def __init__(
         self,
@@ -94,6 +99,8 @@ class Moderation:
         events.on(MuteChanged, self._on_mute)
         events.on(Invited, self._on_invite)
         events.on(RoomNotice, self._on_notice)
+        events.on(BanMasksChanged, self._on_ban_mask)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Load the mutes still running into this node's copy."""
@@ -124,6 +131,9 @@ class Moderation:
         """Take one of the actor's moderation tokens (kick, ban, mute, op, voice and their undoing:
         each is an audit entry, a node event and a notice to the room), or RateLimited."""
         self._limits.moderation.check(name_key(actor), "kicks, bans, mutes or admin changes")
+
+    def _clean_reason(self, text: str) -> str:
+        return clean_kick_reason(text)
 
     def _is_default(self, room: Room) -> bool:
         return room.key == name_key(self._membership.rules.default_room)
@@ -220,7 +230,17 @@ class Moderation:
         return user.name
 
     async def ban(self, actor: str, room_name: str, name: str, reason: str = "") -> str:
-        """Like a kick, and they cannot join again until unbanned. Idempotent."""
+        """Like a kick, and they cannot join again until unbanned. Idempotent. `name` is an
+        account's name, or a ban mask (core/banmasks.py): `name!*@*` bans that account as a
+        plain name does when it is a registered one; any other mask (a guest's nick, a
+        wildcard, an address) goes on the room's mask list (`ban_mask`). What was banned:
+        the account's name or the mask."""
+        mask = parse_mask(name)
+        if mask is not None:
+            account = account_of(mask)
+            if account is None or not await self._registered(account):
+                return await self.ban_mask(actor, room_name, mask, reason)
+            name = account
         room, role = await self.authorize(actor, room_name, "ban")
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "ban")
@@ -231,11 +251,23 @@ class Moderation:
         return user.name
 
     async def bans(self, actor: str, room_name: str) -> list[str]:
-        """Names of the users banned from the room, for its members."""
+        """Names of the users banned from the room, then its ban masks (each holds a "!"),
+        for its members."""
         room, _ = await self.authorize(actor, room_name, "bans")
-        return await self._store.list_bans(room.key)
+        masks = [m.mask for m in await self._store.list_ban_masks(room.key)]
+        return await self._store.list_bans(room.key) + masks
 
     async def unban(self, actor: str, room_name: str, name: str) -> str:
+        """Lift an account's ban, or a ban mask (`name!*@*` lifts the mask if the room has
+        it, else that account's ban)."""
+        mask = parse_mask(name)
+        if mask is not None:
+            room, _ = await self.authorize(actor, room_name, "unban")
+            account = account_of(mask)
+            listed = {m.mask for m in await self._store.list_ban_masks(room.key)}
+            if account is None or mask in listed:
+                return await self._unban_mask(actor, room, mask)
+            name = account
         room, role = await self.authorize(actor, room_name, "unban")
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "unban")

@@ -14,6 +14,7 @@ from torbit.core.health import Health
 from torbit.core.models import (
     AccountDeletion,
     AuditEntry,
+    BanMask,
     Draft,
     Message,
     Mute,
@@ -217,6 +218,18 @@ class Store(Protocol):
 
     async def unban(self, room_key: str, user_key: str) -> bool:
         """Lift a ban; False if the user was not banned."""
+
+    async def add_ban_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
+        """Add a ban mask (canonical, core/banmasks.py) to the room's list: False if it was
+        there already; ListFull if the room holds `limit` masks; NotFound for no room. Two
+        adds racing on different nodes may each see room for one more: the list is then
+        over its limit by those few, never by more."""
+
+    async def list_ban_masks(self, room_key: str) -> list[BanMask]:
+        """The room's ban masks, by mask; the room's deletion takes them with it."""
+
+    async def remove_ban_mask(self, room_key: str, mask: str) -> bool:
+        """Lift a ban mask; False if the room had no such mask."""
 
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         """Mute the user in the room until `until`, replacing an earlier mute. NotFound if the

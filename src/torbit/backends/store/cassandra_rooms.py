@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
-from torbit.core.models import Mute, Room, RoomSettings, Standing
-from torbit.errors import Conflict, NotFound
+from torbit.core.models import BanMask, Mute, Room, RoomSettings, Standing
+from torbit.errors import Conflict, ListFull, NotFound
 
 
 class RoomModerationCql:
@@ -248,6 +248,45 @@ class RoomModerationCql:
             [self._role_write(room_key, "banned", user_key, None)],
         )
         return True
+
+    # ban masks: room_ban_masks, one partition per room (at most `limit` rows)
+
+    async def add_ban_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
+        room, held = await asyncio.gather(
+            self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
+            self.list_ban_masks(room_key),
+        )
+        if room is None:
+            raise NotFound(f"no room {room_key!r}")
+        if any(m.mask == entry.mask for m in held):
+            return False
+        if len(held) >= limit:
+            raise ListFull(f"the ban list is full ({limit} masks)")
+        applied, _ = await self.cql.lwt(
+            f"INSERT INTO {self.ks}.room_ban_masks (room_key, mask, set_by, set_at) "
+            f"VALUES (?, ?, ?, ?) IF NOT EXISTS",
+            room_key,
+            entry.mask,
+            entry.set_by,
+            to_us(entry.set_at),
+        )
+        return applied
+
+    async def list_ban_masks(self, room_key: str) -> list[BanMask]:
+        """In mask order (the table's clustering order)."""
+        rows = await self.cql.rows(
+            f"SELECT mask, set_by, set_at FROM {self.ks}.room_ban_masks WHERE room_key = ?",
+            room_key,
+        )
+        return [BanMask(str(r["mask"]), str(r["set_by"]), from_us(r["set_at"])) for r in rows]
+
+    async def remove_ban_mask(self, room_key: str, mask: str) -> bool:
+        applied, _ = await self.cql.lwt(
+            f"DELETE FROM {self.ks}.room_ban_masks WHERE room_key = ? AND mask = ? IF EXISTS",
+            room_key,
+            mask,
+        )
+        return applied
 
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         await self._both_exist(room_key, user_key)

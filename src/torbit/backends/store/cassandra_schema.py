@@ -23,6 +23,7 @@ them (deletions aside), so plain and Paxos writes never mix there.
                                      `joined` stays after leaving: who may hold a cursor there
     user_rooms       (user, room) → the same flags    rooms_of, invited_rooms, user deletion
     room_roles       (room, role, user) → name        a room's admins, voiced members, bans
+    room_ban_masks   (room, mask) → set_by, set_at    a room's ban masks (core/banmasks.py)
     mutes            one partition → (room, user, until)     active_mutes at a node's start
     ignores / ignored_by    both directions of an ignore, for the list and for deletion
     cursors          (user, channel, last_id DESC)    read cursors up to migration 4 (unused)
@@ -190,6 +191,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             "ALTER TABLE {ks}.rooms ADD IF NOT EXISTS topic_set_by text",
             "ALTER TABLE {ks}.rooms ADD IF NOT EXISTS topic_set_at bigint",
+        ),
+    ),
+    Migration(
+        7,
+        "ban masks: a room's bans of whoever matches nick!user@host",
+        (
+            "CREATE TABLE IF NOT EXISTS {ks}.room_ban_masks (room_key text, mask text, "
+            "set_by text, set_at bigint, PRIMARY KEY (room_key, mask))",
         ),
     ),
 )

@@ -151,6 +151,16 @@ room_bans = Table(
     Column("banned_at", UTCDateTime, nullable=False),
 )
 
+# Bans of whoever matches a mask (migration 0007; core/banmasks.py): they go with the room.
+room_ban_masks = Table(
+    "room_ban_masks",
+    metadata,
+    Column("room_key", NAME, _fk("rooms.key"), primary_key=True),
+    Column("mask", String(128), primary_key=True),
+    Column("set_by", NAME, nullable=False),
+    Column("set_at", UTCDateTime, nullable=False),
+)
+
 room_mutes = Table(
     "room_mutes",
     metadata,

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, delete, exists, select, update
+from sqlalchemy import Row, Table, delete, exists, func, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
@@ -22,20 +22,21 @@ from torbit.backends.store.schema import (
     cursors,
     memberships,
     room_admins,
+    room_ban_masks,
     room_bans,
     room_invites,
     room_mutes,
     rooms,
     users,
 )
-from torbit.backends.store.sql_text import ROOM_AND_STANDING, STANDING, room_at
-from torbit.core.models import AuditEntry, Mute, Room, RoomSettings, Standing
-from torbit.errors import Conflict, NotFound
+from torbit.backends.store.sql_text import BAN_MASKS, ROOM_AND_STANDING, STANDING, room_at
+from torbit.core.models import AuditEntry, BanMask, Mute, Room, RoomSettings, Standing
+from torbit.errors import Conflict, ListFull, NotFound
 
 # Rows keyed by (room_key, user_key) that go with a user when the user is deleted, and with
 # a room when the room is deleted.
 USER_ROOM_TABLES: tuple[Table, ...] = (room_admins, room_bans, room_mutes, room_invites)
-ROOM_TABLES = USER_ROOM_TABLES
+ROOM_TABLES = (*USER_ROOM_TABLES, room_ban_masks)  # and these go with the room only
 
 
 def _pair(table: Table, room_key: str, user_key: str) -> Any:
@@ -100,14 +101,14 @@ class RoomModerationSql:
             )
             if not gone.rowcount:
                 return False
-            for table in USER_ROOM_TABLES:
+            for table in ROOM_TABLES:
                 await conn.execute(delete(table).where(table.c.room_key == key))
             await conn.execute(delete(cursors).where(cursors.c.channel == key))
         return True
 
     async def delete_room(self, key: str) -> bool:
         async with self._write() as conn:
-            for table in (memberships, *USER_ROOM_TABLES):
+            for table in (memberships, *ROOM_TABLES):
                 await conn.execute(delete(table).where(table.c.room_key == key))
             await conn.execute(delete(cursors).where(cursors.c.channel == key))
             result = await conn.execute(delete(rooms).where(rooms.c.key == key))
@@ -242,6 +243,45 @@ class RoomModerationSql:
 
     async def unban(self, room_key: str, user_key: str) -> bool:
         return await self._changed(delete(room_bans).where(_pair(room_bans, room_key, user_key)))
+
+    async def add_ban_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
+        values = {"room_key": room_key, "mask": entry.mask, "set_by": entry.set_by}
+        try:
+            async with self._write() as conn:
+                held = select(func.count()).where(room_ban_masks.c.room_key == room_key)
+                if (await conn.execute(held)).scalar_one() >= limit:
+                    there = select(room_ban_masks.c.mask).where(
+                        room_ban_masks.c.room_key == room_key, room_ban_masks.c.mask == entry.mask
+                    )
+                    if (await conn.execute(there)).first() is not None:
+                        return False
+                    raise ListFull(f"the ban list is full ({limit} masks)")
+                result = await conn.execute(
+                    self.dialect.insert(room_ban_masks)
+                    .values(**values, set_at=entry.set_at)
+                    .on_conflict_do_nothing()
+                )
+        except sa_exc.IntegrityError:
+            raise NotFound(f"no room {room_key!r}") from None
+        return bool(result.rowcount > 0)
+
+    async def list_ban_masks(self, room_key: str) -> list[BanMask]:
+        def query() -> Executable:
+            return (
+                select(room_ban_masks.c.mask, room_ban_masks.c.set_by, room_ban_masks.c.set_at)
+                .where(room_ban_masks.c.room_key == room_key)
+                .order_by(room_ban_masks.c.mask)
+            )
+
+        rows = await self.fetch(query, BAN_MASKS, room_key)  # a join's: on the loop's thread
+        return [BanMask(str(m), str(by), at) for m, by, at in rows]
+
+    async def remove_ban_mask(self, room_key: str, mask: str) -> bool:
+        return await self._changed(
+            delete(room_ban_masks).where(
+                room_ban_masks.c.room_key == room_key, room_ban_masks.c.mask == mask
+            )
+        )
 
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         insert = self.dialect.insert(room_mutes).values(

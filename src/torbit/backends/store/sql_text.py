@@ -65,6 +65,10 @@ STANDING = (
 )
 
 
+# a room's ban masks (room): read by every node's first join of each room
+BAN_MASKS = "SELECT mask, set_by, set_at FROM room_ban_masks WHERE room_key = ? ORDER BY mask"
+
+
 def _of_room(table: str) -> str:
     return f'EXISTS (SELECT 1 FROM {table} WHERE room_key = rooms."key" AND user_key = ?)'
 

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from torbit.core.banmasks import Visitor
 from torbit.core.delivery import message_json
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
@@ -108,27 +109,29 @@ def classic_router(
 
     default_key = name_key(membership.rules.default_room)
 
-    async def enter(user: str, room_name: str) -> str:
+    async def enter(user: str, room_name: str, request: Request) -> str:
         """The room's key, the user being a member; NotFound if there is no such room (but
         the server's default room, which belongs to no one, is made on first use). A
         membership this node knows of asks the store nothing (core/membercache.py)."""
         known = membership.known.room(name_key(user), name_key(room_name))
         if known is not None:
             return known.key
+        visitor = Visitor(user, user.lower(), client_address(request))  # core/banmasks.py
         try:
             room = await membership.room(room_name)
         except NotFound:
             if name_key(room_name) != default_key:
                 raise
-            return (await membership.become_member(user, membership.rules.default_room)).key
+            default = membership.rules.default_room
+            return (await membership.become_member(user, default, visitor=visitor)).key
         if await membership.is_member(user, room.key):
             return room.key
-        return (await membership.become_member(user, room.name)).key
+        return (await membership.become_member(user, room.name, visitor=visitor)).key
 
     async def publish(room: str, user: str, request: Request, caller: Principal) -> JSONResponse:
         check_self(caller, user)
         text = await read_text(request)
-        key = await enter(caller.name, room)
+        key = await enter(caller.name, room, request)
         message = await messaging.send(caller.name, key, text)
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)
@@ -160,7 +163,7 @@ def classic_router(
         room: str, user: str, request: Request, caller: Principal, limit: int, wait: float
     ) -> JSONResponse:
         check_self(caller, user)
-        key = await enter(caller.name, room)
+        key = await enter(caller.name, room, request)
         messages = await receiver.receive(
             caller.name, key, limit, wait, client_address(request), caller
         )

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from torbit.core.banmasks import MAX_MASK_LENGTH
 from torbit.core.membership import Membership
 from torbit.core.models import Room
 from torbit.core.moderation import Moderation
@@ -23,6 +24,8 @@ from torbit.frontends.http.schemas import (
     NAME_SCHEMA,
     AuditEntryOut,
     AuditList,
+    BanList,
+    BanMaskOut,
     InviteIn,
     MuteIn,
     MuteOut,
@@ -34,6 +37,14 @@ from torbit.frontends.http.schemas import (
     RoomSettingsPatch,
 )
 
+Mask = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=MAX_MASK_LENGTH,
+        description="A ban mask nick!user@host, * and ? wildcards (a plain name: name!*@*)",
+    ),
+]
 UserName = Annotated[
     str, Path(description="The user acted upon (any case)", json_schema_extra=NAME_SCHEMA)
 ]
@@ -146,6 +157,44 @@ def moderation_router(
     )
     async def unban(room: RoomName, user: UserName, caller: Caller) -> Response:
         await moderation.unban(caller.name, room, user)
+        return done()
+
+    @router.get(
+        "/rooms/{room}/bans",
+        tags=TAGS,
+        summary="List a room's bans",
+        responses=errors_doc(401, 403, 404, 422),
+    )
+    async def bans(room: RoomName, caller: Caller) -> BanList:
+        """Members: the accounts banned, and the ban masks with who set them and when."""
+        names = [b for b in await moderation.bans(caller.name, room) if "!" not in b]
+        masks = await moderation.ban_masks(caller.name, room)
+        out = [BanMaskOut(mask=m.mask, set_by=m.set_by, set_at=m.set_at) for m in masks]
+        return BanList(users=names, masks=out)
+
+    @router.put(
+        "/rooms/{room}/banmasks",
+        tags=TAGS,
+        status_code=204,
+        summary="Ban a mask",
+        responses=errors_doc(401, 403, 404, 409, 422),
+    )
+    async def ban_mask(room: RoomName, mask: Mask, caller: Caller, reason: Reason = "") -> Response:
+        """Room admins: no client matching `?mask=` joins, and the matching members online
+        now are put out (the room's owner, admins and server admins excepted). At most 100
+        masks a room (409 `list_full`). Idempotent."""
+        await moderation.ban_mask(caller.name, room, mask, reason)
+        return done()
+
+    @router.delete(
+        "/rooms/{room}/banmasks",
+        tags=TAGS,
+        status_code=204,
+        summary="Lift a ban mask",
+        responses=ACTED,
+    )
+    async def unban_mask(room: RoomName, mask: Mask, caller: Caller) -> Response:
+        await moderation.unban_mask(caller.name, room, mask)
         return done()
 
     @router.put("/rooms/{room}/mutes/{user}", tags=TAGS, summary="Mute a user", responses=ACTED)

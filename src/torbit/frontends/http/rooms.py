@@ -8,16 +8,17 @@ admins' routes are in moderation.py."""
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from torbit.core.banmasks import Visitor
 from torbit.core.delivery import message_json
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.models import Message, Room
 from torbit.core.moderation import Moderation
 from torbit.core.names import name_key
-from torbit.frontends.http.auth import Principal
+from torbit.frontends.http.auth import Principal, client_address
 from torbit.frontends.http.classic import check_self
 from torbit.frontends.http.errors import errors_doc
 from torbit.frontends.http.schemas import (
@@ -165,14 +166,15 @@ def rooms_router(
         responses=errors_doc(401, 403, 404, 422),
     )
     async def join(
-        room: RoomName, user: Member, caller: Caller, body: JoinIn | None = None
+        room: RoomName, user: Member, caller: Caller, request: Request, body: JoinIn | None = None
     ) -> RoomOut:
         """Become a member; the room is created if it does not exist. Idempotent. A private
         room needs an invitation (404 without); a ban is 403; a room with a join key needs
         it in the body (403 `bad_key` without), a full room is 403 `room_full`."""
         check_self(caller, user)
         join_key = body.key if body is not None else ""
-        joined = await membership.become_member(caller.name, room, join_key)
+        visitor = Visitor(caller.name, caller.name.lower(), client_address(request))
+        joined = await membership.become_member(caller.name, room, join_key, visitor=visitor)
         return await describe(joined.key, caller)
 
     @router.delete(
@@ -224,10 +226,14 @@ def rooms_router(
         summary="Send a message to a room",
         responses=errors_doc(401, 403, 404, 413, 422),
     )
-    async def send(room: RoomName, body: SendMessage, caller: Caller) -> JSONResponse:
+    async def send(
+        room: RoomName, body: SendMessage, caller: Caller, request: Request
+    ) -> JSONResponse:
         """Members only (and non-members of a public room whose `no_external` setting is
-        off; only admins in a moderated room); answers once the message is durable."""
-        message = await messaging.send(caller.name, room, body.text)
+        off, unless banned or matching a ban mask; only admins in a moderated room);
+        answers once the message is durable."""
+        visitor = Visitor(caller.name, caller.name.lower(), client_address(request))
+        message = await messaging.send(caller.name, room, body.text, visitor=visitor)
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)
 

@@ -207,6 +207,19 @@ class MuteIn(BaseModel):
     minutes: int = Field(ge=1, le=MAX_MUTE_MINUTES, examples=[10])
 
 
+class BanMaskOut(BaseModel):
+    mask: str = Field(examples=["*!*@203.0.113.*"])
+    set_by: str
+    set_at: datetime
+
+
+class BanList(BaseModel):
+    """An account's ban by its name; masks (core/banmasks.py) with who set them and when."""
+
+    users: list[str]
+    masks: list[BanMaskOut]
+
+
 class MuteOut(BaseModel):
     room: str
     user: str

@@ -55,6 +55,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from torbit.core.away import Away
+from torbit.core.banmasks import Visitor
 from torbit.core.delivery import NO_IGNORES, Delivery, Names, Notice, NoticeKind
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
@@ -127,9 +128,17 @@ class WsSession:
     frames, and the session's end (closed or dropped) interrupts that read (`reader`)."""
 
     def __init__(
-        self, name: str, max_frames: int, metrics: Metrics, flushes: FlushQueue | None = None
+        self,
+        name: str,
+        max_frames: int,
+        metrics: Metrics,
+        flushes: FlushQueue | None = None,
+        address: str = "",
     ) -> None:
         self.name = name
+        # what ban masks match (core/banmasks.py): the client's address as the HTTP door
+        # takes it (http.trusted_proxies' forwarded client, else the socket's peer)
+        self.visitor = Visitor(name, name.lower(), address)
         self.user_key = name_key(name)
         self.ignores: Set[str] = NO_IGNORES
         self.max_frames = max_frames
@@ -458,7 +467,13 @@ class LiveEndpoint:
         principal = await self._authenticate(websocket)
         if principal is None:
             return
-        session = WsSession(principal.name, self._max_frames, self._metrics, self._flushes)
+        session = WsSession(
+            principal.name,
+            self._max_frames,
+            self._metrics,
+            self._flushes,
+            client_address(websocket),
+        )
         try:
             token = principal.token
             expires_at = await self._auth.token_expiry(token) if token else None
@@ -639,7 +654,11 @@ class LiveEndpoint:
             await self._membership.stop_listening(session, key)
         elif kind == "send":
             m = await self._messaging.send(
-                session.name, _text(frame, "room"), _text(frame, "text"), _message_kind(frame)
+                session.name,
+                _text(frame, "room"),
+                _text(frame, "text"),
+                _message_kind(frame),
+                visitor=session.visitor,
             )
             self._sent.inc()
             return m

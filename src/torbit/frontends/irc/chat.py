@@ -196,7 +196,9 @@ async def _from_outside(
     """A message from a client not in the room: the core sends it if the room lets
     non-members send (-n), else the client is told to join it first."""
     try:
-        await session.core.messaging.send(session.nick, target[1:], text, kind)
+        await session.core.messaging.send(
+            session.nick, target[1:], text, kind, visitor=session.visitor
+        )
     except Forbidden as e:
         error(n.ERR_CANNOTSENDTOCHAN, target, f"Cannot send to channel: {e.message}")
     except NotFound:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 
+from torbit.core.banmasks import MAX_BAN_MASKS
 from torbit.core.delivery import NO_IGNORES
 from torbit.core.moderation import MAX_KICK_REASON_BYTES, MAX_TOPIC_BYTES
 from torbit.core.names import MAX_NAME_LENGTH, name_key
@@ -50,7 +51,7 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "CLIENTTAGDENY": "*",
         "ELIST": "MNU",
         "KICKLEN": str(MAX_KICK_REASON_BYTES),
-        "MAXLIST": "b:1000",
+        "MAXLIST": f"b:{MAX_BAN_MASKS}",  # masks; accounts' bans are not counted
         "MODES": "4",
         "MONITOR": str(MONITOR_LIMIT),
         "MSGREFTYPES": "msgid,timestamp",

@@ -5,8 +5,10 @@ connection.
                  nobody owns)
     +v/-v nick   give a member a voice, or take it (room admins): a voiced member speaks
                  in a moderated room (+m); a voice ends with the membership
-    +b/-b mask   ban or unban the account a mask names (nick, or nick!*@*): torbit bans
-                 accounts, not address masks; +b alone lists the bans
+    +b/-b mask   ban or unban: nick (that is, nick!*@*) of a registered account bans
+                 that account; any other nick!user@host mask, with * and ? wildcards,
+                 bars whoever matches it (core/banmasks.py; MAXLIST b:100, else 478);
+                 +b alone lists the bans
     +i/-i, +s/-s make the room private (invite-only and hidden) or public
     +k key / -k  a join key (core/roomsettings.py: 1-32 printable ASCII, no spaces or
                  commas; shown only to members)
@@ -23,10 +25,11 @@ else is ERR_UNKNOWNMODE."""
 
 from __future__ import annotations
 
+from torbit.core.banmasks import account_of, parse_mask
 from torbit.core.models import Room
 from torbit.core.names import name_key
 from torbit.core.roomsettings import SettingsChange, check_key, parse_limit
-from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from torbit.errors import Conflict, Forbidden, InvalidInput, ListFull, NotFound, RateLimited
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.channels import OP_NEEDED, find_room, in_room, no_such_nick_or
 from torbit.frontends.irc.render import channel_modes, channel_name, room_name
@@ -144,9 +147,7 @@ async def _member_mode(
     channel = channel_name(room.name)
     try:
         if char == "b" and arg is None:
-            for banned in await moderation.bans(session.nick, room.name):
-                session.reply(n.RPL_BANLIST, channel, f"{banned}!*@*")
-            session.reply(n.RPL_ENDOFBANLIST, channel, "End of channel ban list")
+            await _ban_list(session, room)
         elif char in "ovb" and arg is None:
             session.reply(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
         elif char == "o" and arg is not None:
@@ -160,17 +161,13 @@ async def _member_mode(
             else:
                 await moderation.devoice(session.nick, room.name, arg)
         elif char == "b" and arg is not None:
-            nick = ban_target(arg)
-            if nick is None:
-                session.server_notice(f"{arg}: a ban names one account, as nick or nick!*@*")
-            elif sign == "+":
-                await moderation.ban(session.nick, room.name, nick)
-            else:
-                await moderation.unban(session.nick, room.name, nick)
+            await _ban(session, room, sign, arg)
         else:
             session.reply(n.ERR_UNKNOWNMODE, char, f"is not a mode {channel} can have changed here")
     except Forbidden as e:
         session.reply(n.ERR_CHANOPRIVSNEEDED, channel, f"{OP_NEEDED}: {e.message}")
+    except ListFull:
+        session.reply(n.ERR_BANLISTFULL, channel, char, "Channel list is full")
     except (NotFound, InvalidInput):
         nick = ban_target(arg) if char == "b" and arg else arg
         if nick is None:
@@ -186,6 +183,42 @@ async def _member_mode(
             )
     except (Conflict, RateLimited) as e:
         session.server_notice(e.message)
+
+
+async def _ban_list(session: IrcSession, room: Room) -> None:
+    """RPL_BANLIST: accounts' bans as `nick!*@*`, then the masks with who set them and when
+    (Modern's five-parameter form)."""
+    moderation = session.core.moderation
+    channel = channel_name(room.name)
+    for banned in await moderation.bans(session.nick, room.name):
+        if "!" not in banned:
+            session.reply(n.RPL_BANLIST, channel, f"{banned}!*@*")
+    for entry in await moderation.ban_masks(session.nick, room.name):
+        at = str(int(entry.set_at.timestamp()))
+        session.reply(n.RPL_BANLIST, channel, entry.mask, entry.set_by, at)
+    session.reply(n.RPL_ENDOFBANLIST, channel, "End of channel ban list")
+
+
+async def _ban(session: IrcSession, room: Room, sign: str, arg: str) -> None:
+    """+b/-b: a nick alone is `nick!*@*`, as on any IRC server: the ban of that account
+    when it is a registered one, else a mask (a guest's nick, a nick nobody holds yet);
+    any other mask goes on the room's mask list (core/banmasks.py). A bad mask is a
+    NOTICE; lifting a mask the list does not hold does nothing, as on other servers."""
+    moderation = session.core.moderation
+    try:
+        mask = parse_mask(arg) or parse_mask(f"{arg}!*@*")
+    except InvalidInput as e:
+        session.server_notice(e.message)
+        return
+    assert mask is not None
+    if sign == "+":
+        await moderation.ban(session.nick, room.name, mask)
+        return
+    try:
+        await moderation.unban(session.nick, room.name, mask)
+    except NotFound:
+        if account_of(mask) is not None and ban_target(arg) is not None:
+            raise  # a nick: "no such nick" or "not on that channel", as before
 
 
 def ban_target(mask: str) -> str | None:

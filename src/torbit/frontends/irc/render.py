@@ -272,6 +272,9 @@ def notice_lines(
         lines.append(Message("KICK", (chan, notice.user, notice.detail or notice.by), by))
         left = room if name_key(notice.user) == name_key(me) else None
         return Rendered(lines, left)
+    if kind in (NoticeKind.BAN_MASK, NoticeKind.UNBAN_MASK):
+        sign = "+b" if kind is NoticeKind.BAN_MASK else "-b"
+        return Rendered([Message("MODE", (chan, sign, notice.detail), mask(notice.by))])
     if kind is NoticeKind.TOPIC:
         return Rendered([Message("TOPIC", (chan, notice.detail), mask(notice.by))])
     if kind in _MEMBER_MODES:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Set
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
+from torbit.core.banmasks import Visitor
 from torbit.core.delivery import NO_IGNORES, Delivery
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.models import Room
@@ -197,6 +198,11 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
     @property
     def mask(self) -> str:
         return f"{self.nick}!{self.ident}@{HOST}"
+
+    @property
+    def visitor(self) -> Visitor:
+        """What ban masks are matched against: the nick, the ident shown and the address."""
+        return Visitor(self.nick, self.ident, self.ip)
 
     @property
     def ident(self) -> str:

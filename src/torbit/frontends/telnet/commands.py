@@ -288,8 +288,27 @@ async def _kick(session: CommandSession, args: tuple[str, ...]) -> None:
 
 
 async def _ban(session: CommandSession, args: tuple[str, ...]) -> None:
+    """USER bans an account; a mask (nick!user@host, * and ? wildcards) whoever matches."""
     reason = args[1] if len(args) > 1 else ""
-    await session.core.moderation.ban(session.name, _current(session).name, args[0], reason)
+    room = _current(session)
+    banned = await session.core.moderation.ban(session.name, room.name, args[0], reason)
+    if "!" in banned:  # a mask: the room's notice names it; said here as for /unban
+        _info(session, f"{banned} is on the ban list of #{room.name}")
+
+
+async def _bans(session: CommandSession, args: tuple[str, ...]) -> None:
+    room = _current(session)
+    moderation = session.core.moderation
+    names = [b for b in await moderation.bans(session.name, room.name) if "!" not in b]
+    masks = await moderation.ban_masks(session.name, room.name)
+    if not names and not masks:
+        _info(session, f"nobody is banned from #{room.name}")
+        return
+    _info(session, f"banned from #{room.name}:")
+    for name in names:
+        session.send_line(f"  {name}")
+    for m in masks:
+        session.send_line(f"  {m.mask}  (by {m.set_by}, {m.set_at:%Y-%m-%d %H:%M} UTC)")
 
 
 async def _unban(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -431,8 +450,18 @@ TABLE: tuple[Command, ...] = (
     _row("history", "[N]", "show the last N messages of the room (default 20)", _history, 0, 1),
     _row("invite", "USER", "let USER join this (private) room", _invite, 1, 1),
     _row("kick", "USER [REASON]", "remove USER from this room", _kick, 1, 2, rest=True),
-    _row("ban", "USER [REASON]", "remove USER from this room for good", _ban, 1, 2, rest=True),
-    _row("unban", "USER", "let a banned USER join again", _unban, 1, 1),
+    _row(
+        "ban",
+        "USER|MASK [REASON]",
+        "remove USER from this room for good; a MASK nick!user@host (* and ? wildcards) "
+        "bars whoever matches it",
+        _ban,
+        1,
+        2,
+        rest=True,
+    ),
+    _row("unban", "USER|MASK", "let a banned USER, or a MASK, join again", _unban, 1, 1),
+    _row("bans", "", "list the users and masks banned from this room", _bans),
     _row("mute", "USER MINUTES", "stop USER sending here for MINUTES", _mute, 2, 2),
     _row("unmute", "USER", "let a muted USER send again", _unmute, 1, 1),
     _row(

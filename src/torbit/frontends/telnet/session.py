@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Set
 from typing import cast
 
+from torbit.core.banmasks import Visitor
 from torbit.core.delivery import NO_IGNORES, Delivery, Names, Run
 from torbit.core.format import format_error, format_system
 from torbit.core.models import Room
@@ -116,6 +117,13 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
     def name(self) -> str:
         p = self.core.subscriptions.presence(self.user_key) if self.user_key else None
         return p.name if p else self.user_key
+
+    @property
+    def visitor(self) -> Visitor:
+        """What ban masks match (core/banmasks.py): the name, as IRC shows a telnet user
+        (user part the lower-cased name), and the client's address."""
+        name = self.name
+        return Visitor(name, name.lower(), self._ip)
 
     # asyncio.Protocol
 

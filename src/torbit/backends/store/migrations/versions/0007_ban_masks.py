@@ -1,0 +1,40 @@
+"""Ban masks: a room's bans of whoever matches `nick!user@host` (core/banmasks.py), beside
+the bans of one account (room_bans). They go with the room.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-02
+
+Spelled out here rather than taken from schema.py, so that this revision stays what it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "room_ban_masks",
+        sa.Column(
+            "room_key",
+            sa.String(64),
+            sa.ForeignKey("rooms.key", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("mask", sa.String(128), primary_key=True),
+        sa.Column("set_by", sa.String(64), nullable=False),
+        sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("room_ban_masks")

@@ -1,0 +1,141 @@
+"""The ban masks part of Moderation (core/banmasks.py says what a mask is and matches): setting,
+listing and lifting a room's masks, and putting out the matching members listening on this
+node when one is set anywhere. A mixin, so that moderation.py stays about the actions on one
+user; Moderation supplies the store, the node events, the subscriptions and its checks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from torbit.core import access
+from torbit.core.banmasks import MAX_BAN_MASKS, Visitor, compile_mask, parse_mask
+from torbit.core.delivery import NoticeKind
+from torbit.core.events import BanMasksChanged, Expelled, NodeEvents
+from torbit.core.models import BanMask, Role, Room
+from torbit.core.names import name_key
+from torbit.core.ports import Store
+from torbit.core.subscriptions import Subscriptions
+from torbit.errors import NotFound
+
+log = logging.getLogger("torbit.audit")
+
+
+class BanMaskActions:
+    """Needs `_store`, `_events`, `_subs`, `_tasks`, `_now`, `authorize`, `_moderating`,
+    `_clean_reason`, `_audit` and `_notice` from Moderation."""
+
+    _store: Store
+    _events: NodeEvents
+    _subs: Subscriptions
+    _tasks: set[asyncio.Task[None]]
+    _now: Callable[[], datetime]
+
+    async def authorize(self, actor: str, room_name: str, *actions: str) -> tuple[Room, Role]:
+        raise NotImplementedError
+
+    def _moderating(self, actor: str) -> None:
+        raise NotImplementedError
+
+    def _clean_reason(self, text: str) -> str:
+        raise NotImplementedError
+
+    async def _audit(
+        self, actor: str, action: str, room: Room, target: str | None = None, detail: str = ""
+    ) -> None:
+        raise NotImplementedError
+
+    async def _notice(
+        self,
+        room: Room,
+        text: str,
+        kind: NoticeKind = NoticeKind.TEXT,
+        user: str = "",
+        by: str = "",
+        detail: str = "",
+    ) -> None:
+        raise NotImplementedError
+
+    async def ban_mask(self, actor: str, room_name: str, mask: str, reason: str = "") -> str:
+        """Add a mask to the room's ban list (at most MAX_BAN_MASKS; ListFull past it): no
+        client matching it joins, and the matching members listening to the room now, on
+        every node, are put out (a kick, naming the mask). Setting a mask already there
+        changes nothing and tells no one. The mask as stored (canonical)."""
+        canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
+        assert canonical is not None
+        room, _ = await self.authorize(actor, room_name, "ban")
+        self._moderating(actor)
+        reason = self._clean_reason(reason)
+        entry = BanMask(canonical, actor, self._now())
+        if not await self._store.add_ban_mask(room.key, entry, MAX_BAN_MASKS):
+            return canonical
+        await self._audit(actor, "ban", room, detail=f"{canonical} {reason}".strip())
+        await self._events.publish(BanMasksChanged(room.key, room.name, canonical, actor, True))
+        text = f"{actor} banned {canonical} from #{room.name}" + (f" ({reason})" if reason else "")
+        await self._notice(room, text, NoticeKind.BAN_MASK, by=actor, detail=canonical)
+        return canonical
+
+    async def ban_masks(self, actor: str, room_name: str) -> list[BanMask]:
+        """The room's ban masks with who set them and when, for its members."""
+        room, _ = await self.authorize(actor, room_name, "bans")
+        return await self._store.list_ban_masks(room.key)
+
+    async def unban_mask(self, actor: str, room_name: str, mask: str) -> str:
+        """Lift a ban mask (a plain name is taken as `name!*@*`); NotFound if the room's list
+        does not hold it."""
+        canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
+        assert canonical is not None
+        room, _ = await self.authorize(actor, room_name, "unban")
+        return await self._unban_mask(actor, room, canonical)
+
+    async def _unban_mask(self, actor: str, room: Room, mask: str) -> str:
+        self._moderating(actor)
+        if not await self._store.remove_ban_mask(room.key, mask):
+            raise NotFound(f"{mask} is not on the ban list of #{room.name}")
+        await self._audit(actor, "unban", room, detail=mask)
+        await self._events.publish(BanMasksChanged(room.key, room.name, mask, actor, False))
+        text = f"{actor} lifted the ban on {mask} in #{room.name}"
+        await self._notice(room, text, NoticeKind.UNBAN_MASK, by=actor, detail=mask)
+        return mask
+
+    async def _registered(self, name: str) -> bool:
+        user = await self._store.get_user(name_key(name))
+        return user is not None and not user.is_guest
+
+    def _on_ban_mask(self, event: BanMasksChanged) -> None:
+        """A new mask puts out the matching members whose sessions listen on this node:
+        only this node knows their addresses. Of nodes racing to put one user out, the one
+        whose write ended the membership tells the room (`Expelled`)."""
+        if not event.on:
+            return
+        sessions = self._subs.listeners(event.room)
+        pattern = compile_mask(event.mask)
+        matched: dict[str, str] = {}
+        for session in sessions:
+            visitor: Visitor | None = getattr(session, "visitor", None)
+            if session.user_key and visitor is not None and pattern.match(visitor.subject):
+                matched.setdefault(session.user_key, visitor.nick)
+        if matched:
+            task = asyncio.get_running_loop().create_task(self._put_out(event, matched))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _put_out(self, event: BanMasksChanged, matched: dict[str, str]) -> None:
+        room = await self._store.get_room(event.room)
+        if room is None:
+            return
+        for user_key, name in matched.items():
+            try:
+                standing = await self._store.standing(room.key, user_key)
+                if access.mask_exempt(standing, room, user_key) or not standing.member:
+                    continue
+                if await self._store.expel(room.key, user_key):
+                    reason = f"banned: {event.mask}"
+                    await self._audit(event.by, "kick", room, user_key, reason)
+                    await self._events.publish(
+                        Expelled(room.key, room.name, user_key, name, event.by, "kicked", reason)
+                    )
+            except Exception:  # one user's failure (the store down) leaves the others to do
+                log.exception("putting %s out of #%s for %s", user_key, room.key, event.mask)

@@ -1,0 +1,161 @@
+"""Ban masks: a room's bans of whoever matches `nick!user@host`, with `*` (any run of
+characters) and `?` (one character), beside the bans of one account (moderation.py).
+
+Who is matched is a `Visitor`: the nick (the user's name), the user part IRC shows (an IRC
+client's ident; a user on another door has their lower-cased name, as the IRC door shows
+them) and the host, the client's address as its door sees it (the socket's peer, or the
+PROXY header's / the trusted forwarded client address where the door takes one). Matching is
+case-insensitive as CASEMAPPING=ascii says, over the whole mask.
+
+Masks are bounded: printable ASCII without spaces or commas, at most MAX_MASK_LENGTH
+characters, MAX_BAN_MASKS per room (IRC's MAXLIST, ERR_BANLISTFULL). A mask is compiled once
+into a regular expression whose every `*` but the last is an atomic group (as
+`fnmatch.translate` does): each piece after a star is matched at its first place and never
+tried again, so a mask like `*a*a*a*a*b` costs at most a pass over the subject per star instead
+of the exponential backtracking a naive translation gives attacker-chosen masks. `*!*@*`,
+which matches everyone, is allowed, as IRC allows it: whom a mask bars is the room's
+admins' choice; masks never bar the room's owner, its admins or server admins (they may
+always come in and lift one)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from torbit.core.events import BanMasksChanged, NodeEvents
+from torbit.core.models import Room
+from torbit.core.names import is_valid_name
+from torbit.core.ports import Store
+from torbit.errors import InvalidInput
+
+MAX_BAN_MASKS = 100  # per room
+MAX_MASK_LENGTH = 128  # nick (32) + "!" + user (up to 32) + "@" + an IPv6 address, with room
+MAX_CACHED_ROOMS = 10_000
+
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_FOLD = str.maketrans(_UPPER, _UPPER.lower())
+_STARS = re.compile(r"\*+")
+
+
+def fold(text: str) -> str:
+    """CASEMAPPING=ascii: only A-Z fold."""
+    return text.translate(_FOLD)
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """A client as ban masks see it."""
+
+    nick: str
+    user: str
+    host: str
+
+    @property
+    def subject(self) -> str:
+        return fold(f"{self.nick}!{self.user}@{self.host}")
+
+
+def parse_mask(text: str) -> str | None:
+    """The canonical form of a ban mask (folded, missing parts as `*`, runs of `*` as one),
+    or None when `text` names one account: a plain name without wildcards, banned as
+    before. InvalidInput for what is no mask."""
+    if is_valid_name(text):
+        return None
+    if not text or len(text) > MAX_MASK_LENGTH:
+        raise InvalidInput(f"a ban mask is 1-{MAX_MASK_LENGTH} characters: nick!user@host")
+    if any(not "!" <= c <= "~" or c == "," for c in text):
+        raise InvalidInput(
+            f"invalid ban mask {text[:40]!r}: printable ASCII without spaces or commas"
+        )
+    nick, bang, rest = text.partition("!")
+    if not bang and "@" in nick:  # user@host
+        nick, rest = "*", nick
+    user, _, host = rest.partition("@")
+    if "!" in user or "@" in host or "!" in host:
+        raise InvalidInput(f"invalid ban mask {text[:40]!r}: nick!user@host")
+    return _STARS.sub("*", fold(f"{nick or '*'}!{user or '*'}@{host or '*'}"))
+
+
+def account_of(mask: str) -> str | None:
+    """The account name a canonical mask names exactly (`name!*@*`, no wildcard in name),
+    or None."""
+    nick, _, rest = mask.partition("!")
+    return nick if rest == "*@*" and is_valid_name(nick) else None
+
+
+def compile_mask(mask: str) -> re.Pattern[str]:
+    """A canonical mask as a pattern that never backtracks into a matched star (see the
+    module docstring)."""
+    pieces = [re.escape(p).replace(r"\?", ".") for p in mask.split("*")]
+    if len(pieces) == 1:
+        return re.compile(pieces[0] + r"\Z", re.DOTALL)
+    middle = "".join(f"(?>.*?{p})" for p in pieces[1:-1])
+    return re.compile(f"{pieces[0]}{middle}.*{pieces[-1]}\\Z", re.DOTALL)
+
+
+@dataclass(slots=True)
+class CompiledMasks:
+    """One room's masks, compiled once."""
+
+    masks: tuple[str, ...]
+    patterns: tuple[re.Pattern[str], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.patterns = tuple(compile_mask(m) for m in self.masks)
+
+    def matching(self, visitor: Visitor) -> str | None:
+        """The first mask the visitor matches, or None."""
+        subject = visitor.subject
+        for mask, pattern in zip(self.masks, self.patterns, strict=True):
+            if pattern.match(subject):
+                return mask
+        return None
+
+
+def matches(mask: str, visitor: Visitor) -> bool:
+    return compile_mask(mask).match(visitor.subject) is not None
+
+
+class RoomMasks:
+    """Each room's compiled masks on this node, by room key and creation time (a room deleted
+    and created again is another room), read from the store on a miss and dropped on every
+    node when a mask of the room changes (`BanMasksChanged`); an answer read while a drop
+    happened is not kept. Joins ask it (`matching`); messages never do."""
+
+    def __init__(self, store: Store, events: NodeEvents) -> None:
+        self._store = store
+        self._rooms: dict[str, tuple[datetime, CompiledMasks]] = {}
+        self._generation = 0
+        events.on(BanMasksChanged, lambda e: self.drop(e.room))
+
+    async def of(self, room: Room) -> CompiledMasks:
+        cached = self._rooms.get(room.key)
+        if cached is not None and cached[0] == room.created_at:
+            return cached[1]
+        generation = self._generation
+        compiled = CompiledMasks(tuple(m.mask for m in await self._store.list_ban_masks(room.key)))
+        if generation == self._generation:
+            if len(self._rooms) >= MAX_CACHED_ROOMS:
+                self._rooms.clear()
+            self._rooms[room.key] = (room.created_at, compiled)
+        return compiled
+
+    def none_yet(self, room: Room) -> None:
+        """A room this node has just created has no masks: nothing to read on its joins."""
+        if len(self._rooms) >= MAX_CACHED_ROOMS:
+            self._rooms.clear()
+        self._rooms[room.key] = (room.created_at, CompiledMasks(()))
+
+    async def matching(self, room: Room, visitor: Visitor) -> str | None:
+        """The first of the room's masks the visitor matches, or None."""
+        return (await self.of(room)).matching(visitor)
+
+    @property
+    def generation(self) -> int:
+        """Counts the drops: a join that saw it change while it was under way asks again."""
+        return self._generation
+
+    def drop(self, room_key: str) -> None:
+        self._generation += 1
+        self._rooms.pop(room_key, None)
