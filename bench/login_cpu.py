@@ -7,7 +7,10 @@ busy shared machine shifts it far less than it shifts logins/s.
     python bench/login_cpu.py --logins 1000 [--argon2 default] [--torbit-cmd "..."]
                               [--profile FILE]   (py-spy over the measured logins)
 
-Prints one JSON line: logins/s, and ms of CPU per login for the loop and the other threads.
+Prints one JSON line: logins/s, and ms of CPU per login for the loop and the other threads,
+the other threads also by name (py-spy names them: argon2's pool, aiosqlite's, the log
+writer), and `hash_ms`: one hash's CPU at the same cost on one thread of this process before
+the run, so `non_hash_ms_per_login` = the server's CPU per login less one hash.
 """
 
 from __future__ import annotations
@@ -16,21 +19,28 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shlex
+import subprocess
+import threading
 import time
 from functools import partial
 from pathlib import Path
+from typing import Any, cast
+
+from argon2 import PasswordHasher
 
 from procstat import raise_open_files_limit, settle
-from profiles import Recorder
+from profiles import Recorder, py_spy
 from servers import ARGON2_CHEAP, start_torbit
 from users import DEFAULT_LOGINS, TelnetUser, User, login_many
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds (user + system) of each thread of the process, by thread id."""
+def thread_cpu(pid: int, kernel: dict[int, float] | None = None) -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of the process, by thread id; the system
+    (kernel) part also into `kernel` if given."""
     out: dict[int, float] = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -40,18 +50,60 @@ def thread_cpu(pid: int) -> dict[int, float]:
             continue
         fields = stat[stat.rfind(b")") + 2 :].split()
         out[int(tid)] = (int(fields[11]) + int(fields[12])) / _CLK_TCK
+        if kernel is not None:
+            kernel[int(tid)] = int(fields[12]) / _CLK_TCK
     return out
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """Thread id → Python thread name, pool suffixes dropped (argon2_0, argon2_1 → argon2), as
+    `py-spy dump` reports them; {} without py-spy."""
+    try:
+        dump = subprocess.run(
+            [py_spy(), "dump", "--pid", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        ).stdout
+    except (RuntimeError, OSError, subprocess.TimeoutExpired):
+        return {}
+    return {
+        int(tid): re.sub(r"_\d+$", "", name)
+        for tid, name in re.findall(r'^Thread (\d+) \([^)]*\): "([^"]*)"', dump, re.M)
+    }
+
+
+def hash_cpu_ms(argon2: tuple[int, int, int] | None, seconds: float = 1.0) -> float:
+    """One hash's CPU (ms) at that cost, hashed on a thread of its own with nothing beside it
+    (this process's CPU: at the default cost argon2 hashes its lanes on threads of its own)."""
+    hasher = PasswordHasher(*argon2) if argon2 else PasswordHasher()
+    out: list[float] = []
+
+    def work() -> None:
+        hasher.hash("bench-password")  # warm: the arena keeps its memory
+        n, cpu0, end = 0, time.process_time(), time.monotonic() + seconds
+        while time.monotonic() < end or n < 3:
+            hasher.hash("bench-password")
+            n += 1
+        out.append(1000 * (time.process_time() - cpu0) / n)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    return out[0]
 
 
 async def measure(
     port: int, pid: int, logins: int, profile: Recorder | None = None
-) -> dict[str, float]:
+) -> dict[str, Any]:
     clients: list[User] = []
     try:
         warm = [partial(TelnetUser, f"w{i:05d}", "lobby") for i in range(50)]
         await login_many(port, warm, clients, DEFAULT_LOGINS)
         await settle(pid)
-        before = thread_cpu(pid)
+        kernel0: dict[int, float] = {}
+        before = thread_cpu(pid, kernel0)
         mine = time.process_time()
         t0 = time.monotonic()
         makers = [partial(TelnetUser, f"i{i:05d}", "lobby") for i in range(logins)]
@@ -63,19 +115,32 @@ async def measure(
         if profile is not None:
             profile.stop()
         await settle(pid)
-        after = thread_cpu(pid)
+        kernel1: dict[int, float] = {}
+        after = thread_cpu(pid, kernel1)
+        names = thread_names(pid)
     finally:
         for c in clients:
             c.close()
     used = {t: after[t] - before.get(t, 0.0) for t in after}
     loop = used.pop(pid, 0.0)
     others = sum(used.values())
+    by_name: dict[str, float] = {}
+    for tid, cpu in used.items():
+        name = names.get(tid, "?")
+        by_name[name] = by_name.get(name, 0.0) + cpu
     every = loop + others + mine
     return {
         "logins": logins,
         "logins_per_s": round(logins / wall, 1),
         "loop_ms_per_login": round(1000 * loop / logins, 2),
+        "loop_kernel_ms_per_login": round(
+            1000 * (kernel1.get(pid, 0.0) - kernel0.get(pid, 0.0)) / logins, 2
+        ),
         "other_threads_ms_per_login": round(1000 * others / logins, 2),
+        "other_threads_by_name": {
+            k: round(1000 * v / logins, 3)
+            for k, v in sorted(by_name.items(), key=lambda kv: -kv[1])
+        },
         "generator_ms_per_login": round(1000 * mine / logins, 2),
         # what the machine's cores allow if the server and the generator had them to
         # themselves and did per login what they did here
@@ -95,16 +160,31 @@ def main() -> None:
     parser.add_argument("--torbit-cmd", default="", help="instead of `.venv/bin/torbit serve`")
     parser.add_argument("--profile", type=Path, help="py-spy's raw output (perturbs the run)")
     args = parser.parse_args()
-    argon2 = None if args.argon2 == "default" else tuple(map(int, args.argon2.split(",")))
+    argon2 = (
+        None
+        if args.argon2 == "default"
+        else cast(tuple[int, int, int], tuple(map(int, args.argon2.split(","))))
+    )
     raise_open_files_limit()
-    server = start_torbit(shlex.split(args.torbit_cmd) or None, login_timeout=600, argon2=argon2)  # type: ignore[arg-type]
+    hash_ms = hash_cpu_ms(argon2)
+    server = start_torbit(shlex.split(args.torbit_cmd) or None, login_timeout=600, argon2=argon2)
     try:
         profile = Recorder(server.pid, args.profile) if args.profile else None
         result = asyncio.run(measure(server.port, server.pid, args.logins, profile))
     finally:
         server.stop()
         server.cleanup()
-    print(json.dumps({"argon2": args.argon2, **result}))
+    server_ms = result["loop_ms_per_login"] + result["other_threads_ms_per_login"]
+    print(
+        json.dumps(
+            {
+                "argon2": args.argon2,
+                "hash_ms": round(hash_ms, 2),
+                "non_hash_ms_per_login": round(server_ms - hash_ms, 2),
+                **result,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

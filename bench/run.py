@@ -134,6 +134,8 @@ BURST = [
 ]
 CROWD = [
     Row("logins_per_s", "logins/s", "higher", "≥ 300", subject_at_least(300)),
+    Row("argon2_alone_per_s", "… argon2 alone just before and after, hashes/s", "higher"),
+    Row("logins_of_argon2_alone", "… logins ÷ argon2 alone", "higher"),
     Row("kb_per_conn", "RSS KB per idle connection, N", "lower", "≤ 4", subject_at_most(4)),
     Row("kb_per_conn_half", "… at N/2", "lower"),
     Row("kb_per_conn_second_half", "… of the second N/2 only", "lower"),
@@ -196,7 +198,7 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
         n = args.crowd
         out.append(Scenario(
             "crowd", f"crowd: N = {n:,} log in {args.concurrency} at a time, idle, all leave",
-            CROWD, partial(_crowd, connections=n, logins=logins,
+            CROWD, partial(_crowd, argon2=args.argon2, connections=n, logins=logins,
                            profile_storm=args.profile_storm)))
     if every or "durable" in chosen:
         out.append(Scenario(
@@ -216,8 +218,20 @@ async def _burst(ep: Endpoint, clients: list[User], **kw: Any) -> Result:
     return await measure_burst(ep, clients, **kw)
 
 
-async def _crowd(ep: Endpoint, clients: list[User], **kw: Any) -> Result:
-    return await measure_crowd(ep, clients, **kw)
+async def _crowd(ep: Endpoint, clients: list[User], *, argon2: tuple[int, int, int] | None,
+                 **kw: Any) -> Result:
+    """The crowd, with argon2 alone measured just before and just after it: on a shared
+    machine that rate moved 3x within minutes, so the invocation's one figure (taken before
+    the first target's run) is no fair yardstick for a login rate measured later."""
+    before = (await asyncio.to_thread(argon2_alone, argon2))["hashes_per_s"]
+    result = await measure_crowd(ep, clients, **kw)
+    after = (await asyncio.to_thread(argon2_alone, argon2))["hashes_per_s"]
+    alone = (before + after) / 2
+    result.update({"argon2_alone_before": before, "argon2_alone_after": after,
+                   "argon2_alone_per_s": round(alone, 1)})
+    if "logins_per_s" in result and alone:
+        result["logins_of_argon2_alone"] = round(result["logins_per_s"] / alone, 3)
+    return result
 
 
 async def _durable(ep: Endpoint, clients: list[User], **kw: Any) -> Result:

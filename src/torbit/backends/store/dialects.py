@@ -282,8 +282,12 @@ class SqliteDialect(SqlDialect):
         # connection of their own that only reads (WAL: readers neither wait for the writer
         # nor block it; each statement sees what was committed before it). SQLite busy
         # (a checkpoint's rare moments, a database not in WAL): None, and `fetch` waits.
+        # Once write_now's connection is open the reads run on it: SQLite keeps a
+        # connection's page cache across its own commits and drops it after another's, and
+        # in a login storm the loop's own writes came between every two logins' reads (a
+        # reader of its own re-read each page: ~25 more pread calls a login).
         try:
-            reader = self._reader or self._open_reader()
+            reader = self._writer or self._reader or self._open_reader()
             rows = reader.execute(sql, params).fetchall()
         except sqlite3.OperationalError:
             return None
