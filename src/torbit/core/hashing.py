@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
@@ -71,24 +72,59 @@ class PasswordHashing:
             return False
 
     async def _run(self, limit: int, fn: Callable[..., T], *args: str) -> T:
+        """`fn(*args)` on a worker thread. Its outcome comes back to the loop in one
+        `call_soon_threadsafe` that also counts the job done: one wake-up of the loop per
+        hash (`asyncio.wrap_future` and a done callback that counted took two)."""
         if self._jobs >= limit:
             raise Overloaded(BUSY, retry_after=1.0)
         loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[T] = loop.create_future()
+
+        def work() -> None:  # on the worker thread
+            try:
+                settle = functools.partial(self._settle, outcome, fn(*args))
+            except BaseException as e:  # handed to the caller, as wrap_future would
+                settle = functools.partial(self._failed, outcome, e)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(settle)
+
         self._jobs += 1
         try:
-            job: Future[T] = self._pool.submit(fn, *args)
+            job = self._pool.submit(work)
         except RuntimeError:  # shut down
             self._jobs -= 1
             raise Overloaded(BUSY, retry_after=1.0) from None
 
-        def finished(_: Future[T]) -> None:
-            # the job is counted until its thread is done with it, even if the caller gave up
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to count
-                loop.call_soon_threadsafe(self._finished)
+        def never_ran(_: Future[None]) -> None:
+            # cancelled while queued (its caller gave up, or `close`): `work` will not count it
+            if job.cancelled():
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._failed, outcome, None)
 
-        job.add_done_callback(finished)
-        return await asyncio.wrap_future(job)
+        job.add_done_callback(never_ran)
+        try:
+            return await outcome
+        except asyncio.CancelledError:
+            job.cancel()  # queued: it never runs; running: it is counted once done
+            raise
 
-    def _finished(self) -> None:
+    def _settle(self, outcome: asyncio.Future[T], result: T) -> None:
+        """On the loop's thread, the job done: counted, and its caller (if still waiting)
+        gets the result. A job is counted until its thread is done with it."""
+        self._count_done()
+        if not outcome.done():
+            outcome.set_result(result)
+
+    def _failed(self, outcome: asyncio.Future[T], error: BaseException | None) -> None:
+        """The job raised `error`, or (None) was cancelled before it ran."""
+        self._count_done()
+        if outcome.done():  # the caller gave up
+            return
+        if error is None:
+            outcome.cancel()
+        else:
+            outcome.set_exception(error)
+
+    def _count_done(self) -> None:
         self._jobs -= 1
         self.done += 1

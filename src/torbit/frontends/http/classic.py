@@ -14,11 +14,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from torbit.core.banmasks import Visitor
-from torbit.core.delivery import message_json
+from torbit.core.delivery import message_json, page_json
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.names import name_key
@@ -161,15 +161,15 @@ def classic_router(
 
     async def answer(
         room: str, user: str, request: Request, caller: Principal, limit: int, wait: float
-    ) -> JSONResponse:
+    ) -> Response:
         check_self(caller, user)
         key = await enter(caller.name, room, request)
         messages = await receiver.receive(
             caller.name, key, limit, wait, client_address(request), caller
         )
-        return JSONResponse({"messages": [message_json(m) for m in messages]})
+        return Response(page_json(messages), media_type="application/json")
 
-    async def lean_receive(request: Request) -> JSONResponse | None:
+    async def lean_receive(request: Request) -> Response | None:
         """`receive` as FastAPI would run it, without its dependency solving and query
         validation (lean.py); declined (FastAPI runs it) when `limit` or `wait` is not
         plainly valid, so every 422 stays FastAPI's."""
@@ -205,7 +205,7 @@ def classic_router(
                 description="Seconds to wait for a first message when there is none",
             ),
         ] = 0,
-    ) -> JSONResponse:
+    ) -> Response:
         """The room's messages this user has not yet received through this route, oldest
         first, ignored senders left out. The read cursor moves over what is returned, so the
         next call returns only newer messages; a user's first call starts at the oldest
