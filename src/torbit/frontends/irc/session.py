@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Set
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 from torbit.core.banmasks import Visitor
 from torbit.core.delivery import NO_IGNORES, Delivery
@@ -20,13 +20,13 @@ from torbit.core.limits import ConnectionLimiter
 from torbit.core.models import Room
 from torbit.core.names import inbox_channel, name_key
 from torbit.core.sessions import Fresh, Proof
-from torbit.frontends.flow import FlushQueue, TransportWriter
+from torbit.frontends.flow import FlushQueue
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.output import OutputHost, SessionOutput
 from torbit.frontends.irc.registration import Caps, Registration, offered_caps
-from torbit.frontends.paced import PacedInput
+from torbit.frontends.line_session import LineSession
 from torbit.metrics import Metrics
 from torbit.protocol.irc import Event, InvalidLine, IRCParser, LineTooLong, Message, MessageReceived
 
@@ -108,29 +108,23 @@ class IrcHost(OutputHost, Protocol):
         """Connections that have not registered yet (LUSERS)."""
 
 
-class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
+class IrcSession(SessionOutput, LineSession[Event]):
     """Implements torbit.core.delivery.Session (delivery and notices: output.py)."""
 
     # slotted: an idle registered client should cost a few KB (no per-instance dict)
     __slots__ = (
-        "_counted",
         "_echo",
         "_joining",
         "_last_input",
         "_parser",
         "_pinged",
         "_seen",
-        "_timer",
-        "_writer",
         "account",
         "caps",
-        "closed",
         "connected_at",
-        "door",
         "fresh",
         "ignores",
         "invisible",
-        "ip",
         "last_spoke",
         "monitoring",
         "nick",
@@ -139,13 +133,13 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         "realname",
         "registration",
         "rooms",
-        "server",
         "user_key",
         "username",
         "wallops",
     )
 
     _log = log
+    kind = "IRC"
 
     server: IrcHost
 
@@ -181,7 +175,7 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         self.closed = False
         self.quit_reason = ""
         self._parser = IRCParser()
-        self._writer: TransportWriter | None = None
+        self._writer = None
         self._init_input()
         self._counted = False
         self._timer: asyncio.TimerHandle | None = None
@@ -211,26 +205,15 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        t = cast(asyncio.Transport, transport)
-        server = self.server
-        self._writer = TransportWriter(
-            t, server.options.max_output_buffer, server.flushes, self._dropped_slow
-        )
-        if not self.ip:
-            peer = transport.get_extra_info("peername")
-            self.ip = str(peer[0]) if peer else "?"
-        refused = server.connections.acquire(self.ip)
-        if refused:
-            t.write(Message("ERROR", (f"Closing link: {refused}",)).encode())
-            t.close()
-            self.closed = True
+        if not self._accept(transport):
             return
-        self._counted = True
-        server.opened(self)
-        server.metrics.connected_on(self.door).inc()
+        self.server.opened(self)
         self._timer = asyncio.get_running_loop().call_later(
-            server.options.registration_timeout, self._tick
+            self.server.options.registration_timeout, self._tick
         )
+
+    def _refusal(self, reason: str) -> bytes:
+        return Message("ERROR", (f"Closing link: {reason}",)).encode()
 
     def _sent_this_turn(self) -> set[tuple[str, str]]:
         sent = self._seen
@@ -258,23 +241,9 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
     def _turn_over(self) -> None:
         self._seen = None
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._gone()
-
     def _gone(self) -> None:
-        """The client is gone (its EOF, or the connection lost): nothing more is read or
-        written, and the session departs (once)."""
-        if self._writer is not None:
-            self._writer.lost()
-        self.closed = True
-        self._pending = None
-        if self._timer is not None:
-            self._timer.cancel()
-        if not self._counted:
-            return
-        self._counted = False
-        self.server.connections.release(self.ip)  # a reconnect counts at once
-        self.server.closed(self)  # the rest is worked off a slice at a time
+        if self._disconnected():
+            self.server.closed(self)  # the rest is worked off a slice at a time
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -290,17 +259,8 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
             self._queue(events)
 
     def eof_received(self) -> bool | None:
-        """The client closed its side: what it sent before is still handled and answered,
-        then ours is closed (`PacedInput._input_ended`). With nothing left to handle, the
-        session departs now, and the door closes ours a batch per loop turn
-        (`LineDoor.hang_up`; over TLS, the SSL layer closes it)."""
         self.quit_reason = self.quit_reason or "Connection closed"
-        w = self._writer
-        t = w.transport if w is not None else None
-        if t is not None and t.get_extra_info("ssl_object") is None and self._input_ended():
-            return True  # half-open until the input is handled
-        self._gone()
-        return self.server.hang_up(t)
+        return super().eof_received()
 
     # Session (called by the core; deliver and notify are output.py's)
 
@@ -348,31 +308,13 @@ class IrcSession(SessionOutput, PacedInput[Event], asyncio.Protocol):
         w = self._writer
         return self.closed or w is None or w.transport is None or w.transport.is_closing()
 
-    def _started(self, task: asyncio.Future[None]) -> None:
-        self.server.keep(task)
-
-    def cut(self) -> None:
-        """Shutdown: the connection is cut at once (output still queued is dropped)."""
-        w = self._writer
-        if w is not None and w.transport is not None:
-            w.transport.abort()
-
-    def close(self, reason: str) -> None:
-        w = self._writer
-        if w is not None and w.transport is not None and not w.transport.is_closing():
-            self.send(Message("ERROR", (f"Closing link: {HOST} ({reason})",)))
-            self.core.subscriptions.depart(self)  # online nowhere from now on
-            log.debug("closing %s (%s): %s", self.ip, self.nick, reason)
-            w.close()
+    def _closing(self, reason: str) -> None:
+        self.send(Message("ERROR", (f"Closing link: {HOST} ({reason})",)))
+        self.core.subscriptions.depart(self)  # online nowhere from now on
+        log.debug("closing %s (%s): %s", self.ip, self.nick, reason)
 
     def _dropped_slow(self) -> None:
-        log.warning(
-            "dropping slow IRC client %s (%s): output buffer over %d bytes",
-            self.ip,
-            self.nick or "unregistered",
-            self.server.options.max_output_buffer,
-        )
-        self.server.metrics.dropped_clients.labels(self.door).inc()
+        super()._dropped_slow()
         self.quit_reason = "Excess output: client too slow"
 
     # input: one command at a time, in order

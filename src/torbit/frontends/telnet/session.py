@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Set
-from typing import cast
 
 from torbit.core.banmasks import Visitor
 from torbit.core.delivery import NO_IGNORES, Delivery, Names, Run
@@ -24,8 +23,7 @@ from torbit.errors import (
     ServiceUnavailable,
     TorbitError,
 )
-from torbit.frontends.flow import TransportWriter
-from torbit.frontends.paced import PacedInput
+from torbit.frontends.line_session import LineSession
 from torbit.frontends.telnet import login
 from torbit.frontends.telnet.commands import run_command
 from torbit.frontends.telnet.context import SessionHost, TelnetCore
@@ -46,30 +44,26 @@ GREETING = "torbit chat server. Log in with your name, or pick a new one to regi
 MAX_BATCH = 256  # consecutive chat lines published as one batch
 
 
-class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.Protocol):
+class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
     """Implements torbit.core.delivery.Session. Slotted and lean: an idle logged-in connection
     should cost a few KB, so 10,000 of them fit in tens of MB."""
 
     _log = log
+    kind = "telnet"
     __slots__ = (
         "_codec",
-        "_counted",
         "_dialogue",
-        "_door",
         "_fresh",
-        "_ip",
         "_peer",
         "_proof",
         "_refuse",
-        "_server",
-        "_timer",
-        "_writer",
-        "closed",
         "deliver",
         "ignores",
         "room",
         "user_key",
     )
+
+    server: SessionHost[TelnetSession]
 
     def __init__(
         self,
@@ -78,11 +72,11 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         refuse_login: str = "",
         peer: tuple[str, int] | None = None,
     ) -> None:
-        self._server = server
-        self._door = door
+        self.server = server
+        self.door = door
         self._refuse = refuse_login
         self._codec = TelnetConnection(server.options.max_line_bytes)
-        self._writer: TransportWriter | None = None
+        self._writer = None
         # Session.deliver: the writer's own method once connected (no extra call per delivery)
         self.deliver: Callable[[Delivery], None] = _not_connected
         self._dialogue: login.LoginDialogue | None = None  # None once logged in
@@ -90,7 +84,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         self._timer: asyncio.TimerHandle | None = None
         # the client's address as a PROXY header gave it, else the socket's peer
         self._peer = f"{peer[0]}:{peer[1]}" if peer else ""
-        self._ip = peer[0] if peer else ""
+        self.ip = peer[0] if peer else ""
         self._counted = False
         self._proof: Proof | None = None
         self._fresh: Fresh | None = None  # the user as registered, for the login (no read)
@@ -106,12 +100,8 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
             self._writer.write(run.lines)
 
     @property
-    def door(self) -> str:
-        return self._door
-
-    @property
     def core(self) -> TelnetCore:
-        return self._server.core
+        return self.server.core
 
     @property
     def name(self) -> str:
@@ -123,32 +113,19 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         """What ban masks match (core/banmasks.py): the name, as IRC shows a telnet user
         (user part the lower-cased name), and the client's address."""
         name = self.name
-        return Visitor(name, name.lower(), self._ip)
+        return Visitor(name, name.lower(), self.ip)
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        t = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        server = self._server
-        self._writer = TransportWriter(
-            t, server.options.max_output_buffer, server.flushes, self._dropped_slow
-        )
+        accepted = self._accept(transport)
+        assert self._writer is not None
         self.deliver = self._writer.deliver
-        if not self._ip:
-            peer = transport.get_extra_info("peername")
-            self._ip = str(peer[0]) if peer else "?"
-            self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        refused = server.connections.acquire(self._ip)
-        if refused:
-            t.write(format_error(refused).encode() + b"\r\n")
-            t.close()
-            self.closed = True
+        if not accepted:
             return
-        self._counted = True
-        server.opened(self)
-        server.metrics.connected_on(self._door).inc()
+        self.server.opened(self)
         self._timer = asyncio.get_running_loop().call_later(
-            server.options.login_timeout, self._login_timeout
+            self.server.options.login_timeout, self._login_timeout
         )
         if self._refuse:
             self._error(self._refuse)
@@ -159,25 +136,18 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         self._write(GREETING.encode())
         self._steps(self._dialogue.start())
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._gone()
+    def _refusal(self, reason: str) -> bytes:
+        return format_error(reason).encode() + b"\r\n"
+
+    def _address(self, peer: tuple[str, int] | None) -> None:
+        super()._address(peer)
+        self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
     def _gone(self) -> None:
-        """The client is gone (its EOF, or the connection lost): nothing more is read or
-        written, and the session departs (once)."""
-        if self._writer is not None:
-            self._writer.lost()
-            self.deliver = _not_connected
+        self.deliver = _not_connected  # (it is, until connected)
         was_chatting = not self.closed and self._dialogue is None and bool(self.user_key)
-        self.closed = True
-        self._pending = None
-        if not self._counted:
-            return
-        self._counted = False
-        if self._timer is not None:
-            self._timer.cancel()
-        self._server.connections.release(self._ip)  # a reconnect counts at once
-        self._server.depart(self, was_chatting)  # the rest is worked off a slice at a time
+        if self._disconnected():
+            self.server.depart(self, was_chatting)  # the rest is worked off a slice at a time
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -189,37 +159,13 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         if events:
             self._queue(events)
 
-    def eof_received(self) -> bool | None:
-        """The client closed its side: what it sent before is still handled and answered,
-        then ours is closed (`PacedInput._input_ended`). With nothing left to handle, the
-        session departs now, and the door closes ours a batch per loop turn
-        (`LineDoor.hang_up`; over TLS, the SSL layer closes it)."""
-        w = self._writer
-        t = w.transport if w is not None else None
-        if t is not None and t.get_extra_info("ssl_object") is None and self._input_ended():
-            return True  # half-open until the input is handled
-        self._gone()
-        return self._server.hang_up(t)
-
     # Session (called by the core)
 
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         self.send_line(format_system(text))
 
-    def _started(self, task: asyncio.Future[None]) -> None:
-        self._server.keep(task)
-
-    def cut(self) -> None:
-        """Shutdown: the connection is cut at once (output still queued is dropped)."""
-        w = self._writer
-        if w is not None and w.transport is not None:
-            w.transport.abort()
-
-    def close(self, reason: str) -> None:
-        w = self._writer
-        if w is not None and w.transport is not None and not w.transport.is_closing():
-            log.debug("closing %s (%s): %s", self._peer, self.user_key, reason)
-            w.close()
+    def _closing(self, reason: str) -> None:
+        log.debug("closing %s (%s): %s", self._peer, self.user_key, reason)
 
     def drain(self, text: str) -> None:
         """The node is leaving: one line saying so, then close, after the line being handled
@@ -235,7 +181,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         self.close("revoked")
 
     def count_sent(self, n: int) -> None:
-        self._server.metrics.messages_in.labels(self._door).inc(n)
+        self.server.metrics.messages_in.labels(self.door).inc(n)
 
     # output
 
@@ -248,15 +194,6 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
     def _write(self, data: bytes) -> None:
         if self._writer is not None:
             self._writer.write(data)
-
-    def _dropped_slow(self) -> None:
-        log.warning(
-            "dropping slow telnet client %s (%s): output buffer over %d bytes",
-            self._peer,
-            self.user_key or "not logged in",
-            self._server.options.max_output_buffer,
-        )
-        self._server.metrics.dropped_clients.labels(self._door).inc()
 
     def _error(self, text: str) -> None:
         self.send_line(format_error(text))
@@ -385,7 +322,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
             return dialogue.looked_up(*await accounts.look_up(step.name))
         if isinstance(step, login.Verify):
             try:
-                user = await accounts.authenticate(step.name, step.password, self._ip)
+                user = await accounts.authenticate(step.name, step.password, self.ip)
             except (RateLimited, Overloaded) as e:
                 return dialogue.throttled(e.message)
             except AuthenticationFailed as e:
@@ -396,7 +333,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
             counts = self.core.sessions.counts()
             try:
                 user = await accounts.register(
-                    step.name, step.password, client=self._ip, looked_up=True
+                    step.name, step.password, client=self.ip, looked_up=True
                 )
             except Conflict as e:
                 return dialogue.name_taken(e.message)
@@ -426,7 +363,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
         assert proof is not None
         try:
             await self.core.sessions.login(
-                self, name, proof, f"{self._door} {self._peer}", fresh=fresh
+                self, name, proof, f"{self.door} {self._peer}", fresh=fresh
             )
         except ServiceUnavailable as e:  # not half logged in: told, and let go
             self.user_key = ""
@@ -440,7 +377,7 @@ class TelnetSession(PacedInput[LineReceived | LineTooLong | Interrupt], asyncio.
             return
         self.send_line(f"Welcome, {name}! Type /help for the commands, /quit to leave.")
         try:
-            self.room = await self.core.membership.join(self, self._server.options.default_room)
+            self.room = await self.core.membership.join(self, self.server.options.default_room)
         except ServiceUnavailable as e:
             self._error(f"{e.message}; try /join later")
         if away := self.core.subscriptions.away_of(self.user_key):  # from another session

@@ -1,0 +1,145 @@
+"""A line door's session as a connection: what the telnet and IRC sessions do alike with
+their socket. It takes the connection (unless the address has too many), counts it, and lets
+it go once (its client gone, or its EOF with nothing left to answer); it closes, or cuts at a
+shutdown, and drops a client too slow to read. Each door says how a refusal is worded, what
+it says before closing, and what departing means (`_disconnected` tells it when)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar, Protocol, TypeVar, cast
+
+from torbit.core.limits import ConnectionLimiter
+from torbit.frontends.flow import FlushQueue, TransportWriter
+from torbit.frontends.paced import PacedInput
+from torbit.metrics import Metrics
+
+E = TypeVar("E")
+
+
+class LineOptions(Protocol):
+    @property
+    def max_output_buffer(self) -> int: ...
+
+
+class LineHost(Protocol):
+    """What a line session needs of the door that accepted it (doors.LineDoor)."""
+
+    connections: ConnectionLimiter
+    metrics: Metrics
+    flushes: FlushQueue
+
+    @property
+    def options(self) -> LineOptions: ...
+
+    def keep(self, handler: asyncio.Future[None]) -> None:
+        """A session's running handler, which a stop waits for (doors.LineDoor)."""
+
+    def hang_up(self, transport: asyncio.Transport | None) -> bool | None:
+        """Close our side of a connection whose client closed its own, soon (a batch a turn):
+        what `eof_received` returns (None: uvloop closes it)."""
+
+
+class LineSession(PacedInput[E], asyncio.Protocol):
+    __slots__ = ("_counted", "_timer", "_writer", "closed", "door", "ip", "server")
+
+    kind: ClassVar[str]  # the door's name for its clients, in the log ("IRC", "telnet")
+    server: LineHost
+    door: str
+    ip: str  # a PROXY header's client address, else the socket's
+    _counted: bool  # holds one of its address's connections (`_accept` to `_disconnected`)
+    _timer: asyncio.TimerHandle | None
+
+    # what a door says
+
+    def _refusal(self, reason: str) -> bytes:
+        """The last line to a client refused at connect (too many from its address)."""
+        raise NotImplementedError
+
+    def _closing(self, reason: str) -> None:
+        """What is said and done before our side closes (once)."""
+
+    def _address(self, peer: tuple[str, int] | None) -> None:
+        """The socket's peer, when no PROXY header gave the client's address."""
+        self.ip = str(peer[0]) if peer else "?"
+
+    # the connection
+
+    def _accept(self, transport: asyncio.BaseTransport) -> bool:
+        """Take the connection and count it for its address; False when the address has too
+        many: the client is told, and the connection closed."""
+        t = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        server = self.server
+        self._writer = TransportWriter(
+            t, server.options.max_output_buffer, server.flushes, self._dropped_slow
+        )
+        if not self.ip:
+            self._address(transport.get_extra_info("peername"))
+        refused = server.connections.acquire(self.ip)
+        if refused:
+            t.write(self._refusal(refused))
+            t.close()
+            self.closed = True
+            return False
+        self._counted = True
+        server.metrics.connected_on(self.door).inc()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._gone()
+
+    def _gone(self) -> None:
+        """The client is gone (its EOF, or the connection lost): nothing more is read or
+        written, and the session departs (once)."""
+        raise NotImplementedError
+
+    def _disconnected(self) -> bool:
+        """Nothing more is read or written; True the first time for a counted connection,
+        whose address may count a reconnect at once: the caller then departs the session."""
+        if self._writer is not None:
+            self._writer.lost()
+        self.closed = True
+        self._pending = None
+        if self._timer is not None:
+            self._timer.cancel()
+        if not self._counted:
+            return False
+        self._counted = False
+        self.server.connections.release(self.ip)
+        return True
+
+    def eof_received(self) -> bool | None:
+        """The client closed its side: what it sent before is still handled and answered,
+        then ours is closed (`PacedInput._input_ended`). With nothing left to handle, the
+        session departs now, and the door closes ours a batch per loop turn
+        (`LineDoor.hang_up`; over TLS, the SSL layer closes it)."""
+        w = self._writer
+        t = w.transport if w is not None else None
+        if t is not None and t.get_extra_info("ssl_object") is None and self._input_ended():
+            return True  # half-open until the input is handled
+        self._gone()
+        return self.server.hang_up(t)
+
+    def _started(self, task: asyncio.Future[None]) -> None:
+        self.server.keep(task)
+
+    def cut(self) -> None:
+        """Shutdown: the connection is cut at once (output still queued is dropped)."""
+        w = self._writer
+        if w is not None and w.transport is not None:
+            w.transport.abort()
+
+    def close(self, reason: str) -> None:
+        w = self._writer
+        if w is not None and w.transport is not None and not w.transport.is_closing():
+            self._closing(reason)
+            w.close()
+
+    def _dropped_slow(self) -> None:
+        self._log.warning(
+            "dropping slow %s client %s: output buffer over %d bytes",
+            self.kind,
+            self._who(),
+            self.server.options.max_output_buffer,
+        )
+        self.server.metrics.dropped_clients.labels(self.door).inc()
