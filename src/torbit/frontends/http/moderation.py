@@ -77,6 +77,33 @@ def moderation_router(
     def done() -> Response:
         return Response(status_code=204)
 
+    def on_member(
+        method: str,
+        what: str,
+        act: Callable[[str, str, str], Awaitable[str]],
+        summary: str,
+        doc: str = "",
+        responses: dict[int | str, dict[str, object]] = ACTED,
+    ) -> None:
+        """A route `/rooms/{room}/WHAT/{user}` that does one thing to a user in a room
+        (`act(caller, room, user)`, a Moderation method of that name) and answers 204."""
+
+        async def route(room: RoomName, user: UserName, caller: Caller) -> Response:
+            await act(caller.name, room, user)
+            return done()
+
+        router.add_api_route(
+            f"/rooms/{{room}}/{what}/{{user}}",
+            route,
+            methods=[method],
+            name=act.__name__,
+            tags=TAGS,
+            status_code=204,
+            summary=summary,
+            description=doc,
+            responses=responses,
+        )
+
     @router.post(
         "/rooms",
         tags=TAGS,
@@ -148,16 +175,7 @@ def moderation_router(
         await moderation.ban(caller.name, room, user, reason)
         return done()
 
-    @router.delete(
-        "/rooms/{room}/bans/{user}",
-        tags=TAGS,
-        status_code=204,
-        summary="Lift a ban",
-        responses=ACTED,
-    )
-    async def unban(room: RoomName, user: UserName, caller: Caller) -> Response:
-        await moderation.unban(caller.name, room, user)
-        return done()
+    on_member("DELETE", "bans", moderation.unban, "Lift a ban")
 
     @router.get(
         "/rooms/{room}/bans",
@@ -203,65 +221,34 @@ def moderation_router(
         until = await moderation.mute(caller.name, room, user, body.minutes)
         return MuteOut(room=room.lower(), user=user.lower(), until=until)
 
-    @router.delete(
-        "/rooms/{room}/mutes/{user}",
-        tags=TAGS,
-        status_code=204,
-        summary="Lift a mute",
-        responses=ACTED,
+    on_member("DELETE", "mutes", moderation.unmute, "Lift a mute")
+    on_member(
+        "PUT",
+        "admins",
+        moderation.op,
+        "Make a room admin",
+        "The owner: a member becomes a room admin.",
+        errors_doc(401, 403, 404, 409, 422),
     )
-    async def unmute(room: RoomName, user: UserName, caller: Caller) -> Response:
-        await moderation.unmute(caller.name, room, user)
-        return done()
-
-    @router.put(
-        "/rooms/{room}/admins/{user}",
-        tags=TAGS,
-        status_code=204,
-        summary="Make a room admin",
-        responses=errors_doc(401, 403, 404, 409, 422),
+    on_member("DELETE", "admins", moderation.deop, "Take room admin rights away")
+    on_member(
+        "PUT",
+        "voices",
+        moderation.voice,
+        "Give a member a voice",
+        "Room admins: the member may send while the room is moderated, until the voice is\n"
+        "taken or the membership ends (leave, kick, ban).",
+        errors_doc(401, 403, 404, 409, 422),
     )
-    async def op(room: RoomName, user: UserName, caller: Caller) -> Response:
-        """The owner: a member becomes a room admin."""
-        await moderation.op(caller.name, room, user)
-        return done()
-
-    @router.delete(
-        "/rooms/{room}/admins/{user}",
-        tags=TAGS,
-        status_code=204,
-        summary="Take room admin rights away",
-        responses=ACTED,
+    on_member(
+        "DELETE",
+        "voices",
+        moderation.devoice,
+        "Take a member's voice away",
+        "Room admins; a member may give up their own voice. Their next message to the\n"
+        "moderated room is refused (403), on every door.",
+        errors_doc(401, 403, 404, 409, 422),
     )
-    async def deop(room: RoomName, user: UserName, caller: Caller) -> Response:
-        await moderation.deop(caller.name, room, user)
-        return done()
-
-    @router.put(
-        "/rooms/{room}/voices/{user}",
-        tags=TAGS,
-        status_code=204,
-        summary="Give a member a voice",
-        responses=errors_doc(401, 403, 404, 409, 422),
-    )
-    async def voice(room: RoomName, user: UserName, caller: Caller) -> Response:
-        """Room admins: the member may send while the room is moderated, until the voice is
-        taken or the membership ends (leave, kick, ban)."""
-        await moderation.voice(caller.name, room, user)
-        return done()
-
-    @router.delete(
-        "/rooms/{room}/voices/{user}",
-        tags=TAGS,
-        status_code=204,
-        summary="Take a member's voice away",
-        responses=errors_doc(401, 403, 404, 409, 422),
-    )
-    async def devoice(room: RoomName, user: UserName, caller: Caller) -> Response:
-        """Room admins; a member may give up their own voice. Their next message to the
-        moderated room is refused (403), on every door."""
-        await moderation.devoice(caller.name, room, user)
-        return done()
 
     @router.get("/rooms/{room}/audit", tags=TAGS, summary="A room's audit log", responses=ACTED)
     async def audit(
