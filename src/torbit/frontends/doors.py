@@ -15,8 +15,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Generic, Protocol, TypeVar
 
 from torbit.core.limits import ConnectionLimiter
+from torbit.frontends.flow import FlushQueue
 from torbit.frontends.handshake import HANDSHAKE_TIMEOUT, HandshakeGate, Handshakes
 from torbit.frontends.proxied import ProxyGate, TrustedNetworks
+from torbit.metrics import Metrics
 
 
 class DoorSession(Protocol):
@@ -63,7 +65,16 @@ def _release_gc() -> None:
 class LineDoor(Generic[S]):
     """A door's listening sockets and the sessions they opened."""
 
-    def __init__(self, log: logging.Logger) -> None:
+    def __init__(
+        self,
+        log: logging.Logger,
+        connections: ConnectionLimiter,
+        metrics: Metrics,
+        flush_window: float,
+    ) -> None:
+        self.connections = connections
+        self.metrics = metrics
+        self.flushes = FlushQueue(flush_window)
         self.sessions: set[S] = set()
         self._log = log
         self._servers: list[asyncio.Server] = []
@@ -89,11 +100,10 @@ class LineDoor(Generic[S]):
         proxies: TrustedNetworks | None,
         door: str,
         session: Callable[[tuple[str, int] | None], asyncio.Protocol],
-        connections: ConnectionLimiter,
     ) -> None:
         """Serve clients on a bound socket; with `proxies`, behind PROXY protocol balancers
         (proxied.py), which hand the session the client's own address. With `tls`, the
-        connection counts in `connections` from its accept, through its handshake
+        connection counts in `self.connections` from its accept, through its handshake
         (handshake.py)."""
 
         def gate() -> asyncio.Protocol:
@@ -105,7 +115,7 @@ class LineDoor(Generic[S]):
             self._servers.append(
                 await loop.create_server(
                     lambda: HandshakeGate(
-                        lambda: session(None), tls, connections, pending=self._handshakes
+                        lambda: session(None), tls, self.connections, pending=self._handshakes
                     ),
                     sock=sock,
                 )

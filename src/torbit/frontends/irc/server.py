@@ -14,7 +14,6 @@ from torbit.core.events import Wallops
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.names import name_key
 from torbit.frontends.doors import LineDoor
-from torbit.frontends.flow import FlushQueue
 from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.monitor import clear as clear_monitor
@@ -37,12 +36,9 @@ class IrcServer(LineDoor[IrcSession]):
     def __init__(
         self, core: IrcCore, options: IrcOptions, connections: ConnectionLimiter, metrics: Metrics
     ) -> None:
-        super().__init__(log)
+        super().__init__(log, connections, metrics, options.flush_window)
         self.core = core
         self.options = options
-        self.connections = connections
-        self.metrics = metrics
-        self.flushes = FlushQueue(options.flush_window)
         self.lines = LineCache()
         self._clients: dict[str, list[IrcSession]] = {}  # registered, by nick key
         self._guests: set[str] = set()  # keys of the guests registered here
@@ -67,7 +63,7 @@ class IrcServer(LineDoor[IrcSession]):
         def session(peer: tuple[str, int] | None) -> asyncio.Protocol:
             return IrcSession(self, door, peer)
 
-        await self._listen(sock, tls, proxies, door, session, self.connections)
+        await self._listen(sock, tls, proxies, door, session)
 
     # IrcHost
 

@@ -10,7 +10,6 @@ import ssl
 from torbit.core.delivery import Session
 from torbit.core.limits import ConnectionLimiter
 from torbit.frontends.doors import LineDoor
-from torbit.frontends.flow import FlushQueue
 from torbit.frontends.proxied import TrustedNetworks
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.frontends.telnet.session import TelnetSession
@@ -27,12 +26,9 @@ class TelnetServer(LineDoor[TelnetSession]):
         connections: ConnectionLimiter,
         metrics: Metrics,
     ) -> None:
-        super().__init__(log)
+        super().__init__(log, connections, metrics, options.flush_window)
         self.core = core
         self.options = options
-        self.connections = connections
-        self.metrics = metrics
-        self.flushes = FlushQueue(options.flush_window)
 
     async def listen(
         self,
@@ -49,7 +45,7 @@ class TelnetServer(LineDoor[TelnetSession]):
         def session(peer: tuple[str, int] | None) -> asyncio.Protocol:
             return TelnetSession(self, door, refuse_login, peer)
 
-        await self._listen(sock, tls, proxies, door, session, self.connections)
+        await self._listen(sock, tls, proxies, door, session)
 
     def opened(self, session: Session) -> None:
         assert isinstance(session, TelnetSession)
