@@ -105,20 +105,11 @@ async def _read(
         newest: bool = True,
         count: int = limit,
     ) -> list[ChatMessage]:
-        if name is not None:
-            return await messaging.history(
-                session.nick,
-                name,
-                limit=count,
-                before=before,
-                after=after,
-                since=since,
-                until=until,
-                newest=newest,
-            )
-        return await messaging.conversation(
+        # a channel's history, or the conversation with a user: asked for alike
+        fetch = messaging.history if name is not None else messaging.conversation
+        return await fetch(
             session.nick,
-            target,
+            target if name is None else name,
             limit=count,
             before=before,
             after=after,
