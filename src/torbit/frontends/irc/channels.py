@@ -54,17 +54,22 @@ async def roster_room(session: IrcSession, name: str) -> Room:
     return await session.core.membership.roster_room(session.nick, name)
 
 
-async def not_in_room(session: IrcSession, channel: str) -> None:
-    """ERR_NOTONCHANNEL for a room the client may see, else ERR_NOSUCHCHANNEL."""
+async def joined_room(session: IrcSession, channel: str) -> Room | None:
+    """The room `channel` names, if this session is in it (`in_room`); else None, and the
+    client is told: ERR_NOTONCHANNEL for a room it may see, else ERR_NOSUCHCHANNEL."""
     name = room_name(channel)
+    room = in_room(session, name_key(name)) if name else None
+    if room is not None:
+        return room
     try:
         if name is None:
             raise NotFound(channel)
         await find_room(session, name)
     except NotFound:
         session.reply(n.ERR_NOSUCHCHANNEL, channel[:64], "No such channel")
-        return
+        return None
     session.reply(n.ERR_NOTONCHANNEL, channel, "You're not on that channel")
+    return None
 
 
 async def no_such_nick_or(session: IrcSession, nick: str, code: int, *params: str) -> None:
@@ -151,10 +156,8 @@ async def _part_all(session: IrcSession) -> None:
 async def _part(session: IrcSession, channels: list[str], reason: str) -> None:
     core = session.core
     for channel in channels:
-        name = room_name(channel)
-        room = in_room(session, name_key(name)) if name else None
+        room = await joined_room(session, channel)
         if room is None:
-            await not_in_room(session, channel)
             continue
         session.rooms.pop(room.key, None)
         try:
@@ -188,9 +191,8 @@ async def topic(session: IrcSession, msg: Message) -> None:
             return
         send_topic(session, room, asked=True)
         return
-    joined = in_room(session, name_key(name)) if name else None
+    joined = await joined_room(session, channel)
     if joined is None:
-        await not_in_room(session, channel)
         return
     room = joined
     try:
@@ -381,10 +383,8 @@ async def kick(session: IrcSession, msg: Message) -> None:
 
 
 async def _kick_one(session: IrcSession, channel: str, target: str, reason: str) -> None:
-    name = room_name(channel)
-    room = in_room(session, name_key(name)) if name else None
+    room = await joined_room(session, channel)
     if room is None:
-        await not_in_room(session, channel)
         return
     try:
         await session.core.moderation.kick(session.nick, room.name, target, reason)
@@ -413,10 +413,8 @@ async def invite(session: IrcSession, msg: Message) -> None:
         session.reply(n.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
         return
     nick, channel = msg.params[0], msg.params[1]
-    name = room_name(channel)
-    room = in_room(session, name_key(name)) if name else None
+    room = await joined_room(session, channel)
     if room is None:
-        await not_in_room(session, channel)
         return
     try:
         invited = await session.core.moderation.invite(session.nick, room.name, nick)
