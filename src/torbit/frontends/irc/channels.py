@@ -54,22 +54,27 @@ async def roster_room(session: IrcSession, name: str) -> Room:
     return await session.core.membership.roster_room(session.nick, name)
 
 
+async def visible_room(session: IrcSession, channel: str) -> Room | None:
+    """The room `channel` names, if the client may see it (`find_room`); else None, and
+    the client is told ERR_NOSUCHCHANNEL."""
+    name = room_name(channel)
+    try:
+        if name is None:
+            raise NotFound(channel)
+        return await find_room(session, name)
+    except NotFound:
+        session.reply(n.ERR_NOSUCHCHANNEL, channel[:64], "No such channel")
+        return None
+
+
 async def joined_room(session: IrcSession, channel: str) -> Room | None:
     """The room `channel` names, if this session is in it (`in_room`); else None, and the
     client is told: ERR_NOTONCHANNEL for a room it may see, else ERR_NOSUCHCHANNEL."""
     name = room_name(channel)
     room = in_room(session, name_key(name)) if name else None
-    if room is not None:
-        return room
-    try:
-        if name is None:
-            raise NotFound(channel)
-        await find_room(session, name)
-    except NotFound:
-        session.reply(n.ERR_NOSUCHCHANNEL, channel[:64], "No such channel")
-        return None
-    session.reply(n.ERR_NOTONCHANNEL, channel, "You're not on that channel")
-    return None
+    if room is None and await visible_room(session, channel) is not None:
+        session.reply(n.ERR_NOTONCHANNEL, channel, "You're not on that channel")
+    return room
 
 
 async def no_such_nick_or(session: IrcSession, nick: str, code: int, *params: str) -> None:
@@ -180,21 +185,14 @@ async def _part(session: IrcSession, channels: list[str], reason: str) -> None:
 
 async def topic(session: IrcSession, msg: Message) -> None:
     channel = msg.params[0]
-    name = room_name(channel)
     if len(msg.params) == 1:
-        try:
-            if name is None:
-                raise NotFound(channel)
-            room = await find_room(session, name)
-        except NotFound:
-            session.reply(n.ERR_NOSUCHCHANNEL, channel[:64], "No such channel")
-            return
-        send_topic(session, room, asked=True)
+        shown = await visible_room(session, channel)
+        if shown is not None:
+            send_topic(session, shown, asked=True)
         return
-    joined = await joined_room(session, channel)
-    if joined is None:
+    room = await joined_room(session, channel)
+    if room is None:
         return
-    room = joined
     try:
         session.rooms[room.key] = await session.core.moderation.update(
             session.nick, room.name, topic=msg.params[1]

@@ -31,8 +31,8 @@ from torbit.core.names import name_key
 from torbit.core.roomsettings import SettingsChange, check_key, parse_limit
 from torbit.errors import Conflict, Forbidden, InvalidInput, ListFull, NotFound, RateLimited
 from torbit.frontends.irc import numerics as n
-from torbit.frontends.irc.channels import OP_NEEDED, find_room, in_room, no_such_nick_or
-from torbit.frontends.irc.render import channel_modes, channel_name, room_name
+from torbit.frontends.irc.channels import OP_NEEDED, in_room, no_such_nick_or, visible_room
+from torbit.frontends.irc.render import channel_modes, channel_name
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import Message
 
@@ -64,13 +64,8 @@ async def mode(session: IrcSession, msg: Message) -> None:
     if not target.startswith("#"):
         user_mode(session, msg)
         return
-    name = room_name(target)
-    try:
-        if name is None:
-            raise NotFound(target)
-        room = await find_room(session, name)
-    except NotFound:
-        session.reply(n.ERR_NOSUCHCHANNEL, target[:64], "No such channel")
+    room = await visible_room(session, target)
+    if room is None:
         return
     channel = channel_name(room.name)
     if len(msg.params) == 1:
