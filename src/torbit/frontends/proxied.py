@@ -28,6 +28,18 @@ Peer = tuple[str, int]
 SessionFactory = Callable[[Peer | None], asyncio.Protocol]
 
 
+def peer_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A peer's address, an IPv4-mapped IPv6 one (an IPv4 client on a dual-stack socket)
+    as the IPv4 address it is; None if `host` is not an IP address."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 class TrustedNetworks:
     """The balancers a door believes (`trusted_proxies`: addresses or networks)."""
 
@@ -35,13 +47,8 @@ class TrustedNetworks:
         self._networks = tuple(ipaddress.ip_network(e, strict=False) for e in entries)
 
     def trusts(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return any(address in network for network in self._networks)
+        address = peer_address(host)
+        return address is not None and any(address in network for network in self._networks)
 
 
 def _peer(transport: asyncio.BaseTransport) -> Peer | None:

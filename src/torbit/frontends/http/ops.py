@@ -24,6 +24,7 @@ from torbit.errors import TorbitError
 from torbit.frontends.http.auth import client_address
 from torbit.frontends.http.errors import error_response, errors_doc
 from torbit.frontends.http.schemas import Health
+from torbit.frontends.proxied import peer_address
 from torbit.metrics import Metrics
 
 PING_TIMEOUT = 2.0
@@ -31,13 +32,7 @@ LOCAL = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
 
 
 def is_local(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address in LOCAL
+    return peer_address(host) in LOCAL
 
 
 def named_locally(request: Request) -> bool:
