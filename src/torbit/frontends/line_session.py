@@ -7,7 +7,8 @@ it says before closing, and what departing means (`_disconnected` tells it when)
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar, Protocol, TypeVar, cast
+from collections.abc import Coroutine
+from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 from torbit.core.limits import ConnectionLimiter
 from torbit.frontends.flow import FlushQueue, TransportWriter
@@ -31,6 +32,9 @@ class LineHost(Protocol):
 
     @property
     def options(self) -> LineOptions: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a session's background work, keeping a reference until it is done."""
 
     def keep(self, handler: asyncio.Future[None]) -> None:
         """A session's running handler, which a stop waits for (doors.LineDoor)."""

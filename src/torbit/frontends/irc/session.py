@@ -10,24 +10,21 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Set
+from collections.abc import Awaitable, Callable, Set
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from torbit.core.banmasks import Visitor
 from torbit.core.delivery import NO_IGNORES, Delivery
-from torbit.core.limits import ConnectionLimiter
 from torbit.core.models import Room
 from torbit.core.names import inbox_channel, name_key
 from torbit.core.sessions import Fresh, Proof
-from torbit.frontends.flow import FlushQueue
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.output import OutputHost, SessionOutput
 from torbit.frontends.irc.registration import Caps, Registration, offered_caps
-from torbit.frontends.line_session import LineSession
-from torbit.metrics import Metrics
+from torbit.frontends.line_session import LineHost, LineSession
 from torbit.protocol.irc import Event, InvalidLine, IRCParser, LineTooLong, Message, MessageReceived
 
 log = logging.getLogger("torbit.irc")
@@ -53,14 +50,11 @@ class UserInfo:
     invisible: bool = False  # user mode +i, of a user on another node (here: client's)
 
 
-class IrcHost(OutputHost, Protocol):
+class IrcHost(OutputHost, LineHost, Protocol):
     """What an IRC session needs of the server that accepted it (server.py)."""
 
     core: IrcCore
     options: IrcOptions
-    connections: ConnectionLimiter
-    metrics: Metrics
-    flushes: FlushQueue
     lines: fmt.LineCache
 
     def dispatch(self, session: IrcSession, message: Message) -> Awaitable[None] | None:
@@ -71,15 +65,6 @@ class IrcHost(OutputHost, Protocol):
     def registered(self, session: IrcSession) -> None: ...
 
     def closed(self, session: IrcSession) -> None: ...
-
-    def hang_up(self, transport: asyncio.Transport | None) -> bool | None:
-        """Close our side of a connection whose client closed its own, soon (a batch a turn):
-        what `eof_received` returns (None: uvloop closes it)."""
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
-
-    def keep(self, handler: asyncio.Future[None]) -> None:
-        """A session's running handler, which a stop waits for (doors.LineDoor)."""
 
     def clients_of(self, user_key: str) -> list[IrcSession]:
         """The registered IRC sessions of a user on this node."""

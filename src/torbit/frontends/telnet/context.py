@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from torbit.core.accounts import Accounts
 from torbit.core.away import Away
 from torbit.core.delivery import Session
 from torbit.core.ignores import Ignores
-from torbit.core.limits import ConnectionLimiter
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
-from torbit.frontends.flow import FlushQueue
-from torbit.metrics import Metrics
+from torbit.frontends.line_session import LineHost
 
 # the door's own session type (TelnetSession), which this module cannot import: the session
 # module imports this one
@@ -48,26 +44,14 @@ class TelnetOptions:
     flush_window: float = 0.0  # seconds (flow.FlushQueue)
 
 
-class SessionHost(Protocol[S_contra]):
+class SessionHost(LineHost, Protocol[S_contra]):
     """What a telnet session needs of the server that accepted it."""
 
     core: TelnetCore
     options: TelnetOptions
-    connections: ConnectionLimiter
-    metrics: Metrics
-    flushes: FlushQueue
 
     def opened(self, session: Session) -> None: ...
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
-
-    def keep(self, handler: asyncio.Future[None]) -> None:
-        """A session's running handler, which a stop waits for (doors.LineDoor)."""
 
     def depart(self, session: S_contra, log_out: bool = True) -> None:
         """A session's connection is gone: forget it soon, with `log_out` logging the user
         out, batched with others leaving (doors.LineDoor)."""
-
-    def hang_up(self, transport: asyncio.Transport | None) -> bool | None:
-        """Close our side of a connection whose client closed its own, soon (a batch a turn):
-        what `eof_received` returns (None: uvloop closes it)."""
