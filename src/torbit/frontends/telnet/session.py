@@ -144,7 +144,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
     def _gone(self) -> None:
-        self.deliver = _not_connected  # (it is, until connected)
+        self.deliver = _not_connected  # nothing to write to from now on
         was_chatting = not self.closed and self._dialogue is None and bool(self.user_key)
         if self._disconnected():
             self.server.depart(self, was_chatting)  # the rest is worked off a slice at a time
