@@ -160,7 +160,7 @@ async def test_0008_keeps_look_alike_rooms_and_refuses_new_ones(
         await store.create_room(Room(name="lounge", created_at=NOW))
         async with store.engine.connect() as conn:
             rows = await conn.execute(text('SELECT "key", skeleton FROM rooms ORDER BY "key"'))
-            skeletons: dict[str, str] = dict(rows.tuples().all())
+            skeletons = {str(k): str(s) for k, s in rows}
         assert skeletons == {
             "den": "den",
             "iobby": "lobby",

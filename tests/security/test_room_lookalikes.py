@@ -38,6 +38,9 @@ async def test_every_door_refuses_a_look_alike_room_with_one_answer(
     async with api(server, "owner") as owner:
         await register(owner, "owner", "mallory")
         await create_room(owner, "vault", private=True)
+    client = await telnet(server, "mallory")  # in #lobby, which is made so
+    irc = await _irc(server, "mallory")
+    ws = await Ws.open(server, "mallory")
     before = await _room_keys(server)
     assert "lobby" in before and "vault" in before
     answers: dict[str, set[str]] = {}
@@ -45,9 +48,6 @@ async def test_every_door_refuses_a_look_alike_room_with_one_answer(
     def answered(door: str, text: str, name: str) -> None:
         answers.setdefault(door, set()).add(text.replace(name, "NAME"))
 
-    client = await telnet(server, "mallory")
-    irc = await _irc(server, "mallory")
-    ws = await Ws.open(server, "mallory")
     async with api(server, "mallory") as c:
         for names in LOOK_ALIKES.values():
             for name in names:
