@@ -1,7 +1,7 @@
 """Room names that read alike (docs/security.md, "Attacks across doors and on names that look
 alike"): beside `#lobby`, `#Iobby`, `#l0bby` and `#1obby` read the same in a chat line. No door
 creates one: HTTP create and join (409), telnet `/create` and `/join` (`! ...`), IRC `JOIN`
-(479 ERR_BADCHANNAME) and a WebSocket subscribe (an error frame) all give one answer, which
+of an account or a guest (479 ERR_BADCHANNAME) and a WebSocket subscribe (an error frame) all give one answer, which
 names no room and reads the same whether the look-alike is public or private. Look-alikes
 asked for at the same instant on several doors leave one room."""
 
@@ -34,13 +34,15 @@ async def _room_keys(server: App) -> list[str]:
 async def test_every_door_refuses_a_look_alike_room_with_one_answer(
     make_server: ServerFactory,
 ) -> None:
-    server = await make_server(limits={"create_rate": 0, "join_rate": 0})
+    server = await make_server(limits={"create_rate": 0, "join_rate": 0}, irc={"guests": True})
     async with api(server, "owner") as owner:
         await register(owner, "owner", "mallory")
         await create_room(owner, "vault", private=True)
     client = await telnet(server, "mallory")  # in #lobby, which is made so
     irc = await _irc(server, "mallory")
     ws = await Ws.open(server, "mallory")
+    guest = await RawIrc.connect(server)  # no account: a guest's room has another path
+    await guest.register("visitor")
     before = await _room_keys(server)
     assert "lobby" in before and "vault" in before
     answers: dict[str, set[str]] = {}
@@ -63,12 +65,16 @@ async def test_every_door_refuses_a_look_alike_room_with_one_answer(
                 line = await irc.expect(f" #{name} :")
                 assert f" 479 mallory #{name} :Cannot join channel: " in line, line
                 answered("irc", line.split(":Cannot join channel: ", 1)[1], name)
+                guest.send(f"JOIN #{name}")
+                line = await guest.expect(f" #{name} :")
+                assert f" 479 visitor #{name} :Cannot join channel: " in line, line
+                answered("irc guest", line.split(":Cannot join channel: ", 1)[1], name)
                 await ws.send(type="subscribe", room=name)
                 frame = await ws.next("error")
                 assert frame["code"] == "conflict", frame
                 answered("websocket", frame["message"], name)
     assert answers == {door: {ANSWER} for door in answers}, answers
-    assert len(answers) == 6
+    assert len(answers) == 7
     assert await _room_keys(server) == before  # nothing was created
     # the rooms themselves are still there to join, and other names are free
     async with api(server, "mallory") as c:
@@ -76,6 +82,7 @@ async def test_every_door_refuses_a_look_alike_room_with_one_answer(
     await command(client, "/create lobby-two", r"you created #lobby-two")
     await client.close()
     await irc.close()
+    await guest.close()
     await ws.close()
 
 
