@@ -348,10 +348,10 @@ def room_add(
     owns it: a server admin gives out room admin rights (/op)."""
     from datetime import UTC, datetime
 
-    from torbit.core.membership import taken
+    from torbit.core.membership import reads_like, taken
     from torbit.core.models import Room
     from torbit.core.names import check_name, name_key
-    from torbit.errors import Conflict, NotFound
+    from torbit.errors import Conflict, LooksAlike, NotFound
 
     settings = _settings(config)
     room_name = name.removeprefix("#")
@@ -369,6 +369,8 @@ def room_add(
         )
         try:
             room = await store.create_room(room)
+        except LooksAlike:
+            raise reads_like(room_name) from None
         except Conflict:
             raise taken(room_name) from None
         if made_by is not None:

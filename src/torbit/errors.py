@@ -13,7 +13,8 @@ TorbitError                      anything torbit raises on purpose
 │   │   └── RoomFull             403 a room at its member limit
 │   ├── NotFound                 404 no such user or room
 │   ├── Conflict                 409 name taken, already a member
-│   │   └── ListFull             409 a bounded list (a room's ban masks) is full
+│   │   ├── ListFull             409 a bounded list (a room's ban masks) is full
+│   │   └── LooksAlike           409 a new room's name reads like an existing room's
 │   └── RateLimited              429 too many attempts or messages
 └── ServiceUnavailable           503 a store or bus engine cannot be reached: neither
     │                            we nor the peer broke a rule; retry later
@@ -97,6 +98,11 @@ class Conflict(ClientError):
 
 class ListFull(Conflict):
     code = "list_full"
+
+
+class LooksAlike(Conflict):
+    """A new room's name has the skeleton of an existing room's (core/identity.py); the
+    store's, worded by the core so that it names no room, public or private."""
 
 
 class RateLimited(ClientError):

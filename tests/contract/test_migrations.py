@@ -19,6 +19,8 @@ from torbit.backends.store import migrate
 from torbit.backends.store.dialects import dialect_for
 from torbit.backends.store.schema import metadata
 from torbit.backends.store.sql import SqlStore
+from torbit.core.models import Room
+from torbit.errors import LooksAlike
 
 by_backend = pytest.mark.parametrize("backend", BACKENDS)
 
@@ -117,5 +119,54 @@ async def test_0006_keeps_earlier_topics_without_naming_a_setter(
         den = await store.get_room("den")
         assert den is not None and den.topic == "old rules"
         assert (den.topic_set_by, den.topic_set_at) == ("", None)
+    finally:
+        await store.close()
+
+
+@by_backend
+async def test_0008_keeps_look_alike_rooms_and_refuses_new_ones(
+    backend: str, fresh_database: Callable[[str], str]
+) -> None:
+    """Rooms that read alike, stored before 0008, both survive its backfill and keep being
+    found (a join's `ensure_room` returns each); a new look-alike of them is refused."""
+    url = fresh_database(backend)
+    engine = dialect_for(url).create_engine()
+    at = NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(lambda c: command.upgrade(migrate._config(c), "0007"))
+            for name in ("lobby", "Iobby", "l0bby", "den"):
+                await conn.execute(
+                    text(
+                        "INSERT INTO rooms (key, name, created_at, owner, topic, private) "
+                        "VALUES (:key, :name, :at, NULL, '', :private)"
+                    ),
+                    {"key": name.lower(), "name": name, "at": at, "private": name == "l0bby"},
+                )
+            await conn.commit()
+    finally:
+        await engine.dispose()
+    store = SqlStore(url)
+    await store.open()  # to head
+    try:
+        assert [r.name for r, _ in await store.list_rooms()] == ["den", "Iobby", "l0bby", "lobby"]
+        for name in ("lobby", "Iobby", "l0bby"):
+            assert (await store.ensure_room(Room(name=name, created_at=NOW))).name == name
+        for name in ("1obby", "I0bby"):
+            with pytest.raises(LooksAlike):
+                await store.ensure_room(Room(name=name, created_at=NOW))
+            with pytest.raises(LooksAlike):
+                await store.create_room(Room(name=name, created_at=NOW))
+        await store.create_room(Room(name="lounge", created_at=NOW))
+        async with store.engine.connect() as conn:
+            rows = await conn.execute(text('SELECT "key", skeleton FROM rooms ORDER BY "key"'))
+            skeletons = {str(k): str(s) for k, s in rows}
+        assert skeletons == {
+            "den": "den",
+            "iobby": "lobby",
+            "l0bby": "lobby",
+            "lobby": "lobby",
+            "lounge": "lounge",
+        }
     finally:
         await store.close()

@@ -15,7 +15,7 @@ from torbit.backends.store import cassandra_schema
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_cql import to_us
 from torbit.core.models import RoomSettings
-from torbit.errors import NotFound
+from torbit.errors import LooksAlike, NotFound
 
 pytestmark = pytest.mark.cassandra
 
@@ -112,3 +112,41 @@ async def test_a_join_waits_while_the_room_is_closing_and_is_taken_back_if_it_go
     assert await cstore.rooms_of("bob") == ["hall"]
     assert await cstore.rooms_of("alice") == []
     assert await cstore.list_members("den") == []
+
+
+async def test_upgrade_to_version_8_keeps_look_alike_rooms_and_refuses_new_ones(
+    fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rooms that read alike, stored before rooms_by_skeleton, are indexed by the upgrade and
+    both keep being found (a join's `ensure_room` returns each); a new look-alike is refused."""
+    store = CassandraStore(fresh_database("cassandra"))
+    with monkeypatch.context() as m:  # a keyspace as version 7 left it
+        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:7])
+        m.setattr(cassandra_schema, "HEAD", 7)
+        await store.open()
+    k = store.ks
+    try:
+        for name in ("lobby", "Iobby", "den"):
+            await store.cql.run(
+                f"INSERT INTO {k}.room_index (bucket, key) VALUES (0, ?)", name.lower()
+            )
+            await store.cql.lwt(
+                f"INSERT INTO {k}.rooms (key, name, created_at, owner, topic, private) "
+                f"VALUES (?, ?, ?, null, '', ?) IF NOT EXISTS",
+                name.lower(),
+                name,
+                to_us(NOW),
+                name == "Iobby",
+            )
+        await store.close()
+        await store.open()  # to HEAD
+        for name in ("lobby", "Iobby", "den"):
+            assert (await store.ensure_room(room(name))).name == name
+        for name in ("1obby", "l0bby"):
+            with pytest.raises(LooksAlike):
+                await store.ensure_room(room(name))
+            with pytest.raises(LooksAlike):
+                await store.create_room(room(name))
+        assert [r.name for r, _ in await store.list_rooms()] == ["den", "Iobby", "lobby"]
+    finally:
+        await store.close()

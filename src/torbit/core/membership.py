@@ -36,7 +36,7 @@ from torbit.core.roomsettings import SettingsCache, key_opens
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.text import clean_reason
-from torbit.errors import BadKey, Conflict, Forbidden, NotFound, RoomFull
+from torbit.errors import BadKey, Conflict, Forbidden, LooksAlike, NotFound, RoomFull
 
 MAX_ROOM_PAGE = 1000
 # A user's creates and joins take turns on a node, so at most one per node is under way at once:
@@ -197,6 +197,8 @@ class Membership:
                 room = await self._store.create_room(
                     Room(name=room_name, created_at=self._now(), owner=user, private=private)
                 )
+            except LooksAlike:
+                raise reads_like(room_name) from None
             except Conflict:
                 raise taken(room_name) from None
             self.ban_masks.none_yet(room)
@@ -310,18 +312,25 @@ class Membership:
         key = name_key(room_name)
         record = await self._store.get_user(name_key(user))
         guest = record is not None and record.is_guest
-        owner = None if key == name_key(self.rules.default_room) or guest else user
+        default = key == name_key(self.rules.default_room)
+        owner = None if default or guest else user
         if owner is not None:
             self.limits.creates.check(name_key(user), "rooms created")
         created_at = self._now()
         new = Room(name=room_name, created_at=created_at, owner=owner)
-        if guest:
-            try:
-                return await self._store.create_room(new), Standing(), True
-            except Conflict:  # someone else created it first: join it as anyone would
-                room = await self.room(room_name)
-                return room, await access.admission(self._store, user, room, room_name), False
-        room = await self._store.ensure_room(new)
+        try:
+            if guest:
+                try:
+                    return await self._store.create_room(new), Standing(), True
+                except LooksAlike:
+                    raise
+                except Conflict:  # someone else created it first: join it as anyone would
+                    room = await self.room(room_name)
+                    return room, await access.admission(self._store, user, room, room_name), False
+            # the server's default room: made even beside a look-alike someone made first
+            room = await self._store.ensure_room(new, unlike=not default)
+        except LooksAlike:
+            raise reads_like(room_name) from None
         if room.created_at != created_at or room.owner != owner:  # someone else was first
             return room, await access.admission(self._store, user, room, room_name), False
         return room, Standing(), False
@@ -630,3 +639,9 @@ class Membership:
 def taken(room_name: str) -> Conflict:
     """The one answer to creating a room whose name is in use, public or private."""
     return Conflict(f"the room name #{room_name} is taken")
+
+
+def reads_like(room_name: str) -> LooksAlike:
+    """The one answer to creating a room whose name reads like an existing room's (its
+    skeleton, core/identity.py), whether that room is public or private: it names none."""
+    return LooksAlike(f"the room name #{room_name} reads too much like an existing room")

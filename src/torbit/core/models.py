@@ -99,6 +99,12 @@ class Room:
     def key(self) -> str:
         return name_key(self.name)
 
+    @property
+    def skeleton(self) -> str:
+        """The form under which room names that read alike are equal (core/identity.py):
+        no new room may read like an existing one (`Iobby`, `l0bby` beside `lobby`)."""
+        return skeleton(self.name)
+
 
 class Role(enum.IntEnum):
     """What a user is in a room. Each rank may do everything the ranks below it may; the

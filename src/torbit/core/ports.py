@@ -84,8 +84,13 @@ class Store(Protocol):
         others become server-owned (owner None). None if the user is unknown."""
 
     # rooms and memberships
-    async def ensure_room(self, room: Room) -> Room:
-        """Create the room unless one with the same key exists; return the stored one."""
+    async def ensure_room(self, room: Room, *, unlike: bool = True) -> Room:
+        """Create the room unless one with the same key exists; return the stored one.
+        With `unlike`, LooksAlike, and nothing created, if another room's name has the
+        room's skeleton (Room.skeleton), checked and inserted so that of look-alikes created
+        at once on one node, or on several sharing PostgreSQL, one is (without: the server's
+        default room, which no look-alike created first may keep out). Look-alikes that were
+        stored before the rule (migration 0008) both stay."""
 
     async def get_room(self, key: str) -> Room | None: ...
 
@@ -161,7 +166,8 @@ class Store(Protocol):
 
     # room moderation: owners, admins, bans, mutes, invitations and the audit log
     async def create_room(self, room: Room) -> Room:
-        """Insert a new room; raise Conflict if one with the same key exists."""
+        """Insert a new room; raise Conflict if one with the same key exists, LooksAlike
+        (a Conflict) if another has its skeleton, as `ensure_room` checks it."""
 
     async def delete_room(self, key: str) -> bool:
         """Delete the room with its memberships, admins, bans, mutes, invitations and read

@@ -35,8 +35,9 @@ from torbit.backends.store.cassandra_cql import (
 from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, RoomModerationCql, room_of
 from torbit.backends.store.cassandra_schema import current_version, upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
+from torbit.core.membership import KeyLocks
 from torbit.core.models import AccountDeletion, Room, Standing, User
-from torbit.errors import Conflict, NotFound
+from torbit.errors import Conflict, LooksAlike, NotFound
 
 
 async def schema_version(url: str, consistency: str = DEFAULT_CONSISTENCY) -> int | None:
@@ -59,6 +60,7 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         self.cql = Cql(self.url, check_consistency(consistency))
         self.health = self.cql.health
         self.ks = self.url.keyspace
+        self.room_names = KeyLocks()
 
     async def open(self) -> None:
         """Connect, create the keyspace if missing and bring its tables up to date."""
@@ -233,10 +235,16 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
 
     # rooms and memberships
 
-    async def ensure_room(self, room: Room) -> Room:
+    async def ensure_room(self, room: Room, *, unlike: bool = True) -> Room:
         """IF NOT EXISTS answers with the stored row when the room exists: one round trip,
         and two nodes creating the same room agree on the winner."""
-        applied, existing = await self._insert_room(room)
+        async with self.room_names.hold(room.skeleton):
+            if unlike and await self.room_like(room):  # unless it is there (old look-alikes)
+                there = await self.get_room(room.key)
+                if there is None:
+                    raise LooksAlike(f"room #{room.name} reads like an existing room")
+                return there
+            applied, existing = await self._insert_room(room)
         return room if applied else room_of(existing)
 
     async def get_room(self, key: str) -> Room | None:

@@ -20,8 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
+from torbit.core.identity import skeleton
+from torbit.core.membership import KeyLocks
 from torbit.core.models import BanMask, Mute, Room, RoomSettings, Standing
-from torbit.errors import Conflict, ListFull, NotFound
+from torbit.errors import Conflict, ListFull, LooksAlike, NotFound
 
 
 class RoomModerationCql:
@@ -29,6 +31,7 @@ class RoomModerationCql:
 
     cql: Cql
     ks: str
+    room_names: KeyLocks  # a room's creation takes turns with its look-alikes' on this node
 
     # the room_users / user_rooms pair
 
@@ -110,7 +113,11 @@ class RoomModerationCql:
         # by every reader, while a missing one would hide the room from listings, or leave a
         # deleted owner owning it.
         writes: list[tuple[str, Params]] = [
-            (f"INSERT INTO {self.ks}.room_index (bucket, key) VALUES (0, ?)", (room.key,))
+            (f"INSERT INTO {self.ks}.room_index (bucket, key) VALUES (0, ?)", (room.key,)),
+            (
+                f"INSERT INTO {self.ks}.rooms_by_skeleton (skeleton, key) VALUES (?, ?)",
+                (room.skeleton, room.key),
+            ),
         ]
         if room.owner is not None:
             writes.append(
@@ -134,10 +141,31 @@ class RoomModerationCql:
         )
 
     async def create_room(self, room: Room) -> Room:
-        applied, _ = await self._insert_room(room)
+        async with self.room_names.hold(room.skeleton):
+            if await self.room_like(room):
+                raise LooksAlike(f"room #{room.name} reads like an existing room")
+            applied, _ = await self._insert_room(room)
         if not applied:
             raise Conflict(f"room #{room.name} already exists")
         return room
+
+    async def room_like(self, room: Room) -> bool:
+        """Whether a room of another key has this room's skeleton, through rooms_by_skeleton
+        (a row whose room is gone is passed over). Checked before the insert, under a lock
+        of this node's on the skeleton: look-alikes created at once on one node leave one;
+        on two nodes both may pass, as users' names may (no transaction spans two tables)."""
+        rows = await self.cql.rows(
+            f"SELECT key FROM {self.ks}.rooms_by_skeleton WHERE skeleton = ?", room.skeleton
+        )
+        for row in rows:
+            if row["key"] == room.key:
+                continue
+            other = await self.cql.one(
+                f"SELECT name FROM {self.ks}.rooms WHERE key = ?", row["key"]
+            )
+            if other is not None and skeleton(str(other["name"])) == room.skeleton:
+                return True
+        return False
 
     async def update_room(
         self,

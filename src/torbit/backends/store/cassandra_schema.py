@@ -10,6 +10,7 @@ them (deletions aside), so plain and Paxos writes never mix there.
     users            key → name, hash, credential, skeleton, created, admin
                                                       login, registration (IF NOT EXISTS)
     users_by_skeleton  skeleton → keys                a new name that reads like a taken one
+    rooms_by_skeleton  skeleton → room keys          a new room that reads like an existing one
     rooms            key → name, created, owner, topic (with its setter and time), private,
                      closing, settings
                                                       room lookups, creation (LWT); `closing`
@@ -47,6 +48,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from torbit.backends.store.cassandra_cql import Cql, is_missing_table
+from torbit.core.identity import skeleton
 from torbit.errors import ServiceUnavailable
 
 
@@ -83,6 +85,15 @@ async def _fill_room_index_and_roles(cql: Cql, ks: str) -> None:
                 row["user_key"],
                 (user or {}).get("name") or row["user_key"],
             )
+
+
+async def _fill_rooms_by_skeleton(cql: Cql, ks: str) -> None:
+    for row in await cql.rows(f"SELECT key, name FROM {ks}.rooms"):
+        await cql.run(
+            f"INSERT INTO {ks}.rooms_by_skeleton (skeleton, key) VALUES (?, ?)",
+            skeleton(str(row["name"])),
+            row["key"],
+        )
 
 
 async def _fill_read_cursors(cql: Cql, ks: str) -> None:
@@ -200,6 +211,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE IF NOT EXISTS {ks}.room_ban_masks (room_key text, mask text, "
             "set_by text, set_at bigint, PRIMARY KEY (room_key, mask))",
         ),
+    ),
+    Migration(
+        8,
+        "room skeletons: no new room reads like an existing one",
+        (
+            "CREATE TABLE IF NOT EXISTS {ks}.rooms_by_skeleton (skeleton text, key text, "
+            "PRIMARY KEY (skeleton, key))",
+        ),
+        _fill_rooms_by_skeleton,
     ),
 )
 

@@ -97,6 +97,10 @@ rooms = Table(
     # one set before they were kept
     Column("topic_set_by", NAME, nullable=False, default="", server_default=""),
     Column("topic_set_at", UTCDateTime, nullable=True),
+    # migration 0008: the name's skeleton (core/identity.py), looked up when a room is
+    # created; not unique: look-alikes stored before the rule keep their rooms
+    Column("skeleton", NAME, nullable=False, default="", server_default=""),
+    Index("ix_rooms_skeleton", "skeleton"),
 )
 
 memberships = Table(

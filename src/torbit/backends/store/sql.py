@@ -50,7 +50,6 @@ from torbit.backends.store.sql_rooms import (
     ROOM_TABLES,
     USER_ROOM_TABLES,
     RoomModerationSql,
-    room_values,
 )
 from torbit.backends.store.sql_rooms import room_of as _room
 from torbit.backends.store.sql_text import (
@@ -71,7 +70,7 @@ from torbit.backends.store.sql_text import (
 )
 from torbit.core.health import Health
 from torbit.core.models import AccountDeletion, Revocation, Room, User
-from torbit.errors import Conflict, NotFound, ServiceUnavailable
+from torbit.errors import Conflict, LooksAlike, NotFound, ServiceUnavailable
 
 # the hot path's statements as SQLite runs them directly (dialects.py, SqlDialect.fetch)
 _GET_CURSOR = "SELECT last_id FROM cursors WHERE user_key = ? AND channel = ?"
@@ -316,14 +315,21 @@ class SqlStore(RoomModerationSql):
 
     # rooms and memberships
 
-    async def ensure_room(self, room: Room) -> Room:
-        values = room_values(room)
-        async with self._write() as conn:
-            # Insert first, read after: two nodes creating the same room agree on the winner.
-            insert = self.dialect.insert(rooms).values(values).on_conflict_do_nothing()
-            await conn.execute(insert)
-            row = (await conn.execute(select(rooms).where(rooms.c.key == room.key))).one()
-        return _room(row)
+    async def ensure_room(self, room: Room, *, unlike: bool = True) -> Room:
+        for _ in range(2):
+            try:
+                async with self._write() as conn:
+                    # Insert first, read after: two nodes creating the same room agree on the
+                    # winner; none read: a look-alike of another key is there.
+                    await self.insert_room(conn, room, unlike=unlike)
+                    query = select(rooms).where(rooms.c.key == room.key)
+                    row = (await conn.execute(query)).first()
+            except sa_exc.IntegrityError:  # the same key, another skeleton, at the same time:
+                continue  # read again, now committed
+            if row is None:
+                raise LooksAlike(f"room #{room.name} reads like an existing room")
+            return _room(row)
+        raise Conflict(f"room #{room.name} was being created: try again")
 
     async def get_room(self, key: str) -> Room | None:
         rows = await self.fetch(lambda: select(rooms).where(rooms.c.key == key), GET_ROOM, key)

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, delete, exists, func, select, update
+from sqlalchemy import Row, Table, delete, exists, func, literal, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
@@ -31,7 +31,7 @@ from torbit.backends.store.schema import (
 )
 from torbit.backends.store.sql_text import BAN_MASKS, ROOM_AND_STANDING, STANDING, room_at
 from torbit.core.models import AuditEntry, BanMask, Mute, Room, RoomSettings, Standing
-from torbit.errors import Conflict, ListFull, NotFound
+from torbit.errors import Conflict, ListFull, LooksAlike, NotFound
 
 # Rows keyed by (room_key, user_key) that go with a user when the user is deleted, and with
 # a room when the room is deleted.
@@ -72,13 +72,35 @@ class RoomModerationSql:
     # rooms
 
     async def create_room(self, room: Room) -> Room:
-        values = room_values(room)
         try:
             async with self._write() as conn:
-                await conn.execute(rooms.insert(), values)
-        except sa_exc.IntegrityError:
-            raise Conflict(f"room #{room.name} already exists") from None
-        return room
+                if await self.insert_room(conn, room, unlike=True):
+                    return room
+                there = select(rooms.c.key).where(rooms.c.key == room.key)
+                same = (await conn.execute(there)).first() is not None
+        except sa_exc.IntegrityError:  # the same key, another skeleton (`iobby`, `Iobby`)
+            same = True
+        if same:
+            raise Conflict(f"room #{room.name} already exists")
+        raise LooksAlike(f"room #{room.name} reads like an existing room")
+
+    async def insert_room(self, conn: AsyncConnection, room: Room, *, unlike: bool) -> bool:
+        """Insert the room in the transaction on `conn` unless a room of its key exists, or,
+        with `unlike`, of its skeleton; True if it was. The look-alike check on PostgreSQL
+        holds a transaction lock on the skeleton (as users' names, `lock_name`, in a space of
+        its own: '#' is in no name), so that two look-alikes created at once cannot both
+        find none; SQLite's writes take turns. A room of the same key but another skeleton
+        (`iobby`, `Iobby`) inserted meanwhile: IntegrityError."""
+        taken = rooms.c.key == room.key
+        if unlike:
+            await self.dialect.lock_name(conn, "#" + room.skeleton)
+            taken = taken | (rooms.c.skeleton == room.skeleton)
+        values = room_values(room)
+        row = select(*(literal(values[c.name], c.type) for c in rooms.c))
+        insert = rooms.insert().from_select(
+            [c.name for c in rooms.c], row.where(~exists().where(taken))
+        )
+        return bool((await conn.execute(insert)).rowcount > 0)
 
     async def empty_rooms(
         self, created_before: datetime, *, after: str | None = None, limit: int = 100
@@ -388,6 +410,7 @@ def room_values(room: Room) -> dict[str, Any]:
         "private": room.private,
         **settings_values(room.settings),
         **topic_values(room.topic, room.topic_set_by, room.topic_set_at),
+        "skeleton": room.skeleton,
     }
 
 
