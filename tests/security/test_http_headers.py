@@ -179,3 +179,15 @@ async def test_metrics_through_a_trusted_proxy_are_not_local(make_server: Server
         r = await proxy.get("/metrics", headers={"X-Forwarded-For": "198.51.100.9"})
         error_of(r, 403, "forbidden")
         assert (await proxy.get("/metrics")).status_code == 200  # the proxy host itself
+
+
+async def test_a_trusted_proxy_on_a_dual_stack_socket_is_still_trusted(
+    make_server: ServerFactory,
+) -> None:
+    """Bound to `::`, an IPv4 proxy's requests arrive from `::ffff:127.0.0.1`: it is still
+    the trusted `127.0.0.1`, so the client it names is not taken for the local host."""
+    app = await make_server(http={"host": "::", "trusted_proxies": ["127.0.0.1"]})
+    async with http_client(app) as proxy:
+        r = await proxy.get("/metrics", headers={"X-Forwarded-For": "198.51.100.9"})
+        error_of(r, 403, "forbidden")
+        assert (await proxy.get("/metrics")).status_code == 200  # the proxy host itself

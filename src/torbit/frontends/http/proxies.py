@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from torbit.frontends.proxied import peer_address
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Headers = Iterable[tuple[bytes, bytes]]
 
@@ -53,13 +55,13 @@ class TrustedProxies:
         return bool(self._networks)
 
     def trusts(self, host: str) -> bool:
+        """Whether `host` is a listed proxy; an IPv4-mapped peer (`::ffff:a.b.c.d`, what a
+        socket bound to `::` sees of an IPv4 client) is its IPv4 address, as on the other
+        doors (`peer_address`)."""
         if not self._networks:
             return False
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return any(address in net for net in self._networks)
+        address = peer_address(host)
+        return address is not None and any(address in net for net in self._networks)
 
     def client(self, peer: str, headers: Headers) -> str:
         """The address to hold responsible for a request that arrived from `peer`."""
