@@ -1,10 +1,11 @@
 """Ban masks on every HTTP request that reads or writes a room (core/maskgate.py), with real
 HTTP clients behind a trusted proxy naming their address: a member who was offline when a mask
 matching their address was set is refused (403, naming the mask) by REST reads and sends, the
-classic `/send` and `/receive` and the long poll from that address, and put out of the room as
-a kick naming the mask (audited once, even with parallel requests); the same member from
-another address, and the room's owner from the banned one, go on. A long poll parked from a
-matching address ends with 403 when the mask is set."""
+classic `/send` and `/receive`, the long poll, a join and a WebSocket `send` or `subscribe`
+from that address, and put out of the room as a kick naming the mask (audited once, even with
+parallel requests); the same member from another address, and the room's owner from the
+banned one, go on. A long poll parked from a matching address ends with 403 when the mask is
+set."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from websockets.asyncio.client import connect
 from tests.conftest import ServerFactory
 from tests.core.test_join_races import before_next
 from tests.helpers.http import base_url, bearer, error_of, eventually, login, register, ws_url
-from tests.helpers.moderation import Ws, api, audit, create_room, services
+from tests.helpers.moderation import Ws, api, audit, command, create_room, services, telnet
 from tests.helpers.statements import Statements
 from torbit.app import App
 
@@ -49,6 +50,10 @@ async def members(c: httpx.AsyncClient, h: dict[str, str]) -> httpx.Response:
     return await c.get("/api/v1/rooms/hall/members", headers=h)
 
 
+async def join(c: httpx.AsyncClient, h: dict[str, str]) -> httpx.Response:
+    return await c.put("/api/v1/rooms/hall/members/bob", headers=h)
+
+
 async def classic_send(c: httpx.AsyncClient, h: dict[str, str]) -> httpx.Response:
     return await c.post("/send/hall/bob", content="hi", headers=h)
 
@@ -67,6 +72,7 @@ REQUESTS: list[Request] = [
     read_marker,
     mark_read,
     members,
+    join,
     classic_send,
     classic_receive,
     long_poll,
@@ -259,3 +265,35 @@ async def test_a_mask_set_just_before_a_long_poll_parks_ends_it(hall: App) -> No
         message = error_of(await poll, 403, "forbidden")
     assert message == f"you are banned from #hall (banned: {MASK})"
     assert "bob" not in await member_names(hall)
+
+
+async def test_a_websocket_subscribe_of_a_member_from_the_banned_address_puts_them_out(
+    hall: App,
+) -> None:
+    """A subscribe is a join: refused (as on main), and now the member is put out too."""
+    await ban(hall)
+    banned = await ws_from(hall, "bob", BANNED)
+    await banned.send(type="subscribe", room="hall")
+    error = await banned.next("error")
+    assert (error["code"], error["message"]) == (
+        "forbidden",
+        f"you are banned from #hall (banned: {MASK})",
+    )
+    await banned.close()
+    assert "bob" not in await member_names(hall)
+    assert await kicks(hall) == [("alice", "bob", f"banned: {MASK}")]
+
+
+async def test_a_member_joining_on_telnet_from_a_matching_address_is_put_out(hall: App) -> None:
+    """Joins on every door take the same path: bob, a member offline when a mask matching his
+    telnet session (user part bob, a loopback address) was set, is refused and put out."""
+    async with api(hall, "alice") as a:
+        r = await a.put("/api/v1/rooms/hall/banmasks", params={"mask": "*!bob@127.0.0.*"})
+        assert r.status_code == 204, r.text
+    bob = await telnet(hall, "bob")
+    await command(
+        bob, "/join hall", r"^! you are banned from #hall \(banned: \*!bob@127\.0\.0\.\*\)$"
+    )
+    await bob.close()
+    assert "bob" not in await member_names(hall)
+    assert await kicks(hall) == [("alice", "bob", "banned: *!bob@127.0.0.*")]

@@ -233,9 +233,11 @@ class Membership:
         room, standing = await self._store.room_and_standing(key, user_key)
         if room is not None:
             access.admit(standing, user, room, room_name)
-            await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
             if standing.member:
+                if visitor is not None:  # a member matching a mask is put out (maskgate.py)
+                    await self._mask_gate.check(user, room, visitor)
                 return room
+            await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
         self.limits.joins.check(user_key, "rooms joined or left")  # wrong keys count too
         if room is not None:
             self._check_key(room, standing, user_key, join_key)
