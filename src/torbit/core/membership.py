@@ -363,10 +363,9 @@ class Membership:
                 await access.admission(self._store, user, room, room_name)  # banned, hidden
                 raise Forbidden(f"you are no longer a member of #{room.name}")
             # a mask set while this session was not yet listening did not put it out
+            # (and puts out the member it made: maskgate.py)
             if visitor is not None and self.ban_masks.generation != masks_seen:
-                user_key = name_key(user)
-                standing = await self._store.standing(room.key, user_key)
-                await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
+                await self._mask_gate.check(user, room, visitor)
             if history and self.rules.history_on_join:
                 shown = await self._history(user, room)
         except BaseException:  # not left half-joined: the client is told, and may try again
