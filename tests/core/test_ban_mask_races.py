@@ -1,7 +1,8 @@
 """A ban mask set while a session's join is under way: the join checked the room's masks
 before the mask existed, and the mask's own sweep (the members listening now) did not see
-the session yet, so the join must ask again once it listens. The interleaving is forced, as
-in test_join_races.py: the mask is set just before the session starts listening."""
+the session yet, so the join must ask again once it listens (and put out the member it
+made). The interleaving is forced, as in test_join_races.py: the mask is set just before the
+session starts listening."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ async def test_a_mask_set_before_a_session_listens_keeps_it_out(core: Core) -> N
     with pytest.raises(Forbidden, match="banned"):
         await core.membership.join(bob, "hall")
     assert runs == [1]
+    assert "bob" not in await core.store.list_members("hall")  # the join's membership too
     await core.messaging.send("owner", "hall", "no strangers")
     assert "<owner> no strangers" not in bob.lines
     assert core.subscriptions.online_count("hall") == 1

@@ -17,7 +17,7 @@ from torbit.core.events import BanMasksChanged, Expelled, NodeEvents
 from torbit.core.models import BanMask, Role, Room
 from torbit.core.names import name_key
 from torbit.core.ports import Store
-from torbit.core.subscriptions import Subscriptions
+from torbit.core.subscriptions import Subscriptions, Wakeup
 from torbit.errors import NotFound
 
 log = logging.getLogger("torbit.audit")
@@ -107,7 +107,9 @@ class BanMaskActions:
     def _on_ban_mask(self, event: BanMasksChanged) -> None:
         """A new mask puts out the matching members whose sessions listen on this node:
         only this node knows their addresses. Of nodes racing to put one user out, the one
-        whose write ended the membership tells the room (`Expelled`)."""
+        whose write ended the membership tells the room (`Expelled`). A parked long poll
+        matching it is woken to read again: its read is refused and puts its member out
+        (core/maskgate.py), as a revocation ends it."""
         if not event.on:
             return
         sessions = self._subs.listeners(event.room)
@@ -115,7 +117,11 @@ class BanMaskActions:
         matched: dict[str, str] = {}
         for session in sessions:
             visitor: Visitor | None = getattr(session, "visitor", None)
-            if session.user_key and visitor is not None and pattern.match(visitor.subject):
+            if visitor is None or not pattern.match(visitor.subject):
+                continue
+            if isinstance(session, Wakeup):
+                session.close("banned")
+            elif session.user_key:
                 matched.setdefault(session.user_key, visitor.nick)
         if matched:
             task = asyncio.get_running_loop().create_task(self._put_out(event, matched))

@@ -96,9 +96,10 @@ def compile_mask(mask: str) -> re.Pattern[str]:
 
 @dataclass(slots=True)
 class CompiledMasks:
-    """One room's masks, compiled once."""
+    """One room's masks, compiled once, with who set each (`set_by`, in the same order)."""
 
     masks: tuple[str, ...]
+    set_by: tuple[str, ...] = ()
     patterns: tuple[re.Pattern[str], ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -112,6 +113,13 @@ class CompiledMasks:
                 return mask
         return None
 
+    def setter(self, mask: str) -> str:
+        """Who set the mask ("" if unknown)."""
+        for m, by in zip(self.masks, self.set_by, strict=False):
+            if m == mask:
+                return by
+        return ""
+
 
 def matches(mask: str, visitor: Visitor) -> bool:
     return compile_mask(mask).match(visitor.subject) is not None
@@ -119,9 +127,11 @@ def matches(mask: str, visitor: Visitor) -> bool:
 
 class RoomMasks:
     """Each room's compiled masks on this node, by room key and creation time (a room deleted
-    and created again is another room), read from the store on a miss and dropped on every
-    node when a mask of the room changes (`BanMasksChanged`); an answer read while a drop
-    happened is not kept. Joins ask it (`matching`); messages never do."""
+        and created again is another room), read from the store on a miss and dropped on every
+        node when a mask of the room changes (`BanMasksChanged`); an answer read while a drop
+        happened is not kept. Joins ask it (`matching`), and so does every HTTP request that reads
+    or writes a room (maskgate.py): a room without masks costs such a request one dict lookup;
+    messages of sessions that listen never ask it (a new mask puts those out)."""
 
     def __init__(self, store: Store, events: NodeEvents) -> None:
         self._store = store
@@ -134,7 +144,8 @@ class RoomMasks:
         if cached is not None and cached[0] == room.created_at:
             return cached[1]
         generation = self._generation
-        compiled = CompiledMasks(tuple(m.mask for m in await self._store.list_ban_masks(room.key)))
+        listed = await self._store.list_ban_masks(room.key)
+        compiled = CompiledMasks(tuple(m.mask for m in listed), tuple(m.set_by for m in listed))
         if generation == self._generation:
             if len(self._rooms) >= MAX_CACHED_ROOMS:
                 self._rooms.clear()

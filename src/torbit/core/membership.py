@@ -28,6 +28,7 @@ from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
 from torbit.core.events import MembershipEnded, NodeEvents
 from torbit.core.format import topic_credit
 from torbit.core.limits import ActionLimits, ReadBudget
+from torbit.core.maskgate import MaskGate
 from torbit.core.membercache import MemberCache
 from torbit.core.models import Message, Role, Room, RoomInfo, Standing
 from torbit.core.names import check_name, name_key
@@ -108,6 +109,7 @@ class Membership:
         self.known = MemberCache(events)  # memberships this node knows of (membercache.py)
         self.settings = SettingsCache(store, events)  # rooms' settings (roomsettings.py)
         self.ban_masks = RoomMasks(store, events)  # rooms' ban masks (banmasks.py)
+        self._mask_gate = MaskGate(store, self.ban_masks, events, now)  # HTTP's (maskgate.py)
         # the Room last handed to a joining session, per room: the next join with an equal
         # one gets the same object (a session keeps its room: ~200 bytes each, not shared)
         self._joined_rooms: dict[str, Room] = {}
@@ -135,13 +137,16 @@ class Membership:
         await access.check_visible(self._store, user, room, room_name)
         return room
 
-    async def member_room(self, user: str, room_name: str) -> Room:
+    async def member_room(self, user: str, room_name: str, visitor: Visitor | None = None) -> Room:
         """The room, if the user is a member; a non-member of a private room learns nothing,
         not even that it exists. Known memberships cost no store query (membercache.py):
-        only the room's key, name and creation time are to be read from the answer."""
+        only the room's key, name and creation time are to be read from the answer. With a
+        `visitor` (an HTTP request's client), its ban masks are asked too (`check_visitor`)."""
         user_key = name_key(user)
         known = self.known.room(user_key, check_name(room_name, "room name"))
         if known is not None:
+            if visitor is not None:
+                await self._mask_gate.check(user, known, visitor)
             return known
         generation = self.known.generation
         room = await self.room(room_name)
@@ -149,7 +154,15 @@ class Membership:
             await access.check_visible(self._store, user, room, room_name)
             raise Forbidden(f"you are not a member of #{room.name}: /join it first")
         self.known.remember(user_key, room, generation)
+        if visitor is not None:
+            await self._mask_gate.check(user, room, visitor)
         return room
+
+    async def check_visitor(self, user: str, room: Room, visitor: Visitor) -> None:
+        """Forbidden if the client of a request that reads or writes the room matches one of
+        its ban masks (owner, admins and server admins never do); a member so matched is put
+        out, once (core/maskgate.py). A room without masks: one dict lookup."""
+        await self._mask_gate.check(user, room, visitor)
 
     async def check_room_limit(self, user: str, room_key: str) -> bool:
         """Refuse a room beyond `rooms_per_user`, counting the rooms the user belongs to and
@@ -222,9 +235,11 @@ class Membership:
         room, standing = await self._store.room_and_standing(key, user_key)
         if room is not None:
             access.admit(standing, user, room, room_name)
-            await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
             if standing.member:
+                if visitor is not None:  # a member matching a mask is put out (maskgate.py)
+                    await self._mask_gate.check(user, room, visitor)
                 return room
+            await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
         self.limits.joins.check(user_key, "rooms joined or left")  # wrong keys count too
         if room is not None:
             self._check_key(room, standing, user_key, join_key)
@@ -357,10 +372,9 @@ class Membership:
                 await access.admission(self._store, user, room, room_name)  # banned, hidden
                 raise Forbidden(f"you are no longer a member of #{room.name}")
             # a mask set while this session was not yet listening did not put it out
+            # (and puts out the member it made: maskgate.py)
             if visitor is not None and self.ban_masks.generation != masks_seen:
-                user_key = name_key(user)
-                standing = await self._store.standing(room.key, user_key)
-                await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
+                await self._mask_gate.check(user, room, visitor)
             if history and self.rules.history_on_join:
                 shown = await self._history(user, room)
         except BaseException:  # not left half-joined: the client is told, and may try again
@@ -590,13 +604,17 @@ class Membership:
             RoomInfo(room=r, members=n, online=self._subs.online_count(r.key)) for r, n in listed
         ]
 
-    async def roster_room(self, viewer: str, room_name: str) -> Room:
+    async def roster_room(
+        self, viewer: str, room_name: str, visitor: Visitor | None = None
+    ) -> Room:
         """The room, if the viewer may list its members (`policy.check_roster`: anyone in a
-        public room but those banned from it); NotFound or Forbidden. Every door asks this
-        before it names a room's members."""
+        public room but those banned from it, and a `visitor` matching its ban masks);
+        NotFound or Forbidden. Every door asks this before it names a room's members."""
         room = await self.room(room_name)
         key = name_key(viewer)
         policy.check_roster(await self._store.standing(room.key, key), room, key)
+        if visitor is not None:
+            await self._mask_gate.check(viewer, room, visitor)
         return room
 
     async def member_count(self, room: Room) -> int:
@@ -608,9 +626,11 @@ class Membership:
         room = await self.roster_room(viewer, room_name)
         return await self._store.list_members(room.key)
 
-    async def roster(self, room_name: str, *, viewer: str) -> tuple[list[str], list[str]]:
+    async def roster(
+        self, room_name: str, *, viewer: str, visitor: Visitor | None = None
+    ) -> tuple[list[str], list[str]]:
         """The room's members and, of them, the voiced ones (display names, sorted)."""
-        room = await self.roster_room(viewer, room_name)
+        room = await self.roster_room(viewer, room_name, visitor)
         names = await self._store.list_members(room.key)
         voiced = set(await self._store.list_voiced(room.key))
         return names, [n for n in names if name_key(n) in voiced]

@@ -95,6 +95,9 @@ class Messaging:
             room = await self._membership.member_room(user, room_name)
         except Forbidden:
             room = await self._membership.outside_room(user, room_name, visitor)
+        else:
+            if visitor is not None:  # a member's request: its ban masks too (maskgate.py)
+                await self._membership.check_visitor(user, room, visitor)
         text = self.prepare_text(text)
         self._mutes.check(room.key, name_key(user), self._now())
         await self._membership.check_may_speak(user, room)
@@ -185,12 +188,14 @@ class Messaging:
         since: datetime | None = None,
         until: datetime | None = None,
         newest: bool | None = None,
+        visitor: Visitor | None = None,
     ) -> list[Message]:
         """Messages of a room the user belongs to, oldest first, ignored senders left out.
         Without `after` the newest `limit` (before `before`) are returned, with it the first
         `limit` after it (`newest` says otherwise); `since` and `until` bound the sending
-        time (until excluded)."""
-        room = await self._membership.member_room(user, room_name)
+        time (until excluded). `visitor`: an HTTP request's client, matched against the
+        room's ban masks (core/maskgate.py), as every read below takes one."""
+        room = await self._membership.member_room(user, room_name, visitor)
         since = max(since, room.created_at) if since else room.created_at
         return await self._visible(
             user,
@@ -367,13 +372,18 @@ class Messaging:
         return out, last
 
     async def receive_after(
-        self, user: str, room_name: str, after: int | None, limit: int = 100
+        self,
+        user: str,
+        room_name: str,
+        after: int | None,
+        limit: int = 100,
+        visitor: Visitor | None = None,
     ) -> tuple[list[Message], int | None]:
         """A parked long poll's read: what follows `after`, where its own last read ended
         (None: that read found the room empty), whoever moved the cursor since; the cursor
         moves forward only. Returns the page and where this read ended. Like `receive_woken`,
         it pays for its answer from the user's read budget and is never refused."""
-        room = await self._membership.member_room(user, room_name)
+        room = await self._membership.member_room(user, room_name, visitor)
         ignores = await self._ignores.of(user)
         read = [0]
         out, last = await self._read_on(room, ignores, after, limit, read)
@@ -413,6 +423,7 @@ class Messaging:
         after: int | None,
         woken: Sequence[Message],
         limit: int = 100,
+        visitor: Visitor | None = None,
     ) -> tuple[list[Message], int] | None:
         """A long poll's answer from the committed messages that woke it, without reading
         the log. `after` is where its last read ended (`receive_from`, made while it already
@@ -430,7 +441,7 @@ class Messaging:
             expected += 1
         if not fresh:
             return None
-        room = await self._membership.member_room(user, room_name)
+        room = await self._membership.member_room(user, room_name, visitor)
         ignores = await self._ignores.of(user)
         out: list[Message] = []
         examined = _take_readable(fresh, ignores, room.created_at, out, limit)
@@ -439,11 +450,13 @@ class Messaging:
         self._reads.charge(name_key(user), len(out))  # answered: paid, never refused
         return out, last
 
-    async def unread_count(self, user: str, room_name: str, cap: int = 1000) -> int:
+    async def unread_count(
+        self, user: str, room_name: str, cap: int = 1000, visitor: Visitor | None = None
+    ) -> int:
         """Of the first `cap` messages after the user's read cursor, those the user would
         receive (no ignored sender, none older than the room). A log that counts without
         reading a message (SQL: one counting statement) asks nothing of the read budget."""
-        room = await self._membership.member_room(user, room_name)
+        room = await self._membership.member_room(user, room_name, visitor)
         key = name_key(user)
         cursor = await self._store.get_cursor(key, room.key)
         ignores = await self._ignores.of(user)
@@ -462,15 +475,19 @@ class Messaging:
             self._reads.settle(key, granted, len(batch))
         return sum(1 for m in batch if m.sender_key not in ignores and m.sent_at >= room.created_at)
 
-    async def read_cursor(self, user: str, room_name: str) -> int | None:
+    async def read_cursor(
+        self, user: str, room_name: str, visitor: Visitor | None = None
+    ) -> int | None:
         """Id of the last message the user received (or marked read) in the room, if any."""
-        room = await self._membership.member_room(user, room_name)
+        room = await self._membership.member_room(user, room_name, visitor)
         return await self._store.get_cursor(name_key(user), room.key)
 
-    async def mark_read(self, user: str, room_name: str, last_id: int) -> None:
+    async def mark_read(
+        self, user: str, room_name: str, last_id: int, visitor: Visitor | None = None
+    ) -> None:
         """Move the read cursor forward to last_id, which may not lie beyond the room's newest
         message. A cursor never moves backward."""
-        room = await self._membership.member_room(user, room_name)
+        room = await self._membership.member_room(user, room_name, visitor)
         newest = await self._log.read(room.key, limit=1, newest=True)
         if not newest or last_id > newest[-1].id:
             raise InvalidInput(f"#{room.name} has no message {last_id}")

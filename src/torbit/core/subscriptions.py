@@ -24,6 +24,7 @@ from collections.abc import (
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from torbit.core.banmasks import Visitor
 from torbit.core.delivery import NO_IGNORES, Delivery, Names, Session
 from torbit.core.hub import Hub, UserPresence
 from torbit.core.models import Message
@@ -45,12 +46,15 @@ class Wakeup:
     """A listener that only wakes a waiting request (a long poll), keeping the committed
     messages it was woken by, in the order the log delivered them, so that the request can
     answer without reading them back. It belongs to no user, so it never counts as someone
-    online, and it ignores no one (the request filters what it answers)."""
+    online, and it ignores no one (the request filters what it answers). `visitor`: the
+    request's client, for a new ban mask that matches it to end the wait (banmask_actions.py:
+    it is closed, reads again, and its read is refused, core/maskgate.py)."""
 
-    __slots__ = ("event", "ignores", "messages", "overflowed", "user_key")
+    __slots__ = ("event", "ignores", "messages", "overflowed", "user_key", "visitor")
 
-    def __init__(self) -> None:
+    def __init__(self, visitor: Visitor | None = None) -> None:
         self.user_key = ""
+        self.visitor = visitor
         self.ignores: Set[str] = NO_IGNORES
         self.event = asyncio.Event()
         self.messages: list[Message] = []
@@ -502,11 +506,11 @@ class Subscriptions:
         task.add_done_callback(self._tasks.discard)
 
     @contextlib.asynccontextmanager
-    async def wake_on(self, channel: str) -> AsyncIterator[Wakeup]:
+    async def wake_on(self, channel: str, visitor: Visitor | None = None) -> AsyncIterator[Wakeup]:
         """A Wakeup set whenever a message is committed to the channel, for a request that
         waits for one (long polling); it counts as no one online. Every message committed
         after this returns reaches it."""
-        waiter = Wakeup()
+        waiter = Wakeup(visitor)
         await self.listen(waiter, channel)
         try:
             yield waiter

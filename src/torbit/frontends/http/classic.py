@@ -90,6 +90,12 @@ def plain_number(
     return number if low <= number <= high else None
 
 
+def visitor_of(caller: Principal, request: Request) -> Visitor:
+    """The request's client as ban masks see it (core/banmasks.py): every route that reads
+    or writes a room has it matched against the room's masks (core/maskgate.py)."""
+    return Visitor(caller.name, caller.name.lower(), client_address(request))
+
+
 def check_self(caller: Principal, user: str) -> None:
     if caller.key != name_key(user):
         raise Forbidden(f"authenticated as {caller.name}: you cannot act as {user[:40]!r}")
@@ -109,14 +115,16 @@ def classic_router(
 
     default_key = name_key(membership.rules.default_room)
 
-    async def enter(user: str, room_name: str, request: Request) -> str:
+    async def enter(user: str, room_name: str, visitor: Visitor) -> str:
         """The room's key, the user being a member; NotFound if there is no such room (but
         the server's default room, which belongs to no one, is made on first use). A
-        membership this node knows of asks the store nothing (core/membercache.py)."""
+        membership this node knows of asks the store nothing (core/membercache.py). The
+        client is matched against the room's ban masks on every request, member or not
+        (core/maskgate.py): a room without masks costs a dict lookup."""
         known = membership.known.room(name_key(user), name_key(room_name))
         if known is not None:
+            await membership.check_visitor(user, known, visitor)
             return known.key
-        visitor = Visitor(user, user.lower(), client_address(request))  # core/banmasks.py
         try:
             room = await membership.room(room_name)
         except NotFound:
@@ -125,13 +133,14 @@ def classic_router(
             default = membership.rules.default_room
             return (await membership.become_member(user, default, visitor=visitor)).key
         if await membership.is_member(user, room.key):
+            await membership.check_visitor(user, room, visitor)
             return room.key
         return (await membership.become_member(user, room.name, visitor=visitor)).key
 
     async def publish(room: str, user: str, request: Request, caller: Principal) -> JSONResponse:
         check_self(caller, user)
         text = await read_text(request)
-        key = await enter(caller.name, room, request)
+        key = await enter(caller.name, room, visitor_of(caller, request))
         message = await messaging.send(caller.name, key, text)
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)
@@ -163,9 +172,10 @@ def classic_router(
         room: str, user: str, request: Request, caller: Principal, limit: int, wait: float
     ) -> Response:
         check_self(caller, user)
-        key = await enter(caller.name, room, request)
+        visitor = visitor_of(caller, request)
+        key = await enter(caller.name, room, visitor)
         messages = await receiver.receive(
-            caller.name, key, limit, wait, client_address(request), caller
+            caller.name, key, limit, wait, visitor.host, caller, visitor
         )
         return Response(page_json(messages), media_type="application/json")
 

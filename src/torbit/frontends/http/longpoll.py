@@ -11,6 +11,9 @@ A waiting request is a session like a WebSocket: a revocation applied on this no
 password change, a deletion, a logout of its token; from any node or the CLI) that names what
 it was authenticated with ends it at once with 401, before it answers anything more. One
 applied between its authentication and its parking has its proof read again from the store.
+Likewise a ban mask set anywhere that matches its client (core/banmask_actions.py) wakes it,
+and its next read is refused (403) and puts its member out (core/maskgate.py); a mask set
+before it parked is seen by its first read while parked.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
+from torbit.core.banmasks import Visitor
 from torbit.core.events import SessionsRevoked
 from torbit.core.messaging import Messaging
 from torbit.core.models import Message
@@ -148,9 +152,12 @@ class Receiver:
         wait: float,
         ip: str = "?",
         caller: Principal | None = None,
+        visitor: Visitor | None = None,
     ) -> list[Message]:
         """`caller`: what the request was authenticated with, for revocations to end its
-        wait (without it, or without `auth`, none does)."""
+        wait (without it, or without `auth`, none does). `visitor`: its client, matched
+        against the room's ban masks at every read while it waits (core/maskgate.py), and
+        woken by a new mask that matches it, which so ends it (403)."""
         messages, after = await self._messaging.receive_from(user, room_key, limit)
         if messages or wait <= 0 or self.closing:
             return messages
@@ -158,12 +165,19 @@ class Receiver:
         self._admit(key, ip)
         self._gauge.inc()
         try:
-            async with self._subs.wake_on(room_key) as wakeup:
+            async with self._subs.wake_on(room_key, visitor) as wakeup:
                 self._wakeups.add(wakeup)
                 parked = self._park(key, caller, wakeup)
                 try:
                     return await self._wait(
-                        wakeup, user, room_key, limit, after, min(wait, MAX_WAIT_SECONDS), parked
+                        wakeup,
+                        user,
+                        room_key,
+                        limit,
+                        after,
+                        min(wait, MAX_WAIT_SECONDS),
+                        parked,
+                        visitor,
                     )
                 finally:
                     self._wakeups.discard(wakeup)
@@ -200,6 +214,7 @@ class Receiver:
         after: int | None,
         wait: float,
         parked: _Parked | None = None,
+        visitor: Visitor | None = None,
     ) -> list[Message]:
         """Read once while listening, then answer each wake-up from the messages that woke
         it when they follow on from where the last read ended (no read of the log: the
@@ -215,11 +230,13 @@ class Receiver:
                 await self._still_holds(parked)
             answer: tuple[list[Message], int | None] | None = None
             if woken is not None:
-                answer = await self._messaging.receive_woken(user, room_key, after, woken, limit)
+                answer = await self._messaging.receive_woken(
+                    user, room_key, after, woken, limit, visitor
+                )
             if answer is None:
                 # Clear before reading: a message committed after the read sets it again.
                 wakeup.clear()
-                answer = await self._messaging.receive_after(user, room_key, after, limit)
+                answer = await self._messaging.receive_after(user, room_key, after, limit, visitor)
             messages, after = answer
             if parked is not None and parked.revoked:  # applied while it read
                 await self._still_holds(parked)

@@ -11,15 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from torbit.core.banmasks import Visitor
 from torbit.core.delivery import message_json
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.models import Message, Room
 from torbit.core.moderation import Moderation
 from torbit.core.names import name_key
-from torbit.frontends.http.auth import Principal, client_address
-from torbit.frontends.http.classic import check_self
+from torbit.frontends.http.auth import Principal
+from torbit.frontends.http.classic import check_self, visitor_of
 from torbit.frontends.http.errors import errors_doc
 from torbit.frontends.http.schemas import (
     MAX_ID,
@@ -148,8 +147,10 @@ def rooms_router(
         summary="List a room's members",
         responses=errors_doc(401, 404, 422),
     )
-    async def members(room: RoomName, caller: Caller) -> MemberList:
-        members, voiced = await membership.roster(room, viewer=caller.name)
+    async def members(room: RoomName, caller: Caller, request: Request) -> MemberList:
+        members, voiced = await membership.roster(
+            room, viewer=caller.name, visitor=visitor_of(caller, request)
+        )
         online = membership.online(name_key(room))
         return MemberList(
             members=members,
@@ -173,7 +174,7 @@ def rooms_router(
         it in the body (403 `bad_key` without), a full room is 403 `room_full`."""
         check_self(caller, user)
         join_key = body.key if body is not None else ""
-        visitor = Visitor(caller.name, caller.name.lower(), client_address(request))
+        visitor = visitor_of(caller, request)
         joined = await membership.become_member(caller.name, room, join_key, visitor=visitor)
         return await describe(joined.key, caller)
 
@@ -207,6 +208,7 @@ def rooms_router(
     async def history(
         room: RoomName,
         caller: Caller,
+        request: Request,
         limit: Limit = 50,
         before: Before = None,
         after: After = None,
@@ -214,7 +216,12 @@ def rooms_router(
         """Messages oldest first, ignored senders left out; members only. Without `after`,
         the newest `limit` before `before`; continue with `before=next_before`."""
         messages = await messaging.history(
-            caller.name, room, limit=limit, before=before, after=after
+            caller.name,
+            room,
+            limit=limit,
+            before=before,
+            after=after,
+            visitor=visitor_of(caller, request),
         )
         return page(messages, limit, after)
 
@@ -232,7 +239,7 @@ def rooms_router(
         """Members only (and non-members of a public room whose `no_external` setting is
         off, unless banned or matching a ban mask; only admins in a moderated room);
         answers once the message is durable."""
-        visitor = Visitor(caller.name, caller.name.lower(), client_address(request))
+        visitor = visitor_of(caller, request)
         message = await messaging.send(caller.name, room, body.text, visitor=visitor)
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)
@@ -243,11 +250,13 @@ def rooms_router(
         summary="Unread count",
         responses=errors_doc(401, 403, 404, 422),
     )
-    async def read_marker(room: RoomName, caller: Caller) -> ReadMarker:
+    async def read_marker(room: RoomName, caller: Caller, request: Request) -> ReadMarker:
         """Where the caller's read cursor is (the one `GET /receive` moves) and how many
         messages lie after it; fetch them with `GET messages?after=last_read_id`."""
         return ReadMarker(
-            last_read_id=await messaging.read_cursor(caller.name, room),
+            last_read_id=await messaging.read_cursor(
+                caller.name, room, visitor_of(caller, request)
+            ),
             unread=await messaging.unread_count(caller.name, room),
         )
 
@@ -257,10 +266,13 @@ def rooms_router(
         summary="Mark messages read",
         responses=errors_doc(401, 403, 404, 422),
     )
-    async def mark_read(room: RoomName, body: ReadMarkerIn, caller: Caller) -> ReadMarker:
+    async def mark_read(
+        room: RoomName, body: ReadMarkerIn, caller: Caller, request: Request
+    ) -> ReadMarker:
         """Move the read cursor forward to `last_read_id` (it never moves backward)."""
-        await messaging.mark_read(caller.name, room, body.last_read_id)
-        return await read_marker(room, caller)
+        visitor = visitor_of(caller, request)
+        await messaging.mark_read(caller.name, room, body.last_read_id, visitor)
+        return await read_marker(room, caller, request)
 
     @router.get(
         "/private-messages",
