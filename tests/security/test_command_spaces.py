@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import http_client, register
-from tests.helpers.irc import RawIrc
 from tests.helpers.telnet_client import TelnetClient
 from torbit.protocol.commands import Syntax, parse_args, split_command, split_words
 
@@ -46,28 +45,4 @@ async def test_telnet_takes_a_no_break_space_as_part_of_a_word(make_server: Serv
     await bob.expect("done")
     assert not [line for line in bob.seen if "x hello" in line]
     for c in (wendy, bob):
-        await c.close()
-
-
-async def test_irc_cap_req_and_ison_take_only_ascii_spaces(make_server: ServerFactory) -> None:
-    app = await make_server(irc={"guests": True})
-    bar = await RawIrc.connect(app)
-    bar.send("CAP LS 302", "CAP REQ :server-time\u00a0batch")  # on main: ACK of both
-    answer = await bar.expect(" REQ ")
-    assert " NAK " in answer, answer
-    bar.send("CAP REQ :server-time batch")
-    assert " ACK " in await bar.expect(" REQ ")
-    bar.send("NICK bar", "USER bar 0 * :bar", "CAP END")
-    await bar.expect(" 376 ")
-    baz = await RawIrc.connect(app)
-    await baz.register("baz")
-    for c in (bar, baz):  # online: in a room
-        c.send("JOIN #r")
-        await c.expect(" 366 ")
-    bar.send("ISON :baz\u00a0bar", "ISON :baz  bar")  # on main: both, both
-    first = await bar.expect(" 303 ")
-    second = await bar.expect(" 303 ")
-    assert first.endswith(" 303 bar :"), first
-    assert second.endswith(" 303 bar :baz bar"), second
-    for c in (bar, baz):
         await c.close()

@@ -91,7 +91,7 @@ async def test_a_long_real_name_is_cut_in_every_line_that_shows_it(
     foo.send("JOIN #r")
     await lines_until(foo, b" 366 ")
     for watcher, tags in ((tagged, {"account": "foo"}), (plain, {})):
-        join = (await lines_until(watcher, b" JOIN #r"))[-1]
+        join = (await lines_until(watcher, b":foo!foo@irc.torbit JOIN #r"))[-1]
         assert join.source is not None and join.source.startswith("foo!")
         assert join.params[:2] == ("#r", "foo") and dict(join.tags) == tags
         assert shown(join.params[2], real) != real  # cut: it did not fit
