@@ -1,6 +1,10 @@
 """Slash-command syntax, sans-IO: splitting `/name args...` and checking the arity a command
 declares. Each front door keeps its own table of commands (what they do, who may) and uses
-this to parse; nothing here knows about chat rules."""
+this to parse; nothing here knows about chat rules.
+
+Words are separated by ASCII spaces only, as IRC's are: any other space (a no-break space,
+U+3000, a tab) is part of the word or text it is in, so `/join a\u00a0b` names the room
+`a\u00a0b` (refused as a name), not room `a` with key `b`, and text keeps what was typed."""
 
 from __future__ import annotations
 
@@ -20,17 +24,30 @@ class BadArguments(ValueError):
 
 
 def split_command(line: str) -> tuple[str, str]:
-    """'/Join  lobby ' -> ('join', 'lobby'): the lower-cased name and the stripped rest."""
+    """'/Join  lobby ' -> ('join', 'lobby'): the lower-cased name and the rest, without the
+    ASCII spaces around it."""
     head, _, tail = line[1:].partition(" ")
-    return head.lower(), tail.strip()
+    return head.lower(), tail.strip(" ")
+
+
+def split_words(tail: str, max_words: int = 0) -> list[str]:
+    """`tail` split at runs of ASCII spaces; with `max_words`, the last word is the rest of
+    the line, its inner spaces kept ('a  b  c', 2 -> ['a', 'b  c'])."""
+    words: list[str] = []
+    rest = tail.lstrip(" ")
+    while rest:
+        if len(words) == max_words - 1:
+            words.append(rest.rstrip(" "))
+            break
+        word, _, rest = rest.partition(" ")
+        words.append(word)
+        rest = rest.lstrip(" ")
+    return words
 
 
 def parse_args(syntax: Syntax, tail: str) -> tuple[str, ...]:
     """The arguments of a command line's tail; BadArguments if they do not fit."""
-    if syntax.rest and syntax.max_args:
-        parts = tail.split(None, syntax.max_args - 1) if tail else []
-    else:
-        parts = tail.split() if tail else []
+    parts = split_words(tail, syntax.max_args if syntax.rest else 0)
     if not syntax.min_args <= len(parts) <= syntax.max_args:
         raise BadArguments(tail)
     return tuple(parts)

@@ -5,6 +5,10 @@ The limit counts the whole line the recipient gets (``:nick!user@host PRIVMSG #r
 and CR LF), not only the text, so the source and target are part of every sum here. Text is
 cut between characters, never inside a UTF-8 sequence, and before a combining mark only when
 nothing else fits; where a space falls in a piece's second half, the cut follows it.
+
+A reply that does not fit (`Message.encode` refuses it) is never dropped: `fit_lines` splits
+a PRIVMSG's or NOTICE's text into several, so nothing is lost, and cuts any other message's
+last parameter (a real name, a PART or QUIT reason) to what the line has room for.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from torbit.protocol.irc import MAX_BODY_BYTES, Message
 __all__ = [
     "ERR_INPUTTOOLONG",
     "RPL_ISUPPORT",
+    "cut_text",
+    "fit_lines",
     "isupport",
     "list_numerics",
     "numeric",
@@ -132,6 +138,58 @@ def text_messages(
     else:
         pieces = split_text(text, budget)
     return [Message(command, (target, piece), source, tags) for piece in pieces]
+
+
+def fit_lines(message: Message) -> bytes:
+    """The lines of a message that `Message.encode` refuses as too long, made to fit: a
+    PRIVMSG's or NOTICE's text split into several messages (`text_messages`: nothing is
+    lost), any other message's last parameter cut (`cut_text`), and client-only tags (``+``)
+    left out whole if the tags pass their limit, never cut inside a value. Empty if it still
+    cannot fit: a middle parameter too long by itself, or not a line at all (a CR, LF or NUL)."""
+    tags = message.tags
+    if tags and not _tags_fit(tags):
+        tags = {key: value for key, value in tags.items() if key[:1] != "+"}
+    command, params, source = message.command, message.params, message.source
+    try:
+        if command.upper() in ("PRIVMSG", "NOTICE") and len(params) == 2 and source:
+            pieces = text_messages(source, params[0], params[1], command=command, tags=tags)
+        elif params:
+            head = Message(command, (*params[:-1], ""), source).encode(trailing=True)
+            last = cut_text(params[-1], MAX_BODY_BYTES - len(head))
+            pieces = [Message(command, (*params[:-1], last), source, tags)]
+        else:
+            pieces = [Message(command, params, source, tags)]
+        return b"".join(piece.encode() for piece in pieces)
+    except ValueError:
+        return b""
+
+
+def _tags_fit(tags: Mapping[str, str]) -> bool:
+    try:
+        Message("TAGMSG", (), None, tags).encode()
+    except ValueError:
+        return False
+    return True
+
+
+def cut_text(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` bytes of UTF-8: between characters, never inside a
+    UTF-8 sequence, and not before a combining mark or joiner if that keeps half of it. A CTCP
+    message (``\\x01ACTION waves\\x01``) keeps its closing ``\\x01``; a lone surrogate counts as
+    the '?' it is sent as."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= max_bytes:
+        return text
+    if max_bytes <= 0:
+        return ""
+    if len(text) > 2 and text[0] == "\x01" and text[-1] == "\x01":
+        return cut_text(text[:-1], max_bytes - 1) + "\x01"
+    half = max_bytes // 2
+    cut = _char_start(data, max_bytes)
+    grapheme = cut
+    while grapheme > half and _joins_previous(data, grapheme):
+        grapheme = _char_start(data, grapheme - 1)
+    return data[: grapheme if grapheme > half else cut].decode("utf-8")
 
 
 def split_text(text: str, max_bytes: int) -> list[str]:

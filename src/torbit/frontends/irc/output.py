@@ -18,7 +18,7 @@ from torbit.frontends.irc import render as fmt
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.registration import Caps
 from torbit.protocol.irc import Message
-from torbit.protocol.irc_replies import numeric
+from torbit.protocol.irc_replies import fit_lines, numeric
 
 log = logging.getLogger("torbit.irc")
 
@@ -129,10 +129,16 @@ class SessionOutput:
     # output
 
     def send(self, message: Message) -> None:
+        """Send one message; one too long for a line is made to fit (its text split over
+        several PRIVMSGs or NOTICEs, any other's last parameter cut), never dropped."""
         try:
-            self.write(message.encode())
+            data = message.encode()
         except ValueError:
-            log.warning("not sent to %s, it does not fit a line: %.200r", self.nick, message)
+            data = fit_lines(message)
+            if not data:
+                log.warning("not sent to %s, it cannot be a line: %.200r", self.nick, message)
+                return
+        self.write(data)
 
     def reply(self, code: int, *params: str) -> None:
         self.send(numeric(self.server.options.server_name, self.nick or None, code, *params))

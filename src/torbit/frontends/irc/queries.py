@@ -240,7 +240,7 @@ def userhost(session: IrcSession, msg: Message) -> None:
 
 def ison(session: IrcSession, msg: Message) -> None:
     subs = session.core.subscriptions
-    words = [w for p in msg.params for w in p.split()][:32]
+    words = [w for p in msg.params for w in p.split(" ") if w][:32]
     online = [name for w in words if (name := subs.online_name(name_key(w))) is not None]
     session.reply(n.RPL_ISON, " ".join(online))
 

@@ -170,7 +170,9 @@ class Caps:
     def _request(self, asked: str) -> bool:
         """Apply the whole request, or none of it."""
         changes: list[tuple[str, bool]] = []
-        for word in asked.split():
+        for word in asked.split(" "):
+            if not word:
+                continue
             name = word.removeprefix("-")
             if name not in self.offered or (
                 name == "cap-notify" and word[0] == "-" and self.version >= 302
@@ -184,7 +186,7 @@ class Caps:
             else:
                 enabled.discard(name)
         self.enabled = frozenset(enabled) or _NONE
-        return bool(changes) or not asked.strip()
+        return bool(changes) or not asked.strip(" ")
 
     def _listing(self, values: bool) -> str:
         words = []

@@ -359,7 +359,7 @@ async def _topic(session: CommandSession, args: tuple[str, ...]) -> None:
             else f"#{room.name} has no topic",
         )
         return
-    topic = "" if args[0].strip().lower() == "off" else args[0]
+    topic = "" if args[0].lower() == "off" else args[0]
     session.room = await session.core.moderation.update(session.name, room.name, topic=topic)
 
 

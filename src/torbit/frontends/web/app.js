@@ -528,12 +528,14 @@
     if (text.startsWith("//")) {
       frame.text = text.slice(1);
     } else if (text.startsWith("/")) {  // as on telnet and IRC; never sent as a message
-      const [, name, rest] = text.match(/^\/(\S*)\s*(.*)$/);
+      // words are split at ASCII spaces only, as on telnet and IRC: a no-break space is
+      // part of what was typed (\s would make "/join a\u00a0b" room a with key b)
+      const [, name, rest] = text.match(/^\/([^ ]*) *(.*)$/);
       const command = name.toLowerCase();
       if (command === "me" && rest && c.room) {
         frame = { type: "send", room: c.name, text: rest, kind: "action", ref };
       } else if (command === "join" && rest) {
-        const [room, joinKey] = rest.split(/\s+/);
+        const [room, joinKey] = rest.split(/ +/);
         joinRoom(room.replace(/^#/, ""), joinKey)
           .then(() => { input.value = ""; }, (err) => composerError(err.message));
         return;
@@ -592,7 +594,7 @@
   $("join-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const input = $("join-room");
-    const [name, joinKey] = input.value.trim().replace(/^#/, "").split(/\s+/);
+    const [name, joinKey] = input.value.trim().replace(/^#/, "").split(/ +/);
     if (!name) return;
     try {
       await joinRoom(name, joinKey);  // "room key": a room with a join key

@@ -1,0 +1,35 @@
+"""The web page's composer and join box split a command at ASCII spaces only, as telnet and
+IRC do. On main they split at JavaScript's `\\s` (any Unicode space), so `/join a\\u00a0b` put
+the user in room `a` with key `b`, which is not what was typed."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.browser.conftest import PageFactory, TelnetFactory
+from torbit.app import App
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+async def test_a_no_break_space_is_part_of_the_room_name(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    await telnet(server, "bob", "a")  # room a exists, with no key
+    alice = await open_page(server)
+    await alice.register("alice")
+    await alice.join("garden")
+    await alice.page.fill("#text", "/join a\u00a0b")
+    await alice.page.press("#text", "Enter")
+    await expect(alice.page.locator("#composer-error")).to_be_visible()
+    await expect(alice.page.locator("#text")).to_have_value("/join a\u00a0b")  # kept
+    await expect(alice.page.locator("#conv-title")).to_have_text("#garden")
+    await alice.show_rooms()
+    await alice.page.fill("#join-room", "a\u00a0b")
+    await alice.page.press("#join-room", "Enter")
+    await expect(alice.page.locator("#scroller li.error")).to_be_visible()  # refused
+    await expect(alice.page.locator("#conv-title")).to_have_text("#garden")
+    await expect(alice.conv_button("#a")).to_have_count(0)
+    await alice.say("/join a")  # an ASCII space still splits
+    await expect(alice.page.locator("#conv-title")).to_have_text("#a")
