@@ -257,7 +257,7 @@ def argon2_alone(n: int = 10, gap: float = 0.01) -> list[float]:
     """Seconds per argon2id check at torbit's bench cost (servers.ARGON2_CHEAP), one every
     `gap` s as the first pages come, on a thread of this process: what a cold page's hash
     costs here and now. A hash on a machine left quiet between checks takes longer than in
-    a loop of them (the 309/s of the crowd's logins): bench/README.md, branch `receive`."""
+    a loop of them (the 309/s of the crowd's logins): bench/JOURNAL.md, branch `receive`."""
     time_cost, memory_kib, lanes = ARGON2_CHEAP
     hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=lanes)
     stored = hasher.hash(PASSWORD)
@@ -379,7 +379,7 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
         # warm page (seen in the `perf` branch's runs), so wait until then. The reference
         # waits as long: the first requests after a quiet spell are slower on any server
         # (caches gone cold; every connection idle past `limits` is opened again), and
-        # only torbit's pages waited before (bench/README.md, branch `receive`)
+        # only torbit's pages waited before (bench/JOURNAL.md, branch `receive`)
         cold_wait = max(0.0, CREDENTIALS_REMEMBERED_S + 1 - (time.perf_counter() - checked_at))
         await asyncio.sleep(cold_wait)
         # the first page of each reader's 10,000 unread

@@ -58,7 +58,7 @@ def settle_garbage_collector() -> None:
     """Move everything alive once the node is up (modules, SQLAlchemy's and pydantic's
     tables: most of the heap) out of the collector's sight, for good. A full collection
     otherwise walked all of it every few seconds under load: 60-80 ms with the loop stopped,
-    the steady fan-out's p99 (bench/README.md, "Fan-out at InspIRCd's level"). Only for a
+    the steady fan-out's p99 (bench/JOURNAL.md, "Fan-out at InspIRCd's level"). Only for a
     serving process: frozen objects are never freed, which a test process would not want.
 
     Then the youngest generation is collected every GC_YOUNG_THRESHOLD allocations instead

@@ -209,11 +209,11 @@ class _AppWriter:
     record and handler (the standard `QueueListener`). Logging 10,000 users out at once, the
     per-record thread took and gave back the GIL thousands of times while the event loop
     worked the departures off: 3,000 logouts took 0.57 s of server CPU with the app log on
-    INFO, 0.25 s with it on WARNING (bench/README.md). Woken by a record after a quiet
+    INFO, 0.25 s with it on WARNING (bench/JOURNAL.md). Woken by a record after a quiet
     spell, it waits `hold` seconds before it takes what queued: records that trickle in (a
     login line per WebSocket opened) are written a batch per `hold`, and the event loop's
     thread no longer trades the GIL with this one for each line (~15 % of the server's
-    samples while 1,000 sockets opened: bench/README.md)."""
+    samples while 1,000 sockets opened: bench/JOURNAL.md)."""
 
     MAX_BATCH = 1000  # records per write
     HOLD = 0.05  # seconds between a quiet writer's wake-up and its batch

@@ -231,7 +231,7 @@ async def test_a_classic_receive_hands_nothing_to_the_driver_thread(
     compare-and-set move are committed on the event loop's thread while SQLite's write lock
     is free (SqliteDialect.write_now), like the cursor and page reads: no lease of the pooled
     connection, no hand-off to aiosqlite's thread and back (on main: one for each move, with
-    the pool's lease and reset ~40 % of the page's server CPU, bench/README.md). The pages
+    the pool's lease and reset ~40 % of the page's server CPU, bench/JOURNAL.md). The pages
     are the same: in order, each once."""
     app = await make_server()
     assert app.core is not None

@@ -36,7 +36,7 @@ _string = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kep
 def page_json(messages: Sequence[Message]) -> bytes:
     """`{"messages": [message_json(m), ...]}` as Starlette's JSONResponse encodes it (compact,
     UTF-8, non-ASCII kept), byte for byte, without a dict per message and the encoder's walk
-    over them: the classic `GET /receive`'s page of up to 1,000 (bench/README.md, branch
+    over them: the classic `GET /receive`'s page of up to 1,000 (bench/JOURNAL.md, branch
     `receive`). `message_json` stays the shape's definition; tests hold the two equal."""
     string = _string
     parts = []

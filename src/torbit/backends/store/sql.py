@@ -536,7 +536,7 @@ class SqlStore(RoomModerationSql):
             # A receive's move, on SQLite committed here and now when SQLite is free (as a
             # woken poll's: `set_cursor`): through the pooled connection it was a lease, a
             # hand-off to aiosqlite's thread and back and the pool's reset, ~40 % of the
-            # page's server CPU (bench/README.md, branch `perf`). The statement compares and
+            # page's server CPU (bench/JOURNAL.md, branch `perf`). The statement compares and
             # sets by itself, so where it runs changes nothing of who wins a race.
             moved = self.dialect.write_now(self.engine, sql, params)
             if moved is not None:

@@ -1,7 +1,7 @@
 """Routes FastAPI documents but does not run. The classic `POST /send` is the door's hottest
 route, and FastAPI's per-request machinery (solving the caller's dependency chain: the
 request, both security schemes, the path parameters; matching each against the
-declarations) cost more CPU than the route's own work (bench/README.md, branch `send4`).
+declarations) cost more CPU than the route's own work (bench/JOURNAL.md, branch `send4`).
 
 A `LeanRoute` keeps the endpoint FastAPI reads for the OpenAPI schema (path parameters,
 security schemes, body, responses), and runs instead the plain `handler(request) -> Response`
