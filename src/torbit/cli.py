@@ -321,14 +321,15 @@ def user_set_admin(
 
 @room_app.command("list")
 def room_list(config: ConfigOption = None) -> None:
-    """List the rooms with their member counts."""
+    """List the rooms: name, member count, topic (the order every door lists them in)."""
     settings = _settings(config)
 
     async def work(store: Store) -> None:
         rooms = await store.list_rooms()
         for room, members in rooms:
             flag = "  (private)" if room.private else ""
-            typer.echo(f"#{room.name}  {members} member(s){flag}")
+            topic = f" - {room.topic}" if room.topic else ""
+            typer.echo(f"#{room.name}  {members} member(s){flag}{topic}")
         if not rooms:
             typer.echo("no rooms")
 

@@ -19,8 +19,8 @@ from torbit.backends.store import migrate
 from torbit.backends.store.dialects import dialect_for
 from torbit.backends.store.schema import metadata
 from torbit.backends.store.sql import SqlStore
-from torbit.core.models import Room
-from torbit.errors import LooksAlike
+from torbit.core.models import Room, User
+from torbit.errors import Conflict, LooksAlike
 
 by_backend = pytest.mark.parametrize("backend", BACKENDS)
 
@@ -162,11 +162,56 @@ async def test_0008_keeps_look_alike_rooms_and_refuses_new_ones(
             rows = await conn.execute(text('SELECT "key", skeleton FROM rooms ORDER BY "key"'))
             skeletons = {str(k): str(s) for k, s in rows}
         assert skeletons == {
-            "den": "den",
+            "den": "clen",  # d as cl since 0009
             "iobby": "lobby",
             "l0bby": "lobby",
             "lobby": "lobby",
             "lounge": "lounge",
         }
+    finally:
+        await store.close()
+
+
+@by_backend
+async def test_0009_recomputes_skeletons_so_new_look_alikes_are_refused(
+    backend: str, fresh_database: Callable[[str], str]
+) -> None:
+    """A user `will` and a room `den` stored before 0009 (skeletons `will`, `den`) get the
+    skeletons `vvill`, `clen`: `vvill` and `clen` are refused after it. On main, without the
+    new rule, both were taken."""
+    url = fresh_database(backend)
+    engine = dialect_for(url).create_engine()
+    at = NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(lambda c: command.upgrade(migrate._config(c), "0008"))
+            await conn.execute(
+                text(
+                    "INSERT INTO users (key, name, password_hash, created_at, is_admin, "
+                    "credential, skeleton) VALUES ('will', 'Will', 'h', :at, false, 'c', 'will')"
+                ),
+                {"at": at},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO rooms (key, name, created_at, owner, topic, private, skeleton) "
+                    "VALUES ('den', 'den', :at, NULL, '', false, 'den')"
+                ),
+                {"at": at},
+            )
+            await conn.commit()
+    finally:
+        await engine.dispose()
+    store = SqlStore(url)
+    await store.open()  # to head
+    try:
+        with pytest.raises(Conflict, match="reads like a taken one"):
+            await store.create_user(User(name="VVill", password_hash="h", created_at=NOW),
+                                    unlike=True)
+        with pytest.raises(LooksAlike):
+            await store.create_room(Room(name="clen", created_at=NOW))
+        assert (await store.ensure_room(Room(name="den", created_at=NOW))).name == "den"
+        user = await store.get_user("will")
+        assert user is not None and user.name == "Will"
     finally:
         await store.close()

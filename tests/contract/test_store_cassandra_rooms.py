@@ -14,8 +14,8 @@ from tests.contract.test_store import room, users
 from torbit.backends.store import cassandra_schema
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_cql import to_us
-from torbit.core.models import RoomSettings
-from torbit.errors import LooksAlike, NotFound
+from torbit.core.models import RoomSettings, User
+from torbit.errors import Conflict, LooksAlike, NotFound
 
 pytestmark = pytest.mark.cassandra
 
@@ -148,5 +148,56 @@ async def test_upgrade_to_version_8_keeps_look_alike_rooms_and_refuses_new_ones(
             with pytest.raises(LooksAlike):
                 await store.create_room(room(name))
         assert [r.name for r, _ in await store.list_rooms()] == ["den", "Iobby", "lobby"]
+    finally:
+        await store.close()
+
+
+async def test_upgrade_to_version_9_recomputes_every_skeleton(
+    fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user `Will` and a room `den` stored with version 8's skeletons (`will`, `den`) are
+    indexed under `vvill` and `clen` after the upgrade, their old index rows gone: `VVill`
+    and `clen` are refused as look-alikes, `Will` and `den` keep working."""
+    store = CassandraStore(fresh_database("cassandra"))
+    with monkeypatch.context() as m:  # a keyspace as version 8 left it
+        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:8])
+        m.setattr(cassandra_schema, "HEAD", 8)
+        await store.open()
+    k = store.ks
+    try:
+        await store.cql.lwt(
+            f"INSERT INTO {k}.users (key, name, password_hash, credential, skeleton, "
+            "created_at, is_admin) VALUES ('will', 'Will', 'h', 'c', 'will', ?, false) "
+            "IF NOT EXISTS",
+            to_us(NOW),
+        )
+        await store.cql.run(
+            f"INSERT INTO {k}.users_by_skeleton (skeleton, key) VALUES ('will', 'will')"
+        )
+        await store.cql.run(f"INSERT INTO {k}.room_index (bucket, key) VALUES (0, 'den')")
+        await store.cql.lwt(
+            f"INSERT INTO {k}.rooms (key, name, created_at, owner, topic, private) "
+            "VALUES ('den', 'den', ?, null, '', false) IF NOT EXISTS",
+            to_us(NOW),
+        )
+        await store.cql.run(
+            f"INSERT INTO {k}.rooms_by_skeleton (skeleton, key) VALUES ('den', 'den')"
+        )
+        await store.close()
+        await store.open()  # to HEAD
+        by_user = await store.cql.rows(f"SELECT skeleton, key FROM {k}.users_by_skeleton")
+        by_room = await store.cql.rows(f"SELECT skeleton, key FROM {k}.rooms_by_skeleton")
+        assert [(r["skeleton"], r["key"]) for r in by_user] == [("vvill", "will")]
+        assert [(r["skeleton"], r["key"]) for r in by_room] == [("clen", "den")]
+        with pytest.raises(Conflict, match="reads like a taken one"):
+            await store.create_user(
+                User(name="VVill", password_hash="h", created_at=NOW), unlike=True
+            )
+        with pytest.raises(LooksAlike):
+            await store.create_room(room("clen"))
+        assert (await store.ensure_room(room("den"))).name == "den"
+        assert await store.get_user("will") is not None
+        row = await store.cql.one(f"SELECT skeleton FROM {k}.users WHERE key = 'will'")
+        assert row is not None and row["skeleton"] == "vvill"  # what deleting the user reads
     finally:
         await store.close()

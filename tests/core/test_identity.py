@@ -23,6 +23,11 @@ from torbit.core.names import NAME_PATTERN
         ("john.doe", "john_doe"),  # separators are one
         ("john-doe", "john.doe"),
         ("ALICE", "ALlCE"),
+        ("Mary", "rnary"),  # any case of m, as every name compares case-blind
+        ("will", "vvill"),  # v v for w
+        ("Will", "VVill"),
+        ("dave", "clave"),  # c l for d
+        ("Dave", "c1ave"),
     ],
 )
 def test_names_that_read_alike_share_a_skeleton(a: str, b: str) -> None:

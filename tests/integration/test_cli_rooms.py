@@ -64,3 +64,21 @@ def test_room_add_refuses_a_taken_name_a_bad_name_and_an_unknown_owner(url: str)
     nobody = runner.invoke(app, ["room", "add", "other", "--owner", "ghost"])
     assert nobody.exit_code == 1 and "no user 'ghost'" in nobody.stderr
     assert stored(url, "other") == (None, [])
+
+
+def test_room_list_shows_name_members_topic_as_the_doors_do(url: str) -> None:
+    """On main `torbit room list` left the topic out, which every door lists third."""
+    assert runner.invoke(app, ["room", "add", "den"]).exit_code == 0
+
+    async def set_topic() -> None:
+        store = open_store(url, "normal")
+        await store.open()
+        try:
+            await store.update_room("den", topic="all welcome")
+        finally:
+            await store.close()
+
+    asyncio.run(set_topic())
+    listed = runner.invoke(app, ["room", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "#den  0 member(s) - all welcome" in listed.stdout.splitlines()

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import httpx
 import pytest
 
 from tests.conftest import CHEAP_ARGON2
+from torbit.config import HttpConfig, IrcConfig, TelnetConfig
 from torbit.testing.ports import free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -34,6 +36,7 @@ FENCE = re.compile(r"^```(\w*)\s*$")
 # The README's default addresses, pointed at the test server's free ports.
 DEFAULT_HTTP = "127.0.0.1:8080"
 DEFAULT_TELNET = ("127.0.0.1:5000", "127.0.0.1 5000")
+DEFAULT_IRC = "127.0.0.1:6667"  # not run: the IRC blocks are interactive clients
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,25 @@ def point_at(code: str, http_port: int, telnet_port: int) -> str:
 
 
 # --- the README's shape -------------------------------------------------------------------
+
+
+def test_the_readmes_addresses_are_the_default_config() -> None:
+    """The blocks below run on free ports (`point_at`), so they cannot tell when a default
+    port changes and the README keeps the old one; this does, for the defaults in config.py
+    and the commented sample torbit.toml alike."""
+    sample = tomllib.loads((README.parent / "torbit.toml").read_text())
+    text = README.read_text()
+    for section, config, address in (
+        ("telnet", TelnetConfig(), DEFAULT_TELNET[0]),
+        ("http", HttpConfig(), DEFAULT_HTTP),
+        ("irc", IrcConfig(), DEFAULT_IRC),
+    ):
+        assert f"{config.host}:{config.port}" == address, section
+        assert (sample[section]["host"], sample[section]["port"]) == (config.host, config.port)
+    assert f"telnet {DEFAULT_TELNET[1]}" in text and f"http://{DEFAULT_HTTP}" in text
+    assert f"-p {DEFAULT_IRC.split(':')[1]}" in text
+    # where the ports are said to be configurable: once, at the first command
+    assert text.count("TORBIT_HTTP__PORT=") == 1
 
 
 def test_readme_is_short_and_opens_with_the_two_commands() -> None:

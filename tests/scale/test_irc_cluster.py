@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.helpers.irc import RawIrc
+from tests.helpers.moderation import command, telnet
 from tests.scale.conftest import NodeFactory
 from torbit.app import App
 
@@ -166,3 +167,43 @@ async def test_a_guests_new_nick_is_a_nick_on_every_node(
     await bob.expect(":carol!", timeout=30)
     about = [line for line in bob.lines[start:] if line.startswith((":alice!", ":carol!"))]
     assert about == [about[-1]] and " PART #nn" in about[-1], about
+
+
+async def test_one_host_per_door_on_every_node(
+    make_node: NodeFactory, cleanup: list[RawIrc]
+) -> None:
+    """An IRC client is `nick!ident@irc.torbit` to IRC clients on its own node and on the
+    others, in every line (PRIVMSG, MONITOR) as in WHOIS; a telnet user is `name!name@torbit`
+    everywhere. On main an IRC client on another node was `foo!foo@torbit` in the lines that
+    carried it (WHOIS said `~foo` at `irc.torbit`): two masks for one client."""
+    a = await make_node("a", irc=GUESTS)
+    b = await make_node("b", irc=GUESTS)
+    bar = await _client(b, "bar", cleanup)
+    foo = await _client(a, "foo", cleanup)
+    near = await _client(a, "near", cleanup)
+    await _in_channel("#hosts", bar, foo, "foo")
+    near.send("JOIN #hosts")
+    await near.expect(" 366 ")
+    tel = await telnet(a, "tina")
+    try:
+        await command(tel, "/join hosts", r"you are in #hosts")
+        foo.send("PRIVMSG #hosts :from irc")
+        assert (await bar.expect(" :from irc", timeout=30)).startswith(
+            ":foo!~foo@irc.torbit PRIVMSG "
+        )
+        assert (await near.expect(" :from irc")).startswith(":foo!~foo@irc.torbit PRIVMSG ")
+        tel.send("from telnet")
+        assert (await bar.expect(" :from telnet", timeout=30)).startswith(
+            ":tina!tina@torbit PRIVMSG "
+        )
+        assert (await near.expect(" :from telnet")).startswith(":tina!tina@torbit PRIVMSG ")
+        bar.send("MONITOR + foo,tina")
+        shown: set[str] = set()
+        while len(shown) < 2:  # tina may be told online a little later (a's heartbeat)
+            line = await bar.expect(" 730 ", timeout=30)
+            shown.update(line.split(" ", 3)[3].lstrip(":").split(","))
+        assert sorted(shown) == ["foo!~foo@irc.torbit", "tina!tina@torbit"]
+        bar.send("WHOIS foo")
+        assert " foo ~foo irc.torbit * " in await bar.expect(" 311 ")
+    finally:
+        await tel.close()

@@ -185,3 +185,35 @@ async def test_a_long_message_from_telnet_arrives_whole_in_several_lines(
     for c in (tagged, plain):
         await c.close()
     await telnet.close()
+
+
+async def test_a_notice_that_fits_its_sender_but_not_as_relayed_is_split_not_lost(
+    make_server: ServerFactory,
+) -> None:
+    """A NOTICE that fits the sender's 512 bytes but not the readers' line (the sender's
+    `nick!~ident@irc.torbit` comes before it) was dropped with no word: a NOTICE gets no
+    error reply, so the 417 a PRIVMSG gets was not sent either. It is carried now, split for
+    IRC readers, whole for the other doors; the PRIVMSG still gets 417 (sent again shorter)."""
+    app = await make_server(irc={"guests": True})
+    assert app.telnet_port is not None
+    sender = await client(app, "n" * 32, PLAIN)
+    reader = await client(app, "reader", TAGGED)
+    for raw in (sender, reader):
+        raw.send("JOIN #lobby")
+        await lines_until(raw, b" 366 ")
+    telnet = await TelnetClient.connect(app.telnet_port)
+    await telnet.login("tina")
+    head = b"NOTICE #lobby :"
+    text = "note " * ((510 - len(head)) // 5 - 1) + "end"
+    assert len(head) + len(text) <= 510  # it fits the sender's own line
+    sender.send(f"PRIVMSG #lobby :{text}")
+    assert "417" in [m.command for m in await ask(sender)]
+    sender.send(f"NOTICE #lobby :{text}")
+    notices = [m for m in await lines_until(reader, b"end") if m.command == "NOTICE"]
+    assert len(notices) == 2
+    assert "".join(m.params[1] for m in notices) == text
+    assert {m.source for m in notices} == {f"{'n' * 32}!~{'n' * 10}@irc.torbit"}  # USERLEN
+    await telnet.expect(rf"-{'n' * 32}- note .* end$")
+    for raw in (sender, reader):
+        await raw.close()
+    await telnet.close()

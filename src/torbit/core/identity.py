@@ -5,13 +5,16 @@ names and keep working.
 - It starts and ends with a letter or a digit (no `alice.` beside `alice`).
 - It is not reserved (`accounts.reserved_names`: admin, root, torbit, ...), in any case.
 - It does not look like a name already taken: two names with the same *skeleton* would read
-  alike in a chat line (`aIice` and `alice`, `b0b` and `bob`, `rnary` and `mary`).
+  alike in a chat line (`aIice` and `alice`, `b0b` and `bob`, `rnary` and `mary`, `vvill`
+  and `will`, `clave` and `dave`).
 
 The skeleton follows Unicode TR39 (section 4): every character is replaced by the prototype
 of its confusable class, from the confusables data that the `confusable-homoglyphs` package
 ships (Unicode's confusables.txt), then the result is case-folded, because torbit compares
-names case-insensitively. torbit adds one rule of its own: '.', '-' and '_' count as one
-separator (`john.doe`, `john_doe` and `john-doe` are one name to the eye).
+names case-insensitively. torbit adds two rules of its own: '.', '-' and '_' count as one
+separator (`john.doe`, `john_doe` and `john-doe` are one name to the eye), and the letters
+that two others read like (`m`/`rn`, `w`/`vv`, `d`/`cl`) are one in any case. Skeletons are
+stored (users, rooms): a change of these rules comes with a migration that recomputes them.
 """
 
 from __future__ import annotations
@@ -55,7 +58,11 @@ DEFAULT_RESERVED_NAMES: tuple[str, ...] = (
 )
 
 _ENDS = re.compile(r"[A-Za-z0-9](?:.*[A-Za-z0-9])?", re.DOTALL)
-_SEPARATORS = str.maketrans({".": "_", "-": "_"})
+# After case-folding: separators as one, and the letters that two others read like, each as
+# its longer form (`m` as `rn`, `w` as `vv`, `d` as `cl`). confusables.txt lists only `m`
+# (and only before folding, so `M` escaped it); these are applied to the folded text so that
+# every case of them counts.
+_AFTER_FOLD = str.maketrans({".": "_", "-": "_", "m": "rn", "w": "vv", "d": "cl"})
 
 
 @functools.cache
@@ -96,7 +103,7 @@ def skeleton(name: str) -> str:
     table = _prototypes()
     text = unicodedata.normalize("NFD", name)
     mapped = "".join(table.get(c, c) for c in text)
-    return unicodedata.normalize("NFD", mapped).casefold().translate(_SEPARATORS)
+    return unicodedata.normalize("NFD", mapped).casefold().translate(_AFTER_FOLD)
 
 
 class NamePolicy:

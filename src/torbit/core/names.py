@@ -4,6 +4,7 @@ compared case-insensitively."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from sys import intern
 
 from torbit.errors import InvalidInput
@@ -33,13 +34,25 @@ def name_chars(text: str) -> str:
     return _NOT_NAME_CHARS.sub("", text)
 
 
+NAME_RULE = f"use 1-{MAX_NAME_LENGTH} letters, digits, '-', '_' or '.'"
+
+
+def name_hint(name: str) -> str:
+    """What a good name looks like; first, for a name holding a space that is not ASCII (a
+    no-break or ideographic space, U+00A0, U+3000, pasted or typed by an input method) or an
+    invisible character, which one: its repr alone shows `'\\xa0den'`, or nothing at all."""
+    for c in name:
+        if c.isspace() and c != " ":
+            return f"it holds U+{ord(c):04X}, a space that is not ASCII; {NAME_RULE}"
+        if unicodedata.category(c) == "Cf":
+            return f"it holds U+{ord(c):04X}, an invisible character; {NAME_RULE}"
+    return NAME_RULE
+
+
 def check_name(name: str, what: str = "name") -> str:
     """Return the key of a valid name, or raise InvalidInput saying what a good one looks like."""
     if not is_valid_name(name):
-        raise InvalidInput(
-            f"invalid {what} {name[:40]!r}: "
-            f"use 1-{MAX_NAME_LENGTH} letters, digits, '-', '_' or '.'"
-        )
+        raise InvalidInput(f"invalid {what} {name[:40]!r}: {name_hint(name)}")
     return name_key(name)
 
 

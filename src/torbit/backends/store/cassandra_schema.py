@@ -96,6 +96,32 @@ async def _fill_rooms_by_skeleton(cql: Cql, ks: str) -> None:
         )
 
 
+async def _recompute_skeletons(cql: Cql, ks: str) -> None:
+    """Every stored skeleton again, by the rule core/identity.py has now: users.skeleton
+    (through Paxos, as every write of users), then the rows of users_by_skeleton and
+    rooms_by_skeleton, stale ones deleted. Idempotent: a run cut short is run again."""
+    for row in await cql.rows(f"SELECT key, name, skeleton FROM {ks}.users"):
+        new = skeleton(str(row["name"]))
+        if row["skeleton"] != new:
+            await cql.lwt(
+                f"UPDATE {ks}.users SET skeleton = ? WHERE key = ? IF EXISTS", new, row["key"]
+            )
+    for index, table in (("users_by_skeleton", "users"), ("rooms_by_skeleton", "rooms")):
+        names = {
+            str(r["key"]): skeleton(str(r["name"]))
+            for r in await cql.rows(f"SELECT key, name FROM {ks}.{table}")
+        }
+        for key, new in names.items():
+            await cql.run(f"INSERT INTO {ks}.{index} (skeleton, key) VALUES (?, ?)", new, key)
+        for r in await cql.rows(f"SELECT skeleton, key FROM {ks}.{index}"):
+            if names.get(str(r["key"])) not in (None, r["skeleton"]):
+                await cql.run(
+                    f"DELETE FROM {ks}.{index} WHERE skeleton = ? AND key = ?",
+                    r["skeleton"],
+                    r["key"],
+                )
+
+
 async def _fill_read_cursors(cql: Cql, ks: str) -> None:
     highest: dict[tuple[str, str], int] = {}
     for row in await cql.rows(f"SELECT user_key, channel, last_id FROM {ks}.cursors"):
@@ -220,6 +246,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "PRIMARY KEY (skeleton, key))",
         ),
         _fill_rooms_by_skeleton,
+    ),
+    Migration(
+        9,
+        "skeletons recomputed (polish): w/vv, d/cl and m/rn read alike in any case",
+        (),
+        _recompute_skeletons,
     ),
 )
 

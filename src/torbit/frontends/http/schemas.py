@@ -100,7 +100,11 @@ class AwayOut(BaseModel):
 
 
 class RoomOut(BaseModel):
+    """Name, members, topic first: the order every door lists rooms in (IRC's LIST, /list)."""
+
     name: str
+    members: int
+    online: int = Field(description="Users listening live, on every node")
     topic: str
     topic_set_by: str | None = Field(
         None, description="Who set the topic; null: no topic, or one set before torbit kept it"
@@ -109,8 +113,6 @@ class RoomOut(BaseModel):
     owner: str | None
     private: bool
     created_at: datetime
-    members: int
-    online: int = Field(description="Users listening live, on every node")
 
 
 class RoomList(BaseModel):

@@ -62,11 +62,8 @@ def _send(session: IrcSession, msg: Message, *, notice: bool) -> Awaitable[None]
         session.reply(n.ERR_NOTEXTTOSEND, "No text to send")
         return None
     targets = list(dict.fromkeys(t for t in msg.params[0].split(",") if t))[:MAX_TARGETS]
-    if any(_too_long(session, command, t, msg.params[1]) for t in targets):
-        if not notice:
-            session.reply(
-                n.ERR_INPUTTOOLONG, "Input line was too long: it would not fit as relayed"
-            )
+    if not notice and any(_too_long(session, command, t, msg.params[1]) for t in targets):
+        session.reply(n.ERR_INPUTTOOLONG, "Input line was too long: it would not fit as relayed")
         return None
     if len(targets) == 1 and targets[0].startswith("#") and kind is not MessageKind.ACTION:
         return _to_room(session, targets[0], text, kind, notice, batch=msg)
@@ -75,7 +72,10 @@ def _send(session: IrcSession, msg: Message, *, notice: bool) -> Awaitable[None]
 
 def _too_long(session: IrcSession, command: str, target: str, text: str) -> bool:
     """Whether the message, as an IRC reader gets it (with the sender's full mask), would pass
-    the 512-byte line: it is refused with ERR_INPUTTOOLONG rather than cut or split."""
+    the 512-byte line: a PRIVMSG is refused with ERR_INPUTTOOLONG rather than cut or split,
+    so its sender may say it again shorter. A NOTICE gets no error reply (RFC 1459 4.4.2), so
+    it is carried and, as a long message from another door, split over several lines where an
+    IRC client reads it: refusing it was losing it silently."""
     try:
         Message(command, (target, text), session.mask).encode()
     except ValueError:

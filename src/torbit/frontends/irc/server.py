@@ -20,7 +20,7 @@ from torbit.frontends.irc.monitor import clear as clear_monitor
 from torbit.frontends.irc.oper import deliver_wallops
 from torbit.frontends.irc.queries import details_elsewhere
 from torbit.frontends.irc.render import LineCache
-from torbit.frontends.irc.session import HOST, IrcSession, UserInfo
+from torbit.frontends.irc.session import HOST, OTHER_DOORS_HOST, IrcSession, UserInfo
 from torbit.frontends.proxied import TrustedNetworks
 from torbit.metrics import Metrics
 from torbit.protocol.irc import Message
@@ -139,10 +139,17 @@ class IrcServer(LineDoor[IrcSession]):
         return clients[0].nick if clients else name
 
     def mask_of(self, name: str) -> str:
-        clients = self._clients.get(name_key(name))
+        """`nick!user@host` as every line shows a user: one host per door, on every node (an
+        IRC client's `ident@irc.torbit`, as WHOIS says, also when it is on another node; a
+        user of the other doors `name@torbit`)."""
+        key = name_key(name)
+        clients = self._clients.get(key)
         if clients:
             return clients[0].mask
-        return f"{name}!{name.lower()}@torbit"
+        d = self.core.subscriptions.details_elsewhere(key)
+        if d is not None and d.ident:  # an IRC client on another node
+            return f"{name}!{d.ident}@{HOST}"
+        return f"{name}!{name.lower()}@{OTHER_DOORS_HOST}"
 
     def user_info(self, name: str) -> UserInfo:
         key = name_key(name)
@@ -156,7 +163,7 @@ class IrcServer(LineDoor[IrcSession]):
             return UserInfo(
                 name, d.ident, HOST, d.realname or name, away, name, None, False, d.invisible
             )
-        return UserInfo(name, name.lower(), "torbit", name, away, name, None)
+        return UserInfo(name, name.lower(), OTHER_DOORS_HOST, name, away, name, None)
 
     def away_of(self, name: str) -> str | None:
         return self.user_info(name).away

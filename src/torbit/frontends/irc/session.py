@@ -33,6 +33,7 @@ T = TypeVar("T")
 
 PING_INTERVAL = 90.0  # seconds of silence before we PING; as long again for the answer
 HOST = "irc.torbit"  # the host part of every IRC client's mask: addresses are not shown
+OTHER_DOORS_HOST = "torbit"  # the host of users of telnet, HTTP and the web page, on IRC
 
 
 @dataclass(frozen=True, slots=True)

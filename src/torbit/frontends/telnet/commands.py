@@ -13,7 +13,7 @@ from typing import Protocol
 from torbit.core import policy, roomsettings
 from torbit.core.delivery import Session
 from torbit.core.format import format_message, format_system, topic_credit
-from torbit.core.models import MessageKind, Role, Room
+from torbit.core.models import MessageKind, Role, Room, RoomInfo
 from torbit.core.names import check_name, name_key
 from torbit.errors import InvalidInput, RateLimited
 from torbit.frontends.telnet.context import TelnetCore
@@ -154,6 +154,13 @@ async def _leave(session: CommandSession, args: tuple[str, ...]) -> None:
     _info(session, f"you left #{room.name}; /join a room to talk")
 
 
+def _room_line(i: RoomInfo) -> str:
+    """One room in /rooms and /list alike, in the order every door lists rooms (IRC's LIST,
+    the HTTP room list): name, members (and who is online), topic."""
+    topic = f" - {i.room.topic}" if i.room.topic else ""
+    return f"  #{i.room.name}  {i.members} member(s), {i.online} online{topic}"
+
+
 async def _rooms(session: CommandSession, args: tuple[str, ...]) -> None:
     after = check_name(_room_arg(args[0]), "room name") if args else None
     page = await session.core.membership.rooms(session.name, after=after, limit=ROOMS_PAGE)
@@ -167,8 +174,7 @@ async def _rooms(session: CommandSession, args: tuple[str, ...]) -> None:
         session, f"{len(page.rooms)} room(s)" + (f" after #{_room_arg(args[0])}:" if args else ":")
     )
     for i in page.rooms:
-        topic = f" - {i.room.topic}" if i.room.topic else ""
-        session.send_line(f"  #{i.room.name}  {i.members} member(s), {i.online} online{topic}")
+        session.send_line(_room_line(i))
     if page.next_after is not None:
         _info(session, f"more: /rooms {page.next_after}")
 
@@ -183,10 +189,7 @@ async def _list(session: CommandSession, args: tuple[str, ...]) -> None:
         page = await session.core.membership.rooms(session.name, after=after, limit=ROOMS_PAGE)
         for i in page.rooms:
             if not i.room.private:
-                topic = f" - {i.room.topic}" if i.room.topic else ""
-                session.send_line(
-                    f"  #{i.room.name}  {i.online} online, {i.members} member(s){topic}"
-                )
+                session.send_line(_room_line(i))
                 shown += 1
         after = page.next_after
         if after is None:

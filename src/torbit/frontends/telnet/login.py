@@ -12,7 +12,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from torbit.core.names import is_valid_name
+from torbit.core.names import is_valid_name, name_hint
 
 MAX_LOGIN_ATTEMPTS = 3
 
@@ -125,7 +125,7 @@ class LoginDialogue:
         if not name:
             return [Prompt("Name: ")]
         if not is_valid_name(name):
-            return [Error("names are 1-32 letters, digits, '-', '_' or '.'"), Prompt("Name: ")]
+            return [Error(f"not a name: {name_hint(name)}"), Prompt("Name: ")]
         self.name = name
         self.state = State.LOOKING_UP
         return [LookUp(name)]
