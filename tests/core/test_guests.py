@@ -58,9 +58,7 @@ async def test_a_guest_holds_its_name_while_connected_and_no_password_opens_it(
     assert await core.store.get_user("gus") is not None
 
 
-async def test_a_guests_room_has_no_owner_and_its_admins_run_it(
-    core: Core, guests: Guests
-) -> None:
+async def test_a_guests_room_has_no_owner_and_its_admins_run_it(core: Core, guests: Guests) -> None:
     await core.user("tina")
     gus = await guest(core, guests, "gus", "den")
     room = await core.membership.room("den")
@@ -88,9 +86,7 @@ async def test_the_default_room_keeps_its_owner_rights_for_server_admins(
         await core.moderation.update("tina", "lobby", private=True)
 
 
-async def test_released_guests_take_their_empty_rooms_with_them(
-    core: Core, guests: Guests
-) -> None:
+async def test_released_guests_take_their_empty_rooms_with_them(core: Core, guests: Guests) -> None:
     await core.user("tina")
     gus = await guest(core, guests, "gus", "den")
     await core.membership.join(gus, "hall")
@@ -186,3 +182,19 @@ async def test_a_guest_cannot_take_a_name_that_reads_like_a_taken_or_reserved_on
         await guests.rename(await core.login("bill", None), "bill", "r00t")
     assert (await guests.admit("alice_")).is_guest  # an IRC client's next choice stays free
     assert [u.key for u in await core.store.users_named_like("aiice", "")] == []
+
+
+async def test_a_guest_joins_the_default_room_beside_a_look_alike_made_first(
+    core: Core, guests: Guests
+) -> None:
+    """The default room is exempt from the skeleton rule for everyone: a guest's first join
+    of it, with only `Iobby` (capital i) in the store, was refused as reading like it."""
+    await core.user("tina")
+    await core.login("tina", "Iobby")
+    gus = await guest(core, guests, "gus", "lobby")
+    room = await core.membership.room("lobby")
+    assert room.owner is None  # the server's, not the guest's founding
+    assert await core.membership.roles(room) == {}
+    assert "gus" in core.membership.online("lobby")
+    assert await core.store.get_room("iobby") is not None
+    del gus
