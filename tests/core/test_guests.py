@@ -4,12 +4,15 @@ whom, renaming, and a room or inbox that never shows what an earlier one of its 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from argon2 import PasswordHasher
 
 from tests.core.conftest import Core, Recorder
+from torbit.core import guests as guests_module
 from torbit.core.accounts import Accounts
-from torbit.core.guests import Guests
+from torbit.core.guests import Guests, Swept
 from torbit.core.hashing import PasswordHashing
 from torbit.core.models import Role
 from torbit.core.mutes import Mutes
@@ -198,3 +201,47 @@ async def test_a_guest_joins_the_default_room_beside_a_look_alike_made_first(
     assert "gus" in core.membership.online("lobby")
     assert await core.store.get_room("iobby") is not None
     del gus
+
+
+async def test_the_sweep_deletes_a_dead_nodes_guests_and_keeps_a_cut_off_ones(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nodes a, b and c share the store. c died: its guests are online nowhere and its lease
+    lapsed. b is cut off from the log: a hears of none of its users, but b renews its lease
+    through the store, and its guests, still connected there, stay until that lapses too
+    (on main a deleted them at once). The sweep reads pages of guests (two here), and never
+    an account."""
+    monkeypatch.setattr(guests_module, "SWEEP_PAGE", 2)
+    start = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
+    clock = [start]
+
+    def node(name: str) -> Guests:
+        return Guests(
+            core.store, core.subscriptions, core.sessions, core.membership, Mutes(),
+            node=name, now=lambda: clock[0],
+        )  # fmt: skip
+
+    a, b, c = node("node-a"), node("node-b"), node("node-c")
+    await core.user("acct")
+    for nick in ("a_on", "a_off"):
+        await a.admit(nick)
+    for nick in ("b1", "b2"):
+        await b.admit(nick)
+    for nick in ("c1", "c2", "c3"):
+        await c.admit(nick)
+    await c.lease()  # c's last, before it died
+    clock[0] = start + timedelta(minutes=10)
+    await a.lease()
+    await b.lease()
+
+    def online(key: str) -> bool:  # what a's presence table says
+        return key == "a_on"
+
+    swept = await a.sweep_stale(online, start + timedelta(minutes=5))
+    assert swept == Swept(deleted=4, kept=2)  # a_off: a's own, not online here
+    left = {u.key for u in await core.store.list_users()}
+    assert left == {"acct", "a_on", "b1", "b2"}
+
+    swept = await a.sweep_stale(online, start + timedelta(minutes=15))  # b's lease lapsed
+    assert swept == Swept(deleted=2, kept=0)
+    assert {u.key for u in await core.store.list_users()} == {"acct", "a_on"}
