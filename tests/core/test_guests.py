@@ -4,18 +4,26 @@ whom, renaming, and a room or inbox that never shows what an earlier one of its 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 
 from tests.core.conftest import Core, Recorder
+from tests.helpers.sqlite_template import migrated_sqlite
+from torbit.backends.message_log.sql import SqlLog
+from torbit.backends.store.sql import SqlStore
 from torbit.core import guests as guests_module
 from torbit.core.accounts import Accounts
+from torbit.core.events import NodeEvents
 from torbit.core.guests import Guests, Swept
 from torbit.core.hashing import PasswordHashing
+from torbit.core.heartbeat import Heartbeat
 from torbit.core.models import Role
 from torbit.core.mutes import Mutes
+from torbit.core.presence import PresenceTable
 from torbit.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, NotFound
 
 
@@ -245,3 +253,39 @@ async def test_the_sweep_deletes_a_dead_nodes_guests_and_keeps_a_cut_off_ones(
     swept = await a.sweep_stale(online, start + timedelta(minutes=15))  # b's lease lapsed
     assert swept == Swept(deleted=2, kept=0)
     assert {u.key for u in await core.store.list_users()} == {"acct", "a_on"}
+
+
+async def test_a_node_whose_beats_fail_still_renews_its_lease(core: Core, tmp_path: Path) -> None:
+    """Cut off from the log (closed here: every beat fails), a node goes on renewing its
+    lease through the store every interval: what keeps its guests from the others' sweeps."""
+    migrated_sqlite(tmp_path / "cut.db")
+    elsewhere = SqlStore(f"sqlite:///{tmp_path}/cut.db")  # the log's own, closed
+    await elsewhere.open()
+    log = SqlLog(elsewhere)
+    await log.start(lambda *_: None, lambda *_: None)
+    await log.close()
+    await elsewhere.close()
+    here = Guests(
+        core.store, core.subscriptions, core.sessions, core.membership, Mutes(), node="node-a"
+    )
+    renewals: list[datetime] = []
+
+    async def lease() -> None:
+        await here.lease()
+        renewals.append(datetime.now(UTC))
+
+    table = PresenceTable("node-a", expiry=10)
+    heartbeat = Heartbeat(table, NodeEvents(log), interval=0.01, lease=lease)
+    started = datetime.now(UTC)
+    await heartbeat.start()
+    running = asyncio.create_task(heartbeat.run())
+    try:
+        async with asyncio.timeout(60):  # a hang guard, not a measure
+            while len(renewals) < 3:
+                await asyncio.sleep(0.01)
+        assert not await heartbeat.beat()  # the log refuses the beats
+        assert await core.store.nodes_seen_since(started) == ["node-a"]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await heartbeat.stop()

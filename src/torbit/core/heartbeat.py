@@ -226,8 +226,12 @@ class Heartbeat:
         if self._soon is not None:
             self._soon.cancel()
         self._stopped = True  # no early beat from now on
+        leasing = self._leasing
         for task in list(self._tasks):
-            task.cancel()
+            if task is not leasing:  # a store write cut in the middle holds up its close
+                task.cancel()
+        if leasing is not None:
+            await asyncio.wait([leasing], timeout=GOODBYE_TIMEOUT)
         try:
             async with asyncio.timeout(GOODBYE_TIMEOUT):
                 await self._events.publish(self.table.goodbye())
