@@ -5,9 +5,19 @@ of a node alive but cut off from the message log."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import pytest
+from alembic import command
+from sqlalchemy import text
+
 from tests.contract.conftest import NOW, STORE_BACKENDS
+from torbit.backends.store import cassandra_schema, migrate
+from torbit.backends.store.cassandra import CassandraStore
+from torbit.backends.store.cassandra_cql import to_us
+from torbit.backends.store.dialects import dialect_for
+from torbit.backends.store.sql import SqlStore
 from torbit.core.models import GUEST_PASSWORD_HASH, User
 from torbit.core.ports import Store
 
@@ -62,3 +72,51 @@ async def test_a_nodes_lease_is_seen_until_it_lapses(store: Store) -> None:
     await store.touch_node("node-b", at(2))  # renewed
     assert await store.nodes_seen_since(at(2)) == ["node-b"]
     assert await store.nodes_seen_since(at(3)) == []
+
+
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
+async def test_guests_stored_before_the_migration_are_found_without_a_node(
+    backend: str, fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 0009 (Cassandra: 9, which fills its guests partition from the users): a guest
+    stored before it is found by age, with no node (the sweep goes by presence alone)."""
+    url = fresh_database(backend)
+    if backend == "cassandra":
+        cassandra = CassandraStore(url)
+        with monkeypatch.context() as m:  # a keyspace as version 8 left it
+            m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:8])
+            m.setattr(cassandra_schema, "HEAD", 8)
+            await cassandra.open()
+        for name, hash_ in (("gus", GUEST_PASSWORD_HASH), ("acct", "hash-of-acct")):
+            await cassandra.cql.lwt(
+                f"INSERT INTO {cassandra.ks}.users (key, name, password_hash, credential, "
+                "skeleton, created_at, is_admin) VALUES (?, ?, ?, '', ?, ?, false) IF NOT EXISTS",
+                name, name, hash_, name, to_us(NOW),
+            )  # fmt: skip
+        await cassandra.close()
+        store: Store = cassandra
+    else:
+        engine = dialect_for(url).create_engine()
+        stored = NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(lambda c: command.upgrade(migrate._config(c), "0008"))
+                for name, hash_ in (("gus", GUEST_PASSWORD_HASH), ("acct", "hash-of-acct")):
+                    await conn.execute(
+                        text(
+                            'INSERT INTO users ("key", name, password_hash, created_at, '
+                            "is_admin, credential, skeleton) "
+                            "VALUES (:name, :name, :hash, :at, false, '', :name)"
+                        ),
+                        {"name": name, "hash": hash_, "at": stored},
+                    )
+                await conn.commit()
+        finally:
+            await engine.dispose()
+        store = SqlStore(url)
+    await store.open()  # to head
+    try:
+        found = await store.guests_created_before(at(1))
+        assert [(u.key, node) for u, node in found] == [("gus", "")]
+    finally:
+        await store.close()
