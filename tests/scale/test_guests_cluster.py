@@ -178,6 +178,7 @@ async def test_a_node_restarted_after_a_crash_deletes_its_guests(
         b.kill()
 
 
+@pytest.mark.parametrize("scale_store", STORES)
 async def test_a_node_cut_off_from_the_log_keeps_its_guests_while_it_lives(
     make_server: ServerFactory,
     clients: Clients,
@@ -189,7 +190,8 @@ async def test_a_node_cut_off_from_the_log_keeps_its_guests_while_it_lives(
     """Node b shares the store with node a but not the log (topics of another prefix): to a
     it is a node cut off from the broker for good, its guests online nowhere. On main a's
     sweep deleted b's guest while it was still connected there: its nick free for anyone,
-    its memberships gone. Now b's lease in the store keeps it, until b dies."""
+    its memberships gone. Now b's lease in the store keeps it, until b dies. On PostgreSQL
+    and Cassandra."""
     store = open_store(empty_db)
     await store.open()
     b = node_process(tmp_path / "b", empty_db, broker, prefix + "-b")
