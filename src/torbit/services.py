@@ -113,16 +113,21 @@ def _presence_changed(subscriptions: Subscriptions, sessions: Sessions, change: 
     subscriptions.presence_changed(change.user)
 
 
-async def _reclaim_guests(guests: Guests, cluster: PresenceTable) -> None:
+async def _reclaim_guests(
+    guests: Guests, cluster: PresenceTable, connected: Callable[[], bool]
+) -> None:
     """Delete the guests a dead node left: online on no node, older than the expiry, their
     node's lease lapsed. Guests of a node alive but unheard (cut off from the log) are kept,
-    and looked at again every expiry until it is heard again or its lease lapses."""
+    and looked at again every expiry until it is heard again or its lease lapses, while this
+    node hears the cluster (`connected`: one cut off itself owes a reclaim once it does)."""
     while True:
         before = datetime.now(UTC) - timedelta(seconds=cluster.expiry)
         swept = await guests.sweep_stale(lambda key: cluster.user(key) is not None, before)
         if not swept.kept:
             return
         await asyncio.sleep(cluster.expiry)
+        if not connected():
+            return
 
 
 def per_hour(count: int) -> RateLimiter:
@@ -272,12 +277,12 @@ async def start_core(
         await guests.sweep()
     heartbeat = None
     if cluster is not None:
-        heartbeat = Heartbeat(
+        heartbeat = beating = Heartbeat(
             cluster,
             events,
             interval=s.message_log.presence_heartbeat_seconds,
             on_change=lambda change: _presence_changed(subscriptions, sessions, change),
-            reclaim=lambda: _reclaim_guests(guests, cluster),
+            reclaim=lambda: _reclaim_guests(guests, cluster, beating.connected),
             lease=guests.lease,
         )
     await message_log.start(subscriptions.route, subscriptions.route_all)

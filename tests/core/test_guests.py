@@ -284,6 +284,7 @@ async def test_a_node_whose_beats_fail_still_renews_its_lease(core: Core, tmp_pa
             while len(renewals) < 3:
                 await asyncio.sleep(0.01)
         assert not await heartbeat.beat()  # the log refuses the beats
+        assert not heartbeat.connected()  # a reclaim running over several sweeps stops
         assert await core.store.nodes_seen_since(started) == ["node-a"]
     finally:
         running.cancel()

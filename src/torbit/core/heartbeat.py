@@ -168,6 +168,11 @@ class Heartbeat:
             self._start_reclaim()
         return len(changes)
 
+    def connected(self) -> bool:
+        """Whether this node hears the cluster (`_connected`): a reclaim that goes on over
+        several sweeps (core/guests.py) stops once it does not; the next one is owed then."""
+        return self._connected(self.table.now())
+
     def _connected(self, now: float) -> bool:
         """Whether this node's beats have been leaving without a failure for an expiry or
         more, and one left within the expiry (a publish may hang while the log is away)."""
