@@ -5,6 +5,7 @@ pieces for its offline work."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -112,10 +113,21 @@ def _presence_changed(subscriptions: Subscriptions, sessions: Sessions, change: 
     subscriptions.presence_changed(change.user)
 
 
-async def _reclaim_guests(guests: Guests, cluster: PresenceTable) -> None:
-    """Delete the guests a dead node left: online on no node, and older than the expiry."""
-    before = datetime.now(UTC) - timedelta(seconds=cluster.expiry)
-    await guests.sweep_stale(lambda key: cluster.user(key) is not None, before)
+async def _reclaim_guests(
+    guests: Guests, cluster: PresenceTable, connected: Callable[[], bool]
+) -> None:
+    """Delete the guests a dead node left: online on no node, older than the expiry, their
+    node's lease lapsed. Guests of a node alive but unheard (cut off from the log) are kept,
+    and looked at again every expiry until it is heard again or its lease lapses, while this
+    node hears the cluster (`connected`: one cut off itself owes a reclaim once it does)."""
+    while True:
+        before = datetime.now(UTC) - timedelta(seconds=cluster.expiry)
+        swept = await guests.sweep_stale(lambda key: cluster.user(key) is not None, before)
+        if not swept.kept:
+            return
+        await asyncio.sleep(cluster.expiry)
+        if not connected():
+            return
 
 
 def per_hour(count: int) -> RateLimiter:
@@ -259,17 +271,19 @@ async def start_core(
         names=accounts.names,
         limits=(reads.limiter, message_rate, room_rates, *limits.all()),
         away=away,
+        node=events.origin,
     )
     if s.message_log.url == "local":  # one node: any guest left in the store is stale
         await guests.sweep()
     heartbeat = None
     if cluster is not None:
-        heartbeat = Heartbeat(
+        heartbeat = beating = Heartbeat(
             cluster,
             events,
             interval=s.message_log.presence_heartbeat_seconds,
             on_change=lambda change: _presence_changed(subscriptions, sessions, change),
-            reclaim=lambda: _reclaim_guests(guests, cluster),
+            reclaim=lambda: _reclaim_guests(guests, cluster, beating.connected),
+            lease=guests.lease,
         )
     await message_log.start(subscriptions.route, subscriptions.route_all)
     opened.append(message_log.close)

@@ -4,15 +4,26 @@ whom, renaming, and a room or inbox that never shows what an earlier one of its 
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 import pytest
 from argon2 import PasswordHasher
 
 from tests.core.conftest import Core, Recorder
+from tests.helpers.sqlite_template import migrated_sqlite
+from torbit.backends.message_log.sql import SqlLog
+from torbit.backends.store.sql import SqlStore
+from torbit.core import guests as guests_module
 from torbit.core.accounts import Accounts
-from torbit.core.guests import Guests
+from torbit.core.events import NodeEvents
+from torbit.core.guests import Guests, Swept
 from torbit.core.hashing import PasswordHashing
+from torbit.core.heartbeat import Heartbeat
 from torbit.core.models import Role
 from torbit.core.mutes import Mutes
+from torbit.core.presence import PresenceTable
 from torbit.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, NotFound
 
 
@@ -58,9 +69,7 @@ async def test_a_guest_holds_its_name_while_connected_and_no_password_opens_it(
     assert await core.store.get_user("gus") is not None
 
 
-async def test_a_guests_room_has_no_owner_and_its_admins_run_it(
-    core: Core, guests: Guests
-) -> None:
+async def test_a_guests_room_has_no_owner_and_its_admins_run_it(core: Core, guests: Guests) -> None:
     await core.user("tina")
     gus = await guest(core, guests, "gus", "den")
     room = await core.membership.room("den")
@@ -88,9 +97,7 @@ async def test_the_default_room_keeps_its_owner_rights_for_server_admins(
         await core.moderation.update("tina", "lobby", private=True)
 
 
-async def test_released_guests_take_their_empty_rooms_with_them(
-    core: Core, guests: Guests
-) -> None:
+async def test_released_guests_take_their_empty_rooms_with_them(core: Core, guests: Guests) -> None:
     await core.user("tina")
     gus = await guest(core, guests, "gus", "den")
     await core.membership.join(gus, "hall")
@@ -186,3 +193,100 @@ async def test_a_guest_cannot_take_a_name_that_reads_like_a_taken_or_reserved_on
         await guests.rename(await core.login("bill", None), "bill", "r00t")
     assert (await guests.admit("alice_")).is_guest  # an IRC client's next choice stays free
     assert [u.key for u in await core.store.users_named_like("aiice", "")] == []
+
+
+async def test_a_guest_joins_the_default_room_beside_a_look_alike_made_first(
+    core: Core, guests: Guests
+) -> None:
+    """The default room is exempt from the skeleton rule for everyone: a guest's first join
+    of it, with only `Iobby` (capital i) in the store, was refused as reading like it."""
+    await core.user("tina")
+    await core.login("tina", "Iobby")
+    gus = await guest(core, guests, "gus", "lobby")
+    room = await core.membership.room("lobby")
+    assert room.owner is None  # the server's, not the guest's founding
+    assert await core.membership.roles(room) == {}
+    assert "gus" in core.membership.online("lobby")
+    assert await core.store.get_room("iobby") is not None
+    del gus
+
+
+async def test_the_sweep_deletes_a_dead_nodes_guests_and_keeps_a_cut_off_ones(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nodes a, b and c share the store. c died: its guests are online nowhere and its lease
+    lapsed. b is cut off from the log: a hears of none of its users, but b renews its lease
+    through the store, and its guests, still connected there, stay until that lapses too
+    (on main a deleted them at once). The sweep reads pages of guests (two here), and never
+    an account."""
+    monkeypatch.setattr(guests_module, "SWEEP_PAGE", 2)
+    start = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
+    clock = [start]
+
+    def node(name: str) -> Guests:
+        return Guests(
+            core.store, core.subscriptions, core.sessions, core.membership, Mutes(),
+            node=name, now=lambda: clock[0],
+        )  # fmt: skip
+
+    a, b, c = node("node-a"), node("node-b"), node("node-c")
+    await core.user("acct")
+    for nick in ("a_on", "a_off"):
+        await a.admit(nick)
+    for nick in ("b1", "b2"):
+        await b.admit(nick)
+    for nick in ("c1", "c2", "c3"):
+        await c.admit(nick)
+    await c.lease()  # c's last, before it died
+    clock[0] = start + timedelta(minutes=10)
+    await a.lease()
+    await b.lease()
+
+    def online(key: str) -> bool:  # what a's presence table says
+        return key == "a_on"
+
+    swept = await a.sweep_stale(online, start + timedelta(minutes=5))
+    assert swept == Swept(deleted=4, kept=2)  # a_off: a's own, not online here
+    left = {u.key for u in await core.store.list_users()}
+    assert left == {"acct", "a_on", "b1", "b2"}
+
+    swept = await a.sweep_stale(online, start + timedelta(minutes=15))  # b's lease lapsed
+    assert swept == Swept(deleted=2, kept=0)
+    assert {u.key for u in await core.store.list_users()} == {"acct", "a_on"}
+
+
+async def test_a_node_whose_beats_fail_still_renews_its_lease(core: Core, tmp_path: Path) -> None:
+    """Cut off from the log (closed here: every beat fails), a node goes on renewing its
+    lease through the store every interval: what keeps its guests from the others' sweeps."""
+    migrated_sqlite(tmp_path / "cut.db")
+    elsewhere = SqlStore(f"sqlite:///{tmp_path}/cut.db")  # the log's own, closed
+    await elsewhere.open()
+    log = SqlLog(elsewhere)
+    await log.start(lambda *_: None, lambda *_: None)
+    await log.close()
+    await elsewhere.close()
+    here = Guests(
+        core.store, core.subscriptions, core.sessions, core.membership, Mutes(), node="node-a"
+    )
+    renewals: list[datetime] = []
+
+    async def lease() -> None:
+        await here.lease()
+        renewals.append(datetime.now(UTC))
+
+    table = PresenceTable("node-a", expiry=10)
+    heartbeat = Heartbeat(table, NodeEvents(log), interval=0.01, lease=lease)
+    started = datetime.now(UTC)
+    await heartbeat.start()
+    running = asyncio.create_task(heartbeat.run())
+    try:
+        async with asyncio.timeout(60):  # a hang guard, not a measure
+            while len(renewals) < 3:
+                await asyncio.sleep(0.01)
+        assert not await heartbeat.beat()  # the log refuses the beats
+        assert not heartbeat.connected()  # a reclaim running over several sweeps stops
+        assert await core.store.nodes_seen_since(started) == ["node-a"]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await heartbeat.stop()

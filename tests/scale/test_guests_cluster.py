@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,9 @@ from tests.helpers.irc import RawIrc
 from tests.scale.clients import Clients, HttpUser
 from tests.scale.conftest import STORES, node_sections
 from tests.scale.processes import NodeProcess
+from torbit.backends.registry import open_store
+from torbit.core.models import GUEST_PASSWORD_HASH, User
+from torbit.core.ports import Store
 from torbit.testing.kafka import KafkaCluster
 from torbit.testing.ports import free_port
 
@@ -172,6 +176,69 @@ async def test_a_node_restarted_after_a_crash_deletes_its_guests(
         await eventually("the guest's nick is free", nick_free)
     finally:
         b.kill()
+
+
+@pytest.mark.parametrize("scale_store", STORES)
+async def test_a_node_cut_off_from_the_log_keeps_its_guests_while_it_lives(
+    make_server: ServerFactory,
+    clients: Clients,
+    broker: KafkaCluster,
+    empty_db: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """Node b shares the store with node a but not the log (topics of another prefix): to a
+    it is a node cut off from the broker for good, its guests online nowhere. On main a's
+    sweep deleted b's guest while it was still connected there: its nick free for anyone,
+    its memberships gone. Now b's lease in the store keeps it, until b dies. On PostgreSQL
+    and Cassandra."""
+    store = open_store(empty_db)
+    await store.open()
+    b = node_process(tmp_path / "b", empty_db, broker, prefix + "-b")
+    await asyncio.to_thread(b.start)
+    try:
+        # a guest left over by a dead node, to see b's start-up sweep go by
+        await store.create_user(User("zombie", GUEST_PASSWORD_HASH, _ago(60)))
+        await eventually("b's sweep deletes the dead node's guest", lambda: _gone(store, "zombie"))
+        ghost = await guest(int(b.env["TORBIT_IRC__PORT"]), "ghost")
+        assert ghost is not None
+        ghost.send("JOIN #lobby")
+        await ghost.expect(" 366 ", timeout=30)
+        user = await store.get_user("ghost")
+        assert user is not None
+        # another left-over guest, younger than ghost (and after it by key): when a's sweep
+        # has deleted it, it has been past ghost
+        later = user.created_at + timedelta(milliseconds=1)
+        await store.create_user(User("zz_dead", GUEST_PASSWORD_HASH, later))
+
+        presence = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
+        sections = node_sections(empty_db, broker.bootstrap, prefix)
+        sections["message_log"].update(presence)
+        a = await make_server(data_dir=tmp_path / "a", irc={"guests": True}, **sections)
+        assert a.irc_port is not None
+        await eventually("a's sweep deletes the other one", lambda: _gone(store, "zz_dead"))
+        assert await guest(a.irc_port, "ghost") is None  # still b's
+        watcher = await clients.http(a, "watcher")
+        assert "ghost" in await members(watcher, "lobby")
+        ghost.send("JOIN #hall")  # and b's guest still chats
+        await ghost.expect(" 366 ", timeout=30)
+
+        b.kill()  # now b's lease lapses: a deletes what it left
+        await eventually("b's guest is deleted", lambda: _gone(store, "ghost"))
+        await eventually(
+            "b's guest leaves the rooms", lambda: _lacks(members(watcher, "lobby"), "ghost")
+        )
+    finally:
+        b.kill()
+        await store.close()
+
+
+def _ago(seconds: float) -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=seconds)
+
+
+async def _gone(store: Store, key: str) -> bool:
+    return await store.get_user(key) is None
 
 
 async def _lacks(names: Awaitable[list[str]], name: str) -> bool:

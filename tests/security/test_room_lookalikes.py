@@ -153,3 +153,23 @@ async def test_a_look_alike_made_first_does_not_keep_out_the_default_room(
     await client.expect(r"online in #lobby")
     assert {"lobby", "iobby"} <= set(await _room_keys(server))
     await client.close()
+
+
+async def test_a_look_alike_made_first_does_not_keep_an_irc_guest_out_of_the_default_room(
+    make_server: ServerFactory,
+) -> None:
+    """The same with a guest's first join of #lobby over IRC: a guest's join made the room
+    on another path, which took no exemption for the default room (479 on main)."""
+    server = await make_server(irc={"guests": True})
+    async with api(server, "mallory") as c:
+        await register(c, "mallory")
+        await create_room(c, "Iobby")
+    assert "lobby" not in await _room_keys(server)
+    guest = await RawIrc.connect(server)
+    await guest.register("visitor")
+    guest.send("JOIN #lobby")
+    await guest.expect(" 366 visitor #lobby ")
+    lobby = await services(server).store.get_room("lobby")
+    assert lobby is not None and lobby.owner is None  # the server's, not the guest's
+    assert await services(server).store.list_room_admins("lobby") == []
+    await guest.close()

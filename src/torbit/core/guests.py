@@ -24,7 +24,9 @@ A node that dies without a goodbye (SIGKILL, a pulled plug) leaves its guests' a
 behind. On one node they are deleted at the next start (`sweep`). Where nodes share a log,
 every guest online is in the cluster's presence table (core/presence.py), and a guest that
 is online nowhere and older than the presence expiry is left over (`sweep_stale`): a live
-node tells the others of its users within the expiry. core/heartbeat.py says when that runs:
+node tells the others of its users within the expiry. Unless its node renews its lease in
+the store (`lease`, every heartbeat): a node cut off from the log keeps its guests while it
+lives. core/heartbeat.py says when that runs:
 once a node has heard the cluster for an expiry after its start, and on one surviving node
 when another node's heartbeats lapse.
 """
@@ -32,8 +34,9 @@ when another node's heartbeats lapse.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from torbit.core.away import Away
 from torbit.core.delivery import Notice, NoticeKind, Session
@@ -49,6 +52,9 @@ from torbit.core.subscriptions import Subscriptions
 from torbit.errors import Forbidden, InvalidInput
 
 log = logging.getLogger("torbit.guests")
+
+SWEEP_PAGE = 500  # guests read per store round trip by a sweep
+FOREVER = datetime(9999, 1, 1, tzinfo=UTC)  # `sweep` at a start: every guest
 
 # Names no guest may take: they would pass for the server or its staff.
 RESERVED_NAMES = frozenset(
@@ -70,11 +76,12 @@ class Guests:
         names: NamePolicy | None = None,
         limits: Sequence[RateLimiter | RoomRates] = (),
         away: Away | None = None,
+        node: str = "",
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`names`: the accounts' rules (their reserved names hold for guests too); `limits`:
         the per-user buckets (keyed by name, or by name and room) a rename carries over to
-        the new name."""
+        the new name; `node`: this node's id, stored with its guests (their lease)."""
         self._store = store
         self._subs = subscriptions
         self._sessions = sessions
@@ -84,6 +91,7 @@ class Guests:
         self._policies = (NamePolicy(self.reserved), names or NamePolicy())
         self._limits = tuple(limits)
         self._away = away  # tells the other nodes of a rename (core/away.py)
+        self._node = node
         self._now = now
 
     def check_nick(self, nick: str) -> str:
@@ -109,7 +117,7 @@ class Guests:
         an account or a guest)."""
         self.check_nick(nick)
         user = User(name=nick, password_hash=GUEST_PASSWORD_HASH, created_at=self._now())
-        return await self._store.create_user(user, unlike=True)
+        return await self._store.create_user(user, unlike=True, node=self._node)
 
     def leaving(self, name: str) -> None:
         """The guest's client has gone (QUIT, closed): from now until `release` has deleted
@@ -181,26 +189,30 @@ class Guests:
         """Delete guests left over from a node that stopped without saying goodbye (a crash):
         call at start on a single-node deployment, where no other node can have live guests.
         The number deleted."""
-        left = [u for u in await self._store.list_users() if u.is_guest]
-        for user in left:
+        left = 0
+        async for user, _ in self._guests(FOREVER):
             await self.release(user.name)
+            left += 1
         if left:
-            log.info("deleted %d guest(s) left over from the last run", len(left))
-        return len(left)
+            log.info("deleted %d guest(s) left over from the last run", left)
+        return left
 
-    async def sweep_stale(self, online: Callable[[str], bool], before: datetime) -> int:
-        """Delete the guests that are `online` on no node and were created before `before`:
-        left over from a node that died (where nodes share a log). `before` is at least a
-        presence expiry ago, so a guest another node just admitted, not told yet, stays.
-        The number deleted."""
-        stale = [
-            u
-            for u in await self._store.list_users()
-            if u.is_guest and _utc(u.created_at) < before and not online(u.key)
-        ]
-        deleted = 0
-        for user in stale:
-            if online(user.key):  # came online meanwhile (a store round trip per guest)
+    async def sweep_stale(self, online: Callable[[str], bool], before: datetime) -> Swept:
+        """Delete the guests that are `online` on no node, were created before `before` and
+        whose node has not renewed its lease (`lease`) since `before`: left over from a node
+        that died (where nodes share a log). `before` is at least a presence expiry ago, so
+        a guest another node just admitted, not told yet, stays; and so do the guests of a
+        node cut off from the log but alive (it holds the store): the others no longer hear
+        of its users, but its lease goes on. Guests stored without a node (before migration
+        0010) go by presence alone. A page of guests a store round trip, never every
+        account."""
+        alive = set(await self._store.nodes_seen_since(before))
+        deleted = kept = 0
+        async for user, node in self._guests(before):
+            if online(user.key):
+                continue
+            if node and node != self._node and node in alive:  # cut off from the log: later
+                kept += 1
                 continue
             try:
                 await self.release(user.name, created_before=before)
@@ -210,7 +222,35 @@ class Guests:
             deleted += 1
         if deleted:
             log.info("deleted %d guest(s) left over from a node gone", deleted)
-        return deleted
+        if kept:
+            log.info("kept %d guest(s) offline here of nodes still alive", kept)
+        return Swept(deleted, kept)
+
+    async def lease(self) -> None:
+        """Tell the other nodes through the store, not the log, that this node lives: its
+        guests are not left over (`sweep_stale`). Call every presence heartbeat."""
+        await self._store.touch_node(self._node, self._now())
+
+    async def _guests(self, before: datetime) -> AsyncIterator[tuple[User, str]]:
+        """Every guest created before `before`, with its node, a page (SWEEP_PAGE) per store
+        round trip."""
+        after: tuple[datetime, str] | None = None
+        while True:
+            page = await self._store.guests_created_before(before, after=after, limit=SWEEP_PAGE)
+            for guest in page:
+                yield guest
+            if len(page) < SWEEP_PAGE:
+                return
+            last = page[-1][0]
+            after = (last.created_at, last.key)
+
+
+class Swept(NamedTuple):
+    """What a sweep of left-over guests did: guests deleted, and guests kept because their
+    node is alive though this one does not see them online (a sweep later decides)."""
+
+    deleted: int
+    kept: int
 
 
 def _utc(moment: datetime) -> datetime:

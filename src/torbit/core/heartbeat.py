@@ -18,7 +18,9 @@ restarted after a crash deletes what it left; and, when a node's heartbeats laps
 surviving node only (the one whose id sorts first among the nodes it knows alive), so a
 node that never comes back is cleaned up too. Only while this node's own beats have been
 leaving for an expiry or more: a node cut off from the log sees every other node lapse, and
-must not take their users for dead; a reclaim owed meanwhile waits until then."""
+must not take their users for dead; a reclaim owed meanwhile waits until then. Nor do the
+other nodes take a node cut off from the log for dead while it renews its lease in the store
+(`lease`, every interval): its guests stay theirs."""
 
 from __future__ import annotations
 
@@ -51,7 +53,10 @@ class Heartbeat:
         interval: float,
         on_change: Callable[[Change], None] | None = None,
         reclaim: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        lease: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
+        """`lease`: renews this node's lease in the store (core/guests.py), every interval,
+        beside the beats: the guests of a node cut off from the log are kept by it."""
         self.table = table
         self._events = events
         self._interval = interval
@@ -66,6 +71,8 @@ class Heartbeat:
         self._reclaim = reclaim
         self._reclaiming: asyncio.Task[None] | None = None
         self._reclaim_again = False
+        self._lease = lease
+        self._leasing: asyncio.Task[None] | None = None
         self._due: float | None = None  # when a reclaim is owed (`sweep`)
         self._sent_since: float | None = None  # beats have left without a failure since
         self._sent_last = 0.0  # when a beat last left
@@ -79,6 +86,7 @@ class Heartbeat:
         """Ask every node for a snapshot, and send this node's first (best effort: a log
         that is away now gets them at the next beats)."""
         self._due = self.table.now() + self.table.expiry
+        self._renew()
         try:
             await self._events.publish(PresenceWanted())
         except Exception as e:
@@ -160,12 +168,33 @@ class Heartbeat:
             self._start_reclaim()
         return len(changes)
 
+    def connected(self) -> bool:
+        """Whether this node hears the cluster (`_connected`): a reclaim that goes on over
+        several sweeps (core/guests.py) stops once it does not; the next one is owed then."""
+        return self._connected(self.table.now())
+
     def _connected(self, now: float) -> bool:
         """Whether this node's beats have been leaving without a failure for an expiry or
         more, and one left within the expiry (a publish may hang while the log is away)."""
         expiry = self.table.expiry
         since = self._sent_since
         return since is not None and now - since >= expiry and now - self._sent_last <= expiry
+
+    def _renew(self) -> None:
+        """Renew the lease (`lease`) as a task of its own, unless the last one still runs: a
+        store away holds up neither the beats nor the sweeps."""
+        if self._lease is None or self._stopped:
+            return
+        if self._leasing is not None and not self._leasing.done():
+            return
+        self._leasing = asyncio.get_running_loop().create_task(self._lease())
+        self._tasks.add(self._leasing)
+        self._leasing.add_done_callback(self._renewed)
+
+    def _renewed(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (e := task.exception()) is not None:
+            log.warning("cannot renew this node's lease in the store: %r", e)
 
     def _start_reclaim(self) -> None:
         """Run `reclaim`, one at a time (one asked for while another runs follows it)."""
@@ -190,6 +219,7 @@ class Heartbeat:
         """Beat and sweep every `interval` seconds until cancelled."""
         while True:
             await asyncio.sleep(self._interval)
+            self._renew()
             try:
                 self.sweep()  # first: a beat held up by a broker away must not delay it
                 await self.beat()
@@ -201,8 +231,12 @@ class Heartbeat:
         if self._soon is not None:
             self._soon.cancel()
         self._stopped = True  # no early beat from now on
+        leasing = self._leasing
         for task in list(self._tasks):
-            task.cancel()
+            if task is not leasing:  # a store write cut in the middle holds up its close
+                task.cancel()
+        if leasing is not None:
+            await asyncio.wait([leasing], timeout=GOODBYE_TIMEOUT)
         try:
             async with asyncio.timeout(GOODBYE_TIMEOUT):
                 await self._events.publish(self.table.goodbye())

@@ -334,7 +334,7 @@ class Membership:
         created_at = self._now()
         new = Room(name=room_name, created_at=created_at, owner=owner)
         try:
-            if guest:
+            if guest and not default:  # the default room is the server's, as for anyone
                 try:
                     return await self._store.create_room(new), Standing(), True
                 except LooksAlike:

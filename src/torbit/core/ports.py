@@ -47,11 +47,12 @@ class Store(Protocol):
         """Raise ServiceUnavailable unless a round trip to the engine succeeds."""
 
     # users
-    async def create_user(self, user: User, *, unlike: bool = False) -> User:
+    async def create_user(self, user: User, *, unlike: bool = False, node: str = "") -> User:
         """Insert a new user with its `credential` and the `skeleton` of its name; raise
         Conflict if the name (case-insensitively) is taken or, with `unlike`, if a user's
         name has the same skeleton (reads like it: a registration, not a guest), checked
-        in the insert's own statement where the store can."""
+        in the insert's own statement where the store can. `node`: a guest's node, whose
+        lease (`touch_node`) keeps it from the sweep of left-over guests."""
 
     async def get_user(self, key: str) -> User | None: ...
 
@@ -68,6 +69,21 @@ class Store(Protocol):
         one round trip where the store can."""
 
     async def list_users(self) -> list[User]: ...
+
+    async def guests_created_before(
+        self, before: datetime, *, after: tuple[datetime, str] | None = None, limit: int = 500
+    ) -> list[tuple[User, str]]:
+        """Up to `limit` guests (User.is_guest) created before `before`, with the node each
+        was created for ("" if none was given), oldest first (by created_at, then key), those
+        after `after` (a created_at and key: the last of the previous page) only: the sweep
+        of left-over guests pages through them without reading every account."""
+
+    async def touch_node(self, node: str, at: datetime) -> None:
+        """The node lives at `at` (its lease, renewed through the store, not the message
+        log: core/guests.py). Nodes not seen for a day are forgotten."""
+
+    async def nodes_seen_since(self, since: datetime) -> list[str]:
+        """The nodes whose lease was renewed at `since` or later, sorted."""
 
     async def set_password_hash(
         self, key: str, password_hash: str, *, credential: str | None = None

@@ -18,6 +18,7 @@ removes.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from torbit.backends.store.cassandra_audit import AuditCql
@@ -36,8 +37,10 @@ from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, RoomModerationCq
 from torbit.backends.store.cassandra_schema import current_version, upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
 from torbit.core.membership import KeyLocks
-from torbit.core.models import AccountDeletion, Room, Standing, User
+from torbit.core.models import GUEST_PASSWORD_HASH, AccountDeletion, Room, Standing, User
 from torbit.errors import Conflict, LooksAlike, NotFound
+
+NODE_TTL_S = 86400  # a node's lease row (`touch_node`), once it stops: gone a day later
 
 
 async def schema_version(url: str, consistency: str = DEFAULT_CONSISTENCY) -> int | None:
@@ -81,7 +84,7 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
 
     # users
 
-    async def create_user(self, user: User, *, unlike: bool = False) -> User:
+    async def create_user(self, user: User, *, unlike: bool = False, node: str = "") -> User:
         """With `unlike`, users_by_skeleton is read first: two nodes registering look-alike
         names at the same instant may both pass (no transaction spans the two tables)."""
         if unlike and await self.user_with_skeleton(user.skeleton) is not None:
@@ -104,6 +107,13 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             user.skeleton,
             user.key,
         )
+        if user.is_guest:
+            await self.cql.run(
+                f"INSERT INTO {self.ks}.guests (bucket, created_at, key, node) VALUES (0, ?, ?, ?)",
+                to_us(user.created_at),
+                user.key,
+                node,
+            )
         return user
 
     async def get_user(self, key: str) -> User | None:
@@ -135,6 +145,45 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         rows = await self.cql.rows(f"SELECT key, {_USER} FROM {self.ks}.users")
         return [_user(r) for r in sorted(rows, key=lambda r: str(r["key"]))]
 
+    async def guests_created_before(
+        self, before: datetime, *, after: tuple[datetime, str] | None = None, limit: int = 500
+    ) -> list[tuple[User, str]]:
+        """Through the guests partition (migration 10), in creation order: a slice after
+        `after`, cut in here at `before` (CQL mixes no tuple and single-column bounds). A
+        row whose user is gone or no longer a guest (a delete cut short) is passed over."""
+        at, key = (to_us(after[0]), after[1]) if after is not None else (-(2**63), "")
+        end, found = to_us(before), []
+        while True:
+            rows = await self.cql.rows(
+                f"SELECT created_at, key, node FROM {self.ks}.guests WHERE bucket = 0 "
+                f"AND (created_at, key) > (?, ?) LIMIT {int(limit)}",
+                at,
+                key,
+            )
+            rows = [r for r in rows if int(r["created_at"]) < end]
+            users = await asyncio.gather(*(self.get_user(str(r["key"])) for r in rows))
+            for row, user in zip(rows, users, strict=True):
+                at, key = int(row["created_at"]), str(row["key"])
+                if user is not None and user.is_guest and to_us(user.created_at) == at:
+                    found.append((user, str(row["node"] or "")))
+                    if len(found) == limit:
+                        return found
+            if len(rows) < limit:
+                return found
+
+    async def touch_node(self, node: str, at: datetime) -> None:
+        """Written with a day's TTL: a node gone is forgotten by Cassandra itself."""
+        await self.cql.run(
+            f"INSERT INTO {self.ks}.nodes (bucket, node, seen_at) VALUES (0, ?, ?) "
+            f"USING TTL {NODE_TTL_S}",
+            node,
+            to_us(at),
+        )
+
+    async def nodes_seen_since(self, since: datetime) -> list[str]:
+        rows = await self.cql.rows(f"SELECT node, seen_at FROM {self.ks}.nodes WHERE bucket = 0")
+        return sorted(str(r["node"]) for r in rows if int(r["seen_at"]) >= to_us(since))
+
     async def set_password_hash(
         self, key: str, password_hash: str, *, credential: str | None = None
     ) -> bool:
@@ -158,7 +207,9 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         check says "no such user"), then what hangs off it, found through the per-user
         tables. Audit entries stay."""
         k = self.ks
-        found = await self.cql.one(f"SELECT skeleton FROM {k}.users WHERE key = ?", key)
+        found = await self.cql.one(
+            f"SELECT skeleton, password_hash, created_at FROM {k}.users WHERE key = ?", key
+        )
         if found is None:
             return None
         doomed, kept = await self._owned_rooms(key)
@@ -177,6 +228,13 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
                 (found["skeleton"] or "", key),
             )
         ]
+        if found["password_hash"] == GUEST_PASSWORD_HASH:
+            writes.append(
+                (
+                    f"DELETE FROM {k}.guests WHERE bucket = 0 AND created_at = ? AND key = ?",
+                    (found["created_at"], key),
+                )
+            )
         for r in rooms:
             writes += [
                 (

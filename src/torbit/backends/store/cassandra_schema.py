@@ -11,6 +11,13 @@ them (deletions aside), so plain and Paxos writes never mix there.
                                                       login, registration (IF NOT EXISTS)
     users_by_skeleton  skeleton → keys                a new name that reads like a taken one
     rooms_by_skeleton  skeleton → room keys          a new room that reads like an existing one
+    guests           one partition → (created, key) → node
+                                                      guests by age: the sweep of left-over
+                                                      ones (core/guests.py), no account read;
+                     guests come and go, so its tombstones are purged after an hour, not ten
+                     days: a row a lagging replica brings back is passed over (no user)
+    nodes            one partition → node → seen      the nodes' leases (a day's TTL): a node
+                                                      alive keeps its guests from the sweep
     rooms            key → name, created, owner, topic (with its setter and time), private,
                      closing, settings
                                                       room lookups, creation (LWT); `closing`
@@ -49,6 +56,7 @@ from dataclasses import dataclass
 
 from torbit.backends.store.cassandra_cql import Cql, is_missing_table
 from torbit.core.identity import skeleton
+from torbit.core.models import GUEST_PASSWORD_HASH
 from torbit.errors import ServiceUnavailable
 
 
@@ -135,6 +143,16 @@ async def _fill_read_cursors(cql: Cql, ks: str) -> None:
             channel,
             last_id,
         )
+
+
+async def _fill_guests(cql: Cql, ks: str) -> None:
+    for row in await cql.rows(f"SELECT key, password_hash, created_at FROM {ks}.users"):
+        if row["password_hash"] == GUEST_PASSWORD_HASH:
+            await cql.run(
+                f"INSERT INTO {ks}.guests (bucket, created_at, key, node) VALUES (0, ?, ?, '')",
+                row["created_at"],
+                row["key"],
+            )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -252,6 +270,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         "skeletons recomputed (polish): w/vv, d/cl and m/rn read alike in any case",
         (),
         _recompute_skeletons,
+    ),
+    Migration(
+        10,
+        "guests by age and node, nodes' leases (guests): the sweep of left-over guests reads "
+        "no account, and keeps those of a node alive",
+        (
+            "CREATE TABLE IF NOT EXISTS {ks}.guests (bucket int, created_at bigint, key text, "
+            "node text, PRIMARY KEY (bucket, created_at, key)) WITH gc_grace_seconds = 3600",
+            "CREATE TABLE IF NOT EXISTS {ks}.nodes (bucket int, node text, seen_at bigint, "
+            "PRIMARY KEY (bucket, node))",
+        ),
+        _fill_guests,
     ),
 )
 

@@ -25,8 +25,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
+
+from torbit.core.models import GUEST_PASSWORD_HASH
 
 NAME = String(64)  # names are at most 32 characters; inbox channels add an "@"
 KEY_BYTES = 64  # a room's join key: core.moderation.MAX_KEY characters of printable ASCII
@@ -63,6 +66,8 @@ def _fk(column: str) -> ForeignKey:
 
 metadata = MetaData()
 
+GUESTS = text(f"password_hash = '{GUEST_PASSWORD_HASH}'")  # core/models.User.is_guest
+
 users = Table(
     "users",
     metadata,
@@ -76,6 +81,20 @@ users = Table(
     Column("credential", String(64), nullable=False, default=""),
     Column("skeleton", NAME, nullable=False, default=""),
     Index("ix_users_skeleton", "skeleton"),
+    # migration 0010: a guest's node (core/guests.py: its lease in `nodes` keeps the guest),
+    # and the guests by age, what the sweep of left-over ones pages through; partial, so
+    # that accounts cost it nothing
+    Column("node", NAME, nullable=False, default="", server_default=""),
+    Index("ix_users_guests", "created_at", "key", sqlite_where=GUESTS, postgresql_where=GUESTS),
+)
+
+# migration 0010: when each node (NodeEvents.origin) last said through the store that it
+# lives: a node cut off from the message log keeps its guests while it does
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("node", NAME, primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False),
 )
 
 rooms = Table(

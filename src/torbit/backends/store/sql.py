@@ -46,6 +46,7 @@ from torbit.backends.store.schema import (
     tokens,
     users,
 )
+from torbit.backends.store.sql_guests import GuestsSql
 from torbit.backends.store.sql_rooms import (
     ROOM_TABLES,
     USER_ROOM_TABLES,
@@ -88,7 +89,7 @@ _FIRST_CURSOR = (
 )
 
 
-class SqlStore(RoomModerationSql):
+class SqlStore(RoomModerationSql, GuestsSql):
     """Users, rooms, memberships, room moderation (sql_rooms.py), ignores, read cursors and
     login tokens in one SQL database.
 
@@ -182,7 +183,7 @@ class SqlStore(RoomModerationSql):
 
     # users
 
-    async def create_user(self, user: User, *, unlike: bool = False) -> User:
+    async def create_user(self, user: User, *, unlike: bool = False, node: str = "") -> User:
         values = {
             "key": user.key,
             "name": user.name,
@@ -191,6 +192,7 @@ class SqlStore(RoomModerationSql):
             "is_admin": user.is_admin,
             "credential": user.credential,
             "skeleton": user.skeleton,
+            "node": node,
         }
 
         def insert() -> Executable:

@@ -1,0 +1,60 @@
+"""The guests part of SqlStore (torbit.core.ports.Store): guests by age, and the nodes'
+leases, what the sweep of guests left over by a dead node reads (core/guests.py). A mixin,
+so that sql.py does not grow; SqlStore supplies the connections."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from torbit.backends.store.dialects import SqlDialect
+from torbit.backends.store.schema import GUESTS, nodes, users
+from torbit.backends.store.sql_text import user_of
+from torbit.core.models import User
+
+NODES_KEPT = timedelta(days=1)  # a node's lease row, once it stops: gone a day later
+
+
+class GuestsSql:
+    """Needs `dialect`, `_read` and `_write` from SqlStore."""
+
+    dialect: SqlDialect
+
+    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        raise NotImplementedError
+
+    async def guests_created_before(
+        self, before: datetime, *, after: tuple[datetime, str] | None = None, limit: int = 500
+    ) -> list[tuple[User, str]]:
+        """Through the partial index ix_users_guests (migration 0010): no account is read.
+        Its condition is written as the index's (GUESTS), not bound: a planner matches a
+        partial index only to the same literal."""
+        query = select(users).where(GUESTS, users.c.created_at < before)
+        if after is not None:
+            at, key = after
+            later = and_(users.c.created_at == at, users.c.key > key)
+            query = query.where(or_(users.c.created_at > at, later))
+        query = query.order_by(users.c.created_at, users.c.key).limit(limit)
+        async with self._read() as conn:
+            return [(user_of(row), row.node) for row in await conn.execute(query)]
+
+    async def touch_node(self, node: str, at: datetime) -> None:
+        async with self._write() as conn:
+            await conn.execute(delete(nodes).where(nodes.c.seen_at < at - NODES_KEPT))
+            insert = self.dialect.insert(nodes).values(node=node, seen_at=at)
+            await conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[nodes.c.node], set_={"seen_at": insert.excluded.seen_at}
+                )
+            )
+
+    async def nodes_seen_since(self, since: datetime) -> list[str]:
+        query = select(nodes.c.node).where(nodes.c.seen_at >= since).order_by(nodes.c.node)
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
