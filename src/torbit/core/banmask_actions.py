@@ -1,7 +1,8 @@
 """The ban masks part of Moderation (core/banmasks.py says what a mask is and matches): setting,
-listing and lifting a room's masks, and putting out the matching members listening on this
-node when one is set anywhere. A mixin, so that moderation.py stays about the actions on one
-user; Moderation supplies the store, the node events, the subscriptions and its checks."""
+listing and lifting a room's masks and ban exceptions, and putting out the members listening
+on this node that a new mask, or a lifted exception, bars. A mixin, so that moderation.py stays
+about the actions on one user; Moderation supplies the store, the node events, the
+subscriptions and its checks."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from torbit.core import access
-from torbit.core.banmasks import MAX_BAN_MASKS, Visitor, compile_mask, parse_mask
+from torbit.core.banmasks import EXCEPT, MAX_BAN_MASKS, RoomMasks, Visitor, compile_mask, parse_mask
 from torbit.core.delivery import NoticeKind
 from torbit.core.events import BanMasksChanged, Expelled, NodeEvents
 from torbit.core.models import BanMask, Role, Room
@@ -24,14 +25,15 @@ log = logging.getLogger("torbit.audit")
 
 
 class BanMaskActions:
-    """Needs `_store`, `_events`, `_subs`, `_tasks`, `_now`, `authorize`, `_moderating`,
-    `_clean_reason`, `_audit` and `_notice` from Moderation."""
+    """Needs `_store`, `_events`, `_subs`, `_tasks`, `_now`, `_room_masks`, `authorize`,
+    `_moderating`, `_clean_reason`, `_audit` and `_notice` from Moderation."""
 
     _store: Store
     _events: NodeEvents
     _subs: Subscriptions
     _tasks: set[asyncio.Task[None]]
     _now: Callable[[], datetime]
+    _room_masks: RoomMasks
 
     async def authorize(self, actor: str, room_name: str, *actions: str) -> tuple[Room, Role]:
         raise NotImplementedError
@@ -100,48 +102,97 @@ class BanMaskActions:
         await self._notice(room, text, NoticeKind.UNBAN_MASK, by=actor, detail=mask)
         return mask
 
+    async def except_mask(self, actor: str, room_name: str, mask: str) -> str:
+        """Add a ban exception (a plain name is `name!*@*`; at most MAX_BAN_MASKS, ListFull
+        past it): no ban mask bars a client matching it. Setting one already there changes
+        nothing and tells no one. The mask as stored (canonical)."""
+        canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
+        assert canonical is not None
+        room, _ = await self.authorize(actor, room_name, "except")
+        self._moderating(actor)
+        entry = BanMask(canonical, actor, self._now(), EXCEPT)
+        if not await self._store.add_exception_mask(room.key, entry, MAX_BAN_MASKS):
+            return canonical
+        await self._audit(actor, "except", room, detail=canonical)
+        await self._events.publish(
+            BanMasksChanged(room.key, room.name, canonical, actor, True, EXCEPT)
+        )
+        text = f"{actor} exempted {canonical} from the ban masks of #{room.name}"
+        await self._notice(room, text, NoticeKind.EXCEPT_MASK, by=actor, detail=canonical)
+        return canonical
+
+    async def exception_masks(self, actor: str, room_name: str) -> list[BanMask]:
+        """The room's ban exceptions with who set them and when, for its members."""
+        room, _ = await self.authorize(actor, room_name, "bans")
+        listed = await self._store.list_exception_masks(room.key)
+        return [m for m in listed if m.kind == EXCEPT]
+
+    async def unexcept_mask(self, actor: str, room_name: str, mask: str) -> str:
+        """Lift a ban exception; NotFound if the room's list does not hold it. The members
+        listening that a ban mask now bars are put out."""
+        canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
+        assert canonical is not None
+        room, _ = await self.authorize(actor, room_name, "unexcept")
+        self._moderating(actor)
+        if not await self._store.remove_exception_mask(room.key, EXCEPT, canonical):
+            raise NotFound(f"{canonical} is not on the exception list of #{room.name}")
+        await self._audit(actor, "unexcept", room, detail=canonical)
+        await self._events.publish(
+            BanMasksChanged(room.key, room.name, canonical, actor, False, EXCEPT)
+        )
+        text = f"{actor} lifted the exception of {canonical} in #{room.name}"
+        await self._notice(room, text, NoticeKind.UNEXCEPT_MASK, by=actor, detail=canonical)
+        return canonical
+
     async def _registered(self, name: str) -> bool:
         user = await self._store.get_user(name_key(name))
         return user is not None and not user.is_guest
 
     def _on_ban_mask(self, event: BanMasksChanged) -> None:
-        """A new mask puts out the matching members whose sessions listen on this node:
-        only this node knows their addresses. Of nodes racing to put one user out, the one
-        whose write ended the membership tells the room (`Expelled`). A parked long poll
-        matching it is woken to read again: its read is refused and puts its member out
-        (core/maskgate.py), as a revocation ends it."""
-        if not event.on:
+        """A new mask, or a lifted exception, puts out the members it now bars whose sessions
+        listen on this node: only this node knows their addresses. Of nodes racing to put
+        one user out, the one whose write ended the membership tells the room (`Expelled`).
+        A parked long poll it may bar is woken to read again: its read is refused and puts
+        its member out (core/maskgate.py), as a revocation ends it."""
+        if event.on != (event.kind != EXCEPT):
             return
-        sessions = self._subs.listeners(event.room)
-        pattern = compile_mask(event.mask)
-        matched: dict[str, str] = {}
-        for session in sessions:
+        pattern = compile_mask(event.mask) if event.on else None
+        candidates: list[tuple[str, Visitor]] = []
+        for session in self._subs.listeners(event.room):
             visitor: Visitor | None = getattr(session, "visitor", None)
-            if visitor is None or not pattern.match(visitor.subject):
+            if visitor is None or (pattern is not None and not pattern.match(visitor.subject)):
                 continue
             if isinstance(session, Wakeup):
                 session.close("banned")
             elif session.user_key:
-                matched.setdefault(session.user_key, visitor.nick)
-        if matched:
-            task = asyncio.get_running_loop().create_task(self._put_out(event, matched))
+                candidates.append((session.user_key, visitor))
+        if candidates:
+            task = asyncio.get_running_loop().create_task(self._put_out(event, candidates))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _put_out(self, event: BanMasksChanged, matched: dict[str, str]) -> None:
+    async def _put_out(self, event: BanMasksChanged, candidates: list[tuple[str, Visitor]]) -> None:
+        """Put out those of the candidates the room's masks, as read now, bar: not excepted,
+        and (a lifted exception) matching a ban mask."""
         room = await self._store.get_room(event.room)
         if room is None:
             return
-        for user_key, name in matched.items():
+        compiled = await self._room_masks.of(room)
+        matched: dict[str, tuple[str, str]] = {}
+        for user_key, visitor in candidates:
+            mask = event.mask if event.on else compiled.matching(visitor)
+            if mask is not None and not compiled.excepted(visitor):
+                matched.setdefault(user_key, (visitor.nick, mask))
+        for user_key, (name, mask) in matched.items():
             try:
                 standing = await self._store.standing(room.key, user_key)
                 if access.mask_exempt(standing, room, user_key) or not standing.member:
                     continue
                 if await self._store.expel(room.key, user_key):
-                    reason = f"banned: {event.mask}"
+                    reason = f"banned: {mask}"
                     await self._audit(event.by, "kick", room, user_key, reason)
                     await self._events.publish(
                         Expelled(room.key, room.name, user_key, name, event.by, "kicked", reason)
                     )
             except Exception:  # one user's failure (the store down) leaves the others to do
-                log.exception("putting %s out of #%s for %s", user_key, room.key, event.mask)
+                log.exception("putting %s out of #%s for %s", user_key, room.key, mask)

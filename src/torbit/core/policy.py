@@ -18,6 +18,8 @@ ACTIONS: dict[str, Role] = {
     "kick": ADM,
     "ban": ADM,
     "unban": ADM,
+    "except": ADM,  # a ban exception (core/banmasks.py)
+    "unexcept": ADM,
     "mute": ADM,
     "voice": ADM,  # let a member speak in a moderated room
     "devoice": ADM,

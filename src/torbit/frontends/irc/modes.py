@@ -9,6 +9,8 @@ connection.
                  that account; any other nick!user@host mask, with * and ? wildcards,
                  bars whoever matches it (core/banmasks.py; MAXLIST b:100, else 478);
                  +b alone lists the bans
+    +e/-e mask   a ban exception: no ban mask bars whoever matches it (an account's own
+                 ban still does); MAXLIST e:100; +e alone lists them (348, 349)
     +i/-i, +s/-s make the room private (invite-only and hidden) or public
     +k key / -k  a join key (core/roomsettings.py: 1-32 printable ASCII, no spaces or
                  commas; shown only to members)
@@ -24,6 +26,8 @@ changes over IRC. Anything
 else is ERR_UNKNOWNMODE."""
 
 from __future__ import annotations
+
+import contextlib
 
 from torbit.core.banmasks import account_of, parse_mask
 from torbit.core.models import Room
@@ -137,12 +141,16 @@ async def _configure(session: IrcSession, room: Room, change: SettingsChange) ->
 async def _member_mode(
     session: IrcSession, room: Room, sign: str, char: str, arg: str | None
 ) -> None:
-    """+o/-o, +v/-v and +b/-b: one user each."""
+    """+o/-o, +v/-v and +b/-b: one user each; +e/-e: one mask."""
     moderation = session.core.moderation
     channel = channel_name(room.name)
     try:
         if char == "b" and arg is None:
             await _ban_list(session, room)
+        elif char == "e" and arg is None:
+            await _exception_list(session, room)
+        elif char == "e" and arg is not None:
+            await _exception(session, room, sign, arg)
         elif char in "ovb" and arg is None:
             session.reply(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
         elif char == "o" and arg is not None:
@@ -192,6 +200,32 @@ async def _ban_list(session: IrcSession, room: Room) -> None:
         at = str(int(entry.set_at.timestamp()))
         session.reply(n.RPL_BANLIST, channel, entry.mask, entry.set_by, at)
     session.reply(n.RPL_ENDOFBANLIST, channel, "End of channel ban list")
+
+
+async def _exception_list(session: IrcSession, room: Room) -> None:
+    """RPL_EXCEPTLIST, as RPL_BANLIST: each mask with who set it and when."""
+    channel = channel_name(room.name)
+    for entry in await session.core.moderation.exception_masks(session.nick, room.name):
+        at = str(int(entry.set_at.timestamp()))
+        session.reply(n.RPL_EXCEPTLIST, channel, entry.mask, entry.set_by, at)
+    session.reply(n.RPL_ENDOFEXCEPTLIST, channel, "End of channel exception list")
+
+
+async def _exception(session: IrcSession, room: Room, sign: str, arg: str) -> None:
+    """+e/-e: a nick alone is `nick!*@*`. A bad mask is a NOTICE; lifting a mask the list
+    does not hold does nothing, as -b."""
+    moderation = session.core.moderation
+    try:
+        mask = parse_mask(arg) or parse_mask(f"{arg}!*@*")
+    except InvalidInput as e:
+        session.server_notice(e.message)
+        return
+    assert mask is not None
+    if sign == "+":
+        await moderation.except_mask(session.nick, room.name, mask)
+        return
+    with contextlib.suppress(NotFound):
+        await moderation.unexcept_mask(session.nick, room.name, mask)
 
 
 async def _ban(session: IrcSession, room: Room, sign: str, arg: str) -> None:
