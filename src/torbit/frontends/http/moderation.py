@@ -184,11 +184,16 @@ def moderation_router(
         responses=errors_doc(401, 403, 404, 422),
     )
     async def bans(room: RoomName, caller: Caller) -> BanList:
-        """Members: the accounts banned, and the ban masks with who set them and when."""
+        """Members: the accounts banned, the ban masks and the ban exceptions, with who set
+        them and when."""
         names = [b for b in await moderation.bans(caller.name, room) if "!" not in b]
         masks = await moderation.ban_masks(caller.name, room)
         out = [BanMaskOut(mask=m.mask, set_by=m.set_by, set_at=m.set_at) for m in masks]
-        return BanList(users=names, masks=out)
+        exceptions = [
+            BanMaskOut(mask=m.mask, set_by=m.set_by, set_at=m.set_at)
+            for m in await moderation.exception_masks(caller.name, room)
+        ]
+        return BanList(users=names, masks=out, exceptions=exceptions)
 
     @router.put(
         "/rooms/{room}/banmasks",
@@ -213,6 +218,31 @@ def moderation_router(
     )
     async def unban_mask(room: RoomName, mask: Mask, caller: Caller) -> Response:
         await moderation.unban_mask(caller.name, room, mask)
+        return done()
+
+    @router.put(
+        "/rooms/{room}/exceptions",
+        tags=TAGS,
+        status_code=204,
+        summary="Except a mask from the ban masks",
+        responses=errors_doc(401, 403, 404, 409, 422),
+    )
+    async def except_mask(room: RoomName, mask: Mask, caller: Caller) -> Response:
+        """Room admins: no ban mask bars a client matching `?mask=` (an account's own ban
+        still does). At most 100 a room (409 `list_full`). Idempotent."""
+        await moderation.except_mask(caller.name, room, mask)
+        return done()
+
+    @router.delete(
+        "/rooms/{room}/exceptions",
+        tags=TAGS,
+        status_code=204,
+        summary="Lift a ban exception",
+        responses=ACTED,
+    )
+    async def unexcept_mask(room: RoomName, mask: Mask, caller: Caller) -> Response:
+        """Room admins: the members online that a ban mask now bars are put out."""
+        await moderation.unexcept_mask(caller.name, room, mask)
         return done()
 
     @router.put("/rooms/{room}/mutes/{user}", tags=TAGS, summary="Mute a user", responses=ACTED)

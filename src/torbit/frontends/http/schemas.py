@@ -214,10 +214,12 @@ class BanMaskOut(BaseModel):
 
 
 class BanList(BaseModel):
-    """An account's ban by its name; masks (core/banmasks.py) with who set them and when."""
+    """An account's ban by its name; masks (core/banmasks.py) and ban exceptions (masks no
+    ban mask bars) with who set them and when."""
 
     users: list[str]
     masks: list[BanMaskOut]
+    exceptions: list[BanMaskOut] = []
 
 
 class MuteOut(BaseModel):

@@ -301,14 +301,32 @@ async def _bans(session: CommandSession, args: tuple[str, ...]) -> None:
     moderation = session.core.moderation
     names = [b for b in await moderation.bans(session.name, room.name) if "!" not in b]
     masks = await moderation.ban_masks(session.name, room.name)
+    exceptions = await moderation.exception_masks(session.name, room.name)
     if not names and not masks:
         _info(session, f"nobody is banned from #{room.name}")
-        return
-    _info(session, f"banned from #{room.name}:")
+    else:
+        _info(session, f"banned from #{room.name}:")
     for name in names:
         session.send_line(f"  {name}")
     for m in masks:
         session.send_line(f"  {m.mask}  (by {m.set_by}, {m.set_at:%Y-%m-%d %H:%M} UTC)")
+    if exceptions:
+        _info(session, f"excepted from the ban masks of #{room.name}:")
+    for m in exceptions:
+        session.send_line(f"  {m.mask}  (by {m.set_by}, {m.set_at:%Y-%m-%d %H:%M} UTC)")
+
+
+async def _except(session: CommandSession, args: tuple[str, ...]) -> None:
+    """A ban exception: no ban mask bars whoever matches MASK."""
+    room = _current(session)
+    mask = await session.core.moderation.except_mask(session.name, room.name, args[0])
+    _info(session, f"{mask} is on the exception list of #{room.name}")
+
+
+async def _unexcept(session: CommandSession, args: tuple[str, ...]) -> None:
+    room = _current(session)
+    mask = await session.core.moderation.unexcept_mask(session.name, room.name, args[0])
+    _info(session, f"{mask} is off the exception list of #{room.name}")
 
 
 async def _unban(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -461,7 +479,9 @@ TABLE: tuple[Command, ...] = (
         rest=True,
     ),
     _row("unban", "USER|MASK", "let a banned USER, or a MASK, join again", _unban, 1, 1),
-    _row("bans", "", "list the users and masks banned from this room", _bans),
+    _row("bans", "", "list the users and masks banned from this room, and the exceptions", _bans),
+    _row("except", "MASK", "no ban mask bars whoever matches MASK", _except, 1, 1),
+    _row("unexcept", "MASK", "lift the exception of MASK", _unexcept, 1, 1),
     _row("mute", "USER MINUTES", "stop USER sending here for MINUTES", _mute, 2, 2),
     _row("unmute", "USER", "let a muted USER send again", _unmute, 1, 1),
     _row(

@@ -1,0 +1,88 @@
+"""Ban exceptions (core/banmasks.py) on telnet, HTTP and WebSocket, with real clients: a client
+matching an exception is not barred by the room's ban masks, whether the mask comes before or
+after it; lifting the exception puts out the members listening that a mask then bars; the
+exceptions are listed, audited and kept to room admins."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.helpers.http import error_of, register
+from tests.helpers.moderation import Ws, api, audit, command, create_room, in_hall
+from torbit.app import App
+
+
+@pytest.fixture
+async def hall(server: App) -> App:
+    """alice owns the public room #hall; bob and carol are members."""
+    async with api(server, "alice") as alice:
+        await register(alice, "alice", "bob", "carol")
+        await create_room(alice, "hall")
+    for name in ("bob", "carol"):
+        async with api(server, name) as c:
+            assert (await c.put(f"/api/v1/rooms/hall/members/{name}")).status_code == 200
+    return server
+
+
+async def test_an_exception_set_over_http_keeps_a_websocket_member_in_and_lets_it_send(
+    hall: App,
+) -> None:
+    bob = await in_hall(hall, "bob")
+    carol_ws = await Ws.open(hall, "carol")
+    await carol_ws.subscribe("hall")
+    async with api(hall, "alice") as a:
+        exception = {"mask": "Carol!*@*"}
+        assert (await a.put("/api/v1/rooms/hall/exceptions", params=exception)).status_code == 204
+        everyone = {"mask": "*!*@127.0.0.*"}  # every client here comes from there
+        assert (await a.put("/api/v1/rooms/hall/banmasks", params=everyone)).status_code == 204
+    await bob.expect(r"^\* you were kicked from #hall by alice \(banned: \*!\*@127\.0\.0\.\*\)$")
+    await command(bob, "/join hall", r"^! you are banned from #hall$")
+    async with api(hall, "carol") as c:  # each request is matched (maskgate.py): carol's pass
+        said = await c.post("/api/v1/rooms/hall/messages", json={"text": "still in"})
+        assert said.status_code == 201, said.text
+        listed = (await c.get("/api/v1/rooms/hall/bans")).json()
+        assert [(m["mask"], m["set_by"]) for m in listed["exceptions"]] == [("carol!*@*", "alice")]
+        error_of(await c.delete("/api/v1/rooms/hall/exceptions", params=exception), 403)
+    await carol_ws.next("message", "still in")  # her WebSocket session listens on
+    async with api(hall, "alice") as a:
+        assert (await a.delete("/api/v1/rooms/hall/exceptions", params=exception)).status_code == 204
+        error_of(await a.delete("/api/v1/rooms/hall/exceptions", params=exception), 404)
+    await carol_ws.next("notice", "you were kicked from #hall by alice (banned: *!*@127.0.0.*)")
+    async with api(hall, "carol") as c:
+        error_of(await c.put("/api/v1/rooms/hall/members/carol"), 403, "forbidden")
+    actions = [(e.action, e.detail) for e in await audit(hall, "hall")]
+    assert ("except", "carol!*@*") in actions and ("unexcept", "carol!*@*") in actions
+    await carol_ws.close()
+    await bob.close()
+
+
+async def test_telnet_sets_lists_and_lifts_exceptions(hall: App) -> None:
+    alice = await in_hall(hall, "alice")
+    bob = await in_hall(hall, "bob")
+    await command(bob, "/except bob", r"^! only room admins of #hall may /except")
+    await command(alice, "/ban *!bob@*", r"^\* \*!bob@\* is on the ban list of #hall$")
+    await bob.expect(r"^\* you were kicked from #hall by alice \(banned: \*!bob@\*\)$")
+    await command(alice, "/except BOB", r"^\* bob!\*@\* is on the exception list of #hall$")
+    await command(bob, "/join hall", r"^\* you are in #hall")
+    await command(bob, "/bans", r"^\* excepted from the ban masks of #hall:$")
+    await bob.expect(r"^  bob!\*@\*  \(by alice, ")
+    await command(alice, "/unexcept bob", r"^\* bob!\*@\* is off the exception list of #hall$")
+    await bob.expect(r"^\* you were kicked from #hall by alice \(banned: \*!bob@\*\)$")
+    await command(bob, "/join hall", r"^! you are banned from #hall$")
+    await command(alice, "/unexcept bob", r"^! bob!\*@\* is not on the exception list of #hall$")
+    for c in (alice, bob):
+        await c.close()
+
+
+async def test_an_exception_does_not_lift_an_accounts_own_ban(make_server: ServerFactory) -> None:
+    """An account's ban names that account: only lifting it lets the account in."""
+    app = await make_server()
+    async with api(app, "alice") as a:
+        await register(a, "alice", "bob")
+        await create_room(a, "hall")
+        assert (await a.put("/api/v1/rooms/hall/bans/bob")).status_code == 204
+        exception = {"mask": "bob!*@*"}
+        assert (await a.put("/api/v1/rooms/hall/exceptions", params=exception)).status_code == 204
+    async with api(app, "bob") as b:
+        error_of(await b.put("/api/v1/rooms/hall/members/bob"), 403, "forbidden")
