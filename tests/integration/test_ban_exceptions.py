@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import error_of, register
-from tests.helpers.moderation import Ws, api, audit, command, create_room, in_hall
+from tests.helpers.moderation import Ws, api, audit, command, create_room, in_hall, telnet
 from torbit.app import App
 
 
@@ -46,7 +46,9 @@ async def test_an_exception_set_over_http_keeps_a_websocket_member_in_and_lets_i
         error_of(await c.delete("/api/v1/rooms/hall/exceptions", params=exception), 403)
     await carol_ws.next("message", "still in")  # her WebSocket session listens on
     async with api(hall, "alice") as a:
-        assert (await a.delete("/api/v1/rooms/hall/exceptions", params=exception)).status_code == 204
+        assert (
+            await a.delete("/api/v1/rooms/hall/exceptions", params=exception)
+        ).status_code == 204
         error_of(await a.delete("/api/v1/rooms/hall/exceptions", params=exception), 404)
     await carol_ws.next("notice", "you were kicked from #hall by alice (banned: *!*@127.0.0.*)")
     async with api(hall, "carol") as c:
@@ -86,3 +88,38 @@ async def test_an_exception_does_not_lift_an_accounts_own_ban(make_server: Serve
         assert (await a.put("/api/v1/rooms/hall/exceptions", params=exception)).status_code == 204
     async with api(app, "bob") as b:
         error_of(await b.put("/api/v1/rooms/hall/members/bob"), 403, "forbidden")
+
+
+async def test_an_invite_exception_lets_whoever_matches_join_a_private_room(
+    make_server: ServerFactory,
+) -> None:
+    """Set over HTTP, used over telnet and HTTP; set and lifted on telnet; listed on both."""
+    app = await make_server()
+    async with api(app, "alice") as a:
+        await register(a, "alice", "bob", "carol")
+        await create_room(a, "den", private=True)
+        invex = {"mask": "bob!*@127.0.0.*", "kind": "invite"}
+        assert (await a.put("/api/v1/rooms/den/exceptions", params=invex)).status_code == 204
+        listed = (await a.get("/api/v1/rooms/den/bans")).json()
+        assert [m["mask"] for m in listed["invite_exceptions"]] == ["bob!*@127.0.0.*"]
+        assert listed["exceptions"] == []
+    bob = await telnet(app, "bob")
+    await command(bob, "/join den", r"^\* you are in #den")
+    await command(bob, "/bans", r"^\* may join #den uninvited:$")
+    await bob.expect(r"^  bob!\*@127\.0\.0\.\*  \(by alice, ")
+    await command(bob, "/invex carol", r"^! only room admins of #den may /invex")
+    async with api(app, "carol") as c:
+        error_of(await c.put("/api/v1/rooms/den/members/carol"), 404)  # no such room, to her
+    alice = await telnet(app, "alice")
+    await command(alice, "/join den", r"^\* you are in #den")
+    await command(alice, "/invex carol", r"^\* carol!\*@\* is on the invite exception list of")
+    async with api(app, "carol") as c:
+        assert (await c.put("/api/v1/rooms/den/members/carol")).status_code == 200
+        assert (await c.delete("/api/v1/rooms/den/members/carol")).status_code == 204
+    await command(alice, "/uninvex carol", r"^\* carol!\*@\* is off the invite exception list")
+    async with api(app, "carol") as c:
+        error_of(await c.put("/api/v1/rooms/den/members/carol"), 404)
+    actions = [(e.action, e.detail) for e in await audit(app, "den")]
+    assert ("invex", "bob!*@127.0.0.*") in actions and ("uninvex", "carol!*@*") in actions
+    for client in (alice, bob):
+        await client.close()

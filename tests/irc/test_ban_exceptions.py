@@ -1,7 +1,9 @@
-"""Ban exceptions on the IRC door (`MODE #room +e mask`, core/banmasks.py): a client matching
-an exception is not barred by the room's ban masks, the exceptions are listed (348, 349) with
-who set them and when, advertised (EXCEPTS, CHANMODES, MAXLIST) and bounded (478), and lifting
-one puts out the members listening that a ban mask then bars."""
+"""Ban and invite exceptions on the IRC door (`MODE #room +e mask`, `+I mask`,
+core/banmasks.py): a client matching a ban exception is not barred by the room's ban masks,
+and lifting one puts out the members listening that a ban mask then bars; a client matching
+an invite exception joins the invite-only room uninvited (not past a ban or the key). Both are
+listed (348/349, 346/347) with who set them and when, advertised (EXCEPTS, INVEX, CHANMODES,
+MAXLIST) and bounded (478)."""
 
 from __future__ import annotations
 
@@ -80,9 +82,9 @@ async def test_exceptions_are_advertised_and_bounded(make_server: ServerFactory)
     op = await RawIrc.connect(app)
     op.send("NICK chanop", "USER chanop 0 * :chanop", "CAP END")
     tokens = (await op.expect("MAXLIST=")).split()
-    assert "EXCEPTS=e" in tokens
-    assert f"MAXLIST=b:{MAX_BAN_MASKS},e:{MAX_BAN_MASKS}" in tokens
-    assert next(t for t in tokens if t.startswith("CHANMODES=")).split(",")[0] == "CHANMODES=be"
+    assert "EXCEPTS=e" in tokens and "INVEX=I" in tokens
+    assert f"MAXLIST=b:{MAX_BAN_MASKS},e:{MAX_BAN_MASKS},I:{MAX_BAN_MASKS}" in tokens
+    assert next(t for t in tokens if t.startswith("CHANMODES=")).split(",")[0] == "CHANMODES=beI"
     await op.expect(" 376 ")
     op.send("JOIN #den")
     await op.expect(" 366 chanop #den ")
@@ -94,7 +96,48 @@ async def test_exceptions_are_advertised_and_bounded(make_server: ServerFactory)
     await op.expect(" 478 chanop #den e ")
     op.send("MODE #den +b still!room@for.bans")  # each list has its own bound
     await op.expect("MODE #den +b still!room@for.bans")
+    op.send("MODE #den +I still!room@for.invites")
+    await op.expect("MODE #den +I still!room@for.invites")
     op.send("MODE #den +e a,b!*@*")
     await op.expect("NOTICE chanop :invalid ban mask")
     op.send("MODE #den -e n0!*@*", "MODE #den +e one!too@many")
     await op.expect("MODE #den +e one!too@many")
+
+
+async def test_an_invite_exception_lets_whoever_matches_join_an_invite_only_room(
+    make_server: ServerFactory,
+) -> None:
+    app = await _server(make_server)
+    op = await _guest(app, "chanop", "#den")
+    op.send("MODE #den +i")
+    await op.expect("MODE #den +i")
+    bar = await _guest(app, "Bar")
+    bar.send("JOIN #den")
+    await bar.expect(" 473 Bar #den ")
+    op.send("MODE #den +I BAR!*@*")
+    await op.expect(":chanop!~chanop@irc.torbit MODE #den +I bar!*@*")
+    bar.send("JOIN #den")
+    await bar.expect(" 366 Bar #den ")
+    baz = await _guest(app, "baz")
+    baz.send("JOIN #den")
+    await baz.expect(" 473 baz #den ")
+    bar.send("MODE #den +I")  # any member may list
+    listed = await bar.expect(" 346 ")
+    assert listed.split()[2:6] == ["Bar", "#den", "bar!*@*", "chanop"]
+    await bar.expect(" 347 Bar #den ")
+    bar.send("PART #den")
+    await bar.expect("PART #den")
+    op.send("MODE #den +k sesame")  # the key still holds for whom an exception lets in
+    await op.expect("MODE #den +k sesame")
+    bar.send("JOIN #den")
+    await bar.expect(" 475 Bar #den ")
+    op.send("MODE #den +b bar!*@*")  # and so does a ban
+    await op.expect("MODE #den +b bar!*@*")
+    bar.send("JOIN #den sesame")
+    await bar.expect(" 474 Bar #den ")
+    op.send("MODE #den -b bar!*@*", "MODE #den -I bar!*@*")
+    await op.expect("MODE #den -I bar!*@*")
+    bar.send("JOIN #den sesame")
+    await bar.expect(" 473 Bar #den ")
+    op.send("MODE #den +I")
+    await op.expect(" 347 chanop #den ")

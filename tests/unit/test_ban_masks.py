@@ -72,6 +72,13 @@ def test_a_ban_exception_keeps_whoever_matches_it_from_every_ban_mask() -> None:
     assert not CompiledMasks((), exceptions=("*!*@*",)).matching(Visitor("a", "a", "h"))
 
 
+def test_an_invite_exception_is_matched_apart_from_the_ban_lists() -> None:
+    room = CompiledMasks(("b*!*@*",), invex=("b*!*@192.0.2.*",))
+    guest = Visitor("Bob", "~bob", "192.0.2.7")
+    assert room.invited(guest) and room.matching(guest) == "b*!*@*"  # no ban exception
+    assert not room.invited(Visitor("bob", "~bob", "198.51.100.1"))
+
+
 def test_a_mask_event_of_an_older_node_is_a_ban_mask() -> None:
     """A node that does not know exceptions sends no `kind`: its masks are ban masks."""
     sent = encode(BanMasksChanged("den", "den", "*!*@*", "alice", True, "e"), "node-a")

@@ -12,7 +12,15 @@ from collections.abc import Callable
 from datetime import datetime
 
 from torbit.core import access
-from torbit.core.banmasks import EXCEPT, MAX_BAN_MASKS, RoomMasks, Visitor, compile_mask, parse_mask
+from torbit.core.banmasks import (
+    EXCEPT,
+    INVEX,
+    MAX_BAN_MASKS,
+    RoomMasks,
+    Visitor,
+    compile_mask,
+    parse_mask,
+)
 from torbit.core.delivery import NoticeKind
 from torbit.core.events import BanMasksChanged, Expelled, NodeEvents
 from torbit.core.models import BanMask, Role, Room
@@ -22,6 +30,26 @@ from torbit.core.subscriptions import Subscriptions, Wakeup
 from torbit.errors import NotFound
 
 log = logging.getLogger("torbit.audit")
+
+
+# each exception list: the actions (policy.py, the audit) that set and lift one, the list's
+# name, and the notices telling the room
+_LISTS = {
+    EXCEPT: (
+        "except",
+        "unexcept",
+        "exception list",
+        NoticeKind.EXCEPT_MASK,
+        NoticeKind.UNEXCEPT_MASK,
+    ),
+    INVEX: (
+        "invex",
+        "uninvex",
+        "invite exception list",
+        NoticeKind.INVEX_MASK,
+        NoticeKind.UNINVEX_MASK,
+    ),
+}
 
 
 class BanMaskActions:
@@ -102,46 +130,52 @@ class BanMaskActions:
         await self._notice(room, text, NoticeKind.UNBAN_MASK, by=actor, detail=mask)
         return mask
 
-    async def except_mask(self, actor: str, room_name: str, mask: str) -> str:
-        """Add a ban exception (a plain name is `name!*@*`; at most MAX_BAN_MASKS, ListFull
-        past it): no ban mask bars a client matching it. Setting one already there changes
-        nothing and tells no one. The mask as stored (canonical)."""
+    async def except_mask(self, actor: str, room_name: str, mask: str, kind: str = EXCEPT) -> str:
+        """Add a ban exception (`kind` "e": no ban mask bars a client matching it) or an
+        invite exception ("I": a client matching it may join the room while it is private).
+        A plain name is `name!*@*`; at most MAX_BAN_MASKS of each kind, ListFull past it.
+        Setting one already there changes nothing and tells no one. The mask as stored
+        (canonical)."""
         canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
         assert canonical is not None
-        room, _ = await self.authorize(actor, room_name, "except")
+        on, _, listed, told, _ = _LISTS[kind]
+        room, _ = await self.authorize(actor, room_name, on)
         self._moderating(actor)
-        entry = BanMask(canonical, actor, self._now(), EXCEPT)
+        entry = BanMask(canonical, actor, self._now(), kind)
         if not await self._store.add_exception_mask(room.key, entry, MAX_BAN_MASKS):
             return canonical
-        await self._audit(actor, "except", room, detail=canonical)
+        await self._audit(actor, on, room, detail=canonical)
         await self._events.publish(
-            BanMasksChanged(room.key, room.name, canonical, actor, True, EXCEPT)
+            BanMasksChanged(room.key, room.name, canonical, actor, True, kind)
         )
-        text = f"{actor} exempted {canonical} from the ban masks of #{room.name}"
-        await self._notice(room, text, NoticeKind.EXCEPT_MASK, by=actor, detail=canonical)
+        text = f"{actor} put {canonical} on the {listed} of #{room.name}"
+        await self._notice(room, text, told, by=actor, detail=canonical)
         return canonical
 
-    async def exception_masks(self, actor: str, room_name: str) -> list[BanMask]:
-        """The room's ban exceptions with who set them and when, for its members."""
+    async def exception_masks(
+        self, actor: str, room_name: str, kind: str = EXCEPT
+    ) -> list[BanMask]:
+        """The room's exceptions of `kind` with who set them and when, for its members."""
         room, _ = await self.authorize(actor, room_name, "bans")
         listed = await self._store.list_exception_masks(room.key)
-        return [m for m in listed if m.kind == EXCEPT]
+        return [m for m in listed if m.kind == kind]
 
-    async def unexcept_mask(self, actor: str, room_name: str, mask: str) -> str:
-        """Lift a ban exception; NotFound if the room's list does not hold it. The members
-        listening that a ban mask now bars are put out."""
+    async def unexcept_mask(self, actor: str, room_name: str, mask: str, kind: str = EXCEPT) -> str:
+        """Lift an exception of `kind`; NotFound if the room's list does not hold it. The
+        members listening that a ban mask bars once a ban exception is lifted are put out."""
         canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
         assert canonical is not None
-        room, _ = await self.authorize(actor, room_name, "unexcept")
+        _, off, listed, _, told = _LISTS[kind]
+        room, _ = await self.authorize(actor, room_name, off)
         self._moderating(actor)
-        if not await self._store.remove_exception_mask(room.key, EXCEPT, canonical):
-            raise NotFound(f"{canonical} is not on the exception list of #{room.name}")
-        await self._audit(actor, "unexcept", room, detail=canonical)
+        if not await self._store.remove_exception_mask(room.key, kind, canonical):
+            raise NotFound(f"{canonical} is not on the {listed} of #{room.name}")
+        await self._audit(actor, off, room, detail=canonical)
         await self._events.publish(
-            BanMasksChanged(room.key, room.name, canonical, actor, False, EXCEPT)
+            BanMasksChanged(room.key, room.name, canonical, actor, False, kind)
         )
-        text = f"{actor} lifted the exception of {canonical} in #{room.name}"
-        await self._notice(room, text, NoticeKind.UNEXCEPT_MASK, by=actor, detail=canonical)
+        text = f"{actor} took {canonical} off the {listed} of #{room.name}"
+        await self._notice(room, text, told, by=actor, detail=canonical)
         return canonical
 
     async def _registered(self, name: str) -> bool:
@@ -154,7 +188,7 @@ class BanMaskActions:
         one user out, the one whose write ended the membership tells the room (`Expelled`).
         A parked long poll it may bar is woken to read again: its read is refused and puts
         its member out (core/maskgate.py), as a revocation ends it."""
-        if event.on != (event.kind != EXCEPT):
+        if not (event.on and event.kind == "b") and not (not event.on and event.kind == EXCEPT):
             return
         pattern = compile_mask(event.mask) if event.on else None
         candidates: list[tuple[str, Visitor]] = []

@@ -19,7 +19,9 @@ always come in and lift one).
 
 A room's ban exceptions (IRC's +e) are masks of the same form: a client matching one is not
 barred by any ban mask (an account's own ban still holds: it names that account, and is
-lifted by name). They are bounded as the ban masks are, MAX_BAN_MASKS per room."""
+lifted by name). Its invite exceptions (IRC's +I) let a client matching one join the room while
+it is private (invite-only) without an invitation; bans, the join key and the member limit
+still hold. Both lists are bounded as the ban masks are, MAX_BAN_MASKS per room each."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from torbit.errors import InvalidInput
 
 MAX_BAN_MASKS = 100  # per room, and as many ban exceptions
 EXCEPT = "e"  # BanMask.kind of a ban exception
+INVEX = "I"  # and of an invite exception
 MAX_MASK_LENGTH = 128  # nick (32) + "!" + user (up to 32) + "@" + an IPv6 address, with room
 MAX_CACHED_ROOMS = 10_000
 
@@ -101,18 +104,21 @@ def compile_mask(mask: str) -> re.Pattern[str]:
 
 @dataclass(slots=True)
 class CompiledMasks:
-    """One room's masks, compiled once, with who set each (`set_by`, in the same order), and
-    its ban exceptions."""
+    """One room's masks, compiled once, with who set each (`set_by`, in the same order), its
+    ban exceptions and its invite exceptions."""
 
     masks: tuple[str, ...]
     set_by: tuple[str, ...] = ()
     exceptions: tuple[str, ...] = ()
+    invex: tuple[str, ...] = ()
     patterns: tuple[re.Pattern[str], ...] = field(init=False)
     exception_patterns: tuple[re.Pattern[str], ...] = field(init=False)
+    invex_patterns: tuple[re.Pattern[str], ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.patterns = tuple(compile_mask(m) for m in self.masks)
         self.exception_patterns = tuple(compile_mask(m) for m in self.exceptions)
+        self.invex_patterns = tuple(compile_mask(m) for m in self.invex)
 
     def matching(self, visitor: Visitor) -> str | None:
         """The first mask the visitor matches, or None; None too when the visitor matches
@@ -127,6 +133,11 @@ class CompiledMasks:
         """Whether the visitor matches one of the room's ban exceptions."""
         subject = visitor.subject
         return any(p.match(subject) for p in self.exception_patterns)
+
+    def invited(self, visitor: Visitor) -> bool:
+        """Whether the visitor matches one of the room's invite exceptions."""
+        subject = visitor.subject
+        return any(p.match(subject) for p in self.invex_patterns)
 
     def setter(self, mask: str) -> str:
         """Who set the mask ("" if unknown)."""
@@ -160,11 +171,12 @@ class RoomMasks:
             return cached[1]
         generation = self._generation
         listed = await self._store.list_ban_masks(room.key)
-        exceptions = await self._store.list_exception_masks(room.key) if listed else []
+        exceptions = await self._store.list_exception_masks(room.key)
         compiled = CompiledMasks(
             tuple(m.mask for m in listed),
             tuple(m.set_by for m in listed),
             tuple(m.mask for m in exceptions if m.kind == EXCEPT),
+            tuple(m.mask for m in exceptions if m.kind == INVEX),
         )
         if generation == self._generation:
             if len(self._rooms) >= MAX_CACHED_ROOMS:

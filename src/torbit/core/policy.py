@@ -20,6 +20,8 @@ ACTIONS: dict[str, Role] = {
     "unban": ADM,
     "except": ADM,  # a ban exception (core/banmasks.py)
     "unexcept": ADM,
+    "invex": ADM,  # an invite exception
+    "uninvex": ADM,
     "mute": ADM,
     "voice": ADM,  # let a member speak in a moderated room
     "devoice": ADM,

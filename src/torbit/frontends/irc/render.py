@@ -82,6 +82,8 @@ _MASK_MODES = {
     NoticeKind.UNBAN_MASK: "-b",
     NoticeKind.EXCEPT_MASK: "+e",
     NoticeKind.UNEXCEPT_MASK: "-e",
+    NoticeKind.INVEX_MASK: "+I",
+    NoticeKind.UNINVEX_MASK: "-I",
 }
 
 
