@@ -5,11 +5,22 @@ exceptions are listed, audited and kept to room admins."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import error_of, register
-from tests.helpers.moderation import Ws, api, audit, command, create_room, in_hall, telnet
+from tests.helpers.http import error_of, eventually, register
+from tests.helpers.moderation import (
+    Ws,
+    api,
+    audit,
+    command,
+    create_room,
+    in_hall,
+    services,
+    telnet,
+)
 from torbit.app import App
 
 
@@ -123,3 +134,25 @@ async def test_an_invite_exception_lets_whoever_matches_join_a_private_room(
     assert ("invex", "bob!*@127.0.0.*") in actions and ("uninvex", "carol!*@*") in actions
     for client in (alice, bob):
         await client.close()
+
+
+async def test_lifting_an_exception_ends_the_long_poll_it_let_through(hall: App) -> None:
+    """carol reaches #hall only by long polls: parked while an exception lets her past a
+    mask, her poll is ended when the exception is lifted (403 naming the mask, put out)."""
+    async with api(hall, "alice") as a:
+        exception = {"mask": "carol!*@*"}
+        assert (await a.put("/api/v1/rooms/hall/exceptions", params=exception)).status_code == 204
+        everyone = {"mask": "*!*@127.0.0.*"}
+        assert (await a.put("/api/v1/rooms/hall/banmasks", params=everyone)).status_code == 204
+    subs = services(hall).subscriptions
+    async with api(hall, "carol") as c:
+        assert (await c.get("/receive/hall/carol")).status_code == 200  # her mask lets her
+        poll = asyncio.create_task(c.get("/receive/hall/carol", params={"wait": 30}))
+        await eventually(lambda: subs.listener_count("hall") == 1)
+        async with api(hall, "alice") as a:
+            lifted = await a.delete("/api/v1/rooms/hall/exceptions", params=exception)
+            assert lifted.status_code == 204
+        assert "banned: *!*@127.0.0.*" in error_of(await poll, 403, "forbidden")
+    async with api(hall, "alice") as a:
+        members = (await a.get("/api/v1/rooms/hall/members")).json()["members"]
+    assert "carol" not in members and "alice" in members

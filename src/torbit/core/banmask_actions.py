@@ -21,7 +21,7 @@ from torbit.core.banmasks import (
     compile_mask,
     parse_mask,
 )
-from torbit.core.delivery import NoticeKind
+from torbit.core.delivery import NoticeKind, Session
 from torbit.core.events import BanMasksChanged, Expelled, NodeEvents
 from torbit.core.models import BanMask, Role, Room
 from torbit.core.names import name_key
@@ -186,26 +186,29 @@ class BanMaskActions:
         """A new mask, or a lifted exception, puts out the members it now bars whose sessions
         listen on this node: only this node knows their addresses. Of nodes racing to put
         one user out, the one whose write ended the membership tells the room (`Expelled`).
-        A parked long poll it may bar is woken to read again: its read is refused and puts
-        its member out (core/maskgate.py), as a revocation ends it."""
+        A parked long poll it bars is woken to read again: its read is refused and puts its
+        member out (core/maskgate.py), as a revocation ends it. A new mask's matches are
+        known here at once; a lifted exception's once the room's masks are read again."""
         if not (event.on and event.kind == "b") and not (not event.on and event.kind == EXCEPT):
             return
         pattern = compile_mask(event.mask) if event.on else None
-        candidates: list[tuple[str, Visitor]] = []
+        candidates: list[tuple[Session, Visitor]] = []
         for session in self._subs.listeners(event.room):
             visitor: Visitor | None = getattr(session, "visitor", None)
             if visitor is None or (pattern is not None and not pattern.match(visitor.subject)):
                 continue
-            if isinstance(session, Wakeup):
+            if isinstance(session, Wakeup) and pattern is not None:
                 session.close("banned")
-            elif session.user_key:
-                candidates.append((session.user_key, visitor))
+            elif isinstance(session, Wakeup) or session.user_key:
+                candidates.append((session, visitor))
         if candidates:
             task = asyncio.get_running_loop().create_task(self._put_out(event, candidates))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _put_out(self, event: BanMasksChanged, candidates: list[tuple[str, Visitor]]) -> None:
+    async def _put_out(
+        self, event: BanMasksChanged, candidates: list[tuple[Session, Visitor]]
+    ) -> None:
         """Put out those of the candidates the room's masks, as read now, bar: not excepted,
         and (a lifted exception) matching a ban mask."""
         room = await self._store.get_room(event.room)
@@ -213,10 +216,14 @@ class BanMaskActions:
             return
         compiled = await self._room_masks.of(room)
         matched: dict[str, tuple[str, str]] = {}
-        for user_key, visitor in candidates:
+        for session, visitor in candidates:
             mask = event.mask if event.on else compiled.matching(visitor)
-            if mask is not None and not compiled.excepted(visitor):
-                matched.setdefault(user_key, (visitor.nick, mask))
+            if mask is None or compiled.excepted(visitor):
+                continue
+            if isinstance(session, Wakeup):
+                session.close("banned")
+            else:
+                matched.setdefault(session.user_key, (visitor.nick, mask))
         for user_key, (name, mask) in matched.items():
             try:
                 standing = await self._store.standing(room.key, user_key)
