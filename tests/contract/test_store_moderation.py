@@ -353,3 +353,41 @@ async def test_ban_masks_are_listed_bounded_and_go_with_the_room(store: Store) -
     assert await store.delete_room("den")
     await store.create_room(room("den", owner="alice"))
     assert await store.list_ban_masks("den") == []
+
+
+async def test_exception_masks_are_kept_by_kind_bounded_and_go_with_the_room(
+    store: Store,
+) -> None:
+    """A room's exception masks: listed by kind then mask, with who set them and when, at
+    most `limit` of each kind (another kind, and the ban masks, count apart), lifted one by
+    one, and deleted with the room; an unknown room is NotFound."""
+    await users(store, "alice")
+    await store.create_room(room("den", owner="alice"))
+    later = NOW + timedelta(minutes=1)
+    mine = BanMask("alice!*@*", "alice", NOW, "e")
+    assert await store.add_exception_mask("den", mine, limit=2)
+    assert not await store.add_exception_mask("den", replace(mine, set_by="bob"), limit=2)
+    assert await store.add_exception_mask("den", BanMask("*!*@10.*", "Alice", later, "e"), 2)
+    other_kind = BanMask("alice!*@*", "alice", later, "z")  # the same mask on another list
+    assert await store.add_exception_mask("den", other_kind, limit=2)
+    assert await store.list_exception_masks("den") == [
+        BanMask("*!*@10.*", "Alice", later, "e"),
+        mine,
+        other_kind,
+    ]
+    with pytest.raises(ListFull):
+        await store.add_exception_mask("den", BanMask("c!*@*", "alice", NOW, "e"), limit=2)
+    assert not await store.add_exception_mask("den", mine, limit=2)  # there: no change
+    assert await store.add_ban_mask("den", BanMask("c!*@*", "alice", NOW), limit=2)
+    assert await store.list_exception_masks("hall") == []
+    with pytest.raises(NotFound):
+        await store.add_exception_mask("hall", mine, limit=2)
+    assert await store.remove_exception_mask("den", "e", "alice!*@*")
+    assert not await store.remove_exception_mask("den", "e", "alice!*@*")
+    assert await store.list_exception_masks("den") == [
+        BanMask("*!*@10.*", "Alice", later, "e"),
+        other_kind,
+    ]
+    assert await store.delete_room("den")
+    await store.create_room(room("den", owner="alice"))
+    assert await store.list_exception_masks("den") == []

@@ -33,3 +33,25 @@ async def test_a_mask_set_before_a_session_listens_keeps_it_out(core: Core) -> N
     await core.messaging.send("owner", "hall", "no strangers")
     assert "<owner> no strangers" not in bob.lines
     assert core.subscriptions.online_count("hall") == 1
+
+
+async def test_an_exception_lifted_before_a_session_listens_keeps_it_out(core: Core) -> None:
+    """The same for a lifted ban exception: the join was let past the mask by it."""
+    await core.user("owner")
+    await core.user("bob")
+    await core.moderation.create("owner", "hall")
+    await core.login("owner", room="hall")
+    await core.moderation.except_mask("owner", "hall", "bob!*@*")
+    await core.moderation.ban_mask("owner", "hall", "*!*@192.0.2.*")
+    bob = await core.login("bob", room=None)
+    bob.visitor = Visitor("bob", "bob", "192.0.2.9")  # type: ignore[attr-defined]
+    runs = before_next(
+        core.subscriptions,
+        "listen",
+        lambda: core.moderation.unexcept_mask("owner", "hall", "bob!*@*"),
+    )
+    with pytest.raises(Forbidden, match="banned"):
+        await core.membership.join(bob, "hall")
+    assert runs == [1]
+    assert "bob" not in await core.store.list_members("hall")
+    assert core.subscriptions.online_count("hall") == 1

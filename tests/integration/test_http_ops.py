@@ -68,6 +68,7 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/api/v1/rooms/{room}/bans/{user}": {"put", "delete"},
         "/api/v1/rooms/{room}/bans": {"get"},
         "/api/v1/rooms/{room}/banmasks": {"put", "delete"},
+        "/api/v1/rooms/{room}/exceptions": {"put", "delete"},
         "/api/v1/rooms/{room}/mutes/{user}": {"put", "delete"},
         "/api/v1/rooms/{room}/admins/{user}": {"put", "delete"},
         "/api/v1/rooms/{room}/voices/{user}": {"put", "delete"},

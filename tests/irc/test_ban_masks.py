@@ -81,7 +81,7 @@ async def test_the_ban_list_is_bounded_and_bad_masks_are_refused(
     app = await _server(make_server)
     op = await RawIrc.connect(app)
     op.send("NICK chanop", "USER chanop 0 * :chanop", "CAP END")
-    assert f"MAXLIST=b:{MAX_BAN_MASKS} " in await op.expect("MAXLIST=")
+    assert f"MAXLIST=b:{MAX_BAN_MASKS}," in await op.expect("MAXLIST=")
     await op.expect(" 376 ")
     op.send("JOIN #den")
     await op.expect(" 366 chanop #den ")

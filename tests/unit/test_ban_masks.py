@@ -63,6 +63,30 @@ def test_a_visitor_is_matched_on_nick_user_and_address_whatever_the_case() -> No
     assert room.matching(Visitor("ok", "ok", "198.51.100.1")) is None
 
 
+def test_a_ban_exception_keeps_whoever_matches_it_from_every_ban_mask() -> None:
+    room = CompiledMasks(("*!*@192.0.2.*", "pe*!*@*"), exceptions=("pest!*@*",))
+    assert room.matching(Visitor("Pest", "~pest", "192.0.2.7")) is None
+    assert room.excepted(Visitor("PEST", "x", "198.51.100.1"))
+    assert room.matching(Visitor("pet", "~pet", "198.51.100.1")) == "pe*!*@*"
+    assert room.matching(Visitor("other", "~o", "192.0.2.8")) == "*!*@192.0.2.*"
+    assert not CompiledMasks((), exceptions=("*!*@*",)).matching(Visitor("a", "a", "h"))
+
+
+def test_an_invite_exception_is_matched_apart_from_the_ban_lists() -> None:
+    room = CompiledMasks(("b*!*@*",), invex=("b*!*@192.0.2.*",))
+    guest = Visitor("Bob", "~bob", "192.0.2.7")
+    assert room.invited(guest) and room.matching(guest) == "b*!*@*"  # no ban exception
+    assert not room.invited(Visitor("bob", "~bob", "198.51.100.1"))
+
+
+def test_a_mask_event_of_an_older_node_is_a_ban_mask() -> None:
+    """A node that does not know exceptions sends no `kind`: its masks are ban masks."""
+    sent = encode(BanMasksChanged("den", "den", "*!*@*", "alice", True, "e"), "node-a")
+    assert decode(sent) == (BanMasksChanged("den", "den", "*!*@*", "alice", True, "e"), "node-a")
+    older = sent.replace(', "kind": "e"', "")
+    assert decode(older) == (BanMasksChanged("den", "den", "*!*@*", "alice", True), "node-a")
+
+
 def test_a_pathological_mask_is_answered_without_backtracking_blowup() -> None:
     """`*a*a…*a*b` against a's only: a backtracking translation tries every way to split the
     a's among the stars (about 10^20 here); the atomic groups try each star once."""

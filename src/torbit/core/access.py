@@ -1,6 +1,7 @@
 """Who may see and join a room. A private room exists only for its members, invitees, owner
-and server admins: to anyone else it is "no such room", whichever door they try. No room
-admits a banned user, nor a client matching one of its ban masks (core/banmasks.py).
+and server admins: to anyone else it is "no such room", whichever door they try, but a client
+matching one of its invite exceptions may join it. No room admits a banned user, nor a client
+matching one of its ban masks and none of its ban exceptions (core/banmasks.py).
 Membership asks these on its slower paths (joining, listing, refusing), never per message:
 a session that joined was checked then, and a kick or ban ends its listening."""
 
@@ -31,10 +32,13 @@ async def admission(store: Store, user: str, room: Room, room_name: str) -> Stan
     return admit(await store.standing(room.key, name_key(user)), user, room, room_name)
 
 
-def admit(standing: Standing, user: str, room: Room, room_name: str) -> Standing:
-    """`admission` with the standing already read (Store.room_and_standing)."""
+def admit(
+    standing: Standing, user: str, room: Room, room_name: str, *, invex: bool = False
+) -> Standing:
+    """`admission` with the standing already read (Store.room_and_standing); `invex`: the
+    client matches one of the room's invite exceptions (`invited_by_mask`)."""
     if not standing.member:
-        if not standing.may_see(room, name_key(user)):
+        if not invex and not standing.may_see(room, name_key(user)):
             raise hidden(room_name)
         if standing.banned and not standing.server_admin:
             raise Forbidden(f"you are banned from #{room.name}")
@@ -56,6 +60,17 @@ async def check_masks(
         return
     if await masks.matching(room, visitor) is not None:
         raise Forbidden(f"you are banned from #{room.name}")
+
+
+async def invited_by_mask(
+    masks: RoomMasks, standing: Standing, room: Room, user_key: str, visitor: Visitor | None
+) -> bool:
+    """Whether a client the private room would not admit matches one of its invite
+    exceptions (core/banmasks.py): it may join as an invitee may, bans, key and limit
+    aside. Asked only of the client a private room would otherwise refuse."""
+    if visitor is None or standing.member or standing.may_see(room, user_key):
+        return False
+    return (await masks.of(room)).invited(visitor)
 
 
 async def visible_rooms(

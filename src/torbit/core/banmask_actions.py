@@ -1,7 +1,8 @@
 """The ban masks part of Moderation (core/banmasks.py says what a mask is and matches): setting,
-listing and lifting a room's masks, and putting out the matching members listening on this
-node when one is set anywhere. A mixin, so that moderation.py stays about the actions on one
-user; Moderation supplies the store, the node events, the subscriptions and its checks."""
+listing and lifting a room's masks and ban exceptions, and putting out the members listening
+on this node that a new mask, or a lifted exception, bars. A mixin, so that moderation.py stays
+about the actions on one user; Moderation supplies the store, the node events, the
+subscriptions and its checks."""
 
 from __future__ import annotations
 
@@ -11,8 +12,16 @@ from collections.abc import Callable
 from datetime import datetime
 
 from torbit.core import access
-from torbit.core.banmasks import MAX_BAN_MASKS, Visitor, compile_mask, parse_mask
-from torbit.core.delivery import NoticeKind
+from torbit.core.banmasks import (
+    EXCEPT,
+    INVEX,
+    MAX_BAN_MASKS,
+    RoomMasks,
+    Visitor,
+    compile_mask,
+    parse_mask,
+)
+from torbit.core.delivery import NoticeKind, Session
 from torbit.core.events import BanMasksChanged, Expelled, NodeEvents
 from torbit.core.models import BanMask, Role, Room
 from torbit.core.names import name_key
@@ -23,15 +32,36 @@ from torbit.errors import NotFound
 log = logging.getLogger("torbit.audit")
 
 
+# each exception list: the actions (policy.py, the audit) that set and lift one, the list's
+# name, and the notices telling the room
+_LISTS = {
+    EXCEPT: (
+        "except",
+        "unexcept",
+        "exception list",
+        NoticeKind.EXCEPT_MASK,
+        NoticeKind.UNEXCEPT_MASK,
+    ),
+    INVEX: (
+        "invex",
+        "uninvex",
+        "invite exception list",
+        NoticeKind.INVEX_MASK,
+        NoticeKind.UNINVEX_MASK,
+    ),
+}
+
+
 class BanMaskActions:
-    """Needs `_store`, `_events`, `_subs`, `_tasks`, `_now`, `authorize`, `_moderating`,
-    `_clean_reason`, `_audit` and `_notice` from Moderation."""
+    """Needs `_store`, `_events`, `_subs`, `_tasks`, `_now`, `_room_masks`, `authorize`,
+    `_moderating`, `_clean_reason`, `_audit` and `_notice` from Moderation."""
 
     _store: Store
     _events: NodeEvents
     _subs: Subscriptions
     _tasks: set[asyncio.Task[None]]
     _now: Callable[[], datetime]
+    _room_masks: RoomMasks
 
     async def authorize(self, actor: str, room_name: str, *actions: str) -> tuple[Room, Role]:
         raise NotImplementedError
@@ -100,48 +130,110 @@ class BanMaskActions:
         await self._notice(room, text, NoticeKind.UNBAN_MASK, by=actor, detail=mask)
         return mask
 
+    async def except_mask(self, actor: str, room_name: str, mask: str, kind: str = EXCEPT) -> str:
+        """Add a ban exception (`kind` "e": no ban mask bars a client matching it) or an
+        invite exception ("I": a client matching it may join the room while it is private).
+        A plain name is `name!*@*`; at most MAX_BAN_MASKS of each kind, ListFull past it.
+        Setting one already there changes nothing and tells no one. The mask as stored
+        (canonical)."""
+        canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
+        assert canonical is not None
+        on, _, listed, told, _ = _LISTS[kind]
+        room, _ = await self.authorize(actor, room_name, on)
+        self._moderating(actor)
+        entry = BanMask(canonical, actor, self._now(), kind)
+        if not await self._store.add_exception_mask(room.key, entry, MAX_BAN_MASKS):
+            return canonical
+        await self._audit(actor, on, room, detail=canonical)
+        await self._events.publish(
+            BanMasksChanged(room.key, room.name, canonical, actor, True, kind)
+        )
+        text = f"{actor} put {canonical} on the {listed} of #{room.name}"
+        await self._notice(room, text, told, by=actor, detail=canonical)
+        return canonical
+
+    async def exception_masks(
+        self, actor: str, room_name: str, kind: str = EXCEPT
+    ) -> list[BanMask]:
+        """The room's exceptions of `kind` with who set them and when, for its members."""
+        room, _ = await self.authorize(actor, room_name, "bans")
+        listed = await self._store.list_exception_masks(room.key)
+        return [m for m in listed if m.kind == kind]
+
+    async def unexcept_mask(self, actor: str, room_name: str, mask: str, kind: str = EXCEPT) -> str:
+        """Lift an exception of `kind`; NotFound if the room's list does not hold it. The
+        members listening that a ban mask bars once a ban exception is lifted are put out."""
+        canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
+        assert canonical is not None
+        _, off, listed, _, told = _LISTS[kind]
+        room, _ = await self.authorize(actor, room_name, off)
+        self._moderating(actor)
+        if not await self._store.remove_exception_mask(room.key, kind, canonical):
+            raise NotFound(f"{canonical} is not on the {listed} of #{room.name}")
+        await self._audit(actor, off, room, detail=canonical)
+        await self._events.publish(
+            BanMasksChanged(room.key, room.name, canonical, actor, False, kind)
+        )
+        text = f"{actor} took {canonical} off the {listed} of #{room.name}"
+        await self._notice(room, text, told, by=actor, detail=canonical)
+        return canonical
+
     async def _registered(self, name: str) -> bool:
         user = await self._store.get_user(name_key(name))
         return user is not None and not user.is_guest
 
     def _on_ban_mask(self, event: BanMasksChanged) -> None:
-        """A new mask puts out the matching members whose sessions listen on this node:
-        only this node knows their addresses. Of nodes racing to put one user out, the one
-        whose write ended the membership tells the room (`Expelled`). A parked long poll
-        matching it is woken to read again: its read is refused and puts its member out
-        (core/maskgate.py), as a revocation ends it."""
-        if not event.on:
+        """A new mask, or a lifted exception, puts out the members it now bars whose sessions
+        listen on this node: only this node knows their addresses. Of nodes racing to put
+        one user out, the one whose write ended the membership tells the room (`Expelled`).
+        A parked long poll it bars is woken to read again: its read is refused and puts its
+        member out (core/maskgate.py), as a revocation ends it. A new mask's matches are
+        known here at once; a lifted exception's once the room's masks are read again."""
+        if not (event.on and event.kind == "b") and not (not event.on and event.kind == EXCEPT):
             return
-        sessions = self._subs.listeners(event.room)
-        pattern = compile_mask(event.mask)
-        matched: dict[str, str] = {}
-        for session in sessions:
+        pattern = compile_mask(event.mask) if event.on else None
+        candidates: list[tuple[Session, Visitor]] = []
+        for session in self._subs.listeners(event.room):
             visitor: Visitor | None = getattr(session, "visitor", None)
-            if visitor is None or not pattern.match(visitor.subject):
+            if visitor is None or (pattern is not None and not pattern.match(visitor.subject)):
                 continue
-            if isinstance(session, Wakeup):
+            if isinstance(session, Wakeup) and pattern is not None:
                 session.close("banned")
-            elif session.user_key:
-                matched.setdefault(session.user_key, visitor.nick)
-        if matched:
-            task = asyncio.get_running_loop().create_task(self._put_out(event, matched))
+            elif isinstance(session, Wakeup) or session.user_key:
+                candidates.append((session, visitor))
+        if candidates:
+            task = asyncio.get_running_loop().create_task(self._put_out(event, candidates))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _put_out(self, event: BanMasksChanged, matched: dict[str, str]) -> None:
+    async def _put_out(
+        self, event: BanMasksChanged, candidates: list[tuple[Session, Visitor]]
+    ) -> None:
+        """Put out those of the candidates the room's masks, as read now, bar: not excepted,
+        and (a lifted exception) matching a ban mask."""
         room = await self._store.get_room(event.room)
         if room is None:
             return
-        for user_key, name in matched.items():
+        compiled = await self._room_masks.of(room)
+        matched: dict[str, tuple[str, str]] = {}
+        for session, visitor in candidates:
+            mask = event.mask if event.on else compiled.matching(visitor)
+            if mask is None or compiled.excepted(visitor):
+                continue
+            if isinstance(session, Wakeup):
+                session.close("banned")
+            else:
+                matched.setdefault(session.user_key, (visitor.nick, mask))
+        for user_key, (name, mask) in matched.items():
             try:
                 standing = await self._store.standing(room.key, user_key)
                 if access.mask_exempt(standing, room, user_key) or not standing.member:
                     continue
                 if await self._store.expel(room.key, user_key):
-                    reason = f"banned: {event.mask}"
+                    reason = f"banned: {mask}"
                     await self._audit(event.by, "kick", room, user_key, reason)
                     await self._events.publish(
                         Expelled(room.key, room.name, user_key, name, event.by, "kicked", reason)
                     )
             except Exception:  # one user's failure (the store down) leaves the others to do
-                log.exception("putting %s out of #%s for %s", user_key, room.key, event.mask)
+                log.exception("putting %s out of #%s for %s", user_key, room.key, mask)

@@ -15,7 +15,13 @@ tried again, so a mask like `*a*a*a*a*b` costs at most a pass over the subject p
 of the exponential backtracking a naive translation gives attacker-chosen masks. `*!*@*`,
 which matches everyone, is allowed, as IRC allows it: whom a mask bars is the room's
 admins' choice; masks never bar the room's owner, its admins or server admins (they may
-always come in and lift one)."""
+always come in and lift one).
+
+A room's ban exceptions (IRC's +e) are masks of the same form: a client matching one is not
+barred by any ban mask (an account's own ban still holds: it names that account, and is
+lifted by name). Its invite exceptions (IRC's +I) let a client matching one join the room while
+it is private (invite-only) without an invitation; bans, the join key and the member limit
+still hold. Both lists are bounded as the ban masks are, MAX_BAN_MASKS per room each."""
 
 from __future__ import annotations
 
@@ -29,7 +35,9 @@ from torbit.core.names import is_valid_name
 from torbit.core.ports import Store
 from torbit.errors import InvalidInput
 
-MAX_BAN_MASKS = 100  # per room
+MAX_BAN_MASKS = 100  # per room, and as many ban exceptions
+EXCEPT = "e"  # BanMask.kind of a ban exception
+INVEX = "I"  # and of an invite exception
 MAX_MASK_LENGTH = 128  # nick (32) + "!" + user (up to 32) + "@" + an IPv6 address, with room
 MAX_CACHED_ROOMS = 10_000
 
@@ -96,22 +104,40 @@ def compile_mask(mask: str) -> re.Pattern[str]:
 
 @dataclass(slots=True)
 class CompiledMasks:
-    """One room's masks, compiled once, with who set each (`set_by`, in the same order)."""
+    """One room's masks, compiled once, with who set each (`set_by`, in the same order), its
+    ban exceptions and its invite exceptions."""
 
     masks: tuple[str, ...]
     set_by: tuple[str, ...] = ()
+    exceptions: tuple[str, ...] = ()
+    invex: tuple[str, ...] = ()
     patterns: tuple[re.Pattern[str], ...] = field(init=False)
+    exception_patterns: tuple[re.Pattern[str], ...] = field(init=False)
+    invex_patterns: tuple[re.Pattern[str], ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.patterns = tuple(compile_mask(m) for m in self.masks)
+        self.exception_patterns = tuple(compile_mask(m) for m in self.exceptions)
+        self.invex_patterns = tuple(compile_mask(m) for m in self.invex)
 
     def matching(self, visitor: Visitor) -> str | None:
-        """The first mask the visitor matches, or None."""
+        """The first mask the visitor matches, or None; None too when the visitor matches
+        one of the ban exceptions."""
         subject = visitor.subject
         for mask, pattern in zip(self.masks, self.patterns, strict=True):
             if pattern.match(subject):
-                return mask
+                return None if self.excepted(visitor) else mask
         return None
+
+    def excepted(self, visitor: Visitor) -> bool:
+        """Whether the visitor matches one of the room's ban exceptions."""
+        subject = visitor.subject
+        return any(p.match(subject) for p in self.exception_patterns)
+
+    def invited(self, visitor: Visitor) -> bool:
+        """Whether the visitor matches one of the room's invite exceptions."""
+        subject = visitor.subject
+        return any(p.match(subject) for p in self.invex_patterns)
 
     def setter(self, mask: str) -> str:
         """Who set the mask ("" if unknown)."""
@@ -145,7 +171,13 @@ class RoomMasks:
             return cached[1]
         generation = self._generation
         listed = await self._store.list_ban_masks(room.key)
-        compiled = CompiledMasks(tuple(m.mask for m in listed), tuple(m.set_by for m in listed))
+        exceptions = await self._store.list_exception_masks(room.key)
+        compiled = CompiledMasks(
+            tuple(m.mask for m in listed),
+            tuple(m.set_by for m in listed),
+            tuple(m.mask for m in exceptions if m.kind == EXCEPT),
+            tuple(m.mask for m in exceptions if m.kind == INVEX),
+        )
         if generation == self._generation:
             if len(self._rooms) >= MAX_CACHED_ROOMS:
                 self._rooms.clear()

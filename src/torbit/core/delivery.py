@@ -150,6 +150,10 @@ class NoticeKind(enum.Enum):
     UNBAN = "unban"
     BAN_MASK = "ban_mask"  # `detail` is the mask (core/banmasks.py)
     UNBAN_MASK = "unban_mask"
+    EXCEPT_MASK = "except_mask"  # a ban exception; `detail` is the mask
+    UNEXCEPT_MASK = "unexcept_mask"
+    INVEX_MASK = "invex_mask"  # an invite exception; `detail` is the mask
+    UNINVEX_MASK = "uninvex_mask"
     TOPIC = "topic"  # `detail` is the new topic ("" cleared it)
     OP = "op"
     DEOP = "deop"

@@ -93,10 +93,10 @@ class RoomSettingsChanged(NodeEvent):
 
 @dataclass(frozen=True, slots=True)
 class BanMasksChanged(NodeEvent):
-    """A ban mask was set (`on`) or lifted in a room (core/banmasks.py): nodes drop their
-    copy of the room's masks; a new one ends the memberships of the matching users whose
-    sessions listen there (each node checks its own sessions, as only it knows their
-    addresses)."""
+    """A ban mask (`kind` "b") or a ban exception ("e") was set (`on`) or lifted in a room
+    (core/banmasks.py): nodes drop their copy of the room's masks; a new ban mask, or a lifted
+    exception, ends the memberships of the users it now bars whose sessions listen there
+    (each node checks its own sessions, as only it knows their addresses)."""
 
     TYPE: ClassVar[str] = "banmask"
     room: str
@@ -104,6 +104,7 @@ class BanMasksChanged(NodeEvent):
     mask: str
     by: str
     on: bool
+    kind: str = "b"
 
 
 @dataclass(frozen=True, slots=True)

@@ -225,16 +225,18 @@ class Membership:
     ) -> Room:
         """Make the user a member, creating the room on first join (the creator owns it; the
         default room is the server's; a guest's room has no owner, the guest is its admin).
-        A private room admits only its invitees, owner and server admins; no room admits the
-        banned, nor a `visitor` (the client, as ban masks see it) matching one of its ban
-        masks, member or not. A room's join key and member limit (core/roomsettings.py) hold
+        A private room admits only its invitees, owner, server admins and a `visitor` (the
+        client, as masks see it) matching one of its invite exceptions; no room admits the
+        banned, nor a `visitor` matching one of its ban masks (and none of its ban
+        exceptions), member or not. A room's join key and member limit (core/roomsettings.py) hold
         for everyone but its invitees, owner and server admins; joins near the limit take
         turns on this node, and a join that another node's join overtook takes itself back."""
         key = check_name(room_name, "room name")
         user_key = name_key(user)
         room, standing = await self._store.room_and_standing(key, user_key)
         if room is not None:
-            access.admit(standing, user, room, room_name)
+            invex = await access.invited_by_mask(self.ban_masks, standing, room, user_key, visitor)
+            access.admit(standing, user, room, room_name, invex=invex)
             if standing.member:
                 if visitor is not None:  # a member matching a mask is put out (maskgate.py)
                     await self._mask_gate.check(user, room, visitor)

@@ -237,8 +237,10 @@ class RoomInfo:
 
 @dataclass(frozen=True, slots=True)
 class BanMask:
-    """A room's ban mask (core/banmasks.py): its canonical text, who set it and when."""
+    """A room's ban mask (core/banmasks.py): its canonical text, who set it and when; `kind`
+    says which of the room's mask lists holds it: "b" bans, "e" ban exceptions."""
 
     mask: str
     set_by: str
     set_at: datetime
+    kind: str = "b"

@@ -94,6 +94,7 @@ class Moderation(BanMaskActions):
         self._subs = subscriptions
         self._events = events
         self._mutes = mutes
+        self._room_masks = membership.ban_masks
         self._now = now
         events.on(Expelled, self._on_expelled)
         events.on(MuteChanged, self._on_mute)

@@ -18,6 +18,10 @@ ACTIONS: dict[str, Role] = {
     "kick": ADM,
     "ban": ADM,
     "unban": ADM,
+    "except": ADM,  # a ban exception (core/banmasks.py)
+    "unexcept": ADM,
+    "invex": ADM,  # an invite exception
+    "uninvex": ADM,
     "mute": ADM,
     "voice": ADM,  # let a member speak in a moderated room
     "devoice": ADM,

@@ -253,6 +253,18 @@ class Store(Protocol):
     async def remove_ban_mask(self, room_key: str, mask: str) -> bool:
         """Lift a ban mask; False if the room had no such mask."""
 
+    async def add_exception_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
+        """Add a mask to the room's exception list `entry.kind` ("e": ban exceptions), as
+        add_ban_mask does: False if it was there already; ListFull past `limit` masks of that
+        kind; NotFound for no room."""
+
+    async def list_exception_masks(self, room_key: str) -> list[BanMask]:
+        """The room's exception masks of every kind, by kind then mask; they go with the
+        room."""
+
+    async def remove_exception_mask(self, room_key: str, kind: str, mask: str) -> bool:
+        """Lift an exception mask; False if the room's list `kind` had no such mask."""
+
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         """Mute the user in the room until `until`, replacing an earlier mute. NotFound if the
         room or user is unknown."""

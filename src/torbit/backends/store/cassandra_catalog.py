@@ -214,6 +214,7 @@ class RoomCatalogCql:
         writes: list[tuple[str, Params]] = [
             (f"DELETE FROM {k}.room_roles WHERE room_key = ?", (room_key,)),
             (f"DELETE FROM {k}.room_ban_masks WHERE room_key = ?", (room_key,)),
+            (f"DELETE FROM {k}.room_exception_masks WHERE room_key = ?", (room_key,)),
             (f"DELETE FROM {k}.mutes WHERE bucket = 0 AND room_key = ?", (room_key,)),
             (f"DELETE FROM {k}.room_index WHERE bucket = 0 AND key = ?", (room_key,)),
         ]

@@ -316,6 +316,53 @@ class RoomModerationCql:
         )
         return applied
 
+    # exception masks: room_exception_masks, one partition per room, clustered by kind
+
+    async def add_exception_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
+        room, held = await asyncio.gather(
+            self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
+            self.list_exception_masks(room_key),
+        )
+        if room is None:
+            raise NotFound(f"no room {room_key!r}")
+        held = [m for m in held if m.kind == entry.kind]
+        if any(m.mask == entry.mask for m in held):
+            return False
+        if len(held) >= limit:
+            raise ListFull(f"the exception list is full ({limit} masks)")
+        applied, _ = await self.cql.lwt(
+            f"INSERT INTO {self.ks}.room_exception_masks (room_key, kind, mask, set_by, set_at) "
+            f"VALUES (?, ?, ?, ?, ?) IF NOT EXISTS",
+            room_key,
+            entry.kind,
+            entry.mask,
+            entry.set_by,
+            to_us(entry.set_at),
+        )
+        return applied
+
+    async def list_exception_masks(self, room_key: str) -> list[BanMask]:
+        """By kind, then mask (the table's clustering order)."""
+        rows = await self.cql.rows(
+            f"SELECT kind, mask, set_by, set_at FROM {self.ks}.room_exception_masks "
+            "WHERE room_key = ?",
+            room_key,
+        )
+        return [
+            BanMask(str(r["mask"]), str(r["set_by"]), from_us(r["set_at"]), str(r["kind"]))
+            for r in rows
+        ]
+
+    async def remove_exception_mask(self, room_key: str, kind: str, mask: str) -> bool:
+        applied, _ = await self.cql.lwt(
+            f"DELETE FROM {self.ks}.room_exception_masks WHERE room_key = ? AND kind = ? "
+            "AND mask = ? IF EXISTS",
+            room_key,
+            kind,
+            mask,
+        )
+        return applied
+
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         await self._both_exist(room_key, user_key)
         k, value = self.ks, to_us(until)

@@ -32,6 +32,7 @@ them (deletions aside), so plain and Paxos writes never mix there.
     user_rooms       (user, room) → the same flags    rooms_of, invited_rooms, user deletion
     room_roles       (room, role, user) → name        a room's admins, voiced members, bans
     room_ban_masks   (room, mask) → set_by, set_at    a room's ban masks (core/banmasks.py)
+    room_exception_masks  (room, kind, mask) → set_by, set_at    its ban exceptions ("e")
     mutes            one partition → (room, user, until)     active_mutes at a node's start
     ignores / ignored_by    both directions of an ignore, for the list and for deletion
     cursors          (user, channel, last_id DESC)    read cursors up to migration 4 (unused)
@@ -282,6 +283,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "PRIMARY KEY (bucket, node))",
         ),
         _fill_guests,
+    ),
+    Migration(
+        11,
+        "ban exceptions: masks a room's ban masks do not bar",
+        (
+            "CREATE TABLE IF NOT EXISTS {ks}.room_exception_masks (room_key text, kind text, "
+            "mask text, set_by text, set_at bigint, PRIMARY KEY (room_key, kind, mask))",
+        ),
     ),
 )
 

@@ -184,6 +184,18 @@ room_ban_masks = Table(
     Column("set_at", UTCDateTime, nullable=False),
 )
 
+# Exceptions to a room's mask lists (migration 0011; core/banmasks.py), `kind` "e": ban
+# exceptions. They go with the room.
+room_exception_masks = Table(
+    "room_exception_masks",
+    metadata,
+    Column("room_key", NAME, _fk("rooms.key"), primary_key=True),
+    Column("kind", String(1), primary_key=True),
+    Column("mask", String(128), primary_key=True),
+    Column("set_by", NAME, nullable=False),
+    Column("set_at", UTCDateTime, nullable=False),
+)
+
 room_mutes = Table(
     "room_mutes",
     metadata,

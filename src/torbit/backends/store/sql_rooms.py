@@ -24,19 +24,26 @@ from torbit.backends.store.schema import (
     room_admins,
     room_ban_masks,
     room_bans,
+    room_exception_masks,
     room_invites,
     room_mutes,
     rooms,
     users,
 )
-from torbit.backends.store.sql_text import BAN_MASKS, ROOM_AND_STANDING, STANDING, room_at
+from torbit.backends.store.sql_text import (
+    BAN_MASKS,
+    EXCEPTION_MASKS,
+    ROOM_AND_STANDING,
+    STANDING,
+    room_at,
+)
 from torbit.core.models import AuditEntry, BanMask, Mute, Room, RoomSettings, Standing
 from torbit.errors import Conflict, ListFull, LooksAlike, NotFound
 
 # Rows keyed by (room_key, user_key) that go with a user when the user is deleted, and with
 # a room when the room is deleted.
 USER_ROOM_TABLES: tuple[Table, ...] = (room_admins, room_bans, room_mutes, room_invites)
-ROOM_TABLES = (*USER_ROOM_TABLES, room_ban_masks)  # and these go with the room only
+ROOM_TABLES = (*USER_ROOM_TABLES, room_ban_masks, room_exception_masks)  # with the room only
 
 
 def _pair(table: Table, room_key: str, user_key: str) -> Any:
@@ -303,6 +310,50 @@ class RoomModerationSql:
             delete(room_ban_masks).where(
                 room_ban_masks.c.room_key == room_key, room_ban_masks.c.mask == mask
             )
+        )
+
+    async def add_exception_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
+        t = room_exception_masks
+        of_kind = (t.c.room_key == room_key) & (t.c.kind == entry.kind)
+        try:
+            async with self._write() as conn:
+                if (await conn.execute(select(func.count()).where(of_kind))).scalar_one() >= limit:
+                    there = select(t.c.mask).where(of_kind, t.c.mask == entry.mask)
+                    if (await conn.execute(there)).first() is not None:
+                        return False
+                    raise ListFull(f"the exception list is full ({limit} masks)")
+                result = await conn.execute(
+                    self.dialect.insert(t)
+                    .values(
+                        room_key=room_key,
+                        kind=entry.kind,
+                        mask=entry.mask,
+                        set_by=entry.set_by,
+                        set_at=entry.set_at,
+                    )
+                    .on_conflict_do_nothing()
+                )
+        except sa_exc.IntegrityError:
+            raise NotFound(f"no room {room_key!r}") from None
+        return bool(result.rowcount > 0)
+
+    async def list_exception_masks(self, room_key: str) -> list[BanMask]:
+        t = room_exception_masks
+
+        def query() -> Executable:
+            return (
+                select(t.c.mask, t.c.set_by, t.c.set_at, t.c.kind)
+                .where(t.c.room_key == room_key)
+                .order_by(t.c.kind, t.c.mask)
+            )
+
+        rows = await self.fetch(query, EXCEPTION_MASKS, room_key)  # as BAN_MASKS: a join's
+        return [BanMask(str(m), str(by), at, str(kind)) for m, by, at, kind in rows]
+
+    async def remove_exception_mask(self, room_key: str, kind: str, mask: str) -> bool:
+        t = room_exception_masks
+        return await self._changed(
+            delete(t).where(t.c.room_key == room_key, t.c.kind == kind, t.c.mask == mask)
         )
 
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:

@@ -67,6 +67,11 @@ STANDING = (
 
 # a room's ban masks (room): read by every node's first join of each room
 BAN_MASKS = "SELECT mask, set_by, set_at FROM room_ban_masks WHERE room_key = ? ORDER BY mask"
+# and its exception masks (room), read with them
+EXCEPTION_MASKS = (
+    "SELECT mask, set_by, set_at, kind FROM room_exception_masks WHERE room_key = ? "
+    "ORDER BY kind, mask"
+)
 
 
 def _of_room(table: str) -> str:

@@ -8,11 +8,11 @@ for."""
 
 from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from torbit.core.banmasks import MAX_MASK_LENGTH
+from torbit.core.banmasks import EXCEPT, INVEX, MAX_MASK_LENGTH
 from torbit.core.membership import Membership
 from torbit.core.models import Room
 from torbit.core.moderation import Moderation
@@ -45,6 +45,12 @@ Mask = Annotated[
         description="A ban mask nick!user@host, * and ? wildcards (a plain name: name!*@*)",
     ),
 ]
+ExceptionKind = Annotated[
+    Literal["ban", "invite"],
+    Query(description="ban: no ban mask bars whoever matches; invite: whoever matches may join"
+          " the private room uninvited"),
+]  # fmt: skip
+KINDS = {"ban": EXCEPT, "invite": INVEX}
 UserName = Annotated[
     str, Path(description="The user acted upon (any case)", json_schema_extra=NAME_SCHEMA)
 ]
@@ -184,11 +190,19 @@ def moderation_router(
         responses=errors_doc(401, 403, 404, 422),
     )
     async def bans(room: RoomName, caller: Caller) -> BanList:
-        """Members: the accounts banned, and the ban masks with who set them and when."""
+        """Members: the accounts banned, the ban masks, the ban exceptions and the invite
+        exceptions, with who set them and when."""
         names = [b for b in await moderation.bans(caller.name, room) if "!" not in b]
         masks = await moderation.ban_masks(caller.name, room)
         out = [BanMaskOut(mask=m.mask, set_by=m.set_by, set_at=m.set_at) for m in masks]
-        return BanList(users=names, masks=out)
+        lists = [
+            [
+                BanMaskOut(mask=m.mask, set_by=m.set_by, set_at=m.set_at)
+                for m in await moderation.exception_masks(caller.name, room, kind)
+            ]
+            for kind in (EXCEPT, INVEX)
+        ]
+        return BanList(users=names, masks=out, exceptions=lists[0], invite_exceptions=lists[1])
 
     @router.put(
         "/rooms/{room}/banmasks",
@@ -213,6 +227,38 @@ def moderation_router(
     )
     async def unban_mask(room: RoomName, mask: Mask, caller: Caller) -> Response:
         await moderation.unban_mask(caller.name, room, mask)
+        return done()
+
+    @router.put(
+        "/rooms/{room}/exceptions",
+        tags=TAGS,
+        status_code=204,
+        summary="Add a ban or invite exception",
+        responses=errors_doc(401, 403, 404, 409, 422),
+    )
+    async def except_mask(
+        room: RoomName, mask: Mask, caller: Caller, kind: ExceptionKind = "ban"
+    ) -> Response:
+        """Room admins: `kind=ban`, no ban mask bars a client matching `?mask=` (an
+        account's own ban still does); `kind=invite`, such a client may join the room while
+        it is private, uninvited. At most 100 of each kind a room (409 `list_full`).
+        Idempotent."""
+        await moderation.except_mask(caller.name, room, mask, KINDS[kind])
+        return done()
+
+    @router.delete(
+        "/rooms/{room}/exceptions",
+        tags=TAGS,
+        status_code=204,
+        summary="Lift a ban or invite exception",
+        responses=ACTED,
+    )
+    async def unexcept_mask(
+        room: RoomName, mask: Mask, caller: Caller, kind: ExceptionKind = "ban"
+    ) -> Response:
+        """Room admins: lifting a ban exception puts out the members online that a ban
+        mask then bars."""
+        await moderation.unexcept_mask(caller.name, room, mask, KINDS[kind])
         return done()
 
     @router.put("/rooms/{room}/mutes/{user}", tags=TAGS, summary="Mute a user", responses=ACTED)

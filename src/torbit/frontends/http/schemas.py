@@ -216,10 +216,14 @@ class BanMaskOut(BaseModel):
 
 
 class BanList(BaseModel):
-    """An account's ban by its name; masks (core/banmasks.py) with who set them and when."""
+    """An account's ban by its name; masks (core/banmasks.py), ban exceptions (masks no ban
+    mask bars) and invite exceptions (masks that may join uninvited) with who set them and
+    when."""
 
     users: list[str]
     masks: list[BanMaskOut]
+    exceptions: list[BanMaskOut] = []
+    invite_exceptions: list[BanMaskOut] = []
 
 
 class MuteOut(BaseModel):

@@ -136,8 +136,8 @@ TABLE: tuple[Command, ...] = (
         "MODE",
         1,
         modes.mode,
-        "#room: +o admins, +v voices, +b bans, +k key, +l limit, +m moderated, -n outsiders, "
-        "-t topic for all; +i private (owner). Yours: +i",
+        "#room: +o admins, +v voices, +b bans, +e ban exceptions, +I invite exceptions, +k key, "
+        "+l limit, +m moderated, -n outsiders, -t topic for all; +i private (owner). Yours: +i",
     ),
     # people
     _row("WHO", 0, queries.who, "list users in #room or matching a mask"),

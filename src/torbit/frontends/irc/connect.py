@@ -33,8 +33,8 @@ log = logging.getLogger("torbit.irc")
 
 # RPL_MYINFO: the channel modes MODE #room shows and takes (ISUPPORT's CHANMODES and the
 # PREFIX modes but q: owners are not made by MODE), and those of them taking a parameter
-CHANNEL_MODES = "biklmnostv"
-CHANNEL_MODES_WITH_PARAMETER = "bklov"
+CHANNEL_MODES = "beIiklmnostv"
+CHANNEL_MODES_WITH_PARAMETER = "beIklov"
 USER_MODES = "iow"
 
 
@@ -44,14 +44,17 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "AWAYLEN": str(AWAY_MAX),  # bytes, as TOPICLEN and KICKLEN: what is longer is cut
         "CASEMAPPING": "ascii",
         "CHANLIMIT": f"#:{options.rooms_per_user or 1000}",
-        "CHANMODES": "b,k,l,imnst",
+        "CHANMODES": "beI,k,l,imnst",
         "CHANNELLEN": str(MAX_NAME_LENGTH + 1),
         "CHANTYPES": "#",
         "CHATHISTORY": "100",
         "CLIENTTAGDENY": "*",
         "ELIST": "MNU",
+        "EXCEPTS": "e",
+        "INVEX": "I",
         "KICKLEN": str(MAX_KICK_REASON_BYTES),
-        "MAXLIST": f"b:{MAX_BAN_MASKS}",  # masks; accounts' bans are not counted
+        # each mask list; accounts' bans are not counted
+        "MAXLIST": f"b:{MAX_BAN_MASKS},e:{MAX_BAN_MASKS},I:{MAX_BAN_MASKS}",
         "MODES": "4",
         "MONITOR": str(MONITOR_LIMIT),
         "MSGREFTYPES": "msgid,timestamp",

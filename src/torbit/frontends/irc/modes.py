@@ -9,6 +9,11 @@ connection.
                  that account; any other nick!user@host mask, with * and ? wildcards,
                  bars whoever matches it (core/banmasks.py; MAXLIST b:100, else 478);
                  +b alone lists the bans
+    +e/-e mask   a ban exception: no ban mask bars whoever matches it (an account's own
+                 ban still does); MAXLIST e:100; +e alone lists them (348, 349)
+    +I/-I mask   an invite exception: whoever matches it may join the room while it is
+                 private (+i) without an invitation; MAXLIST I:100; +I alone lists them
+                 (346, 347)
     +i/-i, +s/-s make the room private (invite-only and hidden) or public
     +k key / -k  a join key (core/roomsettings.py: 1-32 printable ASCII, no spaces or
                  commas; shown only to members)
@@ -24,6 +29,8 @@ changes over IRC. Anything
 else is ERR_UNKNOWNMODE."""
 
 from __future__ import annotations
+
+import contextlib
 
 from torbit.core.banmasks import account_of, parse_mask
 from torbit.core.models import Room
@@ -137,12 +144,16 @@ async def _configure(session: IrcSession, room: Room, change: SettingsChange) ->
 async def _member_mode(
     session: IrcSession, room: Room, sign: str, char: str, arg: str | None
 ) -> None:
-    """+o/-o, +v/-v and +b/-b: one user each."""
+    """+o/-o, +v/-v and +b/-b: one user each; +e/-e and +I/-I: one mask."""
     moderation = session.core.moderation
     channel = channel_name(room.name)
     try:
         if char == "b" and arg is None:
             await _ban_list(session, room)
+        elif char in "eI" and arg is None:
+            await _exception_list(session, room, char)
+        elif char in "eI" and arg is not None:
+            await _exception(session, room, sign, char, arg)
         elif char in "ovb" and arg is None:
             session.reply(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
         elif char == "o" and arg is not None:
@@ -192,6 +203,40 @@ async def _ban_list(session: IrcSession, room: Room) -> None:
         at = str(int(entry.set_at.timestamp()))
         session.reply(n.RPL_BANLIST, channel, entry.mask, entry.set_by, at)
     session.reply(n.RPL_ENDOFBANLIST, channel, "End of channel ban list")
+
+
+_LISTS = {  # an exception list's replies and what its end says
+    "e": (n.RPL_EXCEPTLIST, n.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
+    "I": (n.RPL_INVEXLIST, n.RPL_ENDOFINVEXLIST, "End of channel invite exception list"),
+}
+
+
+async def _exception_list(session: IrcSession, room: Room, char: str) -> None:
+    """RPL_EXCEPTLIST or RPL_INVEXLIST, as RPL_BANLIST: each mask with who set it and
+    when."""
+    channel = channel_name(room.name)
+    entry_reply, end_reply, end = _LISTS[char]
+    for entry in await session.core.moderation.exception_masks(session.nick, room.name, char):
+        at = str(int(entry.set_at.timestamp()))
+        session.reply(entry_reply, channel, entry.mask, entry.set_by, at)
+    session.reply(end_reply, channel, end)
+
+
+async def _exception(session: IrcSession, room: Room, sign: str, char: str, arg: str) -> None:
+    """+e/-e, +I/-I: a nick alone is `nick!*@*`. A bad mask is a NOTICE; lifting a mask the
+    list does not hold does nothing, as -b."""
+    moderation = session.core.moderation
+    try:
+        mask = parse_mask(arg) or parse_mask(f"{arg}!*@*")
+    except InvalidInput as e:
+        session.server_notice(e.message)
+        return
+    assert mask is not None
+    if sign == "+":
+        await moderation.except_mask(session.nick, room.name, mask, char)
+        return
+    with contextlib.suppress(NotFound):
+        await moderation.unexcept_mask(session.nick, room.name, mask, char)
 
 
 async def _ban(session: IrcSession, room: Room, sign: str, arg: str) -> None:

@@ -77,6 +77,14 @@ _MEMBER_MODES = {
     NoticeKind.VOICE: "+v",
     NoticeKind.DEVOICE: "-v",
 }
+_MASK_MODES = {
+    NoticeKind.BAN_MASK: "+b",
+    NoticeKind.UNBAN_MASK: "-b",
+    NoticeKind.EXCEPT_MASK: "+e",
+    NoticeKind.UNEXCEPT_MASK: "-e",
+    NoticeKind.INVEX_MASK: "+I",
+    NoticeKind.UNINVEX_MASK: "-I",
+}
 
 
 def prefix(role: Role | None, multi: bool, voiced: bool = False) -> str:
@@ -272,8 +280,8 @@ def notice_lines(
         lines.append(Message("KICK", (chan, notice.user, notice.detail or notice.by), by))
         left = room if name_key(notice.user) == name_key(me) else None
         return Rendered(lines, left)
-    if kind in (NoticeKind.BAN_MASK, NoticeKind.UNBAN_MASK):
-        sign = "+b" if kind is NoticeKind.BAN_MASK else "-b"
+    if kind in _MASK_MODES:
+        sign = _MASK_MODES[kind]
         return Rendered([Message("MODE", (chan, sign, notice.detail), mask(notice.by))])
     if kind is NoticeKind.TOPIC:
         return Rendered([Message("TOPIC", (chan, notice.detail), mask(notice.by))])

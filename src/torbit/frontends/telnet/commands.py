@@ -11,9 +11,10 @@ from datetime import UTC
 from typing import Protocol
 
 from torbit.core import policy, roomsettings
+from torbit.core.banmasks import EXCEPT, INVEX
 from torbit.core.delivery import Session
 from torbit.core.format import format_message, format_system, topic_credit
-from torbit.core.models import MessageKind, Role, Room, RoomInfo
+from torbit.core.models import BanMask, MessageKind, Role, Room, RoomInfo
 from torbit.core.names import check_name, name_key
 from torbit.errors import InvalidInput, RateLimited
 from torbit.frontends.telnet.context import TelnetCore
@@ -306,12 +307,44 @@ async def _bans(session: CommandSession, args: tuple[str, ...]) -> None:
     masks = await moderation.ban_masks(session.name, room.name)
     if not names and not masks:
         _info(session, f"nobody is banned from #{room.name}")
-        return
-    _info(session, f"banned from #{room.name}:")
+    else:
+        _info(session, f"banned from #{room.name}:")
     for name in names:
         session.send_line(f"  {name}")
+    _masks(session, masks)
+    titles = {EXCEPT: f"excepted from the ban masks of #{room.name}:"}
+    titles[INVEX] = f"may join #{room.name} uninvited:"
+    for kind, title in titles.items():
+        listed = await moderation.exception_masks(session.name, room.name, kind)
+        if listed:
+            _info(session, title)
+        _masks(session, listed)
+
+
+def _masks(session: CommandSession, masks: list[BanMask]) -> None:
     for m in masks:
         session.send_line(f"  {m.mask}  (by {m.set_by}, {m.set_at:%Y-%m-%d %H:%M} UTC)")
+
+
+def _exception(kind: str, listed: str) -> tuple[Handler, Handler]:
+    """/except and /unexcept (ban exceptions), /invex and /uninvex (invite exceptions)."""
+
+    async def on(session: CommandSession, args: tuple[str, ...]) -> None:
+        room = _current(session)
+        mask = await session.core.moderation.except_mask(session.name, room.name, args[0], kind)
+        _info(session, f"{mask} is on the {listed} of #{room.name}")
+
+    async def off(session: CommandSession, args: tuple[str, ...]) -> None:
+        room = _current(session)
+        moderation = session.core.moderation
+        mask = await moderation.unexcept_mask(session.name, room.name, args[0], kind)
+        _info(session, f"{mask} is off the {listed} of #{room.name}")
+
+    return on, off
+
+
+_except, _unexcept = _exception(EXCEPT, "exception list")
+_invex, _uninvex = _exception(INVEX, "invite exception list")
 
 
 async def _unban(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -464,7 +497,11 @@ TABLE: tuple[Command, ...] = (
         rest=True,
     ),
     _row("unban", "USER|MASK", "let a banned USER, or a MASK, join again", _unban, 1, 1),
-    _row("bans", "", "list the users and masks banned from this room", _bans),
+    _row("bans", "", "list the users and masks banned from this room, and the exceptions", _bans),
+    _row("except", "MASK", "no ban mask bars whoever matches MASK", _except, 1, 1),
+    _row("unexcept", "MASK", "lift the exception of MASK", _unexcept, 1, 1),
+    _row("invex", "MASK", "whoever matches MASK may join this private room", _invex, 1, 1),
+    _row("uninvex", "MASK", "lift the invite exception of MASK", _uninvex, 1, 1),
     _row("mute", "USER MINUTES", "stop USER sending here for MINUTES", _mute, 2, 2),
     _row("unmute", "USER", "let a muted USER send again", _unmute, 1, 1),
     _row(
