@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
 from torbit.core.identity import skeleton
 from torbit.core.membership import KeyLocks
@@ -32,6 +33,7 @@ class RoomModerationCql:
     cql: Cql
     ks: str
     room_names: KeyLocks  # a room's creation takes turns with its look-alikes' on this node
+    claims: SkeletonClaims  # and on every node
 
     # the room_users / user_rooms pair
 
@@ -144,28 +146,46 @@ class RoomModerationCql:
         async with self.room_names.hold(room.skeleton):
             if await self.room_like(room):
                 raise LooksAlike(f"room #{room.name} reads like an existing room")
-            applied, _ = await self._insert_room(room)
+            applied, _ = await self._insert_unlike(room)
         if not applied:
             raise Conflict(f"room #{room.name} already exists")
         return room
 
+    async def _insert_unlike(self, room: Room) -> tuple[bool, Row]:
+        """_insert_room under the skeleton's claim (cassandra_claims.py): LooksAlike when a
+        look-alike holds it, created on any node."""
+        skel = room.skeleton
+        if not await self.claims.take("room", skel, room.key, lambda k: self.room_reads(k, skel)):
+            raise LooksAlike(f"room #{room.name} reads like an existing room")
+        applied, existing = await self._insert_room(room)
+        # confirmed for the room now there, ours or another node's of this key and skeleton
+        there = applied or skeleton(str(existing.get("name"))) == skel
+        if there and not await self.claims.confirm("room", skel, room.key) and applied:
+            # ours waited past the claim's TTL and a look-alike took it: ours goes
+            await self.delete_room(room.key)
+            raise LooksAlike(f"room #{room.name} reads like an existing room")
+        return applied, existing
+
+    async def delete_room(self, key: str) -> bool:
+        raise NotImplementedError  # RoomCatalogCql's, before this class in CassandraStore
+
     async def room_like(self, room: Room) -> bool:
         """Whether a room of another key has this room's skeleton, through rooms_by_skeleton
         (a row whose room is gone is passed over). Checked before the insert, under a lock
-        of this node's on the skeleton: look-alikes created at once on one node leave one;
-        on two nodes both may pass, as users' names may (no transaction spans two tables)."""
+        of this node's on the skeleton; look-alikes created at once on several nodes are
+        settled by the skeleton's claim (_insert_unlike)."""
         rows = await self.cql.rows(
             f"SELECT key FROM {self.ks}.rooms_by_skeleton WHERE skeleton = ?", room.skeleton
         )
         for row in rows:
-            if row["key"] == room.key:
-                continue
-            other = await self.cql.one(
-                f"SELECT name FROM {self.ks}.rooms WHERE key = ?", row["key"]
-            )
-            if other is not None and skeleton(str(other["name"])) == room.skeleton:
+            if row["key"] != room.key and await self.room_reads(str(row["key"]), room.skeleton):
                 return True
         return False
+
+    async def room_reads(self, key: str, skel: str) -> bool:
+        """Whether room `key` exists, named with this skeleton."""
+        row = await self.cql.one(f"SELECT name FROM {self.ks}.rooms WHERE key = ?", key)
+        return row is not None and skeleton(str(row["name"])) == skel
 
     async def update_room(
         self,

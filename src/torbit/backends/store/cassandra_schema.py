@@ -2,15 +2,18 @@
 
 Query-first: one table per question the store asks, no joins; rows that must agree live in
 pairs written in one logged batch. Lightweight transactions (Paxos) only where uniqueness
-needs them: registering a name, creating a room, the audit log's id sequence, the flag
-that fences joins while a room is deleted, and the read cursors (a `/receive` page goes to
-one receive across nodes); users, rooms and read_cursors rows are only ever written through
-them (deletions aside), so plain and Paxos writes never mix there.
+needs them: registering a name, creating a room, claiming a skeleton, the audit log's id
+sequence, the flag that fences joins while a room is deleted, and the read cursors (a
+`/receive` page goes to one receive across nodes); users, rooms, skeleton_claims and
+read_cursors rows are only ever written through them (deletions aside), so plain and Paxos
+writes never mix there.
 
     users            key → name, hash, credential, skeleton, created, admin
                                                       login, registration (IF NOT EXISTS)
     users_by_skeleton  skeleton → keys                a new name that reads like a taken one
     rooms_by_skeleton  skeleton → room keys          a new room that reads like an existing one
+    skeleton_claims  (kind, skeleton) → key, pending  look-alikes created at once on two
+                                                      nodes: one wins (LWT, cassandra_claims.py)
     rooms            key → name, created, owner, topic (with its setter and time), private,
                      closing, settings
                                                       room lookups, creation (LWT); `closing`
@@ -220,6 +223,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "PRIMARY KEY (skeleton, key))",
         ),
         _fill_rooms_by_skeleton,
+    ),
+    Migration(
+        9,
+        "skeleton claims (cassandra): of look-alikes created at once on two nodes, one",
+        (
+            "CREATE TABLE IF NOT EXISTS {ks}.skeleton_claims (kind text, skeleton text, "
+            "key text, pending boolean, PRIMARY KEY ((kind, skeleton)))",
+        ),
     ),
 )
 
