@@ -297,7 +297,7 @@ class RoomModerationCql:
         )
         return True
 
-    # ban masks: room_ban_masks, one partition per room (at most `limit` rows)
+    # ban masks: room_ban_masks, one partition per room (at most `limit` rows, on all nodes)
 
     async def add_ban_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
         room, held = await asyncio.gather(
@@ -310,15 +310,35 @@ class RoomModerationCql:
             return False
         if len(held) >= limit:
             raise ListFull(f"the ban list is full ({limit} masks)")
+        k, at = self.ks, to_us(entry.set_at)
         applied, _ = await self.cql.lwt(
-            f"INSERT INTO {self.ks}.room_ban_masks (room_key, mask, set_by, set_at) "
+            f"INSERT INTO {k}.room_ban_masks (room_key, mask, set_by, set_at) "
             f"VALUES (?, ?, ?, ?) IF NOT EXISTS",
             room_key,
             entry.mask,
             entry.set_by,
-            to_us(entry.set_at),
+            at,
         )
-        return applied
+        if not applied:
+            return False
+        # Nodes adding at once each counted before the others' inserts. Counted again with
+        # ours in, a list past the limit makes us take ours back: the mask inserted last of
+        # those kept saw them all, so the list never stays past the limit (two adds racing
+        # for the last place may both be refused, never both kept).
+        count = await self.cql.one(
+            f"SELECT COUNT(*) AS n FROM {k}.room_ban_masks WHERE room_key = ?", room_key
+        )
+        if int((count or {}).get("n") or 0) > limit:
+            await self.cql.lwt(
+                f"DELETE FROM {k}.room_ban_masks WHERE room_key = ? AND mask = ? "
+                f"IF set_by = ? AND set_at = ?",
+                room_key,
+                entry.mask,
+                entry.set_by,
+                at,
+            )
+            raise ListFull(f"the ban list is full ({limit} masks)")
+        return True
 
     async def list_ban_masks(self, room_key: str) -> list[BanMask]:
         """In mask order (the table's clustering order)."""
