@@ -13,7 +13,7 @@ import pytest
 from tests.contract.conftest import empty
 from tests.contract.test_store import room, user
 from torbit.backends.store.cassandra import CassandraStore
-from torbit.backends.store.cassandra_claims import CLAIM_TTL_S
+from torbit.backends.store.cassandra_claims import CLAIM_TTL_S, Exists
 from torbit.backends.store.cassandra_cql import Row
 from torbit.core.models import Room
 from torbit.errors import Conflict, LooksAlike
@@ -156,3 +156,53 @@ async def test_a_creation_that_lost_its_claim_while_it_waited_takes_its_room_bac
     assert await cstore.get_room("lobby") is None
     assert await skeleton_rows(cstore, LOBBY) == []
     assert (await claim(cstore, "room", LOBBY) or {}).get("key") == "l0bby"
+
+
+async def test_a_claim_released_while_its_room_is_made_again_is_taken_again(
+    cstore: CassandraStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The room's deleter released the claim after this node found it its own: the room made
+    again keeps its name, and the claim."""
+    await cstore.create_room(room("lobby"))
+    # the deleter, half-way: the room is gone, its claim not yet
+    await cstore.cql.lwt(f"DELETE FROM {cstore.ks}.rooms WHERE key = 'lobby' IF EXISTS")
+    insert = cstore._insert_room
+
+    async def released(new: Room) -> tuple[bool, Row]:
+        await cstore.claims.release("room", new.skeleton, new.key, None)
+        return await insert(new)
+
+    monkeypatch.setattr(cstore, "_insert_room", released)
+    assert (await cstore.ensure_room(room("lobby"))).name == "lobby"
+    held = await claim(cstore, "room", LOBBY)
+    assert held is not None and (held["key"], held["pending"], held["ttl"]) == ("lobby", None, None)
+
+
+async def test_a_registration_that_lost_its_claim_while_it_waited_is_taken_back(
+    cstore: CassandraStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for rooms: past the TTL another node's look-alike took the claim and registered."""
+    take, rounds = cstore.claims.take, []
+
+    async def late(kind: str, skel: str, key: str, exists: Exists) -> bool:
+        mine = await take(kind, skel, key, exists)
+        rounds.append(mine)
+        if len(rounds) > 1:  # keep() trying again: a1ice holds it now
+            return mine
+        taken, _ = await cstore.cql.lwt(
+            f"UPDATE {cstore.ks}.skeleton_claims SET key = 'a1ice', pending = null "
+            f"WHERE kind = 'user' AND skeleton = ? IF key = ?",
+            skel,
+            key,
+        )
+        assert mine and taken
+        await cstore.create_user(user("a1ice"))
+        return mine
+
+    monkeypatch.setattr(cstore.claims, "take", late)
+    with pytest.raises(Conflict):
+        await cstore.create_user(user("alice"), unlike=True)
+    assert await cstore.get_user("alice") is None
+    assert [u.name for u in await cstore.list_users()] == ["a1ice"]
+    assert rounds == [True, False]
+    assert (await claim(cstore, "user", user("alice").skeleton) or {}).get("key") == "a1ice"

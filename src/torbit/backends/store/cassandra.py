@@ -18,6 +18,7 @@ removes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from torbit.backends.store.cassandra_audit import AuditCql
@@ -88,9 +89,13 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         skeleton's claim (cassandra_claims.py): of look-alike names registered at the same
         instant on any nodes, one is."""
         skel, alike = user.skeleton, f"the name {user.name!r} reads like a taken one"
+
+        def exists(key: str) -> Awaitable[bool]:
+            return self._reads(key, skel)
+
         if unlike and (
             await self.user_with_skeleton(skel) is not None
-            or not await self.claims.take("user", skel, user.key, lambda k: self._reads(k, skel))
+            or not await self.claims.take("user", skel, user.key, exists)
         ):
             raise Conflict(alike)
         applied, _ = await self.cql.lwt(
@@ -111,7 +116,7 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             user.skeleton,
             user.key,
         )
-        if unlike and not await self.claims.confirm("user", skel, user.key):
+        if unlike and not await self.claims.keep("user", skel, user.key, exists):
             await self.delete_user(user.key)  # it waited past the claim's TTL and lost it
             raise Conflict(alike)
         return user

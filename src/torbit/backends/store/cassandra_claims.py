@@ -9,7 +9,9 @@ only by lightweight transactions (Paxos serialises them across nodes):
 1. `INSERT ... IF NOT EXISTS`, marked pending, with a TTL: a creator that dies in between
    frees the skeleton by itself after CLAIM_TTL_S.
 2. The creator writes its row (rooms or users, IF NOT EXISTS as before), then confirms the
-   claim (`IF key = mine`), which drops the pending mark and the TTL.
+   claim (`IF key = mine`), which drops the pending mark and the TTL; a claim that a
+   deleter of the same key released meanwhile is taken again, and a creator that lost its
+   claim to a look-alike (past the TTL) takes its row back.
 
 Another key's claim makes the creation lose (the same error as a look-alike found by the
 read), unless the claim is confirmed and its room or user is gone (a deleter died before
@@ -80,6 +82,16 @@ class SkeletonClaims:
             key,
         )
         return applied
+
+    async def keep(self, kind: str, skeleton: str, key: str, exists: Exists) -> bool:
+        """After `key`'s row is written: confirm its claim. One released meanwhile (by a
+        deleter of a room or user of this key) is taken again; False only if a look-alike
+        holds it now (ours expired), and then `key`'s row must go."""
+        if await self.confirm(kind, skeleton, key):
+            return True
+        return await self.take(kind, skeleton, key, exists) and await self.confirm(
+            kind, skeleton, key
+        )
 
     async def release(self, kind: str, skeleton: str, key: str, heir: str | None) -> None:
         """After `key` was deleted: hand its claim to `heir` (a look-alike still there), or

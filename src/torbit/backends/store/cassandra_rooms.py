@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -155,12 +155,16 @@ class RoomModerationCql:
         """_insert_room under the skeleton's claim (cassandra_claims.py): LooksAlike when a
         look-alike holds it, created on any node."""
         skel = room.skeleton
-        if not await self.claims.take("room", skel, room.key, lambda k: self.room_reads(k, skel)):
+
+        def exists(key: str) -> Awaitable[bool]:
+            return self.room_reads(key, skel)
+
+        if not await self.claims.take("room", skel, room.key, exists):
             raise LooksAlike(f"room #{room.name} reads like an existing room")
         applied, existing = await self._insert_room(room)
         # confirmed for the room now there, ours or another node's of this key and skeleton
         there = applied or skeleton(str(existing.get("name"))) == skel
-        if there and not await self.claims.confirm("room", skel, room.key) and applied:
+        if there and not await self.claims.keep("room", skel, room.key, exists) and applied:
             # ours waited past the claim's TTL and a look-alike took it: ours goes
             await self.delete_room(room.key)
             raise LooksAlike(f"room #{room.name} reads like an existing room")
