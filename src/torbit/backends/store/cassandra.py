@@ -269,9 +269,9 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
     # rooms and memberships
 
     async def ensure_room(self, room: Room, *, unlike: bool = True) -> Room:
-        """A room that is there is read (a join's common case: no Paxos round); a new one
-        is inserted IF NOT EXISTS, which answers with the stored row when another node
-        created it first, so two nodes creating the same room agree on the winner. With
+        """A room that is there (a join raced its creation) is read: no Paxos round. A new
+        one is inserted IF NOT EXISTS, which answers with the stored row when another node
+        created it first, so two nodes creating the same room agree on the winner; with
         `unlike`, under the skeleton's claim (_insert_unlike)."""
         there = await self.get_room(room.key)
         if there is not None:
