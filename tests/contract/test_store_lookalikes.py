@@ -1,34 +1,74 @@
 """Look-alike names taken at the same instant (`create_user(unlike=True)`): guests taking
 `aIice`, `a1ice`, `AIice` on several connections at once, or accounts registered in
-parallel. Exactly one of a skeleton's names is created, on SQLite and on PostgreSQL, where
-two transactions each seeing no look-alike both inserted theirs."""
+parallel. Exactly one of a skeleton's names is created, on SQLite, on PostgreSQL, where two
+transactions each seeing no look-alike both inserted theirs, and on Cassandra; on one store,
+and on two sharing a database or a keyspace (two nodes). A deleted user frees the name."""
 
 from __future__ import annotations
 
 import asyncio
 
-from tests.contract.conftest import NOW
+import pytest
+
+from tests.contract.conftest import NOW, STORE_BACKENDS, make_store
 from torbit.core.models import User
 from torbit.core.ports import Store
 from torbit.errors import Conflict
 
+BACKENDS_UNDER_TEST = STORE_BACKENDS
+
 LOOK_ALIKES = ("alice", "aIice", "a1ice")  # three keys, one skeleton
+
+
+async def _race(stores: list[Store], round_: int) -> list[User | BaseException]:
+    """Each look-alike of the round registered at once, on the stores in turn."""
+    return await asyncio.gather(
+        *(
+            stores[i % len(stores)].create_user(
+                User(name=f"{n}{round_}", password_hash="!guest", created_at=NOW), unlike=True
+            )
+            for i, n in enumerate(LOOK_ALIKES)
+        ),
+        return_exceptions=True,
+    )
 
 
 async def test_look_alikes_created_at_once_leave_one(store: Store) -> None:
     names = LOOK_ALIKES
     assert len({User(name=n, password_hash="", created_at=NOW).skeleton for n in names}) == 1
     for round_ in range(10):
-        made = await asyncio.gather(
-            *(
-                store.create_user(
-                    User(name=f"{n}{round_}", password_hash="!guest", created_at=NOW),
-                    unlike=True,
-                )
-                for n in names
-            ),
-            return_exceptions=True,
-        )
+        made = await _race([store], round_)
         created = [m for m in made if isinstance(m, User)]
         assert len(created) == 1, [m.name for m in created]
         assert all(isinstance(m, Conflict) for m in made if not isinstance(m, User))
+
+
+async def test_look_alikes_created_at_once_on_two_nodes_leave_one(
+    store: Store, store_url: str
+) -> None:
+    if store_url.startswith("sqlite"):
+        pytest.skip("two nodes share a PostgreSQL database or a Cassandra keyspace")
+    other = make_store(store_url)
+    await other.open()
+    try:
+        for round_ in range(10):
+            made = await _race([store, other], round_)
+            created = [m for m in made if isinstance(m, User)]
+            assert len(created) == 1, made
+            assert all(isinstance(m, Conflict) for m in made if not isinstance(m, User)), made
+    finally:
+        await other.close()
+
+
+async def test_a_deleted_user_frees_the_look_alikes_of_the_name(store: Store) -> None:
+    for round_ in range(3):
+        alice, twin = (
+            User(name=f"{n}{round_}", password_hash="!", created_at=NOW) for n in LOOK_ALIKES[:2]
+        )
+        await store.create_user(alice, unlike=True)
+        with pytest.raises(Conflict):
+            await store.create_user(twin, unlike=True)
+        assert await store.delete_user(alice.key) is not None
+        assert (await store.create_user(twin, unlike=True)).name == twin.name
+        with pytest.raises(Conflict):
+            await store.create_user(alice, unlike=True)

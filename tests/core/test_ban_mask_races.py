@@ -10,8 +10,9 @@ import pytest
 
 from tests.core.conftest import Core
 from tests.core.test_join_races import before_next
-from torbit.core.banmasks import Visitor
-from torbit.errors import Forbidden
+from torbit.core.banmasks import MAX_BAN_MASKS, Visitor
+from torbit.core.models import BanMask
+from torbit.errors import Forbidden, ListFull
 
 
 async def test_a_mask_set_before_a_session_listens_keeps_it_out(core: Core) -> None:
@@ -55,3 +56,21 @@ async def test_an_exception_lifted_before_a_session_listens_keeps_it_out(core: C
     assert runs == [1]
     assert "bob" not in await core.store.list_members("hall")
     assert core.subscriptions.online_count("hall") == 1
+
+
+async def test_a_refused_mask_drops_the_nodes_copy_of_the_list(core: Core) -> None:
+    """A store may take back a mask that other nodes read for a moment (Cassandra's adds
+    racing for the last place: cassandra_rooms.add_ban_mask); a ListFull answer drops each
+    node's copy of the room's masks (here this node's), so none keeps one the list lost."""
+    await core.user("owner")
+    room = await core.moderation.create("owner", "hall")
+    for i in range(MAX_BAN_MASKS):
+        entry = BanMask(f"n{i}!*@*", "owner", room.created_at)
+        assert await core.store.add_ban_mask(room.key, entry, MAX_BAN_MASKS)
+    masks = core.membership.ban_masks
+    masks.drop(room.key)  # the masks went in past this node (it cached the new room's none)
+    assert len((await masks.of(room)).masks) == MAX_BAN_MASKS  # its copy now
+    seen = masks.generation
+    with pytest.raises(ListFull):
+        await core.moderation.ban_mask("owner", "hall", "x!*@*")
+    assert masks.generation > seen

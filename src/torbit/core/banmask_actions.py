@@ -27,7 +27,7 @@ from torbit.core.models import BanMask, Role, Room
 from torbit.core.names import name_key
 from torbit.core.ports import Store
 from torbit.core.subscriptions import Subscriptions, Wakeup
-from torbit.errors import NotFound
+from torbit.errors import ListFull, NotFound
 
 log = logging.getLogger("torbit.audit")
 
@@ -99,8 +99,16 @@ class BanMaskActions:
         self._moderating(actor)
         reason = self._clean_reason(reason)
         entry = BanMask(canonical, actor, self._now())
-        if not await self._store.add_ban_mask(room.key, entry, MAX_BAN_MASKS):
-            return canonical
+        try:
+            if not await self._store.add_ban_mask(room.key, entry, MAX_BAN_MASKS):
+                return canonical
+        except ListFull:
+            # a store may take back a mask other nodes read for a moment (Cassandra: adds
+            # racing for the last place): every node drops its copy of the room's list
+            await self._events.publish(
+                BanMasksChanged(room.key, room.name, canonical, actor, False)
+            )
+            raise
         await self._audit(actor, "ban", room, detail=f"{canonical} {reason}".strip())
         await self._events.publish(BanMasksChanged(room.key, room.name, canonical, actor, True))
         text = f"{actor} banned {canonical} from #{room.name}" + (f" ({reason})" if reason else "")

@@ -243,9 +243,9 @@ class Store(Protocol):
 
     async def add_ban_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
         """Add a ban mask (canonical, core/banmasks.py) to the room's list: False if it was
-        there already; ListFull if the room holds `limit` masks; NotFound for no room. Two
-        adds racing on different nodes may each see room for one more: the list is then
-        over its limit by those few, never by more."""
+        there already; ListFull if the room holds `limit` masks; NotFound for no room. The
+        limit holds across nodes: adds racing there for the last places never leave the
+        list past it (on Cassandra two such may both be refused)."""
 
     async def list_ban_masks(self, room_key: str) -> list[BanMask]:
         """The room's ban masks, by mask; the room's deletion takes them with it."""

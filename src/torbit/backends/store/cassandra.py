@@ -18,11 +18,13 @@ removes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
 from torbit.backends.store.cassandra_audit import AuditCql
 from torbit.backends.store.cassandra_catalog import RoomCatalogCql
+from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import (
     DEFAULT_CONSISTENCY,
     CassandraUrl,
@@ -64,6 +66,7 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         self.health = self.cql.health
         self.ks = self.url.keyspace
         self.room_names = KeyLocks()
+        self.claims = SkeletonClaims(self.cql, self.ks)
 
     async def open(self) -> None:
         """Connect, create the keyspace if missing and bring its tables up to date."""
@@ -85,10 +88,19 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
     # users
 
     async def create_user(self, user: User, *, unlike: bool = False, node: str = "") -> User:
-        """With `unlike`, users_by_skeleton is read first: two nodes registering look-alike
-        names at the same instant may both pass (no transaction spans the two tables)."""
-        if unlike and await self.user_with_skeleton(user.skeleton) is not None:
-            raise Conflict(f"the name {user.name!r} reads like a taken one")
+        """With `unlike`, refused when users_by_skeleton names a look-alike or one holds the
+        skeleton's claim (cassandra_claims.py): of look-alike names registered at the same
+        instant on any nodes, one is."""
+        skel, alike = user.skeleton, f"the name {user.name!r} reads like a taken one"
+
+        def exists(key: str) -> Awaitable[bool]:
+            return self._reads(key, skel)
+
+        if unlike and (
+            await self.user_with_skeleton(skel) is not None
+            or not await self.claims.take("user", skel, user.key, exists)
+        ):
+            raise Conflict(alike)
         applied, _ = await self.cql.lwt(
             f"INSERT INTO {self.ks}.users (key, name, password_hash, credential, skeleton, "
             f"created_at, is_admin) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
@@ -107,6 +119,9 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             user.skeleton,
             user.key,
         )
+        if unlike and not await self.claims.keep("user", skel, user.key, exists):
+            await self.delete_user(user.key)  # it waited past the claim's TTL and lost it
+            raise Conflict(alike)
         if user.is_guest:
             await self.cql.run(
                 f"INSERT INTO {self.ks}.guests (bucket, created_at, key, node) VALUES (0, ?, ?, ?)",
@@ -115,6 +130,11 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
                 node,
             )
         return user
+
+    async def _reads(self, key: str, skel: str) -> bool:
+        """Whether user `key` exists, named with this skeleton."""
+        user = await self.get_user(key)
+        return user is not None and user.skeleton == skel
 
     async def get_user(self, key: str) -> User | None:
         row = await self.cql.one(f"SELECT {_USER} FROM {self.ks}.users WHERE key = ?", key)
@@ -279,11 +299,13 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             ("rooms_by_owner", "owner_key"),
         ):
             writes.append((f"DELETE FROM {k}.{table} WHERE {column} = ?", (key,)))
-        for room_key in doomed:
-            writes += await self._room_deletion(room_key, key)
+        for room_key, name in doomed.items():
+            writes += await self._room_deletion(room_key, key, name)
         await self.cql.batches(writes)
-        for room_key in doomed:
+        for room_key, name in doomed.items():
             await self.cql.lwt(f"DELETE FROM {k}.rooms WHERE key = ? IF EXISTS", room_key)
+            await self._release_room(room_key, name)
+        await self._release_user(key, str(found["skeleton"] or ""))
         # whoever registers the name next must not inherit the rooms
         for room_key, owner in kept.items():
             await self.cql.lwt(
@@ -291,18 +313,37 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             )
         return AccountDeletion(tuple(sorted(doomed)), tuple(sorted(kept)))
 
+    async def _release_user(self, key: str, skel: str) -> None:
+        """After the users row went: the skeleton's claim, if this user held it, goes to a
+        look-alike still there (one registered before the rule), else is freed."""
+        claim = await self.cql.one(
+            f"SELECT key FROM {self.ks}.skeleton_claims WHERE kind = 'user' AND skeleton = ?",
+            skel,
+        )
+        if claim is not None and claim["key"] == key:
+            heir = await self.user_with_skeleton(skel)
+            await self.claims.release("user", skel, key, heir.key if heir is not None else None)
+
     # rooms and memberships
 
     async def ensure_room(self, room: Room, *, unlike: bool = True) -> Room:
-        """IF NOT EXISTS answers with the stored row when the room exists: one round trip,
-        and two nodes creating the same room agree on the winner."""
+        """A room that is there (a join raced its creation) is read: no Paxos round. A new
+        one is inserted IF NOT EXISTS, which answers with the stored row when another node
+        created it first, so two nodes creating the same room agree on the winner; with
+        `unlike`, under the skeleton's claim (_insert_unlike)."""
+        there = await self.get_room(room.key)
+        if there is not None:
+            return there
         async with self.room_names.hold(room.skeleton):
-            if unlike and await self.room_like(room):  # unless it is there (old look-alikes)
+            if not unlike:
+                applied, existing = await self._insert_room(room)
+            elif await self.room_like(room):  # unless it is there now (old look-alikes)
                 there = await self.get_room(room.key)
                 if there is None:
                     raise LooksAlike(f"room #{room.name} reads like an existing room")
                 return there
-            applied, existing = await self._insert_room(room)
+            else:
+                applied, existing = await self._insert_unlike(room)
         return room if applied else room_of(existing)
 
     async def get_room(self, key: str) -> Room | None:

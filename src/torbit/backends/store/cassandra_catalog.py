@@ -33,8 +33,10 @@ from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from typing import TypeVar
 
+from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, to_us
 from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, room_of
+from torbit.core.identity import skeleton
 from torbit.core.models import Room
 from torbit.errors import NotFound, ServiceUnavailable
 
@@ -49,6 +51,7 @@ class RoomCatalogCql:
 
     cql: Cql
     ks: str
+    claims: SkeletonClaims
 
     # listings
 
@@ -147,8 +150,7 @@ class RoomCatalogCql:
         room = await self._close(key)
         if room is None:
             return False
-        await self.cql.batches(await self._room_deletion(key, room["owner"]))
-        await self.cql.lwt(f"DELETE FROM {self.ks}.rooms WHERE key = ? IF EXISTS", key)
+        await self._delete_closed(key, room)
         return True
 
     async def delete_room_if_empty(self, key: str) -> bool:
@@ -160,12 +162,38 @@ class RoomCatalogCql:
                 f"UPDATE {self.ks}.rooms SET closing = null WHERE key = ? IF EXISTS", key
             )
             return False
-        await self.cql.batches(await self._room_deletion(key, room["owner"]))
-        await self.cql.lwt(f"DELETE FROM {self.ks}.rooms WHERE key = ? IF EXISTS", key)
+        await self._delete_closed(key, room)
         return True
 
+    async def _delete_closed(self, key: str, room: Row) -> None:
+        """What hangs off the room, then its row, then its skeleton's claim."""
+        name = str(room["name"] or key)
+        await self.cql.batches(await self._room_deletion(key, room["owner"], name))
+        await self.cql.lwt(f"DELETE FROM {self.ks}.rooms WHERE key = ? IF EXISTS", key)
+        await self._release_room(key, name)
+
+    async def _release_room(self, key: str, name: str) -> None:
+        """After the rooms row went: the skeleton's claim, if this room held it, goes to a
+        look-alike still there (one stored before the rule, or made with `unlike=False`),
+        else is freed."""
+        skel = skeleton(name)
+        claim = await self.cql.one(
+            f"SELECT key FROM {self.ks}.skeleton_claims WHERE kind = 'room' AND skeleton = ?",
+            skel,
+        )
+        if claim is None or claim["key"] != key:
+            return
+        rows = await self.cql.rows(
+            f"SELECT key FROM {self.ks}.rooms_by_skeleton WHERE skeleton = ?", skel
+        )
+        others = [str(r["key"]) for r in rows if r["key"] != key]
+        named = await self._room_rows(others)
+        heirs = [k for k, r in zip(others, named, strict=True) if r and skeleton(r["name"]) == skel]
+        await self.claims.release("room", skel, key, heirs[0] if heirs else None)
+
     async def _close(self, key: str) -> Row | None:
-        """Raise the room's closing flag; the room's owner as stored, or None if unknown."""
+        """Raise the room's closing flag; the room's owner and name as stored, or None if
+        the room is unknown."""
         applied, _ = await self.cql.lwt(
             f"UPDATE {self.ks}.rooms USING TTL {CLOSING_TTL_S} SET closing = true "
             f"WHERE key = ? IF EXISTS",
@@ -173,9 +201,8 @@ class RoomCatalogCql:
         )
         if not applied:
             return None
-        return await self.cql.one(f"SELECT owner FROM {self.ks}.rooms WHERE key = ?", key) or {
-            "owner": None
-        }
+        found = await self.cql.one(f"SELECT owner, name FROM {self.ks}.rooms WHERE key = ?", key)
+        return found or {"owner": None, "name": key}
 
     async def _joined(self, room_key: str, user_key: str) -> None:
         """The joiner's half of the fence (after writing the membership): wait while the
@@ -203,10 +230,12 @@ class RoomCatalogCql:
                 raise ServiceUnavailable("storage unavailable: the room is being deleted")
             await asyncio.sleep(0.05)
 
-    async def _room_deletion(self, room_key: str, owner: str | None) -> list[tuple[str, Params]]:
+    async def _room_deletion(
+        self, room_key: str, owner: str | None, name: str
+    ) -> list[tuple[str, Params]]:
         """The writes that remove a room's rows but the rooms row itself: everyone's standing
-        there (both sides), roles, mutes, index rows, and the read cursors of all who ever
-        joined."""
+        there (both sides), roles, mutes, index rows (its skeleton's among them: `name` is
+        the room's as stored), and the read cursors of all who ever joined."""
         k = self.ks
         people = await self.cql.rows(
             f"SELECT user_key FROM {k}.room_users WHERE room_key = ?", room_key
@@ -217,6 +246,10 @@ class RoomCatalogCql:
             (f"DELETE FROM {k}.room_exception_masks WHERE room_key = ?", (room_key,)),
             (f"DELETE FROM {k}.mutes WHERE bucket = 0 AND room_key = ?", (room_key,)),
             (f"DELETE FROM {k}.room_index WHERE bucket = 0 AND key = ?", (room_key,)),
+            (
+                f"DELETE FROM {k}.rooms_by_skeleton WHERE skeleton = ? AND key = ?",
+                (skeleton(name), room_key),
+            ),
         ]
         if owner is not None:
             writes.append(
@@ -246,10 +279,10 @@ class RoomCatalogCql:
             ]
         return writes
 
-    async def _owned_rooms(self, key: str) -> tuple[list[str], dict[str, str]]:
-        """The rooms the user owns: those nobody else is a member of (to delete), and the
-        others with their owner as stored (to leave server-owned)."""
-        doomed: list[str] = []
+    async def _owned_rooms(self, key: str) -> tuple[dict[str, str], dict[str, str]]:
+        """The rooms the user owns: those nobody else is a member of (to delete), with their
+        names, and the others with their owner as stored (to leave server-owned)."""
+        doomed: dict[str, str] = {}
         kept: dict[str, str] = {}
         owned = await self.owned_rooms(key)
         rooms = await self._room_rows(owned)
@@ -260,7 +293,7 @@ class RoomCatalogCql:
             if any(m["member"] and m["user_key"] != key for m in members):
                 kept[room_key] = str((room or {}).get("owner"))
             else:
-                doomed.append(room_key)
+                doomed[room_key] = str((room or {}).get("name") or room_key)
         return doomed, kept
 
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any
 
+from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
 from torbit.core.identity import skeleton
 from torbit.core.membership import KeyLocks
@@ -32,6 +33,7 @@ class RoomModerationCql:
     cql: Cql
     ks: str
     room_names: KeyLocks  # a room's creation takes turns with its look-alikes' on this node
+    claims: SkeletonClaims  # and on every node
 
     # the room_users / user_rooms pair
 
@@ -144,28 +146,50 @@ class RoomModerationCql:
         async with self.room_names.hold(room.skeleton):
             if await self.room_like(room):
                 raise LooksAlike(f"room #{room.name} reads like an existing room")
-            applied, _ = await self._insert_room(room)
+            applied, _ = await self._insert_unlike(room)
         if not applied:
             raise Conflict(f"room #{room.name} already exists")
         return room
 
+    async def _insert_unlike(self, room: Room) -> tuple[bool, Row]:
+        """_insert_room under the skeleton's claim (cassandra_claims.py): LooksAlike when a
+        look-alike holds it, created on any node."""
+        skel = room.skeleton
+
+        def exists(key: str) -> Awaitable[bool]:
+            return self.room_reads(key, skel)
+
+        if not await self.claims.take("room", skel, room.key, exists):
+            raise LooksAlike(f"room #{room.name} reads like an existing room")
+        applied, existing = await self._insert_room(room)
+        # confirmed for the room now there, ours or another node's of this key and skeleton
+        there = applied or skeleton(str(existing.get("name"))) == skel
+        if there and not await self.claims.keep("room", skel, room.key, exists) and applied:
+            # ours waited past the claim's TTL and a look-alike took it: ours goes
+            await self.delete_room(room.key)
+            raise LooksAlike(f"room #{room.name} reads like an existing room")
+        return applied, existing
+
+    async def delete_room(self, key: str) -> bool:
+        raise NotImplementedError  # RoomCatalogCql's, before this class in CassandraStore
+
     async def room_like(self, room: Room) -> bool:
         """Whether a room of another key has this room's skeleton, through rooms_by_skeleton
         (a row whose room is gone is passed over). Checked before the insert, under a lock
-        of this node's on the skeleton: look-alikes created at once on one node leave one;
-        on two nodes both may pass, as users' names may (no transaction spans two tables)."""
+        of this node's on the skeleton; look-alikes created at once on several nodes are
+        settled by the skeleton's claim (_insert_unlike)."""
         rows = await self.cql.rows(
             f"SELECT key FROM {self.ks}.rooms_by_skeleton WHERE skeleton = ?", room.skeleton
         )
         for row in rows:
-            if row["key"] == room.key:
-                continue
-            other = await self.cql.one(
-                f"SELECT name FROM {self.ks}.rooms WHERE key = ?", row["key"]
-            )
-            if other is not None and skeleton(str(other["name"])) == room.skeleton:
+            if row["key"] != room.key and await self.room_reads(str(row["key"]), room.skeleton):
                 return True
         return False
+
+    async def room_reads(self, key: str, skel: str) -> bool:
+        """Whether room `key` exists, named with this skeleton."""
+        row = await self.cql.one(f"SELECT name FROM {self.ks}.rooms WHERE key = ?", key)
+        return row is not None and skeleton(str(row["name"])) == skel
 
     async def update_room(
         self,
@@ -277,7 +301,7 @@ class RoomModerationCql:
         )
         return True
 
-    # ban masks: room_ban_masks, one partition per room (at most `limit` rows)
+    # ban masks: room_ban_masks, one partition per room (at most `limit` rows, on all nodes)
 
     async def add_ban_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
         room, held = await asyncio.gather(
@@ -290,15 +314,35 @@ class RoomModerationCql:
             return False
         if len(held) >= limit:
             raise ListFull(f"the ban list is full ({limit} masks)")
+        k, at = self.ks, to_us(entry.set_at)
         applied, _ = await self.cql.lwt(
-            f"INSERT INTO {self.ks}.room_ban_masks (room_key, mask, set_by, set_at) "
+            f"INSERT INTO {k}.room_ban_masks (room_key, mask, set_by, set_at) "
             f"VALUES (?, ?, ?, ?) IF NOT EXISTS",
             room_key,
             entry.mask,
             entry.set_by,
-            to_us(entry.set_at),
+            at,
         )
-        return applied
+        if not applied:
+            return False
+        # Nodes adding at once each counted before the others' inserts. Counted again with
+        # ours in, a list past the limit makes us take ours back: the mask inserted last of
+        # those kept saw them all, so the list never stays past the limit (two adds racing
+        # for the last place may both be refused, never both kept).
+        count = await self.cql.one(
+            f"SELECT COUNT(*) AS n FROM {k}.room_ban_masks WHERE room_key = ?", room_key
+        )
+        if int((count or {}).get("n") or 0) > limit:
+            await self.cql.lwt(
+                f"DELETE FROM {k}.room_ban_masks WHERE room_key = ? AND mask = ? "
+                f"IF set_by = ? AND set_at = ?",
+                room_key,
+                entry.mask,
+                entry.set_by,
+                at,
+            )
+            raise ListFull(f"the ban list is full ({limit} masks)")
+        return True
 
     async def list_ban_masks(self, room_key: str) -> list[BanMask]:
         """In mask order (the table's clustering order)."""

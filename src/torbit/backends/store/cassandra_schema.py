@@ -2,10 +2,11 @@
 
 Query-first: one table per question the store asks, no joins; rows that must agree live in
 pairs written in one logged batch. Lightweight transactions (Paxos) only where uniqueness
-needs them: registering a name, creating a room, the audit log's id sequence, the flag
-that fences joins while a room is deleted, and the read cursors (a `/receive` page goes to
-one receive across nodes); users, rooms and read_cursors rows are only ever written through
-them (deletions aside), so plain and Paxos writes never mix there.
+needs them: registering a name, creating a room, claiming a skeleton, the audit log's id
+sequence, the flag that fences joins while a room is deleted, and the read cursors (a
+`/receive` page goes to one receive across nodes); users, rooms, skeleton_claims and
+read_cursors rows are only ever written through them (deletions aside), so plain and Paxos
+writes never mix there.
 
     users            key → name, hash, credential, skeleton, created, admin
                                                       login, registration (IF NOT EXISTS)
@@ -18,6 +19,8 @@ them (deletions aside), so plain and Paxos writes never mix there.
                      days: a row a lagging replica brings back is passed over (no user)
     nodes            one partition → node → seen      the nodes' leases (a day's TTL): a node
                                                       alive keeps its guests from the sweep
+    skeleton_claims  (kind, skeleton) → key, pending  look-alikes created at once on two
+                                                      nodes: one wins (LWT, cassandra_claims.py)
     rooms            key → name, created, owner, topic (with its setter and time), private,
                      closing, settings
                                                       room lookups, creation (LWT); `closing`
@@ -290,6 +293,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             "CREATE TABLE IF NOT EXISTS {ks}.room_exception_masks (room_key text, kind text, "
             "mask text, set_by text, set_at bigint, PRIMARY KEY (room_key, kind, mask))",
+        ),
+    ),
+    Migration(
+        12,
+        "skeleton claims (cassandra): of look-alikes created at once on two nodes, one",
+        (
+            "CREATE TABLE IF NOT EXISTS {ks}.skeleton_claims (kind text, skeleton text, "
+            "key text, pending boolean, PRIMARY KEY ((kind, skeleton)))",
         ),
     ),
 )

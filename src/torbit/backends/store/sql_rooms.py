@@ -277,6 +277,14 @@ class RoomModerationSql:
         values = {"room_key": room_key, "mask": entry.mask, "set_by": entry.set_by}
         try:
             async with self._write() as conn:
+                # nodes adding at once take turns on the room's row (PostgreSQL: FOR NO KEY
+                # UPDATE, which joins' foreign keys do not wait for); else each counts
+                # before the other's insert and both go past the limit
+                await conn.execute(
+                    select(rooms.c.key)
+                    .where(rooms.c.key == room_key)
+                    .with_for_update(key_share=True)
+                )
                 held = select(func.count()).where(room_ban_masks.c.room_key == room_key)
                 if (await conn.execute(held)).scalar_one() >= limit:
                     there = select(room_ban_masks.c.mask).where(
