@@ -182,8 +182,8 @@ async def whois(session: IrcSession, msg: Message) -> None:
     channels: list[str] = []
     multi = "multi-prefix" in session.caps
     for key in sorted(keys):
-        try:  # a room the asker is banned from names none of its members (check_roster)
-            room = await core.membership.roster_room(session.nick, key)
+        try:  # a room the asker is banned from (by name or mask) names none of its members
+            room = await core.membership.roster_room(session.nick, key, session.visitor)
         except (NotFound, Forbidden):
             continue
         if room.private and key not in session.rooms:
