@@ -19,6 +19,7 @@ always come in and lift one)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,13 +44,47 @@ def fold(text: str) -> str:
     return text.translate(_FOLD)
 
 
+_MAPPED = "::ffff:"  # an IPv4-mapped IPv6 address's prefix, as ipaddress writes it
+
+
+def canonical_host(host: str) -> str:
+    """The one spelling of an address a mask is matched against: an IPv4-mapped IPv6
+    address (what a door bound to `::` sees of an IPv4 client) as its IPv4 address, the form
+    the other doors (bound to IPv4, PROXY headers, X-Forwarded-For) give of the same client,
+    and an IPv6 address compressed and lower-case, as sockets give it. Anything else as it is."""
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def _mask_host(host: str) -> str:
+    """A mask's host part, folded, in the spelling `canonical_host` gives addresses: with
+    wildcards, only the IPv4-mapped prefix is taken off (`::ffff:10.1.*` is `10.1.*`)."""
+    if "*" not in host and "?" not in host:
+        return canonical_host(host)
+    if host.startswith(_MAPPED) and ":" not in host[len(_MAPPED) :]:
+        return host[len(_MAPPED) :]
+    return host
+
+
 @dataclass(frozen=True, slots=True)
 class Visitor:
-    """A client as ban masks see it."""
+    """A client as ban masks see it; its address in one spelling (`canonical_host`), so that
+    a mask written for an IPv4 client holds on a dual-stack door too."""
 
     nick: str
     user: str
     host: str
+
+    def __post_init__(self) -> None:
+        if ":" in self.host:
+            object.__setattr__(self, "host", canonical_host(self.host))
 
     @property
     def subject(self) -> str:
@@ -74,6 +109,7 @@ def parse_mask(text: str) -> str | None:
     user, _, host = rest.partition("@")
     if "!" in user or "@" in host or "!" in host:
         raise InvalidInput(f"invalid ban mask {text[:40]!r}: nick!user@host")
+    host = _mask_host(fold(host))
     return _STARS.sub("*", fold(f"{nick or '*'}!{user or '*'}@{host or '*'}"))
 
 
@@ -86,7 +122,11 @@ def account_of(mask: str) -> str | None:
 
 def compile_mask(mask: str) -> re.Pattern[str]:
     """A canonical mask as a pattern that never backtracks into a matched star (see the
-    module docstring)."""
+    module docstring). Its host is read as `parse_mask` writes it now: a mask stored with an
+    IPv4-mapped address before that matches the IPv4 client it meant."""
+    head, at, host = mask.rpartition("@")
+    if at:
+        mask = f"{head}@{_mask_host(host)}"
     pieces = [re.escape(p).replace(r"\?", ".") for p in mask.split("*")]
     if len(pieces) == 1:
         return re.compile(pieces[0] + r"\Z", re.DOTALL)
