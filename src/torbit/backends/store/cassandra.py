@@ -61,6 +61,7 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         self.health = self.cql.health
         self.ks = self.url.keyspace
         self.room_names = KeyLocks()
+        self.ban_lists = KeyLocks()
 
     async def open(self) -> None:
         """Connect, create the keyspace if missing and bring its tables up to date."""

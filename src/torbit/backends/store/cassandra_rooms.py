@@ -32,6 +32,7 @@ class RoomModerationCql:
     cql: Cql
     ks: str
     room_names: KeyLocks  # a room's creation takes turns with its look-alikes' on this node
+    ban_lists: KeyLocks  # adds to a room's ban list take turns on this node
 
     # the room_users / user_rooms pair
 
@@ -280,24 +281,33 @@ class RoomModerationCql:
     # ban masks: room_ban_masks, one partition per room (at most `limit` rows)
 
     async def add_ban_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
-        room, held = await asyncio.gather(
-            self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
-            self.list_ban_masks(room_key),
-        )
-        if room is None:
-            raise NotFound(f"no room {room_key!r}")
-        if any(m.mask == entry.mask for m in held):
-            return False
-        if len(held) >= limit:
-            raise ListFull(f"the ban list is full ({limit} masks)")
-        applied, _ = await self.cql.lwt(
-            f"INSERT INTO {self.ks}.room_ban_masks (room_key, mask, set_by, set_at) "
-            f"VALUES (?, ?, ?, ?) IF NOT EXISTS",
-            room_key,
-            entry.mask,
-            entry.set_by,
-            to_us(entry.set_at),
-        )
+        """The count is a read before the insert: adds on this node take turns, and an add
+        that finds the list past `limit` once its mask is in (another node added at the same
+        time) takes its mask out again and is ListFull. Of nodes racing for the last places,
+        each added mask was counted within the limit by its own add, so the list never
+        passes it (both may be refused: an admin tries again)."""
+        async with self.ban_lists.hold(room_key):
+            room, held = await asyncio.gather(
+                self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
+                self.list_ban_masks(room_key),
+            )
+            if room is None:
+                raise NotFound(f"no room {room_key!r}")
+            if any(m.mask == entry.mask for m in held):
+                return False
+            if len(held) >= limit:
+                raise ListFull(f"the ban list is full ({limit} masks)")
+            applied, _ = await self.cql.lwt(
+                f"INSERT INTO {self.ks}.room_ban_masks (room_key, mask, set_by, set_at) "
+                f"VALUES (?, ?, ?, ?) IF NOT EXISTS",
+                room_key,
+                entry.mask,
+                entry.set_by,
+                to_us(entry.set_at),
+            )
+            if applied and len(await self.list_ban_masks(room_key)) > limit:
+                await self.remove_ban_mask(room_key, entry.mask)
+                raise ListFull(f"the ban list is full ({limit} masks)")
         return applied
 
     async def list_ban_masks(self, room_key: str) -> list[BanMask]:
