@@ -35,7 +35,9 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
+from torbit.core import access
 from torbit.core.away import Away
+from torbit.core.banmasks import Visitor
 from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.identity import NamePolicy, skeleton
 from torbit.core.limits import RateLimiter, RoomRates
@@ -137,12 +139,18 @@ class Guests:
         for room in rooms:
             await self._membership.delete_if_vacant(room)
 
-    async def rename(self, session: Session, old: str, new: str) -> str:
+    async def rename(
+        self, session: Session, old: str, new: str, visitor: Visitor | None = None
+    ) -> str:
         """Give a logged-in guest's session another name: its memberships, admin rights,
         invitations and mutes move to it, its rooms are told, the old name is freed. Conflict
-        if the name is taken. Ignores of the old name do not follow it (as on IRC)."""
-        user = await self.admit(new)
+        if the name is taken. Ignores of the old name do not follow it (as on IRC).
+        `visitor`: the client under the new name; Forbidden if a ban mask of a room the guest
+        is in bars it (masks are matched at joins: a rename must not walk past them)."""
         old_key = name_key(old)
+        if visitor is not None:
+            await self._check_masks(old_key, visitor)
+        user = await self.admit(new)
         for limiter in self._limits:  # what it read, sent, joined under the old name counts
             limiter.carry(old_key, user.key)
         try:
@@ -176,6 +184,20 @@ class Guests:
             await self._subs.listen(session, room)
         await self.release(old)
         return user.name
+
+    async def _check_masks(self, user_key: str, visitor: Visitor) -> None:
+        for room_key in await self._store.rooms_of(user_key):
+            room = await self._store.get_room(room_key)
+            if room is None:
+                continue
+            mask = await self._membership.ban_masks.matching(room, visitor)
+            if mask is None:
+                continue
+            standing = await self._store.standing(room.key, user_key)
+            if not access.mask_exempt(standing, room, user_key):
+                raise Forbidden(
+                    f"{visitor.nick} is banned from #{room.name} ({mask}): keep your nick there"
+                )
 
     async def sweep(self) -> int:
         """Delete guests left over from a node that stopped without saying goodbye (a crash):

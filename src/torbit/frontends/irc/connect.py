@@ -5,6 +5,7 @@ a client is registered."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable
 
@@ -315,7 +316,8 @@ async def _rename(session: IrcSession, new: str) -> None:
         session.core.guests.check_nick(new)
         if name_key(new) != session.user_key:
             await session.server.nick_free(name_key(new))
-        name = await session.core.guests.rename(session, session.nick, new)
+        visitor = dataclasses.replace(session.visitor, nick=new)
+        name = await session.core.guests.rename(session, session.nick, new, visitor)
     except Conflict:
         session.reply(n.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
         return
