@@ -25,6 +25,7 @@ from torbit.frontends.irc.registration import REALNAME_MAX
 from torbit.frontends.irc.render import channel_name, prefix, room_name
 from torbit.frontends.irc.session import IrcSession, UserInfo
 from torbit.protocol.irc import Message
+from torbit.protocol.irc_replies import list_numerics
 
 WHO_MAX_REPLIES = 500  # users one WHO by mask shows at most (ratbox/hybrid's cap), then 416
 WHO_CHUNK = 1000  # users matched between two lets-go of the loop
@@ -191,9 +192,12 @@ async def whois(session: IrcSession, msg: Message) -> None:
         role = (await core.membership.roles(room)).get(name_key(nick))
         voiced = name_key(nick) in await core.membership.voiced(room)
         channels.append(prefix(role, multi, voiced) + channel_name(room.name))
-    if channels:
-        session.reply(n.RPL_WHOISCHANNELS, nick, " ".join(sorted(channels)))
     options = session.server.options
+    # as many 319s as the list needs: one cut at 512 bytes lost the rest and showed a cut name
+    for line in list_numerics(
+        options.server_name, session.nick, n.RPL_WHOISCHANNELS, sorted(channels), nick, sep=" "
+    ):
+        session.send(line)
     session.reply(n.RPL_WHOISSERVER, nick, options.server_name, options.server_description)
     if info.operator:
         session.reply(n.RPL_WHOISOPERATOR, nick, "is an IRC operator")
