@@ -146,10 +146,14 @@ class Guests:
         invitations and mutes move to it, its rooms are told, the old name is freed. Conflict
         if the name is taken. Ignores of the old name do not follow it (as on IRC).
         `visitor`: the client under the new name; Forbidden if a ban mask of a room the guest
-        is in bars it (masks are matched at joins: a rename must not walk past them)."""
+        is in bars it (masks are matched at joins: a rename must not walk past them).
+        Charged to the rate of changes told to every room (`Away.charge_change`): RateLimited
+        past it, so that renames in a loop flood neither the rooms nor the store."""
         old_key = name_key(old)
         if visitor is not None:
             await self._check_masks(old_key, visitor)
+        if self._away is not None:
+            self._away.charge_change(old_key, "nick changes")
         user = await self.admit(new)
         for limiter in self._limits:  # what it read, sent, joined under the old name counts
             limiter.carry(old_key, user.key)

@@ -296,6 +296,11 @@ async def _change_case(session: IrcSession, new: str) -> None:
     (core/away.py, `DetailsChanged`), as MONITOR watchers are not (a case change is no
     change of online state: irctest's MonitorTestCase)."""
     old = session.nick
+    try:  # told to every room as a rename is: charged alike (Guests.rename)
+        session.core.away.charge_change(session.user_key, "nick changes")
+    except RateLimited as e:
+        session.reply(n.ERR_NICKTOOFAST, new, e.message)
+        return
     line = Message("NICK", (new,), session.mask)
     session.renamed(new)
     session.core.subscriptions.recase(session.user_key, new)
@@ -323,6 +328,9 @@ async def _rename(session: IrcSession, new: str) -> None:
         return
     except (InvalidInput, Forbidden) as e:
         session.reply(n.ERR_ERRONEUSNICKNAME, new, e.message)
+        return
+    except RateLimited as e:
+        session.reply(n.ERR_NICKTOOFAST, new, e.message)
         return
     session.server.renamed(session, name)
     session.send(Message("NICK", (name,), old_mask))
