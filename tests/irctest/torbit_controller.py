@@ -102,7 +102,8 @@ class FreshServer:
             "chat": {"presence_grace_seconds": 0},
             "storage": {"url": f"sqlite:///{data}/torbit.db"},
             "log": {"dir": str(data / "logs")},
-            "limits": {"connections_per_ip": 0, "message_rate": 0, "room_message_rate": 0},
+            "limits": {"connections_per_ip": 0, "message_rate": 0, "room_message_rate": 0,
+                       "guests_per_address": 0},
             "accounts": {"argon2_time_cost": 1, "argon2_memory_kib": 8,
                          "argon2_parallelism": 1},
         }

@@ -48,6 +48,7 @@ from torbit.core.names import check_name, is_inbox, name_key
 from torbit.core.ports import Store
 from torbit.core.sessions import Proof, Sessions
 from torbit.core.subscriptions import Subscriptions
+from torbit.core.throttle import address_key
 from torbit.errors import Forbidden, InvalidInput
 
 log = logging.getLogger("torbit.guests")
@@ -72,11 +73,13 @@ class Guests:
         names: NamePolicy | None = None,
         limits: Sequence[RateLimiter | RoomRates] = (),
         away: Away | None = None,
+        per_address: RateLimiter | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`names`: the accounts' rules (their reserved names hold for guests too); `limits`:
         the per-user buckets (keyed by name, or by name and room) a rename carries over to
-        the new name."""
+        the new name; `per_address`: the guests admitted from one client address
+        (`limits.guests_per_address`)."""
         self._store = store
         self._subs = subscriptions
         self._sessions = sessions
@@ -86,6 +89,7 @@ class Guests:
         self._policies = (NamePolicy(self.reserved), names or NamePolicy())
         self._limits = tuple(limits)
         self._away = away  # tells the other nodes of a rename (core/away.py)
+        self._per_address = per_address or RateLimiter(0, 0)
         self._now = now
 
     def check_nick(self, nick: str) -> str:
@@ -106,10 +110,14 @@ class Guests:
         if skeleton(new) != skeleton(old):
             raise InvalidInput(f"{new} would read like another name than {old}")
 
-    async def admit(self, nick: str) -> User:
+    async def admit(self, nick: str, address: str | None = None) -> User:
         """The guest's account; Conflict if the name, or one reading like it, is taken (by
-        an account or a guest)."""
+        an account or a guest). With the client's `address`, RateLimited past the guests
+        admitted from it (an IPv6 client's /64): each costs an account made and deleted,
+        and nothing else bounded a loop of connect, register, quit."""
         self.check_nick(nick)
+        if address is not None:
+            self._per_address.check(address_key(address), "guests from your address")
         user = User(name=nick, password_hash=GUEST_PASSWORD_HASH, created_at=self._now())
         return await self._store.create_user(user, unlike=True)
 

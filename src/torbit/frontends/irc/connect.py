@@ -151,9 +151,13 @@ async def _complete(session: IrcSession, step: reg.Complete) -> list[reg.Step]:
         await session.server.nick_free(name_key(step.nick))
         counts = core.sessions.counts()
         try:
-            guest = await core.guests.admit(step.nick)
+            guest = await core.guests.admit(step.nick, session.ip)
         except Conflict:
             return machine.nick_in_use()
+        except RateLimited as e:
+            session.server_notice(e.message)
+            session.close(e.message)
+            return []
         name = guest.name
         session.proof = Proof(guest.credential)
         session.fresh = Fresh(guest, NO_IGNORES, counts)  # as inserted: no read again
