@@ -9,7 +9,8 @@ X-Forwarded-For names the client: the door and the count are the ones telnet and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 
@@ -58,7 +59,7 @@ async def test_long_polls_from_one_ipv6_64_share_one_count(make_server: ServerFa
     async with httpx.AsyncClient(base_url=base_url(app), timeout=40) as c:
         await register(c, *users)
 
-        def poll(i: int, wait: int) -> Awaitable[httpx.Response]:
+        def poll(i: int, wait: int) -> Coroutine[Any, Any, httpx.Response]:
             return c.get(
                 f"/receive/lobby/{users[i]}",
                 params={"wait": wait},
