@@ -246,7 +246,14 @@ def ison(session: IrcSession, msg: Message) -> None:
     subs = session.core.subscriptions
     words = [w for p in msg.params for w in p.split(" ") if w][:32]
     online = [name for w in words if (name := subs.online_name(name_key(w))) is not None]
-    session.reply(n.RPL_ISON, " ".join(online))
+    # one 303 (a client takes it as the whole answer) of the whole nicks that fit: a line
+    # cut at 512 bytes named a prefix of the last one online
+    server = session.server.options.server_name
+    fitted = list_numerics(server, session.nick, n.RPL_ISON, online, sep=" ")
+    if fitted:
+        session.send(fitted[0])
+    else:
+        session.reply(n.RPL_ISON, "")
 
 
 async def away(session: IrcSession, msg: Message) -> None:
