@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
-from torbit.core.identity import skeleton
+from torbit.core.identity import room_skeleton
 from torbit.core.membership import KeyLocks
 from torbit.core.models import BanMask, Mute, Room, RoomSettings, Standing
 from torbit.errors import Conflict, ListFull, LooksAlike, NotFound
@@ -164,7 +164,7 @@ class RoomModerationCql:
             other = await self.cql.one(
                 f"SELECT name FROM {self.ks}.rooms WHERE key = ?", row["key"]
             )
-            if other is not None and skeleton(str(other["name"])) == room.skeleton:
+            if other is not None and room_skeleton(str(other["name"])) == room.skeleton:
                 return True
         return False
 
