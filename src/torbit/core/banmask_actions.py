@@ -119,7 +119,7 @@ class BanMaskActions:
         matched: dict[str, str] = {}
         for session in sessions:
             visitor: Visitor | None = getattr(session, "visitor", None)
-            if visitor is None or not pattern.match(visitor.subject):
+            if visitor is None or not pattern.matches(visitor):
                 continue
             if isinstance(session, Wakeup):
                 session.close("banned")

@@ -4,8 +4,10 @@ characters) and `?` (one character), beside the bans of one account (moderation.
 Who is matched is a `Visitor`: the nick (the user's name), the user part IRC shows (an IRC
 client's ident; a user on another door has their lower-cased name, as the IRC door shows
 them) and the host, the client's address as its door sees it (the socket's peer, or the
-PROXY header's / the trusted forwarded client address where the door takes one). Matching is
-case-insensitive as CASEMAPPING=ascii says, over the whole mask.
+PROXY header's / the trusted forwarded client address where the door takes one), in one
+spelling (`canonical_host`). Matching is case-insensitive as CASEMAPPING=ascii says, over the
+whole mask. A mask's host may be a network (`*!*@2001:db8::/64`, `*!*@10.0.0.0/8`): an IPv6
+address is written compressed where its zeros fall, so no wildcard holds a whole /64.
 
 Masks are bounded: printable ASCII without spaces or commas, at most MAX_MASK_LENGTH
 characters, MAX_BAN_MASKS per room (IRC's MAXLIST, ERR_BANLISTFULL). A mask is compiled once
@@ -63,9 +65,30 @@ def canonical_host(host: str) -> str:
     return str(address)
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _network(host: str) -> Network:
+    """A mask's host written as a network (`2001:db8::/64`, `10.0.0.0/8`), strict=False: the
+    host bits are dropped; an IPv4-mapped network is its IPv4 one. InvalidInput if it is
+    not one."""
+    try:
+        network = ipaddress.ip_network(host, strict=False)
+    except ValueError:
+        raise InvalidInput(f"invalid network {host[:50]!r} in a ban mask") from None
+    first = network.network_address
+    v4 = first.ipv4_mapped if isinstance(first, ipaddress.IPv6Address) else None
+    if v4 is not None and network.prefixlen >= 96:
+        return ipaddress.ip_network(f"{v4}/{network.prefixlen - 96}")
+    return network
+
+
 def _mask_host(host: str) -> str:
     """A mask's host part, folded, in the spelling `canonical_host` gives addresses: with
-    wildcards, only the IPv4-mapped prefix is taken off (`::ffff:10.1.*` is `10.1.*`)."""
+    wildcards, only the IPv4-mapped prefix is taken off (`::ffff:10.1.*` is `10.1.*`); a
+    network (`/`) as `ipaddress` writes it."""
+    if "/" in host:
+        return str(_network(host))
     if "*" not in host and "?" not in host:
         return canonical_host(host)
     if host.startswith(_MAPPED) and ":" not in host[len(_MAPPED) :]:
@@ -120,18 +143,49 @@ def account_of(mask: str) -> str | None:
     return nick if rest == "*@*" and is_valid_name(nick) else None
 
 
-def compile_mask(mask: str) -> re.Pattern[str]:
+class Matcher:
+    """One compiled mask: a pattern over `nick!user@host`, and for a mask on a network
+    (`*!*@2001:db8::/64`), the network the client's address must be in (the pattern then
+    takes any host)."""
+
+    __slots__ = ("network", "pattern")
+
+    def __init__(self, pattern: re.Pattern[str], network: Network | None = None) -> None:
+        self.pattern = pattern
+        self.network = network
+
+    def matches(self, visitor: Visitor) -> bool:
+        if self.pattern.match(visitor.subject) is None:
+            return False
+        if self.network is None:
+            return True
+        try:
+            address = ipaddress.ip_address(visitor.host)
+        except ValueError:
+            return False
+        return address.version == self.network.version and address in self.network
+
+
+def compile_mask(mask: str) -> Matcher:
     """A canonical mask as a pattern that never backtracks into a matched star (see the
     module docstring). Its host is read as `parse_mask` writes it now: a mask stored with an
-    IPv4-mapped address before that matches the IPv4 client it meant."""
+    IPv4-mapped address before that matches the IPv4 client it meant; a network, a host a
+    stored mask cannot hold otherwise, is matched as one."""
     head, at, host = mask.rpartition("@")
-    if at:
+    network = None
+    if at and "/" in host:
+        try:
+            network = _network(host)
+        except InvalidInput:  # not a network: never matches, as before networks were read
+            network = ipaddress.ip_network("0.0.0.0/32")
+        mask = f"{head}@*"
+    elif at:
         mask = f"{head}@{_mask_host(host)}"
     pieces = [re.escape(p).replace(r"\?", ".") for p in mask.split("*")]
     if len(pieces) == 1:
-        return re.compile(pieces[0] + r"\Z", re.DOTALL)
+        return Matcher(re.compile(pieces[0] + r"\Z", re.DOTALL), network)
     middle = "".join(f"(?>.*?{p})" for p in pieces[1:-1])
-    return re.compile(f"{pieces[0]}{middle}.*{pieces[-1]}\\Z", re.DOTALL)
+    return Matcher(re.compile(f"{pieces[0]}{middle}.*{pieces[-1]}\\Z", re.DOTALL), network)
 
 
 @dataclass(slots=True)
@@ -140,16 +194,15 @@ class CompiledMasks:
 
     masks: tuple[str, ...]
     set_by: tuple[str, ...] = ()
-    patterns: tuple[re.Pattern[str], ...] = field(init=False)
+    patterns: tuple[Matcher, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.patterns = tuple(compile_mask(m) for m in self.masks)
 
     def matching(self, visitor: Visitor) -> str | None:
         """The first mask the visitor matches, or None."""
-        subject = visitor.subject
         for mask, pattern in zip(self.masks, self.patterns, strict=True):
-            if pattern.match(subject):
+            if pattern.matches(visitor):
                 return mask
         return None
 
@@ -162,7 +215,7 @@ class CompiledMasks:
 
 
 def matches(mask: str, visitor: Visitor) -> bool:
-    return compile_mask(mask).match(visitor.subject) is not None
+    return compile_mask(mask).matches(visitor)
 
 
 class RoomMasks:
