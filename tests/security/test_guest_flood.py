@@ -46,3 +46,21 @@ async def test_guests_from_one_address_are_bounded(make_server: ServerFactory) -
     other = await guest_from(app, "other", "127.0.0.2")  # another address
     await other.expect(" 376 ")
     await other.close()
+
+
+async def test_a_nick_in_use_costs_no_admission(make_server: ServerFactory) -> None:
+    """A client whose nick is taken tries another (433): those tries are not guests made."""
+    app = await make_server(irc={"guests": True}, limits={"guests_per_address": 2})
+    holder = await guest_from(app, "taken", "127.0.0.2")
+    await holder.expect(" 376 ")
+    late = await guest_from(app, "taken", "127.0.0.1")
+    for _ in range(3):
+        await late.expect(" 433 ")
+        late.send("NICK taken")
+    await late.expect(" 433 ")
+    late.send("NICK free1")
+    await late.expect(" 376 ")
+    second = await guest_from(app, "free2", "127.0.0.1")  # the second of two a minute
+    await second.expect(" 376 ")
+    for client in (holder, late, second):
+        await client.close()

@@ -49,7 +49,7 @@ from torbit.core.ports import Store
 from torbit.core.sessions import Proof, Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.throttle import address_key
-from torbit.errors import Forbidden, InvalidInput
+from torbit.errors import Conflict, Forbidden, InvalidInput
 
 log = logging.getLogger("torbit.guests")
 
@@ -114,12 +114,19 @@ class Guests:
         """The guest's account; Conflict if the name, or one reading like it, is taken (by
         an account or a guest). With the client's `address`, RateLimited past the guests
         admitted from it (an IPv6 client's /64): each costs an account made and deleted,
-        and nothing else bounded a loop of connect, register, quit."""
+        and nothing else bounded a loop of connect, register, quit. A nick taken costs
+        nothing (a client then tries another, as IRC clients do)."""
         self.check_nick(nick)
-        if address is not None:
-            self._per_address.check(address_key(address), "guests from your address")
+        key = address_key(address) if address is not None else None
+        if key is not None:
+            self._per_address.check(key, "guests from your address")
         user = User(name=nick, password_hash=GUEST_PASSWORD_HASH, created_at=self._now())
-        return await self._store.create_user(user, unlike=True)
+        try:
+            return await self._store.create_user(user, unlike=True)
+        except Conflict:
+            if key is not None:
+                self._per_address.give_back(key, 1)
+            raise
 
     def leaving(self, name: str) -> None:
         """The guest's client has gone (QUIT, closed): from now until `release` has deleted
