@@ -67,3 +67,18 @@ async def test_two_cassandra_nodes_adding_at_once_never_pass_the_limit(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_banned_rooms_lists_the_rooms_a_user_is_banned_from(store: Store) -> None:
+    """What a guest's rename carries to its new name (core/guests.py)."""
+    await users(store, "alice", "bob")
+    for name in ("den", "hall", "yard"):
+        await store.create_room(room(name, owner="alice"))
+    await store.add_member("den", "bob")
+    assert await store.banned_rooms("bob") == []
+    await store.expel("den", "bob", banned_at=NOW)
+    await store.expel("yard", "bob", banned_at=NOW)  # never a member: banned all the same
+    assert sorted(await store.banned_rooms("bob")) == ["den", "yard"]
+    assert await store.unban("den", "bob")
+    assert await store.banned_rooms("bob") == ["yard"]
+    assert await store.banned_rooms("alice") == []

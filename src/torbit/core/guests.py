@@ -157,7 +157,7 @@ class Guests:
     async def rename(
         self, session: Session, old: str, new: str, visitor: Visitor | None = None
     ) -> str:
-        """Give a logged-in guest's session another name: its memberships, admin rights,
+        """Give a logged-in guest's session another name: its memberships, admin rights, bans,
         invitations and mutes move to it, its rooms are told, the old name is freed. Conflict
         if the name is taken. Ignores of the old name do not follow it (as on IRC).
         `visitor`: the client under the new name; Forbidden if a ban mask of a room the guest
@@ -179,6 +179,8 @@ class Guests:
                     await self._store.set_room_admin(room, user.key, True)
             for room in await self._store.invited_rooms(old_key):
                 await self._store.add_invite(room, user.key, self._now())
+            for room in await self._store.banned_rooms(old_key):  # no NICK out of a ban
+                await self._store.expel(room, user.key, banned_at=self._now())
             now = self._now()
             for mute in await self._store.active_mutes(now):
                 if mute.user_key == old_key:

@@ -412,6 +412,12 @@ class RoomModerationCql:
         )
         return [str(r["room_key"]) for r in rows if r["invited_at"] is not None]
 
+    async def banned_rooms(self, user_key: str) -> list[str]:
+        rows = await self.cql.rows(
+            f"SELECT room_key, banned_at FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
+        )
+        return [str(r["room_key"]) for r in rows if r["banned_at"] is not None]
+
 
 SETTINGS_COLUMNS = "join_key, member_limit, topic_lock, no_external, moderated"
 TOPIC_COLUMNS = "topic, topic_set_by, topic_set_at"  # the setter and time: schema version 6

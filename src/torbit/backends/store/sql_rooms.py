@@ -364,6 +364,15 @@ class RoomModerationSql:
         async with self._read() as conn:
             return list((await conn.execute(query)).scalars())
 
+    async def banned_rooms(self, user_key: str) -> list[str]:
+        query = (
+            select(room_bans.c.room_key)
+            .where(room_bans.c.user_key == user_key)
+            .order_by(room_bans.c.room_key)
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
     # the audit log
 
     async def add_audit(self, entry: AuditEntry) -> AuditEntry:
