@@ -43,6 +43,7 @@ def test_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
             "connections_per_ip": 0,
             "registrations_per_address": 0,
             "registrations_per_hour": 0,
+            "guests_per_address": 0,
         },
     }
     for name, values in sections.items():

@@ -267,6 +267,9 @@ class LimitsConfig(Section):
     login_forget_after: float = Field(3600.0, gt=0, description="seconds without a failure")
     registrations_per_address: int = Field(5, ge=0, description="per hour, from one address")
     registrations_per_hour: int = Field(200, ge=0, description="in total")
+    # IRC guests admitted a minute from one address (an IPv6 client by its /64): a guest
+    # costs no password hash, but an account made and deleted each
+    guests_per_address: int = Field(20, ge=0, description="per minute, from one address")
     # messages a user may read per second (pages of history, /receive, CHATHISTORY, ...):
     # a page asks for up to what is left; refused (429) only when nothing is
     read_rate: float = Field(1000.0, ge=0, description="messages read per second per user")

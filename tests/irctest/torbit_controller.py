@@ -97,14 +97,23 @@ class FreshServer:
         sections: dict[str, Any] = {
             "telnet": {"enabled": False},
             "http": {"enabled": False},
-            "irc": {"port": 0, "tls_port": 0, "guests": True, "server_name": "My.Little.Server",
-                    "server_description": "test server"},
+            "irc": {
+                "port": 0,
+                "tls_port": 0,
+                "guests": True,
+                "server_name": "My.Little.Server",
+                "server_description": "test server",
+            },
             "chat": {"presence_grace_seconds": 0},
             "storage": {"url": f"sqlite:///{data}/torbit.db"},
             "log": {"dir": str(data / "logs")},
-            "limits": {"connections_per_ip": 0, "message_rate": 0, "room_message_rate": 0},
-            "accounts": {"argon2_time_cost": 1, "argon2_memory_kib": 8,
-                         "argon2_parallelism": 1},
+            "limits": {
+                "connections_per_ip": 0,
+                "message_rate": 0,
+                "room_message_rate": 0,
+                "guests_per_address": 0,
+            },
+            "accounts": {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1},
         }
         app = App(Settings(_env_prefix="TORBIT_FRESH_SERVER_UNUSED_", **sections))
         await app.start()
@@ -137,11 +146,13 @@ class TorbitController(ExternalServerController):
     def run(self, *args: Any, **kwargs: Any) -> None:
         super().run(*args, **kwargs)
         if not TorbitController.oper_made and os.environ.get("TORBIT_IRCTEST_CLI"):
-            made = _cli("user", "add", OPER_NAME, "--admin", "--password-stdin",
-                        stdin=OPER_PASSWORD)
+            made = _cli(
+                "user", "add", OPER_NAME, "--admin", "--password-stdin", stdin=OPER_PASSWORD
+            )
             if not made:  # left by an earlier run against the same store
-                assert _cli("user", "passwd", OPER_NAME, "--password-stdin",
-                            stdin=OPER_PASSWORD), OPER_NAME
+                assert _cli("user", "passwd", OPER_NAME, "--password-stdin", stdin=OPER_PASSWORD), (
+                    OPER_NAME
+                )
                 assert _cli("user", "set-admin", OPER_NAME), OPER_NAME
             TorbitController.oper_made = True
 
@@ -194,8 +205,9 @@ def _cli(*args: str, stdin: str = "") -> bool:
         from torbit.cli import app
 
         return CliRunner().invoke(app, list(args), input=stdin + "\n").exit_code == 0
-    done = subprocess.run([cli, *args], input=stdin + "\n", capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [cli, *args], input=stdin + "\n", capture_output=True, text=True, check=False
+    )
     return done.returncode == 0
 
 

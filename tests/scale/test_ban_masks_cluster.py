@@ -80,3 +80,24 @@ async def test_a_mask_set_on_one_node_ends_a_long_poll_parked_on_the_other(
     assert [m["text"] for m in answered.json()["messages"]] == ["after"]
     members = (await alice.client.get("/api/v1/rooms/hall/members")).json()["members"]
     assert "bob" not in members and "carol" in members
+
+
+async def test_an_admin_deopped_on_one_node_is_matched_on_the_other(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """bob, an admin of #hall listening on node b, stays when a mask matching him is set
+    (admins are exempt); deopped on node a, he is matched on b, where his session is, and
+    put out (attack4: the exemption ended while the session stayed open)."""
+    a = await make_node("a")
+    b = await make_node("b")
+    alice = await clients.http(a, "alice")
+    r = await alice.client.post("/api/v1/rooms", json={"name": "hall"})
+    assert r.status_code == 201, r.text
+    bob = await clients.telnet(b, "bob")
+    bob.send("/join hall")
+    await bob.expect(r"^\* you are in #hall")
+    assert (await alice.client.put("/api/v1/rooms/hall/admins/bob")).status_code == 204
+    mask = {"mask": "*!bob@127.0.0.*"}
+    assert (await alice.client.put("/api/v1/rooms/hall/banmasks", params=mask)).status_code == 204
+    assert (await alice.client.delete("/api/v1/rooms/hall/admins/bob")).status_code == 204
+    await bob.expect(r"^\* you were kicked from #hall by alice \(banned: \*!bob@127\.0\.0\.\*\)$")

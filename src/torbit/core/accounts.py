@@ -24,7 +24,7 @@ from torbit.core.limits import RateLimiter
 from torbit.core.models import AccountDeletion, Revocation, User
 from torbit.core.names import MAX_NAME_LENGTH, check_name, inbox_channel, is_valid_name, name_key
 from torbit.core.ports import MessageLog, Store
-from torbit.core.throttle import LoginThrottle
+from torbit.core.throttle import LoginThrottle, address_key
 from torbit.errors import (
     AuthenticationFailed,
     Conflict,
@@ -166,7 +166,8 @@ class Accounts:
             raise error
         self.check_password_rules(password)
         if not by_admin:
-            self._per_address.check(client or "?", "registrations from your address")
+            # an IPv6 client's /64 (it has 2^64 addresses), as the login back-off counts
+            self._per_address.check(address_key(client or "?"), "registrations from your address")
             self._total.check("", "registrations right now")
         user = User(
             name=name,

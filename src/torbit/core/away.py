@@ -107,6 +107,11 @@ class Away:
             self._tell_own(changed, by)
         return away
 
+    def charge_change(self, user_key: str, what: str) -> None:
+        """Charge one change told to every room of the user's (a guest's NICK) to the rate
+        of away changes; RateLimited past it, naming `what`."""
+        self._limiter.check(user_key, what)
+
     def details_changed(self, user_key: str) -> list[Session]:
         """A user with sessions here changed how the doors show them (an IRC SETNAME). It
         is told as an away change is, and so charged to the same rate of changes (Raises

@@ -22,12 +22,13 @@ from torbit.core.banmasks import (
     parse_mask,
 )
 from torbit.core.delivery import NoticeKind, Session
-from torbit.core.events import BanMasksChanged, Expelled, NodeEvents
+from torbit.core.events import BanMasksChanged, Expelled, MaskExemptionEnded, NodeEvents
+from torbit.core.membership import Membership
 from torbit.core.models import BanMask, Role, Room
 from torbit.core.names import name_key
 from torbit.core.ports import Store
 from torbit.core.subscriptions import Subscriptions, Wakeup
-from torbit.errors import ListFull, NotFound
+from torbit.errors import Forbidden, ListFull, NotFound
 
 log = logging.getLogger("torbit.audit")
 
@@ -53,10 +54,11 @@ _LISTS = {
 
 
 class BanMaskActions:
-    """Needs `_store`, `_events`, `_subs`, `_tasks`, `_now`, `_room_masks`, `authorize`,
-    `_moderating`, `_clean_reason`, `_audit` and `_notice` from Moderation."""
+    """Needs `_store`, `_membership`, `_events`, `_subs`, `_tasks`, `_now`, `_room_masks`,
+    `authorize`, `_moderating`, `_clean_reason`, `_audit` and `_notice` from Moderation."""
 
     _store: Store
+    _membership: Membership
     _events: NodeEvents
     _subs: Subscriptions
     _tasks: set[asyncio.Task[None]]
@@ -203,7 +205,7 @@ class BanMaskActions:
         candidates: list[tuple[Session, Visitor]] = []
         for session in self._subs.listeners(event.room):
             visitor: Visitor | None = getattr(session, "visitor", None)
-            if visitor is None or (pattern is not None and not pattern.match(visitor.subject)):
+            if visitor is None or (pattern is not None and not pattern.matches(visitor)):
                 continue
             if isinstance(session, Wakeup) and pattern is not None:
                 session.close("banned")
@@ -245,3 +247,37 @@ class BanMaskActions:
                     )
             except Exception:  # one user's failure (the store down) leaves the others to do
                 log.exception("putting %s out of #%s for %s", user_key, room.key, mask)
+
+    async def _exemption_ended(self, room: Room, user_key: str, by: str) -> None:
+        """The user is no longer one of the room's admins (deopped, or stepped down): their
+        sessions listening there were let stay by the masks they match, and are matched
+        again on every node (`_on_exemption_ended`)."""
+        await self._events.publish(MaskExemptionEnded(room.key, user_key, by))
+
+    def _on_exemption_ended(self, event: MaskExemptionEnded) -> None:
+        """The user's sessions listening to the room on this node, matched against its masks
+        as at a join: a match puts the member out, once (core/maskgate.py). A parked long
+        poll needs nothing: each of its reads is matched."""
+        visitors: list[Visitor] = [
+            visitor
+            for session in self._subs.listeners(event.room)
+            if session.user_key == event.user and not isinstance(session, Wakeup)
+            if (visitor := getattr(session, "visitor", None)) is not None
+        ]
+        if visitors:
+            task = asyncio.get_running_loop().create_task(self._match_again(event, visitors))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _match_again(self, event: MaskExemptionEnded, visitors: list[Visitor]) -> None:
+        room = await self._store.get_room(event.room)
+        if room is None:
+            return
+        for visitor in visitors:
+            try:
+                await self._membership.check_visitor(visitor.nick, room, visitor)
+            except Forbidden:
+                return  # put out (a kick naming the mask), or out already
+            except Exception:  # the store down: the next read or join matches again
+                log.exception("matching %s against the masks of #%s", event.user, room.key)
+                return

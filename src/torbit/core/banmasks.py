@@ -4,8 +4,10 @@ characters) and `?` (one character), beside the bans of one account (moderation.
 Who is matched is a `Visitor`: the nick (the user's name), the user part IRC shows (an IRC
 client's ident; a user on another door has their lower-cased name, as the IRC door shows
 them) and the host, the client's address as its door sees it (the socket's peer, or the
-PROXY header's / the trusted forwarded client address where the door takes one). Matching is
-case-insensitive as CASEMAPPING=ascii says, over the whole mask.
+PROXY header's / the trusted forwarded client address where the door takes one), in one
+spelling (`canonical_host`). Matching is case-insensitive as CASEMAPPING=ascii says, over the
+whole mask. A mask's host may be a network (`*!*@2001:db8::/64`, `*!*@10.0.0.0/8`): an IPv6
+address is written compressed where its zeros fall, so no wildcard holds a whole /64.
 
 Masks are bounded: printable ASCII without spaces or commas, at most MAX_MASK_LENGTH
 characters, MAX_BAN_MASKS per room (IRC's MAXLIST, ERR_BANLISTFULL). A mask is compiled once
@@ -25,7 +27,9 @@ still hold. Both lists are bounded as the ban masks are, MAX_BAN_MASKS per room 
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -51,13 +55,68 @@ def fold(text: str) -> str:
     return text.translate(_FOLD)
 
 
+_MAPPED = "::ffff:"  # an IPv4-mapped IPv6 address's prefix, as ipaddress writes it
+
+
+def canonical_host(host: str) -> str:
+    """The one spelling of an address a mask is matched against: an IPv4-mapped IPv6
+    address (what a door bound to `::` sees of an IPv4 client) as its IPv4 address, the form
+    the other doors (bound to IPv4, PROXY headers, X-Forwarded-For) give of the same client,
+    and an IPv6 address compressed and lower-case, as sockets give it. Anything else as it is."""
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _network(host: str) -> Network:
+    """A mask's host written as a network (`2001:db8::/64`, `10.0.0.0/8`), strict=False: the
+    host bits are dropped; an IPv4-mapped network is its IPv4 one. InvalidInput if it is
+    not one."""
+    try:
+        network = ipaddress.ip_network(host, strict=False)
+    except ValueError:
+        raise InvalidInput(f"invalid network {host[:50]!r} in a ban mask") from None
+    first = network.network_address
+    v4 = first.ipv4_mapped if isinstance(first, ipaddress.IPv6Address) else None
+    if v4 is not None and network.prefixlen >= 96:
+        return ipaddress.ip_network(f"{v4}/{network.prefixlen - 96}")
+    return network
+
+
+def _mask_host(host: str) -> str:
+    """A mask's host part, folded, in the spelling `canonical_host` gives addresses: with
+    wildcards, only the IPv4-mapped prefix is taken off (`::ffff:10.1.*` is `10.1.*`); a
+    network (`/`) as `ipaddress` writes it."""
+    if "/" in host:
+        return str(_network(host))
+    if "*" not in host and "?" not in host:
+        return canonical_host(host)
+    if host.startswith(_MAPPED) and ":" not in host[len(_MAPPED) :]:
+        return host[len(_MAPPED) :]
+    return host
+
+
 @dataclass(frozen=True, slots=True)
 class Visitor:
-    """A client as ban masks see it."""
+    """A client as ban masks see it; its address in one spelling (`canonical_host`), so that
+    a mask written for an IPv4 client holds on a dual-stack door too."""
 
     nick: str
     user: str
     host: str
+
+    def __post_init__(self) -> None:
+        if ":" in self.host:
+            object.__setattr__(self, "host", canonical_host(self.host))
 
     @property
     def subject(self) -> str:
@@ -82,6 +141,7 @@ def parse_mask(text: str) -> str | None:
     user, _, host = rest.partition("@")
     if "!" in user or "@" in host or "!" in host:
         raise InvalidInput(f"invalid ban mask {text[:40]!r}: nick!user@host")
+    host = _mask_host(fold(host))
     return _STARS.sub("*", fold(f"{nick or '*'}!{user or '*'}@{host or '*'}"))
 
 
@@ -92,14 +152,53 @@ def account_of(mask: str) -> str | None:
     return nick if rest == "*@*" and is_valid_name(nick) else None
 
 
-def compile_mask(mask: str) -> re.Pattern[str]:
+class Matcher:
+    """One compiled mask: a pattern over `nick!user@host`, and for a mask on a network
+    (`*!*@2001:db8::/64`), the network the client's address must be in (the pattern then
+    takes any host)."""
+
+    __slots__ = ("network", "pattern")
+
+    def __init__(self, pattern: re.Pattern[str], network: Network | None = None) -> None:
+        self.pattern = pattern
+        self.network = network
+
+    def matches(self, visitor: Visitor) -> bool:
+        return self.match(visitor.subject, visitor.host)
+
+    def match(self, subject: str, host: str) -> bool:
+        """`subject`: the visitor's (computed once for all of a room's masks)."""
+        if self.pattern.match(subject) is None:
+            return False
+        if self.network is None:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return address.version == self.network.version and address in self.network
+
+
+def compile_mask(mask: str) -> Matcher:
     """A canonical mask as a pattern that never backtracks into a matched star (see the
-    module docstring)."""
+    module docstring). Its host is read as `parse_mask` writes it now: a mask stored with an
+    IPv4-mapped address before that matches the IPv4 client it meant; a network, a host a
+    stored mask cannot hold otherwise, is matched as one."""
+    head, at, host = mask.rpartition("@")
+    network = None
+    if at and "/" in host:
+        try:
+            network = _network(host)
+        except InvalidInput:  # not a network: never matches, as before networks were read
+            network = ipaddress.ip_network("0.0.0.0/32")
+        mask = f"{head}@*"
+    elif at:
+        mask = f"{head}@{_mask_host(host)}"
     pieces = [re.escape(p).replace(r"\?", ".") for p in mask.split("*")]
     if len(pieces) == 1:
-        return re.compile(pieces[0] + r"\Z", re.DOTALL)
+        return Matcher(re.compile(pieces[0] + r"\Z", re.DOTALL), network)
     middle = "".join(f"(?>.*?{p})" for p in pieces[1:-1])
-    return re.compile(f"{pieces[0]}{middle}.*{pieces[-1]}\\Z", re.DOTALL)
+    return Matcher(re.compile(f"{pieces[0]}{middle}.*{pieces[-1]}\\Z", re.DOTALL), network)
 
 
 @dataclass(slots=True)
@@ -111,33 +210,41 @@ class CompiledMasks:
     set_by: tuple[str, ...] = ()
     exceptions: tuple[str, ...] = ()
     invex: tuple[str, ...] = ()
-    patterns: tuple[re.Pattern[str], ...] = field(init=False)
-    exception_patterns: tuple[re.Pattern[str], ...] = field(init=False)
-    invex_patterns: tuple[re.Pattern[str], ...] = field(init=False)
+    patterns: tuple[Matcher, ...] = field(init=False)
+    exception_patterns: tuple[Matcher, ...] = field(init=False)
+    invex_patterns: tuple[Matcher, ...] = field(init=False)
+    _plain: tuple[Callable[[str], object], ...] = field(init=False)  # regex match, no network
 
     def __post_init__(self) -> None:
         self.patterns = tuple(compile_mask(m) for m in self.masks)
         self.exception_patterns = tuple(compile_mask(m) for m in self.exceptions)
         self.invex_patterns = tuple(compile_mask(m) for m in self.invex)
+        self._plain = tuple(p.pattern.match for p in self.patterns if p.network is None)
 
     def matching(self, visitor: Visitor) -> str | None:
         """The first mask the visitor matches, or None; None too when the visitor matches
-        one of the ban exceptions."""
+        one of the ban exceptions. Every join and every HTTP request to a room with masks
+        asks: a room without network masks costs one regex call a mask, and the exceptions
+        are matched only once a mask has matched."""
         subject = visitor.subject
+        if len(self._plain) == len(self.masks):
+            for mask, match in zip(self.masks, self._plain, strict=True):
+                if match(subject) is not None:
+                    return None if self.excepted(visitor) else mask
+            return None
+        host = visitor.host
         for mask, pattern in zip(self.masks, self.patterns, strict=True):
-            if pattern.match(subject):
+            if pattern.match(subject, host):
                 return None if self.excepted(visitor) else mask
         return None
 
     def excepted(self, visitor: Visitor) -> bool:
         """Whether the visitor matches one of the room's ban exceptions."""
-        subject = visitor.subject
-        return any(p.match(subject) for p in self.exception_patterns)
+        return any(p.matches(visitor) for p in self.exception_patterns)
 
     def invited(self, visitor: Visitor) -> bool:
         """Whether the visitor matches one of the room's invite exceptions."""
-        subject = visitor.subject
-        return any(p.match(subject) for p in self.invex_patterns)
+        return any(p.matches(visitor) for p in self.invex_patterns)
 
     def setter(self, mask: str) -> str:
         """Who set the mask ("" if unknown)."""
@@ -148,7 +255,7 @@ class CompiledMasks:
 
 
 def matches(mask: str, visitor: Visitor) -> bool:
-    return compile_mask(mask).match(visitor.subject) is not None
+    return compile_mask(mask).matches(visitor)
 
 
 class RoomMasks:

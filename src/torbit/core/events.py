@@ -108,6 +108,18 @@ class BanMasksChanged(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class MaskExemptionEnded(NodeEvent):
+    """A user lost the admin rights that exempted them from a room's ban masks: each node
+    matches the masks against that user's sessions listening there (only it knows their
+    addresses), as a new mask is matched (banmask_actions.py)."""
+
+    TYPE: ClassVar[str] = "maskexempt"
+    room: str
+    user: str  # key
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoomNotice(NodeEvent):
     """A notice to a room; `kind` (a delivery.NoticeKind value), `user`, `by` and `detail`
     say what happened, for doors that show it their own way."""
@@ -226,6 +238,7 @@ _KINDS: dict[str, type[NodeEvent]] = {
         RoomSettingsChanged,
         RoomNotice,
         BanMasksChanged,
+        MaskExemptionEnded,
         SessionsRevoked,
         Wallops,
         PresenceBeat,

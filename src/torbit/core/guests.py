@@ -38,7 +38,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from torbit.core import access
 from torbit.core.away import Away
+from torbit.core.banmasks import Visitor
 from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.identity import NamePolicy, skeleton
 from torbit.core.limits import RateLimiter, RoomRates
@@ -49,7 +51,8 @@ from torbit.core.names import check_name, is_inbox, name_key
 from torbit.core.ports import Store
 from torbit.core.sessions import Proof, Sessions
 from torbit.core.subscriptions import Subscriptions
-from torbit.errors import Forbidden, InvalidInput
+from torbit.core.throttle import address_key
+from torbit.errors import Conflict, Forbidden, InvalidInput
 
 log = logging.getLogger("torbit.guests")
 
@@ -77,11 +80,14 @@ class Guests:
         limits: Sequence[RateLimiter | RoomRates] = (),
         away: Away | None = None,
         node: str = "",
+        per_address: RateLimiter | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`names`: the accounts' rules (their reserved names hold for guests too); `limits`:
         the per-user buckets (keyed by name, or by name and room) a rename carries over to
-        the new name; `node`: this node's id, stored with its guests (their lease)."""
+        the new name; `node`: this node's id, stored with its guests (their lease);
+        `per_address`: the guests admitted from one client address
+        (`limits.guests_per_address`)."""
         self._store = store
         self._subs = subscriptions
         self._sessions = sessions
@@ -92,6 +98,7 @@ class Guests:
         self._limits = tuple(limits)
         self._away = away  # tells the other nodes of a rename (core/away.py)
         self._node = node
+        self._per_address = per_address or RateLimiter(0, 0)
         self._now = now
 
     def check_nick(self, nick: str) -> str:
@@ -112,12 +119,23 @@ class Guests:
         if skeleton(new) != skeleton(old):
             raise InvalidInput(f"{new} would read like another name than {old}")
 
-    async def admit(self, nick: str) -> User:
+    async def admit(self, nick: str, address: str | None = None) -> User:
         """The guest's account; Conflict if the name, or one reading like it, is taken (by
-        an account or a guest)."""
+        an account or a guest). With the client's `address`, RateLimited past the guests
+        admitted from it (an IPv6 client's /64): each costs an account made and deleted,
+        and nothing else bounded a loop of connect, register, quit. A nick taken costs
+        nothing (a client then tries another, as IRC clients do)."""
         self.check_nick(nick)
+        key = address_key(address) if address is not None else None
+        if key is not None:
+            self._per_address.check(key, "guests from your address")
         user = User(name=nick, password_hash=GUEST_PASSWORD_HASH, created_at=self._now())
-        return await self._store.create_user(user, unlike=True, node=self._node)
+        try:
+            return await self._store.create_user(user, unlike=True, node=self._node)
+        except Conflict:
+            if key is not None:
+                self._per_address.give_back(key, 1)
+            raise
 
     def leaving(self, name: str) -> None:
         """The guest's client has gone (QUIT, closed): from now until `release` has deleted
@@ -145,12 +163,22 @@ class Guests:
         for room in rooms:
             await self._membership.delete_if_vacant(room)
 
-    async def rename(self, session: Session, old: str, new: str) -> str:
-        """Give a logged-in guest's session another name: its memberships, admin rights,
+    async def rename(
+        self, session: Session, old: str, new: str, visitor: Visitor | None = None
+    ) -> str:
+        """Give a logged-in guest's session another name: its memberships, admin rights, bans,
         invitations and mutes move to it, its rooms are told, the old name is freed. Conflict
-        if the name is taken. Ignores of the old name do not follow it (as on IRC)."""
-        user = await self.admit(new)
+        if the name is taken. Ignores of the old name do not follow it (as on IRC).
+        `visitor`: the client under the new name; Forbidden if a ban mask of a room the guest
+        is in bars it (masks are matched at joins: a rename must not walk past them).
+        Charged to the rate of changes told to every room (`Away.charge_change`): RateLimited
+        past it, so that renames in a loop flood neither the rooms nor the store."""
         old_key = name_key(old)
+        if visitor is not None:
+            await self._check_masks(old_key, visitor)
+        if self._away is not None:
+            self._away.charge_change(old_key, "nick changes")
+        user = await self.admit(new)
         for limiter in self._limits:  # what it read, sent, joined under the old name counts
             limiter.carry(old_key, user.key)
         try:
@@ -160,6 +188,8 @@ class Guests:
                     await self._store.set_room_admin(room, user.key, True)
             for room in await self._store.invited_rooms(old_key):
                 await self._store.add_invite(room, user.key, self._now())
+            for room in await self._store.banned_rooms(old_key):  # no NICK out of a ban
+                await self._store.expel(room, user.key, banned_at=self._now())
             now = self._now()
             for mute in await self._store.active_mutes(now):
                 if mute.user_key == old_key:
@@ -184,6 +214,20 @@ class Guests:
             await self._subs.listen(session, room)
         await self.release(old)
         return user.name
+
+    async def _check_masks(self, user_key: str, visitor: Visitor) -> None:
+        for room_key in await self._store.rooms_of(user_key):
+            room = await self._store.get_room(room_key)
+            if room is None:
+                continue
+            mask = await self._membership.ban_masks.matching(room, visitor)
+            if mask is None:
+                continue
+            standing = await self._store.standing(room.key, user_key)
+            if not access.mask_exempt(standing, room, user_key):
+                raise Forbidden(
+                    f"{visitor.nick} is banned from #{room.name} ({mask}): keep your nick there"
+                )
 
     async def sweep(self) -> int:
         """Delete guests left over from a node that stopped without saying goodbye (a crash):

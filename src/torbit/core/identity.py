@@ -106,6 +106,13 @@ def skeleton(name: str) -> str:
     return unicodedata.normalize("NFD", mapped).casefold().translate(_AFTER_FOLD)
 
 
+def room_skeleton(name: str) -> str:
+    """A room name's skeleton without the separators at its ends: a user's name may not
+    start or end with one (`_ENDS`), a room's may, and `#lobby.` reads as `#lobby` at the
+    end of a sentence (`#lobby_`, `#-lobby` beside it alike)."""
+    return skeleton(name).strip("_")
+
+
 class NamePolicy:
     """The rules for new names; a reserved name is refused in any case and in any form that
     reads alike (`ADMIN`, `r00t`)."""

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from torbit.core.throttle import address_key
 from torbit.errors import RateLimited
 
 Clock = Callable[[], float]
@@ -231,7 +232,9 @@ class ActionLimits:
 
 
 class ConnectionLimiter:
-    """Counts open connections per client address and in total, across every front door."""
+    """Counts open connections per client address and in total, across every front door. An
+    IPv6 client's address is its /64 (it has 2^64 addresses to open connections from) and an
+    IPv4-mapped one its IPv4 address (`throttle.address_key`, as the login back-off)."""
 
     def __init__(self, per_ip: int, total: int) -> None:
         self.per_ip = per_ip
@@ -243,6 +246,7 @@ class ConnectionLimiter:
         """Count a new connection, or return why it is refused (the caller closes it)."""
         if self.total and self._open >= self.total:
             return f"the server is full ({self.total} connections): try again later"
+        ip = address_key(ip) if ":" in ip else ip
         n = self._by_ip.get(ip, 0)
         if self.per_ip and n >= self.per_ip:
             return f"too many connections from your address (limit {self.per_ip})"
@@ -251,6 +255,7 @@ class ConnectionLimiter:
         return None
 
     def release(self, ip: str) -> None:
+        ip = address_key(ip) if ":" in ip else ip
         n = self._by_ip.get(ip, 0)
         if n <= 1:
             self._by_ip.pop(ip, None)

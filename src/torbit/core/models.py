@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from torbit.core.identity import skeleton
+from torbit.core.identity import room_skeleton, skeleton
 from torbit.core.names import name_key
 
 
@@ -102,8 +102,9 @@ class Room:
     @property
     def skeleton(self) -> str:
         """The form under which room names that read alike are equal (core/identity.py):
-        no new room may read like an existing one (`Iobby`, `l0bby` beside `lobby`)."""
-        return skeleton(self.name)
+        no new room may read like an existing one (`Iobby`, `l0bby`, `lobby.` beside
+        `lobby`)."""
+        return room_skeleton(self.name)
 
 
 class Role(enum.IntEnum):

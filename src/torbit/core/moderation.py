@@ -32,6 +32,7 @@ from torbit.core.events import (
     BanMasksChanged,
     Expelled,
     Invited,
+    MaskExemptionEnded,
     MuteChanged,
     NodeEvents,
     RoomNotice,
@@ -101,6 +102,7 @@ class Moderation(BanMaskActions):
         events.on(Invited, self._on_invite)
         events.on(RoomNotice, self._on_notice)
         events.on(BanMasksChanged, self._on_ban_mask)
+        events.on(MaskExemptionEnded, self._on_exemption_ended)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -334,6 +336,7 @@ class Moderation(BanMaskActions):
         if not await self._store.set_room_admin(room.key, user.key, False):
             raise NotFound(f"{user.name} is not an admin of #{room.name}")
         await self._audit(actor, "deop", room, user.key)
+        await self._exemption_ended(room, user.key, actor)
         text = f"{actor} took {user.name}'s admin rights in #{room.name}"
         await self._notice(room, text, NoticeKind.DEOP, user.name, actor)
         return user.name
@@ -352,6 +355,7 @@ class Moderation(BanMaskActions):
         if not standing.admin or not await self._store.set_room_admin(room.key, key, False):
             raise NotFound(f"{actor} is not an admin of #{room.name}")
         await self._audit(actor, "deop", room, key)
+        await self._exemption_ended(room, key, actor)
         text = f"{actor} gave up their admin rights in #{room.name}"
         await self._notice(room, text, NoticeKind.DEOP, actor, actor)
         return actor

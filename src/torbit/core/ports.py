@@ -284,6 +284,9 @@ class Store(Protocol):
     async def invited_rooms(self, user_key: str) -> list[str]:
         """Keys of the rooms the user is invited to (and has not joined yet)."""
 
+    async def banned_rooms(self, user_key: str) -> list[str]:
+        """Keys of the rooms the user is banned from (a guest's rename carries them)."""
+
     async def add_audit(self, entry: AuditEntry) -> AuditEntry:
         """Append to the audit log; the entry with its id."""
 

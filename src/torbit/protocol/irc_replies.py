@@ -63,10 +63,12 @@ def list_numerics(
     items: list[str],
     *params: str,
     text: str | None = None,
+    sep: str = ",",
 ) -> list[Message]:
-    """Numerics holding a comma-separated list (MONITOR's 730-732, 734), as few as fit:
-    `params` before the list in each, `text` after it if any, and each line within 512
-    bytes. An item that cannot fit a line by itself is left out."""
+    """Numerics holding a list (comma-separated: MONITOR's 730-732, 734; `sep` " ": WHOIS's
+    319), as few as fit: `params` before the list in each, `text` after it if any, and each
+    line within 512 bytes, whole items only. An item that cannot fit a line by itself is
+    left out."""
     target = nick or "*"
     head = "".join(f" {p}" for p in params)
     tail = f" :{text}" if text is not None else ""
@@ -80,12 +82,12 @@ def list_numerics(
         if size > budget:
             continue
         if words and used + 1 + size > budget:
-            out.append(numeric(server, nick, code, *params, ",".join(words), *after))
+            out.append(numeric(server, nick, code, *params, sep.join(words), *after))
             words, used = [], 0
         used += size + (1 if words else 0)
         words.append(item)
     if words:
-        out.append(numeric(server, nick, code, *params, ",".join(words), *after))
+        out.append(numeric(server, nick, code, *params, sep.join(words), *after))
     return out
 
 

@@ -67,6 +67,7 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         self.ks = self.url.keyspace
         self.room_names = KeyLocks()
         self.claims = SkeletonClaims(self.cql, self.ks)
+        self.ban_lists = KeyLocks()
 
     async def open(self) -> None:
         """Connect, create the keyspace if missing and bring its tables up to date."""

@@ -36,7 +36,7 @@ from typing import TypeVar
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, to_us
 from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, room_of
-from torbit.core.identity import skeleton
+from torbit.core.identity import room_skeleton
 from torbit.core.models import Room
 from torbit.errors import NotFound, ServiceUnavailable
 
@@ -176,7 +176,7 @@ class RoomCatalogCql:
         """After the rooms row went: the skeleton's claim, if this room held it, goes to a
         look-alike still there (one stored before the rule, or made with `unlike=False`),
         else is freed."""
-        skel = skeleton(name)
+        skel = room_skeleton(name)
         claim = await self.cql.one(
             f"SELECT key FROM {self.ks}.skeleton_claims WHERE kind = 'room' AND skeleton = ?",
             skel,
@@ -188,7 +188,9 @@ class RoomCatalogCql:
         )
         others = [str(r["key"]) for r in rows if r["key"] != key]
         named = await self._room_rows(others)
-        heirs = [k for k, r in zip(others, named, strict=True) if r and skeleton(r["name"]) == skel]
+        heirs = [
+            k for k, r in zip(others, named, strict=True) if r and room_skeleton(r["name"]) == skel
+        ]
         await self.claims.release("room", skel, key, heirs[0] if heirs else None)
 
     async def _close(self, key: str) -> Row | None:
@@ -248,7 +250,7 @@ class RoomCatalogCql:
             (f"DELETE FROM {k}.room_index WHERE bucket = 0 AND key = ?", (room_key,)),
             (
                 f"DELETE FROM {k}.rooms_by_skeleton WHERE skeleton = ? AND key = ?",
-                (skeleton(name), room_key),
+                (room_skeleton(name), room_key),
             ),
         ]
         if owner is not None:

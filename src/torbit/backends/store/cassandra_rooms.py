@@ -21,7 +21,7 @@ from typing import Any
 
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
-from torbit.core.identity import skeleton
+from torbit.core.identity import room_skeleton
 from torbit.core.membership import KeyLocks
 from torbit.core.models import BanMask, Mute, Room, RoomSettings, Standing
 from torbit.errors import Conflict, ListFull, LooksAlike, NotFound
@@ -34,6 +34,7 @@ class RoomModerationCql:
     ks: str
     room_names: KeyLocks  # a room's creation takes turns with its look-alikes' on this node
     claims: SkeletonClaims  # and on every node
+    ban_lists: KeyLocks  # adds to a room's ban list take turns on this node
 
     # the room_users / user_rooms pair
 
@@ -163,7 +164,7 @@ class RoomModerationCql:
             raise LooksAlike(f"room #{room.name} reads like an existing room")
         applied, existing = await self._insert_room(room)
         # confirmed for the room now there, ours or another node's of this key and skeleton
-        there = applied or skeleton(str(existing.get("name"))) == skel
+        there = applied or room_skeleton(str(existing.get("name"))) == skel
         if there and not await self.claims.keep("room", skel, room.key, exists) and applied:
             # ours waited past the claim's TTL and a look-alike took it: ours goes
             await self.delete_room(room.key)
@@ -189,7 +190,7 @@ class RoomModerationCql:
     async def room_reads(self, key: str, skel: str) -> bool:
         """Whether room `key` exists, named with this skeleton."""
         row = await self.cql.one(f"SELECT name FROM {self.ks}.rooms WHERE key = ?", key)
-        return row is not None and skeleton(str(row["name"])) == skel
+        return row is not None and room_skeleton(str(row["name"])) == skel
 
     async def update_room(
         self,
@@ -304,45 +305,47 @@ class RoomModerationCql:
     # ban masks: room_ban_masks, one partition per room (at most `limit` rows, on all nodes)
 
     async def add_ban_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
-        room, held = await asyncio.gather(
-            self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
-            self.list_ban_masks(room_key),
-        )
-        if room is None:
-            raise NotFound(f"no room {room_key!r}")
-        if any(m.mask == entry.mask for m in held):
-            return False
-        if len(held) >= limit:
-            raise ListFull(f"the ban list is full ({limit} masks)")
-        k, at = self.ks, to_us(entry.set_at)
-        applied, _ = await self.cql.lwt(
-            f"INSERT INTO {k}.room_ban_masks (room_key, mask, set_by, set_at) "
-            f"VALUES (?, ?, ?, ?) IF NOT EXISTS",
-            room_key,
-            entry.mask,
-            entry.set_by,
-            at,
-        )
-        if not applied:
-            return False
-        # Nodes adding at once each counted before the others' inserts. Counted again with
-        # ours in, a list past the limit makes us take ours back: the mask inserted last of
-        # those kept saw them all, so the list never stays past the limit (two adds racing
-        # for the last place may both be refused, never both kept).
-        count = await self.cql.one(
-            f"SELECT COUNT(*) AS n FROM {k}.room_ban_masks WHERE room_key = ?", room_key
-        )
-        if int((count or {}).get("n") or 0) > limit:
-            await self.cql.lwt(
-                f"DELETE FROM {k}.room_ban_masks WHERE room_key = ? AND mask = ? "
-                f"IF set_by = ? AND set_at = ?",
+        """Adds on this node take turns (per room). The count is a read before the insert:
+        nodes adding at once each counted before the others' inserts, so the list is counted
+        again with ours in, and past `limit` we take ours back (ListFull). The mask inserted
+        last of those kept saw them all, so the list never stays past the limit (two adds
+        racing for the last place may both be refused, never both kept)."""
+        async with self.ban_lists.hold(room_key):
+            room, held = await asyncio.gather(
+                self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
+                self.list_ban_masks(room_key),
+            )
+            if room is None:
+                raise NotFound(f"no room {room_key!r}")
+            if any(m.mask == entry.mask for m in held):
+                return False
+            if len(held) >= limit:
+                raise ListFull(f"the ban list is full ({limit} masks)")
+            k, at = self.ks, to_us(entry.set_at)
+            applied, _ = await self.cql.lwt(
+                f"INSERT INTO {k}.room_ban_masks (room_key, mask, set_by, set_at) "
+                f"VALUES (?, ?, ?, ?) IF NOT EXISTS",
                 room_key,
                 entry.mask,
                 entry.set_by,
                 at,
             )
-            raise ListFull(f"the ban list is full ({limit} masks)")
-        return True
+            if not applied:
+                return False
+            count = await self.cql.one(
+                f"SELECT COUNT(*) AS n FROM {k}.room_ban_masks WHERE room_key = ?", room_key
+            )
+            if int((count or {}).get("n") or 0) > limit:
+                await self.cql.lwt(
+                    f"DELETE FROM {k}.room_ban_masks WHERE room_key = ? AND mask = ? "
+                    f"IF set_by = ? AND set_at = ?",
+                    room_key,
+                    entry.mask,
+                    entry.set_by,
+                    at,
+                )
+                raise ListFull(f"the ban list is full ({limit} masks)")
+            return True
 
     async def list_ban_masks(self, room_key: str) -> list[BanMask]:
         """In mask order (the table's clustering order)."""
@@ -492,6 +495,12 @@ class RoomModerationCql:
             f"SELECT room_key, invited_at FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
         )
         return [str(r["room_key"]) for r in rows if r["invited_at"] is not None]
+
+    async def banned_rooms(self, user_key: str) -> list[str]:
+        rows = await self.cql.rows(
+            f"SELECT room_key, banned_at FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
+        )
+        return [str(r["room_key"]) for r in rows if r["banned_at"] is not None]
 
 
 SETTINGS_COLUMNS = "join_key, member_limit, topic_lock, no_external, moderated"

@@ -59,7 +59,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from torbit.backends.store.cassandra_cql import Cql, is_missing_table
-from torbit.core.identity import skeleton
+from torbit.core.identity import room_skeleton, skeleton
 from torbit.core.models import GUEST_PASSWORD_HASH
 from torbit.errors import ServiceUnavailable
 
@@ -118,9 +118,12 @@ async def _recompute_skeletons(cql: Cql, ks: str) -> None:
             await cql.lwt(
                 f"UPDATE {ks}.users SET skeleton = ? WHERE key = ? IF EXISTS", new, row["key"]
             )
-    for index, table in (("users_by_skeleton", "users"), ("rooms_by_skeleton", "rooms")):
+    for index, table, rule in (
+        ("users_by_skeleton", "users", skeleton),
+        ("rooms_by_skeleton", "rooms", room_skeleton),
+    ):
         names = {
-            str(r["key"]): skeleton(str(r["name"]))
+            str(r["key"]): rule(str(r["name"]))
             for r in await cql.rows(f"SELECT key, name FROM {ks}.{table}")
         }
         for key, new in names.items():

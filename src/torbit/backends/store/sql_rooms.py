@@ -274,17 +274,17 @@ class RoomModerationSql:
         return await self._changed(delete(room_bans).where(_pair(room_bans, room_key, user_key)))
 
     async def add_ban_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
+        """The count and the insert take turns per room: the room's row is locked first (on
+        PostgreSQL, where read committed let parallel adds each count the list before the
+        others' inserts and pass `limit`; SQLite's writes take turns anyway). The lock lets
+        rows naming the room (members, messages) be written meanwhile."""
         values = {"room_key": room_key, "mask": entry.mask, "set_by": entry.set_by}
         try:
             async with self._write() as conn:
-                # nodes adding at once take turns on the room's row (PostgreSQL: FOR NO KEY
-                # UPDATE, which joins' foreign keys do not wait for); else each counts
-                # before the other's insert and both go past the limit
-                await conn.execute(
-                    select(rooms.c.key)
-                    .where(rooms.c.key == room_key)
-                    .with_for_update(key_share=True)
-                )
+                lock = select(rooms.c.key).where(rooms.c.key == room_key)
+                lock = lock.with_for_update(key_share=True)  # FOR NO KEY UPDATE: joins go on
+                if (await conn.execute(lock)).first() is None:
+                    raise NotFound(f"no room {room_key!r}")
                 held = select(func.count()).where(room_ban_masks.c.room_key == room_key)
                 if (await conn.execute(held)).scalar_one() >= limit:
                     there = select(room_ban_masks.c.mask).where(
@@ -411,6 +411,15 @@ class RoomModerationSql:
             select(room_invites.c.room_key)
             .where(room_invites.c.user_key == user_key)
             .order_by(room_invites.c.room_key)
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def banned_rooms(self, user_key: str) -> list[str]:
+        query = (
+            select(room_bans.c.room_key)
+            .where(room_bans.c.user_key == user_key)
+            .order_by(room_bans.c.room_key)
         )
         async with self._read() as conn:
             return list((await conn.execute(query)).scalars())

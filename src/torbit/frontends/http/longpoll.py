@@ -28,6 +28,7 @@ from torbit.core.messaging import Messaging
 from torbit.core.models import Message
 from torbit.core.names import name_key
 from torbit.core.subscriptions import Subscriptions, Wakeup
+from torbit.core.throttle import address_key
 from torbit.errors import AuthenticationFailed, RateLimited
 from torbit.frontends.http.auth import Authenticator, Principal
 from torbit.metrics import Metrics
@@ -162,6 +163,7 @@ class Receiver:
         if messages or wait <= 0 or self.closing:
             return messages
         key = name_key(user)
+        ip = address_key(ip)  # an IPv6 client's /64, as connections are counted
         self._admit(key, ip)
         self._gauge.inc()
         try:

@@ -49,9 +49,11 @@ async def find_room(session: IrcSession, name: str) -> Room:
 
 async def roster_room(session: IrcSession, name: str) -> Room:
     """The room, if the client may list its members (`policy.check_roster`): NotFound, or
-    Forbidden for a room it is banned from. Waits for clients leaving it, as `find_room`."""
+    Forbidden for a room it is banned from, by name or by a mask its address matches (a
+    member so matched is put out, as by an HTTP read: core/maskgate.py). Waits for clients
+    leaving it, as `find_room`."""
     await session.server.settled(name_key(name))
-    return await session.core.membership.roster_room(session.nick, name)
+    return await session.core.membership.roster_room(session.nick, name, session.visitor)
 
 
 async def visible_room(session: IrcSession, channel: str) -> Room | None:

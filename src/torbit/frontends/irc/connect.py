@@ -5,6 +5,7 @@ a client is registered."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable
 
@@ -153,9 +154,13 @@ async def _complete(session: IrcSession, step: reg.Complete) -> list[reg.Step]:
         await session.server.nick_free(name_key(step.nick))
         counts = core.sessions.counts()
         try:
-            guest = await core.guests.admit(step.nick)
+            guest = await core.guests.admit(step.nick, session.ip)
         except Conflict:
             return machine.nick_in_use()
+        except RateLimited as e:
+            session.server_notice(e.message)
+            session.close(e.message)
+            return []
         name = guest.name
         session.proof = Proof(guest.credential)
         session.fresh = Fresh(guest, NO_IGNORES, counts)  # as inserted: no read again
@@ -298,6 +303,11 @@ async def _change_case(session: IrcSession, new: str) -> None:
     (core/away.py, `DetailsChanged`), as MONITOR watchers are not (a case change is no
     change of online state: irctest's MonitorTestCase)."""
     old = session.nick
+    try:  # told to every room as a rename is: charged alike (Guests.rename)
+        session.core.away.charge_change(session.user_key, "nick changes")
+    except RateLimited as e:
+        session.reply(n.ERR_NICKTOOFAST, new, e.message)
+        return
     line = Message("NICK", (new,), session.mask)
     session.renamed(new)
     session.core.subscriptions.recase(session.user_key, new)
@@ -318,12 +328,16 @@ async def _rename(session: IrcSession, new: str) -> None:
         session.core.guests.check_nick(new)
         if name_key(new) != session.user_key:
             await session.server.nick_free(name_key(new))
-        name = await session.core.guests.rename(session, session.nick, new)
+        visitor = dataclasses.replace(session.visitor, nick=new)
+        name = await session.core.guests.rename(session, session.nick, new, visitor)
     except Conflict:
         session.reply(n.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
         return
     except (InvalidInput, Forbidden) as e:
         session.reply(n.ERR_ERRONEUSNICKNAME, new, e.message)
+        return
+    except RateLimited as e:
+        session.reply(n.ERR_NICKTOOFAST, new, e.message)
         return
     session.server.renamed(session, name)
     session.send(Message("NICK", (name,), old_mask))

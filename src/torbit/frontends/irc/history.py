@@ -105,11 +105,23 @@ async def _read(
         newest: bool = True,
         count: int = limit,
     ) -> list[ChatMessage]:
-        # a channel's history, or the conversation with a user: asked for alike
-        fetch = messaging.history if name is not None else messaging.conversation
-        return await fetch(
+        # a channel's history (its ban masks matched against this client, as on HTTP: a
+        # client that never JOINs is matched here), or the conversation with a user
+        if name is not None:
+            return await messaging.history(
+                session.nick,
+                name,
+                limit=count,
+                before=before,
+                after=after,
+                since=since,
+                until=until,
+                newest=newest,
+                visitor=session.visitor,
+            )
+        return await messaging.conversation(
             session.nick,
-            target if name is None else name,
+            target,
             limit=count,
             before=before,
             after=after,

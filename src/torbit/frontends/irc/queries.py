@@ -25,6 +25,7 @@ from torbit.frontends.irc.registration import REALNAME_MAX
 from torbit.frontends.irc.render import channel_name, prefix, room_name
 from torbit.frontends.irc.session import IrcSession, UserInfo
 from torbit.protocol.irc import Message
+from torbit.protocol.irc_replies import list_numerics
 
 WHO_MAX_REPLIES = 500  # users one WHO by mask shows at most (ratbox/hybrid's cap), then 416
 WHO_CHUNK = 1000  # users matched between two lets-go of the loop
@@ -182,8 +183,8 @@ async def whois(session: IrcSession, msg: Message) -> None:
     channels: list[str] = []
     multi = "multi-prefix" in session.caps
     for key in sorted(keys):
-        try:  # a room the asker is banned from names none of its members (check_roster)
-            room = await core.membership.roster_room(session.nick, key)
+        try:  # a room the asker is banned from (by name or mask) names none of its members
+            room = await core.membership.roster_room(session.nick, key, session.visitor)
         except (NotFound, Forbidden):
             continue
         if room.private and key not in session.rooms:
@@ -191,9 +192,12 @@ async def whois(session: IrcSession, msg: Message) -> None:
         role = (await core.membership.roles(room)).get(name_key(nick))
         voiced = name_key(nick) in await core.membership.voiced(room)
         channels.append(prefix(role, multi, voiced) + channel_name(room.name))
-    if channels:
-        session.reply(n.RPL_WHOISCHANNELS, nick, " ".join(sorted(channels)))
     options = session.server.options
+    # as many 319s as the list needs: one cut at 512 bytes lost the rest and showed a cut name
+    for line in list_numerics(
+        options.server_name, session.nick, n.RPL_WHOISCHANNELS, sorted(channels), nick, sep=" "
+    ):
+        session.send(line)
     session.reply(n.RPL_WHOISSERVER, nick, options.server_name, options.server_description)
     if info.operator:
         session.reply(n.RPL_WHOISOPERATOR, nick, "is an IRC operator")
@@ -242,7 +246,14 @@ def ison(session: IrcSession, msg: Message) -> None:
     subs = session.core.subscriptions
     words = [w for p in msg.params for w in p.split(" ") if w][:32]
     online = [name for w in words if (name := subs.online_name(name_key(w))) is not None]
-    session.reply(n.RPL_ISON, " ".join(online))
+    # one 303 (a client takes it as the whole answer) of the whole nicks that fit: a line
+    # cut at 512 bytes named a prefix of the last one online
+    server = session.server.options.server_name
+    fitted = list_numerics(server, session.nick, n.RPL_ISON, online, sep=" ")
+    if fitted:
+        session.send(fitted[0])
+    else:
+        session.reply(n.RPL_ISON, "")
 
 
 async def away(session: IrcSession, msg: Message) -> None:

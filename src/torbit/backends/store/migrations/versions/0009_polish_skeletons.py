@@ -1,5 +1,6 @@
 """Skeletons recomputed: `w`/`vv` and `d`/`cl` read alike, and `m`/`rn` in any case
-(core/identity.py), so the stored skeletons of users and rooms are computed again.
+(core/identity.py), so the stored skeletons of users and rooms are computed again; a room's
+without the separators at its ends (`#lobby.` reads as `#lobby`).
 
 Revision ID: 0009
 Revises: 0008
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from torbit.core.identity import skeleton
+from torbit.core.identity import room_skeleton, skeleton
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -30,12 +31,12 @@ NAME = sa.String(64)
 
 def upgrade() -> None:
     conn = op.get_bind()
-    for name in ("users", "rooms"):
+    for name, rule in (("users", skeleton), ("rooms", room_skeleton)):
         table = sa.table(
             name, sa.column("key", NAME), sa.column("name", NAME), sa.column("skeleton", NAME)
         )
         rows = conn.execute(sa.select(table.c.key, table.c.name, table.c.skeleton)).all()
-        changed = [{"k": k, "s": skeleton(n)} for k, n, old in rows if skeleton(n) != old]
+        changed = [{"k": k, "s": rule(n)} for k, n, old in rows if rule(n) != old]
         if changed:
             conn.execute(
                 table.update()
