@@ -174,6 +174,15 @@ class Authenticator:
         before = self.revocations
         return replace(await self._identify(header, client), revocations=before)
 
+    async def confirm(self, principal: Principal) -> None:
+        """AuthenticationFailed if a revocation applied here since the caller's check began
+        (a password change, a deletion, a logout; from any node) took away what it was
+        checked with: argon2 runs for milliseconds, and a check that passed is otherwise
+        acted on though its login was revoked meanwhile. A request asks this before it acts.
+        Costs a comparison unless one was applied meanwhile (then the store is asked)."""
+        if principal.revocations != self.revocations and not await self.still_holds(principal):
+            raise AuthenticationFailed("your login was revoked: you are logged out")
+
     async def _identify(self, header: str | None, client: str) -> Principal:
         if not header:
             raise AuthenticationFailed("authentication required")
