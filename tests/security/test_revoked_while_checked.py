@@ -153,3 +153,58 @@ async def test_a_send_whose_password_changed_while_it_was_checked_is_refused(
         r = await get(client, NEW, limit=100)
         assert r.status_code == 200, r.text
         assert "stale" not in [m["text"] for m in r.json()["messages"]]
+
+
+async def test_an_api_send_whose_password_changed_while_it_was_checked_is_refused(
+    make_server: ServerFactory,
+) -> None:
+    """`POST /api/v1/rooms/{room}/messages` (every v1 route's `principal_dependency`):
+    before, 201 and the message published with the old password."""
+    app = await make_server()
+    await room_with_backlog(app)
+    async with http_from(app) as client:
+        with held_checks(app) as held:
+            old = asyncio.create_task(
+                client.post(
+                    "/api/v1/rooms/hall/messages",
+                    json={"text": "stale"},
+                    headers=basic_header("alice"),
+                )
+            )
+            await change_while_checked(app, held)
+            r = await old
+        assert r.status_code == 401, r.text
+        r = await client.get("/api/v1/rooms/hall/messages", headers=basic_header("alice", NEW))
+        assert r.status_code == 200, r.text
+        assert "stale" not in r.text
+
+
+async def test_an_api_read_whose_password_changed_while_it_was_checked_is_refused(
+    make_server: ServerFactory,
+) -> None:
+    """`GET /api/v1/rooms/{room}/messages`: before, 200 with the room's messages."""
+    app = await make_server()
+    await room_with_backlog(app)
+    async with http_from(app) as client:
+        with held_checks(app) as held:
+            old = asyncio.create_task(
+                client.get("/api/v1/rooms/hall/messages", headers=basic_header("alice"))
+            )
+            await change_while_checked(app, held)
+            r = await old
+        assert r.status_code == 401, r.text
+        assert not any(t in r.text for t in TEXTS)
+
+
+async def test_an_api_request_whose_account_was_deleted_while_it_was_checked_is_refused(
+    make_server: ServerFactory,
+) -> None:
+    """`GET /api/v1/me`: before, 404 (the account looked up after the check passed)."""
+    app = await make_server()
+    await room_with_backlog(app)
+    async with http_from(app) as client:
+        with held_checks(app) as held:
+            old = asyncio.create_task(client.get("/api/v1/me", headers=basic_header("alice")))
+            await change_while_checked(app, held, delete=True)
+            r = await old
+        assert r.status_code == 401, r.text

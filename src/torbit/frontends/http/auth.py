@@ -299,13 +299,16 @@ BEARER = _AuthorizationHeader(
 
 
 def principal_dependency(auth: Authenticator) -> Callable[..., Awaitable[Principal]]:
-    """A FastAPI dependency: the authenticated caller, or 401."""
+    """A FastAPI dependency: the authenticated caller, or 401 (also when its login was
+    revoked while it was checked: `Authenticator.confirm`)."""
 
     async def principal(
         request: HTTPConnection,
         basic: Annotated[str | None, Security(BASIC)],
         bearer: Annotated[str | None, Security(BEARER)],
     ) -> Principal:
-        return await auth.authorization(basic or bearer, client_address(request))
+        caller = await auth.authorization(basic or bearer, client_address(request))
+        await auth.confirm(caller)
+        return caller
 
     return principal
