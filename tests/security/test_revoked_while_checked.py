@@ -9,6 +9,8 @@ the revocation certainly lands while it runs; nothing is timed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +21,13 @@ from argon2 import PasswordHasher
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, eventually
+from tests.helpers.irc import RawIrc
 from tests.security.conftest import (
     basic_header,
+    first_frames,
     http_from,
+    telnet_from,
+    ws_from,
 )
 from torbit.app import App
 
@@ -208,3 +214,64 @@ async def test_an_api_request_whose_account_was_deleted_while_it_was_checked_is_
             await change_while_checked(app, held, delete=True)
             r = await old
         assert r.status_code == 401, r.text
+
+
+async def test_a_websocket_whose_password_changed_while_it_was_checked_is_refused(
+    make_server: ServerFactory,
+) -> None:
+    """The WebSocket's handshake with Basic credentials: its login compares the credential
+    checked with the store's (core/sessions.py), so the socket is closed as revoked (4001)
+    and gets nothing of the room. (So on main too: it pins that this door needs no
+    `confirm`.)"""
+    app = await make_server()
+    await room_with_backlog(app)
+    with held_checks(app) as held:
+        ws = await ws_from(app, basic_header("alice"))
+        try:
+            await change_while_checked(app, held)
+            frames = await first_frames(ws)
+        finally:
+            await ws.close()
+    assert not any(str(f.get("text", "")).startswith("logged in as") for f in frames), frames
+    assert not any(t in json.dumps(frames) for t in TEXTS), frames
+    assert ws.close_code == 4001, (ws.close_code, frames)
+    assert [f.get("code") for f in frames] == ["unauthenticated"], frames
+
+
+async def test_a_telnet_login_whose_password_changed_while_it_was_checked_is_refused(
+    make_server: ServerFactory,
+) -> None:
+    """Telnet: the session's login compares the credential checked with the store's
+    (core/sessions.py): told and closed, never welcomed. (So on main too: a pin.)"""
+    app = await make_server()
+    await room_with_backlog(app)
+    client = await telnet_from(app)
+    with held_checks(app) as held:
+        await client.read_until("Name: ")
+        client.send("alice")
+        await client.read_until("Password: ")
+        client.send(PASSWORD)
+        await change_while_checked(app, held)
+        await client.expect(r"revoked")
+        lines = await client.lines_for(HOLD)  # until the server closes it (a hang guard)
+    assert client.reader.at_eof(), lines
+    assert not any("Welcome" in line for line in client.seen), client.seen
+    await client.close()
+
+
+async def test_an_irc_login_whose_password_changed_while_it_was_checked_is_refused(
+    make_server: ServerFactory,
+) -> None:
+    """IRC's PASS: the same proof of login as telnet's; told and closed, no 001. (So on
+    main too: a pin.)"""
+    app = await make_server()
+    await room_with_backlog(app)
+    irc = await RawIrc.connect(app)
+    with held_checks(app) as held:
+        irc.send(f"PASS {PASSWORD}", "NICK alice", "USER alice 0 * :alice")
+        await change_while_checked(app, held)
+        await irc.expect("revoked")
+        with contextlib.suppress(EOFError):
+            await irc.expect("\0never sent", timeout=HOLD)  # to the close (a hang guard)
+    assert not any(" 001 " in line for line in irc.lines), irc.lines
+    await irc.close()
