@@ -20,7 +20,7 @@ import httpx
 from argon2 import PasswordHasher
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import PASSWORD, eventually
+from tests.helpers.http import PASSWORD, bearer, eventually, login
 from tests.helpers.irc import RawIrc
 from tests.security.conftest import (
     basic_header,
@@ -214,6 +214,32 @@ async def test_an_api_request_whose_account_was_deleted_while_it_was_checked_is_
             await change_while_checked(app, held, delete=True)
             r = await old
         assert r.status_code == 401, r.text
+
+
+async def test_a_password_change_overtaken_by_another_while_checked_is_refused(
+    make_server: ServerFactory,
+) -> None:
+    """`PUT /api/v1/me/password`: its current password is checked with argon2 too. Another
+    change landing meanwhile (the owner's, say, locking out whoever else knows the old
+    password) was overwritten: 204, and the owner's new password refused."""
+    app = await make_server()
+    await room_with_backlog(app)
+    async with http_from(app) as client:
+        token = await login(client, "alice")  # a token: the request's own check hashes nothing
+        with held_checks(app) as held:
+            other = asyncio.create_task(
+                client.put(
+                    "/api/v1/me/password",
+                    headers=bearer(token),
+                    json={"current_password": PASSWORD, "new_password": "other-secret-1"},
+                )
+            )
+            await change_while_checked(app, held)
+            r = await other
+        assert r.status_code == 401, r.text
+        assert (
+            await client.get("/api/v1/me", headers=basic_header("alice", NEW))
+        ).status_code == 200
 
 
 async def test_a_websocket_whose_password_changed_while_it_was_checked_is_refused(

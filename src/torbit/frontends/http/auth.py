@@ -274,8 +274,11 @@ class Authenticator:
     async def change_password(
         self, principal: Principal, current: str, new: str, client: str
     ) -> None:
-        """Check the current password, set the new one, and log the user out everywhere."""
+        """Check the current password, set the new one, and log the user out everywhere. A
+        revocation applied while the current one was hashed (another change, the owner's
+        say) is not overwritten: `confirm` first."""
         await self._check_password(principal.name, current, client)
+        await self.confirm(principal)
         await self._accounts.set_password(principal.name, new)  # revokes every token too
 
 
