@@ -174,6 +174,15 @@ class Authenticator:
         before = self.revocations
         return replace(await self._identify(header, client), revocations=before)
 
+    async def confirm(self, principal: Principal) -> None:
+        """AuthenticationFailed if a revocation applied here since the caller's check began
+        (a password change, a deletion, a logout; from any node) took away what it was
+        checked with: argon2 runs for milliseconds, and a check that passed is otherwise
+        acted on though its login was revoked meanwhile. A request asks this before it acts.
+        Costs a comparison unless one was applied meanwhile (then the store is asked)."""
+        if principal.revocations != self.revocations and not await self.still_holds(principal):
+            raise AuthenticationFailed("your login was revoked: you are logged out")
+
     async def _identify(self, header: str | None, client: str) -> Principal:
         if not header:
             raise AuthenticationFailed("authentication required")
@@ -265,8 +274,11 @@ class Authenticator:
     async def change_password(
         self, principal: Principal, current: str, new: str, client: str
     ) -> None:
-        """Check the current password, set the new one, and log the user out everywhere."""
+        """Check the current password, set the new one, and log the user out everywhere. A
+        revocation applied while the current one was hashed (another change, the owner's
+        say) is not overwritten: `confirm` first."""
         await self._check_password(principal.name, current, client)
+        await self.confirm(principal)
         await self._accounts.set_password(principal.name, new)  # revokes every token too
 
 
@@ -290,13 +302,16 @@ BEARER = _AuthorizationHeader(
 
 
 def principal_dependency(auth: Authenticator) -> Callable[..., Awaitable[Principal]]:
-    """A FastAPI dependency: the authenticated caller, or 401."""
+    """A FastAPI dependency: the authenticated caller, or 401 (also when its login was
+    revoked while it was checked: `Authenticator.confirm`)."""
 
     async def principal(
         request: HTTPConnection,
         basic: Annotated[str | None, Security(BASIC)],
         bearer: Annotated[str | None, Security(BEARER)],
     ) -> Principal:
-        return await auth.authorization(basic or bearer, client_address(request))
+        caller = await auth.authorization(basic or bearer, client_address(request))
+        await auth.confirm(caller)
+        return caller
 
     return principal

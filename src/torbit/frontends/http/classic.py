@@ -140,6 +140,7 @@ def classic_router(
     async def publish(room: str, user: str, request: Request, caller: Principal) -> JSONResponse:
         check_self(caller, user)
         text = await read_text(request)
+        await auth.confirm(caller)  # not revoked while its password was checked (`answer`)
         key = await enter(caller.name, room, visitor_of(caller, request))
         message = await messaging.send(caller.name, key, text)
         sent.inc()
@@ -172,6 +173,10 @@ def classic_router(
         room: str, user: str, request: Request, caller: Principal, limit: int, wait: float
     ) -> Response:
         check_self(caller, user)
+        # no revocation since its check began took its login away (a password changed or
+        # an account deleted while argon2 ran): asked before the room is entered (which may
+        # make a member) and the page read (which moves the cursor)
+        await auth.confirm(caller)
         visitor = visitor_of(caller, request)
         key = await enter(caller.name, room, visitor)
         messages = await receiver.receive(
