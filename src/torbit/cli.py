@@ -309,7 +309,8 @@ def user_set_admin(
     config: ConfigOption = None,
     revoke: Annotated[bool, typer.Option(help="take the admin right away")] = False,
 ) -> None:
-    """Make a user a global server admin."""
+    """Make a user a global server admin; --revoke takes it away and closes their open
+    sessions on every running node within a second (they may log in again)."""
     settings = _settings(config)
 
     async def work(store: Store) -> None:
