@@ -253,10 +253,12 @@ class Moderation(BanMaskActions):
         await self._expelled(room, user, actor, "banned", reason, was_member)
         return user.name
 
-    async def bans(self, actor: str, room_name: str) -> list[str]:
+    async def bans(self, actor: str, room_name: str, visitor: Visitor | None = None) -> list[str]:
         """Names of the users banned from the room, then its ban masks (each holds a "!"),
-        for its members."""
+        for its members; with a `visitor`, not for one the masks bar (`room_settings`)."""
         room, _ = await self.authorize(actor, room_name, "bans")
+        if visitor is not None:
+            await self._membership.check_visitor(actor, room, visitor)
         masks = [m.mask for m in await self._store.list_ban_masks(room.key)]
         return await self._store.list_bans(room.key) + masks
 

@@ -192,10 +192,11 @@ def moderation_router(
         summary="List a room's bans",
         responses=errors_doc(401, 403, 404, 422),
     )
-    async def bans(room: RoomName, caller: Caller) -> BanList:
+    async def bans(room: RoomName, caller: Caller, request: Request) -> BanList:
         """Members: the accounts banned, the ban masks, the ban exceptions and the invite
-        exceptions, with who set them and when."""
-        names = [b for b in await moderation.bans(caller.name, room) if "!" not in b]
+        exceptions, with who set them and when (not to a client a ban mask matches)."""
+        visitor = visitor_of(caller, request)
+        names = [b for b in await moderation.bans(caller.name, room, visitor) if "!" not in b]
         masks = await moderation.ban_masks(caller.name, room)
         out = [BanMaskOut(mask=m.mask, set_by=m.set_by, set_at=m.set_at) for m in masks]
         lists = [

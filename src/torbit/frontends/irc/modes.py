@@ -211,7 +211,7 @@ async def _ban_list(session: IrcSession, room: Room) -> None:
     (Modern's five-parameter form)."""
     moderation = session.core.moderation
     channel = channel_name(room.name)
-    for banned in await moderation.bans(session.nick, room.name):
+    for banned in await moderation.bans(session.nick, room.name, session.visitor):
         if "!" not in banned:
             session.reply(n.RPL_BANLIST, channel, f"{banned}!*@*")
     for entry in await moderation.ban_masks(session.nick, room.name):
@@ -231,7 +231,8 @@ async def _exception_list(session: IrcSession, room: Room, char: str) -> None:
     when."""
     channel = channel_name(room.name)
     entry_reply, end_reply, end = _LISTS[char]
-    for entry in await session.core.moderation.exception_masks(session.nick, room.name, char):
+    moderation = session.core.moderation
+    for entry in await moderation.exception_masks(session.nick, room.name, char, session.visitor):
         at = str(int(entry.set_at.timestamp()))
         session.reply(entry_reply, channel, entry.mask, entry.set_by, at)
     session.reply(end_reply, channel, end)
