@@ -15,9 +15,9 @@ import pytest
 from argon2 import PasswordHasher
 
 from tests.conftest import CHEAP_ARGON2, ServerFactory
-from tests.helpers.http import PASSWORD, register
+from tests.helpers.http import PASSWORD, error_of, eventually, register
 from tests.helpers.irc import RawIrc
-from tests.helpers.moderation import api, audit, create_room
+from tests.helpers.moderation import api, audit, create_room, services
 from torbit.app import App
 from torbit.core.accounts import Accounts
 from torbit.core.hashing import PasswordHashing
@@ -174,3 +174,29 @@ async def test_demoting_a_server_admin_closes_only_their_sessions(hall: App) -> 
     assert not [x for x in bob.lines if "ERROR" in x or "no longer" in x], bob.lines
     await bob.close()
     await carol.close()
+
+
+async def test_a_demoted_server_admin_loses_a_membership_held_beside_a_ban(hall: App) -> None:
+    """No room bans a server admin: carol, banned from #hall before she became one, joined
+    it as one (leftovers). Demoted, she was a member beside her ban, and a member is
+    admitted as such: her JOIN went through again, and her HTTP reads of the room too.
+    Demotion now ends that membership, and every node forgets it."""
+    async with api(hall, "alice") as a:
+        await register(a, "carol")
+        assert (await a.put("/api/v1/rooms/hall/bans/carol")).status_code == 204
+    assert hall.core is not None
+    await hall.core.accounts.set_admin("carol", True)
+    async with api(hall, "carol") as c:
+        assert (await c.put("/api/v1/rooms/hall/members/carol")).status_code == 200
+        assert (await c.get("/api/v1/rooms/hall/messages")).status_code == 200
+        known = services(hall).membership.known
+        assert known.room("carol", "hall") is not None
+        cli = cli_accounts(hall)
+        try:
+            await cli.set_admin("carol", False)
+        finally:
+            cli.hashing.close()
+        await eventually(lambda: known.room("carol", "hall") is None)  # the revocation
+        error_of(await c.get("/api/v1/rooms/hall/messages"), 403)
+        message = error_of(await c.put("/api/v1/rooms/hall/members/carol"), 403)
+    assert message == "you are banned from #hall"

@@ -293,12 +293,22 @@ class Accounts:
         if not await self._store.set_admin(user.key, is_admin):
             raise NotFound(f"no such user {name!r}")
         if user.is_admin and not is_admin:
+            await self._leave_banned_rooms(user.key)
             # the credential as it is now: a session opened meanwhile with a new password
             # was opened while an admin too
             now = await self._store.get_user(user.key)
             credential = now.credential if now is not None else user.credential
             why = "you are no longer a server admin"
             await self._revoke(Revocation(user.key, why, credential))
+
+    async def _leave_banned_rooms(self, user_key: str) -> None:
+        """No room bans a server admin, so one may join a room that banned their account
+        before they became one; no longer one, they are banned there again, and such a
+        membership would let them back in (a member is admitted as such). It ends here;
+        the nodes forget it with the revocation that follows (core/membercache.py)."""
+        for room_key in await self._store.rooms_of(user_key):
+            if (await self._store.standing(room_key, user_key)).banned:
+                await self._store.remove_member(room_key, user_key)
 
 
 def _taken(name: str, found: list[User]) -> Conflict | None:
