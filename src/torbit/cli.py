@@ -303,7 +303,7 @@ def user_del(
     _run(settings, work)
 
 
-@user_app.command("set-admin")
+@user_app.command("set-admin", short_help="Make a user a server admin, or no longer one.")
 def user_set_admin(
     name: str,
     config: ConfigOption = None,
