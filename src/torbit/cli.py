@@ -303,13 +303,14 @@ def user_del(
     _run(settings, work)
 
 
-@user_app.command("set-admin")
+@user_app.command("set-admin", short_help="Make a user a server admin, or no longer one.")
 def user_set_admin(
     name: str,
     config: ConfigOption = None,
     revoke: Annotated[bool, typer.Option(help="take the admin right away")] = False,
 ) -> None:
-    """Make a user a global server admin."""
+    """Make a user a global server admin; --revoke takes it away and closes their open
+    sessions on every running node within a second (they may log in again)."""
     settings = _settings(config)
 
     async def work(store: Store) -> None:

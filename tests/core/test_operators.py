@@ -121,20 +121,28 @@ async def test_wallops_reach_the_doors_handlers(kit: Kit) -> None:
 async def test_revoking_the_admin_flag_ends_the_status_of_an_open_session(kit: Kit) -> None:
     ivy = await kit.core.login("ivy")
     await kit.oper(ivy)
-    await kit.accounts.set_admin("root1", False)  # as `torbit user set-admin --revoke`
-    assert kit.operators.of(ivy) is not None  # not seen yet: no event reaches the node
-    with pytest.raises(Forbidden, match="no longer a server admin"):
-        await kit.operators.kill(ivy, "tom", "")  # every action reads the account again
+    await kit.accounts.set_admin("root1", False)  # `torbit user set-admin --revoke`: a revocation
     assert kit.operators.of(ivy) is None
-    assert kit.lost["ivy"] == ["root1 is no longer a server admin"]
-    assert ivy.closed is None  # the session itself stays
+    why = "you are no longer a server admin"
+    assert kit.lost["ivy"] == [f"the login of root1 was revoked ({why})"]
+    assert ivy.closed is None  # the session itself stays: it is ivy's, not root1's
 
+    # the flag changed in the store by other means: no event reaches the node
     tom = await kit.core.login("tom")
     await kit.accounts.set_admin("root1", True)
     await kit.oper(tom)
-    await kit.accounts.set_admin("root1", False)
+    assert await kit.core.store.set_admin("root1", False)
+    assert kit.operators.of(tom) is not None  # not seen yet
+    with pytest.raises(Forbidden, match="no longer a server admin"):
+        await kit.operators.kill(tom, "ivy", "")  # every action reads the account again
+    assert kit.operators.of(tom) is None
+    assert kit.lost["tom"] == ["root1 is no longer a server admin"]
+
+    await kit.accounts.set_admin("root1", True)
+    await kit.oper(ivy)
+    assert await kit.core.store.set_admin("root1", False)
     assert await kit.operators.recheck() == 1  # what `run` does every few seconds
-    assert kit.operators.of(tom) is None and kit.lost["tom"]
+    assert kit.operators.of(ivy) is None and len(kit.lost["ivy"]) == 2
 
 
 async def test_a_password_change_or_deletion_ends_the_status_at_once(kit: Kit) -> None:

@@ -177,8 +177,8 @@ async def test_an_open_session_loses_the_status_with_the_admin_flag_or_password(
     una = await irc_user(app, "una")
     cleanup.append(una)
     await oper_up(ivy)
-    await app.core.accounts.set_admin("boss", False)  # as the CLI does: only the store knows
-    await ivy.expect("MODE", "ivy", "-o", timeout=15)  # the operators' periodic look
+    await app.core.accounts.set_admin("boss", False)  # a revocation of boss's credential
+    await ivy.expect("MODE", "ivy", "-o", timeout=15)
     await ivy.rawmsg("KILL", "una", "too late")
     await ivy.expect("481", "ivy")
     await una.settle()

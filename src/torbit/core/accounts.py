@@ -5,7 +5,8 @@ Everything cheap is decided before anything is hashed: a registration's name (sy
 rules for new names in core/identity.py, taken or reading like a taken one), its password
 rules and its rate limits; a login's throttle (core/throttle.py) reserves the attempt before
 the hash is checked. A password change or a deletion revokes the user's tokens and closes
-their open sessions on every node (core/revocation.py).
+their open sessions on every node (core/revocation.py); taking server admin away closes them
+too (`set_admin`).
 """
 
 from __future__ import annotations
@@ -281,8 +282,33 @@ class Accounts:
         return deletion
 
     async def set_admin(self, name: str, is_admin: bool) -> None:
-        if not await self._store.set_admin(check_name(name, "user name"), is_admin):
+        """Make the user a server admin, or no longer one. Taking it away closes the user's
+        open sessions on every node, as a password change does (a revocation of their
+        credential; their password and tokens stay, and they may log in again): what a
+        server admin may do is read from the store at each action, but a session that went
+        where only a server admin may stay (a room whose ban masks match it: masks never
+        bar a server admin) would stay there. Sessions acting as the account's operator
+        (core/operators.py) lose that status at once and stay connected."""
+        user = await self.get(name)
+        if not await self._store.set_admin(user.key, is_admin):
             raise NotFound(f"no such user {name!r}")
+        if user.is_admin and not is_admin:
+            await self._leave_banned_rooms(user.key)
+            # the credential as it is now: a session opened meanwhile with a new password
+            # was opened while an admin too
+            now = await self._store.get_user(user.key)
+            credential = now.credential if now is not None else user.credential
+            why = "you are no longer a server admin"
+            await self._revoke(Revocation(user.key, why, credential))
+
+    async def _leave_banned_rooms(self, user_key: str) -> None:
+        """No room bans a server admin, so one may join a room that banned their account
+        before they became one; no longer one, they are banned there again, and such a
+        membership would let them back in (a member is admitted as such). It ends here;
+        the nodes forget it with the revocation that follows (core/membercache.py)."""
+        for room_key in await self._store.rooms_of(user_key):
+            if (await self._store.standing(room_key, user_key)).banned:
+                await self._store.remove_member(room_key, user_key)
 
 
 def _taken(name: str, found: list[User]) -> Conflict | None:

@@ -4,10 +4,11 @@
 Only memberships are remembered, never their absence, so a join needs no event: a miss asks
 the store. Every way a membership ends is a node event, applied at once on the node that
 made it and on every other one when it arrives through the log (core/events.py): a kick or
-ban (`Expelled`), a leave or a guest's end (`MembershipEnded`), a deleted account
-(`SessionsRevoked` with `deleted`). An end is committed to the store before its event is
-published, and a lookup remembers its answer only if no end was applied while it asked the
-store (the generation), so an answer read before an end is never kept after it. A node that
+ban (`Expelled`), a leave or a guest's end (`MembershipEnded`), a deleted account or a
+demoted server admin (`SessionsRevoked` of a login, not of one token). An end is committed
+to the store before its event is published, and a lookup remembers its answer only if no
+end was applied while it asked the store (the generation), so an answer read before an end
+is never kept after it. A node that
 has not yet received another node's event still answers from memory: that is the same window
 in which its listening sessions still get the room's messages.
 
@@ -78,5 +79,7 @@ class MemberCache:
             self.forget_user(event.user)
 
     def _on_revoked(self, event: SessionsRevoked) -> None:
-        if event.deleted:
+        """A deleted account, or a login revoked (not one token's logout): a server admin's
+        demotion ends the memberships they held in rooms that ban them (core/accounts.py)."""
+        if event.deleted or not event.token:
             self.forget_user(event.user)

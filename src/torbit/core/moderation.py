@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from torbit.core import policy
 from torbit.core.banmask_actions import BanMaskActions
-from torbit.core.banmasks import account_of, parse_mask
+from torbit.core.banmasks import Visitor, account_of, parse_mask
 from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.events import (
     BanMasksChanged,
@@ -253,10 +253,12 @@ class Moderation(BanMaskActions):
         await self._expelled(room, user, actor, "banned", reason, was_member)
         return user.name
 
-    async def bans(self, actor: str, room_name: str) -> list[str]:
+    async def bans(self, actor: str, room_name: str, visitor: Visitor | None = None) -> list[str]:
         """Names of the users banned from the room, then its ban masks (each holds a "!"),
-        for its members."""
+        for its members; with a `visitor`, not for one the masks bar (`room_settings`)."""
         room, _ = await self.authorize(actor, room_name, "bans")
+        if visitor is not None:
+            await self._membership.check_visitor(actor, room, visitor)
         masks = [m.mask for m in await self._store.list_ban_masks(room.key)]
         return await self._store.list_bans(room.key) + masks
 
@@ -445,9 +447,16 @@ class Moderation(BanMaskActions):
             )
         return updated
 
-    async def room_settings(self, actor: str, room_name: str) -> Room:
-        """The room as stored now, with its settings (the join key too), for its members."""
+    async def room_settings(
+        self, actor: str, room_name: str, visitor: Visitor | None = None
+    ) -> Room:
+        """The room as stored now, with its settings (the join key too), for its members;
+        with a `visitor` (a client that reaches the room without listening to it), not for
+        one its ban masks bar: Forbidden, and a member so matched is put out, as by any
+        other read (core/maskgate.py)."""
         room, _ = await self.authorize(actor, room_name, "view_settings")
+        if visitor is not None:
+            await self._membership.check_visitor(actor, room, visitor)
         return room
 
     async def configure(

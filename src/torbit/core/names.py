@@ -37,16 +37,23 @@ def name_chars(text: str) -> str:
 NAME_RULE = f"use 1-{MAX_NAME_LENGTH} letters, digits, '-', '_' or '.'"
 
 
-def name_hint(name: str) -> str:
-    """What a good name looks like; first, for a name holding a space that is not ASCII (a
-    no-break or ideographic space, U+00A0, U+3000, pasted or typed by an input method) or an
-    invisible character, which one: its repr alone shows `'\\xa0den'`, or nothing at all."""
+def unseen_character(name: str) -> str | None:
+    """Which character of the name, if any, is a space that is not ASCII (a no-break or
+    ideographic space, U+00A0, U+3000, pasted or typed by an input method) or an invisible
+    one, said by its code point: its repr alone shows `'\\xa0den'`, or nothing at all."""
     for c in name:
         if c.isspace() and c != " ":
-            return f"it holds U+{ord(c):04X}, a space that is not ASCII; {NAME_RULE}"
+            return f"it holds U+{ord(c):04X}, a space that is not ASCII"
         if unicodedata.category(c) == "Cf":
-            return f"it holds U+{ord(c):04X}, an invisible character; {NAME_RULE}"
-    return NAME_RULE
+            return f"it holds U+{ord(c):04X}, an invisible character"
+    return None
+
+
+def name_hint(name: str) -> str:
+    """What a good name looks like, after the character at fault if it is one the user
+    cannot see (`unseen_character`)."""
+    unseen = unseen_character(name)
+    return f"{unseen}; {NAME_RULE}" if unseen else NAME_RULE
 
 
 def check_name(name: str, what: str = "name") -> str:

@@ -5,12 +5,12 @@ the account is a server admin. Nothing of it lives in the config.
 
 The status belongs to the session and lasts only while the account stays a server admin with
 the same password. Three things take it away from a session left open:
-- a revocation naming the account (a password change, a deletion: core/revocation.py), at
-  once on every node;
+- a revocation naming the account's credential (a password change, a deletion, `torbit user
+  set-admin --revoke`: core/revocation.py, core/accounts.py), on every node;
 - every operator action reads the account again before it acts, so a revoked admin flag stops
   the very next KILL or WALLOPS;
-- `run` looks again every RECHECK_INTERVAL seconds, for `torbit user set-admin --revoke`,
-  which runs outside the nodes and changes only the store.
+- `run` looks again every RECHECK_INTERVAL seconds, for a flag changed in the store by other
+  means.
 
 KILL ends every session of a user on every node, whatever its door, through the same
 revocation event a password change uses; a guest's door deletes the guest as it closes.

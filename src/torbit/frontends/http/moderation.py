@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from torbit.core.banmasks import EXCEPT, INVEX, MAX_MASK_LENGTH
 from torbit.core.membership import Membership
@@ -18,6 +18,7 @@ from torbit.core.models import Room
 from torbit.core.moderation import Moderation
 from torbit.core.roomsettings import SettingsChange
 from torbit.frontends.http.auth import Principal
+from torbit.frontends.http.classic import visitor_of
 from torbit.frontends.http.errors import errors_doc
 from torbit.frontends.http.rooms import Reason, RoomName, room_out
 from torbit.frontends.http.schemas import (
@@ -137,9 +138,11 @@ def moderation_router(
         summary="A room's settings",
         responses=errors_doc(401, 403, 404, 422),
     )
-    async def get_settings(room: RoomName, caller: Caller) -> RoomSettingsOut:
-        """Members only: the join key is a secret of the room's members."""
-        return settings_out(await moderation.room_settings(caller.name, room))
+    async def get_settings(room: RoomName, caller: Caller, request: Request) -> RoomSettingsOut:
+        """Members only: the join key is a secret of the room's members. A client a ban mask
+        matches is refused, as by every read, and a member so matched is put out."""
+        visitor = visitor_of(caller, request)
+        return settings_out(await moderation.room_settings(caller.name, room, visitor))
 
     @router.patch(
         "/rooms/{room}/settings",
@@ -189,10 +192,11 @@ def moderation_router(
         summary="List a room's bans",
         responses=errors_doc(401, 403, 404, 422),
     )
-    async def bans(room: RoomName, caller: Caller) -> BanList:
+    async def bans(room: RoomName, caller: Caller, request: Request) -> BanList:
         """Members: the accounts banned, the ban masks, the ban exceptions and the invite
-        exceptions, with who set them and when."""
-        names = [b for b in await moderation.bans(caller.name, room) if "!" not in b]
+        exceptions, with who set them and when (not to a client a ban mask matches)."""
+        visitor = visitor_of(caller, request)
+        names = [b for b in await moderation.bans(caller.name, room, visitor) if "!" not in b]
         masks = await moderation.ban_masks(caller.name, room)
         out = [BanMaskOut(mask=m.mask, set_by=m.set_by, set_at=m.set_at) for m in masks]
         lists = [

@@ -284,7 +284,7 @@ def nick(session: IrcSession, msg: Message) -> Awaitable[None] | None:
         )
         return None
     if not reg.valid_nick(new):
-        session.reply(n.ERR_ERRONEUSNICKNAME, new[:64], "Erroneous nickname")
+        session.reply(n.ERR_ERRONEUSNICKNAME, new[:64], reg.nick_problem(new))
         return None
     if name_key(new) == session.user_key:
         try:

@@ -243,14 +243,21 @@ def userhost(session: IrcSession, msg: Message) -> None:
 
 
 def ison(session: IrcSession, msg: Message) -> None:
+    """ISON nick...: one RPL_ISON (303) naming those of the nicks online. One line, as RFC
+    2812 (4.9) has it: clients take it as the whole answer (HexChat and irssi mark every
+    nick asked that one 303 leaves out offline, so a second 303 would undo the first).
+    Every nick asked is looked up: the 512-byte line bounds them (~250 at most). An answer
+    longer than a line (the RFC leaves it to the client not to ask so much at once: the
+    answer's prefix is longer than the request's) is no 303 but ERR_TOOMANYMATCHES (416):
+    a 303 holding only the nicks that fit read the others as offline."""
     subs = session.core.subscriptions
-    words = [w for p in msg.params for w in p.split(" ") if w][:32]
+    words = [w for p in msg.params for w in p.split(" ") if w]
     online = [name for w in words if (name := subs.online_name(name_key(w))) is not None]
-    # one 303 (a client takes it as the whole answer) of the whole nicks that fit: a line
-    # cut at 512 bytes named a prefix of the last one online
     server = session.server.options.server_name
     fitted = list_numerics(server, session.nick, n.RPL_ISON, online, sep=" ")
-    if fitted:
+    if len(fitted) > 1:
+        session.reply(n.ERR_TOOMANYMATCHES, "ISON", "Output too long (ask fewer nicks per ISON)")
+    elif fitted:
         session.send(fitted[0])
     else:
         session.reply(n.RPL_ISON, "")

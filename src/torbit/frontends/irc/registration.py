@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from torbit.core.names import MAX_NAME_LENGTH, is_valid_name, name_chars
+from torbit.core.names import MAX_NAME_LENGTH, is_valid_name, name_chars, unseen_character
 from torbit.core.text import clean_label
 from torbit.frontends.irc import numerics as n
 from torbit.protocol.irc import Message
@@ -245,7 +245,7 @@ class Registration:
             return [self._numeric(n.ERR_NONICKNAMEGIVEN, "No nickname given")]
         nick = msg.params[0]
         if not valid_nick(nick):
-            return [self._numeric(n.ERR_ERRONEUSNICKNAME, nick[:64], _NICK_RULES)]
+            return [self._numeric(n.ERR_ERRONEUSNICKNAME, nick[:64], nick_problem(nick))]
         self.nick = nick
         return self._maybe_complete()
 
@@ -342,7 +342,7 @@ class Registration:
         if name == "*":
             return [self._fail("NEED_NICK", name, "send NICK first or name the account")]
         if not valid_nick(name):
-            return [self._fail("BAD_ACCOUNT_NAME", name, _NICK_RULES)]
+            return [self._fail("BAD_ACCOUNT_NAME", name, nick_problem(name))]
         if self._checking is not None:
             return [self._fail("TEMPORARILY_UNAVAILABLE", name, "a login is being checked")]
         self._checking = "register"
@@ -434,7 +434,15 @@ class Registration:
         return Send(Message("FAIL", ("REGISTER", code, name[:64] or "*", text), self.server))
 
 
-_NICK_RULES: Final = (
-    f"Erroneous nickname: use 1-{MAX_NAME_LENGTH} letters, digits, '-' or '_', "
-    "not starting with a digit or '-'"
+_NICK_RULE: Final = (
+    f"use 1-{MAX_NAME_LENGTH} letters, digits, '-' or '_', not starting with a digit or '-'"
 )
+_NICK_RULES: Final = f"Erroneous nickname: {_NICK_RULE}"
+
+
+def nick_problem(nick: str) -> str:
+    """ERR_ERRONEUSNICKNAME's text for a nick `valid_nick` refuses: the nick rules, after
+    the character at fault when the user cannot see it (a no-break space: the other doors
+    name it too, core/names.py)."""
+    unseen = unseen_character(nick)
+    return f"Erroneous nickname: {unseen}; {_NICK_RULE}" if unseen else _NICK_RULES
