@@ -350,7 +350,7 @@ def room_add(
     owns it: a server admin gives out room admin rights (/op)."""
     from datetime import UTC, datetime
 
-    from torbit.core.membership import reads_like, taken
+    from torbit.core.joinchecks import reads_like, taken
     from torbit.core.models import Room
     from torbit.core.names import check_name, name_key
     from torbit.errors import Conflict, LooksAlike, NotFound

@@ -23,8 +23,9 @@ from torbit.core.hashing import PasswordHashing
 from torbit.core.heartbeat import Heartbeat
 from torbit.core.identity import NamePolicy
 from torbit.core.ignores import Ignores
+from torbit.core.joinchecks import RoomRules
 from torbit.core.limits import ActionLimits, RateLimiter, ReadBudget, RoomRates
-from torbit.core.membership import Membership, RoomRules
+from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
 from torbit.core.mutes import Mutes

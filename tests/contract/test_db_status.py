@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_schema import HEAD
-from torbit.backends.store.dialects import dialect_for
+from torbit.backends.store.dialect_urls import dialect_for
 from torbit.backends.store.migrate import upgrade
 from torbit.cli import app
 

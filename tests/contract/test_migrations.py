@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 
 from tests.contract.conftest import BACKENDS, NOW
 from torbit.backends.store import migrate
-from torbit.backends.store.dialects import dialect_for
+from torbit.backends.store.dialect_urls import dialect_for
 from torbit.backends.store.schema import metadata
 from torbit.backends.store.sql import SqlStore
 from torbit.core.models import Room, User
@@ -88,8 +88,12 @@ async def test_status_of_a_missing_sqlite_file_creates_nothing(tmp_path: Path) -
 
 def test_alembic_files_ship_inside_the_package() -> None:
     root = resources.files("torbit.backends.store") / "migrations"
-    for name in ("env.py", "script.py.mako", "versions/0001_initial.py",
-                 "versions/0002_room_moderation.py"):
+    for name in (
+        "env.py",
+        "script.py.mako",
+        "versions/0001_initial.py",
+        "versions/0002_room_moderation.py",
+    ):
         assert (root / name).is_file(), name
 
 
@@ -206,8 +210,9 @@ async def test_0009_recomputes_skeletons_so_new_look_alikes_are_refused(
     await store.open()  # to head
     try:
         with pytest.raises(Conflict, match="reads like a taken one"):
-            await store.create_user(User(name="VVill", password_hash="h", created_at=NOW),
-                                    unlike=True)
+            await store.create_user(
+                User(name="VVill", password_hash="h", created_at=NOW), unlike=True
+            )
         with pytest.raises(LooksAlike):
             await store.create_room(Room(name="clen", created_at=NOW))
         assert (await store.ensure_room(Room(name="den", created_at=NOW))).name == "den"

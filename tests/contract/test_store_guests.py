@@ -16,7 +16,7 @@ from tests.contract.conftest import NOW, STORE_BACKENDS
 from torbit.backends.store import cassandra_schema, migrate
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_cql import to_us
-from torbit.backends.store.dialects import dialect_for
+from torbit.backends.store.dialect_urls import dialect_for
 from torbit.backends.store.sql import SqlStore
 from torbit.core.models import GUEST_PASSWORD_HASH, User
 from torbit.core.ports import Store

@@ -19,9 +19,9 @@ from sqlalchemy import update
 from tests.contract.conftest import draft
 from tests.contract.test_store import room, user
 from torbit.backends.message_log.sql import SqlLog
-from torbit.backends.store.dialects import CHECKPOINT_EVERY, SqliteDialect
 from torbit.backends.store.schema import users
 from torbit.backends.store.sql import SqlStore
+from torbit.backends.store.sqlite_dialect import CHECKPOINT_EVERY, SqliteDialect
 from torbit.errors import NotFound
 
 BACKENDS_UNDER_TEST = [pytest.param("sqlite", id="sqlite")]

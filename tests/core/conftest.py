@@ -19,8 +19,9 @@ from torbit.core.accounts import Accounts
 from torbit.core.delivery import Delivery
 from torbit.core.events import NodeEvents
 from torbit.core.ignores import Ignores
+from torbit.core.joinchecks import RoomRules
 from torbit.core.limits import ActionLimits
-from torbit.core.membership import Membership, RoomRules
+from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.models import User
 from torbit.core.moderation import Moderation

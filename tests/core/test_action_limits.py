@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.core.conftest import Core
+from torbit.core.joinchecks import RoomRules
 from torbit.core.limits import ActionLimits, RateLimiter
-from torbit.core.membership import RoomRules
 from torbit.core.models import AuditEntry
 from torbit.core.retention import Retention
 from torbit.core.roomsettings import SettingsChange

@@ -19,8 +19,8 @@ from tests.helpers.http import basic, error_of, eventually, http_client, registe
 from tests.helpers.irc import RawIrc
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
-from torbit.backends.store.dialects import CHECKPOINT_EVERY, SqliteDialect
 from torbit.backends.store.sql import SqlStore
+from torbit.backends.store.sqlite_dialect import CHECKPOINT_EVERY, SqliteDialect
 
 
 async def test_a_second_server_builds_no_pydantic_adapter_again(

@@ -30,6 +30,7 @@ from tests.helpers.http import (
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 from torbit.frontends.http import ws as ws_module
+from torbit.frontends.http import ws_session
 
 Frame = dict[str, Any]
 
@@ -85,8 +86,13 @@ async def test_three_ways_to_authenticate(server: App, client: httpx.AsyncClient
     token = await login(client, "alice")
     async with connect(ws_url(server), additional_headers=bearer(token)) as ws:
         assert "alice" in (await expect(ws, "notice"))["text"]
-    async with connect(ws_url(server), additional_headers={"Authorization": "Basic "
-                       + httpx.BasicAuth("alice", "secret-pw")._auth_header.split()[1]}) as ws:
+    async with connect(
+        ws_url(server),
+        additional_headers={
+            "Authorization": "Basic "
+            + httpx.BasicAuth("alice", "secret-pw")._auth_header.split()[1]
+        },
+    ) as ws:
         assert "alice" in (await expect(ws, "notice"))["text"]
     async with connect(ws_url(server, f"token={token}")) as ws:
         assert "alice" in (await expect(ws, "notice"))["text"]
@@ -183,7 +189,11 @@ async def test_private_messages_arrive_without_subscribing(
     for ws in (bob, alice):
         m = (await expect(ws, "message"))["message"]
         assert (m["kind"], m["sender"], m["recipient"], m["room"]) == (
-            "private", "alice", "bob", None)
+            "private",
+            "alice",
+            "bob",
+            None,
+        )
     await alice.send(json.dumps({"type": "private", "to": "nobody", "text": "x"}))
     assert (await expect(alice, "error"))["code"] == "not_found"
     await alice.close()
@@ -211,8 +221,9 @@ async def test_leaving_a_room_over_rest_stops_live_delivery(
     await subscribe(bob, "den")
     hub = server.core.subscriptions  # type: ignore[union-attr]
     assert len(hub.listeners("den")) == 1
-    assert (await client.delete("/api/v1/rooms/den/members/bob", auth=basic("bob"))).status_code \
-        == 204
+    assert (
+        await client.delete("/api/v1/rooms/den/members/bob", auth=basic("bob"))
+    ).status_code == 204
     assert hub.listeners("den") == []
     await bob.close()
 
@@ -269,8 +280,14 @@ async def slow_client(app: App, token: str) -> ClientConnection:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", app.http_port))
-    ws = await connect(ws_url(app), sock=sock, additional_headers=bearer(token), max_queue=1,
-                       compression=None, close_timeout=1)
+    ws = await connect(
+        ws_url(app),
+        sock=sock,
+        additional_headers=bearer(token),
+        max_queue=1,
+        compression=None,
+        close_timeout=1,
+    )
     await ws.send(json.dumps({"type": "subscribe", "room": "lobby"}))
     return ws
 
@@ -286,16 +303,18 @@ async def flood_until_dropped(app: App) -> int:
     sent = 0
     while not dropped() and sent < 5000:
         # incompressible, so that permessage-deflate cannot shrink it away
-        await asyncio.gather(*(chat.send("alice", "lobby", f"{sent + i} {os.urandom(1800).hex()}")
-                               for i in range(8)))
+        await asyncio.gather(
+            *(chat.send("alice", "lobby", f"{sent + i} {os.urandom(1800).hex()}") for i in range(8))
+        )
         sent += 8
     assert dropped() == 1
     return sent
 
 
 async def slow_setup(make_server: ServerFactory) -> tuple[App, ClientConnection, str]:
-    app = await make_server(http={"ws_max_queue": 64}, chat={"history_on_join": 0},
-                            storage={"synchronous": "normal"})
+    app = await make_server(
+        http={"ws_max_queue": 64}, chat={"history_on_join": 0}, storage={"synchronous": "normal"}
+    )
     assert app.core is not None
     async with http_client(app) as client:
         await register(client, "alice", "fast", "slow")
@@ -345,8 +364,10 @@ async def test_a_dropped_client_that_never_reads_is_cut(
     client_port = slow.local_address[1]
 
     def server_side_open() -> bool:
-        return any(c.raddr and c.raddr.port == client_port and c.laddr.port == app.http_port
-                   for c in psutil.Process().net_connections("tcp"))
+        return any(
+            c.raddr and c.raddr.port == client_port and c.laddr.port == app.http_port
+            for c in psutil.Process().net_connections("tcp")
+        )
 
     assert server_side_open()
     # the close frame cannot be written to a socket nobody reads: the server cuts it
@@ -357,7 +378,7 @@ async def test_a_dropped_client_that_never_reads_is_cut(
 async def test_an_idle_connection_gets_pings(
     server: App, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ws_module, "PING_INTERVAL", 0.05)
+    monkeypatch.setattr(ws_session, "PING_INTERVAL", 0.05)
     ws = await open_ws(server, await login(client, "alice"))
     assert (await frame(ws))["type"] == "ping"
     await ws.close()

@@ -16,6 +16,7 @@ from tests.helpers.http import bearer, eventually, http_client, login, register,
 from torbit.app import App
 from torbit.core.delivery import Delivery
 from torbit.frontends.http import ws as ws_module
+from torbit.frontends.http import ws_session
 
 CLIENTS = 5
 
@@ -71,13 +72,13 @@ async def test_a_message_is_framed_once_for_all_its_sockets_and_arrives_in_order
     await server.core.membership.become_member("alice", "lobby")
     sockets = await subscribed(server, client)
     framed: list[int] = []
-    make_frame = ws_module._message_frame
+    make_frame = ws_session._message_frame
 
     def counted(delivery: Delivery) -> bytes:
         framed.append(delivery.message.id)
         return make_frame(delivery)
 
-    monkeypatch.setattr(ws_module, "_message_frame", counted)
+    monkeypatch.setattr(ws_session, "_message_frame", counted)
     count = 40
     # sent concurrently: several are committed together and fanned out as one run
     await asyncio.gather(
@@ -118,7 +119,7 @@ async def test_a_fast_path_connection_is_one_task(server: App, client: httpx.Asy
 async def test_one_pinger_keeps_every_idle_socket_alive_and_stops_when_none_is_left(
     server: App, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ws_module, "PING_INTERVAL", 0.05)
+    monkeypatch.setattr(ws_session, "PING_INTERVAL", 0.05)
     sockets = await subscribed(server, client)
     pinger = endpoint(server)._pinger
     assert len(pinger.sessions) == CLIENTS

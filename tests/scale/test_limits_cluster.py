@@ -13,7 +13,7 @@ import pytest
 from tests.helpers.http import bearer, login, register
 from tests.scale.conftest import NodeFactory
 from tests.security.conftest import closed, http_from, telnet_login, ws_from
-from torbit.frontends.http.ws import EXPIRED, REVOKED
+from torbit.frontends.http.ws_session import EXPIRED, REVOKED
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 

@@ -22,10 +22,9 @@ from torbit.app import App
 from torbit.backends.registry import open_store
 from torbit.core.accounts import Accounts
 from torbit.core.hashing import PasswordHashing
-from torbit.frontends.http.ws import REVOKED
+from torbit.frontends.http.ws_session import REVOKED
 
-pytestmark = [pytest.mark.slow, pytest.mark.kafka,
-              pytest.mark.parametrize("scale_store", STORES)]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.parametrize("scale_store", STORES)]
 
 
 async def two_nodes(make_node: NodeFactory) -> tuple[App, App]:
@@ -45,13 +44,17 @@ async def test_logout_and_password_change_on_one_node_close_sessions_on_the_othe
     other_on_b = await ws_from(b, bearer(other), logged_in=True)
     telnet_on_b = await telnet_login(b, "alice")
     async with http_from(a) as client:
-        assert (await client.delete("/api/v1/sessions/current",
-                                    headers=bearer(token))).status_code == 204
+        assert (
+            await client.delete("/api/v1/sessions/current", headers=bearer(token))
+        ).status_code == 204
     code, reason, _ = await closed(on_b)
     assert (code, reason) == (REVOKED, "you logged out: you are logged out")
     async with http_from(a) as client:
-        r = await client.put("/api/v1/me/password", headers=bearer(other),
-                             json={"current_password": PASSWORD, "new_password": "new-secret"})
+        r = await client.put(
+            "/api/v1/me/password",
+            headers=bearer(other),
+            json={"current_password": PASSWORD, "new_password": "new-secret"},
+        )
         assert r.status_code == 204
     code, reason, _ = await closed(other_on_b)
     assert (code, reason) == (REVOKED, "your password was changed: you are logged out")
@@ -74,8 +77,11 @@ async def test_a_socket_with_credentials_remembered_before_a_change_elsewhere_is
             assert (await client.get("/api/v1/me", headers=basic_header(name))).status_code == 200
     open_on_b = await ws_from(b, basic_header("alice"), logged_in=True)
     async with http_from(a) as client:
-        r = await client.put("/api/v1/me/password", headers=basic_header("alice"),
-                             json={"current_password": PASSWORD, "new_password": "new-secret"})
+        r = await client.put(
+            "/api/v1/me/password",
+            headers=basic_header("alice"),
+            json={"current_password": PASSWORD, "new_password": "new-secret"},
+        )
         assert r.status_code == 204
     code, _, _ = await closed(open_on_b)
     assert code == REVOKED
@@ -113,8 +119,11 @@ async def test_the_next_holder_of_a_deleted_name_inherits_nothing_on_any_node(
 ) -> None:
     a, b = await two_nodes(make_node)
     async with http_from(a) as client:
-        r = await client.post("/api/v1/private-messages", headers=basic_header("bob"),
-                              json={"to": "alice", "text": "old secret"})
+        r = await client.post(
+            "/api/v1/private-messages",
+            headers=basic_header("bob"),
+            json={"to": "alice", "text": "old secret"},
+        )
         assert r.status_code == 201
     old_on_b = await ws_from(b, basic_header("alice"), logged_in=True)
     assert a.core is not None
@@ -124,8 +133,11 @@ async def test_the_next_holder_of_a_deleted_name_inherits_nothing_on_any_node(
         new = basic_header("alice", "new-holder")
         r = await client.get("/api/v1/private-messages", headers=new)
         assert r.json()["messages"] == []  # the broker may keep the old inbox; it is not hers
-        r = await client.post("/api/v1/private-messages", headers=basic_header("bob"),
-                              json={"to": "alice", "text": "for the new alice"})
+        r = await client.post(
+            "/api/v1/private-messages",
+            headers=basic_header("bob"),
+            json={"to": "alice", "text": "for the new alice"},
+        )
         assert r.status_code == 201
         r = await client.get("/api/v1/private-messages", headers=new)
         assert [m["text"] for m in r.json()["messages"]] == ["for the new alice"]
@@ -146,8 +158,12 @@ async def set_password_elsewhere(node: App, name: str) -> None:
             memory_cost=CHEAP_ARGON2["argon2_memory_kib"],
             parallelism=CHEAP_ARGON2["argon2_parallelism"],
         )
-        cli = Accounts(store, registration_open=True, min_password_length=6,
-                       hashing=PasswordHashing(hasher, workers=1, queue=1))
+        cli = Accounts(
+            store,
+            registration_open=True,
+            min_password_length=6,
+            hashing=PasswordHashing(hasher, workers=1, queue=1),
+        )
         await cli.set_password(name, "changed-elsewhere")
     finally:
         await store.close()

@@ -17,7 +17,7 @@ from tests.conftest import ServerFactory
 from tests.helpers.http import bearer, login, register
 from tests.security.conftest import basic_header, closed, http_from, telnet_login, ws_from
 from torbit.app import App
-from torbit.frontends.http.ws import REVOKED
+from torbit.frontends.http.ws_session import REVOKED
 
 
 async def test_the_next_holder_of_a_name_inherits_nothing(make_server: ServerFactory) -> None:
@@ -29,14 +29,21 @@ async def test_the_next_holder_of_a_name_inherits_nothing(make_server: ServerFac
         for room in ("solo", "club"):
             r = await client.post("/api/v1/rooms", json={"name": room}, headers=bearer(alice_token))
             assert r.status_code == 201, r.text
-        assert (await client.put("/api/v1/rooms/club/members/bob",
-                                 headers=basic_header("bob"))).status_code == 200
-        await client.post("/api/v1/rooms/solo/messages", json={"text": "my diary"},
-                          headers=basic_header("alice"))
-        for sender, to, text in [("bob", "alice", "old secret for alice"),
-                                 ("alice", "bob", "old reply to bob")]:
-            r = await client.post("/api/v1/private-messages", json={"to": to, "text": text},
-                                  headers=basic_header(sender))
+        assert (
+            await client.put("/api/v1/rooms/club/members/bob", headers=basic_header("bob"))
+        ).status_code == 200
+        await client.post(
+            "/api/v1/rooms/solo/messages", json={"text": "my diary"}, headers=basic_header("alice")
+        )
+        for sender, to, text in [
+            ("bob", "alice", "old secret for alice"),
+            ("alice", "bob", "old reply to bob"),
+        ]:
+            r = await client.post(
+                "/api/v1/private-messages",
+                json={"to": to, "text": text},
+                headers=basic_header(sender),
+            )
             assert r.status_code == 201, r.text
         await client.put("/api/v1/me/ignores/alice", headers=basic_header("bob"))
         await client.put("/api/v1/me/ignores/carol", headers=basic_header("alice"))
@@ -63,9 +70,11 @@ async def test_the_next_holder_of_a_name_inherits_nothing(make_server: ServerFac
         assert r.status_code == 200, r.text
         assert r.json()["messages"] == []
         # bob's private message to the name reaches the new holder only
-        r = await client.post("/api/v1/private-messages",
-                              json={"to": "alice", "text": "hello new alice"},
-                              headers=basic_header("bob"))
+        r = await client.post(
+            "/api/v1/private-messages",
+            json={"to": "alice", "text": "hello new alice"},
+            headers=basic_header("bob"),
+        )
         assert r.status_code == 201
         frames: list[dict[str, Any]] = []
         while not frames or frames[-1].get("type") != "message":
@@ -99,9 +108,11 @@ async def test_the_old_socket_never_sees_the_new_holders_messages(
     await app.core.accounts.delete("alice")
     async with http_from(app) as client:
         await register(client, "alice", password="other-pw")
-        r = await client.post("/api/v1/private-messages",
-                              json={"to": "alice", "text": "for the new one"},
-                              headers=basic_header("bob"))
+        r = await client.post(
+            "/api/v1/private-messages",
+            json={"to": "alice", "text": "for the new one"},
+            headers=basic_header("bob"),
+        )
         assert r.status_code == 201
     code, _, frames = await closed(old_socket)
     assert code == REVOKED
@@ -113,8 +124,9 @@ async def test_a_deleted_owners_rooms_are_handed_to_no_one(server: App) -> None:
     async with http_from(server) as client:
         await register(client, "alice", "bob")
         for room in ("empty", "busy"):
-            r = await client.post("/api/v1/rooms", json={"name": room},
-                                  headers=basic_header("alice"))
+            r = await client.post(
+                "/api/v1/rooms", json={"name": room}, headers=basic_header("alice")
+            )
             assert r.status_code == 201
         await client.put("/api/v1/rooms/busy/members/bob", headers=basic_header("bob"))
     await server.core.accounts.delete("alice")
@@ -123,8 +135,9 @@ async def test_a_deleted_owners_rooms_are_handed_to_no_one(server: App) -> None:
     assert busy is not None and busy.owner is None
     async with http_from(server) as client:
         await register(client, "alice")
-        r = await client.post("/api/v1/rooms", json={"name": "empty"},
-                              headers=basic_header("alice"))
+        r = await client.post(
+            "/api/v1/rooms", json={"name": "empty"}, headers=basic_header("alice")
+        )
         assert r.status_code == 201  # the name of a deleted room is free again
         r = await client.get("/api/v1/rooms/empty/messages", headers=basic_header("alice"))
         assert r.json()["messages"] == []

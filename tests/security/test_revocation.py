@@ -24,7 +24,7 @@ from tests.helpers.http import PASSWORD, bearer, login, register
 from tests.scale.processes import NodeProcess
 from tests.security.conftest import basic_header, closed, http_from, telnet_login, ws_from
 from torbit.app import App
-from torbit.frontends.http.ws import REVOKED
+from torbit.frontends.http.ws_session import REVOKED
 
 
 async def still_open(ws: object) -> None:
@@ -75,8 +75,11 @@ async def test_a_password_change_closes_every_session_on_every_door(server: App)
         ws_token = await ws_from(server, bearer(token), logged_in=True)
         ws_basic = await ws_from(server, basic_header("alice"), logged_in=True)
         assert (await client.get("/api/v1/me", headers=basic_header("alice"))).status_code == 200
-        r = await client.put("/api/v1/me/password", headers=bearer(token),
-                             json={"current_password": PASSWORD, "new_password": "new-secret"})
+        r = await client.put(
+            "/api/v1/me/password",
+            headers=bearer(token),
+            json={"current_password": PASSWORD, "new_password": "new-secret"},
+        )
         assert r.status_code == 204
         for ws in (ws_token, ws_basic):
             code, reason, _ = await closed(ws)
@@ -131,8 +134,15 @@ async def cli(node: NodeProcess, *args: str, stdin: str = "") -> str:
     env.update({f"TORBIT_ACCOUNTS__{k.upper()}": str(v) for k, v in CHEAP_ARGON2.items()})
     env.update(node.env)
     p = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "torbit", *args, env=env, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "torbit",
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await p.communicate(stdin.encode())
     assert p.returncode == 0, err.decode()
     return out.decode()

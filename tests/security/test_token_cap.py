@@ -8,7 +8,7 @@ from __future__ import annotations
 from tests.conftest import ServerFactory
 from tests.helpers.http import bearer, http_client, login, register
 from tests.security.conftest import closed, ws_from
-from torbit.frontends.http.ws import REVOKED
+from torbit.frontends.http.ws_session import REVOKED
 
 CAP = 3
 

@@ -10,7 +10,7 @@ import json
 from tests.conftest import ServerFactory
 from tests.helpers.http import bearer, login, register
 from tests.security.conftest import basic_header, closed, http_from, ws_from
-from torbit.frontends.http.ws import EXPIRED, REVOKED
+from torbit.frontends.http.ws_session import EXPIRED, REVOKED
 
 TTL_SECONDS = 3.0  # the login and the handshakes happen well within it
 

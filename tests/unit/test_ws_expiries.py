@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from torbit.frontends.http.ws import EXPIRED, REVOKED, Expiries, WsSession
+from torbit.frontends.http.ws_session import EXPIRED, REVOKED, Expiries, WsSession
 from torbit.metrics import Metrics
 
 

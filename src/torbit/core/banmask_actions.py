@@ -27,7 +27,8 @@ from torbit.core.membership import Membership
 from torbit.core.models import BanMask, Role, Room
 from torbit.core.names import name_key
 from torbit.core.ports import Store
-from torbit.core.subscriptions import Subscriptions, Wakeup
+from torbit.core.subscriptions import Subscriptions
+from torbit.core.wakeup import Wakeup
 from torbit.errors import Forbidden, ListFull, NotFound
 
 log = logging.getLogger("torbit.audit")

@@ -31,12 +31,12 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from torbit.core.events import BanMasksChanged, NodeEvents
 from torbit.core.models import Room
 from torbit.core.names import is_valid_name
 from torbit.core.ports import Store
+from torbit.core.roomcache import RoomCache
 from torbit.errors import InvalidInput
 
 MAX_BAN_MASKS = 100  # per room, and as many ban exceptions
@@ -259,24 +259,22 @@ def matches(mask: str, visitor: Visitor) -> bool:
 
 
 class RoomMasks:
-    """Each room's compiled masks on this node, by room key and creation time (a room deleted
-        and created again is another room), read from the store on a miss and dropped on every
-        node when a mask of the room changes (`BanMasksChanged`); an answer read while a drop
-        happened is not kept. Joins ask it (`matching`), and so does every HTTP request that reads
-    or writes a room (maskgate.py): a room without masks costs such a request one dict lookup;
+    """Each room's compiled masks on this node (roomcache.py), read from the store on a miss
+    and dropped on every node when a mask of the room changes (`BanMasksChanged`). Joins ask
+    it (`matching`), and so does every HTTP request that reads or writes a room
+    (maskgate.py): a room without masks costs such a request one dict lookup;
     messages of sessions that listen never ask it (a new mask puts those out)."""
 
     def __init__(self, store: Store, events: NodeEvents) -> None:
         self._store = store
-        self._rooms: dict[str, tuple[datetime, CompiledMasks]] = {}
-        self._generation = 0
+        self._rooms: RoomCache[CompiledMasks] = RoomCache(MAX_CACHED_ROOMS)
         events.on(BanMasksChanged, lambda e: self.drop(e.room))
 
     async def of(self, room: Room) -> CompiledMasks:
-        cached = self._rooms.get(room.key)
-        if cached is not None and cached[0] == room.created_at:
-            return cached[1]
-        generation = self._generation
+        cached = self._rooms.get(room)
+        if cached is not None:
+            return cached
+        generation = self._rooms.generation
         listed = await self._store.list_ban_masks(room.key)
         exceptions = await self._store.list_exception_masks(room.key)
         compiled = CompiledMasks(
@@ -285,17 +283,12 @@ class RoomMasks:
             tuple(m.mask for m in exceptions if m.kind == EXCEPT),
             tuple(m.mask for m in exceptions if m.kind == INVEX),
         )
-        if generation == self._generation:
-            if len(self._rooms) >= MAX_CACHED_ROOMS:
-                self._rooms.clear()
-            self._rooms[room.key] = (room.created_at, compiled)
+        self._rooms.keep(room, compiled, generation)
         return compiled
 
     def none_yet(self, room: Room) -> None:
         """A room this node has just created has no masks: nothing to read on its joins."""
-        if len(self._rooms) >= MAX_CACHED_ROOMS:
-            self._rooms.clear()
-        self._rooms[room.key] = (room.created_at, CompiledMasks(()))
+        self._rooms.keep(room, CompiledMasks(()))
 
     async def matching(self, room: Room, visitor: Visitor) -> str | None:
         """The first of the room's masks the visitor matches, or None."""
@@ -304,8 +297,7 @@ class RoomMasks:
     @property
     def generation(self) -> int:
         """Counts the drops: a join that saw it change while it was under way asks again."""
-        return self._generation
+        return self._rooms.generation
 
     def drop(self, room_key: str) -> None:
-        self._generation += 1
-        self._rooms.pop(room_key, None)
+        self._rooms.drop(room_key)

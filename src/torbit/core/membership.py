@@ -6,8 +6,9 @@ room when it is moderated) is the membership's: it ends with it.
 
 Gaining or ending a membership and creating a room are rate limited per user (`ActionLimits`),
 and `rooms_per_user` counts the rooms a user owns as well as those they belong to, so
-creating rooms and leaving them does not get round it. A user's own checks and changes run
-one at a time on a node, so parallel requests cannot all pass the same check.
+creating rooms and leaving them does not get round it (joinchecks.py, with the join key and
+member limit). A user's own checks and changes run one at a time on a node, so parallel
+requests cannot all pass the same check.
 
 A room created by a guest (core/guests.py) has no owner: its founder becomes its first room
 admin, as a channel's creator is its operator on IRC. A room nobody owns and nobody belongs to
@@ -17,9 +18,8 @@ shows only the messages sent since it was created, so a new room never shows an 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Hashable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from torbit.core import access, policy
@@ -27,32 +27,23 @@ from torbit.core.banmasks import RoomMasks, Visitor
 from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
 from torbit.core.events import MembershipEnded, NodeEvents
 from torbit.core.format import topic_credit
+from torbit.core.joinchecks import JoinChecks, RoomRules, reads_like, taken
+from torbit.core.keylocks import KeyLocks
 from torbit.core.limits import ActionLimits, ReadBudget
 from torbit.core.maskgate import MaskGate
 from torbit.core.membercache import MemberCache
 from torbit.core.models import Message, Role, Room, RoomInfo, Standing
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import MessageLog, Store
-from torbit.core.roomsettings import SettingsCache, key_opens
+from torbit.core.roomsettings import SettingsCache
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.text import clean_reason
-from torbit.errors import BadKey, Conflict, Forbidden, LooksAlike, NotFound, RoomFull
+from torbit.errors import Conflict, Forbidden, LooksAlike, NotFound
 
 MAX_ROOM_PAGE = 1000
-# A user's creates and joins take turns on a node, so at most one per node is under way at once:
-# past `rooms_per_user` minus this many, one is counted again once added (up to this many
-# nodes racing are caught; below it, a first join costs no second count)
-RACING_NODES = 16
 SCAN_PAGES = 10  # store pages one listing reads at most, however many rooms it must skip
 MAX_SHARED_ROOMS = 10_000  # rooms whose Room object joining sessions share
-
-
-@dataclass(frozen=True, slots=True)
-class RoomRules:
-    default_room: str = "lobby"
-    history_on_join: int = 20
-    rooms_per_user: int = 0  # 0: no limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,26 +54,7 @@ class RoomPage:
     next_after: str | None
 
 
-@dataclass(slots=True)
-class KeyLocks:
-    """One lock per key (a user's, a room's), kept only while someone holds or waits for it."""
-
-    held: dict[Hashable, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        lock, users = self.held.setdefault(key, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if not users[0]:
-                del self.held[key]
-
-
-class Membership:
+class Membership(JoinChecks):
     def __init__(
         self,
         store: Store,
@@ -164,38 +136,6 @@ class Membership:
         out, once (core/maskgate.py). A room without masks: one dict lookup."""
         await self._mask_gate.check(user, room, visitor)
 
-    async def check_room_limit(self, user: str, room_key: str) -> bool:
-        """Refuse a room beyond `rooms_per_user`, counting the rooms the user belongs to and
-        those they own (each once). True when the count must be taken again once the room is
-        added (`_still_within_rooms`): the user held so many that adds on other nodes at the
-        same instant could pass the limit."""
-        limit = self.rules.rooms_per_user
-        if not limit:
-            return False
-        mine = await self._store.rooms_held(name_key(user))
-        if room_key in mine:
-            return False
-        if len(mine) >= limit:
-            raise Forbidden(f"you are in or own too many rooms (limit {limit}): /leave one first")
-        return len(mine) + RACING_NODES > limit
-
-    async def _still_within_rooms(self, user: str, room: Room, *, created: bool) -> None:
-        """Counted again once the room is added: a node takes a user's checks one at a time,
-        but another node's create or join for the same user may have landed between this
-        node's count and its add. Past the limit, this one is taken back (a room it just
-        created is deleted). Two nodes racing so may both take theirs back; a create or join
-        refused that way can be tried again, and the limit is never passed."""
-        user_key = name_key(user)
-        limit = self.rules.rooms_per_user
-        if len(await self._store.rooms_held(user_key)) <= limit:
-            return
-        if created:
-            await self._store.delete_room(room.key)
-        else:
-            await self._store.remove_member(room.key, user_key)
-        await self.known.ended(user_key, room.key)
-        raise Forbidden(f"you are in or own too many rooms (limit {limit}): /leave one first")
-
     # membership
 
     async def create(self, user: str, room_name: str, private: bool = False) -> Room:
@@ -275,54 +215,6 @@ class Membership:
             if added and standing.admin and not founded:  # kept by an older version's leave
                 await self._store.set_room_admin(room.key, user_key, False)
         return room
-
-    async def _still_admitted(self, user: str, room_name: str, room_key: str) -> None:
-        """Asked again once the membership is added: a ban (or the room's deletion) since
-        the standing was first read would otherwise be undone by this join. A ban ends the
-        membership in the transaction that records it, so either it came before this read,
-        which sees it, or it ends the membership added here. Refused: the membership is
-        taken back, on every node. (Only bans: an invitation this read misses may have been
-        used by the user's own join on another node.)"""
-        user_key = name_key(user)
-        room, standing = await self._store.room_and_standing(room_key, user_key)
-        if room is not None and not (standing.banned and not standing.server_admin):
-            return
-        await self._store.remove_member(room_key, user_key)
-        await self.known.ended(user_key, room_key)
-        if room is None:
-            raise access.hidden(room_name)
-        access.admit(replace(standing, member=False), user, room, room_name)  # hidden, banned
-        raise Forbidden(f"you are banned from #{room.name}")
-
-    def _exempt(self, room: Room, standing: Standing, user_key: str) -> bool:
-        return standing.invited or standing.rank(room, user_key) >= Role.OWNER
-
-    def _check_key(self, room: Room, standing: Standing, user_key: str, join_key: str) -> None:
-        if not key_opens(room.settings, join_key) and not self._exempt(room, standing, user_key):
-            raise BadKey(f"#{room.name} needs its join key: /join {room.name} KEY")
-
-    def _limited(self, room: Room, standing: Standing, user_key: str) -> bool:
-        return bool(room.settings.member_limit) and not self._exempt(room, standing, user_key)
-
-    async def _check_full(self, room: Room) -> None:
-        """Counted from the store under the room's lock, with its limit read again there."""
-        current = await self._store.get_room(room.key)
-        limit = (current or room).settings.member_limit
-        if limit and len(await self._store.list_members(room.key)) >= limit:
-            raise RoomFull(f"#{room.name} is full ({limit} members)")
-
-    async def _still_room_for(self, room: Room, user_key: str) -> None:
-        """Counted again once the membership is added: another node's join of the last place
-        may have landed between this node's count and its add (the room lock holds only here).
-        Over the limit, this join is taken back. Two nodes racing so may both take theirs back;
-        a join refused that way can be tried again, and the limit is never passed."""
-        current = await self._store.get_room(room.key)
-        limit = (current or room).settings.member_limit
-        if not limit or len(await self._store.list_members(room.key)) <= limit:
-            return
-        await self._store.remove_member(room.key, user_key)
-        await self.known.ended(user_key, room.key)
-        raise RoomFull(f"#{room.name} is full ({limit} members)")
 
     async def _create_on_join(self, user: str, room_name: str) -> tuple[Room, Standing, bool]:
         """The room, the user's standing in it and whether they founded a guest's room."""
@@ -656,14 +548,3 @@ class Membership:
         """Whether joins and leaves in the room are told to its listeners as they happen
         (`Sessions.notices_in`): false in rooms above `chat.presence_notices_max`."""
         return self._sessions.notices_in(room_key)
-
-
-def taken(room_name: str) -> Conflict:
-    """The one answer to creating a room whose name is in use, public or private."""
-    return Conflict(f"the room name #{room_name} is taken")
-
-
-def reads_like(room_name: str) -> LooksAlike:
-    """The one answer to creating a room whose name reads like an existing room's (its
-    skeleton, core/identity.py), whether that room is public or private: it names none."""
-    return LooksAlike(f"the room name #{room_name} reads too much like an existing room")

@@ -29,8 +29,9 @@ from datetime import UTC, datetime
 
 from torbit.core.banmasks import Visitor
 from torbit.core.ignores import Ignores
+from torbit.core.keylocks import KeyLocks
 from torbit.core.limits import RateLimiter, ReadBudget, RoomRates
-from torbit.core.membership import KeyLocks, Membership
+from torbit.core.membership import Membership
 from torbit.core.models import Draft, Message, MessageKind, Room
 from torbit.core.mutes import Mutes
 from torbit.core.names import check_name, inbox_channel, name_key

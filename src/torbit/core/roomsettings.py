@@ -16,13 +16,12 @@ Who may change them is the policy's ("settings": room admins; privacy: the owner
 from __future__ import annotations
 
 import hmac
-from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from torbit.core.events import NodeEvents, RoomSettingsChanged
 from torbit.core.models import Room, RoomSettings
 from torbit.core.ports import Store
+from torbit.core.roomcache import RoomCache
 from torbit.errors import InvalidInput, ServiceUnavailable
 
 MAX_KEY = 32
@@ -184,28 +183,23 @@ class SettingsCache:
 
     def __init__(self, store: Store, events: NodeEvents, max_entries: int = MAX_CACHED) -> None:
         self._store = store
-        self._max = max_entries
-        self._rooms: OrderedDict[str, tuple[datetime, RoomSettings]] = OrderedDict()
-        self._generation = 0
+        self._rooms: RoomCache[RoomSettings] = RoomCache(max_entries)
         events.on(RoomSettingsChanged, lambda e: self.drop(e.room))
 
     async def of(self, room: Room) -> RoomSettings:
-        cached = self._rooms.get(room.key)
-        if cached is not None and cached[0] == room.created_at:
-            return cached[1]
-        generation = self._generation
+        cached = self._rooms.get(room)
+        if cached is not None:
+            return cached
+        generation = self._rooms.generation
         try:
             stored = await self._store.get_room(room.key)
         except ServiceUnavailable:  # the store is down: the room as this session last read it
             return room.settings
         if stored is None:
             return room.settings
-        if generation == self._generation and stored.created_at == room.created_at:
-            self._rooms[room.key] = (stored.created_at, stored.settings)
-            while len(self._rooms) > self._max:
-                self._rooms.popitem(last=False)
+        if stored.created_at == room.created_at:
+            self._rooms.keep(room, stored.settings, generation)
         return stored.settings
 
     def drop(self, room_key: str) -> None:
-        self._generation += 1
-        self._rooms.pop(room_key, None)
+        self._rooms.drop(room_key)

@@ -77,7 +77,7 @@ class Tokens:
 
     async def expiry(self, token: str) -> datetime | None:
         """When the token expires (None: unknown or revoked): a WebSocket opened with it is
-        closed then (frontends/http/ws.py)."""
+        closed then (frontends/http/ws_session.py)."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return None
         return await self._store.token_expiry(token_hash(token))

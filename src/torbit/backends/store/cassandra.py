@@ -38,7 +38,7 @@ from torbit.backends.store.cassandra_cql import (
 from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, RoomModerationCql, room_of
 from torbit.backends.store.cassandra_schema import current_version, upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
-from torbit.core.membership import KeyLocks
+from torbit.core.keylocks import KeyLocks
 from torbit.core.models import GUEST_PASSWORD_HASH, AccountDeletion, Room, Standing, User
 from torbit.errors import Conflict, LooksAlike, NotFound
 

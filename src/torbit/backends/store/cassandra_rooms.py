@@ -22,7 +22,7 @@ from typing import Any
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
 from torbit.core.identity import room_skeleton
-from torbit.core.membership import KeyLocks
+from torbit.core.keylocks import KeyLocks
 from torbit.core.models import BanMask, Mute, Room, RoomSettings, Standing
 from torbit.errors import Conflict, ListFull, LooksAlike, NotFound
 

@@ -44,10 +44,10 @@ from torbit.backends.store.dialects import (
     UNAVAILABLE_SQLSTATES,
     PostgresDialect,
     SqlDialect,
-    SqliteDialect,
     is_unavailable,
     unavailable,
 )
+from torbit.backends.store.sqlite_dialect import SqliteDialect
 from torbit.core.health import Health
 from torbit.errors import ServiceUnavailable, StartupError
 from torbit.files import FILE_MODE, private_dir

@@ -20,14 +20,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from torbit.backends.store.dialect_urls import dialect_for
 from torbit.backends.store.dialects import (
     DEFAULT_SYNCHRONOUS,
     SqlDialect,
-    SqliteDialect,
-    dialect_for,
     is_unavailable,
     unavailable,
 )
+from torbit.backends.store.sqlite_dialect import SqliteDialect
 
 SCRIPT_LOCATION = "torbit.backends.store:migrations"
 

@@ -4,74 +4,28 @@ differs between the engines lives in dialects.py; the tables in schema.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    Row,
-    Select,
-    case,
-    delete,
-    exists,
-    func,
-    literal,
-    literal_column,
-    or_,
-    select,
-    union,
-    update,
-)
+from sqlalchemy import Select, delete, func, literal_column, select, union, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
-from torbit.backends.store.dialects import (
-    DEFAULT_SYNCHRONOUS,
-    Query,
-    SqlDialect,
-    dialect_for,
-    is_unavailable,
-    unavailable,
-)
-from torbit.backends.store.migrate import upgrade_engine
-from torbit.backends.store.schema import (
-    cursors,
-    ignores,
-    memberships,
-    revocations,
-    room_admins,
-    rooms,
-    tokens,
-    users,
-)
+from torbit.backends.store.schema import cursors, memberships, room_admins, rooms, users
 from torbit.backends.store.sql_guests import GuestsSql
-from torbit.backends.store.sql_rooms import (
-    ROOM_TABLES,
-    USER_ROOM_TABLES,
-    RoomModerationSql,
-)
+from torbit.backends.store.sql_rooms import RoomModerationSql
 from torbit.backends.store.sql_rooms import room_of as _room
+from torbit.backends.store.sql_sessions import SessionsSql
 from torbit.backends.store.sql_text import (
     ADD_MEMBER,
-    CREATE_USER,
-    CREATE_USER_UNLIKE,
     GET_ROOM,
-    GET_USER,
     OWNED_ROOMS,
     ROOMS_HELD,
     ROOMS_OF,
-    TOKEN_EXPIRY,
-    TOKEN_USER,
-    USER_AND_IGNORES,
-    USERS_NAMED_LIKE,
     room_at,
-    user_of,
 )
-from torbit.core.health import Health
-from torbit.core.models import AccountDeletion, Revocation, Room, User
-from torbit.errors import Conflict, LooksAlike, NotFound, ServiceUnavailable
+from torbit.backends.store.sql_users import UsersSql
+from torbit.core.models import Room
+from torbit.errors import Conflict, LooksAlike, NotFound
 
 # the hot path's statements as SQLite runs them directly (dialects.py, SqlDialect.fetch)
 _GET_CURSOR = "SELECT last_id FROM cursors WHERE user_key = ? AND channel = ?"
@@ -89,231 +43,14 @@ _FIRST_CURSOR = (
 )
 
 
-class SqlStore(RoomModerationSql, GuestsSql):
-    """Users, rooms, memberships, room moderation (sql_rooms.py), ignores, read cursors and
-    login tokens in one SQL database.
+class SqlStore(UsersSql, RoomModerationSql, GuestsSql, SessionsSql):
+    """Users and their ignores (sql_users.py), rooms, memberships, room moderation
+    (sql_rooms.py), guests (sql_guests.py), read cursors, login tokens and revocations
+    (sql_sessions.py) in one SQL database, on one engine (sql_connections.py).
 
     `url` is the configured storage URL (sqlite:///relative.db, sqlite:////abs.db,
     postgresql://user@host:port/db); `synchronous` is SQLite's durability setting (FULL
     survives power loss, NORMAL only a crash of the process) and is ignored by PostgreSQL."""
-
-    def __init__(self, url: str, *, synchronous: str = DEFAULT_SYNCHRONOUS) -> None:
-        self.dialect: SqlDialect = dialect_for(url)  # ConfigError now, not at open()
-        self._synchronous = synchronous
-        self._engine: AsyncEngine | None = None
-        self.health = Health()
-
-    @property
-    def engine(self) -> AsyncEngine:
-        """The open engine (for the local message log, which shares the database)."""
-        if self._engine is None:
-            raise ServiceUnavailable("storage unavailable: the store is not open")
-        return self._engine
-
-    async def open(self) -> None:
-        """Connect and bring the schema up to date (Alembic upgrade head)."""
-        if self._engine is not None:
-            return
-        engine: AsyncEngine | None = None
-        try:
-            # the upgrade on an engine of its own: a long migration must not hit the timeout
-            # that bounds every statement of the serving engine
-            upgrader = self.dialect.create_engine(
-                synchronous=self._synchronous, command_timeout=None
-            )
-            try:
-                await upgrade_engine(upgrader, self.dialect)
-            finally:
-                await upgrader.dispose()
-            engine = self.dialect.create_engine(synchronous=self._synchronous)
-        except Exception as e:
-            if engine is not None:
-                await engine.dispose()
-            if is_unavailable(e):  # which database, for the one line a failed start prints
-                failure = unavailable(e)
-                raise ServiceUnavailable(f"{failure.message} ({self.dialect.safe_url})") from e
-            raise
-        self._engine = engine
-
-    async def close(self) -> None:
-        if self._engine is not None:
-            engine, self._engine = self._engine, None
-            try:
-                await self.dialect.close()
-                await engine.dispose()
-            finally:
-                await self.dialect.settle()  # every driver connection closed, its thread ended
-
-    async def ping(self) -> None:
-        async with self._read() as conn:
-            await conn.exec_driver_sql("SELECT 1")
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads; engine failures become ServiceUnavailable."""
-        try:
-            async with self.engine.connect() as conn:
-                yield conn
-        except Exception as e:
-            if is_unavailable(e):
-                raise self.health.failed(unavailable(e)) from e
-            raise
-
-    async def fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
-        """The rows of a hot-path query (a login's, the history on a join): on SQLite its SQL
-        text (sql_text.py) read at once on this thread (SqliteDialect.read_now), else on the
-        driver; the Core query is built only where it runs (PostgreSQL) or once for its
-        result processors. Also the message log's (same package)."""
-        rows = self.dialect.read_now(self.engine, query, sql, params)
-        if rows is not None:
-            return rows
-        async with self._read() as conn:
-            return await self.dialect.fetch(conn, query, sql, params)
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction, committed when the block ends without an error."""
-        try:
-            async with self.engine.begin() as conn:
-                yield conn
-        except Exception as e:
-            if is_unavailable(e):
-                raise self.health.failed(unavailable(e)) from e
-            raise
-
-    # users
-
-    async def create_user(self, user: User, *, unlike: bool = False, node: str = "") -> User:
-        values = {
-            "key": user.key,
-            "name": user.name,
-            "password_hash": user.password_hash,
-            "created_at": user.created_at,
-            "is_admin": user.is_admin,
-            "credential": user.credential,
-            "skeleton": user.skeleton,
-            "node": node,
-        }
-
-        def insert() -> Executable:
-            if not unlike:
-                return users.insert().values(values)
-            row = select(*(literal(values[c.name], c.type) for c in users.c))
-            free = ~exists().where(users.c.skeleton == user.skeleton)
-            return users.insert().from_select(list(values), row.where(free))
-
-        at = self.dialect.stored_time(self.engine, user.created_at)
-        params = [at if c.name == "created_at" else values[c.name] for c in users.c]
-        sql = CREATE_USER
-        if unlike:
-            sql, params = CREATE_USER_UNLIKE, [*params, user.skeleton]
-        try:
-            # SQLite: inserted at once on this thread when its write lock is free (its writes
-            # take turns, so the insert's NOT EXISTS sees every name committed before it)
-            inserted = self.dialect.write_now(self.engine, sql, params)
-            if inserted is None:
-                async with self._read() as conn:
-                    if unlike:
-                        await self.dialect.lock_name(conn, user.skeleton)
-                    inserted = await self.dialect.write(conn, insert, sql, params)
-        except sa_exc.IntegrityError:
-            raise Conflict(f"the name {user.name!r} is taken") from None
-        if not inserted:
-            raise Conflict(f"the name {user.name!r} reads like a taken one")
-        return user
-
-    async def get_user(self, key: str) -> User | None:
-        rows = await self.fetch(lambda: select(users).where(users.c.key == key), GET_USER, key)
-        return user_of(rows[0]) if rows else None
-
-    async def user_with_skeleton(self, skeleton: str) -> User | None:
-        query = select(users).where(users.c.skeleton == skeleton).limit(1)
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
-        return _user(row) if row is not None else None
-
-    async def users_named_like(self, key: str, skeleton: str) -> list[User]:
-        def query() -> Executable:
-            return (
-                select(users)
-                .where(or_(users.c.key == key, users.c.skeleton == skeleton))
-                .order_by(case((users.c.key == key, 0), else_=1))
-                .limit(2)
-            )
-
-        return [user_of(r) for r in await self.fetch(query, USERS_NAMED_LIKE, key, skeleton, key)]
-
-    async def user_and_ignores(self, key: str) -> tuple[User | None, list[str]]:
-        def query() -> Executable:
-            return (
-                select(users, ignores.c.ignored_key)
-                .select_from(users.outerjoin(ignores, ignores.c.user_key == users.c.key))
-                .where(users.c.key == key)
-                .order_by(ignores.c.ignored_key)
-            )
-
-        rows = await self.fetch(query, USER_AND_IGNORES, key)
-        if not rows:
-            return None, []
-        last = len(users.c)  # the ignored key, after the user's columns
-        return user_of(rows[0]), [r[last] for r in rows if r[last] is not None]
-
-    async def list_users(self) -> list[User]:
-        async with self._read() as conn:
-            result = await conn.execute(select(users).order_by(users.c.key))
-            return [_user(row) for row in result]
-
-    async def set_password_hash(
-        self, key: str, password_hash: str, *, credential: str | None = None
-    ) -> bool:
-        if credential is None:
-            return await self._update_user(key, password_hash=password_hash)
-        return await self._update_user(key, password_hash=password_hash, credential=credential)
-
-    async def set_admin(self, key: str, is_admin: bool) -> bool:
-        return await self._update_user(key, is_admin=is_admin)
-
-    async def _update_user(self, key: str, **values: Any) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(update(users).where(users.c.key == key).values(**values))
-        return result.rowcount > 0
-
-    async def delete_user(self, key: str) -> AccountDeletion | None:
-        """Delete the user with their memberships, admin rights, bans, mutes, invitations,
-        ignores (both ways), cursors and tokens; rooms they owned are deleted when no one else
-        is a member, else left server-owned. Audit entries naming them stay."""
-        async with self._write() as conn:
-            if (await conn.execute(select(users.c.key).where(users.c.key == key))).first() is None:
-                return None
-            owned = list(
-                (
-                    await conn.execute(select(rooms.c.key).where(func.lower(rooms.c.owner) == key))
-                ).scalars()
-            )
-            others = select(memberships.c.room_key).where(
-                memberships.c.room_key.in_(owned), memberships.c.user_key != key
-            )
-            kept = set((await conn.execute(others.distinct())).scalars()) if owned else set()
-            doomed = [r for r in owned if r not in kept]
-            await conn.execute(delete(memberships).where(memberships.c.user_key == key))
-            for table in USER_ROOM_TABLES:
-                await conn.execute(delete(table).where(table.c.user_key == key))
-            if doomed:
-                for table in (memberships, *ROOM_TABLES):
-                    await conn.execute(delete(table).where(table.c.room_key.in_(doomed)))
-                await conn.execute(delete(cursors).where(cursors.c.channel.in_(doomed)))
-                await conn.execute(delete(rooms).where(rooms.c.key.in_(doomed)))
-            # whoever registers the name next must not inherit the rooms
-            await conn.execute(
-                update(rooms).where(func.lower(rooms.c.owner) == key).values(owner=None)
-            )
-            await conn.execute(
-                delete(ignores).where(or_(ignores.c.user_key == key, ignores.c.ignored_key == key))
-            )
-            await conn.execute(delete(cursors).where(cursors.c.user_key == key))
-            await conn.execute(delete(tokens).where(tokens.c.user_key == key))
-            await conn.execute(delete(users).where(users.c.key == key))
-        return AccountDeletion(tuple(sorted(doomed)), tuple(sorted(kept)))
 
     # rooms and memberships
 
@@ -431,39 +168,6 @@ class SqlStore(RoomModerationSql, GuestsSql):
 
         return [r[0] for r in await self.fetch(query, ROOMS_HELD, user_key, user_key)]
 
-    # ignore lists
-
-    async def add_ignore(self, user_key: str, ignored_key: str) -> bool:
-        """True if this was not ignored before; NotFound if either user is unknown."""
-        insert = (
-            self.dialect.insert(ignores)
-            .values(user_key=user_key, ignored_key=ignored_key)
-            .on_conflict_do_nothing()
-        )
-        try:
-            async with self._write() as conn:
-                result = await conn.execute(insert)
-        except sa_exc.IntegrityError:
-            raise NotFound(f"no user {user_key!r} or no user {ignored_key!r}") from None
-        return result.rowcount > 0
-
-    async def remove_ignore(self, user_key: str, ignored_key: str) -> bool:
-        query = delete(ignores).where(
-            ignores.c.user_key == user_key, ignores.c.ignored_key == ignored_key
-        )
-        async with self._write() as conn:
-            result = await conn.execute(query)
-        return result.rowcount > 0
-
-    async def list_ignores(self, user_key: str) -> list[str]:
-        query = (
-            select(ignores.c.ignored_key)
-            .where(ignores.c.user_key == user_key)
-            .order_by(ignores.c.ignored_key)
-        )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
-
     # read cursors
 
     async def get_cursor(self, user_key: str, channel: str) -> int | None:
@@ -547,122 +251,6 @@ class SqlStore(RoomModerationSql, GuestsSql):
                 return await self.dialect.write(conn, move, sql, params) == 1
         except sa_exc.IntegrityError:
             raise NotFound(f"no user {user_key!r}") from None
-
-    # login tokens
-
-    async def create_token(self, token_hash: str, user_key: str, expires_at: datetime) -> None:
-        values = {"hash": token_hash, "user_key": user_key, "expires_at": expires_at}
-        try:
-            async with self._write() as conn:
-                await conn.execute(tokens.insert(), values)
-        except sa_exc.IntegrityError:
-            raise NotFound(f"no user {user_key!r}") from None
-
-    async def token_user(self, token_hash: str, now: datetime) -> str | None:
-        """Every socket opened with a token reads it: a hot-path query (`fetch`)."""
-
-        def query() -> Executable:
-            return select(tokens.c.user_key).where(
-                tokens.c.hash == token_hash, tokens.c.expires_at > now
-            )
-
-        at = self.dialect.stored_time(self.engine, now)
-        rows = await self.fetch(query, TOKEN_USER, token_hash, at)
-        return rows[0][0] if rows else None
-
-    async def token_expiry(self, token_hash: str) -> datetime | None:
-        """Every socket opened with a token reads it too (its close at expiry): on the hot
-        path like `token_user` (`fetch`: on SQLite no hand-off to the driver's thread)."""
-
-        def query() -> Executable:
-            return select(tokens.c.expires_at).where(tokens.c.hash == token_hash)
-
-        rows = await self.fetch(query, TOKEN_EXPIRY, token_hash)
-        return cast(datetime, rows[0][0]) if rows else None
-
-    async def delete_token(self, token_hash: str) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(delete(tokens).where(tokens.c.hash == token_hash))
-        return result.rowcount > 0
-
-    async def delete_tokens_of(self, user_key: str) -> int:
-        async with self._write() as conn:
-            result = await conn.execute(delete(tokens).where(tokens.c.user_key == user_key))
-        return result.rowcount
-
-    async def trim_tokens(self, user_key: str, keep: int) -> list[str]:
-        async with self._write() as conn:
-            rows = await conn.execute(
-                select(tokens.c.hash)
-                .where(tokens.c.user_key == user_key)
-                .order_by(tokens.c.expires_at.desc(), tokens.c.hash)
-                .offset(keep)
-            )
-            old = [str(r[0]) for r in rows]
-            if old:
-                await conn.execute(delete(tokens).where(tokens.c.hash.in_(old)))
-        return old[::-1]
-
-    async def purge_tokens(self, now: datetime) -> int:
-        async with self._write() as conn:
-            result = await conn.execute(delete(tokens).where(tokens.c.expires_at <= now))
-        return result.rowcount
-
-    # revocations
-
-    async def add_revocation(self, revocation: Revocation, at: datetime) -> int:
-        values = {
-            "at": at,
-            "user_key": revocation.user,
-            "reason": revocation.reason,
-            "credential": revocation.credential,
-            "token": revocation.token,
-            "deleted": revocation.deleted,
-        }
-        async with self._write() as conn:
-            result = await conn.execute(
-                revocations.insert().returning(revocations.c.serial), values
-            )
-            serial: int = result.scalar_one()
-        return serial
-
-    async def revocations_after(
-        self, serial: int, limit: int = 100
-    ) -> list[tuple[int, Revocation]]:
-        query = (
-            select(revocations)
-            .where(revocations.c.serial > serial)
-            .order_by(revocations.c.serial)
-            .limit(limit)
-        )
-        async with self._read() as conn:
-            return [
-                (
-                    r.serial,
-                    Revocation(r.user_key, r.reason, r.credential, r.token, bool(r.deleted)),
-                )
-                for r in await conn.execute(query)
-            ]
-
-    async def last_revocation(self) -> int:
-        async with self._read() as conn:
-            last = (await conn.execute(select(func.max(revocations.c.serial)))).scalar()
-        return int(last or 0)
-
-    async def purge_revocations(self, older_than: datetime) -> int:
-        async with self._write() as conn:
-            result = await conn.execute(delete(revocations).where(revocations.c.at < older_than))
-        return result.rowcount
-
-
-def _user(row: Row[Any]) -> User:
-    return User(
-        name=row.name,
-        password_hash=row.password_hash,
-        created_at=row.created_at,
-        is_admin=bool(row.is_admin),
-        credential=row.credential,
-    )
 
 
 def _rooms_counted() -> Select[Any]:

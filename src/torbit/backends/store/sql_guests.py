@@ -1,33 +1,23 @@
 """The guests part of SqlStore (torbit.core.ports.Store): guests by age, and the nodes'
-leases, what the sweep of guests left over by a dead node reads (core/guests.py). A mixin,
-so that sql.py does not grow; SqlStore supplies the connections."""
+leases, what the sweep of guests left over by a dead node reads (core/guests.py). A part,
+so that sql.py does not grow; its connections are sql_connections.py's."""
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from torbit.backends.store.dialects import SqlDialect
 from torbit.backends.store.schema import GUESTS, nodes, users
+from torbit.backends.store.sql_connections import SqlConnections
 from torbit.backends.store.sql_text import user_of
 from torbit.core.models import User
 
 NODES_KEPT = timedelta(days=1)  # a node's lease row, once it stops: gone a day later
 
 
-class GuestsSql:
-    """Needs `dialect`, `_read` and `_write` from SqlStore."""
-
-    dialect: SqlDialect
-
-    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        raise NotImplementedError
-
-    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        raise NotImplementedError
+class GuestsSql(SqlConnections):
+    """On SqlStore's connections (sql_connections.py)."""
 
     async def guests_created_before(
         self, before: datetime, *, after: tuple[datetime, str] | None = None, limit: int = 500

@@ -1,12 +1,11 @@
 """The room moderation part of SqlStore (torbit.core.ports.Store): creating and changing rooms,
-room admins, bans, mutes, invitations and the audit log. A mixin, so that sql.py stays about
-users, memberships, ignores, cursors and tokens; SqlStore supplies the connections."""
+room admins, bans, mutes, invitations and the audit log. A part, so that sql.py stays about
+rooms, memberships and cursors; its connections are sql_connections.py's."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
-from torbit.backends.store.dialects import Query, SqlDialect
 from torbit.backends.store.schema import (
     audit_log,
     cursors,
@@ -30,6 +28,7 @@ from torbit.backends.store.schema import (
     rooms,
     users,
 )
+from torbit.backends.store.sql_connections import SqlConnections
 from torbit.backends.store.sql_text import (
     BAN_MASKS,
     EXCEPTION_MASKS,
@@ -50,19 +49,8 @@ def _pair(table: Table, room_key: str, user_key: str) -> Any:
     return (table.c.room_key == room_key) & (table.c.user_key == user_key)
 
 
-class RoomModerationSql:
-    """Needs `dialect`, `_read` and `_write` from SqlStore."""
-
-    dialect: SqlDialect
-
-    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        raise NotImplementedError
-
-    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        raise NotImplementedError
-
-    async def fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
-        raise NotImplementedError
+class RoomModerationSql(SqlConnections):
+    """On SqlStore's connections (sql_connections.py)."""
 
     async def _changed(self, statement: Any, missing: str | None = None) -> bool:
         """Run one write; True if it touched a row. With `missing`, a foreign key violation

@@ -27,8 +27,9 @@ from torbit.core.events import SessionsRevoked
 from torbit.core.messaging import Messaging
 from torbit.core.models import Message
 from torbit.core.names import name_key
-from torbit.core.subscriptions import Subscriptions, Wakeup
+from torbit.core.subscriptions import Subscriptions
 from torbit.core.throttle import address_key
+from torbit.core.wakeup import Wakeup
 from torbit.errors import AuthenticationFailed, RateLimited
 from torbit.frontends.http.auth import Authenticator, Principal
 from torbit.metrics import Metrics

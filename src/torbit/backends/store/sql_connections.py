@@ -1,0 +1,112 @@
+"""The engine under SqlStore and its parts (sql.py, sql_users.py, sql_rooms.py,
+sql_sessions.py, sql_guests.py): opened with the schema brought up to date (Alembic upgrade
+head), closed, and the connections every statement takes, which turn engine failures into
+ServiceUnavailable (and the store's health into failed)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from torbit.backends.store.dialect_urls import dialect_for
+from torbit.backends.store.dialects import (
+    DEFAULT_SYNCHRONOUS,
+    Query,
+    SqlDialect,
+    is_unavailable,
+    unavailable,
+)
+from torbit.backends.store.migrate import upgrade_engine
+from torbit.core.health import Health
+from torbit.errors import ServiceUnavailable
+
+
+class SqlConnections:
+    """See SqlStore (sql.py) for `url` and `synchronous`."""
+
+    def __init__(self, url: str, *, synchronous: str = DEFAULT_SYNCHRONOUS) -> None:
+        self.dialect: SqlDialect = dialect_for(url)  # ConfigError now, not at open()
+        self._synchronous = synchronous
+        self._engine: AsyncEngine | None = None
+        self.health = Health()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The open engine (for the local message log, which shares the database)."""
+        if self._engine is None:
+            raise ServiceUnavailable("storage unavailable: the store is not open")
+        return self._engine
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (Alembic upgrade head)."""
+        if self._engine is not None:
+            return
+        engine: AsyncEngine | None = None
+        try:
+            # the upgrade on an engine of its own: a long migration must not hit the timeout
+            # that bounds every statement of the serving engine
+            upgrader = self.dialect.create_engine(
+                synchronous=self._synchronous, command_timeout=None
+            )
+            try:
+                await upgrade_engine(upgrader, self.dialect)
+            finally:
+                await upgrader.dispose()
+            engine = self.dialect.create_engine(synchronous=self._synchronous)
+        except Exception as e:
+            if engine is not None:
+                await engine.dispose()
+            if is_unavailable(e):  # which database, for the one line a failed start prints
+                failure = unavailable(e)
+                raise ServiceUnavailable(f"{failure.message} ({self.dialect.safe_url})") from e
+            raise
+        self._engine = engine
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            try:
+                await self.dialect.close()
+                await engine.dispose()
+            finally:
+                await self.dialect.settle()  # every driver connection closed, its thread ended
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads; engine failures become ServiceUnavailable."""
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except Exception as e:
+            if is_unavailable(e):
+                raise self.health.failed(unavailable(e)) from e
+            raise
+
+    async def fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
+        """The rows of a hot-path query (a login's, the history on a join): on SQLite its SQL
+        text (sql_text.py) read at once on this thread (SqliteDialect.read_now), else on the
+        driver; the Core query is built only where it runs (PostgreSQL) or once for its
+        result processors. Also the message log's (same package)."""
+        rows = self.dialect.read_now(self.engine, query, sql, params)
+        if rows is not None:
+            return rows
+        async with self._read() as conn:
+            return await self.dialect.fetch(conn, query, sql, params)
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction, committed when the block ends without an error."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except Exception as e:
+            if is_unavailable(e):
+                raise self.health.failed(unavailable(e)) from e
+            raise
