@@ -165,7 +165,9 @@ class RoomModerationCql:
         applied, existing = await self._insert_room(room)
         # confirmed for the room now there, ours or another node's of this key and skeleton
         there = applied or room_skeleton(str(existing.get("name"))) == skel
-        if there and not await self.claims.keep("room", skel, room.key, exists) and applied:
+        if not there:  # the key is another skeleton's room (`iack` for `Iack`): ours goes
+            await self.claims.drop("room", skel, room.key)
+        elif not await self.claims.keep("room", skel, room.key, exists) and applied:
             # ours waited past the claim's TTL and a look-alike took it: ours goes
             await self.delete_room(room.key)
             raise LooksAlike(f"room #{room.name} reads like an existing room")
