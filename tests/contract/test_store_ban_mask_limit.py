@@ -1,8 +1,9 @@
-"""A room's ban-mask limit (MAXLIST b:100, `limit` here) holds under parallel adds, on one
-store and across nodes: masks added at once never leave more than `limit`. An add the store
-answers True is in the list; one it refuses (ListFull) is not. On PostgreSQL (read committed)
-parallel transactions each counted the list before the others' inserts, and on Cassandra the
-count was a read before the insert: a burst of adds passed `limit` by as many as ran at once."""
+"""A room's ban-mask limit (MAXLIST b:100, `limit` here), and its exception lists' (e:100,
+I:100), hold under parallel adds, on one store and across nodes: masks added at once never
+leave more than `limit`. An add the store answers True is in the list; one it refuses
+(ListFull) is not. On PostgreSQL (read committed) parallel transactions each counted the list
+before the others' inserts, and on Cassandra the count was a read before the insert: a burst
+of adds passed `limit` by as many as ran at once."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from tests.contract.conftest import NOW, STORE_BACKENDS, empty, make_store
 from tests.contract.test_store import room, users
 from torbit.backends.store.cassandra import CassandraStore
+from torbit.core.banmasks import EXCEPT, INVEX
 from torbit.core.models import BanMask
 from torbit.core.ports import Store
 from torbit.errors import ListFull
@@ -102,6 +104,60 @@ async def test_two_cassandra_nodes_adding_at_once_never_pass_the_limit(
     finally:
         await a.close()
         await b.close()
+
+
+@pytest.mark.parametrize("kind", [EXCEPT, INVEX])
+async def test_parallel_exception_adds_never_pass_the_limit(store: Store, kind: str) -> None:
+    """The exception lists (+e, +I) are bounded as the ban list is: on PostgreSQL and on
+    Cassandra a burst of adds kept all of them (12 of a limit of 3)."""
+    await users(store, "alice")
+    await store.create_room(room("den", owner="alice"))
+    other = EXCEPT if kind == INVEX else INVEX  # the other list's one mask counts not
+    assert await store.add_exception_mask("den", BanMask("z!*@*", "alice", NOW, other), LIMIT)
+    results = await asyncio.gather(
+        *(
+            store.add_exception_mask("den", BanMask(f"*!*@10.0.0.{i}", "alice", NOW, kind), LIMIT)
+            for i in range(RACERS)
+        ),
+        return_exceptions=True,
+    )
+    assert all(r is True or isinstance(r, ListFull) for r in results), results
+    held = [m for m in await store.list_exception_masks("den") if m.kind == kind]
+    assert len(held) == sum(r is True for r in results) == LIMIT, (len(held), results)
+
+
+async def test_exceptions_added_at_once_on_two_nodes_stay_within_the_limit(
+    store: Store, store_url: str
+) -> None:
+    if store_url.startswith("sqlite"):
+        pytest.skip("two nodes share a PostgreSQL database or a Cassandra keyspace")
+    await users(store, "alice")
+    await store.create_room(room("den", owner="alice"))
+    for mask in ("x!*@*", "y!*@*"):  # one place left
+        assert await store.add_exception_mask("den", BanMask(mask, "alice", NOW, INVEX), LIMIT)
+    other = make_store(store_url)
+    await other.open()
+    try:
+        for round_ in range(5):
+            masks = [f"{c}{round_}!*@*" for c in "abcd"]
+            made = await asyncio.gather(
+                *(
+                    (store, other)[i % 2].add_exception_mask(
+                        "den", BanMask(mask, "alice", NOW, INVEX), limit=LIMIT
+                    )
+                    for i, mask in enumerate(masks)
+                ),
+                return_exceptions=True,
+            )
+            held = {m.mask for m in await store.list_exception_masks("den")}
+            assert len(held) <= LIMIT, (made, held)
+            for mask, outcome in zip(masks, made, strict=True):
+                assert outcome is True or isinstance(outcome, ListFull), outcome
+                assert (mask in held) == (outcome is True), (mask, made, held)
+            for mask in held - {"x!*@*", "y!*@*"}:
+                assert await store.remove_exception_mask("den", INVEX, mask)
+    finally:
+        await other.close()
 
 
 async def test_banned_rooms_lists_the_rooms_a_user_is_banned_from(store: Store) -> None:

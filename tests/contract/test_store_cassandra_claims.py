@@ -206,3 +206,57 @@ async def test_a_registration_that_lost_its_claim_while_it_waited_is_taken_back(
     assert [u.name for u in await cstore.list_users()] == ["a1ice"]
     assert rounds == [True, False]
     assert (await claim(cstore, "user", user("alice").skeleton) or {}).get("key") == "a1ice"
+
+
+async def test_a_name_refused_for_its_key_holds_no_claim_on_its_skeleton(
+    cstore: CassandraStore,
+) -> None:
+    """`Iisa` has the key of a guest or account `iisa` but the skeleton of `lisa`: its
+    registration (an IRC guest's `NICK Iisa`, free to send again and again) is refused as
+    taken, and must not leave its pending claim on `lisa` behind. Left there for the claim's
+    TTL, one such NICK a minute denied `lisa` to everyone for good."""
+    await cstore.create_user(user("iisa"), unlike=True)
+    lisa = user("lisa").skeleton
+    assert user("Iisa").skeleton == lisa != user("iisa").skeleton
+    for _ in range(2):
+        with pytest.raises(Conflict, match="is taken"):
+            await cstore.create_user(user("Iisa"), unlike=True)
+        assert await claim(cstore, "user", lisa) is None
+    assert (await cstore.create_user(user("lisa"), unlike=True)).name == "lisa"
+    assert (await claim(cstore, "user", lisa) or {}).get("key") == "lisa"
+
+
+async def test_a_room_refused_for_its_key_holds_no_claim_on_its_skeleton(
+    cstore: CassandraStore,
+) -> None:
+    """The same with rooms: `/create Iack` beside a room `iack` is refused as taken (a
+    create a minute, well within `limits.create_rate`) and leaves `#lack` free to make."""
+    await cstore.create_room(room("iack"))
+    lack = room("lack").skeleton
+    assert room("Iack").skeleton == lack != room("iack").skeleton
+    with pytest.raises(Conflict):
+        await cstore.create_room(room("Iack"))
+    assert await claim(cstore, "room", lack) is None
+    assert (await cstore.create_room(room("lack"))).name == "lack"
+    assert (await claim(cstore, "room", lack) or {}).get("key") == "lack"
+
+
+async def test_a_key_taken_after_the_claim_drops_it(
+    cstore: CassandraStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key read free, then taken (another node registered `iisa`) between the claim and
+    the insert: the refused registration drops its pending claim all the same."""
+    take = cstore.claims.take
+
+    async def raced(kind: str, skel: str, key: str, exists: Exists) -> bool:
+        mine = await take(kind, skel, key, exists)
+        if key == "iisa" and skel != user("iisa").skeleton:
+            await cstore.create_user(user("iisa"), unlike=True)
+        return mine
+
+    monkeypatch.setattr(cstore.claims, "take", raced)
+    with pytest.raises(Conflict, match="is taken"):
+        await cstore.create_user(user("Iisa"), unlike=True)
+    assert (await cstore.get_user("iisa") or user("?")).name == "iisa"
+    assert await claim(cstore, "user", user("lisa").skeleton) is None
+    assert (await cstore.create_user(user("lisa"), unlike=True)).name == "lisa"

@@ -10,7 +10,7 @@ import pytest
 
 from tests.core.conftest import Core
 from tests.core.test_join_races import before_next
-from torbit.core.banmasks import MAX_BAN_MASKS, Visitor
+from torbit.core.banmasks import EXCEPT, INVEX, MAX_BAN_MASKS, Visitor
 from torbit.core.models import BanMask
 from torbit.errors import Forbidden, ListFull
 
@@ -73,4 +73,21 @@ async def test_a_refused_mask_drops_the_nodes_copy_of_the_list(core: Core) -> No
     seen = masks.generation
     with pytest.raises(ListFull):
         await core.moderation.ban_mask("owner", "hall", "x!*@*")
+    assert masks.generation > seen
+
+
+@pytest.mark.parametrize("kind", [EXCEPT, INVEX])
+async def test_a_refused_exception_drops_the_nodes_copy_of_the_lists(core: Core, kind: str) -> None:
+    """The same for the exception lists (+e, +I), which Cassandra now takes back past the
+    limit as it does ban masks (cassandra_rooms.add_exception_mask)."""
+    await core.user("owner")
+    room = await core.moderation.create("owner", "hall")
+    for i in range(MAX_BAN_MASKS):
+        entry = BanMask(f"n{i}!*@*", "owner", room.created_at, kind)
+        assert await core.store.add_exception_mask(room.key, entry, MAX_BAN_MASKS)
+    masks = core.membership.ban_masks
+    masks.drop(room.key)
+    seen = masks.generation
+    with pytest.raises(ListFull):
+        await core.moderation.except_mask("owner", "hall", "x!*@*", kind)
     assert masks.generation > seen

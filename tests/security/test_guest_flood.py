@@ -13,6 +13,7 @@ import asyncio
 from tests.conftest import ServerFactory
 from tests.helpers.irc import RawIrc
 from torbit.app import App
+from torbit.core.guests import NICK_TRIES
 
 PER_ADDRESS = 5
 
@@ -63,4 +64,27 @@ async def test_a_nick_in_use_costs_no_admission(make_server: ServerFactory) -> N
     second = await guest_from(app, "free2", "127.0.0.1")  # the second of two a minute
     await second.expect(" 376 ")
     for client in (holder, late, second):
+        await client.close()
+
+
+async def test_taken_nicks_in_a_loop_are_bounded(make_server: ServerFactory) -> None:
+    """A taken nick costs no admission, but each try is a write the store refuses: an
+    unregistered client sending `NICK taken` again and again had every one tried, as fast as
+    the store answered. Tries from one address are bounded (NICK_TRIES per guest a minute):
+    past them the client is told why and closed; another address goes on."""
+    app = await make_server(irc={"guests": True}, limits={"guests_per_address": 2})
+    holder = await guest_from(app, "taken", "127.0.0.2")
+    await holder.expect(" 376 ")
+    looping = await guest_from(app, "taken", "127.0.0.1")
+    tries = 2 * NICK_TRIES + 5
+    for _ in range(tries):
+        looping.send("NICK taken")
+    await looping.expect("ERROR")
+    said = " ".join(looping.lines)
+    assert "too many nicks tried from your address" in said, looping.lines
+    assert 2 * NICK_TRIES <= said.count(" 433 ") < tries, said.count(" 433 ")  # + refills
+    await looping.close()
+    other = await guest_from(app, "free", "127.0.0.3")
+    await other.expect(" 376 ")
+    for client in (holder, other):
         await client.close()

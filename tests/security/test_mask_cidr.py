@@ -9,6 +9,7 @@ written, an IPv4-mapped one as its IPv4 address; the nick and user parts still a
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 import pytest
 
@@ -16,7 +17,7 @@ from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, register
 from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import api, create_room
-from torbit.core.banmasks import Visitor, matches, parse_mask
+from torbit.core.banmasks import MAX_BAN_MASKS, CompiledMasks, Visitor, matches, parse_mask
 from torbit.errors import InvalidInput
 
 
@@ -54,6 +55,12 @@ def test_a_bad_network_is_no_mask(text: str) -> None:
         ("*!*@10.0.0.0/8", "2001:db8::5", False),
         ("bob!*@10.0.0.0/8", "10.1.1.1", True),
         ("*!*@10.0.0.0/8", "?", False),
+        ("*!*@0.0.0.0/0", "203.0.113.9", True),
+        ("*!*@0.0.0.0/0", "2001:db8::5", False),
+        ("*!*@::/0", "2001:db8::5", True),
+        ("*!*@::/0", "::ffff:203.0.113.9", False),  # an IPv4 client, on a dual-stack door
+        ("*!*@2001:db8::5/128", "2001:db8::5", True),
+        ("*!*@2001:db8::5/128", "2001:db8::6", False),
     ],
 )
 def test_a_network_mask_matches_the_addresses_in_it(mask: str, host: str, hit: bool) -> None:
@@ -61,6 +68,29 @@ def test_a_network_mask_matches_the_addresses_in_it(mask: str, host: str, hit: b
     assert canonical is not None
     assert matches(canonical, Visitor("bob", "bob", host)) is hit
     assert not matches(canonical, Visitor("alice", "alice", host)) or not mask.startswith("bob")
+
+
+def test_a_visitors_address_is_read_once_for_all_of_a_rooms_networks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each network mask parsed the client's address again, and compared with `ipaddress`'s
+    `in`: 100 of them (the limit) cost every join and HTTP request to the room 0.36-0.43 ms
+    from an IPv6 client (bench/mask_match.py, medians), against 9.5 µs for 100 plain masks.
+    Read once now, networks compared as integers: 13 µs."""
+    networks = [parse_mask(f"*!*@2001:db8:{i:x}::/64") for i in range(MAX_BAN_MASKS)]
+    compiled = CompiledMasks(("mallory!*@*",), exceptions=tuple(m for m in networks if m))
+    visitor = Visitor("mallory", "~m", "2001:db9::1")
+    parsed: list[str] = []
+    parse = ipaddress.ip_address
+
+    def counted(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        parsed.append(host)
+        return parse(host)
+
+    monkeypatch.setattr(ipaddress, "ip_address", counted)
+    assert compiled.matching(visitor) == "mallory!*@*"  # in none of the exceptions
+    assert CompiledMasks(compiled.exceptions).matching(visitor) is None
+    assert len(parsed) == 2, len(parsed)
 
 
 async def test_a_network_mask_bars_a_join_from_an_address_in_it(

@@ -153,8 +153,14 @@ class BanMaskActions:
         room, _ = await self.authorize(actor, room_name, on)
         self._moderating(actor)
         entry = BanMask(canonical, actor, self._now(), kind)
-        if not await self._store.add_exception_mask(room.key, entry, MAX_BAN_MASKS):
-            return canonical
+        try:
+            if not await self._store.add_exception_mask(room.key, entry, MAX_BAN_MASKS):
+                return canonical
+        except ListFull:  # taken back, maybe read meanwhile (as ban_mask's): dropped everywhere
+            await self._events.publish(
+                BanMasksChanged(room.key, room.name, canonical, actor, False, kind)
+            )
+            raise
         await self._audit(actor, on, room, detail=canonical)
         await self._events.publish(
             BanMasksChanged(room.key, room.name, canonical, actor, True, kind)

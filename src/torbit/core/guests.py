@@ -57,6 +57,7 @@ from torbit.errors import Conflict, Forbidden, InvalidInput
 log = logging.getLogger("torbit.guests")
 
 SWEEP_PAGE = 500  # guests read per store round trip by a sweep
+NICK_TRIES = 10  # nicks an address may try (taken ones too) per guest it may have admitted
 FOREVER = datetime(9999, 1, 1, tzinfo=UTC)  # `sweep` at a start: every guest
 
 # Names no guest may take: they would pass for the server or its staff.
@@ -99,6 +100,8 @@ class Guests:
         self._away = away  # tells the other nodes of a rename (core/away.py)
         self._node = node
         self._per_address = per_address or RateLimiter(0, 0)
+        admitted = self._per_address
+        self._tries = RateLimiter(admitted.rate * NICK_TRIES, admitted.burst * NICK_TRIES)
         self._now = now
 
     def check_nick(self, nick: str) -> str:
@@ -123,11 +126,15 @@ class Guests:
         """The guest's account; Conflict if the name, or one reading like it, is taken (by
         an account or a guest). With the client's `address`, RateLimited past the guests
         admitted from it (an IPv6 client's /64): each costs an account made and deleted,
-        and nothing else bounded a loop of connect, register, quit. A nick taken costs
-        nothing (a client then tries another, as IRC clients do)."""
+        and nothing else bounded a loop of connect, register, quit. A nick taken costs no
+        admission (a client then tries another, as IRC clients do), only one of the
+        NICK_TRIES times as many tries: each is a write the store refuses, and an
+        unregistered client's `NICK taken` again and again was free, as fast as the store
+        answered."""
         self.check_nick(nick)
         key = address_key(address) if address is not None else None
         if key is not None:
+            self._tries.check(key, "nicks tried from your address")
             self._per_address.check(key, "guests from your address")
         user = User(name=nick, password_hash=GUEST_PASSWORD_HASH, created_at=self._now())
         try:

@@ -256,7 +256,7 @@ class Store(Protocol):
     async def add_exception_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
         """Add a mask to the room's exception list `entry.kind` ("e": ban exceptions), as
         add_ban_mask does: False if it was there already; ListFull past `limit` masks of that
-        kind; NotFound for no room."""
+        kind, a limit that holds across nodes as add_ban_mask's; NotFound for no room."""
 
     async def list_exception_masks(self, room_key: str) -> list[BanMask]:
         """The room's exception masks of every kind, by kind then mask; they go with the

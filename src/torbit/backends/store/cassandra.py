@@ -91,18 +91,25 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
     async def create_user(self, user: User, *, unlike: bool = False, node: str = "") -> User:
         """With `unlike`, refused when users_by_skeleton names a look-alike or one holds the
         skeleton's claim (cassandra_claims.py): of look-alike names registered at the same
-        instant on any nodes, one is."""
+        instant on any nodes, one is. A key taken (under any skeleton) is read first: a
+        guest's NICK of a taken name, free to send again, claims nothing."""
         skel, alike = user.skeleton, f"the name {user.name!r} reads like a taken one"
 
         def exists(key: str) -> Awaitable[bool]:
             return self._reads(key, skel)
 
-        if unlike and (
-            await self.user_with_skeleton(skel) is not None
-            or not await self.claims.take("user", skel, user.key, exists)
-        ):
-            raise Conflict(alike)
-        applied, _ = await self.cql.lwt(
+        if unlike:
+            alike_user, same_key = await asyncio.gather(
+                self.user_with_skeleton(skel),
+                self.cql.one(f"SELECT key FROM {self.ks}.users WHERE key = ?", user.key),
+            )
+            if alike_user is not None:
+                raise Conflict(alike)
+            if same_key is not None:  # `iisa` when `Iisa` is asked: no claim, no Paxos round
+                raise Conflict(f"the name {user.name!r} is taken")
+            if not await self.claims.take("user", skel, user.key, exists):
+                raise Conflict(alike)
+        applied, existing = await self.cql.lwt(
             f"INSERT INTO {self.ks}.users (key, name, password_hash, credential, skeleton, "
             f"created_at, is_admin) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
             user.key,
@@ -114,6 +121,8 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             user.is_admin,
         )
         if not applied:
+            if unlike and existing.get("skeleton") != skel:  # not a racing twin's: ours goes
+                await self.claims.drop("user", skel, user.key)
             raise Conflict(f"the name {user.name!r} is taken")
         await self.cql.run(
             f"INSERT INTO {self.ks}.users_by_skeleton (skeleton, key) VALUES (?, ?)",

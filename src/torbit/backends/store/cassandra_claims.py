@@ -18,8 +18,9 @@ read), unless the claim is confirmed and its room or user is gone (a deleter die
 releasing it): that claim is taken over by compare-and-set. The claim of the key being
 created itself lets the creation go on: rooms' and users' own IF NOT EXISTS decides then.
 Deleting a room or a user releases its claim, or hands it to a look-alike that was stored
-before the rule and still exists. Names created without the rule (`unlike=False`) claim
-nothing; the read still finds them.
+before the rule and still exists. A creation whose row was not written, its key taken by a
+name of another skeleton, drops its pending claim at once (`drop`). Names created without
+the rule (`unlike=False`) claim nothing; the read still finds them.
 """
 
 from __future__ import annotations
@@ -91,6 +92,20 @@ class SkeletonClaims:
             return True
         return await self.take(kind, skeleton, key, exists) and await self.confirm(
             kind, skeleton, key
+        )
+
+    async def drop(self, kind: str, skeleton: str, key: str) -> None:
+        """`key`'s row was not written (the key is taken by a name of another skeleton,
+        `iisa` where `Iisa` was asked): its pending claim goes now, not at its TTL. Left
+        there, a refused creation held the skeleton for CLAIM_TTL_S, and one a minute held
+        it for good (`lisa` denied to all by `NICK Iisa` beside a guest `iisa`). A claim
+        already confirmed (a creator of this key and skeleton won) is left alone."""
+        await self.cql.lwt(
+            f"DELETE FROM {self.ks}.skeleton_claims WHERE kind = ? AND skeleton = ? "
+            "IF key = ? AND pending = true",
+            kind,
+            skeleton,
+            key,
         )
 
     async def release(self, kind: str, skeleton: str, key: str, heir: str | None) -> None:

@@ -165,7 +165,9 @@ class RoomModerationCql:
         applied, existing = await self._insert_room(room)
         # confirmed for the room now there, ours or another node's of this key and skeleton
         there = applied or room_skeleton(str(existing.get("name"))) == skel
-        if there and not await self.claims.keep("room", skel, room.key, exists) and applied:
+        if not there:  # the key is another skeleton's room (`iack` for `Iack`): ours goes
+            await self.claims.drop("room", skel, room.key)
+        elif not await self.claims.keep("room", skel, room.key, exists) and applied:
             # ours waited past the claim's TTL and a look-alike took it: ours goes
             await self.delete_room(room.key)
             raise LooksAlike(f"room #{room.name} reads like an existing room")
@@ -366,27 +368,52 @@ class RoomModerationCql:
     # exception masks: room_exception_masks, one partition per room, clustered by kind
 
     async def add_exception_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
-        room, held = await asyncio.gather(
-            self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
-            self.list_exception_masks(room_key),
-        )
-        if room is None:
-            raise NotFound(f"no room {room_key!r}")
-        held = [m for m in held if m.kind == entry.kind]
-        if any(m.mask == entry.mask for m in held):
-            return False
-        if len(held) >= limit:
-            raise ListFull(f"the exception list is full ({limit} masks)")
-        applied, _ = await self.cql.lwt(
-            f"INSERT INTO {self.ks}.room_exception_masks (room_key, kind, mask, set_by, set_at) "
-            f"VALUES (?, ?, ?, ?, ?) IF NOT EXISTS",
-            room_key,
-            entry.kind,
-            entry.mask,
-            entry.set_by,
-            to_us(entry.set_at),
-        )
-        return applied
+        """As add_ban_mask: adds on this node take turns (per room, with its ban masks'),
+        and the list of `entry.kind` is counted again with ours in; past `limit` ours is
+        taken back (ListFull), so adds racing on several nodes never leave it past the
+        limit (two racing for the last place may both be refused)."""
+        async with self.ban_lists.hold(room_key):
+            room, held = await asyncio.gather(
+                self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
+                self.list_exception_masks(room_key),
+            )
+            if room is None:
+                raise NotFound(f"no room {room_key!r}")
+            held = [m for m in held if m.kind == entry.kind]
+            if any(m.mask == entry.mask for m in held):
+                return False
+            if len(held) >= limit:
+                raise ListFull(f"the exception list is full ({limit} masks)")
+            k, at = self.ks, to_us(entry.set_at)
+            applied, _ = await self.cql.lwt(
+                f"INSERT INTO {k}.room_exception_masks (room_key, kind, mask, set_by, set_at) "
+                f"VALUES (?, ?, ?, ?, ?) IF NOT EXISTS",
+                room_key,
+                entry.kind,
+                entry.mask,
+                entry.set_by,
+                at,
+            )
+            if not applied:
+                return False
+            count = await self.cql.one(
+                f"SELECT COUNT(*) AS n FROM {k}.room_exception_masks "
+                f"WHERE room_key = ? AND kind = ?",
+                room_key,
+                entry.kind,
+            )
+            if int((count or {}).get("n") or 0) > limit:
+                await self.cql.lwt(
+                    f"DELETE FROM {k}.room_exception_masks WHERE room_key = ? AND kind = ? "
+                    f"AND mask = ? IF set_by = ? AND set_at = ?",
+                    room_key,
+                    entry.kind,
+                    entry.mask,
+                    entry.set_by,
+                    at,
+                )
+                raise ListFull(f"the exception list is full ({limit} masks)")
+            return True
 
     async def list_exception_masks(self, room_key: str) -> list[BanMask]:
         """By kind, then mask (the table's clustering order)."""

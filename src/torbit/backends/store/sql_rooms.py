@@ -309,10 +309,16 @@ class RoomModerationSql(SqlConnections):
         )
 
     async def add_exception_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
+        """As add_ban_mask: the count and the insert take turns on the room's row (on
+        PostgreSQL parallel adds each counted the list before the others' inserts)."""
         t = room_exception_masks
         of_kind = (t.c.room_key == room_key) & (t.c.kind == entry.kind)
         try:
             async with self._write() as conn:
+                lock = select(rooms.c.key).where(rooms.c.key == room_key)
+                lock = lock.with_for_update(key_share=True)  # FOR NO KEY UPDATE: joins go on
+                if (await conn.execute(lock)).first() is None:
+                    raise NotFound(f"no room {room_key!r}")
                 if (await conn.execute(select(func.count()).where(of_kind))).scalar_one() >= limit:
                     there = select(t.c.mask).where(of_kind, t.c.mask == entry.mask)
                     if (await conn.execute(there)).first() is not None:
