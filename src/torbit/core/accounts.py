@@ -42,6 +42,8 @@ UNUSABLE_HASH = "!deleted"
 # looks at the store by every node (core/revocation.py POLL_INTERVAL), so that the old
 # account's sessions are closed before anyone can register the name again.
 DELETION_GRACE = 1.0
+# How often a deletion reads the account again when a password change won the race to it.
+DELETION_TRIES = 5
 
 Revoke = Callable[[Revocation], Awaitable[object]]
 
@@ -231,19 +233,32 @@ class Accounts:
             raise AuthenticationFailed("wrong name or password")
         attempt.succeeded()
         if self.hashing.needs_rehash(user.password_hash):
-            await self._store.set_password_hash(key, await self.hashing.hash(password))
+            # only over the hash just checked: a change made meanwhile is not undone
+            rehashed = await self.hashing.hash(password)
+            await self._store.set_password_hash(key, rehashed, expected=user.password_hash)
         return user
 
     # changes
 
     async def set_password(self, name: str, password: str) -> None:
         """Set a new password: every token of the user is revoked and every session opened
-        with the old one is closed, on every node, whichever door asked."""
+        with the old one is closed, on every node, whichever door asked.
+
+        The new hash is written only over the one read before it was computed: a change or
+        a deletion that landed meanwhile wins, and this one fails with Conflict (changed
+        meanwhile) or NotFound (deleted) instead of overwriting it or reviving the account."""
         self.check_password_rules(password)
         user = await self.get(name)
+        if user.password_hash == UNUSABLE_HASH:
+            raise NotFound(f"no such user {name!r} (it is being deleted)")
         new_hash = await self.hashing.hash(password)
-        if not await self._store.set_password_hash(user.key, new_hash, credential=new_credential()):
-            raise NotFound(f"no such user {name!r}")
+        if not await self._store.set_password_hash(
+            user.key, new_hash, credential=new_credential(), expected=user.password_hash
+        ):
+            now = await self._store.get_user(user.key)
+            if now is None or now.password_hash == UNUSABLE_HASH:
+                raise NotFound(f"no such user {name!r} (it was deleted meanwhile)")
+            raise Conflict(f"the password of {name!r} was changed meanwhile: try again")
         await self._store.delete_tokens_of(user.key)
         await self._revoke(Revocation(user.key, "your password was changed", user.credential))
 
@@ -266,8 +281,7 @@ class Accounts:
         server-owned (moderated by server admins)."""
         if self._log is None:
             raise RuntimeError("Accounts.delete needs the message log")
-        user = await self.get(name)
-        await self._store.set_password_hash(user.key, UNUSABLE_HASH, credential=new_credential())
+        user = await self._make_unusable(name)
         await self._store.delete_tokens_of(user.key)
         await self._revoke(
             Revocation(user.key, "your account was deleted", user.credential, deleted=True)
@@ -280,6 +294,18 @@ class Accounts:
         for channel in (inbox_channel(user.key), *deletion.rooms_deleted):
             await self._log.delete_channel(channel)
         return deletion
+
+    async def _make_unusable(self, name: str) -> User:
+        """Give the account the unusable hash over the one last read, so that the credential
+        revoked next is the one replaced: a password change that landed in between (its
+        new credential unrevoked) makes this read again."""
+        for _ in range(DELETION_TRIES):
+            user = await self.get(name)
+            if await self._store.set_password_hash(
+                user.key, UNUSABLE_HASH, credential=new_credential(), expected=user.password_hash
+            ):
+                return user
+        raise Conflict(f"the password of {name!r} keeps changing: try the deletion again")
 
     async def set_admin(self, name: str, is_admin: bool) -> None:
         """Make the user a server admin, or no longer one. Taking it away closes the user's

@@ -86,10 +86,17 @@ class Store(Protocol):
         """The nodes whose lease was renewed at `since` or later, sorted."""
 
     async def set_password_hash(
-        self, key: str, password_hash: str, *, credential: str | None = None
+        self,
+        key: str,
+        password_hash: str,
+        *,
+        credential: str | None = None,
+        expected: str | None = None,
     ) -> bool:
         """Replace a user's hash, and with `credential` their credential id too (a password
-        change; a rehash keeps it); False if there is no such user."""
+        change; a rehash keeps it); False if there is no such user. With `expected`, only
+        if the stored hash is still that one (compare-and-set: a change or a deletion that
+        landed while the new hash was computed wins), else False too."""
 
     async def set_admin(self, key: str, is_admin: bool) -> bool: ...
 

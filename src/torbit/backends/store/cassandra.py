@@ -215,15 +215,24 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
         return sorted(str(r["node"]) for r in rows if int(r["seen_at"]) >= to_us(since))
 
     async def set_password_hash(
-        self, key: str, password_hash: str, *, credential: str | None = None
+        self,
+        key: str,
+        password_hash: str,
+        *,
+        credential: str | None = None,
+        expected: str | None = None,
     ) -> bool:
         values: dict[str, Any] = {"password_hash": password_hash}
         if credential is not None:
             values["credential"] = credential
         sets = ", ".join(f"{c} = ?" for c in values)
-        applied, _ = await self.cql.lwt(
-            f"UPDATE {self.ks}.users SET {sets} WHERE key = ? IF EXISTS", *values.values(), key
-        )
+        cql = f"UPDATE {self.ks}.users SET {sets} WHERE key = ?"
+        if expected is None:
+            applied, _ = await self.cql.lwt(f"{cql} IF EXISTS", *values.values(), key)
+        else:  # Paxos: of two changes that read the same hash, one applies
+            applied, _ = await self.cql.lwt(
+                f"{cql} IF password_hash = ?", *values.values(), key, expected
+            )
         return applied
 
     async def set_admin(self, key: str, is_admin: bool) -> bool:

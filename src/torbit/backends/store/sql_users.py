@@ -108,11 +108,22 @@ class UsersSql(SqlConnections):
             return [_user(row) for row in result]
 
     async def set_password_hash(
-        self, key: str, password_hash: str, *, credential: str | None = None
+        self,
+        key: str,
+        password_hash: str,
+        *,
+        credential: str | None = None,
+        expected: str | None = None,
     ) -> bool:
-        if credential is None:
-            return await self._update_user(key, password_hash=password_hash)
-        return await self._update_user(key, password_hash=password_hash, credential=credential)
+        values: dict[str, Any] = {"password_hash": password_hash}
+        if credential is not None:
+            values["credential"] = credential
+        where = users.c.key == key
+        if expected is not None:  # one UPDATE: the row lock decides which change wins
+            where = where & (users.c.password_hash == expected)
+        async with self._write() as conn:
+            result = await conn.execute(update(users).where(where).values(**values))
+        return result.rowcount > 0
 
     async def set_admin(self, key: str, is_admin: bool) -> bool:
         return await self._update_user(key, is_admin=is_admin)
