@@ -312,42 +312,7 @@ class RoomModerationCql:
         again with ours in, and past `limit` we take ours back (ListFull). The mask inserted
         last of those kept saw them all, so the list never stays past the limit (two adds
         racing for the last place may both be refused, never both kept)."""
-        async with self.ban_lists.hold(room_key):
-            room, held = await asyncio.gather(
-                self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
-                self.list_ban_masks(room_key),
-            )
-            if room is None:
-                raise NotFound(f"no room {room_key!r}")
-            if any(m.mask == entry.mask for m in held):
-                return False
-            if len(held) >= limit:
-                raise ListFull(f"the ban list is full ({limit} masks)")
-            k, at = self.ks, to_us(entry.set_at)
-            applied, _ = await self.cql.lwt(
-                f"INSERT INTO {k}.room_ban_masks (room_key, mask, set_by, set_at) "
-                f"VALUES (?, ?, ?, ?) IF NOT EXISTS",
-                room_key,
-                entry.mask,
-                entry.set_by,
-                at,
-            )
-            if not applied:
-                return False
-            count = await self.cql.one(
-                f"SELECT COUNT(*) AS n FROM {k}.room_ban_masks WHERE room_key = ?", room_key
-            )
-            if int((count or {}).get("n") or 0) > limit:
-                await self.cql.lwt(
-                    f"DELETE FROM {k}.room_ban_masks WHERE room_key = ? AND mask = ? "
-                    f"IF set_by = ? AND set_at = ?",
-                    room_key,
-                    entry.mask,
-                    entry.set_by,
-                    at,
-                )
-                raise ListFull(f"the ban list is full ({limit} masks)")
-            return True
+        return await self._add_mask("room_ban_masks", {"room_key": room_key}, entry, limit, "ban")
 
     async def list_ban_masks(self, room_key: str) -> list[BanMask]:
         """In mask order (the table's clustering order)."""
@@ -372,24 +337,33 @@ class RoomModerationCql:
         and the list of `entry.kind` is counted again with ours in; past `limit` ours is
         taken back (ListFull), so adds racing on several nodes never leave it past the
         limit (two racing for the last place may both be refused)."""
+        keys = {"room_key": room_key, "kind": entry.kind}
+        return await self._add_mask("room_exception_masks", keys, entry, limit, "exception")
+
+    async def _add_mask(
+        self, table: str, keys: dict[str, str], entry: BanMask, limit: int, what: str
+    ) -> bool:
+        """The add of add_ban_mask and add_exception_mask, to the list of `table` whose
+        partition and kind are `keys` (room_key first): checked, inserted, counted again
+        and taken back past `limit`."""
+        room_key, k, at = keys["room_key"], self.ks, to_us(entry.set_at)
+        where = " AND ".join(f"{column} = ?" for column in keys)
         async with self.ban_lists.hold(room_key):
             room, held = await asyncio.gather(
-                self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
-                self.list_exception_masks(room_key),
+                self.cql.one(f"SELECT key FROM {k}.rooms WHERE key = ?", room_key),
+                self.cql.rows(f"SELECT mask FROM {k}.{table} WHERE {where}", *keys.values()),
             )
             if room is None:
                 raise NotFound(f"no room {room_key!r}")
-            held = [m for m in held if m.kind == entry.kind]
-            if any(m.mask == entry.mask for m in held):
+            if any(r["mask"] == entry.mask for r in held):
                 return False
             if len(held) >= limit:
-                raise ListFull(f"the exception list is full ({limit} masks)")
-            k, at = self.ks, to_us(entry.set_at)
+                raise ListFull(f"the {what} list is full ({limit} masks)")
+            columns = [*keys, "mask", "set_by", "set_at"]
             applied, _ = await self.cql.lwt(
-                f"INSERT INTO {k}.room_exception_masks (room_key, kind, mask, set_by, set_at) "
-                f"VALUES (?, ?, ?, ?, ?) IF NOT EXISTS",
-                room_key,
-                entry.kind,
+                f"INSERT INTO {k}.{table} ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)}) IF NOT EXISTS",
+                *keys.values(),
                 entry.mask,
                 entry.set_by,
                 at,
@@ -397,22 +371,18 @@ class RoomModerationCql:
             if not applied:
                 return False
             count = await self.cql.one(
-                f"SELECT COUNT(*) AS n FROM {k}.room_exception_masks "
-                f"WHERE room_key = ? AND kind = ?",
-                room_key,
-                entry.kind,
+                f"SELECT COUNT(*) AS n FROM {k}.{table} WHERE {where}", *keys.values()
             )
             if int((count or {}).get("n") or 0) > limit:
                 await self.cql.lwt(
-                    f"DELETE FROM {k}.room_exception_masks WHERE room_key = ? AND kind = ? "
-                    f"AND mask = ? IF set_by = ? AND set_at = ?",
-                    room_key,
-                    entry.kind,
+                    f"DELETE FROM {k}.{table} WHERE {where} AND mask = ? "
+                    f"IF set_by = ? AND set_at = ?",
+                    *keys.values(),
                     entry.mask,
                     entry.set_by,
                     at,
                 )
-                raise ListFull(f"the exception list is full ({limit} masks)")
+                raise ListFull(f"the {what} list is full ({limit} masks)")
             return True
 
     async def list_exception_masks(self, room_key: str) -> list[BanMask]:

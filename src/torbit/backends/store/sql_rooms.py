@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, delete, exists, func, literal, select, update
+from sqlalchemy import Row, Table, and_, delete, exists, func, literal, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
@@ -266,29 +266,7 @@ class RoomModerationSql(SqlConnections):
         PostgreSQL, where read committed let parallel adds each count the list before the
         others' inserts and pass `limit`; SQLite's writes take turns anyway). The lock lets
         rows naming the room (members, messages) be written meanwhile."""
-        values = {"room_key": room_key, "mask": entry.mask, "set_by": entry.set_by}
-        try:
-            async with self._write() as conn:
-                lock = select(rooms.c.key).where(rooms.c.key == room_key)
-                lock = lock.with_for_update(key_share=True)  # FOR NO KEY UPDATE: joins go on
-                if (await conn.execute(lock)).first() is None:
-                    raise NotFound(f"no room {room_key!r}")
-                held = select(func.count()).where(room_ban_masks.c.room_key == room_key)
-                if (await conn.execute(held)).scalar_one() >= limit:
-                    there = select(room_ban_masks.c.mask).where(
-                        room_ban_masks.c.room_key == room_key, room_ban_masks.c.mask == entry.mask
-                    )
-                    if (await conn.execute(there)).first() is not None:
-                        return False
-                    raise ListFull(f"the ban list is full ({limit} masks)")
-                result = await conn.execute(
-                    self.dialect.insert(room_ban_masks)
-                    .values(**values, set_at=entry.set_at)
-                    .on_conflict_do_nothing()
-                )
-        except sa_exc.IntegrityError:
-            raise NotFound(f"no room {room_key!r}") from None
-        return bool(result.rowcount > 0)
+        return await self._add_mask(room_ban_masks, {"room_key": room_key}, entry, limit, "ban")
 
     async def list_ban_masks(self, room_key: str) -> list[BanMask]:
         def query() -> Executable:
@@ -311,28 +289,31 @@ class RoomModerationSql(SqlConnections):
     async def add_exception_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
         """As add_ban_mask: the count and the insert take turns on the room's row (on
         PostgreSQL parallel adds each counted the list before the others' inserts)."""
-        t = room_exception_masks
-        of_kind = (t.c.room_key == room_key) & (t.c.kind == entry.kind)
+        keys = {"room_key": room_key, "kind": entry.kind}
+        return await self._add_mask(room_exception_masks, keys, entry, limit, "exception")
+
+    async def _add_mask(
+        self, t: Table, keys: dict[str, str], entry: BanMask, limit: int, what: str
+    ) -> bool:
+        """The add of add_ban_mask and add_exception_mask, to the list of `t` that `keys`
+        (room_key first) pick: the room's row locked, counted, inserted."""
+        room_key = keys["room_key"]
+        listed = and_(*(t.c[column] == value for column, value in keys.items()))
         try:
             async with self._write() as conn:
                 lock = select(rooms.c.key).where(rooms.c.key == room_key)
                 lock = lock.with_for_update(key_share=True)  # FOR NO KEY UPDATE: joins go on
                 if (await conn.execute(lock)).first() is None:
                     raise NotFound(f"no room {room_key!r}")
-                if (await conn.execute(select(func.count()).where(of_kind))).scalar_one() >= limit:
-                    there = select(t.c.mask).where(of_kind, t.c.mask == entry.mask)
+                if (await conn.execute(select(func.count()).where(listed))).scalar_one() >= limit:
+                    there = select(t.c.mask).where(listed, t.c.mask == entry.mask)
                     if (await conn.execute(there)).first() is not None:
                         return False
-                    raise ListFull(f"the exception list is full ({limit} masks)")
+                    raise ListFull(f"the {what} list is full ({limit} masks)")
+                values = {**keys, "mask": entry.mask, "set_by": entry.set_by}
                 result = await conn.execute(
                     self.dialect.insert(t)
-                    .values(
-                        room_key=room_key,
-                        kind=entry.kind,
-                        mask=entry.mask,
-                        set_by=entry.set_by,
-                        set_at=entry.set_at,
-                    )
+                    .values(**values, set_at=entry.set_at)
                     .on_conflict_do_nothing()
                 )
         except sa_exc.IntegrityError:
