@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Select, delete, func, select, tuple_, union_all
+from sqlalchemy import ColumnElement, Delete, Select, delete, func, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torbit.backends.store.dialects import MessageRow, is_unavailable, unavailable
@@ -364,45 +364,29 @@ class SqlLog:
     async def delete_channel(self, channel: str) -> int:
         """Delete every message of the channel, remembering its highest id as a purge mark so
         that ids go on from there. Works without `start` (the CLI deletes accounts so)."""
-        marks = self._store.dialect.insert(purge_marks).from_select(
-            ["channel", "last_id"],
-            select(messages.c.channel, func.max(messages.c.id))
-            .where(messages.c.channel == channel)
-            .group_by(messages.c.channel),
-        )
-        marks = marks.on_conflict_do_update(
-            index_elements=[purge_marks.c.channel],
-            set_={"last_id": marks.excluded.last_id},
-            where=purge_marks.c.last_id < marks.excluded.last_id,
-        )
-        doomed = select(messages.c.id).where(messages.c.channel == channel).limit(PURGE_BATCH)
-        batch = delete(messages).where(messages.c.channel == channel, messages.c.id.in_(doomed))
-        deleted = 0
-        try:
-            async with self._store.engine.connect() as conn:
-                await conn.execute(marks)
-                await conn.commit()
-                while True:
-                    n = (await conn.execute(batch)).rowcount
-                    await conn.commit()
-                    deleted += n
-                    if n < PURGE_BATCH:
-                        break
-                    await asyncio.sleep(0)
-        except Exception as e:
-            if is_unavailable(e):
-                raise self.health.failed(unavailable(e)) from e
-            raise
-        return deleted
+        of_channel = messages.c.channel == channel
+        doomed = select(messages.c.id).where(of_channel).limit(PURGE_BATCH)
+        batch = delete(messages).where(of_channel, messages.c.id.in_(doomed))
+        return await self._delete_marked(of_channel, batch)
 
     async def purge(self, older_than: datetime) -> int:
         """Delete messages sent before older_than, PURGE_BATCH rows per transaction."""
         old = messages.c.sent_at < older_than
+        doomed = select(messages.c.channel, messages.c.id).where(old).limit(PURGE_BATCH)
+        batch = delete(messages).where(tuple_(messages.c.channel, messages.c.id).in_(doomed))
+        return await self._delete_marked(old, batch, after_purge=True)
+
+    async def _delete_marked(
+        self, which: ColumnElement[bool], batch: Delete, *, after_purge: bool = False
+    ) -> int:
+        """Delete the messages `which` picks, `batch` (at most PURGE_BATCH of them) per
+        transaction, once each channel's highest id among them is its purge mark, so that
+        ids go on from there; then, with `after_purge`, the dialect's tidying up."""
         insert = self._store.dialect.insert(purge_marks)
         marks = insert.from_select(
             ["channel", "last_id"],
             select(messages.c.channel, func.max(messages.c.id))
-            .where(old)
+            .where(which)
             .group_by(messages.c.channel),
         )
         marks = marks.on_conflict_do_update(
@@ -410,8 +394,6 @@ class SqlLog:
             set_={"last_id": marks.excluded.last_id},
             where=purge_marks.c.last_id < marks.excluded.last_id,
         )
-        doomed = select(messages.c.channel, messages.c.id).where(old).limit(PURGE_BATCH)
-        batch = delete(messages).where(tuple_(messages.c.channel, messages.c.id).in_(doomed))
         deleted = 0
         try:
             async with self._store.engine.connect() as conn:
@@ -424,7 +406,7 @@ class SqlLog:
                     if n < PURGE_BATCH:
                         break
                     await asyncio.sleep(0)  # let the writer have the lock between batches
-                if deleted:
+                if deleted and after_purge:
                     await self._store.dialect.after_purge(conn)
         except Exception as e:
             if is_unavailable(e):
