@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from torbit.core.moderation import MAX_TOPIC_BYTES, clean_kick_reason, clean_topic
+from torbit.core.moderation_limits import MAX_TOPIC_BYTES, clean_kick_reason, clean_topic
 from torbit.core.names import is_valid_name
 from torbit.core.text import MAX_BLANKS, MAX_MARKS, ZWJ, ZWNJ, clean_cut, clean_text
 from torbit.errors import InvalidInput

@@ -19,7 +19,7 @@ from tests.helpers.moderation import (
     irc_in_hall,
 )
 from torbit.app import App
-from torbit.core.moderation import MAX_KICK_REASON_BYTES
+from torbit.core.moderation_limits import MAX_KICK_REASON_BYTES
 
 
 @pytest.fixture

@@ -1,33 +1,28 @@
 """The ban masks part of Moderation (core/banmasks.py says what a mask is and matches): setting,
 listing and lifting a room's masks and ban exceptions, and putting out the members listening
 on this node that a new mask, or a lifted exception, bars. A mixin, so that moderation.py stays
-about the actions on one user; Moderation supplies the store, the node events, the
-subscriptions and its checks."""
+about the actions on one user; room_authority.py supplies the store, the node events, the
+subscriptions and the checks."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import datetime
 
 from torbit.core import access
 from torbit.core.banmasks import (
     EXCEPT,
     INVEX,
     MAX_BAN_MASKS,
-    RoomMasks,
     Visitor,
     compile_mask,
     parse_mask,
 )
 from torbit.core.delivery import NoticeKind, Session
-from torbit.core.events import BanMasksChanged, Expelled, MaskExemptionEnded, NodeEvents
-from torbit.core.membership import Membership
-from torbit.core.models import BanMask, Role, Room
+from torbit.core.events import BanMasksChanged, Expelled, MaskExemptionEnded
+from torbit.core.models import BanMask, Room
 from torbit.core.names import name_key
-from torbit.core.ports import Store
-from torbit.core.subscriptions import Subscriptions
+from torbit.core.room_authority import RoomAuthority
 from torbit.core.wakeup import Wakeup
 from torbit.errors import Forbidden, ListFull, NotFound
 
@@ -54,42 +49,8 @@ _LISTS = {
 }
 
 
-class BanMaskActions:
-    """Needs `_store`, `_membership`, `_events`, `_subs`, `_tasks`, `_now`, `_room_masks`,
-    `authorize`, `_moderating`, `_clean_reason`, `_audit` and `_notice` from Moderation."""
-
-    _store: Store
-    _membership: Membership
-    _events: NodeEvents
-    _subs: Subscriptions
-    _tasks: set[asyncio.Task[None]]
-    _now: Callable[[], datetime]
-    _room_masks: RoomMasks
-
-    async def authorize(self, actor: str, room_name: str, *actions: str) -> tuple[Room, Role]:
-        raise NotImplementedError
-
-    def _moderating(self, actor: str) -> None:
-        raise NotImplementedError
-
-    def _clean_reason(self, text: str) -> str:
-        raise NotImplementedError
-
-    async def _audit(
-        self, actor: str, action: str, room: Room, target: str | None = None, detail: str = ""
-    ) -> None:
-        raise NotImplementedError
-
-    async def _notice(
-        self,
-        room: Room,
-        text: str,
-        kind: NoticeKind = NoticeKind.TEXT,
-        user: str = "",
-        by: str = "",
-        detail: str = "",
-    ) -> None:
-        raise NotImplementedError
+class BanMaskActions(RoomAuthority):
+    """Moderation's ban masks; the checks, the audit and the notices are RoomAuthority's."""
 
     async def ban_mask(self, actor: str, room_name: str, mask: str, reason: str = "") -> str:
         """Add a mask to the room's ban list (at most MAX_BAN_MASKS; ListFull past it): no

@@ -15,19 +15,20 @@ tell sessions are `Notice`s, so a door can show them as its protocol does (IRC's
 
 A room nobody owns (a guest's room, or one whose owner's account was deleted) is run by its
 admins: they act with the owner's rights there. The default room keeps its owner's rights
-for server admins."""
+for server admins.
+
+Its parts: core/room_authority.py (the checks, the audit), core/moderation_notices.py (what
+each node tells its sessions), core/banmask_actions.py (ban masks and exceptions) and
+core/moderation_limits.py (the length of topics, reasons and mutes)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from torbit.core import policy
 from torbit.core.banmask_actions import BanMaskActions
 from torbit.core.banmasks import Visitor, account_of, parse_mask
-from torbit.core.delivery import Notice, NoticeKind
+from torbit.core.delivery import NoticeKind
 from torbit.core.events import (
     BanMasksChanged,
     Expelled,
@@ -38,46 +39,21 @@ from torbit.core.events import (
     RoomNotice,
     RoomSettingsChanged,
 )
-from torbit.core.limits import ActionLimits
 from torbit.core.membership import Membership
-from torbit.core.models import AuditEntry, Role, Room, Standing, User
+from torbit.core.models import AuditEntry, Room
+from torbit.core.moderation_limits import MAX_MUTE_MINUTES, clean_kick_reason, clean_topic
+from torbit.core.moderation_notices import ModerationNotices
 from torbit.core.mutes import Mutes
-from torbit.core.names import check_name, name_key
+from torbit.core.names import name_key
 from torbit.core.ports import Store
 from torbit.core.roomsettings import SettingsChange, describe
 from torbit.core.subscriptions import Subscriptions
-from torbit.core.text import clean_cut
 from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound
 
-log = logging.getLogger("torbit.audit")
 
-MAX_MUTE_MINUTES = 30 * 24 * 60
-# What is longer is cut, on every door (IRC advertises both: TOPICLEN, KICKLEN). Both fit
-# the longest IRC line that carries them: ":" + nick!ident@host (32 + 1 + 32 + 1 + 10) +
-# " TOPIC " + "#" + 32 + " :" + topic + CR LF is 121 bytes and the topic; a KICK line, which
-# also names the nick, 153 and the reason; the limit is 512 (protocol/irc.py).
-MAX_TOPIC_BYTES = 390
-MAX_KICK_REASON_BYTES = 255  # a kick's or a ban's reason
-
-
-def clean_topic(text: str) -> str:
-    """A topic fit to show on a line, cut to MAX_TOPIC_BYTES; empty clears it, and one that
-    cleaning leaves empty is refused (InvalidInput) rather than taken for a clear."""
-    return clean_cut(text, MAX_TOPIC_BYTES) if text.strip() else ""
-
-
-def clean_kick_reason(text: str) -> str:
-    """A kick's or ban's reason, cleaned and cut to MAX_KICK_REASON_BYTES; one with nothing
-    to show is no reason."""
-    try:
-        return clean_cut(text, MAX_KICK_REASON_BYTES) if text.strip() else ""
-    except InvalidInput:
-        return ""
-
-
-class Moderation(BanMaskActions):
+class Moderation(BanMaskActions, ModerationNotices):
     """The room owners' and admins' actions, for every front door; a room's ban masks are
-    banmask_actions.py's."""
+    banmask_actions.py's, the checks and the audit room_authority.py's."""
 
     def __init__(
         self,
@@ -91,7 +67,7 @@ class Moderation(BanMaskActions):
     ) -> None:
         self._store = store
         self._membership = membership
-        self._limits: ActionLimits = membership.limits
+        self._limits = membership.limits
         self._subs = subscriptions
         self._events = events
         self._mutes = mutes
@@ -103,82 +79,11 @@ class Moderation(BanMaskActions):
         events.on(RoomNotice, self._on_notice)
         events.on(BanMasksChanged, self._on_ban_mask)
         events.on(MaskExemptionEnded, self._on_exemption_ended)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = set()
 
     async def start(self) -> None:
         """Load the mutes still running into this node's copy."""
         self._mutes.load(await self._store.active_mutes(self._now()))
-
-    # authorization: the one place where the command table's roles are enforced
-
-    async def authorize(self, actor: str, room_name: str, *actions: str) -> tuple[Room, Role]:
-        """The room and the actor's role in it, if that role may do every one of `actions`.
-        A private room the actor may not see is "no such room", never "forbidden"."""
-        room = await self._membership.room(room_name)
-        key = name_key(actor)
-        standing = await self._store.standing(room.key, key)
-        if not standing.may_see(room, key):
-            raise NotFound(f"no such room #{room_name}")
-        role = standing.role(room, key)
-        if role is Role.ADMIN and room.owner is None and not self._is_default(room):
-            role = Role.OWNER  # an ownerless room is run by its admins
-        for action in actions:
-            try:
-                policy.check(role, action, room.name)
-            except Forbidden:
-                log.info("refused: %s (%s) tried /%s in #%s", actor, role.label, action, room.key)
-                raise
-        return room, role
-
-    def _moderating(self, actor: str) -> None:
-        """Take one of the actor's moderation tokens (kick, ban, mute, op, voice and their undoing:
-        each is an audit entry, a node event and a notice to the room), or RateLimited."""
-        self._limits.moderation.check(name_key(actor), "kicks, bans, mutes or admin changes")
-
-    def _clean_reason(self, text: str) -> str:
-        return clean_kick_reason(text)
-
-    def _is_default(self, room: Room) -> bool:
-        return room.key == name_key(self._membership.rules.default_room)
-
-    async def _target(
-        self, room: Room, name: str, actor: str, actor_role: Role, action: str, outrank: bool = True
-    ) -> tuple[User, Standing]:
-        """The user acted upon; one may only act on users of a lower rank than one's own (their
-        rank as if not banned: a banned owner still outranks the room's admins), and never on
-        oneself."""
-        user = await self._user(name)
-        standing = await self._store.standing(room.key, user.key)
-        if outrank and user.key == name_key(actor):
-            raise Forbidden(f"you cannot /{action} yourself")
-        if outrank and standing.rank(room, user.key) >= actor_role:
-            raise Forbidden(
-                f"you cannot /{action} {user.name}: they rank as high as you "
-                f"in #{room.name} or higher"
-            )
-        return user, standing
-
-    async def _audit(
-        self, actor: str, action: str, room: Room, target: str | None = None, detail: str = ""
-    ) -> None:
-        await self._store.add_audit(
-            AuditEntry(
-                at=self._now(),
-                actor=actor,
-                action=action,
-                room=room.key,
-                target=target,
-                detail=detail,
-            )
-        )
-        log.info(
-            "audit: %s /%s #%s%s%s",
-            actor,
-            action,
-            room.key,
-            f" {target}" if target else "",
-            f" ({detail})" if detail else "",
-        )
 
     # actions
 
@@ -486,112 +391,3 @@ class Moderation(BanMaskActions):
         """The room's audit entries, newest first, for its admins."""
         room, _ = await self.authorize(actor, room_name, "audit")
         return await self._store.list_audit(room.key, limit)
-
-    async def _user(self, name: str) -> User:
-        user = await self._store.get_user(check_name(name, "user name"))
-        if user is None:
-            raise NotFound(f"no such user {name!r}")
-        return user
-
-    # node events
-
-    async def _expelled(
-        self,
-        room: Room,
-        user: User,
-        actor: str,
-        verb: str,
-        reason: str = "",
-        was_member: bool = True,
-    ) -> None:
-        await self._events.publish(
-            Expelled(room.key, room.name, user.key, user.name, actor, verb, reason, was_member)
-        )
-
-    async def _notice(
-        self,
-        room: Room,
-        text: str,
-        kind: NoticeKind = NoticeKind.TEXT,
-        user: str = "",
-        by: str = "",
-        detail: str = "",
-    ) -> None:
-        """A notice to the room; it names `user` and `by` (display names), so whoever ignores
-        either does not see it."""
-        about = tuple(dict.fromkeys(name_key(n) for n in (user, by) if n))
-        await self._events.publish(
-            RoomNotice(room.key, text, kind.value, room.name, user, by, detail, about)
-        )
-
-    def _on_expelled(self, event: Expelled) -> None:
-        # told whoever did it, even if ignored: it is about the user's own standing
-        kind = NoticeKind.KICK
-        if event.verb == "banned":
-            kind = NoticeKind.BAN if event.was_member else NoticeKind.BAN_ABSENT
-        why = f" ({event.reason})" if event.reason else ""
-        where = {"room": event.room, "room_name": event.room_name}
-        about = {"user": event.name, "by": event.by, "detail": event.reason, **where}
-        for session in self._subs.sessions_of(event.user):
-            if self._subs.is_listening(session, event.room):
-                text = f"you were {event.verb} from #{event.room_name} by {event.by}{why}"
-                session.notify(Notice(text, kind, **about), event.room)
-                self._subs.drop(session, event.room)
-        text = f"{event.name} was {event.verb} from #{event.room_name} by {event.by}{why}"
-        self._subs.notify(
-            event.room, Notice(text, kind, **about), about=(event.user, name_key(event.by))
-        )
-
-    def _on_mute(self, event: MuteChanged) -> None:
-        until = datetime.fromisoformat(event.until) if event.until else None
-        self._mutes.set(event.room, event.user, until)
-        where = f"#{event.room_name}"
-        text = (
-            f"{event.name} was muted in {where} for {event.minutes} minute(s) by {event.by}"
-            if until
-            else f"{event.name} may speak in {where} again"
-        )
-        kind = NoticeKind.MUTE if until else NoticeKind.UNMUTE
-        notice = Notice(
-            text,
-            kind,
-            room=event.room,
-            room_name=event.room_name,
-            user=event.name,
-            by=event.by,
-            detail=str(event.minutes) if until else "",
-        )
-        self._subs.notify(event.room, notice, about=(event.user, name_key(event.by)))
-
-    def _on_invite(self, event: Invited) -> None:
-        text = f"{event.by} invited you to #{event.room_name}: /join {event.room_name}"
-        notice = Notice(
-            text, NoticeKind.INVITE, room=event.room, room_name=event.room_name, by=event.by
-        )
-        self._subs.notify_user(event.user, notice, about=(name_key(event.by),))
-        name = self._subs.online_name(event.user) or event.user
-        told = Notice(
-            f"{event.by} invited {name} to #{event.room_name}",
-            NoticeKind.INVITED,
-            room=event.room,
-            room_name=event.room_name,
-            user=name,
-            by=event.by,
-        )  # the room's members hear of it (IRC: invite-notify)
-        self._subs.notify(event.room, told, about=(event.user, name_key(event.by)))
-
-    def _on_notice(self, event: RoomNotice) -> None:
-        try:
-            kind = NoticeKind(event.kind)
-        except ValueError:  # a newer node's kind: its text is still right
-            kind = NoticeKind.TEXT
-        notice = Notice(
-            event.text,
-            kind,
-            room=event.room,
-            room_name=event.room_name,
-            user=event.user,
-            by=event.by,
-            detail=event.detail,
-        )
-        self._subs.notify(event.room, notice, about=event.about)

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Dialect
 from torbit.core.models import GUEST_PASSWORD_HASH
 
 NAME = String(64)  # names are at most 32 characters; inbox channels add an "@"
-KEY_BYTES = 64  # a room's join key: core.moderation.MAX_KEY characters of printable ASCII
+KEY_BYTES = 64  # a room's join key: core.roomsettings.MAX_KEY characters of printable ASCII
 
 
 class UTCDateTime(TypeDecorator[datetime]):

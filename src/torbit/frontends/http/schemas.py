@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic.config import JsonDict
 
-from torbit.core.moderation import MAX_MUTE_MINUTES, MAX_TOPIC_BYTES
+from torbit.core.moderation_limits import MAX_MUTE_MINUTES, MAX_TOPIC_BYTES
 from torbit.core.names import NAME_PATTERN
 from torbit.core.presence import AWAY_MAX
 from torbit.core.roomsettings import MAX_KEY, MAX_MEMBER_LIMIT

@@ -1,0 +1,89 @@
+"""What each node tells its sessions of a moderation event (core/events.py), whichever node
+acted: a kick or ban ends the listening of the user's sessions here, a mute changes this
+node's copy of the mutes, an invitation reaches the invited user; the room hears of each,
+named so that whoever ignores those involved does not."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from torbit.core.delivery import Notice, NoticeKind
+from torbit.core.events import Expelled, Invited, MuteChanged, RoomNotice
+from torbit.core.names import name_key
+from torbit.core.room_authority import RoomAuthority
+
+
+class ModerationNotices(RoomAuthority):
+    """The handlers Moderation registers for the node events."""
+
+    def _on_expelled(self, event: Expelled) -> None:
+        # told whoever did it, even if ignored: it is about the user's own standing
+        kind = NoticeKind.KICK
+        if event.verb == "banned":
+            kind = NoticeKind.BAN if event.was_member else NoticeKind.BAN_ABSENT
+        why = f" ({event.reason})" if event.reason else ""
+        where = {"room": event.room, "room_name": event.room_name}
+        about = {"user": event.name, "by": event.by, "detail": event.reason, **where}
+        for session in self._subs.sessions_of(event.user):
+            if self._subs.is_listening(session, event.room):
+                text = f"you were {event.verb} from #{event.room_name} by {event.by}{why}"
+                session.notify(Notice(text, kind, **about), event.room)
+                self._subs.drop(session, event.room)
+        text = f"{event.name} was {event.verb} from #{event.room_name} by {event.by}{why}"
+        self._subs.notify(
+            event.room, Notice(text, kind, **about), about=(event.user, name_key(event.by))
+        )
+
+    def _on_mute(self, event: MuteChanged) -> None:
+        until = datetime.fromisoformat(event.until) if event.until else None
+        self._mutes.set(event.room, event.user, until)
+        where = f"#{event.room_name}"
+        text = (
+            f"{event.name} was muted in {where} for {event.minutes} minute(s) by {event.by}"
+            if until
+            else f"{event.name} may speak in {where} again"
+        )
+        kind = NoticeKind.MUTE if until else NoticeKind.UNMUTE
+        notice = Notice(
+            text,
+            kind,
+            room=event.room,
+            room_name=event.room_name,
+            user=event.name,
+            by=event.by,
+            detail=str(event.minutes) if until else "",
+        )
+        self._subs.notify(event.room, notice, about=(event.user, name_key(event.by)))
+
+    def _on_invite(self, event: Invited) -> None:
+        text = f"{event.by} invited you to #{event.room_name}: /join {event.room_name}"
+        notice = Notice(
+            text, NoticeKind.INVITE, room=event.room, room_name=event.room_name, by=event.by
+        )
+        self._subs.notify_user(event.user, notice, about=(name_key(event.by),))
+        name = self._subs.online_name(event.user) or event.user
+        told = Notice(
+            f"{event.by} invited {name} to #{event.room_name}",
+            NoticeKind.INVITED,
+            room=event.room,
+            room_name=event.room_name,
+            user=name,
+            by=event.by,
+        )  # the room's members hear of it (IRC: invite-notify)
+        self._subs.notify(event.room, told, about=(event.user, name_key(event.by)))
+
+    def _on_notice(self, event: RoomNotice) -> None:
+        try:
+            kind = NoticeKind(event.kind)
+        except ValueError:  # a newer node's kind: its text is still right
+            kind = NoticeKind.TEXT
+        notice = Notice(
+            event.text,
+            kind,
+            room=event.room,
+            room_name=event.room_name,
+            user=event.user,
+            by=event.by,
+            detail=event.detail,
+        )
+        self._subs.notify(event.room, notice, about=event.about)

@@ -1,0 +1,145 @@
+"""Who may act in a room and on whom, and how an act is recorded: the checks every action of
+Moderation (core/moderation.py) and of its ban masks (core/banmask_actions.py) starts with,
+the audit entry and app log line it ends with, and the node events that tell every node.
+The one place where the command table's roles (core/policy.py) are enforced."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from torbit.core import policy
+from torbit.core.banmasks import RoomMasks
+from torbit.core.delivery import NoticeKind
+from torbit.core.events import Expelled, NodeEvents, RoomNotice
+from torbit.core.limits import ActionLimits
+from torbit.core.membership import Membership
+from torbit.core.models import AuditEntry, Role, Room, Standing, User
+from torbit.core.moderation_limits import clean_kick_reason
+from torbit.core.mutes import Mutes
+from torbit.core.names import check_name, name_key
+from torbit.core.ports import Store
+from torbit.core.subscriptions import Subscriptions
+from torbit.errors import Forbidden, NotFound
+
+log = logging.getLogger("torbit.audit")
+
+
+class RoomAuthority:
+    """The state Moderation builds (its __init__) and the checks its parts share."""
+
+    _store: Store
+    _membership: Membership
+    _limits: ActionLimits
+    _subs: Subscriptions
+    _events: NodeEvents
+    _mutes: Mutes
+    _room_masks: RoomMasks
+    _now: Callable[[], datetime]
+    _tasks: set[asyncio.Task[None]]
+
+    async def authorize(self, actor: str, room_name: str, *actions: str) -> tuple[Room, Role]:
+        """The room and the actor's role in it, if that role may do every one of `actions`.
+        A private room the actor may not see is "no such room", never "forbidden"."""
+        room = await self._membership.room(room_name)
+        key = name_key(actor)
+        standing = await self._store.standing(room.key, key)
+        if not standing.may_see(room, key):
+            raise NotFound(f"no such room #{room_name}")
+        role = standing.role(room, key)
+        if role is Role.ADMIN and room.owner is None and not self._is_default(room):
+            role = Role.OWNER  # an ownerless room is run by its admins
+        for action in actions:
+            try:
+                policy.check(role, action, room.name)
+            except Forbidden:
+                log.info("refused: %s (%s) tried /%s in #%s", actor, role.label, action, room.key)
+                raise
+        return room, role
+
+    def _moderating(self, actor: str) -> None:
+        """Take one of the actor's moderation tokens (kick, ban, mute, op, voice and their undoing:
+        each is an audit entry, a node event and a notice to the room), or RateLimited."""
+        self._limits.moderation.check(name_key(actor), "kicks, bans, mutes or admin changes")
+
+    def _clean_reason(self, text: str) -> str:
+        return clean_kick_reason(text)
+
+    def _is_default(self, room: Room) -> bool:
+        return room.key == name_key(self._membership.rules.default_room)
+
+    async def _target(
+        self, room: Room, name: str, actor: str, actor_role: Role, action: str, outrank: bool = True
+    ) -> tuple[User, Standing]:
+        """The user acted upon; one may only act on users of a lower rank than one's own (their
+        rank as if not banned: a banned owner still outranks the room's admins), and never on
+        oneself."""
+        user = await self._user(name)
+        standing = await self._store.standing(room.key, user.key)
+        if outrank and user.key == name_key(actor):
+            raise Forbidden(f"you cannot /{action} yourself")
+        if outrank and standing.rank(room, user.key) >= actor_role:
+            raise Forbidden(
+                f"you cannot /{action} {user.name}: they rank as high as you "
+                f"in #{room.name} or higher"
+            )
+        return user, standing
+
+    async def _audit(
+        self, actor: str, action: str, room: Room, target: str | None = None, detail: str = ""
+    ) -> None:
+        await self._store.add_audit(
+            AuditEntry(
+                at=self._now(),
+                actor=actor,
+                action=action,
+                room=room.key,
+                target=target,
+                detail=detail,
+            )
+        )
+        log.info(
+            "audit: %s /%s #%s%s%s",
+            actor,
+            action,
+            room.key,
+            f" {target}" if target else "",
+            f" ({detail})" if detail else "",
+        )
+
+    async def _user(self, name: str) -> User:
+        user = await self._store.get_user(check_name(name, "user name"))
+        if user is None:
+            raise NotFound(f"no such user {name!r}")
+        return user
+
+    async def _expelled(
+        self,
+        room: Room,
+        user: User,
+        actor: str,
+        verb: str,
+        reason: str = "",
+        was_member: bool = True,
+    ) -> None:
+        await self._events.publish(
+            Expelled(room.key, room.name, user.key, user.name, actor, verb, reason, was_member)
+        )
+
+    async def _notice(
+        self,
+        room: Room,
+        text: str,
+        kind: NoticeKind = NoticeKind.TEXT,
+        user: str = "",
+        by: str = "",
+        detail: str = "",
+    ) -> None:
+        """A notice to the room; it names `user` and `by` (display names), so whoever ignores
+        either does not see it."""
+        about = tuple(dict.fromkeys(name_key(n) for n in (user, by) if n))
+        await self._events.publish(
+            RoomNotice(room.key, text, kind.value, room.name, user, by, detail, about)
+        )
