@@ -17,7 +17,7 @@ import atexit
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -262,6 +262,27 @@ async def store(store_url: str) -> AsyncIterator[Store]:
     await empty(s)
     yield s
     await s.close()
+
+
+@pytest.fixture
+async def second_node(store: Store, store_url: str) -> AsyncIterator[Store]:
+    """Another store on `store`'s PostgreSQL database or Cassandra keyspace, as a second node
+    has (on SQLite, which no two nodes share, the test is skipped)."""
+    if scheme(store_url) == "sqlite":
+        pytest.skip("two nodes share a PostgreSQL database or a Cassandra keyspace")
+    other = make_store(store_url)
+    await other.open()
+    yield other
+    await other.close()
+
+
+def the_one_made(made: Sequence[object], kind: type[T], refused: type[Exception]) -> T:
+    """Of look-alikes made at once (`asyncio.gather(..., return_exceptions=True)`), the one
+    made: exactly one is a `kind`, every other was refused with `refused`."""
+    created = [m for m in made if isinstance(m, kind)]
+    assert len(created) == 1, made
+    assert all(isinstance(m, refused) for m in made if not isinstance(m, kind)), made
+    return created[0]
 
 
 @pytest.fixture

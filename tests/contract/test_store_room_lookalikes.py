@@ -14,7 +14,7 @@ import asyncio
 
 import pytest
 
-from tests.contract.conftest import STORE_BACKENDS, make_store
+from tests.contract.conftest import STORE_BACKENDS, the_one_made
 from tests.contract.test_store import room, user
 from torbit.core.models import Room
 from torbit.core.ports import Store
@@ -94,29 +94,16 @@ async def _race(stores: list[Store], round_: int) -> list[Room | BaseException]:
 
 async def test_look_alikes_created_at_once_leave_one(store: Store) -> None:
     for round_ in range(10):
-        made = await _race([store], round_)
-        created = [m for m in made if isinstance(m, Room)]
-        assert len(created) == 1, made
-        assert all(isinstance(m, LooksAlike) for m in made if not isinstance(m, Room)), made
+        created = the_one_made(await _race([store], round_), Room, LooksAlike)
         rooms = [r for r, _ in await store.list_rooms() if r.name.endswith(str(round_))]
-        assert [r.name for r in rooms] == [created[0].name]
+        assert [r.name for r in rooms] == [created.name]
 
 
 async def test_look_alikes_created_at_once_on_two_nodes_leave_one(
-    store: Store, store_url: str
+    store: Store, second_node: Store
 ) -> None:
-    if store_url.startswith("sqlite"):
-        pytest.skip("two nodes share a PostgreSQL database or a Cassandra keyspace")
-    other = make_store(store_url)
-    await other.open()
-    try:
-        for round_ in range(10):
-            made = await _race([store, other], round_)
-            created = [m for m in made if isinstance(m, Room)]
-            assert len(created) == 1, made
-            assert all(isinstance(m, LooksAlike) for m in made if not isinstance(m, Room))
-    finally:
-        await other.close()
+    for round_ in range(10):
+        the_one_made(await _race([store, second_node], round_), Room, LooksAlike)
 
 
 async def test_the_default_room_is_made_beside_a_look_alike_made_first(store: Store) -> None:

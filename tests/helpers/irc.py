@@ -135,3 +135,14 @@ class RawIrc:
         self.writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
+
+
+async def raw_guest(app: App, nick: str, join: str | None = None) -> RawIrc:
+    """A guest on IRC as `nick` (a server with `irc.guests`), in `join` if given (its
+    names list ended: 366)."""
+    client = await RawIrc.connect(app)
+    await client.register(nick)
+    if join is not None:
+        client.send(f"JOIN {join}")
+        await client.expect(f" 366 {nick} {join} ")
+    return client

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.helpers.http import PASSWORD, base_url, basic, bearer, login, ws_url
+from tests.helpers.http import PASSWORD, base_url, basic, bearer, login, register, ws_url
 from tests.helpers.irc import RawIrc
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
@@ -122,6 +122,17 @@ async def create_room(client: httpx.AsyncClient, name: str, private: bool = Fals
     assert r.status_code == 201, r.text
     body: Frame = r.json()
     return body
+
+
+async def open_hall(app: App, *others: str) -> App:
+    """alice owns the public room #hall; bob and carol are members; `others` are users."""
+    async with api(app, "alice") as alice:
+        await register(alice, "alice", "bob", "carol", *others)
+        await create_room(alice, "hall")
+    for name in ("bob", "carol"):
+        async with api(app, name) as c:
+            assert (await c.put(f"/api/v1/rooms/hall/members/{name}")).status_code == 200
+    return app
 
 
 async def in_hall(app: App, name: str) -> TelnetClient:

@@ -18,6 +18,7 @@ from tests.helpers.moderation import (
     command,
     create_room,
     in_hall,
+    open_hall,
     services,
     telnet,
 )
@@ -27,13 +28,7 @@ from torbit.app import App
 @pytest.fixture
 async def hall(server: App) -> App:
     """alice owns the public room #hall; bob and carol are members."""
-    async with api(server, "alice") as alice:
-        await register(alice, "alice", "bob", "carol")
-        await create_room(alice, "hall")
-    for name in ("bob", "carol"):
-        async with api(server, name) as c:
-            assert (await c.put(f"/api/v1/rooms/hall/members/{name}")).status_code == 200
-    return server
+    return await open_hall(server)
 
 
 async def test_an_exception_set_over_http_keeps_a_websocket_member_in_and_lets_it_send(

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, error_of, register
-from tests.helpers.moderation import Ws, api, command, create_room, in_hall, services
+from tests.helpers.moderation import Ws, api, command, create_room, in_hall, open_hall, services
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 
@@ -17,13 +17,7 @@ from torbit.app import App
 @pytest.fixture
 async def hall(server: App) -> App:
     """alice owns the public room #hall; bob and carol are members."""
-    async with api(server, "alice") as alice:
-        await register(alice, "alice", "bob", "carol")
-        await create_room(alice, "hall")
-    for name in ("bob", "carol"):
-        async with api(server, name) as c:
-            assert (await c.put(f"/api/v1/rooms/hall/members/{name}")).status_code == 200
-    return server
+    return await open_hall(server)
 
 
 async def test_a_mask_set_on_telnet_puts_out_and_keeps_out_whoever_matches(hall: App) -> None:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.http import register
 from tests.helpers.moderation import (
     Ws,
     api,
     audit,
     command,
-    create_room,
     in_hall,
     irc_in_hall,
+    open_hall,
 )
 from torbit.app import App
 from torbit.core.moderation_limits import MAX_KICK_REASON_BYTES
@@ -25,13 +24,7 @@ from torbit.core.moderation_limits import MAX_KICK_REASON_BYTES
 @pytest.fixture
 async def hall(server: App) -> App:
     """alice owns the public room #hall; bob and carol are members."""
-    async with api(server, "alice") as alice:
-        await register(alice, "alice", "bob", "carol")
-        await create_room(alice, "hall")
-    for name in ("bob", "carol"):
-        async with api(server, name) as c:
-            assert (await c.put(f"/api/v1/rooms/hall/members/{name}")).status_code == 200
-    return server
+    return await open_hall(server)
 
 
 def trailing(line: str) -> str:

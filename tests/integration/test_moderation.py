@@ -12,8 +12,17 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import error_of, register
-from tests.helpers.moderation import Ws, api, audit, command, create_room, services, telnet
-from tests.helpers.telnet_client import TelnetClient
+from tests.helpers.moderation import (
+    Ws,
+    api,
+    audit,
+    command,
+    create_room,
+    in_hall,
+    open_hall,
+    services,
+    telnet,
+)
 from torbit.app import App
 
 MODERATION = ["invite", "kick", "ban", "unban", "mute", "unmute", "topic", "audit", "op",
@@ -23,19 +32,7 @@ MODERATION = ["invite", "kick", "ban", "unban", "mute", "unmute", "topic", "audi
 @pytest.fixture
 async def hall(server: App) -> App:
     """alice owns the public room #hall; bob and carol are members; dave is a user."""
-    async with api(server, "alice") as alice:
-        await register(alice, "alice", "bob", "carol", "dave", "root")
-        await create_room(alice, "hall")
-    for name in ("bob", "carol"):
-        async with api(server, name) as c:
-            assert (await c.put(f"/api/v1/rooms/hall/members/{name}")).status_code == 200
-    return server
-
-
-async def in_hall(app: App, name: str) -> TelnetClient:
-    client = await telnet(app, name)
-    await command(client, "/join hall", r"^\* you are in #hall")
-    return client
+    return await open_hall(server, "dave", "root")
 
 
 async def test_a_plain_member_cannot_escalate_through_any_door(hall: App) -> None:

@@ -8,7 +8,7 @@ MAXLIST) and bounded (478)."""
 from __future__ import annotations
 
 from tests.conftest import ServerFactory
-from tests.helpers.irc import RawIrc
+from tests.helpers.irc import RawIrc, raw_guest
 from torbit.app import App
 from torbit.core.banmasks import MAX_BAN_MASKS
 
@@ -17,30 +17,21 @@ async def _server(make_server: ServerFactory) -> App:
     return await make_server(irc={"guests": True}, limits={"moderation_rate": 0})
 
 
-async def _guest(app: App, nick: str, join: str | None = None) -> RawIrc:
-    client = await RawIrc.connect(app)
-    await client.register(nick)
-    if join is not None:
-        client.send(f"JOIN {join}")
-        await client.expect(f" 366 {nick} {join} ")
-    return client
-
-
 async def test_an_exception_lets_in_whom_a_ban_mask_bars_and_its_lifting_puts_them_out(
     make_server: ServerFactory,
 ) -> None:
     app = await _server(make_server)
-    op = await _guest(app, "chanop", "#den")
+    op = await raw_guest(app, "chanop", "#den")
     op.send("MODE #den +b ba*!*@*")
     await op.expect("MODE #den +b ba*!*@*")
-    bar = await _guest(app, "Bar")
+    bar = await raw_guest(app, "Bar")
     bar.send("JOIN #den")
     await bar.expect(" 474 Bar #den ")
     op.send("MODE #den +e *AR!*@*")  # CASEMAPPING=ascii: stored folded
     await op.expect(":chanop!~chanop@irc.torbit MODE #den +e *ar!*@*")
     bar.send("JOIN #den")
     await bar.expect(" 366 Bar #den ")
-    baz = await _guest(app, "baz")  # matches the ban, not the exception
+    baz = await raw_guest(app, "baz")  # matches the ban, not the exception
     baz.send("JOIN #den")
     await baz.expect(" 474 baz #den ")
     bar.send("MODE #den +e")  # any member may list
@@ -62,9 +53,9 @@ async def test_a_ban_mask_set_after_an_exception_leaves_the_excepted_members_in(
     make_server: ServerFactory,
 ) -> None:
     app = await _server(make_server)
-    op = await _guest(app, "chanop", "#den")
-    good = await _guest(app, "goodguy", "#den")
-    pest = await _guest(app, "pest", "#den")
+    op = await raw_guest(app, "chanop", "#den")
+    good = await raw_guest(app, "goodguy", "#den")
+    pest = await raw_guest(app, "pest", "#den")
     op.send("MODE #den +e goodguy")  # a nick alone: goodguy!*@*
     await op.expect("MODE #den +e goodguy!*@*")
     op.send("MODE #den +b *!*@127.0.0.1")  # everyone here comes from that address
@@ -108,17 +99,17 @@ async def test_an_invite_exception_lets_whoever_matches_join_an_invite_only_room
     make_server: ServerFactory,
 ) -> None:
     app = await _server(make_server)
-    op = await _guest(app, "chanop", "#den")
+    op = await raw_guest(app, "chanop", "#den")
     op.send("MODE #den +i")
     await op.expect("MODE #den +i")
-    bar = await _guest(app, "Bar")
+    bar = await raw_guest(app, "Bar")
     bar.send("JOIN #den")
     await bar.expect(" 473 Bar #den ")
     op.send("MODE #den +I BAR!*@*")
     await op.expect(":chanop!~chanop@irc.torbit MODE #den +I bar!*@*")
     bar.send("JOIN #den")
     await bar.expect(" 366 Bar #den ")
-    baz = await _guest(app, "baz")
+    baz = await raw_guest(app, "baz")
     baz.send("JOIN #den")
     await baz.expect(" 473 baz #den ")
     bar.send("MODE #den +I")  # any member may list

@@ -5,7 +5,7 @@ who match it now, lists with who set it and when, and is bounded (MAXLIST, 478).
 from __future__ import annotations
 
 from tests.conftest import ServerFactory
-from tests.helpers.irc import RawIrc
+from tests.helpers.irc import RawIrc, raw_guest
 from torbit.app import App
 from torbit.core.banmasks import MAX_BAN_MASKS
 
@@ -14,28 +14,19 @@ async def _server(make_server: ServerFactory) -> App:
     return await make_server(irc={"guests": True}, limits={"moderation_rate": 0})
 
 
-async def _guest(app: App, nick: str, join: str | None = None) -> RawIrc:
-    client = await RawIrc.connect(app)
-    await client.register(nick)
-    if join is not None:
-        client.send(f"JOIN {join}")
-        await client.expect(f" 366 {nick} {join} ")
-    return client
-
-
 async def test_an_address_mask_bars_a_guest_who_comes_back_under_another_nick(
     make_server: ServerFactory,
 ) -> None:
     app = await _server(make_server)
-    op = await _guest(app, "chanop", "#den")  # founded the guest's room: its admin
-    pest = await _guest(app, "pest", "#den")
+    op = await raw_guest(app, "chanop", "#den")  # founded the guest's room: its admin
+    pest = await raw_guest(app, "pest", "#den")
     op.send("MODE #den +b *!*@127.0.0.1")
     await op.expect("MODE #den +b *!*@127.0.0.1")
     await pest.expect("KICK #den pest")  # a member who matches is put out at once
     op.send("PRIVMSG #den :still here")  # the room's admin is not barred by a mask
     pest.send("QUIT :bye")
     await pest.expect("ERROR")
-    again = await _guest(app, "newface")  # the same address, a new guest
+    again = await raw_guest(app, "newface")  # the same address, a new guest
     again.send("JOIN #den")
     await again.expect(" 474 newface #den ")
     op.send("MODE #den +b")
@@ -52,13 +43,13 @@ async def test_a_nick_mask_bars_nicks_nobody_holds_yet_whatever_their_case(
     make_server: ServerFactory,
 ) -> None:
     app = await _server(make_server)
-    op = await _guest(app, "chanop", "#den")
+    op = await raw_guest(app, "chanop", "#den")
     op.send("MODE #den +b BAD*!*@*")  # CASEMAPPING=ascii: stored folded
     await op.expect("MODE #den +b bad*!*@*")
-    bad = await _guest(app, "BadGuy")
+    bad = await raw_guest(app, "BadGuy")
     bad.send("JOIN #den")
     await bad.expect(" 474 BadGuy #den ")
-    good = await _guest(app, "goodguy", "#den")
+    good = await raw_guest(app, "goodguy", "#den")
     good.send("MODE #den +b")  # any member may list
     await good.expect(" 367 goodguy #den bad*!*@* chanop ")
     op.send("MODE #den -b bad*!*@*")
@@ -70,7 +61,7 @@ async def test_a_nick_mask_bars_nicks_nobody_holds_yet_whatever_their_case(
     await good.expect("KICK #den goodguy :banned: goodguy!*@*")
     good.send("QUIT :bye")
     await good.expect("ERROR")
-    back = await _guest(app, "GoodGuy")  # the guest's account went with it; the mask stays
+    back = await raw_guest(app, "GoodGuy")  # the guest's account went with it; the mask stays
     back.send("JOIN #den")
     await back.expect(" 474 GoodGuy #den ")
 
@@ -103,13 +94,13 @@ async def test_a_mask_bars_messages_from_outside_too(make_server: ServerFactory)
     """A room that takes non-members' messages (-n) takes none from a client matching one
     of its masks, as from a banned account; others outside still get through."""
     app = await _server(make_server)
-    op = await _guest(app, "chanop", "#den")
+    op = await raw_guest(app, "chanop", "#den")
     op.send("MODE #den -n", "MODE #den +b pest!*@*")
     await op.expect("MODE #den +b pest!*@*")
-    pest = await _guest(app, "pest")
+    pest = await raw_guest(app, "pest")
     pest.send("PRIVMSG #den :from outside")
     await pest.expect(" 404 pest #den :Cannot send to channel: you are banned from #den")
-    other = await _guest(app, "other")
+    other = await raw_guest(app, "other")
     other.send("PRIVMSG #den :also from outside")
     await op.expect(":other!~other@irc.torbit PRIVMSG #den :also from outside")
     assert not any("from outside" in line for line in op.lines if "pest" in line)

@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
 import httpx
+import pytest
 from argon2 import PasswordHasher
 
 from tests.conftest import ServerFactory
@@ -71,15 +72,18 @@ def held_checks(app: App) -> Iterator[Held]:
         hashing._hasher = real
 
 
-async def room_with_backlog(app: App) -> None:
+@pytest.fixture
+async def app(make_server: ServerFactory) -> App:
     """alice and bob members of #hall (registered through no door, so no door remembers a
     password), bob's 30 messages unread by alice."""
+    app = await make_server()
     assert app.core is not None
     for name in ("alice", "bob"):
         await app.core.accounts.register(name, PASSWORD, by_admin=True)
         await app.core.membership.become_member(name, "hall")
     for text in TEXTS:
         await app.core.messaging.send("bob", "hall", text)
+    return app
 
 
 def cursor(app: App) -> Any:
@@ -105,17 +109,21 @@ async def change_while_checked(app: App, held: Held, delete: bool = False) -> No
     held.gate.set()
 
 
-async def test_a_password_changed_while_it_was_checked_gets_no_page(
-    make_server: ServerFactory,
-) -> None:
+async def answered_while_changed(
+    app: App, request: Coroutine[Any, Any, httpx.Response], delete: bool = False
+) -> httpx.Response:
+    """The answer to `request`, whose password check was held while alice's password
+    changed (or her account was deleted)."""
+    with held_checks(app) as held:
+        old = asyncio.create_task(request)
+        await change_while_checked(app, held, delete)
+        return await old
+
+
+async def test_a_password_changed_while_it_was_checked_gets_no_page(app: App) -> None:
     """Before: 200 with the page, and the cursor moved past it."""
-    app = await make_server()
-    await room_with_backlog(app)
     async with http_from(app) as client:
-        with held_checks(app) as held:
-            old = asyncio.create_task(get(client, PASSWORD))
-            await change_while_checked(app, held)
-            r = await old
+        r = await answered_while_changed(app, get(client, PASSWORD))
         assert r.status_code == 401, r.text
         assert not any(t in r.text for t in TEXTS)
         assert await cursor(app) is None
@@ -124,106 +132,70 @@ async def test_a_password_changed_while_it_was_checked_gets_no_page(
         assert [m["text"] for m in r.json()["messages"]] == TEXTS[:10]
 
 
-async def test_an_account_deleted_while_it_was_checked_gets_no_page(
-    make_server: ServerFactory,
-) -> None:
+async def test_an_account_deleted_while_it_was_checked_gets_no_page(app: App) -> None:
     """Before: 404 (the room entered for a user who no longer exists), now 401 as for any
     revoked login."""
-    app = await make_server()
     assert app.core is not None
-    await room_with_backlog(app)
     async with http_from(app) as client:
-        with held_checks(app) as held:
-            old = asyncio.create_task(get(client, PASSWORD))
-            await change_while_checked(app, held, delete=True)
-            r = await old
+        r = await answered_while_changed(app, get(client, PASSWORD), delete=True)
         assert r.status_code == 401, r.text
         assert not any(t in r.text for t in TEXTS)
         assert await app.core.store.get_user("alice") is None
 
 
-async def test_a_send_whose_password_changed_while_it_was_checked_is_refused(
-    make_server: ServerFactory,
-) -> None:
+async def test_a_send_whose_password_changed_while_it_was_checked_is_refused(app: App) -> None:
     """Classic `POST /send`: before, 201 and the message published with the old password."""
-    app = await make_server()
-    await room_with_backlog(app)
     async with http_from(app) as client:
-        with held_checks(app) as held:
-            old = asyncio.create_task(
-                client.post("/send/hall/alice", content="stale", headers=basic_header("alice"))
-            )
-            await change_while_checked(app, held)
-            r = await old
+        r = await answered_while_changed(
+            app, client.post("/send/hall/alice", content="stale", headers=basic_header("alice"))
+        )
         assert r.status_code == 401, r.text
         r = await get(client, NEW, limit=100)
         assert r.status_code == 200, r.text
         assert "stale" not in [m["text"] for m in r.json()["messages"]]
 
 
-async def test_an_api_send_whose_password_changed_while_it_was_checked_is_refused(
-    make_server: ServerFactory,
-) -> None:
+async def test_an_api_send_whose_password_changed_while_it_was_checked_is_refused(app: App) -> None:
     """`POST /api/v1/rooms/{room}/messages` (every v1 route's `principal_dependency`):
     before, 201 and the message published with the old password."""
-    app = await make_server()
-    await room_with_backlog(app)
     async with http_from(app) as client:
-        with held_checks(app) as held:
-            old = asyncio.create_task(
-                client.post(
-                    "/api/v1/rooms/hall/messages",
-                    json={"text": "stale"},
-                    headers=basic_header("alice"),
-                )
-            )
-            await change_while_checked(app, held)
-            r = await old
+        r = await answered_while_changed(
+            app,
+            client.post(
+                "/api/v1/rooms/hall/messages", json={"text": "stale"}, headers=basic_header("alice")
+            ),
+        )
         assert r.status_code == 401, r.text
         r = await client.get("/api/v1/rooms/hall/messages", headers=basic_header("alice", NEW))
         assert r.status_code == 200, r.text
         assert "stale" not in r.text
 
 
-async def test_an_api_read_whose_password_changed_while_it_was_checked_is_refused(
-    make_server: ServerFactory,
-) -> None:
+async def test_an_api_read_whose_password_changed_while_it_was_checked_is_refused(app: App) -> None:
     """`GET /api/v1/rooms/{room}/messages`: before, 200 with the room's messages."""
-    app = await make_server()
-    await room_with_backlog(app)
     async with http_from(app) as client:
-        with held_checks(app) as held:
-            old = asyncio.create_task(
-                client.get("/api/v1/rooms/hall/messages", headers=basic_header("alice"))
-            )
-            await change_while_checked(app, held)
-            r = await old
+        r = await answered_while_changed(
+            app, client.get("/api/v1/rooms/hall/messages", headers=basic_header("alice"))
+        )
         assert r.status_code == 401, r.text
         assert not any(t in r.text for t in TEXTS)
 
 
 async def test_an_api_request_whose_account_was_deleted_while_it_was_checked_is_refused(
-    make_server: ServerFactory,
+    app: App,
 ) -> None:
     """`GET /api/v1/me`: before, 404 (the account looked up after the check passed)."""
-    app = await make_server()
-    await room_with_backlog(app)
     async with http_from(app) as client:
-        with held_checks(app) as held:
-            old = asyncio.create_task(client.get("/api/v1/me", headers=basic_header("alice")))
-            await change_while_checked(app, held, delete=True)
-            r = await old
+        r = await answered_while_changed(
+            app, client.get("/api/v1/me", headers=basic_header("alice")), delete=True
+        )
         assert r.status_code == 401, r.text
 
 
-async def test_a_password_change_overtaken_by_another_while_checked_is_refused(
-    make_server: ServerFactory,
-) -> None:
+async def test_a_password_change_overtaken_by_another_while_checked_is_refused(app: App) -> None:
     """`PUT /api/v1/me/password`: its current password is checked with argon2 too. Another
     change landing meanwhile (the owner's, say, locking out whoever else knows the old
     password) was overwritten: 204, and the owner's new password refused."""
-    app = await make_server()
-    await room_with_backlog(app)
     async with http_from(app) as client:
         token = await login(client, "alice")  # a token: the request's own check hashes nothing
         with held_checks(app) as held:
@@ -242,15 +214,11 @@ async def test_a_password_change_overtaken_by_another_while_checked_is_refused(
         ).status_code == 200
 
 
-async def test_a_websocket_whose_password_changed_while_it_was_checked_is_refused(
-    make_server: ServerFactory,
-) -> None:
+async def test_a_websocket_whose_password_changed_while_it_was_checked_is_refused(app: App) -> None:
     """The WebSocket's handshake with Basic credentials: its login compares the credential
     checked with the store's (core/sessions.py), so the socket is closed as revoked (4001)
     and gets nothing of the room. (So on main too: it pins that this door needs no
     `confirm`.)"""
-    app = await make_server()
-    await room_with_backlog(app)
     with held_checks(app) as held:
         ws = await ws_from(app, basic_header("alice"))
         try:
@@ -265,12 +233,10 @@ async def test_a_websocket_whose_password_changed_while_it_was_checked_is_refuse
 
 
 async def test_a_telnet_login_whose_password_changed_while_it_was_checked_is_refused(
-    make_server: ServerFactory,
+    app: App,
 ) -> None:
     """Telnet: the session's login compares the credential checked with the store's
     (core/sessions.py): told and closed, never welcomed. (So on main too: a pin.)"""
-    app = await make_server()
-    await room_with_backlog(app)
     client = await telnet_from(app)
     with held_checks(app) as held:
         await client.read_until("Name: ")
@@ -286,12 +252,10 @@ async def test_a_telnet_login_whose_password_changed_while_it_was_checked_is_ref
 
 
 async def test_an_irc_login_whose_password_changed_while_it_was_checked_is_refused(
-    make_server: ServerFactory,
+    app: App,
 ) -> None:
     """IRC's PASS: the same proof of login as telnet's; told and closed, no 001. (So on
     main too: a pin.)"""
-    app = await make_server()
-    await room_with_backlog(app)
     irc = await RawIrc.connect(app)
     with held_checks(app) as held:
         irc.send(f"PASS {PASSWORD}", "NICK alice", "USER alice 0 * :alice")
