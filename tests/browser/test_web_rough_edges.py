@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import PageFactory, TelnetFactory
+from tests.browser.conftest import PHONE, PageFactory, TelnetFactory
 from torbit.app import App
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -209,3 +209,30 @@ async def test_a_first_visit_opens_the_default_room_not_the_first_by_name(
     await again.login("alice")
     await expect(again.page.locator("#conv-title")).to_have_text("#lobby")
     await expect(again.page.locator(".conv", has_text="aardvark")).to_have_count(1)
+
+
+async def test_typing_right_after_login_or_join_goes_to_the_room(
+    server: App, open_page: PageFactory
+) -> None:
+    """A newcomer logs in and types: the keys land in the message box, not on the password
+    field that had focus (on main the line went nowhere); the same after joining a room."""
+    alice = await open_page(server)
+    await alice.register("alice")
+    await expect(alice.page.locator("#text")).to_be_focused()
+    await alice.page.keyboard.type("typed without a click")
+    await alice.page.keyboard.press("Enter")
+    await alice.expect_message("alice", "typed without a click")
+    await alice.join("garden")
+    await expect(alice.page.locator("#text")).to_be_focused()
+    await alice.page.keyboard.type("in the garden")
+    await alice.page.keyboard.press("Enter")
+    await alice.expect_message("alice", "in the garden")
+
+
+async def test_a_phone_keeps_its_keyboard_down_after_login(
+    server: App, open_page: PageFactory
+) -> None:
+    """On a phone a focused box pops the keyboard over the messages: nothing is focused."""
+    bob = await open_page(server, viewport=PHONE, is_mobile=True, has_touch=True)
+    await bob.register("bob")
+    await expect(bob.page.locator("#text")).not_to_be_focused()

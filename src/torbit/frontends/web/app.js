@@ -128,6 +128,9 @@
     renderConvs();
     renderMembers().catch(() => {});  // a room not yet created: shown once subscribed
     closeDrawers();
+    // ready to type: after logging in, joining or switching rooms; not on a phone, where a
+    // focused box pops the keyboard up over the messages the person came to read
+    if (!narrow.matches) $("text").focus();
   }
 
   // the room's topic, with who set it and when: always as text (textContent), never as HTML
