@@ -248,3 +248,105 @@ async def test_a_reader_that_stops_reading_is_dropped_once_under_a_window() -> N
     assert drops == [1]
     assert transport.is_closing()
     peer.close()
+
+
+# Ending a hold early: a held writer with a batch queued (default 2 KiB) flushes the queue.
+
+
+async def test_a_held_queue_flushes_in_the_turn_a_writer_passes_the_batch() -> None:
+    """As Nagle sends a full segment: held lines leave at the end of the turn in which one
+    writer's queue passes the batch, with every other held writer's, in order, long before
+    the window (60 s) would end; the flush was big, so the hold then starts again."""
+    writers, writes, peers = await _after_a_broadcast(60.0)
+    writers[1].write(b"other\r\n")
+    line = b"x" * 98 + b"\r\n"
+    turns = 0
+    while len(writes[0]) == 1 and turns < 1000:  # a hang guard, not a timing
+        writers[0].write(line)
+        await asyncio.sleep(0)
+        turns += 1
+    assert 1 < turns < 1000  # held at first, then flushed by the batch (not by 60 s)
+    assert 2048 <= turns * len(line) <= 4096  # the batch: a few KiB, not one line
+    assert writes[0] == [b"broadcast\r\n", line * turns]  # one write, in order
+    assert writes[1] == [b"broadcast\r\n", b"other\r\n"]  # the whole queue went
+    writers[0].write(b"after\r\n")
+    await asyncio.sleep(0)
+    assert len(writes[0]) == 2  # that flush went to both writers: held again
+    writers[0].close()
+    assert writes[0][-1] == b"after\r\n"
+    expected = b"broadcast\r\n" + line * turns + b"after\r\n"
+    assert await _received(peers[0], len(expected)) == expected
+    writers[1].close()
+    for p in peers:
+        p.close()
+
+
+async def test_the_batch_ends_a_hold_on_the_deliver_path_and_keeps_order() -> None:
+    """Deliveries (the fan-out path) and notices (`write`) of held turns leave in one write per
+    client, in their order, at the end of the turn in which the batch was passed."""
+    from datetime import UTC, datetime
+
+    from torbit.core.delivery import Delivery
+    from torbit.core.models import Message, MessageKind
+
+    writers, writes, peers = await _after_a_broadcast(60.0)
+    sent = datetime(2026, 1, 1, tzinfo=UTC)
+    deliveries = [
+        Delivery(
+            Message(i, "lobby", "alice", f"m{i:03d} " + "y" * 200, sent, MessageKind.TEXT), UTC
+        )
+        for i in range(1, 41)
+    ]
+    expected = [b"broadcast\r\n", b"broadcast\r\n"]
+    for i, d in enumerate(deliveries):
+        for k, w in enumerate(writers):
+            w.deliver(d)
+            expected[k] += d.line
+            if i % 3 == 0:
+                w.write(b"notice %d\r\n" % i)
+                expected[k] += b"notice %d\r\n" % i
+        await asyncio.sleep(0)  # one delivery a turn, as a steady sender's
+        if len(writes[0]) > 1:
+            break
+    assert 0 < i < len(deliveries) - 1  # held at first; the batch ended the hold (not 60 s)
+    for k in range(2):
+        assert len(writes[k]) == 2
+        assert await _received(peers[k], len(expected[k])) == expected[k]
+    for w, p in zip(writers, peers, strict=True):
+        w.close()
+        p.close()
+
+
+async def test_without_a_window_a_turn_past_the_batch_is_still_one_write() -> None:
+    transport, peer = await _transport_pair()
+    writes = _counted(transport)
+    writer = TransportWriter(transport, 1 << 20, FlushQueue(), lambda: None)
+    line = b"z" * 510 + b"\r\n"
+    for _ in range(64):  # 32 KiB in one turn: far past any batch
+        writer.write(line)
+    assert writes == []
+    await asyncio.sleep(0)
+    assert writes == [line * 64]
+    writer.close()
+    peer.close()
+
+
+async def test_a_slow_reader_is_dropped_while_small_lines_are_held() -> None:
+    """Under a window the batch flushes small held lines; a reader that takes none is still
+    dropped once its backlog passes the limit."""
+    transport, peer = await _transport_pair()
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    drops: list[int] = []
+    flushes = FlushQueue(60.0, big=1)  # every flush is big: all but the first are held
+    writer = TransportWriter(transport, 64 * 1024, flushes, lambda: drops.append(1))
+    writes = _counted(transport)
+    line = b"w" * 198 + b"\r\n"
+    for _ in range(20000):  # 4 MB: far past the socket buffers plus the limit
+        writer.write(line)
+        await asyncio.sleep(0)
+        if transport.is_closing():
+            break
+    assert drops == [1]
+    assert transport.is_closing()
+    assert len(writes) > 2  # the batch flushed held lines, not only the byte limit
+    peer.close()

@@ -8,7 +8,9 @@ Under a broadcast load (a steady stream of messages to a big room) one write per
 one `send()` per client per message. With a flush window (`window` > 0), a flush right after a
 big one (to at least `big` writers) waits until `window` seconds after it, so each client gets
 the messages of that window in one write, as InspIRCd's output does; a quiet server, or one
-with small flushes only, still writes at the end of the turn."""
+with small flushes only, still writes at the end of the turn. As Nagle sends a full segment at
+once, a hold ends early (at the end of the turn) once a held writer has `batch` bytes queued:
+a fast sender then gets a write per batch instead of one per window."""
 
 from __future__ import annotations
 
@@ -30,16 +32,21 @@ class FlushQueue:
     `window` (seconds, 0: off) and `big` (writers): after a flush to at least `big` writers,
     the next flush is held until `window` after it ended (one timer for the whole queue, the
     flush itself). A writer's `flush` and `close` (so a shutdown), and its byte limit, still
-    write at once."""
+    write at once; a writer with `batch` bytes queued ends the hold at the end of the turn.
 
-    __slots__ = ("_big", "_big_until", "_loop", "_window", "dirty")
+    `trip` is the queued size at which a writer leaves its one-compare path: `batch` with a
+    window, else never (the byte limit alone, as without a window)."""
 
-    def __init__(self, window: float = 0.0, big: int = 64) -> None:
+    __slots__ = ("_big", "_big_until", "_loop", "_timer", "_window", "dirty", "trip")
+
+    def __init__(self, window: float = 0.0, big: int = 64, batch: int = 2048) -> None:
         self.dirty: list[TransportWriter] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._window = window
         self._big = big
         self._big_until = 0.0  # loop time until which a flush is held (last big flush + window)
+        self._timer: asyncio.TimerHandle | None = None  # the held flush, while one is
+        self.trip = batch if window > 0 else 1 << 62
 
     def add(self, writer: TransportWriter) -> None:
         if not self.dirty:
@@ -53,11 +60,22 @@ class FlushQueue:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         if self._big_until and loop.time() < self._big_until:
-            loop.call_at(self._big_until, self._flush)
+            self._timer = loop.call_at(self._big_until, self._flush)
         else:
             loop.call_soon(self._flush)
 
+    def release(self) -> None:
+        """A writer has a batch queued: if the queue is held, flush it all at the end of this
+        turn instead of at the window's end (the fan-out under way finishes first)."""
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.cancel()
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+
     def _flush(self) -> None:
+        self._timer = None
         dirty, self.dirty = self.dirty, []
         for w in dirty:
             pending = w._pending
@@ -83,7 +101,16 @@ class TransportWriter:
     (the caller logs and counts it); the transport is then aborted, or with `abort=False`
     only written to no more (the WebSocket door still sends its close frame)."""
 
-    __slots__ = ("_abort", "_flushes", "_limit", "_on_overflow", "_pending", "_queued", "transport")
+    __slots__ = (
+        "_abort",
+        "_flushes",
+        "_limit",
+        "_on_overflow",
+        "_pending",
+        "_queued",
+        "_trip",
+        "transport",
+    )
 
     def __init__(
         self,
@@ -103,6 +130,8 @@ class TransportWriter:
         # the collector to track, per delivery), a list from the second; an idle client: None
         self._pending: bytes | list[bytes] | None = None
         self._queued = 0
+        # the one compare per delivery: the byte limit, or first a held queue's batch
+        self._trip = min(limit, flushes.trip)
 
     def write(self, data: bytes) -> None:
         pending = self._pending
@@ -112,8 +141,8 @@ class TransportWriter:
             else:
                 pending.append(data)
             self._queued += len(data)
-            if self._queued >= self._limit:  # a big burst: hand it to the transport now
-                self.flush()
+            if self._queued >= self._trip:  # a batch, or a big burst: see `_full`
+                self._full()
             return
         if self.transport is None:
             return
@@ -123,8 +152,8 @@ class TransportWriter:
         if not dirty:
             self._flushes.schedule()
         dirty.append(self)
-        if len(data) >= self._limit:
-            self.flush()
+        if len(data) >= self._trip:
+            self._full()
 
     def deliver(self, delivery: Delivery) -> None:
         """`write(delivery.line)`, spelled out: a telnet session's `deliver` is bound to this,
@@ -136,8 +165,8 @@ class TransportWriter:
             else:
                 pending.append(delivery.line)
             self._queued += len(delivery.line)
-            if self._queued >= self._limit:
-                self.flush()
+            if self._queued >= self._trip:
+                self._full()
             return
         if self.transport is None:
             return
@@ -148,8 +177,8 @@ class TransportWriter:
         if not dirty:
             self._flushes.schedule()
         dirty.append(self)
-        if len(data) >= self._limit:
-            self.flush()
+        if len(data) >= self._trip:
+            self._full()
 
     def flush(self) -> None:
         """Write what is pending; only the transport's own backlog (bytes the client has not
@@ -161,6 +190,14 @@ class TransportWriter:
         t.write(pending if isinstance(pending, bytes) else b"".join(pending))
         if t.get_write_buffer_size() > self._limit:
             self._overflow(t)
+
+    def _full(self) -> None:
+        """Queued bytes reached `_trip`: past the byte limit, hand them to the transport now (a
+        big burst); else a batch: end the queue's hold, if it is held."""
+        if self._queued >= self._limit:
+            self.flush()
+        else:
+            self._flushes.release()
 
     def pending(self) -> bool:
         """Output not yet taken by the client (for a graceful shutdown)."""
