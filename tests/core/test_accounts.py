@@ -19,7 +19,7 @@ from torbit.core.limits import RateLimiter
 from torbit.core.models import Revocation
 from torbit.core.revocation import Revocations
 from torbit.core.sessions import Proof
-from torbit.core.throttle import LoginThrottle
+from torbit.core.throttle import NETWORK_SHARE, LoginThrottle
 from torbit.core.tokens import token_hash
 from torbit.errors import (
     AuthenticationFailed,
@@ -200,8 +200,12 @@ async def test_revocations_from_the_store_are_found_by_polling(kit: Kit) -> None
     user = await kit.core.store.get_user("alice")
     assert user is not None
     session = await kit.session("alice")
-    cli = Accounts(kit.core.store, registration_open=True, min_password_length=6,
-                   hashing=PasswordHashing(cheap(), workers=1, queue=1))
+    cli = Accounts(
+        kit.core.store,
+        registration_open=True,
+        min_password_length=6,
+        hashing=PasswordHashing(cheap(), workers=1, queue=1),
+    )
     await cli.set_password("alice", "changed-by-cli")  # revokes through the store
     assert session.closed is None
     assert await kit.revocations.poll() == 1
@@ -306,3 +310,22 @@ async def test_an_attempt_joining_a_check_begun_before_a_change_is_checked_again
     with pytest.raises(AuthenticationFailed):
         await accounts.authenticate("alice", PW, "192.0.2.1")
     hashing.close()
+
+
+async def test_registrations_from_the_64s_of_one_ipv6_48_are_bounded_together(kit: Kit) -> None:
+    """Each /64 had its own `registrations_per_address`: a /48 registered 65,536 times as
+    many. A /48 now holds NETWORK_SHARE times the per-address limit, refused before hashing."""
+    a = Accounts(
+        kit.core.store,
+        registration_open=True,
+        min_password_length=6,
+        hashing=kit.hashing,
+        register_per_address=RateLimiter(1 / 3600, 1),
+    )
+    for i in range(NETWORK_SHARE):
+        await a.register(f"user{i}", PW, client=f"2001:db8:7:{i:x}::1")
+    done = kit.hashing.done
+    with pytest.raises(RateLimited, match="registrations from your address"):
+        await a.register("past", PW, client="2001:db8:7:ffff::1")
+    assert kit.hashing.done == done
+    await a.register("other", PW, client="2001:db8:8::1")  # another /48
