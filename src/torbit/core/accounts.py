@@ -264,7 +264,10 @@ class Accounts:
         every node is told to close their sessions; after DELETION_GRACE the account is
         deleted with its memberships, ignores, cursors and private messages. Rooms the user
         owned are deleted with their messages when no one else is a member, else become
-        server-owned (moderated by server admins)."""
+        server-owned (moderated by server admins). The rooms' ban and invite exceptions
+        naming exactly the account (`/invex alice`: `alice!*@*`) are lifted: they let that
+        account in, not whoever registers the name next (ban masks naming it stay: they bar;
+        docs/security.md)."""
         if self._log is None:
             raise RuntimeError("Accounts.delete needs the message log")
         user = await self.get(name)
@@ -278,6 +281,12 @@ class Accounts:
         deletion = await self._store.delete_user(user.key)
         if deletion is None:
             raise NotFound(f"no such user {name!r}")
+        if await self._store.remove_masks_naming(user.key):
+            # told again, once the masks are gone: every node drops its copy of the rooms'
+            # masks (services.py), the first telling came before the grace
+            await self._revoke(
+                Revocation(user.key, "your account was deleted", user.credential, deleted=True)
+            )
         for channel in (inbox_channel(user.key), *deletion.rooms_deleted):
             await self._log.delete_channel(channel)
         return deletion
