@@ -246,6 +246,9 @@ class Accounts:
         if not await self._store.set_password_hash(user.key, new_hash, credential=new_credential()):
             raise NotFound(f"no such user {name!r}")
         await self._store.delete_tokens_of(user.key)
+        # before the revocation, on which every node drops its copy of the rooms' masks
+        # (banmasks.RoomMasks); the name is not free again before `delete_user`
+        await self._store.remove_masks_naming(user.key)
         await self._revoke(Revocation(user.key, "your password was changed", user.credential))
 
     async def get(self, name: str) -> User:
@@ -273,6 +276,9 @@ class Accounts:
         user = await self.get(name)
         await self._store.set_password_hash(user.key, UNUSABLE_HASH, credential=new_credential())
         await self._store.delete_tokens_of(user.key)
+        # before the revocation, on which every node drops its copy of the rooms' masks
+        # (banmasks.RoomMasks); the name is not free again before `delete_user`
+        await self._store.remove_masks_naming(user.key)
         await self._revoke(
             Revocation(user.key, "your account was deleted", user.credential, deleted=True)
         )
@@ -281,12 +287,6 @@ class Accounts:
         deletion = await self._store.delete_user(user.key)
         if deletion is None:
             raise NotFound(f"no such user {name!r}")
-        if await self._store.remove_masks_naming(user.key):
-            # told again, once the masks are gone: every node drops its copy of the rooms'
-            # masks (services.py), the first telling came before the grace
-            await self._revoke(
-                Revocation(user.key, "your account was deleted", user.credential, deleted=True)
-            )
         for channel in (inbox_channel(user.key), *deletion.rooms_deleted):
             await self._log.delete_channel(channel)
         return deletion

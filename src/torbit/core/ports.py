@@ -267,8 +267,8 @@ class Store(Protocol):
 
     async def remove_masks_naming(self, user_key: str) -> list[str]:
         """Lift, in every room, the exception masks (of every kind) naming exactly this
-        account (`name!*@*`): the rooms where some went. Called once the account is deleted,
-        so that whoever takes the name next does not come in by them (core/accounts.py)."""
+        account (`name!*@*`): the rooms where some went. Called as the account is deleted, so
+        that whoever takes the name next does not come in by them (core/accounts.py)."""
 
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         """Mute the user in the room until `until`, replacing an earlier mute. NotFound if the
