@@ -14,17 +14,20 @@ from argon2 import PasswordHasher
 
 from tests.core.conftest import Core, Recorder
 from torbit.core.accounts import Accounts
+from torbit.core.banmasks import EXCEPT, INVEX, Visitor
 from torbit.core.hashing import PasswordHashing
 from torbit.core.limits import RateLimiter
 from torbit.core.models import Revocation
 from torbit.core.revocation import Revocations
 from torbit.core.sessions import Proof
-from torbit.core.throttle import LoginThrottle
+from torbit.core.throttle import NETWORK_SHARE, LoginThrottle
 from torbit.core.tokens import token_hash
 from torbit.errors import (
     AuthenticationFailed,
     Conflict,
+    Forbidden,
     InvalidInput,
+    NotFound,
     Overloaded,
     RateLimited,
 )
@@ -200,8 +203,12 @@ async def test_revocations_from_the_store_are_found_by_polling(kit: Kit) -> None
     user = await kit.core.store.get_user("alice")
     assert user is not None
     session = await kit.session("alice")
-    cli = Accounts(kit.core.store, registration_open=True, min_password_length=6,
-                   hashing=PasswordHashing(cheap(), workers=1, queue=1))
+    cli = Accounts(
+        kit.core.store,
+        registration_open=True,
+        min_password_length=6,
+        hashing=PasswordHashing(cheap(), workers=1, queue=1),
+    )
     await cli.set_password("alice", "changed-by-cli")  # revokes through the store
     assert session.closed is None
     assert await kit.revocations.poll() == 1
@@ -306,3 +313,55 @@ async def test_an_attempt_joining_a_check_begun_before_a_change_is_checked_again
     with pytest.raises(AuthenticationFailed):
         await accounts.authenticate("alice", PW, "192.0.2.1")
     hashing.close()
+
+
+async def test_registrations_from_the_64s_of_one_ipv6_48_are_bounded_together(kit: Kit) -> None:
+    """Each /64 had its own `registrations_per_address`: a /48 registered 65,536 times as
+    many. A /48 now holds NETWORK_SHARE times the per-address limit, refused before hashing."""
+    a = Accounts(
+        kit.core.store,
+        registration_open=True,
+        min_password_length=6,
+        hashing=kit.hashing,
+        register_per_address=RateLimiter(1 / 3600, 1),
+    )
+    for i in range(NETWORK_SHARE):
+        await a.register(f"user{i}", PW, client=f"2001:db8:7:{i:x}::1")
+    done = kit.hashing.done
+    with pytest.raises(RateLimited, match="registrations from your address"):
+        await a.register("past", PW, client="2001:db8:7:ffff::1")
+    assert kit.hashing.done == done
+    await a.register("other", PW, client="2001:db8:8::1")  # another /48
+
+
+async def test_a_deleted_accounts_exceptions_do_not_pass_to_a_newcomer_with_its_name(
+    kit: Kit,
+) -> None:
+    """`/invex alice` (and `/except alice`) named the account alice: once it is deleted,
+    someone registering the name must not walk into the private room by it (nor past its
+    ban masks). The masks naming exactly the account go with it; wildcard masks and ban
+    masks stay; the node's copy of the rooms' masks is dropped, so no stale one lets her in."""
+    core = kit.core
+    await kit.accounts.register("owner", PW)
+    await kit.accounts.register("alice", PW)
+    await core.moderation.create("owner", "den", private=True)
+    await core.moderation.create("owner", "hall")
+    await core.moderation.except_mask("owner", "den", "alice", INVEX)
+    await core.moderation.except_mask("owner", "den", "ali*!*@*", EXCEPT)
+    await core.moderation.except_mask("owner", "hall", "alice", EXCEPT)
+    await core.moderation.ban_mask("owner", "hall", "*!*@192.0.2.*")
+    await core.moderation.ban_mask("owner", "hall", "alice!*@203.0.113.*")
+    visitor = Visitor("alice", "alice", "192.0.2.7")
+    await core.membership.become_member("alice", "den", visitor=visitor)  # the old alice
+    await core.membership.become_member("alice", "hall", visitor=visitor)
+    await kit.accounts.delete("alice")
+    await kit.accounts.register("alice", PW)  # a newcomer, from the same network even
+    with pytest.raises(NotFound):
+        await core.membership.become_member("alice", "den", visitor=visitor)
+    with pytest.raises(Forbidden, match="banned"):
+        await core.membership.become_member("alice", "hall", visitor=visitor)
+    den = [(m.kind, m.mask) for m in await core.store.list_exception_masks("den")]
+    assert den == [(EXCEPT, "ali*!*@*")]
+    assert await core.store.list_exception_masks("hall") == []
+    bans = [m.mask for m in await core.store.list_ban_masks("hall")]
+    assert bans == ["*!*@192.0.2.*", "alice!*@203.0.113.*"]

@@ -12,7 +12,7 @@ from tests.core.conftest import Core
 from tests.core.test_join_races import before_next
 from torbit.core.banmasks import EXCEPT, INVEX, MAX_BAN_MASKS, Visitor
 from torbit.core.models import BanMask
-from torbit.errors import Forbidden, ListFull
+from torbit.errors import Forbidden, ListFull, NotFound
 
 
 async def test_a_mask_set_before_a_session_listens_keeps_it_out(core: Core) -> None:
@@ -91,3 +91,54 @@ async def test_a_refused_exception_drops_the_nodes_copy_of_the_lists(core: Core,
     with pytest.raises(ListFull):
         await core.moderation.except_mask("owner", "hall", "x!*@*", kind)
     assert masks.generation > seen
+
+
+@pytest.mark.parametrize("lifted", ["uninvex", "deleted_elsewhere"])
+async def test_an_invite_exception_lifted_during_a_join_keeps_it_out(
+    core: Core, lifted: str
+) -> None:
+    """A private room let the join in by an invite exception (+I) read before the lift: once
+    the membership is written, the exceptions are read again (from the store: another
+    node's lift reaches this node's copy later), and the join is taken back."""
+    await core.user("owner")
+    await core.user("bob")
+    await core.moderation.create("owner", "den", private=True)
+    await core.moderation.except_mask("owner", "den", "*!*@192.0.2.*", INVEX)
+    visitor = Visitor("bob", "bob", "192.0.2.9")
+
+    async def lift() -> None:
+        if lifted == "uninvex":
+            await core.moderation.unexcept_mask("owner", "den", "*!*@192.0.2.*", INVEX)
+        else:  # straight in the shared store: this node's copy still has it
+            assert await core.store.remove_exception_mask("den", INVEX, "*!*@192.0.2.*")
+
+    runs = before_next(core.store, "add_member", lift)
+    with pytest.raises(NotFound):
+        await core.membership.become_member("bob", "den", visitor=visitor)
+    assert runs == [1]
+    assert await core.store.list_members("den") == ["owner"]
+    with pytest.raises(NotFound):
+        await core.membership.become_member("bob", "den", visitor=visitor)
+
+
+async def test_an_invite_exception_still_there_after_the_join_keeps_its_member(
+    core: Core,
+) -> None:
+    """The re-read takes back only a join whose exception went: one lifted after it keeps
+    its member (as IRC's -I does), and an invitation made meanwhile counts as well."""
+    await core.user("owner")
+    await core.user("bob")
+    await core.user("carol")
+    await core.moderation.create("owner", "den", private=True)
+    await core.moderation.except_mask("owner", "den", "*!*@192.0.2.*", INVEX)
+    await core.membership.become_member("bob", "den", visitor=Visitor("bob", "bob", "192.0.2.9"))
+
+    async def swap() -> None:  # the exception goes, but carol is invited by name
+        await core.moderation.invite("owner", "den", "carol")
+        await core.moderation.unexcept_mask("owner", "den", "*!*@192.0.2.*", INVEX)
+
+    before_next(core.store, "add_member", swap)
+    await core.membership.become_member(
+        "carol", "den", visitor=Visitor("carol", "carol", "192.0.2.10")
+    )
+    assert await core.store.list_members("den") == ["bob", "carol", "owner"]

@@ -21,10 +21,19 @@ from torbit.core.events import NodeEvents
 from torbit.core.guests import Guests, Swept
 from torbit.core.hashing import PasswordHashing
 from torbit.core.heartbeat import Heartbeat
+from torbit.core.limits import RateLimiter
 from torbit.core.models import Role
 from torbit.core.mutes import Mutes
 from torbit.core.presence import PresenceTable
-from torbit.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, NotFound
+from torbit.core.throttle import NETWORK_SHARE
+from torbit.errors import (
+    AuthenticationFailed,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+)
 
 
 @pytest.fixture
@@ -290,3 +299,40 @@ async def test_a_node_whose_beats_fail_still_renews_its_lease(core: Core, tmp_pa
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await heartbeat.stop()
+
+
+def per_address_guests(core: Core, per_address: int) -> Guests:
+    limiter = RateLimiter(per_address / 60.0, per_address)
+    return Guests(
+        core.store, core.subscriptions, core.sessions, core.membership, Mutes(),
+        per_address=limiter,
+    )  # fmt: skip
+
+
+async def test_guests_from_the_64s_of_one_ipv6_48_are_bounded_together(core: Core) -> None:
+    """An IPv6 attacker with a /48 has 65,536 /64s, each its own `guests_per_address`
+    bucket: they are now also counted together, NETWORK_SHARE times as many per /48. Another
+    /48 has its own; the bucket of one /64 still holds within it."""
+    guests = per_address_guests(core, 2)
+    limit = 2 * NETWORK_SHARE
+    for i in range(limit):  # one guest from each of as many /64s
+        await guests.admit(f"g{i}", f"2001:db8:7:{i:x}::1")
+    with pytest.raises(RateLimited, match="guests from your address"):
+        await guests.admit("past", f"2001:db8:7:{limit:x}::1")
+    assert await core.store.get_user("past") is None
+    await guests.admit("other", "2001:db8:8::1")  # another /48
+    await guests.admit("other2", "2001:db8:8::2")
+    with pytest.raises(RateLimited):  # that /64's own two are spent
+        await guests.admit("other3", "2001:db8:8::3")
+
+
+@pytest.mark.parametrize("ipv6", ["2002:c000:209::1", "2002:c000:209:ffff::9", "64:ff9b::c000:209"])
+async def test_a_6to4_or_nat64_guest_counts_as_its_ipv4_address(core: Core, ipv6: str) -> None:
+    """A 6to4 address (2002::/16) is the /48 of one IPv4 address, and NAT64 (64:ff9b::/96)
+    writes one in its last 32 bits: each counts as that IPv4 address, as an IPv4-mapped one
+    does, not as a fresh /64 (6to4 gave one IPv4 client 65,536 buckets)."""
+    guests = per_address_guests(core, 2)
+    await guests.admit("v4", "192.0.2.9")
+    await guests.admit("mapped", "::ffff:192.0.2.9")
+    with pytest.raises(RateLimited, match="guests from your address"):
+        await guests.admit("tunneled", ipv6)

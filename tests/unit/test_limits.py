@@ -7,6 +7,7 @@ import pytest
 
 from torbit.core import limits
 from torbit.core.limits import ConnectionLimiter, RateLimiter, RoomRates
+from torbit.core.throttle import NETWORK_SHARE
 from torbit.errors import RateLimited
 
 
@@ -98,3 +99,19 @@ def test_connection_limits_per_address_and_in_total() -> None:
     c.release("a")
     assert c.acquire("c") is None
     assert c.open == 3
+
+
+def test_connections_from_the_64s_of_one_ipv6_48_are_bounded_together() -> None:
+    """Each /64 of a /48 was its own `connections_per_ip` count: 65,536 of them for one site.
+    A /48 holds NETWORK_SHARE times the per-address limit; 6to4 and NAT64 addresses count as
+    their IPv4 one."""
+    c = ConnectionLimiter(per_ip=2, total=0)
+    limit = 2 * NETWORK_SHARE
+    for i in range(limit):
+        assert c.acquire(f"2001:db8:7:{i:x}::1") is None
+    assert "too many connections" in (c.acquire("2001:db8:7:ffff::1") or "")
+    assert c.acquire("2001:db8:8::1") is None  # another /48
+    c.release("2001:db8:7:0::1")
+    assert c.acquire("2001:db8:7:ffff::1") is None  # a place again
+    assert c.acquire("192.0.2.9") is None and c.acquire("2002:c000:209::1") is None
+    assert "too many connections" in (c.acquire("64:ff9b::c000:209") or "")

@@ -21,11 +21,11 @@ from argon2 import PasswordHasher
 
 from torbit.core.hashing import PasswordHashing
 from torbit.core.identity import NamePolicy, skeleton
-from torbit.core.limits import RateLimiter
+from torbit.core.limits import AddressRates, RateLimiter
 from torbit.core.models import AccountDeletion, Revocation, User
 from torbit.core.names import MAX_NAME_LENGTH, check_name, inbox_channel, is_valid_name, name_key
 from torbit.core.ports import MessageLog, Store
-from torbit.core.throttle import LoginThrottle, address_key
+from torbit.core.throttle import LoginThrottle
 from torbit.errors import (
     AuthenticationFailed,
     Conflict,
@@ -78,7 +78,7 @@ class Accounts:
         self.min_password_length = min_password_length
         self.hashing = hashing or PasswordHashing(PasswordHasher())
         self.names = names or NamePolicy()
-        self._per_address = register_per_address or RateLimiter(0, 0)
+        self._per_address = AddressRates(register_per_address)  # and per IPv6 /48
         self._total = register_total or RateLimiter(0, 0)
         self._log = log
         self._revoke: Revoke = revoke or (lambda r: store.add_revocation(r, self._now()))
@@ -169,8 +169,9 @@ class Accounts:
             raise error
         self.check_password_rules(password)
         if not by_admin:
-            # an IPv6 client's /64 (it has 2^64 addresses), as the login back-off counts
-            self._per_address.check(address_key(client or "?"), "registrations from your address")
+            # an IPv6 client's /64 (it has 2^64 addresses), as the login back-off counts, and
+            # its /48 (65,536 /64s) for NETWORK_SHARE times as many (core/limits.py)
+            self._per_address.check(client or "?", "registrations from your address")
             self._total.check("", "registrations right now")
         user = User(
             name=name,
@@ -260,6 +261,9 @@ class Accounts:
                 raise NotFound(f"no such user {name!r} (it was deleted meanwhile)")
             raise Conflict(f"the password of {name!r} was changed meanwhile: try again")
         await self._store.delete_tokens_of(user.key)
+        # before the revocation, on which every node drops its copy of the rooms' masks
+        # (banmasks.RoomMasks); the name is not free again before `delete_user`
+        await self._store.remove_masks_naming(user.key)
         await self._revoke(Revocation(user.key, "your password was changed", user.credential))
 
     async def get(self, name: str) -> User:
@@ -278,11 +282,17 @@ class Accounts:
         every node is told to close their sessions; after DELETION_GRACE the account is
         deleted with its memberships, ignores, cursors and private messages. Rooms the user
         owned are deleted with their messages when no one else is a member, else become
-        server-owned (moderated by server admins)."""
+        server-owned (moderated by server admins). The rooms' ban and invite exceptions
+        naming exactly the account (`/invex alice`: `alice!*@*`) are lifted: they let that
+        account in, not whoever registers the name next (ban masks naming it stay: they bar;
+        docs/security.md)."""
         if self._log is None:
             raise RuntimeError("Accounts.delete needs the message log")
         user = await self._make_unusable(name)
         await self._store.delete_tokens_of(user.key)
+        # before the revocation, on which every node drops its copy of the rooms' masks
+        # (banmasks.RoomMasks); the name is not free again before `delete_user`
+        await self._store.remove_masks_naming(user.key)
         await self._revoke(
             Revocation(user.key, "your account was deleted", user.credential, deleted=True)
         )

@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from torbit.core.events import BanMasksChanged, NodeEvents
+from torbit.core.events import BanMasksChanged, NodeEvents, SessionsRevoked
 from torbit.core.models import Room
 from torbit.core.names import is_valid_name
 from torbit.core.ports import Store
@@ -290,12 +290,15 @@ class RoomMasks:
     and dropped on every node when a mask of the room changes (`BanMasksChanged`). Joins ask
     it (`matching`), and so does every HTTP request that reads or writes a room
     (maskgate.py): a room without masks costs such a request one dict lookup;
-    messages of sessions that listen never ask it (a new mask puts those out)."""
+    messages of sessions that listen never ask it (a new mask puts those out). An account's
+    deletion drops every room's (`Accounts.delete` lifts the exceptions naming it)."""
 
     def __init__(self, store: Store, events: NodeEvents) -> None:
         self._store = store
         self._rooms: RoomCache[CompiledMasks] = RoomCache(MAX_CACHED_ROOMS)
         events.on(BanMasksChanged, lambda e: self.drop(e.room))
+        # an account deleted: the exceptions naming it were lifted in rooms not named
+        events.on(SessionsRevoked, lambda e: self._rooms.clear() if e.deleted else None)
 
     async def of(self, room: Room) -> CompiledMasks:
         cached = self._rooms.get(room)

@@ -43,7 +43,7 @@ from torbit.core.away import Away
 from torbit.core.banmasks import Visitor
 from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.identity import NamePolicy, skeleton
-from torbit.core.limits import RateLimiter, RoomRates
+from torbit.core.limits import AddressRates, RateLimiter, RoomRates
 from torbit.core.membership import Membership
 from torbit.core.models import GUEST_PASSWORD_HASH, User
 from torbit.core.mutes import Mutes
@@ -51,7 +51,6 @@ from torbit.core.names import check_name, is_inbox, name_key
 from torbit.core.ports import Store
 from torbit.core.sessions import Proof, Sessions
 from torbit.core.subscriptions import Subscriptions
-from torbit.core.throttle import address_key
 from torbit.errors import Conflict, Forbidden, InvalidInput
 
 log = logging.getLogger("torbit.guests")
@@ -99,9 +98,11 @@ class Guests:
         self._limits = tuple(limits)
         self._away = away  # tells the other nodes of a rename (core/away.py)
         self._node = node
-        self._per_address = per_address or RateLimiter(0, 0)
-        admitted = self._per_address
-        self._tries = RateLimiter(admitted.rate * NICK_TRIES, admitted.burst * NICK_TRIES)
+        admitted = per_address or RateLimiter(0, 0)
+        self._per_address = AddressRates(admitted)  # and per IPv6 /48 (limits.py)
+        self._tries = AddressRates(
+            RateLimiter(admitted.rate * NICK_TRIES, admitted.burst * NICK_TRIES)
+        )
         self._now = now
 
     def check_nick(self, nick: str) -> str:
@@ -125,23 +126,23 @@ class Guests:
     async def admit(self, nick: str, address: str | None = None) -> User:
         """The guest's account; Conflict if the name, or one reading like it, is taken (by
         an account or a guest). With the client's `address`, RateLimited past the guests
-        admitted from it (an IPv6 client's /64): each costs an account made and deleted,
+        admitted from it (an IPv6 client's /64, and NETWORK_SHARE times as many from its
+        /48; a 6to4 or NAT64 address is its IPv4 one): each costs an account made and deleted,
         and nothing else bounded a loop of connect, register, quit. A nick taken costs no
         admission (a client then tries another, as IRC clients do), only one of the
         NICK_TRIES times as many tries: each is a write the store refuses, and an
         unregistered client's `NICK taken` again and again was free, as fast as the store
         answered."""
         self.check_nick(nick)
-        key = address_key(address) if address is not None else None
-        if key is not None:
-            self._tries.check(key, "nicks tried from your address")
-            self._per_address.check(key, "guests from your address")
+        if address is not None:
+            self._tries.check(address, "nicks tried from your address")
+            self._per_address.check(address, "guests from your address")
         user = User(name=nick, password_hash=GUEST_PASSWORD_HASH, created_at=self._now())
         try:
             return await self._store.create_user(user, unlike=True, node=self._node)
         except Conflict:
-            if key is not None:
-                self._per_address.give_back(key, 1)
+            if address is not None:
+                self._per_address.give_back(address, 1)
             raise
 
     def leaving(self, name: str) -> None:

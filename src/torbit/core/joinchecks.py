@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from torbit.core import access
+from torbit.core.banmasks import INVEX, Visitor, matches
 from torbit.core.membercache import MemberCache
 from torbit.core.models import Role, Room, Standing
 from torbit.core.names import name_key
@@ -70,23 +71,45 @@ class JoinChecks:
         await self.known.ended(user_key, room.key)
         raise Forbidden(f"you are in or own too many rooms (limit {limit}): /leave one first")
 
-    async def _still_admitted(self, user: str, room_name: str, room_key: str) -> None:
+    async def _still_admitted(
+        self, user: str, room_name: str, room_key: str, invex: Visitor | None = None
+    ) -> None:
         """Asked again once the membership is added: a ban (or the room's deletion) since
         the standing was first read would otherwise be undone by this join. A ban ends the
         membership in the transaction that records it, so either it came before this read,
         which sees it, or it ends the membership added here. Refused: the membership is
-        taken back, on every node. (Only bans: an invitation this read misses may have been
-        used by the user's own join on another node.)"""
+        taken back, on every node. (Not an invitation: one this read misses may have been
+        used by the user's own join on another node.) `invex`: the client a private room
+        let in by an invite exception alone; the exceptions are read again from the store
+        (not this node's copy, which another node's lift reaches later): one lifted since
+        the first look, with the room still private to the user, takes the join back, as a
+        ban does (a lift after this read came after the join, and keeps its member, as
+        IRC's -I does)."""
         user_key = name_key(user)
         room, standing = await self._store.room_and_standing(room_key, user_key)
         if room is not None and not (standing.banned and not standing.server_admin):
-            return
+            if invex is None or await self._invex_holds(room, standing, user_key, invex):
+                return
+            await self._store.remove_member(room_key, user_key)
+            await self.known.ended(user_key, room_key)
+            raise access.hidden(room_name)
         await self._store.remove_member(room_key, user_key)
         await self.known.ended(user_key, room_key)
         if room is None:
             raise access.hidden(room_name)
         access.admit(replace(standing, member=False), user, room, room_name)  # hidden, banned
         raise Forbidden(f"you are banned from #{room.name}")
+
+    async def _invex_holds(
+        self, room: Room, standing: Standing, user_key: str, visitor: Visitor
+    ) -> bool:
+        """Whether the user, now a member, would still be let into the room: it is public
+        now, they are invited or outrank a member, or one of its invite exceptions, as the
+        store holds them now, still matches their client."""
+        if replace(standing, member=False).may_see(room, user_key):
+            return True
+        listed = await self._store.list_exception_masks(room.key)
+        return any(m.kind == INVEX and matches(m.mask, visitor) for m in listed)
 
     def _exempt(self, room: Room, standing: Standing, user_key: str) -> bool:
         return standing.invited or standing.rank(room, user_key) >= Role.OWNER

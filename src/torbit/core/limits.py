@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from torbit.core.throttle import address_key
+from torbit.core.throttle import NETWORK_SHARE, address_key, network_key
 from torbit.errors import RateLimited
 
 Clock = Callable[[], float]
@@ -100,6 +100,39 @@ class RateLimiter:
         """Whether the key's bucket is not full (it has spent something lately)."""
         full_at = self._full_at.get(key)
         return full_at is not None and full_at > self._clock()
+
+
+class AddressRates:
+    """A bucket per client address (`address_key`: an IPv6 client's /64) and one per IPv6
+    /48 (`network_key`), NETWORK_SHARE times as large: a /48 is 65,536 /64s, and each
+    was a fresh bucket. `limiter` gives the per-address rate and burst."""
+
+    def __init__(self, limiter: RateLimiter | None = None, clock: Clock = time.monotonic) -> None:
+        per_address = limiter or RateLimiter(0, 0, clock)
+        self.per_address = per_address
+        self.per_network = RateLimiter(
+            per_address.rate * NETWORK_SHARE, per_address.burst * NETWORK_SHARE, clock
+        )
+
+    def check(self, address: str, what: str) -> None:
+        """Take one token of the address's bucket and of its network's, or neither
+        (RateLimited)."""
+        key = address_key(address)
+        self.per_address.check(key, what)
+        network = network_key(address)
+        if network is None:
+            return
+        try:
+            self.per_network.check(network, what)
+        except RateLimited:
+            self.per_address.give_back(key, 1)
+            raise
+
+    def give_back(self, address: str, n: int) -> None:
+        self.per_address.give_back(address_key(address), n)
+        network = network_key(address)
+        if network is not None:
+            self.per_network.give_back(network, n)
 
 
 MAX_ROOMS_REMEMBERED = 64  # per user, before those with a full bucket again are forgotten
@@ -233,8 +266,9 @@ class ActionLimits:
 
 class ConnectionLimiter:
     """Counts open connections per client address and in total, across every front door. An
-    IPv6 client's address is its /64 (it has 2^64 addresses to open connections from) and an
-    IPv4-mapped one its IPv4 address (`throttle.address_key`, as the login back-off)."""
+    IPv6 client's address is its /64 (it has 2^64 addresses to open connections from), and
+    its /48 holds NETWORK_SHARE times as many (65,536 /64s); an IPv4-mapped, 6to4 or NAT64
+    one is its IPv4 address (`throttle.address_key`, as the login back-off)."""
 
     def __init__(self, per_ip: int, total: int) -> None:
         self.per_ip = per_ip
@@ -246,23 +280,32 @@ class ConnectionLimiter:
         """Count a new connection, or return why it is refused (the caller closes it)."""
         if self.total and self._open >= self.total:
             return f"the server is full ({self.total} connections): try again later"
-        ip = address_key(ip) if ":" in ip else ip
-        n = self._by_ip.get(ip, 0)
-        if self.per_ip and n >= self.per_ip:
-            return f"too many connections from your address (limit {self.per_ip})"
-        self._by_ip[ip] = n + 1
+        keys = _connection_keys(ip)
+        for key, limit in zip(keys, (self.per_ip, self.per_ip * NETWORK_SHARE), strict=False):
+            if self.per_ip and self._by_ip.get(key, 0) >= limit:
+                return f"too many connections from your address (limit {self.per_ip})"
+        for key in keys:
+            self._by_ip[key] = self._by_ip.get(key, 0) + 1
         self._open += 1
         return None
 
     def release(self, ip: str) -> None:
-        ip = address_key(ip) if ":" in ip else ip
-        n = self._by_ip.get(ip, 0)
-        if n <= 1:
-            self._by_ip.pop(ip, None)
-        else:
-            self._by_ip[ip] = n - 1
+        for key in _connection_keys(ip):
+            n = self._by_ip.get(key, 0)
+            if n <= 1:
+                self._by_ip.pop(key, None)
+            else:
+                self._by_ip[key] = n - 1
         self._open = max(0, self._open - 1)
 
     @property
     def open(self) -> int:
         return self._open
+
+
+def _connection_keys(ip: str) -> tuple[str, ...]:
+    """The address's key, and its /48's for an IPv6 client (`network_key`)."""
+    if ":" not in ip:
+        return (ip,)
+    network = network_key(ip)
+    return (address_key(ip),) if network is None else (address_key(ip), network)

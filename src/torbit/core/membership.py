@@ -174,6 +174,7 @@ class Membership(JoinChecks):
         key = check_name(room_name, "room name")
         user_key = name_key(user)
         room, standing = await self._store.room_and_standing(key, user_key)
+        invex = False
         if room is not None:
             invex = await access.invited_by_mask(self.ban_masks, standing, room, user_key, visitor)
             access.admit(standing, user, room, room_name, invex=invex)
@@ -205,7 +206,8 @@ class Membership(JoinChecks):
             else:
                 added = await self._store.add_member(room.key, user_key)
             if added and not founded:
-                await self._still_admitted(user, room_name, room.key)
+                by_mask = visitor if invex else None
+                await self._still_admitted(user, room_name, room.key, by_mask)
             if recount and (added or created):
                 await self._still_within_rooms(user, room, created=created)
             if founded:  # a guest's room: no owner, its founder is its first admin

@@ -272,6 +272,11 @@ class Store(Protocol):
     async def remove_exception_mask(self, room_key: str, kind: str, mask: str) -> bool:
         """Lift an exception mask; False if the room's list `kind` had no such mask."""
 
+    async def remove_masks_naming(self, user_key: str) -> list[str]:
+        """Lift, in every room, the exception masks (of every kind) naming exactly this
+        account (`name!*@*`): the rooms where some went. Called as the account is deleted, so
+        that whoever takes the name next does not come in by them (core/accounts.py)."""
+
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         """Mute the user in the room until `until`, replacing an earlier mute. NotFound if the
         room or user is unknown."""

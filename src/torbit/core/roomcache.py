@@ -42,3 +42,8 @@ class RoomCache(Generic[T]):
     def drop(self, room_key: str) -> None:
         self._generation += 1
         self._rooms.pop(room_key, None)
+
+    def clear(self) -> None:
+        """Drop every room's entry (what changed is not known room by room)."""
+        self._generation += 1
+        self._rooms.clear()

@@ -46,17 +46,51 @@ class _Record:
         self.last = 0.0  # the last failure
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix
+NETWORK_PREFIX = 48  # an IPv6 site: what one customer may be given, 65,536 /64s
+# an IPv6 /48 counts, in the limits kept per address, as this many addresses (`network_key`)
+NETWORK_SHARE = 8
+
+
+def _ipv4_of(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for: IPv4-mapped (a dual-stack socket's IPv4
+    client), 6to4 (2002::/16: the /48 of one IPv4 address) or NAT64 (64:ff9b::/96)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def address_key(address: str) -> str:
-    """IPv6 clients get a /64 each: an attacker with one has 2^64 addresses."""
+    """IPv6 clients get a /64 each: an attacker with one has 2^64 addresses. One standing
+    for an IPv4 address (`_ipv4_of`) is that address: a 6to4 client has a /48 of 2^16 /64s
+    from its one IPv4 address, each a fresh bucket otherwise."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
     if isinstance(ip, ipaddress.IPv4Address):
         return str(ip)
-    if ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
+    v4 = _ipv4_of(ip)
+    if v4 is not None:
+        return str(v4)
     return str(ipaddress.IPv6Network((ip, 64), strict=False))
+
+
+def network_key(address: str) -> str | None:
+    """The IPv6 /48 of a client (None for IPv4 and what `address_key` maps to IPv4): one
+    site has 65,536 /64s, each its own `address_key`, so the limits kept per address also
+    keep one per /48, NETWORK_SHARE times as high."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv4Address) or _ipv4_of(ip) is not None:
+        return None
+    return str(ipaddress.IPv6Network((ip, NETWORK_PREFIX), strict=False))
 
 
 class LoginAttempt:

@@ -109,6 +109,11 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
                 raise Conflict(f"the name {user.name!r} is taken")
             if not await self.claims.take("user", skel, user.key, exists):
                 raise Conflict(alike)
+        # the index rows first, as a room's (cassandra_rooms._insert_room): a node dying
+        # after the users row left a user no look-alike check saw, or a guest no sweep
+        # found, holding its nick for good; a row whose user is not there is passed over
+        index = self._user_index_rows(user, node)
+        await asyncio.gather(*(self.cql.run(cql, *params) for cql, params in index))
         applied, existing = await self.cql.lwt(
             f"INSERT INTO {self.ks}.users (key, name, password_hash, credential, skeleton, "
             f"created_at, is_admin) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
@@ -121,25 +126,43 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             user.is_admin,
         )
         if not applied:
-            if unlike and existing.get("skeleton") != skel:  # not a racing twin's: ours goes
-                await self.claims.drop("user", skel, user.key)
+            if existing.get("skeleton") != skel:  # not a racing twin's: ours go
+                if unlike:
+                    await self.claims.drop("user", skel, user.key)
+                await self.cql.run(
+                    f"DELETE FROM {self.ks}.users_by_skeleton WHERE skeleton = ? AND key = ?",
+                    skel,
+                    user.key,
+                )
+            if user.is_guest and existing.get("created_at") != to_us(user.created_at):
+                await self.cql.run(
+                    f"DELETE FROM {self.ks}.guests WHERE bucket = 0 AND created_at = ? AND key = ?",
+                    to_us(user.created_at),
+                    user.key,
+                )
             raise Conflict(f"the name {user.name!r} is taken")
-        await self.cql.run(
-            f"INSERT INTO {self.ks}.users_by_skeleton (skeleton, key) VALUES (?, ?)",
-            user.skeleton,
-            user.key,
-        )
         if unlike and not await self.claims.keep("user", skel, user.key, exists):
             await self.delete_user(user.key)  # it waited past the claim's TTL and lost it
             raise Conflict(alike)
-        if user.is_guest:
-            await self.cql.run(
-                f"INSERT INTO {self.ks}.guests (bucket, created_at, key, node) VALUES (0, ?, ?, ?)",
-                to_us(user.created_at),
-                user.key,
-                node,
-            )
         return user
+
+    def _user_index_rows(self, user: User, node: str) -> list[tuple[str, Params]]:
+        """users_by_skeleton's row, and a guest's row of the guests partition (its sweep)."""
+        rows: list[tuple[str, Params]] = [
+            (
+                f"INSERT INTO {self.ks}.users_by_skeleton (skeleton, key) VALUES (?, ?)",
+                (user.skeleton, user.key),
+            )
+        ]
+        if user.is_guest:
+            rows.append(
+                (
+                    f"INSERT INTO {self.ks}.guests (bucket, created_at, key, node) "
+                    "VALUES (0, ?, ?, ?)",
+                    (to_us(user.created_at), user.key, node),
+                )
+            )
+        return rows
 
     async def _reads(self, key: str, skel: str) -> bool:
         """Whether user `key` exists, named with this skeleton."""

@@ -110,6 +110,29 @@ class RoomCatalogCql:
         counts = await self._member_counts([k for k, _ in found])
         return [(room_of(r), n) for (_, r), n in zip(found, counts, strict=True)]
 
+    async def remove_masks_naming(self, user_key: str) -> list[str]:
+        """A scan of room_exception_masks (ALLOW FILTERING: no index names an account's
+        masks; an account's deletion is rare, and the table holds at most 200 rows a room,
+        of the rooms that set any), each found row lifted as `remove_exception_mask` does."""
+        mask = f"{user_key}!*@*"
+        rows = await self.cql.rows(
+            f"SELECT room_key, kind FROM {self.ks}.room_exception_masks WHERE mask = ? "
+            "ALLOW FILTERING",
+            mask,
+        )
+        lifted: set[str] = set()
+        for row in rows:
+            applied, _ = await self.cql.lwt(
+                f"DELETE FROM {self.ks}.room_exception_masks WHERE room_key = ? AND kind = ? "
+                "AND mask = ? IF EXISTS",
+                row["room_key"],
+                row["kind"],
+                mask,
+            )
+            if applied:
+                lifted.add(str(row["room_key"]))
+        return sorted(lifted)
+
     async def owned_rooms(self, user_key: str) -> list[str]:
         """Through rooms_by_owner, each checked against its rooms row (it may name a room
         that another owner won the creation of, or one deleted since)."""

@@ -130,7 +130,7 @@ class RoomModerationCql:
                 )
             )
         await asyncio.gather(*(self.cql.run(cql, *params) for cql, params in writes))
-        return await self.cql.lwt(
+        applied, existing = await self.cql.lwt(
             f"INSERT INTO {self.ks}.rooms (key, name, created_at, owner, private, "
             f"{SETTINGS_COLUMNS}, {TOPIC_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
@@ -142,6 +142,28 @@ class RoomModerationCql:
             *settings_values(room.settings).values(),
             *topic_values(room.topic, room.topic_set_by, room.topic_set_at).values(),
         )
+        if not applied:
+            await self._drop_refused_index_rows(room, existing)
+        return applied, existing
+
+    async def _drop_refused_index_rows(self, room: Room, existing: Row) -> None:
+        """A create refused (the key is taken) takes back the index rows it wrote that the
+        room there does not share: its owner's (`/create` of every room name in use wrote a
+        rooms_by_owner row each, read again at each of the user's joins) and its skeleton's
+        (`Iack` beside `iack`). The key's room_index row is the room's too, and stays."""
+        owner = existing.get("owner")
+        if room.owner is not None and (owner is None or str(owner).lower() != room.owner.lower()):
+            await self.cql.run(
+                f"DELETE FROM {self.ks}.rooms_by_owner WHERE owner_key = ? AND room_key = ?",
+                room.owner.lower(),
+                room.key,
+            )
+        if room_skeleton(str(existing.get("name"))) != room.skeleton:
+            await self.cql.run(
+                f"DELETE FROM {self.ks}.rooms_by_skeleton WHERE skeleton = ? AND key = ?",
+                room.skeleton,
+                room.key,
+            )
 
     async def create_room(self, room: Room) -> Room:
         async with self.room_names.hold(room.skeleton):

@@ -339,6 +339,14 @@ class RoomModerationSql(SqlConnections):
             delete(t).where(t.c.room_key == room_key, t.c.kind == kind, t.c.mask == mask)
         )
 
+    async def remove_masks_naming(self, user_key: str) -> list[str]:
+        t = room_exception_masks
+        async with self._write() as conn:
+            result = await conn.execute(
+                delete(t).where(t.c.mask == f"{user_key}!*@*").returning(t.c.room_key)
+            )
+            return sorted(set(result.scalars()))
+
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         insert = self.dialect.insert(room_mutes).values(
             room_key=room_key, user_key=user_key, until=until
