@@ -18,6 +18,7 @@ from tests.conftest import ServerFactory
 from tests.helpers.http import base_url, basic, register
 from tests.helpers.moderation import services
 from torbit.core.limits import ConnectionLimiter
+from torbit.core.throttle import NETWORK_SHARE
 
 PER_IP = 2
 
@@ -77,6 +78,47 @@ async def test_long_polls_from_one_ipv6_64_share_one_count(make_server: ServerFa
             third = await poll(2, 1)
             assert third.status_code == 429, third.text
             assert "from your address" in third.text
+        finally:
+            for task in parked:
+                task.cancel()
+            await asyncio.gather(*parked, return_exceptions=True)
+
+
+async def test_long_polls_from_the_64s_of_one_ipv6_48_are_bounded_together(
+    make_server: ServerFactory,
+) -> None:
+    """A /48 is 65,536 /64s, each with its own `long_polls_per_ip`: with free accounts one
+    site filled `max_long_polls` for everyone. Its /48 now holds NETWORK_SHARE times the
+    per-address bound: with a bound of 1, eight polls park from eight /64s of one /48 and a
+    ninth, from a ninth /64, is refused (429); another /48 still parks."""
+    app = await make_server(
+        http={"trusted_proxies": ["127.0.0.1"]}, limits={"long_polls_per_ip": 1}
+    )
+    site = NETWORK_SHARE + 1
+    users = [f"u{i}" for i in range(site + 1)]
+    async with httpx.AsyncClient(base_url=base_url(app), timeout=40) as c:
+        await register(c, *users)
+
+        def poll(i: int, wait: int, net: str = "2001:db8:5") -> Coroutine[Any, Any, httpx.Response]:
+            return c.get(
+                f"/receive/lobby/{users[i]}",
+                params={"wait": wait},
+                headers={"X-Forwarded-For": f"{net}:{i + 1:x}::1"},
+                auth=basic(users[i]),
+            )
+
+        for i in [*range(site + 1), *range(site + 1)]:  # all in the room, nothing unread
+            assert (await poll(i, 0)).status_code == 200
+        parked = [asyncio.create_task(poll(i, 30)) for i in range(NETWORK_SHARE)]
+        try:
+            async with asyncio.timeout(30):  # a hang guard: all park
+                while len(services(app).subscriptions.listeners("lobby")) < NETWORK_SHARE:
+                    await asyncio.sleep(0.02)
+            ninth = await poll(NETWORK_SHARE, 1)
+            assert ninth.status_code == 429, ninth.text
+            assert "from your address" in ninth.text
+            elsewhere = await poll(site, 1, net="2001:db8:6")  # another /48: waits, answers
+            assert elsewhere.status_code == 200, elsewhere.text
         finally:
             for task in parked:
                 task.cancel()

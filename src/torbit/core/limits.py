@@ -280,7 +280,7 @@ class ConnectionLimiter:
         """Count a new connection, or return why it is refused (the caller closes it)."""
         if self.total and self._open >= self.total:
             return f"the server is full ({self.total} connections): try again later"
-        keys = _connection_keys(ip)
+        keys = address_keys(ip)
         for key, limit in zip(keys, (self.per_ip, self.per_ip * NETWORK_SHARE), strict=False):
             if self.per_ip and self._by_ip.get(key, 0) >= limit:
                 return f"too many connections from your address (limit {self.per_ip})"
@@ -290,7 +290,7 @@ class ConnectionLimiter:
         return None
 
     def release(self, ip: str) -> None:
-        for key in _connection_keys(ip):
+        for key in address_keys(ip):
             n = self._by_ip.get(key, 0)
             if n <= 1:
                 self._by_ip.pop(key, None)
@@ -303,8 +303,9 @@ class ConnectionLimiter:
         return self._open
 
 
-def _connection_keys(ip: str) -> tuple[str, ...]:
-    """The address's key, and its /48's for an IPv6 client (`network_key`)."""
+def address_keys(ip: str) -> tuple[str, ...]:
+    """The address's key, and its /48's for an IPv6 client (`network_key`): a limit kept per
+    address holds for the first, NETWORK_SHARE times that limit for the second."""
     if ":" not in ip:
         return (ip,)
     network = network_key(ip)

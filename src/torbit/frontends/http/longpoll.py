@@ -24,11 +24,12 @@ from dataclasses import dataclass
 
 from torbit.core.banmasks import Visitor
 from torbit.core.events import SessionsRevoked
+from torbit.core.limits import address_keys
 from torbit.core.messaging import Messaging
 from torbit.core.models import Message
 from torbit.core.names import name_key
 from torbit.core.subscriptions import Subscriptions
-from torbit.core.throttle import address_key
+from torbit.core.throttle import NETWORK_SHARE
 from torbit.core.wakeup import Wakeup
 from torbit.errors import AuthenticationFailed, RateLimited
 from torbit.frontends.http.auth import Authenticator, Principal
@@ -129,8 +130,9 @@ class Receiver:
         for wakeup in self._wakeups:
             wakeup.event.set()
 
-    def _admit(self, user_key: str, ip: str) -> None:
-        """Take a waiting slot for this user and address, or raise RateLimited."""
+    def _admit(self, user_key: str, ips: tuple[str, ...]) -> None:
+        """Take a waiting slot for this user and address (and an IPv6 client's /48, which
+        holds NETWORK_SHARE times as many: `limits.address_keys`), or raise RateLimited."""
         limits = self.limits
         if limits.total and self.waiting >= limits.total:
             raise RateLimited("too many waiting requests: try again shortly", retry_after=1)
@@ -138,12 +140,15 @@ class Receiver:
             raise RateLimited(
                 f"too many waiting requests of yours (limit {limits.per_user})", retry_after=1
             )
-        if not _take(self._by_ip, ip, limits.per_ip):
+        per_ip = limits.per_ip
+        bounds = (per_ip, per_ip * NETWORK_SHARE)
+        if per_ip and any(self._by_ip.get(k, 0) >= n for k, n in zip(ips, bounds, strict=False)):
             _give_back(self._by_user, user_key)
             raise RateLimited(
-                f"too many waiting requests from your address (limit {limits.per_ip})",
-                retry_after=1,
+                f"too many waiting requests from your address (limit {per_ip})", retry_after=1
             )
+        for k in ips:
+            _take(self._by_ip, k, 0)
         self.waiting += 1
 
     async def receive(
@@ -164,8 +169,8 @@ class Receiver:
         if messages or wait <= 0 or self.closing:
             return messages
         key = name_key(user)
-        ip = address_key(ip)  # an IPv6 client's /64, as connections are counted
-        self._admit(key, ip)
+        ips = address_keys(ip)  # an IPv6 client's /64 and /48, as connections are counted
+        self._admit(key, ips)
         self._gauge.inc()
         try:
             async with self._subs.wake_on(room_key, visitor) as wakeup:
@@ -189,7 +194,8 @@ class Receiver:
         finally:
             self.waiting -= 1
             _give_back(self._by_user, key)
-            _give_back(self._by_ip, ip)
+            for k in ips:
+                _give_back(self._by_ip, k)
             self._gauge.dec()
 
     def _park(self, key: str, caller: Principal | None, wakeup: Wakeup) -> _Parked | None:
