@@ -30,7 +30,8 @@ def served(method: str, path: str, spec: dict[str, set[str]]) -> bool:
         if len(parts) == 1 and len(want) > 1 and want[0] == parts[0]:
             return True
         if len(want) == len(parts) and all(
-            w == p or (w.startswith("{") and w.endswith("}")) for w, p in zip(want, parts, strict=True)
+            w == p or (w.startswith("{") and w.endswith("}"))
+            for w, p in zip(want, parts, strict=True)
         ):
             return True
     return False
