@@ -208,13 +208,23 @@ class AccountsConfig(Section):
     # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile)
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=8)
-    argon2_parallelism: int = Field(4, ge=1)
+    argon2_parallelism: int = Field(4, ge=1, validate_default=True)  # see _memory_per_lane
     # password hashing pool: at most hash_workers hashes run at once (each holds
     # argon2_memory_kib), hash_queue more wait; beyond that a login or registration gets 503
     hash_workers: int = Field(2, ge=1)
     hash_queue: int = Field(32, ge=0)
     # names nobody may register (in any case, nor in a form that reads alike); the admin CLI may
     reserved_names: tuple[str, ...] = DEFAULT_RESERVED_NAMES
+
+    @field_validator("argon2_parallelism")
+    @classmethod
+    def _memory_per_lane(cls, value: int, info: ValidationInfo) -> int:
+        """argon2 needs 8 KiB per lane; else serve died at its first hash with a message
+        ("Memory cost is too small") that named no key."""
+        memory = info.data.get("argon2_memory_kib")
+        if memory is not None and memory < 8 * value:
+            raise ValueError(f"argon2_memory_kib ({memory}) must be at least 8 × this")
+        return value
 
 
 class LimitsConfig(Section):
