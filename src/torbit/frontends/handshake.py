@@ -6,7 +6,7 @@ that opens sockets and never finishes a handshake: each held its socket for the 
 timeout, as many as it cared to open (250 from one address, where the limit was 100; on
 the TLS telnet, IRC and HTTPS ports alike). A `HandshakeGate` is the first protocol of such
 a connection: it counts the connection at once (or closes it past a limit), runs the
-handshake (`loop.start_tls`, HANDSHAKE_TIMEOUT), then hands the connection to the door's
+handshake (asyncio's TLS layer, HANDSHAKE_TIMEOUT), then hands the connection to the door's
 own protocol, which counts it as its own; the gate's count is returned then, or when the
 handshake fails. A gate whose handshake is not done is in its door's `Handshakes`, which
 a stop cuts at once (`cut`): a client that never finishes its handshake does not hold the
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from asyncio import sslproto
 from collections.abc import Callable
 from typing import cast
 
@@ -63,14 +64,12 @@ class HandshakeGate(asyncio.Protocol):
         self._tls = tls
         self._connections = connections
         self._exempt = exempt  # peers not counted (HTTP: trusted proxies, counted per client)
-        self._task: asyncio.Task[None] | None = None
         self._ip: str | None = None  # counted in `connections` under this address
         self._pending = pending  # where it is while its handshake is not done
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, base: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, base)  # uvloop's is not asyncio's class
-        transport.pause_reading()  # the client's hello is the handshake's to read
         peer = transport.get_extra_info("peername")
         ip = str(peer[0]) if peer else ""
         if not self._exempt(ip):
@@ -81,51 +80,66 @@ class HandshakeGate(asyncio.Protocol):
         self._transport = transport
         if self._pending is not None:
             self._pending.add(self)
-        self._task = asyncio.get_running_loop().create_task(self._handshake(transport))
-        # the count is returned however the task ends (cancelled before it began, too)
-        self._task.add_done_callback(lambda _: self._done())
+        # The TLS layer takes the connection here, before this callback returns, so the
+        # client's hello, which may already be on its way, is the TLS layer's to read. Not
+        # `loop.start_tls` in a task: uvloop 0.23 starts reading when `connection_made`
+        # returns (a `pause_reading` here does nothing yet), so the hello reached this gate,
+        # was dropped, and the handshake waited for its timeout: 0 of 8 TLS connections to
+        # a `torbit serve` (uvloop) got through, 8 of 8 so. This is the layer `start_tls`
+        # itself puts in place (asyncio's SSLProtocol, on either loop).
+        loop = asyncio.get_running_loop()
+        handshake: asyncio.Future[None] = loop.create_future()
+        handshake.add_done_callback(self._ended)
+        tls = sslproto.SSLProtocol(
+            loop,
+            _Handoff(self),
+            self._tls,
+            handshake,
+            server_side=True,
+            # seconds as a float, as start_tls takes them (typeshed says int)
+            ssl_handshake_timeout=HANDSHAKE_TIMEOUT,  # type: ignore[arg-type]
+        )
+        transport.set_protocol(tls)
+        tls.connection_made(transport)
 
-    def _done(self) -> None:
+    def _ended(self, handshake: asyncio.Future[None]) -> None:
+        """The handshake is over, done or failed (timed out, refused, reset; the TLS layer
+        closed the connection then): the count is returned, if the session has not taken it."""
+        if not handshake.cancelled():
+            handshake.exception()  # retrieved: a failed handshake has nobody to tell
         self._release()
         if self._pending is not None:
             self._pending.discard(self)
         self._transport = None
 
+    def hand_over(self, tls_transport: asyncio.Transport) -> None:
+        """The handshake is done: the door's own protocol takes the connection and counts it
+        (the gate's count is returned first, so a client at its limit is not refused)."""
+        self._release()
+        if self._pending is not None:
+            self._pending.discard(self)
+        inner = self._make()
+        tls_transport.set_protocol(inner)
+        inner.connection_made(tls_transport)
+
     def abort(self) -> None:
         """Cut the connection now, its handshake unfinished (the door stops)."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
         if self._transport is not None:
             self._transport.abort()
+        self._release()
 
     def _release(self) -> None:
         if self._ip is not None:
             self._connections.release(self._ip)
             self._ip = None
 
-    async def _handshake(self, transport: asyncio.Transport) -> None:
-        inner = self._make()
-        try:
-            tls_transport = await asyncio.get_running_loop().start_tls(
-                transport,
-                inner,
-                self._tls,
-                server_side=True,
-                ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
-            )
-        except asyncio.CancelledError:  # cut by a stop
-            transport.abort()
-            raise
-        except Exception:  # refused, timed out, reset: nobody to tell
-            transport.abort()
-            return
-        self._release()  # the session counts it from here
-        if tls_transport is None or tls_transport.is_closing():
-            transport.abort()
-            return
-        inner.connection_made(tls_transport)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Gone before the handshake began (after it, the TLS layer has the connection)."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+class _Handoff(asyncio.Protocol):
+    """The TLS layer's first application protocol: told of the connection once the handshake
+    is done, it hands it to the door's own protocol."""
+
+    def __init__(self, gate: HandshakeGate) -> None:
+        self._gate = gate
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._gate.hand_over(cast(asyncio.Transport, transport))
