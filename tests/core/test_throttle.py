@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from torbit.core.throttle import LoginAttempt, LoginThrottle, address_key
+from torbit.core.throttle import NETWORK_SHARE, LoginAttempt, LoginThrottle, address_key
 from torbit.errors import RateLimited
 
 
@@ -87,6 +87,17 @@ def test_the_address_record_counts_guesses_at_many_accounts() -> None:
     with pytest.raises(RateLimited):
         t.begin("g", "10.6.6.6")
     t.begin("g", "10.0.0.9")  # another address is not slowed
+
+
+def test_an_ipv6_48_has_network_share_times_the_address_allowance() -> None:
+    """Each /64 of a /48 is its own address record, so the /48 keeps one too, NETWORK_SHARE
+    times as large: otherwise a site's 65,536 /64s each get the free guesses."""
+    t = LoginThrottle(1, address_free=2, account_free=0, clock=Clock())
+    for i in range(2 * NETWORK_SHARE + 1):  # the free failures and one more, two per /64
+        t.begin(f"u{i}", f"2001:db8:7:{i // 2:x}::1").failed()
+    with pytest.raises(RateLimited):
+        t.begin("fresh", "2001:db8:7:ffff::1")  # an untouched /64 of the same /48
+    t.begin("fresh", "2001:db8:8::1")  # another /48 is not slowed
 
 
 def test_the_account_ceiling_stops_distributed_guessing_but_not_known_addresses() -> None:

@@ -10,7 +10,9 @@ starts (each further failure doubles the wait, from `base` seconds up to `cap`):
 
 - (account, address): the guesser's own record. The account's owner, from another address,
   never sees it, so nobody can lock an account out from one address.
-- address: one address guessing at many accounts (an IPv6 address counts by its /64).
+- address: one address guessing at many accounts (an IPv6 address counts by its /64),
+  and an IPv6 client's /48 too (`network_key`), NETWORK_SHARE times that allowance: a site
+  has 65,536 /64s, each otherwise a fresh allowance.
 - account: a ceiling far higher, against guessing from many addresses at once. It is not
   checked for an address the account has logged in from successfully before (kept in
   memory), so even a distributed attack does not lock the owner out of their usual places.
@@ -132,7 +134,12 @@ class LoginThrottle:
         forget_after: float = 3600.0,
         clock: Clock = time.monotonic,
     ) -> None:
-        self.free = {"pair": free, "address": address_free, "account": account_free}
+        self.free = {
+            "pair": free,
+            "address": address_free,
+            "network": address_free * NETWORK_SHARE,
+            "account": account_free,
+        }
         self.base = base
         self.cap = cap
         self.forget_after = forget_after
@@ -165,6 +172,7 @@ class LoginThrottle:
             self._succeeded(keys[0])
 
     def _keys(self, account: str, address: str) -> tuple[list[tuple[str, ...]], bool]:
+        network = network_key(address) if address else None
         address = address_key(address) if address else "?"
         trusted = (account, address) in self._trusted
         keys: list[tuple[str, ...]] = []
@@ -172,6 +180,8 @@ class LoginThrottle:
             keys = [("pair", account, address)]
             if self.free["address"] > 0:
                 keys.append(("address", address))
+                if network is not None:
+                    keys.append(("network", network))
             if self.free["account"] > 0 and not trusted:
                 keys.append(("account", account))
         return keys, trusted
