@@ -185,7 +185,7 @@ class MessageLogConfig(Section):
     def _longer_than_a_beat(cls, value: float, info: ValidationInfo) -> float:
         beat = info.data.get("presence_heartbeat_seconds")
         if beat is not None and value <= beat:
-            raise ValueError("must be more than presence_heartbeat_seconds (3 beats or more)")
+            raise ValueError(f"must be more than presence_heartbeat_seconds ({beat:g} s)")
         return value
 
 

@@ -1,5 +1,6 @@
 """A typo in a config key or section names what the operator most likely meant, in the file
-and in a TORBIT_* variable alike; a name close to nothing gets no guess."""
+and in a TORBIT_* variable alike; a name close to nothing gets no guess. A refused value's
+message says the rule that is enforced."""
 
 from __future__ import annotations
 
@@ -82,3 +83,14 @@ def test_a_list_in_json_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TORBIT_HTTP__TRUSTED_PROXIES", '["10.0.0.5", "10.1.0.0/16"]')
     settings = load_settings(path)
     assert settings.http.trusted_proxies == ("10.0.0.5", "10.1.0.0/16")
+
+
+def test_an_expiry_not_longer_than_a_heartbeat_is_refused_saying_what_is_needed(
+    tmp_path: Path,
+) -> None:
+    """The message says what is enforced (more than one beat), not a stricter rule."""
+    toml = "[message_log]\npresence_heartbeat_seconds = 5\npresence_expiry_seconds = 5\n"
+    assert _error(tmp_path, toml) == (
+        "config key message_log.presence_expiry_seconds: Value error, must be more than "
+        "presence_heartbeat_seconds (5 s)"
+    )
