@@ -409,9 +409,11 @@ class App:
         if self.draining:
             raise ServiceUnavailable("draining: reconnect to another node")
 
-    def request_drain(self) -> None:
-        """Ask `run()` to drain and exit (POST /admin/drain)."""
+    def request_drain(self) -> float:
+        """Ask `run()` to drain and exit (POST /admin/drain); returns node.drain_seconds,
+        for the answer: `torbit node drain` runs with its own config, maybe not the node's."""
         self._drain_requested.set()
+        return self.settings.node.drain_seconds
 
     def clients(self) -> int:
         """Connections still open on the telnet, IRC and WebSocket doors."""

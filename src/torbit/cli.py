@@ -475,10 +475,24 @@ def node_drain(
     try:
         with urllib.request.urlopen(request, timeout=10, context=context) as answer:
             status = answer.status
+            body = answer.read()
     except urllib.error.HTTPError as e:
         _fail(f"the node refused to drain ({e.code}): {e.read()[:200].decode(errors='replace')}")
     except OSError as e:
         _fail(f"cannot reach the node at {url}: {e}")
     if status != 202:
         _fail(f"the node answered {status} instead of draining")
-    typer.echo(f"draining the node at {url}; it exits within {settings.node.drain_seconds:g} s")
+    typer.echo(f"draining the node at {url}; it exits {_drain_bound(body)}")
+
+
+def _drain_bound(body: bytes) -> str:
+    """When the node exits, as it says: its node.drain_seconds, not this config's."""
+    import json
+
+    try:
+        seconds = json.loads(body).get("drain_seconds")
+    except (ValueError, AttributeError):
+        seconds = None
+    if not isinstance(seconds, int | float):
+        return "when its clients are gone or after its node.drain_seconds"
+    return f"within {seconds:g} s"

@@ -19,8 +19,9 @@ class Clock:
         return self.t
 
 
-def reserve(t: LoginThrottle, n: int, account: str = "alice", address: str = "10.0.0.1"
-            ) -> tuple[list[LoginAttempt], list[RateLimited]]:
+def reserve(
+    t: LoginThrottle, n: int, account: str = "alice", address: str = "10.0.0.1"
+) -> tuple[list[LoginAttempt], list[RateLimited]]:
     """n attempts made at once: none is settled before the last is reserved."""
     granted: list[LoginAttempt] = []
     refused: list[RateLimited] = []

@@ -105,8 +105,9 @@ async def test_irc_reads_the_header_and_limits_by_the_real_address(
 async def test_drain_asks_every_door_to_reconnect_and_reports_not_ready(
     make_server: ServerFactory,
 ) -> None:
-    app = await make_server(node={"drain_seconds": 10, "drain_delay_seconds": 0.5},
-                            irc={"guests": True})
+    app = await make_server(
+        node={"drain_seconds": 10, "drain_delay_seconds": 0.5}, irc={"guests": True}
+    )
     telnet = await proxied_telnet(app, b"")
     await telnet.login("alice")
     irc = await RawIrc.connect(app)
@@ -144,5 +145,5 @@ async def test_admin_drain_only_from_this_host_with_the_token(make_server: Serve
         assert wrong.status_code == 403
         assert not app._drain_requested.is_set()
         ok = await http.post("/admin/drain", headers={"Authorization": "Bearer " + "t" * 20})
-        assert ok.status_code == 202 and ok.json() == {"status": "draining"}
+        assert ok.status_code == 202 and ok.json() == {"status": "draining", "drain_seconds": 30.0}
         assert app._drain_requested.is_set()

@@ -35,7 +35,8 @@ class HttpCore:
     metrics: Metrics
     # what must answer for the node to be ready: name -> ping (the store, the message log)
     readiness: Mapping[str, Callable[[], Awaitable[None]]]
-    drain: Callable[[], None] | None = None  # asks the node to drain (POST /admin/drain)
+    # asks the node to drain (POST /admin/drain); returns its node.drain_seconds
+    drain: Callable[[], float] | None = None
     # what is wrong without making the node unready (/readyz's detail): the transcript
     troubles: Callable[[], list[str]] = lambda: []
 

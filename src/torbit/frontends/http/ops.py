@@ -96,12 +96,13 @@ def ops_router(
     checks: Mapping[str, Callable[[], Awaitable[None]]],
     metrics: Metrics,
     metrics_token: str = "",
-    drain: Callable[[], None] | None = None,
+    drain: Callable[[], float] | None = None,
     troubles: Callable[[], list[str]] = lambda: [],
 ) -> APIRouter:
     """`checks`: what must answer for the node to be ready (the store, the message log);
     `metrics_token`: what a scraper from elsewhere presents ("": only local scrapes);
-    `troubles`: what is wrong without making the node unready, shown in /readyz's detail."""
+    `troubles`: what is wrong without making the node unready, shown in /readyz's detail;
+    `drain`: starts draining, returns the seconds within which the node exits."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness", response_model_exclude_none=True)
@@ -159,12 +160,13 @@ def ops_router(
     async def drain_node(request: Request) -> Health | JSONResponse:
         """Stop accepting, report not ready, ask clients to reconnect, then exit (as on
         SIGTERM). Only from the server's own host, with `Authorization: Bearer` and the
-        `http.metrics_token` when one is configured; `torbit node drain` calls it."""
+        `http.metrics_token` when one is configured; `torbit node drain` calls it.
+        `drain_seconds`: the node's own node.drain_seconds, which the caller's config may
+        not share."""
         if drain is None or not may_drain(request, metrics_token):
             return error_response(
                 403, "forbidden", "only from this host, with the metrics token if one is set"
             )
-        drain()
-        return Health(status="draining")
+        return Health(status="draining", drain_seconds=drain())
 
     return router

@@ -305,3 +305,5 @@ class Health(BaseModel):
     status: Literal["ok", "ready", "draining"]
     # what does not stop the node serving but wants an operator (the transcript not written)
     detail: str | None = None
+    # /admin/drain: the node exits within this many seconds (its own node.drain_seconds)
+    drain_seconds: float | None = None
