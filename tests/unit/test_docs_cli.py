@@ -1,6 +1,6 @@
 """Every `torbit ...` command line the README and docs/*.md show names a command and options
 the CLI has: an operator pastes them, and a renamed command or flag must not leave the docs
-pointing at one that no longer exists."""
+pointing at one that no longer exists. The `db status` example names the newest schema."""
 
 from __future__ import annotations
 
@@ -83,3 +83,14 @@ def test_a_wrong_command_or_flag_is_seen() -> None:
         "x:1: no command torbit user rename",
         "x:4: torbit user del has no option --force",
     ]
+
+
+def test_the_db_status_example_names_the_newest_schema() -> None:
+    """operations.md shows what `torbit db status` prints when up to date: on stage it still
+    said `schema 0004` (and Cassandra's `schema 4`) after migrations up to 0011 (12)."""
+    from torbit.backends.store.cassandra_schema import MIGRATIONS
+    from torbit.backends.store.migrate import head_revision
+
+    text = " ".join((ROOT / "docs" / "operations.md").read_text().split())
+    assert f"`schema {head_revision()}: up to date`" in text
+    assert f"numbered: `schema {MIGRATIONS[-1].version}`" in text
