@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +85,20 @@ def test_every_tls_connection_gets_through_on_every_door(
         assert b"Name:" in first_words(telnet_tls, ctx, b"", b"Name:")
         assert b"CAP * LS" in first_words(irc_tls, ctx, b"CAP LS 302\r\n", b"CAP * LS")
         assert first_words(https, ctx, health, b"\r\n").startswith(b"HTTP/1.1 200")
+
+
+def test_an_old_tls_hello_gets_the_protocol_version_alert_on_every_door(
+    tls_served: tuple[int, int, int, ssl.SSLContext],
+) -> None:
+    """Under uvloop too: on stage the TLS layer cut the connection with its alert unsent,
+    so a TLS 1.1 client saw a reset (or EOF), not why it was refused."""
+    telnet_tls, irc_tls, https, ctx = tls_served
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # else OpenSSL 3 sends no TLS 1.1 hello at all
+    for port in (telnet_tls, irc_tls, https):
+        with pytest.raises(ssl.SSLError) as refused:
+            first_words(port, ctx, b"", b"\n")
+        assert refused.value.reason == "TLSV1_ALERT_PROTOCOL_VERSION", port

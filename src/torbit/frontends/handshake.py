@@ -86,11 +86,11 @@ class HandshakeGate(asyncio.Protocol):
         # returns (a `pause_reading` here does nothing yet), so the hello reached this gate,
         # was dropped, and the handshake waited for its timeout: 0 of 8 TLS connections to
         # a `torbit serve` (uvloop) got through, 8 of 8 so. This is the layer `start_tls`
-        # itself puts in place (asyncio's SSLProtocol, on either loop).
+        # itself puts in place (asyncio's SSLProtocol, on either loop; `_TLSLayer`).
         loop = asyncio.get_running_loop()
         handshake: asyncio.Future[None] = loop.create_future()
         handshake.add_done_callback(self._ended)
-        tls = sslproto.SSLProtocol(
+        tls = _TLSLayer(
             loop,
             _Handoff(self),
             self._tls,
@@ -143,3 +143,14 @@ class _Handoff(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._gate.hand_over(cast(asyncio.Transport, transport))
+
+
+class _TLSLayer(sslproto.SSLProtocol):
+    """asyncio's TLS layer, but a refused handshake's alert reaches the client: asyncio cuts
+    the connection with the alert OpenSSL wrote still unsent, so a TLS 1.1 client saw a
+    reset, not `protocol version`, and could not tell why."""
+
+    def _on_handshake_complete(self, handshake_exc: BaseException | None) -> None:
+        if handshake_exc is not None and self._transport is not None:
+            self._process_outgoing()  # type: ignore[attr-defined]  # the alert, if any
+        super()._on_handshake_complete(handshake_exc)
