@@ -151,6 +151,8 @@ class _TLSLayer(sslproto.SSLProtocol):
     reset, not `protocol version`, and could not tell why."""
 
     def _on_handshake_complete(self, handshake_exc: BaseException | None) -> None:
-        if handshake_exc is not None and self._transport is not None:
-            self._process_outgoing()  # type: ignore[attr-defined]  # the alert, if any
+        # `_process_outgoing` is asyncio's own (3.11+), not public: without it, no alert
+        flush = getattr(self, "_process_outgoing", None)
+        if handshake_exc is not None and self._transport is not None and flush is not None:
+            flush()  # the alert, if any
         super()._on_handshake_complete(handshake_exc)
