@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,22 @@ from torbit.config import Settings
 # Apache Kafka fixtures (`kafka`, `broker`, `kafka_cluster`, `own_broker`) for every suite, and
 # the message logs the MessageLog contract runs on (`message_logs`, `message_log`)
 pytest_plugins = ["tests.helpers.broker", "tests.contract.logs"]
+
+# The event loop the tests run on: asyncio's own by default; TORBIT_TEST_LOOP=uvloop runs them on
+# uvloop, the loop `torbit serve` uses (a TLS bug once lived only there). The hook is defined only
+# then: with it, pytest-asyncio parametrizes every async test by loop.
+TEST_LOOP = os.environ.get("TORBIT_TEST_LOOP", "asyncio")
+if TEST_LOOP not in ("asyncio", "uvloop"):
+    raise pytest.UsageError(f"TORBIT_TEST_LOOP={TEST_LOOP!r}: asyncio or uvloop")
+if TEST_LOOP == "uvloop":
+    import uvloop
+
+    def pytest_asyncio_loop_factories(
+        config: pytest.Config, item: pytest.Item
+    ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+        """Every async test and fixture on uvloop, as under `torbit serve`."""
+        return {"uvloop": uvloop.new_event_loop}
+
 
 # Cheap hashing keeps tests fast; production uses argon2-cffi's defaults.
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
