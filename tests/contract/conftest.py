@@ -265,6 +265,16 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
+async def cstore(cassandra_keyspace: str) -> AsyncIterator[CassandraStore]:
+    """A Cassandra store on the session's keyspace, emptied: the Cassandra-only tests."""
+    store = CassandraStore(cassandra_keyspace)
+    await store.open()
+    await empty(store)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
 async def second_node(store: Store, store_url: str) -> AsyncIterator[Store]:
     """Another store on `store`'s PostgreSQL database or Cassandra keyspace, as a second node
     has (on SQLite, which no two nodes share, the test is skipped)."""

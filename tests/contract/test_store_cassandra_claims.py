@@ -6,11 +6,8 @@ takes its room back. Races across nodes: test_store_room_lookalikes.py, test_sto
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from tests.contract.conftest import empty
 from tests.contract.test_store import room, user
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_claims import CLAIM_TTL_S, Exists
@@ -21,15 +18,6 @@ from torbit.errors import Conflict, LooksAlike
 pytestmark = pytest.mark.cassandra
 
 LOBBY = room("lobby").skeleton
-
-
-@pytest.fixture
-async def cstore(cassandra_keyspace: str) -> AsyncIterator[CassandraStore]:
-    store = CassandraStore(cassandra_keyspace)
-    await store.open()
-    await empty(store)
-    yield store
-    await store.close()
 
 
 async def skeleton_rows(store: CassandraStore, skel: str) -> list[str]:

@@ -9,13 +9,12 @@ holding its nick for good. They now go first, as a room's do, and a refusal take
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from tests.contract.conftest import NOW, empty
+from tests.contract.conftest import NOW
 from tests.contract.test_store import room, users
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.core.identity import room_skeleton
@@ -23,15 +22,6 @@ from torbit.core.models import GUEST_PASSWORD_HASH, User
 from torbit.errors import Conflict
 
 pytestmark = pytest.mark.cassandra
-
-
-@pytest.fixture
-async def cstore(cassandra_keyspace: str) -> AsyncIterator[CassandraStore]:
-    store = CassandraStore(cassandra_keyspace)
-    await store.open()
-    await empty(store)
-    yield store
-    await store.close()
 
 
 async def index_keys(store: CassandraStore, table: str, column: str, value: str) -> list[str]:

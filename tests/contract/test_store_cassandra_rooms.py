@@ -4,12 +4,12 @@ room_roles from existing rows, and the fence between deleting a room and joining
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
-from tests.contract.conftest import NOW, empty
+from tests.contract.conftest import NOW
 from tests.contract.test_store import room, users
 from torbit.backends.store import cassandra_schema
 from torbit.backends.store.cassandra import CassandraStore
@@ -55,15 +55,6 @@ async def test_upgrade_from_version_1_indexes_existing_rooms_admins_and_bans(
         assert await store.empty_rooms(NOW + timedelta(seconds=1)) == ["den", "hall"]
     finally:
         await store.close()
-
-
-@pytest.fixture
-async def cstore(cassandra_keyspace: str) -> AsyncIterator[CassandraStore]:
-    store = CassandraStore(cassandra_keyspace)
-    await store.open()
-    await empty(store)
-    yield store
-    await store.close()
 
 
 async def test_deleting_an_empty_room_and_joining_it_never_leave_a_member_of_nothing(

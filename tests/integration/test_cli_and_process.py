@@ -146,20 +146,26 @@ def test_sample_config_is_complete_and_valid(env: dict[str, str]) -> None:
             )
 
 
+def wait_for_ports(p: subprocess.Popen[str], *ports: int, within: float = 30) -> None:
+    """Until `torbit serve` (p) accepts connections on every port; killed if it exits or
+    does not get there within the time."""
+    deadline = time.monotonic() + within
+    for port in ports:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or p.poll() is not None:
+                    p.kill()
+                    raise AssertionError(f"server did not start: {p.communicate()[1]}") from None
+                time.sleep(0.1)
+
+
 @pytest.fixture
 def served(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     p = subprocess.Popen([*TORBIT, "serve"], env=env, stderr=subprocess.PIPE, text=True)
-    port = int(env["TORBIT_TELNET__PORT"])
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or p.poll() is not None:
-                p.kill()
-                raise AssertionError(f"server did not start: {p.communicate()[1]}") from None
-            time.sleep(0.1)
+    wait_for_ports(p, int(env["TORBIT_TELNET__PORT"]))
     yield p
     if p.poll() is None:
         p.kill()

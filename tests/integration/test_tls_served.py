@@ -9,7 +9,6 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.integration.test_cli_and_process import TORBIT, env  # noqa: F401 (a fixture)
+from tests.integration.test_cli_and_process import TORBIT, env, wait_for_ports  # noqa: F401 (a fixture)
 from torbit.testing.ports import free_port
 
 CONNECTIONS = 8
@@ -42,17 +41,7 @@ def tls_served(
         **{f"TORBIT_{door}__{k}": v for door in ("TELNET", "IRC", "HTTP") for k, v in tls.items()},
     }
     p = subprocess.Popen([*TORBIT, "serve"], env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    for port in (telnet_tls, irc_tls, int(env["TORBIT_HTTP__PORT"])):
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or p.poll() is not None:
-                    p.kill()
-                    raise AssertionError(f"server did not start: {p.communicate()[1]}") from None
-                time.sleep(0.1)
+    wait_for_ports(p, telnet_tls, irc_tls, int(env["TORBIT_HTTP__PORT"]))
     ctx = ssl.create_default_context()
     ca.configure_trust(ctx)
     yield telnet_tls, irc_tls, int(env["TORBIT_HTTP__PORT"]), ctx
