@@ -101,11 +101,14 @@ class Run:
     """Consecutive messages of one channel committed together, handed as one to the sessions
     that take them so (`deliver_all`): their telnet lines are joined once for all of them."""
 
-    __slots__ = ("_deliveries", "_lines", "messages", "tz")
+    __slots__ = ("_deliveries", "_lines", "messages", "senders", "tz")
 
     def __init__(self, messages: list[Message], tz: tzinfo) -> None:
         self.messages = messages
         self.tz = tz
+        # who sent them (the hub skips `deliver_all` for a session ignoring one; the IRC door
+        # for the senders' own sessions, whose echo is decided message by message)
+        self.senders = frozenset(m.sender_key for m in messages)
         self._deliveries: list[Delivery] | None = None
         self._lines: bytes | None = None
 

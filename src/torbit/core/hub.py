@@ -290,7 +290,7 @@ class Hub:
 
     def dispatch_run(self, messages: list[Message]) -> int:
         """`dispatch` of consecutive messages of one channel, committed together: a session
-        with a `deliver_all` (the telnet door) gets the whole run in one call, sharing one
+        with a `deliver_all` (telnet, IRC) gets the whole run in one call, sharing one
         encoding of it with every other such session, unless it ignores one of the senders.
         Returns the number of deliveries."""
         channel = messages[0].channel
@@ -299,7 +299,7 @@ class Hub:
             return 0
         live, waiting = self._fanout.get(channel) or self._fanout_of(channel, listeners)
         run = Run(messages, self.tz)
-        senders = {m.sender_key for m in messages}
+        senders = run.senders
         k = len(messages)
         n = 0
         for ignores, deliver, s in live:

@@ -9,7 +9,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Protocol
 
-from torbit.core.delivery import Delivery, Names
+from torbit.core.delivery import Delivery, Names, Run
 from torbit.core.models import Message as ChatMessage
 from torbit.core.models import Room
 from torbit.core.names import is_inbox, name_key
@@ -65,17 +65,67 @@ class SessionOutput:
     # Session (called by the core)
 
     def deliver(self, delivery: Delivery) -> None:
+        """A message for this client. A room message it is in takes the fan-out's fast path:
+        its lines are looked up by this client's caps and the room (`LineCache`), rendered
+        only by the first reader with those, and written (at 1,000 readers a message, every
+        Python call here is one per delivery)."""
         if self.closed:  # gone, its departure queued: nothing to render
             return
         message = delivery.message
+        channel = message.channel
         joining = self._joining
-        if joining is not None and (held := joining.get(message.channel)) is not None:
+        if joining is not None and (held := joining.get(channel)) is not None:
             held.append(delivery)
             return
-        own = message.sender_key == self.user_key and self._own_echo(message.channel)
-        if own and "echo-message" not in self.caps:
+        if (
+            message.sender_key == self.user_key
+            and self._own_echo(channel)
+            and "echo-message" not in self.caps.enabled
+        ):
             return
-        self.write(self.render(delivery))
+        writer = self._writer
+        room = self.rooms.get(channel)
+        if writer is None or room is None:  # a private message (or nothing to write to)
+            self.write(self.render(delivery))
+            return
+        cache = self.server.lines
+        lines = cache.lines if cache.delivery is delivery else cache.start(delivery)
+        key = (self.caps.enabled, room.name)
+        data = lines.get(key)
+        if data is None:
+            data = lines[key] = self._lines(message, self._variant(message, "#" + room.name), "")
+        writer.write(data)
+
+    def deliver_all(self, run: Run) -> None:
+        """Session.deliver of a run of messages to one room, none from a sender it ignores
+        (`Hub.dispatch_run`): the run's lines rendered once per caps and room for every
+        reader, one write here. Its own messages (echo-message decides, one by one) and a
+        room being joined take the one-by-one path."""
+        if self.closed:
+            return
+        writer = self._writer
+        channel = run.messages[0].channel
+        room = self.rooms.get(channel)
+        joining = self._joining
+        if (
+            writer is None
+            or room is None
+            or (joining is not None and channel in joining)
+            or self.user_key in run.senders
+        ):
+            for d in run.deliveries:
+                self.deliver(d)
+            return
+        cache = self.server.lines
+        lines = cache.run_lines if cache.run is run else cache.start_run(run)
+        key = (self.caps.enabled, room.name)
+        data = lines.get(key)
+        if data is None:
+            target = "#" + room.name
+            data = lines[key] = b"".join(
+                self._lines(m, self._variant(m, target), "") for m in run.messages
+            )
+        writer.write(data)
 
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         rendered = fmt.notice_lines(
@@ -167,23 +217,33 @@ class SessionOutput:
         """The lines of a message for this client, with the tags it asked for; `shared`: the
         message goes to many clients now, so its lines are kept for the next one."""
         message = delivery.message
-        caps = self.caps.enabled
         if is_inbox(message.channel):
             target, _ = fmt.private_target(message, self.user_key)
             target = target or self.nick
+            name = target
         else:
             target = self.room_display(message.channel)
-        account = "account-tag" in caps and not self.server.is_guest(message.sender_key)
-        variant = fmt.Variant(
+            name = target[1:]
+        if batch or stamp or not shared:
+            return self._lines(message, self._variant(message, target, stamp), batch)
+        cache = self.server.lines
+        lines = cache.lines if cache.delivery is delivery else cache.start(delivery)
+        key = (self.caps.enabled, name)
+        data = lines.get(key)
+        if data is None:
+            data = lines[key] = self._lines(message, self._variant(message, target), "")
+        return data
+
+    def _variant(self, message: ChatMessage, target: str, stamp: bool = False) -> fmt.Variant:
+        """What this client's rendering of `message` depends on: its caps and the target."""
+        caps = self.caps.enabled
+        return fmt.Variant(
             "server-time" in caps,
             "message-tags" in caps,
-            account,
+            "account-tag" in caps and not self.server.is_guest(message.sender_key),
             target,
             stamp and "server-time" not in caps,
         )
-        if batch or not shared:
-            return self._lines(message, variant, batch)
-        return self.server.lines.get(delivery, variant, lambda: self._lines(message, variant, ""))
 
     def _lines(self, message: ChatMessage, variant: fmt.Variant, batch: str) -> bytes:
         tags: dict[str, str] = {}

@@ -2,8 +2,9 @@
 ACTION) to its channel, a private message one to a nick, a notice about a room the JOIN,
 PART, QUIT, KICK, TOPIC or MODE line an IRC server would send, anything else a NOTICE from
 the server. A message's IRCv3 tags (time, msgid, account) follow the capabilities each client
-enabled; the lines of one message are encoded once per combination of tags and shared by
-every client that asked for the same (`LineCache`), as the core encodes once per door."""
+enabled; the lines of one message (or run of messages) are encoded once per set of enabled
+caps and target, and shared by every client with the same (`LineCache`), as the core encodes
+once per door."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
-from torbit.core.delivery import Delivery, Notice, NoticeKind
+from torbit.core.delivery import Delivery, Notice, NoticeKind, Run
 from torbit.core.models import Message as ChatMessage
 from torbit.core.models import MessageKind, Role, Room
 from torbit.core.names import inbox_channel, is_inbox, is_valid_name, name_key
@@ -103,9 +104,7 @@ def prefix(role: Role | None, multi: bool, voiced: bool = False) -> str:
 
 class Variant(NamedTuple):
     """What differs between the renderings of one message: the tags a client gets, and the
-    private-message target, which depends on who reads it. A tuple: one is made per
-    recipient of every message and looked up in `LineCache`, and a tuple's hash and
-    equality are C (a frozen dataclass's were three Python calls a delivery)."""
+    private-message target, which depends on who reads it."""
 
     time: bool
     msgid: bool
@@ -114,23 +113,36 @@ class Variant(NamedTuple):
     stamp: bool = False  # no server-time: history gets its time written before the text
 
 
-class LineCache:
-    """The lines of the message being fanned out, by variant: computed once per variant."""
+LineKey = tuple[frozenset[str], str]
+"""A reader's enabled caps (`Caps.enabled`: a frozenset replaced on a change, its hash kept)
+and its target (a room's name, a private message's nick): all that its lines depend on, so
+one rendering serves every reader with the same, looked up without a Python call."""
 
-    __slots__ = ("_delivery", "_lines")
+
+class LineCache:
+    """The lines of the message being fanned out (`delivery`) and of the run of messages
+    being fanned out (`run`), by `LineKey`: each rendered once per distinct key, not per
+    recipient. The sessions read the attributes inline (a hit costs no Python call) and call
+    `start`/`start_run` when the subject changes."""
+
+    __slots__ = ("delivery", "lines", "run", "run_lines")
 
     def __init__(self) -> None:
-        self._delivery: Delivery | None = None
-        self._lines: dict[Variant, bytes] = {}
+        self.delivery: Delivery | None = None
+        self.lines: dict[LineKey, bytes] = {}
+        self.run: Run | None = None
+        self.run_lines: dict[LineKey, bytes] = {}
 
-    def get(self, delivery: Delivery, variant: Variant, make: Callable[[], bytes]) -> bytes:
-        if delivery is not self._delivery:
-            self._delivery = delivery
-            self._lines = {}
-        line = self._lines.get(variant)
-        if line is None:
-            line = self._lines[variant] = make()
-        return line
+    def start(self, delivery: Delivery) -> dict[LineKey, bytes]:
+        """A new message is fanned out: forget the last one's lines."""
+        self.delivery = delivery
+        self.lines = {}
+        return self.lines
+
+    def start_run(self, run: Run) -> dict[LineKey, bytes]:
+        self.run = run
+        self.run_lines = {}
+        return self.run_lines
 
 
 _LETTERS = {
