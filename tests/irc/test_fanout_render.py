@@ -109,3 +109,23 @@ async def test_a_client_that_stops_reading_is_dropped_from_a_run(
     quits = [line for line in fast.lines if " QUIT " in line] or [await fast.expect(" QUIT ")]
     assert quits[0].startswith(":slow!") and "too slow" in quits[0], quits
     assert app.metrics.dropped_clients.labels("irc")._value.get() == 1
+
+
+async def test_caps_changed_after_registration_change_what_a_client_gets(
+    make_server: ServerFactory, cleanup: list[Any]
+) -> None:
+    app = await make_server(irc={"guests": True})
+    ann, bob, gus = [await client(app, nick, "", cleanup) for nick in ("ann", "bob", "gus")]
+    gus.send(*[f"PRIVMSG #gen :before {i}" for i in range(5)])
+    for i in range(5):
+        for c in (ann, bob):
+            line = await c.expect("PRIVMSG #gen :")
+            assert line == f":gus!~gus@irc.torbit PRIVMSG #gen :before {i}", line
+    ann.send("CAP REQ :server-time")
+    await ann.expect(" ACK ")
+    gus.send(*[f"PRIVMSG #gen :after {i}" for i in range(5)])
+    for i in range(5):
+        line = await ann.expect("PRIVMSG #gen :")
+        assert line.startswith("@time=") and line.endswith(f"#gen :after {i}"), line
+        line = await bob.expect("PRIVMSG #gen :")
+        assert line == f":gus!~gus@irc.torbit PRIVMSG #gen :after {i}", line
