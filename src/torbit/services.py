@@ -244,7 +244,9 @@ async def start_core(
         events=events,
         reads=reads,
     )
-    ignores = Ignores(store, subscriptions, events, limits.ignores)
+    ignores = Ignores(
+        store, subscriptions, events, limits.ignores, max_entries=s.limits.ignores_per_user
+    )
     away = Away(subscriptions, events, limits.aways, s.chat.presence_notices_max)
     room_rates = RoomRates(RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst))
     messaging = Messaging(
