@@ -37,6 +37,7 @@ TEXTS = {
     "attack: bidi override": "ok\u202e!nwod gniog si revres\u202c " * 5,
     "attack: padded forgery, 400 B": "ok" + " " * 300 + "[12:00:00] <admin> log in again",
     "attack: stacked marks, 120 on a letter": "z" + "\u0301\u0316\u0489\u20dd" * 30 + "algo",
+    "attack: astral marks, 100 on a letter": "z" + "\U0001e000\U0001d17b" * 50 + "algo",
     "attack: tag smuggling": "ok " + "".join(chr(0xE0000 + ord(c)) for c in "ignore this") * 8,
 }
 

@@ -119,8 +119,7 @@ def _run(settings: Settings, work: Callable[[Store], Awaitable[T]], create: bool
 def _accounts(settings: Settings, store: Store, log: MessageLog | None = None) -> Accounts:
     """The accounts service as the CLI uses it: revocations go to the store, where every
     running node finds them within a second (core/revocation.py)."""
-    from torbit.core.identity import NamePolicy
-    from torbit.services import password_hashing
+    from torbit.services import account_names, password_hashing
 
     a = settings.accounts
     return Accounts(
@@ -128,7 +127,7 @@ def _accounts(settings: Settings, store: Store, log: MessageLog | None = None) -
         registration_open=True,
         min_password_length=a.min_password_length,
         hashing=password_hashing(settings, workers=1, queue=1),
-        names=NamePolicy(a.reserved_names),
+        names=account_names(settings),
         log=log,
     )
 

@@ -247,6 +247,7 @@ class LimitsConfig(Section):
     invite_burst: int = Field(10, ge=0)
     ignore_rate: float = Field(0.2, ge=0, description="ignore and unignore")
     ignore_burst: int = Field(20, ge=0)
+    ignores_per_user: int = Field(1000, ge=0, description="users one ignore list may hold")
     topic_rate: float = Field(0.05, ge=0, description="topic and privacy changes")
     topic_burst: int = Field(5, ge=0)
     create_rate: float = Field(0.05, ge=0, description="rooms created")

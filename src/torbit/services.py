@@ -136,6 +136,13 @@ def per_hour(count: int) -> RateLimiter:
     return RateLimiter(count / 3600.0, count)
 
 
+def account_names(settings: Settings) -> NamePolicy:
+    """The rules for new account names: the reserved names and the IRC server's name, as for
+    guests. An account named as the server (`irc.example.org`) wrote to IRC users as
+    `:irc.example.org!irc.example.org@torbit PRIVMSG bob :...`, a query named as the server."""
+    return NamePolicy([*settings.accounts.reserved_names, settings.irc.server_name])
+
+
 def action_limits(settings: Settings) -> ActionLimits:
     lim = settings.limits
     return ActionLimits(
@@ -225,7 +232,7 @@ async def start_core(
             cap=s.limits.login_backoff_max,
             forget_after=s.limits.login_forget_after,
         ),
-        names=NamePolicy(s.accounts.reserved_names),
+        names=account_names(s),
         register_per_address=per_hour(s.limits.registrations_per_address),
         register_total=per_hour(s.limits.registrations_per_hour),
         log=message_log,
@@ -244,7 +251,9 @@ async def start_core(
         events=events,
         reads=reads,
     )
-    ignores = Ignores(store, subscriptions, events, limits.ignores)
+    ignores = Ignores(
+        store, subscriptions, events, limits.ignores, max_entries=s.limits.ignores_per_user
+    )
     away = Away(subscriptions, events, limits.aways, s.chat.presence_notices_max)
     room_rates = RoomRates(RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst))
     messaging = Messaging(

@@ -73,8 +73,9 @@ async def test_existing_accounts_keep_working_whatever_their_names(
         await register(client, "root", "alice")
     assert app.core is not None
     await app.stop()
-    app = await make_server(data_dir=None, accounts=DEFAULT_ACCOUNTS, storage={
-        "url": app.settings.storage.url})
+    app = await make_server(
+        data_dir=None, accounts=DEFAULT_ACCOUNTS, storage={"url": app.settings.storage.url}
+    )
     async with http_from(app) as client:
         r = await client.post("/api/v1/sessions", json={"name": "root", "password": PASSWORD})
         assert r.status_code == 201, r.text
@@ -111,3 +112,25 @@ async def _first(irc: RawIrc, *needles: str) -> str:
         line = await irc.expect(" ")
         if any(n in line for n in wanted):
             return line
+
+
+SERVER = "irc.example.org"
+
+
+async def test_no_account_takes_the_irc_server_name(make_server: ServerFactory) -> None:
+    """An account named as the IRC server wrote to IRC users as
+    `:irc.example.org!irc.example.org@torbit PRIVMSG bob :*** ...`, a query window named as
+    the server, while guests were already refused it. Refused on HTTP and telnet, in its
+    look-alike forms too, even with `accounts.reserved_names` emptied (as these tests do)."""
+    app = await make_server(irc={"server_name": SERVER})
+    names = [SERVER, "IRC.Example.ORG", "irc.examp1e.org", "irc_example-org"]
+    async with http_from(app) as client:
+        for name in names:
+            r = await client.post("/api/v1/users", json={"name": name, "password": PASSWORD})
+            assert "reserved" in error_of(r, 422), name
+        await register(client, "irc.example.net")  # another name
+    tel = await telnet_from(app)
+    await tel.read_until("Name: ")
+    tel.send(SERVER)
+    assert "reserved" in (await tel.expect(r"^! ")).string
+    await tel.close()

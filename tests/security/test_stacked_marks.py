@@ -75,3 +75,39 @@ async def test_stacked_marks_are_cut_on_every_door(server: App) -> None:
             await c.close()
         for w in (viv_ws, zed_ws):
             await w.close()
+
+
+# astral marks: Glagolitic combining letters (above) and musical combining marks (below and
+# above), 100 on one letter (an IRC line holds it); before, the cut knew only plane 0's marks
+ASTRAL = "z" + "\U0001e000\U0001d17b\U0001e001\U0001d185" * 25 + "algo"
+
+
+def marks_run(text: str) -> int:
+    """The longest run of combining marks of any plane."""
+    longest = run = 0
+    for c in text:
+        run = run + 1 if unicodedata.category(c) in ("Mn", "Me") else 0
+        longest = max(longest, run)
+    return longest
+
+
+async def test_astral_marks_are_cut_too(server: App) -> None:
+    async with api(server, "zed") as z:
+        await register(z, "zed", "viv")
+        viv = await telnet(server, "viv")
+        zed_irc = await RawIrc.connect(server)
+        zed_irc.send("PASS zed:secret-pw")
+        await zed_irc.register("zed")
+        zed_irc.send("JOIN #lobby")
+        await zed_irc.expect(" 366 ")
+        r = await z.post("/api/v1/rooms/lobby/messages", json={"text": f"1 {ASTRAL}"})
+        assert r.status_code == 201, r.text
+        zed_irc.send(f"PRIVMSG #lobby :2 {ASTRAL}", "PRIVMSG #lobby :3 done")
+        await viv.expect("<zed> 3 done")
+        history = (await z.get("/api/v1/rooms/lobby/messages")).json()["messages"]
+        shown = [h["text"] for h in history if h["text"][0] in "12"]
+        shown += [line for line in viv.seen if re.search("<zed> [12] ", line)]
+        assert [marks_run(s) for s in shown] == [8] * 4, shown
+        assert shown[0] == "1 z" + "\U0001e000\U0001d17b\U0001e001\U0001d185" * 2 + "algo"
+        await viv.close()
+        await zed_irc.close()

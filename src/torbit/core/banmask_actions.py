@@ -15,6 +15,7 @@ from torbit.core.banmasks import (
     INVEX,
     MAX_BAN_MASKS,
     Visitor,
+    check_new_mask,
     compile_mask,
     parse_mask,
 )
@@ -59,6 +60,7 @@ class BanMaskActions(RoomAuthority):
         changes nothing and tells no one. The mask as stored (canonical)."""
         canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
         assert canonical is not None
+        check_new_mask(canonical)
         room, _ = await self.authorize(actor, room_name, "ban")
         self._moderating(actor)
         reason = self._clean_reason(reason)
@@ -110,6 +112,7 @@ class BanMaskActions(RoomAuthority):
         (canonical)."""
         canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
         assert canonical is not None
+        check_new_mask(canonical)
         on, _, listed, told, _ = _LISTS[kind]
         room, _ = await self.authorize(actor, room_name, on)
         self._moderating(actor)

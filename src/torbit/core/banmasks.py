@@ -9,7 +9,8 @@ spelling (`canonical_host`). Matching is case-insensitive as CASEMAPPING=ascii s
 whole mask. A mask's host may be a network (`*!*@2001:db8::/64`, `*!*@10.0.0.0/8`): an IPv6
 address is written compressed where its zeros fall, so no wildcard holds a whole /64.
 
-Masks are bounded: printable ASCII without spaces or commas, at most MAX_MASK_LENGTH
+Masks are bounded: printable ASCII without spaces or commas, not starting with ':' (IRC could
+not send it as a list entry), at most MAX_MASK_LENGTH
 characters, MAX_BAN_MASKS per room (IRC's MAXLIST, ERR_BANLISTFULL). A mask is compiled once
 into a regular expression whose every `*` but the last is an atomic group (as
 `fnmatch.translate` does): each piece after a star is matched at its first place and never
@@ -154,6 +155,16 @@ def parse_mask(text: str) -> str | None:
         raise InvalidInput(f"invalid ban mask {text[:40]!r}: nick!user@host")
     host = _mask_host(fold(host))
     return _STARS.sub("*", fold(f"{nick or '*'}!{user or '*'}@{host or '*'}"))
+
+
+def check_new_mask(mask: str) -> str:
+    """A canonical mask fit to add to a list, or InvalidInput: one starting with ':' cannot
+    be a middle parameter of an IRC line (RPL_BANLIST's, a MODE change's among others), so
+    those lines were dropped: a ban set over HTTP was on no IRC client's list, and could not
+    be named in a `MODE -b` to lift it. Masks stored before stay, and may be lifted."""
+    if mask.startswith(":"):
+        raise InvalidInput(f"invalid ban mask {mask[:40]!r}: it cannot start with ':'")
+    return mask
 
 
 def account_of(mask: str) -> str | None:

@@ -2,7 +2,8 @@
 are core/models.RoomSettings; IRC shows them as channel modes). This module owns their rules:
 
 - which values are valid (a join key is 1 to MAX_KEY printable ASCII characters without
-  spaces or commas, as IRC clients must be able to send it in a JOIN; a member limit is 1 to
+  spaces or commas, not starting with ':', as IRC clients must be able to send it in a JOIN
+  and be shown it in a MODE line; a member limit is 1 to
   MAX_MEMBER_LIMIT),
 - comparing a join key in constant time,
 - a change as one `SettingsChange`, applied to a room in one store write and announced in one
@@ -37,6 +38,8 @@ def check_key(key: str) -> str:
         raise InvalidInput(f"a join key is at most {MAX_KEY} characters")
     if not all("!" <= c <= "~" and c != "," for c in key):
         raise InvalidInput("a join key is printable ASCII, without spaces or commas")
+    if key[0] == ":":  # IRC's MODE and 324 lines show it as a middle parameter: dropped
+        raise InvalidInput("a join key cannot start with ':'")
     return key
 
 

@@ -12,10 +12,10 @@ A shown text must not be able to pass for something else on anyone's screen:
 - a run of more than MAX_BLANKS blanks (spaces, tabs, other Unicode spaces, blank-looking
   fillers) becomes MAX_BLANKS spaces, so no line can be padded to the width of a terminal
   to make a forged `[12:00:00] <admin> ...` start the next row;
-- a run of more than MAX_MARKS combining marks (nonspacing and enclosing, the joiners among
-  them counted) keeps its first MAX_MARKS: marks stack, so a letter carrying hundreds of
-  them ("Zalgo" text) is drawn far above and below its line, over the messages around it
-  on the web page and in graphical IRC clients. Writing needs few: Vietnamese two, Hebrew
+- a run of more than MAX_MARKS combining marks (nonspacing and enclosing, of any plane, the
+  joiners among them counted) keeps its first MAX_MARKS: marks stack, so a letter carrying
+  hundreds of them ("Zalgo" text) is drawn far above and below its line, over the messages
+  around it on the web page and in graphical IRC clients. Writing needs few: Vietnamese two, Hebrew
   with cantillation or a Tibetan stack rarely more than six.
 Names need none of this: they are ASCII letters, digits, '-', '_' and '.' (names.py).
 
@@ -67,10 +67,17 @@ _FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _BLANKS += sorted(_FILLERS)
 
 # Combining marks that stack (Mn, Me) of plane 0, with the joiners that may sit between them;
-# the few astral ones (historic scripts, musical notation) are left out to keep the class a
-# bitmap (below).
+# the astral ones (historic scripts, musical notation, variation selectors 17-256) are kept
+# out of this class to keep it a bitmap (below), and looked for only in a text that has any.
 _MARKS = [*_category("Mn", (range(0x10000),)), *_category("Me", (range(0x10000),)), ZWNJ, ZWJ]
 _MARK_RUN = re.compile(_char_class(_MARKS) + f"{{{MAX_MARKS + 1},}}")
+_ASTRAL_PLANES = (range(0x10000, 0x20000), range(0xE0000, 0xE1000))
+_ASTRAL_MARKS = frozenset([*_category("Mn", _ASTRAL_PLANES), *_category("Me", _ASTRAL_PLANES)])
+# Runs with astral marks are found in a copy where each astral mark is a plane-0 one, by the
+# bitmap class, only in a text that may hold one (by its UTF-8, as the astral format
+# characters are found below): a class with the astral marks is a list of ranges, 5 times
+# slower. Before, 100 Glagolitic or musical combining marks on a letter went through.
+_AS_BMP_MARK = dict.fromkeys(map(ord, _ASTRAL_MARKS), "\u0300")
 
 _FORMAT_BMP = [c for c in _FORMAT if c < "\U00010000"]
 _FORMAT_ASTRAL = [c for c in _FORMAT if c >= "\U00010000"]
@@ -97,19 +104,23 @@ _ASCII_SUSPECT = re.compile(r"[^ -~]")
 _SUSPECT = re.compile(_char_class([*_BAD, *_FORMAT_BMP, *(b for b in _BLANKS if b != " ")]))
 
 
-def _lead_bytes(chars: Iterable[str]) -> dict[bytes, re.Pattern[bytes]]:
-    """Per first byte of the chars' UTF-8 encodings, a pattern of their first two bytes."""
+def _lead_bytes(chars: Iterable[str]) -> re.Pattern[bytes]:
+    """A pattern of the first two bytes of the chars' UTF-8 encodings."""
     seconds: dict[bytes, set[bytes]] = {}
     for c in chars:
         raw = c.encode()
         seconds.setdefault(raw[:1], set()).add(raw[1:2])
-    return {
-        lead: re.compile(re.escape(lead) + b"[" + b"".join(map(re.escape, sorted(s))) + b"]")
-        for lead, s in seconds.items()
-    }
+    return re.compile(
+        b"|".join(
+            re.escape(lead) + b"[" + b"".join(map(re.escape, sorted(s))) + b"]"
+            for lead, s in sorted(seconds.items())
+        )
+    )
 
 
-_ASTRAL_PREFIX = _lead_bytes(_FORMAT_ASTRAL)
+# The astral format characters and marks: below U+1F000 and in plane 14, so that none shares
+# its first two bytes (F0 9F) with an emoji, the astral characters most texts hold.
+_ASTRAL_RARE = _lead_bytes([*_FORMAT_ASTRAL, *_ASTRAL_MARKS])
 _EMOJI_TRAILERS = frozenset("\ufe0e\ufe0f\u20e3" + "".join(map(chr, range(0x1F3FB, 0x1F400))))
 
 
@@ -124,12 +135,16 @@ def clean_text(text: str, max_bytes: int) -> str:
         if _ASCII_SUSPECT.search(text) is not None or "    " in text:
             text = _rewrite(text)
     else:
-        if _has_astral_format(text):
+        # astral format characters or marks, by their UTF-8's first two bytes (not an emoji's)
+        rare = _ASTRAL_RARE.search(text.encode(errors="surrogatepass")) is not None
+        if rare:
             text = _ASTRAL_FORMAT.sub(lambda m: m.group(1) or "", text)
         if _SUSPECT.search(text) is not None or "    " in text:
             text = _rewrite(text)
         if _MARK_RUN.search(text) is not None:
             text = _MARK_RUN.sub(_marks, text)
+        if rare:
+            text = _cut_astral_runs(text)
     text = text.rstrip()
     if not text.strip():
         raise InvalidInput("empty message")
@@ -178,13 +193,6 @@ def clean_label(text: str, max_bytes: int) -> str:
         return ""
 
 
-def _has_astral_format(text: str) -> bool:
-    """Whether the text may hold an astral format character: by the bytes their UTF-8
-    encodings start with, a lead byte first (memchr), then its second byte if need be."""
-    raw = text.encode(errors="surrogatepass")
-    return any(lead in raw and _ASTRAL_PREFIX[lead].search(raw) for lead in _ASTRAL_PREFIX)
-
-
 def _rewrite(text: str) -> str:
     text = _DROP.sub("", _BAD_CHAR.sub("\ufffd", text))
     text = _SEPARATOR.sub(" ", text)
@@ -193,10 +201,25 @@ def _rewrite(text: str) -> str:
     return _BLANK_RUN.sub(" " * MAX_BLANKS, text)
 
 
+def _cut_astral_runs(text: str) -> str:
+    """`_marks` on the runs of marks that hold astral ones: found in a copy of the text with
+    each astral mark as a plane-0 one (one character for one, so the spans are the text's)."""
+    parts: list[str] = []
+    at = 0
+    for m in _MARK_RUN.finditer(text.translate(_AS_BMP_MARK)):
+        parts += (text[at : m.start()], _first_marks(text[m.start() : m.end()]))
+        at = m.end()
+    return "".join(parts) + text[at:] if parts else text
+
+
 def _marks(m: re.Match[str]) -> str:
     """The first MAX_MARKS of a run of marks, without a joiner left at its end. Done after
     the other passes: an invisible character between two runs, removed, made them one."""
-    return m.group()[:MAX_MARKS].rstrip(ZWJ + ZWNJ)
+    return _first_marks(m.group())
+
+
+def _first_marks(run: str) -> str:
+    return run[:MAX_MARKS].rstrip(ZWJ + ZWNJ)
 
 
 def _joiner(m: re.Match[str]) -> str:

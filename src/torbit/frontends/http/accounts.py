@@ -120,7 +120,7 @@ def accounts_router(
         status_code=204,
         tags=["ignores"],
         summary="Ignore a user",
-        responses=errors_doc(401, 404, 422),
+        responses=errors_doc(401, 404, 409, 422),
     )
     async def ignore(user: UserName, caller: Caller) -> Response:
         """Their messages are left out of history, /receive and live delivery."""

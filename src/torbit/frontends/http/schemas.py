@@ -190,7 +190,10 @@ class RoomSettingsPatch(BaseModel):
     join_key: str | None = Field(
         None,
         max_length=MAX_KEY,
-        description="1-32 printable ASCII characters, no spaces or commas; empty removes it",
+        description=(
+            "1-32 printable ASCII characters, no spaces or commas, not starting with ':'; "
+            "empty removes it"
+        ),
     )
     member_limit: int | None = Field(
         None, ge=0, le=MAX_MEMBER_LIMIT, description="0 removes the limit"

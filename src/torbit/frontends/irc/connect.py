@@ -41,6 +41,7 @@ USER_MODES = "iow"
 
 def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
     options = session.server.options
+    silence_limit = session.core.ignores.max_entries
     return {
         "AWAYLEN": str(AWAY_MAX),  # bytes, as TOPICLEN and KICKLEN: what is longer is cut
         "CASEMAPPING": "ascii",
@@ -63,7 +64,7 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "NICKLEN": str(MAX_NAME_LENGTH),
         "PREFIX": "(qov)~@+",
         "SAFELIST": None,
-        "SILENCE": "1000",
+        "SILENCE": str(silence_limit) if silence_limit else None,  # limits.ignores_per_user
         "TARGMAX": "JOIN:,KICK:4,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1",
         "TOPICLEN": str(MAX_TOPIC_BYTES),
         "USERLEN": str(MAX_NAME_LENGTH),

@@ -16,7 +16,7 @@ from torbit.core.events import DetailsChanged
 from torbit.core.models import Role
 from torbit.core.names import is_inbox, name_key
 from torbit.core.text import clean_label
-from torbit.errors import Forbidden, InvalidInput, NotFound, RateLimited
+from torbit.errors import Forbidden, InvalidInput, ListFull, NotFound, RateLimited
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.channels import roster_room, walk_refused
 from torbit.frontends.irc.context import IrcCore
@@ -362,6 +362,9 @@ async def silence(session: IrcSession, msg: Message) -> None:
                 nick = await ignores.ignore(session.nick, nick)
             else:
                 nick = await ignores.unignore(session.nick, nick)
+        except ListFull:
+            session.reply(n.ERR_SILELISTFULL, f"{nick}!*@*", "Your silence list is full")
+            continue
         except (NotFound, InvalidInput) as e:
             session.server_notice(f"SILENCE {item}: {e.message}")
             continue
