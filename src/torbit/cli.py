@@ -394,19 +394,20 @@ def db_upgrade(config: ConfigOption = None) -> None:
     _run(settings, work, create=True)
 
 
-@db_app.command("status", short_help="Is the schema this torbit's? Exit 1: upgrade needed.")
+@db_app.command("status", short_help="Is the schema this torbit's? Exit 1: no; 2: cannot tell.")
 def db_status(config: ConfigOption = None) -> None:
-    """Say whether the database's schema is this torbit's (exit 0) or needs `torbit db
-    upgrade` (exit 1), changing nothing: before a rollout, or after restoring a backup."""
+    """Say whether the database's schema is this torbit's (exit 0) or not (exit 1: older,
+    none, or a newer torbit's), changing nothing: before a rollout, or after restoring a
+    backup. Exit 2 when it cannot tell (bad config, no SQLite file where the config points,
+    database unreachable), so that a script running `torbit db upgrade` on exit 1 only
+    migrates a database that answered, never makes an empty one in the wrong place."""
     settings = _settings(config)
     _require_database(settings)
     typer.echo(f"torbit: {_source[0]}", err=True)
     try:
         current, head, known = asyncio.run(_schema_status(settings))
-    except ConfigError as e:
+    except TorbitError as e:  # ConfigError, ServiceUnavailable: no answer from the schema
         _fail(e.message, 2)
-    except TorbitError as e:
-        _fail(e.message)
     if current == head:
         typer.echo(f"schema {current}: up to date")
         return

@@ -6,7 +6,9 @@ the session's migrated keyspace: migrating a fresh one takes a minute of DDL."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -88,3 +90,26 @@ def test_db_status_reads_without_changing(
         if backend == "cassandra":  # the session's keyspace: leave it as found
             asyncio.run(newer_version(url, present=False))
     assert code == 1 and "made by a newer torbit" in said
+
+
+def test_db_status_exits_2_when_it_cannot_tell(
+    fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 1 means "the database answered: its schema is not this torbit's", so a rollout
+    script may run `torbit db upgrade` on it; a status that could not look exits 2 instead:
+    no SQLite file where the config points (upgrading would make an empty one there), or a
+    database that cannot be reached (main said 1 for it, sending the script to upgrade)."""
+    missing = fresh_database("sqlite")
+    monkeypatch.setenv("TORBIT_STORAGE__URL", missing)
+    result = runner.invoke(app, ["db", "status"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "torbit: no database at" in result.stderr
+    assert not Path(missing.removeprefix("sqlite:///")).parent.exists()  # nothing created
+
+    with socket.socket() as closed:  # bound, never listening: connecting is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        monkeypatch.setenv("TORBIT_STORAGE__URL", f"postgresql://torbit@127.0.0.1:{port}/torbit")
+        result = runner.invoke(app, ["db", "status"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "torbit: storage unavailable" in result.stderr

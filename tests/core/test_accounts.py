@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 from argon2 import PasswordHasher
@@ -17,7 +18,8 @@ from torbit.core.accounts import Accounts
 from torbit.core.banmasks import EXCEPT, INVEX, Visitor
 from torbit.core.hashing import PasswordHashing
 from torbit.core.limits import RateLimiter
-from torbit.core.models import Revocation
+from torbit.core.models import Revocation, User
+from torbit.core.ports import Store
 from torbit.core.revocation import Revocations
 from torbit.core.sessions import Proof
 from torbit.core.throttle import NETWORK_SHARE, LoginThrottle
@@ -365,3 +367,65 @@ async def test_a_deleted_accounts_exceptions_do_not_pass_to_a_newcomer_with_its_
     assert await core.store.list_exception_masks("hall") == []
     bans = [m.mask for m in await core.store.list_ban_masks("hall")]
     assert bans == ["*!*@192.0.2.*", "alice!*@203.0.113.*"]
+
+
+class HeldAfterRead:
+    """The real store, but the first `get_user` after `hold` waits, its row read, until
+    `release`: a change made meanwhile lands between the deletion's read of the hash and its
+    write over it, where no timing would put it reliably."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.read = asyncio.Event()
+        self.release = asyncio.Event()
+        self.holding = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def get_user(self, key: str) -> User | None:
+        user = await self._store.get_user(key)
+        if self.holding:
+            self.holding = False
+            self.read.set()
+            await self.release.wait()
+        return user
+
+
+async def test_a_deletion_outrun_by_a_password_change_reads_again_and_completes(
+    kit: Kit,
+) -> None:
+    """`Accounts.delete` writes the unusable hash only over the hash it read, so that the
+    credential it revokes is the one it replaced. A password change on another node that
+    lands between its read and its write wins that write; the deletion reads again, revokes
+    the new credential too (a session opened with the new password is closed) and deletes
+    the account (store level: tests/contract/test_store_password_races.py)."""
+    core = kit.core
+    await kit.accounts.register("alice", PW)
+    old = await kit.session("alice")
+    held = HeldAfterRead(core.store)
+    deleting_node = Accounts(
+        cast(Store, held),
+        registration_open=True,
+        min_password_length=6,
+        hashing=kit.hashing,
+        log=core.log,
+        revoke=kit.revocations.revoke,
+        deletion_grace=0,
+    )
+    held.holding = True
+    deletion = asyncio.ensure_future(deleting_node.delete("alice"))
+    async with asyncio.timeout(30):
+        await held.read.wait()  # the deletion has read the hash it means to replace
+    await kit.accounts.set_password("alice", "changed-meanwhile")  # wins the write
+    assert old.closed == "your password was changed: you are logged out"
+    new = await kit.session("alice")  # with the new password, before the deletion goes on
+    assert not deletion.done()
+    held.release.set()
+    async with asyncio.timeout(30):
+        done = await deletion
+    assert done.rooms_deleted == ()
+    assert new.closed == "your account was deleted: you are logged out"
+    assert await core.store.get_user("alice") is None
+    with pytest.raises(AuthenticationFailed):
+        await kit.accounts.authenticate("alice", "changed-meanwhile", "192.0.2.1")

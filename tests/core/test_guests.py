@@ -326,11 +326,20 @@ async def test_guests_from_the_64s_of_one_ipv6_48_are_bounded_together(core: Cor
         await guests.admit("other3", "2001:db8:8::3")
 
 
-@pytest.mark.parametrize("ipv6", ["2002:c000:209::1", "2002:c000:209:ffff::9", "64:ff9b::c000:209"])
-async def test_a_6to4_or_nat64_guest_counts_as_its_ipv4_address(core: Core, ipv6: str) -> None:
+TEREDO = ("2001:0:4136:e378:8000:63bf:3fff:fdf6", "2001:0:cb00:7101:8000:63bf:3fff:fdf6")
+
+
+@pytest.mark.parametrize(
+    "ipv6", ["2002:c000:209::1", "2002:c000:209:ffff::9", "64:ff9b::c000:209", *TEREDO]
+)
+async def test_a_6to4_nat64_or_teredo_guest_counts_as_its_ipv4_address(
+    core: Core, ipv6: str
+) -> None:
     """A 6to4 address (2002::/16) is the /48 of one IPv4 address, and NAT64 (64:ff9b::/96)
     writes one in its last 32 bits: each counts as that IPv4 address, as an IPv4-mapped one
-    does, not as a fresh /64 (6to4 gave one IPv4 client 65,536 buckets)."""
+    does, not as a fresh /64 (6to4 gave one IPv4 client 65,536 buckets). So does Teredo
+    (2001:0::/32, the client's address inverted in the last 32 bits): its /64 is the relay
+    server's, so one client had a fresh bucket per server (both above are 192.0.2.9)."""
     guests = per_address_guests(core, 2)
     await guests.admit("v4", "192.0.2.9")
     await guests.admit("mapped", "::ffff:192.0.2.9")

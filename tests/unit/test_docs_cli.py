@@ -94,3 +94,18 @@ def test_the_db_status_example_names_the_newest_schema() -> None:
     text = " ".join((ROOT / "docs" / "operations.md").read_text().split())
     assert f"`schema {head_revision()}: up to date`" in text
     assert f"numbered: `schema {MIGRATIONS[-1].version}`" in text
+
+
+def test_the_db_status_exit_codes_are_the_commands() -> None:
+    """operations.md said exit 1 for "none" while a missing SQLite file exits 2 (and so does
+    an unreachable database): a rollout script reads these codes, 1 meaning "upgrade it"."""
+    text = " ".join((ROOT / "docs" / "operations.md").read_text().split())
+    said = text[text.index("`torbit db status` says") :][:700]
+    assert "exit 1 for an older schema, none, or a newer torbit's" in said
+    assert "Exit 2 when it cannot tell: a bad config, the database unreachable, or no" in said
+    assert "SQLite file where the config points" in said
+    readme = (ROOT / "README.md").read_text()
+    assert (
+        "torbit db status; .venv/bin/torbit db upgrade  # up to date? (1: no, 2: cannot tell)"
+        in readme
+    )

@@ -5,9 +5,12 @@ Who is matched is a `Visitor`: the nick (the user's name), the user part IRC sho
 client's ident; a user on another door has their lower-cased name, as the IRC door shows
 them) and the host, the client's address as its door sees it (the socket's peer, or the
 PROXY header's / the trusted forwarded client address where the door takes one), in one
-spelling (`canonical_host`). Matching is case-insensitive as CASEMAPPING=ascii says, over the
-whole mask. A mask's host may be a network (`*!*@2001:db8::/64`, `*!*@10.0.0.0/8`): an IPv6
-address is written compressed where its zeros fall, so no wildcard holds a whole /64.
+spelling (`canonical_host`). An IPv6 host that carries an IPv4 address (6to4, NAT64, Teredo:
+addresses.py) is matched as shown and as that IPv4 address: a mask matches if either does, so
+`*!*@192.0.2.*` holds for the same client through a tunnel. Matching is case-insensitive as
+CASEMAPPING=ascii says, over the whole mask. A mask's host may be a network
+(`*!*@2001:db8::/64`, `*!*@10.0.0.0/8`): an IPv6 address is written compressed where its zeros
+fall, so no wildcard holds a whole /64.
 
 Masks are bounded: printable ASCII without spaces or commas, not starting with ':' (IRC could
 not send it as a list entry), at most MAX_MASK_LENGTH
@@ -30,9 +33,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from torbit.core.addresses import carried_ipv4
 from torbit.core.events import BanMasksChanged, NodeEvents, SessionsRevoked
 from torbit.core.models import Room
 from torbit.core.names import is_valid_name
@@ -125,14 +129,28 @@ class Visitor:
     nick: str
     user: str
     host: str
+    carried: str | None = field(default=None, init=False)  # the IPv4 address `host` carries
 
     def __post_init__(self) -> None:
         if ":" in self.host:
             object.__setattr__(self, "host", canonical_host(self.host))
+            object.__setattr__(self, "carried", carried_ipv4(self.host))
 
     @property
     def subject(self) -> str:
         return fold(f"{self.nick}!{self.user}@{self.host}")
+
+    @property
+    def carried_subject(self) -> str:
+        """The subject with the carried IPv4 address as the host (only if there is one)."""
+        return fold(f"{self.nick}!{self.user}@{self.carried}")
+
+    def views(self) -> Iterator[tuple[str, Address | None]]:
+        """Each (subject, address) a mask is matched against: the host as shown, then the
+        IPv4 address it carries, if any."""
+        yield self.subject, _address(self.host)
+        if self.carried is not None:
+            yield self.carried_subject, _address(self.carried)
 
 
 def parse_mask(text: str) -> str | None:
@@ -192,8 +210,7 @@ class Matcher:
             self._net = (network.version, int(network.network_address), int(network.netmask))
 
     def matches(self, visitor: Visitor) -> bool:
-        address = _address(visitor.host) if self.network is not None else None
-        return self.match(visitor.subject, address)
+        return any(self.match(subject, address) for subject, address in visitor.views())
 
     def match(self, subject: str, address: Address | None) -> bool:
         """`subject` and `address` (`_address`): the visitor's, computed once for all of a
@@ -255,17 +272,26 @@ class CompiledMasks:
         """The first mask the visitor matches, or None; None too when the visitor matches
         one of the ban exceptions. Every join and every HTTP request to a room with masks
         asks: a room without network masks costs one regex call a mask, and the exceptions
-        are matched only once a mask has matched."""
-        subject = visitor.subject
+        are matched only once a mask has matched. A host carrying an IPv4 address is
+        matched again as that address when no mask matched it as shown."""
+        mask = self._first(visitor.subject, visitor.host)
+        if mask is None and visitor.carried is not None:
+            mask = self._first(visitor.carried_subject, visitor.carried)
+        if mask is None or self.excepted(visitor):
+            return None
+        return mask
+
+    def _first(self, subject: str, host: str) -> str | None:
+        """The first mask `subject` (with `host`'s address) matches, or None."""
         if len(self._plain) == len(self.masks):
             for mask, match in zip(self.masks, self._plain, strict=True):
                 if match(subject) is not None:
-                    return None if self.excepted(visitor) else mask
+                    return mask
             return None
-        address = _address(visitor.host)
+        address = _address(host)
         for mask, pattern in zip(self.masks, self.patterns, strict=True):
             if pattern.match(subject, address):
-                return None if self.excepted(visitor) else mask
+                return mask
         return None
 
     def excepted(self, visitor: Visitor) -> bool:
@@ -285,11 +311,10 @@ class CompiledMasks:
 
 
 def _any(patterns: tuple[Matcher, ...], visitor: Visitor) -> bool:
-    """Whether the visitor matches one of `patterns`: its subject and address read once."""
+    """Whether the visitor matches one of `patterns`: each of its views read once."""
     if not patterns:
         return False
-    subject, address = visitor.subject, _address(visitor.host)
-    return any(p.match(subject, address) for p in patterns)
+    return any(p.match(subject, address) for subject, address in visitor.views() for p in patterns)
 
 
 def matches(mask: str, visitor: Visitor) -> bool:

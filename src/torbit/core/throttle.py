@@ -31,6 +31,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from torbit.core.addresses import ipv4_of
 from torbit.errors import RateLimited
 
 Clock = Callable[[], float]
@@ -48,35 +49,24 @@ class _Record:
         self.last = 0.0  # the last failure
 
 
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix
 NETWORK_PREFIX = 48  # an IPv6 site: what one customer may be given, 65,536 /64s
 # an IPv6 /48 counts, in the limits kept per address, as this many addresses (`network_key`)
 NETWORK_SHARE = 8
 
 
-def _ipv4_of(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one stands for: IPv4-mapped (a dual-stack socket's IPv4
-    client), 6to4 (2002::/16: the /48 of one IPv4 address) or NAT64 (64:ff9b::/96)."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
-
-
 def address_key(address: str) -> str:
     """IPv6 clients get a /64 each: an attacker with one has 2^64 addresses. One standing
-    for an IPv4 address (`_ipv4_of`) is that address: a 6to4 client has a /48 of 2^16 /64s
-    from its one IPv4 address, each a fresh bucket otherwise."""
+    for an IPv4 address (addresses.py's `ipv4_of`) is that address: a 6to4 client has a
+    /48 of 2^16 /64s from its one IPv4 address, each a fresh bucket otherwise, and a Teredo
+    /64 is its relay server's, shared by all that server's clients, while one client picks
+    a fresh one by changing server."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
     if isinstance(ip, ipaddress.IPv4Address):
         return str(ip)
-    v4 = _ipv4_of(ip)
+    v4 = ipv4_of(ip)
     if v4 is not None:
         return str(v4)
     return str(ipaddress.IPv6Network((ip, 64), strict=False))
@@ -90,7 +80,7 @@ def network_key(address: str) -> str | None:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return None
-    if isinstance(ip, ipaddress.IPv4Address) or _ipv4_of(ip) is not None:
+    if isinstance(ip, ipaddress.IPv4Address) or ipv4_of(ip) is not None:
         return None
     return str(ipaddress.IPv6Network((ip, NETWORK_PREFIX), strict=False))
 

@@ -70,13 +70,15 @@ class Message:
     source: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
-    def encode(self, *, trailing: bool = False) -> bytes:
+    def encode(self, *, trailing: bool = False, max_bytes: int = MAX_BODY_BYTES) -> bytes:
         """The line for the wire, CR LF included. `trailing` puts a colon before the last
         parameter even where none is needed (for clients that expect one on text).
+        `max_bytes` is the body's limit: 512, but for the one reply that may not be split
+        nor cut and is bounded by its request (ISON's 303: frontends/irc/queries.py).
 
         Raises ValueError if the message cannot be written as one line within the limits:
-        a CR, LF or NUL anywhere, an empty or spaced middle parameter, a body over 512 bytes,
-        tags over 8,191 bytes.
+        a CR, LF or NUL anywhere, an empty or spaced middle parameter, a body over
+        `max_bytes`, tags over 8,191 bytes.
         """
         words: list[str] = []
         source = self.source
@@ -101,8 +103,8 @@ class Message:
                 last = ":" + last
             words.append(last)
         line = " ".join(words).encode("utf-8", "replace") + b"\r\n"
-        if len(line) > MAX_BODY_BYTES:
-            raise ValueError(f"line of {len(line)} bytes passes the {MAX_BODY_BYTES}-byte limit")
+        if len(line) > max_bytes:
+            raise ValueError(f"line of {len(line)} bytes passes the {max_bytes}-byte limit")
         if not self.tags:
             return line
         return _encode_tags(self.tags) + line

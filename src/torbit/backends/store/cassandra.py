@@ -2,8 +2,9 @@
 ignores and read positions, with rooms and moderation besides. The tables, and why each
 exists, are in cassandra_schema.py; the driver in cassandra_cql.py; room moderation in
 cassandra_rooms.py; listing and deleting rooms in cassandra_catalog.py; the audit log in
-cassandra_audit.py; tokens and revocations in cassandra_sessions.py. Messages are not kept
-here: a Cassandra deployment's log is Kafka.
+cassandra_audit.py; tokens and revocations in cassandra_sessions.py; ignore lists and read
+cursors in cassandra_userlists.py. Messages are not kept here: a Cassandra deployment's log
+is Kafka.
 
 Every read and write uses the configured consistency level (`storage.consistency`, default
 LOCAL_QUORUM: with a replication factor of 3, a write is acknowledged by two replicas of the
@@ -38,6 +39,7 @@ from torbit.backends.store.cassandra_cql import (
 from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, RoomModerationCql, room_of
 from torbit.backends.store.cassandra_schema import current_version, upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
+from torbit.backends.store.cassandra_userlists import UserListsCql
 from torbit.core.keylocks import KeyLocks
 from torbit.core.models import GUEST_PASSWORD_HASH, AccountDeletion, Room, Standing, User
 from torbit.errors import Conflict, LooksAlike, NotFound
@@ -57,7 +59,7 @@ async def schema_version(url: str, consistency: str = DEFAULT_CONSISTENCY) -> in
         await cql.close()
 
 
-class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
+class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql, UserListsCql):
     """`url` is cassandra://host:port[,host:port]/keyspace; `consistency` a CQL level."""
 
     def __init__(self, url: str, *, consistency: str = DEFAULT_CONSISTENCY) -> None:
@@ -452,123 +454,6 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql):
             f"SELECT room_key, member FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
         )
         return [str(r["room_key"]) for r in rows if r["member"]]
-
-    # ignore lists
-
-    async def add_ignore(self, user_key: str, ignored_key: str) -> bool:
-        k = self.ks
-        user, ignored, pair = await asyncio.gather(
-            self.cql.one(f"SELECT key FROM {k}.users WHERE key = ?", user_key),
-            self.cql.one(f"SELECT key FROM {k}.users WHERE key = ?", ignored_key),
-            self.cql.one(
-                f"SELECT ignored_key FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
-                user_key,
-                ignored_key,
-            ),
-        )
-        if user is None or ignored is None:
-            raise NotFound(f"no user {user_key!r} or no user {ignored_key!r}")
-        if pair is not None:
-            return False
-        await self.cql.batch(
-            [
-                (
-                    f"INSERT INTO {k}.ignores (user_key, ignored_key) VALUES (?, ?)",
-                    (user_key, ignored_key),
-                ),
-                (
-                    f"INSERT INTO {k}.ignored_by (ignored_key, user_key) VALUES (?, ?)",
-                    (ignored_key, user_key),
-                ),
-            ]
-        )
-        return True
-
-    async def remove_ignore(self, user_key: str, ignored_key: str) -> bool:
-        k = self.ks
-        if (
-            await self.cql.one(
-                f"SELECT ignored_key FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
-                user_key,
-                ignored_key,
-            )
-            is None
-        ):
-            return False
-        await self.cql.batch(
-            [
-                (
-                    f"DELETE FROM {k}.ignores WHERE user_key = ? AND ignored_key = ?",
-                    (user_key, ignored_key),
-                ),
-                (
-                    f"DELETE FROM {k}.ignored_by WHERE ignored_key = ? AND user_key = ?",
-                    (ignored_key, user_key),
-                ),
-            ]
-        )
-        return True
-
-    async def list_ignores(self, user_key: str) -> list[str]:
-        rows = await self.cql.rows(
-            f"SELECT ignored_key FROM {self.ks}.ignores WHERE user_key = ?", user_key
-        )
-        return [str(r["ignored_key"]) for r in rows]
-
-    # read cursors
-
-    async def get_cursor(self, user_key: str, channel: str) -> int | None:
-        row = await self.cql.one(
-            f"SELECT last_id FROM {self.ks}.read_cursors WHERE user_key = ? AND channel = ?",
-            user_key,
-            channel,
-        )
-        return int(row["last_id"]) if row is not None else None
-
-    async def set_cursor(
-        self, user_key: str, channel: str, last_id: int, *, at_once: bool = False
-    ) -> None:
-        """Never backward: a lightweight transaction `IF last_id < ?`, or, where there is no
-        cursor yet, `IF NOT EXISTS` (and the first again if another came first). Usually one
-        round of Paxos, never more than three."""
-        k = self.ks
-        while True:
-            applied, row = await self.cql.lwt(
-                f"UPDATE {k}.read_cursors SET last_id = ? WHERE user_key = ? AND channel = ? "
-                "IF last_id < ?",
-                last_id,
-                user_key,
-                channel,
-                last_id,
-            )
-            if applied or row.get("last_id") is not None:  # moved, or already there or past
-                return
-            if await self.advance_cursor(user_key, channel, None, last_id):
-                return
-
-    async def advance_cursor(
-        self, user_key: str, channel: str, expected: int | None, last_id: int
-    ) -> bool:
-        """A lightweight transaction: `IF last_id = ?`, or `IF NOT EXISTS` for no cursor yet."""
-        k = self.ks
-        if expected is None:
-            applied, _ = await self.cql.lwt(
-                f"INSERT INTO {k}.read_cursors (user_key, channel, last_id) VALUES (?, ?, ?) "
-                "IF NOT EXISTS",
-                user_key,
-                channel,
-                last_id,
-            )
-        else:
-            applied, _ = await self.cql.lwt(
-                f"UPDATE {k}.read_cursors SET last_id = ? WHERE user_key = ? AND channel = ? "
-                "IF last_id = ?",
-                last_id,
-                user_key,
-                channel,
-                expected,
-            )
-        return applied
 
     # for tools and tests
 

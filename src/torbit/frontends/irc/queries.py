@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from torbit.core.events import DetailsChanged
 from torbit.core.models import Role
-from torbit.core.names import is_inbox, name_key
+from torbit.core.names import MAX_NAME_LENGTH, is_inbox, name_key
 from torbit.core.text import clean_label
 from torbit.errors import Forbidden, InvalidInput, ListFull, NotFound, RateLimited
 from torbit.frontends.irc import numerics as n
@@ -24,9 +24,12 @@ from torbit.frontends.irc.modes import ban_target
 from torbit.frontends.irc.registration import REALNAME_MAX
 from torbit.frontends.irc.render import channel_name, prefix, room_name
 from torbit.frontends.irc.session import IrcSession, UserInfo
-from torbit.protocol.irc import Message
-from torbit.protocol.irc_replies import list_numerics
+from torbit.protocol.irc import MAX_BODY_BYTES, Message
+from torbit.protocol.irc_replies import list_numerics, numeric
 
+# an ISON answer's longest line: a full request line's nicks behind the longest prefix,
+# `:` + server name (63) + ` 303 ` + nick (32) + ` :`, where the request has `ISON `
+ISON_REPLY_MAX_BYTES = MAX_BODY_BYTES + 1 + 63 + 5 + MAX_NAME_LENGTH + 2 - len("ISON ")
 WHO_MAX_REPLIES = 500  # users one WHO by mask shows at most (ratbox/hybrid's cap), then 416
 WHO_CHUNK = 1000  # users matched between two lets-go of the loop
 WHOX_FIELDS = "tcuihsnfdlaor"  # WHOX's fields, in the order a 354 gives them
@@ -246,21 +249,26 @@ def ison(session: IrcSession, msg: Message) -> None:
     """ISON nick...: one RPL_ISON (303) naming those of the nicks online. One line, as RFC
     2812 (4.9) has it: clients take it as the whole answer (HexChat and irssi mark every
     nick asked that one 303 leaves out offline, so a second 303 would undo the first).
-    Every nick asked is looked up: the 512-byte line bounds them (~250 at most). An answer
-    longer than a line (the RFC leaves it to the client not to ask so much at once: the
-    answer's prefix is longer than the request's) is no 303 but ERR_TOOMANYMATCHES (416):
-    a 303 holding only the nicks that fit read the others as offline."""
+    Every nick asked is looked up: the 512-byte line bounds them (~250 at most).
+
+    The answer's prefix (`:server 303 nick :`) is longer than the request's (`ISON :`), so
+    a full line of nicks, all online, answers past 512 bytes. irssi's notify list asks just
+    that (src/irc/notifylist/notify-ison.c packs each ISON to 510 bytes), and met with 416
+    it never asked again on that connection (it waits for the 303). So the 303 may pass 512
+    bytes by the prefix, ISON_REPLY_MAX_BYTES at most; irssi (64 KiB), HexChat (8,704
+    bytes) and WeeChat read such a line. Past that bound (never, for a request within the
+    line limit) ERR_TOOMANYMATCHES (416): a 303 of only the nicks that fit would read the
+    others as offline."""
     subs = session.core.subscriptions
     words = [w for p in msg.params for w in p.split(" ") if w]
     online = [name for w in words if (name := subs.online_name(name_key(w))) is not None]
-    server = session.server.options.server_name
-    fitted = list_numerics(server, session.nick, n.RPL_ISON, online, sep=" ")
-    if len(fitted) > 1:
+    answer = numeric(session.server.options.server_name, session.nick, n.RPL_ISON, " ".join(online))
+    try:
+        data = answer.encode(max_bytes=ISON_REPLY_MAX_BYTES)
+    except ValueError:
         session.reply(n.ERR_TOOMANYMATCHES, "ISON", "Output too long (ask fewer nicks per ISON)")
-    elif fitted:
-        session.send(fitted[0])
-    else:
-        session.reply(n.RPL_ISON, "")
+        return
+    session.write(data)
 
 
 async def away(session: IrcSession, msg: Message) -> None:
