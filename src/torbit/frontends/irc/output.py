@@ -128,7 +128,52 @@ class SessionOutput:
         writer.write(data)
 
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
-        rendered = fmt.notice_lines(
+        """A notice as IRC lines. One about a room (JOIN, PART, QUIT, NICK, AWAY, TOPIC,
+        MODE) is the same for every reader with the same caps: rendered by the first of
+        them (`LineCache.notice_lines`), as `deliver` does messages; 10,000 readers leaving
+        at once were 10,000 renderings of each QUIT a room of 100 hears."""
+        notice = fmt.shared(text, self.nick)
+        if notice is None:
+            self._notify_one(text, channel)
+            return
+        cache = self.server.lines
+        if cache.notice is notice and cache.channel == channel:
+            known = cache.notice_lines
+        else:
+            known = cache.start_notice(notice, channel)
+        key = (self.caps.enabled, self.room_display(notice.room or channel or ""))
+        out = known.get(key)
+        if out is None:
+            out = known[key] = tuple(
+                (self._once(line), b"".join(map(self._encoded, self._for_me(line))))
+                for line in self._rendered(notice, channel).lines
+            )
+        for once, data in out:
+            if once is not None:
+                sent = self._sent_this_turn()
+                if once in sent:
+                    continue
+                sent.add(once)
+            if data:
+                self.write(data)
+
+    def _notify_one(self, text: str, channel: str | None) -> None:
+        """A notice rendered for this reader alone (it is to or about them)."""
+        rendered = self._rendered(text, channel)
+        for line in rendered.lines:
+            once = self._once(line)
+            if once is not None:
+                sent = self._sent_this_turn()
+                if once in sent:
+                    continue
+                sent.add(once)
+            for out in self._for_me(line):
+                self.send(out)
+        if rendered.left_room is not None:
+            self.rooms.pop(rendered.left_room, None)
+
+    def _rendered(self, text: str, channel: str | None) -> fmt.Rendered:
+        return fmt.notice_lines(
             text,
             channel,
             me=self.nick,
@@ -137,38 +182,42 @@ class SessionOutput:
             room_display=self.room_display,
             still_online=self._has_other_sessions,
         )
-        for line in rendered.lines:
-            if line.command == "AWAY" and "away-notify" not in self.caps:
-                continue
-            if line.command in ("QUIT", "NICK"):  # one line per user, not one per room
-                seen = (line.command, line.source or "")
-                sent = self._sent_this_turn()
-                if seen in sent:
-                    continue
-                sent.add(seen)
-            nick = (line.source or "").partition("!")[0]
-            if (  # another's invitation: with invite-notify, and not to the inviter
-                line.command == "INVITE"
-                and name_key(line.params[0]) != self.user_key
-                and ("invite-notify" not in self.caps or name_key(nick) == self.user_key)
-            ):
-                continue
-            if (
-                "account-tag" in self.caps
-                and line.source != nick
-                and not self.server.is_guest(name_key(nick))
-            ):
-                line = Message(line.command, line.params, line.source, {"account": nick})
-            if line.command == "JOIN" and "extended-join" in self.caps and line.source:
-                params = (*line.params[:1], *self.server.join_details(nick))
-                line = Message("JOIN", params, line.source, line.tags)
-            self.send(line)
-            if line.command == "JOIN" and "away-notify" in self.caps and line.source:
-                away = self.server.away_of(line.source.partition("!")[0])
-                if away:  # away-notify: who joins away is said to be
-                    self.send(Message("AWAY", (away,), line.source))
-        if rendered.left_room is not None:
-            self.rooms.pop(rendered.left_room, None)
+
+    @staticmethod
+    def _once(line: Message) -> tuple[str, str] | None:
+        """A QUIT or NICK line is sent once a loop turn (one line per user, not per room)."""
+        if line.command in ("QUIT", "NICK"):
+            return (line.command, line.source or "")
+        return None
+
+    def _for_me(self, line: Message) -> list[Message]:
+        """A notice's line as this client's caps have it: left out (AWAY without
+        away-notify, another's INVITE without invite-notify), tagged (account-tag),
+        extended (extended-join), followed by the joiner's AWAY (away-notify)."""
+        if line.command == "AWAY" and "away-notify" not in self.caps:
+            return []
+        nick = (line.source or "").partition("!")[0]
+        if (  # another's invitation: with invite-notify, and not to the inviter
+            line.command == "INVITE"
+            and name_key(line.params[0]) != self.user_key
+            and ("invite-notify" not in self.caps or name_key(nick) == self.user_key)
+        ):
+            return []
+        if (
+            "account-tag" in self.caps
+            and line.source != nick
+            and not self.server.is_guest(name_key(nick))
+        ):
+            line = Message(line.command, line.params, line.source, {"account": nick})
+        if line.command == "JOIN" and "extended-join" in self.caps and line.source:
+            params = (*line.params[:1], *self.server.join_details(nick))
+            line = Message("JOIN", params, line.source, line.tags)
+        lines = [line]
+        if line.command == "JOIN" and "away-notify" in self.caps and line.source:
+            away = self.server.away_of(line.source.partition("!")[0])
+            if away:  # away-notify: who joins away is said to be
+                lines.append(Message("AWAY", (away,), line.source))
+        return lines
 
     def _has_other_sessions(self, name: str) -> bool:
         """Whether a user logging out (still attached while its rooms are told) keeps
@@ -181,14 +230,19 @@ class SessionOutput:
     def send(self, message: Message) -> None:
         """Send one message; one too long for a line is made to fit (its text split over
         several PRIVMSGs or NOTICEs, any other's last parameter cut), never dropped."""
+        data = self._encoded(message)
+        if data:
+            self.write(data)
+
+    def _encoded(self, message: Message) -> bytes:
+        """A message's bytes, made to fit a line if need be; none if it cannot be one."""
         try:
-            data = message.encode()
+            return message.encode()
         except ValueError:
             data = fit_lines(message)
             if not data:
                 log.warning("not sent to %s, it cannot be a line: %.200r", self.nick, message)
-                return
-        self.write(data)
+            return data
 
     def reply(self, code: int, *params: str) -> None:
         self.send(numeric(self.server.options.server_name, self.nick or None, code, *params))

@@ -119,19 +119,28 @@ and its target (a room's name, a private message's nick): all that its lines dep
 one rendering serves every reader with the same, looked up without a Python call."""
 
 
-class LineCache:
-    """The lines of the message being fanned out (`delivery`) and of the run of messages
-    being fanned out (`run`), by `LineKey`: each rendered once per distinct key, not per
-    recipient. The sessions read the attributes inline (a hit costs no Python call) and call
-    `start`/`start_run` when the subject changes."""
+NoticeOut = tuple[tuple[tuple[str, str] | None, bytes], ...]
+"""A notice's lines for one `LineKey`: each line's bytes, after the QUIT/NICK it says, if
+any (a client is told one of those once a loop turn, not once per room it shares)."""
 
-    __slots__ = ("delivery", "lines", "run", "run_lines")
+
+class LineCache:
+    """The lines of the message being fanned out (`delivery`), of the run of messages
+    being fanned out (`run`) and of the notice being told (`notice` to `channel`), by
+    `LineKey`: each rendered once per distinct key, not per recipient. The sessions read
+    the attributes inline (a hit costs no Python call) and call `start`/`start_run`/
+    `start_notice` when the subject changes."""
+
+    __slots__ = ("channel", "delivery", "lines", "notice", "notice_lines", "run", "run_lines")
 
     def __init__(self) -> None:
         self.delivery: Delivery | None = None
         self.lines: dict[LineKey, bytes] = {}
         self.run: Run | None = None
         self.run_lines: dict[LineKey, bytes] = {}
+        self.notice: Notice | None = None
+        self.channel: str | None = None
+        self.notice_lines: dict[LineKey, NoticeOut] = {}
 
     def start(self, delivery: Delivery) -> dict[LineKey, bytes]:
         """A new message is fanned out: forget the last one's lines."""
@@ -143,6 +152,13 @@ class LineCache:
         self.run = run
         self.run_lines = {}
         return self.run_lines
+
+    def start_notice(self, notice: Notice, channel: str | None) -> dict[LineKey, NoticeOut]:
+        """A new notice is told (held, so that `is` stays a sound test): forget the last."""
+        self.notice = notice
+        self.channel = channel
+        self.notice_lines = {}
+        return self.notice_lines
 
 
 _LETTERS = {
@@ -237,6 +253,36 @@ class Rendered:
 
     lines: list[Message]
     left_room: str | None = None
+
+
+SHARED_NOTICES: Final = frozenset(
+    {
+        NoticeKind.JOIN,
+        NoticeKind.PART,
+        NoticeKind.QUIT,
+        NoticeKind.NICK,
+        NoticeKind.AWAY,  # but the reader's own (305/306): see `shared`
+        NoticeKind.TOPIC,
+        NoticeKind.UNBAN,
+        NoticeKind.PRIVATE,
+        NoticeKind.SETTINGS,
+        *_MEMBER_MODES,
+        *_MASK_MODES,
+    }
+)
+"""Notices whose lines are the same for every reader of a room (with the same caps): not
+a text notice (to the reader's nick outside a room), a kick or ban (the kicked reader
+leaves), an invitation (to or about the reader), a mute."""
+
+
+def shared(notice: str, me: str) -> Notice | None:
+    """The notice, if its lines are rendered once for all its readers with the same caps
+    (`LineCache.notice_lines`), not for each reader."""
+    if not isinstance(notice, Notice) or notice.kind not in SHARED_NOTICES:
+        return None
+    if notice.kind is NoticeKind.AWAY and name_key(notice.user) == name_key(me):
+        return None
+    return notice
 
 
 def notice_lines(
