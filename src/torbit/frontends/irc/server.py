@@ -20,6 +20,7 @@ from torbit.frontends.irc.monitor import clear as clear_monitor
 from torbit.frontends.irc.oper import deliver_wallops
 from torbit.frontends.irc.queries import details_elsewhere
 from torbit.frontends.irc.render import LineCache
+from torbit.frontends.irc.roster import Roster
 from torbit.frontends.irc.session import HOST, OTHER_DOORS_HOST, IrcSession, UserInfo
 from torbit.frontends.proxied import TrustedNetworks
 from torbit.metrics import Metrics
@@ -42,6 +43,7 @@ class IrcServer(LineDoor[IrcSession]):
         self.lines = LineCache()
         self._clients: dict[str, list[IrcSession]] = {}  # registered, by nick key
         self._guests: set[str] = set()  # keys of the guests registered here
+        self.roster = Roster(self.shown_as, self._clients.__contains__)
         self.peak_users = 0
         # WHOWAS: who left, newest last; bounded, kept in memory only
         self.departed: deque[UserInfo] = deque(maxlen=WHOWAS_KEPT)
@@ -75,6 +77,7 @@ class IrcServer(LineDoor[IrcSession]):
 
     def registered(self, session: IrcSession) -> None:
         self._clients.setdefault(session.user_key, []).append(session)
+        self.roster.forget(session.user_key)
         if session.account is None:
             self._guests.add(session.user_key)
 
@@ -95,6 +98,7 @@ class IrcServer(LineDoor[IrcSession]):
         clients = self._clients.get(key)
         if clients is not None and session in clients:
             clients.remove(session)
+            self.roster.forget(key)
             if not clients:
                 del self._clients[key]
                 self._guests.discard(key)
@@ -137,6 +141,10 @@ class IrcServer(LineDoor[IrcSession]):
         """How a user's name is shown: a guest's nick may differ from it in case."""
         clients = self._clients.get(name_key(name))
         return clients[0].nick if clients else name
+
+    def shown_as(self, name: str, full: bool) -> str:
+        """A user as NAMES shows them: the mask to a client with userhost-in-names."""
+        return self.mask_of(name) if full else self.nick_of(name)
 
     def mask_of(self, name: str) -> str:
         """`nick!user@host` as every line shows a user: one host per door, on every node (an
