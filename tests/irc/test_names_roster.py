@@ -122,8 +122,12 @@ def test_namreply_lines_fit_512_bytes_and_read_as_message_encode_writes_them() -
     parser = IRCParser()
     lines = data.split(b"\r\n")[:-1]
     assert len(lines) > 1 and all(len(line) + 2 <= MAX_BODY_BYTES for line in lines)
-    got = [e for ev in parser.receive_data(data) if isinstance(ev, MessageReceived) for e in
-           ev.message.params[-1].split()]
+    got = [
+        e
+        for ev in parser.receive_data(data)
+        if isinstance(ev, MessageReceived)
+        for e in ev.message.params[-1].split()
+    ]
     assert got == entries
     lone = namreply_lines(head, ["@solo"])
     assert lone == Message("353", ("somebody", "=", "#channel", "@solo"), "torbit").encode()

@@ -43,6 +43,8 @@ class IrcServer(LineDoor[IrcSession]):
         self.lines = LineCache()
         self._clients: dict[str, list[IrcSession]] = {}  # registered, by nick key
         self._guests: set[str] = set()  # keys of the guests registered here
+        # masks of clients gone from `_clients` whose logout (their QUIT) is being told
+        self._leaving: dict[str, str] = {}
         self.roster = Roster(self.shown_as, self._clients.__contains__)
         self.peak_users = 0
         # WHOWAS: who left, newest last; bounded, kept in memory only
@@ -115,7 +117,13 @@ class IrcServer(LineDoor[IrcSession]):
         self.departed.append(self.info_of(session))
         if session.account is None:
             self.core.guests.leaving(session.nick)
-        await self.core.sessions.logout(session, session.quit_reason)
+        key = session.user_key
+        self._leaving[key] = session.mask  # the QUIT shows the host the user had
+        try:
+            await self.core.sessions.logout(session, session.quit_reason)
+        finally:
+            if self._leaving.get(key) == session.mask:
+                del self._leaving[key]
         if session.account is None:
             await self.core.guests.release(session.nick)
 
@@ -154,6 +162,9 @@ class IrcServer(LineDoor[IrcSession]):
         clients = self._clients.get(key)
         if clients:
             return clients[0].mask
+        leaving = self._leaving.get(key)
+        if leaving is not None:  # its QUIT being told
+            return leaving
         d = self.core.subscriptions.details_elsewhere(key)
         if d is not None and d.ident:  # an IRC client on another node
             return f"{name}!{d.ident}@{HOST}"
