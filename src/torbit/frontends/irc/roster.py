@@ -21,7 +21,7 @@ from torbit.protocol.irc import MAX_BODY_BYTES
 
 class Roster:
     """Each member's NAMES entry without its prefix, by display name, for plain and
-    userhost-in-names clients; `built` counts entries looked up (tests count it)."""
+    userhost-in-names clients."""
 
     def __init__(
         self,
@@ -31,12 +31,13 @@ class Roster:
         self._show = show  # a name as NAMES shows it: its mask with userhost-in-names
         self._local = local  # a user key with a registered client on this door
         self._shown: tuple[dict[str, str], dict[str, str]] = ({}, {})
-        self._names: dict[str, set[str]] = {}  # user key -> names kept in _shown
-        self.built = 0
+        # user key -> the name kept in _shown (a str each, not a set: ~40 bytes a member)
+        self._names: dict[str, str] = {}
 
     def forget(self, key: str) -> None:
         """A user's clients here changed (registered, renamed, gone): shown anew next time."""
-        for name in self._names.pop(key, ()):
+        name = self._names.pop(key, None)
+        if name is not None:
             self._shown[0].pop(name, None)
             self._shown[1].pop(name, None)
 
@@ -54,11 +55,12 @@ class Roster:
         present = set(names)
         extra: dict[str, str] = {}
         for name in present.difference(shown):
-            self.built += 1
             key = name_key(name)
             if self._local(key):
+                if self._names.get(key, name) != name:  # shown in another case before
+                    self.forget(key)
                 shown[name] = self._show(name, full)
-                self._names.setdefault(key, set()).add(name)
+                self._names[key] = name
             else:
                 extra[name] = self._show(name, full)
         # every name is in `shown` or in `extra` now
