@@ -24,7 +24,8 @@ from torbit.errors import (
     TorbitError,
 )
 from torbit.frontends.irc import numerics as n
-from torbit.frontends.irc.render import channel_modes, channel_name, prefix, room_name
+from torbit.frontends.irc.render import channel_modes, channel_name, room_name
+from torbit.frontends.irc.roster import namreply_lines
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import MAX_BODY_BYTES, Message
 
@@ -255,24 +256,11 @@ async def send_names(session: IrcSession, room: Room, *, end: bool = True) -> No
     multi = "multi-prefix" in session.caps
     full = "userhost-in-names" in session.caps
     channel = channel_name(room.name)
-    entries = [
-        prefix(roles.get(key := name_key(name)), multi, key in voiced)
-        + (session.server.mask_of(name) if full else session.server.nick_of(name))
-        for name in membership.online(room.key)
-    ]
-    head = f":{session.server.options.server_name} 353 {session.nick} = {channel} :"
-    budget = MAX_BODY_BYTES - len(head.encode()) - 2
-    line: list[str] = []
-    used = 0
-    for entry in entries:
-        size = len(entry.encode()) + 1
-        if line and used + size > budget:
-            session.reply(n.RPL_NAMREPLY, "@" if room.private else "=", channel, " ".join(line))
-            line, used = [], 0
-        line.append(entry)
-        used += size
-    if line:
-        session.reply(n.RPL_NAMREPLY, "@" if room.private else "=", channel, " ".join(line))
+    server = session.server
+    entries = server.roster.entries(membership.online(room.key), full, multi, roles, voiced)
+    kind = "@" if room.private else "="
+    head = f":{server.options.server_name} 353 {session.nick or '*'} {kind} {channel} "
+    session.write(namreply_lines(head, entries))
     if end:
         session.reply(n.RPL_ENDOFNAMES, channel, "End of /NAMES list")
 

@@ -311,6 +311,7 @@ async def _change_case(session: IrcSession, new: str) -> None:
         return
     line = Message("NICK", (new,), session.mask)
     session.renamed(new)
+    session.server.roster.forget(session.user_key)
     session.core.subscriptions.recase(session.user_key, new)
     told = {id(session)}
     session.send(line)

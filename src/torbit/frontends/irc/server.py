@@ -20,6 +20,7 @@ from torbit.frontends.irc.monitor import clear as clear_monitor
 from torbit.frontends.irc.oper import deliver_wallops
 from torbit.frontends.irc.queries import details_elsewhere
 from torbit.frontends.irc.render import LineCache
+from torbit.frontends.irc.roster import Roster
 from torbit.frontends.irc.session import HOST, OTHER_DOORS_HOST, IrcSession, UserInfo
 from torbit.frontends.proxied import TrustedNetworks
 from torbit.metrics import Metrics
@@ -42,6 +43,9 @@ class IrcServer(LineDoor[IrcSession]):
         self.lines = LineCache()
         self._clients: dict[str, list[IrcSession]] = {}  # registered, by nick key
         self._guests: set[str] = set()  # keys of the guests registered here
+        # masks of clients gone from `_clients` whose logout (their QUIT) is being told
+        self._leaving: dict[str, str] = {}
+        self.roster = Roster(self.shown_as, self._clients.__contains__)
         self.peak_users = 0
         # WHOWAS: who left, newest last; bounded, kept in memory only
         self.departed: deque[UserInfo] = deque(maxlen=WHOWAS_KEPT)
@@ -75,6 +79,7 @@ class IrcServer(LineDoor[IrcSession]):
 
     def registered(self, session: IrcSession) -> None:
         self._clients.setdefault(session.user_key, []).append(session)
+        self.roster.forget(session.user_key)
         if session.account is None:
             self._guests.add(session.user_key)
 
@@ -95,6 +100,7 @@ class IrcServer(LineDoor[IrcSession]):
         clients = self._clients.get(key)
         if clients is not None and session in clients:
             clients.remove(session)
+            self.roster.forget(key)
             if not clients:
                 del self._clients[key]
                 self._guests.discard(key)
@@ -111,7 +117,13 @@ class IrcServer(LineDoor[IrcSession]):
         self.departed.append(self.info_of(session))
         if session.account is None:
             self.core.guests.leaving(session.nick)
-        await self.core.sessions.logout(session, session.quit_reason)
+        key = session.user_key
+        self._leaving[key] = session.mask  # the QUIT shows the host the user had
+        try:
+            await self.core.sessions.logout(session, session.quit_reason)
+        finally:
+            if self._leaving.get(key) == session.mask:
+                del self._leaving[key]
         if session.account is None:
             await self.core.guests.release(session.nick)
 
@@ -138,6 +150,10 @@ class IrcServer(LineDoor[IrcSession]):
         clients = self._clients.get(name_key(name))
         return clients[0].nick if clients else name
 
+    def shown_as(self, name: str, full: bool) -> str:
+        """A user as NAMES shows them: the mask to a client with userhost-in-names."""
+        return self.mask_of(name) if full else self.nick_of(name)
+
     def mask_of(self, name: str) -> str:
         """`nick!user@host` as every line shows a user: one host per door, on every node (an
         IRC client's `ident@irc.torbit`, as WHOIS says, also when it is on another node; a
@@ -146,6 +162,9 @@ class IrcServer(LineDoor[IrcSession]):
         clients = self._clients.get(key)
         if clients:
             return clients[0].mask
+        leaving = self._leaving.get(key)
+        if leaving is not None:  # its QUIT being told
+            return leaving
         d = self.core.subscriptions.details_elsewhere(key)
         if d is not None and d.ident:  # an IRC client on another node
             return f"{name}!{d.ident}@{HOST}"

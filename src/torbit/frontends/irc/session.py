@@ -24,6 +24,7 @@ from torbit.frontends.irc import render as fmt
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.output import OutputHost, SessionOutput
 from torbit.frontends.irc.registration import Caps, Registration, offered_caps
+from torbit.frontends.irc.roster import Roster
 from torbit.frontends.line_session import LineHost, LineSession
 from torbit.protocol.irc import Event, InvalidLine, IRCParser, LineTooLong, Message, MessageReceived
 
@@ -57,6 +58,7 @@ class IrcHost(OutputHost, LineHost, Protocol):
     core: IrcCore
     options: IrcOptions
     lines: fmt.LineCache
+    roster: Roster
 
     def dispatch(self, session: IrcSession, message: Message) -> Awaitable[None] | None:
         """Run a client's command: None when done at once, else the work to await."""
