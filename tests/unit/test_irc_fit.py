@@ -114,6 +114,20 @@ def test_what_cannot_be_a_line_still_is_not_sent() -> None:
     assert fit_lines(Message("KICK", ("#r", "v", "a\nb"), MASK)) == b""
 
 
+def test_a_middle_parameter_that_cannot_be_one_ends_the_line() -> None:
+    """A value starting with ':' (typed, or stored before attack7), empty or spaced where a
+    middle parameter goes: the line ends with it as the trailing one, never dropped."""
+    cases = [
+        ("401", ("me", ":y", "No such nick/channel"), b":irc.torbit 401 me ::y\r\n"),
+        ("324", ("me", "#r", "+ntkl", ":abc", "5"), b":irc.torbit 324 me #r +ntkl ::abc\r\n"),
+        ("367", ("me", "#r", "", "x"), b":irc.torbit 367 me #r :\r\n"),
+        ("401", ("me", "a b", "x"), b":irc.torbit 401 me :a b\r\n"),
+    ]
+    for code, params, line in cases:
+        assert fit_lines(Message(code, params, "irc.torbit")) == line, params
+    assert fit_lines(Message("401", ("me", ":y\n", "x"), "irc.torbit")) == b""
+
+
 @settings(deadline=None, max_examples=300)
 @given(
     st.text(st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, max_size=700),

@@ -44,6 +44,7 @@ from torbit.errors import Conflict, Forbidden, LooksAlike, NotFound
 MAX_ROOM_PAGE = 1000
 SCAN_PAGES = 10  # store pages one listing reads at most, however many rooms it must skip
 MAX_SHARED_ROOMS = 10_000  # rooms whose Room object joining sessions share
+NAMES_PER_MESSAGE = 10  # names of a roster that cost one message of the read budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,17 +520,37 @@ class Membership(JoinChecks):
         return len(await self._store.list_members(room.key))
 
     async def members(self, room_name: str, *, viewer: str) -> list[str]:
+        """The room's members, paid from the viewer's read budget (`grant_roster`)."""
         room = await self.roster_room(viewer, room_name)
-        return await self._store.list_members(room.key)
+        granted = self.grant_roster(viewer)
+        names = await self._store.list_members(room.key)
+        self.pay_roster(viewer, granted, len(names))
+        return names
 
     async def roster(
         self, room_name: str, *, viewer: str, visitor: Visitor | None = None
     ) -> tuple[list[str], list[str]]:
-        """The room's members and, of them, the voiced ones (display names, sorted)."""
+        """The room's members and, of them, the voiced ones (display names, sorted), paid
+        from the viewer's read budget (`grant_roster`)."""
         room = await self.roster_room(viewer, room_name, visitor)
+        granted = self.grant_roster(viewer)
         names = await self._store.list_members(room.key)
+        self.pay_roster(viewer, granted, len(names))
         voiced = set(await self._store.list_voiced(room.key))
         return names, [n for n in names if name_key(n) in voiced]
+
+    def grant_roster(self, viewer: str) -> int:
+        """A read of a room's member list (IRC `NAMES`, `GET .../members`, telnet `/who`)
+        comes out of the reader's read budget (`limits.read_rate`): a roster of 10,000 names
+        asked for again and again was free. The names shown on a join are not charged (the
+        join rate bounds them). Refused (RateLimited)
+        before it reads, only when nothing is left; `pay_roster` pays for every name read."""
+        return self._reads.grant(name_key(viewer), 1)
+
+    def pay_roster(self, viewer: str, granted: int, names: int) -> None:
+        """Ten names cost as a message does (a name is some 10-30 bytes, a message 200 to
+        4,000): a roster of 10,000 names is a page of 1,000 messages; an empty one, one."""
+        self._reads.settle(name_key(viewer), granted, max(1, -(-names // NAMES_PER_MESSAGE)))
 
     def online(self, room_key: str) -> list[str]:
         return self._subs.online(room_key)

@@ -147,11 +147,18 @@ def fit_lines(message: Message) -> bytes:
     PRIVMSG's or NOTICE's text split into several messages (`text_messages`: nothing is
     lost), any other message's last parameter cut (`cut_text`), and client-only tags (``+``)
     left out whole if the tags pass their limit, never cut inside a value. Empty if it still
-    cannot fit: a middle parameter too long by itself, or not a line at all (a CR, LF or NUL)."""
+    cannot fit: a middle parameter too long by itself, or not a line at all (a CR, LF or NUL).
+    A middle parameter that cannot be one (empty, spaced, or starting with ':', as a value a
+    client typed or one stored before such values were refused) ends the message as its
+    trailing parameter, the parameters after it left out: the answer arrives, value intact."""
     tags = message.tags
     if tags and not _tags_fit(tags):
         tags = {key: value for key, value in tags.items() if key[:1] != "+"}
     command, params, source = message.command, message.params, message.source
+    for index, param in enumerate(params[:-1]):
+        if not param or param[0] == ":" or " " in param:
+            params = params[: index + 1]
+            break
     try:
         if command.upper() in ("PRIVMSG", "NOTICE") and len(params) == 2 and source:
             pieces = text_messages(source, params[0], params[1], command=command, tags=tags)

@@ -118,6 +118,8 @@ class HttpServer:
     async def start(self, sock: socket.socket) -> None:
         import uvicorn
 
+        from torbit.frontends.http.ws_inbound import BoundedWebSocketProtocol
+
         core, options = self._core, self._options
         config = uvicorn.Config(
             create_http_app(core, options),
@@ -129,6 +131,8 @@ class HttpServer:
             access_log=False,
             lifespan="off",
             ws_max_size=options.max_body_bytes,
+            # unread incoming messages bounded (uvicorn queued a whole chunk's, inflated)
+            ws=BoundedWebSocketProtocol,
             timeout_graceful_shutdown=1,
             ssl_certfile=self._tls[0] or None,
             ssl_keyfile=self._tls[1] or None,

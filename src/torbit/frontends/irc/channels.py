@@ -233,6 +233,7 @@ async def names(session: IrcSession, msg: Message) -> None:
         return
     channels = [c for c in msg.params[0].split(",") if c][:8]
     one = len(channels) == 1
+    membership = session.core.membership
     for channel in channels:
         name = room_name(channel)
         try:
@@ -241,15 +242,21 @@ async def names(session: IrcSession, msg: Message) -> None:
             room = await roster_room(session, name)
         except (NotFound, Forbidden):  # a room banned from is shown as a +s channel
             continue
-        await send_names(session, room, end=one)
+        try:  # paid from the read budget, as CHATHISTORY is
+            granted = membership.grant_roster(session.nick)
+        except RateLimited:
+            session.reply(n.RPL_TRYAGAIN, "NAMES", "Please wait a while and try again.")
+            return
+        membership.pay_roster(session.nick, granted, await send_names(session, room, end=one))
         if one:
             return
     # one RPL_ENDOFNAMES for the whole list (RFC 2812 3.2.5), or for a room not shown
     session.reply(n.RPL_ENDOFNAMES, msg.params[0][:200] or "*", "End of /NAMES list")
 
 
-async def send_names(session: IrcSession, room: Room, *, end: bool = True) -> None:
-    """RPL_NAMREPLY lines of everyone in the room, on every door, then RPL_ENDOFNAMES."""
+async def send_names(session: IrcSession, room: Room, *, end: bool = True) -> int:
+    """RPL_NAMREPLY lines of everyone in the room, on every door, then RPL_ENDOFNAMES; how
+    many names they hold (the read budget's charge)."""
     membership = session.core.membership
     roles = await membership.roles(room)
     voiced = await membership.voiced(room)
@@ -263,6 +270,7 @@ async def send_names(session: IrcSession, room: Room, *, end: bool = True) -> No
     session.write(namreply_lines(head, entries))
     if end:
         session.reply(n.RPL_ENDOFNAMES, channel, "End of /NAMES list")
+    return len(entries)
 
 
 LIST_PAGES = 50  # pages of rooms one LIST walks at most
