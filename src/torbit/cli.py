@@ -1,5 +1,10 @@
 """The `torbit` command: serve, and administer users, rooms and the database. Commands only
-parse arguments, load the config and call the app or the services."""
+parse arguments, load the config and call the app or the services.
+
+Exit codes, one rule for every command (docs/operations.md): 0 done; 1 refused or failed, the
+store or node answered no (a taken name, no such user, an older schema); 2 cannot tell, no
+answer came (a bad config or arguments, the store or node unreachable, no SQLite file), so a
+script may retry or page instead of acting on a no. `serve` exits 3 when its node is stopped."""
 
 from __future__ import annotations
 
@@ -16,9 +21,11 @@ from torbit import __version__
 from torbit.config import Settings, find_config, load_settings
 from torbit.core.accounts import Accounts
 from torbit.core.ports import MessageLog, Store
-from torbit.errors import ConfigError, NodeStopped, TorbitError
+from torbit.errors import ConfigError, NodeStopped, ServiceUnavailable, TorbitError
 
 T = TypeVar("T")
+REFUSED = 1  # the request was answered no
+CANNOT_TELL = 2  # no answer: bad config or arguments, store or node unreachable
 
 app = typer.Typer(
     help="torbit: a multi-room chat server.",
@@ -56,7 +63,7 @@ def _settings(config: Path | None) -> Settings:
     try:
         settings = load_settings(path)
     except ConfigError as e:
-        _fail(e.message, 2)
+        _fail(e.message, CANNOT_TELL)
     _source[0] = describe_source(settings, path)
     return settings
 
@@ -78,17 +85,18 @@ def _require_database(settings: Settings) -> None:
         _fail(
             f"no database at {path} ({_source[0]}): run this where the server runs, or "
             "pass the server's --config (torbit serve and torbit user add create it)",
-            2,
+            CANNOT_TELL,
         )
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
+def _fail(message: str, code: int = REFUSED) -> NoReturn:
     typer.echo(f"torbit: {message}", err=True)
     raise typer.Exit(code)
 
 
 def _run(settings: Settings, work: Callable[[Store], Awaitable[T]], create: bool = False) -> T:
-    """Open the store, run `work(store)`, close; errors become one clear line. Only with
+    """Open the store, run `work(store)`, close; errors become one clear line and the exit
+    code of the rule above (an unreachable store is 2, as for `db status`). Only with
     `create` may a new database be made."""
     from torbit.backends.registry import open_store
 
@@ -110,10 +118,10 @@ def _run(settings: Settings, work: Callable[[Store], Awaitable[T]], create: bool
 
     try:
         return asyncio.run(main())
-    except ConfigError as e:
-        _fail(e.message, 2)
+    except (ConfigError, ServiceUnavailable) as e:
+        _fail(e.message, CANNOT_TELL)
     except TorbitError as e:
-        _fail(e.message)
+        _fail(e.message, REFUSED)
 
 
 def _accounts(settings: Settings, store: Store, log: MessageLog | None = None) -> Accounts:
@@ -164,7 +172,7 @@ def serve(config: ConfigOption = None) -> None:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(App(settings, config_path=path).run())
     except ConfigError as e:
-        _fail(e.message, 2)
+        _fail(e.message, CANNOT_TELL)
     except NodeStopped:
         raise typer.Exit(3) from None  # its line is logged
     except KeyboardInterrupt:
@@ -209,10 +217,14 @@ def _password(prompt: str, from_stdin: bool) -> str:
     if from_stdin:
         line = sys.stdin.readline()
         if not line:
-            _fail("--password-stdin: standard input is empty: pipe the password into it", 2)
+            _fail(
+                "--password-stdin: standard input is empty: pipe the password into it", CANNOT_TELL
+            )
         return line.rstrip("\r\n")
     if not sys.stdin.isatty():
-        _fail("no terminal to ask for the password on: pass --password-stdin and pipe it", 2)
+        _fail(
+            "no terminal to ask for the password on: pass --password-stdin and pipe it", CANNOT_TELL
+        )
     first = getpass.getpass(f"{prompt}: ")
     if getpass.getpass(f"{prompt} again: ") != first:
         _fail("the passwords do not match")
@@ -407,7 +419,7 @@ def db_status(config: ConfigOption = None) -> None:
     try:
         current, head, known = asyncio.run(_schema_status(settings))
     except TorbitError as e:  # ConfigError, ServiceUnavailable: no answer from the schema
-        _fail(e.message, 2)
+        _fail(e.message, CANNOT_TELL)
     if current == head:
         typer.echo(f"schema {current}: up to date")
         return
@@ -420,7 +432,7 @@ def db_status(config: ConfigOption = None) -> None:
         )
     else:
         typer.echo(f"schema {current}, this torbit's is {head}: run torbit db upgrade")
-    raise typer.Exit(1)
+    raise typer.Exit(REFUSED)
 
 
 async def _schema_status(settings: Settings) -> tuple[str | None, str | None, bool]:
@@ -479,7 +491,7 @@ def node_drain(
     except urllib.error.HTTPError as e:
         _fail(f"the node refused to drain ({e.code}): {e.read()[:200].decode(errors='replace')}")
     except OSError as e:
-        _fail(f"cannot reach the node at {url}: {e}")
+        _fail(f"cannot reach the node at {url}: {e}", CANNOT_TELL)
     if status != 202:
         _fail(f"the node answered {status} instead of draining")
     typer.echo(f"draining the node at {url}; it exits {_drain_bound(body)}")

@@ -102,6 +102,31 @@ def test_db_status_says_whether_an_upgrade_is_needed(env: dict[str, str], tmp_pa
     )
 
 
+def test_exit_codes_follow_one_rule_across_commands(env: dict[str, str]) -> None:
+    """0 done, 1 answered no, 2 cannot tell (docs/operations.md): on stage only `db status`
+    said 2 for an unreachable store; `user list`, `user add` and `room add` said 1, as if
+    the store had refused, so a script could not tell an outage from a no."""
+    assert cli(env, "user", "add", "ann", "--password-stdin", stdin="pw-1-pw-1\n").returncode == 0
+    r = cli(env, "user", "add", "ann", "--password-stdin", stdin="pw-1-pw-1\n")
+    assert r.returncode == 1 and "taken" in r.stderr.lower()  # answered no
+    assert cli(env, "user", "del", "nobody", "--yes").returncode == 1
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        down = {**env, "TORBIT_STORAGE__URL": f"postgresql://torbit:x@127.0.0.1:{port}/torbit"}
+        for args in (
+            ("db", "status"),
+            ("user", "list"),
+            ("room", "add", "den"),
+            ("user", "set-admin", "ann"),
+        ):
+            r = cli(down, *args)
+            assert r.returncode == 2, (args, r.returncode, r.stderr)
+            assert "unavailable" in r.stderr.lower() or "cannot" in r.stderr.lower(), r.stderr
+    bad = {**env, "TORBIT_CHAT__HISTORY_ON_JOIN": "-1"}
+    assert cli(bad, "user", "list").returncode == 2  # a config error: no answer asked
+
+
 def test_bad_config_stops_with_one_clear_line_and_exit_2(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -237,7 +262,7 @@ def test_node_drain_command(served: subprocess.Popen[str], env: dict[str, str]) 
         read_until(s, b"please reconnect")
     assert served.wait(timeout=20) == 0
     refused = run({**env, "TORBIT_HTTP__METRICS_TOKEN": "x" * 20}, "node", "drain")
-    assert refused.returncode == 1 and "cannot reach the node" in refused.stderr
+    assert refused.returncode == 2 and "cannot reach the node" in refused.stderr  # no answer
 
 
 def test_acknowledged_messages_survive_kill_9(
