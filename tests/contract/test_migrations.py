@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from torbit.backends.store import migrate
 from torbit.backends.store.dialect_urls import dialect_for
 from torbit.backends.store.schema import metadata
 from torbit.backends.store.sql import SqlStore
-from torbit.core.models import Room, User
+from torbit.core.models import Invitation, Room, User
 from torbit.errors import Conflict, LooksAlike
 
 by_backend = pytest.mark.parametrize("backend", BACKENDS)
@@ -218,5 +219,57 @@ async def test_0009_recomputes_skeletons_so_new_look_alikes_are_refused(
         assert (await store.ensure_room(Room(name="den", created_at=NOW))).name == "den"
         user = await store.get_user("will")
         assert user is not None and user.name == "Will"
+    finally:
+        await store.close()
+
+
+@by_backend
+async def test_0012_keeps_earlier_invitations_without_naming_an_inviter(
+    backend: str, fresh_database: Callable[[str], str]
+) -> None:
+    """An invitation stored before 0012 stays, with its time and no inviter; a new one
+    names its inviter."""
+    url = fresh_database(backend)
+    engine = dialect_for(url).create_engine()
+    at = NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S.%f")
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(lambda c: command.upgrade(migrate._config(c), "0011"))
+            for name in ("bob", "carol"):
+                await conn.execute(
+                    text(
+                        "INSERT INTO users (key, name, password_hash, created_at, is_admin, "
+                        "credential, skeleton) VALUES (:name, :name, 'h', :at, false, 'c', :name)"
+                    ),
+                    {"at": at, "name": name},
+                )
+            for name in ("den", "attic"):
+                await conn.execute(
+                    text(
+                        "INSERT INTO rooms (key, name, created_at, owner, topic, private, "
+                        "skeleton) VALUES (:name, :name, :at, NULL, '', true, :name)"
+                    ),
+                    {"at": at, "name": name},
+                )
+            await conn.execute(
+                text(
+                    "INSERT INTO room_invites (room_key, user_key, invited_at) "
+                    "VALUES ('den', 'bob', :at)"
+                ),
+                {"at": at},
+            )
+            await conn.commit()
+    finally:
+        await engine.dispose()
+    store = SqlStore(url)
+    await store.open()  # to head
+    try:
+        assert await store.invitations("bob") == [Invitation("den", NOW, "")]
+        assert (await store.standing("den", "bob")).invited
+        assert await store.add_invite("attic", "bob", NOW + timedelta(seconds=1), "carol")
+        assert [(i.room_key, i.by) for i in await store.invitations("bob")] == [
+            ("attic", "carol"),
+            ("den", ""),
+        ]
     finally:
         await store.close()

@@ -14,7 +14,7 @@ from tests.contract.test_store import room, users
 from torbit.backends.store import cassandra_schema
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_cql import to_us
-from torbit.core.models import RoomSettings, User
+from torbit.core.models import Invitation, RoomSettings, User
 from torbit.errors import Conflict, LooksAlike, NotFound
 
 pytestmark = pytest.mark.cassandra
@@ -87,15 +87,17 @@ async def test_a_join_waits_while_the_room_is_closing_and_is_taken_back_if_it_go
     await cstore.ensure_room(room("den"))
     await cstore.ensure_room(room("hall"))
     for key in ("den", "hall"):  # a deleter between its two steps
-        await cstore.cql.lwt(f"UPDATE {cstore.ks}.rooms SET closing = true WHERE key = ? "
-                             f"IF EXISTS", key)
+        await cstore.cql.lwt(
+            f"UPDATE {cstore.ks}.rooms SET closing = true WHERE key = ? IF EXISTS", key
+        )
     kept = asyncio.create_task(cstore.add_member("hall", "bob"))
     gone = asyncio.create_task(cstore.add_member("den", "alice"))
     await asyncio.sleep(0.3)
     assert not kept.done() and not gone.done()
     # the deleter of hall saw bob: it gives up; den's deleter finds it empty
-    await cstore.cql.lwt(f"UPDATE {cstore.ks}.rooms SET closing = null WHERE key = 'hall' "
-                         f"IF EXISTS")
+    await cstore.cql.lwt(
+        f"UPDATE {cstore.ks}.rooms SET closing = null WHERE key = 'hall' IF EXISTS"
+    )
     await cstore.cql.lwt(f"DELETE FROM {cstore.ks}.rooms WHERE key = 'den' IF EXISTS")
     assert await kept is True
     with pytest.raises(NotFound):
@@ -190,5 +192,40 @@ async def test_upgrade_to_version_9_recomputes_every_skeleton(
         assert await store.get_user("will") is not None
         row = await store.cql.one(f"SELECT skeleton FROM {k}.users WHERE key = 'will'")
         assert row is not None and row["skeleton"] == "vvill"  # what deleting the user reads
+    finally:
+        await store.close()
+
+
+async def test_upgrade_to_13_keeps_invitations_without_naming_an_inviter(
+    fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invitation written before version 13 (no invited_by) reads with its time and no
+    inviter; one after names its inviter (SQL's 0012)."""
+    store = CassandraStore(fresh_database("cassandra"))
+    with monkeypatch.context() as m:
+        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:12])
+        m.setattr(cassandra_schema, "HEAD", 12)
+        await store.open()
+    k = store.ks
+    try:
+        await users(store, "alice", "bob")
+        for name in ("den", "attic"):
+            await store.create_room(room(name, private=True))
+        for table, first, second in (("room_users", "den", "bob"), ("user_rooms", "bob", "den")):
+            keys = ("room_key", "user_key") if table == "room_users" else ("user_key", "room_key")
+            await store.cql.run(
+                f"UPDATE {k}.{table} SET invited_at = ? WHERE {keys[0]} = ? AND {keys[1]} = ?",
+                to_us(NOW),
+                first,
+                second,
+            )
+        await store.close()
+        await store.open()  # to HEAD
+        assert await store.invitations("bob") == [Invitation("den", NOW, "")]
+        assert await store.add_invite("attic", "bob", NOW + timedelta(seconds=1), "alice")
+        assert [(i.room_key, i.by) for i in await store.invitations("bob")] == [
+            ("attic", "alice"),
+            ("den", ""),
+        ]
     finally:
         await store.close()

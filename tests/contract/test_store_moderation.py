@@ -12,7 +12,15 @@ import pytest
 
 from tests.contract.conftest import NOW, STORE_BACKENDS
 from tests.contract.test_store import room, user, users
-from torbit.core.models import AuditEntry, BanMask, Mute, Role, RoomSettings, Standing
+from torbit.core.models import (
+    AuditEntry,
+    BanMask,
+    Invitation,
+    Mute,
+    Role,
+    RoomSettings,
+    Standing,
+)
 from torbit.core.ports import Store
 from torbit.errors import Conflict, ListFull, NotFound
 
@@ -218,6 +226,38 @@ async def test_invitations(store: Store) -> None:
     assert await store.invited_rooms("alice") == []
     with pytest.raises(NotFound):
         await store.add_invite("nowhere", "bob", NOW)
+
+
+async def test_invitations_keep_their_inviter_and_time_newest_first(store: Store) -> None:
+    """The bound and the ignore filter (core/invitations.py) read who sent each invitation
+    and when: newest first, ties by room; a repeat keeps the first; a removal, a join or an
+    expulsion takes the inviter with it, so a new invitation names the new one."""
+    await users(store, "alice", "bob", "carol")
+    for name in ("den", "attic", "zoo", "cellar"):
+        await store.create_room(room(name, private=True))
+    later = NOW + timedelta(seconds=1)
+    assert await store.add_invite("zoo", "bob", NOW, "Alice")
+    assert await store.add_invite("attic", "bob", later, "carol")
+    assert await store.add_invite("den", "bob", later, "Alice")
+    assert await store.add_invite("cellar", "bob", NOW)  # an unknown inviter
+    assert not await store.add_invite("zoo", "bob", later, "carol")  # keeps the first
+    assert await store.invitations("bob") == [
+        Invitation("attic", later, "carol"),
+        Invitation("den", later, "Alice"),
+        Invitation("cellar", NOW, ""),
+        Invitation("zoo", NOW, "Alice"),
+    ]
+    assert await store.invitations("alice") == []
+    assert await store.remove_invite("zoo", "bob")
+    assert await store.add_invite("zoo", "bob", later, "carol")
+    await store.expel("attic", "bob")
+    assert await store.add_invite("attic", "bob", later)
+    assert [(i.room_key, i.by) for i in await store.invitations("bob")] == [
+        ("attic", ""),
+        ("den", "Alice"),
+        ("zoo", "carol"),
+        ("cellar", ""),
+    ]
 
 
 async def test_audit_log_newest_first_per_room(store: Store) -> None:

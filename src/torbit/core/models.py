@@ -166,6 +166,15 @@ class Standing:
 
 
 @dataclass(frozen=True, slots=True)
+class Invitation:
+    """A user's invitation to a room, pending until they join or decline it."""
+
+    room_key: str
+    at: datetime
+    by: str = ""  # the inviter's name; "" for one stored before migration 0012
+
+
+@dataclass(frozen=True, slots=True)
 class Mute:
     """A user who may not send to a room until `until`."""
 

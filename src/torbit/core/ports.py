@@ -16,6 +16,7 @@ from torbit.core.models import (
     AuditEntry,
     BanMask,
     Draft,
+    Invitation,
     Message,
     Mute,
     Revocation,
@@ -287,14 +288,19 @@ class Store(Protocol):
     async def active_mutes(self, now: datetime) -> list[Mute]:
         """Every mute still running at `now` (to fill a node's in-memory copy at start)."""
 
-    async def add_invite(self, room_key: str, user_key: str, at: datetime) -> bool:
-        """Invite the user to the room; True if not invited before. NotFound if the room or
+    async def add_invite(self, room_key: str, user_key: str, at: datetime, by: str = "") -> bool:
+        """Invite the user to the room, `by` the inviter's name; True if not invited before
+        (an invitation already there keeps its time and inviter). NotFound if the room or
         user is unknown."""
 
-    async def remove_invite(self, room_key: str, user_key: str) -> bool: ...
+    async def remove_invite(self, room_key: str, user_key: str) -> bool:
+        """Withdraw an invitation (declined, or dropped past the bound); False if none."""
 
     async def invited_rooms(self, user_key: str) -> list[str]:
         """Keys of the rooms the user is invited to (and has not joined yet)."""
+
+    async def invitations(self, user_key: str) -> list[Invitation]:
+        """The user's pending invitations with their time and inviter, newest first."""
 
     async def banned_rooms(self, user_key: str) -> list[str]:
         """Keys of the rooms the user is banned from (a guest's rename carries them)."""

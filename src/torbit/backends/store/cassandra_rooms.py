@@ -23,7 +23,7 @@ from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
 from torbit.core.identity import room_skeleton
 from torbit.core.keylocks import KeyLocks
-from torbit.core.models import BanMask, Mute, Room, RoomSettings, Standing
+from torbit.core.models import BanMask, Invitation, Mute, Room, RoomSettings, Standing
 from torbit.errors import Conflict, ListFull, LooksAlike, NotFound
 
 
@@ -306,6 +306,7 @@ class RoomModerationCql:
             "admin": None,
             "voiced": None,
             "invited_at": None,
+            "invited_by": None,
         }
         extra = [self._role_write(room_key, r, user_key, None) for r in ("admin", "voiced")]
         if banned_at is not None and pair.get("banned_at") is None:
@@ -496,17 +497,18 @@ class RoomModerationCql:
 
     # invitations
 
-    async def add_invite(self, room_key: str, user_key: str, at: datetime) -> bool:
+    async def add_invite(self, room_key: str, user_key: str, at: datetime, by: str = "") -> bool:
         await self._both_exist(room_key, user_key)
         if (await self._pair(room_key, user_key)).get("invited_at") is not None:
             return False
-        await self._set_pair(room_key, user_key, {"invited_at": to_us(at)})
+        values = {"invited_at": to_us(at), "invited_by": by or None}
+        await self._set_pair(room_key, user_key, values)
         return True
 
     async def remove_invite(self, room_key: str, user_key: str) -> bool:
         if (await self._pair(room_key, user_key)).get("invited_at") is None:
             return False
-        await self._set_pair(room_key, user_key, {"invited_at": None})
+        await self._set_pair(room_key, user_key, {"invited_at": None, "invited_by": None})
         return True
 
     async def invited_rooms(self, user_key: str) -> list[str]:
@@ -514,6 +516,18 @@ class RoomModerationCql:
             f"SELECT room_key, invited_at FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
         )
         return [str(r["room_key"]) for r in rows if r["invited_at"] is not None]
+
+    async def invitations(self, user_key: str) -> list[Invitation]:
+        rows = await self.cql.rows(
+            f"SELECT room_key, invited_at, invited_by FROM {self.ks}.user_rooms WHERE user_key = ?",
+            user_key,
+        )
+        found = [
+            Invitation(str(r["room_key"]), from_us(int(r["invited_at"])), r["invited_by"] or "")
+            for r in rows
+            if r["invited_at"] is not None
+        ]
+        return sorted(found, key=lambda i: (-i.at.timestamp(), i.room_key))
 
     async def banned_rooms(self, user_key: str) -> list[str]:
         rows = await self.cql.rows(

@@ -28,8 +28,8 @@ writes never mix there.
     room_index       one partition → room keys, in key order
                                                       pages of rooms (list_rooms, empty_rooms)
     rooms_by_owner   owner key → room keys            owned_rooms; what a deleted user owned
-    room_users       (room, user) → name, member, joined, admin, voiced, banned, invited,
-                                     muted
+    room_users       (room, user) → name, member, joined, admin, voiced, banned, invited
+                                     (when, by whom), muted
                                      standing in one read; a room's members and their count;
                                      `joined` stays after leaving: who may hold a cursor there
     user_rooms       (user, room) → the same flags    rooms_of, invited_rooms, user deletion
@@ -304,6 +304,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             "CREATE TABLE IF NOT EXISTS {ks}.skeleton_claims (kind text, skeleton text, "
             "key text, pending boolean, PRIMARY KEY ((kind, skeleton)))",
+        ),
+    ),
+    Migration(
+        13,
+        "who sent an invitation (SQL 0012): the bound on a user's invitations and ignores",
+        (
+            "ALTER TABLE {ks}.room_users ADD IF NOT EXISTS invited_by text",
+            "ALTER TABLE {ks}.user_rooms ADD IF NOT EXISTS invited_by text",
         ),
     ),
 )

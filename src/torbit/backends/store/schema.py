@@ -211,6 +211,7 @@ room_invites = Table(
     Column("room_key", NAME, _fk("rooms.key"), primary_key=True),
     Column("user_key", NAME, _fk("users.key"), primary_key=True),
     Column("invited_at", UTCDateTime, nullable=False),
+    Column("invited_by", NAME, nullable=True),  # the inviter's name (migration 0012)
     Index("ix_room_invites_user_key", "user_key"),
 )
 

@@ -36,7 +36,15 @@ from torbit.backends.store.sql_text import (
     STANDING,
     room_at,
 )
-from torbit.core.models import AuditEntry, BanMask, Mute, Room, RoomSettings, Standing
+from torbit.core.models import (
+    AuditEntry,
+    BanMask,
+    Invitation,
+    Mute,
+    Room,
+    RoomSettings,
+    Standing,
+)
 from torbit.errors import Conflict, ListFull, LooksAlike, NotFound
 
 # Rows keyed by (room_key, user_key) that go with a user when the user is deleted, and with
@@ -376,9 +384,9 @@ class RoomModerationSql(SqlConnections):
 
     # invitations
 
-    async def add_invite(self, room_key: str, user_key: str, at: datetime) -> bool:
+    async def add_invite(self, room_key: str, user_key: str, at: datetime, by: str = "") -> bool:
         insert = self.dialect.insert(room_invites).values(
-            room_key=room_key, user_key=user_key, invited_at=at
+            room_key=room_key, user_key=user_key, invited_at=at, invited_by=by or None
         )
         return await self._changed(
             insert.on_conflict_do_nothing(), f"no room {room_key!r} or no user {user_key!r}"
@@ -397,6 +405,17 @@ class RoomModerationSql(SqlConnections):
         )
         async with self._read() as conn:
             return list((await conn.execute(query)).scalars())
+
+    async def invitations(self, user_key: str) -> list[Invitation]:
+        c = room_invites.c
+        query = (
+            select(c.room_key, c.invited_at, c.invited_by)
+            .where(c.user_key == user_key)
+            .order_by(c.invited_at.desc(), c.room_key)
+        )
+        async with self._read() as conn:
+            rows = await conn.execute(query)
+            return [Invitation(r.room_key, r.invited_at, r.invited_by or "") for r in rows]
 
     async def banned_rooms(self, user_key: str) -> list[str]:
         query = (
