@@ -245,6 +245,9 @@ class LimitsConfig(Section):
     presence_burst: int = Field(30, ge=0)
     invite_rate: float = Field(0.2, ge=0)
     invite_burst: int = Field(10, ge=0)
+    invites_per_user: int = Field(
+        100, ge=0, description="pending invitations one user holds: past it, one is dropped"
+    )
     ignore_rate: float = Field(0.2, ge=0, description="ignore and unignore")
     ignore_burst: int = Field(20, ge=0)
     ignores_per_user: int = Field(1000, ge=0, description="users one ignore list may hold")

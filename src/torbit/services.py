@@ -268,7 +268,15 @@ async def start_core(
         reads=reads,
         text_filter=profanity_filter(s),
     )
-    moderation = Moderation(store, membership, subscriptions, events, mutes)
+    moderation = Moderation(
+        store,
+        membership,
+        subscriptions,
+        events,
+        mutes,
+        ignored=ignores.of,
+        invites_per_user=s.limits.invites_per_user,
+    )
     await moderation.start()
     operators = Operators(store, accounts, events)
     guests = Guests(

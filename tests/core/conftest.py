@@ -105,11 +105,18 @@ def cluster() -> PresenceTable | None:
 
 
 @pytest.fixture
+def invites_per_user() -> int:
+    """limits.invites_per_user's default; override in a test module to bound it tighter."""
+    return 100
+
+
+@pytest.fixture
 async def core(
     tmp_path: Path,
     room_rules: RoomRules,
     action_limits: ActionLimits,
     cluster: PresenceTable | None,
+    invites_per_user: int,
 ) -> AsyncIterator[Core]:
     migrated_sqlite(tmp_path / "core.db")
     store = SqlStore(f"sqlite:///{tmp_path}/core.db")
@@ -123,7 +130,15 @@ async def core(
     ignores = Ignores(store, subscriptions, events, limits.ignores)
     mutes = Mutes()
     messaging = Messaging(store, log, membership, ignores, mutes)
-    moderation = Moderation(store, membership, subscriptions, events, mutes)
+    moderation = Moderation(
+        store,
+        membership,
+        subscriptions,
+        events,
+        mutes,
+        ignored=ignores.of,
+        invites_per_user=invites_per_user,
+    )
     await moderation.start()
     await log.start(subscriptions.route, subscriptions.route_all)
     await events.start()

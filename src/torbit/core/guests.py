@@ -194,8 +194,10 @@ class Guests:
                 await self._store.add_member(room, user.key)
                 if (await self._store.standing(room, old_key)).admin:
                     await self._store.set_room_admin(room, user.key, True)
-            for room in await self._store.invited_rooms(old_key):
-                await self._store.add_invite(room, user.key, self._now())
+            for invitation in await self._store.invitations(old_key):
+                await self._store.add_invite(
+                    invitation.room_key, user.key, invitation.at, invitation.by
+                )
             for room in await self._store.banned_rooms(old_key):  # no NICK out of a ban
                 await self._store.expel(room, user.key, banned_at=self._now())
             now = self._now()

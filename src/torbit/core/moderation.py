@@ -18,7 +18,8 @@ admins: they act with the owner's rights there. The default room keeps its owner
 for server admins.
 
 Its parts: core/room_authority.py (the checks, the audit), core/moderation_notices.py (what
-each node tells its sessions), core/banmask_actions.py (ban masks and exceptions) and
+each node tells its sessions), core/banmask_actions.py (ban masks and exceptions),
+core/invitations.py (invitations, the invitee's list, declining, their bound) and
 core/moderation_limits.py (the length of topics, reasons and mutes)."""
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from torbit.core.events import (
     RoomNotice,
     RoomSettingsChanged,
 )
+from torbit.core.invitations import Ignored, InvitationActions, no_ignores
+from torbit.core.keylocks import KeyLocks
 from torbit.core.membership import Membership
 from torbit.core.models import AuditEntry, Room
 from torbit.core.moderation_limits import MAX_MUTE_MINUTES, clean_kick_reason, clean_topic
@@ -51,9 +54,10 @@ from torbit.core.subscriptions import Subscriptions
 from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
-class Moderation(BanMaskActions, ModerationNotices):
+class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
     """The room owners' and admins' actions, for every front door; a room's ban masks are
-    banmask_actions.py's, the checks and the audit room_authority.py's."""
+    banmask_actions.py's, invitations invitations.py's, the checks and the audit
+    room_authority.py's."""
 
     def __init__(
         self,
@@ -64,7 +68,11 @@ class Moderation(BanMaskActions, ModerationNotices):
         mutes: Mutes,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        ignored: Ignored | None = None,
+        invites_per_user: int = 0,
     ) -> None:
+        """`ignored`: whom a user ignores (Ignores.of); `invites_per_user`: the bound on a
+        user's pending invitations (0: none)."""
         self._store = store
         self._membership = membership
         self._limits = membership.limits
@@ -73,6 +81,9 @@ class Moderation(BanMaskActions, ModerationNotices):
         self._mutes = mutes
         self._room_masks = membership.ban_masks
         self._now = now
+        self._ignored = ignored or no_ignores
+        self._invites_bound = invites_per_user
+        self._inviting = KeyLocks()
         events.on(Expelled, self._on_expelled)
         events.on(MuteChanged, self._on_mute)
         events.on(Invited, self._on_invite)
@@ -92,32 +103,6 @@ class Moderation(BanMaskActions, ModerationNotices):
         room = await self._membership.create(actor, room_name, private)
         await self._audit(actor, "create", room, detail="private" if private else "public")
         return room
-
-    async def invite(self, actor: str, room_name: str, name: str) -> str:
-        """Let a user join; they are told if online (unless they ignore the actor). The
-        invitation lasts until they join; inviting again changes nothing and tells no one."""
-        room, role = await self.authorize(actor, room_name, "invite")
-        self._limits.invites.check(name_key(actor), "invitations")
-        user, standing = await self._target(room, name, actor, role, "invite", outrank=False)
-        if standing.member:
-            raise Conflict(f"{user.name} is already a member of #{room.name}")
-        if standing.banned:
-            raise Conflict(f"{user.name} is banned from #{room.name}: /unban first")
-        if not await self._store.add_invite(room.key, user.key, self._now()):
-            return user.name
-        if (await self._store.standing(room.key, user.key)).banned:  # banned meanwhile
-            await self._store.remove_invite(room.key, user.key)
-            raise Conflict(f"{user.name} is banned from #{room.name}: /unban first")
-        await self._audit(actor, "invite", room, user.key)
-        await self._events.publish(Invited(room.key, room.name, user.key, actor))
-        return user.name
-
-    async def invitations(self, user: str, limit: int = 100) -> list[str]:
-        """The names of the rooms the user is invited to and has not joined yet (at most
-        `limit`, by name): their own, as IRC's INVITE without parameters lists them."""
-        keys = sorted(await self._store.invited_rooms(name_key(user)))[:limit]
-        rooms = [await self._store.get_room(key) for key in keys]
-        return [room.name for room in rooms if room is not None]
 
     async def kick(self, actor: str, room_name: str, name: str, reason: str = "") -> str:
         """End a membership at once, on every node and front door; they may join again

@@ -27,6 +27,8 @@ from torbit.frontends.http.schemas import (
     AuditList,
     BanList,
     BanMaskOut,
+    InvitationList,
+    InvitationOut,
     InviteIn,
     MuteIn,
     MuteOut,
@@ -169,6 +171,30 @@ def moderation_router(
     async def invite(room: RoomName, body: InviteIn, caller: Caller) -> Response:
         """Room admins: the user may then join the (private) room; they are told if online."""
         await moderation.invite(caller.name, room, body.user)
+        return done()
+
+    @router.get(
+        "/me/invites", tags=TAGS, summary="My pending invitations", responses=errors_doc(401)
+    )
+    async def my_invites(caller: Caller) -> InvitationList:
+        """Newest first (at most 100); none from users you ignore. Past
+        `limits.invites_per_user` one is dropped: first one from a user you ignore, else the
+        oldest of the inviter holding the most (docs/security.md)."""
+        pending = await moderation.invitations(caller.name)
+        return InvitationList(
+            invitations=[InvitationOut(room=p.room, by=p.by, at=p.at) for p in pending]
+        )
+
+    @router.delete(
+        "/me/invites/{room}",
+        tags=TAGS,
+        status_code=204,
+        summary="Decline an invitation",
+        responses=errors_doc(401, 404, 422),
+    )
+    async def decline(room: RoomName, caller: Caller) -> Response:
+        """Remove your invitation to the room; nobody is told. 404 if you have none."""
+        await moderation.decline(caller.name, room)
         return done()
 
     @router.put(

@@ -208,6 +208,22 @@ class InviteIn(BaseModel):
     user: Text = Field(examples=["bob"], json_schema_extra=NAME_SCHEMA)
 
 
+class InvitationOut(BaseModel):
+    room: str = Field(examples=["den"])
+    by: str = Field(
+        "",
+        description="who invited you; empty for an invitation made before torbit kept the inviter",
+        examples=["alice"],
+    )
+    at: datetime
+
+
+class InvitationList(BaseModel):
+    """Your pending invitations, newest first, none from users you ignore (at most 100)."""
+
+    invitations: list[InvitationOut]
+
+
 class MuteIn(BaseModel):
     minutes: int = Field(ge=1, le=MAX_MUTE_MINUTES, examples=[10])
 

@@ -399,10 +399,10 @@ async def _kick_one(session: IrcSession, channel: str, target: str, reason: str)
 
 async def invite(session: IrcSession, msg: Message) -> None:
     """INVITE nick #room; INVITE alone lists the client's own invitations (RPL_INVITELIST
-    336 each, then 337), as InspIRCd and modern.ircdocs.horse do."""
-    if not msg.params:
-        for room_name_ in await session.core.moderation.invitations(session.nick):
-            session.reply(n.RPL_INVITELIST, channel_name(room_name_))
+    336 each, then 337), as InspIRCd and modern.ircdocs.horse do; UNINVITE declines one."""
+    if not msg.params:  # newest first; none from users the client ignores
+        for pending in await session.core.moderation.invitations(session.nick):
+            session.reply(n.RPL_INVITELIST, channel_name(pending.room))
         session.reply(n.RPL_ENDOFINVITELIST, "End of /INVITE list")
         return
     if len(msg.params) < 2:
@@ -429,3 +429,23 @@ async def invite(session: IrcSession, msg: Message) -> None:
         session.reply(n.ERR_NOSUCHNICK, nick[:64], "No such nick/channel")
         return
     session.reply(n.RPL_INVITING, invited, channel_name(room.name))
+
+
+async def uninvite(session: IrcSession, msg: Message) -> None:
+    """UNINVITE [yournick] #room: decline one's own invitation (InspIRCd's command shape,
+    where channel operators withdraw others'; here only the invitee may, as on the other
+    doors). Answered with a server notice either way: no numeric says "declined"."""
+    params = msg.params
+    if len(params) > 1 and name_key(params[0]) != name_key(session.nick):
+        session.reply(n.ERR_CHANOPRIVSNEEDED, params[1][:64], "Only the invitee may decline")
+        return
+    channel = params[-1]
+    name = room_name(channel)
+    try:
+        if name is None:
+            raise NotFound(channel)
+        room = await session.core.moderation.decline(session.nick, name)
+    except (NotFound, InvalidInput):
+        session.server_notice(f"You have no invitation to {channel[:64]}")
+        return
+    session.server_notice(f"You declined your invitation to {channel_name(room)}")

@@ -132,6 +132,7 @@ TABLE: tuple[Command, ...] = (
     _row("LIST", 0, channels.list_, "list the rooms"),
     _row("KICK", 2, channels.kick, "remove a member from #room", action="kick"),
     _row("INVITE", 0, channels.invite, "let nick join #room", action="invite"),
+    _row("UNINVITE", 1, channels.uninvite, "decline your invitation to #room"),
     _row(
         "MODE",
         1,

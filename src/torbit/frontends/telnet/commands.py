@@ -286,6 +286,21 @@ async def _invite(session: CommandSession, args: tuple[str, ...]) -> None:
     _info(session, f"you invited {name} to #{room.name}")
 
 
+async def _invites(session: CommandSession, args: tuple[str, ...]) -> None:
+    pending = await session.core.moderation.invitations(session.name)
+    if not pending:
+        _info(session, "you have no invitations")
+        return
+    _info(session, f"{len(pending)} invitation(s), newest first (/join ROOM, /decline ROOM):")
+    for p in pending:
+        _info(session, f"  #{p.room}" + (f" from {p.by}" if p.by else ""))
+
+
+async def _decline(session: CommandSession, args: tuple[str, ...]) -> None:
+    room = await session.core.moderation.decline(session.name, _room_arg(args[0]))
+    _info(session, f"you declined the invitation to #{room}")
+
+
 async def _kick(session: CommandSession, args: tuple[str, ...]) -> None:
     reason = args[1] if len(args) > 1 else ""  # cleaned and cut to KICKLEN by the core
     await session.core.moderation.kick(session.name, _current(session).name, args[0], reason)
@@ -485,6 +500,8 @@ TABLE: tuple[Command, ...] = (
     _row("ignored", "", "list the users you ignore", _ignored),
     _row("history", "[N]", "show the last N messages of the room (default 20)", _history, 0, 1),
     _row("invite", "USER", "let USER join this (private) room", _invite, 1, 1),
+    _row("invites", "", "list your invitations, newest first", _invites),
+    _row("decline", "ROOM", "remove your invitation to ROOM", _decline, 1, 1),
     _row("kick", "USER [REASON]", "remove USER from this room", _kick, 1, 2, rest=True),
     _row(
         "ban",
