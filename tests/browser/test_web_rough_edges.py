@@ -106,6 +106,33 @@ async def test_slash_commands_in_the_composer(
     assert "* alice waves" in shown and "/help" not in shown
 
 
+async def test_invitations_are_listed_and_declined_from_the_composer(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    """The page shows an invitation's notice; it had no way to list or decline one."""
+    alice = await open_page(server)
+    await alice.register("alice")
+    await alice.join("lobby")
+    carol = await telnet(server, "carol")
+    carol.send("/create den private")
+    await carol.expect(r"^\* you are in #den")
+    carol.send("/invite alice")
+    await carol.expect(r"you invited alice to #den")
+    await alice.say("/invites")
+    notices = alice.page.locator("li.notice")
+    await expect(notices.last).to_have_text("your invitations, newest first: #den from carol")
+    await alice.say("/decline #den")
+    await expect(notices.last).to_have_text("you declined the invitation to #den")
+    await alice.page.fill("#text", "/decline den")
+    await alice.page.press("#text", "Enter")
+    await expect(alice.page.locator("#composer-error")).to_have_text(
+        "you have no invitation to #den"
+    )
+    await alice.page.fill("#text", "/invites")
+    await alice.page.press("#text", "Enter")
+    await expect(notices.last).to_have_text("you have no invitations")
+
+
 async def test_the_member_list_shows_who_is_here(
     server: App, open_page: PageFactory, telnet: TelnetFactory
 ) -> None:

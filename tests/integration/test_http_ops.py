@@ -60,6 +60,8 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/api/v1/me/away": {"get", "put", "delete"},
         "/api/v1/me/ignores": {"get"},
         "/api/v1/me/ignores/{user}": {"put", "delete"},
+        "/api/v1/me/invites": {"get"},
+        "/api/v1/me/invites/{room}": {"delete"},
         "/api/v1/me/rooms": {"get"},
         "/api/v1/rooms": {"get", "post"},
         "/api/v1/rooms/{room}": {"get", "patch"},

@@ -546,10 +546,25 @@
         if (send({ type: "away", text: rest || null, ref })) input.value = "";
         else composerError("not connected: try again in a moment");
         return;
+      } else if (command === "invites") {  // ours, newest first, as telnet's /invites
+        api("GET", "/me/invites").then((r) => {
+          const shown = r.invitations.map((i) => `#${i.room}` + (i.by ? ` from ${i.by}` : ""));
+          systemLine(c, shown.length ? `your invitations, newest first: ${shown.join(", ")}`
+            : "you have no invitations");
+          input.value = "";
+        }, (err) => composerError(err.message));
+        return;
+      } else if (command === "decline" && rest) {
+        const room = rest.split(/ +/)[0].replace(/^#/, "");
+        api("DELETE", `/me/invites/${enc(room)}`).then(() => {
+          systemLine(c, `you declined the invitation to #${room}`);
+          input.value = "";
+        }, (err) => composerError(err.message));
+        return;
       } else {
-        composerError(`/${name.slice(0, 32)}: here /me ACTION (in a room), /join ROOM [KEY] ` +
-                      "and /away [MESSAGE] work, the buttons do the rest; start with // to " +
-                      "send a line that begins with /");
+        composerError(`/${name.slice(0, 32)}: here /me ACTION (in a room), /join ROOM [KEY], ` +
+                      "/away [MESSAGE], /invites and /decline ROOM work, the buttons do the " +
+                      "rest; start with // to send a line that begins with /");
         return;
       }
     }
