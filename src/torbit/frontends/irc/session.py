@@ -342,13 +342,13 @@ class IrcSession(SessionOutput, LineSession[Event]):
 
     def became(self, nick: str, account: str | None, username: str, realname: str) -> None:
         """Registration is complete: the session is `nick` from now on. Names equal to
-        another kept are that one object (most clients give one name three times)."""
+        another kept are that one object (most clients give one name four times)."""
         if self._timer is not None:  # the registration's; the door's rounds from now on
             self._timer.cancel()
             self._timer = None
         self.registration = None
         self.renamed(nick)
-        self.account = account
+        self.account = self.nick if account == self.nick else account
         key = self.user_key
         self.username = key if not username or username == key else username  # USER gave none
         self.realname = self.nick if not realname or realname == nick else realname
