@@ -82,6 +82,7 @@ class FlushQueue:
             if pending is None:
                 continue
             w._pending = None
+            w._queued = 0  # as `flush`: no count kept between turns by an idle writer
             t = w.transport
             if t is None or t.is_closing():
                 continue
