@@ -362,3 +362,20 @@ async def test_a_slow_reader_is_dropped_while_small_lines_are_held() -> None:
     assert transport.is_closing()
     assert len(writes) > 2  # the batch flushed held lines, not only the byte limit
     peer.close()
+
+
+async def test_an_idle_writer_keeps_no_count_of_what_it_wrote() -> None:
+    """The size of a turn's output is 0 again once it is written (a count past 256 is an int
+    object an idle client would keep: 31 bytes a connection), by the queue or at once."""
+    transport, peer = await _transport_pair()
+    writer = TransportWriter(transport, 1 << 20, FlushQueue(), lambda: None)
+    writer.write(b"x" * 1000)
+    writer.write(b"y" * 1000)
+    assert writer._queued == 2000
+    await asyncio.sleep(0)
+    assert len(transport.writes) == 1 and writer._queued == 0
+    writer.write(b"z" * 1000)
+    writer.flush()
+    assert len(transport.writes) == 2 and writer._queued == 0
+    transport.close()
+    peer.close()

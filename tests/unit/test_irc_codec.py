@@ -166,6 +166,22 @@ def test_cr_at_the_end_of_one_read_and_lf_in_the_next() -> None:
                                                    MessageReceived(Message("PING", ("b",)))]
 
 
+def test_no_buffer_is_kept_between_lines() -> None:
+    """An idle client's parser holds no bytearray (56 bytes a connection); one is made for
+    an unfinished line and let go once the line ends."""
+    parser = IRCParser()
+    assert parser._buf is None
+    assert len(parser.receive_data(b"NICK a\r\nUSER a 0 * :A\r\n")) == 2
+    assert parser._buf is None
+    assert parser.receive_data(b"JOIN #ro") == []
+    assert parser.buffered == len(b"JOIN #ro")
+    [joined] = parser.receive_data(b"om\r\nPRIV")
+    assert isinstance(joined, MessageReceived) and joined.message.params == ("#room",)
+    assert parser.buffered == len(b"PRIV")
+    assert len(parser.receive_data(b"MSG #room :hi\r\n")) == 1
+    assert parser._buf is None and parser.buffered == 0
+
+
 def test_empty_lines_are_ignored() -> None:
     assert events(b"\r\n\n   \r\n \nPING x\n") == [MessageReceived(Message("PING", ("x",)))]
 

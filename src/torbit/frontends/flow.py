@@ -82,6 +82,7 @@ class FlushQueue:
             if pending is None:
                 continue
             w._pending = None
+            w._queued = 0  # as `flush`: no count kept between turns by an idle writer
             t = w.transport
             if t is None or t.is_closing():
                 continue
@@ -184,6 +185,7 @@ class TransportWriter:
         """Write what is pending; only the transport's own backlog (bytes the client has not
         taken) counts against the limit."""
         pending, self._pending = self._pending, None
+        self._queued = 0  # a count past 256 is an int object kept by an idle client
         t = self.transport
         if pending is None or t is None or t.is_closing():
             return

@@ -155,7 +155,7 @@ _UNESCAPES: Final = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 class IRCParser:
     """Splits a client's byte stream into lines and parses them, within the limits."""
 
-    __slots__ = ("_buf", "_discarding", "_max_line", "max_body_bytes", "max_tag_bytes")
+    __slots__ = ("_buf", "_discarding", "max_body_bytes", "max_tag_bytes")
 
     def __init__(
         self, max_body_bytes: int = MAX_BODY_BYTES, max_tag_bytes: int = MAX_CLIENT_TAG_BYTES
@@ -166,21 +166,22 @@ class IRCParser:
             raise ValueError("max_tag_bytes must leave room for '@' and a space")
         self.max_body_bytes = max_body_bytes
         self.max_tag_bytes = max_tag_bytes
-        # the most a line may hold before its LF: tags, body without CR LF, and the CR
-        self._max_line = max_tag_bytes + max_body_bytes - 1
-        self._buf = bytearray()
+        # an unfinished line; None between lines, as an idle client mostly is (a bytearray
+        # is 56 bytes a connection)
+        self._buf: bytearray | None = None
         self._discarding = False  # inside a line that passed the limit: drop until its LF
 
     @property
     def buffered(self) -> int:
         """Bytes of the unfinished line held in memory; never more than one line's limit."""
-        return len(self._buf)
+        return len(self._buf) if self._buf is not None else 0
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Take the next bytes of the stream; return the events of the lines they complete."""
         events: list[Event] = []
         buf = self._buf
-        limit = self._max_line
+        # the most a line may hold before its LF: tags, body without CR LF, and the CR
+        limit = self.max_tag_bytes + self.max_body_bytes - 1
         pos = 0
         n = len(data)
         if self._discarding:
@@ -190,27 +191,34 @@ class IRCParser:
             self._discarding = False
         while pos < n:
             end = data.find(b"\n", pos)
-            if len(buf) + (n if end < 0 else end) - pos > limit:
-                start = bytes(buf[: self.max_tag_bytes]) + data[pos : pos + self.max_tag_bytes]
+            held = len(buf) if buf is not None else 0
+            if held + (n if end < 0 else end) - pos > limit:
+                start = data[pos : pos + self.max_tag_bytes]
+                if buf is not None:
+                    start = bytes(buf[: self.max_tag_bytes]) + start
                 events.append(self._too_long(start))
-                buf.clear()
+                buf = None
                 if end < 0:
                     self._discarding = True
                     break
             elif end < 0:
-                buf += data[pos:]
+                if buf is None:
+                    buf = bytearray(data[pos:])
+                else:
+                    buf += data[pos:]
                 break
             else:
-                if buf:
+                if buf is not None:
                     buf += data[pos:end]
                     line = bytes(buf)
-                    buf.clear()
+                    buf = None
                 else:  # the common case: a whole line inside one read, no copy through buf
                     line = data[pos:end]
                 event = parse_line(line, self.max_body_bytes, self.max_tag_bytes)
                 if event is not None:
                     events.append(event)
             pos = end + 1
+        self._buf = buf
         return events
 
     def _too_long(self, start: bytes) -> LineTooLong:

@@ -174,7 +174,10 @@ async def _complete(session: IrcSession, step: reg.Complete) -> list[reg.Step]:
         return []
     try:
         fresh, session.fresh = session.fresh, None
-        await core.sessions.login(session, name, session.proof, f"irc {session.ip}", fresh=fresh)
+        # the session's nick: the name as given, or the interned key it equals (one object)
+        await core.sessions.login(
+            session, session.nick, session.proof, f"irc {session.ip}", fresh=fresh
+        )
     except AuthenticationFailed as e:  # revoked between the check and now
         session.server_notice(e.message)
         session.close("login revoked")

@@ -16,6 +16,7 @@ from torbit.core.names import name_key
 from torbit.frontends.doors import LineDoor
 from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
+from torbit.frontends.irc.liveness import Pinger
 from torbit.frontends.irc.monitor import clear as clear_monitor
 from torbit.frontends.irc.oper import deliver_wallops
 from torbit.frontends.irc.queries import details_elsewhere
@@ -47,6 +48,7 @@ class IrcServer(LineDoor[IrcSession]):
         self._leaving: dict[str, str] = {}
         self.roster = Roster(self.shown_as, self._clients.__contains__)
         self.peak_users = 0
+        self.pinger = Pinger(self.sessions)  # one keep-alive timer for all, none per client
         # WHOWAS: who left, newest last; bounded, kept in memory only
         self.departed: deque[UserInfo] = deque(maxlen=WHOWAS_KEPT)
         core.operators.on_wallops(self._wallops)
@@ -78,6 +80,7 @@ class IrcServer(LineDoor[IrcSession]):
         self.sessions.add(session)
 
     def registered(self, session: IrcSession) -> None:
+        self.pinger.watch()
         self._clients.setdefault(session.user_key, []).append(session)
         self.roster.forget(session.user_key)
         if session.account is None:
@@ -193,6 +196,10 @@ class IrcServer(LineDoor[IrcSession]):
 
     def info_of(self, s: IrcSession, away: str | None = None, operator: bool = False) -> UserInfo:
         return UserInfo(s.nick, s.ident, HOST, s.realname, away or s.away, s.account, s, operator)
+
+    async def shutdown(self, grace: float) -> None:
+        self.pinger.stop()
+        await super().shutdown(grace)
 
     def _close_for_shutdown(self, session: IrcSession) -> None:
         session.quit_reason = session.quit_reason or "Server shutting down"

@@ -19,6 +19,7 @@ from torbit.core.delivery import NO_IGNORES, Delivery
 from torbit.core.models import Room
 from torbit.core.names import inbox_channel, name_key
 from torbit.core.sessions import Fresh, Proof
+from torbit.frontends.irc import liveness
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
 from torbit.frontends.irc.context import IrcCore, IrcOptions
@@ -32,7 +33,6 @@ log = logging.getLogger("torbit.irc")
 
 T = TypeVar("T")
 
-PING_INTERVAL = 90.0  # seconds of silence before we PING; as long again for the answer
 HOST = "irc.torbit"  # the host part of every IRC client's mask: addresses are not shown
 OTHER_DOORS_HOST = "torbit"  # the host of users of telnet, HTTP and the web page, on IRC
 
@@ -103,9 +103,8 @@ class IrcSession(SessionOutput, LineSession[Event]):
     __slots__ = (
         "_echo",
         "_joining",
-        "_last_input",
         "_parser",
-        "_pinged",
+        "_quiet",
         "_seen",
         "account",
         "caps",
@@ -158,17 +157,15 @@ class IrcSession(SessionOutput, LineSession[Event]):
         self.rooms: dict[str, Room] = {}  # rooms joined through this session, by key
         self.monitoring: dict[str, str] | None = None  # MONITOR: user key -> nick as given
         self.ip = peer[0] if peer else ""  # a PROXY header's client address, else the socket's
-        self.connected_at = time.time()
-        self.last_spoke = time.time()
+        self.connected_at = self.last_spoke = time.time()  # one float until it speaks
         self.closed = False
         self.quit_reason = ""
         self._parser = IRCParser()
         self._writer = None
         self._init_input()
         self._counted = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._last_input = time.monotonic()
-        self._pinged = False
+        self._timer: asyncio.TimerHandle | None = None  # registration's; then none of its own
+        self._quiet = 0  # keep-alive rounds since it last sent anything (liveness.py)
         self._echo: dict[str, int] | None = None  # channel -> own messages whose echo is due
         self._joining: dict[str, list[Delivery]] | None = None  # room -> held while JOINing
         self._seen: set[tuple[str, str]] | None = None  # QUIT/NICK lines sent this loop turn
@@ -197,7 +194,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
             return
         self.server.opened(self)
         self._timer = asyncio.get_running_loop().call_later(
-            self.server.options.registration_timeout, self._tick
+            self.server.options.registration_timeout, self._registration_timed_out
         )
 
     def _refusal(self, reason: str) -> bytes:
@@ -236,8 +233,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
-        self._last_input = time.monotonic()
-        self._pinged = False
+        self._quiet = 0
         events = self._parser.receive_data(data)
         for event in events:  # a QUIT's reason counts even if the socket closes before it is run
             if isinstance(event, MessageReceived) and event.message.command.upper() == "QUIT":
@@ -345,41 +341,41 @@ class IrcSession(SessionOutput, LineSession[Event]):
     # registration and liveness
 
     def became(self, nick: str, account: str | None, username: str, realname: str) -> None:
-        """Registration is complete: the session is `nick` from now on."""
+        """Registration is complete: the session is `nick` from now on. Names equal to
+        another kept are that one object (most clients give one name four times)."""
+        if self._timer is not None:  # the registration's; the door's rounds from now on
+            self._timer.cancel()
+            self._timer = None
         self.registration = None
-        self.nick = nick
-        self.user_key = name_key(nick)
-        self.account = account
-        self.username = username or self.user_key  # USER gave no name characters
-        self.realname = realname or nick  # nothing left once cleaned
+        self.renamed(nick)
+        self.account = self.nick if account == self.nick else account
+        key = self.user_key
+        self.username = key if not username or username == key else username  # USER gave none
+        self.realname = self.nick if not realname or realname == nick else realname
         self.server.registered(self)
-        self._restart_timer()
 
     def renamed(self, nick: str) -> None:
-        self.nick = nick
-        self.user_key = name_key(nick)
+        key = name_key(nick)  # interned: the hub and the door hold the same key
+        self.user_key = key
+        self.nick = key if nick == key else nick
 
     def inbox(self) -> str:
         return inbox_channel(self.user_key)
 
-    def _restart_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(PING_INTERVAL, self._tick)
-
-    def _tick(self) -> None:
+    def _registration_timed_out(self) -> None:
         self._timer = None
-        if self.closed:
-            return
-        if not self.registered:
+        if not self.closed and not self.registered:
             self.close("Registration timed out")
+
+    def keep_alive(self) -> None:
+        """A keep-alive round has passed (liveness.Pinger): a client silent through a whole
+        round is PINGed, and dropped if it is silent through the next one too."""
+        if self.closed or not self.registered:
             return
-        silent = time.monotonic() - self._last_input
-        if silent >= PING_INTERVAL and self._pinged:
-            self.quit_reason = f"Ping timeout: {int(silent)} seconds"
-            self.close(self.quit_reason)
-            return
-        if silent >= PING_INTERVAL:
-            self._pinged = True
+        quiet = self._quiet + 1
+        self._quiet = quiet
+        if quiet == 2:
             self.send(Message("PING", (self.server.options.server_name,)))
-        self._restart_timer()
+        elif quiet > 2:
+            self.quit_reason = f"Ping timeout: {int(2 * liveness.PING_INTERVAL)} seconds"
+            self.close(self.quit_reason)
