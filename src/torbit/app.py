@@ -328,6 +328,7 @@ class App:
             http=(s.http.host, self.http_port, http_tls) if self.http_port else None,
             irc=(s.irc.host, self.irc_port) if self.irc_port else None,
             irc_tls=(s.irc.host, self.irc_tls_port) if self.irc_tls_port else None,
+            log_dir=str(s.log.dir),
         ):
             log.info("%s", line)
 

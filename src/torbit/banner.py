@@ -26,10 +26,16 @@ def banner_lines(
     http: tuple[str, int, bool] | None,
     irc: tuple[str, int] | None = None,
     irc_tls: tuple[str, int] | None = None,
+    log_dir: str | None = None,
 ) -> list[str]:
-    """One line of what torbit runs on, then one line per address; TLS ones only when on."""
+    """One line of what torbit runs on, one of where it writes its logs and how to stop it (a
+    newcomer asked both), then one line per address; TLS ones only when on."""
     source = f"config {config}" if config is not None else "built-in defaults (no torbit.toml)"
     lines = [f"torbit {version} serving: database {database}, message log {message_log}, {source}"]
+    if log_dir is not None:
+        logs = log_dir.rstrip("/")
+        where = f"{logs}/torbit.log and transcript.log (every room message)"
+        lines.append(f"  logs      {where}; Ctrl-C stops it")
     if telnet is not None:
         lines.append(f"  telnet    telnet://{url_host(telnet[0])}:{telnet[1]}")
     if telnet_tls is not None:

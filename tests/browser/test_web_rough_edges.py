@@ -9,9 +9,9 @@ import asyncio
 import re
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import ViewportSize, expect
 
-from tests.browser.conftest import PHONE, PageFactory, TelnetFactory
+from tests.browser.conftest import DESKTOP, PHONE, PageFactory, TelnetFactory
 from torbit.app import App
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -263,3 +263,28 @@ async def test_a_phone_keeps_its_keyboard_down_after_login(
     bob = await open_page(server, viewport=PHONE, is_mobile=True, has_touch=True)
     await bob.register("bob")
     await expect(bob.page.locator("#text")).not_to_be_focused()
+
+
+LINES_OF = """(el) => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+}"""
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+async def test_the_sidebar_footer_stays_on_one_line_when_away(
+    server: App, open_page: PageFactory, viewport: ViewportSize
+) -> None:
+    """Marked away, the footer's "Log out" broke onto two lines beside "gwen (away)" and
+    "Back" on a 1280-pixel screen; a long name is cut with an ellipsis instead."""
+    for name in ("gwen", "a-name-of-thirty-two-characters1"):
+        page = await open_page(server, viewport)
+        await page.register(name)
+        await page.page.fill("#text", "/away brb")
+        await page.page.press("#text", "Enter")
+        await page.show_rooms()
+        await expect(page.page.locator("#away-button")).to_have_text("Back")
+        for part in ("#me-name", "#away-button", "#logout"):
+            lines = await page.page.locator(part).evaluate(LINES_OF)
+            assert lines == 1, (name, part, lines)

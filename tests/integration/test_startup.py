@@ -114,6 +114,12 @@ def test_start_up_banner_lists_addresses_to_open(tmp_path: Path, env: dict[str, 
     assert f"http://127.0.0.1:{http}/\n" in text + "\n" or f"http://127.0.0.1:{http}/ " in text
     assert f"http://127.0.0.1:{http}/docs" in text
     assert "telnets://" not in text and "None" not in text
+    # a newcomer asked where the logs and the transcript go, and how to stop it
+    [logs] = [line for line in lines if "  logs  " in line]
+    assert logs.endswith(
+        "  logs      torbit-data/logs/torbit.log and transcript.log (every room message);"
+        " Ctrl-C stops it"
+    ), lines
 
 
 def test_a_busy_port_fails_in_one_line_and_creates_nothing(

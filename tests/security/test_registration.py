@@ -10,9 +10,11 @@ may only take half of it, so logins go on during a flood."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 
 import psutil
+import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, error_of, register
@@ -70,6 +72,32 @@ async def test_registrations_are_limited_per_address_and_overall(
         await register(owner, "o1", "o2")
         r = await owner.post("/api/v1/users", json={"name": "o3", "password": PASSWORD})
         assert "too many registrations right now" in error_of(r, 429, "rate_limited")
+
+
+async def test_the_log_names_each_registration_and_the_limit_that_refused_one(
+    make_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A newcomer trying every door from one machine hit the per-address limit with nothing in
+    the log to say why; registrations over HTTP were not logged at all (telnet's and IRC's were)."""
+    caplog.set_level(logging.INFO, "torbit")
+    app = await make_server(limits={"registrations_per_address": 2, "registrations_per_hour": 3})
+    async with http_from(app, ATTACKER) as attacker:
+        await register(attacker, "u1", "u2")
+        r = await attacker.post("/api/v1/users", json={"name": "u3", "password": PASSWORD})
+        error_of(r, 429, "rate_limited")
+    async with http_from(app, OWNER) as owner:
+        await register(owner, "o1")
+        r = await owner.post("/api/v1/users", json={"name": "o2", "password": PASSWORD})
+        error_of(r, 429, "rate_limited")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("regist")]
+    assert lines == [
+        f"registered u1 over HTTP from {ATTACKER}",
+        f"registered u2 over HTTP from {ATTACKER}",
+        f"registration of 'u3' from {ATTACKER} refused: limits.registrations_per_address"
+        " (an hour, from one address) reached",
+        f"registered o1 over HTTP from {OWNER}",
+        f"registration of 'o2' from {OWNER} refused: limits.registrations_per_hour reached",
+    ]
 
 
 async def test_a_registration_flood_is_bounded_and_logins_go_on(make_server: ServerFactory) -> None:

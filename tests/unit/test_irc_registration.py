@@ -291,3 +291,33 @@ def test_every_reply_is_one_valid_line() -> None:
         assert len(line.encode()) <= 510
         event = parse_line(line.encode())
         assert isinstance(event, MessageReceived) and isinstance(event.message, Message)
+
+
+# account names IRC would refuse as nicks ('j.doe', '2fast')
+
+
+def test_with_a_password_the_nick_may_be_any_account_name() -> None:
+    reg = machine(guests=False)
+    steps = feed(reg, "PASS j.doe:secret-pw", "NICK j.doe", "USER j 0 * :J")
+    assert steps == [CheckPassword("j.doe", "secret-pw", sasl=False)]
+    assert reg.authenticated("j.doe") == [Complete("j.doe", "j", "J", "j.doe")]
+    steps = feed(machine(), "PASS secret-pw", "NICK 2fast", "USER f 0 * :F")
+    assert steps == [CheckPassword("2fast", "secret-pw", sasl=False)]
+
+
+def test_with_sasl_requested_too_but_a_failed_login_leaves_a_guest_to_choose_again() -> None:
+    reg = machine()
+    steps = feed(reg, "CAP LS 302", "CAP REQ sasl", "NICK j.doe", "USER j 0 * :J")
+    assert commands(steps) == ["CAP", "CAP"]  # LS, ACK: no 432
+    assert reg.nick == "j.doe"
+    feed(reg, "AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('j.doe', 'wrong')}")
+    assert commands(reg.auth_failed("wrong name or password")) == ["904"]
+    steps = feed(reg, "CAP END")
+    assert commands(steps) == ["432"] and not reg.done
+    assert feed(reg, "NICK jdoe") == [Complete("jdoe", "j", "J", None)]
+
+
+def test_without_a_password_such_a_nick_is_refused_at_once() -> None:
+    reg = machine()
+    assert commands(feed(reg, "NICK j.doe")) == ["432"]
+    assert reg.nick is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -32,8 +33,11 @@ from torbit.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     TorbitError,
 )
+
+logger = logging.getLogger(__name__)
 
 MAX_PASSWORD_LENGTH = 1024
 # The stored hash of an account being deleted: no password verifies against it.
@@ -50,6 +54,11 @@ Revoke = Callable[[Revocation], Awaitable[object]]
 
 def new_credential() -> str:
     return secrets.token_hex(16)
+
+
+def _refused(name: str, client: str, limit: str) -> None:
+    """The refused newcomer is told to wait; the operator is told which setting did it."""
+    logger.info("registration of %r from %s refused: %s reached", name, client or "?", limit)
 
 
 class Accounts:
@@ -171,8 +180,18 @@ class Accounts:
         if not by_admin:
             # an IPv6 client's /64 (it has 2^64 addresses), as the login back-off counts, and
             # its /48 (65,536 /64s) for NETWORK_SHARE times as many (core/limits.py)
-            self._per_address.check(client or "?", "registrations from your address")
-            self._total.check("", "registrations right now")
+            try:
+                self._per_address.check(client or "?", "registrations from your address")
+            except RateLimited:
+                _refused(
+                    name, client, "limits.registrations_per_address (an hour, from one address)"
+                )
+                raise
+            try:
+                self._total.check("", "registrations right now")
+            except RateLimited:
+                _refused(name, client, "limits.registrations_per_hour")
+                raise
         user = User(
             name=name,
             password_hash=await self.hashing.hash(password, low_priority=not by_admin),

@@ -3,6 +3,7 @@ ignore list and away state. Rooms and messages are in `rooms.py`."""
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -27,6 +28,8 @@ from torbit.frontends.http.schemas import (
     TokenOut,
     UserOut,
 )
+
+log = logging.getLogger("torbit.http")
 
 UserName = Annotated[
     str, Path(description="A user's name (any case)", json_schema_extra=NAME_SCHEMA)
@@ -61,7 +64,9 @@ def accounts_router(
         and end with a letter or digit, not be reserved, and not read like a taken name (409);
         registrations are limited per address and overall (429), and answered 503 at once
         when the server is too busy hashing passwords."""
-        account = await auth.register(body.name, body.password, client_address(request))
+        client = client_address(request)
+        account = await auth.register(body.name, body.password, client)
+        log.info("registered %s over HTTP from %s", account.name, client)
         return user_out(account)
 
     @router.post(

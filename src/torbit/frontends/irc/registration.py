@@ -244,10 +244,16 @@ class Registration:
         if not msg.params or not msg.params[0]:
             return [self._numeric(n.ERR_NONICKNAMEGIVEN, "No nickname given")]
         nick = msg.params[0]
-        if not valid_nick(nick):
+        if not valid_nick(nick) and not (is_valid_name(nick) and self._logging_in()):
             return [self._numeric(n.ERR_ERRONEUSNICKNAME, nick[:64], nick_problem(nick))]
         self.nick = nick
         return self._maybe_complete()
+
+    def _logging_in(self) -> bool:
+        """A password is given or on its way (PASS, or SASL requested): the nick will be the
+        account's name, which may be one IRC would refuse as a nick ('j.doe', '2fast'), so
+        `irssi -n j.doe -w j.doe:pw` works. A guest's nick is checked when it is admitted."""
+        return self._pass is not None or self.account is not None or "sasl" in self.caps
 
     def _user(self, msg: Message) -> list[Step]:
         if len(msg.params) < 4 or not msg.params[0] or not msg.params[3]:
@@ -411,6 +417,8 @@ class Registration:
             self._checking = "pass"
             return [CheckPassword(name or self.nick, password, sasl=False)]
         if self.guests:
+            if not valid_nick(self.nick):  # taken while a login was on its way, which failed
+                return self.nick_refused(nick_problem(self.nick))
             self.done = True
             return [Complete(self.nick, self.username, self.realname, None)]
         text = "Password required: log in with SASL PLAIN or PASS name:password"
