@@ -68,6 +68,18 @@ class RateLimiter:
             buckets.popitem(last=False)
         return max(granted, 0)
 
+    def debit(self, key: str, n: int) -> None:
+        """Take n tokens even past an empty bucket: what is missing is owed, and nothing more
+        is granted until the bucket has refilled past the debt (a read already done is paid
+        whole, not only as far as the bucket went)."""
+        if self.rate <= 0 or n <= 0:
+            return
+        now = self._clock()
+        buckets = self._full_at
+        buckets[key] = max(buckets.pop(key, now), now) + n / self.rate
+        if len(buckets) > MAX_TRACKED:
+            buckets.popitem(last=False)
+
     def give_back(self, key: str, n: int) -> None:
         """Return n tokens taken but not used (never past a full bucket)."""
         full_at = self._full_at.get(key)
@@ -216,9 +228,12 @@ class ReadBudget:
 
     def settle(self, user_key: str, granted: int, used: int) -> None:
         """Give back what a granted read did not use, or take what it used beyond the grant
-        (a receive whose cursor move lost a race reads again: never refused, it is paid)."""
+        (a receive whose cursor move lost a race reads again: never refused, it is paid; a
+        roster of 10,000 names read on the last token costs 1,000). Beyond what is left it
+        is owed (`RateLimiter.debit`): taken only as far as the bucket went, a roster read
+        cost one token whenever one had come back, 1,000 whole rosters a second."""
         if used > granted:
-            self._limiter.take(user_key, used - granted)
+            self._limiter.debit(user_key, used - granted)
         else:
             self._limiter.give_back(user_key, granted - used)
 

@@ -118,7 +118,8 @@ class HttpServer:
     async def start(self, sock: socket.socket) -> None:
         import uvicorn
 
-        from torbit.frontends.http.ws_inbound import BoundedWebSocketProtocol
+        from torbit.frontends.http.ws_inbound import bounded_protocol
+        from torbit.frontends.http.ws_session import FRAME_BUDGET
 
         core, options = self._core, self._options
         config = uvicorn.Config(
@@ -131,8 +132,9 @@ class HttpServer:
             access_log=False,
             lifespan="off",
             ws_max_size=options.max_body_bytes,
-            # unread incoming messages bounded (uvicorn queued a whole chunk's, inflated)
-            ws=BoundedWebSocketProtocol,
+            # unread incoming messages bounded (uvicorn queued a whole chunk's, inflated),
+            # and unsent pongs (a ping flood from a client that does not read)
+            ws=bounded_protocol(4 * options.ws_max_queue * FRAME_BUDGET),
             timeout_graceful_shutdown=1,
             ssl_certfile=self._tls[0] or None,
             ssl_keyfile=self._tls[1] or None,

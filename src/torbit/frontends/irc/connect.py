@@ -319,11 +319,13 @@ async def _change_case(session: IrcSession, new: str) -> None:
     told = {id(session)}
     session.send(line)
     subs = session.core.subscriptions
+    about = (session.user_key,)
     for key in session.rooms:
         for listener in subs.listeners(key):
             if isinstance(listener, IrcSession) and id(listener) not in told:
                 told.add(id(listener))
-                listener.send(line)
+                if listener.ignores.isdisjoint(about):  # as every notice naming the user
+                    listener.send(line)
     await session.core.away.publish_details(session.user_key, new, old_name=old)
 
 

@@ -94,7 +94,8 @@ def _who_line(
 
 
 async def who(session: IrcSession, msg: Message) -> None:
-    """WHO mask [%fields[,token]]: 352 lines, or 354 lines of the fields asked (WHOX)."""
+    """WHO mask [%fields[,token]]: 352 lines, or 354 lines of the fields asked (WHOX). A
+    channel's is a roster read, charged to the read budget (263 past it), as NAMES is."""
     mask = msg.params[0] if msg.params and msg.params[0] else "*"
     whox = Whox.of(msg)
     core = session.core
@@ -106,9 +107,17 @@ async def who(session: IrcSession, msg: Message) -> None:
         except (NotFound, Forbidden):  # a room banned from is shown as a +s channel
             room = None
         if room is not None:
-            roles = await core.membership.roles(room)
-            voiced = await core.membership.voiced(room)
-            for user in core.membership.online(room.key):
+            membership = core.membership
+            try:  # a roster read, paid from the read budget as NAMES is
+                granted = membership.grant_roster(session.nick)
+            except RateLimited:
+                session.reply(n.RPL_TRYAGAIN, "WHO", "Please wait a while and try again.")
+                return
+            roles = await membership.roles(room)
+            voiced = await membership.voiced(room)
+            online = membership.online(room.key)
+            membership.pay_roster(session.nick, granted, len(online))
+            for user in online:
                 _who_line(
                     session,
                     channel_name(room.name),

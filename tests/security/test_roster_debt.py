@@ -1,0 +1,63 @@
+"""A roster read is granted on one token and paid after, ten names a message (attack8); but
+the pay was taken only as far as the bucket went, so with the budget spent a roster of any
+size cost the one token that had come back: at the default rate, 1,000 reads a second of a
+10,000-name roster instead of one. What a read costs beyond what is left is now owed, and
+nothing is granted until the bucket has refilled past it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from tests.conftest import ServerFactory
+from tests.helpers.http import PASSWORD, basic, error_of, http_client
+from torbit.core.limits import RateLimiter, ReadBudget
+from torbit.core.models import User
+from torbit.errors import RateLimited
+
+MEMBERS = 200  # 20 messages a read of the roster
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_read_beyond_what_is_left_is_owed() -> None:
+    clock = Clock()
+    budget = ReadBudget(RateLimiter(1.0, 10, clock=clock))
+    granted = budget.grant("mallory", 1)
+    budget.settle("mallory", granted, 1000)  # a roster of 10,000 names on the first token
+    reads = 0
+    for _ in range(60):  # a minute: one token back a second
+        clock.now += 1.0
+        try:
+            granted = budget.grant("mallory", 1)
+        except RateLimited:
+            continue
+        budget.settle("mallory", granted, 1000)
+        reads += 1
+    assert reads == 0  # on main: 60 more rosters, one token each
+
+
+async def test_a_roster_read_on_the_last_token_is_paid_whole(make_server: ServerFactory) -> None:
+    app = await make_server(limits={"read_rate": 1.0, "read_burst": 1})
+    assert app.core is not None
+    store = app.core.store
+    await app.core.accounts.register("alice", PASSWORD)
+    async with http_client(app) as c:
+        assert (await c.get("/receive/lobby/alice", auth=basic("alice"))).status_code == 200
+        now = datetime.now(UTC)
+        for i in range(MEMBERS - 1):
+            user = await store.create_user(User(f"member{i}", "x", now))
+            await store.add_member("lobby", user.key)
+        await asyncio.sleep(1.5)  # the receive's token back
+        r = await c.get("/api/v1/rooms/lobby/members", auth=basic("alice"))
+        assert r.status_code == 200 and len(r.json()["members"]) == MEMBERS, r.text
+        # one token back within a second and a half; the read owed 19 more (19 s)
+        await asyncio.sleep(1.5)
+        r = await c.get("/api/v1/rooms/lobby/members", auth=basic("alice"))
+        assert "too many messages read" in error_of(r, 429)  # on main: 200, the whole roster
