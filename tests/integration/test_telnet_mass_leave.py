@@ -74,9 +74,10 @@ async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
 async def test_sockets_of_clients_that_closed_theirs_are_closed_a_batch_per_loop_turn(
     make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A client's EOF makes its session depart at once; the door closes our side of the
-    socket CLOSE_BATCH a loop turn (uvloop would close every one in the turn after the poll
-    that read them all), and a session waiting for that close is sent nothing more."""
+    """A client's EOF makes its session deaf at once; the door departs it and closes our
+    side of the socket CLOSE_BATCH a loop turn (uvloop would close every one in the turn
+    after the poll that read them all), and a session waiting for that close is sent
+    nothing more (what the others' departures tell it would reset the socket in that turn)."""
     app = await make_server()
     assert app.telnet_port is not None and app.telnet is not None and app.core is not None
     n, batch = 20, 3

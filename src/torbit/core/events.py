@@ -92,6 +92,16 @@ class RoomSettingsChanged(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class RolesChanged(NodeEvent):
+    """A room's admins or voiced members changed in a way no other event tells (a guest
+    founding a room, a guest's rename, an admin right left by an older version's leave):
+    nodes drop their copy (core/roomroles.py); with `room` empty, every room's."""
+
+    TYPE: ClassVar[str] = "roles"
+    room: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class BanMasksChanged(NodeEvent):
     """A ban mask (`kind` "b") or a ban exception ("e") was set (`on`) or lifted in a room
     (core/banmasks.py): nodes drop their copy of the room's masks; a new ban mask, or a lifted
@@ -236,6 +246,7 @@ _KINDS: dict[str, type[NodeEvent]] = {
         MuteChanged,
         Invited,
         RoomSettingsChanged,
+        RolesChanged,
         RoomNotice,
         BanMasksChanged,
         MaskExemptionEnded,

@@ -207,6 +207,7 @@ class Guests:
                     self._mutes.set(mute.room_key, user.key, mute.until)
         except BaseException:
             await self._store.delete_user(user.key)
+            await self._membership.known.ended(user.key)  # and the admin rights copied
             raise
         self._subs.guest_leaving(old_key)  # no more messages to the old name
         rooms = [c for c in self._subs.channels_of(session) if not is_inbox(c)]
@@ -222,6 +223,8 @@ class Guests:
         await self._sessions.login(session, user.name, Proof(user.credential))
         for room in rooms:
             await self._subs.listen(session, room)
+        # the old name's end drops every node's copy of the roles of the rooms it was an
+        # admin of, those the new name now is one of (core/roomroles.py)
         await self.release(old)
         return user.name
 

@@ -5,6 +5,7 @@ non-blocking write, so one slow client never holds up the rest."""
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Callable, Iterator, Set
 from datetime import tzinfo
 
@@ -68,6 +69,10 @@ class Hub:
         # room -> user key -> sessions there, not counting departed ones; inboxes have no
         # "online" (one user's each)
         self._online: dict[str, dict[str, int]] = {}
+        # room -> its online users' names sorted by `str.lower`, once asked for (`online`),
+        # then kept in step as they come and go: a JOIN's NAMES no longer sorts the room
+        self._sorted: dict[str, list[str]] = {}
+        self._users_online = 0  # users with a session whose client is still there
         # sessions whose client is gone, their logout queued behind others (`depart`)
         self._departed: set[Session] = set()
         self.delivered = 0
@@ -85,8 +90,12 @@ class Hub:
         p = self._users.get(key)
         if p is None:
             p = self._users[key] = UserPresence(name, ignores)
+            for channel in self._joined.get(session, ()):  # counted before it had a name
+                self._sorted.pop(channel, None)
         if session not in p.sessions:
+            was = p.online
             p.sessions.append(session)
+            self._users_online += p.online - was
         if session.ignores is not p.ignores:
             session.ignores = p.ignores
             for channel in self._joined.get(session, ()):
@@ -116,8 +125,10 @@ class Hub:
             self._departed.discard(session)
         if p is not None:
             if session in p.sessions:
+                was = p.online
                 p.sessions.remove(session)
                 p.departed -= departed
+                self._users_online += p.online - was
             if not p.sessions:
                 del self._users[session.user_key]
         return emptied
@@ -132,7 +143,9 @@ class Hub:
         if p is None or session not in p.sessions:
             return
         self._departed.add(session)
+        was = p.online
         p.departed += 1
+        self._users_online += p.online - was
         for channel in self._joined.get(session, ()):
             if not is_inbox(channel):
                 self._uncount(channel, session.user_key)
@@ -146,6 +159,21 @@ class Hub:
 
     def users(self) -> Iterator[UserPresence]:
         return iter(list(self._users.values()))
+
+    def users_online(self) -> int:
+        """How many users have a session here whose client is still there (IRC's LUSERS),
+        counted as they come and go: asked at every IRC login, it walked every user."""
+        return self._users_online
+
+    def rename(self, user_key: str, name: str) -> None:
+        """The user is shown as `name` from now on (their name in other letters' case)."""
+        p = self._users.get(user_key)
+        if p is None:
+            return
+        p.name = name
+        for session in p.sessions:
+            for channel in self._joined.get(session, ()):
+                self._sorted.pop(channel, None)
 
     # channels
 
@@ -165,8 +193,8 @@ class Hub:
             if session.user_key and not is_inbox(channel) and not self.departed(session):
                 users = self._online.setdefault(channel, {})
                 n = users[session.user_key] = users.get(session.user_key, 0) + 1
-                if n == 1 and self.on_online is not None:
-                    self.on_online(channel, session.user_key, True)
+                if n == 1:
+                    self._came(channel, session.user_key)
         listeners[session] = Backlog() if hold else None
         self._fanout.pop(channel, None)
         return first
@@ -205,6 +233,7 @@ class Hub:
         if not listeners:
             del self._channels[channel]
             self._online.pop(channel, None)
+            self._sorted.pop(channel, None)
             return True
         return False
 
@@ -214,10 +243,25 @@ class Hub:
             return
         if users[user_key] <= 1:
             del users[user_key]
-            if self.on_online is not None:
-                self.on_online(channel, user_key, False)
+            self._went(channel, user_key)
         else:
             users[user_key] -= 1
+
+    def _came(self, channel: str, user_key: str) -> None:
+        """The user's first session here entered the room."""
+        names = self._sorted.get(channel)
+        p = self._users.get(user_key)
+        if names is not None and p is not None:  # (with no name yet, `attach` drops it)
+            insort(names, p.name, key=str.lower)
+        if self.on_online is not None:
+            self.on_online(channel, user_key, True)
+
+    def _went(self, channel: str, user_key: str) -> None:
+        """The user's last session here left the room, or its client went: the sorted names
+        are dropped, not cut (10,000 leaving at once would move the list 10,000 times)."""
+        self._sorted.pop(channel, None)
+        if self.on_online is not None:
+            self.on_online(channel, user_key, False)
 
     def is_listening(self, session: Session, channel: str) -> bool:
         listeners = self._channels.get(channel)
@@ -234,9 +278,16 @@ class Hub:
 
     def online(self, channel: str) -> list[str]:
         """Display names of users with a session listening to this channel here (departed
-        ones not counted), sorted."""
-        keys = self._online.get(channel, {})
-        return sorted((self._users[k].name for k in keys if k in self._users), key=str.lower)
+        ones not counted), sorted by `str.lower`: sorted once, then kept in step."""
+        names = self._sorted.get(channel)
+        if names is None:
+            keys = self._online.get(channel)
+            if not keys:
+                return []
+            users = self._users
+            names = sorted((users[k].name for k in keys if k in users), key=str.lower)
+            self._sorted[channel] = names
+        return names.copy()
 
     def user_sessions_in(self, channel: str, user_key: str) -> int:
         return self._online.get(channel, {}).get(user_key, 0)

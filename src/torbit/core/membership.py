@@ -35,6 +35,7 @@ from torbit.core.membercache import MemberCache
 from torbit.core.models import Message, Role, Room, RoomInfo, Standing
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import MessageLog, Store
+from torbit.core.roomroles import RoomRoles
 from torbit.core.roomsettings import SettingsCache
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
@@ -82,6 +83,7 @@ class Membership(JoinChecks):
         self.known = MemberCache(events)  # memberships this node knows of (membercache.py)
         self.settings = SettingsCache(store, events)  # rooms' settings (roomsettings.py)
         self.ban_masks = RoomMasks(store, events)  # rooms' ban masks (banmasks.py)
+        self.room_roles = RoomRoles(store, events)  # rooms' admins and voices (roomroles.py)
         self._mask_gate = MaskGate(store, self.ban_masks, events, now)  # HTTP's (maskgate.py)
         # the Room last handed to a joining session, per room: the next join with an equal
         # one gets the same object (a session keeps its room: ~200 bytes each, not shared)
@@ -213,10 +215,12 @@ class Membership(JoinChecks):
                 await self._still_within_rooms(user, room, created=created)
             if founded:  # a guest's room: no owner, its founder is its first admin
                 await self._store.set_room_admin(room.key, user_key, True)
+                await self.room_roles.changed(room.key)
             if standing.invited:
                 await self._store.remove_invite(room.key, user_key)
             if added and standing.admin and not founded:  # kept by an older version's leave
                 await self._store.set_room_admin(room.key, user_key, False)
+                await self.room_roles.changed(room.key)
         return room
 
     async def _create_on_join(self, user: str, room_name: str) -> tuple[Room, Standing, bool]:
@@ -408,15 +412,15 @@ class Membership(JoinChecks):
 
     async def roles(self, room: Room) -> dict[str, Role]:
         """The room's owner and admins by key, for showing who is who (IRC's channel
-        prefixes) with one query instead of one per user."""
-        roles = {key: Role.ADMIN for key in await self._store.list_room_admins(room.key)}
+        prefixes): the node's copy, no query when it has one (roomroles.py)."""
+        roles = dict.fromkeys((await self.room_roles.of(room))[0], Role.ADMIN)
         if room.owner is not None:
             roles[name_key(room.owner)] = Role.OWNER
         return roles
 
-    async def voiced(self, room: Room) -> set[str]:
-        """Keys of the room's voiced members (IRC's + prefix), with one query."""
-        return set(await self._store.list_voiced(room.key))
+    async def voiced(self, room: Room) -> frozenset[str]:
+        """Keys of the room's voiced members (IRC's + prefix), as `roles`."""
+        return (await self.room_roles.of(room))[1]
 
     async def role(self, user: str, room: Room) -> Role:
         """The user's role in the room now (an ownerless room's admins act as its owner)."""

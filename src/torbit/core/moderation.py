@@ -213,6 +213,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
             raise Conflict(f"{user.name} is already an admin of #{room.name}")
         if not (await self._store.standing(room.key, user.key)).member:  # kicked meanwhile
             await self._store.set_room_admin(room.key, user.key, False)
+            await self._membership.room_roles.changed(room.key)  # a copy read meanwhile
             raise NotFound(f"{user.name} is not a member of #{room.name}")
         await self._audit(actor, "op", room, user.key)
         text = f"{actor} made {user.name} an admin of #{room.name}"

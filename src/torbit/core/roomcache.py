@@ -6,6 +6,7 @@ when a change's event arrives from any node; an answer read while a drop happene
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -42,6 +43,15 @@ class RoomCache(Generic[T]):
     def drop(self, room_key: str) -> None:
         self._generation += 1
         self._rooms.pop(room_key, None)
+
+    def drop_if(self, stale: Callable[[T], bool], room_key: str = "") -> None:
+        """Drop the entries `stale` picks, of `room_key` or of every room; an answer being
+        read now is not kept either way (it may predate the change)."""
+        self._generation += 1
+        for key in [room_key] if room_key else list(self._rooms):
+            cached = self._rooms.get(key)
+            if cached is not None and stale(cached[1]):
+                del self._rooms[key]
 
     def clear(self) -> None:
         """Drop every room's entry (what changed is not known room by room)."""

@@ -273,7 +273,7 @@ class Subscriptions:
         p = self._hub.presence(user_key)
         if p is None or name_key(name) != user_key:
             return
-        p.name = name
+        self._hub.rename(user_key, name)
         if self.cluster is not None:
             self.cluster.recase(user_key, name)
         self._monitors.check(user_key)  # no change of online state: the name seen, only
@@ -405,6 +405,10 @@ class Subscriptions:
     def online_users(self) -> Iterator[UserPresence]:
         """The users online here: with a session whose client has not gone."""
         return (p for p in self._hub.users() if p.online)
+
+    def online_user_count(self) -> int:
+        """How many `online_users` there are, without walking them."""
+        return self._hub.users_online()
 
     # listening to channels
 

@@ -29,6 +29,7 @@ class DoorSession(Protocol):
     def output_pending(self) -> bool: ...
     def close(self, reason: str) -> None: ...
     def cut(self) -> None: ...
+    def hung_up(self) -> None: ...
 
 
 S = TypeVar("S", bound=DoorSession)
@@ -89,8 +90,11 @@ class LineDoor(Generic[S]):
         self._holding_gc = False
         self._leaving_now: S | None = None
         self._awaited: dict[S, asyncio.Future[None]] = {}
-        # connections whose clients closed their side (EOF), ours still open (`hang_up`)
-        self._hung_up: deque[asyncio.BaseTransport] = deque()
+        # sessions whose clients closed their side (EOF), ours still open (`hang_up`), and
+        # beside them their transports: no tuple (a tracked object) allocated per EOF
+        self._hung_up: deque[S] = deque()
+        self._hung_up_transports: deque[asyncio.BaseTransport] = deque()
+        self._holding_gc_for_eofs = False
         self._none_left = asyncio.Event()  # set when the last session has departed
 
     async def _listen(
@@ -165,41 +169,48 @@ class LineDoor(Generic[S]):
             self._holding_gc = True
             _hold_gc()
 
-    def hang_up(self, transport: asyncio.Transport | None) -> bool | None:
-        """What a session's `eof_received` returns: True when the door closes our side of the
-        connection, whose client closed its own (its session has departed already and writes
-        nothing more), soon: `CLOSE_BATCH` a loop turn; None (uvloop closes it) when it is gone
-        or closing already, or over TLS, where the SSL layer closes it. uvloop
-        reads the EOFs of 10,000 clients leaving at once in one poll; had each `eof_received`
-        let it close the socket, every close (the `close()` syscall sending our FIN, the
-        transport's `connection_lost`) would run in the turn after that poll, and the loop
-        would answer nobody until the last. A reset (RST) still closes in that turn: uvloop
-        gives the protocol no say then."""
-        if (
-            transport is None
-            or transport.is_closing()
-            or transport.get_extra_info("ssl_object") is not None
-        ):
+    def hang_up(self, session: S, transport: asyncio.Transport) -> bool | None:
+        """What a plain (not TLS) session's `eof_received` returns once its client closed its
+        side with nothing left to answer: True, and the door ends the session (it departs:
+        `hung_up`) and closes our side soon, `CLOSE_BATCH` a loop turn; None (uvloop closes
+        it) when it is closing already. uvloop reads the EOFs of 10,000 clients leaving at
+        once in one poll and calls every `eof_received` in that turn: had each departed
+        there (the IRC door also takes the user off every room's online list then) or let
+        uvloop close its socket (the `close()` syscall sending our FIN, the transport's
+        `connection_lost`, in the turn after), the loop would answer nobody until the last.
+        A reset (RST) still ends in that turn: uvloop gives the protocol no say then."""
+        if transport.is_closing():
+            session.hung_up()
             return None
         hung_up = self._hung_up
-        hung_up.append(transport)
+        hung_up.append(session)
+        self._hung_up_transports.append(transport)
         if len(hung_up) == 1:
             asyncio.get_running_loop().call_soon(self._close_hung_up)
+        elif len(hung_up) == QUIET_GC_AT and not self._holding_gc_for_eofs:
+            self._holding_gc_for_eofs = True  # as for departures: no full collection now
+            _hold_gc()
         return True
 
     def _close_hung_up(self) -> None:
         hung_up = self._hung_up
+        transports = self._hung_up_transports
         for _ in range(min(CLOSE_BATCH, len(hung_up))):
-            hung_up.popleft().close()
+            hung_up.popleft().hung_up()
+            transports.popleft().close()
         if hung_up:  # the rest after the loop has polled sockets again
             asyncio.get_running_loop().call_soon(self._close_hung_up)
+        elif self._holding_gc_for_eofs:
+            self._holding_gc_for_eofs = False
+            _release_gc()
 
     async def gone(self, which: Callable[[S], bool]) -> None:
         """Wait until the sessions that `which` picks among those still departing are gone
         (e.g. the owner of a nick a newcomer wants; those who were in a room someone joins)."""
-        if not self._departing and self._leaving_now is None:
+        if not self._departing and self._leaving_now is None and not self._hung_up:
             return  # (the common case: every PRIVMSG to a nick asks)
         waiting = [s for s in self._departing if which(s)]
+        waiting += [s for s in self._hung_up if which(s)]  # they depart in a turn or two
         if self._leaving_now is not None and which(self._leaving_now):
             waiting.append(self._leaving_now)
         if not waiting:
@@ -267,7 +278,11 @@ class LineDoor(Generic[S]):
         for s in list(self.sessions):
             self._close_for_shutdown(s)
         while self._hung_up:  # no need to wait for the next turns
-            self._hung_up.popleft().close()
+            self._hung_up.popleft().hung_up()
+            self._hung_up_transports.popleft().close()
+        if self._holding_gc_for_eofs:
+            self._holding_gc_for_eofs = False
+            _release_gc()
         # first the departures (those whose clients read nothing are cut): a server's
         # `wait_closed` waits for every connection it accepted to be lost, which a client
         # that reads nothing never lets happen on its own (a stop hung so in CI)

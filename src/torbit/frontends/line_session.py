@@ -39,9 +39,9 @@ class LineHost(Protocol):
     def keep(self, handler: asyncio.Future[None]) -> None:
         """A session's running handler, which a stop waits for (doors.LineDoor)."""
 
-    def hang_up(self, transport: asyncio.Transport | None) -> bool | None:
-        """Close our side of a connection whose client closed its own, soon (a batch a turn):
-        what `eof_received` returns (None: uvloop closes it)."""
+    def hang_up(self, session: Any, transport: asyncio.Transport) -> bool | None:
+        """End the session whose client closed its side and close ours, soon (a batch a
+        turn): what `eof_received` returns (None: uvloop closes it)."""
 
 
 class LineSession(PacedInput[E], asyncio.Protocol):
@@ -115,14 +115,23 @@ class LineSession(PacedInput[E], asyncio.Protocol):
     def eof_received(self) -> bool | None:
         """The client closed its side: what it sent before is still handled and answered,
         then ours is closed (`PacedInput._input_ended`). With nothing left to handle, the
-        session departs now, and the door closes ours a batch per loop turn
-        (`LineDoor.hang_up`; over TLS, the SSL layer closes it)."""
+        session is deaf at once (nothing more is written to it), and the door departs it and
+        closes ours a batch per loop turn (`LineDoor.hang_up`: not here, where 10,000 EOFs
+        read in one poll would all be worked off in one turn); over TLS the session departs
+        now and the SSL layer closes."""
         w = self._writer
         t = w.transport if w is not None else None
-        if t is not None and t.get_extra_info("ssl_object") is None and self._input_ended():
+        if w is None or t is None or t.get_extra_info("ssl_object") is not None:
+            self._gone()
+            return None
+        if self._input_ended():
             return True  # half-open until the input is handled
+        w.lost()
+        return self.server.hang_up(self, t)
+
+    def hung_up(self) -> None:
+        """The door's turn to depart this session after its client's EOF (`hang_up`)."""
         self._gone()
-        return self.server.hang_up(t)
 
     def _started(self, task: asyncio.Future[None]) -> None:
         self.server.keep(task)

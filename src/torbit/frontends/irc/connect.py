@@ -225,7 +225,7 @@ def welcome(session: IrcSession) -> None:
 
 
 def lusers(session: IrcSession, msg: Message) -> None:
-    users = sum(1 for _ in session.core.subscriptions.online_users())
+    users = session.core.subscriptions.online_user_count()
     server = session.server
     # 265/266 without their optional counts: the peak is said in words only, as it covers
     # this node since it started, not what a client could check
