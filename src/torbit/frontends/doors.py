@@ -90,11 +90,8 @@ class LineDoor(Generic[S]):
         self._holding_gc = False
         self._leaving_now: S | None = None
         self._awaited: dict[S, asyncio.Future[None]] = {}
-        # sessions whose clients closed their side (EOF), ours still open (`hang_up`), and
-        # beside them their transports: no tuple (a tracked object) allocated per EOF
-        self._hung_up: deque[S] = deque()
-        self._hung_up_transports: deque[asyncio.BaseTransport] = deque()
-        self._holding_gc_for_eofs = False
+        # sessions whose clients closed their side (EOF), ours still open (`hang_up`)
+        self._hung_up: deque[tuple[S, asyncio.BaseTransport]] = deque()
         self._none_left = asyncio.Event()  # set when the last session has departed
 
     async def _listen(
@@ -183,26 +180,19 @@ class LineDoor(Generic[S]):
             session.hung_up()
             return None
         hung_up = self._hung_up
-        hung_up.append(session)
-        self._hung_up_transports.append(transport)
+        hung_up.append((session, transport))
         if len(hung_up) == 1:
             asyncio.get_running_loop().call_soon(self._close_hung_up)
-        elif len(hung_up) == QUIET_GC_AT and not self._holding_gc_for_eofs:
-            self._holding_gc_for_eofs = True  # as for departures: no full collection now
-            _hold_gc()
         return True
 
     def _close_hung_up(self) -> None:
         hung_up = self._hung_up
-        transports = self._hung_up_transports
         for _ in range(min(CLOSE_BATCH, len(hung_up))):
-            hung_up.popleft().hung_up()
-            transports.popleft().close()
+            session, transport = hung_up.popleft()
+            session.hung_up()
+            transport.close()
         if hung_up:  # the rest after the loop has polled sockets again
             asyncio.get_running_loop().call_soon(self._close_hung_up)
-        elif self._holding_gc_for_eofs:
-            self._holding_gc_for_eofs = False
-            _release_gc()
 
     async def gone(self, which: Callable[[S], bool]) -> None:
         """Wait until the sessions that `which` picks among those still departing are gone
@@ -210,7 +200,7 @@ class LineDoor(Generic[S]):
         if not self._departing and self._leaving_now is None and not self._hung_up:
             return  # (the common case: every PRIVMSG to a nick asks)
         waiting = [s for s in self._departing if which(s)]
-        waiting += [s for s in self._hung_up if which(s)]  # they depart in a turn or two
+        waiting += [s for s, _ in self._hung_up if which(s)]  # they depart in a turn or two
         if self._leaving_now is not None and which(self._leaving_now):
             waiting.append(self._leaving_now)
         if not waiting:
@@ -278,11 +268,9 @@ class LineDoor(Generic[S]):
         for s in list(self.sessions):
             self._close_for_shutdown(s)
         while self._hung_up:  # no need to wait for the next turns
-            self._hung_up.popleft().hung_up()
-            self._hung_up_transports.popleft().close()
-        if self._holding_gc_for_eofs:
-            self._holding_gc_for_eofs = False
-            _release_gc()
+            session, transport = self._hung_up.popleft()
+            session.hung_up()
+            transport.close()
         # first the departures (those whose clients read nothing are cut): a server's
         # `wait_closed` waits for every connection it accepted to be lost, which a client
         # that reads nothing never lets happen on its own (a stop hung so in CI)
