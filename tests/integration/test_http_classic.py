@@ -129,11 +129,20 @@ async def test_long_poll_returns_as_soon_as_a_message_arrives(
 
 async def test_unknown_rooms_are_404_and_never_created(client: httpx.AsyncClient) -> None:
     r = await client.post("/send/nowhere/alice", content="hi", auth=basic("alice"))
-    assert "no such room #nowhere" in error_of(r, 404, "not_found")
+    missing = error_of(r, 404, "not_found")
+    # the original system made a room on first use: the answer says how rooms are made
+    assert missing == "no such room #nowhere: rooms are made with POST /api/v1/rooms or telnet's /join"
+    # ... in the same words for a private room the caller may not see
+    made = await client.post("/api/v1/rooms", json={"name": "hidden", "private": True},
+                             auth=basic("bob"))
+    assert made.status_code == 201, made.text
+    for r in (await client.post("/send/hidden/alice", content="hi", auth=basic("alice")),
+              await client.get("/receive/hidden/alice", auth=basic("alice"))):
+        assert error_of(r, 404, "not_found") == missing.replace("nowhere", "hidden")
     error_of(await client.get("/receive/nowhere/alice", auth=basic("alice")), 404, "not_found")
     error_of(await client.get("/api/v1/rooms/nowhere", auth=basic("alice")), 404, "not_found")
     r = await client.get("/api/v1/me/rooms", auth=basic("alice"))
-    assert r.json()["rooms"] == []
+    assert r.json()["rooms"] == []  # and alice was not made a member of bob's private room
     # the server's default room is there for everyone, and belongs to no one
     await send(client, "lobby", "alice", "hi")
     assert (await client.get("/api/v1/rooms/lobby", auth=basic("alice"))).json()["owner"] is None

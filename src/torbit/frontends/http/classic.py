@@ -101,6 +101,9 @@ def check_self(caller: Principal, user: str) -> None:
         raise Forbidden(f"authenticated as {caller.name}: you cannot act as {user[:40]!r}")
 
 
+MAKE_A_ROOM = "rooms are made with POST /api/v1/rooms or telnet's /join"
+
+
 def classic_router(
     membership: Membership,
     messaging: Messaging,
@@ -120,22 +123,26 @@ def classic_router(
         the server's default room, which belongs to no one, is made on first use). A
         membership this node knows of asks the store nothing (core/membercache.py). The
         client is matched against the room's ban masks on every request, member or not
-        (core/maskgate.py): a room without masks costs a dict lookup."""
-        known = membership.known.room(name_key(user), name_key(room_name))
-        if known is not None:
-            await membership.check_visitor(user, known, visitor)
-            return known.key
+        (core/maskgate.py): a room without masks costs a dict lookup. A 404 says how rooms
+        are made: the original system made one on first use, so its users try that."""
         try:
-            room = await membership.room(room_name)
-        except NotFound:
-            if name_key(room_name) != default_key:
-                raise
-            default = membership.rules.default_room
-            return (await membership.become_member(user, default, visitor=visitor)).key
-        if await membership.is_member(user, room.key):
-            await membership.check_visitor(user, room, visitor)
-            return room.key
-        return (await membership.become_member(user, room.name, visitor=visitor)).key
+            known = membership.known.room(name_key(user), name_key(room_name))
+            if known is not None:
+                await membership.check_visitor(user, known, visitor)
+                return known.key
+            try:
+                room = await membership.room(room_name)
+            except NotFound:
+                if name_key(room_name) != default_key:
+                    raise
+                default = membership.rules.default_room
+                return (await membership.become_member(user, default, visitor=visitor)).key
+            if await membership.is_member(user, room.key):
+                await membership.check_visitor(user, room, visitor)
+                return room.key
+            return (await membership.become_member(user, room.name, visitor=visitor)).key
+        except NotFound as missing:  # the same words for a room one may not see
+            raise NotFound(f"{missing}: {MAKE_A_ROOM}") from None
 
     async def publish(room: str, user: str, request: Request, caller: Principal) -> JSONResponse:
         check_self(caller, user)
