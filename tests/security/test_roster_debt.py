@@ -43,6 +43,36 @@ def test_a_read_beyond_what_is_left_is_owed() -> None:
     assert reads == 0  # on main: 60 more rosters, one token each
 
 
+def test_a_refusal_while_owing_says_when_the_debt_is_repaid() -> None:
+    clock = Clock()
+    budget = ReadBudget(RateLimiter(1.0, 10, clock=clock))
+    budget.settle("mallory", budget.grant("mallory", 1), 1000)  # owes 999 past a full bucket
+    clock.now += 5.0
+    try:
+        budget.grant("mallory", 1)
+    except RateLimited as refused:
+        # a token is back when the bucket is 9 short of full: 1,000 - 5 - 9 s from now
+        assert refused.retry_after == 986.0  # on main: 1.0, one token's time
+        assert str(refused).endswith(": try again in 17 min")
+    else:
+        raise AssertionError("granted while owing")
+    clock.now += 986.0
+    assert budget.grant("mallory", 1) == 1
+
+
+def test_a_long_polls_answer_beyond_what_is_left_is_owed() -> None:
+    clock = Clock()
+    budget = ReadBudget(RateLimiter(1.0, 10, clock=clock))
+    budget.charge("mallory", 100)  # a woken poll's page of 100, never refused
+    clock.now += 10.0  # a full bucket's time: on main, 10 more messages granted here
+    try:
+        budget.grant("mallory", 10)
+    except RateLimited as refused:
+        assert refused.retry_after == 81.0
+    else:
+        raise AssertionError("granted while owing")
+
+
 async def test_a_roster_read_on_the_last_token_is_paid_whole(make_server: ServerFactory) -> None:
     app = await make_server(limits={"read_rate": 1.0, "read_burst": 1})
     assert app.core is not None

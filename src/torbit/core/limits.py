@@ -108,6 +108,16 @@ class RateLimiter:
             wait = 1.0 / self.rate
             raise RateLimited(f"slow down: too many {what}{_try_again(wait)}", retry_after=wait)
 
+    def wait(self, key: str) -> float:
+        """Seconds until the key's bucket holds a token again: one token's time for a bucket
+        just emptied, longer while a debt (`debit`) is being repaid."""
+        if self.rate <= 0:
+            return 0.0
+        full_at = self._full_at.get(key)
+        if full_at is None:
+            return 0.0
+        return max(0.0, full_at - self._clock() - (self.burst - 1) / self.rate)
+
     def holds(self, key: str) -> bool:
         """Whether the key's bucket is not full (it has spent something lately)."""
         full_at = self._full_at.get(key)
@@ -221,9 +231,9 @@ class ReadBudget:
         """How many of `limit` messages this read may return; RateLimited if none."""
         granted = self.share(user_key, limit)
         if granted <= 0 and limit > 0:
-            raise RateLimited(
-                "slow down: too many messages read", retry_after=1.0 / self._limiter.rate
-            )
+            # while a debt is repaid, Retry-After says when it is (not one token's time)
+            wait = max(self._limiter.wait(user_key), 1.0 / self._limiter.rate)
+            raise RateLimited(f"slow down: too many messages read{_try_again(wait)}", wait)
         return granted
 
     def settle(self, user_key: str, granted: int, used: int) -> None:
@@ -238,8 +248,9 @@ class ReadBudget:
             self._limiter.give_back(user_key, granted - used)
 
     def charge(self, user_key: str, used: int) -> None:
-        """Pay for what a read already returned (never refused: it is delivered)."""
-        self._limiter.take(user_key, used)
+        """Pay for what a read already returned (never refused: it is delivered), whole:
+        beyond what is left it is owed, as in `settle`."""
+        self._limiter.debit(user_key, used)
 
 
 def _unlimited() -> RateLimiter:
