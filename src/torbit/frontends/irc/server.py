@@ -46,6 +46,9 @@ class IrcServer(LineDoor[IrcSession]):
         self._guests: set[str] = set()  # keys of the guests registered here
         # masks of clients gone from `_clients` whose logout (their QUIT) is being told
         self._leaving: dict[str, str] = {}
+        # connections not registered yet (LUSERS' unknown ones): a few at a time, not walked
+        # among thousands registered at every login
+        self._unregistered: set[IrcSession] = set()
         self.roster = Roster(self.shown_as, self._clients.__contains__)
         self.peak_users = 0
         self.pinger = Pinger(self.sessions)  # one keep-alive timer for all, none per client
@@ -78,8 +81,10 @@ class IrcServer(LineDoor[IrcSession]):
 
     def opened(self, session: IrcSession) -> None:
         self.sessions.add(session)
+        self._unregistered.add(session)
 
     def registered(self, session: IrcSession) -> None:
+        self._unregistered.discard(session)
         self.pinger.watch()
         self._clients.setdefault(session.user_key, []).append(session)
         self.roster.forget(session.user_key)
@@ -112,6 +117,7 @@ class IrcServer(LineDoor[IrcSession]):
         """A vanished client's departure (`LineDoor.depart`), batched with others leaving:
         the door's registries, WHOWAS, the user's logout, a guest's nick let go."""
         self.sessions.discard(session)
+        self._unregistered.discard(session)
         self.metrics.connected_on(session.door).dec()
         self.core.operators.drop(session)
         if not session.registered or not session.user_key:
@@ -146,7 +152,7 @@ class IrcServer(LineDoor[IrcSession]):
         return user_key in self._guests
 
     def unregistered(self) -> int:
-        return sum(1 for s in self.sessions if not s.registered and not s.leaving)
+        return sum(1 for s in self._unregistered if not s.leaving)
 
     def nick_of(self, name: str) -> str:
         """How a user's name is shown: a guest's nick may differ from it in case."""
