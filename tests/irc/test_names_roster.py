@@ -132,3 +132,38 @@ def test_namreply_lines_fit_512_bytes_and_read_as_message_encode_writes_them() -
     lone = namreply_lines(head, ["@solo"])
     assert lone == Message("353", ("somebody", "=", "#channel", "@solo"), "torbit").encode()
     assert namreply_lines(head, []) == b""
+
+
+async def test_a_crowd_joining_one_room_is_not_walked_per_joiner(
+    app: App, monkeypatch: pytest.MonkeyPatch, cleanup: list[Any]
+) -> None:
+    """Entries the door reads from what it keeps (its `shown` dicts, whole lists of names
+    handed to them), summed over every JOIN of 40 joiners: on main each JOIN read every
+    member (820 in all), growing with the room; now a crowded room's joined text is kept and
+    each JOIN reads the one new member (the room counts as crowded from 8 here, not 256)."""
+    from torbit.frontends.irc import roster as roster_module  # KEPT_FROM is new here
+
+    monkeypatch.setattr(roster_module, "KEPT_FROM", 8, raising=False)
+    read = 0
+    for method in ("entries", "_local_entries"):
+        real = getattr(roster_module.Roster, method, None)
+        if real is None:
+            continue
+
+        def counted(self: Any, names: list[str], *args: Any, real: Any = real) -> Any:
+            nonlocal read
+            read += len(names)
+            return real(self, names, *args)
+
+        monkeypatch.setattr(roster_module.Roster, method, counted)
+    nicks = [f"crowd{i:02d}" for i in range(40)]
+    for i, nick in enumerate(nicks):
+        raw = await guest(app, nick)
+        cleanup.append(raw)
+        assert await names_on_join(raw, nick, "#crowd") == ["@crowd00", *nicks[1 : i + 1]]
+    first = cleanup[0]
+    first.send("NAMES #crowd")  # asked again, nothing changed: the same, nothing read
+    await first.expect(" 366 crowd00 #crowd ")
+    assert first.lines[-2].split(" :", 1)[1].split() == ["@crowd00", *nicks[1:]]
+    # 1 + 2 + ... + 7 below 8, the 8 when it became crowded, then one a joiner
+    assert read <= 28 + 8 + 32, read

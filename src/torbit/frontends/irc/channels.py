@@ -25,7 +25,7 @@ from torbit.errors import (
 )
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.render import channel_modes, channel_name, room_name
-from torbit.frontends.irc.roster import namreply_lines
+from torbit.frontends.irc.roster import namreply_text
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import MAX_BODY_BYTES, Message
 
@@ -264,13 +264,14 @@ async def send_names(session: IrcSession, room: Room, *, end: bool = True) -> in
     full = "userhost-in-names" in session.caps
     channel = channel_name(room.name)
     server = session.server
-    entries = server.roster.entries(membership.online(room.key), full, multi, roles, voiced)
+    names = membership.online(room.key)
+    text = server.roster.text(room.key, names, full, multi, roles, voiced)
     kind = "@" if room.private else "="
     head = f":{server.options.server_name} 353 {session.nick or '*'} {kind} {channel} "
-    session.write(namreply_lines(head, entries))
+    session.write(namreply_text(head, text))
     if end:
         session.reply(n.RPL_ENDOFNAMES, channel, "End of /NAMES list")
-    return len(entries)
+    return len(names)
 
 
 LIST_PAGES = 50  # pages of rooms one LIST walks at most
