@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from bisect import insort
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -138,6 +139,9 @@ class PresenceTable:
         self._local_count = 0
         self._nodes: dict[str, _Node] = {}
         self._online: dict[str, dict[str, _Seen]] = {}  # room -> user key -> who, on how many
+        # room -> its online names sorted, once asked for: a newcomer put in place, a leave
+        # or a rename drops it (IRC's NAMES asks at every JOIN: a sort of the room each)
+        self._sorted: dict[str, list[str]] = {}
         self._rooms_of: dict[str, dict[str, str]] = {}  # user key -> room -> name there
         # entries changed since the last beat -> whether the others last heard them online
         self._pending: dict[Entry, bool] = {}
@@ -162,7 +166,13 @@ class PresenceTable:
 
     def names(self, room: str) -> list[str]:
         """Display names of the users online in the room on any node, sorted."""
-        return sorted((s.name for s in self._online.get(room, {}).values()), key=str.lower)
+        names = self._sorted.get(room)
+        if names is None:
+            online = self._online.get(room)
+            if not online:
+                return []
+            names = self._sorted[room] = sorted((s.name for s in online.values()), key=str.lower)
+        return names.copy()
 
     def elsewhere(self, room: str, user_key: str) -> bool:
         """True if another node has the user online in the room."""
@@ -275,6 +285,7 @@ class PresenceTable:
             rooms[room] = name
             if (seen := self._online.get(room, {}).get(user_key)) is not None:
                 seen.name = name
+                self._sorted.pop(room, None)
 
     def told_renamed(self, old: str, new: str) -> None:
         """This node's user `old` is `new` now, and the other nodes are told at once (a
@@ -455,6 +466,8 @@ class PresenceTable:
         if seen is None:
             merged[key] = _Seen(name)
             self._rooms_of.setdefault(key, {})[room] = name
+            if (names := self._sorted.get(room)) is not None:
+                insort(names, name, key=str.lower)
         else:
             seen.nodes += 1
         return Change(room, key, name, True)
@@ -477,6 +490,7 @@ class PresenceTable:
             seen.nodes -= 1
         else:
             del merged[key]
+            self._sorted.pop(room, None)
             if not merged:
                 del self._online[room]
             rooms = self._rooms_of[key]
