@@ -113,3 +113,33 @@ async def test_a_renamed_guest_keeps_its_admin_prefix(
     founder.send("NICK shaper", "PING :renamed")  # answered once the NICK is done
     await founder.expect(" PONG ")
     assert await names_of(other, "other", "#made") == ["other", "@shaper"]
+
+
+async def test_the_http_member_list_reads_voices_from_the_node_copy(
+    app: App,
+    accounts: Callable[..., Awaitable[None]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GET .../members names the voiced members from the node's copy too: on main each read
+    walked the room's memberships (`list_voiced`), 5 for 5 reads; a voice given or taken
+    shows in the next read."""
+    from tests.helpers.http import bearer, http_client, login
+
+    await accounts("vera", "walt")
+    seen = count_role_queries(app, monkeypatch)
+    async with http_client(app) as client:
+        vera, walt = bearer(await login(client, "vera")), bearer(await login(client, "walt"))
+        assert (await client.post("/api/v1/rooms", json={"name": "den"}, headers=vera)).is_success
+        assert (await client.put("/api/v1/rooms/den/members/walt", headers=walt)).is_success
+
+        async def voiced() -> list[str]:
+            r = await client.get("/api/v1/rooms/den/members", headers=walt)
+            return list(r.json()["voiced"])
+
+        for _ in range(5):
+            assert await voiced() == []
+        assert seen["list_voiced"] <= 1, seen
+        assert (await client.put("/api/v1/rooms/den/voices/walt", headers=vera)).is_success
+        assert await voiced() == ["walt"]
+        assert (await client.delete("/api/v1/rooms/den/voices/walt", headers=vera)).is_success
+        assert await voiced() == []

@@ -535,12 +535,13 @@ class Membership(JoinChecks):
         self, room_name: str, *, viewer: str, visitor: Visitor | None = None
     ) -> tuple[list[str], list[str]]:
         """The room's members and, of them, the voiced ones (display names, sorted), paid
-        from the viewer's read budget (`grant_roster`)."""
+        from the viewer's read budget (`grant_roster`); the voices from the node's copy
+        (`voiced`), not a walk of every membership row per read."""
         room = await self.roster_room(viewer, room_name, visitor)
         granted = self.grant_roster(viewer)
         names = await self._store.list_members(room.key)
         self.pay_roster(viewer, granted, len(names))
-        voiced = set(await self._store.list_voiced(room.key))
+        voiced = await self.voiced(room)
         return names, [n for n in names if name_key(n) in voiced]
 
     def grant_roster(self, viewer: str) -> int:
