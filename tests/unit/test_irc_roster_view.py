@@ -1,7 +1,7 @@
 """A crowded room's NAMES text is kept joined in blocks (frontends/irc/roster.py `_View`) and
 brought up to date by the few names new since the last NAMES: it must read exactly as the
 entries joined afresh, through any order of members coming, leaving, changing case, being
-forgotten (their clients here changed), shown from elsewhere, and given roles and voices;
+forgotten (their clients here changed), parting, shown from elsewhere, and given roles and voices;
 and a crowd joining one room must not join every entry again per joiner (counted)."""
 
 from __future__ import annotations
@@ -78,10 +78,12 @@ def test_the_kept_text_is_the_entries_joined_afresh(
             for k in rng.sample(pool, rng.randrange(1, 6)):
                 present[k] = present.get(k, k)
                 door.local.add(k)
-        elif op < 0.65 and key in present:  # leaves
+        elif op < 0.6 and key in present:  # leaves: gone
             del present[key]
             door.local.discard(key)
             roster.forget(key)
+        elif op < 0.65 and key in present:  # leaves the room only (PART): nothing forgotten
+            del present[key]
         elif op < 0.72 and key in present:  # changes case
             present[key] = key.upper() if present[key] == key else key
             roster.forget(key)
