@@ -4,10 +4,12 @@ matching schema.py, and concurrent starts on a fresh database."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -24,6 +26,35 @@ from torbit.core.models import Invitation, Room, User
 from torbit.errors import Conflict, LooksAlike
 
 by_backend = pytest.mark.parametrize("backend", BACKENDS)
+
+Rows = tuple[
+    str, dict[str, Any]
+]  # an INSERT (raw SQL, as an older revision's tables are) and its values
+
+
+async def at_revision(url: str, revision: str, *rows: Rows) -> None:
+    """The fresh database at `url` migrated to `revision` only, with `rows` inserted and
+    committed: what an older torbit left for the next migrations to take over."""
+    engine = dialect_for(url).create_engine()
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(lambda c: command.upgrade(migrate._config(c), revision))
+            for sql, values in rows:
+                await conn.execute(text(sql), values)
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def upgraded(url: str) -> AsyncIterator[SqlStore]:
+    """A store on `url`, opened (which migrates it to head) and closed after."""
+    store = SqlStore(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @by_backend
@@ -104,28 +135,20 @@ async def test_0006_keeps_earlier_topics_without_naming_a_setter(
 ) -> None:
     """A topic set before 0006 keeps its text; nobody is named as having set it."""
     url = fresh_database(backend)
-    engine = dialect_for(url).create_engine()
-    try:
-        async with engine.connect() as conn:
-            await conn.run_sync(lambda c: command.upgrade(migrate._config(c), "0005"))
-            await conn.execute(
-                text(
-                    "INSERT INTO rooms (key, name, created_at, owner, topic, private) "
-                    "VALUES ('den', 'den', :at, NULL, 'old rules', false)"
-                ),
-                {"at": NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S")},
-            )
-            await conn.commit()
-    finally:
-        await engine.dispose()
-    store = SqlStore(url)
-    await store.open()  # to head
-    try:
+    at = NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S")
+    await at_revision(
+        url,
+        "0005",
+        (
+            "INSERT INTO rooms (key, name, created_at, owner, topic, private) "
+            "VALUES ('den', 'den', :at, NULL, 'old rules', false)",
+            {"at": at},
+        ),
+    )
+    async with upgraded(url) as store:
         den = await store.get_room("den")
         assert den is not None and den.topic == "old rules"
         assert (den.topic_set_by, den.topic_set_at) == ("", None)
-    finally:
-        await store.close()
 
 
 @by_backend
@@ -135,25 +158,20 @@ async def test_0008_keeps_look_alike_rooms_and_refuses_new_ones(
     """Rooms that read alike, stored before 0008, both survive its backfill and keep being
     found (a join's `ensure_room` returns each); a new look-alike of them is refused."""
     url = fresh_database(backend)
-    engine = dialect_for(url).create_engine()
     at = NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S")
-    try:
-        async with engine.connect() as conn:
-            await conn.run_sync(lambda c: command.upgrade(migrate._config(c), "0007"))
-            for name in ("lobby", "Iobby", "l0bby", "den"):
-                await conn.execute(
-                    text(
-                        "INSERT INTO rooms (key, name, created_at, owner, topic, private) "
-                        "VALUES (:key, :name, :at, NULL, '', :private)"
-                    ),
-                    {"key": name.lower(), "name": name, "at": at, "private": name == "l0bby"},
-                )
-            await conn.commit()
-    finally:
-        await engine.dispose()
-    store = SqlStore(url)
-    await store.open()  # to head
-    try:
+    await at_revision(
+        url,
+        "0007",
+        *(
+            (
+                "INSERT INTO rooms (key, name, created_at, owner, topic, private) "
+                "VALUES (:key, :name, :at, NULL, '', :private)",
+                {"key": name.lower(), "name": name, "at": at, "private": name == "l0bby"},
+            )
+            for name in ("lobby", "Iobby", "l0bby", "den")
+        ),
+    )
+    async with upgraded(url) as store:
         assert [r.name for r, _ in await store.list_rooms()] == ["den", "Iobby", "l0bby", "lobby"]
         for name in ("lobby", "Iobby", "l0bby"):
             assert (await store.ensure_room(Room(name=name, created_at=NOW))).name == name
@@ -173,8 +191,6 @@ async def test_0008_keeps_look_alike_rooms_and_refuses_new_ones(
             "lobby": "lobby",
             "lounge": "lounge",
         }
-    finally:
-        await store.close()
 
 
 @by_backend
@@ -185,31 +201,22 @@ async def test_0009_recomputes_skeletons_so_new_look_alikes_are_refused(
     skeletons `vvill`, `clen`: `vvill` and `clen` are refused after it. On main, without the
     new rule, both were taken."""
     url = fresh_database(backend)
-    engine = dialect_for(url).create_engine()
     at = NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S")
-    try:
-        async with engine.connect() as conn:
-            await conn.run_sync(lambda c: command.upgrade(migrate._config(c), "0008"))
-            await conn.execute(
-                text(
-                    "INSERT INTO users (key, name, password_hash, created_at, is_admin, "
-                    "credential, skeleton) VALUES ('will', 'Will', 'h', :at, false, 'c', 'will')"
-                ),
-                {"at": at},
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO rooms (key, name, created_at, owner, topic, private, skeleton) "
-                    "VALUES ('den', 'den', :at, NULL, '', false, 'den')"
-                ),
-                {"at": at},
-            )
-            await conn.commit()
-    finally:
-        await engine.dispose()
-    store = SqlStore(url)
-    await store.open()  # to head
-    try:
+    await at_revision(
+        url,
+        "0008",
+        (
+            "INSERT INTO users (key, name, password_hash, created_at, is_admin, "
+            "credential, skeleton) VALUES ('will', 'Will', 'h', :at, false, 'c', 'will')",
+            {"at": at},
+        ),
+        (
+            "INSERT INTO rooms (key, name, created_at, owner, topic, private, skeleton) "
+            "VALUES ('den', 'den', :at, NULL, '', false, 'den')",
+            {"at": at},
+        ),
+    )
+    async with upgraded(url) as store:
         with pytest.raises(Conflict, match="reads like a taken one"):
             await store.create_user(
                 User(name="VVill", password_hash="h", created_at=NOW), unlike=True
@@ -219,8 +226,6 @@ async def test_0009_recomputes_skeletons_so_new_look_alikes_are_refused(
         assert (await store.ensure_room(Room(name="den", created_at=NOW))).name == "den"
         user = await store.get_user("will")
         assert user is not None and user.name == "Will"
-    finally:
-        await store.close()
 
 
 @by_backend
@@ -230,40 +235,29 @@ async def test_0012_keeps_earlier_invitations_without_naming_an_inviter(
     """An invitation stored before 0012 stays, with its time and no inviter; a new one
     names its inviter."""
     url = fresh_database(backend)
-    engine = dialect_for(url).create_engine()
     at = NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S.%f")
-    try:
-        async with engine.connect() as conn:
-            await conn.run_sync(lambda c: command.upgrade(migrate._config(c), "0011"))
-            for name in ("bob", "carol"):
-                await conn.execute(
-                    text(
-                        "INSERT INTO users (key, name, password_hash, created_at, is_admin, "
-                        "credential, skeleton) VALUES (:name, :name, 'h', :at, false, 'c', :name)"
-                    ),
-                    {"at": at, "name": name},
-                )
-            for name in ("den", "attic"):
-                await conn.execute(
-                    text(
-                        "INSERT INTO rooms (key, name, created_at, owner, topic, private, "
-                        "skeleton) VALUES (:name, :name, :at, NULL, '', true, :name)"
-                    ),
-                    {"at": at, "name": name},
-                )
-            await conn.execute(
-                text(
-                    "INSERT INTO room_invites (room_key, user_key, invited_at) "
-                    "VALUES ('den', 'bob', :at)"
-                ),
-                {"at": at},
-            )
-            await conn.commit()
-    finally:
-        await engine.dispose()
-    store = SqlStore(url)
-    await store.open()  # to head
-    try:
+    users = (
+        (
+            "INSERT INTO users (key, name, password_hash, created_at, is_admin, "
+            "credential, skeleton) VALUES (:name, :name, 'h', :at, false, 'c', :name)",
+            {"at": at, "name": name},
+        )
+        for name in ("bob", "carol")
+    )
+    rooms = (
+        (
+            "INSERT INTO rooms (key, name, created_at, owner, topic, private, "
+            "skeleton) VALUES (:name, :name, :at, NULL, '', true, :name)",
+            {"at": at, "name": name},
+        )
+        for name in ("den", "attic")
+    )
+    invite = (
+        "INSERT INTO room_invites (room_key, user_key, invited_at) VALUES ('den', 'bob', :at)",
+        {"at": at},
+    )
+    await at_revision(url, "0011", *users, *rooms, invite)
+    async with upgraded(url) as store:
         assert await store.invitations("bob") == [Invitation("den", NOW, "")]
         assert (await store.standing("den", "bob")).invited
         assert await store.add_invite("attic", "bob", NOW + timedelta(seconds=1), "carol")
@@ -271,5 +265,3 @@ async def test_0012_keeps_earlier_invitations_without_naming_an_inviter(
             ("attic", "carol"),
             ("den", ""),
         ]
-    finally:
-        await store.close()

@@ -25,10 +25,16 @@ async def test_a_connection_stopped_mid_statement_does_not_hold_up_the_close(
     driver = raw.driver_connection
     raw.detach()  # the pool's no more: as a connection a cancelled task left behind
     assert isinstance(driver, aiosqlite.Connection)
-    gate = threading.Event()
-    await driver.create_function("held", 0, lambda: gate.wait(30))
+    gate, reached = threading.Event(), threading.Event()
+
+    def held() -> bool:
+        reached.set()
+        return gate.wait(30)
+
+    await driver.create_function("held", 0, held)
     running = asyncio.ensure_future(driver.execute_fetchall("SELECT held()"))
-    await asyncio.sleep(0.05)  # the statement has reached the thread
+    await asyncio.to_thread(reached.wait, 10)  # the statement has reached the thread
+    assert reached.is_set()
     driver.stop()  # what SQLAlchemy's terminate does (aiosqlite >= 0.22.1)
     timer = threading.Timer(0.5, gate.set)  # the statement ends while the store closes
     timer.start()

@@ -137,6 +137,26 @@ class RawIrc:
             await self.writer.wait_closed()
 
 
+async def joined(
+    app: App, nick: str, *rooms: str, caps: str = "", password: str = "", real: str = ""
+) -> RawIrc:
+    """A raw client registered as `nick` (realname `real`, else the nick) with `caps`
+    enabled, logged in to the account `nick` with `password` if given, and in `rooms` (each
+    one's names list ended: 366)."""
+    raw = await RawIrc.connect(app)
+    if caps:
+        raw.send("CAP LS 302", f"CAP REQ :{caps}")
+        await raw.expect(" ACK ")
+    if password:
+        raw.send(f"PASS {nick}:{password}")
+    raw.send(f"NICK {nick}", f"USER {nick} 0 * :{real or nick}", "CAP END")
+    await raw.expect(" 376 ")
+    for room in rooms:
+        raw.send(f"JOIN #{room}")
+        await raw.expect(f" 366 {nick} #{room} ")
+    return raw
+
+
 async def raw_guest(app: App, nick: str, join: str | None = None) -> RawIrc:
     """A guest on IRC as `nick` (a server with `irc.guests`), in `join` if given (its
     names list ended: 366)."""

@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import base_url, login, register, ws_url
+from tests.helpers.http import base_url, eventually, login, register, ws_url
 from tests.helpers.irc import RawIrc
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
@@ -119,7 +119,8 @@ async def test_drain_asks_every_door_to_reconnect_and_reports_not_ready(
         await ws.recv()
         assert (await http.get("/readyz")).status_code == 200
         draining = asyncio.create_task(app.drain())
-        await asyncio.sleep(0.1)  # not ready at once; clients are told after the delay
+        # not ready at once; clients are told after the delay
+        await eventually(lambda: app.draining)
         assert (await http.get("/readyz")).status_code == 503
         assert not telnet.seen or "restarting" not in telnet.seen[-1]
         await telnet.expect("this server is restarting: please reconnect")

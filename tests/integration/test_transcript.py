@@ -4,7 +4,6 @@ in /readyz, counted in /metrics, and resumes by itself."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -54,10 +53,14 @@ async def test_a_transcript_on_a_full_disk_is_reported_once_and_resumes(
         app = await make_server(log={"dir": str(disk / "logs")})
         alice = await telnet(app, "alice")
         filler = fill(disk)
+
+        async def lost_at_least(lines: int) -> None:
+            await eventually(lambda: app.metrics.transcript_lost._value.get() >= lines)
+
         for n in range(3):
             alice.send(f"secret words {n}")
             await alice.read_until(f"<alice> secret words {n}")
-            await asyncio.sleep(0.2)  # one transcript batch each
+            await lost_at_least(n + 1)  # one transcript batch each: failed before the next line
         async with http_client(app) as client:
             await eventually(lambda: app.metrics.transcript_lost._value.get() >= 3)
             ready = (await client.get("/readyz")).json()

@@ -11,26 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.helpers.http import PASSWORD
-from tests.helpers.irc import RawIrc
+from tests.helpers.irc import RawIrc, joined
 from tests.helpers.moderation import command, telnet
 from torbit.app import App
-
-
-async def client(
-    app: App, nick: str, cleanup: list[Any], caps: str = "", password: str = ""
-) -> RawIrc:
-    raw = await RawIrc.connect(app)
-    cleanup.append(raw)
-    if caps:
-        raw.send("CAP LS 302", f"CAP REQ :{caps}")
-        await raw.expect(" ACK ")
-    if password:
-        raw.send(f"PASS {nick}:{password}")
-    raw.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}", "CAP END")
-    await raw.expect(" 376 ")
-    raw.send("JOIN #gen")
-    await raw.expect(f" 366 {nick} #gen ")
-    return raw
 
 
 async def synced(raw: RawIrc, token: str) -> list[str]:
@@ -44,9 +27,9 @@ async def test_an_ignored_guest_stays_ignored_after_nick(
     app: App, accounts: Callable[..., Awaitable[None]], cleanup: list[Any]
 ) -> None:
     await accounts("ivy", "tom")
-    ivy = await client(app, "ivy", cleanup, "server-time message-tags", password=PASSWORD)
-    gus = await client(app, "gus", cleanup)
-    pat = await client(app, "pat", cleanup, "server-time message-tags")
+    ivy = await joined(app, "ivy", "gen", caps="server-time message-tags", password=PASSWORD)
+    gus = await joined(app, "gus", "gen")
+    pat = await joined(app, "pat", "gen", caps="server-time message-tags")
     tom = await telnet(app, "tom")
     cleanup.append(tom)
     await command(tom, "/join gen", r"^\* you are in #gen")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.http import PASSWORD
-from tests.helpers.irc import RawIrc
+from tests.helpers.irc import RawIrc, joined
 from torbit.app import App
 from torbit.core.delivery import Notice, NoticeKind
 from torbit.frontends.irc import render
@@ -31,25 +31,6 @@ def count_renders(monkeypatch: pytest.MonkeyPatch) -> list[tuple[NoticeKind, str
 
     monkeypatch.setattr(render, "notice_lines", counted)
     return seen
-
-
-async def client(
-    app: App, nick: str, cleanup: list[Any], caps: str = "", *rooms: str, password: str = ""
-) -> RawIrc:
-    """A client with `caps` enabled, in `rooms`."""
-    raw = await RawIrc.connect(app)
-    cleanup.append(raw)
-    if caps:
-        raw.send("CAP LS 302", f"CAP REQ :{caps}")
-        await raw.expect(" ACK ")
-    if password:
-        raw.send(f"PASS {nick}:{password}")
-    raw.send(f"NICK {nick}", f"USER {nick} 0 * :{nick.title()} Real", "CAP END")
-    await raw.expect(" 376 ")
-    for room in rooms:
-        raw.send(f"JOIN #{room}")
-        await raw.expect(f" 366 {nick} #{room} ")
-    return raw
 
 
 async def told(raw: RawIrc, command: str, since: int) -> list[str]:
@@ -71,15 +52,14 @@ async def told(raw: RawIrc, command: str, since: int) -> list[str]:
 async def test_a_join_is_rendered_once_per_cap_set_and_each_reader_gets_its_caps(
     app: App,
     accounts: Callable[..., Awaitable[None]],
-    cleanup: list[Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await accounts("ivy")
-    plain = [await client(app, nick, cleanup, "", "nr") for nick in ("pat", "pam")]
-    extended = [await client(app, n, cleanup, "extended-join", "nr") for n in ("eve", "ema")]
-    away = await client(app, "ava", cleanup, "extended-join away-notify", "nr")
-    tagged = await client(app, "tag", cleanup, "account-tag", "nr")
-    ivy = await client(app, "ivy", cleanup, password=PASSWORD)
+    plain = [await joined(app, nick, "nr") for nick in ("pat", "pam")]
+    extended = [await joined(app, n, "nr", caps="extended-join") for n in ("eve", "ema")]
+    away = await joined(app, "ava", "nr", caps="extended-join away-notify")
+    tagged = await joined(app, "tag", "nr", caps="account-tag")
+    ivy = await joined(app, "ivy", password=PASSWORD, real="Ivy Real")
     ivy.send("AWAY :lunch")
     await ivy.expect(" 306 ")
     readers = [*plain, *extended, away, tagged]
@@ -112,15 +92,14 @@ async def test_a_join_is_rendered_once_per_cap_set_and_each_reader_gets_its_caps
 async def test_a_quit_is_rendered_once_per_cap_set_and_room_and_told_once(
     app: App,
     accounts: Callable[..., Awaitable[None]],
-    cleanup: list[Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await accounts("ivy")
-    ivy = await client(app, "ivy", cleanup, "", "q1", "q2", password=PASSWORD)
-    both = await client(app, "pat", cleanup, "", "q1", "q2")
-    one = await client(app, "pam", cleanup, "", "q1")
-    tagged_both = await client(app, "tag", cleanup, "account-tag", "q1", "q2")
-    tagged_one = await client(app, "tom", cleanup, "account-tag", "q2")
+    ivy = await joined(app, "ivy", "q1", "q2", password=PASSWORD, real="Ivy Real")
+    both = await joined(app, "pat", "q1", "q2")
+    one = await joined(app, "pam", "q1")
+    tagged_both = await joined(app, "tag", "q1", "q2", caps="account-tag")
+    tagged_one = await joined(app, "tom", "q2", caps="account-tag")
     readers = [both, one, tagged_both, tagged_one]
     since = {id(raw): len(raw.lines) for raw in readers}
     renders = count_renders(monkeypatch)

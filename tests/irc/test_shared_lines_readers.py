@@ -9,31 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from tests.helpers.http import PASSWORD
-from tests.helpers.irc import RawIrc
+from tests.helpers.irc import RawIrc, joined
 from torbit.app import App
 
 RUN = 8
 TIME = r"time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
-
-
-async def client(
-    app: App, nick: str, cleanup: list[Any], caps: str = "", password: str = ""
-) -> RawIrc:
-    raw = await RawIrc.connect(app)
-    cleanup.append(raw)
-    if caps:
-        raw.send("CAP LS 302", f"CAP REQ :{caps}")
-        await raw.expect(" ACK ")
-    if password:
-        raw.send(f"PASS {nick}:{password}")
-    raw.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}", "CAP END")
-    await raw.expect(" 376 ")
-    raw.send("JOIN #gen")
-    await raw.expect(" 366 ")
-    return raw
 
 
 async def said(raw: RawIrc, token: str, since: int) -> list[str]:
@@ -48,19 +30,23 @@ def expected(source: str, texts: list[str], tags: Callable[[int], str]) -> list[
 
 
 async def test_each_reader_gets_exactly_its_own_lines_from_shared_renderings(
-    app: App, accounts: Callable[..., Awaitable[None]], cleanup: list[Any]
+    app: App, accounts: Callable[..., Awaitable[None]]
 ) -> None:
     await accounts("ivy")
-    ivy = await client(
-        app, "ivy", cleanup, "echo-message server-time message-tags account-tag", PASSWORD
+    ivy = await joined(
+        app,
+        "ivy",
+        "gen",
+        caps="echo-message server-time message-tags account-tag",
+        password=PASSWORD,
     )
-    ivy2 = await client(app, "ivy", cleanup, "", PASSWORD)
-    gus = await client(app, "gus", cleanup)
-    pat = await client(app, "pat", cleanup)
-    ann = await client(app, "ann", cleanup, "server-time")
-    bob = await client(app, "bob", cleanup, "account-tag")
-    cat = await client(app, "cat", cleanup, "userhost-in-names multi-prefix message-tags")
-    dan = await client(app, "dan", cleanup, "server-time")
+    ivy2 = await joined(app, "ivy", "gen", password=PASSWORD)
+    gus = await joined(app, "gus", "gen")
+    pat = await joined(app, "pat", "gen")
+    ann = await joined(app, "ann", "gen", caps="server-time")
+    bob = await joined(app, "bob", "gen", caps="account-tag")
+    cat = await joined(app, "cat", "gen", caps="userhost-in-names multi-prefix message-tags")
+    dan = await joined(app, "dan", "gen", caps="server-time")
     dan.send("SILENCE +ivy")
     await dan.expect(" SILENCE +ivy!*@*")
     readers = {

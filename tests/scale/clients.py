@@ -1,5 +1,6 @@
 """Clients of a torbit cluster for the scale-out tests: a WebSocket user that keeps every
-frame it gets, an HTTP user on Basic auth, and how to read messages off a telnet client."""
+frame it gets, an HTTP user on Basic auth, how to read messages off a telnet client, and
+two IRC clients of different nodes brought into one channel."""
 
 from __future__ import annotations
 
@@ -13,7 +14,18 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.helpers.http import PASSWORD, basic, bearer, login, register
+from tests.helpers.irc import RawIrc
 from tests.helpers.telnet_client import TelnetClient
+
+
+async def in_channel(channel: str, here: RawIrc, there: RawIrc, nick: str) -> None:
+    """`there` (`nick`) joins `channel` after `here`, and `here`, on the other node, sees it
+    join (told through the presence of `there`'s node)."""
+    here.send(f"JOIN {channel}")
+    await here.expect(" 366 ")
+    there.send(f"JOIN {channel}")
+    await there.expect(" 366 ")
+    await here.expect(f":{nick}!", timeout=30)
 
 
 class Node(Protocol):

@@ -10,12 +10,11 @@ for something that should not come)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from tests.helpers.irc import RawIrc
+from tests.helpers.irc import RawIrc, joined
 from tests.helpers.moderation import command, telnet
+from tests.scale.clients import in_channel
 from tests.scale.conftest import NodeFactory
 from torbit.app import App
 
@@ -24,32 +23,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 GUESTS = {"guests": True}
 
 
-@pytest.fixture
-async def cleanup() -> AsyncIterator[list[RawIrc]]:
-    """Clients to close at the end."""
-    clients: list[RawIrc] = []
-    yield clients
-    for raw in reversed(clients):
-        await raw.close()
+CAPS = "setname away-notify extended-monitor"
 
 
-async def _client(app: App, nick: str, cleanup: list[RawIrc]) -> RawIrc:
-    raw = await RawIrc.connect(app)
-    cleanup.append(raw)
-    raw.send("CAP LS 302", "CAP REQ :setname away-notify extended-monitor")
-    assert " ACK " in await raw.expect(" ACK ")
-    raw.send(f"NICK {nick}", f"USER {nick} 0 * :{nick} first", "CAP END")
-    await raw.expect(" 376 ")
-    return raw
-
-
-async def _in_channel(channel: str, here: RawIrc, there: RawIrc, nick: str) -> None:
-    """`there` joins after `here`, and `here` (on the other node) sees it join."""
-    here.send(f"JOIN {channel}")
-    await here.expect(" 366 ")
-    there.send(f"JOIN {channel}")
-    await there.expect(" 366 ")
-    await here.expect(f":{nick}!", timeout=30)  # its JOIN, through a's presence
+async def _client(app: App, nick: str) -> RawIrc:
+    """A guest with the caps these tests watch, its real name "<nick> first"."""
+    return await joined(app, nick, caps=CAPS, real=f"{nick} first")
 
 
 async def _after_away(raw: RawIrc, nick: str) -> list[str]:
@@ -60,16 +39,14 @@ async def _after_away(raw: RawIrc, nick: str) -> list[str]:
     return raw.lines[start:-1]
 
 
-async def test_a_setname_is_told_on_every_node(
-    make_node: NodeFactory, cleanup: list[RawIrc]
-) -> None:
+async def test_a_setname_is_told_on_every_node(make_node: NodeFactory) -> None:
     """On main bar, on b, got no SETNAME (the AWAY that followed came), and b's WHOIS gave
     the old real name until a's next heartbeat."""
     a = await make_node("a", irc=GUESTS)
     b = await make_node("b", irc=GUESTS)
-    bar = await _client(b, "bar", cleanup)
-    foo = await _client(a, "foo", cleanup)
-    await _in_channel("#sn", bar, foo, "foo")
+    bar = await _client(b, "bar")
+    foo = await _client(a, "foo")
+    await in_channel("#sn", bar, foo, "foo")
 
     foo.send("SETNAME :Foo Bar", "AWAY :out")
     await foo.expect(" 306 ")
@@ -85,15 +62,13 @@ async def test_a_setname_is_told_on_every_node(
     assert len(who) == 1 and who[0].endswith(" Foo Bar"), who
 
 
-async def test_a_case_change_of_a_nick_is_told_on_every_node(
-    make_node: NodeFactory, cleanup: list[RawIrc]
-) -> None:
+async def test_a_case_change_of_a_nick_is_told_on_every_node(make_node: NodeFactory) -> None:
     """On main bob, on b, got no NICK, and b went on calling her `alice` (NAMES, WHOIS)."""
     a = await make_node("a", irc=GUESTS)
     b = await make_node("b", irc=GUESTS)
-    bob = await _client(b, "bob", cleanup)
-    alice = await _client(a, "alice", cleanup)
-    await _in_channel("#nc", bob, alice, "alice")
+    bob = await _client(b, "bob")
+    alice = await _client(a, "alice")
+    await in_channel("#nc", bob, alice, "alice")
 
     alice.send("NICK Alice", "AWAY :out")
     assert (await alice.expect(" NICK ")).endswith(" NICK Alice")
@@ -112,9 +87,7 @@ async def test_a_case_change_of_a_nick_is_told_on_every_node(
     assert line.startswith(":Alice!"), line
 
 
-async def test_a_message_to_a_guest_online_nowhere_gets_401(
-    make_node: NodeFactory, cleanup: list[RawIrc]
-) -> None:
+async def test_a_message_to_a_guest_online_nowhere_gets_401(make_node: NodeFactory) -> None:
     """A guest on b gets foo's message from a; once it has quit (a has heard so: a PART),
     or for a guest account b holds with no session anywhere (being deleted, or left by a
     node that stopped without a goodbye), foo gets 401. On main the message to the latter
@@ -122,9 +95,9 @@ async def test_a_message_to_a_guest_online_nowhere_gets_401(
     quick = {"presence_grace_seconds": 0}  # the leave told at once
     a = await make_node("a", irc=GUESTS, chat=quick)
     b = await make_node("b", irc=GUESTS, chat=quick)
-    bar = await _client(b, "bar", cleanup)
-    foo = await _client(a, "foo", cleanup)
-    await _in_channel("#pm", foo, bar, "bar")
+    bar = await _client(b, "bar")
+    foo = await _client(a, "foo")
+    await in_channel("#pm", foo, bar, "bar")
 
     foo.send("PRIVMSG bar :hello")
     assert (await bar.expect(" PRIVMSG bar ", timeout=30)).endswith(" bar hello")
@@ -141,18 +114,16 @@ async def test_a_message_to_a_guest_online_nowhere_gets_401(
     assert [line for line in foo.lines if " 401 foo ghost " in line], foo.lines[-3:]
 
 
-async def test_a_guests_new_nick_is_a_nick_on_every_node(
-    make_node: NodeFactory, cleanup: list[RawIrc]
-) -> None:
+async def test_a_guests_new_nick_is_a_nick_on_every_node(make_node: NodeFactory) -> None:
     """On main bob, on b, got no NICK: alice's AWAY came as carol's, whom he had not seen
     join, and a's next beat told a PART of alice and a JOIN of carol. Now the NICK, and the
     beat says nothing more: carol's PART, a later beat, is the next line about her."""
     quick = {"presence_grace_seconds": 0}
     a = await make_node("a", irc=GUESTS, chat=quick)
     b = await make_node("b", irc=GUESTS, chat=quick)
-    bob = await _client(b, "bob", cleanup)
-    alice = await _client(a, "alice", cleanup)
-    await _in_channel("#nn", bob, alice, "alice")
+    bob = await _client(b, "bob")
+    alice = await _client(a, "alice")
+    await in_channel("#nn", bob, alice, "alice")
 
     alice.send("NICK carol", "AWAY :out")
     await alice.expect(" 306 ")
@@ -169,19 +140,17 @@ async def test_a_guests_new_nick_is_a_nick_on_every_node(
     assert about == [about[-1]] and " PART #nn" in about[-1], about
 
 
-async def test_one_host_per_door_on_every_node(
-    make_node: NodeFactory, cleanup: list[RawIrc]
-) -> None:
+async def test_one_host_per_door_on_every_node(make_node: NodeFactory) -> None:
     """An IRC client is `nick!ident@irc.torbit` to IRC clients on its own node and on the
     others, in every line (PRIVMSG, MONITOR) as in WHOIS; a telnet user is `name!name@torbit`
     everywhere. On main an IRC client on another node was `foo!foo@torbit` in the lines that
     carried it (WHOIS said `~foo` at `irc.torbit`): two masks for one client."""
     a = await make_node("a", irc=GUESTS)
     b = await make_node("b", irc=GUESTS)
-    bar = await _client(b, "bar", cleanup)
-    foo = await _client(a, "foo", cleanup)
-    near = await _client(a, "near", cleanup)
-    await _in_channel("#hosts", bar, foo, "foo")
+    bar = await _client(b, "bar")
+    foo = await _client(a, "foo")
+    near = await _client(a, "near")
+    await in_channel("#hosts", bar, foo, "foo")
     near.send("JOIN #hosts")
     await near.expect(" 366 ")
     tel = await telnet(a, "tina")

@@ -5,33 +5,15 @@ told the MODE (the same event), b's next NAMES shows it, and reads the store onc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from tests.helpers.irc import RawIrc
+from tests.helpers.irc import RawIrc, joined
+from tests.scale.clients import in_channel
 from tests.scale.conftest import NodeFactory
-from torbit.app import App
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
 GUESTS = {"guests": True}
-
-
-@pytest.fixture
-async def cleanup() -> AsyncIterator[list[RawIrc]]:
-    clients: list[RawIrc] = []
-    yield clients
-    for raw in reversed(clients):
-        await raw.close()
-
-
-async def _client(app: App, nick: str, cleanup: list[RawIrc]) -> RawIrc:
-    raw = await RawIrc.connect(app)
-    cleanup.append(raw)
-    raw.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}")
-    await raw.expect(" 376 ")
-    return raw
 
 
 async def _names(raw: RawIrc, nick: str, channel: str) -> list[str]:
@@ -47,17 +29,13 @@ async def _names(raw: RawIrc, nick: str, channel: str) -> list[str]:
 
 
 async def test_a_mode_on_one_node_shows_in_the_next_names_on_the_other(
-    make_node: NodeFactory, cleanup: list[RawIrc]
+    make_node: NodeFactory,
 ) -> None:
     a = await make_node("a", irc=GUESTS)
     b = await make_node("b", irc=GUESTS)
-    chief = await _client(a, "chief", cleanup)
-    chief.send("JOIN #cr")
-    await chief.expect(" 366 ")
-    bob = await _client(b, "bob", cleanup)
-    bob.send("JOIN #cr")
-    await bob.expect(" 366 ")
-    await chief.expect(":bob!", timeout=30)  # a knows b's bob (presence)
+    chief = await joined(a, "chief")
+    bob = await joined(b, "bob")
+    await in_channel("#cr", chief, bob, "bob")  # a knows b's bob (presence)
     assert await _names(bob, "bob", "#cr") == ["bob", "@chief"]  # b's copy made
     assert b.core is not None
     roles_b = b.core.membership.room_roles
