@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import torbit.core.presence as presence_module
-from tests.core.test_presence import Clock, send, table
+from tests.core.presence_tables import Clock, send, table
 from torbit.core.presence import PresenceTable
 
 
