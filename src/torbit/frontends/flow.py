@@ -92,10 +92,19 @@ class FlushQueue:
         data, writers = fanned
         dirty = self.dirty
         for w in writers:
-            if w.transport is not None and w._pending is None:
+            if w.transport is None:
+                continue
+            pending = w._pending
+            if pending is None:
                 w._pending = data
                 w._queued = len(data)
                 dirty.append(w)
+            else:  # not expected (noted only when nothing was queued), but never lost
+                if isinstance(pending, bytes):
+                    w._pending = [pending, data]
+                else:
+                    pending.append(data)
+                w._queued += len(data)
 
     def release(self) -> None:
         """A writer has a batch queued: if the queue is held, flush it all at the end of this
