@@ -92,9 +92,14 @@ class Transcript:
     however many messages and rooms); a thread formats it and writes whatever has queued up
     as one log record, so the rotating handler runs once per batch, not per message (a
     LogRecord per message was 15% of the server's CPU at 40,000 messages/s; a queued line per
-    message, and the thread's wake-up for each, were 10% at 30,000 committed messages/s)."""
+    message, and the thread's wake-up for each, were 10% at 30,000 committed messages/s).
+    Woken after a quiet spell, the thread waits `hold` seconds before it takes what queued
+    (as the app log's, `_AppWriter`): a steady 100 messages/s to a big room woke it, and
+    traded the GIL with the event loop, once per message (bench/JOURNAL.md, `steady`);
+    `close` cuts a hold short, so every line is still written."""
 
     MAX_BATCH = 1000  # lines per record
+    HOLD = 0.05  # seconds between a quiet thread's wake-up and its batch
 
     def __init__(
         self, handler: PrivateRotatingFileHandler, on_lost: Callable[[int], None] = lambda n: None
@@ -107,6 +112,8 @@ class Transcript:
         self._on_lost = on_lost  # lines that could not be written (a metric)
         self._error: BaseException | None = None  # of this batch
         self.problem: str | None = None  # why the transcript is not being written, if so
+        self.hold = self.HOLD
+        self._closing = threading.Event()  # cuts a hold short
         self._thread = threading.Thread(target=self._drain, name="torbit-transcript", daemon=True)
         self._thread.start()
 
@@ -119,6 +126,8 @@ class Transcript:
         get, get_nowait = self._queue.get, self._queue.get_nowait
         while True:
             entry = get()
+            if entry is not None and self.hold > 0:
+                self._closing.wait(self.hold)
             batch: list[str] = []
             while entry is not None:
                 for messages, room in entry:
@@ -163,6 +172,7 @@ class Transcript:
         self._error = sys.exc_info()[1] or RuntimeError("unknown error")
 
     def close(self) -> None:
+        self._closing.set()
         self._queue.put(None)
         self._thread.join()
         self._handler.close()

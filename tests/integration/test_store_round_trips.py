@@ -197,9 +197,10 @@ class HandOffs:
 async def test_a_woken_long_poll_costs_one_hand_off_to_the_driver(
     make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """From `POST /send` to the answer of the poll it wakes, the SQLite thread is asked once:
-    the message's insert with its commit (was two); the cursor's move is committed on the
-    event loop's thread (SqliteDialect.write_now; was two hand-offs, then one)."""
+    """From `POST /send` to the answer of the poll it wakes, the SQLite thread is not asked:
+    the message's insert with its commit (was two hand-offs, then one) and the cursor's move
+    (SqliteDialect.write_now; was two, then one) are committed on the event loop's thread,
+    the message by SqliteDialect.commit_now."""
     app = await make_server()
     async with http_client(app) as client, http_client(app) as sender:
         await register(client, "alice")
@@ -219,7 +220,7 @@ async def test_a_woken_long_poll_costs_one_hand_off_to_the_driver(
             assert r.status_code == 201, r.text
             answer = await poll
         assert [m["text"] for m in answer.json()["messages"]] == ["wake"]
-        assert handoffs.seen == ["_run_committed"], handoffs.seen
+        assert handoffs.seen == [], handoffs.seen
         r = await client.get("/receive/lobby/alice", auth=auth)
         assert r.json()["messages"] == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -335,3 +336,61 @@ def test_hub_cleanup_touches_only_the_sessions_own_channels() -> None:
     assert sorted(hub.detach(me)) == ["@me", "lobby"]  # room1 still has u1
     assert sorted(asked) == ["@me", "lobby", "room1"]
     assert hub.listener_count("room1") == 1 and hub.channels_of(me) == []
+
+
+class FanSession(RunSession):
+    """A session whose door takes one message for many sessions in one call (`fan`), as the
+    telnet door does: the door records each call and the targets it was given."""
+
+    def __init__(self, user: str, door: Door) -> None:
+        super().__init__(user)
+        self.door = door
+        self.delivers = 0
+
+    @property
+    def fan(self) -> tuple[Callable[[tuple[object, ...], Delivery], None], object]:
+        return (self.door.fan, self)
+
+    def deliver(self, delivery: Delivery) -> None:
+        self.delivers += 1
+        super().deliver(delivery)
+
+
+class Door:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []  # (message id, targets)
+
+    def fan(self, targets: tuple[object, ...], d: Delivery) -> None:
+        self.calls.append((d.message.id, len(targets)))
+        for s in targets:
+            assert isinstance(s, FanSession)
+            s.got.append(d)
+
+
+def test_hub_hands_a_message_to_a_doors_sessions_in_one_call() -> None:
+    """A session that ignores no one and offers `fan` is not called per message: its door
+    is, once, with all such sessions; the others still get `deliver`, ignores honoured."""
+    hub = Hub(ZoneInfo("UTC"))
+    door, other = Door(), Door()
+    fanned = [FanSession(f"u{i}", door) for i in range(5)]
+    elsewhere = FanSession("w0", other)
+    ignorer = FanSession("carol", door)
+    plain = FakeSession("dave")
+    for s in (*fanned, elsewhere, ignorer, plain):
+        hub.attach(s, s.user_key, frozenset())
+        hub.enter(s, "lobby")
+    hub.set_ignores("carol", frozenset({"bob"}))
+    assert hub.dispatch(msg(id=1)) == 8
+    assert hub.dispatch(msg(id=2, sender="bob")) == 7
+    assert door.calls == [(1, 5), (2, 5)] and other.calls == [(1, 1), (2, 1)]
+    assert all(s.delivers == 0 for s in (*fanned, elsewhere))
+    assert ignorer.delivers == 1 and [d.message.id for d in ignorer.got] == [1]
+    assert [d.message.id for d in plain.got] == [1, 2]
+    hub.set_ignores("u0", frozenset({"bob"}))  # now ignores someone: off the one call
+    assert hub.dispatch(msg(id=3, sender="bob")) == 6
+    assert door.calls[-1] == (3, 4) and fanned[0].delivers == 0
+    assert [d.message.id for d in fanned[0].got] == [1, 2]
+    assert [d.message.id for d in fanned[1].got] == [1, 2, 3]
+    # a run still goes to each session's deliver_all, in one call each
+    assert hub.dispatch_run([msg(id=4), msg(id=5)]) == 16
+    assert all(len(s.runs) == 1 for s in fanned)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import socket
 
+from torbit.core.delivery import Delivery
 from torbit.frontends.flow import FlushQueue, TransportWriter
 
 
@@ -379,3 +380,117 @@ async def test_an_idle_writer_keeps_no_count_of_what_it_wrote() -> None:
     assert len(transport.writes) == 2 and writer._queued == 0
     transport.close()
     peer.close()
+
+
+# One message to many writers in one call (`FlushQueue.fan`, the hub's path for telnet)
+
+
+def _delivery(i: int, text: str = "") -> Delivery:
+    from datetime import UTC, datetime
+
+    from torbit.core.models import Message, MessageKind
+
+    sent = datetime(2026, 1, 1, tzinfo=UTC)
+    return Delivery(Message(i, "lobby", "alice", text or f"m{i}", sent, MessageKind.TEXT), UTC)
+
+
+async def _fanned(
+    n: int, flushes: FlushQueue
+) -> tuple[list[TransportWriter], list[list[bytes]], list[socket.socket]]:
+    pairs = [await _transport_pair() for _ in range(n)]
+    writers = [TransportWriter(t, 1 << 20, flushes, lambda: None) for t, _ in pairs]
+    return writers, [_counted(t) for t, _ in pairs], [p for _, p in pairs]
+
+
+async def test_a_fanned_message_alone_in_its_turn_is_one_write_each_and_no_queue() -> None:
+    flushes = FlushQueue()
+    writers, writes, peers = await _fanned(3, flushes)
+    d = _delivery(1)
+    flushes.fan(writers, d)
+    assert flushes.dirty == [] and writes == [[], [], []]  # noted, nothing queued per writer
+    await asyncio.sleep(0)
+    assert writes == [[d.line]] * 3
+    for p in peers:
+        assert await _received(p, len(d.line)) == d.line
+    # the next turn's output is ordinary again
+    writers[0].write(b"next\r\n")
+    await asyncio.sleep(0)
+    assert writes[0] == [d.line, b"next\r\n"] and writes[1] == [d.line]
+    for w, p in zip(writers, peers, strict=True):
+        w.close()
+        p.close()
+
+
+async def test_output_after_a_fanned_message_in_its_turn_keeps_order_in_one_write() -> None:
+    """Anything else written in the turn spreads the noted message into the writers' queues
+    first: each writer still gets one write, the message before what followed it."""
+    flushes = FlushQueue()
+    writers, writes, peers = await _fanned(3, flushes)
+    d1, d2, d3 = _delivery(1), _delivery(2), _delivery(3)
+    flushes.fan(writers, d1)
+    writers[0].write(b"notice\r\n")  # a notice to one of them
+    flushes.fan(writers, d2)  # a second message in the same turn
+    writers[1].deliver(d3)  # and a delivery on the one-by-one path
+    await asyncio.sleep(0)
+    assert writes[0] == [d1.line + b"notice\r\n" + d2.line]
+    assert writes[1] == [d1.line + d2.line + d3.line]
+    assert writes[2] == [d1.line + d2.line]
+    for w, p in zip(writers, peers, strict=True):
+        w.close()
+        p.close()
+
+
+async def test_a_writer_closed_in_the_turn_of_a_fanned_message_still_sends_it() -> None:
+    flushes = FlushQueue()
+    writers, writes, peers = await _fanned(2, flushes)
+    d = _delivery(1)
+    flushes.fan(writers, d)
+    assert writers[0].pending()
+    writers[0].close()  # a shutdown or a /quit in the same turn: the message goes first
+    assert writes[0] == [d.line]
+    await asyncio.sleep(0)
+    assert writes[1] == [d.line] and writes[0] == [d.line]
+    assert await _received(peers[0], len(d.line)) == d.line
+    writers[1].close()
+    for p in peers:
+        p.close()
+
+
+async def test_a_reader_that_stops_reading_is_dropped_once_on_the_fan_path() -> None:
+    flushes = FlushQueue()
+    pairs = [await _transport_pair() for _ in range(2)]
+    slow_t, slow_peer = pairs[0]
+    slow_peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    drops: list[str] = []
+    slow = TransportWriter(slow_t, 64 * 1024, flushes, lambda: drops.append("slow"))
+    fast_t, fast_peer = pairs[1]
+    fast = TransportWriter(fast_t, 1 << 30, flushes, lambda: drops.append("fast"))
+    d = _delivery(1, "x" * 3000)
+    for _ in range(2000):
+        flushes.fan([slow, fast], d)
+        await asyncio.sleep(0)
+        if slow_t.is_closing():
+            break
+    assert drops == ["slow"] and slow_t.is_closing() and not fast_t.is_closing()
+    flushes.fan([slow, fast], d)  # after the drop: skipped, no second report
+    await asyncio.sleep(0)
+    assert drops == ["slow"]
+    fast.close()
+    slow_peer.close()
+    fast_peer.close()
+
+
+async def test_a_fanned_message_to_big_many_writers_holds_the_next_flush() -> None:
+    flushes = FlushQueue(60.0, big=2)
+    writers, writes, peers = await _fanned(2, flushes)
+    d = _delivery(1)
+    flushes.fan(writers, d)
+    await asyncio.sleep(0)
+    assert writes == [[d.line], [d.line]]
+    flushes.fan(writers, _delivery(2))  # inside the window: held, as after any big flush
+    await asyncio.sleep(0)
+    assert writes == [[d.line], [d.line]]
+    assert writers[0].pending()
+    for w, p in zip(writers, peers, strict=True):
+        w.close()
+        p.close()

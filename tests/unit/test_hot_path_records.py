@@ -4,6 +4,8 @@ formatted on its thread)."""
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from torbit.config import LogConfig
 from torbit.core.models import Message, MessageKind
-from torbit.logs import TRANSCRIPT_FORMAT, Transcript, _rotating
+from torbit.logs import TRANSCRIPT_FORMAT, PrivateRotatingFileHandler, Transcript, _rotating
 from torbit.metrics import Metrics
 
 T = datetime(2026, 12, 1, 10, 0, 0, 250000, tzinfo=UTC)
@@ -59,3 +61,25 @@ def test_the_transcript_writes_runs_in_order_with_each_lines_time(tmp_path: Path
         "2026-12-01T10:00:00.250000+00:00 #Dev <alice> one",
     ]
     assert lost == []
+
+
+def test_the_transcript_takes_what_queued_during_its_hold_as_one_record(tmp_path: Path) -> None:
+    """Messages committed one at a time (a steady stream) wake the transcript's thread once
+    per hold, not once per message; `close` cuts the hold short and every line is written."""
+    cfg = LogConfig(dir=tmp_path)
+    records: list[logging.LogRecord] = []
+
+    class Counted(PrivateRotatingFileHandler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+            super().emit(record)
+
+    transcript = Transcript(_rotating(tmp_path / "t.log", cfg, TRANSCRIPT_FORMAT, Counted))
+    transcript.hold = 60.0  # longer than the test: only `close` ends it
+    for i in range(20):
+        transcript.write_all([((Message(i, "dev", "alice", f"m{i}", T),), "Dev")])
+        time.sleep(0.005)  # each its own commit: the thread could wake for each
+    transcript.close()
+    assert len(records) == 1
+    lines = (tmp_path / "t.log").read_text().splitlines()
+    assert [line.rsplit(" ", 1)[1] for line in lines] == [f"m{i}" for i in range(20)]

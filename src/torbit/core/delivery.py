@@ -8,7 +8,7 @@ import enum
 import json
 from collections.abc import Callable, Sequence, Set
 from datetime import tzinfo
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from torbit.core.format import clock, format_at, format_message
 from torbit.core.models import Message
@@ -207,6 +207,11 @@ class Notice(str):
 NO_IGNORES: frozenset[str] = frozenset()  # one empty set for every user (216 bytes each)
 
 
+# A door's way to take one message for many of its sessions in one call: the call, and what
+# it is given for each session (telnet: the FlushQueue's `fan` and the session's writer).
+Fan = Callable[[tuple[Any, ...], "Delivery"], None]
+
+
 class Session(Protocol):
     """One connected client on this node, whatever its front door. `user_key` is empty for a
     listener that belongs to no user (a waiting long poll): it never counts as online. A
@@ -223,7 +228,10 @@ class Session(Protocol):
         """Queue a committed message for the client without blocking; a client whose buffer is
         full is dropped by its front door, never waited for. A door may also offer
         `deliver_all(run: Run)`: consecutive messages of one channel at once, none from a
-        sender it ignores (the hub calls `deliver` for each where it has none)."""
+        sender it ignores (the hub calls `deliver` for each where it has none). A session
+        that ignores no one may offer `fan: (Fan, target) | None`: the hub then hands each
+        message to all such sessions of one door in one `Fan` call with their targets, which
+        must come to the same as `deliver` to each (no Python call per recipient)."""
 
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         """Queue a system notice (joins, leaves, moderation, shutdown), often a `Notice`.

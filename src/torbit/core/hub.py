@@ -8,13 +8,27 @@ from __future__ import annotations
 from bisect import insort
 from collections.abc import Callable, Iterator, Set
 from datetime import tzinfo
+from typing import NamedTuple
 
-from torbit.core.delivery import Delivery, Names, Run, Session
+from torbit.core.delivery import Delivery, Fan, Names, Run, Session
 from torbit.core.models import Message
 from torbit.core.names import is_inbox, name_key
 
 # a channel's live listeners as dispatch walks them: (ignores, deliver, session)
 _Live = tuple[tuple[Set[str], Callable[[Delivery], None], Session], ...]
+# the live listeners who ignore no one and take a message with their door's others in one
+# call (`Session.fan`): per door, its call and their targets
+_Fans = tuple[tuple[Fan, tuple[object, ...]], ...]
+
+
+class _Fanout(NamedTuple):
+    """A channel's listeners as dispatch walks them: `live` all live ones (runs), `waiting`
+    those being shown history; a single message goes to `fans` and the `rest` of `live`."""
+
+    live: _Live
+    waiting: tuple[Session, ...]
+    fans: _Fans
+    rest: _Live
 
 
 class Backlog:
@@ -61,7 +75,7 @@ class Hub:
         # per channel, built at its first message after a change of its listeners: the live
         # ones with what dispatch needs of each, and those still being shown history. Saves
         # copying the listener dict and two attribute lookups per delivery.
-        self._fanout: dict[str, tuple[_Live, tuple[Session, ...]]] = {}
+        self._fanout: dict[str, _Fanout] = {}
         # session -> its channels, for O(own) cleanup; a list, as a session has a few (its
         # inbox and a room or two) and a set of two costs 216 bytes a session
         self._joined: dict[Session, list[str]] = {}
@@ -305,17 +319,25 @@ class Hub:
 
     # the hot path
 
-    def _fanout_of(
-        self, channel: str, listeners: dict[Session, Backlog | None]
-    ) -> tuple[_Live, tuple[Session, ...]]:
+    def _fanout_of(self, channel: str, listeners: dict[Session, Backlog | None]) -> _Fanout:
         live = []
+        rest = []
         waiting = []
+        fans: dict[Fan, list[object]] = {}
         for s, backlog in listeners.items():
-            if backlog is None:
-                live.append((s.ignores, s.deliver, s))
-            else:
+            if backlog is not None:
                 waiting.append(s)
-        fanout = self._fanout[channel] = (tuple(live), tuple(waiting))
+                continue
+            entry = (s.ignores, s.deliver, s)
+            live.append(entry)
+            fan = None if s.ignores else getattr(s, "fan", None)
+            if fan is None:
+                rest.append(entry)
+            else:
+                fans.setdefault(fan[0], []).append(fan[1])
+        grouped = tuple((f, tuple(targets)) for f, targets in fans.items())
+        fanout = _Fanout(tuple(live), tuple(waiting), grouped, tuple(rest))
+        self._fanout[channel] = fanout
         return fanout
 
     def dispatch(self, message: Message) -> int:
@@ -324,16 +346,20 @@ class Hub:
         listeners = self._channels.get(channel)
         if not listeners:
             return 0
-        live, waiting = self._fanout.get(channel) or self._fanout_of(channel, listeners)
+        _, waiting, fans, rest = self._fanout.get(channel) or self._fanout_of(channel, listeners)
         d = Delivery(message, self.tz)
         sender = message.sender_key
         skipped = 0
-        for ignores, deliver, _ in live:
+        n = len(rest)
+        for fan, targets in fans:  # one call per door for those who ignore no one
+            fan(targets, d)
+            n += len(targets)
+        for ignores, deliver, _ in rest:
             if sender in ignores:
                 skipped += 1
             else:
                 deliver(d)
-        n = len(live) - skipped
+        n -= skipped
         if waiting:
             n += self._offer(channel, listeners, waiting, d)
         self.delivered += n
@@ -348,7 +374,7 @@ class Hub:
         listeners = self._channels.get(channel)
         if not listeners:
             return 0
-        live, waiting = self._fanout.get(channel) or self._fanout_of(channel, listeners)
+        live, waiting, _, _ = self._fanout.get(channel) or self._fanout_of(channel, listeners)
         run = Run(messages, self.tz)
         senders = run.senders
         k = len(messages)

@@ -15,7 +15,7 @@ a fast sender then gets a write per batch instead of one per window."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from torbit.core.delivery import Delivery
 
@@ -37,10 +37,12 @@ class FlushQueue:
     `trip` is the queued size at which a writer leaves its one-compare path: `batch` with a
     window, else never (the byte limit alone, as without a window)."""
 
-    __slots__ = ("_big", "_big_until", "_loop", "_timer", "_window", "dirty", "trip")
+    __slots__ = ("_big", "_big_until", "_loop", "_timer", "_window", "dirty", "fanned", "trip")
 
     def __init__(self, window: float = 0.0, big: int = 64, batch: int = 2048) -> None:
         self.dirty: list[TransportWriter] = []
+        # the turn's one message to many writers, not yet in their queues (`fan`), or None
+        self.fanned: tuple[bytes, Sequence[TransportWriter]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._window = window
         self._big = big
@@ -49,6 +51,8 @@ class FlushQueue:
         self.trip = batch if window > 0 else 1 << 62
 
     def add(self, writer: TransportWriter) -> None:
+        if self.fanned is not None:
+            self.spread()
         if not self.dirty:
             self.schedule()
         self.dirty.append(writer)
@@ -64,6 +68,44 @@ class FlushQueue:
         else:
             loop.call_soon(self._flush)
 
+    def fan(self, writers: Sequence[TransportWriter], delivery: Delivery) -> None:
+        """`deliver(delivery)` to each of `writers`, in one call. When nothing else is queued
+        this turn it is only noted, and `_flush` writes it with one loop (no Python call or
+        queue entry per writer); otherwise, or for a line long enough to trip a writer, each
+        writer takes it as `deliver` would."""
+        data = delivery.line
+        if self.fanned is None and not self.dirty and len(data) < self.trip and len(data) < 4096:
+            self.fanned = (data, writers)
+            self.schedule()
+            return
+        for w in writers:
+            w.deliver(delivery)
+
+    def spread(self) -> None:
+        """Something else is written this turn: the noted message goes into its writers'
+        queues first (it was written before), so each writer's output stays in order and
+        leaves in one write."""
+        fanned = self.fanned
+        if fanned is None:
+            return
+        self.fanned = None
+        data, writers = fanned
+        dirty = self.dirty
+        for w in writers:
+            if w.transport is None:
+                continue
+            pending = w._pending
+            if pending is None:
+                w._pending = data
+                w._queued = len(data)
+                dirty.append(w)
+            else:  # not expected (noted only when nothing was queued), but never lost
+                if isinstance(pending, bytes):
+                    w._pending = [pending, data]
+                else:
+                    pending.append(data)
+                w._queued += len(data)
+
     def release(self) -> None:
         """A writer has a batch queued: if the queue is held, flush it all at the end of this
         turn instead of at the window's end (the fan-out under way finishes first)."""
@@ -76,6 +118,20 @@ class FlushQueue:
 
     def _flush(self) -> None:
         self._timer = None
+        fanned = self.fanned
+        if fanned is not None:  # the turn's only output: one message to many writers
+            self.fanned = None
+            data, writers = fanned
+            for w in writers:
+                t = w.transport
+                if t is None or t.is_closing():
+                    continue
+                t.write(data)
+                if t.get_write_buffer_size() > w._limit:
+                    w._overflow(t)
+            if self._window:
+                self._held_after(len(writers))
+            return
         dirty, self.dirty = self.dirty, []
         for w in dirty:
             pending = w._pending
@@ -90,11 +146,15 @@ class FlushQueue:
             if t.get_write_buffer_size() > w._limit:
                 w._overflow(t)
         if self._window:
-            if len(dirty) >= self._big:
-                assert self._loop is not None
-                self._big_until = self._loop.time() + self._window
-            else:
-                self._big_until = 0.0
+            self._held_after(len(dirty))
+
+    def _held_after(self, writers: int) -> None:
+        """A flush to this many writers ended: hold the next one if it was big."""
+        if writers >= self._big:
+            assert self._loop is not None
+            self._big_until = self._loop.time() + self._window
+        else:
+            self._big_until = 0.0
 
 
 class TransportWriter:
@@ -147,11 +207,17 @@ class TransportWriter:
             return
         if self.transport is None:
             return
+        flushes = self._flushes
+        if flushes.fanned is not None:
+            flushes.spread()
+            if self._pending is not None:  # it had the noted message: append after it
+                self.write(data)
+                return
         self._pending = data
         self._queued = len(data)
-        dirty = self._flushes.dirty
+        dirty = flushes.dirty
         if not dirty:
-            self._flushes.schedule()
+            flushes.schedule()
         dirty.append(self)
         if len(data) >= self._trip:
             self._full()
@@ -172,11 +238,17 @@ class TransportWriter:
         if self.transport is None:
             return
         data = delivery.line
+        flushes = self._flushes
+        if flushes.fanned is not None:
+            flushes.spread()
+            if self._pending is not None:  # it had the noted message: append after it
+                self.write(data)
+                return
         self._pending = data
         self._queued = len(data)
-        dirty = self._flushes.dirty
+        dirty = flushes.dirty
         if not dirty:
-            self._flushes.schedule()
+            flushes.schedule()
         dirty.append(self)
         if len(data) >= self._trip:
             self._full()
@@ -184,6 +256,8 @@ class TransportWriter:
     def flush(self) -> None:
         """Write what is pending; only the transport's own backlog (bytes the client has not
         taken) counts against the limit."""
+        if self._flushes.fanned is not None:
+            self._flushes.spread()
         pending, self._pending = self._pending, None
         self._queued = 0  # a count past 256 is an int object kept by an idle client
         t = self.transport
@@ -203,6 +277,8 @@ class TransportWriter:
 
     def pending(self) -> bool:
         """Output not yet taken by the client (for a graceful shutdown)."""
+        if self._flushes.fanned is not None:
+            self._flushes.spread()
         t = self.transport
         return (
             t is not None

@@ -121,6 +121,12 @@ class SqlDialect(ABC):
         engine can do that without waiting (SQLite); None: use `fetch`."""
         return None
 
+    def commit_now(self, engine: AsyncEngine, rows: Sequence[MessageRow]) -> bool:
+        """`commit_messages` of a small batch at once, on the caller's thread, where the
+        engine can do that without waiting (SQLite in WAL, its commits not synced); False:
+        nothing was written, use `commit_messages`."""
+        return False
+
     def write_now(self, engine: AsyncEngine, sql: str, params: Sequence[Any]) -> int | None:
         """A small hot-path write (`write`'s SQL text) run and committed at once on the
         caller's thread, where the engine can do that without waiting (SQLite in WAL, its

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Set
 
 from torbit.core.banmasks import Visitor
-from torbit.core.delivery import NO_IGNORES, Delivery, Names, Run
+from torbit.core.delivery import NO_IGNORES, Delivery, Fan, Names, Run
 from torbit.core.format import format_error, format_system
 from torbit.core.models import Room
 from torbit.core.names import name_key
@@ -23,6 +23,7 @@ from torbit.errors import (
     ServiceUnavailable,
     TorbitError,
 )
+from torbit.frontends.flow import TransportWriter
 from torbit.frontends.line_session import LineSession
 from torbit.frontends.telnet import login
 from torbit.frontends.telnet.commands import run_command
@@ -98,6 +99,15 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         session, one write here (see core.hub.Hub.dispatch_run)."""
         if self._writer is not None:
             self._writer.write(run.lines)
+
+    @property
+    def fan(self) -> tuple[Fan, TransportWriter] | None:
+        """Session.fan: the door's writers take a message in one call (FlushQueue.fan); asked
+        when the hub rebuilds a room's fan-out, not per message (so no slot: no memory)."""
+        w = self._writer
+        if w is None or w.transport is None:
+            return None
+        return (self.server.flushes.fan, w)
 
     @property
     def core(self) -> TelnetCore:
