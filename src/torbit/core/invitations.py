@@ -112,18 +112,27 @@ class InvitationActions(RoomAuthority):
 
     async def invitations(self, user: str, limit: int = 100) -> list[Pending]:
         """The user's own pending invitations, newest first (at most `limit`), leaving out
-        those from users they ignore."""
+        those from users they ignore. A read of up to `limits.invites_per_user` rows and a
+        room each, paid from the user's read budget as a roster is (ten a message,
+        `Membership.grant_roster`): RateLimited when nothing is left. It was free, on every
+        door, as often as one asked."""
         key = name_key(user)
-        ignored = await self._ignored(key)
-        shown: list[Pending] = []
-        for invitation in await self._store.invitations(key):
-            if len(shown) >= limit:
-                break
-            if invitation.by and name_key(invitation.by) in ignored:
-                continue
-            room = await self._store.get_room(invitation.room_key)
-            if room is not None:
-                shown.append(Pending(room.name, invitation.at, invitation.by))
+        granted = self._membership.grant_roster(user)
+        read = 0
+        try:
+            ignored = await self._ignored(key)
+            shown: list[Pending] = []
+            for invitation in await self._store.invitations(key):
+                if len(shown) >= limit:
+                    break
+                read += 1
+                if invitation.by and name_key(invitation.by) in ignored:
+                    continue
+                room = await self._store.get_room(invitation.room_key)
+                if room is not None:
+                    shown.append(Pending(room.name, invitation.at, invitation.by))
+        finally:
+            self._membership.pay_roster(user, granted, read)
         return shown
 
     async def decline(self, user: str, room_name: str) -> str:
