@@ -291,6 +291,7 @@ async def start_core(
         away=away,
         node=events.origin,
         per_address=RateLimiter(s.limits.guests_per_address / 60.0, s.limits.guests_per_address),
+        ignores=ignores,
     )
     if s.message_log.url == "local":  # one node: any guest left in the store is stale
         await guests.sweep()

@@ -8,6 +8,7 @@ who lost the room's admin role, still logged in, can no longer invite."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -104,13 +105,21 @@ async def test_an_ignored_users_invitations_are_hidden_and_go_first(core: Core) 
     await core.membership.join(victim, "pest-1")
 
 
-async def test_declining_removes_it_and_tells_nobody(core: Core) -> None:
+async def test_declining_removes_it_and_tells_nobody(
+    core: Core, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nor the room's audit log, which its admins (the inviter) read: a decline there would
+    be a read receipt. The server's log has it (on main: nothing anywhere)."""
     await _setup(core, "friend", rooms=2)
     friend = await core.login("friend", room=None)
     await core.moderation.invite("friend", "friend-0", "victim")
     await core.moderation.invite("friend", "friend-1", "victim")
     before = list(friend.lines)
-    assert await core.moderation.decline("victim", "FRIEND-0") == "friend-0"
+    audited = await core.store.list_audit("friend-0")
+    with caplog.at_level(logging.INFO, logger="torbit.audit"):
+        assert await core.moderation.decline("victim", "FRIEND-0") == "friend-0"
+    assert "invitation declined: victim to #friend-0" in caplog.messages
+    assert await core.store.list_audit("friend-0") == audited
     assert [p.room for p in await core.moderation.invitations("victim")] == ["friend-1"]
     assert friend.lines == before
     with pytest.raises(NotFound, match="no invitation"):

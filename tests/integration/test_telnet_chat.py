@@ -255,11 +255,31 @@ async def test_pipelined_lines_reach_everyone_in_order_as_one_run(
 
 async def test_a_key_given_to_a_room_without_one_is_pointed_out(server: App) -> None:
     """`/join plans s3cret` on a new room created it open to everyone, and said nothing of the
-    key it was given."""
+    key it was given. Then (attack10) `/join bad room!`, a room name with a space, created
+    #bad with `room!` taken as its key: a KEY for a room that does not exist now creates
+    nothing, and the reply gives both readings; an existing room without a key is joined and
+    the word said unused."""
     alice = await connect(server, "alice")
+    alice.send("/join bad room!")
+    await alice.expect(
+        r"^! no such room #bad, so 'room!' cannot be its key: /join bad creates it"
+        r" \(then /set key KEY\); a room name has no spaces$"
+    )
+    alice.send("/rooms")
+    await alice.expect(r"room\(s\):")
+    assert not [line for line in await alice.lines_for(0.3) if "#bad" in line]
     alice.send("/join plans s3cret")
+    await alice.expect(r"^! no such room #plans, so 's3cret' cannot be its key")
+    alice.send("/join plans")
     await alice.expect(r"^\* you are in #plans")
-    await alice.expect(r"^\* #plans has no join key: room admins set one with /set key KEY$")
+    alice.send("/join lobby now")  # an existing room without a key: joined, the word unused
+    await alice.expect(r"^\* you are in #lobby")
+    await alice.expect(
+        r"^\* #lobby has no join key, 'now' was not needed \(a room name has no spaces\):"
+        r" room admins set one with /set key KEY$"
+    )
+    alice.send("/join plans")
+    await alice.expect(r"^\* you are in #plans")
     alice.send("/set key s3cret")
     await alice.expect(r"key")
     bob = await connect(server, "bob")

@@ -8,14 +8,13 @@ and the others' sockets go on."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
 import tracemalloc
 
 from websockets.protocol import State
 
-from tests.helpers.http import eventually, register
+from tests.helpers.http import register
 from tests.helpers.moderation import api
 from tests.security.conftest import basic_header, ws_from
 from torbit.app import App
@@ -45,18 +44,20 @@ async def test_a_ping_flood_from_a_client_that_does_not_read_is_cut_off(server: 
             sent += len(data)
             while ws.transport.get_write_buffer_size() > 1 << 20 and not ws.transport.is_closing():
                 await asyncio.sleep(0.01)
-        with contextlib.suppress(TimeoutError):  # the assertion below says if it never was
-            await eventually(lambda: ws.protocol.state is State.CLOSED)  # cut off
+        await asyncio.sleep(0.2)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     # on main: 17-21 MB of pongs waited in the server's buffer, and all 26 MB were read
     assert peak < 4 * 1024 * 1024, (peak, sent)
-    assert ws.protocol.state is State.CLOSED  # cut off (on main: open after all 26 MB)
+    # cut off (on main: open after all 26 MB; since attack10 told so behind its output)
+    ws.transport.resume_reading()
+    async with asyncio.timeout(30):
+        await ws.wait_closed()
+    assert ws.protocol.state is State.CLOSED
     # the others' sockets go on
     await alice.send('{"type": "ping"}')
-    async with asyncio.timeout(10):
-        while (frame := json.loads(await alice.recv()))["type"] == "ping":
-            pass  # the server's own, after PING_INTERVAL (20 s) of her silence: a slow run
-    assert frame["type"] == "pong", frame
+    async with asyncio.timeout(10):  # (the server's own keep-alive pings may come first)
+        while json.loads(await alice.recv())["type"] != "pong":
+            pass
     await alice.close()

@@ -14,6 +14,7 @@ What sets guests apart, each rule where it is checked:
 - a guest writes privately to other guests, and to an account only once that account wrote
   to the guest (messaging.py);
 - a guest may take another free name (`rename`); an account's name is its nick for good;
+  whoever ignored the old name ignores the new one (`Ignores.carry`);
 - a guest's nick may not read like a taken name (an account's or another guest's: `aIice`
   with a capital i beside `alice`) nor like a reserved one (`r00t`), as for accounts
   (identity.py), nor come to by a change of case (`check_recase`); the syntax stays IRC's,
@@ -43,6 +44,7 @@ from torbit.core.away import Away
 from torbit.core.banmasks import Visitor
 from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.identity import NamePolicy, skeleton
+from torbit.core.ignores import Ignores
 from torbit.core.limits import AddressRates, RateLimiter, RoomRates
 from torbit.core.membership import Membership
 from torbit.core.models import GUEST_PASSWORD_HASH, User
@@ -81,13 +83,14 @@ class Guests:
         away: Away | None = None,
         node: str = "",
         per_address: RateLimiter | None = None,
+        ignores: Ignores | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`names`: the accounts' rules (their reserved names hold for guests too); `limits`:
         the per-user buckets (keyed by name, or by name and room) a rename carries over to
         the new name; `node`: this node's id, stored with its guests (their lease);
         `per_address`: the guests admitted from one client address
-        (`limits.guests_per_address`)."""
+        (`limits.guests_per_address`); `ignores`: carries a renamed guest's ignorers over."""
         self._store = store
         self._subs = subscriptions
         self._sessions = sessions
@@ -97,6 +100,7 @@ class Guests:
         self._policies = (NamePolicy(self.reserved), names or NamePolicy())
         self._limits = tuple(limits)
         self._away = away  # tells the other nodes of a rename (core/away.py)
+        self._ignores = ignores
         self._node = node
         admitted = per_address or RateLimiter(0, 0)
         self._per_address = AddressRates(admitted)  # and per IPv6 /48 (limits.py)
@@ -176,7 +180,9 @@ class Guests:
     ) -> str:
         """Give a logged-in guest's session another name: its memberships, admin rights, bans,
         invitations and mutes move to it, its rooms are told, the old name is freed. Conflict
-        if the name is taken. Ignores of the old name do not follow it (as on IRC).
+        if the name is taken. Whoever ignored the old name ignores the new one: a rename
+        walked out of every ignore (on IRC a mask on the host still holds; torbit's ignores
+        are by name).
         `visitor`: the client under the new name; Forbidden if a ban mask of a room the guest
         is in bars it (masks are matched at joins: a rename must not walk past them).
         Charged to the rate of changes told to every room (`Away.charge_change`): RateLimited
@@ -205,6 +211,8 @@ class Guests:
                 if mute.user_key == old_key:
                     await self._store.set_mute(mute.room_key, user.key, mute.until)
                     self._mutes.set(mute.room_key, user.key, mute.until)
+            if self._ignores is not None:  # before anyone can hear the new name
+                await self._ignores.carry(old_key, user.key)
         except BaseException:
             await self._store.delete_user(user.key)
             await self._membership.known.ended(user.key)  # and the admin rights copied

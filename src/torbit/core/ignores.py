@@ -111,6 +111,15 @@ class Ignores:
         await self._events.publish(IgnoreChanged(name_key(user), key, False))
         return other
 
+    async def carry(self, old_key: str, new_key: str) -> None:
+        """Whoever ignores `old_key` ignores `new_key` too: a guest's rename (core/guests.py)
+        is the same person on the same connection, and let it walk out of every ignore
+        (`NICK guest2` and it was heard again). Not rate limited nor bounded: nobody asked
+        for it, and the old name's entry goes when that guest is deleted, just after."""
+        for user_key in await self._store.ignorers(old_key):
+            if await self._store.add_ignore(user_key, new_key):
+                await self._events.publish(IgnoreChanged(user_key, new_key, True))
+
     async def ignored(self, user: str) -> list[str]:
         return sorted(await self._store.list_ignores(name_key(user)))
 

@@ -10,7 +10,8 @@ treat them:
   moderation_notices.py) nor listed; it still admits them to the room. An ignore added later
   hides the ones already there the same way, and unignoring shows them again: an ignore
   hides, it deletes nothing (as with messages);
-- the invitee may decline one (`decline`): it is gone, and the inviter is not told;
+- the invitee may decline one (`decline`): it is gone, and the inviter is not told, nor
+  is the room's audit log written (its admins read it): the server's log says so;
 - the list is newest first, so a new invitation is seen whatever the room's name (it was by
   room name, and rooms named `0000…` pushed the real ones out of view);
 - a user holds at most `limits.invites_per_user` (`bound`). Past it, one goes to make room:
@@ -25,6 +26,7 @@ treat them:
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ from torbit.core.models import Invitation
 from torbit.core.names import check_name, name_key
 from torbit.core.room_authority import RoomAuthority
 from torbit.errors import Conflict, NotFound
+
+log = logging.getLogger("torbit.audit")
 
 Ignored = Callable[[str], Awaitable[frozenset[str]]]  # keys of the users one ignores
 
@@ -112,18 +116,27 @@ class InvitationActions(RoomAuthority):
 
     async def invitations(self, user: str, limit: int = 100) -> list[Pending]:
         """The user's own pending invitations, newest first (at most `limit`), leaving out
-        those from users they ignore."""
+        those from users they ignore. A read of up to `limits.invites_per_user` rows and a
+        room each, paid from the user's read budget as a roster is (ten a message,
+        `Membership.grant_roster`): RateLimited when nothing is left. It was free, on every
+        door, as often as one asked."""
         key = name_key(user)
-        ignored = await self._ignored(key)
-        shown: list[Pending] = []
-        for invitation in await self._store.invitations(key):
-            if len(shown) >= limit:
-                break
-            if invitation.by and name_key(invitation.by) in ignored:
-                continue
-            room = await self._store.get_room(invitation.room_key)
-            if room is not None:
-                shown.append(Pending(room.name, invitation.at, invitation.by))
+        granted = self._membership.grant_roster(user)
+        read = 0
+        try:
+            ignored = await self._ignored(key)
+            shown: list[Pending] = []
+            for invitation in await self._store.invitations(key):
+                if len(shown) >= limit:
+                    break
+                read += 1
+                if invitation.by and name_key(invitation.by) in ignored:
+                    continue
+                room = await self._store.get_room(invitation.room_key)
+                if room is not None:
+                    shown.append(Pending(room.name, invitation.at, invitation.by))
+        finally:
+            self._membership.pay_roster(user, granted, read)
         return shown
 
     async def decline(self, user: str, room_name: str) -> str:
@@ -134,4 +147,8 @@ class InvitationActions(RoomAuthority):
         room = await self._store.get_room(key)
         if room is None or not await self._store.remove_invite(room.key, name_key(user)):
             raise NotFound(f"you have no invitation to #{room_name}")
+        # the server's log, not the room's audit: the room's admins, the inviter among them,
+        # read the audit, and a decline there is a read receipt for a stranger's invitation
+        # (this account reads its invitations). Accepting is a join, not audited either.
+        log.info("invitation declined: %s to #%s", user, room.name)
         return room.name

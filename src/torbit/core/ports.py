@@ -168,6 +168,10 @@ class Store(Protocol):
     async def list_ignores(self, user_key: str) -> list[str]:
         """Keys of the users this user ignores."""
 
+    async def ignorers(self, ignored_key: str) -> list[str]:
+        """Keys of the users who ignore this user: a guest's rename carries their ignores
+        over to its new name (core/guests.py)."""
+
     # read cursors (for /receive and unread)
     async def get_cursor(self, user_key: str, channel: str) -> int | None:
         """Id of the last message this user received in this channel, or None if never."""

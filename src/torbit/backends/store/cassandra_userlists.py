@@ -79,6 +79,12 @@ class UserListsCql:
         )
         return [str(r["ignored_key"]) for r in rows]
 
+    async def ignorers(self, ignored_key: str) -> list[str]:
+        rows = await self.cql.rows(
+            f"SELECT user_key FROM {self.ks}.ignored_by WHERE ignored_key = ?", ignored_key
+        )
+        return [str(r["user_key"]) for r in rows]
+
     # read cursors
 
     async def get_cursor(self, user_key: str, channel: str) -> int | None:

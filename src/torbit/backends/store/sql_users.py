@@ -203,6 +203,15 @@ class UsersSql(SqlConnections):
         async with self._read() as conn:
             return list((await conn.execute(query)).scalars())
 
+    async def ignorers(self, ignored_key: str) -> list[str]:
+        query = (
+            select(ignores.c.user_key)
+            .where(ignores.c.ignored_key == ignored_key)
+            .order_by(ignores.c.user_key)
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
 
 def _user(row: Row[Any]) -> User:
     return User(

@@ -12,10 +12,17 @@ A ping is answered with a pong written straight to the socket, outside the door'
 writer, and queues no message, so reading never pauses for it: a client sending pings and
 reading nothing had every pong kept (21 MB after 26 MB of pings). A client whose unsent
 output passes `unsent_max` while it keeps sending is cut off (the door's writer drops a
-slow reader well before that bound, so only such output reaches it)."""
+slow reader well before that bound, so only such output reaches it): nothing it sends is
+parsed any more (it is read and dropped: a socket closed with unread input sends a reset,
+which throws away what the client was still to read), a close frame (1008, "not reading
+its output") goes behind what is unsent, then our end of the stream (`write_eof`), and the
+socket is aborted CUT_GRACE seconds later if the client has not closed it by then. A
+client that reads late learns why (it saw 1006 before); one that never reads holds nothing
+more than before."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from typing import Any
 
@@ -25,6 +32,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 # completes at most a few messages of the size bound.
 SLICE = 256
 TOO_MANY_UNREAD = "too many unread messages"
+NOT_READING = "not reading its output"
+CUT_GRACE = 5.0  # seconds a cut client's output may still drain, its close frame last
 
 
 class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -39,12 +48,15 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         self._sizes: deque[int] = deque()  # each queued message's size, oldest first
         self.unread_bytes = 0
         self.unread_peak = 0  # the most that waited at once (tests read it)
+        self.cut = False  # cut off for not reading its output: its input is dropped
 
     def unread_bound(self) -> int:
         """Two messages of the largest size: a client sending in bursts is not cut."""
         return 2 * int(self.config.ws_max_size)
 
     def data_received(self, data: bytes) -> None:
+        if self.cut:
+            return  # read and dropped (`_backed_up`)
         if len(data) <= SLICE:
             if not self._backed_up():
                 super().data_received(data)
@@ -59,11 +71,24 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
             super().data_received(bytes(view[start : start + SLICE]))
 
     def _backed_up(self) -> bool:
-        """The client sends while its unsent output is past the bound: it is cut off (no
-        close frame: it would wait behind what the client does not read)."""
+        """The client sends while its unsent output is past the bound: it is cut off, told
+        why in a close frame behind that output and our end of the stream, and aborted if
+        it has not closed within CUT_GRACE (module docstring)."""
         if self.transport.get_write_buffer_size() <= self.unsent_max:
             return False
-        self.transport.abort()  # connection_lost tells the app (1006)
+        self.cut = True
+        if self.close_sent or self.transport.is_closing():
+            self.transport.abort()
+            return True
+        self.conn.send_close(1008, NOT_READING)
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": 1008, "reason": NOT_READING})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        # uvicorn's own close timer: its handler's end then leaves the socket open (a close
+        # would stop reading), and the client's closing, or the timer, ends it
+        self.close_timer = asyncio.get_running_loop().call_later(CUT_GRACE, self.transport.abort)
         return True
 
     def send_receive_event_to_app(self) -> None:
@@ -82,13 +107,14 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         return message
 
     def _refuse(self) -> None:
+        self._close(1008, TOO_MANY_UNREAD)
+
+    def _close(self, code: int, reason: str) -> None:
         """Close as uvicorn does on a parser error: the app is told by a disconnect."""
         if self.close_sent or self.transport.is_closing():
             return
-        self.conn.send_close(1008, TOO_MANY_UNREAD)
-        self.queue.put_nowait(
-            {"type": "websocket.disconnect", "code": 1008, "reason": TOO_MANY_UNREAD}
-        )
+        self.conn.send_close(code, reason)
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         self.transport.close()

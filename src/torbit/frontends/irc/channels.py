@@ -402,7 +402,12 @@ async def invite(session: IrcSession, msg: Message) -> None:
     """INVITE nick #room; INVITE alone lists the client's own invitations (RPL_INVITELIST
     336 each, then 337), as InspIRCd and modern.ircdocs.horse do; UNINVITE declines one."""
     if not msg.params:  # newest first; none from users the client ignores
-        for pending in await session.core.moderation.invitations(session.nick):
+        try:
+            invitations = await session.core.moderation.invitations(session.nick)
+        except RateLimited:  # a read, paid from the read budget
+            session.reply(n.RPL_TRYAGAIN, "INVITE", "Please wait a while and try again.")
+            return
+        for pending in invitations:
             session.reply(n.RPL_INVITELIST, channel_name(pending.room))
         session.reply(n.RPL_ENDOFINVITELIST, "End of /INVITE list")
         return

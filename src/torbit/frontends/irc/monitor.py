@@ -5,13 +5,19 @@ of (730 RPL_MONONLINE, 731 RPL_MONOFFLINE), on every door and node: the core wat
 `MONITOR + a,b` adds (and answers with each one's state), `- a,b` removes, `C` clears, `L`
 lists (732, 733), `S` says each one's state. A list holds at most MONITOR_LIMIT nicks (ISUPPORT
 MONITOR=<limit>): past it, what is left of a `+` is refused with 734 ERR_MONLISTFULL. Targets
-must be nicks (no masks: 432, once a command)."""
+must be nicks (no masks: 432, once a command).
+
+Every answer that lists nicks (`+`, `L`, `S`) is a read of up to MONITOR_LIMIT names, each
+`S` up to ~8 KB of masks: it comes out of the read budget as NAMES and WHO #room do (ten
+names a message, `Membership.grant_roster`), 263 when nothing is left. Uncharged, one
+connection could ask `MONITOR S` as fast as its command rate let it."""
 
 from __future__ import annotations
 
 from typing import Final
 
 from torbit.core.names import name_key
+from torbit.errors import RateLimited
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.registration import valid_nick
 from torbit.frontends.irc.session import IrcSession
@@ -39,6 +45,8 @@ def monitor(session: IrcSession, msg: Message) -> None:
         clear(session)
     elif sub == "L":
         listed = list((session.monitoring or {}).values())
+        if not _charged(session, len(listed)):
+            return
         _send(session, list_numerics(_server(session), session.nick, n.RPL_MONLIST, listed))
         session.reply(n.RPL_ENDOFMONLIST, "End of MONITOR list")
     elif sub == "S":
@@ -84,7 +92,8 @@ def _add(session: IrcSession, targets: list[str]) -> None:
 
 
 def _status(session: IrcSession, keys: list[str]) -> None:
-    """730 for those of `keys` online (their masks), 731 for the others (as listed)."""
+    """730 for those of `keys` online (their masks), 731 for the others (as listed); the
+    core watches each (an add stands even when the answer is refused)."""
     subs = session.core.subscriptions
     watching = session.monitoring or {}
     online: list[str] = []
@@ -95,9 +104,24 @@ def _status(session: IrcSession, keys: list[str]) -> None:
             online.append(session.server.mask_of(name))
         else:
             offline.append(watching.get(key, key))
+    if not _charged(session, len(keys)):
+        return
     server = _server(session)
     _send(session, list_numerics(server, session.nick, n.RPL_MONONLINE, online))
     _send(session, list_numerics(server, session.nick, n.RPL_MONOFFLINE, offline))
+
+
+def _charged(session: IrcSession, names: int) -> bool:
+    """Pay for an answer of `names` nicks from the read budget; False (263 sent) if nothing
+    is left."""
+    membership = session.core.membership
+    try:
+        granted = membership.grant_roster(session.nick)
+    except RateLimited:
+        session.reply(n.RPL_TRYAGAIN, "MONITOR", "Please wait a while and try again.")
+        return False
+    membership.pay_roster(session.nick, granted, names)
+    return True
 
 
 def _server(session: IrcSession) -> str:

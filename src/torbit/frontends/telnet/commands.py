@@ -16,7 +16,7 @@ from torbit.core.delivery import Session
 from torbit.core.format import format_message, format_system, topic_credit
 from torbit.core.models import BanMask, MessageKind, Role, Room, RoomInfo
 from torbit.core.names import check_name, name_key
-from torbit.errors import InvalidInput, RateLimited
+from torbit.errors import InvalidInput, NotFound, RateLimited
 from torbit.frontends.telnet.context import TelnetCore
 from torbit.protocol.commands import BadArguments, Syntax, parse_args, split_command
 
@@ -137,14 +137,32 @@ async def _join(session: CommandSession, args: tuple[str, ...]) -> None:
         _info(session, f"you are already in #{old.name}")
         return
     join_key = args[1] if len(args) > 1 else ""
+    if join_key:
+        await _room_for_key(session, name, join_key)
     session.room = await session.core.membership.join(session, name, join_key)
     if old is not None:
         await session.core.membership.stop_listening(session, old.key, switch=True)
     if join_key and not session.room.settings.join_key:
-        # "/join plans s3cret" on a new room creates it open to all: say so
         _info(
-            session, f"#{session.room.name} has no join key: room admins set one with /set key KEY"
+            session,
+            f"#{session.room.name} has no join key, {join_key!r} was not needed (a room name"
+            " has no spaces): room admins set one with /set key KEY",
         )
+
+
+async def _room_for_key(session: CommandSession, name: str, join_key: str) -> None:
+    """A KEY is for a room that exists: `/join bad room!` (a room name with a space, a
+    person's mistake) created #bad with `room!` taken as its key and ignored, and `/join
+    plans s3cret` created #plans open to all. Neither is what was meant, and a stray room
+    stays listed and counts against `rooms_per_user`: nothing is created, and the reply says
+    both readings. (IRC's `JOIN #a key` is its syntax, and stays.)"""
+    try:
+        await session.core.membership.room(name)
+    except NotFound:
+        raise NotFound(
+            f"no such room #{name}, so {join_key!r} cannot be its key: /join {name} creates it"
+            " (then /set key KEY); a room name has no spaces"
+        ) from None
 
 
 async def _leave(session: CommandSession, args: tuple[str, ...]) -> None:

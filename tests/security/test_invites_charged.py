@@ -1,0 +1,55 @@
+"""A user's list of pending invitations (`GET /api/v1/me/invites`, telnet `/invites`, IRC
+`INVITE` alone) reads up to `limits.invites_per_user` invitations and a room each, and was
+read outside the read budget that every other list of names pays (attack9's leftover): as
+often as one asked, on every door. It is charged as a roster is now (ten a message), with
+the refusal each door gives a read past the budget."""
+
+from __future__ import annotations
+
+from tests.conftest import ServerFactory
+from tests.helpers.http import PASSWORD, basic, error_of, http_client
+from tests.helpers.irc import RawIrc
+from tests.helpers.moderation import command, telnet
+
+BURST = 5
+# refills one message every 1,000 s: nothing comes back during the test
+SLOW = {"read_rate": 0.001, "read_burst": BURST}
+
+
+async def test_the_list_of_invitations_comes_out_of_the_read_budget(
+    make_server: ServerFactory,
+) -> None:
+    app = await make_server(limits=SLOW)
+    assert app.core is not None
+    for name in ("owner", "v1", "v2", "v3"):
+        await app.core.accounts.register(name, PASSWORD)
+    await app.core.moderation.create("owner", "den", private=True)
+    for name in ("v1", "v2", "v3"):
+        await app.core.moderation.invite("owner", "den", name)
+
+    async with http_client(app) as c:
+        for _ in range(BURST):
+            r = await c.get("/api/v1/me/invites", auth=basic("v1"))
+            assert r.status_code == 200 and len(r.json()["invitations"]) == 1, r.text
+        r = await c.get("/api/v1/me/invites", auth=basic("v1"))
+        assert "too many messages read" in error_of(r, 429)
+        assert r.headers.get("Retry-After")
+
+    irc = await RawIrc.connect(app)
+    irc.send(f"PASS v2:{PASSWORD}")
+    await irc.register("v2")
+    for _ in range(BURST):
+        irc.send("INVITE")
+        await irc.expect(" 337 ")
+    irc.send("INVITE")
+    assert (await irc.expect(" 263 ")).endswith(
+        " 263 v2 INVITE :Please wait a while and try again."
+    )
+    assert len([line for line in irc.lines if " 336 v2 #den" in line]) == BURST
+    await irc.close()
+
+    v3 = await telnet(app, "v3")
+    for _ in range(BURST):
+        await command(v3, "/invites", r"#den from owner")
+    await command(v3, "/invites", r"too many messages read")
+    await v3.close()
