@@ -166,14 +166,15 @@ def rooms_router(
         "/rooms/{room}/members/{user}",
         tags=["rooms"],
         summary="Join a room",
-        responses=errors_doc(401, 403, 404, 422),
+        responses=errors_doc(401, 403, 404, 409, 422),
     )
     async def join(
         room: RoomName, user: Member, caller: Caller, request: Request, body: JoinIn | None = None
     ) -> RoomOut:
         """Become a member; the room is created if it does not exist. Idempotent. A private
         room needs an invitation (404 without); a ban is 403; a room with a join key needs
-        it in the body (403 `bad_key` without), a full room is 403 `room_full`."""
+        it in the body (403 `bad_key` without), a full room is 403 `room_full`; a room it
+        would create whose name reads like an existing room's is 409."""
         check_self(caller, user)
         join_key = body.key if body is not None else ""
         visitor = visitor_of(caller, request)
