@@ -213,6 +213,7 @@ class App:
                     moderation,
                     subscriptions,
                     core.away,
+                    core.room_deletion,
                 ),
                 TelnetOptions(
                     s.telnet.max_output_buffer,
@@ -259,6 +260,7 @@ class App:
                 messaging,
                 ignores,
                 moderation,
+                core.room_deletion,
                 subscriptions,
                 core.away,
                 connections,

@@ -395,6 +395,35 @@ def room_add(
     _run(settings, work, create=True)
 
 
+@room_app.command("del", short_help="Delete a room with its messages.")
+def room_del(
+    name: str,
+    config: ConfigOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+) -> None:
+    """Delete a room (a leading '#' is dropped) with its memberships, invitations, bans,
+    mutes, admins, read cursors and messages. Everyone in it on a running node leaves it
+    within a second, told that the server's operator deleted it. The default room stays."""
+    from datetime import UTC, datetime
+
+    from torbit.core.roomdeletion import delete_by_operator
+
+    settings = _settings(config)
+    room_name = name.removeprefix("#")
+    if not yes and not typer.confirm(f"Delete room #{room_name} and its messages, for everyone?"):
+        _fail("nothing deleted")
+
+    async def work(store: Store) -> None:
+        async def delete(log: MessageLog) -> None:
+            now = lambda: datetime.now(UTC)  # noqa: E731
+            room = await delete_by_operator(store, log, room_name, settings.chat.default_room, now)
+            typer.echo(f"deleted room #{room.name}")
+
+        await _with_log(settings, store, delete)
+
+    _run(settings, work)
+
+
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply the schema migrations (serve does this by itself at start)."""

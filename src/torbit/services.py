@@ -35,6 +35,7 @@ from torbit.core.ports import MessageLog, Store
 from torbit.core.presence import Change, PresenceTable
 from torbit.core.retention import Retention
 from torbit.core.revocation import Revocations
+from torbit.core.roomdeletion import RoomDeletion
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions, TranscriptRun
 from torbit.core.throttle import LoginThrottle
@@ -58,6 +59,7 @@ class Core:
     messaging: Messaging
     ignores: Ignores
     moderation: Moderation
+    room_deletion: RoomDeletion
     mutes: Mutes
     retention: Retention
     revocations: Revocations
@@ -278,6 +280,7 @@ async def start_core(
         invites_per_user=s.limits.invites_per_user,
     )
     await moderation.start()
+    room_deletion = RoomDeletion(store, message_log, membership, subscriptions, events, mutes)
     operators = Operators(store, accounts, events)
     guests = Guests(
         store,
@@ -321,6 +324,7 @@ async def start_core(
         messaging,
         ignores,
         moderation,
+        room_deletion,
         mutes,
         retention_of(s, store, message_log),
         revocations,

@@ -20,7 +20,7 @@ PRIVATE = Room(name="Den", created_at=T, owner="Alice", private=True)
 def test_every_moderation_command_needs_a_room_role() -> None:
     admins = {"invite", "kick", "ban", "unban", "mute", "unmute", "voice", "devoice", "topic", "audit",
               "except", "unexcept", "invex", "uninvex"}
-    owners = {"op", "deop", "private"}
+    owners = {"op", "deop", "private", "delroom"}
     assert {c.name for c in COMMANDS.values() if c.role is Role.ADMIN} == admins
     assert {c.name for c in COMMANDS.values() if c.role is Role.OWNER} == owners
     assert COMMANDS["create"].role is Role.NONE and COMMANDS["join"].role is Role.NONE

@@ -169,6 +169,7 @@ class NoticeKind(enum.Enum):
     INVITE = "invite"  # to the invited user
     INVITED = "invited"  # to the room's members: `by` invited `user`
     AWAY = "away"  # `user` marked away with the message `detail`, or back ("")
+    ROOM_DELETED = "room_deleted"  # `by` deleted the room: every session is out of it
 
 
 class Notice(str):

@@ -62,6 +62,19 @@ class MembershipEnded(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class RoomDeleted(NodeEvent):
+    """A room was deleted (core/roomdeletion.py): every node's sessions listening to it stop
+    at once and are told `text`; nodes forget what they knew of the room, so a room made
+    again under its name starts clean. `by`: the deleter's name ("" for the CLI)."""
+
+    TYPE: ClassVar[str] = "roomdel"
+    room: str
+    room_name: str
+    by: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class MuteChanged(NodeEvent):
     TYPE: ClassVar[str] = "mute"
     room: str
@@ -243,6 +256,7 @@ _KINDS: dict[str, type[NodeEvent]] = {
         IgnoreChanged,
         Expelled,
         MembershipEnded,
+        RoomDeleted,
         MuteChanged,
         Invited,
         RoomSettingsChanged,

@@ -65,6 +65,13 @@ class MemberCache:
             if not mine:
                 del self._rooms[user_key]
 
+    def forget_room(self, room_key: str) -> None:
+        """A deleted room: every user's membership of it (a walk of the users known here:
+        a deletion is rare)."""
+        self.generation += 1
+        for user_key in [u for u, mine in self._rooms.items() if room_key in mine]:
+            self.forget(user_key, room_key)
+
     def forget_user(self, user_key: str) -> None:
         self.generation += 1
         self._size -= len(self._rooms.pop(user_key, {}))

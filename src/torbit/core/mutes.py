@@ -48,5 +48,10 @@ class Mutes:
         for key in [k for k in self._until if k[1] == user_key]:
             del self._until[key]
 
+    def forget_room(self, room_key: str) -> None:
+        """A deleted room: a room made again under its name mutes nobody."""
+        for key in [k for k in self._until if k[0] == room_key]:
+            del self._until[key]
+
     def __len__(self) -> int:
         return len(self._until)

@@ -33,6 +33,7 @@ ACTIONS: dict[str, Role] = {
     "op": OWN,
     "deop": OWN,
     "private": OWN,
+    "delroom": OWN,  # delete the room (core/roomdeletion.py): room admins may not
 }
 
 _WHO = {Role.MEMBER: "members", Role.ADMIN: "room admins", Role.OWNER: "the owner"}

@@ -12,6 +12,10 @@ Two roads lead to every node, both ending in the same `SessionsRevoked` node eve
   node's in-process log, so it appends the revocation to the store, and every node polls the
   store for new ones every POLL_INTERVAL seconds. Applying one twice is harmless: only
   sessions holding the revoked credential are closed, and none can be opened with it again.
+
+The same feed carries the other node events such a process must tell the nodes (a room
+deleted by `torbit room del`, core/roomdeletion.py): a row whose credential is FEED_EVENT
+holds the encoded event in its reason (`feed_event`), and each node applies that event.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from torbit.core.events import NodeEvents, SessionsRevoked
+from torbit.core.events import NodeEvent, NodeEvents, SessionsRevoked, decode, encode
 from torbit.core.models import Revocation
 from torbit.core.mutes import Mutes
 from torbit.core.ports import Store
@@ -34,8 +38,22 @@ POLL_INTERVAL = 0.5  # seconds between two looks at the store's revocations
 KEEP = timedelta(days=1)  # revocations older than this are purged from the store
 
 
-def as_event(r: Revocation) -> SessionsRevoked:
+# the credential of a feed row that is a node event, not a revocation: no credential is
+# this (they are hex), and a node of an older version would revoke nothing with it
+FEED_EVENT = "node-event"
+
+
+def as_event(r: Revocation) -> NodeEvent | None:
+    if r.credential == FEED_EVENT:
+        decoded = decode(r.reason)
+        return decoded[0] if decoded is not None else None
     return SessionsRevoked(r.user, r.reason, r.credential, r.token, r.deleted)
+
+
+async def feed_event(store: Store, event: NodeEvent, at: datetime, about: str = "") -> None:
+    """Tell every node `event` through the store's feed, from a process that is not a node;
+    `about`: a key for the row's user column (the room's)."""
+    await store.add_revocation(Revocation(about, encode(event, ""), FEED_EVENT), at)
 
 
 class Revocations:
@@ -60,7 +78,10 @@ class Revocations:
 
     async def revoke(self, revocation: Revocation) -> None:
         """Close the sessions here at once and on every other node (a node event)."""
-        await self._events.publish(as_event(revocation))
+        r = revocation
+        await self._events.publish(
+            SessionsRevoked(r.user, r.reason, r.credential, r.token, r.deleted)
+        )
 
     def on_revoked(self, handler: Callable[[SessionsRevoked], None]) -> None:
         """Also call `handler` for every revocation (a door forgetting cached credentials)."""
@@ -87,7 +108,9 @@ class Revocations:
             batch = await self._store.revocations_after(self._serial)
             for serial, revocation in batch:
                 self._serial = serial
-                self._events.apply(as_event(revocation))
+                event = as_event(revocation)
+                if event is not None:
+                    self._events.apply(event)
                 applied += 1
             if len(batch) < 100:
                 return applied

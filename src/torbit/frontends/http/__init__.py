@@ -135,7 +135,14 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         )
     )
     app.include_router(
-        rooms_router(core.membership, core.messaging, core.moderation, core.metrics, principal)
+        rooms_router(
+            core.membership,
+            core.messaging,
+            core.moderation,
+            core.room_deletion,
+            core.metrics,
+            principal,
+        )
     )
     app.include_router(moderation_router(core.membership, core.moderation, principal))
     app.add_api_websocket_route("/api/v1/ws", live, name="live")

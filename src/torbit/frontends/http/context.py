@@ -13,6 +13,7 @@ from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
 from torbit.core.revocation import Revocations
+from torbit.core.roomdeletion import RoomDeletion
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.tokens import Tokens
@@ -29,6 +30,7 @@ class HttpCore:
     messaging: Messaging
     ignores: Ignores
     moderation: Moderation
+    room_deletion: RoomDeletion
     subscriptions: Subscriptions
     away: Away
     connections: ConnectionLimiter  # shared with telnet: one per-address budget

@@ -17,6 +17,7 @@ from torbit.core.messaging import Messaging
 from torbit.core.models import Message, Room
 from torbit.core.moderation import Moderation
 from torbit.core.names import name_key
+from torbit.core.roomdeletion import RoomDeletion
 from torbit.frontends.http.auth import Principal
 from torbit.frontends.http.classic import check_self, visitor_of
 from torbit.frontends.http.errors import errors_doc
@@ -102,6 +103,7 @@ def rooms_router(
     membership: Membership,
     messaging: Messaging,
     moderation: Moderation,
+    deletion: RoomDeletion,
     metrics: Metrics,
     principal: Callable[..., Awaitable[Principal]],
 ) -> APIRouter:
@@ -164,19 +166,38 @@ def rooms_router(
         "/rooms/{room}/members/{user}",
         tags=["rooms"],
         summary="Join a room",
-        responses=errors_doc(401, 403, 404, 422),
+        responses=errors_doc(401, 403, 404, 409, 422),
     )
     async def join(
         room: RoomName, user: Member, caller: Caller, request: Request, body: JoinIn | None = None
     ) -> RoomOut:
         """Become a member; the room is created if it does not exist. Idempotent. A private
         room needs an invitation (404 without); a ban is 403; a room with a join key needs
-        it in the body (403 `bad_key` without), a full room is 403 `room_full`."""
+        it in the body (403 `bad_key` without), a full room is 403 `room_full`; a room it
+        would create whose name reads like an existing room's is 409."""
         check_self(caller, user)
         join_key = body.key if body is not None else ""
         visitor = visitor_of(caller, request)
         joined = await membership.become_member(caller.name, room, join_key, visitor=visitor)
         return await describe(joined.key, caller)
+
+    @router.delete(
+        "/rooms/{room}",
+        status_code=204,
+        tags=["rooms"],
+        summary="Delete a room",
+        responses=errors_doc(401, 403, 404, 422),
+    )
+    async def delete_room(room: RoomName, caller: Caller) -> Response:
+        """Delete the room with its memberships, invitations, bans, mutes, admins, read
+        markers and messages: its owner or a server admin may (403 for anyone else who sees
+        it, room admins too; 404 for a private room the caller may not see, and for the
+        server's default room 403). Every live session in the room, on every door and node,
+        leaves it at once and is told who deleted it (a WebSocket notice of kind
+        `room_deleted`); a waiting `/receive` ends. A room made later under the name starts
+        empty."""
+        await deletion.delete(caller.name, room)
+        return Response(status_code=204)
 
     @router.delete(
         "/rooms/{room}/members/{user}",

@@ -338,6 +338,9 @@ def notice_lines(
         lines.append(Message("KICK", (chan, notice.user, notice.detail or notice.by), by))
         left = room if name_key(notice.user) == name_key(me) else None
         return Rendered(lines, left)
+    if kind is NoticeKind.ROOM_DELETED:  # as servers put everyone out of a destroyed channel
+        by = mask(notice.by) if notice.by else server
+        return Rendered([Message("KICK", (chan, me, str(notice)), by)], room)
     if kind in _MASK_MODES:
         sign = _MASK_MODES[kind]
         return Rendered([Message("MODE", (chan, sign, notice.detail), mask(notice.by))])

@@ -173,6 +173,15 @@ async def _leave(session: CommandSession, args: tuple[str, ...]) -> None:
     _info(session, f"you left #{room.name}; /join a room to talk")
 
 
+async def _delroom(session: CommandSession, args: tuple[str, ...]) -> None:
+    """The deletion's notice tells this session too, as every session in the room."""
+    name = _room_arg(args[0]) if args else _current(session).name
+    room = await session.core.room_deletion.delete(session.name, name)
+    if session.room is not None and session.room.key == room.key:
+        session.room = None
+    _info(session, f"you deleted #{room.name}; /join a room to talk")
+
+
 def _room_line(i: RoomInfo) -> str:
     """One room in /rooms and /list alike, in the order every door lists rooms (IRC's LIST,
     the HTTP room list): name, members (and who is online), topic."""
@@ -554,6 +563,14 @@ TABLE: tuple[Command, ...] = (
     _row("voice", "USER", "let a member speak here while the room is moderated", _voice, 1, 1),
     _row("devoice", "USER", "take a member's voice away (your own: any member)", _devoice, 1, 1),
     _row("private", "on|off", "make this room invite-only, or public", _private, 1, 1),
+    _row(
+        "delroom",
+        "[ROOM]",
+        "delete a room (default: this one) with its messages, for everyone",
+        _delroom,
+        0,
+        1,
+    ),
     _row(
         "set",
         "[SETTING VALUE]",

@@ -13,6 +13,7 @@ from torbit.core.ignores import Ignores
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
+from torbit.core.roomdeletion import RoomDeletion
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.frontends.line_session import LineHost
@@ -32,6 +33,7 @@ class TelnetCore:
     moderation: Moderation
     subscriptions: Subscriptions
     away: Away
+    room_deletion: RoomDeletion
 
 
 @dataclass(frozen=True, slots=True)

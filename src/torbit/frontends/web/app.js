@@ -122,6 +122,7 @@
     $("conv-title").textContent = c.room ? "#" + c.name : c.name;
     $("conv-sub").textContent = c.room ? "" : "private";
     showTopic(c);
+    showDelete(c);
     $("text").placeholder = c.room ? `Message #${c.name}` : `Private message to ${c.name}`;
     localStorage.setItem("torbit.current", c.key);
     scrollDown();
@@ -157,9 +158,25 @@
   async function loadTopic(c) {  // the room as stored now, read on every (re)subscription
     const tick = c.topicTick;
     const room = await api("GET", `/rooms/${enc(c.name)}`);
+    c.owner = room.owner;
+    if (c === state.current) showDelete(c);
     if (c.topicTick !== tick) return;  // a change told live meanwhile is newer
     setTopic(c, room.topic, room.topic_set_by, room.topic_set_at);
   }
+
+  // the room's owner may delete it (server admins too, from the other doors); the server
+  // says no to anyone else whatever the page shows
+  function showDelete(c) {
+    $("delete-room").hidden = !(c && c.room && c.owner && key(c.owner) === key(state.me));
+  }
+
+  $("delete-room").addEventListener("click", guard(async () => {
+    const c = state.current;
+    if (!c || !c.room) return;
+    if (!confirm(`Delete #${c.name} and all its messages, for everyone in it?`)) return;
+    await api("DELETE", `/rooms/${enc(c.name)}`);
+    forgetRoom(c);  // the notice of its deletion comes too, to every page in it
+  }));
 
   function scrollDown() {
     const s = $("scroller");
@@ -282,11 +299,16 @@
 
   async function leaveRoom(c) {
     await api("DELETE", `/rooms/${enc(c.name)}/members/${enc(state.me)}`);
+    forgetRoom(c);
+  }
+
+  function forgetRoom(c) {  // left, or deleted: gone from the sidebar, the next one shown
+    if (state.convs.get(c.key) !== c) return;
     state.convs.delete(c.key);
     saveRooms();
     if (state.current === c) {
       const next = rooms()[0] || [...state.convs.values()][0];
-      if (next) select(next); else { state.current = null; $("scroller").replaceChildren(); }
+      if (next) select(next); else { state.current = null; $("scroller").replaceChildren(); showDelete(null); }
     }
     renderConvs();
     refreshRoomList().catch(() => {});
@@ -487,6 +509,11 @@
       if (/^you are in #/.test(f.text)) {  // sent on every (re)subscription: show it once
         if (c && c.greeted) return;
         if (c) c.greeted = true;
+      }
+      if (c && f.kind === "room_deleted") {  // everyone is out of it: it goes from the list
+        forgetRoom(c);
+        systemLine(state.current, f.text);
+        return;
       }
       systemLine(c, f.text);
       if (c && f.kind === "topic") setTopic(c, f.detail, f.by, new Date().toISOString());

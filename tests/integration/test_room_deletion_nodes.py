@@ -1,0 +1,70 @@
+"""A room deleted on one node of two (PostgreSQL and Kafka): the other node's sessions in it
+leave at once, told why, and can send there no more; the room made again on the other node
+shows nothing of the old one, though Kafka may keep its records (reads skip what is older than
+the room). On main there was no room deletion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.contract.conftest import PgDatabases, pg_databases  # noqa: F401 (the fixture)
+from tests.helpers.broker import topic_prefix
+from tests.helpers.http import PASSWORD, basic, http_client, texts
+from tests.helpers.moderation import Ws, command, telnet
+from torbit.testing.kafka import KafkaCluster
+
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+
+
+async def test_a_deletion_on_one_node_puts_the_other_nodes_sessions_out(
+    make_server: ServerFactory,
+    pg_databases: PgDatabases,  # noqa: F811
+    broker: KafkaCluster,
+    tmp_path: Path,
+) -> None:
+    sections = {
+        "storage": {"url": pg_databases.create()},
+        "message_log": {"url": f"kafka://{broker.bootstrap}", "topic_prefix": topic_prefix("d")},
+    }
+    a = await make_server(tmp_path / "a", **sections)
+    b = await make_server(tmp_path / "b", **sections)
+    assert a.core is not None and b.core is not None
+    for name in ("alice", "bob", "carol"):
+        await a.core.accounts.register(name, PASSWORD)
+    async with http_client(a) as ca, http_client(b) as cb:
+        r = await ca.post("/api/v1/rooms", json={"name": "den"}, auth=basic("alice"))
+        assert r.status_code == 201, r.text
+        bob = await telnet(b, "bob")
+        await command(bob, "/join den", r"^\* you are in #den")
+        carol = await Ws.open(b, "carol")
+        await carol.subscribe("den")
+        for text in ("old one", "old two"):
+            r = await ca.post("/send/den/alice", content=text, auth=basic("alice"))
+            assert r.status_code == 201, r.text
+        await bob.expect(r"<alice> old two$")
+        r = await cb.get("/receive/den/carol", auth=basic("carol"))
+        assert texts(r.json()) == ["old one", "old two"]
+
+        r = await ca.delete("/api/v1/rooms/den", auth=basic("alice"))
+        assert r.status_code == 204, r.text
+        await bob.expect(r"^\* #den was deleted by alice$")
+        told = await carol.next("notice", "#den was deleted by alice")
+        assert told["kind"] == "room_deleted"
+        await command(bob, "still here?", r"^! you are no longer in a room")
+        r = await cb.post("/send/den/carol", content="hello?", auth=basic("carol"))
+        assert r.status_code == 404, r.text
+
+        r = await cb.post("/api/v1/rooms", json={"name": "den"}, auth=basic("bob"))
+        assert r.status_code == 201, r.text  # made again, on the other node
+        await command(bob, "/join den", r"^\* you are in #den \(1 online\)$")
+        for client, node in ((ca, "a"), (cb, "b")):
+            r = await client.get("/api/v1/rooms/den/messages", auth=basic("bob"))
+            assert r.json()["messages"] == [], (node, r.text)
+        r = await cb.put("/api/v1/rooms/den/members/carol", auth=basic("carol"))
+        assert r.status_code == 200, r.text
+        r = await ca.get("/receive/den/carol", auth=basic("carol"))
+        assert texts(r.json()) == [], r.text  # no old cursor, no old messages
+    await carol.close()
