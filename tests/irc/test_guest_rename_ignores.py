@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.helpers.http import PASSWORD, basic, http_client
+from tests.helpers.irc import joined
 from tests.helpers.moderation import command, telnet
-from tests.irc.test_guest_nick_ignored import client, synced
+from tests.irc.test_guest_nick_ignored import synced
 from torbit.app import App
 
 
@@ -20,9 +21,9 @@ async def test_a_guest_renamed_stays_ignored(
     app: App, accounts: Callable[..., Awaitable[None]], cleanup: list[Any]
 ) -> None:
     await accounts("ivy", "tom", "hal")
-    ivy = await client(app, "ivy", cleanup, "server-time", password=PASSWORD)
-    gus = await client(app, "gus", cleanup)
-    pat = await client(app, "pat", cleanup)
+    ivy = await joined(app, "ivy", "gen", caps="server-time", password=PASSWORD)
+    gus = await joined(app, "gus", "gen")
+    pat = await joined(app, "pat", "gen")
     tom = await telnet(app, "tom")
     cleanup.append(tom)
     await command(tom, "/join gen", r"^\* you are in #gen")
