@@ -64,7 +64,7 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         "/api/v1/me/invites/{room}": {"delete"},
         "/api/v1/me/rooms": {"get"},
         "/api/v1/rooms": {"get", "post"},
-        "/api/v1/rooms/{room}": {"get", "patch"},
+        "/api/v1/rooms/{room}": {"get", "patch", "delete"},
         "/api/v1/rooms/{room}/invites": {"post"},
         "/api/v1/rooms/{room}/settings": {"get", "patch"},
         "/api/v1/rooms/{room}/bans/{user}": {"put", "delete"},
