@@ -178,6 +178,17 @@ async def test_a_room_made_again_under_its_name_starts_clean(node: Node) -> None
     assert [m.text for m in (await node.messaging.receive_from("carol", "den", 10))[0]] == ["new"]
     with pytest.raises(Forbidden):  # alice's ownership went with the old room
         await node.deletion.delete("alice", "den")
+    # nor its audit: bob's /audit of his room shows none of the old room's mute, ban and
+    # deletion (the store keeps them, by room name, for the operator)
+    assert [(e.actor, e.action) for e in await node.moderation.audit("bob", "den")] == [
+        ("bob", "create")
+    ]
+    assert {"mute", "ban", "delroom"} <= {e.action for e in await node.store.list_audit("den")}
+    await node.moderation.mute("bob", "den", "carol", 10)
+    assert [(e.actor, e.action) for e in await node.moderation.audit("bob", "den")] == [
+        ("bob", "mute"),
+        ("bob", "create"),
+    ]
 
 
 async def test_a_deletion_racing_joins_and_sends_leaves_no_one_in_the_old_room(

@@ -374,6 +374,9 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         return updated, changed
 
     async def audit(self, actor: str, room_name: str, limit: int = 100) -> list[AuditEntry]:
-        """The room's audit entries, newest first, for its admins."""
+        """The room's audit entries, newest first, for its admins: this room's only, not those
+        of a room deleted before it was made under the name (the log is kept by name, for the
+        operator; an earlier room's kicks and bans are not this room's admins' business)."""
         room, _ = await self.authorize(actor, room_name, "audit")
-        return await self._store.list_audit(room.key, limit)
+        entries = await self._store.list_audit(room.key, limit)
+        return [e for e in entries if e.at >= room.created_at]
