@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -51,6 +52,12 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         self.unread_bytes = 0
         self.unread_peak = 0  # the most that waited at once (tests read it)
         self.cut = False  # cut off for not reading its output: its input is dropped
+        # set by the door's session (ws_session.py): its writer writes no more once cut
+        self.on_cut: Callable[[], None] | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.on_cut = None  # the session is freed with its door's handler, not held here
+        super().connection_lost(exc)
 
     def unread_bound(self) -> int:
         """Two messages of the largest size: a client sending in bursts is not cut."""
@@ -93,6 +100,9 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         its input dropped, and aborted if it has not closed within CUT_GRACE (module
         docstring)."""
         self.cut = True
+        if self.on_cut is not None:  # a write after `write_eof` raises, in a shared flush
+            self.on_cut()
+            self.on_cut = None
         if self.close_sent or self.transport.is_closing():
             self.transport.abort()
             return
