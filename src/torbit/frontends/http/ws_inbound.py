@@ -11,8 +11,10 @@ the bound is closed (1008), as a client that does not read its output is.
 A ping is answered with a pong written straight to the socket, outside the door's bounded
 writer, and queues no message, so reading never pauses for it: a client sending pings and
 reading nothing had every pong kept (21 MB after 26 MB of pings). A client whose unsent
-output passes `unsent_max` while it keeps sending is cut off (the door's writer drops a
-slow reader well before that bound, so only such output reaches it): nothing it sends is
+output passes `unsent_max` is cut off as the pong that passes it is written, or as it sends
+more (the door's writer drops a slow reader well before that bound, so only such output
+reaches it; checked only as input came, a client that went quiet, its own writes stuck,
+kept its pongs until the keepalive's 40 s, 110 s seen): nothing it sends is
 parsed any more (it is read and dropped: a socket closed with unread input sends a reset,
 which throws away what the client was still to read), a close frame (1008, "not reading
 its output") goes behind what is unsent, then our end of the stream (`write_eof`), and the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -39,7 +42,7 @@ CUT_GRACE = 5.0  # seconds a cut client's output may still drain, its close fram
 class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     """At most `unread_bound()` bytes of messages waiting for the app (plus what one slice
     completes); past it the socket is closed with 1008 and the rest is dropped. At most
-    `unsent_max` bytes unsent to a client that keeps sending (plus one slice's pongs)."""
+    `unsent_max` bytes unsent (plus one pong) before the client is cut off."""
 
     unsent_max = 1 << 20  # see `bounded_protocol`
 
@@ -49,37 +52,60 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         self.unread_bytes = 0
         self.unread_peak = 0  # the most that waited at once (tests read it)
         self.cut = False  # cut off for not reading its output: its input is dropped
+        # set by the door's session (ws_session.py): its writer writes no more once cut
+        self.on_cut: Callable[[], None] | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.on_cut = None  # the session is freed with its door's handler, not held here
+        super().connection_lost(exc)
 
     def unread_bound(self) -> int:
         """Two messages of the largest size: a client sending in bursts is not cut."""
         return 2 * int(self.config.ws_max_size)
 
     def data_received(self, data: bytes) -> None:
-        if self.cut:
-            return  # read and dropped (`_backed_up`)
+        if self.cut or self._backed_up():
+            return  # read and dropped (`_cut_off`)
         if len(data) <= SLICE:
-            if not self._backed_up():
-                super().data_received(data)
+            super().data_received(data)
             return
         view = memoryview(data)
         for start in range(0, len(data), SLICE):
-            if self.transport.is_closing() or self._backed_up():
+            if self.cut or self.transport.is_closing():
                 return
             if self.unread_bytes > self.unread_bound():
                 self._refuse()
                 return
             super().data_received(bytes(view[start : start + SLICE]))
 
+    def handle_ping(self) -> None:
+        """The pong is checked against the bound as it is written: checked only when more
+        input came, the last pongs could leave the output past the bound, with nothing
+        more read (a client whose own writes are stuck) until the keepalive's 40 s."""
+        if self.cut:
+            self.conn.data_to_send()  # no pong behind our end of the stream
+            return
+        super().handle_ping()
+        self._backed_up()
+
     def _backed_up(self) -> bool:
-        """The client sends while its unsent output is past the bound: it is cut off, told
-        why in a close frame behind that output and our end of the stream, and aborted if
-        it has not closed within CUT_GRACE (module docstring)."""
+        """The unsent output is past the bound: cut off (`_cut_off`)."""
         if self.transport.get_write_buffer_size() <= self.unsent_max:
             return False
+        self._cut_off()
+        return True
+
+    def _cut_off(self) -> None:
+        """Told why in a close frame behind the unsent output and our end of the stream,
+        its input dropped, and aborted if it has not closed within CUT_GRACE (module
+        docstring)."""
         self.cut = True
+        if self.on_cut is not None:  # a write after `write_eof` raises, in a shared flush
+            self.on_cut()
+            self.on_cut = None
         if self.close_sent or self.transport.is_closing():
             self.transport.abort()
-            return True
+            return
         self.conn.send_close(1008, NOT_READING)
         self.queue.put_nowait({"type": "websocket.disconnect", "code": 1008, "reason": NOT_READING})
         self.transport.write(b"".join(self.conn.data_to_send()))
@@ -89,7 +115,6 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         # uvicorn's own close timer: its handler's end then leaves the socket open (a close
         # would stop reading), and the client's closing, or the timer, ends it
         self.close_timer = asyncio.get_running_loop().call_later(CUT_GRACE, self.transport.abort)
-        return True
 
     def send_receive_event_to_app(self) -> None:
         size = sum(len(frame) for frame in self.frames)

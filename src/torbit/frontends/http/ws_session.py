@@ -209,6 +209,11 @@ class WsSession:
             transport, self.max_frames * FRAME_BUDGET, self._flushes, self._drop, abort=False
         )
         self._out = out
+        protocol = _protocol_of(websocket)  # ws_inbound's: cut, our stream ends (`write_eof`)
+        if getattr(protocol, "cut", False):
+            out.lost()
+        elif hasattr(protocol, "on_cut"):
+            protocol.on_cut = out.lost
         while not self._queue.empty():  # what came before the start, in order
             frame = self._queue.get_nowait()
             if frame is None:
@@ -315,9 +320,13 @@ class Expiries:
 def transport_of(websocket: WebSocket) -> asyncio.Transport | None:
     """uvicorn's WebSocket protocols keep their asyncio transport; other servers: None.
     Checked by what it does: uvloop's transports are not asyncio.Transport subclasses."""
-    protocol = getattr(websocket.scope.get(RAW_SEND), "__self__", None)
-    transport = getattr(protocol, "transport", None)
+    transport = getattr(_protocol_of(websocket), "transport", None)
     needed = ("write", "abort", "is_closing", "get_write_buffer_size")
     if transport is None or not all(callable(getattr(transport, m, None)) for m in needed):
         return None
     return cast(asyncio.Transport, transport)
+
+
+def _protocol_of(websocket: WebSocket) -> Any:
+    """uvicorn's protocol of the connection (KeepRawSend kept its `send`), or None."""
+    return getattr(websocket.scope.get(RAW_SEND), "__self__", None)
