@@ -217,18 +217,27 @@ class Accounts:
             raise AuthenticationFailed("wrong name or password")
         key = name_key(name)
         flight = hmac.digest(self._flight_key, f"{key}\0{client}\0{password}".encode(), "sha256")
+        stale: asyncio.Future[User] | None = None
         while True:
             task = self._flights.get(flight)
-            if task is None:
+            if task is None or task is stale:
+                # A check done but not yet removed (its callback not run) is stale once its
+                # credential was found changed: joined again, it answered at once, the read
+                # needs no wait on SQLite, and this loop spun on the event loop for ever.
                 task = asyncio.ensure_future(self._check(key, password, client))
                 self._flights[flight] = task
-                task.add_done_callback(lambda _: self._flights.pop(flight, None))
+                task.add_done_callback(lambda done: self._landed(flight, done))
                 return await asyncio.shield(task)
             user = await asyncio.shield(task)
             current = await self._store.get_user(key)  # read after this attempt began
             if current is not None and current.credential == user.credential:
                 return user
-            # changed since that check read it: this attempt is checked again on its own
+            stale = task  # changed since that check read it: checked again on its own
+
+    def _landed(self, flight: bytes, done: asyncio.Future[User]) -> None:
+        """A check is over: forget it, unless a newer check of the same attempt took its place."""
+        if self._flights.get(flight) is done:
+            del self._flights[flight]
 
     def admit_known(self, name: str, client: str = "") -> None:
         """For credentials a door verified moments ago and remembers (no hash now): raise
@@ -260,17 +269,23 @@ class Accounts:
 
     # changes
 
-    async def set_password(self, name: str, password: str) -> None:
+    async def set_password(self, name: str, password: str, over: str | None = None) -> None:
         """Set a new password: every token of the user is revoked and every session opened
         with the old one is closed, on every node, whichever door asked.
 
         The new hash is written only over the one read before it was computed: a change or
         a deletion that landed meanwhile wins, and this one fails with Conflict (changed
-        meanwhile) or NotFound (deleted) instead of overwriting it or reviving the account."""
+        meanwhile) or NotFound (deleted) instead of overwriting it or reviving the account.
+        `over`: the credential the caller's current password was checked against; a change
+        made since that check (its read was before this one's) wins too. Without it, a
+        `PUT /me/password` overwrote a change that landed while its current password was
+        hashed: two at once both answered 204, and a CLI reset was undone."""
         self.check_password_rules(password)
         user = await self.get(name)
         if user.password_hash == UNUSABLE_HASH:
             raise NotFound(f"no such user {name!r} (it is being deleted)")
+        if over is not None and user.credential != over:
+            raise Conflict(f"the password of {name!r} was changed meanwhile: try again")
         new_hash = await self.hashing.hash(password)
         if not await self._store.set_password_hash(
             user.key, new_hash, credential=new_credential(), expected=user.password_hash

@@ -14,8 +14,11 @@ come back as someone else's), and a list read while such an event was applied is
 
 A list holds at most `max_entries` users (`limits.ignores_per_user`; IRC advertises it as
 SILENCE): the rate alone let one account grow it by 17,000 a day, a set every session of
-the user keeps on every node and a row each in the store. A user's adds are checked one at
-a time on a node; adds racing on several nodes may pass the bound by one each."""
+the user keeps on every node and a row each in the store. A user's edits take turns on a
+node, each from its store write to its event: an add and a removal side by side could apply
+their events in the other order than their rows were written, and leave the sessions' set
+without a user the store lists (a later `/ignore` then changed nothing and said it did).
+Edits racing on several nodes may pass the bound by one each."""
 
 from __future__ import annotations
 
@@ -51,7 +54,9 @@ class Ignores:
         self._absent: dict[str, frozenset[str]] = {}
         self._max_cached = max_cached
         self.max_entries = max_entries
-        self._adding = KeyLocks()  # a user's adds, one at a time: each sees the last's row
+        # a user's edits, one at a time from store write to event: each sees the last's row,
+        # and the events are applied in the order the rows were written
+        self._editing = KeyLocks()
         self._generation = 0
         events.on(IgnoreChanged, self._apply)
         events.on(SessionsRevoked, self._on_revoked)
@@ -94,7 +99,7 @@ class Ignores:
             raise InvalidInput("you cannot ignore yourself")
         key = name_key(user)
         self._rate.check(key, "ignore changes")
-        async with self._adding.hold(key):
+        async with self._editing.hold(key):
             if self.max_entries:
                 listed = await self._store.list_ignores(key)
                 if len(listed) >= self.max_entries and target.key not in listed:
@@ -105,10 +110,12 @@ class Ignores:
 
     async def unignore(self, user: str, other: str) -> str:
         key = check_name(other, "user name")
-        self._rate.check(name_key(user), "ignore changes")
-        if not await self._store.remove_ignore(name_key(user), key):
-            raise NotFound(f"you are not ignoring {other!r}")
-        await self._events.publish(IgnoreChanged(name_key(user), key, False))
+        user_key = name_key(user)
+        self._rate.check(user_key, "ignore changes")
+        async with self._editing.hold(user_key):
+            if not await self._store.remove_ignore(user_key, key):
+                raise NotFound(f"you are not ignoring {other!r}")
+            await self._events.publish(IgnoreChanged(user_key, key, False))
         return other
 
     async def carry(self, old_key: str, new_key: str) -> None:
@@ -117,8 +124,9 @@ class Ignores:
         (`NICK guest2` and it was heard again). Not rate limited nor bounded: nobody asked
         for it, and the old name's entry goes when that guest is deleted, just after."""
         for user_key in await self._store.ignorers(old_key):
-            if await self._store.add_ignore(user_key, new_key):
-                await self._events.publish(IgnoreChanged(user_key, new_key, True))
+            async with self._editing.hold(user_key):
+                if await self._store.add_ignore(user_key, new_key):
+                    await self._events.publish(IgnoreChanged(user_key, new_key, True))
 
     async def ignored(self, user: str) -> list[str]:
         return sorted(await self._store.list_ignores(name_key(user)))

@@ -276,10 +276,12 @@ class Authenticator:
     ) -> None:
         """Check the current password, set the new one, and log the user out everywhere. A
         revocation applied while the current one was hashed (another change, the owner's
-        say) is not overwritten: `confirm` first."""
-        await self._check_password(principal.name, current, client)
+        say) is not overwritten: `confirm` first. Nor is a change not yet applied here (the
+        CLI's, another node's, one side by side): the new hash goes over the one checked."""
+        checked = await self._check_password(principal.name, current, client)
         await self.confirm(principal)
-        await self._accounts.set_password(principal.name, new)  # revokes every token too
+        # revokes every token too
+        await self._accounts.set_password(principal.name, new, over=checked.credential)
 
 
 class _AuthorizationHeader(SecurityBase):
