@@ -13,39 +13,20 @@ import ssl
 from pathlib import Path
 
 import httpx
-import trustme
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import eventually
 from tests.helpers.telnet_client import TelnetClient
+from tests.helpers.tls import hung_up, tls_doors
 
 LIMIT = 5
-
-
-async def closed_by_server(reader: asyncio.StreamReader) -> bool:
-    """Whether the server hung up on this connection (EOF or reset) within a few seconds."""
-    try:
-        async with asyncio.timeout(5):
-            return await reader.read(100) == b""
-    except ConnectionError:
-        return True
-    except TimeoutError:
-        return False
 
 
 async def test_tls_handshakes_in_flight_count_per_address(
     make_server: ServerFactory, tmp_path: Path
 ) -> None:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert_path, key_path = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
-    cert.private_key_and_cert_chain_pem.write_to_path(cert_path)
-    cert.private_key_pem.write_to_path(key_path)
-    tls = {"tls_port": 0, "tls_cert": cert_path, "tls_key": key_path}
-    https = {"tls_cert": cert_path, "tls_key": key_path}
-    app = await make_server(
-        telnet=tls, irc=tls, http=https, limits={"connections_per_ip": LIMIT}
-    )
+    ca, tls, https = tls_doors(tmp_path)
+    app = await make_server(telnet=tls, irc=tls, http=https, limits={"connections_per_ip": LIMIT})
     assert app.telnet is not None and app.telnet_tls_port and app.irc_tls_port and app.http_port
     connections = app.telnet.connections
 
@@ -57,7 +38,7 @@ async def test_tls_handshakes_in_flight_count_per_address(
     await eventually(lambda: connections.open == LIMIT)
     for port in (app.irc_tls_port, app.telnet_tls_port, app.http_port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        assert await closed_by_server(reader)  # one too many: refused before any handshake
+        assert await hung_up(reader, 5)  # one too many: refused before any handshake
         writer.close()
 
     # gone, they count no more (handshakes under way and not yet begun alike)

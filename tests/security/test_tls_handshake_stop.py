@@ -11,36 +11,19 @@ import asyncio
 from pathlib import Path
 
 import pytest
-import trustme
 
 from tests.conftest import ServerFactory
+from tests.helpers.tls import hung_up, tls_doors
 from torbit.frontends import handshake
 
 GUARD = 30.0  # seconds: a hang guard, half the handshake timeout set below
-
-
-async def closed(reader: asyncio.StreamReader) -> bool:
-    """Whether the server has hung up on this connection (EOF or reset)."""
-    try:
-        async with asyncio.timeout(GUARD):
-            return await reader.read(100) == b""
-    except ConnectionError:
-        return True
-    except TimeoutError:
-        return False
 
 
 async def test_a_stop_cuts_tls_handshakes_not_done(
     make_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(handshake, "HANDSHAKE_TIMEOUT", 60.0)
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert_path, key_path = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
-    cert.private_key_and_cert_chain_pem.write_to_path(cert_path)
-    cert.private_key_pem.write_to_path(key_path)
-    tls = {"tls_port": 0, "tls_cert": cert_path, "tls_key": key_path}
-    https = {"tls_cert": cert_path, "tls_key": key_path}
+    _, tls, https = tls_doors(tmp_path)
     app = await make_server(telnet=tls, irc=tls, http=https)
     assert app.telnet is not None and app.telnet_tls_port and app.irc_tls_port and app.http_port
     connections = app.telnet.connections
@@ -59,6 +42,6 @@ async def test_a_stop_cuts_tls_handshakes_not_done(
         await app.stop()
     assert app.core is None
     for reader, writer in silent:
-        assert await closed(reader)
+        assert await hung_up(reader, GUARD)
         writer.close()
     assert connections.open == 0

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import trustme
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import eventually
 from tests.helpers.telnet_client import TelnetClient
+from tests.helpers.tls import hung_up, tls_doors
 from torbit.frontends import handshake
 
 CAP = 12  # total connections (limits.max_connections), none per address
@@ -37,27 +37,11 @@ def half_a_hello() -> bytes:
     return hello[: len(hello) // 2]
 
 
-async def closed_by_server(reader: asyncio.StreamReader) -> bool:
-    try:
-        async with asyncio.timeout(GUARD):
-            return await reader.read(100) == b""
-    except ConnectionError:
-        return True
-    except TimeoutError:
-        return False
-
-
 async def test_held_handshakes_are_capped_and_closed_while_others_chat(
     make_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(handshake, "HANDSHAKE_TIMEOUT", 1.0)
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert_path, key_path = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
-    cert.private_key_and_cert_chain_pem.write_to_path(cert_path)
-    cert.private_key_pem.write_to_path(key_path)
-    tls = {"tls_port": 0, "tls_cert": cert_path, "tls_key": key_path}
-    https = {"tls_cert": cert_path, "tls_key": key_path}
+    ca, tls, https = tls_doors(tmp_path)
     app = await make_server(
         telnet=tls,
         irc=tls,
@@ -88,7 +72,7 @@ async def test_held_handshakes_are_capped_and_closed_while_others_chat(
     # the cap is reached: one more socket is refused before any handshake, on any door
     for port in ports:
         r, w = await asyncio.open_connection("127.0.0.1", port)
-        assert await closed_by_server(r)
+        assert await hung_up(r, GUARD)
         w.close()
     # meanwhile the honest client chats
     honest.send("still here")
@@ -96,7 +80,7 @@ async def test_held_handshakes_are_capped_and_closed_while_others_chat(
 
     # the server closes every held handshake at its timeout; they count no more
     for r, w in held:
-        assert await closed_by_server(r)
+        assert await hung_up(r, GUARD)
         w.close()
     await eventually(lambda: connections.open == 1)
     honest.send("after")
