@@ -53,15 +53,29 @@ async def _connect(port: int, stats: Stats) -> tuple[asyncio.StreamReader,
     return conn
 
 
-async def _closed_by_server(reader: asyncio.StreamReader, within: float) -> bool:
-    """Whether the server closes the connection within `within` seconds (what it sends
-    before is read and thrown away)."""
-    with contextlib.suppress(TimeoutError, OSError):
-        async with asyncio.timeout(within):
+async def _ending(reader: asyncio.StreamReader, within: float) -> str:
+    """How a connection the server should end ended: "closed by server" within `within`
+    seconds, "closed late" within half as long again (the server's loop or the drill's own
+    stalled under the attack: still bounded, and shown in the summary), else "still open".
+    What the server sends before is read and thrown away. A reset counts as a close: a
+    server that closes a socket with unread bytes in it (a slowloris's next byte) sends one,
+    and the client may read it instead of the end of the stream."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    try:
+        async with asyncio.timeout(within * 1.5):
             while await reader.read(65536):
                 pass
-            return True
-    return False
+    except TimeoutError:
+        return "still open"
+    except OSError:
+        pass
+    return "closed by server" if loop.time() - start <= within else "closed late"
+
+
+def _count_endings(stats: Stats, endings: list[str]) -> None:
+    stats.outcomes.update(endings)
+    stats.outcomes["still open"] += 0  # shown as "0 still open" when none is
 
 
 async def random_bytes(port: int, stop: asyncio.Event, stats: Stats, rng: random.Random) -> None:
@@ -139,9 +153,7 @@ async def endless_line(port: int, stop: asyncio.Event, stats: Stats) -> None:
 async def half_open(port: int, count: int, stats: Stats, within: float) -> None:
     """Connections that never send a byte; how many the server closes within `within`."""
     conns = [c for _ in range(count) if (c := await _connect(port, stats)) is not None]
-    closed = await asyncio.gather(*(_closed_by_server(r, within) for r, _ in conns))
-    stats.outcomes["closed by server"] += sum(closed)
-    stats.outcomes["still open"] += len(closed) - sum(closed)
+    _count_endings(stats, await asyncio.gather(*(_ending(r, within) for r, _ in conns)))
     for _, w in conns:
         w.transport.abort()
 
@@ -151,13 +163,13 @@ async def slowloris(port: int, count: int, stats: Stats, within: float,
     """HTTP requests whose headers come a byte every `interval` seconds and never end."""
     head = b"GET /api/v1/rooms HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
-    async def one() -> bool:
+    async def one() -> str | None:
         if (conn := await _connect(port, stats)) is None:
-            return False
+            return None  # counted as "connect failed"
         reader, writer = conn
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
-        closing = asyncio.ensure_future(_closed_by_server(reader, within))
+        closing = asyncio.ensure_future(_ending(reader, within))
         try:
             for byte in head:
                 await _send(writer, bytes((byte,)), stats)
@@ -167,13 +179,12 @@ async def slowloris(port: int, count: int, stats: Stats, within: float,
                 await asyncio.wait([closing], timeout=interval)
         except OSError:
             pass
-        closed = await closing
+        ending = await closing
         writer.transport.abort()
-        return closed
+        return ending
 
-    closed = await asyncio.gather(*(one() for _ in range(count)))
-    stats.outcomes["closed by server"] += sum(closed)
-    stats.outcomes["still open"] += len(closed) - sum(closed)
+    endings = await asyncio.gather(*(one() for _ in range(count)))
+    _count_endings(stats, [e for e in endings if e is not None])
 
 
 async def _status(reader: asyncio.StreamReader) -> str:
@@ -260,7 +271,9 @@ async def hostile_drill(
     hold = seconds + 15
     # half-open and slowloris connections are closed by the server's 20 s head timeout, so
     # their window must be well past it (hold alone left 5 s, not enough on a loaded 2-core
-    # machine: at a load average of 20, 21 of 25 slowloris were still open after 25 s)
+    # machine: at a load average of 20, 21 of 25 slowloris were still open after 25 s); one
+    # closed later still is counted "closed late", not "still open" (CI, 2026-12-03: 1 of 25
+    # on a two-node cluster whose honest users saw a p99 of 1.7 s)
     half_open_hold = max(hold, HTTP_HEAD_TIMEOUT + 20)
     attacks = []
     for i in range(attackers):
