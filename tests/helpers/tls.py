@@ -1,9 +1,11 @@
-"""A test CA's certificate for every TLS door, and the check that a server hung up: shared by
-the TLS handshake attacks (limit, timeout, stop)."""
+"""A test CA's certificate for every TLS door, a client context trusting that CA, and the check
+that a server hung up: shared by the TLS tests (doors, a served process, HSTS, IRC) and the
+TLS handshake attacks (limit, timeout, stop)."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,13 @@ def tls_doors(tmp_path: Path) -> tuple[trustme.CA, dict[str, Any], dict[str, Any
     cert.private_key_pem.write_to_path(key_path)
     https = {"tls_cert": cert_path, "tls_key": key_path}
     return ca, {"tls_port": 0, **https}, https
+
+
+def trusting(ca: trustme.CA) -> ssl.SSLContext:
+    """A client's context that verifies the server's certificate against the test CA."""
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx
 
 
 async def hung_up(reader: asyncio.StreamReader, within: float) -> bool:

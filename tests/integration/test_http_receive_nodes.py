@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ServerFactory
-from tests.contract.conftest import PgDatabases, pg_databases  # noqa: F401 (the fixture)
-from tests.helpers.broker import topic_prefix
 from tests.helpers.http import PASSWORD, basic, http_client, texts
+from tests.scale.conftest import NodeFactory, empty_db, make_node, pg_url, prefix, scale_store  # noqa: F401 (fixtures)
 from torbit.app import App
-from torbit.testing.kafka import KafkaCluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -32,17 +28,10 @@ READERS = 8  # receives of alice at once, half on each node
 PAGE = 3  # small pages: many receives, many chances to collide
 
 
-async def two_nodes(
-    make_server: ServerFactory, url: str, broker: KafkaCluster, tmp_path: Path
-) -> tuple[App, App]:
+async def two_nodes(make_node: NodeFactory) -> tuple[App, App]:  # noqa: F811
     """Two servers on one PostgreSQL database and one broker; alice and bob in #hall (the
     tests' settings lift the message and read rates)."""
-    sections = {
-        "storage": {"url": url},
-        "message_log": {"url": f"kafka://{broker.bootstrap}", "topic_prefix": topic_prefix("r")},
-    }
-    a = await make_server(tmp_path / "a", **sections)
-    b = await make_server(tmp_path / "b", **sections)
+    a, b = await make_node("a"), await make_node("b")
     assert a.core is not None
     for name in ("alice", "bob"):
         await a.core.accounts.register(name, PASSWORD)
@@ -57,12 +46,9 @@ async def page(client: httpx.AsyncClient) -> list[str]:
 
 
 async def test_parallel_receives_on_two_nodes_get_each_message_once(
-    make_server: ServerFactory,
-    pg_databases: PgDatabases,  # noqa: F811
-    broker: KafkaCluster,
-    tmp_path: Path,
+    make_node: NodeFactory,  # noqa: F811
 ) -> None:
-    a, b = await two_nodes(make_server, pg_databases.create(), broker, tmp_path)
+    a, b = await two_nodes(make_node)
     lines = [f"m{i}" for i in range(SENT)]
     sent = asyncio.Event()
     got: list[str] = []
@@ -90,13 +76,10 @@ async def test_parallel_receives_on_two_nodes_get_each_message_once(
 
 
 async def test_a_burst_of_receives_on_two_nodes_takes_disjoint_pages(
-    make_server: ServerFactory,
-    pg_databases: PgDatabases,  # noqa: F811
-    broker: KafkaCluster,
-    tmp_path: Path,
+    make_node: NodeFactory,  # noqa: F811
 ) -> None:
     """Everything sent first, then all the receives at the same instant on both nodes."""
-    a, b = await two_nodes(make_server, pg_databases.create(), broker, tmp_path)
+    a, b = await two_nodes(make_node)
     assert a.core is not None
     lines = [f"m{i}" for i in range(READERS * PAGE)]
     for line in lines:

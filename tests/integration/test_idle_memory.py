@@ -4,15 +4,16 @@ more than half. Counted in bytes allocated (tracemalloc) between two snapshots, 
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import tracemalloc
 from pathlib import Path
 
 import torbit
 from tests.conftest import ServerFactory
+from tests.helpers.http import eventually
 from tests.helpers.irc import RawIrc, raw_guest
 from tests.helpers.telnet_client import TelnetClient
+from torbit.app import App
 
 WARM = 20  # the first logins pay for what every later one shares (the room, caches)
 MEASURED = 100
@@ -37,6 +38,14 @@ async def _log_in(port: int, names: list[str]) -> list[TelnetClient]:
     return clients
 
 
+async def _logged(app: App, name: str) -> None:
+    """Wait until the app log holds `name`'s login: its writer thread holds a batch for 50 ms
+    (logs.py), and what it holds is torbit's allocation, counted in a snapshot. A joiner's
+    notices to the others leave before its own "you are in", in the same flush."""
+    path = app.settings.log.dir / "torbit.log"
+    await eventually(lambda: f" login {name} from " in path.read_text())
+
+
 def _torbit_bytes(snapshot: tracemalloc.Snapshot) -> int:
     src = str(Path(torbit.__file__).parent)
     own = snapshot.filter_traces([tracemalloc.Filter(True, f"{src}/*")])
@@ -50,11 +59,11 @@ async def test_an_idle_logged_in_session_keeps_little(make_server: ServerFactory
     tracemalloc.start()
     try:
         clients += await _log_in(app.telnet_port, [f"warm{i}" for i in range(WARM)])
-        await asyncio.sleep(0.2)  # the join notices delivered
+        await _logged(app, f"warm{WARM - 1}")
         gc.collect()
         before = _torbit_bytes(tracemalloc.take_snapshot())
         clients += await _log_in(app.telnet_port, [f"idle{i}" for i in range(MEASURED)])
-        await asyncio.sleep(0.2)
+        await _logged(app, f"idle{MEASURED - 1}")
         gc.collect()
         after = _torbit_bytes(tracemalloc.take_snapshot())
     finally:
@@ -66,8 +75,8 @@ async def test_an_idle_logged_in_session_keeps_little(make_server: ServerFactory
     assert each < MAX_BYTES_PER_SESSION, each
 
 
-async def _irc_guests(app: object, names: list[str]) -> list[RawIrc]:
-    return [await raw_guest(app, name, "#lobby") for name in names]  # type: ignore[arg-type]
+async def _irc_guests(app: App, names: list[str]) -> list[RawIrc]:
+    return [await raw_guest(app, name, "#lobby") for name in names]
 
 
 async def test_an_idle_registered_irc_client_keeps_little(make_server: ServerFactory) -> None:
@@ -76,11 +85,11 @@ async def test_an_idle_registered_irc_client_keeps_little(make_server: ServerFac
     tracemalloc.start()
     try:
         clients += await _irc_guests(app, [f"warm{i}" for i in range(WARM)])
-        await asyncio.sleep(0.2)
+        await _logged(app, f"warm{WARM - 1}")
         gc.collect()
         before = _torbit_bytes(tracemalloc.take_snapshot())
         clients += await _irc_guests(app, [f"idle{i}" for i in range(MEASURED)])
-        await asyncio.sleep(0.2)
+        await _logged(app, f"idle{MEASURED - 1}")
         gc.collect()
         after = _torbit_bytes(tracemalloc.take_snapshot())
     finally:

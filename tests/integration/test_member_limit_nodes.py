@@ -7,35 +7,22 @@ once: one gets in (the store's look-alike check holds across nodes)."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServerFactory
-from tests.contract.conftest import PgDatabases, pg_databases  # noqa: F401 (the fixture)
-from tests.helpers.broker import topic_prefix
 from tests.helpers.http import PASSWORD, basic, http_client
 from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import Ws, telnet
-from torbit.testing.kafka import KafkaCluster
+from tests.scale.conftest import NodeFactory, empty_db, make_node, pg_url, prefix, scale_store  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 LIMIT = 3
 
 
 async def test_joins_at_once_on_two_nodes_never_pass_the_limit(
-    make_server: ServerFactory,
-    pg_databases: PgDatabases,  # noqa: F811
-    broker: KafkaCluster,
-    tmp_path: Path,
+    make_node: NodeFactory,  # noqa: F811
 ) -> None:
-    sections = {
-        "storage": {"url": pg_databases.create()},
-        "message_log": {"url": f"kafka://{broker.bootstrap}", "topic_prefix": topic_prefix("l")},
-        "irc": {"guests": True},
-    }
-    a = await make_server(tmp_path / "a", **sections)
-    b = await make_server(tmp_path / "b", **sections)
+    a, b = await make_node("a", irc={"guests": True}), await make_node("b", irc={"guests": True})
     assert a.core is not None and b.core is not None
     names = [f"u{i}" for i in range(8)]
     for name in ("owner", *names):

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServerFactory
-from tests.contract.conftest import PgDatabases, pg_databases  # noqa: F401 (the fixture)
-from tests.helpers.broker import topic_prefix
 from tests.helpers.http import PASSWORD, basic, http_client
+from tests.scale.conftest import NodeFactory, empty_db, make_node, pg_url, prefix, scale_store  # noqa: F401 (fixtures)
 from torbit.core.models import Room
-from torbit.testing.kafka import KafkaCluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 LIMIT = 2
@@ -26,18 +22,10 @@ ROUNDS = 15
 
 
 async def test_creates_and_joins_at_once_on_two_nodes_never_pass_rooms_per_user(
-    make_server: ServerFactory,
-    pg_databases: PgDatabases,  # noqa: F811
-    broker: KafkaCluster,
-    tmp_path: Path,
+    make_node: NodeFactory,  # noqa: F811
 ) -> None:
-    sections = {
-        "storage": {"url": pg_databases.create()},
-        "message_log": {"url": f"kafka://{broker.bootstrap}", "topic_prefix": topic_prefix("r")},
-        "limits": {"rooms_per_user": LIMIT, "create_burst": 1000, "join_burst": 1000},
-    }
-    a = await make_server(tmp_path / "a", **sections)
-    b = await make_server(tmp_path / "b", **sections)
+    limits = {"rooms_per_user": LIMIT, "create_burst": 1000, "join_burst": 1000}
+    a, b = await make_node("a", limits=limits), await make_node("b", limits=limits)
     assert a.core is not None and b.core is not None
     store = a.core.store
     await a.core.accounts.register("ann", PASSWORD)

@@ -5,32 +5,19 @@ the room). On main there was no room deletion."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import ServerFactory
-from tests.contract.conftest import PgDatabases, pg_databases  # noqa: F401 (the fixture)
-from tests.helpers.broker import topic_prefix
 from tests.helpers.http import PASSWORD, basic, http_client, texts
 from tests.helpers.moderation import Ws, command, telnet
-from torbit.testing.kafka import KafkaCluster
+from tests.scale.conftest import NodeFactory, empty_db, make_node, pg_url, prefix, scale_store  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 
 async def test_a_deletion_on_one_node_puts_the_other_nodes_sessions_out(
-    make_server: ServerFactory,
-    pg_databases: PgDatabases,  # noqa: F811
-    broker: KafkaCluster,
-    tmp_path: Path,
+    make_node: NodeFactory,  # noqa: F811
 ) -> None:
-    sections = {
-        "storage": {"url": pg_databases.create()},
-        "message_log": {"url": f"kafka://{broker.bootstrap}", "topic_prefix": topic_prefix("d")},
-    }
-    a = await make_server(tmp_path / "a", **sections)
-    b = await make_server(tmp_path / "b", **sections)
+    a, b = await make_node("a"), await make_node("b")
     assert a.core is not None and b.core is not None
     for name in ("alice", "bob", "carol"):
         await a.core.accounts.register(name, PASSWORD)

@@ -18,6 +18,7 @@ from tests.helpers.http import basic, bearer, eventually, http_client, login, re
 from tests.helpers.irc import RawIrc
 from tests.helpers.statements import Statements
 from tests.helpers.telnet_client import TelnetClient
+from torbit.app import App
 
 # The login proper, then joining the default room: the room with the user's standing in it
 # (one query, was two), the recent history; a first join also checks the rooms-per-user
@@ -37,6 +38,14 @@ NEW_USER = 2 + 5
 # Returning: the name looked up, the password's hash read, the user with their ignores: 3
 # (was 4: the user and the ignores were two reads).
 RETURNING_USER = 3 + 2
+
+
+async def first_sweep_written(app: App) -> None:
+    """Wait for the first retention sweep's last write, handed to the driver's thread; call it
+    at once after the server starts (the sweep begins at the loop's next turn)."""
+    assert app.core is not None
+    with Statements(app.core.store.engine) as startup:  # type: ignore[attr-defined]
+        await eventually(lambda: any(FIRST_SWEEP_ENDS in sql for sql in startup.seen))
 
 
 async def logged_in(port: int, name: str) -> TelnetClient:
@@ -202,19 +211,21 @@ async def test_a_woken_long_poll_costs_one_hand_off_to_the_driver(
     (SqliteDialect.write_now; was two, then one) are committed on the event loop's thread,
     the message by SqliteDialect.commit_now."""
     app = await make_server()
+    await first_sweep_written(app)
     async with http_client(app) as client, http_client(app) as sender:
         await register(client, "alice")
         auth = basic("alice")
         r = await client.post("/send/lobby/alice", content="first", auth=auth)
         assert r.status_code == 201, r.text
         await client.get("/receive/lobby/alice", auth=auth)
-        poll = asyncio.create_task(
-            client.get("/receive/lobby/alice", params={"wait": 30}, auth=auth)
-        )
         assert app.core is not None
         subs = app.core.subscriptions
-        await eventually(lambda: subs.listener_count("lobby") == 1)
-        await asyncio.sleep(0.2)  # its reads before parking are done
+        engine = app.core.store.engine  # type: ignore[attr-defined]
+        with Statements(engine, ignore=PERIODIC) as parking:  # parked: its reads are done
+            poll = asyncio.create_task(
+                client.get("/receive/lobby/alice", params={"wait": 30}, auth=auth)
+            )
+            await eventually(lambda: len(parking) == 3 and subs.listener_count("lobby") == 1)
         with HandOffs(monkeypatch) as handoffs:
             r = await sender.post("/send/lobby/alice", content="wake", auth=auth)
             assert r.status_code == 201, r.text
@@ -236,6 +247,7 @@ async def test_a_classic_receive_hands_nothing_to_the_driver_thread(
     are the same: in order, each once."""
     app = await make_server()
     assert app.core is not None
+    await first_sweep_written(app)
     async with http_client(app) as client:
         await register(client, "alice", "bob")
         alice, bob = basic("alice"), basic("bob")
@@ -245,7 +257,6 @@ async def test_a_classic_receive_hands_nothing_to_the_driver_thread(
         r = await client.get("/receive/lobby/alice", auth=alice)  # the ignore list is kept
         assert [m["text"] for m in r.json()["messages"]] == [f"m{i}" for i in range(5)]
         await client.get("/receive/lobby/bob", params={"limit": 1}, auth=bob)  # a member now
-        await asyncio.sleep(0.2)  # the first retention sweep's writes are done
         pages = []
         with HandOffs(monkeypatch) as handoffs:
             for _ in range(3):

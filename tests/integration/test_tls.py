@@ -6,6 +6,7 @@ import asyncio
 import ssl
 import warnings
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,36 +14,25 @@ import trustme
 
 from tests.conftest import ServerFactory
 from tests.helpers.telnet_client import TelnetClient
+from tests.helpers.tls import tls_doors, trusting
 
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
+Doors = tuple[trustme.CA, dict[str, Any], dict[str, Any]]
 
 
 @pytest.fixture
-def cert_files(ca: trustme.CA, tmp_path: Path) -> tuple[str, str]:
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
-    cert.private_key_pem.write_to_path(str(key_path))
-    return str(cert_path), str(key_path)
-
-
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    return ctx
+def doors(tmp_path: Path) -> Doors:
+    """(the test CA, telnet's TLS settings, HTTPS's), tests/helpers/tls.py."""
+    return tls_doors(tmp_path)
 
 
 async def test_telnet_over_tls_chats_with_plain_telnet(
-    make_server: ServerFactory, ca: trustme.CA, cert_files: tuple[str, str]
+    make_server: ServerFactory, doors: Doors
 ) -> None:
-    cert, key = cert_files
-    app = await make_server(telnet={"tls_port": 0, "tls_cert": cert, "tls_key": key})
+    ca, telnet, _ = doors
+    app = await make_server(telnet=telnet)
     assert app.telnet_tls_port is not None and app.telnet_port is not None
     reader, writer = await asyncio.open_connection(
-        "127.0.0.1", app.telnet_tls_port, ssl=client_context(ca), server_hostname="localhost"
+        "127.0.0.1", app.telnet_tls_port, ssl=trusting(ca), server_hostname="localhost"
     )
     secure = TelnetClient(reader, writer)
     assert writer.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
@@ -57,16 +47,14 @@ async def test_telnet_over_tls_chats_with_plain_telnet(
     await plain.close()
 
 
-async def test_old_tls_versions_are_refused(
-    make_server: ServerFactory, ca: trustme.CA, cert_files: tuple[str, str]
-) -> None:
+async def test_old_tls_versions_are_refused(make_server: ServerFactory, doors: Doors) -> None:
     """The server answers a TLS 1.1 hello with its `protocol version` alert. The client needs
     security level 0 to offer TLS 1.1 at all: without it OpenSSL 3 refuses before sending
     anything ("no ciphers available"), which is all this test saw on stage. And on stage the
     server cut the connection with its alert unsent: the client saw a reset, not why."""
-    cert, key = cert_files
-    app = await make_server(telnet={"tls_port": 0, "tls_cert": cert, "tls_key": key})
-    ctx = client_context(ca)
+    ca, telnet, _ = doors
+    app = await make_server(telnet=telnet)
+    ctx = trusting(ca)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
@@ -82,13 +70,9 @@ async def test_old_tls_versions_are_refused(
     assert refused.value.reason == "TLSV1_ALERT_PROTOCOL_VERSION"
 
 
-async def test_plaintext_logins_can_be_refused(
-    make_server: ServerFactory, cert_files: tuple[str, str]
-) -> None:
-    cert, key = cert_files
-    app = await make_server(
-        telnet={"tls_port": 0, "tls_cert": cert, "tls_key": key, "allow_plaintext_login": False}
-    )
+async def test_plaintext_logins_can_be_refused(make_server: ServerFactory, doors: Doors) -> None:
+    _, telnet, _ = doors
+    app = await make_server(telnet={**telnet, "allow_plaintext_login": False})
     assert app.telnet_port is not None
     c = await TelnetClient.connect(app.telnet_port)
     m = await c.expect(r"plaintext logins are disabled here: connect with TLS to port (\d+)")
@@ -98,13 +82,11 @@ async def test_plaintext_logins_can_be_refused(
     await c.close()
 
 
-async def test_https(
-    make_server: ServerFactory, ca: trustme.CA, cert_files: tuple[str, str]
-) -> None:
-    cert, key = cert_files
-    app = await make_server(http={"tls_cert": cert, "tls_key": key})
+async def test_https(make_server: ServerFactory, doors: Doors) -> None:
+    ca, _, https = doors
+    app = await make_server(http=https)
     url = f"https://localhost:{app.http_port}"
-    async with httpx.AsyncClient(verify=client_context(ca)) as client:
+    async with httpx.AsyncClient(verify=trusting(ca)) as client:
         r = await client.get(f"{url}/healthz")
         assert r.status_code == 200
         r = await client.post(

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 
+from tests.helpers.tls import tls_doors, trusting
 from tests.integration.test_cli_and_process import TORBIT, env, wait_for_ports  # noqa: F401 (a fixture)
 from torbit.testing.ports import free_port
 
@@ -28,23 +28,21 @@ def tls_served(
     env: dict[str, str],  # noqa: F811 (the imported fixture)
     tmp_path: Path,
 ) -> Iterator[tuple[int, int, int, ssl.SSLContext]]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "cert.pem"))
-    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    ca, _, https = tls_doors(tmp_path)  # the certificate files, given to every door
     telnet_tls, irc_tls = free_port(), free_port()
-    tls = {"TLS_CERT": str(tmp_path / "cert.pem"), "TLS_KEY": str(tmp_path / "key.pem")}
     env = {
         **env,
         "TORBIT_TELNET__TLS_PORT": str(telnet_tls),
         "TORBIT_IRC__TLS_PORT": str(irc_tls),
-        **{f"TORBIT_{door}__{k}": v for door in ("TELNET", "IRC", "HTTP") for k, v in tls.items()},
+        **{
+            f"TORBIT_{door}__{k.upper()}": v
+            for door in ("TELNET", "IRC", "HTTP")
+            for k, v in https.items()
+        },
     }
     p = subprocess.Popen([*TORBIT, "serve"], env=env, stderr=subprocess.PIPE, text=True)
     wait_for_ports(p, telnet_tls, irc_tls, int(env["TORBIT_HTTP__PORT"]))
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    yield telnet_tls, irc_tls, int(env["TORBIT_HTTP__PORT"]), ctx
+    yield telnet_tls, irc_tls, int(env["TORBIT_HTTP__PORT"]), trusting(ca)
     p.kill()
     p.wait()
     assert p.stderr is not None

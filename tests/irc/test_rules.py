@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
-import trustme
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD
 from tests.helpers.irc import RawIrc, irc_user
 from tests.helpers.telnet_client import TelnetClient
+from tests.helpers.tls import tls_doors, trusting
 from torbit.app import App
 
 Accounts = Callable[..., Awaitable[None]]
@@ -316,26 +313,12 @@ async def test_a_slow_reader_is_dropped_and_nobody_else_waits(
 # TLS
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, ssl.SSLContext]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    d: Path = tmp_path_factory.mktemp("tls")
-    cert.private_key_and_cert_chain_pem.write_to_path(str(d / "chain.pem"))
-    cert.private_key_pem.write_to_path(str(d / "key.pem"))
-    client = ssl.create_default_context()
-    ca.configure_trust(client)
-    return str(d / "chain.pem"), str(d / "key.pem"), client
-
-
-async def test_irc_over_tls(
-    make_server: ServerFactory, tls_files: tuple[str, str, ssl.SSLContext]
-) -> None:
-    cert, key, client = tls_files
-    app = await make_server(irc={"guests": True, "tls_port": 0, "tls_cert": cert, "tls_key": key})
+async def test_irc_over_tls(make_server: ServerFactory, tmp_path: Path) -> None:
+    ca, irc_tls, _ = tls_doors(tmp_path)
+    app = await make_server(irc={"guests": True, **irc_tls})
     assert app.irc_tls_port is not None
     reader, writer = await asyncio.open_connection(
-        "127.0.0.1", app.irc_tls_port, ssl=client, server_hostname="127.0.0.1"
+        "127.0.0.1", app.irc_tls_port, ssl=trusting(ca), server_hostname="127.0.0.1"
     )
     raw = RawIrc(reader, writer)
     await raw.register("secure")

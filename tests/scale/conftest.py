@@ -12,6 +12,8 @@ brokers of their own (`kafka_cluster`, `own_broker`), passed to a node as
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -86,8 +88,10 @@ async def empty_db(scale_store: str, request: pytest.FixtureRequest) -> str:
     pg_url: str = request.getfixturevalue("pg_url")
     conn = await asyncpg.connect(pg_url, timeout=5)
     try:
-        present = {r[0] for r in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        present = {
+            r[0]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
         tables = [t.name for t in metadata.sorted_tables if t.name in present]
         if tables:
             await conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
@@ -107,6 +111,18 @@ def node_sections(store_url: str, bootstrap: str, prefix: str) -> dict[str, dict
         "storage": {"url": store_url},
         "message_log": {"url": f"kafka://{bootstrap}", "topic_prefix": prefix},
     }
+
+
+async def eventually(
+    what: str, check: Callable[[], Awaitable[bool]], within: float = 60.0, every: float = 0.1
+) -> None:
+    """Wait until `check()` holds, asking every `every` s; fail naming `what` after `within` s
+    (a bound for a loaded machine, not a measure)."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within}s: {what}")
+        await asyncio.sleep(every)
 
 
 @pytest.fixture

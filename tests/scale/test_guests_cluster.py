@@ -10,8 +10,7 @@ Deadlines only bound the waits (generous, for a loaded machine): nothing here me
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.helpers.irc import RawIrc
 from tests.scale.clients import Clients, HttpUser
-from tests.scale.conftest import STORES, node_sections
+from tests.scale.conftest import STORES, eventually, node_sections
 from tests.scale.processes import NodeProcess
 from torbit.backends.registry import open_store
 from torbit.core.models import GUEST_PASSWORD_HASH, User
@@ -31,15 +30,6 @@ from torbit.testing.ports import free_port
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
 HEARTBEAT, EXPIRY = 0.3, 2.0  # short, so the test is short; the defaults are 5 s and 15 s
-DEADLINE = 60.0  # seconds any condition below may take to come true: a bound, not a measure
-
-
-async def eventually(what: str, check: Callable[[], Awaitable[bool]]) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {DEADLINE}s: {what}")
-        await asyncio.sleep(0.2)
 
 
 async def guest(port: int, nick: str) -> RawIrc | None:

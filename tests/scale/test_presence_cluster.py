@@ -6,8 +6,7 @@ expiry. Deadlines are generous and only bound the wait: nothing here measures sp
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from tests.helpers.http import PASSWORD
 from tests.helpers.irc import IrcUser, irc_user
 from tests.helpers.telnet_client import TelnetClient
 from tests.scale.clients import Clients, HttpUser
-from tests.scale.conftest import NodeFactory
+from tests.scale.conftest import NodeFactory, eventually
 from tests.scale.processes import NodeProcess
 from torbit.testing.kafka import KafkaCluster
 
@@ -25,14 +24,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
 HEARTBEAT, EXPIRY = 0.3, 2.0  # short, so the test is short; the defaults are 5 s and 15 s
 DEADLINE = 30.0  # seconds any condition below may take to come true: a bound, not a measure
-
-
-async def eventually(what: str, check: Callable[[], Awaitable[bool]]) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {DEADLINE}s: {what}")
-        await asyncio.sleep(0.1)
 
 
 async def online_count(user: HttpUser, room: str) -> int:
@@ -74,7 +65,11 @@ async def ison(irc: IrcUser, *nicks: str) -> list[str]:
 
 
 async def test_users_of_another_node_are_online_here_until_it_dies(
-    make_node: NodeFactory, clients: Clients, broker: KafkaCluster, empty_db: str, prefix: str,
+    make_node: NodeFactory,
+    clients: Clients,
+    broker: KafkaCluster,
+    empty_db: str,
+    prefix: str,
     tmp_path: Path,
 ) -> None:
     presence = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
@@ -94,15 +89,18 @@ async def test_users_of_another_node_are_online_here_until_it_dies(
         watcher_a = await clients.http(a, "watcher")  # HTTP alone: never online
         watcher_b = await clients.http(b, "watcher", new=False)
         await clients.http(a, "ivan")  # an account for IRC
-        irc = await irc_user(a, "x", sasl_username="ivan", sasl_password=PASSWORD,
-                             join=("#lobby",))
+        irc = await irc_user(a, "x", sasl_username="ivan", sasl_password=PASSWORD, join=("#lobby",))
 
         bob = await clients.telnet(b, "bob")
         carol = await clients.ws(b, "carol")
         await carol.subscribe("lobby")
 
         # a counts b's users: the room's online count, /who, NAMES, and a join notice
-        await eventually("a counts bob and carol", lambda: _equals(online_count(watcher_a, "lobby"), 4))
+        await eventually(
+            "a counts bob and carol",
+            lambda: _equals(online_count(watcher_a, "lobby"), 4),
+            within=DEADLINE,
+        )
         assert await who(alice) == ["alice", "bob", "carol", "ivan"]
         assert await names(irc, "#lobby") == {"alice", "bob", "carol", "ivan"}
         assert "* bob joined #lobby" in alice.seen  # told with the same beat that counted him
@@ -112,12 +110,20 @@ async def test_users_of_another_node_are_online_here_until_it_dies(
         assert bob_whois[0][0] == "311" and bob_whois[0][1][0] == "bob"
         assert ("319", ["bob", "#lobby"]) in bob_whois
         # and b counts a's
-        await eventually("b counts alice and ivan", lambda: _equals(online_count(watcher_b, "lobby"), 4))
+        await eventually(
+            "b counts alice and ivan",
+            lambda: _equals(online_count(watcher_b, "lobby"), 4),
+            within=DEADLINE,
+        )
         assert await who(bob) == ["alice", "bob", "carol", "ivan"]
 
         # b dies without a word: its users leave a's presence once its beats are overdue
         b.kill()
-        await eventually("a forgets b's users", lambda: _equals(online_count(watcher_a, "lobby"), 2))
+        await eventually(
+            "a forgets b's users",
+            lambda: _equals(online_count(watcher_a, "lobby"), 2),
+            within=DEADLINE,
+        )
         assert await who(alice) == ["alice", "ivan"]
         assert await names(irc, "#lobby") == {"alice", "ivan"}
         assert await ison(irc, "bob", "alice") == ["alice"]
@@ -141,9 +147,13 @@ async def test_a_node_stopping_cleanly_takes_its_users_offline_at_once(
     watcher = await clients.http(a, "watcher")
     await clients.telnet(a, "alice")
     await clients.telnet(b, "bob")
-    await eventually("a counts bob", lambda: _equals(online_count(watcher, "lobby"), 2))
+    await eventually(
+        "a counts bob", lambda: _equals(online_count(watcher, "lobby"), 2), within=DEADLINE
+    )
     await b.stop()
-    await eventually("a forgets bob", lambda: _equals(online_count(watcher, "lobby"), 1))
+    await eventually(
+        "a forgets bob", lambda: _equals(online_count(watcher, "lobby"), 1), within=DEADLINE
+    )
 
 
 async def _equals(value: Awaitable[int], expected: int) -> bool:
@@ -236,8 +246,10 @@ async def test_whois_and_who_show_a_user_of_another_node_as_their_own_node_does(
             on_a = await whois_lines(wendy, "ivan")
             return on_a.get("311") == on_b["311"] and on_a.get("301") == on_b["301"]
 
-        await eventually("a's WHOIS of ivan answers as b's", same_on_a)
-        await eventually("a's WHOIS shows tina away", lambda: _has_away(wendy, "tina", "brb"))
+        await eventually("a's WHOIS of ivan answers as b's", same_on_a, within=DEADLINE)
+        await eventually(
+            "a's WHOIS shows tina away", lambda: _has_away(wendy, "tina", "brb"), within=DEADLINE
+        )
         masked = await who_mask(wendy, "*i*")  # ivan and tina are on b only
         assert {line[4] for line in masked} >= {"ivan", "tina"}
         (ivan_who,) = [line for line in masked if line[4] == "ivan"]
@@ -248,7 +260,9 @@ async def test_whois_and_who_show_a_user_of_another_node_as_their_own_node_does(
 
         tina.send("/away")  # back: a hears it with b's next beat
         await tina.expect(r"you are back")
-        await eventually("a's WHOIS shows tina back", lambda: _has_away(wendy, "tina", None))
+        await eventually(
+            "a's WHOIS shows tina back", lambda: _has_away(wendy, "tina", None), within=DEADLINE
+        )
     finally:
         for irc in (ivan, wendy):
             if irc is not None:

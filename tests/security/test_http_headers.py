@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 from pathlib import Path
 
 import httpx
 import pytest
-import trustme
 from playwright.async_api import Browser
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -31,6 +29,7 @@ from tests.helpers.http import (
     register,
     ws_url,
 )
+from tests.helpers.tls import tls_doors, trusting
 from tests.security.http_attack import REMOTE, attacker_site, client_from
 from torbit.app import App
 
@@ -61,15 +60,9 @@ async def test_every_answer_carries_the_headers(server: App) -> None:
 
 
 async def test_https_answers_carry_hsts(make_server: ServerFactory, tmp_path: Path) -> None:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
-    cert.private_key_pem.write_to_path(str(key_path))
-    app = await make_server(http={"tls_cert": str(cert_path), "tls_key": str(key_path)})
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    async with httpx.AsyncClient(verify=ctx) as c:
+    ca, _, https = tls_doors(tmp_path)
+    app = await make_server(http=https)
+    async with httpx.AsyncClient(verify=trusting(ca)) as c:
         r = await c.get(f"https://127.0.0.1:{app.http_port}/")
     assert r.headers["strict-transport-security"] == "max-age=31536000"
     assert_protected(r)
