@@ -156,15 +156,15 @@ class App:
         bound: list[socket.socket] = []
         try:
             if s.telnet.enabled:
-                bound.append(telnet_sock := bind(s.telnet.host, s.telnet.port, "telnet"))
+                bound.append(telnet_sock := bind(s.telnet.host, s.telnet.port, "telnet.port"))
             if telnet_tls is not None:
-                bound.append(tls_sock := bind(s.telnet.host, s.telnet.tls_port, "telnet.tls"))
+                bound.append(tls_sock := bind(s.telnet.host, s.telnet.tls_port, "telnet.tls_port"))
             if s.http.enabled:
-                bound.append(http_sock := bind(s.http.host, s.http.port, "http"))
+                bound.append(http_sock := bind(s.http.host, s.http.port, "http.port"))
             if s.irc.enabled:
-                bound.append(irc_sock := bind(s.irc.host, s.irc.port, "irc"))
+                bound.append(irc_sock := bind(s.irc.host, s.irc.port, "irc.port"))
             if irc_tls is not None:
-                bound.append(irc_tls_sock := bind(s.irc.host, s.irc.tls_port, "irc.tls"))
+                bound.append(irc_tls_sock := bind(s.irc.host, s.irc.tls_port, "irc.tls_port"))
         except ConfigError:
             for sock in bound:
                 sock.close()

@@ -33,3 +33,26 @@ async def test_a_no_break_space_is_part_of_the_room_name(
     await expect(alice.conv_button("#a")).to_have_count(0)
     await alice.say("/join a")  # an ASCII space still splits
     await expect(alice.page.locator("#conv-title")).to_have_text("#a")
+
+
+async def test_a_room_name_with_spaces_is_refused_not_cut_short(
+    server: App, open_page: PageFactory
+) -> None:
+    """`/join Room With Spaces` in the composer (or the join box) made and entered #Room,
+    taking `With` as a key the new room ignored and dropping `Spaces`: a room nobody meant.
+    Telnet answers such a line with its usage; the page now says so and joins nothing."""
+    alice = await open_page(server)
+    await alice.register("alice")
+    await alice.join("garden")
+    await alice.page.fill("#text", "/join Room With Spaces")
+    await alice.page.press("#text", "Enter")
+    await expect(alice.page.locator("#composer-error")).to_contain_text("no spaces")
+    await expect(alice.page.locator("#text")).to_have_value("/join Room With Spaces")  # kept
+    await alice.show_rooms()
+    await alice.page.fill("#join-room", "Room With Spaces")
+    await alice.page.press("#join-room", "Enter")
+    await expect(alice.page.locator("#scroller li.error")).to_contain_text("no spaces")
+    await expect(alice.page.locator("#conv-title")).to_have_text("#garden")
+    await expect(alice.conv_button("#room")).to_have_count(0)
+    assert server.core is not None
+    assert await server.core.store.get_room("room") is None

@@ -48,6 +48,19 @@ def test_parallel_guesses_get_only_the_free_allowance_checked() -> None:
         t.begin("alice", "10.0.0.1")
 
 
+def test_the_wait_told_is_rounded_up_never_zero() -> None:
+    """0.6 s into a 1 s back-off the refusal said "try again in 0 s" (a person retrying at
+    once was refused again); the wait told is the whole seconds still to go, at least 1."""
+    clock = Clock()
+    t = LoginThrottle(1, base=1.0, clock=clock)
+    t.begin("alice", "10.0.0.1").failed()
+    t.begin("alice", "10.0.0.1").failed()
+    clock.t += 0.6
+    with pytest.raises(RateLimited) as e:
+        t.begin("alice", "10.0.0.1")
+    assert e.value.message == "too many failed logins: try again in 1 s"
+
+
 def test_back_off_doubles_up_to_the_cap_and_a_success_clears_the_pair() -> None:
     clock = Clock()
     t = LoginThrottle(2, base=1.0, cap=8.0, clock=clock)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import ServerFactory
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
@@ -15,15 +17,21 @@ async def connect(app: App, name: str) -> TelnetClient:
 
 
 async def test_a_flood_is_cut_to_the_rate_with_a_notice(make_server: ServerFactory) -> None:
-    app = await make_server(limits={"message_rate": 1, "message_burst": 5,
-                                    "room_message_rate": 0})
+    app = await make_server(limits={"message_rate": 1, "message_burst": 5, "room_message_rate": 0})
     alice = await connect(app, "alice")
     bob = await connect(app, "bob")
     alice.send_raw(b"".join(f"flood {i}\r\n".encode() for i in range(50)))
-    await alice.expect(r"^! slow down: \d+ message\(s\) over the rate limit were dropped")
+    notice = (await alice.expect(r"^! slow down: \d+ message\(s\) over the rate limit")).string
     got = [line for line in await bob.lines_for(1.0) if "<alice> flood" in line]
     assert 5 <= len(got) <= 7, got
     assert got[0].endswith("flood 0")
+    # a newcomer's paste lost its tail with no word of which lines, nor what to do
+    told = re.fullmatch(
+        r"! slow down: (\d+) message\(s\) over the rate limit were dropped: the last"
+        r" (\d+) line\(s\) you sent; send them again in a few seconds",
+        notice,
+    )
+    assert told is not None and told[1] == told[2], notice
     for c in (alice, bob):
         await c.close()
 

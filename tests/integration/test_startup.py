@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
 from tests.conftest import CHEAP_ARGON2
 from tests.helpers.disk import fill, small_disk
@@ -129,8 +130,37 @@ def test_a_busy_port_fails_in_one_line_and_creates_nothing(
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         r = run(tmp_path, dict(env, TORBIT_HTTP__PORT=str(busy.getsockname()[1])), "serve")
-    one_line_failure(r, "Address already in use")
+    one_line_failure(r, "config key http.port:", "Address already in use", "TORBIT_HTTP__PORT=")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("door", ["telnet", "irc"])
+def test_a_busy_tls_port_names_its_real_key_and_how_to_change_it(
+    tmp_path: Path, env: dict[str, str], door: str
+) -> None:
+    """A newcomer's second server, with TLS, hit a port the first one held and was told
+    `config key telnet.tls.port`, a key that does not exist (it is `telnet.tls_port`), and
+    not how to pick another port."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    section = door.upper()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        e = dict(
+            env,
+            **{
+                f"TORBIT_{section}__TLS_CERT": str(tmp_path / "cert.pem"),
+                f"TORBIT_{section}__TLS_KEY": str(tmp_path / "key.pem"),
+                f"TORBIT_{section}__TLS_PORT": str(busy.getsockname()[1]),
+            },
+        )
+        r = run(tmp_path, e, "serve")
+    one_line_failure(
+        r, f"config key {door}.tls_port:", "Address already in use", f"TORBIT_{section}__TLS_PORT="
+    )
 
 
 def test_a_database_that_is_not_one_fails_in_one_line(tmp_path: Path, env: dict[str, str]) -> None:

@@ -27,6 +27,7 @@ record off; `free` = 0 turns the throttle off.
 from __future__ import annotations
 
 import ipaddress
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -182,9 +183,10 @@ class LoginThrottle:
             if record is None:
                 continue
             if record.until > now:
-                wait = record.until - now
+                wait = record.until - now  # told rounded up: "in 0 s" was refused again
                 raise RateLimited(
-                    f"too many failed logins: try again in {wait:.0f} s", retry_after=wait
+                    f"too many failed logins: try again in {max(1, math.ceil(wait))} s",
+                    retry_after=wait,
                 )
             if record.pending and record.failures + record.pending >= self.free[key[0]]:
                 raise RateLimited(

@@ -3,6 +3,7 @@ port in use or a bad certificate stops start-up with one line naming its config 
 
 from __future__ import annotations
 
+import errno
 import resource
 import socket
 import ssl
@@ -10,8 +11,9 @@ import ssl
 from torbit.errors import ConfigError
 
 
-def bind(host: str, port: int, what: str) -> socket.socket:
-    """Bind a listening socket now, so a port in use stops start-up with a clear line."""
+def bind(host: str, port: int, key: str) -> socket.socket:
+    """Bind a listening socket now, so a port in use stops start-up with a clear line naming
+    the port's config key (`telnet.tls_port`) and the variable that sets another one."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, kind, proto, _, addr = infos[0]
@@ -21,9 +23,14 @@ def bind(host: str, port: int, what: str) -> socket.socket:
         sock.listen(4096)
         sock.setblocking(False)
     except OSError as e:
-        raise ConfigError(
-            f"config key {what}.port: cannot listen on {host}:{port}: {e.strerror}"
-        ) from None
+        why = f"config key {key}: cannot listen on {host}:{port}: {e.strerror}"
+        if e.errno in (errno.EADDRINUSE, errno.EACCES):
+            section, name = key.split(".")
+            why += (
+                f"; pick another port: TORBIT_{section.upper()}__{name.upper()}=PORT, or"
+                f" {name} in [{section}] of the config file"
+            )
+        raise ConfigError(why) from None
     return sock
 
 

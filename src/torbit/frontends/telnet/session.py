@@ -265,7 +265,10 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
             sent, dropped = await messaging.send_while_listening(self.name, room, texts)
             self.count_sent(len(sent))
             if dropped:
-                self._error(f"slow down: {dropped} message(s) over the rate limit were dropped")
+                self._error(  # dropped from the end: say which, and what to do
+                    f"slow down: {dropped} message(s) over the rate limit were dropped: the last"
+                    f" {dropped} line(s) you sent; send them again in a few seconds"
+                )
 
     # login: the dialogue decides, the session does the I/O
 

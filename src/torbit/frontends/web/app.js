@@ -287,6 +287,14 @@
     }
   }
 
+  // "ROOM [KEY]": a third word means a name typed with spaces, which no room has; joining
+  // the first word made a room nobody meant (telnet answers with its usage, as this does)
+  async function joinWords(text) {
+    const words = text.replace(/^#/, "").split(/ +/);
+    if (words.length > 2) throw new Error("usage: /join ROOM [KEY]: a room name has no spaces");
+    return words;
+  }
+
   async function joinRoom(name, joinKey) {  // joinKey: the room's join key, if it has one
     const body = joinKey ? { key: joinKey } : undefined;
     const room = await api("PUT", `/rooms/${enc(name)}/members/${enc(state.me)}`, body);
@@ -565,8 +573,7 @@
       if (command === "me" && rest && c.room) {
         frame = { type: "send", room: c.name, text: rest, kind: "action", ref };
       } else if (command === "join" && rest) {
-        const [room, joinKey] = rest.split(/ +/);
-        joinRoom(room.replace(/^#/, ""), joinKey)
+        joinWords(rest).then(([room, joinKey]) => joinRoom(room, joinKey))
           .then(() => { input.value = ""; }, (err) => composerError(err.message));
         return;
       } else if (command === "away") {  // the answer is the away frame every session gets
@@ -639,9 +646,9 @@
   $("join-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const input = $("join-room");
-    const [name, joinKey] = input.value.trim().replace(/^#/, "").split(/ +/);
-    if (!name) return;
+    if (!input.value.trim()) return;
     try {
+      const [name, joinKey] = await joinWords(input.value.trim());
       await joinRoom(name, joinKey);  // "room key": a room with a join key
       input.value = "";
     } catch (err) {
