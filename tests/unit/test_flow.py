@@ -494,3 +494,26 @@ async def test_a_fanned_message_to_big_many_writers_holds_the_next_flush() -> No
     for w, p in zip(writers, peers, strict=True):
         w.close()
         p.close()
+
+
+async def test_a_message_rendered_per_group_is_noted_once_and_keeps_order_after_it() -> None:
+    """`fan_lines` (IRC: lines per cap set): each group's bytes to its writers in one loop;
+    a write after it spreads it first; a write to a writer of no group before it (`apart`)
+    still lets it be noted."""
+    flushes = FlushQueue()
+    writers, writes, peers = await _fanned(4, flushes)
+    a, b, other, sender = writers
+    flushes.fan_lines([(b"plain\r\n", [a]), (b"@time=x plain\r\n", [b, other])])
+    assert flushes.dirty == [] and writes == [[], [], [], []]
+    other.write(b"notice\r\n")  # after it: the noted lines first, one write
+    await asyncio.sleep(0)
+    assert writes[0] == [b"plain\r\n"] and writes[1] == [b"@time=x plain\r\n"]
+    assert writes[2] == [b"@time=x plain\r\nnotice\r\n"]
+    sender.write(b"echo\r\n")  # the sender's own, written before the rest is noted
+    flushes.fan_lines([(b"two\r\n", [a, b, other])], apart=True)
+    assert flushes.dirty == [sender] and writes[0] == [b"plain\r\n"]  # noted, not queued
+    await asyncio.sleep(0)
+    assert writes[3] == [b"echo\r\n"] and all(w[-1] == b"two\r\n" for w in writes[:3])
+    for w, p in zip(writers, peers, strict=True):
+        w.close()
+        p.close()

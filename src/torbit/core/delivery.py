@@ -209,7 +209,8 @@ NO_IGNORES: frozenset[str] = frozenset()  # one empty set for every user (216 by
 
 
 # A door's way to take one message for many of its sessions in one call: the call, and what
-# it is given for each session (telnet: the FlushQueue's `fan` and the session's writer).
+# it is given for each session (telnet: the FlushQueue's `fan` and the session's writer; IRC:
+# the door's `fan`, which renders per cap set, and the session).
 Fan = Callable[[tuple[Any, ...], "Delivery"], None]
 
 

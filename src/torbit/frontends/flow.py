@@ -41,8 +41,9 @@ class FlushQueue:
 
     def __init__(self, window: float = 0.0, big: int = 64, batch: int = 2048) -> None:
         self.dirty: list[TransportWriter] = []
-        # the turn's one message to many writers, not yet in their queues (`fan`), or None
-        self.fanned: tuple[bytes, Sequence[TransportWriter]] | None = None
+        # the turn's one message to many writers, not yet in their queues (`fan`): its bytes
+        # and their writers, one pair per distinct rendering (no writer in two), or None
+        self.fanned: list[tuple[bytes, Sequence[TransportWriter]]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._window = window
         self._big = big
@@ -75,11 +76,32 @@ class FlushQueue:
         writer takes it as `deliver` would."""
         data = delivery.line
         if self.fanned is None and not self.dirty and len(data) < self.trip and len(data) < 4096:
-            self.fanned = (data, writers)
+            self.fanned = [(data, writers)]
             self.schedule()
             return
         for w in writers:
             w.deliver(delivery)
+
+    def fan_lines(
+        self, groups: list[tuple[bytes, Sequence[TransportWriter]]], *, apart: bool = False
+    ) -> None:
+        """`fan` of one message that a door renders per kind of reader (IRC, per cap set):
+        each group's bytes to its writers, no writer in two groups. Noted as `fan` notes
+        (the caller's list is kept), or written writer by writer. `apart`: what is queued
+        this turn went to writers in none of the groups (the caller saw the queue empty
+        before it wrote to others): noted all the same, `_flush` writes both."""
+        if (
+            self.fanned is None
+            and (apart or not self.dirty)
+            and all(len(data) < self.trip and len(data) < 4096 for data, _ in groups)
+        ):
+            self.fanned = groups
+            if not self.dirty:
+                self.schedule()
+            return
+        for data, writers in groups:
+            for w in writers:
+                w.write(data)
 
     def spread(self) -> None:
         """Something else is written this turn: the noted message goes into its writers'
@@ -89,22 +111,22 @@ class FlushQueue:
         if fanned is None:
             return
         self.fanned = None
-        data, writers = fanned
         dirty = self.dirty
-        for w in writers:
-            if w.transport is None:
-                continue
-            pending = w._pending
-            if pending is None:
-                w._pending = data
-                w._queued = len(data)
-                dirty.append(w)
-            else:  # not expected (noted only when nothing was queued), but never lost
-                if isinstance(pending, bytes):
-                    w._pending = [pending, data]
-                else:
-                    pending.append(data)
-                w._queued += len(data)
+        for data, writers in fanned:
+            for w in writers:
+                if w.transport is None:
+                    continue
+                pending = w._pending
+                if pending is None:
+                    w._pending = data
+                    w._queued = len(data)
+                    dirty.append(w)
+                else:  # not expected (noted only when nothing was queued), but never lost
+                    if isinstance(pending, bytes):
+                        w._pending = [pending, data]
+                    else:
+                        pending.append(data)
+                    w._queued += len(data)
 
     def release(self) -> None:
         """A writer has a batch queued: if the queue is held, flush it all at the end of this
@@ -117,22 +139,13 @@ class FlushQueue:
             self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        """What was queued in the turn, then the noted message (noted only when nothing was
+        queued to its writers; anything written after it spread it into the queues)."""
         self._timer = None
-        fanned = self.fanned
-        if fanned is not None:  # the turn's only output: one message to many writers
-            self.fanned = None
-            data, writers = fanned
-            for w in writers:
-                t = w.transport
-                if t is None or t.is_closing():
-                    continue
-                t.write(data)
-                if t.get_write_buffer_size() > w._limit:
-                    w._overflow(t)
-            if self._window:
-                self._held_after(len(writers))
-            return
+        # both taken first: a drop below may write to others, which then goes to the next
+        # flush, after this one's message (as it was written after it)
         dirty, self.dirty = self.dirty, []
+        fanned, self.fanned = self.fanned, None
         for w in dirty:
             pending = w._pending
             if pending is None:
@@ -145,8 +158,19 @@ class FlushQueue:
             t.write(pending if isinstance(pending, bytes) else b"".join(pending))
             if t.get_write_buffer_size() > w._limit:
                 w._overflow(t)
+        written = len(dirty)
+        if fanned is not None:  # one message to many writers: one loop, no queue
+            for data, writers in fanned:
+                for w in writers:
+                    t = w.transport
+                    if t is None or t.is_closing():
+                        continue
+                    t.write(data)
+                    if t.get_write_buffer_size() > w._limit:
+                        w._overflow(t)
+                written += len(writers)
         if self._window:
-            self._held_after(len(dirty))
+            self._held_after(written)
 
     def _held_after(self, writers: int) -> None:
         """A flush to this many writers ended: hold the next one if it was big."""

@@ -10,12 +10,14 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable
 
+from torbit.core.delivery import Delivery
 from torbit.core.events import Wallops
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.names import name_key
 from torbit.frontends.doors import LineDoor
 from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
+from torbit.frontends.irc.fanout import fan
 from torbit.frontends.irc.liveness import Pinger
 from torbit.frontends.irc.monitor import clear as clear_monitor
 from torbit.frontends.irc.oper import deliver_wallops
@@ -78,6 +80,9 @@ class IrcServer(LineDoor[IrcSession]):
 
     def dispatch(self, session: IrcSession, message: Message) -> Awaitable[None] | None:
         return dispatch(session, message)
+
+    def fan(self, sessions: tuple[IrcSession, ...], delivery: Delivery) -> None:
+        fan(self.lines, self.flushes, sessions, delivery)
 
     def opened(self, session: IrcSession) -> None:
         self.sessions.add(session)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from torbit.core.banmasks import Visitor
-from torbit.core.delivery import NO_IGNORES, Delivery
+from torbit.core.delivery import NO_IGNORES, Delivery, Fan
 from torbit.core.models import Room
 from torbit.core.names import inbox_channel, name_key
 from torbit.core.sessions import Fresh, Proof
@@ -62,6 +62,9 @@ class IrcHost(OutputHost, LineHost, Protocol):
 
     def dispatch(self, session: IrcSession, message: Message) -> Awaitable[None] | None:
         """Run a client's command: None when done at once, else the work to await."""
+
+    def fan(self, sessions: tuple[IrcSession, ...], delivery: Delivery) -> None:
+        """Session.fan's call: a room message to many of this door's sessions (fanout.py)."""
 
     def opened(self, session: IrcSession) -> None: ...
 
@@ -173,6 +176,15 @@ class IrcSession(SessionOutput, LineSession[Event]):
     @property
     def registered(self) -> bool:
         return self.registration is None
+
+    @property
+    def fan(self) -> tuple[Fan, IrcSession] | None:
+        """Session.fan: the door takes a room message for many sessions in one call (asked
+        when the hub rebuilds a room's fan-out, not per message: no slot, no memory)."""
+        w = self._writer
+        if w is None or w.transport is None:
+            return None
+        return (self.server.fan, self)
 
     @property
     def mask(self) -> str:

@@ -1,0 +1,132 @@
+"""A lone room message to the IRC door's listeners takes the door's one call (`Session.fan`,
+frontends/irc/fanout.py): no `TransportWriter.write` per reader, the lines noted once per
+cap set and flushed in one loop. On that path each client still gets its tags, in order,
+its own lines only with echo-message, nothing from whom it ignores, and a client that stops
+reading is still dropped. Writes are counted (the real writer's, wrapped), never timed."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.helpers.irc import RawIrc, joined
+from torbit.core.names import name_key
+from torbit.frontends.flow import TransportWriter
+
+COUNT = 10
+
+
+def count_message_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every chat line (PRIVMSG to #gen) a `TransportWriter.write` is given: the one-by-one
+    path's; the fan path writes to the transport from the flush, with none."""
+    seen: list[bytes] = []
+    real: Callable[[TransportWriter, bytes], None] = TransportWriter.write
+
+    def counted(self: TransportWriter, data: bytes) -> None:
+        if b" PRIVMSG #gen :" in data:
+            seen.append(data)
+        real(self, data)
+
+    monkeypatch.setattr(TransportWriter, "write", counted)
+    return seen
+
+
+async def one_by_one(sender: RawIrc, readers: list[RawIrc], texts: list[str]) -> None:
+    """Each text sent alone (one message a turn, not a run), read by every reader first."""
+    for text in texts:
+        sender.send(f"PRIVMSG #gen :{text}")
+        for c in readers:
+            line = await c.expect("PRIVMSG #gen :")
+            assert line.endswith(f" PRIVMSG #gen :{text}"), (text, line)
+
+
+async def test_a_lone_message_takes_the_fan_path_with_tags_order_and_echo_as_before(
+    make_server: ServerFactory, cleanup: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = await make_server(irc={"guests": True})
+    gus = await joined(app, "gus", "gen", caps="echo-message")  # shown its own
+    eve = await joined(app, "eve", "gen")  # not shown its own
+    plain = [await joined(app, nick, "gen") for nick in ("ann", "bob")]
+    tagged = [
+        await joined(app, nick, "gen", caps="server-time message-tags") for nick in ("cat", "dan")
+    ]
+    cleanup.extend([gus, eve, *plain, *tagged])
+    writes = count_message_writes(monkeypatch)
+
+    texts = [f"gus {i}" for i in range(COUNT)]
+    await one_by_one(gus, [gus, eve, *plain, *tagged], texts)
+    for c in plain:
+        got = [line for line in c.lines if " PRIVMSG #gen :" in line]
+        assert got == [f":gus!~gus@irc.torbit PRIVMSG #gen :{t}" for t in texts], got
+    for c in tagged:
+        got = [line for line in c.lines if " PRIVMSG #gen :" in line]
+        assert all(line.startswith("@time=") and ";msgid=gen-" in line for line in got), got
+        assert [line.rpartition(" :")[2] for line in got] == texts, got
+    # the echo to gus (its session decides: `deliver`) is the only write a message
+    assert len(writes) == COUNT, writes
+
+    texts = [f"eve {i}" for i in range(COUNT)]
+    await one_by_one(eve, [gus, *plain, *tagged], texts)
+    eve.send("PING :after")  # anything of its own would be before the PONG
+    await eve.expect("PONG")
+    assert not [line for line in eve.lines if "PRIVMSG #gen :eve" in line], eve.lines
+    assert len(writes) == COUNT, writes  # no write at all for eve's: she has no echo
+
+
+async def test_an_ignorer_gets_nothing_while_the_others_take_the_fan_path(
+    make_server: ServerFactory, cleanup: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = await make_server(irc={"guests": True})
+    gus = await joined(app, "gus", "gen")
+    ivan = await joined(app, "ivan", "gen")
+    readers = [await joined(app, nick, "gen") for nick in ("ann", "bob", "cat")]
+    cleanup.extend([gus, ivan, *readers])
+    ivan.send("SILENCE +gus")
+    await ivan.expect("SILENCE +gus!*@*")
+    writes = count_message_writes(monkeypatch)
+
+    texts = [f"gus {i}" for i in range(COUNT)]
+    await one_by_one(gus, readers, texts)
+    ivan.send("PING :after")
+    await ivan.expect("PONG")
+    assert not [line for line in ivan.lines if "PRIVMSG #gen" in line], ivan.lines
+    assert writes == [], writes  # the readers' lines all left through the fan
+
+    ivan.send("SILENCE -gus")  # he hears gus again, on the fan path with the others
+    await ivan.expect("SILENCE -gus!*@*")
+    await one_by_one(gus, [ivan, *readers], ["gus again"])
+    assert writes == [], writes
+
+
+async def test_a_reader_that_stops_reading_is_dropped_on_the_fan_path(
+    make_server: ServerFactory, cleanup: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = await make_server(irc={"guests": True, "max_output_buffer": 8192})
+    slow = await joined(app, "slow", "gen")
+    slow.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.writer.transport.pause_reading()  # type: ignore[attr-defined]
+    assert app.irc is not None
+    (session,) = app.irc.clients_of(name_key("slow"))
+    assert session._writer is not None and session._writer.transport is not None
+    server_side = session._writer.transport.get_extra_info("socket")
+    server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # kernel buffers: small
+    fast = await joined(app, "fast", "gen", caps="server-time")
+    gus = await joined(app, "gus", "gen")
+    cleanup.extend([slow, fast, gus])
+    writes = count_message_writes(monkeypatch)
+
+    text = "x" * 400
+    for i in range(2000):  # ~0.9 MB: far past 8 KB and the small kernel buffers
+        gus.send(f"PRIVMSG #gen :{i} {text}")
+        line = await fast.expect("PRIVMSG #gen :")
+        assert f"PRIVMSG #gen :{i} " in line, (i, line)
+        if [line for line in fast.lines if " QUIT " in line]:
+            break
+    quits = [line for line in fast.lines if " QUIT " in line] or [await fast.expect(" QUIT ")]
+    assert quits[0].startswith(":slow!") and "too slow" in quits[0], quits
+    assert app.metrics.dropped_clients.labels("irc")._value.get() == 1
+    assert writes == [], len(writes)  # every line to both left through the fan
