@@ -231,7 +231,7 @@ async def names(session: IrcSession, msg: Message) -> None:
     if not msg.params:
         session.reply(n.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
-    channels = [c for c in msg.params[0].split(",") if c][:8]
+    channels = session.capped("NAMES", [c for c in msg.params[0].split(",") if c])
     one = len(channels) == 1
     membership = session.core.membership
     for channel in channels:
@@ -359,23 +359,21 @@ async def list_(session: IrcSession, msg: Message) -> None:
 # KICK and INVITE
 
 
-KICK_TARGETS = 4  # TARGMAX KICK
-
-
 async def kick(session: IrcSession, msg: Message) -> None:
     """KICK #room nick[,nick...] [reason], or KICK #a,#b nick1,nick2 (RFC 2812: each
-    channel with the user at its place); at most KICK_TARGETS users."""
+    channel with the user at its place); at most TARGMAX users (`capped`)."""
     channels = [c for c in msg.params[0].split(",") if c]
     targets = [t for t in msg.params[1].split(",") if t]
     reason = msg.params[2] if len(msg.params) > 2 else ""  # cut to KICKLEN by the core
     if len(channels) == 1:
-        pairs = [(channels[0], t) for t in targets]
+        pairs = [(channels[0], t) for t in session.capped("KICK", targets)]
     elif len(channels) == len(targets):
-        pairs = list(zip(channels, targets, strict=True))
+        kept = session.capped("KICK", targets)
+        pairs = list(zip(channels, kept, strict=False))
     else:
         session.reply(n.ERR_NEEDMOREPARAMS, "KICK", "As many channels as users, or one")
         return
-    for channel, target in pairs[:KICK_TARGETS]:
+    for channel, target in pairs:
         await _kick_one(session, channel, target, reason)
 
 
