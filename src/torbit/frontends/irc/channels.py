@@ -172,6 +172,10 @@ async def _part(session: IrcSession, channels: list[str], reason: str) -> None:
             await core.membership.leave(session.nick, room.name, reason)
         except Conflict:  # in the room, no longer a member (removed elsewhere): just go
             await core.membership.stop_listening(session, room.key, reason)
+        except RateLimited:  # refused (leaving pays the join rate): still in it, and told
+            if core.subscriptions.is_listening(session, room.key):
+                session.rooms.setdefault(room.key, room)
+            raise
         line = Message(
             "PART",
             (channel_name(room.name), reason) if reason else (channel_name(room.name),),
