@@ -166,7 +166,7 @@ async def test_a_client_that_never_reads_its_answers_is_cut(
 
     async def watch() -> None:
         nonlocal peak
-        while not cut.is_set():
+        while not cut.is_set() and not stop.is_set():
             peak = max(peak, rss())
             if dropped(app, label):
                 cut.set()
@@ -175,8 +175,9 @@ async def test_a_client_that_never_reads_its_answers_is_cut(
     async def attack() -> int:
         try:
             sent = await flood(writer, request, cut)
-            async with asyncio.timeout(30):
-                await cut.wait()
+            with contextlib.suppress(TimeoutError):  # not cut: the asserts below say so
+                async with asyncio.timeout(30):
+                    await cut.wait()
             return sent
         finally:
             stop.set()
@@ -184,7 +185,7 @@ async def test_a_client_that_never_reads_its_answers_is_cut(
     watcher = asyncio.create_task(watch())
     sent, said = await asyncio.gather(attack(), chat_meanwhile(app, stop))
     await watcher
-    writer.close()
+    writer.transport.abort()  # cut by the server, or not: ours is gone either way
     print(
         f"\n{door} {label}: cut after {sent} requests sent; rss {before / MB:.1f} -> peak {peak / MB:.1f} MB (+{(peak - before) / MB:.1f}); honest lines {said}"
     )
@@ -239,7 +240,7 @@ async def test_pipelined_http_pages_never_read_are_cut(make_server: ServerFactor
 
     _, said = await asyncio.gather(attack(), chat_meanwhile(app, stop))
     answers, hung_up = await count_answers(reader, b"HTTP/1.1 ")
-    writer.close()
+    writer.transport.abort()  # cut by the server, or not: ours is gone either way
     print(
         f"\nhttp: {answers} of 300 answered before the cut; rss {before / MB:.1f} -> peak {peak / MB:.1f} MB (+{(peak - before) / MB:.1f}); honest lines {said}"
     )
@@ -292,8 +293,7 @@ async def test_websocket_subscribes_never_read_are_cut(make_server: ServerFactor
         return sent
 
     sent, said = await asyncio.gather(attack(), chat_meanwhile(app, stop))
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(ws.close(), 5)
+    ws.transport.abort()  # cut by the server: nothing to say goodbye to
     print(
         f"\nws: cut after {sent} frames sent; rss {before / MB:.1f} -> peak {peak / MB:.1f} MB (+{(peak - before) / MB:.1f}); honest lines {said}"
     )
