@@ -43,7 +43,7 @@ async def test_tokens_and_long_polls_hold_their_bounds_at_once(make_server: Serv
         )
         assert Counter(r.status_code for r in live) == {200: 5, 401: AT_ONCE - 5}
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=POOL, auth=basic("eve")) as c:
-        polls = await asyncio.gather(*[c.get("/receive/lobby/eve?wait=2") for _ in range(AT_ONCE)])
+        polls = await asyncio.gather(*[c.get("/receive/lobby/eve?wait=5") for _ in range(AT_ONCE)])
         assert Counter(r.status_code for r in polls) == {200: 8, 429: AT_ONCE - 8}
 
 
