@@ -172,6 +172,10 @@ async def _part(session: IrcSession, channels: list[str], reason: str) -> None:
             await core.membership.leave(session.nick, room.name, reason)
         except Conflict:  # in the room, no longer a member (removed elsewhere): just go
             await core.membership.stop_listening(session, room.key, reason)
+        except RateLimited:  # refused (leaving pays the join rate): still in it, and told
+            if core.subscriptions.is_listening(session, room.key):
+                session.rooms.setdefault(room.key, room)
+            raise
         line = Message(
             "PART",
             (channel_name(room.name), reason) if reason else (channel_name(room.name),),
@@ -231,7 +235,7 @@ async def names(session: IrcSession, msg: Message) -> None:
     if not msg.params:
         session.reply(n.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
-    channels = [c for c in msg.params[0].split(",") if c][:8]
+    channels = session.capped("NAMES", [c for c in msg.params[0].split(",") if c])
     one = len(channels) == 1
     membership = session.core.membership
     for channel in channels:
@@ -359,23 +363,21 @@ async def list_(session: IrcSession, msg: Message) -> None:
 # KICK and INVITE
 
 
-KICK_TARGETS = 4  # TARGMAX KICK
-
-
 async def kick(session: IrcSession, msg: Message) -> None:
     """KICK #room nick[,nick...] [reason], or KICK #a,#b nick1,nick2 (RFC 2812: each
-    channel with the user at its place); at most KICK_TARGETS users."""
+    channel with the user at its place); at most TARGMAX users (`capped`)."""
     channels = [c for c in msg.params[0].split(",") if c]
     targets = [t for t in msg.params[1].split(",") if t]
     reason = msg.params[2] if len(msg.params) > 2 else ""  # cut to KICKLEN by the core
     if len(channels) == 1:
-        pairs = [(channels[0], t) for t in targets]
+        pairs = [(channels[0], t) for t in session.capped("KICK", targets)]
     elif len(channels) == len(targets):
-        pairs = list(zip(channels, targets, strict=True))
+        kept = session.capped("KICK", targets)
+        pairs = list(zip(channels, kept, strict=False))
     else:
         session.reply(n.ERR_NEEDMOREPARAMS, "KICK", "As many channels as users, or one")
         return
-    for channel, target in pairs[:KICK_TARGETS]:
+    for channel, target in pairs:
         await _kick_one(session, channel, target, reason)
 
 

@@ -24,7 +24,6 @@ from torbit.protocol.irc import Message
 
 FAKELAG_STEP: Final = 0.25  # seconds a client waits before a message over the limit is retried
 FAKELAG_MAX: Final = 10.0  # after this long the message is dropped, and the client told
-MAX_TARGETS: Final = 4  # TARGMAX
 MAX_BATCH: Final = 256  # queued messages to one channel published together
 
 
@@ -61,7 +60,7 @@ def _send(session: IrcSession, msg: Message, *, notice: bool) -> Awaitable[None]
     if not text.strip():
         session.reply(n.ERR_NOTEXTTOSEND, "No text to send")
         return None
-    targets = list(dict.fromkeys(t for t in msg.params[0].split(",") if t))[:MAX_TARGETS]
+    targets = session.capped(command, list(dict.fromkeys(t for t in msg.params[0].split(",") if t)))
     if not notice and any(_too_long(session, command, t, msg.params[1]) for t in targets):
         session.reply(n.ERR_INPUTTOOLONG, "Input line was too long: it would not fit as relayed")
         return None

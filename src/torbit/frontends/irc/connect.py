@@ -26,6 +26,7 @@ from torbit.errors import (
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import registration as reg
 from torbit.frontends.irc.monitor import MONITOR_LIMIT
+from torbit.frontends.irc.output import TARGMAX
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import Message
 from torbit.protocol.irc_replies import isupport
@@ -65,7 +66,10 @@ def isupport_tokens(session: IrcSession) -> dict[str, str | None]:
         "PREFIX": "(qov)~@+",
         "SAFELIST": None,
         "SILENCE": str(silence_limit) if silence_limit else None,  # limits.ignores_per_user
-        "TARGMAX": "JOIN:,KICK:4,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1",
+        "TARGMAX": ",".join(
+            f"{command}:{TARGMAX.get(command, '')}"
+            for command in sorted({*TARGMAX, "JOIN", "LIST", "PART"})
+        ),
         "TOPICLEN": str(MAX_TOPIC_BYTES),
         "USERLEN": str(MAX_NAME_LENGTH),
         "WHOX": None,

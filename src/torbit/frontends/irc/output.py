@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from torbit.core.delivery import Delivery, Names, Run
 from torbit.core.models import Message as ChatMessage
 from torbit.core.models import Room
 from torbit.core.names import is_inbox, name_key
 from torbit.frontends.flow import TransportWriter
+from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.registration import Caps
@@ -21,6 +22,10 @@ from torbit.protocol.irc import Message
 from torbit.protocol.irc_replies import fit_lines, numeric
 
 log = logging.getLogger("torbit.irc")
+
+# targets one line may name (005 TARGMAX, which lists these and leaves JOIN, PART and LIST
+# unlimited: a join pays the join rate, a walk the walk rate); `capped` applies them
+TARGMAX: Final = {"KICK": 4, "NAMES": 8, "NOTICE": 4, "PRIVMSG": 4, "WHOIS": 1}
 
 
 class OutputHost(Protocol):
@@ -246,6 +251,19 @@ class SessionOutput:
 
     def reply(self, code: int, *params: str) -> None:
         self.send(numeric(self.server.options.server_name, self.nick or None, code, *params))
+
+    def capped(self, command: str, targets: list[str]) -> list[str]:
+        """The targets the command's TARGMAX allows; the first one past it is answered
+        ERR_TOOMANYTARGETS, once a line (one per target would be more output for the same
+        line). They were dropped without a word: a sender never knew who got nothing."""
+        limit = TARGMAX[command]
+        if len(targets) > limit:
+            self.reply(
+                n.ERR_TOOMANYTARGETS,
+                targets[limit][:64],
+                f"Too many recipients. Only {limit} processed",
+            )
+        return targets[:limit]
 
     def server_notice(self, text: str) -> None:
         self.send(Message("NOTICE", (self.nick or "*", text), self.server.options.server_name))

@@ -174,7 +174,7 @@ def _hidden(session: IrcSession, info: UserInfo) -> bool:
 async def whois(session: IrcSession, msg: Message) -> None:
     """Of a user online here or, in a cluster, in a room on another node (with the client
     details that node sent; no idle time)."""
-    target = msg.params[-1].split(",")[0]
+    target = session.capped("WHOIS", msg.params[-1].split(","))[0]
     core = session.core
     name = core.subscriptions.online_name(name_key(target)) if target else None
     if name is None:
