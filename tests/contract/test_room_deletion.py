@@ -43,6 +43,7 @@ class Node:
     deletion: RoomDeletion
     revocations: Revocations
     mutes: Mutes
+    events: NodeEvents
 
     async def user(self, name: str, *, admin: bool = False) -> None:
         from datetime import datetime
@@ -76,7 +77,7 @@ async def node(store: SqlStore) -> AsyncIterator[Node]:
     await events.start()
     await revocations.start()
     n = Node(store, log, subs, sessions, membership, messaging, moderation, deletion,
-             revocations, mutes)  # fmt: skip
+             revocations, mutes, events)  # fmt: skip
     for name in ("alice", "bob", "carol", "dave"):
         await n.user(name)
     await n.user("root", admin=True)

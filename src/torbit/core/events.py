@@ -65,13 +65,17 @@ class MembershipEnded(NodeEvent):
 class RoomDeleted(NodeEvent):
     """A room was deleted (core/roomdeletion.py): every node's sessions listening to it stop
     at once and are told `text`; nodes forget what they knew of the room, so a room made
-    again under its name starts clean. `by`: the deleter's name ("" for the CLI)."""
+    again under its name starts clean. `by`: the deleter's name ("" for the CLI);
+    `created_at`: the deleted room's creation (its identity: a room made again under the
+    name is another), `at`: when it was deleted, both ISO 8601 ("" from an older node)."""
 
     TYPE: ClassVar[str] = "roomdel"
     room: str
     room_name: str
     by: str
     text: str
+    created_at: str = ""
+    at: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,13 @@ where the broker lets it, else retention removes them). A room made again under 
 another room: every read filters by the room's creation time, so nothing of the old room
 shows there, whatever the log still holds.
 
+The room's identity is its key and creation time, and the deletion goes by it: a deletion
+that checked the old room deletes nothing of a room made again under the name meanwhile;
+its messages go up to the deletion's time or that room's creation, whichever is first, so
+the new room's first messages stay; and a send checked before the deletion but committed
+after it is refused, its message dropped with the room and delivered to no one (a node that
+heard of the deletion remembers it: `Subscriptions.room_deleted`).
+
 A process that is not a node (`torbit room del`) cannot publish on a node's in-process log:
 it appends the event to the store's revocation feed, which every node polls
 (core/revocation.py, `feed_event`)."""
@@ -88,6 +95,9 @@ class RoomDeletion:
         """On every node: the sessions listening to the room are told and put out of it (a
         waiting long poll is woken: its next read finds no room), and the node forgets the
         room's memberships and mutes, so that nothing of it is answered from memory."""
+        if event.created_at and event.at:
+            created, at = datetime.fromisoformat(event.created_at), datetime.fromisoformat(event.at)
+            self._subs.room_deleted(event.room, created, at)
         self._membership.known.forget_room(event.room)
         self._mutes.forget_room(event.room)
         self._membership.settings.drop(event.room)
@@ -117,19 +127,30 @@ async def delete_room(
 ) -> None:
     """Delete `room` (checked by the caller), write the audit entry and the app log line, tell
     every node (through `events` on a node, else through the store's feed) and delete the
-    room's messages; NotFound if another deletion came first (nothing more is done then)."""
-    if not await store.delete_room(room.key):
+    room's messages; NotFound if another deletion came first (nothing more is done then):
+    the room `room` is, by its creation time, not one made again under the name since."""
+    if not await store.delete_room(room.key, room.created_at):
         raise NotFound(f"no such room #{room.name} (it was deleted meanwhile)")
+    at = now()
     await store.add_audit(
         AuditEntry(at=now(), actor=actor or OPERATOR, action="delroom", room=room.key)
     )
     log.info("audit: %s /delroom #%s", actor or OPERATOR, room.key)
-    event = RoomDeleted(room.key, room.name, actor, deleted_text(room.name, actor))
+    text = deleted_text(room.name, actor)
+    created = room.created_at.isoformat()
+    event = RoomDeleted(room.key, room.name, actor, text, created, at.isoformat())
     if events is not None:
         await events.publish(event)
     else:
         await feed_event(store, event, now(), room.key)
-    await message_log.delete_channel(room.key)
+    await drop_messages(store, message_log, room.key, at)
+
+
+async def drop_messages(store: Store, message_log: MessageLog, key: str, at: datetime) -> None:
+    """A deleted room's messages: those sent before `at` or, if a room was made again under
+    the key since, before its creation, whichever is first: that room keeps its own."""
+    again = await store.get_room(key)
+    await message_log.delete_channel(key, min(at, again.created_at) if again else at)
 
 
 async def delete_by_operator(
