@@ -65,17 +65,25 @@ class MembershipEnded(NodeEvent):
 class RoomDeleted(NodeEvent):
     """A room was deleted (core/roomdeletion.py): every node's sessions listening to it stop
     at once and are told `text`; nodes forget what they knew of the room, so a room made
-    again under its name starts clean. `by`: the deleter's name ("" for the CLI);
-    `created_at`: the deleted room's creation (its identity: a room made again under the
-    name is another), `at`: when it was deleted, both ISO 8601 ("" from an older node)."""
+    again under its name starts clean. `by`: the deleter's name ("" for the CLI)."""
 
     TYPE: ClassVar[str] = "roomdel"
     room: str
     room_name: str
     by: str
     text: str
-    created_at: str = ""
-    at: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomDeletedAt(NodeEvent):
+    """Sent just before `RoomDeleted`: the deleted room's creation (its identity: a room made
+    again under the name is another) and the deletion's time, ISO 8601. An event of its own:
+    a node of the previous release skips it, yet applies RoomDeleted, whose fields it knows."""
+
+    TYPE: ClassVar[str] = "roomdel-at"
+    room: str
+    created_at: str
+    at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +269,7 @@ _KINDS: dict[str, type[NodeEvent]] = {
         Expelled,
         MembershipEnded,
         RoomDeleted,
+        RoomDeletedAt,
         MuteChanged,
         Invited,
         RoomSettingsChanged,

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 from torbit.core import policy
 from torbit.core.delivery import Notice, NoticeKind
-from torbit.core.events import NodeEvents, RoomDeleted
+from torbit.core.events import NodeEvent, NodeEvents, RoomDeleted, RoomDeletedAt
 from torbit.core.membership import Membership
 from torbit.core.models import AuditEntry, Room
 from torbit.core.mutes import Mutes
@@ -71,6 +71,7 @@ class RoomDeletion:
         self._mutes = mutes
         self._now = now
         events.on(RoomDeleted, self._on_deleted)
+        events.on(RoomDeletedAt, self._on_deleted_at)
 
     async def delete(self, actor: str, room_name: str) -> Room:
         """Delete the room if `actor` owns it or is a server admin; NotFound for a private
@@ -91,13 +92,16 @@ class RoomDeletion:
         await delete_room(self._store, self._log, room, actor, self._now, self._events)
         return room
 
+    def _on_deleted_at(self, event: RoomDeletedAt) -> None:
+        """Remember the deletion: a late send to that room is refused and dropped here, and
+        nothing sent to it before the deletion is delivered here any more."""
+        created, at = datetime.fromisoformat(event.created_at), datetime.fromisoformat(event.at)
+        self._subs.room_deleted(event.room, created, at)
+
     def _on_deleted(self, event: RoomDeleted) -> None:
         """On every node: the sessions listening to the room are told and put out of it (a
         waiting long poll is woken: its next read finds no room), and the node forgets the
         room's memberships and mutes, so that nothing of it is answered from memory."""
-        if event.created_at and event.at:
-            created, at = datetime.fromisoformat(event.created_at), datetime.fromisoformat(event.at)
-            self._subs.room_deleted(event.room, created, at)
         self._membership.known.forget_room(event.room)
         self._mutes.forget_room(event.room)
         self._membership.settings.drop(event.room)
@@ -136,13 +140,15 @@ async def delete_room(
         AuditEntry(at=now(), actor=actor or OPERATOR, action="delroom", room=room.key)
     )
     log.info("audit: %s /delroom #%s", actor or OPERATOR, room.key)
-    text = deleted_text(room.name, actor)
-    created = room.created_at.isoformat()
-    event = RoomDeleted(room.key, room.name, actor, text, created, at.isoformat())
-    if events is not None:
-        await events.publish(event)
-    else:
-        await feed_event(store, event, now(), room.key)
+    told: list[NodeEvent] = [
+        RoomDeletedAt(room.key, room.created_at.isoformat(), at.isoformat()),
+        RoomDeleted(room.key, room.name, actor, deleted_text(room.name, actor)),
+    ]
+    for event in told:
+        if events is not None:
+            await events.publish(event)
+        else:
+            await feed_event(store, event, now(), room.key)
     await drop_messages(store, message_log, room.key, at)
 
 
