@@ -139,6 +139,22 @@ async def test_deleting_a_room_empties_it_and_ids_go_on(message_log: MessageLog)
     assert await message_log.delete_channel("never-used") == 0
 
 
+async def test_deleting_a_room_before_a_time_keeps_what_was_sent_since(
+    message_log: MessageLog,
+) -> None:
+    """A deleted room's messages go, not those of a room made again under the name since
+    (sent from its creation on): on main the deletion took the channel whole."""
+    old = await message_log.publish([draft("den", f"old{i}", sent_at=NOW) for i in range(3)])
+    later = NOW + timedelta(seconds=1)
+    new = await message_log.publish([draft("den", f"new{i}", sent_at=later) for i in range(2)])
+    await message_log.delete_channel("den", before=later)
+    assert await message_log.read("den") == new
+    assert await message_log.read("den", newest=True) == new
+    await message_log.delete_channel("den", before=later)  # again: nothing more goes
+    assert ids(await message_log.read("den")) == [4, 5] == [m.id for m in new]
+    assert old[-1].id == 3
+
+
 # reading
 
 

@@ -43,6 +43,7 @@ class Node:
     deletion: RoomDeletion
     revocations: Revocations
     mutes: Mutes
+    events: NodeEvents
 
     async def user(self, name: str, *, admin: bool = False) -> None:
         from datetime import datetime
@@ -76,7 +77,7 @@ async def node(store: SqlStore) -> AsyncIterator[Node]:
     await events.start()
     await revocations.start()
     n = Node(store, log, subs, sessions, membership, messaging, moderation, deletion,
-             revocations, mutes)  # fmt: skip
+             revocations, mutes, events)  # fmt: skip
     for name in ("alice", "bob", "carol", "dave"):
         await n.user(name)
     await n.user("root", admin=True)
@@ -238,7 +239,8 @@ async def test_the_operators_deletion_reaches_the_node_through_the_store(node: N
     await delete_by_operator(node.store, node.log, "#den".lstrip("#"), "lobby",
                              lambda: datetime.now(UTC))  # fmt: skip
     assert node.subs.is_listening(bob, "den")  # not a node: told through the store's feed
-    assert await node.revocations.poll() == 1
+    assert await node.revocations.poll() == 2  # RoomDeletedAt, then RoomDeleted
+    assert node.subs.deletion("den") is not None  # remembered: a late send is refused
     assert bob.lines[-1] == "* #den was deleted by the server's operator"
     assert not node.subs.is_listening(bob, "den")
     assert await node.log.read("den", limit=10) == []

@@ -18,6 +18,7 @@ from torbit.core.models import (
     Invitation,
     Mute,
     Role,
+    Room,
     RoomSettings,
     Standing,
 )
@@ -335,6 +336,23 @@ async def test_admins_and_bans_are_listed_and_a_room_deleted_with_its_rows(
     assert await store.get_cursor("bob", "den") is None
     assert await store.active_mutes(NOW) == []
     assert await store.get_user("bob") is not None  # users stay
+
+
+async def test_a_room_is_deleted_by_the_identity_the_caller_saw(store: Store) -> None:
+    """Two deletions racing a creation: the late one, holding the room it checked, must not
+    delete the room made again under the name since (on main it went by name and did)."""
+    await users(store, "alice", "bob")
+    old = await store.create_room(room("den", owner="alice"))
+    assert await store.delete_room("den", old.created_at)
+    new = await store.create_room(Room("den", NOW + timedelta(seconds=1), owner="bob"))
+    await store.add_member("den", "bob")
+    await store.set_room_admin("den", "bob", True)
+    assert not await store.delete_room("den", old.created_at)  # the stale one
+    assert await store.get_room("den") == new
+    assert await store.rooms_of("bob") == ["den"]
+    assert await store.list_room_admins("den") == ["bob"]
+    assert await store.delete_room("den", new.created_at)
+    assert await store.get_room("den") is None
 
 
 async def test_a_voice_is_the_memberships_and_ends_with_it(store: Store) -> None:

@@ -92,6 +92,10 @@ class Membership(JoinChecks):
         self._tasks: set[asyncio.Task[None]] = set()
         events.on(MembershipEnded, self._on_left)
 
+    def deletion(self, room_key: str) -> tuple[datetime, datetime] | None:
+        """The room lately deleted under this key: its creation and the deletion's time."""
+        return self._subs.deletion(room_key)
+
     def check_walk(self, user: str) -> None:
         """Charge a walk of every room or every user online (LIST, WHO by mask, telnet's
         /list) to `limits.walk_rate`: RateLimited past it. A six-byte line walked up to

@@ -25,7 +25,7 @@ Several receives of one user in one room at once (tabs, devices, retries, nodes)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from torbit.core.banmasks import Visitor
 from torbit.core.ignores import Ignores
@@ -36,6 +36,7 @@ from torbit.core.models import Draft, Message, MessageKind, Room
 from torbit.core.mutes import Mutes
 from torbit.core.names import check_name, inbox_channel, name_key
 from torbit.core.ports import MessageLog, Store
+from torbit.core.roomdeletion import drop_messages
 from torbit.core.text import clean_text
 from torbit.errors import Forbidden, InvalidInput, NotFound
 
@@ -105,6 +106,8 @@ class Messaging:
         self._check_rate(user, room.key)
         draft = Draft(channel=room.key, sender=user, text=text, sent_at=self._now(), kind=kind)
         (message,) = await self._log.publish([draft])
+        if self._membership.deletion(room.key) is not None:
+            await self._unless_deleted(room, [message])
         return message
 
     async def send_while_listening(
@@ -124,7 +127,20 @@ class Messaging:
         # positional: keywords cost a Draft a third more, and this runs for every line
         drafts = [Draft(channel, user, t, now, kind) for t in texts[:allowed]]
         messages = await self._log.publish(drafts) if drafts else []
+        if messages and self._membership.deletion(channel) is not None:
+            await self._unless_deleted(room, messages)
         return messages, len(texts) - allowed
+
+    async def _unless_deleted(self, room: Room, messages: Sequence[Message]) -> None:
+        """A send checked before its room was deleted and committed after (it waited on the
+        log meanwhile): refused, and its messages go as the room's did, up to the creation
+        of a room made again under the name (core/roomdeletion.py)."""
+        gone = self._membership.deletion(room.key)
+        if gone is None or gone[0] != room.created_at:
+            return  # the room it went to is not the one deleted
+        at = max(gone[1], messages[-1].sent_at + timedelta(microseconds=1))
+        await drop_messages(self._store, self._log, room.key, at)
+        raise NotFound(f"#{room.name} was deleted")
 
     async def send_private(self, sender: str, to: str, text: str) -> Message:
         """A private message lands in the recipient's inbox and, as a copy, in the sender's."""

@@ -197,11 +197,12 @@ class Store(Protocol):
         """Insert a new room; raise Conflict if one with the same key exists, LooksAlike
         (a Conflict) if another has its skeleton, as `ensure_room` checks it."""
 
-    async def delete_room(self, key: str) -> bool:
+    async def delete_room(self, key: str, created_at: datetime | None = None) -> bool:
         """Delete the room with its memberships, admins, bans, mutes, invitations and read
         cursors (audit entries stay; its messages stay in the log until retention removes
         them, and are never shown in a room of the same name created later); False if
-        unknown."""
+        unknown. With `created_at`, only the room of that creation, the one the caller
+        checked: a room made again under the key since stays (False)."""
 
     async def update_room(
         self,
@@ -419,8 +420,10 @@ class MessageLog(Protocol):
         """Delete messages sent before older_than; the count deleted (0 where the engine
         expires messages itself, as Kafka's retention.ms does)."""
 
-    async def delete_channel(self, channel: str) -> int:
-        """Delete every message of a channel (a deleted account's inbox, a deleted room);
-        the count deleted, if known. Ids go on increasing afterwards, never restart. Where
-        the engine cannot delete records (a Kafka broker without DeleteRecords) they stay
-        until retention expires them, and the core filters reads by creation time."""
+    async def delete_channel(self, channel: str, before: datetime | None = None) -> int:
+        """Delete every message of a channel (a deleted account's inbox, a deleted room), or
+        with `before` those sent before it (a deleted room's, leaving a room made again
+        under its name the messages sent since its creation); the count deleted, if known.
+        Ids go on increasing afterwards, never restart. Where the engine cannot delete
+        records (a Kafka broker without DeleteRecords) they stay until retention expires
+        them, and the core filters reads by creation time."""

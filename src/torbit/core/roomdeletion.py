@@ -11,6 +11,13 @@ where the broker lets it, else retention removes them). A room made again under 
 another room: every read filters by the room's creation time, so nothing of the old room
 shows there, whatever the log still holds.
 
+The room's identity is its key and creation time, and the deletion goes by it: a deletion
+that checked the old room deletes nothing of a room made again under the name meanwhile;
+its messages go up to the deletion's time or that room's creation, whichever is first, so
+the new room's first messages stay; and a send checked before the deletion but committed
+after it is refused, its message dropped with the room and delivered to no one (a node that
+heard of the deletion remembers it: `Subscriptions.room_deleted`).
+
 A process that is not a node (`torbit room del`) cannot publish on a node's in-process log:
 it appends the event to the store's revocation feed, which every node polls
 (core/revocation.py, `feed_event`)."""
@@ -23,7 +30,7 @@ from datetime import UTC, datetime
 
 from torbit.core import policy
 from torbit.core.delivery import Notice, NoticeKind
-from torbit.core.events import NodeEvents, RoomDeleted
+from torbit.core.events import NodeEvent, NodeEvents, RoomDeleted, RoomDeletedAt
 from torbit.core.membership import Membership
 from torbit.core.models import AuditEntry, Room
 from torbit.core.mutes import Mutes
@@ -64,6 +71,7 @@ class RoomDeletion:
         self._mutes = mutes
         self._now = now
         events.on(RoomDeleted, self._on_deleted)
+        events.on(RoomDeletedAt, self._on_deleted_at)
 
     async def delete(self, actor: str, room_name: str) -> Room:
         """Delete the room if `actor` owns it or is a server admin; NotFound for a private
@@ -83,6 +91,12 @@ class RoomDeletion:
             raise Forbidden(f"#{room.name} is the server's default room: it cannot be deleted")
         await delete_room(self._store, self._log, room, actor, self._now, self._events)
         return room
+
+    def _on_deleted_at(self, event: RoomDeletedAt) -> None:
+        """Remember the deletion: a late send to that room is refused and dropped here, and
+        nothing sent to it before the deletion is delivered here any more."""
+        created, at = datetime.fromisoformat(event.created_at), datetime.fromisoformat(event.at)
+        self._subs.room_deleted(event.room, created, at)
 
     def _on_deleted(self, event: RoomDeleted) -> None:
         """On every node: the sessions listening to the room are told and put out of it (a
@@ -117,19 +131,32 @@ async def delete_room(
 ) -> None:
     """Delete `room` (checked by the caller), write the audit entry and the app log line, tell
     every node (through `events` on a node, else through the store's feed) and delete the
-    room's messages; NotFound if another deletion came first (nothing more is done then)."""
-    if not await store.delete_room(room.key):
+    room's messages; NotFound if another deletion came first (nothing more is done then):
+    the room `room` is, by its creation time, not one made again under the name since."""
+    if not await store.delete_room(room.key, room.created_at):
         raise NotFound(f"no such room #{room.name} (it was deleted meanwhile)")
+    at = now()
     await store.add_audit(
         AuditEntry(at=now(), actor=actor or OPERATOR, action="delroom", room=room.key)
     )
     log.info("audit: %s /delroom #%s", actor or OPERATOR, room.key)
-    event = RoomDeleted(room.key, room.name, actor, deleted_text(room.name, actor))
-    if events is not None:
-        await events.publish(event)
-    else:
-        await feed_event(store, event, now(), room.key)
-    await message_log.delete_channel(room.key)
+    told: list[NodeEvent] = [
+        RoomDeletedAt(room.key, room.created_at.isoformat(), at.isoformat()),
+        RoomDeleted(room.key, room.name, actor, deleted_text(room.name, actor)),
+    ]
+    for event in told:
+        if events is not None:
+            await events.publish(event)
+        else:
+            await feed_event(store, event, now(), room.key)
+    await drop_messages(store, message_log, room.key, at)
+
+
+async def drop_messages(store: Store, message_log: MessageLog, key: str, at: datetime) -> None:
+    """A deleted room's messages: those sent before `at` or, if a room was made again under
+    the key since, before its creation, whichever is first: that room keeps its own."""
+    again = await store.get_room(key)
+    await message_log.delete_channel(key, min(at, again.created_at) if again else at)
 
 
 async def delete_by_operator(

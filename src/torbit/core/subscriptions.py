@@ -39,6 +39,8 @@ log = logging.getLogger("torbit.subscriptions")
 MessageHook = Callable[[Message], None]
 TranscriptRun = tuple[Sequence[Message], str]  # messages of one room, in order; its name
 
+DELETED_KEPT = 1000  # room deletions a node remembers (core/roomdeletion.py)
+
 
 class Subscriptions:
     def __init__(
@@ -73,6 +75,8 @@ class Subscriptions:
         self._unsure: dict[str, float] = {}
         self._unsure_for = cluster.expiry if cluster is not None else 0.0
         self._clock = cluster.now if cluster is not None else time.monotonic
+        # rooms deleted lately: key -> (the deleted room's creation, the deletion's time)
+        self._deleted: dict[str, tuple[datetime, datetime]] = {}
 
     # committed messages (the message log's listener)
 
@@ -109,6 +113,8 @@ class Subscriptions:
             if self._on_event is not None:
                 self._on_event(message)
             return
+        if self._deleted and not self._undeleted([message]):
+            return
         if self._transcript is not None and not is_inbox(message.channel):
             transcribe.append(((message,), self.room_name(message.channel)))
         if self._hub.dispatch(message) and self._on_delivered is not None:
@@ -116,6 +122,8 @@ class Subscriptions:
             self._on_delivered(max(0.0, lag), 1)
 
     def _route_run(self, run: list[Message], transcribe: list[TranscriptRun]) -> None:
+        if self._deleted and not (run := self._undeleted(run)):
+            return
         channel = run[0].channel
         if self._transcript is not None and not is_inbox(channel):
             transcribe.append((run, self.room_name(channel)))
@@ -129,6 +137,23 @@ class Subscriptions:
                     at, n = m.sent_at, 0
                 n += 1
             self._on_delivered(max(0.0, (now - at).total_seconds()), n)
+
+    def room_deleted(self, room: str, created_at: datetime, at: datetime) -> None:
+        """Room `room` (created at `created_at`) was deleted at `at`: what was sent to it
+        before then and committed late reaches no one here (no listener of it is left; a room
+        made again under the name is another). The last DELETED_KEPT are kept."""
+        self._deleted.pop(room, None)
+        self._deleted[room] = (created_at, at)
+        if len(self._deleted) > DELETED_KEPT:
+            del self._deleted[next(iter(self._deleted))]
+
+    def deletion(self, room: str) -> tuple[datetime, datetime] | None:
+        """The creation and deletion time of the room last deleted under this key, if lately."""
+        return self._deleted.get(room) if self._deleted else None
+
+    def _undeleted(self, run: list[Message]) -> list[Message]:
+        gone = self._deleted.get(run[0].channel)
+        return run if gone is None else [m for m in run if m.sent_at >= gone[1]]
 
     @property
     def delivered(self) -> int:

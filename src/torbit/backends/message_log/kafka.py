@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 # A send the producer holds when its wait times out still leaves once the broker answers:
 # the sender is told so, and not to send it again blindly (it would then be there twice).
+DELETE_PAGE = 100  # records a deletion with `before` reads at a time, newest first
 PUBLISH_UNSURE = "; it may still be delivered once the log is back"
 
 # History reads start where there is data, so the broker answers at once whatever the wait.
@@ -208,9 +209,10 @@ class KafkaLog:
         """Nothing to do: the broker expires records after the topics' retention.ms."""
         return 0
 
-    async def delete_channel(self, channel: str) -> int:
+    async def delete_channel(self, channel: str, before: datetime | None = None) -> int:
         """Move the start of the channel's partition past its last record (DeleteRecords up
-        to the high watermark): offsets, hence ids, go on from there. A broker that refuses
+        to the high watermark), or with `before` up to its first record sent since then
+        (`_first_since`): offsets, hence ids, go on from there. A broker that refuses
         keeps the records until retention.ms expires them; the core hides them from a later
         holder of the name by its creation time. The count is not known: 0.
 
@@ -226,11 +228,32 @@ class KafkaLog:
         async with self._bounded("delete"):
             if not await self._registry().exists(topic):
                 return 0
+        upto = -1 if before is None else await self._first_since(channel, before)
+        if upto == 0:
+            return 0
+        async with self._bounded("delete"):
             try:
-                await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(-1)})
+                await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(upto)})
             except KafkaError as e:
                 log.warning("cannot delete the records of %s (%r): left to retention", topic, e)
         return 0
+
+    async def _first_since(self, channel: str, before: datetime) -> int:
+        """The offset of the channel's first record sent at or after `before` (ids are
+        offsets + 1), read from the newest back: a room made again since has few; past the
+        last record if none is (a record published later stays)."""
+        upto, first = None, 0
+        while True:
+            page = await self.read(channel, before=upto, limit=DELETE_PAGE, newest=True)
+            if upto is None and page:
+                first = page[-1].id
+            for m in reversed(page):
+                if m.sent_at < before:
+                    return first
+                first = m.id - 1
+            if len(page) < DELETE_PAGE:
+                return first
+            upto = page[0].id
 
     # writing
 

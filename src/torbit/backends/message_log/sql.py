@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Delete, Select, delete, func, select, tuple_, union_all
+from sqlalchemy import ColumnElement, Delete, Select, and_, delete, func, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torbit.backends.store.dialects import MessageRow, is_unavailable, unavailable
@@ -379,10 +379,13 @@ class SqlLog:
             raise
         return int(counted or 0)
 
-    async def delete_channel(self, channel: str) -> int:
-        """Delete every message of the channel, remembering its highest id as a purge mark so
-        that ids go on from there. Works without `start` (the CLI deletes accounts so)."""
+    async def delete_channel(self, channel: str, before: datetime | None = None) -> int:
+        """Delete every message of the channel (with `before`, those sent before it),
+        remembering its highest id as a purge mark so that ids go on from there. Works
+        without `start` (the CLI deletes accounts so)."""
         of_channel = messages.c.channel == channel
+        if before is not None:
+            of_channel = and_(of_channel, messages.c.sent_at < before)
         doomed = select(messages.c.id).where(of_channel).limit(PURGE_BATCH)
         batch = delete(messages).where(of_channel, messages.c.id.in_(doomed))
         return await self._delete_marked(of_channel, batch)

@@ -169,8 +169,8 @@ class RoomCatalogCql:
 
     # deletion
 
-    async def delete_room(self, key: str) -> bool:
-        room = await self._close(key)
+    async def delete_room(self, key: str, created_at: datetime | None = None) -> bool:
+        room = await self._close(key, created_at)
         if room is None:
             return False
         await self._delete_closed(key, room)
@@ -216,14 +216,23 @@ class RoomCatalogCql:
         ]
         await self.claims.release("room", skel, key, heirs[0] if heirs else None)
 
-    async def _close(self, key: str) -> Row | None:
+    async def _close(self, key: str, created_at: datetime | None = None) -> Row | None:
         """Raise the room's closing flag; the room's owner and name as stored, or None if
-        the room is unknown."""
-        applied, _ = await self.cql.lwt(
-            f"UPDATE {self.ks}.rooms USING TTL {CLOSING_TTL_S} SET closing = true "
-            f"WHERE key = ? IF EXISTS",
-            key,
-        )
+        the room is unknown (or, with `created_at`, is another room made again under the
+        key: the condition is checked in the same lightweight transaction)."""
+        if created_at is None:
+            applied, _ = await self.cql.lwt(
+                f"UPDATE {self.ks}.rooms USING TTL {CLOSING_TTL_S} SET closing = true "
+                f"WHERE key = ? IF EXISTS",
+                key,
+            )
+        else:
+            applied, _ = await self.cql.lwt(
+                f"UPDATE {self.ks}.rooms USING TTL {CLOSING_TTL_S} SET closing = true "
+                f"WHERE key = ? IF created_at = ?",
+                key,
+                to_us(created_at),
+            )
         if not applied:
             return None
         found = await self.cql.one(f"SELECT owner, name FROM {self.ks}.rooms WHERE key = ?", key)

@@ -195,7 +195,7 @@ class RoomModerationCql:
             raise LooksAlike(f"room #{room.name} reads like an existing room")
         return applied, existing
 
-    async def delete_room(self, key: str) -> bool:
+    async def delete_room(self, key: str, created_at: datetime | None = None) -> bool:
         raise NotImplementedError  # RoomCatalogCql's, before this class in CassandraStore
 
     async def room_like(self, room: Room) -> bool:

@@ -131,13 +131,19 @@ class RoomModerationSql(SqlConnections):
             await conn.execute(delete(cursors).where(cursors.c.channel == key))
         return True
 
-    async def delete_room(self, key: str) -> bool:
+    async def delete_room(self, key: str, created_at: datetime | None = None) -> bool:
+        """The room's row first, by its identity (key and creation): a room made again under
+        the key is another row and stays; then, in the same transaction, what hung off it."""
+        which = rooms.c.key == key
+        if created_at is not None:
+            which = and_(which, rooms.c.created_at == created_at)
         async with self._write() as conn:
+            if not (await conn.execute(delete(rooms).where(which))).rowcount:
+                return False
             for table in (memberships, *ROOM_TABLES):
                 await conn.execute(delete(table).where(table.c.room_key == key))
             await conn.execute(delete(cursors).where(cursors.c.channel == key))
-            result = await conn.execute(delete(rooms).where(rooms.c.key == key))
-        return bool(result.rowcount > 0)
+        return True
 
     async def update_room(
         self,
