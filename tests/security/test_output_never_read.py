@@ -84,13 +84,13 @@ async def flood(writer: asyncio.StreamWriter, request: bytes, cut: asyncio.Event
     cut (counted as they leave this side: the server may not have read the last few)."""
     sent = 0
     try:
-        while sent < REQUESTS and not cut.is_set():
+        while sent < REQUESTS and not cut.is_set() and not writer.transport.is_closing():
             writer.write(request)
             sent += 1
             await asyncio.sleep(0.002)
             if writer.transport.get_write_buffer_size() > 64 * 1024:
                 await asyncio.sleep(0.1)  # our own side is full: the server stopped reading
-    except ConnectionError:
+    except (ConnectionError, RuntimeError):  # RuntimeError: uvloop's write after the close
         pass
     return sent
 
