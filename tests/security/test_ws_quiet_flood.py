@@ -91,6 +91,10 @@ async def test_a_cut_client_s_own_message_is_not_written_past_its_end(
         await register(http, "mallory", "alice")
     alice = await ws_from(server, basic_header("alice"), logged_in=True)
     await alice.send(json.dumps({"type": "subscribe", "room": "hall"}))
+    await alice.send('{"type": "ping"}')  # her subscribe is in once its pong comes back:
+    async with asyncio.timeout(10):  # else mallory's join may come first, unheard (CI)
+        while json.loads(await alice.recv())["type"] != "pong":
+            pass
     ws = await ws_from(server, basic_header("mallory"), logged_in=True)
     await ws.send(json.dumps({"type": "subscribe", "room": "hall"}))
     async with asyncio.timeout(10):  # alice hears mallory join
