@@ -306,14 +306,14 @@ async def opened_and_subscribed(app: Any, token: str) -> ClientConnection:
 async def test_a_token_websocket_opens_and_subscribes_with_few_reads(
     make_server: ServerFactory,
 ) -> None:
-    """A socket opened with a token and subscribed to a room its user belongs to: the user
-    with their ignores once attached (one read), the room with the user's standing in it
-    (one). The token, its user and its expiry (the socket is closed then, ws.py's Expiries)
-    are not read: the node found the token live moments ago (the first socket) and
-    remembers it (auth.py's TokenCache; was three reads, one each). The token is not read
-    again once the session is attached (it was: the revocations applied here since the
-    socket's own check are counted instead, core/sessions.py), and never through Core (was
-    ~1 ms of CPU a read)."""
+    """A socket opened with a token and subscribed to a room its user belongs to: the token
+    (one read: a handshake reads it in the store even when the node remembers it, ws.py),
+    its user (one), the user with their ignores once attached (one), the room with the
+    user's standing in it (one). The token's expiry (the socket is closed then, ws.py's
+    Expiries) is not read again: the node remembers it with the token it found live
+    (tokencache.py; was a read). The token is not read again once the session is attached
+    (it was: the revocations applied here since the socket's own check are counted instead,
+    core/sessions.py), and never through Core (was ~1 ms of CPU a read)."""
     app = await make_server(chat={"history_on_join": 0})
     assert app.core is not None
     engine = app.core.store.engine  # type: ignore[attr-defined]
@@ -325,7 +325,8 @@ async def test_a_token_websocket_opens_and_subscribes_with_few_reads(
         with Statements(engine, ignore=PERIODIC) as opened:
             ws = await opened_and_subscribed(app, token)
         await ws.close()
-    assert [sql.count("tokens") for sql in opened.seen] == [0, 0], opened.seen
+    assert [sql.count("tokens") for sql in opened.seen] == [1, 0, 0, 0], opened.seen
+    assert "user_key FROM tokens" in opened.seen[0], opened.seen
 
 
 async def test_a_token_websocket_and_its_first_join_never_wait_for_the_driver(

@@ -175,12 +175,15 @@ class Authenticator:
             return False
         return user.credential == principal.credential
 
-    async def authorization(self, header: str | None, client: str = "") -> Principal:
+    async def authorization(
+        self, header: str | None, client: str = "", *, remembered: bool = True
+    ) -> Principal:
         """The caller named by an `Authorization` header, Basic or Bearer; `client` is the
         peer's address, for the login back-off. It carries this node's count of revocations
-        from before the check began (`Principal.revocations`), whichever route asked."""
+        from before the check began (`Principal.revocations`), whichever route asked.
+        `remembered`: a bearer token may be taken from this node's cache (see `bearer`)."""
         before = self.revocations
-        return replace(await self._identify(header, client), revocations=before)
+        return replace(await self._identify(header, client, remembered), revocations=before)
 
     async def confirm(self, principal: Principal) -> None:
         """AuthenticationFailed if a revocation applied here since the caller's check began
@@ -191,13 +194,13 @@ class Authenticator:
         if principal.revocations != self.revocations and not await self.still_holds(principal):
             raise AuthenticationFailed("your login was revoked: you are logged out")
 
-    async def _identify(self, header: str | None, client: str) -> Principal:
+    async def _identify(self, header: str | None, client: str, remembered: bool) -> Principal:
         if not header:
             raise AuthenticationFailed("authentication required")
         scheme, _, param = header.strip().partition(" ")
         param = param.strip()
         if scheme.lower() == "bearer" and param:
-            return await self.bearer(param)
+            return await self.bearer(param, remembered=remembered)
         if scheme.lower() == "basic" and param:
             return await self.basic(*parse_basic(param), client)
         raise AuthenticationFailed("use Basic credentials or a Bearer token")
@@ -225,15 +228,18 @@ class Authenticator:
         self._cache.put(self._cache.digest(name, password), principal, generation)
         return user
 
-    async def bearer(self, token: str) -> Principal:
+    async def bearer(self, token: str, *, remembered: bool = True) -> Principal:
         """The token's owner: from the node's cache of live tokens (no store read), or read
-        from the store (its owner, the account, its expiry), then remembered. A session
-        opened with it is re-checked once attached (core/sessions.py), so a password change
-        between these reads cannot be missed."""
+        from the store (its owner, the account, its expiry), then remembered. Not
+        `remembered`: read from the store whatever the cache holds, for a WebSocket's
+        handshake, whose session relies on that read (a revocation committed before it is
+        refused at once, even on a node its event has not reached yet: core/sessions.py).
+        A session opened with it is re-checked once attached, so a password change between
+        these reads cannot be missed."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise AuthenticationFailed("invalid or expired token")
         digest = token_hash(token)
-        known = self._token_cache.get(digest)
+        known = self._token_cache.get(digest) if remembered else None
         if known is not None:
             return Principal(known[0], token, known[1])
         generation = self._token_cache.generation
@@ -245,7 +251,8 @@ class Authenticator:
         except NotFound:
             raise AuthenticationFailed("invalid or expired token") from None
         principal = Principal(user.name, token, user.credential)
-        expires_at = await self._tokens.expiry(token)
+        # a token's expiry never changes: the one remembered (a handshake skips the cache)
+        expires_at = self._token_cache.expiry(digest) or await self._tokens.expiry(token)
         if expires_at is not None:
             now = self._tokens.now()
             self._token_cache.put(digest, user.name, user.credential, expires_at, now, generation)
