@@ -68,8 +68,9 @@ ROWS: dict[str, list[tuple[str, str, bool]]] = {
         ("rss_mb", "server RSS MB", True),
     ],
     "receive": [
-        ("first_page_ms", "first page (limit 100) of the backlog ms", True),
-        ("first_page_warm_ms", "first page, credentials just checked, ms", True),
+        ("first_page_ms", "first page (limit 100) of the backlog, Basic cold (argon2) ms", True),
+        ("first_page_token_ms", "first page, bearer token (from before the fill) ms", True),
+        ("first_page_warm_ms", "first page, Basic remembered (just checked) ms", True),
         ("first_page_count", "messages in first page", False),
         ("argon2_ms", "argon2 alone, pages' pace (torbit's runs) ms", False),
         ("fill_per_s", "fill: sends/s", True),
@@ -343,21 +344,31 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
     # untimed before it): torbit's cache of verified credentials (30 s) is cold for the
     # first set when the fill took longer, and each of their pages pays a full argon2 check
     warm = [f"w{i}" for i in range(args.readers)]
+    # and for readers holding a bearer token (`POST /api/v1/sessions`, untimed, before the
+    # fill): what a polling client that logged in once pays, no password in the request
+    bearers = [f"t{i}" for i in range(args.readers)]
     filler, waiter = "filler", "waiter"
     fill_room, lp_room = "backlog", "longpoll"
     conns = 20
     async with httpx.AsyncClient(base_url=base(port), timeout=60, limits=limits(conns)) as c:
         if kind == "torbit":
-            await register(c, [*readers, *warm, filler, waiter])
+            await register(c, [*readers, *warm, *bearers, filler, waiter])
             for room in (fill_room, lp_room):  # the classic routes create no rooms
                 resp = await c.put(f"/api/v1/rooms/{room}/members/{filler}",
                                    auth=auth(kind, filler))
                 resp.raise_for_status()
         # readers join the room (their cursor starts here) before it is filled
-        for r in [*readers, *warm]:
+        for r in [*readers, *warm, *bearers]:
             resp = await c.get(f"/receive/{fill_room}/{r}", params={"limit": 1},
                                auth=auth(kind, r))
             resp.raise_for_status()
+        tokens: dict[str, dict[str, str]] = {}  # reader -> its request headers
+        for r in bearers:
+            tokens[r] = {}
+            if kind == "torbit":
+                resp = await c.post("/api/v1/sessions", json={"name": r, "password": PASSWORD})
+                resp.raise_for_status()
+                tokens[r] = {"Authorization": f"Bearer {resp.json()['token']}"}
         checked_at = time.perf_counter()  # the readers' credentials last checked
         # fill: `backlog` messages from one user over `conns` keep-alive connections
         counter = iter(range(args.backlog))
@@ -391,6 +402,14 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
             resp = await c.get(f"/receive/{fill_room}/{r}", params={"limit": 100},
                                auth=auth(kind, r))
             pages.append(time.perf_counter() - t)
+            resp.raise_for_status()
+            counts.append(len(resp.json()["messages"]))
+        token_pages: list[float] = []
+        for r in bearers:
+            t = time.perf_counter()
+            resp = await c.get(f"/receive/{fill_room}/{r}", params={"limit": 100},
+                               headers=tokens[r])
+            token_pages.append(time.perf_counter() - t)
             resp.raise_for_status()
             counts.append(len(resp.json()["messages"]))
         warm_pages: list[float] = []
@@ -433,6 +452,8 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
     return {
         "first_page_ms": r3(1000 * statistics.median(pages)),
         "first_page_ms_all": [r3(1000 * p) for p in pages],
+        "first_page_token_ms": r3(1000 * statistics.median(token_pages)),
+        "first_page_token_ms_all": [r3(1000 * p) for p in token_pages],
         "first_page_warm_ms": r3(1000 * statistics.median(warm_pages)),
         "first_page_warm_ms_all": [r3(1000 * p) for p in warm_pages],
         "first_page_count": statistics.median(counts),

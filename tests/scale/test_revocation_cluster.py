@@ -49,6 +49,9 @@ async def test_logout_and_password_change_on_one_node_close_sessions_on_the_othe
         ).status_code == 204
     code, reason, _ = await closed(on_b)
     assert (code, reason) == (REVOKED, "you logged out: you are logged out")
+    async with http_from(b) as client:  # node b forgot the token it had found live
+        assert (await client.get("/api/v1/me", headers=bearer(token))).status_code == 401
+        assert (await client.get("/api/v1/me", headers=bearer(other))).status_code == 200
     async with http_from(a) as client:
         r = await client.put(
             "/api/v1/me/password",
@@ -62,6 +65,7 @@ async def test_logout_and_password_change_on_one_node_close_sessions_on_the_othe
     await telnet_on_b.close()
     async with http_from(b) as client:  # node b forgot its cached Basic login too
         assert (await client.get("/api/v1/me", headers=basic_header("alice"))).status_code == 401
+        assert (await client.get("/api/v1/me", headers=bearer(other))).status_code == 401
 
 
 async def test_a_socket_with_credentials_remembered_before_a_change_elsewhere_is_refused(

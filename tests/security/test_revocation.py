@@ -54,6 +54,10 @@ async def test_logout_closes_the_websockets_of_that_token_only(server: App) -> N
         telnet = await telnet_login(server, "alice")
         r = await client.delete("/api/v1/sessions/current", headers=bearer(one))
         assert r.status_code == 204
+        # the node had found `one` live (the sockets above) and remembers live tokens
+        # (auth.py's TokenCache): the logout's revocation forgets it at once
+        assert (await client.get("/api/v1/me", headers=bearer(one))).status_code == 401
+        assert (await client.get("/api/v1/me", headers=bearer(two))).status_code == 200
     for ws in (ws_one, ws_one_query):
         code, reason, frames = await closed(ws)
         assert (code, reason) == (REVOKED, "you logged out: you are logged out")

@@ -69,6 +69,10 @@ class Tokens:
             evicted = await self._store.trim_tokens(user_key, self.per_user)
         return IssuedToken(token, user_key, expires_at, tuple(evicted))
 
+    def now(self) -> datetime:
+        """The clock tokens expire by."""
+        return self._now()
+
     async def user_of(self, token: str) -> str | None:
         """Key of the user owning this token, or None if it is unknown, expired or revoked."""
         if not token or len(token) > MAX_TOKEN_LENGTH:

@@ -11,6 +11,10 @@ through the login throttle; and a remembered one is let in only where the thrott
 a check start, so a throttled guesser cannot tell a right guess from a refused one.
 A WebSocket's handshake (Basic) and a token login are checked the same way, and a
 registration leaves its new credentials remembered.
+
+Bearer tokens checked on this node are remembered the same way (TokenCache), so a client
+polling with a token costs no store read for its credentials: the same TTL, the same
+forgetting on every revocation of the user, and never past the token's own expiry.
 """
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
@@ -37,8 +41,9 @@ from torbit.core.events import SessionsRevoked
 from torbit.core.models import Revocation, User
 from torbit.core.revocation import Revocations
 from torbit.core.sessions import Proof
-from torbit.core.tokens import IssuedToken, Tokens, token_hash
+from torbit.core.tokens import MAX_TOKEN_LENGTH, IssuedToken, Tokens, token_hash
 from torbit.errors import AuthenticationFailed, InvalidInput, NotFound
+from torbit.frontends.http.tokencache import TokenCache
 
 BASIC_CACHE_TTL = 30.0
 BASIC_CACHE_SIZE = 10_000
@@ -137,16 +142,19 @@ class Authenticator:
         tokens: Tokens,
         revocations: Revocations,
         cache: BasicCache | None = None,
+        token_cache: TokenCache | None = None,
     ):
         self._accounts = accounts
         self._tokens = tokens
         self._revocations = revocations
         self._cache = cache or BasicCache()
+        self._token_cache = token_cache or TokenCache()
         self.revocations = 0  # applied on this node so far: see Principal.revocations
         revocations.on_revoked(self._revoked)
 
     def _revoked(self, event: SessionsRevoked) -> None:
         self._cache.forget(event.user)
+        self._token_cache.forget(event.user)
         self.revocations += 1
 
     def on_revoked(self, handler: Callable[[SessionsRevoked], None]) -> None:
@@ -167,12 +175,15 @@ class Authenticator:
             return False
         return user.credential == principal.credential
 
-    async def authorization(self, header: str | None, client: str = "") -> Principal:
+    async def authorization(
+        self, header: str | None, client: str = "", *, remembered: bool = True
+    ) -> Principal:
         """The caller named by an `Authorization` header, Basic or Bearer; `client` is the
         peer's address, for the login back-off. It carries this node's count of revocations
-        from before the check began (`Principal.revocations`), whichever route asked."""
+        from before the check began (`Principal.revocations`), whichever route asked.
+        `remembered`: a bearer token may be taken from this node's cache (see `bearer`)."""
         before = self.revocations
-        return replace(await self._identify(header, client), revocations=before)
+        return replace(await self._identify(header, client, remembered), revocations=before)
 
     async def confirm(self, principal: Principal) -> None:
         """AuthenticationFailed if a revocation applied here since the caller's check began
@@ -183,13 +194,13 @@ class Authenticator:
         if principal.revocations != self.revocations and not await self.still_holds(principal):
             raise AuthenticationFailed("your login was revoked: you are logged out")
 
-    async def _identify(self, header: str | None, client: str) -> Principal:
+    async def _identify(self, header: str | None, client: str, remembered: bool) -> Principal:
         if not header:
             raise AuthenticationFailed("authentication required")
         scheme, _, param = header.strip().partition(" ")
         param = param.strip()
         if scheme.lower() == "bearer" and param:
-            return await self.bearer(param)
+            return await self.bearer(param, remembered=remembered)
         if scheme.lower() == "basic" and param:
             return await self.basic(*parse_basic(param), client)
         raise AuthenticationFailed("use Basic credentials or a Bearer token")
@@ -217,9 +228,21 @@ class Authenticator:
         self._cache.put(self._cache.digest(name, password), principal, generation)
         return user
 
-    async def bearer(self, token: str) -> Principal:
-        """The token's owner. A session opened with it is re-checked once attached (core
-        /sessions.py), so a password change between these two reads cannot be missed."""
+    async def bearer(self, token: str, *, remembered: bool = True) -> Principal:
+        """The token's owner: from the node's cache of live tokens (no store read), or read
+        from the store (its owner, the account, its expiry), then remembered. Not
+        `remembered`: read from the store whatever the cache holds, for a WebSocket's
+        handshake, whose session relies on that read (a revocation committed before it is
+        refused at once, even on a node its event has not reached yet: core/sessions.py).
+        A session opened with it is re-checked once attached, so a password change between
+        these reads cannot be missed."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise AuthenticationFailed("invalid or expired token")
+        digest = token_hash(token)
+        known = self._token_cache.get(digest) if remembered else None
+        if known is not None:
+            return Principal(known[0], token, known[1])
+        generation = self._token_cache.generation
         key = await self._tokens.user_of(token)
         if key is None:
             raise AuthenticationFailed("invalid or expired token")
@@ -227,10 +250,21 @@ class Authenticator:
             user = await self._accounts.get(key)
         except NotFound:
             raise AuthenticationFailed("invalid or expired token") from None
-        return Principal(user.name, token, user.credential)
+        principal = Principal(user.name, token, user.credential)
+        # a token's expiry never changes: the one remembered (a handshake skips the cache)
+        expires_at = self._token_cache.expiry(digest) or await self._tokens.expiry(token)
+        if expires_at is not None:
+            now = self._tokens.now()
+            self._token_cache.put(digest, user.name, user.credential, expires_at, now, generation)
+        return principal
 
     async def token_expiry(self, token: str) -> datetime | None:
-        """When the token expires (None: unknown or revoked)."""
+        """When the token expires (None: unknown or revoked); a token this node remembers
+        (`bearer` just found it live) asks the store nothing."""
+        if token and len(token) <= MAX_TOKEN_LENGTH:
+            known = self._token_cache.expiry(token_hash(token))
+            if known is not None:
+                return known
         return await self._tokens.expiry(token)
 
     async def _check_password(self, name: str, password: str, client: str) -> User:

@@ -171,8 +171,9 @@ class LiveEndpoint:
             session.close(text)
 
     async def _serve(self, websocket: WebSocket) -> None:
-        # a token is read in the store by `_authenticate`: the login does not read it again,
-        # it counts the revocations applied here from before that read (core/sessions.py)
+        # a token is read in the store by `_authenticate` (never taken from the node's cache
+        # of live tokens): the login does not read it again, it counts the revocations
+        # applied here from before that read (core/sessions.py)
         revocations = self._sessions.revocations
         principal = await self._authenticate(websocket)
         if principal is None:
@@ -265,10 +266,12 @@ class LiveEndpoint:
         try:
             header = websocket.headers.get("authorization")
             if header:
-                return await self._auth.authorization(header, client_address(websocket))
+                return await self._auth.authorization(
+                    header, client_address(websocket), remembered=False
+                )
             token = websocket.query_params.get("token")
             if token:
-                return await self._auth.bearer(token)
+                return await self._auth.bearer(token, remembered=False)
             async with asyncio.timeout(AUTH_TIMEOUT):
                 message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
@@ -276,7 +279,7 @@ class LiveEndpoint:
             frame = _json(message.get("text"))
             if frame is None or frame.get("type") != "auth":
                 raise InvalidInput('authenticate first: {"type": "auth", "token": "..."}')
-            return await self._auth.bearer(_text(frame, "token"))
+            return await self._auth.bearer(_text(frame, "token"), remembered=False)
         except WebSocketDisconnect:
             return None
         except (TorbitError, TimeoutError) as e:
