@@ -351,3 +351,43 @@ async def test_an_ignore_set_on_b_races_mallory_s_sends_to_bob_on_every_door(
     finally:
         await mallory.close()
         await bob_a.close()
+
+
+async def test_an_admin_deopped_on_b_has_no_powers_on_a_even_before_a_hears_of_it(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """mallory, a room admin, has moderated on node a (its caches know her); alice takes
+    her admin right on b, and at once 50 mutes, kicks and topic changes from mallory on a,
+    at the same moment, then her telnet and IRC sessions there: every one refused (the role
+    is read from the store at each action, not from a's copy)."""
+    a, b, alice, _bob = await cluster(make_node, clients)
+    mallory = await clients.http(b, "mallory")
+    carol = await clients.http(b, "carol")
+    for user in (mallory, carol):
+        await user.join("hall")
+    assert (await alice.client.put("/api/v1/rooms/hall/admins/mallory")).status_code == 204
+    on_a = await clients.http(a, "mallory", new=False)
+    r = await on_a.client.put("/api/v1/rooms/hall/mutes/carol", json={"minutes": 1})
+    assert r.status_code == 200, r.text  # an admin on a
+    assert (await on_a.client.delete("/api/v1/rooms/hall/mutes/carol")).status_code == 204
+    telnet = await clients.telnet(a, "mallory")
+    telnet.send("/join hall")
+    await telnet.expect(r"^\* you are in #hall")
+    irc = await joined(a, "mallory", "hall", password=PASSWORD)
+    assert (await alice.client.delete("/api/v1/rooms/hall/admins/mallory")).status_code == 204
+    tries = []
+    for i in range(50):
+        if i % 3 == 0:
+            tries.append(on_a.client.put("/api/v1/rooms/hall/mutes/carol", json={"minutes": 1}))
+        elif i % 3 == 1:
+            tries.append(on_a.client.delete("/api/v1/rooms/hall/members/carol"))
+        else:
+            tries.append(on_a.client.patch("/api/v1/rooms/hall", json={"topic": f"mine {i}"}))
+    answers = await asyncio.gather(*tries)
+    assert sorted({r.status_code for r in answers}) == [403], [r.text for r in answers][:3]
+    telnet.send("/kick carol")
+    await telnet.expect(r"^! only .* of #hall may /kick")
+    irc.send("KICK #hall carol")
+    await irc.expect(" 482 ")
+    members = (await alice.client.get("/api/v1/rooms/hall/members")).json()
+    assert "carol" in str(members)
