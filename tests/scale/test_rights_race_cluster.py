@@ -391,3 +391,40 @@ async def test_an_admin_deopped_on_b_has_no_powers_on_a_even_before_a_hears_of_i
     await irc.expect(" 482 ")
     members = (await alice.client.get("/api/v1/rooms/hall/members")).json()
     assert "carol" in str(members)
+
+
+async def test_kicked_from_a_private_room_on_b_her_open_doors_on_a_cannot_get_back_in(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """An invitation is used up by the join: kicked on b, mallory's sessions on a (telnet,
+    IRC, a WebSocket, HTTP with the classic routes that make the caller a member first)
+    cannot rejoin, send to or read the private room, at once and all together."""
+    a = await make_node("a")
+    b = await make_node("b")
+    alice = await clients.http(b, "alice")
+    r = await alice.client.post("/api/v1/rooms", json={"name": "den", "private": True})
+    assert r.status_code == 201, r.text
+    mallory = await clients.http(a, "mallory")
+    r = await alice.client.post("/api/v1/rooms/den/invites", json={"user": "mallory"})
+    assert r.status_code == 204, r.text
+    await mallory.join("den")
+    telnet = await clients.telnet(a, "mallory")
+    irc = await joined(a, "mallory", password=PASSWORD)
+    ws = await clients.ws(a, "mallory", new=False)
+    assert (await alice.client.delete("/api/v1/rooms/den/members/mallory")).status_code == 204
+    telnet.send("/join den")
+    irc.send("JOIN #den")
+    await ws.send({"type": "subscribe", "room": "den"})
+    answers = await asyncio.gather(
+        *[mallory.client.post("/send/den/mallory", content=f"in {i}") for i in range(10)],
+        *[mallory.client.get("/receive/den/mallory") for _ in range(10)],
+        *[mallory.client.put("/api/v1/rooms/den/members/mallory") for _ in range(10)],
+        *[mallory.post("den", f"v1 {i}") for i in range(10)],
+        *[mallory.client.get("/api/v1/rooms/den/messages") for _ in range(10)],
+    )
+    assert sorted({r.status_code for r in answers}) == [404], [r.text for r in answers][:3]
+    await telnet.expect(r"^! no such room #den")
+    await irc.expect(" 473 ")
+    await ws.frame("error", timeout=15)
+    await alice.send("den", "private again")
+    assert [m["text"] for m in await alice.history("den")] == ["private again"]
