@@ -428,3 +428,36 @@ async def test_kicked_from_a_private_room_on_b_her_open_doors_on_a_cannot_get_ba
     await ws.frame("error", timeout=15)
     await alice.send("den", "private again")
     assert [m["text"] for m in await alice.history("den")] == ["private again"]
+
+
+async def test_a_websocket_send_waiting_when_its_login_is_revoked_is_not_stored(
+    make_node: NodeFactory, clients: Clients, empty_db: str
+) -> None:
+    """The same for a session: mallory's WebSocket on a sends, the send waits on the store
+    (a real lock), her password is changed on b and a closes the socket (4001); the send,
+    let go, stores nothing."""
+    a, b = await make_node("a"), await make_node("b")
+    alice = await clients.http(b, "alice")
+    assert (await alice.client.post("/api/v1/rooms", json={"name": "hall"})).status_code == 201
+    mallory_b = await clients.http(b, "mallory")
+    await mallory_b.join("hall")
+    ws = await clients.ws(a, "mallory", new=False)
+    at = applied(a, SessionsRevoked)
+    lock = await asyncpg.connect(empty_db, timeout=5)
+    try:
+        tx = lock.transaction()
+        await tx.start()
+        await lock.execute("LOCK TABLE memberships IN ACCESS EXCLUSIVE MODE")
+        await ws.send({"type": "send", "room": "hall", "text": "after the change", "ref": "x"})
+        await eventually("a's send waits on the lock", lambda: waiting(lock))
+        r = await mallory_b.client.put(
+            "/api/v1/me/password",
+            json={"current_password": PASSWORD, "new_password": "a-new-secret"},
+        )
+        assert r.status_code == 204, r.text
+        await eventually("node a applied the change", lambda: done(bool(at)))
+        await tx.rollback()
+    finally:
+        await lock.close()
+    await alice.send("hall", "sentinel")
+    assert [m["text"] for m in await alice.history("hall")] == ["sentinel"]
