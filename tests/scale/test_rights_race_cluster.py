@@ -461,3 +461,18 @@ async def test_a_websocket_send_waiting_when_its_login_is_revoked_is_not_stored(
         await lock.close()
     await alice.send("hall", "sentinel")
     assert [m["text"] for m in await alice.history("hall")] == ["sentinel"]
+
+
+async def test_her_account_deleted_on_b_races_sends_on_every_door_of_a(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """As an operator deletes it on node b (the CLI's steps, run by b's own services)."""
+
+    async def delete(_alice: HttpUser) -> None:
+        assert b_node[0].core is not None
+        await b_node[0].core.accounts.delete("mallory")
+
+    b_node: list[App] = []
+    _, rows = await attack(make_node, clients, SessionsRevoked, delete, b_node)
+    show("account deleted", rows)
+    assert_held(rows)
