@@ -476,3 +476,34 @@ async def test_her_account_deleted_on_b_races_sends_on_every_door_of_a(
     _, rows = await attack(make_node, clients, SessionsRevoked, delete, b_node)
     show("account deleted", rows)
     assert_held(rows)
+
+
+async def test_her_long_polls_on_a_hear_nothing_sent_after_a_ban_on_b(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """Five `GET /receive?wait=` of mallory parked on node a; alice bans her on b and at
+    once sends 20 messages: no poll answers with one sent after node a applied the ban."""
+    a, b = await make_node("a"), await make_node("b")
+    alice = await clients.http(b, "alice")
+    assert (await alice.client.post("/api/v1/rooms", json={"name": "hall"})).status_code == 201
+    mallory = await clients.http(a, "mallory")
+    await mallory.join("hall")
+    assert await mallory.receive("hall") == []  # her cursor stands at the end
+    at = applied(a, Expelled)
+    polls = [
+        asyncio.create_task(mallory.client.get("/receive/hall/mallory", params={"wait": 20}))
+        for _ in range(5)
+    ]
+    await asyncio.sleep(0.5)  # parked (a poll that is not yet parked reads the same way)
+    assert (await alice.client.put("/api/v1/rooms/hall/bans/mallory")).status_code == 204
+    sent = await asyncio.gather(*[alice.send("hall", f"post-{i}") for i in range(20)])
+    answers = await asyncio.gather(*polls)
+    after = {m["text"] for m in sent if datetime.fromisoformat(m["sent_at"]) > at[0]}
+    got = {m["text"] for r in answers if r.status_code == 200 for m in r.json()["messages"]}
+    print(
+        f"\nlong polls: {sorted(r.status_code for r in answers)}, heard {len(got)} of 20, "
+        f"{len(got & after)} sent after a applied the ban ({len(after)} were)"
+    )
+    assert got & after == set()
+    r = await mallory.client.get("/receive/hall/mallory")
+    assert r.status_code == 403, r.text
