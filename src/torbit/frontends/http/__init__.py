@@ -142,6 +142,7 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
             core.room_deletion,
             core.metrics,
             principal,
+            auth.holds,
         )
     )
     app.include_router(moderation_router(core.membership, core.moderation, principal))

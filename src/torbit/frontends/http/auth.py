@@ -194,6 +194,19 @@ class Authenticator:
         if principal.revocations != self.revocations and not await self.still_holds(principal):
             raise AuthenticationFailed("your login was revoked: you are logged out")
 
+    async def holds(self, principal: Principal) -> None:
+        """`confirm` at the moment a request acts (core/messaging.py's `Holds`): returns only
+        once no revocation was applied here since its last read of the store, so what the
+        caller does right after, with no wait between, is never done by a revoked login.
+        A revocation is applied after its change was committed, so a read begun after it
+        sees the change. Costs a comparison unless one was applied meanwhile."""
+        seen = principal.revocations
+        while seen != self.revocations:
+            now = self.revocations
+            if not await self.still_holds(principal):
+                raise AuthenticationFailed("your login was revoked: you are logged out")
+            seen = now
+
     async def _identify(self, header: str | None, client: str, remembered: bool) -> Principal:
         if not header:
             raise AuthenticationFailed("authentication required")

@@ -149,7 +149,7 @@ def classic_router(
         text = await read_text(request)
         await auth.confirm(caller)  # not revoked while its password was checked (`answer`)
         key = await enter(caller.name, room, visitor_of(caller, request))
-        message = await messaging.send(caller.name, key, text)
+        message = await messaging.send(caller.name, key, text, holds=lambda: auth.holds(caller))
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)
 

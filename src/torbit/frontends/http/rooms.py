@@ -106,7 +106,9 @@ def rooms_router(
     deletion: RoomDeletion,
     metrics: Metrics,
     principal: Callable[..., Awaitable[Principal]],
+    holds: Callable[[Principal], Awaitable[None]],
 ) -> APIRouter:
+    """`holds`: Authenticator.holds, asked as a send acts (core/messaging.py's `Holds`)."""
     router = APIRouter(prefix="/api/v1")
     Caller = Annotated[Principal, Depends(principal)]
     sent = metrics.messages_in.labels(door="http")
@@ -261,7 +263,9 @@ def rooms_router(
         off, unless banned or matching a ban mask; only admins in a moderated room);
         answers once the message is durable."""
         visitor = visitor_of(caller, request)
-        message = await messaging.send(caller.name, room, body.text, visitor=visitor)
+        message = await messaging.send(
+            caller.name, room, body.text, visitor=visitor, holds=lambda: holds(caller)
+        )
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)
 
@@ -320,7 +324,9 @@ def rooms_router(
         responses=errors_doc(401, 404, 413, 422),
     )
     async def send_private(body: SendPrivate, caller: Caller) -> JSONResponse:
-        message = await messaging.send_private(caller.name, body.to, body.text)
+        message = await messaging.send_private(
+            caller.name, body.to, body.text, holds=lambda: holds(caller)
+        )
         sent.inc()
         return JSONResponse(message_json(message), status_code=201)
 
