@@ -45,6 +45,12 @@ class PacedInput(Generic[E]):
         """The client, for the log."""
         raise NotImplementedError
 
+    def _held_back(self) -> bool:
+        """True while the door holds its client's next event back (IRC's command pacing):
+        nothing more is handled until the door calls `_pump` again; reading goes on as the
+        queue allows."""
+        return False
+
     def close(self, reason: str) -> None:
         raise NotImplementedError
 
@@ -66,7 +72,7 @@ class PacedInput(Generic[E]):
         if pending is None:
             self._end()
             return
-        while pending and not self._busy and not self.closed:
+        while pending and not self._busy and not self.closed and not self._held_back():
             if not self._handle(pending.popleft()):
                 return
         if not pending:
