@@ -14,6 +14,7 @@ from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD
 from tests.helpers.irc import RawIrc, joined
 from torbit.app import App
+from torbit.config import LimitsConfig
 from torbit.frontends.irc.pacing import ERRORS_SHOWN
 from torbit.frontends.irc.session import IrcSession
 
@@ -84,7 +85,7 @@ async def test_a_flood_of_who_is_answered_at_the_rate_and_others_are_not_slowed(
 async def test_a_backlog_past_the_limit_is_an_excess_flood_and_the_room_talks_on(
     make_server: ServerFactory,
 ) -> None:
-    app = await make_server(limits={"irc_flood_lines": 100})
+    app = await make_server(limits={"irc_command_rate": 10.0, "irc_flood_lines": 100})
     await users(app, "mallory", "bob", "carol")
     bob = await joined(app, "bob", "den", password=PASSWORD)
     carol = await joined(app, "carol", "den", password=PASSWORD)
@@ -107,7 +108,12 @@ async def test_a_backlog_past_the_limit_is_an_excess_flood_and_the_room_talks_on
 async def test_a_realistic_connect_burst_is_never_held_back(make_server: ServerFactory) -> None:
     """SASL, then 30 JOINs and, for each channel, MODE, WHO (WHOX) and MODE b, as irssi,
     WeeChat and HexChat ask on connect: ~160 units of the default 300."""
-    app = await make_server(limits={"join_rate": 0, "create_rate": 0})
+    defaults = LimitsConfig()  # the pacing as shipped (the tests' settings lift it)
+    pacing = {
+        "irc_command_rate": defaults.irc_command_rate,
+        "irc_command_burst": defaults.irc_command_burst,
+    }
+    app = await make_server(limits={"join_rate": 0, "create_rate": 0, **pacing})
     await users(app, "alice")
     alice = await RawIrc.connect(app)
     alice.send(
