@@ -2,7 +2,7 @@
 commands (ircpace, bench/JOURNAL.md): what IRC command pacing buys the others.
 
 One torbit (IRC door, SQLite, cheap argon2, the bench's limits except IRC pacing, which keeps
-its defaults unless `--no-pacing`); `honest` PINGs every 20 ms for `--seconds` and times each
+its defaults unless `--no-pacing`); `honest` PINGs every 100 ms (10 a second: the pacing's rate) for `--seconds` and times each
 PONG; `mallory` (if `--flood`) writes `WHO honest` lines as fast as the socket takes them,
 in writes of 200 lines, reading and dropping what comes back, and connects again whenever it
 is closed (Excess Flood). `--src DIR` runs another tree's torbit (`python -m torbit` with
@@ -88,7 +88,7 @@ async def honest(port: int, seconds: float) -> list[float]:
             if line.startswith(b":") and b" PONG " in line and line.rstrip().endswith(token):
                 break
         rtts.append((time.perf_counter() - sent) * 1000)
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
     writer.close()
     return rtts
 
@@ -120,7 +120,7 @@ def main() -> None:
     ap.add_argument("--flood", action="store_true")
     ap.add_argument("--no-pacing", action="store_true", help="limits.irc_command_rate = 0")
     ap.add_argument("--src", default="", help="run torbit from this src directory")
-    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     env = {"TORBIT_CHAT__REGISTRATION": "open"}
