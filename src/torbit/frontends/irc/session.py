@@ -256,6 +256,9 @@ class IrcSession(SessionOutput, LineSession[Event]):
         if self.closed:
             return
         self._quiet = 0
+        pending = self._pending
+        if pacing.flooding_ahead(self, data, len(pending) if pending else 0):
+            return
         events = self._parser.receive_data(data)
         for event in events:  # a QUIT's reason counts even if the socket closes before it is run
             if isinstance(event, MessageReceived) and event.message.command.upper() == "QUIT":
