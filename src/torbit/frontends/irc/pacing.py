@@ -159,8 +159,8 @@ def flooding(s: Paced, backlog: int) -> bool:
 
 def flooding_ahead(s: Paced, data: bytes, backlog: int) -> bool:
     """`flooding`, judged before `data` is parsed, by its line ends (one C scan): a read of
-    256 KB of short lines was ~20 ms of parsing before the backlog was seen to be too long.
-    Only with a backlog already, or a read bigger than a connect burst."""
+    up to 256 KB of short lines (~20,000 of them) was parsed in full before the backlog was
+    seen to be too long. Only with a backlog already, or a read bigger than a connect burst."""
     if not backlog and len(data) < SCAN_READS_FROM:
         return False
     return flooding(s, backlog + data.count(b"\n"))
