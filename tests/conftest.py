@@ -52,8 +52,8 @@ def test_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
         # reserved names are lifted (tests register "root"); tests/security sets them
         # and a login storm is not turned away by the bounded hashing queue
         "accounts": {**CHEAP_ARGON2, "reserved_names": [], "hash_queue": 100_000},
-        # message and read rates, connection counts and registrations are lifted; tests of the limits
-        # set them
+        # message, read and IRC command rates, connection counts and registrations are lifted;
+        # tests of the limits set them
         "limits": {
             "message_rate": 0,
             "room_message_rate": 0,
@@ -62,6 +62,7 @@ def test_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
             "registrations_per_address": 0,
             "registrations_per_hour": 0,
             "guests_per_address": 0,
+            "irc_command_rate": 0,  # IRC command pacing (tests/security/test_irc_pacing.py)
         },
     }
     for name, values in sections.items():

@@ -27,6 +27,7 @@ from torbit.errors import ConfigError, NodeStopped, ServiceUnavailable, StartupE
 from torbit.frontends.http.context import HttpCore, HttpOptions
 from torbit.frontends.http.server import HttpServer
 from torbit.frontends.irc.context import IrcCore, IrcOptions
+from torbit.frontends.irc.pacing import Pacing
 from torbit.frontends.listeners import bind, raise_open_file_limit, tls_context
 from torbit.frontends.proxied import TrustedNetworks
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
@@ -357,6 +358,9 @@ class App:
                 rooms_per_user=s.limits.rooms_per_user,
                 version=f"torbit-{__version__}",
                 flush_window=s.irc.flush_window_ms / 1000,
+                pacing=Pacing(
+                    s.limits.irc_command_rate, s.limits.irc_command_burst, s.limits.irc_flood_lines
+                ),
             ),
             connections,
             self.metrics,

@@ -291,6 +291,15 @@ class LimitsConfig(Section):
     max_long_polls: int = Field(1000, ge=0, description="waiting GET /receive, in total")
     long_polls_per_user: int = Field(8, ge=0)
     long_polls_per_ip: int = Field(50, ge=0)
+    # IRC command pacing (frontends/irc/pacing.py): units per command (1; WHO, WHOIS, NAMES
+    # 2; LIST, HELP 5; a unit a JOIN/PART target, ten ISON/MONITOR nicks, an error answered)
+    irc_command_rate: float = Field(
+        10.0, ge=0, description="units per second a client's IRC commands may spend"
+    )
+    irc_command_burst: int = Field(300, ge=0, description="units spent at once before waiting")
+    irc_flood_lines: int = Field(
+        1000, ge=0, description="IRC commands waiting on one connection: past it, Excess Flood"
+    )
 
 
 class ModerationConfig(Section):

@@ -69,6 +69,16 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.irc_commands_delayed = Counter(
+            "torbit_irc_commands_delayed",
+            "IRC commands held back by command pacing until the client's spending was paid",
+            registry=self.registry,
+        )
+        self.irc_excess_flood = Counter(
+            "torbit_irc_excess_flood",
+            "IRC clients closed with Excess Flood: too many commands waiting",
+            registry=self.registry,
+        )
         self.transcript_lost = Counter(
             "torbit_transcript_lines_lost",
             "Transcript lines that could not be written (a full disk); the messages are stored",

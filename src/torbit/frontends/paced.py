@@ -45,6 +45,12 @@ class PacedInput(Generic[E]):
         """The client, for the log."""
         raise NotImplementedError
 
+    def _held_back(self) -> bool:
+        """True while the door holds its client's next event back (IRC's command pacing):
+        nothing more is handled until the door calls `_pump` again, and reading goes on, so
+        that the door sees (and bounds) how far ahead the client runs."""
+        return False
+
     def close(self, reason: str) -> None:
         raise NotImplementedError
 
@@ -57,7 +63,7 @@ class PacedInput(Generic[E]):
             self._pending = deque(events)
         else:
             self._pending.extend(events)
-        if len(self._pending) > self.max_pending and not self._paused:
+        if len(self._pending) > self.max_pending and not self._paused and not self._held_back():
             self._pause(True)
         self._pump()
 
@@ -66,12 +72,12 @@ class PacedInput(Generic[E]):
         if pending is None:
             self._end()
             return
-        while pending and not self._busy and not self.closed:
+        while pending and not self._busy and not self.closed and not self._held_back():
             if not self._handle(pending.popleft()):
                 return
         if not pending:
             self._pending = None
-        if self._paused and len(pending) < self.max_pending // 2:
+        if self._paused and (len(pending) < self.max_pending // 2 or self._held_back()):
             self._pause(False)
         if not pending:
             self._end()

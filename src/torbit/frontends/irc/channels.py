@@ -99,7 +99,9 @@ def join(session: IrcSession, msg: Message) -> Awaitable[None]:
     if msg.params[0] == "0":
         return _part_all(session)
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []
-    return _join_all(session, [c for c in msg.params[0].split(",") if c], keys)
+    channels = [c for c in msg.params[0].split(",") if c]
+    session.charge(len(channels) - 1)  # a unit a channel, as one JOIN each would cost
+    return _join_all(session, channels, keys)
 
 
 async def _join_all(session: IrcSession, channels: list[str], keys: list[str]) -> None:
@@ -154,7 +156,9 @@ async def join_one(session: IrcSession, channel: str, join_key: str = "") -> Non
 
 def part(session: IrcSession, msg: Message) -> Awaitable[None]:
     reason = msg.params[1][:200] if len(msg.params) > 1 else ""
-    return _part(session, [c for c in msg.params[0].split(",") if c], reason)
+    channels = [c for c in msg.params[0].split(",") if c]
+    session.charge(len(channels) - 1)  # a unit a channel, as JOIN
+    return _part(session, channels, reason)
 
 
 async def _part_all(session: IrcSession) -> None:

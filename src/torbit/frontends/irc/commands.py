@@ -11,7 +11,17 @@ from dataclasses import dataclass
 
 from torbit.core import policy
 from torbit.core.models import Role
-from torbit.frontends.irc import channels, chat, connect, history, modes, monitor, oper, queries
+from torbit.frontends.irc import (
+    channels,
+    chat,
+    connect,
+    history,
+    modes,
+    monitor,
+    oper,
+    pacing,
+    queries,
+)
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import Message
@@ -27,6 +37,7 @@ class Command:
     help: str
     early: bool = False  # allowed before registration
     action: str = ""  # the core policy action it maps to, if any
+    cost: int = 1  # pacing units it spends (pacing.py); handlers add targets and lookups
 
     @property
     def role(self) -> Role:
@@ -36,6 +47,7 @@ class Command:
 def dispatch(session: IrcSession, msg: Message) -> Awaitable[None] | None:
     name = msg.command.upper()
     command = COMMANDS.get(name)
+    pacing.began(session, command.cost if command is not None else 1)
     if command is None:
         if session.registered:
             session.reply(n.ERR_UNKNOWNCOMMAND, name[:32], "Unknown command")
@@ -78,8 +90,9 @@ def _row(
     *,
     early: bool = False,
     action: str = "",
+    cost: int = 1,
 ) -> Command:
-    return Command(name, min_params, handler, help, early, action)
+    return Command(name, min_params, handler, help, early, action, cost)
 
 
 TABLE: tuple[Command, ...] = (
@@ -111,7 +124,7 @@ TABLE: tuple[Command, ...] = (
     _row("PING", 1, connect.ping, "check the connection", early=True),
     _row("PONG", 0, connect.pong, "answer a PING", early=True),
     _row("QUIT", 0, connect.quit_, "disconnect", early=True),
-    _row("MOTD", 0, connect.motd, "show the message of the day"),
+    _row("MOTD", 0, connect.motd, "show the message of the day", cost=2),
     _row("LUSERS", 0, connect.lusers, "count the users"),
     # messages
     _row("PRIVMSG", 0, chat.privmsg, "send a message to #room or nick"),
@@ -123,13 +136,14 @@ TABLE: tuple[Command, ...] = (
         history.chathistory,
         "read a room's or a conversation's history",
         action="history",
+        cost=2,
     ),
     # rooms
     _row("JOIN", 1, channels.join, "join #room (created on first join); JOIN 0 leaves all"),
     _row("PART", 1, channels.part, "leave #room"),
     _row("TOPIC", 1, channels.topic, "show or set #room's topic", action="topic"),
-    _row("NAMES", 0, channels.names, "list who is in #room, on every door", action="who"),
-    _row("LIST", 0, channels.list_, "list the rooms"),
+    _row("NAMES", 0, channels.names, "list who is in #room, on every door", action="who", cost=2),
+    _row("LIST", 0, channels.list_, "list the rooms", cost=5),
     _row("KICK", 2, channels.kick, "remove a member from #room", action="kick"),
     _row("INVITE", 0, channels.invite, "let nick join #room", action="invite"),
     _row("UNINVITE", 1, channels.uninvite, "decline your invitation to #room"),
@@ -141,9 +155,15 @@ TABLE: tuple[Command, ...] = (
         "+l limit, +m moderated, -n outsiders, -t topic for all; +i private (owner). Yours: +i",
     ),
     # people
-    _row("WHO", 0, queries.who, "list users in #room or matching a mask"),
-    _row("WHOIS", 1, queries.whois, "show who nick is"),
-    _row("WHOWAS", 1, queries.whowas, "show who nick was, among IRC clients that left this node"),
+    _row("WHO", 0, queries.who, "list users in #room or matching a mask", cost=2),
+    _row("WHOIS", 1, queries.whois, "show who nick is", cost=2),
+    _row(
+        "WHOWAS",
+        1,
+        queries.whowas,
+        "show who nick was, among IRC clients that left this node",
+        cost=2,
+    ),
     _row("USERHOST", 1, queries.userhost, "show nicks' user@host"),
     _row("ISON", 1, queries.ison, "which of these nicks are online"),
     _row("AWAY", 0, queries.away, "mark yourself away (no text: back)"),
@@ -156,11 +176,11 @@ TABLE: tuple[Command, ...] = (
     _row("SETNAME", 1, queries.setname, "change your real name (setname)"),
     _row("SILENCE", 0, queries.silence, "+nick/-nick: your ignore list, shared by every door"),
     # the server
-    _row("HELP", 0, help_, "list the commands"),
-    _row("HELPOP", 0, help_, "the same as HELP (InspIRCd's name for it)"),
+    _row("HELP", 0, help_, "list the commands", cost=5),
+    _row("HELPOP", 0, help_, "the same as HELP (InspIRCd's name for it)", cost=5),
     _row("VERSION", 0, queries.version, "show the server's version"),
     _row("TIME", 0, queries.time_, "show the server's time"),
-    _row("INFO", 0, queries.info, "about this server"),
+    _row("INFO", 0, queries.info, "about this server", cost=2),
     _row("LINKS", 0, queries.links, "list the servers (just this one)"),
     # operators: server admins (core/operators.py)
     _row("OPER", 2, oper.oper, "OPER account password: act as an IRC operator (server admins)"),

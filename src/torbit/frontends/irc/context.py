@@ -15,6 +15,7 @@ from torbit.core.moderation import Moderation
 from torbit.core.operators import Operators
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
+from torbit.frontends.irc.pacing import Pacing
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,4 +43,5 @@ class IrcOptions:
     rooms_per_user: int = 100
     version: str = "torbit"
     flush_window: float = 0.0  # seconds (flow.FlushQueue)
+    pacing: Pacing = field(default_factory=Pacing)  # command pacing (pacing.py)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -19,6 +19,7 @@ from typing import Final
 from torbit.core.names import name_key
 from torbit.errors import RateLimited
 from torbit.frontends.irc import numerics as n
+from torbit.frontends.irc.pacing import NICKS_A_UNIT
 from torbit.frontends.irc.registration import valid_nick
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import Message
@@ -30,6 +31,11 @@ MONITOR_LIMIT: Final = 100  # nicks one connection may monitor (ISUPPORT MONITOR
 def monitor(session: IrcSession, msg: Message) -> None:
     sub = msg.params[0].upper()
     targets = [t for t in msg.params[1].split(",") if t] if len(msg.params) > 1 else []
+    # nicks looked up (+, S) or listed (L) cost as ISON's: the whole list for S and L
+    looked_up = (
+        len(targets) if sub == "+" else len(session.monitoring or ()) if sub in ("S", "L") else 0
+    )
+    session.charge(looked_up // NICKS_A_UNIT)
     if sub == "+":
         if not targets:
             session.reply(n.ERR_NEEDMOREPARAMS, "MONITOR", "Not enough parameters")

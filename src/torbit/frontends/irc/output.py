@@ -250,6 +250,8 @@ class SessionOutput:
             return data
 
     def reply(self, code: int, *params: str) -> None:
+        if 400 <= code < 600 and not self.error_shown():
+            return
         self.send(numeric(self.server.options.server_name, self.nick or None, code, *params))
 
     def capped(self, command: str, targets: list[str]) -> list[str]:
@@ -264,6 +266,11 @@ class SessionOutput:
                 f"Too many recipients. Only {limit} processed",
             )
         return targets[:limit]
+
+    def error_shown(self) -> bool:
+        """An error numeric is about to be answered: False to leave it out (the session
+        counts a command's errors, pacing.py)."""
+        return True
 
     def server_notice(self, text: str) -> None:
         self.send(Message("NOTICE", (self.nick or "*", text), self.server.options.server_name))

@@ -21,6 +21,7 @@ from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.channels import roster_room, walk_refused
 from torbit.frontends.irc.context import IrcCore
 from torbit.frontends.irc.modes import ban_target
+from torbit.frontends.irc.pacing import NICKS_A_UNIT
 from torbit.frontends.irc.registration import REALNAME_MAX
 from torbit.frontends.irc.render import channel_name, prefix, room_name
 from torbit.frontends.irc.session import IrcSession, UserInfo
@@ -270,6 +271,7 @@ def ison(session: IrcSession, msg: Message) -> None:
     others as offline."""
     subs = session.core.subscriptions
     words = [w for p in msg.params for w in p.split(" ") if w]
+    session.charge(len(words) // NICKS_A_UNIT)  # every nick asked is looked up
     online = [name for w in words if (name := subs.online_name(name_key(w))) is not None]
     answer = numeric(session.server.options.server_name, session.nick, n.RPL_ISON, " ".join(online))
     try:

@@ -43,6 +43,7 @@ class IrcServer(LineDoor[IrcSession]):
         super().__init__(log, connections, metrics, options.flush_window)
         self.core = core
         self.options = options
+        self.pacing = options.pacing
         self.lines = LineCache()
         self._clients: dict[str, list[IrcSession]] = {}  # registered, by nick key
         self._guests: set[str] = set()  # keys of the guests registered here

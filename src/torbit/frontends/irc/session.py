@@ -19,11 +19,12 @@ from torbit.core.delivery import NO_IGNORES, Delivery, Fan
 from torbit.core.models import Room
 from torbit.core.names import inbox_channel, name_key
 from torbit.core.sessions import Fresh, Proof
-from torbit.frontends.irc import liveness
+from torbit.frontends.irc import liveness, pacing
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.output import OutputHost, SessionOutput
+from torbit.frontends.irc.pacing import PacedHost
 from torbit.frontends.irc.registration import Caps, Registration, offered_caps
 from torbit.frontends.irc.roster import Roster
 from torbit.frontends.line_session import LineHost, LineSession
@@ -52,7 +53,7 @@ class UserInfo:
     invisible: bool = False  # user mode +i, of a user on another node (here: client's)
 
 
-class IrcHost(OutputHost, LineHost, Protocol):
+class IrcHost(OutputHost, LineHost, PacedHost, Protocol):
     """What an IRC session needs of the server that accepted it (server.py)."""
 
     core: IrcCore
@@ -105,7 +106,10 @@ class IrcSession(SessionOutput, LineSession[Event]):
     # slotted: an idle registered client should cost a few KB (no per-instance dict)
     __slots__ = (
         "_echo",
+        "_errors",
         "_joining",
+        "_let_go",
+        "_paid_until",
         "_parser",
         "_quiet",
         "_seen",
@@ -172,6 +176,11 @@ class IrcSession(SessionOutput, LineSession[Event]):
         self._echo: dict[str, int] | None = None  # channel -> own messages whose echo is due
         self._joining: dict[str, list[Delivery]] | None = None  # room -> held while JOINing
         self._seen: set[tuple[str, str]] | None = None  # QUIT/NICK lines sent this loop turn
+        # command pacing (pacing.py): when its spending is paid off; the hold's timer; the
+        # error numerics of the command being handled (-1: none runs)
+        self._paid_until = 0.0
+        self._let_go: asyncio.TimerHandle | None = None
+        self._errors = -1
 
     @property
     def registered(self) -> bool:
@@ -239,6 +248,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
         self._seen = None
 
     def _gone(self) -> None:
+        pacing.stop(self)
         if self._disconnected():
             self.server.closed(self)  # the rest is worked off a slice at a time
 
@@ -246,13 +256,18 @@ class IrcSession(SessionOutput, LineSession[Event]):
         if self.closed:
             return
         self._quiet = 0
+        pending = self._pending
+        if pacing.flooding_ahead(self, data, len(pending) if pending else 0):
+            return
         events = self._parser.receive_data(data)
         for event in events:  # a QUIT's reason counts even if the socket closes before it is run
             if isinstance(event, MessageReceived) and event.message.command.upper() == "QUIT":
                 params = event.message.params
                 self.quit_reason = params[0][:200] if params and params[0] else "Client Quit"
         if events:
-            self._queue(events)
+            pending = self._pending
+            if not pacing.flooding(self, len(events) + (len(pending) if pending else 0)):
+                self._queue(events)
 
     def eof_received(self) -> bool | None:
         self.quit_reason = self.quit_reason or "Connection closed"
@@ -317,15 +332,39 @@ class IrcSession(SessionOutput, LineSession[Event]):
 
     def _handle(self, event: Event) -> bool:
         if isinstance(event, LineTooLong):
+            pacing.charge(self, 1)
             self.reply(n.ERR_INPUTTOOLONG, "Input line was too long")
         elif isinstance(event, InvalidLine):
+            pacing.charge(self, 1)
             self.server_notice(f"line dropped: {event.problem.value}")
         else:
             assert isinstance(event, MessageReceived)
-            work = self.server.dispatch(self, event.message)
+            work = self.server.dispatch(self, event.message)  # charged there (commands.py)
             if work is not None:
                 self._run(work)
+            else:
+                pacing.ended(self)
         return True
+
+    def _done(self, task: asyncio.Future[None]) -> None:
+        pacing.ended(self)
+        super()._done(task)
+
+    # pacing (pacing.py)
+
+    def charge(self, units: float) -> None:
+        """The client spends `units` more on the command being handled (targets, lookups)."""
+        pacing.charge(self, units)
+
+    def error_shown(self) -> bool:
+        return pacing.error_shown(self)
+
+    def exempt(self) -> bool:
+        """IRC operators are neither paced nor closed for a backlog."""
+        return self.core.operators.of(self) is not None
+
+    def _held_back(self) -> bool:
+        return pacing.held_back(self)
 
     def take_queued(self, take: Callable[[Message], T | None], limit: int) -> list[T]:
         """Commands queued right behind the one being handled, taken off the queue while
@@ -342,6 +381,8 @@ class IrcSession(SessionOutput, LineSession[Event]):
                 break
             out.append(item)
             pending.popleft()
+        if out:
+            pacing.charge(self, len(out))  # each taken is a command, as if handled alone
         return out
 
     def _tell(self, text: str) -> None:
