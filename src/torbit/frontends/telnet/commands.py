@@ -18,7 +18,14 @@ from torbit.core.models import BanMask, MessageKind, Role, Room, RoomInfo
 from torbit.core.names import check_name, name_key
 from torbit.errors import InvalidInput, NotFound, RateLimited
 from torbit.frontends.telnet.context import TelnetCore
-from torbit.protocol.commands import BadArguments, Syntax, parse_args, split_command
+from torbit.protocol.commands import (
+    HELP_WIDTH,
+    BadArguments,
+    Syntax,
+    help_rows,
+    parse_args,
+    split_command,
+)
 
 DEFAULT_HISTORY = 20
 ROOMS_PAGE = 50
@@ -78,12 +85,13 @@ async def run_command(session: CommandSession, line: str) -> None:
 
 
 def help_lines() -> list[str]:
+    """The rows of /help, shown indented by two: at most 100 columns with the indent."""
     width = max(len(c.usage) for c in TABLE)
     lines = []
     for c in TABLE:
         who = policy.who_may(c.name)
         extra = f" ({who})" if who else ""
-        lines.append(f"{c.usage.ljust(width)}  {c.help}{extra}")
+        lines += help_rows(f"{c.usage.ljust(width)}  ", c.help + extra, HELP_WIDTH - 2)
     return lines
 
 
@@ -501,7 +509,7 @@ TABLE: tuple[Command, ...] = (
     _row(
         "join",
         "ROOM [KEY]",
-        "join a room (created on first join) and talk in it; KEY: the room's join key",
+        "join a room (created on first join) and talk in it; KEY: its join key",
         _join,
         1,
         2,
@@ -533,8 +541,7 @@ TABLE: tuple[Command, ...] = (
     _row(
         "ban",
         "USER|MASK [REASON]",
-        "remove USER from this room for good; a MASK nick!user@host (* and ? wildcards) "
-        "bars whoever matches it",
+        "bar USER for good, or whoever matches MASK nick!user@host",
         _ban,
         1,
         2,
@@ -566,7 +573,7 @@ TABLE: tuple[Command, ...] = (
     _row(
         "delroom",
         "[ROOM]",
-        "delete a room (default: this one) with its messages, for everyone",
+        "delete a room (default: this one) with all its messages",
         _delroom,
         0,
         1,
@@ -574,8 +581,7 @@ TABLE: tuple[Command, ...] = (
     _row(
         "set",
         "[SETTING VALUE]",
-        "show this room's settings, or change one (room admins): key KEY|off, limit N|off, "
-        "topic-lock on|off, outsiders on|off, moderated on|off",
+        "show settings; admins set key, limit, topic-lock, outsiders, moderated",
         _set,
         0,
         2,
