@@ -215,8 +215,14 @@ async def test_unknown_commands_and_wrong_arguments(server: App) -> None:
     await c.expect(r"^! unknown command /frobnicate: type /help")
     c.send("/join")
     await c.expect(r"^! usage: /join ROOM \[KEY\]$")
-    c.send("/join bad name! more")
-    await c.expect(r"^! usage: /join ROOM \[KEY\]$")
+    c.send("/join bad name! more")  # on main the bare usage: why three words are wrong?
+    await c.expect(r"^! usage: /join ROOM \[KEY\]: a room name has no spaces$")
+    c.send("/join my room now")
+    await c.expect(r"^! usage: /join ROOM \[KEY\]: a room name has no spaces$")
+    c.send("/leave my room")
+    await c.expect(r"^! usage: /leave \[ROOM\]: a room name has no spaces$")
+    c.send("/kick")  # too few words: the usage alone
+    await c.expect(r"^! usage: /kick USER \[REASON\]$")
     c.send("/join bad!name")
     await c.expect(r"^! invalid room name")
     c.send("/help")

@@ -25,6 +25,7 @@ from torbit.protocol.commands import (
     help_rows,
     parse_args,
     split_command,
+    split_words,
 )
 
 DEFAULT_HISTORY = 20
@@ -76,7 +77,10 @@ def parse_command(line: str) -> tuple[Command, tuple[str, ...]]:
     try:
         return command, parse_args(command.syntax, tail)
     except BadArguments:
-        raise InvalidInput(f"usage: {command.usage}") from None
+        # `/join my room now` meant one room: the usage alone does not say why not
+        spaces = "ROOM" in command.usage and len(split_words(tail)) > command.syntax.max_args
+        hint = ": a room name has no spaces" if spaces else ""
+        raise InvalidInput(f"usage: {command.usage}{hint}") from None
 
 
 async def run_command(session: CommandSession, line: str) -> None:
