@@ -114,7 +114,7 @@ async def test_join_shows_history_and_rooms_are_case_insensitive(
     bob.send("/history 10")
     await bob.expect(r"last 5 message\(s\)")
     bob.send("/rooms")
-    await bob.expect(r"#Torbit-Room-1  2 member\(s\), 2 online")
+    await bob.expect(r"#Torbit-Room-1  2 member\(s\), 2 in the room now")
     bob.send("/who")
     await bob.expect(r"online in #Torbit-Room-1 \(2\): alice, bob")
     await alice.close()

@@ -196,9 +196,10 @@ async def _delroom(session: CommandSession, args: tuple[str, ...]) -> None:
 
 def _room_line(i: RoomInfo) -> str:
     """One room in /rooms and /list alike, in the order every door lists rooms (IRC's LIST,
-    the HTTP room list): name, members (and who is online), topic."""
+    the HTTP room list): name, members (and how many are in it now), topic. "online" read as
+    "logged in", which the count is not: a member online in another room is not in it."""
     topic = f" - {i.room.topic}" if i.room.topic else ""
-    return f"  #{i.room.name}  {i.members} member(s), {i.online} online{topic}"
+    return f"  #{i.room.name}  {i.members} member(s), {i.online} in the room now{topic}"
 
 
 async def _rooms(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -521,7 +522,7 @@ TABLE: tuple[Command, ...] = (
     _row("create", "ROOM [private]", "create a room you own; private: invite-only", _create, 1, 2),
     _row("leave", "[ROOM]", "leave a room (default: the current one)", _leave, 0, 1),
     _row("rooms", "[AFTER]", "list the rooms (50 at a time, after AFTER)", _rooms, 0, 1),
-    _row("list", "", "list every public room: who is online, its topic", _list),
+    _row("list", "", "list every public room: how many are in it now, its topic", _list),
     _row("who", "", "list the members of the current room (and who is away)", _who),
     _row(
         "away",
