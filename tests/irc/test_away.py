@@ -177,8 +177,8 @@ async def test_telnet_list_shows_every_public_room_with_its_topic(
     await tel.expect(r"^  /list ")
     await tel.expect(r"^  /away \[MESSAGE\]")
     tel.send("/list")
-    await tel.expect(r"^  #dev  1 member\(s\), 1 online - all welcome$")
-    await tel.expect(r"^  #lobby  1 member\(s\), 0 online$")
+    await tel.expect(r"^  #dev  1 member\(s\), 1 in the room now - all welcome$")
+    await tel.expect(r"^  #lobby  1 member\(s\), 0 in the room now$")
     await tel.expect(r"^\* 2 public room\(s\)$")
     assert not any("hideout" in line for line in tel.seen[-4:])
 

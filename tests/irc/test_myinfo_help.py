@@ -28,6 +28,12 @@ async def test_myinfo_and_help_name_every_channel_mode(app: App, cleanup: list[A
     start = len(raw.lines)
     raw.send("HELP", "PING :sync")
     await raw.expect(" PONG torbit sync")
-    row = next(x for x in raw.lines[start:] if " 705 " in x and ":MODE " in x)
+    helps = [x.split(" :", 1)[1] for x in raw.lines[start:] if " 705 " in x]
+    at = next(i for i, text in enumerate(helps) if text.startswith("MODE "))
+    row = helps[at]  # the MODE row goes on, indented, on the lines after it (100 columns)
+    for more in helps[at + 1 :]:
+        if not more.startswith(" "):
+            break
+        row += more
     for mode in sorted(channel_modes - {"s"}):  # +s is +i (docs/irc.md)
         assert f"+{mode}" in row or f"-{mode}" in row, (mode, row)

@@ -61,6 +61,14 @@ def _refused(name: str, client: str, limit: str) -> None:
     logger.info("registration of %r from %s refused: %s reached", name, client or "?", limit)
 
 
+def _naming(refused: RateLimited, per_hour: int, limit: str) -> RateLimited:
+    """The refusal, naming the setting: the sixth account an hour from 127.0.0.1 (a dev box,
+    a LAN behind one address) is refused, and who runs the server is often the one told."""
+    return RateLimited(
+        f"{refused} ({per_hour} an hour, server setting {limit})", refused.retry_after
+    )
+
+
 class Accounts:
     def __init__(
         self,
@@ -182,16 +190,15 @@ class Accounts:
             # its /48 (65,536 /64s) for NETWORK_SHARE times as many (core/limits.py)
             try:
                 self._per_address.check(client or "?", "registrations from your address")
-            except RateLimited:
-                _refused(
-                    name, client, "limits.registrations_per_address (an hour, from one address)"
-                )
-                raise
+            except RateLimited as e:
+                limit = "limits.registrations_per_address"
+                _refused(name, client, f"{limit} (an hour, from one address)")
+                raise _naming(e, self._per_address.per_address.burst, limit) from None
             try:
                 self._total.check("", "registrations right now")
-            except RateLimited:
+            except RateLimited as e:
                 _refused(name, client, "limits.registrations_per_hour")
-                raise
+                raise _naming(e, self._total.burst, "limits.registrations_per_hour") from None
         user = User(
             name=name,
             password_hash=await self.hashing.hash(password, low_priority=not by_admin),

@@ -8,6 +8,7 @@ U+3000, a tab) is part of the word or text it is in, so `/join a\u00a0b` names t
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 
@@ -51,3 +52,20 @@ def parse_args(syntax: Syntax, tail: str) -> tuple[str, ...]:
     if not syntax.min_args <= len(parts) <= syntax.max_args:
         raise BadArguments(tail)
     return tuple(parts)
+
+
+HELP_WIDTH = 100  # a help line fits a 100-column terminal or client window
+
+
+def help_rows(head: str, text: str, width: int = HELP_WIDTH) -> list[str]:
+    """`head` (a command and its column's padding) then `text`, broken at spaces into lines
+    of at most `width` columns, the later ones indented under the text: a longer line wraps
+    wherever the window cuts it, mid-word and flush left."""
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=head,
+        subsequent_indent=" " * len(head),
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [head.rstrip()]

@@ -22,7 +22,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import for_code
+from aiokafka.errors import KafkaError, for_code
 from aiokafka.partitioner import murmur2
 from aiokafka.protocol.metadata import MetadataRequest
 
@@ -34,6 +34,7 @@ _ROOM = re.compile(r"[a-z0-9._-]{1,64}")
 _NO_ERROR = 0
 _UNKNOWN_TOPIC = 3
 _TOPIC_EXISTS = 36
+LISTED_WAIT_S = 5.0  # at most, for a new topic to be listed by every broker (_until_listed)
 
 
 class TopicNames:
@@ -215,6 +216,8 @@ class TopicRegistry:
                     future.cancel()
                 self._in_flight = {}
                 raise
+            created = [t for t, code, *_ in response.topic_errors if code == _NO_ERROR]
+            await self._until_listed(created)
             for topic, code, *rest in response.topic_errors:
                 waiting = self._in_flight.get(topic)
                 if waiting is None or waiting.done():
@@ -233,6 +236,26 @@ class TopicRegistry:
                         ServiceUnavailable(f"message log unavailable: topic {topic}: no answer")
                     )
             self._in_flight = {}
+
+    async def _until_listed(self, topics: list[str]) -> None:
+        """Wait until every broker's metadata lists the new topics, each partition with a
+        leader. CreateTopics answers before: a consumer assigned the topic (or a producer
+        sending to it) meanwhile asked again every few ms, and aiokafka logged each answer as
+        an error (63 lines of "Topic torbit.events not found in cluster metadata" in 30 ms
+        on a first start). Bounded by LISTED_WAIT_S, past which the clients' retries do."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LISTED_WAIT_S
+        request = MetadataRequest(topics, allow_auto_topic_creation=False)
+        nodes = {b.nodeId for b in self._client.cluster.brokers()}
+        while topics and nodes and loop.time() < deadline:
+            for node in sorted(nodes):
+                with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                    response = await self._client.send(node, request)
+                    listed = {e[1] for e in response.topics if _has_leaders(e)}
+                    if listed.issuperset(topics):
+                        nodes.discard(node)
+            if nodes:
+                await asyncio.sleep(0.01)
 
     async def close(self) -> None:
         """Stop creating; whoever still waits gets cancelled."""
@@ -300,6 +323,12 @@ class TopicRegistry:
         if node is None:
             raise ServiceUnavailable("message log unavailable: no broker known")
         await self._client.send(node, MetadataRequest([]))
+
+
+def _has_leaders(entry: Any) -> bool:
+    """A MetadataResponse topic (error, name, internal, partitions) ready to be read."""
+    partitions = entry[3]
+    return bool(entry[0] == _NO_ERROR and partitions and all(p[2] >= 0 for p in partitions))
 
 
 def _retrieve(future: asyncio.Future[bool]) -> None:

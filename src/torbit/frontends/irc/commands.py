@@ -24,6 +24,7 @@ from torbit.frontends.irc import (
 )
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.session import IrcSession
+from torbit.protocol.commands import help_rows
 from torbit.protocol.irc import Message
 
 Handler = Callable[[IrcSession, Message], Awaitable[None] | None]
@@ -66,6 +67,12 @@ def dispatch(session: IrcSession, msg: Message) -> Awaitable[None] | None:
     return command.handler(session, msg)
 
 
+def help_lines(c: Command) -> list[str]:
+    """A command's HELP lines, at most 100 columns (long rows go on, indented, in more)."""
+    who = policy.who_may(c.action) if c.action else ""
+    return help_rows(f"{c.name:<12} ", c.help + (f" ({who})" if who else ""))
+
+
 def help_(session: IrcSession, msg: Message) -> None:
     topic = msg.params[0].upper() if msg.params else ""
     rows = [COMMANDS[topic]] if topic in COMMANDS else [] if topic else list(TABLE)
@@ -73,12 +80,11 @@ def help_(session: IrcSession, msg: Message) -> None:
         session.reply(n.ERR_HELPNOTFOUND, topic[:32], "No help available on this topic")
         return
     subject = topic or "*"
-    session.reply(n.RPL_HELPSTART, subject, "torbit IRC commands" if not topic else rows[0].help)
+    start = help_lines(rows[0])[0][13:] if topic else "torbit IRC commands"  # as InspIRCd's
+    session.reply(n.RPL_HELPSTART, subject, start)
     for c in rows:
-        who = policy.who_may(c.action) if c.action else ""
-        session.reply(
-            n.RPL_HELPTXT, subject, f"{c.name:<12} {c.help}" + (f" ({who})" if who else "")
-        )
+        for line in help_lines(c):
+            session.reply(n.RPL_HELPTXT, subject, line)
     session.reply(n.RPL_ENDOFHELP, subject, "End of /HELP")
 
 

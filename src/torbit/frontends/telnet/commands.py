@@ -18,7 +18,15 @@ from torbit.core.models import BanMask, MessageKind, Role, Room, RoomInfo
 from torbit.core.names import check_name, name_key
 from torbit.errors import InvalidInput, NotFound, RateLimited
 from torbit.frontends.telnet.context import TelnetCore
-from torbit.protocol.commands import BadArguments, Syntax, parse_args, split_command
+from torbit.protocol.commands import (
+    HELP_WIDTH,
+    BadArguments,
+    Syntax,
+    help_rows,
+    parse_args,
+    split_command,
+    split_words,
+)
 
 DEFAULT_HISTORY = 20
 ROOMS_PAGE = 50
@@ -69,7 +77,10 @@ def parse_command(line: str) -> tuple[Command, tuple[str, ...]]:
     try:
         return command, parse_args(command.syntax, tail)
     except BadArguments:
-        raise InvalidInput(f"usage: {command.usage}") from None
+        # `/join my room now` meant one room: the usage alone does not say why not
+        spaces = "ROOM" in command.usage and len(split_words(tail)) > command.syntax.max_args
+        hint = ": a room name has no spaces" if spaces else ""
+        raise InvalidInput(f"usage: {command.usage}{hint}") from None
 
 
 async def run_command(session: CommandSession, line: str) -> None:
@@ -78,12 +89,13 @@ async def run_command(session: CommandSession, line: str) -> None:
 
 
 def help_lines() -> list[str]:
+    """The rows of /help, shown indented by two: at most 100 columns with the indent."""
     width = max(len(c.usage) for c in TABLE)
     lines = []
     for c in TABLE:
         who = policy.who_may(c.name)
         extra = f" ({who})" if who else ""
-        lines.append(f"{c.usage.ljust(width)}  {c.help}{extra}")
+        lines += help_rows(f"{c.usage.ljust(width)}  ", c.help + extra, HELP_WIDTH - 2)
     return lines
 
 
@@ -184,9 +196,10 @@ async def _delroom(session: CommandSession, args: tuple[str, ...]) -> None:
 
 def _room_line(i: RoomInfo) -> str:
     """One room in /rooms and /list alike, in the order every door lists rooms (IRC's LIST,
-    the HTTP room list): name, members (and who is online), topic."""
+    the HTTP room list): name, members (and how many are in it now), topic. "online" read as
+    "logged in", which the count is not: a member online in another room is not in it."""
     topic = f" - {i.room.topic}" if i.room.topic else ""
-    return f"  #{i.room.name}  {i.members} member(s), {i.online} online{topic}"
+    return f"  #{i.room.name}  {i.members} member(s), {i.online} in the room now{topic}"
 
 
 async def _rooms(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -501,7 +514,7 @@ TABLE: tuple[Command, ...] = (
     _row(
         "join",
         "ROOM [KEY]",
-        "join a room (created on first join) and talk in it; KEY: the room's join key",
+        "join a room (created on first join) and talk in it; KEY: its join key",
         _join,
         1,
         2,
@@ -509,7 +522,7 @@ TABLE: tuple[Command, ...] = (
     _row("create", "ROOM [private]", "create a room you own; private: invite-only", _create, 1, 2),
     _row("leave", "[ROOM]", "leave a room (default: the current one)", _leave, 0, 1),
     _row("rooms", "[AFTER]", "list the rooms (50 at a time, after AFTER)", _rooms, 0, 1),
-    _row("list", "", "list every public room: who is online, its topic", _list),
+    _row("list", "", "list every public room: how many are in it now, its topic", _list),
     _row("who", "", "list the members of the current room (and who is away)", _who),
     _row(
         "away",
@@ -533,8 +546,7 @@ TABLE: tuple[Command, ...] = (
     _row(
         "ban",
         "USER|MASK [REASON]",
-        "remove USER from this room for good; a MASK nick!user@host (* and ? wildcards) "
-        "bars whoever matches it",
+        "bar USER for good, or whoever matches MASK nick!user@host",
         _ban,
         1,
         2,
@@ -566,7 +578,7 @@ TABLE: tuple[Command, ...] = (
     _row(
         "delroom",
         "[ROOM]",
-        "delete a room (default: this one) with its messages, for everyone",
+        "delete a room (default: this one) with all its messages",
         _delroom,
         0,
         1,
@@ -574,8 +586,7 @@ TABLE: tuple[Command, ...] = (
     _row(
         "set",
         "[SETTING VALUE]",
-        "show this room's settings, or change one (room admins): key KEY|off, limit N|off, "
-        "topic-lock on|off, outsiders on|off, moderated on|off",
+        "show settings; admins set key, limit, topic-lock, outsiders, moderated",
         _set,
         0,
         2,

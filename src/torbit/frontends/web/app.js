@@ -11,6 +11,9 @@
   const SILENCE = 50000;  // the server pings after 20 s of silence: longer means a dead link
   const QUIET = 1500;  // ms after subscribing: messages then are history, not unread
   const ROOM_PAGE = 100;  // rooms per page of the room list
+  const COMPOSER_COMMANDS = "/me ACTION (in a room), /join ROOM [KEY], /away [MESSAGE], " +
+    "/invites, /decline ROOM and /help; the buttons do the rest; start with // to send a " +
+    "line that begins with /";
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -595,10 +598,13 @@
           input.value = "";
         }, (err) => composerError(err.message));
         return;
+      } else if (command === "help") {  // asked for, so shown as a notice, not an error
+        systemLine(c, `commands here: ${COMPOSER_COMMANDS}`);
+        input.value = "";
+        composerError("");
+        return;
       } else {
-        composerError(`/${name.slice(0, 32)}: here /me ACTION (in a room), /join ROOM [KEY], ` +
-                      "/away [MESSAGE], /invites and /decline ROOM work, the buttons do the " +
-                      "rest; start with // to send a line that begins with /");
+        composerError(`/${name.slice(0, 32)}: here ${COMPOSER_COMMANDS}`);
         return;
       }
     }
