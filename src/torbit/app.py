@@ -32,7 +32,7 @@ from torbit.frontends.proxied import TrustedNetworks
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.logs import Logs
 from torbit.metrics import Metrics
-from torbit.services import Core, message_log_of, start_core, timezone_of
+from torbit.services import Core, input_budgets, message_log_of, start_core, timezone_of
 from torbit.startup import new_paths, remove_new, sock_closer, startup_failure
 
 if TYPE_CHECKING:
@@ -222,6 +222,7 @@ class App:
                     s.chat.default_room,
                     tz,
                     s.telnet.flush_window_ms / 1000,
+                    *input_budgets(s),
                 ),
                 connections,
                 self.metrics,
@@ -357,6 +358,8 @@ class App:
                 rooms_per_user=s.limits.rooms_per_user,
                 version=f"torbit-{__version__}",
                 flush_window=s.irc.flush_window_ms / 1000,
+                input_budget=input_budgets(s)[0],
+                login_input_budget=input_budgets(s)[1],
             ),
             connections,
             self.metrics,

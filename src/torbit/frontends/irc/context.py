@@ -9,6 +9,7 @@ from torbit.core.accounts import Accounts
 from torbit.core.away import Away
 from torbit.core.guests import Guests
 from torbit.core.ignores import Ignores
+from torbit.core.limits import NO_BUDGET, ByteBudget
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
@@ -42,4 +43,6 @@ class IrcOptions:
     rooms_per_user: int = 100
     version: str = "torbit"
     flush_window: float = 0.0  # seconds (flow.FlushQueue)
+    input_budget: ByteBudget = NO_BUDGET  # a connection's input bytes (paced.py)
+    login_input_budget: ByteBudget = NO_BUDGET  # the same before registration
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
