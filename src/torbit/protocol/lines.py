@@ -3,8 +3,9 @@
 A line longer than the limit is reported once and the rest of it is thrown away as it arrives,
 so a client can never make us hold more than `max_line_bytes` of its input. Only new bytes are
 scanned, never the buffer, so a 1 MB line fed a byte at a time costs no more than one fed whole.
-Plain text moves in bulk: a chunk of many ordinary lines is one `split`, and otherwise a C-level
-regex search jumps from one line end or control byte to the next.
+Plain text moves in bulk: a chunk of many ordinary lines is one `split`, and otherwise each line
+is found by a C-level regex search and its dropped controls deleted by one `translate`; only the
+editing keys (backspace, DEL, Ctrl-C, Ctrl-D) are visited one by one.
 
 Line editing happens here because the line limit counts the bytes left after it: backspace and
 DEL delete the previous character (a whole UTF-8 sequence), other control bytes are dropped
@@ -132,8 +133,8 @@ class LineSplitter:
                 not buf
                 and m is not None
                 and end - pos <= self.max_line_bytes
-                and _SPECIAL.search(data, pos, end) is None
-            ):
+                and cast(re.Match[bytes], _SPECIAL.search(data, pos)).start() == end
+            ):  # (the line end is special: the search stops there at the latest)
                 out.append(data[pos:end])  # a whole plain line in this chunk: no copy via buf
             elif not self._take(data[pos:end], out):
                 pos = end  # past the limit: the discarding branch looks for the line end
