@@ -167,13 +167,18 @@ class PacedInput(Generic[E]):
         rest (one read at most) is kept, and let in as the bucket refills (`_refilled`): the
         codec never sees more than the budget, however much one read brought."""
         budget = self._budget
-        if budget.rate <= 0:
+        rate = budget.rate
+        if rate <= 0:
             return data
         now = time.monotonic()
-        room = budget.room(self._full_at, now)
-        if len(data) <= room:
-            self._full_at = budget.take(self._full_at, now, len(data))
+        full_at = self._full_at
+        if full_at < now:
+            full_at = now
+        after = full_at + len(data) / rate  # the usual read, within the budget: inline
+        if (after - now) * rate <= budget.burst:
+            self._full_at = after
             return data
+        room = budget.room(self._full_at, now)
         take = max(room, 0)
         self._full_at = budget.take(self._full_at, now, take)
         rest = data[take:]
