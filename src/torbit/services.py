@@ -165,7 +165,7 @@ def input_budgets(settings: Settings) -> tuple[ByteBudget, ByteBudget]:
     lim = settings.limits
     return (
         ByteBudget(lim.input_rate, lim.input_burst),
-        ByteBudget(lim.login_input_rate, lim.login_input_burst),
+        ByteBudget(lim.login_input_rate, lim.login_input_burst, cut=True),
     )
 
 

@@ -299,6 +299,11 @@ class ByteBudget:
 
     rate: float = 0.0
     burst: int = 0
+    # past the burst, more than `burst` bytes more in hand at once (a read's worth the budget
+    # has not let in yet): True cuts the connection instead of keeping them (before login:
+    # a client has a few hundred bytes to send, and kept bytes stay in memory while reading
+    # is paused, even after the client reset the connection, which the next read would see)
+    cut: bool = False
 
     def room(self, full_at: float, now: float) -> int:
         """Bytes that may be read at `now` from a bucket full again at `full_at`."""

@@ -183,6 +183,10 @@ class PacedInput(Generic[E]):
         self._full_at = budget.take(self._full_at, now, take)
         rest = data[take:]
         self._kept = rest if self._kept is None else self._kept + rest
+        if budget.cut and len(self._kept) > budget.burst:
+            self._kept = None
+            self._flooded()
+            return b""
         if self._refill is None:
             self._hold(budget.pause)
         return data[:take]
@@ -198,6 +202,12 @@ class PacedInput(Generic[E]):
 
     def _over_budget(self) -> None:
         """Reading paused by the budget (the door counts it)."""
+
+    def _flooded(self) -> None:
+        """More than twice a cutting budget's burst at once (before login): the door says
+        so and closes the connection."""
+        self._tell("too much input before login, bye")
+        self.close("input flood before login")
 
     def _refilled(self) -> None:
         """The budget's pause is over: what was kept is let in (as far as the budget goes),
