@@ -107,6 +107,9 @@ def torbit_env(workdir: Path, port: int, login_timeout: float,
         "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",
         "TORBIT_LIMITS__IRC_COMMAND_RATE": "0",  # one IRC sender sends 100+ lines a second
         "TORBIT_LIMITS__IRC_FLOOD_LINES": "0",
+        # a bench sender sends far more bytes a second than a person (limits.input_rate)
+        "TORBIT_LIMITS__INPUT_RATE": "0",
+        "TORBIT_LIMITS__LOGIN_INPUT_RATE": "0",
         # every client comes from one address, many log in at once
         "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
         "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",

@@ -33,7 +33,7 @@ from torbit.frontends.proxied import TrustedNetworks
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.logs import Logs
 from torbit.metrics import Metrics
-from torbit.services import Core, message_log_of, start_core, timezone_of
+from torbit.services import Core, input_budgets, message_log_of, start_core, timezone_of
 from torbit.startup import new_paths, remove_new, sock_closer, startup_failure
 
 if TYPE_CHECKING:
@@ -223,6 +223,7 @@ class App:
                     s.chat.default_room,
                     tz,
                     s.telnet.flush_window_ms / 1000,
+                    *input_budgets(s),
                 ),
                 connections,
                 self.metrics,
@@ -361,6 +362,8 @@ class App:
                 pacing=Pacing(
                     s.limits.irc_command_rate, s.limits.irc_command_burst, s.limits.irc_flood_lines
                 ),
+                input_budget=input_budgets(s)[0],
+                login_input_budget=input_budgets(s)[1],
             ),
             connections,
             self.metrics,

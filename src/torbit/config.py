@@ -284,6 +284,14 @@ class LimitsConfig(Section):
     # IRC guests admitted a minute from one address (an IPv6 client by its /64): a guest
     # costs no password hash, but an account made and deleted each
     guests_per_address: int = Field(20, ge=0, description="per minute, from one address")
+    # input bytes per telnet or IRC connection (a token bucket each, frontends/paced.py): past
+    # it the server stops reading that connection until the bucket refills, and TCP pushes
+    # back on the client. Far above a person pasting at the message rate (20 lines of 4 KB at
+    # once, then 5 a second: 20 KB/s); before login a client sends a few hundred bytes
+    input_rate: int = Field(128 * 1024, ge=0, description="bytes a second per connection")
+    input_burst: int = Field(256 * 1024, ge=1024)
+    login_input_rate: int = Field(1024, ge=0, description="bytes a second before login")
+    login_input_burst: int = Field(16 * 1024, ge=1024)
     # messages a user may read per second (pages of history, /receive, CHATHISTORY, ...):
     # a page asks for up to what is left; refused (429) only when nothing is
     read_rate: float = Field(1000.0, ge=0, description="messages read per second per user")

@@ -25,6 +25,21 @@ class _Deliveries(Collector):
         )
 
 
+class _InputBytes(Collector):
+    """torbit_input_bytes, from each line door's plain counter (a read pays an addition)."""
+
+    def __init__(self) -> None:
+        self.doors: dict[str, Callable[[], int]] = {}
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "torbit_input_bytes", "Bytes read from clients of a line door", labels=["door"]
+        )
+        for door, count in self.doors.items():
+            family.add_metric([door], count())
+        yield family
+
+
 class _Latency(Histogram):
     """A Histogram that takes n equal observations at the cost of one: the messages of one
     publish share their send time, so their delivery lag is one value (a lock and a bucket
@@ -79,6 +94,15 @@ class Metrics:
             "IRC clients closed with Excess Flood: too many commands waiting",
             registry=self.registry,
         )
+        self.input_held = Counter(
+            "torbit_input_held",
+            "Reading paused for a connection past its input byte budget (limits.input_rate)",
+            ["door"],
+            registry=self.registry,
+        )
+        self._input_bytes = _InputBytes()
+        self.registry.register(self._input_bytes)
+
         self.transcript_lost = Counter(
             "torbit_transcript_lines_lost",
             "Transcript lines that could not be written (a full disk); the messages are stored",
@@ -126,6 +150,14 @@ class Metrics:
         if gauge is None:
             gauge = self._connected[door] = self.connected.labels(door)
         return gauge
+
+    def input_held_on(self, door: str) -> Counter:
+        """`input_held` of one door (rare: looked up each time)."""
+        return self.input_held.labels(door)
+
+    def count_input(self, door: str, count: Callable[[], int]) -> None:
+        """Where torbit_input_bytes of a line door ("telnet", "irc") comes from."""
+        self._input_bytes.doors[door] = count
 
     def watch_lag(self, lag: Callable[[], int]) -> None:
         """torbit_message_log_lag, read from the message log when scraped (Kafka's only)."""

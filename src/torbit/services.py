@@ -24,7 +24,7 @@ from torbit.core.heartbeat import Heartbeat
 from torbit.core.identity import NamePolicy
 from torbit.core.ignores import Ignores
 from torbit.core.joinchecks import RoomRules
-from torbit.core.limits import ActionLimits, RateLimiter, ReadBudget, RoomRates
+from torbit.core.limits import ActionLimits, ByteBudget, RateLimiter, ReadBudget, RoomRates
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
@@ -157,6 +157,15 @@ def action_limits(settings: Settings) -> ActionLimits:
         aways=RateLimiter(lim.away_rate, lim.away_burst),
         moderation=RateLimiter(lim.moderation_rate, lim.moderation_burst),
         walks=RateLimiter(lim.walk_rate, lim.walk_burst),
+    )
+
+
+def input_budgets(settings: Settings) -> tuple[ByteBudget, ByteBudget]:
+    """The line doors' input byte budgets per connection: logged in, and before login."""
+    lim = settings.limits
+    return (
+        ByteBudget(lim.input_rate, lim.input_burst),
+        ByteBudget(lim.login_input_rate, lim.login_input_burst, cut=True),
     )
 
 

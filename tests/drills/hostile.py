@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from tests.drills.clients import Honest, basic_header, last_lines_arrive, register_http
-from tests.drills.harness import Report, ServerProcess, load_average, percentile
+from tests.drills.harness import PASSWORD, Report, ServerProcess, load_average, percentile
 from torbit.frontends.http.guard import HEAD_TIMEOUT as HTTP_HEAD_TIMEOUT
 
 ROOM = "honest"
@@ -132,17 +132,31 @@ async def iac_storm(port: int, stop: asyncio.Event, stats: Stats, rng: random.Ra
             writer.transport.abort()
 
 
-async def endless_line(port: int, stop: asyncio.Event, stats: Stats) -> None:
-    """A telnet line that never ends: 8 MB without a line end, then one."""
+async def _log_in(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, name: str) -> None:
+    """Log in on the telnet door as `name` (registered over HTTP by the drill)."""
+    await asyncio.wait_for(reader.readuntil(b"Name: "), 10)
+    writer.write(name.encode() + b"\r\n")
+    await asyncio.wait_for(reader.readuntil(b"Password: "), 10)
+    writer.write(PASSWORD.encode() + b"\r\n")
+    await asyncio.wait_for(reader.readuntil(b"Welcome"), 10)
+
+
+async def endless_line(port: int, stop: asyncio.Event, stats: Stats, user: str = "evil",
+                       megabytes: int = 1) -> None:
+    """A telnet line that never ends, from a logged-in user (before login the small login
+    budget would make it a login timeout): `megabytes` without a line end, then one. The
+    server reads it at the connection's input budget (limits.input_rate: 1 MB takes a few
+    seconds), skipping it as it comes, and says once that it was too long."""
     while not stop.is_set():
         if (conn := await _connect(port, stats)) is None:
             continue
         reader, writer = conn
         try:
-            for _ in range(128):
+            await _log_in(reader, writer, user)
+            for _ in range(megabytes * 16):
                 await _send(writer, b"A" * 65536, stats)
             await _send(writer, b"\r\n", stats)
-            reply = await asyncio.wait_for(reader.readuntil(b"line too long"), 10)
+            reply = await asyncio.wait_for(reader.readuntil(b"line too long"), 30)
             stats.outcomes["told: line too long" if reply else "?"] += 1
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             stats.outcomes["closed by server"] += 1

@@ -290,6 +290,39 @@ class ActionLimits:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ByteBudget:
+    """What one connection may send: `rate` bytes a second, `burst` at once (a token bucket;
+    rate 0: no limit). Kept by the connection as the one time at which its bucket is full
+    again (a float, as `RateLimiter`), so an idle connection pays nothing and a read pays a
+    subtraction: bytes are counted a read at a time, never one by one."""
+
+    rate: float = 0.0
+    burst: int = 0
+    # past the burst, more than `burst` bytes more in hand at once (a read's worth the budget
+    # has not let in yet): True cuts the connection instead of keeping them (before login:
+    # a client has a few hundred bytes to send, and kept bytes stay in memory while reading
+    # is paused, even after the client reset the connection, which the next read would see)
+    cut: bool = False
+
+    def room(self, full_at: float, now: float) -> int:
+        """Bytes that may be read at `now` from a bucket full again at `full_at`."""
+        return self.burst - int(max(full_at - now, 0.0) * self.rate)
+
+    def take(self, full_at: float, now: float, n: int) -> float:
+        """When the bucket is full again after `n` bytes more at `now`."""
+        return max(full_at, now) + n / self.rate
+
+    @property
+    def pause(self) -> float:
+        """Seconds reading pauses once the bucket is empty: until half the burst is back, so
+        a flood is read in a few large pieces a second, never a timer per read."""
+        return self.burst / (2 * self.rate)
+
+
+NO_BUDGET = ByteBudget()  # no limit (the doors' default outside app.py)
+
+
 class ConnectionLimiter:
     """Counts open connections per client address and in total, across every front door. An
     IPv6 client's address is its /64 (it has 2^64 addresses to open connections from), and

@@ -76,6 +76,8 @@ class LineDoor(Generic[S]):
         self.connections = connections
         self.metrics = metrics
         self.flushes = FlushQueue(flush_window)
+        self.input_bytes = 0  # read from its connections, for torbit_input_bytes
+        metrics.count_input(log.name.removeprefix("torbit."), lambda: self.input_bytes)
         self.sessions: set[S] = set()
         self._log = log
         self._servers: list[asyncio.Server] = []

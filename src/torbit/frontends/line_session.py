@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
-from torbit.core.limits import ConnectionLimiter
+from torbit.core.limits import ByteBudget, ConnectionLimiter
 from torbit.frontends.flow import FlushQueue, TransportWriter
 from torbit.frontends.paced import PacedInput
 from torbit.metrics import Metrics
@@ -22,6 +22,14 @@ class LineOptions(Protocol):
     @property
     def max_output_buffer(self) -> int: ...
 
+    @property
+    def input_budget(self) -> ByteBudget:
+        """Input bytes a logged-in connection may send (limits.input_rate, input_burst)."""
+
+    @property
+    def login_input_budget(self) -> ByteBudget:
+        """Before login (limits.login_input_rate, login_input_burst)."""
+
 
 class LineHost(Protocol):
     """What a line session needs of the door that accepted it (doors.LineDoor)."""
@@ -29,6 +37,7 @@ class LineHost(Protocol):
     connections: ConnectionLimiter
     metrics: Metrics
     flushes: FlushQueue
+    input_bytes: int  # read from all its connections (torbit_input_bytes)
 
     @property
     def options(self) -> LineOptions: ...
@@ -92,6 +101,21 @@ class LineSession(PacedInput[E], asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._gone()
 
+    def data_received(self, data: bytes) -> None:
+        """Bytes read: counted for the door, and what the connection's budget lets in now
+        handed to the door's codec (`_input`); the rest waits for the bucket to refill."""
+        if self.closed:
+            return
+        self.server.input_bytes += len(data)
+        if self._budget.rate > 0:
+            data = self._within_budget(data)
+            if not data:
+                return
+        self._input(data)
+
+    def _over_budget(self) -> None:
+        self.server.metrics.input_held_on(self.door).inc()
+
     def _gone(self) -> None:
         """The client is gone (its EOF, or the connection lost): nothing more is read or
         written, and the session departs (once)."""
@@ -104,6 +128,7 @@ class LineSession(PacedInput[E], asyncio.Protocol):
             self._writer.lost()
         self.closed = True
         self._pending = None
+        self._release_budget()
         if self._timer is not None:
             self._timer.cancel()
         if not self._counted:

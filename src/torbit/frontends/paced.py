@@ -1,16 +1,22 @@
 """A line door's input, handled one event at a time and in order: what arrives while a
 handler runs waits in a queue, and reading pauses while too much waits (the kernel's buffer,
-then TCP, push back on the client). An idle connection keeps no queue. Shared by the telnet
-and IRC sessions, which say what an event means (`_handle`) and how an error is shown."""
+then TCP, push back on the client). An idle connection keeps no queue. Reading also pauses
+while a connection is past its input byte budget (`limits.input_rate`; a smaller one until
+login): bytes that make no event (telnet commands, an endless line) cost CPU too, and a
+client may not spend more of it than the budget lets, however many connections others have.
+Shared by the telnet and IRC sessions, which say what an event means (`_handle`) and how an
+error is shown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Iterable
 from typing import Generic, TypeVar
 
+from torbit.core.limits import ByteBudget
 from torbit.errors import TorbitError
 from torbit.frontends.flow import TransportWriter
 
@@ -18,13 +24,27 @@ E = TypeVar("E")
 
 
 class PacedInput(Generic[E]):
-    __slots__ = ("_busy", "_draining", "_ended", "_paused", "_pending")
+    __slots__ = (
+        "_budget",
+        "_busy",
+        "_draining",
+        "_ended",
+        "_full_at",
+        "_kept",
+        "_paused",
+        "_pending",
+        "_refill",
+    )
 
     max_pending = 64  # events queued while earlier ones are handled; reading pauses beyond
     closed: bool
     _writer: TransportWriter | None
 
-    def _init_input(self) -> None:
+    def _init_input(self, budget: ByteBudget) -> None:
+        self._budget = budget  # the door's budget before login; `_admit` gives the other
+        self._full_at = 0.0  # when the input byte bucket is full again (monotonic seconds)
+        self._refill: asyncio.TimerHandle | None = None  # while the budget pauses reading
+        self._kept: bytes | None = None  # read past the budget: let in as it refills
         self._pending: deque[E] | None = None
         self._busy = False
         self._draining = ""  # the node is leaving: close with this once the handler is done
@@ -135,7 +155,101 @@ class PacedInput(Generic[E]):
         if w is None or w.transport is None:
             return
         self._paused = pause
+        if self._refill is not None:  # paused by the budget: its timer resumes, if nothing waits
+            return
         if pause:
             w.transport.pause_reading()
         else:
             w.transport.resume_reading()
+
+    # the input byte budget
+
+    def _input(self, data: bytes) -> None:
+        """Bytes the budget let in: decoded, and their events queued (the door's codec)."""
+        raise NotImplementedError
+
+    def _within_budget(self, data: bytes) -> bytes:
+        """What of `data` (just read) the budget lets in now. Past it, reading pauses and the
+        rest (one read at most) is kept, and let in as the bucket refills (`_refilled`): the
+        codec never sees more than the budget, however much one read brought."""
+        budget = self._budget
+        rate = budget.rate
+        if rate <= 0:
+            return data
+        now = time.monotonic()
+        full_at = self._full_at
+        if full_at < now:
+            full_at = now
+        after = full_at + len(data) / rate  # the usual read, within the budget: inline
+        if (after - now) * rate <= budget.burst:
+            self._full_at = after
+            return data
+        room = budget.room(self._full_at, now)
+        take = max(room, 0)
+        self._full_at = budget.take(self._full_at, now, take)
+        rest = data[take:]
+        self._kept = rest if self._kept is None else self._kept + rest
+        if budget.cut and len(self._kept) > budget.burst:
+            self._kept = None
+            self._flooded()
+            return b""
+        if self._refill is None:
+            self._hold(budget.pause)
+        return data[:take]
+
+    def _hold(self, wait: float) -> None:
+        w = self._writer
+        if w is None or w.transport is None or self.closed:
+            return
+        if not self._paused:
+            w.transport.pause_reading()
+        self._refill = asyncio.get_running_loop().call_later(wait, self._refilled)
+        self._over_budget()
+
+    def _over_budget(self) -> None:
+        """Reading paused by the budget (the door counts it)."""
+
+    def _flooded(self) -> None:
+        """More than twice a cutting budget's burst at once (before login): the door says
+        so and closes the connection."""
+        self._tell("too much input before login, bye")
+        self.close("input flood before login")
+
+    def _refilled(self) -> None:
+        """The budget's pause is over: what was kept is let in (as far as the budget goes),
+        then reading goes on, unless the queue still holds it paused (`_pump` resumes it),
+        the budget paused it again, or the session is ending."""
+        self._refill = None
+        kept, self._kept = self._kept, None
+        if kept is not None and not self.closed:
+            data = self._within_budget(kept)
+            if data:
+                self._input(data)
+        w = self._writer
+        if (
+            self._refill is not None
+            or w is None
+            or w.transport is None
+            or self.closed
+            or self._draining
+            or self._paused
+        ):
+            return
+        w.transport.resume_reading()
+
+    def _admit(self, budget: ByteBudget) -> None:
+        """Logged in: the connection's budget from now on, its bucket full; a pause for the
+        login's budget is over at once."""
+        self._budget = budget
+        self._full_at = 0.0
+        held = self._refill
+        if held is not None:
+            held.cancel()
+            self._refilled()
+
+    def _release_budget(self) -> None:
+        """The connection is gone: no timer keeps the session, nothing kept is let in."""
+        self._kept = None
+        if self._refill is not None:
+            self._refill.cancel()
+            self._refill = None

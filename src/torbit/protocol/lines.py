@@ -3,8 +3,9 @@
 A line longer than the limit is reported once and the rest of it is thrown away as it arrives,
 so a client can never make us hold more than `max_line_bytes` of its input. Only new bytes are
 scanned, never the buffer, so a 1 MB line fed a byte at a time costs no more than one fed whole.
-Plain text moves in bulk: a chunk of many ordinary lines is one `split`, and otherwise a C-level
-regex search jumps from one line end or control byte to the next.
+Plain text moves in bulk: a chunk of many ordinary lines is one `split`, and otherwise each line
+is found by a C-level regex search and its dropped controls deleted by one `translate`; only the
+editing keys (backspace, DEL, Ctrl-C, Ctrl-D) are visited one by one.
 
 Line editing happens here because the line limit counts the bytes left after it: backspace and
 DEL delete the previous character (a whole UTF-8 sequence), other control bytes are dropped
@@ -40,6 +41,9 @@ _SPECIAL: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # The controls that need more than a split on LF: the above minus LF and CR.
 _EDITING: Final = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_END: Final = re.compile(rb"[\r\n]")
+# The editing keys, visited one by one; the other controls are deleted in bulk (`_DROPPED`).
+_KEYS: Final = re.compile(rb"[\x03\x04\x08\x7f]")
+_DROPPED: Final = bytes(b for b in range(0x20) if b != 0x09) + b"\x7f"
 
 
 class LineSplitter:
@@ -101,10 +105,12 @@ class LineSplitter:
         return cast("list[bytes | Signal]", parts)
 
     def _feed_any(self, data: bytes) -> list[bytes | Signal]:
-        """The careful path: every line end and control byte in turn, plain runs in bulk."""
+        """The careful path: line by line, each line's text in bulk (its dropped controls
+        deleted by one `translate`); only the editing keys (BS, DEL, Ctrl-C, Ctrl-D) are
+        visited one by one, so random bytes cost a Python step per few dozen bytes, not per
+        control byte."""
         out: list[bytes | Signal] = []
         buf = self._buf
-        limit = self.max_line_bytes
         pos = 0
         n = len(data)
         while pos < n:
@@ -121,35 +127,54 @@ class LineSplitter:
                 self._after_cr = data[m.start()] == _CR
                 pos = m.end()
                 continue
-            m = _SPECIAL.search(data, pos)
+            m = _LINE_END.search(data, pos)
             end = n if m is None else m.start()
-            if len(buf) + (end - pos) > limit:
-                buf.clear()
-                self._discarding = True
-                out.append(Signal.TOO_LONG)
-                pos = end  # the discarding branch looks for the line end from here
+            if (
+                not buf
+                and m is not None
+                and end - pos <= self.max_line_bytes
+                and cast(re.Match[bytes], _SPECIAL.search(data, pos)).start() == end
+            ):  # (the line end is special: the search stops there at the latest)
+                out.append(data[pos:end])  # a whole plain line in this chunk: no copy via buf
+            elif not self._take(data[pos:end], out):
+                pos = end  # past the limit: the discarding branch looks for the line end
                 continue
+            elif m is not None:
+                out.append(bytes(buf))
+                buf.clear()
             if m is None:
-                buf += data[pos:]
                 break
-            byte = data[end]
-            if byte in (_LF, _CR):
-                if buf:
-                    buf += data[pos:end]
-                    out.append(bytes(buf))
-                    buf.clear()
-                else:  # the common case: a whole line inside one chunk, no copy through buf
-                    out.append(data[pos:end])
-                self._after_cr = byte == _CR
-            else:
-                buf += data[pos:end]
-                if byte in (_BS, _DEL):
-                    _erase_char(buf)
-                elif byte in (_ETX, _EOT) and not buf:
-                    out.append(Signal.INTERRUPT)
-                # any other control byte is dropped
+            self._after_cr = data[end] == _CR
             pos = end + 1
         return out
+
+    def _take(self, text: bytes, out: list[bytes | Signal]) -> bool:
+        """Add text without line ends to the line being typed, editing as the keys say;
+        False when the line passes the limit (reported, dropped, discarding until its end)."""
+        buf = self._buf
+        limit = self.max_line_bytes
+        start = 0
+        for m in _KEYS.finditer(text):
+            piece = text[start : m.start()].translate(None, _DROPPED)
+            if len(buf) + len(piece) > limit:
+                return self._too_long(out)
+            buf += piece
+            if text[m.start()] in (_BS, _DEL):
+                _erase_char(buf)
+            elif not buf:  # Ctrl-C or Ctrl-D on an empty line; inside one it is dropped
+                out.append(Signal.INTERRUPT)
+            start = m.end()
+        piece = (text[start:] if start else text).translate(None, _DROPPED)
+        if len(buf) + len(piece) > limit:
+            return self._too_long(out)
+        buf += piece
+        return True
+
+    def _too_long(self, out: list[bytes | Signal]) -> bool:
+        self._buf.clear()
+        self._discarding = True
+        out.append(Signal.TOO_LONG)
+        return False
 
     def erase_char(self) -> None:
         """Telnet EC: delete the last character of the line being typed."""

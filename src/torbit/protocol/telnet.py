@@ -92,6 +92,14 @@ _WANTNO: Final = 2
 _WANTYES: Final = 3
 
 _IAC_BYTE: Final = b"\xff"
+# One whole command after its IAC, by the group that matched (`lastindex`): 2, a negotiation
+# (verb, option); 3, more IAC IAC pairs (a run of escaped 0xFF); 4, a two-byte command; none,
+# a subnegotiation to its IAC SE (atomic: an unended one fails fast, and goes byte by byte).
+_COMMAND: Final = re.compile(
+    rb"\xff(?:([\xfb-\xfe])(.)|(\xff(?:\xff\xff)*+)|([\x00-\xf9])"
+    rb"|\xfa.(?>[^\xff]++|\xff\xff)*+\xff\xf0)",
+    re.DOTALL,
+)
 _C1: Final = re.compile("[\x80-\x9f]")
 _INTERRUPT: Final = Interrupt()
 _TOO_LONG: Final = Signal.TOO_LONG
@@ -145,7 +153,11 @@ class TelnetConnection:
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed raw bytes from the socket; return the events they complete, in order.
 
-        Any negotiation replies they cause wait in `data_to_send`.
+        Any negotiation replies they cause wait in `data_to_send`. Between commands, text
+        goes to the splitter in bulk; each whole command (`_COMMAND`: a negotiation, a run of
+        escaped 0xFF, a subnegotiation to its IAC SE) is one regex match, so a storm of them
+        costs a Python step per command, not per byte. A command cut by the end of a read, or
+        a subnegotiation that does not end with IAC SE, goes byte by byte (`_step`).
         """
         feed = self._lines.feed
         if self._state == _DATA and _IAC_BYTE not in data:  # the fast path: only text
@@ -153,51 +165,68 @@ class TelnetConnection:
         items: list[bytes | Signal] = []
         pos = 0
         n = len(data)
+        match = _COMMAND.match
         while pos < n:
-            state = self._state
-            if state == _DATA:
-                i = data.find(_IAC_BYTE, pos)
-                if i < 0:
-                    items += feed(data[pos:])
-                    break
-                if i > pos:
-                    items += feed(data[pos:i])
+            if self._state != _DATA:
+                pos = self._step(data, pos, items)
+                continue
+            i = data.find(_IAC_BYTE, pos)
+            if i < 0:
+                items += feed(data[pos:])
+                break
+            if i > pos:
+                items += feed(data[pos:i])
+            m = match(data, i)
+            if m is None:  # cut short, or a subnegotiation not ended by IAC SE: byte by byte
                 self._state = _IAC
                 pos = i + 1
                 continue
-            if state == _SB:
-                i = data.find(_IAC_BYTE, pos)
-                if i < 0:
-                    break
-                self._state = _SB_IAC
-                pos = i + 1
-                continue
-            byte = data[pos]
-            pos += 1
-            if state == _IAC:
-                self._state = _DATA
-                if byte == IAC:  # an escaped 0xFF data byte
-                    items += feed(_IAC_BYTE)
-                elif WILL <= byte <= DONT:
-                    self._verb = byte
-                    self._state = _OPTION
-                elif byte == SB:
-                    self._state = _SB_OPTION
-                else:
-                    self._command(byte, items)
-            elif state == _OPTION:
-                self._state = _DATA
-                self._negotiate(self._verb, byte)
-            elif state == _SB_OPTION:
-                self._state = _SB
-            elif byte == SE:  # state == _SB_IAC
-                self._state = _DATA
-            elif byte == IAC:  # an escaped 0xFF inside the subnegotiation
-                self._state = _SB
-            else:  # the peer never closed the subnegotiation: abandon it, obey the command
-                self._state = _IAC
-                pos -= 1
+            pos = m.end()
+            kind = m.lastindex
+            if kind == 2:
+                self._negotiate(data[i + 1], data[i + 2])
+            elif kind == 3:  # IAC IAC, as many times as it came: that many 0xFF data bytes
+                items += feed(_IAC_BYTE * ((pos - i) >> 1))
+            elif kind == 4:
+                self._command(data[i + 1], items)
+            # else a whole subnegotiation: skipped (we agree to no option that has one)
         return self._events(items)
+
+    def _step(self, data: bytes, pos: int, items: list[bytes | Signal]) -> int:
+        """One step of the byte-by-byte parser inside a command; where to go on from."""
+        state = self._state
+        if state == _SB:
+            i = data.find(_IAC_BYTE, pos)
+            if i < 0:
+                return len(data)
+            self._state = _SB_IAC
+            return i + 1
+        byte = data[pos]
+        pos += 1
+        if state == _IAC:
+            self._state = _DATA
+            if byte == IAC:  # an escaped 0xFF data byte
+                items += self._lines.feed(_IAC_BYTE)
+            elif WILL <= byte <= DONT:
+                self._verb = byte
+                self._state = _OPTION
+            elif byte == SB:
+                self._state = _SB_OPTION
+            else:
+                self._command(byte, items)
+        elif state == _OPTION:
+            self._state = _DATA
+            self._negotiate(self._verb, byte)
+        elif state == _SB_OPTION:
+            self._state = _SB
+        elif byte == SE:  # state == _SB_IAC
+            self._state = _DATA
+        elif byte == IAC:  # an escaped 0xFF inside the subnegotiation
+            self._state = _SB
+        else:  # the peer never closed the subnegotiation: abandon it, obey the command
+            self._state = _IAC
+            pos -= 1
+        return pos
 
     def data_to_send(self) -> bytes:
         """Negotiation replies produced so far; the caller writes them. Clears them."""

@@ -9,6 +9,7 @@ from torbit.core.accounts import Accounts
 from torbit.core.away import Away
 from torbit.core.guests import Guests
 from torbit.core.ignores import Ignores
+from torbit.core.limits import NO_BUDGET, ByteBudget
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
@@ -44,4 +45,6 @@ class IrcOptions:
     version: str = "torbit"
     flush_window: float = 0.0  # seconds (flow.FlushQueue)
     pacing: Pacing = field(default_factory=Pacing)  # command pacing (pacing.py)
+    input_budget: ByteBudget = NO_BUDGET  # a connection's input bytes (paced.py)
+    login_input_budget: ByteBudget = NO_BUDGET  # the same before registration
     started: datetime = field(default_factory=lambda: datetime.now(UTC))

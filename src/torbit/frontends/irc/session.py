@@ -169,7 +169,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
         self.quit_reason = ""
         self._parser = IRCParser()
         self._writer = None
-        self._init_input()
+        self._init_input(options.login_input_budget)
         self._counted = False
         self._timer: asyncio.TimerHandle | None = None  # registration's; then none of its own
         self._quiet = 0  # keep-alive rounds since it last sent anything (liveness.py)
@@ -252,9 +252,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
         if self._disconnected():
             self.server.closed(self)  # the rest is worked off a slice at a time
 
-    def data_received(self, data: bytes) -> None:
-        if self.closed:
-            return
+    def _input(self, data: bytes) -> None:
         self._quiet = 0
         pending = self._pending
         if pacing.flooding_ahead(self, data, len(pending) if pending else 0):
@@ -400,6 +398,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
             self._timer.cancel()
             self._timer = None
         self.registration = None
+        self._admit(self.server.options.input_budget)
         self.renamed(nick)
         self.account = self.nick if account == self.nick else account
         key = self.user_key

@@ -10,6 +10,7 @@ from torbit.core.accounts import Accounts
 from torbit.core.away import Away
 from torbit.core.delivery import Session
 from torbit.core.ignores import Ignores
+from torbit.core.limits import NO_BUDGET, ByteBudget
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
@@ -44,6 +45,8 @@ class TelnetOptions:
     default_room: str = "lobby"
     tz: tzinfo | None = None
     flush_window: float = 0.0  # seconds (flow.FlushQueue)
+    input_budget: ByteBudget = NO_BUDGET  # a connection's input bytes (paced.py)
+    login_input_budget: ByteBudget = NO_BUDGET  # the same before login
 
 
 class SessionHost(LineHost, Protocol[S_contra]):

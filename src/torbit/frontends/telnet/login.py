@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from torbit.core.names import is_valid_name, name_hint
 
 MAX_LOGIN_ATTEMPTS = 3
+# lines answered with a refusal or the same prompt again (a blank or invalid name, a password
+# refused or not repeated): past these the connection is hung up, as after failed passwords,
+# so junk sent before login (random bytes make a line every ~128 bytes) is answered a few
+# times, not once per line for as long as the login timeout lasts
+MAX_REFUSED_LINES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ class LoggedIn:
     name: str  # as stored
 
 
+NAME_PROMPT = Prompt("Name: ")
 Step = Prompt | Error | Hangup | LookUp | Verify | Register | LoggedIn
 
 
@@ -85,6 +91,7 @@ class LoginDialogue:
         self.name = ""
         self._new_password = ""
         self.failures = 0
+        self.junk_lines = 0  # lines answered with a refusal or the prompt again
 
     @property
     def secret(self) -> bool:
@@ -92,10 +99,19 @@ class LoginDialogue:
         return self.state in (State.PASSWORD, State.NEW_PASSWORD, State.REPEAT_PASSWORD)
 
     def start(self) -> list[Step]:
-        return [Prompt("Name: ")]
+        return [NAME_PROMPT]
 
     def receive(self, line: str) -> list[Step]:
         """A line typed by the client (ignored while an answer is pending)."""
+        steps = self._receive(line)
+        if steps and (isinstance(steps[0], Error) or steps == [NAME_PROMPT]):
+            self.junk_lines += 1  # not a step forward: asked again
+            if self.junk_lines >= MAX_REFUSED_LINES:
+                self.state = State.DONE
+                return [Hangup("too many lines that are not a login, bye", "login junk")]
+        return steps
+
+    def _receive(self, line: str) -> list[Step]:
         state = self.state
         if state is State.NAME:
             return self._on_name(line.strip())

@@ -81,7 +81,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         # Session.deliver: the writer's own method once connected (no extra call per delivery)
         self.deliver: Callable[[Delivery], None] = _not_connected
         self._dialogue: login.LoginDialogue | None = None  # None once logged in
-        self._init_input()
+        self._init_input(server.options.login_input_budget)
         self._timer: asyncio.TimerHandle | None = None
         # the client's address as a PROXY header gave it, else the socket's peer
         self._peer = f"{peer[0]}:{peer[1]}" if peer else ""
@@ -159,9 +159,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         if self._disconnected():
             self.server.depart(self, was_chatting)  # the rest is worked off a slice at a time
 
-    def data_received(self, data: bytes) -> None:
-        if self.closed:
-            return
+    def _input(self, data: bytes) -> None:
         events = self._codec.receive_data(data)
         reply = self._codec.data_to_send()
         if reply:
@@ -369,6 +367,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
             self._timer.cancel()
             self._timer = None
         self._dialogue = None
+        self._admit(self.server.options.input_budget)
         self._echo_back()
         self.user_key = name_key(name)
         proof, self._proof = self._proof, None
