@@ -255,8 +255,11 @@ async def test_whois_and_who_show_a_user_of_another_node_as_their_own_node_does(
         (ivan_who,) = [line for line in masked if line[4] == "ivan"]
         assert ivan_who[1:3] == [on_b["311"][1], "irc.torbit"] and ivan_who[5].startswith("G")
         assert ivan_who[6] == "0 x via pydle"
-        alice.send("/who")
-        await alice.expect(r"ivan \(away: at lunch\), tina \(away: brb\)")
+
+        async def who_shows_both_away() -> bool:
+            return {"ivan (away: at lunch)", "tina (away: brb)"} <= set(await who(alice))
+
+        await eventually("a's /who shows ivan and tina away", who_shows_both_away, within=DEADLINE)
 
         tina.send("/away")  # back: a hears it with b's next beat
         await tina.expect(r"you are back")
