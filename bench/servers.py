@@ -103,6 +103,7 @@ def torbit_env(workdir: Path, port: int, login_timeout: float,
         "TORBIT_CHAT__HISTORY_ON_JOIN": "0",
         "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
         "TORBIT_LIMITS__MAX_CONNECTIONS": "0",
+        "TORBIT_LIMITS__CONNECTION_RATE": "0",  # every bench client connects from 127.0.0.1
         "TORBIT_LIMITS__MESSAGE_RATE": "0",
         "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",
         "TORBIT_LIMITS__IRC_COMMAND_RATE": "0",  # one IRC sender sends 100+ lines a second

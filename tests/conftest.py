@@ -59,6 +59,7 @@ def test_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
             "room_message_rate": 0,
             "read_rate": 0,
             "connections_per_ip": 0,
+            "connection_rate": 0,  # new connections a second per address
             "registrations_per_address": 0,
             "registrations_per_hour": 0,
             "guests_per_address": 0,

@@ -198,7 +198,12 @@ class App:
         accounts, sessions, membership = core.accounts, core.sessions, core.membership
         messaging, ignores, moderation = core.messaging, core.ignores, core.moderation
         subscriptions, guests, revocations = core.subscriptions, core.guests, core.revocations
-        connections = ConnectionLimiter(s.limits.connections_per_ip, s.limits.max_connections)
+        connections = ConnectionLimiter(
+            s.limits.connections_per_ip,
+            s.limits.max_connections,
+            s.limits.connection_rate,
+            s.limits.connection_burst,
+        )
 
         # the doors
         if s.telnet.enabled:

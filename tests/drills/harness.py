@@ -78,6 +78,7 @@ def drill_env(workdir: Path, deployment: Deployment) -> dict[str, str]:
         "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
         "TORBIT_LIMITS__LOGIN_ADDRESS_FREE_ATTEMPTS": "0",  # 25 HTTP senders log in at once
         "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
+        "TORBIT_LIMITS__CONNECTION_RATE": "0",
         "TORBIT_LIMITS__MAX_CONNECTIONS": "0",
         "TORBIT_LIMITS__ROOMS_PER_USER": "0",
         "TORBIT_CHAT__HISTORY_ON_JOIN": "0",

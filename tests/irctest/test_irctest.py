@@ -53,6 +53,7 @@ def server_env(data: Path) -> dict[str, str]:
         TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS="0",  # REGISTER makes the tests' accounts
         TORBIT_LIMITS__REGISTRATIONS_PER_HOUR="0",
         TORBIT_LIMITS__CONNECTIONS_PER_IP="0",
+        TORBIT_LIMITS__CONNECTION_RATE="0",
         TORBIT_LIMITS__GUESTS_PER_ADDRESS="0",  # every test's clients are guests of 127.0.0.1
         TORBIT_LIMITS__LOGIN_FREE_ATTEMPTS="0",  # wrong passwords are tested on purpose
         TORBIT_ACCOUNTS__MIN_PASSWORD_LENGTH="1",

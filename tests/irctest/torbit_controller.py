@@ -109,6 +109,7 @@ class FreshServer:
             "log": {"dir": str(data / "logs")},
             "limits": {
                 "connections_per_ip": 0,
+                "connection_rate": 0,
                 "message_rate": 0,
                 "room_message_rate": 0,
                 "guests_per_address": 0,

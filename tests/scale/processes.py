@@ -52,6 +52,7 @@ class NodeProcess:
             "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
             "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
             "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
+            "TORBIT_LIMITS__CONNECTION_RATE": "0",
             **self.env,
         })
         self.workdir.mkdir(parents=True, exist_ok=True)

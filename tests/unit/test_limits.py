@@ -115,3 +115,28 @@ def test_connections_from_the_64s_of_one_ipv6_48_are_bounded_together() -> None:
     assert c.acquire("2001:db8:7:ffff::1") is None  # a place again
     assert c.acquire("192.0.2.9") is None and c.acquire("2002:c000:209::1") is None
     assert "too many connections" in (c.acquire("64:ff9b::c000:209") or "")
+
+
+def test_new_connections_per_address_are_a_token_bucket_that_forgets_full_ones() -> None:
+    """`connection_rate`/`connection_burst`: arrivals past the burst are refused until a
+    token is back; a connection counted again (a TLS one handed over by its handshake gate)
+    takes none; an address whose bucket is full again is no longer kept, and an IPv6 /48's
+    /64s share NETWORK_SHARE times the bucket."""
+    now = [0.0]
+    c = ConnectionLimiter(per_ip=0, total=0, rate=1, burst=2, clock=lambda: now[0])
+    assert c.acquire("a", arriving=True) is None and c.acquire("a", arriving=True) is None
+    refused = c.acquire("a", arriving=True) or ""
+    assert "too many new connections from your address" in refused and "wait" in refused
+    assert c.acquire("a") is None  # not a new arrival
+    assert c.acquire("b", arriving=True) is None  # another address
+    now[0] += 1
+    assert c.acquire("a", arriving=True) is None
+    assert c.acquire("a", arriving=True) is not None
+    now[0] += 10
+    c.acquire("c", arriving=True)
+    buckets = c.arrivals.per_address._full_at
+    assert "a" not in buckets and "b" not in buckets and "c" in buckets
+    for i in range(2 * NETWORK_SHARE):
+        assert c.acquire(f"2001:db8:7:{i:x}::1", arriving=True) is None
+    assert c.acquire("2001:db8:7:ffff::1", arriving=True) is not None
+    assert ConnectionLimiter(0, 0, rate=0, burst=0).acquire("a", arriving=True) is None

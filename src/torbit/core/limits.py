@@ -327,22 +327,46 @@ class ConnectionLimiter:
     """Counts open connections per client address and in total, across every front door. An
     IPv6 client's address is its /64 (it has 2^64 addresses to open connections from), and
     its /48 holds NETWORK_SHARE times as many (65,536 /64s); an IPv4-mapped, 6to4 or NAT64
-    one is its IPv4 address (`throttle.address_key`, as the login back-off)."""
+    one is its IPv4 address (`throttle.address_key`, as the login back-off).
 
-    def __init__(self, per_ip: int, total: int) -> None:
+    `rate`/`burst` bound how fast an address opens new ones (a token bucket per address and
+    per /48, `AddressRates`): a client cut for flooding junk before login reconnected at once,
+    ~2,000 times a second, each an accept and a greeting, and the open count never saw it."""
+
+    def __init__(
+        self,
+        per_ip: int,
+        total: int,
+        rate: float = 0.0,
+        burst: int = 0,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.per_ip = per_ip
         self.total = total
+        self.arrivals = AddressRates(RateLimiter(rate, burst, clock), clock)
         self._by_ip: dict[str, int] = {}
         self._open = 0
 
-    def acquire(self, ip: str) -> str | None:
-        """Count a new connection, or return why it is refused (the caller closes it)."""
+    def acquire(self, ip: str, *, arriving: bool = False) -> str | None:
+        """Count a connection, or return why it is refused (the caller closes it). `arriving`:
+        a new connection, which takes a token of its address's rate (the line doors; not a
+        TLS one handed over by its handshake gate, nor an HTTP request's move to its client's
+        address)."""
         if self.total and self._open >= self.total:
             return f"the server is full ({self.total} connections): try again later"
         keys = address_keys(ip)
         for key, limit in zip(keys, (self.per_ip, self.per_ip * NETWORK_SHARE), strict=False):
             if self.per_ip and self._by_ip.get(key, 0) >= limit:
                 return f"too many connections from your address (limit {self.per_ip})"
+        if arriving and self.arrivals.per_address.enabled:
+            try:
+                self.arrivals.check(ip, "new connections")
+            except RateLimited:
+                rate = self.arrivals.per_address.rate
+                return (
+                    f"too many new connections from your address (limit {rate:g} a second):"
+                    " wait a few seconds before connecting again"
+                )
         for key in keys:
             self._by_ip[key] = self._by_ip.get(key, 0) + 1
         self._open += 1

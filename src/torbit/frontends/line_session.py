@@ -88,7 +88,7 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         )
         if not self.ip:
             self._address(transport.get_extra_info("peername"))
-        refused = server.connections.acquire(self.ip)
+        refused = server.connections.acquire(self.ip, arriving=True)
         if refused:
             t.write(self._refusal(refused))
             t.close()
