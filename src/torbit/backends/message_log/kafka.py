@@ -52,6 +52,13 @@ _POLL_MS = 1000  # how long one getmany waits for records before looping
 # idle inbox partition stalls up to fetch_wait_ms). A short wait while busy bounds the stall;
 # after _POLL_MS without records the configured wait comes back, so an idle node stays idle.
 _BUSY_FETCH_WAIT_MS = 5
+# A reassignment makes aiokafka drop its fetch in flight, but not the broker: it answers a
+# connection's requests one at a time, in order, so it still holds that fetch for its whole
+# wait, and the fetch sent for the new assignment queues behind it. Each reassignment while the
+# wait is long queued one more: ten new rooms watched 30 ms apart at a 500 ms wait left the
+# new rooms' first fetch 5 s behind, past the request timeout (measured). So a reassignment
+# counts as activity: the fetches after it use the busy wait, until _POLL_MS passes without
+# records nor reassignment; only the one fetch in flight at the first change is held long.
 _RETRY_S = 0.5  # pause of the live loop after an error, so an outage does not spin
 # Watches and unwatches within this long share one reassignment of the live consumer: each
 # costs a metadata request naming every watched topic and a refetch of every partition, so
@@ -114,6 +121,7 @@ class KafkaLog:
         self._ending: dict[TopicPartition, asyncio.Future[int]] = {}
         self._assigned = asyncio.Event()
         self._reassign_later: asyncio.TimerHandle | None = None
+        self._busy_until = 0.0  # loop time before which the live fetches keep the busy wait
 
     # lifecycle
 
@@ -436,6 +444,9 @@ class KafkaLog:
         live = self._live
         if live is None:
             return
+        # before assign: the fetcher builds the next fetch as soon as it sees the change
+        self._busy_until = asyncio.get_running_loop().time() + _POLL_MS / 1000
+        self._set_fetch_wait(min(_BUSY_FETCH_WAIT_MS, self._fetch_wait_ms))
         live.assign(list(self._next))
         for tp, offset in self._next.items():
             live.seek(tp, offset)
@@ -452,6 +463,7 @@ class KafkaLog:
         assert live is not None and self._listener is not None
         listener = self._listener
         events_topic = self._names.topic(EVENTS_CHANNEL)
+        loop = asyncio.get_running_loop()
         failing = False
         while True:
             await self._assigned.wait()
@@ -463,8 +475,11 @@ class KafkaLog:
                 failing = True
                 await asyncio.sleep(_RETRY_S)
                 continue
+            if batch:
+                self._busy_until = loop.time() + _POLL_MS / 1000
+            quiet = loop.time() >= self._busy_until
             self._set_fetch_wait(
-                min(_BUSY_FETCH_WAIT_MS, self._fetch_wait_ms) if batch else self._fetch_wait_ms
+                self._fetch_wait_ms if quiet else min(_BUSY_FETCH_WAIT_MS, self._fetch_wait_ms)
             )
             if failing and batch:
                 log.warning("message log consumer: receiving again")
