@@ -169,7 +169,7 @@ class MessageLogConfig(Section):
     # soon as a record arrives, so a long wait adds no delivery latency and spares an idle
     # node its fetches (each names every partition it watches: a topic per room and per
     # logged-in user's inbox); but the first record of a channel newly watched on an idle
-    # node waits 1-1.5 × this long. See the README, "Running on several machines".
+    # node waits up to this long. See the README, "Running on several machines".
     fetch_wait_ms: int = Field(5, ge=1, le=1000)
     # Partitions of the one topic every inbox (private messages) shares, keyed by recipient: a
     # node fetches at most this many for its users, however many. Fixed once the topic exists.

@@ -89,9 +89,10 @@ class KafkaLog:
         spares an idle node 1000/fetch_wait_ms fetches a second naming every watched partition
         (500 watched: 0.005 cores at 500 ms against 0.14–0.32 at 5). Its price: the fetch the
         broker holds also holds up the next one, so the first record of a channel watched on
-        an otherwise idle node comes 1–1.5 × the wait late. `readers` is how many history
-        reads run at once. `inbox_partitions` is fixed for a deployment: inboxes are placed by a
-        hash modulo it, so `start` refuses a broker whose inbox topic has another count."""
+        an otherwise idle node comes up to one wait late (`_reassign`). `readers` is how many
+        history reads run at once. `inbox_partitions` is fixed for a deployment: inboxes are
+        placed by a hash modulo it, so `start` refuses a broker whose inbox topic has another
+        count."""
         if not 1 <= fetch_wait_ms <= 1000:
             raise ValueError("fetch_wait_ms must be within 1..1000")
         self._bootstrap = bootstrap
