@@ -58,7 +58,7 @@ _BUSY_FETCH_WAIT_MS = 5
 # wait is long queued one more: ten new rooms watched 30 ms apart at a 500 ms wait left the
 # new rooms' first fetch 5 s behind, past the request timeout (measured). So a reassignment
 # counts as activity: the fetches after it use the busy wait, until _POLL_MS passes without
-# records nor reassignment; only the one fetch in flight at the first change is held long.
+# records or reassignment; only the one fetch in flight at the first change is held long.
 _RETRY_S = 0.5  # pause of the live loop after an error, so an outage does not spin
 # Watches and unwatches within this long share one reassignment of the live consumer: each
 # costs a metadata request naming every watched topic and a refetch of every partition, so
