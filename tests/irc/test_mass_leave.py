@@ -208,6 +208,51 @@ async def test_sockets_of_irc_clients_that_closed_theirs_are_closed_a_batch_per_
     await watcher.close()
 
 
+async def test_a_storm_of_eofs_is_closed_in_small_pieces_with_the_door_defaults(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the door's own CLOSE_BATCH (not lowered here): 150 clients closing at once are
+    departed and closed over several loop turns, so that the loop polls sockets between the
+    pieces (EOFs still arriving are read a few at a time, not piled up into one poll behind
+    a long turn; a PING is answered). At 256 a turn, all 150 went in one turn."""
+    assert app.irc is not None and app.core is not None
+    n = 150
+    clients = [await RawIrc.connect(app) for _ in range(n)]
+    for i, c in enumerate(clients):
+        await c.register(f"piece{i}")
+
+    loop = asyncio.get_running_loop()
+    turn = [0]
+    ticking = [True]
+
+    def tick() -> None:  # runs once per loop turn
+        turn[0] += 1
+        if ticking[0]:
+            loop.call_soon(tick)
+
+    turns_at_departure: list[int] = []
+    real_closed = app.irc.closed
+
+    def counted_closed(session: IrcSession) -> None:
+        if session.nick.startswith("piece"):
+            turns_at_departure.append(turn[0])
+        real_closed(session)
+
+    monkeypatch.setattr(app.irc, "closed", counted_closed)
+    tick()
+    for c in clients:  # all in one turn: the server reads every EOF in one poll
+        c.writer.transport.abort()
+    deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
+    while loop.time() < deadline and (len(turns_at_departure) < n or app.irc.sessions):
+        await asyncio.sleep(0.01)
+    ticking[0] = False
+    assert len(turns_at_departure) == n
+    per_turn = Counter(turns_at_departure)
+    assert max(per_turn.values()) <= doors.CLOSE_BATCH
+    assert len(per_turn) >= 3, per_turn  # at 256 a turn: 1
+    assert not app.irc.sessions
+
+
 async def test_lusers_does_not_count_unregistered_clients_that_have_quit(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:

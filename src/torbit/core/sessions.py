@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from torbit.core.delivery import NO_IGNORES, Notice, NoticeKind, Session
 from torbit.core.events import SessionsRevoked
+from torbit.core.leaves import PendingLeaves
 from torbit.core.limits import RateLimiter
 from torbit.core.models import User
 from torbit.core.names import is_inbox, name_key
@@ -70,7 +71,7 @@ class Sessions:
         self._rechecks: set[asyncio.Task[None]] = set()  # token sessions read again: see revoke
         self._origins: dict[Session, str] = {}  # for the app log's logout line
         self._grace = grace
-        self._gone: dict[tuple[str, str], asyncio.TimerHandle] = {}  # (channel, user): notice
+        self._gone = PendingLeaves(grace, self._told)  # leaves held for the grace
 
     @property
     def revocations(self) -> int:
@@ -195,23 +196,18 @@ class Sessions:
     def _gone_later(self, channel: str, notice: Notice, user: str) -> None:
         """Tell `notice` (a leave) after the grace, unless the user is back in the room by
         then, on this node or another."""
-        gone = (channel, user)
-        if (earlier := self._gone.pop(gone, None)) is not None:
-            earlier.cancel()
+        self._gone.hold(channel, user, notice)
 
-        def told() -> None:
-            del self._gone[gone]
-            if self._subs.user_sessions_in(channel, user) == 0 and not self._subs.online_elsewhere(
-                channel, user
-            ):
-                self._tell(channel, notice, user, None)
-
-        self._gone[gone] = asyncio.get_running_loop().call_later(self._grace, told)
+    def _told(self, channel: str, notice: Notice, user: str) -> None:
+        """A held leave is due: told, unless the user is in the room again here or elsewhere."""
+        if self._subs.user_sessions_in(channel, user) == 0 and not self._subs.online_elsewhere(
+            channel, user
+        ):
+            self._tell(channel, notice, user, None)
 
     def announce_back(self, channel: str, text: str, session: Session) -> None:
         """A "joined" notice, or nothing for a user back within the grace of a disconnect."""
-        if (gone := self._gone.pop((channel, session.user_key), None)) is not None:
-            gone.cancel()
+        if self._gone.drop(channel, session.user_key):
             return
         self.announce(channel, text, session)
 
@@ -306,9 +302,8 @@ class Sessions:
             return
         name = change.name
         if change.online:
-            if (gone := self._gone.pop((room, change.user), None)) is not None:
-                gone.cancel()  # back within the grace of a leave: no leave, no join
-                return
+            if self._gone.drop(room, change.user):
+                return  # back within the grace of a leave: no leave, no join
             notice = Notice(f"{name} joined #{room}", NoticeKind.JOIN, room=room, user=name)
             self._tell(room, notice, change.user, None)
             return
@@ -334,7 +329,5 @@ class Sessions:
             self._subs.notify(channel, text, skip=skip, about=(user,))
 
     def shutdown_notice(self, text: str) -> None:
-        for gone in self._gone.values():
-            gone.cancel()
         self._gone.clear()
         self._subs.notify_everyone(text)

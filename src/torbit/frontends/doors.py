@@ -34,8 +34,15 @@ class DoorSession(Protocol):
 
 S = TypeVar("S", bound=DoorSession)
 
-LOGOUT_SLICE = 0.005  # seconds of logouts per loop turn while many sessions leave at once
-CLOSE_BATCH = 256  # our side of connections whose clients closed theirs: closed per loop turn
+# While a storm of EOFs is still arriving, whatever else a loop turn does lets more of them
+# pile up for the next poll, which reads all of them before the loop runs anything else
+# (libuv: a read() and an epoll_ctl() a socket, most of the ~4 µs an EOF costs here), and a
+# PING read meanwhile is answered only after that poll and the pieces queued before it. So
+# the storm's own work comes in small pieces: at 256 closes and 5 ms of logouts a turn, 5,000
+# IRC clients leaving made ~20 turns of over 5 ms of CPU and up to 3,851 EOFs in one poll;
+# at 64 and 1 ms, 1-2 such turns and up to 3,047 (bench/JOURNAL.md, "ircleave").
+LOGOUT_SLICE = 0.001  # seconds of logouts per loop turn while many sessions leave at once
+CLOSE_BATCH = 64  # our side of connections whose clients closed theirs: closed per loop turn
 QUIET_GC_AT = 256  # departures waiting: from here, no collection of cycles until all are done
 # at a stop, the connections closed after the output grace: the longest wait for their
 # departures, before those still not lost (their clients read nothing) are cut

@@ -1,0 +1,65 @@
+"""Leave notices held for the presence grace (core/leaves.py): one queue and one timer, not a
+timer per leave; told in order once due, a slice a loop turn; a return within the grace
+cancels the leave (counted in objects and loop turns, never timed)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections import Counter
+
+import pytest
+
+from tests.core.conftest import Core
+from torbit.core import leaves
+from torbit.core.delivery import Notice, NoticeKind
+from torbit.core.leaves import PendingLeaves
+from torbit.core.sessions import Sessions
+
+
+def _timer_handles() -> int:
+    return sum(type(o).__name__ == "TimerHandle" for o in gc.get_objects())
+
+
+async def test_leaves_held_for_the_grace_keep_no_timer_each(core: Core) -> None:
+    """A crowd disconnecting at once: 300 leaves held, at most one timer more (before: one
+    each, ~14 objects a leave for the cyclic collector to walk after the storm)."""
+    sessions = Sessions(core.store, core.subscriptions, presence_notices_max=100, grace=30)
+    before = _timer_handles()
+    for i in range(300):
+        notice = Notice(f"u{i} left #lobby", NoticeKind.QUIT, room="lobby", user=f"u{i}")
+        sessions._gone_later("lobby", notice, f"u{i}")
+    assert _timer_handles() - before <= 1
+    sessions.shutdown_notice("bye")  # the held leaves go with it
+
+
+async def test_due_leaves_are_told_in_order_a_slice_a_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(leaves, "TOLD_PER_TURN", 5)
+    loop = asyncio.get_running_loop()
+    turn = [0]
+    ticking = [True]
+
+    def tick() -> None:  # runs once per loop turn
+        turn[0] += 1
+        if ticking[0]:
+            loop.call_soon(tick)
+
+    told: list[tuple[str, int]] = []
+    held = PendingLeaves(0.0, lambda room, notice, user: told.append((user, turn[0])))
+    for i in range(40):
+        held.hold("lobby", f"u{i}", Notice(f"u{i} left", NoticeKind.QUIT, room="lobby"))
+    assert held.drop("lobby", "u3")  # back within the grace: never told
+    assert not held.drop("lobby", "u3")
+    held.hold("lobby", "u7", Notice("u7 left again", NoticeKind.QUIT, room="lobby"))
+    assert len(held) == 39
+    tick()
+    deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
+    while len(told) < 39 and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    ticking[0] = False
+    order = [user for user, _ in told]
+    assert order == [f"u{i}" for i in range(40) if i not in (3, 7)] + ["u7"]
+    assert max(Counter(t for _, t in told).values()) <= 5
+    assert len(held) == 0
+    await asyncio.sleep(0.05)
+    assert len(told) == 39  # nothing told twice
