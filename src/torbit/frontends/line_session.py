@@ -84,12 +84,13 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         t = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         server = self.server
         self._writer = TransportWriter(
-            t, server.options.max_output_buffer, server.flushes, self._dropped_slow
+            t, server.options.max_output_buffer, server.flushes, self._dropped_slow, direct=True
         )
         if not self.ip:
             self._address(transport.get_extra_info("peername"))
         refused = server.connections.acquire(self.ip, arriving=True)
         if refused:
+            self._writer.lost()  # never written to: the refusal is its only line
             t.write(self._refusal(refused))
             t.close()
             self.closed = True
@@ -163,9 +164,8 @@ class LineSession(PacedInput[E], asyncio.Protocol):
 
     def cut(self) -> None:
         """Shutdown: the connection is cut at once (output still queued is dropped)."""
-        w = self._writer
-        if w is not None and w.transport is not None:
-            w.transport.abort()
+        if self._writer is not None:
+            self._writer.cut()
 
     def close(self, reason: str) -> None:
         w = self._writer
