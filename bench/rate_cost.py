@@ -1,6 +1,6 @@
 """What a rate check costs per call (gcra, bench/JOURNAL.md): a keyed `RateLimiter.take`
 within its burst, a connection's input byte check (`PacedInput._within_budget` on a 64-byte
-read within the budget) and IRC pacing's `began`/`held_back`/`ended` (as
+read within the budget, and the whole `LineSession.data_received` around it) and IRC pacing's `began`/`held_back`/`ended` (as
 bench/irc_pacing_cost.py), each timeit best of 5 x 200,000, `--sittings` times. Run against
 another tree's src with PYTHONPATH (main's, frozen with `git archive`) for the reference in
 the same sitting. `--library`: the `limits` package's in-memory moving window and sliding
@@ -24,6 +24,7 @@ from typing import Any
 from torbit.core.limits import ByteBudget, RateLimiter
 from torbit.frontends.irc import pacing
 from torbit.frontends.irc.pacing import Pacing
+from torbit.frontends.line_session import LineSession
 from torbit.frontends.paced import PacedInput
 from torbit.metrics import Metrics
 
@@ -41,6 +42,26 @@ class Reader(PacedInput[bytes]):
         self._writer = None
         self.closed = False
         self._init_input(ByteBudget(1e15, 1 << 60))
+
+
+class Door:
+    input_bytes = 0
+
+
+class Connection(LineSession[bytes]):
+    """A line session's read as the socket hands it over: counted, the budget asked, the
+    door's codec (`_input`) a no-op."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self.server = Door()  # type: ignore[assignment]
+        self.closed = False
+        self._writer = None
+        self._init_input(ByteBudget(1e15, 1 << 60))
+
+    def _input(self, data: bytes) -> None:
+        pass
 
 
 class Host:
@@ -72,6 +93,7 @@ def ours() -> dict[str, Callable[[], object]]:
     for key in keys:
         keyed.take(key)
     reader = Reader()
+    connection = Connection()
     s = Session()
 
     def take() -> None:
@@ -80,13 +102,21 @@ def ours() -> dict[str, Callable[[], object]]:
     def read() -> None:
         reader._within_budget(READ)
 
+    def received() -> None:
+        connection.data_received(READ)
+
     def command() -> None:
         pacing.began(s, 1)  # type: ignore[arg-type]
         pacing.held_back(s)  # type: ignore[arg-type]
         pacing.ended(s)  # type: ignore[arg-type]
         s._paid_until = 0.0  # stay within the burst
 
-    return {"RateLimiter.take": take, "paced read check": read, "IRC command pacing": command}
+    return {
+        "RateLimiter.take": take,
+        "paced read check (_within_budget)": read,
+        "a read (LineSession.data_received)": received,
+        "IRC command pacing": command,
+    }
 
 
 def library(path: str) -> dict[str, Callable[[], object]]:
