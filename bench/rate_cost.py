@@ -1,7 +1,7 @@
 """What a rate check costs per call (gcra, bench/JOURNAL.md): a keyed `RateLimiter.take`
-within its burst, a connection's input byte check (`PacedInput._within_budget` on a 64-byte
-read within the budget, and the whole `LineSession.data_received` around it) and IRC pacing's `began`/`held_back`/`ended` (as
-bench/irc_pacing_cost.py), each timeit best of 5 x 200,000, `--sittings` times. Run against
+within its burst, a connection's read of 64 bytes within its input byte budget (the whole
+`LineSession.data_received`: counted, the budget asked, the codec a no-op) and IRC
+pacing's `began`/`held_back`/`ended` (as bench/irc_pacing_cost.py), each timeit best of 5 x 200,000, `--sittings` times. Run against
 another tree's src with PYTHONPATH (main's, frozen with `git archive`) for the reference in
 the same sitting. `--library`: the `limits` package's in-memory moving window and sliding
 window counter `hit` (not a dependency: installed beside, found through `--library-path`).
@@ -25,23 +25,10 @@ from torbit.core.limits import ByteBudget, RateLimiter
 from torbit.frontends.irc import pacing
 from torbit.frontends.irc.pacing import Pacing
 from torbit.frontends.line_session import LineSession
-from torbit.frontends.paced import PacedInput
 from torbit.metrics import Metrics
 
 NUMBER = 200_000
 READ = b"x" * 64
-
-
-class Reader(PacedInput[bytes]):
-    """A connection's input side alone: no transport, a budget never exceeded (the usual
-    read's path)."""
-
-    __slots__ = ("_writer", "closed")
-
-    def __init__(self) -> None:
-        self._writer = None
-        self.closed = False
-        self._init_input(ByteBudget(1e15, 1 << 60))
 
 
 class Door:
@@ -92,15 +79,11 @@ def ours() -> dict[str, Callable[[], object]]:
     keys = [f"user{i}" for i in range(1000)]
     for key in keys:
         keyed.take(key)
-    reader = Reader()
     connection = Connection()
     s = Session()
 
     def take() -> None:
         keyed.take("user500")
-
-    def read() -> None:
-        reader._within_budget(READ)
 
     def received() -> None:
         connection.data_received(READ)
@@ -113,7 +96,6 @@ def ours() -> dict[str, Callable[[], object]]:
 
     return {
         "RateLimiter.take": take,
-        "paced read check (_within_budget)": read,
         "a read (LineSession.data_received)": received,
         "IRC command pacing": command,
     }
