@@ -21,11 +21,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from irc_pacing_cost import Session
 from torbit.core.limits import ByteBudget, RateLimiter
 from torbit.frontends.irc import pacing
-from torbit.frontends.irc.pacing import Pacing
 from torbit.frontends.line_session import LineSession
-from torbit.metrics import Metrics
 
 NUMBER = 200_000
 READ = b"x" * 64
@@ -48,29 +47,6 @@ class Connection(LineSession[bytes]):
         self._init_input(ByteBudget(1e15, 1 << 60))
 
     def _input(self, data: bytes) -> None:
-        pass
-
-
-class Host:
-    pacing = Pacing()
-    metrics = Metrics()
-
-
-class Session:
-    __slots__ = ("_errors", "_let_go", "_paid_until", "closed", "quit_reason")
-    server = Host()
-
-    def __init__(self) -> None:
-        self._paid_until = 0.0
-        self._let_go = None
-        self._errors = -1
-        self.closed = False
-        self.quit_reason = ""
-
-    def exempt(self) -> bool:
-        return False
-
-    def server_notice(self, text: str) -> None:
         pass
 
 
