@@ -121,6 +121,8 @@ def test_the_wait_is_exact(rate: float, burst: int, now: float, ahead: float, n:
     tat = now + ahead
     wait = gcra.wait(tat, now, n)
     assert wait >= 0.0
+    # IRC's pacing asks GCRA's own test inline: the TAT at most τ ahead, as `wait(0)` is 0
+    assert (tat - now <= gcra.tolerance) == (gcra.wait(tat, now, 0) == 0.0)
     then = now + wait + slack(rate)
     assert gcra.admit(tat, then, n) is not None
     assert gcra.room(tat, then) >= n

@@ -28,9 +28,14 @@ class Gcra:
     rate: float
     burst: int
     interval: float = field(init=False)  # seconds one unit stands for
+    # GCRA's τ: how far ahead of now a TAT may run, a burst's time (`wait` of 0 units is
+    # what a TAT is past it: IRC's pacing asks `tat - now <= tolerance` per command inline)
+    tolerance: float = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "interval", 1.0 / self.rate if self.rate > 0 else 0.0)
+        paced = self.rate > 0
+        object.__setattr__(self, "interval", 1.0 / self.rate if paced else 0.0)
+        object.__setattr__(self, "tolerance", self.burst / self.rate if paced else 0.0)
 
     def room(self, tat: float, now: float) -> int:
         """Whole units that may be spent at `now` (0 or less: none; below 0 while a debt
