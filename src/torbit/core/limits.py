@@ -1,9 +1,9 @@
-"""Abuse limits kept in memory: token buckets for message rates and for the actions that
-change state or tell others something (`ActionLimits`), and open connections per address.
-Bounded in size, so an attacker cycling through names or addresses cannot grow them without
-limit. A limit of 0 disables it. Each node keeps its own buckets: behind a load balancer a
-user's rate is at most the nodes' count times the configured one. The login back-off is
-core/throttle.py."""
+"""Abuse limits kept in memory: token buckets (`Gcra`s, core/gcra.py) for message rates
+and for the actions that change state or tell others something (`ActionLimits`), and open
+connections per address. Bounded in size, so an attacker cycling through names or addresses
+cannot grow them without limit. A limit of 0 disables it. Each node keeps its own buckets:
+behind a load balancer a user's rate is at most the nodes' count times the configured one.
+The login back-off is core/throttle.py."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from torbit.core.gcra import Gcra
 from torbit.core.throttle import NETWORK_SHARE, address_key, network_key
 from torbit.errors import RateLimited
 
@@ -30,16 +31,17 @@ def _try_again(seconds: float) -> str:
 
 
 class RateLimiter:
-    """One token bucket per key: `rate` tokens per second, holding at most `burst`. A bucket
-    is kept as the one time at which it is full again (a float, not a pair: there is one per
-    logged-in user), and a full bucket is no bucket: those found full are dropped as others
-    are taken from, so idle users cost nothing here."""
+    """A `Gcra` bucket per key (core/gcra.py): its TAT, the one time at which it is full
+    again (a float, not a pair: there is one per logged-in user), and a full bucket is no
+    bucket: those found full are dropped as others are taken from, so idle users cost
+    nothing here."""
 
     def __init__(self, rate: float, burst: int, clock: Clock = time.monotonic) -> None:
+        self.gcra = Gcra(rate, max(burst, 1))
         self.rate = rate
-        self.burst = max(burst, 1)
+        self.burst = self.gcra.burst
         self._clock = clock
-        self._full_at: OrderedDict[str, float] = OrderedDict()  # key -> when full again
+        self._full_at: OrderedDict[str, float] = OrderedDict()  # key -> its TAT
 
     @property
     def enabled(self) -> bool:
@@ -51,10 +53,11 @@ class RateLimiter:
             return n
         now = self._clock()
         buckets = self._full_at
-        full_at = max(buckets.pop(key, now), now)
-        granted = min(n, int(self.burst - (full_at - now) * self.rate + 1e-9))
+        gcra = self.gcra
+        full_at = buckets.pop(key, now)
+        granted = min(n, gcra.room(full_at, now))
         if granted > 0:
-            full_at += granted / self.rate
+            full_at = gcra.spend(full_at, now, granted)
         if full_at > now:
             buckets[key] = full_at
         # the least recently used buckets first: drop those full again by now (two at most,
@@ -76,7 +79,7 @@ class RateLimiter:
             return
         now = self._clock()
         buckets = self._full_at
-        buckets[key] = max(buckets.pop(key, now), now) + n / self.rate
+        buckets[key] = self.gcra.spend(buckets.pop(key, now), now, n)
         if len(buckets) > MAX_TRACKED:
             buckets.popitem(last=False)
 
@@ -85,7 +88,7 @@ class RateLimiter:
         full_at = self._full_at.get(key)
         if self.rate <= 0 or n <= 0 or full_at is None:
             return
-        full_at -= n / self.rate
+        full_at = self.gcra.refund(full_at, n)
         if full_at <= self._clock():
             del self._full_at[key]
         else:
@@ -102,10 +105,11 @@ class RateLimiter:
             self._full_at[new] = max(self._full_at.get(new, now), full_at)
 
     def check(self, key: str, what: str = "messages") -> None:
-        """Take one token or raise RateLimited saying when to try again: in its text too, when
-        that is a second or more away (a registration refused for the hour says so)."""
+        """Take one token or raise RateLimited saying when to try again: one token's time (at
+        most that: `wait` is exact), in its text too when that is a second or more (a
+        registration refused for the hour says so)."""
         if self.take(key) == 0:
-            wait = 1.0 / self.rate
+            wait = self.gcra.interval
             raise RateLimited(f"slow down: too many {what}{_try_again(wait)}", retry_after=wait)
 
     def wait(self, key: str) -> float:
@@ -116,7 +120,7 @@ class RateLimiter:
         full_at = self._full_at.get(key)
         if full_at is None:
             return 0.0
-        return max(0.0, full_at - self._clock() - (self.burst - 1) / self.rate)
+        return self.gcra.wait(full_at, self._clock())
 
     def holds(self, key: str) -> bool:
         """Whether the key's bucket is not full (it has spent something lately)."""
@@ -291,11 +295,11 @@ class ActionLimits:
 
 
 @dataclass(frozen=True, slots=True)
-class ByteBudget:
-    """What one connection may send: `rate` bytes a second, `burst` at once (a token bucket;
-    rate 0: no limit). Kept by the connection as the one time at which its bucket is full
-    again (a float, as `RateLimiter`), so an idle connection pays nothing and a read pays a
-    subtraction: bytes are counted a read at a time, never one by one."""
+class ByteBudget(Gcra):
+    """What one connection may send: `rate` bytes a second, `burst` at once (a `Gcra`; rate
+    0: no limit). The connection keeps its TAT (frontends/paced.py), so an idle connection
+    pays nothing and a read pays one `admit`: bytes are counted a read at a time, never one
+    by one."""
 
     rate: float = 0.0
     burst: int = 0
@@ -304,14 +308,6 @@ class ByteBudget:
     # a client has a few hundred bytes to send, and kept bytes stay in memory while reading
     # is paused, even after the client reset the connection, which the next read would see)
     cut: bool = False
-
-    def room(self, full_at: float, now: float) -> int:
-        """Bytes that may be read at `now` from a bucket full again at `full_at`."""
-        return self.burst - int(max(full_at - now, 0.0) * self.rate)
-
-    def take(self, full_at: float, now: float, n: int) -> float:
-        """When the bucket is full again after `n` bytes more at `now`."""
-        return max(full_at, now) + n / self.rate
 
     @property
     def pause(self) -> float:

@@ -108,11 +108,7 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         if self.closed:
             return
         self.server.input_bytes += len(data)
-        if self._budget.rate > 0:
-            data = self._within_budget(data)
-            if not data:
-                return
-        self._input(data)
+        self._let_in(data)
 
     def _over_budget(self) -> None:
         self.server.metrics.input_held_on(self.door).inc()

@@ -42,7 +42,7 @@ class PacedInput(Generic[E]):
 
     def _init_input(self, budget: ByteBudget) -> None:
         self._budget = budget  # the door's budget before login; `_admit` gives the other
-        self._full_at = 0.0  # when the input byte bucket is full again (monotonic seconds)
+        self._full_at = 0.0  # the input byte bucket's TAT: when it is full again (core/gcra.py)
         self._refill: asyncio.TimerHandle | None = None  # while the budget pauses reading
         self._kept: bytes | None = None  # read past the budget: let in as it refills
         self._pending: deque[E] | None = None
@@ -168,25 +168,28 @@ class PacedInput(Generic[E]):
         """Bytes the budget let in: decoded, and their events queued (the door's codec)."""
         raise NotImplementedError
 
-    def _within_budget(self, data: bytes) -> bytes:
-        """What of `data` (just read) the budget lets in now. Past it, reading pauses and the
-        rest (one read at most) is kept, and let in as the bucket refills (`_refilled`): the
-        codec never sees more than the budget, however much one read brought."""
+    def _let_in(self, data: bytes) -> None:
+        """Hand `data` (just read) to the door's codec as far as the budget lets it in now:
+        the usual read whole, for one `Gcra.admit`. Past the budget, see `_past_budget`."""
         budget = self._budget
-        rate = budget.rate
-        if rate <= 0:
-            return data
-        now = time.monotonic()
-        full_at = self._full_at
-        if full_at < now:
-            full_at = now
-        after = full_at + len(data) / rate  # the usual read, within the budget: inline
-        if (after - now) * rate <= budget.burst:
-            self._full_at = after
-            return data
-        room = budget.room(self._full_at, now)
-        take = max(room, 0)
-        self._full_at = budget.take(self._full_at, now, take)
+        if budget.rate > 0:
+            now = time.monotonic()
+            after = budget.admit(self._full_at, now, len(data))
+            if after is None:
+                data = self._past_budget(data, now)
+                if not data:
+                    return
+            else:
+                self._full_at = after
+        self._input(data)
+
+    def _past_budget(self, data: bytes, now: float) -> bytes:
+        """What of `data` the budget lets in at `now`, more than it holds: reading pauses and
+        the rest (one read at most) is kept, and let in as the bucket refills (`_refilled`):
+        the codec never sees more than the budget, however much one read brought."""
+        budget = self._budget
+        take = max(budget.room(self._full_at, now), 0)
+        self._full_at = budget.spend(self._full_at, now, take)
         rest = data[take:]
         self._kept = rest if self._kept is None else self._kept + rest
         if budget.cut and len(self._kept) > budget.burst:
@@ -221,10 +224,8 @@ class PacedInput(Generic[E]):
         the budget paused it again, or the session is ending."""
         self._refill = None
         kept, self._kept = self._kept, None
-        if kept is not None and not self.closed:
-            data = self._within_budget(kept)
-            if data:
-                self._input(data)
+        if kept and not self.closed:
+            self._let_in(kept)
         w = self._writer
         if (
             self._refill is not None

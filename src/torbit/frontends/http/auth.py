@@ -43,6 +43,7 @@ from torbit.core.revocation import Revocations
 from torbit.core.sessions import Proof
 from torbit.core.tokens import MAX_TOKEN_LENGTH, IssuedToken, Tokens, token_hash
 from torbit.errors import AuthenticationFailed, InvalidInput, NotFound
+from torbit.frontends.http.credcache import CredentialCache
 from torbit.frontends.http.tokencache import TokenCache
 
 BASIC_CACHE_TTL = 30.0
@@ -72,8 +73,9 @@ class Principal:
         return Proof(self.credential, token_hash(self.token) if self.token else "")
 
 
-class BasicCache:
-    """Recently verified Basic credentials, bounded in size and age."""
+class BasicCache(CredentialCache[bytes, Principal]):
+    """Recently verified Basic credentials, bounded in size and age, by an HMAC of name and
+    password under this process's own key; forgotten per user (`CredentialCache`)."""
 
     def __init__(
         self,
@@ -81,40 +83,12 @@ class BasicCache:
         max_entries: int = BASIC_CACHE_SIZE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._clock = clock
+        super().__init__(ttl, max_entries, clock)
         self._key = secrets.token_bytes(32)
-        self._entries: dict[bytes, tuple[Principal, float]] = {}  # digest -> (who, expires)
-        self.generation = 0  # moves on every `forget`: see `put`
 
     def digest(self, name: str, password: str) -> bytes:
         data = f"{name}\0{password}".encode("utf-8", "surrogatepass")
         return hmac.new(self._key, data, hashlib.sha256).digest()
-
-    def get(self, digest: bytes) -> Principal | None:
-        hit = self._entries.get(digest)
-        if hit is None:
-            return None
-        if hit[1] <= self._clock():
-            del self._entries[digest]
-            return None
-        return hit[0]
-
-    def put(self, digest: bytes, principal: Principal, generation: int | None = None) -> None:
-        """Remember a check that passed, unless a revocation was applied since `generation`
-        was read (before the check): a password changed meanwhile is not kept working."""
-        if generation is not None and generation != self.generation:
-            return
-        self._entries.pop(digest, None)
-        while len(self._entries) >= self.max_entries:
-            del self._entries[next(iter(self._entries))]  # the oldest
-        self._entries[digest] = (principal, self._clock() + self.ttl)
-
-    def forget(self, user_key: str) -> None:
-        self.generation += 1
-        for digest in [d for d, (p, _) in self._entries.items() if p.key == user_key]:
-            del self._entries[digest]
 
 
 def client_address(connection: HTTPConnection) -> str:
@@ -229,7 +203,7 @@ class Authenticator:
         generation = self._cache.generation
         user = await self._check_password(name, password, client)
         principal = Principal(user.name, credential=user.credential)
-        self._cache.put(digest, principal, generation)
+        self._cache.put(digest, principal.key, principal, generation)
         return principal
 
     async def register(self, name: str, password: str, client: str) -> User:
@@ -238,7 +212,7 @@ class Authenticator:
         generation = self._cache.generation
         user = await self._accounts.register(name, password, client=client)
         principal = Principal(user.name, credential=user.credential)
-        self._cache.put(self._cache.digest(name, password), principal, generation)
+        self._cache.put(self._cache.digest(name, password), principal.key, principal, generation)
         return user
 
     async def bearer(self, token: str, *, remembered: bool = True) -> Principal:

@@ -9,8 +9,8 @@ handled yet is closed with `Excess Flood`. IRC operators (OPER) are neither pace
 for a backlog.
 
 The state is one float a connection: the time at which its spending would be paid off
-(GCRA: a token bucket in one number). A command may run while that time is less than a
-burst's worth ahead of now.
+(its TAT: `Pacing` is a core/gcra.py rate). A command may run while that time is at most a
+burst's worth ahead of now (GCRA's τ, `Gcra.tolerance`), and is charged once it runs.
 
 One command answers at most ERRORS_SHOWN error numerics (400-599); past them one NOTICE says
 how many were not shown. Each error answered, shown or not, costs a unit: a JOIN of 60
@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Protocol
 
+from torbit.core.gcra import Gcra
 from torbit.metrics import Metrics
 
 log = logging.getLogger("torbit.irc")
@@ -34,20 +35,13 @@ NICKS_A_UNIT: Final = 10  # ISON and MONITOR: nicks looked up for one unit (as a
 
 
 @dataclass(frozen=True, slots=True)
-class Pacing:
-    """The door's pacing settings (limits.irc_command_rate, _burst, irc_flood_lines); a rate
-    of 0 paces nothing, flood_lines 0 closes nobody."""
+class Pacing(Gcra):
+    """The door's pacing settings (limits.irc_command_rate, _burst, irc_flood_lines): a
+    `Gcra` of command units; a rate of 0 paces nothing, flood_lines 0 closes nobody."""
 
     rate: float = 10.0  # units a second
     burst: int = 300  # units
     flood_lines: int = 1000  # commands read and not handled yet
-    unit: float = field(init=False)  # seconds one unit stands for (0: not paced)
-    window: float = field(init=False)  # how far ahead of now spending may run
-
-    def __post_init__(self) -> None:
-        paced = self.rate > 0
-        object.__setattr__(self, "unit", 1.0 / self.rate if paced else 0.0)
-        object.__setattr__(self, "window", self.burst / self.rate if paced else 0.0)
 
 
 class PacedHost(Protocol):
@@ -85,17 +79,17 @@ class Paced(Protocol):
 
 def charge(s: Paced, units: float) -> None:
     """The client spends `units`: its next command waits if they take it past the burst."""
-    unit = s.server.pacing.unit
-    if unit:
-        now = time.monotonic()
-        paid = s._paid_until
-        s._paid_until = (paid if paid > now else now) + units * unit
+    paced = s.server.pacing
+    if paced.rate > 0:
+        s._paid_until = paced.spend(s._paid_until, time.monotonic(), units)
 
 
 def began(s: Paced, cost: int) -> None:
     """A command starts: its row's cost is charged and its errors counted from none."""
     s._errors = 0
-    charge(s, cost)
+    paced = s.server.pacing  # `charge`, one call fewer (every command passes here)
+    if paced.rate > 0:
+        s._paid_until = paced.spend(s._paid_until, time.monotonic(), cost)
 
 
 def ended(s: Paced) -> None:
@@ -124,14 +118,17 @@ def held_back(s: Paced) -> bool:
     if s._let_go is not None:
         return True
     host = s.server
+    paced = host.pacing
     now = time.monotonic()
-    wait = s._paid_until - now - host.pacing.window
-    if wait <= 0 or s.closed:
+    # GCRA's test, inline (a call here was a third of pacing's cost a command, gcra in
+    # bench/JOURNAL.md): the TAT at most τ ahead (not paced: τ 0 and a TAT never moved)
+    if s._paid_until - now <= paced.tolerance or s.closed:
         return False
     if s.exempt():  # operators are not paced
         s._paid_until = now
         return False
     host.metrics.irc_commands_delayed.inc()
+    wait = paced.wait(s._paid_until, now, 0)
     s._let_go = asyncio.get_running_loop().call_later(wait, _paid_off, s)
     return True
 
