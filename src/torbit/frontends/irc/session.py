@@ -411,6 +411,10 @@ class IrcSession(SessionOutput, LineSession[Event]):
         self.user_key = key
         self.nick = key if nick == key else nick
 
+    def listens(self, room_key: str) -> bool:
+        """Still open and listening to the room: asked by a send that waited on the store."""
+        return self.is_open() and self.core.subscriptions.is_listening(self, room_key)
+
     def inbox(self) -> str:
         return inbox_channel(self.user_key)
 
