@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD
 from tests.helpers.irc import RawIrc
@@ -25,8 +27,9 @@ async def answers_until_closed(raw: RawIrc) -> list[str]:
 
 
 async def test_junk_before_registration_is_answered_ten_times_then_the_link_is_closed(
-    make_server: ServerFactory,
+    make_server: ServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The lines read behind the one that closed it are not handled (nor logged again)."""
     app = await make_server()
     for junk in ("FOO bar", "PRIVMSG #den :hi", "PING :x", "LUSERS"):
         raw = await RawIrc.connect(app)
@@ -38,6 +41,8 @@ async def test_junk_before_registration_is_answered_ten_times_then_the_link_is_c
             f" ({MAX_JUNK} no part of it))"
         )
         await raw.close()
+    closes = [r for r in caplog.records if "before registration: Too many" in r.getMessage()]
+    assert len(closes) == 4
 
 
 async def test_cap_ls_again_and_again_is_junk_after_the_first(make_server: ServerFactory) -> None:

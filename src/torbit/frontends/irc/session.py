@@ -426,6 +426,8 @@ class IrcSession(SessionOutput, LineSession[Event]):
         machine = self.registration
         if machine is None:
             return False
+        if self.leaving:  # closed for it already: what was read behind is not handled
+            return True
         why = machine.counted(command)
         if why is None:
             return False
