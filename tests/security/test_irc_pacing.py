@@ -172,14 +172,15 @@ async def test_a_refused_multi_target_join_answers_ten_errors_and_pays_for_all(
 
 async def test_cap_ls_and_ison_are_charged(make_server: ServerFactory) -> None:
     app = await make_server(limits={"irc_command_rate": FROZEN, "irc_command_burst": 30})
-    await users(app, "alice")
-    # before registration: CAP LS asked again and again
-    early = await RawIrc.connect(app)
-    early.send(*["CAP LS 302"] * 100)
+    await users(app, "alice", "bob")
+    # CAP LS asked again and again (before registration the door closes the connection at
+    # the eleventh: tests/security/test_irc_preregistration.py)
+    bob = await joined(app, "bob", password=PASSWORD)  # 4 units
+    bob.send(*["CAP LS 302"] * 100)  # 1 unit each: 4 + 27 = 31 lets the 27th run
     await until(lambda: delayed(app) == 1, "a CAP LS held back")
-    for _ in range(31):
-        await early.expect(" LS ")
-    await early.close()
+    for _ in range(27):
+        await bob.expect(" LS ")
+    await bob.close()
     # ISON of 100 nicks: 1 + 10 units each
     alice = await joined(app, "alice", password=PASSWORD)  # 4 units
     nicks = " ".join(f"n{i}" for i in range(100))

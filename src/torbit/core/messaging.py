@@ -121,15 +121,25 @@ class Messaging:
         return message
 
     async def send_while_listening(
-        self, user: str, room: Room, texts: Sequence[str], kind: MessageKind = MessageKind.TEXT
+        self,
+        user: str,
+        room: Room,
+        texts: Sequence[str],
+        kind: MessageKind = MessageKind.TEXT,
+        listening: Callable[[], bool] | None = None,
     ) -> tuple[list[Message], int]:
         """The fast path of a session that listens to `room` (membership was checked when it
         joined; a kick or ban ends the listening): consecutive lines go out as one batch, in
         order. `texts` are already prepared (`prepare_text`). Lines over the rate limits are
-        dropped; returns the messages and how many were dropped. Muted: Forbidden."""
+        dropped; returns the messages and how many were dropped. Muted: Forbidden.
+        `listening`: asked after the store (a moderated room's standing), as `Holds` is: a
+        send held there while its session was closed (revoked) or stopped listening (ban)
+        was stored after that (tests/scale/test_rights_race_sessions.py)."""
         key, channel = name_key(user), room.key
         self._mutes.check(channel, key, self._now())
         await self._membership.check_may_speak(user, room)
+        if listening is not None and not listening():
+            raise Forbidden(f"not sent: you no longer listen to #{room.name}")
         allowed = self._rate.take(key, len(texts))
         if allowed:
             allowed = self._room_rate.take(key, channel, allowed)

@@ -11,6 +11,7 @@ from collections.abc import Coroutine
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 from torbit.core.limits import ByteBudget, ConnectionLimiter
+from torbit.errors import Forbidden
 from torbit.frontends.flow import FlushQueue, TransportWriter
 from torbit.frontends.paced import PacedInput
 from torbit.metrics import Metrics
@@ -162,6 +163,22 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         """Shutdown: the connection is cut at once (output still queued is dropped)."""
         if self._writer is not None:
             self._writer.cut()
+
+    def is_open(self) -> bool:
+        """Not closed nor closing: a revocation closes the session at once, and a send that
+        waited on the store meanwhile must not be stored (`Messaging` asks this last)."""
+        w = self._writer
+        return (
+            not self.closed
+            and w is not None
+            and w.transport is not None
+            and not (w.transport.is_closing())
+        )
+
+    async def holds(self) -> None:
+        """`core.messaging.Holds` for this session's sends: refused once it is closing."""
+        if not self.is_open():
+            raise Forbidden("not sent: this connection is closing")
 
     def close(self, reason: str) -> None:
         w = self._writer

@@ -22,6 +22,10 @@ hold sockets and memory without limit.
   the request gets 503 and the connection is closed; it is answered after its head arrives
   (within REFUSED_TIMEOUT), because a response written before the request is lost in the
   client's reset. A WebSocket stays counted until it closes (`_Counted`).
+- `limits.connection_rate` / `connection_burst`: a new connection takes a token of its
+  address's bucket (the one the line doors take from), or, through a trusted proxy, of the
+  client its first request names; past it that request gets 429 and the connection is
+  closed. A reconnect storm cost a whole request each (attack14: bench/JOURNAL.md).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from torbit.core.limits import ConnectionLimiter
+from torbit.errors import RateLimited
 from torbit.frontends.http.proxies import TrustedProxies
 
 HEAD_TIMEOUT = 20.0
@@ -47,6 +52,7 @@ SEND_PROGRESS = 64 * 1024  # bytes of a stalled answer a client must read per se
 
 _REASONS = {
     408: b"Request Timeout",
+    429: b"Too Many Requests",
     431: b"Request Header Fields Too Large",
     503: b"Service Unavailable",
 }
@@ -60,7 +66,7 @@ def _error(status: int, code: str, message: str) -> bytes:
             b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status]),
             b"content-type: application/json\r\n",
             b"content-length: %d\r\n" % len(body),
-            b"retry-after: 1\r\n" if status == 503 else b"",
+            b"retry-after: 1\r\n" if status in (429, 503) else b"",
             b"connection: close\r\n\r\n",
             body,
         )
@@ -126,6 +132,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._peer = "?"
         self._counted: str | None = None  # the address this connection is counted against
         self._refused: str | None = None  # why the next request will be refused
+        self._refused_status = 503  # and how (429: the address's new connections)
+        self._arrived = False  # a token of the connection rate taken (`_count`)
         self._finished = False  # answered by the guard itself: the parser's callbacks are moot
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -201,7 +209,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if proxies and proxies.trusts(self._peer):
             self._count(proxies.client(self._peer, self.headers))
         if self._refused is not None:
-            self._refuse(503, "unavailable", self._refused)
+            self._refuse_counted()
             return
         earlier = self.cycle
         super().on_headers_complete()
@@ -235,13 +243,34 @@ class GuardedHttpTools(HttpToolsProtocol):
     # connection counts
 
     def _count(self, address: str) -> None:
-        """Count this connection against `address` (moving it from the one before)."""
+        """Count this connection against `address` (moving it from the one before); the
+        first address it is counted against also takes a token of its connection rate."""
         if address == self._counted:
             return
         self._uncount()
-        self._refused = self.limits.connections.acquire(address)
+        connections = self.limits.connections
+        self._refused = connections.acquire(address)
+        if self._refused is None and not self._arrived:
+            self._arrived = True
+            rates = connections.arrivals
+            if rates.per_address.enabled:
+                try:
+                    rates.check(address, "new connections")
+                except RateLimited:
+                    connections.release(address)
+                    self._refused_status = 429
+                    self._refused = (
+                        f"too many new connections from your address (limit"
+                        f" {rates.per_address.rate:g} a second): wait a few seconds before"
+                        " connecting again"
+                    )
         if self._refused is None:
             self._counted = address
+
+    def _refuse_counted(self) -> None:
+        assert self._refused is not None
+        status = self._refused_status
+        self._refuse(status, "rate_limited" if status == 429 else "unavailable", self._refused)
 
     def _uncount(self) -> None:
         if self._counted is not None:
@@ -266,7 +295,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if not self._got_bytes:
             self.transport.close()
         elif self._refused is not None:
-            self._refuse(503, "unavailable", self._refused)
+            self._refuse_counted()
         else:
             self._refuse(
                 408, "timeout", f"request headers not complete within {HEAD_TIMEOUT:g} seconds"

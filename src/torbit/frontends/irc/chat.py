@@ -156,7 +156,9 @@ async def _to_room(
     waited = 0.0  # fakelag without progress
     try:
         while True:
-            sent, dropped = await messaging.send_while_listening(session.nick, room, todo, kind)
+            sent, dropped = await messaging.send_while_listening(
+                session.nick, room, todo, kind, lambda: session.listens(key)
+            )
             published += len(sent)
             todo = todo[len(sent) :]
             if not dropped:
@@ -196,7 +198,7 @@ async def _from_outside(
     non-members send (-n), else the client is told to join it first."""
     try:
         await session.core.messaging.send(
-            session.nick, target[1:], text, kind, visitor=session.visitor
+            session.nick, target[1:], text, kind, visitor=session.visitor, holds=session.holds
         )
     except Forbidden as e:
         error(n.ERR_CANNOTSENDTOCHAN, target, f"Cannot send to channel: {e.message}")
@@ -229,7 +231,7 @@ async def _to_user(
     try:
         while True:
             try:
-                await core.messaging.send_private(session.nick, target, text)
+                await core.messaging.send_private(session.nick, target, text, holds=session.holds)
                 break
             except RateLimited as e:
                 if waited >= FAKELAG_MAX:

@@ -49,6 +49,10 @@ def dispatch(session: IrcSession, msg: Message) -> Awaitable[None] | None:
     name = msg.command.upper()
     command = COMMANDS.get(name)
     pacing.began(session, command.cost if command is not None else 1)
+    if not session.registered:
+        counted = f"CAP {msg.params[0].upper()[:8]}" if name == "CAP" and msg.params else name
+        if session.too_early(counted):
+            return None
     if command is None:
         if session.registered:
             session.reply(n.ERR_UNKNOWNCOMMAND, name[:32], "Unknown command")

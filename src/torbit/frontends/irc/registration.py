@@ -29,6 +29,14 @@ from torbit.protocol.irc import Message
 from torbit.protocol.irc_replies import numeric
 
 REALNAME_MAX: Final = 128  # characters of a real name (USER, SETNAME)
+# Before registration (as telnet's login dialogue, frontends/telnet/login.py): a connection
+# that never registers was answered for as long as the registration timeout let it, 10
+# commands a second after a burst of 300 (pacing.py), each a 451 or a PONG; InspIRCd paces
+# the unregistered at 1 a second. Past these it is closed, saying why.
+MAX_JUNK: Final = 10  # commands that are no step of registering (451, 421, PING, CAP LS again)
+MAX_COMMANDS: Final = 100  # commands of any kind (a client's CAP, SASL, NICK retries: ~20)
+MAX_SASL_FAILURES: Final = 3  # wrong passwords over SASL (PASS: one, then closed)
+STEPS: Final = frozenset({"NICK", "USER", "PASS", "AUTHENTICATE", "REGISTER", "QUIT", "PONG"})
 SASL_CHUNK: Final = 400  # bytes of base64 per AUTHENTICATE line (IRCv3 SASL)
 MAX_SASL_BYTES: Final = 4 * SASL_CHUNK  # a name, a password of up to 1,024 bytes, base64
 
@@ -215,6 +223,32 @@ class Registration:
         self._sasl: bytearray | None = None  # base64 received so far in a PLAIN exchange
         self._discarding = False  # within the chunks of a SASL message that was too long
         self._checking: str | None = None  # "sasl", "pass" or "register" while answered
+        self._commands = 0  # commands received (`counted`)
+        self._junk = 0  # of them no step of registering
+        self._listed = False  # CAP LS answered once
+        self._sasl_failures = 0
+
+    def counted(self, command: str) -> str | None:
+        """Every command (and line too long or invalid, as "") before registration is
+        counted here: the reason to close the connection once it is past MAX_JUNK commands
+        that are no step of registering, or MAX_COMMANDS in all; else None."""
+        self._commands += 1
+        if command not in STEPS and not self._step_of_cap(command):
+            self._junk += 1
+            if self._junk > MAX_JUNK:
+                return f"Too many commands before registration ({MAX_JUNK} no part of it)"
+        if self._commands > MAX_COMMANDS:
+            return f"Too many commands before registration (at most {MAX_COMMANDS})"
+        return None
+
+    def _step_of_cap(self, command: str) -> bool:
+        """CAP REQ and END are steps; CAP LS the first time (a listing is ~400 bytes)."""
+        if not command.startswith("CAP "):
+            return False
+        if command == "CAP LS":
+            listed, self._listed = self._listed, True
+            return not listed
+        return command in ("CAP REQ", "CAP END")
 
     # messages from the client
 
@@ -371,7 +405,11 @@ class Registration:
     def auth_failed(self, reason: str) -> list[Step]:
         via, self._checking = self._checking, None
         if via == "sasl":
-            return [self._numeric(n.ERR_SASLFAIL, f"SASL authentication failed: {reason}")]
+            self._sasl_failures += 1
+            failed = self._numeric(n.ERR_SASLFAIL, f"SASL authentication failed: {reason}")
+            if self._sasl_failures >= MAX_SASL_FAILURES:
+                return [failed, Close(f"Too many failed logins ({MAX_SASL_FAILURES})")]
+            return [failed]
         return [
             self._numeric(n.ERR_PASSWDMISMATCH, f"Password incorrect: {reason}"),
             Close("wrong password"),

@@ -329,6 +329,8 @@ class IrcSession(SessionOutput, LineSession[Event]):
     # input: one command at a time, in order
 
     def _handle(self, event: Event) -> bool:
+        if not isinstance(event, MessageReceived) and self.too_early(""):
+            return True
         if isinstance(event, LineTooLong):
             pacing.charge(self, 1)
             self.reply(n.ERR_INPUTTOOLONG, "Input line was too long")
@@ -411,8 +413,27 @@ class IrcSession(SessionOutput, LineSession[Event]):
         self.user_key = key
         self.nick = key if nick == key else nick
 
+    def listens(self, room_key: str) -> bool:
+        """Still open and listening to the room: asked by a send that waited on the store."""
+        return self.is_open() and self.core.subscriptions.is_listening(self, room_key)
+
     def inbox(self) -> str:
         return inbox_channel(self.user_key)
+
+    def too_early(self, command: str) -> bool:
+        """A command before registration, counted (registration.py's bounds): True when the
+        connection is closed for it, saying why."""
+        machine = self.registration
+        if machine is None:
+            return False
+        if self.leaving:  # closed for it already: what was read behind is not handled
+            return True
+        why = machine.counted(command)
+        if why is None:
+            return False
+        log.info("closing %s before registration: %s", self.ip, why)
+        self.close(why)
+        return True
 
     def _registration_timed_out(self) -> None:
         self._timer = None

@@ -48,6 +48,12 @@ class CommandSession(Session, Protocol):
     def count_sent(self, n: int) -> None:
         """Count messages this client sent (metrics)."""
 
+    def listens(self, room_key: str) -> bool:
+        """Still open and listening to the room (a send asks it after waiting)."""
+
+    async def holds(self) -> None:
+        """`core.messaging.Holds`: refused once the session is closing."""
+
 
 Handler = Callable[[CommandSession, tuple[str, ...]], Awaitable[None]]
 
@@ -261,7 +267,7 @@ async def _who(session: CommandSession, args: tuple[str, ...]) -> None:
 
 
 async def _msg(session: CommandSession, args: tuple[str, ...]) -> None:
-    await session.core.messaging.send_private(session.name, args[0], args[1])
+    await session.core.messaging.send_private(session.name, args[0], args[1], holds=session.holds)
     session.count_sent(1)
     if away := session.core.subscriptions.away_of(name_key(args[0])):
         _info(session, f"{args[0]} is away: {away}")
@@ -272,7 +278,7 @@ async def _me(session: CommandSession, args: tuple[str, ...]) -> None:
     messaging = session.core.messaging
     text = messaging.prepare_text(args[0])
     _, dropped = await messaging.send_while_listening(
-        session.name, room, [text], MessageKind.ACTION
+        session.name, room, [text], MessageKind.ACTION, lambda: session.listens(room.key)
     )
     if dropped:
         raise RateLimited("slow down: too many messages")

@@ -188,6 +188,10 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         self._error(reason)
         self.close("revoked")
 
+    def listens(self, room_key: str) -> bool:
+        """Still open and listening to the room: asked by a send that waited on the store."""
+        return self.is_open() and self.core.subscriptions.is_listening(self, room_key)
+
     def count_sent(self, n: int) -> None:
         self.server.metrics.messages_in.labels(self.door).inc(n)
 
@@ -260,7 +264,9 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
             except TorbitError as e:
                 self._error(e.message)
         if texts:
-            sent, dropped = await messaging.send_while_listening(self.name, room, texts)
+            sent, dropped = await messaging.send_while_listening(
+                self.name, room, texts, listening=lambda: self.listens(room.key)
+            )
             self.count_sent(len(sent))
             if dropped:
                 self._error(  # dropped from the end: say which, and what to do
