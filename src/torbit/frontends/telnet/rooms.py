@@ -1,0 +1,142 @@
+"""The telnet door's room commands: joining (one room talked in at a time), leaving,
+listing rooms, a room's history and topic."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC
+
+from torbit.core.format import format_message, topic_credit
+from torbit.core.models import RoomInfo
+from torbit.core.names import check_name
+from torbit.errors import NotFound
+from torbit.frontends.telnet.command_session import (
+    CommandSession,
+    count,
+    current,
+    info,
+    room_arg,
+)
+
+ROOMS_PAGE = 50
+LIST_PAGES = 50  # pages of rooms one /list walks at most, as IRC's LIST
+
+
+async def join(session: CommandSession, args: tuple[str, ...]) -> None:
+    name = room_arg(args[0])
+    key = check_name(name, "room name")
+    old = session.room
+    if old is not None and not session.core.subscriptions.is_listening(session, old.key):
+        session.room = old = None
+    if old is not None and old.key == key:
+        info(session, f"you are already in #{old.name}")
+        return
+    join_key = args[1] if len(args) > 1 else ""
+    if join_key:
+        await _room_for_key(session, name, join_key)
+    session.room = await session.core.membership.join(session, name, join_key)
+    if old is not None:
+        await session.core.membership.stop_listening(session, old.key, switch=True)
+    if join_key and not session.room.settings.join_key:
+        info(
+            session,
+            f"#{session.room.name} has no join key, {join_key!r} was not needed (a room name"
+            " has no spaces): room admins set one with /set key KEY",
+        )
+
+
+async def _room_for_key(session: CommandSession, name: str, join_key: str) -> None:
+    """A KEY is for a room that exists: `/join bad room!` (a room name with a space, a
+    person's mistake) created #bad with `room!` taken as its key and ignored, and `/join
+    plans s3cret` created #plans open to all. Neither is what was meant, and a stray room
+    stays listed and counts against `rooms_per_user`: nothing is created, and the reply says
+    both readings. (IRC's `JOIN #a key` is its syntax, and stays.)"""
+    try:
+        await session.core.membership.room(name)
+    except NotFound:
+        raise NotFound(
+            f"no such room #{name}, so {join_key!r} cannot be its key: /join {name} creates it"
+            " (then /set key KEY); a room name has no spaces"
+        ) from None
+
+
+async def leave(session: CommandSession, args: tuple[str, ...]) -> None:
+    name = room_arg(args[0]) if args else current(session).name
+    room = await session.core.membership.leave(session.name, name)
+    if session.room is not None and session.room.key == room.key:
+        session.room = None
+    info(session, f"you left #{room.name}; /join a room to talk")
+
+
+def _room_line(i: RoomInfo) -> str:
+    """One room in /rooms and /list alike, in the order every door lists rooms (IRC's LIST,
+    the HTTP room list): name, members (and how many are in it now), topic. "online" read as
+    "logged in", which the count is not: a member online in another room is not in it."""
+    topic = f" - {i.room.topic}" if i.room.topic else ""
+    return f"  #{i.room.name}  {i.members} member(s), {i.online} in the room now{topic}"
+
+
+async def rooms(session: CommandSession, args: tuple[str, ...]) -> None:
+    after = check_name(room_arg(args[0]), "room name") if args else None
+    page = await session.core.membership.rooms(session.name, after=after, limit=ROOMS_PAGE)
+    if not page.rooms and after is None:
+        info(session, "no rooms yet: /join ROOM creates one")
+        return
+    if not page.rooms:
+        info(session, f"no rooms after #{room_arg(args[0])}")
+        return
+    info(session, f"{len(page.rooms)} room(s)" + (f" after #{room_arg(args[0])}:" if args else ":"))
+    for i in page.rooms:
+        session.send_line(_room_line(i))
+    if page.next_after is not None:
+        info(session, f"more: /rooms {page.next_after}")
+
+
+async def list_(session: CommandSession, args: tuple[str, ...]) -> None:
+    """Every public room at once (as IRC's LIST), with how many are online and its topic:
+    charged to `limits.walk_rate`, the loop let go between pages."""
+    session.core.membership.check_walk(session.name)
+    after: str | None = None
+    shown = 0
+    for _ in range(LIST_PAGES):  # bounded work per /list
+        page = await session.core.membership.rooms(session.name, after=after, limit=ROOMS_PAGE)
+        for i in page.rooms:
+            if not i.room.private:
+                session.send_line(_room_line(i))
+                shown += 1
+        after = page.next_after
+        if after is None:
+            break
+        await asyncio.sleep(0)
+    info(session, f"{shown} public room(s)" if shown else "no public rooms yet")
+
+
+async def history(session: CommandSession, args: tuple[str, ...]) -> None:
+    room = current(session)
+    n = count(args, "/history [N]")
+    messages = await session.core.messaging.history(session.name, room.name, limit=n)
+    if not messages:
+        info(session, f"no messages to show in #{room.name}")
+        return
+    info(session, f"last {len(messages)} message(s) of #{room.name}:")
+    tz = session.core.subscriptions.tz
+    for m in messages:
+        session.send_line(format_message(m, tz))
+
+
+async def topic(session: CommandSession, args: tuple[str, ...]) -> None:
+    """`/topic` alone shows the topic to anyone in the room, as IRC's TOPIC does; clearing
+    it takes `/topic off`."""
+    room = current(session)
+    if not args:
+        room = await session.core.membership.visible_room(session.name, room.name)
+        credit = topic_credit(room, session.core.subscriptions.tz or UTC)
+        info(
+            session,
+            f"topic of #{room.name}: {room.topic}{credit}"
+            if room.topic
+            else f"#{room.name} has no topic",
+        )
+        return
+    text = "" if args[0].lower() == "off" else args[0]
+    session.room = await session.core.moderation.update(session.name, room.name, topic=text)
