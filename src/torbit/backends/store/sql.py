@@ -4,6 +4,7 @@ differs between the engines lives in dialects.py; the tables in schema.py."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, literal_column, select, union, update
@@ -158,6 +159,25 @@ class SqlStore(UsersSql, RoomModerationSql, GuestsSql, SessionsSql):
             )
 
         return [r[0] for r in await self.fetch(query, ROOMS_OF, user_key)]
+
+    async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(memberships)
+                .where(memberships.c.room_key == room_key, memberships.c.user_key == user_key)
+                .values(entered_at=at)
+            )
+        return bool(result.rowcount > 0)
+
+    async def last_entered(self, user_key: str) -> str | None:
+        query = (
+            select(memberships.c.room_key)
+            .where(memberships.c.user_key == user_key, memberships.c.entered_at.is_not(None))
+            .order_by(memberships.c.entered_at.desc())
+            .limit(1)
+        )
+        async with self._read() as conn:
+            return (await conn.execute(query)).scalar()
 
     async def rooms_held(self, user_key: str) -> list[str]:
         def query() -> Executable:
