@@ -46,7 +46,7 @@ async def test_a_deletion_on_one_node_puts_the_other_nodes_sessions_out(
 
         r = await cb.post("/api/v1/rooms", json={"name": "den"}, auth=basic("bob"))
         assert r.status_code == 201, r.text  # made again, on the other node
-        await command(bob, "/join den", r"^\* you are in #den \(1 online\)$")
+        await command(bob, "/join den", r"^\* you are in #den \(1 person here\)$")
         for client, node in ((ca, "a"), (cb, "b")):
             r = await client.get("/api/v1/rooms/den/messages", auth=basic("bob"))
             assert r.json()["messages"] == [], (node, r.text)

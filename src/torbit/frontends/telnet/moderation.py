@@ -8,6 +8,7 @@ from datetime import UTC
 
 from torbit.core import roomsettings
 from torbit.core.banmasks import EXCEPT, INVEX
+from torbit.core.format import counted
 from torbit.core.models import BanMask
 from torbit.errors import InvalidInput
 from torbit.frontends.telnet import rooms
@@ -54,7 +55,9 @@ async def invites(session: CommandSession, args: tuple[str, ...]) -> None:
     if not pending:
         info(session, "you have no invitations")
         return
-    info(session, f"{len(pending)} invitation(s), newest first (/join ROOM, /decline ROOM):")
+    info(
+        session, f"{counted(len(pending), 'invitation')}, newest first (/join ROOM, /decline ROOM):"
+    )
     for p in pending:
         info(session, f"  #{p.room}" + (f" from {p.by}" if p.by else ""))
 
@@ -189,7 +192,7 @@ async def audit(session: CommandSession, args: tuple[str, ...]) -> None:
     room = current(session)
     n = count(args, "/audit [N]")
     entries = await session.core.moderation.audit(session.name, room.name, n)
-    info(session, f"last {len(entries)} moderation action(s) in #{room.name}:")
+    info(session, f"last {counted(len(entries), 'moderation action')} in #{room.name}:")
     tz = session.core.subscriptions.tz or UTC
     for e in reversed(entries):
         at = e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")

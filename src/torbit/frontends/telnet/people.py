@@ -19,7 +19,7 @@ async def who(session: CommandSession, args: tuple[str, ...]) -> None:
     membership = session.core.membership
     online = [_with_away(session, name) for name in membership.online(room.key)]
     members = await membership.members(room.name, viewer=session.name)
-    info(session, f"online in #{room.name} ({len(online)}): {', '.join(online)}")
+    info(session, f"here in #{room.name} ({len(online)}): {', '.join(online)}")
     info(session, f"members of #{room.name} ({len(members)}): {', '.join(members)}")
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC
 
-from torbit.core.format import format_message, topic_credit
-from torbit.core.models import RoomInfo
+from torbit.core.format import counted, format_error, format_message, topic_credit
+from torbit.core.models import Room, RoomInfo
 from torbit.core.names import check_name
-from torbit.errors import NotFound
+from torbit.errors import NotFound, ServiceUnavailable, TorbitError
 from torbit.frontends.telnet.command_session import (
+    MAX_HISTORY,
     CommandSession,
     count,
     current,
@@ -34,15 +35,59 @@ async def join(session: CommandSession, args: tuple[str, ...]) -> None:
     join_key = args[1] if len(args) > 1 else ""
     if join_key:
         await _room_for_key(session, name, join_key)
-    session.room = await session.core.membership.join(session, name, join_key)
+    session.room = room = await session.core.membership.join(session, name, join_key)
+    comeback = session.core.comeback
     if old is not None:
+        comeback.left(session.user_key, old.key)  # read up to here
         await session.core.membership.stop_listening(session, old.key, switch=True)
-    if join_key and not session.room.settings.join_key:
+    await comeback.entered(session.name, room)  # where the next login lands
+    if join_key and not room.settings.join_key:
         info(
             session,
-            f"#{session.room.name} has no join key, {join_key!r} was not needed (a room name"
+            f"#{room.name} has no join key, {join_key!r} was not needed (a room name"
             " has no spaces): room admins set one with /set key KEY",
         )
+
+
+async def land(session: CommandSession, default_room: str, *, returning: bool) -> None:
+    """A login's room: a returning user's is the one they last went into, told so with how
+    many messages came since they left it (core/comeback.py); anyone else's, the default
+    room. A room they cannot go back to (kicked, banned, deleted meanwhile) is said, and the
+    default room joined instead."""
+    core = session.core
+    landing = await core.comeback.landing(session.name, default_room) if returning else None
+    try:
+        session.room = room = await core.membership.join(
+            session, landing.room if landing is not None else default_room
+        )
+    except ServiceUnavailable:
+        raise
+    except TorbitError as e:
+        if landing is None or not landing.resumed:
+            raise
+        session.send_line(format_error(f"you could not go back to #{landing.room}: {e.message}"))
+        session.room = await core.membership.join(session, default_room)
+        return
+    if landing is not None:
+        _missed(session, room, landing.resumed, landing.unread)
+
+
+def _missed(session: CommandSession, room: Room, resumed: bool, unread: int | None) -> None:
+    """The line under a returning user's join: where they are back, and what they missed
+    (the join's history shows the newest of it, and how to see the rest)."""
+    if unread is None:  # never read there: nothing to count from
+        if resumed:
+            info(session, f"back in #{room.name}, where you left off")
+        return
+    shown = session.core.membership.rules.history_on_join
+    new = counted(unread, "new message") if unread else "nothing new"
+    more = ""
+    if unread > shown:
+        more = f" (the last {shown} above; /history {min(unread, MAX_HISTORY)} shows more)"
+    if resumed:
+        info(session, f"back in #{room.name}, where you left off: {new} since{more}")
+    elif unread:
+        info(session, f"{new} in #{room.name} since you left{more}")
 
 
 async def _room_for_key(session: CommandSession, name: str, join_key: str) -> None:
@@ -73,7 +118,7 @@ def _room_line(i: RoomInfo) -> str:
     the HTTP room list): name, members (and how many are in it now), topic. "online" read as
     "logged in", which the count is not: a member online in another room is not in it."""
     topic = f" - {i.room.topic}" if i.room.topic else ""
-    return f"  #{i.room.name}  {i.members} member(s), {i.online} in the room now{topic}"
+    return f"  #{i.room.name}  {counted(i.members, 'member')}, {i.online} in the room now{topic}"
 
 
 async def rooms(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -85,7 +130,10 @@ async def rooms(session: CommandSession, args: tuple[str, ...]) -> None:
     if not page.rooms:
         info(session, f"no rooms after #{room_arg(args[0])}")
         return
-    info(session, f"{len(page.rooms)} room(s)" + (f" after #{room_arg(args[0])}:" if args else ":"))
+    info(
+        session,
+        counted(len(page.rooms), "room") + (f" after #{room_arg(args[0])}:" if args else ":"),
+    )
     for i in page.rooms:
         session.send_line(_room_line(i))
     if page.next_after is not None:
@@ -108,7 +156,7 @@ async def list_(session: CommandSession, args: tuple[str, ...]) -> None:
         if after is None:
             break
         await asyncio.sleep(0)
-    info(session, f"{shown} public room(s)" if shown else "no public rooms yet")
+    info(session, counted(shown, "public room") if shown else "no public rooms yet")
 
 
 async def history(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -118,7 +166,7 @@ async def history(session: CommandSession, args: tuple[str, ...]) -> None:
     if not messages:
         info(session, f"no messages to show in #{room.name}")
         return
-    info(session, f"last {len(messages)} message(s) of #{room.name}:")
+    info(session, f"last {counted(len(messages), 'message')} of #{room.name}:")
     tz = session.core.subscriptions.tz
     for m in messages:
         session.send_line(format_message(m, tz))
