@@ -179,7 +179,7 @@ async def test_telnet_list_shows_every_public_room_with_its_topic(
     tel.send("/list")
     await tel.expect(r"^  #dev  1 member, 1 in the room now - all welcome$")
     await tel.expect(r"^  #lobby  1 member, 0 in the room now$")
-    await tel.expect(r"^\* 2 public room\(s\)$")
+    await tel.expect(r"^\* 2 public rooms$")
     assert not any("hideout" in line for line in tel.seen[-4:])
 
 

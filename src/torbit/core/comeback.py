@@ -88,19 +88,23 @@ class Comeback:
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
     async def landing(self, user: str, default_room: str) -> Landing:
-        """Where the user's login goes: their last room, else `default_room`; with how many
-        messages they have not read there."""
+        """Where the user's login goes: their last room, with how many messages they have
+        not read there; else `default_room` (one statement more than a login that always
+        went there: the last room's look-up)."""
         key = name_key(user)
         await self._settle(key)
         last = await self._store.last_entered(key)
-        room = last or name_key(default_room)
+        if last is None:
+            return Landing(default_room, False, None)
         unread = None
-        if await self._store.get_cursor(key, room) is not None:
-            try:
-                unread = await self._messaging.unread_count(user, room)
-            except TorbitError:  # no longer a member of the default room: nothing missed
-                unread = None
-        return Landing(room, last is not None, unread)
+        if await self._store.get_cursor(key, last) is not None:
+            unread = await self._messaging.unread_count(user, last)
+        return Landing(last, True, unread)
+
+    @property
+    def idle(self) -> bool:
+        """No read cursor move queued or being written (tests count statements after it)."""
+        return self._worker is None
 
     async def _settle(self, user_key: str) -> None:
         """The user's queued cursor moves, written now: a quick reconnect's count needs them."""
@@ -133,10 +137,11 @@ class Comeback:
     async def _mark_read(self, user_key: str, room_key: str, at: datetime) -> None:
         recent = await self._log.read(room_key, limit=RECENT, newest=True)
         seen = [m.id for m in recent if m.sent_at <= at]
-        if seen:
-            await self._store.set_cursor(user_key, room_key, seen[-1])
-        elif len(recent) < RECENT:  # nothing was said there before: all that came is new
-            await self._store.set_cursor(user_key, room_key, 0)
+        last = seen[-1] if seen else 0 if len(recent) < RECENT else None
+        if last is not None:  # 0: nothing was said there before, all that came is new
+            # at once: on SQLite committed on the loop's thread when it is free, no hand-off
+            # to the driver's thread per logout (it only moves forward: order does not matter)
+            await self._store.set_cursor(user_key, room_key, last, at_once=True)
 
     async def close(self, grace: float) -> None:
         """At shutdown, before the store closes: what is still queued is written, for up to

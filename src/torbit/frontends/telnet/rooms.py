@@ -68,26 +68,22 @@ async def land(session: CommandSession, default_room: str, *, returning: bool) -
         session.send_line(format_error(f"you could not go back to #{landing.room}: {e.message}"))
         session.room = await core.membership.join(session, default_room)
         return
-    if landing is not None:
-        _missed(session, room, landing.resumed, landing.unread)
+    if landing is not None and landing.resumed:
+        _missed(session, room, landing.unread)
 
 
-def _missed(session: CommandSession, room: Room, resumed: bool, unread: int | None) -> None:
+def _missed(session: CommandSession, room: Room, unread: int | None) -> None:
     """The line under a returning user's join: where they are back, and what they missed
     (the join's history shows the newest of it, and how to see the rest)."""
     if unread is None:  # never read there: nothing to count from
-        if resumed:
-            info(session, f"back in #{room.name}, where you left off")
+        info(session, f"back in #{room.name}, where you left off")
         return
     shown = session.core.membership.rules.history_on_join
     new = counted(unread, "new message") if unread else "nothing new"
     more = ""
     if unread > shown:
         more = f" (the last {shown} above; /history {min(unread, MAX_HISTORY)} shows more)"
-    if resumed:
-        info(session, f"back in #{room.name}, where you left off: {new} since{more}")
-    elif unread:
-        info(session, f"{new} in #{room.name} since you left{more}")
+    info(session, f"back in #{room.name}, where you left off: {new} since{more}")
 
 
 async def _room_for_key(session: CommandSession, name: str, join_key: str) -> None:
