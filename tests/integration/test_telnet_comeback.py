@@ -156,13 +156,13 @@ async def test_a_room_joined_on_the_web_page_is_where_telnet_comes_back_and_me_s
     async with http_client(server) as client:
         auth = basic("alice")
         me = (await client.get("/api/v1/me", auth=auth)).json()
-        assert me["last_room"] is None
+        assert me["last_room"] == "lobby"  # where her telnet session ended
         joined = await client.put("/api/v1/rooms/Attic/members/alice", auth=auth)
         assert joined.status_code == 200, joined.text
         assert (await client.get("/api/v1/me", auth=auth)).json()["last_room"] == "attic"
         left = await client.delete("/api/v1/rooms/attic/members/alice", auth=auth)
         assert left.status_code in (200, 204), left.text
-        assert (await client.get("/api/v1/me", auth=auth)).json()["last_room"] is None
+        assert (await client.get("/api/v1/me", auth=auth)).json()["last_room"] == "lobby"
         await client.put("/api/v1/rooms/Attic/members/alice", auth=auth)
     await gone(server, "alice", "lobby")
     assert (await landing(server, "alice"))[0] == "* you are in #Attic (1 person here)"

@@ -35,6 +35,7 @@ _SET_CURSOR = (
     "ON CONFLICT (user_key, channel) DO UPDATE SET last_id = excluded.last_id "
     "WHERE cursors.last_id < excluded.last_id"
 )
+_ENTER_ROOM = "UPDATE memberships SET entered_at = ? WHERE room_key = ? AND user_key = ?"
 _ADVANCE_CURSOR = (
     "UPDATE cursors SET last_id = ? WHERE user_key = ? AND channel = ? AND last_id = ?"
 )
@@ -161,13 +162,22 @@ class SqlStore(UsersSql, RoomModerationSql, GuestsSql, SessionsSql):
         return [r[0] for r in await self.fetch(query, ROOMS_OF, user_key)]
 
     async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(
+        """On SQLite committed here and now when it is free (write_now): a telnet logout's,
+        with its read cursor's move (core/comeback.py), hands nothing to the driver's thread."""
+
+        def enter() -> Executable:
+            return (
                 update(memberships)
                 .where(memberships.c.room_key == room_key, memberships.c.user_key == user_key)
                 .values(entered_at=at)
             )
-        return bool(result.rowcount > 0)
+
+        params = (self.dialect.stored_time(self.engine, at), room_key, user_key)
+        changed = self.dialect.write_now(self.engine, _ENTER_ROOM, params)
+        if changed is None:
+            async with self._read() as conn:
+                changed = await self.dialect.write(conn, enter, _ENTER_ROOM, params)
+        return changed > 0
 
     async def last_entered(self, user_key: str) -> str | None:
         query = (

@@ -36,11 +36,9 @@ async def join(session: CommandSession, args: tuple[str, ...]) -> None:
     if join_key:
         await _room_for_key(session, name, join_key)
     session.room = room = await session.core.membership.join(session, name, join_key)
-    comeback = session.core.comeback
     if old is not None:
-        comeback.left(session.user_key, old.key)  # read up to here
+        session.core.comeback.left(session.user_key, old.key)  # read up to here
         await session.core.membership.stop_listening(session, old.key, switch=True)
-    await comeback.entered(session.name, room)  # where the next login lands
     if join_key and not room.settings.join_key:
         info(
             session,
@@ -50,26 +48,24 @@ async def join(session: CommandSession, args: tuple[str, ...]) -> None:
 
 
 async def land(session: CommandSession, default_room: str, *, returning: bool) -> None:
-    """A login's room: a returning user's is the one they last went into, told so with how
-    many messages came since they left it (core/comeback.py); anyone else's, the default
-    room. A room they cannot go back to (kicked, banned, deleted meanwhile) is said, and the
-    default room joined instead."""
+    """A login's room: a returning user's is the one they were in when they left, told so
+    with how many messages came since (core/comeback.py); anyone else's, the default room. A
+    room they cannot go back to (kicked, banned, deleted meanwhile) is said, and the default
+    room joined instead."""
     core = session.core
-    landing = await core.comeback.landing(session.name, default_room) if returning else None
+    last = await core.comeback.return_to(session.name) if returning else None
     try:
-        session.room = room = await core.membership.join(
-            session, landing.room if landing is not None else default_room
-        )
+        session.room = room = await core.membership.join(session, last or default_room)
     except ServiceUnavailable:
         raise
     except TorbitError as e:
-        if landing is None or not landing.resumed:
+        if last is None:
             raise
-        session.send_line(format_error(f"you could not go back to #{landing.room}: {e.message}"))
+        session.send_line(format_error(f"you could not go back to #{last}: {e.message}"))
         session.room = await core.membership.join(session, default_room)
         return
-    if landing is not None and landing.resumed:
-        _missed(session, room, landing.unread)
+    if last is not None:
+        _missed(session, room, await core.comeback.missed(session.name, room))
 
 
 def _missed(session: CommandSession, room: Room, unread: int | None) -> None:
