@@ -123,7 +123,7 @@ async def test_an_invitation_lets_one_see_and_join(den: App) -> None:
         assert [r["name"] for r in listed if r["private"]] == ["Den"]
         mine = (await b.get("/api/v1/me/rooms")).json()["rooms"]
         assert [r["name"] for r in mine] == ["lobby"]  # not a member of #Den yet
-    await command(bob, "/join den", r"^\* you are in #Den")
+    await command(bob, "/join den", r"^\* you are (already )?in #Den")
     await bob.expect(r"^\* topic: saturday")
     await bob.expect(rf"<alice> {SECRET}$")
     async with api(den, "bob") as b:

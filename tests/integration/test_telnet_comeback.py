@@ -62,12 +62,12 @@ async def test_back_in_the_room_left_off_in_with_the_count_of_what_came_since(
     server: App,
 ) -> None:
     alice = await connect(server, "alice")
-    await command(alice, "/join Den", r"^\* you are in #Den \(1 person here\)$")
+    await command(alice, "/join Den", r"^\* you are (already )?in #Den \(1 person here\)$")
     await say(alice, "alice", "see you later")
     await alice.close()
     await gone(server, "alice", "den")
     bob = await connect(server, "bob")
-    await command(bob, "/join den", r"^\* you are in #Den \(1 person here\)$")
+    await command(bob, "/join den", r"^\* you are (already )?in #Den \(1 person here\)$")
     await say(bob, "bob", "one", "two", "three")
     assert await landing(server, "alice") == [
         "* you are in #Den (2 people here)",
@@ -90,8 +90,8 @@ async def test_a_quick_reconnect_counts_what_came_while_it_was_away(server: App)
     (a reconnect comes quicker than the queued write)."""
     alice = await connect(server, "alice")
     bob = await connect(server, "bob")
-    await command(alice, "/join den", r"^\* you are in #den")
-    await command(bob, "/join den", r"^\* you are in #den")
+    await command(alice, "/join den", r"^\* you are (already )?in #den")
+    await command(bob, "/join den", r"^\* you are (already )?in #den")
     await say(bob, "bob", "before")
     await alice.expect("<bob> before$")
     await alice.close()
@@ -107,11 +107,11 @@ async def test_more_missed_than_a_join_shows_says_how_to_see_the_rest(
 ) -> None:
     server = await make_server(chat={"history_on_join": 2})
     alice = await connect(server, "alice")
-    await command(alice, "/join den", r"^\* you are in #den")
+    await command(alice, "/join den", r"^\* you are (already )?in #den")
     await alice.close()
     await gone(server, "alice", "den")
     bob = await connect(server, "bob")
-    await command(bob, "/join den", r"^\* you are in #den")
+    await command(bob, "/join den", r"^\* you are (already )?in #den")
     await say(bob, "bob", "1", "2", "3", "4")
     assert await landing(server, "alice") == [
         "* you are in #den (2 people here)",
@@ -126,9 +126,9 @@ async def test_more_missed_than_a_join_shows_says_how_to_see_the_rest(
 async def test_a_room_one_is_out_of_is_not_where_one_comes_back(server: App) -> None:
     """Banned (or kicked, or having left) while away: the default room, as for anyone."""
     carol = await connect(server, "carol")
-    await command(carol, "/join den", r"^\* you are in #den")
+    await command(carol, "/join den", r"^\* you are (already )?in #den")
     alice = await connect(server, "alice")
-    await command(alice, "/join den", r"^\* you are in #den")
+    await command(alice, "/join den", r"^\* you are (already )?in #den")
     await alice.close()
     await gone(server, "alice", "den")
     await command(carol, "/ban alice", "alice")
