@@ -128,6 +128,9 @@ class Comeback:
                 finally:
                     self._writing = None
                     done.set_result(None)
+                # SQLite makes these writes on the loop's thread without suspending: let the
+                # loop poll between two, or 10,000 logouts would hold it for their whole run
+                await asyncio.sleep(0)
         finally:
             self._worker = None
 
