@@ -166,3 +166,18 @@ async def test_a_room_joined_on_the_web_page_is_where_telnet_comes_back_and_me_s
         await client.put("/api/v1/rooms/Attic/members/alice", auth=auth)
     await gone(server, "alice", "lobby")
     assert (await landing(server, "alice"))[0] == "* you are in #Attic (1 person here)"
+
+
+async def test_the_default_room_is_said_only_with_something_new(server: App) -> None:
+    """A user who stays in #lobby is not told "nothing new" at every login; what came while
+    they were away is counted there too."""
+    (await connect(server, "alice")).writer.close()
+    await gone(server, "alice", "lobby")
+    assert await landing(server, "alice") == ["* you are in #lobby (1 person here)"]
+    await gone(server, "alice", "lobby")
+    bob = await connect(server, "bob")
+    await say(bob, "bob", "psst")
+    assert (await landing(server, "alice"))[-1] == (
+        "* back in #lobby, where you left off: 1 new message since"
+    )
+    await bob.close()

@@ -8,7 +8,7 @@ from datetime import UTC
 
 from torbit.core.format import counted, format_error, format_message, topic_credit
 from torbit.core.models import Room, RoomInfo
-from torbit.core.names import check_name
+from torbit.core.names import check_name, name_key
 from torbit.errors import NotFound, ServiceUnavailable, TorbitError
 from torbit.frontends.telnet.command_session import (
     MAX_HISTORY,
@@ -65,7 +65,9 @@ async def land(session: CommandSession, default_room: str, *, returning: bool) -
         session.room = await core.membership.join(session, default_room)
         return
     if last is not None:
-        _missed(session, room, await core.comeback.missed(session.name, room))
+        unread = await core.comeback.missed(session.name, room)
+        if unread or room.key != name_key(default_room):  # not "nothing new" every login
+            _missed(session, room, unread)
 
 
 def _missed(session: CommandSession, room: Room, unread: int | None) -> None:
