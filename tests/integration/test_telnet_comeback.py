@@ -131,7 +131,7 @@ async def test_a_room_one_is_out_of_is_not_where_one_comes_back(server: App) -> 
     await command(alice, "/join den", r"^\* you are (already )?in #den")
     await alice.close()
     await gone(server, "alice", "den")
-    await command(carol, "/ban alice", "alice")
+    await command(carol, "/ban alice", r"^\* alice was banned from #den by carol$")
     lines = await landing(server, "alice")
     assert lines[0].startswith("* you are in #lobby ("), lines
     assert not any("back in" in line for line in lines), lines

@@ -35,6 +35,10 @@ _SET_CURSOR = (
     "ON CONFLICT (user_key, channel) DO UPDATE SET last_id = excluded.last_id "
     "WHERE cursors.last_id < excluded.last_id"
 )
+_LAST_ENTERED = (
+    "SELECT room_key FROM memberships WHERE user_key = ? AND entered_at IS NOT NULL "
+    "ORDER BY entered_at DESC LIMIT 1"
+)
 _ENTER_ROOM = "UPDATE memberships SET entered_at = ? WHERE room_key = ? AND user_key = ?"
 _ADVANCE_CURSOR = (
     "UPDATE cursors SET last_id = ? WHERE user_key = ? AND channel = ? AND last_id = ?"
@@ -180,14 +184,18 @@ class SqlStore(UsersSql, RoomModerationSql, GuestsSql, SessionsSql):
         return changed > 0
 
     async def last_entered(self, user_key: str) -> str | None:
-        query = (
-            select(memberships.c.room_key)
-            .where(memberships.c.user_key == user_key, memberships.c.entered_at.is_not(None))
-            .order_by(memberships.c.entered_at.desc())
-            .limit(1)
-        )
-        async with self._read() as conn:
-            return (await conn.execute(query)).scalar()
+        """On a returning login's path: on SQLite read at once on the loop's thread."""
+
+        def query() -> Executable:
+            return (
+                select(memberships.c.room_key)
+                .where(memberships.c.user_key == user_key, memberships.c.entered_at.is_not(None))
+                .order_by(memberships.c.entered_at.desc())
+                .limit(1)
+            )
+
+        rows = await self.fetch(query, _LAST_ENTERED, user_key)
+        return str(rows[0][0]) if rows else None
 
     async def rooms_held(self, user_key: str) -> list[str]:
         def query() -> Executable:
