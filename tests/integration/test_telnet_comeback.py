@@ -33,10 +33,12 @@ async def say(c: TelnetClient, name: str, *texts: str) -> None:
         await c.expect(rf"<{name}> {text}$")
 
 
-async def gone(app: App, name: str, room: str) -> None:
-    """Until the server has seen the user's connection go (no session of theirs in it)."""
+async def gone(app: App, name: str, room: str, *, written: bool = True) -> None:
+    """Until the server has seen the user's connection go (no session of theirs in it) and
+    made its writes (the room it ended in, the read cursor: core/comeback.py)."""
     assert app.core is not None
-    while name in app.core.subscriptions.online(room):
+    comeback = app.core.comeback
+    while name in app.core.subscriptions.online(room) or (written and not comeback.idle):
         await asyncio.sleep(0.01)
 
 
@@ -95,7 +97,7 @@ async def test_a_quick_reconnect_counts_what_came_while_it_was_away(server: App)
     await say(bob, "bob", "before")
     await alice.expect("<bob> before$")
     await alice.close()
-    await gone(server, "alice", "den")
+    await gone(server, "alice", "den", written=False)
     await say(bob, "bob", "after")
     lines = await landing(server, "alice")
     assert lines[-1] == "* back in #den, where you left off: 1 new message since"
@@ -153,6 +155,7 @@ async def test_a_room_joined_on_the_web_page_is_where_telnet_comes_back_and_me_s
     server: App,
 ) -> None:
     (await connect(server, "alice")).writer.close()
+    await gone(server, "alice", "lobby")
     async with http_client(server) as client:
         auth = basic("alice")
         me = (await client.get("/api/v1/me", auth=auth)).json()
