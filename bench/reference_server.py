@@ -7,7 +7,7 @@ You There", the benchmark's loop-stall probe, is answered), no auth, no storage.
 dialog is the shortest one the load generator understands:
 
     server: "Name: "            client: "NAME\\r\\n"
-    server: "Welcome NAME\\r\\n* you are in #lobby (N online)\\r\\n"
+    server: "Welcome NAME\\r\\n* you are in #lobby (N people here)\\r\\n"
 
 After that a line is a message to the current room, `/join ROOM` switches rooms, and every
 message goes to everyone in the room, sender included, as `[HH:MM:SS] <name> text\\r\\n`.
@@ -116,7 +116,8 @@ class Client(asyncio.Protocol):
         self.room = self.server.room(name)
         self.room.clients.add(self)
         online = len(self.room.clients)
-        self.transport.write(f"* you are in #{self.room.name} ({online} online)\r\n".encode())
+        here = f"{online} {'person' if online == 1 else 'people'} here"  # torbit's words
+        self.transport.write(f"* you are in #{self.room.name} ({here})\r\n".encode())
 
     def drop(self) -> None:
         """Forget the client and close the socket without flushing what it did not read."""

@@ -220,6 +220,7 @@ class App:
                     subscriptions,
                     core.away,
                     core.room_deletion,
+                    core.comeback,
                 ),
                 TelnetOptions(
                     s.telnet.max_output_buffer,
@@ -270,6 +271,7 @@ class App:
                 core.room_deletion,
                 subscriptions,
                 core.away,
+                core.comeback,
                 connections,
                 self.metrics,
                 readiness={
@@ -508,6 +510,7 @@ class App:
                 log.warning("http server did not stop within %s s", SHUTDOWN_GRACE + 2)
             await core.subscriptions.close()
             await core.membership.close()
+            await core.comeback.close(SHUTDOWN_GRACE)
             if core.heartbeat is not None:
                 await core.heartbeat.stop()
             core.accounts.hashing.close()

@@ -20,6 +20,7 @@ import typer
 from torbit import __version__
 from torbit.config import Settings, find_config, load_settings
 from torbit.core.accounts import Accounts
+from torbit.core.format import counted
 from torbit.core.ports import MessageLog, Store
 from torbit.errors import ConfigError, NodeStopped, ServiceUnavailable, TorbitError
 
@@ -341,7 +342,7 @@ def room_list(config: ConfigOption = None) -> None:
         for room, members in rooms:
             flag = "  (private)" if room.private else ""
             topic = f" - {room.topic}" if room.topic else ""
-            typer.echo(f"#{room.name}  {members} member(s){flag}{topic}")
+            typer.echo(f"#{room.name}  {counted(members, 'member')}{flag}{topic}")
         if not rooms:
             typer.echo("no rooms")
 

@@ -17,6 +17,7 @@ from torbit.backends.registry import open_log
 from torbit.config import Settings
 from torbit.core.accounts import Accounts
 from torbit.core.away import Away
+from torbit.core.comeback import Comeback
 from torbit.core.events import NodeEvents
 from torbit.core.guests import Guests
 from torbit.core.hashing import PasswordHashing
@@ -66,6 +67,7 @@ class Core:
     guests: Guests
     operators: Operators
     away: Away
+    comeback: Comeback
     heartbeat: Heartbeat | None  # None on a single node (the local log): no other nodes
 
 
@@ -289,6 +291,7 @@ async def start_core(
         invites_per_user=s.limits.invites_per_user,
     )
     await moderation.start()
+    comeback = Comeback(store, message_log, membership, messaging)
     room_deletion = RoomDeletion(store, message_log, membership, subscriptions, events, mutes)
     operators = Operators(store, accounts, events)
     guests = Guests(
@@ -340,5 +343,6 @@ async def start_core(
         guests,
         operators,
         away,
+        comeback,
         heartbeat,
     )

@@ -97,7 +97,7 @@ async def telnet() -> AsyncIterator[TelnetFactory]:
         await c.login(name)
         if room is not None:
             c.send(f"/join {room}")
-            await c.expect(rf"^\* you are in #{room}")
+            await c.expect(rf"^\* you are (already )?in #{room}")
         return c
 
     yield factory

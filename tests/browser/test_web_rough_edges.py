@@ -1,7 +1,7 @@
 """The web page's rough edges a newcomer hit: a message the server refuses stays in the
 composer with the error next to it; Unignore brings back what was said meanwhile; URLs are
 links, and only http(s) ones; slash commands are not sent to the room as text; the member
-list shows who is here now; a first visit opens the default room."""
+list shows who is here now; a first visit opens the room joined last."""
 
 from __future__ import annotations
 
@@ -223,18 +223,23 @@ async def test_a_room_with_a_join_key_can_be_joined_from_the_page(
     await expect(bob.page.locator("#conv-title")).to_have_text("#vault")
 
 
-async def test_a_first_visit_opens_the_default_room_not_the_first_by_name(
-    server: App, open_page: PageFactory
+async def test_a_first_visit_opens_the_room_joined_last_as_telnet_does(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
 ) -> None:
     """A user already in other rooms logs in from another browser (nothing saved there): the
-    page opens #lobby (`chat.default_room`), not #aardvark, which sorts first."""
+    page opens #zebra, the room they joined last (`GET /api/v1/me`'s `last_room`), where a
+    telnet login brings them back too; not #aardvark, which sorts first, nor #lobby. On main
+    it opened #lobby (`chat.default_room`) whatever the user had joined since."""
     first = await open_page(server)
     await first.register("alice")
     await first.join("aardvark")
+    await first.join("zebra")
     again = await open_page(server)  # a browser of its own: nothing saved
     await again.login("alice")
-    await expect(again.page.locator("#conv-title")).to_have_text("#lobby")
+    await expect(again.page.locator("#conv-title")).to_have_text("#zebra")
     await expect(again.page.locator(".conv", has_text="aardvark")).to_have_count(1)
+    alice = await telnet(server, "alice")
+    assert alice.seen[-1].startswith("* you are in #zebra ("), alice.seen
 
 
 async def test_typing_right_after_login_or_join_goes_to_the_room(

@@ -265,3 +265,33 @@ async def test_0012_keeps_earlier_invitations_without_naming_an_inviter(
             ("attic", "carol"),
             ("den", ""),
         ]
+
+
+@by_backend
+async def test_0013_keeps_memberships_that_were_never_entered(
+    backend: str, fresh_database: Callable[[str], str]
+) -> None:
+    """A membership stored before 0013 stays, with no room entered (its user lands in the
+    default room); entering it then is noted."""
+    url = fresh_database(backend)
+    at = NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S.%f")
+    await at_revision(
+        url,
+        "0012",
+        (
+            "INSERT INTO users (key, name, password_hash, created_at, is_admin, "
+            "credential, skeleton) VALUES ('bob', 'bob', 'h', :at, false, 'c', 'bob')",
+            {"at": at},
+        ),
+        (
+            "INSERT INTO rooms (key, name, created_at, owner, topic, private, "
+            "skeleton) VALUES ('den', 'den', :at, NULL, '', false, 'den')",
+            {"at": at},
+        ),
+        ("INSERT INTO memberships (room_key, user_key) VALUES ('den', 'bob')", {}),
+    )
+    async with upgraded(url) as store:
+        assert await store.rooms_of("bob") == ["den"]
+        assert await store.last_entered("bob") is None
+        assert await store.enter_room("den", "bob", NOW)
+        assert await store.last_entered("bob") == "den"

@@ -21,7 +21,7 @@ async def test_join_shows_recent_history_then_live_messages_in_order(core: Core)
     bob = await core.login("bob")
     await core.messaging.send("alice", "lobby", "new")
     assert bob.texts() == [f"<alice> old {i}" for i in range(2, 7)] + ["<alice> new"]
-    assert "* you are in #lobby (2 online)" in bob.lines
+    assert "* you are in #lobby (2 people here)" in bob.lines
     assert "* bob joined #lobby" in alice.lines
 
 

@@ -31,7 +31,8 @@ async def audit(app: App, room: str | None = None) -> list[AuditEntry]:
 
 
 async def telnet(app: App, name: str) -> TelnetClient:
-    """Logged in (registering on first use) and in the default room."""
+    """Logged in (registering on first use), in the default room or, for a user who went into
+    a room since, that room (core/comeback.py)."""
     assert app.telnet_port is not None
     client = await TelnetClient.connect(app.telnet_port)
     await client.login(name, PASSWORD)
@@ -136,9 +137,10 @@ async def open_hall(app: App, *others: str) -> App:
 
 
 async def in_hall(app: App, name: str) -> TelnetClient:
-    """`name` on telnet, talking in #hall."""
+    """`name` on telnet, talking in #hall (where a login already brings a member who
+    joined it last, over HTTP: core/comeback.py)."""
     client = await telnet(app, name)
-    await command(client, "/join hall", r"^\* you are in #hall")
+    await command(client, "/join hall", r"^\* you are (already )?in #hall")
     return client
 
 

@@ -72,7 +72,7 @@ async def test_telnet_sets_lists_and_lifts_exceptions(hall: App) -> None:
     await command(alice, "/ban *!bob@*", r"^\* \*!bob@\* is on the ban list of #hall$")
     await bob.expect(r"^\* you were kicked from #hall by alice \(banned: \*!bob@\*\)$")
     await command(alice, "/except BOB", r"^\* bob!\*@\* is on the exception list of #hall$")
-    await command(bob, "/join hall", r"^\* you are in #hall")
+    await command(bob, "/join hall", r"^\* you are (already )?in #hall")
     await command(bob, "/bans", r"^\* excepted from the ban masks of #hall:$")
     await bob.expect(r"^  bob!\*@\*  \(by alice, ")
     await command(alice, "/unexcept bob", r"^\* bob!\*@\* is off the exception list of #hall$")
@@ -110,14 +110,14 @@ async def test_an_invite_exception_lets_whoever_matches_join_a_private_room(
         assert [m["mask"] for m in listed["invite_exceptions"]] == ["bob!*@127.0.0.*"]
         assert listed["exceptions"] == []
     bob = await telnet(app, "bob")
-    await command(bob, "/join den", r"^\* you are in #den")
+    await command(bob, "/join den", r"^\* you are (already )?in #den")
     await command(bob, "/bans", r"^\* may join #den uninvited:$")
     await bob.expect(r"^  bob!\*@127\.0\.0\.\*  \(by alice, ")
     await command(bob, "/invex carol", r"^! only room admins of #den may /invex")
     async with api(app, "carol") as c:
         error_of(await c.put("/api/v1/rooms/den/members/carol"), 404)  # no such room, to her
     alice = await telnet(app, "alice")
-    await command(alice, "/join den", r"^\* you are in #den")
+    await command(alice, "/join den", r"^\* you are (already )?in #den")
     await command(alice, "/invex carol", r"^\* carol!\*@\* is on the invite exception list of")
     async with api(app, "carol") as c:
         assert (await c.put("/api/v1/rooms/den/members/carol")).status_code == 200

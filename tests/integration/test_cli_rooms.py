@@ -50,7 +50,7 @@ def test_room_add_with_an_owner_makes_a_private_room_they_own(url: str) -> None:
     assert room is not None and room.owner == "Alice" and room.private
     assert members == ["Alice"]
     listed = runner.invoke(app, ["room", "list"])
-    assert "#Lobby  1 member(s)  (private)" in listed.stdout
+    assert "#Lobby  1 member  (private)" in listed.stdout
 
 
 def test_room_add_refuses_a_taken_name_a_bad_name_and_an_unknown_owner(url: str) -> None:
@@ -81,4 +81,4 @@ def test_room_list_shows_name_members_topic_as_the_doors_do(url: str) -> None:
     asyncio.run(set_topic())
     listed = runner.invoke(app, ["room", "list"])
     assert listed.exit_code == 0, listed.output
-    assert "#den  0 member(s) - all welcome" in listed.stdout.splitlines()
+    assert "#den  0 members - all welcome" in listed.stdout.splitlines()

@@ -135,7 +135,7 @@ async def test_a_kick_ends_live_telnet_and_websocket_listening_at_once(hall: App
     assert not any("after the kick" in line for line in bob_telnet.seen)
     assert "bob" not in [m.lower() for m in await services(hall).store.list_members("hall")]
     # a kick is not a ban: bob may come back to a public room
-    await command(bob_telnet, "/join hall", r"^\* you are in #hall")
+    await command(bob_telnet, "/join hall", r"^\* you are (already )?in #hall")
     await bob_ws.subscribe("hall")
     for c in (bob_telnet, carol):
         await c.close()
@@ -161,7 +161,7 @@ async def test_a_ban_removes_and_keeps_out_until_lifted(hall: App) -> None:
     await command(alice, "/invite bob", r"^! bob is banned from #hall: /unban first$")
     await command(alice, "/unban bob", r"^\* bob may join #hall again$")
     await command(alice, "/unban bob", r"^! bob is not banned from #hall$")
-    await command(bob, "/join hall", r"^\* you are in #hall")
+    await command(bob, "/join hall", r"^\* you are (already )?in #hall")
     # a ban also works on someone who is not (yet) a member
     async with api(hall, "alice") as a:
         assert (await a.put("/api/v1/rooms/hall/bans/dave")).status_code == 204
@@ -179,10 +179,10 @@ async def test_a_mute_stops_sending_everywhere_until_it_expires(
     alice = await in_hall(hall, "alice")
     bob = await in_hall(hall, "bob")
     bob_ws = await Ws.open(hall, "bob")
-    await command(alice, "/mute bob 1", r"^\* bob was muted in #hall for 1 minute\(s\) by alice$")
+    await command(alice, "/mute bob 1", r"^\* bob was muted in #hall for 1 minute by alice$")
     await bob.expect(r"bob was muted in #hall")
     bob.send("can you hear me?")
-    await bob.expect(r"^! you are muted in #hall for 1 more minute\(s\)$")
+    await bob.expect(r"^! you are muted in #hall for 1 more minute$")
     await command(bob, "/me shouts", r"^! you are muted in #hall")
     await bob_ws.send(type="send", room="hall", text="and now?")
     assert (await bob_ws.next("error", "muted"))["code"] == "forbidden"
@@ -244,8 +244,8 @@ async def test_the_topic_is_shown_on_join(hall: App) -> None:
     await command(alice, "/topic plans for saturday",
                   r"^\* alice set the topic of #hall: plans for saturday$")
     await carol.expect(r"^\* alice set the topic of #hall")
-    bob = await telnet(hall, "bob")
-    await command(bob, "/join hall", r"^\* you are in #hall")
+    bob = await telnet(hall, "bob")  # back in #hall, joined last (core/comeback.py)
+    assert bob.seen[-1].startswith("* you are in #hall")
     await bob.expect(r"^\* topic: plans for saturday \(set by alice on [-\d]+ [:\d]+\)$")
     ws = await Ws.open(hall, "carol")
     await ws.send(type="subscribe", room="hall")
@@ -277,7 +277,7 @@ async def test_create_a_room_then_run_it(server: App) -> None:
     await command(alice, "/private maybe", r"^! usage: /private on\|off")
     await command(alice, "/private on", r"^\* alice made #Den private \(invite-only\)$")
     alice.send("/audit")
-    await alice.expect(r"^\* last 3 moderation action\(s\) in #Den:")
+    await alice.expect(r"^\* last 3 moderation actions in #Den:")
     assert [(await alice.expect(r"^  ")).string.split()[3] for _ in range(3)] == [
         "/create", "/private", "/private"]
     async with api(server, "bob") as b:

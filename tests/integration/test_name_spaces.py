@@ -20,7 +20,7 @@ async def test_telnet_login_trims_them_and_names_them_inside(server: App) -> Non
     try:
         await tel.login("\u00a0alice\u3000")
         tel.send("/who")
-        await tel.expect(r"^\* online in #lobby \(1\): alice$")
+        await tel.expect(r"^\* here in #lobby \(1\): alice$")
         assert not any("\u00a0" in line or "\u3000" in line for line in tel.seen)
         tel.send("/join \u00a0den")
         await tel.expect(

@@ -42,7 +42,7 @@ async def test_telnet_session_piped_then_eof(server: App) -> None:
     seen = await piped(server.telnet_port, script)
     assert "Welcome, pipe!" in seen
     assert "<pipe> hello from a pipe" in seen
-    assert "* online in #lobby" in seen  # the last line, answered before the close
+    assert "* here in #lobby" in seen  # the last line, answered before the close
     assert await last_text(server) == "hello from a pipe"
 
 

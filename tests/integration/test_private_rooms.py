@@ -85,10 +85,10 @@ async def test_telnet_cannot_join_list_or_read_it(den: App) -> None:
     for attempt in ("/join den", "/join DEN", "/leave den"):
         await command(mallory, attempt, r"(?i)^! no such room #den$")
     mallory.send("/rooms")
-    await mallory.expect(r"room\(s\):")
+    await mallory.expect(r"rooms?:$")
     listing = await mallory.lines_for(0.5)
     assert listing and not any("den" in line.lower() for line in listing)
-    await command(mallory, "/history", r"message\(s\) of #lobby|no messages to show in #lobby")
+    await command(mallory, "/history", r"messages? of #lobby|no messages to show in #lobby")
     await mallory.close()
     assert not any(SECRET in line for line in mallory.seen)
     assert await services(den).store.list_members("den") == ["alice"]
@@ -123,7 +123,7 @@ async def test_an_invitation_lets_one_see_and_join(den: App) -> None:
         assert [r["name"] for r in listed if r["private"]] == ["Den"]
         mine = (await b.get("/api/v1/me/rooms")).json()["rooms"]
         assert [r["name"] for r in mine] == ["lobby"]  # not a member of #Den yet
-    await command(bob, "/join den", r"^\* you are in #Den")
+    await command(bob, "/join den", r"^\* you are (already )?in #Den")
     await bob.expect(r"^\* topic: saturday")
     await bob.expect(rf"<alice> {SECRET}$")
     async with api(den, "bob") as b:

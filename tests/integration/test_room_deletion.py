@@ -26,6 +26,7 @@ from tests.helpers.moderation import (
     in_hall,
     irc_in_hall,
     open_hall,
+    telnet,
 )
 from torbit.app import App
 from torbit.cli import app as cli_app
@@ -174,6 +175,7 @@ async def test_deletion_racing_sends_and_joins_leaves_nobody_in_the_old_room(hal
 
 
 async def test_torbit_room_del_reaches_the_running_node(hall: App, tmp_path: Path) -> None:
+    await (await telnet(hall, "dave")).close()  # a first login: the default room is made
     bob = await in_hall(hall, "bob")
     config = tmp_path / "cli.toml"
     config.touch()

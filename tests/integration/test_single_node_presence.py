@@ -19,7 +19,7 @@ async def test_a_single_node_counts_its_own_users_without_heartbeats(server: App
     try:
         await alice.login("alice")
         alice.send("/who")
-        await alice.expect(r"online in #lobby \(1\): alice$")
+        await alice.expect(r"here in #lobby \(1\): alice$")
     finally:
         await alice.close()
 

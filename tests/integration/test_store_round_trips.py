@@ -36,8 +36,22 @@ PERIODIC = ("revocations", "rooms.created_at <")
 FIRST_SWEEP_ENDS = "audit_log.at <"
 NEW_USER = 2 + 5
 # Returning: the name looked up, the password's hash read, the user with their ignores: 3
-# (was 4: the user and the ignores were two reads).
-RETURNING_USER = 3 + 2
+# (was 4: the user and the ignores were two reads); then the room they were in when they
+# left (core/comeback.py), joined as the default room was, and what came there since they
+# left it: their read cursor and the count (was 3 + 2, every login to the default room).
+RETURNING_USER = 3 + 1 + 2 + 2
+# A telnet logout notes the room it was in (where the next login goes) and marks it read
+# (core/comeback.py), after the logout, on a task of its own: the room noted on the
+# membership, its newest messages read, the cursor moved.
+LOGOUT = 3
+
+
+async def logged_out(app: App, client: TelnetClient) -> None:
+    """Closed, and its read cursor move written (`Comeback.idle`)."""
+    assert app.core is not None
+    comeback, subscriptions = app.core.comeback, app.core.subscriptions
+    await client.close()
+    await eventually(lambda: comeback.idle and not subscriptions.online("lobby"))
 
 
 async def first_sweep_written(app: App) -> None:
@@ -61,16 +75,23 @@ async def test_a_telnet_login_makes_few_store_round_trips(make_server: ServerFac
     with Statements(engine) as startup:
         first = await logged_in(app.telnet_port, "warm")  # the default room exists from now on
         await eventually(lambda: any(FIRST_SWEEP_ENDS in sql for sql in startup.seen))
-    await first.close()
+    await logged_out(app, first)
 
     with Statements(engine, ignore=PERIODIC) as new:
         client = await logged_in(app.telnet_port, "newcomer")
-    await client.close()
+    with Statements(engine, ignore=PERIODIC) as logout:
+        await logged_out(app, client)
     with Statements(engine, ignore=PERIODIC) as returning:
         client = await logged_in(app.telnet_port, "newcomer")
+        # what the login says under its join (the count) comes after the "you are in" line:
+        # /help, answered without the store, is answered after it
+        client.send("/help")
+        await client.expect(r"^\* any other line is a message")
     await client.close()
     assert len(new) == NEW_USER, new.seen
+    assert logout.kinds() == ["UPDATE", "SELECT", "INSERT"], logout.seen
     assert len(returning) == RETURNING_USER, returning.seen
+    assert len(logout) == LOGOUT
 
 
 async def test_an_irc_guest_login_writes_and_reads_little(
@@ -194,11 +215,11 @@ async def test_a_telnet_registration_hands_nothing_to_the_driver_thread(
     engine = app.core.store.engine  # type: ignore[attr-defined]
     with Statements(engine) as startup:
         first = await logged_in(app.telnet_port, "warm")  # the default room exists from now on
-        await first.close()
+        await logged_out(app, first)
         await eventually(lambda: any(FIRST_SWEEP_ENDS in sql for sql in startup.seen))
     with HandOffs(monkeypatch) as handoffs:
         client = await logged_in(app.telnet_port, "newcomer")
-    await client.close()
+        await logged_out(app, client)  # its read cursor's move: on the loop's thread too
     # (the revocation poll, on its own timer, may hand its read over meanwhile)
     assert "_run_committed" not in handoffs.seen, handoffs.seen
     assert await app.core.store.rooms_held("newcomer") == ["lobby"]  # committed

@@ -63,7 +63,7 @@ async def test_telnet_and_irc_share_one_away_state(
     await ivy.expect("306")
     await tel.expect(r"^\* ivy is away: in a meeting$")  # told as it happens
     tel.send("/who")
-    await tel.expect(r"online in #lobby \(2\): ivy \(away: in a meeting\), tina \(away: out")
+    await tel.expect(r"here in #lobby \(2\): ivy \(away: in a meeting\), tina \(away: out")
     tel.send("/msg ivy see you later")
     await tel.expect(r"^\* ivy is away: in a meeting$")
 
@@ -73,7 +73,7 @@ async def test_telnet_and_irc_share_one_away_state(
     await ivy.rawmsg("AWAY")
     await ivy.expect("305")
     tel.send("/who")
-    await tel.expect(r"online in #lobby \(2\): ivy, tina$")
+    await tel.expect(r"here in #lobby \(2\): ivy, tina$")
 
 
 async def test_an_away_change_on_any_door_is_told_to_those_sharing_a_room(
@@ -177,9 +177,9 @@ async def test_telnet_list_shows_every_public_room_with_its_topic(
     await tel.expect(r"^  /list ")
     await tel.expect(r"^  /away \[MESSAGE\]")
     tel.send("/list")
-    await tel.expect(r"^  #dev  1 member\(s\), 1 in the room now - all welcome$")
-    await tel.expect(r"^  #lobby  1 member\(s\), 0 in the room now$")
-    await tel.expect(r"^\* 2 public room\(s\)$")
+    await tel.expect(r"^  #dev  1 member, 1 in the room now - all welcome$")
+    await tel.expect(r"^  #lobby  1 member, 0 in the room now$")
+    await tel.expect(r"^\* 2 public rooms$")
     assert not any("hideout" in line for line in tel.seen[-4:])
 
 

@@ -32,7 +32,7 @@ async def test_an_ignored_guest_stays_ignored_after_nick(
     pat = await joined(app, "pat", "gen", caps="server-time message-tags")
     tom = await telnet(app, "tom")
     cleanup.append(tom)
-    await command(tom, "/join gen", r"^\* you are in #gen")
+    await command(tom, "/join gen", r"^\* you are (already )?in #gen")
     ivy.send("SILENCE +gus")
     await ivy.expect(" SILENCE +gus")
     await command(tom, "/ignore gus", "you now ignore gus")

@@ -214,7 +214,7 @@ async def test_a_guests_case_only_nick_change_is_its_name_everywhere(
     assert (await qux.expect(" NICK ")) == ":qux!~qux@irc.torbit NICK QUX"
     assert [line for line in await _sync(raw) if " 730 " in line or " 731 " in line] == []
     tel.send("/who")
-    await tel.expect(r"online in #lobby \(2\): QUX, tina$")
+    await tel.expect(r"here in #lobby \(2\): QUX, tina$")
     raw.send("WHOIS qux")
     assert " 311 mo QUX ~qux " in await raw.expect(" 311 ")
     raw.send("MONITOR S")

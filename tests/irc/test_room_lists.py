@@ -23,7 +23,7 @@ async def test_rooms_list_and_the_http_list_show_name_members_topic(
     by_rooms = (await tel.expect(r"^  #dev  .*$"))[0]
     tel.send("/list")
     by_list = (await tel.expect(r"^  #dev  .*$"))[0]
-    assert by_rooms == by_list == "  #dev  1 member(s), 1 in the room now - all welcome"
+    assert by_rooms == by_list == "  #dev  1 member, 1 in the room now - all welcome"
 
     async with http_client(app) as client:
         r = await client.get("/api/v1/rooms", auth=basic("tina"))

@@ -37,7 +37,7 @@ async def test_kick_ban_and_mute_reach_sessions_on_the_other_node(
     # a mute made on a stops bob's telnet lines on b, where no store is asked per line
     r = await alice.client.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 5})
     assert r.status_code == 200, r.text
-    await bob.expect(r"^\* bob was muted in #hall for 5 minute\(s\) by alice$")
+    await bob.expect(r"^\* bob was muted in #hall for 5 minutes by alice$")
     bob.send("muted?")
     await bob.expect(r"^! you are muted in #hall")
     assert (await alice.client.delete("/api/v1/rooms/hall/mutes/bob")).status_code == 204

@@ -35,7 +35,7 @@ async def online_count(user: HttpUser, room: str) -> int:
 
 async def who(client: TelnetClient) -> list[str]:
     client.send("/who")
-    m = await client.expect(r"online in #\w+ \(\d+\): (.*)$")
+    m = await client.expect(r"here in #\w+ \(\d+\): (.*)$")
     return [n for n in m.group(1).split(", ") if n]
 
 

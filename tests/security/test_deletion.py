@@ -50,7 +50,9 @@ async def test_the_next_holder_of_a_name_inherits_nothing(make_server: ServerFac
         await client.get("/receive/lobby/alice", headers=basic_header("alice"))
 
     old_socket = await ws_from(app, basic_header("alice"), logged_in=True)
-    bob_telnet = await telnet_login(app, "bob")
+    bob_telnet = await telnet_login(app, "bob")  # back in #club, joined last (comeback.py)
+    bob_telnet.send("/join lobby")
+    await bob_telnet.expect(r"^\* you are in #lobby")
 
     deletion = await app.core.accounts.delete("alice")
     assert (deletion.rooms_deleted, deletion.rooms_kept) == (("solo",), ("club",))

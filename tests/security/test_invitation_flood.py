@@ -79,7 +79,7 @@ async def test_strangers_inviting_at_once_on_every_door_push_out_only_their_own(
 
     async def over_telnet() -> None:
         for name in rooms["sp2"]:
-            await command(sp2, f"/join {name}", rf"^\* you are in #{name}")
+            await command(sp2, f"/join {name}", rf"^\* you are (already )?in #{name}")
             await command(sp2, "/invite victim", f"you invited victim to #{name}")
 
     async def over_irc() -> None:
@@ -102,7 +102,7 @@ async def test_strangers_inviting_at_once_on_every_door_push_out_only_their_own(
         assert [room for room, _ in listed] == newest
         assert ("zfriend", "friend") in listed
         victim = await telnet(app, "victim")
-        await command(victim, "/invites", rf"{BOUND} invitation\(s\), newest first")
+        await command(victim, "/invites", rf"{BOUND} invitations, newest first")
         for room in newest:
             line = await victim.expect(rf"^\*   #{room}")
             assert line.string.startswith(f"*   #{room} from ")
@@ -151,10 +151,10 @@ async def test_an_ignored_users_invitation_is_not_listed_on_any_door(
         r = await victim_http.get("/api/v1/me/invites")
         assert [(i["room"], i["by"]) for i in r.json()["invitations"]] == [("zfriend", "friend")]
         victim = await telnet(app, "victim")
-        await command(victim, "/invites", r"1 invitation\(s\)")
+        await command(victim, "/invites", r"1 invitation,")
         await victim.expect(r"^\*   #zfriend from friend")
         # the invitation still admits (an ignore hides, it does not refuse)
-        await command(victim, "/join 0pest", r"^\* you are in #0pest")
+        await command(victim, "/join 0pest", r"^\* you are (already )?in #0pest")
         assert [line for line in victim.seen if "pest invited" in line] == []
         await victim.close()
         await victim_irc.close()
@@ -172,7 +172,7 @@ async def test_an_admin_deopped_while_connected_cannot_invite_on_any_door(
             assert (await helper_http.put("/api/v1/rooms/den/members/helper")).status_code == 200
             assert (await owner.put("/api/v1/rooms/den/admins/helper")).status_code == 204
             helper = await telnet(app, "helper")
-            await command(helper, "/join den", r"^\* you are in #den")
+            await command(helper, "/join den", r"^\* you are (already )?in #den")
             helper_irc = await _irc(app, "helper", "#den")
             # an admin invites on each door while still one
             r = await helper_http.post("/api/v1/rooms/den/invites", json={"user": "victim"})

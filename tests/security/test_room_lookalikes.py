@@ -150,7 +150,7 @@ async def test_a_look_alike_made_first_does_not_keep_out_the_default_room(
         await create_room(c, "Iobby")
     client = await telnet(server, "alice")
     client.send("/who")
-    await client.expect(r"online in #lobby")
+    await client.expect(r"here in #lobby")
     assert {"lobby", "iobby"} <= set(await _room_keys(server))
     await client.close()
 

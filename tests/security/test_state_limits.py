@@ -35,20 +35,20 @@ async def accounts(app: App, *names: str) -> None:
 async def test_a_join_leave_flood_is_cut_to_the_presence_rate(server: App) -> None:
     await accounts(server, "flooder", "watcher")
     flooder, watcher = await telnet(server, "flooder"), await telnet(server, "watcher")
-    await command(flooder, "/join side", r"^\* you are in #side")
+    await command(flooder, "/join side", r"^\* you are (already )?in #side")
     loop = asyncio.get_running_loop()
     start = loop.time()
     for _ in range(100):  # each round: leaves the lobby and comes back
         flooder.send("/join lobby")
         flooder.send("/join side")
     flooder.send("/rooms")
-    await flooder.expect(r"^\* \d+ room\(s\):")
+    await flooder.expect(r"^\* \d+ rooms?:")
     elapsed = loop.time() - start
     await command(watcher, "marker", "<watcher> marker")
     notices = [line for line in watcher.seen if "flooder joined" in line or "flooder left" in line]
     assert 2 <= len(notices) <= allowed(LIMITS.presence_rate, LIMITS.presence_burst, elapsed)
     # the rooms themselves still work for the flooder
-    await command(flooder, "/join lobby", r"^\* you are in #lobby")
+    await command(flooder, "/join lobby", r"^\* you are (already )?in #lobby")
     await command(flooder, "still here", "<flooder> still here")
     for c in (flooder, watcher):
         await c.close()
@@ -97,7 +97,7 @@ async def test_a_topic_flood_writes_a_bounded_number_of_audit_rows(server: App) 
     for i in range(30):
         owner.send(f"/topic spam {i}")
     owner.send("/rooms")
-    await owner.expect(r"^\* \d+ room\(s\):")
+    await owner.expect(r"^\* \d+ rooms?:")
     async with api(server, "owner") as c:
         for i in range(10):
             await c.patch("/api/v1/rooms/stage", json={"topic": f"web spam {i}"})
@@ -206,9 +206,9 @@ async def test_the_room_list_comes_in_bounded_pages(server: App) -> None:
         error_of(await c.get("/api/v1/rooms", params={"limit": 0}), 422)
     lister = await telnet(server, "lister")
     lister.send("/rooms")
-    await lister.expect(r"^\* 50 room\(s\):")
+    await lister.expect(r"^\* 50 rooms:")
     await lister.expect(r"^\* more: /rooms room048$")
-    await command(lister, "/rooms room048", r"^\* 50 room\(s\) after #room048:")
+    await command(lister, "/rooms room048", r"^\* 50 rooms after #room048:")
     await lister.close()
 
 

@@ -57,3 +57,9 @@ def topic_credit(room: Room, tz: tzinfo) -> str:
     at = room.topic_set_at
     when = f" on {at.astimezone(tz).strftime('%Y-%m-%d %H:%M:%S')}" if at is not None else ""
     return f" (set by {room.topic_set_by}{when})"
+
+
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """A count with its noun as people write it, "1 member", "2 members", "0 rooms" (an
+    irregular plural given: "2 people"), not "1 member(s)": every door words counts so."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

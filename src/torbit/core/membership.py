@@ -26,7 +26,7 @@ from torbit.core import access, policy
 from torbit.core.banmasks import RoomMasks, Visitor
 from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
 from torbit.core.events import MembershipEnded, NodeEvents
-from torbit.core.format import topic_credit
+from torbit.core.format import counted, topic_credit
 from torbit.core.joinchecks import JoinChecks, RoomRules, reads_like, taken
 from torbit.core.keylocks import KeyLocks
 from torbit.core.limits import ActionLimits, ReadBudget
@@ -289,7 +289,11 @@ class Membership(JoinChecks):
             online = self._subs.online_count(room.key)
             where = {"room": room.key, "room_name": room.name}
             session.notify(
-                Notice(f"you are in #{room.name} ({online} online)", NoticeKind.JOINED, **where),
+                Notice(
+                    f"you are in #{room.name} ({counted(online, 'person', 'people')} here)",
+                    NoticeKind.JOINED,
+                    **where,
+                ),
                 room.key,
             )
             if room.topic:

@@ -499,8 +499,14 @@ class Messaging:
         receive (no ignored sender, none older than the room). A log that counts without
         reading a message (SQL: one counting statement) asks nothing of the read budget."""
         room = await self._membership.member_room(user, room_name, visitor)
+        return await self.unread_in(
+            user, room, await self._store.get_cursor(name_key(user), room.key), cap
+        )
+
+    async def unread_in(self, user: str, room: Room, cursor: int | None, cap: int = 1000) -> int:
+        """`unread_count` after `cursor`, in a room the caller knows the user is in (a
+        returning login just back in it: core/comeback.py)."""
         key = name_key(user)
-        cursor = await self._store.get_cursor(key, room.key)
         ignores = await self._ignores.of(user)
         if not self._log.counts_by_reading:
             return await self._log.count(

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.events import Expelled, Invited, MuteChanged, RoomNotice
+from torbit.core.format import counted
 from torbit.core.names import name_key
 from torbit.core.room_authority import RoomAuthority
 
@@ -38,8 +39,9 @@ class ModerationNotices(RoomAuthority):
         until = datetime.fromisoformat(event.until) if event.until else None
         self._mutes.set(event.room, event.user, until)
         where = f"#{event.room_name}"
+        minutes = counted(event.minutes, "minute")
         text = (
-            f"{event.name} was muted in {where} for {event.minutes} minute(s) by {event.by}"
+            f"{event.name} was muted in {where} for {minutes} by {event.by}"
             if until
             else f"{event.name} may speak in {where} again"
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from torbit.core.format import counted
 from torbit.core.models import Mute
 from torbit.errors import Forbidden
 
@@ -41,7 +42,7 @@ class Mutes:
         until = self.until(room_key, user_key, now)
         if until is not None:
             minutes = max(1, math.ceil((until - now).total_seconds() / 60))
-            raise Forbidden(f"you are muted in #{room_key} for {minutes} more minute(s)")
+            raise Forbidden(f"you are muted in #{room_key} for {counted(minutes, 'more minute')}")
 
     def forget_user(self, user_key: str) -> None:
         """A deleted account: whoever takes the name next is not muted."""

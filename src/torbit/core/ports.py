@@ -156,6 +156,14 @@ class Store(Protocol):
     async def rooms_of(self, user_key: str) -> list[str]:
         """Keys of the rooms the user is a member of."""
 
+    async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
+        """Note that the member went into the room to talk in it at `at` (telnet's /join);
+        False, and nothing written, if they are not a member."""
+
+    async def last_entered(self, user_key: str) -> str | None:
+        """The key of the member room the user went into last (`enter_room`), if any: where
+        a returning user lands (core/comeback.py)."""
+
     async def rooms_held(self, user_key: str) -> list[str]:
         """Keys of the rooms the user is a member of or owns, each once, sorted: what
         `rooms_per_user` counts (`rooms_of` and `owned_rooms` together, one round trip)."""

@@ -49,6 +49,11 @@ READ_NOW_LIMIT = 100
 _COLUMNS = "id, sender, text, sent_at, kind, recipient"
 _READ_FIRST = f"SELECT {_COLUMNS} FROM messages WHERE channel = ? ORDER BY id LIMIT ?"
 _READ_AFTER = f"SELECT {_COLUMNS} FROM messages WHERE channel = ? AND id > ? ORDER BY id LIMIT ?"
+# an unread count from a read cursor, no sender left out (SqlLog.count)
+_COUNT_AFTER = (
+    "SELECT count(*) FROM (SELECT sent_at FROM messages WHERE channel = ? AND id > ? "
+    "ORDER BY id LIMIT ?) WHERE sent_at >= ?"
+)
 # the history shown on joining a room (newest first, reversed below)
 _READ_NEWEST = f"SELECT {_COLUMNS} FROM messages WHERE channel = ? ORDER BY id DESC LIMIT ?"
 
@@ -363,6 +368,27 @@ class SqlLog:
         `excluding` (names are ASCII: SQL's lower() is name_key's)."""
         if limit <= 0:
             return 0
+        if after is not None and not excluding:  # a returning login's count: on SQLite, now
+            store = self._store
+            since_at = store.dialect.stored_time(store.engine, since)
+
+            def counting() -> Select[Any]:
+                first = (
+                    select(messages.c.sent_at)
+                    .where(messages.c.channel == channel, messages.c.id > after)
+                    .order_by(messages.c.id)
+                    .limit(limit)
+                    .subquery()
+                )
+                return select(func.count()).select_from(first).where(first.c.sent_at >= since)
+
+            try:
+                rows = await store.fetch(counting, _COUNT_AFTER, channel, after, limit, since_at)
+            except Exception as e:
+                if is_unavailable(e):
+                    raise self.health.failed(unavailable(e)) from e
+                raise
+            return int(rows[0][0] or 0) if rows else 0
         window = select(messages.c.sender, messages.c.sent_at).where(messages.c.channel == channel)
         if after is not None:
             window = window.where(messages.c.id > after)

@@ -433,7 +433,14 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql, U
             room_key,
             user_key,
             {"member": None, "admin": None, "voiced": None},
-            [self._role_write(room_key, r, user_key, None) for r in ("admin", "voiced")],
+            [
+                *(self._role_write(room_key, r, user_key, None) for r in ("admin", "voiced")),
+                (  # goes with the membership, as on SQL (its row's column)
+                    f"UPDATE {self.ks}.user_rooms SET entered_at = null "
+                    "WHERE user_key = ? AND room_key = ?",
+                    (user_key, room_key),
+                ),
+            ],
             name=None,
         )
         return True
@@ -448,6 +455,26 @@ class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql, U
         """Two lookups, sent together: the user's rooms and the rooms by owner."""
         mine, owned = await asyncio.gather(self.rooms_of(user_key), self.owned_rooms(user_key))
         return sorted({*mine, *owned})
+
+    async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
+        """Written only for a member: a plain write could make a row of a stranger."""
+        if not (await self._pair(room_key, user_key)).get("member"):
+            return False
+        await self.cql.run(
+            f"UPDATE {self.ks}.user_rooms SET entered_at = ? WHERE user_key = ? AND room_key = ?",
+            to_us(at),
+            user_key,
+            room_key,
+        )
+        return True
+
+    async def last_entered(self, user_key: str) -> str | None:
+        rows = await self.cql.rows(
+            f"SELECT room_key, member, entered_at FROM {self.ks}.user_rooms WHERE user_key = ?",
+            user_key,
+        )
+        entered = [(r["entered_at"], str(r["room_key"])) for r in rows if r["member"]]
+        return max((e for e in entered if e[0] is not None), default=(0, None))[1]
 
     async def rooms_of(self, user_key: str) -> list[str]:
         rows = await self.cql.rows(

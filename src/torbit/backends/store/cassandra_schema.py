@@ -32,7 +32,8 @@ writes never mix there.
                                      (when, by whom), muted
                                      standing in one read; a room's members and their count;
                                      `joined` stays after leaving: who may hold a cursor there
-    user_rooms       (user, room) → the same flags    rooms_of, invited_rooms, user deletion
+    user_rooms       (user, room) → the same flags    rooms_of, invited_rooms, user deletion;
+                     and entered_at (telnet's /join)  where a returning user lands
     room_roles       (room, role, user) → name        a room's admins, voiced members, bans
     room_ban_masks   (room, mask) → set_by, set_at    a room's ban masks (core/banmasks.py)
     room_exception_masks  (room, kind, mask) → set_by, set_at    its ban exceptions ("e")
@@ -313,6 +314,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE {ks}.room_users ADD IF NOT EXISTS invited_by text",
             "ALTER TABLE {ks}.user_rooms ADD IF NOT EXISTS invited_by text",
         ),
+    ),
+    Migration(
+        14,
+        "when a member last went into a room to talk in it (SQL 0013): where a user lands",
+        ("ALTER TABLE {ks}.user_rooms ADD IF NOT EXISTS entered_at bigint",),
     ),
 )
 

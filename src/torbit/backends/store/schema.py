@@ -129,6 +129,9 @@ memberships = Table(
     Column("user_key", NAME, _fk("users.key"), primary_key=True),
     # migration 0005: may speak in the room when it is moderated; goes with the membership
     Column("voiced", Boolean, nullable=False, default=False, server_default=false()),
+    # migration 0013: when the user last went into the room to talk in it (telnet's /join);
+    # the newest is where a returning user lands (core/comeback.py); NULL: never
+    Column("entered_at", UTCDateTime, nullable=True),
     Index("ix_memberships_user_key", "user_key"),
 )
 

@@ -4,6 +4,7 @@ differs between the engines lives in dialects.py; the tables in schema.py."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, literal_column, select, union, update
@@ -34,6 +35,11 @@ _SET_CURSOR = (
     "ON CONFLICT (user_key, channel) DO UPDATE SET last_id = excluded.last_id "
     "WHERE cursors.last_id < excluded.last_id"
 )
+_LAST_ENTERED = (
+    "SELECT room_key FROM memberships WHERE user_key = ? AND entered_at IS NOT NULL "
+    "ORDER BY entered_at DESC LIMIT 1"
+)
+_ENTER_ROOM = "UPDATE memberships SET entered_at = ? WHERE room_key = ? AND user_key = ?"
 _ADVANCE_CURSOR = (
     "UPDATE cursors SET last_id = ? WHERE user_key = ? AND channel = ? AND last_id = ?"
 )
@@ -158,6 +164,38 @@ class SqlStore(UsersSql, RoomModerationSql, GuestsSql, SessionsSql):
             )
 
         return [r[0] for r in await self.fetch(query, ROOMS_OF, user_key)]
+
+    async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
+        """On SQLite committed here and now when it is free (write_now): a telnet logout's,
+        with its read cursor's move (core/comeback.py), hands nothing to the driver's thread."""
+
+        def enter() -> Executable:
+            return (
+                update(memberships)
+                .where(memberships.c.room_key == room_key, memberships.c.user_key == user_key)
+                .values(entered_at=at)
+            )
+
+        params = (self.dialect.stored_time(self.engine, at), room_key, user_key)
+        changed = self.dialect.write_now(self.engine, _ENTER_ROOM, params)
+        if changed is None:
+            async with self._read() as conn:
+                changed = await self.dialect.write(conn, enter, _ENTER_ROOM, params)
+        return changed > 0
+
+    async def last_entered(self, user_key: str) -> str | None:
+        """On a returning login's path: on SQLite read at once on the loop's thread."""
+
+        def query() -> Executable:
+            return (
+                select(memberships.c.room_key)
+                .where(memberships.c.user_key == user_key, memberships.c.entered_at.is_not(None))
+                .order_by(memberships.c.entered_at.desc())
+                .limit(1)
+            )
+
+        rows = await self.fetch(query, _LAST_ENTERED, user_key)
+        return str(rows[0][0]) if rows else None
 
     async def rooms_held(self, user_key: str) -> list[str]:
         def query() -> Executable:

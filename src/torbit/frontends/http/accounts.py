@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from torbit.core.accounts import Accounts
 from torbit.core.away import Away
+from torbit.core.comeback import Comeback
 from torbit.core.ignores import Ignores
 from torbit.core.models import User
 from torbit.core.names import name_key
@@ -45,6 +46,7 @@ def accounts_router(
     ignore_lists: Ignores,
     away: Away,
     subscriptions: Subscriptions,
+    comeback: Comeback,
     default_room: str,
     auth: Authenticator,
     principal: Callable[..., Awaitable[Principal]],
@@ -96,9 +98,11 @@ def accounts_router(
 
     @router.get("/me", tags=["accounts"], summary="Who am I", responses=errors_doc(401))
     async def me(caller: Caller) -> MeOut:
-        """The caller's account, and the server's default room (where telnet users start)."""
+        """The caller's account, the server's default room (where new telnet users start)
+        and the room the caller last went into (where they come back to)."""
         user = user_out(await accounts.get(caller.name))
-        return MeOut(**user.model_dump(), default_room=default_room)
+        last = await comeback.last_room(caller.name)
+        return MeOut(**user.model_dump(), default_room=default_room, last_room=last)
 
     @router.put(
         "/me/password",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from torbit.core.accounts import Accounts
 from torbit.core.away import Away
+from torbit.core.comeback import Comeback
 from torbit.core.ignores import Ignores
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.membership import Membership
@@ -33,6 +34,7 @@ class HttpCore:
     room_deletion: RoomDeletion
     subscriptions: Subscriptions
     away: Away
+    comeback: Comeback  # where a returning user lands (GET /me), noted by joins
     connections: ConnectionLimiter  # shared with telnet: one per-address budget
     metrics: Metrics
     # what must answer for the node to be ready: name -> ping (the store, the message log)

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from torbit.core.comeback import Comeback
 from torbit.core.delivery import message_json
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
@@ -104,6 +105,7 @@ def rooms_router(
     messaging: Messaging,
     moderation: Moderation,
     deletion: RoomDeletion,
+    comeback: Comeback,
     metrics: Metrics,
     principal: Callable[..., Awaitable[Principal]],
     holds: Callable[[Principal], Awaitable[None]],
@@ -181,6 +183,7 @@ def rooms_router(
         join_key = body.key if body is not None else ""
         visitor = visitor_of(caller, request)
         joined = await membership.become_member(caller.name, room, join_key, visitor=visitor)
+        await comeback.entered(caller.name, joined)  # where the caller comes back to
         return await describe(joined.key, caller)
 
     @router.delete(

@@ -71,6 +71,11 @@ class UserOut(BaseModel):
 
 class MeOut(UserOut):
     default_room: str = Field(description="The room telnet users start in (chat.default_room)")
+    last_room: str | None = Field(
+        description="Key of the member room the caller was in when their telnet session "
+        "ended, or joined since (PUT .../members/{user}): where a returning user lands; "
+        "null: none"
+    )
 
 
 class TokenOut(BaseModel):

@@ -8,6 +8,7 @@ from typing import Protocol, TypeVar
 
 from torbit.core.accounts import Accounts
 from torbit.core.away import Away
+from torbit.core.comeback import Comeback
 from torbit.core.delivery import Session
 from torbit.core.ignores import Ignores
 from torbit.core.limits import NO_BUDGET, ByteBudget
@@ -35,6 +36,7 @@ class TelnetCore:
     subscriptions: Subscriptions
     away: Away
     room_deletion: RoomDeletion
+    comeback: Comeback
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from torbit.errors import (
 )
 from torbit.frontends.flow import TransportWriter
 from torbit.frontends.line_session import LineSession
-from torbit.frontends.telnet import login
+from torbit.frontends.telnet import login, rooms
 from torbit.frontends.telnet.commands import run_command
 from torbit.frontends.telnet.context import SessionHost, TelnetCore
 from torbit.protocol.telnet import Interrupt, LineReceived, LineTooLong, TelnetConnection
@@ -395,7 +395,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
             return
         self.send_line(f"Welcome, {name}! Type /help for the commands, /quit to leave.")
         try:
-            self.room = await self.core.membership.join(self, self.server.options.default_room)
+            await rooms.land(self, self.server.options.default_room, returning=fresh is None)
         except ServiceUnavailable as e:
             self._error(f"{e.message}; try /join later")
         if away := self.core.subscriptions.away_of(self.user_key):  # from another session

@@ -743,8 +743,11 @@
     if (!Array.isArray(saved)) saved = await memberships();  // first visit from this browser
     if (!saved.length) saved = [me.default_room];  // the server's chat.default_room
     for (const name of saved) conversation("#" + key(name), name);
-    // last time's conversation, else the server's default room (a first visit), else any
+    // last time's conversation in this browser, else the room last joined on any door (a
+    // first visit here: telnet brings a returning user back there too), else the server's
+    // default room, else any
     const current = state.convs.get(localStorage.getItem("torbit.current"))
+      || (me.last_room && state.convs.get("#" + key(me.last_room)))
       || state.convs.get("#" + key(me.default_room)) || rooms()[0];
     select(current);
     connect();  // once online, subscribing to each room makes us a member again if need be

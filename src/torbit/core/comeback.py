@@ -1,0 +1,161 @@
+"""Where a returning user lands, and what they missed there: a serious server brings you
+back to the room you were talking in, not to the default room.
+
+"Where": the member room the user was in when their telnet session ended, or joined later on
+the web page, noted on the membership (`Store.enter_room`), so it goes with the membership:
+nobody is brought back into a room they left, were kicked or banned from, or that was
+deleted. It could not be derived from what was stored before: read cursors hold a message id
+per room, and ids of different rooms do not compare.
+
+"What they missed": the messages after their read cursor there (the one `/receive` and the
+HTTP read marker use), counted as `Messaging.unread_count` counts. A telnet session reads one
+room at a time and is shown everything said in it, so when it stops (a switch to another
+room, a logout) the room is marked read up to the newest message sent before then. Those
+writes (and a logout's room) are queued and made by one task, off the logout path (10,000
+clients leaving at once are not held up by their writes; a user switching rooms again and
+again has one move per room queued, not one per switch); a login of the same user first
+makes its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from torbit.core.membership import Membership
+from torbit.core.messaging import Messaging
+from torbit.core.models import Room
+from torbit.core.names import name_key
+from torbit.core.ports import MessageLog, Store
+from torbit.errors import TorbitError
+
+log = logging.getLogger(__name__)
+
+# newest messages read to find the last one sent before a session stopped reading a room
+# (the cursor write comes later; messages sent meanwhile are not marked read)
+RECENT = 50
+
+
+class Comeback:
+    def __init__(
+        self,
+        store: Store,
+        log: MessageLog,
+        membership: Membership,
+        messaging: Messaging,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._log = log
+        self._membership = membership
+        self._messaging = messaging
+        self._now = now
+        # (user key, room key): when the session stopped reading it; the room it was in last
+        self._pending: dict[tuple[str, str], tuple[datetime, bool]] = {}
+        self._worker: asyncio.Task[None] | None = None
+        # the move the worker is writing now, done when written
+        self._writing: tuple[tuple[str, str], asyncio.Future[None]] | None = None
+
+    async def entered(self, user: str, room: Room) -> None:
+        """The user joined the room (the web page): where they land next time. Not
+        written (the store is down): they land where they went before, and are not told
+        of the failure of something they did not ask for."""
+        try:
+            await self._store.enter_room(room.key, name_key(user), self._now())
+        except TorbitError as e:
+            log.warning("could not note that %s went into #%s: %s", user, room.name, e)
+
+    async def last_room(self, user: str) -> str | None:
+        """Key of the member room the user went into last, if any."""
+        return await self._store.last_entered(name_key(user))
+
+    def left(self, user_key: str, room_key: str, *, last: bool = False) -> None:
+        """A session that was shown everything said in the room stopped reading it: the room
+        is marked read up to now, soon (see the module docstring); `last`: the session ended
+        there, so the user's next login comes back to it."""
+        pair = (user_key, room_key)
+        earlier = self._pending.get(pair)  # another session's, not written yet: kept if last
+        self._pending[pair] = (self._now(), last or (earlier is not None and earlier[1]))
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def return_to(self, user: str) -> str | None:
+        """The room a login of the user goes back to (a key), if any; their queued writes
+        are made first, so that a quick reconnect finds them."""
+        key = name_key(user)
+        await self._settle(key)
+        return await self._store.last_entered(key)
+
+    async def missed(self, user: str, room: Room) -> int | None:
+        """How many messages came in the room since the user last read it; None if they
+        never did (no read cursor there: nothing to count from). Asked once the user is in
+        the room again (two statements: the cursor, the count)."""
+        cursor = await self._store.get_cursor(name_key(user), room.key)
+        if cursor is None:
+            return None
+        return await self._messaging.unread_in(user, room, cursor)
+
+    @property
+    def idle(self) -> bool:
+        """No read cursor move queued or being written (tests count statements after it)."""
+        return self._worker is None
+
+    async def _settle(self, user_key: str) -> None:
+        """The user's queued cursor moves, written now: a quick reconnect's count needs them."""
+        writing = self._writing
+        if writing is not None and writing[0][0] == user_key:
+            await asyncio.shield(writing[1])
+        mine = [(u, r) for u, r in self._pending if u == user_key]
+        for pair in mine:
+            left = self._pending.pop(pair, None)
+            if left is not None:
+                await self._mark_read(*pair, *left)
+
+    async def _work(self) -> None:
+        try:
+            while self._pending:
+                pair = next(iter(self._pending))
+                left = self._pending.pop(pair)
+                done = asyncio.get_running_loop().create_future()
+                self._writing = (pair, done)
+                try:
+                    await self._mark_read(*pair, *left)
+                except TorbitError as e:  # the store or log is down: that move is lost
+                    log.warning("could not mark #%s read for %s: %s", pair[1], pair[0], e)
+                finally:
+                    self._writing = None
+                    done.set_result(None)
+                # SQLite makes these writes on the loop's thread without suspending: let the
+                # loop poll between two, or 10,000 logouts would hold it for their whole run
+                await asyncio.sleep(0)
+        finally:
+            self._worker = None
+
+    async def _mark_read(self, user_key: str, room_key: str, at: datetime, last: bool) -> None:
+        if last:
+            await self._store.enter_room(room_key, user_key, at)
+        recent = await self._log.read(room_key, limit=RECENT, newest=True)
+        seen = [m.id for m in recent if m.sent_at <= at]
+        read = seen[-1] if seen else 0 if len(recent) < RECENT else None
+        if read is not None:  # 0: nothing was said there before, all that came is new
+            # at once: on SQLite committed on the loop's thread when it is free, no hand-off
+            # to the driver's thread per logout (it only moves forward: order does not matter)
+            await self._store.set_cursor(user_key, room_key, read, at_once=True)
+
+    async def close(self, grace: float) -> None:
+        """At shutdown, before the store closes: what is still queued is written, for up to
+        `grace` seconds; moves not written by then are dropped (those rooms then show more
+        unread messages, never fewer)."""
+        worker = self._worker
+        if worker is None:
+            return
+        done, _ = await asyncio.wait([worker], timeout=grace)
+        if not done:
+            log.warning("%d read cursor move(s) dropped at shutdown", len(self._pending))
+            self._pending.clear()
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker

@@ -1,0 +1,70 @@
+"""What every telnet command handler works with: the session as commands see it, and the
+few helpers the themes share (a reply line, a room as typed, the room talked in, a count)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from torbit.core.delivery import Session
+from torbit.core.format import format_system
+from torbit.core.models import Room
+from torbit.errors import InvalidInput
+from torbit.frontends.telnet.context import TelnetCore
+
+DEFAULT_HISTORY = 20
+MAX_HISTORY = 500
+
+
+class CommandSession(Session, Protocol):
+    room: Room | None
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def core(self) -> TelnetCore: ...
+
+    def send_line(self, text: str) -> None: ...
+
+    def count_sent(self, n: int) -> None:
+        """Count messages this client sent (metrics)."""
+
+    def listens(self, room_key: str) -> bool:
+        """Still open and listening to the room (a send asks it after waiting)."""
+
+    async def holds(self) -> None:
+        """`core.messaging.Holds`: refused once the session is closing."""
+
+
+Handler = Callable[[CommandSession, tuple[str, ...]], Awaitable[None]]
+
+
+def info(session: CommandSession, text: str) -> None:
+    session.send_line(format_system(text))
+
+
+def room_arg(arg: str) -> str:
+    """A room as the user typed it: this door shows rooms as `#name`, so `#name` is accepted
+    wherever a room is asked for."""
+    return arg[1:] if arg.startswith("#") else arg
+
+
+def current(session: CommandSession) -> Room:
+    """The room the session talks in. A kick or ban ends the listening at once, from any node,
+    without the session being told otherwise, so it is checked here."""
+    room = session.room
+    if room is not None and not session.core.subscriptions.is_listening(session, room.key):
+        session.room = room = None
+    if room is None:
+        raise InvalidInput("you are not in a room: /join ROOM")
+    return room
+
+
+def count(args: tuple[str, ...], usage: str) -> int:
+    if not args:
+        return DEFAULT_HISTORY
+    n = int(args[0]) if args[0].isdigit() and len(args[0]) < 10 else 0
+    if not 1 <= n <= MAX_HISTORY:
+        raise InvalidInput(f"usage: {usage} with N from 1 to {MAX_HISTORY}")
+    return n
