@@ -172,7 +172,7 @@ async def telnet_chatter(port: int, name: str, tally: Tally) -> None:
             await client.login(name)
             tally.connected(name)
             client.send("/join roll")
-            await client.expect(r"you are in #roll")
+            await client.expect(r"you are (already )?in #roll")
             while not tally.stop:
                 text = f"{name} {n}"
                 client.send(text)
