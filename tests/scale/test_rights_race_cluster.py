@@ -412,7 +412,6 @@ async def test_kicked_from_a_private_room_on_b_her_open_doors_on_a_cannot_get_ba
     irc = await joined(a, "mallory", password=PASSWORD)
     ws = await clients.ws(a, "mallory", new=False)
     assert (await alice.client.delete("/api/v1/rooms/den/members/mallory")).status_code == 204
-    telnet.send("/join den")
     irc.send("JOIN #den")
     await ws.send({"type": "subscribe", "room": "den"})
     answers = await asyncio.gather(
@@ -423,6 +422,9 @@ async def test_kicked_from_a_private_room_on_b_her_open_doors_on_a_cannot_get_ba
         *[mallory.client.get("/api/v1/rooms/den/messages") for _ in range(10)],
     )
     assert sorted({r.status_code for r in answers}) == [404], [r.text for r in answers][:3]
+    # her telnet login went back to #den (where she left off): she is told of the kick, then refused
+    await telnet.expect(r"^\* you were kicked from #den by alice")
+    telnet.send("/join den")
     await telnet.expect(r"^! no such room #den")
     await irc.expect(" 473 ")
     await ws.frame("error", timeout=15)
