@@ -8,9 +8,12 @@ cursors, parallel receives, long polls' answers, unread counts).
 
 from __future__ import annotations
 
+from torbit.core.messaging_base import Holds
 from torbit.core.private_messages import PrivateMessages
 from torbit.core.receiving import Receiving
 from torbit.core.room_sending import RoomSending
+
+__all__ = ["Holds", "Messaging"]  # Holds: the doors' docstrings name it here
 
 
 class Messaging(RoomSending, PrivateMessages, Receiving):
