@@ -36,7 +36,9 @@ from torbit.backends.store.cassandra_cql import (
     from_us,
     to_us,
 )
-from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, RoomModerationCql, room_of
+from torbit.backends.store.cassandra_masks import RoomMasksCql
+from torbit.backends.store.cassandra_room_rows import ROOM_COLUMNS, room_of
+from torbit.backends.store.cassandra_rooms import RoomModerationCql
 from torbit.backends.store.cassandra_schema import current_version, upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
 from torbit.backends.store.cassandra_userlists import UserListsCql
@@ -59,7 +61,9 @@ async def schema_version(url: str, consistency: str = DEFAULT_CONSISTENCY) -> in
         await cql.close()
 
 
-class CassandraStore(RoomCatalogCql, RoomModerationCql, AuditCql, SessionsCql, UserListsCql):
+class CassandraStore(
+    RoomCatalogCql, RoomModerationCql, RoomMasksCql, AuditCql, SessionsCql, UserListsCql
+):
     """`url` is cassandra://host:port[,host:port]/keyspace; `consistency` a CQL level."""
 
     def __init__(self, url: str, *, consistency: str = DEFAULT_CONSISTENCY) -> None:
