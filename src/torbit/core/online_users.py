@@ -12,7 +12,8 @@ from torbit.core.delivery import Session
 from torbit.core.hub import Hub, UserPresence
 from torbit.core.monitor import Monitors, Watcher
 from torbit.core.names import name_key
-from torbit.core.presence import AWAY_MAX, Details, PresenceTable
+from torbit.core.presence import PresenceTable
+from torbit.core.presence_details import AWAY_MAX, Details
 
 
 class OnlineUsers:
