@@ -4,12 +4,12 @@ Java that runs them. Missing pieces raise CassandraMissing: a test never skips f
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from torbit.testing.maven import copy_dependencies, locked
 
 POM = Path(__file__).resolve().parents[3] / "deploy" / "cassandra" / "pom.xml"
 LIB_ENV = "TORBIT_CASSANDRA_LIB"
@@ -51,28 +51,14 @@ def resolve_jars(pom: Path = POM) -> Path:
     if done.exists():
         return lib
     home.mkdir(parents=True, exist_ok=True)
-    with (home / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(home / "lock"):
         if done.exists():  # another session resolved them while we waited
             return lib
         mvn = shutil.which("mvn")
         if mvn is None:
             raise CassandraMissing("Maven (mvn) is not installed: apt-get install maven")
         shutil.rmtree(lib, ignore_errors=True)
-        run = subprocess.run(
-            [
-                mvn,
-                "-q",
-                "-B",
-                "-f",
-                str(pom),
-                "dependency:copy-dependencies",
-                f"-DoutputDirectory={lib}",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        run = copy_dependencies(mvn, pom, lib)
         if run.returncode != 0 or not any(lib.glob("cassandra-all-*.jar")):
             raise CassandraMissing(
                 f"resolving Cassandra's jars failed ({run.returncode}):\n"

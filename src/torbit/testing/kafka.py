@@ -41,8 +41,9 @@ from typing import TypeVar
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
-from torbit.testing.kafka_jars import KafkaJars, KafkaMissing, java, locked, resolve
+from torbit.testing.kafka_jars import KafkaJars, KafkaMissing, java, resolve
 from torbit.testing.kafka_node import KafkaFailed, KafkaNode
+from torbit.testing.maven import locked
 from torbit.testing.ports import accepts
 
 __all__ = ["KafkaCluster", "KafkaFailed", "KafkaMissing", "KafkaNode", "prepare", "start_kafka"]
