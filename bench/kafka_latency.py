@@ -6,7 +6,7 @@ node watching that room and many idle channels. Publish → listener latency per
                   topics   --idle idle rooms, a single-partition topic each (what a node
                            watched before issue 11: a topic per logged-in user's inbox)
                   inboxes  --idle inboxes, sharing the inbox topic's 16 partitions (now)
-    busy wait   the live consumer's fetch wait while records flow (kafka._BUSY_FETCH_WAIT_MS):
+    busy wait   the live consumer's fetch wait while records flow (kafka_live._BUSY_FETCH_WAIT_MS):
                   5 ms (now), or the configured fetch_wait_ms throughout (before)
 
     .venv/bin/python bench/kafka_latency.py --repeat 3
@@ -25,7 +25,7 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-from torbit.backends.message_log import kafka
+from torbit.backends.message_log import kafka_live
 from torbit.backends.message_log.kafka import KafkaLog
 from torbit.core.models import Draft, Message
 from torbit.errors import ServiceUnavailable
@@ -40,7 +40,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(bootstrap: str, layout: str, busy: bool, args: argparse.Namespace) -> dict[str, float]:
-    kafka._BUSY_FETCH_WAIT_MS = 5 if busy else args.fetch_wait
+    kafka_live._BUSY_FETCH_WAIT_MS = 5 if busy else args.fetch_wait
     prefix = f"lat{secrets.token_hex(3)}"
     sent: dict[str, float] = {}
     lags: list[float] = []

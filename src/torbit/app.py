@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,20 +18,17 @@ from torbit.backends.registry import claim_database, consumer_lag, fence_log, op
 from torbit.backends.urls import redact
 from torbit.banner import banner_lines
 from torbit.config import Settings
-from torbit.core.limits import ConnectionLimiter, RateLimiter
+from torbit.core.limits import ConnectionLimiter
 from torbit.core.names import check_name
-from torbit.core.tokens import Tokens
+from torbit.door_wiring import http_server, irc_server, telnet_server
 from torbit.errors import ConfigError, NodeStopped, ServiceUnavailable, StartupError
-from torbit.frontends.http.context import HttpCore, HttpOptions
 from torbit.frontends.http.server import HttpServer
-from torbit.frontends.irc.context import IrcCore, IrcOptions
-from torbit.frontends.irc.pacing import Pacing
 from torbit.frontends.listeners import bind, raise_open_file_limit, tls_context
 from torbit.frontends.proxied import TrustedNetworks
-from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
+from torbit.gc_tuning import settle_garbage_collector
 from torbit.logs import Logs
 from torbit.metrics import Metrics
-from torbit.services import Core, input_budgets, message_log_of, start_core, timezone_of
+from torbit.services import Core, message_log_of, start_core, timezone_of
 from torbit.startup import new_paths, remove_new, sock_closer, startup_failure
 
 if TYPE_CHECKING:
@@ -48,33 +43,6 @@ SHUTDOWN_GRACE = 3.0
 # How often the store and the message log are pinged for torbit_backend_up: a failed
 # operation sets it to 0 at once, a successful probe back to 1.
 PROBE_SECONDS = 2.0
-
-
-# Allocations (less deallocations) of container objects between two collections of the
-# youngest generation; CPython's default is 700.
-GC_YOUNG_THRESHOLD = 20_000
-
-
-def settle_garbage_collector() -> None:
-    """Move everything alive once the node is up (modules, SQLAlchemy's and pydantic's
-    tables: most of the heap) out of the collector's sight, for good. A full collection
-    otherwise walked all of it every few seconds under load: 60-80 ms with the loop stopped,
-    the steady fan-out's p99 (bench/JOURNAL.md, "Fan-out at InspIRCd's level"). Only for a
-    serving process: frozen objects are never freed, which a test process would not want.
-
-    Then the youngest generation is collected every GC_YOUNG_THRESHOLD allocations instead
-    of 700. What a connection keeps (~370 objects for a WebSocket: its tasks, coroutines,
-    ASGI scope) and the messages in flight under load (drafts, messages, their lists)
-    outlived 700 allocations, so every collection walked them and promoted them to die in
-    older generations, which then walked them again: with 1,000 WebSockets a middle-generation
-    collection took 17 ms in the measured window of a 20 msg/s fan-out, and a durable run of
-    300,000 messages spent 0.7 s in ~1,200 collections (0.26 s at 10,000). Most short-lived
-    objects (a request's) are freed by their reference count before a collection sees them,
-    so a collection's cost follows what survives, not the threshold."""
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 class App:
@@ -195,9 +163,6 @@ class App:
         core = await start_core(
             s, store, message_log, self.metrics, logs.transcript.write_all, self._opened
         )
-        accounts, sessions, membership = core.accounts, core.sessions, core.membership
-        messaging, ignores, moderation = core.messaging, core.ignores, core.moderation
-        subscriptions, guests, revocations = core.subscriptions, core.guests, core.revocations
         connections = ConnectionLimiter(
             s.limits.connections_per_ip,
             s.limits.max_connections,
@@ -207,33 +172,7 @@ class App:
 
         # the doors
         if s.telnet.enabled:
-            from torbit.frontends.telnet.server import TelnetServer
-
-            self.telnet = TelnetServer(
-                TelnetCore(
-                    accounts,
-                    sessions,
-                    membership,
-                    messaging,
-                    ignores,
-                    moderation,
-                    subscriptions,
-                    core.away,
-                    core.room_deletion,
-                    core.comeback,
-                ),
-                TelnetOptions(
-                    s.telnet.max_output_buffer,
-                    s.chat.max_message_bytes,
-                    s.telnet.login_timeout,
-                    s.chat.default_room,
-                    tz,
-                    s.telnet.flush_window_ms / 1000,
-                    *input_budgets(s),
-                ),
-                connections,
-                self.metrics,
-            )
+            self.telnet = telnet_server(s, core, connections, self.metrics, tz)
             refuse = ""
             if not s.telnet.allow_plaintext_login:
                 refuse = "plaintext logins are disabled here: connect with TLS"
@@ -253,76 +192,31 @@ class App:
                 await self.telnet.listen(tls_sock, telnet_tls)
                 self.telnet_tls_port = tls_sock.getsockname()[1]
         if s.http.enabled:
-            tokens = Tokens(
+            self.http = http_server(
+                s,
+                core,
                 store,
-                timedelta(hours=s.http.token_ttl_hours),
-                limiter=RateLimiter(s.limits.token_rate, s.limits.token_burst),
-                per_user=s.limits.tokens_per_user,
-            )
-            http_core = HttpCore(
-                accounts,
-                tokens,
-                revocations,
-                sessions,
-                membership,
-                messaging,
-                ignores,
-                moderation,
-                core.room_deletion,
-                subscriptions,
-                core.away,
-                core.comeback,
+                message_log,
                 connections,
                 self.metrics,
-                readiness={
-                    "node": self._not_draining,
-                    "store": lambda: store.ping(),
-                    "message log": lambda: message_log.ping(),
-                },
+                not_draining=self._not_draining,
                 drain=self.request_drain,
                 troubles=lambda: [
                     f"transcript: {p}" for p in [logs.transcript.problem] if p is not None
                 ],
             )
-            options = HttpOptions(
-                s.http.max_body_bytes,
-                max(s.http.ws_max_queue, s.chat.history_on_join + 16),  # history never drops
-                s.chat.default_room,
-                body_timeout=s.http.body_timeout,
-                send_timeout=s.http.send_timeout,
-                ws_flush_window=s.http.ws_flush_window_ms / 1000,
-                trusted_proxies=s.http.trusted_proxies,
-                allowed_origins=s.http.allowed_origins,
-                metrics_token=s.http.metrics_token,
-                max_long_polls=s.limits.max_long_polls,
-                long_polls_per_user=s.limits.long_polls_per_user,
-                long_polls_per_ip=s.limits.long_polls_per_ip,
-            )
-            self.http = HttpServer(http_core, options, s.http.tls_cert, s.http.tls_key)
             await self.http.start(http_sock)
             self.http_port = http_sock.getsockname()[1]
         if s.irc.enabled:
             await self._start_irc(
-                IrcCore(
-                    accounts,
-                    guests,
-                    sessions,
-                    membership,
-                    messaging,
-                    ignores,
-                    moderation,
-                    subscriptions,
-                    core.operators,
-                    core.away,
-                ),
-                connections,
+                irc_server(s, core, connections, self.metrics),
                 irc_sock,
                 irc_tls_sock if irc_tls is not None else None,
                 irc_tls,
             )
         self.core = core
         self._purge_task = asyncio.create_task(core.retention.run())
-        self._revocation_task = asyncio.create_task(revocations.run())
+        self._revocation_task = asyncio.create_task(core.revocations.run())
         self._operators_task = asyncio.create_task(core.operators.run())
         if core.heartbeat is not None:
             self._heartbeat_task = asyncio.create_task(core.heartbeat.run())
@@ -345,36 +239,13 @@ class App:
 
     async def _start_irc(
         self,
-        core: IrcCore,
-        connections: ConnectionLimiter,
+        irc: IrcServer,
         sock: socket.socket,
         tls_sock: socket.socket | None,
         tls: ssl.SSLContext | None,
     ) -> None:
-        from torbit.frontends.irc.server import IrcServer
-
         s = self.settings
-        self.irc = IrcServer(
-            core,
-            IrcOptions(
-                server_name=s.irc.server_name,
-                server_description=s.irc.server_description,
-                motd=s.irc.motd,
-                guests=s.irc.guests,
-                registration_timeout=s.irc.registration_timeout,
-                max_output_buffer=s.irc.max_output_buffer,
-                rooms_per_user=s.limits.rooms_per_user,
-                version=f"torbit-{__version__}",
-                flush_window=s.irc.flush_window_ms / 1000,
-                pacing=Pacing(
-                    s.limits.irc_command_rate, s.limits.irc_command_burst, s.limits.irc_flood_lines
-                ),
-                input_budget=input_budgets(s)[0],
-                login_input_budget=input_budgets(s)[1],
-            ),
-            connections,
-            self.metrics,
-        )
+        self.irc = irc
         await self.irc.listen(
             sock, proxies=TrustedNetworks(s.irc.trusted_proxies) if s.irc.proxy_protocol else None
         )

@@ -19,7 +19,7 @@ from torbit.backends.store.cassandra_schema import HEAD, MIGRATIONS, current_ver
 from torbit.config import load_settings
 from torbit.core.models import User
 from torbit.errors import ConfigError, ServiceUnavailable
-from torbit.testing.cassandra import CassandraMissing, resolve_jars
+from torbit.testing.cassandra_jars import CassandraMissing, resolve_jars
 from torbit.testing.cassandra_keyspaces import shared_node
 
 pytestmark = pytest.mark.cassandra

@@ -25,14 +25,8 @@ from torbit.core.events import (
     encode,
 )
 from torbit.core.heartbeat import Heartbeat
-from torbit.core.presence import (
-    AWAY_MAX,
-    ONLINE,
-    REALNAME_MAX,
-    Change,
-    Details,
-    PresenceTable,
-)
+from torbit.core.presence import ONLINE, Change, PresenceTable
+from torbit.core.presence_details import AWAY_MAX, REALNAME_MAX, Details
 
 
 @pytest.fixture

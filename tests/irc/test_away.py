@@ -17,7 +17,7 @@ from tests.helpers.irc import IrcUser, RawIrc, irc_user
 from tests.irc.conftest import ws_expect, ws_subscribe, ws_user
 from tests.irc.test_doors import telnet_user
 from torbit.app import App
-from torbit.core.presence import AWAY_MAX
+from torbit.core.presence_details import AWAY_MAX
 
 
 async def _whois_away(irc: IrcUser, nick: str) -> list[str]:

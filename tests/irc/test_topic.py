@@ -15,7 +15,7 @@ from tests.helpers.irc import RawIrc
 from tests.irc.test_room_settings import telnet
 from torbit.app import App
 from torbit.core.moderation_limits import MAX_KICK_REASON_BYTES, MAX_TOPIC_BYTES
-from torbit.core.presence import AWAY_MAX
+from torbit.core.presence_details import AWAY_MAX
 
 TELNET_PASSWORD = "secret-pw"  # what TelnetClient.login registers with
 

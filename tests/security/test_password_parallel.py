@@ -31,7 +31,7 @@ from tests.security.conftest import (
 )
 from tests.security.test_revocation import telnet_closed_with
 from torbit.app import App
-from torbit.cli import _accounts as cli_accounts
+from torbit.cli.common import accounts_for as cli_accounts
 from torbit.errors import AuthenticationFailed
 from torbit.frontends.http.ws_session import REVOKED
 

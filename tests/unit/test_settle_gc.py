@@ -1,17 +1,17 @@
 """A serving process freezes what is alive at start and collects its youngest generation
-less often (app.settle_garbage_collector); run in a child process, since a frozen heap is
-never freed."""
+less often (gc_tuning.settle_garbage_collector); run in a child process, since a frozen heap
+is never freed."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from torbit.app import GC_YOUNG_THRESHOLD
+from torbit.gc_tuning import GC_YOUNG_THRESHOLD
 
 CHILD = """
 import gc
-from torbit.app import settle_garbage_collector
+from torbit.gc_tuning import settle_garbage_collector
 before = gc.get_threshold()
 settle_garbage_collector()
 print(before[1:] == gc.get_threshold()[1:], gc.get_threshold()[0], gc.get_freeze_count() > 0)

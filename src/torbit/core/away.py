@@ -44,7 +44,7 @@ from torbit.core.delivery import Notice, NoticeKind, Session
 from torbit.core.events import AwayChanged, DetailsChanged, NodeEvents, PresenceDetails
 from torbit.core.limits import RateLimiter
 from torbit.core.names import is_inbox, name_key
-from torbit.core.presence import AWAY_MAX, Details
+from torbit.core.presence_details import AWAY_MAX, Details
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.text import clean_cut
 from torbit.errors import Conflict, InvalidInput

@@ -1,8 +1,10 @@
 """Rooms and membership: finding a room, creating one, becoming a member (a room is also
 created on first join), listening to a room with its recent history first, leaving, listing
 rooms and members. Who may see and join a room (private rooms, bans) is asked of `access`;
-what owners and admins do is in moderation.py. A membership's voice (it may speak in the
-room when it is moderated) is the membership's: it ends with it.
+what owners and admins do is in moderation.py. Parts of it live beside it, as mixins over
+its state: room_lookup.py (finding a room as a user may see it, their standing there),
+room_listings.py (listings, rosters, who is online) and joinchecks.py. A membership's
+voice (it may speak in the room when it is moderated) is the membership's: it ends with it.
 
 Gaining or ending a membership and creating a room are rate limited per user (`ActionLimits`),
 and `rooms_per_user` counts the rooms a user owns as well as those they belong to, so
@@ -19,10 +21,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from torbit.core import access, policy
+from torbit.core import access
 from torbit.core.banmasks import RoomMasks, Visitor
 from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
 from torbit.core.events import MembershipEnded, NodeEvents
@@ -32,31 +33,21 @@ from torbit.core.keylocks import KeyLocks
 from torbit.core.limits import ActionLimits, ReadBudget
 from torbit.core.maskgate import MaskGate
 from torbit.core.membercache import MemberCache
-from torbit.core.models import Message, Role, Room, RoomInfo, Standing
+from torbit.core.models import Message, Room, Standing
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import MessageLog, Store
+from torbit.core.room_listings import RoomListings
 from torbit.core.roomroles import RoomRoles
 from torbit.core.roomsettings import SettingsCache
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.text import clean_reason
-from torbit.errors import Conflict, Forbidden, LooksAlike, NotFound
+from torbit.errors import Conflict, Forbidden, LooksAlike
 
-MAX_ROOM_PAGE = 1000
-SCAN_PAGES = 10  # store pages one listing reads at most, however many rooms it must skip
 MAX_SHARED_ROOMS = 10_000  # rooms whose Room object joining sessions share
-NAMES_PER_MESSAGE = 10  # names of a roster that cost one message of the read budget
 
 
-@dataclass(frozen=True, slots=True)
-class RoomPage:
-    """Rooms in name order; `next_after` (a room key) continues the listing, None at the end."""
-
-    rooms: list[RoomInfo]
-    next_after: str | None
-
-
-class Membership(JoinChecks):
+class Membership(JoinChecks, RoomListings):
     def __init__(
         self,
         store: Store,
@@ -101,47 +92,6 @@ class Membership(JoinChecks):
         /list) to `limits.walk_rate`: RateLimited past it. A six-byte line walked up to
         50,000 rooms, as often as a client sent it."""
         self.limits.walks.check(name_key(user), "room lists or user searches")
-
-    # rooms
-
-    async def room(self, name: str) -> Room:
-        room = await self._store.get_room(check_name(name, "room name"))
-        if room is None:
-            raise NotFound(f"no such room #{name}")
-        return room
-
-    async def visible_room(self, user: str, room_name: str) -> Room:
-        """The room, unless it is private and the user may not know it exists."""
-        room = await self.room(room_name)
-        await access.check_visible(self._store, user, room, room_name)
-        return room
-
-    async def member_room(self, user: str, room_name: str, visitor: Visitor | None = None) -> Room:
-        """The room, if the user is a member; a non-member of a private room learns nothing,
-        not even that it exists. Known memberships cost no store query (membercache.py):
-        only the room's key, name and creation time are to be read from the answer. With a
-        `visitor` (an HTTP request's client), its ban masks are asked too (`check_visitor`)."""
-        user_key = name_key(user)
-        known = self.known.room(user_key, check_name(room_name, "room name"))
-        if known is not None:
-            if visitor is not None:
-                await self._mask_gate.check(user, known, visitor)
-            return known
-        generation = self.known.generation
-        room = await self.room(room_name)
-        if not await self.is_member(user, room.key):
-            await access.check_visible(self._store, user, room, room_name)
-            raise Forbidden(f"you are not a member of #{room.name}: /join it first")
-        self.known.remember(user_key, room, generation)
-        if visitor is not None:
-            await self._mask_gate.check(user, room, visitor)
-        return room
-
-    async def check_visitor(self, user: str, room: Room, visitor: Visitor) -> None:
-        """Forbidden if the client of a request that reads or writes the room matches one of
-        its ban masks (owner, admins and server admins never do); a member so matched is put
-        out, once (core/maskgate.py). A room without masks: one dict lookup."""
-        await self._mask_gate.check(user, room, visitor)
 
     # membership
 
@@ -417,170 +367,3 @@ class Membership(JoinChecks):
         if room is None or room.owner is not None or await self._store.list_members(room_key):
             return False
         return await self._store.delete_room_if_empty(room_key)
-
-    async def roles(self, room: Room) -> dict[str, Role]:
-        """The room's owner and admins by key, for showing who is who (IRC's channel
-        prefixes): the node's copy, no query when it has one (roomroles.py)."""
-        roles = dict.fromkeys((await self.room_roles.of(room))[0], Role.ADMIN)
-        if room.owner is not None:
-            roles[name_key(room.owner)] = Role.OWNER
-        return roles
-
-    async def voiced(self, room: Room) -> frozenset[str]:
-        """Keys of the room's voiced members (IRC's + prefix), as `roles`."""
-        return (await self.room_roles.of(room))[1]
-
-    async def role(self, user: str, room: Room) -> Role:
-        """The user's role in the room now (an ownerless room's admins act as its owner)."""
-        key = name_key(user)
-        role = (await self._store.standing(room.key, key)).role(room, key)
-        if (
-            role is Role.ADMIN
-            and room.owner is None
-            and room.key != name_key(self.rules.default_room)
-        ):
-            return Role.OWNER
-        return role
-
-    async def check_may_speak(self, user: str, room: Room) -> None:
-        """In a moderated room only its admins, owner, server admins and voiced members
-        speak. Asked of the store at every send there, so a voice taken away counts at once,
-        on every node and for sessions already listening."""
-        if not (await self.settings.of(room)).moderated:
-            return
-        key = name_key(user)
-        standing = await self._store.standing(room.key, key)
-        if standing.role(room, key) < Role.ADMIN and not standing.voiced:
-            raise Forbidden(
-                f"#{room.name} is moderated: only its admins and voiced members may speak"
-            )
-
-    async def outside_room(self, user: str, room_name: str, visitor: Visitor | None = None) -> Room:
-        """A room a non-member may send to: a public one whose admins let non-members send
-        (no_external off), unless the user is banned there or the `visitor` matches one of
-        its ban masks. Forbidden otherwise, as for any non-member; a private room stays "no
-        such room" to those who may not see it."""
-        room = await self.visible_room(user, room_name)
-        settings = await self.settings.of(room)
-        if room.private or settings.no_external:
-            raise Forbidden(f"you are not a member of #{room.name}: /join it first")
-        user_key = name_key(user)
-        standing = await self._store.standing(room.key, user_key)
-        if standing.banned:
-            raise Forbidden(f"you are banned from #{room.name}")
-        await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
-        return room
-
-    async def is_member(self, user: str, room_key: str) -> bool:
-        return room_key in await self._store.rooms_of(name_key(user))
-
-    # listings
-
-    async def rooms(
-        self, viewer: str, *, after: str | None = None, limit: int = MAX_ROOM_PAGE
-    ) -> RoomPage:
-        """A page of the rooms the viewer may see, by name: every public one, and the private
-        ones they belong or are invited to (server admins see all). Pages are bounded, and so
-        is the work of one: past SCAN_PAGES store pages of rooms hidden from the viewer, a
-        shorter page comes back with where to go on."""
-        limit = max(1, min(limit, MAX_ROOM_PAGE))
-        out: list[tuple[Room, int]] = []
-        cursor = after
-        for _ in range(SCAN_PAGES):
-            batch = await self._store.list_rooms(after=cursor, limit=limit)
-            if not batch:
-                cursor = None
-                break
-            visible = await access.visible_rooms(self._store, viewer, batch)
-            for room, members in visible:
-                out.append((room, members))
-                cursor = room.key
-                if len(out) == limit:
-                    break
-            if len(out) == limit:
-                break
-            cursor = batch[-1][0].key
-            if len(batch) < limit:
-                cursor = None
-                break
-        infos = [RoomInfo(room=r, members=n, online=self._subs.online_count(r.key)) for r, n in out]
-        return RoomPage(infos, cursor)
-
-    async def my_rooms(self, user: str) -> list[RoomInfo]:
-        """The rooms the user is a member of (at most `rooms_per_user`)."""
-        listed = await self._store.rooms_with_counts(await self._store.rooms_of(name_key(user)))
-        return [
-            RoomInfo(room=r, members=n, online=self._subs.online_count(r.key)) for r, n in listed
-        ]
-
-    async def roster_room(
-        self, viewer: str, room_name: str, visitor: Visitor | None = None
-    ) -> Room:
-        """The room, if the viewer may list its members (`policy.check_roster`: anyone in a
-        public room but those banned from it, and a `visitor` matching its ban masks);
-        NotFound or Forbidden. Every door asks this before it names a room's members."""
-        room = await self.room(room_name)
-        key = name_key(viewer)
-        policy.check_roster(await self._store.standing(room.key, key), room, key)
-        if visitor is not None:
-            await self._mask_gate.check(viewer, room, visitor)
-        return room
-
-    async def member_count(self, room: Room) -> int:
-        """How many members the room has: shown with the room wherever it is (a count, as
-        IRC's LIST gives, names no one)."""
-        return len(await self._store.list_members(room.key))
-
-    async def members(self, room_name: str, *, viewer: str) -> list[str]:
-        """The room's members, paid from the viewer's read budget (`grant_roster`)."""
-        room = await self.roster_room(viewer, room_name)
-        granted = self.grant_roster(viewer)
-        names = await self._store.list_members(room.key)
-        self.pay_roster(viewer, granted, len(names))
-        return names
-
-    async def roster(
-        self, room_name: str, *, viewer: str, visitor: Visitor | None = None
-    ) -> tuple[list[str], list[str]]:
-        """The room's members and, of them, the voiced ones (display names, sorted), paid
-        from the viewer's read budget (`grant_roster`); the voices from the node's copy
-        (`voiced`), not a walk of every membership row per read."""
-        room = await self.roster_room(viewer, room_name, visitor)
-        granted = self.grant_roster(viewer)
-        names = await self._store.list_members(room.key)
-        self.pay_roster(viewer, granted, len(names))
-        voiced = await self.voiced(room)
-        return names, [n for n in names if name_key(n) in voiced]
-
-    def grant_roster(self, viewer: str) -> int:
-        """A read of a room's member list (IRC `NAMES`, `GET .../members`, telnet `/who`)
-        comes out of the reader's read budget (`limits.read_rate`): a roster of 10,000 names
-        asked for again and again was free. The names shown on a join are not charged (the
-        join rate bounds them). Refused (RateLimited)
-        before it reads, only when nothing is left; `pay_roster` pays for every name read."""
-        return self._reads.grant(name_key(viewer), 1)
-
-    def pay_roster(self, viewer: str, granted: int, names: int) -> None:
-        """Ten names cost as a message does (a name is some 10-30 bytes, a message 200 to
-        4,000): a roster of 10,000 names is a page of 1,000 messages; an empty one, one."""
-        self._reads.settle(name_key(viewer), granted, max(1, -(-names // NAMES_PER_MESSAGE)))
-
-    def online(self, room_key: str) -> list[str]:
-        return self._subs.online(room_key)
-
-    def gone(self, user_key: str) -> bool:
-        """The user is online nowhere (here, nor on another node), or is a guest being
-        deleted (`Subscriptions.gone`)."""
-        return self._subs.gone(user_key)
-
-    def away(self, names: list[str]) -> dict[str, str]:
-        """Who of these online users is away, with their message (on any door or node)."""
-        return {n: a for n in names if (a := self._subs.away_of(name_key(n))) is not None}
-
-    def online_count(self, room_key: str) -> int:
-        return self._subs.online_count(room_key)
-
-    def presence_told(self, room_key: str) -> bool:
-        """Whether joins and leaves in the room are told to its listeners as they happen
-        (`Sessions.notices_in`): false in rooms above `chat.presence_notices_max`."""
-        return self._sessions.notices_in(room_key)

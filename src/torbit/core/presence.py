@@ -16,7 +16,8 @@ Besides names, the doors show a user's client details (IRC's WHOIS and WHO: iden
 name, the door, the away message): a node sends those of its users in `PresenceDetails`
 events after the beats that brought them (all of them after a snapshot) and when one
 changes (`touch`: away set or cleared), each field cut to a bound, so that another node
-answers about them as about its own users.
+answers about them as about its own users (the details and their bounds:
+presence_details.py).
 
 This module is the table only, without I/O: the clock is injected, and core/heartbeat.py
 sends and receives the beats on the app's timer.
@@ -32,59 +33,11 @@ from dataclasses import dataclass
 
 from torbit.core.events import PresenceBeat, PresenceDetails
 from torbit.core.names import is_inbox, name_key
+from torbit.core.presence_details import AWAY_MAX, REALNAME_MAX, Details
 
 Entry = tuple[str, str]  # (room key, user key)
 ONLINE = "@"  # the pseudo-room of every user online on a node, in a room or not (an inbox)
 CHUNK = 500  # entries per beat: a beat stays far below the broker's 1 MiB record limit
-
-
-# bounds of what `Details` carries, in characters: a details event of CHUNK users stays
-# below ~250 kB, far from the broker's record limit (an away message is already at most
-# AWAY_MAX bytes: core/away.py cuts it, as IRC's AWAYLEN)
-IDENT_MAX, REALNAME_MAX, DOOR_MAX, AWAY_MAX = 32, 100, 16, 200
-
-
-@dataclass(frozen=True, slots=True)
-class Details:
-    """What the doors show of an online user besides their name: the ident and real name
-    their IRC client gave ("" from the other doors), the door of their session, their away
-    message ("" when not away), and whether they are invisible (IRC user mode +i)."""
-
-    ident: str = ""
-    realname: str = ""
-    door: str = ""
-    away: str = ""
-    invisible: bool = False
-
-    def entry(self, name: str) -> tuple[str, ...]:
-        return (
-            name,
-            self.ident[:IDENT_MAX],
-            self.realname[:REALNAME_MAX],
-            self.door[:DOOR_MAX],
-            self.away[:AWAY_MAX],
-            "i" if self.invisible else "",
-        )
-
-    @classmethod
-    def of_entry(cls, entry: object) -> tuple[str, Details] | None:
-        """An entry of a `PresenceDetails` event: the user's key and details, or None if
-        malformed (a newer node may add fields: they are ignored)."""
-        if not isinstance(entry, (list, tuple)) or len(entry) < 6:
-            return None
-        if not all(isinstance(f, str) for f in entry[:6]):
-            return None
-        name, ident, realname, door, away, flags = entry[:6]
-        if not name:
-            return None
-        details = cls(
-            ident[:IDENT_MAX],
-            realname[:REALNAME_MAX],
-            door[:DOOR_MAX],
-            away[:AWAY_MAX],
-            "i" in flags,
-        )
-        return name_key(name), details
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import fcntl
 import json
 import os
 import shutil
@@ -34,235 +33,19 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import TracebackType
 
+from torbit.testing.cassandra_config import LOGBACK, jvm_command, node_config
+from torbit.testing.cassandra_jars import java_binary, resolve_jars
 from torbit.testing.ports import free_port
 
-POM = Path(__file__).resolve().parents[3] / "deploy" / "cassandra" / "pom.xml"
-LIB_ENV = "TORBIT_CASSANDRA_LIB"
-CACHE_ENV = "TORBIT_CACHE"
 DEFAULT_HEAP = "768m"
 START_TIMEOUT_S = 120.0
 
 
-class CassandraMissing(RuntimeError):
-    """No Java, no Maven, or the jars could not be resolved: a test that needs Cassandra
-    fails with this (it never skips)."""
-
-
 class CassandraFailed(RuntimeError):
     """The node exited or did not answer CQL in time."""
-
-
-# jars
-
-
-def pom_version(pom: Path = POM) -> str:
-    """The Cassandra version the pom resolves (one place to bump it)."""
-    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    found = ET.parse(pom).getroot().find("m:properties/m:cassandra.version", ns)
-    if found is None or not (found.text or "").strip():
-        raise CassandraMissing(f"{pom}: no <cassandra.version> property")
-    return (found.text or "").strip()
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "torbit")
-
-
-def resolve_jars(pom: Path = POM) -> Path:
-    """The folder of Cassandra's jars, resolved with Maven on first use (about 20 s with an
-    empty ~/.m2, 3 s from it) and kept in the cache. A lock file keeps concurrent test
-    sessions from resolving into the same folder at once."""
-    override = os.environ.get(LIB_ENV)
-    if override:
-        lib = Path(override)
-        if not any(lib.glob("cassandra-all-*.jar")) and not any(lib.glob("apache-cassandra-*.jar")):
-            raise CassandraMissing(f"${LIB_ENV}={override!r} holds no Cassandra jar")
-        return lib
-    if not pom.is_file():
-        raise CassandraMissing(f"{pom} not found: set ${LIB_ENV} to a folder of Cassandra jars")
-    home = cache_dir() / f"cassandra-{pom_version(pom)}"
-    lib, done = home / "lib", home / "lib.complete"
-    if done.exists():
-        return lib
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if done.exists():  # another session resolved them while we waited
-            return lib
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise CassandraMissing("Maven (mvn) is not installed: apt-get install maven")
-        shutil.rmtree(lib, ignore_errors=True)
-        run = subprocess.run(
-            [
-                mvn,
-                "-q",
-                "-B",
-                "-f",
-                str(pom),
-                "dependency:copy-dependencies",
-                f"-DoutputDirectory={lib}",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if run.returncode != 0 or not any(lib.glob("cassandra-all-*.jar")):
-            raise CassandraMissing(
-                f"resolving Cassandra's jars failed ({run.returncode}):\n"
-                f"{run.stdout[-3000:]}{run.stderr[-3000:]}"
-            )
-        done.write_text(pom_version(pom) + "\n")
-    return lib
-
-
-def java_binary() -> str:
-    home = os.environ.get("JAVA_HOME")
-    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
-    if not java or not os.access(java, os.X_OK):
-        raise CassandraMissing(
-            "no java: Cassandra 5.0 needs Java 11 or 17 (apt-get install openjdk-17-jre-headless)"
-        )
-    return java
-
-
-# the node's configuration
-
-
-def node_config(
-    root: Path,
-    *,
-    address: str,
-    storage_port: int,
-    native_port: int,
-    seeds: list[str],
-    cluster_name: str,
-) -> dict[str, object]:
-    """cassandra.yaml as a dict (written as JSON, which YAML parsers read). Keys left out keep
-    Cassandra's defaults."""
-    return {
-        "cluster_name": cluster_name,
-        "num_tokens": 1,  # one token: no token allocation work for a test node
-        "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
-        "data_file_directories": [str(root / "data")],
-        "commitlog_directory": str(root / "commitlog"),
-        "saved_caches_directory": str(root / "saved_caches"),
-        "hints_directory": str(root / "hints"),
-        "cdc_raw_directory": str(root / "cdc_raw"),
-        # Periodic sync (the stock setting) replays after a crash only up to the last sync
-        # marker, so a kill -9 loses up to a period of acknowledged writes; in batch mode a
-        # write is acknowledged after its marker, and with skip_sync the marker costs no fsync.
-        "commitlog_sync": "batch",
-        "seed_provider": [
-            {
-                "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
-                "parameters": [{"seeds": ",".join(seeds)}],
-            }
-        ],
-        "listen_address": address,
-        "rpc_address": address,
-        "storage_port": storage_port,
-        "native_transport_port": native_port,
-        "start_native_transport": True,
-        "endpoint_snitch": "SimpleSnitch",
-        "concurrent_compactors": 1,
-        # tests drop and truncate tables all the time: no snapshot of each
-        "auto_snapshot": False,
-        "snapshot_on_duplicate_row_detection": False,
-        "incremental_backups": False,
-        "key_cache_size": "8MiB",
-        "counter_cache_size": "1MiB",
-        "file_cache_size": "64MiB",
-    }
-
-
-LOGBACK = """<configuration scan="false">
-  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
-    <file>{log}</file>
-    <encoder><pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern></encoder>
-  </appender>
-  <logger name="org.apache.cassandra" level="INFO"/>
-  <root level="WARN"><appender-ref ref="FILE"/></root>
-</configuration>
-"""
-
-# What Cassandra 5.0 needs from Java 17's module system (see its conf/jvm17-server.options).
-_EXPORTS = (
-    "java.base/jdk.internal.misc",
-    "java.management.rmi/com.sun.jmx.remote.internal.rmi",
-    "java.rmi/sun.rmi.registry",
-    "java.rmi/sun.rmi.server",
-    "java.sql/java.sql",
-    "java.base/java.lang.ref",
-    "jdk.unsupported/sun.misc",
-    "jdk.compiler/com.sun.tools.javac.file",
-    "jdk.attach/sun.tools.attach",
-)
-_OPENS = (
-    "java.base/java.lang.module",
-    "java.base/jdk.internal.loader",
-    "java.base/jdk.internal.ref",
-    "java.base/jdk.internal.reflect",
-    "java.base/jdk.internal.math",
-    "java.base/jdk.internal.module",
-    "java.base/jdk.internal.util.jar",
-    "jdk.management/com.sun.management.internal",
-    "java.base/sun.nio.ch",
-    "java.base/java.io",
-    "java.base/java.lang.reflect",
-    "jdk.compiler/com.sun.tools.javac",
-    "java.base/java.lang",
-    "java.base/java.util",
-)
-
-# Start-up and test-speed switches (Cassandra's CassandraRelevantProperties).
-_FAST = {
-    "cassandra.skip_wait_for_gossip_to_settle": "0",
-    "cassandra.ring_delay_ms": "1000",
-    "cassandra.superuser_setup_delay_ms": "0",
-    "cassandra.autocompaction_on_startup_enabled": "false",
-    "cassandra.skip_sync": "true",  # no fsync: a process crash loses nothing, power loss may
-    "cassandra.test.ignore_sigar": "true",
-}
-
-
-def jvm_command(java: str, lib: Path, root: Path, heap: str) -> list[str]:
-    jamm = sorted(lib.glob("jamm-*.jar"))
-    props = {
-        **_FAST,
-        "cassandra.config": (root / "cassandra.yaml").as_uri(),
-        "cassandra.storagedir": str(root),
-        "cassandra.logdir": str(root / "logs"),
-        "cassandra.triggers_dir": str(root / "triggers"),
-        "cassandra-foreground": "yes",
-        "logback.configurationFile": (root / "logback.xml").as_uri(),
-        "java.net.preferIPv4Stack": "true",
-        "jdk.attach.allowAttachSelf": "true",
-        "io.netty.tryReflectionSetAccessible": "true",
-        "chronicle.analytics.disable": "true",
-        "chronicle.announcer.disable": "true",
-    }
-    return [
-        java,
-        f"-Xms{heap}",
-        f"-Xmx{heap}",
-        "-Xss256k",
-        "-XX:+UseG1GC",
-        "-XX:MaxGCPauseMillis=300",
-        "-XX:+ExitOnOutOfMemoryError",
-        "-XX:-UsePerfData",
-        *(f"-javaagent:{j}" for j in jamm[:1]),
-        *(arg for m in _EXPORTS for arg in ("--add-exports", f"{m}=ALL-UNNAMED")),
-        *(arg for m in _OPENS for arg in ("--add-opens", f"{m}=ALL-UNNAMED")),
-        *(f"-D{k}={v}" for k, v in props.items()),
-        "-cp",
-        f"{lib}/*",
-        "org.apache.cassandra.service.CassandraDaemon",
-    ]
 
 
 # the CQL check

@@ -10,16 +10,14 @@ distribution's `libs/`) and skips Maven altogether.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from torbit.testing.maven import copy_dependencies, locked
 
 LIB_ENV = "TORBIT_KAFKA_LIB"
 POM_ENV = "TORBIT_KAFKA_POM"
@@ -131,20 +129,7 @@ def _copy_dependencies(pom: Path, home: Path) -> None:
         )
     partial = home / f"lib.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
-    done = subprocess.run(
-        [
-            mvn,
-            "-q",
-            "-B",
-            "-f",
-            str(pom),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={partial}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = copy_dependencies(mvn, pom, partial)
     if done.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
         raise KafkaMissing(
@@ -153,14 +138,3 @@ def _copy_dependencies(pom: Path, home: Path) -> None:
         )
     shutil.rmtree(home / "lib", ignore_errors=True)
     partial.rename(home / "lib")
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on a file, held for the block (other processes wait)."""
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)

@@ -35,7 +35,7 @@ from typing import TypeVar
 
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, to_us
-from torbit.backends.store.cassandra_rooms import ROOM_COLUMNS, room_of
+from torbit.backends.store.cassandra_room_rows import ROOM_COLUMNS, room_of
 from torbit.core.identity import room_skeleton
 from torbit.core.models import Room
 from torbit.errors import NotFound, ServiceUnavailable

@@ -1,6 +1,7 @@
 """The room moderation part of CassandraStore (torbit.core.ports.Store): creating and changing
-rooms, standing, room admins, bans, mutes and invitations. A mixin, so that cassandra.py stays
-about users, memberships, ignores, cursors and tokens.
+rooms, standing, room admins, bans, mutes and invitations (ban masks: cassandra_masks.py; a
+rooms row: cassandra_room_rows.py). A mixin, so that cassandra.py stays about users,
+memberships, ignores, cursors and tokens.
 
 A user's standing in a room is one row of room_users, mirrored in user_rooms (the per-user
 view) by writing both in one logged batch. Rows are only ever written by UPDATE, so they carry
@@ -14,17 +15,24 @@ end of the last membership left behind.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any
 
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
+from torbit.backends.store.cassandra_room_rows import (
+    ROOM_COLUMNS,
+    SETTINGS_COLUMNS,
+    TOPIC_COLUMNS,
+    room_of,
+    settings_values,
+    topic_values,
+)
 from torbit.core.identity import room_skeleton
 from torbit.core.keylocks import KeyLocks
-from torbit.core.models import BanMask, Invitation, Mute, Room, RoomSettings, Standing
-from torbit.errors import Conflict, ListFull, LooksAlike, NotFound
+from torbit.core.models import Invitation, Mute, Room, RoomSettings, Standing
+from torbit.errors import Conflict, LooksAlike, NotFound
 
 
 class RoomModerationCql:
@@ -34,7 +42,6 @@ class RoomModerationCql:
     ks: str
     room_names: KeyLocks  # a room's creation takes turns with its look-alikes' on this node
     claims: SkeletonClaims  # and on every node
-    ban_lists: KeyLocks  # adds to a room's ban list take turns on this node
 
     # the room_users / user_rooms pair
 
@@ -327,109 +334,6 @@ class RoomModerationCql:
         )
         return True
 
-    # ban masks: room_ban_masks, one partition per room (at most `limit` rows, on all nodes)
-
-    async def add_ban_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
-        """Adds on this node take turns (per room). The count is a read before the insert:
-        nodes adding at once each counted before the others' inserts, so the list is counted
-        again with ours in, and past `limit` we take ours back (ListFull). The mask inserted
-        last of those kept saw them all, so the list never stays past the limit (two adds
-        racing for the last place may both be refused, never both kept)."""
-        return await self._add_mask("room_ban_masks", {"room_key": room_key}, entry, limit, "ban")
-
-    async def list_ban_masks(self, room_key: str) -> list[BanMask]:
-        """In mask order (the table's clustering order)."""
-        rows = await self.cql.rows(
-            f"SELECT mask, set_by, set_at FROM {self.ks}.room_ban_masks WHERE room_key = ?",
-            room_key,
-        )
-        return [BanMask(str(r["mask"]), str(r["set_by"]), from_us(r["set_at"])) for r in rows]
-
-    async def remove_ban_mask(self, room_key: str, mask: str) -> bool:
-        applied, _ = await self.cql.lwt(
-            f"DELETE FROM {self.ks}.room_ban_masks WHERE room_key = ? AND mask = ? IF EXISTS",
-            room_key,
-            mask,
-        )
-        return applied
-
-    # exception masks: room_exception_masks, one partition per room, clustered by kind
-
-    async def add_exception_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
-        """As add_ban_mask: adds on this node take turns (per room, with its ban masks'),
-        and the list of `entry.kind` is counted again with ours in; past `limit` ours is
-        taken back (ListFull), so adds racing on several nodes never leave it past the
-        limit (two racing for the last place may both be refused)."""
-        keys = {"room_key": room_key, "kind": entry.kind}
-        return await self._add_mask("room_exception_masks", keys, entry, limit, "exception")
-
-    async def _add_mask(
-        self, table: str, keys: dict[str, str], entry: BanMask, limit: int, what: str
-    ) -> bool:
-        """The add of add_ban_mask and add_exception_mask, to the list of `table` whose
-        partition and kind are `keys` (room_key first): checked, inserted, counted again
-        and taken back past `limit`."""
-        room_key, k, at = keys["room_key"], self.ks, to_us(entry.set_at)
-        where = " AND ".join(f"{column} = ?" for column in keys)
-        async with self.ban_lists.hold(room_key):
-            room, held = await asyncio.gather(
-                self.cql.one(f"SELECT key FROM {k}.rooms WHERE key = ?", room_key),
-                self.cql.rows(f"SELECT mask FROM {k}.{table} WHERE {where}", *keys.values()),
-            )
-            if room is None:
-                raise NotFound(f"no room {room_key!r}")
-            if any(r["mask"] == entry.mask for r in held):
-                return False
-            if len(held) >= limit:
-                raise ListFull(f"the {what} list is full ({limit} masks)")
-            columns = [*keys, "mask", "set_by", "set_at"]
-            applied, _ = await self.cql.lwt(
-                f"INSERT INTO {k}.{table} ({', '.join(columns)}) "
-                f"VALUES ({', '.join('?' for _ in columns)}) IF NOT EXISTS",
-                *keys.values(),
-                entry.mask,
-                entry.set_by,
-                at,
-            )
-            if not applied:
-                return False
-            count = await self.cql.one(
-                f"SELECT COUNT(*) AS n FROM {k}.{table} WHERE {where}", *keys.values()
-            )
-            if int((count or {}).get("n") or 0) > limit:
-                await self.cql.lwt(
-                    f"DELETE FROM {k}.{table} WHERE {where} AND mask = ? "
-                    f"IF set_by = ? AND set_at = ?",
-                    *keys.values(),
-                    entry.mask,
-                    entry.set_by,
-                    at,
-                )
-                raise ListFull(f"the {what} list is full ({limit} masks)")
-            return True
-
-    async def list_exception_masks(self, room_key: str) -> list[BanMask]:
-        """By kind, then mask (the table's clustering order)."""
-        rows = await self.cql.rows(
-            f"SELECT kind, mask, set_by, set_at FROM {self.ks}.room_exception_masks "
-            "WHERE room_key = ?",
-            room_key,
-        )
-        return [
-            BanMask(str(r["mask"]), str(r["set_by"]), from_us(r["set_at"]), str(r["kind"]))
-            for r in rows
-        ]
-
-    async def remove_exception_mask(self, room_key: str, kind: str, mask: str) -> bool:
-        applied, _ = await self.cql.lwt(
-            f"DELETE FROM {self.ks}.room_exception_masks WHERE room_key = ? AND kind = ? "
-            "AND mask = ? IF EXISTS",
-            room_key,
-            kind,
-            mask,
-        )
-        return applied
-
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         await self._both_exist(room_key, user_key)
         k, value = self.ks, to_us(until)
@@ -534,47 +438,3 @@ class RoomModerationCql:
             f"SELECT room_key, banned_at FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
         )
         return [str(r["room_key"]) for r in rows if r["banned_at"] is not None]
-
-
-SETTINGS_COLUMNS = "join_key, member_limit, topic_lock, no_external, moderated"
-TOPIC_COLUMNS = "topic, topic_set_by, topic_set_at"  # the setter and time: schema version 6
-ROOM_COLUMNS = f"name, created_at, owner, private, {SETTINGS_COLUMNS}, {TOPIC_COLUMNS}"
-
-
-def topic_values(topic: str, by: str, at: datetime | None) -> dict[str, Any]:
-    """The topic's columns (TOPIC_COLUMNS): no setter and no time without a topic."""
-    if not topic:
-        return {"topic": "", "topic_set_by": None, "topic_set_at": None}
-    at_us = to_us(at) if at is not None else None
-    return {"topic": topic, "topic_set_by": by or None, "topic_set_at": at_us}
-
-
-def settings_values(settings: RoomSettings) -> dict[str, Any]:
-    """The settings columns, named and ordered as RoomSettings' fields."""
-    return dataclasses.asdict(settings)
-
-
-def room_of(row: Row) -> Room:
-    """Rooms written before migration 3 have no settings: null reads as the defaults; a topic
-    set before migration 6 has no setter or time."""
-    default = RoomSettings()
-    return Room(
-        name=str(row["name"]),
-        created_at=from_us(int(row["created_at"])),
-        owner=row["owner"],
-        topic=row["topic"] or "",
-        private=bool(row["private"]),
-        settings=RoomSettings(
-            join_key=row.get("join_key") or "",
-            member_limit=int(row.get("member_limit") or 0),
-            topic_lock=_flag(row.get("topic_lock"), default.topic_lock),
-            no_external=_flag(row.get("no_external"), default.no_external),
-            moderated=_flag(row.get("moderated"), default.moderated),
-        ),
-        topic_set_by=row.get("topic_set_by") or "",
-        topic_set_at=from_us(int(at)) if (at := row.get("topic_set_at")) is not None else None,
-    )
-
-
-def _flag(value: object, default: bool) -> bool:
-    return default if value is None else bool(value)

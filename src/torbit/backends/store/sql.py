@@ -12,7 +12,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql import Executable
 
 from torbit.backends.store.schema import cursors, memberships, room_admins, rooms, users
+from torbit.backends.store.sql_audit import AuditSql
 from torbit.backends.store.sql_guests import GuestsSql
+from torbit.backends.store.sql_masks import RoomMasksSql
 from torbit.backends.store.sql_rooms import RoomModerationSql
 from torbit.backends.store.sql_rooms import room_of as _room
 from torbit.backends.store.sql_sessions import SessionsSql
@@ -49,10 +51,11 @@ _FIRST_CURSOR = (
 )
 
 
-class SqlStore(UsersSql, RoomModerationSql, GuestsSql, SessionsSql):
+class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, SessionsSql):
     """Users and their ignores (sql_users.py), rooms, memberships, room moderation
-    (sql_rooms.py), guests (sql_guests.py), read cursors, login tokens and revocations
-    (sql_sessions.py) in one SQL database, on one engine (sql_connections.py).
+    (sql_rooms.py, sql_masks.py, sql_audit.py), guests (sql_guests.py), read cursors, login
+    tokens and revocations (sql_sessions.py) in one SQL database, on one engine
+    (sql_connections.py).
 
     `url` is the configured storage URL (sqlite:///relative.db, sqlite:////abs.db,
     postgresql://user@host:port/db); `synchronous` is SQLite's durability setting (FULL

@@ -1,7 +1,8 @@
-"""The engine under SqlStore and its parts (sql.py, sql_users.py, sql_rooms.py,
-sql_sessions.py, sql_guests.py): opened with the schema brought up to date (Alembic upgrade
-head), closed, and the connections every statement takes, which turn engine failures into
-ServiceUnavailable (and the store's health into failed)."""
+"""The engine under SqlStore and its parts (sql.py, sql_users.py, sql_rooms.py, sql_masks.py,
+sql_audit.py, sql_sessions.py, sql_guests.py): opened with the schema brought up to date
+(Alembic upgrade head), closed, and the connections every statement takes, which turn engine
+failures into ServiceUnavailable (and the store's health into failed); `_changed`, the one
+write that says whether it touched a row, which every part uses."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from torbit.backends.store.dialect_urls import dialect_for
@@ -21,7 +23,7 @@ from torbit.backends.store.dialects import (
 )
 from torbit.backends.store.migrate import upgrade_engine
 from torbit.core.health import Health
-from torbit.errors import ServiceUnavailable
+from torbit.errors import NotFound, ServiceUnavailable
 
 
 class SqlConnections:
@@ -110,3 +112,15 @@ class SqlConnections:
             if is_unavailable(e):
                 raise self.health.failed(unavailable(e)) from e
             raise
+
+    async def _changed(self, statement: Any, missing: str | None = None) -> bool:
+        """Run one write; True if it touched a row. With `missing`, a foreign key violation
+        (unknown room or user) becomes NotFound(missing)."""
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(statement)
+        except sa_exc.IntegrityError:
+            if missing is None:
+                raise
+            raise NotFound(missing) from None
+        return bool(result.rowcount > 0)

@@ -1,22 +1,21 @@
 """The room moderation part of SqlStore (torbit.core.ports.Store): creating and changing rooms,
-room admins, bans, mutes, invitations and the audit log. A part, so that sql.py stays about
-rooms, memberships and cursors; its connections are sql_connections.py's."""
+room admins, bans, mutes and invitations (ban masks: sql_masks.py; the audit log:
+sql_audit.py). A part, so that sql.py stays about rooms, memberships and cursors; its
+connections are sql_connections.py's."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, delete, exists, func, literal, select, update
+from sqlalchemy import Row, Table, and_, delete, exists, literal, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
 from torbit.backends.store.schema import (
-    audit_log,
     cursors,
     memberships,
     room_admins,
@@ -29,23 +28,9 @@ from torbit.backends.store.schema import (
     users,
 )
 from torbit.backends.store.sql_connections import SqlConnections
-from torbit.backends.store.sql_text import (
-    BAN_MASKS,
-    EXCEPTION_MASKS,
-    ROOM_AND_STANDING,
-    STANDING,
-    room_at,
-)
-from torbit.core.models import (
-    AuditEntry,
-    BanMask,
-    Invitation,
-    Mute,
-    Room,
-    RoomSettings,
-    Standing,
-)
-from torbit.errors import Conflict, ListFull, LooksAlike, NotFound
+from torbit.backends.store.sql_text import ROOM_AND_STANDING, STANDING, room_at
+from torbit.core.models import Invitation, Mute, Room, RoomSettings, Standing
+from torbit.errors import Conflict, LooksAlike, NotFound
 
 # Rows keyed by (room_key, user_key) that go with a user when the user is deleted, and with
 # a room when the room is deleted.
@@ -59,18 +44,6 @@ def _pair(table: Table, room_key: str, user_key: str) -> Any:
 
 class RoomModerationSql(SqlConnections):
     """On SqlStore's connections (sql_connections.py)."""
-
-    async def _changed(self, statement: Any, missing: str | None = None) -> bool:
-        """Run one write; True if it touched a row. With `missing`, a foreign key violation
-        (unknown room or user) becomes NotFound(missing)."""
-        try:
-            async with self._write() as conn:
-                result = await conn.execute(statement)
-        except sa_exc.IntegrityError:
-            if missing is None:
-                raise
-            raise NotFound(missing) from None
-        return bool(result.rowcount > 0)
 
     # rooms
 
@@ -275,92 +248,6 @@ class RoomModerationSql(SqlConnections):
     async def unban(self, room_key: str, user_key: str) -> bool:
         return await self._changed(delete(room_bans).where(_pair(room_bans, room_key, user_key)))
 
-    async def add_ban_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
-        """The count and the insert take turns per room: the room's row is locked first (on
-        PostgreSQL, where read committed let parallel adds each count the list before the
-        others' inserts and pass `limit`; SQLite's writes take turns anyway). The lock lets
-        rows naming the room (members, messages) be written meanwhile."""
-        return await self._add_mask(room_ban_masks, {"room_key": room_key}, entry, limit, "ban")
-
-    async def list_ban_masks(self, room_key: str) -> list[BanMask]:
-        def query() -> Executable:
-            return (
-                select(room_ban_masks.c.mask, room_ban_masks.c.set_by, room_ban_masks.c.set_at)
-                .where(room_ban_masks.c.room_key == room_key)
-                .order_by(room_ban_masks.c.mask)
-            )
-
-        rows = await self.fetch(query, BAN_MASKS, room_key)  # a join's: on the loop's thread
-        return [BanMask(str(m), str(by), at) for m, by, at in rows]
-
-    async def remove_ban_mask(self, room_key: str, mask: str) -> bool:
-        return await self._changed(
-            delete(room_ban_masks).where(
-                room_ban_masks.c.room_key == room_key, room_ban_masks.c.mask == mask
-            )
-        )
-
-    async def add_exception_mask(self, room_key: str, entry: BanMask, limit: int) -> bool:
-        """As add_ban_mask: the count and the insert take turns on the room's row (on
-        PostgreSQL parallel adds each counted the list before the others' inserts)."""
-        keys = {"room_key": room_key, "kind": entry.kind}
-        return await self._add_mask(room_exception_masks, keys, entry, limit, "exception")
-
-    async def _add_mask(
-        self, t: Table, keys: dict[str, str], entry: BanMask, limit: int, what: str
-    ) -> bool:
-        """The add of add_ban_mask and add_exception_mask, to the list of `t` that `keys`
-        (room_key first) pick: the room's row locked, counted, inserted."""
-        room_key = keys["room_key"]
-        listed = and_(*(t.c[column] == value for column, value in keys.items()))
-        try:
-            async with self._write() as conn:
-                lock = select(rooms.c.key).where(rooms.c.key == room_key)
-                lock = lock.with_for_update(key_share=True)  # FOR NO KEY UPDATE: joins go on
-                if (await conn.execute(lock)).first() is None:
-                    raise NotFound(f"no room {room_key!r}")
-                if (await conn.execute(select(func.count()).where(listed))).scalar_one() >= limit:
-                    there = select(t.c.mask).where(listed, t.c.mask == entry.mask)
-                    if (await conn.execute(there)).first() is not None:
-                        return False
-                    raise ListFull(f"the {what} list is full ({limit} masks)")
-                values = {**keys, "mask": entry.mask, "set_by": entry.set_by}
-                result = await conn.execute(
-                    self.dialect.insert(t)
-                    .values(**values, set_at=entry.set_at)
-                    .on_conflict_do_nothing()
-                )
-        except sa_exc.IntegrityError:
-            raise NotFound(f"no room {room_key!r}") from None
-        return bool(result.rowcount > 0)
-
-    async def list_exception_masks(self, room_key: str) -> list[BanMask]:
-        t = room_exception_masks
-
-        def query() -> Executable:
-            return (
-                select(t.c.mask, t.c.set_by, t.c.set_at, t.c.kind)
-                .where(t.c.room_key == room_key)
-                .order_by(t.c.kind, t.c.mask)
-            )
-
-        rows = await self.fetch(query, EXCEPTION_MASKS, room_key)  # as BAN_MASKS: a join's
-        return [BanMask(str(m), str(by), at, str(kind)) for m, by, at, kind in rows]
-
-    async def remove_exception_mask(self, room_key: str, kind: str, mask: str) -> bool:
-        t = room_exception_masks
-        return await self._changed(
-            delete(t).where(t.c.room_key == room_key, t.c.kind == kind, t.c.mask == mask)
-        )
-
-    async def remove_masks_naming(self, user_key: str) -> list[str]:
-        t = room_exception_masks
-        async with self._write() as conn:
-            result = await conn.execute(
-                delete(t).where(t.c.mask == f"{user_key}!*@*").returning(t.c.room_key)
-            )
-            return sorted(set(result.scalars()))
-
     async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
         insert = self.dialect.insert(room_mutes).values(
             room_key=room_key, user_key=user_key, until=until
@@ -431,45 +318,6 @@ class RoomModerationSql(SqlConnections):
         )
         async with self._read() as conn:
             return list((await conn.execute(query)).scalars())
-
-    # the audit log
-
-    async def add_audit(self, entry: AuditEntry) -> AuditEntry:
-        values = {
-            "at": entry.at,
-            "actor": entry.actor,
-            "action": entry.action,
-            "room": entry.room,
-            "target": entry.target,
-            "detail": entry.detail,
-        }
-        async with self._write() as conn:
-            result = await conn.execute(audit_log.insert().returning(audit_log.c.id), values)
-            new_id = result.scalar_one()
-        return replace(entry, id=new_id)
-
-    async def purge_audit(self, older_than: datetime) -> int:
-        async with self._write() as conn:
-            result = await conn.execute(delete(audit_log).where(audit_log.c.at < older_than))
-        return int(result.rowcount)
-
-    async def list_audit(self, room_key: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
-        if room_key is not None:
-            query = query.where(audit_log.c.room == room_key)
-        async with self._read() as conn:
-            return [
-                AuditEntry(
-                    id=r.id,
-                    at=r.at,
-                    actor=r.actor,
-                    action=r.action,
-                    room=r.room,
-                    target=r.target,
-                    detail=r.detail,
-                )
-                for r in await conn.execute(query)
-            ]
 
 
 def _has_members(room_key: Any) -> Any:

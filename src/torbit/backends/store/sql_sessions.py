@@ -53,9 +53,7 @@ class SessionsSql(SqlConnections):
         return cast(datetime, rows[0][0]) if rows else None
 
     async def delete_token(self, token_hash: str) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(delete(tokens).where(tokens.c.hash == token_hash))
-        return result.rowcount > 0
+        return await self._changed(delete(tokens).where(tokens.c.hash == token_hash))
 
     async def delete_tokens_of(self, user_key: str) -> int:
         async with self._write() as conn:

@@ -21,7 +21,7 @@ from torbit.backends.store.sql_text import (
     user_of,
 )
 from torbit.core.models import AccountDeletion, User
-from torbit.errors import Conflict, NotFound
+from torbit.errors import Conflict
 
 
 class UsersSql(SqlConnections):
@@ -121,17 +121,13 @@ class UsersSql(SqlConnections):
         where = users.c.key == key
         if expected is not None:  # one UPDATE: the row lock decides which change wins
             where = where & (users.c.password_hash == expected)
-        async with self._write() as conn:
-            result = await conn.execute(update(users).where(where).values(**values))
-        return result.rowcount > 0
+        return await self._changed(update(users).where(where).values(**values))
 
     async def set_admin(self, key: str, is_admin: bool) -> bool:
         return await self._update_user(key, is_admin=is_admin)
 
     async def _update_user(self, key: str, **values: Any) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(update(users).where(users.c.key == key).values(**values))
-        return result.rowcount > 0
+        return await self._changed(update(users).where(users.c.key == key).values(**values))
 
     async def delete_user(self, key: str) -> AccountDeletion | None:
         """Delete the user with their memberships, admin rights, bans, mutes, invitations,
@@ -179,20 +175,13 @@ class UsersSql(SqlConnections):
             .values(user_key=user_key, ignored_key=ignored_key)
             .on_conflict_do_nothing()
         )
-        try:
-            async with self._write() as conn:
-                result = await conn.execute(insert)
-        except sa_exc.IntegrityError:
-            raise NotFound(f"no user {user_key!r} or no user {ignored_key!r}") from None
-        return result.rowcount > 0
+        return await self._changed(insert, f"no user {user_key!r} or no user {ignored_key!r}")
 
     async def remove_ignore(self, user_key: str, ignored_key: str) -> bool:
         query = delete(ignores).where(
             ignores.c.user_key == user_key, ignores.c.ignored_key == ignored_key
         )
-        async with self._write() as conn:
-            result = await conn.execute(query)
-        return result.rowcount > 0
+        return await self._changed(query)
 
     async def list_ignores(self, user_key: str) -> list[str]:
         query = (

@@ -11,7 +11,7 @@ from pydantic.config import JsonDict
 
 from torbit.core.moderation_limits import MAX_MUTE_MINUTES, MAX_TOPIC_BYTES
 from torbit.core.names import NAME_PATTERN
-from torbit.core.presence import AWAY_MAX
+from torbit.core.presence_details import AWAY_MAX
 from torbit.core.roomsettings import MAX_KEY, MAX_MEMBER_LIMIT
 
 

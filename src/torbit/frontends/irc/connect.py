@@ -13,7 +13,7 @@ from torbit.core.banmasks import MAX_BAN_MASKS
 from torbit.core.delivery import NO_IGNORES
 from torbit.core.moderation_limits import MAX_KICK_REASON_BYTES, MAX_TOPIC_BYTES
 from torbit.core.names import MAX_NAME_LENGTH, name_key
-from torbit.core.presence import AWAY_MAX
+from torbit.core.presence_details import AWAY_MAX
 from torbit.core.sessions import Fresh, Proof
 from torbit.errors import (
     AuthenticationFailed,

@@ -1,0 +1,136 @@
+"""What every `torbit` command shares: the exit codes of the one rule (cli/__init__.py), the
+--config option and the settings it reads, and running a command's work on the store (and
+the message log), with its errors turned into one line and the rule's exit code."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+
+from torbit.config import Settings, find_config, load_settings
+from torbit.core.accounts import Accounts
+from torbit.core.ports import MessageLog, Store
+from torbit.errors import ConfigError, ServiceUnavailable, TorbitError
+
+T = TypeVar("T")
+REFUSED = 1  # the request was answered no
+CANNOT_TELL = 2  # no answer: bad config or arguments, store or node unreachable
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML config file (default: $TORBIT_CONFIG, else ./torbit.toml if present, "
+        "else built-in defaults)",
+    ),
+]
+
+
+config_source = ["built-in defaults"]  # which config this command read, for run_with_store
+
+
+def settings_of(config: Path | None) -> Settings:
+    """The settings serve and every command share (config.find_config). Commands say on
+    stderr which config and database they use (see run_with_store), so that a command run
+    elsewhere cannot silently use another database than the server's."""
+    path = find_config(config)
+    try:
+        settings = load_settings(path)
+    except ConfigError as e:
+        fail(e.message, CANNOT_TELL)
+    config_source[0] = describe_source(settings, path)
+    return settings
+
+
+def describe_source(settings: Settings, path: Path | None) -> str:
+    from torbit.backends.urls import redact
+
+    source = f"config {path}" if path is not None else "built-in defaults (no torbit.toml here)"
+    return f"database {redact(settings.storage.url)}, {source}"
+
+
+def require_database(settings: Settings) -> None:
+    """Commands that only read or change what exists never create an SQLite database: run in
+    the wrong directory, they would report an empty one instead of the server's."""
+    from torbit.backends.urls import sqlite_path
+
+    path = sqlite_path(settings.storage.url)
+    if path is not None and not path.exists():
+        fail(
+            f"no database at {path} ({config_source[0]}): run this where the server runs, or "
+            "pass the server's --config (torbit serve and torbit user add create it)",
+            CANNOT_TELL,
+        )
+
+
+def fail(message: str, code: int = REFUSED) -> NoReturn:
+    typer.echo(f"torbit: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def run_with_store(
+    settings: Settings, work: Callable[[Store], Awaitable[T]], create: bool = False
+) -> T:
+    """Open the store, run `work(store)`, close; errors become one clear line and the exit
+    code of the rule above (an unreachable store is 2, as for `db status`). Only with
+    `create` may a new database be made."""
+    from torbit.backends.registry import open_store
+
+    if not create:
+        require_database(settings)
+    typer.echo(f"torbit: {config_source[0]}", err=True)
+
+    async def main() -> T:
+        store = open_store(
+            settings.storage.url,
+            settings.storage.synchronous,
+            consistency=settings.storage.consistency,
+        )
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except (ConfigError, ServiceUnavailable) as e:
+        fail(e.message, CANNOT_TELL)
+    except TorbitError as e:
+        fail(e.message, REFUSED)
+
+
+def accounts_for(settings: Settings, store: Store, log: MessageLog | None = None) -> Accounts:
+    """The accounts service as the CLI uses it: revocations go to the store, where every
+    running node finds them within a second (core/revocation.py)."""
+    from torbit.services import account_names, password_hashing
+
+    a = settings.accounts
+    return Accounts(
+        store,
+        registration_open=True,
+        min_password_length=a.min_password_length,
+        hashing=password_hashing(settings, workers=1, queue=1),
+        names=account_names(settings),
+        log=log,
+    )
+
+
+async def with_log(
+    settings: Settings, store: Store, work: Callable[[MessageLog], Awaitable[T]]
+) -> T:
+    """Run `work` with the configured message log started (deleting an account deletes its
+    messages too)."""
+    from torbit.services import message_log_of
+
+    log = message_log_of(settings, store)
+    await log.start(lambda _message: None)
+    try:
+        return await work(log)
+    finally:
+        await log.close()

@@ -1,0 +1,151 @@
+"""`torbit user`: add, list, change the password of, delete and make admin a user, through
+the accounts service, as the doors do."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Annotated
+
+import typer
+
+from torbit.cli.common import (
+    CANNOT_TELL,
+    ConfigOption,
+    accounts_for,
+    fail,
+    run_with_store,
+    settings_of,
+    with_log,
+)
+from torbit.core.ports import MessageLog, Store
+
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+
+
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="read the password from the first line of standard input"
+    ),
+]
+
+
+def _password(prompt: str, from_stdin: bool) -> str:
+    """Never from the command line, where every user of the machine could read it in the
+    process list: asked twice on the terminal, or read from stdin with --password-stdin."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            fail(
+                "--password-stdin: standard input is empty: pipe the password into it", CANNOT_TELL
+            )
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        fail(
+            "no terminal to ask for the password on: pass --password-stdin and pipe it", CANNOT_TELL
+        )
+    first = getpass.getpass(f"{prompt}: ")
+    if getpass.getpass(f"{prompt} again: ") != first:
+        fail("the passwords do not match")
+    return first
+
+
+@user_app.command("add", short_help="Add a user.")
+def user_add(
+    name: str,
+    config: ConfigOption = None,
+    admin: Annotated[bool, typer.Option(help="make the user a server admin")] = False,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Add a user (asks for the password twice, or reads it with --password-stdin). Reserved
+    names may be given here; the other rules for new names hold."""
+    settings = settings_of(config)
+    pw = _password("Password", password_stdin)
+
+    async def work(store: Store) -> None:
+        accounts = accounts_for(settings, store)
+        user = await accounts.register(name, pw, by_admin=True)
+        if admin:
+            await accounts.set_admin(name, True)
+        typer.echo(f"added user {user.name}")
+
+    run_with_store(settings, work, create=True)
+
+
+@user_app.command("list")
+def user_list(config: ConfigOption = None) -> None:
+    """List the users."""
+    settings = settings_of(config)
+
+    async def work(store: Store) -> None:
+        users = await accounts_for(settings, store).list()
+        for u in users:
+            flag = "  (admin)" if u.is_admin else ""
+            typer.echo(f"{u.name}  registered {u.created_at:%Y-%m-%d %H:%M}{flag}")
+        if not users:
+            typer.echo("no users")
+
+    run_with_store(settings, work)
+
+
+@user_app.command("passwd", short_help="Change a user's password.")
+def user_passwd(
+    name: str, config: ConfigOption = None, password_stdin: PasswordStdin = False
+) -> None:
+    """Change a user's password: their tokens are revoked and their open sessions closed on
+    every running node within a second."""
+    settings = settings_of(config)
+    pw = _password("New password", password_stdin)
+
+    async def work(store: Store) -> None:
+        await accounts_for(settings, store).set_password(name, pw)
+        typer.echo(f"password of {name} changed")
+
+    run_with_store(settings, work)
+
+
+@user_app.command("del", short_help="Delete a user and all that is theirs.")
+def user_del(
+    name: str,
+    config: ConfigOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+) -> None:
+    """Delete a user: their open sessions are closed, then the account goes with its
+    memberships, ignore lists, cursors, tokens and private messages. Rooms they owned are
+    deleted if no one else is in them, else become server-owned."""
+    settings = settings_of(config)
+    if not yes and not typer.confirm(
+        f"Delete user {name}, their private messages and the rooms only they are in?"
+    ):
+        fail("nothing deleted")
+
+    async def work(store: Store) -> None:
+        async def delete(log: MessageLog) -> None:
+            deletion = await accounts_for(settings, store, log).delete(name)
+            typer.echo(f"deleted user {name}")
+            for room in deletion.rooms_deleted:
+                typer.echo(f"deleted room #{room} (no one else was in it)")
+            for room in deletion.rooms_kept:
+                typer.echo(f"#{room} is now server-owned")
+
+        await with_log(settings, store, delete)
+
+    run_with_store(settings, work)
+
+
+@user_app.command("set-admin", short_help="Make a user a server admin, or no longer one.")
+def user_set_admin(
+    name: str,
+    config: ConfigOption = None,
+    revoke: Annotated[bool, typer.Option(help="take the admin right away")] = False,
+) -> None:
+    """Make a user a global server admin; --revoke takes it away and closes their open
+    sessions on every running node within a second (they may log in again)."""
+    settings = settings_of(config)
+
+    async def work(store: Store) -> None:
+        await accounts_for(settings, store).set_admin(name, not revoke)
+        typer.echo(f"{name} is {'no longer ' if revoke else ''}a server admin")
+
+    run_with_store(settings, work)
