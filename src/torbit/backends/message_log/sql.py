@@ -162,7 +162,7 @@ class SqlLog:
         """Commit, deliver and return a publish to a quiet log in this turn, where the
         dialect commits it at once; None when it cannot (then it queues, nothing taken).
         Only one a turn: the next ones queue, and the writer commits them together."""
-        if len(drafts) > COMMIT_NOW_ROWS:
+        if len(drafts) > COMMIT_NOW_ROWS or not self._store.dialect.commits_now:
             return None
         fence = self.fence
         if fence is not None and (not fence.held or fence.generation != self._generation):

@@ -193,7 +193,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         return self.is_open() and self.core.subscriptions.is_listening(self, room_key)
 
     def count_sent(self, n: int) -> None:
-        self.server.metrics.messages_in.labels(self.door).inc(n)
+        self.server.metrics.sent_on(self.door).inc(n)
 
     # output
 
