@@ -123,3 +123,19 @@ async def test_a_publish_waits_for_an_earlier_batch_committed_but_not_yet_delive
         ((earlier,),) = await asyncio.gather(first)
         assert delivered == ["first", "second"]
         assert (earlier.id, second.id) == (1, 2)
+
+
+async def test_a_small_batch_committed_at_once_is_delivered_after_the_one_before_it(
+    sqlite_url: str,
+) -> None:
+    delivered: list[str] = []
+    async with running(sqlite_url, lambda m: delivered.append(m.text)) as (_, log):
+        # the writer commits a room's first batch on the driver's thread, and delivers it on
+        # the turn after; a small one queued meanwhile it commits at once, right after it
+        first = asyncio.ensure_future(log.publish([draft("lobby", "first")]))
+        await asyncio.sleep(0)  # the writer has taken it
+        assert log.commits == 0
+        second = asyncio.ensure_future(log.publish([draft("lobby", "second")]))
+        await asyncio.gather(first, second)
+        assert log.commits == 2
+        assert delivered == ["first", "second"]

@@ -249,6 +249,9 @@ class SqlLog:
                 # synced): no hand-off to the driver's thread and back (commit_now)
                 numbered = self._number([drafts for drafts, _ in batch])
                 if self._store.dialect.commit_now(self._store.engine, numbered[1]):
+                    if self._unfinished > 1:  # an earlier batch's delivery is queued: after it
+                        self._committed(batch, *numbered)
+                        return
                     # committed on this thread: nothing to overlap with, delivered now
                     self.commits += 1
                     self._deliver(batch, numbered[0])
