@@ -84,6 +84,15 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.connections_refused = Counter(
+            "torbit_connections_refused",
+            "New connections refused at once: the server full, too many open from the address,"
+            " or the address connecting too fast (limits.*)",
+            ["door", "limit"],
+            registry=self.registry,
+        )
+        self._refused: dict[tuple[str, str], Counter] = {}
+
         self.irc_commands_delayed = Counter(
             "torbit_irc_commands_delayed",
             "IRC commands held back by command pacing until the client's spending was paid",
@@ -150,6 +159,14 @@ class Metrics:
         if gauge is None:
             gauge = self._connected[door] = self.connected.labels(door)
         return gauge
+
+    def refused_on(self, door: str, limit: str) -> Counter:
+        """`connections_refused` of a door and limit, looked up once (a storm asks each
+        refusal)."""
+        counter = self._refused.get((door, limit))
+        if counter is None:
+            counter = self._refused[door, limit] = self.connections_refused.labels(door, limit)
+        return counter
 
     def input_held_on(self, door: str) -> Counter:
         """`input_held` of one door (rare: looked up each time)."""

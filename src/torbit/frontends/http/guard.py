@@ -42,7 +42,6 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from torbit.core.limits import ConnectionLimiter
-from torbit.errors import RateLimited
 from torbit.frontends.http.proxies import TrustedProxies
 
 HEAD_TIMEOUT = 20.0
@@ -58,7 +57,7 @@ _REASONS = {
 }
 
 
-def _error(status: int, code: str, message: str) -> bytes:
+def error_answer(status: int, code: str, message: str) -> bytes:
     """A complete response in the API's one error shape, closing the connection."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     return b"".join(
@@ -135,6 +134,12 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._refused_status = 503  # and how (429: the address's new connections)
         self._arrived = False  # a token of the connection rate taken (`_count`)
         self._finished = False  # answered by the guard itself: the parser's callbacks are moot
+
+    def admitted(self, address: str) -> None:
+        """Counted against `address`, its token of the connection rate taken, by the door's
+        doorman (doorman.py), before this protocol was made."""
+        self._counted = address
+        self._arrived = True
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -249,21 +254,10 @@ class GuardedHttpTools(HttpToolsProtocol):
             return
         self._uncount()
         connections = self.limits.connections
-        self._refused = connections.acquire(address)
-        if self._refused is None and not self._arrived:
-            self._arrived = True
-            rates = connections.arrivals
-            if rates.per_address.enabled:
-                try:
-                    rates.check(address, "new connections")
-                except RateLimited:
-                    connections.release(address)
-                    self._refused_status = 429
-                    self._refused = (
-                        f"too many new connections from your address (limit"
-                        f" {rates.per_address.rate:g} a second): wait a few seconds before"
-                        " connecting again"
-                    )
+        self._refused = connections.acquire(address, arriving=not self._arrived)
+        self._arrived = True
+        if self._refused is not None and connections.kind(self._refused) == "rate":
+            self._refused_status = 429
         if self._refused is None:
             self._counted = address
 
@@ -359,7 +353,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._finished = True
         self._disarm()
         self._disarm_body()
-        self.transport.write(_error(status, code, message))
+        self.transport.write(error_answer(status, code, message))
         self.transport.close()
 
 

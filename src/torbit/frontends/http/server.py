@@ -122,10 +122,11 @@ class HttpServer:
         from torbit.frontends.http.ws_session import FRAME_BUDGET
 
         core, options = self._core, self._options
+        door = http_protocol(core, options, self._handshakes)
         config = uvicorn.Config(
             create_http_app(core, options),
             # bounded heads and bodies, connections counted per address (with telnet's)
-            http=http_protocol(core, options),
+            http=door.protocol,
             # forwarding headers are read by the app, from http.trusted_proxies only
             proxy_headers=False,
             log_config=None,
@@ -140,6 +141,8 @@ class HttpServer:
             ssl_keyfile=self._tls[1] or None,
         )
         config.load()
+        # each connection's first protocol: a refused one never gets uvicorn's (doorman.py)
+        config.http_protocol_class = door  # type: ignore[assignment]
         if config.ssl is not None:
             config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
             _handshake_counted(config, core, options, self._handshakes)

@@ -218,7 +218,8 @@ class IrcSession(SessionOutput, LineSession[Event]):
             self.server.options.registration_timeout, self._registration_timed_out
         )
 
-    def _refusal(self, reason: str) -> bytes:
+    @staticmethod
+    def refusal(reason: str) -> bytes:
         return Message("ERROR", (f"Closing link: {reason}",)).encode()
 
     def _sent_this_turn(self) -> set[tuple[str, str]]:
@@ -431,7 +432,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
         why = machine.counted(command)
         if why is None:
             return False
-        log.info("closing %s before registration: %s", self.ip, why)
+        self.server.cuts.count(self.ip, why)  # summed up: a storm of these is an attack's
         self.close(why)
         return True
 
