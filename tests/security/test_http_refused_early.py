@@ -104,3 +104,20 @@ async def test_a_stop_cuts_a_refused_connection_unanswered(make_server: ServerFa
     await app.stop()
     assert await reader.read() == b""
     writer.close()
+
+
+async def test_through_a_trusted_proxy_the_guard_refuses_and_counts_per_client(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy's connections are not the doorman's to refuse (the client is in the head):
+    the guard refuses the client past its burst, counted as the doorman's refusals are."""
+    app = await make_server(
+        limits={"connection_rate": RATE, "connection_burst": 1},
+        http={"trusted_proxies": [f"{REMOTE}/32"]},
+    )
+    made = count_protocols(monkeypatch)
+    via = REQUEST.replace(b"\r\n\r\n", b"\r\nx-forwarded-for: 203.0.113.5\r\n\r\n")
+    statuses = [(await status_of(app, [via]))[0] for _ in range(3)]
+    assert statuses == [200, 429, 429]
+    assert made[0] == 3
+    assert app.metrics.refused_on("http", "rate")._value.get() == 2

@@ -18,6 +18,7 @@ import asyncio
 import logging
 from typing import Any, cast
 
+from torbit.core.limits import ConnectionLimiter
 from torbit.frontends.admission import Refusals
 from torbit.frontends.handshake import Handshakes
 from torbit.frontends.http.guard import (
@@ -43,23 +44,28 @@ class HttpDoor:
         self,
         limits: DoorLimits,
         protocol: type[GuardedHttpTools],
-        metrics: Metrics,
+        refusals: Refusals,
         pending: Handshakes,
     ) -> None:
         self.limits = limits
         self.protocol = protocol
+        self.refusals = refusals
         self.pending = pending
-        connections = limits.connections
-        self.refusals = Refusals("http", connections, self._encode, metrics, log)
-
-    def _encode(self, reason: str) -> bytes:
-        if self.limits.connections.kind(reason) == "rate":
-            return error_answer(429, "rate_limited", reason)
-        return error_answer(503, "unavailable", reason)
 
     def __call__(self, **kwargs: Any) -> asyncio.Protocol:
         """uvicorn's `http_protocol_class`: called with its arguments for each connection."""
         return HttpDoorman(self, kwargs)
+
+
+def refusals(connections: ConnectionLimiter, metrics: Metrics) -> Refusals:
+    """The HTTP door's refusals: the guard's error answers, 429 for the rate, else 503."""
+
+    def encode(reason: str) -> bytes:
+        if connections.kind(reason) == "rate":
+            return error_answer(429, "rate_limited", reason)
+        return error_answer(503, "unavailable", reason)
+
+    return Refusals("http", connections, encode, metrics, log)
 
 
 class HttpDoorman(asyncio.Protocol):

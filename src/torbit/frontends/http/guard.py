@@ -25,7 +25,9 @@ hold sockets and memory without limit.
 - `limits.connection_rate` / `connection_burst`: a new connection takes a token of its
   address's bucket (the one the line doors take from), or, through a trusted proxy, of the
   client its first request names; past it that request gets 429 and the connection is
-  closed. A reconnect storm cost a whole request each (attack14: bench/JOURNAL.md).
+  closed. A reconnect storm cost a whole request each (attack14: bench/JOURNAL.md). A
+  connection refused at once is the doorman's (doorman.py), before this protocol is made;
+  here only those through a trusted proxy, refused for the client their head names.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class DoorLimits:
     proxies: TrustedProxies = field(default_factory=TrustedProxies)
     body_timeout: float = 30.0
     send_timeout: float = 30.0
+    # a refusal counted (its address, why): the door's metric and log summary (doorman.py)
+    refused: Callable[[str, str], None] = lambda address, reason: None
 
 
 class _Counted(asyncio.Protocol):
@@ -256,10 +260,12 @@ class GuardedHttpTools(HttpToolsProtocol):
         connections = self.limits.connections
         self._refused = connections.acquire(address, arriving=not self._arrived)
         self._arrived = True
-        if self._refused is not None and connections.kind(self._refused) == "rate":
-            self._refused_status = 429
         if self._refused is None:
             self._counted = address
+            return
+        if connections.kind(self._refused) == "rate":
+            self._refused_status = 429
+        self.limits.refused(address, self._refused)
 
     def _refuse_counted(self) -> None:
         assert self._refused is not None
