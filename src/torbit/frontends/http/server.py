@@ -21,6 +21,7 @@ from torbit.frontends.http import (
     shutdown_http_app,
 )
 from torbit.frontends.http.context import HttpCore, HttpOptions
+from torbit.frontends.http.doorman import HttpDoor
 from torbit.frontends.http.proxies import TrustedProxies
 
 # at a stop, the longest wait for the requests uvicorn cancelled past its graceful bound
@@ -114,6 +115,7 @@ class HttpServer:
         self._server: Any = None  # uvicorn.Server
         self._task: asyncio.Task[None] | None = None
         self._handshakes = Handshakes()  # HTTPS connections not past their handshake yet
+        self._door: HttpDoor | None = None  # each connection's first protocol (doorman.py)
 
     async def start(self, sock: socket.socket) -> None:
         import uvicorn
@@ -122,7 +124,7 @@ class HttpServer:
         from torbit.frontends.http.ws_session import FRAME_BUDGET
 
         core, options = self._core, self._options
-        door = http_protocol(core, options, self._handshakes)
+        door = self._door = http_protocol(core, options, self._handshakes)
         config = uvicorn.Config(
             create_http_app(core, options),
             # bounded heads and bodies, connections counted per address (with telnet's)
@@ -168,6 +170,8 @@ class HttpServer:
         """Stop accepting; waiting long polls answer now instead of being cut; TLS
         handshakes not done are cut."""
         self._handshakes.cut()
+        if self._door is not None:
+            self._door.refusals.tally.stop()  # what it counted and had not told yet
         if self._server is not None:
             shutdown_http_app(self._server.config.app)
             self._server.should_exit = True
