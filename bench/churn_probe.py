@@ -83,7 +83,11 @@ class Probe:
     async def setup(self) -> tuple[User, User]:
         telnet = await login(self.ports["telnet"], lambda: TelnetUser("probet", ROOM, self._seen))
         irc = await login(self.ports["irc"], lambda: TorbitIrcUser("probei", ROOM, self._seen))
-        await login(self.ports["irc"], lambda: TorbitIrcUser("probel", None))  # the account
+        for made in (  # the accounts the login probes log in to (registered now)
+            await login(self.ports["irc"], lambda: TorbitIrcUser("probel", None)),
+            await login(self.ports["telnet"], lambda: TelnetUser("probeu", ROOM)),
+        ):
+            made.close()
         return telnet, irc
 
     async def talk(self, users: tuple[User, User], seconds: float) -> None:
@@ -103,7 +107,7 @@ class Probe:
             make: Callable[[], User]
             if n % 2:
                 port = self.ports["telnet"]
-                make = lambda: TelnetUser("probet", ROOM)  # noqa: E731
+                make = lambda: TelnetUser("probeu", ROOM)  # noqa: E731
             else:
                 port = self.ports["irc"]
                 make = lambda: IrcUser("probel", ROOM, password="probel:bench-password")  # noqa: E731
