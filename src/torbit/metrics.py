@@ -85,6 +85,15 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.connections_refused = Counter(
+            "torbit_connections_refused",
+            "New connections refused at once: the server full, too many open from the address,"
+            " or the address connecting too fast (limits.*)",
+            ["door", "limit"],
+            registry=self.registry,
+        )
+        self._refused: dict[tuple[str, str], Counter] = {}
+
         self.irc_commands_delayed = Counter(
             "torbit_irc_commands_delayed",
             "IRC commands held back by command pacing until the client's spending was paid",
@@ -158,6 +167,14 @@ class Metrics:
         counter = self._sent.get(door)
         if counter is None:
             counter = self._sent[door] = self.messages_in.labels(door)
+        return counter
+
+    def refused_on(self, door: str, limit: str) -> Counter:
+        """`connections_refused` of a door and limit, looked up once (a storm asks each
+        refusal)."""
+        counter = self._refused.get((door, limit))
+        if counter is None:
+            counter = self._refused[door, limit] = self.connections_refused.labels(door, limit)
         return counter
 
     def input_held_on(self, door: str) -> Counter:

@@ -154,6 +154,18 @@ class AddressRates:
             self.per_address.give_back(key, 1)
             raise
 
+    def admit(self, address: str) -> bool:
+        """`check` without the exception: True when a token of both buckets was taken (a
+        refused reconnect storm raised and worded thousands a second, for nothing)."""
+        key = address_key(address)
+        if self.per_address.take(key) == 0:
+            return False
+        network = network_key(address)
+        if network is None or self.per_network.take(network) > 0:
+            return True
+        self.per_address.give_back(key, 1)
+        return False
+
     def give_back(self, address: str, n: int) -> None:
         self.per_address.give_back(address_key(address), n)
         network = network_key(address)
@@ -342,6 +354,21 @@ class ConnectionLimiter:
         self.arrivals = AddressRates(RateLimiter(rate, burst, clock), clock)
         self._by_ip: dict[str, int] = {}
         self._open = 0
+        # the refusals, worded once: `acquire` returns these very strings, so a door can keep
+        # each one's bytes and kind (`REFUSALS`) instead of wording one per refused socket
+        self.full = f"the server is full ({total} connections): try again later"
+        self.crowded = f"too many connections from your address (limit {per_ip})"
+        self.hurried = (
+            f"too many new connections from your address (limit {rate:g} a second):"
+            " wait a few seconds before connecting again"
+        )
+
+    def kind(self, refusal: str) -> str:
+        """Which limit a refusal `acquire` returned is: "full", "address" or "rate" (the
+        metric's label, the log summary's words)."""
+        if refusal is self.hurried:
+            return "rate"
+        return "full" if refusal is self.full else "address"
 
     def acquire(self, ip: str, *, arriving: bool = False) -> str | None:
         """Count a connection, or return why it is refused (the caller closes it). `arriving`:
@@ -349,20 +376,13 @@ class ConnectionLimiter:
         TLS one handed over by its handshake gate, nor an HTTP request's move to its client's
         address)."""
         if self.total and self._open >= self.total:
-            return f"the server is full ({self.total} connections): try again later"
+            return self.full
         keys = address_keys(ip)
         for key, limit in zip(keys, (self.per_ip, self.per_ip * NETWORK_SHARE), strict=False):
             if self.per_ip and self._by_ip.get(key, 0) >= limit:
-                return f"too many connections from your address (limit {self.per_ip})"
-        if arriving and self.arrivals.per_address.enabled:
-            try:
-                self.arrivals.check(ip, "new connections")
-            except RateLimited:
-                rate = self.arrivals.per_address.rate
-                return (
-                    f"too many new connections from your address (limit {rate:g} a second):"
-                    " wait a few seconds before connecting again"
-                )
+                return self.crowded
+        if arriving and self.arrivals.per_address.enabled and not self.arrivals.admit(ip):
+            return self.hurried
         for key in keys:
             self._by_ip[key] = self._by_ip.get(key, 0) + 1
         self._open += 1

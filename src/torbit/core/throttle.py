@@ -61,6 +61,8 @@ def address_key(address: str) -> str:
     /48 of 2^16 /64s from its one IPv4 address, each a fresh bucket otherwise, and a Teredo
     /64 is its relay server's, shared by all that server's clients, while one client picks
     a fresh one by changing server."""
+    if ":" not in address:  # IPv4 (or no address): itself, unparsed (every arrival asks)
+        return address
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -77,6 +79,8 @@ def network_key(address: str) -> str | None:
     """The IPv6 /48 of a client (None for IPv4 and what `address_key` maps to IPv4): one
     site has 65,536 /64s, each its own `address_key`, so the limits kept per address also
     keep one per /48, NETWORK_SHARE times as high."""
+    if ":" not in address:
+        return None
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

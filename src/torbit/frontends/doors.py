@@ -15,9 +15,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, Protocol, TypeVar
 
 from torbit.core.limits import ConnectionLimiter
+from torbit.frontends.admission import Doorman, Refusals
 from torbit.frontends.flow import FlushQueue
 from torbit.frontends.handshake import HANDSHAKE_TIMEOUT, HandshakeGate, Handshakes
+from torbit.frontends.line_session import LineSession
 from torbit.frontends.proxied import ProxyGate, TrustedNetworks
+from torbit.frontends.tally import Tally
 from torbit.metrics import Metrics
 
 
@@ -79,9 +82,13 @@ class LineDoor(Generic[S]):
         connections: ConnectionLimiter,
         metrics: Metrics,
         flush_window: float,
+        refusal: Callable[[str], bytes],
     ) -> None:
         self.connections = connections
         self.metrics = metrics
+        name = log.name.removeprefix("torbit.")
+        self.refusals = Refusals(name, connections, refusal, metrics, log)
+        self.cuts = Tally(log, f"{name}: cut before login")
         self.flushes = FlushQueue(flush_window)
         self.input_bytes = 0  # read from its connections, for torbit_input_bytes
         metrics.count_input(log.name.removeprefix("torbit."), lambda: self.input_bytes)
@@ -110,12 +117,13 @@ class LineDoor(Generic[S]):
         tls: ssl.SSLContext | None,
         proxies: TrustedNetworks | None,
         door: str,
-        session: Callable[[tuple[str, int] | None], asyncio.Protocol],
+        session: Callable[[tuple[str, int] | None], LineSession[Any]],
     ) -> None:
         """Serve clients on a bound socket; with `proxies`, behind PROXY protocol balancers
         (proxied.py), which hand the session the client's own address. With `tls`, the
         connection counts in `self.connections` from its accept, through its handshake
-        (handshake.py)."""
+        (handshake.py). Otherwise a `Doorman` admits or refuses each connection before a
+        session is made for it (admission.py)."""
 
         def gate() -> asyncio.Protocol:
             assert proxies is not None
@@ -131,6 +139,10 @@ class LineDoor(Generic[S]):
                     sock=sock,
                 )
             )
+            return
+        if tls is None and proxies is None:
+            doorman = Doorman(session, self.connections, self.refusals)
+            self._servers.append(await loop.create_server(lambda: doorman, sock=sock))
             return
         self._servers.append(
             await loop.create_server(
@@ -276,6 +288,8 @@ class LineDoor(Generic[S]):
         for server in self._servers:
             server.close()
         self._handshakes.cut()
+        self.refusals.tally.stop()
+        self.cuts.stop()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         # transports offer no "drained" event, so poll them briefly

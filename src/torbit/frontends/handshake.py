@@ -19,26 +19,33 @@ import asyncio
 import ssl
 from asyncio import sslproto
 from collections.abc import Callable
-from typing import cast
+from typing import Protocol, cast
 
 from torbit.core.limits import ConnectionLimiter
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds for a TLS handshake, else the connection is closed
 
 
+class Pending(Protocol):
+    """A connection a stop cuts at once: nobody's session yet."""
+
+    def abort(self) -> None: ...
+
+
 class Handshakes:
-    """The gates of one door whose handshakes are not done yet."""
+    """The gates of one door whose handshakes are not done yet (and the HTTP door's refused
+    connections waiting to be answered: http/doorman.py)."""
 
     def __init__(self) -> None:
-        self._gates: set[HandshakeGate] = set()
+        self._gates: set[Pending] = set()
 
     def __len__(self) -> int:
         return len(self._gates)
 
-    def add(self, gate: HandshakeGate) -> None:
+    def add(self, gate: Pending) -> None:
         self._gates.add(gate)
 
-    def discard(self, gate: HandshakeGate) -> None:
+    def discard(self, gate: Pending) -> None:
         self._gates.discard(gate)
 
     def cut(self) -> int:

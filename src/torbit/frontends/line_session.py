@@ -12,8 +12,10 @@ from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 from torbit.core.limits import ByteBudget, ConnectionLimiter
 from torbit.errors import Forbidden
+from torbit.frontends.admission import Refusals
 from torbit.frontends.flow import FlushQueue, TransportWriter
 from torbit.frontends.paced import PacedInput
+from torbit.frontends.tally import Tally
 from torbit.metrics import Metrics
 
 E = TypeVar("E")
@@ -38,6 +40,8 @@ class LineHost(Protocol):
     connections: ConnectionLimiter
     metrics: Metrics
     flushes: FlushQueue
+    refusals: Refusals  # how it refuses a connection (admission.py)
+    cuts: Tally  # clients cut before login or registration, summed up in the log
     input_bytes: int  # read from all its connections (torbit_input_bytes)
 
     @property
@@ -67,8 +71,10 @@ class LineSession(PacedInput[E], asyncio.Protocol):
 
     # what a door says
 
-    def _refusal(self, reason: str) -> bytes:
-        """The last line to a client refused at connect (too many from its address)."""
+    @staticmethod
+    def refusal(reason: str) -> bytes:
+        """The one line to a client refused at connect (too many from its address), encoded
+        once per reason (admission.Refusals)."""
         raise NotImplementedError
 
     def _closing(self, reason: str) -> None:
@@ -80,9 +86,15 @@ class LineSession(PacedInput[E], asyncio.Protocol):
 
     # the connection
 
+    def admitted(self) -> None:
+        """Its connection is counted for its address already (admission.Doorman, which
+        refused it otherwise before this session was made)."""
+        self._counted = True
+
     def _accept(self, transport: asyncio.BaseTransport) -> bool:
-        """Take the connection and count it for its address; False when the address has too
-        many: the client is told, and the connection closed."""
+        """Take the connection and count it for its address (unless `admitted`: a plain
+        door's doorman did); False when the address has too many (behind a TLS handshake or
+        a PROXY header): the client is told, and the connection closed."""
         t = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         server = self.server
         self._writer = TransportWriter(
@@ -90,14 +102,14 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         )
         if not self.ip:
             self._address(transport.get_extra_info("peername"))
-        refused = server.connections.acquire(self.ip, arriving=True)
-        if refused:
-            self._writer.lost()  # never written to: the refusal is its only line
-            t.write(self._refusal(refused))
-            t.close()
-            self.closed = True
-            return False
-        self._counted = True
+        if not self._counted:
+            refused = server.connections.acquire(self.ip, arriving=True)
+            if refused:
+                self._writer.lost()  # never written to: the refusal is its only line
+                server.refusals.refuse(t, self.ip, refused)
+                self.closed = True
+                return False
+            self._counted = True
         server.metrics.connected_on(self.door).inc()
         return True
 

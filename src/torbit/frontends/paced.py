@@ -71,6 +71,12 @@ class PacedInput(Generic[E]):
         that the door sees (and bounds) how far ahead the client runs."""
         return False
 
+    def _reads_while_held(self) -> bool:
+        """Reading goes on while the door holds its client back (True), so that the door
+        sees how far ahead it runs (IRC's Excess Flood); False: reading pauses at
+        `max_pending` as while a handler runs (IRC before registration: TCP pushes back)."""
+        return True
+
     def close(self, reason: str) -> None:
         raise NotImplementedError
 
@@ -83,7 +89,11 @@ class PacedInput(Generic[E]):
             self._pending = deque(events)
         else:
             self._pending.extend(events)
-        if len(self._pending) > self.max_pending and not self._paused and not self._held_back():
+        if (
+            len(self._pending) > self.max_pending
+            and not self._paused
+            and not (self._held_back() and self._reads_while_held())
+        ):
             self._pause(True)
         self._pump()
 
@@ -97,7 +107,9 @@ class PacedInput(Generic[E]):
                 return
         if not pending:
             self._pending = None
-        if self._paused and (len(pending) < self.max_pending // 2 or self._held_back()):
+        if self._paused and (
+            len(pending) < self.max_pending // 2 or (self._held_back() and self._reads_while_held())
+        ):
             self._pause(False)
         if not pending:
             self._end()

@@ -12,14 +12,16 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from torbit import __version__
+from torbit.frontends.handshake import Handshakes
 from torbit.frontends.http.accounts import accounts_router
 from torbit.frontends.http.adapters import share_type_adapters
 from torbit.frontends.http.auth import Authenticator, principal_dependency
 from torbit.frontends.http.classic import classic_router
 from torbit.frontends.http.context import HttpCore, HttpOptions
 from torbit.frontends.http.docs import docs_router
+from torbit.frontends.http.doorman import HttpDoor, refusals
 from torbit.frontends.http.errors import install_error_handlers
-from torbit.frontends.http.guard import DoorLimits, GuardedHttpTools, guarded_protocol
+from torbit.frontends.http.guard import DoorLimits, guarded_protocol
 from torbit.frontends.http.headers import SecurityHeaders
 from torbit.frontends.http.limits import BodyLimit
 from torbit.frontends.http.longpoll import Receiver, WaitLimits
@@ -163,17 +165,19 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
     return app
 
 
-def http_protocol(core: HttpCore, options: HttpOptions) -> type[GuardedHttpTools]:
+def http_protocol(core: HttpCore, options: HttpOptions, pending: Handshakes) -> HttpDoor:
     """The connection protocol to give uvicorn: bounded heads and bodies, and connections
-    counted per client address in the limiter the telnet door shares."""
-    return guarded_protocol(
-        DoorLimits(
-            core.connections,
-            TrustedProxies(options.trusted_proxies),
-            options.body_timeout,
-            options.send_timeout,
-        )
+    counted per client address in the limiter the telnet door shares, a refused one before
+    uvicorn's protocol is made (doorman.py; those waiting to be answered in `pending`)."""
+    refused = refusals(core.connections, core.metrics)
+    limits = DoorLimits(
+        core.connections,
+        TrustedProxies(options.trusted_proxies),
+        options.body_timeout,
+        options.send_timeout,
+        refused.count,  # through a trusted proxy, the guard refuses (doorman.py: the rest)
     )
+    return HttpDoor(limits, guarded_protocol(limits), refused, pending)
 
 
 def drain_http_app(app: FastAPI, text: str) -> None:

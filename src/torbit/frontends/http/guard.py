@@ -25,7 +25,9 @@ hold sockets and memory without limit.
 - `limits.connection_rate` / `connection_burst`: a new connection takes a token of its
   address's bucket (the one the line doors take from), or, through a trusted proxy, of the
   client its first request names; past it that request gets 429 and the connection is
-  closed. A reconnect storm cost a whole request each (attack14: bench/JOURNAL.md).
+  closed. A reconnect storm cost a whole request each (attack14: bench/JOURNAL.md). A
+  connection refused at once is the doorman's (doorman.py), before this protocol is made;
+  here only those through a trusted proxy, refused for the client their head names.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from torbit.core.limits import ConnectionLimiter
-from torbit.errors import RateLimited
 from torbit.frontends.http.proxies import TrustedProxies
 
 HEAD_TIMEOUT = 20.0
@@ -58,7 +59,7 @@ _REASONS = {
 }
 
 
-def _error(status: int, code: str, message: str) -> bytes:
+def error_answer(status: int, code: str, message: str) -> bytes:
     """A complete response in the API's one error shape, closing the connection."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     return b"".join(
@@ -81,6 +82,8 @@ class DoorLimits:
     proxies: TrustedProxies = field(default_factory=TrustedProxies)
     body_timeout: float = 30.0
     send_timeout: float = 30.0
+    # a refusal counted (its address, why): the door's metric and log summary (doorman.py)
+    refused: Callable[[str, str], None] = lambda address, reason: None
 
 
 class _Counted(asyncio.Protocol):
@@ -135,6 +138,12 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._refused_status = 503  # and how (429: the address's new connections)
         self._arrived = False  # a token of the connection rate taken (`_count`)
         self._finished = False  # answered by the guard itself: the parser's callbacks are moot
+
+    def admitted(self, address: str) -> None:
+        """Counted against `address`, its token of the connection rate taken, by the door's
+        doorman (doorman.py), before this protocol was made."""
+        self._counted = address
+        self._arrived = True
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -249,23 +258,14 @@ class GuardedHttpTools(HttpToolsProtocol):
             return
         self._uncount()
         connections = self.limits.connections
-        self._refused = connections.acquire(address)
-        if self._refused is None and not self._arrived:
-            self._arrived = True
-            rates = connections.arrivals
-            if rates.per_address.enabled:
-                try:
-                    rates.check(address, "new connections")
-                except RateLimited:
-                    connections.release(address)
-                    self._refused_status = 429
-                    self._refused = (
-                        f"too many new connections from your address (limit"
-                        f" {rates.per_address.rate:g} a second): wait a few seconds before"
-                        " connecting again"
-                    )
+        self._refused = connections.acquire(address, arriving=not self._arrived)
+        self._arrived = True
         if self._refused is None:
             self._counted = address
+            return
+        if connections.kind(self._refused) == "rate":
+            self._refused_status = 429
+        self.limits.refused(address, self._refused)
 
     def _refuse_counted(self) -> None:
         assert self._refused is not None
@@ -359,7 +359,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._finished = True
         self._disarm()
         self._disarm_body()
-        self.transport.write(_error(status, code, message))
+        self.transport.write(error_answer(status, code, message))
         self.transport.close()
 
 

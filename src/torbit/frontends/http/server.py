@@ -21,6 +21,7 @@ from torbit.frontends.http import (
     shutdown_http_app,
 )
 from torbit.frontends.http.context import HttpCore, HttpOptions
+from torbit.frontends.http.doorman import HttpDoor
 from torbit.frontends.http.proxies import TrustedProxies
 
 # at a stop, the longest wait for the requests uvicorn cancelled past its graceful bound
@@ -114,6 +115,7 @@ class HttpServer:
         self._server: Any = None  # uvicorn.Server
         self._task: asyncio.Task[None] | None = None
         self._handshakes = Handshakes()  # HTTPS connections not past their handshake yet
+        self._door: HttpDoor | None = None  # each connection's first protocol (doorman.py)
 
     async def start(self, sock: socket.socket) -> None:
         import uvicorn
@@ -122,10 +124,11 @@ class HttpServer:
         from torbit.frontends.http.ws_session import FRAME_BUDGET
 
         core, options = self._core, self._options
+        door = self._door = http_protocol(core, options, self._handshakes)
         config = uvicorn.Config(
             create_http_app(core, options),
             # bounded heads and bodies, connections counted per address (with telnet's)
-            http=http_protocol(core, options),
+            http=door.protocol,
             # forwarding headers are read by the app, from http.trusted_proxies only
             proxy_headers=False,
             log_config=None,
@@ -140,6 +143,8 @@ class HttpServer:
             ssl_keyfile=self._tls[1] or None,
         )
         config.load()
+        # each connection's first protocol: a refused one never gets uvicorn's (doorman.py)
+        config.http_protocol_class = door  # type: ignore[assignment]
         if config.ssl is not None:
             config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
             _handshake_counted(config, core, options, self._handshakes)
@@ -165,6 +170,8 @@ class HttpServer:
         """Stop accepting; waiting long polls answer now instead of being cut; TLS
         handshakes not done are cut."""
         self._handshakes.cut()
+        if self._door is not None:
+            self._door.refusals.tally.stop()  # what it counted and had not told yet
         if self._server is not None:
             shutdown_http_app(self._server.config.app)
             self._server.should_exit = True

@@ -31,6 +31,7 @@ log = logging.getLogger("torbit.irc")
 
 ERRORS_SHOWN: Final = 10  # error numerics one command may answer
 SCAN_READS_FROM: Final = 16384  # bytes: a read this big is judged before it is parsed
+HELD_EVERY: Final = 1.0  # seconds between two commands of a client held before registration
 NICKS_A_UNIT: Final = 10  # ISON and MONITOR: nicks looked up for one unit (as a roster read)
 
 
@@ -82,6 +83,16 @@ def charge(s: Paced, units: float) -> None:
     paced = s.server.pacing
     if paced.rate > 0:
         s._paid_until = paced.spend(s._paid_until, time.monotonic(), units)
+
+
+def hold(s: Paced) -> None:
+    """A client held before registration (past its bounds there: registration.py) waits
+    HELD_EVERY after each command, its bucket empty: InspIRCd's fakelag for the unregistered.
+    Closed instead, it reconnected at once, and the refusals of those reconnects cost more
+    than the commands a second it is let send (churn, bench/JOURNAL.md)."""
+    paced = s.server.pacing
+    if paced.rate > 0:
+        s._paid_until = max(s._paid_until, time.monotonic() + paced.tolerance) + HELD_EVERY
 
 
 def began(s: Paced, cost: int) -> None:

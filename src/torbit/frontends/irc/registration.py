@@ -209,8 +209,20 @@ class Caps:
 class Registration:
     """What a client said about itself before registering, and what to do about it."""
 
-    def __init__(self, server: str, caps: Caps, *, guests: bool, registration_open: bool) -> None:
+    def __init__(
+        self,
+        server: str,
+        caps: Caps,
+        *,
+        guests: bool,
+        registration_open: bool,
+        hold: bool = False,
+    ) -> None:
         self.server = server
+        # past a bound (MAX_JUNK, MAX_COMMANDS, MAX_SASL_FAILURES), `hold`: the client is
+        # `held` (the session paces it to a command a second), else closed
+        self.hold = hold
+        self.held = False
         self.caps = caps
         self.guests = guests
         self.registration_open = registration_open
@@ -319,6 +331,14 @@ class Registration:
             ]
         if not msg.params or not msg.params[0]:
             return [self._numeric(n.ERR_NEEDMOREPARAMS, "AUTHENTICATE", "Not enough parameters")]
+        if self._sasl_failures >= MAX_SASL_FAILURES:  # (held: no more guesses checked here)
+            return [
+                self._numeric(
+                    n.ERR_SASLFAIL,
+                    f"SASL authentication failed: too many failed logins ({MAX_SASL_FAILURES})"
+                    " on this connection",
+                )
+            ]
         data = msg.params[0]
         if self.account is not None:
             return [self._numeric(n.ERR_SASLALREADY, "You have already authenticated using SASL")]
@@ -408,6 +428,9 @@ class Registration:
             self._sasl_failures += 1
             failed = self._numeric(n.ERR_SASLFAIL, f"SASL authentication failed: {reason}")
             if self._sasl_failures >= MAX_SASL_FAILURES:
+                if self.hold:
+                    self.held = True
+                    return [failed]
                 return [failed, Close(f"Too many failed logins ({MAX_SASL_FAILURES})")]
             return [failed]
         return [

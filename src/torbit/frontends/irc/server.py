@@ -3,7 +3,6 @@ registered clients by nick, and what happens when one leaves (logged out; a gues
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import ssl
@@ -40,7 +39,7 @@ class IrcServer(LineDoor[IrcSession]):
     def __init__(
         self, core: IrcCore, options: IrcOptions, connections: ConnectionLimiter, metrics: Metrics
     ) -> None:
-        super().__init__(log, connections, metrics, options.flush_window)
+        super().__init__(log, connections, metrics, options.flush_window, IrcSession.refusal)
         self.core = core
         self.options = options
         self.pacing = options.pacing
@@ -72,7 +71,7 @@ class IrcServer(LineDoor[IrcSession]):
         """Serve clients on a bound socket; with `proxies`, behind PROXY protocol balancers."""
         door = "irc-tls" if tls else "irc"
 
-        def session(peer: tuple[str, int] | None) -> asyncio.Protocol:
+        def session(peer: tuple[str, int] | None) -> IrcSession:
             return IrcSession(self, door, peer)
 
         await self._listen(sock, tls, proxies, door, session)

@@ -150,6 +150,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
             self.caps,
             guests=options.guests,
             registration_open=self.core.accounts.registration_open,
+            hold=server.pacing.rate > 0,
         )
         self.nick = ""
         self.user_key = ""
@@ -218,7 +219,8 @@ class IrcSession(SessionOutput, LineSession[Event]):
             self.server.options.registration_timeout, self._registration_timed_out
         )
 
-    def _refusal(self, reason: str) -> bytes:
+    @staticmethod
+    def refusal(reason: str) -> bytes:
         return Message("ERROR", (f"Closing link: {reason}",)).encode()
 
     def _sent_this_turn(self) -> set[tuple[str, str]]:
@@ -366,6 +368,11 @@ class IrcSession(SessionOutput, LineSession[Event]):
     def _held_back(self) -> bool:
         return pacing.held_back(self)
 
+    def _reads_while_held(self) -> bool:
+        """Registered: reading goes on (Excess Flood bounds it); before, a held client's
+        queue stops at `max_pending` and TCP pushes back (it may hold no more than that)."""
+        return self.registration is None
+
     def take_queued(self, take: Callable[[Message], T | None], limit: int) -> list[T]:
         """Commands queued right behind the one being handled, taken off the queue while
         `take` makes something of them (None: stop there, it stays queued): a pipelining
@@ -399,6 +406,8 @@ class IrcSession(SessionOutput, LineSession[Event]):
         if self._timer is not None:  # the registration's; the door's rounds from now on
             self._timer.cancel()
             self._timer = None
+        if self.registration is not None and self.registration.held:
+            self._paid_until = 0.0  # its hold was for the unregistered: paced as others now
         self.registration = None
         self._admit(self.server.options.input_budget)
         self.renamed(nick)
@@ -429,9 +438,14 @@ class IrcSession(SessionOutput, LineSession[Event]):
         if self.leaving:  # closed for it already: what was read behind is not handled
             return True
         why = machine.counted(command)
+        if why is not None and machine.hold:  # held, not closed: no reconnect storm
+            machine.held = True
+            why = None
+        if machine.held:
+            pacing.hold(self)
         if why is None:
             return False
-        log.info("closing %s before registration: %s", self.ip, why)
+        self.server.cuts.count(self.ip, why)  # summed up: a storm of these is an attack's
         self.close(why)
         return True
 

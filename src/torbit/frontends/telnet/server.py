@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import ssl
@@ -26,7 +25,7 @@ class TelnetServer(LineDoor[TelnetSession]):
         connections: ConnectionLimiter,
         metrics: Metrics,
     ) -> None:
-        super().__init__(log, connections, metrics, options.flush_window)
+        super().__init__(log, connections, metrics, options.flush_window, TelnetSession.refusal)
         self.core = core
         self.options = options
 
@@ -42,7 +41,7 @@ class TelnetServer(LineDoor[TelnetSession]):
         may come through PROXY protocol balancers (proxied.py)."""
         door = "telnet-tls" if tls else "telnet"
 
-        def session(peer: tuple[str, int] | None) -> asyncio.Protocol:
+        def session(peer: tuple[str, int] | None) -> TelnetSession:
             return TelnetSession(self, door, refuse_login, peer)
 
         await self._listen(sock, tls, proxies, door, session)

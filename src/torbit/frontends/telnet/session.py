@@ -146,7 +146,8 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         self._write(GREETING.encode())
         self._steps(self._dialogue.start())
 
-    def _refusal(self, reason: str) -> bytes:
+    @staticmethod
+    def refusal(reason: str) -> bytes:
         return format_error(reason).encode() + b"\r\n"
 
     def _address(self, peer: tuple[str, int] | None) -> None:
@@ -317,7 +318,8 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
                 self._error(step.text)
             elif isinstance(step, login.Hangup):
                 self._error(step.text)
-                log.info("%s from %s as %s", step.reason, self._peer, self._dialogue_name())
+                # summed up (tally.py): a client cut for junk reconnects at once, again and again
+                self.server.cuts.count(self.ip, f"{step.reason} (as {self._dialogue_name()})")
                 self.close(step.reason)
 
     async def _login_steps(self, steps: list[login.Step]) -> None:
