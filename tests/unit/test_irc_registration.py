@@ -7,8 +7,8 @@ import base64
 
 import pytest
 
+from torbit.frontends.irc.caps import Caps, offered_caps
 from torbit.frontends.irc.registration import (
-    Caps,
     CheckPassword,
     Close,
     Complete,
@@ -16,7 +16,6 @@ from torbit.frontends.irc.registration import (
     Registration,
     Send,
     Step,
-    offered_caps,
     valid_nick,
 )
 from torbit.protocol.irc import Message, MessageReceived, parse_line
@@ -74,8 +73,15 @@ def test_the_order_of_nick_and_user_does_not_matter() -> None:
 
 @pytest.mark.parametrize(
     ("line", "code"),
-    [("NICK", "431"), ("NICK :", "431"), ("NICK 9lives", "432"), ("NICK -dash", "432"),
-     ("NICK a.b", "432"), ("NICK " + "x" * 33, "432"), ("NICK a[b]", "432")],
+    [
+        ("NICK", "431"),
+        ("NICK :", "431"),
+        ("NICK 9lives", "432"),
+        ("NICK -dash", "432"),
+        ("NICK a.b", "432"),
+        ("NICK " + "x" * 33, "432"),
+        ("NICK a[b]", "432"),
+    ],
 )
 def test_bad_nicks_get_their_numeric(line: str, code: str) -> None:
     reg = machine()
@@ -102,8 +108,17 @@ def test_a_nick_taken_when_admitted_can_be_chosen_again() -> None:
 
 @pytest.mark.parametrize(
     ("nick", "ok"),
-    [("alice", True), ("Al_ice-2", True), ("_x", True), ("2fast", False), ("a.b", False),
-     ("", False), ("é", False), ("a" * 32, True), ("a" * 33, False)],
+    [
+        ("alice", True),
+        ("Al_ice-2", True),
+        ("_x", True),
+        ("2fast", False),
+        ("a.b", False),
+        ("", False),
+        ("é", False),
+        ("a" * 32, True),
+        ("a" * 33, False),
+    ],
 )
 def test_valid_nicks_are_torbit_names_irc_allows(nick: str, ok: bool) -> None:
     assert valid_nick(nick) is ok
@@ -136,9 +151,7 @@ def test_registration_closed_offers_no_account_registration() -> None:
 
 def test_cap_req_is_all_or_nothing() -> None:
     reg = machine()
-    assert sent(feed(reg, "CAP REQ :server-time bogus")) == [
-        ":srv CAP * NAK :server-time bogus"
-    ]
+    assert sent(feed(reg, "CAP REQ :server-time bogus")) == [":srv CAP * NAK :server-time bogus"]
     assert "server-time" not in reg.caps
     assert sent(feed(reg, "CAP REQ :server-time echo-message")) == [
         ":srv CAP * ACK :server-time echo-message"

@@ -16,8 +16,8 @@ from torbit.core.names import is_inbox, name_key
 from torbit.frontends.flow import TransportWriter
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
+from torbit.frontends.irc.caps import Caps
 from torbit.frontends.irc.context import IrcCore, IrcOptions
-from torbit.frontends.irc.registration import Caps
 from torbit.protocol.irc import Message
 from torbit.protocol.irc_replies import fit_lines, numeric
 

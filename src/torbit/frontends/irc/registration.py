@@ -1,4 +1,4 @@
-"""Connection registration and capability negotiation, sans-IO: messages in, steps out. The
+"""Connection registration (CAP negotiation itself: caps.py), sans-IO: messages in, steps out. The
 session feeds it what a client sends before it is registered and does what the steps say:
 send a line, check a password, create an account, finish registering, close. Unit-tested
 without a socket, like the telnet login dialogue.
@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import binascii
 from base64 import b64decode
-from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Final
 
 from torbit.core.names import MAX_NAME_LENGTH, is_valid_name, name_chars, unseen_character
 from torbit.core.text import clean_label
 from torbit.frontends.irc import numerics as n
+from torbit.frontends.irc.caps import Caps
 from torbit.protocol.irc import Message
 from torbit.protocol.irc_replies import numeric
 
@@ -39,38 +38,6 @@ MAX_SASL_FAILURES: Final = 3  # wrong passwords over SASL (PASS: one, then close
 STEPS: Final = frozenset({"NICK", "USER", "PASS", "AUTHENTICATE", "REGISTER", "QUIT", "PONG"})
 SASL_CHUNK: Final = 400  # bytes of base64 per AUTHENTICATE line (IRCv3 SASL)
 MAX_SASL_BYTES: Final = 4 * SASL_CHUNK  # a name, a password of up to 1,024 bytes, base64
-
-
-def offered_caps(*, registration_open: bool) -> Mapping[str, str | None]:
-    """The capabilities this door offers, with their CAP LS 302 values: one read-only
-    mapping shared by every client (a copy each was 464 bytes)."""
-    return _OFFERED[registration_open]
-
-
-def _offered(registration_open: bool) -> Mapping[str, str | None]:
-    caps: dict[str, str | None] = {
-        "account-tag": None,
-        "away-notify": None,
-        "batch": None,
-        "cap-notify": None,
-        "draft/chathistory": None,
-        "echo-message": None,
-        "extended-join": None,
-        "extended-monitor": None,
-        "invite-notify": None,
-        "message-tags": None,
-        "multi-prefix": None,
-        "sasl": "PLAIN",
-        "server-time": None,
-        "setname": None,
-        "userhost-in-names": None,
-    }
-    if registration_open:
-        caps["draft/account-registration"] = "before-connect"
-    return MappingProxyType(caps)
-
-
-_OFFERED = {True: _offered(True), False: _offered(False)}
 
 
 def valid_nick(nick: str) -> bool:
@@ -121,89 +88,6 @@ class Close:
 
 
 Step = Send | CheckPassword | CreateAccount | Complete | Close
-
-
-_NONE: frozenset[str] = frozenset()
-
-
-class Caps:
-    """The capabilities a client has enabled and CAP negotiation, before and after it is
-    registered. The enabled set is replaced on a change, never changed in place: most
-    clients enable nothing, and share one empty set."""
-
-    __slots__ = ("enabled", "negotiating", "offered", "server", "version")
-
-    def __init__(self, server: str, offered: Mapping[str, str | None]) -> None:
-        self.server = server
-        self.offered = offered
-        self.enabled: frozenset[str] = _NONE
-        self.version = 0
-        self.negotiating = False  # registration waits until CAP END
-
-    def __contains__(self, cap: str) -> bool:
-        return cap in self.enabled
-
-    def handle(self, msg: Message, nick: str | None, registered: bool) -> list[Message]:
-        target = nick or "*"
-        if not msg.params:
-            return [
-                numeric(self.server, nick, n.ERR_NEEDMOREPARAMS, "CAP", "Not enough parameters")
-            ]
-        sub = msg.params[0].upper()
-        if sub == "LS":
-            if not registered:
-                self.negotiating = True
-            arg = msg.params[1] if len(msg.params) > 1 else ""
-            if arg.isdigit() and len(arg) < 6:
-                self.version = max(self.version, int(arg))
-            if self.version >= 302:
-                self.enabled |= {"cap-notify"}  # implied by 302 (IRCv3 cap-notify)
-            return [self._reply(target, "LS", self._listing(self.version >= 302))]
-        if sub == "LIST":
-            return [self._reply(target, "LIST", " ".join(sorted(self.enabled)))]
-        if sub == "REQ":
-            if not registered:
-                self.negotiating = True
-            asked = msg.params[1] if len(msg.params) > 1 else ""
-            return [self._reply(target, "ACK" if self._request(asked) else "NAK", asked)]
-        if sub == "END":
-            self.negotiating = False
-            return []
-        return [
-            numeric(
-                self.server, nick, n.ERR_INVALIDCAPCMD, msg.params[0][:20], "Invalid CAP command"
-            )
-        ]
-
-    def _request(self, asked: str) -> bool:
-        """Apply the whole request, or none of it."""
-        changes: list[tuple[str, bool]] = []
-        for word in asked.split(" "):
-            if not word:
-                continue
-            name = word.removeprefix("-")
-            if name not in self.offered or (
-                name == "cap-notify" and word[0] == "-" and self.version >= 302
-            ):
-                return False
-            changes.append((name, word[0] != "-"))
-        enabled = set(self.enabled)
-        for name, on in changes:
-            if on:
-                enabled.add(name)
-            else:
-                enabled.discard(name)
-        self.enabled = frozenset(enabled) or _NONE
-        return bool(changes) or not asked.strip(" ")
-
-    def _listing(self, values: bool) -> str:
-        words = []
-        for name, value in sorted(self.offered.items()):
-            words.append(f"{name}={value}" if values and value else name)
-        return " ".join(words)
-
-    def _reply(self, target: str, sub: str, text: str) -> Message:
-        return Message("CAP", (target, sub, text), self.server)
 
 
 class Registration:

@@ -22,10 +22,11 @@ from torbit.core.sessions import Fresh, Proof
 from torbit.frontends.irc import liveness, pacing
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
+from torbit.frontends.irc.caps import Caps, offered_caps
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.output import OutputHost, SessionOutput
 from torbit.frontends.irc.pacing import PacedHost
-from torbit.frontends.irc.registration import Caps, Registration, offered_caps
+from torbit.frontends.irc.registration import Registration
 from torbit.frontends.irc.roster import Roster
 from torbit.frontends.line_session import LineHost, LineSession
 from torbit.protocol.irc import Event, InvalidLine, IRCParser, LineTooLong, Message, MessageReceived
