@@ -12,6 +12,7 @@ import pytest
 
 import torbit.backends.message_log.sql as local
 from tests.contract.conftest import NOW, ago, draft, running
+from torbit.backends.message_log import sql_purge
 from torbit.backends.message_log.sql import SqlLog
 from torbit.backends.store.schema import messages
 from torbit.backends.store.sql import SqlStore
@@ -24,12 +25,6 @@ async def fill(log: SqlLog, channel: str, n: int) -> list[Message]:
 
 
 # publishing
-
-
-
-
-
-
 
 
 async def test_listener_gets_each_message_once_in_order_before_the_ack(
@@ -47,8 +42,9 @@ async def test_listener_only_sees_committed_messages(sqlite_url: str) -> None:
 
     def listener(m: Message) -> None:  # looks from a second, synchronous connection
         assert other is not None
-        row = other.execute("SELECT id FROM messages WHERE channel = ? AND id = ?",
-                            (m.channel, m.id)).fetchone()
+        row = other.execute(
+            "SELECT id FROM messages WHERE channel = ? AND id = ?", (m.channel, m.id)
+        ).fetchone()
         seen.append(row[0] if row else None)
 
     async with running(sqlite_url, listener) as (store, log):
@@ -59,8 +55,6 @@ async def test_listener_only_sees_committed_messages(sqlite_url: str) -> None:
         finally:
             other.close()
     assert seen == list(range(1, 21))
-
-
 
 
 async def test_group_commit_with_50_concurrent_publishers(
@@ -106,8 +100,10 @@ async def test_a_batch_of_senders_and_send_times_is_stored_as_published(
     times = [NOW, NOW, ago(seconds=1), ago(seconds=1), NOW]
     senders = ["Alice", "Alice", "BOB", "carol", "Alice"]
     published = await log.publish(
-        [draft("lobby", f"m{i}", sender=s, sent_at=t)
-         for i, (s, t) in enumerate(zip(senders, times, strict=True))]
+        [
+            draft("lobby", f"m{i}", sender=s, sent_at=t)
+            for i, (s, t) in enumerate(zip(senders, times, strict=True))
+        ]
     )
     assert [m.sent_at for m in published] == times
     assert [m.sender_key for m in published] == ["alice", "alice", "bob", "carol", "alice"]
@@ -129,8 +125,6 @@ async def test_big_publishes_are_split_into_batches_but_stay_whole(
     assert log.commits >= 6
 
 
-
-
 async def test_close_flushes_what_is_pending(store: SqlStore) -> None:
     log = SqlLog(store)
     await log.start(lambda m: None)
@@ -142,16 +136,15 @@ async def test_close_flushes_what_is_pending(store: SqlStore) -> None:
         await log.publish([draft()])
 
 
-
-
 async def test_a_failed_commit_is_unavailable_and_leaves_no_gap(
     log: SqlLog, store: SqlStore
 ) -> None:
     await fill(log, "lobby", 2)
     async with store.engine.begin() as conn:  # someone else takes id 3 behind the log's back
         await conn.execute(
-            messages.insert().values(channel="lobby", id=3, sender="Mallory", text="x",
-                                     sent_at=NOW, kind="text")
+            messages.insert().values(
+                channel="lobby", id=3, sender="Mallory", text="x", sent_at=NOW, kind="text"
+            )
         )
     with pytest.raises(ServiceUnavailable):
         await log.publish([draft("lobby", "a"), draft("games")])
@@ -161,22 +154,18 @@ async def test_a_failed_commit_is_unavailable_and_leaves_no_gap(
     assert [m.text for m in await log.read("lobby")] == ["m0", "m1", "x", "m0"]
 
 
-
-
-
-
-
-
-
-
 # purge
 
 
 async def test_purge_deletes_only_older_messages(log: SqlLog) -> None:
-    await log.publish([draft("lobby", "old", sent_at=ago(hours=30)),
-                       draft("@bob", "old", sent_at=ago(hours=25)),
-                       draft("lobby", "new", sent_at=ago(hours=1)),
-                       draft("lobby", "edge", sent_at=ago(hours=24))])
+    await log.publish(
+        [
+            draft("lobby", "old", sent_at=ago(hours=30)),
+            draft("@bob", "old", sent_at=ago(hours=25)),
+            draft("lobby", "new", sent_at=ago(hours=1)),
+            draft("lobby", "edge", sent_at=ago(hours=24)),
+        ]
+    )
     assert await log.purge(ago(hours=24)) == 2
     assert [m.text for m in await log.read("lobby")] == ["new", "edge"]
     assert await log.read("@bob") == []
@@ -184,7 +173,7 @@ async def test_purge_deletes_only_older_messages(log: SqlLog) -> None:
 
 
 async def test_purge_works_in_batches(log: SqlLog, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local, "PURGE_BATCH", 7)
+    monkeypatch.setattr(sql_purge, "PURGE_BATCH", 7)
     await log.publish([draft("lobby", str(i), sent_at=ago(days=2)) for i in range(30)])
     await fill(log, "lobby", 2)
     assert await log.purge(ago(days=1)) == 30

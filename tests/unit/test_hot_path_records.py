@@ -41,6 +41,23 @@ def test_observing_n_equal_lags_at_once_is_n_observations() -> None:
     assert samples(at_once.registry)[("torbit_delivery_latency_seconds_count", ())] == 17
 
 
+def test_a_doors_sent_counter_is_looked_up_once_and_counts_as_labels_does() -> None:
+    metrics = Metrics()
+    telnet = metrics.sent_on("telnet")
+    assert metrics.sent_on("telnet") is telnet  # no `labels` per message
+    telnet.inc(3)
+    metrics.sent_on("irc").inc()
+    metrics.messages_in.labels("telnet").inc()
+    counted = {
+        s.labels["door"]: s.value
+        for family in metrics.registry.collect()
+        if family.name == "torbit_messages_in"
+        for s in family.samples
+        if s.name.endswith("_total")
+    }
+    assert counted == {"telnet": 4.0, "irc": 1.0}
+
+
 def test_the_transcript_writes_runs_in_order_with_each_lines_time(tmp_path: Path) -> None:
     cfg = LogConfig(dir=tmp_path)
     lost: list[int] = []

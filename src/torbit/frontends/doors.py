@@ -11,7 +11,7 @@ import logging
 import socket
 import ssl
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, Protocol, TypeVar
 
 from torbit.core.limits import ConnectionLimiter
@@ -98,6 +98,7 @@ class LineDoor(Generic[S]):
         self._handshakes = Handshakes()  # TLS connections not past their handshake yet
         self._tasks: set[asyncio.Task[None]] = set()
         self._handlers: set[asyncio.Future[None]] = set()  # the sessions' (paced.py), running
+        self._loop: asyncio.AbstractEventLoop | None = None  # `start`'s, fetched once
         # vanished sessions not yet logged out (with: log the user out?), and the one being
         # logged out now; futures only for those someone waits for (`gone`)
         self._departing: deque[S] = deque()
@@ -160,11 +161,17 @@ class LineDoor(Generic[S]):
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
-    def keep(self, handler: asyncio.Future[None]) -> None:
-        """A session's handler (paced.py), kept until done: a stop waits for it. (Its errors
-        are the session's to show, not the door's to log.)"""
-        self._handlers.add(handler)
-        handler.add_done_callback(self._handlers.discard)
+    def start(self, handler: Awaitable[None]) -> asyncio.Future[None]:
+        """A session's handler (paced.py) started, and kept until done: a stop waits for it.
+        (Its errors are the session's to show, not the door's to log.) The loop is fetched
+        once: `ensure_future` asked for it per line (CPython 3.11: a getpid() each time)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(handler, loop=loop)
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+        return task
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

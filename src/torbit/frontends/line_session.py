@@ -7,7 +7,7 @@ it says before closing, and what departing means (`_disconnected` tells it when)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 from torbit.core.limits import ByteBudget, ConnectionLimiter
@@ -50,8 +50,9 @@ class LineHost(Protocol):
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a session's background work, keeping a reference until it is done."""
 
-    def keep(self, handler: asyncio.Future[None]) -> None:
-        """A session's running handler, which a stop waits for (doors.LineDoor)."""
+    def start(self, handler: Awaitable[None]) -> asyncio.Future[None]:
+        """A session's handler started on the loop, kept until done: a stop waits for it
+        (doors.LineDoor)."""
 
     def hang_up(self, session: Any, transport: asyncio.Transport) -> bool | None:
         """End the session whose client closed its side and close ours, soon (a batch a
@@ -168,8 +169,8 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         """The door's turn to depart this session after its client's EOF (`hang_up`)."""
         self._gone()
 
-    def _started(self, task: asyncio.Future[None]) -> None:
-        self.server.keep(task)
+    def _start(self, work: Awaitable[None]) -> asyncio.Future[None]:
+        return self.server.start(work)
 
     def cut(self) -> None:
         """Shutdown: the connection is cut at once (output still queued is dropped)."""

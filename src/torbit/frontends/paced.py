@@ -116,13 +116,12 @@ class PacedInput(Generic[E]):
 
     def _run(self, work: Awaitable[None]) -> None:
         self._busy = True
-        task = asyncio.ensure_future(work)
-        task.add_done_callback(self._done)
-        self._started(task)
+        self._start(work).add_done_callback(self._done)
 
-    def _started(self, task: asyncio.Future[None]) -> None:
-        """A handler's task, for the door to wait for at a stop (its work may use the store,
-        which closes after the doors)."""
+    def _start(self, work: Awaitable[None]) -> asyncio.Future[None]:
+        """A handler's task, started; the door keeps it to wait for at a stop (its work may
+        use the store, which closes after the doors)."""
+        return asyncio.ensure_future(work)
 
     def _done(self, task: asyncio.Future[None]) -> None:
         self._busy = False

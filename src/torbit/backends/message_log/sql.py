@@ -6,6 +6,13 @@ whole batch in one transaction and commits; only then does it hand the messages 
 (in order) and wake the publishers. Nothing is shown or acknowledged before it is durable, and
 fifty concurrent senders share one fsync instead of paying for fifty.
 
+A lone small publish to a quiet log (nothing queued or under way, none committed so far in
+this loop turn) is committed by its publisher at once where the dialect can (`commit_now`:
+SQLite in WAL, not synced), delivered and returned in the same turn: no hand-off to the
+writer task and back, which cost a steady stream two loop turns a message
+(bench/JOURNAL.md, `permsg`). Publishes later in that turn queue for the writer as before,
+so concurrent senders still share a commit.
+
 The log is the node's alone: app.py gives it the node's claim on the database as its `fence`
 (backends/store/claim.py). A batch is committed only while the claim is held; one that finds
 it lost waits for it to be taken again (then reads its next ids afresh: another node may have
@@ -21,9 +28,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Delete, Select, and_, delete, func, select, tuple_, union_all
+from sqlalchemy import Select, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from torbit.backends.message_log import sql_purge
 from torbit.backends.store.dialects import MessageRow, is_unavailable, unavailable
 from torbit.backends.store.schema import messages, purge_marks
 from torbit.backends.store.sql import SqlStore
@@ -39,7 +47,6 @@ MAX_BATCH = 1000  # drafts per transaction
 # messages in a batch committed at once on the loop's thread where the dialect can
 # (`commit_now`): a steady stream's one message; a busy log's big batches go to the driver
 COMMIT_NOW_ROWS = 8
-PURGE_BATCH = 5000  # rows per DELETE, so a purge never holds the write lock for long
 # Pages of a receive up to this size are read on the event loop's thread (SQLite: ~0.2 ms for
 # 100 rows, against ~0.5 ms more in the pooled connection's lease and the thread hand-off);
 # larger ones go to the driver's thread, where SQLite's stepping does not hold the loop.
@@ -98,13 +105,17 @@ class SqlLog:
         self.health = Health()
         self.fence: Fence | None = None  # set by app.py: the node's claim on the database
         self._generation = 0  # the fence's, when the next ids were read
+        self._unfinished = 0  # batches taken by the writer, not yet delivered or failed
+        self._loop: asyncio.AbstractEventLoop | None = None  # the writer's, from `start`
+        self._committed_now = False  # a publish was committed at once in this loop turn
 
     async def start(self, listener: MessageListener, batches: BatchListener | None = None) -> None:
         self._listener = listener
         self._batches = batches
         self._closing = False
         if self._writer is None:
-            self._writer = asyncio.create_task(self._run(), name="torbit-local-log-writer")
+            self._loop = asyncio.get_running_loop()
+            self._writer = self._loop.create_task(self._run(), name="torbit-local-log-writer")
 
     async def close(self) -> None:
         """Write everything already published, then stop the writer."""
@@ -123,7 +134,16 @@ class SqlLog:
             return []
         if self._writer is None or self._writer.done() or self._closing:
             raise ServiceUnavailable("message log unavailable: it is not running")
-        future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
+        if not self._pending and not self._unfinished and not self._committed_now:
+            try:
+                done = self._publish_now(drafts)
+            except ServiceUnavailable as e:
+                self.health.publish_failed(e)
+                raise
+            if done is not None:
+                return done
+        assert self._loop is not None
+        future: asyncio.Future[list[Message]] = self._loop.create_future()
         self._pending.append((drafts, future))
         self._wakeup.set()
         try:
@@ -137,6 +157,45 @@ class SqlLog:
 
     async def unwatch(self, channel: str) -> None:
         pass
+
+    def _publish_now(self, drafts: Sequence[Draft]) -> list[Message] | None:
+        """Commit, deliver and return a publish to a quiet log in this turn, where the
+        dialect commits it at once; None when it cannot (then it queues, nothing taken).
+        Only one a turn: the next ones queue, and the writer commits them together."""
+        if len(drafts) > COMMIT_NOW_ROWS or not self._store.dialect.commits_now:
+            return None
+        fence = self.fence
+        if fence is not None and (not fence.held or fence.generation != self._generation):
+            return None
+        next_id = self._next_id
+        before = {}
+        for d in drafts:
+            channel = d.channel
+            if channel not in before:
+                if channel not in next_id:
+                    return None  # its next id is read by the writer first
+                before[channel] = next_id[channel]
+        results, rows = self._number([drafts])
+        try:
+            committed = self._store.dialect.commit_now(self._store.engine, rows)
+        except Exception as e:
+            for channel in before:  # ids handed out here were never written
+                next_id.pop(channel, None)
+            if not is_unavailable(e):
+                log.exception("message log: writing a publish of %d failed", len(drafts))
+            raise self.health.failed(unavailable(e)) from e
+        if not committed:  # busy: the ids go back, and the writer takes it
+            next_id.update(before)
+            return None
+        self.commits += 1
+        self._committed_now = True
+        assert self._loop is not None
+        self._loop.call_soon(self._turn_over)
+        self._hand_over(results)
+        return results[0]
+
+    def _turn_over(self) -> None:
+        self._committed_now = False
 
     # the writer
 
@@ -166,6 +225,7 @@ class SqlLog:
             entry = self._pending.popleft()
             batch.append(entry)
             size += len(entry[0])
+        self._unfinished += 1
         return batch
 
     async def _write(self, batch: list[_Pending]) -> None:
@@ -187,9 +247,14 @@ class SqlLog:
             if small and all(c in self._next_id for c in channels):
                 # a small batch committed at once where the dialect can (SQLite in WAL, not
                 # synced): no hand-off to the driver's thread and back (commit_now)
-                numbered = self._number(batch)
+                numbered = self._number([drafts for drafts, _ in batch])
                 if self._store.dialect.commit_now(self._store.engine, numbered[1]):
-                    self._committed(batch, *numbered)
+                    if self._unfinished > 1:  # an earlier batch's delivery is queued: after it
+                        self._committed(batch, *numbered)
+                        return
+                    # committed on this thread: nothing to overlap with, delivered now
+                    self.commits += 1
+                    self._deliver(batch, numbered[0])
                     return
             # A connection per batch, from the store's pool: on SQLite that pool is one
             # connection, so the writer and the store take turns instead of contending for
@@ -202,7 +267,7 @@ class SqlLog:
                     missing = [c for c in channels if c not in self._next_id]
                     if missing:
                         await self._load_next_ids(conn, missing)
-                    numbered = self._number(batch)
+                    numbered = self._number([drafts for drafts, _ in batch])
                 await self._store.dialect.commit_messages(conn, numbered[1])
         except Exception as e:
             for channel in channels:  # ids handed out in this batch were never written
@@ -219,16 +284,25 @@ class SqlLog:
         self.commits += 1
         # Deliver on the next loop turn: the writer goes on to commit the next batch (its fsync
         # runs in the driver's thread) while this one fans out, instead of one after the other.
-        asyncio.get_running_loop().call_soon(self._deliver, batch, results)
+        assert self._loop is not None
+        self._loop.call_soon(self._deliver, batch, results)
 
-    @staticmethod
-    def _fail(batch: list[_Pending], error: ServiceUnavailable) -> None:
+    def _fail(self, batch: list[_Pending], error: ServiceUnavailable) -> None:
+        self._unfinished -= 1
         for _, future in batch:
             if not future.done():
                 future.set_exception(error)
 
     def _deliver(self, batch: list[_Pending], results: list[list[Message]]) -> None:
         """Hand a committed batch to the listener in order, then acknowledge it."""
+        self._unfinished -= 1
+        self._hand_over(results)
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    def _hand_over(self, results: list[list[Message]]) -> None:
+        """Committed messages to the listener, in order."""
         listener = self._listener
         if self._batches is not None:
             committed = [m for result in results for m in result]
@@ -245,16 +319,15 @@ class SqlLog:
                         log.exception(
                             "message listener failed on %s#%d", message.channel, message.id
                         )
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
 
-    def _number(self, batch: list[_Pending]) -> tuple[list[list[Message]], list[MessageRow]]:
+    def _number(
+        self, publishes: Sequence[Sequence[Draft]]
+    ) -> tuple[list[list[Message]], list[MessageRow]]:
         next_id = self._next_id
         results: list[list[Message]] = []
         rows: list[MessageRow] = []
         keys: dict[str, str] = {}  # sender → name_key: a publish's drafts share their sender
-        for drafts, _ in batch:
+        for drafts in publishes:
             result = []
             for d in drafts:
                 channel, sender = d.channel, d.sender
@@ -409,54 +482,8 @@ class SqlLog:
         """Delete every message of the channel (with `before`, those sent before it),
         remembering its highest id as a purge mark so that ids go on from there. Works
         without `start` (the CLI deletes accounts so)."""
-        of_channel = messages.c.channel == channel
-        if before is not None:
-            of_channel = and_(of_channel, messages.c.sent_at < before)
-        doomed = select(messages.c.id).where(of_channel).limit(PURGE_BATCH)
-        batch = delete(messages).where(of_channel, messages.c.id.in_(doomed))
-        return await self._delete_marked(of_channel, batch)
+        return await sql_purge.delete_channel(self._store, self.health, channel, before)
 
     async def purge(self, older_than: datetime) -> int:
-        """Delete messages sent before older_than, PURGE_BATCH rows per transaction."""
-        old = messages.c.sent_at < older_than
-        doomed = select(messages.c.channel, messages.c.id).where(old).limit(PURGE_BATCH)
-        batch = delete(messages).where(tuple_(messages.c.channel, messages.c.id).in_(doomed))
-        return await self._delete_marked(old, batch, after_purge=True)
-
-    async def _delete_marked(
-        self, which: ColumnElement[bool], batch: Delete, *, after_purge: bool = False
-    ) -> int:
-        """Delete the messages `which` picks, `batch` (at most PURGE_BATCH of them) per
-        transaction, once each channel's highest id among them is its purge mark, so that
-        ids go on from there; then, with `after_purge`, the dialect's tidying up."""
-        insert = self._store.dialect.insert(purge_marks)
-        marks = insert.from_select(
-            ["channel", "last_id"],
-            select(messages.c.channel, func.max(messages.c.id))
-            .where(which)
-            .group_by(messages.c.channel),
-        )
-        marks = marks.on_conflict_do_update(
-            index_elements=[purge_marks.c.channel],
-            set_={"last_id": marks.excluded.last_id},
-            where=purge_marks.c.last_id < marks.excluded.last_id,
-        )
-        deleted = 0
-        try:
-            async with self._store.engine.connect() as conn:
-                await conn.execute(marks)
-                await conn.commit()
-                while True:
-                    n = (await conn.execute(batch)).rowcount
-                    await conn.commit()
-                    deleted += n
-                    if n < PURGE_BATCH:
-                        break
-                    await asyncio.sleep(0)  # let the writer have the lock between batches
-                if deleted and after_purge:
-                    await self._store.dialect.after_purge(conn)
-        except Exception as e:
-            if is_unavailable(e):
-                raise self.health.failed(unavailable(e)) from e
-            raise
-        return deleted
+        """Delete messages sent before older_than, a batch per transaction (sql_purge.py)."""
+        return await sql_purge.purge(self._store, self.health, older_than)

@@ -121,6 +121,11 @@ class SqlDialect(ABC):
         engine can do that without waiting (SQLite); None: use `fetch`."""
         return None
 
+    @property
+    def commits_now(self) -> bool:
+        """Whether `commit_now` may commit at all (else the log does not try)."""
+        return False
+
     def commit_now(self, engine: AsyncEngine, rows: Sequence[MessageRow]) -> bool:
         """`commit_messages` of a small batch at once, on the caller's thread, where the
         engine can do that without waiting (SQLite in WAL, its commits not synced); False:

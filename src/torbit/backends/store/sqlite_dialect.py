@@ -210,6 +210,10 @@ class SqliteDialect(SqlDialect):
             self._checkpoint = asyncio.get_running_loop().create_task(self._checkpointed(engine))
         return changed
 
+    @property
+    def commits_now(self) -> bool:
+        return self._writes_now and self._synchronous in ("off", "normal")
+
     def commit_now(self, engine: AsyncEngine, rows: Sequence[MessageRow]) -> bool:
         # A message's commit through aiosqlite's thread cost ~150-200 µs of CPU a message in
         # thread and loop wake-ups (a steady 100 msg/s to a room of 1,000: bench/JOURNAL.md,

@@ -194,7 +194,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         return self.is_open() and self.core.subscriptions.is_listening(self, room_key)
 
     def count_sent(self, n: int) -> None:
-        self.server.metrics.messages_in.labels(self.door).inc(n)
+        self.server.metrics.sent_on(self.door).inc(n)
 
     # output
 
@@ -251,7 +251,8 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
     async def _say(self, lines: list[str]) -> None:
         room = self.room
         assert room is not None
-        if not self.core.subscriptions.is_listening(self, room.key):
+        key = room.key  # a name_key each time it is asked
+        if not self.core.subscriptions.is_listening(self, key):
             self.room = None
             self._error("you are no longer in a room: /join one")
             return
@@ -266,7 +267,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
                 self._error(e.message)
         if texts:
             sent, dropped = await messaging.send_while_listening(
-                self.name, room, texts, listening=lambda: self.listens(room.key)
+                self.name, room, texts, listening=lambda: self.listens(key)
             )
             self.count_sent(len(sent))
             if dropped:
