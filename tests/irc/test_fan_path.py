@@ -2,7 +2,8 @@
 frontends/irc/fanout.py): no `TransportWriter.write` per reader, the lines noted once per
 cap set and flushed in one loop. On that path each client still gets its tags, in order,
 its own lines only with echo-message, nothing from whom it ignores, and a client that stops
-reading is still dropped. Writes are counted (the real writer's, wrapped), never timed."""
+reading is still dropped (its QUIT may share a turn with one message, which then goes writer by
+writer to stay after it). Writes are counted (the real writer's, wrapped), never timed."""
 
 from __future__ import annotations
 
@@ -129,4 +130,9 @@ async def test_a_reader_that_stops_reading_is_dropped_on_the_fan_path(
     quits = [line for line in fast.lines if " QUIT " in line] or [await fast.expect(" QUIT ")]
     assert quits[0].startswith(":slow!") and "too slow" in quits[0], quits
     assert app.metrics.dropped_clients.labels("irc")._value.get() == 1
-    assert writes == [], len(writes)  # every line to both left through the fan
+    # Every line to both left through the fan, but for one the drop's QUIT may share a turn
+    # with (the departure is paced, doors.py): a message noted after something else was queued
+    # to its readers in that turn is written reader by reader, to stay after it (fan_lines).
+    after = fast.lines[fast.lines.index(quits[0]) + 1 :]
+    assert len(writes) <= 1, len(writes)
+    assert [w.decode().rstrip("\r\n") for w in writes] in ([], after[:1]), (writes, after[:1])
