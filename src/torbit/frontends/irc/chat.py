@@ -184,7 +184,7 @@ async def _to_room(
         raise
     finally:
         if published:
-            session.server.metrics.messages_in.labels(session.door).inc(published)
+            session.server.metrics.sent_on(session.door).inc(published)
 
 
 async def _from_outside(
@@ -207,7 +207,7 @@ async def _from_outside(
     except TorbitError as e:
         session.server_notice(f"Message to {target} not sent: {e.message}")
     else:
-        session.server.metrics.messages_in.labels(session.door).inc()
+        session.server.metrics.sent_on(session.door).inc()
 
 
 async def _to_user(
@@ -254,7 +254,7 @@ async def _to_user(
         if not notice or isinstance(e, RateLimited):
             session.server_notice(f"Message to {target} not sent: {e.message}")
         return
-    session.server.metrics.messages_in.labels(session.door).inc()
+    session.server.metrics.sent_on(session.door).inc()
     if not notice:
         away = session.core.subscriptions.away_of(key)  # on any door
         if away:
