@@ -6,20 +6,19 @@ under `filterwarnings = error`, in whichever later test the collection fell)."""
 
 from __future__ import annotations
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 
+from tests.helpers.pglock import TableLock
 from tests.helpers.telnet_client import TelnetClient
 from tests.scale.clients import Clients
 from tests.scale.conftest import NodeFactory, eventually
-from tests.scale.test_rights_race_sessions import waiting
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
 
-async def none_but(conn: asyncpg.Connection) -> bool:
-    """No other connection to this database than `conn`."""
-    others = await conn.fetchval(
+async def none_but(lock: TableLock) -> bool:
+    """No other connection to this database than the lock's."""
+    others = await lock.conn.fetchval(
         "SELECT count(*) FROM pg_stat_activity"
         " WHERE datname = current_database() AND pid <> pg_backend_pid()"
     )
@@ -33,14 +32,11 @@ async def test_a_node_stopped_while_its_lease_waits_on_a_lock_leaves_no_connecti
     stop gives a renewal it finds running a while to end, and then went on without it."""
     beats = {"presence_heartbeat_seconds": 0.2, "presence_expiry_seconds": 3600.0}
     a = await make_node("a", message_log=beats)
-    lock = await asyncpg.connect(empty_db, timeout=5)
+    lock = await TableLock.take(empty_db, "nodes")
     try:
-        tx = lock.transaction()
-        await tx.start()
-        await lock.execute("LOCK TABLE nodes IN ACCESS EXCLUSIVE MODE")
-        await eventually("a's lease waits on the lock", lambda: waiting(lock))
+        await eventually("a's lease waits on the lock", lock.waiting)
         await a.stop()
-        await tx.rollback()
+        await lock.release()
         await eventually("no connection of a's left", lambda: none_but(lock))
     finally:
         await lock.close()
@@ -56,19 +52,18 @@ async def test_a_node_stopped_while_a_password_check_waits_on_a_lock_leaves_no_c
     await clients.http(a, "mallory")
     assert a.telnet_port is not None
     client = await TelnetClient.connect(a.telnet_port)
-    lock = await asyncpg.connect(empty_db, timeout=5)
     try:
         await client.read_until("Name: ")
         client.send("mallory")
         await client.read_until("Password: ")
-        tx = lock.transaction()
-        await tx.start()
-        await lock.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-        client.send("secret-pw")
-        await eventually("a's password check waits on the lock", lambda: waiting(lock))
-        await a.stop()
-        await tx.rollback()
-        await eventually("no connection of a's left", lambda: none_but(lock))
+        lock = await TableLock.take(empty_db, "users")
+        try:
+            client.send("secret-pw")
+            await eventually("a's password check waits on the lock", lock.waiting)
+            await a.stop()
+            await lock.release()
+            await eventually("no connection of a's left", lambda: none_but(lock))
+        finally:
+            await lock.close()
     finally:
-        await lock.close()
         await client.close()
