@@ -380,7 +380,6 @@ class App:
             if self.http is not None and not await self.http.wait_closed(SHUTDOWN_GRACE + 2):
                 log.warning("http server did not stop within %s s", SHUTDOWN_GRACE + 2)
             await core.subscriptions.close()
-            await core.membership.close()
             await core.comeback.close(SHUTDOWN_GRACE)
             if core.heartbeat is not None:
                 await core.heartbeat.stop()
@@ -390,7 +389,10 @@ class App:
                 await core.message_log.close()
             finally:
                 try:
-                    await core.store.close()
+                    try:
+                        await core.end_tasks()  # none holds a store connection past its close
+                    finally:
+                        await core.store.close()
                 finally:
                     await self._release()
                 log.info("torbit stopped")

@@ -70,6 +70,15 @@ class Core:
     comeback: Comeback
     heartbeat: Heartbeat | None  # None on a single node (the local log): no other nodes
 
+    async def end_tasks(self) -> None:
+        """At a stop, once the message log is closed (no event starts any more of them) and
+        before the store is: the tasks the services started of their own, cancelled and
+        awaited (core/tasks.py)."""
+        await self.membership.close()
+        await self.moderation.close()
+        await self.sessions.close()
+        await self.accounts.close()
+
 
 def timezone_of(settings: Settings) -> tzinfo:
     try:

@@ -13,25 +13,10 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.contract.conftest import draft, running
+from tests.helpers.turns import Turns
 from torbit.core.models import Message
 
 T = TypeVar("T")
-
-
-class Turns:
-    """Counts the event loop's turns: a callback that schedules itself again each turn."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._loop = asyncio.get_running_loop()
-        self._handle = self._loop.call_soon(self._tick)
-
-    def _tick(self) -> None:
-        self.count += 1
-        self._handle = self._loop.call_soon(self._tick)
-
-    def stop(self) -> None:
-        self._handle.cancel()
 
 
 async def turns_to(work: Awaitable[T]) -> tuple[T, int]:

@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 
 from tests.core.conftest import Core
+from tests.helpers.turns import Turns
 from torbit.core import leaves
 from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.leaves import PendingLeaves
@@ -36,27 +37,19 @@ async def test_leaves_held_for_the_grace_keep_no_timer_each(core: Core) -> None:
 async def test_due_leaves_are_told_in_order_a_slice_a_turn(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(leaves, "TOLD_PER_TURN", 5)
     loop = asyncio.get_running_loop()
-    turn = [0]
-    ticking = [True]
-
-    def tick() -> None:  # runs once per loop turn
-        turn[0] += 1
-        if ticking[0]:
-            loop.call_soon(tick)
-
     told: list[tuple[str, int]] = []
-    held = PendingLeaves(0.0, lambda room, notice, user: told.append((user, turn[0])))
+    held = PendingLeaves(0.0, lambda room, notice, user: told.append((user, turns.count)))
     for i in range(40):
         held.hold("lobby", f"u{i}", Notice(f"u{i} left", NoticeKind.QUIT, room="lobby"))
     assert held.drop("lobby", "u3")  # back within the grace: never told
     assert not held.drop("lobby", "u3")
     held.hold("lobby", "u7", Notice("u7 left again", NoticeKind.QUIT, room="lobby"))
     assert len(held) == 39
-    tick()
+    turns = Turns()
     deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
     while len(told) < 39 and loop.time() < deadline:
         await asyncio.sleep(0.01)
-    ticking[0] = False
+    turns.stop()
     order = [user for user, _ in told]
     assert order == [f"u{i}" for i in range(40) if i not in (3, 7)] + ["u7"]
     assert max(Counter(t for _, t in told).values()) <= 5

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.telnet_client import TelnetClient
+from tests.helpers.turns import Turns
 from torbit.core.delivery import Session
 from torbit.frontends import doors
 from torbit.frontends.telnet import session as session_module
@@ -29,21 +30,13 @@ async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
     assert len(app.core.membership.online("lobby")) == n
 
     loop = asyncio.get_running_loop()
-    turn = [0]
-    ticking = [True]
-
-    def tick() -> None:  # runs once per loop turn
-        turn[0] += 1
-        if ticking[0]:
-            loop.call_soon(tick)
-
     sessions = app.telnet.core.sessions
     real_logout = sessions.logout
     turns_at_logout: list[int] = []
     collecting: list[bool] = []  # the cycle collector's state at each logout
 
     async def counted_logout(session: Session) -> None:
-        turns_at_logout.append(turn[0])
+        turns_at_logout.append(turns.count)
         collecting.append(gc.isenabled())
         await real_logout(session)
 
@@ -51,7 +44,7 @@ async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
     monkeypatch.setattr(doors, "LOGOUT_SLICE", 0.0)  # one logout per slice
     monkeypatch.setattr(doors, "QUIET_GC_AT", 5)  # a storm, for this test
     assert gc.isenabled()
-    tick()
+    turns = Turns()
     for c in clients:  # all in one turn: the server sees every close in one poll
         c.writer.transport.abort()
     deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
@@ -59,7 +52,7 @@ async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
         if len(turns_at_logout) == n and not app.core.membership.online("lobby"):
             break
         await asyncio.sleep(0.01)
-    ticking[0] = False
+    turns.stop()
     assert len(turns_at_logout) == n
     assert len(set(turns_at_logout)) == n  # each in a turn of its own
     assert app.core.membership.online("lobby") == []
@@ -89,21 +82,13 @@ async def test_sockets_of_clients_that_closed_theirs_are_closed_a_batch_per_loop
     assert len(app.core.membership.online("lobby")) == n + 1
 
     loop = asyncio.get_running_loop()
-    turn = [0]
-    ticking = [True]
-
-    def tick() -> None:  # runs once per loop turn
-        turn[0] += 1
-        if ticking[0]:
-            loop.call_soon(tick)
-
     turns_at_close: list[int] = []
     silent_before_close: list[bool] = []  # departed and deaf by the time its socket closes
     real_lost = TelnetSession.connection_lost
 
     def counted_lost(self: TelnetSession, exc: Exception | None) -> None:
         if self.user_key.startswith("closer"):
-            turns_at_close.append(turn[0])
+            turns_at_close.append(turns.count)
             silent_before_close.append(
                 self.closed and self.deliver is session_module._not_connected
             )
@@ -111,7 +96,7 @@ async def test_sockets_of_clients_that_closed_theirs_are_closed_a_batch_per_loop
 
     monkeypatch.setattr(TelnetSession, "connection_lost", counted_lost)
     monkeypatch.setattr(doors, "CLOSE_BATCH", batch)
-    tick()
+    turns = Turns()
     for c in clients:  # all in one turn: the server reads every EOF in one poll
         c.writer.transport.abort()
     deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
@@ -119,7 +104,7 @@ async def test_sockets_of_clients_that_closed_theirs_are_closed_a_batch_per_loop
         if len(turns_at_close) == n and app.core.membership.online("lobby") == ["stayer"]:
             break
         await asyncio.sleep(0.01)
-    ticking[0] = False
+    turns.stop()
     assert len(turns_at_close) == n
     per_turn = Counter(turns_at_close)
     assert max(per_turn.values()) <= batch

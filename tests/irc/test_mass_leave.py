@@ -11,6 +11,7 @@ import pytest
 
 from tests.helpers.irc import RawIrc
 from tests.helpers.telnet_client import TelnetClient
+from tests.helpers.turns import Turns
 from torbit.app import App
 from torbit.core.delivery import Session
 from torbit.frontends import doors
@@ -30,25 +31,17 @@ async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
     assert len(app.core.membership.online("lobby")) == n
 
     loop = asyncio.get_running_loop()
-    turn = [0]
-    ticking = [True]
-
-    def tick() -> None:  # runs once per loop turn
-        turn[0] += 1
-        if ticking[0]:
-            loop.call_soon(tick)
-
     sessions = app.irc.core.sessions
     real_logout = sessions.logout
     turns_at_logout: list[int] = []
 
     async def counted_logout(session: Session, reason: str = "") -> None:
-        turns_at_logout.append(turn[0])
+        turns_at_logout.append(turns.count)
         await real_logout(session, reason)
 
     monkeypatch.setattr(sessions, "logout", counted_logout)
     monkeypatch.setattr(doors, "LOGOUT_SLICE", 0.0)  # one logout per slice
-    tick()
+    turns = Turns()
     for c in clients:  # all in one turn: the server sees every close in one poll
         c.writer.transport.abort()
     deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
@@ -56,7 +49,7 @@ async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
         if len(turns_at_logout) == n and not app.core.membership.online("lobby"):
             break
         await asyncio.sleep(0.01)
-    ticking[0] = False
+    turns.stop()
     assert len(turns_at_logout) == n
     assert len(set(turns_at_logout)) == n  # each in a turn of its own
     assert app.core.membership.online("lobby") == []
@@ -156,21 +149,13 @@ async def test_sockets_of_irc_clients_that_closed_theirs_are_closed_a_batch_per_
         await watcher.expect(f"closer{i}!")
 
     loop = asyncio.get_running_loop()
-    turn = [0]
-    ticking = [True]
-
-    def tick() -> None:  # runs once per loop turn
-        turn[0] += 1
-        if ticking[0]:
-            loop.call_soon(tick)
-
     turns_at_close: list[int] = []
     silent_before_close: list[bool] = []
     real_lost = IrcSession.connection_lost
 
     def counted_lost(self: IrcSession, exc: Exception | None) -> None:
         if self.nick.startswith("closer"):
-            turns_at_close.append(turn[0])
+            turns_at_close.append(turns.count)
             silent_before_close.append(self.closed and self.output_pending() is False)
         real_lost(self, exc)
 
@@ -179,13 +164,13 @@ async def test_sockets_of_irc_clients_that_closed_theirs_are_closed_a_batch_per_
 
     def counted_closed(session: IrcSession) -> None:
         if session.nick.startswith("closer"):
-            turns_at_departure.append(turn[0])
+            turns_at_departure.append(turns.count)
         real_closed(session)
 
     monkeypatch.setattr(IrcSession, "connection_lost", counted_lost)
     monkeypatch.setattr(app.irc, "closed", counted_closed)
     monkeypatch.setattr(doors, "CLOSE_BATCH", batch)
-    tick()
+    turns = Turns()
     for c in clients:  # all in one turn: the server reads every EOF in one poll
         c.writer.transport.abort()
     deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
@@ -193,7 +178,7 @@ async def test_sockets_of_irc_clients_that_closed_theirs_are_closed_a_batch_per_
         if len(turns_at_close) == n and app.core.membership.online("lobby") == ["watcher"]:
             break
         await asyncio.sleep(0.01)
-    ticking[0] = False
+    turns.stop()
     assert len(turns_at_close) == len(turns_at_departure) == n
     per_turn = Counter(turns_at_close)
     assert max(per_turn.values()) <= batch
@@ -222,30 +207,22 @@ async def test_a_storm_of_eofs_is_closed_in_small_pieces_with_the_door_defaults(
         await c.register(f"piece{i}")
 
     loop = asyncio.get_running_loop()
-    turn = [0]
-    ticking = [True]
-
-    def tick() -> None:  # runs once per loop turn
-        turn[0] += 1
-        if ticking[0]:
-            loop.call_soon(tick)
-
     turns_at_departure: list[int] = []
     real_closed = app.irc.closed
 
     def counted_closed(session: IrcSession) -> None:
         if session.nick.startswith("piece"):
-            turns_at_departure.append(turn[0])
+            turns_at_departure.append(turns.count)
         real_closed(session)
 
     monkeypatch.setattr(app.irc, "closed", counted_closed)
-    tick()
+    turns = Turns()
     for c in clients:  # all in one turn: the server reads every EOF in one poll
         c.writer.transport.abort()
     deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
     while loop.time() < deadline and (len(turns_at_departure) < n or app.irc.sessions):
         await asyncio.sleep(0.01)
-    ticking[0] = False
+    turns.stop()
     assert len(turns_at_departure) == n
     per_turn = Counter(turns_at_departure)
     assert max(per_turn.values()) <= doors.CLOSE_BATCH

@@ -125,6 +125,11 @@ async def eventually(
         await asyncio.sleep(every)
 
 
+async def done(value: bool) -> bool:
+    """`eventually`'s check of a plain condition: `lambda: done(bool(seen))`."""
+    return value
+
+
 @pytest.fixture
 async def make_node(
     make_server: ServerFactory, broker: KafkaCluster, empty_db: str, prefix: str, tmp_path: Path

@@ -14,14 +14,14 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 
 from tests.helpers.http import PASSWORD, basic
 from tests.helpers.irc import joined
+from tests.helpers.pglock import TableLock
 from tests.scale.clients import Clients, HttpUser, WsUser, url
-from tests.scale.conftest import NodeFactory, eventually
+from tests.scale.conftest import NodeFactory, done, eventually
 from tests.scale.mallory import DOORS, Mallory, applied
 from torbit.app import App
 from torbit.core.events import Expelled, IgnoreChanged, MuteChanged, NodeEvent, SessionsRevoked
@@ -262,13 +262,10 @@ async def test_a_send_checked_before_a_password_change_on_b_is_refused_once_a_ap
     mallory_a = await clients.http(a, "mallory", new=False)
     assert (await mallory_a.client.get("/api/v1/me")).status_code == 200  # a remembers her
     at = applied(a, SessionsRevoked)
-    lock = await asyncpg.connect(empty_db, timeout=5)
+    lock = await TableLock.take(empty_db, "memberships")
     try:
-        tx = lock.transaction()
-        await tx.start()
-        await lock.execute("LOCK TABLE memberships IN ACCESS EXCLUSIVE MODE")
         send = asyncio.create_task(mallory_a.post("hall", "after the change"))
-        await eventually("a's send waits on the lock", lambda: waiting(lock))
+        await eventually("a's send waits on the lock", lock.waiting)
         r = await mallory_b.client.put(
             "/api/v1/me/password",
             json={"current_password": PASSWORD, "new_password": "a-new-secret"},
@@ -276,24 +273,12 @@ async def test_a_send_checked_before_a_password_change_on_b_is_refused_once_a_ap
         assert r.status_code == 204, r.text
         await eventually("node a applied the change", lambda: done(bool(at)))
         assert not send.done()
-        await tx.rollback()
+        await lock.release()
     finally:
         await lock.close()
     r = await send
     assert r.status_code == 401, r.text
     assert [m["text"] for m in await alice.history("hall")] == []
-
-
-async def waiting(conn: asyncpg.Connection) -> bool:
-    n = await conn.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> $1",
-        conn.get_server_pid(),
-    )
-    return bool(n)
-
-
-async def done(value: bool) -> bool:
-    return value
 
 
 async def test_an_ignore_set_on_b_races_mallory_s_sends_to_bob_on_every_door(
@@ -445,20 +430,17 @@ async def test_a_websocket_send_waiting_when_its_login_is_revoked_is_not_stored(
     await mallory_b.join("hall")
     ws = await clients.ws(a, "mallory", new=False)
     at = applied(a, SessionsRevoked)
-    lock = await asyncpg.connect(empty_db, timeout=5)
+    lock = await TableLock.take(empty_db, "memberships")
     try:
-        tx = lock.transaction()
-        await tx.start()
-        await lock.execute("LOCK TABLE memberships IN ACCESS EXCLUSIVE MODE")
         await ws.send({"type": "send", "room": "hall", "text": "after the change", "ref": "x"})
-        await eventually("a's send waits on the lock", lambda: waiting(lock))
+        await eventually("a's send waits on the lock", lock.waiting)
         r = await mallory_b.client.put(
             "/api/v1/me/password",
             json={"current_password": PASSWORD, "new_password": "a-new-secret"},
         )
         assert r.status_code == 204, r.text
         await eventually("node a applied the change", lambda: done(bool(at)))
-        await tx.rollback()
+        await lock.release()
     finally:
         await lock.close()
     await alice.send("hall", "sentinel")

@@ -11,14 +11,14 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from tests.helpers.http import PASSWORD
 from tests.helpers.irc import RawIrc, joined
+from tests.helpers.pglock import TableLock
 from tests.helpers.telnet_client import TelnetClient
 from tests.scale.clients import Clients, HttpUser
-from tests.scale.conftest import NodeFactory, eventually
+from tests.scale.conftest import NodeFactory, done, eventually
 from tests.scale.mallory import applied
 from torbit.app import App
 from torbit.core.events import Expelled, SessionsRevoked
@@ -74,21 +74,18 @@ async def test_a_line_door_send_held_while_the_password_changes_stores_nothing(
     a, _b, alice, mallory_b = await moderated_hall(make_node, clients)
     send, client = await DOORS[door](a)
     at = applied(a, SessionsRevoked)
-    lock = await asyncpg.connect(empty_db, timeout=5)
+    lock = await TableLock.take(empty_db, "memberships")
     try:
-        tx = lock.transaction()
-        await tx.start()
-        await lock.execute("LOCK TABLE memberships IN ACCESS EXCLUSIVE MODE")
         send("held on the lock")
-        await eventually("a's send waits on the lock", lambda: waiting(lock))
+        await eventually("a's send waits on the lock", lock.waiting)
         r = await mallory_b.client.put(
             "/api/v1/me/password",
             json={"current_password": PASSWORD, "new_password": "a-new-secret"},
         )
         assert r.status_code == 204, r.text
         await eventually("node a applied it", lambda: done(bool(at)))
-        await tx.rollback()
-        await eventually("a's send let go", lambda: idle(lock))
+        await lock.release()
+        await eventually("a's send let go", lock.idle)
         # the send publishes as soon as its read is answered: before this, on the same
         # channel's partition
         await alice.send("hall", "sentinel")
@@ -110,16 +107,13 @@ async def test_a_line_door_send_held_while_a_ban_is_made_is_stored_before_it_or_
     a, _b, alice, _mallory_b = await moderated_hall(make_node, clients)
     send, client = await DOORS[door](a)
     at = applied(a, Expelled)
-    lock = await asyncpg.connect(empty_db, timeout=5)
+    lock = await TableLock.take(empty_db, "users")
     try:
-        tx = lock.transaction()
-        await tx.start()
-        await lock.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
         send("held on the lock")
-        await eventually("a's send waits on the lock", lambda: waiting(lock))
+        await eventually("a's send waits on the lock", lock.waiting)
         ban = asyncio.create_task(alice.client.put("/api/v1/rooms/hall/bans/mallory"))
-        await eventually("the ban waits too", lambda: waiting(lock, 2))
-        await tx.rollback()
+        await eventually("the ban waits too", lambda: lock.waiting(2))
+        await lock.release()
         assert (await ban).status_code == 204
         await eventually("node a applied it", lambda: done(bool(at)))
         send("after the ban")
@@ -133,19 +127,3 @@ async def test_a_line_door_send_held_while_a_ban_is_made_is_stored_before_it_or_
     print(f"\n{door}: stored {[m['text'] for m in hers]}, after a applied the ban {late}")
     assert late == []
     assert "after the ban" not in [m["text"] for m in hers]
-
-
-async def waiting(conn: asyncpg.Connection, at_least: int = 1) -> bool:
-    n = await conn.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> $1",
-        conn.get_server_pid(),
-    )
-    return bool(n >= at_least)
-
-
-async def idle(conn: asyncpg.Connection) -> bool:
-    return not await waiting(conn)
-
-
-async def done(value: bool) -> bool:
-    return value

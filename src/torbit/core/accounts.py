@@ -26,6 +26,7 @@ from torbit.core.limits import AddressRates, RateLimiter
 from torbit.core.models import AccountDeletion, Revocation, User
 from torbit.core.names import MAX_NAME_LENGTH, check_name, inbox_channel, is_valid_name, name_key
 from torbit.core.ports import MessageLog, Store
+from torbit.core.tasks import cancel_and_wait
 from torbit.core.throttle import LoginThrottle
 from torbit.errors import (
     AuthenticationFailed,
@@ -245,6 +246,12 @@ class Accounts:
         """A check is over: forget it, unless a newer check of the same attempt took its place."""
         if self._flights.get(flight) is done:
             del self._flights[flight]
+
+    async def close(self) -> None:
+        """At shutdown, before the store closes: a password check no login waits for any more
+        (its handler cancelled at the doors' stop; the check is shielded) is let go too
+        (core/tasks.py)."""
+        await cancel_and_wait(self._flights.values())
 
     def admit_known(self, name: str, client: str = "") -> None:
         """For credentials a door verified moments ago and remembers (no hash now): raise

@@ -37,6 +37,7 @@ from torbit.core.events import (
     PresenceWanted,
 )
 from torbit.core.presence import Change, PresenceTable
+from torbit.core.tasks import cancel_and_wait
 
 log = logging.getLogger("torbit.presence")
 
@@ -227,7 +228,10 @@ class Heartbeat:
                 log.exception("presence heartbeat failed")
 
     async def stop(self) -> None:
-        """Say goodbye, so the others drop this node's users now rather than at expiry."""
+        """Say goodbye, so the others drop this node's users now rather than at expiry. A
+        lease being written gets GOODBYE_TIMEOUT to end; then every task still running is
+        cancelled and awaited, so none holds a store connection once the store closes
+        (core/tasks.py)."""
         if self._soon is not None:
             self._soon.cancel()
         self._stopped = True  # no early beat from now on
@@ -242,6 +246,7 @@ class Heartbeat:
                 await self._events.publish(self.table.goodbye())
         except Exception as e:  # the others will expire us instead
             log.info("presence goodbye not sent: %r", e)
+        await cancel_and_wait(self._tasks)
 
     def _on_beat(self, beat: PresenceBeat) -> None:
         changes, ask = self.table.apply(beat)

@@ -41,6 +41,7 @@ from torbit.core.roomroles import RoomRoles
 from torbit.core.roomsettings import SettingsCache
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
+from torbit.core.tasks import cancel_and_wait
 from torbit.core.text import clean_reason
 from torbit.errors import Conflict, Forbidden, LooksAlike
 
@@ -349,13 +350,10 @@ class Membership(JoinChecks, RoomListings):
                 await self.stop_listening(s, event.room)
 
     async def close(self) -> None:
-        """At shutdown, before the store closes: a leave on another node still being applied
-        here is cancelled (its sessions are gone with the node), not left to fail on a closed
-        store."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """At shutdown, once the log delivers no more events, before the store closes: a
+        leave on another node still being applied here is cancelled (its sessions are gone
+        with the node), not left to fail on a closed store (core/tasks.py)."""
+        await cancel_and_wait(self._tasks)
 
     async def delete_if_vacant(self, room_key: str) -> bool:
         """Delete the room if nobody owns it, nobody belongs to it and nobody listens to it

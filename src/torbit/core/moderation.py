@@ -51,6 +51,7 @@ from torbit.core.names import name_key
 from torbit.core.ports import Store
 from torbit.core.roomsettings import SettingsChange, describe
 from torbit.core.subscriptions import Subscriptions
+from torbit.core.tasks import cancel_and_wait
 from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
@@ -95,6 +96,11 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
     async def start(self) -> None:
         """Load the mutes still running into this node's copy."""
         self._mutes.load(await self._store.active_mutes(self._now()))
+
+    async def close(self) -> None:
+        """At shutdown, once the log delivers no more events, before the store closes: the
+        ban masks' work still running here (banmask_actions.py) is cancelled (core/tasks.py)."""
+        await cancel_and_wait(self._tasks)
 
     # actions
 

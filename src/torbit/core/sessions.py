@@ -21,6 +21,7 @@ from torbit.core.names import is_inbox, name_key
 from torbit.core.ports import Store
 from torbit.core.presence import Change
 from torbit.core.subscriptions import Subscriptions
+from torbit.core.tasks import cancel_and_wait
 from torbit.core.text import clean_reason
 from torbit.errors import AuthenticationFailed
 
@@ -327,6 +328,11 @@ class Sessions:
     def _tell(self, channel: str, text: str, user: str, skip: Session | None) -> None:
         if self.notices_in(channel) and self._presence.take(user):
             self._subs.notify(channel, text, skip=skip, about=(user,))
+
+    async def close(self) -> None:
+        """At shutdown, once the log delivers no more events, before the store closes: token
+        sessions still being read again (`revoke`) are let go (core/tasks.py)."""
+        await cancel_and_wait(self._rechecks)
 
     def shutdown_notice(self, text: str) -> None:
         self._gone.clear()
