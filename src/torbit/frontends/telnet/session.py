@@ -293,7 +293,9 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         """A password prompt that shows no password on a raw TCP client (nc, socat) either:
         the WILL ECHO it never answers comes first and is wiped from its screen (CR, erase
         line), and what its terminal echoes is concealed (SGR 8) until the line is in. A
-        telnet client takes the negotiation, and the wipe finds an empty line."""
+        telnet client takes the negotiation, and the wipe finds an empty line. BINARY is asked
+        for with the first one (protocol/telnet.py): what is typed from then on is 8-bit."""
+        self._codec.ask_binary()
         echo_off = self._codec.start_password_mode()
         wipe = b"\r\x1b[K" if echo_off else b""
         return echo_off + wipe + text.encode() + CONCEAL
