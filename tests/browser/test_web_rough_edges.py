@@ -165,7 +165,10 @@ async def test_the_member_list_shows_who_is_here(
         "localStorage.getItem('torbit.token')}}).then((r) => r.json())"
     )
     assert listed == {
-        "members": ["alice", "bob", "carol"], "voiced": [], "online": ["alice"], "away": {},
+        "members": ["alice", "bob", "carol"],
+        "voiced": [],
+        "online": ["alice"],
+        "away": {},
         "live": True,
     }
 
@@ -292,3 +295,26 @@ async def test_the_sidebar_footer_stays_on_one_line_when_away(
         for part in ("#me-name", "#away-button", "#logout"):
             lines = await page.page.locator(part).evaluate(LINES_OF)
             assert lines == 1, (name, part, lines)
+
+
+FITS = """(count) => {
+  const row = count.closest("li").getBoundingClientRect();
+  const box = count.getBoundingClientRect();
+  return box.width > 0 && box.right <= row.right + 0.5 && count.scrollWidth <= count.clientWidth;
+}"""
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+async def test_a_long_room_name_in_more_rooms_keeps_its_member_count(
+    server: App, open_page: PageFactory, telnet: TelnetFactory, viewport: ViewportSize
+) -> None:
+    """Under "More rooms", "# room-that-does-not-exist" pushed its "1 member" out of the
+    sidebar ("1 m" was left): the name is cut with an ellipsis, the count stays whole."""
+    long_name = "a-room-name-of-thirty-two-chars1"
+    await telnet(server, "carol", long_name)
+    page = await open_page(server, viewport)
+    await page.register("gwen")
+    await page.show_rooms()
+    count = page.page.locator("#other-rooms li", has_text=long_name[:20]).locator(".count")
+    await expect(count).to_have_text("1 member")
+    assert await count.evaluate(FITS)

@@ -41,6 +41,12 @@
     if (label) b.setAttribute("aria-label", label);
     return b;
   }
+  function convButton(text, onclick) {  // the name in a span of its own: it is what shrinks
+    const b = button("", "conv", onclick);
+    b.append(el("span", "name", text));
+    b.title = text;  // whole, where the name is cut
+    return b;
+  }
   const URLS = /\bhttps?:\/\/[^\s<>"]+/gi;
   function linked(text) {  // text with its http(s) URLs as links; everything else stays text
     const span = el("span", "text");
@@ -236,7 +242,7 @@
 
   function convItem(c) {
     const li = el("li", c === state.current ? "active" : "");
-    const open = button(c.room ? "# " + c.name : c.name, "conv", () => select(c));
+    const open = convButton(c.room ? "# " + c.name : c.name, () => select(c));
     open.dataset.conv = c.key;
     if (c.unread) open.append(el("span", "badge", String(c.unread)));
     li.append(open);
@@ -269,7 +275,7 @@
     });
     const others = page.rooms.filter((r) => !state.convs.has("#" + key(r.name))).map((r) => {
       const li = el("li");
-      const b = button("# " + r.name, "conv", guard(() => joinRoom(r.name)));
+      const b = convButton("# " + r.name, guard(() => joinRoom(r.name)));
       b.append(el("span", "count", `${r.members} member${r.members === 1 ? "" : "s"}`));
       li.append(b);
       return li;
