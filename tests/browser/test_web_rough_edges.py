@@ -11,6 +11,7 @@ import re
 import pytest
 from playwright.async_api import ViewportSize, expect
 
+from tests.browser.chat_page import ChatPage
 from tests.browser.conftest import DESKTOP, PHONE, PageFactory, TelnetFactory
 from torbit.app import App
 
@@ -318,3 +319,21 @@ async def test_a_long_room_name_in_more_rooms_keeps_its_member_count(
     count = page.page.locator("#other-rooms li", has_text=long_name[:20]).locator(".count")
     await expect(count).to_have_text("1 member")
     assert await count.evaluate(FITS)
+
+
+async def test_logging_out_in_one_tab_says_so_in_the_other(
+    server: App, open_page: PageFactory
+) -> None:
+    """Two tabs as one user; Log out in one. The other showed "Your session has expired: log
+    in again." though nothing expired: it now says where the session ended."""
+    first = await open_page(server)
+    await first.register("hana")
+    second = ChatPage(await first.page.context.new_page(), server)
+    await second.goto()
+    await second.expect_online()
+    await expect(second.page.locator("#me-name")).to_have_text("hana")
+    await first.page.click("#logout")
+    await expect(second.page.locator("#login")).to_be_visible()
+    await expect(second.page.locator("#login-error")).to_have_text(
+        "You logged out in another tab or window."
+    )

@@ -22,7 +22,7 @@
     convs: new Map(),  // "#room-key" or "@user-key" -> conversation
     current: null,
     ignores: new Set(),  // user keys
-    ws: null, ready: false, attempt: 0, timer: 0, watchdog: 0,
+    ws: null, ready: false, attempt: 0, timer: 0, watchdog: 0, leaving: false,
     pending: new Map(), ref: 0,  // sends not yet stored: ref -> the composer's text
   };
 
@@ -90,7 +90,7 @@
     }
     const r = await fetch(API + path, init);
     if (r.status === 401 && auth) {
-      logout("Your session has expired: log in again.");
+      sessionEnded();
       throw new Error("not logged in");
     }
     if (!r.ok) {
@@ -555,7 +555,7 @@
       state.pending.delete(f.ref);
       if (text !== undefined && $("text").value.trim() === text) $("text").value = "";
     } else if (f.type === "error") {
-      if (f.code === "unauthenticated") logout("Your session has expired: log in again.");
+      if (f.code === "unauthenticated") sessionEnded();
       else if (state.pending.delete(f.ref)) composerError(f.message);  // the text stays
       else systemLine(state.current, f.message, "error");
     }
@@ -716,8 +716,23 @@
   $("register-button").addEventListener("click", () => credentials(true));
 
   $("logout").addEventListener("click", async () => {
+    // forgotten here first: the other tabs of this browser hear it (a storage event, or
+    // the token gone when the revocation reaches them) and say where the session ended
+    state.leaving = true;
+    localStorage.removeItem(TOKEN);
     try { await api("DELETE", "/sessions/current"); } catch { /* logged out anyway */ }
+    state.leaving = false;
     logout("");
+  });
+
+  function sessionEnded() {  // the server no longer knows our token
+    if (state.leaving) return;  // this tab is logging out: logout("") follows
+    const elsewhere = state.token !== null && localStorage.getItem(TOKEN) !== state.token;
+    logout(elsewhere ? "You logged out in another tab or window."
+      : "Your session has ended: log in again.");
+  }
+  window.addEventListener("storage", (e) => {
+    if (e.key === TOKEN && e.newValue === null && state.token) sessionEnded();
   });
 
   function logout(message) {
