@@ -11,6 +11,7 @@ import re
 import pytest
 from playwright.async_api import ViewportSize, expect
 
+from tests.browser.chat_page import ChatPage
 from tests.browser.conftest import DESKTOP, PHONE, PageFactory, TelnetFactory
 from torbit.app import App
 
@@ -165,7 +166,10 @@ async def test_the_member_list_shows_who_is_here(
         "localStorage.getItem('torbit.token')}}).then((r) => r.json())"
     )
     assert listed == {
-        "members": ["alice", "bob", "carol"], "voiced": [], "online": ["alice"], "away": {},
+        "members": ["alice", "bob", "carol"],
+        "voiced": [],
+        "online": ["alice"],
+        "away": {},
         "live": True,
     }
 
@@ -292,3 +296,44 @@ async def test_the_sidebar_footer_stays_on_one_line_when_away(
         for part in ("#me-name", "#away-button", "#logout"):
             lines = await page.page.locator(part).evaluate(LINES_OF)
             assert lines == 1, (name, part, lines)
+
+
+FITS = """(count) => {
+  const row = count.closest("li").getBoundingClientRect();
+  const box = count.getBoundingClientRect();
+  return box.width > 0 && box.right <= row.right + 0.5 && count.scrollWidth <= count.clientWidth;
+}"""
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+async def test_a_long_room_name_in_more_rooms_keeps_its_member_count(
+    server: App, open_page: PageFactory, telnet: TelnetFactory, viewport: ViewportSize
+) -> None:
+    """Under "More rooms", "# room-that-does-not-exist" pushed its "1 member" out of the
+    sidebar ("1 m" was left): the name is cut with an ellipsis, the count stays whole."""
+    long_name = "a-room-name-of-thirty-two-chars1"
+    await telnet(server, "carol", long_name)
+    page = await open_page(server, viewport)
+    await page.register("gwen")
+    await page.show_rooms()
+    count = page.page.locator("#other-rooms li", has_text=long_name[:20]).locator(".count")
+    await expect(count).to_have_text("1 member")
+    assert await count.evaluate(FITS)
+
+
+async def test_logging_out_in_one_tab_says_so_in_the_other(
+    server: App, open_page: PageFactory
+) -> None:
+    """Two tabs as one user; Log out in one. The other showed "Your session has expired: log
+    in again." though nothing expired: it now says where the session ended."""
+    first = await open_page(server)
+    await first.register("hana")
+    second = ChatPage(await first.page.context.new_page(), server)
+    await second.goto()
+    await second.expect_online()
+    await expect(second.page.locator("#me-name")).to_have_text("hana")
+    await first.page.click("#logout")
+    await expect(second.page.locator("#login")).to_be_visible()
+    await expect(second.page.locator("#login-error")).to_have_text(
+        "You logged out in another tab or window."
+    )

@@ -7,6 +7,7 @@ too: on a dev box or a LAN behind one address, whoever is refused often runs the
 
 from __future__ import annotations
 
+import math
 import re
 
 from tests.conftest import ServerFactory
@@ -66,5 +67,22 @@ def test_the_wait_is_told_from_a_second_on() -> None:
             limiter.check("k", "things")
         except RateLimited as e:
             assert e.message == f"slow down: too many things{told}"
+        else:
+            raise AssertionError("not limited")
+
+
+def test_the_wait_told_is_what_is_left_of_it() -> None:
+    """A newcomer refused a sixth account, told "try again in 12 min", tried 6 minutes later
+    and was told "12 min" again: the wait said was one token's whole time, not what was left."""
+    now = [0.0]
+    limiter = RateLimiter(1 / 60, 1, clock=lambda: now[0])  # one a minute
+    limiter.check("k", "things")
+    for at, told in ((1.0, 59), (45.0, 15), (58.5, 2)):
+        now[0] = at
+        try:
+            limiter.check("k", "things")
+        except RateLimited as e:
+            assert e.message == f"slow down: too many things: try again in {told} s"
+            assert math.ceil(e.retry_after) == told
         else:
             raise AssertionError("not limited")

@@ -11,7 +11,7 @@ from tests.helpers.http import basic, http_client
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 
-RULE = "use 1-32 letters, digits, '-', '_' or '.'"
+RULE = "use 1-32 letters a-z or A-Z, digits, '-', '_' or '.'"
 
 
 async def test_telnet_login_trims_them_and_names_them_inside(server: App) -> None:
@@ -60,3 +60,25 @@ async def test_http_names_the_space_in_a_name(server: App) -> None:
         assert r.json()["error"]["message"] == (
             f"invalid room name 'den\\u3000': it holds U+3000, a space that is not ASCII; {RULE}"
         )
+
+
+async def test_a_letter_outside_a_z_is_told_apart(server: App) -> None:
+    """'zoë' and 'café' were refused with "use 1-32 letters, ...": ë and é are letters, so
+    the rule read as if the name were fine. It says which letters."""
+    assert server.telnet_port is not None
+    tel = await TelnetClient.connect(server.telnet_port)
+    try:
+        await tel.read_until("Name: ")
+        tel.send("zoë")
+        line = (await tel.expect(r"^! .*"))[0]
+        assert line == f"! not a name: {RULE}"
+        await tel.login("zoe")
+        tel.send("/join café")
+        line = (await tel.expect(r"^! .*"))[0]
+        assert line == f"! invalid room name 'café': {RULE}"
+    finally:
+        await tel.close()
+    async with http_client(server) as client:
+        r = await client.post("/api/v1/users", json={"name": "zoë", "password": "secret-pw-1"})
+        assert r.status_code == 422
+        assert r.json()["error"]["message"].endswith(RULE), r.text

@@ -295,3 +295,20 @@ async def test_a_key_given_to_a_room_without_one_is_pointed_out(server: App) -> 
     assert not [line for line in lines if "join key" in line]
     await alice.close()
     await bob.close()
+
+
+async def test_a_double_slash_sends_a_line_that_begins_with_a_slash(server: App) -> None:
+    """The web page sends '//shrug' as '/shrug'; telnet answered "! unknown command //shrug"
+    and had no way to say a line beginning with '/'. Now it does the same, pasted or not."""
+    bob = await connect(server, "bob")
+    zoe = await connect(server, "zoe")
+    zoe.send("//shrug")
+    await bob.expect(LINE + r"<zoe> /shrug$")
+    zoe.send("first line\r\n//etc/hosts is where\r\n/me nods")
+    await bob.expect(LINE + r"<zoe> first line$")
+    await bob.expect(LINE + r"<zoe> /etc/hosts is where$")
+    await bob.expect(LINE + r"\* zoe nods$")
+    zoe.send("/help")
+    await zoe.expect(r"^\* any other line is a message to the current room; //text sends /text$")
+    await bob.close()
+    await zoe.close()

@@ -31,7 +31,7 @@ CLIENTS: dict[str, Callable[[int], list[str]]] = {
 PROGRAMS = {"inetutils": "telnet", "busybox": "busybox", "plink": "plink", "nc": "nc"}
 PROGRAMS["socat"] = "socat"
 CONCEALED = re.compile(rb"\x1b\[8m.*?(\x1b\[28m|$)", re.S)  # a terminal shows none of it
-WIPED = re.compile(rb"\xff[\xfb-\xfe].\r\x1b\[K", re.S)  # a negotiation, then CR, erase line
+WIPED = re.compile(rb"(?:\xff[\xfb-\xfe].)+\r\x1b\[K", re.S)  # negotiations, CR, erase line
 
 
 def visible(screen: bytes) -> bytes:
@@ -157,3 +157,29 @@ async def test_register_log_in_and_chat_without_showing_the_password(
         shown = visible(c.screen)
         assert PASSWORD.encode() not in shown, c.screen
         assert b"\xff" not in shown, c.screen  # no stray negotiation bytes
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_non_ascii_text_arrives_whole_and_keeps_the_session(
+    server: App, spawn: Callable[[list[str]], PtyClient], client: str
+) -> None:
+    """Debian's telnet sends 7 bits unless the server asks for BINARY (RFC 856): a byte of a
+    UTF-8 character then read as a control key, '✓' (E2 9C 93) as Ctrl-\\ and 'ă' (C4 83) as
+    Ctrl-C, each an IAC BRK or IAC IP that ended the session with "* bye"."""
+    if shutil.which(PROGRAMS[client]) is None:
+        pytest.fail(f"{PROGRAMS[client]} is not installed")
+    assert server.telnet_port is not None
+    name = f"w{client}"
+    person = spawn(CLIENTS[client](server.telnet_port))
+    await person.expect("Name:")
+    await person.type(f"{name}\r")
+    for prompt in ("Choose a password:", "Repeat the password:"):
+        await person.expect(prompt)
+        await person.type(f"{PASSWORD}\r")
+    await person.expect("you are in #lobby")
+    for text in ("done ✓", "Bună ziua", "naïve café 😀"):
+        await person.type(f"{text}\r")
+        await person.expect(f"<{name}> {text}")
+    await person.type("/quit\r")
+    await person.expect("bye")
+    assert b"bye" not in person.screen[: person.screen.index(b"/quit")], person.screen

@@ -215,7 +215,7 @@ def test_unterminated_subnegotiation_ends_at_the_next_command() -> None:
 # -- negotiation -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("option", [ECHO, SGA, NAWS, TTYPE, LINEMODE, 0, 255])
+@pytest.mark.parametrize("option", [ECHO, SGA, NAWS, TTYPE, LINEMODE, 255])
 def test_will_is_refused_once(option: int) -> None:
     conn = TelnetConnection()
     assert receive(conn, cmd(WILL, option)) == ([], cmd(DONT, option))
@@ -227,6 +227,42 @@ def test_do_is_refused_once(option: int) -> None:
     conn = TelnetConnection()
     assert receive(conn, cmd(DO, option)) == ([], cmd(WONT, option))
     assert receive(conn, cmd(DO, option) * 1000) == ([], b"")
+
+
+BINARY = 0
+
+
+def test_binary_is_asked_for_once_and_the_answer_not_acknowledged() -> None:
+    """RFC 856: Debian's telnet masks what it sends to 7 bits until it agrees to BINARY."""
+    conn = TelnetConnection()
+    conn.ask_binary()
+    assert conn.data_to_send() == cmd(DO, BINARY)
+    assert receive(conn, cmd(WILL, BINARY) + "ă ✓\r\n".encode()) == (lines("ă ✓"), b"")
+    conn.ask_binary()
+    assert conn.data_to_send() == b""  # on already
+    assert receive(conn, cmd(WILL, BINARY) * 1000) == ([], b"")
+
+
+def test_binary_refused_is_not_asked_for_again() -> None:
+    conn = TelnetConnection()
+    conn.ask_binary()
+    conn.data_to_send()
+    assert receive(conn, cmd(WONT, BINARY)) == ([], b"")
+    conn.ask_binary()
+    assert conn.data_to_send() == b""
+
+
+def test_binary_offered_before_we_ask_is_refused_then_agreed_once_asked() -> None:
+    """`telnet -8` offers WILL BINARY at once: outside password mode our options never
+    change (test_protocol_fuzz.py), so it is refused then, and asked for with the password."""
+    conn = TelnetConnection()
+    assert receive(conn, cmd(WILL, BINARY)) == ([], cmd(DONT, BINARY))
+    conn.ask_binary()
+    assert conn.data_to_send() == cmd(DO, BINARY)
+    assert receive(conn, cmd(WILL, BINARY)) == ([], b"")
+    assert receive(conn, cmd(WONT, BINARY)) == ([], cmd(DONT, BINARY))  # acknowledged
+    assert receive(conn, cmd(WONT, BINARY) * 1000) == ([], b"")
+    assert receive(conn, cmd(WILL, BINARY)) == ([], cmd(DO, BINARY))  # wanted: agreed
 
 
 @pytest.mark.parametrize("option", [ECHO, SGA, NAWS])

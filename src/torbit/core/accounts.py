@@ -139,7 +139,9 @@ class Accounts:
 
     def _rules_error(self, name: str, by_admin: bool) -> TorbitError | None:
         if not is_valid_name(name):
-            return InvalidInput(f"names are 1-{MAX_NAME_LENGTH} letters, digits, '-', '_' or '.'")
+            return InvalidInput(
+                f"names are 1-{MAX_NAME_LENGTH} letters a-z or A-Z, digits, '-', '_' or '.'"
+            )
         why = self.names.problem(name, allow_reserved=by_admin)
         return InvalidInput(why) if why is not None else None
 

@@ -105,11 +105,12 @@ class RateLimiter:
             self._full_at[new] = max(self._full_at.get(new, now), full_at)
 
     def check(self, key: str, what: str = "messages") -> None:
-        """Take one token or raise RateLimited saying when to try again: one token's time (at
-        most that: `wait` is exact), in its text too when that is a second or more (a
-        registration refused for the hour says so)."""
+        """Take one token or raise RateLimited saying when to try again: what is left of the
+        wait (`wait`), in its text too when that is a second or more. Not one token's whole
+        time: a registration refused 40 minutes into its hour said "try again in 12 min" then
+        too, as at its first minute, and Retry-After said as much."""
         if self.take(key) == 0:
-            wait = self.gcra.interval
+            wait = self.wait(key)
             raise RateLimited(f"slow down: too many {what}{_try_again(wait)}", retry_after=wait)
 
     def wait(self, key: str) -> float:

@@ -34,7 +34,7 @@ def name_chars(text: str) -> str:
     return _NOT_NAME_CHARS.sub("", text)
 
 
-NAME_RULE = f"use 1-{MAX_NAME_LENGTH} letters, digits, '-', '_' or '.'"
+NAME_RULE = f"use 1-{MAX_NAME_LENGTH} letters a-z or A-Z, digits, '-', '_' or '.'"
 
 
 def unseen_character(name: str) -> str | None:

@@ -7,9 +7,12 @@ Chosen over telnetlib3 by measurement: a bare telnetlib3 server held idle connec
 
 Option negotiation follows the Q method of RFC 1143 so that two parties can never loop. We
 enable nothing by default: in password mode we offer ECHO (the client stops echoing locally)
-and accept DO ECHO / DO SGA; every other request is refused. A refusal is sent once per option
-and remembered until that option changes state, so a peer repeating "IAC DO X" a million times
-gets one answer: the reply traffic can never outgrow the request traffic.
+and accept DO ECHO / DO SGA. We ask the client once for BINARY and then accept its WILL BINARY
+(RFC 856: BSD-derived telnets, Debian's among them, mask what they send to 7 bits without it,
+and take a UTF-8 byte such as 0x83 or 0x9C for Ctrl-C or Ctrl-\\). Every other request is
+refused. A refusal is sent once per option and remembered until that option changes state, so
+a peer repeating "IAC DO X" a million times gets one answer: the reply traffic can never
+outgrow the request traffic.
 
 Everything the peer sends is bounded: a partial command is at most two remembered bytes, and a
 subnegotiation (IAC SB ... IAC SE) is skipped as it arrives and never stored, because we agree
@@ -72,6 +75,7 @@ BRK: Final = 243
 DM: Final = 242
 NOP: Final = 241
 SE: Final = 240
+BINARY: Final = 0
 ECHO: Final = 1
 SGA: Final = 3
 
@@ -84,6 +88,11 @@ _OPTION: Final = 2  # after IAC WILL/WONT/DO/DONT, the option byte is next
 _SB_OPTION: Final = 3  # after IAC SB, the option byte is next (any value, even 255)
 _SB: Final = 4  # inside IAC SB <option> ..., skipping
 _SB_IAC: Final = 5  # after IAC inside a subnegotiation
+
+# The client's BINARY, as bits: on; asked, waiting for the answer; asked once already.
+_HIM_ON: Final = 1
+_HIM_ASKED: Final = 2
+_HIM_TRIED: Final = 4
 
 # RFC 1143 states of one of our options.
 _NO: Final = 0
@@ -111,6 +120,7 @@ class TelnetConnection:
 
     __slots__ = (
         "_ayt_pending",
+        "_him",
         "_lines",
         "_out",
         "_password_mode",
@@ -136,6 +146,7 @@ class TelnetConnection:
         self._queued = 0  # RFC 1143 "OPPOSITE": change our mind once answered
         self._refused_do = 0  # the peer knows we WONT; do not say it again
         self._refused_will = 0  # the peer knows we DONT want it to
+        self._him = 0  # the client's BINARY (_HIM_* bits)
 
     @property
     def max_line_bytes(self) -> int:
@@ -246,6 +257,14 @@ class TelnetConnection:
         self._enable(ECHO)
         return self.data_to_send()
 
+    def ask_binary(self) -> None:
+        """Ask the client, once per connection, to send 8-bit data: IAC DO BINARY, waiting in
+        `data_to_send`. Without it Debian's telnet masks each byte it sends to 7 bits to look
+        for its control keys: 'ă' (C4 83) was Ctrl-C, an IAC IP, and ended the session."""
+        if not self._him:
+            self._him = _HIM_ASKED | _HIM_TRIED
+            self._send(DO, BINARY)
+
     def end_password_mode(self) -> bytes:
         """Give local echo back to the client: IAC WONT ECHO (and WONT SGA if it was on)."""
         self._password_mode = False
@@ -306,7 +325,9 @@ class TelnetConnection:
         self._refused_do &= ~(1 << option)  # a new state: a later refusal is news to the peer
 
     def _negotiate(self, verb: int, option: int) -> None:
-        if verb == WILL:  # we never want the peer to enable an option
+        if option == BINARY and self._him and verb in (WILL, WONT):  # asked for: wanted
+            self._peer_binary(verb == WILL)
+        elif verb == WILL:  # we want the peer to enable no option until we ask
             if not self._refused_will >> option & 1:
                 self._refused_will |= 1 << option
                 self._send(DONT, option)
@@ -314,7 +335,22 @@ class TelnetConnection:
             self._peer_do(option)
         elif verb == DONT:
             self._peer_dont(option)
-        # WONT: the peer's side of every option is already off, which is what we want
+        # WONT: the peer's side of every other option is already off, which is what we want
+
+    def _peer_binary(self, will: bool) -> None:
+        """RFC 1143 for the client's BINARY once we asked for it: its WILL is agreed (answered
+        DO unless it is the answer to our DO), its WONT acknowledged (DONT) if BINARY was on;
+        a repeat of the current state gets no reply. Before we ask, a WILL is refused once,
+        as any other: outside password mode our options never change."""
+        him = self._him
+        if will and not him & _HIM_ON:
+            self._him = _HIM_ON | _HIM_TRIED
+            if not him & _HIM_ASKED:
+                self._send(DO, BINARY)
+        elif not will and him & (_HIM_ON | _HIM_ASKED):
+            self._him = _HIM_TRIED
+            if him & _HIM_ON:
+                self._send(DONT, BINARY)
 
     def _peer_do(self, option: int) -> None:
         """RFC 1143, receiving DO for our side of `option`."""

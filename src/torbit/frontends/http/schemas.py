@@ -52,7 +52,7 @@ class ErrorBody(BaseModel):
 class Credentials(BaseModel):
     name: Text = Field(
         examples=["alice"],
-        description="1-32 letters, digits, '-', '_' or '.'",
+        description="1-32 letters a-z or A-Z, digits, '-', '_' or '.'",
         json_schema_extra=NAME_SCHEMA,
     )
     password: Text = Field(examples=["correct horse"])

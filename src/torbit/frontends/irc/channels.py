@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 from torbit.core.models import Room
-from torbit.core.names import name_key
+from torbit.core.names import name_hint, name_key
 from torbit.errors import (
     BadKey,
     Conflict,
@@ -112,8 +112,9 @@ async def _join_all(session: IrcSession, channels: list[str], keys: list[str]) -
 
 async def join_one(session: IrcSession, channel: str, join_key: str = "") -> None:
     name = room_name(channel)
-    if name is None:
-        session.reply(n.ERR_NOSUCHCHANNEL, channel[:64], "No such channel")
+    if name is None:  # no room can have it: say why, as telnet and HTTP do
+        why = name_hint(channel[1:]) if channel[:1] == "#" else "a channel's name starts with #"
+        session.reply(n.ERR_NOSUCHCHANNEL, channel[:64], f"No such channel: {why}")
         return
     key = name_key(name)
     if in_room(session, key) is not None:

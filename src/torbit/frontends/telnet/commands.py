@@ -75,7 +75,7 @@ async def _help(session: CommandSession, args: tuple[str, ...]) -> None:
     info(session, "commands:")
     for line in help_lines():
         session.send_line("  " + line)
-    info(session, "any other line is a message to the current room")
+    info(session, "any other line is a message to the current room; //text sends /text")
 
 
 def _row(

@@ -37,6 +37,15 @@ CONCEAL = b"\x1b[8m"  # ANSI: what follows is not shown (a raw client's own echo
 REVEAL = b"\x1b[28m"
 
 
+def _is_command(text: str) -> bool:
+    """A slash command; '//' begins a message that begins with '/' (as on the web page)."""
+    return text.startswith("/") and not text.startswith("//")
+
+
+def _chat_text(text: str) -> str:
+    return text[1:] if text.startswith("//") else text
+
+
 def _not_connected(delivery: Delivery) -> None:
     """A session's `deliver` before its transport exists: nothing to write to."""
 
@@ -222,10 +231,10 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
             return False
         elif self._dialogue is not None:
             self._login_line(event.text)
-        elif event.text.startswith("/"):
+        elif _is_command(event.text):
             self._run(run_command(self, event.text))
         elif self.room is not None:
-            self._run(self._say([event.text, *self._more_chat_lines()]))
+            self._run(self._say([_chat_text(event.text), *self._more_chat_lines()]))
         elif event.text.strip():
             self._error("you are not in a room: /join ROOM")
         return True
@@ -242,9 +251,9 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         p = self._pending
         while p is not None and p and len(out) < MAX_BATCH:
             e = p[0]
-            if not isinstance(e, LineReceived) or e.text.startswith("/"):
+            if not isinstance(e, LineReceived) or _is_command(e.text):
                 break
-            out.append(e.text)
+            out.append(_chat_text(e.text))
             p.popleft()
         return out
 
@@ -293,7 +302,9 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         """A password prompt that shows no password on a raw TCP client (nc, socat) either:
         the WILL ECHO it never answers comes first and is wiped from its screen (CR, erase
         line), and what its terminal echoes is concealed (SGR 8) until the line is in. A
-        telnet client takes the negotiation, and the wipe finds an empty line."""
+        telnet client takes the negotiation, and the wipe finds an empty line. BINARY is asked
+        for with the first one (protocol/telnet.py): what is typed from then on is 8-bit."""
+        self._codec.ask_binary()
         echo_off = self._codec.start_password_mode()
         wipe = b"\r\x1b[K" if echo_off else b""
         return echo_off + wipe + text.encode() + CONCEAL

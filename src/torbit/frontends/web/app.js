@@ -22,7 +22,7 @@
     convs: new Map(),  // "#room-key" or "@user-key" -> conversation
     current: null,
     ignores: new Set(),  // user keys
-    ws: null, ready: false, attempt: 0, timer: 0, watchdog: 0,
+    ws: null, ready: false, attempt: 0, timer: 0, watchdog: 0, leaving: false,
     pending: new Map(), ref: 0,  // sends not yet stored: ref -> the composer's text
   };
 
@@ -39,6 +39,12 @@
     b.type = "button";
     b.addEventListener("click", onclick);
     if (label) b.setAttribute("aria-label", label);
+    return b;
+  }
+  function convButton(text, onclick) {  // the name in a span of its own: it is what shrinks
+    const b = button("", "conv", onclick);
+    b.append(el("span", "name", text));
+    b.title = text;  // whole, where the name is cut
     return b;
   }
   const URLS = /\bhttps?:\/\/[^\s<>"]+/gi;
@@ -84,7 +90,7 @@
     }
     const r = await fetch(API + path, init);
     if (r.status === 401 && auth) {
-      logout("Your session has expired: log in again.");
+      sessionEnded();
       throw new Error("not logged in");
     }
     if (!r.ok) {
@@ -236,7 +242,7 @@
 
   function convItem(c) {
     const li = el("li", c === state.current ? "active" : "");
-    const open = button(c.room ? "# " + c.name : c.name, "conv", () => select(c));
+    const open = convButton(c.room ? "# " + c.name : c.name, () => select(c));
     open.dataset.conv = c.key;
     if (c.unread) open.append(el("span", "badge", String(c.unread)));
     li.append(open);
@@ -269,7 +275,7 @@
     });
     const others = page.rooms.filter((r) => !state.convs.has("#" + key(r.name))).map((r) => {
       const li = el("li");
-      const b = button("# " + r.name, "conv", guard(() => joinRoom(r.name)));
+      const b = convButton("# " + r.name, guard(() => joinRoom(r.name)));
       b.append(el("span", "count", `${r.members} member${r.members === 1 ? "" : "s"}`));
       li.append(b);
       return li;
@@ -549,7 +555,7 @@
       state.pending.delete(f.ref);
       if (text !== undefined && $("text").value.trim() === text) $("text").value = "";
     } else if (f.type === "error") {
-      if (f.code === "unauthenticated") logout("Your session has expired: log in again.");
+      if (f.code === "unauthenticated") sessionEnded();
       else if (state.pending.delete(f.ref)) composerError(f.message);  // the text stays
       else systemLine(state.current, f.message, "error");
     }
@@ -710,8 +716,23 @@
   $("register-button").addEventListener("click", () => credentials(true));
 
   $("logout").addEventListener("click", async () => {
+    // forgotten here first: the other tabs of this browser hear it (a storage event, or
+    // the token gone when the revocation reaches them) and say where the session ended
+    state.leaving = true;
+    localStorage.removeItem(TOKEN);
     try { await api("DELETE", "/sessions/current"); } catch { /* logged out anyway */ }
+    state.leaving = false;
     logout("");
+  });
+
+  function sessionEnded() {  // the server no longer knows our token
+    if (state.leaving) return;  // this tab is logging out: logout("") follows
+    const elsewhere = state.token !== null && localStorage.getItem(TOKEN) !== state.token;
+    logout(elsewhere ? "You logged out in another tab or window."
+      : "Your session has ended: log in again.");
+  }
+  window.addEventListener("storage", (e) => {
+    if (e.key === TOKEN && e.newValue === null && state.token) sessionEnded();
   });
 
   function logout(message) {
