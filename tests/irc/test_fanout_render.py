@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.irc import RawIrc
+from torbit.core.names import name_key
 from torbit.frontends.irc import render
 
 LINES = 40
@@ -96,6 +97,12 @@ async def test_a_client_that_stops_reading_is_dropped_from_a_run(
     slow = await client(app, "slow", "", cleanup)
     slow.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.writer.transport.pause_reading()  # type: ignore[attr-defined]
+    # and small kernel buffers on our side: without that they grow to ~4 MB before the drop
+    assert app.irc is not None
+    (session,) = app.irc.clients_of(name_key("slow"))
+    assert session._writer is not None and session._writer.transport is not None
+    server_side = session._writer.transport.get_extra_info("socket")
+    server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     fast = await client(app, "fast", "server-time", cleanup)
     gus = await client(app, "gus", "", cleanup)
     text = "x" * 400
