@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 from datetime import UTC, datetime, timedelta
 
 from tests.conftest import ServerFactory
+from tests.helpers.slow_reader import stop_reading
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 from torbit.core.models import Draft
@@ -75,15 +75,7 @@ async def test_slow_reader_is_dropped_and_others_keep_receiving(make_server: Ser
     assert app.telnet_port is not None
     slow = await TelnetClient.connect(app.telnet_port)
     await slow.login("slowpoke")
-    # Stop reading: a tiny receive window, and the client never reads again.
-    slow.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    slow.writer.transport.pause_reading()  # type: ignore[attr-defined]
-    # and small kernel buffers on our side: without that they grew to ~4 MB before the drop
-    assert app.telnet is not None
-    (session,) = [s for s in app.telnet.sessions if s.name == "slowpoke"]
-    assert session._writer is not None and session._writer.transport is not None
-    server_side = session._writer.transport.get_extra_info("socket")
-    server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stop_reading(app, slow.writer, "slowpoke")  # and never reads again
     alice = await connect(app, "alice")
     bob = await connect(app, "bob")
     payload = "x" * 3000

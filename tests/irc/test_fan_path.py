@@ -7,7 +7,6 @@ writer to stay after it). Writes are counted (the real writer's, wrapped), never
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.irc import RawIrc, joined
-from torbit.core.names import name_key
+from tests.helpers.slow_reader import stop_reading
 from torbit.frontends.flow import TransportWriter
 
 COUNT = 10
@@ -108,13 +107,7 @@ async def test_a_reader_that_stops_reading_is_dropped_on_the_fan_path(
 ) -> None:
     app = await make_server(irc={"guests": True, "max_output_buffer": 8192})
     slow = await joined(app, "slow", "gen")
-    slow.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    slow.writer.transport.pause_reading()  # type: ignore[attr-defined]
-    assert app.irc is not None
-    (session,) = app.irc.clients_of(name_key("slow"))
-    assert session._writer is not None and session._writer.transport is not None
-    server_side = session._writer.transport.get_extra_info("socket")
-    server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # kernel buffers: small
+    stop_reading(app, slow.writer, "slow")
     fast = await joined(app, "fast", "gen", caps="server-time")
     gus = await joined(app, "gus", "gen")
     cleanup.extend([slow, fast, gus])

@@ -6,7 +6,6 @@ are counted (the real `message_lines`, wrapped), never timed."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.irc import RawIrc
-from torbit.core.names import name_key
+from tests.helpers.slow_reader import stop_reading
 from torbit.frontends.irc import render
 
 LINES = 40
@@ -95,14 +94,7 @@ async def test_a_client_that_stops_reading_is_dropped_from_a_run(
 ) -> None:
     app = await make_server(irc={"guests": True, "max_output_buffer": 8192})
     slow = await client(app, "slow", "", cleanup)
-    slow.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    slow.writer.transport.pause_reading()  # type: ignore[attr-defined]
-    # and small kernel buffers on our side: without that they grow to ~4 MB before the drop
-    assert app.irc is not None
-    (session,) = app.irc.clients_of(name_key("slow"))
-    assert session._writer is not None and session._writer.transport is not None
-    server_side = session._writer.transport.get_extra_info("socket")
-    server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stop_reading(app, slow.writer, "slow")
     fast = await client(app, "fast", "server-time", cleanup)
     gus = await client(app, "gus", "", cleanup)
     text = "x" * 400

@@ -5,7 +5,6 @@ TLS."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,10 @@ from typing import Any
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD
 from tests.helpers.irc import RawIrc, irc_user
+from tests.helpers.slow_reader import stop_reading
 from tests.helpers.telnet_client import TelnetClient
 from tests.helpers.tls import tls_doors, trusting
 from torbit.app import App
-from torbit.core.names import name_key
 
 Accounts = Callable[..., Awaitable[None]]
 
@@ -288,15 +287,7 @@ async def test_a_slow_reader_is_dropped_and_nobody_else_waits(
     await slow.register("slow")
     slow.send("JOIN #lobby")
     await slow.expect(" 366 slow #lobby ")
-    # it stops reading: a tiny receive window, and it never reads again
-    slow.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    slow.writer.transport.pause_reading()  # type: ignore[attr-defined]
-    # and small kernel buffers on our side: without that they grew to ~4 MB before the drop
-    assert app.irc is not None
-    (session,) = app.irc.clients_of(name_key("slow"))
-    assert session._writer is not None and session._writer.transport is not None
-    server_side = session._writer.transport.get_extra_info("socket")
-    server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stop_reading(app, slow.writer, "slow")  # and never reads again
     fast = await irc_user(app, "fast", join=("#lobby",))
     cleanup.append(fast)
     assert app.telnet_port is not None

@@ -1,0 +1,31 @@
+"""A client that stops reading, for the tests of a slow reader's drop: its own receive window
+and the server's send buffer for it both kept small."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from torbit.app import App
+from torbit.core.names import name_key
+from torbit.frontends.line_session import LineSession
+
+
+def stop_reading(app: App, writer: asyncio.StreamWriter, name: str) -> None:
+    """The client of `writer` (logged in as `name` at the IRC door, else at the telnet door)
+    never reads again, with a tiny receive window; and the kernel's send buffer on the
+    server's end of its connection is kept small too: without that it grew to ~4 MB before
+    the drop, each test then sending for tens of seconds."""
+    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    writer.transport.pause_reading()  # type: ignore[attr-defined]
+    sessions: list[LineSession[Any]]
+    if app.irc is not None and app.irc.clients_of(name_key(name)):
+        sessions = list(app.irc.clients_of(name_key(name)))
+    else:
+        assert app.telnet is not None
+        sessions = [s for s in app.telnet.sessions if s.name == name]
+    (session,) = sessions
+    assert session._writer is not None and session._writer.transport is not None
+    server_side = session._writer.transport.get_extra_info("socket")
+    server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
