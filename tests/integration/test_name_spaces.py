@@ -14,6 +14,13 @@ from torbit.app import App
 RULE = "use 1-32 letters a-z or A-Z, digits, '-', '_' or '.'"
 
 
+async def refused_at_login(tel: TelnetClient, name: str) -> str:
+    """The line that refuses `name` typed at the telnet login's prompt."""
+    await tel.read_until("Name: ")
+    tel.send(name)
+    return (await tel.expect(r"^! .*"))[0]
+
+
 async def test_telnet_login_trims_them_and_names_them_inside(server: App) -> None:
     assert server.telnet_port is not None
     tel = await TelnetClient.connect(server.telnet_port)
@@ -32,13 +39,9 @@ async def test_telnet_login_trims_them_and_names_them_inside(server: App) -> Non
         await tel.close()
     tel = await TelnetClient.connect(server.telnet_port)
     try:
-        await tel.read_until("Name: ")
-        tel.send("bo\u3000b")
-        line = (await tel.expect(r"^! .*"))[0]
+        line = await refused_at_login(tel, "bo\u3000b")
         assert line == f"! not a name: it holds U+3000, a space that is not ASCII; {RULE}"
-        await tel.read_until("Name: ")  # asked again
-        tel.send("bo\u200bb")  # a zero-width space: nothing to see at all
-        line = (await tel.expect(r"^! .*"))[0]
+        line = await refused_at_login(tel, "bo\u200bb")  # asked again: a zero-width space
         assert line == f"! not a name: it holds U+200B, an invisible character; {RULE}"
     finally:
         await tel.close()
@@ -68,10 +71,7 @@ async def test_a_letter_outside_a_z_is_told_apart(server: App) -> None:
     assert server.telnet_port is not None
     tel = await TelnetClient.connect(server.telnet_port)
     try:
-        await tel.read_until("Name: ")
-        tel.send("zoë")
-        line = (await tel.expect(r"^! .*"))[0]
-        assert line == f"! not a name: {RULE}"
+        assert await refused_at_login(tel, "zoë") == f"! not a name: {RULE}"
         await tel.login("zoe")
         tel.send("/join café")
         line = (await tel.expect(r"^! .*"))[0]

@@ -6,12 +6,15 @@ under `filterwarnings = error`, in whichever later test the collection fell)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tests.helpers.pglock import TableLock
 from tests.helpers.telnet_client import TelnetClient
 from tests.scale.clients import Clients
 from tests.scale.conftest import NodeFactory, eventually
+from torbit.app import App
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
@@ -25,6 +28,22 @@ async def none_but(lock: TableLock) -> bool:
     return bool(others == 0)
 
 
+async def stopped_while_waiting(
+    node: App, db: str, table: str, what: str, start: Callable[[], None] = lambda: None
+) -> None:
+    """`table` locked, `start()` the node's work on it (`what`), and stop the node while that
+    work waits on the lock; the lock released, none of the node's connections is left."""
+    lock = await TableLock.take(db, table)
+    try:
+        start()
+        await eventually(f"{what} waits on the lock", lock.waiting)
+        await node.stop()
+        await lock.release()
+        await eventually("no connection of the node's left", lambda: none_but(lock))
+    finally:
+        await lock.close()
+
+
 async def test_a_node_stopped_while_its_lease_waits_on_a_lock_leaves_no_connection_open(
     make_node: NodeFactory, empty_db: str
 ) -> None:
@@ -32,14 +51,7 @@ async def test_a_node_stopped_while_its_lease_waits_on_a_lock_leaves_no_connecti
     stop gives a renewal it finds running a while to end, and then went on without it."""
     beats = {"presence_heartbeat_seconds": 0.2, "presence_expiry_seconds": 3600.0}
     a = await make_node("a", message_log=beats)
-    lock = await TableLock.take(empty_db, "nodes")
-    try:
-        await eventually("a's lease waits on the lock", lock.waiting)
-        await a.stop()
-        await lock.release()
-        await eventually("no connection of a's left", lambda: none_but(lock))
-    finally:
-        await lock.close()
+    await stopped_while_waiting(a, empty_db, "nodes", "a's lease")
 
 
 async def test_a_node_stopped_while_a_password_check_waits_on_a_lock_leaves_no_connection_open(
@@ -56,14 +68,8 @@ async def test_a_node_stopped_while_a_password_check_waits_on_a_lock_leaves_no_c
         await client.read_until("Name: ")
         client.send("mallory")
         await client.read_until("Password: ")
-        lock = await TableLock.take(empty_db, "users")
-        try:
-            client.send("secret-pw")
-            await eventually("a's password check waits on the lock", lock.waiting)
-            await a.stop()
-            await lock.release()
-            await eventually("no connection of a's left", lambda: none_but(lock))
-        finally:
-            await lock.close()
+        await stopped_while_waiting(
+            a, empty_db, "users", "a's password check", lambda: client.send("secret-pw")
+        )
     finally:
         await client.close()
