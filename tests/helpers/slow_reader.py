@@ -12,11 +12,11 @@ from torbit.core.names import name_key
 from torbit.frontends.line_session import LineSession
 
 
-def stop_reading(app: App, writer: asyncio.StreamWriter, name: str) -> None:
+def stop_reading(app: App, writer: asyncio.StreamWriter, name: str) -> LineSession[Any]:
     """The client of `writer` (logged in as `name` at the IRC door, else at the telnet door)
     never reads again, with a tiny receive window; and the kernel's send buffer on the
     server's end of its connection is kept small too: without that it grew to ~4 MB before
-    the drop, each test then sending for tens of seconds."""
+    the drop, each test then sending for tens of seconds. The server's session, returned."""
     writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     writer.transport.pause_reading()  # type: ignore[attr-defined]
     sessions: list[LineSession[Any]]
@@ -29,3 +29,4 @@ def stop_reading(app: App, writer: asyncio.StreamWriter, name: str) -> None:
     assert session._writer is not None and session._writer.transport is not None
     server_side = session._writer.transport.get_extra_info("socket")
     server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    return session

@@ -95,7 +95,8 @@ class LineDoor(Generic[S]):
         self.sessions: set[S] = set()
         self._log = log
         self._servers: list[asyncio.Server] = []
-        self._handshakes = Handshakes()  # TLS connections not past their handshake yet
+        # TLS connections not past their handshake yet, and PROXY ones before their header
+        self._handshakes = Handshakes()
         self._tasks: set[asyncio.Task[None]] = set()
         self._handlers: set[asyncio.Future[None]] = set()  # the sessions' (paced.py), running
         self._loop: asyncio.AbstractEventLoop | None = None  # `start`'s, fetched once
@@ -107,8 +108,10 @@ class LineDoor(Generic[S]):
         self._holding_gc = False
         self._leaving_now: S | None = None
         self._awaited: dict[S, asyncio.Future[None]] = {}
-        # sessions whose clients closed their side (EOF), ours still open (`hang_up`)
-        self._hung_up: deque[tuple[S, asyncio.BaseTransport]] = deque()
+        # sessions whose clients closed their side (EOF), ours still open (`hang_up`); then,
+        # ours closed, their connections until lost (`lost`): a stop cuts those left
+        self._hung_up: deque[tuple[S, asyncio.Transport]] = deque()
+        self._closing: dict[S, asyncio.Transport] = {}
         self._none_left = asyncio.Event()  # set when the last session has departed
 
     async def _listen(
@@ -127,7 +130,7 @@ class LineDoor(Generic[S]):
 
         def gate() -> asyncio.Protocol:
             assert proxies is not None
-            return ProxyGate(session, proxies, door.removesuffix("-tls"))
+            return ProxyGate(session, proxies, door.removesuffix("-tls"), self._handshakes)
 
         loop = asyncio.get_running_loop()
         if tls is not None and proxies is None:
@@ -216,11 +219,21 @@ class LineDoor(Generic[S]):
     def _close_hung_up(self) -> None:
         hung_up = self._hung_up
         for _ in range(min(CLOSE_BATCH, len(hung_up))):
-            session, transport = hung_up.popleft()
-            session.hung_up()
-            transport.close()
+            self._close_our_side(*hung_up.popleft())
         if hung_up:  # the rest after the loop has polled sockets again
             asyncio.get_running_loop().call_soon(self._close_hung_up)
+
+    def _close_our_side(self, session: S, transport: asyncio.Transport) -> None:
+        """The session departs; our side closes once its output is out (which a client
+        that reads nothing never takes: a stop cuts it then), kept till then (`lost`)."""
+        session.hung_up()
+        self._closing[session] = transport
+        transport.close()
+
+    def lost(self, session: S) -> None:
+        """A session's connection is lost (every one's: most were never in `_closing`)."""
+        if self._closing:
+            self._closing.pop(session, None)
 
     async def gone(self, which: Callable[[S], bool]) -> None:
         """Wait until the sessions that `which` picks among those still departing are gone
@@ -298,13 +311,13 @@ class LineDoor(Generic[S]):
         for s in list(self.sessions):
             self._close_for_shutdown(s)
         while self._hung_up:  # no need to wait for the next turns
-            session, transport = self._hung_up.popleft()
-            session.hung_up()
-            transport.close()
+            self._close_our_side(*self._hung_up.popleft())
         # first the departures (those whose clients read nothing are cut): a server's
         # `wait_closed` waits for every connection it accepted to be lost, which a client
         # that reads nothing never lets happen on its own (a stop hung so in CI)
         await self._departed(DEPART_GRACE)
+        for transport in list(self._closing.values()):  # hung up, their output still unread
+            transport.abort()  # lost on the next loop turn
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT):  # a guard: all are lost by now
                 for server in self._servers:
@@ -321,9 +334,16 @@ class LineDoor(Generic[S]):
                 while self._tasks or self._handlers:
                     await asyncio.gather(*self._tasks, *self._handlers, return_exceptions=True)
         except TimeoutError:
-            self._log.warning("%d tasks still running at shutdown: cancelled", len(self._tasks))
-            for task in [*self._tasks, *self._handlers]:
+            running = [*self._tasks, *self._handlers]
+            self._log.warning("%d tasks still running at shutdown: cancelled", len(running))
+            for task in running:
                 task.cancel()
+            # and awaited (within a bound): one let run on into the store's close would
+            # keep a store connection past it (core/tasks.py)
+            if running:
+                _, left = await asyncio.wait(running, timeout=HANDSHAKE_TIMEOUT)
+                if left:
+                    self._log.warning("%d tasks still running after their cancel", len(left))
 
     async def _departed(self, grace: float) -> None:
         """Wait until every closed session has departed: logged out by `_work_off`, which

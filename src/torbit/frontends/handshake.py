@@ -34,7 +34,8 @@ class Pending(Protocol):
 
 class Handshakes:
     """The gates of one door whose handshakes are not done yet (and the HTTP door's refused
-    connections waiting to be answered: http/doorman.py)."""
+    connections waiting to be answered: http/doorman.py; and a line door's PROXY gates
+    waiting for their header: proxied.py)."""
 
     def __init__(self) -> None:
         self._gates: set[Pending] = set()

@@ -58,6 +58,9 @@ class LineHost(Protocol):
         """End the session whose client closed its side and close ours, soon (a batch a
         turn): what `eof_received` returns (None: uvloop closes it)."""
 
+    def lost(self, session: Any) -> None:
+        """A session's connection is lost: the door lets go of it, if it closed it."""
+
 
 class LineSession(PacedInput[E], asyncio.Protocol):
     __slots__ = ("_counted", "_timer", "_writer", "closed", "door", "ip", "server")
@@ -115,6 +118,7 @@ class LineSession(PacedInput[E], asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._gone()
+        self.server.lost(self)
 
     def data_received(self, data: bytes) -> None:
         """Bytes read: counted for the door, and what the connection's budget lets in now

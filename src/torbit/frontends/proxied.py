@@ -7,7 +7,8 @@ within HEADER_TIMEOUT), then hands the connection to the door's own session, bui
 client's address: per-address limits, the login back-off and logs all see that address. A
 trusted peer without a header, or any other peer sending one, is refused with a log line:
 the first would count every client as the balancer, the second would let anyone claim any
-address. Other peers connect directly, as without a balancer.
+address. Other peers connect directly, as without a balancer. A gate waiting for its header
+is in its door's `Handshakes`, which a stop cuts at once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import cast
 
+from torbit.frontends.handshake import Handshakes
 from torbit.protocol.proxy import V1_PREFIX, V2_SIGNATURE, ProxyHeaderError, ProxyHeaderReader
 
 log = logging.getLogger("torbit.proxy")
@@ -63,12 +65,25 @@ def _looks_like_header(data: bytes) -> bool:
 class ProxyGate(asyncio.Protocol):
     """Stands in front of one connection until it knows who the client is."""
 
-    __slots__ = ("_door", "_inner", "_make", "_peer", "_reader", "_timer", "_transport", "_trusted")
+    __slots__ = (
+        "_door",
+        "_inner",
+        "_make",
+        "_peer",
+        "_pending",
+        "_reader",
+        "_timer",
+        "_transport",
+        "_trusted",
+    )
 
-    def __init__(self, make: SessionFactory, trusted: TrustedNetworks, door: str) -> None:
+    def __init__(
+        self, make: SessionFactory, trusted: TrustedNetworks, door: str, pending: Handshakes
+    ) -> None:
         self._make = make
         self._trusted = trusted
         self._door = door
+        self._pending = pending  # where it is while it waits for the header
         self._reader: ProxyHeaderReader | None = None
         self._inner: asyncio.Protocol | None = None
         self._transport: asyncio.Transport | None = None
@@ -81,6 +96,7 @@ class ProxyGate(asyncio.Protocol):
         if self._peer is not None and self._trusted.trusts(self._peer[0]):
             self._reader = ProxyHeaderReader()
             self._timer = asyncio.get_running_loop().call_later(HEADER_TIMEOUT, self._timeout)
+            self._pending.add(self)
             return
         # a direct client: served at once; its first bytes are checked for a header
         self._inner = self._make(None)
@@ -104,8 +120,7 @@ class ProxyGate(asyncio.Protocol):
             return
         if header is None:
             return
-        if self._timer is not None:
-            self._timer.cancel()
+        self._waited()
         rest, self._reader = self._reader.rest, None
         session = self._make(header.source or self._peer)
         t.set_protocol(session)
@@ -119,8 +134,7 @@ class ProxyGate(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._waited()
         if self._inner is not None:
             self._inner.connection_lost(exc)
 
@@ -138,7 +152,19 @@ class ProxyGate(asyncio.Protocol):
     def _refuse(self, why: str) -> None:
         peer = f"{self._peer[0]}:{self._peer[1]}" if self._peer else "?"
         log.warning("%s: refused %s: it %s", self._door, peer, why)
-        if self._timer is not None:
-            self._timer.cancel()
+        self._waited()
         if self._transport is not None:
             self._transport.close()
+
+    def abort(self) -> None:
+        """Cut the connection now, its header not read (the door stops)."""
+        self._waited()
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _waited(self) -> None:
+        """No more waiting for the header (it came, or the connection ends)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._pending.discard(self)
