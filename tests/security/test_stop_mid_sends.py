@@ -6,7 +6,8 @@ stop, never acknowledged and lost.
 The HTTP client keeps to a few connections, all open before the stop: on Python 3.11's
 asyncio a connection accepted in the turn the listener closes is never served nor closed
 (its transport's `Server._attach` asserts; the socket waits for the garbage collector), and
-the request on it waits out the client's timeout (40 s). Not this test's subject."""
+the request on it waits out the client's timeout (40 s): CPython gh-109564, gh-155934. Not
+this test's subject."""
 
 from __future__ import annotations
 
