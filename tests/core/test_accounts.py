@@ -429,3 +429,33 @@ async def test_a_deletion_outrun_by_a_password_change_reads_again_and_completes(
     assert await core.store.get_user("alice") is None
     with pytest.raises(AuthenticationFailed):
         await kit.accounts.authenticate("alice", "changed-meanwhile", "192.0.2.1")
+
+
+async def test_a_registration_refused_as_busy_does_not_spend_the_hours_allowance(
+    core: Core,
+) -> None:
+    """A registration takes its tokens (per address, overall) before the hash: one refused
+    because the hashing pool was full ('the server is busy checking passwords: try again in
+    a moment') kept them spent, so a newcomer who tried again as told, while a flood of
+    logins kept the pool full, used up `registrations_per_address` for the hour without an
+    account."""
+    hashing = PasswordHashing(cheap(), workers=1, queue=0)
+    a = Accounts(
+        core.store,
+        registration_open=True,
+        min_password_length=6,
+        hashing=hashing,
+        register_per_address=RateLimiter(1 / 3600, 1),
+        register_total=RateLimiter(1 / 3600, 1),
+    )
+    for _ in range(3):
+        busy = asyncio.ensure_future(hashing.hash("a login's check"))
+        await asyncio.sleep(0)  # its job is counted: the pool is full
+        with pytest.raises(Overloaded, match="busy checking passwords"):
+            await a.register("alice", PW, client="10.0.0.1", looked_up=True)
+        await busy
+    user = await a.register("alice", PW, client="10.0.0.1", looked_up=True)
+    assert user.name == "alice"
+    with pytest.raises(RateLimited, match="registrations from your address"):
+        await a.register("bob", PW, client="10.0.0.1", looked_up=True)  # the one was spent
+    hashing.close()

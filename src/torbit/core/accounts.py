@@ -34,6 +34,7 @@ from torbit.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    Overloaded,
     RateLimited,
     TorbitError,
 )
@@ -202,9 +203,16 @@ class Accounts:
             except RateLimited as e:
                 _refused(name, client, "limits.registrations_per_hour")
                 raise _naming(e, self._total.burst, "limits.registrations_per_hour") from None
+        try:
+            password_hash = await self.hashing.hash(password, low_priority=not by_admin)
+        except Overloaded:  # told to try again in a moment: that try is not charged
+            if not by_admin:
+                self._per_address.give_back(client or "?", 1)
+                self._total.give_back("", 1)
+            raise
         user = User(
             name=name,
-            password_hash=await self.hashing.hash(password, low_priority=not by_admin),
+            password_hash=password_hash,
             created_at=self._now(),
             credential=new_credential(),
         )

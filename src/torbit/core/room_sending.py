@@ -32,25 +32,35 @@ class RoomSending(MessagingBase):
         """Publish to a room the user is a member of (or to a public room that lets
         non-members send, unless they are banned there or the `visitor` matches one of its
         ban masks); returns once the message is durable. In a moderated room only its
-        admins speak. `holds`: see `Holds`."""
-        try:
-            room = await self._membership.member_room(user, room_name)
-        except Forbidden:
-            room = await self._membership.outside_room(user, room_name, visitor)
-        else:
-            if visitor is not None:  # a member's request: its ban masks too (maskgate.py)
-                await self._membership.check_visitor(user, room, visitor)
+        admins speak. `holds`: see `Holds`. A mute, kick or ban applied here while this
+        waited (on the store, on `holds`) stops it too: checked again after the last wait."""
+        known = self._membership.known
+        generation = known.generation
+        room = await self._room(user, room_name, visitor)
         text = self.prepare_text(text)
         self._mutes.check(room.key, name_key(user), self._now())
         await self._membership.check_may_speak(user, room)
         if holds is not None:
             await holds()  # the last wait before the draft: nothing revoked since
+        if known.generation != generation:  # a membership ended here meanwhile: hers?
+            room = await self._room(user, room_name, visitor)  # known ones: no store read
+        self._mutes.check(room.key, name_key(user), self._now())
         self._check_rate(user, room.key)
         draft = Draft(channel=room.key, sender=user, text=text, sent_at=self._now(), kind=kind)
         (message,) = await self._log.publish([draft])
         if self._membership.deletion(room.key) is not None:
             await self._unless_deleted(room, [message])
         return message
+
+    async def _room(self, user: str, room_name: str, visitor: Visitor | None) -> Room:
+        """The room the user may send to: as a member, else as an outsider (`send`)."""
+        try:
+            room = await self._membership.member_room(user, room_name)
+        except Forbidden:
+            return await self._membership.outside_room(user, room_name, visitor)
+        if visitor is not None:  # a member's request: its ban masks too (maskgate.py)
+            await self._membership.check_visitor(user, room, visitor)
+        return room
 
     async def send_while_listening(
         self,
@@ -72,6 +82,7 @@ class RoomSending(MessagingBase):
         await self._membership.check_may_speak(user, room)
         if listening is not None and not listening():
             raise Forbidden(f"not sent: you no longer listen to #{room.name}")
+        self._mutes.check(channel, key, self._now())  # a mute applied while the store read
         allowed = self._rate.take(key, len(texts))
         if allowed:
             allowed = self._room_rate.take(key, channel, allowed)
