@@ -25,6 +25,9 @@ from torbit.metrics import Metrics
 
 
 class DoorSession(Protocol):
+    door: str
+    ip: str
+
     @property
     def user_key(self) -> str: ...
 
@@ -50,6 +53,11 @@ QUIET_GC_AT = 256  # departures waiting: from here, no collection of cycles unti
 # at a stop, the connections closed after the output grace: the longest wait for their
 # departures, before those still not lost (their clients read nothing) are cut
 DEPART_GRACE = 0.5
+# a session ended (its client hung up) with output still unread: the longest our side then
+# waits for the client to read it before the connection is cut; its address's count is held
+# till then (a client that half-closes and never reads would otherwise hold any number of
+# sockets from one address, each with up to max_output_buffer queued, none of them counted)
+LINGER = 30.0
 
 # doors working off a storm of departures: while there are any, the cyclic garbage collector
 # waits (a full collection of a heap of 10,000 sessions stops the loop for 50-100 ms, and the
@@ -89,6 +97,7 @@ class LineDoor(Generic[S]):
         name = log.name.removeprefix("torbit.")
         self.refusals = Refusals(name, connections, refusal, metrics, log)
         self.cuts = Tally(log, f"{name}: cut before login")
+        self.lingered = Tally(log, f"{name}: cut after the client hung up, its output unread")
         self.flushes = FlushQueue(flush_window)
         self.input_bytes = 0  # read from its connections, for torbit_input_bytes
         metrics.count_input(log.name.removeprefix("torbit."), lambda: self.input_bytes)
@@ -109,9 +118,11 @@ class LineDoor(Generic[S]):
         self._leaving_now: S | None = None
         self._awaited: dict[S, asyncio.Future[None]] = {}
         # sessions whose clients closed their side (EOF), ours still open (`hang_up`); then,
-        # ours closed, their connections until lost (`lost`): a stop cuts those left
+        # ours closed, their connections until lost (`lost`), each with the time it is cut at
+        # (LINGER), oldest first: `_cut_lingering` cuts those past it, a stop those left
         self._hung_up: deque[tuple[S, asyncio.Transport]] = deque()
-        self._closing: dict[S, asyncio.Transport] = {}
+        self._closing: dict[S, tuple[asyncio.Transport, float]] = {}
+        self._linger: asyncio.TimerHandle | None = None  # `_cut_lingering`'s next turn
         self._none_left = asyncio.Event()  # set when the last session has departed
 
     async def _listen(
@@ -207,8 +218,9 @@ class LineDoor(Generic[S]):
         uvloop close its socket (the `close()` syscall sending our FIN, the transport's
         `connection_lost`, in the turn after), the loop would answer nobody until the last.
         A reset (RST) still ends in that turn: uvloop gives the protocol no say then."""
-        if transport.is_closing():
+        if transport.is_closing():  # ours closed already (a QUIT), its output unread
             session.hung_up()
+            self._keep(session, transport, asyncio.get_running_loop().time() + LINGER)
             return None
         hung_up = self._hung_up
         hung_up.append((session, transport))
@@ -218,17 +230,44 @@ class LineDoor(Generic[S]):
 
     def _close_hung_up(self) -> None:
         hung_up = self._hung_up
+        loop = asyncio.get_running_loop()
+        until = loop.time() + LINGER
         for _ in range(min(CLOSE_BATCH, len(hung_up))):
-            self._close_our_side(*hung_up.popleft())
+            self._close_our_side(*hung_up.popleft(), until)
         if hung_up:  # the rest after the loop has polled sockets again
-            asyncio.get_running_loop().call_soon(self._close_hung_up)
+            loop.call_soon(self._close_hung_up)
 
-    def _close_our_side(self, session: S, transport: asyncio.Transport) -> None:
+    def _close_our_side(self, session: S, transport: asyncio.Transport, until: float) -> None:
         """The session departs; our side closes once its output is out (which a client
-        that reads nothing never takes: a stop cuts it then), kept till then (`lost`)."""
+        that reads nothing never takes: it is cut at `until` then, or at a stop)."""
         session.hung_up()
-        self._closing[session] = transport
+        self._keep(session, transport, until)
         transport.close()
+
+    def _keep(self, session: S, transport: asyncio.Transport, until: float) -> None:
+        """Keep the connection of a session that ended until it is lost (`lost`), or cut at
+        `until` (loop time, no earlier than any kept before) by `_cut_lingering`."""
+        self._closing[session] = (transport, until)
+        if self._linger is None:
+            self._linger = asyncio.get_running_loop().call_at(until, self._cut_lingering)
+
+    def _cut_lingering(self) -> None:
+        """Cut the kept connections past their time (their clients never read their output:
+        counted as dropped for not reading), and come back at the next one's."""
+        self._linger = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        late = []
+        for session, (_, until) in self._closing.items():  # oldest first
+            if until > now:
+                self._linger = loop.call_at(until, self._cut_lingering)
+                break
+            late.append(session)
+        for session in late:
+            transport, _ = self._closing.pop(session)
+            transport.abort()  # lost on the next loop turn: its address's count returned
+            self.metrics.dropped_clients.labels(session.door).inc()
+            self.lingered.count(session.ip, f"nothing read for {LINGER:g} s")
 
     def lost(self, session: S) -> None:
         """A session's connection is lost (every one's: most were never in `_closing`)."""
@@ -311,13 +350,17 @@ class LineDoor(Generic[S]):
         for s in list(self.sessions):
             self._close_for_shutdown(s)
         while self._hung_up:  # no need to wait for the next turns
-            self._close_our_side(*self._hung_up.popleft())
+            self._close_our_side(*self._hung_up.popleft(), loop.time() + LINGER)
         # first the departures (those whose clients read nothing are cut): a server's
         # `wait_closed` waits for every connection it accepted to be lost, which a client
         # that reads nothing never lets happen on its own (a stop hung so in CI)
         await self._departed(DEPART_GRACE)
-        for transport in list(self._closing.values()):  # hung up, their output still unread
+        for transport, _ in list(self._closing.values()):  # hung up, output still unread
             transport.abort()  # lost on the next loop turn
+        if self._linger is not None:  # none left to cut
+            self._linger.cancel()
+            self._linger = None
+        self.lingered.stop()
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT):  # a guard: all are lost by now
                 for server in self._servers:

@@ -1,8 +1,9 @@
 """A line door's session as a connection: what the telnet and IRC sessions do alike with
-their socket. It takes the connection (unless the address has too many), counts it, and lets
-it go once (its client gone, or its EOF with nothing left to answer); it closes, or cuts at a
-shutdown, and drops a client too slow to read. Each door says how a refusal is worded, what
-it says before closing, and what departing means (`_disconnected` tells it when)."""
+their socket. It takes the connection (unless the address has too many) and counts it until
+the connection is lost; it departs once (its client gone, or its EOF with nothing left to
+answer); it closes, or cuts at a shutdown, and drops a client too slow to read. Each door says
+how a refusal is worded, what it says before closing, and what departing means
+(`_disconnected` tells it when)."""
 
 from __future__ import annotations
 
@@ -63,13 +64,14 @@ class LineHost(Protocol):
 
 
 class LineSession(PacedInput[E], asyncio.Protocol):
-    __slots__ = ("_counted", "_timer", "_writer", "closed", "door", "ip", "server")
+    __slots__ = ("_counted", "_departed", "_timer", "_writer", "closed", "door", "ip", "server")
 
     kind: ClassVar[str]  # the door's name for its clients, in the log ("IRC", "telnet")
     server: LineHost
     door: str
     ip: str  # a PROXY header's client address, else the socket's
-    _counted: bool  # holds one of its address's connections (`_accept` to `_disconnected`)
+    _counted: bool  # holds one of its address's connections (`_accept` to `connection_lost`)
+    _departed: bool  # `_disconnected` said so once: the session departed
     _timer: asyncio.TimerHandle | None
 
     # what a door says
@@ -117,7 +119,12 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """The one place the address's count is returned, once: a session that ended (its
+        client hung up) with its output unread holds its socket until now (`LineDoor.lost`)."""
         self._gone()
+        if self._counted:
+            self._counted = False
+            self.server.connections.release(self.ip)
         self.server.lost(self)
 
     def data_received(self, data: bytes) -> None:
@@ -137,8 +144,9 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         raise NotImplementedError
 
     def _disconnected(self) -> bool:
-        """Nothing more is read or written; True the first time for a counted connection,
-        whose address may count a reconnect at once: the caller then departs the session."""
+        """Nothing more is read or written; True the first time for a counted connection: the
+        caller then departs the session. (Its address's count is returned when the connection
+        is lost, which may be later: `connection_lost`.)"""
         if self._writer is not None:
             self._writer.lost()
         self.closed = True
@@ -146,10 +154,9 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         self._release_budget()
         if self._timer is not None:
             self._timer.cancel()
-        if not self._counted:
+        if not self._counted or self._departed:
             return False
-        self._counted = False
-        self.server.connections.release(self.ip)
+        self._departed = True
         return True
 
     def eof_received(self) -> bool | None:

@@ -173,6 +173,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
         self._writer = None
         self._init_input(options.login_input_budget)
         self._counted = False
+        self._departed = False
         self._timer: asyncio.TimerHandle | None = None  # registration's; then none of its own
         self._quiet = 0  # keep-alive rounds since it last sent anything (liveness.py)
         self._echo: dict[str, int] | None = None  # channel -> own messages whose echo is due
