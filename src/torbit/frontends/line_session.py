@@ -7,6 +7,8 @@ it says before closing, and what departing means (`_disconnected` tells it when)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Awaitable, Coroutine
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
@@ -33,6 +35,10 @@ class LineOptions(Protocol):
     def login_input_budget(self) -> ByteBudget:
         """Before login (limits.login_input_rate, login_input_burst)."""
 
+    @property
+    def tcp_nodelay(self) -> bool:
+        """False: Nagle's algorithm on (`allow_joined_writes`)."""
+
 
 class LineHost(Protocol):
     """What a line session needs of the door that accepted it (doors.LineDoor)."""
@@ -57,6 +63,20 @@ class LineHost(Protocol):
     def hang_up(self, session: Any, transport: asyncio.Transport) -> bool | None:
         """End the session whose client closed its side and close ours, soon (a batch a
         turn): what `eof_received` returns (None: uvloop closes it)."""
+
+
+def allow_joined_writes(transport: asyncio.BaseTransport) -> None:
+    """Turn Nagle's algorithm back on (asyncio and uvloop set TCP_NODELAY on every TCP
+    socket): a write to a client with output still unacknowledged waits for its ACK and
+    leaves with whatever follows, so a room's traffic to a busy reader takes fewer segments.
+    A lone line still leaves at once. Measured (bench/JOURNAL.md, `nagle`): steady 1 -> 1,000
+    segments a delivery 0.96 -> 0.73, server CPU a delivery -25 to -33 %, p50 +10 ms; InspIRCd
+    leaves it on too."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    with contextlib.suppress(OSError):  # the client is gone already: its session sees it next
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
 
 
 class LineSession(PacedInput[E], asyncio.Protocol):
@@ -111,6 +131,8 @@ class LineSession(PacedInput[E], asyncio.Protocol):
                 return False
             self._counted = True
         server.metrics.connected_on(self.door).inc()
+        if not server.options.tcp_nodelay:
+            allow_joined_writes(t)
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
