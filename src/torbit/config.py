@@ -53,6 +53,9 @@ class TelnetConfig(Section):
     # after a flush to 64+ clients (a broadcast), output waits this long to leave together
     # (docs/configuration.md); 0: every loop turn's output leaves at once
     flush_window_ms: float = Field(0.0, ge=0, le=1000)
+    # false: the kernel joins a client's small writes while earlier ones are unacknowledged
+    # (Nagle's algorithm, as InspIRCd); true: each write leaves at once (docs/configuration.md)
+    tcp_nodelay: bool = False
     tls_port: int = Field(5001, ge=0, le=65535)
     tls_cert: str = ""  # PEM chain; TLS telnet listens on tls_port when cert and key are set
     tls_key: str = ""
@@ -130,6 +133,7 @@ class IrcConfig(Section):
     # after a flush to 64+ clients (a broadcast), output waits this long to leave together
     # (docs/configuration.md); 0: every loop turn's output leaves at once
     flush_window_ms: float = Field(0.0, ge=0, le=1000)
+    tcp_nodelay: bool = False  # as telnet.tcp_nodelay
     proxy_protocol: bool = False  # as telnet.proxy_protocol, on the plain IRC port
     trusted_proxies: tuple[str, ...] = ()
 

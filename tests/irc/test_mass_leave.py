@@ -147,6 +147,9 @@ async def test_sockets_of_irc_clients_that_closed_theirs_are_closed_a_batch_per_
         await c.expect(" 366 ")
     for i in range(n):  # the watcher has read every JOIN: no unread bytes, so a FIN, no RST
         await watcher.expect(f"closer{i}!")
+    for c in clients:  # and each closer has what was written to it (none held by Nagle's
+        c.send("PING drained")  # algorithm, which would meet the closed socket: a RST)
+        await c.expect("PONG")
 
     loop = asyncio.get_running_loop()
     turns_at_close: list[int] = []

@@ -8,6 +8,8 @@ how a refusal is worded, what it says before closing, and what departing means
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Awaitable, Coroutine
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
@@ -33,6 +35,10 @@ class LineOptions(Protocol):
     @property
     def login_input_budget(self) -> ByteBudget:
         """Before login (limits.login_input_rate, login_input_burst)."""
+
+    @property
+    def tcp_nodelay(self) -> bool:
+        """False: Nagle's algorithm on (`allow_joined_writes`)."""
 
 
 class LineHost(Protocol):
@@ -61,6 +67,21 @@ class LineHost(Protocol):
 
     def lost(self, session: Any) -> None:
         """A session's connection is lost: the door lets go of it, if it closed it."""
+
+
+def allow_joined_writes(transport: asyncio.BaseTransport) -> None:
+    """Turn Nagle's algorithm back on (asyncio and uvloop set TCP_NODELAY on every TCP
+    socket): a write to a client with output still unacknowledged waits for its ACK and
+    leaves with whatever follows, so a busy reader gets a room's lines in fewer segments, and
+    the kernel's loopback and TCP work per delivery (3/4 of the server's CPU) shrinks. A lone
+    line still leaves at once. InspIRCd leaves it on too. Steady 1 -> 1,000 here: TCP data
+    segments per delivery 0.96 -> 0.73 (InspIRCd 0.68), CPU per delivery -34 % (telnet) and
+    -24 % (IRC), p99 22 -> 36 ms (InspIRCd 33); docs/benchmarks.md, "Nagle's algorithm"."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    with contextlib.suppress(OSError):  # the client is gone already: its session sees it next
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
 
 
 class LineSession(PacedInput[E], asyncio.Protocol):
@@ -116,6 +137,8 @@ class LineSession(PacedInput[E], asyncio.Protocol):
                 return False
             self._counted = True
         server.metrics.connected_on(self.door).inc()
+        if not server.options.tcp_nodelay:
+            allow_joined_writes(t)
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -47,4 +47,5 @@ class IrcOptions:
     pacing: Pacing = field(default_factory=Pacing)  # command pacing (pacing.py)
     input_budget: ByteBudget = NO_BUDGET  # a connection's input bytes (paced.py)
     login_input_budget: ByteBudget = NO_BUDGET  # the same before registration
+    tcp_nodelay: bool = False  # line_session.LineOptions
     started: datetime = field(default_factory=lambda: datetime.now(UTC))

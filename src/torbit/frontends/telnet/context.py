@@ -49,6 +49,7 @@ class TelnetOptions:
     flush_window: float = 0.0  # seconds (flow.FlushQueue)
     input_budget: ByteBudget = NO_BUDGET  # a connection's input bytes (paced.py)
     login_input_budget: ByteBudget = NO_BUDGET  # the same before login
+    tcp_nodelay: bool = False  # line_session.LineOptions
 
 
 class SessionHost(LineHost, Protocol[S_contra]):
