@@ -53,10 +53,11 @@ QUIET_GC_AT = 256  # departures waiting: from here, no collection of cycles unti
 # at a stop, the connections closed after the output grace: the longest wait for their
 # departures, before those still not lost (their clients read nothing) are cut
 DEPART_GRACE = 0.5
-# a session ended (its client hung up) with output still unread: the longest our side then
-# waits for the client to read it before the connection is cut; its address's count is held
-# till then (a client that half-closes and never reads would otherwise hold any number of
-# sockets from one address, each with up to max_output_buffer queued, none of them counted)
+# our side of a connection closed (its client hung up, or ours: a QUIT, a drain, the end of a
+# piped client's input, a kick-ban, an error) with output still unread: the longest it then
+# waits for the client to read it before the connection is cut. Its address's count is held
+# till then; without the cut, a client that never reads would keep each such socket, with up
+# to max_output_buffer queued, for ever.
 LINGER = 30.0
 
 # doors working off a storm of departures: while there are any, the cyclic garbage collector
@@ -97,7 +98,7 @@ class LineDoor(Generic[S]):
         name = log.name.removeprefix("torbit.")
         self.refusals = Refusals(name, connections, refusal, metrics, log)
         self.cuts = Tally(log, f"{name}: cut before login")
-        self.lingered = Tally(log, f"{name}: cut after the client hung up, its output unread")
+        self.lingered = Tally(log, f"{name}: cut after its close, its output unread")
         self.flushes = FlushQueue(flush_window)
         self.input_bytes = 0  # read from its connections, for torbit_input_bytes
         metrics.count_input(log.name.removeprefix("torbit."), lambda: self.input_bytes)
@@ -118,8 +119,9 @@ class LineDoor(Generic[S]):
         self._leaving_now: S | None = None
         self._awaited: dict[S, asyncio.Future[None]] = {}
         # sessions whose clients closed their side (EOF), ours still open (`hang_up`); then,
-        # ours closed, their connections until lost (`lost`), each with the time it is cut at
-        # (LINGER), oldest first: `_cut_lingering` cuts those past it, a stop those left
+        # ours closed (so, or by the session: `linger`), their connections until lost
+        # (`lost`), each with the time it is cut at (LINGER), oldest first: `_cut_lingering`
+        # cuts those past it, a stop those left
         self._hung_up: deque[tuple[S, asyncio.Transport]] = deque()
         self._closing: dict[S, tuple[asyncio.Transport, float]] = {}
         self._linger: asyncio.TimerHandle | None = None  # `_cut_lingering`'s next turn
@@ -218,8 +220,8 @@ class LineDoor(Generic[S]):
         uvloop close its socket (the `close()` syscall sending our FIN, the transport's
         `connection_lost`, in the turn after), the loop would answer nobody until the last.
         A reset (RST) still ends in that turn: uvloop gives the protocol no say then."""
-        if transport.is_closing():  # ours closed already (a QUIT), its output unread
-            session.hung_up()
+        if transport.is_closing():  # ours closed already (a QUIT), its output unread: kept
+            session.hung_up()  # since (`linger`), cut at the time set then
             self._keep(session, transport, asyncio.get_running_loop().time() + LINGER)
             return None
         hung_up = self._hung_up
@@ -244,9 +246,18 @@ class LineDoor(Generic[S]):
         self._keep(session, transport, until)
         transport.close()
 
+    def linger(self, session: S, transport: asyncio.Transport) -> None:
+        """Our side of a session's connection is closing (`LineSession.close`), once its
+        output is out, which a client that reads nothing never takes: kept till it is lost,
+        cut after LINGER. (Most are lost a loop turn later, their output all out.)"""
+        self._keep(session, transport, asyncio.get_running_loop().time() + LINGER)
+
     def _keep(self, session: S, transport: asyncio.Transport, until: float) -> None:
         """Keep the connection of a session that ended until it is lost (`lost`), or cut at
-        `until` (loop time, no earlier than any kept before) by `_cut_lingering`."""
+        `until` (loop time, no earlier than any kept before) by `_cut_lingering`; one kept
+        already keeps its time."""
+        if session in self._closing:
+            return
         self._closing[session] = (transport, until)
         if self._linger is None:
             self._linger = asyncio.get_running_loop().call_at(until, self._cut_lingering)

@@ -65,6 +65,10 @@ class LineHost(Protocol):
         """End the session whose client closed its side and close ours, soon (a batch a
         turn): what `eof_received` returns (None: uvloop closes it)."""
 
+    def linger(self, session: Any, transport: asyncio.Transport) -> None:
+        """Our side of a session's connection is closing (`LineSession.close`): the door keeps
+        it until it is lost, and cuts it if its output is still unread after a while."""
+
     def lost(self, session: Any) -> None:
         """A session's connection is lost: the door lets go of it, if it closed it."""
 
@@ -228,10 +232,14 @@ class LineSession(PacedInput[E], asyncio.Protocol):
             raise Forbidden("not sent: this connection is closing")
 
     def close(self, reason: str) -> None:
+        """Our side closes once the output queued is out; a client that never reads it has
+        the connection cut after a while (`LineDoor.linger`)."""
         w = self._writer
-        if w is not None and w.transport is not None and not w.transport.is_closing():
+        t = w.transport if w is not None else None
+        if w is not None and t is not None and not t.is_closing():
             self._closing(reason)
             w.close()
+            self.server.linger(self, t)
 
     def _dropped_slow(self) -> None:
         self._log.warning(
