@@ -1,4 +1,4 @@
-"""A connection our side closes (a telnet /quit, an IRC QUIT; as a drain, the end of a piped
+"""A connection our side closes (a telnet /quit, an IRC QUIT, a drain; as the end of a piped
 client's input, a kick-ban or an error does) while output to it is unread stays open until
 that output is out, counted against its address, and is cut if the client has not read it
 within doors.LINGER seconds, counted as a client dropped for not reading; a client that reads
@@ -55,19 +55,32 @@ async def quit_unread(app: App, door: str, writers: list[asyncio.StreamWriter]) 
     await eventually(lambda: not open_sessions(app, door))
 
 
-@pytest.mark.parametrize("eof", [False, True], ids=["open", "then-eof"])
+async def drain_unread(app: App, door: str) -> None:
+    """Each is told the node is leaving (as `LineDoor.drain` tells every session), reading
+    nothing: our side closes."""
+    host = app.telnet if door == "telnet" else app.irc
+    assert host is not None
+    for s in [s for s in host.sessions if s.ip == HOSTILE]:
+        s.drain("node draining, reconnect")
+    await eventually(lambda: not open_sessions(app, door))
+
+
+@pytest.mark.parametrize("how", ["quit", "quit-then-eof", "drain"])
 @pytest.mark.parametrize("door", ["telnet", "irc"])
-async def test_a_client_that_quits_and_never_reads_is_cut_after_the_linger(
-    make_server: ServerFactory, door: str, eof: bool, monkeypatch: pytest.MonkeyPatch
+async def test_a_client_closed_by_us_that_never_reads_is_cut_after_the_linger(
+    make_server: ServerFactory, door: str, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Before, our side waited for it to read for ever: each such socket, with its output
-    # queued, stayed until the node stopped. (An EOF after the quit, "then-eof", changes
-    # nothing: both loops stop reading at our close, so it is never seen.)
+    # queued, stayed until the node stopped. (An EOF after the quit changes nothing: both
+    # loops stop reading at our close, so it is never seen.)
     monkeypatch.setattr(doors, "LINGER", 0.2)
     app = await start(make_server)
     writers = [w for _, w in await silent_clients(app, door, PER_ADDRESS)]
-    await quit_unread(app, door, writers)
-    if eof:
+    if how == "drain":
+        await drain_unread(app, door)
+    else:
+        await quit_unread(app, door, writers)
+    if how == "quit-then-eof":
         for w in writers:
             w.write_eof()
     port = port_of(app, door)
