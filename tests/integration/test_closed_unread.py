@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from tests.conftest import ServerFactory
 from tests.helpers.http import eventually
 from tests.helpers.irc import RawIrc
 from tests.helpers.telnet_client import TelnetClient
+from tests.helpers.tls import tls_doors, trusting
 from tests.integration.test_hung_up_unread import (
     HOSTILE,
     LINES,
@@ -122,3 +124,22 @@ async def test_a_client_that_quits_and_reads_within_the_linger_gets_all_its_outp
     await eventually(lambda: kept(app, door) == 0)
     assert app.metrics.dropped_clients.labels(door)._value.get() == 0
     writer.close()
+
+
+@pytest.mark.parametrize("door", ["telnet", "irc"])
+async def test_a_tls_client_that_quits_and_never_reads_is_cut_after_the_linger(
+    make_server: ServerFactory, door: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the TLS layer's own close (its close_notify behind the output) waits for it the same way
+    monkeypatch.setattr(doors, "LINGER", 0.2)
+    ca, tls, _ = tls_doors(tmp_path)
+    app = await start(make_server, tls)
+    clients = await silent_clients(app, door, PER_ADDRESS, trusting(ca))
+    writers = [w for _, w in clients]
+    await quit_unread(app, door, writers)
+    port = port_of(app, door, tls=True)
+    await eventually(lambda: not any(server_end_open(w, port) for w in writers))
+    await eventually(lambda: not sessions(app, door))
+    assert app.metrics.dropped_clients.labels(f"{door}-tls")._value.get() == PER_ADDRESS
+    for w in writers:
+        w.transport.abort()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
+from typing import Any
 
 import pytest
 
@@ -27,41 +29,55 @@ PER_ADDRESS = 3
 HOSTILE = "127.0.0.2"  # the clients that hang up unread; the others connect from 127.0.0.1
 
 
-async def start(make_server: ServerFactory) -> App:
+async def start(make_server: ServerFactory, tls: dict[str, Any] | None = None) -> App:
+    """The server; with `tls` (tests.helpers.tls.tls_doors' settings), TLS ports too."""
     return await make_server(
         limits={"connections_per_ip": PER_ADDRESS},
-        telnet={"max_output_buffer": MB},
-        irc={"guests": True, "max_output_buffer": MB},
+        telnet={"max_output_buffer": MB, **(tls or {})},
+        irc={"guests": True, "max_output_buffer": MB, **(tls or {})},
     )
 
 
-def port_of(app: App, door: str) -> int:
-    port = app.telnet_port if door == "telnet" else app.irc_port
+def port_of(app: App, door: str, tls: bool = False) -> int:
+    if tls:
+        port = app.telnet_tls_port if door == "telnet" else app.irc_tls_port
+    else:
+        port = app.telnet_port if door == "telnet" else app.irc_port
     assert port is not None
     return port
 
 
-async def connect(app: App, door: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def connect(
+    app: App, door: str, tls: ssl.SSLContext | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection(
-        "127.0.0.1", port_of(app, door), local_addr=(HOSTILE, 0), limit=1 << 22
+        "127.0.0.1",
+        port_of(app, door, tls is not None),
+        local_addr=(HOSTILE, 0),
+        limit=1 << 22,
+        ssl=tls,
+        server_hostname="127.0.0.1" if tls else None,
     )
 
 
 Client = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-async def silent_clients(app: App, door: str, n: int) -> list[Client]:
-    """`n` clients from HOSTILE, logged in (in #lobby), that read nothing from now on; then
-    LINES long messages said in #lobby, all of them queued for those clients at the server."""
+async def silent_clients(
+    app: App, door: str, n: int, tls: ssl.SSLContext | None = None
+) -> list[Client]:
+    """`n` clients from HOSTILE (over TLS with `tls`), logged in (in #lobby), that read nothing
+    from now on; then LINES long messages said in #lobby, all of them queued for those clients
+    at the server."""
     clients: list[Client] = []
     for i in range(n):
         name = f"silent{i}"
         if door == "telnet":
-            client = TelnetClient(*await connect(app, door))
+            client = TelnetClient(*await connect(app, door, tls))
             await client.login(name)
             clients.append((client.reader, client.writer))
         else:
-            irc = RawIrc(*await connect(app, door))
+            irc = RawIrc(*await connect(app, door, tls))
             await irc.register(name)
             irc.send("JOIN #lobby")
             await irc.expect(f" 366 {name} #lobby ")
