@@ -57,11 +57,5 @@ async def test_line_doors_keep_nagle_on_unless_told_not_to(
 
     sessions = [telnet_session(app, "plain"), telnet_session(app, "secure"), irc_session]
     assert [nodelay_of(s) for s in sessions] == [int(nodelay)] * 3
-
-    plain.send("/join lobby")  # and the chat works either way
-    secure.send("/join lobby")
-    await plain.expect("secure")
-    plain.send("joined writes")
-    await secure.expect("<plain> joined writes")
-    await plain.close()
+    await plain.close()  # chatting with it on: every other telnet and IRC test
     await secure.close()
