@@ -8,22 +8,19 @@ test_hung_up_unread (whose clients close their side first)."""
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import eventually
-from tests.helpers.irc import RawIrc
-from tests.helpers.telnet_client import TelnetClient
 from tests.helpers.tls import tls_doors, trusting
 from tests.integration.test_hung_up_unread import (
     HOSTILE,
-    LINES,
     PER_ADDRESS,
-    connect,
+    connects_again,
     port_of,
+    read_late,
     sessions,
     silent_clients,
     start,
@@ -95,12 +92,7 @@ async def test_a_client_closed_by_us_that_never_reads_is_cut_after_the_linger(
     )
     assert kept(app, door) == 0
     # their address's count returned: it connects again
-    if door == "telnet":
-        again = TelnetClient(*await connect(app, door))
-        await again.read_until("Name: ")
-    else:
-        irc = RawIrc(*await connect(app, door))
-        await irc.register("again")
+    await connects_again(app, door)
     for w in writers:
         w.transport.abort()
 
@@ -115,11 +107,7 @@ async def test_a_client_that_quits_and_reads_within_the_linger_gets_all_its_outp
     ((reader, writer),) = await silent_clients(app, door, 1)
     await quit_unread(app, door, [writer])
     assert server_end_open(writer, port_of(app, door))
-    writer.transport.resume_reading()  # type: ignore[attr-defined]
-    data = (await asyncio.wait_for(reader.read(), 10)).decode(errors="replace")
-    # (an IRC line carries a part of each message: its first begins with the number)
-    said = re.findall(r"(?:<alice> |PRIVMSG #lobby :)(\d+) x", data)
-    assert [int(n) for n in said] == list(range(LINES))
+    data = await read_late(reader, writer)
     assert data.rstrip("\r\n").rsplit("\r\n", 1)[-1].startswith(GOODBYE[door])
     await eventually(lambda: kept(app, door) == 0)
     assert app.metrics.dropped_clients.labels(door)._value.get() == 0

@@ -116,6 +116,26 @@ async def refused(app: App, door: str) -> bytes:
         writer.close()
 
 
+async def connects_again(app: App, door: str) -> None:
+    """A new client from HOSTILE is served: the address's count was returned."""
+    if door == "telnet":
+        again = TelnetClient(*await connect(app, door))
+        await again.read_until("Name: ")
+    else:
+        irc = RawIrc(*await connect(app, door))
+        await irc.register("again")
+
+
+async def read_late(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
+    """Everything the silent client was sent, read now to the end: every message, in order."""
+    writer.transport.resume_reading()  # type: ignore[attr-defined]
+    data = (await asyncio.wait_for(reader.read(), 10)).decode(errors="replace")
+    # (an IRC line carries a part of each message: its first begins with the number)
+    said = re.findall(r"(?:<alice> |PRIVMSG #lobby :)(\d+) x", data)
+    assert [int(n) for n in said] == list(range(LINES))
+    return data
+
+
 @pytest.mark.parametrize("door", ["telnet", "irc"])
 async def test_a_hung_up_connection_counts_until_its_socket_closes(
     make_server: ServerFactory, door: str
@@ -146,12 +166,7 @@ async def test_a_hung_up_client_that_never_reads_is_cut_after_the_linger(
     await eventually(lambda: not any(server_end_open(w, port) for w in writers))
     assert app.metrics.dropped_clients.labels(door)._value.get() == PER_ADDRESS
     # their address's count returned: it connects again
-    if door == "telnet":
-        again = TelnetClient(*await connect(app, door))
-        await again.read_until("Name: ")
-    else:
-        irc = RawIrc(*await connect(app, door))
-        await irc.register("again")
+    await connects_again(app, door)
     for w in writers:
         w.transport.abort()
 
@@ -166,10 +181,6 @@ async def test_a_hung_up_client_that_reads_later_gets_all_its_output(
     ((reader, writer),) = await silent_clients(app, door, 1)
     await hang_up(app, door, [writer])
     assert server_end_open(writer, port_of(app, door))
-    writer.transport.resume_reading()  # type: ignore[attr-defined]
-    data = (await asyncio.wait_for(reader.read(), 10)).decode(errors="replace")
-    # (an IRC line carries a part of each message: its first begins with the number)
-    said = re.findall(r"(?:<alice> |PRIVMSG #lobby :)(\d+) x", data)
-    assert [int(n) for n in said] == list(range(LINES))
+    await read_late(reader, writer)
     assert app.metrics.dropped_clients.labels(door)._value.get() == 0
     writer.close()
