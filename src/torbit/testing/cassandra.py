@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import ctypes
 import json
-import os
 import shutil
 import signal
 import socket
@@ -38,6 +37,7 @@ from types import TracebackType
 
 from torbit.testing.cassandra_config import LOGBACK, jvm_command, node_config
 from torbit.testing.cassandra_jars import java_binary, resolve_jars
+from torbit.testing.freeze import freeze, thaw
 from torbit.testing.ports import free_port
 
 DEFAULT_HEAP = "768m"
@@ -206,13 +206,13 @@ class CassandraNode:
         self.started_in = time.monotonic() - began
 
     def pause(self) -> None:
-        """SIGSTOP: connections stay open, nothing answers."""
-        os.kill(self.pid, signal.SIGSTOP)
+        """SIGSTOP: connections stay open, nothing answers (every thread stopped on return)."""
+        freeze(self.pid)
         self._paused = True
 
     def resume(self) -> None:
         if self._paused:
-            os.kill(self.pid, signal.SIGCONT)
+            thaw(self.pid)
             self._paused = False
 
     def kill(self) -> None:

@@ -247,7 +247,7 @@ class KafkaCluster:
     def pause(self) -> None:
         """Freeze every node (SIGSTOP)."""
         for node in self.nodes:
-            node.signal(signal.SIGSTOP)
+            node.freeze()
 
     def resume(self) -> None:
         for node in self.nodes:

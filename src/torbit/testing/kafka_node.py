@@ -8,6 +8,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from torbit.testing.freeze import freeze
 from torbit.testing.ports import free_port
 
 
@@ -76,6 +77,11 @@ class KafkaNode:
     def signal(self, signum: int) -> None:
         if self.running:
             os.kill(self.pid, signum)
+
+    def freeze(self) -> None:
+        """SIGSTOP, returning once every thread is stopped."""
+        if self.running:
+            freeze(self.pid)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no flush, as in a crash."""

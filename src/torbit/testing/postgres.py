@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 
+from torbit.testing.freeze import freeze
 from torbit.testing.ports import free_port
 
 
@@ -116,7 +117,8 @@ class PrivatePostgres:
         """SIGSTOP the server and every backend: connections stay open, nothing answers."""
         self._paused = self._processes()
         for p in self._paused:
-            p.send_signal(signal.SIGSTOP)
+            with contextlib.suppress(ProcessLookupError):  # a backend that just ended
+                freeze(p.pid)
 
     def resume(self) -> None:
         for p in self._paused:
