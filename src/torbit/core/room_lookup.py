@@ -93,6 +93,12 @@ class RoomLookup:
             return Role.OWNER
         return role
 
+    def speaking_marks(self) -> tuple[int, int]:
+        """Move whenever a room's settings or its admins and voices change on this node (not
+        on leaves, kicks and bans: memberships have their own check): a `check_may_speak`
+        answer read across a move may predate a room made moderated or a voice taken."""
+        return self.settings.generation, self.room_roles.changes
+
     async def check_may_speak(self, user: str, room: Room) -> None:
         """In a moderated room only its admins, owner, server admins and voiced members
         speak. Asked of the store at every send there, so a voice taken away counts at once,

@@ -13,7 +13,9 @@ from torbit.core.messaging_base import Holds, MessagingBase
 from torbit.core.models import Draft, Message, MessageKind, Room
 from torbit.core.names import name_key
 from torbit.core.roomdeletion import drop_messages
-from torbit.errors import Forbidden, NotFound
+from torbit.errors import Forbidden, NotFound, Overloaded
+
+SPEAK_TRIES = 3  # `_may_speak`
 
 
 class RoomSending(MessagingBase):
@@ -39,9 +41,7 @@ class RoomSending(MessagingBase):
         room = await self._room(user, room_name, visitor)
         text = self.prepare_text(text)
         self._mutes.check(room.key, name_key(user), self._now())
-        await self._membership.check_may_speak(user, room)
-        if holds is not None:
-            await holds()  # the last wait before the draft: nothing revoked since
+        await self._may_speak(user, room, holds)  # the last wait: nothing revoked since
         if known.generation != generation:  # a membership ended here meanwhile: hers?
             room = await self._room(user, room_name, visitor)  # known ones: no store read
         self._mutes.check(room.key, name_key(user), self._now())
@@ -51,6 +51,21 @@ class RoomSending(MessagingBase):
         if self._membership.deletion(room.key) is not None:
             await self._unless_deleted(room, [message])
         return message
+
+    async def _may_speak(self, user: str, room: Room, holds: Holds | None = None) -> None:
+        """`check_may_speak`, then `holds`, again if a room's settings or roles changed on
+        this node meanwhile: a room made moderated or a voice taken away, answered to the
+        admin during those waits, stops the send as a mute does. A few tries, then the
+        sender is told to send again (rights changing on every try: someone toggling them,
+        anywhere on the node, as fast as the send's waits)."""
+        for _ in range(SPEAK_TRIES):
+            marks = self._membership.speaking_marks()
+            await self._membership.check_may_speak(user, room)
+            if holds is not None:
+                await holds()
+            if self._membership.speaking_marks() == marks:
+                return
+        raise Overloaded(f"not sent: rights in #{room.name} changed while sending; send again")
 
     async def _room(self, user: str, room_name: str, visitor: Visitor | None) -> Room:
         """The room the user may send to: as a member, else as an outsider (`send`)."""
@@ -79,7 +94,7 @@ class RoomSending(MessagingBase):
         was stored after that (tests/scale/test_rights_race_sessions.py)."""
         key, channel = name_key(user), room.key
         self._mutes.check(channel, key, self._now())
-        await self._membership.check_may_speak(user, room)
+        await self._may_speak(user, room)
         if listening is not None and not listening():
             raise Forbidden(f"not sent: you no longer listen to #{room.name}")
         self._mutes.check(channel, key, self._now())  # a mute applied while the store read

@@ -46,6 +46,9 @@ class RoomRoles:
         self._events = events
         self._rooms: RoomCache[Roles] = RoomCache(max_entries)
         self.reads = 0  # rooms read from the store (a miss), for the tests that count them
+        # rights given or taken (op, deop, voice, devoice, RolesChanged), not memberships
+        # ended: what a send's speaking check watches (room_lookup.speaking_marks)
+        self.changes = 0
         events.on(RolesChanged, lambda e: self._drop(e.room))
         events.on(RoomNotice, self._on_notice)
         events.on(Expelled, lambda e: self._ended(e.user, e.room))
@@ -71,6 +74,7 @@ class RoomRoles:
         await self._events.publish(RolesChanged(room_key))
 
     def _drop(self, room_key: str) -> None:
+        self.changes += 1
         if room_key:
             self._rooms.drop(room_key)
         else:
@@ -78,6 +82,7 @@ class RoomRoles:
 
     def _on_notice(self, event: RoomNotice) -> None:
         if event.kind in ROLE_NOTICES:
+            self.changes += 1
             self._rooms.drop(event.room)
 
     def _ended(self, user_key: str, room_key: str) -> None:

@@ -206,3 +206,8 @@ class SettingsCache:
 
     def drop(self, room_key: str) -> None:
         self._rooms.drop(room_key)
+
+    @property
+    def generation(self) -> int:
+        """Moves on every drop (a room's settings changed on some node)."""
+        return self._rooms.generation
