@@ -113,16 +113,18 @@ async def test_a_change_elsewhere_while_held_costs_a_second_look_not_the_message
 ) -> None:
     await speaker(core, "devoice")  # mallory voiced in moderated #hall
     await core.moderation.create("bob", "elsewhere")
-    changes: list[object] = []
+    before = core.membership.speaking_marks()
+    changed: list[list[str]] = []
 
     async def holds() -> None:
-        if not changes:
-            changes.append(
-                await core.moderation.configure("bob", "elsewhere", SettingsChange(topic_lock=True))
+        if not changed:
+            _, tokens = await core.moderation.configure(
+                "bob", "elsewhere", SettingsChange(topic_lock=False)
             )
+            changed.append(tokens)
 
     await core.messaging.send("mallory", "hall", "sent", holds=holds)
-    assert changes
+    assert changed == [["-topic_lock"]] and core.membership.speaking_marks() != before
     assert [m.text for m in await core.log.read("hall")] == ["sent"]
 
 
