@@ -90,6 +90,9 @@ class HttpConfig(Section):
     # browser origins allowed besides the server's own (scheme://host[:port])
     allowed_origins: tuple[str, ...] = ()
     metrics_token: str = ""  # Bearer token for /metrics from other than loopback; "": none
+    # FastAPI's own OpenTelemetry spans, metrics and logs, sent to the process's global
+    # providers; off: merely asking whether one is set cost ~10 µs of a 270 µs POST /send
+    opentelemetry: bool = False
 
     _networks = field_validator("trusted_proxies")(classmethod(lambda cls, v: _check_networks(v)))
 

@@ -111,6 +111,7 @@ def http_server(
         trusted_proxies=s.http.trusted_proxies,
         allowed_origins=s.http.allowed_origins,
         metrics_token=s.http.metrics_token,
+        opentelemetry=s.http.opentelemetry,
         max_long_polls=s.limits.max_long_polls,
         long_polls_per_user=s.limits.long_polls_per_user,
         long_polls_per_ip=s.limits.long_polls_per_ip,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -33,6 +34,9 @@ from torbit.frontends.http.rooms import rooms_router
 from torbit.frontends.http.ws import KeepRawSend, LiveEndpoint
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+# FastAPI asks on every request whether a global OpenTelemetry provider is set (~10 µs of a
+# ~270 µs POST /send here, bench/send_cpu.py) unless all three are off: http.opentelemetry
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 DESCRIPTION = """\
 A multi-room chat server. The same rooms and messages are reachable over telnet.
@@ -103,6 +107,8 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         description=DESCRIPTION,
         docs_url=None,  # served from local files by docs_router
         redoc_url=None,
+        # None: FastAPI's defaults (the global providers); off, it never asks for them
+        telemetry=None if options.opentelemetry else TELEMETRY_OFF,
     )
     install_error_handlers(app)
     # outermost last: the real client first, then headers on every answer, then origins

@@ -59,3 +59,4 @@ class HttpOptions:
     long_polls_per_user: int = 8
     long_polls_per_ip: int = 50
     ws_flush_window: float = 0.0  # seconds (flow.FlushQueue), the fast path only
+    opentelemetry: bool = False  # FastAPI's native telemetry (config.HttpConfig)
