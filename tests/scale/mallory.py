@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from websockets.asyncio.client import ClientConnection
@@ -29,13 +29,20 @@ from torbit.app import App
 from torbit.core.events import NodeEvent
 
 DOORS = ("telnet", "irc", "ws", "token", "basic")
+E = TypeVar("E", bound=NodeEvent)
 
 
-def applied(node: App, kind: type[NodeEvent]) -> list[datetime]:
-    """When `node` applies each event of this kind (filled as it happens)."""
+def applied(node: App, kind: type[E], where: Callable[[E], bool] | None = None) -> list[datetime]:
+    """When `node` applies each event of this kind (filled as it happens); `where`: only
+    those it holds for (a RoomNotice of one kind)."""
     at: list[datetime] = []
     assert node.core is not None
-    node.core.moderation._events.on(kind, lambda _e: at.append(datetime.now(UTC)))
+
+    def seen(event: E) -> None:
+        if where is None or where(event):
+            at.append(datetime.now(UTC))
+
+    node.core.moderation._events.on(kind, seen)
     return at
 
 

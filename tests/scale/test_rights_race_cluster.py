@@ -24,7 +24,16 @@ from tests.scale.clients import Clients, HttpUser, WsUser, url
 from tests.scale.conftest import NodeFactory, done, eventually
 from tests.scale.mallory import DOORS, Mallory, applied
 from torbit.app import App
-from torbit.core.events import Expelled, IgnoreChanged, MuteChanged, NodeEvent, SessionsRevoked
+from torbit.core.delivery import NoticeKind
+from torbit.core.events import (
+    Expelled,
+    IgnoreChanged,
+    MuteChanged,
+    NodeEvent,
+    RoomNotice,
+    RoomSettingsChanged,
+    SessionsRevoked,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
@@ -143,7 +152,11 @@ async def attack(
     b_node: list[App] | None = None,
     holder: list[Mallory] | None = None,
     one_node: bool = False,
+    where: Callable[[Any], bool] | None = None,
+    prepare: Callable[[HttpUser, App], Coroutine[Any, Any, Any]] | None = None,
 ) -> tuple[Mallory, dict[str, dict[str, int]]]:
+    """`where`: which events of `kind` count (a RoomNotice of one kind); `prepare(alice,
+    a)`: what the room needs before the race, once mallory is in on every door."""
     a, b, alice, bob = await cluster(make_node, clients, one_node)
     mallory = await Mallory(a, "mallory", "hall").open()
     if b_node is not None:
@@ -151,8 +164,10 @@ async def attack(
     if holder is not None:
         holder.append(mallory)
     try:
-        at = applied(a, kind)
-        at_b = at if one_node else applied(b, kind)
+        if prepare is not None:
+            await prepare(alice, a)
+        at = applied(a, kind, where)
+        at_b = at if one_node else applied(b, kind, where)
         result = await race(mallory, alice, bob, lambda: take_away(alice), at)
         window = (at[0] - at_b[0]).total_seconds() * 1000
         print(
@@ -204,6 +219,69 @@ async def test_a_mute_on_b_races_sends_on_every_door_of_a(
     _, rows = await attack(make_node, clients, MuteChanged, mute)
     show("mute", rows)
     assert_held(rows, reads_end=False)  # a muted member still reads the room
+
+
+async def test_the_room_made_moderated_on_b_races_sends_on_every_door_of_a(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """mallory is a plain member: once the room is moderated only admins and voiced
+    members speak. A send that checked her right before node a applied the change, and
+    then waited (on the store, on a door's recheck of her login), looks again."""
+
+    async def moderate(alice: HttpUser) -> None:
+        r = await alice.client.patch("/api/v1/rooms/hall/settings", json={"moderated": True})
+        assert r.status_code == 200, r.text
+
+    _, rows = await attack(make_node, clients, RoomSettingsChanged, moderate)
+    show("moderated", rows)
+    assert_held(rows, reads_end=False)  # she still reads the room
+    assert spoke(rows), rows
+
+
+def is_devoice(event: RoomNotice) -> bool:
+    return event.kind == NoticeKind.DEVOICE.value
+
+
+@pytest.mark.parametrize("one_node", [False, True], ids=["two-nodes", "one-node"])
+async def test_her_voice_taken_on_b_in_a_moderated_room_races_sends_on_every_door_of_a(
+    make_node: NodeFactory, clients: Clients, one_node: bool
+) -> None:
+    """The room is moderated and mallory voiced, both known on node a, before the race."""
+
+    async def moderated_and_voiced(alice: HttpUser, a: App) -> None:
+        settings = applied(a, RoomSettingsChanged)
+        voiced = applied(a, RoomNotice, lambda e: e.kind == NoticeKind.VOICE.value)
+        r = await alice.client.patch("/api/v1/rooms/hall/settings", json={"moderated": True})
+        assert r.status_code == 200, r.text
+        r = await alice.client.put("/api/v1/rooms/hall/voices/mallory")
+        assert r.status_code == 204, r.text
+
+        async def known() -> bool:
+            return bool(settings and voiced)
+
+        await eventually("node a knows the room moderated and mallory voiced", known)
+
+    async def devoice(alice: HttpUser) -> None:
+        r = await alice.client.delete("/api/v1/rooms/hall/voices/mallory")
+        assert r.status_code == 204, r.text
+
+    _, rows = await attack(
+        make_node,
+        clients,
+        RoomNotice,
+        devoice,
+        one_node=one_node,
+        where=is_devoice,
+        prepare=moderated_and_voiced,
+    )
+    show("devoice", rows)
+    assert_held(rows, reads_end=False)
+    assert spoke(rows), rows  # voiced, she was heard before
+
+
+def spoke(rows: dict[str, dict[str, int]]) -> bool:
+    """Some of mallory's sends were stored: the race began while she still had the right."""
+    return any(row["stored"] for key, row in rows.items() if key.startswith("w"))
 
 
 @pytest.mark.parametrize("one_node", [False, True], ids=["two-nodes", "one-node"])
