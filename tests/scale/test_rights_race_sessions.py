@@ -3,7 +3,8 @@ away on another node: her password changed (her sessions on a are closed as a ap
 a ban (a ends her listening). The send of a line door reads the store before its draft only
 in a moderated room (her standing: is she voiced?), so the room is moderated and she voiced;
 the lock is on a table that read needs and the revocation's own writes do not. Once let go,
-the send must store nothing: on main it was drafted after the revocation and stored."""
+the send must store nothing: on main it was drafted after the revocation and stored. Last, an
+HTTP send held on its login's recheck, after its standing was read, while her voice is taken."""
 
 from __future__ import annotations
 
@@ -11,17 +12,19 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
+import httpx
 import pytest
 
-from tests.helpers.http import PASSWORD
+from tests.helpers.http import PASSWORD, bearer, login
 from tests.helpers.irc import RawIrc, joined
 from tests.helpers.pglock import TableLock
 from tests.helpers.telnet_client import TelnetClient
-from tests.scale.clients import Clients, HttpUser
+from tests.scale.clients import Clients, HttpUser, url
 from tests.scale.conftest import NodeFactory, done, eventually
 from tests.scale.mallory import applied
 from torbit.app import App
-from torbit.core.events import Expelled, SessionsRevoked
+from torbit.core.delivery import NoticeKind
+from torbit.core.events import Expelled, RoomNotice, SessionsRevoked
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
@@ -127,3 +130,59 @@ async def test_a_line_door_send_held_while_a_ban_is_made_is_stored_before_it_or_
     print(f"\n{door}: stored {[m['text'] for m in hers]}, after a applied the ban {late}")
     assert late == []
     assert "after the ban" not in [m["text"] for m in hers]
+
+
+async def waits_on(lock: TableLock, table: str) -> bool:
+    """Someone waits for a lock on `table` (not just any lock: two are held here)."""
+    n = await lock.conn.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass", table
+    )
+    return bool(n)
+
+
+async def test_an_http_send_held_on_its_login_recheck_while_her_voice_is_taken_stores_nothing(
+    make_node: NodeFactory, clients: Clients, empty_db: str
+) -> None:
+    """An HTTP send reads her standing (voiced: yes), then rechecks her login because a
+    revocation (bob's logout) was applied on a meanwhile; alice takes her voice while that
+    recheck waits on a lock on tokens. Let go, the send must look at her right again and be
+    refused: before the speaking right was read again (`RoomSending._may_speak`) it was
+    stored after a had applied the devoice. Her standing read is held first, on a lock on
+    room_invites (read by her standing, written by neither the logout nor the devoice), so
+    that the logout lands between her checks."""
+    a, b, alice, _mallory_b = await moderated_hall(make_node, clients)
+    await clients.http(b, "bob")
+    async with httpx.AsyncClient(base_url=url(a), timeout=40) as c:
+        token = await login(c, "mallory")
+        bob_token = await login(c, "bob")
+    mallory = httpx.AsyncClient(base_url=url(a), headers=bearer(token), timeout=60)
+    logged_out = applied(a, SessionsRevoked)
+    devoiced = applied(a, RoomNotice, lambda e: e.kind == NoticeKind.DEVOICE.value)
+    r = await mallory.post("/send/hall/mallory", content="voiced, before")
+    assert r.status_code == 201, r.text
+    standing = await TableLock.take(empty_db, "room_invites")
+    tokens: TableLock | None = None
+    try:
+        send = asyncio.create_task(mallory.post("/send/hall/mallory", content="held"))
+        await eventually("her standing read waits", lambda: waits_on(standing, "room_invites"))
+        async with httpx.AsyncClient(base_url=url(b), headers=bearer(bob_token)) as bob_b:
+            r = await bob_b.delete("/api/v1/sessions/current")
+        assert r.status_code == 204, r.text
+        await eventually("a applied bob's logout", lambda: done(bool(logged_out)))
+        tokens = await TableLock.take(empty_db, "tokens")
+        await standing.release()
+        await eventually("her login's recheck waits", lambda: waits_on(tokens, "tokens"))
+        r = await alice.client.delete("/api/v1/rooms/hall/voices/mallory")
+        assert r.status_code == 204, r.text
+        await eventually("a applied the devoice", lambda: done(bool(devoiced)))
+        await tokens.release()
+        answer = await send
+        await alice.send("hall", "sentinel")
+        texts = [m["text"] for m in await alice.history("hall")]
+    finally:
+        await standing.close()
+        if tokens is not None:
+            await tokens.close()
+        await mallory.aclose()
+    assert answer.status_code == 403, answer.text
+    assert texts == ["voiced, before", "sentinel"], texts
