@@ -225,8 +225,9 @@ async def test_the_room_made_moderated_on_b_races_sends_on_every_door_of_a(
     make_node: NodeFactory, clients: Clients
 ) -> None:
     """mallory is a plain member: once the room is moderated only admins and voiced
-    members speak. A send that checked her right before node a applied the change, and
-    then waited (on the store, on a door's recheck of her login), looks again."""
+    members speak, on every door. (The waves delay alice's request until they are done,
+    so a send held across the change is test_rights_race_sessions.py's and
+    tests/core/test_send_held.py's to make.)"""
 
     async def moderate(alice: HttpUser) -> None:
         r = await alice.client.patch("/api/v1/rooms/hall/settings", json={"moderated": True})
