@@ -243,9 +243,8 @@ def is_devoice(event: RoomNotice) -> bool:
     return event.kind == NoticeKind.DEVOICE.value
 
 
-@pytest.mark.parametrize("one_node", [False, True], ids=["two-nodes", "one-node"])
 async def test_her_voice_taken_on_b_in_a_moderated_room_races_sends_on_every_door_of_a(
-    make_node: NodeFactory, clients: Clients, one_node: bool
+    make_node: NodeFactory, clients: Clients
 ) -> None:
     """The room is moderated and mallory voiced, both known on node a, before the race."""
 
@@ -271,7 +270,6 @@ async def test_her_voice_taken_on_b_in_a_moderated_room_races_sends_on_every_doo
         clients,
         RoomNotice,
         devoice,
-        one_node=one_node,
         where=is_devoice,
         prepare=moderated_and_voiced,
     )
