@@ -21,11 +21,20 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 _LINE = re.compile(r":\d+\)$")
 _THREAD = re.compile(r"^thread \(\d+\): (.*?)(?:_\d+)?$")  # pool workers _0, _1… as one
+
+
+def stamped(name: str) -> Path:
+    """bench/results/<now>-<name>, the directory made: where a run writes a profile or its
+    results."""
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(exist_ok=True)
+    return results / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
 
 
 def py_spy() -> str:

@@ -35,8 +35,7 @@ import uvloop
 
 from http_bench import PASSWORD, LeanHttp, base, limits, log, pct, register, start_server
 from procstat import cpu_seconds
-from profiles import Recorder, hottest
-from servers import BENCH_DIR
+from profiles import Recorder, hottest, stamped
 
 ROOM = "backlog"
 
@@ -129,10 +128,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, dict[str, float
     kinds = ["basic", "token"] if args.auth == "both" else [args.auth]
     runs = []
     for i in range(args.repeat):
-        profile = None
-        if args.profile:
-            profile = BENCH_DIR / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-receive-cpu.txt"
-            profile.parent.mkdir(exist_ok=True)
+        profile = stamped("receive-cpu.txt") if args.profile else None
         r = await once(args, profile, kinds if i % 2 == 0 else kinds[::-1])
         log(f"run {i + 1}/{args.repeat}: {r}")
         runs.append(r)

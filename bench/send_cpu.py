@@ -31,7 +31,7 @@ import uvloop
 
 from http_bench import PASSWORD, LeanHttp, base, limits, log, register, start_server
 from procstat import cpu_seconds
-from profiles import Recorder, hottest
+from profiles import Recorder, hottest, stamped
 from servers import BENCH_DIR
 
 ROOM = "sends"
@@ -107,10 +107,7 @@ async def once(kind: str, args: argparse.Namespace, profile: Path | None) -> dic
 async def main_async(args: argparse.Namespace) -> list[dict[str, dict[str, float]]]:
     runs = []
     for i in range(args.repeat):
-        profile = None
-        if args.profile:
-            profile = BENCH_DIR / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-send-cpu.txt"
-            profile.parent.mkdir(exist_ok=True)
+        profile = stamped("send-cpu.txt") if args.profile else None
         order = ["reference", "torbit"] if i % 2 == 0 else ["torbit", "reference"]
         run = {kind: await once(kind, args, profile) for kind in order}
         log(f"run {i + 1}/{args.repeat}: {run}")
@@ -135,8 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         worst = max(r["torbit"][key] for r in runs)
         ratio = statistics.median(r["torbit"][key] / r["reference"][key] for r in runs)
         print(f"| {label} | {ref} | {tor} ({worst}) | {ratio:.2f} |")
-    out = BENCH_DIR / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-send-cpu.json"
-    out.parent.mkdir(exist_ok=True)
+    out = stamped("send-cpu.json")
     out.write_text(json.dumps({"args": vars(args) | {"profile": args.profile}, "runs": runs}))
     print(f"\nwrote {out.relative_to(BENCH_DIR.parent)}", file=sys.stderr)
     return 0
