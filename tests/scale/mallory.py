@@ -26,7 +26,8 @@ from tests.helpers.telnet_client import TelnetClient
 from tests.scale.clients import url
 from tests.security.conftest import ws_from
 from torbit.app import App
-from torbit.core.events import NodeEvent
+from torbit.core.delivery import NoticeKind
+from torbit.core.events import NodeEvent, RoomNotice
 
 DOORS = ("telnet", "irc", "ws", "token", "basic")
 E = TypeVar("E", bound=NodeEvent)
@@ -44,6 +45,11 @@ def applied(node: App, kind: type[E], where: Callable[[E], bool] | None = None) 
 
     node.core.moderation._events.on(kind, seen)
     return at
+
+
+def notice(kind: NoticeKind) -> Callable[[RoomNotice], bool]:
+    """`applied`'s `where` for the room notices of one kind (a voice, a devoice)."""
+    return lambda event: event.kind == kind.value
 
 
 class Mallory:

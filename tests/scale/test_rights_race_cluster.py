@@ -22,7 +22,7 @@ from tests.helpers.irc import joined
 from tests.helpers.pglock import TableLock
 from tests.scale.clients import Clients, HttpUser, WsUser, url
 from tests.scale.conftest import NodeFactory, done, eventually
-from tests.scale.mallory import DOORS, Mallory, applied
+from tests.scale.mallory import DOORS, Mallory, applied, notice
 from torbit.app import App
 from torbit.core.delivery import NoticeKind
 from torbit.core.events import (
@@ -239,10 +239,6 @@ async def test_the_room_made_moderated_on_b_races_sends_on_every_door_of_a(
     assert spoke(rows), rows
 
 
-def is_devoice(event: RoomNotice) -> bool:
-    return event.kind == NoticeKind.DEVOICE.value
-
-
 async def test_her_voice_taken_on_b_in_a_moderated_room_races_sends_on_every_door_of_a(
     make_node: NodeFactory, clients: Clients
 ) -> None:
@@ -250,7 +246,7 @@ async def test_her_voice_taken_on_b_in_a_moderated_room_races_sends_on_every_doo
 
     async def moderated_and_voiced(alice: HttpUser, a: App) -> None:
         settings = applied(a, RoomSettingsChanged)
-        voiced = applied(a, RoomNotice, lambda e: e.kind == NoticeKind.VOICE.value)
+        voiced = applied(a, RoomNotice, notice(NoticeKind.VOICE))
         r = await alice.client.patch("/api/v1/rooms/hall/settings", json={"moderated": True})
         assert r.status_code == 200, r.text
         r = await alice.client.put("/api/v1/rooms/hall/voices/mallory")
@@ -270,7 +266,7 @@ async def test_her_voice_taken_on_b_in_a_moderated_room_races_sends_on_every_doo
         clients,
         RoomNotice,
         devoice,
-        where=is_devoice,
+        where=notice(NoticeKind.DEVOICE),
         prepare=moderated_and_voiced,
     )
     show("devoice", rows)

@@ -21,7 +21,7 @@ from tests.helpers.pglock import TableLock
 from tests.helpers.telnet_client import TelnetClient
 from tests.scale.clients import Clients, HttpUser, url
 from tests.scale.conftest import NodeFactory, done, eventually
-from tests.scale.mallory import applied
+from tests.scale.mallory import applied, notice
 from torbit.app import App
 from torbit.core.delivery import NoticeKind
 from torbit.core.events import Expelled, RoomNotice, SessionsRevoked
@@ -157,7 +157,7 @@ async def test_an_http_send_held_on_its_login_recheck_while_her_voice_is_taken_s
         bob_token = await login(c, "bob")
     mallory = httpx.AsyncClient(base_url=url(a), headers=bearer(token), timeout=60)
     logged_out = applied(a, SessionsRevoked)
-    devoiced = applied(a, RoomNotice, lambda e: e.kind == NoticeKind.DEVOICE.value)
+    devoiced = applied(a, RoomNotice, notice(NoticeKind.DEVOICE))
     r = await mallory.post("/send/hall/mallory", content="voiced, before")
     assert r.status_code == 201, r.text
     standing = await TableLock.take(empty_db, "room_invites")
