@@ -12,6 +12,7 @@ import pytest
 
 from tests.helpers.opened import close_opened
 from tests.helpers.sqlite_template import migrated_sqlite
+from tests.helpers.summary import drill_summaries
 from torbit.app import App
 from torbit.config import Settings
 
@@ -107,3 +108,7 @@ async def make_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
 async def server(make_server: ServerFactory) -> App:
     """One running server with default settings (telnet and HTTP on ephemeral ports)."""
     return await make_server()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    drill_summaries(terminalreporter)

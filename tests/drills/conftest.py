@@ -1,7 +1,7 @@
 """Fixtures of the reliability drills: the deployments a drill runs on (embedded, and
 postgres-kafka on the broker and PostgreSQL fixtures of the scale-out suite), a server process
 or two nodes of one postgres-kafka cluster, and the one-line summaries, which are printed again
-at the end of the run so CI logs show them."""
+at the end of the run so CI logs show them (tests/conftest.py: from xdist's workers too)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import pytest
 
 from tests.drills.harness import EMBEDDED, Deployment, Report, ServerProcess, second_node
 from tests.helpers.broker import topic_prefix
+from tests.helpers.summary import DRILL_SUMMARY
 from tests.scale.conftest import pg_url  # noqa: F401 (fixtures used by name)
 from torbit.testing.kafka import KafkaCluster
-
-SUMMARIES: list[str] = []
 
 DEPLOYMENTS = [
     pytest.param("embedded", id="embedded"),
@@ -24,21 +23,15 @@ DEPLOYMENTS = [
 ]
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if SUMMARIES:
-        terminalreporter.section("reliability drills")
-        for line in SUMMARIES:
-            terminalreporter.write_line(line)
-
-
 @pytest.fixture
-def report() -> Callable[[Report], None]:
-    """Print a drill's summary line now and again in the run's summary."""
+def report(request: pytest.FixtureRequest) -> Callable[[Report], None]:
+    """Print a drill's summary line now, and keep it on the test's report for the run's
+    summary (a user property: xdist hands those from its workers to the run)."""
 
     def record(r: Report) -> None:
         line = r.line()
         print(line)
-        SUMMARIES.append(line)
+        request.node.user_properties.append((DRILL_SUMMARY, line))
 
     return record
 
