@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 from typing import Any
 
 from torbit.app import App
@@ -30,3 +31,15 @@ def stop_reading(app: App, writer: asyncio.StreamWriter, name: str) -> LineSessi
     server_side = session._writer.transport.get_extra_info("socket")
     server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     return session
+
+
+def kernel_holds(port: int, peer_port: int) -> bool:
+    """Whether the kernel still has the server's end (local `port`) of the connection from
+    `peer_port`, in any state: after our close too, as an orphan holding what the client left
+    unread (tests/integration/test_stop_unread.py's `server_end_open` asks whether this
+    process still has it)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote = line.split()[1:3]
+        if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) == peer_port:
+            return True
+    return False

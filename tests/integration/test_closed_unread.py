@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import eventually
+from tests.helpers.slow_reader import kernel_holds
 from tests.helpers.tls import tls_doors, trusting
 from tests.integration.test_hung_up_unread import (
     HOSTILE,
@@ -84,6 +85,9 @@ async def test_a_client_closed_by_us_that_never_reads_is_cut_after_the_linger(
             w.write_eof()
     port = port_of(app, door)
     await eventually(lambda: not any(server_end_open(w, port) for w in writers))
+    # and reset: no orphan is left in the kernel holding what they did not read
+    peers = [w.get_extra_info("sockname")[1] for w in writers]
+    await eventually(lambda: not any(kernel_holds(port, peer) for peer in peers))
     await eventually(lambda: not sessions(app, door))
     assert app.metrics.dropped_clients.labels(door)._value.get() == PER_ADDRESS
     assert app.telnet is not None and app.irc is not None
@@ -124,9 +128,10 @@ async def test_a_tls_client_that_quits_and_never_reads_is_cut_after_the_linger(
     app = await start(make_server, tls)
     clients = await silent_clients(app, door, PER_ADDRESS, trusting(ca))
     writers = [w for _, w in clients]
+    peers = [w.get_extra_info("sockname")[1] for w in writers]  # a reset client forgets it
     await quit_unread(app, door, writers)
     port = port_of(app, door, tls=True)
-    await eventually(lambda: not any(server_end_open(w, port) for w in writers))
+    await eventually(lambda: not any(kernel_holds(port, peer) for peer in peers))
     await eventually(lambda: not sessions(app, door))
     assert app.metrics.dropped_clients.labels(f"{door}-tls")._value.get() == PER_ADDRESS
     for w in writers:

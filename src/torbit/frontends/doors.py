@@ -16,7 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from torbit.core.limits import ConnectionLimiter
 from torbit.frontends.admission import Doorman, Refusals
-from torbit.frontends.flow import FlushQueue
+from torbit.frontends.flow import FlushQueue, reset
 from torbit.frontends.handshake import HANDSHAKE_TIMEOUT, HandshakeGate, Handshakes
 from torbit.frontends.line_session import LineSession
 from torbit.frontends.proxied import ProxyGate, TrustedNetworks
@@ -276,6 +276,7 @@ class LineDoor(Generic[S]):
             late.append(session)
         for session in late:
             transport, _ = self._closing.pop(session)
+            reset(transport)  # what it left unread goes from the kernel too
             transport.abort()  # lost on the next loop turn: its address's count returned
             self.metrics.dropped_clients.labels(session.door).inc()
             self.lingered.count(session.ip, f"nothing read for {LINGER:g} s")
@@ -367,6 +368,7 @@ class LineDoor(Generic[S]):
         # that reads nothing never lets happen on its own (a stop hung so in CI)
         await self._departed(DEPART_GRACE)
         for transport, _ in list(self._closing.values()):  # hung up, output still unread
+            reset(transport)
             transport.abort()  # lost on the next loop turn
         if self._linger is not None:  # none left to cut
             self._linger.cancel()

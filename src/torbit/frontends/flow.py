@@ -22,7 +22,10 @@ sent: the order of the bytes and the byte limit stay the transport's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
+import struct
 from collections.abc import Callable, Sequence
 
 from torbit.core.delivery import Delivery
@@ -41,6 +44,17 @@ _PLAIN = frozenset(
         ("asyncio.selector_events", "_SelectorSocketTransport"),
     }
 )
+
+
+def reset(transport: asyncio.BaseTransport) -> None:
+    """Make the transport's coming abort a reset (SO_LINGER 0). A plain close of a client that
+    reads nothing leaves the kernel holding what it queued, up to its autotuned send buffer (4
+    MB on Linux; 2.8 MB queued against a 256 KB limit in stop 39's probe), in an orphan socket
+    that probes the client's shut window while the client keeps its end; a reset frees it."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def plain_socket(transport: asyncio.BaseTransport) -> int:
@@ -392,6 +406,7 @@ class TransportWriter:
         """Abort the connection now: what is queued is dropped (a shutdown)."""
         self._socket = self._fd = -1
         if self.transport is not None:
+            reset(self.transport)
             self.transport.abort()
 
     def lost(self) -> None:
@@ -411,4 +426,5 @@ class TransportWriter:
             self.transport = None
         self._on_overflow()
         if self._abort:
+            reset(t)  # what the kernel holds for it goes too, not only what the writer holds
             t.abort()

@@ -33,10 +33,7 @@ hold sockets and memory without limit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -44,6 +41,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from torbit.core.limits import ConnectionLimiter
+from torbit.frontends.flow import reset
 from torbit.frontends.http.proxies import TrustedProxies
 
 HEAD_TIMEOUT = 20.0
@@ -349,10 +347,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.disconnected = True
             self.cycle.message_event.set()
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None:  # a reset: the kernel drops what it holds unsent too, at once
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        reset(self.transport)  # the kernel drops what it holds unsent too, at once
         self.transport.abort()  # what is unsent goes now, not when the client would read it
 
     def _refuse(self, status: int, code: str, message: str) -> None:
