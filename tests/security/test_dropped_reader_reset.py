@@ -1,8 +1,8 @@
 """A slow reader dropped by a line door is reset, so the kernel lets go of what it still
 queued for it. A plain close of a client that reads nothing left the server's end of the
-connection as an orphan in FIN_WAIT1, holding its send queue (up to the autotuned 4 MB) and
-probing the zero window for about a minute after the drop: memory an attacker's idle
-connections could pin well past the door's byte limit. Counted from the kernel's own table
+connection as an orphan in FIN-WAIT-1, holding its send queue (up to the autotuned 4 MB;
+2.8 MB in stop 39's probe) and probing the shut window while the client keeps its end: memory
+an attacker's idle connections could pin well past the door's byte limit. Counted from the kernel's own table
 (/proc/net/tcp), not timed: the server's end must be gone, while the client still holds its
 end open and unread."""
 
