@@ -276,8 +276,8 @@ class LineDoor(Generic[S]):
             late.append(session)
         for session in late:
             transport, _ = self._closing.pop(session)
-            reset(transport)  # what it left unread goes from the kernel too
-            transport.abort()  # lost on the next loop turn: its address's count returned
+            reset(transport)  # lost on the next loop turn: its address's count returned; what
+            # it left unread goes from the kernel too
             self.metrics.dropped_clients.labels(session.door).inc()
             self.lingered.count(session.ip, f"nothing read for {LINGER:g} s")
 
@@ -368,8 +368,7 @@ class LineDoor(Generic[S]):
         # that reads nothing never lets happen on its own (a stop hung so in CI)
         await self._departed(DEPART_GRACE)
         for transport, _ in list(self._closing.values()):  # hung up, output still unread
-            reset(transport)
-            transport.abort()  # lost on the next loop turn
+            reset(transport)  # lost on the next loop turn
         if self._linger is not None:  # none left to cut
             self._linger.cancel()
             self._linger = None

@@ -347,8 +347,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.disconnected = True
             self.cycle.message_event.set()
-        reset(self.transport)  # the kernel drops what it holds unsent too, at once
-        self.transport.abort()  # what is unsent goes now, not when the client would read it
+        reset(self.transport)  # what is unsent goes now, the kernel's too, not when it would read
 
     def _refuse(self, status: int, code: str, message: str) -> None:
         self._finished = True
