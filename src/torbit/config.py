@@ -56,6 +56,9 @@ class TelnetConfig(Section):
     # false: the kernel joins a client's small writes while earlier ones are unacknowledged
     # (Nagle's algorithm, as InspIRCd); true: each write leaves at once (docs/configuration.md)
     tcp_nodelay: bool = False
+    # the kernel's send buffer per client (SO_SNDBUF; Linux doubles it): what it may hold for
+    # a client beside max_output_buffer; 0: its autotuning, up to 4 MB (docs/configuration.md)
+    send_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)
     tls_port: int = Field(5001, ge=0, le=65535)
     tls_cert: str = ""  # PEM chain; TLS telnet listens on tls_port when cert and key are set
     tls_key: str = ""
@@ -137,6 +140,7 @@ class IrcConfig(Section):
     # (docs/configuration.md); 0: every loop turn's output leaves at once
     flush_window_ms: float = Field(0.0, ge=0, le=1000)
     tcp_nodelay: bool = False  # as telnet.tcp_nodelay
+    send_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)  # as telnet.send_buffer
     proxy_protocol: bool = False  # as telnet.proxy_protocol, on the plain IRC port
     trusted_proxies: tuple[str, ...] = ()
 

@@ -1,5 +1,6 @@
-"""A client that stops reading, for the tests of a slow reader's drop: its own receive window
-and the server's send buffer for it both kept small."""
+"""A client that stops reading, for the tests of a slow reader's drop (its own receive window
+and the server's send buffer for it both kept small), and what the kernel still holds of its
+connection."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from torbit.frontends.line_session import LineSession
 def stop_reading(app: App, writer: asyncio.StreamWriter, name: str) -> LineSession[Any]:
     """The client of `writer` (logged in as `name` at the IRC door, else at the telnet door)
     never reads again, with a tiny receive window; and the kernel's send buffer on the
-    server's end of its connection is kept small too: without that it grew to ~4 MB before
-    the drop, each test then sending for tens of seconds. The server's session, returned."""
+    server's end of its connection is made tiny too, so its output backs up into the door's
+    own buffer after a few KB, not after the 256 KB of the door's `send_buffer` (twice its
+    128 KiB: tests/security/test_send_buffer.py). The server's session, returned."""
     writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     writer.transport.pause_reading()  # type: ignore[attr-defined]
     sessions: list[LineSession[Any]]
@@ -33,13 +35,19 @@ def stop_reading(app: App, writer: asyncio.StreamWriter, name: str) -> LineSessi
     return session
 
 
-def kernel_holds(port: int, peer_port: int) -> bool:
-    """Whether the kernel still has the server's end (local `port`) of the connection from
-    `peer_port`, in any state: after our close too, as an orphan holding what the client left
-    unread (tests/integration/test_stop_unread.py's `server_end_open` asks whether this
-    process still has it)."""
+def kernel_queue(port: int, peer_port: int) -> int | None:
+    """Bytes the kernel has queued and unacknowledged on the server's end (local `port`) of
+    the connection from `peer_port` (/proc/net/tcp's tx_queue), or None when it has no such
+    end (any state: after our close too, as an orphan holding what the client left unread)."""
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        local, remote = line.split()[1:3]
+        local, remote, _, queues = line.split()[1:5]
         if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) == peer_port:
-            return True
-    return False
+            return int(queues.split(":")[0], 16)
+    return None
+
+
+def kernel_holds(port: int, peer_port: int) -> bool:
+    """Whether the kernel still has the server's end of the connection from `peer_port`
+    (tests/integration/test_stop_unread.py's `server_end_open` asks whether this process
+    still has it)."""
+    return kernel_queue(port, peer_port) is not None

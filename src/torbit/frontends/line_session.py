@@ -38,7 +38,11 @@ class LineOptions(Protocol):
 
     @property
     def tcp_nodelay(self) -> bool:
-        """False: Nagle's algorithm on (`allow_joined_writes`)."""
+        """False: Nagle's algorithm on (`tune_socket`)."""
+
+    @property
+    def send_buffer(self) -> int:
+        """SO_SNDBUF for each client's socket; 0: the kernel's autotuning (`tune_socket`)."""
 
 
 class LineHost(Protocol):
@@ -73,19 +77,29 @@ class LineHost(Protocol):
         """A session's connection is lost: the door lets go of it, if it closed it."""
 
 
-def allow_joined_writes(transport: asyncio.BaseTransport) -> None:
-    """Turn Nagle's algorithm back on (asyncio and uvloop set TCP_NODELAY on every TCP
-    socket): a write to a client with output still unacknowledged waits for its ACK and
-    leaves with whatever follows, so a busy reader gets a room's lines in fewer segments, and
-    the kernel's loopback and TCP work per delivery (3/4 of the server's CPU) shrinks. A lone
-    line still leaves at once. InspIRCd leaves it on too. Steady 1 -> 1,000 here: TCP data
-    segments per delivery 0.96 -> 0.73 (InspIRCd 0.68), CPU per delivery -34 % (telnet) and
-    -24 % (IRC), p99 22 -> 36 ms (InspIRCd 33); docs/benchmarks.md, "Nagle's algorithm"."""
+def tune_socket(transport: asyncio.BaseTransport, *, nodelay: bool, send_buffer: int) -> None:
+    """Set what a line door asks of a client's TCP socket.
+
+    `nodelay` False turns Nagle's algorithm back on (asyncio and uvloop set TCP_NODELAY on
+    every TCP socket): a write to a client with output still unacknowledged waits for its ACK
+    and leaves with whatever follows, so a busy reader gets a room's lines in fewer segments,
+    and the kernel's loopback and TCP work per delivery (3/4 of the server's CPU) shrinks. A
+    lone line still leaves at once. InspIRCd leaves it on too. Steady 1 -> 1,000 here: TCP
+    data segments per delivery 0.96 -> 0.73 (InspIRCd 0.68), CPU per delivery -34 % (telnet)
+    and -24 % (IRC), p99 22 -> 36 ms (InspIRCd 33); docs/benchmarks.md, "Nagle's algorithm".
+
+    `send_buffer` (bytes, 0: leave it) caps the kernel's send buffer, which Linux otherwise
+    autotunes up to net.ipv4.tcp_wmem's max (4 MB) for a client that stops reading: that much
+    kernel memory per idle attacker beside the door's own byte limit, and as long again before
+    the limit is reached and the client dropped. Linux doubles the value for its bookkeeping."""
     sock = transport.get_extra_info("socket")
     if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return
     with contextlib.suppress(OSError):  # the client is gone already: its session sees it next
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+        if not nodelay:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+        if send_buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
 
 
 class LineSession(PacedInput[E], asyncio.Protocol):
@@ -141,8 +155,9 @@ class LineSession(PacedInput[E], asyncio.Protocol):
                 return False
             self._counted = True
         server.metrics.connected_on(self.door).inc()
-        if not server.options.tcp_nodelay:
-            allow_joined_writes(t)
+        options = server.options
+        if not options.tcp_nodelay or options.send_buffer:
+            tune_socket(t, nodelay=options.tcp_nodelay, send_buffer=options.send_buffer)
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:

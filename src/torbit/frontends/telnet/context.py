@@ -50,6 +50,7 @@ class TelnetOptions:
     input_budget: ByteBudget = NO_BUDGET  # a connection's input bytes (paced.py)
     login_input_budget: ByteBudget = NO_BUDGET  # the same before login
     tcp_nodelay: bool = False  # line_session.LineOptions
+    send_buffer: int = 128 * 1024  # line_session.LineOptions
 
 
 class SessionHost(LineHost, Protocol[S_contra]):
