@@ -84,6 +84,8 @@ class HttpConfig(Section):
     )
     # as telnet.flush_window_ms, for WebSockets on uvicorn's transport (the fast path)
     ws_flush_window_ms: float = Field(0.0, ge=0, le=1000)
+    # as telnet.send_buffer, for each WebSocket's connection once it is upgraded (on uvicorn)
+    ws_send_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)
     body_timeout: float = Field(30.0, gt=0, description="seconds for a request body to arrive")
     send_timeout: float = Field(
         30.0, gt=0, description="seconds an answer may wait on a client that reads none of it"

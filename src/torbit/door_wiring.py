@@ -109,6 +109,7 @@ def http_server(
         body_timeout=s.http.body_timeout,
         send_timeout=s.http.send_timeout,
         ws_flush_window=s.http.ws_flush_window_ms / 1000,
+        ws_send_buffer=s.http.ws_send_buffer,
         trusted_proxies=s.http.trusted_proxies,
         allowed_origins=s.http.allowed_origins,
         metrics_token=s.http.metrics_token,

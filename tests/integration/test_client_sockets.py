@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.conftest import ServerFactory
 from tests.helpers.irc import RawIrc
@@ -35,7 +36,7 @@ def telnet_session(app: App, name: str) -> LineSession[Any]:
     return session
 
 
-async def line_sessions(app: App, ca: Path) -> list[LineSession[Any]]:
+async def line_sessions(app: App, ca: trustme.CA) -> list[LineSession[Any]]:
     """The server's sessions of a plain telnet, a TLS telnet and an IRC client (kept open)."""
     assert app.telnet_port is not None and app.telnet_tls_port is not None
     assert app.irc is not None

@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -27,6 +27,7 @@ from tests.helpers.http import (
     texts,
     ws_url,
 )
+from tests.helpers.slow_reader import kernel_holds, kernel_queue
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 from torbit.frontends.http import ws as ws_module
@@ -292,8 +293,9 @@ async def slow_client(app: App, token: str) -> ClientConnection:
     return ws
 
 
-async def flood_until_dropped(app: App) -> int:
-    """Send to #lobby until a WebSocket client is dropped; the number of messages sent."""
+async def flood_until_dropped(app: App, between: Callable[[], None] = lambda: None) -> int:
+    """Send to #lobby until a WebSocket client is dropped, calling `between` after each round
+    of sends; the number of messages sent."""
     assert app.core is not None
     chat, registry = app.core.messaging, app.metrics.registry
 
@@ -307,13 +309,18 @@ async def flood_until_dropped(app: App) -> int:
             *(chat.send("alice", "lobby", f"{sent + i} {os.urandom(1800).hex()}") for i in range(8))
         )
         sent += 8
+        between()
     assert dropped() == 1
     return sent
 
 
-async def slow_setup(make_server: ServerFactory) -> tuple[App, ClientConnection, str]:
+async def slow_setup(
+    make_server: ServerFactory, **http: Any
+) -> tuple[App, ClientConnection, str]:
     app = await make_server(
-        http={"ws_max_queue": 64}, chat={"history_on_join": 0}, storage={"synchronous": "normal"}
+        http={"ws_max_queue": 64, **http},
+        chat={"history_on_join": 0},
+        storage={"synchronous": "normal"},
     )
     assert app.core is not None
     async with http_client(app) as client:
@@ -370,9 +377,50 @@ async def test_a_dropped_client_that_never_reads_is_cut(
         )
 
     assert server_side_open()
-    # the close frame cannot be written to a socket nobody reads: the server cuts it
+    # the close frame cannot be written to a socket nobody reads: the server cuts it, with a
+    # reset, so the kernel keeps nothing of its end either (a plain abort left it an orphan
+    # holding the unread bytes while the client kept its own end)
     await eventually(lambda: not server_side_open())
+    port = app.http_port
+    assert port is not None
+    await eventually(lambda: not kernel_holds(port, client_port))
     slow.transport.abort()
+
+
+async def test_a_client_that_stops_reading_pins_no_more_than_its_send_buffer(
+    make_server: ServerFactory,
+) -> None:
+    """Beside the door's own frame limit, the kernel holds at most about twice
+    `ws_send_buffer` for it (Linux doubles it), plus the one segment a write may pass it by:
+    tests/security/test_send_buffer.py for the line doors."""
+    cap = 16384
+    app, slow, _ = await slow_setup(make_server, ws_send_buffer=cap)
+    hub = app.core.subscriptions  # type: ignore[union-attr]
+    await eventually(lambda: len(hub.listeners("lobby")) == 1)
+    assert app.http_port is not None
+    port, peer = app.http_port, slow.local_address[1]
+    seen = [0]
+    await flood_until_dropped(app, lambda: seen.append(kernel_queue(port, peer) or 0))
+    assert 0 < max(seen) <= 2 * cap + 65536, max(seen)
+    slow.transport.abort()
+
+
+@pytest.mark.parametrize("send_buffer", [24576, 0])
+async def test_the_send_buffer_is_capped_once_upgraded_unless_told_not_to(
+    make_server: ServerFactory, send_buffer: int
+) -> None:
+    """Read back from the server's end (Linux doubles the value asked for; left alone, the
+    buffer autotunes from net.ipv4.tcp_wmem's default)."""
+    app = await make_server(http={"ws_send_buffer": send_buffer})
+    async with http_client(app) as client:
+        await register(client, "alice")
+        ws = await open_ws(app, await login(client, "alice"))
+    (session,) = app.core.subscriptions.sessions_of("alice")  # type: ignore[union-attr]
+    assert isinstance(session, ws_session.WsSession) and session._out is not None and session._out.transport is not None
+    sock = session._out.transport.get_extra_info("socket")
+    size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    assert (size == 2 * 24576) == bool(send_buffer), size
+    await ws.close()
 
 
 async def test_an_idle_connection_gets_pings(

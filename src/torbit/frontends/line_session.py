@@ -8,15 +8,13 @@ how a refusal is worded, what it says before closing, and what departing means
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 from collections.abc import Awaitable, Coroutine
 from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 from torbit.core.limits import ByteBudget, ConnectionLimiter
 from torbit.errors import Forbidden
 from torbit.frontends.admission import Refusals
-from torbit.frontends.flow import FlushQueue, TransportWriter
+from torbit.frontends.flow import FlushQueue, TransportWriter, tune_socket
 from torbit.frontends.paced import PacedInput
 from torbit.frontends.tally import Tally
 from torbit.metrics import Metrics
@@ -75,31 +73,6 @@ class LineHost(Protocol):
 
     def lost(self, session: Any) -> None:
         """A session's connection is lost: the door lets go of it, if it closed it."""
-
-
-def tune_socket(transport: asyncio.BaseTransport, *, nodelay: bool, send_buffer: int) -> None:
-    """Set what a line door asks of a client's TCP socket.
-
-    `nodelay` False turns Nagle's algorithm back on (asyncio and uvloop set TCP_NODELAY on
-    every TCP socket): a write to a client with output still unacknowledged waits for its ACK
-    and leaves with whatever follows, so a busy reader gets a room's lines in fewer segments,
-    and the kernel's loopback and TCP work per delivery (3/4 of the server's CPU) shrinks. A
-    lone line still leaves at once. InspIRCd leaves it on too. Steady 1 -> 1,000 here: TCP
-    data segments per delivery 0.96 -> 0.73 (InspIRCd 0.68), CPU per delivery -34 % (telnet)
-    and -24 % (IRC), p99 22 -> 36 ms (InspIRCd 33); docs/benchmarks.md, "Nagle's algorithm".
-
-    `send_buffer` (bytes, 0: leave it) caps the kernel's send buffer, which Linux otherwise
-    autotunes up to net.ipv4.tcp_wmem's max (4 MB) for a client that stops reading: that much
-    kernel memory per idle attacker beside the door's own byte limit, and as long again before
-    the limit is reached and the client dropped. Linux doubles the value for its bookkeeping."""
-    sock = transport.get_extra_info("socket")
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return
-    with contextlib.suppress(OSError):  # the client is gone already: its session sees it next
-        if not nodelay:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
-        if send_buffer:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
 
 
 class LineSession(PacedInput[E], asyncio.Protocol):

@@ -99,6 +99,7 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         core.metrics,
         options.ws_max_queue,
         options.ws_flush_window,
+        options.ws_send_buffer,
     )
 
     app = FastAPI(

@@ -59,4 +59,5 @@ class HttpOptions:
     long_polls_per_user: int = 8
     long_polls_per_ip: int = 50
     ws_flush_window: float = 0.0  # seconds (flow.FlushQueue), the fast path only
+    ws_send_buffer: int = 128 * 1024  # SO_SNDBUF once upgraded (flow.tune_socket)
     opentelemetry: bool = False  # FastAPI's native telemetry (config.HttpConfig)

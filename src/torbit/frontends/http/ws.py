@@ -43,7 +43,7 @@ from torbit.core.names import check_name
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.errors import AuthenticationFailed, InvalidInput, ServiceUnavailable, TorbitError
-from torbit.frontends.flow import FlushQueue
+from torbit.frontends.flow import FlushQueue, reset, tune_socket
 from torbit.frontends.http.auth import Authenticator, Principal, client_address
 from torbit.frontends.http.ws_session import (
     DOOR,
@@ -79,11 +79,12 @@ class KeepRawSend:
 
 
 def _abort(websocket: WebSocket) -> None:
-    """Best effort: abort uvicorn's transport. Under another server the connection is left to
-    its own timeouts."""
+    """Best effort: abort uvicorn's transport, with a reset, so the kernel lets go of what it
+    still queued for the client too (flow.reset). Under another server the connection is left
+    to its own timeouts."""
     transport = transport_of(websocket)
     if transport is not None:
-        transport.abort()
+        reset(transport)
 
 
 def _message_kind(frame: dict[str, Any]) -> MessageKind:
@@ -130,6 +131,7 @@ class LiveEndpoint:
         metrics: Metrics,
         max_frames: int,
         flush_window: float = 0.0,
+        send_buffer: int = 0,
     ) -> None:
         self.shutting_down = False  # set by the server's own shutdown: closes are ours
         self._sessions = sessions
@@ -140,6 +142,7 @@ class LiveEndpoint:
         self._auth = auth
         self._metrics = metrics
         self._max_frames = max_frames
+        self._send_buffer = send_buffer  # SO_SNDBUF once upgraded (http.ws_send_buffer)
         self._sent = metrics.messages_in.labels(door=DOOR)
         # the fast path's writers with output this loop turn (or held: flow.FlushQueue)
         self._flushes = FlushQueue(flush_window)
@@ -155,6 +158,9 @@ class LiveEndpoint:
         self.connected += 1
         try:
             await websocket.accept()
+            transport = transport_of(websocket)
+            if transport is not None and self._send_buffer:
+                tune_socket(transport, nodelay=True, send_buffer=self._send_buffer)
             if self._draining:
                 await self._close(websocket, SERVICE_RESTART, self._draining)
                 return
