@@ -59,6 +59,9 @@ class TelnetConfig(Section):
     # the kernel's send buffer per client (SO_SNDBUF; Linux doubles it): what it may hold for
     # a client beside max_output_buffer; 0: its autotuning, up to 4 MB (docs/configuration.md)
     send_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)
+    # the same for its receive buffer (SO_RCVBUF): what the kernel takes in from a client whose
+    # reading is paused (limits.input_rate); 0: autotuned (1 MB held in a probe)
+    receive_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)
     tls_port: int = Field(5001, ge=0, le=65535)
     tls_cert: str = ""  # PEM chain; TLS telnet listens on tls_port when cert and key are set
     tls_key: str = ""
@@ -86,6 +89,7 @@ class HttpConfig(Section):
     ws_flush_window_ms: float = Field(0.0, ge=0, le=1000)
     # as telnet.send_buffer, for each WebSocket's connection once it is upgraded (on uvicorn)
     ws_send_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)
+    ws_receive_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)  # as telnet's
     body_timeout: float = Field(30.0, gt=0, description="seconds for a request body to arrive")
     send_timeout: float = Field(
         30.0, gt=0, description="seconds an answer may wait on a client that reads none of it"
@@ -143,6 +147,7 @@ class IrcConfig(Section):
     flush_window_ms: float = Field(0.0, ge=0, le=1000)
     tcp_nodelay: bool = False  # as telnet.tcp_nodelay
     send_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)  # as telnet.send_buffer
+    receive_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)  # as telnet's
     proxy_protocol: bool = False  # as telnet.proxy_protocol, on the plain IRC port
     trusted_proxies: tuple[str, ...] = ()
 

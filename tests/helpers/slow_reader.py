@@ -35,14 +35,15 @@ def stop_reading(app: App, writer: asyncio.StreamWriter, name: str) -> LineSessi
     return session
 
 
-def kernel_queue(port: int, peer_port: int) -> int | None:
+def kernel_queue(port: int, peer_port: int, *, received: bool = False) -> int | None:
     """Bytes the kernel has queued and unacknowledged on the server's end (local `port`) of
-    the connection from `peer_port` (/proc/net/tcp's tx_queue), or None when it has no such
-    end (any state: after our close too, as an orphan holding what the client left unread)."""
+    the connection from `peer_port` (/proc/net/tcp's tx_queue), or with `received` what it
+    took in that the server has not read yet (rx_queue); None when it has no such end (any
+    state: after our close too, as an orphan holding what the client left unread)."""
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         local, remote, _, queues = line.split()[1:5]
         if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) == peer_port:
-            return int(queues.split(":")[0], 16)
+            return int(queues.split(":")[int(received)], 16)
     return None
 
 

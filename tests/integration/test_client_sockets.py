@@ -65,18 +65,25 @@ async def test_line_doors_keep_nagle_on_unless_told_not_to(
     assert [option(s, socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sessions] == [nodelay] * 3
 
 
-@pytest.mark.parametrize("send_buffer", [24576, 0])
-async def test_line_doors_cap_the_kernels_send_buffer_unless_told_not_to(
-    make_server: ServerFactory, tmp_path: Path, send_buffer: int
+@pytest.mark.parametrize("buffers", [(24576, 20480), (0, 0)])
+async def test_line_doors_cap_the_kernels_buffers_unless_told_not_to(
+    make_server: ServerFactory, tmp_path: Path, buffers: tuple[int, int]
 ) -> None:
-    """Linux doubles the value asked for (its bookkeeping); left alone, the buffer starts at
-    net.ipv4.tcp_wmem's default (16 KB) and autotunes from there."""
+    """Linux doubles the value asked for (its bookkeeping); left alone, each buffer starts at
+    net.ipv4.tcp_wmem's or tcp_rmem's default and autotunes from there."""
     ca, telnet_tls, _ = tls_doors(tmp_path)
-    doors = {"send_buffer": send_buffer}
+    send, receive = buffers
+    doors = {"send_buffer": send, "receive_buffer": receive}
     app = await make_server(telnet={**telnet_tls, **doors}, irc={"guests": True, **doors})
     sessions = await line_sessions(app, ca)
-    sizes = [option(s, socket.SOL_SOCKET, socket.SO_SNDBUF) for s in sessions]
-    if send_buffer:
-        assert sizes == [2 * send_buffer] * 3
+    sizes = [
+        (
+            option(s, socket.SOL_SOCKET, socket.SO_SNDBUF),
+            option(s, socket.SOL_SOCKET, socket.SO_RCVBUF),
+        )
+        for s in sessions
+    ]
+    if send:
+        assert sizes == [(2 * send, 2 * receive)] * 3
     else:
-        assert all(size != 2 * 24576 for size in sizes), sizes
+        assert all(size != (2 * 24576, 2 * 20480) for size in sizes), sizes

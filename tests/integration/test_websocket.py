@@ -314,9 +314,7 @@ async def flood_until_dropped(app: App, between: Callable[[], None] = lambda: No
     return sent
 
 
-async def slow_setup(
-    make_server: ServerFactory, **http: Any
-) -> tuple[App, ClientConnection, str]:
+async def slow_setup(make_server: ServerFactory, **http: Any) -> tuple[App, ClientConnection, str]:
     app = await make_server(
         http={"ws_max_queue": 64, **http},
         chat={"history_on_join": 0},
@@ -406,20 +404,25 @@ async def test_a_client_that_stops_reading_pins_no_more_than_its_send_buffer(
 
 
 @pytest.mark.parametrize("send_buffer", [24576, 0])
-async def test_the_send_buffer_is_capped_once_upgraded_unless_told_not_to(
+async def test_the_kernels_buffers_are_capped_once_upgraded_unless_told_not_to(
     make_server: ServerFactory, send_buffer: int
 ) -> None:
-    """Read back from the server's end (Linux doubles the value asked for; left alone, the
-    buffer autotunes from net.ipv4.tcp_wmem's default)."""
-    app = await make_server(http={"ws_send_buffer": send_buffer})
+    """Read back from the server's end (Linux doubles the value asked for; left alone, each
+    buffer autotunes from net.ipv4.tcp_wmem's or tcp_rmem's default)."""
+    buffers = {"ws_send_buffer": send_buffer, "ws_receive_buffer": send_buffer // 2}
+    app = await make_server(http=buffers)
     async with http_client(app) as client:
         await register(client, "alice")
         ws = await open_ws(app, await login(client, "alice"))
     (session,) = app.core.subscriptions.sessions_of("alice")  # type: ignore[union-attr]
-    assert isinstance(session, ws_session.WsSession) and session._out is not None and session._out.transport is not None
+    assert (
+        isinstance(session, ws_session.WsSession)
+        and session._out is not None
+        and session._out.transport is not None
+    )
     sock = session._out.transport.get_extra_info("socket")
-    size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
-    assert (size == 2 * 24576) == bool(send_buffer), size
+    sizes = [sock.getsockopt(socket.SOL_SOCKET, o) for o in (socket.SO_SNDBUF, socket.SO_RCVBUF)]
+    assert (sizes == [2 * 24576, 24576]) == bool(send_buffer), sizes
     await ws.close()
 
 

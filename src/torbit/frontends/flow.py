@@ -58,7 +58,9 @@ def reset(transport: asyncio.Transport) -> None:
     transport.abort()
 
 
-def tune_socket(transport: asyncio.BaseTransport, *, nodelay: bool, send_buffer: int) -> None:
+def tune_socket(
+    transport: asyncio.BaseTransport, *, nodelay: bool, send_buffer: int, receive_buffer: int
+) -> None:
     """Set what a door asks of a client's TCP socket (the line doors; WebSockets on uvicorn).
 
     `nodelay` False turns Nagle's algorithm back on (asyncio and uvloop set TCP_NODELAY on
@@ -73,7 +75,12 @@ def tune_socket(transport: asyncio.BaseTransport, *, nodelay: bool, send_buffer:
     autotunes up to net.ipv4.tcp_wmem's max (4 MB) for a client that stops reading: that much
     kernel memory per idle attacker beside the door's own byte limit, which it reaches only once
     the kernel's is full (the readers drill's stuck readers: dropped after 77 s autotuned, 11.6
-    s at 128 KiB). Linux doubles the value for its bookkeeping."""
+    s at 128 KiB). Linux doubles the value for its bookkeeping.
+
+    `receive_buffer` does the same for what the kernel takes in while the door has paused
+    reading a client that sends too fast (limits.input_rate): autotuned, a flooder's socket held
+    1 MB unread in a probe, 0.26 MB at 128 KiB. A client's input still arrives in full, as the
+    door reads it."""
     sock = transport.get_extra_info("socket")
     if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return
@@ -82,6 +89,8 @@ def tune_socket(transport: asyncio.BaseTransport, *, nodelay: bool, send_buffer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         if send_buffer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+        if receive_buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
 
 
 def plain_socket(transport: asyncio.BaseTransport) -> int:

@@ -42,6 +42,10 @@ class LineOptions(Protocol):
     def send_buffer(self) -> int:
         """SO_SNDBUF for each client's socket; 0: the kernel's autotuning (`tune_socket`)."""
 
+    @property
+    def receive_buffer(self) -> int:
+        """SO_RCVBUF, the same."""
+
 
 class LineHost(Protocol):
     """What a line session needs of the door that accepted it (doors.LineDoor)."""
@@ -129,8 +133,13 @@ class LineSession(PacedInput[E], asyncio.Protocol):
             self._counted = True
         server.metrics.connected_on(self.door).inc()
         options = server.options
-        if not options.tcp_nodelay or options.send_buffer:
-            tune_socket(t, nodelay=options.tcp_nodelay, send_buffer=options.send_buffer)
+        if not options.tcp_nodelay or options.send_buffer or options.receive_buffer:
+            tune_socket(
+                t,
+                nodelay=options.tcp_nodelay,
+                send_buffer=options.send_buffer,
+                receive_buffer=options.receive_buffer,
+            )
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:

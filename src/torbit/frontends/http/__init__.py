@@ -100,6 +100,7 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         options.ws_max_queue,
         options.ws_flush_window,
         options.ws_send_buffer,
+        options.ws_receive_buffer,
     )
 
     app = FastAPI(

@@ -60,4 +60,5 @@ class HttpOptions:
     long_polls_per_ip: int = 50
     ws_flush_window: float = 0.0  # seconds (flow.FlushQueue), the fast path only
     ws_send_buffer: int = 128 * 1024  # SO_SNDBUF once upgraded (flow.tune_socket)
+    ws_receive_buffer: int = 128 * 1024  # SO_RCVBUF, the same
     opentelemetry: bool = False  # FastAPI's native telemetry (config.HttpConfig)

@@ -132,6 +132,7 @@ class LiveEndpoint:
         max_frames: int,
         flush_window: float = 0.0,
         send_buffer: int = 0,
+        receive_buffer: int = 0,
     ) -> None:
         self.shutting_down = False  # set by the server's own shutdown: closes are ours
         self._sessions = sessions
@@ -142,7 +143,8 @@ class LiveEndpoint:
         self._auth = auth
         self._metrics = metrics
         self._max_frames = max_frames
-        self._send_buffer = send_buffer  # SO_SNDBUF once upgraded (http.ws_send_buffer)
+        # SO_SNDBUF and SO_RCVBUF once upgraded (http.ws_send_buffer, ws_receive_buffer)
+        self._buffers = (send_buffer, receive_buffer)
         self._sent = metrics.messages_in.labels(door=DOOR)
         # the fast path's writers with output this loop turn (or held: flow.FlushQueue)
         self._flushes = FlushQueue(flush_window)
@@ -159,8 +161,9 @@ class LiveEndpoint:
         try:
             await websocket.accept()
             transport = transport_of(websocket)
-            if transport is not None and self._send_buffer:
-                tune_socket(transport, nodelay=True, send_buffer=self._send_buffer)
+            send, receive = self._buffers
+            if transport is not None and (send or receive):
+                tune_socket(transport, nodelay=True, send_buffer=send, receive_buffer=receive)
             if self._draining:
                 await self._close(websocket, SERVICE_RESTART, self._draining)
                 return

@@ -49,4 +49,5 @@ class IrcOptions:
     login_input_budget: ByteBudget = NO_BUDGET  # the same before registration
     tcp_nodelay: bool = False  # line_session.LineOptions
     send_buffer: int = 128 * 1024  # line_session.LineOptions
+    receive_buffer: int = 128 * 1024  # line_session.LineOptions
     started: datetime = field(default_factory=lambda: datetime.now(UTC))

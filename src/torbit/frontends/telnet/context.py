@@ -51,6 +51,7 @@ class TelnetOptions:
     login_input_budget: ByteBudget = NO_BUDGET  # the same before login
     tcp_nodelay: bool = False  # line_session.LineOptions
     send_buffer: int = 128 * 1024  # line_session.LineOptions
+    receive_buffer: int = 128 * 1024  # line_session.LineOptions
 
 
 class SessionHost(LineHost, Protocol[S_contra]):

@@ -1,11 +1,14 @@
-"""A line door caps the kernel's send buffer for each client (`send_buffer`, SO_SNDBUF), so a
-client that stops reading pins at most about twice that in the kernel (Linux doubles it for its
-bookkeeping), plus the one segment a write may overshoot it by (up to 64 KB on loopback), beside
-the door's own byte limit, and is dropped once those are full. Left to its autotuning, Linux
-lets one such client's queue grow to about 3.9 MB here. Read from the kernel's own table
-(/proc/net/tcp), not timed."""
+"""A line door caps the kernel's buffers for each client (`send_buffer`, `receive_buffer`:
+SO_SNDBUF, SO_RCVBUF), so a client that stops reading, or one that sends faster than the door
+reads, pins at most about twice that in the kernel (Linux doubles it for its bookkeeping), plus
+the one segment that may pass it (up to 64 KB on loopback), beside the door's own limits. A
+client that stops reading is dropped once those are full. Left to its autotuning, Linux let one
+such client's send queue grow to about 3.9 MB here, and a flooder's unread input to 1 MB. Read
+from the kernel's own table (/proc/net/tcp), not timed."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
@@ -81,3 +84,31 @@ async def test_left_to_its_autotuning_the_kernel_holds_far_more(make_server: Ser
     assert not dropped
     assert most > 2 * CAP + OVERSHOOT
     await silent.close()
+
+
+@pytest.mark.parametrize("cap", [CAP, 0])
+async def test_a_client_sending_faster_than_the_door_reads_pins_no_more_than_the_receive_buffer(
+    make_server: ServerFactory, cap: int
+) -> None:
+    """The door reads its input at limits.input_rate (128 KB a second, its default) and pauses
+    in between; the rest of a 4 MB flood waits in the client's own buffers once the server's
+    kernel holds twice the cap. With 0 the kernel, seeing the door read, grows its buffer past
+    that bound (to 1 MB in a probe)."""
+    limits = {"input_rate": 128 * 1024, "input_burst": 256 * 1024}
+    app = await make_server(telnet={"receive_buffer": cap}, limits=limits)
+    assert app.telnet_port is not None
+    flooder = await TelnetClient.connect(app.telnet_port)
+    await flooder.login("flooder")
+    port, peer = app.telnet_port, flooder.writer.get_extra_info("sockname")[1]
+    flooder.writer.write((b"x" * 1000 + b"\r\n") * 4000)
+    held = []
+    for _ in range(100):  # a second and more: the door reads about 10 % of it meanwhile
+        await asyncio.sleep(0.01)
+        held.append(kernel_queue(port, peer, received=True) or 0)
+    # the client's own end holds the rest: the server's kernel took no more
+    assert kernel_queue(peer, port)
+    if cap:
+        assert 0 < max(held) <= 2 * cap + OVERSHOOT, max(held)
+    else:
+        assert max(held) > 2 * CAP + OVERSHOOT, max(held)
+    flooder.writer.transport.abort()
