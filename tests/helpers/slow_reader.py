@@ -19,7 +19,7 @@ def stop_reading(app: App, writer: asyncio.StreamWriter, name: str) -> LineSessi
     never reads again, with a tiny receive window; and the kernel's send buffer on the
     server's end of its connection is made tiny too, so its output backs up into the door's
     own buffer after a few KB, not after the 256 KB of the door's `send_buffer` (twice its
-    128 KiB: tests/security/test_send_buffer.py). The server's session, returned."""
+    128 KiB: tests/security/test_socket_buffers.py). The server's session, returned."""
     writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     writer.transport.pause_reading()  # type: ignore[attr-defined]
     sessions: list[LineSession[Any]]

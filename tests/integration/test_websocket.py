@@ -390,7 +390,7 @@ async def test_a_client_that_stops_reading_pins_no_more_than_its_send_buffer(
 ) -> None:
     """Beside the door's own frame limit, the kernel holds at most about twice
     `ws_send_buffer` for it (Linux doubles it), plus the one segment a write may pass it by:
-    tests/security/test_send_buffer.py for the line doors."""
+    tests/security/test_socket_buffers.py for the line doors."""
     cap = 16384
     app, slow, _ = await slow_setup(make_server, ws_send_buffer=cap)
     hub = app.core.subscriptions  # type: ignore[union-attr]
