@@ -56,11 +56,9 @@ class TelnetConfig(Section):
     # false: the kernel joins a client's small writes while earlier ones are unacknowledged
     # (Nagle's algorithm, as InspIRCd); true: each write leaves at once (docs/configuration.md)
     tcp_nodelay: bool = False
-    # the kernel's send buffer per client (SO_SNDBUF; Linux doubles it): what it may hold for
-    # a client beside max_output_buffer; 0: its autotuning, up to 4 MB (docs/configuration.md)
+    # the kernel's buffers per client (SO_SNDBUF, SO_RCVBUF; Linux doubles them), beside ours
+    # (max_output_buffer, limits.input_rate); 0: autotuned, up to MBs (docs/configuration.md)
     send_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)
-    # the same for its receive buffer (SO_RCVBUF): what the kernel takes in from a client whose
-    # reading is paused (limits.input_rate); 0: autotuned (1 MB held in a probe)
     receive_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)
     tls_port: int = Field(5001, ge=0, le=65535)
     tls_cert: str = ""  # PEM chain; TLS telnet listens on tls_port when cert and key are set
@@ -87,9 +85,9 @@ class HttpConfig(Section):
     )
     # as telnet.flush_window_ms, for WebSockets on uvicorn's transport (the fast path)
     ws_flush_window_ms: float = Field(0.0, ge=0, le=1000)
-    # as telnet.send_buffer, for each WebSocket's connection once it is upgraded (on uvicorn)
+    # as telnet's, for each WebSocket's connection once it is upgraded (on uvicorn)
     ws_send_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)
-    ws_receive_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)  # as telnet's
+    ws_receive_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)
     body_timeout: float = Field(30.0, gt=0, description="seconds for a request body to arrive")
     send_timeout: float = Field(
         30.0, gt=0, description="seconds an answer may wait on a client that reads none of it"
@@ -142,12 +140,10 @@ class IrcConfig(Section):
     guests: bool = False  # true: connecting without an account, as a guest, is allowed
     registration_timeout: float = Field(60.0, gt=0, description="seconds to register")
     max_output_buffer: int = Field(256 * 1024, ge=4096, description="bytes queued per client")
-    # after a flush to 64+ clients (a broadcast), output waits this long to leave together
-    # (docs/configuration.md); 0: every loop turn's output leaves at once
-    flush_window_ms: float = Field(0.0, ge=0, le=1000)
+    flush_window_ms: float = Field(0.0, ge=0, le=1000)  # as telnet.flush_window_ms
     tcp_nodelay: bool = False  # as telnet.tcp_nodelay
-    send_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)  # as telnet.send_buffer
-    receive_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)  # as telnet's
+    send_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)  # as telnet's
+    receive_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)
     proxy_protocol: bool = False  # as telnet.proxy_protocol, on the plain IRC port
     trusted_proxies: tuple[str, ...] = ()
 
