@@ -133,13 +133,12 @@ class LineSession(PacedInput[E], asyncio.Protocol):
             self._counted = True
         server.metrics.connected_on(self.door).inc()
         options = server.options
-        if not options.tcp_nodelay or options.send_buffer or options.receive_buffer:
-            tune_socket(
-                t,
-                nodelay=options.tcp_nodelay,
-                send_buffer=options.send_buffer,
-                receive_buffer=options.receive_buffer,
-            )
+        tune_socket(
+            t,
+            nodelay=options.tcp_nodelay,
+            send_buffer=options.send_buffer,
+            receive_buffer=options.receive_buffer,
+        )
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:

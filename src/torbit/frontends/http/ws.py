@@ -161,8 +161,8 @@ class LiveEndpoint:
         try:
             await websocket.accept()
             transport = transport_of(websocket)
-            send, receive = self._buffers
-            if transport is not None and (send or receive):
+            if transport is not None:
+                send, receive = self._buffers
                 tune_socket(transport, nodelay=True, send_buffer=send, receive_buffer=receive)
             if self._draining:
                 await self._close(websocket, SERVICE_RESTART, self._draining)
