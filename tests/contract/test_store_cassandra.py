@@ -4,17 +4,21 @@ migrations (versions, concurrent first starts), and a node that freezes or crash
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import acsylla
 import pytest
 
 from tests.contract.conftest import empty
 from torbit.backends.registry import open_log, open_store
 from torbit.backends.store import cassandra_schema
 from torbit.backends.store.cassandra import CassandraStore
+from torbit.backends.store.cassandra_cql import RECONNECT_DELAY_MS
 from torbit.backends.store.cassandra_schema import HEAD, MIGRATIONS, current_version
 from torbit.config import load_settings
 from torbit.core.models import User
@@ -142,11 +146,21 @@ async def test_a_frozen_node_is_unavailable_until_it_thaws(cassandra_keyspace: s
 @pytest.mark.slow
 @pytest.mark.timeout(300)  # a restart takes 10 s here, several times that on a busy machine
 async def test_acknowledged_writes_survive_kill_9_and_the_store_reconnects(
-    cassandra_keyspace: str,
+    cassandra_keyspace: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """And the driver tries the node again on the store's constant schedule: acsylla once set
+    its exponential defaults after the constant delay, so the store waited 2, 4, 8... s
+    between tries, past this test's 30 s in a CI run where the restart took longer."""
     node = shared_node()
     if node is None:
         pytest.skip("$TORBIT_TEST_CASSANDRA names a node this test cannot kill")
+    create_cluster = acsylla.create_cluster
+
+    def telling(*args: Any, **kw: Any) -> Any:  # the same cluster, its reconnects logged
+        return create_cluster(*args, **{**kw, "log_level": "info"})
+
+    monkeypatch.setattr(acsylla, "create_cluster", telling)
+    caplog.set_level(logging.INFO, logger="acsylla")
     store = CassandraStore(cassandra_keyspace)
     await store.open()
     try:
@@ -171,6 +185,10 @@ async def test_acknowledged_writes_survive_kill_9_and_the_store_reconnects(
         assert await store.get_cursor("user1", "lobby") == 42
     finally:
         await store.close()
+    schedules = [r.getMessage() for r in caplog.records if "reconnect for host" in r.getMessage()]
+    assert schedules, "the driver logged no reconnect"
+    delay = f"constant reconnect for host {node.address} in {RECONNECT_DELAY_MS}ms"
+    assert all(delay in m for m in schedules), schedules
 
 
 def test_jar_folder_without_cassandra_fails_in_words(

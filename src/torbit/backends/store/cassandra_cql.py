@@ -39,6 +39,7 @@ CONNECT_TIMEOUT_S = 5.0
 # As the SQL stores: a node that accepts connections but does not answer costs a request
 # this long, then ServiceUnavailable.
 REQUEST_TIMEOUT_S = 5.0
+RECONNECT_DELAY_MS = 500
 PAGE_SIZE = 1000
 _KEYSPACE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
 
@@ -167,7 +168,13 @@ class _Clusters:
                 request_timeout=REQUEST_TIMEOUT_S,
                 log_level="critical",  # e.g. "no shard info", said of every Apache Cassandra
                 coalesce_delay_us=0,  # send each request at once: latency over fewer syscalls
-                constant_reconnect_delay_ms=500,  # a restarted node is used again within 0.5 s
+                # a restarted node is used again within 0.5 s, however long it was away; the
+                # exponential policy's defaults (2 s doubling to 60 s) must be unset, or acsylla
+                # sets them after the constant one, which they replace (measured: 6-9 s to use a
+                # node back after 7 s away, and over 30 s in a CI run where it took longer)
+                constant_reconnect_delay_ms=RECONNECT_DELAY_MS,
+                exponential_reconnect_base_delay_ms=None,
+                exponential_reconnect_max_delay_ms=None,
                 application_name="torbit",
             )
         self._live[key] = (loop, cluster, users + 1)
