@@ -49,6 +49,11 @@ class User(asyncio.Protocol):
     PROBE: ClassVar[bytes]  # a request any server state answers at once (loop-stall probe)
     PROBE_REPLIES: ClassVar[tuple[bytes, ...]]
     KNOCK: ClassVar[bytes] = b""  # what a newcomer sends for a server that waits to be spoken to
+    # what the stall probe says first, and the reply it waits for, where the server would not
+    # answer PROBE for long otherwise: an IRC server closes or paces a client that sends many
+    # commands before registering (torbit closes it at the 11th PING: bench/JOURNAL.md, stop 41)
+    PROBE_LOGIN: ClassVar[bytes] = b""
+    PROBE_READY: ClassVar[bytes] = b""
     transport: asyncio.Transport
 
     def __init__(self, name: str, room: str | None = None, sink: Sink = ignore,
@@ -230,6 +235,9 @@ class IrcUser(User):
     PROBE = b"PING :probe\r\n"  # answered with PONG, or with 451 before registration
     PROBE_REPLIES = (b" PONG ", b" 451 ")
     KNOCK = PROBE  # an IRC server says nothing before registration unless asked
+    PROBE_LOGIN = b"PASS %s\r\nNICK stallprobe\r\nUSER stallprobe 0 * :stall probe\r\n" % (
+        PASSWORD.encode())
+    PROBE_READY = b" 001 "
     FAILURES = frozenset({b"431", b"432", b"433", b"436", b"464", b"465", b"403", b"405",
                           b"471", b"473", b"474", b"475"})
 
@@ -295,6 +303,8 @@ class TorbitIrcUser(IrcUser):
     already taken is a failed login (each run starts on an empty server)."""
 
     FAILURES = IrcUser.FAILURES | {b"FAIL"}  # FAIL REGISTER <code> ...: no account, no login
+    PROBE_LOGIN = b"NICK stallprobe\r\nREGISTER * * %s\r\nUSER stallprobe 0 * :stall probe\r\n" % (
+        PASSWORD.encode())
 
     def greet(self) -> None:
         n = self.name.encode()
