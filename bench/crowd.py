@@ -151,7 +151,9 @@ async def measure_crowd(ep: Endpoint, clients: list[User], *, connections: int =
     probe = Asker(ep.port, ep.user)
     probe.start()
     try:
-        await asyncio.to_thread(probe.logged_in.wait, 30.0)  # InspIRCd registers after 1 s
+        # InspIRCd registers after 1 s; a probe refused its login would report 0 ms
+        if not await asyncio.to_thread(probe.logged_in.wait, 30.0):
+            probe.error = probe.error or "the stall probe did not log in within 30 s"
         await asyncio.sleep(1.0)
         # a probe the server closed measured nothing: no figure (its error is reported)
         result["probe_quiet_ms"] = None if probe.error else round(probe.longest() * 1e3, 1)
