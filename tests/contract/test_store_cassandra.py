@@ -148,9 +148,10 @@ async def test_a_frozen_node_is_unavailable_until_it_thaws(cassandra_keyspace: s
 async def test_acknowledged_writes_survive_kill_9_and_the_store_reconnects(
     cassandra_keyspace: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """And the driver tries the node again on the store's constant schedule: acsylla once set
-    its exponential defaults after the constant delay, so the store waited 2, 4, 8... s
-    between tries, past this test's 30 s in a CI run where the restart took longer."""
+    """And the driver tries the node again on the store's constant schedule: acsylla applies
+    its exponential defaults after the constant delay unless they are unset, and with them
+    the store waited 2, 4, 8... s between tries, past this test's 30 s in a CI run where the
+    restart took longer."""
     node = shared_node()
     if node is None:
         pytest.skip("$TORBIT_TEST_CASSANDRA names a node this test cannot kill")
