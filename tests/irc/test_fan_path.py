@@ -7,7 +7,7 @@ writer to stay after it). Writes are counted (the real writer's, wrapped), never
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from tests.conftest import ServerFactory
 from tests.helpers.irc import RawIrc, joined
 from tests.helpers.slow_reader import stop_reading
 from torbit.frontends.flow import TransportWriter
+from torbit.frontends.irc import fanout
 
 COUNT = 10
 
@@ -129,3 +130,67 @@ async def test_a_reader_that_stops_reading_is_dropped_on_the_fan_path(
     after = fast.lines[fast.lines.index(quits[0]) + 1 :]
     assert len(writes) <= 1, len(writes)
     assert [w.decode().rstrip("\r\n") for w in writes] in ([], after[:1]), (writes, after[:1])
+
+
+def count_groupings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The channel of every grouping the fan path makes (fanout.Grouping)."""
+    made: list[str] = []
+    real = fanout.Grouping.__init__
+
+    def counted(self: fanout.Grouping, sessions: Sequence[Any], channel: str) -> None:
+        made.append(channel)
+        real(self, sessions, channel)
+
+    monkeypatch.setattr(fanout.Grouping, "__init__", counted)
+    return made
+
+
+async def quiet(client: RawIrc, text: str) -> None:
+    """`client` was sent no line with `text` (anything sent before its PONG would be before it)."""
+    client.send("PING :quiet")
+    await client.expect("PONG")
+    assert not [line for line in client.lines if text in line], client.lines
+
+
+async def test_the_grouping_is_kept_between_messages_and_made_anew_after_a_change(
+    make_server: ServerFactory, cleanup: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = await make_server(irc={"guests": True})
+    gus = await joined(app, "gus", "gen")
+    ann = await joined(app, "ann", "gen")
+    bob = await joined(app, "bob", "gen")
+    cleanup.extend([gus, ann, bob])
+    made = count_groupings(monkeypatch)
+    writes = count_message_writes(monkeypatch)
+
+    await one_by_one(gus, [ann, bob], [f"gus {i}" for i in range(COUNT)])
+    assert len(made) == 1, made  # one grouping for them all
+    assert writes == [], writes
+
+    # a cap asked for mid-session: her very next line has its tag
+    ann.send("CAP REQ :server-time")
+    await ann.expect(" ACK ")
+    await one_by_one(gus, [ann, bob], ["after cap"])
+    assert ann.lines[-1].startswith("@time="), ann.lines[-1]
+    assert not bob.lines[-1].startswith("@"), bob.lines[-1]
+    assert len(made) == 2, made
+
+    # a guest's new nick: what she sends under it is still not echoed to her
+    ann.send("NICK anna")
+    await ann.expect(" NICK ")
+    await one_by_one(ann, [gus, bob], ["from anna"])
+    await quiet(ann, "PRIVMSG #gen :from anna")
+
+    # joining another room and parting: #gen still reaches her in order; bob, gone, hears none
+    ann.send("JOIN #other")
+    bob.send("PART #gen")
+    await ann.expect(" 366 anna #other ")
+    await bob.expect(" PART #gen")
+    await one_by_one(gus, [ann], ["after part 1", "after part 2"])
+    await quiet(bob, "after part")
+    # messages to #other take a grouping of their own, she in it (no write of her own)
+    gus.send("JOIN #other")
+    await gus.expect(" 366 gus #other ")
+    gus.send("PRIVMSG #other :in other")
+    await ann.expect("PRIVMSG #other :in other")
+    assert writes == [], writes

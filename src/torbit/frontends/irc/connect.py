@@ -359,7 +359,9 @@ def already_registered(session: IrcSession, msg: Message) -> None:
 
 
 def cap(session: IrcSession, msg: Message) -> None:
-    for line in session.caps.handle(msg, session.nick, True):
+    replies = session.caps.handle(msg, session.nick, True)
+    session.server.regroup()  # its lines may differ now (fanout.py)
+    for line in replies:
         session.send(line)
 
 

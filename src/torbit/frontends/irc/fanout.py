@@ -6,46 +6,164 @@ lines are rendered once, and the groups go to the door's FlushQueue as one noted
 (`FlushQueue.fan_lines`): flushed with one loop, no Python call or queue entry per writer,
 as telnet's `fan` (bench/JOURNAL.md, branch `ircfan`).
 
+The grouping is kept (`Groupings`) from one message to the next while the hub's tuple of
+listeners is the same one and nothing a grouping reads has changed: any change to a
+session's rooms, caps, nick, joins under way or connection drops them all (`regroup`).
+Grouping 1,000 readers anew for each message was ~7 % of the server's CPU in the bench's
+steady 1 → 1,000 over IRC (stop 42, bench/JOURNAL.md); now a message costs a copy of its
+sender's group without the sender.
+
 A session whose output `deliver` decides on its own takes `deliver`, as before: the
 sender's (echo-message, own echoes due), one joining a room (held until its NAMES), one
 not in the room or with nothing to write to (closed ones get nothing)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar, overload
 
 from torbit.core.delivery import Delivery
+from torbit.core.models import Room
 from torbit.frontends.flow import FlushQueue, TransportWriter
 from torbit.frontends.irc.output import SessionOutput
 from torbit.frontends.irc.render import LineCache, LineKey
 
+Own = tuple[LineKey, TransportWriter, SessionOutput]
+T = TypeVar("T")
+
+
+class JoinedRooms(dict[str, Room]):
+    """A session's rooms (`IrcSession.rooms`), by key: every change calls `changed` (the
+    server's `regroup`), so no kept grouping outlives a join, part, kick or new topic."""
+
+    __slots__ = ("_changed",)
+
+    def __init__(self, changed: Callable[[], None]) -> None:
+        super().__init__()
+        self._changed = changed
+
+    def __setitem__(self, key: str, room: Room) -> None:
+        self._changed()
+        super().__setitem__(key, room)
+
+    def __delitem__(self, key: str) -> None:
+        self._changed()
+        super().__delitem__(key)
+
+    @overload
+    def pop(self, key: str, /) -> Room: ...
+    @overload
+    def pop(self, key: str, default: Room, /) -> Room: ...
+    @overload
+    def pop(self, key: str, default: T, /) -> Room | T: ...
+    def pop(self, key: str, /, *default: object) -> object:
+        self._changed()
+        return super().pop(key, *default)
+
+    def setdefault(self, key: str, room: Room, /) -> Room:
+        self._changed()
+        return super().setdefault(key, room)
+
+    def popitem(self) -> tuple[str, Room]:
+        self._changed()
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._changed()
+        super().clear()
+
+    def update(self, *args: Iterable[tuple[str, Room]], **rooms: Room) -> None:  # type: ignore[override]
+        self._changed()
+        super().update(*args, **rooms)
+
+    def __ior__(self, other: Iterable[tuple[str, Room]]) -> JoinedRooms:  # type: ignore[override,misc]
+        self._changed()
+        super().update(other)
+        return self
+
+
+class Grouping:
+    """One room's IRC listeners as the hub handed them (`sessions`, the tuple itself): the
+    writers of each group, a session of each to render its lines, those left to `deliver`,
+    and each user's sessions among the groups (a message's sender's are taken out of them)."""
+
+    __slots__ = ("by_user", "first", "groups", "odd", "sessions")
+
+    def __init__(self, sessions: Sequence[SessionOutput], channel: str) -> None:
+        self.sessions = sessions
+        self.groups: dict[LineKey, list[TransportWriter]] = {}
+        self.first: dict[LineKey, SessionOutput] = {}
+        self.odd: list[SessionOutput] = []
+        self.by_user: dict[str, list[Own]] = {}
+        groups, first, odd, by_user = self.groups, self.first, self.odd, self.by_user
+        for s in sessions:
+            if s.closed:  # gone, its departure queued: nothing to render
+                continue
+            w = s._writer
+            room = s.rooms.get(channel)
+            if w is None or room is None or s._joining is not None:
+                odd.append(s)
+                continue
+            key = (s.caps.enabled, room.name)
+            writers = groups.get(key)
+            if writers is None:
+                groups[key] = [w]
+                first[key] = s
+            else:
+                writers.append(w)
+            own = by_user.get(s.user_key)
+            if own is None:
+                by_user[s.user_key] = [(key, w, s)]
+            else:
+                own.append((key, w, s))
+
+
+class Groupings:
+    """The door's kept groupings, by channel: one per room messages went to since the last
+    change. Never changed once made: the flush reads a group's list after `fan` returns."""
+
+    __slots__ = ("_by_channel",)
+
+    def __init__(self) -> None:
+        self._by_channel: dict[str, Grouping] = {}
+
+    def of(self, sessions: Sequence[SessionOutput], channel: str) -> Grouping:
+        g = self._by_channel.get(channel)
+        if g is None or g.sessions is not sessions:
+            g = self._by_channel[channel] = Grouping(sessions, channel)
+        return g
+
+    def clear(self) -> None:
+        """Something a grouping reads has changed: every one is made anew when next used."""
+        self._by_channel.clear()
+
+    def __len__(self) -> int:
+        return len(self._by_channel)
+
 
 def fan(
-    lines: LineCache, flushes: FlushQueue, sessions: Sequence[SessionOutput], delivery: Delivery
+    lines: LineCache,
+    flushes: FlushQueue,
+    groupings: Groupings,
+    sessions: Sequence[SessionOutput],
+    delivery: Delivery,
 ) -> None:
     """`deliver(delivery)` to each of `sessions` (all of one door, none ignoring anyone), in
     one call; the same bytes, in the same order per client, as `deliver` to each."""
     message = delivery.message
-    channel = message.channel
-    sender = message.sender_key
-    groups: dict[LineKey, list[TransportWriter]] = {}
-    first: dict[LineKey, SessionOutput] = {}  # who renders each group's lines
-    odd: list[SessionOutput] = []
-    for s in sessions:
-        if s.closed:  # gone, its departure queued: nothing to render
-            continue
-        w = s._writer
-        room = s.rooms.get(channel)
-        if w is None or room is None or s._joining is not None or s.user_key == sender:
-            odd.append(s)
-            continue
-        key = (s.caps.enabled, room.name)
-        writers = groups.get(key)
-        if writers is None:
-            groups[key] = [w]
-            first[key] = s
-        else:
-            writers.append(w)
+    g = groupings.of(sessions, message.channel)
+    groups = g.groups
+    odd = g.odd
+    own = g.by_user.get(message.sender_key)
+    if own is not None:  # the sender's sessions: `deliver` decides (echo-message)
+        groups = groups.copy()
+        for key, w, _ in own:
+            rest = [x for x in groups[key] if x is not w]
+            if rest:
+                groups[key] = rest
+            else:
+                del groups[key]
+        odd = [*odd, *(s for _, _, s in own)]
     # before the rest is noted (a write after it would spread it), into a queue that held
     # nothing for the others, if it held nothing before
     apart = not flushes.dirty and flushes.fanned is None
@@ -54,11 +172,12 @@ def fan(
     if not groups:
         return
     known = lines.lines if lines.delivery is delivery else lines.start(delivery)
+    first = g.first
     out: list[tuple[bytes, Sequence[TransportWriter]]] = []
     for key, writers in groups.items():
         data = known.get(key)
         if data is None:
-            s = first[key]
+            s = first[key]  # renders as any of its group would: the lines depend on the key
             target = "#" + key[1]
             data = known[key] = s._lines(message, s._variant(message, target), "")
         out.append((data, writers))

@@ -16,7 +16,7 @@ from torbit.core.names import name_key
 from torbit.frontends.doors import LineDoor
 from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
-from torbit.frontends.irc.fanout import fan
+from torbit.frontends.irc.fanout import Groupings, fan
 from torbit.frontends.irc.liveness import Pinger
 from torbit.frontends.irc.monitor import clear as clear_monitor
 from torbit.frontends.irc.oper import deliver_wallops
@@ -44,6 +44,7 @@ class IrcServer(LineDoor[IrcSession]):
         self.options = options
         self.pacing = options.pacing
         self.lines = LineCache()
+        self.groupings = Groupings()
         self._clients: dict[str, list[IrcSession]] = {}  # registered, by nick key
         self._guests: set[str] = set()  # keys of the guests registered here
         # masks of clients gone from `_clients` whose logout (their QUIT) is being told
@@ -82,7 +83,10 @@ class IrcServer(LineDoor[IrcSession]):
         return dispatch(session, message)
 
     def fan(self, sessions: tuple[IrcSession, ...], delivery: Delivery) -> None:
-        fan(self.lines, self.flushes, sessions, delivery)
+        fan(self.lines, self.flushes, self.groupings, sessions, delivery)
+
+    def regroup(self) -> None:
+        self.groupings.clear()
 
     def opened(self, session: IrcSession) -> None:
         self.sessions.add(session)

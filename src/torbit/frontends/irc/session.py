@@ -24,6 +24,7 @@ from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
 from torbit.frontends.irc.caps import Caps, offered_caps
 from torbit.frontends.irc.context import IrcCore, IrcOptions
+from torbit.frontends.irc.fanout import JoinedRooms
 from torbit.frontends.irc.output import OutputHost, SessionOutput
 from torbit.frontends.irc.pacing import PacedHost
 from torbit.frontends.irc.registration import Registration
@@ -67,6 +68,9 @@ class IrcHost(OutputHost, LineHost, PacedHost, Protocol):
 
     def fan(self, sessions: tuple[IrcSession, ...], delivery: Delivery) -> None:
         """Session.fan's call: a room message to many of this door's sessions (fanout.py)."""
+
+    def regroup(self) -> None:
+        """Something the fan-out groups sessions by changed (fanout.Groupings)."""
 
     def opened(self, session: IrcSession) -> None: ...
 
@@ -163,7 +167,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
         self.fresh: Fresh | None = None  # the account as registered, for the login (no read)
         self.invisible = False
         self.wallops = False  # user mode +w: sent WALLOPS without being an operator
-        self.rooms: dict[str, Room] = {}  # rooms joined through this session, by key
+        self.rooms: dict[str, Room] = JoinedRooms(server.regroup)  # joined here, by key
         self.monitoring: dict[str, str] | None = None  # MONITOR: user key -> nick as given
         self.ip = peer[0] if peer else ""  # a PROXY header's client address, else the socket's
         self.connected_at = self.last_spoke = time.time()  # one float until it speaks
@@ -240,19 +244,22 @@ class IrcSession(SessionOutput, LineSession[Event]):
     def _held(self) -> dict[str, list[Delivery]]:
         if self._joining is None:
             self._joining = {}
+            self.server.regroup()  # a joining session takes `deliver` (fanout.py)
         return self._joining
 
     def _tidy(self) -> None:
         if not self._echo:
             self._echo = None
-        if not self._joining:
+        if self._joining is not None and not self._joining:
             self._joining = None
+            self.server.regroup()
 
     def _turn_over(self) -> None:
         self._seen = None
 
     def _gone(self) -> None:
         pacing.stop(self)
+        self.server.regroup()
         if self._disconnected():
             self.server.closed(self)  # the rest is worked off a slice at a time
 
@@ -421,6 +428,8 @@ class IrcSession(SessionOutput, LineSession[Event]):
 
     def renamed(self, nick: str) -> None:
         key = name_key(nick)  # interned: the hub and the door hold the same key
+        if key != self.user_key:
+            self.server.regroup()  # fanout.py keeps who sent what by user key
         self.user_key = key
         self.nick = key if nick == key else nick
 
