@@ -18,7 +18,7 @@ from functools import partial
 
 from loadgen import Endpoint, Result
 from procstat import cpu_seconds, rss_bytes, settle
-from users import DEFAULT_LOGINS, HOST, LoginFailed, Logins, User, ignore, login_many
+from users import DEFAULT_LOGINS, HOST, PASSWORD, LoginFailed, Logins, User, ignore, login_many
 
 
 class Asker(threading.Thread):
@@ -42,7 +42,7 @@ class Asker(threading.Thread):
         self.fresh = fresh
         self.question = user.KNOCK if fresh else user.PROBE
         self.replies = () if fresh else user.PROBE_REPLIES
-        self.login = b"" if fresh else user.PROBE_LOGIN
+        self.login = b"" if fresh or not user.PROBE_READY else user.opening("stallprobe", PASSWORD)
         self.ready = user.PROBE_READY
         self.interval = interval
         self.answers = 0
@@ -51,7 +51,7 @@ class Asker(threading.Thread):
         self._longest = 0.0
         self._asked_at = 0.0  # when the question now waiting was asked (0: none waiting)
         self._done = threading.Event()
-        self.logged_in = threading.Event()  # set once the probe asks (after PROBE_LOGIN's reply)
+        self.logged_in = threading.Event()  # set once the probe asks (after its login's reply)
 
     def run(self) -> None:
         try:

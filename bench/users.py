@@ -49,10 +49,10 @@ class User(asyncio.Protocol):
     PROBE: ClassVar[bytes]  # a request any server state answers at once (loop-stall probe)
     PROBE_REPLIES: ClassVar[tuple[bytes, ...]]
     KNOCK: ClassVar[bytes] = b""  # what a newcomer sends for a server that waits to be spoken to
-    # what the stall probe says first, and the reply it waits for, where the server would not
-    # answer PROBE for long otherwise: an IRC server closes or paces a client that sends many
-    # commands before registering (torbit closes it at the 11th PING: bench/JOURNAL.md, stop 41)
-    PROBE_LOGIN: ClassVar[bytes] = b""
+    # where the server would not answer PROBE for long before a login (an IRC server closes or
+    # paces a client that sends many commands before registering; torbit closes it at the 11th
+    # PING: bench/JOURNAL.md, stop 41), the stall probe logs in first (`opening`) and waits for
+    # this reply; empty: it asks at once
     PROBE_READY: ClassVar[bytes] = b""
     transport: asyncio.Transport
 
@@ -123,8 +123,15 @@ class User(asyncio.Protocol):
 
     # the dialect
 
+    @classmethod
+    def opening(cls, name: str, password: str) -> bytes:
+        """What the client sends as soon as it is connected (the stall probe too)."""
+        return b""
+
     def greet(self) -> None:
-        """What the client sends as soon as it is connected."""
+        data = self.opening(self.name, self.password)
+        if data:
+            self.transport.write(data)
 
     def knock(self) -> None:
         """Give a server that waits for its client something to answer at once (a newcomer
@@ -235,8 +242,6 @@ class IrcUser(User):
     PROBE = b"PING :probe\r\n"  # answered with PONG, or with 451 before registration
     PROBE_REPLIES = (b" PONG ", b" 451 ")
     KNOCK = PROBE  # an IRC server says nothing before registration unless asked
-    PROBE_LOGIN = b"PASS %s\r\nNICK stallprobe\r\nUSER stallprobe 0 * :stall probe\r\n" % (
-        PASSWORD.encode())
     PROBE_READY = b" 001 "
     FAILURES = frozenset({b"431", b"432", b"433", b"436", b"464", b"465", b"403", b"405",
                           b"471", b"473", b"474", b"475"})
@@ -248,10 +253,10 @@ class IrcUser(User):
         self._privmsg = b"PRIVMSG " + self._channel + b" :"
         self._pending = b""
 
-    def greet(self) -> None:
-        n = self.name.encode()
-        self.transport.write(b"PASS %s\r\nNICK %s\r\nUSER %s 0 * :%s\r\n"
-                             % (self.password.encode(), n, n, n))
+    @classmethod
+    def opening(cls, name: str, password: str) -> bytes:
+        n = name.encode()
+        return b"PASS %s\r\nNICK %s\r\nUSER %s 0 * :%s\r\n" % (password.encode(), n, n, n)
 
     def login_data(self, data: bytes) -> None:
         lines = (self._pending + data).split(b"\n")
@@ -303,13 +308,10 @@ class TorbitIrcUser(IrcUser):
     already taken is a failed login (each run starts on an empty server)."""
 
     FAILURES = IrcUser.FAILURES | {b"FAIL"}  # FAIL REGISTER <code> ...: no account, no login
-    PROBE_LOGIN = b"NICK stallprobe\r\nREGISTER * * %s\r\nUSER stallprobe 0 * :stall probe\r\n" % (
-        PASSWORD.encode())
-
-    def greet(self) -> None:
-        n = self.name.encode()
-        self.transport.write(b"NICK %s\r\nREGISTER * * %s\r\nUSER %s 0 * :%s\r\n"
-                             % (n, self.password.encode(), n, n))
+    @classmethod
+    def opening(cls, name: str, password: str) -> bytes:
+        n = name.encode()
+        return b"NICK %s\r\nREGISTER * * %s\r\nUSER %s 0 * :%s\r\n" % (n, password.encode(), n, n)
 
 
 DIALECTS: dict[str, type[User]] = {"telnet": TelnetUser, "irc": IrcUser}
