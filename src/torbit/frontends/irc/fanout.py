@@ -137,9 +137,6 @@ class Groupings:
         """Something a grouping reads has changed: every one is made anew when next used."""
         self._by_channel.clear()
 
-    def __len__(self) -> int:
-        return len(self._by_channel)
-
 
 def fan(
     lines: LineCache,
