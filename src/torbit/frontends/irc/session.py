@@ -167,7 +167,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
         self.fresh: Fresh | None = None  # the account as registered, for the login (no read)
         self.invisible = False
         self.wallops = False  # user mode +w: sent WALLOPS without being an operator
-        self.rooms: dict[str, Room] = JoinedRooms(server.regroup)  # joined here, by key
+        self.rooms: dict[str, Room] = JoinedRooms(server)  # joined here, by key
         self.monitoring: dict[str, str] | None = None  # MONITOR: user key -> nick as given
         self.ip = peer[0] if peer else ""  # a PROXY header's client address, else the socket's
         self.connected_at = self.last_spoke = time.time()  # one float until it speaks
