@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ServerFactory
+from tests.helpers.http import PASSWORD
 from tests.helpers.irc import RawIrc, joined
 from tests.helpers.slow_reader import stop_reading
 from torbit.frontends.flow import TransportWriter
@@ -45,6 +46,13 @@ async def one_by_one(sender: RawIrc, readers: list[RawIrc], texts: list[str]) ->
             assert line.endswith(f" PRIVMSG #gen :{text}"), (text, line)
 
 
+async def quiet(client: RawIrc, text: str) -> None:
+    """`client` was sent no line with `text` (anything sent before its PONG would be before it)."""
+    client.send("PING :quiet")
+    await client.expect("PONG")
+    assert not [line for line in client.lines if text in line], client.lines
+
+
 async def test_a_lone_message_takes_the_fan_path_with_tags_order_and_echo_as_before(
     make_server: ServerFactory, cleanup: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -72,9 +80,7 @@ async def test_a_lone_message_takes_the_fan_path_with_tags_order_and_echo_as_bef
 
     texts = [f"eve {i}" for i in range(COUNT)]
     await one_by_one(eve, [gus, *plain, *tagged], texts)
-    eve.send("PING :after")  # anything of its own would be before the PONG
-    await eve.expect("PONG")
-    assert not [line for line in eve.lines if "PRIVMSG #gen :eve" in line], eve.lines
+    await quiet(eve, "PRIVMSG #gen :eve")
     assert len(writes) == COUNT, writes  # no write at all for eve's: she has no echo
 
 
@@ -92,9 +98,7 @@ async def test_an_ignorer_gets_nothing_while_the_others_take_the_fan_path(
 
     texts = [f"gus {i}" for i in range(COUNT)]
     await one_by_one(gus, readers, texts)
-    ivan.send("PING :after")
-    await ivan.expect("PONG")
-    assert not [line for line in ivan.lines if "PRIVMSG #gen" in line], ivan.lines
+    await quiet(ivan, "PRIVMSG #gen")
     assert writes == [], writes  # the readers' lines all left through the fan
 
     ivan.send("SILENCE -gus")  # he hears gus again, on the fan path with the others
@@ -145,13 +149,6 @@ def count_groupings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return made
 
 
-async def quiet(client: RawIrc, text: str) -> None:
-    """`client` was sent no line with `text` (anything sent before its PONG would be before it)."""
-    client.send("PING :quiet")
-    await client.expect("PONG")
-    assert not [line for line in client.lines if text in line], client.lines
-
-
 async def test_the_grouping_is_kept_between_messages_and_made_anew_after_a_change(
     make_server: ServerFactory, cleanup: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -194,3 +191,29 @@ async def test_the_grouping_is_kept_between_messages_and_made_anew_after_a_chang
     gus.send("PRIVMSG #other :in other")
     await ann.expect("PRIVMSG #other :in other")
     assert writes == [], writes
+
+
+async def test_a_user_with_two_clients_in_the_room_is_taken_out_of_the_kept_groups(
+    make_server: ServerFactory, cleanup: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grouping keeps each user's sessions among the groups; a message from a user with
+    two clients there is shown to the other one and, without echo-message, not to the one
+    that sent it, message after message from the same kept grouping."""
+    app = await make_server(irc={"guests": True})
+    assert app.core is not None
+    await app.core.accounts.register("ivy", PASSWORD)
+    gus = await joined(app, "gus", "gen")
+    ivy1 = await joined(app, "ivy", "gen", password=PASSWORD)
+    ivy2 = await joined(app, "ivy", "gen", password=PASSWORD, caps="server-time")
+    cleanup.extend([gus, ivy1, ivy2])
+    made = count_groupings(monkeypatch)
+
+    await one_by_one(gus, [ivy1, ivy2], ["gus 1"])
+    texts = [f"ivy {i}" for i in range(COUNT)]
+    await one_by_one(ivy1, [gus, ivy2], texts)
+    await quiet(ivy1, "PRIVMSG #gen :ivy")
+    got = [line for line in ivy2.lines if "PRIVMSG #gen :ivy" in line]
+    assert all(line.startswith("@time=") for line in got), got
+    await one_by_one(ivy2, [gus, ivy1], ["from the other"])
+    await quiet(ivy2, "PRIVMSG #gen :from the other")
+    assert len(made) == 1, made

@@ -28,7 +28,6 @@ from torbit.frontends.flow import FlushQueue, TransportWriter
 from torbit.frontends.irc.output import SessionOutput
 from torbit.frontends.irc.render import LineCache, LineKey
 
-Own = tuple[LineKey, TransportWriter, SessionOutput]
 T = TypeVar("T")
 
 
@@ -94,7 +93,9 @@ class JoinedRooms(dict[str, Room]):
 class Grouping:
     """One room's IRC listeners as the hub handed them (`sessions`, the tuple itself): the
     writers of each group, a session of each to render its lines, those left to `deliver`,
-    and each user's sessions among the groups (a message's sender's are taken out of them)."""
+    and each user's session(s) among the groups (a message's sender's are taken out of them;
+    a user's one session is kept as itself, not in a list: ~120 bytes less a reader, 1.2 MB
+    for a room of 10,000)."""
 
     __slots__ = ("by_user", "first", "groups", "odd", "sessions")
 
@@ -103,7 +104,7 @@ class Grouping:
         self.groups: dict[LineKey, list[TransportWriter]] = {}
         self.first: dict[LineKey, SessionOutput] = {}
         self.odd: list[SessionOutput] = []
-        self.by_user: dict[str, list[Own]] = {}
+        self.by_user: dict[str, SessionOutput | list[SessionOutput]] = {}
         groups, first, odd, by_user = self.groups, self.first, self.odd, self.by_user
         for s in sessions:
             if s.closed:  # gone, its departure queued: nothing to render
@@ -122,9 +123,11 @@ class Grouping:
                 writers.append(w)
             own = by_user.get(s.user_key)
             if own is None:
-                by_user[s.user_key] = [(key, w, s)]
+                by_user[s.user_key] = s
+            elif isinstance(own, list):
+                own.append(s)
             else:
-                own.append((key, w, s))
+                by_user[s.user_key] = [own, s]
 
 
 class Groupings:
@@ -162,14 +165,21 @@ def fan(
     odd = g.odd
     own = g.by_user.get(message.sender_key)
     if own is not None:  # the sender's sessions: `deliver` decides (echo-message)
+        mine = own if isinstance(own, list) else [own]
         groups = groups.copy()
-        for key, w, _ in own:
-            rest = [x for x in groups[key] if x is not w]
+        for s in mine:  # each where the grouping put it: nothing it read has changed since
+            room = s.rooms.get(message.channel)
+            key = (s.caps.enabled, room.name if room is not None else "")
+            writers = groups.get(key)
+            if writers is None:
+                continue
+            w = s._writer
+            rest = [x for x in writers if x is not w]
             if rest:
                 groups[key] = rest
             else:
                 del groups[key]
-        odd = [*odd, *(s for _, _, s in own)]
+        odd = [*odd, *mine]
     # before the rest is noted (a write after it would spread it), into a queue that held
     # nothing for the others, if it held nothing before
     apart = not flushes.dirty and flushes.fanned is None
