@@ -38,13 +38,13 @@ import httpx
 import uvicorn
 import uvloop
 import websockets
-from argon2 import PasswordHasher
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
 from procstat import cpu_seconds, raise_open_files_limit, rss_bytes
 from profiles import Recorder, hottest
 from servers import ARGON2_CHEAP, BENCH_DIR, HOST, Server, ServerError, start_torbit
+from torbit.core.argon2id import Argon2id
 
 # how long torbit remembers verified Basic credentials (frontends/http/auth.py's
 # BASIC_CACHE_TTL): the receive scenario's first page waits this out to pay argon2
@@ -260,7 +260,7 @@ def argon2_alone(n: int = 10, gap: float = 0.01) -> list[float]:
     costs here and now. A hash on a machine left quiet between checks takes longer than in
     a loop of them (the 309/s of the crowd's logins): bench/JOURNAL.md, branch `receive`."""
     time_cost, memory_kib, lanes = ARGON2_CHEAP
-    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=lanes)
+    hasher = Argon2id(time_cost, memory_kib, lanes)  # torbit's own (libsodium for one lane)
     stored = hasher.hash(PASSWORD)
     took = []
     for _ in range(n):

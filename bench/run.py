@@ -387,14 +387,16 @@ def machine() -> Result:
 
 
 def argon2_alone(params: tuple[int, int, int] | None, seconds: float = 2.0) -> Result:
-    """Password hashes/s this machine allows at torbit's settings, one thread per core: what
-    a login rate is held against."""
+    """Password hashes/s this machine allows at torbit's settings through torbit's own hasher
+    (core/argon2id.py), one thread per core: what a login rate is held against."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from argon2 import PasswordHasher
+    from torbit.config import AccountsConfig
+    from torbit.core.argon2id import Argon2id
 
-    hasher = (PasswordHasher(time_cost=params[0], memory_cost=params[1], parallelism=params[2])
-              if params else PasswordHasher())
+    a = AccountsConfig()
+    hasher = Argon2id(*(params or (a.argon2_time_cost, a.argon2_memory_kib,
+                                   a.argon2_parallelism)))
     threads = os.cpu_count() or 1
     end = time.monotonic() + seconds
 

@@ -219,10 +219,11 @@ class ChatConfig(Section):
 
 class AccountsConfig(Section):
     min_password_length: int = Field(6, ge=1)
-    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile)
+    # argon2id cost: RFC 9106's low-memory profile (3 passes over 64 MiB) in one lane, which
+    # libsodium hashes in half the CPU of four lanes through argon2-cffi (core/argon2id.py)
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=8)
-    argon2_parallelism: int = Field(4, ge=1, validate_default=True)  # see _memory_per_lane
+    argon2_parallelism: int = Field(1, ge=1, validate_default=True)  # see _memory_per_lane
     # password hashing pool: at most hash_workers hashes run at once (each holds
     # argon2_memory_kib), hash_queue more wait; beyond that a login or registration gets 503
     hash_workers: int = Field(2, ge=1)

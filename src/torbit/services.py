@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from argon2 import PasswordHasher
-
 from torbit.backends.registry import open_log
 from torbit.config import Settings
 from torbit.core.accounts import Accounts
+from torbit.core.argon2id import Argon2id
 from torbit.core.away import Away
 from torbit.core.comeback import Comeback
 from torbit.core.events import NodeEvents
@@ -104,11 +103,7 @@ def password_hashing(
 ) -> PasswordHashing:
     """The configured argon2id; the CLI hashes one password at a time (workers=1, queue=1)."""
     a = settings.accounts
-    hasher = PasswordHasher(
-        time_cost=a.argon2_time_cost,
-        memory_cost=a.argon2_memory_kib,
-        parallelism=a.argon2_parallelism,
-    )
+    hasher = Argon2id(a.argon2_time_cost, a.argon2_memory_kib, a.argon2_parallelism)
     return PasswordHashing(hasher, workers=workers or a.hash_workers, queue=queue or a.hash_queue)
 
 

@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 
 from tests.core.conftest import Core, Recorder
 from torbit.core.accounts import Accounts
+from torbit.core.argon2id import Argon2id
 from torbit.core.banmasks import EXCEPT, INVEX, Visitor
 from torbit.core.hashing import PasswordHashing
 from torbit.core.limits import RateLimiter
@@ -459,3 +460,26 @@ async def test_a_registration_refused_as_busy_does_not_spend_the_hours_allowance
     with pytest.raises(RateLimited, match="registrations from your address"):
         await a.register("bob", PW, client="10.0.0.1", looked_up=True)  # the one was spent
     hashing.close()
+
+
+async def test_a_hash_of_the_old_default_logs_in_and_is_made_again_in_one_lane(kit: Kit) -> None:
+    """Hashes stored before libsodium (argon2-cffi, 4 lanes) still open their account, and
+    the login stores the password again in the configured lane, libsodium's (argon2id.py)."""
+    await kit.accounts.register("alice", PW)
+    old = PasswordHasher(time_cost=1, memory_cost=32, parallelism=4).hash(PW)
+    assert await kit.core.store.set_password_hash("alice", old)
+    hashing = PasswordHashing(Argon2id(1, 32, 1), workers=1, queue=2)
+    accounts = Accounts(
+        kit.core.store, registration_open=True, min_password_length=6, hashing=hashing
+    )
+    try:
+        with pytest.raises(AuthenticationFailed):
+            await accounts.authenticate("alice", "not-" + PW, "192.0.2.7")
+        await accounts.authenticate("alice", PW, "192.0.2.7")
+        user = await kit.core.store.get_user("alice")
+        assert user is not None and user.password_hash.startswith("$argon2id$v=19$m=32,t=1,p=1$")
+        await accounts.authenticate("alice", PW, "192.0.2.7")  # the new hash opens it too
+        again = await kit.core.store.get_user("alice")
+        assert again is not None and again.password_hash == user.password_hash  # not made again
+    finally:
+        hashing.close()

@@ -1,12 +1,13 @@
 """Password hashing (argon2id) on a bounded pool of worker threads.
 
-argon2 is slow and memory-hard on purpose (64 MiB and tens of milliseconds per hash by
+argon2 is slow and memory-hard on purpose (64 MiB and ~100 ms of a core per hash by
 default), so it must neither run on the event loop nor pile up without bound: a flood of
 registrations or logins would otherwise stall the loop or take the machine's memory (one
-running hash holds its `memory_cost`). argon2-cffi releases the GIL while hashing, so
-`workers` threads hash in parallel; at most `queue` more jobs may wait, and a job beyond that
-is refused at once with Overloaded (503 with Retry-After; a line on telnet) instead of
-waiting in memory. Memory for hashing is thus at most `workers` x `memory_cost`.
+running hash holds its `memory_cost`). The hasher (core/argon2id.py: libsodium or
+argon2-cffi) releases the GIL while hashing, so `workers` threads hash in parallel; at most
+`queue` more jobs may wait, and a job beyond that is refused at once with Overloaded (503
+with Retry-After; a line on telnet) instead of waiting in memory. Memory for hashing is thus
+at most `workers` x `memory_cost`.
 
 Registrations hash at low priority: they may only use the first half of the slots, so a
 flood of sign-ups (unauthenticated by nature) cannot take the pool from people logging in.

@@ -1,0 +1,72 @@
+"""argon2id through libsodium (PyNaCl) where it computes the hash, argon2-cffi elsewhere.
+
+Why two libraries: libsodium picks a BLAKE2b kernel for the CPU it runs on (AVX2, AVX-512)
+where argon2-cffi's bundled reference code does not. Two threads hashing on the 2-core Xeon
+of the benchmarks (bench/argon2_kernels.py): at torbit's default cost (t=3, 64 MiB) 19.8
+hashes/s against 10.5 (p=1) and 9.8 (p=4); at the bench's cheap cost (t=1, 8 MiB) 617
+against 435. A login's hash is most of its CPU, so that is the login rate.
+
+Both read and write the same PHC strings (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`): a hash
+made by either verifies with the other, and stored hashes need no migration. libsodium
+computes one lane (p=1) with a 16-byte salt and a 32-byte hash; any other hash (more lanes,
+argon2i or argon2d, other lengths, a salt given) is made and checked by argon2-cffi as
+before. `Argon2id` is argon2-cffi's PasswordHasher with those two paths, so its errors,
+parameters and `check_needs_rehash` are argon2-cffi's own."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from argon2 import PasswordHasher, Type, extract_parameters
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from nacl import pwhash
+from nacl.exceptions import InvalidkeyError
+
+SALT_BYTES = 16
+HASH_BYTES = 32
+VERSION = 19
+MAX_SODIUM_STRING = 127  # PyNaCl's bound on a stored string it verifies
+
+
+def _sodium_fits(kind: Type, version: int, lanes: int, salt: int, digest: int) -> bool:
+    """libsodium's argon2id computes exactly this shape of hash."""
+    return (kind, version, lanes, salt, digest) == (Type.ID, VERSION, 1, SALT_BYTES, HASH_BYTES)
+
+
+def _utf8(text: str | bytes) -> bytes:
+    return text.encode() if isinstance(text, str) else text
+
+
+class Argon2id(PasswordHasher):
+    """argon2-cffi's PasswordHasher, hashing and verifying through libsodium where it can."""
+
+    def __init__(self, time_cost: int, memory_cost: int, parallelism: int) -> None:
+        super().__init__(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+        self.sodium = _sodium_fits(self.type, VERSION, parallelism, self.salt_len, self.hash_len)
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        if not self.sodium or salt is not None:
+            return super().hash(password, salt=salt)
+        made = pwhash.argon2id.str(
+            _utf8(password), opslimit=self.time_cost, memlimit=self.memory_cost * 1024
+        )
+        return made.decode("ascii")
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        """True, or argon2-cffi's errors: VerifyMismatchError for another password,
+        InvalidHashError for what is no argon2 hash."""
+        stored = hash.encode() if isinstance(hash, str) else hash
+        if not stored.isascii():  # argon2-cffi's own verify raised UnicodeEncodeError
+            raise InvalidHashError
+        try:
+            p = extract_parameters(stored.decode("ascii"))
+        except InvalidHashError:
+            return super().verify(hash, password)  # says what is wrong with it
+        fits = _sodium_fits(p.type, p.version, p.parallelism, p.salt_len, p.hash_len)
+        if not fits or len(stored) > MAX_SODIUM_STRING:
+            return super().verify(hash, password)
+        try:
+            pwhash.argon2id.verify(stored, _utf8(password))
+        except InvalidkeyError:  # another password, or a hash libsodium cannot read
+            raise VerifyMismatchError("the password does not match the supplied hash") from None
+        return True

@@ -1,0 +1,105 @@
+"""core/argon2id.py: libsodium and argon2-cffi make and read the same argon2id hashes, so a
+password stored by either logs in through the other, and only the hashes libsodium computes
+go its way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nacl import pwhash
+
+from torbit.core.argon2id import Argon2id
+from torbit.core.hashing import PasswordHashing
+
+CHEAP = (1, 8, 1)  # t, KiB, lanes: the least argon2 takes
+
+
+def cffi(lanes: int = 1, kind: Type = Type.ID) -> PasswordHasher:
+    return PasswordHasher(time_cost=1, memory_cost=8 * lanes, parallelism=lanes, type=kind)
+
+
+@pytest.fixture
+def sodium_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The real libsodium functions, each call noted."""
+    calls: list[str] = []
+    made, checked = pwhash.argon2id.str, pwhash.argon2id.verify
+
+    def str_(*args: Any, **kwargs: Any) -> bytes:
+        calls.append("hash")
+        return made(*args, **kwargs)
+
+    def verify(*args: Any, **kwargs: Any) -> bool:
+        calls.append("verify")
+        return checked(*args, **kwargs)
+
+    monkeypatch.setattr(pwhash.argon2id, "str", str_)
+    monkeypatch.setattr(pwhash.argon2id, "verify", verify)
+    return calls
+
+
+@settings(max_examples=40, deadline=None)
+@given(password=st.text(max_size=40), other=st.text(max_size=40))
+def test_each_library_reads_the_others_hashes(password: str, other: str) -> None:
+    ours, theirs = Argon2id(*CHEAP), cffi()
+    made_here, made_there = ours.hash(password), theirs.hash(password)
+    assert made_here.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    assert theirs.verify(made_here, password) and ours.verify(made_there, password)
+    assert ours.verify(made_here.encode(), password.encode())
+    if other != password:
+        for hasher, made in ((theirs, made_here), (ours, made_there), (ours, made_here)):
+            with pytest.raises(VerifyMismatchError):
+                hasher.verify(made, other)
+
+
+def test_one_lane_goes_through_libsodium_and_the_rest_through_argon2_cffi(
+    sodium_calls: list[str],
+) -> None:
+    one = Argon2id(*CHEAP)
+    assert one.sodium
+    stored = one.hash("secret")
+    assert one.verify(stored, "secret")
+    assert sodium_calls == ["hash", "verify"]
+    four = Argon2id(1, 32, 4)
+    assert not four.sodium
+    for made in (
+        four.hash("secret"),
+        cffi(kind=Type.I).hash("secret"),
+        one.hash("s", salt=b"s" * 8),
+    ):
+        assert one.verify(made, "secret" if "p=4" in made or "argon2i$" in made else "s")
+    assert sodium_calls == ["hash", "verify"]  # none of those went to libsodium
+
+
+def test_what_is_no_hash_is_refused_as_argon2_cffi_refuses_it() -> None:
+    ours = Argon2id(*CHEAP)
+    good = ours.hash("secret")
+    for bad in ("", "secret", "$argon2id$v=19$m=8,t=1,p=1$", good[:-5], "é" + good):
+        with pytest.raises((InvalidHashError, VerificationError)):
+            ours.verify(bad, "secret")
+    tampered = good[:-2] + ("AA" if good[-2:] != "AA" else "BB")
+    with pytest.raises(VerifyMismatchError):
+        ours.verify(tampered, "secret")
+
+
+def test_a_hash_of_other_costs_asks_to_be_made_again() -> None:
+    ours = Argon2id(*CHEAP)
+    assert not ours.check_needs_rehash(ours.hash("secret"))
+    assert ours.check_needs_rehash(Argon2id(1, 32, 4).hash("secret"))
+    assert ours.check_needs_rehash(Argon2id(2, 8, 1).hash("secret"))
+
+
+async def test_the_pool_hashes_and_checks_through_it(sodium_calls: list[str]) -> None:
+    pool = PasswordHashing(Argon2id(*CHEAP), workers=2, queue=4)
+    try:
+        stored = await pool.hash("secret")
+        assert await pool.verify(stored, "secret") is True
+        assert await pool.verify(stored, "wrong") is False
+        assert await pool.verify("no hash at all", "secret") is False
+        assert sodium_calls == ["hash", "verify", "verify"]
+    finally:
+        pool.close()
