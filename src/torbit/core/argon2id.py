@@ -1,10 +1,11 @@
 """argon2id through libsodium (PyNaCl) where it computes the hash, argon2-cffi elsewhere.
 
-Why two libraries: libsodium picks a BLAKE2b kernel for the CPU it runs on (AVX2, AVX-512)
-where argon2-cffi's bundled reference code does not. Two threads hashing on the 2-core Xeon
-of the benchmarks (bench/argon2_kernels.py): at torbit's default cost (t=3, 64 MiB) 19.8
-hashes/s against 10.5 (p=1) and 9.8 (p=4); at the bench's cheap cost (t=1, 8 MiB) 617
-against 435. A login's hash is most of its CPU, so that is the login rate.
+Why two libraries: libsodium chooses its argon2 kernel for the CPU at run time (SSSE3, AVX2,
+AVX-512F), and hashes about twice as fast as argon2-cffi's build. Two threads hashing on the
+2-core Xeon of the benchmarks (bench/argon2_kernels.py, docs/benchmarks.md "Stop 43"): at
+torbit's default cost (t=3, 64 MiB) 20.2 hashes/s against argon2-cffi's 10.7 (one lane) and
+10.2 (four); at the bench's cheap cost (t=1, 8 MiB) 684 against 474. A login's hash is most
+of its CPU: logins/s rose 12 % at the cheap cost and doubled at the default one.
 
 Both read and write the same PHC strings (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`): a hash
 made by either verifies with the other, and stored hashes need no migration. libsodium
