@@ -43,8 +43,15 @@ from fastapi.responses import JSONResponse
 
 from procstat import cpu_seconds, raise_open_files_limit, rss_bytes
 from profiles import Recorder, hottest
-from servers import ARGON2_CHEAP, BENCH_DIR, HOST, Server, ServerError, start_torbit
-from torbit.core.argon2id import Argon2id
+from servers import (
+    ARGON2_CHEAP,
+    BENCH_DIR,
+    HOST,
+    Server,
+    ServerError,
+    start_torbit,
+    torbit_hasher,
+)
 
 # how long torbit remembers verified Basic credentials (frontends/http/auth.py's
 # BASIC_CACHE_TTL): the receive scenario's first page waits this out to pay argon2
@@ -259,8 +266,7 @@ def argon2_alone(n: int = 10, gap: float = 0.01) -> list[float]:
     `gap` s as the first pages come, on a thread of this process: what a cold page's hash
     costs here and now. A hash on a machine left quiet between checks takes longer than in
     a loop of them (the 309/s of the crowd's logins): bench/JOURNAL.md, branch `receive`."""
-    time_cost, memory_kib, lanes = ARGON2_CHEAP
-    hasher = Argon2id(time_cost, memory_kib, lanes)  # torbit's own (libsodium for one lane)
+    hasher = torbit_hasher(ARGON2_CHEAP)
     stored = hasher.hash(PASSWORD)
     took = []
     for _ in range(n):

@@ -30,9 +30,7 @@ from typing import Any, cast
 
 from procstat import raise_open_files_limit, settle
 from profiles import Recorder, py_spy
-from servers import ARGON2_CHEAP, start_torbit
-from torbit.config import AccountsConfig
-from torbit.core.argon2id import Argon2id
+from servers import ARGON2_CHEAP, start_torbit, torbit_hasher
 from users import DEFAULT_LOGINS, TelnetUser, User, login_many
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -77,8 +75,7 @@ def thread_names(pid: int) -> dict[int, str]:
 def hash_cpu_ms(argon2: tuple[int, int, int] | None, seconds: float = 1.0) -> float:
     """One hash's CPU (ms) at that cost, hashed on a thread of its own with nothing beside it
     (this process's CPU: at the default cost argon2 hashes its lanes on threads of its own)."""
-    a = AccountsConfig()  # torbit's own hasher (core/argon2id.py), at its defaults if none
-    hasher = Argon2id(*(argon2 or (a.argon2_time_cost, a.argon2_memory_kib, a.argon2_parallelism)))
+    hasher = torbit_hasher(argon2)
     out: list[float] = []
 
     def work() -> None:

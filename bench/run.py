@@ -36,7 +36,7 @@ from crowd import measure_crowd
 from loadgen import Endpoint, measure_burst, measure_durable, measure_fanout
 from procstat import raise_open_files_limit, wait_for_quiet
 from profiles import Recorder, hottest
-from servers import ARGON2_CHEAP, BENCH_DIR, ServerError, start
+from servers import ARGON2_CHEAP, BENCH_DIR, ServerError, start, torbit_hasher
 from users import DIALECTS, Logins, TorbitIrcUser, User
 
 Result = dict[str, Any]
@@ -391,12 +391,7 @@ def argon2_alone(params: tuple[int, int, int] | None, seconds: float = 2.0) -> R
     (core/argon2id.py), one thread per core: what a login rate is held against."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from torbit.config import AccountsConfig
-    from torbit.core.argon2id import Argon2id
-
-    a = AccountsConfig()
-    hasher = Argon2id(*(params or (a.argon2_time_cost, a.argon2_memory_kib,
-                                   a.argon2_parallelism)))
+    hasher = torbit_hasher(params)
     threads = os.cpu_count() or 1
     end = time.monotonic() + seconds
 

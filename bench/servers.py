@@ -15,9 +15,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from procstat import free_port
+
+if TYPE_CHECKING:
+    from torbit.core.argon2id import Argon2id
 
 BENCH_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -83,6 +86,16 @@ def torbit_command() -> list[str]:
 
 
 ARGON2_CHEAP = (1, 8192, 1)  # time cost, memory KiB, lanes: ~4.5 ms a hash here
+
+
+def torbit_hasher(argon2: tuple[int, int, int] | None) -> Argon2id:
+    """torbit's own password hasher (core/argon2id.py) at that cost, or at torbit's defaults
+    (None): what "argon2 alone" is measured with."""
+    from torbit.config import AccountsConfig
+    from torbit.core.argon2id import Argon2id
+
+    a = AccountsConfig()
+    return Argon2id(*(argon2 or (a.argon2_time_cost, a.argon2_memory_kib, a.argon2_parallelism)))
 
 
 def torbit_env(workdir: Path, port: int, login_timeout: float,
