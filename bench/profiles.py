@@ -94,9 +94,9 @@ def frame_name(frame: str) -> str:
 Profile = tuple[int, Counter[str], Counter[str], Counter[str]]
 
 
-def summarize(path: Path) -> Profile:
+def summarize(path: Path, thread: str = "") -> Profile:
     """(samples, samples per thread name, own samples per function, samples with the function
-    anywhere on the stack)."""
+    anywhere on the stack); with `thread`, of that thread's samples only."""
     total = 0
     threads: Counter[str] = Counter()
     own: Counter[str] = Counter()
@@ -108,8 +108,12 @@ def summarize(path: Path) -> Profile:
         n = int(count)
         frames = stack.split(";")
         if m := _THREAD.match(frames[0]):
+            if thread and m.group(1) != thread:
+                continue
             threads[m.group(1) or "?"] += n
             frames = frames[1:] or ["(no Python frame)"]
+        elif thread:
+            continue
         names = [frame_name(f) for f in frames]
         total += n
         own[names[-1]] += n
@@ -118,10 +122,11 @@ def summarize(path: Path) -> Profile:
     return total, threads, own, anywhere
 
 
-def hottest(path: Path, top: int = 15) -> str:
+def hottest(path: Path, top: int = 15, thread: str = "") -> str:
     """Markdown: the threads' shares, then the `top` functions by own samples, with their share
-    of all samples and the share of samples they were on the stack for."""
-    total, threads, own, anywhere = summarize(path)
+    of all samples and the share of samples they were on the stack for; with `thread` (e.g.
+    `MainThread`, the event loop), shares of that thread's samples alone."""
+    total, threads, own, anywhere = summarize(path, thread)
     if not total:
         return f"(no samples in {path})"
     shares = ", ".join(f"{name} {100 * n / total:.0f} %" for name, n in threads.most_common(4))
@@ -136,9 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="The hottest functions of a py-spy raw profile.")
     p.add_argument("profile", type=Path, nargs="+")
     p.add_argument("--top", type=int, default=15)
+    p.add_argument("--thread", default="",
+                   help="only this thread's samples, e.g. MainThread (the event loop)")
     args = p.parse_args(argv)
     for path in args.profile:
-        print(f"### {path.name}\n\n{hottest(path, args.top)}\n")
+        print(f"### {path.name}\n\n{hottest(path, args.top, args.thread)}\n")
     return 0
 
 
