@@ -6,6 +6,7 @@ busy shared machine shifts it far less than it shifts logins/s.
 
     python bench/login_cpu.py --logins 1000 [--argon2 default] [--torbit-cmd "..."]
                               [--profile FILE]   (py-spy over the measured logins)
+                              [--returning]      (users who registered before log in again)
 
 Prints one JSON line: logins/s, and ms of CPU per login for the loop and the other threads,
 the other threads also by name (py-spy names them: argon2's pool, aiosqlite's, the log
@@ -93,12 +94,22 @@ def hash_cpu_ms(argon2: tuple[int, int, int] | None, seconds: float = 1.0) -> fl
 
 
 async def measure(
-    port: int, pid: int, logins: int, profile: Recorder | None = None
+    port: int, pid: int, logins: int, profile: Recorder | None = None, *, returning: bool = False
 ) -> dict[str, Any]:
+    """`returning`: the measured users registered (and joined the room) in a run before, left,
+    and now log in again: a login as most are, with no account or membership to create."""
     clients: list[User] = []
     try:
         warm = [partial(TelnetUser, f"w{i:05d}", "lobby") for i in range(50)]
         await login_many(port, warm, clients, DEFAULT_LOGINS)
+        if returning:
+            first: list[User] = []
+            try:
+                made = [partial(TelnetUser, f"i{i:05d}", "lobby") for i in range(logins)]
+                await login_many(port, made, first, DEFAULT_LOGINS)
+            finally:
+                for c in first:
+                    c.close()
         await settle(pid)
         kernel0: dict[int, float] = {}
         before = thread_cpu(pid, kernel0)
@@ -129,6 +140,7 @@ async def measure(
     every = loop + others + mine
     return {
         "logins": logins,
+        "returning": returning,
         "logins_per_s": round(logins / wall, 1),
         "loop_ms_per_login": round(1000 * loop / logins, 2),
         "loop_kernel_ms_per_login": round(
@@ -157,6 +169,11 @@ def main() -> None:
     )
     parser.add_argument("--torbit-cmd", default="", help="instead of `.venv/bin/torbit serve`")
     parser.add_argument("--profile", type=Path, help="py-spy's raw output (perturbs the run)")
+    parser.add_argument(
+        "--returning",
+        action="store_true",
+        help="measure users logging in again (registered in a pass before), not registering",
+    )
     args = parser.parse_args()
     argon2 = (
         None
@@ -168,7 +185,9 @@ def main() -> None:
     server = start_torbit(shlex.split(args.torbit_cmd) or None, login_timeout=600, argon2=argon2)
     try:
         profile = Recorder(server.pid, args.profile) if args.profile else None
-        result = asyncio.run(measure(server.port, server.pid, args.logins, profile))
+        result = asyncio.run(
+            measure(server.port, server.pid, args.logins, profile, returning=args.returning)
+        )
     finally:
         server.stop()
         server.cleanup()
