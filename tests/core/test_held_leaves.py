@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections import Counter
+from collections.abc import Container
 
 import pytest
 
@@ -38,7 +39,7 @@ async def test_due_leaves_are_told_in_order_a_slice_a_turn(monkeypatch: pytest.M
     monkeypatch.setattr(leaves, "TOLD_PER_TURN", 5)
     loop = asyncio.get_running_loop()
     told: list[tuple[str, int]] = []
-    held = PendingLeaves(0.0, lambda room, notice, user: told.append((user, turns.count)))
+    held = PendingLeaves(0.0, lambda room, notice, user, late: told.append((user, turns.count)))
     for i in range(40):
         held.hold("lobby", f"u{i}", Notice(f"u{i} left", NoticeKind.QUIT, room="lobby"))
     assert held.drop("lobby", "u3")  # back within the grace: never told
@@ -56,3 +57,29 @@ async def test_due_leaves_are_told_in_order_a_slice_a_turn(monkeypatch: pytest.M
     assert len(held) == 0
     await asyncio.sleep(0.05)
     assert len(told) == 39  # nothing told twice
+
+
+async def test_a_leave_is_not_told_to_sessions_that_entered_after_it() -> None:
+    """`late`: who entered the room after the leave was held (re-entering counts as a new
+    entry); kept only while the room has leaves held, and only for such rooms."""
+    told: list[tuple[str, bool, bool]] = []
+    early, newcomer, elsewhere = object(), object(), object()  # sessions, as the hub sees them
+
+    def tell(room: str, notice: Notice, user: str, late: Container[object]) -> None:
+        told.append((user, early in late, newcomer in late))
+
+    held = PendingLeaves(0.0, tell)
+    held.entered(early, "lobby")  # type: ignore[arg-type]  # nothing held: not kept
+    held.entered(elsewhere, "dev")  # type: ignore[arg-type]
+    assert held._entries == {}
+    held.hold("lobby", "u1", Notice("u1 left", NoticeKind.QUIT, room="lobby"))
+    held.entered(newcomer, "lobby")  # type: ignore[arg-type]  # after u1's leave
+    held.entered(elsewhere, "dev")  # type: ignore[arg-type]  # no leave held there
+    held.hold("lobby", "u2", Notice("u2 left", NoticeKind.QUIT, room="lobby"))
+    held.entered(early, "lobby")  # type: ignore[arg-type]  # left and came back: after both
+    assert set(held._entries) == {"lobby"}
+    async with asyncio.timeout(30):  # generous: the machine may be busy; nothing is timed
+        while len(told) < 2:
+            await asyncio.sleep(0.01)
+    assert told == [("u1", True, True), ("u2", True, False)]
+    assert held._entries == {} and held._rooms == {}  # gone with the room's last held leave

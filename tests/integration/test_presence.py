@@ -1,10 +1,14 @@
-"""Presence as the others see it on telnet: switching rooms is said as what it is, and a
-reconnect within the grace period (a page reload, a dropped line) shows nothing."""
+"""Presence as the others see it on telnet: switching rooms is said as what it is, a
+reconnect within the grace period (a page reload, a dropped line) shows nothing, and a leave
+is told to those who were there, not to a newcomer since."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import ServerFactory
 from tests.helpers.telnet_client import TelnetClient
+from torbit.app import App
 
 PASSWORD = "secret-pw"
 
@@ -39,3 +43,36 @@ async def test_a_quick_reconnect_shows_nothing_to_others(make_server: ServerFact
     await bob.close()  # gone for good: said once the grace period is over
     await alice.expect(r"^\* bob left #lobby$", timeout=5)
     await alice.close()
+
+
+async def _held(app: App, count: int) -> None:
+    """Until `count` leaves are held for the grace (the server has logged the leavers out)."""
+    assert app.core is not None
+    async with asyncio.timeout(30):  # generous: the machine may be busy; nothing is timed
+        while len(app.core.sessions._gone) < count:
+            await asyncio.sleep(0.01)
+
+
+async def test_a_newcomer_is_not_told_of_leaves_from_before_it_came(
+    make_server: ServerFactory,
+) -> None:
+    """Leaves are held for the grace, then told to whoever was in the room when they
+    happened (core/leaves.py): a newcomer never saw the leavers there and gets none of
+    them. Before, a crowd that left a room at once greeted each newcomer of the next five
+    seconds with a "left" line per member (300 of them in a probe)."""
+    app = await make_server(chat={"presence_grace_seconds": 1.0})
+    alice = await logged_in(app.telnet_port, "alice")
+    crowd = [await logged_in(app.telnet_port, f"u{i}") for i in range(5)]
+    for c in crowd:
+        await c.close()
+    await _held(app, 5)
+    carol = await logged_in(app.telnet_port, "carol")  # in the room while they are held
+    for i in range(5):
+        await alice.expect(rf"^\* u{i} left #lobby$", timeout=10)
+    carol.send("/who")  # a round trip: what was told with alice's lines has reached carol
+    await carol.expect(r"alice")
+    assert not [ln for ln in carol.seen if " left " in ln], carol.seen
+    # a leave held after carol came is hers to hear
+    await alice.close()
+    await carol.expect(r"^\* alice left #lobby$", timeout=10)
+    await carol.close()

@@ -6,7 +6,7 @@ non-blocking write, so one slow client never holds up the rest."""
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Callable, Iterator, Set
+from collections.abc import Callable, Container, Iterator, Set
 from datetime import tzinfo
 from typing import NamedTuple
 
@@ -310,11 +310,17 @@ class Hub:
         return len(self._online.get(channel, ()))
 
     def notify(
-        self, channel: str, text: str, skip: Session | None = None, about: Names = ()
+        self,
+        channel: str,
+        text: str,
+        skip: Session | None = None,
+        about: Names = (),
+        late: Container[Session] = (),
     ) -> None:
-        """A notice to every listener but `skip`, and but those who ignore a user it names."""
+        """A notice to every listener but `skip` and those in `late`, and but those who
+        ignore a user it names."""
         for s in list(self._channels.get(channel, ())):
-            if s is not skip and (not about or s.ignores.isdisjoint(about)):
+            if s is not skip and (not about or s.ignores.isdisjoint(about)) and s not in late:
                 s.notify(text, channel, about)
 
     # the hot path

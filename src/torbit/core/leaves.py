@@ -12,19 +12,41 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
+from typing import cast
 
-from torbit.core.delivery import Notice
+from torbit.core.delivery import Notice, Session
 
 TOLD_PER_TURN = 256  # held leaves looked at per loop turn once due
 
 
+Tell = Callable[[str, Notice, str, Container[Session]], None]
+
+
+class _Since(Container[Session]):
+    """The sessions that entered a room after a leave was held: those whose last entry came
+    after its ticket (a lookup per listener told, no set built per leave)."""
+
+    __slots__ = ("_entries", "_ticket")
+
+    def __init__(self, entries: dict[Session, int], ticket: int) -> None:
+        self._entries = entries
+        self._ticket = ticket
+
+    def __contains__(self, session: object) -> bool:
+        return self._entries.get(cast(Session, session), -1) >= self._ticket
+
+
+_NONE: Container[Session] = frozenset()
+
+
 class PendingLeaves:
-    """Held leave notices, by (room, user); `tell(room, notice, user)` once one is due."""
+    """Held leave notices, by (room, user); `tell(room, notice, user, late)` once one is due,
+    `late` being the sessions that entered the room after it was held (not to be told)."""
 
-    __slots__ = ("_grace", "_held", "_queue", "_tell", "_tickets", "_timer")
+    __slots__ = ("_entries", "_grace", "_held", "_queue", "_rooms", "_tell", "_tickets", "_timer")
 
-    def __init__(self, grace: float, tell: Callable[[str, Notice, str], None]) -> None:
+    def __init__(self, grace: float, tell: Tell) -> None:
         self._grace = grace
         self._tell = tell
         self._held: dict[tuple[str, str], int] = {}  # (room, user): the ticket of its leave
@@ -32,6 +54,10 @@ class PendingLeaves:
         self._queue: deque[tuple[float, int, str, str, Notice]] = deque()
         self._tickets = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._rooms: dict[str, int] = {}  # room: how many leaves are held for it
+        # room (with leaves held): the sessions that entered it since, each with the last
+        # ticket given when it last entered; dropped with the room's last held leave
+        self._entries: dict[str, dict[Session, int]] = {}
 
     def __len__(self) -> int:
         return len(self._held)
@@ -40,7 +66,10 @@ class PendingLeaves:
         """Tell `notice` after the grace, unless `drop`ped by then; an earlier leave of the
         user held for the room is replaced (its place in the queue is skipped)."""
         self._tickets += 1
-        self._held[(room, user)] = self._tickets
+        if self._held.setdefault((room, user), self._tickets) != self._tickets:
+            self._held[(room, user)] = self._tickets  # replaces the earlier one: same count
+        else:
+            self._rooms[room] = self._rooms.get(room, 0) + 1
         loop = asyncio.get_running_loop()
         due = loop.time() + self._grace
         self._queue.append((due, self._tickets, room, user, notice))
@@ -49,10 +78,35 @@ class PendingLeaves:
 
     def drop(self, room: str, user: str) -> bool:
         """The user is back in the room: their held leave, if any, is never told (True)."""
-        return self._held.pop((room, user), None) is not None
+        if self._held.pop((room, user), None) is None:
+            return False
+        self._settled(room)
+        return True
+
+    def entered(self, session: Session, room: str) -> None:
+        """`session` listens to `room` from now on: the leaves held for it so far are not
+        told to it. Kept only while the room has leaves held."""
+        if room in self._rooms:
+            self._entries.setdefault(room, {})[session] = self._tickets
+
+    def _settled(self, room: str) -> None:
+        """One held leave of `room` fewer (told or dropped)."""
+        left = self._rooms[room] - 1
+        if left:
+            self._rooms[room] = left
+        else:
+            del self._rooms[room]
+            self._entries.pop(room, None)
+
+    def _late(self, room: str, ticket: int) -> Container[Session]:
+        """The sessions that entered `room` after the leave with `ticket` was held."""
+        entries = self._entries.get(room)
+        return _NONE if entries is None else _Since(entries, ticket)
 
     def clear(self) -> None:
         self._held.clear()
+        self._rooms.clear()
+        self._entries.clear()
         self._queue.clear()
         if self._timer is not None:
             self._timer.cancel()
@@ -71,6 +125,8 @@ class PendingLeaves:
             if held.get(key) != ticket:
                 continue  # dropped, or held again since
             del held[key]
-            self._tell(room, notice, user)
+            late = self._late(room, ticket)
+            self._settled(room)  # (the room's entries outlive it: `late` holds them)
+            self._tell(room, notice, user, late)
         if queue:  # the next due, or (more due now) the next turn, after the loop has polled
             self._timer = loop.call_at(queue[0][0], self._due)

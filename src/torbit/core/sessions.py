@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -73,6 +73,7 @@ class Sessions:
         self._origins: dict[Session, str] = {}  # for the app log's logout line
         self._grace = grace
         self._gone = PendingLeaves(grace, self._told)  # leaves held for the grace
+        subscriptions.on_enter(self._gone.entered)
 
     @property
     def revocations(self) -> int:
@@ -199,12 +200,13 @@ class Sessions:
         then, on this node or another."""
         self._gone.hold(channel, user, notice)
 
-    def _told(self, channel: str, notice: Notice, user: str) -> None:
-        """A held leave is due: told, unless the user is in the room again here or elsewhere."""
+    def _told(self, channel: str, notice: Notice, user: str, late: Container[Session]) -> None:
+        """A held leave is due: told, unless the user is in the room again here or elsewhere;
+        not to the `late` sessions, which entered the room after it (core/leaves.py)."""
         if self._subs.user_sessions_in(channel, user) == 0 and not self._subs.online_elsewhere(
             channel, user
         ):
-            self._tell(channel, notice, user, None)
+            self._tell(channel, notice, user, None, late)
 
     def announce_back(self, channel: str, text: str, session: Session) -> None:
         """A "joined" notice, or nothing for a user back within the grace of a disconnect."""
@@ -325,9 +327,16 @@ class Sessions:
         listeners here. Where they are not, a client follows who is online by reading it."""
         return self._subs.listener_count(channel) <= self._notices_max
 
-    def _tell(self, channel: str, text: str, user: str, skip: Session | None) -> None:
+    def _tell(
+        self,
+        channel: str,
+        text: str,
+        user: str,
+        skip: Session | None,
+        late: Container[Session] = (),
+    ) -> None:
         if self.notices_in(channel) and self._presence.take(user):
-            self._subs.notify(channel, text, skip=skip, about=(user,))
+            self._subs.notify(channel, text, skip=skip, about=(user,), late=late)
 
     async def close(self) -> None:
         """At shutdown, once the log delivers no more events, before the store closes: token

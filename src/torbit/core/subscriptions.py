@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence, Set
+from collections.abc import AsyncIterator, Callable, Container, Coroutine, Iterator, Sequence, Set
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -73,6 +73,12 @@ class Subscriptions(OnlineUsers):
         self._clock = cluster.now if cluster is not None else time.monotonic
         # rooms deleted lately: key -> (the deleted room's creation, the deletion's time)
         self._deleted: dict[str, tuple[datetime, datetime]] = {}
+        self._on_enter: list[Callable[[Session, str], None]] = []
+
+    def on_enter(self, callback: Callable[[Session, str], None]) -> None:
+        """Call `callback(session, channel)` whenever a session starts listening to a channel
+        (core/leaves.py: a leave held before is not told to it)."""
+        self._on_enter.append(callback)
 
     # committed messages (the message log's listener)
 
@@ -243,6 +249,8 @@ class Subscriptions(OnlineUsers):
         """Listen to a channel (with hold=True, live messages wait for `release`). On failure
         the session is not left half-subscribed."""
         self._hub.enter(session, channel, hold)
+        for entered in self._on_enter:
+            entered(session, channel)
         try:
             await self._log.watch(channel)
         except BaseException:
@@ -312,9 +320,14 @@ class Subscriptions(OnlineUsers):
     # who ignores one of them, on any door
 
     def notify(
-        self, channel: str, text: str, skip: Session | None = None, about: Names = ()
+        self,
+        channel: str,
+        text: str,
+        skip: Session | None = None,
+        about: Names = (),
+        late: Container[Session] = (),
     ) -> None:
-        self._hub.notify(channel, text, skip, about)
+        self._hub.notify(channel, text, skip, about, late)
 
     def notify_user(
         self, user_key: str, text: str, channel: str | None = None, about: Names = ()
