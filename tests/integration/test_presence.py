@@ -60,7 +60,7 @@ async def test_a_newcomer_is_not_told_of_leaves_from_before_it_came(
     happened (core/leaves.py): a newcomer never saw the leavers there and gets none of
     them. Before, a crowd that left a room at once greeted each newcomer of the next five
     seconds with a "left" line per member (300 of them in a probe)."""
-    app = await make_server(chat={"presence_grace_seconds": 1.0})
+    app = await make_server(chat={"presence_grace_seconds": 3.0})  # all held before one is due
     alice = await logged_in(app.telnet_port, "alice")
     crowd = [await logged_in(app.telnet_port, f"u{i}") for i in range(5)]
     for c in crowd:
