@@ -4,11 +4,9 @@ is told to those who were there, not to a newcomer since."""
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.conftest import ServerFactory
+from tests.helpers.held_leaves import leaves_held
 from tests.helpers.telnet_client import TelnetClient
-from torbit.app import App
 
 PASSWORD = "secret-pw"
 
@@ -45,14 +43,6 @@ async def test_a_quick_reconnect_shows_nothing_to_others(make_server: ServerFact
     await alice.close()
 
 
-async def _held(app: App, count: int) -> None:
-    """Until `count` leaves are held for the grace (the server has logged the leavers out)."""
-    assert app.core is not None
-    async with asyncio.timeout(30):  # generous: the machine may be busy; nothing is timed
-        while len(app.core.sessions._gone) < count:
-            await asyncio.sleep(0.01)
-
-
 async def test_a_newcomer_is_not_told_of_leaves_from_before_it_came(
     make_server: ServerFactory,
 ) -> None:
@@ -65,7 +55,7 @@ async def test_a_newcomer_is_not_told_of_leaves_from_before_it_came(
     crowd = [await logged_in(app.telnet_port, f"u{i}") for i in range(5)]
     for c in crowd:
         await c.close()
-    await _held(app, 5)
+    await leaves_held(app, 5)
     carol = await logged_in(app.telnet_port, "carol")  # in the room while they are held
     for i in range(5):
         await alice.expect(rf"^\* u{i} left #lobby$", timeout=10)

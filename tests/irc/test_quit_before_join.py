@@ -10,24 +10,17 @@ import asyncio
 import json
 
 from tests.conftest import ServerFactory
+from tests.helpers.held_leaves import leaves_held
 from tests.helpers.http import PASSWORD, http_client, register
 from tests.helpers.irc import joined
 from tests.helpers.telnet_client import TelnetClient
 from tests.irc.conftest import ws_subscribe, ws_user
-from torbit.app import App
-
-
-async def _held(app: App, count: int) -> None:
-    assert app.core is not None
-    async with asyncio.timeout(30):  # generous: the machine may be busy; nothing is timed
-        while len(app.core.sessions._gone) < count:
-            await asyncio.sleep(0.01)
 
 
 async def test_a_client_joining_after_quits_gets_none_of_them(
     make_server: ServerFactory,
 ) -> None:
-    # long enough that every leave is held before the first is due (`_held`)
+    # long enough that every leave is held before the first is due (`leaves_held`)
     app = await make_server(chat={"presence_grace_seconds": 3.0})
     names = ["stayer", "newbie", "webby", "q0", "q1", "q2", "t0"]
     async with http_client(app) as client:
@@ -41,7 +34,7 @@ async def test_a_client_joining_after_quits_gets_none_of_them(
     for q in quitters[1:]:
         q.writer.transport.abort()  # vanished
     await telnet.close()
-    await _held(app, 4)
+    await leaves_held(app, 4)
     newbie = await joined(app, "newbie", "lobby", password=PASSWORD)
     webby = await ws_user(app, "webby")
     await ws_subscribe(webby, "lobby")
@@ -83,7 +76,7 @@ async def test_a_client_back_in_the_room_hears_the_quits_of_its_time(
     rover.send("PART #lobby")
     await rover.expect("PART #lobby")
     early.writer.transport.abort()
-    await _held(app, 1)
+    await leaves_held(app, 1)
     rover.send("JOIN #lobby")
     await rover.expect(" 366 rover #lobby ")
     back = len(rover.lines)
