@@ -51,16 +51,18 @@ def check_limit(limit: int) -> int:
 
 def parse_limit(text: str) -> int:
     """A member limit as typed (telnet, IRC)."""
-    if not text.strip().isdigit():
+    if not (text.strip().isascii() and text.strip().isdigit()):  # not "²"
         raise InvalidInput(f"a member limit is a number from 1 to {MAX_MEMBER_LIMIT}")
     return check_limit(int(text.strip()))
 
 
 def key_opens(settings: RoomSettings, given: str) -> bool:
-    """Whether `given` opens a room with these settings; constant time in the key's bytes."""
+    """Whether `given` opens a room with these settings; constant time in the key's bytes.
+    A lone surrogate (JSON's "\ud800", from a WebSocket) opens nothing and fails nothing: no
+    key holds one (`check_key`)."""
     if not settings.join_key:
         return True
-    return hmac.compare_digest(settings.join_key.encode(), given.encode())
+    return hmac.compare_digest(settings.join_key.encode(), given.encode(errors="surrogatepass"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,7 @@ class CassandraUrl:
         ports: set[int] = set()
         for point in filter(None, where.split(",")):
             host, _, port = point.rpartition(":") if ":" in point else (point, "", "")
-            if not port.isdigit() and port:
+            if port and not (port.isascii() and port.isdigit()):
                 raise ConfigError(f"storage url {url!r}: bad port in {point!r}")
             hosts.append(host.strip("[]"))
             ports.add(int(port) if port else DEFAULT_PORT)

@@ -195,7 +195,7 @@ def _flock(path: Path) -> int:
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
         os.close(fd)
-        raise _Held(f" (pid {holder})" if holder.isdigit() else "") from None
+        raise _Held(f" (pid {holder})" if holder.isascii() and holder.isdigit() else "") from None
     except BaseException:
         os.close(fd)
         raise

@@ -28,7 +28,7 @@ class BodyLimit:
             if name == b"content-length":
                 declared = value
                 break
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
             await error_response(413, "too_large", self._message())(scope, receive, send)
             return
         total = 0

@@ -75,7 +75,7 @@ class Caps:
             if not registered:
                 self.negotiating = True
             arg = msg.params[1] if len(msg.params) > 1 else ""
-            if arg.isdigit() and len(arg) < 6:
+            if arg.isascii() and arg.isdigit() and len(arg) < 6:
                 self.version = max(self.version, int(arg))
             if self.version >= 302:
                 self.enabled |= {"cap-notify"}  # implied by 302 (IRCv3 cap-notify)

@@ -57,7 +57,8 @@ async def chathistory(session: IrcSession, msg: Message) -> None:
         return
     target = msg.params[1]
     limit_text = msg.params[wanted]
-    if not limit_text.isdigit() or not 0 < int(limit_text[:6]) <= MAX_LIMIT:
+    digits = limit_text.isascii() and limit_text.isdigit()  # not "²": `int` refuses it
+    if not digits or not 0 < int(limit_text[:6]) <= MAX_LIMIT:
         session.fail(
             "CHATHISTORY", "INVALID_PARAMS", sub, limit_text[:20], f"limit: 1 to {MAX_LIMIT}"
         )
@@ -132,11 +133,11 @@ async def _read(
 
     ref = refs[0]
     if sub == "LATEST":
-        return await read(after=ref.id, since=ref.at + ONE_MS if ref.at else None)
+        return await read(after=ref.id, since=_just_after(ref.at))
     if sub == "BEFORE":
         return await read(before=ref.id, until=ref.at)
     if sub == "AFTER":
-        return await read(after=ref.id, since=ref.at + ONE_MS if ref.at else None, newest=False)
+        return await read(after=ref.id, since=_just_after(ref.at), newest=False)
     if sub == "AROUND":
         half = max(1, limit // 2)
         earlier = await read(before=ref.id, until=ref.at, count=half)
@@ -155,11 +156,23 @@ async def _read(
     between = await read(
         after=low.id,
         before=high.id,
-        since=low.at + ONE_MS if low.at else None,
+        since=_just_after(low.at),
         until=high.at,
         newest=low is second,
     )
     return between
+
+
+def _just_after(at: datetime | None) -> datetime | None:
+    """A millisecond after `at` (server-time's precision). The last time a datetime holds
+    (`timestamp=9999-12-31T23:59:59.999Z`) has none after it, and no message is that late:
+    it stays itself rather than overflow."""
+    if at is None:
+        return None
+    try:
+        return at + ONE_MS
+    except OverflowError:
+        return at
 
 
 def _before(a: Ref, b: Ref) -> bool:

@@ -45,7 +45,7 @@ class Whox:
     def __init__(self, arg: str) -> None:
         fields, _, token = arg[1:].partition(",")
         self.fields = [c for c in WHOX_FIELDS if c in fields]
-        self.token = token if token.isdigit() and len(token) <= 3 else "0"
+        self.token = token if token.isascii() and token.isdigit() and len(token) <= 3 else "0"
 
     @staticmethod
     def of(msg: Message) -> Whox | None:
@@ -230,7 +230,7 @@ async def whowas(session: IrcSession, msg: Message) -> None:
     QUIT was answered is in it: its departure, worked off in a batch, is waited for."""
     nick = msg.params[0].split(",")[0][:64]
     count = msg.params[1] if len(msg.params) > 1 else ""
-    wanted = int(count) if count.isdigit() and len(count) < 6 else 0
+    wanted = int(count) if count.isascii() and count.isdigit() and len(count) < 6 else 0
     key = name_key(nick)
     await session.server.nick_free(key)
     found = [i for i in reversed(session.server.departed) if name_key(i.nick) == key]

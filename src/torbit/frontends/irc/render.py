@@ -56,7 +56,7 @@ def msgid(message: ChatMessage) -> str:
 
 def parse_msgid(value: str) -> tuple[str, int] | None:
     channel, dash, number = value.rpartition("-")
-    if not dash or not channel or not number.isdigit() or len(number) > 18:
+    if not dash or not channel or not (number.isascii() and number.isdigit()) or len(number) > 18:
         return None
     return channel, int(number)
 

@@ -64,7 +64,7 @@ def current(session: CommandSession) -> Room:
 def count(args: tuple[str, ...], usage: str) -> int:
     if not args:
         return DEFAULT_HISTORY
-    n = int(args[0]) if args[0].isdigit() and len(args[0]) < 10 else 0
+    n = int(args[0]) if args[0].isascii() and args[0].isdigit() and len(args[0]) < 10 else 0
     if not 1 <= n <= MAX_HISTORY:
         raise InvalidInput(f"usage: {usage} with N from 1 to {MAX_HISTORY}")
     return n

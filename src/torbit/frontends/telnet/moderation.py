@@ -135,7 +135,7 @@ async def unban(session: CommandSession, args: tuple[str, ...]) -> None:
 
 
 async def mute(session: CommandSession, args: tuple[str, ...]) -> None:
-    if not args[1].isdigit():
+    if not (args[1].isascii() and args[1].isdigit()):
         raise InvalidInput("usage: /mute USER MINUTES")
     await session.core.moderation.mute(
         session.name, current(session).name, args[0], int(args[1][:9])
