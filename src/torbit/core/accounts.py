@@ -319,9 +319,8 @@ class Accounts:
                 raise NotFound(f"no such user {name!r} (it was deleted meanwhile)")
             raise Conflict(f"the password of {name!r} was changed meanwhile: try again")
         await self._store.delete_tokens_of(user.key)
-        # before the revocation, on which every node drops its copy of the rooms' masks
-        # (banmasks.RoomMasks); the name is not free again before `delete_user`
-        await self._store.remove_masks_naming(user.key)
+        # the exceptions naming the account (+e, +I) stay: the same person holds it; only a
+        # deletion lifts them (`delete`)
         await self._revoke(Revocation(user.key, "your password was changed", user.credential))
 
     async def get(self, name: str) -> User:
