@@ -19,6 +19,7 @@ from torbit.core.subscriptions import Subscriptions
 MAX_ROOM_PAGE = 1000
 SCAN_PAGES = 10  # store pages one listing reads at most, however many rooms it must skip
 NAMES_PER_MESSAGE = 10  # names of a roster that cost one message of the read budget
+ROOMS_PER_MESSAGE = 10  # rooms a paid listing reads (shown or hidden) for one message
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +38,41 @@ class RoomListings(RoomLookup):
     _reads: ReadBudget
 
     async def rooms(
-        self, viewer: str, *, after: str | None = None, limit: int = MAX_ROOM_PAGE
+        self,
+        viewer: str,
+        *,
+        after: str | None = None,
+        limit: int = MAX_ROOM_PAGE,
+        paid: bool = False,
     ) -> RoomPage:
         """A page of the rooms the viewer may see, by name: every public one, and the private
         ones they belong or are invited to (server admins see all). Pages are bounded, and so
         is the work of one: past SCAN_PAGES store pages of rooms hidden from the viewer, a
-        shorter page comes back with where to go on."""
+        shorter page comes back with where to go on.
+
+        `paid`: the rooms read, shown or hidden, come out of the viewer's read budget, ten
+        for a message (a page that reads none costs one), refused (RateLimited) only when
+        nothing is left: a door whose pages are free to ask for (`GET /api/v1/rooms`). IRC's
+        LIST and telnet's /list pay a walk instead (`check_walk`) for all their pages."""
         limit = max(1, min(limit, MAX_ROOM_PAGE))
+        if not paid:
+            return await self._rooms_page(viewer, after, limit, [0])
+        key = name_key(viewer)
+        granted = self._reads.grant(key, 1)
+        read = [0]  # rooms read from the store
+        try:
+            return await self._rooms_page(viewer, after, limit, read)
+        finally:
+            self._reads.settle(key, granted, max(1, -(-read[0] // ROOMS_PER_MESSAGE)))
+
+    async def _rooms_page(
+        self, viewer: str, after: str | None, limit: int, read: list[int]
+    ) -> RoomPage:
         out: list[tuple[Room, int]] = []
         cursor = after
         for _ in range(SCAN_PAGES):
             batch = await self._store.list_rooms(after=cursor, limit=limit)
+            read[0] += len(batch)
             if not batch:
                 cursor = None
                 break

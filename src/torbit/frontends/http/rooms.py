@@ -134,8 +134,12 @@ def rooms_router(
     ) -> RoomPageOut:
         """Every public room, and the private rooms the caller belongs or is invited to, a
         page at a time in name order. A page may hold fewer than `limit` rooms and still be
-        followed by more: go on while `next_after` is not null."""
-        listed = await membership.rooms(caller.name, after=after and after.lower(), limit=limit)
+        followed by more: go on while `next_after` is not null. The rooms a page reads, shown
+        or not, come out of the caller's read budget (`limits.read_rate`), ten for a message:
+        429 only when nothing is left."""
+        listed = await membership.rooms(
+            caller.name, after=after and after.lower(), limit=limit, paid=True
+        )
         return RoomPageOut(
             rooms=[room_out(i.room, i.members, i.online) for i in listed.rooms],
             next_after=listed.next_after,
