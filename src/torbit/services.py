@@ -236,6 +236,7 @@ async def start_core(
         grace=s.chat.presence_grace_seconds,
     )
     mutes = Mutes()
+    sessions.silenced = mutes.silenced  # a muted member's leave reason is not shown
     revocations = Revocations(store, sessions, events, mutes)
     accounts = Accounts(
         store,

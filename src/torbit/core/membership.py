@@ -298,7 +298,7 @@ class Membership(JoinChecks, RoomListings):
     ) -> None:
         """The session stops receiving the room; the user stays a member (see `leave`).
         `switch`: to talk in another room (telnet's /join), said as such: not "left"."""
-        reason = clean_reason(reason)
+        reason = self._sessions.leave_reason(room_key, session.user_key, clean_reason(reason))
         if self._sessions.last_here(session, room_key):
             name = self._sessions.name_of(session)
             room = self._subs.room_name(room_key)

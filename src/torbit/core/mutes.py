@@ -5,7 +5,7 @@ the store at start and keeps it current from the mute events every node applies.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 
 from torbit.core.format import counted
 from torbit.core.models import Mute
@@ -36,6 +36,10 @@ class Mutes:
             del self._until[(room_key, user_key)]
             return None
         return until
+
+    def silenced(self, room_key: str, user_key: str) -> bool:
+        """Muted in the room now (Sessions.silenced: a leave's reason is then not shown)."""
+        return self.until(room_key, user_key, datetime.now(UTC)) is not None
 
     def check(self, room_key: str, user_key: str, now: datetime) -> None:
         """Raise Forbidden while the user is muted in the room."""

@@ -73,6 +73,9 @@ class Sessions:
         self._origins: dict[Session, str] = {}  # for the app log's logout line
         self._grace = grace
         self._gone = PendingLeaves(grace, self._told)  # leaves held for the grace
+        # whether the user may not talk in the room now: muted there (services.py wires the
+        # node's mutes); `leave_reason`
+        self.silenced: Callable[[str, str], bool] = lambda room_key, user_key: False
         subscriptions.on_enter(self._gone.entered)
 
     @property
@@ -175,12 +178,19 @@ class Sessions:
         for channel in self._subs.channels_of(session):
             if not is_inbox(channel) and self.last_here(session, channel):
                 room = self._subs.room_name(channel)
-                text = f"{name} left #{room}" + (f" ({reason})" if reason else "")
+                said = self.leave_reason(channel, session.user_key, reason)
+                text = f"{name} left #{room}" + (f" ({said})" if said else "")
                 notice = Notice(
-                    text, NoticeKind.QUIT, room=channel, room_name=room, user=name, detail=reason
+                    text, NoticeKind.QUIT, room=channel, room_name=room, user=name, detail=said
                 )
                 self._announce_gone(channel, notice, session)
         await self._subs.detach(session)
+
+    def leave_reason(self, channel: str, user_key: str, reason: str) -> str:
+        """A leave's reason (PART, QUIT, a DELETE's `reason`) as the room is told it: none
+        from a user muted there, whose words it would be (charybdis drops a PART reason of
+        one who may not send, as torbit refuses a muted member's topic)."""
+        return "" if reason and self.silenced(channel, user_key) else reason
 
     def _log_out(self, session: Session, why: str) -> None:
         origin = self._origins.pop(session, None)
