@@ -58,8 +58,8 @@ def parse_limit(text: str) -> int:
 
 def key_opens(settings: RoomSettings, given: str) -> bool:
     """Whether `given` opens a room with these settings; constant time in the key's bytes.
-    A lone surrogate (JSON's "\ud800", from a WebSocket) opens nothing and fails nothing: no
-    key holds one (`check_key`)."""
+    A lone surrogate (half a UTF-16 pair escaped in a WebSocket's JSON) opens nothing and
+    fails nothing: no key holds one (`check_key`)."""
     if not settings.join_key:
         return True
     return hmac.compare_digest(settings.join_key.encode(), given.encode(errors="surrogatepass"))
