@@ -66,10 +66,9 @@ class PendingLeaves:
         """Tell `notice` after the grace, unless `drop`ped by then; an earlier leave of the
         user held for the room is replaced (its place in the queue is skipped)."""
         self._tickets += 1
-        if self._held.setdefault((room, user), self._tickets) != self._tickets:
-            self._held[(room, user)] = self._tickets  # replaces the earlier one: same count
-        else:
+        if (room, user) not in self._held:  # (one held already is replaced: same count)
             self._rooms[room] = self._rooms.get(room, 0) + 1
+        self._held[(room, user)] = self._tickets
         loop = asyncio.get_running_loop()
         due = loop.time() + self._grace
         self._queue.append((due, self._tickets, room, user, notice))

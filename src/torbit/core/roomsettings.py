@@ -51,9 +51,10 @@ def check_limit(limit: int) -> int:
 
 def parse_limit(text: str) -> int:
     """A member limit as typed (telnet, IRC)."""
-    if not (text.strip().isascii() and text.strip().isdigit()):  # not "²"
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):  # not "²": `int` refuses it
         raise InvalidInput(f"a member limit is a number from 1 to {MAX_MEMBER_LIMIT}")
-    return check_limit(int(text.strip()))
+    return check_limit(int(text))
 
 
 def key_opens(settings: RoomSettings, given: str) -> bool:

@@ -289,11 +289,6 @@ LIST_PAGES = 50  # pages of rooms one LIST walks at most
 LIST_MASKS = 8  # masks one LIST matches rooms against at most
 
 
-def _digits(text: str) -> bool:
-    """ASCII digits only: `str.isdigit` also takes "²", which `int` refuses."""
-    return text.isascii() and text.isdigit()
-
-
 def glob_match(mask: str, text: str) -> bool:
     """Whether `text` matches `mask` (`*` any characters, `?` one), in at most
     len(mask) * len(text) steps whatever the mask (no backtracking blow-up)."""
@@ -336,9 +331,10 @@ async def list_(session: IrcSession, msg: Message) -> None:
     low, high = -1, 1 << 30
     for arg in msg.params[:1]:
         for item in arg.split(","):
-            if item[:1] == ">" and _digits(item[1:]):
+            number = item[1:].isascii() and item[1:].isdigit()  # not "²": `int` refuses it
+            if item[:1] == ">" and number:
                 low = int(item[1:])
-            elif item[:1] == "<" and _digits(item[1:]):
+            elif item[:1] == "<" and number:
                 high = int(item[1:])
             elif item[:1] == "!" and len(item) > 1 and len(masks) + len(nots) < LIST_MASKS:
                 nots.append(item[1:].lower())
