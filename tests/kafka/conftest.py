@@ -29,7 +29,7 @@ async def make_node(broker: KafkaCluster, prefix: str) -> AsyncIterator[NodeFact
         options.setdefault("fetch_wait_ms", 500)
         log = KafkaLog(bootstrap or broker.bootstrap, topic_prefix=prefix, **options)
         node = Node(log)
-        await log.start(node.received.append)
+        await log.start(node.hear)
         nodes.append(node)
         return node
 

@@ -35,6 +35,11 @@ class Node:
     def __init__(self, log: KafkaLog) -> None:
         self.log = log
         self.received: list[Message] = []
+        self.waits: list[int] = []  # the live fetch wait as each message was handed over
+
+    def hear(self, message: Message) -> None:
+        self.received.append(message)
+        self.waits.append(self.log.fetch_wait_ms)
 
     def of(self, channel: str) -> list[Message]:
         return [m for m in self.received if m.channel == channel]

@@ -310,11 +310,12 @@ async def test_fetches_wait_briefly_while_records_flow_and_long_once_idle(
     a, b = await make_node(fetch_wait_ms=500), await make_node(fetch_wait_ms=500)
     await b.log.watch("lobby")
     await b.log.watch("@bob")  # an idle inbox partition in the same fetch
-    assert b.log.fetch_wait_ms == 500
+    # a reassignment counts as activity: the wait comes back once nothing changed for a while
+    await eventually(lambda: b.log.fetch_wait_ms == 500, within=10)
     for n in range(20):
         await a.log.publish([draft("lobby", f"m{n}")])
     await b.wait_for(20, "lobby")
-    assert b.log.fetch_wait_ms == 5
+    assert b.waits == [5] * 20  # read as each was handed over: no window to miss under load
     await eventually(lambda: b.log.fetch_wait_ms == 500, within=10)
     assert [m.text for m in b.of("lobby")] == [f"m{n}" for n in range(20)]
 
