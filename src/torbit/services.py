@@ -236,7 +236,6 @@ async def start_core(
         grace=s.chat.presence_grace_seconds,
     )
     mutes = Mutes()
-    sessions.silenced = mutes.silenced  # a muted member's leave reason is not shown
     revocations = Revocations(store, sessions, events, mutes)
     accounts = Accounts(
         store,
@@ -269,6 +268,11 @@ async def start_core(
         events=events,
         reads=reads,
     )
+
+    async def silenced(room_key: str, user_key: str) -> bool:
+        return mutes.silenced(room_key, user_key) or await membership.unvoiced(room_key, user_key)
+
+    sessions.silenced = silenced  # the leave reason of one who may not talk is not shown
     ignores = Ignores(
         store, subscriptions, events, limits.ignores, max_entries=s.limits.ignores_per_user
     )

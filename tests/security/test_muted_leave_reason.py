@@ -1,7 +1,9 @@
 """A muted member's leave reason is not shown to the room: `PART #room :text`, `QUIT
 :text` and `DELETE .../members/me?reason=text` reached every member while the member's
 messages were refused (a probe got 13 such lines into a room in 30 s); the leave itself is
-still told. Anyone else's reason still is (hostile probe, stop 44)."""
+still told. Anyone else's reason still is (hostile probe, stop 44). So is an unvoiced
+member's in a moderated room: its messages were refused, its PART and QUIT reasons were not
+(stop 45)."""
 
 from __future__ import annotations
 
@@ -49,4 +51,64 @@ async def test_a_muted_members_part_and_quit_reasons_are_not_shown(
     watcher.send("PING :after")
     await watcher.expect("PONG")
     assert not [ln for ln in watcher.lines if "MUTED" in ln], watcher.lines
+    await watcher.close()
+
+
+async def test_an_unvoiced_members_reasons_are_not_shown_in_a_moderated_room(
+    make_server: ServerFactory,
+) -> None:
+    app = await make_server(chat={"presence_grace_seconds": 0})
+    async with api(app, "owner") as owner:
+        await register(owner, "owner", "plain", "voiced", "watcher", "tele")
+        await create_room(owner, "stage")
+        watcher = await joined(app, "watcher", "stage", password=PASSWORD)
+        plain = await joined(app, "plain", "stage", password=PASSWORD)
+        voiced = await joined(app, "voiced", "stage", password=PASSWORD)
+        r = await owner.patch("/api/v1/rooms/stage/settings", json={"moderated": True})
+        assert r.status_code == 200, r.text
+        r = await owner.put("/api/v1/rooms/stage/voices/voiced")
+        assert r.status_code in (200, 204), r.text
+        await watcher.expect("+v voiced")
+
+        plain.send("PART #stage :UNVOICED-PART")
+        line = await watcher.expect("@irc.torbit PART #stage")
+        assert line.startswith(":plain!") and "UNVOICED" not in line, line
+        voiced.send("PART #stage :a voiced goodbye")  # may speak: said
+        line = await watcher.expect("@irc.torbit PART #stage")
+        assert line.startswith(":voiced!") and line.endswith(" :a voiced goodbye"), line
+
+        # the voice taken while the session stays open: silenced at once
+        voiced.send("JOIN #stage")
+        await watcher.expect("@irc.torbit JOIN #stage")
+        r = await owner.put("/api/v1/rooms/stage/voices/voiced")
+        assert r.status_code in (200, 204), r.text
+        await watcher.expect("+v voiced")
+        r = await owner.delete("/api/v1/rooms/stage/voices/voiced")
+        assert r.status_code in (200, 204), r.text
+        await watcher.expect("-v voiced")
+        voiced.send("QUIT :UNVOICED-QUIT")
+        line = await watcher.expect("@irc.torbit QUIT")
+        assert line.startswith(":voiced!") and "UNVOICED" not in line, line
+
+        async with api(app, "tele") as web:  # the HTTP door's leave, with a reason
+            r = await web.put("/api/v1/rooms/stage/members/tele")
+            assert r.status_code in (200, 201, 204), r.text
+            tele = await joined(app, "tele", "stage", password=PASSWORD)  # seen leaving
+            await watcher.expect(" JOIN #stage")
+            r = await web.delete(
+                "/api/v1/rooms/stage/members/tele", params={"reason": "UNVOICED-DELETE"}
+            )
+            assert r.status_code in (200, 204), r.text
+        line = await watcher.expect(" PART #stage")
+        assert line.startswith(":tele!") and "UNVOICED" not in line, line
+        await tele.close()
+
+        r = await owner.patch("/api/v1/rooms/stage/settings", json={"moderated": False})
+        assert r.status_code == 200, r.text
+        plain.send("JOIN #stage")
+        await watcher.expect("@irc.torbit JOIN #stage")
+        plain.send("PART #stage :free again")  # no longer moderated: said
+        line = await watcher.expect("@irc.torbit PART #stage")
+        assert line.startswith(":plain!") and line.endswith(" :free again"), line
+    assert not [ln for ln in watcher.lines if "UNVOICED" in ln], watcher.lines
     await watcher.close()

@@ -298,7 +298,13 @@ class Membership(JoinChecks, RoomListings):
     ) -> None:
         """The session stops receiving the room; the user stays a member (see `leave`).
         `switch`: to talk in another room (telnet's /join), said as such: not "left"."""
-        reason = self._sessions.leave_reason(room_key, session.user_key, clean_reason(reason))
+        reason = await self._sessions.leave_reason(room_key, session.user_key, clean_reason(reason))
+        await self._stop_listening(session, room_key, reason, switch=switch)
+
+    async def _stop_listening(
+        self, session: Session, room_key: str, reason: str, *, switch: bool = False
+    ) -> None:
+        """`reason`: as the room is told it (`Sessions.leave_reason`)."""
         if self._sessions.last_here(session, room_key):
             name = self._sessions.name_of(session)
             room = self._subs.room_name(room_key)
@@ -315,15 +321,16 @@ class Membership(JoinChecks, RoomListings):
     async def leave(self, user: str, room_name: str, reason: str = "") -> Room:
         """End a membership: every session of the user here stops listening to the room. A
         room left without owner and members is deleted (see the module docstring)."""
-        reason = clean_reason(reason)
         room = await self.visible_room(user, room_name)
         self.limits.joins.check(name_key(user), "rooms joined or left")
+        # judged while still a member: a voice and a room admin's rights end with the membership
+        reason = await self._sessions.leave_reason(room.key, name_key(user), clean_reason(reason))
         if not await self._store.remove_member(room.key, name_key(user)):
             raise Conflict(f"you are not a member of #{room.name}")
         await self.known.ended(name_key(user), room.key)
         for s in self._subs.sessions_of(name_key(user)):
             if self._subs.is_listening(s, room.key):
-                await self.stop_listening(s, room.key, reason)
+                await self._stop_listening(s, room.key, reason)
         await self.delete_if_vacant(room.key)
         return room
 

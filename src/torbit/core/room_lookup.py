@@ -112,6 +112,19 @@ class RoomLookup:
                 f"#{room.name} is moderated: only its admins and voiced members may speak"
             )
 
+    async def unvoiced(self, room_key: str, user_key: str) -> bool:
+        """Whether the user may not speak in the room for its being moderated (Sessions'
+        `silenced`: a leave's reason is then not shown). Asks the store only of a moderated
+        room, and only for a leave with a reason."""
+        room = await self._store.get_room(room_key)
+        if room is None:
+            return False
+        try:
+            await self.check_may_speak(user_key, room)
+        except Forbidden:
+            return True
+        return False
+
     async def outside_room(self, user: str, room_name: str, visitor: Visitor | None = None) -> Room:
         """A room a non-member may send to: a public one whose admins let non-members send
         (no_external off), unless the user is banned there or the `visitor` matches one of

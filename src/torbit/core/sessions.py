@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Container
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -73,9 +73,9 @@ class Sessions:
         self._origins: dict[Session, str] = {}  # for the app log's logout line
         self._grace = grace
         self._gone = PendingLeaves(grace, self._told)  # leaves held for the grace
-        # whether the user may not talk in the room now: muted there (services.py wires the
-        # node's mutes); `leave_reason`
-        self.silenced: Callable[[str, str], bool] = lambda room_key, user_key: False
+        # whether the user may not talk in the room now: muted there, or unvoiced in a
+        # moderated room (services.py wires it); `leave_reason`
+        self.silenced: Callable[[str, str], Awaitable[bool]] = _never_silenced
         subscriptions.on_enter(self._gone.entered)
 
     @property
@@ -175,10 +175,16 @@ class Sessions:
         name = self.name_of(session)
         self._proofs.pop(session, None)
         self._log_out(session, "")
-        for channel in self._subs.channels_of(session):
+        channels = self._subs.channels_of(session)
+        said_in: dict[str, str] = {}  # asked only when there is a reason: a mass logout has none
+        if reason:
+            for channel in channels:
+                if not is_inbox(channel):
+                    said_in[channel] = await self.leave_reason(channel, session.user_key, reason)
+        for channel in channels:
             if not is_inbox(channel) and self.last_here(session, channel):
                 room = self._subs.room_name(channel)
-                said = self.leave_reason(channel, session.user_key, reason)
+                said = said_in.get(channel, "")
                 text = f"{name} left #{room}" + (f" ({said})" if said else "")
                 notice = Notice(
                     text, NoticeKind.QUIT, room=channel, room_name=room, user=name, detail=said
@@ -186,11 +192,12 @@ class Sessions:
                 self._announce_gone(channel, notice, session)
         await self._subs.detach(session)
 
-    def leave_reason(self, channel: str, user_key: str, reason: str) -> str:
+    async def leave_reason(self, channel: str, user_key: str, reason: str) -> str:
         """A leave's reason (PART, QUIT, a DELETE's `reason`) as the room is told it: none
-        from a user muted there, whose words it would be (charybdis drops a PART reason of
-        one who may not send, as torbit refuses a muted member's topic)."""
-        return "" if reason and self.silenced(channel, user_key) else reason
+        from a user who may not talk there (muted, or unvoiced in a moderated room), whose
+        words it would be (charybdis drops a PART reason of one who may not send, as torbit
+        refuses a muted member's topic)."""
+        return "" if reason and await self.silenced(channel, user_key) else reason
 
     def _log_out(self, session: Session, why: str) -> None:
         origin = self._origins.pop(session, None)
@@ -356,3 +363,7 @@ class Sessions:
     def shutdown_notice(self, text: str) -> None:
         self._gone.clear()
         self._subs.notify_everyone(text)
+
+
+async def _never_silenced(room_key: str, user_key: str) -> bool:
+    return False
