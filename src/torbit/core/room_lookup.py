@@ -19,8 +19,8 @@ from torbit.errors import Forbidden, NotFound
 
 
 class RoomLookup:
-    """Needs `_store`, `rules`, `known`, `settings`, `ban_masks`, `room_roles` and
-    `_mask_gate` from Membership."""
+    """Needs `_store`, `rules`, `known`, `settings`, `ban_masks`, `room_roles`,
+    `_joined_rooms` and `_mask_gate` from Membership."""
 
     _store: Store
     rules: RoomRules
@@ -28,6 +28,7 @@ class RoomLookup:
     settings: SettingsCache
     ban_masks: RoomMasks
     room_roles: RoomRoles
+    _joined_rooms: dict[str, Room]
     _mask_gate: MaskGate
 
     async def room(self, name: str) -> Room:
@@ -114,9 +115,12 @@ class RoomLookup:
 
     async def unvoiced(self, room_key: str, user_key: str) -> bool:
         """Whether the user may not speak in the room for its being moderated (Sessions'
-        `silenced`: a leave's reason is then not shown). Asks the store only of a moderated
-        room, and only for a leave with a reason."""
-        room = await self._store.get_room(room_key)
+        `silenced`: a leave's reason is then not shown). Asked only for a leave with a
+        reason; the store, only of a moderated room or one this node has no copy of."""
+        known = self._joined_rooms.get(room_key)
+        if known is not None and not (await self.settings.of(known)).moderated:
+            return False
+        room = await self._store.get_room(room_key)  # its owner now, not the copy's
         if room is None:
             return False
         try:
