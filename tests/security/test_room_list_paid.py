@@ -7,6 +7,8 @@ refills (hostile probe, stop 44)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import ServerFactory
 from tests.helpers.http import register
 from tests.helpers.moderation import api, create_room
@@ -33,3 +35,26 @@ async def test_room_pages_are_paid_from_the_read_budget_hidden_rooms_too(
         assert statuses[0] == 200 and 429 in statuses, statuses
         # the owner's own budget is untouched
         assert (await owner.get("/api/v1/rooms", params={"limit": 10})).status_code == 200
+
+
+async def test_pages_asked_in_parallel_share_the_budget(make_server: ServerFactory) -> None:
+    """Each page took one message's worth before it read, then paid the rest: 30 pages asked
+    at once each read their fill of hidden rooms before any paid. Now the most a page may
+    read is taken first: the budget (20 messages, 200 rooms) answers at most two pages that
+    read 100 rooms each, and a page granted less reads less."""
+    app = await make_server(
+        limits={"read_rate": 0.01, "read_burst": 20, "create_rate": 0, "rooms_per_user": 200}
+    )
+    async with api(app, "owner") as owner, api(app, "prober") as prober:
+        await register(owner, "owner", "prober")
+        for i in range(120):  # hidden from the prober: every page reads SCAN_PAGES of them
+            await create_room(owner, f"hidden{i:03d}", private=True)
+        pages = await asyncio.gather(
+            *(prober.get("/api/v1/rooms", params={"limit": 10}) for _ in range(30))
+        )
+    statuses = sorted(r.status_code for r in pages)
+    assert set(statuses) == {200, 429}, statuses
+    assert statuses.count(200) <= 2, statuses
+    for r in pages:
+        if r.status_code == 200:
+            assert r.json()["rooms"] == [] and r.json()["next_after"], r.text  # more to read

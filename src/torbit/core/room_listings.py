@@ -52,26 +52,34 @@ class RoomListings(RoomLookup):
 
         `paid`: the rooms read, shown or hidden, come out of the viewer's read budget, ten
         for a message (a page that reads none costs one), refused (RateLimited) only when
-        nothing is left: a door whose pages are free to ask for (`GET /api/v1/rooms`). IRC's
-        LIST and telnet's /list pay a walk instead (`check_walk`) for all their pages."""
+        nothing is left: a door whose pages are free to ask for (`GET /api/v1/rooms`). The
+        most a page may read is taken before it reads and what it did not read given back,
+        so pages asked for in parallel share the budget rather than each reading its fill;
+        a page granted less reads less (shorter, with where to go on). IRC's LIST and
+        telnet's /list pay a walk instead (`check_walk`) for all their pages."""
         limit = max(1, min(limit, MAX_ROOM_PAGE))
+        most = SCAN_PAGES * limit  # rooms one page may read
         if not paid:
-            return await self._rooms_page(viewer, after, limit, [0])
+            return await self._rooms_page(viewer, after, limit, [0], most)
         key = name_key(viewer)
-        granted = self._reads.grant(key, 1)
+        granted = self._reads.grant(key, -(-most // ROOMS_PER_MESSAGE))
         read = [0]  # rooms read from the store
         try:
-            return await self._rooms_page(viewer, after, limit, read)
+            return await self._rooms_page(viewer, after, limit, read, granted * ROOMS_PER_MESSAGE)
         finally:
             self._reads.settle(key, granted, max(1, -(-read[0] // ROOMS_PER_MESSAGE)))
 
     async def _rooms_page(
-        self, viewer: str, after: str | None, limit: int, read: list[int]
+        self, viewer: str, after: str | None, limit: int, read: list[int], allowed: int
     ) -> RoomPage:
+        """`allowed`: rooms it may read from the store; `read` counts them."""
         out: list[tuple[Room, int]] = []
         cursor = after
         for _ in range(SCAN_PAGES):
-            batch = await self._store.list_rooms(after=cursor, limit=limit)
+            size = min(limit, allowed - read[0])
+            if size <= 0:
+                break  # the allowance spent: a shorter page, going on from the last read
+            batch = await self._store.list_rooms(after=cursor, limit=size)
             read[0] += len(batch)
             if not batch:
                 cursor = None
@@ -85,7 +93,7 @@ class RoomListings(RoomLookup):
             if len(out) == limit:
                 break
             cursor = batch[-1][0].key
-            if len(batch) < limit:
+            if len(batch) < size:
                 cursor = None
                 break
         infos = [RoomInfo(room=r, members=n, online=self._subs.online_count(r.key)) for r, n in out]
