@@ -91,3 +91,27 @@ async def test_a_roster_read_on_the_last_token_is_paid_whole(make_server: Server
         await asyncio.sleep(1.5)
         r = await c.get("/api/v1/rooms/lobby/members", auth=basic("alice"))
         assert "too many messages read" in error_of(r, 429)  # on main: 200, the whole roster
+
+
+async def test_rosters_asked_in_parallel_share_the_budget(make_server: ServerFactory) -> None:
+    """Each roster read took one token before reading and paid the rest after: 30 reads of a
+    200-name roster (20 messages each) asked at once were all answered on a budget of 100.
+    Now a read takes what the room's last roster cost before it reads: at most 100 / 20."""
+    app = await make_server(limits={"read_rate": 0.01, "read_burst": 120})
+    assert app.core is not None
+    store = app.core.store
+    await app.core.accounts.register("alice", PASSWORD)
+    async with http_client(app) as c:
+        assert (await c.get("/receive/lobby/alice", auth=basic("alice"))).status_code == 200
+        now = datetime.now(UTC)
+        for i in range(MEMBERS - 1):
+            user = await store.create_user(User(f"member{i}", "x", now))
+            await store.add_member("lobby", user.key)
+        r = await c.get("/api/v1/rooms/lobby/members", auth=basic("alice"))  # 20 of 120
+        assert r.status_code == 200 and len(r.json()["members"]) == MEMBERS, r.text
+        answers = await asyncio.gather(
+            *(c.get("/api/v1/rooms/lobby/members", auth=basic("alice")) for _ in range(30))
+        )
+    statuses = [r.status_code for r in answers]
+    assert set(statuses) <= {200, 429}, statuses
+    assert statuses.count(200) <= 5, statuses  # on main: 30

@@ -252,11 +252,12 @@ async def names(session: IrcSession, msg: Message) -> None:
         except (NotFound, Forbidden):  # a room banned from is shown as a +s channel
             continue
         try:  # paid from the read budget, as CHATHISTORY is
-            granted = membership.grant_roster(session.nick)
+            granted = membership.grant_roster(session.nick, room.key)
         except RateLimited:
             session.reply(n.RPL_TRYAGAIN, "NAMES", "Please wait a while and try again.")
             return
-        membership.pay_roster(session.nick, granted, await send_names(session, room, end=one))
+        names = await send_names(session, room, end=one)
+        membership.pay_roster(session.nick, granted, names, room.key)
         if one:
             return
     # one RPL_ENDOFNAMES for the whole list (RFC 2812 3.2.5), or for a room not shown
