@@ -6,6 +6,8 @@ the refusal each door gives a read past the budget."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, basic, error_of, http_client
 from tests.helpers.irc import RawIrc
@@ -53,3 +55,34 @@ async def test_the_list_of_invitations_comes_out_of_the_read_budget(
         await command(v3, "/invites", r"#den from owner")
     await command(v3, "/invites", r"too many messages read")
     await v3.close()
+
+
+async def test_lists_asked_in_parallel_share_the_budget(make_server: ServerFactory) -> None:
+    """Each list took one message's worth before reading and paid the rest after: 30 lists
+    of 25 invitations (three messages each) asked at once were all answered on a budget of
+    30. Now the most a list may read (`invites_per_user`) is taken first: ten at most."""
+    app = await make_server(
+        limits={
+            "read_rate": 0.001,
+            "read_burst": 30,
+            "invites_per_user": 30,
+            "invite_rate": 0,
+            "create_rate": 0,
+        }
+    )
+    assert app.core is not None
+    for name in ("owner", "v1"):
+        await app.core.accounts.register(name, PASSWORD)
+    for i in range(25):
+        await app.core.moderation.create("owner", f"den{i}", private=True)
+        await app.core.moderation.invite("owner", f"den{i}", "v1")
+    async with http_client(app) as c:
+        answers = await asyncio.gather(
+            *(c.get("/api/v1/me/invites", auth=basic("v1")) for _ in range(30))
+        )
+    statuses = [r.status_code for r in answers]
+    assert set(statuses) <= {200, 429}, statuses
+    assert 1 <= statuses.count(200) <= 10, statuses  # before: 30
+    for r in answers:
+        if r.status_code == 200:
+            assert len(r.json()["invitations"]) == 25, r.text

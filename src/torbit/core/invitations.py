@@ -121,7 +121,8 @@ class InvitationActions(RoomAuthority):
         `Membership.grant_roster`): RateLimited when nothing is left. It was free, on every
         door, as often as one asked."""
         key = name_key(user)
-        granted = self._membership.grant_roster(user)
+        # the most it may read, taken first: invitations asked for in parallel share the budget
+        granted = self._membership.grant_roster(user, most=self._invites_bound or limit)
         read = 0
         try:
             ignored = await self._ignored(key)

@@ -148,18 +148,19 @@ class RoomListings(RoomLookup):
         voiced = await self.voiced(room)
         return names, [n for n in names if name_key(n) in voiced]
 
-    def grant_roster(self, viewer: str, room_key: str = "") -> int:
+    def grant_roster(self, viewer: str, room_key: str = "", most: int = 0) -> int:
         """A read of a room's member list (IRC `NAMES`, `GET .../members`, telnet `/who`)
         comes out of the reader's read budget (`limits.read_rate`): a roster of 10,000 names
         asked for again and again was free. The names shown on a join are not charged (the
         join rate bounds them). Refused (RateLimited)
         before it reads, only when nothing is left; `pay_roster` pays for every name read.
 
-        Takes what the room's last roster read here cost (one, for a room not read yet), so
-        rosters asked for in parallel share the budget: each took one before reading and
-        paid the rest after, and 30 asked at once were all answered on a budget of a few."""
-        want = -(-self._roster_sizes.get(room_key, 0) // NAMES_PER_MESSAGE) if room_key else 0
-        return self._reads.grant(name_key(viewer), max(1, want))
+        Takes what the room's last roster read here cost (one, for a room not read yet), or
+        what `most` names would, so reads asked for in parallel share the budget: each took
+        one before reading and paid the rest after, and 30 asked at once were all answered
+        on a budget of a few."""
+        names = max(most, self._roster_sizes.get(room_key, 0) if room_key else 0)
+        return self._reads.grant(name_key(viewer), max(1, -(-names // NAMES_PER_MESSAGE)))
 
     def pay_roster(self, viewer: str, granted: int, names: int, room_key: str = "") -> None:
         """Ten names cost as a message does (a name is some 10-30 bytes, a message 200 to
