@@ -110,7 +110,9 @@ async def who(session: IrcSession, msg: Message) -> None:
         if room is not None:
             membership = core.membership
             try:  # a roster read, paid from the read budget as NAMES is
-                granted = membership.grant_roster(session.nick)
+                granted = membership.grant_roster(
+                    session.nick, most=membership.online_count(room.key)
+                )
             except RateLimited:
                 session.reply(n.RPL_TRYAGAIN, "WHO", "Please wait a while and try again.")
                 return
