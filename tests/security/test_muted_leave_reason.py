@@ -7,10 +7,13 @@ member's in a moderated room: its messages were refused, its PART and QUIT reaso
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, register
 from tests.helpers.irc import joined
 from tests.helpers.moderation import api, create_room
+from torbit.errors import ServiceUnavailable
 
 
 async def test_a_muted_members_part_and_quit_reasons_are_not_shown(
@@ -111,4 +114,33 @@ async def test_an_unvoiced_members_reasons_are_not_shown_in_a_moderated_room(
         line = await watcher.expect("@irc.torbit PART #stage")
         assert line.startswith(":plain!") and line.endswith(" :free again"), line
     assert not [ln for ln in watcher.lines if "UNVOICED" in ln], watcher.lines
+    await watcher.close()
+
+
+async def test_a_quit_with_a_reason_while_the_store_is_away_still_logs_out(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asking whether a leaver may talk in a moderated room reads the store; the store away,
+    the reason is dropped and the leave still happens (the session is not left behind)."""
+    app = await make_server(chat={"presence_grace_seconds": 0})
+    assert app.core is not None
+    async with api(app, "owner") as owner:
+        await register(owner, "owner", "leaver", "watcher")
+        await create_room(owner, "stage")
+        watcher = await joined(app, "watcher", "stage", password=PASSWORD)
+        leaver = await joined(app, "leaver", "stage", password=PASSWORD)
+        r = await owner.patch("/api/v1/rooms/stage/settings", json={"moderated": True})
+        assert r.status_code == 200, r.text
+        leaver.send("PRIVMSG #stage :may I?")  # refused: the node now knows it is moderated
+        await leaver.expect(" 404 leaver #stage ")
+
+        async def away(*_: object) -> None:
+            raise ServiceUnavailable("storage unavailable: connection refused")
+
+        monkeypatch.setattr(app.core.store, "standing", away)
+        leaver.send("QUIT :OUTAGE-QUIT")
+        line = await watcher.expect("@irc.torbit QUIT")
+        assert line.startswith(":leaver!") and "OUTAGE" not in line, line
+        monkeypatch.undo()
+        assert not app.core.subscriptions.sessions_of("leaver")
     await watcher.close()

@@ -23,7 +23,7 @@ from torbit.core.presence import Change
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.tasks import cancel_and_wait
 from torbit.core.text import clean_reason
-from torbit.errors import AuthenticationFailed
+from torbit.errors import AuthenticationFailed, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +196,13 @@ class Sessions:
         """A leave's reason (PART, QUIT, a DELETE's `reason`) as the room is told it: none
         from a user who may not talk there (muted, or unvoiced in a moderated room), whose
         words it would be (charybdis drops a PART reason of one who may not send, as torbit
-        refuses a muted member's topic)."""
-        return "" if reason and await self.silenced(channel, user_key) else reason
+        refuses a muted member's topic). The store away, none: a leave must not fail on it."""
+        if not reason:
+            return reason
+        try:
+            return "" if await self.silenced(channel, user_key) else reason
+        except ServiceUnavailable:
+            return ""
 
     def _log_out(self, session: Session, why: str) -> None:
         origin = self._origins.pop(session, None)
