@@ -80,7 +80,6 @@ class Membership(JoinChecks, RoomListings):
         # the Room last handed to a joining session, per room: the next join with an equal
         # one gets the same object (a session keeps its room: ~200 bytes each, not shared)
         self._joined_rooms: dict[str, Room] = {}
-        self._roster_sizes: dict[str, int] = {}  # room_listings.py: grant_roster
         self._origin = events.origin
         self._tasks: set[asyncio.Task[None]] = set()
         events.on(MembershipEnded, self._on_left)

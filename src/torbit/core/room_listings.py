@@ -20,7 +20,6 @@ MAX_ROOM_PAGE = 1000
 SCAN_PAGES = 10  # store pages one listing reads at most, however many rooms it must skip
 NAMES_PER_MESSAGE = 10  # names of a roster that cost one message of the read budget
 ROOMS_PER_MESSAGE = 10  # rooms a paid listing reads (shown or hidden) for one message
-MAX_ROSTER_SIZES = 10_000  # rooms whose last roster size this node keeps (`grant_roster`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +31,11 @@ class RoomPage:
 
 
 class RoomListings(RoomLookup):
-    """Needs `_subs`, `_sessions`, `_reads` and `_roster_sizes` from Membership, beside
-    RoomLookup's."""
+    """Needs `_subs`, `_sessions` and `_reads` from Membership, beside RoomLookup's."""
 
     _subs: Subscriptions
     _sessions: Sessions
     _reads: ReadBudget
-    _roster_sizes: dict[str, int]  # names the last roster read of a room returned, by room key
 
     async def rooms(
         self,
@@ -124,15 +121,17 @@ class RoomListings(RoomLookup):
 
     async def member_count(self, room: Room) -> int:
         """How many members the room has: shown with the room wherever it is (a count, as
-        IRC's LIST gives, names no one)."""
-        return len(await self._store.list_members(room.key))
+        IRC's LIST gives, names no one). Counted by the store: reading every membership
+        row of a 5,000-member room for a count was free to ask for again and again."""
+        counted = await self._store.rooms_with_counts([room.key])
+        return counted[0][1] if counted else 0
 
     async def members(self, room_name: str, *, viewer: str) -> list[str]:
         """The room's members, paid from the viewer's read budget (`grant_roster`)."""
         room = await self.roster_room(viewer, room_name)
-        granted = self.grant_roster(viewer, room.key)
+        granted = self.grant_roster(viewer, most=await self.member_count(room))
         names = await self._store.list_members(room.key)
-        self.pay_roster(viewer, granted, len(names), room.key)
+        self.pay_roster(viewer, granted, len(names))
         return names
 
     async def roster(
@@ -142,34 +141,30 @@ class RoomListings(RoomLookup):
         from the viewer's read budget (`grant_roster`); the voices from the node's copy
         (`voiced`), not a walk of every membership row per read."""
         room = await self.roster_room(viewer, room_name, visitor)
-        granted = self.grant_roster(viewer, room.key)
+        granted = self.grant_roster(viewer, most=await self.member_count(room))
         names = await self._store.list_members(room.key)
-        self.pay_roster(viewer, granted, len(names), room.key)
+        self.pay_roster(viewer, granted, len(names))
         voiced = await self.voiced(room)
         return names, [n for n in names if name_key(n) in voiced]
 
-    def grant_roster(self, viewer: str, room_key: str = "", most: int = 0) -> int:
-        """A read of a room's member list (IRC `NAMES`, `GET .../members`, telnet `/who`)
-        comes out of the reader's read budget (`limits.read_rate`): a roster of 10,000 names
-        asked for again and again was free. The names shown on a join are not charged (the
-        join rate bounds them). Refused (RateLimited)
-        before it reads, only when nothing is left; `pay_roster` pays for every name read.
+    def grant_roster(self, viewer: str, most: int = 0) -> int:
+        """A read of a list of names (a room's members: IRC `NAMES`, `GET .../members`,
+        telnet `/who`; invitations, bans, the audit) comes out of the reader's read budget
+        (`limits.read_rate`): a roster of 10,000 names asked for again and again was free.
+        The names an IRC JOIN shows are not charged: a first join pays the join rate, and a
+        member joining again on another connection has paid a login for it. Refused
+        (RateLimited) before it reads, only when nothing is left; `pay_roster` pays for
+        every name read.
 
-        Takes what the room's last roster read here cost (one, for a room not read yet), or
-        what `most` names would, so reads asked for in parallel share the budget: each took
-        one before reading and paid the rest after, and 30 asked at once were all answered
-        on a budget of a few."""
-        names = max(most, self._roster_sizes.get(room_key, 0) if room_key else 0)
-        return self._reads.grant(name_key(viewer), max(1, -(-names // NAMES_PER_MESSAGE)))
+        `most`: the names the read will return, as far as known before (a count), taken
+        first, so reads asked for in parallel share the budget: each took one and paid the
+        rest after, and 30 asked at once were all answered on a budget of a few."""
+        return self._reads.grant(name_key(viewer), max(1, -(-most // NAMES_PER_MESSAGE)))
 
-    def pay_roster(self, viewer: str, granted: int, names: int, room_key: str = "") -> None:
+    def pay_roster(self, viewer: str, granted: int, names: int) -> None:
         """Ten names cost as a message does (a name is some 10-30 bytes, a message 200 to
         4,000): a roster of 10,000 names is a page of 1,000 messages; an empty one, one."""
         self._reads.settle(name_key(viewer), granted, max(1, -(-names // NAMES_PER_MESSAGE)))
-        if room_key:
-            if len(self._roster_sizes) >= MAX_ROSTER_SIZES and room_key not in self._roster_sizes:
-                self._roster_sizes.clear()
-            self._roster_sizes[room_key] = names
 
     def online(self, room_key: str) -> list[str]:
         return self._subs.online(room_key)

@@ -252,12 +252,11 @@ async def names(session: IrcSession, msg: Message) -> None:
         except (NotFound, Forbidden):  # a room banned from is shown as a +s channel
             continue
         try:  # paid from the read budget, as CHATHISTORY is
-            granted = membership.grant_roster(session.nick, room.key)
+            granted = membership.grant_roster(session.nick, most=membership.online_count(room.key))
         except RateLimited:
             session.reply(n.RPL_TRYAGAIN, "NAMES", "Please wait a while and try again.")
             return
-        names = await send_names(session, room, end=one)
-        membership.pay_roster(session.nick, granted, names, room.key)
+        membership.pay_roster(session.nick, granted, await send_names(session, room, end=one))
         if one:
             return
     # one RPL_ENDOFNAMES for the whole list (RFC 2812 3.2.5), or for a room not shown
