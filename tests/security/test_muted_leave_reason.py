@@ -11,9 +11,17 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, register
-from tests.helpers.irc import joined
+from tests.helpers.irc import RawIrc, joined
 from tests.helpers.moderation import api, create_room
 from torbit.errors import ServiceUnavailable
+
+
+async def parted(leaver: RawIrc, nick: str, watcher: RawIrc, room: str, reason: str) -> str:
+    """`leaver` PARTs the room with `reason`: the PART line the watcher gets."""
+    leaver.send(f"PART #{room} :{reason}")
+    line = await watcher.expect(f"@irc.torbit PART #{room}")
+    assert line.startswith(f":{nick}!"), line
+    return line
 
 
 async def test_a_muted_members_part_and_quit_reasons_are_not_shown(
@@ -29,12 +37,9 @@ async def test_a_muted_members_part_and_quit_reasons_are_not_shown(
         r = await owner.put("/api/v1/rooms/quiet/mutes/mutey", json={"minutes": 10})
         assert r.status_code == 200, r.text
 
-        mutey.send("PART #quiet :MUTED-PART")
-        line = await watcher.expect("@irc.torbit PART #quiet")
-        assert line.startswith(":mutey!") and "MUTED" not in line, line
-        free.send("PART #quiet :free to say")  # not muted: said
-        line = await watcher.expect("@irc.torbit PART #quiet")
-        assert line.startswith(":free!") and line.endswith(" :free to say"), line
+        assert "MUTED" not in await parted(mutey, "mutey", watcher, "quiet", "MUTED-PART")
+        said = await parted(free, "free", watcher, "quiet", "free to say")  # not muted: said
+        assert said.endswith(" :free to say"), said
 
         mutey.send("JOIN #quiet")
         await watcher.expect("@irc.torbit JOIN #quiet")
@@ -73,12 +78,11 @@ async def test_an_unvoiced_members_reasons_are_not_shown_in_a_moderated_room(
         assert r.status_code in (200, 204), r.text
         await watcher.expect("+v voiced")
 
-        plain.send("PART #stage :UNVOICED-PART")
-        line = await watcher.expect("@irc.torbit PART #stage")
-        assert line.startswith(":plain!") and "UNVOICED" not in line, line
-        voiced.send("PART #stage :a voiced goodbye")  # may speak: said
-        line = await watcher.expect("@irc.torbit PART #stage")
-        assert line.startswith(":voiced!") and line.endswith(" :a voiced goodbye"), line
+        assert "UNVOICED" not in await parted(plain, "plain", watcher, "stage", "UNVOICED-PART")
+        said = await parted(
+            voiced, "voiced", watcher, "stage", "a voiced goodbye"
+        )  # may speak: said
+        assert said.endswith(" :a voiced goodbye"), said
 
         # the voice taken while the session stays open: silenced at once
         voiced.send("JOIN #stage")
@@ -110,9 +114,10 @@ async def test_an_unvoiced_members_reasons_are_not_shown_in_a_moderated_room(
         assert r.status_code == 200, r.text
         plain.send("JOIN #stage")
         await watcher.expect("@irc.torbit JOIN #stage")
-        plain.send("PART #stage :free again")  # no longer moderated: said
-        line = await watcher.expect("@irc.torbit PART #stage")
-        assert line.startswith(":plain!") and line.endswith(" :free again"), line
+        said = await parted(
+            plain, "plain", watcher, "stage", "free again"
+        )  # no longer moderated: said
+        assert said.endswith(" :free again"), said
     assert not [ln for ln in watcher.lines if "UNVOICED" in ln], watcher.lines
     await watcher.close()
 

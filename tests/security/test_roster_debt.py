@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, basic, error_of, http_client
 from tests.helpers.irc import RawIrc
+from torbit.app import App
 from torbit.core.limits import RateLimiter, ReadBudget
 from torbit.core.models import User
 from torbit.errors import RateLimited
@@ -74,17 +75,24 @@ def test_a_long_polls_answer_beyond_what_is_left_is_owed() -> None:
         raise AssertionError("granted while owing")
 
 
-async def test_a_roster_read_on_the_last_token_is_paid_whole(make_server: ServerFactory) -> None:
-    app = await make_server(limits={"read_rate": 1.0, "read_burst": 1})
+async def crowded_lobby(make_server: ServerFactory, rate: float, burst: int) -> App:
+    """alice's #lobby (made by her first receive) with MEMBERS - 1 others, never online."""
+    app = await make_server(limits={"read_rate": rate, "read_burst": burst})
     assert app.core is not None
     store = app.core.store
     await app.core.accounts.register("alice", PASSWORD)
     async with http_client(app) as c:
         assert (await c.get("/receive/lobby/alice", auth=basic("alice"))).status_code == 200
-        now = datetime.now(UTC)
-        for i in range(MEMBERS - 1):
-            user = await store.create_user(User(f"member{i}", "x", now))
-            await store.add_member("lobby", user.key)
+    now = datetime.now(UTC)
+    for i in range(MEMBERS - 1):
+        user = await store.create_user(User(f"member{i}", "x", now))
+        await store.add_member("lobby", user.key)
+    return app
+
+
+async def test_a_roster_read_on_the_last_token_is_paid_whole(make_server: ServerFactory) -> None:
+    app = await crowded_lobby(make_server, 1.0, 1)
+    async with http_client(app) as c:
         await asyncio.sleep(1.5)  # the receive's token back
         r = await c.get("/api/v1/rooms/lobby/members", auth=basic("alice"))
         assert r.status_code == 200 and len(r.json()["members"]) == MEMBERS, r.text
@@ -100,16 +108,8 @@ async def test_rosters_asked_in_parallel_share_the_budget(make_server: ServerFac
     Now a read takes what the room's member count says it will cost before it reads, the
     room's first read on the node too, whatever another door read of it before (an IRC NAMES
     names only those online): at most 120 / 20."""
-    app = await make_server(limits={"read_rate": 0.01, "read_burst": 121})
-    assert app.core is not None
-    store = app.core.store
-    await app.core.accounts.register("alice", PASSWORD)
+    app = await crowded_lobby(make_server, 0.01, 121)
     async with http_client(app) as c:
-        assert (await c.get("/receive/lobby/alice", auth=basic("alice"))).status_code == 200
-        now = datetime.now(UTC)
-        for i in range(MEMBERS - 1):
-            user = await store.create_user(User(f"member{i}", "x", now))
-            await store.add_member("lobby", user.key)
         irc = await RawIrc.connect(app)  # a NAMES of the few online first: one token
         irc.send(f"PASS alice:{PASSWORD}")
         await irc.register("alice")
