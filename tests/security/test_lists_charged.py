@@ -1,8 +1,9 @@
-"""A room's ban list (`GET .../bans`, IRC `MODE #room b`, telnet `/bans`) and its audit log
-(`GET .../audit?limit=1000`, telnet `/audit N`) were read outside the read budget that every
-other list of names pays: as often as one asked, 30 at once (a probe, stop 45). They are
-charged as a roster now (ten entries a message); the audit takes the most it may read first,
-so audits asked for in parallel share the budget."""
+"""A room's ban list (`GET .../bans`, IRC `MODE #room b`, telnet `/bans`), its audit log
+(`GET .../audit?limit=1000`, telnet `/audit N`) and one's own rooms with their member counts
+(`GET /api/v1/me/rooms`) were read outside the read budget that every other list of names
+pays: as often as one asked, 30 at once (a probe, stop 45). They are charged as a roster now
+(ten entries a message); the audit and one's rooms take what they will read first, so lists
+asked for in parallel share the budget."""
 
 from __future__ import annotations
 
@@ -57,3 +58,23 @@ async def test_audits_asked_in_parallel_share_the_budget(make_server: ServerFact
     statuses = [r.status_code for r in answers]
     assert set(statuses) <= {200, 429}, statuses
     assert 1 <= statuses.count(200) <= 2, statuses  # before: 30
+
+
+async def test_ones_rooms_asked_in_parallel_share_the_budget(make_server: ServerFactory) -> None:
+    """`GET /api/v1/me/rooms` reads each room with its member count (a query each): free
+    before, 30 of 30 answered at once. Paid as a roster of as many names now, taken first."""
+    app = await make_server(limits={**SLOW, "create_rate": 0})
+    assert app.core is not None
+    await app.core.accounts.register("owner", PASSWORD)
+    for i in range(BANNED):  # a member of each
+        await app.core.moderation.create("owner", f"den{i}")
+    async with http_client(app) as c:
+        answers = await asyncio.gather(
+            *(c.get("/api/v1/me/rooms", auth=basic("owner")) for _ in range(30))
+        )
+    statuses = [r.status_code for r in answers]
+    assert set(statuses) <= {200, 429}, statuses
+    assert 1 <= statuses.count(200) <= 2, statuses  # before: 30
+    for r in answers:
+        if r.status_code == 200:
+            assert len(r.json()["rooms"]) >= BANNED, r.text
