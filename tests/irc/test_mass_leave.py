@@ -35,9 +35,9 @@ async def test_clients_leaving_at_once_are_logged_out_over_many_loop_turns(
     real_logout = sessions.logout
     turns_at_logout: list[int] = []
 
-    async def counted_logout(session: Session, reason: str = "") -> None:
+    async def counted_logout(session: Session, reason: str = "", *, said: bool = True) -> None:
         turns_at_logout.append(turns.count)
-        await real_logout(session, reason)
+        await real_logout(session, reason, said=said)
 
     monkeypatch.setattr(sessions, "logout", counted_logout)
     monkeypatch.setattr(doors, "LOGOUT_SLICE", 0.0)  # one logout per slice
@@ -295,9 +295,9 @@ async def test_a_client_that_quit_counts_nowhere_while_its_logout_waits(
     real_logout = sessions.logout
     held = asyncio.Event()
 
-    async def held_logout(session: Session, reason: str = "") -> None:
+    async def held_logout(session: Session, reason: str = "", *, said: bool = True) -> None:
         await held.wait()
-        await real_logout(session, reason)
+        await real_logout(session, reason, said=said)
 
     monkeypatch.setattr(sessions, "logout", held_logout)
     try:

@@ -67,7 +67,7 @@ async def test_an_unvoiced_members_reasons_are_not_shown_in_a_moderated_room(
 ) -> None:
     app = await make_server(chat={"presence_grace_seconds": 0})
     async with api(app, "owner") as owner:
-        await register(owner, "owner", "plain", "voiced", "watcher", "tele")
+        await register(owner, "owner", "plain", "voiced", "watcher", "tele", "closer")
         await create_room(owner, "stage")
         watcher = await joined(app, "watcher", "stage", password=PASSWORD)
         plain = await joined(app, "plain", "stage", password=PASSWORD)
@@ -110,13 +110,18 @@ async def test_an_unvoiced_members_reasons_are_not_shown_in_a_moderated_room(
         assert line.startswith(":tele!") and "UNVOICED" not in line, line
         await tele.close()
 
+        # a QUIT in the server's words is told, whoever may talk: not the user's words
+        closer = await joined(app, "closer", "stage", password=PASSWORD)
+        await watcher.expect("@irc.torbit JOIN #stage")
+        await closer.close()
+        line = await watcher.expect("@irc.torbit QUIT")
+        assert line.startswith(":closer!") and line.endswith(" :Quit: Connection closed"), line
+
         r = await owner.patch("/api/v1/rooms/stage/settings", json={"moderated": False})
         assert r.status_code == 200, r.text
         plain.send("JOIN #stage")
         await watcher.expect("@irc.torbit JOIN #stage")
-        said = await parted(
-            plain, "plain", watcher, "stage", "free again"
-        )  # no longer moderated: said
+        said = await parted(plain, "plain", watcher, "stage", "free again")  # not moderated
         assert said.endswith(" :free again"), said
     assert not [ln for ln in watcher.lines if "UNVOICED" in ln], watcher.lines
     await watcher.close()

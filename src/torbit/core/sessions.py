@@ -169,25 +169,26 @@ class Sessions:
         self._origins.pop(session, None)
         await self._subs.detach(session)
 
-    async def logout(self, session: Session, reason: str = "") -> None:
-        """Forget the session; its rooms are told the user left (with `reason`, if any)."""
+    async def logout(self, session: Session, reason: str = "", *, said: bool = True) -> None:
+        """Forget the session; its rooms are told the user left (with `reason`, if any).
+        `said`: the reason is the user's words (`leave_reason`), not the server's (an EOF)."""
         reason = clean_reason(reason)
         name = self.name_of(session)
         self._proofs.pop(session, None)
         self._log_out(session, "")
         channels = self._subs.channels_of(session)
-        said_in: dict[str, str] = {}  # asked only when there is a reason: a mass logout has none
-        if reason:
+        said_in: dict[str, str] = {}  # asked only of the user's words: a mass logout has none
+        if reason and said:
             for channel in channels:
                 if not is_inbox(channel):
                     said_in[channel] = await self.leave_reason(channel, session.user_key, reason)
         for channel in channels:
             if not is_inbox(channel) and self.last_here(session, channel):
                 room = self._subs.room_name(channel)
-                said = said_in.get(channel, "")
-                text = f"{name} left #{room}" + (f" ({said})" if said else "")
+                shown = said_in.get(channel, reason)
+                text = f"{name} left #{room}" + (f" ({shown})" if shown else "")
                 notice = Notice(
-                    text, NoticeKind.QUIT, room=channel, room_name=room, user=name, detail=said
+                    text, NoticeKind.QUIT, room=channel, room_name=room, user=name, detail=shown
                 )
                 self._announce_gone(channel, notice, session)
         await self._subs.detach(session)

@@ -23,7 +23,7 @@ from torbit.frontends.irc.oper import deliver_wallops
 from torbit.frontends.irc.queries import details_elsewhere
 from torbit.frontends.irc.render import LineCache
 from torbit.frontends.irc.roster import Roster
-from torbit.frontends.irc.session import HOST, OTHER_DOORS_HOST, IrcSession, UserInfo
+from torbit.frontends.irc.session import HOST, OTHER_DOORS_HOST, SERVER_QUITS, IrcSession, UserInfo
 from torbit.frontends.proxied import TrustedNetworks
 from torbit.metrics import Metrics
 from torbit.protocol.irc import Message
@@ -138,7 +138,8 @@ class IrcServer(LineDoor[IrcSession]):
         key = session.user_key
         self._leaving[key] = session.mask  # the QUIT shows the host the user had
         try:
-            await self.core.sessions.logout(session, session.quit_reason)
+            reason = session.quit_reason
+            await self.core.sessions.logout(session, reason, said=reason not in SERVER_QUITS)
         finally:
             if self._leaving.get(key) == session.mask:
                 del self._leaving[key]

@@ -38,6 +38,21 @@ T = TypeVar("T")
 
 HOST = "irc.torbit"  # the host part of every IRC client's mask: addresses are not shown
 OTHER_DOORS_HOST = "torbit"  # the host of users of telnet, HTTP and the web page, on IRC
+PING_TIMEOUT = f"Ping timeout: {int(2 * liveness.PING_INTERVAL)} seconds"
+# QUIT reasons in the server's words (an EOF, a flood, a shutdown), not the user's: the room is
+# told them whether or not the user may talk there (Sessions.logout's `said`), and a crowd's
+# departure asks nothing of the rooms for them
+SERVER_QUITS = frozenset(
+    {
+        "Client Quit",
+        "Connection closed",
+        "Excess Flood",
+        "Excess output: client too slow",
+        "Server restarting",
+        "Server shutting down",
+        PING_TIMEOUT,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,5 +490,5 @@ class IrcSession(SessionOutput, LineSession[Event]):
         if quiet == 2:
             self.send(Message("PING", (self.server.options.server_name,)))
         elif quiet > 2:
-            self.quit_reason = f"Ping timeout: {int(2 * liveness.PING_INTERVAL)} seconds"
+            self.quit_reason = PING_TIMEOUT
             self.close(self.quit_reason)
