@@ -7,9 +7,8 @@ refills (hostile probe, stop 44)."""
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.conftest import ServerFactory
+from tests.helpers.at_once import answered, asked_at_once
 from tests.helpers.http import register
 from tests.helpers.moderation import api, create_room
 
@@ -49,12 +48,7 @@ async def test_pages_asked_in_parallel_share_the_budget(make_server: ServerFacto
         await register(owner, "owner", "prober")
         for i in range(120):  # hidden from the prober: every page reads SCAN_PAGES of them
             await create_room(owner, f"hidden{i:03d}", private=True)
-        pages = await asyncio.gather(
-            *(prober.get("/api/v1/rooms", params={"limit": 10}) for _ in range(30))
-        )
-    statuses = sorted(r.status_code for r in pages)
-    assert set(statuses) == {200, 429}, statuses
-    assert statuses.count(200) <= 2, statuses
-    for r in pages:
-        if r.status_code == 200:
-            assert r.json()["rooms"] == [] and r.json()["next_after"], r.text  # more to read
+        ok = answered(await asked_at_once(prober, "/api/v1/rooms", params={"limit": 10}))
+    assert 1 <= len(ok) <= 2, len(ok)  # before: 20
+    for r in ok:
+        assert r.json()["rooms"] == [] and r.json()["next_after"], r.text  # more to read
