@@ -274,7 +274,12 @@ async def start_core(
 
     sessions.silenced = silenced  # the leave reason of one who may not talk is not shown
     ignores = Ignores(
-        store, subscriptions, events, limits.ignores, max_entries=s.limits.ignores_per_user
+        store,
+        subscriptions,
+        events,
+        limits.ignores,
+        max_entries=s.limits.ignores_per_user,
+        reads=reads,
     )
     away = Away(subscriptions, events, limits.aways, s.chat.presence_notices_max)
     room_rates = RoomRates(RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst))

@@ -25,7 +25,7 @@ from __future__ import annotations
 from torbit.core.delivery import NO_IGNORES
 from torbit.core.events import IgnoreChanged, MembershipEnded, NodeEvents, SessionsRevoked
 from torbit.core.keylocks import KeyLocks
-from torbit.core.limits import RateLimiter
+from torbit.core.limits import RateLimiter, ReadBudget
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import Store
 from torbit.core.subscriptions import Subscriptions
@@ -43,8 +43,11 @@ class Ignores:
         rate: RateLimiter | None = None,
         max_cached: int = MAX_CACHED_LISTS,
         max_entries: int = 0,
+        reads: ReadBudget | None = None,
     ) -> None:
-        """`max_entries`: the most users one list may hold (0: no bound)."""
+        """`max_entries`: the most users one list may hold (0: no bound); `reads`: the
+        read budget that reading one's list pays from, as any list of names does."""
+        self._reads = reads or ReadBudget()
         self._store = store
         self._subs = subscriptions
         self._events = events
@@ -129,7 +132,23 @@ class Ignores:
                     await self._events.publish(IgnoreChanged(user_key, new_key, True))
 
     async def ignored(self, user: str) -> list[str]:
-        return sorted(await self._store.list_ignores(name_key(user)))
+        """The user's list, read from the store and paid from their read budget as a roster
+        is (`ReadBudget.grant_names`): it was free, up to `max_entries` rows, as often as
+        one asked on any door. The size taken first is the node's copy of the list when it
+        has one, else the bound: lists asked for in parallel share the budget."""
+        key = name_key(user)
+        granted = self._reads.grant_names(key, most=self._size_known(key))
+        listed: list[str] = []
+        try:
+            listed = await self._store.list_ignores(key)
+        finally:
+            self._reads.settle_names(key, granted, len(listed))
+        return sorted(listed)
+
+    def _size_known(self, key: str) -> int:
+        p = self._subs.presence(key)
+        known = p.ignores if p is not None else self._absent.get(key)
+        return len(known) if known is not None else self.max_entries
 
     def _apply(self, event: IgnoreChanged) -> None:
         self._generation += 1

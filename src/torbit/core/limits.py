@@ -17,6 +17,8 @@ from torbit.core.gcra import Gcra
 from torbit.core.throttle import NETWORK_SHARE, address_key, network_key
 from torbit.errors import RateLimited
 
+NAMES_PER_MESSAGE = 10  # names of a list that cost one message of the read budget
+
 Clock = Callable[[], float]
 MAX_TRACKED = 100_000
 
@@ -268,6 +270,21 @@ class ReadBudget:
         """Pay for what a read already returned (never refused: it is delivered), whole:
         beyond what is left it is owed, as in `settle`."""
         self._limiter.debit(user_key, used)
+
+    def grant_names(self, user_key: str, most: int = 0) -> int:
+        """A read of a list of names (rosters, invitations, bans, ignores), `most` names as
+        far as known before it reads: taken first, so lists asked for in parallel share the
+        budget. Settle it with `settle_names`."""
+        return self.grant(user_key, _messages_of(most))
+
+    def settle_names(self, user_key: str, granted: int, names: int) -> None:
+        self.settle(user_key, granted, _messages_of(names))
+
+
+def _messages_of(names: int) -> int:
+    """Ten names cost as a message does (a name is some 10-30 bytes, a message 200 to
+    4,000): a roster of 10,000 names is a page of 1,000 messages; an empty one, one."""
+    return max(1, -(-names // NAMES_PER_MESSAGE))
 
 
 def _unlimited() -> RateLimiter:

@@ -18,7 +18,6 @@ from torbit.core.subscriptions import Subscriptions
 
 MAX_ROOM_PAGE = 1000
 SCAN_PAGES = 10  # store pages one listing reads at most, however many rooms it must skip
-NAMES_PER_MESSAGE = 10  # names of a roster that cost one message of the read budget
 ROOMS_PER_MESSAGE = 10  # rooms a paid listing reads (shown or hidden) for one message
 
 
@@ -167,12 +166,10 @@ class RoomListings(RoomLookup):
         `most`: the names the read will return, as far as known before (a count), taken
         first, so reads asked for in parallel share the budget: each took one and paid the
         rest after, and 30 asked at once were all answered on a budget of a few."""
-        return self._reads.grant(name_key(viewer), max(1, -(-most // NAMES_PER_MESSAGE)))
+        return self._reads.grant_names(name_key(viewer), most)
 
     def pay_roster(self, viewer: str, granted: int, names: int) -> None:
-        """Ten names cost as a message does (a name is some 10-30 bytes, a message 200 to
-        4,000): a roster of 10,000 names is a page of 1,000 messages; an empty one, one."""
-        self._reads.settle(name_key(viewer), granted, max(1, -(-names // NAMES_PER_MESSAGE)))
+        self._reads.settle_names(name_key(viewer), granted, names)
 
     def online(self, room_key: str) -> list[str]:
         return self._subs.online(room_key)

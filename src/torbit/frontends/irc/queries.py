@@ -368,7 +368,12 @@ async def silence(session: IrcSession, msg: Message) -> None:
     """SILENCE [+|-nick[!*@*]]: torbit's ignore list, which every door shares."""
     ignores = session.core.ignores
     if not msg.params:
-        for name in await ignores.ignored(session.nick):
+        try:
+            names = await ignores.ignored(session.nick)
+        except RateLimited:  # a read, paid from the read budget
+            session.reply(n.RPL_TRYAGAIN, "SILENCE", "Please wait a while and try again.")
+            return
+        for name in names:
             session.reply(n.RPL_SILELIST, session.nick, f"{name}!*@*")
         session.reply(n.RPL_ENDOFSILELIST, "End of Silence List")
         return
