@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from torbit.core.events import NodeEvents, RoomSettingsChanged
 from torbit.core.models import Room, RoomSettings
+from torbit.core.numbers import ascii_number
 from torbit.core.ports import Store
 from torbit.core.roomcache import RoomCache
 from torbit.errors import InvalidInput, ServiceUnavailable
@@ -51,10 +52,10 @@ def check_limit(limit: int) -> int:
 
 def parse_limit(text: str) -> int:
     """A member limit as typed (telnet, IRC)."""
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()):  # not "²": `int` refuses it
+    limit = ascii_number(text.strip(), 18)
+    if limit is None:
         raise InvalidInput(f"a member limit is a number from 1 to {MAX_MEMBER_LIMIT}")
-    return check_limit(int(text))
+    return check_limit(limit)
 
 
 def key_opens(settings: RoomSettings, given: str) -> bool:

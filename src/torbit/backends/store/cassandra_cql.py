@@ -29,6 +29,7 @@ from typing import Any
 import acsylla
 
 from torbit.core.health import Health
+from torbit.core.numbers import ascii_number
 from torbit.errors import ConfigError, ServiceUnavailable
 
 DEFAULT_PORT = 9042
@@ -81,7 +82,7 @@ class CassandraUrl:
         ports: set[int] = set()
         for point in filter(None, where.split(",")):
             host, _, port = point.rpartition(":") if ":" in point else (point, "", "")
-            if port and not (port.isascii() and port.isdigit()):
+            if port and ascii_number(port, 5) is None:
                 raise ConfigError(f"storage url {url!r}: bad port in {point!r}")
             hosts.append(host.strip("[]"))
             ports.add(int(port) if port else DEFAULT_PORT)

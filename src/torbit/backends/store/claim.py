@@ -49,6 +49,7 @@ from torbit.backends.store.dialects import (
 )
 from torbit.backends.store.sqlite_dialect import SqliteDialect
 from torbit.core.health import Health
+from torbit.core.numbers import ascii_number
 from torbit.errors import ServiceUnavailable, StartupError
 from torbit.files import FILE_MODE, private_dir
 
@@ -195,7 +196,7 @@ def _flock(path: Path) -> int:
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
         os.close(fd)
-        raise _Held(f" (pid {holder})" if holder.isascii() and holder.isdigit() else "") from None
+        raise _Held(f" (pid {holder})" if ascii_number(holder, 10) is not None else "") from None
     except BaseException:
         os.close(fd)
         raise

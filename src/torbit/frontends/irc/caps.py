@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from torbit.core.numbers import ascii_number
 from torbit.frontends.irc import numerics as n
 from torbit.protocol.irc import Message
 from torbit.protocol.irc_replies import numeric
@@ -75,8 +76,7 @@ class Caps:
             if not registered:
                 self.negotiating = True
             arg = msg.params[1] if len(msg.params) > 1 else ""
-            if arg.isascii() and arg.isdigit() and len(arg) < 6:
-                self.version = max(self.version, int(arg))
+            self.version = max(self.version, ascii_number(arg, 5) or 0)
             if self.version >= 302:
                 self.enabled |= {"cap-notify"}  # implied by 302 (IRCv3 cap-notify)
             return [self._reply(target, "LS", self._listing(self.version >= 302))]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from torbit.core.models import Room
 from torbit.core.names import name_hint, name_key
+from torbit.core.numbers import ascii_number
 from torbit.errors import (
     BadKey,
     Conflict,
@@ -331,11 +332,11 @@ async def list_(session: IrcSession, msg: Message) -> None:
     low, high = -1, 1 << 30
     for arg in msg.params[:1]:
         for item in arg.split(","):
-            number = item[1:].isascii() and item[1:].isdigit()  # not "²": `int` refuses it
-            if item[:1] == ">" and number:
-                low = int(item[1:])
-            elif item[:1] == "<" and number:
-                high = int(item[1:])
+            number = ascii_number(item[1:], 18)
+            if item[:1] == ">" and number is not None:
+                low = number
+            elif item[:1] == "<" and number is not None:
+                high = number
             elif item[:1] == "!" and len(item) > 1 and len(masks) + len(nots) < LIST_MASKS:
                 nots.append(item[1:].lower())
             elif ("*" in item or "?" in item) and len(masks) + len(nots) < LIST_MASKS:

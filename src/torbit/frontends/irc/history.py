@@ -12,6 +12,7 @@ from typing import Final
 from torbit.core.delivery import Delivery
 from torbit.core.models import Message as ChatMessage
 from torbit.core.names import inbox_channel, is_valid_name, name_key
+from torbit.core.numbers import ascii_number
 from torbit.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from torbit.frontends.irc.render import parse_msgid, parse_server_time, room_name
 from torbit.frontends.irc.session import IrcSession
@@ -57,13 +58,12 @@ async def chathistory(session: IrcSession, msg: Message) -> None:
         return
     target = msg.params[1]
     limit_text = msg.params[wanted]
-    digits = limit_text.isascii() and limit_text.isdigit()  # not "²": `int` refuses it
-    if not digits or not 0 < int(limit_text[:6]) <= MAX_LIMIT:
+    limit = ascii_number(limit_text, 6)
+    if limit is None or not 0 < limit <= MAX_LIMIT:
         session.fail(
             "CHATHISTORY", "INVALID_PARAMS", sub, limit_text[:20], f"limit: 1 to {MAX_LIMIT}"
         )
         return
-    limit = int(limit_text)
     name = room_name(target)
     if name is None and not is_valid_name(target):
         session.fail("CHATHISTORY", "INVALID_TARGET", sub, target[:64], "No such channel or nick")

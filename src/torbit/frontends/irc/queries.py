@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from torbit.core.events import DetailsChanged
 from torbit.core.models import Role
 from torbit.core.names import MAX_NAME_LENGTH, is_inbox, name_key
+from torbit.core.numbers import ascii_number
 from torbit.core.text import clean_label
 from torbit.errors import Forbidden, InvalidInput, ListFull, NotFound, RateLimited
 from torbit.frontends.irc import numerics as n
@@ -45,7 +46,7 @@ class Whox:
     def __init__(self, arg: str) -> None:
         fields, _, token = arg[1:].partition(",")
         self.fields = [c for c in WHOX_FIELDS if c in fields]
-        self.token = token if token.isascii() and token.isdigit() and len(token) <= 3 else "0"
+        self.token = token if ascii_number(token, 3) is not None else "0"
 
     @staticmethod
     def of(msg: Message) -> Whox | None:
@@ -232,7 +233,7 @@ async def whowas(session: IrcSession, msg: Message) -> None:
     QUIT was answered is in it: its departure, worked off in a batch, is waited for."""
     nick = msg.params[0].split(",")[0][:64]
     count = msg.params[1] if len(msg.params) > 1 else ""
-    wanted = int(count) if count.isascii() and count.isdigit() and len(count) < 6 else 0
+    wanted = ascii_number(count, 5) or 0
     key = name_key(nick)
     await session.server.nick_free(key)
     found = [i for i in reversed(session.server.departed) if name_key(i.nick) == key]

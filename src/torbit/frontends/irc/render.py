@@ -18,6 +18,7 @@ from torbit.core.delivery import Delivery, Notice, NoticeKind, Run
 from torbit.core.models import Message as ChatMessage
 from torbit.core.models import MessageKind, Role, Room
 from torbit.core.names import inbox_channel, is_inbox, is_valid_name, name_key
+from torbit.core.numbers import ascii_number
 from torbit.protocol.irc import Message
 from torbit.protocol.irc_replies import text_messages
 
@@ -56,9 +57,10 @@ def msgid(message: ChatMessage) -> str:
 
 def parse_msgid(value: str) -> tuple[str, int] | None:
     channel, dash, number = value.rpartition("-")
-    if not dash or not channel or not (number.isascii() and number.isdigit()) or len(number) > 18:
+    n = ascii_number(number, 18)
+    if not dash or not channel or n is None:
         return None
-    return channel, int(number)
+    return channel, n
 
 
 def channel_name(room_name: str) -> str:

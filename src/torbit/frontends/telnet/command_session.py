@@ -9,6 +9,7 @@ from typing import Protocol
 from torbit.core.delivery import Session
 from torbit.core.format import format_system
 from torbit.core.models import Room
+from torbit.core.numbers import ascii_number
 from torbit.errors import InvalidInput
 from torbit.frontends.telnet.context import TelnetCore
 
@@ -64,7 +65,7 @@ def current(session: CommandSession) -> Room:
 def count(args: tuple[str, ...], usage: str) -> int:
     if not args:
         return DEFAULT_HISTORY
-    n = int(args[0]) if args[0].isascii() and args[0].isdigit() and len(args[0]) < 10 else 0
+    n = ascii_number(args[0], 9) or 0
     if not 1 <= n <= MAX_HISTORY:
         raise InvalidInput(f"usage: {usage} with N from 1 to {MAX_HISTORY}")
     return n

@@ -10,6 +10,7 @@ from torbit.core import roomsettings
 from torbit.core.banmasks import EXCEPT, INVEX
 from torbit.core.format import counted
 from torbit.core.models import BanMask
+from torbit.core.numbers import ascii_number
 from torbit.errors import InvalidInput
 from torbit.frontends.telnet import rooms
 from torbit.frontends.telnet.command_session import (
@@ -135,11 +136,10 @@ async def unban(session: CommandSession, args: tuple[str, ...]) -> None:
 
 
 async def mute(session: CommandSession, args: tuple[str, ...]) -> None:
-    if not (args[1].isascii() and args[1].isdigit()):
+    minutes = ascii_number(args[1], 9)
+    if minutes is None:
         raise InvalidInput("usage: /mute USER MINUTES")
-    await session.core.moderation.mute(
-        session.name, current(session).name, args[0], int(args[1][:9])
-    )
+    await session.core.moderation.mute(session.name, current(session).name, args[0], minutes)
 
 
 async def unmute(session: CommandSession, args: tuple[str, ...]) -> None:
