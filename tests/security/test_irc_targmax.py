@@ -76,3 +76,41 @@ async def test_each_command_does_its_targmax_and_refuses_the_rest(
     assert len([line for line in eve.lines if " 407 " in line]) == 5  # one a line, never more
     await bob.close()
     await eve.close()
+
+
+async def test_a_target_named_again_in_other_letters_gets_one_copy(
+    make_server: ServerFactory,
+) -> None:
+    """`PRIVMSG bob,BOB,Bob,boB` delivered four copies to bob, and `#Room,#ROOM` two to the
+    room (exact repeats were merged, other spellings of the same name were not): a client
+    could multiply each line it sent by TARGMAX. Now each name counts once."""
+    app = await make_server()
+    assert app.core is not None
+    for name in ("eve", "bob"):
+        await app.core.accounts.register(name, PASSWORD)
+    eve = await RawIrc.connect(app)
+    eve.send(f"PASS eve:{PASSWORD}")
+    await eve.register("eve")
+    bob = await RawIrc.connect(app)
+    bob.send(f"PASS bob:{PASSWORD}")
+    await bob.register("bob")
+    for client in (eve, bob):
+        client.send("JOIN #room")
+        await client.expect(" 366 ")
+    eve.send("PRIVMSG bob,BOB,Bob,boB :to bob")
+    eve.send("NOTICE bob,BOB :notice to bob")
+    eve.send("PRIVMSG #room,#ROOM,#Room :to the room")
+    eve.send("PING :sync")
+    await eve.expect("PONG")
+    bob.send("PING :sync")
+    await bob.expect("PONG")
+    seen = [line for line in bob.lines if line.startswith(":eve!")]
+    assert [line.split(" ", 2)[1:] for line in seen] == [
+        ["PRIVMSG", "bob :to bob"],
+        ["NOTICE", "bob :notice to bob"],
+        ["PRIVMSG", "#room :to the room"],
+    ], seen
+    history = await app.core.messaging.history("eve", "room", limit=10)
+    assert [m.text for m in history].count("to the room") == 1
+    await bob.close()
+    await eve.close()

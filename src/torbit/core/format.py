@@ -32,10 +32,11 @@ def format_at(msg: Message, t: str) -> str:
         return f"[{t}] * {msg.sender} {msg.text}"
     if msg.kind is MessageKind.NOTICE:
         return f"[{t}] -{msg.sender}- {msg.text}"
-    if msg.kind is MessageKind.PRIVATE:
+    if msg.kind is MessageKind.PRIVATE or msg.kind is MessageKind.PRIVATE_NOTICE:
+        who = f"<{msg.sender}>" if msg.kind is MessageKind.PRIVATE else f"-{msg.sender}-"
         if msg.channel == inbox_channel(msg.sender_key):
-            return f"[{t}] (private to {msg.recipient}) <{msg.sender}> {msg.text}"
-        return f"[{t}] (private) <{msg.sender}> {msg.text}"
+            return f"[{t}] (private to {msg.recipient}) {who} {msg.text}"
+        return f"[{t}] (private) {who} {msg.text}"
     return f"[{t}] <{msg.sender}> {msg.text}"
 
 

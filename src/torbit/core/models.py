@@ -14,6 +14,9 @@ class MessageKind(enum.StrEnum):
     TEXT = "text"
     ACTION = "action"  # "/me waves" → "* alice waves"
     PRIVATE = "private"
+    # IRC's NOTICE to a user: a private message that no client or bot answers by itself (a
+    # bot answering every PRIVMSG with a NOTICE, told another's NOTICE as a PRIVMSG, loops)
+    PRIVATE_NOTICE = "private-notice"
     NOTICE = "notice"  # IRC's NOTICE to a room: shown like text; bots never answer it
     EVENT = "event"  # a node-to-node event on EVENTS_CHANNEL; never shown to anyone
 

@@ -17,10 +17,16 @@ class PrivateMessages(History):
     """Inboxes: sending privately, and reading an inbox or a conversation back."""
 
     async def send_private(
-        self, sender: str, to: str, text: str, *, holds: Holds | None = None
+        self,
+        sender: str,
+        to: str,
+        text: str,
+        *,
+        holds: Holds | None = None,
+        notice: bool = False,
     ) -> Message:
         """A private message lands in the recipient's inbox and, as a copy, in the sender's.
-        `holds`: see `Holds`."""
+        `holds`: see `Holds`; `notice`: an IRC NOTICE (`MessageKind.PRIVATE_NOTICE`)."""
         recipient = await self._store.get_user(check_name(to, "user name"))
         if recipient is None or (recipient.is_guest and self._membership.gone(recipient.key)):
             # a guest lives as long as its connection: once its client has gone it is no
@@ -33,13 +39,14 @@ class PrivateMessages(History):
             await holds()
         self._check_rate(sender, None)
         now = self._now()
+        kind = MessageKind.PRIVATE_NOTICE if notice else MessageKind.PRIVATE
         drafts = [
             Draft(
                 channel=inbox_channel(recipient.key),
                 sender=sender,
                 text=text,
                 sent_at=now,
-                kind=MessageKind.PRIVATE,
+                kind=kind,
                 recipient=recipient.name,
             )
         ]
@@ -50,7 +57,7 @@ class PrivateMessages(History):
                     sender=sender,
                     text=text,
                     sent_at=now,
-                    kind=MessageKind.PRIVATE,
+                    kind=kind,
                     recipient=recipient.name,
                 )
             )

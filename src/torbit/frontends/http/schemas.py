@@ -304,7 +304,10 @@ class MessageOut(BaseModel):
     sender: str
     text: str
     sent_at: datetime = Field(description="ISO-8601, UTC")
-    kind: Literal["text", "action", "private"]
+    kind: Literal["text", "action", "notice", "private", "private-notice"] = Field(
+        description="notice, private-notice: an IRC NOTICE (to a room, to a user), which no "
+        "client should answer by itself"
+    )
     recipient: str | None = Field(description="Addressee of a private message, else null")
 
 

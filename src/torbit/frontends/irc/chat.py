@@ -60,13 +60,23 @@ def _send(session: IrcSession, msg: Message, *, notice: bool) -> Awaitable[None]
     if not text.strip():
         session.reply(n.ERR_NOTEXTTOSEND, "No text to send")
         return None
-    targets = session.capped(command, list(dict.fromkeys(t for t in msg.params[0].split(",") if t)))
+    targets = session.capped(command, _distinct(msg.params[0]))
     if not notice and any(_too_long(session, command, t, msg.params[1]) for t in targets):
         session.reply(n.ERR_INPUTTOOLONG, "Input line was too long: it would not fit as relayed")
         return None
     if len(targets) == 1 and targets[0].startswith("#") and kind is not MessageKind.ACTION:
         return _to_room(session, targets[0], text, kind, notice, batch=msg)
     return _deliver(session, targets, text, kind, notice)
+
+
+def _distinct(targets: str) -> list[str]:
+    """Each target once, in its first spelling: `PRIVMSG bob,BOB,Bob,boB` was four copies to
+    bob (names are compared in lower case, as the rest of the server does)."""
+    first: dict[str, str] = {}
+    for target in targets.split(","):
+        if target:
+            first.setdefault(target.lower(), target)
+    return list(first.values())
 
 
 def _too_long(session: IrcSession, command: str, target: str, text: str) -> bool:
@@ -231,7 +241,9 @@ async def _to_user(
     try:
         while True:
             try:
-                await core.messaging.send_private(session.nick, target, text, holds=session.holds)
+                await core.messaging.send_private(
+                    session.nick, target, text, holds=session.holds, notice=notice
+                )
                 break
             except RateLimited as e:
                 if waited >= FAKELAG_MAX:

@@ -23,6 +23,7 @@ from torbit.protocol.irc import Message
 from torbit.protocol.irc_replies import text_messages
 
 ACTION_START: Final = "\x01ACTION "
+NOTICES: Final = frozenset((MessageKind.NOTICE, MessageKind.PRIVATE_NOTICE))  # sent as NOTICE
 # mIRC formatting: bold, colour (with its digits), hex colour, reset, monospace, reverse,
 # italics, strikethrough, underline. Shown as plain text on the other doors.
 _FORMATTING: Final = re.compile(
@@ -219,7 +220,7 @@ def message_lines(
 ) -> bytes:
     """One chat message as the IRC lines a client reads (long texts are cut to fit)."""
     text = message.text
-    command = "NOTICE" if message.kind is MessageKind.NOTICE else "PRIVMSG"
+    command = "NOTICE" if message.kind in NOTICES else "PRIVMSG"
     if stamp:
         text = f"[{stamp}] {text}"
     if message.kind is MessageKind.PRIVATE and text.startswith("/me ") and len(text) > 4:
