@@ -124,6 +124,10 @@ async def test_bad_authentication_gets_an_error_and_close(
             assert await closed_code(ws) == 1008
 
 
+def strict_json(constant: str) -> None:
+    raise AssertionError(f"{constant} is not JSON")
+
+
 async def test_subscribe_history_then_live_send_and_frame_errors(
     server: App, client: httpx.AsyncClient
 ) -> None:
@@ -173,6 +177,16 @@ async def test_subscribe_history_then_live_send_and_frame_errors(
     assert (await expect(bob, "error"))["code"] == "invalid_input"
     await bob.send("[" * 50_000)  # deeper than the JSON parser's recursion limit
     assert (await expect(bob, "error"))["code"] == "invalid_input"
+    # not JSON, though Python's parser takes them: a "ref" of NaN came back as NaN, a frame
+    # no browser parses; now the frame is refused, and every answer is strict JSON
+    for constant in ("NaN", "Infinity", "-Infinity", "1e999"):
+        await bob.send(f'{{"type": "send", "room": "den", "text": "t", "ref": {constant}}}')
+        answer = json.loads(await bob.recv(), parse_constant=strict_json)
+        assert (answer["type"], answer["code"], "ref" in answer) == (
+            "error",
+            "invalid_input",
+            False,
+        )
 
     hub = server.core.subscriptions
     assert len(hub.listeners("den")) == 1

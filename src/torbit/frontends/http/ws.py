@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -107,14 +108,27 @@ def _text(frame: dict[str, Any], key: str) -> str:
 
 
 def _json(raw: str | None) -> dict[str, Any] | None:
-    """The JSON object in a text frame, or None."""
+    """The JSON object in a text frame, or None. Python's parser also takes NaN, Infinity
+    and numbers too big for a float (1e999): not JSON, and a "ref" holding one came back
+    in the answer as a frame no browser could parse."""
     if raw is None:
         return None
     try:
-        frame = json.loads(raw)
+        frame = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
     except (ValueError, RecursionError):
         return None
     return frame if isinstance(frame, dict) else None
+
+
+def _not_json(text: str) -> float:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
 
 
 class LiveEndpoint:
