@@ -142,10 +142,14 @@ async def test_a_late_leave_event_does_not_undo_a_new_join(core: Core) -> None:
 async def test_the_leaving_node_does_not_stop_its_sessions_twice(core: Core) -> None:
     await core.user("bob")
     bob = await core.login("bob", "hall")
-    await core.membership.leave("bob", "hall")
+    other = await core.login("bob", "hall")  # his other connection: told once, here
+    await core.membership.leave("bob", "hall", by=bob)
     await _settled(core)
     assert not core.subscriptions.is_listening(bob, "hall")
     assert not any("on another connection" in line for line in bob.lines)
+    assert [line for line in other.lines if "on another connection" in line] == [
+        "* you left #hall (on another connection)"
+    ]
 
 
 async def test_a_leave_from_another_node_still_being_applied_is_cancelled_at_shutdown(

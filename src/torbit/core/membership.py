@@ -318,9 +318,13 @@ class Membership(JoinChecks, RoomListings):
             self._sessions.announce(room_key, notice, session)
         await self._subs.stop_listening(session, room_key)
 
-    async def leave(self, user: str, room_name: str, reason: str = "") -> Room:
-        """End a membership: every session of the user here stops listening to the room. A
-        room left without owner and members is deleted (see the module docstring)."""
+    async def leave(
+        self, user: str, room_name: str, reason: str = "", *, by: Session | None = None
+    ) -> Room:
+        """End a membership: every session of the user here stops listening to the room,
+        each told so but `by` (the session that asked, which its door answers): the user's
+        other connections went on showing the room while it fell silent. A room left
+        without owner and members is deleted (see the module docstring)."""
         room = await self.visible_room(user, room_name)
         self.limits.joins.check(name_key(user), "rooms joined or left")
         # judged while still a member: a voice and a room admin's rights end with the membership
@@ -330,6 +334,8 @@ class Membership(JoinChecks, RoomListings):
         await self.known.ended(name_key(user), room.key)
         for s in self._subs.sessions_of(name_key(user)):
             if self._subs.is_listening(s, room.key):
+                if s is not by:
+                    self._tell_left(s, room.key, reason)
                 await self._stop_listening(s, room.key, reason)
         await self.delete_if_vacant(room.key)
         return room
@@ -347,14 +353,21 @@ class Membership(JoinChecks, RoomListings):
     async def _left_elsewhere(self, event: MembershipEnded) -> None:
         if (await self._store.standing(event.room, event.user)).member:
             return  # joined again since (this event may come after the new join)
-        room = self._subs.room_name(event.room)
         for s in self._subs.sessions_of(event.user):
             if self._subs.is_listening(s, event.room):
-                name = self._sessions.name_of(s)
-                text = f"you left #{room} (on another connection)"
-                notice = Notice(text, NoticeKind.PART, room=event.room, room_name=room, user=name)
-                s.notify(notice, event.room)
+                self._tell_left(s, event.room)
                 await self.stop_listening(s, event.room)
+
+    def _tell_left(self, session: Session, room_key: str, reason: str = "") -> None:
+        """One of the user's sessions, of a leave another one asked for (here or on another
+        node): IRC shows its own PART, the other doors a line."""
+        room = self._subs.room_name(room_key)
+        name = self._sessions.name_of(session)
+        text = f"you left #{room} (on another connection)"
+        notice = Notice(
+            text, NoticeKind.PART, room=room_key, room_name=room, user=name, detail=reason
+        )
+        session.notify(notice, room_key)
 
     async def close(self) -> None:
         """At shutdown, once the log delivers no more events, before the store closes: a

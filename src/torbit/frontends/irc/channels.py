@@ -175,7 +175,7 @@ async def _part(session: IrcSession, channels: list[str], reason: str) -> None:
             continue
         session.rooms.pop(room.key, None)
         try:
-            await core.membership.leave(session.nick, room.name, reason)
+            await core.membership.leave(session.nick, room.name, reason, by=session)
         except Conflict:  # in the room, no longer a member (removed elsewhere): just go
             await core.membership.stop_listening(session, room.key, reason)
         except RateLimited:  # refused (leaving pays the join rate): still in it, and told
@@ -187,10 +187,7 @@ async def _part(session: IrcSession, channels: list[str], reason: str) -> None:
             (channel_name(room.name), reason) if reason else (channel_name(room.name),),
             session.mask,
         )
-        session.send(line)
-        for other in session.server.clients_of(session.user_key):
-            if other is not session and other.rooms.pop(room.key, None) is not None:
-                other.send(line)
+        session.send(line)  # the user's other connections were told by the leave
 
 
 # TOPIC, NAMES, LIST

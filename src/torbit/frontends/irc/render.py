@@ -283,9 +283,14 @@ def shared(notice: str, me: str) -> Notice | None:
     (`LineCache.notice_lines`), not for each reader."""
     if not isinstance(notice, Notice) or notice.kind not in SHARED_NOTICES:
         return None
-    if notice.kind is NoticeKind.AWAY and name_key(notice.user) == name_key(me):
+    if notice.kind in _ABOUT_ME and name_key(notice.user) == name_key(me):
         return None
     return notice
+
+
+# told otherwise to the user themselves: their own away (305/306), their own leave from
+# another connection (a PART that takes the channel out of this one)
+_ABOUT_ME: Final = frozenset((NoticeKind.AWAY, NoticeKind.PART))
 
 
 def notice_lines(
@@ -313,7 +318,8 @@ def notice_lines(
         return Rendered([Message("JOIN", (chan,), mask(notice.user))])
     if kind is NoticeKind.PART:
         params = (chan, notice.detail) if notice.detail else (chan,)
-        return Rendered([Message("PART", params, mask(notice.user))])
+        left = room if name_key(notice.user) == name_key(me) else None
+        return Rendered([Message("PART", params, mask(notice.user))], left)
     if kind is NoticeKind.QUIT:
         reason = f"Quit: {notice.detail}" if notice.detail else "Quit"
         if still_online(notice.user):

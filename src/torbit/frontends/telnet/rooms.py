@@ -101,7 +101,7 @@ async def _room_for_key(session: CommandSession, name: str, join_key: str) -> No
 
 async def leave(session: CommandSession, args: tuple[str, ...]) -> None:
     name = room_arg(args[0]) if args else current(session).name
-    room = await session.core.membership.leave(session.name, name)
+    room = await session.core.membership.leave(session.name, name, by=session)
     if session.room is not None and session.room.key == room.key:
         session.room = None
     info(session, f"you left #{room.name}; /join a room to talk")

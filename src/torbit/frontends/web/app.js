@@ -527,7 +527,8 @@
         if (c && c.greeted) return;
         if (c) c.greeted = true;
       }
-      if (c && f.kind === "room_deleted") {  // everyone is out of it: it goes from the list
+      if (c && (f.kind === "room_deleted" ||  // everyone is out of it: it goes from the list
+                (f.kind === "part" && key(f.user) === key(state.me)))) {  // we left elsewhere
         forgetRoom(c);
         systemLine(state.current, f.text);
         return;
