@@ -101,6 +101,7 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         options.ws_flush_window,
         options.ws_send_buffer,
         options.ws_receive_buffer,
+        options.ws_input_budget,
     )
 
     app = FastAPI(

@@ -9,7 +9,7 @@ from torbit.core.accounts import Accounts
 from torbit.core.away import Away
 from torbit.core.comeback import Comeback
 from torbit.core.ignores import Ignores
-from torbit.core.limits import ConnectionLimiter
+from torbit.core.limits import NO_BUDGET, ByteBudget, ConnectionLimiter
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.moderation import Moderation
@@ -61,4 +61,5 @@ class HttpOptions:
     ws_flush_window: float = 0.0  # seconds (flow.FlushQueue), the fast path only
     ws_send_buffer: int = 128 * 1024  # SO_SNDBUF once upgraded (flow.tune_socket)
     ws_receive_buffer: int = 128 * 1024  # SO_RCVBUF, the same
+    ws_input_budget: ByteBudget = NO_BUDGET  # bytes of frames a second (limits.input_rate)
     opentelemetry: bool = False  # FastAPI's native telemetry (config.HttpConfig)

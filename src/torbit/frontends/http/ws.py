@@ -31,12 +31,14 @@ import contextlib
 import json
 import logging
 import math
+import time
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from torbit.core.away import Away
+from torbit.core.limits import NO_BUDGET, ByteBudget
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.models import Message, MessageKind
@@ -62,6 +64,7 @@ log = logging.getLogger("torbit.http.ws")
 
 AUTH_TIMEOUT = 10.0
 SERVICE_RESTART = 1012  # close code: the node is leaving, reconnect (to another one)
+FRAME_COST = 1024  # bytes of the input budget a frame costs at least: a ping is work too
 CLOSE_GRACE = 5.0  # how long a dropped client gets to take its close frame before we cut it
 PONG = json.dumps({"type": "pong"})
 
@@ -147,6 +150,7 @@ class LiveEndpoint:
         flush_window: float = 0.0,
         send_buffer: int = 0,
         receive_buffer: int = 0,
+        input_budget: ByteBudget = NO_BUDGET,
     ) -> None:
         self.shutting_down = False  # set by the server's own shutdown: closes are ours
         self._sessions = sessions
@@ -159,6 +163,8 @@ class LiveEndpoint:
         self._max_frames = max_frames
         # SO_SNDBUF and SO_RCVBUF once upgraded (http.ws_send_buffer, ws_receive_buffer)
         self._buffers = (send_buffer, receive_buffer)
+        self._budget = input_budget  # limits.input_rate, as the line doors' (`_paced`)
+        self._held = metrics.input_held_on(DOOR)
         self._sent = metrics.messages_in.labels(door=DOOR)
         # the fast path's writers with output this loop turn (or held: flow.FlushQueue)
         self._flushes = FlushQueue(flush_window)
@@ -331,7 +337,10 @@ class LiveEndpoint:
             session.reader = None
 
     async def _read(self, websocket: WebSocket, session: WsSession) -> None:
+        tat = 0.0  # the input budget's (core/gcra.py), kept here: nothing while idle
         while not session.ended:
+            if tat:
+                tat = await self._paced(tat)
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 code = message.get("code", 1005)
@@ -347,10 +356,28 @@ class LiveEndpoint:
                     )
                 return
             text = message.get("text")
+            if self._budget.rate > 0:
+                size = len(text) if text is not None else len(message.get("bytes") or b"")
+                tat = self._budget.spend(tat, time.monotonic(), max(size, FRAME_COST))
             if text is None:
                 session.send(error_frame("invalid_input", "send JSON in text frames"))
                 continue
             await self._handle(session, text)
+
+    async def _paced(self, tat: float) -> float:
+        """Reading waits while the connection is past its input budget (the characters of
+        the frames it sent, each at least FRAME_COST): a client streaming pings was answered
+        73,000 times a second, where IRC paces every command and the line doors every byte.
+        Frames wait in uvicorn's queue meanwhile, then in the kernel's, and TCP pushes back.
+        The TAT again (0.0: the bucket is full, nothing to keep)."""
+        now = time.monotonic()
+        wait = self._budget.wait(tat, now, 0)
+        if wait > 0:
+            self._held.inc()
+            wait = max(wait, self._budget.pause)  # a few long pauses a second, not a timer a frame
+            await asyncio.sleep(wait)
+            now = time.monotonic()
+        return tat if tat > now else 0.0
 
     async def _handle(self, session: WsSession, raw: str) -> None:
         frame = _json(raw)
