@@ -8,17 +8,9 @@ from __future__ import annotations
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, basic, http_client
-from tests.helpers.irc import RawIrc
+from tests.helpers.irc import joined
 from tests.helpers.moderation import telnet
-from torbit.app import App
 from torbit.frontends.http.schemas import MessageOut
-
-
-async def registered(app: App, name: str) -> RawIrc:
-    client = await RawIrc.connect(app)
-    client.send(f"PASS {name}:{PASSWORD}")
-    await client.register(name)
-    return client
 
 
 async def test_a_private_notice_stays_a_notice_on_every_door(make_server: ServerFactory) -> None:
@@ -26,11 +18,9 @@ async def test_a_private_notice_stays_a_notice_on_every_door(make_server: Server
     assert app.core is not None
     for name in ("eve", "bob", "tom"):
         await app.core.accounts.register(name, PASSWORD)
-    eve = await registered(app, "eve")
-    bob = await registered(app, "bob")
+    eve = await joined(app, "eve", "room", password=PASSWORD)
+    bob = await joined(app, "bob", password=PASSWORD)
     tom = await telnet(app, "tom")
-    eve.send("JOIN #room")
-    await eve.expect(" 366 ")
     eve.send("NOTICE bob :ping reply")
     eve.send("PRIVMSG bob :a question")
     eve.send("NOTICE tom :to telnet")
@@ -59,7 +49,7 @@ async def test_a_private_notice_stays_a_notice_on_every_door(make_server: Server
             "private-notice",
         ], r.text
 
-    late = await registered(app, "bob")  # history as a client reads it later: still NOTICE
+    late = await joined(app, "bob", password=PASSWORD)  # history as a client reads it later: still NOTICE
     late.send("CHATHISTORY LATEST eve * 10")
     await late.expect("a question")
     replayed = [line for line in late.lines if line.startswith(":eve!")]  # stamped: no server-time

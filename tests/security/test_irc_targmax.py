@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD
-from tests.helpers.irc import RawIrc
+from tests.helpers.irc import RawIrc, joined
 
 
 def targmax(line: str) -> dict[str, int]:
@@ -88,15 +88,8 @@ async def test_a_target_named_again_in_other_letters_gets_one_copy(
     assert app.core is not None
     for name in ("eve", "bob"):
         await app.core.accounts.register(name, PASSWORD)
-    eve = await RawIrc.connect(app)
-    eve.send(f"PASS eve:{PASSWORD}")
-    await eve.register("eve")
-    bob = await RawIrc.connect(app)
-    bob.send(f"PASS bob:{PASSWORD}")
-    await bob.register("bob")
-    for client in (eve, bob):
-        client.send("JOIN #room")
-        await client.expect(" 366 ")
+    eve = await joined(app, "eve", "room", password=PASSWORD)
+    bob = await joined(app, "bob", "room", password=PASSWORD)
     eve.send("PRIVMSG bob,BOB,Bob,boB :to bob")
     eve.send("NOTICE bob,BOB :notice to bob")
     eve.send("PRIVMSG #room,#ROOM,#Room :to the room")
