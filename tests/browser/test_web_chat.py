@@ -301,3 +301,22 @@ async def test_the_room_list_loads_a_page_at_a_time(server: App, open_page: Page
     await expect(listed).to_have_count(150)
     await expect(page.page.locator("#other-rooms .more")).to_have_count(0)
     await expect(page.page.locator("#other-rooms")).to_contain_text("a-room149")
+
+
+async def test_a_room_left_on_another_connection_goes_from_the_page(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    """alice leaves #garden on telnet while the page shows it: the page is told (the leave
+    went to her other connections silently before stop 46) and drops the room."""
+    page = await open_page(server)
+    await page.register("alice")
+    await page.join("garden")
+    await page.join("den")
+    await expect(page.conv_button("#garden")).to_have_count(1)
+    alice = await telnet(server, "alice")
+    alice.send("/leave garden")
+    await alice.expect(r"you left #garden;")
+    await expect(page.conv_button("#garden")).to_have_count(0)
+    await expect(page.conv_button("#den")).to_have_count(1)
+    told = page.page.locator("#scroller .notice").filter(has_text="you left #garden")
+    await expect(told).to_have_count(1)  # said in the room shown
