@@ -137,12 +137,9 @@ class Ignores:
         one asked on any door. The size taken first is the node's copy of the list when it
         has one, else the bound: lists asked for in parallel share the budget."""
         key = name_key(user)
-        granted = self._reads.grant_names(key, most=self._size_known(key))
-        listed: list[str] = []
-        try:
+        with self._reads.names_read(key, most=self._size_known(key)) as paid:
             listed = await self._store.list_ignores(key)
-        finally:
-            self._reads.settle_names(key, granted, len(listed))
+            paid.names = len(listed)
         return sorted(listed)
 
     def _size_known(self, key: str) -> int:

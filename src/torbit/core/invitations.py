@@ -122,22 +122,18 @@ class InvitationActions(RoomAuthority):
         door, as often as one asked."""
         key = name_key(user)
         # the most it may read, taken first: invitations asked for in parallel share the budget
-        granted = self._membership.grant_roster(user, most=self._invites_bound or limit)
-        read = 0
-        try:
+        with self._membership.roster_read(user, most=self._invites_bound or limit) as paid:
             ignored = await self._ignored(key)
             shown: list[Pending] = []
             for invitation in await self._store.invitations(key):
                 if len(shown) >= limit:
                     break
-                read += 1
+                paid.names += 1
                 if invitation.by and name_key(invitation.by) in ignored:
                     continue
                 room = await self._store.get_room(invitation.room_key)
                 if room is not None:
                     shown.append(Pending(room.name, invitation.at, invitation.by))
-        finally:
-            self._membership.pay_roster(user, granted, read)
         return shown
 
     async def decline(self, user: str, room_name: str) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from torbit.core.gcra import Gcra
@@ -279,6 +280,26 @@ class ReadBudget:
 
     def settle_names(self, user_key: str, granted: int, names: int) -> None:
         self.settle(user_key, granted, _messages_of(names))
+
+    @contextmanager
+    def names_read(self, user_key: str, most: int = 0) -> Iterator[NamesRead]:
+        """`grant_names` on entering, `settle_names` of what the read set in `names` on
+        leaving, failed or not: one shape for every list of names the core reads."""
+        granted = self.grant_names(user_key, most)
+        read = NamesRead()
+        try:
+            yield read
+        finally:
+            self.settle_names(user_key, granted, read.names)
+
+
+class NamesRead:
+    """The names a read returned (or passed over), as far as it got."""
+
+    __slots__ = ("names",)
+
+    def __init__(self) -> None:
+        self.names = 0
 
 
 def _messages_of(names: int) -> int:

@@ -155,13 +155,10 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         room, _ = await self.authorize(actor, room_name, "bans")
         if visitor is not None:
             await self._membership.check_visitor(actor, room, visitor)
-        granted = self._membership.grant_roster(actor)  # paid as a roster: the list is unbounded
-        listed: list[str] = []
-        try:
+        with self._membership.roster_read(actor) as paid:  # a roster's price: the list is unbounded
             masks = [m.mask for m in await self._store.list_ban_masks(room.key)]
             listed = await self._store.list_bans(room.key) + masks
-        finally:
-            self._membership.pay_roster(actor, granted, len(listed))
+            paid.names = len(listed)
         return listed
 
     async def unban(self, actor: str, room_name: str, name: str) -> str:
@@ -390,10 +387,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         of a room deleted before it was made under the name (the log is kept by name, for the
         operator; an earlier room's kicks and bans are not this room's admins' business)."""
         room, _ = await self.authorize(actor, room_name, "audit")
-        granted = self._membership.grant_roster(actor, most=limit)  # paid as a roster
-        entries: list[AuditEntry] = []
-        try:
+        with self._membership.roster_read(actor, most=limit) as paid:  # a roster's price
             entries = await self._store.list_audit(room.key, limit)
-        finally:
-            self._membership.pay_roster(actor, granted, len(entries))
+            paid.names = len(entries)
         return [e for e in entries if e.at >= room.created_at]

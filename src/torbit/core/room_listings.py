@@ -5,11 +5,12 @@ subscriptions and the read budget."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from torbit.core import access, policy
 from torbit.core.banmasks import Visitor
-from torbit.core.limits import ReadBudget
+from torbit.core.limits import NamesRead, ReadBudget
 from torbit.core.models import Room, RoomInfo
 from torbit.core.names import name_key
 from torbit.core.room_lookup import RoomLookup
@@ -103,12 +104,9 @@ class RoomListings(RoomLookup):
         member count: paid as a roster of as many names, taken before the counts are read
         (100 rooms' counts were free, 30 lists at once)."""
         keys = await self._store.rooms_of(name_key(user))
-        granted = self.grant_roster(user, most=len(keys))
-        listed: list[tuple[Room, int]] = []
-        try:
+        with self.roster_read(user, most=len(keys)) as paid:
             listed = await self._store.rooms_with_counts(keys)
-        finally:
-            self.pay_roster(user, granted, len(listed))
+            paid.names = len(listed)
         return [
             RoomInfo(room=r, members=n, online=self._subs.online_count(r.key)) for r, n in listed
         ]
@@ -136,9 +134,9 @@ class RoomListings(RoomLookup):
     async def members(self, room_name: str, *, viewer: str) -> list[str]:
         """The room's members, paid from the viewer's read budget (`grant_roster`)."""
         room = await self.roster_room(viewer, room_name)
-        granted = self.grant_roster(viewer, most=await self.member_count(room))
-        names = await self._store.list_members(room.key)
-        self.pay_roster(viewer, granted, len(names))
+        with self.roster_read(viewer, most=await self.member_count(room)) as paid:
+            names = await self._store.list_members(room.key)
+            paid.names = len(names)
         return names
 
     async def roster(
@@ -148,9 +146,9 @@ class RoomListings(RoomLookup):
         from the viewer's read budget (`grant_roster`); the voices from the node's copy
         (`voiced`), not a walk of every membership row per read."""
         room = await self.roster_room(viewer, room_name, visitor)
-        granted = self.grant_roster(viewer, most=await self.member_count(room))
-        names = await self._store.list_members(room.key)
-        self.pay_roster(viewer, granted, len(names))
+        with self.roster_read(viewer, most=await self.member_count(room)) as paid:
+            names = await self._store.list_members(room.key)
+            paid.names = len(names)
         voiced = await self.voiced(room)
         return names, [n for n in names if name_key(n) in voiced]
 
@@ -170,6 +168,10 @@ class RoomListings(RoomLookup):
 
     def pay_roster(self, viewer: str, granted: int, names: int) -> None:
         self._reads.settle_names(name_key(viewer), granted, names)
+
+    def roster_read(self, viewer: str, most: int = 0) -> AbstractContextManager[NamesRead]:
+        """`grant_roster` and `pay_roster` around a read in the core: set `names`."""
+        return self._reads.names_read(name_key(viewer), most)
 
     def online(self, room_key: str) -> list[str]:
         return self._subs.online(room_key)
