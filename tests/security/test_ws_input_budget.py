@@ -46,3 +46,25 @@ async def test_frames_past_the_input_budget_wait(make_server: ServerFactory) -> 
     flood.ws.transport.abort()  # its close frame would wait behind the pings it sent
     await flood.close()
     await honest.close()
+
+
+async def test_a_frame_costs_its_utf8_bytes(make_server: ServerFactory) -> None:
+    """Counted in characters, a frame of 4-byte characters cost a quarter of its size: 8
+    such pings of 4 KB each went out of a budget of 8 KB at once."""
+    app = await make_server(limits={"input_rate": RATE, "input_burst": BURST})
+    async with api(app, "owner") as owner:
+        await register(owner, "owner", "wide")
+    wide = await Ws.open(app, "wide")
+    frame = json.dumps({"type": "ping", "pad": "\U0001f600" * FRAME_COST}, ensure_ascii=False)
+    cost = len(frame.encode())  # 4 KB and a little, FRAME_COST characters and a little
+    started = time.monotonic()
+    for _ in range(12):
+        await wide.ws.send(frame)
+    answered = 4
+    for _ in range(answered):
+        await wide.next("pong")
+    took = time.monotonic() - started
+    # before: the 8 first at once (a burst of 8 frames by characters), the 4 here in ~0 s
+    assert answered <= (BURST + RATE * took) / cost + 1, took
+    wide.ws.transport.abort()
+    await wide.close()
