@@ -181,8 +181,8 @@ class MessageLogConfig(Section):
     replication_factor: int = Field(1, ge=1)
     # How long the broker may hold a node's fetch when nothing is new. Apache Kafka answers as
     # soon as a record arrives, so a long wait adds no delivery latency and spares an idle
-    # node its fetches (each names every partition it watches: a topic per room and per
-    # logged-in user's inbox); but the first record of a channel newly watched on an idle
+    # node its fetches (each names every partition it watches: a topic per room, and the
+    # shared inbox topic's); but the first record of a channel newly watched on an idle
     # node waits up to this long. See the README, "Running on several machines".
     fetch_wait_ms: int = Field(5, ge=1, le=1000)
     # Partitions of the one topic every inbox (private messages) shares, keyed by recipient: a

@@ -145,7 +145,7 @@ class TopicRegistry:
     Creations share requests: while one CreateTopics request is out, the topics asked for
     meanwhile wait and go together in the next. Apache Kafka's controller takes about as long
     for one topic as for hundreds (measured: 300 topics one request each 10 s, in one request
-    0.1 s), and a login storm of new users asks for an inbox topic each."""
+    0.1 s), and a burst of new rooms asks for a topic each (inboxes share one topic)."""
 
     def __init__(
         self,
