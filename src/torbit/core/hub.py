@@ -242,6 +242,8 @@ class Hub:
         mine = self._joined.get(session)
         if mine is not None and channel in mine:
             mine.remove(channel)
+            if not mine:  # a long poll's listener exits so, never detached: nothing kept
+                del self._joined[session]
         if session.user_key and not is_inbox(channel) and not self.departed(session):
             self._uncount(channel, session.user_key)
         if not listeners:
