@@ -141,3 +141,47 @@ async def test_deadlines_are_armed_only_for_what_a_read_left_incomplete(
     status, body = await response(reader)
     assert status == 408 and json.loads(body)["error"]["code"] == "timeout"
     assert armed == ["head", "body", "head"]
+
+
+CHUNKED = (b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n")
+
+
+async def test_an_endless_trailer_is_refused_with_431(
+    server: App, connections: list[asyncio.StreamWriter]
+) -> None:
+    """Trailer lines after the last chunk were kept as headers without bound: one request,
+    with no account, took the server from 0.1 to 4.8 GB (stop 47's probe)."""
+    reader, writer = await open_http(server, connections)
+    writer.write(CHUNKED + b"2\r\n{}\r\n0\r\n")
+    sent = 0
+    with pytest.raises(ConnectionError):  # the server hangs up long before 64 MB
+        while sent < 64 << 20:
+            writer.write(b"a: b\r\n" * 10_000)
+            await writer.drain()
+            sent += 60_000
+    assert sent < 8 << 20
+
+    reader, writer = await open_http(server, connections)
+    writer.write(CHUNKED + b"2\r\n{}\r\n0\r\n")
+    await asyncio.sleep(0.2)  # the read that ends the head is not counted: it may hold more
+    writer.write(b"a: b\r\n" * 12_000)
+    status, body = await response(reader)
+    assert status == 431
+    assert json.loads(body)["error"]["code"] == "too_large"
+
+
+async def test_chunked_bodies_and_a_small_trailer_pass(
+    server: App, connections: list[asyncio.StreamWriter]
+) -> None:
+    """Many small chunks (their size lines are framing), then a trailer, which is dropped:
+    a trailer's `Authorization` never counts as the request's."""
+    reader, writer = await open_http(server, connections)
+    payload = json.dumps({"name": "nobody", "password": "not-this-one"}).encode()
+    chunks = b"".join(b"%x\r\n%s\r\n" % (1, payload[i : i + 1]) for i in range(len(payload)))
+    writer.write(CHUNKED + chunks + b"0\r\nAuthorization: Basic eDp5\r\nX-T: 1\r\n\r\n")
+    status, body = await response(reader)
+    assert status == 401, body  # the login was read and refused: no such account
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # the connection goes on
+    status, _ = await response(reader)
+    assert status == 200

@@ -10,6 +10,11 @@ hold sockets and memory without limit.
   close (a connection that sent nothing at all is just closed). Idle time between requests is
   uvicorn's own keep-alive timeout.
 - MAX_HEAD_BYTES: a head may not grow past this (plus at most one read); otherwise 431.
+  What a chunked body carries beside its data (each chunk's size line, the trailer after
+  the last) may not either, with CHUNK_FRAMING bytes a chunk on top; otherwise 431 and
+  close. Trailer fields are read and dropped: uvicorn added them to the request's headers,
+  without bound (one request of trailer lines took the server from 0.1 to 4.8 GB, stop 47's
+  probe), and after the app had read them.
 - `http.body_timeout`: once its head is in, a request's body must be complete within this
   many seconds; otherwise 408 and close (or just close, if the answer has begun).
 - `http.send_timeout`: once an answer fills the socket (the transport pauses writing), the
@@ -46,6 +51,7 @@ from torbit.frontends.http.proxies import TrustedProxies
 
 HEAD_TIMEOUT = 20.0
 MAX_HEAD_BYTES = 64 * 1024
+CHUNK_FRAMING = 32  # bytes of a chunk's size line and CR LFs allowed beside its data
 REFUSED_TIMEOUT = 2.0  # how long a refused connection may take to send the head we answer
 SEND_PROGRESS = 64 * 1024  # bytes of a stalled answer a client must read per send_timeout
 
@@ -130,6 +136,9 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._head_bytes = 0  # bytes read while in the head, after the read that began it
         self._got_bytes = False
         self._body_due = False  # a request's head is in, its body is not: the body deadline
+        self._framing = 0  # bytes of the body's reads that were not its data (chunked)
+        self._chunks = 0  # chunk size lines parsed in the body so far
+        self._body_read = 0  # data bytes of the body in the current read
         self._peer = "?"
         self._counted: str | None = None  # the address this connection is counted against
         self._refused: str | None = None  # why the next request will be refused
@@ -184,7 +193,19 @@ class GuardedHttpTools(HttpToolsProtocol):
             return
         self._got_bytes = True
         was_in_head = self._in_head
+        was_in_body = self._body_due
+        self._body_read = 0
         super().data_received(data)
+        if was_in_body and self._body_due and not self._finished:
+            # the whole read was this request's body: data, chunk framing and trailer
+            self._framing += len(data) - self._body_read
+            if self._framing > MAX_HEAD_BYTES + CHUNK_FRAMING * self._chunks:
+                self._cut_request(
+                    431,
+                    "too_large",
+                    f"chunk framing and trailer too large: at most {MAX_HEAD_BYTES} bytes",
+                )
+                return
         # The deadlines are armed for what this read left incomplete, not for each request:
         # a request whose head and body came in this read never needs a timer.
         if self._in_head:
@@ -208,6 +229,14 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._head_bytes = 0
+        self._framing = self._chunks = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_head:  # a trailer's field (after the last chunk) is dropped
+            super().on_header(name, value)
+
+    def on_chunk_header(self) -> None:
+        self._chunks += 1
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -226,6 +255,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._body_due = not (self.parser.should_upgrade() and self._should_upgrade())
 
     def on_body(self, body: bytes) -> None:
+        self._body_read += len(body)
         if not self._finished:
             super().on_body(body)
 
@@ -312,6 +342,15 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._body_timer = None
         if self.transport.is_closing():
             return
+        self._cut_request(
+            408,
+            "timeout",
+            f"request body not complete within {self.limits.body_timeout:g} seconds",
+        )
+
+    def _cut_request(self, status: int, code: str, message: str) -> None:
+        """End a request whose body is still coming: refused if its answer has not begun,
+        else the connection is just closed; the app's reads end as at a disconnect."""
         cycle = self.cycle
         if cycle is not None and cycle.response_started:
             self._finished = True
@@ -320,11 +359,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if cycle is not None:  # the app's reads end (a disconnect) and its writes go nowhere
             cycle.disconnected = True
             cycle.message_event.set()
-        self._refuse(
-            408,
-            "timeout",
-            f"request body not complete within {self.limits.body_timeout:g} seconds",
-        )
+        self._refuse(status, code, message)
 
     def _arm_send(self) -> None:
         self._unsent = self.transport.get_write_buffer_size()
