@@ -18,6 +18,7 @@ from typing import cast
 from torbit.core.delivery import Notice, Session
 
 TOLD_PER_TURN = 256  # held leaves looked at per loop turn once due
+ENTRIES_KEPT = 64  # a room's entries past which the ones no held leave needs are dropped
 
 
 Tell = Callable[[str, Notice, str, Container[Session]], None]
@@ -44,7 +45,17 @@ class PendingLeaves:
     """Held leave notices, by (room, user); `tell(room, notice, user, late)` once one is due,
     `late` being the sessions that entered the room after it was held (not to be told)."""
 
-    __slots__ = ("_entries", "_grace", "_held", "_queue", "_rooms", "_tell", "_tickets", "_timer")
+    __slots__ = (
+        "_entries",
+        "_grace",
+        "_held",
+        "_prune_at",
+        "_queue",
+        "_rooms",
+        "_tell",
+        "_tickets",
+        "_timer",
+    )
 
     def __init__(self, grace: float, tell: Tell) -> None:
         self._grace = grace
@@ -58,6 +69,7 @@ class PendingLeaves:
         # room (with leaves held): the sessions that entered it since, each with the last
         # ticket given when it last entered; dropped with the room's last held leave
         self._entries: dict[str, dict[Session, int]] = {}
+        self._prune_at: dict[str, int] = {}  # room: its entries' size that prunes them next
 
     def __len__(self) -> int:
         return len(self._held)
@@ -86,7 +98,23 @@ class PendingLeaves:
         """`session` listens to `room` from now on: the leaves held for it so far are not
         told to it. Kept only while the room has leaves held."""
         if room in self._rooms:
-            self._entries.setdefault(room, {})[session] = self._tickets
+            entries = self._entries.setdefault(room, {})
+            entries[session] = self._tickets
+            if len(entries) > self._prune_at.get(room, ENTRIES_KEPT):
+                self._prune(room, entries)
+
+    def _prune(self, room: str, entries: dict[Session, int]) -> None:
+        """Drop the entries that came before every leave held for the room now: no held
+        leave, nor any held later, is told to those sessions or kept from them by these.
+        A busy room always has a leave held, so its entries were never dropped with its
+        last one: every session that ever entered it stayed, closed ones too (stop 47's
+        soak: a telnet login's session, its writer and its parser, 70 a minute). Amortized:
+        the next prune waits until the entries have doubled."""
+        oldest = min((t for (r, _), t in self._held.items() if r == room), default=None)
+        if oldest is not None:
+            for session in [s for s, t in entries.items() if t < oldest]:
+                del entries[session]
+        self._prune_at[room] = max(ENTRIES_KEPT, 2 * len(entries))
 
     def _settled(self, room: str) -> None:
         """One held leave of `room` fewer (told or dropped)."""
@@ -96,6 +124,7 @@ class PendingLeaves:
         else:
             del self._rooms[room]
             self._entries.pop(room, None)
+            self._prune_at.pop(room, None)
 
     def _late(self, room: str, ticket: int) -> Container[Session]:
         """The sessions that entered `room` after the leave with `ticket` was held."""
@@ -106,6 +135,7 @@ class PendingLeaves:
         self._held.clear()
         self._rooms.clear()
         self._entries.clear()
+        self._prune_at.clear()
         self._queue.clear()
         if self._timer is not None:
             self._timer.cancel()
