@@ -185,6 +185,7 @@ def http_protocol(core: HttpCore, options: HttpOptions, pending: Handshakes) -> 
         options.body_timeout,
         options.send_timeout,
         refused.count,  # through a trusted proxy, the guard refuses (doorman.py: the rest)
+        options.ws_send_buffer,  # every connection's, not only a WebSocket's
     )
     return HttpDoor(limits, guarded_protocol(limits), refused, pending)
 

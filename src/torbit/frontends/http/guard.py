@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from torbit.core.limits import ConnectionLimiter
-from torbit.frontends.flow import reset
+from torbit.frontends.flow import reset, tune_socket
 from torbit.frontends.http.proxies import TrustedProxies
 
 HEAD_TIMEOUT = 20.0
@@ -88,6 +88,7 @@ class DoorLimits:
     send_timeout: float = 30.0
     # a refusal counted (its address, why): the door's metric and log summary (doorman.py)
     refused: Callable[[str, str], None] = lambda address, reason: None
+    send_buffer: int = 128 * 1024  # SO_SNDBUF of each connection (flow.tune_socket)
 
 
 class _Counted(asyncio.Protocol):
@@ -156,6 +157,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().connection_made(transport)
         if self.client:
             self._peer = self.client[0]
+        # bounded in size and in time, what the kernel holds for a client that never reads
+        tune_socket(transport, nodelay=True, send_buffer=self.limits.send_buffer, receive_buffer=0)
         if not self.limits.proxies.trusts(self._peer):
             self._count(self._peer)
         self._arm()
