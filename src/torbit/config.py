@@ -288,6 +288,8 @@ class LimitsConfig(Section):
         0.05, ge=0, description="tokens issued per user (POST /api/v1/sessions): each is a row"
     )
     token_burst: int = Field(20, ge=0)
+    password_change_rate: float = Field(0.01, ge=0, description="own password changes per user")
+    password_change_burst: int = Field(5, ge=0)
     tokens_per_user: int = Field(
         100, ge=0, description="live bearer tokens per user: a new one revokes the oldest"
     )
@@ -300,13 +302,11 @@ class LimitsConfig(Section):
     login_forget_after: float = Field(3600.0, gt=0, description="seconds without a failure")
     registrations_per_address: int = Field(5, ge=0, description="per hour, from one address")
     registrations_per_hour: int = Field(200, ge=0, description="in total")
-    # IRC guests admitted a minute from one address (an IPv6 client by its /64): a guest
-    # costs no password hash, but an account made and deleted each
+    # IRC guests a minute per address (IPv6: its /64): no hash, but an account made and deleted
     guests_per_address: int = Field(20, ge=0, description="per minute, from one address")
-    # input bytes per telnet or IRC connection (a token bucket each, frontends/paced.py): past
-    # it the server stops reading that connection until the bucket refills, and TCP pushes
-    # back on the client. Far above a person pasting at the message rate (20 lines of 4 KB at
-    # once, then 5 a second: 20 KB/s); before login a client sends a few hundred bytes
+    # input bytes per telnet or IRC connection (a bucket each, frontends/paced.py): past it,
+    # not read until it refills (TCP pushes back on the client). Far above one pasting at the
+    # message rate (20 lines of 4 KB at once, then 5/s: 20 KB/s); before login, a few hundred
     input_rate: int = Field(128 * 1024, ge=0, description="bytes a second per connection")
     input_burst: int = Field(256 * 1024, ge=1024)
     login_input_rate: int = Field(1024, ge=0, description="bytes a second before login")

@@ -252,6 +252,7 @@ async def start_core(
         names=account_names(s),
         register_per_address=per_hour(s.limits.registrations_per_address),
         register_total=per_hour(s.limits.registrations_per_hour),
+        change_rate=RateLimiter(s.limits.password_change_rate, s.limits.password_change_burst),
         log=message_log,
         revoke=revocations.revoke,
     )

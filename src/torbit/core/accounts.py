@@ -4,7 +4,8 @@ argon2id hashes, made and checked on a bounded pool of threads (core/hashing.py)
 Everything cheap is decided before anything is hashed: a registration's name (syntax, the
 rules for new names in core/identity.py, taken or reading like a taken one), its password
 rules and its rate limits; a login's throttle (core/throttle.py) reserves the attempt before
-the hash is checked. A password change or a deletion revokes the user's tokens and closes
+the hash is checked; a user's own password change is rate limited and one at a time
+(`change_password`). A password change or a deletion revokes the user's tokens and closes
 their open sessions on every node (core/revocation.py); taking server admin away closes them
 too (`set_admin`).
 """
@@ -83,6 +84,7 @@ class Accounts:
         names: NamePolicy | None = None,
         register_per_address: RateLimiter | None = None,
         register_total: RateLimiter | None = None,
+        change_rate: RateLimiter | None = None,
         log: MessageLog | None = None,
         revoke: Revoke | None = None,
         deletion_grace: float = DELETION_GRACE,
@@ -90,7 +92,8 @@ class Accounts:
     ) -> None:
         """`revoke` tells every node to close sessions: a node's Revocations.revoke, or (the
         default, for processes that are not nodes) an append to the store's revocations.
-        `log` is needed by `delete` only (a deleted account's messages go with it)."""
+        `log` is needed by `delete` only (a deleted account's messages go with it).
+        `change_rate`: a user's own password changes (`change_password`), per user."""
         self._store = store
         self.throttle = throttle or LoginThrottle(free=0)
         self.registration_open = registration_open
@@ -99,6 +102,8 @@ class Accounts:
         self.names = names or NamePolicy()
         self._per_address = AddressRates(register_per_address)  # and per IPv6 /48
         self._total = register_total or RateLimiter(0, 0)
+        self._change_rate = change_rate or RateLimiter(0, 0)
+        self._changing: set[str] = set()  # keys of the users whose change is under way here
         self._log = log
         self._revoke: Revoke = revoke or (lambda r: store.add_revocation(r, self._now()))
         self._deletion_grace = deletion_grace
@@ -292,6 +297,36 @@ class Accounts:
         return user
 
     # changes
+
+    async def change_password(
+        self,
+        name: str,
+        current: str,
+        new: str,
+        client: str = "",
+        confirm: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        """A user's own change, whatever door asked: the current password is checked
+        (`authenticate`, the login throttle included), then `confirm` (the door's look that
+        its caller was not logged out meanwhile), then `set_password` over the credential
+        checked. Each costs two argon2 runs, so what is cheap is refused first, before any
+        hash: the new password's rules; a change of the same user already under way on this
+        node (Conflict at once: before, each of 40 parallel ones went on to hash its new
+        password and all but one lost the race on the store's check, which still decides
+        across nodes); and past `limits.password_change_rate`, RateLimited."""
+        self.check_password_rules(new)
+        key = name_key(name)
+        if key in self._changing:
+            raise Conflict(f"the password of {name!r} is being changed: wait for that answer")
+        self._change_rate.check(key, "password changes")
+        self._changing.add(key)
+        try:
+            checked = await self.authenticate(name, current, client)
+            if confirm is not None:
+                await confirm()
+            await self.set_password(name, new, over=checked.credential)
+        finally:
+            self._changing.discard(key)
 
     async def set_password(self, name: str, password: str, over: str | None = None) -> None:
         """Set a new password: every token of the user is revoked and every session opened

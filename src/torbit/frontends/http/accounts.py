@@ -109,10 +109,11 @@ def accounts_router(
         status_code=204,
         tags=["accounts"],
         summary="Change password",
-        responses=errors_doc(401, 422),
+        responses=errors_doc(401, 409, 422),
     )
     async def change_password(body: PasswordChange, caller: Caller, request: Request) -> Response:
-        """Needs the current password; every token of the user is revoked."""
+        """Needs the current password; every token of the user is revoked. 409: another
+        change of the user's is under way; 429: past `limits.password_change_rate`."""
         await auth.change_password(
             caller, body.current_password, body.new_password, client_address(request)
         )

@@ -298,11 +298,11 @@ class Authenticator:
         """Check the current password, set the new one, and log the user out everywhere. A
         revocation applied while the current one was hashed (another change, the owner's
         say) is not overwritten: `confirm` first. Nor is a change not yet applied here (the
-        CLI's, another node's, one side by side): the new hash goes over the one checked."""
-        checked = await self._check_password(principal.name, current, client)
-        await self.confirm(principal)
-        # revokes every token too
-        await self._accounts.set_password(principal.name, new, over=checked.credential)
+        CLI's, another node's): the new hash goes over the one checked. Rate limited per
+        user, and one at a time on a node: `Accounts.change_password`."""
+        await self._accounts.change_password(
+            principal.name, current, new, client, confirm=lambda: self.confirm(principal)
+        )
 
 
 class _AuthorizationHeader(SecurityBase):
