@@ -156,6 +156,14 @@ def test_a_text_of_nothing_visible_is_empty() -> None:
         clean_text("\u202e\u200b\u2066 \u2028\t", 100)
 
 
+@pytest.mark.parametrize("blank", ["  \r\n  ", "   \r\n  ", " \n\n ", "\t\r"])
+def test_blanks_around_a_line_end_are_empty(blank: str) -> None:
+    """Were stored as two blanks and U+FFFD (stop 47's probe): the line ends inside were
+    turned to U+FFFD before the text was found blank."""
+    with pytest.raises(InvalidInput, match="empty"):
+        clean_text(blank, 100)
+
+
 def test_topics_are_cleaned_the_same_way() -> None:
     assert clean_topic("rules:\u202e \u2066 be nice" + " " * 50 + "x") == "rules:  be nice   x"
 

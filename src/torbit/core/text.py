@@ -131,6 +131,8 @@ def clean_text(text: str, max_bytes: int) -> str:
     script joiners and flag tags), blank runs shortened, trailing blanks dropped; empty and
     oversized texts refused."""
     text = text.strip("\r\n")
+    if not text.strip():  # blanks and line ends only: before line ends turn into U+FFFD
+        raise InvalidInput("empty message")
     if text.isascii():
         if _ASCII_SUSPECT.search(text) is not None or "    " in text:
             text = _rewrite(text)
