@@ -56,11 +56,17 @@ REFUSED_TIMEOUT = 2.0  # how long a refused connection may take to send the head
 SEND_PROGRESS = 64 * 1024  # bytes of a stalled answer a client must read per send_timeout
 
 _REASONS = {
+    400: b"Bad Request",
     408: b"Request Timeout",
     429: b"Too Many Requests",
     431: b"Request Header Fields Too Large",
+    501: b"Not Implemented",
     503: b"Service Unavailable",
 }
+# headers a request may carry once: with two, the app took the first and a proxy before it may
+# have read the other (two Authorizations answered as either user, by their order; an Origin
+# of ours before a foreign one passed the origin check: stop 47's probe)
+ONCE = frozenset({b"host", b"authorization", b"origin"})
 
 
 def error_answer(status: int, code: str, message: str) -> bytes:
@@ -244,6 +250,8 @@ class GuardedHttpTools(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._disarm()
+        if self._malformed():
+            return
         proxies = self.limits.proxies
         if proxies and proxies.trusts(self._peer):
             self._count(proxies.client(self._peer, self.headers))
@@ -256,6 +264,21 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._pipelined = [c for c in self._pipelined if not c.response_complete]
             self._pipelined.append(earlier)
         self._body_due = not (self.parser.should_upgrade() and self._should_upgrade())
+
+    def _malformed(self) -> bool:
+        """Refused (True): a header of ONCE given twice (400), a transfer coding other than
+        chunked alone (501: `gzip, chunked` was taken as chunked, the gzip ignored)."""
+        seen: set[bytes] = set()
+        for name, value in self.headers:
+            if name in ONCE:
+                if name in seen:
+                    self._refuse(400, "bad_request", f"more than one {name.decode()} header")
+                    return True
+                seen.add(name)
+            elif name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+                self._refuse(501, "not_implemented", "transfer coding other than chunked")
+                return True
+        return False
 
     def on_body(self, body: bytes) -> None:
         self._body_read += len(body)
