@@ -7,10 +7,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from datetime import UTC, datetime
 
 import aiosqlite
+import pytest
+from sqlalchemy import text
 
 from tests.contract.conftest import draft, running
+from torbit.backends.store import sqlite_dialect
+from torbit.backends.store.dialects import is_unavailable
 from torbit.backends.store.sql import SqlStore
 from torbit.core.models import Message
 
@@ -87,3 +92,27 @@ async def test_a_message_waits_for_another_writers_lock_and_is_acked_after_its_c
             check.close()
         assert row == ("waits",)
         assert log.commits == 3
+
+
+async def test_an_insert_held_past_the_busy_timeout_is_the_store_unavailable(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A room's first batch (its next id read in the same transaction) was inserted through
+    the driver, whose "database is locked" was not taken for the store being busy: the
+    sender got 503 all the same, but every such batch logged an ERROR with its traceback
+    (stop 47's probe, the admin CLI holding the file). It is SQLAlchemy's error now, as the
+    other paths raise, which callers know for unavailable."""
+    monkeypatch.setattr(sqlite_dialect, "BUSY_TIMEOUT_MS", 200)
+    async with running(sqlite_url) as (store, _):
+        assert store.dialect.url.database is not None
+        holder = sqlite3.connect(store.dialect.url.database, isolation_level=None)
+        try:
+            async with store.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))  # begun, as when a room's next id is read
+                holder.execute("BEGIN IMMEDIATE")
+                row = ("fresh", 1, "alice", "waits too long", datetime.now(UTC), "message", None)
+                with pytest.raises(Exception, match="locked") as caught:
+                    await store.dialect.commit_messages(conn, [row])
+                assert is_unavailable(caught.value), repr(caught.value)
+        finally:
+            holder.close()

@@ -386,7 +386,11 @@ class SqliteDialect(SqlDialect):
         # transaction is still SQLAlchemy's (the same sqlite3 connection), and sent_at goes
         # through the column type's own bind processor, so the stored text is what Core writes.
         db = await _aiosqlite(conn)
-        await db.executemany(_SQLITE_INSERT, self._stored_rows(conn, rows))
+        params = self._stored_rows(conn, rows)
+        try:
+            await db.executemany(_SQLITE_INSERT, params)
+        except sqlite3.Error as e:  # as `commit_messages`: "database is locked" is unavailable
+            raise _wrapped(_SQLITE_INSERT, params, e) from e
 
     async def commit_messages(self, conn: AsyncConnection, rows: Sequence[MessageRow]) -> None:
         # The insert and its commit in one hand-off to aiosqlite's thread (`_committed`), where
