@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import socket
 
 import pytest
 
 from tests.conftest import ServerFactory
+from tests.helpers.http import register
+from tests.helpers.moderation import Ws, api
 from torbit.frontends.flow import USER_TIMEOUT_MS
 
 pytestmark = pytest.mark.skipif(
@@ -39,25 +42,70 @@ async def server_socket_of(client: socket.socket) -> socket.socket:
             await asyncio.sleep(0.05)
 
 
-@pytest.mark.parametrize("door", ["telnet", "irc", "http"])
-async def test_every_door_bounds_what_an_unread_client_holds(
-    make_server: ServerFactory, door: str
-) -> None:
-    app = await make_server(
-        telnet={"send_buffer": SEND_BUFFER},
-        irc={"send_buffer": SEND_BUFFER},
-        http={"ws_send_buffer": SEND_BUFFER},
-    )
-    port = {"telnet": app.telnet_port, "irc": app.irc_port, "http": app.http_port}[door]
-    assert port is not None
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        if door == "http":  # a connection's protocol is made once the doorman lets it in
-            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            await reader.readuntil(b"\r\n\r\n")
+def user_timeout(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)
+
+
+async def test_an_http_connection_is_bounded_from_the_start(make_server: ServerFactory) -> None:
+    app = await make_server(http={"ws_send_buffer": SEND_BUFFER})
+    assert app.http_port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.http_port)
+    try:  # a connection's protocol is made once the doorman lets it in
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await reader.readuntil(b"\r\n\r\n")
         server = await server_socket_of(writer.get_extra_info("socket"))
-        assert server.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == USER_TIMEOUT_MS
+        assert user_timeout(server) == USER_TIMEOUT_MS
         # Linux doubles the value asked, for its bookkeeping; autotuned it grows to megabytes
         assert server.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * SEND_BUFFER
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize(("door", "goodbye"), [("telnet", None), ("irc", b"QUIT\r\n")])
+async def test_a_line_door_bounds_its_side_once_it_closes(
+    make_server: ServerFactory, door: str, goodbye: bytes | None
+) -> None:
+    """Live, a client that stops reading is the door's to drop, with its reason; once our side
+    closes (the client hung up, or QUIT), the kernel's bound, set just before. The server's
+    socket is kept open here by a duplicate of its descriptor, read after the door closed
+    its own."""
+    app = await make_server(telnet={"send_buffer": SEND_BUFFER}, irc={"send_buffer": SEND_BUFFER})
+    port = app.telnet_port if door == "telnet" else app.irc_port
+    assert port is not None
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    server = await server_socket_of(writer.get_extra_info("socket"))
+    kept = socket.socket(fileno=os.dup(server.fileno()))
+    try:
+        assert user_timeout(kept) == 0  # live
+        assert kept.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * SEND_BUFFER
+        if goodbye is None:
+            writer.write_eof()
+        else:
+            writer.write(goodbye)
+        # (no end of stream to wait for: the duplicate keeps the socket open, and its FIN)
+        async with asyncio.timeout(10):
+            while user_timeout(kept) != USER_TIMEOUT_MS:
+                await asyncio.sleep(0.05)
+    finally:
+        kept.close()
+        writer.close()
+
+
+async def test_a_websocket_is_the_doors_to_drop_while_it_lives(make_server: ServerFactory) -> None:
+    """Upgraded, the kernel's bound is lifted (a WebSocket that stops reading is dropped by
+    the door, with its reason: ws_inbound.py), and set again as our side closes."""
+    app = await make_server()
+    async with api(app, "owner") as owner:
+        await register(owner, "owner", "wendy")
+    wendy = await Ws.open(app, "wendy")
+    server = await server_socket_of(wendy.ws.transport.get_extra_info("socket"))
+    kept = socket.socket(fileno=os.dup(server.fileno()))
+    try:
+        assert user_timeout(kept) == 0
+        wendy.ws.close_timeout = 0.5  # the duplicate holds back the end of the stream
+        await wendy.close()
+        async with asyncio.timeout(10):
+            while user_timeout(kept) != USER_TIMEOUT_MS:
+                await asyncio.sleep(0.05)
+    finally:
+        kept.close()

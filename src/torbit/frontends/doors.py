@@ -16,7 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from torbit.core.limits import ConnectionLimiter
 from torbit.frontends.admission import Doorman, Refusals
-from torbit.frontends.flow import FlushQueue, reset
+from torbit.frontends.flow import FlushQueue, bound_unread, reset
 from torbit.frontends.handshake import HANDSHAKE_TIMEOUT, HandshakeGate, Handshakes
 from torbit.frontends.line_session import LineSession
 from torbit.frontends.proxied import ProxyGate, TrustedNetworks
@@ -244,6 +244,7 @@ class LineDoor(Generic[S]):
         that reads nothing never takes: it is cut at `until` then, or at a stop)."""
         session.hung_up()
         self._keep(session, transport, until)
+        bound_unread(transport)
         transport.close()
 
     def linger(self, session: S, transport: asyncio.Transport) -> None:

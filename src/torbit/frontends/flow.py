@@ -62,19 +62,32 @@ def reset(transport: asyncio.Transport) -> None:
 
 
 # Milliseconds a client's socket may hold output the client does not take (unacknowledged, or
-# its window shut) before the kernel aborts it (TCP_USER_TIMEOUT, Linux). Our side closed
-# gracefully with output the client never reads leaves an orphan socket the door counts no
-# more, kept by the kernel for as long as the client keeps its window shut: 150 of them from
-# one address held 220 MB in stop 47's probe, every door, none cut after minutes. A client
-# that reads, however slowly, opens its window and starts the count again.
+# its window shut) before the kernel aborts it (TCP_USER_TIMEOUT, Linux), once our side has
+# closed: a graceful close with output the client never reads leaves an orphan socket the
+# door counts no more, kept by the kernel for as long as the client keeps its window shut
+# (150 from one address held 220 MB in stop 47's probe, every door, none cut after minutes).
+# A client that reads, however slowly, opens its window and starts the count again. Not set
+# on a live line door's or WebSocket's socket: a client that stops reading there is dropped
+# by the door, with its reason in the log.
 USER_TIMEOUT_MS = 30_000
+
+
+def bound_unread(transport: asyncio.BaseTransport, ms: int = USER_TIMEOUT_MS) -> None:
+    """Set the socket's TCP_USER_TIMEOUT (0: the kernel's default, none), before our side of
+    the connection closes, or for HTTP from the start."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        with contextlib.suppress(OSError, ValueError):  # gone already: nothing to hold
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, ms)
 
 
 def tune_socket(
     transport: asyncio.BaseTransport, *, nodelay: bool, send_buffer: int, receive_buffer: int
 ) -> None:
     """Set what a door asks of a client's TCP socket (every door's: the line doors', HTTP's
-    and so WebSockets'). USER_TIMEOUT_MS always.
+    and so WebSockets').
 
     `nodelay` False turns Nagle's algorithm back on (asyncio and uvloop set TCP_NODELAY on
     every TCP socket): a write to a client with output still unacknowledged waits for its ACK
@@ -98,8 +111,6 @@ def tune_socket(
     if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return
     with contextlib.suppress(OSError):  # the client is gone already: its session sees it next
-        if hasattr(socket, "TCP_USER_TIMEOUT"):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)
         if not nodelay:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         if send_buffer:
@@ -451,6 +462,7 @@ class TransportWriter:
         self.flush()
         self._socket = self._fd = -1
         if self.transport is not None and not self.transport.is_closing():
+            bound_unread(self.transport)
             self.transport.close()
 
     def cut(self) -> None:

@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from torbit.core.limits import ConnectionLimiter
-from torbit.frontends.flow import reset, tune_socket
+from torbit.frontends.flow import bound_unread, reset, tune_socket
 from torbit.frontends.http.proxies import TrustedProxies
 
 HEAD_TIMEOUT = 20.0
@@ -165,6 +165,7 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._peer = self.client[0]
         # bounded in size and in time, what the kernel holds for a client that never reads
         tune_socket(transport, nodelay=True, send_buffer=self.limits.send_buffer, receive_buffer=0)
+        bound_unread(transport)  # a WebSocket's is lifted while it lives (ws.py)
         if not self.limits.proxies.trusts(self._peer):
             self._count(self._peer)
         self._arm()

@@ -46,7 +46,7 @@ from torbit.core.names import check_name
 from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.errors import AuthenticationFailed, InvalidInput, ServiceUnavailable, TorbitError
-from torbit.frontends.flow import FlushQueue, reset, tune_socket
+from torbit.frontends.flow import FlushQueue, bound_unread, reset, tune_socket
 from torbit.frontends.http.auth import Authenticator, Principal, client_address
 from torbit.frontends.http.ws_session import (
     DOOR,
@@ -184,18 +184,24 @@ class LiveEndpoint:
         # Counted per address by the connection guard (guard.py), from the TCP connection
         # until it closes; its handshake's Origin was checked by origins.py.
         self.connected += 1
+        transport = None
         try:
             await websocket.accept()
             transport = transport_of(websocket)
             if transport is not None:
                 send, receive = self._buffers
                 tune_socket(transport, nodelay=True, send_buffer=send, receive_buffer=receive)
+                # live, a client that stops reading is the door's to drop, with its reason
+                # (ws_inbound.py); the kernel's bound is back for our close (flow.py)
+                bound_unread(transport, 0)
             if self._draining:
                 await self._close(websocket, SERVICE_RESTART, self._draining)
                 return
             await self._serve(websocket)
         finally:
             self.connected -= 1
+            if transport is not None:
+                bound_unread(transport)
 
     def drain(self, text: str) -> None:
         """The node is leaving: every client is closed with 1012 (service restart), after the
