@@ -10,15 +10,19 @@ orphan or not) and a bounded send buffer. Read back from the server's own socket
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import socket
+import ssl
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import register
 from tests.helpers.moderation import Ws, api
+from tests.helpers.tls import tls_doors, trusting
 from torbit.frontends.flow import USER_TIMEOUT_MS
 
 pytestmark = pytest.mark.skipif(
@@ -109,3 +113,33 @@ async def test_a_websocket_is_the_doors_to_drop_while_it_lives(make_server: Serv
                 await asyncio.sleep(0.05)
     finally:
         kept.close()
+
+
+async def test_a_tls_close_notify_bounds_our_side_before_the_tls_layer_closes(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    """A TLS client's close_notify: asyncio's TLS layer closes the connection itself once the
+    session's `eof_received` returns, never through the door (stop 47's probe: 60 IRC-over-TLS
+    orphans, each holding the output asked for and never read, 90 s and on)."""
+    ca, line_tls, _ = tls_doors(tmp_path)
+    app = await make_server(telnet=line_tls)
+    port = app.telnet_tls_port
+    assert port is not None
+
+    def connect() -> ssl.SSLSocket:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        return trusting(ca).wrap_socket(raw, server_hostname="127.0.0.1")
+
+    client = await asyncio.to_thread(connect)
+    server = await server_socket_of(client)
+    kept = socket.socket(fileno=os.dup(server.fileno()))
+    try:
+        assert user_timeout(kept) == 0  # live
+        with contextlib.suppress(ssl.SSLError):  # sent; what the server wrote comes after it
+            await asyncio.to_thread(client.unwrap)
+        async with asyncio.timeout(10):
+            while user_timeout(kept) != USER_TIMEOUT_MS:
+                await asyncio.sleep(0.05)
+    finally:
+        kept.close()
+        client.close()

@@ -244,7 +244,6 @@ class LineDoor(Generic[S]):
         that reads nothing never takes: it is cut at `until` then, or at a stop)."""
         session.hung_up()
         self._keep(session, transport, until)
-        bound_unread(transport)
         transport.close()
 
     def linger(self, session: S, transport: asyncio.Transport) -> None:
@@ -256,7 +255,10 @@ class LineDoor(Generic[S]):
     def _keep(self, session: S, transport: asyncio.Transport, until: float) -> None:
         """Keep the connection of a session that ended until it is lost (`lost`), or cut at
         `until` (loop time, no earlier than any kept before) by `_cut_lingering`; one kept
-        already keeps its time."""
+        already keeps its time. The kernel's bound on what it holds unread is set now
+        (`flow.bound_unread`): a TLS client's close_notify has its transport closing before
+        the door sees it."""
+        bound_unread(transport)
         if session in self._closing:
             return
         self._closing[session] = (transport, until)

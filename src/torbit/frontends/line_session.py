@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, cast
 from torbit.core.limits import ByteBudget, ConnectionLimiter
 from torbit.errors import Forbidden
 from torbit.frontends.admission import Refusals
-from torbit.frontends.flow import FlushQueue, TransportWriter, tune_socket
+from torbit.frontends.flow import FlushQueue, TransportWriter, bound_unread, tune_socket
 from torbit.frontends.paced import PacedInput
 from torbit.frontends.tally import Tally
 from torbit.metrics import Metrics
@@ -192,6 +192,8 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         w = self._writer
         t = w.transport if w is not None else None
         if w is None or t is None or t.get_extra_info("ssl_object") is not None:
+            if t is not None:  # the SSL layer closes once this returns: bounded before
+                bound_unread(t)
             self._gone()
             return None
         if self._input_ended():
