@@ -50,6 +50,13 @@ def user_timeout(sock: socket.socket) -> int:
     return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)
 
 
+async def bounded_soon(kept: socket.socket) -> None:
+    """Wait until the server's socket carries the kernel's bound (set as its side closes)."""
+    async with asyncio.timeout(10):
+        while user_timeout(kept) != USER_TIMEOUT_MS:
+            await asyncio.sleep(0.05)
+
+
 async def test_an_http_connection_is_bounded_from_the_start(make_server: ServerFactory) -> None:
     app = await make_server(http={"ws_send_buffer": SEND_BUFFER})
     assert app.http_port is not None
@@ -87,9 +94,7 @@ async def test_a_line_door_bounds_its_side_once_it_closes(
         else:
             writer.write(goodbye)
         # (no end of stream to wait for: the duplicate keeps the socket open, and its FIN)
-        async with asyncio.timeout(10):
-            while user_timeout(kept) != USER_TIMEOUT_MS:
-                await asyncio.sleep(0.05)
+        await bounded_soon(kept)
     finally:
         kept.close()
         writer.close()
@@ -108,9 +113,7 @@ async def test_a_websocket_is_the_doors_to_drop_while_it_lives(make_server: Serv
         assert user_timeout(kept) == 0
         wendy.ws.close_timeout = 0.5  # the duplicate holds back the end of the stream
         await wendy.close()
-        async with asyncio.timeout(10):
-            while user_timeout(kept) != USER_TIMEOUT_MS:
-                await asyncio.sleep(0.05)
+        await bounded_soon(kept)
     finally:
         kept.close()
 
@@ -137,9 +140,7 @@ async def test_a_tls_close_notify_bounds_our_side_before_the_tls_layer_closes(
         assert user_timeout(kept) == 0  # live
         with contextlib.suppress(ssl.SSLError):  # sent; what the server wrote comes after it
             await asyncio.to_thread(client.unwrap)
-        async with asyncio.timeout(10):
-            while user_timeout(kept) != USER_TIMEOUT_MS:
-                await asyncio.sleep(0.05)
+        await bounded_soon(kept)
     finally:
         kept.close()
         client.close()
