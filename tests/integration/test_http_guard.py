@@ -216,3 +216,22 @@ async def test_a_transfer_coding_other_than_chunked_is_refused(
     status, body = await response(reader)
     assert status == 501
     assert json.loads(body)["error"]["code"] == "not_implemented"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"GET /healthz HTTP/1.1\nHost: x\n\n",
+        CHUNKED + b"zz\r\n",
+    ],
+)
+async def test_a_request_the_parser_refuses_gets_the_error_shape(
+    server: App, connections: list[asyncio.StreamWriter], request_bytes: bytes
+) -> None:
+    """Was uvicorn's `400` in plain text ("Invalid HTTP request received.")."""
+    reader, writer = await open_http(server, connections)
+    writer.write(request_bytes)
+    status, body = await response(reader)
+    assert status == 400
+    assert json.loads(body)["error"]["code"] == "bad_request"

@@ -411,6 +411,11 @@ class GuardedHttpTools(HttpToolsProtocol):
             self.cycle.message_event.set()
         reset(self.transport)  # what is unsent goes now, the kernel's too, not when it would read
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request its parser refuses (two Content-Lengths, a bad chunk
+        size, bare LF line ends): in the API's one error shape, not uvicorn's plain text."""
+        self._refuse(400, "bad_request", "malformed HTTP request: " + msg.rstrip("."))
+
     def _refuse(self, status: int, code: str, message: str) -> None:
         self._finished = True
         self._disarm()
