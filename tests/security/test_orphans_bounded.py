@@ -15,6 +15,7 @@ import gc
 import os
 import socket
 import ssl
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -39,11 +40,24 @@ async def server_socket_of(client: socket.socket) -> socket.socket:
     async with asyncio.timeout(10):
         while True:
             for o in gc.get_objects():
-                if isinstance(o, asyncio.Transport) and o.get_extra_info("peername") == here:
+                # by its type: a dead weak proxy among the objects raises on isinstance
+                if issubclass(type(o), asyncio.Transport) and o.get_extra_info("peername") == here:
                     sock = o.get_extra_info("socket")
                     if sock is not None:
                         return sock  # type: ignore[no-any-return]
             await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def server_end(client: socket.socket) -> AsyncIterator[socket.socket]:
+    """The server's end of `client`'s connection, kept open by a duplicate of its descriptor:
+    read after the server closed its own (so no FIN, no end of stream for the client)."""
+    server = await server_socket_of(client)
+    kept = socket.socket(fileno=os.dup(server.fileno()))
+    try:
+        yield kept
+    finally:
+        kept.close()
 
 
 def user_timeout(sock: socket.socket) -> int:
@@ -84,19 +98,16 @@ async def test_a_line_door_bounds_its_side_once_it_closes(
     port = app.telnet_port if door == "telnet" else app.irc_port
     assert port is not None
     _, writer = await asyncio.open_connection("127.0.0.1", port)
-    server = await server_socket_of(writer.get_extra_info("socket"))
-    kept = socket.socket(fileno=os.dup(server.fileno()))
     try:
-        assert user_timeout(kept) == 0  # live
-        assert kept.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * SEND_BUFFER
-        if goodbye is None:
-            writer.write_eof()
-        else:
-            writer.write(goodbye)
-        # (no end of stream to wait for: the duplicate keeps the socket open, and its FIN)
-        await bounded_soon(kept)
+        async with server_end(writer.get_extra_info("socket")) as kept:
+            assert user_timeout(kept) == 0  # live
+            assert kept.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * SEND_BUFFER
+            if goodbye is None:
+                writer.write_eof()
+            else:
+                writer.write(goodbye)
+            await bounded_soon(kept)
     finally:
-        kept.close()
         writer.close()
 
 
@@ -107,15 +118,11 @@ async def test_a_websocket_is_the_doors_to_drop_while_it_lives(make_server: Serv
     async with api(app, "owner") as owner:
         await register(owner, "owner", "wendy")
     wendy = await Ws.open(app, "wendy")
-    server = await server_socket_of(wendy.ws.transport.get_extra_info("socket"))
-    kept = socket.socket(fileno=os.dup(server.fileno()))
-    try:
+    async with server_end(wendy.ws.transport.get_extra_info("socket")) as kept:
         assert user_timeout(kept) == 0
         wendy.ws.close_timeout = 0.5  # the duplicate holds back the end of the stream
         await wendy.close()
         await bounded_soon(kept)
-    finally:
-        kept.close()
 
 
 async def test_a_tls_close_notify_bounds_our_side_before_the_tls_layer_closes(
@@ -134,13 +141,11 @@ async def test_a_tls_close_notify_bounds_our_side_before_the_tls_layer_closes(
         return trusting(ca).wrap_socket(raw, server_hostname="127.0.0.1")
 
     client = await asyncio.to_thread(connect)
-    server = await server_socket_of(client)
-    kept = socket.socket(fileno=os.dup(server.fileno()))
     try:
-        assert user_timeout(kept) == 0  # live
-        with contextlib.suppress(ssl.SSLError):  # sent; what the server wrote comes after it
-            await asyncio.to_thread(client.unwrap)
-        await bounded_soon(kept)
+        async with server_end(client) as kept:
+            assert user_timeout(kept) == 0  # live
+            with contextlib.suppress(ssl.SSLError):  # sent; the server's output comes after
+                await asyncio.to_thread(client.unwrap)
+            await bounded_soon(kept)
     finally:
-        kept.close()
         client.close()
