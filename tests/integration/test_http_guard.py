@@ -45,6 +45,12 @@ async def response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
+async def error_of(reader: asyncio.StreamReader) -> tuple[int, str]:
+    """Status and error code of one answer in the API's error shape."""
+    status, body = await response(reader)
+    return status, json.loads(body)["error"]["code"]
+
+
 async def test_an_endless_header_is_refused_with_431(
     server: App, connections: list[asyncio.StreamWriter]
 ) -> None:
@@ -66,9 +72,7 @@ async def test_the_431_answer_has_the_error_shape(
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
     await asyncio.sleep(0.2)  # the read that begins a head is not counted: it may hold more
     writer.write(b"b" * 70_000)
-    status, body = await response(reader)
-    assert status == 431
-    assert json.loads(body)["error"]["code"] == "too_large"
+    assert await error_of(reader) == (431, "too_large")
     assert await reader.read() == b""  # and the connection is closed
 
 
@@ -166,9 +170,7 @@ async def test_an_endless_trailer_is_refused_with_431(
     writer.write(CHUNKED + b"2\r\n{}\r\n0\r\n")
     await asyncio.sleep(0.2)  # the read that ends the head is not counted: it may hold more
     writer.write(b"a: b\r\n" * 12_000)
-    status, body = await response(reader)
-    assert status == 431
-    assert json.loads(body)["error"]["code"] == "too_large"
+    assert await error_of(reader) == (431, "too_large")
 
 
 async def test_chunked_bodies_and_a_small_trailer_pass(
@@ -202,9 +204,7 @@ async def test_a_header_given_twice_is_refused(
     check on the first: whatever stood before the server may have read the other."""
     reader, writer = await open_http(server, connections)
     writer.write(b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\n" + extra + b"\r\n")
-    status, body = await response(reader)
-    assert status == 400
-    assert json.loads(body)["error"]["code"] == "bad_request"
+    assert await error_of(reader) == (400, "bad_request")
 
 
 async def test_a_transfer_coding_other_than_chunked_is_refused(
@@ -213,9 +213,7 @@ async def test_a_transfer_coding_other_than_chunked_is_refused(
     """`gzip, chunked` was taken as chunked, the gzip ignored: the body stored as sent."""
     reader, writer = await open_http(server, connections)
     writer.write(CHUNKED.replace(b"chunked", b"gzip, chunked") + b"2\r\n{}\r\n0\r\n\r\n")
-    status, body = await response(reader)
-    assert status == 501
-    assert json.loads(body)["error"]["code"] == "not_implemented"
+    assert await error_of(reader) == (501, "not_implemented")
 
 
 @pytest.mark.parametrize(
@@ -232,6 +230,4 @@ async def test_a_request_the_parser_refuses_gets_the_error_shape(
     """Was uvicorn's `400` in plain text ("Invalid HTTP request received.")."""
     reader, writer = await open_http(server, connections)
     writer.write(request_bytes)
-    status, body = await response(reader)
-    assert status == 400
-    assert json.loads(body)["error"]["code"] == "bad_request"
+    assert await error_of(reader) == (400, "bad_request")

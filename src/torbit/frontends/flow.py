@@ -462,7 +462,6 @@ class TransportWriter:
         self.flush()
         self._socket = self._fd = -1
         if self.transport is not None and not self.transport.is_closing():
-            bound_unread(self.transport)
             self.transport.close()
 
     def cut(self) -> None:

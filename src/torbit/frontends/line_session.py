@@ -236,8 +236,8 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         t = w.transport if w is not None else None
         if w is not None and t is not None and not t.is_closing():
             self._closing(reason)
+            self.server.linger(self, t)  # kept, and the kernel's bound set, before it closes
             w.close()
-            self.server.linger(self, t)
 
     def _dropped_slow(self) -> None:
         self._log.warning(
