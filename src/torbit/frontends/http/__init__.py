@@ -4,6 +4,7 @@ call a service and serialize; `create_http_app` wires them together."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -32,6 +33,7 @@ from torbit.frontends.http.origins import OriginCheck
 from torbit.frontends.http.proxies import ForwardedClient, TrustedProxies
 from torbit.frontends.http.rooms import rooms_router
 from torbit.frontends.http.ws import KeepRawSend, LiveEndpoint
+from torbit.frontends.tally import Tally
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 # FastAPI asks on every request whether a global OpenTelemetry provider is set (6-10 µs of a
@@ -179,6 +181,7 @@ def http_protocol(core: HttpCore, options: HttpOptions, pending: Handshakes) -> 
     counted per client address in the limiter the telnet door shares, a refused one before
     uvicorn's protocol is made (doorman.py; those waiting to be answered in `pending`)."""
     refused = refusals(core.connections, core.metrics)
+    odd = Tally(logging.getLogger("torbit.http"), "http: odd request")
     limits = DoorLimits(
         core.connections,
         TrustedProxies(options.trusted_proxies),
@@ -186,8 +189,9 @@ def http_protocol(core: HttpCore, options: HttpOptions, pending: Handshakes) -> 
         options.send_timeout,
         refused.count,  # through a trusted proxy, the guard refuses (doorman.py: the rest)
         options.ws_send_buffer,  # every connection's, not only a WebSocket's
+        odd.count,
     )
-    return HttpDoor(limits, guarded_protocol(limits), refused, pending)
+    return HttpDoor(limits, guarded_protocol(limits), refused, pending, (refused.tally, odd))
 
 
 def drain_http_app(app: FastAPI, text: str) -> None:

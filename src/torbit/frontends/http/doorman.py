@@ -28,6 +28,7 @@ from torbit.frontends.http.guard import (
     GuardedHttpTools,
     error_answer,
 )
+from torbit.frontends.tally import Tally
 from torbit.metrics import Metrics
 
 log = logging.getLogger("torbit.http")
@@ -46,11 +47,13 @@ class HttpDoor:
         protocol: type[GuardedHttpTools],
         refusals: Refusals,
         pending: Handshakes,
+        tallies: tuple[Tally, ...],
     ) -> None:
         self.limits = limits
         self.protocol = protocol
         self.refusals = refusals
         self.pending = pending
+        self.tallies = tallies  # the door's log summaries, told whole at a stop
 
     def __call__(self, **kwargs: Any) -> asyncio.Protocol:
         """uvicorn's `http_protocol_class`: called with its arguments for each connection."""

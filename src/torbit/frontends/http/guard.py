@@ -33,12 +33,16 @@ hold sockets and memory without limit.
   closed. A reconnect storm cost a whole request each (attack14: bench/JOURNAL.md). A
   connection refused at once is the doorman's (doorman.py), before this protocol is made;
   here only those through a trusted proxy, refused for the client their head names.
+- uvicorn's warning for each request it cannot parse or whose `Upgrade` it does not serve
+  (any client could write one a request, no account needed: 500 lines from one connection
+  with `Upgrade: h2c`) is counted instead (`DoorLimits.odd`: the door's log summary).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -67,6 +71,8 @@ _REASONS = {
 # have read the other (two Authorizations answered as either user, by their order; an Origin
 # of ours before a foreign one passed the origin check: stop 47's probe)
 ONCE = frozenset({b"host", b"authorization", b"origin"})
+# uvicorn's warnings that a client writes at will, each counted by the guard instead
+_CLIENTS_WARNINGS = frozenset({"Invalid HTTP request received.", "Unsupported upgrade request."})
 
 
 def error_answer(status: int, code: str, message: str) -> bytes:
@@ -95,6 +101,25 @@ class DoorLimits:
     # a refusal counted (its address, why): the door's metric and log summary (doorman.py)
     refused: Callable[[str, str], None] = lambda address, reason: None
     send_buffer: int = 128 * 1024  # SO_SNDBUF of each connection (flow.tune_socket)
+    # a request uvicorn logged a warning for (unparsable, an unserved Upgrade): its address
+    # and why, for the door's log summary (tally.py), never a line each
+    odd: Callable[[str, str], None] = lambda address, why: None
+
+
+class _ClientsWarningsCounted(logging.LoggerAdapter[logging.Logger]):
+    """uvicorn's logger for the guarded protocol, without the warnings any client can cause
+    at will (the guard counts those); its errors, the app's faults, go on as they were."""
+
+    @property
+    def level(self) -> int:  # uvicorn reads it before each trace line
+        return self.logger.level
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if msg not in _CLIENTS_WARNINGS:
+            super().warning(msg, *args, **kwargs)
+
+
+_UVICORN_LOG = _ClientsWarningsCounted(logging.getLogger("uvicorn.error"))
 
 
 class _Counted(asyncio.Protocol):
@@ -132,6 +157,7 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.logger = _UVICORN_LOG  # type: ignore[assignment]  # a Logger's methods, one less
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._send_timer: asyncio.TimerHandle | None = None
@@ -414,7 +440,13 @@ class GuardedHttpTools(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request its parser refuses (two Content-Lengths, a bad chunk
         size, bare LF line ends): in the API's one error shape, not uvicorn's plain text."""
+        self.limits.odd(self._peer, "malformed HTTP request")
         self._refuse(400, "bad_request", "malformed HTTP request: " + msg.rstrip("."))
+
+    def _unsupported_upgrade_warning(self) -> None:
+        """uvicorn's warning for an `Upgrade` other than to a WebSocket (the request is then
+        answered as it is): counted, not a log line per request."""
+        self.limits.odd(self._peer, "an Upgrade not served (the request answered as it is)")
 
     def _refuse(self, status: int, code: str, message: str) -> None:
         self._finished = True

@@ -182,7 +182,8 @@ class HttpServer:
         handshakes not done are cut."""
         self._handshakes.cut()
         if self._door is not None:
-            self._door.refusals.tally.stop()  # what it counted and had not told yet
+            for tally in self._door.tallies:
+                tally.stop()  # what it counted and had not told yet
         if self._server is not None:
             shutdown_http_app(self._server.config.app)
             self._server.should_exit = True
