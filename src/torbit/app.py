@@ -23,7 +23,7 @@ from torbit.core.names import check_name
 from torbit.door_wiring import http_server, irc_server, telnet_server
 from torbit.errors import ConfigError, NodeStopped, ServiceUnavailable, StartupError
 from torbit.frontends.http.server import HttpServer
-from torbit.frontends.listeners import bind, raise_open_file_limit, tls_context
+from torbit.frontends.listeners import bind_all, raise_open_file_limit, tls_context
 from torbit.frontends.proxied import TrustedNetworks
 from torbit.gc_tuning import settle_garbage_collector
 from torbit.logs import Logs
@@ -122,23 +122,15 @@ class App:
         claim = self._claim = await claim_database(store, s.message_log.url)
         if claim is not None:
             self._opened.append(self._release)
-        bound: list[socket.socket] = []
-        try:
-            if s.telnet.enabled:
-                bound.append(telnet_sock := bind(s.telnet.host, s.telnet.port, "telnet.port"))
-            if telnet_tls is not None:
-                bound.append(tls_sock := bind(s.telnet.host, s.telnet.tls_port, "telnet.tls_port"))
-            if s.http.enabled:
-                bound.append(http_sock := bind(s.http.host, s.http.port, "http.port"))
-            if s.irc.enabled:
-                bound.append(irc_sock := bind(s.irc.host, s.irc.port, "irc.port"))
-            if irc_tls is not None:
-                bound.append(irc_tls_sock := bind(s.irc.host, s.irc.tls_port, "irc.tls_port"))
-        except ConfigError:
-            for sock in bound:
-                sock.close()
-            raise
-        self._opened.extend(sock_closer(sock) for sock in bound)
+        wanted: dict[str, tuple[str, int] | None] = {
+            "telnet.port": (s.telnet.host, s.telnet.port) if s.telnet.enabled else None,
+            "telnet.tls_port": (s.telnet.host, s.telnet.tls_port) if telnet_tls else None,
+            "http.port": (s.http.host, s.http.port) if s.http.enabled else None,
+            "irc.port": (s.irc.host, s.irc.port) if s.irc.enabled else None,
+            "irc.tls_port": (s.irc.host, s.irc.tls_port) if irc_tls else None,
+        }
+        bound = bind_all(wanted)
+        self._opened.extend(sock_closer(sock) for sock in bound.values())
         check_name(s.chat.default_room, "chat.default_room")
         # once the ports are ours: a busy port leaves no files
         self._logs = logs = Logs(s.log, on_lost=self.metrics.transcript_lost.inc)
@@ -177,20 +169,20 @@ class App:
             if not s.telnet.allow_plaintext_login:
                 refuse = "plaintext logins are disabled here: connect with TLS"
                 if telnet_tls is not None:
-                    refuse += f" to port {tls_sock.getsockname()[1]}"
+                    refuse += f" to port {bound['telnet.tls_port'].getsockname()[1]}"
             telnet = self.telnet
             self._opened.append(lambda: telnet.shutdown(0))
             await self.telnet.listen(
-                telnet_sock,
+                bound["telnet.port"],
                 refuse_login=refuse,
                 proxies=TrustedNetworks(s.telnet.trusted_proxies)
                 if s.telnet.proxy_protocol
                 else None,
             )
-            self.telnet_port = telnet_sock.getsockname()[1]
+            self.telnet_port = bound["telnet.port"].getsockname()[1]
             if telnet_tls is not None:
-                await self.telnet.listen(tls_sock, telnet_tls)
-                self.telnet_tls_port = tls_sock.getsockname()[1]
+                await self.telnet.listen(bound["telnet.tls_port"], telnet_tls)
+                self.telnet_tls_port = bound["telnet.tls_port"].getsockname()[1]
         if s.http.enabled:
             self.http = http_server(
                 s,
@@ -205,13 +197,13 @@ class App:
                     f"transcript: {p}" for p in [logs.transcript.problem] if p is not None
                 ],
             )
-            await self.http.start(http_sock)
-            self.http_port = http_sock.getsockname()[1]
+            await self.http.start(bound["http.port"])
+            self.http_port = bound["http.port"].getsockname()[1]
         if s.irc.enabled:
             await self._start_irc(
                 irc_server(s, core, connections, self.metrics),
-                irc_sock,
-                irc_tls_sock if irc_tls is not None else None,
+                bound["irc.port"],
+                bound.get("irc.tls_port"),
                 irc_tls,
             )
         self.core = core

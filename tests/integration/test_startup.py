@@ -134,6 +134,22 @@ def test_a_busy_port_fails_in_one_line_and_creates_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_every_busy_port_is_named_at_once(tmp_path: Path, env: dict[str, str]) -> None:
+    """A newcomer whose default ports were all held (another torbit, say) was told of the
+    telnet port, moved it, and was then told of the HTTP port, then of the IRC one."""
+    with contextlib.ExitStack() as stack:
+        busy = {}
+        for door in ("telnet", "http", "irc"):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            busy[f"TORBIT_{door.upper()}__PORT"] = str(sock.getsockname()[1])
+        r = run(tmp_path, dict(env, **busy), "serve")
+    words = [f"config key {door}.port: cannot listen" for door in ("telnet", "http", "irc")]
+    one_line_failure(r, *words, *(f"{variable}=PORT" for variable in busy))
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("door", ["telnet", "irc"])
 def test_a_busy_tls_port_names_its_real_key_and_how_to_change_it(
     tmp_path: Path, env: dict[str, str], door: str

@@ -11,26 +11,46 @@ import ssl
 from torbit.errors import ConfigError
 
 
-def bind(host: str, port: int, key: str) -> socket.socket:
-    """Bind a listening socket now, so a port in use stops start-up with a clear line naming
-    the port's config key (`telnet.tls_port`) and the variable that sets another one."""
+def bind_all(wanted: dict[str, tuple[str, int] | None]) -> dict[str, socket.socket]:
+    """Bind each config key's (host, port), None skipped, or none at all: every port that
+    cannot be had is named in one line, so a newcomer whose three default ports are taken
+    learns it at once rather than in three failed starts."""
+    bound: dict[str, socket.socket] = {}
+    failed: list[tuple[str, str, bool]] = []  # (why, key, whether another port would do)
+    for key, at in wanted.items():
+        if at is None:
+            continue
+        host, port = at
+        try:
+            bound[key] = _listening(host, port)
+        except OSError as e:
+            why = f"config key {key}: cannot listen on {host}:{port}: {e.strerror}"
+            failed.append((why, key, e.errno in (errno.EADDRINUSE, errno.EACCES)))
+    if not failed:
+        return bound
+    for sock in bound.values():
+        sock.close()
+    moves = [key for _, key, movable in failed if movable]
+    hint = ""
+    if moves:
+        variables = " ".join(f"TORBIT_{k.replace('.', '__').upper()}=PORT" for k in moves)
+        places = ", ".join(f"{k.split('.')[1]} in [{k.split('.')[0]}]" for k in moves)
+        hint = f"; pick another port: {variables}, or {places} of the config file"
+    raise ConfigError("; ".join(why for why, _, _ in failed) + hint)
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, kind, proto, _, addr = infos[0]
-        sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
         sock.listen(4096)
         sock.setblocking(False)
-    except OSError as e:
-        why = f"config key {key}: cannot listen on {host}:{port}: {e.strerror}"
-        if e.errno in (errno.EADDRINUSE, errno.EACCES):
-            section, name = key.split(".")
-            why += (
-                f"; pick another port: TORBIT_{section.upper()}__{name.upper()}=PORT, or"
-                f" {name} in [{section}] of the config file"
-            )
-        raise ConfigError(why) from None
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
