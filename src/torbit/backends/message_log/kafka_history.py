@@ -3,11 +3,13 @@ kafka_read.py) and counting them, which a broker can only do by reading."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
+from torbit.backends.message_log import kafka_read
 from torbit.backends.message_log.kafka_base import KafkaLogBase
 from torbit.core.models import Message
-from torbit.errors import ServiceUnavailable
+from torbit.errors import RateLimited, ServiceUnavailable
 
 
 class KafkaHistory(KafkaLogBase):
@@ -32,10 +34,31 @@ class KafkaHistory(KafkaLogBase):
             if not await self._registry().exists(tp.topic):
                 return []
             if self._names.is_shared(tp):
-                return await readers.read_shared(
-                    tp, channel, after=after, before=before, limit=limit, newest=newest
-                )
+                # one scan of an inbox at a time on a node, and what its scans look at paid
+                # from its bucket (`_scanned`): the first waits, the next are refused
+                async with self._inbox_scans.hold(channel):
+                    scan = self._scan_granted(channel)
+                    found, looked_at = await readers.read_shared(
+                        tp, channel, after=after, before=before, limit=limit, newest=newest
+                    )
+                    self._scanned.give_back(channel, scan - looked_at)
+                    return found
             return await readers.read(tp, after=after, before=before, limit=limit, newest=newest)
+
+    def _scan_granted(self, channel: str) -> int:
+        """A whole scan's worth of the inbox's bucket, taken before it scans (the rest given
+        back after), or RateLimited saying when the bucket holds one again."""
+        bucket, scan = self._scanned, kafka_read.INBOX_SCAN
+        granted = bucket.take(channel, scan)
+        if granted < scan and bucket.enabled:
+            bucket.give_back(channel, granted)
+            wait = (scan - granted) / bucket.rate
+            raise RateLimited(
+                f"slow down: too many private messages looked through: try again in"
+                f" {math.ceil(wait)} s",
+                retry_after=wait,
+            )
+        return scan
 
     async def count(
         self,

@@ -55,6 +55,10 @@ class ReaderPool:
         self._idle: list[AIOKafkaConsumer] = []
         self._all: set[AIOKafkaConsumer] = set()
         self._slots = asyncio.Semaphore(max(1, size))
+        # inbox scans take at most half the readers: a room's join (its end offset) and its
+        # history always find one (stop 48's probe: eight scans of one inbox held all four,
+        # and a login on that node took 5 s, a join 15 s)
+        self._scan_slots = asyncio.Semaphore(max(1, size // 2))
         self._closed = False
 
     async def end_offset(self, tp: TopicPartition) -> int:
@@ -103,13 +107,13 @@ class ReaderPool:
         before: int | None,
         limit: int,
         newest: bool,
-    ) -> list[Message]:
+    ) -> tuple[list[Message], int]:
         """An inbox's messages in the wanted range: the records of its shared partition keyed
         by the channel, scanned chunk by chunk from the end backwards (newest) or from `after`
         forwards until `limit` are found, the range is exhausted, or INBOX_SCAN records were
-        looked at."""
+        looked at; and how many records were looked at (other inboxes' too)."""
         key = channel.encode()
-        async with self._lease(tp) as consumer:
+        async with self._scan_slots, self._lease(tp) as consumer:
             end = (await consumer.end_offsets([tp]))[tp]
             begin = (await consumer.beginning_offsets([tp]))[tp]
             # offsets wanted: [lo, hi), from ids after < id < before (id = offset + 1)
@@ -126,7 +130,7 @@ class ReaderPool:
                 budget -= stop - start
                 hi, lo = (start, lo) if newest else (hi, stop)
             found = found[-limit:] if newest else found[:limit]
-            return _decode(channel, tp, found)
+            return _decode(channel, tp, found), INBOX_SCAN - budget
 
     @contextlib.asynccontextmanager
     async def _lease(self, tp: TopicPartition) -> AsyncIterator[AIOKafkaConsumer]:
