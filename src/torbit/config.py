@@ -12,14 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, cast, get_origin
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -404,15 +397,19 @@ def _sections() -> list[str]:
     return [name for name in Settings.model_fields if _section(name) is not None]
 
 
-def _describe(err: ValidationError) -> str:
+def _describe(err: ValidationError, environ: Mapping[str, str]) -> str:
+    """One line: the key, where its value came from when a variable set it, and the value."""
     first = err.errors()[0]
     loc = [str(p) for p in first["loc"]]
     if first["type"] == "extra_forbidden" and 1 <= len(loc) <= 2:
         return _unknown(loc[0], loc[1] if len(loc) == 2 else "")
-    key = ".".join(loc) or "(top level)"
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
+    key, variable = ".".join(loc) or "(top level)", "TORBIT_" + "__".join(loc).upper()
+    msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    if variable in environ:
+        key += f" (set by {variable})"
+    given = repr(first.get("input"))  # our own checks' words (value_error) say it already
+    if first["type"] != "value_error" and isinstance(first.get("input"), str | int | float):
+        msg += f", not {given}" if len(given) <= 60 else ""
     return f"config key {key}: {msg}"
 
 
@@ -488,7 +485,8 @@ def load_settings(
 ) -> Settings:
     """Read the TOML file (if any), apply environment overrides, validate. Raises ConfigError with
     one line that names the bad key."""
-    _check_environment(os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    _check_environment(environ)
     cls: type[Settings] = Settings
     if path is not None:
         _check_file(path)
@@ -497,4 +495,4 @@ def load_settings(
     try:
         return cls(**overrides)
     except ValidationError as e:
-        raise ConfigError(_describe(e)) from None
+        raise ConfigError(_describe(e, environ)) from None

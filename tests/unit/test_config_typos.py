@@ -94,3 +94,22 @@ def test_an_expiry_not_longer_than_a_heartbeat_is_refused_saying_what_is_needed(
         "config key message_log.presence_expiry_seconds: Value error, must be more than "
         "presence_heartbeat_seconds (5 s)"
     )
+
+
+def test_a_refused_value_is_named_with_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newcomer's `TORBIT_CHAT__HISTORY_ON_JOIN=lots` was told only of `chat.history_on_join`:
+    not that a variable set it, nor what it was given."""
+    assert _error(tmp_path, "[chat]\nretention_hours = -5\n") == (
+        "config key chat.retention_hours: Input should be greater than 0, not -5"
+    )
+    monkeypatch.setenv("TORBIT_CHAT__HISTORY_ON_JOIN", "lots")
+    told = _error(tmp_path, environ={"TORBIT_CHAT__HISTORY_ON_JOIN": "lots"})
+    assert told.startswith(
+        "config key chat.history_on_join (set by TORBIT_CHAT__HISTORY_ON_JOIN): "
+    ), told
+    assert told.endswith(", not 'lots'"), told
+    monkeypatch.setenv("TORBIT_CHAT__HISTORY_ON_JOIN", "x" * 500)  # not repeated at length
+    told = _error(tmp_path, environ={"TORBIT_CHAT__HISTORY_ON_JOIN": "x" * 500})
+    assert "xxxx" not in told, told
