@@ -34,8 +34,14 @@ class KafkaHistory(KafkaLogBase):
             if not await self._registry().exists(tp.topic):
                 return []
             if self._names.is_shared(tp):
-                # one scan of an inbox at a time on a node, and what its scans look at paid
-                # from its bucket (`_scanned`): the first waits, the next are refused
+                # one scan of an inbox at a time on a node (another asked meanwhile is refused,
+                # not queued: queued ones outlasted the read's bound, each a 503 that marked
+                # the log unhealthy), and what its scans look at paid from its bucket
+                if self._inbox_scans.held(channel):
+                    raise RateLimited(
+                        "slow down: your private messages are being looked through already",
+                        retry_after=1.0,
+                    )
                 async with self._inbox_scans.hold(channel):
                     scan = self._scan_granted(channel)
                     found, looked_at = await readers.read_shared(

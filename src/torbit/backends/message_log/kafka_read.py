@@ -20,6 +20,7 @@ from aiokafka.structs import ConsumerRecord
 
 from torbit.backends.message_log.kafka_topics import TopicNames, decode
 from torbit.core.models import Message
+from torbit.errors import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class ReaderPool:
         forwards until `limit` are found, the range is exhausted, or INBOX_SCAN records were
         looked at; and how many records were looked at (other inboxes' too)."""
         key = channel.encode()
+        if self._scan_slots.locked():  # refused, not queued past the read's bound (a 503)
+            raise RateLimited("slow down: private messages are being looked through for many")
         async with self._scan_slots, self._lease(tp) as consumer:
             end = (await consumer.end_offsets([tp]))[tp]
             begin = (await consumer.beginning_offsets([tp]))[tp]
