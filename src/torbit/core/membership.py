@@ -185,7 +185,7 @@ class Membership(JoinChecks, RoomListings):
         guest = record is not None and record.is_guest
         default = key == name_key(self.rules.default_room)
         owner = None if default or guest else user
-        if not default:  # a guest's rooms too: each is a topic on Kafka, made and deleted
+        if not default:  # a guest's rooms too (each a Kafka topic, kept after the room)
             self.limits.creates.check(name_key(user), "rooms created")
         created_at = self._now()
         new = Room(name=room_name, created_at=created_at, owner=owner)

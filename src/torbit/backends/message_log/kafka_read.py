@@ -115,7 +115,7 @@ class ReaderPool:
         looked at; and how many records were looked at (other inboxes' too)."""
         key = channel.encode()
         if self._scan_slots.locked():  # refused, not queued past the read's bound (a 503)
-            raise RateLimited("slow down: private messages are being looked through for many")
+            raise RateLimited("slow down: the server is busy reading private messages: try again")
         async with self._scan_slots, self._lease(tp) as consumer:
             end = (await consumer.end_offsets([tp]))[tp]
             begin = (await consumer.beginning_offsets([tp]))[tp]
