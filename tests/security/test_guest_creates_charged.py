@@ -1,7 +1,7 @@
 """A guest's rooms are charged to `limits.create_rate` as an account's are. A room made by a
 guest's `JOIN` has no owner, and rooms without an owner skipped the rate: one guest could
-make and drop rooms as fast as its joins allowed (each a Kafka topic created and deleted on
-a scale-out deployment), twenty guests a minute from one address each doing so."""
+make rooms as fast as its joins allowed (on a scale-out deployment each a Kafka topic, kept
+after the room is gone), twenty guests a minute from one address each doing so."""
 
 from __future__ import annotations
 
