@@ -80,7 +80,7 @@ class KafkaLogBase:
         # 0.65 s of the node's CPU, uncharged, as often as one account asked (stop 48's probe).
         # Each inbox may have that many looked at per SCAN_SECONDS on a node, two whole scans
         # at once (a page loaded twice); one scan of an inbox at a time (`KafkaHistory.read`).
-        self._inbox_scans = KeyedLocks()
+        self._inbox_scans: set[str] = set()  # the inboxes this node is looking through now
         self._scanned = RateLimiter(kafka_read.INBOX_SCAN / SCAN_SECONDS, 2 * kafka_read.INBOX_SCAN)
         self._ending: dict[TopicPartition, asyncio.Future[int]] = {}
         self._assigned = asyncio.Event()

@@ -37,18 +37,21 @@ class KafkaHistory(KafkaLogBase):
                 # one scan of an inbox at a time on a node (another asked meanwhile is refused,
                 # not queued: queued ones outlasted the read's bound, each a 503 that marked
                 # the log unhealthy), and what its scans look at paid from its bucket
-                if self._inbox_scans.held(channel):
+                if channel in self._inbox_scans:
                     raise RateLimited(
                         "slow down: your private messages are being looked through already",
                         retry_after=1.0,
                     )
-                async with self._inbox_scans.hold(channel):
-                    scan = self._scan_granted(channel)
+                scan = self._scan_granted(channel)
+                self._inbox_scans.add(channel)
+                try:
                     found, looked_at = await readers.read_shared(
                         tp, channel, after=after, before=before, limit=limit, newest=newest
                     )
-                    self._scanned.give_back(channel, scan - looked_at)
-                    return found
+                finally:
+                    self._inbox_scans.discard(channel)
+                self._scanned.give_back(channel, scan - looked_at)
+                return found
             return await readers.read(tp, after=after, before=before, limit=limit, newest=newest)
 
     def _scan_granted(self, channel: str) -> int:

@@ -191,7 +191,7 @@ def http_protocol(core: HttpCore, options: HttpOptions, pending: Handshakes) -> 
         options.ws_send_buffer,  # every connection's, not only a WebSocket's
         odd.count,
     )
-    return HttpDoor(limits, guarded_protocol(limits), refused, pending, (refused.tally, odd))
+    return HttpDoor(limits, guarded_protocol(limits), refused, pending, odd)
 
 
 def drain_http_app(app: FastAPI, text: str) -> None:

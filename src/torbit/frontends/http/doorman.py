@@ -47,13 +47,13 @@ class HttpDoor:
         protocol: type[GuardedHttpTools],
         refusals: Refusals,
         pending: Handshakes,
-        tallies: tuple[Tally, ...],
+        odd: Tally,
     ) -> None:
         self.limits = limits
         self.protocol = protocol
         self.refusals = refusals
         self.pending = pending
-        self.tallies = tallies  # the door's log summaries, told whole at a stop
+        self.odd = odd  # odd requests' log summary (guard.py), as `refusals.tally` refusals'
 
     def __call__(self, **kwargs: Any) -> asyncio.Protocol:
         """uvicorn's `http_protocol_class`: called with its arguments for each connection."""

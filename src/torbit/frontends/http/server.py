@@ -182,7 +182,7 @@ class HttpServer:
         handshakes not done are cut."""
         self._handshakes.cut()
         if self._door is not None:
-            for tally in self._door.tallies:
+            for tally in (self._door.refusals.tally, self._door.odd):
                 tally.stop()  # what it counted and had not told yet
         if self._server is not None:
             shutdown_http_app(self._server.config.app)
