@@ -3,6 +3,7 @@ offset range a read asks for."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -17,8 +18,9 @@ from torbit.core.models import Draft, Message, MessageKind
 def test_rooms_have_topics_and_inboxes_share_a_fixed_set_of_partitions() -> None:
     names = TopicNames("torbit", inbox_partitions=8)
     assert names.topic("lobby") == "torbit.room.lobby"
-    assert names.topic("a.b_c-9") == "torbit.room.a.b_c-9"
-    for channel in ("lobby", "room.user.x", "inbox"):
+    assert names.topic("a.b-9") == "torbit.room.a.b-9"
+    assert names.topic("a.b_c-9") == "torbit.roomU.a.bUc-9"
+    for channel in ("lobby", "room.user.x", "inbox", "a.b_c-9", "_", "x_y_"):
         assert names.channel(names.topic(channel)) == channel
         assert not names.is_shared(names.place(channel))
     inboxes = {names.place(f"@user{n}") for n in range(1000)}
@@ -33,6 +35,35 @@ def test_rooms_have_topics_and_inboxes_share_a_fixed_set_of_partitions() -> None
         names.channel("other.room.lobby")
     with pytest.raises(ValueError):
         names.channel("torbit.inbox")  # no one channel
+
+
+def kafka_collision_key(topic: str) -> str:
+    """What Kafka compares topic names by: two topics with one key cannot both exist."""
+    return topic.replace(".", "_")
+
+
+def test_no_two_rooms_have_topics_kafka_takes_for_one() -> None:
+    """Kafka refused `x_y`'s topic beside `x.y`'s, so a room made after its look-alike was
+    deleted could never be written to; no two room names collide now, nor with the events
+    or inbox topics."""
+    names = TopicNames("torbit")
+    rooms = ["".join(t) for n in range(1, 5) for t in itertools.product("a._-", repeat=n)]
+    topics = [names.topic(r) for r in rooms] + [names.topic("!events"), names.inbox_topic]
+    keys = {kafka_collision_key(t) for t in topics}
+    assert len(keys) == len(topics) == len(rooms) + 2
+
+
+def test_a_room_with_an_underscore_keeps_the_topic_it_had_before() -> None:
+    names = TopicNames("torbit")
+    assert names.undecided("x_y") == "torbit.room.x_y"
+    assert names.undecided("x.y") is None  # never moved: nothing to look up
+    assert names.undecided("@x_y") is None  # inboxes share one topic
+    names.decide("x_y", legacy=True)
+    assert names.undecided("x_y") is None
+    assert names.topic("x_y") == "torbit.room.x_y"
+    assert names.channel("torbit.room.x_y") == "x_y"
+    names.decide("a_b", legacy=False)
+    assert names.undecided("a_b") is None and names.topic("a_b") == "torbit.roomU.aUb"
 
 
 @pytest.mark.parametrize("channel", ["", "@", "Lobby", "@Bob", "a b", "#x", "é", "x" * 65, "@@x"])

@@ -92,6 +92,18 @@ class KafkaLogBase:
             raise ServiceUnavailable("message log unavailable: not started")
         return self._topics
 
+    async def _placed(self, channel: str) -> TopicPartition:
+        """The channel's partition, once this node knows which topic a room with an '_'
+        uses: its own, or the one it had before stop 49 (`TopicNames`), looked up once."""
+        names = self._names
+        legacy = names.undecided(channel)
+        if legacy is not None:
+            async with self._bounded("topic lookup"):
+                registry = self._registry()
+                own = await registry.exists(names.topic(channel))
+                names.decide(channel, legacy=not own and await registry.exists(legacy))
+        return names.place(channel)
+
     @contextlib.asynccontextmanager
     async def _bounded(self, what: str, unsure: str = "") -> AsyncIterator[None]:
         """Give up after request_timeout and report any broker failure as ServiceUnavailable;

@@ -24,9 +24,9 @@ class KafkaHistory(KafkaLogBase):
         limit: int = 100,
         newest: bool = False,
     ) -> list[Message]:
-        tp = self._names.place(channel)
         if limit <= 0:
             return []
+        tp = await self._placed(channel)
         readers = self._readers
         if readers is None:
             raise ServiceUnavailable("message log unavailable: not started")

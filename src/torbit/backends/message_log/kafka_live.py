@@ -47,7 +47,7 @@ class KafkaLive(KafkaLogBase):
         """Deliver the channel's messages from its current end on. The start offset is fixed
         here, before returning, so a message published after `watch` returns is never missed
         even though the consumer picks the partition up a moment later."""
-        tp = self._names.place(channel)
+        tp = await self._placed(channel)
         key = channel.encode()
         shared = self._names.is_shared(tp)
         if tp in self._next and (not shared or key in self._inboxes.get(tp, ())):
@@ -81,7 +81,7 @@ class KafkaLive(KafkaLogBase):
                 self._reassign_soon()
 
     async def unwatch(self, channel: str) -> None:
-        tp = self._names.place(channel)
+        tp = await self._placed(channel)
         async with self._watch_locks.hold(channel):
             if tp not in self._next or self._live is None:
                 return

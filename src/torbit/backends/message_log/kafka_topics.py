@@ -43,8 +43,14 @@ class TopicNames:
     `inbox_partitions` partitions of `<prefix>.inbox`, chosen as Kafka's default partitioner
     would from the key "@bob" (so tools producing with that key agree).
 
-    Room names use only [a-z0-9._-], all legal in topic names, and land in their own
-    namespace, so a room topic names one room."""
+    Kafka holds '.' and '_' to be one character in topic names (its metrics' names cannot
+    tell them apart): with room "x.y"'s topic there, it refuses to create "x_y"'s, so a room
+    `#x_y` made after `#x.y` was deleted could never be written to (stop 48's probe). A room
+    whose name has an '_' therefore lives in `<prefix>.roomU.`, each '_' written 'U' (room
+    names are lower case, so 'U' says '_' and nothing else): `#x_y` is `<prefix>.roomU.xUy`,
+    which nothing of torbit's collides with. Such a room's topic made before (`<prefix>.room.x_y`)
+    keeps being used where it exists (`undecided`, `keep_legacy`), so an upgrade loses no
+    message."""
 
     def __init__(self, prefix: str, inbox_partitions: int = 16) -> None:
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", prefix):
@@ -52,9 +58,13 @@ class TopicNames:
         if inbox_partitions < 1:
             raise ValueError("inbox_partitions must be at least 1")
         self._room = f"{prefix}.room."
+        self._room_u = f"{prefix}.roomU."
         self._events = f"{prefix}.events"
         self.inbox_topic = f"{prefix}.inbox"
         self.inbox_partitions = inbox_partitions
+        # rooms with an '_' this node has looked for a topic of before: those using it
+        self._decided: set[str] = set()
+        self._legacy: set[str] = set()
 
     def place(self, channel: str) -> TopicPartition:
         """The partition that holds the channel's records."""
@@ -67,11 +77,26 @@ class TopicNames:
         if inbox:
             hashed = murmur2(channel.encode()) & 0x7FFFFFFF
             return TopicPartition(self.inbox_topic, hashed % self.inbox_partitions)
-        return TopicPartition(self._room + name, 0)
+        if "_" not in name or channel in self._legacy:
+            return TopicPartition(self._room + name, 0)
+        return TopicPartition(self._room_u + name.replace("_", "U"), 0)
 
     def topic(self, channel: str) -> str:
         topic: str = self.place(channel).topic
         return topic
+
+    def undecided(self, channel: str) -> str | None:
+        """For a room with an '_' not looked up on this node yet: the topic it had before
+        stop 49, to use if it exists and the room's own topic does not."""
+        if "_" not in channel or channel in self._decided or not _ROOM.fullmatch(channel):
+            return None
+        return self._room + channel
+
+    def decide(self, channel: str, *, legacy: bool) -> None:
+        """Remember which topic the room uses here: torbit deletes no topic, so for good."""
+        if legacy:
+            self._legacy.add(channel)
+        self._decided.add(channel)
 
     def is_shared(self, tp: TopicPartition) -> bool:
         """Whether the partition holds several channels (the inboxes), told apart by key."""
@@ -85,6 +110,8 @@ class TopicNames:
         """The channel of a one-channel topic."""
         if topic == self._events:
             return EVENTS_CHANNEL
+        if topic.startswith(self._room_u):
+            return topic[len(self._room_u) :].replace("U", "_")
         if topic.startswith(self._room):
             return topic[len(self._room) :]
         raise ValueError(f"topic {topic!r} is not a torbit channel's own topic")

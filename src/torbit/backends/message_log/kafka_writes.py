@@ -39,6 +39,8 @@ class KafkaWrites(KafkaHistory):
             raise ServiceUnavailable("message log unavailable: not started")
         places = [self._names.place(d.channel) for d in drafts]
         try:
+            if any(self._names.undecided(d.channel) for d in drafts):
+                places = [await self._placed(d.channel) for d in drafts]
             async with self._bounded("publish", unsure=PUBLISH_UNSURE):
                 await self._registry().ensure({tp.topic for tp in places})
                 pending = []
@@ -62,7 +64,7 @@ class KafkaWrites(KafkaHistory):
 
         An inbox shares its partition with others, so its records stay until retention.ms
         expires them (the core hides them by the account's creation time)."""
-        tp = self._names.place(channel)
+        tp = await self._placed(channel)
         if self._names.is_shared(tp):
             return 0
         topic = tp.topic
