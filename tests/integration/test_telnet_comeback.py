@@ -184,3 +184,26 @@ async def test_the_default_room_is_said_only_with_something_new(server: App) -> 
         "* back in #lobby, where you left off: 1 new message since"
     )
     await bob.close()
+
+
+async def test_what_one_said_from_another_door_meanwhile_is_not_counted_as_new(
+    server: App,
+) -> None:
+    """Alice, away from telnet, talks in #den from the web page; her count back on telnet
+    is what the others said (stop 48's first hour: "2 new messages" were her own)."""
+    alice = await connect(server, "alice")
+    await command(alice, "/join den", r"^\* you are (already )?in #den")
+    await alice.close()
+    await gone(server, "alice", "den")
+    bob = await connect(server, "bob")
+    await command(bob, "/join den", r"^\* you are (already )?in #den")
+    async with http_client(server) as client:
+        for text in ("from the web", "me again"):
+            sent = await client.post("/send/den/alice", content=text, auth=basic("alice"))
+            assert sent.status_code == 201, sent.text
+            await bob.expect(rf"<alice> {text}$")
+    await say(bob, "bob", "welcome back")
+    assert (await landing(server, "alice"))[-1] == (
+        "* back in #den, where you left off: 1 new message since"
+    )
+    await bob.close()

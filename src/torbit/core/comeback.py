@@ -90,13 +90,14 @@ class Comeback:
         return await self._store.last_entered(key)
 
     async def missed(self, user: str, room: Room) -> int | None:
-        """How many messages came in the room since the user last read it; None if they
-        never did (no read cursor there: nothing to count from). Asked once the user is in
-        the room again (two statements: the cursor, the count)."""
+        """How many messages others sent in the room since the user last read it (their own,
+        sent from another door meanwhile, are not news to them); None if they never read
+        there (no read cursor: nothing to count from). Asked once the user is in the room
+        again (two statements: the cursor, the count)."""
         cursor = await self._store.get_cursor(name_key(user), room.key)
         if cursor is None:
             return None
-        return await self._messaging.unread_in(user, room, cursor)
+        return await self._messaging.unread_in(user, room, cursor, others=True)
 
     @property
     def idle(self) -> bool:

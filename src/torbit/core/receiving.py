@@ -164,11 +164,16 @@ class Receiving(MessagingBase):
             user, room, await self._store.get_cursor(name_key(user), room.key), cap
         )
 
-    async def unread_in(self, user: str, room: Room, cursor: int | None, cap: int = 1000) -> int:
+    async def unread_in(
+        self, user: str, room: Room, cursor: int | None, cap: int = 1000, *, others: bool = False
+    ) -> int:
         """`unread_count` after `cursor`, in a room the caller knows the user is in (a
-        returning login just back in it: core/comeback.py)."""
+        returning login just back in it: core/comeback.py); `others`: what the user said
+        meanwhile (from another door) not counted, as they know of it."""
         key = name_key(user)
         ignores = await self._ignores.of(user)
+        if others:
+            ignores = ignores | {key}
         if not self._log.counts_by_reading:
             return await self._log.count(
                 room.key, after=cursor, limit=cap, since=room.created_at, excluding=ignores

@@ -58,8 +58,8 @@ _READ_FIRST = f"SELECT {_COLUMNS} FROM messages WHERE channel = ? ORDER BY id LI
 _READ_AFTER = f"SELECT {_COLUMNS} FROM messages WHERE channel = ? AND id > ? ORDER BY id LIMIT ?"
 # an unread count from a read cursor, no sender left out (SqlLog.count)
 _COUNT_AFTER = (
-    "SELECT count(*) FROM (SELECT sent_at FROM messages WHERE channel = ? AND id > ? "
-    "ORDER BY id LIMIT ?) WHERE sent_at >= ?"
+    "SELECT count(*) FROM (SELECT sender, sent_at FROM messages WHERE channel = ? AND id > ? "
+    "ORDER BY id LIMIT ?) WHERE sent_at >= ? AND lower(sender) <> ?"
 )
 # the history shown on joining a room (newest first, reversed below)
 _READ_NEWEST = f"SELECT {_COLUMNS} FROM messages WHERE channel = ? ORDER BY id DESC LIMIT ?"
@@ -441,22 +441,29 @@ class SqlLog:
         `excluding` (names are ASCII: SQL's lower() is name_key's)."""
         if limit <= 0:
             return 0
-        if after is not None and not excluding:  # a returning login's count: on SQLite, now
+        if after is not None and len(excluding) <= 1:  # a returning login's: SQLite, now
             store = self._store
             since_at = store.dialect.stored_time(store.engine, since)
+            but = next(iter(excluding), "")  # the user's own messages; no name is ""
 
             def counting() -> Select[Any]:
                 first = (
-                    select(messages.c.sent_at)
+                    select(messages.c.sender, messages.c.sent_at)
                     .where(messages.c.channel == channel, messages.c.id > after)
                     .order_by(messages.c.id)
                     .limit(limit)
                     .subquery()
                 )
-                return select(func.count()).select_from(first).where(first.c.sent_at >= since)
+                return (
+                    select(func.count())
+                    .select_from(first)
+                    .where(first.c.sent_at >= since, func.lower(first.c.sender) != but)
+                )
 
             try:
-                rows = await store.fetch(counting, _COUNT_AFTER, channel, after, limit, since_at)
+                rows = await store.fetch(
+                    counting, _COUNT_AFTER, channel, after, limit, since_at, but
+                )
             except Exception as e:
                 if is_unavailable(e):
                     raise self.health.failed(unavailable(e)) from e
