@@ -34,6 +34,20 @@ def test_token_bucket_allows_a_burst_then_the_rate() -> None:
     assert rl.take("alice", 10) == 5  # never more than the burst
 
 
+def test_a_cost_known_before_is_taken_whole_or_refused_with_its_own_wait() -> None:
+    clock = Clock()
+    rl = RateLimiter(rate=2.0, burst=10, clock=clock)
+    rl.take_all("scan", 6, "scans")
+    with pytest.raises(RateLimited, match="too many scans: try again in 1 s") as e:
+        rl.take_all("scan", 6, "scans")  # 4 held: nothing taken, the wait for 6
+    assert e.value.retry_after == 1.0
+    assert rl.take("scan", 10) == 4
+    clock.t += 3.0
+    rl.take_all("scan", 6, "scans")
+    assert rl.take("scan") == 0
+    RateLimiter(rate=0, burst=1).take_all("any", 10**6, "scans")  # a disabled limit
+
+
 def test_a_carried_bucket_is_as_spent_as_the_emptier_of_the_two() -> None:
     clock = Clock()
     rl = RateLimiter(rate=1.0, burst=10, clock=clock)

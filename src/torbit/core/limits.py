@@ -112,9 +112,19 @@ class RateLimiter:
         wait (`wait`), in its text too when that is a second or more. Not one token's whole
         time: a registration refused 40 minutes into its hour said "try again in 12 min" then
         too, as at its first minute, and Retry-After said as much."""
-        if self.take(key) == 0:
-            wait = self.wait(key)
+        self.take_all(key, 1, what)
+
+    def take_all(self, key: str, n: int, what: str) -> None:
+        """Take n tokens (at most the burst), or none and raise RateLimited as `check` does,
+        with the wait until the bucket holds n: a cost known before it is run (a whole scan
+        of an inbox, whose unused part is given back after) is paid whole or refused."""
+        if self.rate <= 0:
+            return
+        full_at, now = self._full_at.get(key), self._clock()
+        if full_at is not None and self.gcra.room(full_at, now) < n:
+            wait = self.gcra.wait(full_at, now, n)
             raise RateLimited(f"slow down: too many {what}{_try_again(wait)}", retry_after=wait)
+        self.take(key, n)
 
     def wait(self, key: str) -> float:
         """Seconds until the key's bucket holds a token again: one token's time for a bucket

@@ -3,7 +3,6 @@ kafka_read.py) and counting them, which a broker can only do by reading."""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 from torbit.backends.message_log import kafka_read
@@ -42,7 +41,8 @@ class KafkaHistory(KafkaLogBase):
                         "slow down: your private messages are being looked through already",
                         retry_after=1.0,
                     )
-                scan = self._scan_granted(channel)
+                scan = kafka_read.INBOX_SCAN
+                self._scanned.take_all(channel, scan, "private messages looked through")
                 self._inbox_scans.add(channel)
                 try:
                     found, looked_at = await readers.read_shared(
@@ -53,21 +53,6 @@ class KafkaHistory(KafkaLogBase):
                 self._scanned.give_back(channel, scan - looked_at)
                 return found
             return await readers.read(tp, after=after, before=before, limit=limit, newest=newest)
-
-    def _scan_granted(self, channel: str) -> int:
-        """A whole scan's worth of the inbox's bucket, taken before it scans (the rest given
-        back after), or RateLimited saying when the bucket holds one again."""
-        bucket, scan = self._scanned, kafka_read.INBOX_SCAN
-        granted = bucket.take(channel, scan)
-        if granted < scan and bucket.enabled:
-            bucket.give_back(channel, granted)
-            wait = (scan - granted) / bucket.rate
-            raise RateLimited(
-                f"slow down: too many private messages looked through: try again in"
-                f" {math.ceil(wait)} s",
-                retry_after=wait,
-            )
-        return scan
 
     async def count(
         self,
