@@ -62,8 +62,11 @@ def test_user_admin_commands(env: dict[str, str]) -> None:
     assert cli(env, "user", "passwd", "bob", "--password-stdin", stdin="new-pw\n").returncode == 0
     assert cli(env, "user", "set-admin", "bob").returncode == 0
     assert "(admin)" in cli(env, "user", "list").stdout
+    assert cli(env, "room", "add", "Bobs-Den", "--owner", "bob").returncode == 0
     r = cli(env, "user", "del", "bob", "--yes")
     assert r.returncode == 0
+    # the room as bob named it, not its key (#bobs-den)
+    assert "deleted room #Bobs-Den (no one else was in it)" in r.stdout.splitlines()
     assert "bob" not in cli(env, "user", "list").stdout
     r = cli(env, "user", "del", "bob", "--yes")
     assert r.returncode == 1 and "no such user" in r.stderr

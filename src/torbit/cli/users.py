@@ -18,6 +18,7 @@ from torbit.cli.common import (
     settings_of,
     with_log,
 )
+from torbit.core.names import is_valid_name, name_key
 from torbit.core.ports import MessageLog, Store
 
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -122,12 +123,18 @@ def user_del(
 
     async def work(store: Store) -> None:
         async def delete(log: MessageLog) -> None:
+            # the rooms' names as people wrote them (#Den, not the key #den), read before
+            # the deletion takes some of them away
+            shown = {}
+            for key in await store.owned_rooms(name_key(name)) if is_valid_name(name) else ():
+                room = await store.get_room(key)
+                shown[key] = room.name if room else key
             deletion = await accounts_for(settings, store, log).delete(name)
             typer.echo(f"deleted user {name}")
-            for room in deletion.rooms_deleted:
-                typer.echo(f"deleted room #{room} (no one else was in it)")
-            for room in deletion.rooms_kept:
-                typer.echo(f"#{room} is now server-owned")
+            for key in deletion.rooms_deleted:
+                typer.echo(f"deleted room #{shown.get(key, key)} (no one else was in it)")
+            for key in deletion.rooms_kept:
+                typer.echo(f"#{shown.get(key, key)} is now server-owned")
 
         await with_log(settings, store, delete)
 
