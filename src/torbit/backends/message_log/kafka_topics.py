@@ -48,9 +48,8 @@ class TopicNames:
     `#x_y` made after `#x.y` was deleted could never be written to (stop 48's probe). A room
     whose name has an '_' therefore lives in `<prefix>.roomU.`, each '_' written 'U' (room
     names are lower case, so 'U' says '_' and nothing else): `#x_y` is `<prefix>.roomU.xUy`,
-    which nothing of torbit's collides with. Such a room's topic made before (`<prefix>.room.x_y`)
-    keeps being used where it exists (`undecided`, `keep_legacy`), so an upgrade loses no
-    message."""
+    which nothing of torbit's collides with. Such a room's topic made before, `<prefix>.room.x_y`,
+    stays in use where it exists (`undecided`, `decide`), so an upgrade loses no message."""
 
     def __init__(self, prefix: str, inbox_partitions: int = 16) -> None:
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", prefix):
