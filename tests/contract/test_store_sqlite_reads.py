@@ -91,7 +91,7 @@ async def test_a_cursor_move_is_committed_at_once_without_the_drivers_thread(
     await store.set_cursor("alice", "lobby", 3, at_once=True)  # its connection opened
     hand_offs = count_hand_offs(monkeypatch)
     await store.set_cursor("alice", "lobby", 4)  # in its turn: on the driver's thread
-    assert hand_offs == ["_run_committed"]
+    assert hand_offs == ["run_committed"]
     hand_offs.clear()
     await store.set_cursor("alice", "lobby", 7, at_once=True)
     assert hand_offs == []
@@ -116,7 +116,7 @@ async def test_a_cursor_move_while_another_write_holds_sqlite_waits_its_turn(
         await asyncio.sleep(0.05)
         assert not move.done()  # SQLite was busy: queued for the pooled connection
     await asyncio.wait_for(move, 5)
-    assert "_run_committed" in hand_offs  # the move and its commit, on the driver's thread
+    assert "run_committed" in hand_offs  # the move and its commit, on the driver's thread
     assert stored_cursor(store, "alice", "lobby") == 9
 
 
@@ -131,7 +131,7 @@ async def test_with_synchronous_full_a_cursor_move_goes_to_the_drivers_thread(
         await store.ensure_room(room("lobby"))
         hand_offs = count_hand_offs(monkeypatch)
         await store.set_cursor("alice", "lobby", 4, at_once=True)
-        assert hand_offs == ["_run_committed"]
+        assert hand_offs == ["run_committed"]
         assert stored_cursor(store, "alice", "lobby") == 4
     finally:
         await store.close()

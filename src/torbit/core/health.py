@@ -19,8 +19,11 @@ def _nothing(reason: str) -> None:
 def reason_of(e: ServiceUnavailable) -> str:
     """timeout (the engine did not answer in time), closed (the backend is not running
     here: not started, stopped), claimed (the database is another node's now: this one
-    stops), else unreachable (refused, reset, no such host...)."""
+    stops), full (no room left on its disk), else unreachable (refused, reset, no such
+    host...)."""
     text = e.message
+    if "disk is full" in text:  # SQLite's "database or disk is full", and disk_problem's
+        return "full"
     if "claimed by another" in text:
         return "claimed"
     if "timed out" in text or "in time" in text:

@@ -24,8 +24,15 @@ SHOWN = 3  # addresses named in a summary
 class Tally:
     """Counts one kind of event (`what`: "refused", "cut before registration") of a door."""
 
-    def __init__(self, log: logging.Logger, what: str, every: float = SUMMARY_EVERY) -> None:
+    def __init__(
+        self,
+        log: logging.Logger,
+        what: str,
+        every: float = SUMMARY_EVERY,
+        level: int = logging.INFO,
+    ) -> None:
         self._log = log
+        self._level = level
         self._what = what
         self._every = every
         self._why: Counter[str] = Counter()
@@ -37,7 +44,7 @@ class Tally:
     def count(self, address: str, why: str) -> None:
         self.total += 1
         if self._timer is None:  # a quiet spell ends: this one is told whole, now
-            self._log.info("%s %s: %s", self._what, address, why)
+            self._log.log(self._level, "%s %s: %s", self._what, address, why)
             self._timer = asyncio.get_running_loop().call_later(self._every, self._summary)
             return
         self._spell += 1
@@ -55,7 +62,8 @@ class Tally:
             return
         whys = "; ".join(f"{k} ({v})" for k, v in self._why.most_common(SHOWN))
         most = ", ".join(f"{a} ({v})" for a, v in self._by_address.most_common(SHOWN))
-        self._log.info(
+        self._log.log(
+            self._level,
             "%s %d more in the last %g s, from %d addresses (most: %s), for %d reasons (most: %s)",
             self._what,
             n,

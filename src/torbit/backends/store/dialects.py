@@ -64,6 +64,10 @@ class SqlDialect(ABC):
         """The URL as configured (no driver name), its password hidden."""
         return self.url.set(drivername=self.name).render_as_string(hide_password=True)
 
+    def disk_problem(self) -> str | None:
+        """Why writes fail for want of space on a disk this process sees, if they do."""
+        return None
+
     @abstractmethod
     def create_engine(
         self,

@@ -77,8 +77,12 @@ class SqlConnections:
                 await self.dialect.settle()  # every driver connection closed, its thread ended
 
     async def ping(self) -> None:
+        """The database answers, and has room for writes (`SqlDialect.disk_problem`)."""
         async with self._read() as conn:
             await conn.exec_driver_sql("SELECT 1")
+        problem = self.dialect.disk_problem()
+        if problem is not None:
+            raise self.health.failed(ServiceUnavailable(f"storage unavailable: {problem}"))
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -33,11 +34,12 @@ from torbit.backends.store.dialects import (
 )
 from torbit.backends.store.drivers import DriverConnections, is_closed
 from torbit.backends.store.schema import messages
+from torbit.backends.store.sqlite_driver import committed, driver_of
 from torbit.errors import ConfigError
 from torbit.files import private_dir, private_file, tighten
 
 if TYPE_CHECKING:
-    import aiosqlite
+    pass
 
 
 # write_now's commits between two checkpoints it asks of the pooled connection (SQLite's own
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 CHECKPOINT_EVERY = 256
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 BUSY_TIMEOUT_MS = 5000
+FULL_BELOW = 1 << 20  # bytes free on the database's disk under which writes count as failing
 
 _SQLITE_INSERT = (
     f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}) "
@@ -74,6 +77,19 @@ class SqliteDialect(SqlDialect):
         self._since_checkpoint = 0  # write_now commits since its last checkpoint was asked
         self._checkpoint: asyncio.Task[None] | None = None
         self._drivers = DriverConnections()
+
+    def disk_problem(self) -> str | None:
+        """Why writes fail for want of space, if they do: on a full disk SQLite still answers
+        reads (a ping, logins, history) while every send fails, and /readyz said "ready"."""
+        try:
+            disk = os.statvfs(self.path.parent)
+        except OSError:
+            return None
+        blocks = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail  # root may use it all
+        free = blocks * disk.f_frsize
+        if free >= FULL_BELOW:
+            return None
+        return f"disk is full: {free // 1024} KiB free for {self.path.name}"
 
     def create_engine(
         self,
@@ -108,9 +124,6 @@ class SqliteDialect(SqlDialect):
         )
         pragmas = (
             f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
-            # Only takes effect before the first table exists, which is why it is set on every
-            # connect rather than in a migration (Alembic creates its own table first).
-            "PRAGMA auto_vacuum=INCREMENTAL",
             f"PRAGMA synchronous={synchronous.upper()}",
             "PRAGMA foreign_keys=ON",
         )
@@ -120,6 +133,13 @@ class SqliteDialect(SqlDialect):
             cursor = dbapi_connection.cursor()
             for pragma in pragmas:
                 cursor.execute(pragma)
+            # Only takes effect before the first table exists, so it is set on connecting to
+            # an empty database, not in a migration (Alembic creates its own table first).
+            # Not on every connect: SQLite takes it for a write, and on a full disk every new
+            # connection failed with it, `torbit user list` and `db status` too (stop 49).
+            cursor.execute("PRAGMA page_count")
+            if cursor.fetchone()[0] == 0:
+                cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
             cursor.close()
 
         self._drivers.watch(engine)
@@ -143,7 +163,7 @@ class SqliteDialect(SqlDialect):
         # transaction): measured here ~1.1 ms a cursor read that way, ~0.45 ms this way.
         _announce(conn, sql, params)
         try:
-            rows = await (await _aiosqlite(conn)).execute_fetchall(sql, params)
+            rows = await (await driver_of(conn)).execute_fetchall(sql, params)
         except sqlite3.Error as e:
             raise _wrapped(sql, params, e) from e
         return self._processed(query, sql, conn.dialect, rows)
@@ -325,16 +345,16 @@ class SqliteDialect(SqlDialect):
     async def write(
         self, conn: AsyncConnection, statement: Query, sql: str, params: Sequence[Any]
     ) -> int:
-        # One hand-off to aiosqlite's thread (the statement and its commit, `_committed`)
+        # One hand-off to aiosqlite's thread (the statement and its commit, `committed`)
         # where Core makes six. A woken long poll waits for this one before it answers. The
         # rows changed are read off the connection's running count (one connection, held
         # here: no other statement runs on it meanwhile), not from a cursor that would cost
         # a hand-off more.
         _announce(conn, sql, params)
-        db = await _aiosqlite(conn)
+        db = await driver_of(conn)
         try:
             before = db.total_changes
-            await _committed(db, sql, (params,))
+            await committed(db, sql, (params,))
             changed = db.total_changes - before
         except sqlite3.Error as e:
             raise _wrapped(sql, params, e) from e
@@ -385,7 +405,7 @@ class SqliteDialect(SqlDialect):
         # aiosqlite's thread, where this is one; then per-row parameter processing. The
         # transaction is still SQLAlchemy's (the same sqlite3 connection), and sent_at goes
         # through the column type's own bind processor, so the stored text is what Core writes.
-        db = await _aiosqlite(conn)
+        db = await driver_of(conn)
         params = self._stored_rows(conn, rows)
         try:
             await db.executemany(_SQLITE_INSERT, params)
@@ -393,7 +413,7 @@ class SqliteDialect(SqlDialect):
             raise _wrapped(_SQLITE_INSERT, params, e) from e
 
     async def commit_messages(self, conn: AsyncConnection, rows: Sequence[MessageRow]) -> None:
-        # The insert and its commit in one hand-off to aiosqlite's thread (`_committed`), where
+        # The insert and its commit in one hand-off to aiosqlite's thread (`committed`), where
         # insert_messages and a commit through the engine make two: every message's way from
         # POST /send to a woken long poll or a WebSocket passes here. When the engine already
         # began a transaction on `conn` (the first batch of a channel reads its next id), the
@@ -402,9 +422,9 @@ class SqliteDialect(SqlDialect):
             await super().commit_messages(conn, rows)
             return
         params = self._stored_rows(conn, rows)
-        db = await _aiosqlite(conn)
+        db = await driver_of(conn)
         try:
-            await _committed(db, _SQLITE_INSERT, params)
+            await committed(db, _SQLITE_INSERT, params)
         except sqlite3.Error as e:
             raise _wrapped(_SQLITE_INSERT, params, e) from e
 
@@ -430,7 +450,7 @@ class SqliteDialect(SqlDialect):
         # pragma frees one page per step, and sqlite3's execute() steps a statement without
         # result columns only once; executescript() steps it to the end.
         await conn.commit()
-        cursor = await (await _aiosqlite(conn)).executescript("PRAGMA incremental_vacuum")
+        cursor = await (await driver_of(conn)).executescript("PRAGMA incremental_vacuum")
         await cursor.close()
 
 
@@ -457,40 +477,3 @@ def _wrapped(sql: str, params: Sequence[Any], e: sqlite3.Error) -> sa_exc.Statem
     """The driver's error as SQLAlchemy raises it (IntegrityError, OperationalError...), so
     that callers handle one family of errors whichever path ran the statement."""
     return sa_exc.DBAPIError.instance(sql, params, e, sqlite3.Error)
-
-
-def _run_committed(db: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    """On aiosqlite's thread: the statement for each row, then the commit; on a failure the
-    transaction is rolled back there and then."""
-    try:
-        db.executemany(sql, rows)
-        db.commit()
-    except BaseException:
-        if db.in_transaction:
-            db.rollback()
-        raise
-
-
-async def _committed(db: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    """`sql` for each row and the commit, as one hand-off to aiosqlite's thread instead of
-    two: each hand-off is a wake-up of that thread and one of the event loop's, which on a busy
-    machine costs more than the statement. aiosqlite's public calls run one driver call each,
-    so this queues the pair through its `_execute`, as its own helpers do (execute_fetchall,
-    execute_insert); an aiosqlite without it gets the two public calls."""
-    run = getattr(db, "_execute", None)
-    raw = getattr(db, "_connection", None)
-    if run is None or not isinstance(raw, sqlite3.Connection):
-        await db.executemany(sql, rows)
-        await db.commit()
-        return
-    await run(_run_committed, raw, sql, rows)
-
-
-async def _aiosqlite(conn: AsyncConnection) -> aiosqlite.Connection:
-    """The aiosqlite connection under a SQLAlchemy one (same transaction, same thread)."""
-    import aiosqlite  # only once SQLite is in use (check_driver vouched for it)
-
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert isinstance(driver, aiosqlite.Connection)
-    return driver

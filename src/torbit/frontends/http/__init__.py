@@ -163,9 +163,15 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
     app.include_router(moderation_router(core.membership, core.moderation, principal))
     app.add_api_websocket_route("/api/v1/ws", live, name="live")
 
+    # requests answered 5xx (the store or the log down), summed up in the log (errors.py)
+    app.state.failed = failed = Tally(
+        logging.getLogger("torbit.http"), "http: failed request", level=logging.WARNING
+    )
+
     def on_shutdown() -> None:
         live.shutting_down = True
         receiver.close()
+        failed.stop()  # what it counted and had not told yet
 
     app.state.on_shutdown = on_shutdown
     app.state.live = live
