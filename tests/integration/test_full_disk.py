@@ -57,7 +57,9 @@ async def test_a_full_disk_makes_the_node_unready_and_its_failures_are_summed_up
             ready = await client.get("/readyz")
             assert ready.status_code == 503
             message = ready.json()["error"]["message"]
-            assert re.search(r"store: storage unavailable: disk is full: \d+ KiB free for torbit.db", message), message
+            assert re.search(
+                r"store: storage unavailable: disk is full: \d+ KiB free for torbit.db", message
+            ), message
             for n in range(SENDS):
                 sent = await client.post("/send/lobby/alice", content=f"m{n}", auth=basic("alice"))
                 assert sent.status_code == 503, sent.text
@@ -84,4 +86,3 @@ async def test_a_full_disk_makes_the_node_unready_and_its_failures_are_summed_up
         told = failed_requests(caplog)
         assert len(told) == 2 and f"{SENDS - 1} more" in told[1], told
         assert "POST /send/{room}/{user}" in told[1] and "disk is full" in told[1], told
-

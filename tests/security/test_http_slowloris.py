@@ -33,7 +33,7 @@ async def dribble_head(app: App) -> tuple[int, int]:
     answer = asyncio.create_task(read_response(reader, timeout=30))
     sent = 0
     with contextlib.suppress(ConnectionError):
-        while sent < len(HEAD) and not answer.done():
+        while sent < len(HEAD) and not answer.done() and not writer.is_closing():
             writer.write(HEAD[sent : sent + 1])
             await writer.drain()
             sent += 1

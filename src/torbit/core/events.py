@@ -6,6 +6,7 @@ and many behave the same."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -20,6 +21,8 @@ from torbit.core.names import EVENTS_CHANNEL
 from torbit.core.ports import MessageLog
 
 log = logging.getLogger("torbit.events")
+
+ECHO_WAIT_S = 2.0  # at most, for a `settled` event to come back from the log
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +320,8 @@ class NodeEvents:
         self._now = now
         self._origin = uuid.uuid4().hex  # tells this node's own events from other nodes'
         self._handlers: dict[type[NodeEvent], list[Callable[[Any], None]]] = {}
+        self._heard = 0  # the id of the newest event the log has handed this node
+        self._echoes: list[tuple[int, asyncio.Future[None]]] = []  # `settled` publishers
 
     @property
     def origin(self) -> str:
@@ -330,8 +335,13 @@ class NodeEvents:
         """Listen to other nodes' events; call once the message log has started."""
         await self._log.watch(EVENTS_CHANNEL)
 
-    async def publish(self, event: NodeEvent) -> None:
-        """Apply here at once, then on every other node through the log."""
+    async def publish(self, event: NodeEvent, *, settled: bool = False) -> None:
+        """Apply here at once, then on every other node through the log. `settled`, for a
+        right taken away (a kick, a ban, an ignore, a revocation): return once the log has
+        handed the event back to this node, as it hands it to the others, so the one who
+        asked is answered when the other nodes apply it too, give or take their own lag,
+        not a fetch before (stop 49's probe: a kicked user's lines written 0-12 ms after the
+        answer were stored on another node); at most ECHO_WAIT_S."""
         self._apply(event)
         draft = Draft(
             channel=EVENTS_CHANNEL,
@@ -340,13 +350,38 @@ class NodeEvents:
             sent_at=self._now(),
             kind=MessageKind.EVENT,
         )
-        await self._log.publish([draft])
+        [sent] = await self._log.publish([draft])
+        if settled and sent.id > self._heard:
+            echo = asyncio.get_running_loop().create_future()
+            self._echoes.append((sent.id, echo))
+            try:
+                async with asyncio.timeout(ECHO_WAIT_S):
+                    await echo
+            except TimeoutError:
+                log.warning("node event %s not back from the log in %g s", event.TYPE, ECHO_WAIT_S)
+            finally:
+                if not echo.done():
+                    echo.cancel()
+                    self._echoes = [e for e in self._echoes if e[1] is not echo]
 
     def receive(self, message: Message) -> None:
         """A committed message of EVENTS_CHANNEL: apply it unless this node sent it."""
+        if message.id > self._heard:
+            self._heard = message.id
+            if self._echoes:
+                self._settle(message.id)
         decoded = decode(message.text)
         if decoded is not None and decoded[1] != self._origin:
             self._apply(decoded[0])
+
+    def _settle(self, heard: int) -> None:
+        waiting = []
+        for sent, echo in self._echoes:
+            if sent > heard:
+                waiting.append((sent, echo))
+            elif not echo.done():
+                echo.set_result(None)
+        self._echoes = waiting
 
     def apply(self, event: NodeEvent) -> None:
         """Apply here only: an event that reached this node another way (the store's

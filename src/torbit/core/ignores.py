@@ -108,7 +108,7 @@ class Ignores:
                 if len(listed) >= self.max_entries and target.key not in listed:
                     raise ListFull(f"your ignore list is full ({self.max_entries} users)")
             if await self._store.add_ignore(key, target.key):
-                await self._events.publish(IgnoreChanged(key, target.key, True))
+                await self._events.publish(IgnoreChanged(key, target.key, True), settled=True)
         return target.name
 
     async def unignore(self, user: str, other: str) -> str:

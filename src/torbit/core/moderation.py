@@ -192,9 +192,10 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         until = self._now() + timedelta(minutes=minutes)
         await self._store.set_mute(room.key, user.key, until)
         await self._audit(actor, "mute", room, user.key, f"{minutes} min")
-        await self._events.publish(
-            MuteChanged(room.key, room.name, user.key, user.name, actor, until.isoformat(), minutes)
+        muted = MuteChanged(
+            room.key, room.name, user.key, user.name, actor, until.isoformat(), minutes
         )
+        await self._events.publish(muted, settled=True)
         return until
 
     async def unmute(self, actor: str, room_name: str, name: str) -> str:

@@ -80,7 +80,7 @@ class Revocations:
         """Close the sessions here at once and on every other node (a node event)."""
         r = revocation
         await self._events.publish(
-            SessionsRevoked(r.user, r.reason, r.credential, r.token, r.deleted)
+            SessionsRevoked(r.user, r.reason, r.credential, r.token, r.deleted), settled=True
         )
 
     def on_revoked(self, handler: Callable[[SessionsRevoked], None]) -> None:

@@ -125,7 +125,8 @@ class RoomAuthority:
         was_member: bool = True,
     ) -> None:
         await self._events.publish(
-            Expelled(room.key, room.name, user.key, user.name, actor, verb, reason, was_member)
+            Expelled(room.key, room.name, user.key, user.name, actor, verb, reason, was_member),
+            settled=True,
         )
 
     async def _notice(

@@ -146,7 +146,7 @@ async def delete_room(
     ]
     for event in told:
         if events is not None:
-            await events.publish(event)
+            await events.publish(event, settled=True)
         else:
             await feed_event(store, event, now(), room.key)
     await drop_messages(store, message_log, room.key, at)
