@@ -218,6 +218,8 @@ async def start_core(
     events = NodeEvents(message_log)
     latency = metrics.delivery_latency
     cluster = presence_table(s, events.origin)
+    if cluster is not None:  # a right taken away is answered once they all applied it
+        events.peers = cluster.nodes
     subscriptions = Subscriptions(
         message_log,
         tz,

@@ -19,10 +19,11 @@ from typing import Any, ClassVar, TypeVar
 from torbit.core.models import Draft, Message, MessageKind
 from torbit.core.names import EVENTS_CHANNEL
 from torbit.core.ports import MessageLog
+from torbit.errors import TorbitError
 
 log = logging.getLogger("torbit.events")
 
-ECHO_WAIT_S = 2.0  # at most, for a `settled` event to come back from the log
+SETTLE_WAIT_S = 1.0  # at most, for every other node to say it applied a `settled` event
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,10 +265,22 @@ class PresenceWanted(NodeEvent):
     node: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Applied(NodeEvent):
+    """Node `by` has applied event `event` (its id in the log) of node `to`: what a
+    `settled` publisher waits for from every other node (`NodeEvents.publish`)."""
+
+    TYPE: ClassVar[str] = "applied"
+    to: str
+    event: int
+    by: str
+
+
 E = TypeVar("E", bound=NodeEvent)
 _KINDS: dict[str, type[NodeEvent]] = {
     cls.TYPE: cls
     for cls in (
+        Applied,
         IgnoreChanged,
         Expelled,
         MembershipEnded,
@@ -289,6 +302,10 @@ _KINDS: dict[str, type[NodeEvent]] = {
         DetailsChanged,
     )
 }
+
+
+# what a `settled` publish may wait on: each other node says it applied one of these
+SETTLED = (Expelled, MuteChanged, IgnoreChanged, SessionsRevoked, RoomDeleted)
 
 
 def encode(event: NodeEvent, origin: str) -> str:
@@ -320,8 +337,12 @@ class NodeEvents:
         self._now = now
         self._origin = uuid.uuid4().hex  # tells this node's own events from other nodes'
         self._handlers: dict[type[NodeEvent], list[Callable[[Any], None]]] = {}
-        self._heard = 0  # the id of the newest event the log has handed this node
-        self._echoes: list[tuple[int, asyncio.Future[None]]] = []  # `settled` publishers
+        # the other nodes alive (services.py: the presence table's); none on one node
+        self.peers: Callable[[], list[str]] = list
+        # a `settled` event's id -> the nodes yet to apply it, and its publisher's wait
+        self._settling: dict[int, tuple[set[str], asyncio.Future[None]]] = {}
+        self._saying: set[asyncio.Task[None]] = set()  # `Applied` being published
+        self.on(Applied, self._on_applied)
 
     @property
     def origin(self) -> str:
@@ -337,11 +358,13 @@ class NodeEvents:
 
     async def publish(self, event: NodeEvent, *, settled: bool = False) -> None:
         """Apply here at once, then on every other node through the log. `settled`, for a
-        right taken away (a kick, a ban, an ignore, a revocation): return once the log has
-        handed the event back to this node, as it hands it to the others, so the one who
-        asked is answered when the other nodes apply it too, give or take their own lag,
-        not a fetch before (stop 49's probe: a kicked user's lines written 0-12 ms after the
-        answer were stored on another node); at most ECHO_WAIT_S."""
+        right taken away (a kick, a ban, a mute, an ignore, a revocation, a room deleted):
+        return once every other node alive has said it applied the event (`Applied`), at
+        most SETTLE_WAIT_S. Without it the one who asked was answered a fetch before any
+        other node could apply it, and as long before as that node lagged: on two nodes
+        sharing Cassandra and Kafka a kicked user's lines written 0-32 ms after the owner's
+        answer were stored on the other node (stop 49's probe; waiting for this node's own
+        copy of the event did not help: the other node's lag is its own)."""
         self._apply(event)
         draft = Draft(
             channel=EVENTS_CHANNEL,
@@ -350,38 +373,52 @@ class NodeEvents:
             sent_at=self._now(),
             kind=MessageKind.EVENT,
         )
+        peers = set(self.peers()) if settled else set()
         [sent] = await self._log.publish([draft])
-        if settled and sent.id > self._heard:
-            echo = asyncio.get_running_loop().create_future()
-            self._echoes.append((sent.id, echo))
-            try:
-                async with asyncio.timeout(ECHO_WAIT_S):
-                    await echo
-            except TimeoutError:
-                log.warning("node event %s not back from the log in %g s", event.TYPE, ECHO_WAIT_S)
-            finally:
-                if not echo.done():
-                    echo.cancel()
-                    self._echoes = [e for e in self._echoes if e[1] is not echo]
+        if not peers:
+            return
+        waited = asyncio.get_running_loop().create_future()
+        self._settling[sent.id] = (peers, waited)
+        try:
+            async with asyncio.timeout(SETTLE_WAIT_S):
+                await waited
+        except TimeoutError:
+            left = ", ".join(sorted(self._settling.get(sent.id, (set(), None))[0]))
+            log.warning(
+                "node event %s not applied by node(s) %s in %g s", event.TYPE, left, SETTLE_WAIT_S
+            )
+        finally:
+            self._settling.pop(sent.id, None)
 
     def receive(self, message: Message) -> None:
-        """A committed message of EVENTS_CHANNEL: apply it unless this node sent it."""
-        if message.id > self._heard:
-            self._heard = message.id
-            if self._echoes:
-                self._settle(message.id)
+        """A committed message of EVENTS_CHANNEL: apply it unless this node sent it, and say
+        so when its publisher may be waiting (`SETTLED`)."""
         decoded = decode(message.text)
-        if decoded is not None and decoded[1] != self._origin:
-            self._apply(decoded[0])
+        if decoded is None or decoded[1] == self._origin:
+            return
+        event, origin = decoded
+        self._apply(event)
+        if isinstance(event, SETTLED):
+            said = Applied(origin, message.id, self._origin)
+            task = asyncio.get_running_loop().create_task(self._say(said))
+            self._saying.add(task)
+            task.add_done_callback(self._saying.discard)
 
-    def _settle(self, heard: int) -> None:
-        waiting = []
-        for sent, echo in self._echoes:
-            if sent > heard:
-                waiting.append((sent, echo))
-            elif not echo.done():
-                echo.set_result(None)
-        self._echoes = waiting
+    async def _say(self, applied: Applied) -> None:
+        try:
+            await self.publish(applied)
+        except TorbitError as e:  # the log is down: the publisher stops waiting in time
+            log.warning("could not say that node event %d was applied: %s", applied.event, e)
+
+    def _on_applied(self, applied: Applied) -> None:
+        if applied.to != self._origin:
+            return
+        settling = self._settling.get(applied.event)
+        if settling is not None:
+            peers, waited = settling
+            peers.discard(applied.by)
+            if not peers and not waited.done():
+                waited.set_result(None)
 
     def apply(self, event: NodeEvent) -> None:
         """Apply here only: an event that reached this node another way (the store's
