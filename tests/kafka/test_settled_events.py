@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.kafka.kafka_support import Node
 from torbit.backends.message_log.kafka import KafkaLog
 from torbit.core import events as node_events
-from torbit.core.events import IgnoreChanged, NodeEvents
+from torbit.core.events import Applied, IgnoreChanged, NodeEvents, PresenceWanted, encode
 from torbit.core.models import Message
 from torbit.core.names import EVENTS_CHANNEL
 from torbit.testing.kafka import KafkaCluster
@@ -79,3 +80,20 @@ async def test_a_node_that_never_says_so_holds_the_answer_a_bounded_time(
     assert b.applied == ["late"]
     told = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert told == ["node event ignore not applied by node(s) gone in 0.5 s"], told
+
+
+async def test_an_acknowledgment_heard_before_its_publisher_waits_counts(
+    nodes: list[EventsNode], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node's `Applied` may be handed over before the publisher's own coroutine resumes
+    (its loop busy): it is kept, and the publisher does not wait the second out."""
+    a = nodes[0]
+    a.events.peers = lambda: ["quick"]
+    await a.events.publish(PresenceWanted("x"))  # no node says it applied this one
+    await a.wait_for(1, EVENTS_CHANNEL)
+    next_id = a.of(EVENTS_CHANNEL)[-1].id + 1
+    early = Applied(a.events.origin, next_id, "quick")  # for the event published next
+    said = encode(early, "quick")
+    a.events.receive(Message(next_id + 99, EVENTS_CHANNEL, "torbit", said, datetime.now(UTC)))
+    await a.events.publish(IgnoreChanged("alice", "t", True), settled=True)
+    assert not [r for r in caplog.records if "not applied" in r.getMessage()]

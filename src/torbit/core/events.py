@@ -24,6 +24,7 @@ from torbit.errors import TorbitError
 log = logging.getLogger("torbit.events")
 
 SETTLE_WAIT_S = 1.0  # at most, for every other node to say it applied a `settled` event
+EARLY_KEPT = 1024  # acknowledgments kept that came before their publisher waited
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +343,9 @@ class NodeEvents:
         # a `settled` event's id -> the nodes yet to apply it, and its publisher's wait
         self._settling: dict[int, tuple[set[str], asyncio.Future[None]]] = {}
         self._saying: set[asyncio.Task[None]] = set()  # `Applied` being published
+        # acknowledgments heard before their publisher began to wait (its loop busy): by
+        # event id, the newest EARLY_KEPT
+        self._early: dict[int, set[str]] = {}
         self.on(Applied, self._on_applied)
 
     @property
@@ -375,6 +379,9 @@ class NodeEvents:
         )
         peers = set(self.peers()) if settled else set()
         [sent] = await self._log.publish([draft])
+        if not peers:
+            return
+        peers -= self._early.pop(sent.id, set())
         if not peers:
             return
         waited = asyncio.get_running_loop().create_future()
@@ -414,11 +421,15 @@ class NodeEvents:
         if applied.to != self._origin:
             return
         settling = self._settling.get(applied.event)
-        if settling is not None:
-            peers, waited = settling
-            peers.discard(applied.by)
-            if not peers and not waited.done():
-                waited.set_result(None)
+        if settling is None:  # before its publisher waits, or after it gave up
+            self._early.setdefault(applied.event, set()).add(applied.by)
+            if len(self._early) > EARLY_KEPT:
+                del self._early[next(iter(self._early))]
+            return
+        peers, waited = settling
+        peers.discard(applied.by)
+        if not peers and not waited.done():
+            waited.set_result(None)
 
     def apply(self, event: NodeEvent) -> None:
         """Apply here only: an event that reached this node another way (the store's
