@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -174,3 +175,36 @@ async def test_a_leave_from_another_node_still_being_applied_is_cancelled_at_shu
     assert len(tasks) == 1 and not tasks[0].done()
     await core.membership.close()
     assert tasks[0].cancelled() and not core.membership._tasks
+
+
+@pytest.mark.parametrize("verb", ["kick", "ignore"])
+async def test_a_kick_or_ignore_applied_while_the_log_is_read_holds_for_that_page(
+    core: Core, verb: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Membership and ignores were checked before the log was read, not after: on a busy
+    node a kick applied during a Kafka read let the page through, with a message posted
+    after the other node had answered the owner (stop 49's probe). The kick (or ignore)
+    lands here between the checks and the read."""
+    await core.user("owner")
+    await core.user("bob")
+    await core.moderation.create("owner", "hall")
+    await core.membership.become_member("bob", "hall")
+    await core.messaging.receive("bob", "hall")  # known, cursor at the end
+    await core.messaging.send("owner", "hall", "after you were out")
+    read_on = core.messaging._read_on
+
+    async def kicked_meanwhile(*args: Any) -> Any:
+        if verb == "kick":
+            await core.moderation.kick("owner", "hall", "bob")
+        else:
+            await core.ignores.ignore("bob", "owner")
+        return await read_on(*args)
+
+    monkeypatch.setattr(core.messaging, "_read_on", kicked_meanwhile)
+    cursor = await core.store.get_cursor("bob", "hall")
+    if verb == "kick":
+        with pytest.raises(Forbidden):
+            await core.messaging.receive("bob", "hall")
+        assert await core.store.get_cursor("bob", "hall") == cursor  # nothing taken as read
+    else:
+        assert await core.messaging.receive("bob", "hall") == []
