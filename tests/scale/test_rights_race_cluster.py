@@ -564,3 +564,31 @@ async def test_her_long_polls_on_a_hear_nothing_sent_after_a_ban_on_b(
     assert got & after == set()
     r = await mallory.client.get("/receive/hall/mallory")
     assert r.status_code == 403, r.text
+
+
+async def test_an_ignore_on_b_is_answered_once_node_a_applied_it(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """The barrier as the nodes wire it (services.py: the presence table's nodes are the
+    peers a settled event waits for): at each answer node a has applied the ignore. Before,
+    b answered once the broker had the event, a fetch before a could apply it."""
+    a, b, alice, _bob = await cluster(make_node, clients)
+    assert a.core is not None and b.core is not None and b.core.heartbeat is not None
+    origin, table = a.core.moderation._events.origin, b.core.heartbeat.table
+
+    async def b_knows_a() -> bool:
+        return table.nodes() == [origin]
+
+    await eventually("node b hears node a's heartbeat", b_knows_a)
+    at = applied(a, IgnoreChanged)
+
+    async def a_heard_all() -> bool:
+        return len(at) % 2 == 0
+
+    for n in range(5):
+        r = await alice.client.put("/api/v1/me/ignores/bob")
+        assert r.status_code == 204, r.text
+        assert len(at) == 2 * n + 1, n  # applied on a before b answered
+        r = await alice.client.delete("/api/v1/me/ignores/bob")
+        assert r.status_code == 204, r.text
+        await eventually("node a hears the unignore", a_heard_all)
