@@ -2,7 +2,8 @@
 mute, an invitation, a notice to a room). Each is a typed dataclass; a service registers its
 handlers with `NodeEvents.on`, and `publish` applies an event here at once and on every
 other node when it arrives through the message log (its own echo is skipped), so one node
-and many behave the same."""
+and many behave the same. A right taken away is `settled`: answered once every other node
+has said it applied it (`Applied`)."""
 
 from __future__ import annotations
 
