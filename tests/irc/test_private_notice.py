@@ -24,7 +24,8 @@ async def test_a_private_notice_stays_a_notice_on_every_door(make_server: Server
     eve.send("NOTICE bob :ping reply")
     eve.send("PRIVMSG bob :a question")
     eve.send("NOTICE tom :to telnet")
-    eve.send("NOTICE #room :to the room")
+    eve.send("NOTICE #room :to the room", "PING :stored")
+    await eve.expect("PONG")  # her lines are handled in order: the room's notice is stored
     await bob.expect("a question")
     assert [line for line in bob.lines if line.startswith(":eve!")] == [
         ":eve!eve@irc.torbit NOTICE bob :ping reply",
