@@ -42,6 +42,17 @@ async def gone(app: App, name: str, room: str, *, written: bool = True) -> None:
         await asyncio.sleep(0.01)
 
 
+async def left_den_to_bob(app: App) -> TelnetClient:
+    """alice was in #den and has gone (her cursor and room written); bob is there now."""
+    alice = await connect(app, "alice")
+    await command(alice, "/join den", r"^\* you are (already )?in #den")
+    await alice.close()
+    await gone(app, "alice", "den")
+    bob = await connect(app, "bob")
+    await command(bob, "/join den", r"^\* you are (already )?in #den")
+    return bob
+
+
 async def landing(app: App, name: str) -> list[str]:
     """What a login shows from its room's "you are in" line on, times taken out of the
     history lines (`[hh:mm:ss] <bob> hi` is `<bob> hi`)."""
@@ -108,12 +119,7 @@ async def test_more_missed_than_a_join_shows_says_how_to_see_the_rest(
     make_server: ServerFactory,
 ) -> None:
     server = await make_server(chat={"history_on_join": 2})
-    alice = await connect(server, "alice")
-    await command(alice, "/join den", r"^\* you are (already )?in #den")
-    await alice.close()
-    await gone(server, "alice", "den")
-    bob = await connect(server, "bob")
-    await command(bob, "/join den", r"^\* you are (already )?in #den")
+    bob = await left_den_to_bob(server)
     await say(bob, "bob", "1", "2", "3", "4")
     assert await landing(server, "alice") == [
         "* you are in #den (2 people here)",
@@ -191,12 +197,7 @@ async def test_what_one_said_from_another_door_meanwhile_is_not_counted_as_new(
 ) -> None:
     """Alice, away from telnet, talks in #den from the web page; her count back on telnet
     is what the others said (stop 48's first hour: "2 new messages" were her own)."""
-    alice = await connect(server, "alice")
-    await command(alice, "/join den", r"^\* you are (already )?in #den")
-    await alice.close()
-    await gone(server, "alice", "den")
-    bob = await connect(server, "bob")
-    await command(bob, "/join den", r"^\* you are (already )?in #den")
+    bob = await left_den_to_bob(server)
     async with http_client(server) as client:
         for text in ("from the web", "me again"):
             sent = await client.post("/send/den/alice", content=text, auth=basic("alice"))
