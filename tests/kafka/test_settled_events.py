@@ -58,15 +58,17 @@ async def nodes(broker: KafkaCluster, prefix: str) -> AsyncIterator[list[EventsN
 
 
 async def test_a_settled_event_is_answered_once_every_other_node_applied_it(
-    nodes: list[EventsNode], monkeypatch: pytest.MonkeyPatch
+    nodes: list[EventsNode], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(node_events, "SETTLE_WAIT_S", 60.0)  # not the loaded machine's test
     a, b, c = nodes
     for n in range(ROUNDS):
         await a.events.publish(IgnoreChanged("alice", f"t{n}", True), settled=True)
         assert b.applied[-1:] == c.applied[-1:] == [f"t{n}"], n  # both, before the answer
-    await b.events.publish(IgnoreChanged("bob", "unsettled", True))  # waits for no one
-    assert a.applied == c.applied == [f"t{n}" for n in range(ROUNDS)]
+    # one not settled waits for no one, not even a node that never answers (it would warn)
+    b.events.peers = lambda: ["never"]
+    await b.events.publish(IgnoreChanged("bob", "unsettled", True))
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
 
 
 async def test_a_node_that_never_says_so_holds_the_answer_a_bounded_time(
@@ -80,7 +82,10 @@ async def test_a_node_that_never_says_so_holds_the_answer_a_bounded_time(
     await a.events.publish(IgnoreChanged("alice", "late", True), settled=True)
     assert b.applied == ["late"]
     told = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert told == ["node event ignore not applied by node(s) gone in 0.5 s"], told
+    assert told == [
+        "node event ignore not applied by node(s) gone in 0.5 s: not waited for again until"
+        " they answer"
+    ], told
 
 
 async def test_an_acknowledgment_heard_before_its_publisher_waits_counts(
@@ -98,3 +103,24 @@ async def test_an_acknowledgment_heard_before_its_publisher_waits_counts(
     a.events.receive(Message(next_id + 99, EVENTS_CHANNEL, "torbit", said, datetime.now(UTC)))
     await a.events.publish(IgnoreChanged("alice", "t", True), settled=True)
     assert not [r for r in caplog.records if "not applied" in r.getMessage()]
+
+
+async def test_a_node_that_let_a_wait_run_out_is_waited_for_again_once_it_answers(
+    nodes: list[EventsNode], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node killed without its goodbye stays listed until its presence expires (15 s), and a
+    node of the version before never says `Applied`: each kick, ban or ignore waited the whole
+    SETTLE_WAIT_S for it. It is waited for once, then not until it says it applied an event
+    again (to any node): counted by the warnings, one per wait that ran out."""
+    monkeypatch.setattr(node_events, "SETTLE_WAIT_S", 2.0)
+    a, b, _ = nodes
+    a.events.peers = lambda: [b.events.origin, "mute"]
+    for n in range(3):
+        await a.events.publish(IgnoreChanged("alice", f"quiet{n}", True), settled=True)
+    assert b.applied == ["quiet0", "quiet1", "quiet2"]  # b still waited for, and applied each
+    said = encode(Applied(b.events.origin, 1, "mute"), "mute")  # "mute" answers b's event
+    a.events.receive(Message(10**6, EVENTS_CHANNEL, "torbit", said, datetime.now(UTC)))
+    await a.events.publish(IgnoreChanged("alice", "again", True), settled=True)
+    told = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    late = "node event ignore not applied by node(s) mute in 2 s: not waited for again"
+    assert told == [f"{late} until they answer"] * 2, told

@@ -347,6 +347,9 @@ class NodeEvents:
         # acknowledgments heard before their publisher began to wait (its loop busy): by
         # event id, the newest EARLY_KEPT
         self._early: dict[int, set[str]] = {}
+        # nodes that let a wait run out: not waited for again until they say they applied
+        # something (a node killed without its goodbye is listed until its presence expires)
+        self._silent: set[str] = set()
         self.on(Applied, self._on_applied)
 
     @property
@@ -369,7 +372,10 @@ class NodeEvents:
         other node could apply it, and as long before as that node lagged: on two nodes
         sharing Cassandra and Kafka a kicked user's lines written 0-32 ms after the owner's
         answer were stored on the other node (stop 49's probe; waiting for this node's own
-        copy of the event did not help: the other node's lag is its own)."""
+        copy of the event did not help: the other node's lag is its own). A node that let a
+        wait run out (killed without its goodbye, stalled, or of a version that never says
+        `Applied`) is not waited for again until it says it applied an event: each right
+        taken away cost a second until its presence expired."""
         self._apply(event)
         draft = Draft(
             channel=EVENTS_CHANNEL,
@@ -379,6 +385,9 @@ class NodeEvents:
             kind=MessageKind.EVENT,
         )
         peers = set(self.peers()) if settled else set()
+        if peers:
+            self._silent &= peers  # forget nodes no longer listed
+            peers -= self._silent
         [sent] = await self._log.publish([draft])
         if not peers:
             return
@@ -391,9 +400,14 @@ class NodeEvents:
             async with asyncio.timeout(SETTLE_WAIT_S):
                 await waited
         except TimeoutError:
-            left = ", ".join(sorted(self._settling.get(sent.id, (set(), None))[0]))
+            left = self._settling.get(sent.id, (set(), None))[0]
+            self._silent |= left
             log.warning(
-                "node event %s not applied by node(s) %s in %g s", event.TYPE, left, SETTLE_WAIT_S
+                "node event %s not applied by node(s) %s in %g s: not waited for again until"
+                " they answer",
+                event.TYPE,
+                ", ".join(sorted(left)),
+                SETTLE_WAIT_S,
             )
         finally:
             self._settling.pop(sent.id, None)
@@ -419,6 +433,9 @@ class NodeEvents:
             log.warning("could not say that node event %d was applied: %s", applied.event, e)
 
     def _on_applied(self, applied: Applied) -> None:
+        if applied.by in self._silent:  # to any node: it applies events again
+            self._silent.discard(applied.by)
+            log.info("node %s says it applied node events again", applied.by)
         if applied.to != self._origin:
             return
         settling = self._settling.get(applied.event)
