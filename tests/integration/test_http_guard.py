@@ -231,3 +231,30 @@ async def test_a_request_the_parser_refuses_gets_the_error_shape(
     reader, writer = await open_http(server, connections)
     writer.write(request_bytes)
     assert await error_of(reader) == (400, "bad_request")
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        (b"Sec-WebSocket-Key: not-a-key\r\nSec-WebSocket-Version: 13\r\n", 400, "bad_request"),
+        (b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n", 400,
+         "bad_request"),
+        (b"Sec-WebSocket-Version: 13\r\n", 400, "bad_request"),
+    ],
+    ids=["bad-key", "old-version", "no-key"],
+)
+async def test_a_websocket_handshake_refused_gets_the_error_shape(
+    server: App, connections: list[asyncio.StreamWriter], headers: bytes, status: int, code: str
+) -> None:
+    """Was websockets' own plain text ("Failed to open a WebSocket connection: invalid
+    Sec-WebSocket-Key header: not-a-key."); the reason stays the message."""
+    reader, writer = await open_http(server, connections)
+    writer.write(
+        b"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + headers + b"\r\n"
+    )
+    answer, body = await response(reader)
+    error = json.loads(body)["error"]
+    assert (answer, error["code"]) == (status, code)
+    assert error["message"].startswith("Failed to open a WebSocket connection: "), error
+    assert "Sec-WebSocket" in error["message"], error

@@ -57,6 +57,11 @@ _DESCRIPTIONS = {
 }
 
 
+def status_code(status: int) -> str:
+    """The error code of an HTTP status that no TorbitError carries."""
+    return _STATUS_CODES.get(status, f"http_{status}")
+
+
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -104,7 +109,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     if status == 400:  # FastAPI could not parse the body (say, JSON that is not UTF-8)
         status, message = 422, f"malformed request body: {message}"
-    code = _STATUS_CODES.get(status, f"http_{status}")
+    code = status_code(status)
     if status == 404 and message == "Not Found":
         message = f"no such route: {request.method} {request.url.path}"
     headers = dict(exc.headers or {})

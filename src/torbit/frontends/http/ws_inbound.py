@@ -8,6 +8,9 @@ held in memory until the handler reads them (its `ws_max_queue` is not used ther
 the chunk is fed to the parser a slice at a time, and a client whose unread messages pass
 the bound is closed (1008), as a client that does not read its output is.
 
+A handshake websockets refuses (a bad Sec-WebSocket-Key or version, a method other than GET)
+is answered in the API's one error shape (errors.py), not the library's plain text.
+
 A ping is answered with a pong written straight to the socket, outside the door's bounded
 writer, and queues no message, so reading never pauses for it: a client sending pings and
 reading nothing had every pong kept (21 MB after 26 MB of pings). A client whose unsent
@@ -25,11 +28,17 @@ more than before."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
+from torbit.frontends.http.errors import status_code
 
 # Bytes fed to the parser at a time: deflate inflates at most ~1030x, so one slice
 # completes at most a few messages of the size bound.
@@ -37,6 +46,23 @@ SLICE = 256
 TOO_MANY_UNREAD = "too many unread messages"
 NOT_READING = "not reading its output"
 CUT_GRACE = 5.0  # seconds a cut client's output may still drain, its close frame last
+
+
+def json_refusal(status: int | HTTPStatus, text: str) -> Response:
+    """websockets' `reject` in the API's error shape: its text's first line as the message
+    (it was `Failed to open a WebSocket connection: invalid Sec-WebSocket-Key header: ...`
+    in plain text). Headers it adds after (Allow, Upgrade) stay."""
+    status = HTTPStatus(status)
+    message = text.strip().split("\n", 1)[0] or status.phrase
+    body = json.dumps({"error": {"code": status_code(status), "message": message}}).encode()
+    headers = Headers(
+        [
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", "application/json"),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, body)
 
 
 class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -54,6 +80,7 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         self.cut = False  # cut off for not reading its output: its input is dropped
         # set by the door's session (ws_session.py): its writer writes no more once cut
         self.on_cut: Callable[[], None] | None = None
+        self.conn.reject = json_refusal  # type: ignore[method-assign]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.on_cut = None  # the session is freed with its door's handler, not held here
