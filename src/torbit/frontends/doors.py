@@ -19,6 +19,7 @@ from torbit.frontends.admission import Doorman, Refusals
 from torbit.frontends.flow import FlushQueue, bound_unread, reset
 from torbit.frontends.handshake import HANDSHAKE_TIMEOUT, HandshakeGate, Handshakes
 from torbit.frontends.line_session import LineSession
+from torbit.frontends.listeners import LISTEN_BACKLOG
 from torbit.frontends.proxied import ProxyGate, TrustedNetworks
 from torbit.frontends.tally import Tally
 from torbit.metrics import Metrics
@@ -153,12 +154,15 @@ class LineDoor(Generic[S]):
                         lambda: session(None), tls, self.connections, pending=self._handshakes
                     ),
                     sock=sock,
+                    backlog=LISTEN_BACKLOG,
                 )
             )
             return
         if tls is None and proxies is None:
             doorman = Doorman(session, self.connections, self.refusals)
-            self._servers.append(await loop.create_server(lambda: doorman, sock=sock))
+            self._servers.append(
+                await loop.create_server(lambda: doorman, sock=sock, backlog=LISTEN_BACKLOG)
+            )
             return
         self._servers.append(
             await loop.create_server(
@@ -166,6 +170,7 @@ class LineDoor(Generic[S]):
                 sock=sock,
                 ssl=tls,
                 ssl_handshake_timeout=HANDSHAKE_TIMEOUT if tls else None,
+                backlog=LISTEN_BACKLOG,
             )
         )
 

@@ -23,6 +23,7 @@ from torbit.frontends.http import (
 from torbit.frontends.http.context import HttpCore, HttpOptions
 from torbit.frontends.http.doorman import HttpDoor
 from torbit.frontends.http.proxies import TrustedProxies
+from torbit.frontends.listeners import LISTEN_BACKLOG
 
 # at a stop, the longest wait for the requests uvicorn cancelled past its graceful bound
 CANCELLED_WAIT = 1.0
@@ -150,6 +151,7 @@ class HttpServer:
             # and unsent pongs (a ping flood from a client that does not read)
             ws=bounded_protocol(4 * options.ws_max_queue * FRAME_BUDGET),
             timeout_graceful_shutdown=1,
+            backlog=LISTEN_BACKLOG,  # listens again on `sock` (listeners.py)
             ssl_certfile=self._tls[0] or None,
             ssl_keyfile=self._tls[1] or None,
         )
