@@ -9,6 +9,7 @@ translated here, so a client needs to understand exactly one shape.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Sequence
@@ -60,6 +61,12 @@ _DESCRIPTIONS = {
 def status_code(status: int) -> str:
     """The error code of an HTTP status that no TorbitError carries."""
     return _STATUS_CODES.get(status, f"http_{status}")
+
+
+def error_body(code: str, message: str) -> bytes:
+    """The error shape's bytes, for answers written before the app has a request (the
+    guard's, a refused WebSocket handshake's)."""
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
 def error_response(

@@ -41,7 +41,6 @@ hold sockets and memory without limit.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from torbit.core.limits import ConnectionLimiter
 from torbit.frontends.flow import bound_unread, reset, tune_socket
+from torbit.frontends.http.errors import error_body
 from torbit.frontends.http.proxies import TrustedProxies
 
 HEAD_TIMEOUT = 20.0
@@ -77,7 +77,7 @@ _CLIENTS_WARNINGS = frozenset({"Invalid HTTP request received.", "Unsupported up
 
 def error_answer(status: int, code: str, message: str) -> bytes:
     """A complete response in the API's one error shape, closing the connection."""
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    body = error_body(code, message)
     return b"".join(
         (
             b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status]),

@@ -28,7 +28,6 @@ more than before."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
@@ -38,7 +37,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from torbit.frontends.http.errors import status_code
+from torbit.frontends.http.errors import error_body, status_code
 
 # Bytes fed to the parser at a time: deflate inflates at most ~1030x, so one slice
 # completes at most a few messages of the size bound.
@@ -54,7 +53,7 @@ def json_refusal(status: int | HTTPStatus, text: str) -> Response:
     in plain text). Headers it adds after (Allow, Upgrade) stay."""
     status = HTTPStatus(status)
     message = text.strip().split("\n", 1)[0] or status.phrase
-    body = json.dumps({"error": {"code": status_code(status), "message": message}}).encode()
+    body = error_body(status_code(status), message)
     headers = Headers(
         [
             ("Connection", "close"),
