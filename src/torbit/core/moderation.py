@@ -95,7 +95,8 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
 
     async def start(self) -> None:
         """Load the mutes still running into this node's copy."""
-        self._mutes.load(await self._store.active_mutes(self._now()))
+        now = self._now()
+        self._mutes.load(await self._store.active_mutes(now), now)
 
     async def close(self) -> None:
         """At shutdown, once the log delivers no more events, before the store closes: the
@@ -318,7 +319,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         room, _ = await self.authorize(actor, room_name, *actions)
         if topic is not None:
             topic = clean_topic(topic)
-            self._mutes.check(room.key, name_key(actor), self._now())
+            self._mutes.check(room.key, name_key(actor), self._now(), room.created_at)
         if actions:
             self._limits.topics.check(name_key(actor), "topic or privacy changes")
         updated = await self._store.update_room(

@@ -10,6 +10,7 @@ from datetime import datetime
 from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.events import Expelled, Invited, MuteChanged, RoomNotice
 from torbit.core.format import counted
+from torbit.core.mutes import set_at
 from torbit.core.names import name_key
 from torbit.core.room_authority import RoomAuthority
 
@@ -37,7 +38,7 @@ class ModerationNotices(RoomAuthority):
 
     def _on_mute(self, event: MuteChanged) -> None:
         until = datetime.fromisoformat(event.until) if event.until else None
-        self._mutes.set(event.room, event.user, until)
+        self._mutes.set(event.room, event.user, until, until and set_at(until, event.minutes))
         where = f"#{event.room_name}"
         minutes = counted(event.minutes, "minute")
         text = (

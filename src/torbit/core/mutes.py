@@ -1,11 +1,17 @@
 """This node's copy of the active mutes. Both send paths of `Messaging` check it with a dict
 lookup instead of asking the store for every message; the moderation service fills it from
-the store at start and keeps it current from the mute events every node applies."""
+the store at start and keeps it current from the mute events every node applies.
+
+A mute is the room's as it was when the mute was set: each entry keeps when that was, and a
+check against a room made after it (`made`) drops it. A room leaves by routes that tell no
+node (the empty-room sweep, the last member of a server-owned room leaving, its owner's
+account deleted with it); a room made again under its name must not find the old one's
+mutes here, which nobody could lift (the store has none)."""
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from torbit.core.format import counted
 from torbit.core.models import Mute
@@ -14,25 +20,35 @@ from torbit.errors import Forbidden
 
 class Mutes:
     def __init__(self) -> None:
-        self._until: dict[tuple[str, str], datetime] = {}  # (room key, user key) -> until
+        # (room key, user key) -> (until, when the mute was set)
+        self._until: dict[tuple[str, str], tuple[datetime, datetime]] = {}
 
-    def load(self, mutes: list[Mute]) -> None:
+    def load(self, mutes: list[Mute], now: datetime) -> None:
+        """The store's mutes, of rooms that exist `now` (a deletion takes its room's)."""
         for m in mutes:
-            self.set(m.room_key, m.user_key, m.until)
+            self.set(m.room_key, m.user_key, m.until, since=now)
 
-    def set(self, room_key: str, user_key: str, until: datetime | None) -> None:
-        """Mute until `until`, or lift the mute with None."""
+    def set(
+        self, room_key: str, user_key: str, until: datetime | None, since: datetime | None = None
+    ) -> None:
+        """Mute until `until`, set at `since` (default: now), or lift the mute with None."""
         if until is None:
             self._until.pop((room_key, user_key), None)
         else:
-            self._until[(room_key, user_key)] = until
+            self._until[(room_key, user_key)] = (until, since or datetime.now(UTC))
 
-    def until(self, room_key: str, user_key: str, now: datetime) -> datetime | None:
-        """When the user's mute in the room ends; None if not muted (expired mutes go)."""
+    def until(
+        self, room_key: str, user_key: str, now: datetime, made: datetime | None = None
+    ) -> datetime | None:
+        """When the user's mute in the room ends; None if not muted (expired mutes go, and
+        so do those set before the room was `made`: an earlier room's of that name)."""
         if not self._until:
             return None
-        until = self._until.get((room_key, user_key))
-        if until is not None and until <= now:
+        entry = self._until.get((room_key, user_key))
+        if entry is None:
+            return None
+        until, since = entry
+        if until <= now or (made is not None and since < made):
             del self._until[(room_key, user_key)]
             return None
         return until
@@ -41,9 +57,11 @@ class Mutes:
         """Muted in the room now (Sessions.silenced: a leave's reason is then not shown)."""
         return self.until(room_key, user_key, datetime.now(UTC)) is not None
 
-    def check(self, room_key: str, user_key: str, now: datetime) -> None:
-        """Raise Forbidden while the user is muted in the room."""
-        until = self.until(room_key, user_key, now)
+    def check(
+        self, room_key: str, user_key: str, now: datetime, made: datetime | None = None
+    ) -> None:
+        """Raise Forbidden while the user is muted in the room (made at `made`)."""
+        until = self.until(room_key, user_key, now, made)
         if until is not None:
             minutes = max(1, math.ceil((until - now).total_seconds() / 60))
             raise Forbidden(f"you are muted in #{room_key} for {counted(minutes, 'more minute')}")
@@ -60,3 +78,9 @@ class Mutes:
 
     def __len__(self) -> int:
         return len(self._until)
+
+
+def set_at(until: datetime, minutes: int) -> datetime | None:
+    """When a mute of `minutes` ending at `until` was set, on the clock of the node that set
+    it (every node reads the same from its event); None when the event does not say."""
+    return until - timedelta(minutes=minutes) if minutes else None
