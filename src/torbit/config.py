@@ -81,6 +81,8 @@ class HttpConfig(Section):
     # as telnet's, for each WebSocket's connection once it is upgraded (on uvicorn)
     ws_send_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)
     ws_receive_buffer: int = Field(128 * 1024, ge=0, le=64 * 1024 * 1024)
+    # a quiet WebSocket is pinged after this long, and dropped if its pong takes as long
+    ws_keepalive_seconds: float = Field(20.0, gt=0, le=3600)
     body_timeout: float = Field(30.0, gt=0, description="seconds for a request body to arrive")
     send_timeout: float = Field(
         30.0, gt=0, description="seconds an answer may wait on a client that reads none of it"

@@ -112,6 +112,7 @@ def http_server(
         ws_flush_window=s.http.ws_flush_window_ms / 1000,
         ws_send_buffer=s.http.ws_send_buffer,
         ws_receive_buffer=s.http.ws_receive_buffer,
+        ws_keepalive=s.http.ws_keepalive_seconds,
         ws_input_budget=input_budgets(s)[0],
         trusted_proxies=s.http.trusted_proxies,
         allowed_origins=s.http.allowed_origins,

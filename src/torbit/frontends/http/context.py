@@ -61,5 +61,6 @@ class HttpOptions:
     ws_flush_window: float = 0.0  # seconds (flow.FlushQueue), the fast path only
     ws_send_buffer: int = 128 * 1024  # SO_SNDBUF once upgraded (flow.tune_socket)
     ws_receive_buffer: int = 128 * 1024  # SO_RCVBUF, the same
+    ws_keepalive: float = 20.0  # seconds: uvicorn's ping interval and its pong's timeout
     ws_input_budget: ByteBudget = NO_BUDGET  # bytes of frames a second (limits.input_rate)
     opentelemetry: bool = False  # FastAPI's native telemetry (config.HttpConfig)

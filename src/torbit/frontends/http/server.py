@@ -150,6 +150,8 @@ class HttpServer:
             # unread incoming messages bounded (uvicorn queued a whole chunk's, inflated),
             # and unsent pongs (a ping flood from a client that does not read)
             ws=bounded_protocol(4 * options.ws_max_queue * FRAME_BUDGET),
+            ws_ping_interval=options.ws_keepalive,
+            ws_ping_timeout=options.ws_keepalive,
             timeout_graceful_shutdown=1,
             backlog=LISTEN_BACKLOG,  # listens again on `sock` (listeners.py)
             ssl_certfile=self._tls[0] or None,

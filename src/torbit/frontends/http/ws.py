@@ -359,7 +359,7 @@ class LiveEndpoint:
                 if self.shutting_down:
                     log.info("WebSocket client %s closed by shutdown", session.name)
                 elif code not in (1000, 1001):  # no goodbye; a stuck reader ends so at a low
-                    # message rate: uvicorn's keepalive pings go unanswered (20 s + 20 s)
+                    # message rate: uvicorn's keepalive ping unanswered (ws_keepalive_seconds × 2)
                     log.info(
                         "WebSocket client %s gone without closing (code %s): connection "
                         "lost or keepalive pings unanswered",

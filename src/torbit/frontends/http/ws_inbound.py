@@ -23,7 +23,8 @@ which throws away what the client was still to read), a close frame (1008, "not 
 its output") goes behind what is unsent, then our end of the stream (`write_eof`), and the
 socket is aborted CUT_GRACE seconds later if the client has not closed it by then. A
 client that reads late learns why (it saw 1006 before); one that never reads holds nothing
-more than before."""
+more than before. A client that fails the keepalive (no pong in `http.ws_keepalive_seconds`)
+is aborted so too, once its close frame has waited CUT_GRACE behind unread output."""
 
 from __future__ import annotations
 
@@ -113,6 +114,18 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
             return
         super().handle_ping()
         self._backed_up()
+
+    def keepalive_timeout(self) -> None:
+        """uvicorn sends its close frame and closes the transport, which waits for the
+        unsent output first: a client that reads nothing (its pongs, say, under the cut's
+        bound) kept the connection, its session and that output for good, and the handler
+        went on waiting. As a cut client, it is aborted CUT_GRACE seconds later unless it
+        closes meanwhile (`connection_lost` cancels the timer)."""
+        super().keepalive_timeout()
+        if self.close_sent and self.close_timer is None:
+            self.close_timer = asyncio.get_running_loop().call_later(
+                CUT_GRACE, self.transport.abort
+            )
 
     def _backed_up(self) -> bool:
         """The unsent output is past the bound: cut off (`_cut_off`)."""
