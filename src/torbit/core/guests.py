@@ -34,6 +34,7 @@ when another node's heartbeats lapse.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -186,7 +187,16 @@ class Guests:
         `visitor`: the client under the new name; Forbidden if a ban mask of a room the guest
         is in bars it (masks are matched at joins: a rename must not walk past them).
         Charged to the rate of changes told to every room (`Away.charge_change`): RateLimited
-        past it, so that renames in a loop flood neither the rooms nor the store."""
+        past it, so that renames in a loop flood neither the rooms nor the store.
+        Takes turns with the actions on either name (`Membership.rights`): one landing while
+        the rights were copied was lost with the old name. The door matches the masks again
+        once its session shows the new nick (`match_masks`)."""
+        async with contextlib.AsyncExitStack() as turns:
+            for key in sorted({name_key(old), name_key(new)}):
+                await turns.enter_async_context(self._membership.rights.alone(key))
+            return await self._rename(session, old, new, visitor)
+
+    async def _rename(self, session: Session, old: str, new: str, visitor: Visitor | None) -> str:
         old_key = name_key(old)
         if visitor is not None:
             await self._check_masks(old_key, visitor)
@@ -235,6 +245,18 @@ class Guests:
         # admin of, those the new name now is one of (core/roomroles.py)
         await self.release(old)
         return user.name
+
+    async def match_masks(self, user_key: str, visitor: Visitor) -> None:
+        """A renamed guest's session, now showing its new nick (`visitor`), matched against
+        the masks of the rooms it is in: a mask added while the rename ran met the old nick,
+        or no session at all (it was between names), and let the new nick stay. A match puts
+        it out of that room now, as a mask met at its addition would (core/maskgate.py)."""
+        for room_key in await self._store.rooms_of(user_key):
+            room = await self._store.get_room(room_key)
+            if room is None:
+                continue
+            with contextlib.suppress(Forbidden):  # put out, and told so
+                await self._membership.check_visitor(visitor.nick, room, visitor)
 
     async def _check_masks(self, user_key: str, visitor: Visitor) -> None:
         for room_key in await self._store.rooms_of(user_key):

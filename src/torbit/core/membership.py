@@ -29,7 +29,7 @@ from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
 from torbit.core.events import MembershipEnded, NodeEvents
 from torbit.core.format import counted, topic_credit
 from torbit.core.joinchecks import JoinChecks, RoomRules, reads_like, taken
-from torbit.core.keylocks import KeyLocks
+from torbit.core.keylocks import KeyLocks, SharedTurns
 from torbit.core.limits import ActionLimits, ReadBudget
 from torbit.core.maskgate import MaskGate
 from torbit.core.membercache import MemberCache
@@ -72,6 +72,9 @@ class Membership(JoinChecks, RoomListings):
         self._now = now
         self._locks = KeyLocks()
         self._room_locks = KeyLocks()  # joins of rooms with a member limit
+        # a user's rights in rooms: an action on them (a kick, a mute, a deop) and a guest's
+        # rename, which copies them to the new name, take turns (core/guests.py)
+        self.rights = SharedTurns()
         self.known = MemberCache(events)  # memberships this node knows of (membercache.py)
         self.settings = SettingsCache(store, events)  # rooms' settings (roomsettings.py)
         self.ban_masks = RoomMasks(store, events)  # rooms' ban masks (banmasks.py)

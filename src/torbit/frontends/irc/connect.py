@@ -352,6 +352,7 @@ async def _rename(session: IrcSession, new: str) -> None:
         return
     session.server.renamed(session, name)
     session.send(Message("NICK", (name,), old_mask))
+    await session.core.guests.match_masks(session.user_key, session.visitor)
 
 
 def already_registered(session: IrcSession, msg: Message) -> None:
