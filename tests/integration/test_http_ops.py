@@ -41,8 +41,12 @@ async def test_metrics_in_prometheus_format(client: httpx.AsyncClient) -> None:
     r = await client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     assert 'torbit_messages_in_total{door="http"} 1.0' in r.text
-    for name in ("torbit_connected_clients", "torbit_messages_out_total",
-                 "torbit_delivery_latency_seconds_bucket", "torbit_dropped_slow_clients"):
+    for name in (
+        "torbit_connected_clients",
+        "torbit_messages_out_total",
+        "torbit_delivery_latency_seconds_bucket",
+        "torbit_dropped_slow_clients",
+    ):
         assert name in r.text
 
 
@@ -108,3 +112,37 @@ async def test_the_web_page_is_served_at_the_root_without_shadowing_the_api(
     error_of(await client.get("/api/v1/no-such-thing"), 404, "not_found")
     error_of(await client.post("/"), 404, "not_found")
     error_of(await client.delete("/api/v1/me"), 405, "method_not_allowed")
+
+
+HEAD_PATHS = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs",
+    "/docs/init.js",
+    "/docs/assets/swagger-ui.css",
+    "/openapi.json",
+    "/",
+]
+
+
+async def test_head_answers_as_get_without_a_body(
+    server: App, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load balancer checking nodes with `HEAD /healthz` got 404 (the web page's mount
+    took every HEAD outside /api) and took the node for down. The answers go on one kept
+    alive connection: a body written after a HEAD's head would garble the next."""
+    for path in HEAD_PATHS:
+        got, head = await client.get(path), await client.head(path)
+        assert (head.status_code, head.content) == (got.status_code, b""), path
+        for name in ("content-type", "content-length"):
+            assert head.headers[name] == got.headers[name], (path, name)
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+    async def down() -> None:
+        raise ServiceUnavailable("storage unavailable: connection refused")
+
+    monkeypatch.setattr(server.core.store, "ping", down)  # type: ignore[union-attr]
+    assert (await client.head("/readyz")).status_code == 503
+    spec = (await client.get("/openapi.json")).json()
+    assert all("head" not in operations for operations in spec["paths"].values())

@@ -45,14 +45,14 @@ def room_add(
 
     from torbit.core.joinchecks import reads_like, taken
     from torbit.core.models import Room
-    from torbit.core.names import check_name, name_key
+    from torbit.core.names import check_new_room_name, name_key
     from torbit.errors import Conflict, LooksAlike, NotFound
 
     settings = settings_of(config)
     room_name = name.removeprefix("#")
 
     async def work(store: Store) -> None:
-        key = check_name(room_name, "room name")
+        key = check_new_room_name(room_name)
         made_by = None if owner is None else await store.get_user(name_key(owner))
         if owner is not None and made_by is None:
             raise NotFound(f"no user {owner!r}: torbit user add {owner} first")

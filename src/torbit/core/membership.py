@@ -34,7 +34,7 @@ from torbit.core.limits import ActionLimits, ReadBudget
 from torbit.core.maskgate import MaskGate
 from torbit.core.membercache import MemberCache
 from torbit.core.models import Message, Room, Standing
-from torbit.core.names import check_name, name_key
+from torbit.core.names import check_name, check_new_room_name, name_key
 from torbit.core.ports import MessageLog, Store
 from torbit.core.room_listings import RoomListings
 from torbit.core.roomroles import RoomRoles
@@ -102,7 +102,7 @@ class Membership(JoinChecks, RoomListings):
     async def create(self, user: str, room_name: str, private: bool = False) -> Room:
         """A new room owned by the user, who becomes its first member. A taken name gets the
         same answer whatever the room is and whoever may see it: no oracle for private rooms."""
-        key = check_name(room_name, "room name")
+        key = check_new_room_name(room_name)
         user_key = name_key(user)
         self.limits.creates.check(user_key, "rooms created")
         async with self._locks.hold(user_key):
@@ -183,7 +183,7 @@ class Membership(JoinChecks, RoomListings):
 
     async def _create_on_join(self, user: str, room_name: str) -> tuple[Room, Standing, bool]:
         """The room, the user's standing in it and whether they founded a guest's room."""
-        key = name_key(room_name)
+        key = check_new_room_name(room_name)
         record = await self._store.get_user(name_key(user))
         guest = record is not None and record.is_guest
         default = key == name_key(self.rules.default_room)

@@ -63,6 +63,20 @@ def check_name(name: str, what: str = "name") -> str:
     return name_key(name)
 
 
+def check_new_room_name(name: str) -> str:
+    """`check_name` for a room about to be made: not of dots alone. '.' and '..' are path
+    steps in a URL, which browsers, curl and httpx remove, so the web page's calls for such
+    a room reached other routes (`/api/v1/rooms/./messages` read the room `messages`).
+    A room made before keeps its name, and can still be found, left and deleted by it."""
+    key = check_name(name, "room name")
+    if not name.strip("."):
+        raise InvalidInput(
+            f"invalid room name {name!r}: dots alone read as a path step in a web address; "
+            "use a letter, a digit, '-' or '_' too"
+        )
+    return key
+
+
 def inbox_channel(user_key: str) -> str:
     """The channel that carries private messages to one user; '@' can never start a room name."""
     return "@" + user_key

@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
@@ -64,8 +65,9 @@ you sent included), `"text": "you are marked away: lunch"`.
 
 
 class WebMount(Mount):
-    """The static web page at `/`. It claims only GETs outside /api, so an unknown API path
-    is still a JSON 404, and a wrong method on a known route still a 405."""
+    """The static web page at `/`. It claims only GETs (and HEADs) outside /api, so an
+    unknown API path is still a JSON 404, and a wrong method on a known route still a 405.
+    A HEAD of a route that does not take HEAD falls to it too (404): see `with_head`."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         path = scope.get("path", "")
@@ -76,6 +78,28 @@ class WebMount(Mount):
         ):
             return Match.NONE, {}
         return super().matches(scope)
+
+
+def with_head(router: APIRouter) -> APIRouter:
+    """Each GET route of `router` answers HEAD too, as GET without the body (uvicorn leaves
+    it out), through a twin kept out of the OpenAPI document. FastAPI's routes take only
+    the methods they name, so `HEAD /healthz` fell to the web page's mount, which answered
+    404: a load balancer checking nodes with HEAD took every one for down."""
+    for route in list(router.routes):
+        if isinstance(route, APIRoute) and route.methods == {"GET"}:
+            router.add_api_route(
+                route.path,
+                route.endpoint,
+                methods=["HEAD"],
+                response_model=route.response_model,
+                status_code=route.status_code,
+                response_class=route.response_class,
+                response_model_exclude_none=route.response_model_exclude_none,
+                dependencies=route.dependencies,
+                include_in_schema=False,
+                name=route.name,
+            )
+    return router
 
 
 def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
@@ -132,9 +156,13 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
             core.membership, core.messaging, receiver, core.metrics, auth, principal
         ).routes
     )
-    app.include_router(docs_router(app.title))
+    app.include_router(with_head(docs_router(app.title)))
     app.include_router(
-        ops_router(core.readiness, core.metrics, options.metrics_token, core.drain, core.troubles)
+        with_head(
+            ops_router(
+                core.readiness, core.metrics, options.metrics_token, core.drain, core.troubles
+            )
+        )
     )
     app.include_router(
         accounts_router(

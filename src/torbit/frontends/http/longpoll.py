@@ -13,14 +13,19 @@ it was authenticated with ends it at once with 401, before it answers anything m
 applied between its authentication and its parking has its proof read again from the store.
 Likewise a ban mask set anywhere that matches its client (core/banmask_actions.py) wakes it,
 and its next read is refused (403) and puts its member out (core/maskgate.py); a mask set
-before it parked is seen by its first read while parked.
+before it parked is seen by its first read while parked. And one authenticated with a token
+ends with 401 when the token expires, as a WebSocket opened with it is closed then
+(ws_session.py's Expiries): it waited on, and answered the next message of the room (its
+cursor moved) to a token that no longer held.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from torbit.core.banmasks import Visitor
 from torbit.core.events import SessionsRevoked
@@ -33,6 +38,7 @@ from torbit.core.throttle import NETWORK_SHARE
 from torbit.core.wakeup import Wakeup
 from torbit.errors import AuthenticationFailed, RateLimited
 from torbit.frontends.http.auth import Authenticator, Principal
+from torbit.frontends.http.ws_session import EXPIRED
 from torbit.metrics import Metrics
 
 MAX_WAIT_SECONDS = 30.0
@@ -55,6 +61,7 @@ class _Parked:
     wakeup: Wakeup
     check: bool = False
     revoked: str = ""  # the revocation's reason, once one named it
+    expires: float = math.inf  # loop time its token expires at (`Receiver._expiry`)
 
 
 def _take(counts: dict[str, int], key: str, limit: int) -> bool:
@@ -115,7 +122,10 @@ class Receiver:
             parked.wakeup.event.set()
 
     async def _still_holds(self, parked: _Parked) -> None:
-        """Raise AuthenticationFailed if a revocation ended the request's right to answer."""
+        """Raise AuthenticationFailed if a revocation, or its token's expiry, ended the
+        request's right to answer."""
+        if asyncio.get_running_loop().time() >= parked.expires:
+            raise AuthenticationFailed(EXPIRED)
         if parked.check and not parked.revoked:
             parked.check = False
             assert self._auth is not None
@@ -168,6 +178,7 @@ class Receiver:
         messages, after = await self._messaging.receive_from(user, room_key, limit)
         if messages or wait <= 0 or self.closing:
             return messages
+        expires = await self._expiry(caller)
         key = name_key(user)
         ips = address_keys(ip)  # an IPv6 client's /64 and /48, as connections are counted
         self._admit(key, ips)
@@ -175,7 +186,7 @@ class Receiver:
         try:
             async with self._subs.wake_on(room_key, visitor) as wakeup:
                 self._wakeups.add(wakeup)
-                parked = self._park(key, caller, wakeup)
+                parked = self._park(key, caller, wakeup, expires)
                 try:
                     return await self._wait(
                         wakeup,
@@ -198,10 +209,24 @@ class Receiver:
                 _give_back(self._by_ip, k)
             self._gauge.dec()
 
-    def _park(self, key: str, caller: Principal | None, wakeup: Wakeup) -> _Parked | None:
+    async def _expiry(self, caller: Principal | None) -> float:
+        """The loop time the caller's token expires at (inf: a password, or no expiry
+        known), as the door's WebSockets read it; a token just checked is remembered on
+        this node (auth.py), so this asks the store nothing."""
+        if self._auth is None or caller is None or caller.token is None:
+            return math.inf
+        expires_at = await self._auth.token_expiry(caller.token)
+        if expires_at is None:
+            return math.inf
+        left = (expires_at - datetime.now(UTC)).total_seconds()
+        return asyncio.get_running_loop().time() + left
+
+    def _park(
+        self, key: str, caller: Principal | None, wakeup: Wakeup, expires: float = math.inf
+    ) -> _Parked | None:
         if self._auth is None or caller is None:
             return None
-        parked = _Parked(caller, wakeup)
+        parked = _Parked(caller, wakeup, expires=expires)
         self._parked.setdefault(key, set()).add(parked)
         # a revocation applied after the check began and before now named no parked request
         parked.check = caller.revocations != self._auth.revocations
@@ -233,6 +258,8 @@ class Receiver:
         another and nothing to say (core/messaging.py)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
+        if parked is not None:  # woken at its token's expiry, to end with 401
+            deadline = min(deadline, parked.expires)
         woken: list[Message] | None = None  # None: read the log
         while True:
             if parked is not None:

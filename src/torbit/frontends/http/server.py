@@ -148,8 +148,9 @@ class HttpServer:
             lifespan="off",
             ws_max_size=options.max_body_bytes,
             # unread incoming messages bounded (uvicorn queued a whole chunk's, inflated),
-            # and unsent pongs (a ping flood from a client that does not read)
-            ws=bounded_protocol(4 * options.ws_max_queue * FRAME_BUDGET),
+            # and unsent pongs (a ping flood from a client that does not read); a text
+            # message that is not UTF-8 counted with the odd requests, not logged each
+            ws=bounded_protocol(4 * options.ws_max_queue * FRAME_BUDGET, door.odd),
             ws_ping_interval=options.ws_keepalive,
             ws_ping_timeout=options.ws_keepalive,
             timeout_graceful_shutdown=1,

@@ -24,21 +24,28 @@ its output") goes behind what is unsent, then our end of the stream (`write_eof`
 socket is aborted CUT_GRACE seconds later if the client has not closed it by then. A
 client that reads late learns why (it saw 1006 before); one that never reads holds nothing
 more than before. A client that fails the keepalive (no pong in `http.ws_keepalive_seconds`)
-is aborted so too, once its close frame has waited CUT_GRACE behind unread output."""
+is aborted so too, once its close frame has waited CUT_GRACE behind unread output.
+
+A text message that is not UTF-8 is closed with 1007 by uvicorn, which also logged an
+ERROR with a traceback for each: any client could write one a connection, no account
+needed (a socket is accepted before its auth frame; 136 in 8 s from one address). It is
+counted in the door's summary of odd requests instead (guard.py, tally.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from torbit.frontends.http.errors import error_body, status_code
+from torbit.frontends.tally import Tally
 
 # Bytes fed to the parser at a time: deflate inflates at most ~1030x, so one slice
 # completes at most a few messages of the size bound.
@@ -46,6 +53,8 @@ SLICE = 256
 TOO_MANY_UNREAD = "too many unread messages"
 NOT_READING = "not reading its output"
 CUT_GRACE = 5.0  # seconds a cut client's output may still drain, its close frame last
+# uvicorn's error for a text message that is not UTF-8 (it closes the socket with 1007)
+NOT_UTF8 = "Invalid UTF-8 sequence received from client."
 
 
 def json_refusal(status: int | HTTPStatus, text: str) -> Response:
@@ -65,15 +74,37 @@ def json_refusal(status: int | HTTPStatus, text: str) -> Response:
     return Response(status.value, status.phrase, headers, body)
 
 
+class _ClientsErrorsCounted(logging.LoggerAdapter[logging.Logger]):
+    """uvicorn's logger for one WebSocket, without the error its client can cause at will
+    (NOT_UTF8: counted in `odd` instead); the app's faults are logged as they were."""
+
+    def __init__(self, logger: logging.Logger, counted: Callable[[str], None]) -> None:
+        super().__init__(logger)
+        self._counted = counted
+
+    @property
+    def level(self) -> int:  # uvicorn reads it before each trace line
+        return self.logger.level
+
+    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if msg == NOT_UTF8:
+            self._counted("a WebSocket text message that is not UTF-8 (closed with 1007)")
+        else:
+            super().exception(msg, *args, **kwargs)
+
+
 class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     """At most `unread_bound()` bytes of messages waiting for the app (plus what one slice
     completes); past it the socket is closed with 1008 and the rest is dropped. At most
-    `unsent_max` bytes unsent (plus one pong) before the client is cut off."""
+    `unsent_max` bytes unsent (plus one pong) before the client is cut off. A text message
+    that is not UTF-8 is counted in `odd`, not logged (module docstring)."""
 
     unsent_max = 1 << 20  # see `bounded_protocol`
+    odd: ClassVar[Tally | None] = None  # the door's odd requests (see `bounded_protocol`)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.logger = _ClientsErrorsCounted(self.logger, self._count_odd)  # type: ignore[assignment]
         self._sizes: deque[int] = deque()  # each queued message's size, oldest first
         self.unread_bytes = 0
         self.unread_peak = 0  # the most that waited at once (tests read it)
@@ -81,6 +112,10 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         # set by the door's session (ws_session.py): its writer writes no more once cut
         self.on_cut: Callable[[], None] | None = None
         self.conn.reject = json_refusal  # type: ignore[method-assign]
+
+    def _count_odd(self, why: str) -> None:
+        if self.odd is not None:
+            self.odd.count(self.client[0] if self.client else "?", why)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.on_cut = None  # the session is freed with its door's handler, not held here
@@ -184,7 +219,12 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.close()
 
 
-def bounded_protocol(unsent_max: int) -> type[BoundedWebSocketProtocol]:
+def bounded_protocol(unsent_max: int, odd: Tally | None = None) -> type[BoundedWebSocketProtocol]:
     """The protocol with `unsent_max` set: the HTTP door's writer bound (frames x budget),
-    times four for a flush's worth past it."""
-    return type("BoundedWebSocketProtocol", (BoundedWebSocketProtocol,), {"unsent_max": unsent_max})
+    times four for a flush's worth past it; `odd`: the door's summary of odd requests
+    (`HttpDoor.odd`), where a client's text message that is not UTF-8 is counted."""
+    return type(
+        "BoundedWebSocketProtocol",
+        (BoundedWebSocketProtocol,),
+        {"unsent_max": unsent_max, "odd": odd},
+    )
