@@ -43,7 +43,7 @@ from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.tasks import cancel_and_wait
 from torbit.core.text import clean_reason
-from torbit.errors import Conflict, Forbidden, LooksAlike
+from torbit.errors import Conflict, Forbidden, LooksAlike, NotFound
 
 MAX_SHARED_ROOMS = 10_000  # rooms whose Room object joining sessions share
 
@@ -135,7 +135,11 @@ class Membership(JoinChecks, RoomListings):
         invex = False
         if room is not None:
             invex = await access.invited_by_mask(self.ban_masks, standing, room, user_key, visitor)
-            access.admit(standing, user, room, room_name, invex=invex)
+            try:
+                access.admit(standing, user, room, room_name, invex=invex)
+            except NotFound:
+                await self._charge_as_created(user, key)
+                raise
             if standing.member:
                 if visitor is not None:  # a member matching a mask is put out (maskgate.py)
                     await self._mask_gate.check(user, room, visitor)
@@ -177,6 +181,17 @@ class Membership(JoinChecks, RoomListings):
                 await self._store.set_room_admin(room.key, user_key, False)
                 await self.room_roles.changed(room.key)
         return room
+
+    async def _charge_as_created(self, user: str, key: str) -> None:
+        """A join of a private room the user may not know of pays what a free name's join,
+        which creates the room, pays, and is refused by the same limits first: its "no such
+        room" is then no oracle for private rooms, not even once the user's limits are spent
+        (a free name answered "slow down" there, a private room "no such room", uncharged)."""
+        user_key = name_key(user)
+        self.limits.joins.check(user_key, "rooms joined or left")
+        await self.check_room_limit(user, key)
+        if key != name_key(self.rules.default_room):
+            self.limits.creates.check(user_key, "rooms created")
 
     async def _create_on_join(self, user: str, room_name: str) -> tuple[Room, Standing, bool]:
         """The room, the user's standing in it and whether they founded a guest's room."""
