@@ -193,6 +193,23 @@ class Membership(JoinChecks, RoomListings):
         if key != name_key(self.rules.default_room):
             self.limits.creates.check(user_key, "rooms created")
 
+    async def keyed_room(self, user: str, room_name: str, visitor: Visitor | None = None) -> bool:
+        """Whether a join with a key names a room the user may join: one that exists, and
+        that they may know of (or that one of its invite exceptions lets their client in).
+        False alike for a free name and for a private room they may not know of, charged
+        alike as a join attempt: telnet's `/join NAME KEY` creates nothing, and its answer
+        must not tell the two apart (as `create`'s "taken" does not)."""
+        key = check_name(room_name, "room name")
+        user_key = name_key(user)
+        room, standing = await self._store.room_and_standing(key, user_key)
+        if room is not None:
+            if standing.may_see(room, user_key):
+                return True
+            if await access.invited_by_mask(self.ban_masks, standing, room, user_key, visitor):
+                return True
+        self.limits.joins.check(user_key, "rooms joined or left")
+        return False
+
     async def _create_on_join(self, user: str, room_name: str) -> tuple[Room, Standing, bool]:
         """The room, the user's standing in it and whether they founded a guest's room."""
         key = name_key(room_name)

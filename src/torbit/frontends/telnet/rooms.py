@@ -89,10 +89,11 @@ async def _room_for_key(session: CommandSession, name: str, join_key: str) -> No
     person's mistake) created #bad with `room!` taken as its key and ignored, and `/join
     plans s3cret` created #plans open to all. Neither is what was meant, and a stray room
     stays listed and counts against `rooms_per_user`: nothing is created, and the reply says
-    both readings. (IRC's `JOIN #a key` is its syntax, and stays.)"""
-    try:
-        await session.core.membership.room(name)
-    except NotFound:
+    both readings. (IRC's `JOIN #a key` is its syntax, and stays.) A private room the user
+    may not know of gets the same answer as a free name (core/membership.py `keyed_room`):
+    "no such room" alone told the private rooms apart, uncharged."""
+    visitor = getattr(session, "visitor", None)  # as membership.join asks it
+    if not await session.core.membership.keyed_room(session.name, name, visitor):
         raise NotFound(
             f"no such room #{name}, so {join_key!r} cannot be its key: /join {name} creates it"
             " (then /set key KEY); a room name has no spaces"
