@@ -244,6 +244,27 @@ class Membership(JoinChecks, RoomListings):
         """Become a member and listen: recent history first, then live messages, no gaps.
         `history=False`: none, for a client that asks for it itself (read and paid for
         nothing otherwise)."""
+        return (await self._join(session, room_name, join_key, history=history))[0]
+
+    async def join_reading(
+        self, session: Session, room_name: str, join_key: str = ""
+    ) -> tuple[Room, bool]:
+        """`join`, and whether its history showed all the user had not read in the room
+        (after their read cursor, the one `/receive` moves): a session that reads the room
+        as it is shown (telnet's) may mark it read when it stops only then (comeback.py). A
+        join shows the newest `history_on_join` messages, fewer once the read budget is
+        spent: marked read past the rest, they were lost to `/receive`."""
+        return await self._join(session, room_name, join_key, history=True, reading=True)
+
+    async def _join(
+        self,
+        session: Session,
+        room_name: str,
+        join_key: str,
+        *,
+        history: bool,
+        reading: bool = False,
+    ) -> tuple[Room, bool]:
         generation = self.known.generation
         masks_seen = self.ban_masks.generation
         user = self._sessions.name_of(session)
@@ -253,6 +274,7 @@ class Membership(JoinChecks, RoomListings):
         await self._subs.listen(session, room.key, hold=True)
         self._subs.name_room(room.key, room.name)
         shown: list[Message] = []
+        everything = caught_up = False  # `shown` is all the room has; all the user had unread
         try:
             # a membership ended (a kick, a ban) while this session was not yet listening
             # did not stop it: asked again, only when some membership ended meanwhile
@@ -264,7 +286,9 @@ class Membership(JoinChecks, RoomListings):
             if visitor is not None and self.ban_masks.generation != masks_seen:
                 await self._mask_gate.check(user, room, visitor)
             if history and self.rules.history_on_join:
-                shown = await self._history(user, room)
+                shown, everything = await self._history(user, room)
+            if reading:
+                caught_up = everything or await self._reaches_cursor(user, room, shown)
         except BaseException:  # not left half-joined: the client is told, and may try again
             await self._subs.stop_listening(session, room.key)
             raise
@@ -300,11 +324,12 @@ class Membership(JoinChecks, RoomListings):
                 user=name,
             )
             self._sessions.announce_back(room.key, joined, session)
-        return room
+        return room, caught_up
 
-    async def _history(self, user: str, room: Room) -> list[Message]:
+    async def _history(self, user: str, room: Room) -> tuple[list[Message], bool]:
         """The newest messages shown on joining, as many as the user's read budget has left
-        (a member comes back into a room as often as it likes: no join rate is asked)."""
+        (a member comes back into a room as often as it likes: no join rate is asked), and
+        whether they are all the room has (fewer came than were asked for)."""
         key = name_key(user)
         granted = self._reads.share(key, self.rules.history_on_join)
         history: list[Message] = []
@@ -314,7 +339,17 @@ class Membership(JoinChecks, RoomListings):
         finally:
             self._reads.settle(key, granted, len(history))
         # older than the room: a deleted namesake's, where the log keeps them (Kafka)
-        return [m for m in history if m.sent_at >= room.created_at]
+        return [m for m in history if m.sent_at >= room.created_at], len(history) < granted
+
+    async def _reaches_cursor(self, user: str, room: Room, shown: list[Message]) -> bool:
+        """Whether `shown`, the room's newest messages, reach back to the user's read cursor:
+        no message after the cursor is older than the oldest of them. The one message read
+        for it is not shown, so not paid, as comeback.py's look for where to mark read."""
+        cursor = await self._store.get_cursor(name_key(user), room.key)
+        if shown and cursor is not None and shown[0].id <= cursor:
+            return True
+        first = await self._log.read(room.key, after=cursor, limit=1)
+        return not first or (bool(shown) and first[0].id >= shown[0].id)
 
     def _shared(self, room: Room) -> Room:
         same = self._joined_rooms.get(room.key)

@@ -70,6 +70,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         "deliver",
         "ignores",
         "room",
+        "shown_all",
         "user_key",
     )
 
@@ -103,6 +104,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         self.user_key = ""
         self.ignores: Set[str] = NO_IGNORES
         self.room: Room | None = None
+        self.shown_all = False  # of what the user had unread in `room` (CommandSession's)
 
     def deliver_all(self, run: Run) -> None:
         """Session.deliver of a run of messages: the lines joined once for every telnet
