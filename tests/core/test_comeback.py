@@ -41,7 +41,7 @@ async def test_queued_moves_let_the_loop_run_between_them(
 
     monkeypatch.setattr(core.store, "set_cursor", counted)
     for i in range(USERS):
-        comeback.left(f"u{i}", "den", last=True)
+        comeback.left(f"u{i}", "den", read=True, last=True)
     when_the_loop_ran: list[int] = []
     asyncio.get_running_loop().call_soon(lambda: when_the_loop_ran.append(len(written)))
     while not comeback.idle:
@@ -67,9 +67,9 @@ async def test_a_room_switched_away_from_again_and_again_is_one_write(
 
     monkeypatch.setattr(core.store, "set_cursor", counted)
     for _ in range(100):
-        comeback.left("u0", "den")
-    comeback.left("u0", "den", last=True)
-    comeback.left("u0", "den")  # another session's switch: the logout's room is kept
+        comeback.left("u0", "den", read=True)
+    comeback.left("u0", "den", read=True, last=True)
+    comeback.left("u0", "den", read=True)  # another session's switch: the logout's room is kept
     while not comeback.idle:
         await asyncio.sleep(0)
     assert written == ["u0"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from torbit.protocol.lines import LineSplitter, Signal
+from torbit.protocol.lines import LineSplitter, LossyLine, Signal
 
 TOO_LONG = Signal.TOO_LONG
 INTERRUPT = Signal.INTERRUPT
@@ -74,6 +74,35 @@ def test_other_control_bytes_are_dropped(byte: int) -> None:
     data = b"a" + bytes([byte]) + b"b\n"
     assert LineSplitter().feed(data) == [b"ab"]
     assert feed_bytewise(LineSplitter(), data) == [b"ab"]
+
+
+@pytest.mark.parametrize(
+    ("data", "lossy"),
+    [
+        (b"a\x1bb\x07c\n", True),  # controls dropped
+        (b"ab\x03c\n", True),  # a Ctrl-C inside a line is dropped too
+        (b"ab\x08c\n", False),  # an edit loses nothing typed
+        (b"a\tb\n", False),
+        ("caf\u00e9\n".encode(), False),
+    ],
+)
+def test_a_line_that_lost_a_control_byte_says_so(data: bytes, lossy: bool) -> None:
+    """A password must not quietly become another one (frontends/telnet/login.py)."""
+    for lines in (LineSplitter().feed(data), feed_bytewise(LineSplitter(), data)):
+        assert len(lines) == 1 and (type(lines[0]) is LossyLine) == lossy, lines
+
+
+def test_a_lost_byte_marks_its_line_only_whichever_path_takes_the_rest() -> None:
+    s = LineSplitter()
+    assert s.feed(b"\x1b") == []  # nothing kept of the line yet, but something lost
+    lines = s.feed(b"ab\ncd\nef\ngh\n")  # many plain lines: the bulk path
+    assert lines == [b"ab", b"cd", b"ef", b"gh"]
+    assert [type(line) is LossyLine for line in lines] == [True, False, False, False]
+    assert s.feed(b"\x1b") == []
+    assert type(s.feed(b"ij\n")[0]) is LossyLine  # a whole plain line in one chunk
+    s.feed(b"k\x1b")
+    s.erase_line()  # telnet EL: the line is forgotten, and what it lost with it
+    assert type(s.feed(b"ok\n")[0]) is bytes
 
 
 def test_escape_sequences_lose_their_escape() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from torbit.frontends.telnet.login import (
+    LOSSY_HINT,
+    LOSSY_PASSWORD,
     Error,
     Hangup,
     LoggedIn,
@@ -76,3 +78,24 @@ def test_lines_typed_while_an_answer_is_pending_are_ignored() -> None:
     d = LoginDialogue(registration_open=True, password_rules=rules)
     d.receive("alice")
     assert d.receive("typed ahead") == []
+
+
+def test_a_new_password_that_lost_bytes_is_refused_and_a_login_is_checked_as_it_came() -> None:
+    """A lossy line (protocol/telnet.py) is no new password; at a login it is checked as
+    it came (an account made before keeps what its terminal gave it), and a refusal of it
+    says what the terminal did."""
+    d = LoginDialogue(registration_open=True, password_rules=rules)
+    d.receive("bob")
+    d.looked_up(False)
+    assert d.receive("p\ufffdssw\ufffdrd", lossy=True) == [
+        Error(LOSSY_PASSWORD), Prompt("Choose a password: ", secret=True)]
+    assert "UTF-8" in LOSSY_PASSWORD
+    assert d.receive("longenough") == [Prompt("Repeat the password: ", secret=True)]
+    a = LoginDialogue(registration_open=True, password_rules=rules)
+    a.receive("alice")
+    a.looked_up(True)
+    assert a.receive("p\ufffdssw\ufffdrd", lossy=True) == [Verify("alice", "p\ufffdssw\ufffdrd")]
+    assert a.wrong_password("wrong name or password") == [
+        Error("wrong name or password" + LOSSY_HINT), Prompt("Password: ", secret=True)]
+    a.receive("plain")
+    assert a.wrong_password("wrong name or password")[0] == Error("wrong name or password")

@@ -44,8 +44,8 @@ def cmd(*codes: int) -> bytes:
     return bytes((IAC, *codes))
 
 
-def lines(*texts: str) -> list[Event]:
-    return [LineReceived(t) for t in texts]
+def lines(*texts: str, lossy: bool = False) -> list[Event]:
+    return [LineReceived(t, lossy) for t in texts]
 
 
 def receive(conn: TelnetConnection, data: bytes) -> tuple[list[Event], bytes]:
@@ -65,7 +65,7 @@ def test_plain_lines() -> None:
 def test_utf8_is_decoded_and_invalid_bytes_replaced() -> None:
     conn = TelnetConnection()
     assert conn.receive_data("café 🎉\n".encode()) == lines("café 🎉")
-    assert conn.receive_data(b"bad \xc3\x28 byte\n") == lines("bad \ufffd( byte")
+    assert conn.receive_data(b"bad \xc3\x28 byte\n") == lines("bad \ufffd( byte", lossy=True)
 
 
 def test_utf8_split_across_reads() -> None:
@@ -78,12 +78,32 @@ def test_utf8_split_across_reads() -> None:
 def test_c1_controls_are_removed_after_decoding() -> None:
     conn = TelnetConnection()
     # U+009B is CSI for terminals that honour C1 controls; U+0085 is NEL.
-    assert conn.receive_data("a\u009b2Jb\u0085c\n".encode()) == lines("a2Jbc")
+    assert conn.receive_data("a\u009b2Jb\u0085c\n".encode()) == lines("a2Jbc", lossy=True)
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        ("p\u00e4ss".encode("latin-1"), "p\ufffdss"),  # not UTF-8: a Latin-1 terminal's
+        (b"abc\x1bdef\x07g", "abcdefg"),
+        ("a\u0085b".encode(), "ab"),
+    ],
+)
+def test_a_line_that_lost_bytes_is_lossy(data: bytes, text: str) -> None:
+    """What a password must not be made of (frontends/telnet/login.py); the next line is
+    whole again."""
+    conn = TelnetConnection()
+    assert conn.receive_data(data + b"\r\nok\r\n") == [*lines(text, lossy=True), *lines("ok")]
+
+
+def test_a_replacement_character_sent_as_utf8_is_not_lossy() -> None:
+    conn = TelnetConnection()
+    assert conn.receive_data("\ufffd\tx\n".encode()) == lines("\ufffd\tx")
 
 
 def test_escaped_iac_is_a_data_byte_and_decodes_as_replacement() -> None:
     conn = TelnetConnection()
-    assert receive(conn, b"a" + cmd(IAC) + b"b\n") == (lines("a\ufffdb"), b"")
+    assert receive(conn, b"a" + cmd(IAC) + b"b\n") == (lines("a\ufffdb", lossy=True), b"")
 
 
 def test_iac_is_stripped_everywhere_in_a_line() -> None:
@@ -131,7 +151,7 @@ def test_ctrl_c_on_an_empty_line_interrupts() -> None:
     conn = TelnetConnection()
     assert conn.receive_data(b"\x03") == [Interrupt()]
     assert conn.receive_data(b"\x04") == [Interrupt()]
-    assert conn.receive_data(b"a\x03b\n") == lines("ab")
+    assert conn.receive_data(b"a\x03b\n") == lines("ab", lossy=True)  # a Ctrl-C dropped
 
 
 def test_events_keep_their_order() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -43,6 +44,10 @@ from torbit.errors import (
 logger = logging.getLogger(__name__)
 
 MAX_PASSWORD_LENGTH = 1024
+# What a new password may not hold, for it could not be typed back exactly: control characters
+# (C0, DEL, C1: telnet drops them, terminals act on them), U+FFFD (what a door reads for bytes
+# that are not UTF-8, so one stands for any of them) and lone surrogates (no bytes to hash)
+UNKEPT_IN_PASSWORDS = re.compile(r"[\x00-\x1f\x7f-\x9f\ufffd\ud800-\udfff]")
 # The stored hash of an account being deleted: no password verifies against it.
 UNUSABLE_HASH = "!deleted"
 # How long a deletion waits between closing the user's sessions and freeing the name: two
@@ -116,12 +121,20 @@ class Accounts:
     # rules
 
     def check_password_rules(self, password: str) -> None:
+        """The rules for a new password, on every door: registration, a change, a reset.
+        Logins are not held to them: an account keeps the password it was registered with."""
         if len(password) < self.min_password_length:
             raise InvalidInput(
                 f"password too short: use at least {self.min_password_length} characters"
             )
         if len(password) > MAX_PASSWORD_LENGTH:
             raise InvalidInput(f"password too long: at most {MAX_PASSWORD_LENGTH} characters")
+        if UNKEPT_IN_PASSWORDS.search(password):
+            raise InvalidInput(
+                "password refused: it holds a control character or U+FFFD (the mark of a"
+                " character that could not be read), which a login could not give back"
+                " exactly: choose another"
+            )
 
     def password_problem(self, password: str) -> str | None:
         """Why a new password is refused, or None if it is fine."""

@@ -9,11 +9,16 @@ per room, and ids of different rooms do not compare.
 
 "What they missed": the messages after their read cursor there (the one `/receive` and the
 HTTP read marker use), counted as `Messaging.unread_count` counts. A telnet session reads one
-room at a time and is shown everything said in it, so when it stops (a switch to another
-room, a logout) the room is marked read up to the newest message sent before then. Those
-writes (and a logout's room) are queued and made by one task, off the logout path (10,000
-clients leaving at once are not held up by their writes; a user switching rooms again and
-again has one move per room queued, not one per switch); a login of the same user first
+room at a time and is shown everything said in it while it listens, after the newest
+`history_on_join` messages its join showed. When that history reached back to the read
+cursor (`Membership.join_reading`), the session was shown all the user had not read there,
+so when it stops (a switch to another room, a logout) the room is marked read up to the
+newest message sent before then. When it did not (more had come than a join shows, or the
+read budget was spent), the cursor stays where it was: a later `/receive` gives some lines
+again rather than never giving the ones passed over (an acknowledged message is never lost).
+Those writes (and a logout's room) are queued and made by one task, off the logout path
+(10,000 clients leaving at once are not held up by their writes; a user switching rooms again
+and again has one move per room queued, not one per switch); a login of the same user first
 makes its own."""
 
 from __future__ import annotations
@@ -53,8 +58,9 @@ class Comeback:
         self._membership = membership
         self._messaging = messaging
         self._now = now
-        # (user key, room key): when the session stopped reading it; the room it was in last
-        self._pending: dict[tuple[str, str], tuple[datetime, bool]] = {}
+        # (user key, room key): when a session stopped reading it, if it was shown all that
+        # was unread there (None: not); when a session ended there (None: none did)
+        self._pending: dict[tuple[str, str], tuple[datetime | None, datetime | None]] = {}
         self._worker: asyncio.Task[None] | None = None
         # the move the worker is writing now, done when written
         self._writing: tuple[tuple[str, str], asyncio.Future[None]] | None = None
@@ -72,13 +78,17 @@ class Comeback:
         """Key of the member room the user went into last, if any."""
         return await self._store.last_entered(name_key(user))
 
-    def left(self, user_key: str, room_key: str, *, last: bool = False) -> None:
-        """A session that was shown everything said in the room stopped reading it: the room
-        is marked read up to now, soon (see the module docstring); `last`: the session ended
-        there, so the user's next login comes back to it."""
+    def left(self, user_key: str, room_key: str, *, read: bool, last: bool = False) -> None:
+        """A session stopped reading the room. `read`: it was shown all the user had not read
+        there (`Membership.join_reading`), so the room is marked read up to now, soon (see the
+        module docstring); else the cursor stays. `last`: the session ended there, so the
+        user's next login comes back to it."""
         pair = (user_key, room_key)
-        earlier = self._pending.get(pair)  # another session's, not written yet: kept if last
-        self._pending[pair] = (self._now(), last or (earlier is not None and earlier[1]))
+        now = self._now()
+        # another session's, not written yet: its move and its ending kept unless this one's
+        # replace them (a later move is no less true: it was judged against the same cursor)
+        read_at, ended_at = self._pending.get(pair, (None, None))
+        self._pending[pair] = (now if read else read_at, now if last else ended_at)
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
@@ -135,9 +145,13 @@ class Comeback:
         finally:
             self._worker = None
 
-    async def _mark_read(self, user_key: str, room_key: str, at: datetime, last: bool) -> None:
-        if last:
-            await self._store.enter_room(room_key, user_key, at)
+    async def _mark_read(
+        self, user_key: str, room_key: str, at: datetime | None, ended: datetime | None
+    ) -> None:
+        if ended is not None:
+            await self._store.enter_room(room_key, user_key, ended)
+        if at is None:  # the session passed over unread messages: the cursor stays
+            return
         recent = await self._log.read(room_key, limit=RECENT, newest=True)
         seen = [m.id for m in recent if m.sent_at <= at]
         read = seen[-1] if seen else 0 if len(recent) < RECENT else None

@@ -43,7 +43,7 @@ from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.tasks import cancel_and_wait
 from torbit.core.text import clean_reason
-from torbit.errors import Conflict, Forbidden, LooksAlike
+from torbit.errors import Conflict, Forbidden, LooksAlike, NotFound
 
 MAX_SHARED_ROOMS = 10_000  # rooms whose Room object joining sessions share
 
@@ -138,7 +138,11 @@ class Membership(JoinChecks, RoomListings):
         invex = False
         if room is not None:
             invex = await access.invited_by_mask(self.ban_masks, standing, room, user_key, visitor)
-            access.admit(standing, user, room, room_name, invex=invex)
+            try:
+                access.admit(standing, user, room, room_name, invex=invex)
+            except NotFound:
+                await self._charge_as_created(user, key)
+                raise
             if standing.member:
                 if visitor is not None:  # a member matching a mask is put out (maskgate.py)
                     await self._mask_gate.check(user, room, visitor)
@@ -181,6 +185,34 @@ class Membership(JoinChecks, RoomListings):
                 await self.room_roles.changed(room.key)
         return room
 
+    async def _charge_as_created(self, user: str, key: str) -> None:
+        """A join of a private room the user may not know of pays what a free name's join,
+        which creates the room, pays, and is refused by the same limits first: its "no such
+        room" is then no oracle for private rooms, not even once the user's limits are spent
+        (a free name answered "slow down" there, a private room "no such room", uncharged)."""
+        user_key = name_key(user)
+        self.limits.joins.check(user_key, "rooms joined or left")
+        await self.check_room_limit(user, key)
+        if key != name_key(self.rules.default_room):
+            self.limits.creates.check(user_key, "rooms created")
+
+    async def keyed_room(self, user: str, room_name: str, visitor: Visitor | None = None) -> bool:
+        """Whether a join with a key names a room the user may join: one that exists, and
+        that they may know of (or that one of its invite exceptions lets their client in).
+        False alike for a free name and for a private room they may not know of, charged
+        alike as a join attempt: telnet's `/join NAME KEY` creates nothing, and its answer
+        must not tell the two apart (as `create`'s "taken" does not)."""
+        key = check_name(room_name, "room name")
+        user_key = name_key(user)
+        room, standing = await self._store.room_and_standing(key, user_key)
+        if room is not None:
+            if standing.may_see(room, user_key):
+                return True
+            if await access.invited_by_mask(self.ban_masks, standing, room, user_key, visitor):
+                return True
+        self.limits.joins.check(user_key, "rooms joined or left")
+        return False
+
     async def _create_on_join(self, user: str, room_name: str) -> tuple[Room, Standing, bool]:
         """The room, the user's standing in it and whether they founded a guest's room."""
         key = check_new_room_name(room_name)
@@ -215,6 +247,27 @@ class Membership(JoinChecks, RoomListings):
         """Become a member and listen: recent history first, then live messages, no gaps.
         `history=False`: none, for a client that asks for it itself (read and paid for
         nothing otherwise)."""
+        return (await self._join(session, room_name, join_key, history=history))[0]
+
+    async def join_reading(
+        self, session: Session, room_name: str, join_key: str = ""
+    ) -> tuple[Room, bool]:
+        """`join`, and whether its history showed all the user had not read in the room
+        (after their read cursor, the one `/receive` moves): a session that reads the room
+        as it is shown (telnet's) may mark it read when it stops only then (comeback.py). A
+        join shows the newest `history_on_join` messages, fewer once the read budget is
+        spent: marked read past the rest, they were lost to `/receive`."""
+        return await self._join(session, room_name, join_key, history=True, reading=True)
+
+    async def _join(
+        self,
+        session: Session,
+        room_name: str,
+        join_key: str,
+        *,
+        history: bool,
+        reading: bool = False,
+    ) -> tuple[Room, bool]:
         generation = self.known.generation
         masks_seen = self.ban_masks.generation
         user = self._sessions.name_of(session)
@@ -224,6 +277,7 @@ class Membership(JoinChecks, RoomListings):
         await self._subs.listen(session, room.key, hold=True)
         self._subs.name_room(room.key, room.name)
         shown: list[Message] = []
+        everything = caught_up = False  # `shown` is all the room has; all the user had unread
         try:
             # a membership ended (a kick, a ban) while this session was not yet listening
             # did not stop it: asked again, only when some membership ended meanwhile
@@ -235,7 +289,9 @@ class Membership(JoinChecks, RoomListings):
             if visitor is not None and self.ban_masks.generation != masks_seen:
                 await self._mask_gate.check(user, room, visitor)
             if history and self.rules.history_on_join:
-                shown = await self._history(user, room)
+                shown, everything = await self._history(user, room)
+            if reading:
+                caught_up = everything or await self._reaches_cursor(user, room, shown)
         except BaseException:  # not left half-joined: the client is told, and may try again
             await self._subs.stop_listening(session, room.key)
             raise
@@ -271,11 +327,12 @@ class Membership(JoinChecks, RoomListings):
                 user=name,
             )
             self._sessions.announce_back(room.key, joined, session)
-        return room
+        return room, caught_up
 
-    async def _history(self, user: str, room: Room) -> list[Message]:
+    async def _history(self, user: str, room: Room) -> tuple[list[Message], bool]:
         """The newest messages shown on joining, as many as the user's read budget has left
-        (a member comes back into a room as often as it likes: no join rate is asked)."""
+        (a member comes back into a room as often as it likes: no join rate is asked), and
+        whether they are all the room has (fewer came than were asked for)."""
         key = name_key(user)
         granted = self._reads.share(key, self.rules.history_on_join)
         history: list[Message] = []
@@ -285,7 +342,17 @@ class Membership(JoinChecks, RoomListings):
         finally:
             self._reads.settle(key, granted, len(history))
         # older than the room: a deleted namesake's, where the log keeps them (Kafka)
-        return [m for m in history if m.sent_at >= room.created_at]
+        return [m for m in history if m.sent_at >= room.created_at], len(history) < granted
+
+    async def _reaches_cursor(self, user: str, room: Room, shown: list[Message]) -> bool:
+        """Whether `shown`, the room's newest messages, reach back to the user's read cursor:
+        no message after the cursor is older than the oldest of them. The one message read
+        for it is not shown, so not paid, as comeback.py's look for where to mark read."""
+        cursor = await self._store.get_cursor(name_key(user), room.key)
+        if shown and cursor is not None and shown[0].id <= cursor:
+            return True
+        first = await self._log.read(room.key, after=cursor, limit=1)
+        return not first or (bool(shown) and first[0].id >= shown[0].id)
 
     def _shared(self, room: Room) -> Room:
         same = self._joined_rooms.get(room.key)

@@ -9,7 +9,8 @@ editing keys (backspace, DEL, Ctrl-C, Ctrl-D) are visited one by one.
 
 Line editing happens here because the line limit counts the bytes left after it: backspace and
 DEL delete the previous character (a whole UTF-8 sequence), other control bytes are dropped
-(so no ESC sequence ever reaches another user's terminal), TAB is kept.
+(so no ESC sequence ever reaches another user's terminal), TAB is kept. A line that lost a
+control byte so comes out as a `LossyLine`: a password must not quietly become another one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import enum
 import re
 from typing import Final, cast
 
-__all__ = ["LineSplitter", "Signal"]
+__all__ = ["LineSplitter", "LossyLine", "Signal"]
 
 
 class Signal(enum.Enum):
@@ -26,6 +27,13 @@ class Signal(enum.Enum):
 
     TOO_LONG = "too long"  # the current line passed the limit; its rest is being discarded
     INTERRUPT = "interrupt"  # Ctrl-C or Ctrl-D typed on an empty line
+
+
+class LossyLine(bytes):
+    """A line some of whose bytes were dropped on the way: control bytes other than TAB and
+    the editing keys (backspace and DEL edit the line, they lose nothing typed)."""
+
+    __slots__ = ()
 
 
 _LF: Final = 0x0A
@@ -53,7 +61,7 @@ class LineSplitter:
     or NUL right after it, even in the next `feed`, belongs to the same line end.
     """
 
-    __slots__ = ("_after_cr", "_buf", "_discarding", "max_line_bytes")
+    __slots__ = ("_after_cr", "_buf", "_discarding", "_lossy", "max_line_bytes")
 
     def __init__(self, max_line_bytes: int = 4096) -> None:
         if max_line_bytes < 1:
@@ -62,6 +70,7 @@ class LineSplitter:
         self._buf = bytearray()
         self._discarding = False  # inside a line that passed the limit: drop until its end
         self._after_cr = False  # the last line end was a CR: swallow one LF or NUL
+        self._lossy = False  # the line being typed lost a control byte (`LossyLine`)
 
     @property
     def buffered(self) -> int:
@@ -72,7 +81,7 @@ class LineSplitter:
         """Take the next bytes of the stream; return the lines they complete, in order."""
         if (
             data.count(b"\n") > 2  # per line the careful path is quicker for a line or two
-            and not (self._discarding or self._after_cr)
+            and not (self._discarding or self._after_cr or self._lossy)
             and _EDITING.search(data) is None
         ):
             lines = self._feed_plain(data)
@@ -131,6 +140,7 @@ class LineSplitter:
             end = n if m is None else m.start()
             if (
                 not buf
+                and not self._lossy
                 and m is not None
                 and end - pos <= self.max_line_bytes
                 and cast(re.Match[bytes], _SPECIAL.search(data, pos)).start() == end
@@ -140,8 +150,9 @@ class LineSplitter:
                 pos = end  # past the limit: the discarding branch looks for the line end
                 continue
             elif m is not None:
-                out.append(bytes(buf))
+                out.append(LossyLine(buf) if self._lossy else bytes(buf))
                 buf.clear()
+                self._lossy = False
             if m is None:
                 break
             self._after_cr = data[end] == _CR
@@ -155,23 +166,32 @@ class LineSplitter:
         limit = self.max_line_bytes
         start = 0
         for m in _KEYS.finditer(text):
-            piece = text[start : m.start()].translate(None, _DROPPED)
+            typed = text[start : m.start()]
+            piece = typed.translate(None, _DROPPED)
             if len(buf) + len(piece) > limit:
                 return self._too_long(out)
             buf += piece
+            if len(piece) != len(typed):
+                self._lossy = True
             if text[m.start()] in (_BS, _DEL):
                 _erase_char(buf)
             elif not buf:  # Ctrl-C or Ctrl-D on an empty line; inside one it is dropped
                 out.append(Signal.INTERRUPT)
+            else:
+                self._lossy = True
             start = m.end()
-        piece = (text[start:] if start else text).translate(None, _DROPPED)
+        typed = text[start:] if start else text
+        piece = typed.translate(None, _DROPPED)
         if len(buf) + len(piece) > limit:
             return self._too_long(out)
         buf += piece
+        if len(piece) != len(typed):
+            self._lossy = True
         return True
 
     def _too_long(self, out: list[bytes | Signal]) -> bool:
         self._buf.clear()
+        self._lossy = False
         self._discarding = True
         out.append(Signal.TOO_LONG)
         return False
@@ -184,6 +204,7 @@ class LineSplitter:
     def erase_line(self) -> None:
         """Telnet EL: forget the line being typed."""
         self._buf.clear()
+        self._lossy = False
 
 
 def _erase_char(buf: bytearray) -> None:

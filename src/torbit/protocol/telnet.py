@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from torbit.protocol.lines import LineSplitter, Signal
+from torbit.protocol.lines import LineSplitter, LossyLine, Signal
 
 __all__ = [
     "Event",
@@ -39,9 +39,11 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class LineReceived:
     """One complete input line, without its line end. Invalid UTF-8 shows as U+FFFD; control
-    characters other than TAB (C0 and C1) never appear."""
+    characters other than TAB (C0 and C1) never appear. `lossy`: the text is not all that was
+    typed (a byte replaced or a control dropped), so it must not become a password."""
 
     text: str
+    lossy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,12 +298,18 @@ class TelnetConnection:
             elif item is _INTERRUPT_SIGNAL:
                 events.append(_INTERRUPT)
             elif item.isascii():
-                events.append(LineReceived(item.decode("ascii")))
+                events.append(LineReceived(item.decode("ascii"), type(item) is LossyLine))
             else:
-                text = item.decode("utf-8", "replace")
+                lossy = type(item) is LossyLine
+                try:
+                    text = item.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = item.decode("utf-8", "replace")
+                    lossy = True
                 if _C1.search(text):
                     text = _C1.sub("", text)  # C1 controls (U+0080-U+009F) reach terminals
-                events.append(LineReceived(text))
+                    lossy = True
+                events.append(LineReceived(text, lossy))
         return events
 
     def _command(self, byte: int, items: list[bytes | Signal]) -> None:

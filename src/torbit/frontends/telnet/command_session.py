@@ -19,6 +19,9 @@ MAX_HISTORY = 500
 
 class CommandSession(Session, Protocol):
     room: Room | None
+    # the join of `room` showed all the user had not read there: leaving it marks it read
+    # (core/comeback.py), else a later `/receive` would never give what the join passed over
+    shown_all: bool
 
     @property
     def name(self) -> str: ...

@@ -4,7 +4,16 @@ session does the checking (store, argon2) and feeds the answers back. Unit-teste
 socket, like h11's state machine.
 
 A name that does not exist is asked for a password anyway when registration is closed, so a
-failed login never tells whether a name exists."""
+failed login never tells whether a name exists.
+
+A new password is taken only as it was typed: a line that lost bytes on the way (not UTF-8,
+read as U+FFFD; control keys, dropped: protocol/telnet.py `lossy`) is refused with the advice
+to use a UTF-8 terminal. A login's line is checked as it came, lossy or not: an account made
+before that rule keeps the password its terminal gave it then (a Latin-1 `pässwörd` was
+hashed as `p\ufffdssw\ufffdrd`), and refusing the line would lock it out. Accounts made since
+lose nothing by it: no password set now holds U+FFFD (core/accounts.py), so a line with bytes
+read as U+FFFD matches none of theirs, and one that lost a control key still needs every
+character of the password."""
 
 from __future__ import annotations
 
@@ -68,6 +77,12 @@ class LoggedIn:
 
 
 NAME_PROMPT = Prompt("Name: ")
+LOSSY_PASSWORD = (
+    "password refused: your terminal sent bytes that are not UTF-8 (a letter in another"
+    " character set) or control keys, so it would not be kept as typed: set your terminal to"
+    " UTF-8 and type it again"
+)
+LOSSY_HINT = " (your terminal sent bytes that are not UTF-8, or control keys: is it set to UTF-8?)"
 Step = Prompt | Error | Hangup | LookUp | Verify | Register | LoggedIn
 
 
@@ -92,6 +107,7 @@ class LoginDialogue:
         self._new_password = ""
         self.failures = 0
         self.junk_lines = 0  # lines answered with a refusal or the prompt again
+        self._lossy_login = False  # the password being checked lost bytes on the way
 
     @property
     def secret(self) -> bool:
@@ -101,9 +117,10 @@ class LoginDialogue:
     def start(self) -> list[Step]:
         return [NAME_PROMPT]
 
-    def receive(self, line: str) -> list[Step]:
-        """A line typed by the client (ignored while an answer is pending)."""
-        steps = self._receive(line)
+    def receive(self, line: str, lossy: bool = False) -> list[Step]:
+        """A line typed by the client (ignored while an answer is pending); `lossy`: it is
+        not all that was typed (protocol/telnet.py `LineReceived`)."""
+        steps = self._receive(line, lossy)
         if steps and (isinstance(steps[0], Error) or steps == [NAME_PROMPT]):
             self.junk_lines += 1  # not a step forward: asked again
             if self.junk_lines >= MAX_REFUSED_LINES:
@@ -111,15 +128,16 @@ class LoginDialogue:
                 return [Hangup("too many lines that are not a login, bye", "login junk")]
         return steps
 
-    def _receive(self, line: str) -> list[Step]:
+    def _receive(self, line: str, lossy: bool) -> list[Step]:
         state = self.state
         if state is State.NAME:
             return self._on_name(line.strip())
         if state is State.PASSWORD:
             self.state = State.VERIFYING
+            self._lossy_login = lossy
             return [Verify(self.name, line)]
         if state is State.NEW_PASSWORD:
-            why = self._rules(line)
+            why = LOSSY_PASSWORD if lossy else self._rules(line)
             if why:
                 return [Error(why), Prompt("Choose a password: ", secret=True)]
             self._new_password = line
@@ -166,6 +184,8 @@ class LoginDialogue:
         return [LoggedIn(name)]
 
     def wrong_password(self, message: str) -> list[Step]:
+        if self._lossy_login:  # said of the line alone: nothing of the account
+            message += LOSSY_HINT
         self.failures += 1
         if self.failures >= MAX_LOGIN_ATTEMPTS:
             self.state = State.DONE

@@ -35,9 +35,11 @@ async def join(session: CommandSession, args: tuple[str, ...]) -> None:
     join_key = args[1] if len(args) > 1 else ""
     if join_key:
         await _room_for_key(session, name, join_key)
-    session.room = room = await session.core.membership.join(session, name, join_key)
-    if old is not None:
-        session.core.comeback.left(session.user_key, old.key)  # read up to here
+    old_shown_all = session.shown_all
+    room, session.shown_all = await session.core.membership.join_reading(session, name, join_key)
+    session.room = room
+    if old is not None:  # read up to here, if its join passed nothing unread over
+        session.core.comeback.left(session.user_key, old.key, read=old_shown_all)
         await session.core.membership.stop_listening(session, old.key, switch=True)
     if join_key and not room.settings.join_key:
         info(
@@ -55,15 +57,16 @@ async def land(session: CommandSession, default_room: str, *, returning: bool) -
     core = session.core
     last = await core.comeback.return_to(session.name) if returning else None
     try:
-        session.room = room = await core.membership.join(session, last or default_room)
+        room, session.shown_all = await core.membership.join_reading(session, last or default_room)
     except ServiceUnavailable:
         raise
     except TorbitError as e:
         if last is None:
             raise
         session.send_line(format_error(f"you could not go back to #{last}: {e.message}"))
-        session.room = await core.membership.join(session, default_room)
+        session.room, session.shown_all = await core.membership.join_reading(session, default_room)
         return
+    session.room = room
     if last is not None:
         unread = await core.comeback.missed(session.name, room)
         if unread or room.key != name_key(default_room):  # not "nothing new" every login
@@ -89,10 +92,11 @@ async def _room_for_key(session: CommandSession, name: str, join_key: str) -> No
     person's mistake) created #bad with `room!` taken as its key and ignored, and `/join
     plans s3cret` created #plans open to all. Neither is what was meant, and a stray room
     stays listed and counts against `rooms_per_user`: nothing is created, and the reply says
-    both readings. (IRC's `JOIN #a key` is its syntax, and stays.)"""
-    try:
-        await session.core.membership.room(name)
-    except NotFound:
+    both readings. (IRC's `JOIN #a key` is its syntax, and stays.) A private room the user
+    may not know of gets the same answer as a free name (core/membership.py `keyed_room`):
+    "no such room" alone told the private rooms apart, uncharged."""
+    visitor = getattr(session, "visitor", None)  # as membership.join asks it
+    if not await session.core.membership.keyed_room(session.name, name, visitor):
         raise NotFound(
             f"no such room #{name}, so {join_key!r} cannot be its key: /join {name} creates it"
             " (then /set key KEY); a room name has no spaces"

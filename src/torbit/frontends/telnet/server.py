@@ -52,11 +52,13 @@ class TelnetServer(LineDoor[TelnetSession]):
 
     def depart(self, session: TelnetSession, log_out: bool = True) -> None:
         """Online nowhere from now on; forgotten soon (`_log_out`). The room it talked in
-        is marked read up to now, and is where the user's next login goes (core/comeback.py)."""
+        is where the user's next login goes, and is marked read up to now if its join passed
+        over nothing unread (core/comeback.py)."""
         if log_out:
             room = session.room
             if room is not None and self.core.subscriptions.is_listening(session, room.key):
-                self.core.comeback.left(session.user_key, room.key, last=True)
+                read = session.shown_all
+                self.core.comeback.left(session.user_key, room.key, read=read, last=True)
             self.core.subscriptions.depart(session)
         super().depart(session, log_out)
 

@@ -70,6 +70,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         "deliver",
         "ignores",
         "room",
+        "shown_all",
         "user_key",
     )
 
@@ -103,6 +104,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         self.user_key = ""
         self.ignores: Set[str] = NO_IGNORES
         self.room: Room | None = None
+        self.shown_all = False  # of what the user had unread in `room` (CommandSession's)
 
     def deliver_all(self, run: Run) -> None:
         """Session.deliver of a run of messages: the lines joined once for every telnet
@@ -231,7 +233,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
             self.close("interrupt")
             return False
         elif self._dialogue is not None:
-            self._login_line(event.text)
+            self._login_line(event.text, event.lossy)
         elif _is_command(event.text):
             self._run(run_command(self, event.text))
         elif self.room is not None:
@@ -288,12 +290,12 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
 
     # login: the dialogue decides, the session does the I/O
 
-    def _login_line(self, text: str) -> None:
+    def _login_line(self, text: str, lossy: bool) -> None:
         dialogue = self._dialogue
         assert dialogue is not None
         if dialogue.secret:
             self._write(REVEAL + b"\r\n")  # echo stays off until no password prompt follows
-        steps = dialogue.receive(text)
+        steps = dialogue.receive(text, lossy)
         if any(isinstance(s, login.LookUp | login.Verify | login.Register) for s in steps):
             self._run(self._login_steps(steps))
         else:
