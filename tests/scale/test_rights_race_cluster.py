@@ -480,12 +480,18 @@ async def test_kicked_from_a_private_room_on_b_her_open_doors_on_a_cannot_get_ba
         *[mallory.post("den", f"v1 {i}") for i in range(10)],
         *[mallory.client.get("/api/v1/rooms/den/messages") for _ in range(10)],
     )
-    assert sorted({r.status_code for r in answers}) == [404], [r.text for r in answers][:3]
+    # refused as a name with no room behind it is: 404, or 429 once the tries have spent
+    # her budget of rooms created (a hidden room's refused join costs what a free name's
+    # does, lest the difference tell one from the other: docs/security.md, stop 51)
+    assert {r.status_code for r in answers} <= {404, 429}, [r.text for r in answers][:3]
     # her telnet login went back to #den (where she left off): she is told of the kick, then refused
     await telnet.expect(r"^\* you were kicked from #den by alice")
     telnet.send("/join den")
-    await telnet.expect(r"^! no such room #den")
-    await irc.expect(" 473 ")
+    await telnet.expect(r"^! (no such room #den|slow down)")
+    refusal = ""
+    async with asyncio.timeout(15):  # refused: invite only (473), or rate limited (437)
+        while refusal not in ("473", "437"):
+            refusal = (await irc.expect(" #den ")).split(" ")[1]
     await ws.frame("error", timeout=15)
     await alice.send("den", "private again")
     assert [m["text"] for m in await alice.history("den")] == ["private again"]
