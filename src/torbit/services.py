@@ -325,8 +325,6 @@ async def start_core(
         per_address=RateLimiter(s.limits.guests_per_address / 60.0, s.limits.guests_per_address),
         ignores=ignores,
     )
-    if s.message_log.url == "local":  # one node: any guest left in the store is stale
-        await guests.sweep()
     heartbeat = None
     if cluster is not None:
         heartbeat = beating = Heartbeat(
@@ -340,6 +338,10 @@ async def start_core(
     await message_log.start(subscriptions.route, subscriptions.route_all)
     opened.append(message_log.close)
     await events.start()
+    if s.message_log.url == "local":  # one node: any guest left in the store is stale
+        # once the log runs: a guest's release tells the nodes its memberships ended (a
+        # node killed with a guest online did not start again: "message log unavailable")
+        await guests.sweep()
     await revocations.start()
     if heartbeat is not None:
         await heartbeat.start()
