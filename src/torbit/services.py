@@ -283,6 +283,7 @@ async def start_core(
         limits.ignores,
         max_entries=s.limits.ignores_per_user,
         reads=reads,
+        rights=membership.rights,
     )
     away = Away(subscriptions, events, limits.aways, s.chat.presence_notices_max)
     room_rates = RoomRates(RateLimiter(s.limits.room_message_rate, s.limits.room_message_burst))
@@ -310,7 +311,7 @@ async def start_core(
     await moderation.start()
     comeback = Comeback(store, message_log, membership, messaging)
     room_deletion = RoomDeletion(store, message_log, membership, subscriptions, events, mutes)
-    operators = Operators(store, accounts, events)
+    operators = Operators(store, accounts, events, rights=membership.rights)
     guests = Guests(
         store,
         subscriptions,

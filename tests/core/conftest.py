@@ -127,7 +127,7 @@ async def core(
     limits = action_limits
     sessions = Sessions(store, subscriptions, presence_notices_max=100, presence=limits.presence)
     membership = Membership(store, log, subscriptions, sessions, room_rules, limits, events=events)
-    ignores = Ignores(store, subscriptions, events, limits.ignores)
+    ignores = Ignores(store, subscriptions, events, limits.ignores, rights=membership.rights)
     mutes = Mutes()
     messaging = Messaging(store, log, membership, ignores, mutes)
     moderation = Moderation(

@@ -31,7 +31,10 @@ async def _into_it(turns: int) -> None:
 
 @pytest.fixture
 def guests(core: Core) -> Guests:
-    return Guests(core.store, core.subscriptions, core.sessions, core.membership, core.mutes)
+    return Guests(
+        core.store, core.subscriptions, core.sessions, core.membership, core.mutes,
+        ignores=core.ignores,
+    )
 
 
 async def _race(
@@ -41,15 +44,17 @@ async def _race(
     held: Callable[[str], Awaitable[bool]],
     *,
     op: bool = False,
+    room: str | None = "hall",
 ) -> int:
     """Rounds in which the action, answered done, did not hold on the new name."""
     await core.user("alice")
     await core.moderation.create("alice", "hall")
+    await core.moderation.create("alice", "den", private=True)
     escaped = 0
     for turns in range(ROUNDS):
         old, new = f"gus{turns}", f"gus{turns}x"
         await guests.admit(old)
-        session = await core.login(old, "hall")
+        session = await core.login(old, room)
         if op:
             await core.moderation.op("alice", "hall", old)
         renaming = asyncio.ensure_future(guests.rename(session, old, new))
@@ -93,6 +98,30 @@ async def test_a_mute_during_a_rename_holds_on_the_new_name(core: Core, guests: 
         return core.mutes.until("hall", name, datetime.now(UTC)) is not None
 
     assert await _race(core, guests, mute, muted) == 0
+
+
+async def test_an_invitation_during_a_rename_holds_on_the_new_name(
+    core: Core, guests: Guests
+) -> None:
+    async def invite(name: str) -> object:
+        return await core.moderation.invite("alice", "den", name)
+
+    async def invited(name: str) -> bool:
+        return (await core.store.standing("den", name)).invited
+
+    assert await _race(core, guests, invite, invited, room=None) == 0
+
+
+async def test_an_ignore_during_a_rename_holds_on_the_new_name(
+    core: Core, guests: Guests
+) -> None:
+    async def ignore(name: str) -> object:
+        return await core.ignores.ignore("alice", name)
+
+    async def ignored(name: str) -> bool:
+        return name in await core.ignores.of("alice")
+
+    assert await _race(core, guests, ignore, ignored) == 0
 
 
 async def test_a_mask_added_during_a_rename_puts_the_new_nick_out(

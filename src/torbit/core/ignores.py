@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from torbit.core.delivery import NO_IGNORES
 from torbit.core.events import IgnoreChanged, MembershipEnded, NodeEvents, SessionsRevoked
-from torbit.core.keylocks import KeyLocks
+from torbit.core.keylocks import KeyLocks, SharedTurns
 from torbit.core.limits import RateLimiter, ReadBudget
 from torbit.core.names import check_name, name_key
 from torbit.core.ports import Store
@@ -44,9 +44,13 @@ class Ignores:
         max_cached: int = MAX_CACHED_LISTS,
         max_entries: int = 0,
         reads: ReadBudget | None = None,
+        rights: SharedTurns | None = None,
     ) -> None:
         """`max_entries`: the most users one list may hold (0: no bound); `reads`: the
-        read budget that reading one's list pays from, as any list of names does."""
+        read budget that reading one's list pays from, as any list of names does; `rights`:
+        Membership.rights, which a guest's rename takes alone while it carries its ignorers
+        over (`carry`): an ignore of it landing then was told done and lost (stop 51)."""
+        self._rights = rights or SharedTurns()
         self._reads = reads or ReadBudget()
         self._store = store
         self._subs = subscriptions
@@ -95,6 +99,10 @@ class Ignores:
             self._forget_all()
 
     async def ignore(self, user: str, other: str) -> str:
+        async with self._rights.shared(check_name(other, "user name")):  # not mid-rename
+            return await self._ignore(user, other)
+
+    async def _ignore(self, user: str, other: str) -> str:
         target = await self._store.get_user(check_name(other, "user name"))
         if target is None:
             raise NotFound(f"no such user {other!r}")
@@ -115,7 +123,7 @@ class Ignores:
         key = check_name(other, "user name")
         user_key = name_key(user)
         self._rate.check(user_key, "ignore changes")
-        async with self._editing.hold(user_key):
+        async with self._rights.shared(key), self._editing.hold(user_key):
             if not await self._store.remove_ignore(user_key, key):
                 raise NotFound(f"you are not ignoring {other!r}")
             await self._events.publish(IgnoreChanged(user_key, key, False))

@@ -36,7 +36,7 @@ from torbit.core.events import Invited
 from torbit.core.keylocks import KeyLocks
 from torbit.core.models import Invitation
 from torbit.core.names import check_name, name_key
-from torbit.core.room_authority import RoomAuthority
+from torbit.core.room_authority import RoomAuthority, on_a_user
 from torbit.errors import Conflict, NotFound
 
 log = logging.getLogger("torbit.audit")
@@ -81,6 +81,7 @@ class InvitationActions(RoomAuthority):
     _invites_bound: int  # 0: no bound
     _inviting: KeyLocks  # an invitee's trims, one at a time on this node
 
+    @on_a_user
     async def invite(self, actor: str, room_name: str, name: str) -> str:
         """Let a user join; they are told if online (unless they ignore the actor). The
         invitation lasts until they join or decline it, or it is dropped past the bound;

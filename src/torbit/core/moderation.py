@@ -24,10 +24,8 @@ core/moderation_limits.py (the length of topics, reasons and mutes)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Concatenate, ParamSpec, TypeVar
 
 from torbit.core.banmask_actions import BanMaskActions
 from torbit.core.banmasks import Visitor, account_of, parse_mask
@@ -51,30 +49,11 @@ from torbit.core.moderation_notices import ModerationNotices
 from torbit.core.mutes import Mutes
 from torbit.core.names import name_key
 from torbit.core.ports import Store
+from torbit.core.room_authority import on_a_user
 from torbit.core.roomsettings import SettingsChange, describe
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.tasks import cancel_and_wait
 from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound
-
-P = ParamSpec("P")
-T = TypeVar("T")
-Action = Callable[Concatenate["Moderation", str, str, str, P], Awaitable[T]]
-
-
-def on_a_user(action: Action[P, T]) -> Action[P, T]:
-    """An action on the user `name` (actor, room, name, ...) takes turns with a rename of that
-    user on this node (`Membership.rights`): a guest's rename reads its rights and copies them
-    to the new name, and a deop, mute or ban landing between the two was answered done and
-    lost with the old name (the attack pass of stop 51: a deop escaped 12 times in 12)."""
-
-    @functools.wraps(action)
-    async def in_turn(
-        self: Moderation, actor: str, room_name: str, name: str, /, *args: P.args, **kw: P.kwargs
-    ) -> T:
-        async with self._membership.rights.shared(name.lower()):
-            return await action(self, actor, room_name, name, *args, **kw)
-
-    return in_turn
 
 
 class Moderation(BanMaskActions, InvitationActions, ModerationNotices):

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from torbit.core.accounts import Accounts
 from torbit.core.delivery import Session
 from torbit.core.events import NodeEvents, SessionsRevoked, Wallops
+from torbit.core.keylocks import SharedTurns
 from torbit.core.models import AuditEntry, User
 from torbit.core.names import check_name
 from torbit.core.ports import Store
@@ -69,7 +70,11 @@ class Operators:
         *,
         recheck_interval: float = RECHECK_INTERVAL,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rights: SharedTurns | None = None,
     ) -> None:
+        """`rights`: Membership.rights, the turns a guest's rename takes alone: a KILL
+        landing mid-rename was told done and lost with the old name (stop 51)."""
+        self._rights = rights or SharedTurns()
         self._store = store
         self._accounts = accounts
         self._events = events
@@ -132,13 +137,14 @@ class Operators:
         """Close every session of `target` on every node (its door tells it why); the
         target's name. NotFound if no such account or guest."""
         op = await self.authorize(session)
-        user = await self._store.get_user(check_name(target, "nick"))
-        if user is None:
-            raise NotFound(f"no such user {target!r}")
-        reason = clean_text(reason[:MAX_REASON], 4 * MAX_REASON) if reason.strip() else ""
-        await self._audit(op, "kill", user.key, reason)
-        why = f"killed by {op.account}" + (f" ({reason})" if reason else "")
-        await self._events.publish(SessionsRevoked(user.key, why))
+        async with self._rights.shared(check_name(target, "nick")):  # not mid-rename
+            user = await self._store.get_user(check_name(target, "nick"))
+            if user is None:
+                raise NotFound(f"no such user {target!r}")
+            reason = clean_text(reason[:MAX_REASON], 4 * MAX_REASON) if reason.strip() else ""
+            await self._audit(op, "kill", user.key, reason)
+            why = f"killed by {op.account}" + (f" ({reason})" if reason else "")
+            await self._events.publish(SessionsRevoked(user.key, why))
         return user.name
 
     async def wallops(self, session: Session, sender: str, text: str) -> None:

@@ -6,9 +6,11 @@ The one place where the command table's roles (core/policy.py) are enforced."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Concatenate, ParamSpec, TypeVar
 
 from torbit.core import policy
 from torbit.core.banmasks import RoomMasks
@@ -25,6 +27,28 @@ from torbit.core.subscriptions import Subscriptions
 from torbit.errors import Forbidden, NotFound
 
 log = logging.getLogger("torbit.audit")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+A = TypeVar("A", bound="RoomAuthority")
+Action = Callable[Concatenate[A, str, str, str, P], Awaitable[T]]
+
+
+def on_a_user(action: Action[A, P, T]) -> Action[A, P, T]:
+    """An action on the user `name` (actor, room, name, ...) takes turns with a rename of that
+    user on this node (`Membership.rights`): a guest's rename reads its rights and copies them
+    to the new name, and a deop, mute, ban or invitation landing between the two was answered
+    done and lost with the old name (the attack pass of stop 51: a deop escaped 12 times in
+    12, an invitation 14 in 14)."""
+
+    @functools.wraps(action)
+    async def in_turn(
+        self: A, actor: str, room_name: str, name: str, /, *args: P.args, **kw: P.kwargs
+    ) -> T:
+        async with self._membership.rights.shared(name.lower()):
+            return await action(self, actor, room_name, name, *args, **kw)
+
+    return in_turn
 
 
 class RoomAuthority:
