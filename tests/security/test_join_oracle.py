@@ -89,3 +89,23 @@ async def test_a_full_room_allowance_answers_alike(make_server: ServerFactory) -
         for room in ("hid", "free"):
             r = await m.put(f"/api/v1/rooms/{room}/members/mallory")
             assert "too many rooms" in error_of(r, 403), (room, r.text)
+
+
+async def test_the_classic_routes_answer_alike_and_charge_nothing(
+    make_server: ServerFactory,
+) -> None:
+    """The classic routes make no room: a free name is a 404 that costs nothing. A private
+    room's refusal was charged as a free name's join elsewhere is, so once the create
+    budget was spent it answered 429 where a free name still answered 404 (the second pass
+    of stop 51: all 5 private rooms among 200 names in 0.3 s, default limits)."""
+    app = await make_server(limits={"create_rate": 0.0001, "create_burst": 1, "join_rate": 0})
+    await _hidden_room(app, "mallory")
+    async with api(app, "mallory") as m:
+        assert (await m.put("/api/v1/rooms/mine/members/mallory")).status_code == 200  # spent
+        for _ in range(3):
+            for room in ("hid", "free"):
+                sent = await m.post(f"/send/{room}/mallory", content="anyone?")
+                read = await m.get(f"/receive/{room}/mallory")
+                for r in (sent, read):
+                    text = error_of(r, 404)
+                    assert text.replace(room, "NAME").startswith("no such room #NAME"), text

@@ -59,3 +59,22 @@ async def test_a_long_poll_ends_with_401_when_its_token_expires(
         # the cursor did not move: alice reads it with her password
         r = await client.get("/receive/lobby/alice", headers=basic_header("alice"))
         assert r.status_code == 200 and texts(r.json()) == ["after the expiry"], r.text
+
+
+async def test_long_polls_woken_by_their_tokens_expiry_all_end_with_401(
+    make_server: ServerFactory,
+) -> None:
+    """Woken at the expiry with nothing to read, a poll answered an empty 200 now and then:
+    uvloop keeps its clock to the millisecond, and the wake-up read it a hair before the
+    expiry (3 of 96 in the second pass of stop 51). Many polls, started apart so that their
+    timers fall differently; every one must say 401."""
+    app = await make_server(http={"token_ttl_hours": TTL_SECONDS / 3600})
+    async with http_from(app) as client:
+        await register(client, "alice")
+        token = await login(client, "alice")
+        polls = []
+        for _ in range(8):  # the per-user bound (http long_polls_per_user)
+            polls.append(await park(app, client, bearer(token)))
+            await asyncio.sleep(0.0013)
+        answers = await asyncio.gather(*polls)
+    assert [r.status_code for r in answers] == [401] * len(answers), [r.text for r in answers]

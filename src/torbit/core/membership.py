@@ -122,7 +122,13 @@ class Membership(JoinChecks, RoomListings):
         return room
 
     async def become_member(
-        self, user: str, room_name: str, join_key: str = "", *, visitor: Visitor | None = None
+        self,
+        user: str,
+        room_name: str,
+        join_key: str = "",
+        *,
+        visitor: Visitor | None = None,
+        makes_rooms: bool = True,
     ) -> Room:
         """Make the user a member, creating the room on first join (the creator owns it; the
         default room is the server's; a guest's room has no owner, the guest is its admin).
@@ -131,7 +137,9 @@ class Membership(JoinChecks, RoomListings):
         banned, nor a `visitor` matching one of its ban masks (and none of its ban
         exceptions), member or not. A room's join key and member limit (core/roomsettings.py) hold
         for everyone but its invitees, owner and server admins; joins near the limit take
-        turns on this node, and a join that another node's join overtook takes itself back."""
+        turns on this node, and a join that another node's join overtook takes itself back.
+        A private room's refusal pays what a free name's join would (`_charge_as_created`);
+        `makes_rooms` False: the caller's free names are an uncharged NotFound (classic.py)."""
         key = check_name(room_name, "room name")
         user_key = name_key(user)
         room, standing = await self._store.room_and_standing(key, user_key)
@@ -141,7 +149,8 @@ class Membership(JoinChecks, RoomListings):
             try:
                 access.admit(standing, user, room, room_name, invex=invex)
             except NotFound:
-                await self._charge_as_created(user, key)
+                if makes_rooms:  # else a free name's join is a NotFound that costs nothing
+                    await self._charge_as_created(user, key)
                 raise
             if standing.member:
                 if visitor is not None:  # a member matching a mask is put out (maskgate.py)

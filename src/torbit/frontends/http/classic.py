@@ -140,7 +140,11 @@ def classic_router(
             if await membership.is_member(user, room.key):
                 await membership.check_visitor(user, room, visitor)
                 return room.key
-            return (await membership.become_member(user, room.name, visitor=visitor)).key
+            # these routes make no room: a free name is a NotFound that costs nothing, so a
+            # private room one may not see must be too (charged, it told them apart)
+            return (
+                await membership.become_member(user, room.name, visitor=visitor, makes_rooms=False)
+            ).key
         except NotFound as missing:  # the same words for a room one may not see
             raise NotFound(f"{missing}: {MAKE_A_ROOM}") from None
 
