@@ -45,7 +45,7 @@ async def test_basic_credentials_not_ascii_are_refused_with_401(
     async with client_from(server, ATTACKER) as c:
         await register(c, "alice")
         for method, path in ROUTES:
-            r = await c.request(method, path, headers={"Authorization": b"Basic " + raw})
+            r = await c.request(method, path, headers={b"Authorization": b"Basic " + raw})
             assert error_of(r, 401, "unauthenticated") == "malformed Basic credentials", path
             assert "www-authenticate" in r.headers
     assert not errors_logged(caplog)
@@ -77,17 +77,17 @@ async def test_the_other_headers_read_take_such_bytes_as_wrong_values(
     )
     for raw in NOT_ASCII:
         async with client_from(app, ATTACKER) as c:
-            checks: list[tuple[str, str, dict[str, bytes], int]] = [
-                ("GET", "/api/v1/me", {"Authorization": b"Bearer " + raw}, 401),
-                ("GET", "/receive/lobby/alice", {"Authorization": b"Bearer " + raw}, 401),
-                ("GET", "/api/v1/me", {"Authorization": b"B" + raw + b"sic eDp5"}, 401),
-                ("GET", "/api/v1/me", {"X-Forwarded-For": b"1.2.3.4, " + raw}, 401),
-                ("GET", "/api/v1/me", {"X-Forwarded-Proto": raw}, 401),
-                ("POST", "/api/v1/sessions", {"Origin": b"http://" + raw}, 403),
-                ("POST", "/api/v1/sessions", {"Sec-Fetch-Site": raw}, 403),
+            checks: list[tuple[str, str, dict[bytes, bytes], int]] = [
+                ("GET", "/api/v1/me", {b"Authorization": b"Bearer " + raw}, 401),
+                ("GET", "/receive/lobby/alice", {b"Authorization": b"Bearer " + raw}, 401),
+                ("GET", "/api/v1/me", {b"Authorization": b"B" + raw + b"sic eDp5"}, 401),
+                ("GET", "/api/v1/me", {b"X-Forwarded-For": b"1.2.3.4, " + raw}, 401),
+                ("GET", "/api/v1/me", {b"X-Forwarded-Proto": raw}, 401),
+                ("POST", "/api/v1/sessions", {b"Origin": b"http://" + raw}, 403),
+                ("POST", "/api/v1/sessions", {b"Sec-Fetch-Site": raw}, 403),
                 # from elsewhere (through the proxy), with a wrong metrics token
-                ("GET", "/metrics", {"X-Forwarded-For": b"192.0.2.1", "Authorization": raw}, 403),
-                ("GET", "/metrics", {"Host": raw, "X-Forwarded-For": b"192.0.2.1"}, 403),
+                ("GET", "/metrics", {b"X-Forwarded-For": b"192.0.2.1", b"Authorization": raw}, 403),
+                ("GET", "/metrics", {b"Host": raw, b"X-Forwarded-For": b"192.0.2.1"}, 403),
             ]
             for method, path, headers, status in checks:
                 r = await c.request(method, path, headers=headers, content=b"")
@@ -95,11 +95,11 @@ async def test_the_other_headers_read_take_such_bytes_as_wrong_values(
             handshake = await c.get(
                 "/api/v1/ws",
                 headers={
-                    "Origin": b"http://" + raw,
-                    "Upgrade": "websocket",
-                    "Connection": "Upgrade",
-                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                    "Sec-WebSocket-Version": "13",
+                    b"Origin": b"http://" + raw,
+                    b"Upgrade": b"websocket",
+                    b"Connection": b"Upgrade",
+                    b"Sec-WebSocket-Key": b"dGhlIHNhbXBsZSBub25jZQ==",
+                    b"Sec-WebSocket-Version": b"13",
                 },
             )
             error_of(handshake, 403, "forbidden")
