@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field
 
 
@@ -32,10 +32,29 @@ class KeyLocks:
 
 @dataclass(slots=True)
 class _Turn:
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     users: int = 0  # holding or waiting: the entry goes with the last
     sharing: int = 0
     alone: bool = False
+    waiting: list[asyncio.Future[None]] = field(default_factory=list)
+
+    async def until(self, ready: Callable[[], bool]) -> None:
+        while not ready():
+            woken = asyncio.get_running_loop().create_future()
+            self.waiting.append(woken)
+            try:
+                await woken
+            finally:
+                if not woken.done():  # cancelled: not woken again
+                    self.waiting.remove(woken)
+
+    def changed(self) -> None:
+        """Without an await: a turn given back in a `finally` is given back even when the
+        task is being cancelled (a Condition's lock, taken again there, could be refused,
+        and the name's rename would wait for ever)."""
+        waiting, self.waiting = self.waiting, []
+        for woken in waiting:
+            if not woken.done():
+                woken.set_result(None)
 
 
 @dataclass(slots=True)
@@ -50,28 +69,24 @@ class SharedTurns:
     @contextlib.asynccontextmanager
     async def shared(self, key: Hashable) -> AsyncIterator[None]:
         async with self._entry(key) as turn:
-            async with turn.changed:
-                await turn.changed.wait_for(lambda: not turn.alone)
-                turn.sharing += 1
+            await turn.until(lambda: not turn.alone)
+            turn.sharing += 1
             try:
                 yield
             finally:
-                async with turn.changed:
-                    turn.sharing -= 1
-                    turn.changed.notify_all()
+                turn.sharing -= 1
+                turn.changed()
 
     @contextlib.asynccontextmanager
     async def alone(self, key: Hashable) -> AsyncIterator[None]:
         async with self._entry(key) as turn:
-            async with turn.changed:
-                await turn.changed.wait_for(lambda: not turn.alone and not turn.sharing)
-                turn.alone = True
+            await turn.until(lambda: not turn.alone and not turn.sharing)
+            turn.alone = True
             try:
                 yield
             finally:
-                async with turn.changed:
-                    turn.alone = False
-                    turn.changed.notify_all()
+                turn.alone = False
+                turn.changed()
 
     @contextlib.asynccontextmanager
     async def _entry(self, key: Hashable) -> AsyncIterator[_Turn]:
