@@ -8,12 +8,15 @@ leaves the cursor where it was; one that showed all that was unread still marks 
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from typing import Any
 
 import httpx
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import basic, http_client
+from tests.helpers.telnet_client import TelnetClient
 from tests.integration.test_telnet_comeback import command, connect, gone
 from torbit.app import App
 
@@ -99,3 +102,39 @@ async def test_a_join_the_read_budget_cut_short_marks_nothing_read(
         await _post(c, 5, start=1)
         await _visit(app, shown=2)
         assert await _marker(c) == first
+
+
+async def test_a_session_dropped_for_not_reading_marks_nothing_read(
+    make_server: ServerFactory,
+) -> None:
+    """carol was shown all that was unread in #den, then stopped reading: dave's lines piled
+    up until the door dropped her (`max_output_buffer`). Those it never sent were not read,
+    so her cursor stays and `/receive` gives her all of dave's lines (before: none)."""
+    app = await make_server(telnet={"max_output_buffer": 16384, "send_buffer": 4096})
+    assert app.telnet_port is not None and app.core is not None
+    online = app.core.subscriptions.online
+    async with http_client(app) as c:
+        await _den(app, c)
+        r = await c.post("/send/den/dave", content="before", auth=basic("dave"))
+        assert r.status_code == 201, r.text
+        assert await _received(c) == ["before"]  # her cursor on it
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", app.telnet_port))
+        carol = TelnetClient(*await asyncio.open_connection(sock=sock, limit=2**22))
+        await carol.login("carol")  # back in #den, nothing unread: shown all
+        await carol.expect(r"^\* back in #den")
+        carol.writer.transport.pause_reading()  # type: ignore[attr-defined]
+        sent = 0
+        while "carol" in online("den"):
+            r = await c.post(
+                "/send/den/dave", content=f"{sent:03d} " + "x" * 3000, auth=basic("dave")
+            )
+            assert r.status_code == 201, r.text
+            sent += 1
+            assert sent < 500, "carol was never dropped"
+        await gone(app, "carol", "den")
+        received = await _received(c)
+        assert len(received) == sent and received[0].startswith("000 "), received[:2]
+        await carol.close()

@@ -470,6 +470,12 @@ class TransportWriter:
         if self.transport is not None:
             reset(self.transport)
 
+    def unsent(self) -> bool:
+        """Output the client was given and has not been sent yet (queued here or in the
+        transport): a session that ends now was not shown it."""
+        t = self.transport
+        return self._pending is not None or (t is not None and t.get_write_buffer_size() > 0)
+
     def lost(self) -> None:
         """The connection is gone: hold nothing (no cycle through the session's callback, so
         the session is freed as soon as its door forgets it, not by the cycle collector)."""

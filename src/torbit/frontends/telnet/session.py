@@ -106,6 +106,11 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         self.room: Room | None = None
         self.shown_all = False  # of what the user had unread in `room` (CommandSession's)
 
+    def _dropped_slow(self) -> None:
+        """What it was not sent was not read: its room's cursor stays (core/comeback.py)."""
+        self.shown_all = False
+        super()._dropped_slow()
+
     def deliver_all(self, run: Run) -> None:
         """Session.deliver of a run of messages: the lines joined once for every telnet
         session, one write here (see core.hub.Hub.dispatch_run)."""
@@ -168,6 +173,8 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
 
     def _gone(self) -> None:
         self.deliver = _not_connected  # nothing to write to from now on
+        if self._writer is not None and self._writer.unsent():
+            self.shown_all = False  # lines of the room never left: not read (comeback.py)
         was_chatting = not self.closed and self._dialogue is None and bool(self.user_key)
         if self._disconnected():
             self.server.depart(self, was_chatting)  # the rest is worked off a slice at a time
