@@ -99,11 +99,12 @@ class Ignores:
             self._forget_all()
 
     async def ignore(self, user: str, other: str) -> str:
-        async with self._rights.shared(check_name(other, "user name")):  # not mid-rename
-            return await self._ignore(user, other)
+        name = check_name(other, "user name")
+        async with self._rights.shared(name):  # not mid-rename
+            return await self._ignore(user, other, name)
 
-    async def _ignore(self, user: str, other: str) -> str:
-        target = await self._store.get_user(check_name(other, "user name"))
+    async def _ignore(self, user: str, other: str, name: str) -> str:
+        target = await self._store.get_user(name)
         if target is None:
             raise NotFound(f"no such user {other!r}")
         if target.key == name_key(user):

@@ -137,8 +137,9 @@ class Operators:
         """Close every session of `target` on every node (its door tells it why); the
         target's name. NotFound if no such account or guest."""
         op = await self.authorize(session)
-        async with self._rights.shared(check_name(target, "nick")):  # not mid-rename
-            user = await self._store.get_user(check_name(target, "nick"))
+        name = check_name(target, "nick")
+        async with self._rights.shared(name):  # not mid-rename
+            user = await self._store.get_user(name)
             if user is None:
                 raise NotFound(f"no such user {target!r}")
             reason = clean_text(reason[:MAX_REASON], 4 * MAX_REASON) if reason.strip() else ""
