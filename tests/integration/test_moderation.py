@@ -256,6 +256,22 @@ async def test_a_muted_member_is_told_the_room_as_it_is_spelt(server: App) -> No
     await bob.close()
 
 
+async def test_the_inviter_is_told_once(hall: App) -> None:
+    """`/invite dave` answered the inviter twice, `* alice invited dave to #hall` (the room's
+    invite-notify) and `* you invited dave to #hall`; IRC's inviter gets its 341 alone, and
+    so does telnet's now, while the room's other members still hear of it (fh52)."""
+    alice = await in_hall(hall, "alice")
+    carol = await in_hall(hall, "carol")
+    await command(alice, "/invite dave", r"^\* you invited dave to #hall$")
+    await carol.expect(r"^\* alice invited dave to #hall$")  # every listener told by now
+    await command(alice, "after the invitation", r"<alice> after the invitation$")
+    assert [line for line in alice.seen if "invited dave" in line] == [
+        "* you invited dave to #hall"
+    ]
+    for c in (alice, carol):
+        await c.close()
+
+
 async def test_the_topic_is_shown_on_join(hall: App) -> None:
     alice = await in_hall(hall, "alice")
     carol = await in_hall(hall, "carol")
