@@ -238,6 +238,40 @@ async def test_a_mute_outlives_a_restart(make_server: ServerFactory, tmp_path: P
     await bob.close()
 
 
+async def test_a_muted_member_is_told_the_room_as_it_is_spelt(server: App) -> None:
+    """`! you are muted in #dev-room`, the room's key, read as another room than the #Dev-Room
+    of every other line (found by a first-hour walk, fh52)."""
+    async with api(server, "alice") as a:
+        await register(a, "alice", "bob")
+        await create_room(a, "Dev-Room")
+        async with api(server, "bob") as b:
+            await b.put("/api/v1/rooms/Dev-Room/members/bob")
+            assert (await a.put("/api/v1/rooms/Dev-Room/mutes/bob", json={"minutes": 5})
+                    ).status_code == 200
+            r = await b.post("/api/v1/rooms/Dev-Room/messages", json={"text": "x"})
+            assert "you are muted in #Dev-Room for 5 more minutes" in error_of(r, 403, "forbidden")
+    bob = await telnet(server, "bob")
+    await command(bob, "/join dev-room", r"^\* you are (already )?in #Dev-Room")
+    await command(bob, "hello?", r"^! you are muted in #Dev-Room for 5 more minutes$")
+    await bob.close()
+
+
+async def test_the_inviter_is_told_once(hall: App) -> None:
+    """`/invite dave` answered the inviter twice, `* alice invited dave to #hall` (the room's
+    invite-notify) and `* you invited dave to #hall`; IRC's inviter gets its 341 alone, and
+    so does telnet's now, while the room's other members still hear of it (fh52)."""
+    alice = await in_hall(hall, "alice")
+    carol = await in_hall(hall, "carol")
+    await command(alice, "/invite dave", r"^\* you invited dave to #hall$")
+    await carol.expect(r"^\* alice invited dave to #hall$")  # every listener told by now
+    await command(alice, "after the invitation", r"<alice> after the invitation$")
+    assert [line for line in alice.seen if "invited dave" in line] == [
+        "* you invited dave to #hall"
+    ]
+    for c in (alice, carol):
+        await c.close()
+
+
 async def test_the_topic_is_shown_on_join(hall: App) -> None:
     alice = await in_hall(hall, "alice")
     carol = await in_hall(hall, "carol")

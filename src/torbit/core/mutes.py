@@ -58,13 +58,20 @@ class Mutes:
         return self.until(room_key, user_key, datetime.now(UTC)) is not None
 
     def check(
-        self, room_key: str, user_key: str, now: datetime, made: datetime | None = None
+        self,
+        room_key: str,
+        user_key: str,
+        now: datetime,
+        made: datetime | None = None,
+        room_name: str = "",
     ) -> None:
-        """Raise Forbidden while the user is muted in the room (made at `made`)."""
+        """Raise Forbidden while the user is muted in the room (made at `made`), named as it
+        is spelt (`room_name`, else its key)."""
         until = self.until(room_key, user_key, now, made)
         if until is not None:
             minutes = max(1, math.ceil((until - now).total_seconds() / 60))
-            raise Forbidden(f"you are muted in #{room_key} for {counted(minutes, 'more minute')}")
+            where = room_name or room_key
+            raise Forbidden(f"you are muted in #{where} for {counted(minutes, 'more minute')}")
 
     def forget_user(self, user_key: str) -> None:
         """A deleted account: whoever takes the name next is not muted."""

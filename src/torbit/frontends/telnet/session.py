@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Set
 
 from torbit.core.banmasks import Visitor
-from torbit.core.delivery import NO_IGNORES, Delivery, Fan, Names, Run
+from torbit.core.delivery import NO_IGNORES, Delivery, Fan, Names, Notice, NoticeKind, Run
 from torbit.core.format import format_error, format_system
 from torbit.core.models import Room
 from torbit.core.names import name_key
@@ -190,6 +190,12 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
     # Session (called by the core)
 
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
+        if (  # the room told of one's own invitation: /invite answers it (IRC: 341 alone)
+            isinstance(text, Notice)
+            and text.kind is NoticeKind.INVITED
+            and name_key(text.by) == self.user_key
+        ):
+            return
         self.send_line(format_system(text))
 
     def _closing(self, reason: str) -> None:

@@ -14,6 +14,9 @@
   const COMPOSER_COMMANDS = "/me ACTION (in a room), /join ROOM [KEY], /away [MESSAGE], " +
     "/invites, /decline ROOM and /help; the buttons do the rest; start with // to send a " +
     "line that begins with /";
+  // the commands above that need words, told their usage without them (a Map: no "toString")
+  const USAGE = new Map([["me", "/me ACTION (in a room)"], ["join", "/join ROOM [KEY]"],
+    ["decline", "/decline ROOM"]]);
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -610,8 +613,12 @@
         input.value = "";
         composerError("");
         return;
+      } else if (USAGE.has(command)) {
+        composerError(`usage: ${USAGE.get(command)}`);
+        return;
       } else {
-        composerError(`/${name.slice(0, 32)}: here ${COMPOSER_COMMANDS}`);
+        composerError(`/${name.slice(0, 32)} is not a command here; the composer knows ` +
+          COMPOSER_COMMANDS);
         return;
       }
     }
