@@ -270,6 +270,8 @@ async def start_core(
         limits,
         events=events,
         reads=reads,
+        # past it no read shows a message, purged or not yet (Membership.floor)
+        retention=timedelta(hours=s.chat.retention_hours),
     )
 
     async def silenced(room_key: str, user_key: str) -> bool:

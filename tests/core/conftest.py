@@ -4,10 +4,10 @@ way h11 tests its state machine without sockets."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -72,8 +72,6 @@ class Core:
     mutes: Mutes
 
     async def user(self, name: str, *, admin: bool = False) -> None:
-        from datetime import datetime
-
         await self.store.create_user(User(name, "x", datetime.now(UTC), is_admin=admin))
 
     async def login(self, name: str, room: str | None = "lobby") -> Recorder:
@@ -105,6 +103,19 @@ def cluster() -> PresenceTable | None:
 
 
 @pytest.fixture
+def retention() -> timedelta | None:
+    """None: messages are shown as long as the log holds them; override in a test module."""
+    return None
+
+
+@pytest.fixture
+def core_clock() -> Callable[[], datetime]:
+    """Membership's and Messaging's clock (a room's creation, a message's time, the
+    retention's floor); override in a test module to move it."""
+    return lambda: datetime.now(UTC)
+
+
+@pytest.fixture
 def invites_per_user() -> int:
     """limits.invites_per_user's default; override in a test module to bound it tighter."""
     return 100
@@ -117,6 +128,8 @@ async def core(
     action_limits: ActionLimits,
     cluster: PresenceTable | None,
     invites_per_user: int,
+    retention: timedelta | None,
+    core_clock: Callable[[], datetime],
 ) -> AsyncIterator[Core]:
     migrated_sqlite(tmp_path / "core.db")
     store = SqlStore(f"sqlite:///{tmp_path}/core.db")
@@ -126,10 +139,20 @@ async def core(
     subscriptions = Subscriptions(log, UTC, on_event=events.receive, cluster=cluster)
     limits = action_limits
     sessions = Sessions(store, subscriptions, presence_notices_max=100, presence=limits.presence)
-    membership = Membership(store, log, subscriptions, sessions, room_rules, limits, events=events)
+    membership = Membership(
+        store,
+        log,
+        subscriptions,
+        sessions,
+        room_rules,
+        limits,
+        events=events,
+        retention=retention,
+        now=core_clock,
+    )
     ignores = Ignores(store, subscriptions, events, limits.ignores, rights=membership.rights)
     mutes = Mutes()
-    messaging = Messaging(store, log, membership, ignores, mutes)
+    messaging = Messaging(store, log, membership, ignores, mutes, now=core_clock)
     moderation = Moderation(
         store,
         membership,

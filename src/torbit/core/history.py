@@ -1,7 +1,8 @@
 """Reading back a room's or an inbox's messages (history), oldest first, with what the
-reader may not see left out: ignored senders, and what a room or an inbox held before it
-was created (a deleted room's or account's messages never reach the next one of the same
-name). Every message a read examines is paid from the reader's read budget."""
+reader may not see left out: ignored senders, what a room or an inbox held before it was
+created (a deleted room's or account's messages never reach the next one of the same name)
+and what is older than the retention, still in the log until it is purged or expired
+(`Membership.floor`). Every message a read examines is paid from the reader's read budget."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class History(MessagingBase):
         time (until excluded). `visitor`: an HTTP request's client, matched against the
         room's ban masks (core/maskgate.py), as every read below takes one."""
         room = await self._membership.member_room(user, room_name, visitor)
-        since = max(since, room.created_at) if since else room.created_at
+        floor = self._membership.floor(room.created_at)
+        since = max(since, floor) if since else floor
         return await self._visible(
             user,
             room.key,
@@ -65,10 +67,11 @@ class History(MessagingBase):
     ) -> list[Message]:
         """Up to `limit` messages of the channel the user may see, within the user's read
         budget, which pays for every message the read examined: ignored senders, messages
-        from before `since` (the room's or account's creation: a deleted namesake's) or not
-        before `until`, and those `keep` refuses are left out, yet were read. A read that
-        filters reads on, batch after batch (at most MAX_SCAN_BATCHES), while the budget
-        lasts; one that found nothing to show paid for what it examined all the same."""
+        from before `since` (at the latest `Membership.floor`: a deleted namesake's, or
+        expired) or not before `until`, and those `keep` refuses are left out, yet were
+        read. A read that filters reads on, batch after batch (at most MAX_SCAN_BATCHES),
+        while the budget lasts; one that found nothing to show paid for what it examined all
+        the same."""
         key = name_key(user)
         ignores = await self._ignores.of(user)
         size = self._reads.grant(key, limit)  # the first batch; RateLimited if none is left

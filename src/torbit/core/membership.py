@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from torbit.core import access
 from torbit.core.banmasks import RoomMasks, Visitor
@@ -60,8 +60,11 @@ class Membership(JoinChecks, RoomListings):
         *,
         events: NodeEvents,
         reads: ReadBudget | None = None,
+        retention: timedelta | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`retention`: `chat.retention_hours`, past which no read shows a message (`floor`);
+        None: messages are shown as long as the log holds them."""
         self._store = store
         self._log = log
         self._subs = subscriptions
@@ -69,6 +72,7 @@ class Membership(JoinChecks, RoomListings):
         self.rules = rules
         self.limits = limits or ActionLimits()
         self._reads = reads or ReadBudget()  # Messaging's: the history on joining pays too
+        self.retention = retention
         self._now = now
         self._locks = KeyLocks()
         self._room_locks = KeyLocks()  # joins of rooms with a member limit
@@ -90,6 +94,16 @@ class Membership(JoinChecks, RoomListings):
     def deletion(self, room_key: str) -> tuple[datetime, datetime] | None:
         """The room lately deleted under this key: its creation and the deletion's time."""
         return self._subs.deletion(room_key)
+
+    def floor(self, created_at: datetime) -> datetime:
+        """The oldest a message of a channel made at `created_at` (a room, an account's
+        inbox) may be to be shown or counted, on every read (Messaging's too): the later of
+        its creation (older: a deleted namesake's, where the log keeps them) and the start of
+        the retention (older: expired, though the log may hold it until the next purge round,
+        up to 60 s, or on Kafka until the broker drops its segment, about an hour)."""
+        if self.retention is None:
+            return created_at
+        return max(created_at, self._now() - self.retention)
 
     def check_walk(self, user: str) -> None:
         """Charge a walk of every room or every user online (LIST, WHO by mask, telnet's
@@ -350,18 +364,22 @@ class Membership(JoinChecks, RoomListings):
                 history = await self._log.read(room.key, limit=granted, newest=True)
         finally:
             self._reads.settle(key, granted, len(history))
-        # older than the room: a deleted namesake's, where the log keeps them (Kafka)
-        return [m for m in history if m.sent_at >= room.created_at], len(history) < granted
+        floor = self.floor(room.created_at)  # older: a namesake's or expired (`floor`)
+        return [m for m in history if m.sent_at >= floor], len(history) < granted
 
     async def _reaches_cursor(self, user: str, room: Room, shown: list[Message]) -> bool:
-        """Whether `shown`, the room's newest messages, reach back to the user's read cursor:
-        no message after the cursor is older than the oldest of them. The one message read
-        for it is not shown, so not paid, as comeback.py's look for where to mark read."""
+        """Whether `shown`, the room's newest messages that may be shown, reach back to the
+        user's read cursor: no message after the cursor and before the oldest of them (after
+        it, when none was shown) may be shown (`floor`). The newest such one is read: as the
+        history's reads, it takes the messages that follow it to be no older, so when it is
+        hidden all before it are. The one message read for it is not shown, so not paid, as
+        comeback.py's look for where to mark read."""
         cursor = await self._store.get_cursor(name_key(user), room.key)
         if shown and cursor is not None and shown[0].id <= cursor:
             return True
-        first = await self._log.read(room.key, after=cursor, limit=1)
-        return not first or (bool(shown) and first[0].id >= shown[0].id)
+        before = shown[0].id if shown else None
+        passed = await self._log.read(room.key, after=cursor, before=before, limit=1, newest=True)
+        return not passed or passed[0].sent_at < self.floor(room.created_at)
 
     def _shared(self, room: Room) -> Room:
         same = self._joined_rooms.get(room.key)

@@ -4,13 +4,15 @@ to other guests, and to an account only once that account wrote to them."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from torbit.core.history import History
 from torbit.core.messaging_base import Holds
 from torbit.core.models import Draft, Message, MessageKind
 from torbit.core.names import check_name, inbox_channel, name_key
 from torbit.errors import Forbidden, NotFound
+
+EARLIEST = datetime.min.replace(tzinfo=UTC)  # no account found: no creation to hide before
 
 
 class PrivateMessages(History):
@@ -69,14 +71,16 @@ class PrivateMessages(History):
         if user is None or not user.is_guest or to_key == user.key:
             return
         batch = await self._log.read(inbox_channel(user.key), limit=200, newest=True)
-        if not any(m.sender_key == to_key and m.sent_at >= user.created_at for m in batch):
+        floor = self._membership.floor(user.created_at)  # an expired message opens nothing
+        if not any(m.sender_key == to_key and m.sent_at >= floor for m in batch):
             raise Forbidden(f"guests may write to {to_name} only once {to_name} wrote to them")
 
     async def private_history(
         self, user: str, *, limit: int = 50, before: int | None = None, after: int | None = None
     ) -> list[Message]:
         """The user's inbox. Messages older than the account are not theirs: they were a
-        deleted account's of the same name, where the log could not delete them (Kafka)."""
+        deleted account's of the same name, where the log could not delete them (Kafka);
+        those older than the retention have expired (`Membership.floor`)."""
         account = await self._store.get_user(name_key(user))
         if account is None:
             raise NotFound(f"no such user {user!r}")
@@ -86,7 +90,7 @@ class PrivateMessages(History):
             limit=limit,
             before=before,
             after=after,
-            since=account.created_at,
+            since=self._membership.floor(account.created_at),
         )
 
     async def conversation(
@@ -102,11 +106,11 @@ class PrivateMessages(History):
         newest: bool = True,
     ) -> list[Message]:
         """The private messages between the user and `other`, from the user's inbox, oldest
-        first (the newest `limit` unless `newest` is False)."""
+        first (the newest `limit` unless `newest` is False), none older than the account or
+        the retention (`Membership.floor`)."""
         me, them = name_key(user), name_key(other)
-        created = await self._created(user)
-        if since is None or (created is not None and created > since):
-            since = created
+        floor = self._membership.floor(await self._created(user) or EARLIEST)
+        since = max(since, floor) if since else floor
 
         def between(m: Message) -> bool:
             return m.sender_key == them or (

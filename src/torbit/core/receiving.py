@@ -1,5 +1,7 @@
 """Receiving through the read cursors: `/receive`, a long poll's answers, unread counts and
-marking read.
+marking read. None of them shows or counts an ignored sender's message or one older than
+`Membership.floor` (the room's creation, the retention: the log may still hold it); a read
+moves the cursor past those all the same.
 
 Several receives of one user in one room at once (tabs, devices, retries, nodes):
 - Reads from the read cursor (`receive`, `receive_from`) move it by compare-and-set in the
@@ -126,14 +128,16 @@ class Receiving(MessagingBase):
         limit: int,
         read: list[int],
     ) -> tuple[list[Message], int | None]:
-        """Up to `limit` readable messages after `after`, and the last id examined; adds to
-        `read[0]` every message read from the log (ignored senders' too)."""
+        """Up to `limit` readable messages after `after`, and the last id examined (expired
+        ones passed over too: the cursor moves past them); adds to `read[0]` every message
+        read from the log (ignored senders' and expired ones too)."""
         out: list[Message] = []
         last = after
+        floor = self._membership.floor(room.created_at)
         while len(out) < limit:
             batch = await self._log.read(room.key, after=last, limit=limit)
             read[0] += len(batch)
-            examined = _take_readable(batch, ignores, room.created_at, out, limit)
+            examined = _take_readable(batch, ignores, floor, out, limit)
             if examined is not None:
                 last = examined
             if len(batch) < limit:
@@ -168,7 +172,8 @@ class Receiving(MessagingBase):
         room = await self._membership.member_room(user, room_name, visitor)
         ignores = await self._ignores.of(user)
         out: list[Message] = []
-        examined = _take_readable(fresh, ignores, room.created_at, out, limit)
+        floor = self._membership.floor(room.created_at)
+        examined = _take_readable(fresh, ignores, floor, out, limit)
         last = after if examined is None else examined
         await self._store.set_cursor(name_key(user), room.key, last, at_once=True)
         self._reads.charge(name_key(user), len(out))  # answered: paid, never refused
@@ -178,8 +183,9 @@ class Receiving(MessagingBase):
         self, user: str, room_name: str, cap: int = 1000, visitor: Visitor | None = None
     ) -> int:
         """Of the first `cap` messages after the user's read cursor, those the user would
-        receive (no ignored sender, none older than the room). A log that counts without
-        reading a message (SQL: one counting statement) asks nothing of the read budget."""
+        receive (no ignored sender, none older than `Membership.floor`). A log that counts
+        without reading a message (SQL: one counting statement) asks nothing of the read
+        budget."""
         room = await self._membership.member_room(user, room_name, visitor)
         return await self.unread_in(
             user, room, await self._store.get_cursor(name_key(user), room.key), cap
@@ -195,9 +201,10 @@ class Receiving(MessagingBase):
         ignores = await self._ignores.of(user)
         if others:
             ignores = ignores | {key}
+        floor = self._membership.floor(room.created_at)
         if not self._log.counts_by_reading:
             return await self._log.count(
-                room.key, after=cursor, limit=cap, since=room.created_at, excluding=ignores
+                room.key, after=cursor, limit=cap, since=floor, excluding=ignores
             )
         # a log that must read to count (Kafka) is read here, as a read of those messages:
         # paid from the budget (refused when it is spent; near its end, the count covers
@@ -208,7 +215,7 @@ class Receiving(MessagingBase):
             batch = await self._log.read(room.key, after=cursor, limit=granted)
         finally:
             self._reads.settle(key, granted, len(batch))
-        return sum(1 for m in batch if m.sender_key not in ignores and m.sent_at >= room.created_at)
+        return sum(1 for m in batch if m.sender_key not in ignores and m.sent_at >= floor)
 
     async def read_cursor(
         self, user: str, room_name: str, visitor: Visitor | None = None
@@ -237,7 +244,8 @@ def _take_readable(
     limit: int,
 ) -> int | None:
     """Append to `out` what the reader may see of `batch` (no ignored sender, nothing from
-    before the room was made), up to `limit` in all; the id of the last message examined."""
+    before `since`: `Membership.floor`), up to `limit` in all; the id of the last message
+    examined."""
     last = None
     for m in batch:
         if m.sender_key not in ignores and m.sent_at >= since:

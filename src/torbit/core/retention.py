@@ -1,7 +1,9 @@
 """Housekeeping, every minute, on every node (deleting is idempotent; Kafka expires its own
 records): messages past the retention, expired login tokens, audit entries past their
 retention, and rooms left with neither members nor messages once their grace period is over
-(so rooms created and left cost nothing for long, whoever creates them)."""
+(so rooms created and left cost nothing for long, whoever creates them). Until its round
+comes (or the broker's), an expired message is still in the log, and no read shows it
+(`Membership.floor`)."""
 
 from __future__ import annotations
 
