@@ -57,6 +57,9 @@ class PacedInput(Generic[E]):
         """Act on one event (`_run` what must be awaited); False stops reading the queue."""
         raise NotImplementedError
 
+    def _handled(self) -> None:
+        """A command `_run` is done, its error told, before the next is taken."""
+
     def _tell(self, text: str) -> None:
         """Show the client an error of the handler it asked for."""
         raise NotImplementedError
@@ -131,6 +134,7 @@ class PacedInput(Generic[E]):
             else:
                 self._log.error("handler failed for %s", self._who(), exc_info=exc)
                 self._tell("internal error; please try again")
+        self._handled()
         if self._draining:
             self.close(self._draining)
             return

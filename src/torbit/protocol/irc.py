@@ -47,8 +47,10 @@ __all__ = [
     "Message",
     "MessageReceived",
     "Problem",
+    "has_tag",
     "parse_line",
     "split_source",
+    "with_tag",
 ]
 
 MAX_BODY_BYTES: Final = 512  # a line after its tags, CR LF included (RFC 1459 2.3)
@@ -332,6 +334,29 @@ def _encode_tags(tags: Mapping[str, str]) -> bytes:
     if len(section) > MAX_TAG_BYTES:
         raise ValueError(f"tags of {len(section)} bytes pass the {MAX_TAG_BYTES}-byte limit")
     return section
+
+
+def with_tag(line: bytes, key: str, value: str) -> bytes:
+    """An encoded line with one more tag in front (a server's own, such as labeled-response's
+    `label` or a batch's `batch`), its value escaped as `Message.encode` escapes values, so a
+    value from a client cannot end the tag section or the line. Raises ValueError as
+    `encode` does (a NUL, tags over 8,191 bytes)."""
+    tag = _encode_tags({key: value})[1:-1]
+    if line[:1] != b"@":
+        return b"@" + tag + b" " + line
+    tagged = b"@" + tag + b";" + line[1:]
+    if tagged.find(b" ") > MAX_TAG_BYTES:
+        raise ValueError(f"tags pass the {MAX_TAG_BYTES}-byte limit")
+    return tagged
+
+
+def has_tag(line: bytes, key: str) -> bool:
+    """Whether an encoded line carries the tag `key`."""
+    if line[:1] != b"@":
+        return False
+    wanted = key.encode()
+    section = line[1 : line.find(b" ")]
+    return any(tag.partition(b"=")[0] == wanted for tag in section.split(b";"))
 
 
 def split_source(source: str) -> tuple[str, str, str]:

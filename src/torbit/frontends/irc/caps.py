@@ -30,6 +30,7 @@ def _offered(registration_open: bool) -> Mapping[str, str | None]:
         "extended-join": None,
         "extended-monitor": None,
         "invite-notify": None,
+        "labeled-response": None,
         "message-tags": None,
         "multi-prefix": None,
         "sasl": "PLAIN",

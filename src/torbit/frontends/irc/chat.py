@@ -65,7 +65,9 @@ def _send(session: IrcSession, msg: Message, *, notice: bool) -> Awaitable[None]
         session.reply(n.ERR_INPUTTOOLONG, "Input line was too long: it would not fit as relayed")
         return None
     if len(targets) == 1 and targets[0].startswith("#") and kind is not MessageKind.ACTION:
-        return _to_room(session, targets[0], text, kind, notice, batch=msg)
+        # a labeled message is published alone: its echo is its reply (labels.py)
+        batch = None if "label" in msg.tags else msg
+        return _to_room(session, targets[0], text, kind, notice, batch=batch)
     return _deliver(session, targets, text, kind, notice)
 
 
@@ -106,7 +108,12 @@ def _queued_text(session: IrcSession, first: Message, msg: Message) -> str | Non
     """A queued command's text, ready to publish, if it is the same plain command to the same
     channel as `first` and passes every check; else None (it is handled on its own)."""
     command = first.command.upper()
-    if msg.command.upper() != command or len(msg.params) != 2 or msg.params[0] != first.params[0]:
+    if (
+        msg.command.upper() != command
+        or len(msg.params) != 2
+        or msg.params[0] != first.params[0]
+        or "label" in msg.tags
+    ):
         return None
     raw = msg.params[1]
     if not raw or raw.startswith("\x01") or _too_long(session, command, msg.params[0], raw):
@@ -235,7 +242,10 @@ async def _to_user(
     # a guest whose client quit is gone with the QUIT, on every door: the core answers
     # "no such user" (401) while its account is being deleted (core/guests.py)
     inbox = session.inbox()
-    if not mine:
+    # a message to oneself is delivered once; a labeled one with echo-message is its echo
+    # (labeled) and then the message delivered (labels.py)
+    echoed = not mine or session.labels_echo()
+    if echoed:
         session.expect_echo(inbox, 1)
     waited = 0.0
     try:
@@ -252,17 +262,17 @@ async def _to_user(
                 await asyncio.sleep(pause)
                 waited += pause
     except NotFound:
-        _uncount(session, inbox, mine)
+        _uncount(session, inbox, echoed)
         if not notice:
             session.reply(n.ERR_NOSUCHNICK, target, "No such nick/channel")
         return
     except Forbidden as e:
-        _uncount(session, inbox, mine)
+        _uncount(session, inbox, echoed)
         if not notice:
             session.reply(n.ERR_NONONREG, target, e.message)
         return
     except TorbitError as e:
-        _uncount(session, inbox, mine)
+        _uncount(session, inbox, echoed)
         if not notice or isinstance(e, RateLimited):
             session.server_notice(f"Message to {target} not sent: {e.message}")
         return
@@ -273,6 +283,6 @@ async def _to_user(
             session.reply(n.RPL_AWAY, target, away)
 
 
-def _uncount(session: IrcSession, inbox: str, mine: bool) -> None:
-    if not mine:
+def _uncount(session: IrcSession, inbox: str, echoed: bool) -> None:
+    if echoed:
         session.cancel_echo(inbox, 1)

@@ -17,6 +17,22 @@ from typing import Protocol
 PING_INTERVAL = 90.0  # seconds of silence before we PING; as long again for the answer
 SLICE = 500  # sessions a loop turn in a round
 
+PING_TIMEOUT = f"Ping timeout: {int(2 * PING_INTERVAL)} seconds"
+# QUIT reasons in the server's words (an EOF, a flood, a shutdown), not the user's: the room is
+# told them whether or not the user may talk there (Sessions.logout's `said`), and a crowd's
+# departure asks nothing of the rooms for them
+SERVER_QUITS = frozenset(
+    {
+        "Client Quit",
+        "Connection closed",
+        "Excess Flood",
+        "Excess output: client too slow",
+        "Server restarting",
+        "Server shutting down",
+        PING_TIMEOUT,
+    }
+)
+
 
 class Pinged(Protocol):
     def keep_alive(self) -> None:

@@ -14,6 +14,7 @@ from torbit.core.models import Message as ChatMessage
 from torbit.core.models import Room
 from torbit.core.names import is_inbox, name_key
 from torbit.frontends.flow import TransportWriter
+from torbit.frontends.irc import labels
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
 from torbit.frontends.irc.caps import Caps
@@ -62,6 +63,10 @@ class SessionOutput:
     # made when needed, dropped when empty (two empty dicts were 128+ bytes an idle client)
     _echo: dict[str, int] | None  # channel -> own messages sent whose echo is due
     _joining: dict[str, list[Delivery]] | None  # room -> held while JOIN is answered
+    # labeled-response (labels.py): the reply of the labeled command being handled, and
+    # every reply not yet ended (one waits for its echoes)
+    _label: labels.Reply | None
+    _labeled: list[labels.Reply] | None
 
     @property
     def core(self) -> IrcCore:
@@ -82,16 +87,20 @@ class SessionOutput:
         if joining is not None and (held := joining.get(channel)) is not None:
             held.append(delivery)
             return
-        if (
-            message.sender_key == self.user_key
-            and self._own_echo(channel)
-            and "echo-message" not in self.caps.enabled
-        ):
-            return
+        if message.sender_key == self.user_key and self._own_echo(channel):
+            if (
+                self._labeled is not None
+                and labels.echoed(self, delivery)
+                and name_key(message.recipient or "") != self.user_key  # to oneself: both
+            ):
+                return
+            if "echo-message" not in self.caps.enabled:
+                return
         writer = self._writer
         room = self.rooms.get(channel)
         if writer is None or room is None:  # a private message (or nothing to write to)
-            self.write(self.render(delivery))
+            if writer is not None:  # not a reply: past a labeled command's (labels.py)
+                writer.write(self.render(delivery))
             return
         cache = self.server.lines
         lines = cache.lines if cache.delivery is delivery else cache.start(delivery)
@@ -280,6 +289,16 @@ class SessionOutput:
         self.send(Message("FAIL", (command, code, *context), self.server.options.server_name))
 
     def write(self, data: bytes) -> None:
+        """Write lines to the client: the reply of the labeled command being handled, if
+        one is (labels.py)."""
+        label = self._label
+        if label is not None:
+            label.add(data)
+        elif self._writer is not None:
+            self._writer.write(data)
+
+    def write_out(self, data: bytes) -> None:
+        """Write lines to the client, never as a labeled command's reply."""
         if self._writer is not None:
             self._writer.write(data)
 
@@ -357,12 +376,26 @@ class SessionOutput:
         """Drop `_echo` and `_joining` when empty."""
         raise NotImplementedError
 
+    def labels_echo(self) -> bool:
+        """A labeled command is being handled and its messages' echoes are its reply."""
+        return self._label is not None and "echo-message" in self.caps.enabled
+
     def expect_echo(self, channel: str, count: int) -> None:
         if count > 0:
             echo = self._echoes()
-            echo[channel] = echo.get(channel, 0) + count
+            before = echo.get(channel, 0)
+            if self._label is not None:
+                labels.expect(self, channel, before, count)
+            echo[channel] = before + count
 
     def cancel_echo(self, channel: str, count: int) -> None:
+        """The last `count` echoes due in `channel` will not come: those messages were not
+        sent."""
+        if self._labeled is not None:
+            labels.cancel(self, channel, count)
+        self._echoed(channel, count)
+
+    def _echoed(self, channel: str, count: int) -> None:
         echo = self._echo
         if echo is None:
             return
@@ -377,7 +410,7 @@ class SessionOutput:
     def _own_echo(self, channel: str) -> bool:
         if self._echo is None or not self._echo.get(channel):
             return False
-        self.cancel_echo(channel, 1)
+        self._echoed(channel, 1)
         return True
 
     # joining: the JOIN, topic and names go out before the room's history and live messages

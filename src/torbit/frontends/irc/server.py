@@ -17,13 +17,13 @@ from torbit.frontends.doors import LineDoor
 from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.fanout import Groupings, fan
-from torbit.frontends.irc.liveness import Pinger
+from torbit.frontends.irc.liveness import SERVER_QUITS, Pinger
 from torbit.frontends.irc.monitor import clear as clear_monitor
 from torbit.frontends.irc.oper import deliver_wallops
 from torbit.frontends.irc.queries import details_elsewhere
 from torbit.frontends.irc.render import LineCache
 from torbit.frontends.irc.roster import Roster
-from torbit.frontends.irc.session import HOST, OTHER_DOORS_HOST, SERVER_QUITS, IrcSession, UserInfo
+from torbit.frontends.irc.session import HOST, OTHER_DOORS_HOST, IrcSession, UserInfo
 from torbit.frontends.proxied import TrustedNetworks
 from torbit.metrics import Metrics
 from torbit.protocol.irc import Message

@@ -19,7 +19,7 @@ from torbit.core.delivery import NO_IGNORES, Delivery, Fan
 from torbit.core.models import Room
 from torbit.core.names import inbox_channel, name_key
 from torbit.core.sessions import Fresh, Proof
-from torbit.frontends.irc import liveness, pacing
+from torbit.frontends.irc import labels, liveness, pacing
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import render as fmt
 from torbit.frontends.irc.caps import Caps, offered_caps
@@ -38,21 +38,6 @@ T = TypeVar("T")
 
 HOST = "irc.torbit"  # the host part of every IRC client's mask: addresses are not shown
 OTHER_DOORS_HOST = "torbit"  # the host of users of telnet, HTTP and the web page, on IRC
-PING_TIMEOUT = f"Ping timeout: {int(2 * liveness.PING_INTERVAL)} seconds"
-# QUIT reasons in the server's words (an EOF, a flood, a shutdown), not the user's: the room is
-# told them whether or not the user may talk there (Sessions.logout's `said`), and a crowd's
-# departure asks nothing of the rooms for them
-SERVER_QUITS = frozenset(
-    {
-        "Client Quit",
-        "Connection closed",
-        "Excess Flood",
-        "Excess output: client too slow",
-        "Server restarting",
-        "Server shutting down",
-        PING_TIMEOUT,
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +113,8 @@ class IrcSession(SessionOutput, LineSession[Event]):
         "_echo",
         "_errors",
         "_joining",
+        "_label",
+        "_labeled",
         "_let_go",
         "_paid_until",
         "_parser",
@@ -198,6 +185,8 @@ class IrcSession(SessionOutput, LineSession[Event]):
         self._echo: dict[str, int] | None = None  # channel -> own messages whose echo is due
         self._joining: dict[str, list[Delivery]] | None = None  # room -> held while JOINing
         self._seen: set[tuple[str, str]] | None = None  # QUIT/NICK lines sent this loop turn
+        self._label: labels.Reply | None = None  # labeled-response (labels.py)
+        self._labeled: list[labels.Reply] | None = None
         # command pacing (pacing.py): when its spending is paid off; the hold's timer; the
         # error numerics of the command being handled (-1: none runs)
         self._paid_until = 0.0
@@ -344,6 +333,8 @@ class IrcSession(SessionOutput, LineSession[Event]):
         return self.closed or w is None or w.transport is None or w.transport.is_closing()
 
     def _closing(self, reason: str) -> None:
+        if self._labeled is not None:
+            labels.close(self)
         self.send(Message("ERROR", (f"Closing link: {HOST} ({reason})",)))
         self.core.subscriptions.depart(self)  # online nowhere from now on
         log.debug("closing %s (%s): %s", self.ip, self.nick, reason)
@@ -365,16 +356,28 @@ class IrcSession(SessionOutput, LineSession[Event]):
             self.server_notice(f"line dropped: {event.problem.value}")
         else:
             assert isinstance(event, MessageReceived)
-            work = self.server.dispatch(self, event.message)  # charged there (commands.py)
+            message = event.message
+            if message.tags:
+                labels.begin(self, message)
+            try:
+                work = self.server.dispatch(self, message)  # charged there (commands.py)
+            except BaseException:
+                self._handled()  # a labeled reply ends, whatever the handler did
+                raise
             if work is not None:
                 self._run(work)
             else:
                 pacing.ended(self)
+                self._handled()
         return True
 
     def _done(self, task: asyncio.Future[None]) -> None:
         pacing.ended(self)
         super()._done(task)
+
+    def _handled(self) -> None:
+        if self._label is not None:  # its reply ends (labels.py)
+            labels.end(self)
 
     # pacing (pacing.py)
 
@@ -490,5 +493,5 @@ class IrcSession(SessionOutput, LineSession[Event]):
         if quiet == 2:
             self.send(Message("PING", (self.server.options.server_name,)))
         elif quiet > 2:
-            self.quit_reason = PING_TIMEOUT
+            self.quit_reason = liveness.PING_TIMEOUT
             self.close(self.quit_reason)
