@@ -16,6 +16,7 @@ from typing import Final
 from torbit.core.models import MessageKind
 from torbit.core.names import is_valid_name, name_key
 from torbit.errors import Forbidden, NotFound, RateLimited, TorbitError
+from torbit.frontends.irc import labels
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc.channels import find_room
 from torbit.frontends.irc.render import strip_formatting
@@ -67,6 +68,8 @@ def _send(session: IrcSession, msg: Message, *, notice: bool) -> Awaitable[None]
     if len(targets) == 1 and targets[0].startswith("#") and kind is not MessageKind.ACTION:
         # a labeled message is published alone: its echo is its reply (labels.py)
         batch = None if "label" in msg.tags else msg
+        if batch is None:
+            labels.alone(session)
         return _to_room(session, targets[0], text, kind, notice, batch=batch)
     return _deliver(session, targets, text, kind, notice)
 

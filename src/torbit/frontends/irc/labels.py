@@ -7,11 +7,13 @@ None: `ACK`, labeled. With echo-message, the echo of a labeled PRIVMSG or NOTICE
 the reply, however late the message log delivers it (`ECHO_WAIT` at most).
 
 The reply is what the session writes through `SessionOutput.write` while the command is
-handled (numerics, notices, its own JOIN, PART or NICK, NAMES, a CHATHISTORY batch; a room
-notice that comes meanwhile, another's JOIN, is taken in too) and the echoes of the messages
-the command sent. Room and private messages from others are no part of it: they go out as
-they come, untagged. The first line is held until a second comes (the batch opens, and from
-then on each line goes out as it is written, never gathered) or the reply ends.
+handled (numerics, notices, its own JOIN, PART or NICK, NAMES, a CHATHISTORY batch) and the
+echoes of the messages the command sent. Room and private messages from others are no part
+of it, nor notices of what another did meanwhile (a JOIN, QUIT, KICK: `by_another`), nor the
+server's PING: they go out as they come, untagged. The first line is held until a second
+comes (the batch opens, and from then on each line goes out as it is written, never
+gathered) or the reply ends; the echo of a labeled message to one room ends it as it comes
+(`alone`), in its place among the room's messages.
 
 Nothing here runs for a command without a label: a session that never labels keeps two
 slots at None, its writes cost one test of one of them, and the fan-out's path (flow.py,
@@ -29,6 +31,8 @@ import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Protocol
 
+from torbit.core.delivery import Notice
+from torbit.core.names import name_key
 from torbit.protocol.irc import Message, has_tag, with_tag
 
 if TYPE_CHECKING:
@@ -71,7 +75,18 @@ class Labeling(Protocol):
 class Reply:
     """The reply to one labeled command, as it goes out."""
 
-    __slots__ = ("batch", "echoes", "first", "handled", "label", "out", "server", "timer")
+    __slots__ = (
+        "alone",
+        "batch",
+        "echoes",
+        "first",
+        "handled",
+        "label",
+        "out",
+        "over",
+        "server",
+        "timer",
+    )
 
     def __init__(self, label: str, server: str, out: Callable[[bytes], None]) -> None:
         self.label = label
@@ -81,11 +96,17 @@ class Reply:
         self.batch = ""  # the labeled-response batch, once a second line came
         self.echoes: dict[str, list[int]] = {}  # channel -> [own echoes before ours, ours due]
         self.handled = False  # its command is done
+        self.alone = False  # its command's one message to a room: the echo ends it (`alone`)
+        self.over = False  # ended: what its command writes still goes out as it is
         self.timer: asyncio.TimerHandle | None = None
 
     def add(self, data: bytes) -> None:
         for line in data.split(b"\r\n"):
-            if line:
+            if not line:
+                continue
+            if self.over:  # ended (its echo, its connection dropped): the rest goes as it is
+                self.out(line + b"\r\n")
+            else:
                 self._line(line + b"\r\n")
 
     def _line(self, line: bytes) -> None:
@@ -107,6 +128,9 @@ class Reply:
 
     def end(self) -> None:
         """The reply is complete, or its connection closing: its last line goes out."""
+        if self.over:
+            return
+        self.over = True
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -176,21 +200,27 @@ def expect(session: Labeling, channel: str, before: int, count: int) -> None:
         due[1] += count
 
 
+def alone(session: Labeling) -> None:
+    """The command being handled sends one message to one room: its reply is that message's
+    echo or an error, never both, so the echo ends it as it comes. Held until the command was
+    done, it went out after the messages of others the log delivered in the same batch,
+    sent after it (a busy log commits several publishes at once)."""
+    reply = session._label
+    if reply is not None:
+        reply.alone = True
+
+
 def cancel(session: Labeling, channel: str, count: int) -> None:
-    """The last `count` echoes due in `channel` will not come (not sent)."""
-    for reply in reversed(session._labeled or ()):
-        due = reply.echoes.get(channel)
-        if due is None:
-            continue
-        taken = min(count, due[1])
-        due[1] -= taken
-        count -= taken
-        if not due[1]:
-            del reply.echoes[channel]
-            if reply.handled and not reply.echoes:
-                _finish(session, reply)
-        if not count:
-            return
+    """The last `count` echoes due in `channel` will not come (not sent): they are the
+    command's being handled, so only its reply's, if it is labeled. (Those of an unlabeled
+    command were taken off a reply still waiting for its echo, which ended without it.)"""
+    reply = session._label
+    due = reply.echoes.get(channel) if reply is not None else None
+    if reply is None or due is None:
+        return
+    due[1] -= min(count, due[1])
+    if not due[1]:
+        del reply.echoes[channel]
 
 
 def echoed(session: Labeling, delivery: Delivery) -> bool:
@@ -214,9 +244,21 @@ def echoed(session: Labeling, delivery: Delivery) -> bool:
     due[1] -= 1
     if not due[1]:
         del reply.echoes[channel]
-        if reply.handled and not reply.echoes:
+        if (reply.handled or reply.alone) and not reply.echoes:
             _finish(session, reply)
     return True
+
+
+def by_another(notice: str, user_key: str) -> bool:
+    """A notice of what another user did (a JOIN, PART, QUIT, NICK, TOPIC, MODE, KICK or
+    INVITE of theirs): the reply of no command of this client's, whichever is being handled,
+    so it goes out as it comes, as their messages do. Taken in, it went out after their
+    messages (inside the batch, or held as its first line), or as the one line of the reply,
+    labeled, in place of the ACK (a PRIVMSG waiting out the rate limit, another's JOIN)."""
+    if not isinstance(notice, Notice):
+        return False
+    actor = notice.by or notice.user
+    return bool(actor) and name_key(actor) != user_key
 
 
 def close(session: Labeling) -> None:

@@ -162,6 +162,9 @@ class SessionOutput:
                 (self._once(line), b"".join(map(self._encoded, self._for_me(line))))
                 for line in self._rendered(notice, channel).lines
             )
+        write = self.write
+        if self._label is not None and labels.by_another(notice, self.user_key):
+            write = self.write_out  # no labeled command's reply (labels.py)
         for once, data in out:
             if once is not None:
                 sent = self._sent_this_turn()
@@ -169,11 +172,14 @@ class SessionOutput:
                     continue
                 sent.add(once)
             if data:
-                self.write(data)
+                write(data)
 
     def _notify_one(self, text: str, channel: str | None) -> None:
         """A notice rendered for this reader alone (it is to or about them)."""
         rendered = self._rendered(text, channel)
+        write = self.write
+        if self._label is not None and labels.by_another(text, self.user_key):
+            write = self.write_out  # another's doing (a KICK, an INVITE): no reply of ours
         for line in rendered.lines:
             once = self._once(line)
             if once is not None:
@@ -182,7 +188,9 @@ class SessionOutput:
                     continue
                 sent.add(once)
             for out in self._for_me(line):
-                self.send(out)
+                data = self._encoded(out)
+                if data:
+                    write(data)
         if rendered.left_room is not None:
             self.rooms.pop(rendered.left_room, None)
 

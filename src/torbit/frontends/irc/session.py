@@ -491,7 +491,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
         quiet = self._quiet + 1
         self._quiet = quiet
         if quiet == 2:
-            self.send(Message("PING", (self.server.options.server_name,)))
+            self.write_out(Message("PING", (self.server.options.server_name,)).encode())
         elif quiet > 2:
             self.quit_reason = liveness.PING_TIMEOUT
             self.close(self.quit_reason)
