@@ -55,16 +55,17 @@ def test_ranks_are_ordered() -> None:
 
 def test_mutes_expire_by_themselves() -> None:
     mutes = Mutes()
-    mutes.check("hall", "bob", T)
+    hall, den = Room("Hall", T), Room("den", T)
+    mutes.check(hall, "bob", T)
     mutes.set("hall", "bob", T + timedelta(minutes=2))
-    with pytest.raises(Forbidden, match="muted in #hall for 2 more minute"):
-        mutes.check("hall", "bob", T)
+    with pytest.raises(Forbidden, match="muted in #Hall for 2 more minute"):
+        mutes.check(hall, "bob", T)
     with pytest.raises(Forbidden, match="for 1 more minute"):
-        mutes.check("hall", "bob", T + timedelta(seconds=61))
-    mutes.check("den", "bob", T)  # other rooms are fine
-    mutes.check("hall", "carol", T)
-    mutes.check("hall", "bob", T + timedelta(minutes=2))  # over: and forgotten
+        mutes.check(hall, "bob", T + timedelta(seconds=61))
+    mutes.check(den, "bob", T)  # other rooms are fine
+    mutes.check(hall, "carol", T)
+    mutes.check(hall, "bob", T + timedelta(minutes=2))  # over: and forgotten
     assert len(mutes) == 0
     mutes.set("hall", "bob", T + timedelta(hours=1))
     mutes.set("hall", "bob", None)
-    mutes.check("hall", "bob", T)
+    mutes.check(hall, "bob", T)

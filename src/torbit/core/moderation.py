@@ -329,7 +329,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         room, _ = await self.authorize(actor, room_name, *actions)
         if topic is not None:
             topic = clean_topic(topic)
-            self._mutes.check(room.key, name_key(actor), self._now(), room.created_at, room.name)
+            self._mutes.check(room, name_key(actor), self._now())
         if actions:
             self._limits.topics.check(name_key(actor), "topic or privacy changes")
         updated = await self._store.update_room(

@@ -14,7 +14,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from torbit.core.format import counted
-from torbit.core.models import Mute
+from torbit.core.models import Mute, Room
 from torbit.errors import Forbidden
 
 
@@ -57,21 +57,13 @@ class Mutes:
         """Muted in the room now (Sessions.silenced: a leave's reason is then not shown)."""
         return self.until(room_key, user_key, datetime.now(UTC)) is not None
 
-    def check(
-        self,
-        room_key: str,
-        user_key: str,
-        now: datetime,
-        made: datetime | None = None,
-        room_name: str = "",
-    ) -> None:
-        """Raise Forbidden while the user is muted in the room (made at `made`), named as it
-        is spelt (`room_name`, else its key)."""
-        until = self.until(room_key, user_key, now, made)
+    def check(self, room: Room, user_key: str, now: datetime) -> None:
+        """Raise Forbidden while the user is muted in `room` (this room: not one made before
+        it under its name), named as it is spelt."""
+        until = self.until(room.key, user_key, now, room.created_at)
         if until is not None:
             minutes = max(1, math.ceil((until - now).total_seconds() / 60))
-            where = room_name or room_key
-            raise Forbidden(f"you are muted in #{where} for {counted(minutes, 'more minute')}")
+            raise Forbidden(f"you are muted in #{room.name} for {counted(minutes, 'more minute')}")
 
     def forget_user(self, user_key: str) -> None:
         """A deleted account: whoever takes the name next is not muted."""
