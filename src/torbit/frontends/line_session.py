@@ -161,6 +161,11 @@ class LineSession(PacedInput[E], asyncio.Protocol):
     def _over_budget(self) -> None:
         self.server.metrics.input_held_on(self.door).inc()
 
+    def _deaf(self) -> None:
+        """Nothing more reaches the client from now on (our side closes once its output is
+        out, or its EOF dropped what was queued), though the connection may be kept a while:
+        what a door's session judges about what its client got, judged now."""
+
     def _gone(self) -> None:
         """The client is gone (its EOF, or the connection lost): nothing more is read or
         written, and the session departs (once)."""
@@ -198,6 +203,7 @@ class LineSession(PacedInput[E], asyncio.Protocol):
             return None
         if self._input_ended():
             return True  # half-open until the input is handled
+        self._deaf()
         w.lost()
         return self.server.hang_up(self, t)
 
@@ -238,6 +244,7 @@ class LineSession(PacedInput[E], asyncio.Protocol):
             self._closing(reason)
             self.server.linger(self, t)  # kept, and the kernel's bound set, before it closes
             w.close()
+            self._deaf()
 
     def _dropped_slow(self) -> None:
         self._log.warning(
