@@ -18,6 +18,7 @@ import fcntl
 import socket
 import struct
 import termios
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from tests.conftest import ServerFactory
 from tests.helpers.http import basic, eventually, http_client
 from tests.helpers.slow_reader import stop_reading
 from tests.helpers.telnet_client import TelnetClient
+from tests.helpers.tls import tls_doors, trusting
 from tests.integration.test_telnet_comeback import gone
 from tests.integration.test_telnet_read_cursor import _den, _received
 from torbit.app import App
@@ -129,3 +131,45 @@ async def test_a_switch_away_with_output_queued_marks_nothing_read(server: App) 
         carol.writer.transport.abort()
         await gone(server, "carol", "lobby")
         assert await _received(c) == said
+
+
+async def test_a_tls_quit_with_output_queued_under_the_tls_layer_marks_nothing_read(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The TLS transport counts only what its own layer holds: what it handed to the TCP
+    # transport under it (up to that one's high-water mark, 64 KiB) looked sent.
+    monkeypatch.setattr(doors, "LINGER", 0.2)
+    ca, tls, _ = tls_doors(tmp_path)
+    app = await make_server(telnet=tls)
+    assert app.telnet_tls_port is not None and app.telnet is not None
+    async with http_client(app) as c:
+        await _den(app, c)
+        await _say(c, "before")
+        assert await _received(c) == ["before"]
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", app.telnet_tls_port, ssl=trusting(ca), server_hostname="127.0.0.1"
+        )
+        carol = TelnetClient(reader, writer)
+        await carol.login("carol")
+        await carol.expect(r"^\* back in #den")
+        # the client's TCP transport stops reading (its TLS one would read on into memory)
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client_tls = getattr(writer.transport, "_ssl_protocol", None)
+        if client_tls is None:  # the server's TLS layer is asyncio's on either loop
+            pytest.skip("this loop's TLS client has no handle on its TCP transport")
+        client_tls._transport.pause_reading()
+        (session,) = [s for s in app.telnet.sessions if s.name == "carol"]
+        assert session._writer is not None and session._writer.transport is not None
+        tls_transport = session._writer.transport
+        tls_transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        tcp = tls_transport._ssl_protocol._transport  # type: ignore[attr-defined]
+        said: list[str] = []
+        while not tcp.get_write_buffer_size():
+            said.append(f"{len(said):03d} " + "x" * 3000)
+            await _say(c, said[-1])
+            assert len(said) < 80, "nothing was ever held for carol"
+        carol.send("/quit")
+        await eventually(lambda: not session.is_open())
+        await gone(app, "carol", "den")
+        assert await _received(c) == said
+        writer.transport.abort()
