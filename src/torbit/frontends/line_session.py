@@ -237,7 +237,12 @@ class LineSession(PacedInput[E], asyncio.Protocol):
 
     def close(self, reason: str) -> None:
         """Our side closes once the output queued is out; a client that never reads it has
-        the connection cut after a while (`LineDoor.linger`)."""
+        the connection cut after a while (`LineDoor.linger`). What it sent and is not handled
+        yet (queued, or held by its budget) is dropped: a revoked login's lines were still
+        acted on, as its user, until the linger was over (tests/security/
+        test_revoked_input_dropped.py), as were lines sent after a /quit."""
+        self._pending = None
+        self._release_budget()
         w = self._writer
         t = w.transport if w is not None else None
         if w is not None and t is not None and not t.is_closing():
