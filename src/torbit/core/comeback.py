@@ -14,10 +14,12 @@ room at a time and is shown everything said in it while it listens, after the ne
 cursor (`Membership.join_reading`), the session was shown all the user had not read there,
 so when it stops (a switch to another room, a logout) the room is marked read up to the
 newest message sent before then. When it did not (more had come than a join shows, or the
-read budget was spent), or the session ended with lines it was given still unsent (dropped
-for not reading, or its connection lost), the cursor stays where it was: a later `/receive`
-gives some lines again rather than never giving the ones passed over (an acknowledged message
-is never lost).
+read budget was spent), or the session stopped with lines it was given still unsent (dropped
+for not reading, its connection lost or reset, a switch or our close with output queued), the
+cursor stays where it was: a later `/receive` gives some lines again rather than never giving
+the ones passed over (an acknowledged message is never lost). Our close (a /quit) and the
+client's EOF are judged when they happen, not when the connection is lost: what is said in
+between never reaches the client.
 Those writes (and a logout's room) are queued and made by one task, off the logout path
 (10,000 clients leaving at once are not held up by their writes; a user switching rooms again
 and again has one move per room queued, not one per switch); a login of the same user first

@@ -29,6 +29,7 @@ import struct
 from collections.abc import Callable, Sequence
 
 from torbit.core.delivery import Delivery
+from torbit.frontends.handshake import held_under
 
 
 def _nothing() -> None:
@@ -471,10 +472,12 @@ class TransportWriter:
             reset(self.transport)
 
     def unsent(self) -> bool:
-        """Output the client was given and has not been sent yet (queued here or in the
-        transport): a session that ends now was not shown it."""
+        """Output given and not sent yet (here, in the transport, or under a TLS transport
+        of ours: `held_under`): a session that ends now did not show it."""
         t = self.transport
-        return self._pending is not None or (t is not None and t.get_write_buffer_size() > 0)
+        if t is None:
+            return self._pending is not None
+        return self._pending is not None or t.get_write_buffer_size() > 0 or held_under(t) > 0
 
     def lost(self) -> None:
         """The connection is gone: hold nothing (no cycle through the session's callback, so

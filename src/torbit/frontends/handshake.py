@@ -19,11 +19,19 @@ import asyncio
 import ssl
 from asyncio import sslproto
 from collections.abc import Callable
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from torbit.core.limits import ConnectionLimiter
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds for a TLS handshake, else the connection is closed
+TCP_TRANSPORT = "torbit_tcp_transport"  # `get_extra_info` key: the TCP transport under it
+
+
+def held_under(transport: asyncio.BaseTransport) -> int:
+    """Bytes the TCP transport under a TLS transport of ours holds unsent, which the TLS
+    one's write buffer does not count (it counts what its layer holds); 0 for any other."""
+    under = transport.get_extra_info(TCP_TRANSPORT)
+    return under.get_write_buffer_size() if under is not None else 0
 
 
 class Pending(Protocol):
@@ -157,6 +165,13 @@ class _TLSLayer(sslproto.SSLProtocol):
     """asyncio's TLS layer, but a refused handshake's alert reaches the client: asyncio cuts
     the connection with the alert OpenSSL wrote still unsent, so a TLS 1.1 client saw a
     reset, not `protocol version`, and could not tell why."""
+
+    def _get_extra_info(self, name: str, default: Any = None) -> Any:
+        """Its transport's `get_extra_info`; with TCP_TRANSPORT, the TCP transport under it
+        (`held_under`)."""
+        if name == TCP_TRANSPORT:
+            return self._transport
+        return super()._get_extra_info(name, default)
 
     def _on_handshake_complete(self, handshake_exc: BaseException | None) -> None:
         # `_process_outgoing` is asyncio's own (3.11+), not public: without it, no alert

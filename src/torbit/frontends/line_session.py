@@ -161,6 +161,11 @@ class LineSession(PacedInput[E], asyncio.Protocol):
     def _over_budget(self) -> None:
         self.server.metrics.input_held_on(self.door).inc()
 
+    def _deaf(self) -> None:
+        """Nothing more reaches the client from now on (our side closes once its output is
+        out, or its EOF dropped what was queued), though the connection may be kept a while:
+        what a door's session judges about what its client got, judged now."""
+
     def _gone(self) -> None:
         """The client is gone (its EOF, or the connection lost): nothing more is read or
         written, and the session departs (once)."""
@@ -198,6 +203,7 @@ class LineSession(PacedInput[E], asyncio.Protocol):
             return None
         if self._input_ended():
             return True  # half-open until the input is handled
+        self._deaf()
         w.lost()
         return self.server.hang_up(self, t)
 
@@ -231,13 +237,19 @@ class LineSession(PacedInput[E], asyncio.Protocol):
 
     def close(self, reason: str) -> None:
         """Our side closes once the output queued is out; a client that never reads it has
-        the connection cut after a while (`LineDoor.linger`)."""
+        the connection cut after a while (`LineDoor.linger`). What it sent and is not handled
+        yet (queued, or held by its budget) is dropped: a revoked login's lines were still
+        acted on, as its user, until the linger was over (tests/security/
+        test_revoked_input_dropped.py), as were lines sent after a /quit."""
+        self._pending = None
+        self._release_budget()
         w = self._writer
         t = w.transport if w is not None else None
         if w is not None and t is not None and not t.is_closing():
             self._closing(reason)
             self.server.linger(self, t)  # kept, and the kernel's bound set, before it closes
             w.close()
+            self._deaf()
 
     def _dropped_slow(self) -> None:
         self._log.warning(

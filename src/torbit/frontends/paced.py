@@ -106,8 +106,8 @@ class PacedInput(Generic[E]):
             self._end()
             return
         while pending and not self._busy and not self.closed and not self._held_back():
-            if not self._handle(pending.popleft()):
-                return
+            if not self._handle(pending.popleft()) or self._pending is not pending:
+                return  # (not pending: the session closed, its input dropped)
         if not pending:
             self._pending = None
         if self._paused and (

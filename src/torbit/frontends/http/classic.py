@@ -191,7 +191,7 @@ def classic_router(
         visitor = visitor_of(caller, request)
         key = await enter(caller.name, room, visitor)
         messages = await receiver.receive(
-            caller.name, key, limit, wait, visitor.host, caller, visitor
+            caller.name, key, limit, wait, visitor.host, caller, visitor, request.is_disconnected
         )
         return Response(page_json(messages), media_type="application/json")
 

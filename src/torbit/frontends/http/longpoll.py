@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -170,11 +171,15 @@ class Receiver:
         ip: str = "?",
         caller: Principal | None = None,
         visitor: Visitor | None = None,
+        gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> list[Message]:
         """`caller`: what the request was authenticated with, for revocations to end its
         wait (without it, or without `auth`, none does). `visitor`: its client, matched
         against the room's ban masks at every read while it waits (core/maskgate.py), and
-        woken by a new mask that matches it, which so ends it (403)."""
+        woken by a new mask that matches it, which so ends it (403). `gone`: whether its
+        client has left, asked before each read after a wake-up: one that has is answered
+        nothing, the cursor where it was (the page would go nowhere, its messages never
+        returned by `/receive` again)."""
         messages, after = await self._messaging.receive_from(user, room_key, limit)
         if messages or wait <= 0 or self.closing:
             return messages
@@ -197,6 +202,7 @@ class Receiver:
                         min(wait, MAX_WAIT_SECONDS),
                         parked,
                         visitor,
+                        gone,
                     )
                 finally:
                     self._wakeups.discard(wakeup)
@@ -249,6 +255,7 @@ class Receiver:
         wait: float,
         parked: _Parked | None = None,
         visitor: Visitor | None = None,
+        gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> list[Message]:
         """Read once while listening, then answer each wake-up from the messages that woke
         it when they follow on from where the last read ended (no read of the log: the
@@ -290,4 +297,6 @@ class Receiver:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(left):
                     await wakeup.event.wait()
+            if gone is not None and await gone():
+                return []  # its client left: nothing read, nothing marked read
             woken = wakeup.take()

@@ -31,6 +31,9 @@ class CommandSession(Session, Protocol):
 
     def send_line(self, text: str) -> None: ...
 
+    def unsent(self) -> bool:
+        """Output it was given that has not left yet: not shown, so not read (comeback.py)."""
+
     def count_sent(self, n: int) -> None:
         """Count messages this client sent (metrics)."""
 

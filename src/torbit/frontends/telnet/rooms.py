@@ -35,10 +35,12 @@ async def join(session: CommandSession, args: tuple[str, ...]) -> None:
     join_key = args[1] if len(args) > 1 else ""
     if join_key:
         await _room_for_key(session, name, join_key)
-    old_shown_all = session.shown_all
+    # read up to the switch if its join passed nothing unread over and all it was shown has
+    # left (a backlog the client never takes is dropped with it, after the switch)
+    old_shown_all = session.shown_all and not session.unsent()
     room, session.shown_all = await session.core.membership.join_reading(session, name, join_key)
     session.room = room
-    if old is not None:  # read up to here, if its join passed nothing unread over
+    if old is not None:
         session.core.comeback.left(session.user_key, old.key, read=old_shown_all)
         await session.core.membership.stop_listening(session, old.key, switch=True)
     if join_key and not room.settings.join_key:

@@ -53,7 +53,8 @@ class TelnetServer(LineDoor[TelnetSession]):
     def depart(self, session: TelnetSession, log_out: bool = True) -> None:
         """Online nowhere from now on; forgotten soon (`_log_out`). The room it talked in
         is where the user's next login goes, and is marked read up to now if its join passed
-        over nothing unread (core/comeback.py)."""
+        over nothing unread (core/comeback.py); a session our side closed, or whose client's
+        EOF came first, made that move then (`TelnetSession._deaf`)."""
         if log_out:
             room = session.room
             if room is not None and self.core.subscriptions.is_listening(session, room.key):

@@ -171,9 +171,30 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         super()._address(peer)
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
+    def _deaf(self) -> None:
+        """Our side closes, or the client's EOF dropped what was queued: lines said from now
+        on never reach it, though it departs later (its output drained, its linger cut). So
+        its room's move is made now, not then (comeback.py): the room it ended in, marked
+        read if it was shown all it had unread there and all it was given has left (a client
+        that never takes the rest is cut, its transport emptied: asked then, it held none)."""
+        room = self.room
+        if room is not None and self._dialogue is None and self.user_key:
+            if self.core.subscriptions.is_listening(self, room.key):
+                read = self.shown_all and not self.unsent()
+                self.core.comeback.left(self.user_key, room.key, read=read, last=True)
+            self.room = None  # its departure has no room to move
+        self.shown_all = False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Lost with an error (a reset: the client closed with our lines unread in its
+        socket; a timeout): what it was given is not taken as read (comeback.py)."""
+        if exc is not None:
+            self.shown_all = False
+        super().connection_lost(exc)
+
     def _gone(self) -> None:
         self.deliver = _not_connected  # nothing to write to from now on
-        if self._writer is not None and self._writer.unsent():
+        if self.unsent():
             self.shown_all = False  # lines of the room never left: not read (comeback.py)
         was_chatting = not self.closed and self._dialogue is None and bool(self.user_key)
         if self._disconnected():
@@ -225,6 +246,9 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
 
     def send_line(self, text: str) -> None:
         self._write(TelnetConnection.encode_text(text + "\r\n"))
+
+    def unsent(self) -> bool:
+        return self._writer is not None and self._writer.unsent()
 
     def output_pending(self) -> bool:
         return self._writer is not None and self._writer.pending()
