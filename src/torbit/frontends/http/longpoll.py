@@ -175,7 +175,7 @@ class Receiver:
         wait (without it, or without `auth`, none does). `visitor`: its client, matched
         against the room's ban masks at every read while it waits (core/maskgate.py), and
         woken by a new mask that matches it, which so ends it (403)."""
-        messages, after = await self._messaging.receive_from(user, room_key, limit)
+        messages, after = await self._messaging.receive_from(user, room_key, limit, visitor)
         if messages or wait <= 0 or self.closing:
             return messages
         expires = await self._expiry(caller)
