@@ -79,6 +79,9 @@ class Membership(JoinChecks, RoomListings):
         # a user's rights in rooms: an action on them (a kick, a mute, a deop) and a guest's
         # rename, which copies them to the new name, take turns (core/guests.py)
         self.rights = SharedTurns()
+        # an actor's rights in one room (room key, user key): its actions there take them
+        # together, a deop, kick or ban of it alone (core/room_authority.py `in_role`)
+        self.role_turns = SharedTurns()
         self.known = MemberCache(events)  # memberships this node knows of (membercache.py)
         self.settings = SettingsCache(store, events)  # rooms' settings (roomsettings.py)
         self.ban_masks = RoomMasks(store, events)  # rooms' ban masks (banmasks.py)
