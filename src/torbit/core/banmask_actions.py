@@ -23,7 +23,7 @@ from torbit.core.delivery import NoticeKind, Session
 from torbit.core.events import BanMasksChanged, Expelled, MaskExemptionEnded
 from torbit.core.models import BanMask, Room
 from torbit.core.names import name_key
-from torbit.core.room_authority import RoomAuthority
+from torbit.core.room_authority import RoomAuthority, by_the_actor
 from torbit.core.wakeup import Wakeup
 from torbit.errors import Forbidden, ListFull, NotFound
 
@@ -53,6 +53,7 @@ _LISTS = {
 class BanMaskActions(RoomAuthority):
     """Moderation's ban masks; the checks, the audit and the notices are RoomAuthority's."""
 
+    @by_the_actor
     async def ban_mask(self, actor: str, room_name: str, mask: str, reason: str = "") -> str:
         """Add a mask to the room's ban list (at most MAX_BAN_MASKS; ListFull past it): no
         client matching it joins, and the matching members listening to the room now, on
@@ -86,6 +87,7 @@ class BanMaskActions(RoomAuthority):
         room, _ = await self.authorize(actor, room_name, "bans")
         return await self._store.list_ban_masks(room.key)
 
+    @by_the_actor
     async def unban_mask(self, actor: str, room_name: str, mask: str) -> str:
         """Lift a ban mask (a plain name is taken as `name!*@*`); NotFound if the room's list
         does not hold it."""
@@ -104,6 +106,7 @@ class BanMaskActions(RoomAuthority):
         await self._notice(room, text, NoticeKind.UNBAN_MASK, by=actor, detail=mask)
         return mask
 
+    @by_the_actor
     async def except_mask(self, actor: str, room_name: str, mask: str, kind: str = EXCEPT) -> str:
         """Add a ban exception (`kind` "e": no ban mask bars a client matching it) or an
         invite exception ("I": a client matching it may join the room while it is private).
@@ -145,6 +148,7 @@ class BanMaskActions(RoomAuthority):
         listed = await self._store.list_exception_masks(room.key)
         return [m for m in listed if m.kind == kind]
 
+    @by_the_actor
     async def unexcept_mask(self, actor: str, room_name: str, mask: str, kind: str = EXCEPT) -> str:
         """Lift an exception of `kind`; NotFound if the room's list does not hold it. The
         members listening that a ban mask bars once a ban exception is lifted are put out."""

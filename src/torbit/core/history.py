@@ -37,11 +37,13 @@ class History(MessagingBase):
         Without `after` the newest `limit` (before `before`) are returned, with it the first
         `limit` after it (`newest` says otherwise); `since` and `until` bound the sending
         time (until excluded). `visitor`: an HTTP request's client, matched against the
-        room's ban masks (core/maskgate.py), as every read below takes one."""
+        room's ban masks (core/maskgate.py), as every read below takes one. Checked again
+        once read (`_still_readable`): the read may take a while (up to MAX_SCAN_BATCHES)."""
         room = await self._membership.member_room(user, room_name, visitor)
+        ignores = await self._ignores.of(user)  # `_visible` leaves out these, or later ones
         floor = self._membership.floor(room.created_at)
         since = max(since, floor) if since else floor
-        return await self._visible(
+        page = await self._visible(
             user,
             room.key,
             limit=limit,
@@ -51,6 +53,8 @@ class History(MessagingBase):
             until=until,
             newest=newest,
         )
+        # a kick, ban, mask or ignore applied while it read holds for this page too
+        return await self._still_readable(user, room_name, visitor, ignores, page)
 
     async def _visible(
         self,

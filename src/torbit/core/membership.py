@@ -79,6 +79,9 @@ class Membership(JoinChecks, RoomListings):
         # a user's rights in rooms: an action on them (a kick, a mute, a deop) and a guest's
         # rename, which copies them to the new name, take turns (core/guests.py)
         self.rights = SharedTurns()
+        # an actor's rights in one room (room key, user key): its actions there take them
+        # together, a deop, kick or ban of it alone (core/room_authority.py `in_role`)
+        self.role_turns = SharedTurns()
         self.known = MemberCache(events)  # memberships this node knows of (membercache.py)
         self.settings = SettingsCache(store, events)  # rooms' settings (roomsettings.py)
         self.ban_masks = RoomMasks(store, events)  # rooms' ban masks (banmasks.py)
@@ -302,17 +305,19 @@ class Membership(JoinChecks, RoomListings):
         shown: list[Message] = []
         everything = caught_up = False  # `shown` is all the room has; all the user had unread
         try:
-            # a membership ended (a kick, a ban) while this session was not yet listening
-            # did not stop it: asked again, only when some membership ended meanwhile
+            if history and self.rules.history_on_join:
+                shown, everything = await self._history(user, room)
+            # asked once the history is read, only when some membership ended or a mask was
+            # set meanwhile: a kick or ban while this session was not yet listening did not
+            # stop it, and one while the history was read stopped the listening but not the
+            # page, which held what was posted after the kick was answered (attack53)
             if self.known.generation != generation and not await self.is_member(user, room.key):
                 await access.admission(self._store, user, room, room_name)  # banned, hidden
                 raise Forbidden(f"you are no longer a member of #{room.name}")
-            # a mask set while this session was not yet listening did not put it out
-            # (and puts out the member it made: maskgate.py)
+            # a mask set meanwhile did not put it out (and puts out the member it made:
+            # maskgate.py)
             if visitor is not None and self.ban_masks.generation != masks_seen:
                 await self._mask_gate.check(user, room, visitor)
-            if history and self.rules.history_on_join:
-                shown, everything = await self._history(user, room)
             if reading:
                 caught_up = everything or await self._reaches_cursor(user, room, shown)
         except BaseException:  # not left half-joined: the client is told, and may try again

@@ -49,7 +49,7 @@ from torbit.core.moderation_notices import ModerationNotices
 from torbit.core.mutes import Mutes
 from torbit.core.names import name_key
 from torbit.core.ports import Store
-from torbit.core.room_authority import on_a_user
+from torbit.core.room_authority import by_the_actor, on_a_user, taking_rights
 from torbit.core.roomsettings import SettingsChange, describe
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.tasks import cancel_and_wait
@@ -112,7 +112,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         await self._audit(actor, "create", room, detail="private" if private else "public")
         return room
 
-    @on_a_user
+    @taking_rights
     async def kick(self, actor: str, room_name: str, name: str, reason: str = "") -> str:
         """End a membership at once, on every node and front door; they may join again
         (a private room needs a new invitation). Of kicks of one member landing together,
@@ -131,7 +131,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         await self._expelled(room, user, actor, "kicked", reason)
         return user.name
 
-    @on_a_user
+    @taking_rights
     async def ban(self, actor: str, room_name: str, name: str, reason: str = "") -> str:
         """Like a kick, and they cannot join again until unbanned. Idempotent. `name` is an
         account's name, or a ban mask (core/banmasks.py): `name!*@*` bans that account as a
@@ -238,7 +238,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         await self._notice(room, text, NoticeKind.OP, user.name, actor)
         return user.name
 
-    @on_a_user
+    @taking_rights
     async def deop(self, actor: str, room_name: str, name: str) -> str:
         if name_key(name) == name_key(actor):
             return await self._step_down(actor, room_name)
@@ -313,6 +313,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         await self._notice(room, text, NoticeKind.DEVOICE, user.name, actor)
         return user.name
 
+    @by_the_actor
     async def update(
         self,
         actor: str,
@@ -371,6 +372,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
             await self._membership.check_visitor(actor, room, visitor)
         return room
 
+    @by_the_actor
     async def configure(
         self, actor: str, room_name: str, change: SettingsChange
     ) -> tuple[Room, list[str]]:

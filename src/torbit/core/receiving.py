@@ -41,24 +41,25 @@ class Receiving(MessagingBase):
         return (await self.receive_from(user, room_name, limit))[0]
 
     async def receive_from(
-        self, user: str, room_name: str, limit: int = 100
+        self, user: str, room_name: str, limit: int = 100, visitor: Visitor | None = None
     ) -> tuple[list[Message], int | None]:
         """`receive`, and where the read cursor stands after it (the last message examined).
         When nothing is returned, the read reached the room's newest message. Within the
         user's read budget: refused before anything is read, never after the cursor moved.
         Reads of one user in one room on this node are taken one after the other (module
-        docstring)."""
+        docstring). `visitor`: the request's client, matched against the room's ban masks
+        again once the page is read (`_still_readable`), as its checks before did."""
         key = name_key(user)
         granted = self._reads.grant(key, limit)
         read = [0]  # messages read from the log, by every attempt (a retry reads again)
         try:
-            out, last = await self._receive_from(user, room_name, granted, read)
+            out, last = await self._receive_from(user, room_name, granted, read, visitor)
         finally:
             self._reads.settle(key, granted, read[0])  # paid: what it read, not just kept
         return out, last
 
     async def _receive_from(
-        self, user: str, room_name: str, limit: int, read: list[int]
+        self, user: str, room_name: str, limit: int, read: list[int], visitor: Visitor | None
     ) -> tuple[list[Message], int | None]:
         room = await self._membership.member_room(user, room_name)
         key = name_key(user)
@@ -67,7 +68,7 @@ class Receiving(MessagingBase):
             cursor = await self._store.get_cursor(key, room.key)
             while True:
                 out, last = await self._read_on(room, ignores, cursor, limit, read)
-                out = await self._still_readable(user, room_name, None, ignores, out)
+                out = await self._still_readable(user, room_name, visitor, ignores, out)
                 if last is None or last == cursor:
                     break
                 if await self._store.advance_cursor(key, room.key, cursor, last):
@@ -100,25 +101,6 @@ class Receiving(MessagingBase):
             await self._store.set_cursor(name_key(user), room.key, last, at_once=True)
         self._reads.charge(name_key(user), read[0])  # answered: paid, never refused
         return out, last
-
-    async def _still_readable(
-        self,
-        user: str,
-        room_name: str,
-        visitor: Visitor | None,
-        ignores: frozenset[str],
-        read: list[Message],
-    ) -> list[Message]:
-        """A page read after its checks, checked again before it is answered (and its cursor
-        moved): a kick, ban or ignore applied here while the log was read (a Kafka read takes
-        ms, more on a busy node) let a page through with messages posted after the other
-        node had answered the admin (stop 49's probe). Both are this node's memory: no store
-        read unless the membership ended."""
-        await self._membership.member_room(user, room_name, visitor)
-        now = await self._ignores.of(user)
-        if now is ignores:
-            return read
-        return [m for m in read if m.sender_key not in now]
 
     async def _read_on(
         self,

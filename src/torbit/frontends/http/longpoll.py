@@ -180,7 +180,7 @@ class Receiver:
         client has left, asked before each read after a wake-up: one that has is answered
         nothing, the cursor where it was (the page would go nowhere, its messages never
         returned by `/receive` again)."""
-        messages, after = await self._messaging.receive_from(user, room_key, limit)
+        messages, after = await self._messaging.receive_from(user, room_key, limit, visitor)
         if messages or wait <= 0 or self.closing:
             return messages
         expires = await self._expiry(caller)
