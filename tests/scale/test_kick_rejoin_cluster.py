@@ -42,3 +42,24 @@ async def test_a_user_kicked_on_another_node_is_announced_when_back(
     bob.send("/join hall")
     await bob.expect(r"^\* you are in #hall")
     await carol.expect(r"^\* bob joined #hall$", timeout=30)
+
+
+async def test_a_room_switch_on_another_node_is_told_as_a_switch_at_once(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """Stop 53's walk: a telnet `/join` of another room on node a was "went to another room
+    (still a member ...)" on a and, a grace later, "left" on b: a beat says who went, not
+    why. The leave now travels as it was told (a node event), at once."""
+    a = await make_node("a", chat=GRACE)
+    b = await make_node("b", chat=GRACE)
+    alice = await clients.telnet(a, "alice")
+    alice.send("/create hall")
+    await alice.expect(r"^\* you are in #hall")
+    dave = await clients.telnet(b, "dave")
+    dave.send("/join hall")
+    await dave.expect(r"^\* you are in #hall")
+    await alice.expect(r"^\* dave joined #hall$", timeout=30)
+
+    alice.send("/join lobby")
+    await alice.expect(r"^\* you are in #lobby")
+    await dave.expect(r"^\* alice went to another room \(still a member of #hall\)$", timeout=30)

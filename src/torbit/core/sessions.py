@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from torbit.core.delivery import NO_IGNORES, Notice, NoticeKind, Session
-from torbit.core.events import SessionsRevoked
+from torbit.core.events import Parted, SessionsRevoked
 from torbit.core.leaves import PendingLeaves
 from torbit.core.limits import RateLimiter
 from torbit.core.models import User
@@ -76,7 +76,7 @@ class Sessions:
         self._origins: dict[Session, str] = {}  # for the app log's logout line
         self._grace = grace
         self._gone = PendingLeaves(grace, self._told)  # leaves held for the grace
-        self._expelled: dict[tuple[str, str], float] = {}  # (room, user): kicked, told here
+        self._expelled: dict[tuple[str, str], float] = {}  # (room, user): gone, told here
         # whether the user may not talk in the room now: muted there, or unvoiced in a
         # moderated room (services.py wires it); `leave_reason`
         self.silenced: Callable[[str, str], Awaitable[bool]] = _never_silenced
@@ -331,6 +331,23 @@ class Sessions:
             if now - at < EXPELLED_KEEP:  # brings no beat
                 break
             del self._expelled[key]
+
+    def parted(self, event: Parted) -> None:
+        """A user's leave on another node, told here as there (its reason, or a switch of
+        rooms) and at once, rather than a grace later as a plain "left" (the beat's)."""
+        if not self._gone.drop(event.room, event.user):  # else the beat came first
+            self.expelled(event.room, event.user)  # it comes next: no news then
+        if self._subs.user_sessions_in(event.room, event.user):
+            return
+        notice = Notice(
+            event.text,
+            NoticeKind.PART,
+            room=event.room,
+            room_name=event.room_name,
+            user=event.name,
+            detail=event.detail,
+        )
+        self._tell(event.room, notice, event.user, None)
 
     def announce_elsewhere(self, change: Change) -> None:
         """A user came to a room on another node, or left it on every node (or vanished
