@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torbit import __version__
-from torbit.backends.registry import claim_database, consumer_lag, fence_log, open_store
+from torbit.backends.registry import (
+    claim_database,
+    consumer_lag,
+    fence_log,
+    open_store,
+    refuse_beside_shared_log,
+)
 from torbit.backends.urls import redact
 from torbit.banner import banner_lines
 from torbit.config import Settings
@@ -138,6 +144,9 @@ class App:
         # engines
         await store.open()
         self._opened.append(store.close)
+        if claim is not None:
+            expiry = s.message_log.presence_expiry_seconds
+            await refuse_beside_shared_log(store, s.storage.url, expiry)
         message_log = message_log_of(s, store)
         self.metrics.watch_backend("store", store.health)
         self.metrics.watch_backend("message_log", message_log.health)

@@ -17,7 +17,7 @@ from torbit.core.accounts import Accounts
 from torbit.core.argon2id import Argon2id
 from torbit.core.away import Away
 from torbit.core.comeback import Comeback
-from torbit.core.events import NodeEvents
+from torbit.core.events import Expelled, NodeEvents, Parted
 from torbit.core.guests import Guests
 from torbit.core.hashing import PasswordHashing
 from torbit.core.heartbeat import Heartbeat
@@ -237,6 +237,8 @@ async def start_core(
         limits.presence,
         grace=s.chat.presence_grace_seconds,
     )
+    events.on(Expelled, lambda e: sessions.expelled(e.room, e.user))
+    events.on(Parted, lambda e: None if e.node == events.origin else sessions.parted(e))
     mutes = Mutes()
     revocations = Revocations(store, sessions, events, mutes)
     accounts = Accounts(

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from torbit.backends.urls import redact, scheme
 from torbit.core.ports import MessageLog, Store
-from torbit.errors import ConfigError
+from torbit.errors import ConfigError, StartupError
 
 if TYPE_CHECKING:
     from torbit.backends.store.claim import DatabaseClaim
@@ -79,6 +80,20 @@ async def claim_database(store: Store, log_url: str) -> DatabaseClaim | None:
     from torbit.backends.store.claim import claim
 
     return await claim(store.dialect)
+
+
+async def refuse_beside_shared_log(store: Store, url: str, within: float) -> None:
+    """A node on the local message log, on a database that nodes sharing a Kafka log use
+    (each renews its lease in the store every heartbeat): it would keep its own messages and
+    see none of theirs, the chat split in two without a word. Refused in one line."""
+    seen = await store.nodes_seen_since(datetime.now(UTC) - timedelta(seconds=within))
+    if seen:
+        raise StartupError(
+            f"database {redact(url)} is served by {len(seen)} torbit node(s) sharing a message "
+            f"log (a lease renewed within {within:g} s): with message_log.url local this node "
+            f"would see none of their messages, nor they its; set message_log.url to theirs "
+            f"(docs/operations.md, 'Running on several machines')"
+        )
 
 
 def consumer_lag(log_url: str, message_log: MessageLog) -> Callable[[], int] | None:

@@ -68,6 +68,22 @@ class MembershipEnded(NodeEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class Parted(NodeEvent):
+    """A user's last session anywhere stopped listening to a room by asking (a part, a leave,
+    telnet's switch of rooms): the other nodes tell it as `node` did, with its reason, at
+    once; the beat that says the user went, later on this topic, is then no news."""
+
+    TYPE: ClassVar[str] = "parted"
+    room: str
+    room_name: str
+    user: str
+    name: str
+    text: str
+    detail: str = ""
+    node: str = ""  # where it was told already
+
+
+@dataclass(frozen=True, slots=True)
 class RoomDeleted(NodeEvent):
     """A room was deleted (core/roomdeletion.py): every node's sessions listening to it stop
     at once and are told `text`; nodes forget what they knew of the room, so a room made
@@ -286,6 +302,7 @@ _KINDS: dict[str, type[NodeEvent]] = {
         IgnoreChanged,
         Expelled,
         MembershipEnded,
+        Parted,
         RoomDeleted,
         RoomDeletedAt,
         MuteChanged,

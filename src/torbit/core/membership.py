@@ -20,13 +20,14 @@ shows only the messages sent since it was created, so a new room never shows an 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from torbit.core import access
 from torbit.core.banmasks import RoomMasks, Visitor
 from torbit.core.delivery import Delivery, Notice, NoticeKind, Session
-from torbit.core.events import MembershipEnded, NodeEvents
+from torbit.core.events import MembershipEnded, NodeEvents, Parted
 from torbit.core.format import counted, topic_credit
 from torbit.core.joinchecks import JoinChecks, RoomRules, reads_like, taken
 from torbit.core.keylocks import KeyLocks, SharedTurns
@@ -43,7 +44,7 @@ from torbit.core.sessions import Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.tasks import cancel_and_wait
 from torbit.core.text import clean_reason
-from torbit.errors import Conflict, Forbidden, LooksAlike, NotFound
+from torbit.errors import Conflict, Forbidden, LooksAlike, NotFound, ServiceUnavailable
 
 MAX_SHARED_ROOMS = 10_000  # rooms whose Room object joining sessions share
 
@@ -91,6 +92,7 @@ class Membership(JoinChecks, RoomListings):
         # one gets the same object (a session keeps its room: ~200 bytes each, not shared)
         self._joined_rooms: dict[str, Room] = {}
         self._origin = events.origin
+        self._events = events
         self._tasks: set[asyncio.Task[None]] = set()
         events.on(MembershipEnded, self._on_left)
 
@@ -418,6 +420,12 @@ class Membership(JoinChecks, RoomListings):
                 text, NoticeKind.PART, room=room_key, room_name=room, user=name, detail=reason
             )
             self._sessions.announce(room_key, notice, session)
+            await self._subs.stop_listening(session, room_key)  # at once: a /join may follow
+            if self._subs.cluster is not None:  # as told here (not, a grace later, "left")
+                told = Parted(room_key, room, session.user_key, name, text, reason, self._origin)
+                with contextlib.suppress(ServiceUnavailable):  # then told as by the beat
+                    await self._events.publish(told)
+            return
         await self._subs.stop_listening(session, room_key)
 
     async def leave(

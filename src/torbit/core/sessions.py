@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from torbit.core.delivery import NO_IGNORES, Notice, NoticeKind, Session
-from torbit.core.events import SessionsRevoked
+from torbit.core.events import Parted, SessionsRevoked
 from torbit.core.leaves import PendingLeaves
 from torbit.core.limits import RateLimiter
 from torbit.core.models import User
@@ -26,6 +27,8 @@ from torbit.core.text import clean_reason
 from torbit.errors import AuthenticationFailed, ServiceUnavailable
 
 log = logging.getLogger(__name__)
+
+EXPELLED_KEEP = 60.0  # seconds a kick told here waits for the beat that says the user went
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class Sessions:
         self._origins: dict[Session, str] = {}  # for the app log's logout line
         self._grace = grace
         self._gone = PendingLeaves(grace, self._told)  # leaves held for the grace
+        self._expelled: dict[tuple[str, str], float] = {}  # (room, user): gone, told here
         # whether the user may not talk in the room now: muted there, or unvoiced in a
         # moderated room (services.py wires it); `leave_reason`
         self.silenced: Callable[[str, str], Awaitable[bool]] = _never_silenced
@@ -316,6 +320,35 @@ class Sessions:
             return False
         return not self._subs.online_elsewhere(channel, session.user_key)
 
+    def expelled(self, room: str, user: str) -> None:
+        """A kick or ban, already told here (core/moderation_notices.py): the leave that the
+        user's node's beat brings next is no news. Held for the grace like a disconnect, it
+        took the user back within it for a reload, so the rejoin was never told here."""
+        now = time.monotonic()
+        self._expelled.pop((room, user), None)
+        self._expelled[(room, user)] = now
+        for key, at in list(self._expelled.items()):  # oldest first: a ban of the absent
+            if now - at < EXPELLED_KEEP:  # brings no beat
+                break
+            del self._expelled[key]
+
+    def parted(self, event: Parted) -> None:
+        """A user's leave on another node, told here as there (its reason, or a switch of
+        rooms) and at once, rather than a grace later as a plain "left" (the beat's)."""
+        if not self._gone.drop(event.room, event.user):  # else the beat came first
+            self.expelled(event.room, event.user)  # it comes next: no news then
+        if self._subs.user_sessions_in(event.room, event.user):
+            return
+        notice = Notice(
+            event.text,
+            NoticeKind.PART,
+            room=event.room,
+            room_name=event.room_name,
+            user=event.name,
+            detail=event.detail,
+        )
+        self._tell(event.room, notice, event.user, None)
+
     def announce_elsewhere(self, change: Change) -> None:
         """A user came to a room on another node, or left it on every node (or vanished
         with a node that died): told here like a local join or leave, in the same limits;
@@ -324,6 +357,8 @@ class Sessions:
         room = change.room
         if is_inbox(room):  # online, in a room or not (presence.ONLINE): no room's news
             return
+        if self._expelled.pop((room, change.user), None) is not None and not change.online:
+            return  # the kick's notice was the leave
         if not self._subs.listener_count(room) or self._subs.user_sessions_in(room, change.user):
             return
         name = change.name

@@ -1,0 +1,65 @@
+"""A kick across a `postgresql + kafka` cluster, then a rejoin: the kicker's node told its room
+"bob was kicked" at once, and then got bob's node's beat saying bob went. Stop 53's walk found
+that beat taken for a disconnect: its leave was held for `chat.presence_grace_seconds`, and bob
+back within it counted as a reload, so neither his rejoin nor, later, his leave was ever told
+on the kicker's node (on one node both were)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.moderation import services
+from tests.scale.clients import Clients
+from tests.scale.conftest import NodeFactory, done, eventually
+
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
+
+GRACE = {"presence_grace_seconds": 120.0}  # far longer than any wait below
+
+
+async def test_a_user_kicked_on_another_node_is_announced_when_back(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    a = await make_node("a", chat=GRACE)
+    b = await make_node("b", chat=GRACE)
+    carol = await clients.telnet(a, "carol")
+    carol.send("/create hall")
+    await carol.expect(r"^\* you are in #hall")
+    bob = await clients.telnet(b, "bob")
+    bob.send("/join hall")
+    await bob.expect(r"^\* you are in #hall")
+    await carol.expect(r"^\* bob joined #hall$", timeout=30)
+
+    carol.send("/kick bob out")
+    await carol.expect(r"^\* bob was kicked from #hall by carol \(out\)$")
+    await bob.expect(r"^\* you were kicked from #hall by carol")
+    # b's beat that bob went has reached a
+    await eventually(
+        "bob offline in #hall on a",
+        lambda: done("bob" not in services(a).membership.online("hall")),
+    )
+
+    bob.send("/join hall")
+    await bob.expect(r"^\* you are in #hall")
+    await carol.expect(r"^\* bob joined #hall$", timeout=30)
+
+
+async def test_a_room_switch_on_another_node_is_told_as_a_switch_at_once(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """Stop 53's walk: a telnet `/join` of another room on node a was "went to another room
+    (still a member ...)" on a and, a grace later, "left" on b: a beat says who went, not
+    why. The leave now travels as it was told (a node event), at once."""
+    a = await make_node("a", chat=GRACE)
+    b = await make_node("b", chat=GRACE)
+    alice = await clients.telnet(a, "alice")
+    alice.send("/create hall")
+    await alice.expect(r"^\* you are in #hall")
+    dave = await clients.telnet(b, "dave")
+    dave.send("/join hall")
+    await dave.expect(r"^\* you are in #hall")
+    await alice.expect(r"^\* dave joined #hall$", timeout=30)
+
+    alice.send("/join lobby")
+    await alice.expect(r"^\* you are in #lobby")
+    await dave.expect(r"^\* alice went to another room \(still a member of #hall\)$", timeout=30)

@@ -1,0 +1,36 @@
+"""A node whose `message_log.url` was left `local` (one environment variable forgotten) on the
+database of nodes that share Kafka. Stop 53's walk started one beside two such nodes: it
+served, kept its messages in the database's table, and its users and theirs never saw each
+other's lines, without a word anywhere (the local log's claim on the database refuses only a
+second local node; Kafka nodes claim nothing). Their leases in the store now refuse it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.helpers.moderation import services
+from tests.scale.conftest import NodeFactory, eventually
+from torbit.errors import StartupError
+
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
+
+
+async def test_a_node_on_the_local_log_is_refused_beside_nodes_on_kafka(
+    make_node: NodeFactory, make_server: ServerFactory, empty_db: str, tmp_path: Path
+) -> None:
+    a = await make_node("a")
+
+    async def leased() -> bool:
+        since = datetime.now(UTC) - timedelta(seconds=10)
+        return bool(await services(a).store.nodes_seen_since(since))
+
+    await eventually("node a's lease in the store", leased)
+    with pytest.raises(StartupError, match="sharing a message log") as refused:
+        await make_server(tmp_path / "local", storage={"url": empty_db})
+    line = refused.value.message
+    assert "\n" not in line and "message_log.url" in line, line
+    assert not (tmp_path / "local" / "logs").exists()  # a refused start leaves nothing
