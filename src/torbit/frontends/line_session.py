@@ -231,10 +231,14 @@ class LineSession(PacedInput[E], asyncio.Protocol):
 
     def close(self, reason: str) -> None:
         """Our side closes once the output queued is out; a client that never reads it has
-        the connection cut after a while (`LineDoor.linger`)."""
+        the connection cut after a while (`LineDoor.linger`). What the client sent that waits
+        is dropped now: it was handled until the connection was lost, 30 s for a client
+        reading nothing, after a QUIT or a revoked login (a thief's queued MODE, JOIN)."""
         w = self._writer
         t = w.transport if w is not None else None
         if w is not None and t is not None and not t.is_closing():
+            if self._pending:
+                self._pending.clear()  # in place: `_pump` may be looping over it
             self._closing(reason)
             self.server.linger(self, t)  # kept, and the kernel's bound set, before it closes
             w.close()

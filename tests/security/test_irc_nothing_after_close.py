@@ -1,0 +1,96 @@
+"""What a client queued behind a command is not handled once its connection is closing (a
+QUIT, a revoked login): our side closes when its output is out, and a client that reads
+nothing keeps it closing for LINGER (30 s). Until its connection was lost, the door went on
+handling the commands it had queued, with the user's rights: after a password change (the
+owner taking a stolen login back) the thief's queued TOPIC, KICK and JOIN still ran."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import ServerFactory
+from tests.helpers.http import PASSWORD, bearer, http_client, login, register
+from tests.helpers.irc import joined
+from tests.helpers.slow_reader import stop_reading
+from torbit.app import App
+from torbit.frontends.irc.session import IrcSession
+
+
+async def handled(session: IrcSession) -> None:
+    """Until the session handles nothing more: no handler runs and nothing waits."""
+    async with asyncio.timeout(30):
+        while session._busy or session._pending:
+            await asyncio.sleep(0.05)
+
+
+async def topic_of(app: App, room: str) -> str:
+    assert app.core is not None
+    found = await app.core.store.get_room(room)
+    assert found is not None
+    return found.topic or ""
+
+
+async def test_nothing_after_a_quit_is_handled(make_server: ServerFactory) -> None:
+    app = await make_server(irc={"guests": True})
+    async with http_client(app) as client:
+        await register(client, "mal")
+    mal = await joined(app, "mal", "den", password=PASSWORD)
+    assert app.irc is not None
+    (session,) = app.irc.clients_of("mal")
+    stop_reading(app, mal.writer, "mal")
+    mal.send(*["HELP"] * 10)  # output the client never takes: the close lingers
+    mal.send("TOPIC #den :before", "QUIT :bye", "TOPIC #den :after the quit", "JOIN #after")
+    async with asyncio.timeout(30):
+        while not session.leaving:  # the QUIT is handled
+            await asyncio.sleep(0.05)
+    await handled(session)
+    assert await topic_of(app, "den") == "before"
+    assert app.core is not None
+    assert await app.core.store.get_room("after") is None
+    await mal.close()
+
+
+async def test_a_revoked_login_runs_nothing_it_queued(make_server: ServerFactory) -> None:
+    """The thief's commands wait behind a private message held by the rate limit when the
+    owner changes the password: the session is told ERROR and closes, but its queue was
+    still worked off with the account's rights: a MODE +k on its room, a JOIN making a room
+    (its TOPIC and KICK were refused, the session being out of the room by then)."""
+    app = await make_server(irc={"guests": True}, limits={"message_rate": 0.2, "message_burst": 1})
+    async with http_client(app) as client:
+        await register(client, "mal", "vic")
+    mal = await joined(app, "mal", "den", password=PASSWORD)  # its owner: it made the room
+    vic = await joined(app, "vic", "den", password=PASSWORD)
+    assert app.irc is not None and app.core is not None
+    (session,) = app.irc.clients_of("mal")
+    stop_reading(app, mal.writer, "mal")
+    mal.send(*["HELP"] * 20)  # output the thief never takes: the close lingers
+    # the second message waits out the rate limit (5 s); the rest queues behind it
+    mal.send(
+        "PRIVMSG vic :one",
+        "PRIVMSG vic :two",
+        "TOPIC #den :pwned",
+        "KICK #den vic :gone",
+        "MODE #den +k stolen",
+        "JOIN #taken",
+    )
+    await vic.expect("PRIVMSG vic one")
+    async with asyncio.timeout(30):
+        while len(session._pending or ()) < 3:
+            await asyncio.sleep(0.05)
+    async with http_client(app) as client:  # the owner takes the account back
+        token = await login(client, "mal")
+        r = await client.put(
+            "/api/v1/me/password",
+            headers=bearer(token),
+            json={"current_password": PASSWORD, "new_password": "taken-back"},
+        )
+        assert r.status_code == 204, r.text
+    assert session.leaving and not session.closed  # closing: its output is not all out
+    await handled(session)
+    assert await topic_of(app, "den") != "pwned"
+    assert (await app.core.store.standing("den", "vic")).member
+    den = await app.core.store.get_room("den")
+    assert den is not None and den.settings.join_key == ""
+    assert await app.core.store.get_room("taken") is None
+    await mal.close()
+    await vic.close()
