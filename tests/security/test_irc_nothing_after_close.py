@@ -7,6 +7,9 @@ owner taking a stolen login back) the thief's queued TOPIC, KICK and JOIN still 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, bearer, http_client, login, register
@@ -94,3 +97,43 @@ async def test_a_revoked_login_runs_nothing_it_queued(make_server: ServerFactory
     assert await app.core.store.get_room("taken") is None
     await mal.close()
     await vic.close()
+
+
+async def test_a_revoked_login_s_long_join_stops(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`JOIN #a1,...,#a5` under way when the login is revoked: the rest of its channels were
+    still joined, and made as rooms of the account. The store is slow on the second room
+    here (held until the password has changed)."""
+    app = await make_server(irc={"guests": True})
+    async with http_client(app) as client:
+        await register(client, "mal")
+    mal = await joined(app, "mal", password=PASSWORD)
+    assert app.irc is not None and app.core is not None
+    (session,) = app.irc.clients_of("mal")
+    membership = app.core.membership
+    join = membership.join
+    slow, revoked = asyncio.Event(), asyncio.Event()
+
+    async def slow_second(s: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "a2":
+            slow.set()
+            await revoked.wait()
+        return await join(s, name, *args, **kwargs)
+
+    monkeypatch.setattr(membership, "join", slow_second)
+    mal.send("JOIN #a1,#a2,#a3,#a4,#a5")
+    await slow.wait()
+    async with http_client(app) as client:
+        token = await login(client, "mal")
+        r = await client.put(
+            "/api/v1/me/password",
+            headers=bearer(token),
+            json={"current_password": PASSWORD, "new_password": "taken-back"},
+        )
+        assert r.status_code == 204, r.text
+    revoked.set()
+    await handled(session)
+    made = [name for name in ("a3", "a4", "a5") if await app.core.store.get_room(name)]
+    assert made == []
+    await mal.close()

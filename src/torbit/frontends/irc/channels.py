@@ -106,8 +106,11 @@ def join(session: IrcSession, msg: Message) -> Awaitable[None]:
 
 
 async def _join_all(session: IrcSession, channels: list[str], keys: list[str]) -> None:
-    """Each channel with the key in the same place of the keys' list, if any."""
+    """Each channel with the key in the same place of the keys' list, if any; none once the
+    session is closing (a revoked login's long JOIN went on making rooms)."""
     for i, channel in enumerate(channels):
+        if session.leaving:
+            return
         await join_one(session, channel, keys[i] if i < len(keys) else "")
 
 
