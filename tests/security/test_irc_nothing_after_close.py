@@ -2,7 +2,8 @@
 QUIT, a revoked login): our side closes when its output is out, and a client that reads
 nothing keeps it closing for LINGER (30 s). Until its connection was lost, the door went on
 handling the commands it had queued, with the user's rights: after a password change (the
-owner taking a stolen login back) the thief's queued TOPIC, KICK and JOIN still ran."""
+owner taking a stolen login back) the thief's queued MODE and JOIN still ran, and so did
+the rest of a long JOIN under way."""
 
 from __future__ import annotations
 
