@@ -138,3 +138,44 @@ async def test_a_revoked_login_s_long_join_stops(
     made = [name for name in ("a3", "a4", "a5") if await app.core.store.get_room(name)]
     assert made == []
     await mal.close()
+
+
+async def test_a_topic_set_as_its_setter_is_kicked_does_not_keep_it_in_the_room(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TOPIC stored the room it set among the session's rooms when the store answered, though
+    a KICK had put it out meanwhile: the session counted itself in the private room, and
+    WHO showed it the +i users there as sharing a room with it. The store is slow here on
+    the topic's answer (held until the kick)."""
+    app = await make_server(irc={"guests": True})
+    assert app.irc is not None and app.core is not None
+    olga = await joined(app, "olga", "priv")  # its owner
+    ivy = await joined(app, "ivy")
+    olga.send("MODE #priv +i-t", "MODE olga +i", "INVITE ivy #priv")
+    await olga.expect(" 341 ")
+    ivy.send("JOIN #priv")
+    await ivy.expect(" 366 ivy #priv ")
+    (session,) = app.irc.clients_of("ivy")
+    moderation = app.core.moderation
+    update = moderation.update
+    answered, kicked = asyncio.Event(), asyncio.Event()
+
+    async def slow_answer(*args: Any, **kwargs: Any) -> Any:
+        room = await update(*args, **kwargs)
+        answered.set()
+        await kicked.wait()
+        return room
+
+    monkeypatch.setattr(moderation, "update", slow_answer)
+    ivy.send("TOPIC #priv :mine")
+    await answered.wait()
+    olga.send("KICK #priv ivy :out")
+    await ivy.expect(" KICK #priv ivy ")
+    kicked.set()
+    await handled(session)
+    assert "priv" not in session.rooms
+    ivy.send("WHO ol*")  # a mask: +i hides olga from those sharing no room with her
+    end = await ivy.expect(" 315 ")
+    assert not [line for line in ivy.lines if " 352 " in line], end
+    await olga.close()
+    await ivy.close()

@@ -207,11 +207,12 @@ async def topic(session: IrcSession, msg: Message) -> None:
     if room is None:
         return
     try:
-        session.rooms[room.key] = await session.core.moderation.update(
-            session.nick, room.name, topic=msg.params[1]
-        )
+        updated = await session.core.moderation.update(session.nick, room.name, topic=msg.params[1])
     except Forbidden:
         session.reply(n.ERR_CHANOPRIVSNEEDED, channel_name(room.name), OP_NEEDED)
+        return
+    if in_room(session, room.key) is not None:  # a kick meanwhile: out of it, and stays so
+        session.rooms[room.key] = updated
 
 
 def send_topic(session: IrcSession, room: Room, *, asked: bool = False) -> None:
