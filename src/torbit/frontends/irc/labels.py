@@ -98,7 +98,7 @@ class Reply:
         self.batch = ""  # the labeled-response batch, once a second line came
         self.echoes: dict[str, list[int]] = {}  # channel -> [own echoes before ours, ours due]
         self.handled = False  # its command is done
-        self.alone = False  # its command's one message to a room: the echo ends it (`alone`)
+        self.alone = False  # its command's one message to a room or user: its echo ends it
         self.over = False  # ended: what its command writes still goes out as it is
         self.quits = False  # a QUIT's: the ERROR closing the link is its reply (`close`)
         self.timer: asyncio.TimerHandle | None = None
