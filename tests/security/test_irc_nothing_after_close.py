@@ -179,3 +179,47 @@ async def test_a_topic_set_as_its_setter_is_kicked_does_not_keep_it_in_the_room(
     assert not [line for line in ivy.lines if " 352 " in line], end
     await olga.close()
     await ivy.close()
+
+
+async def test_a_revoked_login_s_mode_line_stops(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`MODE #den +o-o+b+k ...` under way when the login is revoked: the rest of its changes
+    were still made. The store is slow on the first one here (held until the password has
+    changed)."""
+    app = await make_server(irc={"guests": True})
+    async with http_client(app) as client:
+        await register(client, "mal", "pal", "vic")
+    mal = await joined(app, "mal", "den", password=PASSWORD)  # its owner: it made the room
+    pal = await joined(app, "pal", "den", password=PASSWORD)
+    vic = await joined(app, "vic", "den", password=PASSWORD)
+    assert app.irc is not None and app.core is not None
+    (session,) = app.irc.clients_of("mal")
+    moderation = app.core.moderation
+    op = moderation.op
+    slow, revoked = asyncio.Event(), asyncio.Event()
+
+    async def slow_op(*args: Any, **kwargs: Any) -> Any:
+        slow.set()
+        await revoked.wait()
+        return await op(*args, **kwargs)
+
+    monkeypatch.setattr(moderation, "op", slow_op)
+    mal.send("MODE #den +obk pal vic stolen")
+    await slow.wait()
+    async with http_client(app) as client:
+        token = await login(client, "mal")
+        r = await client.put(
+            "/api/v1/me/password",
+            headers=bearer(token),
+            json={"current_password": PASSWORD, "new_password": "taken-back"},
+        )
+        assert r.status_code == 204, r.text
+    revoked.set()
+    await handled(session)
+    assert not (await app.core.store.standing("den", "vic")).banned
+    den = await app.core.store.get_room("den")
+    assert den is not None and den.settings.join_key == ""
+    await mal.close()
+    await pal.close()
+    await vic.close()
