@@ -240,6 +240,15 @@ async def test_chathistory_pages_through_a_room(app: App, cleanup: list[Any]) ->
     raw.send(f"CHATHISTORY AROUND #gen msgid={first_id} 3")
     around = [await raw.expect("PRIVMSG #gen") for _ in range(3)]
     assert [line.rsplit(" ", 1)[1] for line in around] == ["m6", "m7", "m8"]
+    # the page holds the message referred to (irctest's AROUND): alone, or one before it
+    raw.send(f"CHATHISTORY AROUND #gen msgid={first_id} 1")
+    await raw.expect("BATCH +")
+    one = await raw.expect(" #gen")
+    assert one.rsplit(" ", 1)[1] == "m7", one
+    raw.send(f"CHATHISTORY AROUND #gen msgid={first_id} 4")
+    await raw.expect("BATCH +")
+    four = [await raw.expect("PRIVMSG #gen") for _ in range(4)]
+    assert [line.rsplit(" ", 1)[1] for line in four] == ["m6", "m7", "m8", "m9"]
     raw.send("CHATHISTORY LATEST #nowhere * 3")
     await raw.expect("FAIL CHATHISTORY INVALID_TARGET")
     raw.send("CHATHISTORY LATEST #gen * 0")

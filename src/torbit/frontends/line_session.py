@@ -240,7 +240,8 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         the connection cut after a while (`LineDoor.linger`). What it sent and is not handled
         yet (queued, or held by its budget) is dropped: a revoked login's lines were still
         acted on, as its user, until the linger was over (tests/security/
-        test_revoked_input_dropped.py), as were lines sent after a /quit."""
+        test_revoked_input_dropped.py, test_irc_nothing_after_close.py), as were lines sent
+        after a /quit or a QUIT."""
         self._pending = None
         self._release_budget()
         w = self._writer

@@ -106,8 +106,11 @@ def join(session: IrcSession, msg: Message) -> Awaitable[None]:
 
 
 async def _join_all(session: IrcSession, channels: list[str], keys: list[str]) -> None:
-    """Each channel with the key in the same place of the keys' list, if any."""
+    """Each channel with the key in the same place of the keys' list, if any; none once the
+    session is closing (a revoked login's long JOIN went on making rooms)."""
     for i, channel in enumerate(channels):
+        if session.leaving:
+            return
         await join_one(session, channel, keys[i] if i < len(keys) else "")
 
 
@@ -204,11 +207,12 @@ async def topic(session: IrcSession, msg: Message) -> None:
     if room is None:
         return
     try:
-        session.rooms[room.key] = await session.core.moderation.update(
-            session.nick, room.name, topic=msg.params[1]
-        )
+        updated = await session.core.moderation.update(session.nick, room.name, topic=msg.params[1])
     except Forbidden:
         session.reply(n.ERR_CHANOPRIVSNEEDED, channel_name(room.name), OP_NEEDED)
+        return
+    if in_room(session, room.key) is not None:  # a kick meanwhile: out of it, and stays so
+        session.rooms[room.key] = updated
 
 
 def send_topic(session: IrcSession, room: Room, *, asked: bool = False) -> None:

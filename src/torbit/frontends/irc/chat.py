@@ -104,7 +104,7 @@ async def _deliver(
         if target.startswith("#"):
             await _to_room(session, target, text, kind, notice)
         else:
-            await _to_user(session, target, text, kind, notice)
+            await _to_user(session, target, text, kind, notice, alone=len(targets) == 1)
 
 
 def _queued_text(session: IrcSession, first: Message, msg: Message) -> str | None:
@@ -171,7 +171,7 @@ async def _to_room(
     todo = [prepared]
     if batch is not None:
         todo += session.take_queued(lambda m: _queued_text(session, batch, m), MAX_BATCH - 1)
-    session.expect_echo(key, len(todo))
+    session.expect_echo(key, todo)
     published = 0
     waited = 0.0  # fakelag without progress
     try:
@@ -231,8 +231,18 @@ async def _from_outside(
 
 
 async def _to_user(
-    session: IrcSession, target: str, text: str, kind: MessageKind, notice: bool
+    session: IrcSession,
+    target: str,
+    text: str,
+    kind: MessageKind,
+    notice: bool,
+    *,
+    alone: bool = False,
 ) -> None:
+    """`alone`: the command's one target. Then a labeled message to a user not away has
+    its echo as its whole reply (or an error), so the echo ends it as it comes
+    (`labels.alone`). It was held until the command was done, and others' messages
+    delivered meanwhile (the log's same batch) went out before it."""
     core = session.core
     if not is_valid_name(target):
         if not notice:
@@ -249,7 +259,13 @@ async def _to_user(
     # (labeled) and then the message delivered (labels.py)
     echoed = not mine or session.labels_echo()
     if echoed:
-        session.expect_echo(inbox, 1)
+        try:
+            expected = core.messaging.prepare_text(text)  # as the echo will say it
+        except TorbitError:
+            expected = text  # refused below, and said so
+        if alone and session.labels_echo() and not core.subscriptions.away_of(key):
+            labels.alone(session)  # no 301 to follow its echo
+        session.expect_echo(inbox, [expected])
     waited = 0.0
     try:
         while True:

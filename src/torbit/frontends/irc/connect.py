@@ -23,6 +23,7 @@ from torbit.errors import (
     RateLimited,
     ServiceUnavailable,
 )
+from torbit.frontends.irc import labels
 from torbit.frontends.irc import numerics as n
 from torbit.frontends.irc import registration as reg
 from torbit.frontends.irc.monitor import MONITOR_LIMIT
@@ -273,6 +274,7 @@ def pong(session: IrcSession, msg: Message) -> None:
 def quit_(session: IrcSession, msg: Message) -> None:
     reason = msg.params[0][:200] if msg.params else ""
     session.quit_reason = reason or "Client Quit"
+    labels.quitting(session)  # its ERROR is its reply
     session.close(f"Quit: {reason}" if reason else "Client Quit")
 
 

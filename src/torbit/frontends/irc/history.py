@@ -14,13 +14,14 @@ from torbit.core.models import Message as ChatMessage
 from torbit.core.names import inbox_channel, is_valid_name, name_key
 from torbit.core.numbers import ascii_number
 from torbit.errors import Forbidden, InvalidInput, NotFound, RateLimited
-from torbit.frontends.irc.render import parse_msgid, parse_server_time, room_name
+from torbit.frontends.irc.render import parse_msgid, parse_server_time, room_name, server_time
 from torbit.frontends.irc.session import IrcSession
 from torbit.protocol.irc import Message
 
 MAX_LIMIT: Final = 100  # ISUPPORT CHATHISTORY
 SUBCOMMANDS: Final = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS")
 ONE_MS: Final = timedelta(milliseconds=1)  # server-time's precision
+TARGETS_SCAN: Final = 100  # the private messages TARGETS looks through for conversations
 
 
 class Ref:
@@ -49,8 +50,8 @@ async def chathistory(session: IrcSession, msg: Message) -> None:
     if sub not in SUBCOMMANDS:
         session.fail("CHATHISTORY", "INVALID_PARAMS", msg.params[0][:20], "Unknown subcommand")
         return
-    if sub == "TARGETS":  # not kept: an empty answer
-        _batch(session, "draft/chathistory-targets", [])
+    if sub == "TARGETS":
+        await _targets(session, msg)
         return
     wanted = 4 if sub == "BETWEEN" else 3
     if len(msg.params) < wanted + 1:
@@ -138,9 +139,9 @@ async def _read(
         return await read(before=ref.id, until=ref.at)
     if sub == "AFTER":
         return await read(after=ref.id, since=_just_after(ref.at), newest=False)
-    if sub == "AROUND":
-        half = max(1, limit // 2)
-        earlier = await read(before=ref.id, until=ref.at, count=half)
+    if sub == "AROUND":  # the page centred on the message referred to, which it holds
+        half = (limit - 1) // 2  # before it; it and the rest from it (ergo's, irctest's)
+        earlier = await read(before=ref.id, until=ref.at, count=half) if half else []
         after_id = ref.id - 1 if ref.id is not None else None
         try:
             later = await read(
@@ -161,6 +162,57 @@ async def _read(
         newest=low is second,
     )
     return between
+
+
+async def _targets(session: IrcSession, msg: Message) -> None:
+    """CHATHISTORY TARGETS <timestamp> <timestamp> <limit>: the channels this connection is
+    in and the users of the private conversations among the user's last TARGETS_SCAN
+    private messages whose latest message was sent between the two times (both left out),
+    earliest first, each with that time. It answered an empty batch, always."""
+    if len(msg.params) < 4:
+        session.fail("CHATHISTORY", "INVALID_PARAMS", "TARGETS", "Not enough parameters")
+        return
+    limit = ascii_number(msg.params[3], 6)
+    times = [parse_ref(text, "") for text in msg.params[1:3]]  # no msgid: no channel
+    if limit is None or not 0 < limit <= MAX_LIMIT or any(t is None or not t.at for t in times):
+        session.fail("CHATHISTORY", "INVALID_PARAMS", "TARGETS", "timestamp= twice, then 1 to 100")
+        return
+    low, high = sorted(t.at for t in times if t is not None and t.at is not None)
+    messaging = session.core.messaging
+    rooms = list(session.rooms.values())
+    session.charge(len(rooms) / 10)
+    latest: dict[str, tuple[datetime, str]] = {}
+    try:
+        for room in rooms:
+            try:
+                last = await messaging.history(
+                    session.nick, room.name, limit=1, visitor=session.visitor
+                )
+            except (NotFound, Forbidden):  # left or banned meanwhile: no history of theirs
+                continue
+            if last:
+                latest[room.key] = (last[-1].sent_at, session.room_display(room.key))
+        inbox = await messaging.private_history(session.nick, limit=TARGETS_SCAN)
+    except NotFound:  # its account is going (a guest quitting)
+        return
+    except RateLimited as e:
+        session.fail("CHATHISTORY", "MESSAGE_ERROR", "TARGETS", "*", e.message)
+        return
+    for m in inbox:  # oldest first: each user's latest stays
+        other = m.recipient if m.sender_key == session.user_key else m.sender
+        if other:
+            latest["@" + name_key(other)] = (m.sent_at, other)
+    since = _just_after(low) or low  # a time is to the millisecond, a message's finer
+    shown = sorted(t for t in latest.values() if since <= t[0] < high)[:limit]
+    server = session.server.options.server_name
+    batch = f"t{id(shown):x}" if "batch" in session.caps else ""
+    tags = {"batch": batch} if batch else {}
+    if batch:
+        session.send(Message("BATCH", ("+" + batch, "draft/chathistory-targets"), server))
+    for at, name in shown:
+        session.send(Message("CHATHISTORY", ("TARGETS", name, server_time(at)), server, tags))
+    if batch:
+        session.send(Message("BATCH", ("-" + batch,), server))
 
 
 def _just_after(at: datetime | None) -> datetime | None:

@@ -12,8 +12,9 @@ echoes of the messages the command sent. Room and private messages from others a
 of it, nor notices of what another did meanwhile (a JOIN, QUIT, KICK: `by_another`), nor the
 server's PING: they go out as they come, untagged. The first line is held until a second
 comes (the batch opens, and from then on each line goes out as it is written, never
-gathered) or the reply ends; the echo of a labeled message to one room ends it as it comes
-(`alone`), in its place among the room's messages.
+gathered) or the reply ends; the echo of a labeled message to one room or user ends it as
+it comes (`alone`), in its place among the messages. MONITOR's news and a WALLOPS are no
+reply either (`SessionOutput.send_out`); a labeled QUIT's reply is its ERROR (`quitting`).
 
 Nothing here runs for a command without a label: a session that never labels keeps two
 slots at None, its writes cost one test of one of them, and the fan-out's path (flow.py,
@@ -84,6 +85,7 @@ class Reply:
         "label",
         "out",
         "over",
+        "quits",
         "server",
         "timer",
     )
@@ -96,8 +98,9 @@ class Reply:
         self.batch = ""  # the labeled-response batch, once a second line came
         self.echoes: dict[str, list[int]] = {}  # channel -> [own echoes before ours, ours due]
         self.handled = False  # its command is done
-        self.alone = False  # its command's one message to a room: the echo ends it (`alone`)
+        self.alone = False  # its command's one message to a room or user: its echo ends it
         self.over = False  # ended: what its command writes still goes out as it is
+        self.quits = False  # a QUIT's: the ERROR closing the link is its reply (`close`)
         self.timer: asyncio.TimerHandle | None = None
 
     def add(self, data: bytes) -> None:
@@ -201,10 +204,11 @@ def expect(session: Labeling, channel: str, before: int, count: int) -> None:
 
 
 def alone(session: Labeling) -> None:
-    """The command being handled sends one message to one room: its reply is that message's
-    echo or an error, never both, so the echo ends it as it comes. Held until the command was
-    done, it went out after the messages of others the log delivered in the same batch,
-    sent after it (a busy log commits several publishes at once)."""
+    """The command being handled sends one message to one room (or to one user not away):
+    its reply is that message's echo or an error, never both, so the echo ends it as it
+    comes. Held until the command was done, it went out after the messages of others the
+    log delivered in the same batch, sent after it (a busy log commits several publishes at
+    once)."""
     reply = session._label
     if reply is not None:
         reply.alone = True
@@ -261,10 +265,28 @@ def by_another(notice: str, user_key: str) -> bool:
     return bool(actor) and name_key(actor) != user_key
 
 
-def close(session: Labeling) -> None:
-    """The connection is closing: every reply still open ends now, before its ERROR."""
+def quitting(session: Labeling) -> None:
+    """The command being handled is a QUIT: the ERROR that closes the link is its reply."""
+    reply = session._label
+    if reply is not None:
+        reply.quits = True
+
+
+def close(session: Labeling, error: bytes) -> bool:
+    """The connection is closing: every reply still open ends now, before its `error`
+    line, which is a labeled QUIT's reply (True: it went out so, labeled). It went out
+    after the QUIT's `ACK`, unlabeled; that of a close the client did not ask for (a KILL,
+    a revocation, a flood) is the reply of none of its commands."""
     replies = session._labeled
+    current = session._label
     session._label = None
     session._labeled = None
+    quit_ = current is not None and current.quits
     for reply in replies or ():
-        reply.end()
+        if not (quit_ and reply is current):
+            reply.end()
+    if current is None or not quit_:
+        return False
+    current.add(error)
+    current.end()
+    return True

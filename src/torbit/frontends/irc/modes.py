@@ -88,9 +88,11 @@ async def mode(session: IrcSession, msg: Message) -> None:
             break
         if char in "isklntm":
             _setting(session, channel, settings, sign, char, arg)
+        elif session.leaving:  # a revoked login's line: the rest of it is not done
+            return
         else:
             await _member_mode(session, room, sign, char, arg)
-    if settings:
+    if settings and not session.leaving:
         await _configure(session, room, SettingsChange(**settings))  # type: ignore[arg-type]
 
 

@@ -87,4 +87,4 @@ def deliver_wallops(sessions: list[IrcSession], event: Wallops, source: str) -> 
     line = Message("WALLOPS", (event.text,), source)
     for s in sessions:
         if s.registered and not s.closed and (s.wallops or is_oper(s)):
-            s.send(line)
+            s.send_out(line)  # no command's reply, the sender's own WALLOPS either

@@ -61,7 +61,7 @@ class SessionOutput:
     closed: bool
     _writer: TransportWriter | None
     # made when needed, dropped when empty (two empty dicts were 128+ bytes an idle client)
-    _echo: dict[str, int] | None  # channel -> own messages sent whose echo is due
+    _echo: dict[str, list[str]] | None  # channel -> texts of own messages whose echo is due
     _joining: dict[str, list[Delivery]] | None  # room -> held while JOIN is answered
     # labeled-response (labels.py): the reply of the labeled command being handled, and
     # every reply not yet ended (one waits for its echoes)
@@ -87,7 +87,7 @@ class SessionOutput:
         if joining is not None and (held := joining.get(channel)) is not None:
             held.append(delivery)
             return
-        if message.sender_key == self.user_key and self._own_echo(channel):
+        if message.sender_key == self.user_key and self._own_echo(channel, message.text):
             if (
                 self._labeled is not None
                 and labels.echoed(self, delivery)
@@ -271,6 +271,17 @@ class SessionOutput:
             return
         self.send(numeric(self.server.options.server_name, self.nick or None, code, *params))
 
+    def send_out(self, message: Message) -> None:
+        """Send one message that answers no command of the client's (news of another's
+        doing: MONITOR's 730/731, a WALLOPS): past a labeled command's reply (labels.py)."""
+        data = self._encoded(message)
+        if data:
+            self.write_out(data)
+
+    def reply_out(self, code: int, *params: str) -> None:
+        """`reply`, as no command's reply (`send_out`)."""
+        self.send_out(numeric(self.server.options.server_name, self.nick or None, code, *params))
+
     def capped(self, command: str, targets: list[str]) -> list[str]:
         """The targets the command's TARGMAX allows; the first one past it is answered
         ERR_TOOMANYTARGETS, once a line (one per target would be more output for the same
@@ -372,7 +383,7 @@ class SessionOutput:
         """The QUIT/NICK lines sent to this client in this loop turn."""
         raise NotImplementedError
 
-    def _echoes(self) -> dict[str, int]:
+    def _echoes(self) -> dict[str, list[str]]:
         """`_echo`, made if need be."""
         raise NotImplementedError
 
@@ -388,37 +399,47 @@ class SessionOutput:
         """A labeled command is being handled and its messages' echoes are its reply."""
         return self._label is not None and "echo-message" in self.caps.enabled
 
-    def expect_echo(self, channel: str, count: int) -> None:
-        if count > 0:
+    def expect_echo(self, channel: str, texts: list[str]) -> None:
+        """The command being handled sends messages saying `texts` to `channel`: their
+        echoes are due, in order."""
+        if texts:
             echo = self._echoes()
-            before = echo.get(channel, 0)
+            due = echo.get(channel)
             if self._label is not None:
-                labels.expect(self, channel, before, count)
-            echo[channel] = before + count
+                labels.expect(self, channel, len(due) if due else 0, len(texts))
+            if due is None:
+                echo[channel] = list(texts)
+            else:
+                due.extend(texts)
 
     def cancel_echo(self, channel: str, count: int) -> None:
         """The last `count` echoes due in `channel` will not come: those messages were not
         sent."""
         if self._labeled is not None:
             labels.cancel(self, channel, count)
-        self._echoed(channel, count)
-
-    def _echoed(self, channel: str, count: int) -> None:
         echo = self._echo
-        if echo is None:
-            return
-        left = echo.get(channel, 0) - count
-        if left > 0:
-            echo[channel] = left
-        else:
-            echo.pop(channel, None)
-            if not echo:
+        due = echo.get(channel) if echo is not None else None
+        if due is not None and count > 0:
+            del due[-count:]
+            self._echoed(channel, due)
+
+    def _echoed(self, channel: str, due: list[str]) -> None:
+        if not due and self._echo is not None:
+            self._echo.pop(channel, None)
+            if not self._echo:
                 self._tidy()
 
-    def _own_echo(self, channel: str) -> bool:
-        if self._echo is None or not self._echo.get(channel):
+    def _own_echo(self, channel: str, text: str) -> bool:
+        """An own message is delivered: whether it is the echo of one this session sent,
+        told by its text. Counted, the message of another session of the user (another
+        connection, telnet, the web page) delivered while an echo was due was taken for it:
+        hidden without echo-message (its own shown in its place), or labeled as the reply."""
+        echo = self._echo
+        due = echo.get(channel) if echo is not None else None
+        if not due or text not in due:
             return False
-        self._echoed(channel, 1)
+        due.remove(text)  # the first due saying it: the log delivers them in order
+        self._echoed(channel, due)
         return True
 
     # joining: the JOIN, topic and names go out before the room's history and live messages

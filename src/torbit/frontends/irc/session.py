@@ -182,7 +182,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
         self._departed = False
         self._timer: asyncio.TimerHandle | None = None  # registration's; then none of its own
         self._quiet = 0  # keep-alive rounds since it last sent anything (liveness.py)
-        self._echo: dict[str, int] | None = None  # channel -> own messages whose echo is due
+        self._echo: dict[str, list[str]] | None = None  # channel -> texts whose echo is due
         self._joining: dict[str, list[Delivery]] | None = None  # room -> held while JOINing
         self._seen: set[tuple[str, str]] | None = None  # QUIT/NICK lines sent this loop turn
         self._label: labels.Reply | None = None  # labeled-response (labels.py)
@@ -240,7 +240,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
             asyncio.get_running_loop().call_soon(self._turn_over)
         return sent
 
-    def _echoes(self) -> dict[str, int]:
+    def _echoes(self) -> dict[str, list[str]]:
         if self._echo is None:
             self._echo = {}
         return self._echo
@@ -297,10 +297,10 @@ class IrcSession(SessionOutput, LineSession[Event]):
         """A user this client MONITORs came online or went offline (core/monitor.py)."""
         if self.closed or self.monitoring is None:
             return
-        if online:
-            self.reply(n.RPL_MONONLINE, self.server.mask_of(name))
+        if online:  # another's coming or going: no command's reply (labels.py)
+            self.reply_out(n.RPL_MONONLINE, self.server.mask_of(name))
         else:
-            self.reply(n.RPL_MONOFFLINE, name)
+            self.reply_out(n.RPL_MONOFFLINE, name)
 
     def monitored_notice(self, user_key: str, text: str) -> None:
         """A notice about a user this client MONITORs: sent with extended-monitor, unless the
@@ -333,9 +333,9 @@ class IrcSession(SessionOutput, LineSession[Event]):
         return self.closed or w is None or w.transport is None or w.transport.is_closing()
 
     def _closing(self, reason: str) -> None:
-        if self._labeled is not None:
-            labels.close(self)
-        self.send(Message("ERROR", (f"Closing link: {HOST} ({reason})",)))
+        error = self._encoded(Message("ERROR", (f"Closing link: {HOST} ({reason})",)))
+        if self._labeled is None or not labels.close(self, error):
+            self.write_out(error)  # after every reply still open (labels.py)
         self.core.subscriptions.depart(self)  # online nowhere from now on
         log.debug("closing %s (%s): %s", self.ip, self.nick, reason)
 
