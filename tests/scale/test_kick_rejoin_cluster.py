@@ -6,6 +6,8 @@ on the kicker's node (on one node both were)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.helpers.moderation import services
@@ -63,3 +65,51 @@ async def test_a_room_switch_on_another_node_is_told_as_a_switch_at_once(
     alice.send("/join lobby")
     await alice.expect(r"^\* you are in #lobby")
     await dave.expect(r"^\* alice went to another room \(still a member of #hall\)$", timeout=30)
+
+
+async def test_a_leave_on_one_node_is_not_told_while_the_user_is_in_the_room_on_another(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """bob is in #hall on node b and on node c; his switch of rooms on b is not news on a,
+    where alice is: he is still in #hall (on c). Only his last session's leave travels as
+    told (`Sessions.last_here` asks the other nodes' beats), and then it is told once."""
+    a = await make_node("a", chat=GRACE)
+    b = await make_node("b", chat=GRACE)
+    c = await make_node("c", chat=GRACE)
+    alice = await clients.telnet(a, "alice")
+    alice.send("/create hall")
+    await alice.expect(r"^\* you are in #hall")
+    on_b = await clients.telnet(b, "bob")
+    on_b.send("/join hall")
+    await on_b.expect(r"^\* you are in #hall")
+    await alice.expect(r"^\* bob joined #hall$", timeout=30)
+    on_c = await clients.telnet(c, "bob")
+    on_c.send("/join hall")
+    await on_c.expect(r"^\* you are in #hall")
+    table = services(a).subscriptions.cluster
+    assert table is not None
+    b_node, c_node = (services(n).subscriptions.cluster.node for n in (b, c))
+    await eventually(  # on a node besides b, and on one besides c: on both
+        "a knows bob is in #hall on b and on c",
+        lambda: done(
+            table.elsewhere("hall", "bob", b_node) and table.elsewhere("hall", "bob", c_node)
+        ),
+    )
+
+    on_b.send("/join lobby")
+    await on_b.expect(r"^\* you are in #lobby")
+    await eventually(  # b's beat: bob is in #hall on c only
+        "a knows bob left #hall on b", lambda: done(not table.elsewhere("hall", "bob", c_node))
+    )
+    on_c.send("still here")
+    await alice.expect(r"<bob> still here$", timeout=30)
+
+    def told() -> list[str]:
+        return [line for line in alice.seen if re.match(r"\* bob (went to another|left)", line)]
+
+    # b's leave came before its beat (one topic): it would be above by now
+    assert told() == [], alice.seen
+    on_c.send("/join lobby")  # now gone from #hall everywhere: told
+    await on_c.expect(r"^\* you are in #lobby")
+    await alice.expect(r"^\* bob (went to another room|left)", timeout=30)
+    assert len(told()) == 1, alice.seen

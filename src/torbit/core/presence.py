@@ -127,9 +127,11 @@ class PresenceTable:
             names = self._sorted[room] = sorted((s.name for s in online.values()), key=str.lower)
         return names.copy()
 
-    def elsewhere(self, room: str, user_key: str) -> bool:
-        """True if another node has the user online in the room."""
-        return any(user_key in n.rooms.get(room, ()) for n in self._nodes.values())
+    def elsewhere(self, room: str, user_key: str, besides: str = "") -> bool:
+        """True if another node (not `besides` either) has the user online in the room."""
+        return any(
+            user_key in n.rooms.get(room, ()) for k, n in self._nodes.items() if k != besides
+        )
 
     def user(self, user_key: str) -> tuple[str, list[str]] | None:
         """The user's display name and the rooms they are online in on any node, or None
