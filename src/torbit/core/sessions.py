@@ -327,10 +327,12 @@ class Sessions:
         now = time.monotonic()
         self._expelled.pop((room, user), None)
         self._expelled[(room, user)] = now
-        for key, at in list(self._expelled.items()):  # oldest first: a ban of the absent
-            if now - at < EXPELLED_KEEP:  # brings no beat
+        expelled = self._expelled
+        while expelled:  # oldest first (a ban of the absent brings no beat); O(1) a call,
+            key, at = next(iter(expelled.items()))  # not a copy: a ban mask putting out a
+            if now - at < EXPELLED_KEEP:  # room of 10,000 tells 10,000 of them here
                 break
-            del self._expelled[key]
+            del expelled[key]
 
     def parted(self, event: Parted) -> None:
         """A user's leave on another node, told here as there (its reason, or a switch of
