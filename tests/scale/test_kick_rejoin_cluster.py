@@ -98,8 +98,13 @@ async def test_a_leave_on_one_node_is_not_told_while_the_user_is_in_the_room_on_
 
     on_b.send("/join lobby")
     await on_b.expect(r"^\* you are in #lobby")
-    await eventually(  # b's beat: bob is in #hall on c only
-        "a knows bob left #hall on b", lambda: done(not table.elsewhere("hall", "bob", c_node))
+    c_subs = services(c).subscriptions
+    await eventually(  # b's beat, heard on a and on c: bob is in #hall on c only
+        "a and c know bob left #hall on b",
+        lambda: done(
+            not table.elsewhere("hall", "bob", c_node)
+            and not c_subs.online_elsewhere("hall", "bob")
+        ),
     )
     on_c.send("still here")
     await alice.expect(r"<bob> still here$", timeout=30)

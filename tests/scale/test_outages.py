@@ -215,8 +215,10 @@ async def _ready_ok(node: Node) -> Any:
     return r.json()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def private_pg() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL of the test's own: a node on the local log after one of a cluster's on
+    the same database would be refused while their leases are fresh (registry.py)."""
     pg = PrivatePostgres.start()
     try:
         yield pg
