@@ -36,42 +36,37 @@ Action = Callable[Concatenate[A, str, str, str, P], Awaitable[T]]
 ActorAction = Callable[Concatenate[A, str, str, P], Awaitable[T]]
 
 
+def _on_the_user(action: Action[A, P, T], *, taking: bool) -> Action[A, P, T]:
+    """`action` in turn with a rename of the user `name` and as the actor's act in the room
+    (`in_role`); `taking`: it may take the user's rights there away, so it takes theirs too."""
+
+    @functools.wraps(action)
+    async def in_turn(
+        self: A, actor: str, room_name: str, name: str, /, *args: P.args, **kw: P.kwargs
+    ) -> T:
+        async with (
+            self._membership.rights.shared(name.lower()),
+            in_role(self._membership, room_name, actor, name if taking else None),
+        ):
+            return await action(self, actor, room_name, name, *args, **kw)
+
+    return in_turn
+
+
 def on_a_user(action: Action[A, P, T]) -> Action[A, P, T]:
     """An action on the user `name` (actor, room, name, ...) takes turns with a rename of that
     user on this node (`Membership.rights`): a guest's rename reads its rights and copies them
     to the new name, and a deop, mute, ban or invitation landing between the two was answered
     done and lost with the old name (the attack pass of stop 51: a deop escaped 12 times in
     12, an invitation 14 in 14). It is the actor's act in the room too (`in_role`)."""
-
-    @functools.wraps(action)
-    async def in_turn(
-        self: A, actor: str, room_name: str, name: str, /, *args: P.args, **kw: P.kwargs
-    ) -> T:
-        async with (
-            self._membership.rights.shared(name.lower()),
-            in_role(self._membership, room_name, actor),
-        ):
-            return await action(self, actor, room_name, name, *args, **kw)
-
-    return in_turn
+    return _on_the_user(action, taking=False)
 
 
 def taking_rights(action: Action[A, P, T]) -> Action[A, P, T]:
     """`on_a_user` for an action that may take the user's rights in the room away (a deop, a
     kick, a ban): it waits for the user's own acts there under way (`in_role`), and theirs
     wait for it."""
-
-    @functools.wraps(action)
-    async def in_turn(
-        self: A, actor: str, room_name: str, name: str, /, *args: P.args, **kw: P.kwargs
-    ) -> T:
-        async with (
-            self._membership.rights.shared(name.lower()),
-            in_role(self._membership, room_name, actor, name),
-        ):
-            return await action(self, actor, room_name, name, *args, **kw)
-
-    return in_turn
+    return _on_the_user(action, taking=True)
 
 
 def by_the_actor(action: ActorAction[A, P, T]) -> ActorAction[A, P, T]:
