@@ -313,7 +313,7 @@ async def start_core(
         invites_per_user=s.limits.invites_per_user,
     )
     await moderation.start()
-    comeback = Comeback(store, message_log, membership, messaging)
+    comeback = Comeback(store, membership, messaging, subscriptions.newest)
     room_deletion = RoomDeletion(store, message_log, membership, subscriptions, events, mutes)
     operators = Operators(store, accounts, events, rights=membership.rights)
     guests = Guests(

@@ -13,8 +13,10 @@ room at a time and is shown everything said in it while it listens, after the ne
 `history_on_join` messages its join showed. When that history reached back to the read
 cursor (`Membership.join_reading`), the session was shown all the user had not read there,
 so when it stops (a switch to another room, a logout) the room is marked read up to the
-newest message sent before then. When it did not (more had come than a join shows, or the
-read budget was spent), or the session stopped with lines it was given still unsent (dropped
+newest message it was handed there (the hub's, `Subscriptions.newest`): one stamped before
+then but still on its way to this node (another node's, through the broker) was not shown,
+and stays unread. When it did not (more had come than a join shows, or the read budget was
+spent), or the session stopped with lines it was given still unsent (dropped
 for not reading, its connection lost or reset, a switch or our close with output queued), the
 cursor stays where it was: a later `/receive` gives some lines again rather than never giving
 the ones passed over (an acknowledged message is never lost). Our close (a /quit) and the
@@ -37,34 +39,31 @@ from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.models import Room
 from torbit.core.names import name_key
-from torbit.core.ports import MessageLog, Store
+from torbit.core.ports import Store
 from torbit.errors import TorbitError
 
 log = logging.getLogger(__name__)
-
-# newest messages read to find the last one sent before a session stopped reading a room
-# (the cursor write comes later; messages sent meanwhile are not marked read)
-RECENT = 50
 
 
 class Comeback:
     def __init__(
         self,
         store: Store,
-        log: MessageLog,
         membership: Membership,
         messaging: Messaging,
+        newest: Callable[[str], int | None],
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
-        self._log = log
         self._membership = membership
         self._messaging = messaging
         self._now = now
-        # (user key, room key): when a session stopped reading it, if it was shown all that
-        # was unread there (None: not); when a session ended there (None: none did)
-        self._pending: dict[tuple[str, str], tuple[datetime | None, datetime | None]] = {}
+        self._newest = newest
+        # (user key, room key): the newest message id a session that stopped reading it was
+        # handed there, if it was shown all that was unread (None: not); when a session
+        # ended there (None: none did)
+        self._pending: dict[tuple[str, str], tuple[int | None, datetime | None]] = {}
         self._worker: asyncio.Task[None] | None = None
         # the move the worker is writing now, done when written
         self._writing: tuple[tuple[str, str], asyncio.Future[None]] | None = None
@@ -84,15 +83,17 @@ class Comeback:
 
     def left(self, user_key: str, room_key: str, *, read: bool, last: bool = False) -> None:
         """A session stopped reading the room. `read`: it was shown all the user had not read
-        there (`Membership.join_reading`), so the room is marked read up to now, soon (see the
-        module docstring); else the cursor stays. `last`: the session ended there, so the
-        user's next login comes back to it."""
+        there (`Membership.join_reading`), so the room is marked read up to the newest message
+        handed to it, soon (see the module docstring); else the cursor stays. `last`: the
+        session ended there, so the user's next login comes back to it."""
         pair = (user_key, room_key)
-        now = self._now()
         # another session's, not written yet: its move and its ending kept unless this one's
         # replace them (a later move is no less true: it was judged against the same cursor)
-        read_at, ended_at = self._pending.get(pair, (None, None))
-        self._pending[pair] = (now if read else read_at, now if last else ended_at)
+        read_up_to, ended_at = self._pending.get(pair, (None, None))
+        if read:  # 0 when it was handed nothing: the cursor is kept, or made (nothing read)
+            handed = self._newest(room_key) or 0
+            read_up_to = handed if read_up_to is None else max(read_up_to, handed)
+        self._pending[pair] = (read_up_to, self._now() if last else ended_at)
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
@@ -150,16 +151,11 @@ class Comeback:
             self._worker = None
 
     async def _mark_read(
-        self, user_key: str, room_key: str, at: datetime | None, ended: datetime | None
+        self, user_key: str, room_key: str, read: int | None, ended: datetime | None
     ) -> None:
         if ended is not None:
             await self._store.enter_room(room_key, user_key, ended)
-        if at is None:  # the session passed over unread messages: the cursor stays
-            return
-        recent = await self._log.read(room_key, limit=RECENT, newest=True)
-        seen = [m.id for m in recent if m.sent_at <= at]
-        read = seen[-1] if seen else 0 if len(recent) < RECENT else None
-        if read is not None:  # 0: nothing was said there before, all that came is new
+        if read is not None:  # None: the session passed over unread messages
             # at once: on SQLite committed on the loop's thread when it is free, no hand-off
             # to the driver's thread per logout (it only moves forward: order does not matter)
             await self._store.set_cursor(user_key, room_key, read, at_once=True)

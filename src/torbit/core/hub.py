@@ -90,6 +90,10 @@ class Hub:
         # sessions whose client is gone, their logout queued behind others (`depart`)
         self._departed: set[Session] = set()
         self.delivered = 0
+        # channel -> the newest message id handed to its listeners here (live, or a join's
+        # history), while it has listeners: how far a session that stops reading it has read
+        # (core/comeback.py), where the clock would count one stamped before but still on its way
+        self._newest: dict[str, int] = {}
         # told (room, user key, online) when a user's first session here enters a room and
         # when their last one leaves it: the cluster's presence table (core/presence.py)
         self.on_online: Callable[[str, str, bool], None] | None = None
@@ -226,6 +230,8 @@ class Hub:
             self._fanout.pop(channel, None)
         else:
             backlog.shown_up_to = after_id
+            if after_id > self._newest.get(channel, 0):
+                self._newest[channel] = after_id
         for d in held:
             if after_id is None or d.message.id > after_id:
                 listeners[session] = None
@@ -248,6 +254,7 @@ class Hub:
             self._uncount(channel, session.user_key)
         if not listeners:
             del self._channels[channel]
+            self._newest.pop(channel, None)
             self._online.pop(channel, None)
             self._sorted.pop(channel, None)
             return True
@@ -285,6 +292,10 @@ class Hub:
 
     def channels_of(self, session: Session) -> list[str]:
         return list(self._joined.get(session, ()))
+
+    def newest(self, channel: str) -> int | None:
+        """The newest message id its listeners here were handed, if any since it had one."""
+        return self._newest.get(channel)
 
     def listener_count(self, channel: str) -> int:
         return len(self._channels.get(channel, ()))
@@ -355,6 +366,8 @@ class Hub:
         if not listeners:
             return 0
         _, waiting, fans, rest = self._fanout.get(channel) or self._fanout_of(channel, listeners)
+        if message.id > self._newest.get(channel, 0):
+            self._newest[channel] = message.id
         d = Delivery(message, self.tz)
         sender = message.sender_key
         skipped = 0
@@ -383,6 +396,9 @@ class Hub:
         if not listeners:
             return 0
         live, waiting, _, _ = self._fanout.get(channel) or self._fanout_of(channel, listeners)
+        last = messages[-1].id
+        if last > self._newest.get(channel, 0):
+            self._newest[channel] = last
         run = Run(messages, self.tz)
         senders = run.senders
         k = len(messages)

@@ -313,6 +313,10 @@ class Subscriptions(OnlineUsers):
     def listener_count(self, channel: str) -> int:
         return self._hub.listener_count(channel)
 
+    def newest(self, channel: str) -> int | None:
+        """The newest message id handed to the channel's listeners here (Hub.newest)."""
+        return self._hub.newest(channel)
+
     def channels_of(self, session: Session) -> list[str]:
         return self._hub.channels_of(session)
 
