@@ -33,3 +33,31 @@ async def test_a_message_that_wakes_a_poll_whose_client_left_is_kept(server: App
         assert r.status_code == 201, r.text
         await eventually(lambda: waiting("den") == 0)  # the poll is over
         assert await _received(c) == ["while she was away"]
+
+
+async def test_a_poll_whose_client_left_gives_its_slot_back(server: App) -> None:
+    """The parked polls of a closed tab held the user's slots (`long_polls_per_user`: 8)
+    until their wait ran out, so the reloaded page's polls were refused 429 for up to 30 s."""
+    assert server.http_port is not None and server.core is not None
+    async with http_client(server) as c:
+        await _den(server, c)
+        waiting = server.core.subscriptions.listener_count
+        auth = "Basic " + base64.b64encode(f"carol:{PASSWORD}".encode()).decode()
+        writers = []
+        for _ in range(8):  # the per-user bound, every slot taken by one closed tab
+            _, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+            writer.write(
+                f"GET /receive/den/carol?wait=30 HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}"
+                "\r\n\r\n".encode()
+            )
+            await writer.drain()
+            writers.append(writer)
+        await eventually(lambda: waiting("den") == 8)  # parked
+        full = await c.get("/receive/den/carol?wait=1", auth=basic("carol"))
+        assert full.status_code == 429, full.text
+        for writer in writers:  # the tab is closed
+            writer.close()
+            await writer.wait_closed()
+        await eventually(lambda: waiting("den") == 0)  # well before their 30 s
+        r = await c.get("/receive/den/carol?wait=1", auth=basic("carol"))
+        assert r.status_code == 200, r.text

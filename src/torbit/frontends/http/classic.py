@@ -10,6 +10,7 @@ browser sends from another site's page (origins.py): `GET /receive` moves a read
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -94,6 +95,13 @@ def visitor_of(caller: Principal, request: Request) -> Visitor:
     """The request's client as ban masks see it (core/banmasks.py): every route that reads
     or writes a room has it matched against the room's masks (core/maskgate.py)."""
     return Visitor(caller.name, caller.name.lower(), client_address(request))
+
+
+async def _left(request: Request) -> None:
+    """Returns once the request's client has gone (ASGI's `http.disconnect`; a body sent
+    with it is read and dropped): a parked long poll's slots go back then (longpoll.py)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def check_self(caller: Principal, user: str) -> None:
@@ -191,7 +199,7 @@ def classic_router(
         visitor = visitor_of(caller, request)
         key = await enter(caller.name, room, visitor)
         messages = await receiver.receive(
-            caller.name, key, limit, wait, visitor.host, caller, visitor, request.is_disconnected
+            caller.name, key, limit, wait, visitor.host, caller, visitor, partial(_left, request)
         )
         return Response(page_json(messages), media_type="application/json")
 

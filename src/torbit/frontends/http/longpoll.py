@@ -79,6 +79,12 @@ def _give_back(counts: dict[str, int], key: str) -> None:
         counts[key] = left
 
 
+async def _wake_when(left: Callable[[], Awaitable[object]], wakeup: Wakeup) -> None:
+    """Wake the parked request once its client has gone (`Receiver.receive`'s `left`)."""
+    await left()
+    wakeup.event.set()
+
+
 class Receiver:
     """`Messaging.receive`, optionally waiting up to `wait` seconds for the first new message."""
 
@@ -171,15 +177,16 @@ class Receiver:
         ip: str = "?",
         caller: Principal | None = None,
         visitor: Visitor | None = None,
-        gone: Callable[[], Awaitable[bool]] | None = None,
+        left: Callable[[], Awaitable[object]] | None = None,
     ) -> list[Message]:
         """`caller`: what the request was authenticated with, for revocations to end its
         wait (without it, or without `auth`, none does). `visitor`: its client, matched
         against the room's ban masks at every read while it waits (core/maskgate.py), and
-        woken by a new mask that matches it, which so ends it (403). `gone`: whether its
-        client has left, asked before each read after a wake-up: one that has is answered
-        nothing, the cursor where it was (the page would go nowhere, its messages never
-        returned by `/receive` again)."""
+        woken by a new mask that matches it, which so ends it (403). `left`: returns when its
+        client has gone; a wait it ends is answered nothing, the cursor where it was (the
+        page would go nowhere, its messages never returned by `/receive` again), and gives
+        its slots back then, not when the wait would have ended (a reloaded page's polls
+        were refused 429 for up to 30 s by its own closed ones)."""
         messages, after = await self._messaging.receive_from(user, room_key, limit, visitor)
         if messages or wait <= 0 or self.closing:
             return messages
@@ -192,6 +199,8 @@ class Receiver:
             async with self._subs.wake_on(room_key, visitor) as wakeup:
                 self._wakeups.add(wakeup)
                 parked = self._park(key, caller, wakeup, expires)
+                watch = None if left is None else asyncio.create_task(_wake_when(left, wakeup))
+                gone = None if watch is None else watch.done
                 try:
                     return await self._wait(
                         wakeup,
@@ -205,6 +214,8 @@ class Receiver:
                         gone,
                     )
                 finally:
+                    if watch is not None:
+                        watch.cancel()
                     self._wakeups.discard(wakeup)
                     if parked is not None:
                         self._unpark(key, parked)
@@ -255,7 +266,7 @@ class Receiver:
         wait: float,
         parked: _Parked | None = None,
         visitor: Visitor | None = None,
-        gone: Callable[[], Awaitable[bool]] | None = None,
+        gone: Callable[[], bool] | None = None,
     ) -> list[Message]:
         """Read once while listening, then answer each wake-up from the messages that woke
         it when they follow on from where the last read ended (no read of the log: the
@@ -297,6 +308,6 @@ class Receiver:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(left):
                     await wakeup.event.wait()
-            if gone is not None and await gone():
+            if gone is not None and gone():
                 return []  # its client left: nothing read, nothing marked read
             woken = wakeup.take()
