@@ -1,10 +1,12 @@
 """The password-hashing pool's hand-off between the event loop and its worker threads:
-how often a hash wakes the loop (counted, never timed), and what a caller that gives up or
-a failing job leaves behind."""
+how often a hash wakes the loop (counted, never timed), what a caller that gives up or a
+failing job leaves behind, and that a hash leaves nothing for the cyclic collector."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import gc
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -117,3 +119,26 @@ async def test_a_pool_closed_under_a_waiting_caller_cancels_it() -> None:
         await queued
     assert (await running).startswith("$argon2id$")
     assert pool.jobs == 0
+
+
+async def test_a_hash_leaves_no_cycle_for_the_collector() -> None:
+    """Each hash's job was held in a cycle with its own done callback (a closure over it):
+    ~18 objects a login that only a collection of the young generation, with the loop
+    stopped, freed (a storm of 10,000 logins: 180,000). Counted: no job among what a
+    collection finds unreachable."""
+    pool = PasswordHashing(cheap(), workers=1)
+    try:
+        made = await pool.hash(PW)
+        gc.collect()
+        for _ in range(20):
+            assert await pool.verify(made, PW)
+        gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds is kept, to be counted
+        try:
+            gc.collect()
+            left = [o for o in gc.garbage if isinstance(o, concurrent.futures.Future)]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+        assert left == []
+    finally:
+        pool.close()

@@ -96,8 +96,12 @@ class PasswordHashing:
             self._jobs -= 1
             raise Overloaded(BUSY, retry_after=1.0) from None
 
-        def never_ran(_: Future[None]) -> None:
-            # cancelled while queued (its caller gave up, or `close`): `work` will not count it
+        def never_ran(job: Future[None]) -> None:
+            # cancelled while queued (its caller gave up, or `close`): `work` will not count it.
+            # The job comes as the argument, not from the enclosing scope: a closure over it,
+            # held by the job's own callbacks, made each hash a cycle of ~18 objects that only
+            # the cyclic collector freed (10,000 logins: 180,000, collections of the young
+            # generation with the loop stopped)
             if job.cancelled():
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(self._failed, outcome, None)
