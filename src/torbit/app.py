@@ -19,6 +19,7 @@ from torbit.backends.registry import (
     consumer_lag,
     fence_log,
     open_store,
+    refuse_beside_local_log,
     refuse_beside_shared_log,
 )
 from torbit.backends.urls import redact
@@ -147,6 +148,8 @@ class App:
         if claim is not None:
             expiry = s.message_log.presence_expiry_seconds
             await refuse_beside_shared_log(store, s.storage.url, expiry)
+        else:
+            await refuse_beside_local_log(store, s.storage.url, s.message_log.url)
         message_log = message_log_of(s, store)
         self.metrics.watch_backend("store", store.health)
         self.metrics.watch_backend("message_log", message_log.health)

@@ -34,3 +34,20 @@ async def test_a_node_on_the_local_log_is_refused_beside_nodes_on_kafka(
     line = refused.value.message
     assert "\n" not in line and "message_log.url" in line, line
     assert not (tmp_path / "local" / "logs").exists()  # a refused start leaves nothing
+
+
+async def test_a_node_on_kafka_is_refused_beside_a_node_on_the_local_log(
+    make_node: NodeFactory, make_server: ServerFactory, empty_db: str, tmp_path: Path
+) -> None:
+    """The other way round: a node sharing Kafka started on the database a node on the local
+    log serves (stop 53 left it: it started, and the two kept their messages apart). The
+    local node's claim on the database refuses it, before it reaches the broker."""
+    local = await make_server(tmp_path / "local", storage={"url": empty_db})
+    assert local.core is not None
+    with pytest.raises(StartupError, match="local message log") as refused:
+        await make_node("k")
+    line = refused.value.message
+    assert "\n" not in line and "message_log.url" in line, line
+    assert not (tmp_path / "k" / "logs").exists()  # a refused start leaves nothing
+    await local.stop()
+    await make_node("k2")  # the local node gone, a node on Kafka starts

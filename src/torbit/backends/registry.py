@@ -96,6 +96,27 @@ async def refuse_beside_shared_log(store: Store, url: str, within: float) -> Non
         )
 
 
+async def refuse_beside_local_log(store: Store, url: str, log_url: str) -> None:
+    """A node sharing Kafka, on a database that a node on the local message log serves: each
+    would keep its own messages and never see the other's, the chat split in two without a
+    word (the reverse of `refuse_beside_shared_log`). Refused in one line."""
+    if scheme(log_url) == "local":
+        return
+    from torbit.backends.store.sql import SqlStore
+
+    if not isinstance(store, SqlStore):
+        return
+    from torbit.backends.store.claim import claimed_now
+
+    if await claimed_now(store.dialect):
+        raise StartupError(
+            f"database {redact(url)} is served by a torbit node on the local message log: "
+            f"this node would see none of its messages, nor it this node's; stop it, or set "
+            f"its message_log.url to this node's (docs/operations.md, 'Running on several "
+            f"machines')"
+        )
+
+
 def consumer_lag(log_url: str, message_log: MessageLog) -> Callable[[], int] | None:
     """How far behind the node's consumer of the message log is (KafkaLog.lag); None for
     the local log, which delivers what it commits."""

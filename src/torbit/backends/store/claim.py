@@ -115,8 +115,12 @@ class DatabaseClaim:
         raise NotImplementedError
 
 
-def refusal(database: str, holder: str) -> StartupError:
-    return StartupError(
+class Claimed(StartupError):
+    """Another node holds the database's claim: it serves it on the local message log."""
+
+
+def refusal(database: str, holder: str) -> Claimed:
+    return Claimed(
         f"database {database} is already served by another torbit node{holder}: "
         f"the local message log allows one node per database; for several nodes set "
         f"message_log.url to kafka:// (docs/operations.md, 'Running on several machines')"
@@ -431,6 +435,24 @@ def _unreachable(e: BaseException) -> bool:
         or sqlstate.startswith(UNAVAILABLE_SQLSTATES)
         or is_unavailable(e)
     )
+
+
+async def claimed_now(dialect: SqlDialect) -> bool:
+    """Whether a node on the local message log serves the database now (holds its claim),
+    for a node sharing Kafka at its start (backends/registry.py): the claim is taken and
+    given back at once. Another node doing the same at that instant holds it for a moment:
+    it is tried again for CLAIM_PATIENCE_S before the answer is yes."""
+    deadline = asyncio.get_running_loop().time() + CLAIM_PATIENCE_S
+    while True:
+        try:
+            held = await claim(dialect)
+        except Claimed:
+            if asyncio.get_running_loop().time() > deadline:
+                return True
+            await asyncio.sleep(0.1)
+            continue
+        await held.release()
+        return False
 
 
 async def claim(dialect: SqlDialect) -> DatabaseClaim:
