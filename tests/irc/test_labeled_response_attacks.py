@@ -10,27 +10,36 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.irc import RawIrc, joined
+from tests.irc.test_labeled_response import parsed, until_pong
 from torbit.app import App
 from torbit.backends.message_log.sql import SqlLog
 from torbit.core.delivery import Delivery
 from torbit.frontends.irc.session import IrcSession
-from torbit.protocol.irc import MessageReceived, parse_line
 
 CAPS = "labeled-response batch echo-message"
 
 
-def parsed(line: str) -> Any:
-    event = parse_line(line.encode())
-    assert isinstance(event, MessageReceived), line
-    return event.message
-
-
-async def until_pong(raw: RawIrc, token: str = "sync") -> list[str]:
-    """The lines received up to the answer of an unlabeled PING (that answer left out)."""
-    start = len(raw.lines)
-    raw.send(f"PING :{token}")
-    await raw.expect(" PONG ")
-    return raw.lines[start:-1]
+async def echoes_keep_their_place(
+    lab: RawIrc, talkers: list[RawIrc], to: str, talk_to: str, label: str, seconds: float
+) -> None:
+    """30 labeled messages from `lab` to `to`, each with three of the talkers' to `talk_to`
+    (committed together by a busy log): every PRIVMSG `lab` is shown comes in the log's
+    order, its own echoes labeled in the order sent."""
+    start = len(lab.lines)
+    for i in range(30):
+        lab.send(f"@label={label}{i} PRIVMSG {to} :mine {i}")
+        for t in talkers:
+            t.send(f"PRIVMSG {talk_to} :chatter {i}")
+        await asyncio.sleep(0.01)
+    shown = f" PRIVMSG {to} " if to.startswith("#") else " PRIVMSG "
+    async with asyncio.timeout(seconds):
+        while sum(shown in line for line in lab.lines[start:]) < 120:
+            await until_pong(lab)
+    messages = [parsed(line) for line in lab.lines[start:] if shown in line]
+    ids = [int(m.tags["msgid"].rpartition("-")[2]) for m in messages]
+    assert ids == sorted(ids), [(m.tags.get("label"), m.params[-1]) for m in messages]
+    mine = [m for m in messages if m.params[-1].startswith("mine")]
+    assert [m.tags.get("label") for m in mine] == [f"{label}{i}" for i in range(30)]
 
 
 def late_echoes(monkeypatch: pytest.MonkeyPatch, word: str, delay: float) -> None:
@@ -82,20 +91,7 @@ async def test_a_labeled_echo_keeps_its_place_among_the_rooms_messages(
     cleanup.append(lab)
     talkers = [await joined(app, f"talker{i}", "busy") for i in range(3)]
     cleanup.extend(talkers)
-    start = len(lab.lines)
-    for i in range(30):
-        lab.send(f"@label=o{i} PRIVMSG #busy :mine {i}")
-        for t in talkers:
-            t.send(f"PRIVMSG #busy :chatter {i}")
-        await asyncio.sleep(0.01)
-    async with asyncio.timeout(10):
-        while sum(" PRIVMSG #busy " in line for line in lab.lines[start:]) < 120:
-            await until_pong(lab)
-    messages = [parsed(line) for line in lab.lines[start:] if " PRIVMSG #busy " in line]
-    ids = [int(m.tags["msgid"].rpartition("-")[2]) for m in messages]
-    assert ids == sorted(ids), [(m.tags.get("label"), m.params[-1]) for m in messages]
-    mine = [m for m in messages if m.params[-1].startswith("mine")]
-    assert [m.tags.get("label") for m in mine] == [f"o{i}" for i in range(30)]
+    await echoes_keep_their_place(lab, talkers, "#busy", "#busy", "o", seconds=10)
 
 
 async def test_anothers_join_is_no_reply_of_a_labeled_command(

@@ -12,28 +12,15 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, http_client, register
-from tests.helpers.irc import RawIrc, joined
+from tests.helpers.irc import joined
+from tests.irc.test_labeled_response import parsed, until_pong
+from tests.irc.test_labeled_response_attacks import echoes_keep_their_place
 from torbit.app import App
 from torbit.backends.message_log.sql import SqlLog
 from torbit.core.delivery import Delivery
 from torbit.frontends.irc.session import IrcSession
-from torbit.protocol.irc import MessageReceived, parse_line
 
 CAPS = "labeled-response batch echo-message"
-
-
-def parsed(line: str) -> Any:
-    event = parse_line(line.encode())
-    assert isinstance(event, MessageReceived), line
-    return event.message
-
-
-async def until_pong(raw: RawIrc, token: str = "sync") -> list[str]:
-    """The lines received up to the answer of an unlabeled PING (that answer left out)."""
-    start = len(raw.lines)
-    raw.send(f"PING :{token}")
-    await raw.expect(" PONG ")
-    return raw.lines[start:-1]
 
 
 class Held:
@@ -76,20 +63,7 @@ async def test_a_labeled_private_echo_keeps_its_place_among_the_inbox(
     cleanup.append(other)
     talkers = [await joined(app, f"talker{i}") for i in range(3)]
     cleanup.extend(talkers)
-    start = len(lab.lines)
-    for i in range(30):
-        lab.send(f"@label=p{i} PRIVMSG other :mine {i}")
-        for t in talkers:
-            t.send(f"PRIVMSG lab :chatter {i}")
-        await asyncio.sleep(0.01)
-    async with asyncio.timeout(20):
-        while sum(" PRIVMSG " in line for line in lab.lines[start:]) < 120:
-            await until_pong(lab)
-    messages = [parsed(line) for line in lab.lines[start:] if " PRIVMSG " in line]
-    ids = [int(m.tags["msgid"].rpartition("-")[2]) for m in messages]
-    assert ids == sorted(ids), [(m.tags.get("label"), m.params[-1]) for m in messages]
-    mine = [m for m in messages if m.params[-1].startswith("mine")]
-    assert [m.tags.get("label") for m in mine] == [f"p{i}" for i in range(30)]
+    await echoes_keep_their_place(lab, talkers, "other", "lab", "p", seconds=20)
 
 
 async def test_another_sessions_message_is_not_taken_for_an_awaited_echo(
