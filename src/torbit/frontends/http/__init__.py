@@ -42,7 +42,8 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 DESCRIPTION = """\
-A multi-room chat server. The same rooms and messages are reachable over telnet.
+A multi-room chat server. The same rooms and messages are reachable over telnet, IRC and
+the web page.
 
 **Authentication**: HTTP Basic (name and password) or `Authorization: Bearer <token>` with a
 token from `POST /api/v1/sessions`, on everything but registering and logging in.
