@@ -390,7 +390,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         if dialogue is None:
             return []
         if isinstance(step, login.LookUp):
-            return dialogue.looked_up(*await accounts.look_up(step.name))
+            return dialogue.looked_up(*await accounts.look_up(step.name, client=self.ip))
         if isinstance(step, login.Verify):
             try:
                 user = await accounts.authenticate(step.name, step.password, self.ip)
