@@ -64,6 +64,10 @@ def new_credential() -> str:
     return secrets.token_hex(16)
 
 
+PER_ADDRESS = "registrations from your address"
+PER_ADDRESS_LIMIT = "limits.registrations_per_address"
+
+
 def _refused(name: str, client: str, limit: str) -> None:
     """The refused newcomer is told to wait; the operator is told which setting did it."""
     logger.info("registration of %r from %s refused: %s reached", name, client or "?", limit)
@@ -164,9 +168,11 @@ class Accounts:
         why = self.names.problem(name, allow_reserved=by_admin)
         return InvalidInput(why) if why is not None else None
 
-    async def look_up(self, name: str) -> tuple[bool, str | None]:
+    async def look_up(self, name: str, client: str = "") -> tuple[bool, str | None]:
         """Whether an account has this name and, if none has and registration is open, why
-        the name cannot be registered (None: it can): a login prompt's one store query."""
+        the name cannot be registered (None: it can): a login prompt's one store query.
+        `client`'s address past `limits.registrations_per_address` is a why too, said before
+        the new password is asked twice for nothing (nothing is charged here)."""
         key = check_name(name, "user name")
         found = await self._store.users_named_like(key, skeleton(name))
         if any(u.key == key for u in found):
@@ -174,6 +180,10 @@ class Accounts:
         if not self.registration_open:
             return False, None
         error = self._rules_error(name, False) or _taken(name, found)
+        if error is None and client:
+            error = self._per_address.refusal(client, PER_ADDRESS)
+            if error is not None:
+                error = _naming(error, self._per_address.per_address.burst, PER_ADDRESS_LIMIT)
         return False, error.message if error is not None else None
 
     # registration
@@ -211,11 +221,10 @@ class Accounts:
             # an IPv6 client's /64 (it has 2^64 addresses), as the login back-off counts, and
             # its /48 (65,536 /64s) for NETWORK_SHARE times as many (core/limits.py)
             try:
-                self._per_address.check(client or "?", "registrations from your address")
+                self._per_address.check(client or "?", PER_ADDRESS)
             except RateLimited as e:
-                limit = "limits.registrations_per_address"
-                _refused(name, client, f"{limit} (an hour, from one address)")
-                raise _naming(e, self._per_address.per_address.burst, limit) from None
+                _refused(name, client, f"{PER_ADDRESS_LIMIT} (an hour, from one address)")
+                raise _naming(e, self._per_address.per_address.burst, PER_ADDRESS_LIMIT) from None
             try:
                 self._total.check("", "registrations right now")
             except RateLimited as e:

@@ -168,6 +168,17 @@ class AddressRates:
             self.per_address.give_back(key, 1)
             raise
 
+    def refusal(self, address: str, what: str) -> RateLimited | None:
+        """What `check` would raise now, nothing taken (None: it would pass): a dialogue
+        says so before it asks for what the refusal would waste (a new password, twice)."""
+        wait = self.per_address.wait(address_key(address))
+        network = network_key(address)
+        if network is not None:
+            wait = max(wait, self.per_network.wait(network))
+        if wait <= 0:
+            return None
+        return RateLimited(f"slow down: too many {what}{_try_again(wait)}", retry_after=wait)
+
     def admit(self, address: str) -> bool:
         """`check` without the exception: True when a token of both buckets was taken (a
         refused reconnect storm raised and worded thousands a second, for nothing)."""

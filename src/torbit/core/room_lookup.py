@@ -58,7 +58,7 @@ class RoomLookup:
         room = await self.room(room_name)
         if not await self.is_member(user, room.key):
             await access.check_visible(self._store, user, room, room_name)
-            raise Forbidden(f"you are not a member of #{room.name}: /join it first")
+            raise Forbidden(f"you are not a member of #{room.name}: join it first")
         self.known.remember(user_key, room, generation)
         if visitor is not None:
             await self._mask_gate.check(user, room, visitor)
@@ -137,7 +137,7 @@ class RoomLookup:
         room = await self.visible_room(user, room_name)
         settings = await self.settings.of(room)
         if room.private or settings.no_external:
-            raise Forbidden(f"you are not a member of #{room.name}: /join it first")
+            raise Forbidden(f"you are not a member of #{room.name}: join it first")
         user_key = name_key(user)
         standing = await self._store.standing(room.key, user_key)
         if standing.banned:

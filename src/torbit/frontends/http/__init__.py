@@ -5,12 +5,14 @@ call a service and serialize; `create_http_app` wires them together."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
-from starlette.routing import Match, Mount
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -42,7 +44,8 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 DESCRIPTION = """\
-A multi-room chat server. The same rooms and messages are reachable over telnet.
+A multi-room chat server. The same rooms and messages are reachable over telnet, IRC and
+the web page.
 
 **Authentication**: HTTP Basic (name and password) or `Authorization: Bearer <token>` with a
 token from `POST /api/v1/sessions`, on everything but registering and logging in.
@@ -66,8 +69,14 @@ you sent included), `"text": "you are marked away: lunch"`.
 
 class WebMount(Mount):
     """The static web page at `/`. It claims only GETs (and HEADs) outside /api, so an
-    unknown API path is still a JSON 404, and a wrong method on a known route still a 405.
-    A HEAD of a route that does not take HEAD falls to it too (404): see `with_head`."""
+    unknown API path is still a JSON 404, and a wrong method on a known route still a 405:
+    outside /api too, where it leaves alone a path another route takes by another method
+    (`curl $B/send/lobby/dave` without `--data` was told "no such route"). GET routes take
+    HEAD too: see `with_head`."""
+
+    def __init__(self, *args: Any, others: Sequence[BaseRoute] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._others = others  # the app's routes, this mount the last of them
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         path = scope.get("path", "")
@@ -75,6 +84,7 @@ class WebMount(Mount):
             scope["type"] != "http"
             or scope.get("method") not in ("GET", "HEAD")
             or (path == "/api" or path.startswith("/api/"))
+            or any(r is not self and r.matches(scope)[0] is Match.PARTIAL for r in self._others)
         ):
             return Match.NONE, {}
         return super().matches(scope)
@@ -205,7 +215,12 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
     app.state.live = live
     if WEB_DIR.is_dir():
         app.router.routes.append(
-            WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True), name="web")
+            WebMount(
+                "/",
+                app=StaticFiles(directory=WEB_DIR, html=True),
+                name="web",
+                others=app.router.routes,
+            )
         )
     return app
 

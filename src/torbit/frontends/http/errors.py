@@ -120,6 +120,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 404 and message == "Not Found":
         message = f"no such route: {request.method} {request.url.path}"
     headers = dict(exc.headers or {})
+    if status == 405 and headers.get("Allow"):  # which method it takes, not only "no"
+        message = f"{request.method} {request.url.path} is not allowed: use {headers['Allow']}"
     if status == 401:
         headers["WWW-Authenticate"] = challenge_for(request.url.path)
     return error_response(status, code, message, headers or None)

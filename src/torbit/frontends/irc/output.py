@@ -6,10 +6,11 @@ life (reading, pacing, liveness) is session.py's."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final, Protocol
 
 from torbit.core.delivery import Delivery, Names, Run
+from torbit.core.format import clock
 from torbit.core.models import Message as ChatMessage
 from torbit.core.models import Room
 from torbit.core.names import is_inbox, name_key
@@ -372,7 +373,8 @@ class SessionOutput:
             tags["account"] = message.sender
         if batch:
             tags["batch"] = batch
-        stamp = message.sent_at.astimezone(UTC).strftime("%H:%M:%S") if variant.stamp else ""
+        # in chat.timezone, as telnet shows the same message
+        stamp = clock(message.sent_at, self.core.subscriptions.tz) if variant.stamp else ""
         return fmt.message_lines(
             message, self.server.mask_of(message.sender), variant.target, tags, stamp
         )

@@ -51,6 +51,12 @@ def _not_connected(delivery: Delivery) -> None:
 
 
 GREETING = "torbit chat server. Log in with your name, or pick a new one to register.\r\n"
+# chat.registration = "closed": a new name is asked its password like any other (telling
+# it apart would tell which names exist), so the greeting must not invite one
+GREETING_CLOSED = (
+    "torbit chat server. Log in with your name (registration is closed: an administrator"
+    " adds accounts).\r\n"
+)
 MAX_BATCH = 256  # consecutive chat lines published as one batch
 
 
@@ -160,7 +166,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
             return
         accounts = self.core.accounts
         self._dialogue = login.LoginDialogue(accounts.registration_open, accounts.password_problem)
-        self._write(GREETING.encode())
+        self._write((GREETING if accounts.registration_open else GREETING_CLOSED).encode())
         self._steps(self._dialogue.start())
 
     @staticmethod
@@ -390,7 +396,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         if dialogue is None:
             return []
         if isinstance(step, login.LookUp):
-            return dialogue.looked_up(*await accounts.look_up(step.name))
+            return dialogue.looked_up(*await accounts.look_up(step.name, client=self.ip))
         if isinstance(step, login.Verify):
             try:
                 user = await accounts.authenticate(step.name, step.password, self.ip)
