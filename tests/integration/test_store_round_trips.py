@@ -38,8 +38,10 @@ NEW_USER = 2 + 5
 # Returning: the name looked up, the password's hash read, the user with their ignores: 3
 # (was 4: the user and the ignores were two reads); then the room they were in when they
 # left (core/comeback.py), joined as the default room was, and what came there since they
-# left it: their read cursor and the count (was 3 + 2, every login to the default room).
-RETURNING_USER = 3 + 1 + 2 + 2
+# left it: their read cursor and the count (was 3 + 2, every login to the default room);
+# then the private messages that came since their last session (stop 54): the inbox's
+# cursor, the account (its creation bounds what is theirs), the count.
+RETURNING_USER = 3 + 1 + 2 + 2 + 3
 # A telnet logout notes the room it was in (where the next login goes) and marks it read
 # (core/comeback.py), after the logout, on a task of its own: the room noted on the
 # membership, the cursor moved to the newest message handed out (no read of the room's newest

@@ -25,7 +25,11 @@ between never reaches the client.
 Those writes (and a logout's room) are queued and made by one task, off the logout path
 (10,000 clients leaving at once are not held up by their writes; a user switching rooms again
 and again has one move per room queued, not one per switch); a login of the same user first
-makes its own."""
+makes its own.
+
+Private messages the same way: a session's end moves the inbox's cursor to the newest private
+message it was handed (`inbox_left`), and a login counts those others sent since
+(`missed_private`); telnet's `/msgs` shows them and moves it too (`read_private`)."""
 
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ from datetime import UTC, datetime
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
 from torbit.core.models import Room
-from torbit.core.names import name_key
+from torbit.core.names import inbox_channel, name_key
 from torbit.core.ports import Store
 from torbit.errors import TorbitError
 
@@ -113,6 +117,31 @@ class Comeback:
         if cursor is None:
             return None
         return await self._messaging.unread_in(user, room, cursor, others=True)
+
+    def inbox_left(self, user_key: str) -> None:
+        """A telnet session of the user ended with all it was handed of their inbox sent:
+        the private messages up to the newest it was handed are not missed at their next
+        login (`missed_private`). Nothing handed: nothing to write (a crowd leaving makes
+        no write more)."""
+        inbox = inbox_channel(user_key)
+        if self._newest(inbox) is not None:
+            self.left(user_key, inbox, read=True)
+
+    async def missed_private(self, user: str) -> int:
+        """How many private messages others sent the user since a telnet session of theirs
+        last ended having been handed some (`inbox_left`), or `/msgs` showed them
+        (`read_private`); with neither yet, since the account was made (within the
+        retention)."""
+        key = name_key(user)
+        await self._settle(key)
+        cursor = await self._store.get_cursor(key, inbox_channel(key))
+        return await self._messaging.private_unread(user, cursor)
+
+    async def read_private(self, user: str, up_to: int) -> None:
+        """The user was shown their private messages up to this id (telnet's `/msgs`): not
+        counted as missed at their next login."""
+        key = name_key(user)
+        await self._store.set_cursor(key, inbox_channel(key), up_to)
 
     @property
     def idle(self) -> bool:

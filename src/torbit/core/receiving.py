@@ -28,7 +28,7 @@ from datetime import datetime
 from torbit.core.banmasks import Visitor
 from torbit.core.messaging_base import MessagingBase
 from torbit.core.models import Message, Room
-from torbit.core.names import name_key
+from torbit.core.names import inbox_channel, name_key
 from torbit.errors import InvalidInput
 
 
@@ -179,14 +179,34 @@ class Receiving(MessagingBase):
         """`unread_count` after `cursor`, in a room the caller knows the user is in (a
         returning login just back in it: core/comeback.py); `others`: what the user said
         meanwhile (from another door) not counted, as they know of it."""
+        return await self._unread_after(user, room.key, room.created_at, cursor, cap, others)
+
+    async def private_unread(self, user: str, cursor: int | None, cap: int = 1000) -> int:
+        """Private messages others sent the user after `cursor` in their inbox, those of
+        people they ignore not counted (core/comeback.py's `missed_private`)."""
+        account = await self._store.get_user(name_key(user))
+        if account is None:
+            return 0
+        inbox = inbox_channel(account.key)
+        return await self._unread_after(user, inbox, account.created_at, cursor, cap, True)
+
+    async def _unread_after(
+        self,
+        user: str,
+        channel: str,
+        created_at: datetime,
+        cursor: int | None,
+        cap: int,
+        others: bool,
+    ) -> int:
         key = name_key(user)
         ignores = await self._ignores.of(user)
         if others:
             ignores = ignores | {key}
-        floor = self._membership.floor(room.created_at)
+        floor = self._membership.floor(created_at)
         if not self._log.counts_by_reading:
             return await self._log.count(
-                room.key, after=cursor, limit=cap, since=floor, excluding=ignores
+                channel, after=cursor, limit=cap, since=floor, excluding=ignores
             )
         # a log that must read to count (Kafka) is read here, as a read of those messages:
         # paid from the budget (refused when it is spent; near its end, the count covers
@@ -194,7 +214,7 @@ class Receiving(MessagingBase):
         granted = self._reads.grant(key, cap)
         batch: list[Message] = []
         try:
-            batch = await self._log.read(room.key, after=cursor, limit=granted)
+            batch = await self._log.read(channel, after=cursor, limit=granted)
         finally:
             self._reads.settle(key, granted, len(batch))
         return sum(1 for m in batch if m.sender_key not in ignores and m.sent_at >= floor)

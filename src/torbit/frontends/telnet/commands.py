@@ -122,6 +122,7 @@ TABLE: tuple[Command, ...] = (
         rest=True,
     ),
     _row("msg", "USER TEXT", "send a private message", people.msg, 2, 2, rest=True),
+    _row("msgs", "[USER]", "your last private messages (with USER)", people.msgs, 0, 1),
     _row("me", "ACTION", "say what you are doing: /me waves", people.me, 1, 1, rest=True),
     _row("ignore", "USER", "never see messages from USER again", people.ignore, 1, 1),
     _row("unignore", "USER", "see messages from USER again", people.unignore, 1, 1),

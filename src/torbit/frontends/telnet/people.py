@@ -3,10 +3,11 @@ messages, actions and ignore lists."""
 
 from __future__ import annotations
 
+from torbit.core.format import counted, format_message
 from torbit.core.models import MessageKind
 from torbit.core.names import name_key
 from torbit.errors import RateLimited
-from torbit.frontends.telnet.command_session import CommandSession, current, info
+from torbit.frontends.telnet.command_session import DEFAULT_HISTORY, CommandSession, current, info
 
 
 def _with_away(session: CommandSession, name: str) -> str:
@@ -23,11 +24,48 @@ async def who(session: CommandSession, args: tuple[str, ...]) -> None:
     info(session, f"members of #{room.name} ({len(members)}): {', '.join(members)}")
 
 
+MISSED_CAP = 1000  # counted at most (Receiving.private_unread's cap)
+
+
 async def msg(session: CommandSession, args: tuple[str, ...]) -> None:
     await session.core.messaging.send_private(session.name, args[0], args[1], holds=session.holds)
     session.count_sent(1)
     if state := session.core.subscriptions.away_of(name_key(args[0])):
         info(session, f"{args[0]} is away: {state}")
+
+
+async def msgs(session: CommandSession, args: tuple[str, ...]) -> None:
+    """Private messages read back: a telnet user offline when they came had no way to see
+    them (the web page, HTTP and IRC's CHATHISTORY had)."""
+    messaging = session.core.messaging
+    if args:
+        messages = await messaging.conversation(session.name, args[0], limit=DEFAULT_HISTORY)
+        what = f" with {args[0]}"
+    else:
+        messages = await messaging.private_history(session.name, limit=DEFAULT_HISTORY)
+        what = ""
+    if not messages:
+        info(session, f"no private messages{what} to show")
+        return
+    info(session, f"last {counted(len(messages), 'private message')}{what}:")
+    tz = session.core.subscriptions.tz
+    for m in messages:
+        session.send_line(format_message(m, tz))
+    if not args:  # the newest shown: not said to be missed at the next login
+        await session.core.comeback.read_private(session.name, messages[-1].id)
+
+
+async def missed_private(session: CommandSession) -> None:
+    """At login: the private messages others sent since the user's last telnet session
+    ended (core/comeback.py), said in one line."""
+    missed = await session.core.comeback.missed_private(session.name)
+    if missed:
+        more = "+" if missed >= MISSED_CAP else ""
+        info(
+            session,
+            f"{counted(missed, 'private message')}{more} since your last session here:"
+            " /msgs shows them",
+        )
 
 
 async def me(session: CommandSession, args: tuple[str, ...]) -> None:

@@ -60,6 +60,7 @@ class TelnetServer(LineDoor[TelnetSession]):
             if room is not None and self.core.subscriptions.is_listening(session, room.key):
                 read = session.shown_all
                 self.core.comeback.left(session.user_key, room.key, read=read, last=True)
+            session.inbox_left()
             self.core.subscriptions.depart(session)
         super().depart(session, log_out)
 

@@ -25,7 +25,7 @@ from torbit.errors import (
 )
 from torbit.frontends.flow import TransportWriter
 from torbit.frontends.line_session import LineSession
-from torbit.frontends.telnet import login, rooms
+from torbit.frontends.telnet import login, people, rooms
 from torbit.frontends.telnet.commands import run_command
 from torbit.frontends.telnet.context import SessionHost, TelnetCore
 from torbit.protocol.telnet import Interrupt, LineReceived, LineTooLong, TelnetConnection
@@ -75,6 +75,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         "_refuse",
         "deliver",
         "ignores",
+        "inbox_read",
         "room",
         "shown_all",
         "user_key",
@@ -111,11 +112,22 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         self.ignores: Set[str] = NO_IGNORES
         self.room: Room | None = None
         self.shown_all = False  # of what the user had unread in `room` (CommandSession's)
+        # all it was handed of the user's inbox left (None: its end made its move: `_inbox_left`)
+        self.inbox_read: bool | None = True
 
     def _dropped_slow(self) -> None:
         """What it was not sent was not read: its room's cursor stays (core/comeback.py)."""
         self.shown_all = False
+        if self.inbox_read:
+            self.inbox_read = False
         super()._dropped_slow()
+
+    def inbox_left(self) -> None:
+        """Its end: the user's private messages marked read up to the newest it was handed,
+        if all it was given left (core/comeback.py's `missed_private`). Once."""
+        read, self.inbox_read = self.inbox_read, None
+        if read and self._dialogue is None and self.user_key and not self.unsent():
+            self.core.comeback.inbox_left(self.user_key)
 
     def deliver_all(self, run: Run) -> None:
         """Session.deliver of a run of messages: the lines joined once for every telnet
@@ -190,18 +202,23 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
                 self.core.comeback.left(self.user_key, room.key, read=read, last=True)
             self.room = None  # its departure has no room to move
         self.shown_all = False
+        self.inbox_left()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Lost with an error (a reset: the client closed with our lines unread in its
         socket; a timeout): what it was given is not taken as read (comeback.py)."""
         if exc is not None:
             self.shown_all = False
+            if self.inbox_read:
+                self.inbox_read = False
         super().connection_lost(exc)
 
     def _gone(self) -> None:
         self.deliver = _not_connected  # nothing to write to from now on
         if self.unsent():
             self.shown_all = False  # lines of the room never left: not read (comeback.py)
+            if self.inbox_read:
+                self.inbox_read = False
         was_chatting = not self.closed and self._dialogue is None and bool(self.user_key)
         if self._disconnected():
             self.server.depart(self, was_chatting)  # the rest is worked off a slice at a time
@@ -456,6 +473,8 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         self.send_line(f"Welcome, {name}! Type /help for the commands, /quit to leave.")
         try:
             await rooms.land(self, self.server.options.default_room, returning=fresh is None)
+            if fresh is None:  # a new account has none
+                await people.missed_private(self)
         except ServiceUnavailable as e:
             self._error(f"{e.message}; try /join later")
         if away := self.core.subscriptions.away_of(self.user_key):  # from another session
