@@ -235,8 +235,9 @@ class BanMaskActions(RoomAuthority):
     async def _exemption_ended(self, room: Room, user_key: str, by: str) -> None:
         """The user is no longer one of the room's admins (deopped, or stepped down): their
         sessions listening there were let stay by the masks they match, and are matched
-        again on every node (`_on_exemption_ended`)."""
-        await self._events.publish(MaskExemptionEnded(room.key, user_key, by))
+        again on every node (`_on_exemption_ended`); answered once each node did, as a new
+        mask is."""
+        await self._events.publish(MaskExemptionEnded(room.key, user_key, by), settled=True)
 
     def _on_exemption_ended(self, event: MaskExemptionEnded) -> None:
         """The user's sessions listening to the room on this node, matched against its masks
@@ -252,6 +253,7 @@ class BanMaskActions(RoomAuthority):
             task = asyncio.get_running_loop().create_task(self._match_again(event, visitors))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            self._events.defer(task)
 
     async def _match_again(self, event: MaskExemptionEnded, visitors: list[Visitor]) -> None:
         room = await self._store.get_room(event.room)

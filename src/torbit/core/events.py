@@ -324,8 +324,11 @@ _KINDS: dict[str, type[NodeEvent]] = {
 
 
 # what a `settled` publish may wait on: each other node says it applied one of these (a ban
-# mask once the members it put out there are out: `NodeEvents.defer`)
-SETTLED = (Expelled, MuteChanged, IgnoreChanged, SessionsRevoked, RoomDeleted, BanMasksChanged)
+# mask, or a deop, once the members it put out there are out: `NodeEvents.defer`)
+SETTLED = (
+    *(Expelled, MuteChanged, IgnoreChanged, SessionsRevoked, RoomDeleted),
+    *(BanMasksChanged, MaskExemptionEnded),
+)
 
 
 def encode(event: NodeEvent, origin: str) -> str:
