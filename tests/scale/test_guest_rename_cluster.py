@@ -1,0 +1,96 @@
+"""A guest's rename on node a racing a ban or a deop of its old name on node b (xnode54).
+Stop 51 made the actions on a name and a rename take turns, on one node: b's action took no
+turn on a, so written while a's rename copied the old name's rights, it was answered done
+and lost with the old name: the renamed guest joined the room it was banned from, or kept
+its admin rights and set a locked topic. The rename is held here between its copy of the
+rights and its end on a real PostgreSQL lock (its copy of a mute waits; b's action does not
+touch that table)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers.irc import joined
+from tests.helpers.pglock import TableLock
+from tests.scale.clients import Clients, HttpUser
+from tests.scale.conftest import NodeFactory, done, eventually
+from tests.scale.mallory import applied
+from torbit.core import events as node_events
+from torbit.core.events import Expelled, MaskExemptionEnded, NodeEvent
+
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
+
+GUESTS = {"guests": True}
+
+
+async def renamed_while(
+    make_node: NodeFactory,
+    clients: Clients,
+    store_url: str,
+    kind: type[NodeEvent],
+    act: Callable[[HttpUser], Coroutine[Any, Any, httpx.Response]],
+) -> list[str]:
+    """gus, a guest on a, an admin of alice's #hall and muted in #side, renames to gus2 while
+    alice acts (`act`, on b); what gus2 is told when it joins #hall and sets its topic."""
+    a = await make_node("a", irc=GUESTS)
+    b = await make_node("b", irc=GUESTS)
+    alice = await clients.http(b, "alice")
+    for room in ("hall", "side"):
+        r = await alice.client.post("/api/v1/rooms", json={"name": room})
+        assert r.status_code == 201, r.text
+    gus = await joined(a, "gus", "hall")
+    gus.send("JOIN #side")
+    await gus.expect(" 366 ")
+    r = await alice.client.put("/api/v1/rooms/hall/admins/gus")
+    assert r.status_code == 204, r.text
+    r = await alice.client.put("/api/v1/rooms/side/mutes/gus", json={"minutes": 30})
+    assert r.status_code == 200, r.text
+    await gus.expect(" NOTICE #side :gus was muted")
+    at_a = applied(a, kind)
+
+    lock = await TableLock.take(store_url, "room_mutes", mode="EXCLUSIVE")
+    try:
+        gus.send("NICK gus2")
+        await eventually("the rename waits on the lock", lock.waiting)
+        action = asyncio.create_task(act(alice))
+        await eventually("node a applied alice's act", lambda: done(bool(at_a)))
+    finally:
+        await lock.release()
+        await lock.close()
+    assert (await action).status_code == 204
+    await gus.expect(" NICK gus2")
+    start = len(gus.lines)
+    gus.send("JOIN #hall", "TOPIC #hall :gus2 was here", "PING :done")
+    await gus.expect("PONG")
+    return gus.lines[start:]
+
+
+async def test_a_ban_on_b_during_a_rename_on_a_bars_the_new_nick(
+    make_node: NodeFactory, clients: Clients, empty_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(node_events, "SETTLE_WAIT_S", 60.0)  # not the loaded machine's test
+
+    async def ban(alice: HttpUser) -> httpx.Response:
+        return await alice.client.put("/api/v1/rooms/hall/bans/gus")
+
+    told = await renamed_while(make_node, clients, empty_db, Expelled, ban)
+    assert any(" 474 gus2 #hall " in line for line in told), told
+    assert not any(" TOPIC #hall " in line for line in told), told
+
+
+async def test_a_deop_on_b_during_a_rename_on_a_leaves_the_new_nick_no_rights(
+    make_node: NodeFactory, clients: Clients, empty_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(node_events, "SETTLE_WAIT_S", 60.0)
+
+    async def deop(alice: HttpUser) -> httpx.Response:
+        return await alice.client.delete("/api/v1/rooms/hall/admins/gus")
+
+    told = await renamed_while(make_node, clients, empty_db, MaskExemptionEnded, deop)
+    assert any(" 482 gus2 #hall " in line for line in told), told
+    assert not any(" TOPIC #hall " in line for line in told), told
