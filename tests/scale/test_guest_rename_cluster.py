@@ -21,7 +21,7 @@ from tests.scale.clients import Clients, HttpUser
 from tests.scale.conftest import NodeFactory, done, eventually
 from tests.scale.mallory import applied
 from torbit.core import events as node_events
-from torbit.core.events import Expelled, MaskExemptionEnded, NodeEvent
+from torbit.core.events import Expelled, MaskExemptionEnded, MuteChanged, NodeEvent
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -34,9 +34,12 @@ async def renamed_while(
     store_url: str,
     kind: type[NodeEvent],
     act: Callable[[HttpUser], Coroutine[Any, Any, httpx.Response]],
+    held_on: str = "room_mutes",
 ) -> list[str]:
-    """gus, a guest on a, an admin of alice's #hall and muted in #side, renames to gus2 while
-    alice acts (`act`, on b); what gus2 is told when it joins #hall and sets its topic."""
+    """gus, a guest on a, an admin of alice's #hall, muted in #side and ignored by ivy,
+    renames to gus2 while alice acts (`act`, on b), the rename held at its copy of the mutes
+    (`held_on` "room_mutes") or of who ignores it ("ignores"); what gus2 is told when it
+    joins #hall, sets its topic and speaks there."""
     a = await make_node("a", irc=GUESTS)
     b = await make_node("b", irc=GUESTS)
     alice = await clients.http(b, "alice")
@@ -51,9 +54,12 @@ async def renamed_while(
     r = await alice.client.put("/api/v1/rooms/side/mutes/gus", json={"minutes": 30})
     assert r.status_code == 200, r.text
     await gus.expect(" NOTICE #side :gus was muted")
+    ivy = await clients.http(b, "ivy")
+    r = await ivy.client.put("/api/v1/me/ignores/gus")
+    assert r.status_code in (200, 204), r.text
     at_a = applied(a, kind)
 
-    lock = await TableLock.take(store_url, "room_mutes", mode="EXCLUSIVE")
+    lock = await TableLock.take(store_url, held_on, mode="EXCLUSIVE")
     try:
         gus.send("NICK gus2")
         await eventually("the rename waits on the lock", lock.waiting)
@@ -65,7 +71,7 @@ async def renamed_while(
     assert (await action).status_code == 204
     await gus.expect(" NICK gus2")
     start = len(gus.lines)
-    gus.send("JOIN #hall", "TOPIC #hall :gus2 was here", "PING :done")
+    gus.send("JOIN #hall", "TOPIC #hall :gus2 was here", "PRIVMSG #hall :still here", "PING :done")
     await gus.expect("PONG")
     return gus.lines[start:]
 
@@ -94,3 +100,17 @@ async def test_a_deop_on_b_during_a_rename_on_a_leaves_the_new_nick_no_rights(
     told = await renamed_while(make_node, clients, empty_db, MaskExemptionEnded, deop)
     assert any(" 482 gus2 #hall " in line for line in told), told
     assert not any(" TOPIC #hall " in line for line in told), told
+
+
+async def test_a_mute_on_b_during_a_rename_on_a_silences_the_new_nick(
+    make_node: NodeFactory, clients: Clients, empty_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held after its copy of the mutes (at the ignores: ivy's ignore of gus goes to gus2)."""
+    monkeypatch.setattr(node_events, "SETTLE_WAIT_S", 60.0)
+
+    async def mute(alice: HttpUser) -> httpx.Response:
+        r = await alice.client.put("/api/v1/rooms/hall/mutes/gus", json={"minutes": 30})
+        return httpx.Response(204) if r.status_code == 200 else r
+
+    told = await renamed_while(make_node, clients, empty_db, MuteChanged, mute, "ignores")
+    assert any(" 404 gus2 #hall " in line for line in told), told
