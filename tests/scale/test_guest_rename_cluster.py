@@ -114,3 +114,31 @@ async def test_a_mute_on_b_during_a_rename_on_a_silences_the_new_nick(
 
     told = await renamed_while(make_node, clients, empty_db, MuteChanged, mute, "ignores")
     assert any(" 404 gus2 #hall " in line for line in told), told
+
+
+async def test_the_next_holder_of_a_renamed_guests_old_name_is_the_only_one_banned(
+    make_node: NodeFactory, clients: Clients
+) -> None:
+    """What another node does to the old name once someone holds it again is theirs: not
+    done to the renamed guest too."""
+    a = await make_node("a", irc=GUESTS)
+    b = await make_node("b", irc=GUESTS)
+    alice = await clients.http(b, "alice")
+    r = await alice.client.post("/api/v1/rooms", json={"name": "hall"})
+    assert r.status_code == 201, r.text
+    gus = await joined(a, "gus", "hall")
+    gus.send("NICK gus2")
+    await gus.expect(" NICK gus2")
+    newcomer = await clients.http(b, "gus")  # the freed name, an account now
+    await newcomer.join("hall")
+    at_a = applied(a, Expelled)
+    r = await alice.client.put("/api/v1/rooms/hall/bans/gus")
+    assert r.status_code == 204, r.text
+    await eventually("node a applied the ban", lambda: done(bool(at_a)))
+    start = len(gus.lines)
+    gus.send("PRIVMSG #hall :still here", "PING :done")
+    await gus.expect("PONG")
+    told = gus.lines[start:]  # the newcomer's kick, seen from the room, is told
+    assert not any(" 404 " in line or " KICK #hall gus2" in line for line in told), told
+    texts = [m["text"] for m in await alice.history("hall")]
+    assert "still here" in texts

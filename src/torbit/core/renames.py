@@ -30,6 +30,8 @@ from torbit.core.ports import Store
 log = logging.getLogger(__name__)
 
 KEPT = 1024  # renames remembered (old key -> new), the newest
+KEPT_S = 60.0  # and for so long: an event about the old name later than that is not its
+HOPS = 8  # renames of renames followed (gus -> gus2 -> gus3 while the event travelled)
 
 
 class Renames:
@@ -45,7 +47,8 @@ class Renames:
         self._rights = rights
         self._now = now
         self._renaming: dict[str, int] = {}  # old key -> renames of it under way
-        self._renamed: OrderedDict[str, tuple[str, str]] = OrderedDict()  # -> (key, name)
+        # old key -> (new key, new name, when: the loop's clock)
+        self._renamed: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         events.on(Expelled, lambda e: self._heard(e.user, e))
         events.on(MuteChanged, lambda e: self._heard(e.user, e))
@@ -61,13 +64,19 @@ class Renames:
         if left:
             self._renaming[old_key] = left
         if new is not None:
-            self._renamed[old_key] = new
+            self._renamed[old_key] = (*new, asyncio.get_running_loop().time())
             self._renamed.move_to_end(old_key)
             while len(self._renamed) > KEPT:
                 self._renamed.popitem(last=False)
 
+    def _new_name(self, old_key: str) -> tuple[str, str] | None:
+        renamed = self._renamed.get(old_key)
+        if renamed is None or asyncio.get_running_loop().time() - renamed[2] > KEPT_S:
+            return None
+        return renamed[0], renamed[1]
+
     def _heard(self, old_key: str, event: Expelled | MuteChanged | MaskExemptionEnded) -> None:
-        if old_key not in self._renaming and old_key not in self._renamed:
+        if old_key not in self._renaming and self._new_name(old_key) is None:
             return  # a rename starting later reads what the event's node wrote
         if isinstance(event, MuteChanged) and event.until is None:
             return  # only rights taken away
@@ -80,15 +89,21 @@ class Renames:
         self, old_key: str, event: Expelled | MuteChanged | MaskExemptionEnded
     ) -> None:
         async with self._rights.shared(old_key):  # once a rename under way ended
-            new = self._renamed.get(old_key)
-        if new is None:
-            return
-        key, name = new
+            new = self._new_name(old_key)
         try:
-            async with self._rights.shared(key):
-                await self._redo(event, key, name)
+            if new is None or await self._store.get_user(old_key) is not None:
+                return  # not renamed, or the name is someone's again: the event is theirs
+            seen = {old_key}
+            for _ in range(HOPS):  # to the name it has now, once its renames under way ended
+                key, name = new
+                seen.add(key)
+                async with self._rights.shared(key):
+                    new = self._new_name(key)
+                    if new is None or new[0] in seen:
+                        await self._redo(event, key, name)
+                        return
         except Exception:  # the store down: logged, as a put-out that failed
-            log.exception("doing %s of %s again to its new name %s", event.TYPE, old_key, key)
+            log.exception("doing %s of %s again to its new name", event.TYPE, old_key)
 
     async def _redo(
         self, event: Expelled | MuteChanged | MaskExemptionEnded, key: str, name: str
