@@ -21,7 +21,13 @@ from tests.scale.clients import Clients, HttpUser
 from tests.scale.conftest import NodeFactory, done, eventually
 from tests.scale.mallory import applied
 from torbit.core import events as node_events
-from torbit.core.events import Expelled, MaskExemptionEnded, MuteChanged, NodeEvent
+from torbit.core.events import (
+    Expelled,
+    IgnoreChanged,
+    MaskExemptionEnded,
+    MuteChanged,
+    NodeEvent,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -142,3 +148,35 @@ async def test_the_next_holder_of_a_renamed_guests_old_name_is_the_only_one_bann
     assert not any(" 404 " in line or " KICK #hall gus2" in line for line in told), told
     texts = [m["text"] for m in await alice.history("hall")]
     assert "still here" in texts
+
+
+async def test_an_ignore_on_b_during_a_rename_on_a_holds_for_the_new_nick(
+    make_node: NodeFactory, clients: Clients, empty_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rename held at its copy of who ignores the old name (ivy's); bob's ignore of gus,
+    on b, written meanwhile, went with the old name: gus2 was heard."""
+    monkeypatch.setattr(node_events, "SETTLE_WAIT_S", 60.0)
+    a = await make_node("a", irc=GUESTS)
+    b = await make_node("b", irc=GUESTS)
+    gus = await joined(a, "gus", "hall")
+    ivy = await clients.http(b, "ivy")
+    bob = await clients.http(b, "bob")
+    r = await ivy.client.put("/api/v1/me/ignores/gus")
+    assert r.status_code in (200, 204), r.text
+    at_a = applied(a, IgnoreChanged)
+
+    lock = await TableLock.take(empty_db, "ignores", mode="EXCLUSIVE")
+    try:
+        gus.send("NICK gus2")
+        await eventually("the rename waits on the lock", lock.waiting)
+        ignore = asyncio.create_task(bob.client.put("/api/v1/me/ignores/gus"))
+        await eventually("bob's ignore waits too", lambda: lock.waiting(2))
+    finally:
+        await lock.release()
+        await lock.close()
+    assert (await ignore).status_code in (200, 204)
+    await gus.expect(" NICK gus2")
+    await eventually("node a applied bob's ignore", lambda: done(bool(at_a)))
+    r = await bob.client.get("/api/v1/me/ignores")
+    assert r.status_code == 200, r.text
+    assert "gus2" in str(r.json()), r.text

@@ -1,12 +1,12 @@
 """What another node did to a guest's old name while this node renamed it (xnode54).
 
-A rename (core/guests.py) copies the old name's memberships, admin rights, bans and mutes
-to the new name, then frees the old one, taking turns with this node's actions on either
-name (`Membership.rights`). Another node's kick, ban, mute or deop of the old name takes no
-turn here: written between the copy's reads and the old name's end, it was answered done
-and lost with the old name (a ban on node b, then the renamed guest on node a joined again
-and set the topic). Each such event reaching this node about a name it renamed, or is
-renaming, is done again to the new name once the rename ended; its publisher's answer,
+A rename (core/guests.py) copies the old name's memberships, admin rights, bans, mutes and
+ignorers to the new name, then frees the old one, taking turns with this node's actions on
+either name (`Membership.rights`). Another node's kick, ban, mute, deop or ignore of the old
+name takes no turn here: written between the copy's reads and the old name's end, it was
+answered done and lost with the old name (a ban on node b, then the renamed guest on node a
+joined again and set the topic). Each such event reaching this node about a name it renamed,
+or is renaming, is done again to the new name once the rename ended; its publisher's answer,
 settled, waits for that (`NodeEvents.defer`)."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from torbit.core.events import (
     Expelled,
+    IgnoreChanged,
     MaskExemptionEnded,
     MuteChanged,
     NodeEvents,
@@ -28,6 +29,8 @@ from torbit.core.keylocks import SharedTurns
 from torbit.core.ports import Store
 
 log = logging.getLogger(__name__)
+
+Acted = Expelled | MuteChanged | MaskExemptionEnded | IgnoreChanged
 
 KEPT = 1024  # renames remembered (old key -> new), the newest
 KEPT_S = 60.0  # and for so long: an event about the old name later than that is not its
@@ -53,6 +56,7 @@ class Renames:
         events.on(Expelled, lambda e: self._heard(e.user, e))
         events.on(MuteChanged, lambda e: self._heard(e.user, e))
         events.on(MaskExemptionEnded, lambda e: self._heard(e.user, e))
+        events.on(IgnoreChanged, lambda e: self._heard(e.target, e) if e.on else None)
 
     def begin(self, old_key: str) -> None:
         """A rename of `old_key` starts here (before it reads what it copies)."""
@@ -75,7 +79,7 @@ class Renames:
             return None
         return renamed[0], renamed[1]
 
-    def _heard(self, old_key: str, event: Expelled | MuteChanged | MaskExemptionEnded) -> None:
+    def _heard(self, old_key: str, event: Acted) -> None:
         if old_key not in self._renaming and self._new_name(old_key) is None:
             return  # a rename starting later reads what the event's node wrote
         if isinstance(event, MuteChanged) and event.until is None:
@@ -85,9 +89,7 @@ class Renames:
         task.add_done_callback(self._tasks.discard)
         self._events.defer(task)
 
-    async def _carry(
-        self, old_key: str, event: Expelled | MuteChanged | MaskExemptionEnded
-    ) -> None:
+    async def _carry(self, old_key: str, event: Acted) -> None:
         async with self._rights.shared(old_key):  # once a rename under way ended
             new = self._new_name(old_key)
         try:
@@ -105,9 +107,7 @@ class Renames:
         except Exception:  # the store down: logged, as a put-out that failed
             log.exception("doing %s of %s again to its new name", event.TYPE, old_key)
 
-    async def _redo(
-        self, event: Expelled | MuteChanged | MaskExemptionEnded, key: str, name: str
-    ) -> None:
+    async def _redo(self, event: Acted, key: str, name: str) -> None:
         if isinstance(event, Expelled):
             banned_at = self._now() if event.verb == "banned" else None
             if await self._store.expel(event.room, key, banned_at=banned_at):
@@ -122,6 +122,9 @@ class Renames:
                 MuteChanged(event.room, event.room_name, key, name, event.by, event.until,
                             event.minutes)
             )  # fmt: skip
+        elif isinstance(event, IgnoreChanged):  # whoever ignored the old name
+            if await self._store.add_ignore(event.user, key):
+                await self._events.publish(IgnoreChanged(event.user, key, True))
         elif await self._store.set_room_admin(event.room, key, False):
             await self._events.publish(RolesChanged(event.room))
             await self._events.publish(MaskExemptionEnded(event.room, key, event.by))
