@@ -116,8 +116,6 @@ class Membership(JoinChecks, RoomListings):
         50,000 rooms, as often as a client sent it."""
         self.limits.walks.check(name_key(user), "room lists or user searches")
 
-    # membership
-
     async def create(self, user: str, room_name: str, private: bool = False) -> Room:
         """A new room owned by the user, who becomes its first member. A taken name gets the
         same answer whatever the room is and whoever may see it: no oracle for private rooms."""
@@ -135,7 +133,11 @@ class Membership(JoinChecks, RoomListings):
             except Conflict:
                 raise taken(room_name) from None
             self.ban_masks.none_yet(room)
-            await self._store.add_member(room.key, user_key)
+            try:  # its account deleted meanwhile: not the name's next holder's room
+                await self._store.add_member(room.key, user_key)
+            except NotFound:
+                await self._store.delete_room_if_empty(room.key)
+                raise
             if recount:
                 await self._still_within_rooms(user, room, created=True)
         return room
