@@ -2,8 +2,8 @@
 The create was checked before the deletion and inserted after it had read the rooms the
 account owned: it was answered 404 (the creator's membership had no user), but the room
 stayed, owned by the name, and whoever registered the name next owned it (set its topic).
-The create is held here at the room name's lock (as two creates of look-alikes are
-ordered, `lock_name`), taken by the test on a real PostgreSQL."""
+The create (or the join that makes the room) is held here at the room name's lock (as two
+creates of look-alikes are ordered, `lock_name`), taken by the test on a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ from torbit.core.identity import skeleton
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
 
+@pytest.mark.parametrize("how", ["create", "join"])
 async def test_a_room_made_while_its_owner_is_deleted_is_not_the_next_holders(
-    make_node: NodeFactory, clients: Clients, empty_db: str
+    make_node: NodeFactory, clients: Clients, empty_db: str, how: str
 ) -> None:
+    """`join`: the room made by her join of a free name (`PUT .../members/mallory`)."""
     a = await make_node("a")
     b = await make_node("b")
     mallory = await clients.http(b, "mallory")
@@ -41,7 +43,11 @@ async def test_a_room_made_while_its_owner_is_deleted_is_not_the_next_holders(
             )
             return bool(n >= 1)
 
-        create = asyncio.create_task(mallory.client.post("/api/v1/rooms", json={"name": "den"}))
+        if how == "create":
+            made = mallory.client.post("/api/v1/rooms", json={"name": "den"})
+        else:
+            made = mallory.client.put("/api/v1/rooms/den/members/mallory")
+        create = asyncio.create_task(made)
         await eventually("the create waits on the name's lock", waiting)
         assert a.core is not None
         await a.core.accounts.delete("mallory")

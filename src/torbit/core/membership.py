@@ -133,11 +133,7 @@ class Membership(JoinChecks, RoomListings):
             except Conflict:
                 raise taken(room_name) from None
             self.ban_masks.none_yet(room)
-            try:  # its account deleted meanwhile: not the name's next holder's room
-                await self._store.add_member(room.key, user_key)
-            except NotFound:
-                await self._store.delete_room_if_empty(room.key)
-                raise
+            await self._add(room.key, user_key, created=True)
             if recount:
                 await self._still_within_rooms(user, room, created=True)
         return room
@@ -199,7 +195,7 @@ class Membership(JoinChecks, RoomListings):
                     if added:
                         await self._still_room_for(room, user_key)
             else:
-                added = await self._store.add_member(room.key, user_key)
+                added = await self._add(room.key, user_key, created)
             if added and not founded:
                 by_mask = visitor if invex else None
                 await self._still_admitted(user, room_name, room.key, by_mask)
