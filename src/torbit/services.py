@@ -33,6 +33,7 @@ from torbit.core.names import name_key
 from torbit.core.operators import Operators
 from torbit.core.ports import MessageLog, Store
 from torbit.core.presence import Change, PresenceTable
+from torbit.core.renames import Renames
 from torbit.core.retention import Retention
 from torbit.core.revocation import Revocations
 from torbit.core.roomdeletion import RoomDeletion
@@ -329,6 +330,7 @@ async def start_core(
         node=events.origin,
         per_address=RateLimiter(s.limits.guests_per_address / 60.0, s.limits.guests_per_address),
         ignores=ignores,
+        renames=Renames(store, events, membership.rights),
     )
     heartbeat = None
     if cluster is not None:

@@ -18,12 +18,13 @@ class TableLock:
         self._tx = tx
 
     @classmethod
-    async def take(cls, url: str, table: str) -> TableLock:
+    async def take(cls, url: str, table: str, mode: str = "ACCESS EXCLUSIVE") -> TableLock:
+        """`mode` "EXCLUSIVE": the table's writes wait, its reads do not."""
         conn = await asyncpg.connect(url, timeout=5)
         try:
             tx = conn.transaction()
             await tx.start()
-            await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            await conn.execute(f"LOCK TABLE {table} IN {mode} MODE")
         except BaseException:
             await conn.close()
             raise

@@ -77,7 +77,10 @@ class BanMaskActions(RoomAuthority):
             )
             raise
         await self._audit(actor, "ban", room, detail=f"{canonical} {reason}".strip())
-        await self._events.publish(BanMasksChanged(room.key, room.name, canonical, actor, True))
+        # answered once every node put out the members it bars listening there
+        await self._events.publish(
+            BanMasksChanged(room.key, room.name, canonical, actor, True), settled=True
+        )
         text = f"{actor} banned {canonical} from #{room.name}" + (f" ({reason})" if reason else "")
         await self._notice(room, text, NoticeKind.BAN_MASK, by=actor, detail=canonical)
         return canonical
@@ -161,7 +164,8 @@ class BanMaskActions(RoomAuthority):
             raise NotFound(f"{canonical} is not on the {listed} of #{room.name}")
         await self._audit(actor, off, room, detail=canonical)
         await self._events.publish(
-            BanMasksChanged(room.key, room.name, canonical, actor, False, kind)
+            BanMasksChanged(room.key, room.name, canonical, actor, False, kind),
+            settled=kind == EXCEPT,  # members it let stay may be put out now
         )
         text = f"{actor} took {canonical} off the {listed} of #{room.name}"
         await self._notice(room, text, told, by=actor, detail=canonical)
@@ -194,6 +198,7 @@ class BanMaskActions(RoomAuthority):
             task = asyncio.get_running_loop().create_task(self._put_out(event, candidates))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            self._events.defer(task)  # applied here once they are out (a settled answer)
 
     async def _put_out(
         self, event: BanMasksChanged, candidates: list[tuple[Session, Visitor]]
@@ -230,8 +235,9 @@ class BanMaskActions(RoomAuthority):
     async def _exemption_ended(self, room: Room, user_key: str, by: str) -> None:
         """The user is no longer one of the room's admins (deopped, or stepped down): their
         sessions listening there were let stay by the masks they match, and are matched
-        again on every node (`_on_exemption_ended`)."""
-        await self._events.publish(MaskExemptionEnded(room.key, user_key, by))
+        again on every node (`_on_exemption_ended`); answered once each node did, as a new
+        mask is."""
+        await self._events.publish(MaskExemptionEnded(room.key, user_key, by), settled=True)
 
     def _on_exemption_ended(self, event: MaskExemptionEnded) -> None:
         """The user's sessions listening to the room on this node, matched against its masks
@@ -247,6 +253,7 @@ class BanMaskActions(RoomAuthority):
             task = asyncio.get_running_loop().create_task(self._match_again(event, visitors))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            self._events.defer(task)
 
     async def _match_again(self, event: MaskExemptionEnded, visitors: list[Visitor]) -> None:
         room = await self._store.get_room(event.room)

@@ -323,8 +323,12 @@ _KINDS: dict[str, type[NodeEvent]] = {
 }
 
 
-# what a `settled` publish may wait on: each other node says it applied one of these
-SETTLED = (Expelled, MuteChanged, IgnoreChanged, SessionsRevoked, RoomDeleted)
+# what a `settled` publish may wait on: each other node says it applied one of these (a ban
+# mask, or a deop, once the members it put out there are out: `NodeEvents.defer`)
+SETTLED = (
+    *(Expelled, MuteChanged, IgnoreChanged, SessionsRevoked, RoomDeleted),
+    *(BanMasksChanged, MaskExemptionEnded),
+)
 
 
 def encode(event: NodeEvent, origin: str) -> str:
@@ -367,6 +371,7 @@ class NodeEvents:
         # nodes that let a wait run out: not waited for again until they say they applied
         # something (a node killed without its goodbye is listed until its presence expires)
         self._silent: set[str] = set()
+        self._deferred: list[asyncio.Future[Any]] = []  # handlers' work of the event applied
         self.on(Applied, self._on_applied)
 
     @property
@@ -393,7 +398,7 @@ class NodeEvents:
         wait run out (killed without its goodbye, stalled, or of a version that never says
         `Applied`) is not waited for again until it says it applied an event: each right
         taken away cost a second until its presence expired."""
-        self._apply(event)
+        work = self._apply(event)
         draft = Draft(
             channel=EVENTS_CHANNEL,
             sender="torbit",
@@ -406,6 +411,8 @@ class NodeEvents:
             self._silent &= peers  # forget nodes no longer listed
             peers -= self._silent
         [sent] = await self._log.publish([draft])
+        if settled and work:  # this node's own part first (a ban mask's put-out here)
+            await asyncio.wait(work, timeout=SETTLE_WAIT_S)
         if not peers:
             return
         peers -= self._early.pop(sent.id, set())
@@ -436,14 +443,16 @@ class NodeEvents:
         if decoded is None or decoded[1] == self._origin:
             return
         event, origin = decoded
-        self._apply(event)
+        work = self._apply(event)
         if isinstance(event, SETTLED):
             said = Applied(origin, message.id, self._origin)
-            task = asyncio.get_running_loop().create_task(self._say(said))
+            task = asyncio.get_running_loop().create_task(self._say(said, work))
             self._saying.add(task)
             task.add_done_callback(self._saying.discard)
 
-    async def _say(self, applied: Applied) -> None:
+    async def _say(self, applied: Applied, work: list[asyncio.Future[Any]]) -> None:
+        if work:  # said once the handlers' work ended (or its publisher stopped waiting)
+            await asyncio.wait(work, timeout=SETTLE_WAIT_S)
         try:
             await self.publish(applied)
         except TorbitError as e:  # the log is down: the publisher stops waiting in time
@@ -471,9 +480,20 @@ class NodeEvents:
         revocation feed, core/revocation.py)."""
         self._apply(event)
 
-    def _apply(self, event: NodeEvent) -> None:
-        for handler in self._handlers.get(type(event), ()):
-            try:
-                handler(event)
-            except Exception:  # one bad handler must not stop the others, nor the log
-                log.exception("handler of node event %s failed", event.TYPE)
+    def defer(self, work: asyncio.Future[Any]) -> None:
+        """Called by a handler: the event is applied here once `work` ends too (a ban mask's
+        members put out after store reads), for a `settled` publisher's answer."""
+        self._deferred.append(work)
+
+    def _apply(self, event: NodeEvent) -> list[asyncio.Future[Any]]:
+        """Every handler of the event; the work they deferred."""
+        outer, self._deferred = self._deferred, []  # an event published by a handler: its own
+        try:
+            for handler in self._handlers.get(type(event), ()):
+                try:
+                    handler(event)
+                except Exception:  # one bad handler must not stop the others, nor the log
+                    log.exception("handler of node event %s failed", event.TYPE)
+            return self._deferred
+        finally:
+            self._deferred = outer

@@ -52,6 +52,7 @@ from torbit.core.models import GUEST_PASSWORD_HASH, User
 from torbit.core.mutes import Mutes
 from torbit.core.names import check_name, is_inbox, name_key
 from torbit.core.ports import Store
+from torbit.core.renames import Renames
 from torbit.core.sessions import Proof, Sessions
 from torbit.core.subscriptions import Subscriptions
 from torbit.errors import Conflict, Forbidden, InvalidInput
@@ -85,6 +86,7 @@ class Guests:
         node: str = "",
         per_address: RateLimiter | None = None,
         ignores: Ignores | None = None,
+        renames: Renames | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`names`: the accounts' rules (their reserved names hold for guests too); `limits`:
@@ -97,6 +99,7 @@ class Guests:
         self._sessions = sessions
         self._membership = membership
         self._mutes = mutes
+        self._renames = renames
         self.reserved = RESERVED_NAMES | {name_key(n) for n in reserved}
         self._policies = (NamePolicy(self.reserved), names or NamePolicy())
         self._limits = tuple(limits)
@@ -191,10 +194,18 @@ class Guests:
         Takes turns with the actions on either name (`Membership.rights`): one landing while
         the rights were copied was lost with the old name. The door matches the masks again
         once its session shows the new nick (`match_masks`)."""
+        renames, renamed = self._renames, None
+        if renames is not None:  # another node's acts on the old name meanwhile: done again
+            renames.begin(name_key(old))
         async with contextlib.AsyncExitStack() as turns:
             for key in sorted({name_key(old), name_key(new)}):
                 await turns.enter_async_context(self._membership.rights.alone(key))
-            return await self._rename(session, old, new, visitor)
+            try:
+                renamed = await self._rename(session, old, new, visitor)
+                return renamed
+            finally:  # within the turn: what waits for it finds the new name
+                if renames is not None:
+                    renames.end(name_key(old), (name_key(renamed), renamed) if renamed else None)
 
     async def _rename(self, session: Session, old: str, new: str, visitor: Visitor | None) -> str:
         old_key = name_key(old)

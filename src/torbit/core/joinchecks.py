@@ -17,7 +17,7 @@ from torbit.core.models import Role, Room, Standing
 from torbit.core.names import name_key
 from torbit.core.ports import Store
 from torbit.core.roomsettings import key_opens
-from torbit.errors import BadKey, Conflict, Forbidden, LooksAlike, RoomFull
+from torbit.errors import BadKey, Conflict, Forbidden, LooksAlike, NotFound, RoomFull
 
 # A user's creates and joins take turns on a node, so at most one per node is under way at once:
 # past `rooms_per_user` minus this many, one is counted again once added (up to this many
@@ -70,6 +70,17 @@ class JoinChecks:
             await self._store.remove_member(room.key, user_key)
         await self.known.ended(user_key, room.key)
         raise Forbidden(f"you are in or own too many rooms (limit {limit}): /leave one first")
+
+    async def _add(self, room_key: str, user_key: str, created: bool) -> bool:
+        """`add_member`; a room the user has just made is taken back when their account was
+        deleted meanwhile (on another node: the store orders the two, `insert_room`), else
+        the name's next holder owned it."""
+        try:
+            return await self._store.add_member(room_key, user_key)
+        except NotFound:
+            if created:
+                await self._store.delete_room_if_empty(room_key)
+            raise
 
     async def _still_admitted(
         self, user: str, room_name: str, room_key: str, invex: Visitor | None = None

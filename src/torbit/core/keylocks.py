@@ -88,6 +88,11 @@ class SharedTurns:
                 turn.alone = False
                 turn.changed()
 
+    def sharing(self, key: Hashable) -> bool:
+        """Shared turns of the key are held now (and none alone)."""
+        turn = self.held.get(key)
+        return turn is not None and turn.sharing > 0 and not turn.alone
+
     @contextlib.asynccontextmanager
     async def _entry(self, key: Hashable) -> AsyncIterator[_Turn]:
         turn = self.held.setdefault(key, _Turn())

@@ -116,8 +116,6 @@ class Membership(JoinChecks, RoomListings):
         50,000 rooms, as often as a client sent it."""
         self.limits.walks.check(name_key(user), "room lists or user searches")
 
-    # membership
-
     async def create(self, user: str, room_name: str, private: bool = False) -> Room:
         """A new room owned by the user, who becomes its first member. A taken name gets the
         same answer whatever the room is and whoever may see it: no oracle for private rooms."""
@@ -135,7 +133,7 @@ class Membership(JoinChecks, RoomListings):
             except Conflict:
                 raise taken(room_name) from None
             self.ban_masks.none_yet(room)
-            await self._store.add_member(room.key, user_key)
+            await self._add(room.key, user_key, created=True)
             if recount:
                 await self._still_within_rooms(user, room, created=True)
         return room
@@ -197,7 +195,7 @@ class Membership(JoinChecks, RoomListings):
                     if added:
                         await self._still_room_for(room, user_key)
             else:
-                added = await self._store.add_member(room.key, user_key)
+                added = await self._add(room.key, user_key, created)
             if added and not founded:
                 by_mask = visitor if invex else None
                 await self._still_admitted(user, room_name, room.key, by_mask)

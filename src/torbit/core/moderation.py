@@ -24,6 +24,7 @@ core/moderation_limits.py (the length of topics, reasons and mutes)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -92,7 +93,25 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         events.on(RoomNotice, self._on_notice)
         events.on(BanMasksChanged, self._on_ban_mask)
         events.on(MaskExemptionEnded, self._on_exemption_ended)
+        events.on(Expelled, lambda e: self._rights_ended(e.room, e.user))
+        events.on(MaskExemptionEnded, lambda e: self._rights_ended(e.room, e.user))
         self._tasks = set()
+
+    def _rights_ended(self, room_key: str, user_key: str) -> None:
+        """A node took the user's rights in the room (a deop, kick or ban, answered once
+        applied everywhere): applied here once the user's acts there under way here are
+        written (`in_role`), as on the node that did it; acts begun later find the role gone.
+        Before, another node's deop was answered while such an act was still to be written."""
+        key = (room_key, user_key)
+        if self._membership.role_turns.sharing(key):  # not the deop's own node: it holds it
+            task = asyncio.get_running_loop().create_task(self._acts_ended(key))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            self._events.defer(task)
+
+    async def _acts_ended(self, key: tuple[str, str]) -> None:
+        async with self._membership.role_turns.alone(key):
+            pass
 
     async def start(self) -> None:
         """Load the mutes still running into this node's copy."""

@@ -66,11 +66,17 @@ class RoomModerationSql(SqlConnections):
         holds a transaction lock on the skeleton (as users' names, `lock_name`, in a space of
         its own: '#' is in no name), so that two look-alikes created at once cannot both
         find none; SQLite's writes take turns. A room of the same key but another skeleton
-        (`iobby`, `Iobby`) inserted meanwhile: IntegrityError."""
+        (`iobby`, `Iobby`) inserted meanwhile: IntegrityError. The owner's row, if any, is
+        held (shared) to the commit, as a deletion holds it (`delete_user`): a deletion
+        either comes after and finds the room, or before, and the creator's membership
+        then fails (`Membership.create` takes the room back)."""
         taken = rooms.c.key == room.key
         if unlike:
             await self.dialect.lock_name(conn, "#" + room.skeleton)
             taken = taken | (rooms.c.skeleton == room.skeleton)
+        if room.owner is not None:
+            owner = select(users.c.key).where(users.c.key == room.owner.lower())
+            await conn.execute(owner.with_for_update(read=True, key_share=True))
         values = room_values(room)
         row = select(*(literal(values[c.name], c.type) for c in rooms.c))
         insert = rooms.insert().from_select(

@@ -134,7 +134,10 @@ class UsersSql(SqlConnections):
         ignores (both ways), cursors and tokens; rooms they owned are deleted when no one else
         is a member, else left server-owned. Audit entries naming them stay."""
         async with self._write() as conn:
-            if (await conn.execute(select(users.c.key).where(users.c.key == key))).first() is None:
+            # held to the commit: a room its owner creates meanwhile waits (`insert_room`),
+            # else made after the owned rooms were read it kept the name's next holder's
+            mine = select(users.c.key).where(users.c.key == key).with_for_update()
+            if (await conn.execute(mine)).first() is None:
                 return None
             owned = list(
                 (
