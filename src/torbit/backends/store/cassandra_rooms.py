@@ -21,6 +21,7 @@ from typing import Any
 
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
+from torbit.backends.store.cassandra_fences import fence_pair
 from torbit.backends.store.cassandra_room_rows import (
     ROOM_COLUMNS,
     SETTINGS_COLUMNS,
@@ -278,6 +279,8 @@ class RoomModerationCql:
             {"admin": True if is_admin else None},
             [self._role_write(room_key, "admin", user_key, name)],
         )
+        if is_admin:
+            await fence_pair(self.cql, self.ks, room_key, user_key)
         return True
 
     async def list_room_admins(self, room_key: str) -> list[str]:
@@ -294,6 +297,8 @@ class RoomModerationCql:
             {"voiced": True if voiced else None},
             [self._role_write(room_key, "voiced", user_key, name)],
         )
+        if voiced:
+            await fence_pair(self.cql, self.ks, room_key, user_key)
         return True
 
     async def list_voiced(self, room_key: str) -> list[str]:
@@ -321,6 +326,8 @@ class RoomModerationCql:
             extra.append(self._role_write(room_key, "banned", user_key, name))
         if pair or "banned_at" in values:
             await self._set_pair(room_key, user_key, values, extra, name=None)
+        if "banned_at" in values:
+            await fence_pair(self.cql, self.ks, room_key, user_key)
         return bool(pair.get("member"))
 
     async def unban(self, room_key: str, user_key: str) -> bool:
@@ -347,6 +354,7 @@ class RoomModerationCql:
                 *self._mute_writes(room_key, user_key, value),
             ]
         )
+        await fence_pair(self.cql, self.ks, room_key, user_key)
 
     async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
         # An expired mute is removed too, but does not count: the user was not muted.
@@ -407,6 +415,7 @@ class RoomModerationCql:
             return False
         values = {"invited_at": to_us(at), "invited_by": by or None}
         await self._set_pair(room_key, user_key, values)
+        await fence_pair(self.cql, self.ks, room_key, user_key)
         return True
 
     async def remove_invite(self, room_key: str, user_key: str) -> bool:
