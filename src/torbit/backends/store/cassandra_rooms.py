@@ -15,7 +15,7 @@ end of the last membership left behind.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -233,8 +233,11 @@ class RoomModerationCql:
         settings: RoomSettings | None = None,
         topic_by: str = "",
         topic_at: datetime | None = None,
+        settings_fields: Collection[str] | None = None,
     ) -> Room | None:
         values: dict[str, Any] = settings_values(settings) if settings is not None else {}
+        if settings_fields is not None:
+            values = {k: v for k, v in values.items() if k in settings_fields}
         if topic is not None:
             values.update(topic_values(topic, topic_by, topic_at))
         if private is not None:
