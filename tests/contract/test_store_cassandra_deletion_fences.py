@@ -8,6 +8,7 @@ admin's rights, the membership, the voice, the ban, the mute, the masks and the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -180,3 +181,53 @@ async def test_a_write_landing_after_the_rooms_deletion_read_its_rows_is_taken_b
         "exceptions": [],
         "members": ["carol"],
     }
+
+
+async def test_a_join_into_a_room_going_with_its_owners_account_is_fenced(
+    cstore: CassandraStore, node_b: CassandraStore
+) -> None:
+    """Deleting an account deletes the rooms it owns that nobody else is in; it raised no
+    `closing` flag on them, so a join written after it read the room's members, and whose
+    fence read came before the room's row went, stayed: a member of no room, then of the
+    room made again under the name by someone else (private, here). B's join runs once A
+    has read the members; A goes on once B's join is done or waits on the flag."""
+    await cstore.create_user(user("olga"))
+    await cstore.create_user(user("bob"))
+    await cstore.create_user(user("carol"))
+    await cstore.create_room(room("den", owner="olga"))
+    await cstore.add_member("den", "olga")
+    one = node_b.cql.one
+    fenced = asyncio.Event()
+
+    async def watched(cql: str, *params: Any) -> Row | None:
+        row = await one(cql, *params)
+        if "SELECT closing" in cql and row is not None and row["closing"]:
+            fenced.set()
+        return row
+
+    node_b.cql.one = watched  # type: ignore[method-assign]
+    joins: list[asyncio.Task[bool]] = []
+
+    async def join_meanwhile() -> None:
+        joins.append(asyncio.create_task(node_b.add_member("den", "bob")))
+        waiter = asyncio.create_task(fenced.wait())
+        await asyncio.wait([joins[0], waiter], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+
+    batches = cstore.cql.batches
+    pending = [join_meanwhile]
+
+    async def held(writes: Sequence[tuple[str, Params]], size: int = 50) -> None:
+        if pending:
+            await pending.pop()()
+        await batches(writes, size)
+
+    cstore.cql.batches = held  # type: ignore[method-assign]
+    await cstore.delete_user("olga")
+    with pytest.raises(NotFound):
+        await joins[0]
+
+    assert await cstore.get_room("den") is None
+    assert await cstore.rooms_of("bob") == []
+    await cstore.create_room(room("den", owner="carol", private=True))
+    assert await cstore.standing("den", "bob") == Standing()
