@@ -316,7 +316,9 @@ class RoomModerationCql:
     ) -> bool:
         """The membership's end is a lightweight transaction (`IF member = true`), so that
         of kicks or bans racing on several nodes one says it ended it, as SQL's delete does
-        (stop 49: both answered 204 and wrote an audit entry and a notice each)."""
+        (stop 49: both answered 204 and wrote an audit entry and a notice each). Joins
+        write the flag plainly: a rejoin just after a kick needs the node's clock not behind
+        the Cassandra coordinator's Paxos timestamp (NTP; as every write here needs)."""
         name = await self._both_exist(room_key, user_key) if banned_at is not None else None
         pair = await self._pair(room_key, user_key)
         ended = False
