@@ -25,6 +25,7 @@ core/moderation_limits.py (the length of topics, reasons and mutes)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -44,7 +45,7 @@ from torbit.core.events import (
 from torbit.core.invitations import Ignored, InvitationActions, no_ignores
 from torbit.core.keylocks import KeyLocks
 from torbit.core.membership import Membership
-from torbit.core.models import AuditEntry, Room
+from torbit.core.models import AuditEntry, Room, RoomSettings
 from torbit.core.moderation_limits import MAX_MUTE_MINUTES, clean_kick_reason, clean_topic
 from torbit.core.moderation_notices import ModerationNotices
 from torbit.core.mutes import Mutes
@@ -55,6 +56,8 @@ from torbit.core.roomsettings import SettingsChange, describe
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.tasks import cancel_and_wait
 from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+SETTINGS_FIELDS = tuple(f.name for f in dataclasses.fields(RoomSettings))
 
 
 class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
@@ -403,8 +406,14 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         if not changed:
             return room, []
         self._limits.topics.check(name_key(actor), "topic or settings changes")
+        # only the settings this change changes: another admin's change of another one,
+        # on any node since `room` was read, stays (it was lost: +k and +m at once left one)
+        fields = [f for f in SETTINGS_FIELDS if getattr(settings, f) != getattr(room.settings, f)]
         updated = await self._store.update_room(
-            room.key, private=private if private != room.private else None, settings=settings
+            room.key,
+            private=private if private != room.private else None,
+            settings=settings if fields else None,
+            settings_fields=fields,
         )
         if updated is None:
             raise NotFound(f"no such room #{room_name}")

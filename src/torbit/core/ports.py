@@ -6,7 +6,7 @@ PostgreSQL; a local or Kafka message log) and `torbit.app` picks the implementat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -221,10 +221,12 @@ class Store(Protocol):
         settings: RoomSettings | None = None,
         topic_by: str = "",
         topic_at: datetime | None = None,
+        settings_fields: Collection[str] | None = None,
     ) -> Room | None:
-        """Change the given fields (None: leave as is; `settings` are replaced as a whole);
-        the room as now stored, or None. A topic is stored with who set it and when
-        (`topic_by`, `topic_at`); an empty one clears the topic and both."""
+        """Change the given fields (None: leave as is; `settings` are replaced as a whole,
+        or only its `settings_fields`: another admin's change of another setting, written
+        meanwhile, stays); the room as now stored, or None. A topic is stored with who set
+        it and when (`topic_by`, `topic_at`); an empty one clears the topic and both."""
 
     async def standing(self, room_key: str, user_key: str) -> Standing:
         """Whether the user is a member, room admin, voiced, banned or invited there, and

@@ -34,6 +34,7 @@ from torbit.backends.store.cassandra_cql import (
     check_consistency,
     to_us,
 )
+from torbit.backends.store.cassandra_fences import fence_pair
 from torbit.backends.store.cassandra_masks import RoomMasksCql
 from torbit.backends.store.cassandra_room_rows import ROOM_COLUMNS, room_of
 from torbit.backends.store.cassandra_rooms import RoomModerationCql
@@ -138,7 +139,7 @@ class CassandraStore(UsersCql, RoomModerationCql, RoomMasksCql, AuditCql, Sessio
             values["voiced"] = None
             extra.append(self._role_write(room_key, "voiced", user_key, None))
         await self._set_pair(room_key, user_key, values, extra, name=user["name"])
-        await self._joined(room_key, user_key)  # the fence against deleting the room
+        await fence_pair(self.cql, self.ks, room_key, user_key)  # against deleting either
         return True
 
     async def remove_member(self, room_key: str, user_key: str) -> bool:

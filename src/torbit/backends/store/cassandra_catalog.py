@@ -20,7 +20,8 @@ How this reads Cassandra, and what it costs:
   quorum level (LOCAL_QUORUM, QUORUM, or ONE on one replica) one of the two always sees the
   other's write: the deleter gives up if it sees a member, the joiner waits for the outcome
   if it sees the flag, and takes its membership back if the room went. (At ONE with several
-  replicas both may miss: a join may then outlive its room as a stray row.)
+  replicas both may miss: a join may then outlive its room as a stray row.) Every other
+  write of a user's standing in the room, and a mask, is fenced so (cassandra_fences.py).
 - A read cursor is a row of its user's partition: the room's cursors are found through
   room_users, whose `joined` flag stays after a member leaves.
 """
@@ -28,21 +29,19 @@ How this reads Cassandra, and what it costs:
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from typing import TypeVar
 
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, to_us
+from torbit.backends.store.cassandra_fences import CLOSING_TTL_S
 from torbit.backends.store.cassandra_room_rows import ROOM_COLUMNS, room_of
 from torbit.core.identity import room_skeleton
 from torbit.core.models import Room
-from torbit.errors import NotFound, ServiceUnavailable
 
 T = TypeVar("T")
 
-CLOSING_TTL_S = 60  # a deleter that died stops fencing joins after this
 SCAN_PAGE = 200  # room keys read from room_index at a time
 
 
@@ -237,32 +236,6 @@ class RoomCatalogCql:
             return None
         found = await self.cql.one(f"SELECT owner, name FROM {self.ks}.rooms WHERE key = ?", key)
         return found or {"owner": None, "name": key}
-
-    async def _joined(self, room_key: str, user_key: str) -> None:
-        """The joiner's half of the fence (after writing the membership): wait while the
-        room is closing; if it went, take the membership back and raise NotFound."""
-        deadline = time.monotonic() + CLOSING_TTL_S + 5
-        while True:
-            row = await self.cql.one(f"SELECT closing FROM {self.ks}.rooms WHERE key = ?", room_key)
-            if row is not None and not row["closing"]:
-                return
-            if row is None or time.monotonic() > deadline:
-                await self.cql.batches(
-                    [
-                        (
-                            f"DELETE FROM {self.ks}.room_users WHERE room_key = ? AND user_key = ?",
-                            (room_key, user_key),
-                        ),
-                        (
-                            f"DELETE FROM {self.ks}.user_rooms WHERE user_key = ? AND room_key = ?",
-                            (user_key, room_key),
-                        ),
-                    ]
-                )
-                if row is None:
-                    raise NotFound(f"no room {room_key!r}")
-                raise ServiceUnavailable("storage unavailable: the room is being deleted")
-            await asyncio.sleep(0.05)
 
     async def _room_deletion(
         self, room_key: str, owner: str | None, name: str

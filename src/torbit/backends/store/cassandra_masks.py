@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from torbit.backends.store.cassandra_cql import Cql, from_us, to_us
+from torbit.backends.store.cassandra_fences import room_stays
 from torbit.core.keylocks import KeyLocks
 from torbit.core.models import BanMask
 from torbit.errors import ListFull, NotFound
@@ -86,6 +87,13 @@ class RoomMasksCql:
             )
             if not applied:
                 return False
+            if not await room_stays(self.cql, k, room_key):  # deleted meanwhile: see fences
+                await self.cql.run(
+                    f"DELETE FROM {k}.{table} WHERE {where} AND mask = ?",
+                    *keys.values(),
+                    entry.mask,
+                )
+                raise NotFound(f"no room {room_key!r}")
             count = await self.cql.one(
                 f"SELECT COUNT(*) AS n FROM {k}.{table} WHERE {where}", *keys.values()
             )

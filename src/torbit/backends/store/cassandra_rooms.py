@@ -15,12 +15,13 @@ end of the last membership left behind.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
+from torbit.backends.store.cassandra_fences import fence_pair
 from torbit.backends.store.cassandra_room_rows import (
     ROOM_COLUMNS,
     SETTINGS_COLUMNS,
@@ -232,8 +233,11 @@ class RoomModerationCql:
         settings: RoomSettings | None = None,
         topic_by: str = "",
         topic_at: datetime | None = None,
+        settings_fields: Collection[str] | None = None,
     ) -> Room | None:
         values: dict[str, Any] = settings_values(settings) if settings is not None else {}
+        if settings_fields is not None:
+            values = {k: v for k, v in values.items() if k in settings_fields}
         if topic is not None:
             values.update(topic_values(topic, topic_by, topic_at))
         if private is not None:
@@ -278,6 +282,8 @@ class RoomModerationCql:
             {"admin": True if is_admin else None},
             [self._role_write(room_key, "admin", user_key, name)],
         )
+        if is_admin:
+            await fence_pair(self.cql, self.ks, room_key, user_key)
         return True
 
     async def list_room_admins(self, room_key: str) -> list[str]:
@@ -294,6 +300,8 @@ class RoomModerationCql:
             {"voiced": True if voiced else None},
             [self._role_write(room_key, "voiced", user_key, name)],
         )
+        if voiced:
+            await fence_pair(self.cql, self.ks, room_key, user_key)
         return True
 
     async def list_voiced(self, room_key: str) -> list[str]:
@@ -306,8 +314,21 @@ class RoomModerationCql:
     async def expel(
         self, room_key: str, user_key: str, *, banned_at: datetime | None = None
     ) -> bool:
+        """The membership's end is a lightweight transaction (`IF member = true`), so that
+        of kicks or bans racing on several nodes one says it ended it, as SQL's delete does
+        (stop 49: both answered 204 and wrote an audit entry and a notice each). Joins
+        write the flag plainly: a rejoin just after a kick needs the node's clock not behind
+        the Cassandra coordinator's Paxos timestamp (NTP; as every write here needs)."""
         name = await self._both_exist(room_key, user_key) if banned_at is not None else None
         pair = await self._pair(room_key, user_key)
+        ended = False
+        if pair.get("member"):
+            ended, _ = await self.cql.lwt(
+                f"UPDATE {self.ks}.room_users SET member = null WHERE room_key = ? "
+                "AND user_key = ? IF member = true",
+                room_key,
+                user_key,
+            )
         values: dict[str, Any] = {
             "member": None,
             "admin": None,
@@ -321,7 +342,9 @@ class RoomModerationCql:
             extra.append(self._role_write(room_key, "banned", user_key, name))
         if pair or "banned_at" in values:
             await self._set_pair(room_key, user_key, values, extra, name=None)
-        return bool(pair.get("member"))
+        if "banned_at" in values:
+            await fence_pair(self.cql, self.ks, room_key, user_key)
+        return ended
 
     async def unban(self, room_key: str, user_key: str) -> bool:
         if (await self._pair(room_key, user_key)).get("banned_at") is None:
@@ -347,6 +370,7 @@ class RoomModerationCql:
                 *self._mute_writes(room_key, user_key, value),
             ]
         )
+        await fence_pair(self.cql, self.ks, room_key, user_key)
 
     async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
         # An expired mute is removed too, but does not count: the user was not muted.
@@ -407,6 +431,7 @@ class RoomModerationCql:
             return False
         values = {"invited_at": to_us(at), "invited_by": by or None}
         await self._set_pair(room_key, user_key, values)
+        await fence_pair(self.cql, self.ks, room_key, user_key)
         return True
 
     async def remove_invite(self, room_key: str, user_key: str) -> bool:

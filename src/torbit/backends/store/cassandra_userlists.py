@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from torbit.backends.store.cassandra_cql import Cql
+from torbit.backends.store.cassandra_fences import user_stays
 from torbit.errors import NotFound
 
 
@@ -46,7 +47,18 @@ class UserListsCql:
                 ),
             ]
         )
+        await self._fence_ignore(user_key, ignored_key)
         return True
+
+    async def _fence_ignore(self, user_key: str, ignored_key: str) -> None:
+        """Either user deleted meanwhile (delete_user removes the users row, then reads
+        both lists): take the pair back, else the name's next owner inherited it, ignored
+        or ignoring (stop 54; cassandra_fences.py)."""
+        stays = (user_stays(self.cql, self.ks, u) for u in (user_key, ignored_key))
+        if all(await asyncio.gather(*stays)):
+            return
+        await self.remove_ignore(user_key, ignored_key)
+        raise NotFound(f"no user {user_key!r} or no user {ignored_key!r}")
 
     async def remove_ignore(self, user_key: str, ignored_key: str) -> bool:
         k = self.ks

@@ -277,6 +277,10 @@ class UsersCql(RoomCatalogCql, UserListsCql):
         ):
             writes.append((f"DELETE FROM {k}.{table} WHERE {column} = ?", (key,)))
         for room_key, name in doomed.items():
+            # raised before its members are read, as delete_room does: a join that lands
+            # after that read sees it (cassandra_fences.py) and is taken back; without it
+            # the joiner stayed a member of the room made again under the name (stop 54)
+            await self._close(room_key)
             writes += await self._room_deletion(room_key, key, name)
         await self.cql.batches(writes)
         for room_key, name in doomed.items():

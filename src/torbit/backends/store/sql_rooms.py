@@ -6,7 +6,7 @@ connections are sql_connections.py's."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -133,8 +133,11 @@ class RoomModerationSql(SqlConnections):
         settings: RoomSettings | None = None,
         topic_by: str = "",
         topic_at: datetime | None = None,
+        settings_fields: Collection[str] | None = None,
     ) -> Room | None:
         values: dict[str, Any] = settings_values(settings) if settings is not None else {}
+        if settings_fields is not None:
+            values = {k: v for k, v in values.items() if k in settings_fields}
         if topic is not None:
             values.update(topic_values(topic, topic_by, topic_at))
         if private is not None:
