@@ -127,11 +127,11 @@ class Comeback:
         if self._newest(inbox) is not None:
             self.left(user_key, inbox, read=True)
 
-    async def missed_private(self, user: str) -> int:
+    async def missed_private(self, user: str) -> int | None:
         """How many private messages others sent the user since a telnet session of theirs
         last ended having been handed some (`inbox_left`), or `/msgs` showed them
         (`read_private`); with neither yet, since the account was made (within the
-        retention)."""
+        retention). None where the log cannot count them cheaply (`private_unread`)."""
         key = name_key(user)
         await self._settle(key)
         cursor = await self._store.get_cursor(key, inbox_channel(key))

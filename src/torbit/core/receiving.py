@@ -181,9 +181,13 @@ class Receiving(MessagingBase):
         meanwhile (from another door) not counted, as they know of it."""
         return await self._unread_after(user, room.key, room.created_at, cursor, cap, others)
 
-    async def private_unread(self, user: str, cursor: int | None, cap: int = 1000) -> int:
+    async def private_unread(self, user: str, cursor: int | None, cap: int = 100) -> int | None:
         """Private messages others sent the user after `cursor` in their inbox, those of
-        people they ignore not counted (core/comeback.py's `missed_private`)."""
+        people they ignore not counted (core/comeback.py's `missed_private`). None on a log
+        that counts by reading (Kafka): there inboxes share partitions, and a count at each
+        login scanned them (a storm of returning logins was refused "busy reading")."""
+        if self._log.counts_by_reading:
+            return None
         account = await self._store.get_user(name_key(user))
         if account is None:
             return 0

@@ -3,11 +3,15 @@ messages, actions and ignore lists."""
 
 from __future__ import annotations
 
+import logging
+
 from torbit.core.format import counted, format_message
 from torbit.core.models import MessageKind
 from torbit.core.names import name_key
-from torbit.errors import RateLimited
+from torbit.errors import RateLimited, TorbitError
 from torbit.frontends.telnet.command_session import DEFAULT_HISTORY, CommandSession, current, info
+
+log = logging.getLogger("torbit.telnet")
 
 
 def _with_away(session: CommandSession, name: str) -> str:
@@ -24,7 +28,7 @@ async def who(session: CommandSession, args: tuple[str, ...]) -> None:
     info(session, f"members of #{room.name} ({len(members)}): {', '.join(members)}")
 
 
-MISSED_CAP = 1000  # counted at most (Receiving.private_unread's cap)
+MISSED_CAP = 100  # counted at most (Receiving.private_unread's cap)
 
 
 async def msg(session: CommandSession, args: tuple[str, ...]) -> None:
@@ -58,7 +62,11 @@ async def msgs(session: CommandSession, args: tuple[str, ...]) -> None:
 async def missed_private(session: CommandSession) -> None:
     """At login: the private messages others sent since the user's last telnet session
     ended (core/comeback.py), said in one line."""
-    missed = await session.core.comeback.missed_private(session.name)
+    try:
+        missed = await session.core.comeback.missed_private(session.name)
+    except TorbitError as e:  # a notice, not the login: it goes on without it
+        log.info("private messages of %s not counted at login: %s", session.name, e.message)
+        return
     if missed:
         more = "+" if missed >= MISSED_CAP else ""
         info(
