@@ -246,9 +246,17 @@ class HandOffs:
     def __enter__(self) -> HandOffs:
         queue: Any = aiosqlite.Connection._execute
         seen = self.seen
+        periodic: set[aiosqlite.Connection] = set()  # in another task's periodic read
 
         async def counted(conn: aiosqlite.Connection, fn: Any, *args: Any, **kw: Any) -> Any:
-            seen.append(getattr(fn, "__name__", repr(fn)))
+            name = getattr(fn, "__name__", repr(fn))
+            sql = args[0] if args and isinstance(args[0], str) else ""
+            if any(p in sql for p in PERIODIC):  # on a loaded machine one may land inside
+                periodic.add(conn)
+            if conn not in periodic:
+                seen.append(name)
+            elif name in ("rollback", "commit"):
+                periodic.discard(conn)
             return await queue(conn, fn, *args, **kw)
 
         self._monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
