@@ -175,7 +175,8 @@ async def test_an_ignore_on_b_during_a_rename_on_a_holds_for_the_new_nick(
         await lock.release()
         await lock.close()
     assert (await ignore).status_code in (200, 204)
-    await gus.expect(" NICK gus2")
+    # within the settled wait set above: ci142, loaded, did not see the NICK within 10 s
+    await gus.expect(" NICK gus2", timeout=75)
     await eventually("node a applied bob's ignore", lambda: done(bool(at_a)))
     r = await bob.client.get("/api/v1/me/ignores")
     assert r.status_code == 200, r.text
