@@ -3,12 +3,12 @@ few helpers the themes share (a reply line, a room as typed, the room talked in,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from torbit.core.delivery import Session
-from torbit.core.format import format_system
-from torbit.core.models import Room
+from torbit.core.format import counted, format_message, format_system
+from torbit.core.models import Message, Room
 from torbit.core.numbers import ascii_number
 from torbit.errors import InvalidInput
 from torbit.frontends.telnet.context import TelnetCore
@@ -49,6 +49,16 @@ Handler = Callable[[CommandSession, tuple[str, ...]], Awaitable[None]]
 
 def info(session: CommandSession, text: str) -> None:
     session.send_line(format_system(text))
+
+
+def show_messages(
+    session: CommandSession, messages: Sequence[Message], kind: str, where: str
+) -> None:
+    """A read-back (`/history`, `/msgs`): "last N <kind>s<where>:", then the lines as live."""
+    info(session, f"last {counted(len(messages), kind)}{where}:")
+    tz = session.core.subscriptions.tz
+    for m in messages:
+        session.send_line(format_message(m, tz))
 
 
 def room_arg(arg: str) -> str:

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import logging
 
-from torbit.core.format import counted, format_message
+from torbit.core.format import counted
 from torbit.core.models import MessageKind
 from torbit.core.names import name_key
 from torbit.errors import RateLimited, TorbitError
-from torbit.frontends.telnet.command_session import DEFAULT_HISTORY, CommandSession, current, info
+from torbit.frontends.telnet.command_session import (
+    DEFAULT_HISTORY,
+    CommandSession,
+    current,
+    info,
+    show_messages,
+)
 
 log = logging.getLogger("torbit.telnet")
 
@@ -51,10 +57,7 @@ async def msgs(session: CommandSession, args: tuple[str, ...]) -> None:
     if not messages:
         info(session, f"no private messages{what} to show")
         return
-    info(session, f"last {counted(len(messages), 'private message')}{what}:")
-    tz = session.core.subscriptions.tz
-    for m in messages:
-        session.send_line(format_message(m, tz))
+    show_messages(session, messages, "private message", what)
     if not args:  # the newest shown: not said to be missed at the next login
         await session.core.comeback.read_private(session.name, messages[-1].id)
 

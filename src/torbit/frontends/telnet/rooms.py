@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC
 
-from torbit.core.format import counted, format_error, format_message, topic_credit
+from torbit.core.format import counted, format_error, topic_credit
 from torbit.core.models import Room, RoomInfo
 from torbit.core.names import check_name, name_key
 from torbit.errors import NotFound, ServiceUnavailable, TorbitError
@@ -17,6 +17,7 @@ from torbit.frontends.telnet.command_session import (
     current,
     info,
     room_arg,
+    show_messages,
 )
 
 ROOMS_PAGE = 50
@@ -166,10 +167,7 @@ async def history(session: CommandSession, args: tuple[str, ...]) -> None:
     if not messages:
         info(session, f"no messages to show in #{room.name}")
         return
-    info(session, f"last {counted(len(messages), 'message')} of #{room.name}:")
-    tz = session.core.subscriptions.tz
-    for m in messages:
-        session.send_line(format_message(m, tz))
+    show_messages(session, messages, "message", f" of #{room.name}")
 
 
 async def topic(session: CommandSession, args: tuple[str, ...]) -> None:
