@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from tests.core.conftest import Core
 from torbit.backends.store.schema import revocations
-from torbit.core.revocation import Revocations
+from torbit.core.revocation import PAGE, Revocations
 
 
 async def land(core: Core, serial: int, user: str, credential: str) -> None:
@@ -69,3 +69,21 @@ async def test_a_serial_never_written_is_passed_over(core: Core) -> None:
     carol = await core.login("carol", room=None)
     assert await feed.poll() == 1
     assert carol.closed is not None
+
+
+async def test_more_than_a_page_behind_a_gap_is_read_in_one_poll(core: Core) -> None:
+    """A serial not written yet, then more rows than a page: each poll read the same first
+    page past the gap, and the rest waited for the gap's `gap_wait` (10 s by default)."""
+    await core.user("bob")
+    await core.user("carol")
+    feed = Revocations(core.store, core.sessions, core.events, core.mutes)
+    await feed.start()
+    first = await core.store.last_revocation()
+    bob = await credential(core, "bob")
+    for serial in range(first + 2, first + 2 + PAGE + 20):  # first + 1: still being written
+        await land(core, serial, "bob", bob)
+    await land(core, first + 2 + PAGE + 20, "carol", await credential(core, "carol"))
+    carol = await core.login("carol", room=None)
+    assert await feed.poll() == PAGE + 21
+    assert carol.closed is not None
+    assert await feed.poll() == 0

@@ -40,6 +40,7 @@ POLL_INTERVAL = 0.5  # seconds between two looks at the store's revocations
 # the later one's row can be read first) is waited for this long, then passed over (its
 # writer died, or a rolled back insert used it)
 GAP_WAIT_S = 10.0
+PAGE = 100  # revocations read from the store at a time
 KEEP = timedelta(days=1)  # revocations older than this are purged from the store
 
 
@@ -115,10 +116,13 @@ class Revocations:
         before rows are written, so a row may be read before one of a lower serial: the
         poll goes on from the lowest serial not read yet (stop 54: going on from the
         highest, a CLI's `user passwd` or `room del` run beside another was missed by a
-        node, 1 of 400 revocations from 20 writers at once on Cassandra)."""
+        node, 1 of 400 revocations from 20 writers at once on Cassandra). Past a gap it
+        reads on page by page (stop 55: only the first page past it was read, so a burst
+        of more than a page behind a gap waited for the gap's `gap_wait`)."""
         applied = 0
+        scanned = self._serial
         while True:
-            batch = await self._store.revocations_after(self._serial)
+            batch = await self._store.revocations_after(scanned, PAGE)
             for serial, revocation in batch:
                 if serial in self._ahead:
                     continue
@@ -127,10 +131,10 @@ class Revocations:
                 if event is not None:
                     self._events.apply(event)
                 applied += 1
-            before = self._serial
-            self._advance()
-            if len(batch) < 100 or self._serial == before:
+            if len(batch) < PAGE:
+                self._advance()
                 return applied
+            scanned = batch[-1][0]
 
     def _advance(self) -> None:
         """Move past the serials applied in a row; a missing one is waited for `gap_wait`."""
