@@ -1,6 +1,9 @@
 """A real PostgreSQL lock: one table locked (ACCESS EXCLUSIVE) by a connection of the test's
 own, so that a node's store work that needs the table waits on it until the test lets go.
-The tests ask PostgreSQL whether anyone waits on a lock (`waiting`, `idle`), never a clock."""
+The tests ask PostgreSQL whether anyone waits on that table (`waiting`, `idle`), never a
+clock. Only that table's waiters count, in its own database: the server is the test
+process's, shared by every module's database and by the locks a test holds at once (stop 55:
+a count of every backend waiting on any lock told "the rename waits" of any waiter)."""
 
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ class TableLock:
     """`lock = await TableLock.take(url, "memberships")`; then `lock.release()` (a rollback)
     lets the waiters go, and `lock.close()` (in a `finally`) ends the connection."""
 
-    def __init__(self, conn: asyncpg.Connection, tx: Any) -> None:
+    def __init__(self, conn: asyncpg.Connection, tx: Any, table: str) -> None:
         self.conn = conn
+        self.table = table
         self._tx = tx
 
     @classmethod
@@ -28,18 +32,20 @@ class TableLock:
         except BaseException:
             await conn.close()
             raise
-        return cls(conn, tx)
+        return cls(conn, tx, table)
 
     async def waiting(self, at_least: int = 1) -> bool:
-        """At least `at_least` other backends wait on a lock."""
+        """At least `at_least` other backends wait for a lock on this table."""
         n = await self.conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> $1",
-            self.conn.get_server_pid(),
+            "SELECT count(DISTINCT pid) FROM pg_locks WHERE locktype = 'relation'"
+            " AND NOT granted AND relation = $1::regclass"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            self.table,
         )
         return bool(n >= at_least)
 
     async def idle(self) -> bool:
-        """Nobody waits on a lock."""
+        """Nobody waits for a lock on this table."""
         return not await self.waiting()
 
     async def release(self) -> None:

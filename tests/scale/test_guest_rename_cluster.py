@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.helpers.irc import joined
+from tests.helpers.moderation import services
 from tests.helpers.pglock import TableLock
 from tests.scale.clients import Clients, HttpUser
 from tests.scale.conftest import NodeFactory, done, eventually
@@ -154,13 +155,18 @@ async def test_an_ignore_on_b_during_a_rename_on_a_holds_for_the_new_nick(
     make_node: NodeFactory, clients: Clients, empty_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rename held at its copy of who ignores the old name (ivy's); bob's ignore of gus,
-    on b, written meanwhile, went with the old name: gus2 was heard."""
+    on b, written meanwhile, went with the old name: gus2 was heard. Its answer, settled,
+    waits for a to do it again to gus2 once the rename ended (core/renames.py): by then
+    gus2 is on bob's list and the NICK was sent (ci142's miss: the lock's count of waiters,
+    tests/helpers/pglock.py, let the rename's write run out of time before the lock went)."""
     monkeypatch.setattr(node_events, "SETTLE_WAIT_S", 60.0)
     a = await make_node("a", irc=GUESTS)
     b = await make_node("b", irc=GUESTS)
     gus = await joined(a, "gus", "hall")
     ivy = await clients.http(b, "ivy")
     bob = await clients.http(b, "bob")
+    a_node, b_table = services(a).subscriptions.cluster.node, services(b).subscriptions.cluster
+    await eventually("b waits for a's word (settled)", lambda: done(a_node in b_table.nodes()))
     r = await ivy.client.put("/api/v1/me/ignores/gus")
     assert r.status_code in (200, 204), r.text
     at_a = applied(a, IgnoreChanged)
@@ -175,9 +181,8 @@ async def test_an_ignore_on_b_during_a_rename_on_a_holds_for_the_new_nick(
         await lock.release()
         await lock.close()
     assert (await ignore).status_code in (200, 204)
-    # within the settled wait set above: ci142, loaded, did not see the NICK within 10 s
-    await gus.expect(" NICK gus2", timeout=75)
-    await eventually("node a applied bob's ignore", lambda: done(bool(at_a)))
-    r = await bob.client.get("/api/v1/me/ignores")
+    r = await bob.client.get("/api/v1/me/ignores")  # at once: a's redo came before the answer
     assert r.status_code == 200, r.text
     assert "gus2" in str(r.json()), r.text
+    assert at_a, "node a applied bob's ignore"
+    await gus.expect(" NICK gus2")  # sent before a's redo, so before the answer
