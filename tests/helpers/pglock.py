@@ -7,6 +7,8 @@ a count of every backend waiting on any lock told "the rename waits" of any wait
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -14,7 +16,8 @@ import asyncpg  # type: ignore[import-untyped]
 
 class TableLock:
     """`lock = await TableLock.take(url, "memberships")`; then `lock.release()` (a rollback)
-    lets the waiters go, and `lock.close()` (in a `finally`) ends the connection."""
+    lets the waiters go, and `lock.close()` (in a `finally`) ends the connection; `held`
+    does both at the end of a block."""
 
     def __init__(self, conn: asyncpg.Connection, tx: Any, table: str) -> None:
         self.conn = conn
@@ -33,6 +36,20 @@ class TableLock:
             await conn.close()
             raise
         return cls(conn, tx, table)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def held(
+        cls, url: str, table: str, mode: str = "ACCESS EXCLUSIVE"
+    ) -> AsyncIterator[TableLock]:
+        """`async with TableLock.held(url, "ignores") as lock:` the lock for the block, let go
+        and its connection ended at its end, whatever happened in it."""
+        lock = await cls.take(url, table, mode)
+        try:
+            yield lock
+        finally:
+            await lock.release()
+            await lock.close()
 
     async def waiting(self, at_least: int = 1) -> bool:
         """At least `at_least` other backends wait for a lock on this table."""
