@@ -208,6 +208,24 @@ class Clients:
         await client.login(name)
         return client
 
+    async def telnet_in(
+        self, node: Node, name: str, room: str = "hall", *, verb: str = "join"
+    ) -> TelnetClient:
+        """`name`'s telnet session on `node`, in #`room` (`verb`: "join" it or "create" it),
+        once told so."""
+        client = await self.telnet(node, name)
+        client.send(f"/{verb} {room}")
+        await client.expect(rf"^\* you are in #{room}")
+        return client
+
+    async def owner(self, node: Node, name: str, *rooms: str) -> HttpUser:
+        """`name` over HTTP on `node`, who created each of `rooms` (public): their owner."""
+        user = await self.http(node, name)
+        for room in rooms:
+            r = await user.client.post("/api/v1/rooms", json={"name": room})
+            assert r.status_code == 201, r.text
+        return user
+
     async def telnet_login(self, node: Node, name: str, until: str) -> TelnetClient:
         """A new user through the telnet login dialog, up to the line matching `until`."""
         assert node.telnet_port is not None

@@ -28,6 +28,7 @@ from tests.scale.clients import Clients
 from torbit.app import App
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.schema import metadata
+from torbit.core import events as node_events
 from torbit.testing.cassandra_keyspaces import empty_keyspace
 from torbit.testing.kafka import KafkaCluster
 
@@ -145,6 +146,14 @@ async def make_node(
 
     yield factory
     broker.resume()  # nodes stop cleanly only with a broker that answers
+
+
+@pytest.fixture
+def patient_settling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `settled` node event's answer waits up to 60 s, not 1 (core/events.py SETTLE_WAIT_S),
+    for every other node's word: a test of what that answer waits for is not the loaded
+    machine's test of how long it takes."""
+    monkeypatch.setattr(node_events, "SETTLE_WAIT_S", 60.0)
 
 
 @pytest.fixture

@@ -23,15 +23,9 @@ async def test_a_mask_set_on_one_node_holds_on_the_other(
 ) -> None:
     a = await make_node("a")
     b = await make_node("b")
-    alice = await clients.http(a, "alice")
-    r = await alice.client.post("/api/v1/rooms", json={"name": "hall"})
-    assert r.status_code == 201, r.text
-    bob = await clients.telnet(b, "bob")
-    bob.send("/join hall")  # b reads the room's masks (none) and keeps them
-    await bob.expect(r"^\* you are in #hall")
-    carol = await clients.telnet(b, "carol")
-    carol.send("/join hall")
-    await carol.expect(r"^\* you are in #hall")
+    alice = await clients.owner(a, "alice", "hall")
+    bob = await clients.telnet_in(b, "bob")  # b reads the room's masks (none) and keeps them
+    carol = await clients.telnet_in(b, "carol")
 
     mask = {"mask": "*!bob@127.0.0.*"}
     assert (await alice.client.put("/api/v1/rooms/hall/banmasks", params=mask)).status_code == 204
@@ -56,9 +50,7 @@ async def test_a_mask_set_on_one_node_ends_a_long_poll_parked_on_the_other(
     message."""
     a = await make_node("a")
     b = await make_node("b")
-    alice = await clients.http(a, "alice")
-    r = await alice.client.post("/api/v1/rooms", json={"name": "hall"})
-    assert r.status_code == 201, r.text
+    alice = await clients.owner(a, "alice", "hall")
     bob = await clients.http(b, "bob")
     carol = await clients.http(b, "carol")
     for user in (bob, carol):
@@ -90,12 +82,8 @@ async def test_an_admin_deopped_on_one_node_is_matched_on_the_other(
     put out (attack4: the exemption ended while the session stayed open)."""
     a = await make_node("a")
     b = await make_node("b")
-    alice = await clients.http(a, "alice")
-    r = await alice.client.post("/api/v1/rooms", json={"name": "hall"})
-    assert r.status_code == 201, r.text
-    bob = await clients.telnet(b, "bob")
-    bob.send("/join hall")
-    await bob.expect(r"^\* you are in #hall")
+    alice = await clients.owner(a, "alice", "hall")
+    bob = await clients.telnet_in(b, "bob")
     assert (await alice.client.put("/api/v1/rooms/hall/admins/bob")).status_code == 204
     mask = {"mask": "*!bob@127.0.0.*"}
     assert (await alice.client.put("/api/v1/rooms/hall/banmasks", params=mask)).status_code == 204

@@ -19,11 +19,8 @@ async def test_ignores_and_mutes_hold_across_nodes(
 ) -> None:
     a = await make_node("a")
     b = await make_node("b")
-    owner = await clients.http(a, "owner")
-    assert (await owner.client.post("/api/v1/rooms", json={"name": "hall"})).status_code == 201
-    pest = await clients.telnet(a, "pest")
-    pest.send("/join hall")
-    await pest.expect(r"^\* you are in #hall")
+    owner = await clients.owner(a, "owner", "hall")
+    pest = await clients.telnet_in(a, "pest")
     assert (await owner.client.put("/api/v1/rooms/hall/admins/pest")).status_code == 204
     victim = await clients.telnet(b, "victim")
     victim.send("/ignore pest")

@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from tests.helpers.irc import joined
+from tests.helpers.moderation import services
 from tests.helpers.pglock import TableLock
 from tests.scale.clients import Clients, HttpUser
 from tests.scale.conftest import NodeFactory, done, eventually
 from tests.scale.mallory import applied
-from torbit.core import events as node_events
 from torbit.core.events import (
     Expelled,
     IgnoreChanged,
@@ -48,10 +48,7 @@ async def renamed_while(
     joins #hall, sets its topic and speaks there."""
     a = await make_node("a", irc=GUESTS)
     b = await make_node("b", irc=GUESTS)
-    alice = await clients.http(b, "alice")
-    for room in ("hall", "side"):
-        r = await alice.client.post("/api/v1/rooms", json={"name": room})
-        assert r.status_code == 201, r.text
+    alice = await clients.owner(b, "alice", "hall", "side")
     gus = await joined(a, "gus", "hall")
     gus.send("JOIN #side")
     await gus.expect(" 366 ")
@@ -65,15 +62,11 @@ async def renamed_while(
     assert r.status_code in (200, 204), r.text
     at_a = applied(a, kind)
 
-    lock = await TableLock.take(store_url, held_on, mode="EXCLUSIVE")
-    try:
+    async with TableLock.held(store_url, held_on, mode="EXCLUSIVE") as lock:
         gus.send("NICK gus2")
         await eventually("the rename waits on the lock", lock.waiting)
         action = asyncio.create_task(act(alice))
         await eventually("node a applied alice's act", lambda: done(bool(at_a)))
-    finally:
-        await lock.release()
-        await lock.close()
     assert (await action).status_code == 204
     await gus.expect(" NICK gus2")
     start = len(gus.lines)
@@ -82,11 +75,10 @@ async def renamed_while(
     return gus.lines[start:]
 
 
+@pytest.mark.usefixtures("patient_settling")
 async def test_a_ban_on_b_during_a_rename_on_a_bars_the_new_nick(
-    make_node: NodeFactory, clients: Clients, empty_db: str, monkeypatch: pytest.MonkeyPatch
+    make_node: NodeFactory, clients: Clients, empty_db: str
 ) -> None:
-    monkeypatch.setattr(node_events, "SETTLE_WAIT_S", 60.0)  # not the loaded machine's test
-
     async def ban(alice: HttpUser) -> httpx.Response:
         return await alice.client.put("/api/v1/rooms/hall/bans/gus")
 
@@ -95,11 +87,10 @@ async def test_a_ban_on_b_during_a_rename_on_a_bars_the_new_nick(
     assert not any(" TOPIC #hall " in line for line in told), told
 
 
+@pytest.mark.usefixtures("patient_settling")
 async def test_a_deop_on_b_during_a_rename_on_a_leaves_the_new_nick_no_rights(
-    make_node: NodeFactory, clients: Clients, empty_db: str, monkeypatch: pytest.MonkeyPatch
+    make_node: NodeFactory, clients: Clients, empty_db: str
 ) -> None:
-    monkeypatch.setattr(node_events, "SETTLE_WAIT_S", 60.0)
-
     async def deop(alice: HttpUser) -> httpx.Response:
         return await alice.client.delete("/api/v1/rooms/hall/admins/gus")
 
@@ -108,11 +99,11 @@ async def test_a_deop_on_b_during_a_rename_on_a_leaves_the_new_nick_no_rights(
     assert not any(" TOPIC #hall " in line for line in told), told
 
 
+@pytest.mark.usefixtures("patient_settling")
 async def test_a_mute_on_b_during_a_rename_on_a_silences_the_new_nick(
-    make_node: NodeFactory, clients: Clients, empty_db: str, monkeypatch: pytest.MonkeyPatch
+    make_node: NodeFactory, clients: Clients, empty_db: str
 ) -> None:
     """Held after its copy of the mutes (at the ignores: ivy's ignore of gus goes to gus2)."""
-    monkeypatch.setattr(node_events, "SETTLE_WAIT_S", 60.0)
 
     async def mute(alice: HttpUser) -> httpx.Response:
         r = await alice.client.put("/api/v1/rooms/hall/mutes/gus", json={"minutes": 30})
@@ -129,9 +120,7 @@ async def test_the_next_holder_of_a_renamed_guests_old_name_is_the_only_one_bann
     done to the renamed guest too."""
     a = await make_node("a", irc=GUESTS)
     b = await make_node("b", irc=GUESTS)
-    alice = await clients.http(b, "alice")
-    r = await alice.client.post("/api/v1/rooms", json={"name": "hall"})
-    assert r.status_code == 201, r.text
+    alice = await clients.owner(b, "alice", "hall")
     gus = await joined(a, "gus", "hall")
     gus.send("NICK gus2")
     await gus.expect(" NICK gus2")
@@ -150,34 +139,34 @@ async def test_the_next_holder_of_a_renamed_guests_old_name_is_the_only_one_bann
     assert "still here" in texts
 
 
+@pytest.mark.usefixtures("patient_settling")
 async def test_an_ignore_on_b_during_a_rename_on_a_holds_for_the_new_nick(
-    make_node: NodeFactory, clients: Clients, empty_db: str, monkeypatch: pytest.MonkeyPatch
+    make_node: NodeFactory, clients: Clients, empty_db: str
 ) -> None:
     """The rename held at its copy of who ignores the old name (ivy's); bob's ignore of gus,
-    on b, written meanwhile, went with the old name: gus2 was heard."""
-    monkeypatch.setattr(node_events, "SETTLE_WAIT_S", 60.0)
+    on b, written meanwhile, went with the old name: gus2 was heard. Its answer, settled,
+    waits for a to do it again to gus2 once the rename ended (core/renames.py): by then
+    gus2 is on bob's list and the NICK was sent (ci142's miss: the lock's count of waiters,
+    tests/helpers/pglock.py, let the rename's write run out of time before the lock went)."""
     a = await make_node("a", irc=GUESTS)
     b = await make_node("b", irc=GUESTS)
     gus = await joined(a, "gus", "hall")
     ivy = await clients.http(b, "ivy")
     bob = await clients.http(b, "bob")
+    a_node, b_table = services(a).subscriptions.cluster.node, services(b).subscriptions.cluster
+    await eventually("b waits for a's word (settled)", lambda: done(a_node in b_table.nodes()))
     r = await ivy.client.put("/api/v1/me/ignores/gus")
     assert r.status_code in (200, 204), r.text
     at_a = applied(a, IgnoreChanged)
 
-    lock = await TableLock.take(empty_db, "ignores", mode="EXCLUSIVE")
-    try:
+    async with TableLock.held(empty_db, "ignores", mode="EXCLUSIVE") as lock:
         gus.send("NICK gus2")
         await eventually("the rename waits on the lock", lock.waiting)
         ignore = asyncio.create_task(bob.client.put("/api/v1/me/ignores/gus"))
         await eventually("bob's ignore waits too", lambda: lock.waiting(2))
-    finally:
-        await lock.release()
-        await lock.close()
     assert (await ignore).status_code in (200, 204)
-    # within the settled wait set above: ci142, loaded, did not see the NICK within 10 s
-    await gus.expect(" NICK gus2", timeout=75)
-    await eventually("node a applied bob's ignore", lambda: done(bool(at_a)))
-    r = await bob.client.get("/api/v1/me/ignores")
+    r = await bob.client.get("/api/v1/me/ignores")  # at once: a's redo came before the answer
     assert r.status_code == 200, r.text
     assert "gus2" in str(r.json()), r.text
+    assert at_a, "node a applied bob's ignore"
+    await gus.expect(" NICK gus2")  # sent before a's redo, so before the answer

@@ -25,14 +25,10 @@ async def test_kick_ban_and_leave_refuse_the_next_http_send_on_both_nodes(
 ) -> None:
     a = await make_node("a")
     b = await make_node("b")
-    alice = await clients.http(a, "alice")
-    r = await alice.client.post("/api/v1/rooms", json={"name": "hall"})
-    assert r.status_code == 201, r.text
+    alice = await clients.owner(a, "alice", "hall")
     bob_a = await clients.http(a, "bob")
     bob_b = await clients.http(b, "bob", new=False)
-    carol = await clients.telnet(b, "carol")  # tells when b has applied an event
-    carol.send("/join hall")
-    await carol.expect(r"^\* you are in #hall")
+    carol = await clients.telnet_in(b, "carol")  # tells when b has applied an event
 
     async def known_on_both() -> None:
         for bob in (bob_a, bob_b):  # the classic route makes him a member of a public room

@@ -22,17 +22,11 @@ async def test_kick_ban_and_mute_reach_sessions_on_the_other_node(
 ) -> None:
     a = await make_node("a")
     b = await make_node("b")
-    alice = await clients.http(a, "alice")
-    r = await alice.client.post("/api/v1/rooms", json={"name": "hall"})
-    assert r.status_code == 201, r.text
+    alice = await clients.owner(a, "alice", "hall")
     bob_ws = await clients.ws(b, "bob")
-    bob = await clients.telnet(b, "bob")
-    bob.send("/join hall")
-    await bob.expect(r"^\* you are in #hall")
+    bob = await clients.telnet_in(b, "bob")
     await bob_ws.subscribe("hall")
-    carol = await clients.telnet(b, "carol")
-    carol.send("/join hall")
-    await carol.expect(r"^\* you are in #hall")
+    carol = await clients.telnet_in(b, "carol")
 
     # a mute made on a stops bob's telnet lines on b, where no store is asked per line
     r = await alice.client.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 5})
@@ -95,15 +89,9 @@ async def test_an_admin_who_parts_on_one_node_has_no_rights_on_the_other(
     main he joined again as an admin and kicked carol."""
     a = await make_node("a")
     b = await make_node("b")
-    alice = await clients.http(a, "alice")
-    r = await alice.client.post("/api/v1/rooms", json={"name": "hall"})
-    assert r.status_code == 201, r.text
-    bob = await clients.telnet(b, "bob")
-    bob.send("/join hall")
-    await bob.expect(r"^\* you are in #hall")
-    carol = await clients.telnet(b, "carol")
-    carol.send("/join hall")
-    await carol.expect(r"^\* you are in #hall")
+    alice = await clients.owner(a, "alice", "hall")
+    bob = await clients.telnet_in(b, "bob")
+    carol = await clients.telnet_in(b, "carol")
     assert (await alice.client.put("/api/v1/rooms/hall/admins/bob")).status_code == 204
     await bob.expect(r"^\* alice made bob an admin of #hall$")
     irc = await irc_user(a, "x", sasl_username="bob", sasl_password=PASSWORD, join=("#hall",))

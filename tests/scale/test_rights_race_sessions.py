@@ -132,14 +132,6 @@ async def test_a_line_door_send_held_while_a_ban_is_made_is_stored_before_it_or_
     assert "after the ban" not in [m["text"] for m in hers]
 
 
-async def waits_on(lock: TableLock, table: str) -> bool:
-    """Someone waits for a lock on `table` (not just any lock: two are held here)."""
-    n = await lock.conn.fetchval(
-        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass", table
-    )
-    return bool(n)
-
-
 async def test_an_http_send_held_on_its_login_recheck_while_her_voice_is_taken_stores_nothing(
     make_node: NodeFactory, clients: Clients, empty_db: str
 ) -> None:
@@ -164,14 +156,14 @@ async def test_an_http_send_held_on_its_login_recheck_while_her_voice_is_taken_s
     tokens: TableLock | None = None
     try:
         send = asyncio.create_task(mallory.post("/send/hall/mallory", content="held"))
-        await eventually("her standing read waits", lambda: waits_on(standing, "room_invites"))
+        await eventually("her standing read waits", standing.waiting)
         async with httpx.AsyncClient(base_url=url(b), headers=bearer(bob_token)) as bob_b:
             r = await bob_b.delete("/api/v1/sessions/current")
         assert r.status_code == 204, r.text
         await eventually("a applied bob's logout", lambda: done(bool(logged_out)))
         tokens = await TableLock.take(empty_db, "tokens")
         await standing.release()
-        await eventually("her login's recheck waits", lambda: waits_on(tokens, "tokens"))
+        await eventually("her login's recheck waits", tokens.waiting)
         r = await alice.client.delete("/api/v1/rooms/hall/voices/mallory")
         assert r.status_code == 204, r.text
         await eventually("a applied the devoice", lambda: done(bool(devoiced)))
