@@ -21,7 +21,8 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, register
 from tests.helpers.irc import RawIrc
-from tests.helpers.moderation import api, audit, create_room, services
+from tests.helpers.moderation import Ws, api, audit, create_room, services
+from tests.security.conftest import telnet_login
 from tests.security.test_mask_deop import cli_accounts
 from torbit.app import App
 
@@ -98,13 +99,23 @@ async def test_a_demoted_admin_leaves_the_private_rooms_held_by_the_right_alone(
     store = services(rooms).store
     bob = await irc_in(rooms, "bob", "den")
     carol = await irc_in(rooms, "carol", "den")
+    alice = await telnet_login(rooms, "alice")
+    alice.send("/join den")
+    await alice.expect(r"you are in #den")
+    carol_ws = await Ws.open(rooms, "carol")
+    await carol_ws.subscribe("den")
     await demote(rooms, "carol")
     # the room is told as of a kick, from the server (no user did it), and so is carol
     kick = await bob.expect(" KICK #den carol ")
     assert kick.startswith(":") and "!" not in kick.split()[0], kick
     assert kick.endswith(f":{DEMOTED}"), kick
     await carol.expect(" KICK #den carol ")
+    await alice.expect(rf"carol was kicked from #den by the server's operator \({DEMOTED}\)")
     assert "login revoked" in await carol.expect("ERROR")
+    kicked = await carol_ws.next("notice", "you were kicked from #den")
+    assert kicked["text"].endswith(f"by the server's operator ({DEMOTED})"), kicked
+    await carol_ws.next("notice", "you are no longer a server admin")
+    await carol_ws.close()
     assert await kicks(rooms, "den") == [KICKED]
     assert sorted(await store.rooms_of("carol")) == ["adm", "hall", "inv", "mask", "own", "was"]
     for room in ("adm", "hall", "inv", "mask", "own", "was"):
@@ -124,6 +135,7 @@ async def test_a_demoted_admin_leaves_the_private_rooms_held_by_the_right_alone(
     await again.close()
     await bob.close()
     await carol.close()
+    await alice.close()
 
 
 async def test_a_join_held_at_its_write_while_the_demotion_runs_is_taken_back(
