@@ -61,20 +61,22 @@ async def kicks(app: App, room: str) -> list[tuple[str, str | None, str]]:
 async def rooms(make_server: ServerFactory) -> App:
     """alice owns the private rooms #den (carol in by the right alone), #inv (carol invited,
     then joined), #adm (joined by the right, then made a room admin), #mask (joined by the
-    right; an invite exception names her account), #was (joined while it was public) and
-    the public #hall; carol owns the private #own. bob is in #den."""
+    right; an invite exception names her account), #addr (joined from an address one of
+    its invite exceptions matches), #was (joined while it was public) and the public #hall; carol owns the private #own. bob is in #den."""
     server = await make_server(limits={"create_rate": 0, "join_rate": 0, "moderation_rate": 0})
     async with api(server, "alice") as a:
         await register(a, "alice", "bob", "carol")
-        for name in ("den", "inv", "adm", "mask", "was"):
+        for name in ("den", "inv", "adm", "mask", "addr", "was"):
             await create_room(a, name, private=name != "was")
+        here = {"mask": "*!*@127.0.0.1", "kind": "invite"}  # the address she joins from
+        assert (await a.put("/api/v1/rooms/addr/exceptions", params=here)).status_code == 204
         await create_room(a, "hall")
         r = await a.post("/api/v1/rooms/inv/invites", json={"user": "carol"})
         assert r.status_code == 204, r.text
         r = await a.post("/api/v1/rooms/den/invites", json={"user": "bob"})
         assert r.status_code == 204, r.text
     await services(server).accounts.set_admin("carol", True)
-    for room in ("den", "inv", "adm", "mask", "was", "hall"):
+    for room in ("den", "inv", "adm", "mask", "addr", "was", "hall"):
         assert await join(server, "carol", room) == 200
     assert await join(server, "bob", "den") == 200
     async with api(server, "carol") as c:
@@ -117,8 +119,9 @@ async def test_a_demoted_admin_leaves_the_private_rooms_held_by_the_right_alone(
     await carol_ws.next("notice", "you are no longer a server admin")
     await carol_ws.close()
     assert await kicks(rooms, "den") == [KICKED]
-    assert sorted(await store.rooms_of("carol")) == ["adm", "hall", "inv", "mask", "own", "was"]
-    for room in ("adm", "hall", "inv", "mask", "own", "was"):
+    kept = ["addr", "adm", "hall", "inv", "mask", "own", "was"]
+    assert sorted(await store.rooms_of("carol")) == kept
+    for room in kept:
         assert await kicks(rooms, room) == []
     # logged in again: #den is a private room she may not know of, on every door
     async with api(rooms, "carol") as c:

@@ -47,15 +47,19 @@ def admit(
     return standing
 
 
-def by_right(standing: Standing, room: Room, user_key: str, *, invex: bool = False) -> bool:
+async def by_right(
+    masks: RoomMasks, standing: Standing, room: Room, user_key: str, visitor: Visitor | None
+) -> bool:
     """Whether a join of the room, by a user of this standing who is not yet a member, is
     let in by the server-admin right alone: a private room they do not own, are not invited
-    to, and whose invite exceptions did not let their client in (`invex`). Such a
-    membership is kept as such (`Store.add_member`) and ends with the right
-    (core/demotion.py)."""
-    if not room.private or not standing.server_admin or invex:
+    to, and none of whose invite exceptions matches their client (`visitor`; a server admin
+    is not asked them to join). Such a membership is kept as such (`Store.add_member`) and
+    ends with the right (core/demotion.py)."""
+    if not room.private or not standing.server_admin:
         return False
-    return not replace(standing, server_admin=False, member=False).may_see(room, user_key)
+    if replace(standing, server_admin=False, member=False).may_see(room, user_key):
+        return False
+    return visitor is None or not (await masks.of(room)).invited(visitor)
 
 
 def mask_exempt(standing: Standing, room: Room, user_key: str) -> bool:

@@ -188,7 +188,7 @@ class Membership(JoinChecks, RoomListings):
                 else:  # another's, made a moment ago: a mask may be on it already
                     await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
                 self._check_key(room, standing, user_key, join_key)
-            by_right = access.by_right(standing, room, user_key, invex=invex)  # demotion.py
+            by_right = await access.by_right(self.ban_masks, standing, room, user_key, visitor)
             if self._limited(room, standing, user_key):
                 async with self._room_locks.hold(room.key):
                     await self._check_full(room)
