@@ -260,6 +260,7 @@ async def start_core(
         change_rate=RateLimiter(s.limits.password_change_rate, s.limits.password_change_burst),
         log=message_log,
         revoke=revocations.revoke,
+        tell=lambda event: events.publish(event, settled=True),
     )
     # every read of messages pays from one budget per user: pages, receives, join history
     reads = ReadBudget(RateLimiter(s.limits.read_rate, s.limits.read_burst))

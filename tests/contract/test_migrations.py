@@ -295,3 +295,36 @@ async def test_0013_keeps_memberships_that_were_never_entered(
         assert await store.last_entered("bob") is None
         assert await store.enter_room("den", "bob", NOW)
         assert await store.last_entered("bob") == "den"
+
+
+@by_backend
+async def test_0014_takes_older_memberships_as_not_joined_by_right(
+    backend: str, fresh_database: Callable[[str], str]
+) -> None:
+    """A membership stored before 0014 is not one joined by the server-admin right alone (the
+    store cannot tell): a demotion leaves it. One added after is kept as such."""
+    url = fresh_database(backend)
+    at = NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S.%f")
+    await at_revision(
+        url,
+        "0013",
+        (
+            "INSERT INTO users (key, name, password_hash, created_at, is_admin, "
+            "credential, skeleton) VALUES ('bob', 'bob', 'h', :at, true, 'c', 'bob')",
+            {"at": at},
+        ),
+        *(
+            (
+                "INSERT INTO rooms (key, name, created_at, owner, topic, private, "
+                f"skeleton) VALUES ('{key}', '{key}', :at, NULL, '', true, '{key}')",
+                {"at": at},
+            )
+            for key in ("den", "attic")
+        ),
+        ("INSERT INTO memberships (room_key, user_key) VALUES ('den', 'bob')", {}),
+    )
+    async with upgraded(url) as store:
+        assert await store.rooms_of("bob") == ["den"]
+        assert await store.rooms_joined_by_right("bob") == []
+        assert await store.add_member("attic", "bob", by_right=True)
+        assert await store.rooms_joined_by_right("bob") == ["attic"]

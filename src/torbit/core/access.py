@@ -7,6 +7,8 @@ a session that joined was checked then, and a kick or ban ends its listening."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from torbit.core.banmasks import RoomMasks, Visitor
 from torbit.core.models import Role, Room, Standing
 from torbit.core.names import name_key
@@ -43,6 +45,21 @@ def admit(
         if standing.banned and not standing.server_admin:
             raise Forbidden(f"you are banned from #{room.name}")
     return standing
+
+
+async def by_right(
+    masks: RoomMasks, standing: Standing, room: Room, user_key: str, visitor: Visitor | None
+) -> bool:
+    """Whether a join of the room, by a user of this standing who is not yet a member, is
+    let in by the server-admin right alone: a private room they do not own, are not invited
+    to, and none of whose invite exceptions matches their client (`visitor`; a server admin
+    is not asked them to join). Such a membership is kept as such (`Store.add_member`) and
+    ends with the right (core/demotion.py)."""
+    if not room.private or not standing.server_admin:
+        return False
+    if replace(standing, server_admin=False, member=False).may_see(room, user_key):
+        return False
+    return visitor is None or not (await masks.of(room)).invited(visitor)
 
 
 def mask_exempt(standing: Standing, room: Room, user_key: str) -> bool:

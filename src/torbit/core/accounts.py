@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 
+from torbit.core.demotion import Tell, leave_rooms_of_the_right, through_the_store
 from torbit.core.hashing import PasswordHashing
 from torbit.core.identity import NamePolicy, skeleton
 from torbit.core.limits import AddressRates, RateLimiter
@@ -96,11 +97,14 @@ class Accounts:
         change_rate: RateLimiter | None = None,
         log: MessageLog | None = None,
         revoke: Revoke | None = None,
+        tell: Tell | None = None,
         deletion_grace: float = DELETION_GRACE,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`revoke` tells every node to close sessions: a node's Revocations.revoke, or (the
         default, for processes that are not nodes) an append to the store's revocations.
+        `tell` tells every node of another event (a demotion's ends of memberships): a
+        node's NodeEvents.publish, or (the default) the store's feed, as `revoke`.
         `log` is needed by `delete` only (a deleted account's messages go with it).
         `change_rate`: a user's own password changes (`change_password`), per user."""
         self._store = store
@@ -115,6 +119,7 @@ class Accounts:
         self._changing: set[str] = set()  # keys of the users whose change is under way here
         self._log = log
         self._revoke: Revoke = revoke or (lambda r: store.add_revocation(r, self._now()))
+        self._tell = tell or through_the_store(store, lambda: self._now())
         self._deletion_grace = deletion_grace
         self._now = now
         # A hash to verify against when the name is unknown, so timing does not reveal it.
@@ -437,28 +442,21 @@ class Accounts:
         credential; their password and tokens stay, and they may log in again): what a
         server admin may do is read from the store at each action, but a session that went
         where only a server admin may stay (a room whose ban masks match it: masks never
-        bar a server admin) would stay there. Sessions acting as the account's operator
+        bar a server admin) would stay there. Before that, they leave the rooms they were
+        in only by the right (core/demotion.py). Sessions acting as the account's operator
         (core/operators.py) lose that status at once and stay connected."""
         user = await self.get(name)
         if not await self._store.set_admin(user.key, is_admin):
             raise NotFound(f"no such user {name!r}")
         if user.is_admin and not is_admin:
-            await self._leave_banned_rooms(user.key)
+            # the nodes forget those memberships with the kicks told (core/membercache.py)
+            await leave_rooms_of_the_right(self._store, user, self._now, self._tell)
             # the credential as it is now: a session opened meanwhile with a new password
             # was opened while an admin too
             now = await self._store.get_user(user.key)
             credential = now.credential if now is not None else user.credential
             why = "you are no longer a server admin"
             await self._revoke(Revocation(user.key, why, credential))
-
-    async def _leave_banned_rooms(self, user_key: str) -> None:
-        """No room bans a server admin, so one may join a room that banned their account
-        before they became one; no longer one, they are banned there again, and such a
-        membership would let them back in (a member is admitted as such). It ends here;
-        the nodes forget it with the revocation that follows (core/membercache.py)."""
-        for room_key in await self._store.rooms_of(user_key):
-            if (await self._store.standing(room_key, user_key)).banned:
-                await self._store.remove_member(room_key, user_key)
 
 
 def _taken(name: str, found: list[User]) -> Conflict | None:

@@ -71,19 +71,26 @@ class JoinChecks:
         await self.known.ended(user_key, room.key)
         raise Forbidden(f"you are in or own too many rooms (limit {limit}): /leave one first")
 
-    async def _add(self, room_key: str, user_key: str, created: bool) -> bool:
+    async def _add(
+        self, room_key: str, user_key: str, created: bool, *, by_right: bool = False
+    ) -> bool:
         """`add_member`; a room the user has just made is taken back when their account was
         deleted meanwhile (on another node: the store orders the two, `insert_room`), else
         the name's next holder owned it."""
         try:
-            return await self._store.add_member(room_key, user_key)
+            return await self._store.add_member(room_key, user_key, by_right=by_right)
         except NotFound:
             if created:
                 await self._store.delete_room_if_empty(room_key)
             raise
 
     async def _still_admitted(
-        self, user: str, room_name: str, room_key: str, invex: Visitor | None = None
+        self,
+        user: str,
+        room_name: str,
+        room_key: str,
+        invex: Visitor | None = None,
+        by_right: bool = False,
     ) -> None:
         """Asked again once the membership is added: a ban (or the room's deletion) since
         the standing was first read would otherwise be undone by this join. A ban ends the
@@ -95,10 +102,17 @@ class JoinChecks:
         (not this node's copy, which another node's lift reaches later): one lifted since
         the first look, with the room still private to the user, takes the join back, as a
         ban does (a lift after this read came after the join, and keeps its member, as
-        IRC's -I does)."""
+        IRC's -I does). `by_right`: a private room joined by the server-admin right alone;
+        taken back when the right was taken away since the first look (core/demotion.py:
+        a demotion that looked for such memberships before this one was added missed it)."""
         user_key = name_key(user)
         room, standing = await self._store.room_and_standing(room_key, user_key)
         if room is not None and not (standing.banned and not standing.server_admin):
+            alone = replace(standing, member=False)
+            if by_right and not alone.may_see(room, user_key):
+                await self._store.remove_member(room_key, user_key)
+                await self.known.ended(user_key, room_key)
+                raise access.hidden(room_name)
             if invex is None or await self._invex_holds(room, standing, user_key, invex):
                 return
             await self._store.remove_member(room_key, user_key)

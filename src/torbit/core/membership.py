@@ -188,17 +188,18 @@ class Membership(JoinChecks, RoomListings):
                 else:  # another's, made a moment ago: a mask may be on it already
                     await access.check_masks(self.ban_masks, standing, room, user_key, visitor)
                 self._check_key(room, standing, user_key, join_key)
+            by_right = await access.by_right(self.ban_masks, standing, room, user_key, visitor)
             if self._limited(room, standing, user_key):
                 async with self._room_locks.hold(room.key):
                     await self._check_full(room)
-                    added = await self._store.add_member(room.key, user_key)
+                    added = await self._store.add_member(room.key, user_key, by_right=by_right)
                     if added:
                         await self._still_room_for(room, user_key)
             else:
-                added = await self._add(room.key, user_key, created)
+                added = await self._add(room.key, user_key, created, by_right=by_right)
             if added and not founded:
                 by_mask = visitor if invex else None
-                await self._still_admitted(user, room_name, room.key, by_mask)
+                await self._still_admitted(user, room_name, room.key, by_mask, by_right)
             if recount and (added or created):
                 await self._still_within_rooms(user, room, created=created)
             if founded:  # a guest's room: no owner, its founder is its first admin

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from torbit.core.delivery import Notice, NoticeKind
+from torbit.core.demotion import OPERATOR
 from torbit.core.events import Expelled, Invited, MuteChanged, RoomNotice
 from torbit.core.format import counted
 from torbit.core.mutes import set_at
@@ -24,14 +25,15 @@ class ModerationNotices(RoomAuthority):
         if event.verb == "banned":
             kind = NoticeKind.BAN if event.was_member else NoticeKind.BAN_ABSENT
         why = f" ({event.reason})" if event.reason else ""
+        by = event.by or OPERATOR  # "": the server's operator (the CLI: core/demotion.py)
         where = {"room": event.room, "room_name": event.room_name}
         about = {"user": event.name, "by": event.by, "detail": event.reason, **where}
         for session in self._subs.sessions_of(event.user):
             if self._subs.is_listening(session, event.room):
-                text = f"you were {event.verb} from #{event.room_name} by {event.by}{why}"
+                text = f"you were {event.verb} from #{event.room_name} by {by}{why}"
                 session.notify(Notice(text, kind, **about), event.room)
                 self._subs.drop(session, event.room)
-        text = f"{event.name} was {event.verb} from #{event.room_name} by {event.by}{why}"
+        text = f"{event.name} was {event.verb} from #{event.room_name} by {by}{why}"
         self._subs.notify(
             event.room, Notice(text, kind, **about), about=(event.user, name_key(event.by))
         )

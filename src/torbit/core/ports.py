@@ -142,8 +142,10 @@ class Store(Protocol):
         """Delete the room with its invitations, bans, mutes, admins and read cursors, in one
         transaction, if it still has no members; True if it was deleted."""
 
-    async def add_member(self, room_key: str, user_key: str) -> bool:
-        """True if the user was not a member before."""
+    async def add_member(self, room_key: str, user_key: str, *, by_right: bool = False) -> bool:
+        """True if the user was not a member before. `by_right`: a private room joined by
+        the server-admin right alone (`rooms_joined_by_right`); kept only by a new
+        membership (an existing one is left as it is)."""
 
     async def remove_member(self, room_key: str, user_key: str) -> bool:
         """End the user's membership with its room admin rights and voice, in one transaction
@@ -155,6 +157,11 @@ class Store(Protocol):
 
     async def rooms_of(self, user_key: str) -> list[str]:
         """Keys of the rooms the user is a member of."""
+
+    async def rooms_joined_by_right(self, user_key: str) -> list[str]:
+        """Keys of the rooms the user is a member of that they joined by the server-admin
+        right alone (`add_member`'s `by_right`): those they leave when it is taken away
+        (core/demotion.py)."""
 
     async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
         """Note that the member went into the room to talk in it at `at` (telnet's /join);

@@ -123,7 +123,7 @@ class CassandraStore(UsersCql, RoomModerationCql, RoomMasksCql, AuditCql, Sessio
         )
         return (room, standing) if room is not None else (None, Standing())
 
-    async def add_member(self, room_key: str, user_key: str) -> bool:
+    async def add_member(self, room_key: str, user_key: str, *, by_right: bool = False) -> bool:
         room, user, pair = await asyncio.gather(
             self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
             self.cql.one(f"SELECT name FROM {self.ks}.users WHERE key = ?", user_key),
@@ -134,7 +134,12 @@ class CassandraStore(UsersCql, RoomModerationCql, RoomMasksCql, AuditCql, Sessio
         if pair.get("member"):
             return False
         values: dict[str, Any] = {"member": True, "joined": True}
-        extra: list[tuple[str, Params]] = []
+        extra: list[tuple[str, Params]] = [
+            (  # this membership's, written each time: a past one's may be on the row
+                f"UPDATE {self.ks}.user_rooms SET by_right = ? WHERE user_key = ? AND room_key = ?",
+                (by_right or None, user_key, room_key),
+            )
+        ]
         if pair.get("voiced"):  # a voice written as the last membership ended: not this one's
             values["voiced"] = None
             extra.append(self._role_write(room_key, "voiced", user_key, None))
@@ -200,6 +205,13 @@ class CassandraStore(UsersCql, RoomModerationCql, RoomMasksCql, AuditCql, Sessio
             f"SELECT room_key, member FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
         )
         return [str(r["room_key"]) for r in rows if r["member"]]
+
+    async def rooms_joined_by_right(self, user_key: str) -> list[str]:
+        rows = await self.cql.rows(
+            f"SELECT room_key, member, by_right FROM {self.ks}.user_rooms WHERE user_key = ?",
+            user_key,
+        )
+        return [str(r["room_key"]) for r in rows if r["member"] and r["by_right"]]
 
     # for tools and tests
 

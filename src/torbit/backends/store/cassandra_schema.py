@@ -33,7 +33,8 @@ writes never mix there.
                                      standing in one read; a room's members and their count;
                                      `joined` stays after leaving: who may hold a cursor there
     user_rooms       (user, room) → the same flags    rooms_of, invited_rooms, user deletion;
-                     and entered_at (telnet's /join)  where a returning user lands
+                     and entered_at (telnet's /join)  where a returning user lands;
+                     and by_right (a server admin's)  the rooms left at their demotion
     room_roles       (room, role, user) → name        a room's admins, voiced members, bans
     room_ban_masks   (room, mask) → set_by, set_at    a room's ban masks (core/banmasks.py)
     room_exception_masks  (room, kind, mask) → set_by, set_at    its ban exceptions ("e")
@@ -319,6 +320,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         14,
         "when a member last went into a room to talk in it (SQL 0013): where a user lands",
         ("ALTER TABLE {ks}.user_rooms ADD IF NOT EXISTS entered_at bigint",),
+    ),
+    Migration(
+        15,
+        "a private room joined by the server-admin right alone (SQL 0014): left at demotion",
+        ("ALTER TABLE {ks}.user_rooms ADD IF NOT EXISTS by_right boolean",),
     ),
 )
 

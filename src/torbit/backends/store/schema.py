@@ -132,6 +132,9 @@ memberships = Table(
     # migration 0013: when the user last went into the room to talk in it (telnet's /join);
     # the newest is where a returning user lands (core/comeback.py); NULL: never
     Column("entered_at", UTCDateTime, nullable=True),
+    # migration 0014: joined a private room by the server-admin right alone (not invited,
+    # not its owner, no invite exception): the membership ends when the right is taken away
+    Column("by_right", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_memberships_user_key", "user_key"),
 )
 

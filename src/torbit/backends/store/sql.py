@@ -112,17 +112,17 @@ class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, S
 
         return [r[0] for r in await self.fetch(query, OWNED_ROOMS, user_key)]
 
-    async def add_member(self, room_key: str, user_key: str) -> bool:
+    async def add_member(self, room_key: str, user_key: str, *, by_right: bool = False) -> bool:
         """True if the user was not a member before; NotFound if the room or user is unknown."""
 
         def insert() -> Executable:
             return (
                 self.dialect.insert(memberships)
-                .values(room_key=room_key, user_key=user_key)
+                .values(room_key=room_key, user_key=user_key, by_right=by_right)
                 .on_conflict_do_nothing()
             )
 
-        params = (room_key, user_key)
+        params = (room_key, user_key, by_right)
         try:  # every first join: on SQLite committed here when it is free (write_now)
             added = self.dialect.write_now(self.engine, ADD_MEMBER, params)
             if added is None:
@@ -167,6 +167,15 @@ class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, S
             )
 
         return [r[0] for r in await self.fetch(query, ROOMS_OF, user_key)]
+
+    async def rooms_joined_by_right(self, user_key: str) -> list[str]:
+        query = (
+            select(memberships.c.room_key)
+            .where(memberships.c.user_key == user_key, memberships.c.by_right)
+            .order_by(memberships.c.room_key)
+        )
+        async with self._read() as conn:
+            return [r[0] for r in await conn.execute(query)]
 
     async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
         """On SQLite committed here and now when it is free (write_now): a telnet logout's,

@@ -49,7 +49,9 @@ ROOMS_HELD = (
 # a token's hash, then the time it must expire after (as Core stores it: stored_time)
 TOKEN_USER = "SELECT user_key FROM tokens WHERE hash = ? AND expires_at > ?"
 TOKEN_EXPIRY = "SELECT expires_at FROM tokens WHERE hash = ?"
-ADD_MEMBER = "INSERT INTO memberships (room_key, user_key) VALUES (?, ?) ON CONFLICT DO NOTHING"
+ADD_MEMBER = (
+    "INSERT INTO memberships (room_key, user_key, by_right) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+)
 
 
 def _has(table: str) -> str:

@@ -336,7 +336,7 @@ def notice_lines(
         away: tuple[str, ...] = (notice.detail,) if notice.detail else ()
         return Rendered([Message("AWAY", away, mask(notice.user))])
     if kind in (NoticeKind.KICK, NoticeKind.BAN, NoticeKind.BAN_ABSENT, NoticeKind.UNBAN):
-        by = mask(notice.by)
+        by = mask(notice.by) if notice.by else server  # "": the operator (core/demotion.py)
         if kind is NoticeKind.UNBAN:
             return Rendered([Message("MODE", (chan, "-b", f"{notice.user}!*@*"), by)])
         lines = []

@@ -1,0 +1,43 @@
+"""`add_member(..., by_right=True)` / `rooms_joined_by_right`: a private room a server admin
+joined by that right alone, kept on the membership (core/demotion.py ends it with the
+right). It goes with the membership: left and joined again otherwise, it is not by right."""
+
+from __future__ import annotations
+
+from tests.contract.conftest import STORE_BACKENDS
+from tests.contract.test_store import room, users
+from torbit.core.ports import Store
+
+BACKENDS_UNDER_TEST = STORE_BACKENDS
+
+
+async def test_a_membership_joined_by_right_is_kept_as_such(store: Store) -> None:
+    await users(store, "alice", "bob")
+    for name in ("den", "hall", "yard"):
+        await store.create_room(room(name))
+    assert await store.add_member("den", "alice", by_right=True)
+    assert await store.add_member("hall", "alice")
+    assert await store.add_member("yard", "alice", by_right=True)
+    assert await store.add_member("den", "bob")
+    assert await store.rooms_joined_by_right("alice") == ["den", "yard"]
+    assert await store.rooms_joined_by_right("bob") == []
+    # a member already: the membership is left as it is, flag and all
+    assert not await store.add_member("hall", "alice", by_right=True)
+    assert not await store.add_member("den", "alice")
+    assert await store.rooms_joined_by_right("alice") == ["den", "yard"]
+
+
+async def test_leaving_ends_it_and_a_join_after_is_its_own(store: Store) -> None:
+    await users(store, "alice", "carol")
+    for name in ("den", "yard"):
+        await store.create_room(room(name))
+    assert await store.add_member("den", "alice", by_right=True)
+    assert await store.add_member("yard", "alice", by_right=True)
+    assert await store.remove_member("den", "alice")
+    assert await store.rooms_joined_by_right("alice") == ["yard"]
+    assert await store.add_member("den", "alice")  # invited, say: not by right
+    assert await store.rooms_joined_by_right("alice") == ["yard"]
+    await store.expel("yard", "alice")  # a kick
+    assert await store.rooms_joined_by_right("alice") == []
+    assert await store.add_member("yard", "alice")
+    assert await store.rooms_joined_by_right("alice") == []
