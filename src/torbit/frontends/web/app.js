@@ -721,6 +721,19 @@
     }
   }
   $("login-form").addEventListener("submit", (e) => { e.preventDefault(); credentials(false); });
+
+  // registration closed (chat.registration): the form offers no Register button and says
+  // why, as the telnet greeting does; the server refuses a registration all the same (403)
+  async function showRegistration() {
+    let open = true;  // the server away: offered, and its answer says why not
+    try {
+      open = (await request("GET", "/server", undefined, false)).registration !== "closed";
+    } catch { /* as open */ }
+    $("register-button").hidden = !open;
+    $("login-intro").textContent = open ? "Log in, or pick a name and password to register."
+      : "Log in with your name and password. Registration is closed on this server: " +
+        "ask an administrator for an account.";
+  }
   $("register-button").addEventListener("click", () => credentials(true));
 
   $("logout").addEventListener("click", async () => {
@@ -758,6 +771,7 @@
     $("login").hidden = false;
     $("login-error").textContent = message;
     $("login-name").focus();
+    showRegistration();
   }
 
   async function start() {
