@@ -278,7 +278,7 @@
     });
     const others = page.rooms.filter((r) => !state.convs.has("#" + key(r.name))).map((r) => {
       const li = el("li");
-      const b = convButton("# " + r.name, guard(() => joinRoom(r.name)));
+      const b = convButton("# " + r.name, () => joinRoom(r.name).catch(joinError));
       b.append(el("span", "count", `${r.members} member${r.members === 1 ? "" : "s"}`));
       li.append(b);
       return li;
@@ -310,6 +310,7 @@
   async function joinRoom(name, joinKey) {  // joinKey: the room's join key, if it has one
     const body = joinKey ? { key: joinKey } : undefined;
     const room = await api("PUT", `/rooms/${enc(name)}/members/${enc(state.me)}`, body);
+    joinError(null);
     const c = conversation("#" + key(room.name), room.name);
     subscribe(c);
     saveRooms();
@@ -672,9 +673,17 @@
       await joinRoom(name, joinKey);  // "room key": a room with a join key
       input.value = "";
     } catch (err) {
-      systemLine(state.current, err.message, "error");
+      joinError(err);
     }
   });
+  $("join-room").addEventListener("input", () => joinError(null));
+
+  // a join refused is said under the join box, where the person is looking: on a phone the
+  // room list covers the conversation, so a line there went unseen
+  function joinError(err) {
+    $("join-error").textContent = err ? err.message : "";
+    $("join-error").hidden = !err;
+  }
 
   // drawers on narrow screens; the member list also collapses on wide ones
 
