@@ -762,7 +762,14 @@
       : "Your session has ended: log in again.");
   }
   window.addEventListener("storage", (e) => {
-    if (e.key === TOKEN && e.newValue === null && state.token) sessionEnded();
+    if (e.key !== TOKEN) return;
+    if (e.newValue === null && state.token) sessionEnded();
+    // logged in in another tab: this one, on its login form, follows (it stayed asking for
+    // a password, and a second login made a second token)
+    else if (e.newValue && !state.token && !$("login").hidden) {
+      state.token = e.newValue;
+      boot();
+    }
   });
 
   function logout(message) {
