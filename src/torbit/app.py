@@ -193,7 +193,11 @@ class App:
             )
             self.telnet_port = bound["telnet.port"].getsockname()[1]
             if telnet_tls is not None:
-                await self.telnet.listen(bound["telnet.tls_port"], telnet_tls)
+                await self.telnet.listen(
+                    bound["telnet.tls_port"],
+                    telnet_tls,
+                    plain_port=self.telnet_port if s.telnet.allow_plaintext_login else None,
+                )
                 self.telnet_tls_port = bound["telnet.tls_port"].getsockname()[1]
         if s.http.enabled:
             self.http = http_server(
@@ -255,7 +259,7 @@ class App:
         )
         self.irc_port = sock.getsockname()[1]
         if tls_sock is not None and tls is not None:
-            await self.irc.listen(tls_sock, tls)
+            await self.irc.listen(tls_sock, tls, plain_port=self.irc_port)
             self.irc_tls_port = tls_sock.getsockname()[1]
 
     async def _probe(self, pings: dict[str, Callable[[], Awaitable[None]]]) -> None:

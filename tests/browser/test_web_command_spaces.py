@@ -28,7 +28,7 @@ async def test_a_no_break_space_is_part_of_the_room_name(
     await alice.show_rooms()
     await alice.page.fill("#join-room", "a\u00a0b")
     await alice.page.press("#join-room", "Enter")
-    await expect(alice.page.locator("#scroller li.error")).to_be_visible()  # refused
+    await expect(alice.page.locator("#join-error")).to_be_visible()  # refused, under the box
     await expect(alice.page.locator("#conv-title")).to_have_text("#garden")
     await expect(alice.conv_button("#a")).to_have_count(0)
     await alice.say("/join a")  # an ASCII space still splits
@@ -51,7 +51,7 @@ async def test_a_room_name_with_spaces_is_refused_not_cut_short(
     await alice.show_rooms()
     await alice.page.fill("#join-room", "Room With Spaces")
     await alice.page.press("#join-room", "Enter")
-    await expect(alice.page.locator("#scroller li.error")).to_contain_text("no spaces")
+    await expect(alice.page.locator("#join-error")).to_contain_text("no spaces")
     await expect(alice.page.locator("#conv-title")).to_have_text("#garden")
     await expect(alice.conv_button("#room")).to_have_count(0)
     assert server.core is not None

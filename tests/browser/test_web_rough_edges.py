@@ -337,3 +337,19 @@ async def test_logging_out_in_one_tab_says_so_in_the_other(
     await expect(second.page.locator("#login-error")).to_have_text(
         "You logged out in another tab or window."
     )
+
+
+async def test_logging_in_in_one_tab_logs_in_the_other(server: App, open_page: PageFactory) -> None:
+    """Two tabs on the login form; log in in one. The other went on asking for a password
+    (and logging in there made a second token): it follows now, as it follows a logout."""
+    first = await open_page(server)
+    second = ChatPage(await first.page.context.new_page(), server)
+    await second.goto()
+    await expect(second.page.locator("#login")).to_be_visible()
+    await first.register("ines")
+    await second.expect_online()
+    await expect(second.page.locator("#me-name")).to_have_text("ines")
+    await first.page.click("#logout")  # and out again, in both
+    await expect(second.page.locator("#login-error")).to_have_text(
+        "You logged out in another tab or window."
+    )

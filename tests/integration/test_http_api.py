@@ -95,6 +95,14 @@ async def test_closed_registration_is_403(make_server: ServerFactory) -> None:
         assert "closed" in error_of(r, 403, "forbidden")
 
 
+async def test_the_server_says_whether_registration_is_open(make_server: ServerFactory) -> None:
+    for setting in ("closed", "open"):
+        app = await make_server(chat={"registration": setting})
+        async with http_client(app) as client:
+            r = await client.get("/api/v1/server")  # no login needed: the login form asks
+            assert r.status_code == 200 and r.json() == {"registration": setting}
+
+
 async def test_tokens_expire(make_server: ServerFactory) -> None:
     app = await make_server(http={"token_ttl_hours": 1e-5})  # 36 ms
     async with http_client(app) as client:

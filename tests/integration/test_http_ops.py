@@ -56,6 +56,7 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
     expected = {
         "/send/{room}/{user}": {"post"},
         "/receive/{room}/{user}": {"get"},
+        "/api/v1/server": {"get"},
         "/api/v1/users": {"post"},
         "/api/v1/sessions": {"post"},
         "/api/v1/sessions/current": {"delete"},

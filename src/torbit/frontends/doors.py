@@ -17,7 +17,12 @@ from typing import Any, Generic, Protocol, TypeVar
 from torbit.core.limits import ConnectionLimiter
 from torbit.frontends.admission import Doorman, Refusals
 from torbit.frontends.flow import FlushQueue, bound_unread, reset
-from torbit.frontends.handshake import HANDSHAKE_TIMEOUT, HandshakeGate, Handshakes
+from torbit.frontends.handshake import (
+    HANDSHAKE_TIMEOUT,
+    HandshakeGate,
+    Handshakes,
+    PlainAnswer,
+)
 from torbit.frontends.line_session import LineSession
 from torbit.frontends.listeners import LISTEN_BACKLOG
 from torbit.frontends.proxied import ProxyGate, TrustedNetworks
@@ -135,11 +140,13 @@ class LineDoor(Generic[S]):
         proxies: TrustedNetworks | None,
         door: str,
         session: Callable[[tuple[str, int] | None], LineSession[Any]],
+        plain: PlainAnswer | None = None,
     ) -> None:
         """Serve clients on a bound socket; with `proxies`, behind PROXY protocol balancers
         (proxied.py), which hand the session the client's own address. With `tls`, the
         connection counts in `self.connections` from its accept, through its handshake
-        (handshake.py). Otherwise a `Doorman` admits or refuses each connection before a
+        (handshake.py), and a client speaking plain text to it gets `plain` (handshake.py's
+        `PlainAnswer`). Otherwise a `Doorman` admits or refuses each connection before a
         session is made for it (admission.py)."""
 
         def gate() -> asyncio.Protocol:
@@ -151,7 +158,11 @@ class LineDoor(Generic[S]):
             self._servers.append(
                 await loop.create_server(
                     lambda: HandshakeGate(
-                        lambda: session(None), tls, self.connections, pending=self._handshakes
+                        lambda: session(None),
+                        tls,
+                        self.connections,
+                        pending=self._handshakes,
+                        plain=plain,
                     ),
                     sock=sock,
                     backlog=LISTEN_BACKLOG,

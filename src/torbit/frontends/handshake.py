@@ -11,6 +11,14 @@ own protocol, which counts it as its own; the gate's count is returned then, or 
 handshake fails. A gate whose handshake is not done is in its door's `Handshakes`, which
 a stop cuts at once (`cut`): a client that never finishes its handshake does not hold the
 stop for the handshake timeout.
+
+A client that speaks plain text to a TLS port (http:// typed for https://, telnet or an IRC
+client pointed at the TLS port) met silence, then a close: "empty reply", "connection
+reset". A gate given its door's `PlainAnswer` waits for the client's first bytes (a TLS
+client's hello comes at once; a plain one's words too, or after a line typed): a first
+byte that is plain text (`plain_text`) gets the door's answer once the client's first words
+are in (or the handshake's time is up), then the close; anything else goes to the TLS layer
+with the bytes read, within what is left of the handshake's time.
 """
 
 from __future__ import annotations
@@ -19,12 +27,36 @@ import asyncio
 import ssl
 from asyncio import sslproto
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from torbit.core.limits import ConnectionLimiter
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds for a TLS handshake, else the connection is closed
 TCP_TRANSPORT = "torbit_tcp_transport"  # `get_extra_info` key: the TCP transport under it
+
+
+# A TLS client's first byte is 0x16 (a handshake record; an SSLv2-style hello: 0x80 and up).
+# Plain text starts with a printable ASCII byte, a tab or a line end (an HTTP method, an IRC
+# command, a line typed), or telnet's IAC (0xff: a client negotiating options at once).
+_PLAIN_FIRST = frozenset([*range(0x20, 0x7F), 0x09, 0x0A, 0x0D, 0xFF])
+
+
+def plain_text(first: int) -> bool:
+    """Whether a connection's first byte says plain text, not a TLS client's hello."""
+    return first in _PLAIN_FIRST
+
+
+@dataclass(frozen=True, slots=True)
+class PlainAnswer:
+    """What a door's TLS port answers a client speaking plain text to it, once the client's
+    first words are in: when what it sent holds one of `ends` (a line's end, a request
+    head's), passes `most` bytes, or the handshake's time is up. Then it is closed: answered
+    before its words are read, the client's side could be reset and lose the answer."""
+
+    text: bytes
+    ends: tuple[bytes, ...]
+    most: int = 4096
 
 
 def held_under(transport: asyncio.BaseTransport) -> int:
@@ -75,6 +107,7 @@ class HandshakeGate(asyncio.Protocol):
         connections: ConnectionLimiter,
         exempt: Callable[[str], bool] = lambda ip: False,
         pending: Handshakes | None = None,
+        plain: PlainAnswer | None = None,
     ) -> None:
         self._make = make
         self._tls = tls
@@ -83,6 +116,12 @@ class HandshakeGate(asyncio.Protocol):
         self._ip: str | None = None  # counted in `connections` under this address
         self._pending = pending  # where it is while its handshake is not done
         self._transport: asyncio.Transport | None = None
+        self._plain = plain  # the door's answer to plain text (None: no first-bytes check)
+        self._timer: asyncio.TimerHandle | None = None  # until the first bytes (or the end)
+        self._deadline = 0.0  # the loop's time the handshake must be done by
+        self._words = False  # plain text came: its first words are being read
+        self._read = 0  # bytes of them read
+        self._tail = b""  # their last bytes: an end may be split across reads
 
     def connection_made(self, base: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, base)  # uvloop's is not asyncio's class
@@ -96,6 +135,14 @@ class HandshakeGate(asyncio.Protocol):
         self._transport = transport
         if self._pending is not None:
             self._pending.add(self)
+        if self._plain is not None:  # its first bytes say which: `data_received`
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.time() + HANDSHAKE_TIMEOUT
+            self._timer = loop.call_at(self._deadline, self._late)
+            return
+        self._start_tls(transport, HANDSHAKE_TIMEOUT)
+
+    def _start_tls(self, transport: asyncio.Transport, timeout: float) -> _TLSLayer:
         # The TLS layer takes the connection here, before this callback returns, so the
         # client's hello, which may already be on its way, is the TLS layer's to read. Not
         # `loop.start_tls` in a task: uvloop 0.23 starts reading when `connection_made`
@@ -113,10 +160,74 @@ class HandshakeGate(asyncio.Protocol):
             handshake,
             server_side=True,
             # seconds as a float, as start_tls takes them (typeshed says int)
-            ssl_handshake_timeout=HANDSHAKE_TIMEOUT,  # type: ignore[arg-type]
+            ssl_handshake_timeout=timeout,  # type: ignore[arg-type]
         )
         transport.set_protocol(tls)
         tls.connection_made(transport)
+        return tls
+
+    # before the TLS layer (a door with a `PlainAnswer` only)
+
+    def data_received(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if not self._words and not plain_text(data[0]):  # a TLS client: its hello, so far
+            self._stop_timer()
+            left = self._deadline - asyncio.get_running_loop().time()
+            tls = self._start_tls(transport, max(left, 0.001))
+            while data:  # the TLS layer reads into its own buffer (a BufferedProtocol)
+                buffer = tls.get_buffer(len(data))
+                n = min(len(buffer), len(data))
+                buffer[:n] = data[:n]
+                tls.buffer_updated(n)
+                data = data[n:]
+            return
+        plain = self._plain
+        assert plain is not None
+        self._words = True
+        self._read += len(data)
+        seen = self._tail + data
+        if self._read > plain.most or any(end in seen for end in plain.ends):
+            self._answer()
+        else:
+            self._tail = seen[-max(len(end) for end in plain.ends) :]
+
+    def eof_received(self) -> bool | None:
+        if self._words:
+            self._answer()  # the client said all it will
+        return None
+
+    def _late(self) -> None:
+        """The handshake's time is up before a TLS client's hello came: plain words are
+        answered as they are, silence is cut (as the TLS layer cuts a handshake not done)."""
+        self._timer = None
+        if self._words:
+            self._answer()
+        else:
+            self.abort()
+
+    def _answer(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        assert self._plain is not None
+        self._stop_timer()
+        transport.write(self._plain.text)
+        transport.close()
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Gone before the TLS layer took it (after, the layer is told instead)."""
+        self._stop_timer()
+        self._release()
+        if self._pending is not None:
+            self._pending.discard(self)
+        self._transport = None
 
     def _ended(self, handshake: asyncio.Future[None]) -> None:
         """The handshake is over, done or failed (timed out, refused, reset; the TLS layer

@@ -26,6 +26,7 @@ from torbit.frontends.http.schemas import (
     IgnoreList,
     MeOut,
     PasswordChange,
+    ServerOut,
     TokenOut,
     UserOut,
 )
@@ -53,6 +54,13 @@ def accounts_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
     Caller = Annotated[Principal, Depends(principal)]
+
+    @router.get("/server", tags=["accounts"], summary="What the server allows before login")
+    async def server() -> ServerOut:
+        """Whether registration is open, for a login form to offer it or not (no login
+        needed; the telnet greeting and IRC's CAP list tell anyone as much). `POST
+        /api/v1/users` still refuses a registration when it is closed."""
+        return ServerOut(registration="open" if accounts.registration_open else "closed")
 
     @router.post(
         "/users",

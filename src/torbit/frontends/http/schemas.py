@@ -69,6 +69,13 @@ class UserOut(BaseModel):
     is_admin: bool
 
 
+class ServerOut(BaseModel):
+    registration: Literal["open", "closed"] = Field(
+        description="Whether anyone may register (chat.registration): closed, only an "
+        "administrator adds accounts and `POST /api/v1/users` answers 403"
+    )
+
+
 class MeOut(UserOut):
     default_room: str = Field(description="The room telnet users start in (chat.default_room)")
     last_room: str | None = Field(

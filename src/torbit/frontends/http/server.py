@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from torbit.errors import ConfigError
-from torbit.frontends.handshake import HandshakeGate, Handshakes
+from torbit.frontends.handshake import HandshakeGate, Handshakes, PlainAnswer
 from torbit.frontends.http import (
     create_http_app,
     drain_http_app,
@@ -21,12 +21,24 @@ from torbit.frontends.http import (
     shutdown_http_app,
 )
 from torbit.frontends.http.context import HttpCore, HttpOptions
-from torbit.frontends.http.doorman import HttpDoor
+from torbit.frontends.http.doorman import HEAD_ENDS, HttpDoor
+from torbit.frontends.http.guard import MAX_HEAD_BYTES, error_answer
 from torbit.frontends.http.proxies import TrustedProxies
 from torbit.frontends.listeners import LISTEN_BACKLOG
 
 # at a stop, the longest wait for the requests uvicorn cancelled past its graceful bound
 CANCELLED_WAIT = 1.0
+# a plain HTTP request on the HTTPS port (http:// typed for https://), answered once its head
+# is in (handshake.py), as nginx does: 400 and why, in the API's error shape
+PLAIN = PlainAnswer(
+    error_answer(
+        400,
+        "bad_request",
+        "the plain HTTP request was sent to the HTTPS port: use https:// for this port",
+    ),
+    HEAD_ENDS,
+    MAX_HEAD_BYTES,
+)
 
 
 def _embedded_uvicorn() -> type[Any]:
@@ -109,7 +121,7 @@ def _handshake_counted(
 
     def gated(**kwargs: Any) -> asyncio.Protocol:
         return HandshakeGate(
-            lambda: protocol(**kwargs), tls, core.connections, proxies.trusts, pending
+            lambda: protocol(**kwargs), tls, core.connections, proxies.trusts, pending, PLAIN
         )
 
     config.ssl = None

@@ -14,6 +14,7 @@ from torbit.core.events import Wallops
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.names import name_key
 from torbit.frontends.doors import LineDoor
+from torbit.frontends.handshake import PlainAnswer
 from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
 from torbit.frontends.irc.fanout import Groupings, fan
@@ -31,6 +32,12 @@ from torbit.protocol.irc import Message
 log = logging.getLogger("torbit.irc")
 
 WHOWAS_KEPT = 1000
+
+
+def tls_only(plain_port: int | None) -> PlainAnswer:
+    """The TLS port's ERROR to a client speaking plain IRC (its first line: CAP, NICK, PASS)."""
+    where = f"use port {plain_port} for plain text" if plain_port else "connect with TLS"
+    return PlainAnswer(IrcSession.refusal(f"This port speaks TLS: {where}"), (b"\n", b"\r"), 512)
 
 
 class IrcServer(LineDoor[IrcSession]):
@@ -68,14 +75,16 @@ class IrcServer(LineDoor[IrcSession]):
         sock: socket.socket,
         tls: ssl.SSLContext | None = None,
         proxies: TrustedNetworks | None = None,
+        plain_port: int | None = None,
     ) -> None:
-        """Serve clients on a bound socket; with `proxies`, behind PROXY protocol balancers."""
+        """Serve clients on a bound socket; with `proxies`, behind PROXY protocol balancers.
+        On a TLS socket, a client speaking plain IRC gets an ERROR naming `plain_port`."""
         door = "irc-tls" if tls else "irc"
 
         def session(peer: tuple[str, int] | None) -> IrcSession:
             return IrcSession(self, door, peer)
 
-        await self._listen(sock, tls, proxies, door, session)
+        await self._listen(sock, tls, proxies, door, session, tls_only(plain_port))
 
     # IrcHost
 

@@ -9,12 +9,24 @@ import ssl
 from torbit.core.delivery import Session
 from torbit.core.limits import ConnectionLimiter
 from torbit.frontends.doors import LineDoor
+from torbit.frontends.handshake import PlainAnswer
 from torbit.frontends.proxied import TrustedNetworks
 from torbit.frontends.telnet.context import TelnetCore, TelnetOptions
 from torbit.frontends.telnet.session import TelnetSession
 from torbit.metrics import Metrics
 
 log = logging.getLogger("torbit.telnet")
+
+
+def tls_only(plain_port: int | None) -> PlainAnswer:
+    """The TLS port's words to a plain telnet client, once it sends a line (or negotiates
+    options: IAC; a telnet client that sends nothing until typed to waits for its line)."""
+    where = (
+        f"use port {plain_port} for plain text"
+        if plain_port
+        else "connect with a TLS client (openssl s_client -connect HOST:PORT)"
+    )
+    return PlainAnswer(f"This port speaks TLS: {where}.\r\n".encode(), (b"\n", b"\r", b"\xff"))
 
 
 class TelnetServer(LineDoor[TelnetSession]):
@@ -35,16 +47,18 @@ class TelnetServer(LineDoor[TelnetSession]):
         tls: ssl.SSLContext | None = None,
         refuse_login: str = "",
         proxies: TrustedNetworks | None = None,
+        plain_port: int | None = None,
     ) -> None:
         """Serve clients on a bound socket. With `refuse_login` set, clients are only told that
         (e.g. "use TLS") and disconnected: plaintext logins are off. With `proxies`, clients
-        may come through PROXY protocol balancers (proxied.py)."""
+        may come through PROXY protocol balancers (proxied.py). On a TLS socket, a plain
+        telnet client is told so (and of `plain_port`, the plain port that takes logins)."""
         door = "telnet-tls" if tls else "telnet"
 
         def session(peer: tuple[str, int] | None) -> TelnetSession:
             return TelnetSession(self, door, refuse_login, peer)
 
-        await self._listen(sock, tls, proxies, door, session)
+        await self._listen(sock, tls, proxies, door, session, tls_only(plain_port))
 
     def opened(self, session: Session) -> None:
         assert isinstance(session, TelnetSession)

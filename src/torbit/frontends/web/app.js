@@ -278,7 +278,7 @@
     });
     const others = page.rooms.filter((r) => !state.convs.has("#" + key(r.name))).map((r) => {
       const li = el("li");
-      const b = convButton("# " + r.name, guard(() => joinRoom(r.name)));
+      const b = convButton("# " + r.name, () => joinRoom(r.name).catch(joinError));
       b.append(el("span", "count", `${r.members} member${r.members === 1 ? "" : "s"}`));
       li.append(b);
       return li;
@@ -310,6 +310,7 @@
   async function joinRoom(name, joinKey) {  // joinKey: the room's join key, if it has one
     const body = joinKey ? { key: joinKey } : undefined;
     const room = await api("PUT", `/rooms/${enc(name)}/members/${enc(state.me)}`, body);
+    joinError(null);
     const c = conversation("#" + key(room.name), room.name);
     subscribe(c);
     saveRooms();
@@ -672,9 +673,17 @@
       await joinRoom(name, joinKey);  // "room key": a room with a join key
       input.value = "";
     } catch (err) {
-      systemLine(state.current, err.message, "error");
+      joinError(err);
     }
   });
+  $("join-room").addEventListener("input", () => joinError(null));
+
+  // a join refused is said under the join box, where the person is looking: on a phone the
+  // room list covers the conversation, so a line there went unseen
+  function joinError(err) {
+    $("join-error").textContent = err ? err.message : "";
+    $("join-error").hidden = !err;
+  }
 
   // drawers on narrow screens; the member list also collapses on wide ones
 
@@ -721,6 +730,19 @@
     }
   }
   $("login-form").addEventListener("submit", (e) => { e.preventDefault(); credentials(false); });
+
+  // registration closed (chat.registration): the form offers no Register button and says
+  // why, as the telnet greeting does; the server refuses a registration all the same (403)
+  async function showRegistration() {
+    let open = true;  // the server away: offered, and its answer says why not
+    try {
+      open = (await request("GET", "/server", undefined, false)).registration !== "closed";
+    } catch { /* as open */ }
+    $("register-button").hidden = !open;
+    $("login-intro").textContent = open ? "Log in, or pick a name and password to register."
+      : "Log in with your name and password. Registration is closed on this server: " +
+        "ask an administrator for an account.";
+  }
   $("register-button").addEventListener("click", () => credentials(true));
 
   $("logout").addEventListener("click", async () => {
@@ -740,7 +762,14 @@
       : "Your session has ended: log in again.");
   }
   window.addEventListener("storage", (e) => {
-    if (e.key === TOKEN && e.newValue === null && state.token) sessionEnded();
+    if (e.key !== TOKEN) return;
+    if (e.newValue === null && state.token) sessionEnded();
+    // logged in in another tab: this one, on its login form, follows (it stayed asking for
+    // a password, and a second login made a second token)
+    else if (e.newValue && !state.token && !$("login").hidden) {
+      state.token = e.newValue;
+      boot();
+    }
   });
 
   function logout(message) {
@@ -758,6 +787,7 @@
     $("login").hidden = false;
     $("login-error").textContent = message;
     $("login-name").focus();
+    showRegistration();
   }
 
   async function start() {
