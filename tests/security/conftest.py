@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -50,12 +51,13 @@ def basic_header(name: str, password: str = PASSWORD) -> dict[str, str]:
 
 
 async def ws_from(app: App, headers: dict[str, str], address: str = ATTACKER,
-                  query: str = "", *, logged_in: bool = False) -> ClientConnection:
+                  query: str = "", *, logged_in: bool = False,
+                  sock: socket.socket | None = None) -> ClientConnection:
     """With `logged_in`, once the server said so: the handshake is answered before the
     credentials are checked (argon2, off the loop), and a revocation that overtakes the
     check fails it (1008), where a test of revocation wants the session's end (4001)."""
-    ws = await connect(ws_url(app, query), additional_headers=headers,
-                       local_addr=(address, 0), open_timeout=30)
+    where: dict[str, Any] = {"sock": sock} if sock is not None else {"local_addr": (address, 0)}
+    ws = await connect(ws_url(app, query), additional_headers=headers, open_timeout=30, **where)
     if logged_in:
         async with asyncio.timeout(30):
             frame = json.loads(await ws.recv())

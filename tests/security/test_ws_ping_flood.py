@@ -16,18 +16,35 @@ from websockets.protocol import State
 
 from tests.helpers.http import register
 from tests.helpers.moderation import api
-from tests.security.conftest import basic_header, ws_from
+from tests.security.conftest import ATTACKER, basic_header, ws_from
 from torbit.app import App
 
 PINGS = 200_000  # 26 MB of masked 125-byte ping frames
+
+
+async def tiny_reader(app: App) -> socket.socket:
+    """A socket connected to the HTTP door with a 4 KB receive buffer, set before the
+    connection is made so the window it offers fits it. Shrunk after the handshake, the
+    buffer was overfull with one loopback segment of pongs, the client's kernel dropped what
+    came next, the server's window updates with it, and (4 of 6 runs with the CPU loaded,
+    ci144) the flood stalled on a window it believed shut: the server read no more, and
+    the test waited for the keepalive and then TCP to give up (stop 55)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    sock.bind((ATTACKER, 0))
+    assert app.http_port is not None
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", app.http_port))
+    return sock
 
 
 async def test_a_ping_flood_from_a_client_that_does_not_read_is_cut_off(server: App) -> None:
     async with api(server, "mallory") as http:
         await register(http, "mallory", "alice")
     alice = await ws_from(server, basic_header("alice"), logged_in=True)
-    ws = await ws_from(server, basic_header("mallory"), logged_in=True)
-    ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    ws = await ws_from(
+        server, basic_header("mallory"), logged_in=True, sock=await tiny_reader(server)
+    )
     ws.transport.pause_reading()
     payload = b"p" * 125
     sent = 0
