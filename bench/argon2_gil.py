@@ -54,8 +54,11 @@ def main() -> None:
     if args.switch:
         sys.setswitchinterval(args.switch)
     t, m, lanes = ARGON2_CHEAP
-    hasher = (PasswordHasher(time_cost=t, memory_cost=m, parallelism=lanes)
-              if args.cost == "cheap" else PasswordHasher())
+    hasher = (
+        PasswordHasher(time_cost=t, memory_cost=m, parallelism=lanes)
+        if args.cost == "cheap"
+        else PasswordHasher()
+    )
     out: dict[str, float] = {"switch_interval": sys.getswitchinterval()}
     alone = spin(SECONDS) / SECONDS
     for threads in (1, 2):

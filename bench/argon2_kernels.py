@@ -85,10 +85,16 @@ def main() -> None:
         for k, fn in fns.items():
             wall, cpu = one(fn)
             med = statistics.median(runs[k])
-            out[f"{label} t={t} m={m}: {k}"] = {"per_s": med, "runs": runs[k],
-                                                 "one_ms": round(wall, 2), "cpu_ms": round(cpu, 2)}
-            print(f"| {label} (t={t}, {m} KiB) | {k} | {med:,.1f} ({', '.join(map(str, runs[k]))}) "
-                  f"| {wall:.1f}, {cpu:.1f} |")
+            out[f"{label} t={t} m={m}: {k}"] = {
+                "per_s": med,
+                "runs": runs[k],
+                "one_ms": round(wall, 2),
+                "cpu_ms": round(cpu, 2),
+            }
+            print(
+                f"| {label} (t={t}, {m} KiB) | {k} | {med:,.1f} ({', '.join(map(str, runs[k]))}) "
+                f"| {wall:.1f}, {cpu:.1f} |"
+            )
     print(json.dumps({"cpus": os.cpu_count(), "results": out}))
 
 

@@ -36,10 +36,12 @@ def cpu(pid: int) -> float:
 async def measure(port: int, pid: int, n: int, back_in: str | None) -> dict[str, Any]:
     clients: list[User] = []
     names = [f"u{i:05d}" for i in range(n)]
-    talker = (await login_many(port, [partial(TelnetUser, "talker", "den")], clients,
-                               DEFAULT_LOGINS))[0]
-    crowd = await login_many(port, [partial(TelnetUser, u, "den") for u in names], clients,
-                             DEFAULT_LOGINS)
+    talker = (
+        await login_many(port, [partial(TelnetUser, "talker", "den")], clients, DEFAULT_LOGINS)
+    )[0]
+    crowd = await login_many(
+        port, [partial(TelnetUser, u, "den") for u in names], clients, DEFAULT_LOGINS
+    )
     talker.say_all([f"before {i}".encode() for i in range(10)])
     await settle(pid)
     cpu0 = cpu(pid)

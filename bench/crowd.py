@@ -35,8 +35,9 @@ class Asker(threading.Thread):
     of its connections close at once (a thread still runs every switch interval, 5 ms, so the
     error is a few ms)."""
 
-    def __init__(self, port: int, user: type[User], *, fresh: bool = False,
-                 interval: float = 0.01) -> None:
+    def __init__(
+        self, port: int, user: type[User], *, fresh: bool = False, interval: float = 0.01
+    ) -> None:
         super().__init__(name="newcomers" if fresh else "stall-probe", daemon=True)
         self.port = port
         self.fresh = fresh
@@ -125,8 +126,7 @@ async def newcomer(ep: Endpoint, max_wait: float) -> float:
     """A new user connects and logs in: seconds until it is logged in and in the room."""
     loop = asyncio.get_running_loop()
     t = time.monotonic()
-    _t, user = await loop.create_connection(partial(ep.user, "newcomer", "lobby"),
-                                            HOST, ep.port)
+    _t, user = await loop.create_connection(partial(ep.user, "newcomer", "lobby"), HOST, ep.port)
     user.knock()
     try:
         await asyncio.wait_for(user.ready, max_wait)
@@ -137,9 +137,15 @@ async def newcomer(ep: Endpoint, max_wait: float) -> float:
     return user.ready_at - t
 
 
-async def measure_crowd(ep: Endpoint, clients: list[User], *, connections: int = 10_000,
-                        logins: Logins = DEFAULT_LOGINS, drain_wait: float = 120.0,
-                        profile_storm: bool = False) -> Result:
+async def measure_crowd(
+    ep: Endpoint,
+    clients: list[User],
+    *,
+    connections: int = 10_000,
+    logins: Logins = DEFAULT_LOGINS,
+    drain_wait: float = 120.0,
+    profile_storm: bool = False,
+) -> Result:
     """Server memory per logged-in idle connection is (RSS with N − RSS before) / N; RSS is
     also read at N/2, and the second half's slope leaves out one-time costs (caches, pools,
     allocator arenas) that the first connections pay. Then all N close at once."""
@@ -168,8 +174,9 @@ async def measure_crowd(ep: Endpoint, clients: list[User], *, connections: int =
     return result
 
 
-async def idle_and_fan_out(ep: Endpoint, clients: list[User], *, idle_s: float = 5.0,
-                           messages: int = 10, rate: float = 2.0) -> Result:
+async def idle_and_fan_out(
+    ep: Endpoint, clients: list[User], *, idle_s: float = 5.0, messages: int = 10, rate: float = 2.0
+) -> Result:
     """With all N logged in and quiet: the server's CPU at idle over `idle_s`, then one of
     the warm-up users sends `messages` at `rate` to the room of N: send → receive latency of
     every delivery to the crowd (the sender's own echo left out), loss, CPU per delivery."""
@@ -204,8 +211,11 @@ async def idle_and_fan_out(ep: Endpoint, clients: list[User], *, idle_s: float =
     latencies.sort()
 
     def pct(q: float) -> float | None:
-        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2) \
-            if latencies else None
+        return (
+            round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)
+            if latencies
+            else None
+        )
 
     return {
         "idle_cpu_cores": round(idle_cores, 4),
@@ -217,13 +227,18 @@ async def idle_and_fan_out(ep: Endpoint, clients: list[User], *, idle_s: float =
     }
 
 
-async def log_in_crowd(ep: Endpoint, clients: list[User], connections: int,
-                       logins: Logins) -> Result:
+async def log_in_crowd(
+    ep: Endpoint, clients: list[User], connections: int, logins: Logins
+) -> Result:
     # A first batch of logins, as many at once as later, warms what every later one uses: the
     # store, and the password hasher's threads, whose arenas keep what argon2 used (8 MiB a
     # hash at the bench's cost: 40 MB on 5 threads, i.e. 4 KB a connection at 10,000).
-    await login_many(ep.port, [partial(ep.user, f"w{i:05d}", "lobby")
-                               for i in range(logins.concurrency)], clients, logins)
+    await login_many(
+        ep.port,
+        [partial(ep.user, f"w{i:05d}", "lobby") for i in range(logins.concurrency)],
+        clients,
+        logins,
+    )
     await settle(ep.pid)
     rss0 = rss_bytes(ep.pid)
     makers = [partial(ep.user, f"i{i:05d}", "lobby") for i in range(connections)]
@@ -263,8 +278,9 @@ async def log_in_crowd(ep: Endpoint, clients: list[User], connections: int,
     return result
 
 
-async def everyone_leaves(ep: Endpoint, clients: list[User], probe: Asker, logins: Logins,
-                          drain_wait: float) -> Result:
+async def everyone_leaves(
+    ep: Endpoint, clients: list[User], probe: Asker, logins: Logins, drain_wait: float
+) -> Result:
     """Every connection in `clients` is aborted in one loop turn. From then until the server is
     idle, a newcomer connects every 0.1 s (timing the server's first words) while the probe
     keeps asking; one more newcomer logs in (its login time)."""

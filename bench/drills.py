@@ -62,9 +62,16 @@ def seconds(a: argparse.Namespace, drill: str) -> float:
 def failures(r: Report) -> list[str]:
     """What a drill found wrong, from its own numbers."""
     bad = [f"lost {r.lost}"] if r.lost else []
-    for key in ("duplicates", "out_of_order", "live_misordered", "stuck_not_dropped",
-                "healthy_dropped",
-                "honest_dropped", "honest_errors", "attacker_failures"):
+    for key in (
+        "duplicates",
+        "out_of_order",
+        "live_misordered",
+        "stuck_not_dropped",
+        "healthy_dropped",
+        "honest_dropped",
+        "honest_errors",
+        "attacker_failures",
+    ):
         if r.extra.get(key):
             bad.append(f"{key} {r.extra[key]}")
     for key in ("rss_growth_ok", "fds_ok"):
@@ -74,36 +81,62 @@ def failures(r: Report) -> list[str]:
 
 
 async def crash(server: ServerProcess, _: ServerProcess | None, a: argparse.Namespace) -> Report:
-    return await crash_drill(server, clients=a.clients, kills=a.kills, min_run=a.min_run,
-                             max_run=a.max_run, seed=a.seed)
+    return await crash_drill(
+        server, clients=a.clients, kills=a.kills, min_run=a.min_run, max_run=a.max_run, seed=a.seed
+    )
 
 
-async def readers(server: ServerProcess, other: ServerProcess | None,
-                  a: argparse.Namespace) -> Report:
-    r = await readers_drill(server, other=other, healthy=a.healthy, stuck=a.stuck, rate=a.rate,
-                            size=a.size, seconds=seconds(a, "readers"), drop_within=600)
+async def readers(
+    server: ServerProcess, other: ServerProcess | None, a: argparse.Namespace
+) -> Report:
+    r = await readers_drill(
+        server,
+        other=other,
+        healthy=a.healthy,
+        stuck=a.stuck,
+        rate=a.rate,
+        size=a.size,
+        seconds=seconds(a, "readers"),
+        drop_within=600,
+    )
     r.extra["stuck_not_dropped"] = a.stuck - int(str(r.extra["stuck_dropped"]))
     return r
 
 
-async def hostile(server: ServerProcess, other: ServerProcess | None,
-                  a: argparse.Namespace) -> Report:
-    return await hostile_drill(server, other=other, seconds=seconds(a, "hostile"), attackers=a.attackers,
-                               half_open_count=a.half_open, slowloris_count=a.slowloris,
-                               seed=a.seed)
+async def hostile(
+    server: ServerProcess, other: ServerProcess | None, a: argparse.Namespace
+) -> Report:
+    return await hostile_drill(
+        server,
+        other=other,
+        seconds=seconds(a, "hostile"),
+        attackers=a.attackers,
+        half_open_count=a.half_open,
+        slowloris_count=a.slowloris,
+        seed=a.seed,
+    )
 
 
-async def storm(server: ServerProcess, other: ServerProcess | None,
-                a: argparse.Namespace) -> Report:
-    return await storm_drill(server, other=other, seconds=seconds(a, "storm"), workers=a.workers, users=a.users)
+async def storm(
+    server: ServerProcess, other: ServerProcess | None, a: argparse.Namespace
+) -> Report:
+    return await storm_drill(
+        server, other=other, seconds=seconds(a, "storm"), workers=a.workers, users=a.users
+    )
 
 
-async def soak(server: ServerProcess, other: ServerProcess | None,
-               a: argparse.Namespace) -> Report:
-    return await soak_drill(server, receiver=other, minutes=a.minutes,
-                            sample_every=a.sample_every, rooms=a.rooms,
-                            telnet_per_room=a.telnet_per_room, interval=a.interval,
-                            watchers_per_room=a.watchers, churn_per_second=a.churn)
+async def soak(server: ServerProcess, other: ServerProcess | None, a: argparse.Namespace) -> Report:
+    return await soak_drill(
+        server,
+        receiver=other,
+        minutes=a.minutes,
+        sample_every=a.sample_every,
+        rooms=a.rooms,
+        telnet_per_room=a.telnet_per_room,
+        interval=a.interval,
+        watchers_per_room=a.watchers,
+        churn_per_second=a.churn,
+    )
 
 
 DRILLS: dict[str, tuple[Drill, dict[str, str]]] = {
@@ -131,8 +164,9 @@ def deployment(name: str) -> Iterator[Callable[[], Deployment]]:
     count = iter(range(1_000_000))
     with start_kafka(quick=False) as broker:
         try:
-            yield lambda: Deployment.scale_out(databases.create(), broker.bootstrap,
-                                               f"drill{next(count)}", broker.root)
+            yield lambda: Deployment.scale_out(
+                databases.create(), broker.bootstrap, f"drill{next(count)}", broker.root
+            )
         finally:
             databases.drop_all()
 
@@ -183,13 +217,23 @@ async def run(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("drill", choices=[*DRILLS, "fuzz", "all"])
-    p.add_argument("--deployment", choices=["embedded", "postgres-kafka", "scale-out"],
-                   default="embedded", help="scale-out is postgres-kafka")
-    p.add_argument("--nodes", type=int, choices=[1, 2], default=1,
-                   help="2: a second node of the cluster (postgres-kafka; not for crash)")
+    p.add_argument(
+        "--deployment",
+        choices=["embedded", "postgres-kafka", "scale-out"],
+        default="embedded",
+        help="scale-out is postgres-kafka",
+    )
+    p.add_argument(
+        "--nodes",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="2: a second node of the cluster (postgres-kafka; not for crash)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="runs of each drill")
     p.add_argument("--keep", action="store_true", help="keep the servers' directories")
     p.add_argument("--seed", type=int, default=None, help="for random kill points and bytes")
@@ -204,8 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--rate", type=float, default=20.0, help="messages/s into the room")
     g.add_argument("--size", type=int, default=2000, help="bytes per message")
     g = p.add_argument_group("hostile, storm, fuzz, readers")
-    g.add_argument("--seconds", type=float, default=None,
-                   help="hostile 60, storm 60, fuzz 300, readers 10 (per measured phase)")
+    g.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="hostile 60, storm 60, fuzz 300, readers 10 (per measured phase)",
+    )
     g.add_argument("--attackers", type=int, default=8, help="hostile: streams of each kind")
     g.add_argument("--half-open", type=int, default=500)
     g.add_argument("--slowloris", type=int, default=200)
@@ -218,8 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--telnet-per-room", type=int, default=10)
     g.add_argument("--churn", type=float, default=5.0, help="connections/s coming and going")
     g.add_argument("--interval", type=float, default=1.0, help="seconds between a talker's lines")
-    g.add_argument("--watchers", type=int, default=4,
-                   help="telnet users per room that only listen, on node B (--nodes 2)")
+    g.add_argument(
+        "--watchers",
+        type=int,
+        default=4,
+        help="telnet users per room that only listen, on node B (--nodes 2)",
+    )
     a = p.parse_args(argv)
     if a.nodes == 2 and a.deployment == "embedded":
         p.error("--nodes 2 needs --deployment postgres-kafka")

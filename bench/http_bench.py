@@ -117,8 +117,13 @@ def serve_reference(port: int, chat_frames: bool = True) -> None:
     sockets: set[WebSocket] = set()
     waiters: list[asyncio.Future[None]] = []
     sent = {"id": 0}
-    static_message = {"id": 1, "room": ROOM, "sender": "someone", "text": "hello world",
-                      "sent_at": "2026-11-28T12:00:00Z"}
+    static_message = {
+        "id": 1,
+        "room": ROOM,
+        "sender": "someone",
+        "text": "hello world",
+        "sent_at": "2026-11-28T12:00:00Z",
+    }
     page = [dict(static_message, id=i) for i in range(100)]
 
     @app.post("/send/{room}/{user}", status_code=201)
@@ -128,8 +133,9 @@ def serve_reference(port: int, chat_frames: bool = True) -> None:
             if not w.done():
                 w.set_result(None)
         waiters.clear()
-        return JSONResponse(dict(static_message, id=sent["id"], room=room, sender=user),
-                            status_code=201)
+        return JSONResponse(
+            dict(static_message, id=sent["id"], room=room, sender=user), status_code=201
+        )
 
     @app.get("/receive/{room}/{user}")
     async def receive(room: str, user: str, limit: int = 100, wait: float = 0) -> JSONResponse:
@@ -152,13 +158,20 @@ def serve_reference(port: int, chat_frames: bool = True) -> None:
                     frame = json.loads(text)
                     sent["id"] += 1
                     text = json.dumps(
-                        {"type": "message",
-                         "message": {"id": sent["id"], "room": frame["room"],
-                                     "sender": "sender", "text": frame["text"],
-                                     "sent_at": datetime.now(UTC).isoformat().replace(
-                                         "+00:00", "Z"),
-                                     "kind": "text", "recipient": None}},
-                        separators=SEPARATORS)
+                        {
+                            "type": "message",
+                            "message": {
+                                "id": sent["id"],
+                                "room": frame["room"],
+                                "sender": "sender",
+                                "text": frame["text"],
+                                "sent_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                                "kind": "text",
+                                "recipient": None,
+                            },
+                        },
+                        separators=SEPARATORS,
+                    )
                 for s in list(sockets):
                     try:
                         await s.send_text(text)
@@ -170,8 +183,16 @@ def serve_reference(port: int, chat_frames: bool = True) -> None:
             sockets.discard(websocket)
 
     raise_open_files_limit()
-    uvicorn.run(app, host=HOST, port=port, loop="uvloop", http="httptools", ws="websockets",
-                log_level="warning", backlog=4096)
+    uvicorn.run(
+        app,
+        host=HOST,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets",
+        log_level="warning",
+        backlog=4096,
+    )
 
 
 # ---------------------------------------------------------------- servers
@@ -192,7 +213,9 @@ def wait_http(server: Server, port: int, within: float = 60.0) -> None:
             return
         except OSError:
             if time.monotonic() > deadline:
-                raise ServerError(f"{server.kind}: HTTP port {port} not open:\n{server.tail()}") from None
+                raise ServerError(
+                    f"{server.kind}: HTTP port {port} not open:\n{server.tail()}"
+                ) from None
             time.sleep(0.1)
 
 
@@ -200,18 +223,32 @@ def start_server(kind: str, reference_frames: str = "chat") -> Server:
     """The server's `port` attribute is its HTTP port."""
     port = free_port()
     if kind == "torbit":
-        server = start_torbit(env={"TORBIT_HTTP__ENABLED": "true",
-                                   "TORBIT_HTTP__HOST": HOST,
-                                   "TORBIT_HTTP__PORT": str(port),
-                                   "TORBIT_HTTP__WS_MAX_QUEUE": "10000"})
+        server = start_torbit(
+            env={
+                "TORBIT_HTTP__ENABLED": "true",
+                "TORBIT_HTTP__HOST": HOST,
+                "TORBIT_HTTP__PORT": str(port),
+                "TORBIT_HTTP__WS_MAX_QUEUE": "10000",
+            }
+        )
     else:
         workdir = Path(tempfile.mkdtemp(prefix="torbit-bench-httpref-"))
         output = workdir / "server.log"
         with output.open("wb") as err:
-            proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()),
-                                     "--serve-reference", str(port),
-                                     "--reference-frames", reference_frames], cwd=workdir,
-                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--serve-reference",
+                    str(port),
+                    "--reference-frames",
+                    reference_frames,
+                ],
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+            )
         server = Server("reference", proc, port, workdir, output)
     server.port = port
     try:
@@ -247,8 +284,9 @@ async def register(client: httpx.AsyncClient, names: list[str], concurrency: int
         async with sem:
             for attempt in range(3):  # a keep-alive connection the server just closed
                 try:
-                    r = await client.post("/api/v1/users",
-                                          json={"name": name, "password": PASSWORD})
+                    r = await client.post(
+                        "/api/v1/users", json={"name": name, "password": PASSWORD}
+                    )
                     break
                 except (httpx.ReadError, httpx.RemoteProtocolError):
                     if attempt == 2:
@@ -295,8 +333,10 @@ def limits(n: int) -> httpx.Limits:
 async def scenario_send(kind: str, port: int, pid: int, args: argparse.Namespace) -> Result:
     n = args.clients
     names = [f"s{i:04d}" for i in range(n)]
-    clients = [httpx.AsyncClient(base_url=base(port), auth=auth(kind, name), timeout=60,
-                                 limits=limits(1)) for name in names]
+    clients = [
+        httpx.AsyncClient(base_url=base(port), auth=auth(kind, name), timeout=60, limits=limits(1))
+        for name in names
+    ]
     try:
         if kind == "torbit":
             await register(clients[0], names)
@@ -310,8 +350,11 @@ async def scenario_send(kind: str, port: int, pid: int, args: argparse.Namespace
             while not phase["stop"]:
                 i += 1
                 t = time.perf_counter()
-                r = await c.post(f"/send/{ROOM}/{name}", content=f"msg {i} from {name}",
-                                 headers={"content-type": "text/plain"})
+                r = await c.post(
+                    f"/send/{ROOM}/{name}",
+                    content=f"msg {i} from {name}",
+                    headers={"content-type": "text/plain"},
+                )
                 dt = time.perf_counter() - t
                 if phase["measure"]:
                     if r.status_code == 201:
@@ -333,7 +376,9 @@ async def scenario_send(kind: str, port: int, pid: int, args: argparse.Namespace
         elapsed = t1 - t0
         done = len(latencies)
         return {
-            "requests": done, "requests_per_s": round(done / elapsed, 1), "errors": errors,
+            "requests": done,
+            "requests_per_s": round(done / elapsed, 1),
+            "errors": errors,
             "p50_ms": r3(1000 * (pct(latencies, 0.5) or 0)),
             "p99_ms": r3(1000 * (pct(latencies, 0.99) or 0)),
             "cpu_us_per_request": r3(1e6 * (cpu1 - cpu0) / done) if done else None,
@@ -360,13 +405,13 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
         if kind == "torbit":
             await register(c, [*readers, *warm, *bearers, filler, waiter])
             for room in (fill_room, lp_room):  # the classic routes create no rooms
-                resp = await c.put(f"/api/v1/rooms/{room}/members/{filler}",
-                                   auth=auth(kind, filler))
+                resp = await c.put(
+                    f"/api/v1/rooms/{room}/members/{filler}", auth=auth(kind, filler)
+                )
                 resp.raise_for_status()
         # readers join the room (their cursor starts here) before it is filled
         for r in [*readers, *warm, *bearers]:
-            resp = await c.get(f"/receive/{fill_room}/{r}", params={"limit": 1},
-                               auth=auth(kind, r))
+            resp = await c.get(f"/receive/{fill_room}/{r}", params={"limit": 1}, auth=auth(kind, r))
             resp.raise_for_status()
         tokens: dict[str, dict[str, str]] = {}  # reader -> its request headers
         for r in bearers:
@@ -382,8 +427,12 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
 
         async def fill() -> None:
             for i in counter:
-                resp = await c.post(f"/send/{fill_room}/{filler}", content=f"backlog {i}",
-                                    headers={"content-type": "text/plain"}, auth=fauth)
+                resp = await c.post(
+                    f"/send/{fill_room}/{filler}",
+                    content=f"backlog {i}",
+                    headers={"content-type": "text/plain"},
+                    auth=fauth,
+                )
                 if resp.status_code != 201:
                     raise RuntimeError(f"fill: {resp.status_code} {resp.text[:200]}")
 
@@ -405,16 +454,18 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
         counts: list[int] = []
         for r in readers:
             t = time.perf_counter()
-            resp = await c.get(f"/receive/{fill_room}/{r}", params={"limit": 100},
-                               auth=auth(kind, r))
+            resp = await c.get(
+                f"/receive/{fill_room}/{r}", params={"limit": 100}, auth=auth(kind, r)
+            )
             pages.append(time.perf_counter() - t)
             resp.raise_for_status()
             counts.append(len(resp.json()["messages"]))
         token_pages: list[float] = []
         for r in bearers:
             t = time.perf_counter()
-            resp = await c.get(f"/receive/{fill_room}/{r}", params={"limit": 100},
-                               headers=tokens[r])
+            resp = await c.get(
+                f"/receive/{fill_room}/{r}", params={"limit": 100}, headers=tokens[r]
+            )
             token_pages.append(time.perf_counter() - t)
             resp.raise_for_status()
             counts.append(len(resp.json()["messages"]))
@@ -424,8 +475,9 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
             if kind == "torbit":
                 resp.raise_for_status()
             t = time.perf_counter()
-            resp = await c.get(f"/receive/{fill_room}/{r}", params={"limit": 100},
-                               auth=auth(kind, r))
+            resp = await c.get(
+                f"/receive/{fill_room}/{r}", params={"limit": 100}, auth=auth(kind, r)
+            )
             warm_pages.append(time.perf_counter() - t)
             resp.raise_for_status()
             counts.append(len(resp.json()["messages"]))
@@ -434,19 +486,28 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
         # long-poll wake-up: a GET ?wait=30 in flight, then a send; send start → GET answer
         wauth = auth(kind, waiter)
         await c.get(f"/receive/{lp_room}/{waiter}", params={"limit": 1}, auth=wauth)
-        await c.post(f"/send/{lp_room}/{filler}", content="join",
-                     headers={"content-type": "text/plain"}, auth=fauth)
+        await c.post(
+            f"/send/{lp_room}/{filler}",
+            content="join",
+            headers={"content-type": "text/plain"},
+            auth=fauth,
+        )
         await c.get(f"/receive/{lp_room}/{waiter}", params={"limit": 1000}, auth=wauth)
         wakes: list[float] = []
         for i in range(args.polls):
-            poll = asyncio.create_task(c.get(f"/receive/{lp_room}/{waiter}",
-                                             params={"limit": 100, "wait": 30}, auth=wauth))
+            poll = asyncio.create_task(
+                c.get(f"/receive/{lp_room}/{waiter}", params={"limit": 100, "wait": 30}, auth=wauth)
+            )
             await asyncio.sleep(0.2)  # the poll is parked in the server
             if poll.done():
                 raise RuntimeError(f"long poll answered early: {poll.result().text[:200]}")
             t = time.perf_counter()
-            await c.post(f"/send/{lp_room}/{filler}", content=f"wake {i}",
-                         headers={"content-type": "text/plain"}, auth=fauth)
+            await c.post(
+                f"/send/{lp_room}/{filler}",
+                content=f"wake {i}",
+                headers={"content-type": "text/plain"},
+                auth=fauth,
+            )
             resp = await poll
             wakes.append(time.perf_counter() - t)
             resp.raise_for_status()
@@ -465,7 +526,8 @@ async def scenario_receive(kind: str, port: int, pid: int, args: argparse.Namesp
         "first_page_count": statistics.median(counts),
         "argon2_ms": r3(1000 * statistics.median(hashes)) if hashes else None,
         "argon2_ms_all": [r3(1000 * h) for h in hashes],
-        "fill_s": r3(fill_s), "fill_per_s": round(args.backlog / fill_s, 1),
+        "fill_s": r3(fill_s),
+        "fill_per_s": round(args.backlog / fill_s, 1),
         "cold_wait_s": r3(cold_wait),
         "wake_ms": r3(1000 * statistics.median(wakes)),
         "wake_p90_ms": r3(1000 * (pct(wakes, 0.9) or 0)),
@@ -496,8 +558,10 @@ class LeanHttp(asyncio.Protocol):
 
     @staticmethod
     def encode(method: str, port: int, path: str, auth_header: str, body: bytes = b"") -> bytes:
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n{auth_header}"
-                f"Content-Length: {len(body)}\r\n")
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n{auth_header}"
+            f"Content-Length: {len(body)}\r\n"
+        )
         if body:
             head += "Content-Type: text/plain\r\n"
         return (head + "\r\n").encode() + body
@@ -538,14 +602,15 @@ class LeanHttp(asyncio.Protocol):
                 return
         if len(buf) < end + 4 + length:
             return
-        body = bytes(buf[end + 4:end + 4 + length])
-        del buf[:end + 4 + length]
+        body = bytes(buf[end + 4 : end + 4 + length])
+        del buf[: end + 4 + length]
         if self.waiting is not None and not self.waiting.done():
             self.waiting.set_result((int(head[0].split()[1]), body, at))
 
 
-async def lean_wakes(kind: str, port: int, polls: int, waiter: str, filler: str,
-                     room: str) -> list[float]:
+async def lean_wakes(
+    kind: str, port: int, polls: int, waiter: str, filler: str, room: str
+) -> list[float]:
     """The long-poll wake-up through `LeanHttp`: one connection parks the poll, another sends;
     send written → the poll's answer read, per poll."""
 
@@ -555,10 +620,15 @@ async def lean_wakes(kind: str, port: int, polls: int, waiter: str, filler: str,
         token = base64.b64encode(f"{name}:{PASSWORD}".encode()).decode()
         return f"Authorization: Basic {token}\r\n"
 
-    poll_raw = LeanHttp.encode("GET", port, f"/receive/{room}/{waiter}?limit=100&wait=30",
-                               auth_header(waiter))
-    sends = [LeanHttp.encode("POST", port, f"/send/{room}/{filler}", auth_header(filler),
-                             f"lean wake {i}".encode()) for i in range(polls)]
+    poll_raw = LeanHttp.encode(
+        "GET", port, f"/receive/{room}/{waiter}?limit=100&wait=30", auth_header(waiter)
+    )
+    sends = [
+        LeanHttp.encode(
+            "POST", port, f"/send/{room}/{filler}", auth_header(filler), f"lean wake {i}".encode()
+        )
+        for i in range(polls)
+    ]
     poller, sender = await LeanHttp.connect(port), await LeanHttp.connect(port)
     wakes: list[float] = []
     try:
@@ -595,16 +665,20 @@ class LeanSocket(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     @classmethod
-    async def connect(cls, port: int, path: str, authorization: str | None, on_text: Any,
-                      idx: int) -> LeanSocket:
+    async def connect(
+        cls, port: int, path: str, authorization: str | None, on_text: Any, idx: int
+    ) -> LeanSocket:
         loop = asyncio.get_running_loop()
         _, sock = await loop.create_connection(lambda: cls(on_text, idx), HOST, port)
         assert sock.transport is not None
         bearer = f"Authorization: {authorization}\r\n" if authorization else ""
         sock.transport.write(
-            (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
-             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-             f"Sec-WebSocket-Version: 13\r\n{bearer}\r\n").encode())
+            (
+                f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                f"Sec-WebSocket-Version: 13\r\n{bearer}\r\n"
+            ).encode()
+        )
         await asyncio.wait_for(sock.opened, 120)
         return sock
 
@@ -634,7 +708,7 @@ class LeanSocket(asyncio.Protocol):
             if b" 101 " not in bytes(buf[:end].split(b"\r\n", 1)[0]):
                 self.opened.set_exception(ConnectionError(bytes(buf[:end]).decode()))
                 return
-            del buf[:end + 4]
+            del buf[: end + 4]
             self.opened.set_result(None)
         pos, n = 0, len(buf)
         while n - pos >= 2:
@@ -642,14 +716,14 @@ class LeanSocket(asyncio.Protocol):
             if size == 126:
                 if n - pos < 4:
                     break
-                size, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+                size, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
             elif size == 127:
                 if n - pos < 10:
                     break
-                size, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+                size, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
             if n - pos < head + size:
                 break
-            payload = bytes(buf[pos + head:pos + head + size])
+            payload = bytes(buf[pos + head : pos + head + size])
             pos += head + size
             if op == 1:
                 self.on_text(self.idx, payload.decode())
@@ -708,8 +782,9 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
 
             async def token(i: int) -> None:
                 async with sem:
-                    r = await c.post("/api/v1/sessions",
-                                     json={"name": names[i], "password": PASSWORD})
+                    r = await c.post(
+                        "/api/v1/sessions", json={"name": names[i], "password": PASSWORD}
+                    )
                     r.raise_for_status()
                     authorizations[i] = f"Bearer {r.json()['token']}"
 
@@ -737,10 +812,14 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
                     return
                 auth_i = authorizations[i]
                 headers = {"Authorization": auth_i} if auth_i else None
-                ws = await websockets.connect(f"ws://{HOST}:{port}{path}",
-                                              additional_headers=headers, max_queue=None,
-                                              open_timeout=120, ping_interval=None,
-                                              compression=None)
+                ws = await websockets.connect(
+                    f"ws://{HOST}:{port}{path}",
+                    additional_headers=headers,
+                    max_queue=None,
+                    open_timeout=120,
+                    ping_interval=None,
+                    compression=None,
+                )
                 if kind == "torbit":
                     await ws.send(json.dumps({"type": "subscribe", "room": ROOM}))
                 sockets.append(ws)
@@ -754,9 +833,12 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
             # `--sender http` (then by POST /send, as before 2026-12-01)
             if kind == "reference" or args.sender == "ws":
                 headers = {"Authorization": f"Bearer {sender_token}"} if sender_token else None
-                sender_ws = await websockets.connect(f"ws://{HOST}:{port}{path}",
-                                                     additional_headers=headers,
-                                                     ping_interval=None, compression=None)
+                sender_ws = await websockets.connect(
+                    f"ws://{HOST}:{port}{path}",
+                    additional_headers=headers,
+                    ping_interval=None,
+                    compression=None,
+                )
                 if kind == "torbit":  # torbit's sender sends to a room it is in
                     await sender_ws.send(json.dumps({"type": "subscribe", "room": ROOM}))
                 sockets.append(sender_ws)
@@ -765,11 +847,18 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
 
             async def send(text: str) -> None:
                 if sender_ws is not None:
-                    await sender_ws.send(text if text_frames else json.dumps(
-                        {"type": "send", "room": ROOM, "text": text}))
+                    await sender_ws.send(
+                        text
+                        if text_frames
+                        else json.dumps({"type": "send", "room": ROOM, "text": text})
+                    )
                 else:
-                    r = await c.post(f"/send/{ROOM}/{sender}", content=text, auth=sauth,
-                                     headers={"content-type": "text/plain"})
+                    r = await c.post(
+                        f"/send/{ROOM}/{sender}",
+                        content=text,
+                        auth=sauth,
+                        headers={"content-type": "text/plain"},
+                    )
                     if r.status_code != 201:
                         raise RuntimeError(f"send: {r.status_code} {r.text[:200]}")
 
@@ -834,15 +923,20 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
                 await warm_up(0.2)
                 reconnect_s = time.perf_counter() - t_again
             return {
-                "messages": total, "deliveries": got,
-                "deliveries_per_s": round(got / elapsed, 1), "loss": expected - got,
-                "p50_ms": r3(pct(latencies, 0.5)), "p99_ms": r3(pct(latencies, 0.99)),
+                "messages": total,
+                "deliveries": got,
+                "deliveries_per_s": round(got / elapsed, 1),
+                "loss": expected - got,
+                "p50_ms": r3(pct(latencies, 0.5)),
+                "p99_ms": r3(pct(latencies, 0.99)),
                 "cpu_us_per_delivery": r3(1e6 * (cpu1 - cpu0) / got) if got else None,
                 "server_cpu_util": r3((cpu1 - cpu0) / elapsed),
-                "connect_s": r3(connect_s), "sockets_s": r3(sockets_s),
+                "connect_s": r3(connect_s),
+                "sockets_s": r3(sockets_s),
                 "accounts_s": r3(t_sockets - t_connect),
                 "accounts_cpu_s": r3(cpu_sockets - cpu_connect),
-                "sockets_cpu_s": r3(sockets_cpu_s), "reconnect_s": r3(reconnect_s),
+                "sockets_cpu_s": r3(sockets_cpu_s),
+                "reconnect_s": r3(reconnect_s),
                 "rss_mb": rss_mb,
             }
         finally:
@@ -853,8 +947,9 @@ async def scenario_websocket(kind: str, port: int, pid: int, args: argparse.Name
             for t in readers:
                 t.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
-            await asyncio.gather(*(asyncio.wait_for(ws.close(), 5) for ws in sockets),
-                                 return_exceptions=True)
+            await asyncio.gather(
+                *(asyncio.wait_for(ws.close(), 5) for ws in sockets), return_exceptions=True
+            )
 
 
 SCENARIOS = {"send": scenario_send, "receive": scenario_receive, "websocket": scenario_websocket}
@@ -884,8 +979,11 @@ async def run_once(scenario: str, kind: str, args: argparse.Namespace) -> Result
         result = await SCENARIOS[scenario](kind, server.port, server.pid, args)
         server.check_alive()
     except Exception as e:  # one failed run must not lose the others
-        result = {"error": f"{type(e).__name__}: {e}", "server_output": server.tail(),
-                  "trace": traceback.format_exc()}
+        result = {
+            "error": f"{type(e).__name__}: {e}",
+            "server_output": server.tail(),
+            "trace": traceback.format_exc(),
+        }
     finally:
         if args.recorder is not None:
             words = await asyncio.to_thread(args.recorder.stop)
@@ -911,9 +1009,13 @@ def summarize(scenario: str, runs: dict[str, list[Result]]) -> Result:
     ratios: dict[str, float | None] = {}
     pairs = list(zip(runs.get("reference", []), runs.get("torbit", []), strict=False))
     for key, _label, _ratio in ROWS[scenario]:
-        per = [tb[key] / ref[key] for ref, tb in pairs
-               if isinstance(ref.get(key), int | float) and ref[key]
-               and isinstance(tb.get(key), int | float)]
+        per = [
+            tb[key] / ref[key]
+            for ref, tb in pairs
+            if isinstance(ref.get(key), int | float)
+            and ref[key]
+            and isinstance(tb.get(key), int | float)
+        ]
         ratios[key] = statistics.median(per) if per else None
     return {"runs": runs, "median": med, "ratio": ratios}
 
@@ -928,14 +1030,22 @@ def fmt(v: float | None) -> str:
 
 def table(scenario: str, summary: Result) -> str:
     med, ratios = summary["median"], summary["ratio"]
-    lines = [f"### http {scenario}", "", "| metric | reference | torbit | torbit ÷ ref |",
-             "|---|---:|---:|---:|"]
+    lines = [
+        f"### http {scenario}",
+        "",
+        "| metric | reference | torbit | torbit ÷ ref |",
+        "|---|---:|---:|---:|",
+    ]
     for key, label, show_ratio in ROWS[scenario]:
         ref_v, tb_v = med.get("reference", {}).get(key), med.get("torbit", {}).get(key)
         ratio = f"{ratios[key]:.2f}" if show_ratio and ratios[key] is not None else ""
         lines.append(f"| {label} | {fmt(ref_v)} | {fmt(tb_v)} | {ratio} |")
-    errors = [f"- {kind} run {i + 1}: {r['error'].splitlines()[0]}"
-              for kind, rs in summary["runs"].items() for i, r in enumerate(rs) if "error" in r]
+    errors = [
+        f"- {kind} run {i + 1}: {r['error'].splitlines()[0]}"
+        for kind, rs in summary["runs"].items()
+        for i, r in enumerate(rs)
+        if "error" in r
+    ]
     return "\n".join(lines + (["", *errors] if errors else []))
 
 
@@ -946,11 +1056,17 @@ def log(msg: str) -> None:
 async def main_async(args: argparse.Namespace) -> Result:
     scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     kinds = [k for k in KINDS if k in args.servers.split(",")]
-    report: Result = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
-                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                  "platform": platform.platform(),
-                                  "loadavg": os.getloadavg()},
-                      "scenarios": {}}
+    report: Result = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "args": vars(args),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "loadavg": os.getloadavg(),
+        },
+        "scenarios": {},
+    }
     for scenario in scenarios:
         runs: dict[str, list[Result]] = {k: [] for k in kinds}
         for rep in range(args.repeat):
@@ -967,8 +1083,10 @@ async def main_async(args: argparse.Namespace) -> Result:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     p.add_argument("--repeat", type=int, default=3, help="runs per server; medians reported")
     p.add_argument("--servers", default="reference,torbit", help="comma-separated subset")
@@ -980,27 +1098,57 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--polls", type=int, default=20, help="receive: long-poll wake-ups timed")
     p.add_argument("--ws-clients", type=int, default=1000, help="websocket: subscribers")
     p.add_argument("--rate", type=float, default=20.0, help="websocket: messages/s sent")
-    p.add_argument("--drain", type=float, default=10.0,
-                   help="websocket: seconds to wait for the last deliveries")
-    p.add_argument("--profile", type=Path, nargs="?", const=BENCH_DIR / "results", default=None,
-                   help="py-spy record torbit's measured window into this directory")
-    p.add_argument("--profile-phase", choices=("window", "sockets"), default="window",
-                   help="what --profile records: the measured window, or the websocket "
-                        "scenario's sockets part (open + subscribe until all receive)")
-    p.add_argument("--reference-frames", choices=("chat", "text"), default="chat",
-                   help="websocket: the reference delivers a chat message's JSON (as torbit "
-                        "does) or the sent text as it came (before 2026-12-01)")
-    p.add_argument("--sender", choices=("ws", "http"), default="ws",
-                   help="websocket: torbit's sender sends over its own WebSocket (as the "
-                        "reference's does) or by POST /send (before 2026-12-01)")
-    p.add_argument("--ws-reader", choices=("lean", "websockets"), default="lean",
-                   help="websocket: the subscribers' client: a bare frame parser, or the "
-                        "websockets library (before 2026-12-01; it made the generator the "
-                        "bottleneck)")
-    p.add_argument("--ws-auth", choices=("token", "basic"), default="token",
-                   help="websocket: torbit's subscribers log in for a token (POST "
-                        "/api/v1/sessions, as the web page does) and open their socket with "
-                        "it, or open it with Basic credentials in the handshake")
+    p.add_argument(
+        "--drain",
+        type=float,
+        default=10.0,
+        help="websocket: seconds to wait for the last deliveries",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        nargs="?",
+        const=BENCH_DIR / "results",
+        default=None,
+        help="py-spy record torbit's measured window into this directory",
+    )
+    p.add_argument(
+        "--profile-phase",
+        choices=("window", "sockets"),
+        default="window",
+        help="what --profile records: the measured window, or the websocket "
+        "scenario's sockets part (open + subscribe until all receive)",
+    )
+    p.add_argument(
+        "--reference-frames",
+        choices=("chat", "text"),
+        default="chat",
+        help="websocket: the reference delivers a chat message's JSON (as torbit "
+        "does) or the sent text as it came (before 2026-12-01)",
+    )
+    p.add_argument(
+        "--sender",
+        choices=("ws", "http"),
+        default="ws",
+        help="websocket: torbit's sender sends over its own WebSocket (as the "
+        "reference's does) or by POST /send (before 2026-12-01)",
+    )
+    p.add_argument(
+        "--ws-reader",
+        choices=("lean", "websockets"),
+        default="lean",
+        help="websocket: the subscribers' client: a bare frame parser, or the "
+        "websockets library (before 2026-12-01; it made the generator the "
+        "bottleneck)",
+    )
+    p.add_argument(
+        "--ws-auth",
+        choices=("token", "basic"),
+        default="token",
+        help="websocket: torbit's subscribers log in for a token (POST "
+        "/api/v1/sessions, as the web page does) and open their socket with "
+        "it, or open it with Basic credentials in the handshake",
+    )
     p.add_argument("--serve-reference", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -1018,8 +1166,13 @@ def main(argv: list[str] | None = None) -> int:
     path = out / f"{time.strftime('%Y%m%d-%H%M%S')}-http-{args.scenario}.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     log(f"wrote {path.relative_to(BENCH_DIR.parent)}")
-    errors = [r for s in report["scenarios"].values() for rs in s["runs"].values() for r in rs
-              if "error" in r]
+    errors = [
+        r
+        for s in report["scenarios"].values()
+        for rs in s["runs"].values()
+        for r in rs
+        if "error" in r
+    ]
     return 1 if errors else 0
 
 

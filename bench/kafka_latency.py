@@ -39,7 +39,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(bootstrap: str, layout: str, busy: bool, args: argparse.Namespace) -> dict[str, float]:
+async def run(
+    bootstrap: str, layout: str, busy: bool, args: argparse.Namespace
+) -> dict[str, float]:
     kafka_live._BUSY_FETCH_WAIT_MS = 5 if busy else args.fetch_wait
     prefix = f"lat{secrets.token_hex(3)}"
     sent: dict[str, float] = {}
@@ -87,8 +89,13 @@ async def run(bootstrap: str, layout: str, busy: bool, args: argparse.Namespace)
     finally:
         await sender.close()
         await receiver.close()
-    return {"p50": percentile(lags, 0.5), "p99": percentile(lags, 0.99),
-            "lost": float(len(sent)), "cpu": cpu, "partitions": float(fetched)}
+    return {
+        "p50": percentile(lags, 0.5),
+        "p99": percentile(lags, 0.99),
+        "lost": float(len(sent)),
+        "cpu": cpu,
+        "partitions": float(fetched),
+    }
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -100,19 +107,27 @@ async def main(args: argparse.Namespace) -> None:
                 res["load"] = os.getloadavg()[0]
                 results[(layout, busy)].append(res)
                 print(f"repeat {r + 1} {layout} busy={busy}: {res}", flush=True)
-    print(f"\n{args.idle} idle channels, 1 room at {args.rate:g} msg/s, {args.seconds:g} s, "
-          f"fetch_wait_ms {args.fetch_wait}, {args.repeat} repeats\n")
-    print("| idle channels as | busy wait | partitions fetched | p50 ms | p99 ms (worst) | "
-          "process CPU | lost | load avg |")
+    print(
+        f"\n{args.idle} idle channels, 1 room at {args.rate:g} msg/s, {args.seconds:g} s, "
+        f"fetch_wait_ms {args.fetch_wait}, {args.repeat} repeats\n"
+    )
+    print(
+        "| idle channels as | busy wait | partitions fetched | p50 ms | p99 ms (worst) | "
+        "process CPU | lost | load avg |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for (layout, busy), runs in results.items():
+
         def med(key: str, runs: list[dict[str, float]] = runs) -> float:
             return statistics.median(r[key] for r in runs)
-        print(f"| {layout} | {'5 ms' if busy else f'{args.fetch_wait} ms'} "
-              f"| {med('partitions'):.0f} | {med('p50'):.1f} | {med('p99'):.1f} "
-              f"({max(r['p99'] for r in runs):.1f}) | {med('cpu'):.2f} "
-              f"| {max(r['lost'] for r in runs):.0f} "
-              f"| {min(r['load'] for r in runs):.1f}–{max(r['load'] for r in runs):.1f} |")
+
+        print(
+            f"| {layout} | {'5 ms' if busy else f'{args.fetch_wait} ms'} "
+            f"| {med('partitions'):.0f} | {med('p50'):.1f} | {med('p99'):.1f} "
+            f"({max(r['p99'] for r in runs):.1f}) | {med('cpu'):.2f} "
+            f"| {max(r['lost'] for r in runs):.0f} "
+            f"| {min(r['load'] for r in runs):.1f}–{max(r['load'] for r in runs):.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -95,9 +95,14 @@ class Window:
         }
 
 
-async def wait_for_count(count: Callable[[], int], target: int, *,
-                         progress: Callable[[], int] | None = None, idle: float = 2.0,
-                         cap: float = 180.0) -> float:
+async def wait_for_count(
+    count: Callable[[], int],
+    target: int,
+    *,
+    progress: Callable[[], int] | None = None,
+    idle: float = 2.0,
+    cap: float = 180.0,
+) -> float:
     """Wait until count() reaches target, or nothing moves for `idle` seconds: progress() if
     given (a server far behind is still delivering older messages), else count() itself; at
     most `cap` seconds. Returns the seconds waited."""
@@ -112,8 +117,14 @@ async def wait_for_count(count: Callable[[], int], target: int, *,
     return loop.time() - start
 
 
-async def crowd_in(ep: Endpoint, clients: list[User], receivers: int, room: str,
-                   sink: Callable[[User, bytes], None], logins: Logins) -> list[User]:
+async def crowd_in(
+    ep: Endpoint,
+    clients: list[User],
+    receivers: int,
+    room: str,
+    sink: Callable[[User, bytes], None],
+    logins: Logins,
+) -> list[User]:
     """`receivers` users listening in `room`, all feeding one sink, numbered 0..n-1."""
     makers = [partial(ep.user, f"r{i:05d}", room, sink) for i in range(receivers)]
     return await login_many(ep.port, makers, clients, logins)
@@ -179,17 +190,26 @@ class Feed:
         self._running = False
 
 
-async def measure_fanout(ep: Endpoint, clients: list[User], *, receivers: int = 1000,
-                         rate: float = 100.0, seconds: float = 10.0, warmup: float = 3.0,
-                         senders: int = 1, logins: Logins = DEFAULT_LOGINS) -> Result:
+async def measure_fanout(
+    ep: Endpoint,
+    clients: list[User],
+    *,
+    receivers: int = 1000,
+    rate: float = 100.0,
+    seconds: float = 10.0,
+    warmup: float = 3.0,
+    senders: int = 1,
+    logins: Logins = DEFAULT_LOGINS,
+) -> Result:
     """`senders` users send `rate` messages/s in total to the room all `receivers` listen to.
     Loss and latency are about the messages sent in the window; deliveries/s and CPU per
     delivery about the deliveries made in it (a server behind is still delivering older ones)."""
     tally = Tally()
     t0 = time.monotonic()
     rx = await crowd_in(ep, clients, receivers, "bench", tally, logins)
-    tx = await login_many(ep.port, [partial(ep.user, f"s{i:03d}", "bench")
-                                    for i in range(senders)], clients, logins)
+    tx = await login_many(
+        ep.port, [partial(ep.user, f"s{i:03d}", "bench") for i in range(senders)], clients, logins
+    )
     login_s = time.monotonic() - t0
     await settle(ep.pid)
     gc.collect()
@@ -211,8 +231,9 @@ async def measure_fanout(ep: Endpoint, clients: list[User], *, receivers: int = 
         await task
         sent = tally.hi - tally.lo
         expected = sent * receivers
-        drain_s = await wait_for_count(lambda: tally.received, expected,
-                                       progress=lambda: tally.seen)
+        drain_s = await wait_for_count(
+            lambda: tally.received, expected, progress=lambda: tally.seen
+        )
         lat = sorted(tally.latencies_ns)
         return {
             "receivers": receivers,
@@ -299,9 +320,17 @@ class Burst:
         return min(self.progress.seen) >= self.next - 1
 
 
-async def measure_burst(ep: Endpoint, clients: list[User], *, receivers: int = 1000,
-                        window: int = 64, seconds: float = 10.0, warmup: float = 3.0,
-                        stall: float = 10.0, logins: Logins = DEFAULT_LOGINS) -> Result:
+async def measure_burst(
+    ep: Endpoint,
+    clients: list[User],
+    *,
+    receivers: int = 1000,
+    window: int = 64,
+    seconds: float = 10.0,
+    warmup: float = 3.0,
+    stall: float = 10.0,
+    logins: Logins = DEFAULT_LOGINS,
+) -> Result:
     """Deliveries/s and server CPU per delivery when one sender goes as fast as `window`
     undelivered messages allow."""
     progress = Progress(receivers)
@@ -407,14 +436,25 @@ class Pipeliner:
         self.pump(user)
 
 
-async def measure_durable(ep: Endpoint, clients: list[User], *, senders: int = 50,
-                          window: int = 32, seconds: float = 10.0, warmup: float = 3.0,
-                          logins: Logins = DEFAULT_LOGINS) -> Result:
+async def measure_durable(
+    ep: Endpoint,
+    clients: list[User],
+    *,
+    senders: int = 50,
+    window: int = 32,
+    seconds: float = 10.0,
+    warmup: float = 3.0,
+    logins: Logins = DEFAULT_LOGINS,
+) -> Result:
     """Committed messages/s with `senders` users each pipelining into a room of their own."""
     tally = EchoTally()
     pipes = [Pipeliner(tally, window) for _ in range(senders)]
-    px = await login_many(ep.port, [partial(ep.user, f"d{i:03d}", f"bench{i:03d}", pipes[i])
-                                    for i in range(senders)], clients, logins)
+    px = await login_many(
+        ep.port,
+        [partial(ep.user, f"d{i:03d}", f"bench{i:03d}", pipes[i]) for i in range(senders)],
+        clients,
+        logins,
+    )
     await settle(ep.pid)
     tally.sending = True
     for p, u in zip(pipes, px, strict=True):
@@ -464,13 +504,14 @@ def main(argv: list[str] | None = None) -> int:
         clients: list[User] = []
         try:
             if args.scenario == "fanout":
-                return await measure_fanout(ep, clients, receivers=args.receivers,
-                                            rate=args.rate, seconds=args.seconds)
+                return await measure_fanout(
+                    ep, clients, receivers=args.receivers, rate=args.rate, seconds=args.seconds
+                )
             if args.scenario == "burst":
-                return await measure_burst(ep, clients, receivers=args.receivers,
-                                           window=args.window, seconds=args.seconds)
-            return await measure_durable(ep, clients, senders=args.senders,
-                                         seconds=args.seconds)
+                return await measure_burst(
+                    ep, clients, receivers=args.receivers, window=args.window, seconds=args.seconds
+                )
+            return await measure_durable(ep, clients, senders=args.senders, seconds=args.seconds)
         finally:
             for c in clients:
                 c.close()

@@ -75,9 +75,13 @@ def main() -> None:
     med, worst = timed(apply_snapshot, a.repeats)
     print(f"decode + apply the full snapshot: {med * 1e3:.1f} ms median, {worst * 1e3:.1f} worst")
     med, worst = timed(lambda: wire(node(a.users, a.rooms).beats()), a.repeats)
-    print(f"build a node's table + encode its snapshot: {med * 1e3:.1f} ms median, {worst * 1e3:.1f} worst")
+    print(
+        f"build a node's table + encode its snapshot: {med * 1e3:.1f} ms median, {worst * 1e3:.1f} worst"
+    )
     med, worst = timed(churn, a.repeats)
-    print(f"record + encode a beat of {a.churn} changes: {med * 1e3:.2f} ms median, {worst * 1e3:.2f} worst")
+    print(
+        f"record + encode a beat of {a.churn} changes: {med * 1e3:.2f} ms median, {worst * 1e3:.2f} worst"
+    )
 
     receiver = PresenceTable("receiver", expiry=15)
     for text in snapshot:

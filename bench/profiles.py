@@ -52,8 +52,20 @@ class Recorder:
     """One `py-spy record` of one process, started and stopped around a measured window."""
 
     def __init__(self, pid: int, output: Path, rate: int = 200) -> None:
-        self.cmd = [py_spy(), "record", "--pid", str(pid), "--format", "raw", "--threads", "--rate",
-                    str(rate), "--nonblocking", "--output", str(output)]
+        self.cmd = [
+            py_spy(),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--threads",
+            "--rate",
+            str(rate),
+            "--nonblocking",
+            "--output",
+            str(output),
+        ]
         self.output = output
         self.proc: subprocess.Popen[bytes] | None = None
         self._interrupted = False
@@ -62,8 +74,12 @@ class Recorder:
         """loadgen.Endpoint.on_window: record while the measured part runs."""
         if started:
             if self.proc is None:
-                self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
-                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                self.proc = subprocess.Popen(
+                    self.cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
         elif self.proc is not None and not self._interrupted:
             self.proc.send_signal(signal.SIGINT)  # py-spy writes the file and exits
             self._interrupted = True
@@ -130,8 +146,12 @@ def hottest(path: Path, top: int = 15, thread: str = "") -> str:
     if not total:
         return f"(no samples in {path})"
     shares = ", ".join(f"{name} {100 * n / total:.0f} %" for name, n in threads.most_common(4))
-    lines = [f"{total:,} samples; threads: {shares or 'not recorded'}", "",
-             "| function | self % | total % |", "|---|---:|---:|"]
+    lines = [
+        f"{total:,} samples; threads: {shares or 'not recorded'}",
+        "",
+        "| function | self % | total % |",
+        "|---|---:|---:|",
+    ]
     for name, n in own.most_common(top):
         lines.append(f"| `{name}` | {100 * n / total:.1f} | {100 * anywhere[name] / total:.1f} |")
     return "\n".join(lines)
@@ -141,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="The hottest functions of a py-spy raw profile.")
     p.add_argument("profile", type=Path, nargs="+")
     p.add_argument("--top", type=int, default=15)
-    p.add_argument("--thread", default="",
-                   help="only this thread's samples, e.g. MainThread (the event loop)")
+    p.add_argument(
+        "--thread", default="", help="only this thread's samples, e.g. MainThread (the event loop)"
+    )
     args = p.parse_args(argv)
     for path in args.profile:
         print(f"### {path.name}\n\n{hottest(path, args.top, args.thread)}\n")

@@ -106,14 +106,21 @@ class Row:
 
 
 def cpu_rows() -> list[Row]:
-    return [Row("server_cpu_util", "server CPU (cores)"),
-            Row("gen_cpu_util", "generator CPU (cores)"),
-            Row("other_cpu_util", "other CPU (cores)")]
+    return [
+        Row("server_cpu_util", "server CPU (cores)"),
+        Row("gen_cpu_util", "generator CPU (cores)"),
+        Row("other_cpu_util", "other CPU (cores)"),
+    ]
 
 
 STEADY = [
-    Row("cpu_us_per_delivery", "server CPU µs/delivery", "lower", "≤ InspIRCd",
-        at_most_peer("inspircd")),
+    Row(
+        "cpu_us_per_delivery",
+        "server CPU µs/delivery",
+        "lower",
+        "≤ InspIRCd",
+        at_most_peer("inspircd"),
+    ),
     Row("p99_ms", "p99 send → receive ms", "lower", "≤ InspIRCd", at_most_peer("inspircd")),
     Row("p50_ms", "p50 send → receive ms", "lower"),
     Row("loss", "loss (deliveries)", "lower", "0", subject_at_most(0)),
@@ -145,8 +152,13 @@ CROWD = [
     Row("fanout_p99_ms", "… p99 ms", "lower"),
     Row("fanout_cpu_us_per_delivery", "… server CPU µs/delivery", "lower"),
     Row("fanout_loss", "… loss (deliveries)", "lower", "0", subject_at_most(0)),
-    Row("newcomer_prompt_ms", "all leave: worst newcomer's first reply ms", "lower", "≤ 500",
-        subject_at_most(500)),
+    Row(
+        "newcomer_prompt_ms",
+        "all leave: worst newcomer's first reply ms",
+        "lower",
+        "≤ 500",
+        subject_at_most(500),
+    ),
     Row("newcomer_prompt_first_ms", "… the first newcomer's ms", "lower"),
     Row("newcomer_login_ms", "… newcomer logged in ms", "lower"),
     Row("stall_ms", "… longest unanswered probe ms", "lower", "≤ 50", subject_at_most(50)),
@@ -184,29 +196,71 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
     out: list[Scenario] = []
     if every or "steady" in chosen:
         for n in args.receivers:
-            out.append(Scenario(
-                f"steady-{n}", f"steady 1 → {n:,} @ {args.rate:g} msg/s", STEADY,
-                partial(_fanout, receivers=n, rate=args.rate, seconds=args.seconds,
-                        warmup=args.warmup, logins=logins)))
+            out.append(
+                Scenario(
+                    f"steady-{n}",
+                    f"steady 1 → {n:,} @ {args.rate:g} msg/s",
+                    STEADY,
+                    partial(
+                        _fanout,
+                        receivers=n,
+                        rate=args.rate,
+                        seconds=args.seconds,
+                        warmup=args.warmup,
+                        logins=logins,
+                    ),
+                )
+            )
     if every or "burst" in chosen:
         n = args.burst_receivers
-        out.append(Scenario(
-            "burst", f"burst 1 → {n:,}, window {args.window}", BURST,
-            partial(_burst, receivers=n, window=args.window, seconds=args.seconds,
-                    warmup=args.warmup, logins=logins)))
+        out.append(
+            Scenario(
+                "burst",
+                f"burst 1 → {n:,}, window {args.window}",
+                BURST,
+                partial(
+                    _burst,
+                    receivers=n,
+                    window=args.window,
+                    seconds=args.seconds,
+                    warmup=args.warmup,
+                    logins=logins,
+                ),
+            )
+        )
     if every or "crowd" in chosen:
         n = args.crowd
-        out.append(Scenario(
-            "crowd", f"crowd: N = {n:,} log in {args.concurrency} at a time, idle, all leave",
-            CROWD, partial(_crowd, argon2=args.argon2, connections=n, logins=logins,
-                           profile_storm=args.profile_storm)))
+        out.append(
+            Scenario(
+                "crowd",
+                f"crowd: N = {n:,} log in {args.concurrency} at a time, idle, all leave",
+                CROWD,
+                partial(
+                    _crowd,
+                    argon2=args.argon2,
+                    connections=n,
+                    logins=logins,
+                    profile_storm=args.profile_storm,
+                ),
+            )
+        )
     if every or "durable" in chosen:
-        out.append(Scenario(
-            "durable", f"durable: {args.durable_senders} senders × window {args.durable_window}",
-            DURABLE, partial(_durable, senders=args.durable_senders,
-                             window=args.durable_window, seconds=args.seconds,
-                             warmup=args.warmup, logins=logins),
-            frozenset({"telnet"})))  # an IRC server does not echo a message to its sender
+        out.append(
+            Scenario(
+                "durable",
+                f"durable: {args.durable_senders} senders × window {args.durable_window}",
+                DURABLE,
+                partial(
+                    _durable,
+                    senders=args.durable_senders,
+                    window=args.durable_window,
+                    seconds=args.seconds,
+                    warmup=args.warmup,
+                    logins=logins,
+                ),
+                frozenset({"telnet"}),
+            )
+        )  # an IRC server does not echo a message to its sender
     return out
 
 
@@ -218,8 +272,9 @@ async def _burst(ep: Endpoint, clients: list[User], **kw: Any) -> Result:
     return await measure_burst(ep, clients, **kw)
 
 
-async def _crowd(ep: Endpoint, clients: list[User], *, argon2: tuple[int, int, int] | None,
-                 **kw: Any) -> Result:
+async def _crowd(
+    ep: Endpoint, clients: list[User], *, argon2: tuple[int, int, int] | None, **kw: Any
+) -> Result:
     """The crowd, with argon2 alone measured just before and just after it: on a shared
     machine that rate moved 3x within minutes, so the invocation's one figure (taken before
     the first target's run) is no fair yardstick for a login rate measured later."""
@@ -227,8 +282,13 @@ async def _crowd(ep: Endpoint, clients: list[User], *, argon2: tuple[int, int, i
     result = await measure_crowd(ep, clients, **kw)
     after = (await asyncio.to_thread(argon2_alone, argon2))["hashes_per_s"]
     alone = (before + after) / 2
-    result.update({"argon2_alone_before": before, "argon2_alone_after": after,
-                   "argon2_alone_per_s": round(alone, 1)})
+    result.update(
+        {
+            "argon2_alone_before": before,
+            "argon2_alone_after": after,
+            "argon2_alone_per_s": round(alone, 1),
+        }
+    )
     if "logins_per_s" in result and alone:
         result["logins_of_argon2_alone"] = round(result["logins_per_s"] / alone, 3)
     return result
@@ -238,17 +298,25 @@ async def _durable(ep: Endpoint, clients: list[User], **kw: Any) -> Result:
     return await measure_durable(ep, clients, **kw)
 
 
-async def run_once(scn: Scenario, target: Target, args: argparse.Namespace,
-                   profile: Path | None) -> Result:
+async def run_once(
+    scn: Scenario, target: Target, args: argparse.Namespace, profile: Path | None
+) -> Result:
     """A fresh server, one measurement (bounded by --run-timeout), a graceful stop. Failures
     become an "error" entry so the other runs still happen."""
     quiet_s, busy = await wait_for_quiet(busy_cores=args.quiet_cores, max_wait=args.quiet_wait)
-    before = {"quiet_wait_s": round(quiet_s, 1), "machine_cores_busy_before": round(busy, 2),
-              "loadavg_before": os.getloadavg()[0]}
+    before = {
+        "quiet_wait_s": round(quiet_s, 1),
+        "machine_cores_busy_before": round(busy, 2),
+        "loadavg_before": os.getloadavg()[0],
+    }
     try:
-        server = start(target.server, shlex.split(args.torbit_cmd) if args.torbit_cmd else None,
-                       login_timeout=args.login_wait, argon2=args.argon2,
-                       doors={target.dialect: target.door} if target.door else None)
+        server = start(
+            target.server,
+            shlex.split(args.torbit_cmd) if args.torbit_cmd else None,
+            login_timeout=args.login_wait,
+            argon2=args.argon2,
+            doors={target.dialect: target.door} if target.door else None,
+        )
     except ServerError as e:
         return {"error": str(e), **before}
     clients: list[User] = []
@@ -257,8 +325,12 @@ async def run_once(scn: Scenario, target: Target, args: argparse.Namespace,
     try:
         if target.dialect not in server.ports:
             raise ServerError(f"{server.kind} has no {target.dialect} door")
-        ep = Endpoint(server.ports[target.dialect], server.pid, target.client,
-                      on_window=recorder.window if recorder else None)
+        ep = Endpoint(
+            server.ports[target.dialect],
+            server.pid,
+            target.client,
+            on_window=recorder.window if recorder else None,
+        )
         result = await asyncio.wait_for(scn.measure(ep, clients), args.run_timeout)
         server.check_alive()
     except Exception as e:  # report and go on: one failed run must not lose the others
@@ -301,8 +373,12 @@ def pairs(targets: list[str]) -> list[tuple[str, str]]:
     """(subject, peer) for every ratio shown: each subject ÷ each non-subject, and a later
     subject ÷ an earlier one (torbit-irc ÷ torbit)."""
     subjects = [s for s in SUBJECTS if s in targets]
-    return [(s, p) for s in subjects for p in targets
-            if p != s and (p not in subjects or subjects.index(p) < subjects.index(s))]
+    return [
+        (s, p)
+        for s in subjects
+        for p in targets
+        if p != s and (p not in subjects or subjects.index(p) < subjects.index(s))
+    ]
 
 
 def summarize(scn: Scenario, runs: dict[str, list[Result]]) -> Result:
@@ -312,28 +388,43 @@ def summarize(scn: Scenario, runs: dict[str, list[Result]]) -> Result:
     subject."""
     keys = sorted({k for rs in runs.values() for r in rs for k in r})
     med = {t: {k: median([r.get(k) for r in rs]) for k in keys} for t, rs in runs.items()}
-    bad = {t: {row.key: worst([r.get(row.key) for r in rs], row.better) for row in scn.rows}
-           for t, rs in runs.items()}
+    bad = {
+        t: {row.key: worst([r.get(row.key) for r in rs], row.better) for row in scn.rows}
+        for t, rs in runs.items()
+    }
     ratios: dict[str, dict[str, float | None]] = {}
     for subject, peer in pairs(list(runs)):
         for row in scn.rows:
-            per = [mine[row.key] / theirs[row.key]
-                   for mine, theirs in zip(runs[subject], runs[peer], strict=False)
-                   if _number(theirs.get(row.key)) and theirs[row.key]
-                   and _number(mine.get(row.key))]
+            per = [
+                mine[row.key] / theirs[row.key]
+                for mine, theirs in zip(runs[subject], runs[peer], strict=False)
+                if _number(theirs.get(row.key)) and theirs[row.key] and _number(mine.get(row.key))
+            ]
             ratios.setdefault(f"{subject} ÷ {peer}", {})[row.key] = (
-                statistics.median(per) if per else None)
+                statistics.median(per) if per else None
+            )
     checks: dict[str, dict[str, Result]] = {}
     for subject in (s for s in SUBJECTS if s in runs):
         for row in scn.rows:
             if row.check is None:
                 continue
-            q = {label.split(" ÷ ")[1]: v for label, by_key in ratios.items()
-                 if label.startswith(subject + " ÷ ") and (v := by_key[row.key]) is not None}
+            q = {
+                label.split(" ÷ ")[1]: v
+                for label, by_key in ratios.items()
+                if label.startswith(subject + " ÷ ") and (v := by_key[row.key]) is not None
+            }
             checks.setdefault(subject, {})[row.key] = {
-                "target": row.target, "met": row.check(med[subject].get(row.key), q)}
-    return {"title": scn.title, "runs": runs, "median": med, "worst": bad, "ratio": ratios,
-            "checks": checks}
+                "target": row.target,
+                "met": row.check(med[subject].get(row.key), q),
+            }
+    return {
+        "title": scn.title,
+        "runs": runs,
+        "median": med,
+        "worst": bad,
+        "ratio": ratios,
+        "checks": checks,
+    }
 
 
 def _number(v: Any) -> bool:
@@ -353,8 +444,12 @@ def table(scn: Scenario, summary: Result, repeats: int) -> str:
     targets = list(summary["runs"])
     peers = list(ratios)  # "subject ÷ peer"
     head = ["metric", *targets, *peers, "target", "met"]
-    lines = [f"### {scn.title}", "", "| " + " | ".join(head) + " |",
-             "|---|" + "---:|" * (len(targets) + len(peers)) + "---|---|"]
+    lines = [
+        f"### {scn.title}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---|" + "---:|" * (len(targets) + len(peers)) + "---|---|",
+    ]
     for row in scn.rows:
         cells = [row.label]
         for t in targets:
@@ -366,24 +461,39 @@ def table(scn: Scenario, summary: Result, repeats: int) -> str:
         for p in peers:
             r = ratios[p].get(row.key)
             cells.append(f"{r:.2f}" if row.better and r is not None else "")
-        met = [(s, "yes" if c[row.key]["met"] else "**no**") for s, c in checks.items()
-               if row.key in c]
+        met = [
+            (s, "yes" if c[row.key]["met"] else "**no**") for s, c in checks.items() if row.key in c
+        ]
         met_cell = met[0][1] if len(met) == 1 else ", ".join(f"{s} {m}" for s, m in met)
         cells += [row.target, met_cell]
         lines.append("| " + " | ".join(cells) + " |")
-    errors = [f"- {t} run {i + 1}: {r['error'].splitlines()[0]}"
-              for t, rs in summary["runs"].items() for i, r in enumerate(rs) if "error" in r]
+    errors = [
+        f"- {t} run {i + 1}: {r['error'].splitlines()[0]}"
+        for t, rs in summary["runs"].items()
+        for i, r in enumerate(rs)
+        if "error" in r
+    ]
     return "\n".join(lines + (["", *errors] if errors else []))
 
 
 def machine() -> Result:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BENCH_DIR,
-                             capture_output=True, text=True, check=False).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=BENCH_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
     except OSError:
         rev = ""
-    return {"cpus": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "git_rev": rev, "loadavg": os.getloadavg()}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_rev": rev,
+        "loadavg": os.getloadavg(),
+    }
 
 
 def argon2_alone(params: tuple[int, int, int] | None, seconds: float = 2.0) -> Result:
@@ -405,8 +515,11 @@ def argon2_alone(params: tuple[int, int, int] | None, seconds: float = 2.0) -> R
     t = time.monotonic()
     with ThreadPoolExecutor(threads) as pool:
         count = sum(pool.map(lambda _i: hash_until_end(), range(threads)))
-    return {"argon2": params or "torbit defaults", "threads": threads,
-            "hashes_per_s": round(count / (time.monotonic() - t), 1)}
+    return {
+        "argon2": params or "torbit defaults",
+        "threads": threads,
+        "hashes_per_s": round(count / (time.monotonic() - t), 1),
+    }
 
 
 def log(msg: str) -> None:
@@ -416,8 +529,12 @@ def log(msg: str) -> None:
 async def main_async(args: argparse.Namespace, stamp: str) -> Result:
     names = args.targets.split(",")
     targets = [t for t in TARGETS if t.name in names]
-    report: Result = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
-                      "machine": machine(), "scenarios": {}}
+    report: Result = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "args": vars(args),
+        "machine": machine(),
+        "scenarios": {},
+    }
     chosen = scenarios(args)
     if any(s.key == "crowd" for s in chosen) and any(t.server == "torbit" for t in targets):
         report["argon2_alone"] = alone = await asyncio.to_thread(argon2_alone, args.argon2)
@@ -427,7 +544,7 @@ async def main_async(args: argparse.Namespace, stamp: str) -> Result:
         runs: dict[str, list[Result]] = {t.name: [] for t in here}
         for rep in range(args.repeat):
             # rotate who goes first, so no target always gets the quieter slot
-            for target in here[rep % len(here):] + here[: rep % len(here)]:
+            for target in here[rep % len(here) :] + here[: rep % len(here)]:
                 log(f"{scn.key} {target.name} run {rep + 1}/{args.repeat} ...")
                 profile = None
                 if args.profile and target.name in SUBJECTS:
@@ -444,17 +561,36 @@ async def main_async(args: argparse.Namespace, stamp: str) -> Result:
         print(table(scn, summary, args.repeat) + "\n", flush=True)
     if "argon2_alone" in report:
         a = report["argon2_alone"]
-        print(f"argon2 alone at the bench's cost {a['argon2']}: {a['hashes_per_s']:,} hashes/s "
-              f"on {a['threads']} threads\n", flush=True)
+        print(
+            f"argon2 alone at the bench's cost {a['argon2']}: {a['hashes_per_s']:,} hashes/s "
+            f"on {a['threads']} threads\n",
+            flush=True,
+        )
     return report
 
 
-FULL = {"receivers": [1000, 500], "burst_receivers": 1000, "crowd": 10_000, "seconds": 10.0,
-        "warmup": 3.0, "repeat": 3, "durable_senders": 50, "quiet_wait": 60.0,
-        "run_timeout": 1800.0}
-QUICK = {"receivers": [200, 100], "burst_receivers": 200, "crowd": 1000, "seconds": 3.0,
-         "warmup": 1.0, "repeat": 1, "durable_senders": 10, "quiet_wait": 5.0,
-         "run_timeout": 300.0}
+FULL = {
+    "receivers": [1000, 500],
+    "burst_receivers": 1000,
+    "crowd": 10_000,
+    "seconds": 10.0,
+    "warmup": 3.0,
+    "repeat": 3,
+    "durable_senders": 50,
+    "quiet_wait": 60.0,
+    "run_timeout": 1800.0,
+}
+QUICK = {
+    "receivers": [200, 100],
+    "burst_receivers": 200,
+    "crowd": 1000,
+    "seconds": 3.0,
+    "warmup": 1.0,
+    "repeat": 1,
+    "durable_senders": 10,
+    "quiet_wait": 5.0,
+    "run_timeout": 300.0,
+}
 
 
 def argon2_setting(text: str) -> tuple[int, int, int] | None:
@@ -465,40 +601,73 @@ def argon2_setting(text: str) -> tuple[int, int, int] | None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--scenario", default="all",
-                   help="comma-separated: steady, burst, crowd, durable, or all")
-    p.add_argument("--targets", default=",".join(t.name for t in TARGETS),
-                   help="comma-separated subset of " + ", ".join(t.name for t in TARGETS))
-    p.add_argument("--quick", action="store_true",
-                   help=f"smoke-run sizes: {QUICK} (flags given still win)")
-    p.add_argument("--repeat", type=int, help=f"runs per target; medians (default {FULL['repeat']})")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--scenario", default="all", help="comma-separated: steady, burst, crowd, durable, or all"
+    )
+    p.add_argument(
+        "--targets",
+        default=",".join(t.name for t in TARGETS),
+        help="comma-separated subset of " + ", ".join(t.name for t in TARGETS),
+    )
+    p.add_argument(
+        "--quick", action="store_true", help=f"smoke-run sizes: {QUICK} (flags given still win)"
+    )
+    p.add_argument(
+        "--repeat", type=int, help=f"runs per target; medians (default {FULL['repeat']})"
+    )
     p.add_argument("--seconds", type=float, help="measured window")
     p.add_argument("--warmup", type=float, help="traffic before measuring")
-    p.add_argument("--receivers", type=lambda s: [int(x) for x in s.split(",")],
-                   help="steady: receivers, one table per count (default 1000,500)")
+    p.add_argument(
+        "--receivers",
+        type=lambda s: [int(x) for x in s.split(",")],
+        help="steady: receivers, one table per count (default 1000,500)",
+    )
     p.add_argument("--rate", type=float, default=100.0, help="steady: messages/s sent")
     p.add_argument("--burst-receivers", type=int, help="burst: receivers (default 1000)")
-    p.add_argument("--window", type=int, default=64,
-                   help="burst: messages not yet delivered to everyone")
+    p.add_argument(
+        "--window", type=int, default=64, help="burst: messages not yet delivered to everyone"
+    )
     p.add_argument("--crowd", type=int, help="crowd: connections N (default 10,000)")
     p.add_argument("--concurrency", type=int, default=50, help="logins in flight at once")
-    p.add_argument("--login-wait", type=float, default=600.0,
-                   help="seconds one login may take (the servers' login timeouts match)")
-    p.add_argument("--argon2", type=argon2_setting, default=ARGON2_CHEAP,
-                   help="torbit's password hashing: TIME,MEMORY_KIB,LANES or 'default'")
+    p.add_argument(
+        "--login-wait",
+        type=float,
+        default=600.0,
+        help="seconds one login may take (the servers' login timeouts match)",
+    )
+    p.add_argument(
+        "--argon2",
+        type=argon2_setting,
+        default=ARGON2_CHEAP,
+        help="torbit's password hashing: TIME,MEMORY_KIB,LANES or 'default'",
+    )
     p.add_argument("--durable-senders", type=int, help="durable: senders (default 50)")
-    p.add_argument("--durable-window", type=int, default=32,
-                   help="durable: messages in flight per sender")
+    p.add_argument(
+        "--durable-window", type=int, default=32, help="durable: messages in flight per sender"
+    )
     p.add_argument("--run-timeout", type=float, help="seconds one run may take (default 1800)")
-    p.add_argument("--quiet-cores", type=float, default=0.5,
-                   help="before each run, wait until the machine uses fewer cores than this")
+    p.add_argument(
+        "--quiet-cores",
+        type=float,
+        default=0.5,
+        help="before each run, wait until the machine uses fewer cores than this",
+    )
     p.add_argument("--quiet-wait", type=float, help="… but at most this long (default 60)")
-    p.add_argument("--profile", type=Path, nargs="?", const=BENCH_DIR / "results",
-                   help="py-spy the torbit targets' measured windows into this directory (perturbs them)")
-    p.add_argument("--profile-storm", action="store_true",
-                   help="crowd: profile the disconnect storm instead of the login storm")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        nargs="?",
+        const=BENCH_DIR / "results",
+        help="py-spy the torbit targets' measured windows into this directory (perturbs them)",
+    )
+    p.add_argument(
+        "--profile-storm",
+        action="store_true",
+        help="crowd: profile the disconnect storm instead of the login storm",
+    )
     p.add_argument("--torbit-cmd", default="", help="instead of `.venv/bin/torbit serve`")
     p.add_argument("--keep", action="store_true", help="keep the servers' temp dirs")
     args = p.parse_args(argv)
@@ -521,8 +690,13 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     log(f"wrote {path.relative_to(BENCH_DIR.parent)}")
     # targets are reported, not enforced; only a run that could not be measured fails
-    errors = [r for s in report["scenarios"].values() for rs in s["runs"].values() for r in rs
-              if "error" in r]
+    errors = [
+        r
+        for s in report["scenarios"].values()
+        for rs in s["runs"].values()
+        for r in rs
+        if "error" in r
+    ]
     return 1 if errors else 0
 
 

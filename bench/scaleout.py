@@ -63,7 +63,9 @@ class Backend:
 
     async def __aexit__(self, *exc: object) -> None:
         if self._database:
-            await _admin(self._admin_url, f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)')
+            await _admin(
+                self._admin_url, f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)'
+            )
 
     def env(self) -> dict[str, str]:
         """The environment every node of this run gets (sqlite + local: the bench default)."""
@@ -98,8 +100,12 @@ async def fanout(
     logins = Logins(concurrency=args.concurrency, max_wait=args.login_wait)
     tally = Tally()
     t0 = time.monotonic()
-    rx = await login_many(rx_node.port, [partial(TelnetUser, f"r{i:05d}", None, tally)
-                                         for i in range(args.receivers)], clients, logins)
+    rx = await login_many(
+        rx_node.port,
+        [partial(TelnetUser, f"r{i:05d}", None, tally) for i in range(args.receivers)],
+        clients,
+        logins,
+    )
     tx = await login_many(tx_node.port, [partial(TelnetUser, "s000")], clients, logins)
     login_s = time.monotonic() - t0
     # A node on Kafka is never quite idle (its consumer polls), so "quiet" is looser here. The
@@ -151,8 +157,9 @@ async def fanout(
         gc.unfreeze()
 
 
-async def run_once(scenario: str, kind: str, broker: KafkaCluster, args: argparse.Namespace
-                   ) -> Result:
+async def run_once(
+    scenario: str, kind: str, broker: KafkaCluster, args: argparse.Namespace
+) -> Result:
     """Fresh nodes on a fresh backend, one measurement, a graceful stop. A failure becomes an
     "error" entry so that the other runs still happen."""
     quiet_s, busy = await wait_for_quiet(busy_cores=args.quiet_cores, max_wait=args.quiet_wait)
@@ -165,8 +172,11 @@ async def run_once(scenario: str, kind: str, broker: KafkaCluster, args: argpars
             backend.fetch_wait_ms = args.fetch_wait
             try:
                 for _ in range(2 if scenario == "cross-node" else 1):
-                    nodes.append(await asyncio.to_thread(
-                        start_torbit, login_timeout=args.login_wait, env=backend.env()))
+                    nodes.append(
+                        await asyncio.to_thread(
+                            start_torbit, login_timeout=args.login_wait, env=backend.env()
+                        )
+                    )
                 rx_node, tx_node = nodes[-1], nodes[0]
                 watch = {"rx_node": rx_node.pid}
                 if tx_node is not rx_node:
@@ -177,8 +187,10 @@ async def run_once(scenario: str, kind: str, broker: KafkaCluster, args: argpars
                 for node in nodes:
                     node.check_alive()
             except Exception as e:
-                result = {"error": f"{type(e).__name__}: {e}",
-                          "server_output": nodes[-1].tail() if nodes else ""}
+                result = {
+                    "error": f"{type(e).__name__}: {e}",
+                    "server_output": nodes[-1].tail() if nodes else "",
+                }
             finally:
                 for c in clients:
                     c.close()
@@ -205,13 +217,18 @@ def fmt(v: float | None) -> str:
 
 
 CROSS_ROWS = [
-    ("deliveries_per_s", "deliveries/s"), ("p50_ms", "p50 latency ms"),
-    ("p99_ms", "p99 latency ms"), ("max_ms", "max latency ms"), ("loss", "loss (deliveries)"),
+    ("deliveries_per_s", "deliveries/s"),
+    ("p50_ms", "p50 latency ms"),
+    ("p99_ms", "p99 latency ms"),
+    ("max_ms", "max latency ms"),
+    ("loss", "loss (deliveries)"),
     ("dropped_receivers", "receivers dropped"),
     ("cpu_us_per_delivery", "CPU µs/delivery (nodes + broker)"),
     ("rx_node_cpu_util", "receiving node CPU (cores)"),
-    ("tx_node_cpu_util", "sending node CPU (cores)"), ("broker_cpu_util", "broker CPU (cores)"),
-    ("gen_cpu_util", "generator CPU (cores)"), ("other_cpu_util", "other CPU (cores)"),
+    ("tx_node_cpu_util", "sending node CPU (cores)"),
+    ("broker_cpu_util", "broker CPU (cores)"),
+    ("gen_cpu_util", "generator CPU (cores)"),
+    ("other_cpu_util", "other CPU (cores)"),
     ("rx_node_rss_mb", "receiving node RSS MB"),
 ]
 BACKEND_ROWS = [row for row in CROSS_ROWS if row[0] != "tx_node_cpu_util"]
@@ -219,14 +236,22 @@ KINDS = ("sqlite+local", "postgresql+kafka")
 
 
 def errors(runs: dict[str, list[Result]]) -> list[str]:
-    return [f"- {kind} run {i + 1}: {r['error'].splitlines()[0]}"
-            for kind, rs in runs.items() for i, r in enumerate(rs) if "error" in r]
+    return [
+        f"- {kind} run {i + 1}: {r['error'].splitlines()[0]}"
+        for kind, rs in runs.items()
+        for i, r in enumerate(rs)
+        if "error" in r
+    ]
 
 
 def cross_table(runs: list[Result], args: argparse.Namespace) -> str:
-    lines = [f"### cross-node: 1 sender on node A, {args.receivers} receivers on node B, "
-             f"{args.rate:g} msg/s (postgresql + kafka)", "", "| metric | median | runs |",
-             "|---|---:|---|"]
+    lines = [
+        f"### cross-node: 1 sender on node A, {args.receivers} receivers on node B, "
+        f"{args.rate:g} msg/s (postgresql + kafka)",
+        "",
+        "| metric | median | runs |",
+        "|---|---:|---|",
+    ]
     for key, label in CROSS_ROWS:
         each = ", ".join(fmt(r.get(key)) for r in runs)
         lines.append(f"| {label} | {fmt(median(runs, key))} | {each} |")
@@ -236,16 +261,26 @@ def cross_table(runs: list[Result], args: argparse.Namespace) -> str:
 def backends_table(runs: dict[str, list[Result]], args: argparse.Namespace) -> str:
     """Medians per backend, and the median of per-repeat ratios kafka ÷ local (both runs of a
     repeat saw the same machine)."""
-    lines = [f"### backends: one node, 1 sender, {args.receivers} receivers, {args.rate:g} msg/s",
-             "", "| metric | sqlite + local | postgresql + kafka | kafka ÷ local |",
-             "|---|---:|---:|---:|"]
+    lines = [
+        f"### backends: one node, 1 sender, {args.receivers} receivers, {args.rate:g} msg/s",
+        "",
+        "| metric | sqlite + local | postgresql + kafka | kafka ÷ local |",
+        "|---|---:|---:|---:|",
+    ]
     for key, label in BACKEND_ROWS:
         pairs = zip(runs["sqlite+local"], runs["postgresql+kafka"], strict=False)
-        ratios = [k[key] / s[key] for s, k in pairs if isinstance(s.get(key), int | float)
-                  and s[key] and isinstance(k.get(key), int | float)]
+        ratios = [
+            k[key] / s[key]
+            for s, k in pairs
+            if isinstance(s.get(key), int | float)
+            and s[key]
+            and isinstance(k.get(key), int | float)
+        ]
         ratio = f"{statistics.median(ratios):.2f}" if ratios else ""
-        lines.append(f"| {label} | {fmt(median(runs['sqlite+local'], key))} | "
-                     f"{fmt(median(runs['postgresql+kafka'], key))} | {ratio} |")
+        lines.append(
+            f"| {label} | {fmt(median(runs['sqlite+local'], key))} | "
+            f"{fmt(median(runs['postgresql+kafka'], key))} | {ratio} |"
+        )
     return "\n".join([*lines, "", *errors(runs)])
 
 
@@ -254,8 +289,13 @@ def log(msg: str) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> Result:
-    report: Result = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "args": vars(args),
-                      "cpus": os.cpu_count(), "loadavg": os.getloadavg(), "scenarios": {}}
+    report: Result = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "args": vars(args),
+        "cpus": os.cpu_count(),
+        "loadavg": os.getloadavg(),
+        "scenarios": {},
+    }
     scenarios = ["cross-node", "backends"] if args.scenario == "all" else [args.scenario]
     private = None if args.postgres else PrivatePostgres.start()
     if private is not None:
@@ -270,8 +310,9 @@ async def main_async(args: argparse.Namespace) -> Result:
     return report
 
 
-async def run_scenarios(scenarios: list[str], broker: KafkaCluster, args: argparse.Namespace,
-                        report: Result) -> None:
+async def run_scenarios(
+    scenarios: list[str], broker: KafkaCluster, args: argparse.Namespace, report: Result
+) -> None:
     for scenario in scenarios:
         kinds = ["postgresql+kafka"] if scenario == "cross-node" else list(KINDS)
         runs: dict[str, list[Result]] = {k: [] for k in kinds}
@@ -281,34 +322,47 @@ async def run_scenarios(scenarios: list[str], broker: KafkaCluster, args: argpar
                 t = time.monotonic()
                 r = await run_once(scenario, kind, broker, args)
                 runs[kind].append(r)
-                shown = {k: r.get(k) for k in ("deliveries_per_s", "p99_ms", "loss",
-                                               "cpu_us_per_delivery")}
+                shown = {
+                    k: r.get(k)
+                    for k in ("deliveries_per_s", "p99_ms", "loss", "cpu_us_per_delivery")
+                }
                 log(f"  {time.monotonic() - t:.1f} s: {r.get('error') or shown}")
         report["scenarios"][scenario] = runs
-        table = (cross_table(runs["postgresql+kafka"], args) if scenario == "cross-node"
-                 else backends_table(runs, args))
+        table = (
+            cross_table(runs["postgresql+kafka"], args)
+            if scenario == "cross-node"
+            else backends_table(runs, args)
+        )
         print(table + "\n", flush=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--scenario", choices=["cross-node", "backends", "all"], default="all")
     p.add_argument("--repeat", type=int, default=3, help="runs per backend; medians reported")
     p.add_argument("--receivers", type=int, default=500)
     p.add_argument("--rate", type=float, default=100.0, help="messages/s sent")
     p.add_argument("--seconds", type=float, default=10.0, help="measured window")
     p.add_argument("--warmup", type=float, default=3.0)
-    p.add_argument("--fetch-wait", type=int, default=500,
-                   help="message_log.fetch_wait_ms of the Kafka nodes (Apache Kafka answers a "
-                        "waiting fetch as soon as a record arrives)")
+    p.add_argument(
+        "--fetch-wait",
+        type=int,
+        default=500,
+        help="message_log.fetch_wait_ms of the Kafka nodes (Apache Kafka answers a "
+        "waiting fetch as soon as a record arrives)",
+    )
     p.add_argument("--concurrency", type=int, default=100, help="logins in flight at once")
     p.add_argument("--login-wait", type=float, default=300.0)
     p.add_argument("--quiet-cores", type=float, default=0.5)
     p.add_argument("--quiet-wait", type=float, default=20.0)
-    p.add_argument("--postgres", default=os.environ.get("TORBIT_BENCH_POSTGRES"),
-                   help="a database on the server to create each run's database from "
-                        "(default: a private server started for this invocation)")
+    p.add_argument(
+        "--postgres",
+        default=os.environ.get("TORBIT_BENCH_POSTGRES"),
+        help="a database on the server to create each run's database from "
+        "(default: a private server started for this invocation)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the nodes' temp dirs")
     return p.parse_args(argv)
 
@@ -322,8 +376,13 @@ def main(argv: list[str] | None = None) -> int:
     path = out / f"{time.strftime('%Y%m%d-%H%M%S')}-scaleout-{args.scenario}.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     log(f"wrote {path.relative_to(BENCH_DIR.parent)}")
-    failed = [r for rs in report["scenarios"].values() for runs in rs.values() for r in runs
-              if "error" in r]
+    failed = [
+        r
+        for rs in report["scenarios"].values()
+        for runs in rs.values()
+        for r in runs
+        if "error" in r
+    ]
     return 1 if failed else 0
 
 

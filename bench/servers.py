@@ -34,8 +34,15 @@ class Server:
     """One running server process: `kind` is "reference", "torbit" or "inspircd". `port` is its
     main door; `ports` has one per dialect it speaks ("telnet", "irc")."""
 
-    def __init__(self, kind: str, proc: subprocess.Popen[bytes], port: int, workdir: Path,
-                 output: Path, clean_exit: frozenset[int] = frozenset({0})) -> None:
+    def __init__(
+        self,
+        kind: str,
+        proc: subprocess.Popen[bytes],
+        port: int,
+        workdir: Path,
+        output: Path,
+        clean_exit: frozenset[int] = frozenset({0}),
+    ) -> None:
         self.kind = kind
         self.proc = proc
         self.port = port
@@ -98,51 +105,73 @@ def torbit_hasher(argon2: tuple[int, int, int] | None) -> Argon2id:
     return Argon2id(*(argon2 or (a.argon2_time_cost, a.argon2_memory_kib, a.argon2_parallelism)))
 
 
-def torbit_env(workdir: Path, port: int, login_timeout: float,
-               argon2: tuple[int, int, int] | None = ARGON2_CHEAP) -> dict[str, str]:
+def torbit_env(
+    workdir: Path,
+    port: int,
+    login_timeout: float,
+    argon2: tuple[int, int, int] | None = ARGON2_CHEAP,
+) -> dict[str, str]:
     """Telnet only, SQLite in the temp dir, cheap password hashing (`argon2`; None: torbit's
     defaults), and the abuse limits off: every bench user comes from 127.0.0.1 and sends far
     faster than a person."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORBIT_")}
-    env.update({
-        "TORBIT_TELNET__HOST": HOST,
-        "TORBIT_TELNET__PORT": str(port),
-        "TORBIT_TELNET__LOGIN_TIMEOUT": str(login_timeout),
-        "TORBIT_IRC__REGISTRATION_TIMEOUT": str(login_timeout),  # when a target opens it
-        "TORBIT_HTTP__ENABLED": "false",
-        "TORBIT_IRC__ENABLED": "false",
-        "TORBIT_STORAGE__URL": f"sqlite:///{workdir / 'torbit.db'}",
-        "TORBIT_LOG__DIR": str(workdir / "logs"),
-        "TORBIT_CHAT__HISTORY_ON_JOIN": "0",
-        "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
-        "TORBIT_LIMITS__MAX_CONNECTIONS": "0",
-        "TORBIT_LIMITS__CONNECTION_RATE": "0",  # every bench client connects from 127.0.0.1
-        "TORBIT_LIMITS__MESSAGE_RATE": "0",
-        "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",
-        "TORBIT_LIMITS__IRC_COMMAND_RATE": "0",  # one IRC sender sends 100+ lines a second
-        "TORBIT_LIMITS__IRC_FLOOD_LINES": "0",
-        # a bench sender sends far more bytes a second than a person (limits.input_rate)
-        "TORBIT_LIMITS__INPUT_RATE": "0",
-        "TORBIT_LIMITS__LOGIN_INPUT_RATE": "0",
-        # every client comes from one address, many log in at once
-        "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
-        "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
-        "TORBIT_LIMITS__LOGIN_ADDRESS_FREE_ATTEMPTS": "0",  # every bench user is 127.0.0.1
-        "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
-    })
+    env.update(
+        {
+            "TORBIT_TELNET__HOST": HOST,
+            "TORBIT_TELNET__PORT": str(port),
+            "TORBIT_TELNET__LOGIN_TIMEOUT": str(login_timeout),
+            "TORBIT_IRC__REGISTRATION_TIMEOUT": str(login_timeout),  # when a target opens it
+            "TORBIT_HTTP__ENABLED": "false",
+            "TORBIT_IRC__ENABLED": "false",
+            "TORBIT_STORAGE__URL": f"sqlite:///{workdir / 'torbit.db'}",
+            "TORBIT_LOG__DIR": str(workdir / "logs"),
+            "TORBIT_CHAT__HISTORY_ON_JOIN": "0",
+            "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
+            "TORBIT_LIMITS__MAX_CONNECTIONS": "0",
+            "TORBIT_LIMITS__CONNECTION_RATE": "0",  # every bench client connects from 127.0.0.1
+            "TORBIT_LIMITS__MESSAGE_RATE": "0",
+            "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",
+            "TORBIT_LIMITS__IRC_COMMAND_RATE": "0",  # one IRC sender sends 100+ lines a second
+            "TORBIT_LIMITS__IRC_FLOOD_LINES": "0",
+            # a bench sender sends far more bytes a second than a person (limits.input_rate)
+            "TORBIT_LIMITS__INPUT_RATE": "0",
+            "TORBIT_LIMITS__LOGIN_INPUT_RATE": "0",
+            # every client comes from one address, many log in at once
+            "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
+            "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
+            "TORBIT_LIMITS__LOGIN_ADDRESS_FREE_ATTEMPTS": "0",  # every bench user is 127.0.0.1
+            "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
+        }
+    )
     if argon2 is not None:
-        env.update(zip(("TORBIT_ACCOUNTS__ARGON2_TIME_COST", "TORBIT_ACCOUNTS__ARGON2_MEMORY_KIB",
-                        "TORBIT_ACCOUNTS__ARGON2_PARALLELISM"), map(str, argon2), strict=True))
+        env.update(
+            zip(
+                (
+                    "TORBIT_ACCOUNTS__ARGON2_TIME_COST",
+                    "TORBIT_ACCOUNTS__ARGON2_MEMORY_KIB",
+                    "TORBIT_ACCOUNTS__ARGON2_PARALLELISM",
+                ),
+                map(str, argon2),
+                strict=True,
+            )
+        )
     return env
 
 
-def _spawn(cmd: list[str], workdir: Path, env: dict[str, str] | None,
-           stdout: int | IO[bytes] | None) -> tuple[subprocess.Popen[bytes], Path]:
+def _spawn(
+    cmd: list[str], workdir: Path, env: dict[str, str] | None, stdout: int | IO[bytes] | None
+) -> tuple[subprocess.Popen[bytes], Path]:
     """stdout None: into server.log with stderr."""
     output = workdir / "server.log"
     with output.open("wb") as err:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                                stdout=err if stdout is None else stdout, stderr=err)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=err if stdout is None else stdout,
+            stderr=err,
+        )
     return proc, output
 
 
@@ -164,10 +193,14 @@ def start_reference() -> Server:
 Doors = dict[str, str]  # dialect -> the config section of the door that speaks it ("IRC")
 
 
-def start_torbit(command: list[str] | None = None, ready_within: float = 60.0,
-                 login_timeout: float = 60.0, env: dict[str, str] | None = None,
-                 argon2: tuple[int, int, int] | None = ARGON2_CHEAP,
-                 doors: Doors | None = None) -> Server:
+def start_torbit(
+    command: list[str] | None = None,
+    ready_within: float = 60.0,
+    login_timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+    argon2: tuple[int, int, int] | None = ARGON2_CHEAP,
+    doors: Doors | None = None,
+) -> Server:
     """`env` is laid over the bench settings (e.g. another storage or bus URL). `doors` opens
     more front doors than telnet, each on a free loopback port: {"irc": "IRC"} sets
     TORBIT_IRC__ENABLED, __HOST and __PORT."""
@@ -176,10 +209,16 @@ def start_torbit(command: list[str] | None = None, ready_within: float = 60.0,
     ports = {dialect: free_port() for dialect in doors or {}}
     full_env = torbit_env(workdir, port, login_timeout, argon2)
     for dialect, section in (doors or {}).items():
-        full_env.update({f"TORBIT_{section}__ENABLED": "true", f"TORBIT_{section}__HOST": HOST,
-                         f"TORBIT_{section}__PORT": str(ports[dialect])})
-    proc, output = _spawn(command or torbit_command(), workdir, {**full_env, **(env or {})},
-                          subprocess.DEVNULL)
+        full_env.update(
+            {
+                f"TORBIT_{section}__ENABLED": "true",
+                f"TORBIT_{section}__HOST": HOST,
+                f"TORBIT_{section}__PORT": str(ports[dialect]),
+            }
+        )
+    proc, output = _spawn(
+        command or torbit_command(), workdir, {**full_env, **(env or {})}, subprocess.DEVNULL
+    )
     server = Server("torbit", proc, port, workdir, output)
     server.ports = {"telnet": port, **ports}
     try:
@@ -200,8 +239,10 @@ def wait_for_port(server: Server, within: float) -> None:
             return
         except OSError:
             if time.monotonic() > deadline:
-                raise ServerError(f"{server.kind} not listening on {server.port} after "
-                                  f"{within:g} s:\n{server.tail()}") from None
+                raise ServerError(
+                    f"{server.kind} not listening on {server.port} after "
+                    f"{within:g} s:\n{server.tail()}"
+                ) from None
             time.sleep(0.1)
 
 
@@ -222,8 +263,9 @@ def inspircd_binary(install: bool = True) -> str:
     get = [*sudo, "apt-get", "install", "-y", "-q", "inspircd"]
     done = subprocess.run(get, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:  # perhaps stale package lists
-        subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, capture_output=True,
-                       check=False)
+        subprocess.run(
+            [*sudo, "apt-get", "update", "-q"], env=env, capture_output=True, check=False
+        )
         done = subprocess.run(get, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise ServerError(f"apt-get install inspircd failed:\n{done.stderr[-2000:]}")
@@ -237,9 +279,13 @@ def start_inspircd(ready_within: float = 30.0, login_timeout: float = 60.0) -> S
     workdir = Path(tempfile.mkdtemp(prefix="torbit-bench-irc-"))
     port = free_port()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    env = {**os.environ, "BENCH_IRC_PORT": str(port), "BENCH_IRC_DIR": str(workdir),
-           "BENCH_IRC_TIMEOUT": str(max(int(login_timeout), 1)),
-           "BENCH_IRC_MAXCONN": str(hard)}
+    env = {
+        **os.environ,
+        "BENCH_IRC_PORT": str(port),
+        "BENCH_IRC_DIR": str(workdir),
+        "BENCH_IRC_TIMEOUT": str(max(int(login_timeout), 1)),
+        "BENCH_IRC_MAXCONN": str(hard),
+    }
     cmd = [exe, "--config", str(INSPIRCD_CONF), "--nofork", "--nopid"]
     if os.geteuid() == 0:
         cmd.append("--runasroot")  # it refuses root otherwise; containers often are root
@@ -255,14 +301,17 @@ def start_inspircd(ready_within: float = 30.0, login_timeout: float = 60.0) -> S
     return server
 
 
-def start(kind: str, torbit_cmd: list[str] | None = None, login_timeout: float = 60.0,
-          argon2: tuple[int, int, int] | None = ARGON2_CHEAP, doors: Doors | None = None
-          ) -> Server:
+def start(
+    kind: str,
+    torbit_cmd: list[str] | None = None,
+    login_timeout: float = 60.0,
+    argon2: tuple[int, int, int] | None = ARGON2_CHEAP,
+    doors: Doors | None = None,
+) -> Server:
     if kind == "reference":
         return start_reference()
     if kind == "torbit":
-        return start_torbit(torbit_cmd, login_timeout=login_timeout, argon2=argon2,
-                            doors=doors)
+        return start_torbit(torbit_cmd, login_timeout=login_timeout, argon2=argon2, doors=doors)
     if kind == "inspircd":
         return start_inspircd(login_timeout=login_timeout)
     raise ValueError(f"unknown server kind {kind!r}")

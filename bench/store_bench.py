@@ -108,10 +108,12 @@ async def one_run(op: Callable[[], Awaitable[None]], ops: int) -> dict[str, floa
     await asyncio.gather(*(gated() for _ in range(ops)))
     wall = time.perf_counter() - began
     latencies.sort()
-    return {"p50_us": latencies[len(latencies) // 2] * 1e6,
-            "p99_us": latencies[int(len(latencies) * 0.99)] * 1e6,
-            "ops_per_s": ops / wall,
-            "cpu_us_per_op": (time.process_time() - cpu) / ops * 1e6}
+    return {
+        "p50_us": latencies[len(latencies) // 2] * 1e6,
+        "p99_us": latencies[int(len(latencies) * 0.99)] * 1e6,
+        "ops_per_s": ops / wall,
+        "cpu_us_per_op": (time.process_time() - cpu) / ops * 1e6,
+    }
 
 
 async def measure(store: Store, args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
@@ -127,8 +129,9 @@ async def measure(store: Store, args: argparse.Namespace) -> dict[str, list[dict
     return runs
 
 
-def summary(runs: list[dict[str, float]], key: str, worst: Callable[..., float]) -> tuple[
-        float, float]:
+def summary(
+    runs: list[dict[str, float]], key: str, worst: Callable[..., float]
+) -> tuple[float, float]:
     values = [r[key] for r in runs]
     return statistics.median(values), worst(values)
 
@@ -151,22 +154,27 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         node.stop()
         pg.stop()
-    print(f"store operations, {args.repeat} runs of {args.ops} ops each; medians of the runs "
-          f"(worst run in brackets); Cassandra {node.started_in:.1f}s to start\n")
+    print(
+        f"store operations, {args.repeat} runs of {args.ops} ops each; medians of the runs "
+        f"(worst run in brackets); Cassandra {node.started_in:.1f}s to start\n"
+    )
     print("| op | metric | PostgreSQL | Cassandra | times slower on Cassandra |")
     print("|---|---|---:|---:|---:|")
     for op in OPS:
-        for key, label, lower_is_better in (("p50_us", "p50 latency µs", True),
-                                            ("p99_us", "p99 latency µs", True),
-                                            ("ops_per_s", f"ops/s ({CONCURRENCY} in flight)",
-                                             False),
-                                            ("cpu_us_per_op", "client CPU µs/op", True)):
+        for key, label, lower_is_better in (
+            ("p50_us", "p50 latency µs", True),
+            ("p99_us", "p99 latency µs", True),
+            ("ops_per_s", f"ops/s ({CONCURRENCY} in flight)", False),
+            ("cpu_us_per_op", "client CPU µs/op", True),
+        ):
             worst = max if lower_is_better else min
             pg_mid, pg_worst = summary(results["postgresql"][op], key, worst)
             cs_mid, cs_worst = summary(results["cassandra"][op], key, worst)
             ratio = cs_mid / pg_mid if lower_is_better else pg_mid / cs_mid
-            print(f"| {op} | {label} | {pg_mid:,.0f} ({pg_worst:,.0f}) | "
-                  f"{cs_mid:,.0f} ({cs_worst:,.0f}) | {ratio:.2f}x |")
+            print(
+                f"| {op} | {label} | {pg_mid:,.0f} ({pg_worst:,.0f}) | "
+                f"{cs_mid:,.0f} ({cs_worst:,.0f}) | {ratio:.2f}x |"
+            )
 
 
 if __name__ == "__main__":

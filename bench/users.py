@@ -56,8 +56,9 @@ class User(asyncio.Protocol):
     PROBE_READY: ClassVar[bytes] = b""
     transport: asyncio.Transport
 
-    def __init__(self, name: str, room: str | None = None, sink: Sink = ignore,
-                 password: str = PASSWORD) -> None:
+    def __init__(
+        self, name: str, room: str | None = None, sink: Sink = ignore, password: str = PASSWORD
+    ) -> None:
         self.name = name
         self.room = room
         self.sink = sink
@@ -158,8 +159,9 @@ class TelnetUser(User):
     PROBE = bytes((IAC, AYT))  # "Are You There", answered by the telnet layer itself
     PROBE_REPLIES = (b"[yes]",)
 
-    def __init__(self, name: str, room: str | None = None, sink: Sink = ignore,
-                 password: str = PASSWORD) -> None:
+    def __init__(
+        self, name: str, room: str | None = None, sink: Sink = ignore, password: str = PASSWORD
+    ) -> None:
         super().__init__(name, room, sink, password)
         self._telnet = 0  # 0 text, 1 after IAC, 2 option byte, 3 in SB, 4 IAC inside SB
         self._pending = b""  # login text after the last newline: where prompts show up
@@ -243,11 +245,26 @@ class IrcUser(User):
     PROBE_REPLIES = (b" PONG ", b" 451 ")
     KNOCK = PROBE  # an IRC server says nothing before registration unless asked
     PROBE_READY = b" 001 "
-    FAILURES = frozenset({b"431", b"432", b"433", b"436", b"464", b"465", b"403", b"405",
-                          b"471", b"473", b"474", b"475"})
+    FAILURES = frozenset(
+        {
+            b"431",
+            b"432",
+            b"433",
+            b"436",
+            b"464",
+            b"465",
+            b"403",
+            b"405",
+            b"471",
+            b"473",
+            b"474",
+            b"475",
+        }
+    )
 
-    def __init__(self, name: str, room: str | None = None, sink: Sink = ignore,
-                 password: str = PASSWORD) -> None:
+    def __init__(
+        self, name: str, room: str | None = None, sink: Sink = ignore, password: str = PASSWORD
+    ) -> None:
         super().__init__(name, room, sink, password)
         self._channel = b"#" + room.encode() if room else b""
         self._privmsg = b"PRIVMSG " + self._channel + b" :"
@@ -276,7 +293,8 @@ class IrcUser(User):
                 self.fail(raw)
                 return
             done = (code == b"001" and not self._channel) or (
-                code == b"366" and words[3].split(b" ", 1)[0].lower() == self._channel.lower())
+                code == b"366" and words[3].split(b" ", 1)[0].lower() == self._channel.lower()
+            )
             if done:
                 rest = b"\n".join([*lines[i + 1 :], self._pending])
                 self._pending = b""
@@ -308,6 +326,7 @@ class TorbitIrcUser(IrcUser):
     already taken is a failed login (each run starts on an empty server)."""
 
     FAILURES = IrcUser.FAILURES | {b"FAIL"}  # FAIL REGISTER <code> ...: no account, no login
+
     @classmethod
     def opening(cls, name: str, password: str) -> bytes:
         n = name.encode()
@@ -351,8 +370,9 @@ class Logins:
 DEFAULT_LOGINS = Logins()
 
 
-async def login_many(port: int, makers: Sequence[Callable[[], U]], out: list[User],
-                     logins: Logins) -> list[U]:
+async def login_many(
+    port: int, makers: Sequence[Callable[[], U]], out: list[User], logins: Logins
+) -> list[U]:
     """Log many users in, `logins.concurrency` dialogs at once, numbering them (`index`) in
     order. Every connected user is also appended to `out`, so the caller can close them even
     when a later login fails."""

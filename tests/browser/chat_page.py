@@ -64,8 +64,9 @@ class ChatPage:
         await self.page.press("#join-room", "Enter")
         await expect(self.page.locator("#conv-title")).to_have_text("#" + room)
         await expect(self.page.locator("#sidebar")).to_be_visible(visible=not await self._narrow())
-        await expect(self.page.locator("#scroller .notice").filter(
-            has_text=f"you are in #{room}")).to_be_visible()
+        await expect(
+            self.page.locator("#scroller .notice").filter(has_text=f"you are in #{room}")
+        ).to_be_visible()
 
     async def open(self, conv: str) -> None:
         """Show a conversation from the sidebar: "#room" or a user's name."""
@@ -92,8 +93,9 @@ class ChatPage:
         if sender is not None:
             items = self.page.locator(f'#scroller .msg[data-sender="{sender.lower()}"]')
         if text is not None:
-            items = items.filter(has=self.page.locator(".text", has_text=re.compile(
-                "^" + re.escape(text) + "$")))
+            items = items.filter(
+                has=self.page.locator(".text", has_text=re.compile("^" + re.escape(text) + "$"))
+            )
         return items
 
     async def expect_message(self, sender: str, text: str) -> Locator:

@@ -63,9 +63,7 @@ async def open_page(browser: Browser) -> AsyncIterator[PageFactory]:
     asked anything of a host other than the server (no CDN)."""
     opened: list[ChatPage] = []
 
-    async def factory(
-        app: App, viewport: ViewportSize | None = None, **options: Any
-    ) -> ChatPage:
+    async def factory(app: App, viewport: ViewportSize | None = None, **options: Any) -> ChatPage:
         context = await browser.new_context(viewport=viewport or DESKTOP, **options)
         page = await context.new_page()
         chat = ChatPage(page, app)

@@ -62,13 +62,16 @@ async def test_register_log_in_stay_logged_in_and_log_out(
     await expect(page.page.locator("#login")).to_be_visible()
     assert await page.page.evaluate("localStorage.getItem('torbit.token')") is None
     async with httpx.AsyncClient() as client:  # the token was revoked on the server
-        r = await client.get(f"http://{page.host}/api/v1/me",
-                             headers={"Authorization": f"Bearer {token}"})
+        r = await client.get(
+            f"http://{page.host}/api/v1/me", headers={"Authorization": f"Bearer {token}"}
+        )
         assert r.status_code == 401
 
     await page._credentials("alice", "wrong-password")
     await page.page.click("#login-button")
-    await expect(page.page.locator("#login-error")).to_have_text(re.compile("wrong name or password"))
+    await expect(page.page.locator("#login-error")).to_have_text(
+        re.compile("wrong name or password")
+    )
     await page._credentials("alice", PASSWORD)
     await page.page.click("#register-button")  # taken
     await expect(page.page.locator("#login-error")).not_to_be_empty()
@@ -186,8 +189,9 @@ async def test_the_page_reconnects_after_a_server_restart(
         r = await client.put("/rooms/garden/members/bob", auth=bob)
         assert r.status_code == 200, r.text
         for i in range(1, 6):
-            r = await client.post("/rooms/garden/messages", auth=bob,
-                                  json={"text": f"while you were away {i}"})
+            r = await client.post(
+                "/rooms/garden/messages", auth=bob, json={"text": f"while you were away {i}"}
+            )
             assert r.status_code == 201, r.text
 
     await alice.expect_online(timeout=20_000)
@@ -195,7 +199,8 @@ async def test_the_page_reconnects_after_a_server_restart(
         await alice.expect_message("bob", f"while you were away {i}")
     await alice.expect_message("alice", "before the restart")  # once: no duplicates
     ids = await alice.page.eval_on_selector_all(
-        "#scroller .msg", "items => items.map(i => Number(i.dataset.id))")
+        "#scroller .msg", "items => items.map(i => Number(i.dataset.id))"
+    )
     assert ids == sorted(ids) and len(ids) == len(set(ids)), ids
 
     carol = await telnet(app, "carol", "garden")

@@ -59,6 +59,7 @@ def pg_admin_url() -> str:
         atexit.register(_private_pg[0].stop)
     return _private_pg[0].url
 
+
 NOW = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 
 BACKENDS = [
@@ -66,16 +67,17 @@ BACKENDS = [
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 ]
 # The stores without a message log of their own: Cassandra's deployments log to Kafka.
-STORE_BACKENDS = [*BACKENDS, pytest.param("cassandra", id="cassandra",
-                                          marks=pytest.mark.cassandra)]
+STORE_BACKENDS = [*BACKENDS, pytest.param("cassandra", id="cassandra", marks=pytest.mark.cassandra)]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """`store_backend` (behind store_url and store) runs over the module's
     BACKENDS_UNDER_TEST: the SQL backends, unless the module asks for every store."""
     if "store_backend" in metafunc.fixturenames:
-        metafunc.parametrize("store_backend",
-                             getattr(metafunc.module, "BACKENDS_UNDER_TEST", BACKENDS))
+        metafunc.parametrize(
+            "store_backend", getattr(metafunc.module, "BACKENDS_UNDER_TEST", BACKENDS)
+        )
+
 
 T = TypeVar("T")
 
@@ -233,8 +235,9 @@ def store_url(store_backend: str, request: pytest.FixtureRequest, tmp_path: Path
     if store_backend == "sqlite":
         migrated_sqlite(tmp_path / "data" / "torbit.db")  # a copy: see tests/helpers
         return f"sqlite:///{tmp_path}/data/torbit.db"
-    url: str = request.getfixturevalue("cassandra_keyspace" if store_backend == "cassandra"
-                                       else "pg_database")
+    url: str = request.getfixturevalue(
+        "cassandra_keyspace" if store_backend == "cassandra" else "pg_database"
+    )
     return url
 
 
@@ -331,8 +334,14 @@ async def log(store: SqlStore, delivered: list[Message]) -> AsyncIterator[SqlLog
     await message_log.close()
 
 
-def draft(channel: str = "lobby", text: str = "hello", *, sender: str = "Alice",
-          sent_at: datetime | None = None, **kw: Any) -> Draft:
+def draft(
+    channel: str = "lobby",
+    text: str = "hello",
+    *,
+    sender: str = "Alice",
+    sent_at: datetime | None = None,
+    **kw: Any,
+) -> Draft:
     return Draft(channel=channel, sender=sender, text=text, sent_at=sent_at or NOW, **kw)
 
 

@@ -59,8 +59,9 @@ async def message_logs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "kafka":
         broker: KafkaCluster = request.getfixturevalue("broker")
         prefix = topic_prefix("c")
-        logs = Logs("kafka", lambda: KafkaLog(broker.bootstrap, topic_prefix=prefix,
-                                              fetch_wait_ms=500))
+        logs = Logs(
+            "kafka", lambda: KafkaLog(broker.bootstrap, topic_prefix=prefix, fetch_wait_ms=500)
+        )
     else:
         if request.param == "sqlite":
             migrated_sqlite(tmp_path / "data" / "torbit.db")  # a copy: see tests/helpers
@@ -82,8 +83,9 @@ async def message_log(message_logs: Logs, delivered: list[Message]) -> MessageLo
     return await message_logs.open(delivered.append)
 
 
-async def until_delivered(delivered: list[Message], channel: str, count: int,
-                          within: float = 10) -> list[Message]:
+async def until_delivered(
+    delivered: list[Message], channel: str, count: int, within: float = 10
+) -> list[Message]:
     """The channel's delivered messages once there are `count` (delivery may lag the ack:
     a Kafka node hears of a message from the broker)."""
     deadline = time.monotonic() + within

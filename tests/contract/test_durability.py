@@ -44,8 +44,12 @@ async def test_acked_messages_survive_sigkill(store_url: str) -> None:
     async with running(store_url) as (store, _):  # migrated, and emptied for PostgreSQL
         await empty(store)
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CHILD, store_url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-c",
+        CHILD,
+        store_url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     assert child.stdout is not None and child.stderr is not None
     lines: list[bytes] = []

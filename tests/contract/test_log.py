@@ -57,10 +57,14 @@ async def test_a_publish_is_numbered_in_order_and_round_trips(message_log: Messa
     ]
     published = await message_log.publish(drafts)
     assert [(m.channel, m.id) for m in published if m.channel == "lobby"] == [
-        ("lobby", 1), ("lobby", 2), ("lobby", 3)]
+        ("lobby", 1),
+        ("lobby", 2),
+        ("lobby", 3),
+    ]
     assert published[2].channel == "@bob" and published[2].id >= 1
-    assert published == [Message.from_draft(d, m.id)
-                         for d, m in zip(drafts, published, strict=True)]
+    assert published == [
+        Message.from_draft(d, m.id) for d, m in zip(drafts, published, strict=True)
+    ]
     stored = await message_log.read("lobby") + await message_log.read("@bob")
     assert stored == [published[0], published[1], published[3], published[2]]
     for m in stored:
@@ -84,14 +88,14 @@ async def test_concurrent_publishers_lose_nothing_and_leave_no_gap(
         acked = []
         for n in range(per_publisher):
             (m,) = await message_log.publish(
-                [draft(channels[(i + n) % 3], f"{i}:{n}", sender=f"u{i}")])
+                [draft(channels[(i + n) % 3], f"{i}:{n}", sender=f"u{i}")]
+            )
             acked.append(m)
         return acked
 
     results = await asyncio.gather(*(publisher(i) for i in range(20)))
     for channel in channels:
-        acked = sorted((m for r in results for m in r if m.channel == channel),
-                       key=lambda m: m.id)
+        acked = sorted((m for r in results for m in r if m.channel == channel), key=lambda m: m.id)
         stored = await message_log.read(channel, limit=1000)
         assert stored == acked  # every ack is stored, and nothing else
         if channel.startswith("@"):
@@ -179,13 +183,16 @@ async def test_deleting_a_room_before_a_time_keeps_what_was_sent_since(
     ],
 )
 async def test_read_ranges(
-    message_log: MessageLog, after: int | None, before: int | None, limit: int, newest: bool,
+    message_log: MessageLog,
+    after: int | None,
+    before: int | None,
+    limit: int,
+    newest: bool,
     expected: range,
 ) -> None:
     await fill(message_log, "lobby", 10)
     await fill(message_log, "other", 3)
-    got = await message_log.read("lobby", after=after, before=before, limit=limit,
-                                 newest=newest)
+    got = await message_log.read("lobby", after=after, before=before, limit=limit, newest=newest)
     assert ids(got) == list(expected)
     assert all(m.channel == "lobby" for m in got)
 
@@ -201,8 +208,9 @@ async def test_count_is_the_unread_count_of_a_read(message_log: MessageLog) -> N
     a sender's name in any case)."""
     senders = ["Alice", "PEST", "bob", "pest", "Alice", "Carol"]
     drafts = [
-        draft("lobby", f"m{i}", sender=senders[i % len(senders)], sent_at=NOW + timedelta(
-            seconds=i))
+        draft(
+            "lobby", f"m{i}", sender=senders[i % len(senders)], sent_at=NOW + timedelta(seconds=i)
+        )
         for i in range(30)
     ]
     await message_log.publish(drafts)
@@ -212,14 +220,20 @@ async def test_count_is_the_unread_count_of_a_read(message_log: MessageLog) -> N
             for since in (NOW, NOW + timedelta(seconds=9)):
                 for excluding in (frozenset(), frozenset({"pest"}), frozenset({"pest", "alice"})):
                     read = await message_log.read("lobby", after=after, limit=limit)
-                    expected = sum(1 for m in read
-                                   if m.sender_key not in excluding and m.sent_at >= since)
-                    got = await message_log.count("lobby", after=after, limit=limit,
-                                                  since=since, excluding=excluding)
+                    expected = sum(
+                        1 for m in read if m.sender_key not in excluding and m.sent_at >= since
+                    )
+                    got = await message_log.count(
+                        "lobby", after=after, limit=limit, since=since, excluding=excluding
+                    )
                     assert got == expected, (after, limit, since, excluding)
     assert await message_log.count("lobby", after=None, limit=1000, since=NOW) == 30
-    assert await message_log.count("lobby", after=4, limit=10, since=NOW,
-                                    excluding=frozenset({"pest"})) == 7
+    assert (
+        await message_log.count(
+            "lobby", after=4, limit=10, since=NOW, excluding=frozenset({"pest"})
+        )
+        == 7
+    )
     assert await message_log.count("nowhere", after=None, limit=1000, since=NOW) == 0
 
 
@@ -251,16 +265,18 @@ async def test_watched_channels_are_delivered_once_each_in_order(
     await message_log.watch("lobby")
     await message_log.watch("lobby")  # idempotent
     await message_log.watch("@bob")
-    sent = await asyncio.gather(*(message_log.publish([draft("lobby", f"m{i}")])
-                                  for i in range(30)))
+    sent = await asyncio.gather(
+        *(message_log.publish([draft("lobby", f"m{i}")]) for i in range(30))
+    )
     sent += [await message_log.publish([draft("@bob", "psst"), draft("lobby", "last")])]
     lobby = await until_delivered(delivered, "lobby", 31)
     assert await until_delivered(delivered, "@bob", 1) == await message_log.read("@bob")
     await asyncio.sleep(0.1)  # nothing more may come
     assert lobby == [m for m in delivered if m.channel == "lobby"]
     assert lobby == await message_log.read("lobby")
-    assert sorted(ids(lobby)) == sorted(m.id for batch in sent for m in batch
-                                        if m.channel == "lobby")
+    assert sorted(ids(lobby)) == sorted(
+        m.id for batch in sent for m in batch if m.channel == "lobby"
+    )
 
 
 async def test_a_failing_listener_does_not_stop_delivery_nor_lose_messages(

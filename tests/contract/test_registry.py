@@ -15,14 +15,17 @@ from torbit.backends.store.sql import SqlStore
 from torbit.backends.urls import redact, scheme
 from torbit.errors import ConfigError
 
-LOG_OPTIONS: dict[str, Any] = {"topic_prefix": "t", "replication_factor": 3,
-                               "retention_hours": 1.5}
+LOG_OPTIONS: dict[str, Any] = {"topic_prefix": "t", "replication_factor": 3, "retention_hours": 1.5}
 
 
 @pytest.mark.parametrize(
     ("url", "expected"),
-    [("sqlite:///x.db", "sqlite"), ("postgresql+asyncpg://h/db", "postgresql"),
-     ("local", "local"), ("Kafka://a:1,b:2", "kafka")],
+    [
+        ("sqlite:///x.db", "sqlite"),
+        ("postgresql+asyncpg://h/db", "postgresql"),
+        ("local", "local"),
+        ("Kafka://a:1,b:2", "kafka"),
+    ],
 )
 def test_scheme(url: str, expected: str) -> None:
     assert scheme(url) == expected
@@ -72,9 +75,14 @@ def test_kafka_url_builds_a_kafka_log(monkeypatch: pytest.MonkeyPatch, tmp_path:
     store = open_store(f"sqlite:///{tmp_path}/t.db", "full")
     log = open_log("kafka://k1:9092,k2:9092", store, **LOG_OPTIONS)
     assert isinstance(log, FakeKafkaLog)
-    assert made == {"bootstrap": "k1:9092,k2:9092", "topic_prefix": "t",
-                    "replication_factor": 3, "retention_ms": 5_400_000, "fetch_wait_ms": 5,
-                    "inbox_partitions": 16}
+    assert made == {
+        "bootstrap": "k1:9092,k2:9092",
+        "topic_prefix": "t",
+        "replication_factor": 3,
+        "retention_ms": 5_400_000,
+        "fetch_wait_ms": 5,
+        "inbox_partitions": 16,
+    }
 
 
 def test_kafka_url_without_brokers_is_a_config_error(

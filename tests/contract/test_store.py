@@ -132,12 +132,15 @@ async def test_delete_user_takes_everything_of_theirs(store: Store) -> None:
 
 
 async def test_credentials_and_lookalike_names(store: Store) -> None:
-    await store.create_user(User(name="Alice", password_hash="h1", created_at=NOW,
-                                 credential="c1"))
+    await store.create_user(User(name="Alice", password_hash="h1", created_at=NOW, credential="c1"))
     got = await store.get_user("alice")
     assert got is not None and got.credential == "c1"
-    assert await store.user_with_skeleton(User(name="A1ice", password_hash="",
-                                               created_at=NOW).skeleton) == got
+    assert (
+        await store.user_with_skeleton(
+            User(name="A1ice", password_hash="", created_at=NOW).skeleton
+        )
+        == got
+    )
     assert await store.user_with_skeleton("nothing-like-it") is None
     assert await store.set_password_hash("alice", "h2")  # a rehash keeps the credential
     got = await store.get_user("alice")
@@ -437,8 +440,13 @@ async def test_unusable_sqlite_path_is_unavailable(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["mysql://localhost/torbit", "sqlite://", "sqlite:///:memory:", "postgresql+psycopg2://h/db",
-     "not a url"],
+    [
+        "mysql://localhost/torbit",
+        "sqlite://",
+        "sqlite:///:memory:",
+        "postgresql+psycopg2://h/db",
+        "not a url",
+    ],
 )
 def test_bad_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError):
@@ -473,6 +481,7 @@ async def test_sqlite_settings(tmp_path: Path) -> None:
     await s.open()
     try:
         async with s.engine.connect() as conn:
+
             async def pragma(name: str) -> object:
                 return (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
 

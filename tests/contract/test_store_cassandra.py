@@ -37,11 +37,19 @@ def user(name: str) -> User:
     return User(name=name, password_hash="h", created_at=datetime(2025, 1, 2, tzinfo=UTC))
 
 
-@pytest.mark.parametrize("url", [
-    "cassandra://", "cassandra://db:9042", "cassandra://db:9042/", "cassandra:///torbit",
-    "cassandra://db:x/torbit", "cassandra://db:9042/bad-name", "cassandra://a:1,b:2/torbit",
-    "cassandra:db/torbit",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "cassandra://",
+        "cassandra://db:9042",
+        "cassandra://db:9042/",
+        "cassandra:///torbit",
+        "cassandra://db:x/torbit",
+        "cassandra://db:9042/bad-name",
+        "cassandra://a:1,b:2/torbit",
+        "cassandra:db/torbit",
+    ],
+)
 def test_bad_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError, match="storage url"):
         CassandraStore(url)
@@ -94,11 +102,13 @@ async def test_upgrade_records_each_version_once(
         assert await current_version(store.cql, store.ks) == HEAD
         rows = await store.query(f"SELECT version, description FROM {store.ks}.schema_version")
         assert sorted((r["version"], r["description"]) for r in rows) == [
-            (m.version, m.description) for m in MIGRATIONS]
+            (m.version, m.description) for m in MIGRATIONS
+        ]
         await store.close()
         await store.open()  # again: nothing to do
         assert len(await store.query(f"SELECT version FROM {store.ks}.schema_version")) == len(
-            MIGRATIONS)
+            MIGRATIONS
+        )
     finally:
         await store.close()
 
@@ -114,7 +124,8 @@ async def test_concurrent_first_starts_migrate_once(
             assert await s.list_users() == []
         ks = stores[0].ks
         assert len(await stores[0].query(f"SELECT version FROM {ks}.schema_version")) == len(
-            MIGRATIONS)
+            MIGRATIONS
+        )
         assert await stores[0].query(f"SELECT owner FROM {ks}.schema_lock") == []
     finally:
         for s in stores:
@@ -193,7 +204,8 @@ async def test_acknowledged_writes_survive_kill_9_and_the_store_reconnects(
 
 
 def test_jar_folder_without_cassandra_fails_in_words(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TORBIT_CASSANDRA_LIB", str(tmp_path))
     with pytest.raises(CassandraMissing, match="no Cassandra jar"):
@@ -219,11 +231,17 @@ async def test_upgrade_to_version_4_keeps_each_read_cursor_at_its_highest(
         m.setattr(cassandra_schema, "HEAD", 3)
         await store.open()
     try:
-        for user_key, channel, last_id in (("alice", "hall", 5), ("alice", "hall", 9),
-                                           ("alice", "@alice", 2), ("bob", "hall", 7)):
+        for user_key, channel, last_id in (
+            ("alice", "hall", 5),
+            ("alice", "hall", 9),
+            ("alice", "@alice", 2),
+            ("bob", "hall", 7),
+        ):
             await store.cql.run(
                 f"INSERT INTO {store.ks}.cursors (user_key, channel, last_id) VALUES (?, ?, ?)",
-                user_key, channel, last_id,
+                user_key,
+                channel,
+                last_id,
             )
         await store.close()
         await store.open()  # to HEAD

@@ -34,8 +34,16 @@ def test_names_that_read_alike_share_a_skeleton(a: str, b: str) -> None:
     assert skeleton(a) == skeleton(b)
 
 
-@pytest.mark.parametrize(("a", "b"), [("alice", "alicia"), ("bob", "bobby"), ("ann", "anna"),
-                                      ("john.doe", "johndoe"), ("mary", "many")])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("alice", "alicia"),
+        ("bob", "bobby"),
+        ("ann", "anna"),
+        ("john.doe", "johndoe"),
+        ("mary", "many"),
+    ],
+)
 def test_different_names_keep_different_skeletons(a: str, b: str) -> None:
     assert skeleton(a) != skeleton(b)
 

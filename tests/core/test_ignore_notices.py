@@ -122,7 +122,9 @@ async def test_notices_from_another_node_are_filtered_the_same_way(core: Core) -
         await core.user(name)
     alice, carol = await core.login("alice"), await core.login("carol")
     await core.ignores.ignore("alice", "carol")
-    text = encode(RoomNotice("lobby", "carol set the topic of #lobby: hi", about=("carol",)), "other")
+    text = encode(
+        RoomNotice("lobby", "carol set the topic of #lobby: hi", about=("carol",)), "other"
+    )
     core.subscriptions.route(
         Message(1, EVENTS_CHANNEL, "torbit", text, datetime.now(UTC), MessageKind.EVENT)
     )

@@ -19,7 +19,11 @@ BURST = 1000
 def node(core: Core, store: Any = None) -> tuple[Messaging, RateLimiter]:
     limiter = RateLimiter(1e-6, BURST)  # refills nothing during the test
     messaging = Messaging(
-        store or core.store, core.log, core.membership, core.ignores, core.mutes,
+        store or core.store,
+        core.log,
+        core.membership,
+        core.ignores,
+        core.mutes,
         reads=ReadBudget(limiter),
     )
     return messaging, limiter

@@ -32,7 +32,11 @@ async def _into_it(turns: int) -> None:
 @pytest.fixture
 def guests(core: Core) -> Guests:
     return Guests(
-        core.store, core.subscriptions, core.sessions, core.membership, core.mutes,
+        core.store,
+        core.subscriptions,
+        core.sessions,
+        core.membership,
+        core.mutes,
         ignores=core.ignores,
     )
 
@@ -112,9 +116,7 @@ async def test_an_invitation_during_a_rename_holds_on_the_new_name(
     assert await _race(core, guests, invite, invited, room=None) == 0
 
 
-async def test_an_ignore_during_a_rename_holds_on_the_new_name(
-    core: Core, guests: Guests
-) -> None:
+async def test_an_ignore_during_a_rename_holds_on_the_new_name(core: Core, guests: Guests) -> None:
     async def ignore(name: str) -> object:
         return await core.ignores.ignore("alice", name)
 

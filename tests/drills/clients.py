@@ -38,8 +38,13 @@ class TelnetUser(asyncio.Protocol):
 
     transport: asyncio.Transport
 
-    def __init__(self, name: str, room: str | None = None, on_line: LineHandler | None = None,
-                 password: str = PASSWORD) -> None:
+    def __init__(
+        self,
+        name: str,
+        room: str | None = None,
+        on_line: LineHandler | None = None,
+        password: str = PASSWORD,
+    ) -> None:
         self.name = name
         self.room = room
         self.on_line = on_line
@@ -125,8 +130,13 @@ class TelnetUser(asyncio.Protocol):
 
 
 async def telnet_user(
-    port: int, name: str, room: str | None = None, on_line: LineHandler | None = None, *,
-    timeout: float = 30.0, rcvbuf: int | None = None,
+    port: int,
+    name: str,
+    room: str | None = None,
+    on_line: LineHandler | None = None,
+    *,
+    timeout: float = 30.0,
+    rcvbuf: int | None = None,
 ) -> TelnetUser:
     """Connect and log in. With `rcvbuf`, the socket's receive buffer is set before connecting
     (so the TCP window stays that small: a user that stops reading fills up fast)."""
@@ -141,11 +151,9 @@ async def telnet_user(
         except OSError:
             sock.close()
             raise
-        _, user = await loop.create_connection(
-            lambda: TelnetUser(name, room, on_line), sock=sock)
+        _, user = await loop.create_connection(lambda: TelnetUser(name, room, on_line), sock=sock)
     else:
-        _, user = await loop.create_connection(
-            lambda: TelnetUser(name, room, on_line), HOST, port)
+        _, user = await loop.create_connection(lambda: TelnetUser(name, room, on_line), HOST, port)
     try:
         await asyncio.wait_for(asyncio.shield(user.ready), timeout)
     except BaseException:
@@ -191,8 +199,10 @@ class Honest:
 
     async def connect(self, *ports: int) -> None:
         """Log the talkers in, round-robin over the nodes' telnet `ports`."""
-        self.users = [await telnet_user(ports[i % len(ports)], n, self.room, self.handler(n))
-                      for i, n in enumerate(self.names)]
+        self.users = [
+            await telnet_user(ports[i % len(ports)], n, self.room, self.handler(n))
+            for i, n in enumerate(self.names)
+        ]
 
     async def watch(self, port: int, names: list[str]) -> None:
         """Users who only listen, on the node at telnet `port`."""
@@ -208,12 +218,16 @@ class Honest:
 
     async def talk_http(self, base_url: str, stop: asyncio.Event, interval: float) -> None:
         seq = 0
-        async with httpx.AsyncClient(base_url=base_url, timeout=30, headers={
-                "Authorization": basic_header(self.http_name)}) as client:
+        async with httpx.AsyncClient(
+            base_url=base_url, timeout=30, headers={"Authorization": basic_header(self.http_name)}
+        ) as client:
             while not stop.is_set():
                 self.sent_ns[(self.http_name, seq)] = time.monotonic_ns()
-                r = await client.post(f"/send/{self.room}/{self.http_name}", content=f"honest {seq}",
-                                      headers={"Content-Type": "text/plain"})
+                r = await client.post(
+                    f"/send/{self.room}/{self.http_name}",
+                    content=f"honest {seq}",
+                    headers={"Content-Type": "text/plain"},
+                )
                 if r.status_code == 201:
                     self.acked.add((self.http_name, seq))
                 else:
@@ -248,8 +262,7 @@ async def last_lines_arrive(honest: list[Honest], at_most: float = 15.0) -> None
     honest lines take up to 3.7 s (p99) on CI's two cores while the storm is on, and a line
     sent just before it ended still arrives, only late: only a lost line waits all 15 s."""
     deadline = asyncio.get_running_loop().time() + at_most
-    while (not all(h.settled() for h in honest)
-           and asyncio.get_running_loop().time() < deadline):
+    while not all(h.settled() for h in honest) and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
 
 
@@ -270,14 +283,16 @@ async def room_history(base_url: str, reader: str, room: str) -> list[dict[str, 
     (registered and made a member here if needed)."""
     await register_http(base_url, [reader])
     messages: list[dict[str, object]] = []
-    async with httpx.AsyncClient(base_url=base_url, timeout=60,
-                                 headers={"Authorization": basic_header(reader)}) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=60, headers={"Authorization": basic_header(reader)}
+    ) as client:
         r = await client.put(f"/api/v1/rooms/{room}/members/{reader}")
         assert r.status_code == 200, r.text
         after = 0
         while True:
-            r = await client.get(f"/api/v1/rooms/{room}/messages",
-                                 params={"after": after, "limit": 1000})
+            r = await client.get(
+                f"/api/v1/rooms/{room}/messages", params={"after": after, "limit": 1000}
+            )
             assert r.status_code == 200, r.text
             page = r.json()
             messages += page["messages"]

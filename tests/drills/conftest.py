@@ -18,8 +18,9 @@ from torbit.testing.kafka import KafkaCluster
 
 DEPLOYMENTS = [
     pytest.param("embedded", id="embedded"),
-    pytest.param("postgres-kafka", id="postgres-kafka",
-                 marks=[pytest.mark.kafka, pytest.mark.postgres]),
+    pytest.param(
+        "postgres-kafka", id="postgres-kafka", marks=[pytest.mark.kafka, pytest.mark.postgres]
+    ),
 ]
 
 
@@ -63,7 +64,9 @@ def node(tmp_path: Path, deployment: Deployment) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def two_nodes(
-    tmp_path: Path, kafka: KafkaCluster, pg_url: str  # noqa: F811 (the fixture)
+    tmp_path: Path,
+    kafka: KafkaCluster,
+    pg_url: str,  # noqa: F811 (the fixture)
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two nodes of one postgres-kafka cluster (a fresh topic prefix, the module's database),
     not started yet; killed at the end. Tests using it are marked `kafka` and `postgres`."""

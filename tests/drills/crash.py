@@ -89,8 +89,11 @@ class HttpSender(Sender):
             seq = self.next_seq
             self.next_seq += 1
             try:
-                r = await client.post(f"/send/{ROOM}/{self.name}", content=f"drill {seq}",
-                                      headers={"Content-Type": "text/plain"})
+                r = await client.post(
+                    f"/send/{ROOM}/{self.name}",
+                    content=f"drill {seq}",
+                    headers={"Content-Type": "text/plain"},
+                )
             except httpx.TransportError:
                 return  # the server is gone: this message may or may not have been stored
             if r.status_code != 201:
@@ -98,13 +101,20 @@ class HttpSender(Sender):
             self.acked.append(seq)
 
 
-async def one_life(server: ServerProcess, telnet: list[TelnetSender], http: list[HttpSender],
-                   run_for: float) -> None:
+async def one_life(
+    server: ServerProcess, telnet: list[TelnetSender], http: list[HttpSender], run_for: float
+) -> None:
     """Let every client send to the running server; kill -9 it after `run_for` seconds."""
     users = await asyncio.gather(*(s.connect(server) for s in telnet))
-    clients = [httpx.AsyncClient(base_url=server.http_url, timeout=30,
-                                 headers={"Authorization": basic_header(s.name)},
-                                 limits=httpx.Limits(max_connections=1)) for s in http]
+    clients = [
+        httpx.AsyncClient(
+            base_url=server.http_url,
+            timeout=30,
+            headers={"Authorization": basic_header(s.name)},
+            limits=httpx.Limits(max_connections=1),
+        )
+        for s in http
+    ]
     try:
         tasks = [asyncio.create_task(s.run_on(u)) for s, u in zip(telnet, users, strict=True)]
         tasks += [asyncio.create_task(s.run_with(c)) for s, c in zip(http, clients, strict=True)]
@@ -142,13 +152,25 @@ def check(history: list[dict[str, object]], senders: list[Sender]) -> dict[str, 
         positions = [order.get(k, -1) for k in s.seen]
         live_misordered += sum(1 for p in positions if p < 0)
         live_misordered += sum(1 for a, b in itertools.pairwise(positions) if b <= a)
-    return {"lost": lost, "duplicates": duplicates, "out_of_order": out_of_order,
-            "live_misordered": live_misordered, "stored": sum(map(len, per_sender.values()))}
+    return {
+        "lost": lost,
+        "duplicates": duplicates,
+        "out_of_order": out_of_order,
+        "live_misordered": live_misordered,
+        "stored": sum(map(len, per_sender.values())),
+    }
 
 
 async def crash_drill(
-    server: ServerProcess, *, clients: int = 50, kills: int = 3, http_share: float = 0.5,
-    window: int = 8, min_run: float = 0.3, max_run: float = 2.5, seed: int | None = None,
+    server: ServerProcess,
+    *,
+    clients: int = 50,
+    kills: int = 3,
+    http_share: float = 0.5,
+    window: int = 8,
+    min_run: float = 0.3,
+    max_run: float = 2.5,
+    seed: int | None = None,
 ) -> Report:
     """`kills` lives of the server, each ended by SIGKILL after a random time in
     [min_run, max_run] seconds of sending; history is checked after every restart."""
@@ -177,14 +199,22 @@ async def crash_drill(
     server.stop()
     acked = sum(len(s.acked) for s in senders)
     return Report(
-        drill="crash", deployment=server.deployment.name,
+        drill="crash",
+        deployment=server.deployment.name,
         load=f"{clients} clients ({len(telnet)} telnet, {len(http)} http)",
-        faults=f"{len(kill_points)} x kill -9", acknowledged=acked, lost=found["lost"],
-        rss_before=rss_before, rss_after=rss_after, fds_before=fds_before, fds_after=fds_after,
+        faults=f"{len(kill_points)} x kill -9",
+        acknowledged=acked,
+        lost=found["lost"],
+        rss_before=rss_before,
+        rss_after=rss_after,
+        fds_before=fds_before,
+        fds_after=fds_after,
         seconds=time.monotonic() - started,
-        extra={"stored": found["stored"], "duplicates": found["duplicates"],
-               "out_of_order": found["out_of_order"],
-               "live_misordered": found["live_misordered"],
-               "kill_after_s": ",".join(map(str, kill_points))},
+        extra={
+            "stored": found["stored"],
+            "duplicates": found["duplicates"],
+            "out_of_order": found["out_of_order"],
+            "live_misordered": found["live_misordered"],
+            "kill_after_s": ",".join(map(str, kill_points)),
+        },
     )
-

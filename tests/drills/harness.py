@@ -38,8 +38,9 @@ class Deployment:
     broker_data: Path | None = None  # the broker's data directory, if it is ours to measure
 
     @classmethod
-    def scale_out(cls, pg_url: str, bootstrap: str, topic_prefix: str,
-                  broker_data: Path | None = None) -> Deployment:
+    def scale_out(
+        cls, pg_url: str, bootstrap: str, topic_prefix: str, broker_data: Path | None = None
+    ) -> Deployment:
         return cls("postgres-kafka", pg_url, f"kafka://{bootstrap}", topic_prefix, broker_data)
 
     def broker_bytes(self) -> int:
@@ -64,25 +65,27 @@ def drill_env(workdir: Path, deployment: Deployment) -> dict[str, str]:
     comes back after a crash never mistakes an old message for a new acknowledgement)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORBIT_")}
     env.update({f"TORBIT_ACCOUNTS__{k.upper()}": str(v) for k, v in CHEAP_ARGON2.items()})
-    env.update({
-        "TORBIT_STORAGE__URL": deployment.storage_url or f"sqlite:///{workdir / 'torbit.db'}",
-        "TORBIT_MESSAGE_LOG__URL": deployment.bus_url,
-        "TORBIT_MESSAGE_LOG__TOPIC_PREFIX": deployment.topic_prefix,
-        "TORBIT_LOG__DIR": str(workdir / "logs"),
-        "TORBIT_LIMITS__MESSAGE_RATE": "0",
-        "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",
-        "TORBIT_LIMITS__READ_RATE": "0",  # the checks read back everything sent
-        # every client comes from one address, many log in at once
-        "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
-        "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
-        "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
-        "TORBIT_LIMITS__LOGIN_ADDRESS_FREE_ATTEMPTS": "0",  # 25 HTTP senders log in at once
-        "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
-        "TORBIT_LIMITS__CONNECTION_RATE": "0",
-        "TORBIT_LIMITS__MAX_CONNECTIONS": "0",
-        "TORBIT_LIMITS__ROOMS_PER_USER": "0",
-        "TORBIT_CHAT__HISTORY_ON_JOIN": "0",
-    })
+    env.update(
+        {
+            "TORBIT_STORAGE__URL": deployment.storage_url or f"sqlite:///{workdir / 'torbit.db'}",
+            "TORBIT_MESSAGE_LOG__URL": deployment.bus_url,
+            "TORBIT_MESSAGE_LOG__TOPIC_PREFIX": deployment.topic_prefix,
+            "TORBIT_LOG__DIR": str(workdir / "logs"),
+            "TORBIT_LIMITS__MESSAGE_RATE": "0",
+            "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",
+            "TORBIT_LIMITS__READ_RATE": "0",  # the checks read back everything sent
+            # every client comes from one address, many log in at once
+            "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
+            "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
+            "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
+            "TORBIT_LIMITS__LOGIN_ADDRESS_FREE_ATTEMPTS": "0",  # 25 HTTP senders log in at once
+            "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
+            "TORBIT_LIMITS__CONNECTION_RATE": "0",
+            "TORBIT_LIMITS__MAX_CONNECTIONS": "0",
+            "TORBIT_LIMITS__ROOMS_PER_USER": "0",
+            "TORBIT_CHAT__HISTORY_ON_JOIN": "0",
+        }
+    )
     return env
 
 
@@ -96,12 +99,14 @@ class ServerProcess:
         self.telnet_port = free_port()
         self.http_port = free_port()
         self.env = drill_env(workdir, deployment)
-        self.env.update({
-            "TORBIT_TELNET__PORT": str(self.telnet_port),
-            "TORBIT_HTTP__PORT": str(self.http_port),
-            "TORBIT_IRC__PORT": "0",
-            **env,
-        })
+        self.env.update(
+            {
+                "TORBIT_TELNET__PORT": str(self.telnet_port),
+                "TORBIT_HTTP__PORT": str(self.http_port),
+                "TORBIT_IRC__PORT": "0",
+                **env,
+            }
+        )
         self._proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -125,14 +130,21 @@ class ServerProcess:
         exe = Path(sys.executable).parent / "torbit"
         cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m", "torbit", "serve"]
         with (self.workdir / "output.log").open("ab") as out:
-            self._proc = subprocess.Popen(cmd, cwd=self.workdir, env=self.env,
-                                          stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            self._proc = subprocess.Popen(
+                cmd,
+                cwd=self.workdir,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+            )
         self.starts += 1
         deadline = time.monotonic() + ready_within
         while True:
             if self._proc.poll() is not None:
-                raise AssertionError(f"torbit exited with {self._proc.returncode}:\n"
-                                     f"{self.output()}")
+                raise AssertionError(
+                    f"torbit exited with {self._proc.returncode}:\n{self.output()}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.http_url}/readyz", timeout=2).is_success:
                     return
@@ -197,8 +209,7 @@ class ServerProcess:
         while True:
             before = self.cpu_seconds()
             await asyncio.sleep(window)
-            if (self.cpu_seconds() - before < busy * window
-                    or time.monotonic() - start > max_wait):
+            if self.cpu_seconds() - before < busy * window or time.monotonic() - start > max_wait:
                 return time.monotonic() - start
 
     # what the server wrote
@@ -224,10 +235,15 @@ def second_node(first: ServerProcess) -> ServerProcess:
     directory of its own): for drills that put clients on two nodes."""
     if first.deployment.storage_url is None:
         raise ValueError("an embedded node has no cluster: two nodes need postgres-kafka")
-    extra = {k: v for k, v in first.env.items() if k.startswith("TORBIT_")
-             and k not in ("TORBIT_TELNET__PORT", "TORBIT_HTTP__PORT", "TORBIT_LOG__DIR")}
-    return ServerProcess(first.workdir.with_name(first.workdir.name + "-b"), first.deployment,
-                         **extra)
+    extra = {
+        k: v
+        for k, v in first.env.items()
+        if k.startswith("TORBIT_")
+        and k not in ("TORBIT_TELNET__PORT", "TORBIT_HTTP__PORT", "TORBIT_LOG__DIR")
+    }
+    return ServerProcess(
+        first.workdir.with_name(first.workdir.name + "-b"), first.deployment, **extra
+    )
 
 
 async def pg_database_bytes(url: str) -> int:
@@ -270,12 +286,18 @@ class Report:
 
     def line(self) -> str:
         parts = [
-            f"drill={self.drill}", f"deployment={self.deployment}", f"load={self.load!r}",
-            f"faults={self.faults!r}", f"acked={self.acknowledged}", f"lost={self.lost}",
+            f"drill={self.drill}",
+            f"deployment={self.deployment}",
+            f"load={self.load!r}",
+            f"faults={self.faults!r}",
+            f"acked={self.acknowledged}",
+            f"lost={self.lost}",
         ]
         if self.rss_before:  # a drill against a server process
-            parts += [f"rss_mb={mb(self.rss_before)}->{mb(self.rss_after)}",
-                      f"fds={self.fds_before}->{self.fds_after}"]
+            parts += [
+                f"rss_mb={mb(self.rss_before)}->{mb(self.rss_after)}",
+                f"fds={self.fds_before}->{self.fds_after}",
+            ]
         parts.append(f"seconds={self.seconds:.1f}")
         parts += [f"{k}={v}" for k, v in self.extra.items()]
         return " ".join(parts)

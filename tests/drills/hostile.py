@@ -40,8 +40,9 @@ async def _send(writer: asyncio.StreamWriter, data: bytes, stats: Stats) -> None
     await writer.drain()
 
 
-async def _connect(port: int, stats: Stats) -> tuple[asyncio.StreamReader,
-                                                     asyncio.StreamWriter] | None:
+async def _connect(
+    port: int, stats: Stats
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
     """A new connection, or None (counted) if the server would not take one."""
     try:
         conn = await asyncio.wait_for(asyncio.open_connection(HOST, port), 10)
@@ -141,8 +142,9 @@ async def _log_in(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, na
     await asyncio.wait_for(reader.readuntil(b"Welcome"), 10)
 
 
-async def endless_line(port: int, stop: asyncio.Event, stats: Stats, user: str = "evil",
-                       megabytes: int = 1) -> None:
+async def endless_line(
+    port: int, stop: asyncio.Event, stats: Stats, user: str = "evil", megabytes: int = 1
+) -> None:
     """A telnet line that never ends, from a logged-in user (before login the small login
     budget would make it a login timeout): `megabytes` without a line end, then one. The
     server reads it at the connection's input budget (limits.input_rate: 1 MB takes a few
@@ -172,8 +174,9 @@ async def half_open(port: int, count: int, stats: Stats, within: float) -> None:
         w.transport.abort()
 
 
-async def slowloris(port: int, count: int, stats: Stats, within: float,
-                    interval: float = 0.5) -> None:
+async def slowloris(
+    port: int, count: int, stats: Stats, within: float, interval: float = 0.5
+) -> None:
     """HTTP requests whose headers come a byte every `interval` seconds and never end."""
     head = b"GET /api/v1/rooms HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
@@ -234,12 +237,17 @@ async def oversized_bodies(port: int, user: str, stop: asyncio.Event, stats: Sta
                 continue
             reader, writer = conn
             size = 8 << 20
-            framing = (b"Transfer-Encoding: chunked\r\n" if chunked
-                       else b"Content-Length: %d\r\n" % size)
+            framing = (
+                b"Transfer-Encoding: chunked\r\n" if chunked else b"Content-Length: %d\r\n" % size
+            )
             try:
-                await _send(writer, b"POST /send/%s/%s HTTP/1.1\r\nHost: x\r\n"
-                            b"Authorization: %s\r\nContent-Type: text/plain\r\n%s\r\n"
-                            % (ROOM.encode(), user.encode(), auth.encode(), framing), stats)
+                await _send(
+                    writer,
+                    b"POST /send/%s/%s HTTP/1.1\r\nHost: x\r\n"
+                    b"Authorization: %s\r\nContent-Type: text/plain\r\n%s\r\n"
+                    % (ROOM.encode(), user.encode(), auth.encode(), framing),
+                    stats,
+                )
                 piece = b"z" * 65536
                 if chunked:
                     piece = b"%x\r\n%s\r\n" % (len(piece), piece)
@@ -255,9 +263,16 @@ async def oversized_bodies(port: int, user: str, stop: asyncio.Event, stats: Sta
 
 
 async def hostile_drill(
-    server: ServerProcess, *, seconds: float = 15.0, honest: int = 10, attackers: int = 4,
-    half_open_count: int = 100, slowloris_count: int = 50, seed: int | None = None,
-    max_rss_growth: int = 200 << 20, other: ServerProcess | None = None,
+    server: ServerProcess,
+    *,
+    seconds: float = 15.0,
+    honest: int = 10,
+    attackers: int = 4,
+    half_open_count: int = 100,
+    slowloris_count: int = 50,
+    seed: int | None = None,
+    max_rss_growth: int = 200 << 20,
+    other: ServerProcess | None = None,
 ) -> Report:
     """`attackers` connections of each streaming kind at a time for `seconds`; the half-open
     and slowloris connections are held until the server closes them (or `seconds` + 15 s).
@@ -279,9 +294,19 @@ async def hostile_drill(
     talkers = [asyncio.create_task(honest_users.talk(u, quiet, 0.1)) for u in honest_users.users]
     talkers.append(asyncio.create_task(honest_users.talk_http(nodes[-1].http_url, quiet, 0.1)))
     load_during = load_average()
-    stats: dict[str, Stats] = {k: Stats() for k in (
-        "random bytes", "IAC storm", "endless line", "half-open telnet", "half-open http",
-        "slowloris", "endless header", "oversized body")}
+    stats: dict[str, Stats] = {
+        k: Stats()
+        for k in (
+            "random bytes",
+            "IAC storm",
+            "endless line",
+            "half-open telnet",
+            "half-open http",
+            "slowloris",
+            "endless header",
+            "oversized body",
+        )
+    }
     hold = seconds + 15
     # half-open and slowloris connections are closed by the server's 20 s head timeout, so
     # their window must be well past it (hold alone left 5 s, not enough on a loaded 2-core
@@ -301,12 +326,13 @@ async def hostile_drill(
                 endless_line(server.telnet_port, stop, stats["endless line"]),
                 oversized_bodies(server.http_port, "evil", stop, stats["oversized body"]),
                 endless_header(server.http_port, stats["endless header"]),
-                half_open(server.telnet_port, half_open_count, stats["half-open telnet"],
-                          half_open_hold),
-                half_open(server.http_port, half_open_count, stats["half-open http"],
-                          half_open_hold),
-                slowloris(server.http_port, slowloris_count, stats["slowloris"],
-                          half_open_hold),
+                half_open(
+                    server.telnet_port, half_open_count, stats["half-open telnet"], half_open_hold
+                ),
+                half_open(
+                    server.http_port, half_open_count, stats["half-open http"], half_open_hold
+                ),
+                slowloris(server.http_port, slowloris_count, stats["slowloris"], half_open_hold),
             ]
     tasks = [asyncio.create_task(a) for a in attacks]
     peak = server.rss()
@@ -327,8 +353,11 @@ async def hostile_drill(
         peak = max(peak, server.rss())
     for t in tasks:
         t.cancel()
-    failures = [r for r in await asyncio.gather(*tasks, return_exceptions=True)
-                if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
+    failures = [
+        r
+        for r in await asyncio.gather(*tasks, return_exceptions=True)
+        if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)
+    ]
     quiet.set()
     await asyncio.gather(*talkers)
     await last_lines_arrive([honest_users])
@@ -347,25 +376,40 @@ async def hostile_drill(
     summary = "; ".join(
         f"{k}: {s.connections} conns, {s.bytes_sent / 2**20:.1f} MB, "
         + ", ".join(f"{n} {o}" for o, n in sorted(s.outcomes.items()))
-        for k, s in stats.items())
+        for k, s in stats.items()
+    )
     return Report(
-        drill="hostile-input", deployment=server.deployment.name,
+        drill="hostile-input",
+        deployment=server.deployment.name,
         load=f"{honest} telnet + 1 http honest users at 10 msg/s each"
-             + (", half of them (and the http one) on a second node" if other else ""),
+        + (", half of them (and the http one) on a second node" if other else ""),
         faults=f"{sum(s.connections for s in stats.values())} hostile connections, "
-               f"{sum(s.bytes_sent for s in stats.values()) / 2**20:.0f} MB",
-        acknowledged=len(honest_users.acked), lost=missing, rss_before=rss_before,
-        rss_after=rss_after, fds_before=fds_before, fds_after=fds_after,
+        f"{sum(s.bytes_sent for s in stats.values()) / 2**20:.0f} MB",
+        acknowledged=len(honest_users.acked),
+        lost=missing,
+        rss_before=rss_before,
+        rss_after=rss_after,
+        fds_before=fds_before,
+        fds_after=fds_after,
         seconds=time.monotonic() - started,
-        extra={"honest_dropped": dropped, "honest_errors": len(honest_users.errors),
-               "rss_peak_mb": round(peak / 2**20, 1),
-               "rss_growth_ok": peak - rss_before < max_rss_growth,
-               "delivered": honest_users.delivered(),
-               "latency_ms_p50_p99": f"{percentile(latencies, 0.5) or 0:.1f}/"
-                                     f"{percentile(latencies, 0.99) or 0:.1f}",
-               "load_during": load_during,
-               **({"nodes": 2, "node_b_rss_mb": f"{rss_before_b / 2**20:.1f}->"
-                                                f"{rss_after_b / 2**20:.1f}"} if other else {}),
-               "attacker_failures": len(failures),
-               "attacks": summary},
+        extra={
+            "honest_dropped": dropped,
+            "honest_errors": len(honest_users.errors),
+            "rss_peak_mb": round(peak / 2**20, 1),
+            "rss_growth_ok": peak - rss_before < max_rss_growth,
+            "delivered": honest_users.delivered(),
+            "latency_ms_p50_p99": f"{percentile(latencies, 0.5) or 0:.1f}/"
+            f"{percentile(latencies, 0.99) or 0:.1f}",
+            "load_during": load_during,
+            **(
+                {
+                    "nodes": 2,
+                    "node_b_rss_mb": f"{rss_before_b / 2**20:.1f}->{rss_after_b / 2**20:.1f}",
+                }
+                if other
+                else {}
+            ),
+            "attacker_failures": len(failures),
+            "attacks": summary,
+        },
     )

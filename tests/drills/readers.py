@@ -63,9 +63,14 @@ class Feed:
             await asyncio.sleep(max(0.0, sent / self.rate - (loop.time() - start)))
 
 
-async def measure(feed: Feed, tally: Tally, seconds: float, expected_receivers: int,
-                  until: Callable[[], bool] | None = None,
-                  until_within: float = 120.0) -> tuple[int, int]:
+async def measure(
+    feed: Feed,
+    tally: Tally,
+    seconds: float,
+    expected_receivers: int,
+    until: Callable[[], bool] | None = None,
+    until_within: float = 120.0,
+) -> tuple[int, int]:
     """Count receipts of the messages sent during `seconds` (or until `until()` is true, at
     least `seconds` and at most `until_within`); wait for stragglers. Returns (messages sent,
     receipts expected)."""
@@ -87,9 +92,17 @@ async def measure(feed: Feed, tally: Tally, seconds: float, expected_receivers: 
 
 
 async def readers_drill(
-    server: ServerProcess, *, healthy: int = 200, stuck: int = 20, stuck_ws: int | None = None,
-    rate: float = 100.0, size: int = 2000, seconds: float = 5.0, max_rss_growth: int = 200 << 20,
-    drop_within: float = 120.0, other: ServerProcess | None = None,
+    server: ServerProcess,
+    *,
+    healthy: int = 200,
+    stuck: int = 20,
+    stuck_ws: int | None = None,
+    rate: float = 100.0,
+    size: int = 2000,
+    seconds: float = 5.0,
+    max_rss_growth: int = 200 << 20,
+    drop_within: float = 120.0,
+    other: ServerProcess | None = None,
 ) -> Report:
     """`healthy` readers, then `stuck` more that never read (a quarter of them WebSocket unless
     `stuck_ws` says); `rate` messages/s of `size` bytes; `seconds` per measured phase, the
@@ -132,8 +145,10 @@ async def readers_drill(
         peak = [server.rss()]
         ws_names = [f"wstuck{i:03d}" for i in range(n_ws)]
         await register_http(server.http_url, ws_names)
-        stuck_users = [await telnet_user(server.telnet_port, f"stuck{i:03d}", ROOM, rcvbuf=4096)
-                       for i in range(n_telnet)]
+        stuck_users = [
+            await telnet_user(server.telnet_port, f"stuck{i:03d}", ROOM, rcvbuf=4096)
+            for i in range(n_telnet)
+        ]
         for u in stuck_users:
             u.stop_reading()
         sockets += [await StuckWebSocket.open(server.http_port, n, ROOM) for n in ws_names]
@@ -149,8 +164,10 @@ async def readers_drill(
                 if f"({u.name}): output buffer over" in log:
                     drop_s.setdefault(u.name, now)
             for n in ws_names:  # its queue filled up, or it stopped answering pings first
-                if (f"dropping WebSocket client {n}:" in log
-                        or f"WebSocket client {n} gone without closing" in log):
+                if (
+                    f"dropping WebSocket client {n}:" in log
+                    or f"WebSocket client {n} gone without closing" in log
+                ):
                     drop_s.setdefault(n, now)
             return len(drop_s) == n_telnet + n_ws
 
@@ -169,8 +186,11 @@ async def readers_drill(
 
         log = server.app_log()
         dropped_telnet = sum(f"({u.name}): output buffer over" in log for u in stuck_users)
-        dropped_ws = sum(f"dropping WebSocket client {n}:" in log
-                         or f"WebSocket client {n} gone without closing" in log for n in ws_names)
+        dropped_ws = sum(
+            f"dropping WebSocket client {n}:" in log
+            or f"WebSocket client {n} gone without closing" in log
+            for n in ws_names
+        )
         healthy_dropped = sum(u.closed.done() for u in users[:healthy])
     finally:
         for u in users:
@@ -186,13 +206,19 @@ async def readers_drill(
     p99_a, p99_b = percentile(lat_a, 0.99), percentile(lat_b, 0.99)
     lost = (expected_a - received_a) + (expected_b - received_b)
     return Report(
-        drill="stuck-readers", deployment=server.deployment.name,
+        drill="stuck-readers",
+        deployment=server.deployment.name,
         load=f"{healthy} healthy + {stuck} stuck ({n_telnet} telnet, {n_ws} ws), "
-             f"{rate:g} msg/s x {size} B"
-             + (", half the healthy readers on a second node" if other else ""),
+        f"{rate:g} msg/s x {size} B"
+        + (", half the healthy readers on a second node" if other else ""),
         faults=f"{stuck} readers that never read",
-        acknowledged=sent_a + sent_b, lost=lost, rss_before=rss_before, rss_after=rss_after,
-        fds_before=fds_before, fds_after=fds_after, seconds=time.monotonic() - started,
+        acknowledged=sent_a + sent_b,
+        lost=lost,
+        rss_before=rss_before,
+        rss_after=rss_after,
+        fds_before=fds_before,
+        fds_after=fds_after,
+        seconds=time.monotonic() - started,
         extra={
             "deliveries": received_a + received_b,
             "p99_ms_without": round(p99_a, 1) if p99_a is not None else None,
@@ -200,17 +226,24 @@ async def readers_drill(
             "p99_ratio": round(p99_b / p99_a, 2) if p99_a and p99_b else None,
             "stuck_dropped": dropped_telnet + dropped_ws,
             "phase_b_s": round(phase_b, 1),
-            "telnet_dropped_after_s": max((drop_s.get(u.name, -1) for u in stuck_users),
-                                          default=None),
+            "telnet_dropped_after_s": max(
+                (drop_s.get(u.name, -1) for u in stuck_users), default=None
+            ),
             "ws_dropped_after_s": max((drop_s.get(n, -1) for n in ws_names), default=None),
             "healthy_dropped": healthy_dropped,
             "rss_peak_mb": round(peak[0] / 2**20, 1),
             "rss_growth_ok": peak[0] - rss_before < max_rss_growth,
             "fds_with_clients": fds_mid,
             "p50_ms_without_with": f"{percentile(lat_a, 0.5) or 0:.1f}/"
-                                   f"{percentile(lat_b, 0.5) or 0:.1f}",
+            f"{percentile(lat_b, 0.5) or 0:.1f}",
             "load_during": load_during,
-            **({"nodes": 2, "node_b_rss_mb": f"{rss_before_b / 2**20:.1f}->"
-                                             f"{rss_after_b / 2**20:.1f}"} if other else {}),
+            **(
+                {
+                    "nodes": 2,
+                    "node_b_rss_mb": f"{rss_before_b / 2**20:.1f}->{rss_after_b / 2**20:.1f}",
+                }
+                if other
+                else {}
+            ),
         },
     )

@@ -52,8 +52,9 @@ async def storage_bytes(server: ServerProcess) -> int:
     return server.storage_bytes()
 
 
-async def ws_listener(server: ServerProcess, name: str, room: str, stop: asyncio.Event,
-                      counts: dict[str, int]) -> None:
+async def ws_listener(
+    server: ServerProcess, name: str, room: str, stop: asyncio.Event, counts: dict[str, int]
+) -> None:
     """A WebSocket user subscribed to a room, counting the messages it gets."""
     url = f"ws://127.0.0.1:{server.http_port}/api/v1/ws"
     async with connect(url, additional_headers={"Authorization": basic_header(name)}) as ws:
@@ -67,11 +68,13 @@ async def ws_listener(server: ServerProcess, name: str, room: str, stop: asyncio
                 counts[name] = counts.get(name, 0) + 1
 
 
-async def http_poller(server: ServerProcess, name: str, room: str, stop: asyncio.Event,
-                      counts: dict[str, int]) -> None:
+async def http_poller(
+    server: ServerProcess, name: str, room: str, stop: asyncio.Event, counts: dict[str, int]
+) -> None:
     """An HTTP user long-polling `GET /receive` for a room."""
-    async with httpx.AsyncClient(base_url=server.http_url, timeout=60,
-                                 headers={"Authorization": basic_header(name)}) as client:
+    async with httpx.AsyncClient(
+        base_url=server.http_url, timeout=60, headers={"Authorization": basic_header(name)}
+    ) as client:
         while not stop.is_set():
             r = await client.get(f"/receive/{room}/{name}", params={"wait": 5, "limit": 1000})
             r.raise_for_status()
@@ -93,9 +96,17 @@ async def churn(storm: Storm, per_second: float, stop: asyncio.Event) -> None:
 
 
 async def soak_drill(
-    server: ServerProcess, *, minutes: float = 30.0, sample_every: float = 60.0,
-    rooms: int = 4, telnet_per_room: int = 10, interval: float = 1.0, ws_per_room: int = 2,
-    churn_per_second: float = 5.0, warmup_samples: int = 1, receiver: ServerProcess | None = None,
+    server: ServerProcess,
+    *,
+    minutes: float = 30.0,
+    sample_every: float = 60.0,
+    rooms: int = 4,
+    telnet_per_room: int = 10,
+    interval: float = 1.0,
+    ws_per_room: int = 2,
+    churn_per_second: float = 5.0,
+    warmup_samples: int = 1,
+    receiver: ServerProcess | None = None,
     watchers_per_room: int = 4,
 ) -> Report:
     """`rooms` rooms with `telnet_per_room` telnet users each saying a line every `interval`
@@ -108,20 +119,23 @@ async def soak_drill(
         await asyncio.to_thread(node.start)
     listen = receiver or server
     room_names = [f"soak{r}" for r in range(rooms)]
-    honest = [Honest(room, [f"s{r}t{i:02d}" for i in range(telnet_per_room)], f"s{r}web")
-              for r, room in enumerate(room_names)]
-    listeners = [(f"s{r}ws{i}", room) for r, room in enumerate(room_names)
-                 for i in range(ws_per_room)]
+    honest = [
+        Honest(room, [f"s{r}t{i:02d}" for i in range(telnet_per_room)], f"s{r}web")
+        for r, room in enumerate(room_names)
+    ]
+    listeners = [
+        (f"s{r}ws{i}", room) for r, room in enumerate(room_names) for i in range(ws_per_room)
+    ]
     ws_names = [name for name, _ in listeners]
     pollers = [f"s{r}poll" for r in range(rooms)]
     churners = [f"churn{i:03d}" for i in range(50)]
-    await register_http(server.http_url, [*(h.http_name for h in honest), *ws_names, *pollers,
-                                          *churners])
+    await register_http(
+        server.http_url, [*(h.http_name for h in honest), *ws_names, *pollers, *churners]
+    )
     for r, h in enumerate(honest):
         await h.connect(server.telnet_port)
         if receiver is not None:
-            await h.watch(receiver.telnet_port,
-                          [f"s{r}w{i:02d}" for i in range(watchers_per_room)])
+            await h.watch(receiver.telnet_port, [f"s{r}w{i:02d}" for i in range(watchers_per_room)])
     rss_before, fds_before = server.rss(), server.fds()
     rss_before_b = receiver.rss() if receiver else 0
     stop = asyncio.Event()
@@ -129,12 +143,14 @@ async def soak_drill(
     storms = [Storm(node, churners) for node in nodes]
     tasks = [asyncio.create_task(h.talk(u, stop, interval)) for h in honest for u in h.users]
     tasks += [asyncio.create_task(h.talk_http(server.http_url, stop, interval)) for h in honest]
-    tasks += [asyncio.create_task(ws_listener(listen, n, room, stop, counts))
-              for n, room in listeners]
-    tasks += [asyncio.create_task(http_poller(listen, n, room_names[r], stop, counts))
-              for r, n in enumerate(pollers)]
-    tasks += [asyncio.create_task(churn(st, churn_per_second / len(storms), stop))
-              for st in storms]
+    tasks += [
+        asyncio.create_task(ws_listener(listen, n, room, stop, counts)) for n, room in listeners
+    ]
+    tasks += [
+        asyncio.create_task(http_poller(listen, n, room_names[r], stop, counts))
+        for r, n in enumerate(pollers)
+    ]
+    tasks += [asyncio.create_task(churn(st, churn_per_second / len(storms), stop)) for st in storms]
     samples: list[Sample] = []
     t0 = time.monotonic()
     end = t0 + minutes * 60
@@ -147,15 +163,24 @@ async def soak_drill(
                 if t.done():
                     t.result()  # a client that failed says why
             if time.monotonic() >= next_sample:
-                s = Sample(round((time.monotonic() - t0) / 60, 1), server.rss(), server.fds(),
-                           await storage_bytes(server), load_average(),
-                           receiver.rss() if receiver else 0, server.deployment.broker_bytes())
+                s = Sample(
+                    round((time.monotonic() - t0) / 60, 1),
+                    server.rss(),
+                    server.fds(),
+                    await storage_bytes(server),
+                    load_average(),
+                    receiver.rss() if receiver else 0,
+                    server.deployment.broker_bytes(),
+                )
                 samples.append(s)
-                print(f"soak: minute {s.minute}: rss {mb(s.rss)} MB"
-                      + (f" (B {mb(s.rss_b)} MB)" if receiver else "")
-                      + f", fds {s.fds}, storage {mb(s.storage)} MB"
-                      + (f" + broker {mb(s.broker)} MB" if s.broker else "")
-                      + f", load {s.load}", flush=True)
+                print(
+                    f"soak: minute {s.minute}: rss {mb(s.rss)} MB"
+                    + (f" (B {mb(s.rss_b)} MB)" if receiver else "")
+                    + f", fds {s.fds}, storage {mb(s.storage)} MB"
+                    + (f" + broker {mb(s.broker)} MB" if s.broker else "")
+                    + f", load {s.load}",
+                    flush=True,
+                )
                 next_sample += sample_every
             await asyncio.sleep(0.5)
     finally:
@@ -168,8 +193,11 @@ async def soak_drill(
     dropped = sum(h.dropped() for h in honest)
     for h in honest:
         h.abort()
-    purged = sum(int(n) for node in nodes
-                 for n in re.findall(r"retention: purged (\d+) expired", node.app_log()))
+    purged = sum(
+        int(n)
+        for node in nodes
+        for n in re.findall(r"retention: purged (\d+) expired", node.app_log())
+    )
     rss_after, fds_after = server.rss(), server.fds()
     rss_after_b = receiver.rss() if receiver else 0
     storage_after = await storage_bytes(server)
@@ -189,36 +217,49 @@ async def soak_drill(
         "churn_failed": dict(sum((st.failed for st in storms), Counter())),
         "purged": purged,
         "rss_mb_steady_min_max": f"{mb(min(s.rss for s in steady))}/"
-                                 f"{mb(max(s.rss for s in steady))}",
+        f"{mb(max(s.rss for s in steady))}",
         "fds_steady_min_max": f"{min(s.fds for s in steady)}/{max(s.fds for s in steady)}",
         "storage_mb_steady_min_max": f"{mb(min(s.storage for s in steady))}/"
-                                     f"{mb(max(s.storage for s in steady))}",
+        f"{mb(max(s.storage for s in steady))}",
         "storage_mb_after": mb(storage_after),
         "load_min_max": f"{min(samples, key=lambda s: float(s.load)).load}/"
-                        f"{max(samples, key=lambda s: float(s.load)).load}",
-        "samples": " ".join(f"{s.minute}m:{mb(s.rss)}MB/{s.fds}fd/{mb(s.storage)}MB/l{s.load}"
-                            + (f"/B{mb(s.rss_b)}MB" if receiver else "") for s in samples),
+        f"{max(samples, key=lambda s: float(s.load)).load}",
+        "samples": " ".join(
+            f"{s.minute}m:{mb(s.rss)}MB/{s.fds}fd/{mb(s.storage)}MB/l{s.load}"
+            + (f"/B{mb(s.rss_b)}MB" if receiver else "")
+            for s in samples
+        ),
     }
     if server.deployment.broker_data is not None:
-        extra["broker_mb_steady_min_max"] = (f"{mb(min(s.broker for s in steady))}/"
-                                             f"{mb(max(s.broker for s in steady))}")
+        extra["broker_mb_steady_min_max"] = (
+            f"{mb(min(s.broker for s in steady))}/{mb(max(s.broker for s in steady))}"
+        )
         extra["broker_mb_samples"] = " ".join(mb(s.broker) for s in samples)
     if receiver is not None:
         extra["rss_mb_b"] = f"{mb(rss_before_b)}->{mb(rss_after_b)}"
-        extra["rss_mb_b_steady_min_max"] = (f"{mb(min(s.rss_b for s in steady))}/"
-                                            f"{mb(max(s.rss_b for s in steady))}")
+        extra["rss_mb_b_steady_min_max"] = (
+            f"{mb(min(s.rss_b for s in steady))}/{mb(max(s.rss_b for s in steady))}"
+        )
     where = "" if receiver is None else ", senders on node A, listeners on node B"
     return Report(
-        drill="soak", deployment=server.deployment.name,
+        drill="soak",
+        deployment=server.deployment.name,
         load=f"{minutes:g} min: {rooms} rooms x ({telnet_per_room} telnet at "
-             f"{1 / interval:g} msg/s, 1 http sender, 1 http poller, {ws_per_room} ws"
-             + (f", {watchers_per_room} telnet watchers" if receiver else "")
-             + f"), {churn_per_second:g} connections/s coming and going{where}",
+        f"{1 / interval:g} msg/s, 1 http sender, 1 http poller, {ws_per_room} ws"
+        + (f", {watchers_per_room} telnet watchers" if receiver else "")
+        + f"), {churn_per_second:g} connections/s coming and going{where}",
         faults="retention 18 s: "
-               + ("the topics' retention.ms (the broker expires records)"
-                  if server.deployment.bus_url.startswith("kafka") else
-                  "the purge ran every minute"),
-        acknowledged=sum(len(h.acked) for h in honest), lost=lost, rss_before=rss_before,
-        rss_after=rss_after, fds_before=fds_before, fds_after=fds_after,
-        seconds=time.monotonic() - started, extra=extra,
+        + (
+            "the topics' retention.ms (the broker expires records)"
+            if server.deployment.bus_url.startswith("kafka")
+            else "the purge ran every minute"
+        ),
+        acknowledged=sum(len(h.acked) for h in honest),
+        lost=lost,
+        rss_before=rss_before,
+        rss_after=rss_after,
+        fds_before=fds_before,
+        fds_after=fds_after,
+        seconds=time.monotonic() - started,
+        extra=extra,
     )

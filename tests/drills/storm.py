@@ -81,8 +81,10 @@ class Storm:
         """One request with Basic auth on a connection of its own."""
         sock = await _raw(self.server.http_port)
         try:
-            request = (f"GET /api/v1/rooms HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                       f"Authorization: {basic_header(self._name())}\r\n\r\n")
+            request = (
+                f"GET /api/v1/rooms HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                f"Authorization: {basic_header(self._name())}\r\n\r\n"
+            )
             await asyncio.get_running_loop().sock_sendall(sock, request.encode())
             head = await asyncio.wait_for(_read_until(sock, b"\r\n"), 30)
             if not head.startswith(b"HTTP/1.1 200"):
@@ -95,10 +97,12 @@ class Storm:
         sock = await _raw(self.server.http_port)
         try:
             key = base64.b64encode(os.urandom(16)).decode()
-            request = (f"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                       f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                       f"Sec-WebSocket-Version: 13\r\n"
-                       f"Authorization: {basic_header(self._name())}\r\n\r\n")
+            request = (
+                f"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\n"
+                f"Authorization: {basic_header(self._name())}\r\n\r\n"
+            )
             await asyncio.get_running_loop().sock_sendall(sock, request.encode())
             got = await asyncio.wait_for(_read_until(sock, b"logged in"), 30)
             if b"logged in" not in got:
@@ -119,8 +123,9 @@ class Storm:
 
     async def run(self, seconds: float, workers: int, kinds: tuple[str, ...] = KINDS) -> float:
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(self.worker(kinds[i % len(kinds)], stop))
-                 for i in range(workers)]
+        tasks = [
+            asyncio.create_task(self.worker(kinds[i % len(kinds)], stop)) for i in range(workers)
+        ]
         start = time.monotonic()
         await asyncio.sleep(seconds)
         stop.set()
@@ -129,9 +134,17 @@ class Storm:
 
 
 async def storm_drill(
-    server: ServerProcess, *, seconds: float = 10.0, workers: int = 64, chatters: int = 5,
-    users: int = 200, warmup: float = 2.0, max_rss_growth: int = 100 << 20, fd_slack: int = 10,
-    kinds: tuple[str, ...] = KINDS, other: ServerProcess | None = None,
+    server: ServerProcess,
+    *,
+    seconds: float = 10.0,
+    workers: int = 64,
+    chatters: int = 5,
+    users: int = 200,
+    warmup: float = 2.0,
+    max_rss_growth: int = 100 << 20,
+    fd_slack: int = 10,
+    kinds: tuple[str, ...] = KINDS,
+    other: ServerProcess | None = None,
 ) -> Report:
     """`workers` connections in flight at a time for `seconds`, over `users` accounts, while
     `chatters` telnet users and one HTTP user talk in another room at 10 msg/s each. With
@@ -148,8 +161,9 @@ async def storm_drill(
     storms = [Storm(node, names) for node in nodes]
 
     async def run_storms(duration: float) -> float:
-        spans = await asyncio.gather(*(
-            st.run(duration, max(1, workers // len(storms)), kinds) for st in storms))
+        spans = await asyncio.gather(
+            *(st.run(duration, max(1, workers // len(storms)), kinds) for st in storms)
+        )
         return max(spans)
 
     await run_storms(warmup)  # pools, caches and buffers reach their working size
@@ -189,7 +203,8 @@ async def storm_drill(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
     while loop.time() < deadline and not all(
-            n.fds() <= b + fd_slack for n, b in zip(nodes, fds_before, strict=True)):
+        n.fds() <= b + fd_slack for n, b in zip(nodes, fds_before, strict=True)
+    ):
         await asyncio.sleep(0.1)
     rss_after, fds_after = [n.rss() for n in nodes], [n.fds() for n in nodes]
     missing = honest.missing()
@@ -209,25 +224,33 @@ async def storm_drill(
         "honest_errors": len(honest.errors),
         "delivered": honest.delivered(),
         "latency_ms_p50_p99": f"{percentile(latencies, 0.5) or 0:.1f}/"
-                              f"{percentile(latencies, 0.99) or 0:.1f}",
+        f"{percentile(latencies, 0.99) or 0:.1f}",
         "rss_peak_mb": round(peak[0] / 2**20, 1),
         "settle_s": round(settle_s, 1),
-        "rss_growth_ok": all(a - b < max_rss_growth for a, b in zip(rss_after, rss_before,
-                                                                     strict=True)),
+        "rss_growth_ok": all(
+            a - b < max_rss_growth for a, b in zip(rss_after, rss_before, strict=True)
+        ),
         "fds_ok": all(a <= b + fd_slack for a, b in zip(fds_after, fds_before, strict=True)),
         "load_during": load_during,
     }
     if other is not None:
-        extra["node_b_rss_mb"] = (f"{rss_before[1] / 2**20:.1f}->{rss_after[1] / 2**20:.1f} "
-                                  f"(peak {peak[1] / 2**20:.1f})")
+        extra["node_b_rss_mb"] = (
+            f"{rss_before[1] / 2**20:.1f}->{rss_after[1] / 2**20:.1f} (peak {peak[1] / 2**20:.1f})"
+        )
         extra["node_b_fds"] = f"{fds_before[1]}->{fds_after[1]}"
     return Report(
-        drill="connection-storm", deployment=server.deployment.name,
+        drill="connection-storm",
+        deployment=server.deployment.name,
         load=f"{workers} connections in flight for {seconds:g} s ({', '.join(kinds)}) "
-             f"+ {chatters} telnet and 1 http users chatting"
-             + (", all split over 2 nodes" if other else ""),
+        f"+ {chatters} telnet and 1 http users chatting"
+        + (", all split over 2 nodes" if other else ""),
         faults=f"{total} connections opened and closed ({total / elapsed:.0f}/s)",
-        acknowledged=len(honest.acked), lost=missing, rss_before=rss_before[0],
-        rss_after=rss_after[0], fds_before=fds_before[0], fds_after=fds_after[0],
-        seconds=time.monotonic() - started, extra=extra,
+        acknowledged=len(honest.acked),
+        lost=missing,
+        rss_before=rss_before[0],
+        rss_after=rss_after[0],
+        fds_before=fds_before[0],
+        fds_after=fds_after[0],
+        seconds=time.monotonic() - started,
+        extra=extra,
     )

@@ -35,8 +35,13 @@ def test_the_check_notices_loss_duplicates_and_disorder() -> None:
     a.acked, b.acked = [0, 1, 2], [0]
     a.seen = [("a", 0), ("b", 0), ("a", 1)]
     good = check(history(("a", 0), ("b", 0), ("a", 1), ("a", 2), ("a", 3)), [a, b])
-    assert good == {"lost": 0, "duplicates": 0, "out_of_order": 0, "live_misordered": 0,
-                    "stored": 5}
+    assert good == {
+        "lost": 0,
+        "duplicates": 0,
+        "out_of_order": 0,
+        "live_misordered": 0,
+        "stored": 5,
+    }
     assert check(history(("a", 0), ("a", 2), ("b", 0)), [a, b])["lost"] == 1
     dup = check(history(("a", 0), ("b", 0), ("a", 1), ("a", 1), ("a", 2)), [a, b])
     assert dup["duplicates"] == 1 and dup["out_of_order"] == 1

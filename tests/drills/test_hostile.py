@@ -41,44 +41,68 @@ def run_fuzzer(workdir: Path, seconds: int) -> tuple[int, str]:
     for i, seed in enumerate(SEEDS):
         (corpus / f"seed{i}").write_bytes(seed)
     done = subprocess.run(
-        [sys.executable, str(FUZZER), f"-max_total_time={seconds}", "-print_final_stats=1",
-         "-rss_limit_mb=1024", "-timeout=10", str(corpus)],
-        cwd=workdir, capture_output=True, text=True, timeout=seconds + 120, check=False)
+        [
+            sys.executable,
+            str(FUZZER),
+            f"-max_total_time={seconds}",
+            "-print_final_stats=1",
+            "-rss_limit_mb=1024",
+            "-timeout=10",
+            str(corpus),
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        check=False,
+    )
     return done.returncode, done.stdout + done.stderr
 
 
 def fuzz_report(output: str, seconds: float, engine: str) -> Report:
     runs = re.findall(r"Done (\d+) runs", output)
     cov = re.findall(r"cov: (\d+)", output)
-    return Report(drill="fuzz-parsers", deployment="in-process", load=f"{engine}, {seconds:.0f} s",
-                  faults=f"{runs[-1] if runs else '?'} generated inputs",
-                  seconds=seconds, extra={"coverage_edges": cov[-1] if cov else None,
-                                          "crashes": 0})
+    return Report(
+        drill="fuzz-parsers",
+        deployment="in-process",
+        load=f"{engine}, {seconds:.0f} s",
+        faults=f"{runs[-1] if runs else '?'} generated inputs",
+        seconds=seconds,
+        extra={"coverage_edges": cov[-1] if cov else None, "crashes": 0},
+    )
 
 
 @pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")
-def test_fuzzing_the_parsers_finds_nothing(tmp_path: Path,
-                                           report: Callable[[Report], None]) -> None:
+def test_fuzzing_the_parsers_finds_nothing(
+    tmp_path: Path, report: Callable[[Report], None]
+) -> None:
     started = time.monotonic()
     code, output = run_fuzzer(tmp_path, FUZZ_SECONDS)
     assert code == 0, output[-6000:]
     report(fuzz_report(output, time.monotonic() - started, "atheris"))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("atheris") is not None,
-                    reason="atheris is installed: the coverage-guided run covers this")
+@pytest.mark.skipif(
+    importlib.util.find_spec("atheris") is not None,
+    reason="atheris is installed: the coverage-guided run covers this",
+)
 def test_fuzzing_the_parsers_finds_nothing_hypothesis(report: Callable[[Report], None]) -> None:
     started = time.monotonic()
 
-    @settings(max_examples=HYPOTHESIS_EXAMPLES, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=HYPOTHESIS_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(st.one_of(st.binary(max_size=2048), st.sampled_from(SEEDS)))
     def fuzz(data: bytes) -> None:
         check_input(data)
 
     fuzz()
-    report(fuzz_report(f"Done {HYPOTHESIS_EXAMPLES} runs", time.monotonic() - started,
-                       "hypothesis"))
+    report(
+        fuzz_report(f"Done {HYPOTHESIS_EXAMPLES} runs", time.monotonic() - started, "hypothesis")
+    )
 
 
 async def test_hostile_clients_leave_honest_ones_unaffected(
@@ -100,8 +124,11 @@ async def test_hostile_clients_leave_honest_ones_unaffected(
     for kind in ("half-open telnet", "half-open http", "slowloris"):
         # every connection that never finished its login or request head was closed (a
         # connect that timed out on a saturated machine never was a connection to close)
-        assert re.search(rf"{kind}: \d+ conns, [\d.]+ MB, \d+ closed by server, "
-                         rf"(\d+ closed late, )?(\d+ connect failed, )?0 still open", attacks), attacks
+        assert re.search(
+            rf"{kind}: \d+ conns, [\d.]+ MB, \d+ closed by server, "
+            rf"(\d+ closed late, )?(\d+ connect failed, )?0 still open",
+            attacks,
+        ), attacks
     assert re.search(r"endless line: \d+ conns, [\d.]+ MB, \d+ told: line too long;", attacks)
     assert re.search(r"endless header: 1 conns, [\d.]+ MB, \d+ cut off by server", attacks)
     assert re.search(r"oversized body: \d+ conns, [\d.]+ MB, \d+ HTTP 413$", attacks), attacks
@@ -126,5 +153,8 @@ async def test_hostile_clients_on_one_node_leave_the_cluster_unaffected(
     assert r.extra["rss_growth_ok"]
     attacks = str(r.extra["attacks"])
     for kind in ("half-open telnet", "half-open http", "slowloris"):
-        assert re.search(rf"{kind}: \d+ conns, [\d.]+ MB, \d+ closed by server, "
-                         rf"(\d+ closed late, )?(\d+ connect failed, )?0 still open", attacks), attacks
+        assert re.search(
+            rf"{kind}: \d+ conns, [\d.]+ MB, \d+ closed by server, "
+            rf"(\d+ closed late, )?(\d+ connect failed, )?0 still open",
+            attacks,
+        ), attacks

@@ -17,8 +17,7 @@ import pytest
 from tests.drills.harness import Report, ServerProcess
 from tests.drills.soak import soak_drill
 
-pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres,
-              pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(300)]
 
 
 async def test_a_short_soak_across_two_nodes_loses_nothing(
@@ -27,8 +26,17 @@ async def test_a_short_soak_across_two_nodes_loses_nothing(
     a, b = two_nodes
     for node in two_nodes:
         node.env["TORBIT_CHAT__RETENTION_HOURS"] = "0.005"
-    r = await soak_drill(a, receiver=b, minutes=0.5, sample_every=15, rooms=2,
-                         telnet_per_room=4, interval=2, watchers_per_room=3, churn_per_second=1)
+    r = await soak_drill(
+        a,
+        receiver=b,
+        minutes=0.5,
+        sample_every=15,
+        rooms=2,
+        telnet_per_room=4,
+        interval=2,
+        watchers_per_room=3,
+        churn_per_second=1,
+    )
     report(r)
     assert r.acknowledged > 0
     assert r.lost == 0  # every line acknowledged on A reached every watcher on B

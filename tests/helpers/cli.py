@@ -24,5 +24,6 @@ def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Complete
     result = CliRunner().invoke(app, list(args), input=stdin, env=overlay)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
-    return subprocess.CompletedProcess(["torbit", *args], result.exit_code, result.stdout,
-                                       result.stderr)
+    return subprocess.CompletedProcess(
+        ["torbit", *args], result.exit_code, result.stdout, result.stderr
+    )

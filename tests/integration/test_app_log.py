@@ -32,8 +32,9 @@ async def test_logins_and_logouts_are_in_the_app_log(
         ) as ws:
             await ws.recv()
     # each logout is logged once the server has seen the client go (the file's batch after)
-    await eventually(lambda: all(
-        f"logout {who} from" in app_log(tmp_path) for who in ("alice", "bob")))
+    await eventually(
+        lambda: all(f"logout {who} from" in app_log(tmp_path) for who in ("alice", "bob"))
+    )
     await app.stop()
     log = app_log(tmp_path)
     assert "login alice from telnet 127.0.0.1:" in log

@@ -84,7 +84,8 @@ async def metrics(client: httpx.AsyncClient) -> str:
 
 @pytest.mark.postgres
 async def test_a_node_takes_its_lost_claim_again_and_serves_on(
-    make_server: ServerFactory, pg_databases: PgDatabases  # noqa: F811
+    make_server: ServerFactory,
+    pg_databases: PgDatabases,  # noqa: F811
 ) -> None:
     url = pg_databases.create()
     app = await make_server(storage={"url": url})
@@ -106,7 +107,8 @@ async def test_a_node_takes_its_lost_claim_again_and_serves_on(
 
 @pytest.mark.postgres
 async def test_a_claim_another_session_took_stops_the_log_committing(
-    make_server: ServerFactory, pg_databases: PgDatabases  # noqa: F811
+    make_server: ServerFactory,
+    pg_databases: PgDatabases,  # noqa: F811
 ) -> None:
     """Another session waiting for the lock gets it the moment the claim's session ends
     (PostgreSQL grants it to the waiter), before the node can take it again: from then on
@@ -153,7 +155,9 @@ async def test_a_claim_another_session_took_stops_the_log_committing(
 
 @pytest.mark.postgres
 async def test_a_node_whose_claim_another_node_took_stops_and_the_other_serves(
-    make_server: ServerFactory, pg_databases: PgDatabases, tmp_path: Path  # noqa: F811
+    make_server: ServerFactory,
+    pg_databases: PgDatabases,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     """The first node frozen (SIGSTOP: a long pause, or cut off from the database) while
     PostgreSQL ends its claim's session; a second node starts and claims the database. Woken,
@@ -284,7 +288,9 @@ async def test_a_claim_cut_off_from_the_server_is_taken_back_from_our_own_sessio
             async with asyncio.timeout(15):  # taken again, our old session ended by the node
                 while await claim_sessions(db) in ([], [old]):
                     await asyncio.sleep(0.02)
-            assert not await db.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", old)
+            assert not await db.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", old
+            )
             assert 'torbit_backend_failures_total{backend="claim",reason="timeout"} 1.0' in (
                 await metrics(client)
             )

@@ -37,8 +37,9 @@ async def client(server: App) -> AsyncIterator[httpx.AsyncClient]:
 async def post_texts(client: httpx.AsyncClient, user: str, room: str, *items: str) -> list[int]:
     ids = []
     for text in items:
-        r = await client.post(f"/api/v1/rooms/{room}/messages", json={"text": text},
-                              auth=basic(user))
+        r = await client.post(
+            f"/api/v1/rooms/{room}/messages", json={"text": text}, auth=basic(user)
+        )
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
     return ids
@@ -52,12 +53,21 @@ async def join(client: httpx.AsyncClient, user: str, room: str) -> None:
 async def test_register_log_in_me_log_out(server: App, client: httpx.AsyncClient) -> None:
     r = await client.post("/api/v1/users", json={"name": "Dave", "password": PASSWORD})
     assert r.status_code == 201 and r.json()["name"] == "Dave"
-    error_of(await client.post("/api/v1/users", json={"name": "dave", "password": PASSWORD}),
-             409, "conflict")
-    error_of(await client.post("/api/v1/users", json={"name": "no way", "password": PASSWORD}),
-             422, "invalid_input")
-    error_of(await client.post("/api/v1/users", json={"name": "eve", "password": "abc"}),
-             422, "invalid_input")
+    error_of(
+        await client.post("/api/v1/users", json={"name": "dave", "password": PASSWORD}),
+        409,
+        "conflict",
+    )
+    error_of(
+        await client.post("/api/v1/users", json={"name": "no way", "password": PASSWORD}),
+        422,
+        "invalid_input",
+    )
+    error_of(
+        await client.post("/api/v1/users", json={"name": "eve", "password": "abc"}),
+        422,
+        "invalid_input",
+    )
     error_of(await client.post("/api/v1/users", json={"name": "eve"}), 422, "invalid_input")
 
     r = await client.post("/api/v1/sessions", json={"name": "dave", "password": "wrong-pw"})
@@ -81,8 +91,9 @@ async def test_register_log_in_me_log_out(server: App, client: httpx.AsyncClient
     error_of(r, 401, "unauthenticated")
     assert r.headers["www-authenticate"] == 'Bearer realm="torbit"'
 
-    assert (await client.delete("/api/v1/sessions/current", headers=bearer(token))).status_code \
-        == 204
+    assert (
+        await client.delete("/api/v1/sessions/current", headers=bearer(token))
+    ).status_code == 204
     error_of(await client.get("/api/v1/me", headers=bearer(token)), 401, "unauthenticated")
     error_of(await client.delete("/api/v1/sessions/current", headers=bearer(token)), 401)
     error_of(await client.delete("/api/v1/sessions/current", auth=basic("dave")), 404)
@@ -117,11 +128,17 @@ async def test_password_change_ends_cached_basic_auth_and_tokens(
 ) -> None:
     token = await login(client, "alice")
     assert (await client.get("/api/v1/me", auth=basic("alice"))).status_code == 200  # cached
-    r = await client.put("/api/v1/me/password", auth=basic("alice"),
-                         json={"current_password": "nope-nope", "new_password": "new-secret"})
+    r = await client.put(
+        "/api/v1/me/password",
+        auth=basic("alice"),
+        json={"current_password": "nope-nope", "new_password": "new-secret"},
+    )
     error_of(r, 401)
-    r = await client.put("/api/v1/me/password", headers=bearer(token),
-                         json={"current_password": PASSWORD, "new_password": "new-secret"})
+    r = await client.put(
+        "/api/v1/me/password",
+        headers=bearer(token),
+        json={"current_password": PASSWORD, "new_password": "new-secret"},
+    )
     assert r.status_code == 204
     error_of(await client.get("/api/v1/me", auth=basic("alice")), 401)
     error_of(await client.get("/api/v1/me", headers=bearer(token)), 401)
@@ -140,7 +157,11 @@ async def test_rooms_join_leave_members(client: httpx.AsyncClient) -> None:
     error_of(await client.put("/api/v1/rooms/den/members/carol", auth=basic("bob")), 403)
     members = await client.get("/api/v1/rooms/DEN/members", auth=basic("carol"))
     assert members.json() == {  # HTTP only: nobody in
-        "members": ["alice", "bob"], "voiced": [], "online": [], "away": {}, "live": True
+        "members": ["alice", "bob"],
+        "voiced": [],
+        "online": [],
+        "away": {},
+        "live": True,
     }
     rooms = (await client.get("/api/v1/rooms", auth=basic("carol"))).json()["rooms"]
     assert [(r["name"], r["members"]) for r in rooms] == [("Den", 2)]
@@ -181,8 +202,7 @@ async def test_history_pages_backward_and_forward(client: httpx.AsyncClient) -> 
     page = await history(limit=4, after=page["next_after"])
     assert texts(page) == ["m4", "m5", "m6"] and page["next_after"] is None
     assert texts(await history()) == [f"m{i}" for i in range(7)]
-    for bad in ({"limit": 0}, {"limit": 1001}, {"before": -1}, {"after": "x"},
-                {"after": 2**63}):
+    for bad in ({"limit": 0}, {"limit": 1001}, {"before": -1}, {"after": "x"}, {"after": 2**63}):
         r = await client.get("/api/v1/rooms/den/messages", params=bad, auth=basic("alice"))
         error_of(r, 422, "invalid_input")
 
@@ -197,7 +217,8 @@ async def test_history_leaves_out_ignored_senders(client: httpx.AsyncClient) -> 
     r = await client.get("/api/v1/rooms/den/messages", auth=basic("bob"))
     assert texts(r.json()) == ["a1"]
     assert (await client.get("/api/v1/me/ignores", auth=basic("bob"))).json() == {
-        "users": ["carol"]}
+        "users": ["carol"]
+    }
     assert (await client.delete("/api/v1/me/ignores/carol", auth=basic("bob"))).status_code == 204
     r = await client.get("/api/v1/rooms/den/messages", auth=basic("bob"))
     assert texts(r.json()) == ["c1", "a1", "c2"]
@@ -215,22 +236,26 @@ async def test_read_marker_shares_the_receive_cursor(client: httpx.AsyncClient) 
     assert texts(r.json()) == ["a"]
     marker = (await client.get("/api/v1/rooms/den/read-marker", auth=basic("bob"))).json()
     assert marker == {"last_read_id": ids[0], "unread": 2}
-    r = await client.put("/api/v1/rooms/den/read-marker", json={"last_read_id": ids[1]},
-                         auth=basic("bob"))
+    r = await client.put(
+        "/api/v1/rooms/den/read-marker", json={"last_read_id": ids[1]}, auth=basic("bob")
+    )
     assert r.json() == {"last_read_id": ids[1], "unread": 1}
-    r = await client.put("/api/v1/rooms/den/read-marker", json={"last_read_id": ids[0]},
-                         auth=basic("bob"))
+    r = await client.put(
+        "/api/v1/rooms/den/read-marker", json={"last_read_id": ids[0]}, auth=basic("bob")
+    )
     assert r.json() == {"last_read_id": ids[1], "unread": 1}  # never backward
-    r = await client.put("/api/v1/rooms/den/read-marker", json={"last_read_id": ids[2] + 1},
-                         auth=basic("bob"))
+    r = await client.put(
+        "/api/v1/rooms/den/read-marker", json={"last_read_id": ids[2] + 1}, auth=basic("bob")
+    )
     error_of(r, 422)
     assert texts((await client.get("/receive/den/bob", auth=basic("bob"))).json()) == ["c"]
     error_of(await client.get("/api/v1/rooms/den/read-marker", auth=basic("carol")), 403)
 
 
 async def test_private_messages(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/private-messages", json={"to": "BOB", "text": "psst"},
-                          auth=basic("alice"))
+    r = await client.post(
+        "/api/v1/private-messages", json={"to": "BOB", "text": "psst"}, auth=basic("alice")
+    )
     assert r.status_code == 201, r.text
     sent = r.json()
     assert (sent["room"], sent["kind"], sent["recipient"]) == (None, "private", "bob")
@@ -239,12 +264,15 @@ async def test_private_messages(client: httpx.AsyncClient) -> None:
         (m,) = r.json()["messages"]
         assert (m["sender"], m["recipient"], m["text"]) == ("alice", "bob", "psst")
     assert (await client.get("/api/v1/private-messages", auth=basic("carol"))).json()[
-        "messages"] == []
-    r = await client.post("/api/v1/private-messages", json={"to": "nobody", "text": "x"},
-                          auth=basic("alice"))
+        "messages"
+    ] == []
+    r = await client.post(
+        "/api/v1/private-messages", json={"to": "nobody", "text": "x"}, auth=basic("alice")
+    )
     error_of(r, 404, "not_found")
-    await client.post("/api/v1/private-messages", json={"to": "bob", "text": "hi"},
-                      auth=basic("carol"))
+    await client.post(
+        "/api/v1/private-messages", json={"to": "bob", "text": "hi"}, auth=basic("carol")
+    )
     await client.put("/api/v1/me/ignores/alice", auth=basic("bob"))
     r = await client.get("/api/v1/private-messages", auth=basic("bob"))
     assert texts(r.json()) == ["hi"]  # ignoring hides a sender's past messages too
@@ -258,14 +286,18 @@ async def test_every_error_has_the_one_shape(make_server: ServerFactory) -> None
         error_of(await client.get("/no/such/route"), 404, "not_found")
         error_of(await client.get("/api/v1/nothing", auth=auth), 404, "not_found")
         error_of(await client.patch("/api/v1/me", auth=auth), 405, "method_not_allowed")
-        r = await client.post("/api/v1/users", content=b'{"name": ',
-                              headers={"content-type": "application/json"})
+        r = await client.post(
+            "/api/v1/users", content=b'{"name": ', headers={"content-type": "application/json"}
+        )
         error_of(r, 422, "invalid_input")
         r = await client.post("/api/v1/users", json={"name": "x" * 2000, "password": "y"})
         error_of(r, 413, "too_large")
-        r = await client.post("/api/v1/private-messages", auth=auth,
-                              content=b'{"to": "alice", "text": "\\ud800"}',
-                              headers={"content-type": "application/json"})
+        r = await client.post(
+            "/api/v1/private-messages",
+            auth=auth,
+            content=b'{"to": "alice", "text": "\\ud800"}',
+            headers={"content-type": "application/json"},
+        )
         error_of(r, 422, "invalid_input")
         error_of(await client.get("/api/v1/rooms/bad!name", auth=auth), 422, "invalid_input")
         error_of(await client.get("/api/v1/rooms", auth=basic("alice", "wrong")), 401)

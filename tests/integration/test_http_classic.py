@@ -44,8 +44,12 @@ async def create(client: httpx.AsyncClient, room: str, user: str) -> None:
 
 
 async def send(client: httpx.AsyncClient, room: str, user: str, text: str) -> dict[str, object]:
-    r = await client.post(f"/send/{room}/{user}", content=text, auth=basic(user),
-                          headers={"content-type": "text/plain"})
+    r = await client.post(
+        f"/send/{room}/{user}",
+        content=text,
+        auth=basic(user),
+        headers={"content-type": "text/plain"},
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert isinstance(body, dict)
@@ -66,7 +70,9 @@ async def test_send_answers_the_stored_message(client: httpx.AsyncClient) -> Non
     assert first["room"] == "torbit-room-1"  # rooms are named by their case-folded key
     assert first["sender"] == "alice" and first["text"] == "hello"
     assert ISO_UTC.match(str(first["sent_at"]))
-    r = await client.post("/send/torbit-room-1/alice", json={"text": "as json"}, auth=basic("alice"))
+    r = await client.post(
+        "/send/torbit-room-1/alice", json={"text": "as json"}, auth=basic("alice")
+    )
     assert r.status_code == 201
     second = r.json()
     assert second["text"] == "as json"
@@ -97,10 +103,16 @@ async def test_limit_moves_the_cursor_only_over_what_was_returned(
     assert await receive(client, "lobby", "bob", limit=2) == ["m0", "m1"]
     assert await receive(client, "lobby", "bob", limit=2) == ["m2", "m3"]
     assert await receive(client, "lobby", "bob") == ["m4"]
-    error_of(await client.get("/receive/lobby/bob", auth=basic("bob"), params={"limit": 0}),
-             422, "invalid_input")
-    error_of(await client.get("/receive/lobby/bob", auth=basic("bob"), params={"limit": 1001}),
-             422, "invalid_input")
+    error_of(
+        await client.get("/receive/lobby/bob", auth=basic("bob"), params={"limit": 0}),
+        422,
+        "invalid_input",
+    )
+    error_of(
+        await client.get("/receive/lobby/bob", auth=basic("bob"), params={"limit": 1001}),
+        422,
+        "invalid_input",
+    )
 
 
 async def test_ignored_senders_are_left_out_and_skipped(client: httpx.AsyncClient) -> None:
@@ -131,13 +143,18 @@ async def test_unknown_rooms_are_404_and_never_created(client: httpx.AsyncClient
     r = await client.post("/send/nowhere/alice", content="hi", auth=basic("alice"))
     missing = error_of(r, 404, "not_found")
     # the original system made a room on first use: the answer says how rooms are made
-    assert missing == "no such room #nowhere: rooms are made with POST /api/v1/rooms or telnet's /join"
+    assert (
+        missing == "no such room #nowhere: rooms are made with POST /api/v1/rooms or telnet's /join"
+    )
     # ... in the same words for a private room the caller may not see
-    made = await client.post("/api/v1/rooms", json={"name": "hidden", "private": True},
-                             auth=basic("bob"))
+    made = await client.post(
+        "/api/v1/rooms", json={"name": "hidden", "private": True}, auth=basic("bob")
+    )
     assert made.status_code == 201, made.text
-    for r in (await client.post("/send/hidden/alice", content="hi", auth=basic("alice")),
-              await client.get("/receive/hidden/alice", auth=basic("alice"))):
+    for r in (
+        await client.post("/send/hidden/alice", content="hi", auth=basic("alice")),
+        await client.get("/receive/hidden/alice", auth=basic("alice")),
+    ):
         assert error_of(r, 404, "not_found") == missing.replace("nowhere", "hidden")
     error_of(await client.get("/receive/nowhere/alice", auth=basic("alice")), 404, "not_found")
     error_of(await client.get("/api/v1/rooms/nowhere", auth=basic("alice")), 404, "not_found")
@@ -151,8 +168,11 @@ async def test_unknown_rooms_are_404_and_never_created(client: httpx.AsyncClient
 async def test_long_poll_without_news_answers_an_empty_list(client: httpx.AsyncClient) -> None:
     await create(client, "quiet", "bob")
     assert await receive(client, "quiet", "bob", wait=0.2) == []
-    error_of(await client.get("/receive/quiet/bob", auth=basic("bob"), params={"wait": 31}),
-             422, "invalid_input")
+    error_of(
+        await client.get("/receive/quiet/bob", auth=basic("bob"), params={"wait": 31}),
+        422,
+        "invalid_input",
+    )
 
 
 async def test_long_poll_is_woken_by_telnet(server: App, client: httpx.AsyncClient) -> None:
@@ -316,24 +336,32 @@ async def test_bad_bodies_get_the_error_shape(make_server: ServerFactory) -> Non
         error_of(await client.post("/send/lobby/alice", content=b"\xff\xfe", auth=auth), 422)
         error_of(await client.post("/send/lobby/alice", json={"txt": "x"}, auth=auth), 422)
         error_of(await client.post("/send/lobby/alice", json=["x"], auth=auth), 422)
-        r = await client.post("/send/lobby/alice", content=b"{not json",
-                              headers={"content-type": "application/json"}, auth=auth)
+        r = await client.post(
+            "/send/lobby/alice",
+            content=b"{not json",
+            headers={"content-type": "application/json"},
+            auth=auth,
+        )
         error_of(r, 422, "invalid_input")
         # over the message limit, under the body limit: the core says 413
-        error_of(await client.post("/send/lobby/alice", content="x" * 101, auth=auth),
-                 413, "too_large")
+        error_of(
+            await client.post("/send/lobby/alice", content="x" * 101, auth=auth), 413, "too_large"
+        )
         # over the body limit, announced and streamed (chunked, no Content-Length)
-        error_of(await client.post("/send/lobby/alice", content="x" * 3000, auth=auth),
-                 413, "too_large")
+        error_of(
+            await client.post("/send/lobby/alice", content="x" * 3000, auth=auth), 413, "too_large"
+        )
 
         async def chunks() -> AsyncIterator[bytes]:
             for _ in range(100):
                 yield b"y" * 1000
 
-        error_of(await client.post("/send/lobby/alice", content=chunks(), auth=auth),
-                 413, "too_large")
-        error_of(await client.post("/send/bad!room/alice", content="hi", auth=auth),
-                 422, "invalid_input")
+        error_of(
+            await client.post("/send/lobby/alice", content=chunks(), auth=auth), 413, "too_large"
+        )
+        error_of(
+            await client.post("/send/bad!room/alice", content="hi", auth=auth), 422, "invalid_input"
+        )
         # control characters cannot reach a terminal
         r = await client.post("/send/lobby/alice", content="a\x1b[2Jb", auth=auth)
         assert r.status_code == 201 and "\x1b" not in r.json()["text"]

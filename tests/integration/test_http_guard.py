@@ -40,8 +40,11 @@ async def response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     """Status and body of one response (content-length framed)."""
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     status = int(head.split()[1])
-    length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
-                  if line.startswith(b"content-length:"))
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.lower().split(b"\r\n")
+        if line.startswith(b"content-length:")
+    )
     return status, await reader.readexactly(length)
 
 
@@ -77,7 +80,8 @@ async def test_the_431_answer_has_the_error_shape(
 
 
 async def test_slow_and_silent_connections_are_closed(
-    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch,
+    make_server: ServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
     connections: list[asyncio.StreamWriter],
 ) -> None:
     monkeypatch.setattr(guard, "HEAD_TIMEOUT", 0.5)
@@ -91,7 +95,8 @@ async def test_slow_and_silent_connections_are_closed(
 
 
 async def test_ordinary_requests_are_untouched(
-    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch,
+    make_server: ServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
     connections: list[asyncio.StreamWriter],
 ) -> None:
     monkeypatch.setattr(guard, "HEAD_TIMEOUT", 0.5)
@@ -110,7 +115,8 @@ async def test_ordinary_requests_are_untouched(
 
 
 async def test_deadlines_are_armed_only_for_what_a_read_left_incomplete(
-    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch,
+    make_server: ServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
     connections: list[asyncio.StreamWriter],
 ) -> None:
     """A kept-alive request whose head and body come in one read sets no timer; a head or a
@@ -147,8 +153,10 @@ async def test_deadlines_are_armed_only_for_what_a_read_left_incomplete(
     assert armed == ["head", "body", "head"]
 
 
-CHUNKED = (b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-           b"Transfer-Encoding: chunked\r\n\r\n")
+CHUNKED = (
+    b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
+)
 
 
 async def test_an_endless_trailer_is_refused_with_431(
@@ -237,8 +245,11 @@ async def test_a_request_the_parser_refuses_gets_the_error_shape(
     ("headers", "status", "code"),
     [
         (b"Sec-WebSocket-Key: not-a-key\r\nSec-WebSocket-Version: 13\r\n", 400, "bad_request"),
-        (b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n", 400,
-         "bad_request"),
+        (
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n",
+            400,
+            "bad_request",
+        ),
         (b"Sec-WebSocket-Version: 13\r\n", 400, "bad_request"),
     ],
     ids=["bad-key", "old-version", "no-key"],
@@ -251,7 +262,8 @@ async def test_a_websocket_handshake_refused_gets_the_error_shape(
     reader, writer = await open_http(server, connections)
     writer.write(
         b"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        + headers + b"\r\n"
+        + headers
+        + b"\r\n"
     )
     answer, body = await response(reader)
     error = json.loads(body)["error"]

@@ -45,8 +45,9 @@ async def test_sending_too_fast_is_429(make_server: ServerFactory) -> None:
         r = await client.post("/send/lobby/alice", content="two", auth=basic("alice"))
         error_of(r, 429, "rate_limited")
         assert r.headers["retry-after"] == "2"
-        r = await client.post("/api/v1/rooms/lobby/messages", json={"text": "three"},
-                              auth=basic("alice"))
+        r = await client.post(
+            "/api/v1/rooms/lobby/messages", json={"text": "three"}, auth=basic("alice")
+        )
         error_of(r, 429, "rate_limited")
 
 

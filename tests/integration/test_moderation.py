@@ -25,8 +25,19 @@ from tests.helpers.moderation import (
 )
 from torbit.app import App
 
-MODERATION = ["invite", "kick", "ban", "unban", "mute", "unmute", "topic", "audit", "op",
-              "deop", "private"]
+MODERATION = [
+    "invite",
+    "kick",
+    "ban",
+    "unban",
+    "mute",
+    "unmute",
+    "topic",
+    "audit",
+    "op",
+    "deop",
+    "private",
+]
 
 
 @pytest.fixture
@@ -38,9 +49,22 @@ async def hall(server: App) -> App:
 async def test_a_plain_member_cannot_escalate_through_any_door(hall: App) -> None:
     before = await audit(hall)
     bob = await in_hall(hall, "bob")
-    for line in ["/invite dave", "/kick carol", "/ban carol", "/unban carol", "/mute carol 5",
-                 "/unmute carol", "/topic mine now", "/topic off", "/audit", "/op bob",
-                 "/deop alice", "/private on", "/kick alice", "/ban alice"]:
+    for line in [
+        "/invite dave",
+        "/kick carol",
+        "/ban carol",
+        "/unban carol",
+        "/mute carol 5",
+        "/unmute carol",
+        "/topic mine now",
+        "/topic off",
+        "/audit",
+        "/op bob",
+        "/deop alice",
+        "/private on",
+        "/kick alice",
+        "/ban alice",
+    ]:
         name = line.split()[0][1:]
         await command(bob, line, rf"^! only .* of #hall may /{name}: you are a member$")
     async with api(hall, "bob") as b:
@@ -101,9 +125,15 @@ async def test_room_admins_rank_below_the_owner(hall: App) -> None:
         error_of(await a.delete("/api/v1/rooms/hall/admins/alice"), 403, "forbidden")
     actions = [(e.actor, e.action, e.target) for e in reversed(await audit(hall, "hall"))]
     assert actions[1:] == [
-        ("alice", "op", "bob"), ("alice", "op", "carol"), ("alice", "deop", "carol"),
-        ("bob", "kick", "carol"), ("bob", "deop", "bob"), ("alice", "op", "bob"),
-        ("alice", "deop", "bob"), ("alice", "op", "bob"), ("alice", "deop", "bob"),
+        ("alice", "op", "bob"),
+        ("alice", "op", "carol"),
+        ("alice", "deop", "carol"),
+        ("bob", "kick", "carol"),
+        ("bob", "deop", "bob"),
+        ("alice", "op", "bob"),
+        ("alice", "deop", "bob"),
+        ("alice", "op", "bob"),
+        ("alice", "deop", "bob"),
     ]
     await alice.close()
     await bob.close()
@@ -188,7 +218,8 @@ async def test_a_mute_stops_sending_everywhere_until_it_expires(
     assert (await bob_ws.next("error", "muted"))["code"] == "forbidden"
     async with api(hall, "bob") as b:
         assert "muted" in error_of(
-            await b.post("/api/v1/rooms/hall/messages", json={"text": "x"}), 403, "forbidden")
+            await b.post("/api/v1/rooms/hall/messages", json={"text": "x"}), 403, "forbidden"
+        )
         error_of(await b.post("/send/hall/bob", content="x"), 403, "forbidden")
         # reading is fine, and so are other rooms
         assert (await b.get("/api/v1/rooms/hall/messages")).status_code == 200
@@ -229,8 +260,7 @@ async def test_a_mute_outlives_a_restart(make_server: ServerFactory, tmp_path: P
         await create_room(a, "hall")
         async with api(app, "bob") as b:
             await b.put("/api/v1/rooms/hall/members/bob")
-        assert (await a.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 5})).status_code \
-            == 200
+        assert (await a.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 5})).status_code == 200
     await app.stop()
     again = await make_server(data_dir=tmp_path)
     bob = await in_hall(again, "bob")
@@ -246,8 +276,9 @@ async def test_a_muted_member_is_told_the_room_as_it_is_spelt(server: App) -> No
         await create_room(a, "Dev-Room")
         async with api(server, "bob") as b:
             await b.put("/api/v1/rooms/Dev-Room/members/bob")
-            assert (await a.put("/api/v1/rooms/Dev-Room/mutes/bob", json={"minutes": 5})
-                    ).status_code == 200
+            assert (
+                await a.put("/api/v1/rooms/Dev-Room/mutes/bob", json={"minutes": 5})
+            ).status_code == 200
             r = await b.post("/api/v1/rooms/Dev-Room/messages", json={"text": "x"})
             assert "you are muted in #Dev-Room for 5 more minutes" in error_of(r, 403, "forbidden")
     bob = await telnet(server, "bob")
@@ -275,8 +306,9 @@ async def test_the_inviter_is_told_once(hall: App) -> None:
 async def test_the_topic_is_shown_on_join(hall: App) -> None:
     alice = await in_hall(hall, "alice")
     carol = await in_hall(hall, "carol")
-    await command(alice, "/topic plans for saturday",
-                  r"^\* alice set the topic of #hall: plans for saturday$")
+    await command(
+        alice, "/topic plans for saturday", r"^\* alice set the topic of #hall: plans for saturday$"
+    )
     await carol.expect(r"^\* alice set the topic of #hall")
     bob = await telnet(hall, "bob")  # back in #hall, joined last (core/comeback.py)
     assert bob.seen[-1].startswith("* you are in #hall")
@@ -313,7 +345,10 @@ async def test_create_a_room_then_run_it(server: App) -> None:
     alice.send("/audit")
     await alice.expect(r"^\* last 3 moderation actions in #Den:")
     assert [(await alice.expect(r"^  ")).string.split()[3] for _ in range(3)] == [
-        "/create", "/private", "/private"]
+        "/create",
+        "/private",
+        "/private",
+    ]
     async with api(server, "bob") as b:
         await register(b, "bob")
         r = await b.post("/api/v1/rooms", json={"name": "hall"})
@@ -322,7 +357,8 @@ async def test_create_a_room_then_run_it(server: App) -> None:
         error_of(await b.post("/api/v1/rooms", json={"name": "bad name"}), 422)
         entries = (await b.get("/api/v1/rooms/hall/audit")).json()["entries"]
         assert [(e["actor"], e["action"], e["detail"]) for e in entries] == [
-            ("bob", "create", "public")]
+            ("bob", "create", "public")
+        ]
     await alice.close()
 
 

@@ -54,8 +54,9 @@ async def test_a_second_node_is_refused_the_cli_works_beside_and_a_killed_node_r
         assert "\n" not in line and "kafka://" in line and database.rpartition("/")[2] in line
         assert not (tmp_path / "second" / "logs").exists()  # a refused start leaves nothing
 
-        added = await cli(config, database, "user", "add", "carol", "--password-stdin",
-                          stdin="correct horse\n")
+        added = await cli(
+            config, database, "user", "add", "carol", "--password-stdin", stdin="correct horse\n"
+        )
         assert added.exit_code == 0, added.output
         deleted = await cli(config, database, "user", "del", "carol", "--yes")  # starts the log
         assert deleted.exit_code == 0 and "deleted user carol" in deleted.output, deleted.output

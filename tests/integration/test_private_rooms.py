@@ -24,8 +24,9 @@ async def den(server: App) -> App:
         await create_room(alice, "Den", private=True)
         r = await alice.patch("/api/v1/rooms/den", json={"topic": "saturday"})
         assert r.status_code == 200, r.text
-        assert (await alice.post("/api/v1/rooms/den/messages", json={"text": SECRET})
-                ).status_code == 201
+        assert (
+            await alice.post("/api/v1/rooms/den/messages", json={"text": SECRET})
+        ).status_code == 201
     return server
 
 
@@ -46,10 +47,10 @@ async def test_the_http_doors_answer_404_as_for_a_missing_room(den: App) -> None
             no_such_room(await m.get(f"/api/v1/rooms/{room}/messages"), room)
             no_such_room(await m.get(f"/api/v1/rooms/{room}/members"), room)
             no_such_room(await m.get(f"/api/v1/rooms/{room}/read-marker"), room)
-            no_such_room(await m.put(f"/api/v1/rooms/{room}/read-marker",
-                                     json={"last_read_id": 1}), room)
-            no_such_room(await m.post(f"/api/v1/rooms/{room}/messages", json={"text": "hi"}),
-                         room)
+            no_such_room(
+                await m.put(f"/api/v1/rooms/{room}/read-marker", json={"last_read_id": 1}), room
+            )
+            no_such_room(await m.post(f"/api/v1/rooms/{room}/messages", json={"text": "hi"}), room)
             no_such_room(await m.delete(f"/api/v1/rooms/{room}/members/mallory"), room)
         # joining creates a missing room, but never opens a private one
         no_such_room(await m.put("/api/v1/rooms/den/members/mallory"))
@@ -127,8 +128,10 @@ async def test_an_invitation_lets_one_see_and_join(den: App) -> None:
     await bob.expect(r"^\* topic: saturday")
     await bob.expect(rf"<alice> {SECRET}$")
     async with api(den, "bob") as b:
-        assert [r["name"] for r in (await b.get("/api/v1/me/rooms")).json()["rooms"]] \
-            == ["Den", "lobby"]
+        assert [r["name"] for r in (await b.get("/api/v1/me/rooms")).json()["rooms"]] == [
+            "Den",
+            "lobby",
+        ]
         r = await b.get("/api/v1/rooms/den/members")
         assert r.json()["members"] == ["alice", "bob"]
     standing = await services(den).store.standing("den", "bob")
@@ -162,8 +165,7 @@ async def test_making_a_room_private_hides_it_from_then_on(server: App) -> None:
         r = await alice.patch("/api/v1/rooms/hall", json={"private": True})
         assert r.status_code == 200 and r.json()["private"] is True
     async with api(server, "bob") as b:  # members stay members
-        assert (await b.post("/api/v1/rooms/hall/messages", json={"text": "hi"})).status_code \
-            == 201
+        assert (await b.post("/api/v1/rooms/hall/messages", json={"text": "hi"})).status_code == 201
     async with api(server, "mallory") as m:
         no_such_room(await m.get("/api/v1/rooms/hall/messages"), "hall")
         assert "hall" not in [r["name"] for r in (await m.get("/api/v1/rooms")).json()["rooms"]]

@@ -47,8 +47,12 @@ async def test_reject_on_telnet_and_http(make_server: ServerFactory, tmp_path: P
     alice.send("a clean one")
     await alice.expect("<alice> a clean one$")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}") as http:
-        r = await http.post("/send/lobby/alice", content="FROBNITZ!", auth=("alice", "secret-pw"),
-                            headers={"content-type": "text/plain"})
+        r = await http.post(
+            "/send/lobby/alice",
+            content="FROBNITZ!",
+            auth=("alice", "secret-pw"),
+            headers={"content-type": "text/plain"},
+        )
         assert r.status_code == 422
         assert r.json()["error"]["message"].startswith("message refused")
     assert not any("frobnitz" in line.lower() for line in alice.seen)

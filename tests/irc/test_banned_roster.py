@@ -26,8 +26,7 @@ async def test_a_ban_takes_the_roster_away_on_every_door(
     app: App, accounts: Accounts, cleanup: list[Any]
 ) -> None:
     await accounts("alice", "bob", "carol")
-    alice = await irc_user(app, "x", sasl_username="alice", sasl_password=PASSWORD,
-                           join=("#hall",))
+    alice = await irc_user(app, "x", sasl_username="alice", sasl_password=PASSWORD, join=("#hall",))
     bob_tel = await telnet_user(app, "bob", "hall", cleanup)  # a session left open
     bob = await irc_user(app, "y", sasl_username="bob", sasl_password=PASSWORD)
     carol = await irc_user(app, "z", sasl_username="carol", sasl_password=PASSWORD)
@@ -52,7 +51,9 @@ async def test_a_ban_takes_the_roster_away_on_every_door(
         await client.expect("315")
     assert listed(bob, "353", "#hall") == [] and listed(bob, "352", "#hall") == []  # main: alice
     assert len(listed(carol, "353", "#hall")) == 1 and len(listed(carol, "352", "#hall")) == 1
-    whois = {c: [m.params[-1].lstrip("~&@%+") for m in listed(c, "319", "alice")] for c in (bob, carol)}
+    whois = {
+        c: [m.params[-1].lstrip("~&@%+") for m in listed(c, "319", "alice")] for c in (bob, carol)
+    }
     assert whois[bob] == [] and set(whois[carol]) == {"#hall"}  # main: bob saw her in #hall
     bob_tel.send("/who")  # the telnet session that was in #hall lists nothing either
     await bob_tel.expect("you are not in a room")

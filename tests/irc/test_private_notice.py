@@ -50,7 +50,9 @@ async def test_a_private_notice_stays_a_notice_on_every_door(make_server: Server
             "private-notice",
         ], r.text
 
-    late = await joined(app, "bob", password=PASSWORD)  # history as a client reads it later: still NOTICE
+    late = await joined(
+        app, "bob", password=PASSWORD
+    )  # history as a client reads it later: still NOTICE
     late.send("CHATHISTORY LATEST eve * 10")
     await late.expect("a question")
     replayed = [line for line in late.lines if line.startswith(":eve!")]  # stamped: no server-time

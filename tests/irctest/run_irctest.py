@@ -140,9 +140,23 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     ensure_requirements()
     copy = copy_irctest(Path(args.irctest))
-    command = [sys.executable, "-m", "pytest", "--controller", controller, "-k", selection,
-               "-p", "no:cacheprovider", "-p", "no:asyncio", "-q", "-rfE",
-               f"--junitxml={out / 'junit.xml'}", *args.pytest_args]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--controller",
+        controller,
+        "-k",
+        selection,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:asyncio",
+        "-q",
+        "-rfE",
+        f"--junitxml={out / 'junit.xml'}",
+        *args.pytest_args,
+    ]
     print(f"irctest in {copy}\n$ {shlex.join(command)}", flush=True)
     started = time.monotonic()
     env = server_env(args)
@@ -150,8 +164,9 @@ def run(args: argparse.Namespace) -> int:
     # temporary directory of this run's own keeps runs side by side from sharing that file
     env["TMPDIR"] = str(copy.parent)
     with (out / "pytest.log").open("w") as log:
-        code = subprocess.run(command, cwd=copy, env=env, stdout=log,
-                              stderr=subprocess.STDOUT, check=False).returncode
+        code = subprocess.run(
+            command, cwd=copy, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
+        ).returncode
     seconds = time.monotonic() - started
     shutil.rmtree(copy.parent, ignore_errors=True)
     if code not in (0, 1) or not (out / "junit.xml").exists():
@@ -161,10 +176,16 @@ def run(args: argparse.Namespace) -> int:
     tests = outcomes(out / "junit.xml")
     counts = Counter(tests.values())
     log_lines = (out / "pytest.log").read_text().strip().splitlines()
-    summary = {"server": label, "controller": controller, "selection": selection,
-               "command": shlex.join(command), "seconds": round(seconds, 1),
-               "pytest_says": log_lines[-1] if log_lines else "",
-               "counts": {o: counts[o] for o in OUTCOMES}, "tests": tests}
+    summary = {
+        "server": label,
+        "controller": controller,
+        "selection": selection,
+        "command": shlex.join(command),
+        "seconds": round(seconds, 1),
+        "pytest_says": log_lines[-1] if log_lines else "",
+        "counts": {o: counts[o] for o in OUTCOMES},
+        "tests": tests,
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"results in {out} ({seconds:.0f} s)")
     missed = check_expected(Path(args.expect), tests) if args.expect else []
@@ -206,12 +227,16 @@ def main(argv: list[str] | None = None) -> int:
         if mode in EXTERNAL:
             sub.add_argument("--host", default="127.0.0.1", help="IRCTEST_SERVER_HOSTNAME")
             sub.add_argument("--port", type=int, required=True, help="IRCTEST_SERVER_PORT")
-            sub.add_argument("--sasl-mechs", default="",
-                             help="IRCTEST_SERVER_SASL_MECHS, e.g. PLAIN")
+            sub.add_argument(
+                "--sasl-mechs", default="", help="IRCTEST_SERVER_SASL_MECHS, e.g. PLAIN"
+            )
         sub.add_argument("-k", help="a -k expression instead of selection.txt")
         sub.add_argument("--out", help="directory for junit.xml, pytest.log, summary.json")
-        sub.add_argument("--irctest", default=str(DEFAULT_IRCTEST),
-                         help=f"irctest's source (default {DEFAULT_IRCTEST})")
+        sub.add_argument(
+            "--irctest",
+            default=str(DEFAULT_IRCTEST),
+            help=f"irctest's source (default {DEFAULT_IRCTEST})",
+        )
         sub.add_argument("--expect", help="file of tests that must pass, one per line")
         sub.add_argument("pytest_args", nargs="*", help="after --: more pytest arguments")
     diff = modes.add_parser("compare", help="show where two runs' outcomes differ")

@@ -47,9 +47,20 @@ def server_env(data: Path) -> dict[str, str]:
         TORBIT_LIMITS__ROOM_MESSAGE_RATE="0",
         # the per-user action limits too: irctest reuses nicks (chanop, foo, bar) test after
         # test on one server, and a guest of an earlier test's name inherits its buckets
-        **{f"TORBIT_LIMITS__{action}_RATE": "0"
-           for action in ("JOIN", "PRESENCE", "INVITE", "IGNORE", "TOPIC", "CREATE", "AWAY",
-                          "MODERATION", "WALK")},
+        **{
+            f"TORBIT_LIMITS__{action}_RATE": "0"
+            for action in (
+                "JOIN",
+                "PRESENCE",
+                "INVITE",
+                "IGNORE",
+                "TOPIC",
+                "CREATE",
+                "AWAY",
+                "MODERATION",
+                "WALK",
+            )
+        },
         TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS="0",  # REGISTER makes the tests' accounts
         TORBIT_LIMITS__REGISTRATIONS_PER_HOUR="0",
         TORBIT_LIMITS__CONNECTIONS_PER_IP="0",
@@ -84,8 +95,19 @@ def torbit(tmp_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
 def test_irctest_selection_passes(torbit: tuple[int, dict[str, str]], tmp_path: Path) -> None:
     port, env = torbit
     out = tmp_path / "irctest"
-    command = [sys.executable, str(HERE / "run_irctest.py"), "torbit", "--port", str(port),
-               "--out", str(out), "--expect", str(EXPECTED), "--irctest", str(IRCTEST)]
+    command = [
+        sys.executable,
+        str(HERE / "run_irctest.py"),
+        "torbit",
+        "--port",
+        str(port),
+        "--out",
+        str(out),
+        "--expect",
+        str(EXPECTED),
+        "--irctest",
+        str(IRCTEST),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     print(done.stdout[-3000:])
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]

@@ -30,9 +30,6 @@ def ids(messages: list[Message]) -> list[int]:
 # publishing and reading
 
 
-
-
-
 async def test_reads_after_single_and_batched_sends_agree(node: Node) -> None:
     """A read finds the end of the partition whatever the producer put in one batch."""
     await node.log.publish([draft("lobby", "one")])
@@ -331,14 +328,18 @@ async def test_inboxes_sharing_a_partition_are_watched_at_once_and_apart(
     await a.log.publish([draft("@carol", "before her watch")])
     await b.log.watch("@alice")
     await b.log.watch("@bob")  # same partition, not assigned yet
-    await a.log.publish([draft("@alice", "to alice"), draft("@bob", "to bob"),
-                         draft("@zed", "to no one here")])
+    await a.log.publish(
+        [draft("@alice", "to alice"), draft("@bob", "to bob"), draft("@zed", "to no one here")]
+    )
     await b.wait_for(2)
     await b.log.watch("@carol")  # the partition is fetched now: no request
     await a.log.publish([draft("@carol", "to carol")])
     await b.wait_for(1, "@carol")
     assert [(m.channel, m.text) for m in b.received] == [
-        ("@alice", "to alice"), ("@bob", "to bob"), ("@carol", "to carol")]
+        ("@alice", "to alice"),
+        ("@bob", "to bob"),
+        ("@carol", "to carol"),
+    ]
     assert b.log.watched() == ["@alice", "@bob", "@carol"]
     assert {tp.partition for tp in b.log.fetched() if tp.topic.endswith(".inbox")} == {0}
     assert [m.text for m in await b.log.read("@carol")] == ["before her watch", "to carol"]

@@ -106,8 +106,9 @@ class WsUser:
             if new:
                 await register(client, name)
             token = await login(client, name, PASSWORD)
-        ws = await connect(url(node).replace("http", "ws") + "/api/v1/ws",
-                           additional_headers=bearer(token))
+        ws = await connect(
+            url(node).replace("http", "ws") + "/api/v1/ws", additional_headers=bearer(token)
+        )
         user = cls(name, ws)
         await user.frame("notice", "logged in as")
         return user
@@ -136,6 +137,7 @@ class WsUser:
 
     async def frame(self, kind: str, text_has: str = "", timeout: float = TIMEOUT) -> Frame:
         """The next frame of this type (and text); frames before it are passed over."""
+
         def find() -> Frame | None:
             while self._pos < len(self.frames):
                 f = self.frames[self._pos]
@@ -152,8 +154,11 @@ class WsUser:
 
     async def wait_messages(self, n: int, timeout: float = TIMEOUT) -> list[Frame]:
         """Once at least n messages arrived: all of them."""
-        await self._until(lambda: True if len(self.messages) >= n else None,
-                          f"{n} messages (have {len(self.messages)})", timeout)
+        await self._until(
+            lambda: True if len(self.messages) >= n else None,
+            f"{n} messages (have {len(self.messages)})",
+            timeout,
+        )
         return self.messages
 
     def texts(self) -> list[str]:
@@ -172,8 +177,9 @@ class WsUser:
         await asyncio.gather(self._reader, return_exceptions=True)
 
 
-async def telnet_messages(client: TelnetClient, n: int, timeout: float = TIMEOUT) -> list[
-        tuple[str, str]]:
+async def telnet_messages(
+    client: TelnetClient, n: int, timeout: float = TIMEOUT
+) -> list[tuple[str, str]]:
     """The next n chat lines, as (sender, text); notices in between are skipped."""
     out: list[tuple[str, str]] = []
     async with asyncio.timeout(timeout):

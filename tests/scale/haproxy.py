@@ -66,13 +66,20 @@ class HAProxy:
         )
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "haproxy.cfg"
-        config.write_text(CONFIG.format(
-            telnet=self.telnet_port, http=self.http_port, balance=balance,
-            telnet_servers=telnet, http_servers=http))
+        config.write_text(
+            CONFIG.format(
+                telnet=self.telnet_port,
+                http=self.http_port,
+                balance=balance,
+                telnet_servers=telnet,
+                http_servers=http,
+            )
+        )
         self.log = workdir / "haproxy.log"
         with self.log.open("ab") as out:
-            self._proc = subprocess.Popen([binary, "-db", "-f", str(config)],
-                                          stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            self._proc = subprocess.Popen(
+                [binary, "-db", "-f", str(config)], stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
         deadline = time.monotonic() + 10
         while True:
             assert self._proc.poll() is None, self.log.read_text()

@@ -39,31 +39,41 @@ class NodeProcess:
             self.telnet_port, self.http_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TORBIT_")}
         env.update(_CHEAP_ARGON2)
-        env.update({
-            "TORBIT_TELNET__PORT": str(self.telnet_port),
-            "TORBIT_HTTP__PORT": str(self.http_port),
-            "TORBIT_IRC__PORT": "0",
-            "TORBIT_LOG__DIR": str(self.workdir / "logs"),
-            "TORBIT_LIMITS__MESSAGE_RATE": "0",
-            "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",
-            "TORBIT_LIMITS__READ_RATE": "0",  # the checks read back everything sent
-            # every client comes from one address, many log in at once
-            "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
-            "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
-            "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
-            "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
-            "TORBIT_LIMITS__CONNECTION_RATE": "0",
-            **self.env,
-        })
+        env.update(
+            {
+                "TORBIT_TELNET__PORT": str(self.telnet_port),
+                "TORBIT_HTTP__PORT": str(self.http_port),
+                "TORBIT_IRC__PORT": "0",
+                "TORBIT_LOG__DIR": str(self.workdir / "logs"),
+                "TORBIT_LIMITS__MESSAGE_RATE": "0",
+                "TORBIT_LIMITS__ROOM_MESSAGE_RATE": "0",
+                "TORBIT_LIMITS__READ_RATE": "0",  # the checks read back everything sent
+                # every client comes from one address, many log in at once
+                "TORBIT_LIMITS__REGISTRATIONS_PER_ADDRESS": "0",
+                "TORBIT_LIMITS__REGISTRATIONS_PER_HOUR": "0",
+                "TORBIT_ACCOUNTS__HASH_QUEUE": "100000",
+                "TORBIT_LIMITS__CONNECTIONS_PER_IP": "0",
+                "TORBIT_LIMITS__CONNECTION_RATE": "0",
+                **self.env,
+            }
+        )
         self.workdir.mkdir(parents=True, exist_ok=True)
         exe = Path(sys.executable).parent / "torbit"
         with (self.workdir / "output.log").open("ab") as out:
-            self._proc = subprocess.Popen([str(exe), "serve"], cwd=self.workdir, env=env,
-                                          stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            self._proc = subprocess.Popen(
+                [str(exe), "serve"],
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+            )
         deadline = time.monotonic() + ready_within
         while True:
             if self._proc.poll() is not None:
-                raise AssertionError(f"torbit exited with {self._proc.returncode}:\n{self.output()}")
+                raise AssertionError(
+                    f"torbit exited with {self._proc.returncode}:\n{self.output()}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"http://127.0.0.1:{self.http_port}/readyz", timeout=2).is_success:
                     return

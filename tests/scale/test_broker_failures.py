@@ -51,7 +51,8 @@ async def partition_of(cluster: KafkaCluster, topic: str) -> dict[str, Any]:
 async def topic_config(cluster: KafkaCluster, topic: str) -> dict[str, str]:
     async with admin(cluster) as client:
         (response,) = await client.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic)])
+            [ConfigResource(ConfigResourceType.TOPIC, topic)]
+        )
     (resource,) = response.resources
     assert resource[0] == 0, resource  # error code
     return {entry[0]: entry[1] for entry in resource[4]}

@@ -10,8 +10,7 @@ import pytest
 from tests.scale.clients import Clients
 from tests.scale.conftest import STORES, NodeFactory
 
-pytestmark = [pytest.mark.slow, pytest.mark.kafka,
-              pytest.mark.parametrize("scale_store", STORES)]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.parametrize("scale_store", STORES)]
 
 
 async def test_ignores_and_mutes_hold_across_nodes(

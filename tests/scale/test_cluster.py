@@ -14,8 +14,7 @@ import pytest
 from tests.scale.clients import Clients, WsUser, telnet_messages
 from tests.scale.conftest import STORES, NodeFactory
 
-pytestmark = [pytest.mark.slow, pytest.mark.kafka,
-              pytest.mark.parametrize("scale_store", STORES)]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.parametrize("scale_store", STORES)]
 
 
 async def test_telnet_on_one_node_and_websocket_on_another_chat_both_ways(
@@ -99,8 +98,12 @@ async def test_receive_cursor_is_the_same_whichever_node_answers(
     for n in range(5):
         await sender.send("den", f"m{n}")
 
-    got = [await carol_a.receive("den", limit=2), await carol_b.receive("den", limit=2),
-           await carol_a.receive("den", limit=2), await carol_b.receive("den")]
+    got = [
+        await carol_a.receive("den", limit=2),
+        await carol_b.receive("den", limit=2),
+        await carol_a.receive("den", limit=2),
+        await carol_b.receive("den"),
+    ]
     assert [[m["text"] for m in page] for page in got] == [["m0", "m1"], ["m2", "m3"], ["m4"], []]
 
     # a long poll on b is woken by a message sent on a, and moves the shared cursor

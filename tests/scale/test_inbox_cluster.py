@@ -69,7 +69,11 @@ async def test_private_messages_cross_nodes_both_ways_and_to_no_one_else(
         await other.frame("message", f"for {other.name}")
     await asyncio.sleep(0.5)  # anything misrouted has had time to arrive
     assert [m["text"] for m in bob.messages] == [  # his own come back: his inbox's copy
-        "from alice on a", "from bob on b", "from carol over http on a", "bob answers carol"]
+        "from alice on a",
+        "from bob on b",
+        "from carol over http on a",
+        "bob answers carol",
+    ]
     for n, other in enumerate(others):
         assert [m["text"] for m in other.messages] == [f"for {other.name} {n}"]
 
@@ -81,8 +85,10 @@ async def test_private_history_is_the_same_on_both_nodes_and_pages_both_ways(
     b = await make_node("b", message_log={"inbox_partitions": PARTITIONS})
     bob_a = await clients.http(a, "bob")
     bob_b = await clients.http(b, "bob", new=False)
-    senders = [await clients.http(node, name) for node, name in
-               ((a, "alice"), (b, "dave"), (a, "erin"), (b, "frank"))]
+    senders = [
+        await clients.http(node, name)
+        for node, name in ((a, "alice"), (b, "dave"), (a, "erin"), (b, "frank"))
+    ]
     sent = []
     for n in range(30):
         sender = senders[n % len(senders)]

@@ -13,8 +13,7 @@ from tests.helpers.irc import irc_user
 from tests.scale.clients import Clients, telnet_messages
 from tests.scale.conftest import STORES, NodeFactory
 
-pytestmark = [pytest.mark.slow, pytest.mark.kafka,
-              pytest.mark.parametrize("scale_store", STORES)]
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.parametrize("scale_store", STORES)]
 
 
 async def test_kick_ban_and_mute_reach_sessions_on_the_other_node(

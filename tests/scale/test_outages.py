@@ -66,14 +66,22 @@ def check_log(messages: list[dict[str, Any]], acknowledged: list[dict[str, Any]]
 
 @pytest.mark.parametrize("scale_store", STORES)
 async def test_a_node_killed_and_started_again_loses_nothing(
-    make_node: NodeFactory, clients: Clients, broker: KafkaCluster, empty_db: str, prefix: str,
+    make_node: NodeFactory,
+    clients: Clients,
+    broker: KafkaCluster,
+    empty_db: str,
+    prefix: str,
     tmp_path: Path,
 ) -> None:
     """Node b (a subprocess) is SIGKILLed while alice keeps talking on a; started again, it
     serves every acknowledged message, bob's /receive cursor, and live delivery."""
     a = await make_node("a")
-    b = NodeProcess(tmp_path / "b", TORBIT_STORAGE__URL=empty_db,
-                    TORBIT_MESSAGE_LOG__URL=f"kafka://{broker.bootstrap}", TORBIT_MESSAGE_LOG__TOPIC_PREFIX=prefix)
+    b = NodeProcess(
+        tmp_path / "b",
+        TORBIT_STORAGE__URL=empty_db,
+        TORBIT_MESSAGE_LOG__URL=f"kafka://{broker.bootstrap}",
+        TORBIT_MESSAGE_LOG__TOPIC_PREFIX=prefix,
+    )
     await asyncio.to_thread(b.start)
     try:
         alice = await clients.http(a, "alice")
@@ -150,11 +158,12 @@ async def test_a_broker_outage_fails_cleanly_and_heals_without_restarts(
 
     broker.pause()
     alice.send("during, from telnet")
-    await bob.send({"type": "send", "room": "lobby", "text": "during, from a socket",
-                    "ref": 1})
+    await bob.send({"type": "send", "room": "lobby", "text": "during, from a socket", "ref": 1})
     await dan.send({"type": "subscribe", "room": "den", "ref": 2})  # new to b's consumer
     refused, unready_a, unready_b, _, send_error, subscribe_error, _, _ = await asyncio.gather(
-        bounded(carol.post("lobby", "during, over http")), bounded(ready(a)), bounded(ready(b)),
+        bounded(carol.post("lobby", "during, over http")),
+        bounded(ready(a)),
+        bounded(ready(b)),
         bounded(alice.expect(r"^! .*unavailable", timeout=HANG_GUARD_S)),
         bounded(bob.frame("error", timeout=HANG_GUARD_S)),
         bounded(dan.frame("error", timeout=HANG_GUARD_S)),
@@ -200,8 +209,9 @@ async def test_a_broker_outage_fails_cleanly_and_heals_without_restarts(
 
 async def refused_socket(node: Node, token: str) -> None:
     """A WebSocket that logs in during an outage is told so, and closed with 1013."""
-    async with connect(url(node).replace("http", "ws") + "/api/v1/ws",
-                       additional_headers=bearer(token)) as ws:
+    async with connect(
+        url(node).replace("http", "ws") + "/api/v1/ws", additional_headers=bearer(token)
+    ) as ws:
         error = json.loads(await ws.recv())
         assert (error["type"], error["code"]) == ("error", "unavailable"), error
         with pytest.raises(ConnectionClosed) as closed:
@@ -228,15 +238,21 @@ def private_pg() -> Iterator[PrivatePostgres]:
 
 @pytest.mark.postgres
 async def test_a_database_outage_fails_cleanly_and_heals_without_restarts(
-    make_server: ServerFactory, clients: Clients, broker: KafkaCluster,
-    private_pg: PrivatePostgres, prefix: str, tmp_path: Path,
+    make_server: ServerFactory,
+    clients: Clients,
+    broker: KafkaCluster,
+    private_pg: PrivatePostgres,
+    prefix: str,
+    tmp_path: Path,
 ) -> None:
     """The database frozen under two nodes: what needs it fails within the statement timeout
     (never hangs), what does not goes on: a telnet line into the room one is in, and an HTTP
     send of a member the node has already seen (its membership is cached, see
     core/membercache.py), which the broker alone acknowledges."""
-    sections = {"storage": {"url": private_pg.url},
-                "message_log": {"url": f"kafka://{broker.bootstrap}", "topic_prefix": prefix}}
+    sections = {
+        "storage": {"url": private_pg.url},
+        "message_log": {"url": f"kafka://{broker.bootstrap}", "topic_prefix": prefix},
+    }
     a = await make_server(data_dir=tmp_path / "a", **sections)
     b = await make_server(data_dir=tmp_path / "b", **sections)
     alice = await clients.http(a, "alice")
@@ -249,8 +265,10 @@ async def test_a_database_outage_fails_cleanly_and_heals_without_restarts(
     try:
         bob.send("/rooms")
         sent, unready, _ = await asyncio.gather(
-            bounded(alice.post("lobby", "during")), bounded(ready(a)),
-            bounded(bob.expect(r"^! storage unavailable", timeout=HANG_GUARD_S)))
+            bounded(alice.post("lobby", "during")),
+            bounded(ready(a)),
+            bounded(bob.expect(r"^! storage unavailable", timeout=HANG_GUARD_S)),
+        )
         assert sent.status_code == 201, sent.text
         acknowledged.append(sent.json())
         assert "store" in error_of(unready, 503, "unavailable")

@@ -135,8 +135,9 @@ async def ws_chatter(base: str, name: str, tally: Tally) -> None:
         try:
             async with httpx.AsyncClient(base_url=base, timeout=20) as http:
                 token = await login(http, name, PASSWORD)
-            async with connect(base.replace("http", "ws") + "/api/v1/ws",
-                               additional_headers=bearer(token)) as ws:
+            async with connect(
+                base.replace("http", "ws") + "/api/v1/ws", additional_headers=bearer(token)
+            ) as ws:
                 tally.connected(name)
                 await ws.send(json.dumps({"type": "subscribe", "room": "roll"}))
                 while not tally.stop:
@@ -155,8 +156,14 @@ async def ws_chatter(base: str, name: str, tally: Tally) -> None:
             code = e.rcvd.code if e.rcvd is not None else None
             tally.closes.setdefault(name, []).append(f"ws {code}")
             tally.closed_at[name] = time.monotonic()
-        except (OSError, httpx.HTTPError, InvalidStatus, RuntimeError, TimeoutError,
-                AssertionError) as e:
+        except (
+            OSError,
+            httpx.HTTPError,
+            InvalidStatus,
+            RuntimeError,
+            TimeoutError,
+            AssertionError,
+        ) as e:
             tally.closes.setdefault(name, []).append(f"ws {type(e).__name__}: {e!s:.80}")
             await asyncio.sleep(0.2)
         n += 1  # a message not acknowledged may still have been stored: never reuse its text
@@ -204,7 +211,9 @@ async def test_rolling_restart_behind_haproxy_loses_nothing_and_everyone_returns
     await reader.join("roll")
     tally = Tally()
     tasks = [asyncio.create_task(ws_chatter(base, n, tally)) for n in ws_names]
-    tasks += [asyncio.create_task(telnet_chatter(proxy.telnet_port, n, tally)) for n in telnet_names]
+    tasks += [
+        asyncio.create_task(telnet_chatter(proxy.telnet_port, n, tally)) for n in telnet_names
+    ]
     everyone = ws_names + telnet_names
 
     async def until_all_connected(times: int) -> float:
@@ -235,9 +244,17 @@ async def test_rolling_restart_behind_haproxy_loses_nothing_and_everyone_returns
             while any(len(tally.connects[n]) <= before[n][0] for n in on_node):
                 await asyncio.sleep(0.05)
         back_within.append(max(tally.connects[n][-1] for n in on_node) - started)
-        print("\ntold after, back after (s since SIGTERM):", sorted(
-            (round(tally.closed_at[n] - started, 2), round(tally.connects[n][-1] - started, 2), n)
-            for n in on_node))
+        print(
+            "\ntold after, back after (s since SIGTERM):",
+            sorted(
+                (
+                    round(tally.closed_at[n] - started, 2),
+                    round(tally.connects[n][-1] - started, 2),
+                    n,
+                )
+                for n in on_node
+            ),
+        )
 
         assert not proxy.is_up(index)  # the balancer saw it drain
         await asyncio.to_thread(node.start, 30.0, True)
@@ -265,10 +282,12 @@ async def test_rolling_restart_behind_haproxy_loses_nothing_and_everyone_returns
     await reader.close()
     lost = set(tally.acknowledged) - set(history)
     restarted = {n for n in everyone if len(tally.connects[n]) > 1}
-    print(f"\nrolling restart: {len(tally.acknowledged)} acknowledged, {len(lost)} lost; "
-          f"drains took {[round(t, 2) for t in drain_took]} s; clients of the drained node all "
-          f"back within {[round(t, 2) for t in back_within]} s of its SIGTERM; "
-          f"{len(restarted)}/{len(everyone)} clients reconnected; closes {tally.closes}")
+    print(
+        f"\nrolling restart: {len(tally.acknowledged)} acknowledged, {len(lost)} lost; "
+        f"drains took {[round(t, 2) for t in drain_took]} s; clients of the drained node all "
+        f"back within {[round(t, 2) for t in back_within]} s of its SIGTERM; "
+        f"{len(restarted)}/{len(everyone)} clients reconnected; closes {tally.closes}"
+    )
     assert not lost, sorted(lost)[:20]
     assert restarted == set(everyone)
     for name in restarted:  # told to go, not cut: a 1012 close or the telnet line

@@ -50,9 +50,15 @@ def basic_header(name: str, password: str = PASSWORD) -> dict[str, str]:
     return {"Authorization": f"Basic {raw}"}
 
 
-async def ws_from(app: App, headers: dict[str, str], address: str = ATTACKER,
-                  query: str = "", *, logged_in: bool = False,
-                  sock: socket.socket | None = None) -> ClientConnection:
+async def ws_from(
+    app: App,
+    headers: dict[str, str],
+    address: str = ATTACKER,
+    query: str = "",
+    *,
+    logged_in: bool = False,
+    sock: socket.socket | None = None,
+) -> ClientConnection:
     """With `logged_in`, once the server said so: the handshake is answered before the
     credentials are checked (argon2, off the loop), and a revocation that overtakes the
     check fails it (1008), where a test of revocation wants the session's end (4001)."""
@@ -65,7 +71,9 @@ async def ws_from(app: App, headers: dict[str, str], address: str = ATTACKER,
     return ws
 
 
-async def first_frames(ws: ClientConnection, n: int = 5, timeout: float = 20) -> list[dict[str, Any]]:
+async def first_frames(
+    ws: ClientConnection, n: int = 5, timeout: float = 20
+) -> list[dict[str, Any]]:
     """The frames the server sends until it closes the socket (or n of them)."""
     frames: list[dict[str, Any]] = []
     try:
@@ -77,7 +85,9 @@ async def first_frames(ws: ClientConnection, n: int = 5, timeout: float = 20) ->
     return frames
 
 
-async def closed(ws: ClientConnection, timeout: float = 10) -> tuple[int | None, str | None, list[dict[str, Any]]]:
+async def closed(
+    ws: ClientConnection, timeout: float = 10
+) -> tuple[int | None, str | None, list[dict[str, Any]]]:
     """Read until the server closes the socket: its close code, reason and the frames before."""
     frames: list[dict[str, Any]] = []
     async with asyncio.timeout(timeout):
@@ -89,8 +99,9 @@ async def closed(ws: ClientConnection, timeout: float = 10) -> tuple[int | None,
     return ws.close_code, ws.close_reason, frames
 
 
-async def telnet_login(app: App, name: str, password: str = PASSWORD,
-                       address: str = ATTACKER) -> TelnetClient:
+async def telnet_login(
+    app: App, name: str, password: str = PASSWORD, address: str = ATTACKER
+) -> TelnetClient:
     client = await telnet_from(app, address)
     await client.login(name, password)
     return client

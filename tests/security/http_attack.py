@@ -30,7 +30,10 @@ async def client_from(
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
     )
     async with httpx.AsyncClient(
-        base_url=base_url(app), transport=transport, timeout=60, **options  # type: ignore[arg-type]
+        base_url=base_url(app),
+        transport=transport,
+        timeout=60,
+        **options,  # type: ignore[arg-type]
     ) as client:
         yield client
 

@@ -48,8 +48,9 @@ class Checks:
         return self.calls - mark
 
 
-async def socket_outcome(app: App, name: str, password: str = PASSWORD,
-                         address: str = ATTACKER) -> str:
+async def socket_outcome(
+    app: App, name: str, password: str = PASSWORD, address: str = ATTACKER
+) -> str:
     """'in', 'wrong' (checked and refused) or 'refused' (throttled, not checked)."""
     ws = await ws_from(app, basic_header(name, password), address)
     try:

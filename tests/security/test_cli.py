@@ -31,8 +31,9 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TORBIT, *args], env=env, input=stdin, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [*TORBIT, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+    )
 
 
 def on_terminal(env: dict[str, str], args: list[str], answers: list[str]) -> tuple[int, str]:
@@ -98,7 +99,9 @@ def test_user_del_asks_first(env: dict[str, str]) -> None:
     the accounts are made, listed and the last one deleted in this process, over the same
     database (tests/helpers/cli.py: each new interpreter cost a second)."""
     for name in ("alice", "bob"):
-        assert cli(env, "user", "add", name, "--password-stdin", stdin="secret-pw\n").returncode == 0
+        assert (
+            cli(env, "user", "add", name, "--password-stdin", stdin="secret-pw\n").returncode == 0
+        )
     code, out = on_terminal(env, ["user", "del", "alice"], ["n"])
     assert code == 1 and "nothing deleted" in out
     r = run(env, "user", "del", "alice")  # no terminal, no answer: nothing is deleted

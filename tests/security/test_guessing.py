@@ -55,18 +55,20 @@ def a_guess() -> str:
     return f"wrong-guess-{next(_guesses)}"
 
 
-async def guess_http(app: App, route: str, n: int, password: str | None = None,
-                     address: str = ATTACKER) -> Counter[int]:
+async def guess_http(
+    app: App, route: str, n: int, password: str | None = None, address: str = ATTACKER
+) -> Counter[int]:
     def pw() -> str:
         return password if password is not None else a_guess()
 
     async with http_from(app, address) as client:
         if route == "/api/v1/sessions":
-            calls = [client.post(route, json={"name": "alice", "password": pw()})
-                     for _ in range(n)]
+            calls = [client.post(route, json={"name": "alice", "password": pw()}) for _ in range(n)]
         elif route.startswith("/send/"):
-            calls = [client.post(route, headers=basic_header("alice", pw()), content="hi")
-                     for _ in range(n)]
+            calls = [
+                client.post(route, headers=basic_header("alice", pw()), content="hi")
+                for _ in range(n)
+            ]
         else:
             calls = [client.get(route, headers=basic_header("alice", pw())) for _ in range(n)]
         responses = await asyncio.gather(*calls)
@@ -153,7 +155,9 @@ async def test_guesses_on_all_doors_at_once_share_one_allowance(make_server: Ser
     assert held(checked, 40, refused), outcomes
 
 
-async def test_an_attacker_cannot_lock_the_owner_out_on_any_door(make_server: ServerFactory) -> None:
+async def test_an_attacker_cannot_lock_the_owner_out_on_any_door(
+    make_server: ServerFactory,
+) -> None:
     app = await with_alice(make_server)
     # the attack of the report: parallel failures from one address, then some more
     await guess_http(app, "/api/v1/sessions", 14)
@@ -177,10 +181,10 @@ async def test_the_account_ceiling_holds_against_many_addresses_but_not_known_on
     assert await guess_http(app, "/api/v1/sessions", 1, PASSWORD, OWNER) == Counter({201: 1})
     for i in range(7):  # one failure each from seven addresses
         assert await guess_http(app, "/api/v1/sessions", 1, "nope", f"127.0.1.{i}") == Counter(
-            {401: 1})
+            {401: 1}
+        )
     # a new address now waits, even with the right password
-    assert await guess_http(app, "/api/v1/sessions", 1, PASSWORD, "127.0.2.1") == Counter(
-        {429: 1})
+    assert await guess_http(app, "/api/v1/sessions", 1, PASSWORD, "127.0.2.1") == Counter({429: 1})
     # the owner's usual address does not
     assert await guess_http(app, "/api/v1/sessions", 1, PASSWORD, OWNER) == Counter({201: 1})
     assert await guess_telnet(app, PASSWORD, OWNER) == "in"

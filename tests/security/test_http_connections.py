@@ -109,9 +109,9 @@ async def test_one_address_holds_at_most_100_http_connections(
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def websockets_from(app: App, token: str, n: int, spoof: bool) -> tuple[
-    list[ClientConnection], Counter[int]
-]:
+async def websockets_from(
+    app: App, token: str, n: int, spoof: bool
+) -> tuple[list[ClientConnection], Counter[int]]:
     """Open n WebSockets from 127.0.0.1, each claiming another address if `spoof`."""
     opened: list[ClientConnection] = []
     refused: Counter[int] = Counter()
@@ -151,15 +151,19 @@ async def test_spoofed_forwarded_for_does_not_dodge_the_login_back_off(
     async with http_client(app) as c:
         for i in range(50):
             spoof = {"X-Forwarded-For": f"10.0.0.{i}", "Forwarded": f"for=10.1.0.{i}"}
-            r = await c.post("/api/v1/sessions", json={"name": f"guess{i}", "password": "x" * 8},
-                             headers=spoof)
+            r = await c.post(
+                "/api/v1/sessions", json={"name": f"guess{i}", "password": "x" * 8}, headers=spoof
+            )
             if r.status_code == 429:
                 break
             assert r.status_code == 401
         else:
             pytest.fail("50 failed logins from one address never backed off")
-        r = await c.post("/api/v1/sessions", json={"name": "alice", "password": PASSWORD},
-                         headers={"X-Forwarded-For": "10.0.0.200"})
+        r = await c.post(
+            "/api/v1/sessions",
+            json={"name": "alice", "password": PASSWORD},
+            headers={"X-Forwarded-For": "10.0.0.200"},
+        )
         error_of(r, 429, "rate_limited")
 
 
@@ -172,14 +176,16 @@ async def test_a_trusted_proxy_is_believed_and_no_one_else(
         http={"trusted_proxies": ["127.0.0.1/32"]}, limits={"connections_per_ip": 2}
     )
     async with client_from(app, REMOTE) as c:
-        assert (await c.post("/api/v1/users", json={"name": "alice", "password": PASSWORD})
-                ).status_code == 201
+        assert (
+            await c.post("/api/v1/users", json={"name": "alice", "password": PASSWORD})
+        ).status_code == 201
         token = await login(c, "alice")
 
     async def through_proxy(client: str, claimed: str = "") -> ClientConnection:
         chain = f"{claimed}, {client}" if claimed else client
-        return await connect(ws_url(app), additional_headers={
-            **bearer(token), "X-Forwarded-For": chain})
+        return await connect(
+            ws_url(app), additional_headers={**bearer(token), "X-Forwarded-For": chain}
+        )
 
     held = [await through_proxy("203.0.113.5"), await through_proxy("203.0.113.5", "10.9.9.9")]
     with pytest.raises(InvalidStatus) as third:  # what the client claims to the left is moot
@@ -187,12 +193,25 @@ async def test_a_trusted_proxy_is_believed_and_no_one_else(
     assert third.value.response.status_code == 503
     held.append(await through_proxy("203.0.113.6"))  # another client of the proxy
     # a client that is not a proxy: counted by its own address, whatever it claims
-    held.append(await connect(ws_url(app), additional_headers={
-        **bearer(token), "X-Forwarded-For": "203.0.113.7"}, local_addr=(REMOTE, 0)))
-    held.append(await connect(ws_url(app), additional_headers={
-        **bearer(token), "X-Forwarded-For": "203.0.113.8"}, local_addr=(REMOTE, 0)))
+    held.append(
+        await connect(
+            ws_url(app),
+            additional_headers={**bearer(token), "X-Forwarded-For": "203.0.113.7"},
+            local_addr=(REMOTE, 0),
+        )
+    )
+    held.append(
+        await connect(
+            ws_url(app),
+            additional_headers={**bearer(token), "X-Forwarded-For": "203.0.113.8"},
+            local_addr=(REMOTE, 0),
+        )
+    )
     with pytest.raises(InvalidStatus):
-        await connect(ws_url(app), additional_headers={
-            **bearer(token), "X-Forwarded-For": "203.0.113.9"}, local_addr=(REMOTE, 0))
+        await connect(
+            ws_url(app),
+            additional_headers={**bearer(token), "X-Forwarded-For": "203.0.113.9"},
+            local_addr=(REMOTE, 0),
+        )
     for ws in held:
         await ws.close()

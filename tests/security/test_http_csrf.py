@@ -61,7 +61,10 @@ EVIL_PAGE = """<!doctype html><title>cute cats</title>
 @pytest.mark.slow
 @pytest.mark.parametrize("address", [ATTACKER, REMOTE], ids=["same-site", "cross-site"])
 async def test_a_foreign_page_cannot_use_the_browsers_credentials(
-    server: App, client: httpx.AsyncClient, browser: Browser, address: str  # noqa: F811
+    server: App,
+    client: httpx.AsyncClient,
+    browser: Browser,  # noqa: F811
+    address: str,
 ) -> None:
     own = base_url(server)
     context = await browser.new_context(
@@ -97,9 +100,12 @@ async def test_a_foreign_page_cannot_use_the_browsers_credentials(
 
 async def test_a_text_plain_form_post_is_refused(client: httpx.AsyncClient) -> None:
     for headers in (CROSS_SITE, SAME_SITE, {"Origin": "http://127.0.0.2:8000"}):
-        r = await client.post("/send/lobby/alice", content="hello from=the attacker",
-                              auth=basic("alice"),
-                              headers={**headers, "Content-Type": "text/plain"})
+        r = await client.post(
+            "/send/lobby/alice",
+            content="hello from=the attacker",
+            auth=basic("alice"),
+            headers={**headers, "Content-Type": "text/plain"},
+        )
         assert "refused" in error_of(r, 403, "forbidden")
     assert await lobby(client) == ["before"]
 
@@ -138,8 +144,7 @@ async def test_v1_state_changes_from_another_origin_are_refused(
     client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
     for method, path, body in V1_CHANGES:
-        r = await client.request(method, path, auth=basic("alice"), headers=headers,
-                                 **body)  # type: ignore[arg-type]
+        r = await client.request(method, path, auth=basic("alice"), headers=headers, **body)  # type: ignore[arg-type]
         error_of(r, 403, "forbidden")
     await no_room(client, "den")
     assert await lobby(client) == ["before"]
@@ -156,8 +161,9 @@ async def test_the_own_origin_and_non_browser_clients_are_served(
 ) -> None:
     own = {"Origin": base_url(server), "Sec-Fetch-Site": "same-origin"}
     for headers in (own, {}):
-        r = await client.post("/send/lobby/alice", content="fine", auth=basic("alice"),
-                              headers=headers)
+        r = await client.post(
+            "/send/lobby/alice", content="fine", auth=basic("alice"), headers=headers
+        )
         assert r.status_code == 201, r.text
         r = await client.get("/receive/lobby/bob", auth=basic("bob"), headers=headers)
         assert r.status_code == 200, r.text
@@ -176,6 +182,10 @@ async def test_allowed_origins_are_configurable(make_server: ServerFactory) -> N
         ok = {"Origin": "https://chat.example.com", "Sec-Fetch-Site": "cross-site"}
         r = await c.post("/send/lobby/alice", content="hi", auth=basic("alice"), headers=ok)
         assert r.status_code == 201, r.text
-        r = await c.post("/send/lobby/alice", content="hi", auth=basic("alice"),
-                         headers={"Origin": "https://evil.example.com"})
+        r = await c.post(
+            "/send/lobby/alice",
+            content="hi",
+            auth=basic("alice"),
+            headers={"Origin": "https://evil.example.com"},
+        )
         error_of(r, 403, "forbidden")

@@ -50,19 +50,22 @@ def readable_by_nobody(path: Path) -> bool:
         pytest.skip("needs root to act as another account")
     head = shutil.which("head")
     assert head is not None
-    r = subprocess.run([head, "-c", "1", str(path)], user=NOBODY, capture_output=True,
-                       check=False, cwd="/")
+    r = subprocess.run(
+        [head, "-c", "1", str(path)], user=NOBODY, capture_output=True, check=False, cwd="/"
+    )
     return r.returncode == 0
 
 
 async def a_private_conversation(app: App) -> None:
     async with http_client(app) as c:
         await register(c, "alice", "bob")
-        r = await c.post("/api/v1/rooms", json={"name": "secret", "private": True},
-                         auth=basic("alice"))
+        r = await c.post(
+            "/api/v1/rooms", json={"name": "secret", "private": True}, auth=basic("alice")
+        )
         assert r.status_code == 201, r.text
-        r = await c.post("/api/v1/rooms/secret/messages", json={"text": "the launch code"},
-                         auth=basic("alice"))
+        r = await c.post(
+            "/api/v1/rooms/secret/messages", json={"text": "the launch code"}, auth=basic("alice")
+        )
         assert r.status_code == 201, r.text
 
 
@@ -120,8 +123,11 @@ async def test_files_of_an_older_version_are_tightened(
     app = await make_server(data_dir=shared_dir, log={"max_bytes": 1024, "backups": 2})
     async with http_client(app) as c:  # enough to roll the transcript over
         for i in range(20):
-            r = await c.post("/api/v1/rooms/secret/messages", json={"text": f"line {i:02d} " * 8},
-                             auth=basic("alice"))
+            r = await c.post(
+                "/api/v1/rooms/secret/messages",
+                json={"text": f"line {i:02d} " * 8},
+                auth=basic("alice"),
+            )
             assert r.status_code == 201
     await app.stop()
     for f in [*old, logs / "transcript.log.1", logs / "transcript.log.2"]:

@@ -53,8 +53,14 @@ async def test_every_answer_carries_the_headers(server: App) -> None:
         assert "http-equiv" not in page.text  # the policy is a header now, not a meta tag
         csp = page.headers["content-security-policy"]
         assert "script-src" not in csp or "'unsafe-inline'" not in csp
-        for r in (page, await c.get("/app.js"), await c.get("/api/v1/me"),
-                  await c.get("/openapi.json"), await c.get("/docs"), await c.get("/nowhere")):
+        for r in (
+            page,
+            await c.get("/app.js"),
+            await c.get("/api/v1/me"),
+            await c.get("/openapi.json"),
+            await c.get("/docs"),
+            await c.get("/nowhere"),
+        ):
             assert_protected(r)
         assert "strict-transport-security" not in page.headers  # plain HTTP: no HSTS
 
@@ -120,8 +126,10 @@ async def test_docs_come_from_this_server_only(server: App, browser: Browser) ->
         docs = await c.get("/docs")
         assert "cdn" not in docs.text.lower() and "https://" not in docs.text
         assert "<script>" not in docs.text  # no inline script: the policy forbids it
-        assert "'unsafe-inline'" not in docs.headers["content-security-policy"].split(
-            "script-src")[-1].split(";")[0]
+        assert (
+            "'unsafe-inline'"
+            not in docs.headers["content-security-policy"].split("script-src")[-1].split(";")[0]
+        )
         assert (await c.get("/docs/assets/swagger-ui-bundle.js")).status_code == 200
         # only what the page needs is served from the bundle
         error_of(await c.get("/docs/assets/index.html"), 404)
@@ -138,7 +146,8 @@ async def test_docs_come_from_this_server_only(server: App, browser: Browser) ->
         await page.goto(f"{own}/docs")
         await page.wait_for_selector(".opblock-summary-path", timeout=20_000)
         paths = await page.eval_on_selector_all(
-            ".opblock-summary-path", "els => els.map(e => e.textContent)")
+            ".opblock-summary-path", "els => els.map(e => e.textContent)"
+        )
         assert any("/send/" in p for p in paths)
         await page.click(".opblock-summary-path >> nth=0")  # open an operation, and try it
         await page.wait_for_selector(".opblock-body .responses-wrapper", timeout=20_000)
@@ -153,8 +162,12 @@ async def test_docs_come_from_this_server_only(server: App, browser: Browser) ->
 async def test_metrics_are_for_this_host_or_the_token_holder(make_server: ServerFactory) -> None:
     app = await make_server(http={"metrics_token": TOKEN})
     async with client_from(app, REMOTE) as remote:
-        for headers in ({}, {"X-Forwarded-For": "127.0.0.1"}, bearer("wrong-token-wrong-token"),
-                        {"Authorization": f"Basic {TOKEN}"}):
+        for headers in (
+            {},
+            {"X-Forwarded-For": "127.0.0.1"},
+            bearer("wrong-token-wrong-token"),
+            {"Authorization": f"Basic {TOKEN}"},
+        ):
             r = await remote.get("/metrics", headers=headers)
             assert "this host only" in error_of(r, 403, "forbidden")
             assert "torbit_" not in r.text

@@ -43,7 +43,9 @@ async def test_long_polls_leave_nothing_behind(make_server: ServerFactory) -> No
             )
             await eventually(lambda: core.subscriptions.listener_count("lobby") > listening)
             sent = await c.post(
-                "/send/lobby/talker", content=f"hi {i}", auth=basic("talker"),
+                "/send/lobby/talker",
+                content=f"hi {i}",
+                auth=basic("talker"),
                 headers={"content-type": "text/plain"},
             )
             assert sent.status_code == 201

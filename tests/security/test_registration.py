@@ -101,10 +101,15 @@ async def test_the_log_names_each_registration_and_the_limit_that_refused_one(
 async def test_a_registration_flood_is_bounded_and_logins_go_on(make_server: ServerFactory) -> None:
     """16 parallel registrations with argon2's default memory cost (64 MiB each): the pool
     runs one at a time, lets one more wait, and turns the rest away at once with 503."""
-    app = await make_server(accounts={
-        "argon2_time_cost": 2, "argon2_memory_kib": 65536, "argon2_parallelism": 1,
-        "hash_workers": 1, "hash_queue": 3,
-    })
+    app = await make_server(
+        accounts={
+            "argon2_time_cost": 2,
+            "argon2_memory_kib": 65536,
+            "argon2_parallelism": 1,
+            "hash_workers": 1,
+            "hash_queue": 3,
+        }
+    )
     async with http_from(app, OWNER) as owner:
         await register(owner, "alice")
     process = psutil.Process()

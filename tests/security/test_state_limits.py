@@ -151,8 +151,14 @@ async def test_twenty_accounts_creating_and_leaving_rooms_in_parallel(
 async def test_rooms_per_user_holds_against_parallel_create_and_leave(
     make_server: ServerFactory,
 ) -> None:
-    app = await make_server(limits={"create_rate": 0, "join_rate": 0, "rooms_per_user": 3,
-                                    "login_address_free_attempts": 0})
+    app = await make_server(
+        limits={
+            "create_rate": 0,
+            "join_rate": 0,
+            "rooms_per_user": 3,
+            "login_address_free_attempts": 0,
+        }
+    )
     await accounts(app, *CROWD)
     before = await count_rooms(app)
     results = await asyncio.gather(*(create_and_leave(app, n, 4, 5) for n in CROWD))

@@ -17,8 +17,9 @@ async def test_tokens_per_user_are_rate_limited(make_server: ServerFactory) -> N
     async with http_client(app) as http:
         await register(http, "alice", "bob")
         login = {"name": "alice", "password": PASSWORD}
-        tokens = [(await http.post("/api/v1/sessions", json=login)).json()["token"]
-                  for _ in range(BURST)]
+        tokens = [
+            (await http.post("/api/v1/sessions", json=login)).json()["token"] for _ in range(BURST)
+        ]
         r = await http.post("/api/v1/sessions", json=login)
         assert "too many tokens" in error_of(r, 429)
         assert int(r.headers["Retry-After"]) >= 1

@@ -65,8 +65,10 @@ async def test_parallel_unread_counts_read_no_messages(
         periodic = ("revocations", "rooms.created_at <", "messages.sent_at <")
         with Statements(engine, ignore=periodic) as seen:
             answers = await asyncio.gather(
-                *(client.get("/api/v1/rooms/den/read-marker", auth=basic("bob"))
-                  for _ in range(CALLS))
+                *(
+                    client.get("/api/v1/rooms/den/read-marker", auth=basic("bob"))
+                    for _ in range(CALLS)
+                )
             )
         for r in answers:
             assert r.json() == {"last_read_id": None, "unread": expected}
@@ -76,8 +78,9 @@ async def test_parallel_unread_counts_read_no_messages(
         assert all("count(" in sql.lower() and "messages.text" not in sql for sql in on_messages)
 
         # further on: a cursor moved, the window is the 1,000 after it (here the 900 left)
-        r = await client.put("/api/v1/rooms/den/read-marker",
-                             json={"last_read_id": sent[199].id}, auth=basic("bob"))
+        r = await client.put(
+            "/api/v1/rooms/den/read-marker", json={"last_read_id": sent[199].id}, auth=basic("bob")
+        )
         assert r.json() == {
             "last_read_id": sent[199].id,
             "unread": sum(1 for m in sent[200:] if m.sender != "pest"),

@@ -20,8 +20,11 @@ from torbit.metrics import Metrics
         ("message log unavailable: not started", "closed"),
         ("message log unavailable: it is not running", "closed"),
         ("message log unavailable: it was stopped", "closed"),
-        ("database postgresql://db/t was claimed by another torbit node (PostgreSQL session "
-         "7 from 10.0.0.7) while this node's claim was lost: this node stops", "claimed"),
+        (
+            "database postgresql://db/t was claimed by another torbit node (PostgreSQL session "
+            "7 from 10.0.0.7) while this node's claim was lost: this node stops",
+            "claimed",
+        ),
         ("database claim lost: the server closed its connection", "unreachable"),
     ],
 )

@@ -46,20 +46,29 @@ def parse(line: str | bytes, **limits: int) -> Message:
 
 def atoms(message: Message) -> dict[str, Any]:
     """A message in the vectors' shape: absent keys are None or empty."""
-    return {"tags": dict(message.tags) or None, "source": message.source,
-            "verb": message.command, "params": list(message.params)}
+    return {
+        "tags": dict(message.tags) or None,
+        "source": message.source,
+        "verb": message.command,
+        "params": list(message.params),
+    }
 
 
 def expected(case: dict[str, Any]) -> dict[str, Any]:
     found = case["atoms"]
-    return {"tags": found.get("tags"), "source": found.get("source"), "verb": found["verb"],
-            "params": found.get("params", [])}
+    return {
+        "tags": found.get("tags"),
+        "source": found.get("source"),
+        "verb": found["verb"],
+        "params": found.get("params", []),
+    }
 
 
 def from_atoms(case: dict[str, Any]) -> Message:
     found = case["atoms"]
-    return Message(found["verb"], tuple(found.get("params", [])), found.get("source"),
-                   found.get("tags") or {})
+    return Message(
+        found["verb"], tuple(found.get("params", [])), found.get("source"), found.get("tags") or {}
+    )
 
 
 # -- the ircdocs parser-tests vectors ----------------------------------------------------------
@@ -86,7 +95,10 @@ def test_msg_join_vectors(case: dict[str, Any]) -> None:
 def test_userhost_split_vectors(case: dict[str, Any]) -> None:
     found = case["atoms"]
     assert split_source(case["source"]) == (
-        found.get("nick", ""), found.get("user", ""), found.get("host", ""))
+        found.get("nick", ""),
+        found.get("user", ""),
+        found.get("host", ""),
+    )
 
 
 # -- IRCv3 message-tags and Modern IRC examples -----------------------------------------------
@@ -94,19 +106,32 @@ def test_userhost_split_vectors(case: dict[str, Any]) -> None:
 
 def test_message_tags_spec_examples() -> None:
     message = parse("@aaa=bbb;ccc;example.com/ddd=eee :nick!ident@host.com PRIVMSG me :Hello")
-    assert message == Message("PRIVMSG", ("me", "Hello"), "nick!ident@host.com",
-                              {"aaa": "bbb", "ccc": "", "example.com/ddd": "eee"})
+    assert message == Message(
+        "PRIVMSG",
+        ("me", "Hello"),
+        "nick!ident@host.com",
+        {"aaa": "bbb", "ccc": "", "example.com/ddd": "eee"},
+    )
     client_only = parse(r"@+example=raw+:=,escaped\:\s\\ :irc.example.com NOTICE #channel :Message")
     assert client_only.tags == {"+example": "raw+:=,escaped; \\"}
     assert client_only.encode().startswith(rb"@+example=raw+:=,escaped\:\s\\ :irc.example.com")
     assert parse("@+example-client-tag=example-value TAGMSG @#channel") == Message(
-        "TAGMSG", ("@#channel",), None, {"+example-client-tag": "example-value"})
+        "TAGMSG", ("@#channel",), None, {"+example-client-tag": "example-value"}
+    )
 
 
 @pytest.mark.parametrize(
     ("escaped", "value"),
-    [(r"test\\", "test\\"), ("test\\", "test"), (r"\b", "b"), (r"a\:b\sc\rd\ne", "a;b c\rd\ne"),
-     (r"\\\\", "\\\\"), (r"\\s", "\\s"), ("", ""), ("=x", "=x")],
+    [
+        (r"test\\", "test\\"),
+        ("test\\", "test"),
+        (r"\b", "b"),
+        (r"a\:b\sc\rd\ne", "a;b c\rd\ne"),
+        (r"\\\\", "\\\\"),
+        (r"\\s", "\\s"),
+        ("", ""),
+        ("=x", "=x"),
+    ],
 )
 def test_tag_unescaping(escaped: str, value: str) -> None:
     assert parse(f"@k={escaped} CMD").tags == {"k": value}
@@ -124,14 +149,16 @@ def test_empty_tag_keys_and_sections_are_skipped() -> None:
 
 @pytest.mark.parametrize(
     ("line", "params"),
-    [(":irc.example.com CAP * LIST :", ["*", "LIST", ""]),
-     ("CAP * LS :multi-prefix sasl", ["*", "LS", "multi-prefix sasl"]),
-     ("CAP REQ :sasl message-tags foo", ["REQ", "sasl message-tags foo"]),
-     (":dan!d@localhost PRIVMSG #chan :Hey!", ["#chan", "Hey!"]),
-     (":dan!d@localhost PRIVMSG #chan Hey!", ["#chan", "Hey!"]),
-     (":dan!d@localhost PRIVMSG #chan ::-)", ["#chan", ":-)"]),
-     ("PRIVMSG #a b:c :d e", ["#a", "b:c", "d e"]),
-     ("  PING   x  ", ["x"])],
+    [
+        (":irc.example.com CAP * LIST :", ["*", "LIST", ""]),
+        ("CAP * LS :multi-prefix sasl", ["*", "LS", "multi-prefix sasl"]),
+        ("CAP REQ :sasl message-tags foo", ["REQ", "sasl message-tags foo"]),
+        (":dan!d@localhost PRIVMSG #chan :Hey!", ["#chan", "Hey!"]),
+        (":dan!d@localhost PRIVMSG #chan Hey!", ["#chan", "Hey!"]),
+        (":dan!d@localhost PRIVMSG #chan ::-)", ["#chan", ":-)"]),
+        ("PRIVMSG #a b:c :d e", ["#a", "b:c", "d e"]),
+        ("  PING   x  ", ["x"]),
+    ],
 )
 def test_modern_irc_parameter_examples(line: str, params: list[str]) -> None:
     assert list(parse(line).params) == params
@@ -155,15 +182,19 @@ def events(data: bytes, **limits: int) -> list[Event]:
 
 
 def test_lf_and_crlf_both_end_a_line() -> None:
-    assert events(b"PING a\nPING b\r\n") == [MessageReceived(Message("PING", ("a",))),
-                                            MessageReceived(Message("PING", ("b",)))]
+    assert events(b"PING a\nPING b\r\n") == [
+        MessageReceived(Message("PING", ("a",))),
+        MessageReceived(Message("PING", ("b",))),
+    ]
 
 
 def test_cr_at_the_end_of_one_read_and_lf_in_the_next() -> None:
     parser = IRCParser()
     assert parser.receive_data(b"PING a\r") == []
-    assert parser.receive_data(b"\nPING b\r\n") == [MessageReceived(Message("PING", ("a",))),
-                                                   MessageReceived(Message("PING", ("b",)))]
+    assert parser.receive_data(b"\nPING b\r\n") == [
+        MessageReceived(Message("PING", ("a",))),
+        MessageReceived(Message("PING", ("b",))),
+    ]
 
 
 def test_no_buffer_is_kept_between_lines() -> None:
@@ -188,17 +219,27 @@ def test_empty_lines_are_ignored() -> None:
 
 @pytest.mark.parametrize(
     ("data", "problem"),
-    [(b"PRIVMSG #a :a\0b\r\n", Problem.NUL), (b"\0\n", Problem.NUL),
-     (b"PRIVMSG #a :a\rb\r\n", Problem.STRAY_CR), (b"PING x\r\r\n", Problem.STRAY_CR),
-     (b"\r\r\n", Problem.STRAY_CR), (b"@a=b\r\n", Problem.NO_COMMAND),
-     (b"@a=b   \r\n", Problem.NO_COMMAND), (b":source\r\n", Problem.NO_COMMAND),
-     (b":source   \r\n", Problem.NO_COMMAND), (b"@a :b :c d\r\n", Problem.NO_COMMAND),
-     (b":a @b c\n", Problem.NO_COMMAND), (b"@@x @y\n", Problem.NO_COMMAND)],
+    [
+        (b"PRIVMSG #a :a\0b\r\n", Problem.NUL),
+        (b"\0\n", Problem.NUL),
+        (b"PRIVMSG #a :a\rb\r\n", Problem.STRAY_CR),
+        (b"PING x\r\r\n", Problem.STRAY_CR),
+        (b"\r\r\n", Problem.STRAY_CR),
+        (b"@a=b\r\n", Problem.NO_COMMAND),
+        (b"@a=b   \r\n", Problem.NO_COMMAND),
+        (b":source\r\n", Problem.NO_COMMAND),
+        (b":source   \r\n", Problem.NO_COMMAND),
+        (b"@a :b :c d\r\n", Problem.NO_COMMAND),
+        (b":a @b c\n", Problem.NO_COMMAND),
+        (b"@@x @y\n", Problem.NO_COMMAND),
+    ],
 )
 def test_bad_lines_are_events_and_the_connection_goes_on(data: bytes, problem: Problem) -> None:
     parser = IRCParser()
     assert parser.receive_data(data + b"PING ok\r\n") == [
-        InvalidLine(problem), MessageReceived(Message("PING", ("ok",)))]
+        InvalidLine(problem),
+        MessageReceived(Message("PING", ("ok",))),
+    ]
 
 
 def test_an_empty_source_counts_as_none() -> None:
@@ -245,7 +286,9 @@ def test_tags_at_the_client_limit_pass_and_one_byte_more_does_not() -> None:
 
 def test_tags_with_no_space_anywhere_are_too_long() -> None:
     assert events(b"@" + b"a" * 5000 + b"\r\nPING x\r\n") == [
-        LineTooLong(4096, tags=True), MessageReceived(Message("PING", ("x",)))]
+        LineTooLong(4096, tags=True),
+        MessageReceived(Message("PING", ("x",))),
+    ]
 
 
 def test_body_of_510_bytes_passes_and_511_does_not() -> None:
@@ -256,7 +299,9 @@ def test_body_of_510_bytes_passes_and_511_does_not() -> None:
     assert events(at_limit.encode() + b"\n") == [MessageReceived(Message("PING", ("x" * 505,)))]
     over = at_limit + "x"
     assert events(over.encode() + b"\r\nPING y\r\n") == [
-        LineTooLong(512), MessageReceived(Message("PING", ("y",)))]
+        LineTooLong(512),
+        MessageReceived(Message("PING", ("y",))),
+    ]
 
 
 def test_body_limit_counts_after_the_tags() -> None:
@@ -283,9 +328,14 @@ def test_limits_must_leave_room_for_a_line() -> None:
 
 @pytest.mark.parametrize(
     ("params", "line"),
-    [(("#a", "hi"), b"PRIVMSG #a hi\r\n"), (("#a", "hi there"), b"PRIVMSG #a :hi there\r\n"),
-     (("#a", ""), b"PRIVMSG #a :\r\n"), (("#a", ":)"), b"PRIVMSG #a ::)\r\n"),
-     (("#a", "a:b"), b"PRIVMSG #a a:b\r\n"), ((), b"PRIVMSG\r\n")],
+    [
+        (("#a", "hi"), b"PRIVMSG #a hi\r\n"),
+        (("#a", "hi there"), b"PRIVMSG #a :hi there\r\n"),
+        (("#a", ""), b"PRIVMSG #a :\r\n"),
+        (("#a", ":)"), b"PRIVMSG #a ::)\r\n"),
+        (("#a", "a:b"), b"PRIVMSG #a a:b\r\n"),
+        ((), b"PRIVMSG\r\n"),
+    ],
 )
 def test_a_colon_only_where_needed(params: tuple[str, ...], line: bytes) -> None:
     assert Message("PRIVMSG", params).encode() == line
@@ -293,11 +343,14 @@ def test_a_colon_only_where_needed(params: tuple[str, ...], line: bytes) -> None
 
 def test_trailing_forces_the_colon() -> None:
     assert Message("PRIVMSG", ("#a", "hi"), "n!u@h").encode(trailing=True) == (
-        b":n!u@h PRIVMSG #a :hi\r\n")
+        b":n!u@h PRIVMSG #a :hi\r\n"
+    )
 
 
 def test_server_tags_go_before_client_only_tags() -> None:
-    message = Message("TAGMSG", ("#a",), "n", {"+typing": "active", "msgid": "x", "+b": "", "t": "1"})
+    message = Message(
+        "TAGMSG", ("#a",), "n", {"+typing": "active", "msgid": "x", "+b": "", "t": "1"}
+    )
     assert message.encode() == b"@msgid=x;t=1;+typing=active;+b :n TAGMSG #a\r\n"
 
 
@@ -308,15 +361,29 @@ def test_tag_values_are_escaped() -> None:
 
 @pytest.mark.parametrize(
     "message",
-    [Message("PRIVMSG", ("#a", "x\r\nQUIT")), Message("PRIVMSG", ("#a", "x\nQUIT")),
-     Message("PRIVMSG", ("#a", "x\0")), Message("PRIVMSG", ("#a b", "x")),
-     Message("PRIVMSG", ("", "x")), Message("PRIVMSG", (":a", "x")),
-     Message(""), Message("PRIV MSG"), Message(":PRIVMSG"), Message("@PRIVMSG"),
-     Message("PING", source=""), Message("PING", source="a b"), Message("PING", source="a\r\n"),
-     Message("PING", tags={"": "x"}), Message("PING", tags={"a b": "x"}),
-     Message("PING", tags={"a;b": "x"}), Message("PING", tags={"a=b": "x"}),
-     Message("PING", tags={"a": "\0"}), Message("PING", tags={"a\n": "x"}),
-     Message("PING", ("x" * 505,), "s"), Message("PING", tags={"k": "v" * 8200})],
+    [
+        Message("PRIVMSG", ("#a", "x\r\nQUIT")),
+        Message("PRIVMSG", ("#a", "x\nQUIT")),
+        Message("PRIVMSG", ("#a", "x\0")),
+        Message("PRIVMSG", ("#a b", "x")),
+        Message("PRIVMSG", ("", "x")),
+        Message("PRIVMSG", (":a", "x")),
+        Message(""),
+        Message("PRIV MSG"),
+        Message(":PRIVMSG"),
+        Message("@PRIVMSG"),
+        Message("PING", source=""),
+        Message("PING", source="a b"),
+        Message("PING", source="a\r\n"),
+        Message("PING", tags={"": "x"}),
+        Message("PING", tags={"a b": "x"}),
+        Message("PING", tags={"a;b": "x"}),
+        Message("PING", tags={"a=b": "x"}),
+        Message("PING", tags={"a": "\0"}),
+        Message("PING", tags={"a\n": "x"}),
+        Message("PING", ("x" * 505,), "s"),
+        Message("PING", tags={"k": "v" * 8200}),
+    ],
 )
 def test_what_cannot_be_one_line_is_refused(message: Message) -> None:
     with pytest.raises(ValueError):
@@ -338,12 +405,17 @@ word_chars = st.characters(blacklist_characters="\0\r\n ", blacklist_categories=
 text_chars = st.characters(blacklist_characters="\0\r\n", blacklist_categories=["Cs"])
 words = st.text(word_chars, min_size=1, max_size=12)
 middles = words.filter(lambda w: w[0] not in ":")
-commands = st.one_of(st.from_regex(r"[A-Za-z]{1,10}", fullmatch=True),
-                     st.from_regex(r"[0-9]{3}", fullmatch=True))
-tag_keys = st.text(st.characters(blacklist_characters="\0\r\n ;=", blacklist_categories=["Cs"]),
-                   min_size=1, max_size=10)
-tag_values = st.text(st.characters(blacklist_characters="\0", blacklist_categories=["Cs"]),
-                     max_size=20)
+commands = st.one_of(
+    st.from_regex(r"[A-Za-z]{1,10}", fullmatch=True), st.from_regex(r"[0-9]{3}", fullmatch=True)
+)
+tag_keys = st.text(
+    st.characters(blacklist_characters="\0\r\n ;=", blacklist_categories=["Cs"]),
+    min_size=1,
+    max_size=10,
+)
+tag_values = st.text(
+    st.characters(blacklist_characters="\0", blacklist_categories=["Cs"]), max_size=20
+)
 
 
 @st.composite
@@ -377,8 +449,11 @@ def test_a_parsed_line_encodes_to_a_line_that_parses_the_same(line: bytes) -> No
 
 
 @props
-@given(st.lists(st.sampled_from(["@", ":", " ", "a", "=", ";", "\\", "s", ":", "\t", "é"]),
-                max_size=30).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(["@", ":", " ", "a", "=", ";", "\\", "s", ":", "\t", "é"]), max_size=30
+    ).map("".join)
+)
 def test_punctuation_soup_parses_to_something_encodable(line: str) -> None:
     event = parse_line(line.encode())
     if isinstance(event, MessageReceived):
@@ -393,31 +468,42 @@ def test_punctuation_soup_parses_to_something_encodable(line: str) -> None:
 def test_numeric_names_the_client_or_a_star() -> None:
     assert numeric("torbit", "alice", 1, "Welcome").encode() == b":torbit 001 alice Welcome\r\n"
     assert numeric("torbit", None, ERR_INPUTTOOLONG, "Input line was too long").encode() == (
-        b":torbit 417 * :Input line was too long\r\n")
+        b":torbit 417 * :Input line was too long\r\n"
+    )
     with pytest.raises(ValueError):
         numeric("torbit", "a", 1000)
 
 
 def test_isupport_escapes_and_negates() -> None:
-    [line] = isupport("torbit", "alice", {"NETWORK": "a b\\c=d", "SAFELIST": None, "-EXCEPTS": None,
-                                          "CHANTYPES": "#", "EMPTY": ""})
-    assert line.encode() == (b":torbit 005 alice NETWORK=a\\x20b\\x5Cc\\x3Dd SAFELIST -EXCEPTS "
-                             b"CHANTYPES=# EMPTY= :are supported by this server\r\n")
+    [line] = isupport(
+        "torbit",
+        "alice",
+        {"NETWORK": "a b\\c=d", "SAFELIST": None, "-EXCEPTS": None, "CHANTYPES": "#", "EMPTY": ""},
+    )
+    assert line.encode() == (
+        b":torbit 005 alice NETWORK=a\\x20b\\x5Cc\\x3Dd SAFELIST -EXCEPTS "
+        b"CHANTYPES=# EMPTY= :are supported by this server\r\n"
+    )
     assert line.command == f"{RPL_ISUPPORT:03d}"
 
 
-@pytest.mark.parametrize("tokens", [{"lower": None}, {"-NEG": "x"}, {"A" * 21: None}, {"": None},
-                                    {"LONG": "x" * 500}])
+@pytest.mark.parametrize(
+    "tokens", [{"lower": None}, {"-NEG": "x"}, {"A" * 21: None}, {"": None}, {"LONG": "x" * 500}]
+)
 def test_isupport_refuses_what_is_not_a_token(tokens: dict[str, str | None]) -> None:
     with pytest.raises(ValueError):
         isupport("torbit", "alice", tokens)
 
 
 @props
-@given(st.dictionaries(st.from_regex(r"[A-Z]{1,20}", fullmatch=True),
-                       st.none() | st.text(st.characters(codec="ascii"), max_size=60),
-                       max_size=60),
-       st.from_regex(r"[a-z]{1,32}", fullmatch=True))
+@given(
+    st.dictionaries(
+        st.from_regex(r"[A-Z]{1,20}", fullmatch=True),
+        st.none() | st.text(st.characters(codec="ascii"), max_size=60),
+        max_size=60,
+    ),
+    st.from_regex(r"[a-z]{1,32}", fullmatch=True),
+)
 def test_isupport_lines_fit_and_keep_every_token(tokens: dict[str, str | None], nick: str) -> None:
     lines = isupport("irc.torbit.example", nick, tokens)
     sent: list[str] = []
@@ -451,8 +537,13 @@ def test_text_messages_split_lines_and_drop_empty_ones() -> None:
 
 
 def test_actions_stay_actions_in_every_piece() -> None:
-    pieces = text_messages("a!b@c", "#room", "\x01ACTION " + "waves " * 200 + "\x01",
-                           command="NOTICE", tags={"msgid": "1"})
+    pieces = text_messages(
+        "a!b@c",
+        "#room",
+        "\x01ACTION " + "waves " * 200 + "\x01",
+        command="NOTICE",
+        tags={"msgid": "1"},
+    )
     assert len(pieces) > 1
     for message in pieces:
         assert message.command == "NOTICE" and message.tags == {"msgid": "1"}
@@ -486,7 +577,10 @@ def test_split_text_needs_room_for_any_character() -> None:
 def test_split_text_pieces_fit_and_rejoin(text: str, limit: int) -> None:
     pieces = split_text(text, limit)
     assert all(0 < len(p.encode()) <= limit for p in pieces)
-    lines = [line for line in text.replace("\0", "").replace("\r\n", "\n").replace("\r", "\n")
-             .split("\n") if line]
+    lines = [
+        line
+        for line in text.replace("\0", "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if line
+    ]
     assert "".join(pieces) == "".join(lines)
     assert all("\n" not in p and "\r" not in p for p in pieces)

@@ -34,11 +34,15 @@ def test_registration_asks_twice_and_checks_the_rules_first() -> None:
     d = LoginDialogue(registration_open=True, password_rules=rules)
     d.receive("bob")
     assert d.looked_up(False) == [Prompt("New user bob. Choose a password: ", secret=True)]
-    assert d.receive("short") == [Error("password too short"),
-                                  Prompt("Choose a password: ", secret=True)]
+    assert d.receive("short") == [
+        Error("password too short"),
+        Prompt("Choose a password: ", secret=True),
+    ]
     assert d.receive("longenough") == [Prompt("Repeat the password: ", secret=True)]
-    assert d.receive("different!") == [Error("the passwords do not match"),
-                                       Prompt("Choose a password: ", secret=True)]
+    assert d.receive("different!") == [
+        Error("the passwords do not match"),
+        Prompt("Choose a password: ", secret=True),
+    ]
     d.receive("longenough")
     assert d.receive("longenough") == [Register("bob", "longenough")]
     assert d.name_taken() == [Error("that name was just taken; pick another"), Prompt("Name: ")]
@@ -64,7 +68,9 @@ def test_three_wrong_passwords_hang_up_and_throttling_hangs_up_at_once() -> None
     for _ in range(2):
         d.receive("wrong")
         assert d.wrong_password("wrong name or password") == [
-            Error("wrong name or password"), Prompt("Password: ", secret=True)]
+            Error("wrong name or password"),
+            Prompt("Password: ", secret=True),
+        ]
     d.receive("wrong")
     assert d.wrong_password("x") == [Hangup("too many failed attempts, bye", "login failures")]
     t = LoginDialogue(registration_open=True, password_rules=rules)
@@ -88,7 +94,9 @@ def test_a_new_password_that_lost_bytes_is_refused_and_a_login_is_checked_as_it_
     d.receive("bob")
     d.looked_up(False)
     assert d.receive("p\ufffdssw\ufffdrd", lossy=True) == [
-        Error(LOSSY_PASSWORD), Prompt("Choose a password: ", secret=True)]
+        Error(LOSSY_PASSWORD),
+        Prompt("Choose a password: ", secret=True),
+    ]
     assert "UTF-8" in LOSSY_PASSWORD
     assert d.receive("longenough") == [Prompt("Repeat the password: ", secret=True)]
     a = LoginDialogue(registration_open=True, password_rules=rules)
@@ -96,6 +104,8 @@ def test_a_new_password_that_lost_bytes_is_refused_and_a_login_is_checked_as_it_
     a.looked_up(True)
     assert a.receive("p\ufffdssw\ufffdrd", lossy=True) == [Verify("alice", "p\ufffdssw\ufffdrd")]
     assert a.wrong_password("wrong name or password") == [
-        Error("wrong name or password" + LOSSY_HINT), Prompt("Password: ", secret=True)]
+        Error("wrong name or password" + LOSSY_HINT),
+        Prompt("Password: ", secret=True),
+    ]
     a.receive("plain")
     assert a.wrong_password("wrong name or password")[0] == Error("wrong name or password")

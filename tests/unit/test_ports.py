@@ -22,7 +22,6 @@ def test_free_ports_are_outside_the_range_connections_take_theirs_from() -> None
         s.bind(("127.0.0.1", ports.pop()))
 
 
-
 def test_a_process_never_hands_out_a_port_twice() -> None:
     """A server may not have bound its port yet when the next test asks for one."""
     ports = [free_port() for _ in range(300)]

@@ -149,7 +149,12 @@ def reference_lines(data: bytes, limit: int) -> list[bytes | Signal]:
                 tail += 1
             lead = line[-tail] if line else 0
             size = (
-                2 if 0xC0 <= lead < 0xE0 else 3 if 0xE0 <= lead < 0xF0 else 4 if 0xF0 <= lead < 0xF8
+                2
+                if 0xC0 <= lead < 0xE0
+                else 3
+                if 0xE0 <= lead < 0xF0
+                else 4
+                if 0xF0 <= lead < 0xF8
                 else 1  # not a lead byte: the stray continuation bytes are one character each
             )
             del line[-(tail if tail > 1 and tail == size else 1) :]
@@ -384,13 +389,33 @@ def test_performance_sanity_many_plain_lines() -> None:
 # -- the IRC codec -----------------------------------------------------------------------------
 
 IRC_TOKENS = [
-    b"@", b":", b" ", b"  ", b";", b"=", b"\\", b"\\s", b"\r", b"\n", b"\r\n", b"\0", b"\t",
-    b"PRIVMSG", b"#room", b"+tag", b"\x01ACTION", "é".encode(), "🎉".encode(), b"\xe6\x97",
-    b"\xff", b"\x80",
+    b"@",
+    b":",
+    b" ",
+    b"  ",
+    b";",
+    b"=",
+    b"\\",
+    b"\\s",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\0",
+    b"\t",
+    b"PRIVMSG",
+    b"#room",
+    b"+tag",
+    b"\x01ACTION",
+    "é".encode(),
+    "🎉".encode(),
+    b"\xe6\x97",
+    b"\xff",
+    b"\x80",
 ]
 irc_soup = st.lists(
-    st.one_of(st.binary(max_size=30), st.sampled_from(IRC_TOKENS),
-              st.text(max_size=10).map(str.encode)),
+    st.one_of(
+        st.binary(max_size=30), st.sampled_from(IRC_TOKENS), st.text(max_size=10).map(str.encode)
+    ),
     max_size=50,
 ).map(b"".join)
 irc_limits = st.tuples(st.integers(3, 40), st.integers(2, 40))  # body, tags
@@ -448,7 +473,9 @@ def test_irc_bytewise_feeding_gives_the_same_events(data: bytes, limits: tuple[i
 
 @props
 @given(st.lists(irc_soup, max_size=6), irc_limits)
-def test_irc_events_are_bounded_and_reencodable(chunks: list[bytes], limits: tuple[int, int]) -> None:
+def test_irc_events_are_bounded_and_reencodable(
+    chunks: list[bytes], limits: tuple[int, int]
+) -> None:
     body, tags = limits
     parser = IRCParser(body, tags)
     for chunk in chunks:
@@ -466,8 +493,10 @@ def test_irc_events_are_bounded_and_reencodable(chunks: list[bytes], limits: tup
         assert parser.buffered <= tags + body - 1
 
 
-@pytest.mark.parametrize(("chunk", "start"), [(1, b""), (1024, b""), (MEGABYTE + 100, b""),
-                                              (1024, b"@"), (4096, b"@k=v "), (1, b"@k ")])
+@pytest.mark.parametrize(
+    ("chunk", "start"),
+    [(1, b""), (1024, b""), (MEGABYTE + 100, b""), (1024, b"@"), (4096, b"@k=v "), (1, b"@k ")],
+)
 def test_irc_megabyte_line_is_one_line_too_long(chunk: int, start: bytes) -> None:
     parser = IRCParser()
     data = start + b"A" * MEGABYTE + b"\r\nPING :next line\r\n"
@@ -495,9 +524,14 @@ def test_irc_long_line_is_scanned_in_linear_work(chunk: int) -> None:
     CountingBytes.scanned = 0
     parser = IRCParser()
     data = b"PING " + b"x" * 505 + b"\n" + b"y" * (256 * 1024) + b"\nPING ok\n"
-    events = irc_run(parser, [CountingBytes(data[i : i + chunk]) for i in range(0, len(data), chunk)])
-    assert events == [MessageReceived(IRCMessage("PING", ("x" * 505,))), IRCLineTooLong(512),
-                      MessageReceived(IRCMessage("PING", ("ok",)))]
+    events = irc_run(
+        parser, [CountingBytes(data[i : i + chunk]) for i in range(0, len(data), chunk)]
+    )
+    assert events == [
+        MessageReceived(IRCMessage("PING", ("x" * 505,))),
+        IRCLineTooLong(512),
+        MessageReceived(IRCMessage("PING", ("ok",))),
+    ]
     assert CountingBytes.scanned <= 2 * len(data)
 
 
@@ -508,7 +542,16 @@ def test_irc_many_plain_lines() -> None:
     parser = IRCParser()
     events = irc_run(parser, [data[i : i + 65536] for i in range(0, len(data), 65536)])
     assert len(events) == 50_000
-    assert events[0] == events[-1] == MessageReceived(IRCMessage(
-        "PRIVMSG", ("#room", "the quick brown fox jumps over the lazy dog"), None,
-        {"+draft/reply": "abc"}))
+    assert (
+        events[0]
+        == events[-1]
+        == MessageReceived(
+            IRCMessage(
+                "PRIVMSG",
+                ("#room", "the quick brown fox jumps over the lazy dog"),
+                None,
+                {"+draft/reply": "abc"},
+            )
+        )
+    )
     assert parser.buffered == 0

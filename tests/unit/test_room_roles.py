@@ -18,8 +18,22 @@ PRIVATE = Room(name="Den", created_at=T, owner="Alice", private=True)
 
 
 def test_every_moderation_command_needs_a_room_role() -> None:
-    admins = {"invite", "kick", "ban", "unban", "mute", "unmute", "voice", "devoice", "topic", "audit",
-              "except", "unexcept", "invex", "uninvex"}
+    admins = {
+        "invite",
+        "kick",
+        "ban",
+        "unban",
+        "mute",
+        "unmute",
+        "voice",
+        "devoice",
+        "topic",
+        "audit",
+        "except",
+        "unexcept",
+        "invex",
+        "uninvex",
+    }
     owners = {"op", "deop", "private", "delroom"}
     assert {c.name for c in COMMANDS.values() if c.role is Role.ADMIN} == admins
     assert {c.name for c in COMMANDS.values() if c.role is Role.OWNER} == owners
@@ -32,16 +46,19 @@ def test_every_moderation_command_needs_a_room_role() -> None:
     assert line.endswith("(room admins)")
 
 
-@pytest.mark.parametrize(("standing", "user", "role"), [
-    (Standing(), "bob", Role.NONE),
-    (Standing(invited=True), "bob", Role.NONE),
-    (Standing(member=True), "bob", Role.MEMBER),
-    (Standing(member=True, admin=True), "bob", Role.ADMIN),
-    (Standing(admin=True), "bob", Role.NONE),  # rights lapse with the membership
-    (Standing(), "alice", Role.OWNER),  # the owner stays owner, member or not
-    (Standing(member=True, admin=True), "alice", Role.OWNER),
-    (Standing(server_admin=True), "root", Role.SERVER_ADMIN),
-])
+@pytest.mark.parametrize(
+    ("standing", "user", "role"),
+    [
+        (Standing(), "bob", Role.NONE),
+        (Standing(invited=True), "bob", Role.NONE),
+        (Standing(member=True), "bob", Role.MEMBER),
+        (Standing(member=True, admin=True), "bob", Role.ADMIN),
+        (Standing(admin=True), "bob", Role.NONE),  # rights lapse with the membership
+        (Standing(), "alice", Role.OWNER),  # the owner stays owner, member or not
+        (Standing(member=True, admin=True), "alice", Role.OWNER),
+        (Standing(server_admin=True), "root", Role.SERVER_ADMIN),
+    ],
+)
 def test_roles_rank(standing: Standing, user: str, role: Role) -> None:
     assert standing.role(PUBLIC, user) is role
     assert standing.may_see(PUBLIC, user)
