@@ -26,6 +26,7 @@
     current: null,
     ignores: new Set(),  // user keys
     ws: null, ready: false, attempt: 0, timer: 0, watchdog: 0, leaving: false,
+    restartLine: null,  // "the server is restarting" shown, until back online
     pending: new Map(), ref: 0,  // sends not yet stored: ref -> the composer's text
   };
 
@@ -474,12 +475,14 @@
       if (!state.ready && frame.type !== "error") onReady();
       onFrame(frame);
     };
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       if (ws !== state.ws) return;
       state.ws = null;
       state.ready = false;
       clearTimeout(state.watchdog);
       if (!state.token) return;
+      // stopped without a drain (its notice says so), or refused by a node draining
+      if (e.code === 1012) restarting("the server stopped: reconnecting…");
       setStatus("offline");
       const delay = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** state.attempt);
       state.attempt += 1;
@@ -492,10 +495,22 @@
     state.watchdog = setTimeout(() => state.ws && state.ws.close(), SILENCE);
   }
 
+  // The server is leaving (drained for a restart, or stopped): it tells every door to
+  // reconnect, which this page does by itself, so it says that, in the open conversation,
+  // until back online.
+  function restarting(text = "the server is restarting: reconnecting…") {
+    if (state.restartLine || !state.current) return;
+    state.restartLine = el("li", "notice restart", text);
+    state.current.list.append(state.restartLine);
+    scrollDown();
+  }
+
   function onReady() {
     state.ready = true;
     state.attempt = 0;
     setStatus("online");
+    if (state.restartLine) state.restartLine.remove();
+    state.restartLine = null;
     for (const c of rooms()) {
       subscribe(c);
       if (c.lastId) fillGap(c).catch(() => {});  // missed while away, beyond the join history
@@ -525,6 +540,7 @@
     if (f.type === "message") {
       addMessage(f.message);
     } else if (f.type === "notice") {
+      if (f.kind === "restart") return restarting();  // the close (1012) follows
       const c = f.room ? state.convs.get("#" + f.room) : state.current;
       if (/^logged in as |^already subscribed/.test(f.text)) return;
       if (/^you are in #/.test(f.text)) {  // sent on every (re)subscription: show it once
@@ -783,6 +799,7 @@
     clearTimeout(state.watchdog);
     state.convs.clear();
     state.current = null;
+    state.restartLine = null;
     $("chat").hidden = true;
     $("login").hidden = false;
     $("login-error").textContent = message;
