@@ -725,12 +725,27 @@
 
   // logging in and out
 
+  // Logging in and registering share the form; the password field says which it is for
+  // (autocomplete), so a password manager offers the saved password to log in, and to
+  // register offers to make a new one and save it. Register on an empty form asks for the
+  // name and new password first; Enter then registers, the Log in button logs in.
+  let registering = false;
+  function setRegistering(on) {
+    registering = on;
+    $("login-password").autocomplete = on ? "new-password" : "current-password";
+    $("register-button").classList.toggle("primary", on);
+    $("login-button").classList.toggle("primary", !on);
+  }
+
   async function credentials(register) {
     const name = $("login-name").value.trim();
     const password = $("login-password").value;
     $("login-error").textContent = "";
     if (!name || !password) {
-      $("login-error").textContent = "Enter a name and a password.";
+      $("login-error").textContent = register
+        ? "Pick a name and a new password, then press Enter or Register."
+        : "Enter a name and a password.";
+      $(name ? "login-password" : "login-name").focus();
       return;
     }
     clearTimeout(state.timer);
@@ -745,7 +760,16 @@
       $("login-error").textContent = err.message;
     }
   }
-  $("login-form").addEventListener("submit", (e) => { e.preventDefault(); credentials(false); });
+  $("login-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    setRegistering(false);
+    credentials(false);
+  });
+  $("login-form").addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || !registering || e.target.tagName !== "INPUT") return;
+    e.preventDefault();  // not the form's submission: that is the Log in button's
+    credentials(true);
+  });
 
   // registration closed (chat.registration): the form offers no Register button and says
   // why, as the telnet greeting does; the server refuses a registration all the same (403)
@@ -759,7 +783,10 @@
       : "Log in with your name and password. Registration is closed on this server: " +
         "ask an administrator for an account.";
   }
-  $("register-button").addEventListener("click", () => credentials(true));
+  $("register-button").addEventListener("click", () => {
+    setRegistering(true);
+    credentials(true);
+  });
 
   $("logout").addEventListener("click", async () => {
     // forgotten here first: the other tabs of this browser hear it (a storage event, or
@@ -803,6 +830,7 @@
     $("chat").hidden = true;
     $("login").hidden = false;
     $("login-error").textContent = message;
+    setRegistering(false);
     $("login-name").focus();
     showRegistration();
   }
