@@ -147,6 +147,21 @@
     if (!narrow.matches) $("text").focus();
   }
 
+  // in no room and no private conversation (left the last one): said, with how to join one;
+  // the drawer, on a phone, stays open on the join box
+  function nowhere() {
+    state.current = null;
+    $("scroller").replaceChildren(el("p", "notice",
+      "You are in no room: join one with the box above the room list, or /join ROOM below."));
+    $("conv-title").textContent = "no room";
+    $("conv-sub").textContent = "";
+    $("text").placeholder = "/join ROOM";
+    $("member-list").replaceChildren();
+    showTopic(null);
+    showDelete(null);
+    localStorage.removeItem("torbit.current");
+  }
+
   // the room's topic, with who set it and when: always as text (textContent), never as HTML
 
   function setTopic(c, text, by, at) {  // at: an ISO time, or null
@@ -330,7 +345,7 @@
     saveRooms();
     if (state.current === c) {
       const next = rooms()[0] || [...state.convs.values()][0];
-      if (next) select(next); else { state.current = null; $("scroller").replaceChildren(); showDelete(null); }
+      if (next) select(next); else nowhere();
     }
     renderConvs();
     refreshRoomList().catch(() => {});
@@ -589,9 +604,13 @@
     const input = $("text");
     const text = input.value.trim();
     const c = state.current;
-    if (!text || !c) return;
+    if (!text) return;
+    if (!c && !/^\/[^/]/.test(text)) {  // only a command has somewhere to go
+      composerError("you are in no room: join one first (/join ROOM)");
+      return;
+    }
     const ref = ++state.ref;
-    let frame = c.room ? { type: "send", room: c.name, text, ref }
+    let frame = !c ? null : c.room ? { type: "send", room: c.name, text, ref }
       : { type: "private", to: c.name, text, ref };
     if (text.startsWith("//")) {
       frame.text = text.slice(1);
@@ -600,7 +619,7 @@
       // part of what was typed (\s would make "/join a\u00a0b" room a with key b)
       const [, name, rest] = text.match(/^\/([^ ]*) *(.*)$/);
       const command = name.toLowerCase();
-      if (command === "me" && rest && c.room) {
+      if (command === "me" && rest && c && c.room) {
         frame = { type: "send", room: c.name, text: rest, kind: "action", ref };
       } else if (command === "join" && rest) {
         joinWords(rest).then(([room, joinKey]) => joinRoom(room, joinKey))
