@@ -274,6 +274,12 @@
     const all = [...state.convs.values()];
     $("room-list").replaceChildren(...all.filter((c) => c.room).map(convItem));
     $("dm-list").replaceChildren(...all.filter((c) => !c.room).map(convItem));
+    // on a phone the list is a closed drawer: its button carries the count
+    const unread = all.reduce((n, c) => n + c.unread, 0);
+    const toggle = $("toggle-rooms");
+    toggle.querySelector(".badge")?.remove();
+    if (unread) toggle.append(el("span", "badge", String(unread)));
+    toggle.setAttribute("aria-label", unread ? `Rooms (${unread} unread)` : "Rooms");
   }
 
   // The room list comes a page at a time (GET /rooms is paginated): the first page, then
