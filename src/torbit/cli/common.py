@@ -11,7 +11,8 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
-from torbit.config import Settings, find_config, load_settings
+from torbit.config import Settings, load_settings
+from torbit.config_file import find_config
 from torbit.core.accounts import Accounts
 from torbit.core.ports import MessageLog, Store
 from torbit.errors import ConfigError, ServiceUnavailable, TorbitError
@@ -35,7 +36,7 @@ config_source = ["built-in defaults"]  # which config this command read, for run
 
 
 def settings_of(config: Path | None) -> Settings:
-    """The settings serve and every command share (config.find_config). Commands say on
+    """The settings serve and every command share (config_file.find_config). Commands say on
     stderr which config and database they use (see run_with_store), so that a command run
     elsewhere cannot silently use another database than the server's."""
     path = find_config(config)
