@@ -123,7 +123,12 @@ class App:
         http_tls = s.http.enabled and bool(s.http.tls_cert and s.http.tls_key)
         if http_tls:
             tls_context(s.http.tls_cert, s.http.tls_key, "http")  # fail early and clearly
-        store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
+        store = open_store(
+            s.storage.url,
+            s.storage.synchronous,
+            consistency=s.storage.consistency,
+            command_timeout=s.storage.command_timeout,
+        )
         # One node per database with the local message log: claimed first, so a second node
         # started with the first one's config hears about the database, not a busy port.
         claim = self._claim = await claim_database(store, s.message_log.url)

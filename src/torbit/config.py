@@ -161,6 +161,9 @@ class StorageConfig(Section):
     # survives power loss, at one fsync per group commit (measured ~4 ms p50 here, which
     # shows directly in delivery latency, as nothing is shown before it is committed).
     synchronous: Literal["full", "normal"] = "normal"
+    # PostgreSQL: a statement unanswered this long (a frozen or cut-off server, a lock held
+    # elsewhere) fails the request "storage unavailable" instead of hanging it
+    command_timeout: float = Field(5.0, gt=0, description="seconds")
     # Cassandra's consistency level for every read and write (lightweight transactions use
     # LOCAL_SERIAL, or SERIAL when this is not a LOCAL_ level). LOCAL_QUORUM: with 3 replicas,
     # reads see every acknowledged write and one node may be down; on a single node it is

@@ -91,6 +91,7 @@ def run_with_store(
             settings.storage.url,
             settings.storage.synchronous,
             consistency=settings.storage.consistency,
+            command_timeout=settings.storage.command_timeout,
         )
         await store.open()
         try:
