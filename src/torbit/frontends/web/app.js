@@ -92,7 +92,12 @@
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    const r = await fetch(API + path, init);
+    let r;
+    try {
+      r = await fetch(API + path, init);
+    } catch {  // the browser's "Failed to fetch" tells a person nothing
+      throw new Error("cannot reach the server: try again in a moment");
+    }
     if (r.status === 401 && auth) {
       sessionEnded();
       throw new Error("not logged in");
