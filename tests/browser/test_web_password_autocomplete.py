@@ -59,3 +59,15 @@ async def test_the_log_in_button_logs_in_after_register_was_pressed(
     await expect(page.page.locator("#login-password")).to_have_attribute(
         "autocomplete", "current-password"
     )
+
+
+async def test_enter_after_a_taken_name_logs_in(server: App, open_page: PageFactory) -> None:
+    assert server.core is not None
+    await server.core.accounts.register("dave", PASSWORD)
+    page = await open_page(server)
+    await page.page.fill("#login-name", "dave")
+    await page.page.fill("#login-password", PASSWORD)
+    await page.page.click("#register-button")  # filled in: registers at once, and is refused
+    await expect(page.page.locator("#login-error")).to_have_text("the name 'dave' is taken")
+    await page.page.press("#login-password", "Enter")  # they had an account after all
+    await page.expect_online()

@@ -757,11 +757,12 @@
 
   // Logging in and registering share the form; the password field says which it is for
   // (autocomplete), so a password manager offers the saved password to log in, and to
-  // register offers to make a new one and save it. Register on an empty form asks for the
-  // name and new password first; Enter then registers, the Log in button logs in.
-  let registering = false;
-  function setRegistering(on) {
-    registering = on;
+  // register offers to make a new one and save it. Register on a form not filled in asks
+  // for the name and new password first; Enter then registers, the Log in button logs in.
+  // Otherwise Enter logs in (a name found taken: the person may have an account after all).
+  let enterRegisters = false;  // asked for a name and new password: Enter registers
+  function setRegistering(on, asked = false) {
+    enterRegisters = asked;
     $("login-password").autocomplete = on ? "new-password" : "current-password";
     $("register-button").classList.toggle("primary", on);
     $("login-button").classList.toggle("primary", !on);
@@ -796,7 +797,7 @@
     credentials(false);
   });
   $("login-form").addEventListener("keydown", (e) => {
-    if (e.key !== "Enter" || !registering || e.target.tagName !== "INPUT") return;
+    if (e.key !== "Enter" || !enterRegisters || e.target.tagName !== "INPUT") return;
     e.preventDefault();  // not the form's submission: that is the Log in button's
     credentials(true);
   });
@@ -814,7 +815,8 @@
         "ask an administrator for an account.";
   }
   $("register-button").addEventListener("click", () => {
-    setRegistering(true);
+    setRegistering(true, enterRegisters || !$("login-name").value.trim() ||
+                         !$("login-password").value);
     credentials(true);
   });
 
