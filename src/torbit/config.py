@@ -163,7 +163,7 @@ class StorageConfig(Section):
     synchronous: Literal["full", "normal"] = "normal"
     # PostgreSQL: a statement unanswered this long (a frozen or cut-off server, a lock held
     # elsewhere) fails the request "storage unavailable" instead of hanging it
-    command_timeout: float = Field(5.0, gt=0, description="seconds")
+    command_timeout: float = Field(5.0, gt=0, le=86400, description="seconds")
     # Cassandra's consistency level for every read and write (lightweight transactions use
     # LOCAL_SERIAL, or SERIAL when this is not a LOCAL_ level). LOCAL_QUORUM: with 3 replicas,
     # reads see every acknowledged write and one node may be down; on a single node it is

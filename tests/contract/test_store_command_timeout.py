@@ -54,14 +54,14 @@ async def test_the_server_hands_the_setting_to_its_store(
             await app.core.store.get_user("alice")
 
 
-def test_the_setting_is_read_from_the_environment_and_must_be_positive(
+def test_the_setting_is_read_from_the_environment_and_must_be_positive_and_finite(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert load_settings().storage.command_timeout == 5.0  # as the constant was
     variable = "TORBIT_STORAGE__COMMAND_TIMEOUT"
     monkeypatch.setenv(variable, "2.5")
     assert load_settings().storage.command_timeout == 2.5
-    for bad in ("0", "-1"):
+    for bad in ("0", "-1", "nan", "inf"):
         monkeypatch.setenv(variable, bad)
         with pytest.raises(ConfigError, match=rf"storage\.command_timeout \(set by {variable}\)"):
             load_settings()
