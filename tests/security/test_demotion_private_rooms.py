@@ -293,7 +293,6 @@ async def test_a_node_silent_does_not_hold_the_cli_past_its_bound(
     assert not (await store.get_user("carol")).is_admin
 
 
-@pytest.mark.xfail(reason="an operator's KILL takes no turn of the account yet", strict=True)
 async def test_an_operators_kill_under_way_is_not_overtaken_by_the_clis_answer(
     rooms: App, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -301,7 +300,8 @@ async def test_an_operators_kill_under_way_is_not_overtaken_by_the_clis_answer(
     her account (`Operators.authorize`), then is held at its audit write while the CLI
     demotes her, let go once the node applied the demotion (or the CLI answered): before,
     the CLI answered, then bob was killed by her (`['demoted', 'kill']`): the KILL took no
-    turn of her account. Now it does, and is written before the CLI's answer."""
+    turn of her account. Now it does (`Operators._acting`), and is written before the
+    CLI's answer."""
     store = services(rooms).store
     add_audit = store.add_audit
     order: list[str] = []
