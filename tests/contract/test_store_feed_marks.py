@@ -40,3 +40,13 @@ async def test_a_lease_without_a_mark_is_a_node_that_never_says(store: Store) ->
     assert await store.nodes_applied(at(0)) == {"old-node": None, "new-node": 3}
     await store.touch_node("old-node", at(5))
     assert await store.nodes_applied(at(5)) == {"old-node": None}
+
+
+async def test_a_node_whose_mark_is_old_is_not_listed_whatever_its_lease(store: Store) -> None:
+    """A node that said goodbye (its mark dated back: core/revocation.py `goodbye`) is not
+    waited for, though its lease, renewed by its heartbeat until then, is fresh."""
+    await store.touch_node("stopped", at(5))
+    await store.mark_applied("stopped", 3, at(-3600))
+    await store.touch_node("running", at(5))
+    await store.mark_applied("running", 3, at(5))
+    assert await store.nodes_applied(at(0)) == {"running": 3}

@@ -7,7 +7,7 @@ then is named, exit 2 (cannot tell), the change made all the same."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.conftest import CHEAP_ARGON2, ServerFactory
@@ -16,6 +16,9 @@ from tests.helpers.http import PASSWORD, register
 from tests.helpers.moderation import api, services
 from tests.security.conftest import telnet_login
 from torbit.app import App
+from torbit.core.feedmarks import ALIVE_S
+
+ALIVE = timedelta(seconds=ALIVE_S)
 
 
 def env_of(app: App, tmp_path: Path) -> dict[str, str]:
@@ -58,3 +61,24 @@ async def test_passwd_and_del_wait_for_the_node_and_name_a_silent_one(
     assert done.returncode == 2 and "deleted user carol" in done.stdout, done
     assert "killed-just-now" in done.stderr, done
     assert await store.get_user("carol") is None
+
+
+async def test_a_node_stopped_cleanly_is_not_waited_for(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    """A node's clean stop dates its mark back (`Revocations.goodbye`): a CLI run just after
+    answers at once, the stopped node not named (before, it held the CLI its --wait, exit
+    2, naming it: an operator's restart cost every demotion of the next 15 s that)."""
+    first = await make_server(data_dir=tmp_path / "node")
+    async with api(first, "alice") as a:
+        await register(a, "alice", "bob")
+    [gone] = await services(first).store.nodes_applied(datetime.now(UTC) - ALIVE)  # its id
+    env = env_of(first, tmp_path)
+    await first.stop()
+    again = await make_server(data_dir=tmp_path / "node")  # restarted: a new node id
+    live = await services(again).store.nodes_applied(datetime.now(UTC) - ALIVE)
+    assert gone not in live and len(live) == 1, (gone, live)  # the new node only
+    done = await asyncio.to_thread(cli, env, "user", "passwd", "bob", "--password-stdin",
+                                   stdin="another-pw\n")  # fmt: skip
+    assert done.returncode == 0 and "password of bob changed" in done.stdout, done
+    assert gone not in done.stderr, done

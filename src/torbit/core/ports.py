@@ -89,9 +89,10 @@ class Store(Protocol):
         shares a message log. Marks not renewed for a day are forgotten."""
 
     async def nodes_applied(self, since: datetime) -> dict[str, int | None]:
-        """The nodes that marked (`mark_applied`) or renewed their lease (`touch_node`) at
-        `since` or later, each with the serial of its mark (None: a lease without a mark,
-        a node of an older version)."""
+        """The nodes that marked (`mark_applied`) at `since` or later, each with the serial
+        of its mark, and those that renewed their lease (`touch_node`) then but never
+        marked, with None (a node of an older version). A node whose last mark is older is
+        not listed, whatever its lease (a node that said goodbye: its mark dated back)."""
 
     async def nodes_seen_since(self, since: datetime) -> list[str]:
         """The nodes whose lease was renewed at `since` or later, sorted."""

@@ -50,6 +50,7 @@ GAP_WAIT_S = 10.0
 PAGE = 100  # revocations read from the store at a time
 KEEP = timedelta(days=1)  # revocations older than this are purged from the store
 MARK_EVERY = 5.0  # seconds: a node's mark is written at least this often (core/feedmarks.py)
+GONE = datetime(1970, 1, 1, tzinfo=UTC)  # when a node that said goodbye was last seen
 
 
 # the credential of a feed row that is a node event, not a revocation: no credential is
@@ -185,6 +186,12 @@ class Revocations:
                 return
         await self._store.mark_applied(self._events.origin, applied, self._now())
         self._marked = (applied, now)
+
+    async def goodbye(self) -> None:
+        """At a clean stop, once no longer polling: this node's mark is dated back to the
+        epoch, so that a CLI stops waiting for it at once (a node killed is waited for
+        until its last mark is core/feedmarks.ALIVE_S old)."""
+        await self._store.mark_applied(self._events.origin, self.applied(), GONE)
 
     async def run(self) -> None:
         """Poll until cancelled; an unreachable store is retried at the next turn."""

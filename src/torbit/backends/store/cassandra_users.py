@@ -186,10 +186,13 @@ class UsersCql(RoomCatalogCql, UserListsCql):
                 f"SELECT node, applied, seen_at FROM {self.ks}.feed_marks WHERE bucket = 0"
             ),
         )
+        marked = {str(r["node"]): r for r in marks}
         found: dict[str, int | None] = {
-            str(r["node"]): None for r in leases if int(r["seen_at"]) >= at
+            str(r["node"]): None
+            for r in leases
+            if int(r["seen_at"]) >= at and str(r["node"]) not in marked
         }
-        found.update({str(r["node"]): int(r["applied"]) for r in marks if int(r["seen_at"]) >= at})
+        found.update({n: int(r["applied"]) for n, r in marked.items() if int(r["seen_at"]) >= at})
         return found
 
     async def nodes_seen_since(self, since: datetime) -> list[str]:

@@ -55,11 +55,13 @@ class GuestsSql(SqlConnections):
             )
 
     async def nodes_applied(self, since: datetime) -> dict[str, int | None]:
-        marks = select(feed_marks.c.node, feed_marks.c.applied).where(feed_marks.c.seen_at >= since)
+        marks = select(feed_marks.c.node, feed_marks.c.applied, feed_marks.c.seen_at)
         leases = select(nodes.c.node).where(nodes.c.seen_at >= since)
         async with self._read() as conn:
-            found: dict[str, int | None] = {n: None for n in (await conn.execute(leases)).scalars()}
-            found.update({row.node: row.applied for row in await conn.execute(marks)})
+            marked = {row.node: row for row in await conn.execute(marks)}  # a day's at most
+            leased = list((await conn.execute(leases)).scalars())
+        found: dict[str, int | None] = {n: None for n in leased if n not in marked}
+        found.update({n: row.applied for n, row in marked.items() if row.seen_at >= since})
         return found
 
     async def nodes_seen_since(self, since: datetime) -> list[str]:
