@@ -9,9 +9,9 @@ gone (demote55). Now each node, applying a revocation of an account from the fee
 waits for the account's acts under way there (`room_authority.account_turn`), and writes to
 the store how far it has applied the feed (`Store.mark_applied`); `StoreFeed.confirmed`
 waits until every node alive has passed the rows this process wrote, at most `bound`
-seconds. A node is alive while its mark or its lease (core/guests.py) is younger than
-ALIVE_S: one killed just now is waited for until the bound, then named; one gone longer is
-not waited for.
+seconds. A node is alive while its mark (or, never having marked, its lease: core/guests.py)
+is younger than ALIVE_S: one killed just now is waited for until the bound, then named; one
+gone longer, or stopped cleanly (its mark dated back: `Revocations.goodbye`), is not.
 """
 
 from __future__ import annotations
@@ -90,6 +90,6 @@ def describe(late: list[Unconfirmed], bound: float) -> str:
     )
     return (
         f"not confirmed within {bound:g} s by {len(late)} node(s) seen alive: {said}; "
-        "they apply it once they read the store (a node stopped lately is listed until "
-        f"{ALIVE_S:g} s after its last mark)"
+        "they apply it once they read the store (a node killed lately is listed until "
+        f"{ALIVE_S:g} s after its last mark; one stopped cleanly is not)"
     )
