@@ -80,6 +80,11 @@ async def test_help_and_invites_answer_in_no_room(
     await expect(notices.last).to_have_text("you declined the invitation to #den")
     await expect(scroller).to_contain_text("You are in no room")  # still said
     await expect(error).to_be_hidden()
+    await alice.page.fill("#text", "/decline <img src=x onerror=document.title='pwned'>")
+    await alice.page.press("#text", "Enter")
+    await expect(error).to_contain_text("invalid room name '<img'")  # words, not HTML
+    await expect(alice.page.locator("#scroller img, #composer-error img")).to_have_count(0)
+    assert await alice.page.title() != "pwned"
 
     await alice.page.fill("#text", "/join garden")  # the answers stay behind in no room
     await alice.page.press("#text", "Enter")
