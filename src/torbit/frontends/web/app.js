@@ -262,6 +262,14 @@
     if (c === state.current) scrollDown();
   }
 
+  // a command's answer: in the conversation it was typed in, else the one shown now, else
+  // under "You are in no room" (there, /help and /invites were answered into nothing)
+  function reply(c, text) {
+    if (c || state.current) return systemLine(c || state.current, text);
+    $("scroller").append(el("p", "notice", text));
+    scrollDown();
+  }
+
   // the sidebar
 
   function convItem(c) {
@@ -643,7 +651,7 @@
       } else if (command === "invites") {  // ours, newest first, as telnet's /invites
         api("GET", "/me/invites").then((r) => {
           const shown = r.invitations.map((i) => `#${i.room}` + (i.by ? ` from ${i.by}` : ""));
-          systemLine(c, shown.length ? `your invitations, newest first: ${shown.join(", ")}`
+          reply(c, shown.length ? `your invitations, newest first: ${shown.join(", ")}`
             : "you have no invitations");
           input.value = "";
         }, (err) => composerError(err.message));
@@ -651,12 +659,12 @@
       } else if (command === "decline" && rest) {
         const room = rest.split(/ +/)[0].replace(/^#/, "");
         api("DELETE", `/me/invites/${enc(room)}`).then(() => {
-          systemLine(c, `you declined the invitation to #${room}`);
+          reply(c, `you declined the invitation to #${room}`);
           input.value = "";
         }, (err) => composerError(err.message));
         return;
       } else if (command === "help") {  // asked for, so shown as a notice, not an error
-        systemLine(c, `commands here: ${COMPOSER_COMMANDS}`);
+        reply(c, `commands here: ${COMPOSER_COMMANDS}`);
         input.value = "";
         composerError("");
         return;
