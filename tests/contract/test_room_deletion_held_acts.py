@@ -1,0 +1,108 @@
+"""Acts under way while a room is deleted and made again (roomdel56): each act checked the old
+room, then is held at its store write while alice (its owner) deletes it and carol makes a
+room of the same name, private, and says a secret there; then the write lands. A join, an
+invitation, a topic or privacy change, a settings change, a kick and a ban by the old room's
+owner or admin must not land in carol's room: each is refused as the old room's ("deleted
+meanwhile", 404) and carol's room keeps its members, settings and secret. On main each landed
+there by the room's key: the held join made dave a member of carol's private room (he read
+her secret), the invitation let him in, the topic and settings were alice's, the room turned
+public, and the kick and ban put dave out of carol's room (ban: banned there)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from tests.contract.test_room_deletion import Node, node  # noqa: F401 (the fixture)
+from torbit.core.roomsettings import SettingsChange
+from torbit.errors import Forbidden, NotFound
+
+SECRET = "carol's secret"
+
+
+def hold(n: Node, method: str, step: Callable[[], Awaitable[None]]) -> None:
+    """The store's `method` runs `step` first, once: the act has passed its checks."""
+    real = getattr(n.store, method)
+    done = False
+
+    async def held(*args: Any, **kw: Any) -> Any:
+        nonlocal done
+        if not done:
+            done = True
+            await step()
+        return await real(*args, **kw)
+
+    setattr(n.store, method, held)
+
+
+async def remade(n: Node, *, private: bool = True, joins: str = "") -> None:
+    """alice deletes #den; carol makes it again and says a secret there (`joins` joins)."""
+    await n.deletion.delete("alice", "den")
+    await n.moderation.create("carol", "den", private=private)
+    if joins:
+        await n.login(joins, "den")
+    await n.messaging.send("carol", "den", SECRET)
+
+
+async def carols_room_is_hers(n: Node, *, private: bool = True, members: list[str]) -> None:
+    room = await n.store.get_room("den")
+    assert room is not None and room.owner == "carol"
+    assert room.private is private and room.topic == ""
+    assert room.settings.join_key == "" and not room.settings.moderated
+    assert await n.store.list_members("den") == members
+    assert await n.store.list_bans("den") == []
+    assert await n.store.invited_rooms("dave") == []
+
+
+@pytest.fixture
+async def den(node: Node) -> Node:  # noqa: F811
+    await node.moderation.create("alice", "den")
+    await node.messaging.send("alice", "den", "old")
+    return node
+
+
+async def test_a_held_join_does_not_land_in_the_room_made_again(den: Node) -> None:
+    dave = await den.login("dave")
+    hold(den, "add_member", lambda: remade(den))
+    with pytest.raises((NotFound, Forbidden)):
+        await den.membership.join(dave, "den")
+    await carols_room_is_hers(den, members=["carol"])
+    assert not den.subs.is_listening(dave, "den")
+    assert not [line for line in dave.lines if SECRET in line]
+
+
+async def test_a_held_invitation_does_not_let_anyone_into_the_room_made_again(den: Node) -> None:
+    hold(den, "add_invite", lambda: remade(den))
+    with pytest.raises(NotFound):
+        await den.moderation.invite("alice", "den", "dave")
+    await carols_room_is_hers(den, members=["carol"])
+    with pytest.raises(NotFound):
+        await den.login("dave", "den")
+
+
+async def test_a_held_topic_or_privacy_change_does_not_land_in_the_room_made_again(
+    den: Node,
+) -> None:
+    hold(den, "update_room", lambda: remade(den))
+    with pytest.raises(NotFound):
+        await den.moderation.update("alice", "den", topic="alice's", private=False)
+    await carols_room_is_hers(den, members=["carol"])
+
+
+async def test_a_held_settings_change_does_not_land_in_the_room_made_again(den: Node) -> None:
+    hold(den, "update_room", lambda: remade(den))
+    change = SettingsChange(join_key="alices", moderated=True)
+    with pytest.raises(NotFound):
+        await den.moderation.configure("alice", "den", change)
+    await carols_room_is_hers(den, members=["carol"])
+
+
+@pytest.mark.parametrize("act", ["kick", "ban"])
+async def test_a_held_kick_or_ban_does_not_land_in_the_room_made_again(den: Node, act: str) -> None:
+    await den.login("dave", "den")
+    hold(den, "expel", lambda: remade(den, private=False, joins="dave"))
+    with pytest.raises(NotFound):
+        await getattr(den.moderation, act)("alice", "den", "dave")
+    await carols_room_is_hers(den, private=False, members=["carol", "dave"])
