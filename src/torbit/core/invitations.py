@@ -94,7 +94,10 @@ class InvitationActions(RoomAuthority):
             raise Conflict(f"{user.name} is already a member of #{room.name}")
         if standing.banned:
             raise Conflict(f"{user.name} is banned from #{room.name}: /unban first")
-        if not await self._store.add_invite(room.key, user.key, self._now(), actor):
+        at = self._now()
+        if not await self._store.add_invite(
+            room.key, user.key, at, actor, room_created=room.created_at
+        ):
             return user.name
         if (await self._store.standing(room.key, user.key)).banned:  # banned meanwhile
             await self._store.remove_invite(room.key, user.key)

@@ -9,6 +9,7 @@ and listing rooms; Membership supplies the store and its caches."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from torbit.core import access
 from torbit.core.banmasks import INVEX, Visitor, matches
@@ -91,6 +92,7 @@ class JoinChecks:
         room_key: str,
         invex: Visitor | None = None,
         by_right: bool = False,
+        created: datetime | None = None,
     ) -> None:
         """Asked again once the membership is added: a ban (or the room's deletion) since
         the standing was first read would otherwise be undone by this join. A ban ends the
@@ -104,9 +106,14 @@ class JoinChecks:
         ban does (a lift after this read came after the join, and keeps its member, as
         IRC's -I does). `by_right`: a private room joined by the server-admin right alone;
         taken back when the right was taken away since the first look (core/demotion.py:
-        a demotion that looked for such memberships before this one was added missed it)."""
+        a demotion that looked for such memberships before this one was added missed it).
+        `created`: the room first looked at; a room made again under the name since, whose
+        rules this join never asked, takes it back as its deletion does (roomdel56: the
+        join landed in the new private room and showed its messages)."""
         user_key = name_key(user)
         room, standing = await self._store.room_and_standing(room_key, user_key)
+        if room is not None and created is not None and room.created_at != created:
+            room = None
         if room is not None and not (standing.banned and not standing.server_admin):
             alone = replace(standing, member=False)
             if by_right and not alone.may_see(room, user_key):

@@ -199,7 +199,9 @@ class Membership(JoinChecks, RoomListings):
                 added = await self._add(room.key, user_key, created, by_right=by_right)
             if added and not founded:
                 by_mask = visitor if invex else None
-                await self._still_admitted(user, room_name, room.key, by_mask, by_right)
+                await self._still_admitted(
+                    user, room_name, room.key, by_mask, by_right, room.created_at
+                )
             if recount and (added or created):
                 await self._still_within_rooms(user, room, created=created)
             if founded:  # a guest's room: no owner, its founder is its first admin

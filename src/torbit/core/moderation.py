@@ -157,7 +157,8 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
         reason = clean_kick_reason(reason)
-        if not await self._store.expel(room.key, user.key):  # another kick came first
+        if not await self._store.expel(room.key, user.key, room_created=room.created_at):
+            # another kick came first
             raise NotFound(f"{user.name} is not a member of #{room.name}")
         await self._audit(actor, "kick", room, user.key, reason)
         await self._expelled(room, user, actor, "kicked", reason)
@@ -180,7 +181,9 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "ban")
         reason = clean_kick_reason(reason)
-        was_member = await self._store.expel(room.key, user.key, banned_at=self._now())
+        was_member = await self._store.expel(
+            room.key, user.key, banned_at=self._now(), room_created=room.created_at
+        )
         await self._audit(actor, "ban", room, user.key, reason)
         await self._expelled(room, user, actor, "banned", reason, was_member)
         return user.name
@@ -366,7 +369,12 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         if actions:
             self._limits.topics.check(name_key(actor), "topic or privacy changes")
         updated = await self._store.update_room(
-            room.key, topic=topic, private=private, topic_by=actor, topic_at=self._now()
+            room.key,
+            topic=topic,
+            private=private,
+            topic_by=actor,
+            topic_at=self._now(),
+            room_created=room.created_at,  # not a room made again since (roomdel56)
         )
         if updated is None:
             raise NotFound(f"no such room #{room_name}")
@@ -424,6 +432,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
             private=private if private != room.private else None,
             settings=settings if fields else None,
             settings_fields=fields,
+            room_created=room.created_at,
         )
         if updated is None:
             raise NotFound(f"no such room #{room_name}")

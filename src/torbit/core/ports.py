@@ -240,11 +240,15 @@ class Store(Protocol):
         topic_by: str = "",
         topic_at: datetime | None = None,
         settings_fields: Collection[str] | None = None,
+        room_created: datetime | None = None,
     ) -> Room | None:
         """Change the given fields (None: leave as is; `settings` are replaced as a whole,
         or only its `settings_fields`: another admin's change of another setting, written
         meanwhile, stays); the room as now stored, or None. A topic is stored with who set
-        it and when (`topic_by`, `topic_at`); an empty one clears the topic and both."""
+        it and when (`topic_by`, `topic_at`); an empty one clears the topic and both. With
+        `room_created`, only the room of that creation, the one the caller checked: a room
+        made again under the key since is left as it is (None), here and in `add_invite`
+        and `expel` (NotFound there)."""
 
     async def standing(self, room_key: str, user_key: str) -> Standing:
         """Whether the user is a member, room admin, voiced, banned or invited there, and
@@ -273,11 +277,17 @@ class Store(Protocol):
         """Display names of the users banned from the room, sorted."""
 
     async def expel(
-        self, room_key: str, user_key: str, *, banned_at: datetime | None = None
+        self,
+        room_key: str,
+        user_key: str,
+        *,
+        banned_at: datetime | None = None,
+        room_created: datetime | None = None,
     ) -> bool:
         """End the user's membership with its admin rights, voice and any invitation, in one
-        transaction; with `banned_at`, also ban them (NotFound if room or user is unknown).
-        True if the user was a member."""
+        transaction; with `banned_at`, also ban them (NotFound if room or user is unknown,
+        or the room is not of `room_created`: `update_room`). True if the user was a
+        member."""
 
     async def unban(self, room_key: str, user_key: str) -> bool:
         """Lift a ban; False if the user was not banned."""
@@ -321,10 +331,18 @@ class Store(Protocol):
     async def active_mutes(self, now: datetime) -> list[Mute]:
         """Every mute still running at `now` (to fill a node's in-memory copy at start)."""
 
-    async def add_invite(self, room_key: str, user_key: str, at: datetime, by: str = "") -> bool:
+    async def add_invite(
+        self,
+        room_key: str,
+        user_key: str,
+        at: datetime,
+        by: str = "",
+        *,
+        room_created: datetime | None = None,
+    ) -> bool:
         """Invite the user to the room, `by` the inviter's name; True if not invited before
         (an invitation already there keeps its time and inviter). NotFound if the room or
-        user is unknown."""
+        user is unknown, or the room is not of `room_created` (`update_room`)."""
 
     async def remove_invite(self, room_key: str, user_key: str) -> bool:
         """Withdraw an invitation (declined, or dropped past the bound); False if none."""

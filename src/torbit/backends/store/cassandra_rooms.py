@@ -99,14 +99,21 @@ class RoomModerationCql:
             (room_key, role, user_key, name),
         )
 
-    async def _both_exist(self, room_key: str, user_key: str) -> str:
-        """The user's display name; NotFound unless both the room and the user exist."""
+    async def _both_exist(
+        self, room_key: str, user_key: str, room_created: datetime | None = None
+    ) -> str:
+        """The user's display name; NotFound unless both the room (of `room_created`, if
+        given: Store.update_room) and the user exist. A read: a deletion and a room made
+        again right after it are not ordered with the write that follows (docs/security.md,
+        Deleting a room)."""
         room, user = await asyncio.gather(
-            self.cql.one(f"SELECT key FROM {self.ks}.rooms WHERE key = ?", room_key),
+            self.cql.one(f"SELECT key, created_at FROM {self.ks}.rooms WHERE key = ?", room_key),
             self.cql.one(f"SELECT name FROM {self.ks}.users WHERE key = ?", user_key),
         )
         if room is None or user is None:
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}")
+        if room_created is not None and room["created_at"] != to_us(room_created):
+            raise NotFound(f"no room {room_key!r} (it was deleted meanwhile)")
         return str(user["name"])
 
     async def _roles(self, room_key: str, role: str) -> list[Row]:
@@ -234,6 +241,7 @@ class RoomModerationCql:
         topic_by: str = "",
         topic_at: datetime | None = None,
         settings_fields: Collection[str] | None = None,
+        room_created: datetime | None = None,
     ) -> Room | None:
         values: dict[str, Any] = settings_values(settings) if settings is not None else {}
         if settings_fields is not None:
@@ -244,8 +252,13 @@ class RoomModerationCql:
             values["private"] = private
         if values:
             sets = ", ".join(f"{c} = ?" for c in values)
+            same = "IF EXISTS" if room_created is None else "IF created_at = ?"
+            which = () if room_created is None else (to_us(room_created),)
             applied, _ = await self.cql.lwt(
-                f"UPDATE {self.ks}.rooms SET {sets} WHERE key = ? IF EXISTS", *values.values(), key
+                f"UPDATE {self.ks}.rooms SET {sets} WHERE key = ? {same}",
+                *values.values(),
+                key,
+                *which,
             )
             if not applied:
                 return None
@@ -312,14 +325,22 @@ class RoomModerationCql:
         return [str(r["name"]) for r in await self._roles(room_key, "banned")]
 
     async def expel(
-        self, room_key: str, user_key: str, *, banned_at: datetime | None = None
+        self,
+        room_key: str,
+        user_key: str,
+        *,
+        banned_at: datetime | None = None,
+        room_created: datetime | None = None,
     ) -> bool:
         """The membership's end is a lightweight transaction (`IF member = true`), so that
         of kicks or bans racing on several nodes one says it ended it, as SQL's delete does
         (stop 49: both answered 204 and wrote an audit entry and a notice each). Joins
         write the flag plainly: a rejoin just after a kick needs the node's clock not behind
         the Cassandra coordinator's Paxos timestamp (NTP; as every write here needs)."""
-        name = await self._both_exist(room_key, user_key) if banned_at is not None else None
+        name = None
+        if banned_at is not None or room_created is not None:
+            name = await self._both_exist(room_key, user_key, room_created)
+            name = name if banned_at is not None else None
         pair = await self._pair(room_key, user_key)
         ended = False
         if pair.get("member"):
@@ -425,8 +446,16 @@ class RoomModerationCql:
 
     # invitations
 
-    async def add_invite(self, room_key: str, user_key: str, at: datetime, by: str = "") -> bool:
-        await self._both_exist(room_key, user_key)
+    async def add_invite(
+        self,
+        room_key: str,
+        user_key: str,
+        at: datetime,
+        by: str = "",
+        *,
+        room_created: datetime | None = None,
+    ) -> bool:
+        await self._both_exist(room_key, user_key, room_created)
         if (await self._pair(room_key, user_key)).get("invited_at") is not None:
             return False
         values = {"invited_at": to_us(at), "invited_by": by or None}

@@ -134,6 +134,7 @@ class RoomModerationSql(SqlConnections):
         topic_by: str = "",
         topic_at: datetime | None = None,
         settings_fields: Collection[str] | None = None,
+        room_created: datetime | None = None,
     ) -> Room | None:
         values: dict[str, Any] = settings_values(settings) if settings is not None else {}
         if settings_fields is not None:
@@ -143,10 +144,24 @@ class RoomModerationSql(SqlConnections):
         if private is not None:
             values["private"] = private
         async with self._write() as conn:
+            if not await self._same_room(conn, key, room_created):
+                return None
             if values:
                 await conn.execute(update(rooms).where(rooms.c.key == key).values(**values))
             row = (await conn.execute(select(rooms).where(rooms.c.key == key))).first()
         return room_of(row) if row is not None else None
+
+    async def _same_room(self, conn: AsyncConnection, key: str, created: datetime | None) -> bool:
+        """Whether the room under `key` is still the one of creation `created` (None: any
+        room, or none, will do), held (shared) to the commit on PostgreSQL, so that a
+        deletion waits for this transaction or comes before it and is seen (SQLite's writes
+        take turns). A write that checked a room deleted since would otherwise land, by
+        the key, in a room made again under the name (roomdel56)."""
+        if created is None:
+            return True
+        same = select(rooms.c.key).where(rooms.c.key == key, rooms.c.created_at == created)
+        row = await conn.execute(same.with_for_update(read=True, key_share=True))
+        return row.first() is not None
 
     async def standing(self, room_key: str, user_key: str) -> Standing:
         def has(table: Table) -> Any:
@@ -235,10 +250,17 @@ class RoomModerationSql(SqlConnections):
             return list((await conn.execute(query)).scalars())
 
     async def expel(
-        self, room_key: str, user_key: str, *, banned_at: datetime | None = None
+        self,
+        room_key: str,
+        user_key: str,
+        *,
+        banned_at: datetime | None = None,
+        room_created: datetime | None = None,
     ) -> bool:
         try:
             async with self._write() as conn:
+                if not await self._same_room(conn, room_key, room_created):
+                    raise NotFound(f"no room {room_key!r} (it was deleted meanwhile)")
                 result = await conn.execute(
                     delete(memberships).where(_pair(memberships, room_key, user_key))
                 )
@@ -286,13 +308,26 @@ class RoomModerationSql(SqlConnections):
 
     # invitations
 
-    async def add_invite(self, room_key: str, user_key: str, at: datetime, by: str = "") -> bool:
+    async def add_invite(
+        self,
+        room_key: str,
+        user_key: str,
+        at: datetime,
+        by: str = "",
+        *,
+        room_created: datetime | None = None,
+    ) -> bool:
         insert = self.dialect.insert(room_invites).values(
             room_key=room_key, user_key=user_key, invited_at=at, invited_by=by or None
         )
-        return await self._changed(
-            insert.on_conflict_do_nothing(), f"no room {room_key!r} or no user {user_key!r}"
-        )
+        try:
+            async with self._write() as conn:
+                if not await self._same_room(conn, room_key, room_created):
+                    raise NotFound(f"no room {room_key!r} (it was deleted meanwhile)")
+                result = await conn.execute(insert.on_conflict_do_nothing())
+        except sa_exc.IntegrityError:
+            raise NotFound(f"no room {room_key!r} or no user {user_key!r}") from None
+        return bool(result.rowcount > 0)
 
     async def remove_invite(self, room_key: str, user_key: str) -> bool:
         return await self._changed(
