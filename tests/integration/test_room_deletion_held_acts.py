@@ -1,0 +1,92 @@
+"""Acts under way while their room is deleted and made again, on a real server (roomdel56):
+each act, sent over HTTP, passes its checks against alice's public #hall and is held at its
+store write; alice deletes #hall (HTTP DELETE, or the operator with `torbit room del`),
+carol makes a private #hall and says a secret there; then the act is let go. It must not
+land in carol's room. On main every one did, by the room's name: dave's held join made him
+a member of carol's private room (200) and let him read her secret, alice's invitation let
+dave in, her topic and key became carol's room's, her privacy change made it public, her
+kick and ban put dave out of it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import CHEAP_ARGON2
+from tests.helpers.moderation import api, create_room, open_hall, services
+from torbit.app import App
+from torbit.cli import app as cli_app
+
+SECRET = "carol's secret"
+Act = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+ACTS: dict[str, tuple[str, str, Act]] = {  # store method held, who acts, the act
+    "join": ("add_member", "dave", lambda c: c.put("/api/v1/rooms/hall/members/dave")),
+    "invite": ("add_invite", "alice", lambda c: c.post("/api/v1/rooms/hall/invites", json={"user": "dave"})),
+    "topic": ("update_room", "alice", lambda c: c.patch("/api/v1/rooms/hall", json={"topic": "alice's", "private": False})),
+    "key": ("update_room", "alice", lambda c: c.patch("/api/v1/rooms/hall/settings", json={"join_key": "alices"})),
+    "kick": ("expel", "alice", lambda c: c.delete("/api/v1/rooms/hall/members/bob")),
+    "ban": ("expel", "alice", lambda c: c.put("/api/v1/rooms/hall/bans/bob")),
+}  # fmt: skip
+
+
+def operator_deletes(app: App, tmp_path: Path) -> None:
+    config = tmp_path / "cli.toml"
+    config.touch()
+    env = {"TORBIT_CONFIG": str(config), "TORBIT_STORAGE__URL": app.settings.storage.url}
+    env.update({f"TORBIT_ACCOUNTS__{k.upper()}": str(v) for k, v in CHEAP_ARGON2.items()})
+    r = CliRunner().invoke(cli_app, ["room", "del", "hall", "--yes"], env=env)
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("by", ["owner", "cli"])
+@pytest.mark.parametrize("act", list(ACTS))
+async def test_an_act_held_while_its_room_is_deleted_and_made_again_stays_out_of_the_new_one(
+    server: App, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, act: str, by: str
+) -> None:
+    hall = await open_hall(server, "dave")
+    store = services(hall).store
+    method, actor, send = ACTS[act]
+    real = getattr(store, method)
+    reached, go = asyncio.Event(), asyncio.Event()
+
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        if not reached.is_set():  # the act's write; the others' pass
+            reached.set()
+            await go.wait()
+        return await real(*args, **kwargs)
+
+    async with api(hall, actor) as c, api(hall, "alice") as alice, api(hall, "carol") as carol:
+        monkeypatch.setattr(store, method, held)
+        acting = asyncio.create_task(send(c))
+        async with asyncio.timeout(30):
+            await reached.wait()
+        if by == "owner":
+            assert (await alice.delete("/api/v1/rooms/hall")).status_code == 204
+        else:
+            await asyncio.to_thread(operator_deletes, hall, tmp_path)
+        await create_room(carol, "hall", private=True)
+        assert (await carol.post("/api/v1/rooms/hall/invites", json={"user": "bob"})).is_success
+        async with api(hall, "bob") as bob:
+            assert (await bob.put("/api/v1/rooms/hall/members/bob")).status_code == 200
+        r = await carol.post("/api/v1/rooms/hall/messages", json={"text": SECRET})
+        assert r.status_code == 201, r.text
+        go.set()  # let go only now: it lands after all of that
+        answer = await acting
+        assert answer.status_code == 404, (act, answer.status_code, answer.text)
+
+        room = await store.get_room("hall")
+        assert room is not None and room.owner == "carol" and room.private, room
+        assert room.topic == "" and room.settings.join_key == "", room
+        assert await store.list_members("hall") == ["bob", "carol"]
+        assert await store.list_bans("hall") == [] and await store.invited_rooms("dave") == []
+        async with api(hall, "dave") as dave:
+            r = await dave.get("/api/v1/rooms/hall/messages")
+            assert r.status_code == 404 and SECRET not in r.text, r.text
+            assert (await dave.put("/api/v1/rooms/hall/members/dave")).status_code == 404
