@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.contract.conftest import STORE_BACKENDS
-from tests.contract.test_store import NOW, room, users
+from tests.contract.conftest import NOW, STORE_BACKENDS
+from tests.contract.test_store import room, users
 from torbit.core.models import Room, RoomSettings
 from torbit.core.ports import Store
 from torbit.errors import NotFound

@@ -10,7 +10,7 @@ kick and ban put dave out of it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from torbit.app import App
 from torbit.cli import app as cli_app
 
 SECRET = "carol's secret"
-Act = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+Act = Callable[[httpx.AsyncClient], Coroutine[Any, Any, httpx.Response]]
 
 ACTS: dict[str, tuple[str, str, Act]] = {  # store method held, who acts, the act
     "join": ("add_member", "dave", lambda c: c.put("/api/v1/rooms/hall/members/dave")),
