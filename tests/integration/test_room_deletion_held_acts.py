@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import CHEAP_ARGON2
-from tests.helpers.moderation import api, create_room, open_hall, services
+from tests.helpers.moderation import api, create_room, in_hall, open_hall, services
 from torbit.app import App
 from torbit.cli import app as cli_app
 
@@ -90,3 +90,23 @@ async def test_an_act_held_while_its_room_is_deleted_and_made_again_stays_out_of
             r = await dave.get("/api/v1/rooms/hall/messages")
             assert r.status_code == 404 and SECRET not in r.text, r.text
             assert (await dave.put("/api/v1/rooms/hall/members/dave")).status_code == 404
+
+
+async def test_once_torbit_room_del_answers_no_old_member_writes_into_the_room_made_again(
+    server: App, tmp_path: Path
+) -> None:
+    """bob stays in #hall on telnet; the operator deletes it, carol makes it again at once
+    and bob says a line. The CLI answered before the node had read its feed (polled twice
+    a second): the node still held bob for a member of #hall and stored his line, which
+    carol's new room showed (read after the node told bob of the deletion). It answers
+    once every node has applied the deletion now (core/feedmarks.py, as `user del`)."""
+    hall = await open_hall(server, "dave")
+    bob = await in_hall(hall, "bob")
+    await asyncio.to_thread(operator_deletes, hall, tmp_path)
+    async with api(hall, "carol") as carol:
+        await create_room(carol, "hall")
+        bob.send("leak from the old room")
+        await bob.expect(r"^\* #hall was deleted by the server's operator$")
+        r = await carol.get("/api/v1/rooms/hall/messages")
+        assert r.status_code == 200 and "leak" not in r.text, r.text
+    await bob.close()
