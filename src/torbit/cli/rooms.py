@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from torbit.cli.common import ConfigOption, fail, run_with_store, settings_of, with_log
+from torbit.cli.common import (
+    ConfigOption,
+    WaitOption,
+    answer_when_applied,
+    fail,
+    run_with_store,
+    settings_of,
+    with_log,
+)
+from torbit.core.feedmarks import WAIT_S, StoreFeed
 from torbit.core.format import counted
 from torbit.core.ports import MessageLog, Store
 
@@ -82,10 +91,12 @@ def room_del(
     name: str,
     config: ConfigOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    wait: WaitOption = WAIT_S,
 ) -> None:
     """Delete a room (a leading '#' is dropped) with its memberships, invitations, bans,
-    mutes, admins, read cursors and messages. Everyone in it on a running node leaves it
-    within a second, told that the server's operator deleted it. The default room stays."""
+    mutes, admins, read cursors and messages. Everyone in it on a running node leaves it,
+    told that the server's operator deleted it; answered once every running node has, or
+    naming those that had not within --wait seconds. The default room stays."""
     from datetime import UTC, datetime
 
     from torbit.core.roomdeletion import delete_by_operator
@@ -98,8 +109,10 @@ def room_del(
     async def work(store: Store) -> None:
         async def delete(log: MessageLog) -> None:
             now = lambda: datetime.now(UTC)  # noqa: E731
-            room = await delete_by_operator(store, log, room_name, settings.chat.default_room, now)
-            typer.echo(f"deleted room #{room.name}")
+            feed = StoreFeed(store, now)
+            default = settings.chat.default_room
+            room = await delete_by_operator(store, log, room_name, default, now, feed.tell)
+            await answer_when_applied(feed, wait, f"deleted room #{room.name}")
 
         await with_log(settings, store, delete)
 

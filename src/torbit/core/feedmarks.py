@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from torbit.core.events import Expelled, NodeEvent
+from torbit.core.events import Expelled, NodeEvent, RoomDeleted, RoomDeletedAt
 from torbit.core.models import Revocation
 from torbit.core.ports import Store
 from torbit.core.revocation import MARK_EVERY, feed_event
@@ -55,7 +55,8 @@ class StoreFeed:
         return self._wrote(await self._store.add_revocation(revocation, self._now()))
 
     async def tell(self, event: NodeEvent) -> int:
-        room = event.room if isinstance(event, Expelled) else ""  # the row's user column
+        # the row's user column: the room's key for an event about a room
+        room = event.room if isinstance(event, Expelled | RoomDeleted | RoomDeletedAt) else ""
         return self._wrote(await feed_event(self._store, event, self._now(), room))
 
     def _wrote(self, serial: int) -> int:

@@ -25,7 +25,7 @@ it appends the event to the store's revocation feed, which every node polls
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from torbit.core import policy
@@ -128,11 +128,13 @@ async def delete_room(
     actor: str,
     now: Callable[[], datetime],
     events: NodeEvents | None = None,
+    tell: Callable[[NodeEvent], Awaitable[int]] | None = None,
 ) -> None:
     """Delete `room` (checked by the caller), write the audit entry and the app log line, tell
-    every node (through `events` on a node, else through the store's feed) and delete the
-    room's messages; NotFound if another deletion came first (nothing more is done then):
-    the room `room` is, by its creation time, not one made again under the name since."""
+    every node (through `events` on a node, else through the store's feed: `tell`, which
+    then knows what to wait for, core/feedmarks.py) and delete the room's messages;
+    NotFound if another deletion came first (nothing more is done then): the room `room`
+    is, by its creation time, not one made again under the name since."""
     if not await store.delete_room(room.key, room.created_at):
         raise NotFound(f"no such room #{room.name} (it was deleted meanwhile)")
     at = now()
@@ -147,6 +149,8 @@ async def delete_room(
     for event in told:
         if events is not None:
             await events.publish(event, settled=True)
+        elif tell is not None:
+            await tell(event)
         else:
             await feed_event(store, event, now(), room.key)
     await drop_messages(store, message_log, room.key, at)
@@ -165,12 +169,16 @@ async def delete_by_operator(
     room_name: str,
     default_room: str,
     now: Callable[[], datetime],
+    tell: Callable[[NodeEvent], Awaitable[int]] | None = None,
 ) -> Room:
-    """`torbit room del`: the server's operator may delete any room but the default one."""
+    """`torbit room del`: the server's operator may delete any room but the default one;
+    the nodes are told through `tell` (a StoreFeed's, whose `confirmed` the CLI waits for:
+    answered before the nodes had read the feed, a member of the old room on a node still
+    wrote into a room made again under the name; roomdel56), else the store's feed."""
     room = await store.get_room(check_name(room_name, "room name"))
     if room is None:
         raise NotFound(f"no such room #{room_name}")
     if room.key == name_key(default_room):
         raise Forbidden(f"#{room.name} is the server's default room: it cannot be deleted")
-    await delete_room(store, message_log, room, "", now)
+    await delete_room(store, message_log, room, "", now, tell=tell)
     return room
