@@ -106,3 +106,16 @@ async def test_a_held_kick_or_ban_does_not_land_in_the_room_made_again(den: Node
     with pytest.raises(NotFound):
         await getattr(den.moderation, act)("alice", "den", "dave")
     await carols_room_is_hers(den, private=False, members=["carol", "dave"])
+
+
+@pytest.mark.parametrize("act", ["op", "voice"])
+async def test_a_held_op_or_voice_does_not_land_in_the_room_made_again(den: Node, act: str) -> None:
+    """On main dave, in both rooms, was made an admin of carol's room by alice (voiced)."""
+    await den.login("dave", "den")
+    method = "set_room_admin" if act == "op" else "set_voice"
+    hold(den, method, lambda: remade(den, private=False, joins="dave"))
+    with pytest.raises(NotFound):
+        await getattr(den.moderation, act)("alice", "den", "dave")
+    await carols_room_is_hers(den, private=False, members=["carol", "dave"])
+    assert await den.store.list_room_admins("den") == []
+    assert await den.store.list_voiced("den") == []
