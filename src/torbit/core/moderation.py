@@ -264,9 +264,12 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
             raise NotFound(f"{user.name} is not a member of #{room.name}")
         if not await self._store.set_room_admin(room.key, user.key, True):
             raise Conflict(f"{user.name} is already an admin of #{room.name}")
-        if not (await self._store.standing(room.key, user.key)).member:  # kicked meanwhile
+        there, now = await self._store.room_and_standing(room.key, user.key)
+        if not now.member or not same_room(there, room):  # kicked, or the room made again
             await self._store.set_room_admin(room.key, user.key, False)
             await self._membership.room_roles.changed(room.key)  # a copy read meanwhile
+            if not same_room(there, room):
+                raise NotFound(f"no such room #{room_name} (it was deleted meanwhile)")
             raise NotFound(f"{user.name} is not a member of #{room.name}")
         await self._audit(actor, "op", room, user.key)
         text = f"{actor} made {user.name} an admin of #{room.name}"
@@ -322,6 +325,9 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
             if (await self._store.standing(room.key, user.key)).voiced:
                 raise Conflict(f"{user.name} already has a voice in #{room.name}")
             raise NotFound(f"{user.name} is not a member of #{room.name}")
+        if not same_room((await self._store.room_and_standing(room.key, user.key))[0], room):
+            await self._store.set_voice(room.key, user.key, False)  # given in a room made again
+            raise NotFound(f"no such room #{room_name} (it was deleted meanwhile)")
         await self._audit(actor, "voice", room, user.key)
         text = f"{actor} gave {user.name} a voice in #{room.name}"
         await self._notice(room, text, NoticeKind.VOICE, user.name, actor)
@@ -452,3 +458,10 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
             entries = await self._store.list_audit(room.key, limit)
             paid.names = len(entries)
         return [e for e in entries if e.at >= room.created_at]
+
+
+def same_room(there: Room | None, room: Room) -> bool:
+    """Whether `there`, the room now under `room`'s key, is `room`, by its creation: an act
+    checked against a room deleted and made again since gave a right in the new one
+    (roomdel56: an op or voice held at its write), taken back then."""
+    return there is not None and there.created_at == room.created_at
