@@ -5,7 +5,7 @@ carol makes a private #hall and says a secret there; then the act is let go. It 
 land in carol's room. On main every one did, by the room's name: dave's held join made him
 a member of carol's private room (200) and let him read her secret, alice's invitation let
 dave in, her topic and key became carol's room's, her privacy change made it public, her
-kick and ban put dave out of it."""
+kick and ban put bob out of it, her op and voice were bob's there."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ ACTS: dict[str, tuple[str, str, Act]] = {  # store method held, who acts, the ac
     "key": ("update_room", "alice", lambda c: c.patch("/api/v1/rooms/hall/settings", json={"join_key": "alices"})),
     "kick": ("expel", "alice", lambda c: c.delete("/api/v1/rooms/hall/members/bob")),
     "ban": ("expel", "alice", lambda c: c.put("/api/v1/rooms/hall/bans/bob")),
+    "op": ("set_room_admin", "alice", lambda c: c.put("/api/v1/rooms/hall/admins/bob")),
+    "voice": ("set_voice", "alice", lambda c: c.put("/api/v1/rooms/hall/voices/bob")),
 }  # fmt: skip
 
 
@@ -86,6 +88,7 @@ async def test_an_act_held_while_its_room_is_deleted_and_made_again_stays_out_of
         assert room.topic == "" and room.settings.join_key == "", room
         assert await store.list_members("hall") == ["bob", "carol"]
         assert await store.list_bans("hall") == [] and await store.invited_rooms("dave") == []
+        assert await store.list_room_admins("hall") == [] and await store.list_voiced("hall") == []
         async with api(hall, "dave") as dave:
             r = await dave.get("/api/v1/rooms/hall/messages")
             assert r.status_code == 404 and SECRET not in r.text, r.text
