@@ -232,8 +232,11 @@ class HandshakeGate(asyncio.Protocol):
     def _ended(self, handshake: asyncio.Future[None]) -> None:
         """The handshake is over, done or failed (timed out, refused, reset; the TLS layer
         closed the connection then): the count is returned, if the session has not taken it."""
-        if not handshake.cancelled():
-            handshake.exception()  # retrieved: a failed handshake has nobody to tell
+        if not handshake.cancelled() and (exc := handshake.exception()) is not None:
+            # nobody to tell; and its traceback let go: asyncio's TLS layer raises the error
+            # in a frame holding it, a cycle that kept the layer (its 256 KiB buffer, the
+            # OpenSSL connection) until a collection (`_TLSLayer`)
+            exc.__traceback__ = None
         self._release()
         if self._pending is not None:
             self._pending.discard(self)
