@@ -17,8 +17,9 @@ client pointed at the TLS port) met silence, then a close: "empty reply", "conne
 reset". A gate given its door's `PlainAnswer` waits for the client's first bytes (a TLS
 client's hello comes at once; a plain one's words too, or after a line typed): a first
 byte that is plain text (`plain_text`) gets the door's answer once the client's first words
-are in (or the handshake's time is up), then the close; anything else goes to the TLS layer
-with the bytes read, within what is left of the handshake's time.
+are in (or the handshake's time is up), then the close (a lingering one: `_answer`);
+anything else goes to the TLS layer with the bytes read, within what is left of the
+handshake's time.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from typing import Any, Protocol, cast
 from torbit.core.limits import ConnectionLimiter
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds for a TLS handshake, else the connection is closed
+# a plain client answered: what it still sends is dropped at least this long (`_answer`)
+LINGER_MIN = 1.0
 TCP_TRANSPORT = "torbit_tcp_transport"  # `get_extra_info` key: the TCP transport under it
 
 
@@ -122,6 +125,7 @@ class HandshakeGate(asyncio.Protocol):
         self._words = False  # plain text came: its first words are being read
         self._read = 0  # bytes of them read
         self._tail = b""  # their last bytes: an end may be split across reads
+        self._answered = False  # our answer sent: the rest is dropped until the client ends
 
     def connection_made(self, base: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, base)  # uvloop's is not asyncio's class
@@ -170,8 +174,8 @@ class HandshakeGate(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         transport = self._transport
-        if transport is None or transport.is_closing():
-            return
+        if transport is None or transport.is_closing() or self._answered:
+            return  # answered: what the client still sends is dropped (`_answer`)
         if not self._words and not plain_text(data[0]):  # a TLS client: its hello, so far
             self._stop_timer()
             left = self._deadline - asyncio.get_running_loop().time()
@@ -194,9 +198,9 @@ class HandshakeGate(asyncio.Protocol):
             self._tail = seen[-max(len(end) for end in plain.ends) :]
 
     def eof_received(self) -> bool | None:
-        if self._words:
-            self._answer()  # the client said all it will
-        return None
+        if self._words and not self._answered:
+            self._answer(linger=False)  # the client said all it will
+        return None  # closed (after the answer, if any)
 
     def _late(self) -> None:
         """The handshake's time is up before a TLS client's hello came: plain words are
@@ -207,14 +211,26 @@ class HandshakeGate(asyncio.Protocol):
         else:
             self.abort()
 
-    def _answer(self) -> None:
+    def _answer(self, linger: bool = True) -> None:
+        """The door's answer, then our end. Closed with the client's input unread (a
+        request's body, lines pasted after the first), the kernel resets the connection
+        and the client loses the answer (attack56: 9 of 10 plain POSTs of 1 MB to the
+        HTTPS port): so, as nginx's lingering close, our side ends after the answer and what
+        the client still sends is read and dropped until its end, or the handshake's time
+        is up (at least LINGER_MIN s from now); the connection still counts meanwhile."""
         transport = self._transport
-        if transport is None or transport.is_closing():
+        if transport is None or transport.is_closing() or self._answered:
             return
         assert self._plain is not None
         self._stop_timer()
+        self._answered = True
         transport.write(self._plain.text)
-        transport.close()
+        if not linger or not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(max(self._deadline, loop.time() + LINGER_MIN), self.abort)
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
