@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import servers
 from http_reconnect_storm import storm
 from irc_preregistration import DEFAULTS_BACK, attack, cpu_seconds
-from servers import HOST, start_torbit
+from servers import HOST, add_src_option, start_torbit, torbit_from
 from users import IrcUser, TelnetUser, TorbitIrcUser, User, login
 
 PERIOD = 0.2  # seconds between the probe's messages
@@ -172,7 +171,7 @@ async def sitting(ports: dict[str, int], pid: int, kind: str, before: float, sec
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--src", default="", help="run torbit from this src directory")
+    add_src_option(ap)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--before", type=float, default=5.0)
     ap.add_argument("--repeat", type=int, default=1)
@@ -184,10 +183,7 @@ def main() -> None:
         key: v for key, v in full(*a, **k).items() if key not in lifted
     }
     env: dict[str, str] = {}
-    command = None
-    if args.src:
-        env["PYTHONPATH"] = args.src
-        command = [sys.executable, "-m", "torbit", "serve"]
+    command = torbit_from(args.src, env)
     for i in range(args.repeat):
         for kind in args.attacks:
             load = os.getloadavg()[0]

@@ -16,14 +16,13 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import sys
 import time
 from collections import Counter
 from typing import Any
 
 import servers
 from irc_preregistration import ATTACKER, cpu_seconds
-from servers import HOST, start_torbit
+from servers import HOST, add_src_option, start_torbit, torbit_from
 
 LIFTED = {"TORBIT_LIMITS__CONNECTIONS_PER_IP", "TORBIT_LIMITS__CONNECTION_RATE"}
 
@@ -55,7 +54,7 @@ def attacker(port: int, path: str, seconds: float, connections: int, out: Any) -
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--src", default="", help="run torbit from this src directory")
+    add_src_option(ap)
     ap.add_argument("--rate", default="", help="limits.connection_rate (default: torbit's)")
     ap.add_argument("--path", default="/readyz")
     ap.add_argument("--seconds", type=float, default=10.0)
@@ -67,10 +66,7 @@ def main() -> None:
         key: v for key, v in full(*a, **k).items() if key not in LIFTED
     }
     env = {"TORBIT_LIMITS__CONNECTION_RATE": args.rate} if args.rate else {}
-    command = None
-    if args.src:
-        env["PYTHONPATH"] = args.src
-        command = [sys.executable, "-m", "torbit", "serve"]
+    command = torbit_from(args.src, env)
     for i in range(args.repeat):
         load = os.getloadavg()[0]
         server = start_torbit(command, env=env, doors={"http": "HTTP"})

@@ -26,7 +26,6 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 
 import servers
 from procstat import free_port
-from servers import HOST, start_torbit
+from servers import HOST, add_src_option, start_torbit, torbit_from
 
 ATTACKER = "127.0.0.2"
 GUESS = base64.b64encode(b"\0victim\0wrong-guess").decode()
@@ -215,7 +214,7 @@ def summary(kind: str, out: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--src", default="", help="run torbit from this src directory")
+    add_src_option(ap)
     ap.add_argument("--inspircd", action="store_true")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--connections", type=int, default=20)
@@ -234,10 +233,7 @@ def main() -> None:
         key: v for key, v in full(*a, **k).items() if key not in DEFAULTS_BACK
     }
     env = {"TORBIT_IRC__REGISTRATION_TIMEOUT": str(args.timeout)}
-    command = None
-    if args.src:
-        env["PYTHONPATH"] = args.src
-        command = [sys.executable, "-m", "torbit", "serve"]
+    command = torbit_from(args.src, env)
     for i in range(args.repeat):
         for kind in args.attacks:
             load = os.getloadavg()[0]

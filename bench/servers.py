@@ -5,6 +5,7 @@ configured by peers/inspircd.conf)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import shutil
@@ -89,6 +90,20 @@ def torbit_command() -> list[str]:
     exe = Path(sys.executable).parent / "torbit"
     if exe.exists():
         return [str(exe), "serve"]
+    return [sys.executable, "-m", "torbit", "serve"]
+
+
+def add_src_option(ap: argparse.ArgumentParser) -> None:
+    """`--src DIR`: run another tree's torbit, for before and after (see `torbit_from`)."""
+    ap.add_argument("--src", default="", help="run torbit from this src directory")
+
+
+def torbit_from(src: str, env: dict[str, str]) -> list[str] | None:
+    """The command running torbit from the tree at `src` (its PYTHONPATH put in `env`), or
+    None, for start_torbit's default (this venv's) when `src` is empty."""
+    if not src:
+        return None
+    env["PYTHONPATH"] = src
     return [sys.executable, "-m", "torbit", "serve"]
 
 

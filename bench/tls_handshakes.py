@@ -17,7 +17,6 @@ import contextlib
 import os
 import ssl
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import trustme
 
 from procstat import cpu_seconds, free_port
-from servers import HOST, start_torbit
+from servers import HOST, add_src_option, start_torbit, torbit_from
 
 
 def certificates(where: Path) -> tuple[ssl.SSLContext, dict[str, str]]:
@@ -62,16 +61,13 @@ async def handshakes(port: int, ctx: ssl.SSLContext, count: int, http: bool) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--src", default="", help="run torbit from this src directory")
+    add_src_option(ap)
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
     where = Path(tempfile.mkdtemp(prefix="torbit-tls-"))
     ctx, env = certificates(where)
-    command = None
-    if args.src:
-        env["PYTHONPATH"] = args.src
-        command = [sys.executable, "-m", "torbit", "serve"]
+    command = torbit_from(args.src, env)
     for i in range(args.repeat):
         load = os.getloadavg()[0]
         ports = {"telnet-tls": free_port(), "irc-tls": free_port()}

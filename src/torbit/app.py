@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("torbit")
 
 SHUTDOWN_GRACE = 3.0
+GOODBYE_S = 2.0  # at most, for the store to take this node's goodbye to its feed
 
 # How often the store and the message log are pinged for torbit_backend_up: a failed
 # operation sets it to 0 at once, a successful probe back to 1.
@@ -123,7 +124,12 @@ class App:
         http_tls = s.http.enabled and bool(s.http.tls_cert and s.http.tls_key)
         if http_tls:
             tls_context(s.http.tls_cert, s.http.tls_key, "http")  # fail early and clearly
-        store = open_store(s.storage.url, s.storage.synchronous, consistency=s.storage.consistency)
+        store = open_store(
+            s.storage.url,
+            s.storage.synchronous,
+            consistency=s.storage.consistency,
+            command_timeout=s.storage.command_timeout,
+        )
         # One node per database with the local message log: claimed first, so a second node
         # started with the first one's config hears about the database, not a busy port.
         claim = self._claim = await claim_database(store, s.message_log.url)
@@ -358,6 +364,15 @@ class App:
         )
         return left
 
+    @staticmethod
+    async def _goodbye(core: Core) -> None:
+        """No longer applying the store's feed: the CLI stops waiting for this node."""
+        try:
+            async with asyncio.timeout(GOODBYE_S):
+                await core.revocations.goodbye()
+        except Exception as e:  # the stop goes on whatever the store does (a CLI waits)
+            log.warning("could not tell the store this node stops applying its feed: %r", e)
+
     async def stop(self) -> None:
         """Stop accepting, tell everyone, let output drain, then close the engines in order.
         Every step runs even if an earlier one fails or times out."""
@@ -378,6 +393,7 @@ class App:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            await self._goodbye(core)
             if self.http is not None:
                 self.http.begin_shutdown()
             core.sessions.shutdown_notice("server is shutting down, bye")

@@ -7,7 +7,6 @@ import difflib
 import ipaddress
 import json
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, cast, get_origin
@@ -20,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from torbit.config_file import RENAMED_SECTIONS, check_file
 from torbit.core.identity import DEFAULT_RESERVED_NAMES
 from torbit.errors import ConfigError
 
@@ -161,6 +161,9 @@ class StorageConfig(Section):
     # survives power loss, at one fsync per group commit (measured ~4 ms p50 here, which
     # shows directly in delivery latency, as nothing is shown before it is committed).
     synchronous: Literal["full", "normal"] = "normal"
+    # PostgreSQL: a statement unanswered this long (a frozen or cut-off server, a lock held
+    # elsewhere) fails the request "storage unavailable" instead of hanging it
+    command_timeout: float = Field(5.0, gt=0, le=86400, description="seconds")
     # Cassandra's consistency level for every read and write (lightweight transactions use
     # LOCAL_SERIAL, or SERIAL when this is not a LOCAL_ level). LOCAL_QUORUM: with 3 replicas,
     # reads see every acknowledged write and one node may be down; on a single node it is
@@ -369,9 +372,6 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
-RENAMED_SECTIONS = {"bus": "message_log"}
-
-
 def _section(name: str) -> type[Section] | None:
     field = Settings.model_fields.get(name)
     model = field.annotation if field is not None else None
@@ -449,39 +449,6 @@ def _check_list(name: str, key: str, value: str) -> None:
     )
 
 
-def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found")
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config file {path}: {e}") from None
-    for old, new in RENAMED_SECTIONS.items():
-        if old in data:
-            raise ConfigError(f"config file {path}: section [{old}] is now [{new}]: rename it")
-
-
-CONFIG_FILE = "torbit.toml"
-
-
-def find_config(
-    explicit: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-) -> Path | None:
-    """The one config file serve and every CLI command read, so that they use the same data:
-    `--config`, else `TORBIT_CONFIG`, else `./torbit.toml` when present, else none (the
-    built-in defaults)."""
-    if explicit is not None:
-        return explicit
-    env = os.environ if environ is None else environ
-    if env.get("TORBIT_CONFIG"):
-        return Path(env["TORBIT_CONFIG"])
-    here = Path(CONFIG_FILE) if cwd is None else cwd / CONFIG_FILE
-    return here if here.is_file() else None
-
-
 def load_settings(
     path: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
 ) -> Settings:
@@ -491,7 +458,7 @@ def load_settings(
     _check_environment(environ)
     cls: type[Settings] = Settings
     if path is not None:
-        _check_file(path)
+        check_file(path)
         config = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
         cls = cast(type[Settings], type("FileSettings", (Settings,), {"model_config": config}))
     try:

@@ -317,7 +317,9 @@ async def start_core(
     await moderation.start()
     comeback = Comeback(store, membership, messaging, subscriptions.newest)
     room_deletion = RoomDeletion(store, message_log, membership, subscriptions, events, mutes)
-    operators = Operators(store, accounts, events, rights=membership.rights)
+    operators = Operators(
+        store, accounts, events, rights=membership.rights, acts=membership.role_turns
+    )
     guests = Guests(
         store,
         subscriptions,

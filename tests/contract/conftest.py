@@ -306,10 +306,10 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @asynccontextmanager
 async def running(
-    url: str, listener: MessageListener = lambda m: None
+    url: str, listener: MessageListener = lambda m: None, *, command_timeout: float = 5.0
 ) -> AsyncIterator[tuple[SqlStore, SqlLog]]:
     """An open store with a started SqlLog on it, closed at the end."""
-    s = SqlStore(url)
+    s = SqlStore(url, command_timeout=command_timeout)
     await s.open()
     message_log = SqlLog(s)
     try:

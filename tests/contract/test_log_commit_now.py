@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import text
 
 from tests.contract.conftest import draft, running
-from torbit.backends.store import sqlite_dialect
 from torbit.backends.store.dialects import is_unavailable
 from torbit.backends.store.sql import SqlStore
 from torbit.core.models import Message
@@ -95,15 +94,14 @@ async def test_a_message_waits_for_another_writers_lock_and_is_acked_after_its_c
 
 
 async def test_an_insert_held_past_the_busy_timeout_is_the_store_unavailable(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_url: str,
 ) -> None:
     """A room's first batch (its next id read in the same transaction) was inserted through
     the driver, whose "database is locked" was not taken for the store being busy: the
     sender got 503 all the same, but every such batch logged an ERROR with its traceback
     (stop 47's probe, the admin CLI holding the file). It is SQLAlchemy's error now, as the
     other paths raise, which callers know for unavailable."""
-    monkeypatch.setattr(sqlite_dialect, "BUSY_TIMEOUT_MS", 200)
-    async with running(sqlite_url) as (store, _):
+    async with running(sqlite_url, command_timeout=0.2) as (store, _):
         assert store.dialect.url.database is not None
         holder = sqlite3.connect(store.dialect.url.database, isolation_level=None)
         try:

@@ -328,3 +328,32 @@ async def test_0014_takes_older_memberships_as_not_joined_by_right(
         assert await store.rooms_joined_by_right("bob") == []
         assert await store.add_member("attic", "bob", by_right=True)
         assert await store.rooms_joined_by_right("bob") == ["attic"]
+
+
+@by_backend
+async def test_0015_adds_the_feed_marks_and_keeps_the_leases(
+    backend: str, fresh_database: Callable[[str], str]
+) -> None:
+    """0015 adds the nodes' marks of the feed as a table of their own: a lease written
+    before it (a node sharing a message log, of the version before) stays a lease, and
+    reads as a node that never says how far it applied the feed, and the revocations stay."""
+    url = fresh_database(backend)
+    at = NOW if backend == "postgresql" else NOW.strftime("%Y-%m-%d %H:%M:%S.%f")
+    await at_revision(
+        url,
+        "0014",
+        ("INSERT INTO nodes (node, seen_at) VALUES ('old-node', :at)", {"at": at}),
+        (
+            "INSERT INTO revocations (at, user_key, reason, credential, token, deleted) "
+            "VALUES (:at, 'carol', 'you are no longer a server admin', 'c', '', false)",
+            {"at": at},
+        ),
+    )
+    async with upgraded(url) as store:
+        assert await store.nodes_seen_since(NOW) == ["old-node"]
+        assert await store.nodes_applied(NOW) == {"old-node": None}
+        serial = await store.last_revocation()
+        assert serial == 1
+        await store.mark_applied("new-node", serial, NOW)
+        assert await store.nodes_applied(NOW) == {"old-node": None, "new-node": 1}
+        assert await store.nodes_seen_since(NOW) == ["old-node"]

@@ -169,6 +169,12 @@ async def test_revocations_come_in_serial_order_and_are_purged_by_age(store: Sto
     assert await store.purge_revocations(NOW - timedelta(days=1)) == 1
     assert await store.revocations_after(0) == [(s2, out), (s3, gone)]
     assert await store.last_revocation() == s3
+    # all of them old: the newest stays, where a starting node begins (not 0 with the
+    # serials going on past it: the next one would look like one past a gap)
+    assert await store.purge_revocations(NOW + timedelta(days=1)) == 1
+    assert await store.revocations_after(0) == [(s3, gone)]
+    assert await store.last_revocation() == s3
+    assert await store.add_revocation(changed, NOW) == s3 + 1
 
 
 # rooms and memberships

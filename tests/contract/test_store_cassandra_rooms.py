@@ -229,3 +229,25 @@ async def test_upgrade_to_13_keeps_invitations_without_naming_an_inviter(
         ]
     finally:
         await store.close()
+
+
+async def test_upgrade_to_16_adds_the_feed_marks_beside_the_leases(
+    fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node's lease written at version 15 reads, once upgraded, as a node that never says
+    how far it applied the feed; a mark written after is read (SQL's 0015)."""
+    store = CassandraStore(fresh_database("cassandra"))
+    with monkeypatch.context() as m:
+        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:15])
+        m.setattr(cassandra_schema, "HEAD", 15)
+        await store.open()
+    try:
+        await store.touch_node("old-node", NOW)
+        await store.close()
+        await store.open()  # to HEAD
+        assert await store.nodes_applied(NOW) == {"old-node": None}
+        await store.mark_applied("new-node", 4, NOW)
+        assert await store.nodes_applied(NOW) == {"old-node": None, "new-node": 4}
+        assert await store.nodes_seen_since(NOW) == ["old-node"]
+    finally:
+        await store.close()

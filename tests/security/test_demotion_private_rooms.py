@@ -14,17 +14,22 @@ the store's write or sent at the same instant, never leaves her in."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ServerFactory
+from tests.conftest import CHEAP_ARGON2, ServerFactory
+from tests.helpers.cli import cli
 from tests.helpers.http import PASSWORD, register
 from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import Ws, api, audit, create_room, services
 from tests.security.conftest import telnet_login
 from tests.security.test_mask_deop import cli_accounts
 from torbit.app import App
+from torbit.core.feedmarks import ALIVE_S
+from torbit.core.revocation import FEED_EVENT, Revocations
 
 DEMOTED = "no longer a server admin"  # the kick's reason (core/demotion.py)
 KICKED = ("the server's operator", "carol", DEMOTED)
@@ -193,16 +198,42 @@ async def test_joins_sent_with_the_demotion_never_leave_her_in(rooms: App) -> No
     print("joins sent with the demotion:", answers)
 
 
-@pytest.mark.xfail(reason="left (docs/security.md): the CLI's demotion does not wait", strict=True)
+async def cli_demotion(app: App, tmp_path: Path, name: str, *more: str) -> tuple[int, str]:
+    """`torbit user set-admin NAME --revoke` itself (typer's runner, in a thread: it runs
+    its own event loop), over the node's store; its exit code and output."""
+    config = tmp_path / "cli.toml"
+    config.touch()
+    env = {"TORBIT_CONFIG": str(config), "TORBIT_STORAGE__URL": app.settings.storage.url}
+    env.update({f"TORBIT_ACCOUNTS__{k.upper()}": str(v) for k, v in CHEAP_ARGON2.items()})
+    args = ["user", "set-admin", name, "--revoke", *more]
+    done = await asyncio.to_thread(cli, env, *args)
+    return done.returncode, done.stdout + done.stderr
+
+
+async def waits_for_acts(app: App, after: int, seen: asyncio.Event) -> bool:
+    """The node has applied carol's revocation (`seen`), found past serial `after` in the
+    store's feed, but not ended its work: it waits for her acts under way."""
+    if not seen.is_set():
+        return False
+    rows = await services(app).store.revocations_after(after)
+    serial: int = max(n for n, r in rows if r.user == "carol" and r.credential != FEED_EVENT)
+    revocations: Revocations = services(app).revocations
+    return revocations.applied() < serial
+
+
+@pytest.mark.parametrize("room", ["den", "hall"])
 async def test_a_kick_under_way_when_the_demotion_is_answered_does_not_land_after_it(
-    rooms: App, monkeypatch: pytest.MonkeyPatch
+    rooms: App, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, room: str
 ) -> None:
-    """Left, as docs/security.md says: a server admin's act that read the right before the
-    CLI took it away and writes after the CLI answered lands all the same. Carol's kick of
-    bob from #den, held at its write while `set-admin --revoke` runs whole: the CLI says
-    "carol is no longer a server admin", then bob is kicked by her (204). The CLI is no
-    node: it learns nothing of the acts under way on the nodes (no answer through the
-    store's feed), so the wait a deop has on the nodes (`in_role`) cannot be its."""
+    """A server admin's act that read the right before the CLI took it away and writes
+    after landed after the CLI's answer (demote55, a strict xfail test): carol's kick of
+    bob from #den, held at its write while `set-admin --revoke` runs, let go once the right
+    is gone in the store and its revocation written: the CLI said "carol is no longer a
+    server admin", then bob was kicked by her (204). Now the node applying the revocation
+    waits for her acts under way there (her account's turn), and the CLI answers once every
+    node says it applied it: after the kick, which it could not overtake. In #den, which the
+    demotion puts her out of (its kick waits for her acts there, as a deop's), and in the
+    public #hall, which she stays in: there only her account's turn holds it."""
     store = services(rooms).store
     expel = store.expel
     order: list[str] = []
@@ -215,13 +246,105 @@ async def test_a_kick_under_way_when_the_demotion_is_answered_does_not_land_afte
         order.append("kick")
         return done
 
+    async def demoted() -> tuple[int, str]:
+        answer = await cli_demotion(rooms, tmp_path, "carol")
+        order.append("demoted")
+        return answer
+
     monkeypatch.setattr(store, "expel", held)
+    before = await store.last_revocation()
+    seen = asyncio.Event()
+    services(rooms).revocations.on_revoked(lambda e: seen.set() if e.user == "carol" else None)
     async with api(rooms, "carol") as c:
-        kicking = asyncio.create_task(c.delete("/api/v1/rooms/den/members/bob"))
+        if room == "hall":
+            assert await join(rooms, "bob", "hall") == 200
+        kicking = asyncio.create_task(c.delete(f"/api/v1/rooms/{room}/members/bob"))
         async with asyncio.timeout(30):
             await reached.wait()
-        await demote(rooms, "carol")
-        order.append("demoted")
+        demoting = asyncio.create_task(demoted())
+        async with asyncio.timeout(30):  # the node has read it: then the CLI answered,
+            while not demoting.done() and not await waits_for_acts(rooms, before, seen):
+                await asyncio.sleep(0.01)  # or the node is waiting for her kick, held
         go.set()
         answer = await kicking
+        code, said = await demoting
+    assert code == 0 and "carol is no longer a server admin" in said, said
     assert answer.status_code != 204 or order == ["kick", "demoted"], (answer.status_code, order)
+
+
+async def test_a_node_silent_does_not_hold_the_cli_past_its_bound(
+    rooms: App, tmp_path: Path
+) -> None:
+    """A node killed a moment ago (its mark fresh, never to move again) is waited for at
+    most --wait seconds; then the CLI says which node had not confirmed, exit 2 (cannot
+    tell), the right gone all the same. A node gone longer (its mark older than ALIVE_S)
+    is not waited for."""
+    store = services(rooms).store
+    now = datetime.now(UTC)
+    await store.mark_applied("gone-long-ago", 0, now - timedelta(seconds=ALIVE_S + 60))
+    await store.mark_applied("killed-just-now", await store.last_revocation(), now)
+    async with asyncio.timeout(30):
+        code, said = await cli_demotion(rooms, tmp_path, "carol", "--wait", "0.5")
+    assert code == 2, said
+    assert "carol is no longer a server admin" in said, said
+    # (the running node may be named too, had it not polled within the 0.5 s)
+    assert "not confirmed within 0.5 s by" in said and "killed-just-now (behind)" in said, said
+    assert "gone-long-ago" not in said, said
+    assert not (await store.get_user("carol")).is_admin
+
+
+async def test_an_operators_kill_under_way_is_not_overtaken_by_the_clis_answer(
+    rooms: App, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Carol, an IRC operator by her server-admin account (OPER), KILLs bob; the KILL read
+    her account (`Operators.authorize`), then is held at its audit write while the CLI
+    demotes her, let go once the node applied the demotion (or the CLI answered): before,
+    the CLI answered, then bob was killed by her (`['demoted', 'kill']`): the KILL took no
+    turn of her account. Now it does (`Operators._acting`), and is written before the
+    CLI's answer."""
+    store = services(rooms).store
+    add_audit = store.add_audit
+    order: list[str] = []
+    reached, go = asyncio.Event(), asyncio.Event()
+
+    async def held(entry: Any) -> Any:
+        if entry.action == "kill":
+            reached.set()
+            await go.wait()
+        done = await add_audit(entry)
+        if entry.action == "kill":
+            order.append("kill")
+        return done
+
+    async def demoted() -> tuple[int, str]:
+        answer = await cli_demotion(rooms, tmp_path, "carol")
+        order.append("demoted")
+        return answer
+
+    monkeypatch.setattr(store, "add_audit", held)
+    bob = await irc_in(rooms, "bob", "den")
+    carol = await RawIrc.connect(rooms)
+    carol.send(f"PASS carol:{PASSWORD}")
+    await carol.register("carol")
+    carol.send(f"OPER carol {PASSWORD}")
+    await carol.expect(" 381 carol ")
+    before = await store.last_revocation()
+    seen = asyncio.Event()
+    services(rooms).revocations.on_revoked(lambda e: seen.set() if e.user == "carol" else None)
+    carol.send("KILL bob :begone")
+    async with asyncio.timeout(30):
+        await reached.wait()
+    demoting = asyncio.create_task(demoted())
+    async with asyncio.timeout(30):
+        while not demoting.done() and not await waits_for_acts(rooms, before, seen):
+            await asyncio.sleep(0.01)
+    go.set()
+    code, said = await demoting
+    async with asyncio.timeout(30):  # not cancelled with her session: it goes on
+        while "kill" not in order:
+            await asyncio.sleep(0.01)
+    assert code == 0 and "carol is no longer a server admin" in said, said
+    assert order == ["kill", "demoted"], order
+    await bob.expect("begone")
+    await carol.close()
+    await bob.close()

@@ -51,16 +51,24 @@ def _unknown(what: str, url: str, table: dict[str, str]) -> ConfigError:
 
 
 def open_store(
-    url: str, synchronous: str | None = None, *, consistency: str | None = None
+    url: str,
+    synchronous: str | None = None,
+    *,
+    consistency: str | None = None,
+    command_timeout: float | None = None,
 ) -> Store:
     """The store for `storage.url`, not yet opened (call `await store.open()`).
-    `synchronous` is SQLite's setting, `consistency` Cassandra's; each store takes its own."""
+    `synchronous` is SQLite's setting, `consistency` Cassandra's; each store takes its own.
+    `command_timeout` bounds a statement on every engine."""
     kind = scheme(url)
     path = STORES.get(kind)
     if path is None:
         raise _unknown("storage url", url, STORES)
     cls = _load(path, "storage url", url)
-    option = {"consistency": consistency} if kind == "cassandra" else {"synchronous": synchronous}
+    option: dict[str, object] = {"command_timeout": command_timeout}
+    option.update(
+        {"consistency": consistency} if kind == "cassandra" else {"synchronous": synchronous}
+    )
     store: Store = cls(url, **{k: v for k, v in option.items() if v is not None})
     return store
 

@@ -23,7 +23,7 @@ from torbit.cli.database import db_app
 from torbit.cli.node import node_app
 from torbit.cli.rooms import room_app
 from torbit.cli.users import user_app
-from torbit.config import find_config
+from torbit.config_file import find_config
 from torbit.errors import ConfigError, NodeStopped
 
 app = typer.Typer(

@@ -11,8 +11,10 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
-from torbit.config import Settings, find_config, load_settings
+from torbit.config import Settings, load_settings
+from torbit.config_file import find_config
 from torbit.core.accounts import Accounts
+from torbit.core.feedmarks import StoreFeed, describe
 from torbit.core.ports import MessageLog, Store
 from torbit.errors import ConfigError, ServiceUnavailable, TorbitError
 
@@ -35,7 +37,7 @@ config_source = ["built-in defaults"]  # which config this command read, for run
 
 
 def settings_of(config: Path | None) -> Settings:
-    """The settings serve and every command share (config.find_config). Commands say on
+    """The settings serve and every command share (config_file.find_config). Commands say on
     stderr which config and database they use (see run_with_store), so that a command run
     elsewhere cannot silently use another database than the server's."""
     path = find_config(config)
@@ -90,6 +92,7 @@ def run_with_store(
             settings.storage.url,
             settings.storage.synchronous,
             consistency=settings.storage.consistency,
+            command_timeout=settings.storage.command_timeout,
         )
         await store.open()
         try:
@@ -105,9 +108,12 @@ def run_with_store(
         fail(e.message, REFUSED)
 
 
-def accounts_for(settings: Settings, store: Store, log: MessageLog | None = None) -> Accounts:
+def accounts_for(
+    settings: Settings, store: Store, log: MessageLog | None = None, feed: StoreFeed | None = None
+) -> Accounts:
     """The accounts service as the CLI uses it: revocations go to the store, where every
-    running node finds them within a second (core/revocation.py)."""
+    running node finds them within a second (core/revocation.py); through `feed`, which then
+    knows what to wait for (`confirmed`)."""
     from torbit.services import account_names, password_hashing
 
     a = settings.accounts
@@ -118,7 +124,33 @@ def accounts_for(settings: Settings, store: Store, log: MessageLog | None = None
         hashing=password_hashing(settings, workers=1, queue=1),
         names=account_names(settings),
         log=log,
+        revoke=feed.revoke if feed is not None else None,
+        tell=feed.tell if feed is not None else None,
     )
+
+
+async def answer_when_applied(feed: StoreFeed, bound: float, *done: str) -> None:
+    """Say `done` (its lines) once every running node has applied what `feed` wrote, the
+    user's acts under way there ended first (core/feedmarks.py), waiting at most `bound`
+    seconds. Past it, the change stands in the store but whether those nodes apply it yet
+    cannot be told: `done` is said, then the nodes that had not, on stderr, and the exit
+    is CANNOT_TELL, as for a node unreachable."""
+    late = await feed.confirmed(bound)
+    for line in done:
+        typer.echo(line)
+    if late:
+        fail(describe(late, bound), CANNOT_TELL)
+
+
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0,
+        help="seconds to wait at most for every running node to apply it (their user's acts "
+        "under way there ended first); past it, the nodes that had not are named (exit 2)",
+    ),
+]
 
 
 async def with_log(

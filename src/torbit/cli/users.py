@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -12,16 +13,23 @@ import typer
 from torbit.cli.common import (
     CANNOT_TELL,
     ConfigOption,
+    WaitOption,
     accounts_for,
+    answer_when_applied,
     fail,
     run_with_store,
     settings_of,
     with_log,
 )
+from torbit.core.feedmarks import WAIT_S, StoreFeed
 from torbit.core.names import is_valid_name, name_key
 from torbit.core.ports import MessageLog, Store
 
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 PasswordStdin = Annotated[
@@ -92,16 +100,21 @@ def user_list(config: ConfigOption = None) -> None:
 
 @user_app.command("passwd", short_help="Change a user's password.")
 def user_passwd(
-    name: str, config: ConfigOption = None, password_stdin: PasswordStdin = False
+    name: str,
+    config: ConfigOption = None,
+    password_stdin: PasswordStdin = False,
+    wait: WaitOption = WAIT_S,
 ) -> None:
     """Change a user's password: their tokens are revoked and their open sessions closed on
-    every running node within a second."""
+    every running node; answered once every node has (their acts under way ended first),
+    or naming those that had not within --wait seconds."""
     settings = settings_of(config)
     pw = _password("New password", password_stdin)
 
     async def work(store: Store) -> None:
-        await accounts_for(settings, store).set_password(name, pw)
-        typer.echo(f"password of {name} changed")
+        feed = StoreFeed(store, _now)
+        await accounts_for(settings, store, feed=feed).set_password(name, pw)
+        await answer_when_applied(feed, wait, f"password of {name} changed")
 
     run_with_store(settings, work)
 
@@ -111,10 +124,13 @@ def user_del(
     name: str,
     config: ConfigOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    wait: WaitOption = WAIT_S,
 ) -> None:
     """Delete a user: their open sessions are closed, then the account goes with its
     memberships, ignore lists, cursors, tokens and private messages. Rooms they owned are
-    deleted if no one else is in them, else become server-owned."""
+    deleted if no one else is in them, else become server-owned. Answered once every
+    running node has closed the sessions (their acts under way ended first), or naming
+    those that had not within --wait seconds."""
     settings = settings_of(config)
     if not yes and not typer.confirm(
         f"Delete user {name}, their private messages and the rooms only they are in?"
@@ -129,12 +145,14 @@ def user_del(
             for key in await store.owned_rooms(name_key(name)) if is_valid_name(name) else ():
                 room = await store.get_room(key)
                 shown[key] = room.name if room else key
-            deletion = await accounts_for(settings, store, log).delete(name)
-            typer.echo(f"deleted user {name}")
+            feed = StoreFeed(store, _now)
+            deletion = await accounts_for(settings, store, log, feed).delete(name)
+            said = [f"deleted user {name}"]
             for key in deletion.rooms_deleted:
-                typer.echo(f"deleted room #{shown.get(key, key)} (no one else was in it)")
+                said.append(f"deleted room #{shown.get(key, key)} (no one else was in it)")
             for key in deletion.rooms_kept:
-                typer.echo(f"#{shown.get(key, key)} is now server-owned")
+                said.append(f"#{shown.get(key, key)} is now server-owned")
+            await answer_when_applied(feed, wait, *said)
 
         await with_log(settings, store, delete)
 
@@ -146,13 +164,18 @@ def user_set_admin(
     name: str,
     config: ConfigOption = None,
     revoke: Annotated[bool, typer.Option(help="take the admin right away")] = False,
+    wait: WaitOption = WAIT_S,
 ) -> None:
     """Make a user a global server admin; --revoke takes it away and closes their open
-    sessions on every running node within a second (they may log in again)."""
+    sessions on every running node (they may log in again), answered once every node has
+    applied it, their acts under way there (a kick read the right before) ended first, or
+    naming the nodes that had not within --wait seconds (exit 2)."""
     settings = settings_of(config)
 
     async def work(store: Store) -> None:
-        await accounts_for(settings, store).set_admin(name, not revoke)
-        typer.echo(f"{name} is {'no longer ' if revoke else ''}a server admin")
+        feed = StoreFeed(store, _now)
+        await accounts_for(settings, store, feed=feed).set_admin(name, not revoke)
+        done = f"{name} is {'no longer ' if revoke else ''}a server admin"
+        await answer_when_applied(feed, wait, done)
 
     run_with_store(settings, work)

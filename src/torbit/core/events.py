@@ -475,10 +475,10 @@ class NodeEvents:
         if not peers and not waited.done():
             waited.set_result(None)
 
-    def apply(self, event: NodeEvent) -> None:
+    def apply(self, event: NodeEvent) -> list[asyncio.Future[Any]]:
         """Apply here only: an event that reached this node another way (the store's
-        revocation feed, core/revocation.py)."""
-        self._apply(event)
+        revocation feed, core/revocation.py); the work its handlers deferred (`defer`)."""
+        return self._apply(event)
 
     def defer(self, work: asyncio.Future[Any]) -> None:
         """Called by a handler: the event is applied here once `work` ends too (a ban mask's

@@ -41,6 +41,7 @@ from torbit.core.events import (
     NodeEvents,
     RoomNotice,
     RoomSettingsChanged,
+    SessionsRevoked,
 )
 from torbit.core.invitations import Ignored, InvitationActions, no_ignores
 from torbit.core.keylocks import KeyLocks
@@ -51,7 +52,7 @@ from torbit.core.moderation_notices import ModerationNotices
 from torbit.core.mutes import Mutes
 from torbit.core.names import name_key
 from torbit.core.ports import Store
-from torbit.core.room_authority import by_the_actor, on_a_user, taking_rights
+from torbit.core.room_authority import account_turn, by_the_actor, on_a_user, taking_rights
 from torbit.core.roomsettings import SettingsChange, describe
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.tasks import cancel_and_wait
@@ -98,6 +99,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         events.on(MaskExemptionEnded, self._on_exemption_ended)
         events.on(Expelled, lambda e: self._rights_ended(e.room, e.user))
         events.on(MaskExemptionEnded, lambda e: self._rights_ended(e.room, e.user))
+        events.on(SessionsRevoked, self._on_revoked)
         self._tasks = set()
 
     def _rights_ended(self, room_key: str, user_key: str) -> None:
@@ -111,6 +113,14 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             self._events.defer(task)
+
+    def _on_revoked(self, event: SessionsRevoked) -> None:
+        """A revocation of the account (a demotion, a password changed, a deletion; not a
+        logout of one token): applied here once its acts in every room under way here are
+        written, so the CLI waiting for every node to apply it (core/feedmarks.py) answers
+        after them; acts begun later read the right gone."""
+        if not event.token:
+            self._rights_ended(*account_turn(event.user))
 
     async def _acts_ended(self, key: tuple[str, str]) -> None:
         async with self._membership.role_turns.alone(key):

@@ -19,8 +19,9 @@ Every operator action is written to the audit log under the admin account's name
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,6 +32,7 @@ from torbit.core.keylocks import SharedTurns
 from torbit.core.models import AuditEntry, User
 from torbit.core.names import check_name
 from torbit.core.ports import Store
+from torbit.core.room_authority import account_turn
 from torbit.core.text import clean_text
 from torbit.errors import Forbidden, NotFound, ServiceUnavailable
 
@@ -71,10 +73,16 @@ class Operators:
         recheck_interval: float = RECHECK_INTERVAL,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rights: SharedTurns | None = None,
+        acts: SharedTurns | None = None,
     ) -> None:
         """`rights`: Membership.rights, the turns a guest's rename takes alone: a KILL
-        landing mid-rename was told done and lost with the old name (stop 51)."""
+        landing mid-rename was told done and lost with the old name (stop 51). `acts`:
+        Membership.role_turns, whose account turn (`room_authority.account_turn`) a KILL or
+        WALLOPS takes with the account's other acts: a node applying a revocation of the
+        account (the CLI's demotion) waits for them (cliwait56: a KILL read the account,
+        then was written after the CLI said it was no longer a server admin)."""
         self._rights = rights or SharedTurns()
+        self._acts = acts or SharedTurns()
         self._store = store
         self._accounts = accounts
         self._events = events
@@ -133,10 +141,20 @@ class Operators:
 
     # actions
 
+    @contextlib.asynccontextmanager
+    async def _acting(self, session: Session) -> AsyncIterator[Operator]:
+        """The operator the session acts for (`authorize`), read within the account's turn."""
+        entry = self._ops.get(session)
+        async with self._acts.shared(account_turn(entry[0].key if entry else "")):
+            yield await self.authorize(session)
+
     async def kill(self, session: Session, target: str, reason: str) -> str:
         """Close every session of `target` on every node (its door tells it why); the
         target's name. NotFound if no such account or guest."""
-        op = await self.authorize(session)
+        async with self._acting(session) as op:
+            return await self._kill(op, target, reason)
+
+    async def _kill(self, op: Operator, target: str, reason: str) -> str:
         name = check_name(target, "nick")
         async with self._rights.shared(name):  # not mid-rename
             user = await self._store.get_user(name)
@@ -150,10 +168,10 @@ class Operators:
 
     async def wallops(self, session: Session, sender: str, text: str) -> None:
         """Send `text` to the operators (and whoever asked for them) of every node."""
-        op = await self.authorize(session)
-        text = clean_text(text, MAX_WALLOPS_BYTES)
-        await self._audit(op, "wallops", session.user_key, text)
-        await self._events.publish(Wallops(sender, op.account, text))
+        async with self._acting(session) as op:
+            text = clean_text(text, MAX_WALLOPS_BYTES)
+            await self._audit(op, "wallops", session.user_key, text)
+            await self._events.publish(Wallops(sender, op.account, text))
 
     def on_wallops(self, handler: Callable[[Wallops], None]) -> None:
         """A door shows WALLOPS to its sessions."""

@@ -83,6 +83,17 @@ class Store(Protocol):
         """The node lives at `at` (its lease, renewed through the store, not the message
         log: core/guests.py). Nodes not seen for a day are forgotten."""
 
+    async def mark_applied(self, node: str, serial: int, at: datetime) -> None:
+        """The node, alive at `at`, has applied the store's feed (`revocations_after`) up to
+        `serial` (core/feedmarks.py); apart from its lease (`touch_node`), which says it
+        shares a message log. Marks not renewed for a day are forgotten."""
+
+    async def nodes_applied(self, since: datetime) -> dict[str, int | None]:
+        """The nodes that marked (`mark_applied`) at `since` or later, each with the serial
+        of its mark, and those that renewed their lease (`touch_node`) then but never
+        marked, with None (a node of an older version). A node whose last mark is older is
+        not listed, whatever its lease (a node that said goodbye: its mark dated back)."""
+
     async def nodes_seen_since(self, since: datetime) -> list[str]:
         """The nodes whose lease was renewed at `since` or later, sorted."""
 

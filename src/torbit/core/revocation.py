@@ -16,6 +16,12 @@ Two roads lead to every node, both ending in the same `SessionsRevoked` node eve
 The same feed carries the other node events such a process must tell the nodes (a room
 deleted by `torbit room del`, core/roomdeletion.py): a row whose credential is FEED_EVENT
 holds the encoded event in its reason (`feed_event`), and each node applies that event.
+
+Each node writes to the store how far it has applied the feed (`Store.mark_applied`: every
+row up to that serial applied, the work its handlers deferred ended, such as the account's
+acts under way waited for), when that changes and every MARK_EVERY seconds besides (its
+lease: a node that stops writing is no longer waited for); the CLI waits for every node
+alive to pass its rows (core/feedmarks.py).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from torbit.core.events import NodeEvent, NodeEvents, SessionsRevoked, decode, encode
 from torbit.core.models import Revocation
@@ -42,6 +49,8 @@ POLL_INTERVAL = 0.5  # seconds between two looks at the store's revocations
 GAP_WAIT_S = 10.0
 PAGE = 100  # revocations read from the store at a time
 KEEP = timedelta(days=1)  # revocations older than this are purged from the store
+MARK_EVERY = 5.0  # seconds: a node's mark is written at least this often (core/feedmarks.py)
+GONE = datetime(1970, 1, 1, tzinfo=UTC)  # when a node that said goodbye was last seen
 
 
 # the credential of a feed row that is a node event, not a revocation: no credential is
@@ -56,10 +65,10 @@ def as_event(r: Revocation) -> NodeEvent | None:
     return SessionsRevoked(r.user, r.reason, r.credential, r.token, r.deleted)
 
 
-async def feed_event(store: Store, event: NodeEvent, at: datetime, about: str = "") -> None:
+async def feed_event(store: Store, event: NodeEvent, at: datetime, about: str = "") -> int:
     """Tell every node `event` through the store's feed, from a process that is not a node;
-    `about`: a key for the row's user column (the room's)."""
-    await store.add_revocation(Revocation(about, encode(event, ""), FEED_EVENT), at)
+    `about`: a key for the row's user column (the room's). The row's serial."""
+    return await store.add_revocation(Revocation(about, encode(event, ""), FEED_EVENT), at)
 
 
 class Revocations:
@@ -84,6 +93,9 @@ class Revocations:
         self._ahead: set[int] = set()  # those applied past a serial not read yet
         self._gap_since: float | None = None
         self._gap_wait = gap_wait
+        # rows applied whose handlers' work has not ended yet: serial -> that work
+        self._working: dict[int, list[asyncio.Future[Any]]] = {}
+        self._marked: tuple[int, float] | None = None  # the mark last written, and when
         events.on(SessionsRevoked, self._apply)
 
     async def revoke(self, revocation: Revocation) -> None:
@@ -110,6 +122,7 @@ class Revocations:
     async def start(self) -> None:
         """Start from the newest revocation: older ones concern sessions this node never had."""
         self._serial = await self._store.last_revocation()
+        await self.mark()
 
     async def poll(self) -> int:
         """Apply the revocations added since the last poll; how many. Serials are taken
@@ -128,8 +141,9 @@ class Revocations:
                     continue
                 self._ahead.add(serial)
                 event = as_event(revocation)
-                if event is not None:
-                    self._events.apply(event)
+                work = self._events.apply(event) if event is not None else []
+                if work:
+                    self._working[serial] = work
                 applied += 1
             if len(batch) < PAGE:
                 self._advance()
@@ -156,6 +170,34 @@ class Revocations:
             self._serial, self._gap_since = min(self._ahead) - 1, None
             self._advance()
 
+    def applied(self) -> int:
+        """The serial up to which every row of the feed is applied here, its work ended."""
+        for serial, work in list(self._working.items()):
+            if all(w.done() for w in work):
+                del self._working[serial]
+        return min([self._serial, *(s - 1 for s in self._working)])
+
+    async def mark(self) -> None:
+        """Write how far this node has applied the feed, if that changed or MARK_EVERY
+        seconds passed (its lease for the CLI's wait)."""
+        if self._working:  # a demotion's wait for acts under way: ended soon, mostly
+            await asyncio.wait(
+                [w for work in self._working.values() for w in work], timeout=self._poll
+            )
+        applied, now = self.applied(), time.monotonic()
+        if self._marked is not None:
+            last, at = self._marked
+            if last == applied and now - at < MARK_EVERY:
+                return
+        await self._store.mark_applied(self._events.origin, applied, self._now())
+        self._marked = (applied, now)
+
+    async def goodbye(self) -> None:
+        """At a clean stop, once no longer polling: this node's mark is dated back to the
+        epoch, so that a CLI stops waiting for it at once (a node killed is waited for
+        until its last mark is core/feedmarks.ALIVE_S old)."""
+        await self._store.mark_applied(self._events.origin, self.applied(), GONE)
+
     async def run(self) -> None:
         """Poll until cancelled; an unreachable store is retried at the next turn."""
         turns = 0
@@ -163,6 +205,7 @@ class Revocations:
             await asyncio.sleep(self._poll)
             try:
                 await self.poll()
+                await self.mark()
                 turns += 1
                 if turns % 7200 == 0:  # about once an hour
                     await self._store.purge_revocations(self._now() - KEEP)

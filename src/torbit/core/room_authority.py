@@ -81,6 +81,14 @@ def by_the_actor(action: ActorAction[A, P, T]) -> ActorAction[A, P, T]:
     return in_turn
 
 
+def account_turn(user_key: str) -> tuple[str, str]:
+    """The key in `Membership.role_turns` of the user's acts in every room: a revocation of
+    the account (a demotion, a password changed, a deletion) waits for them on each node
+    (Moderation's `_rights_ended`), so that the CLI, waiting for every node to have applied
+    it (core/feedmarks.py), answers after them."""
+    return ("", user_key)
+
+
 @contextlib.asynccontextmanager
 async def in_role(
     membership: Membership, room_name: str, actor: str, target: str | None = None
@@ -92,9 +100,12 @@ async def in_role(
     held at the store while the owner's /deop was answered). Now the deop waits for the
     admin's acts under way, and acts begun after it find the role gone. Taken in one order
     (by key), so two admins acting on each other wait, never for ever. On this node: as
-    the other turns, acts on two nodes at once are not ordered."""
+    the other turns, acts on two nodes at once are not ordered. The actor's acts in every
+    room take their account's turn together too (`account_turn`), which a node applying a
+    revocation of the account (the CLI's demotion) takes alone: its acts under way end first."""
     room = room_name.lower()
     turns = [((room, actor.lower()), target is not None and target.lower() == actor.lower())]
+    turns.append((account_turn(actor.lower()), False))  # first: no room's key is empty
     if target is not None and target.lower() != actor.lower():
         turns.append(((room, target.lower()), True))
     async with contextlib.AsyncExitStack() as stack:

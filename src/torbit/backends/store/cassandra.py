@@ -27,6 +27,7 @@ from torbit.backends.store.cassandra_audit import AuditCql
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import (
     DEFAULT_CONSISTENCY,
+    REQUEST_TIMEOUT_S,
     CassandraUrl,
     Cql,
     Params,
@@ -59,11 +60,19 @@ async def schema_version(url: str, consistency: str = DEFAULT_CONSISTENCY) -> in
 
 
 class CassandraStore(UsersCql, RoomModerationCql, RoomMasksCql, AuditCql, SessionsCql):
-    """`url` is cassandra://host:port[,host:port]/keyspace; `consistency` a CQL level."""
+    """`url` is cassandra://host:port[,host:port]/keyspace; `consistency` a CQL level;
+    `command_timeout` (storage.command_timeout) the seconds a read or write may go
+    unanswered before it fails "storage unavailable"."""
 
-    def __init__(self, url: str, *, consistency: str = DEFAULT_CONSISTENCY) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        consistency: str = DEFAULT_CONSISTENCY,
+        command_timeout: float = REQUEST_TIMEOUT_S,
+    ) -> None:
         self.url = CassandraUrl.parse(url)  # ConfigError now, not at open()
-        self.cql = Cql(self.url, check_consistency(consistency))
+        self.cql = Cql(self.url, check_consistency(consistency), command_timeout)
         self.health = self.cql.health
         self.ks = self.url.keyspace
         self.room_names = KeyLocks()

@@ -38,7 +38,9 @@ DEFAULT_CONSISTENCY = "LOCAL_QUORUM"
 CONSISTENCY_LEVELS = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_ONE", "LOCAL_QUORUM")
 CONNECT_TIMEOUT_S = 5.0
 # As the SQL stores: a node that accepts connections but does not answer costs a request
-# this long, then ServiceUnavailable.
+# this long, then ServiceUnavailable. The default of storage.command_timeout, which the store
+# is given and sets on each statement and batch (the Cluster's, shared by the stores of one
+# event loop, bounds only the session's own requests, such as preparing a statement).
 REQUEST_TIMEOUT_S = 5.0
 RECONNECT_DELAY_MS = 500
 PAGE_SIZE = 1000
@@ -205,9 +207,12 @@ class Cql:
     """One driver session with a cache of prepared statements. Every method raises
     ServiceUnavailable when the cluster cannot answer (or the session is closed)."""
 
-    def __init__(self, url: CassandraUrl, consistency: str) -> None:
+    def __init__(
+        self, url: CassandraUrl, consistency: str, request_timeout: float = REQUEST_TIMEOUT_S
+    ) -> None:
         self.url = url
         self.consistency = consistency
+        self.request_timeout = request_timeout  # seconds: storage.command_timeout
         # Lightweight transactions agree within the local data centre when the configured
         # level is a LOCAL_ one, across all of them otherwise.
         self.serial = "LOCAL_SERIAL" if consistency.startswith("LOCAL_") else "SERIAL"
@@ -265,6 +270,7 @@ class Cql:
             list(params),
             page_size=page_size,
             page_state=page_state,
+            timeout=self.request_timeout,
             consistency=consistency,
             serial_consistency=serial,
         )
@@ -322,6 +328,7 @@ class Cql:
             return
         batch = acsylla.create_batch_logged() if logged else acsylla.create_batch_unlogged()
         batch.set_consistency(self._levels[0])
+        batch.set_request_timeout(max(1, round(self.request_timeout * 1000)))
         for cql, params in statements:
             batch.add_statement(await self._statement(cql, params))
         try:

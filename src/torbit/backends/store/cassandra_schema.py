@@ -47,6 +47,9 @@ writes never mix there.
     audit_log        (id >> 16, id DESC)              newest-first pages of every entry
     audit_by_room    (room, id DESC)                  newest-first pages of one room
     revocations      (serial >> 16, serial)           what nodes poll for, oldest first
+    feed_marks       one partition → node → applied, seen    how far each node applied the
+                                                      revocations (a day's TTL): what the
+                                                      CLI waits for (core/feedmarks.py)
 
 Times are bigint microseconds since the epoch, UTC: CQL's timestamp keeps only milliseconds
 and the core's datetimes carry microseconds.
@@ -325,6 +328,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         15,
         "a private room joined by the server-admin right alone (SQL 0014): left at demotion",
         ("ALTER TABLE {ks}.user_rooms ADD IF NOT EXISTS by_right boolean",),
+    ),
+    Migration(
+        16,
+        "how far each node has applied the store's feed (SQL 0015): what the CLI waits for",
+        (
+            "CREATE TABLE IF NOT EXISTS {ks}.feed_marks (bucket int, node text, applied bigint, "
+            "seen_at bigint, PRIMARY KEY (bucket, node))",
+        ),
     ),
 )
 

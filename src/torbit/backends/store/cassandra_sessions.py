@@ -177,10 +177,16 @@ class SessionsCql:
         return await self._last_serial("revocations")
 
     async def purge_revocations(self, older_than: datetime) -> int:
-        """Nodes keep a day of them: a scan of so few rows is cheap."""
+        """Nodes keep a day of them: a scan of so few rows is cheap. The newest stays, as
+        on SQL (sql_sessions.py)."""
         cutoff = to_us(older_than)
         rows = await self.cql.rows(f"SELECT bucket, serial, at FROM {self.ks}.revocations")
-        old = [(r["bucket"], r["serial"]) for r in rows if int(r["at"]) < cutoff]
+        newest = max((int(r["serial"]) for r in rows), default=0)
+        old = [
+            (r["bucket"], r["serial"])
+            for r in rows
+            if int(r["at"]) < cutoff and int(r["serial"]) < newest
+        ]
         await self.cql.batches(
             [
                 (f"DELETE FROM {self.ks}.revocations WHERE bucket = ? AND serial = ?", key)

@@ -168,6 +168,33 @@ class UsersCql(RoomCatalogCql, UserListsCql):
             to_us(at),
         )
 
+    async def mark_applied(self, node: str, serial: int, at: datetime) -> None:
+        """Written with a day's TTL, as a lease."""
+        await self.cql.run(
+            f"INSERT INTO {self.ks}.feed_marks (bucket, node, applied, seen_at) "
+            f"VALUES (0, ?, ?, ?) USING TTL {NODE_TTL_S}",
+            node,
+            serial,
+            to_us(at),
+        )
+
+    async def nodes_applied(self, since: datetime) -> dict[str, int | None]:
+        at = to_us(since)
+        leases, marks = await asyncio.gather(
+            self.cql.rows(f"SELECT node, seen_at FROM {self.ks}.nodes WHERE bucket = 0"),
+            self.cql.rows(
+                f"SELECT node, applied, seen_at FROM {self.ks}.feed_marks WHERE bucket = 0"
+            ),
+        )
+        marked = {str(r["node"]): r for r in marks}
+        found: dict[str, int | None] = {
+            str(r["node"]): None
+            for r in leases
+            if int(r["seen_at"]) >= at and str(r["node"]) not in marked
+        }
+        found.update({n: int(r["applied"]) for n, r in marked.items() if int(r["seen_at"]) >= at})
+        return found
+
     async def nodes_seen_since(self, since: datetime) -> list[str]:
         rows = await self.cql.rows(f"SELECT node, seen_at FROM {self.ks}.nodes WHERE bucket = 0")
         return sorted(str(r["node"]) for r in rows if int(r["seen_at"]) >= to_us(since))

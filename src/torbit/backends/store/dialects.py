@@ -28,6 +28,7 @@ DEFAULT_SYNCHRONOUS = "normal"
 CONNECT_TIMEOUT_S = 5.0
 # A server that accepts connections but does not answer (frozen, overloaded, cut off by a
 # network partition) must cost a request this long, not hang it: ServiceUnavailable after.
+# The default of storage.command_timeout (config.py), which the store is given.
 COMMAND_TIMEOUT_S = 5.0
 # pg_advisory_xact_lock key shared by every torbit process upgrading the same database
 MIGRATION_LOCK_ID = zlib.crc32(b"torbit.backends.store.migrations")

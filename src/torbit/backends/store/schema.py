@@ -250,6 +250,18 @@ revocations = Table(
     Index("ix_revocations_at", "at"),
 )
 
+# migration 0015: up to which serial of `revocations` each node (NodeEvents.origin) has
+# applied the feed, its work ended, and when it last said so (every few seconds): what the
+# CLI waits for (core/feedmarks.py). Apart from `nodes`, whose rows say a node shares a
+# message log (registry.py): a node on the local log writes here too. Forgotten after a day.
+feed_marks = Table(
+    "feed_marks",
+    metadata,
+    Column("node", NAME, primary_key=True),
+    Column("applied", BigInteger, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+)
+
 # The single-node message log (torbit.backends.message_log.sql). The primary key serves every read
 # (one channel, an id range); sent_at is indexed for the retention purge only.
 messages = Table(

@@ -59,7 +59,9 @@ class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, S
 
     `url` is the configured storage URL (sqlite:///relative.db, sqlite:////abs.db,
     postgresql://user@host:port/db); `synchronous` is SQLite's durability setting (FULL
-    survives power loss, NORMAL only a crash of the process) and is ignored by PostgreSQL."""
+    survives power loss, NORMAL only a crash of the process) and is ignored by PostgreSQL;
+    `command_timeout` (storage.command_timeout) bounds each statement: PostgreSQL's wait
+    for its answer, SQLite's for another connection's write lock (its busy_timeout)."""
 
     # rooms and memberships
 

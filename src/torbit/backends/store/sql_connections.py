@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from torbit.backends.store.dialect_urls import dialect_for
 from torbit.backends.store.dialects import (
+    COMMAND_TIMEOUT_S,
     DEFAULT_SYNCHRONOUS,
     Query,
     SqlDialect,
@@ -29,9 +30,16 @@ from torbit.errors import NotFound, ServiceUnavailable
 class SqlConnections:
     """See SqlStore (sql.py) for `url` and `synchronous`."""
 
-    def __init__(self, url: str, *, synchronous: str = DEFAULT_SYNCHRONOUS) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        synchronous: str = DEFAULT_SYNCHRONOUS,
+        command_timeout: float = COMMAND_TIMEOUT_S,
+    ) -> None:
         self.dialect: SqlDialect = dialect_for(url)  # ConfigError now, not at open()
         self._synchronous = synchronous
+        self._command_timeout = command_timeout
         self._engine: AsyncEngine | None = None
         self.health = Health()
 
@@ -57,7 +65,9 @@ class SqlConnections:
                 await upgrade_engine(upgrader, self.dialect)
             finally:
                 await upgrader.dispose()
-            engine = self.dialect.create_engine(synchronous=self._synchronous)
+            engine = self.dialect.create_engine(
+                synchronous=self._synchronous, command_timeout=self._command_timeout
+            )
         except Exception as e:
             if engine is not None:
                 await engine.dispose()

@@ -120,6 +120,14 @@ class SessionsSql(SqlConnections):
         return int(last or 0)
 
     async def purge_revocations(self, older_than: datetime) -> int:
+        """The newest row stays, however old: `last_revocation` reads it, where a starting
+        node begins. Emptied, a PostgreSQL table answered 0 while its sequence went on, so a
+        node started then took the next revocation for one past a gap and applied it
+        GAP_WAIT_S (10 s) late, and the CLI waiting for it named every node."""
+        newest = select(func.max(revocations.c.serial)).scalar_subquery()
+        old = delete(revocations).where(
+            revocations.c.at < older_than, revocations.c.serial < newest
+        )
         async with self._write() as conn:
-            result = await conn.execute(delete(revocations).where(revocations.c.at < older_than))
+            result = await conn.execute(old)
         return result.rowcount

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 # autocheckpoint is 1,000 pages; a login's two small commits write ~3 pages)
 CHECKPOINT_EVERY = 256
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
-BUSY_TIMEOUT_MS = 5000
+BUSY_TIMEOUT_MS = 5000  # the schema upgrade's (command_timeout None); the store's is the setting
 FULL_BELOW = 1 << 20  # bytes free on the database's disk under which writes count as failing
 
 _SQLITE_INSERT = (
@@ -97,7 +97,9 @@ class SqliteDialect(SqlDialect):
         synchronous: str = DEFAULT_SYNCHRONOUS,
         command_timeout: float | None = COMMAND_TIMEOUT_S,
     ) -> AsyncEngine:
-        # SQLite's waits are bounded by busy_timeout; `command_timeout` is the server engines'.
+        # SQLite waits for another connection's write lock up to busy_timeout: the bound on a
+        # statement is storage.command_timeout here too (None, the upgrade's: BUSY_TIMEOUT_MS)
+        busy_ms = BUSY_TIMEOUT_MS if command_timeout is None else busy_timeout_ms(command_timeout)
         if synchronous.lower() not in SYNCHRONOUS_MODES:
             raise ConfigError(
                 f"storage synchronous={synchronous!r}: use one of {', '.join(SYNCHRONOUS_MODES)}"
@@ -123,7 +125,7 @@ class SqliteDialect(SqlDialect):
             pool_reset_on_return=None,
         )
         pragmas = (
-            f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+            f"PRAGMA busy_timeout={busy_ms}",
             f"PRAGMA synchronous={synchronous.upper()}",
             "PRAGMA foreign_keys=ON",
         )
@@ -452,6 +454,12 @@ class SqliteDialect(SqlDialect):
         await conn.commit()
         cursor = await (await driver_of(conn)).executescript("PRAGMA incremental_vacuum")
         await cursor.close()
+
+
+def busy_timeout_ms(seconds: float) -> int:
+    """SQLite's busy_timeout for a bound in seconds: whole milliseconds, at least one (0
+    would not wait at all)."""
+    return max(1, round(seconds * 1000))
 
 
 _Processors = list[tuple[int, Callable[[Any], Any]]]

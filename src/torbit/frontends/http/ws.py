@@ -11,7 +11,8 @@
             {"type": "notice", "text": ..., "room": ... | null}   plus "kind", "user",
                                                    "by", "detail" for one that says what
                                                    happened (kick and ban: "detail" is the
-                                                   reason; topic: the new topic)
+                                                   reason; topic: the new topic; "restart":
+                                                   the node is leaving, then a 1012 close)
             {"type": "away", "user": ..., "away": ... | null, "text": ...}   someone sharing
                                                    a room, or you from any session, marked
                                                    away (null: back)
@@ -64,6 +65,7 @@ log = logging.getLogger("torbit.http.ws")
 
 AUTH_TIMEOUT = 10.0
 SERVICE_RESTART = 1012  # close code: the node is leaving, reconnect (to another one)
+RESTART = "restart"  # the notice's "kind" before that close: a client that reconnects by itself
 FRAME_COST = 1024  # bytes of the input budget a frame costs at least: a ping is work too
 CLOSE_GRACE = 5.0  # how long a dropped client gets to take its close frame before we cut it
 PONG = json.dumps({"type": "pong"})
@@ -209,7 +211,7 @@ class LiveEndpoint:
         self._draining = text
         for session in list(self.live):
             session.close_code = SERVICE_RESTART
-            session.close(text)
+            session.close(text, RESTART)
 
     async def _serve(self, websocket: WebSocket) -> None:
         # a token is read in the store by `_authenticate` (never taken from the node's cache
@@ -252,7 +254,7 @@ class LiveEndpoint:
             self._expiries.add(session, expires_at)
         if self._draining:
             session.close_code = SERVICE_RESTART
-            session.close(self._draining)
+            session.close(self._draining, RESTART)
         failure: Exception | None = None
         try:
             session.notify(f"logged in as {principal.name}")

@@ -134,8 +134,12 @@ class WsSession:
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         self.send(notice_frame(text, channel))
 
-    def close(self, reason: str) -> None:
-        self.notify(reason)
+    def close(self, reason: str, kind: str = "") -> None:
+        """Tell `reason` (a notice, with "kind" if given), then close after what is queued."""
+        if kind:
+            self.send(json.dumps({"type": "notice", "text": reason, "room": None, "kind": kind}))
+        else:
+            self.notify(reason)
         self.close_reason = reason
         self.send(None)
 

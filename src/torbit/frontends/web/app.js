@@ -26,6 +26,7 @@
     current: null,
     ignores: new Set(),  // user keys
     ws: null, ready: false, attempt: 0, timer: 0, watchdog: 0, leaving: false,
+    restartLine: null,  // "the server is restarting" shown, until back online
     pending: new Map(), ref: 0,  // sends not yet stored: ref -> the composer's text
   };
 
@@ -91,7 +92,12 @@
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    const r = await fetch(API + path, init);
+    let r;
+    try {
+      r = await fetch(API + path, init);
+    } catch {  // the browser's "Failed to fetch" tells a person nothing
+      throw new Error("cannot reach the server: try again in a moment");
+    }
     if (r.status === 401 && auth) {
       sessionEnded();
       throw new Error("not logged in");
@@ -144,6 +150,21 @@
     // ready to type: after logging in, joining or switching rooms; not on a phone, where a
     // focused box pops the keyboard up over the messages the person came to read
     if (!narrow.matches) $("text").focus();
+  }
+
+  // in no room and no private conversation (left the last one): said, with how to join one;
+  // the drawer, on a phone, stays open on the join box
+  function nowhere() {
+    state.current = null;
+    $("scroller").replaceChildren(el("p", "notice",
+      "You are in no room: join one with the box above the room list, or /join ROOM below."));
+    $("conv-title").textContent = "no room";
+    $("conv-sub").textContent = "";
+    $("text").placeholder = "/join ROOM";
+    $("member-list").replaceChildren();
+    showTopic(null);
+    showDelete(null);
+    localStorage.removeItem("torbit.current");
   }
 
   // the room's topic, with who set it and when: always as text (textContent), never as HTML
@@ -241,6 +262,14 @@
     if (c === state.current) scrollDown();
   }
 
+  // a command's answer: in the conversation it was typed in, else the one shown now, else
+  // under "You are in no room" (there, /help and /invites were answered into nothing)
+  function reply(c, text) {
+    if (c || state.current) return systemLine(c || state.current, text);
+    $("scroller").append(el("p", "notice", text));
+    scrollDown();
+  }
+
   // the sidebar
 
   function convItem(c) {
@@ -258,6 +287,12 @@
     const all = [...state.convs.values()];
     $("room-list").replaceChildren(...all.filter((c) => c.room).map(convItem));
     $("dm-list").replaceChildren(...all.filter((c) => !c.room).map(convItem));
+    // on a phone the list is a closed drawer: its button carries the count
+    const unread = all.reduce((n, c) => n + c.unread, 0);
+    const toggle = $("toggle-rooms");
+    toggle.querySelector(".badge")?.remove();
+    if (unread) toggle.append(el("span", "badge", String(unread)));
+    toggle.setAttribute("aria-label", unread ? `Rooms (${unread} unread)` : "Rooms");
   }
 
   // The room list comes a page at a time (GET /rooms is paginated): the first page, then
@@ -329,7 +364,7 @@
     saveRooms();
     if (state.current === c) {
       const next = rooms()[0] || [...state.convs.values()][0];
-      if (next) select(next); else { state.current = null; $("scroller").replaceChildren(); showDelete(null); }
+      if (next) select(next); else nowhere();
     }
     renderConvs();
     refreshRoomList().catch(() => {});
@@ -474,12 +509,14 @@
       if (!state.ready && frame.type !== "error") onReady();
       onFrame(frame);
     };
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       if (ws !== state.ws) return;
       state.ws = null;
       state.ready = false;
       clearTimeout(state.watchdog);
       if (!state.token) return;
+      // stopped without a drain (its notice says so), or refused by a node draining
+      if (e.code === 1012) restarting("the server stopped: reconnecting…");
       setStatus("offline");
       const delay = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** state.attempt);
       state.attempt += 1;
@@ -492,10 +529,22 @@
     state.watchdog = setTimeout(() => state.ws && state.ws.close(), SILENCE);
   }
 
+  // The server is leaving (drained for a restart, or stopped): it tells every door to
+  // reconnect, which this page does by itself, so it says that, in the open conversation,
+  // until back online.
+  function restarting(text = "the server is restarting: reconnecting…") {
+    if (state.restartLine || !state.current) return;
+    state.restartLine = el("li", "notice restart", text);
+    state.current.list.append(state.restartLine);
+    scrollDown();
+  }
+
   function onReady() {
     state.ready = true;
     state.attempt = 0;
     setStatus("online");
+    if (state.restartLine) state.restartLine.remove();
+    state.restartLine = null;
     for (const c of rooms()) {
       subscribe(c);
       if (c.lastId) fillGap(c).catch(() => {});  // missed while away, beyond the join history
@@ -525,6 +574,7 @@
     if (f.type === "message") {
       addMessage(f.message);
     } else if (f.type === "notice") {
+      if (f.kind === "restart") return restarting();  // the close (1012) follows
       const c = f.room ? state.convs.get("#" + f.room) : state.current;
       if (/^logged in as |^already subscribed/.test(f.text)) return;
       if (/^you are in #/.test(f.text)) {  // sent on every (re)subscription: show it once
@@ -573,9 +623,13 @@
     const input = $("text");
     const text = input.value.trim();
     const c = state.current;
-    if (!text || !c) return;
+    if (!text) return;
+    if (!c && !/^\/[^/]/.test(text)) {  // only a command has somewhere to go
+      composerError("you are in no room: join one first (/join ROOM)");
+      return;
+    }
     const ref = ++state.ref;
-    let frame = c.room ? { type: "send", room: c.name, text, ref }
+    let frame = !c ? null : c.room ? { type: "send", room: c.name, text, ref }
       : { type: "private", to: c.name, text, ref };
     if (text.startsWith("//")) {
       frame.text = text.slice(1);
@@ -584,7 +638,7 @@
       // part of what was typed (\s would make "/join a\u00a0b" room a with key b)
       const [, name, rest] = text.match(/^\/([^ ]*) *(.*)$/);
       const command = name.toLowerCase();
-      if (command === "me" && rest && c.room) {
+      if (command === "me" && rest && c && c.room) {
         frame = { type: "send", room: c.name, text: rest, kind: "action", ref };
       } else if (command === "join" && rest) {
         joinWords(rest).then(([room, joinKey]) => joinRoom(room, joinKey))
@@ -597,7 +651,7 @@
       } else if (command === "invites") {  // ours, newest first, as telnet's /invites
         api("GET", "/me/invites").then((r) => {
           const shown = r.invitations.map((i) => `#${i.room}` + (i.by ? ` from ${i.by}` : ""));
-          systemLine(c, shown.length ? `your invitations, newest first: ${shown.join(", ")}`
+          reply(c, shown.length ? `your invitations, newest first: ${shown.join(", ")}`
             : "you have no invitations");
           input.value = "";
         }, (err) => composerError(err.message));
@@ -605,12 +659,12 @@
       } else if (command === "decline" && rest) {
         const room = rest.split(/ +/)[0].replace(/^#/, "");
         api("DELETE", `/me/invites/${enc(room)}`).then(() => {
-          systemLine(c, `you declined the invitation to #${room}`);
+          reply(c, `you declined the invitation to #${room}`);
           input.value = "";
         }, (err) => composerError(err.message));
         return;
       } else if (command === "help") {  // asked for, so shown as a notice, not an error
-        systemLine(c, `commands here: ${COMPOSER_COMMANDS}`);
+        reply(c, `commands here: ${COMPOSER_COMMANDS}`);
         input.value = "";
         composerError("");
         return;
@@ -709,12 +763,28 @@
 
   // logging in and out
 
+  // Logging in and registering share the form; the password field says which it is for
+  // (autocomplete), so a password manager offers the saved password to log in, and to
+  // register offers to make a new one and save it. Register on a form not filled in asks
+  // for the name and new password first; Enter then registers, the Log in button logs in.
+  // Otherwise Enter logs in (a name found taken: the person may have an account after all).
+  let enterRegisters = false;  // asked for a name and new password: Enter registers
+  function setRegistering(on, asked = false) {
+    enterRegisters = asked;
+    $("login-password").autocomplete = on ? "new-password" : "current-password";
+    $("register-button").classList.toggle("primary", on);
+    $("login-button").classList.toggle("primary", !on);
+  }
+
   async function credentials(register) {
     const name = $("login-name").value.trim();
     const password = $("login-password").value;
     $("login-error").textContent = "";
     if (!name || !password) {
-      $("login-error").textContent = "Enter a name and a password.";
+      $("login-error").textContent = register
+        ? "Pick a name and a new password, then press Enter or Register."
+        : "Enter a name and a password.";
+      $(name ? "login-password" : "login-name").focus();
       return;
     }
     clearTimeout(state.timer);
@@ -729,7 +799,16 @@
       $("login-error").textContent = err.message;
     }
   }
-  $("login-form").addEventListener("submit", (e) => { e.preventDefault(); credentials(false); });
+  $("login-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    setRegistering(false);
+    credentials(false);
+  });
+  $("login-form").addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || !enterRegisters || e.target.tagName !== "INPUT") return;
+    e.preventDefault();  // not the form's submission: that is the Log in button's
+    credentials(true);
+  });
 
   // registration closed (chat.registration): the form offers no Register button and says
   // why, as the telnet greeting does; the server refuses a registration all the same (403)
@@ -743,7 +822,11 @@
       : "Log in with your name and password. Registration is closed on this server: " +
         "ask an administrator for an account.";
   }
-  $("register-button").addEventListener("click", () => credentials(true));
+  $("register-button").addEventListener("click", () => {
+    setRegistering(true, enterRegisters || !$("login-name").value.trim() ||
+                         !$("login-password").value);
+    credentials(true);
+  });
 
   $("logout").addEventListener("click", async () => {
     // forgotten here first: the other tabs of this browser hear it (a storage event, or
@@ -783,9 +866,11 @@
     clearTimeout(state.watchdog);
     state.convs.clear();
     state.current = null;
+    state.restartLine = null;
     $("chat").hidden = true;
     $("login").hidden = false;
     $("login-error").textContent = message;
+    setRegistering(false);
     $("login-name").focus();
     showRegistration();
   }

@@ -1,0 +1,95 @@
+"""How a process that is not a node (the CLI) tells the nodes through the store's feed and
+learns that they have applied what it told: taking a right away is answered after it holds
+on every node alive, or says which nodes had not confirmed it.
+
+`torbit user set-admin NAME --revoke` wrote the right away and a revocation to the feed
+(core/revocation.py) and answered at once: an act of the user under way on a node (a kick
+that read the right before and was written after) landed after the CLI said the right was
+gone (demote55). Now each node, applying a revocation of an account from the feed, first
+waits for the account's acts under way there (`room_authority.account_turn`), and writes to
+the store how far it has applied the feed (`Store.mark_applied`); `StoreFeed.confirmed`
+waits until every node alive has passed the rows this process wrote, at most `bound`
+seconds. A node is alive while its mark (or, never having marked, its lease: core/guests.py)
+is younger than ALIVE_S: one killed just now is waited for until the bound, then named; one
+gone longer, or stopped cleanly (its mark dated back: `Revocations.goodbye`), is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from torbit.core.events import Expelled, NodeEvent
+from torbit.core.models import Revocation
+from torbit.core.ports import Store
+from torbit.core.revocation import MARK_EVERY, feed_event
+
+WAIT_S = 5.0  # at most, by default, for every node alive to apply what the CLI wrote
+ALIVE_S = 3 * MARK_EVERY  # a node whose mark (or lease) is older is taken for stopped
+LOOK_EVERY = 0.1  # seconds between two reads of the nodes' marks
+
+
+@dataclass(frozen=True, slots=True)
+class Unconfirmed:
+    """A node alive that had not said it applied the rows when the wait ended: `applied`
+    is the serial it had reached (None: it never says, a node of an older version)."""
+
+    node: str
+    applied: int | None
+
+
+class StoreFeed:
+    """The store's feed as the CLI writes to it: `revoke` and `tell` for Accounts (as
+    demotion.py's `through_the_store`), remembering the newest row written, and `confirmed`
+    to wait for the nodes."""
+
+    def __init__(self, store: Store, now: Callable[[], datetime]) -> None:
+        self._store = store
+        self._now = now
+        self.newest = 0  # the newest serial this process wrote (0: none)
+
+    async def revoke(self, revocation: Revocation) -> int:
+        return self._wrote(await self._store.add_revocation(revocation, self._now()))
+
+    async def tell(self, event: NodeEvent) -> int:
+        room = event.room if isinstance(event, Expelled) else ""  # the row's user column
+        return self._wrote(await feed_event(self._store, event, self._now(), room))
+
+    def _wrote(self, serial: int) -> int:
+        self.newest = max(self.newest, serial)
+        return serial
+
+    async def confirmed(self, bound: float = WAIT_S) -> list[Unconfirmed]:
+        """Wait until every node alive has applied the feed up to the newest row written
+        here, at most `bound` seconds; the nodes that had not (none: every node confirmed,
+        or nothing was written)."""
+        if not self.newest:
+            return []
+        end = time.monotonic() + bound
+        while True:
+            since = self._now() - timedelta(seconds=ALIVE_S)
+            marks = await self._store.nodes_applied(since)
+            late = [
+                Unconfirmed(node, applied)
+                for node, applied in sorted(marks.items())
+                if applied is None or applied < self.newest
+            ]
+            if not late or time.monotonic() >= end:
+                return late
+            await asyncio.sleep(min(LOOK_EVERY, max(0.0, end - time.monotonic())))
+
+
+def describe(late: list[Unconfirmed], bound: float) -> str:
+    """What the operator is told of the nodes that had not confirmed in time."""
+    said = ", ".join(
+        f"{u.node} ({'never says: an older version?' if u.applied is None else 'behind'})"
+        for u in late
+    )
+    return (
+        f"not confirmed within {bound:g} s by {len(late)} node(s) seen alive: {said}; "
+        "they apply it once they read the store (a node killed lately is listed until "
+        f"{ALIVE_S:g} s after its last mark; one stopped cleanly is not)"
+    )

@@ -1,0 +1,92 @@
+"""Found walking the page as a newcomer: leaving one's only room left its name in the title,
+its member list beside it and "Message #lobby" in the composer, which then swallowed what was
+typed without a word (and /join there did nothing either). The page now says it is in no
+room, and how to join one; /join from the composer works."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import ViewportSize, expect
+
+from tests.browser.conftest import DESKTOP, PHONE, PageFactory, TelnetFactory
+from torbit.app import App
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+async def test_leaving_the_only_room_says_so_and_join_still_works(
+    server: App, open_page: PageFactory, viewport: ViewportSize
+) -> None:
+    alice = await open_page(server, viewport=viewport)
+    await alice.register("alice")
+    await expect(alice.page.locator("#conv-title")).to_have_text("#lobby")
+    await alice.show_rooms()
+    await alice.page.click('#sidebar button[aria-label="Leave #lobby"]')
+    await expect(alice.page.locator("#conv-title")).to_have_text("no room")
+    await expect(alice.page.locator("#scroller")).to_contain_text("You are in no room")
+    await expect(alice.page.locator("#member-list li")).to_have_count(0)
+    await expect(alice.page.locator("#text")).to_have_attribute("placeholder", "/join ROOM")
+
+    await alice.page.fill("#text", "hello?")
+    await alice.page.press("#text", "Enter")
+    error = alice.page.locator("#composer-error")
+    await expect(error).to_have_text("you are in no room: join one first (/join ROOM)")
+    await expect(alice.page.locator("#text")).to_have_value("hello?")  # not lost
+
+    await alice.page.fill("#text", "/join garden")
+    await alice.page.press("#text", "Enter")
+    await expect(alice.page.locator("#conv-title")).to_have_text("#garden")
+    await expect(error).to_be_hidden()
+    await alice.say("hello again")
+    await alice.expect_message("alice", "hello again")
+
+
+async def test_help_and_invites_answer_in_no_room(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    """/help, /invites and /decline typed there were answered into no conversation: nothing
+    was shown, the composer emptied as if answered (polish56's walk)."""
+    alice = await open_page(server)
+    await alice.register("alice")
+    await expect(alice.page.locator("#conv-title")).to_have_text("#lobby")
+    carol = await telnet(server, "carol")
+    carol.send("/create den private")
+    await carol.expect(r"^\* you are in #den")
+    await alice.show_rooms()
+    await alice.page.click('#sidebar button[aria-label="Leave #lobby"]')
+    await expect(alice.page.locator("#conv-title")).to_have_text("no room")
+    scroller = alice.page.locator("#scroller")
+    error = alice.page.locator("#composer-error")
+
+    await alice.page.fill("#text", "/help")
+    await alice.page.press("#text", "Enter")
+    help_notice = scroller.locator(".notice", has_text="commands here: ")
+    await expect(help_notice).to_contain_text("/join ROOM [KEY]")
+    await expect(error).to_be_hidden()
+    await expect(alice.page.locator("#text")).to_have_value("")
+
+    await alice.page.fill("#text", "/invites")
+    await alice.page.press("#text", "Enter")
+    notices = scroller.locator(".notice")
+    await expect(notices.last).to_have_text("you have no invitations")
+    carol.send("/invite alice")
+    await carol.expect(r"you invited alice to #den")
+    await alice.page.fill("#text", "/invites")
+    await alice.page.press("#text", "Enter")
+    await expect(notices.last).to_have_text("your invitations, newest first: #den from carol")
+    await alice.page.fill("#text", "/decline #den")
+    await alice.page.press("#text", "Enter")
+    await expect(notices.last).to_have_text("you declined the invitation to #den")
+    await expect(scroller).to_contain_text("You are in no room")  # still said
+    await expect(error).to_be_hidden()
+    await alice.page.fill("#text", "/decline <img src=x onerror=document.title='pwned'>")
+    await alice.page.press("#text", "Enter")
+    await expect(error).to_contain_text("invalid room name '<img'")  # words, not HTML
+    await expect(alice.page.locator("#scroller img, #composer-error img")).to_have_count(0)
+    assert await alice.page.title() != "pwned"
+
+    await alice.page.fill("#text", "/join garden")  # the answers stay behind in no room
+    await alice.page.press("#text", "Enter")
+    await expect(alice.page.locator("#conv-title")).to_have_text("#garden")
+    await expect(scroller.locator(".notice", has_text="commands here: ")).to_have_count(0)
