@@ -353,9 +353,17 @@
     refreshRoomList().catch(() => {});
   }
 
+  // the server tells our WebSocket of this leave as of "another connection" (it came by
+  // REST), maybe before answering: the page says it in its own words instead
   async function leaveRoom(c) {
-    await api("DELETE", `/rooms/${enc(c.name)}/members/${enc(state.me)}`);
+    c.leaving = true;
+    try {
+      await api("DELETE", `/rooms/${enc(c.name)}/members/${enc(state.me)}`);
+    } finally {
+      c.leaving = false;
+    }
     forgetRoom(c);
+    systemLine(state.current, `you left #${c.name}`);
   }
 
   function forgetRoom(c) {  // left, or deleted: gone from the sidebar, the next one shown
@@ -579,6 +587,7 @@
         if (c) c.greeted = true;
       }
       const out = ["part", "kick", "ban"].includes(f.kind) && key(f.user) === key(state.me);
+      if (out && f.kind === "part" && (!c || c.leaving)) return;  // our leave: leaveRoom says it
       if (c && (f.kind === "room_deleted" || out)) {  // it goes from the list
         forgetRoom(c);
         systemLine(state.current, f.text);
