@@ -538,8 +538,8 @@
   }
 
   // The server is leaving (drained for a restart, or stopped): it tells every door to
-  // reconnect, which this page does by itself, so it says that, in the open conversation,
-  // until back online.
+  // reconnect, which this page does by itself, so it says that, in the open conversation
+  // (or in no room, under "You are in no room"), until back online.
   function restarting(text = "the server is restarting: reconnecting…") {
     if (!state.restartLine) state.restartLine = systemLine(state.current, text, "notice restart");
   }
