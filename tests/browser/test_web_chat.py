@@ -325,3 +325,22 @@ async def test_a_room_left_on_another_connection_goes_from_the_page(
     await expect(page.conv_button("#den")).to_have_count(1)
     told = page.page.locator("#scroller .notice").filter(has_text="you left #garden")
     await expect(told).to_have_count(1)  # said in the room shown
+
+
+async def test_a_room_one_is_kicked_from_goes_from_the_page(
+    server: App, open_page: PageFactory, telnet: TelnetFactory
+) -> None:
+    """bob kicks alice from #garden while she is also in #den: the page kept #garden listed,
+    as if she were still in it (web56c)."""
+    page = await open_page(server)
+    await page.register("alice")
+    bob = await telnet(server, "bob", "garden")
+    await page.join("garden")
+    await page.join("den")
+    await bob.expect(r"alice joined #garden")
+    bob.send("/kick alice enough")
+    await bob.expect(r"alice was kicked from #garden")
+    await expect(page.conv_button("#garden")).to_have_count(0)
+    await expect(page.page.locator("#conv-title")).to_have_text("#den")
+    told = page.page.locator("#scroller .notice").filter(has_text="you were kicked")
+    await expect(told).to_have_text(["you were kicked from #garden by bob (enough)"])

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.core.conftest import Core
 from torbit.backends.store.schema import revocations
+from torbit.core import revocation
 from torbit.core.revocation import PAGE, Revocations
 
 
@@ -86,4 +89,45 @@ async def test_more_than_a_page_behind_a_gap_is_read_in_one_poll(core: Core) -> 
     carol = await core.login("carol", room=None)
     assert await feed.poll() == PAGE + 21
     assert carol.closed is not None
+    assert await feed.poll() == 0
+
+
+class Clock:
+    """`time.monotonic` for core/revocation.py, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+async def test_a_new_gap_is_waited_for_its_own_time(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gap filled while another opened behind it: the new one was judged by the time the
+    first was seen, so in a burst of CLI writers (gaps all the time) every gap past the first
+    10 s was passed over at once, its row read never: alice's password changed, her session
+    left open on this node (attack56)."""
+    clock = Clock()
+    monkeypatch.setattr(revocation, "time", clock)
+    await core.user("alice")
+    await core.user("bob")
+    feed = Revocations(core.store, core.sessions, core.events, core.mutes, gap_wait=10)
+    await feed.start()
+    first = await core.store.last_revocation()
+    bob = await credential(core, "bob")
+    await land(core, first + 2, "bob", bob)  # first + 1: still being written
+    assert await feed.poll() == 1
+    clock.now = 5.0  # first + 1 lands; first + 3 is taken by a writer, first + 4 lands
+    await land(core, first + 1, "bob", bob)
+    await land(core, first + 4, "bob", bob)
+    assert await feed.poll() == 2
+    clock.now = 10.5  # first + 3's writer has been at it 5.5 s: still waited for
+    assert await feed.poll() == 0
+    alice = await core.login("alice", room=None)
+    await land(core, first + 3, "alice", await credential(core, "alice"))
+    assert await feed.poll() == 1
+    assert alice.closed == "your password was changed: you are logged out"
+    clock.now = 30.0
     assert await feed.poll() == 0

@@ -153,3 +153,51 @@ async def test_stalled_and_dribbled_first_bytes_stay_bounded(
     assert (await asyncio.wait_for(reader.read(), GUARD)).startswith(b"ERROR :")
     writer.close()
     await eventually(lambda: connections.open == 0)
+
+
+async def test_a_plain_request_with_a_big_body_still_reads_its_400(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    """A plain POST of 1 MB to the HTTPS port (attack56): answered once its head was in and
+    closed with the body unread, so the kernel reset the connection and the client lost the
+    answer ("connection reset", 9 of 10 such posts). The gate now sends its answer and the
+    end of its side, and reads and drops what the client still sends until the client ends
+    too (or the handshake's time is up), as nginx's lingering close."""
+    app = await tls_server(make_server, tmp_path)
+    assert app.http_port is not None
+    body = b"x" * 1_000_000
+    head = f"POST /api/v1/sessions HTTP/1.1\r\nhost: x\r\ncontent-length: {len(body)}\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.http_port)
+    writer.write(head.encode() + body)
+    await writer.drain()
+    writer.write_eof()
+    answer = await asyncio.wait_for(reader.read(), GUARD)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer[:100]
+    # and the telnet TLS port: a name, then a paste of many lines
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.telnet_tls_port or 0)
+    writer.write(b"alice\r\n" + b"a pasted line of text\r\n" * 20_000)
+    await writer.drain()
+    writer.write_eof()
+    answer = await asyncio.wait_for(reader.read(), GUARD)
+    writer.close()
+    assert answer.startswith(b"This port speaks TLS"), answer[:100]
+
+
+async def test_what_comes_after_the_answer_is_dropped_up_to_a_bound(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    """A client that streams on after its answer is cut past `LINGER_BYTES` (1 MiB): read
+    and dropped to the handshake's time, 20 such streams had the loop read 27 GB in 10 s."""
+    app = await tls_server(make_server, tmp_path)
+    assert app.http_port is not None
+    _, writer = await asyncio.open_connection("127.0.0.1", app.http_port)
+    writer.write(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 999999999\r\n\r\n")
+    sent = 0
+    with pytest.raises(ConnectionError):  # cut long before 64 MB
+        while sent < 64 << 20:
+            writer.write(b"b" * 65536)
+            await writer.drain()
+            sent += 65536
+    assert sent < 8 << 20
+    writer.close()

@@ -151,15 +151,20 @@ class Revocations:
             scanned = batch[-1][0]
 
     def _advance(self) -> None:
-        """Move past the serials applied in a row; a missing one is waited for `gap_wait`."""
+        """Move past the serials applied in a row; a missing one is waited for `gap_wait`,
+        from the poll that first stopped at it (attack56: a gap filled while another was
+        open behind it passed the other over at once, as if waited for since the first;
+        in a burst of CLI writers, every gap past the first 10 s)."""
+        moved = False
         while self._serial + 1 in self._ahead:
             self._serial += 1
             self._ahead.discard(self._serial)
+            moved = True
         if not self._ahead:
             self._gap_since = None
             return
         now = time.monotonic()
-        if self._gap_since is None:
+        if self._gap_since is None or moved:
             self._gap_since = now
         elif now - self._gap_since >= self._gap_wait:
             self._serial, self._gap_since = min(self._ahead) - 1, None

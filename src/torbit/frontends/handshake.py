@@ -17,8 +17,9 @@ client pointed at the TLS port) met silence, then a close: "empty reply", "conne
 reset". A gate given its door's `PlainAnswer` waits for the client's first bytes (a TLS
 client's hello comes at once; a plain one's words too, or after a line typed): a first
 byte that is plain text (`plain_text`) gets the door's answer once the client's first words
-are in (or the handshake's time is up), then the close; anything else goes to the TLS layer
-with the bytes read, within what is left of the handshake's time.
+are in (or the handshake's time is up), then the close (a lingering one: `_answer`);
+anything else goes to the TLS layer with the bytes read, within what is left of the
+handshake's time.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ from typing import Any, Protocol, cast
 from torbit.core.limits import ConnectionLimiter
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds for a TLS handshake, else the connection is closed
+# a plain client answered: what it still sends is dropped at least this long (`_answer`),
+# and at most this much in all (past it, the connection is cut: 20 clients streaming after
+# their answer had the loop read 27 GB in the handshake's 10 s, 7.9 s of CPU)
+LINGER_MIN = 1.0
+LINGER_BYTES = 1 << 20
 TCP_TRANSPORT = "torbit_tcp_transport"  # `get_extra_info` key: the TCP transport under it
 
 
@@ -122,6 +128,7 @@ class HandshakeGate(asyncio.Protocol):
         self._words = False  # plain text came: its first words are being read
         self._read = 0  # bytes of them read
         self._tail = b""  # their last bytes: an end may be split across reads
+        self._answered = False  # our answer sent: the rest is dropped until the client ends
 
     def connection_made(self, base: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, base)  # uvloop's is not asyncio's class
@@ -172,6 +179,11 @@ class HandshakeGate(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
+        if self._answered:  # what the client still sends is dropped (`_answer`), up to a bound
+            self._read += len(data)
+            if self._read > LINGER_BYTES:
+                self.abort()
+            return
         if not self._words and not plain_text(data[0]):  # a TLS client: its hello, so far
             self._stop_timer()
             left = self._deadline - asyncio.get_running_loop().time()
@@ -194,9 +206,9 @@ class HandshakeGate(asyncio.Protocol):
             self._tail = seen[-max(len(end) for end in plain.ends) :]
 
     def eof_received(self) -> bool | None:
-        if self._words:
-            self._answer()  # the client said all it will
-        return None
+        if self._words and not self._answered:
+            self._answer(linger=False)  # the client said all it will
+        return None  # closed (after the answer, if any)
 
     def _late(self) -> None:
         """The handshake's time is up before a TLS client's hello came: plain words are
@@ -207,14 +219,27 @@ class HandshakeGate(asyncio.Protocol):
         else:
             self.abort()
 
-    def _answer(self) -> None:
+    def _answer(self, linger: bool = True) -> None:
+        """The door's answer, then our end. Closed with the client's input unread (a
+        request's body, lines pasted after the first), the kernel resets the connection
+        and the client loses the answer (attack56: 9 of 10 plain POSTs of 1 MB to the
+        HTTPS port): so, as nginx's lingering close, our side ends after the answer and what
+        the client still sends is read and dropped until its end, the handshake's time is up
+        (at least LINGER_MIN s from now), or LINGER_BYTES in all were read (then cut); the
+        connection still counts meanwhile."""
         transport = self._transport
-        if transport is None or transport.is_closing():
+        if transport is None or transport.is_closing() or self._answered:
             return
         assert self._plain is not None
         self._stop_timer()
+        self._answered = True
         transport.write(self._plain.text)
-        transport.close()
+        if not linger or not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(max(self._deadline, loop.time() + LINGER_MIN), self.abort)
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
@@ -232,8 +257,11 @@ class HandshakeGate(asyncio.Protocol):
     def _ended(self, handshake: asyncio.Future[None]) -> None:
         """The handshake is over, done or failed (timed out, refused, reset; the TLS layer
         closed the connection then): the count is returned, if the session has not taken it."""
-        if not handshake.cancelled():
-            handshake.exception()  # retrieved: a failed handshake has nobody to tell
+        if not handshake.cancelled() and (exc := handshake.exception()) is not None:
+            # nobody to tell; and its traceback let go: asyncio's TLS layer raises the error
+            # in a frame holding it, a cycle that kept the layer (its 256 KiB buffer, the
+            # OpenSSL connection) until a collection (`_TLSLayer`)
+            exc.__traceback__ = None
         self._release()
         if self._pending is not None:
             self._pending.discard(self)
@@ -275,7 +303,12 @@ class _Handoff(asyncio.Protocol):
 class _TLSLayer(sslproto.SSLProtocol):
     """asyncio's TLS layer, but a refused handshake's alert reaches the client: asyncio cuts
     the connection with the alert OpenSSL wrote still unsent, so a TLS 1.1 client saw a
-    reset, not `protocol version`, and could not tell why."""
+    reset, not `protocol version`, and could not tell why. It reads 32 KiB at a time, not
+    asyncio's 256 KiB: each connection keeps its read buffer from its first byte to its
+    close, zeroed, so resident (attack56: 1,000 handshakes held with a record header took
+    309 MB, 57 MB on uvloop's own TLS; and every TLS session paid as much)."""
+
+    max_size = 32 * 1024
 
     def _get_extra_info(self, name: str, default: Any = None) -> Any:
         """Its transport's `get_extra_info`; with TCP_TRANSPORT, the TCP transport under it

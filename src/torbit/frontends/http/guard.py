@@ -9,7 +9,9 @@ hold sockets and memory without limit.
   or of its first byte (for later requests on a kept-alive connection); otherwise 408 and
   close (a connection that sent nothing at all is just closed). Idle time between requests is
   uvicorn's own keep-alive timeout.
-- MAX_HEAD_BYTES: a head may not grow past this (plus at most one read); otherwise 431.
+- MAX_HEAD_BYTES: a head may not grow past this while it comes (plus at most one read),
+  nor be longer once whole (its request target and fields as the parser gives them: a head
+  that came whole in one read was never counted, attack56); otherwise 431.
   What a chunked body carries beside its data (each chunk's size line, the trailer after
   the last) may not either, with CHUNK_FRAMING bytes a chunk on top; otherwise 431 and
   close. Trailer fields are read and dropped: uvicorn added them to the request's headers,
@@ -167,6 +169,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._pipelined: list[Any] = []
         self._in_head = False  # between a request's first byte and the end of its headers
         self._head_bytes = 0  # bytes read while in the head, after the read that began it
+        self._parsed = 0  # the head's bytes as the parser gave them (its target and fields)
         self._got_bytes = False
         self._body_due = False  # a request's head is in, its body is not: the body deadline
         self._framing = 0  # bytes of the body's reads that were not its data (chunked)
@@ -264,11 +267,16 @@ class GuardedHttpTools(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
-        self._head_bytes = 0
+        self._head_bytes = self._parsed = 0
         self._framing = self._chunks = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._parsed += len(url)
+        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._in_head:  # a trailer's field (after the last chunk) is dropped
+            self._parsed += len(name) + len(value) + 4  # ": " and the line's end
             super().on_header(name, value)
 
     def on_chunk_header(self) -> None:
@@ -277,6 +285,10 @@ class GuardedHttpTools(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._disarm()
+        if self._parsed > MAX_HEAD_BYTES:
+            message = f"request line and headers too large: at most {MAX_HEAD_BYTES} bytes"
+            self._refuse(431, "too_large", message)
+            return
         if self._malformed():
             return
         proxies = self.limits.proxies

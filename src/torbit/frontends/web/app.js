@@ -256,19 +256,19 @@
     }
   }
 
+  // a line in conversation c; with none (c null: a room we are not in) dropped while
+  // another is shown, said under "You are in no room" when none is (an invitation, a kick
+  // from the last room, a restart: they were lost there)
   function systemLine(c, text, cls = "notice") {
-    if (!c) return;
-    c.list.append(el("li", cls, text));
-    if (c === state.current) scrollDown();
+    if (!c && state.current) return null;
+    const line = el(c ? "li" : "p", cls, text);
+    (c ? c.list : $("scroller")).append(line);
+    if (!c || c === state.current) scrollDown();
+    return line;
   }
 
-  // a command's answer: in the conversation it was typed in, else the one shown now, else
-  // under "You are in no room" (there, /help and /invites were answered into nothing)
-  function reply(c, text) {
-    if (c || state.current) return systemLine(c || state.current, text);
-    $("scroller").append(el("p", "notice", text));
-    scrollDown();
-  }
+  // a command's answer: in the conversation it was typed in, else the one shown now
+  const reply = (c, text) => systemLine(c || state.current, text);
 
   // the sidebar
 
@@ -353,9 +353,17 @@
     refreshRoomList().catch(() => {});
   }
 
+  // the server tells our WebSocket of this leave as of "another connection" (it came by
+  // REST), maybe before answering: the page says it in its own words instead
   async function leaveRoom(c) {
-    await api("DELETE", `/rooms/${enc(c.name)}/members/${enc(state.me)}`);
+    c.leaving = true;
+    try {
+      await api("DELETE", `/rooms/${enc(c.name)}/members/${enc(state.me)}`);
+    } finally {
+      c.leaving = false;
+    }
     forgetRoom(c);
+    systemLine(state.current, `you left #${c.name}`);
   }
 
   function forgetRoom(c) {  // left, or deleted: gone from the sidebar, the next one shown
@@ -530,13 +538,10 @@
   }
 
   // The server is leaving (drained for a restart, or stopped): it tells every door to
-  // reconnect, which this page does by itself, so it says that, in the open conversation,
-  // until back online.
+  // reconnect, which this page does by itself, so it says that, in the open conversation
+  // (or in no room, under "You are in no room"), until back online.
   function restarting(text = "the server is restarting: reconnecting…") {
-    if (state.restartLine || !state.current) return;
-    state.restartLine = el("li", "notice restart", text);
-    state.current.list.append(state.restartLine);
-    scrollDown();
+    if (!state.restartLine) state.restartLine = systemLine(state.current, text, "notice restart");
   }
 
   function onReady() {
@@ -581,8 +586,9 @@
         if (c && c.greeted) return;
         if (c) c.greeted = true;
       }
-      if (c && (f.kind === "room_deleted" ||  // everyone is out of it: it goes from the list
-                (f.kind === "part" && key(f.user) === key(state.me)))) {  // we left elsewhere
+      const out = ["part", "kick", "ban"].includes(f.kind) && key(f.user) === key(state.me);
+      if (out && f.kind === "part" && (!c || c.leaving)) return;  // our leave: leaveRoom says it
+      if (c && (f.kind === "room_deleted" || out)) {  // it goes from the list
         forgetRoom(c);
         systemLine(state.current, f.text);
         return;
