@@ -20,6 +20,8 @@ from torbit.errors import ConfigError, ServiceUnavailable
 pytestmark = [pytest.mark.postgres]
 
 NO_ANSWER = "storage unavailable: the database did not answer in time"
+# a name no test registers: the session's database is shared, other tests leave their users in it
+NOBODY = "nobody-waits-on-locks"
 
 
 async def test_a_short_timeout_gives_up_on_a_held_lock_a_long_one_still_waits(
@@ -31,14 +33,14 @@ async def test_a_short_timeout_gives_up_on_a_held_lock_a_long_one_still_waits(
     await patient.open()
     try:
         async with TableLock.held(pg_database, "users") as lock:
-            waiting = asyncio.create_task(patient.get_user("alice"))
+            waiting = asyncio.create_task(patient.get_user(NOBODY))
             await eventually("the patient store waits on the lock", lock.waiting)
             with pytest.raises(ServiceUnavailable, match=f"^{NO_ANSWER}$"):
-                await quick.get_user("alice")
+                await quick.get_user(NOBODY)
             assert await lock.waiting(), "the long timeout gave up too"
             assert not waiting.done()
         assert await waiting is None  # the lock let go: answered
-        assert await quick.get_user("alice") is None  # and the quick one serves again
+        assert await quick.get_user(NOBODY) is None  # and the quick one serves again
     finally:
         await quick.close()
         await patient.close()
