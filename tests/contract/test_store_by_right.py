@@ -41,3 +41,24 @@ async def test_leaving_ends_it_and_a_join_after_is_its_own(store: Store) -> None
     assert await store.rooms_joined_by_right("alice") == []
     assert await store.add_member("yard", "alice")
     assert await store.rooms_joined_by_right("alice") == []
+
+
+async def test_admitting_a_member_in_by_right_makes_the_membership_ordinary(store: Store) -> None:
+    """`admit_member`: the room's staff invited a server admin who is in by the right alone
+    (core/invitations.py); an ordinary membership, or none, is not one to admit."""
+    await users(store, "alice", "bob", "carol")
+    for name in ("den", "yard"):
+        await store.create_room(room(name))
+    assert await store.add_member("den", "alice", by_right=True)
+    assert await store.add_member("yard", "alice", by_right=True)
+    assert await store.add_member("den", "bob")
+    assert await store.admit_member("den", "alice")
+    assert await store.rooms_joined_by_right("alice") == ["yard"]
+    assert sorted(await store.rooms_of("alice")) == ["den", "yard"]
+    assert not await store.admit_member("den", "alice")  # done: ordinary now
+    assert not await store.admit_member("den", "bob")  # ordinary all along
+    assert not await store.admit_member("den", "carol")  # no member
+    assert not await store.admit_member("attic", "alice")  # no room
+    assert await store.rooms_joined_by_right("alice") == ["yard"]
+    assert await store.rooms_joined_by_right("bob") == []
+    assert "den" not in await store.rooms_of("carol")  # nothing written for a stranger

@@ -348,3 +348,48 @@ async def test_an_operators_kill_under_way_is_not_overtaken_by_the_clis_answer(
     await bob.expect("begone")
     await carol.close()
     await bob.close()
+
+
+async def test_an_owners_invitation_keeps_a_member_in_by_the_right_past_the_demotion(
+    rooms: App, tmp_path: Path
+) -> None:
+    """attack56: alice could not keep carol, in #den by the server-admin right alone, by
+    inviting her: `409` "carol is already a member of #den", and the demotion put her out.
+    Now an invitation admits her, on every door (HTTP `204`, IRC `341`, telnet "you
+    invited carol to #…"), and she stays past `torbit user set-admin carol --revoke`; the
+    private #attic, joined by the right and not invited to, she still leaves. A second
+    invitation, of an ordinary member now, is `409` as before."""
+    store = services(rooms).store
+    async with api(rooms, "alice") as a:
+        for name in ("nook", "loft", "attic"):
+            await create_room(a, name, private=True)
+    for name in ("nook", "loft", "attic"):
+        assert await join(rooms, "carol", name) == 200
+    assert {"den", "nook", "loft", "attic"} <= set(await store.rooms_joined_by_right("carol"))
+    async with api(rooms, "alice") as a:
+        r = await a.post("/api/v1/rooms/den/invites", json={"user": "carol"})
+        assert r.status_code == 204, r.text
+    alice_irc = await irc_in(rooms, "alice", "nook")
+    alice_irc.send("INVITE carol #nook")
+    await alice_irc.expect(" 341 alice carol #nook")
+    await alice_irc.close()
+    alice = await telnet_login(rooms, "alice")
+    alice.send("/join loft")
+    await alice.expect(r"you are in #loft")
+    alice.send("/invite carol")
+    await alice.expect(r"you invited carol to #loft")
+    await alice.close()
+    code, said = await cli_demotion(rooms, tmp_path, "carol")
+    assert code == 0 and "carol is no longer a server admin" in said, said
+    held = set(await store.rooms_of("carol"))
+    assert {"den", "nook", "loft"} <= held and "attic" not in held, held
+    for name in ("den", "nook", "loft"):
+        assert await kicks(rooms, name) == []
+    assert await kicks(rooms, "attic") == [KICKED]
+    async with api(rooms, "carol") as c:
+        for name in ("den", "nook", "loft"):
+            assert (await c.get(f"/api/v1/rooms/{name}/messages")).status_code == 200
+        assert (await c.get("/api/v1/rooms/attic/messages")).status_code == 404
+    async with api(rooms, "alice") as a:
+        r = await a.post("/api/v1/rooms/den/invites", json={"user": "carol"})
+        assert r.status_code == 409 and "carol is already a member of #den" in r.text, r.text

@@ -86,12 +86,19 @@ class InvitationActions(RoomAuthority):
         """Let a user join; they are told if online (unless they ignore the actor). The
         invitation lasts until they join or decline it, or it is dropped past the bound;
         inviting again changes nothing and tells no one. The right is checked at each
-        invitation: one who lost the room's admin role, still connected, is refused."""
+        invitation: one who lost the room's admin role, still connected, is refused.
+        Conflict for a member, unless a server admin in the room by that right alone
+        (core/demotion.py): the invitation admits them, audited, told to no one, and the
+        membership outlasts a demotion (there is nothing left to join)."""
         room, role = await self.authorize(actor, room_name, "invite")
         self._limits.invites.check(name_key(actor), "invitations")
         user, standing = await self._target(room, name, actor, role, "invite", outrank=False)
         if standing.member:
-            raise Conflict(f"{user.name} is already a member of #{room.name}")
+            if not await self._store.admit_member(room.key, user.key):
+                raise Conflict(f"{user.name} is already a member of #{room.name}")
+            # a server admin in by the right alone: admitted now, kept past a demotion
+            await self._audit(actor, "invite", room, user.key)
+            return user.name
         if standing.banned:
             raise Conflict(f"{user.name} is banned from #{room.name}: /unban first")
         at = self._now()

@@ -174,6 +174,11 @@ class Store(Protocol):
         right alone (`add_member`'s `by_right`): those they leave when it is taken away
         (core/demotion.py)."""
 
+    async def admit_member(self, room_key: str, user_key: str) -> bool:
+        """Make the user's membership of the room, if joined by the server-admin right alone,
+        an ordinary one (the room's staff invited them: core/invitations.py), kept past a
+        demotion. True if it was such a membership (False for an ordinary one, or none)."""
+
     async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
         """Note that the member went into the room to talk in it at `at` (telnet's /join);
         False, and nothing written, if they are not a member."""

@@ -222,6 +222,25 @@ class CassandraStore(UsersCql, RoomModerationCql, RoomMasksCql, AuditCql, Sessio
         )
         return [str(r["room_key"]) for r in rows if r["member"] and r["by_right"]]
 
+    async def admit_member(self, room_key: str, user_key: str) -> bool:
+        """A read, then the flag's write: two admissions at once both answer True, and
+        nothing else writes the flag of a membership already there (`add_member` only
+        at its start)."""
+        row = await self.cql.one(
+            f"SELECT member, by_right FROM {self.ks}.user_rooms "
+            "WHERE user_key = ? AND room_key = ?",
+            user_key,
+            room_key,
+        )
+        if row is None or not row["member"] or not row["by_right"]:
+            return False
+        await self.cql.run(
+            f"UPDATE {self.ks}.user_rooms SET by_right = null WHERE user_key = ? AND room_key = ?",
+            user_key,
+            room_key,
+        )
+        return True
+
     # for tools and tests
 
     async def query(self, cql: str, *params: Any) -> list[Row]:

@@ -179,6 +179,19 @@ class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, S
         async with self._read() as conn:
             return [r[0] for r in await conn.execute(query)]
 
+    async def admit_member(self, room_key: str, user_key: str) -> bool:
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(memberships)
+                .where(
+                    memberships.c.room_key == room_key,
+                    memberships.c.user_key == user_key,
+                    memberships.c.by_right,
+                )
+                .values(by_right=False)
+            )
+        return bool(result.rowcount > 0)
+
     async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
         """On SQLite committed here and now when it is free (write_now): a telnet logout's,
         with its read cursor's move (core/comeback.py), hands nothing to the driver's thread."""
