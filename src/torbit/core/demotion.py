@@ -11,10 +11,11 @@ their account). So the demotion ends, after the store has taken the right away:
 - every membership of a private room joined by the right alone (the store keeps that on
   the membership, written at the join: `Store.add_member`'s `by_right`, since the
   invitation a join uses is gone with it), unless the room would admit them now: they own
-  it, are a room admin there, are invited again, or one of its invite exceptions names
-  their account (`name!*@*`, or a wildcard nick taking it, with any user and host: a mask
-  on an address needs a client, which a demotion has none of; such a client may join again
-  as the exception lets it).
+  it, are a room admin there, are invited again (an invitation of such a member admits
+  them: `Store.admit_member` clears the flag, core/invitations.py), or one of its invite
+  exceptions names their account (`name!*@*`, or a wildcard nick taking it, with any user
+  and host: a mask on an address needs a client, which a demotion has none of; such a
+  client may join again as the exception lets it).
 
 Public rooms, rooms they own, rooms they are a room admin of and private rooms they joined
 by an invitation or while the room was public stay. Each end is told as a kick by the
