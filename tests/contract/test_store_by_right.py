@@ -62,3 +62,23 @@ async def test_admitting_a_member_in_by_right_makes_the_membership_ordinary(stor
     assert await store.rooms_joined_by_right("alice") == ["yard"]
     assert await store.rooms_joined_by_right("bob") == []
     assert "den" not in await store.rooms_of("carol")  # nothing written for a stranger
+
+
+async def test_removing_by_right_spares_an_admitted_or_ordinary_membership(store: Store) -> None:
+    """`remove_member_by_right` (core/demotion.py): only a membership still by the right
+    alone ends, with its room admin right; one admitted meanwhile stays."""
+    await users(store, "alice", "bob")
+    for name in ("den", "yard"):
+        await store.create_room(room(name))
+    assert await store.add_member("den", "alice", by_right=True)
+    assert await store.add_member("yard", "alice", by_right=True)
+    assert await store.add_member("den", "bob")
+    assert await store.admit_member("den", "alice")
+    assert not await store.remove_member_by_right("den", "alice")  # admitted
+    assert not await store.remove_member_by_right("den", "bob")  # ordinary
+    assert not await store.remove_member_by_right("hall", "alice")  # no room, no member
+    assert await store.remove_member_by_right("yard", "alice")
+    assert not await store.remove_member_by_right("yard", "alice")  # gone already
+    assert await store.rooms_of("alice") == ["den"]
+    assert await store.rooms_of("bob") == ["den"]
+    assert await store.rooms_joined_by_right("alice") == []

@@ -146,6 +146,42 @@ async def test_a_demoted_admin_leaves_the_private_rooms_held_by_the_right_alone(
     await alice.close()
 
 
+async def test_an_invitation_while_the_demotion_runs_is_not_overtaken_by_it(
+    rooms: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demotion reads the rooms held by the right first, then each room's standing:
+    alice's invitation of carol to #nook answered (`204`) between the two was undone, carol
+    put out of #nook all the same. The demotion's removal now asks the store whether the
+    membership is still by the right alone, in its own transaction."""
+    store = services(rooms).store
+    async with api(rooms, "alice") as a:
+        await create_room(a, "nook", private=True)
+    assert await join(rooms, "carol", "nook") == 200
+    room_and_standing = store.room_and_standing
+    reached, go = asyncio.Event(), asyncio.Event()
+    armed = [True]
+
+    async def held(room_key: str, user_key: str) -> Any:
+        if armed[0] and (room_key, user_key) == ("nook", "carol"):
+            armed[0] = False  # the demotion's look, not the invitation's after it
+            reached.set()
+            await go.wait()
+        return await room_and_standing(room_key, user_key)
+
+    monkeypatch.setattr(store, "room_and_standing", held)
+    demoting = asyncio.create_task(demote(rooms, "carol"))
+    async with asyncio.timeout(30):
+        await reached.wait()
+    async with api(rooms, "alice") as a:
+        r = await a.post("/api/v1/rooms/nook/invites", json={"user": "carol"})
+        assert r.status_code == 204, r.text
+    go.set()
+    await demoting
+    assert "nook" in await store.rooms_of("carol")
+    assert await kicks(rooms, "nook") == []
+    assert await kicks(rooms, "den") == [KICKED]  # not invited: put out
+
+
 async def test_a_join_held_at_its_write_while_the_demotion_runs_is_taken_back(
     rooms: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:

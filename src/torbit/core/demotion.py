@@ -75,7 +75,12 @@ async def leave_rooms_of_the_right(
             room_key not in by_right or await _admitted(store, room, standing, user)
         ):
             continue
-        if not await store.remove_member(room_key, user.key):  # left, kicked meanwhile
+        # left, kicked meanwhile; or, of a room held by the right, admitted meanwhile (invited)
+        if standing.banned:
+            removed = await store.remove_member(room_key, user.key)
+        else:
+            removed = await store.remove_member_by_right(room_key, user.key)
+        if not removed:
             continue
         await store.add_audit(
             AuditEntry(

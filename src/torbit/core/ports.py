@@ -179,6 +179,11 @@ class Store(Protocol):
         an ordinary one (the room's staff invited them: core/invitations.py), kept past a
         demotion. True if it was such a membership (False for an ordinary one, or none)."""
 
+    async def remove_member_by_right(self, room_key: str, user_key: str) -> bool:
+        """`remove_member`, only if the membership is still one by the server-admin right
+        alone (core/demotion.py): an `admit_member` racing it is never overtaken by it on
+        SQL. True if it was removed."""
+
     async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
         """Note that the member went into the room to talk in it at `at` (telnet's /join);
         False, and nothing written, if they are not a member."""

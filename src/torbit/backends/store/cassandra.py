@@ -241,6 +241,19 @@ class CassandraStore(UsersCql, RoomModerationCql, RoomMasksCql, AuditCql, Sessio
         )
         return True
 
+    async def remove_member_by_right(self, room_key: str, user_key: str) -> bool:
+        """A read of the flag, then `remove_member`: an `admit_member` landing between the
+        two is overtaken (no transaction spans them here, unlike on SQL)."""
+        row = await self.cql.one(
+            f"SELECT member, by_right FROM {self.ks}.user_rooms "
+            "WHERE user_key = ? AND room_key = ?",
+            user_key,
+            room_key,
+        )
+        if row is None or not row["member"] or not row["by_right"]:
+            return False
+        return await self.remove_member(room_key, user_key)
+
     # for tools and tests
 
     async def query(self, cql: str, *params: Any) -> list[Row]:

@@ -149,6 +149,26 @@ class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, S
             )
         return bool(result.rowcount > 0)
 
+    async def remove_member_by_right(self, room_key: str, user_key: str) -> bool:
+        """The membership, if still by right alone, and its room admin rights: one
+        transaction, so an `admit_member` either lands first (nothing is removed) or after
+        (it finds no membership)."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                delete(memberships).where(
+                    memberships.c.room_key == room_key,
+                    memberships.c.user_key == user_key,
+                    memberships.c.by_right,
+                )
+            )
+            if result.rowcount > 0:
+                await conn.execute(
+                    delete(room_admins).where(
+                        room_admins.c.room_key == room_key, room_admins.c.user_key == user_key
+                    )
+                )
+        return bool(result.rowcount > 0)
+
     async def list_members(self, room_key: str) -> list[str]:
         """Display names of the room's members, sorted case-insensitively."""
         query = (
