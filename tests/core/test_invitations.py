@@ -16,7 +16,7 @@ import pytest
 from tests.core.conftest import Core
 from torbit.core.invitations import Pending, overflow
 from torbit.core.models import Invitation
-from torbit.errors import Forbidden, NotFound
+from torbit.errors import Conflict, Forbidden, NotFound
 
 BOUND = 5
 T0 = datetime(2026, 12, 3, tzinfo=UTC)
@@ -167,3 +167,29 @@ def test_the_overflow_rule() -> None:
     assert overflow(pending, 3, frozenset()) == [a1, old]  # then all hold one: the oldest
     assert overflow(pending, 4, frozenset({"pest"})) == [b1]
     assert overflow(pending, 0, frozenset()) == [a1, old, friend, a2, b1]
+
+
+async def test_inviting_a_member_in_by_the_right_admits_them_unless_banned(core: Core) -> None:
+    """A server admin in a private room by that right alone (core/demotion.py puts them out
+    when it is taken away): the owner's invitation admits them, audited, no invitation left
+    pending; a member the room bans (joined by the right past the ban) stays one the
+    demotion ends, so that invitation is refused as any member's."""
+    await core.user("owner")
+    await core.user("carol", admin=True)
+    for name in ("den", "yard"):
+        await core.moderation.create("owner", name, private=True)
+    await core.store.expel("yard", "carol", banned_at=T0)  # banned while not an admin, say
+    assert await core.store.add_member("den", "carol", by_right=True)
+    assert await core.store.add_member("yard", "carol", by_right=True)
+    assert await core.moderation.invite("owner", "den", "carol") == "carol"
+    assert await core.store.rooms_joined_by_right("carol") == ["yard"]
+    assert await core.store.invitations("carol") == []
+    entries = await core.store.list_audit("den", limit=10)
+    assert [(e.actor, e.action, e.target) for e in entries if e.action == "invite"] == [
+        ("owner", "invite", "carol")
+    ]
+    with pytest.raises(Conflict, match="carol is already a member of #den"):
+        await core.moderation.invite("owner", "den", "carol")  # ordinary now
+    with pytest.raises(Conflict, match="carol is already a member of #yard"):
+        await core.moderation.invite("owner", "yard", "carol")
+    assert await core.store.rooms_joined_by_right("carol") == ["yard"]

@@ -94,9 +94,10 @@ class InvitationActions(RoomAuthority):
         self._limits.invites.check(name_key(actor), "invitations")
         user, standing = await self._target(room, name, actor, role, "invite", outrank=False)
         if standing.member:
-            if not await self._store.admit_member(room.key, user.key):
-                raise Conflict(f"{user.name} is already a member of #{room.name}")
             # a server admin in by the right alone: admitted now, kept past a demotion
+            # (not one the room bans: the demotion ends that whatever admitted them)
+            if standing.banned or not await self._store.admit_member(room.key, user.key):
+                raise Conflict(f"{user.name} is already a member of #{room.name}")
             await self._audit(actor, "invite", room, user.key)
             return user.name
         if standing.banned:
