@@ -7,10 +7,9 @@ timeout, as many as it cared to open (250 from one address, where the limit was 
 the TLS telnet, IRC and HTTPS ports alike). A `HandshakeGate` is the first protocol of such
 a connection: it counts the connection at once (or closes it past a limit), runs the
 handshake (asyncio's TLS layer, HANDSHAKE_TIMEOUT), then hands the connection to the door's
-own protocol, which counts it as its own; the gate's count is returned then, or when the
-handshake fails. A gate whose handshake is not done is in its door's `Handshakes`, which
-a stop cuts at once (`cut`): a client that never finishes its handshake does not hold the
-stop for the handshake timeout.
+own protocol with its count; the gate's count is returned when the handshake fails. A gate
+whose handshake is not done is in its door's `Handshakes`, which a stop cuts at once (`cut`):
+a client that never finishes its handshake does not hold the stop for the handshake timeout.
 
 The gate also takes the connection's token of its address's `limits.connection_rate` at the
 accept, as a plain port's doorman does (admission.py), whatever its first bytes turn out to
