@@ -432,20 +432,28 @@ class ConnectionLimiter:
 
     def acquire(self, ip: str, *, arriving: bool = False) -> str | None:
         """Count a connection, or return why it is refused (the caller closes it). `arriving`:
-        a new connection, which takes a token of its address's rate (the line doors; not a
-        TLS one handed over by its handshake gate, nor an HTTP request's move to its client's
-        address)."""
+        a new connection, which takes a token of its address's rate (the plain doors; not a
+        TLS one, whose handshake gate took it at the accept, nor an HTTP request's move to its
+        client's address)."""
         if self.total and self._open >= self.total:
             return self.full
         keys = address_keys(ip)
         for key, limit in zip(keys, (self.per_ip, self.per_ip * NETWORK_SHARE), strict=False):
             if self.per_ip and self._by_ip.get(key, 0) >= limit:
                 return self.crowded
-        if arriving and self.arrivals.per_address.enabled and not self.arrivals.admit(ip):
-            return self.hurried
+        if arriving and (hurried := self.arrive(ip)) is not None:
+            return hurried
         for key in keys:
             self._by_ip[key] = self._by_ip.get(key, 0) + 1
         self._open += 1
+        return None
+
+    def arrive(self, ip: str) -> str | None:
+        """Take a token of the address's rate for a new connection (`acquire` with
+        `arriving`), or return `hurried` when none is left; nothing is counted. A TLS port's
+        handshake gate takes it at the accept, whatever the first bytes are (handshake.py)."""
+        if self.arrivals.per_address.enabled and not self.arrivals.admit(ip):
+            return self.hurried
         return None
 
     def release(self, ip: str) -> None:

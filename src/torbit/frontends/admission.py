@@ -29,7 +29,7 @@ Peer = tuple[str, int]
 class Admitted(Protocol):
     """A door's session, told that its connection is counted already."""
 
-    def admitted(self) -> None: ...
+    def admitted(self, refused: str = "") -> None: ...
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None: ...
 
@@ -63,15 +63,19 @@ class Refusals:
         self._metrics.refused_on(self._door, self._connections.kind(reason)).inc()
         self.tally.count(ip, reason)
 
-    def answer(self, transport: asyncio.BaseTransport, reason: str) -> None:
-        """The door's words for `reason`, then the connection closed."""
+    def words(self, reason: str) -> bytes:
+        """The door's words for `reason`, encoded once."""
         words = self._words.get(reason)
         if words is None:
             if len(self._words) > 8:  # only the limiter's own three, in practice
                 self._words.clear()
             words = self._words[reason] = self._encode(reason)
+        return words
+
+    def answer(self, transport: asyncio.BaseTransport, reason: str) -> None:
+        """The door's words for `reason`, then the connection closed."""
         t = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        t.write(words)
+        t.write(self.words(reason))
         t.close()
 
 

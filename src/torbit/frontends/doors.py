@@ -153,16 +153,22 @@ class LineDoor(Generic[S]):
             assert proxies is not None
             return ProxyGate(session, proxies, door.removesuffix("-tls"), self._handshakes)
 
+        def arrived(counted: str, refused: str) -> asyncio.Protocol:
+            made = session(None)  # counted by its gate, with its token (or refused for it)
+            made.admitted(refused)
+            return made
+
         loop = asyncio.get_running_loop()
         if tls is not None and proxies is None:
             self._servers.append(
                 await loop.create_server(
                     lambda: HandshakeGate(
-                        lambda: session(None),
+                        arrived,
                         tls,
                         self.connections,
                         pending=self._handshakes,
                         plain=plain,
+                        refusals=self.refusals,
                     ),
                     sock=sock,
                     backlog=LISTEN_BACKLOG,

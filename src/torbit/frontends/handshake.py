@@ -7,10 +7,17 @@ timeout, as many as it cared to open (250 from one address, where the limit was 
 the TLS telnet, IRC and HTTPS ports alike). A `HandshakeGate` is the first protocol of such
 a connection: it counts the connection at once (or closes it past a limit), runs the
 handshake (asyncio's TLS layer, HANDSHAKE_TIMEOUT), then hands the connection to the door's
-own protocol, which counts it as its own; the gate's count is returned then, or when the
-handshake fails. A gate whose handshake is not done is in its door's `Handshakes`, which
-a stop cuts at once (`cut`): a client that never finishes its handshake does not hold the
-stop for the handshake timeout.
+own protocol with its count; the gate's count is returned when the handshake fails. A gate
+whose handshake is not done is in its door's `Handshakes`, which a stop cuts at once (`cut`):
+a client that never finishes its handshake does not hold the stop for the handshake timeout.
+
+The gate also takes the connection's token of its address's `limits.connection_rate` at the
+accept, as a plain port's doorman does (admission.py), whatever its first bytes turn out to
+be: the door's session took it after the handshake, so a hello the handshake refused and a
+plain answer took none, and a reconnect storm at a TLS port was bounded by the per-address
+and total limits only (attack56). With no token left, a TLS client's connection is refused
+by its session in the door's words once the handshake is done, a plain client's gets the
+plain port's refusal for its answer (`Refusals`), counted here once.
 
 A client that speaks plain text to a TLS port (http:// typed for https://, telnet or an IRC
 client pointed at the TLS port) met silence, then a close: "empty reply", "connection
@@ -32,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from torbit.core.limits import ConnectionLimiter
+from torbit.frontends.admission import Refusals
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds for a TLS handshake, else the connection is closed
 # a plain client answered: what it still sends is dropped at least this long (`_answer`),
@@ -108,14 +116,19 @@ class HandshakeGate(asyncio.Protocol):
 
     def __init__(
         self,
-        make: Callable[[], asyncio.Protocol],
+        make: Callable[[str, str], asyncio.Protocol],
         tls: ssl.SSLContext,
         connections: ConnectionLimiter,
         exempt: Callable[[str], bool] = lambda ip: False,
         pending: Handshakes | None = None,
         plain: PlainAnswer | None = None,
+        refusals: Refusals | None = None,
     ) -> None:
+        # the door's protocol, told the address the connection is counted under and its
+        # token taken ("": neither, an exempt peer) or the refusal it must answer (`hand_over`)
         self._make = make
+        self._refusals = refusals  # the door's, counting a refusal for the rate (and wording it)
+        self._hurried = ""  # no token of the connection rate was left: this refusal
         self._tls = tls
         self._connections = connections
         self._exempt = exempt  # peers not counted (HTTP: trusted proxies, counted per client)
@@ -139,6 +152,11 @@ class HandshakeGate(asyncio.Protocol):
                 transport.abort()  # over a limit: the session would refuse it too, in words
                 return
             self._ip = ip
+            hurried = self._connections.arrive(ip)  # counted meanwhile, as any handshake
+            if hurried is not None:
+                self._hurried = hurried
+                if self._refusals is not None:
+                    self._refusals.count(ip, hurried)
         self._transport = transport
         if self._pending is not None:
             self._pending.add(self)
@@ -233,7 +251,10 @@ class HandshakeGate(asyncio.Protocol):
         assert self._plain is not None
         self._stop_timer()
         self._answered = True
-        transport.write(self._plain.text)
+        text = self._plain.text  # or, no token left, the plain port's refusal
+        if self._hurried and self._refusals is not None:
+            text = self._refusals.words(self._hurried)
+        transport.write(text)
         if not linger or not transport.can_write_eof():
             transport.close()
             return
@@ -268,12 +289,15 @@ class HandshakeGate(asyncio.Protocol):
         self._transport = None
 
     def hand_over(self, tls_transport: asyncio.Transport) -> None:
-        """The handshake is done: the door's own protocol takes the connection and counts it
-        (the gate's count is returned first, so a client at its limit is not refused)."""
-        self._release()
+        """The handshake is done: the door's own protocol takes the connection, with the
+        gate's count and its token; or, none left, uncounted, to refuse it."""
+        counted, self._ip = self._ip, None
+        if self._hurried and counted is not None:
+            self._connections.release(counted)
+            counted = None
         if self._pending is not None:
             self._pending.discard(self)
-        inner = self._make()
+        inner = self._make(counted or "", self._hurried)
         tls_transport.set_protocol(inner)
         inner.connection_made(tls_transport)
 

@@ -80,7 +80,17 @@ class LineHost(Protocol):
 
 
 class LineSession(PacedInput[E], asyncio.Protocol):
-    __slots__ = ("_counted", "_departed", "_timer", "_writer", "closed", "door", "ip", "server")
+    __slots__ = (
+        "_counted",
+        "_departed",
+        "_refused",
+        "_timer",
+        "_writer",
+        "closed",
+        "door",
+        "ip",
+        "server",
+    )
 
     kind: ClassVar[str]  # the door's name for its clients, in the log ("IRC", "telnet")
     server: LineHost
@@ -88,6 +98,7 @@ class LineSession(PacedInput[E], asyncio.Protocol):
     ip: str  # a PROXY header's client address, else the socket's
     _counted: bool  # holds one of its address's connections (`_accept` to `connection_lost`)
     _departed: bool  # `_disconnected` said so once: the session departed
+    _refused: str  # refused by its TLS port's gate, counted there (`admitted`)
     _timer: asyncio.TimerHandle | None
 
     # what a door says
@@ -107,10 +118,15 @@ class LineSession(PacedInput[E], asyncio.Protocol):
 
     # the connection
 
-    def admitted(self) -> None:
-        """Its connection is counted for its address already (admission.Doorman, which
-        refused it otherwise before this session was made)."""
-        self._counted = True
+    def admitted(self, refused: str = "") -> None:
+        """Its connection is counted for its address already, its token of the connection
+        rate taken (admission.Doorman, which refused it otherwise before this session was
+        made; a TLS port's handshake gate). `refused`: the gate found no token left, after
+        the handshake the session refuses the connection in words (counted there already)."""
+        if refused:
+            self._refused = refused
+        else:
+            self._counted = True
 
     def _accept(self, transport: asyncio.BaseTransport) -> bool:
         """Take the connection and count it for its address (unless `admitted`: a plain
@@ -124,10 +140,13 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         if not self.ip:
             self._address(transport.get_extra_info("peername"))
         if not self._counted:
-            refused = server.connections.acquire(self.ip, arriving=True)
+            refused = self._refused or server.connections.acquire(self.ip, arriving=True)
             if refused:
                 self._writer.lost()  # never written to: the refusal is its only line
-                server.refusals.refuse(t, self.ip, refused)
+                if self._refused:
+                    server.refusals.answer(t, refused)  # counted by the gate
+                else:
+                    server.refusals.refuse(t, self.ip, refused)
                 self.closed = True
                 return False
             self._counted = True

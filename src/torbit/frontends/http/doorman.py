@@ -59,6 +59,12 @@ class HttpDoor:
         """uvicorn's `http_protocol_class`: called with its arguments for each connection."""
         return HttpDoorman(self, kwargs)
 
+    def arrived(self, kwargs: dict[str, Any], counted: str, refused: str) -> asyncio.Protocol:
+        """An HTTPS connection past its handshake (frontends/handshake.py): counted against
+        `counted` by its gate, its token of the connection rate taken, or to be refused for
+        `refused` (counted there); neither: a trusted proxy's, counted per client as here."""
+        return HttpDoorman(self, kwargs, counted, refused)
+
 
 def refusals(connections: ConnectionLimiter, metrics: Metrics) -> Refusals:
     """The HTTP door's refusals: the guard's error answers, 429 for the rate, else 503."""
@@ -74,14 +80,26 @@ def refusals(connections: ConnectionLimiter, metrics: Metrics) -> Refusals:
 class HttpDoorman(asyncio.Protocol):
     """Stands in front of one connection: hands it over, or answers its refusal."""
 
-    __slots__ = ("_door", "_kwargs", "_read", "_reason", "_tail", "_timer", "_transport")
+    __slots__ = (
+        "_counted",
+        "_door",
+        "_kwargs",
+        "_read",
+        "_reason",
+        "_tail",
+        "_timer",
+        "_transport",
+    )
 
-    def __init__(self, door: HttpDoor, kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, door: HttpDoor, kwargs: dict[str, Any], counted: str = "", refused: str = ""
+    ) -> None:
         self._door = door
         self._kwargs = kwargs
+        self._counted = counted  # counted, its token taken, by its TLS handshake gate
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._reason = ""  # why it is refused ("" until it is)
+        self._reason = refused  # why it is refused ("" until it is; its gate's, counted)
         self._tail = b""  # the last bytes read: a head's end may be split across reads
         self._read = 0  # bytes read
 
@@ -91,10 +109,14 @@ class HttpDoorman(asyncio.Protocol):
         peer = t.get_extra_info("peername")
         ip = str(peer[0]) if peer else ""
         limits = door.limits
-        if limits.proxies and limits.proxies.trusts(ip):
+        if self._counted:
+            self._hand_over(t, self._counted)
+            return
+        early = self._reason
+        if not early and limits.proxies and limits.proxies.trusts(ip):
             self._hand_over(t, "")  # counted per client once its head names one (guard.py)
             return
-        refused = limits.connections.acquire(ip, arriving=True)
+        refused = early or limits.connections.acquire(ip, arriving=True)
         if refused is None:
             self._hand_over(t, ip)
             return
@@ -102,7 +124,8 @@ class HttpDoorman(asyncio.Protocol):
         self._reason = refused
         self._timer = asyncio.get_running_loop().call_later(REFUSED_TIMEOUT, self._late)
         door.pending.add(self)
-        door.refusals.count(ip, refused)
+        if not early:
+            door.refusals.count(ip, refused)
 
     def _hand_over(self, transport: asyncio.Transport, counted: str) -> None:
         inner = self._door.protocol(**self._kwargs)

@@ -121,7 +121,13 @@ def _handshake_counted(
 
     def gated(**kwargs: Any) -> asyncio.Protocol:
         return HandshakeGate(
-            lambda: protocol(**kwargs), tls, core.connections, proxies.trusts, pending, PLAIN
+            lambda counted, refused: protocol.arrived(kwargs, counted, refused),
+            tls,
+            core.connections,
+            proxies.trusts,
+            pending,
+            PLAIN,
+            protocol.refusals,
         )
 
     config.ssl = None

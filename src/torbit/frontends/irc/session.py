@@ -179,6 +179,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
         self._writer = None
         self._init_input(options.login_input_budget)
         self._counted = False
+        self._refused = ""
         self._departed = False
         self._timer: asyncio.TimerHandle | None = None  # registration's; then none of its own
         self._quiet = 0  # keep-alive rounds since it last sent anything (liveness.py)

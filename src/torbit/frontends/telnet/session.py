@@ -104,6 +104,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         self._peer = f"{peer[0]}:{peer[1]}" if peer else ""
         self.ip = peer[0] if peer else ""
         self._counted = False
+        self._refused = ""
         self._departed = False
         self._proof: Proof | None = None
         self._fresh: Fresh | None = None  # the user as registered, for the login (no read)
