@@ -246,7 +246,7 @@ class LimitsConfig(Section):
     connections_per_ip: int = Field(100, ge=0)
     max_connections: int = Field(20000, ge=0)
     connection_rate: float = Field(
-        10.0, ge=0, description="new telnet and IRC connections per second from one address"
+        10.0, ge=0, description="new connections a second from one address, on every door"
     )
     connection_burst: int = Field(60, ge=0)
     message_rate: float = Field(5.0, ge=0, description="messages per second per user, overall")
