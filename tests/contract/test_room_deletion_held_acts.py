@@ -11,11 +11,13 @@ public, and the kick and ban put dave out of carol's room (ban: banned there).""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tests.contract.test_room_deletion import Node, node  # noqa: F401 (the fixture)
+from torbit.core.mutes import Mutes
 from torbit.core.roomsettings import SettingsChange
 from torbit.errors import Forbidden, NotFound
 
@@ -119,3 +121,21 @@ async def test_a_held_op_or_voice_does_not_land_in_the_room_made_again(den: Node
     await carols_room_is_hers(den, private=False, members=["carol", "dave"])
     assert await den.store.list_room_admins("den") == []
     assert await den.store.list_voiced("den") == []
+
+
+async def test_a_held_mute_does_not_land_in_the_room_made_again(den: Node) -> None:
+    """On main alice's mute of dave was written into carol's room (204): this node dropped
+    it, set before the room was made, but the row stayed to its end, and a node started
+    meanwhile loads the store's mutes as set at its start: dave was silenced there."""
+    await den.login("dave", "den")
+    hold(den, "set_mute", lambda: remade(den, private=False, joins="dave"))
+    with pytest.raises(NotFound, match="deleted meanwhile"):
+        await den.moderation.mute("alice", "den", "dave", 10)
+    await carols_room_is_hers(den, private=False, members=["carol", "dave"])
+    assert await den.store.active_mutes(datetime.now(UTC)) == []
+    await den.messaging.send("dave", "den", "not muted here")
+    started = Mutes()  # a node started now
+    started.load(await den.store.active_mutes(datetime.now(UTC)), datetime.now(UTC))
+    room = await den.store.get_room("den")
+    assert room is not None
+    started.check(room, "dave", datetime.now(UTC))
