@@ -1,8 +1,9 @@
-"""A write given the room's creation (`room_created`: Store.update_room, add_invite, expel)
+"""A write given the room's creation (`room_created`: Store.update_room, add_invite, expel,
+set_mute)
 lands in that room only, on every store: once the room is deleted and made again under the
 name, it changes nothing there (None from update_room, NotFound from the others). Without
 it a topic, privacy, settings, invitation, kick or ban checked against the old room landed
-in the new one by its key (roomdel56; tests/contract/test_room_deletion_held_acts.py)."""
+in the new one by its key (roomdel56; a mute: mute56; tests/contract/test_room_deletion_held_acts.py)."""
 
 from __future__ import annotations
 
@@ -44,11 +45,14 @@ async def test_a_write_for_the_old_room_leaves_the_one_made_again(store: Store) 
         await store.expel("den", "dave", room_created=gone)
     with pytest.raises(NotFound):
         await store.expel("den", "dave", banned_at=NOW, room_created=gone)
+    with pytest.raises(NotFound):
+        await store.set_mute("den", "dave", NOW + timedelta(hours=1), room_created=gone)
     now = await store.get_room("den")
     assert now is not None and now.owner == "carol" and now.private and now.topic == ""
     assert now.settings == RoomSettings()
     assert await store.list_members("den") == ["carol", "dave"]
     assert await store.list_bans("den") == [] and await store.invited_rooms("alice") == []
+    assert await store.active_mutes(NOW) == []
 
 
 async def test_a_write_for_the_room_that_is_there_lands(store: Store) -> None:
@@ -58,5 +62,8 @@ async def test_a_write_for_the_room_that_is_there_lands(store: Store) -> None:
     changed = await store.update_room("den", topic="t", room_created=here.created_at)
     assert changed is not None and changed.topic == "t"
     assert await store.add_invite("den", "alice", NOW, "carol", room_created=here.created_at)
+    until = NOW + timedelta(hours=1)
+    await store.set_mute("den", "dave", until, room_created=here.created_at)
+    assert [(m.room_key, m.user_key) for m in await store.active_mutes(NOW)] == [("den", "dave")]
     assert await store.expel("den", "dave", banned_at=NOW, room_created=here.created_at)
     assert await store.list_bans("den") == ["dave"]

@@ -5,12 +5,14 @@ carol makes a private #hall and says a secret there; then the act is let go. It 
 land in carol's room. On main every one did, by the room's name: dave's held join made him
 a member of carol's private room (200) and let him read her secret, alice's invitation let
 dave in, her topic and key became carol's room's, her privacy change made it public, her
-kick and ban put bob out of it, her op and voice were bob's there."""
+kick and ban put bob out of it, her op and voice were bob's there; her mute of bob stayed
+in carol's room to its end (mute56), and a node started meanwhile silenced him there."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ ACTS: dict[str, tuple[str, str, Act]] = {  # store method held, who acts, the ac
     "ban": ("expel", "alice", lambda c: c.put("/api/v1/rooms/hall/bans/bob")),
     "op": ("set_room_admin", "alice", lambda c: c.put("/api/v1/rooms/hall/admins/bob")),
     "voice": ("set_voice", "alice", lambda c: c.put("/api/v1/rooms/hall/voices/bob")),
+    "mute": ("set_mute", "alice", lambda c: c.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 10})),
 }  # fmt: skip
 
 
@@ -89,6 +92,7 @@ async def test_an_act_held_while_its_room_is_deleted_and_made_again_stays_out_of
         assert await store.list_members("hall") == ["bob", "carol"]
         assert await store.list_bans("hall") == [] and await store.invited_rooms("dave") == []
         assert await store.list_room_admins("hall") == [] and await store.list_voiced("hall") == []
+        assert await store.active_mutes(datetime.now(UTC)) == []
         async with api(hall, "dave") as dave:
             r = await dave.get("/api/v1/rooms/hall/messages")
             assert r.status_code == 404 and SECRET not in r.text, r.text
