@@ -231,7 +231,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "mute")
         until = self._now() + timedelta(minutes=minutes)
-        await self._store.set_mute(room.key, user.key, until)
+        await self._store.set_mute(room.key, user.key, until, room_created=room.created_at)
         await self._audit(actor, "mute", room, user.key, f"{minutes} min")
         muted = MuteChanged(
             room.key, room.name, user.key, user.name, actor, until.isoformat(), minutes

@@ -331,9 +331,16 @@ class Store(Protocol):
         account (`name!*@*`): the rooms where some went. Called as the account is deleted, so
         that whoever takes the name next does not come in by them (core/accounts.py)."""
 
-    async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
+    async def set_mute(
+        self,
+        room_key: str,
+        user_key: str,
+        until: datetime,
+        *,
+        room_created: datetime | None = None,
+    ) -> None:
         """Mute the user in the room until `until`, replacing an earlier mute. NotFound if the
-        room or user is unknown."""
+        room or user is unknown, or the room is not of `room_created` (`update_room`)."""
 
     async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
         """Lift a mute; False if none was running at `now` (expired ones go silently)."""

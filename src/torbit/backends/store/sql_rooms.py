@@ -279,7 +279,14 @@ class RoomModerationSql(SqlConnections):
     async def unban(self, room_key: str, user_key: str) -> bool:
         return await self._changed(delete(room_bans).where(_pair(room_bans, room_key, user_key)))
 
-    async def set_mute(self, room_key: str, user_key: str, until: datetime) -> None:
+    async def set_mute(
+        self,
+        room_key: str,
+        user_key: str,
+        until: datetime,
+        *,
+        room_created: datetime | None = None,
+    ) -> None:
         insert = self.dialect.insert(room_mutes).values(
             room_key=room_key, user_key=user_key, until=until
         )
@@ -287,7 +294,13 @@ class RoomModerationSql(SqlConnections):
             index_elements=[room_mutes.c.room_key, room_mutes.c.user_key],
             set_={"until": insert.excluded.until},
         )
-        await self._changed(upsert, f"no room {room_key!r} or no user {user_key!r}")
+        try:
+            async with self._write() as conn:
+                if not await self._same_room(conn, room_key, room_created):
+                    raise NotFound(f"no room {room_key!r} (it was deleted meanwhile)")
+                await conn.execute(upsert)
+        except sa_exc.IntegrityError:
+            raise NotFound(f"no room {room_key!r} or no user {user_key!r}") from None
 
     async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
         # An expired mute is removed too, but does not count: the user was not muted.
