@@ -379,12 +379,7 @@ class RoomModerationCql:
         return True
 
     async def set_mute(
-        self,
-        room_key: str,
-        user_key: str,
-        until: datetime,
-        *,
-        room_created: datetime | None = None,
+        self, room_key: str, user_key: str, until: datetime, *, room_created: datetime | None = None
     ) -> None:
         await self._both_exist(room_key, user_key, room_created)
         k, value = self.ks, to_us(until)
