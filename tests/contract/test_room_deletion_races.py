@@ -7,16 +7,16 @@ deletion and committed after it. Each failed on main."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tests.contract.test_room_deletion import Node, node  # noqa: F401 (the fixture)
+from tests.helpers.held_calls import HeldCall
 from torbit.backends.message_log.sql import SqlLog
 from torbit.backends.store.sql import SqlStore
-from torbit.core.models import Draft, Message
 from torbit.core.roomdeletion import delete_room
 from torbit.errors import NotFound
 
@@ -105,22 +105,15 @@ async def test_a_send_checked_before_the_deletion_and_committed_after_is_refused
     log and reached carol's new room live."""
     await node.moderation.create("alice", "den")
     await node.login("bob", "den")
-    reached, go = asyncio.Event(), asyncio.Event()
-    publish = node.log.publish
-
-    async def held(drafts: Sequence[Draft]) -> list[Message]:
-        if any(d.text == "late" for d in drafts):
-            reached.set()
-            await go.wait()
-        return await publish(drafts)
-
-    monkeypatch.setattr(node.log, "publish", held)
+    held = HeldCall(
+        monkeypatch, node.log, "publish", when=lambda drafts: any(d.text == "late" for d in drafts)
+    )
     late = asyncio.create_task(node.messaging.send("bob", "den", "late"))
-    await reached.wait()
+    await held.until_reached()
     await node.deletion.delete("alice", "den")
     await node.moderation.create("carol", "den")
     carol = await node.login("carol", "den")
-    go.set()
+    held.let_go()
 
     with pytest.raises(NotFound, match="#den was deleted"):
         await late

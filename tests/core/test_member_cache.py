@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.core.conftest import Core
+from tests.helpers.held_calls import HeldCall
 from tests.helpers.statements import Statements
 from torbit.core.events import Expelled, MembershipEnded, SessionsRevoked
 from torbit.core.membercache import MemberCache
@@ -154,23 +155,15 @@ async def test_the_leaving_node_does_not_stop_its_sessions_twice(core: Core) -> 
 
 
 async def test_a_leave_from_another_node_still_being_applied_is_cancelled_at_shutdown(
-    core: Core,
+    core: Core, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The node stops while such a leave waits on the store: `close()` ends it before the
     store is closed, instead of leaving it to fail (or be destroyed pending) afterwards."""
     await core.user("bob")
     await core.login("bob", "hall")
-    held = asyncio.Event()
-    original = core.store.standing
-
-    async def slow_standing(room: str, user: str) -> object:
-        held.set()
-        await asyncio.Event().wait()  # never answers
-        return await original(room, user)
-
-    core.store.standing = slow_standing  # type: ignore[method-assign,assignment]
+    held = HeldCall(monkeypatch, core.store, "standing")  # never let go: it never answers
     core.events.apply(MembershipEnded("hall", "bob", "another-node"))
-    await held.wait()
+    await held.until_reached()
     tasks = list(core.membership._tasks)
     assert len(tasks) == 1 and not tasks[0].done()
     await core.membership.close()

@@ -21,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import CHEAP_ARGON2
+from tests.helpers.held_calls import HeldCall
 from tests.helpers.moderation import api, create_room, in_hall, open_hall, services
 from torbit.app import App
 from torbit.cli import app as cli_app
@@ -58,20 +59,10 @@ async def test_an_act_held_while_its_room_is_deleted_and_made_again_stays_out_of
     hall = await open_hall(server, "dave")
     store = services(hall).store
     method, actor, send = ACTS[act]
-    real = getattr(store, method)
-    reached, go = asyncio.Event(), asyncio.Event()
-
-    async def held(*args: Any, **kwargs: Any) -> Any:
-        if not reached.is_set():  # the act's write; the others' pass
-            reached.set()
-            await go.wait()
-        return await real(*args, **kwargs)
-
     async with api(hall, actor) as c, api(hall, "alice") as alice, api(hall, "carol") as carol:
-        monkeypatch.setattr(store, method, held)
+        held = HeldCall(monkeypatch, store, method, once=True)  # the act's write; others pass
         acting = asyncio.create_task(send(c))
-        async with asyncio.timeout(30):
-            await reached.wait()
+        await held.until_reached()
         if by == "owner":
             assert (await alice.delete("/api/v1/rooms/hall")).status_code == 204
         else:
@@ -82,7 +73,7 @@ async def test_an_act_held_while_its_room_is_deleted_and_made_again_stays_out_of
             assert (await bob.put("/api/v1/rooms/hall/members/bob")).status_code == 200
         r = await carol.post("/api/v1/rooms/hall/messages", json={"text": SECRET})
         assert r.status_code == 201, r.text
-        go.set()  # let go only now: it lands after all of that
+        held.let_go()  # only now: it lands after all of that
         answer = await acting
         assert answer.status_code == 404, (act, answer.status_code, answer.text)
 

@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from tests.helpers.held_calls import HeldCall
 from tests.helpers.irc import RawIrc
 from tests.helpers.telnet_client import TelnetClient
 from tests.helpers.turns import Turns
@@ -291,15 +292,7 @@ async def test_a_client_that_quit_counts_nowhere_while_its_logout_waits(
     held until the end, so all wait behind it. NAMES and WHO of the room wait until those
     leaving it have left (IrcServer.settled), then answer without them."""
     assert app.irc is not None and app.telnet_port is not None and app.core is not None
-    sessions = app.irc.core.sessions
-    real_logout = sessions.logout
-    held = asyncio.Event()
-
-    async def held_logout(session: Session, reason: str = "", *, said: bool = True) -> None:
-        await held.wait()
-        await real_logout(session, reason, said=said)
-
-    monkeypatch.setattr(sessions, "logout", held_logout)
+    held = HeldCall(monkeypatch, app.irc.core.sessions, "logout")
     try:
         watcher = await RawIrc.connect(app)
         await watcher.register("watcher")
@@ -345,7 +338,7 @@ async def test_a_client_that_quit_counts_nowhere_while_its_logout_waits(
         assert after["userhost"][-1].endswith(" 302 watcher :"), after["userhost"]
         watcher.send("NAMES #lobby", "WHO #lobby")  # these wait for the room to settle
     finally:
-        held.set()  # the logouts go through, and the room is told each left
+        held.let_go()  # the logouts go through, and the room is told each left
     names = await watcher.expect(" 353 ")
     assert names.endswith("#lobby watcher"), names  # the default room is the server's
     await watcher.expect(" 366 ")

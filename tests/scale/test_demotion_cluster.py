@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
 
 from tests.conftest import CHEAP_ARGON2
+from tests.helpers.held_calls import HeldCall
 from tests.helpers.http import PASSWORD, register
 from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import api, create_room, services
@@ -145,35 +145,25 @@ async def test_a_kick_held_on_b_is_not_overtaken_by_the_clis_answer(
         await create_room(c, "hall")
     assert await join(a, "bob", "hall") == 200 and await join(b, "carol", "hall") == 200
     store_b = services(b).store
-    expel = store_b.expel
     order: list[str] = []
-    reached, go = asyncio.Event(), asyncio.Event()
-
-    async def held(room_key: str, user_key: str, **kwargs: Any) -> bool:
-        reached.set()
-        await go.wait()
-        done = bool(await expel(room_key, user_key, **kwargs))
-        order.append("kick")
-        return done
+    held = HeldCall(monkeypatch, store_b, "expel", then=lambda: order.append("kick"))
 
     async def demoted() -> list[Unconfirmed]:
         late = await demote_elsewhere(a, "carol")
         order.append("demoted")
         return late
 
-    monkeypatch.setattr(store_b, "expel", held)
     before = await store_b.last_revocation()
     seen = asyncio.Event()
     services(b).revocations.on_revoked(lambda e: seen.set() if e.user == "carol" else None)
     async with api(b, "carol") as c:
         kicking = asyncio.create_task(c.delete("/api/v1/rooms/hall/members/bob"))
-        async with asyncio.timeout(60):
-            await reached.wait()
+        await held.until_reached(60)
         demoting = asyncio.create_task(demoted())
         async with asyncio.timeout(60):  # b read it: then the CLI answered, or b waits
             while not demoting.done() and not await waits_for_acts(b, before, seen):
                 await asyncio.sleep(0.01)
-        go.set()
+        held.let_go()
         answer = await kicking
         late = await demoting
     assert late == []  # both nodes confirmed

@@ -6,13 +6,12 @@ stayed in the room's partition and reached the new room's member on the sender's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import pytest
 
+from tests.helpers.held_calls import HeldCall
 from tests.scale.clients import Clients
 from tests.scale.conftest import NodeFactory
-from torbit.core.models import Draft, Message
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -31,18 +30,14 @@ async def test_a_send_committed_after_another_nodes_deletion_is_refused_and_drop
     watcher.send("/join den")
     await watcher.expect(r"^\* you are in #den")
 
-    reached, go = asyncio.Event(), asyncio.Event()
-    publish = b.core.message_log.publish
-
-    async def held(drafts: Sequence[Draft]) -> list[Message]:
-        if any(d.text == "late" for d in drafts):
-            reached.set()
-            await go.wait()
-        return await publish(drafts)
-
-    monkeypatch.setattr(b.core.message_log, "publish", held)
+    held = HeldCall(
+        monkeypatch,
+        b.core.message_log,
+        "publish",
+        when=lambda drafts: any(d.text == "late" for d in drafts),
+    )
     late = asyncio.create_task(bob.post("den", "late"))  # checked on b, held before the log
-    await reached.wait()
+    await held.until_reached()
     assert (await alice.client.delete("/api/v1/rooms/den")).status_code == 204
     await watcher.expect(r"^\* #den was deleted by alice$")
 
@@ -51,7 +46,7 @@ async def test_a_send_committed_after_another_nodes_deletion_is_refused_and_drop
     dave_b = await clients.telnet(b, "dave")
     dave_b.send("/join den")
     await dave_b.expect(r"^\* you are in #den")
-    go.set()
+    held.let_go()
 
     r = await late
     assert r.status_code == 404, r.text

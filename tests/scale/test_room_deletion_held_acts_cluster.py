@@ -8,10 +8,10 @@ bob out of it (tests/integration/test_room_deletion_held_acts.py: the same on on
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
+from tests.helpers.held_calls import HeldCall
 from tests.helpers.http import register
 from tests.helpers.moderation import api, create_room, services
 from tests.integration.test_room_deletion_held_acts import ACTS, SECRET
@@ -31,23 +31,13 @@ async def test_an_act_held_on_b_stays_out_of_the_room_made_again_on_a(
         await create_room(c, "hall")
     store_b = services(b).store
     method, actor, send = ACTS[act]
-    real = getattr(store_b, method)
-    reached, go = asyncio.Event(), asyncio.Event()
-
-    async def held(*args: Any, **kwargs: Any) -> Any:
-        if not reached.is_set():  # the act's write; the others' pass
-            reached.set()
-            await go.wait()
-        return await real(*args, **kwargs)
-
     async with api(b, actor) as acting_client, api(a, "alice") as alice, api(a, "carol") as carol:
         if act == "ban":
             async with api(b, "bob") as bob:
                 assert (await bob.put("/api/v1/rooms/hall/members/bob")).status_code == 200
-        monkeypatch.setattr(store_b, method, held)
+        held = HeldCall(monkeypatch, store_b, method, once=True)  # the act's write
         acting = asyncio.create_task(send(acting_client))
-        async with asyncio.timeout(30):
-            await reached.wait()
+        await held.until_reached()
         assert (await alice.delete("/api/v1/rooms/hall")).status_code == 204
         await create_room(carol, "hall", private=True)
         assert (await carol.post("/api/v1/rooms/hall/invites", json={"user": "bob"})).is_success
@@ -55,7 +45,7 @@ async def test_an_act_held_on_b_stays_out_of_the_room_made_again_on_a(
             assert (await bob.put("/api/v1/rooms/hall/members/bob")).status_code == 200
         r = await carol.post("/api/v1/rooms/hall/messages", json={"text": SECRET})
         assert r.status_code == 201, r.text
-        go.set()
+        held.let_go()
         answer = await acting
         assert answer.status_code == 404, (act, answer.status_code, answer.text)
 

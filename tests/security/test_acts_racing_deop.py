@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers.held_calls import HeldCall
 from tests.helpers.http import register
 from tests.security.conftest import OWNER, basic_header, http_from, telnet_login
 from torbit.app import App
@@ -52,23 +53,13 @@ async def test_a_deop_answered_comes_after_the_admins_acts_under_way(
     assert server.core is not None
     store, membership = server.core.store, server.core.membership
     order: list[str] = []
-    reached, go = asyncio.Event(), asyncio.Event()
-    write, set_room_admin = getattr(store, WRITES[verb]), store.set_room_admin
-
-    async def held(*args: Any, **kwargs: Any) -> Any:
-        if not reached.is_set():
-            reached.set()
-            await go.wait()
-            done = await write(*args, **kwargs)
-            order.append(verb)
-            return done
-        return await write(*args, **kwargs)
+    held = HeldCall(monkeypatch, store, WRITES[verb], once=True, then=lambda: order.append(verb))
+    set_room_admin = store.set_room_admin
 
     async def deop(*args: Any, **kwargs: Any) -> Any:
         order.append("deop")
         return await set_room_admin(*args, **kwargs)
 
-    monkeypatch.setattr(store, WRITES[verb], held)
     monkeypatch.setattr(store, "set_room_admin", deop)
 
     def deop_written_or_waiting() -> bool:
@@ -78,13 +69,12 @@ async def test_a_deop_answered_comes_after_the_admins_acts_under_way(
 
     async with http_from(server) as c:
         acting = asyncio.create_task(act(c, verb))
-        async with asyncio.timeout(30):
-            await reached.wait()  # adm's role read: the act is at its write
+        await held.until_reached()  # adm's role read: the act is at its write
         owner.send("/deop adm")
         async with asyncio.timeout(30):
             while not deop_written_or_waiting():
                 await asyncio.sleep(0.01)
-        go.set()
+        held.let_go()
         r = await acting
         assert r.status_code in (200, 204), r.text  # checked before the deop began: it stands
         await owner.expect(r"^\* owner took adm's admin rights in #hall")

@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import CHEAP_ARGON2, ServerFactory
 from tests.helpers.cli import cli
+from tests.helpers.held_calls import HeldCall
 from tests.helpers.http import PASSWORD, register
 from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import Ws, api, audit, create_room, services
@@ -157,25 +157,19 @@ async def test_an_invitation_while_the_demotion_runs_is_not_overtaken_by_it(
     async with api(rooms, "alice") as a:
         await create_room(a, "nook", private=True)
     assert await join(rooms, "carol", "nook") == 200
-    room_and_standing = store.room_and_standing
-    reached, go = asyncio.Event(), asyncio.Event()
-    armed = [True]
-
-    async def held(room_key: str, user_key: str) -> Any:
-        if armed[0] and (room_key, user_key) == ("nook", "carol"):
-            armed[0] = False  # the demotion's look, not the invitation's after it
-            reached.set()
-            await go.wait()
-        return await room_and_standing(room_key, user_key)
-
-    monkeypatch.setattr(store, "room_and_standing", held)
+    held = HeldCall(  # the demotion's look, not the invitation's after it
+        monkeypatch,
+        store,
+        "room_and_standing",
+        when=lambda room_key, user_key: (room_key, user_key) == ("nook", "carol"),
+        once=True,
+    )
     demoting = asyncio.create_task(demote(rooms, "carol"))
-    async with asyncio.timeout(30):
-        await reached.wait()
+    await held.until_reached()
     async with api(rooms, "alice") as a:
         r = await a.post("/api/v1/rooms/nook/invites", json={"user": "carol"})
         assert r.status_code == 204, r.text
-    go.set()
+    held.let_go()
     await demoting
     assert "nook" in await store.rooms_of("carol")
     assert await kicks(rooms, "nook") == []
@@ -190,21 +184,13 @@ async def test_a_join_held_at_its_write_while_the_demotion_runs_is_taken_back(
     store = services(rooms).store
     async with api(rooms, "alice") as a:
         await create_room(a, "attic", private=True)
-    add_member = store.add_member
-    reached, go = asyncio.Event(), asyncio.Event()
-
-    async def held(room_key: str, user_key: str, **kwargs: Any) -> bool:
-        if room_key == "attic":
-            reached.set()
-            await go.wait()
-        return bool(await add_member(room_key, user_key, **kwargs))
-
-    monkeypatch.setattr(store, "add_member", held)
+    held = HeldCall(
+        monkeypatch, store, "add_member", when=lambda room_key, *_, **__: room_key == "attic"
+    )
     joining = asyncio.create_task(join(rooms, "carol", "attic"))
-    async with asyncio.timeout(30):
-        await reached.wait()
+    await held.until_reached()
     await demote(rooms, "carol")
-    go.set()
+    held.let_go()
     assert await joining in (401, 404)  # her login revoked meanwhile, or the room hidden
     assert "attic" not in await store.rooms_of("carol")
     assert await join(rooms, "carol", "attic") == 404
@@ -271,23 +257,14 @@ async def test_a_kick_under_way_when_the_demotion_is_answered_does_not_land_afte
     demotion puts her out of (its kick waits for her acts there, as a deop's), and in the
     public #hall, which she stays in: there only her account's turn holds it."""
     store = services(rooms).store
-    expel = store.expel
     order: list[str] = []
-    reached, go = asyncio.Event(), asyncio.Event()
-
-    async def held(room_key: str, user_key: str, **kwargs: Any) -> bool:
-        reached.set()
-        await go.wait()
-        done = bool(await expel(room_key, user_key, **kwargs))
-        order.append("kick")
-        return done
+    held = HeldCall(monkeypatch, store, "expel", then=lambda: order.append("kick"))
 
     async def demoted() -> tuple[int, str]:
         answer = await cli_demotion(rooms, tmp_path, "carol")
         order.append("demoted")
         return answer
 
-    monkeypatch.setattr(store, "expel", held)
     before = await store.last_revocation()
     seen = asyncio.Event()
     services(rooms).revocations.on_revoked(lambda e: seen.set() if e.user == "carol" else None)
@@ -295,13 +272,12 @@ async def test_a_kick_under_way_when_the_demotion_is_answered_does_not_land_afte
         if room == "hall":
             assert await join(rooms, "bob", "hall") == 200
         kicking = asyncio.create_task(c.delete(f"/api/v1/rooms/{room}/members/bob"))
-        async with asyncio.timeout(30):
-            await reached.wait()
+        await held.until_reached()
         demoting = asyncio.create_task(demoted())
         async with asyncio.timeout(30):  # the node has read it: then the CLI answered,
             while not demoting.done() and not await waits_for_acts(rooms, before, seen):
                 await asyncio.sleep(0.01)  # or the node is waiting for her kick, held
-        go.set()
+        held.let_go()
         answer = await kicking
         code, said = await demoting
     assert code == 0 and "carol is no longer a server admin" in said, said
@@ -339,25 +315,20 @@ async def test_an_operators_kill_under_way_is_not_overtaken_by_the_clis_answer(
     turn of her account. Now it does (`Operators._acting`), and is written before the
     CLI's answer."""
     store = services(rooms).store
-    add_audit = store.add_audit
     order: list[str] = []
-    reached, go = asyncio.Event(), asyncio.Event()
-
-    async def held(entry: Any) -> Any:
-        if entry.action == "kill":
-            reached.set()
-            await go.wait()
-        done = await add_audit(entry)
-        if entry.action == "kill":
-            order.append("kill")
-        return done
+    kill = HeldCall(
+        monkeypatch,
+        store,
+        "add_audit",
+        when=lambda entry: entry.action == "kill",
+        then=lambda: order.append("kill"),
+    )
 
     async def demoted() -> tuple[int, str]:
         answer = await cli_demotion(rooms, tmp_path, "carol")
         order.append("demoted")
         return answer
 
-    monkeypatch.setattr(store, "add_audit", held)
     bob = await irc_in(rooms, "bob", "den")
     carol = await RawIrc.connect(rooms)
     carol.send(f"PASS carol:{PASSWORD}")
@@ -368,13 +339,12 @@ async def test_an_operators_kill_under_way_is_not_overtaken_by_the_clis_answer(
     seen = asyncio.Event()
     services(rooms).revocations.on_revoked(lambda e: seen.set() if e.user == "carol" else None)
     carol.send("KILL bob :begone")
-    async with asyncio.timeout(30):
-        await reached.wait()
+    await kill.until_reached()
     demoting = asyncio.create_task(demoted())
     async with asyncio.timeout(30):
         while not demoting.done() and not await waits_for_acts(rooms, before, seen):
             await asyncio.sleep(0.01)
-    go.set()
+    kill.let_go()
     code, said = await demoting
     async with asyncio.timeout(30):  # not cancelled with her session: it goes on
         while "kill" not in order:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ServerFactory
+from tests.helpers.held_calls import HeldCall
 from tests.helpers.http import PASSWORD, eventually
 from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import Ws, api, services, telnet
@@ -83,27 +84,18 @@ async def test_an_add_overtaking_a_removal_leaves_bob_ignored(
     app = await _server(make_server)
     doors = await _sessions(app)
     store = services(app).ignores._store
-    real_remove = store.remove_ignore
-    written, go_on = asyncio.Event(), asyncio.Event()
-
-    async def held_remove(user_key: str, ignored_key: str) -> bool:
-        removed: bool = await real_remove(user_key, ignored_key)
-        written.set()  # the row is gone; its event waits
-        await go_on.wait()
-        return removed
-
     async with api(app, "alice") as http:
         assert (await http.put("/api/v1/me/ignores/bob")).status_code == 204
-        monkeypatch.setattr(store, "remove_ignore", held_remove)
+        removal_written = HeldCall(monkeypatch, store, "remove_ignore", after=True)
         removal = asyncio.create_task(http.delete("/api/v1/me/ignores/bob"))
-        await written.wait()
+        await removal_written.until_reached()  # the row is gone; its event waits
         add = asyncio.create_task(http.put("/api/v1/me/ignores/bob"))
         turns = getattr(services(app).ignores, "_editing", None)  # stage had no such turns
         # done at once on stage; now it waits its turn behind the removal
         await eventually(
             lambda: add.done() or (turns is not None and turns.held["alice"][1] == [2])
         )
-        go_on.set()
+        removal_written.let_go()
         assert (await removal).status_code == 204
         assert (await add).status_code == 204
         monkeypatch.undo()

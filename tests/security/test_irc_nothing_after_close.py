@@ -8,11 +8,11 @@ the rest of a long JOIN under way."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from tests.conftest import ServerFactory
+from tests.helpers.held_calls import HeldCall
 from tests.helpers.http import PASSWORD, bearer, http_client, login, register
 from tests.helpers.irc import joined
 from tests.helpers.slow_reader import stop_reading
@@ -112,19 +112,11 @@ async def test_a_revoked_login_s_long_join_stops(
     mal = await joined(app, "mal", password=PASSWORD)
     assert app.irc is not None and app.core is not None
     (session,) = app.irc.clients_of("mal")
-    membership = app.core.membership
-    join = membership.join
-    slow, revoked = asyncio.Event(), asyncio.Event()
-
-    async def slow_second(s: Any, name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "a2":
-            slow.set()
-            await revoked.wait()
-        return await join(s, name, *args, **kwargs)
-
-    monkeypatch.setattr(membership, "join", slow_second)
+    second = HeldCall(
+        monkeypatch, app.core.membership, "join", when=lambda s, name, *_, **__: name == "a2"
+    )
     mal.send("JOIN #a1,#a2,#a3,#a4,#a5")
-    await slow.wait()
+    await second.until_reached()
     async with http_client(app) as client:
         token = await login(client, "mal")
         r = await client.put(
@@ -133,7 +125,7 @@ async def test_a_revoked_login_s_long_join_stops(
             json={"current_password": PASSWORD, "new_password": "taken-back"},
         )
         assert r.status_code == 204, r.text
-    revoked.set()
+    second.let_go()  # revoked
     await handled(session)
     made = [name for name in ("a3", "a4", "a5") if await app.core.store.get_room(name)]
     assert made == []
@@ -156,22 +148,12 @@ async def test_a_topic_set_as_its_setter_is_kicked_does_not_keep_it_in_the_room(
     ivy.send("JOIN #priv")
     await ivy.expect(" 366 ivy #priv ")
     (session,) = app.irc.clients_of("ivy")
-    moderation = app.core.moderation
-    update = moderation.update
-    answered, kicked = asyncio.Event(), asyncio.Event()
-
-    async def slow_answer(*args: Any, **kwargs: Any) -> Any:
-        room = await update(*args, **kwargs)
-        answered.set()
-        await kicked.wait()
-        return room
-
-    monkeypatch.setattr(moderation, "update", slow_answer)
+    answer = HeldCall(monkeypatch, app.core.moderation, "update", after=True)
     ivy.send("TOPIC #priv :mine")
-    await answered.wait()
+    await answer.until_reached()
     olga.send("KICK #priv ivy :out")
     await ivy.expect(" KICK #priv ivy ")
-    kicked.set()
+    answer.let_go()  # kicked
     await handled(session)
     assert "priv" not in session.rooms
     ivy.send("WHO ol*")  # a mask: +i hides olga from those sharing no room with her
@@ -195,18 +177,9 @@ async def test_a_revoked_login_s_mode_line_stops(
     vic = await joined(app, "vic", "den", password=PASSWORD)
     assert app.irc is not None and app.core is not None
     (session,) = app.irc.clients_of("mal")
-    moderation = app.core.moderation
-    op = moderation.op
-    slow, revoked = asyncio.Event(), asyncio.Event()
-
-    async def slow_op(*args: Any, **kwargs: Any) -> Any:
-        slow.set()
-        await revoked.wait()
-        return await op(*args, **kwargs)
-
-    monkeypatch.setattr(moderation, "op", slow_op)
+    op = HeldCall(monkeypatch, app.core.moderation, "op")
     mal.send("MODE #den +obk pal vic stolen")
-    await slow.wait()
+    await op.until_reached()
     async with http_client(app) as client:
         token = await login(client, "mal")
         r = await client.put(
@@ -215,7 +188,7 @@ async def test_a_revoked_login_s_mode_line_stops(
             json={"current_password": PASSWORD, "new_password": "taken-back"},
         )
         assert r.status_code == 204, r.text
-    revoked.set()
+    op.let_go()  # revoked
     await handled(session)
     assert not (await app.core.store.standing("den", "vic")).banned
     den = await app.core.store.get_room("den")

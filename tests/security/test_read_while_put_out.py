@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers.held_calls import HeldCall
 from tests.helpers.http import register
 from tests.security.conftest import OWNER, basic_header, http_from, telnet_login, ws_from
 from torbit.app import App
@@ -41,22 +42,16 @@ async def hall(app: App) -> None:
         assert [m["text"] for m in r.json()["messages"]] == ["before"]
 
 
-class HeldRead:
-    """The message log's next read of #hall waits at `go`, once it has `reached` the log."""
-
-    def __init__(self, app: App, monkeypatch: pytest.MonkeyPatch) -> None:
-        assert app.core is not None
-        log = app.core.message_log
-        read = log.read
-        self.reached, self.go = asyncio.Event(), asyncio.Event()
-
-        async def held(channel: str, *args: Any, **kwargs: Any) -> Any:
-            if channel == "hall" and not self.reached.is_set():
-                self.reached.set()
-                await self.go.wait()
-            return await read(channel, *args, **kwargs)
-
-        monkeypatch.setattr(log, "read", held)
+def held_read(app: App, monkeypatch: pytest.MonkeyPatch) -> HeldCall:
+    """The message log's next read of #hall, held once it has reached the log."""
+    assert app.core is not None
+    return HeldCall(
+        monkeypatch,
+        app.core.message_log,
+        "read",
+        when=lambda channel, *_, **__: channel == "hall",
+        once=True,
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,18 +70,17 @@ async def test_a_read_under_way_when_the_reader_is_put_out_answers_nothing(
     owner = await telnet_login(server, "owner", address=OWNER)  # not the mask's address
     owner.send("/join hall")
     await owner.expect(r"^\* (back )?in #hall|you are (already )?in #hall")
-    held = HeldRead(server, monkeypatch)
+    held = held_read(server, monkeypatch)
     async with http_from(server) as c, http_from(server, OWNER) as o:
         read: asyncio.Task[httpx.Response] = asyncio.create_task(
             c.get(route, headers=basic_header("mal"))
         )
-        async with asyncio.timeout(30):
-            await held.reached.wait()  # mal's membership and masks checked: reading
+        await held.until_reached()  # mal's membership and masks checked: reading
         owner.send(command)
         await owner.expect(told)
         r = await o.post("/send/hall/owner", content=AFTER, headers=basic_header("owner"))
         assert r.status_code == 201, r.text
-        held.go.set()
+        held.let_go()
         answer = await read
         assert AFTER not in answer.text, answer.text
         assert answer.status_code == 403, answer.text
@@ -116,16 +110,15 @@ async def test_a_join_whose_history_is_read_when_the_reader_is_put_out_shows_not
     owner.send("/join hall")
     await owner.expect(r"^\* (back )?in #hall|you are (already )?in #hall")
     ws = await ws_from(server, basic_header("mal"), logged_in=True)
-    held = HeldRead(server, monkeypatch)
+    held = held_read(server, monkeypatch)
     await ws.send(json.dumps({"type": "subscribe", "room": "hall"}))
-    async with asyncio.timeout(30):
-        await held.reached.wait()  # a member, listening (held): the history is read
+    await held.until_reached()  # a member, listening (held): the history is read
     owner.send(command)
     await owner.expect(told)
     async with http_from(server, OWNER) as o:
         r = await o.post("/send/hall/owner", content=AFTER, headers=basic_header("owner"))
         assert r.status_code == 201, r.text
-        held.go.set()
+        held.let_go()
         frames: list[dict[str, Any]] = []
         async with asyncio.timeout(30):
             while not frames or frames[-1]["type"] != "error":
