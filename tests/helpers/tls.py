@@ -1,15 +1,21 @@
-"""A test CA's certificate for every TLS door, a client context trusting that CA, and the check
-that a server hung up: shared by the TLS tests (doors, a served process, HSTS, IRC) and the
-TLS handshake attacks (limit, timeout, stop)."""
+"""A test CA's certificate for every TLS door, a server with TLS on all of them, a client
+context trusting that CA, the check that a server hung up, and a count of the TLS layers
+alive: shared by the TLS tests (doors, a served process, HSTS, IRC, plain text) and the TLS
+handshake attacks (limit, timeout, stop, the layers' memory)."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import ssl
 from pathlib import Path
 from typing import Any
 
 import trustme
+
+from tests.conftest import ServerFactory
+from torbit.app import App
+from torbit.frontends import handshake
 
 
 def tls_doors(tmp_path: Path) -> tuple[trustme.CA, dict[str, Any], dict[str, Any]]:
@@ -22,6 +28,23 @@ def tls_doors(tmp_path: Path) -> tuple[trustme.CA, dict[str, Any], dict[str, Any
     cert.private_key_pem.write_to_path(key_path)
     https = {"tls_cert": cert_path, "tls_key": key_path}
     return ca, {"tls_port": 0, **https}, https
+
+
+async def tls_server(make_server: ServerFactory, tmp_path: Path, **more: object) -> App:
+    """A server with TLS on telnet, IRC and HTTP (`tls_doors`); `more` settings besides."""
+    _, tls, https = tls_doors(tmp_path)
+    return await make_server(telnet=tls, irc=tls, http=https, **more)
+
+
+def tls_ports(app: App) -> tuple[int, int, int]:
+    """The TLS telnet, TLS IRC and HTTPS ports of a `tls_server`."""
+    assert app.telnet_tls_port and app.irc_tls_port and app.http_port
+    return app.telnet_tls_port, app.irc_tls_port, app.http_port
+
+
+def tls_layers() -> int:
+    """The server's TLS layers alive (frontends/handshake.py): a test's raw sockets use none."""
+    return sum(isinstance(o, handshake._TLSLayer) for o in gc.get_objects())
 
 
 def trusting(ca: trustme.CA) -> ssl.SSLContext:

@@ -17,16 +17,10 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.helpers.http import eventually
 from tests.helpers.telnet_client import TelnetClient
-from tests.helpers.tls import tls_doors, trusting
-from torbit.app import App
+from tests.helpers.tls import tls_doors, tls_server, trusting
 from torbit.frontends import handshake
 
 GUARD = 30.0  # seconds: a hang guard only, it times nothing
-
-
-async def tls_server(make_server: ServerFactory, tmp_path: Path, **more: object) -> App:
-    _, tls, https = tls_doors(tmp_path)
-    return await make_server(telnet=tls, irc=tls, http=https, **more)
 
 
 async def said(port: int, words: bytes) -> bytes:

@@ -20,8 +20,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import eventually
-from tests.helpers.tls import tls_doors
-from torbit.frontends import handshake
+from tests.helpers.tls import tls_layers, tls_ports, tls_server
 
 ROUNDS = 5  # failed handshakes of each kind on each TLS port
 GUARD = 20.0  # seconds: a hang guard only
@@ -49,11 +48,6 @@ async def closed(reader: asyncio.StreamReader) -> None:
         await asyncio.wait_for(reader.read(), GUARD)
 
 
-def tls_layers() -> int:
-    """The server's TLS layers alive (the test's own clients use none: raw sockets)."""
-    return sum(isinstance(o, handshake._TLSLayer) for o in gc.get_objects())
-
-
 @pytest.fixture
 def no_collector() -> Iterator[None]:
     """The cyclic collector off, so what a cycle keeps stays to be counted."""
@@ -69,14 +63,12 @@ def no_collector() -> Iterator[None]:
 async def test_refused_handshakes_leave_nothing_for_the_collector(
     make_server: ServerFactory, tmp_path: Path
 ) -> None:
-    _, tls, https = tls_doors(tmp_path)
-    app = await make_server(telnet=tls, irc=tls, http=https)
-    assert app.telnet is not None and app.telnet_tls_port and app.irc_tls_port and app.http_port
+    app = await tls_server(make_server, tmp_path)
     garbage = b"\x16\x03\x01\x00\x10" + bytes(16)  # a handshake record that is no hello
     hellos = [garbage, old_hello()]
     assert hellos[1][0] == 0x16 and len(hellos[1]) > 50
     before = tls_layers()
-    for port in (app.telnet_tls_port, app.irc_tls_port, app.http_port):
+    for port in tls_ports(app):
         for _ in range(ROUNDS):
             for hello in hellos:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.helpers.tls import hung_up, tls_doors
+from tests.helpers.tls import hung_up, tls_ports, tls_server
 from torbit.frontends import handshake
 
 GUARD = 30.0  # seconds: a hang guard, half the handshake timeout set below
@@ -23,15 +23,14 @@ async def test_a_stop_cuts_tls_handshakes_not_done(
     make_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(handshake, "HANDSHAKE_TIMEOUT", 60.0)
-    _, tls, https = tls_doors(tmp_path)
-    app = await make_server(telnet=tls, irc=tls, http=https)
-    assert app.telnet is not None and app.telnet_tls_port and app.irc_tls_port and app.http_port
+    app = await tls_server(make_server, tmp_path)
+    assert app.telnet is not None
     connections = app.telnet.connections
+    telnet, irc, https = tls_ports(app)
 
     # sockets that never say hello, on every TLS door; one sends half a hello
     silent = [
-        await asyncio.open_connection("127.0.0.1", port)
-        for port in (app.telnet_tls_port, app.telnet_tls_port, app.irc_tls_port, app.http_port)
+        await asyncio.open_connection("127.0.0.1", port) for port in (telnet, telnet, irc, https)
     ]
     silent[0][1].write(b"\x16\x03\x01\x02\x00")  # a record header, then nothing
     async with asyncio.timeout(GUARD):  # every one accepted: its handshake has begun

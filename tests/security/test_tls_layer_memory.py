@@ -8,7 +8,6 @@ session paid the same. The layer reads 32 KiB at a time now."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,15 +16,10 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import eventually
-from tests.helpers.tls import tls_doors
-from torbit.frontends import handshake
+from tests.helpers.tls import tls_layers, tls_ports, tls_server
 
 HELD = 20
 RECORD_HEADER = b"\x16\x03\x01\x02\x00"  # a handshake record of 512 bytes, never sent
-
-
-def layers() -> int:
-    return sum(isinstance(o, handshake._TLSLayer) for o in gc.get_objects())
 
 
 @pytest.fixture
@@ -41,11 +35,9 @@ def traced() -> Iterator[None]:
 async def test_a_held_handshake_holds_no_quarter_megabyte(
     make_server: ServerFactory, tmp_path: Path
 ) -> None:
-    _, tls, https = tls_doors(tmp_path)
-    app = await make_server(telnet=tls, irc=tls, http=https)
-    assert app.telnet is not None and app.telnet_tls_port and app.irc_tls_port and app.http_port
-    connections = app.telnet.connections
-    ports = (app.telnet_tls_port, app.irc_tls_port, app.http_port)
+    app = await tls_server(make_server, tmp_path)
+    assert app.telnet is not None
+    connections, ports = app.telnet.connections, tls_ports(app)
     before, _ = tracemalloc.get_traced_memory()
     writers = []
     for i in range(HELD):
@@ -53,7 +45,7 @@ async def test_a_held_handshake_holds_no_quarter_megabyte(
         writer.write(RECORD_HEADER)  # the TLS layer takes it: a handshake under way
         writers.append(writer)
     await eventually(lambda: connections.open == HELD)
-    await eventually(lambda: layers() == HELD)  # each has read its first bytes
+    await eventually(lambda: tls_layers() == HELD)  # each has read its first bytes
     held, _ = tracemalloc.get_traced_memory()
     for writer in writers:
         writer.close()
