@@ -43,6 +43,7 @@ from fastapi.responses import JSONResponse
 
 from procstat import cpu_seconds, raise_open_files_limit, rss_bytes
 from profiles import Recorder, hottest
+from reports import log, saved
 from servers import (
     ARGON2_CHEAP,
     BENCH_DIR,
@@ -1049,10 +1050,6 @@ def table(scenario: str, summary: Result) -> str:
     return "\n".join(lines + (["", *errors] if errors else []))
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 async def main_async(args: argparse.Namespace) -> Result:
     scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     kinds = [k for k in KINDS if k in args.servers.split(",")]
@@ -1161,19 +1158,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     raise_open_files_limit()
     report = uvloop.run(main_async(args))
-    out = BENCH_DIR / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"{time.strftime('%Y%m%d-%H%M%S')}-http-{args.scenario}.json"
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    log(f"wrote {path.relative_to(BENCH_DIR.parent)}")
-    errors = [
-        r
-        for s in report["scenarios"].values()
-        for rs in s["runs"].values()
-        for r in rs
-        if "error" in r
-    ]
-    return 1 if errors else 0
+    runs = (r for s in report["scenarios"].values() for rs in s["runs"].values() for r in rs)
+    return saved(report, f"http-{args.scenario}", runs)
 
 
 if __name__ == "__main__":

@@ -33,9 +33,10 @@ from pathlib import Path
 import httpx
 import uvloop
 
-from http_bench import PASSWORD, LeanHttp, base, limits, log, pct, register, start_server
+from http_bench import PASSWORD, LeanHttp, base, limits, pct, register, start_server
 from procstat import cpu_seconds
 from profiles import Recorder, hottest, stamped
+from reports import log
 
 ROOM = "backlog"
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import platform
 import shlex
@@ -36,6 +35,7 @@ from crowd import measure_crowd
 from loadgen import Endpoint, measure_burst, measure_durable, measure_fanout
 from procstat import raise_open_files_limit, wait_for_quiet
 from profiles import Recorder, hottest
+from reports import log, saved
 from servers import ARGON2_CHEAP, BENCH_DIR, ServerError, start, torbit_hasher
 from users import DIALECTS, Logins, TorbitIrcUser, User
 
@@ -522,10 +522,6 @@ def argon2_alone(params: tuple[int, int, int] | None, seconds: float = 2.0) -> R
     }
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 async def main_async(args: argparse.Namespace, stamp: str) -> Result:
     names = args.targets.split(",")
     targets = [t for t in TARGETS if t.name in names]
@@ -681,23 +677,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_open_files_limit()
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = BENCH_DIR / "results"
-    out.mkdir(exist_ok=True)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     report = uvloop.run(main_async(args, stamp))
-    path = out / f"{stamp}-{args.scenario.replace(',', '+')}.json"
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    log(f"wrote {path.relative_to(BENCH_DIR.parent)}")
-    # targets are reported, not enforced; only a run that could not be measured fails
-    errors = [
-        r
-        for s in report["scenarios"].values()
-        for rs in s["runs"].values()
-        for r in rs
-        if "error" in r
-    ]
-    return 1 if errors else 0
+    runs = (r for s in report["scenarios"].values() for rs in s["runs"].values() for r in rs)
+    return saved(report, args.scenario.replace(",", "+"), runs, stamp)
 
 
 if __name__ == "__main__":

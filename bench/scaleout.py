@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import secrets
 import statistics
@@ -36,7 +35,8 @@ import uvloop
 
 from loadgen import Endpoint, Feed, Tally, Window, percentile_ms, wait_for_count
 from procstat import cpu_seconds, raise_open_files_limit, rss_bytes, settle, wait_for_quiet
-from servers import BENCH_DIR, Server, start_torbit
+from reports import log, saved
+from servers import Server, start_torbit
 from torbit.testing.kafka import KafkaCluster, start_kafka
 from torbit.testing.postgres import PrivatePostgres
 from users import Logins, TelnetUser, User, login_many
@@ -284,10 +284,6 @@ def backends_table(runs: dict[str, list[Result]], args: argparse.Namespace) -> s
     return "\n".join([*lines, "", *errors(runs)])
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 async def main_async(args: argparse.Namespace) -> Result:
     report: Result = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -371,19 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_open_files_limit()
     report = uvloop.run(main_async(args))
-    out = BENCH_DIR / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"{time.strftime('%Y%m%d-%H%M%S')}-scaleout-{args.scenario}.json"
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    log(f"wrote {path.relative_to(BENCH_DIR.parent)}")
-    failed = [
-        r
-        for rs in report["scenarios"].values()
-        for runs in rs.values()
-        for r in runs
-        if "error" in r
-    ]
-    return 1 if failed else 0
+    runs = (r for s in report["scenarios"].values() for rs in s.values() for r in rs)
+    return saved(report, f"scaleout-{args.scenario}", runs)
 
 
 if __name__ == "__main__":

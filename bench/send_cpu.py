@@ -29,9 +29,10 @@ from pathlib import Path
 import httpx
 import uvloop
 
-from http_bench import PASSWORD, LeanHttp, base, limits, log, register, start_server
+from http_bench import PASSWORD, LeanHttp, base, limits, register, start_server
 from procstat import cpu_seconds
 from profiles import Recorder, hottest, stamped
+from reports import log
 from servers import BENCH_DIR
 
 ROOM = "sends"
