@@ -141,6 +141,14 @@ def test_the_readmes_addresses_are_the_default_config() -> None:
     assert text.count("TORBIT_HTTP__PORT=") == 1
 
 
+def test_the_readme_names_the_python_it_needs() -> None:
+    """The first command stops at pip on an older Python (`requires a different Python`): the
+    README says which one it needs, as pyproject.toml does (first57: it did not say)."""
+    project = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]
+    version = project["requires-python"].removeprefix(">=")
+    assert f"Python {version}+" in README.read_text()
+
+
 def test_readme_is_short_and_opens_with_the_two_commands() -> None:
     text = README.read_text()
     assert len(text.splitlines()) <= 250
