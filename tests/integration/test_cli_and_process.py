@@ -256,10 +256,16 @@ def test_sigint_shuts_down_gracefully_with_exit_0(
 
 def test_node_drain_command(served: subprocess.Popen[str], env: dict[str, str]) -> None:
     """The command says when the node exits from the node's answer: on stage it printed its
-    own config's node.drain_seconds (here 7), not the node's (the default, 30)."""
+    own config's node.drain_seconds (here 7), not the node's (the default, 30). It names on
+    stderr the config it read, as every command does: run in a directory without the node's
+    torbit.toml it drained whatever node had the default port there, and said nothing of it
+    (first57)."""
     with telnet_login(int(env["TORBIT_TELNET__PORT"]), "alice") as s:
         r = run({**env, "TORBIT_NODE__DRAIN_SECONDS": "7"}, "node", "drain")
         assert r.returncode == 0, r.stderr
+        assert r.stderr.startswith(f"torbit: database {env['TORBIT_STORAGE__URL']}, config "), (
+            r.stderr
+        )
         assert "draining the node at http://127.0.0.1:" in r.stdout
         assert r.stdout.rstrip().endswith("; it exits within 30 s"), r.stdout
         read_until(s, b"please reconnect")

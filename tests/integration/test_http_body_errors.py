@@ -45,3 +45,18 @@ async def test_json_that_does_not_parse_says_where(server: App) -> None:
         # a JSON object of the wrong shape still gets pydantic's own words
         r = await http.post("/api/v1/rooms/lobby/messages", json={"txt": "x"}, auth=basic("amy"))
         assert error_of(r, 422) == "text: Field required"
+
+
+async def test_no_body_at_all_is_told_what_to_send(server: App) -> None:
+    """`curl -X PUT …/me/away` (the README names the route, not its body) or a POST with no
+    `-d`: on main "body: Field required", which does not say that a JSON object is wanted
+    (first57). Now the same words as a body sent without its content-type."""
+    wanted = "body: a JSON object is expected, sent with content-type: application/json"
+    async with http_client(server) as http:
+        r = await http.post("/api/v1/users")
+        assert error_of(r, 422, "invalid_input") == f"{wanted} (this request has no body)"
+        await register(http, "amy")
+        r = await http.put("/api/v1/me/away", auth=basic("amy"))
+        assert error_of(r, 422, "invalid_input") == f"{wanted} (this request has no body)"
+        r = await http.put("/api/v1/me/away", headers=JSON, auth=basic("amy"))  # JSON, empty
+        assert error_of(r, 422, "invalid_input") == f"{wanted} (this request has no body)"

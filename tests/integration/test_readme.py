@@ -6,7 +6,8 @@ Every ```sh block runs in bash with `set -euo pipefail` in the server's director
 and must exit 0. When a ```text block follows it, each of its lines must match a line of the
 block's output, in order: `...` stands for anything, and in JSON answers (lines starting with
 `{`) every number for any number, as ids and timestamps differ from run to run; the rest is
-literal. A block right after a line
+literal. A block with no answer shown must print no error answer (`{"error": ...}`), which
+`curl -s` exits 0 on. A block right after a line
 `<!-- readme-test: skip ... -->` is not run: installing, serving, interactive clients.
 """
 
@@ -33,6 +34,7 @@ from torbit.testing.ports import free_port
 README = Path(__file__).resolve().parents[2] / "README.md"
 SKIP_MARK = "<!-- readme-test: skip"
 FENCE = re.compile(r"^```(\w*)\s*$")
+ERROR_ANSWER = re.compile(r'\{\s*"error"\s*:')  # torbit's one error shape, compact or not
 # The README's default addresses, pointed at the test server's free ports.
 DEFAULT_HTTP = "127.0.0.1:8080"
 DEFAULT_TELNET = ("127.0.0.1:5000", "127.0.0.1 5000")
@@ -137,6 +139,14 @@ def test_the_readmes_addresses_are_the_default_config() -> None:
     assert f"-p {DEFAULT_IRC.split(':')[1]}" in text
     # where the ports are said to be configurable: once, at the first command
     assert text.count("TORBIT_HTTP__PORT=") == 1
+
+
+def test_the_readme_names_the_python_it_needs() -> None:
+    """The first command stops at pip on an older Python (`requires a different Python`): the
+    README says which one it needs, as pyproject.toml does (first57: it did not say)."""
+    project = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]
+    version = project["requires-python"].removeprefix(">=")
+    assert f"Python {version}+" in README.read_text()
 
 
 def test_readme_is_short_and_opens_with_the_two_commands() -> None:
@@ -273,6 +283,8 @@ def test_readme_blocks_run_as_pasted(readme_server: Server) -> None:
         if block.answer is not None:
             missing = missing_lines(block.answer, output)
             assert not missing, f"answer lines not shown: {missing}; {where}"
+        else:  # no answer shown (the registrations): `curl -s` exits 0 on an error answer too
+            assert not ERROR_ANSWER.search(output), f"an error answer; {where}"
     assert readme_server.process.poll() is None, "the server died while the README ran"
     readme_server.process.send_signal(signal.SIGTERM)
     assert readme_server.process.wait(timeout=30) == 0

@@ -254,8 +254,14 @@ async def test_away_over_http_is_limited_bounded_and_needs_a_session(
     await accounts("ivy", "hal")
     async with http_client(app) as client:
         h = bearer(await login(client, "hal"))
-        # no session anywhere: nobody would see it
-        error_of(await client.put("/api/v1/me/away", json={"message": "x"}, headers=h), 409)
+        # no session anywhere: nobody would see it. A token from POST /api/v1/sessions is no
+        # such session: the answer says which are ("while you have a session" left hal, who
+        # had just made one, guessing: first57)
+        said = error_of(await client.put("/api/v1/me/away", json={"message": "x"}, headers=h), 409)
+        assert said == (
+            "you are not online: away is shown only while you are connected "
+            "(telnet, IRC or a WebSocket)"
+        )
         tel = await telnet_user(app, "hal", "lobby", cleanup)
         ivy = await irc_user(
             app, "x", sasl_username="ivy", sasl_password=PASSWORD, join=("#lobby",)

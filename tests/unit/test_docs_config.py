@@ -78,3 +78,33 @@ def test_the_parser_sees_a_missing_row_and_a_wrong_default() -> None:
     assert rows == {("http", "port"): "`8081`"}
     assert literal(rows[("http", "port")]) == (True, 8081) != (True, defaults()[("http", "port")])
     assert literal("a welcome line") == (False, None)
+
+
+ROOT = DOC.parents[1]
+PROSE = [ROOT / "README.md", ROOT / "torbit.toml", *sorted((ROOT / "docs").glob("*.md"))]
+VARIABLE = re.compile(r"\bTORBIT_([A-Z0-9_]+?)__([A-Z0-9_]+)")
+DOTTED = re.compile(r"`([a-z_]+)\.([a-z_0-9]+)`")
+# named on purpose though no key: the typo and old-section examples, Kafka's broker settings
+# (`node.id`, `log.dirs` in server.properties) and IRC's host name
+NOT_KEYS = {"telnet.prot", "bus.url", "node.id", "log.dirs", "irc.torbit"}
+
+
+def test_every_key_the_docs_name_exists() -> None:
+    """A key renamed in config.py must not leave `TORBIT_SECTION__KEY` or `section.key` in
+    the README, torbit.toml or docs/ naming one that no longer exists (an operator pastes the
+    variable and gets exit 2); first57 checked them all by hand."""
+    keys = {f"{section}.{key}" for section, key in defaults()}
+    sections = set(Settings.model_fields)
+    wrong = []
+    for path in PROSE:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            named = [f"{s.lower()}.{k.lower()}" for s, k in VARIABLE.findall(line)]
+            named += [f"{s}.{k}" for s, k in DOTTED.findall(line) if s in sections]
+            wrong += [f"{path.name}:{n}: {name}" for name in named if name not in keys]
+    assert [w for w in wrong if w.split(": ")[1] not in NOT_KEYS] == []
+
+
+def test_the_docs_key_check_sees_a_renamed_key() -> None:
+    assert VARIABLE.findall("TORBIT_MESSAGE_LOG__URL=kafka://x") == [("MESSAGE_LOG", "URL")]
+    assert DOTTED.findall("see `http.max_body_bytes`") == [("http", "max_body_bytes")]
+    assert "http.max_body" not in {f"{s}.{k}" for s, k in defaults()}

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from torbit.cli.common import CANNOT_TELL, ConfigOption, fail, settings_of
+from torbit.cli.common import CANNOT_TELL, ConfigOption, config_source, fail, settings_of
 
 node_app = typer.Typer(help="Operate a running node.", no_args_is_help=True)
 
@@ -26,6 +26,8 @@ def node_drain(
     import urllib.request
 
     settings = settings_of(config)
+    # which config gave the port: run elsewhere, it drains whatever node has that port here
+    typer.echo(f"torbit: {config_source[0]}", err=True)
     scheme = "https" if settings.http.tls_cert and settings.http.tls_key else "http"
     url = f"{scheme}://127.0.0.1:{port or settings.http.port}/admin/drain"
     request = urllib.request.Request(url, method="POST")

@@ -96,7 +96,10 @@ class Away:
             name = subs.online_name(user_key)
             rooms = tuple(subs.rooms_elsewhere(user_key))
         if name is None:
-            raise Conflict("you are not online: away is shown only while you have a session")
+            raise Conflict(  # a token (POST /api/v1/sessions) is no connection
+                "you are not online: away is shown only while you are connected "
+                "(telnet, IRC or a WebSocket)"
+            )
         if away == subs.away_of(user_key):
             return away
         self._limiter.check(user_key, "away changes")

@@ -138,22 +138,25 @@ def _describe(errors: Sequence[Any], content_type: str = "") -> str:
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
+JSON_WANTED = "a JSON object is expected, sent with content-type: application/json"
+
+
 def _explain(error: Any, content_type: str) -> str:
     """Pydantic's words, but where they leave a person guessing: JSON that does not parse
-    ("JSON decode error" at a bare offset), and a body that is no JSON object because it was
-    not sent as JSON (curl -d without -H 'content-type: application/json')."""
+    ("JSON decode error" at a bare offset), a body that is no JSON object because it was
+    not sent as JSON (curl -d without -H 'content-type: application/json'), and no body at
+    all ("Field required", curl -X PUT without -d)."""
     kind, loc = error.get("type"), tuple(error.get("loc", ()))
     if kind == "json_invalid":
         at = loc[1] if len(loc) > 1 else "?"
         return (
             f"invalid JSON at character {at}: {error.get('ctx', {}).get('error', 'cannot parse')}"
         )
+    if kind == "missing" and loc == ("body",):
+        return f"{JSON_WANTED} (this request has no body)"
     if kind == "model_attributes_type" and loc == ("body",) and "json" not in content_type:
         shown = content_type.split(";")[0].strip() or "none"
-        return (
-            "a JSON object is expected, sent with content-type: application/json "
-            f"(this request's content-type: {shown})"
-        )
+        return f"{JSON_WANTED} (this request's content-type: {shown})"
     return str(error.get("msg", "invalid"))
 
 
