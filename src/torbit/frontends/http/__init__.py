@@ -54,8 +54,10 @@ token from `POST /api/v1/sessions`, on everything but registering and logging in
 
 **Live messages**: WebSocket `/api/v1/ws` (token in the `Authorization` header, as
 `?token=`, or in a first frame `{"type": "auth", "token": "..."}`). Client frames:
-`subscribe` (room), `unsubscribe` (room), `send` (room, text; `"kind": "action"` for a /me),
-`private` (to, text), `away` (text: mark yourself away; null or "": back), `ping`.
+`subscribe` (room), `unsubscribe` (room), `leave` (room, optional reason: end the membership;
+this socket is told `you left #room`, your other sessions `(on another connection)`), `send`
+(room, text; `"kind": "action"` for a /me), `private` (to, text), `away` (text: mark yourself
+away; null or "": back), `ping`.
 Server frames: `message` (the message shape below), `notice` (`text`, `room`; one saying what
 happened also has `kind` such as `kick`, `ban` or `topic`, `user`, `by` and `detail`: a kick's
 or ban's reason, the new topic), `error`, `pong` and `ping`,

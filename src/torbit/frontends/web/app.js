@@ -353,17 +353,14 @@
     refreshRoomList().catch(() => {});
   }
 
-  // the server tells our WebSocket of this leave as of "another connection" (it came by
-  // REST), maybe before answering: the page says it in its own words instead
+  // left on our own WebSocket, so the server knows which connection asked: it tells this
+  // one "you left #room" (onFrame then drops the room) and our other sessions that it was
+  // done elsewhere. Offline, nothing is asked: a leave by REST then raced the reconnection,
+  // whose subscribe joined the room again
   async function leaveRoom(c) {
-    c.leaving = true;
-    try {
-      await api("DELETE", `/rooms/${enc(c.name)}/members/${enc(state.me)}`);
-    } finally {
-      c.leaving = false;
+    if (!send({ type: "leave", room: c.name, ref: ++state.ref })) {
+      throw new Error("not connected: try again in a moment");
     }
-    forgetRoom(c);
-    systemLine(state.current, `you left #${c.name}`);
   }
 
   function forgetRoom(c) {  // left, or deleted: gone from the sidebar, the next one shown
@@ -587,7 +584,7 @@
         if (c) c.greeted = true;
       }
       const out = ["part", "kick", "ban"].includes(f.kind) && key(f.user) === key(state.me);
-      if (out && f.kind === "part" && (!c || c.leaving)) return;  // our leave: leaveRoom says it
+      if (out && f.kind === "part" && !c) return;  // a room already gone from the list
       if (c && (f.kind === "room_deleted" || out)) {  // it goes from the list
         forgetRoom(c);
         systemLine(state.current, f.text);
