@@ -137,15 +137,29 @@ export function addMessage(m, live = true) {
     }
     c.list.insertBefore(li, next);
   }
+  const counted = live && !mine && !li.hidden && performance.now() > c.quietUntil;
   if (c === state.current) {
     if (atBottom || mine) scrollDown();
-  } else if (live && !mine && !li.hidden && performance.now() > c.quietUntil) {
+    // shown, but in a tab or window out of sight: unread until the page is looked at again
+    if (counted && document.hidden) {
+      c.unread += 1;
+      renderConvs();
+    }
+  } else if (counted) {
     c.unread += 1;
     renderConvs();
   } else if (!c.item) {  // a new private conversation
     renderConvs();
   }
 }
+
+// the page looked at again: what came meanwhile in the open conversation is read
+document.addEventListener("visibilitychange", () => {
+  const c = state.current;
+  if (document.hidden || !c || !c.unread) return;
+  c.unread = 0;
+  renderConvs();
+});
 
 // a line in conversation c; with none (c null: a room we are not in) dropped while
 // another is shown, said under "You are in no room" when none is (an invitation, a kick

@@ -4,6 +4,7 @@ import { connect } from "./connection.js";
 import { conversation, rooms, savedRoomsKey, select } from "./conversations.js";
 import { $, key } from "./dom.js";
 import { api, request } from "./rest.js";
+import { renderConvs } from "./sidebar.js";
 import { TOKEN, state } from "./state.js";
 
 // logging in and out
@@ -111,6 +112,7 @@ export function logout(message) {
   clearTimeout(state.watchdog);
   state.convs.clear();
   state.current = null;
+  renderConvs();  // no count left on the rooms button or in the tab's title
   state.restartLine = null;
   $("chat").hidden = true;
   $("login").hidden = false;

@@ -30,6 +30,8 @@ export function renderConvs() {
   toggle.querySelector(".badge")?.remove();
   if (unread) toggle.append(el("span", "badge", String(unread)));
   toggle.setAttribute("aria-label", unread ? `Rooms (${unread} unread)` : "Rooms");
+  // and the tab: a person in another tab or window sees that something was said
+  document.title = unread ? `(${unread}) torbit` : "torbit";
 }
 
 // The room list comes a page at a time (GET /rooms is paginated): the first page, then
@@ -141,3 +143,8 @@ $("toggle-members").addEventListener("click", () => {
   $("scrim").hidden = !$("members").classList.toggle("open");
 });
 $("scrim").addEventListener("click", closeDrawers);
+// Escape closes an open drawer, as it closes any overlay (a phone with a keyboard, a narrow
+// window on a desktop)
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && !$("scrim").hidden) closeDrawers();
+});
