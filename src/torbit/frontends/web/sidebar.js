@@ -94,8 +94,8 @@ export async function joinRoom(name, joinKey) {  // joinKey: the room's join key
 
 // left on our own WebSocket, so the server knows which connection asked: it tells this
 // one "you left #room" (onFrame then drops the room) and our other sessions that it was
-// done elsewhere. Offline, nothing is asked: a leave by REST then raced the reconnection,
-// whose subscribe joined the room again
+// done elsewhere. Offline, nothing is asked: a leave by REST raced the reconnection,
+// whose subscribe could join the room again
 async function leaveRoom(c) {
   if (!send({ type: "leave", room: c.name, ref: ++state.ref })) {
     throw new Error("not connected: try again in a moment");
