@@ -116,8 +116,8 @@ async def test_leaving_and_an_invitation_are_told_in_no_room(
     await leave_the_only_room(alice)
     notices = alice.page.locator("#scroller .notice")
     await expect(notices.first).to_contain_text("You are in no room")
-    # this page's leave, said once, not as another connection's (the server says that of
-    # a leave asked by REST: for its WebSocket, it was)
+    # this page's leave, said once, not as another connection's (the page leaves on its
+    # own WebSocket: test_web_leave_frame.py)
     await expect(notices.filter(has_text="you left #lobby")).to_have_text(["you left #lobby"])
 
     bob.send("/invite alice")

@@ -5,6 +5,7 @@ call a service and serialize; `create_http_app` wires them together."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount
-from starlette.staticfiles import StaticFiles
+from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Scope
 
 from torbit import __version__
@@ -54,8 +56,10 @@ token from `POST /api/v1/sessions`, on everything but registering and logging in
 
 **Live messages**: WebSocket `/api/v1/ws` (token in the `Authorization` header, as
 `?token=`, or in a first frame `{"type": "auth", "token": "..."}`). Client frames:
-`subscribe` (room), `unsubscribe` (room), `send` (room, text; `"kind": "action"` for a /me),
-`private` (to, text), `away` (text: mark yourself away; null or "": back), `ping`.
+`subscribe` (room), `unsubscribe` (room), `leave` (room, optional reason: end the membership;
+this socket is told `you left #room`, your other sessions `(on another connection)`), `send`
+(room, text; `"kind": "action"` for a /me), `private` (to, text), `away` (text: mark yourself
+away; null or "": back), `ping`.
 Server frames: `message` (the message shape below), `notice` (`text`, `room`; one saying what
 happened also has `kind` such as `kick`, `ban` or `topic`, `user`, `by` and `detail`: a kick's
 or ban's reason, the new topic), `error`, `pong` and `ping`,
@@ -88,6 +92,20 @@ class WebMount(Mount):
         ):
             return Match.NONE, {}
         return super().matches(scope)
+
+
+class WebFiles(StaticFiles):
+    """The page's files, each answered with `Cache-Control: no-cache`: the browser asks again
+    every time (a 304 by its ETag when unchanged). Without it a browser kept a file up to a
+    tenth of its age unasked; the page is ES modules that import each other's names, and an
+    upgrade's new module beside an old one kept would fail to link: a blank page."""
+
+    def file_response(
+        self, full_path: PathLike, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
 
 def with_head(router: APIRouter) -> APIRouter:
@@ -217,7 +235,7 @@ def create_http_app(core: HttpCore, options: HttpOptions) -> FastAPI:
         app.router.routes.append(
             WebMount(
                 "/",
-                app=StaticFiles(directory=WEB_DIR, html=True),
+                app=WebFiles(directory=WEB_DIR, html=True),
                 name="web",
                 others=app.router.routes,
             )

@@ -3,6 +3,10 @@
     client: {"type": "auth", "token": ...}         only if no token came with the handshake
             {"type": "subscribe", "room": ...}     recent history first, then live messages
             {"type": "unsubscribe", "room": ...}
+            {"type": "leave", "room": ..., "reason": ...}   end the membership ("reason"
+                                                   optional); this socket is told "you
+                                                   left #room", the user's others "(on
+                                                   another connection)"
             {"type": "send", "room": ..., "text": ...}   "kind": "action" makes it a /me
             {"type": "private", "to": ..., "text": ...}
             {"type": "away", "text": ... | null}   mark yourself away (null or "": back)
@@ -39,6 +43,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from torbit.core.away import Away
+from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.limits import NO_BUDGET, ByteBudget
 from torbit.core.membership import Membership
 from torbit.core.messaging import Messaging
@@ -429,6 +434,13 @@ class LiveEndpoint:
             if not self._subscribed(session, key):
                 raise InvalidInput(f"not subscribed to #{key}")
             await self._membership.stop_listening(session, key)
+        elif kind == "leave":  # as by REST, but the socket that asked is known (`by`)
+            reason = _text(frame, "reason") if "reason" in frame else ""
+            left = await self._membership.leave(
+                session.name, _text(frame, "room"), reason, by=session
+            )
+            where = {"room": left.key, "room_name": left.name, "user": session.name}
+            session.notify(Notice(f"you left #{left.name}", NoticeKind.PART, **where), left.key)
         elif kind == "send":
             m = await self._messaging.send(
                 session.name,
