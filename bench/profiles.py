@@ -51,7 +51,9 @@ def py_spy() -> str:
 class Recorder:
     """One `py-spy record` of one process, started and stopped around a measured window."""
 
-    def __init__(self, pid: int, output: Path, rate: int = 200) -> None:
+    def __init__(self, pid: int, output: Path, rate: int = 200, *, native: bool = False) -> None:
+        """`native`: C frames too (uvloop, libuv, libc: the syscalls), pausing the process
+        for each sample where the default reads it without stopping it."""
         self.cmd = [
             py_spy(),
             "record",
@@ -62,7 +64,7 @@ class Recorder:
             "--threads",
             "--rate",
             str(rate),
-            "--nonblocking",
+            "--native" if native else "--nonblocking",
             "--output",
             str(output),
         ]

@@ -320,7 +320,9 @@ async def run_once(
     except ServerError as e:
         return {"error": str(e), **before}
     clients: list[User] = []
-    recorder = Recorder(server.pid, profile) if profile is not None else None
+    recorder = (
+        Recorder(server.pid, profile, native=args.profile_native) if profile is not None else None
+    )
     result: Result
     try:
         if target.dialect not in server.ports:
@@ -663,6 +665,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile-storm",
         action="store_true",
         help="crowd: profile the disconnect storm instead of the login storm",
+    )
+    p.add_argument(
+        "--profile-native",
+        action="store_true",
+        help="profile C frames too (py-spy --native: uvloop, libuv, the syscalls)",
     )
     p.add_argument("--torbit-cmd", default="", help="instead of `.venv/bin/torbit serve`")
     p.add_argument("--keep", action="store_true", help="keep the servers' temp dirs")

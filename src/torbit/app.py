@@ -33,7 +33,7 @@ from torbit.frontends.http.server import HttpServer
 from torbit.frontends.listeners import bind_all, raise_open_file_limit, tls_context
 from torbit.frontends.proxied import TrustedNetworks
 from torbit.gc_tuning import settle_garbage_collector
-from torbit.logs import Logs
+from torbit.logs import Logs, lean_records
 from torbit.metrics import Metrics
 from torbit.services import Core, message_log_of, start_core, timezone_of
 from torbit.startup import new_paths, remove_new, sock_closer, startup_failure
@@ -438,6 +438,7 @@ class App:
         loop.add_signal_handler(signal.SIGTERM, terminate)
         await self.start()
         settle_garbage_collector()
+        lean_records()
         try:
             asked = asyncio.ensure_future(drain.wait())
             stopped = asyncio.ensure_future(stop.wait())

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from tests.contract.conftest import NOW, STORE_BACKENDS
 from tests.contract.test_store import room, users
+from torbit.core.models import Departure
 from torbit.core.ports import Store
 
 BACKENDS_UNDER_TEST = STORE_BACKENDS
@@ -46,3 +47,35 @@ async def test_no_room_is_entered_without_a_membership_and_leaving_forgets_it(
     assert await store.last_entered("alice") == "hall"
     assert await store.remove_member("hall", "alice")
     assert await store.last_entered("alice") is None
+
+
+async def test_departures_note_rooms_and_move_cursors_forward_only(store: Store) -> None:
+    """`note_departures`, a crowd's logouts written together (core/comeback.py): each
+    move as `enter_room` and a forward-only `set_cursor` would make it; a stranger's room
+    is noted nowhere, a cursor ahead stays, and a user deleted meanwhile is passed over."""
+    await users(store, "alice", "bob", "carol", "dave")
+    for name in ("den", "hall"):
+        await store.create_room(room(name))
+    for who in ("alice", "bob", "dave"):
+        await store.add_member("den", who)
+    await store.set_cursor("bob", "den", 50)
+    await store.delete_user("dave")
+    await store.note_departures(
+        [
+            Departure("alice", "den", 10, NOW),
+            Departure("bob", "den", 20, NOW + timedelta(seconds=1)),  # behind its cursor
+            Departure("carol", "hall", None, NOW),  # not a member: no room noted
+            Departure("dave", "den", 30, NOW),  # deleted: passed over
+            Departure("alice", "@inbox", 7, None),  # a cursor alone
+        ]
+    )
+    assert await store.last_entered("alice") == "den"
+    assert await store.last_entered("bob") == "den"
+    assert await store.last_entered("carol") is None
+    assert await store.get_cursor("alice", "den") == 10
+    assert await store.get_cursor("alice", "@inbox") == 7
+    assert await store.get_cursor("bob", "den") == 50
+    assert await store.get_cursor("carol", "hall") is None
+    await store.note_departures([Departure("alice", "den", 12, None)])
+    assert await store.get_cursor("alice", "den") == 12
+    await store.note_departures([])  # nothing to write: no statement fails

@@ -64,6 +64,18 @@ class Revocation:
 
 
 @dataclass(frozen=True, slots=True)
+class Departure:
+    """A session stopped reading a room (core/comeback.py): the user's read cursor there
+    moved forward to `read_up_to`, and `entered_at` noted as when they were last in it
+    (`Store.enter_room`); None: that part is left as it was."""
+
+    user_key: str
+    room_key: str
+    read_up_to: int | None
+    entered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class AccountDeletion:
     """What deleting an account did to the rooms it owned: those left without any member
     were deleted (their messages should go too), the others became server-owned."""

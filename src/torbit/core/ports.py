@@ -15,6 +15,7 @@ from torbit.core.models import (
     AccountDeletion,
     AuditEntry,
     BanMask,
+    Departure,
     Draft,
     Invitation,
     Message,
@@ -187,6 +188,10 @@ class Store(Protocol):
     async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
         """Note that the member went into the room to talk in it at `at` (telnet's /join);
         False, and nothing written, if they are not a member."""
+
+    async def note_departures(self, moves: Sequence[Departure]) -> None:
+        """Many `enter_room`s and forward-only `set_cursor`s (a crowd's logouts), on SQL in
+        one transaction; a user or membership gone meanwhile is passed over."""
 
     async def last_entered(self, user_key: str) -> str | None:
         """The key of the member room the user went into last (`enter_room`), if any: where

@@ -20,6 +20,7 @@ removes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +44,7 @@ from torbit.backends.store.cassandra_schema import current_version, upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
 from torbit.backends.store.cassandra_users import UsersCql
 from torbit.core.keylocks import KeyLocks
-from torbit.core.models import Room, Standing
+from torbit.core.models import Departure, Room, Standing
 from torbit.errors import LooksAlike, NotFound
 
 
@@ -200,6 +201,14 @@ class CassandraStore(UsersCql, RoomModerationCql, RoomMasksCql, AuditCql, Sessio
             room_key,
         )
         return True
+
+    async def note_departures(self, moves: Sequence[Departure]) -> None:
+        """One by one: each cursor's move is a lightweight transaction of its own."""
+        for m in moves:
+            if m.entered_at is not None:
+                await self.enter_room(m.room_key, m.user_key, m.entered_at)
+            if m.read_up_to is not None:
+                await self.set_cursor(m.user_key, m.room_key, m.read_up_to)
 
     async def last_entered(self, user_key: str) -> str | None:
         rows = await self.cql.rows(

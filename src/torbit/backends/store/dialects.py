@@ -41,6 +41,7 @@ Insert = sqlite.Insert | postgresql.Insert
 # the Core one at most once (its result processors), so building it every time would be waste.
 Query = Callable[[], Executable]
 MessageRow = tuple[str, int, str, str, Any, str, str | None]  # in `messages` column order
+Batches = Sequence[tuple[str, Sequence[Sequence[Any]]]]  # statements, each over many rows
 
 
 class SqlDialect(ABC):
@@ -143,6 +144,11 @@ class SqlDialect(ABC):
         commits not synced); the number of rows it changed. None: nothing was written, use
         `write`."""
         return None
+
+    def write_many_now(self, engine: AsyncEngine, batches: Batches) -> bool:
+        """`write_now` for statements each run over many rows, in one commit; False:
+        nothing was written."""
+        return False
 
     async def close(self) -> None:  # noqa: B027 (optional hook)
         """Let go of what the dialect opened itself (SQLite's reader and writer, and its

@@ -4,13 +4,16 @@ differs between the engines lives in dialects.py; the tables in schema.py."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, literal_column, select, union, update
+from sqlalchemy import Select, bindparam, delete, func, literal_column, select, union, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql import Executable
 
+from torbit.backends.store.dialects import SqlDialect
 from torbit.backends.store.schema import cursors, memberships, room_admins, rooms, users
 from torbit.backends.store.sql_audit import AuditSql
 from torbit.backends.store.sql_guests import GuestsSql
@@ -27,7 +30,7 @@ from torbit.backends.store.sql_text import (
     room_at,
 )
 from torbit.backends.store.sql_users import UsersSql
-from torbit.core.models import Room
+from torbit.core.models import Departure, Room
 from torbit.errors import Conflict, LooksAlike, NotFound
 
 # the hot path's statements as SQLite runs them directly (dialects.py, SqlDialect.fetch)
@@ -230,6 +233,33 @@ class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, S
                 changed = await self.dialect.write(conn, enter, _ENTER_ROOM, params)
         return changed > 0
 
+    async def note_departures(self, moves: Sequence[Departure]) -> None:
+        """On SQLite committed here and now when it is free (write_many_now), else in one
+        transaction; a row whose user was deleted meanwhile fails it: then one by one."""
+        stored = self.dialect.stored_time
+        entered = [
+            (stored(self.engine, m.entered_at), m.room_key, m.user_key)
+            for m in moves
+            if m.entered_at is not None
+        ]
+        read = [(m.user_key, m.room_key, m.read_up_to) for m in moves if m.read_up_to is not None]
+        batches = [
+            (sql, rows) for sql, rows in ((_ENTER_ROOM, entered), (_SET_CURSOR, read)) if rows
+        ]
+        try:
+            if batches and not self.dialect.write_many_now(self.engine, batches):
+                async with self._write() as conn:
+                    for statement, rows in _departures_written(self.dialect, moves):
+                        if rows:
+                            await conn.execute(statement, rows)
+        except sa_exc.IntegrityError:
+            for m in moves:
+                if m.entered_at is not None:
+                    await self.enter_room(m.room_key, m.user_key, m.entered_at)
+                if m.read_up_to is not None:
+                    with contextlib.suppress(NotFound):
+                        await self.set_cursor(m.user_key, m.room_key, m.read_up_to)
+
     async def last_entered(self, user_key: str) -> str | None:
         """On a returning login's path: on SQLite read at once on the loop's thread."""
 
@@ -336,6 +366,37 @@ class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, S
                 return await self.dialect.write(conn, move, sql, params) == 1
         except sa_exc.IntegrityError:
             raise NotFound(f"no user {user_key!r}") from None
+
+
+def _departures_written(
+    dialect: SqlDialect, moves: Sequence[Departure]
+) -> list[tuple[Executable, list[dict[str, Any]]]]:
+    """`note_departures` in Core, executemany style: the rooms entered, the cursors moved."""
+    enter = (
+        update(memberships)
+        .where(memberships.c.room_key == bindparam("r"), memberships.c.user_key == bindparam("u"))
+        .values(entered_at=bindparam("at"))
+    )
+    insert = dialect.insert(cursors)
+    move = insert.on_conflict_do_update(
+        index_elements=[cursors.c.user_key, cursors.c.channel],
+        set_={"last_id": insert.excluded.last_id},
+        where=cursors.c.last_id < insert.excluded.last_id,
+    )
+    return [
+        (
+            enter,
+            [{"r": m.room_key, "u": m.user_key, "at": m.entered_at} for m in moves if m.entered_at],
+        ),
+        (
+            move,
+            [
+                {"user_key": m.user_key, "channel": m.room_key, "last_id": m.read_up_to}
+                for m in moves
+                if m.read_up_to is not None
+            ],
+        ),
+    ]
 
 
 def _rooms_counted() -> Select[Any]:
