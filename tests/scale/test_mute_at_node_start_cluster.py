@@ -13,6 +13,7 @@ import pytest
 from tests.helpers.http import register
 from tests.helpers.moderation import api, create_room
 from tests.scale.conftest import NodeFactory
+from torbit.app import App
 from torbit.core.events import NodeEvents
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
@@ -38,7 +39,7 @@ async def test_a_mute_set_while_a_node_starts_holds_there(
         await real(self)
 
     monkeypatch.setattr(NodeEvents, "start", held)
-    starting = asyncio.create_task(make_node("b"))
+    starting: asyncio.Future[App] = asyncio.ensure_future(make_node("b"))
     async with asyncio.timeout(60):
         await reached.wait()
     async with api(a, "alice") as alice:
