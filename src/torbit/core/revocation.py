@@ -189,7 +189,9 @@ class Revocations:
             last, at = self._marked
             if last == applied and now - at < MARK_EVERY:
                 return
-        await self._store.mark_applied(self._events.origin, applied, self._now())
+        # dated by the store's clock, as the CLI ages it: by this node's, one running 30 s
+        # behind was taken for stopped and not waited for (attack57)
+        await self._store.mark_applied(self._events.origin, applied, await self._store.clock())
         self._marked = (applied, now)
 
     async def goodbye(self) -> None:
