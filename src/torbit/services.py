@@ -314,7 +314,6 @@ async def start_core(
         ignored=ignores.of,
         invites_per_user=s.limits.invites_per_user,
     )
-    await moderation.start()
     comeback = Comeback(store, membership, messaging, subscriptions.newest)
     room_deletion = RoomDeletion(store, message_log, membership, subscriptions, events, mutes)
     operators = Operators(
@@ -353,6 +352,10 @@ async def start_core(
         # node killed with a guest online did not start again: "message log unavailable")
         await guests.sweep()
     await revocations.start()
+    # the mutes read from the store after the watch of the node events and the feed began:
+    # a mute (or a deletion taking some) written before the read is in it, one after is an
+    # event or a feed row applied here (attack57: read before, one set between was missed)
+    await moderation.start()
     if heartbeat is not None:
         await heartbeat.start()
     return Core(

@@ -50,3 +50,16 @@ async def test_a_node_whose_mark_is_old_is_not_listed_whatever_its_lease(store: 
     await store.touch_node("running", at(5))
     await store.mark_applied("running", 3, at(5))
     assert await store.nodes_applied(at(0)) == {"running": 3}
+
+
+async def test_the_store_keeps_the_clock_the_marks_are_dated_and_aged_by(store: Store) -> None:
+    """`clock`: the store's time (attack57: each node's own, and the CLI's, dated and aged
+    the marks, so a node whose clock ran behind was taken for stopped). A mark dated by it
+    is seen a moment later, aged by it; on the two sides of a tick it moves forward."""
+    first = await store.clock()
+    assert first.tzinfo is not None
+    await store.mark_applied("node-a", 4, first)
+    later = await store.clock()
+    assert later >= first
+    assert await store.nodes_applied(later - timedelta(seconds=15)) == {"node-a": 4}
+    assert await store.nodes_applied(later + timedelta(seconds=1)) == {}

@@ -131,3 +131,24 @@ async def test_a_new_gap_is_waited_for_its_own_time(
     assert alice.closed == "your password was changed: you are logged out"
     clock.now = 30.0
     assert await feed.poll() == 0
+
+
+async def test_a_row_landing_after_its_gap_was_passed_over_is_applied(core: Core) -> None:
+    """Its writer was slow past `gap_wait` between taking the serial and committing (a CLI
+    stopped by ^Z at that moment, a synchronous standby away): the poll had gone on past
+    it and never read it, so the password it changed left alice's session open on this node
+    for good, and the node's mark said it had applied the row (attack57). A serial passed
+    over is still looked for, LATE_S."""
+    await core.user("alice")
+    await core.user("bob")
+    feed = Revocations(core.store, core.sessions, core.events, core.mutes, gap_wait=0)
+    await feed.start()
+    first = await core.store.last_revocation()
+    await land(core, first + 2, "bob", await credential(core, "bob"))
+    assert await feed.poll() == 1
+    assert await feed.poll() == 0  # first + 1 passed over
+    alice = await core.login("alice", room=None)
+    await land(core, first + 1, "alice", await credential(core, "alice"))  # late, not dead
+    assert await feed.poll() == 1
+    assert alice.closed == "your password was changed: you are logged out"
+    assert await feed.poll() == 0

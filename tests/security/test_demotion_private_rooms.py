@@ -399,3 +399,31 @@ async def test_an_owners_invitation_keeps_a_member_in_by_the_right_past_the_demo
     async with api(rooms, "alice") as a:
         r = await a.post("/api/v1/rooms/den/invites", json={"user": "carol"})
         assert r.status_code == 409 and "carol is already a member of #den" in r.text, r.text
+
+
+async def test_a_server_admin_cannot_invite_herself_to_outlast_the_demotion(
+    rooms: App, tmp_path: Path
+) -> None:
+    """attack57: carol, in alice's private #den by the server-admin right alone, invited
+    herself (HTTP `204`, IRC `341`): the invitation admitted her as alice's does (attack56),
+    and she stayed in #den past `torbit user set-admin carol --revoke`; invited to the
+    private #vault she had not joined, she joined by it and stayed too. Nobody may invite
+    themselves (there is nothing the room's staff chose); the demotion puts her out."""
+    store = services(rooms).store
+    async with api(rooms, "alice") as a:
+        await create_room(a, "vault", private=True)
+    async with api(rooms, "carol") as c:
+        r = await c.post("/api/v1/rooms/den/invites", json={"user": "carol"})
+        assert r.status_code == 403 and "you cannot /invite yourself" in r.text, r.text
+        r = await c.post("/api/v1/rooms/vault/invites", json={"user": "carol"})
+        assert r.status_code == 403, r.text
+    irc = await irc_in(rooms, "carol", "den")
+    irc.send("INVITE carol #den")
+    await irc.expect(" 482 carol #den ")
+    await irc.close()
+    assert await store.invited_rooms("carol") == []
+    assert await join(rooms, "carol", "vault") == 200  # by the right, as #den
+    code, said = await cli_demotion(rooms, tmp_path, "carol")
+    assert code == 0 and "carol is no longer a server admin" in said, said
+    held = set(await store.rooms_of("carol"))
+    assert not {"den", "vault"} & held, held

@@ -10,8 +10,9 @@ waits for the account's acts under way there (`room_authority.account_turn`), an
 the store how far it has applied the feed (`Store.mark_applied`); `StoreFeed.confirmed`
 waits until every node alive has passed the rows this process wrote, at most `bound`
 seconds. A node is alive while its mark (or, never having marked, its lease: core/guests.py)
-is younger than ALIVE_S: one killed just now is waited for until the bound, then named; one
-gone longer, or stopped cleanly (its mark dated back: `Revocations.goodbye`), is not.
+is younger than ALIVE_S by the store's clock (`Store.clock`, which dates the marks too; a
+lease is dated by its node's): one killed just now is waited for until the bound, then
+named; one gone longer, or stopped cleanly (its mark dated back: `Revocations.goodbye`), is not.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ class StoreFeed:
             return []
         end = time.monotonic() + bound
         while True:
-            since = self._now() - timedelta(seconds=ALIVE_S)
+            # the marks' age by the store's clock, which dates them (attack57: by the CLI's
+            # and each node's own, a node whose clock ran 30 s behind was not waited for)
+            since = await self._store.clock() - timedelta(seconds=ALIVE_S)
             marks = await self._store.nodes_applied(since)
             late = [
                 Unconfirmed(node, applied)

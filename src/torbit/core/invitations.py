@@ -37,7 +37,7 @@ from torbit.core.keylocks import KeyLocks
 from torbit.core.models import Invitation
 from torbit.core.names import check_name, name_key
 from torbit.core.room_authority import RoomAuthority, on_a_user
-from torbit.errors import Conflict, NotFound
+from torbit.errors import Conflict, Forbidden, NotFound
 
 log = logging.getLogger("torbit.audit")
 
@@ -89,8 +89,11 @@ class InvitationActions(RoomAuthority):
         invitation: one who lost the room's admin role, still connected, is refused.
         Conflict for a member, unless a server admin in the room by that right alone
         (core/demotion.py): the invitation admits them, audited, told to no one, and the
-        membership outlasts a demotion (there is nothing left to join)."""
+        membership outlasts a demotion (there is nothing left to join). Nobody invites
+        themselves: a server admin did, and kept the room past her demotion."""
         room, role = await self.authorize(actor, room_name, "invite")
+        if name_key(name) == name_key(actor):  # a server admin's own, kept past her demotion
+            raise Forbidden("you cannot /invite yourself")  # (attack57)
         self._limits.invites.check(name_key(actor), "invitations")
         user, standing = await self._target(room, name, actor, role, "invite", outrank=False)
         if standing.member:

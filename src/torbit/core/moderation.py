@@ -127,8 +127,10 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
             pass
 
     async def start(self) -> None:
-        """Load the mutes still running into this node's copy."""
+        """Load the mutes still running into this node's copy: once the node watches the
+        node events and reads the store's feed (core/mutes.py)."""
         now = self._now()
+        self._mutes.loading()
         self._mutes.load(await self._store.active_mutes(now), now)
 
     async def close(self) -> None:

@@ -22,16 +22,29 @@ class Mutes:
     def __init__(self) -> None:
         # (room key, user key) -> (until, when the mute was set)
         self._until: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+        # while a load reads the store: the pairs, rooms and users changed here meanwhile
+        self._changed: tuple[set[tuple[str, str]], set[str], set[str]] | None = None
+
+    def loading(self) -> None:
+        """A load's read of the store begins: what changes here until `load` is newer."""
+        self._changed = (set(), set(), set())
 
     def load(self, mutes: list[Mute], now: datetime) -> None:
-        """The store's mutes, of rooms that exist `now` (a deletion takes its room's)."""
+        """The store's mutes, of rooms that exist `now` (a deletion takes its room's), but
+        those an event changed here since `loading` (the read may predate that change)."""
+        pairs, rooms, users = self._changed or (set(), set(), set())
+        self._changed = None
         for m in mutes:
-            self.set(m.room_key, m.user_key, m.until, since=now)
+            key = (m.room_key, m.user_key)
+            if key not in pairs and m.room_key not in rooms and m.user_key not in users:
+                self.set(*key, m.until, since=now)
 
     def set(
         self, room_key: str, user_key: str, until: datetime | None, since: datetime | None = None
     ) -> None:
         """Mute until `until`, set at `since` (default: now), or lift the mute with None."""
+        if self._changed is not None:
+            self._changed[0].add((room_key, user_key))
         if until is None:
             self._until.pop((room_key, user_key), None)
         else:
@@ -67,11 +80,15 @@ class Mutes:
 
     def forget_user(self, user_key: str) -> None:
         """A deleted account: whoever takes the name next is not muted."""
+        if self._changed is not None:
+            self._changed[2].add(user_key)
         for key in [k for k in self._until if k[1] == user_key]:
             del self._until[key]
 
     def forget_room(self, room_key: str) -> None:
         """A deleted room: a room made again under its name mutes nobody."""
+        if self._changed is not None:
+            self._changed[1].add(room_key)
         for key in [k for k in self._until if k[0] == room_key]:
             del self._until[key]
 

@@ -89,6 +89,10 @@ class Store(Protocol):
         `serial` (core/feedmarks.py); apart from its lease (`touch_node`), which says it
         shares a message log. Marks not renewed for a day are forgotten."""
 
+    async def clock(self) -> datetime:
+        """The store's time, by which the feed's marks are dated and aged (core/feedmarks.py),
+        whatever clock each node or the CLI keeps (a node's own a minute off: attack57)."""
+
     async def nodes_applied(self, since: datetime) -> dict[str, int | None]:
         """The nodes that marked (`mark_applied`) at `since` or later, each with the serial
         of its mark, and those that renewed their lease (`touch_node`) then but never

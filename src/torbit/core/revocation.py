@@ -47,6 +47,10 @@ POLL_INTERVAL = 0.5  # seconds between two looks at the store's revocations
 # the later one's row can be read first) is waited for this long, then passed over (its
 # writer died, or a rolled back insert used it)
 GAP_WAIT_S = 10.0
+# A serial passed over is still looked for this long, the newest LATE_KEPT of them: its
+# writer may only have been slow (^Z, a synchronous standby away), not dead (attack57)
+LATE_S = 600.0
+LATE_KEPT = 16
 PAGE = 100  # revocations read from the store at a time
 KEEP = timedelta(days=1)  # revocations older than this are purged from the store
 MARK_EVERY = 5.0  # seconds: a node's mark is written at least this often (core/feedmarks.py)
@@ -93,6 +97,7 @@ class Revocations:
         self._ahead: set[int] = set()  # those applied past a serial not read yet
         self._gap_since: float | None = None
         self._gap_wait = gap_wait
+        self._passed: dict[int, float] = {}  # serials passed over -> since when (monotonic)
         # rows applied whose handlers' work has not ended yet: serial -> that work
         self._working: dict[int, list[asyncio.Future[Any]]] = {}
         self._marked: tuple[int, float] | None = None  # the mark last written, and when
@@ -140,15 +145,39 @@ class Revocations:
                 if serial in self._ahead:
                     continue
                 self._ahead.add(serial)
-                event = as_event(revocation)
-                work = self._events.apply(event) if event is not None else []
-                if work:
-                    self._working[serial] = work
+                self._apply_row(serial, revocation)
                 applied += 1
             if len(batch) < PAGE:
                 self._advance()
-                return applied
+                return applied + await self._late()
             scanned = batch[-1][0]
+
+    def _apply_row(self, serial: int, revocation: Revocation) -> None:
+        event = as_event(revocation)
+        work = self._events.apply(event) if event is not None else []
+        if work:
+            self._working[serial] = work
+
+    async def _late(self) -> int:
+        """Apply the rows of serials passed over that were written since; how many. Before,
+        a row written past `gap_wait` was never read: a password changed by a CLI slow to
+        commit left the user's sessions open here for good (attack57)."""
+        found, now = 0, time.monotonic()
+        for serial, since in list(self._passed.items()):
+            if now - since >= LATE_S:
+                del self._passed[serial]
+                continue
+            batch = await self._store.revocations_after(serial - 1, 1)
+            if batch and batch[0][0] == serial:
+                del self._passed[serial]
+                log.warning(
+                    "feed row %d was written %.1f s after its gap was passed over",
+                    serial,
+                    now - since,
+                )
+                self._apply_row(serial, batch[0][1])
+                found += 1
+        return found
 
     def _advance(self) -> None:
         """Move past the serials applied in a row; a missing one is waited for `gap_wait`,
@@ -167,7 +196,11 @@ class Revocations:
         if self._gap_since is None or moved:
             self._gap_since = now
         elif now - self._gap_since >= self._gap_wait:
-            self._serial, self._gap_since = min(self._ahead) - 1, None
+            passed = range(self._serial + 1, min(self._ahead))
+            self._passed.update((serial, now) for serial in passed[-LATE_KEPT:])
+            for serial in sorted(self._passed)[:-LATE_KEPT]:
+                del self._passed[serial]
+            self._serial, self._gap_since = passed[-1], None
             self._advance()
 
     def applied(self) -> int:
@@ -189,7 +222,9 @@ class Revocations:
             last, at = self._marked
             if last == applied and now - at < MARK_EVERY:
                 return
-        await self._store.mark_applied(self._events.origin, applied, self._now())
+        # dated by the store's clock, as the CLI ages it: by this node's, one running 30 s
+        # behind was taken for stopped and not waited for (attack57)
+        await self._store.mark_applied(self._events.origin, applied, await self._store.clock())
         self._marked = (applied, now)
 
     async def goodbye(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from torbit.backends.store.cassandra_catalog import RoomCatalogCql
@@ -177,6 +177,12 @@ class UsersCql(RoomCatalogCql, UserListsCql):
             serial,
             to_us(at),
         )
+
+    async def clock(self) -> datetime:
+        """The coordinator's clock (Cassandra's nodes keep theirs in step: its writes are
+        ordered by time)."""
+        rows = await self.cql.rows("SELECT toUnixTimestamp(now()) AS at FROM system.local")
+        return datetime.fromtimestamp(int(rows[0]["at"]) / 1000, UTC)
 
     async def nodes_applied(self, since: datetime) -> dict[str, int | None]:
         at = to_us(since)

@@ -5,9 +5,9 @@ so that sql.py does not grow; its connections are sql_connections.py's."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 
 from torbit.backends.store.schema import GUESTS, feed_marks, nodes, users
 from torbit.backends.store.sql_connections import SqlConnections
@@ -53,6 +53,14 @@ class GuestsSql(SqlConnections):
             await conn.execute(
                 insert.on_conflict_do_update(index_elements=[feed_marks.c.node], set_=set_)
             )
+
+    async def clock(self) -> datetime:
+        """PostgreSQL's `now()`; SQLite's file is this machine's, and so is its clock."""
+        if self.dialect.name == "sqlite":
+            return datetime.now(UTC)
+        async with self._read() as conn:
+            at: datetime = (await conn.execute(select(func.now()))).scalar_one()
+        return at
 
     async def nodes_applied(self, since: datetime) -> dict[str, int | None]:
         marks = select(feed_marks.c.node, feed_marks.c.applied, feed_marks.c.seen_at)
