@@ -194,8 +194,7 @@ class Store(Protocol):
         False, and nothing written, if they are not a member."""
 
     async def note_departures(self, moves: Sequence[Departure]) -> None:
-        """Many `enter_room`s and forward-only `set_cursor`s (a crowd's logouts), on SQL in
-        one transaction; a user or membership gone meanwhile is passed over."""
+        """`enter_room`s and forward-only `set_cursor`s of a crowd's logouts, together."""
 
     async def last_entered(self, user_key: str) -> str | None:
         """The key of the member room the user went into last (`enter_room`), if any: where
