@@ -137,3 +137,63 @@ async def test_a_client_that_half_closes_gets_its_last_answer_and_then_our_close
         await asyncio.sleep(0.01)
     assert app.core.membership.online("lobby") == []
     c.writer.close()
+
+
+async def test_clients_eofs_only_judge_their_moves_which_are_made_when_they_depart(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvloop reads the EOFs of clients leaving at once in one poll: what each EOF does there
+    holds the loop for all of them. A telnet session's EOF only judges what its end moves
+    (ending.py); the moves themselves (its room's, its inbox's) are made when the door
+    departs it, a batch a loop turn, and still land: each room marked read, noted as the
+    room its user comes back to (counted, never timed)."""
+    app = await make_server()
+    assert app.telnet_port is not None and app.telnet is not None and app.core is not None
+    n, batch = 12, 3
+    talker = await TelnetClient.connect(app.telnet_port)
+    await talker.login("talker")
+    clients = [await TelnetClient.connect(app.telnet_port) for _ in range(n)]
+    for i, c in enumerate(clients):
+        await c.login(f"eofer{i}")
+    talker.send("hello everyone")
+    for c in clients:
+        await c.read_until("hello everyone")
+
+    comeback = app.core.comeback
+    in_eof: list[bool] = []
+    moves_in_eof: list[str] = []
+    real_eof = TelnetSession.eof_received
+    real_left = comeback.left
+
+    def watched_eof(self: TelnetSession) -> bool | None:
+        in_eof.append(True)
+        try:
+            return real_eof(self)
+        finally:
+            in_eof.pop()
+
+    def watched_left(user_key: str, room_key: str, **kw: object) -> None:
+        if in_eof:
+            moves_in_eof.append(user_key)
+        real_left(user_key, room_key, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TelnetSession, "eof_received", watched_eof)
+    monkeypatch.setattr(comeback, "left", watched_left)
+    monkeypatch.setattr(doors, "CLOSE_BATCH", batch)
+    for c in clients:  # all in one turn: the server reads every EOF in one poll
+        c.writer.transport.abort()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30  # generous: the machine may be busy; nothing here is timed
+    while loop.time() < deadline:
+        if app.core.membership.online("lobby") == ["talker"] and comeback.idle:
+            break
+        await asyncio.sleep(0.01)
+    assert app.core.membership.online("lobby") == ["talker"]
+    while not comeback.idle:  # the queued writes, a batch at a time
+        await asyncio.sleep(0.01)
+    assert moves_in_eof == []
+    newest = (await app.core.message_log.read("lobby", limit=1, newest=True))[0].id
+    for i in range(n):
+        assert await app.core.store.get_cursor(f"eofer{i}", "lobby") == newest
+        assert await app.core.store.last_entered(f"eofer{i}") == "lobby"
+    await talker.close()

@@ -90,17 +90,27 @@ class Comeback:
         """Key of the member room the user went into last, if any."""
         return await self._store.last_entered(name_key(user))
 
-    def left(self, user_key: str, room_key: str, *, read: bool, last: bool = False) -> None:
+    def left(
+        self,
+        user_key: str,
+        room_key: str,
+        *,
+        read: bool,
+        last: bool = False,
+        handed: int | None = None,
+    ) -> None:
         """A session stopped reading the room. `read`: it was shown all the user had not read
         there (`Membership.join_reading`), so the room is marked read up to the newest message
         handed to it, soon (see the module docstring); else the cursor stays. `last`: the
-        session ended there, so the user's next login comes back to it."""
+        session ended there, so the user's next login comes back to it. `handed`: the newest
+        message it was handed there, judged earlier (a telnet client's EOF); else now."""
         pair = (user_key, room_key)
         # another session's, not written yet: its move and its ending kept unless this one's
         # replace them (a later move is no less true: it was judged against the same cursor)
         read_up_to, ended_at = self._pending.get(pair, (None, None))
         if read:  # 0 when it was handed nothing: the cursor is kept, or made (nothing read)
-            handed = self._newest(room_key) or 0
+            if handed is None:
+                handed = self._newest(room_key) or 0
             read_up_to = handed if read_up_to is None else max(read_up_to, handed)
         self._pending[pair] = (read_up_to, self._now() if last else ended_at)
         if self._worker is None:
@@ -123,14 +133,16 @@ class Comeback:
             return None
         return await self._messaging.unread_in(user, room, cursor, others=True)
 
-    def inbox_left(self, user_key: str) -> None:
+    def inbox_left(self, user_key: str, handed: int | None = None) -> None:
         """A telnet session of the user ended with all it was handed of their inbox sent:
         the private messages up to the newest it was handed are not missed at their next
         login (`missed_private`). Nothing handed: nothing to write (a crowd leaving makes
-        no write more)."""
+        no write more). `handed`: the newest it was handed, judged earlier; else now."""
         inbox = inbox_channel(user_key)
-        if self._newest(inbox) is not None:
-            self.left(user_key, inbox, read=True)
+        if handed is None:
+            handed = self._newest(inbox)
+        if handed is not None:
+            self.left(user_key, inbox, read=True, handed=handed)
 
     async def missed_private(self, user: str) -> int | None:
         """How many private messages others sent the user since a telnet session of theirs

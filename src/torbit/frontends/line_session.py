@@ -185,6 +185,10 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         out, or its EOF dropped what was queued), though the connection may be kept a while:
         what a door's session judges about what its client got, judged now."""
 
+    def _deaf_at_eof(self) -> None:
+        """`_deaf` for its client's EOF, which may judge now and act when it is `_gone`."""
+        self._deaf()
+
     def _gone(self) -> None:
         """The client is gone (its EOF, or the connection lost): nothing more is read or
         written, and the session departs (once)."""
@@ -222,7 +226,7 @@ class LineSession(PacedInput[E], asyncio.Protocol):
             return None
         if self._input_ended():
             return True  # half-open until the input is handled
-        self._deaf()
+        self._deaf_at_eof()
         w.lost()
         return self.server.hang_up(self, t)
 

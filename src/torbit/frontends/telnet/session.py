@@ -28,6 +28,7 @@ from torbit.frontends.line_session import LineSession
 from torbit.frontends.telnet import login, people, rooms
 from torbit.frontends.telnet.commands import run_command
 from torbit.frontends.telnet.context import SessionHost, TelnetCore
+from torbit.frontends.telnet.ending import Ending, judged, moved
 from torbit.protocol.telnet import Interrupt, LineReceived, LineTooLong, TelnetConnection
 
 log = logging.getLogger("torbit.telnet")
@@ -67,6 +68,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
     _log = log
     kind = "telnet"
     __slots__ = (
+        "_at_eof",
         "_codec",
         "_dialogue",
         "_fresh",
@@ -115,6 +117,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         self.shown_all = False  # of what the user had unread in `room` (CommandSession's)
         # all it was handed of the user's inbox left (None: its end made its move: `_inbox_left`)
         self.inbox_read: bool | None = True
+        self._at_eof: Ending | None = None  # judged at its client's EOF, not moved yet
 
     def _dropped_slow(self) -> None:
         """What it was not sent was not read: its room's cursor stays (core/comeback.py)."""
@@ -193,17 +196,14 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
     def _deaf(self) -> None:
         """Our side closes, or the client's EOF dropped what was queued: lines said from now
         on never reach it, though it departs later (its output drained, its linger cut). So
-        its room's move is made now, not then (comeback.py): the room it ended in, marked
-        read if it was shown all it had unread there and all it was given has left (a client
-        that never takes the rest is cut, its transport emptied: asked then, it held none)."""
-        room = self.room
-        if room is not None and self._dialogue is None and self.user_key:
-            if self.core.subscriptions.is_listening(self, room.key):
-                read = self.shown_all and not self.unsent()
-                self.core.comeback.left(self.user_key, room.key, read=read, last=True)
-            self.room = None  # its departure has no room to move
-        self.shown_all = False
-        self.inbox_left()
+        its room's move is judged now, not then (ending.py)."""
+        ending, self._at_eof = self._at_eof, None
+        moved(self, ending or judged(self), self._dialogue is None)
+
+    def _deaf_at_eof(self) -> None:
+        """Its client's EOF: judged now, moved when it is `_gone` (ending.py)."""
+        if self._dialogue is None and self.user_key:
+            self._at_eof = judged(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Lost with an error (a reset: the client closed with our lines unread in its
@@ -215,6 +215,9 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         super().connection_lost(exc)
 
     def _gone(self) -> None:
+        ending, self._at_eof = self._at_eof, None
+        if ending is not None:  # its client's EOF: the moves judged then
+            moved(self, ending, self._dialogue is None)
         self.deliver = _not_connected  # nothing to write to from now on
         if self.unsent():
             self.shown_all = False  # lines of the room never left: not read (comeback.py)
