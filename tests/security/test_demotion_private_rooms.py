@@ -427,3 +427,71 @@ async def test_a_server_admin_cannot_invite_herself_to_outlast_the_demotion(
     assert code == 0 and "carol is no longer a server admin" in said, said
     held = set(await store.rooms_of("carol"))
     assert not {"den", "vault"} & held, held
+
+
+async def test_a_server_admin_cannot_except_herself_to_outlast_the_demotion(
+    rooms: App, tmp_path: Path
+) -> None:
+    """selfexcept57: carol, in alice's private #den by the server-admin right alone, put
+    `carol!*@*` on its invite exception list (HTTP `204`, IRC `MODE +I`), and on the private
+    #vault's she had not joined: an exception naming her account keeps her past `torbit
+    user set-admin carol --revoke` (it is the room's choice when its staff set it), and she
+    joined #vault after it (`200`). A server admin acting by the right alone may not put
+    herself on a room's exception lists (invite or ban), on any door: no mask whose nick
+    takes her name (`carol`, `c*`, `*!*@host`). Masks of others stay hers to set, and a
+    room's owner or admin may set one that takes herself, as before."""
+    store = services(rooms).store
+    async with api(rooms, "alice") as a:
+        await create_room(a, "vault", private=True)
+        await create_room(a, "nook", private=True)
+        r = await a.put("/api/v1/rooms/nook/exceptions", params={"mask": "a*", "kind": "invite"})
+        assert r.status_code == 204, r.text  # the owner's, taking herself: as before
+    refused = "you cannot put yourself on the"
+    async with api(rooms, "carol") as c:
+        for room, mask, kind in (
+            ("den", "carol!*@*", "invite"),
+            ("den", "carol", "invite"),
+            ("den", "C?rol!*@*", "invite"),
+            ("den", "c*!*@10.1.2.3", "invite"),
+            ("den", "*!*@127.0.0.1", "invite"),
+            ("den", "*!*@*", "invite"),
+            ("vault", "carol!*@*", "invite"),
+            ("hall", "carol", "ban"),
+        ):
+            r = await c.put(f"/api/v1/rooms/{room}/exceptions", params={"mask": mask, "kind": kind})
+            assert r.status_code == 403 and refused in r.text, (room, mask, r.text)
+        r = await c.put("/api/v1/rooms/den/exceptions", params={"mask": "bob", "kind": "invite"})
+        assert r.status_code == 204, r.text  # not her: the right's to set
+        r = await c.put("/api/v1/rooms/adm/exceptions", params={"mask": "carol", "kind": "invite"})
+        assert r.status_code == 204, r.text  # a room admin there by alice's choice
+    irc = await irc_in(rooms, "carol", "den")
+    for change in ("+I carol!*@*", "+I *!*@127.0.0.1", "+e carol"):
+        irc.send(f"MODE #den {change}")
+        said = await irc.expect(" 482 carol #den ")
+        assert refused in said, said
+    await irc.close()
+    telnet = await telnet_login(rooms, "carol")
+    telnet.send("/join den")
+    await telnet.expect(r"you are in #den")
+    telnet.send("/invex carol")
+    await telnet.expect(refused)
+    telnet.send("/except c*")
+    await telnet.expect(refused)
+    await telnet.close()
+    for room in ("den", "vault", "hall"):
+        masks = [m.mask for m in await store.list_exception_masks(room)]
+        assert masks == (["bob!*@*"] if room == "den" else []), (room, masks)
+    code, said = await cli_demotion(rooms, tmp_path, "carol")
+    assert code == 0 and "carol is no longer a server admin" in said, said
+    held = set(await store.rooms_of("carol"))
+    assert "den" not in held and "adm" in held, held
+    async with api(rooms, "carol") as c:
+        for room in ("den", "vault"):
+            assert (await c.get(f"/api/v1/rooms/{room}/messages")).status_code == 404
+            assert (await c.put(f"/api/v1/rooms/{room}/members/carol")).status_code == 404
+    again = await RawIrc.connect(rooms)
+    again.send(f"PASS carol:{PASSWORD}")
+    await again.register("carol")
+    again.send("JOIN #vault")
+    await again.expect(" 473 carol #vault ")
+    await again.close()
