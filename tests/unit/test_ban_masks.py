@@ -19,6 +19,7 @@ from torbit.core.banmasks import (
     compile_mask,
     matches,
     parse_mask,
+    takes_name,
 )
 from torbit.core.events import BanMasksChanged, NodeEvent, decode, encode
 from torbit.errors import InvalidInput
@@ -112,3 +113,20 @@ def test_every_node_event_travels_between_nodes() -> None:
     assert kinds == {cls.__name__ for cls in events._KINDS.values()}
     event = BanMasksChanged("hall", "Hall", "*!*@192.0.2.*", "alice", True)
     assert decode(encode(event, "node-a")) == (event, "node-a")
+
+
+@pytest.mark.parametrize(
+    ("mask", "taken"),
+    [
+        ("carol!*@*", True),
+        ("c?rol!*@10.0.0.1", True),
+        ("c*!*@*", True),
+        ("*!*@127.0.0.1", True),  # any nick: hers too
+        ("*!carol@*", True),
+        ("bob!*@*", False),
+        ("carola!*@*", False),
+        ("b*!*@127.0.0.1", False),
+    ],
+)
+def test_a_mask_takes_a_name_whatever_the_clients_user_and_address(mask: str, taken: bool) -> None:
+    assert takes_name(mask, "Carol") is taken

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
-from torbit.core import access
+from torbit.core import access, policy
 from torbit.core.banmasks import (
     EXCEPT,
     INVEX,
@@ -18,10 +19,11 @@ from torbit.core.banmasks import (
     check_new_mask,
     compile_mask,
     parse_mask,
+    takes_name,
 )
 from torbit.core.delivery import NoticeKind, Session
 from torbit.core.events import BanMasksChanged, Expelled, MaskExemptionEnded
-from torbit.core.models import BanMask, Room
+from torbit.core.models import BanMask, Role, Room
 from torbit.core.names import name_key
 from torbit.core.room_authority import RoomAuthority, by_the_actor
 from torbit.core.wakeup import Wakeup
@@ -115,12 +117,15 @@ class BanMaskActions(RoomAuthority):
         invite exception ("I": a client matching it may join the room while it is private).
         A plain name is `name!*@*`; at most MAX_BAN_MASKS of each kind, ListFull past it.
         Setting one already there changes nothing and tells no one. The mask as stored
-        (canonical)."""
+        (canonical). A server admin acting by the right alone may not except herself
+        (`_not_herself`)."""
         canonical = parse_mask(mask) or parse_mask(f"{mask}!*@*")
         assert canonical is not None
         check_new_mask(canonical)
         on, _, listed, told, _ = _LISTS[kind]
-        room, _ = await self.authorize(actor, room_name, on)
+        room, role = await self.authorize(actor, room_name, on)
+        if role is Role.SERVER_ADMIN and takes_name(canonical, actor):
+            await self._not_herself(actor, room, canonical, on, listed)
         self._moderating(actor)
         entry = BanMask(canonical, actor, self._now(), kind)
         try:
@@ -138,6 +143,21 @@ class BanMaskActions(RoomAuthority):
         text = f"{actor} put {canonical} on the {listed} of #{room.name}"
         await self._notice(room, text, told, by=actor, detail=canonical)
         return canonical
+
+    async def _not_herself(self, actor: str, room: Room, mask: str, on: str, listed: str) -> None:
+        """Forbidden when the actor, a server admin, may set the mask only by that right (not
+        the room's owner, nor one of its admins) and it could take her (`takes_name`): an
+        exception naming her account kept her in a private room past her demotion, as the
+        room's own choice does (core/demotion.py), and one on her address, or on any nick,
+        let her join it after. Nobody invites themselves (core/invitations.py), nor excepts
+        themselves by the right alone; masks of others stay hers to set."""
+        standing = await self._store.standing(room.key, name_key(actor))
+        if replace(standing, server_admin=False).role(room, name_key(actor)) >= policy.needed(on):
+            return
+        raise Forbidden(  # (selfexcept57)
+            f"you cannot put yourself on the {listed} of #{room.name} ({mask} takes "
+            f"{actor}): only its owner and room admins may"
+        )
 
     async def exception_masks(
         self, actor: str, room_name: str, kind: str = EXCEPT, visitor: Visitor | None = None

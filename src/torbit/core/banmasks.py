@@ -367,3 +367,11 @@ class RoomMasks:
 
     def drop(self, room_key: str) -> None:
         self._rooms.drop(room_key)
+
+
+def takes_name(mask: str, name: str) -> bool:
+    """Whether a client named `name` could match the canonical mask, whatever its user
+    part and address: the mask's nick part matches the name (`carol`, `c*`, and `*`,
+    which `*!*@host` has)."""
+    nick = mask.partition("!")[0]
+    return matches(f"{nick}!*@*", Visitor(name, "*", "*"))
