@@ -227,7 +227,7 @@ class Guests:
                 )
             for room in await self._store.banned_rooms(old_key):  # no NICK out of a ban
                 await self._store.expel(room, user.key, banned_at=self._now())
-            now = self._now()
+            now = self._mutes.store_time(self._now())
             for mute in await self._store.active_mutes(now):
                 if mute.user_key == old_key:
                     await self._store.set_mute(mute.room_key, user.key, mute.until)

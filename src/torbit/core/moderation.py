@@ -49,7 +49,7 @@ from torbit.core.membership import Membership
 from torbit.core.models import AuditEntry, Room, RoomSettings
 from torbit.core.moderation_limits import MAX_MUTE_MINUTES, clean_kick_reason, clean_topic
 from torbit.core.moderation_notices import ModerationNotices
-from torbit.core.mutes import Mutes
+from torbit.core.mutes import Mutes, read_clock
 from torbit.core.names import name_key
 from torbit.core.ports import Store
 from torbit.core.room_authority import account_turn, by_the_actor, on_a_user, taking_rights
@@ -128,9 +128,9 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
 
     async def start(self) -> None:
         """Load the mutes still running into this node's copy: once the node watches the
-        node events and reads the store's feed (core/mutes.py)."""
-        now = self._now()
+        node events and reads the store's feed (core/mutes.py), by the store's clock."""
         self._mutes.loading()
+        now = await read_clock(self._store, self._mutes, self._now)
         self._mutes.load(await self._store.active_mutes(now), now)
 
     async def close(self) -> None:
@@ -232,7 +232,9 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         room, role = await self.authorize(actor, room_name, "mute")
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "mute")
-        until = self._now() + timedelta(minutes=minutes)
+        # by the store's clock, as every node checks it (attack57: by this node's, a mute set
+        # here with the clock 30 s behind ended 30 s early everywhere)
+        until = await read_clock(self._store, self._mutes, self._now) + timedelta(minutes=minutes)
         await self._store.set_mute(room.key, user.key, until, room_created=room.created_at)
         await self._audit(actor, "mute", room, user.key, f"{minutes} min")
         muted = MuteChanged(
@@ -246,7 +248,8 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         room, role = await self.authorize(actor, room_name, "unmute")
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "unmute")
-        if not await self._store.remove_mute(room.key, user.key, self._now()):
+        now = self._mutes.store_time(self._now())
+        if not await self._store.remove_mute(room.key, user.key, now):
             raise NotFound(f"{user.name} is not muted in #{room.name}")
         await self._audit(actor, "unmute", room, user.key)
         await self._events.publish(

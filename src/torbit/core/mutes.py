@@ -6,32 +6,51 @@ A mute is the room's as it was when the mute was set: each entry keeps when that
 check against a room made after it (`made`) drops it. A room leaves by routes that tell no
 node (the empty-room sweep, the last member of a server-owned room leaving, its owner's
 account deleted with it); a room made again under its name must not find the old one's
-mutes here, which nobody could lift (the store has none)."""
+mutes here, which nobody could lift (the store has none).
+
+A mute ends by the store's clock (`Store.clock`), whatever clock each node keeps: its end is
+the store's time when it was set plus its minutes, and a check tells the store's time from
+this node's clock and how far the two were apart at the last read of the store's
+(`read_clock`: the node's feed marks read it every few seconds). By the muting node's own
+clock, one running 30 s behind set mutes that ended 30 s early on every node (attack57).
+A check stays a dict lookup: no store round trip on a send."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from torbit.core.format import counted
 from torbit.core.models import Mute, Room
+from torbit.core.ports import Store
 from torbit.errors import Forbidden
 
 
 class Mutes:
     def __init__(self) -> None:
-        # (room key, user key) -> (until, when the mute was set)
+        # (room key, user key) -> (until, when the mute was set), by the store's clock
         self._until: dict[tuple[str, str], tuple[datetime, datetime]] = {}
         # while a load reads the store: the pairs, rooms and users changed here meanwhile
         self._changed: tuple[set[tuple[str, str]], set[str], set[str]] | None = None
+        self._ahead = timedelta(0)  # the store's clock less this node's, at the last read
+
+    def observed(self, store_at: datetime, local_at: datetime) -> None:
+        """The store's clock read `store_at` when this node's read `local_at`."""
+        self._ahead = store_at - local_at
+
+    def store_time(self, now: datetime) -> datetime:
+        """The store's time when this node's clock reads `now`, as last observed."""
+        return now + self._ahead
 
     def loading(self) -> None:
         """A load's read of the store begins: what changes here until `load` is newer."""
         self._changed = (set(), set(), set())
 
     def load(self, mutes: list[Mute], now: datetime) -> None:
-        """The store's mutes, of rooms that exist `now` (a deletion takes its room's), but
-        those an event changed here since `loading` (the read may predate that change)."""
+        """The store's mutes, of rooms that exist `now` (the store's time: a deletion takes
+        its room's), but those an event changed here since `loading` (the read may predate
+        that change)."""
         pairs, rooms, users = self._changed or (set(), set(), set())
         self._changed = None
         for m in mutes:
@@ -42,40 +61,42 @@ class Mutes:
     def set(
         self, room_key: str, user_key: str, until: datetime | None, since: datetime | None = None
     ) -> None:
-        """Mute until `until`, set at `since` (default: now), or lift the mute with None."""
+        """Mute until `until`, set at `since` (default: now), both by the store's clock, or
+        lift the mute with None."""
         if self._changed is not None:
             self._changed[0].add((room_key, user_key))
         if until is None:
             self._until.pop((room_key, user_key), None)
         else:
-            self._until[(room_key, user_key)] = (until, since or datetime.now(UTC))
+            self._until[(room_key, user_key)] = (until, since or self.store_time(_now()))
 
     def until(
         self, room_key: str, user_key: str, now: datetime, made: datetime | None = None
     ) -> datetime | None:
-        """When the user's mute in the room ends; None if not muted (expired mutes go, and
-        so do those set before the room was `made`: an earlier room's of that name)."""
+        """When the user's mute in the room ends (by the store's clock); None if not muted
+        at `now`, this node's time (expired mutes go, and so do those set before the room was
+        `made`, on its creating node's clock: an earlier room's of that name)."""
         if not self._until:
             return None
         entry = self._until.get((room_key, user_key))
         if entry is None:
             return None
         until, since = entry
-        if until <= now or (made is not None and since < made):
+        if until <= now + self._ahead or (made is not None and since < made + self._ahead):
             del self._until[(room_key, user_key)]
             return None
         return until
 
     def silenced(self, room_key: str, user_key: str) -> bool:
         """Muted in the room now (Sessions.silenced: a leave's reason is then not shown)."""
-        return self.until(room_key, user_key, datetime.now(UTC)) is not None
+        return self.until(room_key, user_key, _now()) is not None
 
     def check(self, room: Room, user_key: str, now: datetime) -> None:
         """Raise Forbidden while the user is muted in `room` (this room: not one made before
         it under its name), named as it is spelt."""
         until = self.until(room.key, user_key, now, room.created_at)
         if until is not None:
-            minutes = max(1, math.ceil((until - now).total_seconds() / 60))
+            minutes = max(1, math.ceil((until - self.store_time(now)).total_seconds() / 60))
             raise Forbidden(f"you are muted in #{room.name} for {counted(minutes, 'more minute')}")
 
     def forget_user(self, user_key: str) -> None:
@@ -96,7 +117,20 @@ class Mutes:
         return len(self._until)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def read_clock(store: Store, mutes: Mutes, now: Callable[[], datetime]) -> datetime:
+    """The store's time (`Store.clock`); `mutes` told how far it is from `now`, this node's
+    clock, read on both sides of the store's (their middle)."""
+    before = now()
+    at = await store.clock()
+    mutes.observed(at, before + (now() - before) / 2)
+    return at
+
+
 def set_at(until: datetime, minutes: int) -> datetime | None:
-    """When a mute of `minutes` ending at `until` was set, on the clock of the node that set
-    it (every node reads the same from its event); None when the event does not say."""
+    """When a mute of `minutes` ending at `until` was set, by the store's clock (every node
+    reads the same from its event); None when the event does not say."""
     return until - timedelta(minutes=minutes) if minutes else None

@@ -1,0 +1,69 @@
+"""A mute set on a node whose clock is off (attack57's noticed item). The mute's end was the
+muting node's clock plus its minutes: a node 30 s behind set mutes that ended 30 s early in
+the store, so on every other node and after any restart (one 30 s ahead, 30 s late). A mute
+ends by the store's clock now (`Store.clock`), and the skewed node itself checks it by the
+store's time it tells from its own clock, still with no store read on a send."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.helpers.http import register
+from tests.helpers.moderation import api, create_room, services
+from torbit.core.membership import Membership
+from torbit.core.messaging_base import MessagingBase
+from torbit.core.moderation import Moderation
+from torbit.core.revocation import Revocations
+
+
+def skew_clock(monkeypatch: pytest.MonkeyPatch, skew: timedelta) -> None:
+    """The node's clock `skew` off the machine's (the store's: SQLite's is the machine's),
+    for the services that date rooms, mutes, messages and the feed's marks."""
+    for cls in (Membership, Moderation, Revocations, MessagingBase):
+        real_init = cls.__init__
+
+        def skewed(self: Any, *args: Any, _real: Any = real_init, **kwargs: Any) -> None:
+            _real(self, *args, **kwargs, now=lambda: datetime.now(UTC) + skew)
+
+        monkeypatch.setattr(cls, "__init__", skewed)
+
+
+@pytest.mark.parametrize("seconds", [-30, 30], ids=["behind", "ahead"])
+async def test_a_mute_set_on_a_node_whose_clock_is_off_lasts_its_minutes_everywhere(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch, seconds: int
+) -> None:
+    skew = timedelta(seconds=seconds)
+    skew_clock(monkeypatch, skew)
+    app = await make_server()
+    async with api(app, "alice") as alice:
+        await register(alice, "alice", "bob")
+        await create_room(alice, "hall")
+    async with api(app, "bob") as bob:
+        assert (await bob.put("/api/v1/rooms/hall/members/bob")).status_code == 200
+    before = datetime.now(UTC)
+    async with api(app, "alice") as alice:
+        r = await alice.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 1})
+        assert r.status_code == 200, r.text
+    after = datetime.now(UTC)
+
+    # the end every other node (and this one, restarted) reads: the store's clock + 1 minute
+    until = datetime.fromisoformat(r.json()["until"])
+    assert before + timedelta(minutes=1) <= until <= after + timedelta(minutes=1), until - before
+    store = services(app).store
+    late = await store.active_mutes(after + timedelta(seconds=45))
+    assert [m.user_key for m in late] == ["bob"]
+    assert await store.active_mutes(after + timedelta(seconds=61)) == []
+
+    # the skewed node checks it by the store's time it tells from its own clock
+    async with api(app, "bob") as bob:
+        r = await bob.post("/api/v1/rooms/hall/messages", json={"text": "still muted"})
+    assert r.status_code == 403, r.text
+    assert "muted in #hall for 1 more minute" in r.text
+    mutes = services(app).mutes
+    own = datetime.now(UTC) + skew  # what this node's clock reads
+    assert mutes.until("hall", "bob", own + timedelta(seconds=45)) is not None
+    assert mutes.until("hall", "bob", own + timedelta(seconds=61)) is None
