@@ -27,14 +27,17 @@ async def test_an_unmute_overtaking_the_mute_it_lifted_leaves_nobody_stuck(core:
     held, go = asyncio.Event(), asyncio.Event()
     add_audit = core.store.add_audit
 
-    async def audit(entry: AuditEntry) -> None:
+    async def audit(entry: AuditEntry) -> AuditEntry:
         if entry.action == "mute":
             held.set()
             await go.wait()
-        await add_audit(entry)
+        return await add_audit(entry)
+
+    async def muting() -> None:
+        await core.moderation.mute("alice", "hall", "bob", 600)
 
     core.store.add_audit = audit  # type: ignore[method-assign]
-    mute = asyncio.create_task(core.moderation.mute("alice", "hall", "bob", 600))
+    mute = asyncio.create_task(muting())
     await held.wait()
     assert await core.moderation.unmute("carol", "hall", "bob") == "bob"
     go.set()
