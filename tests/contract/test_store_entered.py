@@ -76,6 +76,10 @@ async def test_departures_note_rooms_and_move_cursors_forward_only(store: Store)
     assert await store.get_cursor("alice", "@inbox") == 7
     assert await store.get_cursor("bob", "den") == 50
     assert await store.get_cursor("carol", "hall") is None
+    # whoever registers the name next starts with no cursor of the deleted account's
+    # (attack58: on Cassandra the move made one, which the new dave inherited)
+    await users(store, "dave")
+    assert await store.get_cursor("dave", "den") is None
     await store.note_departures([Departure("alice", "den", 12, None)])
     assert await store.get_cursor("alice", "den") == 12
     await store.note_departures([])  # nothing to write: no statement fails

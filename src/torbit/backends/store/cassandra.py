@@ -20,6 +20,7 @@ removes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -203,12 +204,14 @@ class CassandraStore(UsersCql, RoomModerationCql, RoomMasksCql, AuditCql, Sessio
         return True
 
     async def note_departures(self, moves: Sequence[Departure]) -> None:
-        """One by one: each cursor's move is a lightweight transaction of its own."""
+        """One by one: each cursor's move is a lightweight transaction of its own; a user
+        deleted meanwhile is passed over."""
         for m in moves:
             if m.entered_at is not None:
                 await self.enter_room(m.room_key, m.user_key, m.entered_at)
             if m.read_up_to is not None:
-                await self.set_cursor(m.user_key, m.room_key, m.read_up_to)
+                with contextlib.suppress(NotFound):
+                    await self.set_cursor(m.user_key, m.room_key, m.read_up_to)
 
     async def last_entered(self, user_key: str) -> str | None:
         rows = await self.cql.rows(

@@ -131,7 +131,10 @@ class UserListsCql:
     async def advance_cursor(
         self, user_key: str, channel: str, expected: int | None, last_id: int
     ) -> bool:
-        """A lightweight transaction: `IF last_id = ?`, or `IF NOT EXISTS` for no cursor yet."""
+        """A lightweight transaction: `IF last_id = ?`, or `IF NOT EXISTS` for no cursor yet,
+        then taken back if the user was deleted meanwhile (NotFound, as SQL's foreign key):
+        a logout's move written after `delete_user` made a cursor the name's next owner
+        inherited (attack58)."""
         k = self.ks
         if expected is None:
             applied, _ = await self.cql.lwt(
@@ -141,6 +144,13 @@ class UserListsCql:
                 channel,
                 last_id,
             )
+            if applied and not await user_stays(self.cql, k, user_key):
+                await self.cql.run(
+                    f"DELETE FROM {k}.read_cursors WHERE user_key = ? AND channel = ?",
+                    user_key,
+                    channel,
+                )
+                raise NotFound(f"no user {user_key!r}")
         else:
             applied, _ = await self.cql.lwt(
                 f"UPDATE {k}.read_cursors SET last_id = ? WHERE user_key = ? AND channel = ? "
