@@ -248,7 +248,10 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         room, role = await self.authorize(actor, room_name, "unmute")
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "unmute")
-        now = self._mutes.store_time(self._now())
+        # by the store's clock read now, as `mute`: by the offset the last feed mark measured,
+        # a clock that jumped since took a running mute for ended (404, the row deleted and
+        # no node told)
+        now = await read_clock(self._store, self._mutes, self._now)
         if not await self._store.remove_mute(room.key, user.key, now):
             raise NotFound(f"{user.name} is not muted in #{room.name}")
         await self._audit(actor, "unmute", room, user.key)
