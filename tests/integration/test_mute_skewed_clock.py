@@ -14,8 +14,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.held_calls import HeldCall
-from tests.helpers.http import register
-from tests.helpers.moderation import api, audit, create_room, services
+from tests.helpers.moderation import api, audit, mute, open_hall, services
 from torbit.core.membership import Membership
 from torbit.core.messaging_base import MessagingBase
 from torbit.core.moderation import Moderation
@@ -43,19 +42,12 @@ async def test_a_mute_set_on_a_node_whose_clock_is_off_lasts_its_minutes_everywh
     skew = timedelta(seconds=seconds)
     skew_clock(monkeypatch, skew)
     app = await make_server()
-    async with api(app, "alice") as alice:
-        await register(alice, "alice", "bob")
-        await create_room(alice, "hall")
-    async with api(app, "bob") as bob:
-        assert (await bob.put("/api/v1/rooms/hall/members/bob")).status_code == 200
+    await open_hall(app)
     before = datetime.now(UTC)
-    async with api(app, "alice") as alice:
-        r = await alice.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 1})
-        assert r.status_code == 200, r.text
+    until = datetime.fromisoformat((await mute(app, "bob", 1))["until"])
     after = datetime.now(UTC)
 
     # the end every other node (and this one, restarted) reads: the store's clock + 1 minute
-    until = datetime.fromisoformat(r.json()["until"])
     assert before + timedelta(minutes=1) <= until <= after + timedelta(minutes=1), until - before
     store = services(app).store
     late = await store.active_mutes(after + timedelta(seconds=45))
@@ -84,14 +76,8 @@ async def test_an_unmute_right_after_the_node_s_clock_jumped_lifts_the_running_m
     jump = [timedelta(0)]
     skew_clock(monkeypatch, lambda: jump[0])
     app = await make_server()
-    async with api(app, "alice") as alice:
-        await register(alice, "alice", "bob")
-        await create_room(alice, "hall")
-    async with api(app, "bob") as bob:
-        assert (await bob.put("/api/v1/rooms/hall/members/bob")).status_code == 200
-    async with api(app, "alice") as alice:
-        r = await alice.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 1})
-        assert r.status_code == 200, r.text
+    await open_hall(app)
+    await mute(app, "bob", 1)
 
     marks = HeldCall(monkeypatch, Revocations, "mark")  # no mark measures the jump meanwhile
     await marks.until_reached()
