@@ -15,6 +15,8 @@ import pytest
 from tests.core.conftest import Core
 from torbit.backends.store.schema import revocations
 from torbit.core import revocation
+from torbit.core.feedmarks import StoreFeed
+from torbit.core.models import Revocation
 from torbit.core.revocation import PAGE, Revocations
 
 
@@ -152,3 +154,39 @@ async def test_a_row_landing_after_its_gap_was_passed_over_is_applied(core: Core
     assert await feed.poll() == 1
     assert alice.closed == "your password was changed: you are logged out"
     assert await feed.poll() == 0
+
+
+async def test_the_cli_s_wait_is_not_answered_before_a_late_row_is_applied(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's row was written after its serial was passed over (its writer slow past
+    `gap_wait`): the node's mark already stood past it, so `torbit user passwd alice --wait`
+    said every node had applied it while alice's session there was open, until the node's
+    next poll found the row (up to 0.5 s on; attack57's noticed item). The wait is answered
+    once every node has read the feed past a row the CLI writes after its own."""
+    await core.user("alice")
+    await core.user("bob")
+    feed = Revocations(core.store, core.sessions, core.events, core.mutes, gap_wait=0)
+    await feed.start()
+    first = await core.store.last_revocation()
+    await land(core, first + 2, "bob", await credential(core, "bob"))
+    assert await feed.poll() == 1
+    assert await feed.poll() == 0  # first + 1, taken by the CLI, passed over
+    await feed.mark()
+    alice = await core.login("alice", room=None)
+
+    async def slow_insert(r: Revocation, at: datetime) -> int:
+        await land(core, first + 1, r.user, r.credential)  # committed only now
+        return first + 1
+
+    cli = StoreFeed(core.store, lambda: datetime.now(UTC))
+    monkeypatch.setattr(core.store, "add_revocation", slow_insert)
+    await cli.revoke(Revocation("alice", "password changed", await credential(core, "alice")))
+    monkeypatch.undo()
+    assert alice.closed is None  # the node has not read the row yet
+    assert await cli.confirmed(0) != []  # so it is not confirmed
+
+    await feed.poll()
+    await feed.mark()
+    assert alice.closed is not None
+    assert await cli.confirmed(0) == []
