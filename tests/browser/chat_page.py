@@ -18,6 +18,7 @@ class ChatPage:
         self.page = page
         self.host = f"127.0.0.1:{app.http_port}"
         self.errors: list[str] = []
+        self.console: list[str] = []  # the errors the browser's console showed
         self.requests: list[str] = []
 
     async def goto(self) -> None:

@@ -68,6 +68,7 @@ async def open_page(browser: Browser) -> AsyncIterator[PageFactory]:
         page = await context.new_page()
         chat = ChatPage(page, app)
         page.on("pageerror", lambda e: chat.errors.append(str(e)))
+        page.on("console", lambda m: chat.console.append(m.text) if m.type == "error" else None)
         page.on("request", lambda r: chat.requests.append(r.url))
         page.on("websocket", lambda ws: chat.requests.append(ws.url))
         opened.append(chat)
