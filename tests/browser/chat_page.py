@@ -19,6 +19,17 @@ class ChatPage:
         self.host = f"127.0.0.1:{app.http_port}"
         self.errors: list[str] = []
         self.requests: list[str] = []
+        self.console: list[str] = []  # the errors the browser's console showed
+        self.provoked: set[str] = set()  # the console errors the test provokes (`provokes`)
+
+    def provokes(self, *errors: int | str) -> None:
+        """The test provokes these errors on purpose, each an HTTP status (a wrong password's
+        401) or the words of a console error ("ERR_CONNECTION_REFUSED"): the console may
+        show them; any other error in it fails the test."""
+        self.provoked.update(f"status of {e} (" if isinstance(e, int) else e for e in errors)
+
+    def unexpected_console(self) -> list[str]:
+        return [m for m in self.console if not any(p in m for p in self.provoked)]
 
     async def goto(self) -> None:
         await self.page.goto(f"http://{self.host}/")

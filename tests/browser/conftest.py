@@ -59,8 +59,9 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def open_page(browser: Browser) -> AsyncIterator[PageFactory]:
     """`await open_page(app)`: the web page of `app` in a fresh browser context (its own
-    localStorage, so its own user). At the end: no script errors happened, and the page never
-    asked anything of a host other than the server (no CDN)."""
+    localStorage, so its own user). At the end: no script errors happened, the browser's
+    console showed no error but those the test provoked (`ChatPage.provokes`), and the page
+    never asked anything of a host other than the server (no CDN)."""
     opened: list[ChatPage] = []
 
     async def factory(app: App, viewport: ViewportSize | None = None, **options: Any) -> ChatPage:
@@ -68,6 +69,7 @@ async def open_page(browser: Browser) -> AsyncIterator[PageFactory]:
         page = await context.new_page()
         chat = ChatPage(page, app)
         page.on("pageerror", lambda e: chat.errors.append(str(e)))
+        page.on("console", lambda m: chat.console.append(m.text) if m.type == "error" else None)
         page.on("request", lambda r: chat.requests.append(r.url))
         page.on("websocket", lambda ws: chat.requests.append(ws.url))
         opened.append(chat)
@@ -79,6 +81,8 @@ async def open_page(browser: Browser) -> AsyncIterator[PageFactory]:
         await chat.page.context.close()
     for chat in opened:
         assert chat.errors == [], f"script errors in the page: {chat.errors}"
+        unexpected = chat.unexpected_console()
+        assert unexpected == [], f"errors in the browser's console: {unexpected}"
         foreign = [u for u in chat.requests if not u.split("://", 1)[1].startswith(chat.host)]
         assert foreign == [], f"the page loaded things from elsewhere: {foreign}"
 

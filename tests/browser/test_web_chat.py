@@ -36,6 +36,7 @@ async def test_register_log_in_stay_logged_in_and_log_out(
     server: App, open_page: PageFactory
 ) -> None:
     page = await open_page(server)
+    page.provokes(401, 409)  # a wrong password, a name taken
     await expect(page.page.locator("#login")).to_be_visible()
     await page._credentials("alice", "")
     await page.page.click("#login-button")

@@ -18,6 +18,7 @@ async def test_a_no_break_space_is_part_of_the_room_name(
 ) -> None:
     await telnet(server, "bob", "a")  # room a exists, with no key
     alice = await open_page(server)
+    alice.provokes(422)  # the room name refused
     await alice.register("alice")
     await alice.join("garden")
     await alice.page.fill("#text", "/join a\u00a0b")

@@ -18,6 +18,7 @@ async def test_login_name_trimmed_and_a_composer_room_name_refused_in_words(
     server: App, open_page: PageFactory
 ) -> None:
     dora = await open_page(server)
+    dora.provokes(422)  # a room name refused
     await dora.register("\u3000dora\u00a0")
     await expect(dora.page.locator("#me-name")).to_have_text("dora")
     await dora.join("garden")

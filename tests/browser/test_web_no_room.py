@@ -51,6 +51,7 @@ async def test_help_and_invites_answer_in_no_room(
     """/help, /invites and /decline typed there were answered into no conversation: nothing
     was shown, the composer emptied as if answered (polish56's walk)."""
     alice = await open_page(server)
+    alice.provokes(422)  # a room name refused
     await alice.register("alice")
     await expect(alice.page.locator("#conv-title")).to_have_text("#lobby")
     carol = await telnet(server, "carol")

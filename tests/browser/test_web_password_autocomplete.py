@@ -65,6 +65,7 @@ async def test_enter_after_a_taken_name_logs_in(server: App, open_page: PageFact
     assert server.core is not None
     await server.core.accounts.register("dave", PASSWORD)
     page = await open_page(server)
+    page.provokes(409)  # the name taken
     await page.page.fill("#login-name", "dave")
     await page.page.fill("#login-password", PASSWORD)
     await page.page.click("#register-button")  # filled in: registers at once, and is refused

@@ -111,6 +111,7 @@ async def test_invitations_are_listed_and_declined_from_the_composer(
 ) -> None:
     """The page shows an invitation's notice; it had no way to list or decline one."""
     alice = await open_page(server)
+    alice.provokes(404)  # no invitation left to decline
     await alice.register("alice")
     await alice.join("lobby")
     carol = await telnet(server, "carol")
@@ -204,6 +205,7 @@ async def test_a_room_with_a_join_key_can_be_joined_from_the_page(
     carol.send("/set key sesame")
     await carol.expect(r"key")
     alice = await open_page(server)
+    alice.provokes(403)  # no key given
     await alice.register("alice")
     await alice.join("lobby")
     await alice.page.fill("#text", "/join vault")

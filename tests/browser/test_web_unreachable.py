@@ -25,6 +25,8 @@ async def test_the_server_away_is_said_in_words(
     alice = await open_page(app)
     await alice.register("alice")
     bob = await open_page(app)  # on the login form
+    for page in (alice, bob):
+        page.provokes("ERR_CONNECTION_REFUSED")  # the server stopped
     await app.stop()
     await expect(alice.page.locator("#status")).not_to_have_text("online")
 

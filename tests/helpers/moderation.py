@@ -136,6 +136,15 @@ async def open_hall(app: App, *others: str) -> App:
     return app
 
 
+async def mute(app: App, name: str, minutes: int) -> Frame:
+    """alice mutes `name` in #hall for `minutes`; the answer's body (`until`)."""
+    async with api(app, "alice") as alice:
+        r = await alice.put(f"/api/v1/rooms/hall/mutes/{name}", json={"minutes": minutes})
+    assert r.status_code == 200, r.text
+    body: Frame = r.json()
+    return body
+
+
 async def in_hall(app: App, name: str) -> TelnetClient:
     """`name` on telnet, talking in #hall (where a login already brings a member who
     joined it last, over HTTP: core/comeback.py)."""

@@ -6,28 +6,31 @@ store's time it tells from its own clock, still with no store read on a send."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import register
-from tests.helpers.moderation import api, create_room, services
+from tests.helpers.held_calls import HeldCall
+from tests.helpers.moderation import api, audit, mute, open_hall, services
 from torbit.core.membership import Membership
 from torbit.core.messaging_base import MessagingBase
 from torbit.core.moderation import Moderation
 from torbit.core.revocation import Revocations
 
 
-def skew_clock(monkeypatch: pytest.MonkeyPatch, skew: timedelta) -> None:
+def skew_clock(monkeypatch: pytest.MonkeyPatch, skew: timedelta | Callable[[], timedelta]) -> None:
     """The node's clock `skew` off the machine's (the store's: SQLite's is the machine's),
-    for the services that date rooms, mutes, messages and the feed's marks."""
+    for the services that date rooms, mutes, messages and the feed's marks; a callable
+    `skew` is asked at each reading (a clock that jumps)."""
+    off = skew if callable(skew) else lambda: skew
     for cls in (Membership, Moderation, Revocations, MessagingBase):
         real_init = cls.__init__
 
         def skewed(self: Any, *args: Any, _real: Any = real_init, **kwargs: Any) -> None:
-            _real(self, *args, **kwargs, now=lambda: datetime.now(UTC) + skew)
+            _real(self, *args, **kwargs, now=lambda: datetime.now(UTC) + off())
 
         monkeypatch.setattr(cls, "__init__", skewed)
 
@@ -39,19 +42,12 @@ async def test_a_mute_set_on_a_node_whose_clock_is_off_lasts_its_minutes_everywh
     skew = timedelta(seconds=seconds)
     skew_clock(monkeypatch, skew)
     app = await make_server()
-    async with api(app, "alice") as alice:
-        await register(alice, "alice", "bob")
-        await create_room(alice, "hall")
-    async with api(app, "bob") as bob:
-        assert (await bob.put("/api/v1/rooms/hall/members/bob")).status_code == 200
+    await open_hall(app)
     before = datetime.now(UTC)
-    async with api(app, "alice") as alice:
-        r = await alice.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 1})
-        assert r.status_code == 200, r.text
+    until = datetime.fromisoformat((await mute(app, "bob", 1))["until"])
     after = datetime.now(UTC)
 
     # the end every other node (and this one, restarted) reads: the store's clock + 1 minute
-    until = datetime.fromisoformat(r.json()["until"])
     assert before + timedelta(minutes=1) <= until <= after + timedelta(minutes=1), until - before
     store = services(app).store
     late = await store.active_mutes(after + timedelta(seconds=45))
@@ -67,3 +63,31 @@ async def test_a_mute_set_on_a_node_whose_clock_is_off_lasts_its_minutes_everywh
     own = datetime.now(UTC) + skew  # what this node's clock reads
     assert mutes.until("hall", "bob", own + timedelta(seconds=45)) is not None
     assert mutes.until("hall", "bob", own + timedelta(seconds=61)) is None
+
+
+async def test_an_unmute_right_after_the_node_s_clock_jumped_lifts_the_running_mute(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node's clock steps 2 minutes forward (a VM resumed, NTP stepped it) between two of
+    its feed marks, which measure how far it is from the store's. A mute is set and lifted
+    by the store's clock read then (`read_clock`): an unmute dated by the offset kept since
+    the last mark took bob's running 1-minute mute for ended, answered 404 'bob is not muted'
+    and deleted it from the store without telling any node, so every other node kept it."""
+    jump = [timedelta(0)]
+    skew_clock(monkeypatch, lambda: jump[0])
+    app = await make_server()
+    await open_hall(app)
+    await mute(app, "bob", 1)
+
+    marks = HeldCall(monkeypatch, Revocations, "mark")  # no mark measures the jump meanwhile
+    await marks.until_reached()
+    jump[0] = timedelta(minutes=2)
+    async with api(app, "alice") as alice:
+        r = await alice.delete("/api/v1/rooms/hall/mutes/bob")
+    marks.let_go()
+    assert r.status_code == 204, (r.status_code, r.text)
+    assert "unmute" in [e.action for e in await audit(app, "hall")]
+    # and so on every node: the event that lifts it went out
+    async with api(app, "bob") as bob:
+        r = await bob.post("/api/v1/rooms/hall/messages", json={"text": "unmuted"})
+    assert r.status_code == 201, (r.status_code, r.text)

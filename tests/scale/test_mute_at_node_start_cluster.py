@@ -10,8 +10,8 @@ import asyncio
 
 import pytest
 
-from tests.helpers.http import register
-from tests.helpers.moderation import api, create_room
+from tests.helpers.held_calls import HeldCall
+from tests.helpers.moderation import api, mute, open_hall
 from tests.scale.conftest import NodeFactory
 from torbit.app import App
 from torbit.core.events import NodeEvents
@@ -23,29 +23,14 @@ async def test_a_mute_set_while_a_node_starts_holds_there(
     make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a = await make_node("a")
-    async with api(a, "alice") as alice:
-        await register(alice, "alice", "bob")
-        await create_room(alice, "hall")
-    async with api(a, "bob") as bob:
-        assert (await bob.put("/api/v1/rooms/hall/members/bob")).status_code == 200
+    await open_hall(a)
 
     # b's start held where it begins to watch the node events, until a has muted bob
-    real = NodeEvents.start
-    reached, go = asyncio.Event(), asyncio.Event()
-
-    async def held(self: NodeEvents) -> None:
-        reached.set()
-        await go.wait()
-        await real(self)
-
-    monkeypatch.setattr(NodeEvents, "start", held)
+    start = HeldCall(monkeypatch, NodeEvents, "start")
     starting: asyncio.Future[App] = asyncio.ensure_future(make_node("b"))
-    async with asyncio.timeout(60):
-        await reached.wait()
-    async with api(a, "alice") as alice:
-        r = await alice.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 10})
-        assert r.status_code == 200, r.text
-    go.set()
+    await start.until_reached(60)
+    await mute(a, "bob", 10)
+    start.let_go()
     b = await starting
 
     async with api(b, "bob") as bob:

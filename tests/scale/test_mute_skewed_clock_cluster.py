@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.helpers.http import register
-from tests.helpers.moderation import api, create_room, services
+from tests.helpers.moderation import api, mute, open_hall, services
 from tests.integration.test_mute_skewed_clock import skew_clock
 from tests.scale.conftest import NodeFactory
 
@@ -24,14 +23,8 @@ async def test_a_mute_set_on_a_node_behind_lasts_its_minute_on_another(
     b = await make_node("b")
     skew_clock(monkeypatch, timedelta(seconds=-30))
     a = await make_node("a")
-    async with api(a, "alice") as alice:
-        await register(alice, "alice", "bob")
-        await create_room(alice, "hall")
-    async with api(a, "bob") as bob:
-        assert (await bob.put("/api/v1/rooms/hall/members/bob")).status_code == 200
-    async with api(a, "alice") as alice:
-        r = await alice.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 1})
-        assert r.status_code == 200, r.text
+    await open_hall(a)
+    await mute(a, "bob", 1)
     set_by = datetime.now(UTC)
 
     on_b = services(b).mutes

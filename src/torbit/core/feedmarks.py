@@ -13,6 +13,14 @@ seconds. A node is alive while its mark (or, never having marked, its lease: cor
 is younger than ALIVE_S by the store's clock (`Store.clock`, which dates the marks too; a
 lease is dated by its node's): one killed just now is waited for until the bound, then
 named; one gone longer, or stopped cleanly (its mark dated back: `Revocations.goodbye`), is not.
+
+A mark past a row does not say the node read it: a serial whose row was not written within
+`GAP_WAIT_S` is passed over (core/revocation.py), and the row, written late, is applied at
+the node's next poll after it lands, its mark past it all the while. The wait is for a
+barrier instead, a row that means nothing to a node, written once the rows are: a node
+passes it only by reading the feed after it was written, which finds every row written
+before it (a serial passed over is looked for again at each poll). Waiting on the rows'
+own serials, a CLI whose row was passed over was answered "applied" before (attack57).
 """
 
 from __future__ import annotations
@@ -26,8 +34,10 @@ from datetime import datetime, timedelta
 from torbit.core.events import Expelled, NodeEvent, RoomDeleted, RoomDeletedAt
 from torbit.core.models import Revocation
 from torbit.core.ports import Store
-from torbit.core.revocation import MARK_EVERY, feed_event
+from torbit.core.revocation import FEED_EVENT, MARK_EVERY, feed_event
 
+# a barrier: a feed row that is no event (`as_event` reads none) and revokes nothing
+BARRIER = Revocation("", "", FEED_EVENT)
 WAIT_S = 5.0  # at most, by default, for every node alive to apply what the CLI wrote
 ALIVE_S = 3 * MARK_EVERY  # a node whose mark (or lease) is older is taken for stopped
 LOOK_EVERY = 0.1  # seconds between two reads of the nodes' marks
@@ -51,6 +61,7 @@ class StoreFeed:
         self._store = store
         self._now = now
         self.newest = 0  # the newest serial this process wrote (0: none)
+        self._barrier = 0  # the serial of the barrier written after it (0: none yet)
 
     async def revoke(self, revocation: Revocation) -> int:
         return self._wrote(await self._store.add_revocation(revocation, self._now()))
@@ -67,9 +78,11 @@ class StoreFeed:
     async def confirmed(self, bound: float = WAIT_S) -> list[Unconfirmed]:
         """Wait until every node alive has applied the feed up to the newest row written
         here, at most `bound` seconds; the nodes that had not (none: every node confirmed,
-        or nothing was written)."""
+        or nothing was written). Waited on a barrier written after it (above)."""
         if not self.newest:
             return []
+        if self._barrier <= self.newest:
+            self._barrier = await self._store.add_revocation(BARRIER, self._now())
         end = time.monotonic() + bound
         while True:
             # the marks' age by the store's clock, which dates them (attack57: by the CLI's
@@ -79,7 +92,7 @@ class StoreFeed:
             late = [
                 Unconfirmed(node, applied)
                 for node, applied in sorted(marks.items())
-                if applied is None or applied < self.newest
+                if applied is None or applied < self._barrier
             ]
             if not late or time.monotonic() >= end:
                 return late

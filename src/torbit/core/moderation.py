@@ -248,7 +248,10 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         room, role = await self.authorize(actor, room_name, "unmute")
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "unmute")
-        now = self._mutes.store_time(self._now())
+        # by the store's clock read now, as `mute`: by the offset the last feed mark measured,
+        # a clock that jumped since took a running mute for ended (404, the row deleted and
+        # no node told)
+        now = await read_clock(self._store, self._mutes, self._now)
         # none in the store, yet held here (every node: the same events in the same order): a
         # mute whose event came after the unmute that removed its row (attack58)
         if not await self._store.remove_mute(room.key, user.key, now) and not self._mutes.until(

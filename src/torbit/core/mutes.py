@@ -13,7 +13,10 @@ the store's time when it was set plus its minutes, and a check tells the store's
 this node's clock and how far the two were apart at the last read of the store's
 (`read_clock`: the node's feed marks read it every few seconds). By the muting node's own
 clock, one running 30 s behind set mutes that ended 30 s early on every node (attack57).
-A check stays a dict lookup: no store round trip on a send."""
+A check stays a dict lookup: no store round trip on a send. An act on mutes (a mute, an
+unmute, a guest's rename carrying them) reads the store's clock instead, and tells this
+copy the offset: it goes to the store anyway, and the offset is only as fresh as the last
+read (a node whose clock jumped since misdates by the jump until the next feed mark)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ Each node writes to the store how far it has applied the feed (`Store.mark_appli
 row up to that serial applied, the work its handlers deferred ended, such as the account's
 acts under way waited for), when that changes and every MARK_EVERY seconds besides (its
 lease: a node that stops writing is no longer waited for); the CLI waits for every node
-alive to pass its rows (core/feedmarks.py).
+alive to pass a row it writes after its own (core/feedmarks.py: a mark passes a serial
+passed over, whose row may still land).
 """
 
 from __future__ import annotations

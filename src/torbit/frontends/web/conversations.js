@@ -36,7 +36,10 @@ export function select(c) {
   localStorage.setItem("torbit.current", c.key);
   scrollDown();
   renderConvs();
-  renderMembers().catch(() => {});  // a room not yet created: shown once subscribed
+  // a room's list once subscribed (its "you are in #room" notice renders it): asked before,
+  // a room not made yet (#lobby on a fresh server) answered 404 in the browser's console
+  if (!c.room || c.greeted) renderMembers().catch(() => {});
+  else $("member-list").replaceChildren();
   closeDrawers();
   // ready to type: after logging in, joining or switching rooms; not on a phone, where a
   // focused box pops the keyboard up over the messages the person came to read
