@@ -212,6 +212,30 @@ async def test_mutes_until_a_time(store: Store) -> None:
         await store.set_mute("den", "ghost", NOW)
 
 
+async def test_one_mute_read_by_its_room_and_user(store: Store) -> None:
+    """A node applying a mute event reads that one mute back (core/mutes.py): the store's,
+    whatever order the writes and events of mutes at once came in (mute58)."""
+    await users(store, "alice", "bob")
+    await store.create_room(room("den"))
+    await store.create_room(room("hall"))
+    await store.set_mute("den", "bob", NOW + timedelta(minutes=5))
+    await store.set_mute("den", "alice", NOW + timedelta(minutes=7))
+    await store.set_mute("hall", "bob", NOW + timedelta(minutes=8))
+    await store.set_mute("hall", "alice", NOW - timedelta(minutes=1))  # already over
+    await store.set_mute("den", "bob", NOW + timedelta(minutes=600))  # replaces
+    assert await store.active_mutes(NOW, ("den", "bob")) == [
+        Mute("den", "bob", NOW + timedelta(minutes=600))
+    ]
+    assert await store.active_mutes(NOW, ("hall", "bob")) == [
+        Mute("hall", "bob", NOW + timedelta(minutes=8))
+    ]
+    assert await store.active_mutes(NOW, ("hall", "alice")) == []
+    assert await store.active_mutes(NOW, ("lobby", "bob")) == []
+    assert await store.remove_mute("den", "bob", NOW)
+    assert await store.active_mutes(NOW, ("den", "bob")) == []
+    assert len(await store.active_mutes(NOW)) == 2
+
+
 async def test_invitations(store: Store) -> None:
     await users(store, "alice", "bob")
     for name in ("den", "attic"):

@@ -33,3 +33,29 @@ def test_what_changed_while_the_load_read_is_not_undone_by_it() -> None:
     mutes.forget_room("hall")
     mutes.load([Mute("hall", "bob", LATER)], NOW)
     assert mutes.until("hall", "bob", NOW) == LATER
+
+
+def test_a_read_back_keeps_the_store_s_unless_a_later_one_began_or_the_room_went() -> None:
+    """A mute event's read of that mute from the store (mute58): the newest read's answer is
+    kept; an older one landing after it, or one begun before the room or user was forgotten,
+    is not (it may predate a write the newer saw)."""
+    mutes = Mutes()
+    mutes.set("hall", "bob", NOW + timedelta(minutes=10))  # carol's event, heard last
+    older = mutes.reading("hall", "bob")
+    newer = mutes.reading("hall", "bob")
+    mutes.read(newer, "hall", "bob", [Mute("hall", "bob", LATER + timedelta(hours=10))], NOW)
+    mutes.read(older, "hall", "bob", [Mute("hall", "bob", NOW + timedelta(minutes=10))], NOW)
+    assert mutes.until("hall", "bob", NOW) == LATER + timedelta(hours=10)  # the store's
+    lifted = mutes.reading("hall", "bob")
+    mutes.read(lifted, "hall", "bob", [], NOW)  # an unmute written last
+    assert mutes.until("hall", "bob", NOW) is None
+    failed = mutes.reading("hall", "bob")
+    mutes.set("hall", "bob", LATER)
+    mutes.read(failed, "hall", "bob", None, NOW)  # the store down: the event's stands
+    assert mutes.until("hall", "bob", NOW) == LATER
+
+    for forget in (mutes.forget_room, mutes.forget_user):  # den deleted, or dave's account
+        stale = mutes.reading("den", "dave")
+        forget("den" if forget == mutes.forget_room else "dave")
+        mutes.read(stale, "den", "dave", [Mute("den", "dave", LATER)], NOW)
+        assert mutes.until("den", "dave", NOW) is None

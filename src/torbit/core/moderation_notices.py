@@ -5,15 +5,20 @@ named so that whoever ignores those involved does not."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
 
 from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.demotion import OPERATOR
 from torbit.core.events import Expelled, Invited, MuteChanged, RoomNotice
 from torbit.core.format import counted
+from torbit.core.models import Mute
 from torbit.core.mutes import set_at
 from torbit.core.names import name_key
 from torbit.core.room_authority import RoomAuthority
+
+log = logging.getLogger("torbit.moderation")
 
 
 class ModerationNotices(RoomAuthority):
@@ -41,6 +46,7 @@ class ModerationNotices(RoomAuthority):
     def _on_mute(self, event: MuteChanged) -> None:
         until = datetime.fromisoformat(event.until) if event.until else None
         self._mutes.set(event.room, event.user, until, until and set_at(until, event.minutes))
+        self._read_back(event.room, event.user)
         where = f"#{event.room_name}"
         minutes = counted(event.minutes, "minute")
         text = (
@@ -59,6 +65,25 @@ class ModerationNotices(RoomAuthority):
             detail=str(event.minutes) if until else "",
         )
         self._subs.notify(event.room, notice, about=(event.user, name_key(event.by)))
+
+    def _read_back(self, room_key: str, user_key: str) -> None:
+        """Keep the mute the store kept (core/mutes.py): the events of two acts at once may
+        come in the other order than their writes. A mute's publisher answers once it is read
+        here (`settled`), and every other node says it applied it once read there."""
+        ticket = self._mutes.reading(room_key, user_key)
+        task = asyncio.get_running_loop().create_task(self._kept(ticket, room_key, user_key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._events.defer(task)
+
+    async def _kept(self, ticket: object, room_key: str, user_key: str) -> None:
+        since = self._mutes.store_time(self._now())
+        kept: list[Mute] | None = None
+        try:
+            kept = await self._store.active_mutes(since, (room_key, user_key))
+        except Exception:  # the store down, or closing: the event's mute stands here
+            log.exception("reading back the mute of %s in %s", user_key, room_key)
+        self._mutes.read(ticket, room_key, user_key, kept, since)
 
     def _on_invite(self, event: Invited) -> None:
         text = f"{event.by} invited you to #{event.room_name}: /join {event.room_name}"

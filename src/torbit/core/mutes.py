@@ -16,7 +16,13 @@ clock, one running 30 s behind set mutes that ended 30 s early on every node (at
 A check stays a dict lookup: no store round trip on a send. An act on mutes (a mute, an
 unmute, a guest's rename carrying them) reads the store's clock instead, and tells this
 copy the offset: it goes to the store anyway, and the offset is only as fresh as the last
-read (a node whose clock jumped since misdates by the jump until the next feed mark)."""
+read (a node whose clock jumped since misdates by the jump until the next feed mark).
+
+Two moderators' acts on one mute at once (a mute and a mute, or a mute and an unmute, on
+two nodes or doors) reach the store in one order and the nodes, by their events, maybe in
+the other: the store kept alice's 600 minutes, every node carol's 10 (mute58). So a node
+that applies a mute event reads that one mute back from the store (`reading`, `read`) and
+keeps what the store kept; a read begun later, or the room or user forgotten, voids it."""
 
 from __future__ import annotations
 
@@ -37,6 +43,7 @@ class Mutes:
         # while a load reads the store: the pairs, rooms and users changed here meanwhile
         self._changed: tuple[set[tuple[str, str]], set[str], set[str]] | None = None
         self._ahead = timedelta(0)  # the store's clock less this node's, at the last read
+        self._reads: dict[tuple[str, str], object] = {}  # a pair -> its newest read's ticket
 
     def observed(self, store_at: datetime, local_at: datetime) -> None:
         """The store's clock read `store_at` when this node's read `local_at`."""
@@ -73,6 +80,28 @@ class Mutes:
         else:
             self._until[(room_key, user_key)] = (until, since or self.store_time(_now()))
 
+    def reading(self, room_key: str, user_key: str) -> object:
+        """A read of the user's mute in the room from the store begins, after the event that
+        changed it was applied here: its ticket for `read`."""
+        ticket = self._reads[(room_key, user_key)] = object()
+        return ticket
+
+    def read(self, ticket: object, room_key: str, user_key: str, kept: list[Mute] | None,
+             since: datetime) -> None:  # fmt: skip
+        """The read of `ticket` found the mute `kept` (none: []; the read failed: None) at
+        `since`, the store's time as it began: this node keeps it, unless a read began since
+        (which saw every write this one saw) or the room or user was forgotten meanwhile."""
+        key = (room_key, user_key)
+        if self._reads.get(key) is not ticket:
+            return
+        del self._reads[key]
+        if kept is None:
+            return
+        until = kept[0].until if kept else None
+        held = self._until.get(key)
+        if until != (held[0] if held else None):  # or it keeps the event's `since`
+            self.set(room_key, user_key, until, since=since)
+
     def until(
         self, room_key: str, user_key: str, now: datetime, made: datetime | None = None
     ) -> datetime | None:
@@ -108,6 +137,8 @@ class Mutes:
             self._changed[2].add(user_key)
         for key in [k for k in self._until if k[1] == user_key]:
             del self._until[key]
+        for key in [k for k in self._reads if k[1] == user_key]:
+            del self._reads[key]
 
     def forget_room(self, room_key: str) -> None:
         """A deleted room: a room made again under its name mutes nobody."""
@@ -115,6 +146,8 @@ class Mutes:
             self._changed[1].add(room_key)
         for key in [k for k in self._until if k[0] == room_key]:
             del self._until[key]
+        for key in [k for k in self._reads if k[0] == room_key]:
+            del self._reads[key]
 
     def __len__(self) -> int:
         return len(self._until)

@@ -353,8 +353,8 @@ class Store(Protocol):
     async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
         """Lift a mute; False if none was running at `now` (expired ones go silently)."""
 
-    async def active_mutes(self, now: datetime) -> list[Mute]:
-        """Every mute still running at `now` (to fill a node's in-memory copy at start)."""
+    async def active_mutes(self, now: datetime, of: tuple[str, str] | None = None) -> list[Mute]:
+        """Every mute still running at `now` (a node's copy at start), or `of` (room, user)'s."""
 
     async def add_invite(
         self,

@@ -435,10 +435,11 @@ class RoomModerationCql:
             ),
         ]
 
-    async def active_mutes(self, now: datetime) -> list[Mute]:
-        cutoff = to_us(now)
+    async def active_mutes(self, now: datetime, of: tuple[str, str] | None = None) -> list[Mute]:
+        cutoff, pair = to_us(now), " AND room_key = ? AND user_key = ?" if of else ""
         rows = await self.cql.rows(
-            f"SELECT room_key, user_key, until FROM {self.ks}.mutes WHERE bucket = 0"
+            f"SELECT room_key, user_key, until FROM {self.ks}.mutes WHERE bucket = 0{pair}",
+            *(of or ()),
         )
         return [
             Mute(str(r["room_key"]), str(r["user_key"]), from_us(int(r["until"])))

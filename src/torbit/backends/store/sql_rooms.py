@@ -314,8 +314,10 @@ class RoomModerationSql(SqlConnections):
             ).scalar()
         return until is not None and until > now
 
-    async def active_mutes(self, now: datetime) -> list[Mute]:
+    async def active_mutes(self, now: datetime, of: tuple[str, str] | None = None) -> list[Mute]:
         query = select(room_mutes).where(room_mutes.c.until > now)
+        if of is not None:
+            query = query.where(_pair(room_mutes, *of))
         async with self._read() as conn:
             return [Mute(r.room_key, r.user_key, r.until) for r in await conn.execute(query)]
 
