@@ -153,3 +153,37 @@ async def test_an_act_for_the_room_that_is_there_still_lands(
         await cstore.add_member("den", who)
     await ACTS[act](node_b, "den", again.created_at)
     assert await landed(cstore, act, "den")
+
+
+async def test_a_room_without_a_generation_takes_acts_for_itself_only(
+    cstore: CassandraStore, node_b: CassandraStore
+) -> None:
+    """A room made before migration 17, or by a node of an older version, has no generation:
+    the first act for it sets it, if the room there is of the act's creation."""
+    for name in ("alice", "bob", "carol", "dave"):
+        await cstore.create_user(user(name))
+    now = datetime.now(UTC)
+
+    async def older_node_made(room: Room) -> None:
+        await cstore.create_room(room)
+        await cstore.query(
+            f"UPDATE {cstore.ks}.room_users SET room_created = null WHERE room_key = ? "
+            "IF room_created = ?",
+            room.name,
+            int((room.created_at - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)),
+        )
+
+    old = Room(name="den", created_at=now, owner="alice")
+    await older_node_made(old)
+    assert await node_b.add_invite("den", "dave", SOON, "alice", room_created=old.created_at)
+    assert await cstore.delete_room("den", old.created_at)
+    again = Room(name="den", created_at=now + timedelta(seconds=1), owner="carol", private=True)
+    await older_node_made(again)
+    await cstore.add_member("den", "bob")
+    for act in ACTS.values():
+        with pytest.raises(NotFound):
+            await act(node_b, "den", old.created_at)
+    assert not await landed(cstore, "invite", "den")
+    assert not await landed(cstore, "ban", "den")
+    await ACTS["ban"](node_b, "den", again.created_at)
+    assert await landed(cstore, "ban", "den")
