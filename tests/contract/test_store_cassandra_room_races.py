@@ -187,3 +187,27 @@ async def test_a_room_without_a_generation_takes_acts_for_itself_only(
     assert not await landed(cstore, "ban", "den")
     await ACTS["ban"](node_b, "den", again.created_at)
     assert await landed(cstore, "ban", "den")
+
+
+async def test_of_invitations_at_once_on_two_nodes_one_is_new(
+    cstore: CassandraStore, node_b: CassandraStore
+) -> None:
+    """As on SQL: of invitations of one user to one room racing, one says it is new (each
+    read "not invited" before the others wrote: on main all 6 of every round did)."""
+    for name in ("alice", "dave"):
+        await cstore.create_user(user(name))
+    now = datetime.now(UTC)
+    for i in range(8):
+        den = Room(name=f"den{i}", created_at=now, owner="alice", private=True)
+        await cstore.create_room(den)
+        new = await asyncio.gather(
+            *(
+                (cstore if n % 2 else node_b).add_invite(
+                    den.key, "dave", now + timedelta(seconds=n), f"by{n}", room_created=now
+                )
+                for n in range(6)
+            )
+        )
+        assert sum(new) == 1, new
+        [invitation] = [i for i in await cstore.invitations("dave") if i.room_key == den.key]
+        assert invitation.by == f"by{new.index(True)}"  # both sides name the one that won
