@@ -72,6 +72,8 @@ ACTS: dict[str, Callable[[CassandraStore, str, datetime], Awaitable[object]]] = 
     "kick": lambda s, key, made: s.expel(key, "bob", room_created=made),
     "ban": lambda s, key, made: s.expel(key, "bob", banned_at=SOON, room_created=made),
     "mute": lambda s, key, made: s.set_mute(key, "bob", SOON, room_created=made),
+    "op": lambda s, key, made: s.set_room_admin(key, "bob", True, room_created=made),
+    "voice": lambda s, key, made: s.set_voice(key, "bob", True, room_created=made),
 }
 
 
@@ -84,6 +86,10 @@ async def landed(store: CassandraStore, act: str, key: str) -> bool:
         return not bob.member or "bob" not in await store.list_members(key)
     if act == "ban":
         return bob.banned or not bob.member or await store.list_bans(key) != []
+    if act == "op":
+        return bob.admin or await store.list_room_admins(key) != []
+    if act == "voice":
+        return bob.voiced or await store.list_voiced(key) != []
     mutes = await store.active_mutes(datetime.now(UTC))
     muted = await store.query(
         f"SELECT mute_until FROM {store.ks}.room_users WHERE room_key = ? AND user_key = ?",
