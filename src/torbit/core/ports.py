@@ -276,17 +276,22 @@ class Store(Protocol):
         """The room and the user's `standing` in it, in one round trip (a join's first
         question); (None, Standing()) if there is no such room."""
 
-    async def set_room_admin(self, room_key: str, user_key: str, is_admin: bool) -> bool:
+    async def set_room_admin(
+        self, room_key: str, user_key: str, is_admin: bool, *, room_created: datetime | None = None
+    ) -> bool:
         """Grant or revoke room admin rights; True if that changed anything. NotFound if the
-        room or user is unknown."""
+        room or user is unknown, or the room is not of `room_created` (`update_room`)."""
 
     async def list_room_admins(self, room_key: str) -> list[str]:
         """Keys of the room's admins."""
 
-    async def set_voice(self, room_key: str, user_key: str, voiced: bool) -> bool:
+    async def set_voice(
+        self, room_key: str, user_key: str, voiced: bool, *, room_created: datetime | None = None
+    ) -> bool:
         """Let a member speak in the room when it is moderated, or no longer; True if that
         changed anything. A voice belongs to the membership: only a member is voiced (False
-        for anyone else), and it ends with the membership (leave, kick, ban)."""
+        for anyone else), and it ends with the membership (leave, kick, ban). NotFound if
+        the room is not of `room_created` (`update_room`)."""
 
     async def list_voiced(self, room_key: str) -> list[str]:
         """Keys of the room's voiced members."""

@@ -1,14 +1,15 @@
 """The acts of CassandraStore on a user's standing in a room that may be given the room's
-creation (`room_created`, Store.expel, set_mute, add_invite): a kick or ban, a mute, an
-invitation, for the room the caller checked and no other. A mixin over RoomModerationCql.
+creation (`room_created`: Store.expel, set_mute, add_invite, set_room_admin, set_voice): a
+kick or ban, a mute, an invitation, an op or a voice, for the room the caller checked and
+no other. A mixin over RoomModerationCql.
 
 On SQL the check of the room's row and the write are one transaction. Here the room's row
 and the user's standing are different partitions, and the check was a read before the
 write: a deletion and a room made again under the name between the two took the act (the
-new owner's private room got the old room's invitation, ban or mute, or lost the kicked
-member: stop 58, "Cassandra races" in docs/security.md). So room_users, the standing's own
-partition, carries the room's creation as a static column (`room_created`, the room's
-generation: migration 17), set by the first such act while the rooms row is of that
+new owner's private room got the old room's invitation, ban, mute, op or voice, or lost
+the kicked member: stop 58, "Cassandra races" in docs/security.md). So room_users, the
+standing's own partition, carries the room's creation as a static column (`room_created`,
+the room's generation: migration 17), set by the first such act while the rooms row is of that
 creation, and cleared by its deletion before it reads the members (cassandra_fences.py),
 and the act writes its room_users row by a lightweight transaction `IF room_created = ?`:
 Paxos orders it with the clear, so it either applies before (and the deletion's read finds
@@ -121,6 +122,68 @@ class RoomActsCql(RoomModerationCql):
             ),
         ]
         await self.cql.batch(writes)
+
+    async def _changed_in(
+        self,
+        room_key: str,
+        user_key: str,
+        created: datetime,
+        values: dict[str, Any],
+        extra: Writes,
+        also: str,
+    ) -> bool:
+        """`_in_room` with its mirrors (user_rooms and `extra`): whether it applied; when
+        `also` did not hold (another act came first), the mirrors are put back."""
+        mirrors = self._user_rooms_write(room_key, user_key, values) + extra
+        applied, _ = await self._in_room(room_key, user_key, created, values, mirrors, also)
+        if not applied:
+            await self._mirror(room_key, user_key)
+        return applied
+
+    async def set_room_admin(
+        self, room_key: str, user_key: str, is_admin: bool, *, room_created: datetime | None = None
+    ) -> bool:
+        """With `room_created`, in that room only, and of grants (or revocations) racing on
+        several nodes one says it changed anything (`IF admin = null`, `IF admin = true`)."""
+        name = None
+        if is_admin or room_created is not None:
+            name = await self._both_exist(room_key, user_key, room_created)
+        if bool((await self._pair(room_key, user_key)).get("admin")) == is_admin:
+            return False
+        values = {"admin": True if is_admin else None}
+        role = [self._role_write(room_key, "admin", user_key, name if is_admin else None)]
+        if room_created is None:
+            await self._set_pair(room_key, user_key, values, role)
+        else:
+            also = " AND admin = null" if is_admin else " AND admin = true"
+            if not await self._changed_in(room_key, user_key, room_created, values, role, also):
+                return False
+        if is_admin:
+            await fence_pair(self.cql, self.ks, room_key, user_key)
+        return True
+
+    async def set_voice(
+        self, room_key: str, user_key: str, voiced: bool, *, room_created: datetime | None = None
+    ) -> bool:
+        """With `room_created`, in that room only; a voice given only while a member there
+        (`IF member = true AND voiced = null`), so a kick racing it leaves nobody voiced."""
+        pair = await self._pair(room_key, user_key)
+        if not pair.get("member") or bool(pair.get("voiced")) == voiced:
+            return False
+        name = None
+        if voiced or room_created is not None:
+            name = await self._both_exist(room_key, user_key, room_created)
+        values = {"voiced": True if voiced else None}
+        role = [self._role_write(room_key, "voiced", user_key, name if voiced else None)]
+        if room_created is None:
+            await self._set_pair(room_key, user_key, values, role)
+        else:
+            also = " AND member = true AND voiced = null" if voiced else " AND voiced = true"
+            if not await self._changed_in(room_key, user_key, room_created, values, role, also):
+                return False
+        if voiced:
+            await fence_pair(self.cql, self.ks, room_key, user_key)
+        return True
 
     def _user_rooms_write(self, room_key: str, user_key: str, values: dict[str, Any]) -> Writes:
         sets = ", ".join(f"{c} = ?" for c in values)

@@ -21,7 +21,6 @@ from typing import Any
 
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
-from torbit.backends.store.cassandra_fences import fence_pair
 from torbit.backends.store.cassandra_room_rows import (
     ROOM_COLUMNS,
     SETTINGS_COLUMNS,
@@ -285,37 +284,8 @@ class RoomModerationCql:
 
     # admins, bans, mutes
 
-    async def set_room_admin(self, room_key: str, user_key: str, is_admin: bool) -> bool:
-        name = await self._both_exist(room_key, user_key) if is_admin else None
-        if bool((await self._pair(room_key, user_key)).get("admin")) == is_admin:
-            return False
-        await self._set_pair(
-            room_key,
-            user_key,
-            {"admin": True if is_admin else None},
-            [self._role_write(room_key, "admin", user_key, name)],
-        )
-        if is_admin:
-            await fence_pair(self.cql, self.ks, room_key, user_key)
-        return True
-
     async def list_room_admins(self, room_key: str) -> list[str]:
         return [str(r["user_key"]) for r in await self._roles(room_key, "admin")]
-
-    async def set_voice(self, room_key: str, user_key: str, voiced: bool) -> bool:
-        pair = await self._pair(room_key, user_key)
-        if not pair.get("member") or bool(pair.get("voiced")) == voiced:
-            return False
-        name = await self._both_exist(room_key, user_key) if voiced else None
-        await self._set_pair(
-            room_key,
-            user_key,
-            {"voiced": True if voiced else None},
-            [self._role_write(room_key, "voiced", user_key, name)],
-        )
-        if voiced:
-            await fence_pair(self.cql, self.ks, room_key, user_key)
-        return True
 
     async def list_voiced(self, room_key: str) -> list[str]:
         return [str(r["user_key"]) for r in await self._roles(room_key, "voiced")]
