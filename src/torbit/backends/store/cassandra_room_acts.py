@@ -67,11 +67,11 @@ class RoomActsCql(RoomModerationCql):
             f"UPDATE {self.ks}.room_users SET {sets} WHERE room_key = ? AND user_key = ? "
             f"IF room_created = ?{also}"
         )
-        for _ in range(2):
+        for attempt in range(2):
             applied, row = await self.cql.lwt(cql, *values.values(), room_key, user_key, made)
             if applied or row.get("room_created") == made:
                 return applied, row
-            if not await settle_generation(self.cql, self.ks, room_key, made):
+            if attempt or not await settle_generation(self.cql, self.ks, room_key, made):
                 break
         await self._mirror(room_key, user_key)
         raise NotFound(f"no room {room_key!r} (it was deleted meanwhile)")
