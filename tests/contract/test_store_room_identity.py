@@ -1,5 +1,5 @@
 """A write given the room's creation (`room_created`: Store.update_room, add_invite, expel,
-set_mute)
+set_mute, set_room_admin, set_voice)
 lands in that room only, on every store: once the room is deleted and made again under the
 name, it changes nothing there (None from update_room, NotFound from the others). Without
 it a topic, privacy, settings, invitation, kick or ban checked against the old room landed
@@ -47,6 +47,15 @@ async def test_a_write_for_the_old_room_leaves_the_one_made_again(store: Store) 
         await store.expel("den", "dave", banned_at=NOW, room_created=gone)
     with pytest.raises(NotFound):
         await store.set_mute("den", "dave", NOW + timedelta(hours=1), room_created=gone)
+    with pytest.raises(NotFound):  # stop 58: an op, a voice, and their ends
+        await store.set_room_admin("den", "dave", True, room_created=gone)
+    with pytest.raises(NotFound):
+        await store.set_voice("den", "dave", True, room_created=gone)
+    await store.set_room_admin("den", "dave", True)
+    with pytest.raises(NotFound):
+        await store.set_room_admin("den", "dave", False, room_created=gone)
+    assert await store.list_room_admins("den") == ["dave"]
+    await store.set_room_admin("den", "dave", False)
     now = await store.get_room("den")
     assert now is not None and now.owner == "carol" and now.private and now.topic == ""
     assert now.settings == RoomSettings()
@@ -65,5 +74,8 @@ async def test_a_write_for_the_room_that_is_there_lands(store: Store) -> None:
     until = NOW + timedelta(hours=1)
     await store.set_mute("den", "dave", until, room_created=here.created_at)
     assert [(m.room_key, m.user_key) for m in await store.active_mutes(NOW)] == [("den", "dave")]
+    assert await store.set_room_admin("den", "dave", True, room_created=here.created_at)
+    assert await store.set_voice("den", "dave", True, room_created=here.created_at)
+    assert await store.list_room_admins("den") == ["dave"] == await store.list_voiced("den")
     assert await store.expel("den", "dave", banned_at=NOW, room_created=here.created_at)
     assert await store.list_bans("den") == ["dave"]

@@ -25,6 +25,7 @@ core/moderation_limits.py (the length of topics, reasons and mutes)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -274,11 +275,13 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         user, standing = await self._target(room, name, actor, role, "op")
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
-        if not await self._store.set_room_admin(room.key, user.key, True):
+        made = room.created_at  # the store's write lands in this room or nowhere
+        if not await self._store.set_room_admin(room.key, user.key, True, room_created=made):
             raise Conflict(f"{user.name} is already an admin of #{room.name}")
         there, now = await self._store.room_and_standing(room.key, user.key)
         if not now.member or not same_room(there, room):  # kicked, or the room made again
-            await self._store.set_room_admin(room.key, user.key, False)
+            with contextlib.suppress(NotFound):  # (a room made again has nothing of it)
+                await self._store.set_room_admin(room.key, user.key, False, room_created=made)
             await self._membership.room_roles.changed(room.key)  # a copy read meanwhile
             if not same_room(there, room):
                 raise NotFound(f"no such room #{room_name} (it was deleted meanwhile)")
@@ -295,7 +298,8 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         room, role = await self.authorize(actor, room_name, "deop")
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "deop")
-        if not await self._store.set_room_admin(room.key, user.key, False):
+        made = room.created_at
+        if not await self._store.set_room_admin(room.key, user.key, False, room_created=made):
             raise NotFound(f"{user.name} is not an admin of #{room.name}")
         await self._audit(actor, "deop", room, user.key)
         await self._exemption_ended(room, user.key, actor)
@@ -314,7 +318,10 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         if room.owner == key:
             raise Forbidden(f"you cannot /deop yourself: you own #{room.name}")
         self._moderating(actor)
-        if not standing.admin or not await self._store.set_room_admin(room.key, key, False):
+        made = room.created_at
+        if not standing.admin or not await self._store.set_room_admin(
+            room.key, key, False, room_created=made
+        ):
             raise NotFound(f"{actor} is not an admin of #{room.name}")
         await self._audit(actor, "deop", room, key)
         await self._exemption_ended(room, key, actor)
@@ -333,12 +340,14 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         user, standing = await self._target(room, name, actor, role, "voice", outrank=False)
         if not standing.member:
             raise NotFound(f"{user.name} is not a member of #{room.name}")
-        if not await self._store.set_voice(room.key, user.key, True):
+        made = room.created_at
+        if not await self._store.set_voice(room.key, user.key, True, room_created=made):
             if (await self._store.standing(room.key, user.key)).voiced:
                 raise Conflict(f"{user.name} already has a voice in #{room.name}")
             raise NotFound(f"{user.name} is not a member of #{room.name}")
         if not same_room((await self._store.room_and_standing(room.key, user.key))[0], room):
-            await self._store.set_voice(room.key, user.key, False)  # given in a room made again
+            with contextlib.suppress(NotFound):  # given, then its room deleted and made again
+                await self._store.set_voice(room.key, user.key, False, room_created=made)
             raise NotFound(f"no such room #{room_name} (it was deleted meanwhile)")
         await self._audit(actor, "voice", room, user.key)
         text = f"{actor} gave {user.name} a voice in #{room.name}"
@@ -353,7 +362,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         room, role = await self.authorize(actor, room_name, "who" if mine else "devoice")
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "devoice", outrank=False)
-        if not await self._store.set_voice(room.key, user.key, False):
+        if not await self._store.set_voice(room.key, user.key, False, room_created=room.created_at):
             if (await self._store.standing(room.key, user.key)).member:
                 raise Conflict(f"{user.name} has no voice in #{room.name}")
             raise NotFound(f"{user.name} is not a member of #{room.name}")

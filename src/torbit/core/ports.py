@@ -1,8 +1,6 @@
-"""What the core needs from the outside world, as typing.Protocols named after the domain.
-
-The core depends only on these; `torbit.backends` implements them (SQL store for SQLite and
-PostgreSQL; a local or Kafka message log) and `torbit.app` picks the implementation by URL.
-"""
+"""What the core needs from the outside world, as typing.Protocols named after the domain:
+`torbit.backends` implements them (SQL or Cassandra store, SQL or Kafka message log) and
+`torbit.app` picks the implementation by URL. The core depends only on these."""
 
 from __future__ import annotations
 
@@ -276,17 +274,21 @@ class Store(Protocol):
         """The room and the user's `standing` in it, in one round trip (a join's first
         question); (None, Standing()) if there is no such room."""
 
-    async def set_room_admin(self, room_key: str, user_key: str, is_admin: bool) -> bool:
+    async def set_room_admin(
+        self, room_key: str, user_key: str, is_admin: bool, *, room_created: datetime | None = None
+    ) -> bool:
         """Grant or revoke room admin rights; True if that changed anything. NotFound if the
-        room or user is unknown."""
+        room or user is unknown, or the room is not of `room_created` (`update_room`)."""
 
     async def list_room_admins(self, room_key: str) -> list[str]:
         """Keys of the room's admins."""
 
-    async def set_voice(self, room_key: str, user_key: str, voiced: bool) -> bool:
-        """Let a member speak in the room when it is moderated, or no longer; True if that
-        changed anything. A voice belongs to the membership: only a member is voiced (False
-        for anyone else), and it ends with the membership (leave, kick, ban)."""
+    async def set_voice(
+        self, room_key: str, user_key: str, voiced: bool, *, room_created: datetime | None = None
+    ) -> bool:
+        """Let a member speak in the moderated room, or no longer; True if that changed
+        anything. Only a member is voiced (False for anyone else), until the membership ends
+        (leave, kick, ban). NotFound if the room is not of `room_created` (`update_room`)."""
 
     async def list_voiced(self, room_key: str) -> list[str]:
         """Keys of the room's voiced members."""
@@ -303,9 +305,8 @@ class Store(Protocol):
         room_created: datetime | None = None,
     ) -> bool:
         """End the user's membership with its admin rights, voice and any invitation, in one
-        transaction; with `banned_at`, also ban them (NotFound if room or user is unknown,
-        or the room is not of `room_created`: `update_room`). True if the user was a
-        member."""
+        transaction; with `banned_at`, also ban them (NotFound for no room or user, or the
+        room not of `room_created`: `update_room`). True if the user was a member."""
 
     async def unban(self, room_key: str, user_key: str) -> bool:
         """Lift a ban; False if the user was not banned."""
@@ -328,8 +329,7 @@ class Store(Protocol):
         kind, a limit that holds across nodes as add_ban_mask's; NotFound for no room."""
 
     async def list_exception_masks(self, room_key: str) -> list[BanMask]:
-        """The room's exception masks of every kind, by kind then mask; they go with the
-        room."""
+        """The room's exception masks of every kind, by kind then mask (gone with it)."""
 
     async def remove_exception_mask(self, room_key: str, kind: str, mask: str) -> bool:
         """Lift an exception mask; False if the room's list `kind` had no such mask."""

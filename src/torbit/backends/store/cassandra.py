@@ -1,7 +1,8 @@
 """CassandraStore: torbit.core.ports.Store on Apache Cassandra, the seed's own engine for users,
 ignores and read positions, with rooms and moderation besides. The tables, and why each
 exists, are in cassandra_schema.py; the driver in cassandra_cql.py; users and their
-deletion in cassandra_users.py; room moderation in cassandra_rooms.py (ban masks:
+deletion in cassandra_users.py; room moderation in cassandra_rooms.py (kicks, bans, mutes and
+invitations for one room: cassandra_room_acts.py; ban masks:
 cassandra_masks.py); listing and deleting rooms in cassandra_catalog.py; the audit log in
 cassandra_audit.py; tokens and revocations in cassandra_sessions.py; ignore lists and read
 cursors in cassandra_userlists.py. Messages are not kept here: a Cassandra deployment's log
@@ -39,8 +40,8 @@ from torbit.backends.store.cassandra_cql import (
 )
 from torbit.backends.store.cassandra_fences import fence_pair
 from torbit.backends.store.cassandra_masks import RoomMasksCql
+from torbit.backends.store.cassandra_room_acts import RoomActsCql
 from torbit.backends.store.cassandra_room_rows import ROOM_COLUMNS, room_of
-from torbit.backends.store.cassandra_rooms import RoomModerationCql
 from torbit.backends.store.cassandra_schema import current_version, upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
 from torbit.backends.store.cassandra_users import UsersCql
@@ -61,7 +62,7 @@ async def schema_version(url: str, consistency: str = DEFAULT_CONSISTENCY) -> in
         await cql.close()
 
 
-class CassandraStore(UsersCql, RoomModerationCql, RoomMasksCql, AuditCql, SessionsCql):
+class CassandraStore(UsersCql, RoomActsCql, RoomMasksCql, AuditCql, SessionsCql):
     """`url` is cassandra://host:port[,host:port]/keyspace; `consistency` a CQL level;
     `command_timeout` (storage.command_timeout) the seconds a read or write may go
     unanswered before it fails "storage unavailable"."""

@@ -35,7 +35,7 @@ from typing import TypeVar
 
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, to_us
-from torbit.backends.store.cassandra_fences import CLOSING_TTL_S
+from torbit.backends.store.cassandra_fences import CLOSING_TTL_S, clear_generation
 from torbit.backends.store.cassandra_room_rows import ROOM_COLUMNS, room_of
 from torbit.core.identity import room_skeleton
 from torbit.core.models import Room
@@ -190,7 +190,7 @@ class RoomCatalogCql:
     async def _delete_closed(self, key: str, room: Row) -> None:
         """What hangs off the room, then its row, then its skeleton's claim."""
         name = str(room["name"] or key)
-        await self.cql.batches(await self._room_deletion(key, room["owner"], name))
+        await self.cql.batches(await self._room_deletion(key, room["owner"], name, room))
         await self.cql.lwt(f"DELETE FROM {self.ks}.rooms WHERE key = ? IF EXISTS", key)
         await self._release_room(key, name)
 
@@ -234,19 +234,25 @@ class RoomCatalogCql:
             )
         if not applied:
             return None
-        found = await self.cql.one(f"SELECT owner, name FROM {self.ks}.rooms WHERE key = ?", key)
-        return found or {"owner": None, "name": key}
+        found = await self.cql.one(
+            f"SELECT owner, name, created_at FROM {self.ks}.rooms WHERE key = ?", key
+        )
+        return found or {"owner": None, "name": key, "created_at": None}
 
     async def _room_deletion(
-        self, room_key: str, owner: str | None, name: str
+        self, room_key: str, owner: str | None, name: str, closed: Row
     ) -> list[tuple[str, Params]]:
         """The writes that remove a room's rows but the rooms row itself: everyone's standing
         there (both sides), roles, mutes, index rows (its skeleton's among them: `name` is
-        the room's as stored), and the read cursors of all who ever joined."""
+        the room's as stored), and the read cursors of all who ever joined. `closed` is
+        `_close`'s row: the room's generation is cleared before its members are read, so an
+        act for it either is read here or does not apply (cassandra_room_acts.py)."""
         k = self.ks
-        people = await self.cql.rows(
+        await clear_generation(self.cql, k, room_key, closed.get("created_at"))
+        found = await self.cql.rows(
             f"SELECT user_key FROM {k}.room_users WHERE room_key = ?", room_key
         )
+        people = [p for p in found if p["user_key"] is not None]  # not the static row
         writes: list[tuple[str, Params]] = [
             (f"DELETE FROM {k}.room_roles WHERE room_key = ?", (room_key,)),
             (f"DELETE FROM {k}.room_ban_masks WHERE room_key = ?", (room_key,)),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from torbit.backends.store.cassandra_cql import Cql, Params
+from torbit.backends.store.cassandra_cql import Cql, Params, Row
 from torbit.errors import NotFound, ServiceUnavailable
 
 CLOSING_TTL_S = 60  # a deleter that died stops fencing writes after this
@@ -71,3 +71,53 @@ async def fence_pair(cql: Cql, ks: str, room_key: str, user_key: str) -> None:
         raise
     await cql.batch(unpair_writes(ks, room_key, user_key))
     raise NotFound(f"no room {room_key!r} or no user {user_key!r}")
+
+
+# The room's generation: room_users' static column `room_created` (migration 17), the
+# creation time of the room whose rows the partition holds, checked by the lightweight
+# transaction of an act given the room's creation (cassandra_room_acts.py). Only Paxos
+# writes it: set by the first such act, cleared by the room's deletion before it reads the
+# members. Not at the room's creation: a join that makes a room pays no Paxos round more.
+
+
+async def settle_generation(cql: Cql, ks: str, room_key: str, created: int) -> bool:
+    """Make `created` the room's generation, if the rooms row is of that creation and not
+    closing (asked before and after the set: a deletion raising `closing` after the second
+    read clears it after this set; one before is seen, and the set taken back). Called by
+    an act whose check of the generation failed: the room has none yet (its first act), or
+    one of a room deleted before whose clear was passed by a late set. Three reads and one
+    LWT, once a room."""
+    same = f"SELECT created_at, closing FROM {ks}.rooms WHERE key = ?"
+
+    def ours(row: Row | None) -> bool:
+        return row is not None and row["created_at"] == created and not row["closing"]
+
+    if not ours(await cql.one(same, room_key)):
+        return False
+    now = await cql.one(
+        f"SELECT room_created FROM {ks}.room_users WHERE room_key = ? LIMIT 1", room_key
+    )
+    held = (now or {}).get("room_created")
+    if held != created:  # none, or a room's gone before (a set that came late: overwritten)
+        await cql.lwt(
+            f"UPDATE {ks}.room_users SET room_created = ? WHERE room_key = ? IF room_created = ?",
+            created,
+            room_key,
+            held,
+        )
+    if ours(await cql.one(same, room_key)):
+        return True
+    await clear_generation(cql, ks, room_key, created)
+    return False
+
+
+async def clear_generation(cql: Cql, ks: str, room_key: str, created: int | None) -> None:
+    """The room of `created` is being deleted (its `closing` raised): from now on no act
+    for it applies. One LWT."""
+    if created is not None:
+        await cql.lwt(
+            f"UPDATE {ks}.room_users SET room_created = null WHERE room_key = ? "
+            "IF room_created = ?",
+            room_key,
+            created,
+        )

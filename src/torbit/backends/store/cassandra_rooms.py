@@ -21,7 +21,6 @@ from typing import Any
 
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import Cql, Params, Row, from_us, to_us
-from torbit.backends.store.cassandra_fences import fence_pair
 from torbit.backends.store.cassandra_room_rows import (
     ROOM_COLUMNS,
     SETTINGS_COLUMNS,
@@ -285,37 +284,8 @@ class RoomModerationCql:
 
     # admins, bans, mutes
 
-    async def set_room_admin(self, room_key: str, user_key: str, is_admin: bool) -> bool:
-        name = await self._both_exist(room_key, user_key) if is_admin else None
-        if bool((await self._pair(room_key, user_key)).get("admin")) == is_admin:
-            return False
-        await self._set_pair(
-            room_key,
-            user_key,
-            {"admin": True if is_admin else None},
-            [self._role_write(room_key, "admin", user_key, name)],
-        )
-        if is_admin:
-            await fence_pair(self.cql, self.ks, room_key, user_key)
-        return True
-
     async def list_room_admins(self, room_key: str) -> list[str]:
         return [str(r["user_key"]) for r in await self._roles(room_key, "admin")]
-
-    async def set_voice(self, room_key: str, user_key: str, voiced: bool) -> bool:
-        pair = await self._pair(room_key, user_key)
-        if not pair.get("member") or bool(pair.get("voiced")) == voiced:
-            return False
-        name = await self._both_exist(room_key, user_key) if voiced else None
-        await self._set_pair(
-            room_key,
-            user_key,
-            {"voiced": True if voiced else None},
-            [self._role_write(room_key, "voiced", user_key, name)],
-        )
-        if voiced:
-            await fence_pair(self.cql, self.ks, room_key, user_key)
-        return True
 
     async def list_voiced(self, room_key: str) -> list[str]:
         return [str(r["user_key"]) for r in await self._roles(room_key, "voiced")]
@@ -323,49 +293,6 @@ class RoomModerationCql:
     async def list_bans(self, room_key: str) -> list[str]:
         """In user key order (room_roles' clustering order)."""
         return [str(r["name"]) for r in await self._roles(room_key, "banned")]
-
-    async def expel(
-        self,
-        room_key: str,
-        user_key: str,
-        *,
-        banned_at: datetime | None = None,
-        room_created: datetime | None = None,
-    ) -> bool:
-        """The membership's end is a lightweight transaction (`IF member = true`), so that
-        of kicks or bans racing on several nodes one says it ended it, as SQL's delete does
-        (stop 49: both answered 204 and wrote an audit entry and a notice each). Joins
-        write the flag plainly: a rejoin just after a kick needs the node's clock not behind
-        the Cassandra coordinator's Paxos timestamp (NTP; as every write here needs)."""
-        name = None
-        if banned_at is not None or room_created is not None:
-            name = await self._both_exist(room_key, user_key, room_created)
-            name = name if banned_at is not None else None
-        pair = await self._pair(room_key, user_key)
-        ended = False
-        if pair.get("member"):
-            ended, _ = await self.cql.lwt(
-                f"UPDATE {self.ks}.room_users SET member = null WHERE room_key = ? "
-                "AND user_key = ? IF member = true",
-                room_key,
-                user_key,
-            )
-        values: dict[str, Any] = {
-            "member": None,
-            "admin": None,
-            "voiced": None,
-            "invited_at": None,
-            "invited_by": None,
-        }
-        extra = [self._role_write(room_key, r, user_key, None) for r in ("admin", "voiced")]
-        if banned_at is not None and pair.get("banned_at") is None:
-            values["banned_at"] = to_us(banned_at)
-            extra.append(self._role_write(room_key, "banned", user_key, name))
-        if pair or "banned_at" in values:
-            await self._set_pair(room_key, user_key, values, extra, name=None)
-        if "banned_at" in values:
-            await fence_pair(self.cql, self.ks, room_key, user_key)
-        return ended
 
     async def unban(self, room_key: str, user_key: str) -> bool:
         if (await self._pair(room_key, user_key)).get("banned_at") is None:
@@ -377,23 +304,6 @@ class RoomModerationCql:
             [self._role_write(room_key, "banned", user_key, None)],
         )
         return True
-
-    async def set_mute(
-        self, room_key: str, user_key: str, until: datetime, *, room_created: datetime | None = None
-    ) -> None:
-        await self._both_exist(room_key, user_key, room_created)
-        k, value = self.ks, to_us(until)
-        await self.cql.batch(
-            [
-                (
-                    f"INSERT INTO {k}.mutes (bucket, room_key, user_key, until)"
-                    " VALUES (0, ?, ?, ?)",
-                    (room_key, user_key, value),
-                ),
-                *self._mute_writes(room_key, user_key, value),
-            ]
-        )
-        await fence_pair(self.cql, self.ks, room_key, user_key)
 
     async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
         # An expired mute is removed too, but does not count: the user was not muted.
@@ -448,23 +358,6 @@ class RoomModerationCql:
         ]
 
     # invitations
-
-    async def add_invite(
-        self,
-        room_key: str,
-        user_key: str,
-        at: datetime,
-        by: str = "",
-        *,
-        room_created: datetime | None = None,
-    ) -> bool:
-        await self._both_exist(room_key, user_key, room_created)
-        if (await self._pair(room_key, user_key)).get("invited_at") is not None:
-            return False
-        values = {"invited_at": to_us(at), "invited_by": by or None}
-        await self._set_pair(room_key, user_key, values)
-        await fence_pair(self.cql, self.ks, room_key, user_key)
-        return True
 
     async def remove_invite(self, room_key: str, user_key: str) -> bool:
         if (await self._pair(room_key, user_key)).get("invited_at") is None:

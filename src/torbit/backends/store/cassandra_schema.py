@@ -3,10 +3,11 @@
 Query-first: one table per question the store asks, no joins; rows that must agree live in
 pairs written in one logged batch. Lightweight transactions (Paxos) only where uniqueness
 needs them: registering a name, creating a room, claiming a skeleton, the audit log's id
-sequence, the flag that fences joins while a room is deleted, and the read cursors (a
-`/receive` page goes to one receive across nodes); users, rooms, skeleton_claims and
-read_cursors rows are only ever written through them (deletions aside), so plain and Paxos
-writes never mix there.
+sequence, the flag that fences joins while a room is deleted, the read cursors (a
+`/receive` page goes to one receive across nodes), and a room's generation with the acts
+that check it (cassandra_room_acts.py); users, rooms, skeleton_claims and read_cursors rows
+and room_users' static column are only ever written through them (deletions aside), so
+plain and Paxos writes never mix there.
 
     users            key → name, hash, credential, skeleton, created, admin
                                                       login, registration (IF NOT EXISTS)
@@ -29,9 +30,11 @@ writes never mix there.
                                                       pages of rooms (list_rooms, empty_rooms)
     rooms_by_owner   owner key → room keys            owned_rooms; what a deleted user owned
     room_users       (room, user) → name, member, joined, admin, voiced, banned, invited
-                                     (when, by whom), muted
+                                     (when, by whom), muted; and, static (one a partition),
+                                     room_created: the room's generation
                                      standing in one read; a room's members and their count;
-                                     `joined` stays after leaving: who may hold a cursor there
+                                     `joined` stays after leaving: who may hold a cursor there;
+                                     an act for a room checks its generation (LWT, stop 58)
     user_rooms       (user, room) → the same flags    rooms_of, invited_rooms, user deletion;
                      and entered_at (telnet's /join)  where a returning user lands;
                      and by_right (a server admin's)  the rooms left at their demotion
@@ -336,6 +339,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE IF NOT EXISTS {ks}.feed_marks (bucket int, node text, applied bigint, "
             "seen_at bigint, PRIMARY KEY (bucket, node))",
         ),
+    ),
+    Migration(
+        17,
+        "each room's generation in room_users (cassandra): an act for a deleted room does not "
+        "apply to the room made again under its name",
+        ("ALTER TABLE {ks}.room_users ADD IF NOT EXISTS room_created bigint static",),
     ),
 )
 

@@ -313,8 +313,8 @@ class UsersCql(RoomCatalogCql, UserListsCql):
             # raised before its members are read, as delete_room does: a join that lands
             # after that read sees it (cassandra_fences.py) and is taken back; without it
             # the joiner stayed a member of the room made again under the name (stop 54)
-            await self._close(room_key)
-            writes += await self._room_deletion(room_key, key, name)
+            closed = await self._close(room_key)
+            writes += await self._room_deletion(room_key, key, name, closed or {})
         await self.cql.batches(writes)
         for room_key, name in doomed.items():
             await self.cql.lwt(f"DELETE FROM {k}.rooms WHERE key = ? IF EXISTS", room_key)

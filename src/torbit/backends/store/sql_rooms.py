@@ -209,27 +209,52 @@ class RoomModerationSql(SqlConnections):
 
     # admins, bans, mutes
 
-    async def set_room_admin(self, room_key: str, user_key: str, is_admin: bool) -> bool:
+    async def set_room_admin(
+        self, room_key: str, user_key: str, is_admin: bool, *, room_created: datetime | None = None
+    ) -> bool:
         if not is_admin:
-            return await self._changed(
-                delete(room_admins).where(_pair(room_admins, room_key, user_key))
-            )
+            revoke = delete(room_admins).where(_pair(room_admins, room_key, user_key))
+            return await self._changed_in(room_key, room_created, revoke)
         insert = self.dialect.insert(room_admins).values(room_key=room_key, user_key=user_key)
-        return await self._changed(
-            insert.on_conflict_do_nothing(), f"no room {room_key!r} or no user {user_key!r}"
+        return await self._changed_in(
+            room_key,
+            room_created,
+            insert.on_conflict_do_nothing(),
+            f"no room {room_key!r} or no user {user_key!r}",
         )
+
+    async def _changed_in(
+        self, room_key: str, created: datetime | None, statement: Any, missing: str | None = None
+    ) -> bool:
+        """`_changed` in the room of creation `created` only (None: any room of the key)."""
+        if created is None:
+            return await self._changed(statement, missing)
+        try:
+            async with self._write() as conn:
+                if not await self._same_room(conn, room_key, created):
+                    raise NotFound(f"no room {room_key!r} (it was deleted meanwhile)")
+                result = await conn.execute(statement)
+        except sa_exc.IntegrityError:
+            if missing is None:
+                raise
+            raise NotFound(missing) from None
+        return bool(result.rowcount > 0)
 
     async def list_room_admins(self, room_key: str) -> list[str]:
         query = select(room_admins.c.user_key).where(room_admins.c.room_key == room_key)
         async with self._read() as conn:
             return list((await conn.execute(query)).scalars())
 
-    async def set_voice(self, room_key: str, user_key: str, voiced: bool) -> bool:
+    async def set_voice(
+        self, room_key: str, user_key: str, voiced: bool, *, room_created: datetime | None = None
+    ) -> bool:
         """An update of the membership's row: none, nothing changed (no member, no voice)."""
-        return await self._changed(
+        return await self._changed_in(
+            room_key,
+            room_created,
             update(memberships)
             .where(_pair(memberships, room_key, user_key), memberships.c.voiced != voiced)
-            .values(voiced=voiced)
+            .values(voiced=voiced),
         )
 
     async def list_voiced(self, room_key: str) -> list[str]:
