@@ -256,7 +256,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         # none in the store, yet held here (every node: the same events in the same order): a
         # mute whose event came after the unmute that removed its row (attack58)
         if not await self._store.remove_mute(room.key, user.key, now) and not self._mutes.until(
-            room.key, user.key, self._now(), room.created_at
+            room.key, user.key, now, room.created_at
         ):
             raise NotFound(f"{user.name} is not muted in #{room.name}")
         await self._audit(actor, "unmute", room, user.key)
@@ -392,7 +392,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         room, _ = await self.authorize(actor, room_name, *actions)
         if topic is not None:
             topic = clean_topic(topic)
-            self._mutes.check(room, name_key(actor), self._now())
+            self._mutes.check(room, name_key(actor))
         if actions:
             self._limits.topics.check(name_key(actor), "topic or privacy changes")
         updated = await self._store.update_room(

@@ -40,11 +40,11 @@ class RoomSending(MessagingBase):
         generation = known.generation
         room = await self._room(user, room_name, visitor)
         text = self.prepare_text(text)
-        self._mutes.check(room, name_key(user), self._now())
+        self._mutes.check(room, name_key(user))
         await self._may_speak(user, room, holds)  # the last wait: nothing revoked since
         if known.generation != generation:  # a membership ended here meanwhile: hers?
             room = await self._room(user, room_name, visitor)  # known ones: no store read
-        self._mutes.check(room, name_key(user), self._now())
+        self._mutes.check(room, name_key(user))
         self._check_rate(user, room.key)
         draft = Draft(channel=room.key, sender=user, text=text, sent_at=self._now(), kind=kind)
         (message,) = await self._log.publish([draft])
@@ -93,11 +93,11 @@ class RoomSending(MessagingBase):
         send held there while its session was closed (revoked) or stopped listening (ban)
         was stored after that (tests/scale/test_rights_race_sessions.py)."""
         key, channel = name_key(user), room.key
-        self._mutes.check(room, key, self._now())
+        self._mutes.check(room, key)
         await self._may_speak(user, room)
         if listening is not None and not listening():
             raise Forbidden(f"not sent: you no longer listen to #{room.name}")
-        self._mutes.check(room, key, self._now())  # a mute applied while the store read
+        self._mutes.check(room, key)  # a mute applied while the store read
         allowed = self._rate.take(key, len(texts))
         if allowed:
             allowed = self._room_rate.take(key, channel, allowed)
