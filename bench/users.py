@@ -30,6 +30,7 @@ MAX_PARTIAL = 1 << 20  # a server that never ends a line is broken; do not buffe
 
 IAC, SB, SE, AYT = 255, 250, 240, 246
 NEGOTIATION = frozenset({251, 252, 253, 254})  # WILL WONT DO DONT: followed by one option byte
+_N = ord("N")  # in every PING line (IrcUser.lines)
 
 Sink = Callable[["User", bytes], None]
 
@@ -304,7 +305,10 @@ class IrcUser(User):
                 self.transport.write(b"JOIN " + self._channel + b"\r\n")
 
     def lines(self, lines: bytes) -> None:
-        if lines.startswith(b"PING ") or b"\nPING " in lines:
+        # a PING line has an N, a room's lines here (lower-case nicks, digits) none: one
+        # memchr (~100 instructions) spares the chunk the PING search (~3,300 of the IRC
+        # receiver's ~19,300 a chunk, which made it dearer than telnet's: stop 58)
+        if _N in lines and (lines.startswith(b"PING ") or b"\nPING " in lines):
             for line in lines.split(b"\r\n"):
                 if line.startswith(b"PING "):
                     self.transport.write(b"PONG " + line[5:] + b"\r\n")
