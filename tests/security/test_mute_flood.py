@@ -99,8 +99,8 @@ async def test_a_guest_renamed_while_muted_stays_muted_under_its_new_nick(
 ) -> None:
     """Each round alice mutes a guest in #hall by HTTP while the guest sends NICK, at once:
     whichever lands first, a mute answered 200 silences the guest under the name it has
-    now (a rename carries mutes, and every node reads the carried mute back), the store and
-    the node agree, and a mute answered 404 (the name gone) leaves it free."""
+    now (a rename copies mutes, taking turns with the act on the name), the store and the
+    node agree, and a mute answered 404 (the name gone) leaves it free."""
     app = await make_server(irc={"guests": True}, limits=FREE)
     store = services(app).store
     async with api(app, "alice") as alice:
