@@ -179,6 +179,7 @@ async def test_the_page_reconnects_after_a_server_restart(
     await alice.say("before the restart")
     await alice.expect_message("alice", "before the restart")
 
+    alice.provokes("ERR_CONNECTION_REFUSED")  # its reconnections while the server is down
     await app.stop()
     await expect(alice.page.locator("#status")).not_to_have_text("online")
     # history on join is short: what is missed beyond it must come from the history API

@@ -71,6 +71,7 @@ async def test_a_leave_offline_is_refused_in_words(
     alice = await open_page(app)
     await alice.register("alice")
     await alice.join("garden")
+    alice.provokes("ERR_CONNECTION_REFUSED")  # its reconnections while the server is down
     await app.stop()
     await expect(alice.page.locator("#status")).not_to_have_text("online")
     await alice.conv_button("#garden").hover()

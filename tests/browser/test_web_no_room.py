@@ -182,6 +182,7 @@ async def test_a_restart_is_told_in_no_room(
     await app.drain(within=2)
     line = alice.page.locator("#scroller .notice", has_text="restarting")
     await expect(line).to_have_text("the server is restarting: reconnecting…")
+    alice.provokes("ERR_CONNECTION_REFUSED")  # its reconnections while the server is down
     await app.stop()
     await make_server(http={"port": port}, node=node)
     await alice.expect_online(timeout=20_000)

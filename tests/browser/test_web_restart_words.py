@@ -29,6 +29,7 @@ async def test_a_drained_restart_says_the_page_reconnects_then_clears(
     await app.drain(within=2)  # as SIGTERM does: the page is asked to go, and tries again
     line = alice.page.locator("#scroller .notice", has_text="restarting")
     await expect(line).to_have_text(RESTARTING)  # one line, however many tries
+    alice.provokes("ERR_CONNECTION_REFUSED")  # its reconnections while the server is down
     await app.stop()
     await expect(alice.page.locator("#status")).not_to_have_text("online")
     await expect(alice.page.locator("#scroller")).not_to_contain_text("please reconnect")
@@ -49,6 +50,7 @@ async def test_a_stop_says_the_page_reconnects_then_clears(
     await alice.register("alice")
     await alice.join("garden")
 
+    alice.provokes("ERR_CONNECTION_REFUSED")  # its reconnections while the server is down
     await app.stop()  # no drain: the server's notice, then the page's own words
     await expect(alice.page.locator("#status")).not_to_have_text("online")
     line = alice.page.locator("#scroller .notice", has_text="reconnecting")
