@@ -9,6 +9,7 @@ plus the monotonic time since (`Mutes.store_time`), which does not step."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,18 +17,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import PASSWORD, bearer, login, register, texts
+from tests.helpers.held_calls import HeldCall
+from tests.helpers.http import PASSWORD, bearer, eventually, login, register, texts
 from tests.helpers.moderation import services
 from tests.integration.test_mute_skewed_clock import skew_clock
 from tests.security.conftest import basic_header, closed, http_from, ws_from
 from tests.security.test_longpoll_revocation import park
+from torbit.core.sessions import Sessions
 from torbit.frontends.http.ws_session import EXPIRED, REVOKED
 
 WALL_READERS = (  # the modules that read the node's wall clock themselves (datetime.now)
     "torbit.core.tokens",
     "torbit.core.sessions",
-    "torbit.frontends.http.ws_session",
-    "torbit.frontends.http.longpoll",
+    "torbit.core.retention",
+    "torbit.frontends.http.ws_session",  # its timer of a socket's token (none since clock59)
+    "torbit.frontends.http.longpoll",  # a parked poll's (none since clock59)
 )
 
 
@@ -41,8 +45,10 @@ def step_wall_clock(monkeypatch: pytest.MonkeyPatch, step: Callable[[], timedelt
         def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
             return datetime.now(UTC) + step()
 
-    for module in WALL_READERS:
-        monkeypatch.setattr(f"{module}.datetime", Stepped)
+    for name in WALL_READERS:
+        module = importlib.import_module(name)
+        if hasattr(module, "datetime"):
+            monkeypatch.setattr(module, "datetime", Stepped)
 
 
 async def test_a_token_checked_after_the_wall_clock_stepped_forward_still_works(
@@ -106,3 +112,50 @@ async def test_a_token_checked_after_the_wall_clock_stepped_back_expires_on_time
         assert r.status_code == 401, r.text
     code, reason, _ = await closed(ws, timeout=30)  # a hang guard: due by now
     assert (code, reason) == (REVOKED, EXPIRED)
+
+
+async def test_a_node_whose_wall_clock_stepped_forward_purges_no_live_token(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every node's housekeeping deletes the tokens expired in the store (core/retention.py):
+    by its wall clock, one stepped 2 minutes forward deleted a token of 1 minute, live, so
+    every node refused it from then on (here: the same node once its clock is back)."""
+    jump = [timedelta(0)]
+    step_wall_clock(monkeypatch, lambda: jump[0])
+    app = await make_server(http={"token_ttl_hours": 1 / 60})
+    async with http_from(app) as client:
+        await register(client, "alice")
+        token = await login(client, "alice")
+        jump[0] = timedelta(minutes=2)
+        await services(app).retention.purge_expired()
+        jump[0] = timedelta(0)
+        r = await client.get("/api/v1/me", headers=bearer(token))
+    assert r.status_code == 200, r.text
+
+
+async def test_a_token_socket_read_again_at_its_login_after_a_forward_step_logs_in(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A revocation applied on the node while a token's WebSocket logs in (anyone's: bob's
+    logout) has the token read again from the store (core/sessions.py), by the sessions'
+    own clock: on a node stepped 2 minutes forward, alice's token of 1 minute was taken for
+    expired and her socket closed, 'your login was revoked'."""
+    jump = [timedelta(0)]
+    step_wall_clock(monkeypatch, lambda: jump[0])
+    app = await make_server(http={"token_ttl_hours": 1 / 60})
+    sessions = services(app).sessions
+    async with http_from(app) as client:
+        await register(client, "alice", "bob")
+        token, bobs = await login(client, "alice"), await login(client, "bob")
+        jump[0] = timedelta(minutes=2)
+        held = HeldCall(monkeypatch, Sessions, "login", once=True)
+        opening = asyncio.create_task(ws_from(app, bearer(token), logged_in=True))
+        await held.until_reached()
+        applied = sessions.counts()[0]
+        assert (
+            await client.delete("/api/v1/sessions/current", headers=bearer(bobs))
+        ).status_code == 204
+        await eventually(lambda: sessions.counts()[0] > applied)
+        held.let_go()
+        ws = await opening  # logged in
+    await ws.close()
