@@ -176,7 +176,10 @@ def input_budgets(settings: Settings) -> tuple[ByteBudget, ByteBudget]:
     )
 
 
-def retention_of(settings: Settings, store: Store, message_log: MessageLog) -> Retention:
+def retention_of(
+    settings: Settings, store: Store, message_log: MessageLog, store_time: Callable[[], datetime]
+) -> Retention:
+    """`store_time`: the store's time as this node tells it, which tokens expire by."""
     chat, moderation = settings.chat, settings.moderation
     return Retention(
         store,
@@ -189,6 +192,7 @@ def retention_of(settings: Settings, store: Store, message_log: MessageLog) -> R
         if chat.empty_room_grace_hours
         else None,
         keep_rooms=frozenset({name_key(chat.default_room)}),
+        store_time=store_time,
     )
 
 
@@ -231,16 +235,17 @@ async def start_core(
     )
     metrics.count_deliveries(lambda: subscriptions.delivered)
     limits = action_limits(s)
+    mutes = Mutes()  # and the store's time, which tokens expire by too (clock59)
     sessions = Sessions(
         store,
         subscriptions,
         s.chat.presence_notices_max,
         limits.presence,
+        now=mutes.store_time,
         grace=s.chat.presence_grace_seconds,
     )
     events.on(Expelled, lambda e: sessions.expelled(e.room, e.user))
     events.on(Parted, lambda e: None if e.node == events.origin else sessions.parted(e))
-    mutes = Mutes()
     revocations = Revocations(store, sessions, events, mutes)
     accounts = Accounts(
         store,
@@ -370,7 +375,7 @@ async def start_core(
         moderation,
         room_deletion,
         mutes,
-        retention_of(s, store, message_log),
+        retention_of(s, store, message_log, mutes.store_time),
         revocations,
         guests,
         operators,

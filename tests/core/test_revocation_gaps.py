@@ -15,7 +15,7 @@ import pytest
 from tests.core.conftest import Core
 from torbit.backends.store.schema import revocations
 from torbit.core import revocation
-from torbit.core.feedmarks import StoreFeed
+from torbit.core.feedmarks import LOOKED_FOR_S, StoreFeed, describe
 from torbit.core.models import Revocation
 from torbit.core.revocation import PAGE, Revocations
 
@@ -185,3 +185,36 @@ async def test_the_cli_s_wait_is_not_answered_before_a_late_row_is_applied(
     await feed.mark()
     assert alice.closed is not None
     assert await cli.confirmed(0) == []
+
+
+async def test_the_cli_s_wait_names_every_node_when_its_row_landed_past_their_look(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's row landed more than GAP_WAIT_S + LATE_S after its serial was taken (a
+    COMMIT held by a partition, a CLI stopped by ^Z): the node had stopped looking for the
+    serial it passed over, never applied the row (alice's session stayed open), and passed
+    the barrier written after it, so `--wait` said every node had applied it (clock59)."""
+    await core.user("alice")
+    feed, first = await passed_over(core)  # first + 1: taken by the CLI
+    monkeypatch.setattr(revocation, "LATE_S", 0.0)  # the node's LATE_S went by
+    await feed.poll()
+    await feed.mark()
+    alice = await core.login("alice", room=None)
+    ticks = [1000.0]
+
+    async def slow_insert(r: Revocation, at: datetime) -> int:
+        await land(core, first + 1, r.user, r.credential)  # committed only now
+        ticks[0] += LOOKED_FOR_S
+        return first + 1
+
+    cli = StoreFeed(core.store, lambda: datetime.now(UTC), lambda: ticks[0])
+    with monkeypatch.context() as slow:
+        slow.setattr(core.store, "add_revocation", slow_insert)
+        await cli.revoke(Revocation("alice", "password changed", await credential(core, "alice")))
+    await cli.confirmed(0)  # the barrier written
+    await feed.poll()
+    await feed.mark()
+    assert alice.closed is None  # never applied here
+    late = await cli.confirmed(0)
+    assert [u.given_up for u in late] == [True], late
+    assert "may have stopped looking for it" in describe(late, 0)

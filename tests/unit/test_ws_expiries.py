@@ -5,7 +5,7 @@ measures idle memory per connection: no entry, timer or task is kept for them)."
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from torbit.frontends.http.ws_session import EXPIRED, REVOKED, Expiries, WsSession
 from torbit.metrics import Metrics
@@ -14,12 +14,12 @@ from torbit.metrics import Metrics
 async def test_expired_sockets_are_closed_and_ended_ones_forgotten() -> None:
     metrics = Metrics()
     expiries = Expiries()
-    later = datetime.now(UTC) + timedelta(days=7)
+    later = timedelta(days=7).total_seconds()  # seconds left
     ended = [WsSession(f"u{i}", 8, metrics) for i in range(1000)]
     for session in ended:
         expiries.add(session, later)
     due = WsSession("due", 8, metrics)
-    expiries.add(due, datetime.now(UTC) - timedelta(seconds=1))
+    expiries.add(due, -1.0)
     for session in ended:
         expiries.discard(session)
     assert len(expiries._heap) <= 2 * 1 + 16  # pruned as sockets end, not kept for a week

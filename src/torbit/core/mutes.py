@@ -68,7 +68,8 @@ class Mutes:
 
     def store_time(self) -> datetime:
         """The store's time now: at the last read of its clock plus the monotonic time
-        elapsed since (this node's wall clock before any read)."""
+        elapsed since (this node's wall clock before any read). Bearer tokens are dated and
+        expire by it too (core/tokens.py, clock59)."""
         if self._read is None:
             return _now()
         store_at, monotonic_at = self._read

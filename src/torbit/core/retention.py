@@ -40,9 +40,12 @@ class Retention:
         empty_room_grace: timedelta | None = None,
         keep_rooms: frozenset[str] = frozenset(),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        store_time: Callable[[], datetime] | None = None,
     ) -> None:
         """`audit_keep` and `empty_room_grace` None: audit entries and empty rooms stay;
-        `keep_rooms` (keys) are never removed (the default room)."""
+        `keep_rooms` (keys) are never removed (the default room). `store_time`: the store's
+        time, which tokens expire by (default: `now`): by this node's wall clock, one
+        stepped forward deleted live tokens from the store, for every node (clock59)."""
         self._store = store
         self._log = message_log
         self.keep = keep
@@ -50,12 +53,13 @@ class Retention:
         self.empty_room_grace = empty_room_grace
         self._keep_rooms = keep_rooms
         self._now = now
+        self._store_time = store_time or now
         self._rooms_after: str | None = None  # where the sweep of empty rooms goes on
 
     async def purge_expired(self) -> Purged:
         """Delete what expired; how much of each was deleted."""
         now = self._now()
-        await self._store.purge_tokens(now)
+        await self._store.purge_tokens(self._store_time())
         messages = await self._log.purge(now - self.keep)
         audit = 0
         if self.audit_keep is not None:

@@ -47,7 +47,8 @@ class Tokens:
         limiter: RateLimiter | None = None,
         per_user: int = 0,
     ) -> None:
-        """`per_user`: live tokens a user may hold (0: no bound but the rate)."""
+        """`now`: the store's time (a node's: `Mutes.store_time`), which tokens are dated
+        and expire by; `per_user`: live tokens a user may hold (0: no bound but the rate)."""
         self._store = store
         self.ttl = ttl
         self._now = now
@@ -70,8 +71,15 @@ class Tokens:
         return IssuedToken(token, user_key, expires_at, tuple(evicted))
 
     def now(self) -> datetime:
-        """The clock tokens expire by."""
+        """The clock tokens expire by: the store's, not the checking node's wall clock,
+        which a VM resumed or NTP steps (clock59: 2 minutes forward refused every token
+        with less left, at once; back, kept expired ones working as long)."""
         return self._now()
+
+    def left(self, expires_at: datetime) -> float:
+        """Seconds until a token expiring at `expires_at` expires, by `now` (a door's timer
+        of its end runs on the monotonic clock from there)."""
+        return (expires_at - self._now()).total_seconds()
 
     async def user_of(self, token: str) -> str | None:
         """Key of the user owning this token, or None if it is unknown, expired or revoked."""

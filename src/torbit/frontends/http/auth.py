@@ -255,6 +255,11 @@ class Authenticator:
                 return known
         return await self._tokens.expiry(token)
 
+    def expires_in(self, expires_at: datetime) -> float:
+        """Seconds until a token expiring at `expires_at` expires, by the store's time (as
+        `bearer` judges it), never this node's wall clock, which steps (clock59)."""
+        return self._tokens.left(expires_at)
+
     async def _check_password(self, name: str, password: str, client: str) -> User:
         try:
             return await self._accounts.authenticate(name, password, client)

@@ -26,7 +26,6 @@ import contextlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from torbit.core.banmasks import Visitor
 from torbit.core.events import SessionsRevoked
@@ -235,8 +234,7 @@ class Receiver:
         expires_at = await self._auth.token_expiry(caller.token)
         if expires_at is None:
             return math.inf
-        left = (expires_at - datetime.now(UTC)).total_seconds()
-        return asyncio.get_running_loop().time() + left
+        return asyncio.get_running_loop().time() + self._auth.expires_in(expires_at)
 
     def _park(
         self, key: str, caller: Principal | None, wakeup: Wakeup, expires: float = math.inf

@@ -256,7 +256,7 @@ class LiveEndpoint:
         tasks: list[asyncio.Task[None]] = []
         self.live.add(session)
         if expires_at is not None:
-            self._expiries.add(session, expires_at)
+            self._expiries.add(session, self._auth.expires_in(expires_at))
         if self._draining:
             session.close_code = SERVICE_RESTART
             session.close(self._draining, RESTART)

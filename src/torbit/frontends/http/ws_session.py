@@ -29,7 +29,6 @@ import itertools
 import json
 import logging
 from collections.abc import Set
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from starlette.websockets import WebSocket
@@ -280,9 +279,10 @@ class Expiries:
         self._order = itertools.count()  # ties: no comparing of sessions
         self._timer: asyncio.TimerHandle | None = None
 
-    def add(self, session: WsSession, expires_at: datetime) -> None:
-        loop = asyncio.get_running_loop()
-        at = loop.time() + (expires_at - datetime.now(UTC)).total_seconds()
+    def add(self, session: WsSession, left: float) -> None:
+        """Close the session once its token expires, `left` seconds from now (by the
+        store's time: `Authenticator.expires_in`)."""
+        at = asyncio.get_running_loop().time() + left
         self._deadline[session] = at
         heapq.heappush(self._heap, (at, next(self._order), session))
         self._arm()
