@@ -327,9 +327,13 @@ class RoomModerationSql(SqlConnections):
         except sa_exc.IntegrityError:
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}") from None
 
-    async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
+    async def remove_mute(
+        self, room_key: str, user_key: str, now: datetime, *, room_created: datetime | None = None
+    ) -> bool:
         # An expired mute is removed too, but does not count: the user was not muted.
         async with self._write() as conn:
+            if not await self._same_room(conn, room_key, room_created):
+                raise NotFound(f"no room {room_key!r} (it was deleted meanwhile)")
             until = (
                 await conn.execute(
                     delete(room_mutes)
