@@ -139,3 +139,33 @@ async def test_a_held_mute_does_not_land_in_the_room_made_again(den: Node) -> No
     room = await den.store.get_room("den")
     assert room is not None
     started.check(room, "dave", datetime.now(UTC))
+
+
+@pytest.mark.parametrize("carol_mutes", [False, True], ids=["no mute", "carol's mute"])
+async def test_a_held_unmute_is_refused_and_leaves_the_room_made_again(
+    den: Node, carol_mutes: bool
+) -> None:
+    """alice's unmute of dave, checked in her #den, is held at its store write while the room
+    is deleted and made again by carol (who mutes dave there, or not). On main it answered
+    done (204) for a room gone, its audit row after the room's deletion (attack2_58), and it
+    lifted carol's mute of dave in her room: the store's row gone, every node told. It is
+    refused as the old room's now, as every other act ("deleted meanwhile", 404)."""
+    await den.login("dave", "den")
+    await den.moderation.mute("alice", "den", "dave", 10)
+
+    async def step() -> None:
+        await remade(den, private=False, joins="dave")
+        if carol_mutes:
+            await den.moderation.mute("carol", "den", "dave", 10)
+
+    hold(den, "remove_mute", step)
+    with pytest.raises(NotFound, match=r"^no such room #den \(it was deleted meanwhile\)$"):
+        await den.moderation.unmute("alice", "den", "dave")
+    await carols_room_is_hers(den, private=False, members=["carol", "dave"])
+    stored = await den.store.active_mutes(datetime.now(UTC), of=("den", "dave"))
+    assert [m.user_key for m in stored] == (["dave"] if carol_mutes else [])
+    assert (den.mutes.until("den", "dave") is not None) is carol_mutes
+    audit = await den.store.list_audit("den", 100)
+    assert [(e.actor, e.action) for e in audit if e.action in ("mute", "unmute")] == (
+        [("carol", "mute"), ("alice", "mute")] if carol_mutes else [("alice", "mute")]
+    )

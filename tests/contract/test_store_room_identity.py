@@ -1,5 +1,5 @@
 """A write given the room's creation (`room_created`: Store.update_room, add_invite, expel,
-set_mute, set_room_admin, set_voice)
+set_mute, remove_mute, set_room_admin, set_voice)
 lands in that room only, on every store: once the room is deleted and made again under the
 name, it changes nothing there (None from update_room, NotFound from the others). Without
 it a topic, privacy, settings, invitation, kick or ban checked against the old room landed
@@ -79,3 +79,23 @@ async def test_a_write_for_the_room_that_is_there_lands(store: Store) -> None:
     assert await store.list_room_admins("den") == ["dave"] == await store.list_voiced("den")
     assert await store.expel("den", "dave", banned_at=NOW, room_created=here.created_at)
     assert await store.list_bans("den") == ["dave"]
+
+
+async def test_an_unmute_for_the_old_room_leaves_the_mute_in_the_one_made_again(
+    store: Store,
+) -> None:
+    """tidy59: an unmute checked against alice's #den lifted carol's mute of dave in hers."""
+    old = await made_again(store)
+    until = NOW + timedelta(hours=1)
+    await store.set_mute("den", "dave", until)
+    with pytest.raises(NotFound):
+        await store.remove_mute("den", "dave", NOW, room_created=old.created_at)
+    assert [(m.user_key, m.until) for m in await store.active_mutes(NOW)] == [("dave", until)]
+    here = await store.get_room("den")
+    assert here is not None
+    assert await store.remove_mute("den", "dave", NOW, room_created=here.created_at)
+    assert not await store.remove_mute("den", "dave", NOW, room_created=here.created_at)
+    assert await store.active_mutes(NOW) == []
+    assert await store.delete_room("den", here.created_at)
+    with pytest.raises(NotFound):  # no room at all
+        await store.remove_mute("den", "dave", NOW, room_created=here.created_at)

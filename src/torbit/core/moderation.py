@@ -249,15 +249,18 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         room, role = await self.authorize(actor, room_name, "unmute")
         self._moderating(actor)
         user, _ = await self._target(room, name, actor, role, "unmute")
+        made = room.created_at
         # by the store's clock read now, as `mute`: by the offset the last feed mark measured,
         # a clock that jumped since took a running mute for ended (404, the row deleted and
         # no node told)
         now = await read_clock(self._store, self._mutes, self._now)
+        try:  # in the room checked only: one made again since keeps its mutes (tidy59)
+            lifted = await self._store.remove_mute(room.key, user.key, now, room_created=made)
+        except NotFound:
+            raise NotFound(f"no such room #{room_name} (it was deleted meanwhile)") from None
         # none in the store, yet held here (every node: the same events in the same order): a
         # mute whose event came after the unmute that removed its row (attack58)
-        if not await self._store.remove_mute(room.key, user.key, now) and not self._mutes.until(
-            room.key, user.key, now, room.created_at
-        ):
+        if not lifted and not self._mutes.until(room.key, user.key, now, made):
             raise NotFound(f"{user.name} is not muted in #{room.name}")
         await self._audit(actor, "unmute", room, user.key)
         await self._events.publish(

@@ -340,18 +340,16 @@ class Store(Protocol):
         that whoever takes the name next does not come in by them (core/accounts.py)."""
 
     async def set_mute(
-        self,
-        room_key: str,
-        user_key: str,
-        until: datetime,
-        *,
-        room_created: datetime | None = None,
+        self, room_key: str, user_key: str, until: datetime, *, room_created: datetime | None = None
     ) -> None:
         """Mute the user in the room until `until`, replacing an earlier mute. NotFound if the
         room or user is unknown, or the room is not of `room_created` (`update_room`)."""
 
-    async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
-        """Lift a mute; False if none was running at `now` (expired ones go silently)."""
+    async def remove_mute(
+        self, room_key: str, user_key: str, now: datetime, *, room_created: datetime | None = None
+    ) -> bool:
+        """Lift a mute; False if none was running at `now` (expired ones go silently).
+        NotFound if the room is not of `room_created` (`update_room`)."""
 
     async def active_mutes(self, now: datetime, of: tuple[str, str] | None = None) -> list[Mute]:
         """Every mute still running at `now` (a node's copy at start), or `of` (room, user)'s."""

@@ -7,7 +7,13 @@ name takes no turn here: written between the copy's reads and the old name's end
 answered done and lost with the old name (a ban on node b, then the renamed guest on node a
 joined again and set the topic). Each such event reaching this node about a name it renamed,
 or is renaming, is done again to the new name once the rename ended; its publisher's answer,
-settled, waits for that (`NodeEvents.defer`)."""
+settled, waits for that (`NodeEvents.defer`).
+
+A room's act is done again in the act's room or nowhere (tidy59): the room's creation is the
+one the store holds when the act is done again, no later than the act's event was heard here
+(a room made after that is another's), and the write lands in that room only, as every act
+does (`room_created`); written by the key alone, it took the old room's mute, ban or deop
+into a room deleted and made again meanwhile."""
 
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from torbit.core.events import (
 )
 from torbit.core.keylocks import SharedTurns
 from torbit.core.ports import Store
+from torbit.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +91,13 @@ class Renames:
             return  # a rename starting later reads what the event's node wrote
         if isinstance(event, MuteChanged) and event.until is None:
             return  # only rights taken away
-        task = asyncio.get_running_loop().create_task(self._carry(old_key, event))
+        heard = self._now()  # the act was done before: its room was made before too
+        task = asyncio.get_running_loop().create_task(self._carry(old_key, event, heard))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self._events.defer(task)
 
-    async def _carry(self, old_key: str, event: Acted) -> None:
+    async def _carry(self, old_key: str, event: Acted, heard: datetime) -> None:
         async with self._rights.shared(old_key):  # once a rename under way ended
             new = self._new_name(old_key)
         try:
@@ -102,29 +110,37 @@ class Renames:
                 async with self._rights.shared(key):
                     new = self._new_name(key)
                     if new is None or new[0] in seen:
-                        await self._redo(event, key, name)
+                        await self._redo(event, key, name, heard)
                         return
+        except NotFound as e:  # the act's room deleted, or the new name gone, meanwhile
+            log.info("%s of %s not done again to its new name: %s", event.TYPE, old_key, e)
         except Exception:  # the store down: logged, as a put-out that failed
             log.exception("doing %s of %s again to its new name", event.TYPE, old_key)
 
-    async def _redo(self, event: Acted, key: str, name: str) -> None:
+    async def _redo(self, event: Acted, key: str, name: str, heard: datetime) -> None:
+        if isinstance(event, IgnoreChanged):  # whoever ignored the old name: no room's
+            if await self._store.add_ignore(event.user, key):
+                await self._events.publish(IgnoreChanged(event.user, key, True))
+            return
+        room = await self._store.get_room(event.room)
+        if room is None or room.created_at > heard:  # made after the act: not its room
+            raise NotFound(f"no room {event.room!r} (it was deleted meanwhile)")
+        made = room.created_at  # each write lands in this room or nowhere (NotFound)
         if isinstance(event, Expelled):
             banned_at = self._now() if event.verb == "banned" else None
-            if await self._store.expel(event.room, key, banned_at=banned_at):
+            if await self._store.expel(event.room, key, banned_at=banned_at, room_created=made):
                 await self._events.publish(
                     Expelled(event.room, event.room_name, key, name, event.by, event.verb,
                              event.reason)
                 )  # fmt: skip
         elif isinstance(event, MuteChanged):
             assert event.until is not None
-            await self._store.set_mute(event.room, key, datetime.fromisoformat(event.until))
+            until = datetime.fromisoformat(event.until)
+            await self._store.set_mute(event.room, key, until, room_created=made)
             await self._events.publish(
                 MuteChanged(event.room, event.room_name, key, name, event.by, event.until,
                             event.minutes)
             )  # fmt: skip
-        elif isinstance(event, IgnoreChanged):  # whoever ignored the old name
-            if await self._store.add_ignore(event.user, key):
-                await self._events.publish(IgnoreChanged(event.user, key, True))
-        elif await self._store.set_room_admin(event.room, key, False):
+        elif await self._store.set_room_admin(event.room, key, False, room_created=made):
             await self._events.publish(RolesChanged(event.room))
             await self._events.publish(MaskExemptionEnded(event.room, key, event.by))

@@ -6,7 +6,7 @@ write that says whether it touched a row, which every part uses."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -127,11 +127,19 @@ class SqlConnections:
                 raise self.health.failed(unavailable(e)) from e
             raise
 
-    async def _changed(self, statement: Any, missing: str | None = None) -> bool:
+    async def _changed(
+        self,
+        statement: Any,
+        missing: str | None = None,
+        first: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> bool:
         """Run one write; True if it touched a row. With `missing`, a foreign key violation
-        (unknown room or user) becomes NotFound(missing)."""
+        (unknown room or user) becomes NotFound(missing). `first` runs before it in the same
+        transaction (a check that raises: sql_rooms.py's `_in_room`)."""
         try:
             async with self._write() as conn:
+                if first is not None:
+                    await first(conn)
                 result = await conn.execute(statement)
         except sa_exc.IntegrityError:
             if missing is None:

@@ -163,6 +163,11 @@ class RoomModerationSql(SqlConnections):
         row = await conn.execute(same.with_for_update(read=True, key_share=True))
         return row.first() is not None
 
+    async def _in_room(self, conn: AsyncConnection, key: str, created: datetime | None) -> None:
+        """NotFound unless the room under `key` is of creation `created` (`_same_room`)."""
+        if not await self._same_room(conn, key, created):
+            raise NotFound(f"no room {key!r} (it was deleted meanwhile)")
+
     async def standing(self, room_key: str, user_key: str) -> Standing:
         def has(table: Table) -> Any:
             return exists().where(_pair(table, room_key, user_key))
@@ -227,18 +232,9 @@ class RoomModerationSql(SqlConnections):
         self, room_key: str, created: datetime | None, statement: Any, missing: str | None = None
     ) -> bool:
         """`_changed` in the room of creation `created` only (None: any room of the key)."""
-        if created is None:
-            return await self._changed(statement, missing)
-        try:
-            async with self._write() as conn:
-                if not await self._same_room(conn, room_key, created):
-                    raise NotFound(f"no room {room_key!r} (it was deleted meanwhile)")
-                result = await conn.execute(statement)
-        except sa_exc.IntegrityError:
-            if missing is None:
-                raise
-            raise NotFound(missing) from None
-        return bool(result.rowcount > 0)
+        return await self._changed(
+            statement, missing, lambda conn: self._in_room(conn, room_key, created)
+        )
 
     async def list_room_admins(self, room_key: str) -> list[str]:
         query = select(room_admins.c.user_key).where(room_admins.c.room_key == room_key)
@@ -284,8 +280,7 @@ class RoomModerationSql(SqlConnections):
     ) -> bool:
         try:
             async with self._write() as conn:
-                if not await self._same_room(conn, room_key, room_created):
-                    raise NotFound(f"no room {room_key!r} (it was deleted meanwhile)")
+                await self._in_room(conn, room_key, room_created)
                 result = await conn.execute(
                     delete(memberships).where(_pair(memberships, room_key, user_key))
                 )
@@ -321,15 +316,17 @@ class RoomModerationSql(SqlConnections):
         )
         try:
             async with self._write() as conn:
-                if not await self._same_room(conn, room_key, room_created):
-                    raise NotFound(f"no room {room_key!r} (it was deleted meanwhile)")
+                await self._in_room(conn, room_key, room_created)
                 await conn.execute(upsert)
         except sa_exc.IntegrityError:
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}") from None
 
-    async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
+    async def remove_mute(
+        self, room_key: str, user_key: str, now: datetime, *, room_created: datetime | None = None
+    ) -> bool:
         # An expired mute is removed too, but does not count: the user was not muted.
         async with self._write() as conn:
+            await self._in_room(conn, room_key, room_created)
             until = (
                 await conn.execute(
                     delete(room_mutes)
@@ -362,8 +359,7 @@ class RoomModerationSql(SqlConnections):
         )
         try:
             async with self._write() as conn:
-                if not await self._same_room(conn, room_key, room_created):
-                    raise NotFound(f"no room {room_key!r} (it was deleted meanwhile)")
+                await self._in_room(conn, room_key, room_created)
                 result = await conn.execute(insert.on_conflict_do_nothing())
         except sa_exc.IntegrityError:
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}") from None
