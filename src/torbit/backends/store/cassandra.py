@@ -40,7 +40,7 @@ from torbit.backends.store.cassandra_cql import (
 )
 from torbit.backends.store.cassandra_fences import fence_pair
 from torbit.backends.store.cassandra_masks import RoomMasksCql
-from torbit.backends.store.cassandra_room_acts import RoomActsCql
+from torbit.backends.store.cassandra_room_lifts import RoomLiftsCql
 from torbit.backends.store.cassandra_room_rows import ROOM_COLUMNS, room_of
 from torbit.backends.store.cassandra_schema import current_version, upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
@@ -62,7 +62,7 @@ async def schema_version(url: str, consistency: str = DEFAULT_CONSISTENCY) -> in
         await cql.close()
 
 
-class CassandraStore(UsersCql, RoomActsCql, RoomMasksCql, AuditCql, SessionsCql):
+class CassandraStore(UsersCql, RoomLiftsCql, RoomMasksCql, AuditCql, SessionsCql):
     """`url` is cassandra://host:port[,host:port]/keyspace; `consistency` a CQL level;
     `command_timeout` (storage.command_timeout) the seconds a read or write may go
     unanswered before it fails "storage unavailable"."""
@@ -157,28 +157,6 @@ class CassandraStore(UsersCql, RoomActsCql, RoomMasksCql, AuditCql, SessionsCql)
             extra.append(self._role_write(room_key, "voiced", user_key, None))
         await self._set_pair(room_key, user_key, values, extra, name=user["name"])
         await fence_pair(self.cql, self.ks, room_key, user_key)  # against deleting either
-        return True
-
-    async def remove_member(self, room_key: str, user_key: str) -> bool:
-        """The membership and its admin and voice flags (with their room_roles rows) in one
-        batch."""
-        pair = await self._pair(room_key, user_key)
-        if not pair.get("member"):
-            return False
-        await self._set_pair(
-            room_key,
-            user_key,
-            {"member": None, "admin": None, "voiced": None},
-            [
-                *(self._role_write(room_key, r, user_key, None) for r in ("admin", "voiced")),
-                (  # goes with the membership, as on SQL (its row's column)
-                    f"UPDATE {self.ks}.user_rooms SET entered_at = null "
-                    "WHERE user_key = ? AND room_key = ?",
-                    (user_key, room_key),
-                ),
-            ],
-            name=None,
-        )
         return True
 
     async def list_members(self, room_key: str) -> list[str]:

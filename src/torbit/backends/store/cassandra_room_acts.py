@@ -1,7 +1,7 @@
 """The acts of CassandraStore on a user's standing in a room that may be given the room's
-creation (`room_created`: Store.expel, set_mute, remove_mute, add_invite, set_room_admin,
-set_voice): a kick or ban, a mute or unmute, an invitation, an op or a voice, for the room
-the caller checked and no other. A mixin over RoomModerationCql.
+creation (`room_created`: Store.expel, set_mute, add_invite, set_room_admin, set_voice; an
+unmute's is cassandra_room_lifts.py's): a kick or ban, a mute, an invitation, an op or a
+voice, for the room the caller checked and no other. A mixin over RoomModerationCql.
 
 On SQL the check of the room's row and the write are one transaction. Here the room's row
 and the user's standing are different partitions, and the check was a read before the
@@ -288,30 +288,6 @@ class RoomActsCql(RoomModerationCql):
             mirrors = mutes + self._user_rooms_write(room_key, user_key, {"mute_until": value})
             await self._in_room(room_key, user_key, room_created, {"mute_until": value}, mirrors)
         await fence_pair(self.cql, self.ks, room_key, user_key)
-
-    async def remove_mute(
-        self, room_key: str, user_key: str, now: datetime, *, room_created: datetime | None = None
-    ) -> bool:
-        """With `room_created`, the mute of that room only: one of a room made again stays."""
-        if room_created is None:
-            return await super().remove_mute(room_key, user_key, now)
-        row = await self.cql.one(
-            f"SELECT until FROM {self.ks}.mutes WHERE bucket = 0 AND room_key = ? AND user_key = ?",
-            room_key,
-            user_key,
-        )
-        if row is None:  # nothing to lift, in that room or none (NotFound)
-            await self._both_exist(room_key, user_key, room_created)
-            return False
-        mirrors: Writes = [
-            (
-                f"DELETE FROM {self.ks}.mutes WHERE bucket = 0 AND room_key = ? AND user_key = ?",
-                (room_key, user_key),
-            ),
-            *self._user_rooms_write(room_key, user_key, {"mute_until": None}),
-        ]
-        await self._in_room(room_key, user_key, room_created, {"mute_until": None}, mirrors)
-        return int(row["until"]) > to_us(now)
 
     async def add_invite(
         self,

@@ -3,6 +3,9 @@ rooms, standing, room admins, bans, mutes and invitations (ban masks: cassandra_
 rooms row: cassandra_room_rows.py). A mixin, so that cassandra.py stays about users,
 memberships, ignores, cursors and tokens.
 
+The acts that take a standing away (an unban, a withdrawn invitation, a lifted mute, a
+leave) are cassandra_room_lifts.py's.
+
 A user's standing in a room is one row of room_users, mirrored in user_rooms (the per-user
 view) by writing both in one logged batch. Rows are only ever written by UPDATE, so they carry
 no row marker: once every flag is unset the row is gone by itself. Admin rights, voices and
@@ -294,38 +297,6 @@ class RoomModerationCql:
         """In user key order (room_roles' clustering order)."""
         return [str(r["name"]) for r in await self._roles(room_key, "banned")]
 
-    async def unban(self, room_key: str, user_key: str) -> bool:
-        if (await self._pair(room_key, user_key)).get("banned_at") is None:
-            return False
-        await self._set_pair(
-            room_key,
-            user_key,
-            {"banned_at": None},
-            [self._role_write(room_key, "banned", user_key, None)],
-        )
-        return True
-
-    async def remove_mute(self, room_key: str, user_key: str, now: datetime) -> bool:
-        # An expired mute is removed too, but does not count: the user was not muted.
-        row = await self.cql.one(
-            f"SELECT until FROM {self.ks}.mutes WHERE bucket = 0 AND room_key = ? AND user_key = ?",
-            room_key,
-            user_key,
-        )
-        if row is None:
-            return False
-        await self.cql.batch(
-            [
-                (
-                    f"DELETE FROM {self.ks}.mutes"
-                    " WHERE bucket = 0 AND room_key = ? AND user_key = ?",
-                    (room_key, user_key),
-                ),
-                *self._mute_writes(room_key, user_key, None),
-            ]
-        )
-        return int(row["until"]) > to_us(now)
-
     def _mute_writes(
         self,
         room_key: str,
@@ -358,12 +329,6 @@ class RoomModerationCql:
         ]
 
     # invitations
-
-    async def remove_invite(self, room_key: str, user_key: str) -> bool:
-        if (await self._pair(room_key, user_key)).get("invited_at") is None:
-            return False
-        await self._set_pair(room_key, user_key, {"invited_at": None, "invited_by": None})
-        return True
 
     async def invited_rooms(self, user_key: str) -> list[str]:
         rows = await self.cql.rows(

@@ -1,0 +1,157 @@
+"""The acts that take a standing away on Cassandra (an unban, a withdrawn invitation, a lifted
+mute, a leave) raced (stop 59, "Cassandra lifts (cass59)" in docs/security.md). Each read the
+flag, then wrote its removal: several at once on two nodes all read it set, and all said they
+lifted it (two audit entries and two notices where SQL's delete lets one say so). And one held
+between its read and its write, as a slow node holds it, while the room was deleted and made
+again under the name, lifted the new room's ban, invitation, mute or membership.
+
+Two stores on one keyspace stand for two nodes (`node_b`, as stop 58's tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.contract.test_store import user
+from tests.contract.test_store_cassandra_room_races import (  # noqa: F401 (fixture)
+    node_b,
+    slow_first_write,
+    unslowed,
+)
+from torbit.backends.store.cassandra import CassandraStore
+from torbit.core.models import Room
+
+pytestmark = pytest.mark.cassandra
+
+ROUNDS = 12  # per act
+AT_ONCE = 6  # calls a round, alternating between the two nodes
+LATER = datetime.now(UTC) + timedelta(days=1)
+
+Lift = Callable[[CassandraStore, str], Awaitable[bool]]
+LIFTS: dict[str, Lift] = {
+    "unban": lambda s, key: s.unban(key, "bob"),
+    "uninvite": lambda s, key: s.remove_invite(key, "bob"),
+    "unmute": lambda s, key: s.remove_mute(key, "bob", datetime.now(UTC)),
+    "leave": lambda s, key: s.remove_member(key, "bob"),
+}
+
+
+async def give(store: CassandraStore, act: str, room: Room, until: datetime = LATER) -> None:
+    """bob's standing in `room` that `act` takes away (each also gives the room its
+    generation, as every door's act given the room's creation does)."""
+    made = room.created_at
+    if act == "unban":
+        await store.expel(room.key, "bob", banned_at=datetime.now(UTC), room_created=made)
+    elif act == "uninvite":
+        await store.add_invite(room.key, "bob", datetime.now(UTC), "x", room_created=made)
+    elif act == "unmute":
+        await store.set_mute(room.key, "bob", until, room_created=made)
+    else:
+        await store.add_invite(room.key, "dave", datetime.now(UTC), "x", room_created=made)
+        await store.add_member(room.key, "bob")
+
+
+async def holds(store: CassandraStore, act: str, key: str) -> bool:
+    """Whether bob's standing that `act` lifts is there in room `key`, on any side (room_users,
+    user_rooms, room_roles, mutes)."""
+    bob = await store.standing(key, "bob")
+    if act == "unban":
+        return (
+            bob.banned or key in await store.banned_rooms("bob") or bool(await store.list_bans(key))
+        )
+    if act == "uninvite":
+        return bob.invited or key in await store.invited_rooms("bob")
+    if act == "unmute":
+        mutes = await store.active_mutes(datetime.now(UTC), of=(key, "bob"))
+        rows = await store.query(
+            f"SELECT mute_until FROM {store.ks}.user_rooms WHERE user_key = ? AND room_key = ?",
+            "bob",
+            key,
+        )
+        return bool(mutes) or any(r["mute_until"] is not None for r in rows)
+    return (
+        bob.member or key in await store.rooms_of("bob") or "bob" in await store.list_members(key)
+    )
+
+
+async def people(store: CassandraStore) -> None:
+    for name in ("alice", "bob", "carol", "dave"):
+        await store.create_user(user(name))
+
+
+@pytest.mark.parametrize("act", list(LIFTS))
+async def test_of_lifts_at_once_on_two_nodes_one_says_it_lifted(
+    cstore: CassandraStore,
+    node_b: CassandraStore,  # noqa: F811
+    act: str,
+) -> None:
+    """As on SQL (a delete: one finds the row): on main every round all answered True."""
+    await people(cstore)
+    twice = 0
+    for i in range(ROUNDS):
+        den = Room(name=f"den{i}", created_at=datetime.now(UTC), owner="alice")
+        await cstore.create_room(den)
+        await give(cstore, act, den)
+        said = await asyncio.gather(
+            *(LIFTS[act](node_b if n % 2 else cstore, den.key) for n in range(AT_ONCE))
+        )
+        twice += sum(said) > 1
+        assert sum(said) >= 1, said
+        assert not await holds(cstore, act, den.key), f"round {i}: lifted, but still there"
+    print(f"{act}: {ROUNDS} rounds of {AT_ONCE} at once, more than one 'lifted': {twice}")
+    assert twice == 0
+
+
+async def test_an_expired_mute_goes_and_does_not_count(cstore: CassandraStore) -> None:
+    """As on SQL: a mute past its end is removed, and the answer is False."""
+    await people(cstore)
+    den = Room(name="den", created_at=datetime.now(UTC), owner="alice")
+    await cstore.create_room(den)
+    await give(cstore, "unmute", den, until=datetime.now(UTC) - timedelta(seconds=1))
+    assert not await cstore.remove_mute("den", "bob", datetime.now(UTC))
+    assert not await cstore.remove_mute("den", "bob", datetime.now(UTC))
+    assert await cstore.query(f"SELECT * FROM {cstore.ks}.mutes WHERE bucket = 0") == []
+
+
+@pytest.mark.parametrize("act", list(LIFTS))
+async def test_a_lift_for_the_deleted_room_never_lifts_the_new_rooms(
+    cstore: CassandraStore,
+    node_b: CassandraStore,  # noqa: F811
+    act: str,
+) -> None:
+    """Node B reads bob's standing in alice's #den, then its first write is held until (or a
+    random 0-40 ms while) node A deletes #den and carol makes it again and gives bob the same
+    standing there: hers stays."""
+    await people(cstore)
+    rng = random.Random(59)
+    lifted = {"held": 0, "raced": 0}
+    for i in range(ROUNDS):
+        how = "held" if i % 2 == 0 else "raced"
+        key = f"den{i}"
+        old = Room(name=key, created_at=datetime.now(UTC), owner="alice")
+        await cstore.create_room(old)
+        await give(cstore, act, old)
+        again = Room(name=key, created_at=old.created_at + timedelta(seconds=1), owner="carol")
+        made = asyncio.Event()
+
+        async def remake(old: Room = old, again: Room = again, made: asyncio.Event = made) -> None:
+            assert await cstore.delete_room(old.key, old.created_at)
+            await cstore.create_room(again)
+            await give(cstore, act, again, until=LATER + timedelta(hours=1))
+            made.set()
+
+        if how == "held":
+            slow_first_write(node_b, made.wait)
+        else:
+            slow_first_write(node_b, lambda: asyncio.sleep(rng.uniform(0, 0.04)))
+        result, _ = await asyncio.gather(LIFTS[act](node_b, key), remake())
+        unslowed(node_b)
+        assert isinstance(result, bool)
+        if not await holds(cstore, act, key):
+            lifted[how] += 1
+    print(f"{act}: {ROUNDS} rounds, the new room's standing lifted: {lifted}")
+    assert lifted == {"held": 0, "raced": 0}

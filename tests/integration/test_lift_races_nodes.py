@@ -1,0 +1,92 @@
+"""Lifts sent at once to two nodes on Cassandra, by HTTP (stop 59, "Cassandra lifts
+(cass59)" in docs/security.md): alice (the owner, node a) and carol (a room admin, node b)
+unban bob in #hall at the same moment; bob leaves #hall on both nodes at once; dave declines
+his invitation to it on both. The store read the flag, then wrote its removal, so both
+requests were answered as done: two 204s, two "unban" audit entries and two notices for one
+ban. As on SQL, one is done and the other refused (404, or 409 for a leave)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+
+from tests.helpers.http import PASSWORD
+from tests.helpers.moderation import api, audit, services
+from tests.scale.conftest import (  # noqa: F401 (fixtures)
+    STORES,
+    NodeFactory,
+    cassandra_url,
+    empty_db,
+    make_node,
+    patient_settling,
+    pg_url,
+    prefix,
+    scale_store,
+)
+from torbit.app import App
+
+pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
+ROUNDS = 8
+LIMITS = {"moderation_burst": 8 * ROUNDS, "join_burst": 8 * ROUNDS, "invite_burst": 4 * ROUNDS}
+
+
+async def hall(a: App) -> None:
+    """#hall of alice's, where carol is a room admin."""
+    for name in ("alice", "bob", "carol", "dave"):
+        await services(a).accounts.register(name, PASSWORD)
+    await services(a).moderation.create("alice", "hall")
+    await services(a).membership.become_member("carol", "hall")
+    await services(a).moderation.op("alice", "hall", "carol")
+
+
+Race = tuple[
+    Callable[[App], Awaitable[object]],  # the standing, given on node a
+    Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],  # its lift
+    tuple[str, str],  # who lifts it on node a, and on node b
+]
+RACES: dict[str, Race] = {
+    "unban": (
+        lambda a: services(a).moderation.ban("alice", "hall", "bob"),
+        lambda c: c.delete("/api/v1/rooms/hall/bans/bob"),
+        ("alice", "carol"),
+    ),
+    "leave": (
+        lambda a: services(a).membership.become_member("bob", "hall"),
+        lambda c: c.delete("/api/v1/rooms/hall/members/bob"),
+        ("bob", "bob"),
+    ),
+    "decline": (
+        lambda a: services(a).moderation.invite("alice", "hall", "dave"),
+        lambda c: c.delete("/api/v1/me/invites/hall"),
+        ("dave", "dave"),
+    ),
+}
+
+
+@pytest.mark.parametrize("scale_store", [STORES[1]])  # cassandra
+@pytest.mark.parametrize("race", list(RACES))
+async def test_a_lift_sent_to_two_nodes_at_once_is_done_once(
+    make_node: NodeFactory,  # noqa: F811
+    race: str,
+) -> None:
+    give, lift, (on_a, on_b) = RACES[race]
+    a, b = await make_node("a", limits=LIMITS), await make_node("b", limits=LIMITS)
+    await hall(a)
+    twice, codes = 0, []
+    async with api(a, on_a) as first, api(b, on_b) as second:
+        for _ in range(ROUNDS):
+            await give(a)
+            answers = await asyncio.gather(lift(first), lift(second))
+            done = [r.status_code == 204 for r in answers]
+            assert all(r.status_code in (204, 404, 409) for r in answers), [r.text for r in answers]
+            assert any(done), [r.text for r in answers]
+            twice += all(done)
+            codes.append(tuple(r.status_code for r in answers))
+    entries = [e for e in await audit(a, "hall") if e.action == "unban"]
+    print(f"{race}: {ROUNDS} rounds, done on both nodes: {twice} {codes}; unbans: {len(entries)}")
+    assert twice == 0
+    if race == "unban":
+        assert len(entries) == ROUNDS
