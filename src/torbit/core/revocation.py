@@ -36,9 +36,10 @@ from typing import Any
 
 from torbit.core.events import NodeEvent, NodeEvents, SessionsRevoked, decode, encode
 from torbit.core.models import Revocation
-from torbit.core.mutes import Mutes, read_clock
+from torbit.core.mutes import Mutes
 from torbit.core.ports import Store
 from torbit.core.sessions import Sessions
+from torbit.core.storeclock import read_clock
 from torbit.errors import ServiceUnavailable
 
 log = logging.getLogger("torbit.revocation")
@@ -225,7 +226,7 @@ class Revocations:
                 return
         # dated by the store's clock, as the CLI ages it: by this node's, one running 30 s
         # behind was taken for stopped and not waited for (attack57); the mutes are told it
-        dated = await read_clock(self._store, self._mutes, self._now)
+        dated = await read_clock(self._store, self._mutes.clock, self._now)
         await self._store.mark_applied(self._events.origin, applied, dated)
         self._marked = (applied, now)
 
