@@ -236,6 +236,10 @@ class Revocations:
         until its last mark is core/feedmarks.ALIVE_S old)."""
         await self._store.mark_applied(self._events.origin, self.applied(), GONE)
 
+    async def purge(self) -> int:
+        """Delete the feed's rows older than KEEP (the newest stays): how many."""
+        return await self._store.purge_revocations(self._now() - KEEP)
+
     async def run(self) -> None:
         """Poll until cancelled; an unreachable store is retried at the next turn."""
         turns = 0
@@ -246,7 +250,7 @@ class Revocations:
                 await self.mark()
                 turns += 1
                 if turns % 7200 == 0:  # about once an hour
-                    await self._store.purge_revocations(self._now() - KEEP)
+                    await self.purge()
             except ServiceUnavailable as e:
                 log.warning("cannot look for revocations: %s", e.message)
             except Exception:
