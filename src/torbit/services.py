@@ -181,7 +181,7 @@ def input_budgets(settings: Settings) -> tuple[ByteBudget, ByteBudget]:
 def retention_of(
     settings: Settings, store: Store, message_log: MessageLog, store_time: Callable[[], datetime]
 ) -> Retention:
-    """`store_time`: the store's time as this node tells it, which tokens expire by."""
+    """`store_time`: the store's time as this node tells it, which everything expires by."""
     chat, moderation = settings.chat, settings.moderation
     return Retention(
         store,
@@ -194,7 +194,7 @@ def retention_of(
         if chat.empty_room_grace_hours
         else None,
         keep_rooms=frozenset({name_key(chat.default_room)}),
-        store_time=store_time,
+        now=store_time,
     )
 
 

@@ -237,8 +237,10 @@ class Revocations:
         await self._store.mark_applied(self._events.origin, self.applied(), GONE)
 
     async def purge(self) -> int:
-        """Delete the feed's rows older than KEEP (the newest stays): how many."""
-        return await self._store.purge_revocations(self._now() - KEEP)
+        """Delete the feed's rows older than KEEP (the newest stays): how many. By the
+        store's time: by this node's wall clock, one stepped a day forward deleted the last
+        day's rows for every node (storeclock59); rows are dated by their writer's clock."""
+        return await self._store.purge_revocations(self._mutes.clock.now() - KEEP)
 
     async def run(self) -> None:
         """Poll until cancelled; an unreachable store is retried at the next turn."""
