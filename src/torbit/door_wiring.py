@@ -79,7 +79,7 @@ def http_server(
         timedelta(hours=s.http.token_ttl_hours),
         limiter=RateLimiter(s.limits.token_rate, s.limits.token_burst),
         per_user=s.limits.tokens_per_user,
-        now=core.mutes.store_time,  # not this node's wall clock (clock59)
+        now=core.clock.now,  # not this node's wall clock (clock59)
     )
     http_core = HttpCore(
         core.accounts,

@@ -38,6 +38,7 @@ from torbit.core.retention import Retention
 from torbit.core.revocation import Revocations
 from torbit.core.roomdeletion import RoomDeletion
 from torbit.core.sessions import Sessions
+from torbit.core.storeclock import StoreClock
 from torbit.core.subscriptions import Subscriptions, TranscriptRun
 from torbit.core.throttle import LoginThrottle
 from torbit.errors import ConfigError
@@ -69,6 +70,7 @@ class Core:
     away: Away
     comeback: Comeback
     heartbeat: Heartbeat | None  # None on a single node (the local log): no other nodes
+    clock: StoreClock  # the store's time as this node tells it (core/storeclock.py)
 
     async def end_tasks(self) -> None:
         """At a stop, once the message log is closed (no event starts any more of them) and
@@ -179,7 +181,7 @@ def input_budgets(settings: Settings) -> tuple[ByteBudget, ByteBudget]:
 def retention_of(
     settings: Settings, store: Store, message_log: MessageLog, store_time: Callable[[], datetime]
 ) -> Retention:
-    """`store_time`: the store's time as this node tells it, which tokens expire by."""
+    """`store_time`: the store's time as this node tells it, which everything expires by."""
     chat, moderation = settings.chat, settings.moderation
     return Retention(
         store,
@@ -192,7 +194,7 @@ def retention_of(
         if chat.empty_room_grace_hours
         else None,
         keep_rooms=frozenset({name_key(chat.default_room)}),
-        store_time=store_time,
+        now=store_time,
     )
 
 
@@ -235,13 +237,14 @@ async def start_core(
     )
     metrics.count_deliveries(lambda: subscriptions.delivered)
     limits = action_limits(s)
-    mutes = Mutes()  # and the store's time, which tokens expire by too (clock59)
+    clock = StoreClock()  # what mutes end, tokens expire and housekeeping purges by
+    mutes = Mutes(clock)
     sessions = Sessions(
         store,
         subscriptions,
         s.chat.presence_notices_max,
         limits.presence,
-        now=mutes.store_time,
+        now=clock.now,
         grace=s.chat.presence_grace_seconds,
     )
     events.on(Expelled, lambda e: sessions.expelled(e.room, e.user))
@@ -375,11 +378,12 @@ async def start_core(
         moderation,
         room_deletion,
         mutes,
-        retention_of(s, store, message_log, mutes.store_time),
+        retention_of(s, store, message_log, clock.now),
         revocations,
         guests,
         operators,
         away,
         comeback,
         heartbeat,
+        clock,
     )

@@ -231,14 +231,14 @@ async def test_a_mute_stops_sending_everywhere_until_it_expires(
     # a minute and a second pass: by the store's clock and the node's monotonic one, which
     # tells the store's time between its reads (the node's wall clock does not end a mute)
     store, mutes, passed = services(hall).store, services(hall).mutes, timedelta(seconds=61)
-    clock, ticks = store.clock, mutes.monotonic
+    clock, ticks = store.clock, mutes.clock.monotonic
 
     async def store_later() -> datetime:
         read: datetime = await clock()
         return read + passed
 
     monkeypatch.setattr(store, "clock", store_later)
-    monkeypatch.setattr(mutes, "monotonic", lambda: ticks() + passed.total_seconds())
+    monkeypatch.setattr(mutes.clock, "monotonic", lambda: ticks() + passed.total_seconds())
     bob.send("the mute is over")
     await alice.expect(r"<bob> the mute is over$")
 

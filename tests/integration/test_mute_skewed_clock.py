@@ -19,8 +19,8 @@ from tests.helpers.moderation import api, audit, command, in_hall, mute, open_ha
 from torbit.core.membership import Membership
 from torbit.core.messaging_base import MessagingBase
 from torbit.core.moderation import Moderation
-from torbit.core.mutes import Mutes
 from torbit.core.revocation import Revocations
+from torbit.core.storeclock import StoreClock
 
 
 def skew_clock(monkeypatch: pytest.MonkeyPatch, skew: timedelta | Callable[[], timedelta]) -> None:
@@ -120,13 +120,13 @@ async def test_a_send_right_after_the_node_s_clock_jumped_is_still_refused_while
         r = await bob.post("/api/v1/rooms/hall/messages", json={"text": "over?"})
         assert r.status_code == 403 and "for 1 more minute" in r.text, (r.status_code, r.text)
         read = asyncio.Event()  # the store's clock read again since the jump (a mark's)
-        observed = Mutes.observed
+        observe = StoreClock.observe
 
-        def noting(self: Mutes, *args: Any) -> None:
-            observed(self, *args)
+        def noting(self: StoreClock, *args: Any) -> None:
+            observe(self, *args)
             read.set()
 
-        monkeypatch.setattr(Mutes, "observed", noting)
+        monkeypatch.setattr(StoreClock, "observe", noting)
         marks.let_go()
         async with asyncio.timeout(30):  # a mark reads it every MARK_EVERY seconds at most
             await read.wait()

@@ -4,7 +4,7 @@ checked it: a wall clock stepped 2 minutes forward (a VM resumed, NTP) refused e
 with less than 2 minutes left, at once, on every door (HTTP, the WebSocket's handshake, a
 long poll), and one stepped back kept an expired token working for the size of the step.
 The store's time is told as the mutes tell it: the store's clock at the node's last read
-plus the monotonic time since (`Mutes.store_time`), which does not step."""
+plus the monotonic time since (core/storeclock.py), which does not step."""
 
 from __future__ import annotations
 
@@ -104,9 +104,9 @@ async def test_a_token_checked_after_the_wall_clock_stepped_back_expires_on_time
         jump[0] = timedelta(minutes=-2)
         assert (await client.get("/api/v1/me", headers=bearer(token))).status_code == 200
         ws = await ws_from(app, bearer(token), logged_in=True)
-        mutes = services(app).mutes
+        clock = services(app).clock
         async with asyncio.timeout(30):  # the store's clock, and the node's word for it
-            while datetime.now(UTC) <= expires_at or mutes.store_time() <= expires_at:
+            while datetime.now(UTC) <= expires_at or clock.now() <= expires_at:
                 await asyncio.sleep(0.05)
         r = await client.get("/api/v1/me", headers=bearer(token))
         assert r.status_code == 401, r.text

@@ -12,6 +12,7 @@ import pytest
 
 from torbit.core.models import Room
 from torbit.core.mutes import Mutes, set_at
+from torbit.core.storeclock import StoreClock
 from torbit.errors import Forbidden
 
 STORE = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # the store's clock
@@ -32,9 +33,9 @@ class Ticks:
 def test_a_node_whose_clock_is_off_ends_a_mute_by_the_store_s_clock(skew: timedelta) -> None:
     local = STORE + skew  # this node's clock when the store's reads STORE
     ticks = Ticks()
-    mutes = Mutes(ticks)
-    mutes.observed(STORE, local, ticks.at)
-    assert mutes.store_time() == STORE
+    mutes = Mutes(StoreClock(ticks))
+    mutes.clock.observe(STORE, local, ticks.at)
+    assert mutes.clock.now() == STORE
     # muted on another node for 1 minute at the store's STORE, its event applied here
     until = STORE + 60 * S
     mutes.set("hall", "bob", until, set_at(until, 1))
@@ -44,7 +45,7 @@ def test_a_node_whose_clock_is_off_ends_a_mute_by_the_store_s_clock(skew: timede
         mutes.check(room, "bob")
     ticks.at += 15
     mutes.check(room, "bob")  # ended, whatever this node's clock says
-    mutes.observed(STORE + 60 * S, local + 60 * S, ticks.at)
+    mutes.clock.observe(STORE + 60 * S, local + 60 * S, ticks.at)
     assert len(mutes) == 0
 
 
@@ -52,8 +53,8 @@ def test_a_mute_set_here_just_after_its_room_was_made_here_stands() -> None:
     """The room's time is this node's clock, the mute's the store's: compared through the
     offset, a mute set a moment after the room is the room's own."""
     local = STORE + 30 * S
-    mutes = Mutes(Ticks())
-    mutes.observed(STORE, local, 1000.0)
+    mutes = Mutes(StoreClock(Ticks()))
+    mutes.clock.observe(STORE, local, 1000.0)
     room = Room("hall", created_at=local)
     mutes.set("hall", "bob", STORE + 60 * S + S / 1000, STORE + S / 1000)
     assert mutes.until("hall", "bob", STORE, room.created_at) == STORE + 60 * S + S / 1000
@@ -64,15 +65,15 @@ def test_the_wall_clock_stepping_forward_between_two_reads_ends_no_mute() -> Non
     left: the store's time is its last read plus the monotonic time since, which did not
     step. The wall clock is never asked between reads."""
     ticks = Ticks()
-    mutes = Mutes(ticks)
-    mutes.observed(STORE, STORE, ticks.at)
+    mutes = Mutes(StoreClock(ticks))
+    mutes.clock.observe(STORE, STORE, ticks.at)
     mutes.set("hall", "bob", STORE + 60 * S, STORE)
     ticks.at += 3  # 3 s later by the monotonic clock, 2 min + 3 s by the wall clock
-    assert mutes.store_time() == STORE + 3 * S
+    assert mutes.clock.now() == STORE + 3 * S
     with pytest.raises(Forbidden, match="for 1 more minute"):
         mutes.check(Room("hall", created_at=STORE - 5 * S), "bob")
     # the next read measures the stepped wall clock: its offset dates rooms only
-    mutes.observed(STORE + 4 * S, STORE + 124 * S, ticks.at + 1)
+    mutes.clock.observe(STORE + 4 * S, STORE + 124 * S, ticks.at + 1)
     assert mutes.until("hall", "bob") == STORE + 60 * S
 
 
@@ -80,16 +81,16 @@ def test_no_judgment_between_reads_drops_a_mute_for_good() -> None:
     """A check at a time past a mute's end, or one that takes it for an earlier room's,
     answers for that check: the mute stays in the copy until the store's clock read says
     it ended, or its event lifts it."""
-    mutes = Mutes(Ticks())
-    mutes.observed(STORE, STORE, 1000.0)
+    mutes = Mutes(StoreClock(Ticks()))
+    mutes.clock.observe(STORE, STORE, 1000.0)
     mutes.set("hall", "bob", STORE + 60 * S, STORE)
     assert mutes.until("hall", "bob", STORE + 61 * S) is None  # a time told wrong
     assert mutes.until("hall", "bob", made=STORE + 2 * S) is None  # a later room's #hall
     assert mutes.until("hall", "bob") == STORE + 60 * S  # still held, here and now
     assert len(mutes) == 1
-    mutes.observed(STORE + 59 * S, STORE, 1059.0)
+    mutes.clock.observe(STORE + 59 * S, STORE, 1059.0)
     assert len(mutes) == 1
-    mutes.observed(STORE + 60 * S, STORE, 1060.0)
+    mutes.clock.observe(STORE + 60 * S, STORE, 1060.0)
     assert len(mutes) == 0
     mutes.set("hall", "bob", STORE + 120 * S, STORE + 60 * S)
     mutes.set("hall", "bob", None)  # an unmute's event

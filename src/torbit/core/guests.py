@@ -49,11 +49,12 @@ from torbit.core.ignores import Ignores
 from torbit.core.limits import AddressRates, RateLimiter, RoomRates
 from torbit.core.membership import Membership
 from torbit.core.models import GUEST_PASSWORD_HASH, User
-from torbit.core.mutes import Mutes, read_clock
+from torbit.core.mutes import Mutes
 from torbit.core.names import check_name, is_inbox, name_key
 from torbit.core.ports import Store
 from torbit.core.renames import Renames
 from torbit.core.sessions import Proof, Sessions
+from torbit.core.storeclock import read_clock
 from torbit.core.subscriptions import Subscriptions
 from torbit.errors import Conflict, Forbidden, InvalidInput
 
@@ -227,7 +228,7 @@ class Guests:
                 )
             for room in await self._store.banned_rooms(old_key):  # no NICK out of a ban
                 await self._store.expel(room, user.key, banned_at=self._now())
-            now = await read_clock(self._store, self._mutes, self._now)
+            now = await read_clock(self._store, self._mutes.clock, self._now)
             for mute in await self._store.active_mutes(now):
                 if mute.user_key == old_key:
                     await self._store.set_mute(mute.room_key, user.key, mute.until)

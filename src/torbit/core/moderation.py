@@ -50,11 +50,12 @@ from torbit.core.membership import Membership
 from torbit.core.models import AuditEntry, Room, RoomSettings
 from torbit.core.moderation_limits import MAX_MUTE_MINUTES, clean_kick_reason, clean_topic
 from torbit.core.moderation_notices import ModerationNotices
-from torbit.core.mutes import Mutes, read_clock
+from torbit.core.mutes import Mutes
 from torbit.core.names import name_key
 from torbit.core.ports import Store
 from torbit.core.room_authority import account_turn, by_the_actor, on_a_user, taking_rights
 from torbit.core.roomsettings import SettingsChange, describe
+from torbit.core.storeclock import read_clock
 from torbit.core.subscriptions import Subscriptions
 from torbit.core.tasks import cancel_and_wait
 from torbit.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -131,7 +132,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         """Load the mutes still running into this node's copy: once the node watches the
         node events and reads the store's feed (core/mutes.py), by the store's clock."""
         self._mutes.loading()
-        now = await read_clock(self._store, self._mutes, self._now)
+        now = await read_clock(self._store, self._mutes.clock, self._now)
         self._mutes.load(await self._store.active_mutes(now), now)
 
     async def close(self) -> None:
@@ -235,7 +236,9 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         user, _ = await self._target(room, name, actor, role, "mute")
         # by the store's clock, as every node checks it (attack57: by this node's, a mute set
         # here with the clock 30 s behind ended 30 s early everywhere)
-        until = await read_clock(self._store, self._mutes, self._now) + timedelta(minutes=minutes)
+        until = await read_clock(self._store, self._mutes.clock, self._now) + timedelta(
+            minutes=minutes
+        )
         await self._store.set_mute(room.key, user.key, until, room_created=room.created_at)
         await self._audit(actor, "mute", room, user.key, f"{minutes} min")
         muted = MuteChanged(
@@ -253,7 +256,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         # by the store's clock read now, as `mute`: by the offset the last feed mark measured,
         # a clock that jumped since took a running mute for ended (404, the row deleted and
         # no node told)
-        now = await read_clock(self._store, self._mutes, self._now)
+        now = await read_clock(self._store, self._mutes.clock, self._now)
         try:  # in the room checked only: one made again since keeps its mutes (tidy59)
             lifted = await self._store.remove_mute(room.key, user.key, now, room_created=made)
         except NotFound:

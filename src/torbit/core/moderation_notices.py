@@ -77,7 +77,7 @@ class ModerationNotices(RoomAuthority):
         self._events.defer(task)
 
     async def _kept(self, ticket: object, room_key: str, user_key: str) -> None:
-        since = self._mutes.store_time()
+        since = self._mutes.clock.now()
         kept: list[Mute] | None = None
         try:
             kept = await self._store.active_mutes(since, (room_key, user_key))

@@ -11,18 +11,13 @@ mutes here, which nobody could lift (the store has none).
 A mute ends by the store's clock (`Store.clock`), whatever clock each node keeps: its end is
 the store's time when it was set plus its minutes. By the muting node's own clock, one
 running 30 s behind set mutes that ended 30 s early on every node (attack57). A check stays
-a dict lookup, no store round trip on a send: it tells the store's time as the store's clock
-at the last read of it (`read_clock`: the node's feed marks read it every few seconds, and
-every act on mutes) plus the time elapsed since on this process's monotonic clock, which
-does not step with the wall clock. Told by this node's wall clock and the offset measured
-at that read, a wall clock stepped forward (a VM resumed, NTP) by more than what was left
-of a mute took it for ended, and the check dropped it from this copy for good (clock58).
-Over a suspend the monotonic clock stands still: the store's time is then told late, a
-mute held longer, until the next read. A mute leaves this copy when an event says so (an
-unmute, a deletion), or once the store's clock read here stands past its end (`observed`),
-never by a time told between reads (an earlier room's mute, ignored in the room made again,
-stays until then). An act on mutes (a mute, an unmute, a guest's rename carrying them)
-reads the store's clock itself: it goes to the store anyway.
+a dict lookup, no store round trip on a send: it asks the store's time as this node tells it
+(core/storeclock.py: the store's clock at the last read plus the monotonic time since, which
+a wall clock stepped forward does not move: clock58). A mute leaves this copy when an event
+says so (an unmute, a deletion), or once the store's clock read here stands past its end
+(`observed`, at each read), never by a time told between reads (an earlier room's mute,
+ignored in the room made again, stays until then). An act on mutes (a mute, an unmute, a
+guest's rename carrying them) reads the store's clock itself: it goes to the store anyway.
 
 Two moderators' acts on one mute at once (a mute and a mute, or a mute and an unmute, on
 two nodes or doors) reach the store in one order and the nodes, by their events, maybe in
@@ -33,47 +28,30 @@ keeps what the store kept; a read begun later, or the room or user forgotten, vo
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from torbit.core.format import counted
 from torbit.core.models import Mute, Room
-from torbit.core.ports import Store
+from torbit.core.storeclock import StoreClock
 from torbit.errors import Forbidden
 
 
 class Mutes:
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: StoreClock | None = None) -> None:
+        """`clock`: the store's time as this node tells it, which mutes end by (default: a
+        clock of their own, never read until an act reads it)."""
+        self.clock = clock or StoreClock()
+        self.clock.on_read(self.observed)
         # (room key, user key) -> (until, when the mute was set), by the store's clock
         self._until: dict[tuple[str, str], tuple[datetime, datetime]] = {}
         # while a load reads the store: the pairs, rooms and users changed here meanwhile
         self._changed: tuple[set[tuple[str, str]], set[str], set[str]] | None = None
-        self.monotonic = monotonic  # read_clock reads it around the store's clock
-        # the store's clock at the last read, and this process's monotonic clock then (None:
-        # never read; the store's time is told by this node's wall clock)
-        self._read: tuple[datetime, float] | None = None
-        # the store's clock less this node's wall clock, at the last read: for the times this
-        # node's wall clock dated (a room's creation), never to tell the store's time now
-        self._ahead = timedelta(0)
         self._reads: dict[tuple[str, str], object] = {}  # a pair -> its newest read's ticket
 
-    def observed(self, store_at: datetime, local_at: datetime, monotonic_at: float) -> None:
-        """The store's clock read `store_at` when this node's wall clock read `local_at` and
-        its monotonic clock `monotonic_at`. The mutes it had ended leave this copy."""
-        self._read = (store_at, monotonic_at)
-        self._ahead = store_at - local_at
+    def observed(self, store_at: datetime) -> None:
+        """The store's clock read `store_at`: the mutes it had ended leave this copy."""
         for key in [k for k, (until, _) in self._until.items() if until <= store_at]:
             del self._until[key]
-
-    def store_time(self) -> datetime:
-        """The store's time now: at the last read of its clock plus the monotonic time
-        elapsed since (this node's wall clock before any read). Bearer tokens are dated and
-        expire by it too (core/tokens.py, clock59)."""
-        if self._read is None:
-            return _now()
-        store_at, monotonic_at = self._read
-        return store_at + timedelta(seconds=self.monotonic() - monotonic_at)
 
     def loading(self) -> None:
         """A load's read of the store begins: what changes here until `load` is newer."""
@@ -100,7 +78,7 @@ class Mutes:
         if until is None:
             self._until.pop((room_key, user_key), None)
         else:
-            self._until[(room_key, user_key)] = (until, since or self.store_time())
+            self._until[(room_key, user_key)] = (until, since or self.clock.now())
 
     def reading(self, room_key: str, user_key: str) -> object:
         """A read of the user's mute in the room from the store begins, after the event that
@@ -132,7 +110,7 @@ class Mutes:
         made: datetime | None = None,
     ) -> datetime | None:
         """When the user's mute in the room ends (by the store's clock); None if not muted
-        at `at`, the store's time (default: now, `store_time`), or if it was set before the
+        at `at`, the store's time (default: now, `clock`), or if it was set before the
         room was `made` (on its creating node's wall clock: an earlier room's of that name).
         Nothing leaves this copy here: a time told between reads may be wrong."""
         if not self._until:
@@ -141,9 +119,9 @@ class Mutes:
         if entry is None:
             return None
         until, since = entry
-        if until <= (self.store_time() if at is None else at):
+        if until <= (self.clock.now() if at is None else at):
             return None
-        if made is not None and since < made + self._ahead:
+        if made is not None and since < made + self.clock.ahead:
             return None
         return until
 
@@ -154,7 +132,7 @@ class Mutes:
     def check(self, room: Room, user_key: str, at: datetime | None = None) -> None:
         """Raise Forbidden while the user is muted in `room` (this room: not one made before
         it under its name), named as it is spelt; at the store's time `at` (default: now)."""
-        at = self.store_time() if at is None else at
+        at = self.clock.now() if at is None else at
         until = self.until(room.key, user_key, at, room.created_at)
         if until is not None:
             minutes = max(1, math.ceil((until - at).total_seconds() / 60))
@@ -180,20 +158,6 @@ class Mutes:
 
     def __len__(self) -> int:
         return len(self._until)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-async def read_clock(store: Store, mutes: Mutes, now: Callable[[], datetime]) -> datetime:
-    """The store's time (`Store.clock`); `mutes` told it, with `now` (this node's wall clock)
-    and the monotonic clock as they read around it (their middles)."""
-    before, ticked = now(), mutes.monotonic()
-    at = await store.clock()
-    after, ticks = now(), mutes.monotonic()
-    mutes.observed(at, before + (after - before) / 2, (ticked + ticks) / 2)
-    return at
 
 
 def set_at(until: datetime, minutes: int) -> datetime | None:

@@ -3,7 +3,13 @@ records): messages past the retention, expired login tokens, audit entries past 
 retention, and rooms left with neither members nor messages once their grace period is over
 (so rooms created and left cost nothing for long, whoever creates them). Until its round
 comes (or the broker's), an expired message is still in the log, and no read shows it
-(`Membership.floor`)."""
+(`Membership.floor`).
+
+Every cutoff is the store's time as this node tells it (`now`, core/storeclock.py), never
+its wall clock: what one node deletes from the shared store it deletes for every node, and
+one stepped a day forward (a VM resumed, NTP) deleted the last day (storeclock59). Kafka's
+records expire by the broker's clock against each record's timestamp (its producing node's
+wall clock), which this round does not touch."""
 
 from __future__ import annotations
 
@@ -40,12 +46,12 @@ class Retention:
         empty_room_grace: timedelta | None = None,
         keep_rooms: frozenset[str] = frozenset(),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        store_time: Callable[[], datetime] | None = None,
     ) -> None:
         """`audit_keep` and `empty_room_grace` None: audit entries and empty rooms stay;
-        `keep_rooms` (keys) are never removed (the default room). `store_time`: the store's
-        time, which tokens expire by (default: `now`): by this node's wall clock, one
-        stepped forward deleted live tokens from the store, for every node (clock59)."""
+        `keep_rooms` (keys) are never removed (the default room). `now`: the store's time
+        as this node tells it (core/storeclock.py), which everything here is purged by: by
+        this node's wall clock, one stepped forward deleted live tokens (clock59), and the
+        last day's messages, audit entries and empty rooms (storeclock59), for every node."""
         self._store = store
         self._log = message_log
         self.keep = keep
@@ -53,13 +59,12 @@ class Retention:
         self.empty_room_grace = empty_room_grace
         self._keep_rooms = keep_rooms
         self._now = now
-        self._store_time = store_time or now
         self._rooms_after: str | None = None  # where the sweep of empty rooms goes on
 
     async def purge_expired(self) -> Purged:
         """Delete what expired; how much of each was deleted."""
         now = self._now()
-        await self._store.purge_tokens(self._store_time())
+        await self._store.purge_tokens(now)
         messages = await self._log.purge(now - self.keep)
         audit = 0
         if self.audit_keep is not None:

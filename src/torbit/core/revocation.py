@@ -36,9 +36,10 @@ from typing import Any
 
 from torbit.core.events import NodeEvent, NodeEvents, SessionsRevoked, decode, encode
 from torbit.core.models import Revocation
-from torbit.core.mutes import Mutes, read_clock
+from torbit.core.mutes import Mutes
 from torbit.core.ports import Store
 from torbit.core.sessions import Sessions
+from torbit.core.storeclock import read_clock
 from torbit.errors import ServiceUnavailable
 
 log = logging.getLogger("torbit.revocation")
@@ -225,7 +226,7 @@ class Revocations:
                 return
         # dated by the store's clock, as the CLI ages it: by this node's, one running 30 s
         # behind was taken for stopped and not waited for (attack57); the mutes are told it
-        dated = await read_clock(self._store, self._mutes, self._now)
+        dated = await read_clock(self._store, self._mutes.clock, self._now)
         await self._store.mark_applied(self._events.origin, applied, dated)
         self._marked = (applied, now)
 
@@ -234,6 +235,12 @@ class Revocations:
         epoch, so that a CLI stops waiting for it at once (a node killed is waited for
         until its last mark is core/feedmarks.ALIVE_S old)."""
         await self._store.mark_applied(self._events.origin, self.applied(), GONE)
+
+    async def purge(self) -> int:
+        """Delete the feed's rows older than KEEP (the newest stays): how many. By the
+        store's time: by this node's wall clock, one stepped a day forward deleted the last
+        day's rows for every node (storeclock59); rows are dated by their writer's clock."""
+        return await self._store.purge_revocations(self._mutes.clock.now() - KEEP)
 
     async def run(self) -> None:
         """Poll until cancelled; an unreachable store is retried at the next turn."""
@@ -245,7 +252,7 @@ class Revocations:
                 await self.mark()
                 turns += 1
                 if turns % 7200 == 0:  # about once an hour
-                    await self._store.purge_revocations(self._now() - KEEP)
+                    await self.purge()
             except ServiceUnavailable as e:
                 log.warning("cannot look for revocations: %s", e.message)
             except Exception:

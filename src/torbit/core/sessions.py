@@ -65,7 +65,7 @@ class Sessions:
     ) -> None:
         """`grace`: seconds a disconnected user's "left" notices wait; back by then, neither
         that nor the "joined" is shown (a page reload, a reconnect). `now`: the store's time
-        (`Mutes.store_time`), which a token session's token is read live by (clock59)."""
+        (core/storeclock.py), which a token session's token is read live by (clock59)."""
         self._store = store
         self._subs = subscriptions
         self._notices_max = presence_notices_max

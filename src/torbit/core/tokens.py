@@ -47,7 +47,7 @@ class Tokens:
         limiter: RateLimiter | None = None,
         per_user: int = 0,
     ) -> None:
-        """`now`: the store's time (a node's: `Mutes.store_time`), which tokens are dated
+        """`now`: the store's time (a node's: core/storeclock.py), which tokens are dated
         and expire by; `per_user`: live tokens a user may hold (0: no bound but the rate)."""
         self._store = store
         self.ttl = ttl
