@@ -175,3 +175,32 @@ def agrees(core: Core, kept: datetime | None) -> Callable[[], bool]:
 def held_here(core: Core) -> datetime | None:
     """bob's mute in #hall as this node keeps it."""
     return core.mutes.until("hall", "bob", datetime.now(UTC))
+
+
+async def test_of_two_unmutes_at_once_one_lifts_the_mute_and_the_other_finds_none(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """carol's unmute removes bob's mute from the store, then is held before its event
+    (at its audit entry) while alice's unmute runs whole (two doors, or two nodes whose
+    events are on their way): the store has none, this node still holds it. On main both
+    answered done (attack58's answer for a mute the store has not); unmute59: one lifts it,
+    the other is told bob is not muted, and he is free once the first's event is applied."""
+    await hall(core)
+    await core.moderation.mute("alice", "hall", "bob", 600)
+    gate = HeldCall(monkeypatch, core.store, "add_audit", when=audited("unmute", "carol"))
+
+    async def unmuting() -> str:
+        return await core.moderation.unmute("carol", "hall", "bob")
+
+    first = asyncio.create_task(unmuting())
+    await gate.until_reached()
+    try:
+        with pytest.raises(NotFound, match="bob is not muted in #hall"):
+            await core.moderation.unmute("alice", "hall", "bob")
+    finally:
+        gate.let_go()
+        assert await first == "bob"
+    assert await store_and_node(core) == (None, None)
+    await core.messaging.send("bob", "hall", "may I speak?")
+    unmutes = [e for e in await core.store.list_audit("hall", 10) if e.action == "unmute"]
+    assert [e.actor for e in unmutes] == ["carol"]
