@@ -17,7 +17,7 @@ import pytest
 from tests.core.conftest import Core
 from tests.helpers.held_calls import HeldCall
 from tests.helpers.http import eventually
-from torbit.core.models import AuditEntry
+from torbit.core.models import AuditEntry, Mute
 from torbit.errors import Forbidden, NotFound
 
 
@@ -175,3 +175,59 @@ def agrees(core: Core, kept: datetime | None) -> Callable[[], bool]:
 def held_here(core: Core) -> datetime | None:
     """bob's mute in #hall as this node keeps it."""
     return core.mutes.until("hall", "bob", datetime.now(UTC))
+
+
+async def test_of_two_unmutes_at_once_one_lifts_the_mute_and_the_other_finds_none(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """carol's unmute removes bob's mute from the store, then is held before its event
+    (at its audit entry) while alice's unmute runs whole (two doors, or two nodes whose
+    events are on their way): the store has none, this node still holds it. On main both
+    answered done (attack58's answer for a mute the store has not); unmute59: one lifts it,
+    the other is told bob is not muted, and he is free once the first's event is applied."""
+    await hall(core)
+    await core.moderation.mute("alice", "hall", "bob", 600)
+    gate = HeldCall(monkeypatch, core.store, "add_audit", when=audited("unmute", "carol"))
+
+    async def unmuting() -> str:
+        return await core.moderation.unmute("carol", "hall", "bob")
+
+    first = asyncio.create_task(unmuting())
+    await gate.until_reached()
+    try:
+        with pytest.raises(NotFound, match="bob is not muted in #hall"):
+            await core.moderation.unmute("alice", "hall", "bob")
+    finally:
+        gate.let_go()
+        assert await first == "bob"
+    assert await store_and_node(core) == (None, None)
+    await core.messaging.send("bob", "hall", "may I speak?")
+    unmutes = [e for e in await core.store.list_audit("hall", 10) if e.action == "unmute"]
+    assert [e.actor for e in unmutes] == ["carol"]
+
+
+async def test_a_mute_no_read_found_is_still_lifted_by_an_unmute(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """attack58's case with the mute's read back failing (the store down a moment): carol's
+    unmute removed the row before alice's mute event came, so this node holds a mute no
+    read of the store found. unmute59 keeps attack58's answer for it: an unmute lifts it."""
+    await hall(core)
+    gate = HeldCall(monkeypatch, core.store, "add_audit", when=audited("mute", "alice"))
+    mute = asyncio.create_task(act(core, "alice", 600))
+    await gate.until_reached()
+    assert await core.moderation.unmute("carol", "hall", "bob") == "bob"
+    active_mutes = core.store.active_mutes
+
+    async def failing(now: datetime, of: tuple[str, str] | None = None) -> list[Mute]:
+        if of is not None:
+            raise ConnectionError("the store is down")
+        return await active_mutes(now)
+
+    monkeypatch.setattr(core.store, "active_mutes", failing)
+    gate.let_go()
+    await mute
+    assert core.mutes.silenced("hall", "bob")  # the event's mute stands: its read failed
+    assert await core.moderation.unmute("alice", "hall", "bob") == "bob"
+    assert not core.mutes.silenced("hall", "bob")
+    await core.messaging.send("bob", "hall", "may I speak?")

@@ -59,3 +59,28 @@ def test_a_read_back_keeps_the_store_s_unless_a_later_one_began_or_the_room_went
         forget("den" if forget == mutes.forget_room else "dave")
         mutes.read(stale, "den", "dave", [Mute("den", "dave", LATER)], NOW)
         assert mutes.until("den", "dave", NOW) is None
+
+
+def test_a_mute_is_backed_once_a_read_of_the_store_found_it() -> None:
+    """unmute59: a mute an event set is not backed until its read back finds it in the store
+    (or the load read it); a new event, a lift, its end or a forgotten room take that away."""
+    mutes = Mutes()
+    mutes.load([Mute("hall", "bob", LATER)], NOW)
+    assert mutes.backed("hall", "bob")
+    mutes.set("hall", "bob", LATER + timedelta(minutes=5))  # alice's new mute's event
+    assert not mutes.backed("hall", "bob")
+    ticket = mutes.reading("hall", "bob")
+    mutes.read(ticket, "hall", "bob", [Mute("hall", "bob", LATER + timedelta(minutes=5))], NOW)
+    assert mutes.backed("hall", "bob") and ticket.is_set()
+    failed = mutes.reading("hall", "bob")
+    mutes.read(failed, "hall", "bob", None, NOW)  # the store down: stays as it was
+    assert mutes.backed("hall", "bob")
+    mutes.set("hall", "bob", None)
+    assert not mutes.backed("hall", "bob")
+    mutes.set("den", "dave", LATER)
+    mutes.read(mutes.reading("den", "dave"), "den", "dave", [Mute("den", "dave", LATER)], NOW)
+    mutes.forget_room("den")
+    mutes.set("den", "dave", LATER)  # the room made again, dave muted there by an event
+    assert not mutes.backed("den", "dave")
+    mutes.read(mutes.reading("den", "dave"), "den", "dave", [], NOW)  # an unmute written last
+    assert not mutes.backed("den", "dave") and mutes.until("den", "dave", NOW) is None

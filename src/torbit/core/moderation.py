@@ -261,9 +261,9 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
             lifted = await self._store.remove_mute(room.key, user.key, now, room_created=made)
         except NotFound:
             raise NotFound(f"no such room #{room_name} (it was deleted meanwhile)") from None
-        # none in the store, yet held here (every node: the same events in the same order): a
-        # mute whose event came after the unmute that removed its row (attack58)
-        if not lifted and not self._mutes.until(room.key, user.key, now, made):
+        # none in the store, yet held here and no read found it: a mute whose event came after
+        # the unmute that removed its row (attack58), not one another unmute lifted (unmute59)
+        if not lifted and not await self._unbacked(room.key, user.key, now, made):
             raise NotFound(f"{user.name} is not muted in #{room.name}")
         await self._audit(actor, "unmute", room, user.key)
         await self._events.publish(

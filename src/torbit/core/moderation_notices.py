@@ -11,7 +11,7 @@ from datetime import datetime
 
 from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.demotion import OPERATOR
-from torbit.core.events import Expelled, Invited, MuteChanged, RoomNotice
+from torbit.core.events import SETTLE_WAIT_S, Expelled, Invited, MuteChanged, RoomNotice
 from torbit.core.format import counted
 from torbit.core.models import Mute
 from torbit.core.mutes import set_at
@@ -76,7 +76,7 @@ class ModerationNotices(RoomAuthority):
         task.add_done_callback(self._tasks.discard)
         self._events.defer(task)
 
-    async def _kept(self, ticket: object, room_key: str, user_key: str) -> None:
+    async def _kept(self, ticket: asyncio.Event, room_key: str, user_key: str) -> None:
         since = self._mutes.clock.now()
         kept: list[Mute] | None = None
         try:
@@ -84,6 +84,22 @@ class ModerationNotices(RoomAuthority):
         except Exception:  # the store down, or closing: the event's mute stands here
             log.exception("reading back the mute of %s in %s", user_key, room_key)
         self._mutes.read(ticket, room_key, user_key, kept, since)
+
+    async def _unbacked(self, room_key: str, user_key: str, at: datetime, made: datetime) -> bool:
+        """An unmute found no mute in the store: whether this node holds one no read of the
+        store found, once its read back here is done (core/mutes.py): a mute whose event came
+        after the unmute that removed its row, its read failed (attack58), for the unmute to
+        lift. One a read found was in the store, and an unmute that removed it since has its
+        event on its way (two at once: unmute59): read again here, the unmute is not done."""
+        if self._mutes.until(room_key, user_key, at, made) is None:
+            return False
+        await self._mutes.settled(room_key, user_key, SETTLE_WAIT_S)
+        if self._mutes.until(room_key, user_key, at, made) is None:
+            return False
+        if not self._mutes.backed(room_key, user_key):
+            return True
+        await self._kept(self._mutes.reading(room_key, user_key), room_key, user_key)
+        return False
 
     def _on_invite(self, event: Invited) -> None:
         text = f"{event.by} invited you to #{event.room_name}: /join {event.room_name}"

@@ -23,10 +23,18 @@ Two moderators' acts on one mute at once (a mute and a mute, or a mute and an un
 two nodes or doors) reach the store in one order and the nodes, by their events, maybe in
 the other: the store kept alice's 600 minutes, every node carol's 10 (mute58). So a node
 that applies a mute event reads that one mute back from the store (`reading`, `read`) and
-keeps what the store kept; a read begun later, or the room or user forgotten, voids it."""
+keeps what the store kept; a read begun later, or the room or user forgotten, voids it.
+
+A mute held here is "backed" once a read of the store found it (the load, a read back). Of
+two unmutes at once (unmute59) the store lets one remove it; the other finds none while this
+node still holds it, the first's event on its way: a backed mute the store no longer has was
+lifted there since. An unbacked one may be a mute whose event came after the unmute that
+removed its row (attack58), which only an unmute lifts when its read back failed."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 from datetime import datetime, timedelta
 
@@ -46,12 +54,15 @@ class Mutes:
         self._until: dict[tuple[str, str], tuple[datetime, datetime]] = {}
         # while a load reads the store: the pairs, rooms and users changed here meanwhile
         self._changed: tuple[set[tuple[str, str]], set[str], set[str]] | None = None
-        self._reads: dict[tuple[str, str], object] = {}  # a pair -> its newest read's ticket
+        # a pair -> its newest read's ticket, done once that read is told (`read`)
+        self._reads: dict[tuple[str, str], asyncio.Event] = {}
+        self._backed: set[tuple[str, str]] = set()  # pairs whose mute held a store read found
 
     def observed(self, store_at: datetime) -> None:
         """The store's clock read `store_at`: the mutes it had ended leave this copy."""
         for key in [k for k, (until, _) in self._until.items() if until <= store_at]:
             del self._until[key]
+            self._backed.discard(key)
 
     def loading(self) -> None:
         """A load's read of the store begins: what changes here until `load` is newer."""
@@ -67,6 +78,7 @@ class Mutes:
             key = (m.room_key, m.user_key)
             if key not in pairs and m.room_key not in rooms and m.user_key not in users:
                 self.set(*key, m.until, since=now)
+                self._backed.add(key)
 
     def set(
         self, room_key: str, user_key: str, until: datetime | None, since: datetime | None = None
@@ -75,22 +87,36 @@ class Mutes:
         lift the mute with None."""
         if self._changed is not None:
             self._changed[0].add((room_key, user_key))
+        self._backed.discard((room_key, user_key))  # an event's, until a read finds it
         if until is None:
             self._until.pop((room_key, user_key), None)
         else:
             self._until[(room_key, user_key)] = (until, since or self.clock.now())
 
-    def reading(self, room_key: str, user_key: str) -> object:
+    def reading(self, room_key: str, user_key: str) -> asyncio.Event:
         """A read of the user's mute in the room from the store begins, after the event that
         changed it was applied here: its ticket for `read`."""
-        ticket = self._reads[(room_key, user_key)] = object()
+        ticket = self._reads[(room_key, user_key)] = asyncio.Event()
         return ticket
 
-    def read(self, ticket: object, room_key: str, user_key: str, kept: list[Mute] | None,
-             since: datetime) -> None:  # fmt: skip
+    async def settled(self, room_key: str, user_key: str, within: float) -> None:
+        """Until the newest read of the pair begun here is told (`read`), at most `within` s."""
+        ticket = self._reads.get((room_key, user_key))
+        if ticket is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(within):
+                    await ticket.wait()
+
+    def backed(self, room_key: str, user_key: str) -> bool:
+        """Whether the user's mute in the room held here is one a read of the store found."""
+        return (room_key, user_key) in self._backed and (room_key, user_key) in self._until
+
+    def read(self, ticket: asyncio.Event, room_key: str, user_key: str,
+             kept: list[Mute] | None, since: datetime) -> None:  # fmt: skip
         """The read of `ticket` found the mute `kept` (none: []; the read failed: None) at
         `since`, the store's time as it began: this node keeps it, unless a read began since
         (which saw every write this one saw) or the room or user was forgotten meanwhile."""
+        ticket.set()
         key = (room_key, user_key)
         if self._reads.get(key) is not ticket:
             return
@@ -101,6 +127,8 @@ class Mutes:
         held = self._until.get(key)
         if until != (held[0] if held else None):  # or it keeps the event's `since`
             self.set(room_key, user_key, until, since=since)
+        if until is not None:
+            self._backed.add(key)
 
     def until(
         self,
@@ -144,6 +172,7 @@ class Mutes:
             self._changed[2].add(user_key)
         for key in [k for k in self._until if k[1] == user_key]:
             del self._until[key]
+            self._backed.discard(key)
         for key in [k for k in self._reads if k[1] == user_key]:
             del self._reads[key]
 
@@ -153,6 +182,7 @@ class Mutes:
             self._changed[1].add(room_key)
         for key in [k for k in self._until if k[0] == room_key]:
             del self._until[key]
+            self._backed.discard(key)
         for key in [k for k in self._reads if k[0] == room_key]:
             del self._reads[key]
 
