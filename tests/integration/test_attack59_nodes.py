@@ -1,0 +1,243 @@
+"""Stop 59's new code as a hostile client on two nodes sees it (attack59 in docs/security.md).
+
+A bearer token is dated and judged by the store's time as each node tells it (clock59): a
+node started with its wall clock stepped tells it from its first read of the store's clock,
+taken before its doors open; a token issued on the other node, or before a restart, works
+there at once, and its housekeeping purges no live one.
+
+A lift (an unban, a leave, a declined invitation) raced on node a against the same standing
+given again on node b (a ban, a join, an invitation; or a kick against the leave), both by
+HTTP at the same moment: whatever order the store took them in, the store's standing, its
+mirrors (Cassandra's) and what each node remembers of the membership agree afterwards, and
+bob's join is refused on both nodes exactly when the store keeps his ban."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from tests.helpers.http import PASSWORD, bearer
+from tests.helpers.moderation import api, services
+from tests.integration.test_token_clock_step import WALL_READERS, step_wall_clock
+from tests.scale.conftest import (  # noqa: F401 (fixtures)
+    STORES,
+    NodeFactory,
+    cassandra_url,
+    done,
+    empty_db,
+    eventually,
+    make_node,
+    patient_settling,
+    pg_url,
+    prefix,
+    scale_store,
+)
+from tests.security.conftest import http_from, ws_from
+from torbit.app import App
+from torbit.core.models import Standing
+
+pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
+ROUNDS = 16
+LIMITS = {"moderation_burst": 8 * ROUNDS, "join_burst": 8 * ROUNDS, "invite_burst": 4 * ROUNDS}
+
+
+async def after(delay: float, request: Awaitable[httpx.Response]) -> httpx.Response:
+    """`request` sent `delay` s late: the rounds start the two sides 0-30 ms apart, either
+    first, for more orders than two requests sent together take (no time is asserted)."""
+    await asyncio.sleep(delay)
+    return await request
+
+
+def step_every_wall_clock(monkeypatch: pytest.MonkeyPatch, step: Callable[[], timedelta]) -> None:
+    """clock59's step, and the mutes' own reading of the wall clock too (their word for the
+    store's time before their first read of it: a node's start)."""
+    step_wall_clock(monkeypatch, step)
+    mutes = importlib.import_module("torbit.core.mutes")
+    stepped = importlib.import_module(WALL_READERS[0]).datetime
+    monkeypatch.setattr(mutes, "datetime", stepped)
+
+
+async def token_works(node: App, token: str) -> None:
+    async with http_from(node) as client:
+        r = await client.get("/api/v1/me", headers=bearer(token))
+        assert r.status_code == 200, r.text
+    ws = await ws_from(node, bearer(token), logged_in=True)
+    await ws.send(json.dumps({"type": "ping"}))
+    async with asyncio.timeout(30):
+        while json.loads(await ws.recv())["type"] != "pong":
+            pass
+    await ws.close()
+
+
+@pytest.mark.parametrize("minutes", [2, -2], ids=["forward", "back"])
+async def test_a_token_on_a_node_started_with_its_clock_stepped_lives_by_the_stores(
+    make_node: NodeFactory,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    minutes: int,
+) -> None:
+    """alice's token of 1 minute from node a; node b starts (its first start) with the wall
+    clock stepped 2 minutes forward or back, and node a starts again under it: the token
+    works on both at once (HTTP, WebSocket), both nodes' housekeeping keeps it, and a login
+    on b is dated by the store's clock."""
+    jump = [timedelta(0)]
+    step_every_wall_clock(monkeypatch, lambda: jump[0])
+    http = {"token_ttl_hours": 1 / 60}
+    a = await make_node("a", http=http)
+    await services(a).accounts.register("alice", PASSWORD)
+    async with http_from(a) as client:
+        r = await client.post("/api/v1/sessions", json={"name": "alice", "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    jump[0] = timedelta(minutes=minutes)
+    b = await make_node("b", http=http)
+    await token_works(b, token)
+    await services(b).retention.purge_expired()
+    await a.stop()
+    a = await make_node("a", http=http)
+    await services(a).retention.purge_expired()
+    await token_works(a, token)
+    await token_works(b, token)
+    async with http_from(b) as client:
+        before = datetime.now(UTC)
+        r = await client.post("/api/v1/sessions", json={"name": "alice", "password": PASSWORD})
+        after = datetime.now(UTC)
+    assert r.status_code == 201, r.text
+    expires_at = datetime.fromisoformat(r.json()["expires_at"])
+    ttl = timedelta(minutes=1)
+    assert before + ttl <= expires_at <= after + ttl, expires_at - before
+
+
+async def hall(a: App) -> None:
+    """#hall of alice's, where carol is a room admin."""
+    for name in ("alice", "bob", "carol", "dave"):
+        await services(a).accounts.register(name, PASSWORD)
+    await services(a).moderation.create("alice", "hall")
+    await services(a).membership.become_member("carol", "hall")
+    await services(a).moderation.op("alice", "hall", "carol")
+
+
+Request = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+Race = tuple[
+    Callable[[App], Awaitable[object]],  # the standing, given on node a
+    tuple[str, Request],  # its lift on node a: by whom
+    tuple[str, Request],  # on node b at the same moment: by whom, what
+]
+RACES: dict[str, Race] = {
+    "unban-ban": (
+        lambda a: services(a).moderation.ban("alice", "hall", "bob"),
+        ("alice", lambda c: c.delete("/api/v1/rooms/hall/bans/bob")),
+        ("carol", lambda c: c.put("/api/v1/rooms/hall/bans/bob")),
+    ),
+    "leave-join": (
+        lambda a: services(a).membership.become_member("bob", "hall"),
+        ("bob", lambda c: c.delete("/api/v1/rooms/hall/members/bob")),
+        ("bob", lambda c: c.put("/api/v1/rooms/hall/members/bob")),
+    ),
+    "leave-kick": (
+        lambda a: services(a).membership.become_member("bob", "hall"),
+        ("bob", lambda c: c.delete("/api/v1/rooms/hall/members/bob")),
+        ("carol", lambda c: c.delete("/api/v1/rooms/hall/members/bob")),
+    ),
+    "unmute-mute": (
+        lambda a: muted(a),
+        ("alice", lambda c: c.delete("/api/v1/rooms/hall/mutes/bob")),
+        ("carol", lambda c: c.put("/api/v1/rooms/hall/mutes/bob", json={"minutes": 600})),
+    ),
+    "decline-invite": (
+        lambda a: services(a).moderation.invite("alice", "hall", "dave"),
+        ("dave", lambda c: c.delete("/api/v1/me/invites/hall")),
+        ("carol", lambda c: c.post("/api/v1/rooms/hall/invites", json={"user": "dave"})),
+    ),
+}
+
+
+async def muted(a: App) -> None:
+    """bob a member of #hall, muted there for 10 minutes."""
+    await services(a).membership.become_member("bob", "hall")
+    await services(a).moderation.mute("alice", "hall", "bob", 10)
+
+
+def held(node: App) -> datetime | None:
+    """bob's mute in #hall as the node keeps it."""
+    until: datetime | None = services(node).mutes.until("hall", "bob", datetime.now(UTC))
+    return until
+
+
+async def mutes_agree(a: App, b: App) -> bool:
+    """Both nodes keep bob's mute as the store does."""
+    mutes = await services(a).store.active_mutes(datetime.now(UTC))
+    kept = next((m.until for m in mutes if (m.room_key, m.user_key) == ("hall", "bob")), None)
+    return held(a) == kept and held(b) == kept
+
+
+async def standing(node: App, user: str) -> Standing:
+    found: Standing = await services(node).store.standing("hall", user)
+    return found
+
+
+def remembered(node: App, user: str) -> bool:
+    """Whether the node takes the user for a member of #hall without asking the store."""
+    return services(node).membership.known.room(user, "hall") is not None
+
+
+@pytest.mark.parametrize("scale_store", STORES)
+@pytest.mark.parametrize("race", list(RACES))
+async def test_a_lift_raced_by_the_standing_given_again_on_another_node_agrees_everywhere(
+    make_node: NodeFactory,  # noqa: F811
+    race: str,
+) -> None:
+    give, (on_a, lift), (on_b, again) = RACES[race]
+    a, b = await make_node("a", limits=LIMITS), await make_node("b", limits=LIMITS)
+    await hall(a)
+    outcomes: list[tuple[int, int, bool]] = []
+    async with api(a, on_a) as first, api(b, on_b) as second, api(a, "bob") as bob_a:
+        for n in range(ROUNDS):
+            await give(a)
+            late = (n % 4) * 0.01
+            answers = await asyncio.gather(
+                after(late if n % 8 >= 4 else 0, lift(first)),
+                after(0 if n % 8 >= 4 else late, again(second)),
+            )
+            assert all(r.status_code < 500 for r in answers), [r.text for r in answers]
+            outcome = await agreed(race, a, b, answers, bob_a)
+            outcomes.append((answers[0].status_code, answers[1].status_code, outcome))
+    print(f"{race}: {ROUNDS} rounds, (lift on a, again on b, standing after): {outcomes}")
+
+
+async def agreed(
+    race: str, a: App, b: App, answers: Sequence[httpx.Response], bob_a: httpx.AsyncClient
+) -> bool:
+    """The round's end as the store and both nodes see it: whether the standing stayed."""
+    if race == "unmute-mute":
+        await eventually(f"{race}: both nodes keep the store's", lambda: mutes_agree(a, b), 30)
+        return held(a) is not None
+    if race == "decline-invite":
+        kept = await standing(a, "dave")
+        assert ("hall" in await services(b).store.invited_rooms("dave")) == kept.invited, kept
+        return kept.invited
+    kept = await standing(a, "bob")
+    assert ("hall" in await services(b).store.banned_rooms("bob")) == kept.banned, kept
+    if race == "leave-kick":  # one ends it, the other finds it ended
+        assert not kept.member and sorted(r.status_code for r in answers)[0] == 204, answers
+    for node in (a, b):  # no node remembers a membership the store ended
+        await eventually(
+            f"{race}: node {node.http_port} agrees with {kept}",
+            lambda node=node: done(remembered(node, "bob") <= kept.member),  # type: ignore[misc]
+            within=30,
+        )
+    if race != "unban-ban":
+        return kept.member
+    # the ban bars bob's join on both nodes, or neither
+    async with api(b, "bob") as bob_b:
+        for client in (bob_a, bob_b):
+            r = await client.put("/api/v1/rooms/hall/members/bob")
+            assert r.status_code == (403 if kept.banned else 200), r.text
+    if not kept.banned:
+        await services(a).membership.leave("bob", "hall")
+    return kept.banned
