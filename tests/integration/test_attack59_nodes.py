@@ -18,6 +18,7 @@ import importlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -41,13 +42,20 @@ from tests.scale.conftest import (  # noqa: F401 (fixtures)
 from tests.security.conftest import http_from, ws_from
 from torbit.app import App
 from torbit.core.models import Standing
+from torbit.core.tokens import token_hash
 
+T = TypeVar("T")
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
 ROUNDS = 16
-LIMITS = {"moderation_burst": 8 * ROUNDS, "join_burst": 8 * ROUNDS, "invite_burst": 4 * ROUNDS}
+LIMITS = {
+    "moderation_burst": 8 * ROUNDS,
+    "join_burst": 8 * ROUNDS,
+    "invite_burst": 4 * ROUNDS,
+    "create_burst": 4 * ROUNDS,
+}
 
 
-async def after(delay: float, request: Awaitable[httpx.Response]) -> httpx.Response:
+async def after(delay: float, request: Awaitable[T]) -> T:
     """`request` sent `delay` s late: the rounds start the two sides 0-30 ms apart, either
     first, for more orders than two requests sent together take (no time is asserted)."""
     await asyncio.sleep(delay)
@@ -113,6 +121,56 @@ async def test_a_token_on_a_node_started_with_its_clock_stepped_lives_by_the_sto
     assert before + ttl <= expires_at <= after + ttl, expires_at - before
 
 
+async def sign_in(node: App) -> tuple[str, datetime]:
+    async with http_from(node) as client:
+        r = await client.post("/api/v1/sessions", json={"name": "alice", "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    return r.json()["token"], datetime.fromisoformat(r.json()["expires_at"])
+
+
+async def me(node: App, token: str) -> int:
+    async with http_from(node) as client:
+        return (await client.get("/api/v1/me", headers=bearer(token))).status_code
+
+
+async def test_token_logins_at_once_on_two_nodes_with_stepped_clocks_keep_the_newest(
+    make_node: NodeFactory,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """alice holds 4 tokens (`tokens_per_user`), each remembered by both nodes' caches; the
+    nodes' wall clocks step 2 minutes forward (the store's does not), and 8 logins are sent
+    to each node at once: the store keeps 4 live tokens, every token the logins evicted is
+    refused on both nodes (their caches told by the eviction's revocation), every kept one
+    works on both, and every token is dated by the store's clock."""
+    jump = [timedelta(0)]
+    step_every_wall_clock(monkeypatch, lambda: jump[0])
+    sections: dict[str, dict[str, object]] = {
+        "http": {"token_ttl_hours": 1},
+        "limits": {"tokens_per_user": 4, "token_burst": 40},
+    }
+    a, b = await make_node("a", **sections), await make_node("b", **sections)
+    await services(a).accounts.register("alice", PASSWORD)
+    held = [(await sign_in(a))[0] for _ in range(4)]
+    for node in (a, b):  # remembered by both nodes' caches
+        assert [await me(node, t) for t in held] == [200] * 4
+    jump[0] = timedelta(minutes=2)
+    before = datetime.now(UTC)
+    issued = await asyncio.gather(*(sign_in(node) for node in (a, b) for _ in range(8)))
+    after = datetime.now(UTC)
+    for _, expires_at in issued:
+        assert before + timedelta(hours=1) <= expires_at <= after + timedelta(hours=1)
+    tokens = held + [t for t, _ in issued]
+    live = {t for t in tokens if await services(a).store.token_user(token_hash(t), after)}
+    assert len(live) == 4
+
+    async def settled() -> bool:
+        codes = [await me(node, t) for node in (a, b) for t in tokens]
+        return codes == [200 if t in live else 401 for _ in (a, b) for t in tokens]
+
+    await eventually("both nodes refuse every evicted token, keep every live one", settled, 30)
+    print(f"tokens: {len(tokens)} issued, {len(live)} live, {len(tokens) - len(live)} evicted")
+
+
 async def hall(a: App) -> None:
     """#hall of alice's, where carol is a room admin."""
     for name in ("alice", "bob", "carol", "dave"):
@@ -163,17 +221,17 @@ async def muted(a: App) -> None:
     await services(a).moderation.mute("alice", "hall", "bob", 10)
 
 
-def held(node: App) -> datetime | None:
-    """bob's mute in #hall as the node keeps it."""
-    until: datetime | None = services(node).mutes.until("hall", "bob", datetime.now(UTC))
+def held(node: App, room: str = "hall") -> datetime | None:
+    """bob's mute in the room as the node keeps it."""
+    until: datetime | None = services(node).mutes.until(room, "bob", datetime.now(UTC))
     return until
 
 
-async def mutes_agree(a: App, b: App) -> bool:
+async def mutes_agree(a: App, b: App, room: str = "hall") -> bool:
     """Both nodes keep bob's mute as the store does."""
     mutes = await services(a).store.active_mutes(datetime.now(UTC))
-    kept = next((m.until for m in mutes if (m.room_key, m.user_key) == ("hall", "bob")), None)
-    return held(a) == kept and held(b) == kept
+    kept = next((m.until for m in mutes if (m.room_key, m.user_key) == (room, "bob")), None)
+    return held(a, room) == kept and held(b, room) == kept
 
 
 async def standing(node: App, user: str) -> Standing:
@@ -241,3 +299,45 @@ async def agreed(
     if not kept.banned:
         await services(a).membership.leave("bob", "hall")
     return kept.banned
+
+
+@pytest.mark.parametrize("scale_store", [STORES[0]])  # postgresql
+async def test_an_unmute_raced_by_the_rooms_deletion_and_a_new_mute_lifts_nothing_new(
+    make_node: NodeFactory,  # noqa: F811
+) -> None:
+    """alice's unmute of bob in her #den (node a) sent as, on node b, alice deletes #den,
+    carol makes it again, bob joins it and carol mutes him 600 minutes: whichever the
+    unmute came before, carol's mute stays, in the store and on both nodes (tidy59)."""
+    a, b = await make_node("a", limits=LIMITS), await make_node("b", limits=LIMITS)
+    await hall(a)
+    codes: list[int] = []
+    async with (
+        api(a, "alice") as alice_a,
+        api(b, "alice") as alice_b,
+        api(b, "carol") as carol,
+        api(b, "bob") as bob,
+    ):
+
+        async def made_again() -> None:
+            assert (await alice_b.delete("/api/v1/rooms/den")).status_code == 204
+            r = await carol.post("/api/v1/rooms", json={"name": "den"})
+            assert r.status_code == 201, r.text
+            assert (await bob.put("/api/v1/rooms/den/members/bob")).status_code == 200
+            r = await carol.put("/api/v1/rooms/den/mutes/bob", json={"minutes": 600})
+            assert r.status_code == 200, r.text
+
+        for n in range(ROUNDS):
+            await services(a).moderation.create("alice", "den")
+            await services(a).membership.become_member("bob", "den")
+            await services(a).moderation.mute("alice", "den", "bob", 10)
+            late = (n % 4) * 0.01
+            unmute, _ = await asyncio.gather(
+                after(late if n % 8 >= 4 else 0, alice_a.delete("/api/v1/rooms/den/mutes/bob")),
+                after(0 if n % 8 >= 4 else late, made_again()),
+            )
+            assert unmute.status_code in (204, 404), unmute.text
+            codes.append(unmute.status_code)
+            await eventually("carol's mute kept", lambda: mutes_agree(a, b, "den"), 30)
+            assert held(a, "den") is not None
+            assert (await carol.delete("/api/v1/rooms/den")).status_code == 204
+    print(f"unmute vs deletion: {ROUNDS} rounds, unmute answers {codes}")
