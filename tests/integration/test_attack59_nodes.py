@@ -335,7 +335,7 @@ async def test_an_unmute_raced_by_the_rooms_deletion_and_a_new_mute_lifts_nothin
                 after(late if n % 8 >= 4 else 0, alice_a.delete("/api/v1/rooms/den/mutes/bob")),
                 after(0 if n % 8 >= 4 else late, made_again()),
             )
-            assert unmute.status_code in (204, 404), unmute.text
+            assert unmute.status_code in (204, 403, 404), unmute.text  # 403: in carol's den
             codes.append(unmute.status_code)
             await eventually("carol's mute kept", lambda: mutes_agree(a, b, "den"), 30)
             assert held(a, "den") is not None
