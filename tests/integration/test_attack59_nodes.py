@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from tests.helpers.http import PASSWORD, bearer
+from tests.helpers.irc import RawIrc, joined
 from tests.helpers.moderation import api, services
 from tests.integration.test_token_clock_step import WALL_READERS, step_wall_clock
 from tests.scale.conftest import (  # noqa: F401 (fixtures)
@@ -341,3 +342,39 @@ async def test_an_unmute_raced_by_the_rooms_deletion_and_a_new_mute_lifts_nothin
             assert held(a, "den") is not None
             assert (await carol.delete("/api/v1/rooms/den")).status_code == 204
     print(f"unmute vs deletion: {ROUNDS} rounds, unmute answers {codes}")
+
+
+async def done_here(client: RawIrc, token: str) -> None:
+    """Once the lines sent before were handled: a connection's lines are handled in order."""
+    client.send(f"PING :{token}")
+    try:
+        await client.expect(f"PONG torbit {token}")
+    except TimeoutError:
+        raise AssertionError(client.lines[-8:]) from None
+
+
+@pytest.mark.parametrize("scale_store", STORES)
+async def test_an_unban_and_a_ban_by_irc_modes_on_two_nodes_agree_everywhere(
+    make_node: NodeFactory,  # noqa: F811
+) -> None:
+    """alice's `MODE #hall -b bob` on node a and carol's `MODE #hall +b bob` on node b at
+    once, over IRC: the store keeps one, its mirror agrees, and bob's join is refused on
+    both nodes exactly when the store keeps the ban."""
+    a, b = await make_node("a", limits=LIMITS), await make_node("b", limits=LIMITS)
+    await hall(a)
+    alice = await joined(a, "alice", "hall", password=PASSWORD)
+    carol = await joined(b, "carol", "hall", password=PASSWORD)
+    kept_banned = []
+    async with api(a, "bob") as bob_a:
+        for n in range(ROUNDS):
+            await services(a).moderation.ban("alice", "hall", "bob")
+            unban, ban = (alice, "MODE #hall -b bob"), (carol, "MODE #hall +b bob")
+            (one, first), (other, then) = (unban, ban) if n % 8 < 4 else (ban, unban)
+            one.send(first)  # the other 0-30 ms later, either first (no time is asserted)
+            await asyncio.sleep((n % 4) * 0.01)
+            other.send(then)
+            await asyncio.gather(done_here(alice, f"sync-a-{n}"), done_here(carol, f"sync-c-{n}"))
+            kept_banned.append(await agreed("unban-ban", a, b, [], bob_a))
+    await alice.close()
+    await carol.close()
+    print(f"irc -b/+b: {ROUNDS} rounds, banned after: {kept_banned}")
