@@ -5,11 +5,21 @@ the room). On main there was no room deletion."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from tests.helpers.http import PASSWORD, basic, http_client, texts
 from tests.helpers.moderation import Ws, command, telnet
-from tests.scale.conftest import NodeFactory, empty_db, make_node, pg_url, prefix, scale_store  # noqa: F401 (fixtures)
+from tests.scale.conftest import (  # noqa: F401 (fixtures)
+    NodeFactory,
+    empty_db,
+    make_node,
+    patient_settling,
+    pg_url,
+    prefix,
+    scale_store,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -55,3 +65,35 @@ async def test_a_deletion_on_one_node_puts_the_other_nodes_sessions_out(
         r = await ca.get("/receive/den/carol", auth=basic("carol"))
         assert texts(r.json()) == [], r.text  # no old cursor, no old messages
     await carol.close()
+
+
+async def test_a_deletion_is_answered_once_the_other_node_applied_it(
+    make_node: NodeFactory,  # noqa: F811
+    patient_settling: None,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """alice deletes #den on node b, where bob (a member on node a) is muted: the answer
+    waits for node a to apply the deletion (a `settled` event), as for a kick. On main the
+    deletion's first event (`RoomDeletedAt`, the room's identity) was published `settled`
+    but is no event a node answers for: the deleter waited the whole settle time (1 s; here
+    60), node a was then marked as not answering (a warning) and the deletion itself
+    (`RoomDeleted`) was answered without waiting for it (attack59)."""
+    a, b = await make_node("a"), await make_node("b")
+    assert a.core is not None and b.core is not None
+    for name in ("alice", "bob"):
+        await a.core.accounts.register(name, PASSWORD)
+    async with http_client(a) as ca, http_client(b) as cb:
+        r = await ca.post("/api/v1/rooms", json={"name": "den"}, auth=basic("alice"))
+        assert r.status_code == 201, r.text
+        r = await ca.put("/api/v1/rooms/den/members/bob", auth=basic("bob"))
+        assert r.status_code == 200, r.text
+        r = await ca.put("/api/v1/rooms/den/mutes/bob", json={"minutes": 10}, auth=basic("alice"))
+        assert r.status_code == 200, r.text
+        r = await ca.get("/api/v1/rooms/den/messages", auth=basic("bob"))  # remembered there
+        assert r.status_code == 200 and a.core.membership.known.room("bob", "den") is not None
+        r = await cb.delete("/api/v1/rooms/den", auth=basic("alice"), timeout=120)
+        assert r.status_code == 204, r.text
+        # node a applied it before the answer: nothing of #den is answered from its memory
+        assert a.core.membership.known.room("bob", "den") is None
+        assert a.core.mutes.until("den", "bob", datetime.now(UTC)) is None
+    assert not [r.message for r in caplog.records if "not applied by node" in r.message]

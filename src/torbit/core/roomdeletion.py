@@ -147,8 +147,11 @@ async def delete_room(
         RoomDeleted(room.key, room.name, actor, deleted_text(room.name, actor)),
     ]
     for event in told:
-        if events is not None:
-            await events.publish(event, settled=True)
+        if events is not None:  # RoomDeleted's answer (`settled`) comes after this one's: the
+            # nodes apply events in the log's order, and a node of the previous release skips
+            # RoomDeletedAt, which is no event a node answers for (waited for, it cost every
+            # deletion the whole settle time and had the other nodes taken for silent: attack59)
+            await events.publish(event, settled=isinstance(event, RoomDeleted))
         elif tell is not None:
             await tell(event)
         else:
