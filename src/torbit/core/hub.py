@@ -94,6 +94,10 @@ class Hub:
         # history), while it has listeners: how far a session that stops reading it has read
         # (core/comeback.py), where the clock would count one stamped before but still on its way
         self._newest: dict[str, int] = {}
+        # `newest(channel)`: the newest message id its listeners here were handed, if any
+        # since it had one; the dict's own `get`, no Python call: every telnet session's end
+        # asks it twice, 10,000 of them in one poll when a crowd leaves (bench/JOURNAL.md)
+        self.newest: Callable[[str], int | None] = self._newest.get
         # told (room, user key, online) when a user's first session here enters a room and
         # when their last one leaves it: the cluster's presence table (core/presence.py)
         self.on_online: Callable[[str, str, bool], None] | None = None
@@ -292,10 +296,6 @@ class Hub:
 
     def channels_of(self, session: Session) -> list[str]:
         return list(self._joined.get(session, ()))
-
-    def newest(self, channel: str) -> int | None:
-        """The newest message id its listeners here were handed, if any since it had one."""
-        return self._newest.get(channel)
 
     def listener_count(self, channel: str) -> int:
         return len(self._channels.get(channel, ()))

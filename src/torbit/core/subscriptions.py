@@ -51,6 +51,8 @@ class Subscriptions(OnlineUsers):
     ) -> None:
         self._log = log
         self._hub = Hub(tz)
+        # the newest message id handed to a channel's listeners here, if any (Hub.newest)
+        self.newest = self._hub.newest
         # None on a single node: who is online here is who is online
         self.cluster = cluster
         if cluster is not None:
@@ -312,10 +314,6 @@ class Subscriptions(OnlineUsers):
 
     def listener_count(self, channel: str) -> int:
         return self._hub.listener_count(channel)
-
-    def newest(self, channel: str) -> int | None:
-        """The newest message id handed to the channel's listeners here (Hub.newest)."""
-        return self._hub.newest(channel)
 
     def channels_of(self, session: Session) -> list[str]:
         return self._hub.channels_of(session)

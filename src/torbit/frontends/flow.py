@@ -322,6 +322,7 @@ class TransportWriter:
         "_queued",
         "_socket",
         "_trip",
+        "tls",
         "transport",
     )
 
@@ -353,6 +354,7 @@ class TransportWriter:
         # may be another client's next) only after the connection is lost.
         self._socket = plain_socket(transport) if direct else -1
         self._fd = self._socket
+        self.tls = transport.get_extra_info("ssl_object") is not None  # asked once: ~0.2 µs
 
     def write(self, data: bytes) -> None:
         pending = self._pending
@@ -475,17 +477,15 @@ class TransportWriter:
         """Output given and not sent yet (here, in the transport, or under a TLS transport
         of ours: `held_under`): a session that ends now did not show it."""
         t = self.transport
-        if t is None:
+        if self._pending is not None or t is None:
             return self._pending is not None
-        return self._pending is not None or t.get_write_buffer_size() > 0 or held_under(t) > 0
+        return t.get_write_buffer_size() > 0 or (self.tls and held_under(t) > 0)
 
     def lost(self) -> None:
         """The connection is gone: hold nothing (no cycle through the session's callback, so
         the session is freed as soon as its door forgets it, not by the cycle collector)."""
         self._socket = self._fd = -1
-        self.transport = None
-        self._pending = None
-        self._on_overflow = _nothing
+        self.transport, self._pending, self._on_overflow = None, None, _nothing
 
     def _overflow(self, t: asyncio.Transport) -> None:
         self._socket = self._fd = -1

@@ -219,7 +219,7 @@ class LineSession(PacedInput[E], asyncio.Protocol):
         now and the SSL layer closes."""
         w = self._writer
         t = w.transport if w is not None else None
-        if w is None or t is None or t.get_extra_info("ssl_object") is not None:
+        if w is None or t is None or w.tls:
             if t is not None:  # the SSL layer closes once this returns: bounded before
                 bound_unread(t)
             self._gone()
