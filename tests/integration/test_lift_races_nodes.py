@@ -127,3 +127,30 @@ async def test_two_unmutes_sent_to_two_nodes_at_once_lift_the_mute_once(
 async def free(*nodes: App) -> bool:
     now = datetime.now(UTC)
     return all(services(n).mutes.until("hall", "bob", now) is None for n in nodes)
+
+
+async def test_an_unmute_whose_node_died_before_its_event_is_healed_by_the_next_one(
+    make_node: NodeFactory,  # noqa: F811
+) -> None:
+    """heal59: bob muted 600 minutes; the node that unmuted him died between the store's
+    write and its event, so the store has no mute while both nodes hold one a read of the
+    store found. alice's unmute on node a finds none in the store: unmute59 made it answer
+    404 and drop node a's copy only, bob refused on node b for the mute's 600 minutes (or
+    until its restart). Now node a tells every node to read it back (`MuteGone`) before it
+    answers: still 404, no audit entry, and bob speaks on node b."""
+    a, b = await make_node("a", limits=LIMITS), await make_node("b", limits=LIMITS)
+    await hall(a)
+    await services(a).membership.become_member("bob", "hall")
+    await services(a).moderation.mute("alice", "hall", "bob", 600)  # settled: b holds it too
+    assert services(a).mutes.backed("hall", "bob") and services(b).mutes.backed("hall", "bob")
+    room = await services(a).store.get_room("hall")
+    now = datetime.now(UTC)  # the unmuting node's write, then its death: no event
+    assert await services(a).store.remove_mute("hall", "bob", now, room_created=room.created_at)
+    async with api(a, "alice") as alice, api(b, "bob") as bob:
+        r = await alice.delete("/api/v1/rooms/hall/mutes/bob")
+        assert r.status_code == 404, r.text
+        assert "bob is not muted in #hall" in r.text
+        assert await free(a, b)  # settled: node b read it back before the answer
+        r = await bob.post("/api/v1/rooms/hall/messages", json={"text": "free on b?"})
+        assert r.status_code == 201, r.text
+    assert not [e for e in await audit(a, "hall") if e.action == "unmute"]
