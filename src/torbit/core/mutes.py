@@ -81,17 +81,26 @@ class Mutes:
                 self._backed.add(key)
 
     def set(
-        self, room_key: str, user_key: str, until: datetime | None, since: datetime | None = None
+        self,
+        room_key: str,
+        user_key: str,
+        until: datetime | None,
+        since: datetime | None = None,
+        *,
+        backed: bool = False,
     ) -> None:
         """Mute until `until`, set at `since` (default: now), both by the store's clock, or
-        lift the mute with None."""
+        lift the mute with None. `backed`: a read of the store found it (a guest's mute a
+        rename read and carried, heal59), else an event's, until a read finds it."""
         if self._changed is not None:
             self._changed[0].add((room_key, user_key))
-        self._backed.discard((room_key, user_key))  # an event's, until a read finds it
+        self._backed.discard((room_key, user_key))
         if until is None:
             self._until.pop((room_key, user_key), None)
         else:
             self._until[(room_key, user_key)] = (until, since or self.clock.now())
+            if backed:
+                self._backed.add((room_key, user_key))
 
     def reading(self, room_key: str, user_key: str) -> asyncio.Event:
         """A read of the user's mute in the room from the store begins, after the event that
