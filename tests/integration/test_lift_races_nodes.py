@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import httpx
 import pytest
 
 from tests.helpers.http import PASSWORD
-from tests.helpers.moderation import api, audit, services
+from tests.helpers.moderation import Ws, api, audit, services
 from tests.scale.conftest import (  # noqa: F401 (fixtures)
     STORES,
     NodeFactory,
@@ -102,10 +103,15 @@ async def test_two_unmutes_sent_to_two_nodes_at_once_lift_the_mute_once(
     lets one remove the mute; the other node, its event not there yet, still held the mute,
     and answered done too (attack58's answer for a mute no store row backs): on main both
     204 in 5 of 8 rounds on PostgreSQL, 3 of 8 on Cassandra. Now one 204 and one 404 every
-    round, one "unmute" audit entry each, and bob free on both nodes."""
+    round, one "unmute" audit entry each, and bob free on both nodes. The 404's node tells
+    every node to read the mute back (`MuteGone`, heal59), which no door shows: bob's
+    WebSocket on each node is told he may speak once a round."""
     a, b = await make_node("a", limits=LIMITS), await make_node("b", limits=LIMITS)
     await hall(a)
     await services(a).membership.become_member("bob", "hall")
+    seen = [await Ws.open(a, "bob"), await Ws.open(b, "bob")]
+    for ws in seen:
+        await ws.subscribe("hall")
     twice, codes = 0, []
     async with api(a, "alice") as alice, api(b, "carol") as carol:
         for _ in range(ROUNDS):
@@ -119,9 +125,28 @@ async def test_two_unmutes_sent_to_two_nodes_at_once_lift_the_mute_once(
             codes.append(tuple(r.status_code for r in answers))
             await eventually("bob free on both nodes", lambda: free(a, b), within=15)
     entries = [e for e in await audit(a, "hall") if e.action == "unmute"]
+    # a mute from each node: each node hears the other's events in the log's order, so once
+    # both are shown on both, every notice of the rounds is too
+    await services(a).moderation.mute("alice", "hall", "bob", 600)
+    await services(b).moderation.mute("carol", "hall", "bob", 300)
+    for ws in seen:
+        await eventually("both mutes shown", partial(shown, ws, "was muted in #hall", ROUNDS + 2))
+    told = [len(notices(ws, "may speak in #hall again")) for ws in seen]
+    for ws in seen:
+        await ws.close()
     print(f"unmute: {ROUNDS} rounds, done on both nodes: {twice} {codes}; unmutes: {len(entries)}")
+    print(f"unmute: bob told he may speak, on node a and b: {told}")
     assert twice == 0
     assert len(entries) == ROUNDS
+    assert told == [ROUNDS, ROUNDS]
+
+
+def notices(ws: Ws, text: str) -> list[str]:
+    return [f["text"] for f in ws.frames if f["type"] == "notice" and text in f.get("text", "")]
+
+
+async def shown(ws: Ws, text: str, count: int) -> bool:
+    return len(notices(ws, text)) >= count
 
 
 async def free(*nodes: App) -> bool:
