@@ -25,11 +25,13 @@ the other: the store kept alice's 600 minutes, every node carol's 10 (mute58). S
 that applies a mute event reads that one mute back from the store (`reading`, `read`) and
 keeps what the store kept; a read begun later, or the room or user forgotten, voids it.
 
-A mute held here is "backed" once a read of the store found it (the load, a read back). Of
-two unmutes at once (unmute59) the store lets one remove it; the other finds none while this
-node still holds it, the first's event on its way: a backed mute the store no longer has was
-lifted there since. An unbacked one may be a mute whose event came after the unmute that
-removed its row (attack58), which only an unmute lifts when its read back failed."""
+A mute held here is "backed" once a read of the store found it (the load, a read back, a
+guest's rename carrying it). Of two unmutes at once (unmute59) the store lets one remove it;
+the other finds none while this node still holds it, the first's event on its way: a backed
+mute the store no longer has was lifted there since (or its unmute's node died before its
+event: every node reads it back then, heal59). An unbacked one may be a mute whose event
+came after the unmute that removed its row (attack58), which only an unmute lifts when its
+read back failed."""
 
 from __future__ import annotations
 
