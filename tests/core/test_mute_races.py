@@ -17,6 +17,7 @@ import pytest
 from tests.core.conftest import Core
 from tests.helpers.held_calls import HeldCall
 from tests.helpers.http import eventually
+from torbit.core.guests import Guests
 from torbit.core.models import AuditEntry, Mute
 from torbit.errors import Forbidden, NotFound
 
@@ -231,3 +232,40 @@ async def test_a_mute_no_read_found_is_still_lifted_by_an_unmute(
     assert await core.moderation.unmute("alice", "hall", "bob") == "bob"
     assert not core.mutes.silenced("hall", "bob")
     await core.messaging.send("bob", "hall", "may I speak?")
+
+
+async def test_of_two_unmutes_at_once_of_a_renamed_guest_one_finds_none(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """heal59: the guest gus, muted 600 minutes in #hall, renames itself gustav: the rename
+    carries the mute it read from the store, but held it here as no read had found it. Of
+    two unmutes at once of gustav (carol's held between its write and its event) both
+    answered done, as attack58's answer for a mute the store has not. Now the carried mute
+    is backed: one lifts it, the other is told gustav is not muted, the room hears it once."""
+    await hall(core)
+    guests = Guests(core.store, core.subscriptions, core.sessions, core.membership, core.mutes)
+    await guests.admit("gus")
+    gus = await core.login("gus", "hall")
+    bob = await core.login("bob", "hall")
+    await core.moderation.mute("alice", "hall", "gus", 600)
+    assert await guests.rename(gus, "gus", "gustav") == "gustav"
+    assert core.mutes.silenced("hall", "gustav")
+    gate = HeldCall(monkeypatch, core.store, "add_audit", when=audited("unmute", "carol"))
+
+    async def unmuting() -> str:
+        return await core.moderation.unmute("carol", "hall", "gustav")
+
+    first = asyncio.create_task(unmuting())
+    await gate.until_reached()
+    try:
+        with pytest.raises(NotFound, match="gustav is not muted in #hall"):
+            await core.moderation.unmute("alice", "hall", "gustav")
+    finally:
+        gate.let_go()
+        assert await first == "gustav"
+    assert not core.mutes.silenced("hall", "gustav")
+    await core.messaging.send("gustav", "hall", "may I speak?")
+    unmutes = [e for e in await core.store.list_audit("hall", 10) if e.action == "unmute"]
+    assert [e.actor for e in unmutes] == ["carol"]
+    told = [line for line in bob.lines if "may speak in #hall again" in line]
+    assert told == ["* gustav may speak in #hall again"]

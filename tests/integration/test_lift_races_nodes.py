@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import httpx
 import pytest
 
 from tests.helpers.http import PASSWORD
-from tests.helpers.moderation import api, audit, services
+from tests.helpers.moderation import Ws, api, audit, services
 from tests.scale.conftest import (  # noqa: F401 (fixtures)
     STORES,
     NodeFactory,
@@ -102,10 +103,15 @@ async def test_two_unmutes_sent_to_two_nodes_at_once_lift_the_mute_once(
     lets one remove the mute; the other node, its event not there yet, still held the mute,
     and answered done too (attack58's answer for a mute no store row backs): on main both
     204 in 5 of 8 rounds on PostgreSQL, 3 of 8 on Cassandra. Now one 204 and one 404 every
-    round, one "unmute" audit entry each, and bob free on both nodes."""
+    round, one "unmute" audit entry each, and bob free on both nodes. The 404's node tells
+    every node to read the mute back (`MuteGone`, heal59), which no door shows: bob's
+    WebSocket on each node is told he may speak once a round."""
     a, b = await make_node("a", limits=LIMITS), await make_node("b", limits=LIMITS)
     await hall(a)
     await services(a).membership.become_member("bob", "hall")
+    seen = [await Ws.open(a, "bob"), await Ws.open(b, "bob")]
+    for ws in seen:
+        await ws.subscribe("hall")
     twice, codes = 0, []
     async with api(a, "alice") as alice, api(b, "carol") as carol:
         for _ in range(ROUNDS):
@@ -119,11 +125,57 @@ async def test_two_unmutes_sent_to_two_nodes_at_once_lift_the_mute_once(
             codes.append(tuple(r.status_code for r in answers))
             await eventually("bob free on both nodes", lambda: free(a, b), within=15)
     entries = [e for e in await audit(a, "hall") if e.action == "unmute"]
+    # a mute from each node: each node hears the other's events in the log's order, so once
+    # both are shown on both, every notice of the rounds is too
+    await services(a).moderation.mute("alice", "hall", "bob", 600)
+    await services(b).moderation.mute("carol", "hall", "bob", 300)
+    for ws in seen:
+        await eventually("both mutes shown", partial(shown, ws, "was muted in #hall", ROUNDS + 2))
+    told = [len(notices(ws, "may speak in #hall again")) for ws in seen]
+    for ws in seen:
+        await ws.close()
     print(f"unmute: {ROUNDS} rounds, done on both nodes: {twice} {codes}; unmutes: {len(entries)}")
+    print(f"unmute: bob told he may speak, on node a and b: {told}")
     assert twice == 0
     assert len(entries) == ROUNDS
+    assert told == [ROUNDS, ROUNDS]
+
+
+def notices(ws: Ws, text: str) -> list[str]:
+    return [f["text"] for f in ws.frames if f["type"] == "notice" and text in f.get("text", "")]
+
+
+async def shown(ws: Ws, text: str, count: int) -> bool:
+    return len(notices(ws, text)) >= count
 
 
 async def free(*nodes: App) -> bool:
     now = datetime.now(UTC)
     return all(services(n).mutes.until("hall", "bob", now) is None for n in nodes)
+
+
+async def test_an_unmute_whose_node_died_before_its_event_is_healed_by_the_next_one(
+    make_node: NodeFactory,  # noqa: F811
+) -> None:
+    """heal59: bob muted 600 minutes; the node that unmuted him died between the store's
+    write and its event, so the store has no mute while both nodes hold one a read of the
+    store found. alice's unmute on node a finds none in the store: unmute59 made it answer
+    404 and drop node a's copy only, bob refused on node b for the mute's 600 minutes (or
+    until its restart). Now node a tells every node to read it back (`MuteGone`) before it
+    answers: still 404, no audit entry, and bob speaks on node b."""
+    a, b = await make_node("a", limits=LIMITS), await make_node("b", limits=LIMITS)
+    await hall(a)
+    await services(a).membership.become_member("bob", "hall")
+    await services(a).moderation.mute("alice", "hall", "bob", 600)  # settled: b holds it too
+    assert services(a).mutes.backed("hall", "bob") and services(b).mutes.backed("hall", "bob")
+    room = await services(a).store.get_room("hall")
+    now = datetime.now(UTC)  # the unmuting node's write, then its death: no event
+    assert await services(a).store.remove_mute("hall", "bob", now, room_created=room.created_at)
+    async with api(a, "alice") as alice, api(b, "bob") as bob:
+        r = await alice.delete("/api/v1/rooms/hall/mutes/bob")
+        assert r.status_code == 404, r.text
+        assert "bob is not muted in #hall" in r.text
+        assert await free(a, b)  # settled: node b read it back before the answer
+        r = await bob.post("/api/v1/rooms/hall/messages", json={"text": "free on b?"})
+        assert r.status_code == 201, r.text
+    assert not [e for e in await audit(a, "hall") if e.action == "unmute"]

@@ -232,7 +232,8 @@ class Guests:
             for mute in await self._store.active_mutes(now):
                 if mute.user_key == old_key:
                     await self._store.set_mute(mute.room_key, user.key, mute.until)
-                    self._mutes.set(mute.room_key, user.key, mute.until, since=now)
+                    # a read found it: an unmute that finds none was overtaken (unmute59)
+                    self._mutes.set(mute.room_key, user.key, mute.until, since=now, backed=True)
             if self._ignores is not None:  # before anyone can hear the new name
                 await self._ignores.carry(old_key, user.key)
         except BaseException:

@@ -39,6 +39,7 @@ from torbit.core.events import (
     Invited,
     MaskExemptionEnded,
     MuteChanged,
+    MuteGone,
     NodeEvents,
     RoomNotice,
     RoomSettingsChanged,
@@ -95,6 +96,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         self._inviting = KeyLocks()
         events.on(Expelled, self._on_expelled)
         events.on(MuteChanged, self._on_mute)
+        events.on(MuteGone, self._on_mute_gone)
         events.on(Invited, self._on_invite)
         events.on(RoomNotice, self._on_notice)
         events.on(BanMasksChanged, self._on_ban_mask)

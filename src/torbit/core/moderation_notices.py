@@ -11,7 +11,14 @@ from datetime import datetime
 
 from torbit.core.delivery import Notice, NoticeKind
 from torbit.core.demotion import OPERATOR
-from torbit.core.events import SETTLE_WAIT_S, Expelled, Invited, MuteChanged, RoomNotice
+from torbit.core.events import (
+    SETTLE_WAIT_S,
+    Expelled,
+    Invited,
+    MuteChanged,
+    MuteGone,
+    RoomNotice,
+)
 from torbit.core.format import counted
 from torbit.core.models import Mute
 from torbit.core.mutes import set_at
@@ -90,7 +97,9 @@ class ModerationNotices(RoomAuthority):
         store found, once its read back here is done (core/mutes.py): a mute whose event came
         after the unmute that removed its row, its read failed (attack58), for the unmute to
         lift. One a read found was in the store, and an unmute that removed it since has its
-        event on its way (two at once: unmute59): read again here, the unmute is not done."""
+        event on its way (two at once: unmute59), or none will come (its node died between
+        its write and its event): read again here, the unmute is not done, and every node
+        reads it again too (`MuteGone`, heal59) before the answer, else they held it."""
         if self._mutes.until(room_key, user_key, at, made) is None:
             return False
         await self._mutes.settled(room_key, user_key, SETTLE_WAIT_S)
@@ -99,7 +108,14 @@ class ModerationNotices(RoomAuthority):
         if not self._mutes.backed(room_key, user_key):
             return True
         await self._kept(self._mutes.reading(room_key, user_key), room_key, user_key)
+        if self._mutes.until(room_key, user_key) is None:  # the store has none: dropped here
+            await self._events.publish(MuteGone(room_key, user_key), settled=True)
         return False
+
+    def _on_mute_gone(self, event: MuteGone) -> None:
+        """A node found a mute it held gone from the store, no unmute's event heard: this
+        node reads it back too. Nothing told: an unmute's own event tells the room once."""
+        self._read_back(event.room, event.user)
 
     def _on_invite(self, event: Invited) -> None:
         text = f"{event.by} invited you to #{event.room_name}: /join {event.room_name}"

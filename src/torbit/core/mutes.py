@@ -25,11 +25,13 @@ the other: the store kept alice's 600 minutes, every node carol's 10 (mute58). S
 that applies a mute event reads that one mute back from the store (`reading`, `read`) and
 keeps what the store kept; a read begun later, or the room or user forgotten, voids it.
 
-A mute held here is "backed" once a read of the store found it (the load, a read back). Of
-two unmutes at once (unmute59) the store lets one remove it; the other finds none while this
-node still holds it, the first's event on its way: a backed mute the store no longer has was
-lifted there since. An unbacked one may be a mute whose event came after the unmute that
-removed its row (attack58), which only an unmute lifts when its read back failed."""
+A mute held here is "backed" once a read of the store found it (the load, a read back, a
+guest's rename carrying it). Of two unmutes at once (unmute59) the store lets one remove it;
+the other finds none while this node still holds it, the first's event on its way: a backed
+mute the store no longer has was lifted there since (or its unmute's node died before its
+event: every node reads it back then, heal59). An unbacked one may be a mute whose event
+came after the unmute that removed its row (attack58), which only an unmute lifts when its
+read back failed."""
 
 from __future__ import annotations
 
@@ -81,17 +83,26 @@ class Mutes:
                 self._backed.add(key)
 
     def set(
-        self, room_key: str, user_key: str, until: datetime | None, since: datetime | None = None
+        self,
+        room_key: str,
+        user_key: str,
+        until: datetime | None,
+        since: datetime | None = None,
+        *,
+        backed: bool = False,
     ) -> None:
         """Mute until `until`, set at `since` (default: now), both by the store's clock, or
-        lift the mute with None."""
+        lift the mute with None. `backed`: a read of the store found it (a guest's mute a
+        rename read and carried, heal59), else an event's, until a read finds it."""
         if self._changed is not None:
             self._changed[0].add((room_key, user_key))
-        self._backed.discard((room_key, user_key))  # an event's, until a read finds it
+        self._backed.discard((room_key, user_key))
         if until is None:
             self._until.pop((room_key, user_key), None)
         else:
             self._until[(room_key, user_key)] = (until, since or self.clock.now())
+            if backed:
+                self._backed.add((room_key, user_key))
 
     def reading(self, room_key: str, user_key: str) -> asyncio.Event:
         """A read of the user's mute in the room from the store begins, after the event that
