@@ -282,8 +282,10 @@ async def start_core(
         limits,
         events=events,
         reads=reads,
-        # past it no read shows a message, purged or not yet (Membership.floor)
+        # past it no read shows a message, purged or not yet (Membership.floor), by the
+        # store's time: not the node's wall clock, which may step (floor59)
         retention=timedelta(hours=s.chat.retention_hours),
+        store_time=clock.now,
     )
 
     async def silenced(room_key: str, user_key: str) -> bool:

@@ -1,0 +1,59 @@
+"""Reads show messages within the retention by the store's time (floor59), as housekeeping
+purges by it (storeclock59). `Membership.floor`, the oldest a message may be to be shown,
+was the node's wall clock less the retention: a node whose wall clock stepped a day forward
+(a VM resumed, NTP) showed its readers no history at all, on every door, until its clock was
+back, though nothing had been deleted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.helpers.http import register, texts
+from tests.helpers.moderation import services
+from tests.helpers.telnet_client import TelnetClient
+from tests.integration.test_token_clock_step import step_wall_clock
+from tests.security.conftest import basic_header, http_from
+from torbit.core.models import Draft, Room
+
+HOUR = timedelta(hours=1)
+
+
+async def test_a_node_stepped_a_day_forward_still_shows_the_last_day_s_messages(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retention 24 h; #hall made two days ago holds a message 25 h old and one 1 h old.
+    The node's wall clock steps 24 h forward: `/receive` (HTTP) and a telnet join's history
+    still show the 1 h old one, and not the 25 h old (on main neither door showed either)."""
+    jump = [timedelta(0)]
+    step_wall_clock(monkeypatch, lambda: jump[0])
+    app = await make_server(chat={"retention_hours": 24})
+    core = services(app)
+    now = datetime.now(UTC)
+    await core.store.create_room(Room("hall", created_at=now - 48 * HOUR))
+    await core.message_log.publish(
+        [
+            Draft("hall", "carol", "a day ago", now - 25 * HOUR),
+            Draft("hall", "carol", "an hour ago", now - HOUR),
+        ]
+    )
+    jump[0] = 24 * HOUR
+
+    async with http_from(app) as client:
+        await register(client, "alice")
+        r = await client.get("/receive/hall/alice", headers=basic_header("alice"))
+        assert r.status_code == 200, r.text
+        assert texts(r.json()) == ["an hour ago"]
+
+    assert app.telnet_port is not None
+    bob = await TelnetClient.connect(app.telnet_port)
+    await bob.login("bob")
+    bob.send("/join hall")
+    await bob.expect(r"^\* you are in #hall")
+    bob.send("shown after the history")
+    await bob.expect(r"<bob> shown after the history$")
+    shown = [line for line in bob.seen if "<carol>" in line]
+    assert [line.split("<carol> ", 1)[1] for line in shown] == ["an hour ago"]
+    await bob.close()
