@@ -342,7 +342,8 @@ async def start_core(
         node=events.origin,
         per_address=RateLimiter(s.limits.guests_per_address / 60.0, s.limits.guests_per_address),
         ignores=ignores,
-        renames=Renames(store, events, membership.rights),
+        # another node's act heard by the store's time, not the wall clock (floor59)
+        renames=Renames(store, events, membership.rights, now=clock.now),
     )
     heartbeat = None
     if cluster is not None:

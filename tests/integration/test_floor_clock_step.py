@@ -6,6 +6,7 @@ back, though nothing had been deleted."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,9 @@ from tests.helpers.moderation import services
 from tests.helpers.telnet_client import TelnetClient
 from tests.integration.test_token_clock_step import step_wall_clock
 from tests.security.conftest import basic_header, http_from
-from torbit.core.models import Draft, Room
+from torbit.core import renames
+from torbit.core.events import Expelled
+from torbit.core.models import Draft, Room, User
 
 HOUR = timedelta(hours=1)
 
@@ -57,3 +60,37 @@ async def test_a_node_stepped_a_day_forward_still_shows_the_last_day_s_messages(
     shown = [line for line in bob.seen if "<carol>" in line]
     assert [line.split("<carol> ", 1)[1] for line in shown] == ["an hour ago"]
     await bob.close()
+
+
+async def test_a_node_stepped_a_day_back_still_carries_a_ban_to_a_renamed_guest(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another node bans dave from alice's #den (made an hour ago) while this node renames
+    the guest dave to dave2: the ban is done again to dave2 (core/renames.py) if #den was
+    made before the event reached this node. That was told by this node's wall clock: one
+    stepped a day back took every room made within the day for one made after the act, and
+    dave2 stayed in #den, unbanned (on main: not carried, "no room 'den'")."""
+
+    class Stepped(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            return datetime.now(UTC) - 24 * HOUR
+
+    monkeypatch.setattr(renames, "datetime", Stepped)
+    app = await make_server()
+    core = services(app)
+    now = datetime.now(UTC)
+    for name in ("alice", "dave2"):
+        await core.store.create_user(User(name, "x", now - 2 * HOUR))
+    await core.store.create_room(Room("den", created_at=now - HOUR, owner="alice"))
+    await core.store.add_member("den", "dave2")
+    carrying = core.guests._renames
+    assert carrying is not None
+    carrying.begin("dave")
+    async with core.membership.rights.alone("dave"):  # the rename's turn on the old name
+        work = core.membership._events.apply(
+            Expelled("den", "den", "dave", "dave", "alice", "banned")
+        )
+        carrying.end("dave", ("dave2", "dave2"))
+    await asyncio.gather(*work)
+    assert await core.store.list_bans("den") == ["dave2"]
