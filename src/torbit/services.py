@@ -329,7 +329,8 @@ async def start_core(
         ignored=ignores.of,
         invites_per_user=s.limits.invites_per_user,
     )
-    comeback = Comeback(store, membership, messaging, subscriptions.newest)
+    # where a login comes back to: the newest move by the store's time, not the wall clock
+    comeback = Comeback(store, membership, messaging, subscriptions.newest, now=clock.now)
     room_deletion = RoomDeletion(store, message_log, membership, subscriptions, events, mutes)
     operators = Operators(
         store, accounts, events, rights=membership.rights, acts=membership.role_turns

@@ -15,9 +15,10 @@ from tests.conftest import ServerFactory
 from tests.helpers.http import register, texts
 from tests.helpers.moderation import services
 from tests.helpers.telnet_client import TelnetClient
+from tests.integration.test_telnet_comeback import command, connect, gone, landing
 from tests.integration.test_token_clock_step import step_wall_clock
 from tests.security.conftest import basic_header, http_from
-from torbit.core import renames
+from torbit.core import comeback, renames
 from torbit.core.events import Expelled
 from torbit.core.models import Draft, Room, User
 
@@ -94,3 +95,31 @@ async def test_a_node_stepped_a_day_back_still_carries_a_ban_to_a_renamed_guest(
         carrying.end("dave", ("dave2", "dave2"))
     await asyncio.gather(*work)
     assert await core.store.list_bans("den") == ["dave2"]
+
+
+async def test_a_login_comes_back_to_the_room_left_last_after_a_step_back(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """alice's telnet session ends in #den while the node's wall clock stands a day forward;
+    the clock is set right, and her next session ends in #hall. Her next login comes back to
+    #hall (on main to #den: its end was dated a day late, and the newest wins, for the day)."""
+    jump = [24 * HOUR]
+    step_wall_clock(monkeypatch, lambda: jump[0])
+
+    class Stepped(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            return datetime.now(UTC) + jump[0]
+
+    monkeypatch.setattr(comeback, "datetime", Stepped)
+    app = await make_server()
+    alice = await connect(app, "alice")
+    await command(alice, "/join den", r"^\* you are in #den")
+    await alice.close()
+    await gone(app, "alice", "den")
+    jump[0] = timedelta(0)
+    alice = await connect(app, "alice")
+    await command(alice, "/join hall", r"^\* you are in #hall")
+    await alice.close()
+    await gone(app, "alice", "hall")
+    assert (await landing(app, "alice"))[0].startswith("* you are in #hall"), "came back to #den"
