@@ -242,7 +242,7 @@ async def start_core(
     )
     metrics.count_deliveries(lambda: subscriptions.delivered)
     limits = action_limits(s)
-    clock = StoreClock()  # what mutes end, tokens expire and housekeeping purges by
+    clock = StoreClock()  # what mutes end, tokens expire, housekeeping purges, reads hide by
     mutes = Mutes(clock)
     sessions = Sessions(
         store,
