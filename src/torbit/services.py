@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from torbit.backends.registry import open_log
@@ -126,14 +126,19 @@ def _presence_changed(subscriptions: Subscriptions, sessions: Sessions, change: 
 
 
 async def _reclaim_guests(
-    guests: Guests, cluster: PresenceTable, connected: Callable[[], bool]
+    guests: Guests,
+    cluster: PresenceTable,
+    connected: Callable[[], bool],
+    store_time: Callable[[], datetime],
 ) -> None:
     """Delete the guests a dead node left: online on no node, older than the expiry, their
     node's lease lapsed. Guests of a node alive but unheard (cut off from the log) are kept,
     and looked at again every expiry until it is heard again or its lease lapses, while this
-    node hears the cluster (`connected`: one cut off itself owes a reclaim once it does)."""
+    node hears the cluster (`connected`: one cut off itself owes a reclaim once it does).
+    Ages and leases go by the store's time (`store_time`), as the guests and leases are
+    dated: a node's wall clock stepped a day forward took every lease for lapsed (floor59)."""
     while True:
-        before = datetime.now(UTC) - timedelta(seconds=cluster.expiry)
+        before = store_time() - timedelta(seconds=cluster.expiry)
         swept = await guests.sweep_stale(lambda key: cluster.user(key) is not None, before)
         if not swept.kept:
             return
@@ -237,7 +242,7 @@ async def start_core(
     )
     metrics.count_deliveries(lambda: subscriptions.delivered)
     limits = action_limits(s)
-    clock = StoreClock()  # what mutes end, tokens expire and housekeeping purges by
+    clock = StoreClock()  # what mutes end, tokens expire, housekeeping purges, reads hide by
     mutes = Mutes(clock)
     sessions = Sessions(
         store,
@@ -282,8 +287,10 @@ async def start_core(
         limits,
         events=events,
         reads=reads,
-        # past it no read shows a message, purged or not yet (Membership.floor)
+        # past it no read shows a message, purged or not yet (Membership.floor), by the
+        # store's time: not the node's wall clock, which may step (floor59)
         retention=timedelta(hours=s.chat.retention_hours),
+        store_time=clock.now,
     )
 
     async def silenced(room_key: str, user_key: str) -> bool:
@@ -322,7 +329,8 @@ async def start_core(
         ignored=ignores.of,
         invites_per_user=s.limits.invites_per_user,
     )
-    comeback = Comeback(store, membership, messaging, subscriptions.newest)
+    # where a login comes back to: the newest move by the store's time, not the wall clock
+    comeback = Comeback(store, membership, messaging, subscriptions.newest, now=clock.now)
     room_deletion = RoomDeletion(store, message_log, membership, subscriptions, events, mutes)
     operators = Operators(
         store, accounts, events, rights=membership.rights, acts=membership.role_turns
@@ -340,7 +348,9 @@ async def start_core(
         node=events.origin,
         per_address=RateLimiter(s.limits.guests_per_address / 60.0, s.limits.guests_per_address),
         ignores=ignores,
-        renames=Renames(store, events, membership.rights),
+        # another node's act heard by the store's time, not the wall clock (floor59)
+        renames=Renames(store, events, membership.rights, now=clock.now),
+        now=clock.now,  # guests and leases dated by the store's time, as the sweep judges
     )
     heartbeat = None
     if cluster is not None:
@@ -349,7 +359,7 @@ async def start_core(
             events,
             interval=s.message_log.presence_heartbeat_seconds,
             on_change=lambda change: _presence_changed(subscriptions, sessions, change),
-            reclaim=lambda: _reclaim_guests(guests, cluster, beating.connected),
+            reclaim=lambda: _reclaim_guests(guests, cluster, beating.connected, clock.now),
             lease=guests.lease,
         )
     await message_log.start(subscriptions.route, subscriptions.route_all)

@@ -5,7 +5,9 @@ back to the room you were talking in, not to the default room.
 the web page, noted on the membership (`Store.enter_room`), so it goes with the membership:
 nobody is brought back into a room they left, were kicked or banned from, or that was
 deleted. It could not be derived from what was stored before: read cursors hold a message id
-per room, and ids of different rooms do not compare.
+per room, and ids of different rooms do not compare. The newest such move wins, dated by
+`now` (the store's time on a node): by the wall clock, one written while the node's clock
+stood a day forward won over every later one for the day (floor59).
 
 "What they missed": the messages after their read cursor there (the one `/receive` and the
 HTTP read marker use), counted as `Messaging.unread_count` counts. A telnet session reads one

@@ -94,7 +94,9 @@ class Guests:
         the per-user buckets (keyed by name, or by name and room) a rename carries over to
         the new name; `node`: this node's id, stored with its guests (their lease);
         `per_address`: the guests admitted from one client address
-        (`limits.guests_per_address`); `ignores`: carries a renamed guest's ignorers over."""
+        (`limits.guests_per_address`); `ignores`: carries a renamed guest's ignorers over;
+        `now`: dates guests and the lease (the store's time on a node, as `sweep_stale`'s
+        `before`: a wall clock stepped forward took every other node's lease for lapsed)."""
         self._store = store
         self._subs = subscriptions
         self._sessions = sessions

@@ -13,7 +13,10 @@ A room's act is done again in the act's room or nowhere (tidy59): the room's cre
 one the store holds when the act is done again, no later than the act's event was heard here
 (a room made after that is another's), and the write lands in that room only, as every act
 does (`room_created`); written by the key alone, it took the old room's mute, ban or deop
-into a room deleted and made again meanwhile."""
+into a room deleted and made again meanwhile. When the event was heard is the store's time
+as this node tells it (`now`: `StoreClock.now` on a node), not this node's wall clock: one
+stepped a day back took every room made within the day for one made after the act, and
+carried nothing there (floor59). A room is dated by the clock of the node that made it."""
 
 from __future__ import annotations
 

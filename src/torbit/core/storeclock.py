@@ -1,5 +1,7 @@
 """The store's time as this node tells it: what mutes end by, bearer tokens are dated and
-expire by, and housekeeping purges by (storeclock59).
+expire by, and housekeeping purges by (storeclock59); what reads hide expired messages by,
+guests and leases are dated and swept by, a renamed guest's carried acts are heard by, and
+where a login comes back to is dated by (floor59).
 
 Several nodes share one store, each with its own wall clock: one running 30 s behind, or
 stepped a day forward (a VM resumed, NTP), must not judge for every node what ended. The
