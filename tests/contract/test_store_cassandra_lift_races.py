@@ -144,11 +144,27 @@ async def test_a_lift_for_the_deleted_room_never_lifts_the_new_rooms(
             await give(cstore, act, again, until=LATER + timedelta(hours=1))
             made.set()
 
-        if how == "held":
-            slow_first_write(node_b, made.wait)
-        else:
-            slow_first_write(node_b, lambda: asyncio.sleep(rng.uniform(0, 0.04)))
-        result, _ = await asyncio.gather(LIFTS[act](node_b, key), remake())
+        read = asyncio.Event()  # node B has read, and comes to its first write
+
+        async def held(read: asyncio.Event = read, made: asyncio.Event = made) -> None:
+            read.set()
+            await made.wait()
+
+        async def raced(read: asyncio.Event = read) -> None:
+            read.set()
+            await asyncio.sleep(rng.uniform(0, 0.04))
+
+        slow_first_write(node_b, held if how == "held" else raced)
+        # the deletion begins once B has read, as the docstring says: B's reads, sent first,
+        # were not ordered with the remake's writes (ci160, under load: 1 held round of 6
+        # lost the new room's mute; reads answered after the remake make B's lift one of
+        # the new room's own, which a lift by key rightly does)
+        lift = asyncio.ensure_future(LIFTS[act](node_b, key))
+        has_read = asyncio.ensure_future(read.wait())
+        await asyncio.wait({lift, has_read}, return_when=asyncio.FIRST_COMPLETED)
+        has_read.cancel()
+        await remake()
+        result = await lift
         unslowed(node_b)
         assert isinstance(result, bool)
         if not await holds(cstore, act, key):
