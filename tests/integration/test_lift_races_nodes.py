@@ -181,6 +181,7 @@ async def test_an_unmute_whose_node_died_before_its_event_is_healed_by_the_next_
     assert not [e for e in await audit(a, "hall") if e.action == "unmute"]
 
 
+@pytest.mark.parametrize("scale_store", STORES)
 async def test_an_unmute_on_a_node_holding_nothing_heals_the_nodes_that_hold_the_mute(
     make_node: NodeFactory,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
