@@ -26,6 +26,7 @@ import pytest
 from tests.helpers.http import PASSWORD, bearer
 from tests.helpers.irc import RawIrc, joined
 from tests.helpers.moderation import api, services
+from tests.integration.test_lift_races_nodes import hall
 from tests.integration.test_token_clock_step import WALL_READERS, a_login_lives, step_wall_clock
 from tests.scale.conftest import STORES, NodeFactory, done, eventually
 from tests.security.conftest import http_from, ws_from
@@ -149,15 +150,6 @@ async def test_token_logins_at_once_on_two_nodes_with_stepped_clocks_keep_the_ne
 
     await eventually("both nodes refuse every evicted token, keep every live one", settled, 30)
     print(f"tokens: {len(tokens)} issued, {len(live)} live, {len(tokens) - len(live)} evicted")
-
-
-async def hall(a: App) -> None:
-    """#hall of alice's, where carol is a room admin."""
-    for name in ("alice", "bob", "carol", "dave"):
-        await services(a).accounts.register(name, PASSWORD)
-    await services(a).moderation.create("alice", "hall")
-    await services(a).membership.become_member("carol", "hall")
-    await services(a).moderation.op("alice", "hall", "carol")
 
 
 Request = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
