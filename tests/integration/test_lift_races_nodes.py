@@ -17,18 +17,7 @@ import pytest
 
 from tests.helpers.http import PASSWORD
 from tests.helpers.moderation import Ws, api, audit, services
-from tests.scale.conftest import (  # noqa: F401 (fixtures)
-    STORES,
-    NodeFactory,
-    cassandra_url,
-    empty_db,
-    eventually,
-    make_node,
-    patient_settling,
-    pg_url,
-    prefix,
-    scale_store,
-)
+from tests.scale.conftest import STORES, NodeFactory, eventually
 from torbit.app import App
 
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
@@ -72,7 +61,7 @@ RACES: dict[str, Race] = {
 @pytest.mark.parametrize("scale_store", [STORES[1]])  # cassandra
 @pytest.mark.parametrize("race", list(RACES))
 async def test_a_lift_sent_to_two_nodes_at_once_is_done_once(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
     race: str,
 ) -> None:
     give, lift, (on_a, on_b) = RACES[race]
@@ -97,7 +86,7 @@ async def test_a_lift_sent_to_two_nodes_at_once_is_done_once(
 
 @pytest.mark.parametrize("scale_store", STORES)
 async def test_two_unmutes_sent_to_two_nodes_at_once_lift_the_mute_once(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
 ) -> None:
     """alice (node a) and carol (node b) unmute bob at the same moment (unmute59): the store
     lets one remove the mute; the other node, its event not there yet, still held the mute,
@@ -155,7 +144,7 @@ async def free(*nodes: App) -> bool:
 
 
 async def test_an_unmute_whose_node_died_before_its_event_is_healed_by_the_next_one(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
 ) -> None:
     """heal59: bob muted 600 minutes; the node that unmuted him died between the store's
     write and its event, so the store has no mute while both nodes hold one a read of the
