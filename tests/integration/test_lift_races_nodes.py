@@ -172,7 +172,7 @@ async def test_an_unmute_whose_node_died_before_its_event_is_healed_by_the_next_
 
 @pytest.mark.parametrize("scale_store", STORES)
 async def test_an_unmute_on_a_node_holding_nothing_heals_the_nodes_that_hold_the_mute(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """heal60: as above, the unmuting node died between the store's write and its event, so
