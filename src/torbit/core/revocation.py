@@ -226,7 +226,7 @@ class Revocations:
                 return
         # dated by the store's clock, as the CLI ages it: by this node's, one running 30 s
         # behind was taken for stopped and not waited for (attack57); the mutes are told it
-        dated = await read_clock(self._store, self._mutes.clock, self._now)
+        dated = await read_clock(self._store, self._mutes.clock)
         await self._store.mark_applied(self._events.origin, applied, dated)
         self._marked = (applied, now)
 
