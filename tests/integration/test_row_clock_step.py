@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import texts
+from tests.helpers.http import PASSWORD, texts
+from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import api, audit, command, in_hall, mute, open_hall, services
 from tests.integration.test_token_clock_step import step_wall_clock
 from tests.security.conftest import basic_header, http_from
@@ -71,3 +72,27 @@ async def test_a_node_a_day_off_dates_its_messages_rooms_and_audit_by_the_store(
     shown = [line for line in dave.seen if "<alice> by http" in line or "<bob> by telnet" in line]
     assert len(shown) == 2, dave.seen
     await dave.close()
+
+
+@pytest.mark.parametrize("step", [-DAY, DAY], ids=["behind", "ahead"])
+async def test_an_irc_join_on_a_node_a_day_off_shows_the_history_as_history(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch, step: timedelta
+) -> None:
+    """An IRC join holds the room's messages back until its names are out, then sends those
+    sent before the join began as history (a `chathistory` batch, time-stamped) and the rest
+    as live. The join's start was the node's wall clock, the messages' times are now the
+    store's: a day behind, the history went out as live messages sent now (no batch)."""
+    step_wall_clock(monkeypatch, lambda: step)
+    app = await make_server(irc={"port": 0})
+    await open_hall(app)
+    async with api(app, "alice") as alice:
+        r = await alice.post("/api/v1/rooms/hall/messages", json={"text": "before the join"})
+        assert r.status_code == 201, r.text
+    carol = await RawIrc.connect(app)
+    carol.send("CAP LS 302", "CAP REQ :batch server-time", f"PASS carol:{PASSWORD}")
+    await carol.register("carol")
+    carol.send("JOIN #hall")
+    await carol.expect(" 366 carol #hall ")
+    line = await carol.expect("before the join")
+    assert "batch=" in line and "time=" in line, carol.lines[-5:]
+    await carol.close()
