@@ -258,7 +258,7 @@ async def start_core(
     )
     events.on(Expelled, lambda e: sessions.expelled(e.room, e.user))
     events.on(Parted, lambda e: None if e.node == events.origin else sessions.parted(e))
-    revocations = Revocations(store, sessions, events, mutes, now=clock.now)
+    revocations = Revocations(store, sessions, events, mutes)  # marks: read_clock's time
     accounts = Accounts(
         store,
         registration_open=s.chat.registration == "open",

@@ -86,7 +86,6 @@ class Revocations:
         mutes: Mutes,
         *,
         poll_interval: float = POLL_INTERVAL,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
         gap_wait: float = GAP_WAIT_S,
     ) -> None:
         self._store = store
@@ -94,7 +93,6 @@ class Revocations:
         self._events = events
         self._mutes = mutes
         self._poll = poll_interval
-        self._now = now
         self._serial = 0  # every revocation up to this serial applied (or passed over)
         self._ahead: set[int] = set()  # those applied past a serial not read yet
         self._gap_since: float | None = None
