@@ -7,11 +7,13 @@ as a tells it now (core/storeclock.py), and b shows it."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+import datetime as datetime_module
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import basic
@@ -21,6 +23,8 @@ from tests.integration.test_token_clock_step import step_wall_clock
 from tests.scale.conftest import node_sections
 from tests.scale.processes import NodeProcess
 from tests.security.conftest import basic_header, http_from
+from torbit.backends.registry import open_store
+from torbit.cli import app as cli_app
 from torbit.testing.kafka import KafkaCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
@@ -92,3 +96,40 @@ async def test_a_message_sent_on_a_node_a_day_behind_is_read_on_another(
         await dave.close()
     finally:
         b.kill()
+
+
+def test_the_cli_on_a_machine_a_day_behind_dates_a_room_by_the_store_s_clock(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`torbit room add` on a machine whose clock runs a day behind PostgreSQL's: the room
+    was dated by the machine's clock, a day old at once (a node's floor then hid every
+    message sent to it for the day; `Membership.floor`). The CLI reads the store's clock
+    once now and dates the room by it."""
+    monkeypatch.setenv("TORBIT_STORAGE__URL", pg_url)
+    monkeypatch.setenv("TORBIT_LOG__DIR", str(tmp_path / "logs"))
+    monkeypatch.chdir(tmp_path)
+
+    class Behind(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+            return datetime.now(tz) - DAY
+
+    step_wall_clock(monkeypatch, lambda: -DAY)  # the modules' own `datetime`
+    monkeypatch.setattr(datetime_module, "datetime", Behind)  # and one imported in a call
+    before = datetime.now(UTC)
+    done = CliRunner().invoke(cli_app, ["room", "add", "clidated"])
+    after = datetime.now(UTC)
+    assert done.exit_code == 0, done.output
+
+    async def made() -> datetime:
+        store = open_store(pg_url)
+        await store.open()
+        try:
+            room = await store.get_room("clidated")
+        finally:
+            await store.close()
+        assert room is not None
+        return room.created_at
+
+    created = asyncio.run(made())
+    assert before - SLACK <= created <= after + SLACK, created - before
