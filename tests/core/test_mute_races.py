@@ -23,12 +23,7 @@ from torbit.errors import Forbidden, NotFound
 
 
 async def test_an_unmute_overtaking_the_mute_it_lifted_leaves_nobody_stuck(core: Core) -> None:
-    for name in ("alice", "bob", "carol"):
-        await core.user(name)
-    await core.moderation.create("alice", "hall")
-    for name in ("bob", "carol"):
-        await core.membership.become_member(name, "hall")
-    await core.moderation.op("alice", "hall", "carol")
+    await hall(core)
     # alice's mute is written, then held at its audit entry while carol's unmute runs whole
     held, go = asyncio.Event(), asyncio.Event()
     add_audit = core.store.add_audit
@@ -178,6 +173,29 @@ def held_here(core: Core) -> datetime | None:
     return core.mutes.until("hall", "bob", datetime.now(UTC))
 
 
+async def two_unmutes_at_once(core: Core, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """carol's unmute of `name` in #hall held at its audit entry while alice's runs whole:
+    alice is told `name` is not muted, and carol's, let go, answers that it lifted it."""
+    gate = HeldCall(monkeypatch, core.store, "add_audit", when=audited("unmute", "carol"))
+
+    async def unmuting() -> str:
+        return await core.moderation.unmute("carol", "hall", name)
+
+    first = asyncio.create_task(unmuting())
+    await gate.until_reached()
+    try:
+        with pytest.raises(NotFound, match=f"{name} is not muted in #hall"):
+            await core.moderation.unmute("alice", "hall", name)
+    finally:
+        gate.let_go()
+        assert await first == name
+
+
+async def unmuted_by(core: Core) -> list[str]:
+    """Who #hall's audit says unmuted someone, newest first."""
+    return [e.actor for e in await core.store.list_audit("hall", 10) if e.action == "unmute"]
+
+
 async def test_of_two_unmutes_at_once_one_lifts_the_mute_and_the_other_finds_none(
     core: Core, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -188,23 +206,10 @@ async def test_of_two_unmutes_at_once_one_lifts_the_mute_and_the_other_finds_non
     the other is told bob is not muted, and he is free once the first's event is applied."""
     await hall(core)
     await core.moderation.mute("alice", "hall", "bob", 600)
-    gate = HeldCall(monkeypatch, core.store, "add_audit", when=audited("unmute", "carol"))
-
-    async def unmuting() -> str:
-        return await core.moderation.unmute("carol", "hall", "bob")
-
-    first = asyncio.create_task(unmuting())
-    await gate.until_reached()
-    try:
-        with pytest.raises(NotFound, match="bob is not muted in #hall"):
-            await core.moderation.unmute("alice", "hall", "bob")
-    finally:
-        gate.let_go()
-        assert await first == "bob"
+    await two_unmutes_at_once(core, monkeypatch, "bob")
     assert await store_and_node(core) == (None, None)
     await core.messaging.send("bob", "hall", "may I speak?")
-    unmutes = [e for e in await core.store.list_audit("hall", 10) if e.action == "unmute"]
-    assert [e.actor for e in unmutes] == ["carol"]
+    assert await unmuted_by(core) == ["carol"]
 
 
 async def test_a_mute_no_read_found_is_still_lifted_by_an_unmute(
@@ -250,22 +255,9 @@ async def test_of_two_unmutes_at_once_of_a_renamed_guest_one_finds_none(
     await core.moderation.mute("alice", "hall", "gus", 600)
     assert await guests.rename(gus, "gus", "gustav") == "gustav"
     assert core.mutes.silenced("hall", "gustav")
-    gate = HeldCall(monkeypatch, core.store, "add_audit", when=audited("unmute", "carol"))
-
-    async def unmuting() -> str:
-        return await core.moderation.unmute("carol", "hall", "gustav")
-
-    first = asyncio.create_task(unmuting())
-    await gate.until_reached()
-    try:
-        with pytest.raises(NotFound, match="gustav is not muted in #hall"):
-            await core.moderation.unmute("alice", "hall", "gustav")
-    finally:
-        gate.let_go()
-        assert await first == "gustav"
+    await two_unmutes_at_once(core, monkeypatch, "gustav")
     assert not core.mutes.silenced("hall", "gustav")
     await core.messaging.send("gustav", "hall", "may I speak?")
-    unmutes = [e for e in await core.store.list_audit("hall", 10) if e.action == "unmute"]
-    assert [e.actor for e in unmutes] == ["carol"]
+    assert await unmuted_by(core) == ["carol"]
     told = [line for line in bob.lines if "may speak in #hall again" in line]
     assert told == ["* gustav may speak in #hall again"]

@@ -218,3 +218,69 @@ async def test_the_cli_s_wait_names_every_node_when_its_row_landed_past_their_lo
     late = await cli.confirmed(0)
     assert [u.given_up for u in late] == [True], late
     assert "may have stopped looking for it" in describe(late, 0)
+
+
+async def test_past_the_cap_of_serials_passed_over_the_node_waits_rather_than_forgets(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every serial passed over is looked for LATE_S (heal60: the newest 16 only, before); at
+    most LATE_CAP of them (3 here). Past it the node passes no more over: it waits at the
+    next gap, its mark behind it, reading the rows past it as they come, and passes it over
+    once older serials have left the look (or their rows landed)."""
+    clock = Clock()
+    monkeypatch.setattr(revocation, "time", clock)
+    monkeypatch.setattr(revocation, "LATE_CAP", 3)
+    for name in ("alice", "bob", "carol"):
+        await core.user(name)
+    feed = Revocations(core.store, core.sessions, core.events, core.mutes, gap_wait=0)
+    await feed.start()
+    first = await core.store.last_revocation()
+    await land(core, first + 6, "bob", await credential(core, "bob"))  # 1 to 5: gaps
+    assert await feed.poll() == 1
+    assert await feed.poll() == 0  # 1 to 3 passed over, 4 and 5 waited for
+    assert feed.applied() == first + 3
+    alice, carol = await core.login("alice", room=None), await core.login("carol", room=None)
+    await land(core, first + 5, "alice", await credential(core, "alice"))
+    await land(core, first + 2, "carol", await credential(core, "carol"))  # passed over
+    assert await feed.poll() == 2
+    assert alice.closed is not None and carol.closed is not None
+    assert (
+        feed.applied() == first + 3
+    )  # 2 landed: room for one more, 4 waited for till the next poll
+    assert await feed.poll() == 0
+    assert feed.applied() == first + 6  # 4 passed over (1, 3 and 4 looked for)
+    clock.now = revocation.LATE_S
+    dave = first + 7
+    await core.user("dave")
+    await land(core, dave, "dave", await credential(core, "dave"))
+    assert await feed.poll() == 1
+    assert feed.applied() == dave
+
+
+async def test_the_serials_passed_over_are_looked_for_in_one_read(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 serials passed over at once (rolled back inserts, heal60): every one is looked for
+    now, not the newest 16, and by one read of the feed a poll, not one read each."""
+    await core.user("bob")
+    feed = Revocations(core.store, core.sessions, core.events, core.mutes, gap_wait=0)
+    await feed.start()
+    first = await core.store.last_revocation()
+    await land(core, first + 41, "bob", await credential(core, "bob"))
+    assert await feed.poll() == 1
+    assert await feed.poll() == 0  # 1 to 40 passed over
+    reads = []
+    real = core.store.revocations_after
+
+    async def counted(serial: int, limit: int = PAGE) -> list[tuple[int, Revocation]]:
+        reads.append((serial, limit))
+        return await real(serial, limit)
+
+    monkeypatch.setattr(core.store, "revocations_after", counted)
+    assert await feed.poll() == 0
+    assert reads == [(first + 41, PAGE), (first, 40)]  # the new rows, then the 40 looked for
+    await core.user("alice")
+    alice = await core.login("alice", room=None)
+    await land(core, first + 1, "alice", await credential(core, "alice"))  # the oldest
+    assert await feed.poll() == 1
+    assert alice.closed is not None

@@ -25,20 +25,9 @@ import pytest
 from tests.helpers.http import PASSWORD, bearer
 from tests.helpers.irc import RawIrc, joined
 from tests.helpers.moderation import api, services
-from tests.integration.test_token_clock_step import step_wall_clock
-from tests.scale.conftest import (  # noqa: F401 (fixtures)
-    STORES,
-    NodeFactory,
-    cassandra_url,
-    done,
-    empty_db,
-    eventually,
-    make_node,
-    patient_settling,
-    pg_url,
-    prefix,
-    scale_store,
-)
+from tests.integration.test_lift_races_nodes import hall
+from tests.integration.test_token_clock_step import a_login_lives, step_wall_clock
+from tests.scale.conftest import STORES, NodeFactory, done, eventually
 from tests.security.conftest import http_from, ws_from
 from torbit.app import App
 from torbit.core.models import Standing
@@ -83,7 +72,7 @@ async def token_works(node: App, token: str) -> None:
 
 @pytest.mark.parametrize("minutes", [2, -2], ids=["forward", "back"])
 async def test_a_token_on_a_node_started_with_its_clock_stepped_lives_by_the_stores(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
     monkeypatch: pytest.MonkeyPatch,
     minutes: int,
 ) -> None:
@@ -96,10 +85,7 @@ async def test_a_token_on_a_node_started_with_its_clock_stepped_lives_by_the_sto
     http = {"token_ttl_hours": 1 / 60}
     a = await make_node("a", http=http)
     await services(a).accounts.register("alice", PASSWORD)
-    async with http_from(a) as client:
-        r = await client.post("/api/v1/sessions", json={"name": "alice", "password": PASSWORD})
-    assert r.status_code == 201, r.text
-    token = r.json()["token"]
+    token, _ = await sign_in(a)
     jump[0] = timedelta(minutes=minutes)
     b = await make_node("b", http=http)
     await token_works(b, token)
@@ -110,13 +96,7 @@ async def test_a_token_on_a_node_started_with_its_clock_stepped_lives_by_the_sto
     await token_works(a, token)
     await token_works(b, token)
     async with http_from(b) as client:
-        before = datetime.now(UTC)
-        r = await client.post("/api/v1/sessions", json={"name": "alice", "password": PASSWORD})
-        after = datetime.now(UTC)
-    assert r.status_code == 201, r.text
-    expires_at = datetime.fromisoformat(r.json()["expires_at"])
-    ttl = timedelta(minutes=1)
-    assert before + ttl <= expires_at <= after + ttl, expires_at - before
+        await a_login_lives(client, timedelta(minutes=1))
 
 
 async def sign_in(node: App) -> tuple[str, datetime]:
@@ -132,7 +112,7 @@ async def me(node: App, token: str) -> int:
 
 
 async def test_token_logins_at_once_on_two_nodes_with_stepped_clocks_keep_the_newest(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """alice holds 4 tokens (`tokens_per_user`), each remembered by both nodes' caches; the
@@ -167,15 +147,6 @@ async def test_token_logins_at_once_on_two_nodes_with_stepped_clocks_keep_the_ne
 
     await eventually("both nodes refuse every evicted token, keep every live one", settled, 30)
     print(f"tokens: {len(tokens)} issued, {len(live)} live, {len(tokens) - len(live)} evicted")
-
-
-async def hall(a: App) -> None:
-    """#hall of alice's, where carol is a room admin."""
-    for name in ("alice", "bob", "carol", "dave"):
-        await services(a).accounts.register(name, PASSWORD)
-    await services(a).moderation.create("alice", "hall")
-    await services(a).membership.become_member("carol", "hall")
-    await services(a).moderation.op("alice", "hall", "carol")
 
 
 Request = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
@@ -245,7 +216,7 @@ def remembered(node: App, user: str) -> bool:
 @pytest.mark.parametrize("scale_store", STORES)
 @pytest.mark.parametrize("race", list(RACES))
 async def test_a_lift_raced_by_the_standing_given_again_on_another_node_agrees_everywhere(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
     race: str,
 ) -> None:
     give, (on_a, lift), (on_b, again) = RACES[race]
@@ -301,7 +272,7 @@ async def agreed(
 
 @pytest.mark.parametrize("scale_store", [STORES[0]])  # postgresql
 async def test_an_unmute_raced_by_the_rooms_deletion_and_a_new_mute_lifts_nothing_new(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
 ) -> None:
     """alice's unmute of bob in her #den (node a) sent as, on node b, alice deletes #den,
     carol makes it again, bob joins it and carol mutes him 600 minutes: whichever the
@@ -352,7 +323,7 @@ async def done_here(client: RawIrc, token: str) -> None:
 
 @pytest.mark.parametrize("scale_store", STORES)
 async def test_an_unban_and_a_ban_by_irc_modes_on_two_nodes_agree_everywhere(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
 ) -> None:
     """alice's `MODE #hall -b bob` on node a and carol's `MODE #hall +b bob` on node b at
     once, over IRC: the store keeps one, its mirror agrees, and bob's join is refused on

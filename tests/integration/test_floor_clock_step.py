@@ -13,8 +13,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import register, texts
-from tests.helpers.moderation import services
-from tests.helpers.telnet_client import TelnetClient
+from tests.helpers.moderation import services, telnet
 from tests.integration.test_telnet_comeback import command, connect, gone, landing
 from tests.integration.test_token_clock_step import step_wall_clock
 from tests.security.conftest import basic_header, http_from
@@ -51,13 +50,9 @@ async def test_a_node_stepped_a_day_forward_still_shows_the_last_day_s_messages(
         assert r.status_code == 200, r.text
         assert texts(r.json()) == ["an hour ago"]
 
-    assert app.telnet_port is not None
-    bob = await TelnetClient.connect(app.telnet_port)
-    await bob.login("bob")
-    bob.send("/join hall")
-    await bob.expect(r"^\* you are in #hall")
-    bob.send("shown after the history")
-    await bob.expect(r"<bob> shown after the history$")
+    bob = await telnet(app, "bob")
+    await command(bob, "/join hall", r"^\* you are in #hall")
+    await command(bob, "shown after the history", r"<bob> shown after the history$")
     shown = [line for line in bob.seen if "<carol>" in line]
     assert [line.split("<carol> ", 1)[1] for line in shown] == ["an hour ago"]
     await bob.close()

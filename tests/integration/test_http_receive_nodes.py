@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.helpers.http import PASSWORD, basic, http_client, texts
-from tests.scale.conftest import NodeFactory, empty_db, make_node, pg_url, prefix, scale_store  # noqa: F401 (fixtures)
+from tests.scale.conftest import NodeFactory
 from torbit.app import App
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -28,7 +28,7 @@ READERS = 8  # receives of alice at once, half on each node
 PAGE = 3  # small pages: many receives, many chances to collide
 
 
-async def two_nodes(make_node: NodeFactory) -> tuple[App, App]:  # noqa: F811
+async def two_nodes(make_node: NodeFactory) -> tuple[App, App]:
     """Two servers on one PostgreSQL database and one broker; alice and bob in #hall (the
     tests' settings lift the message and read rates)."""
     a, b = await make_node("a"), await make_node("b")
@@ -46,7 +46,7 @@ async def page(client: httpx.AsyncClient) -> list[str]:
 
 
 async def test_parallel_receives_on_two_nodes_get_each_message_once(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
 ) -> None:
     a, b = await two_nodes(make_node)
     lines = [f"m{i}" for i in range(SENT)]
@@ -76,7 +76,7 @@ async def test_parallel_receives_on_two_nodes_get_each_message_once(
 
 
 async def test_a_burst_of_receives_on_two_nodes_takes_disjoint_pages(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
 ) -> None:
     """Everything sent first, then all the receives at the same instant on both nodes."""
     a, b = await two_nodes(make_node)

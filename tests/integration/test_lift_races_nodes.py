@@ -17,18 +17,7 @@ import pytest
 
 from tests.helpers.http import PASSWORD
 from tests.helpers.moderation import Ws, api, audit, services
-from tests.scale.conftest import (  # noqa: F401 (fixtures)
-    STORES,
-    NodeFactory,
-    cassandra_url,
-    empty_db,
-    eventually,
-    make_node,
-    patient_settling,
-    pg_url,
-    prefix,
-    scale_store,
-)
+from tests.scale.conftest import STORES, NodeFactory, eventually
 from torbit.app import App
 
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
@@ -72,7 +61,7 @@ RACES: dict[str, Race] = {
 @pytest.mark.parametrize("scale_store", [STORES[1]])  # cassandra
 @pytest.mark.parametrize("race", list(RACES))
 async def test_a_lift_sent_to_two_nodes_at_once_is_done_once(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
     race: str,
 ) -> None:
     give, lift, (on_a, on_b) = RACES[race]
@@ -97,7 +86,7 @@ async def test_a_lift_sent_to_two_nodes_at_once_is_done_once(
 
 @pytest.mark.parametrize("scale_store", STORES)
 async def test_two_unmutes_sent_to_two_nodes_at_once_lift_the_mute_once(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
 ) -> None:
     """alice (node a) and carol (node b) unmute bob at the same moment (unmute59): the store
     lets one remove the mute; the other node, its event not there yet, still held the mute,
@@ -155,7 +144,7 @@ async def free(*nodes: App) -> bool:
 
 
 async def test_an_unmute_whose_node_died_before_its_event_is_healed_by_the_next_one(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
 ) -> None:
     """heal59: bob muted 600 minutes; the node that unmuted him died between the store's
     write and its event, so the store has no mute while both nodes hold one a read of the
@@ -179,3 +168,60 @@ async def test_an_unmute_whose_node_died_before_its_event_is_healed_by_the_next_
         r = await bob.post("/api/v1/rooms/hall/messages", json={"text": "free on b?"})
         assert r.status_code == 201, r.text
     assert not [e for e in await audit(a, "hall") if e.action == "unmute"]
+
+
+@pytest.mark.parametrize("scale_store", STORES)
+async def test_an_unmute_on_a_node_holding_nothing_heals_the_nodes_that_hold_the_mute(
+    make_node: NodeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """heal60: as above, the unmuting node died between the store's write and its event, so
+    nodes a and b hold a mute the store has not; node c started since (its load found no
+    mute) holds nothing. alice's unmute on node c found none in the store and none held
+    there: on main a plain 404 that told nobody, bob refused on a and b for the mute's 600
+    minutes. Now node c tells every node to read it back (`MuteGone`) before it answers:
+    still 404, no audit entry, no "may speak again" notice, bob speaks on a and b. An unmute
+    of nothing costs a node holding nothing no store read."""
+    a, b = await make_node("a", limits=LIMITS), await make_node("b", limits=LIMITS)
+    await hall(a)
+    await services(a).membership.become_member("bob", "hall")
+    await services(a).moderation.mute("alice", "hall", "bob", 600)  # settled: b holds it too
+    room = await services(a).store.get_room("hall")
+    now = datetime.now(UTC)  # the unmuting node's write, then its death: no event
+    assert await services(a).store.remove_mute("hall", "bob", now, room_created=room.created_at)
+    c = await make_node("c", limits=LIMITS)
+    assert await free(c)
+    assert not await free(a) and not await free(b)
+    seen = [await Ws.open(n, "bob") for n in (a, b)]
+    for ws in seen:
+        await ws.subscribe("hall")
+    async with api(c, "alice") as alice, api(a, "bob") as bob_a, api(b, "bob") as bob_b:
+        r = await alice.delete("/api/v1/rooms/hall/mutes/bob")
+        assert r.status_code == 404, r.text
+        assert "bob is not muted in #hall" in r.text
+        assert await free(a, b, c)  # settled: nodes a and b read it back before the answer
+        for bob in (bob_a, bob_b):
+            r = await bob.post("/api/v1/rooms/hall/messages", json={"text": "free?"})
+            assert r.status_code == 201, r.text
+        # an unmute of nothing: the nodes holding nothing read nothing from the store
+        reads = [0, 0]
+        for i, node in enumerate((a, b)):
+            store, read = services(node).store, services(node).store.active_mutes
+
+            async def counted(
+                *args: object, i: int = i, read: Callable[..., Awaitable[object]] = read
+            ) -> object:
+                reads[i] += 1
+                return await read(*args)
+
+            monkeypatch.setattr(store, "active_mutes", counted)
+        for _ in range(4):
+            r = await alice.delete("/api/v1/rooms/hall/mutes/bob")
+            assert r.status_code == 404, r.text
+        assert reads == [0, 0]
+    assert not [e for e in await audit(a, "hall") if e.action == "unmute"]
+    await services(c).moderation.mute("alice", "hall", "bob", 5)  # after every notice
+    for ws in seen:
+        await eventually("the mute shown", partial(shown, ws, "was muted in #hall", 1))
+        assert notices(ws, "may speak in #hall again") == []
+        await ws.close()

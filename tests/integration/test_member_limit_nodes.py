@@ -13,14 +13,14 @@ import pytest
 from tests.helpers.http import PASSWORD, basic, http_client
 from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import Ws, telnet
-from tests.scale.conftest import NodeFactory, empty_db, make_node, pg_url, prefix, scale_store  # noqa: F401 (fixtures)
+from tests.scale.conftest import NodeFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 LIMIT = 3
 
 
 async def test_joins_at_once_on_two_nodes_never_pass_the_limit(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
 ) -> None:
     a, b = await make_node("a", irc={"guests": True}), await make_node("b", irc={"guests": True})
     assert a.core is not None and b.core is not None

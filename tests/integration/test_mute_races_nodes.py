@@ -18,18 +18,7 @@ import pytest
 from tests.helpers.held_calls import HeldCall
 from tests.helpers.http import PASSWORD
 from tests.helpers.moderation import api, services
-from tests.scale.conftest import (  # noqa: F401 (fixtures)
-    STORES,
-    NodeFactory,
-    cassandra_url,
-    empty_db,
-    eventually,
-    make_node,
-    patient_settling,
-    pg_url,
-    prefix,
-    scale_store,
-)
+from tests.scale.conftest import STORES, NodeFactory, eventually
 from torbit.app import App
 from torbit.core.models import AuditEntry
 
@@ -80,7 +69,7 @@ def alices_mute(entry: AuditEntry) -> bool:
 @pytest.mark.parametrize("scale_store", STORES)
 @pytest.mark.parametrize("theirs", [10, 0], ids=["mute", "unmute"])
 async def test_a_mute_written_first_and_heard_last_on_two_nodes(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
     monkeypatch: pytest.MonkeyPatch,
     theirs: int,
 ) -> None:
@@ -103,7 +92,7 @@ async def test_a_mute_written_first_and_heard_last_on_two_nodes(
 
 @pytest.mark.parametrize("scale_store", STORES)
 async def test_mutes_at_once_on_two_nodes_leave_both_with_what_the_store_kept(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
 ) -> None:
     a, b = await make_node("a", limits=LIMITS), await make_node("b", limits=LIMITS)
     await hall(a)

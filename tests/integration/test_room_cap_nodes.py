@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.helpers.http import PASSWORD, basic, http_client
-from tests.scale.conftest import NodeFactory, empty_db, make_node, pg_url, prefix, scale_store  # noqa: F401 (fixtures)
+from tests.scale.conftest import NodeFactory
 from torbit.core.models import Room
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -22,7 +22,7 @@ ROUNDS = 15
 
 
 async def test_creates_and_joins_at_once_on_two_nodes_never_pass_rooms_per_user(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
 ) -> None:
     limits = {"rooms_per_user": LIMIT, "create_burst": 1000, "join_burst": 1000}
     a, b = await make_node("a", limits=limits), await make_node("b", limits=limits)

@@ -11,21 +11,13 @@ import pytest
 
 from tests.helpers.http import PASSWORD, basic, http_client, texts
 from tests.helpers.moderation import Ws, command, telnet
-from tests.scale.conftest import (  # noqa: F401 (fixtures)
-    NodeFactory,
-    empty_db,
-    make_node,
-    patient_settling,
-    pg_url,
-    prefix,
-    scale_store,
-)
+from tests.scale.conftest import NodeFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 
 async def test_a_deletion_on_one_node_puts_the_other_nodes_sessions_out(
-    make_node: NodeFactory,  # noqa: F811
+    make_node: NodeFactory,
 ) -> None:
     a, b = await make_node("a"), await make_node("b")
     assert a.core is not None and b.core is not None
@@ -68,8 +60,8 @@ async def test_a_deletion_on_one_node_puts_the_other_nodes_sessions_out(
 
 
 async def test_a_deletion_is_answered_once_the_other_node_applied_it(
-    make_node: NodeFactory,  # noqa: F811
-    patient_settling: None,  # noqa: F811
+    make_node: NodeFactory,
+    patient_settling: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """alice deletes #den on node b, where bob (a member on node a) is muted: the answer

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from tests.conftest import ServerFactory
@@ -30,6 +31,17 @@ def step_wall_clock(monkeypatch: pytest.MonkeyPatch, step: Callable[[], timedelt
     """The node's wall clock `step()` off the machine's (the store's: SQLite's is the
     machine's), as every module outside the backends reads it (`skew_clock`)."""
     skew_clock(monkeypatch, step)
+
+
+async def a_login_lives(client: httpx.AsyncClient, ttl: timedelta) -> None:
+    """alice logs in through `client`: her new token expires `ttl` after the login by the
+    store's clock (the machine's), whatever the node's wall clock says."""
+    before = datetime.now(UTC)
+    r = await client.post("/api/v1/sessions", json={"name": "alice", "password": PASSWORD})
+    after = datetime.now(UTC)
+    assert r.status_code == 201, r.text
+    expires_at = datetime.fromisoformat(r.json()["expires_at"])
+    assert before + ttl <= expires_at <= after + ttl, expires_at - before
 
 
 async def test_a_token_checked_after_the_wall_clock_stepped_forward_still_works(
@@ -60,13 +72,7 @@ async def test_a_token_checked_after_the_wall_clock_stepped_forward_still_works(
         await ws.close()
 
         # a login on the stepped node: its token lives its minute by the store's clock
-        before = datetime.now(UTC)
-        r = await client.post("/api/v1/sessions", json={"name": "alice", "password": PASSWORD})
-        after = datetime.now(UTC)
-    assert r.status_code == 201, r.text
-    expires_at = datetime.fromisoformat(r.json()["expires_at"])
-    ttl = timedelta(minutes=1)
-    assert before + ttl <= expires_at <= after + ttl, expires_at - before
+        await a_login_lives(client, timedelta(minutes=1))
 
 
 async def test_a_token_checked_after_the_wall_clock_stepped_back_expires_on_time(

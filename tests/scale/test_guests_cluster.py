@@ -21,6 +21,7 @@ from tests.helpers.irc import RawIrc
 from tests.scale.clients import Clients, HttpUser
 from tests.scale.conftest import STORES, eventually, node_sections
 from tests.scale.processes import NodeProcess
+from torbit.app import App
 from torbit.backends.registry import open_store
 from torbit.core.models import GUEST_PASSWORD_HASH, User
 from torbit.core.ports import Store
@@ -67,6 +68,26 @@ def node_process(workdir: Path, empty_db: str, broker: KafkaCluster, prefix: str
     )
 
 
+async def guests_node(
+    make_server: ServerFactory, url: str, broker: KafkaCluster, prefix: str, data_dir: Path
+) -> App:
+    """A node in this process, on the store at `url` and the log of `prefix`: IRC guests
+    allowed, this suite's short presence heartbeat and expiry."""
+    presence = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
+    sections = node_sections(url, broker.bootstrap, prefix)
+    sections["message_log"].update(presence)
+    return await make_server(data_dir=data_dir, irc={"guests": True}, **sections)
+
+
+async def left_over_after(store: Store, nick: str, name: str) -> None:
+    """Another left-over guest, `name`, created just after the guest `nick` (and after it by
+    key): once a node's sweep has deleted it, that sweep has been past `nick`."""
+    user = await store.get_user(nick)
+    assert user is not None
+    later = user.created_at + timedelta(milliseconds=1)
+    await store.create_user(User(name, GUEST_PASSWORD_HASH, later))
+
+
 @pytest.mark.parametrize("scale_store", STORES)
 async def test_a_dead_nodes_guests_are_deleted_by_the_survivors(
     make_server: ServerFactory,
@@ -95,10 +116,7 @@ async def _survivor_reclaims(
     prefix: str,
     tmp_path: Path,
 ) -> None:
-    presence = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
-    sections = node_sections(url, broker.bootstrap, prefix)
-    sections["message_log"].update(presence)
-    a = await make_server(data_dir=tmp_path / "a", irc={"guests": True}, **sections)
+    a = await guests_node(make_server, url, broker, prefix, tmp_path / "a")
     assert a.irc_port is not None
     port = a.irc_port
     b = node_process(tmp_path / "b", url, broker, prefix)
@@ -194,17 +212,8 @@ async def test_a_node_cut_off_from_the_log_keeps_its_guests_while_it_lives(
         assert ghost is not None
         ghost.send("JOIN #lobby")
         await ghost.expect(" 366 ", timeout=30)
-        user = await store.get_user("ghost")
-        assert user is not None
-        # another left-over guest, younger than ghost (and after it by key): when a's sweep
-        # has deleted it, it has been past ghost
-        later = user.created_at + timedelta(milliseconds=1)
-        await store.create_user(User("zz_dead", GUEST_PASSWORD_HASH, later))
-
-        presence = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
-        sections = node_sections(empty_db, broker.bootstrap, prefix)
-        sections["message_log"].update(presence)
-        a = await make_server(data_dir=tmp_path / "a", irc={"guests": True}, **sections)
+        await left_over_after(store, "ghost", "zz_dead")
+        a = await guests_node(make_server, empty_db, broker, prefix, tmp_path / "a")
         assert a.irc_port is not None
         await eventually("a's sweep deletes the other one", lambda: _gone(store, "zz_dead"))
         assert await guest(a.irc_port, "ghost") is None  # still b's

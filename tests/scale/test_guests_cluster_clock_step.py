@@ -16,10 +16,9 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.integration.test_token_clock_step import step_wall_clock
-from tests.scale.conftest import eventually, node_sections
-from tests.scale.test_guests_cluster import EXPIRY, HEARTBEAT, _gone, guest, node_process
+from tests.scale.conftest import eventually
+from tests.scale.test_guests_cluster import _gone, guest, guests_node, left_over_after, node_process
 from torbit.backends.registry import open_store
-from torbit.core.models import GUEST_PASSWORD_HASH, User
 from torbit.testing.kafka import KafkaCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
@@ -61,16 +60,10 @@ async def test_a_node_stepped_a_day_forward_keeps_a_live_node_s_guests(
     try:
         ghost = await guest(int(b.env["TORBIT_IRC__PORT"]), "ghost")
         assert ghost is not None
-        user = await store.get_user("ghost")
-        assert user is not None
-        later = user.created_at + timedelta(milliseconds=1)
-        await store.create_user(User("zz_dead", GUEST_PASSWORD_HASH, later))
+        await left_over_after(store, "ghost", "zz_dead")
 
         step_sweep_clock(monkeypatch, DAY)
-        presence = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
-        sections = node_sections(empty_db, broker.bootstrap, prefix)
-        sections["message_log"].update(presence)
-        a = await make_server(data_dir=tmp_path / "a", irc={"guests": True}, **sections)
+        a = await guests_node(make_server, empty_db, broker, prefix, tmp_path / "a")
         assert a.irc_port is not None
         await eventually("a's sweep deletes the left-over guest", lambda: _gone(store, "zz_dead"))
         assert await store.get_user("ghost") is not None

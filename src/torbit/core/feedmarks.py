@@ -22,7 +22,8 @@ passes it only by reading the feed after it was written, which finds every row w
 before it (a serial passed over is looked for again at each poll). Waiting on the rows'
 own serials, a CLI whose row was passed over was answered "applied" before (attack57).
 
-A serial passed over is looked for LATE_S only (core/revocation.py): a row whose serial was
+A serial passed over is looked for LATE_S only (core/revocation.py; every one, up to
+LATE_CAP: past it a node waits at the gap, its mark behind, heal60): a row whose serial was
 taken more than GAP_WAIT_S + LATE_S before it landed may never be read by a node that was
 polling then, which passes the barrier all the same. That takes a write held that long
 between its serial and its commit: PostgreSQL's sequence is taken at the INSERT, and the

@@ -99,8 +99,11 @@ class ModerationNotices(RoomAuthority):
         lift. One a read found was in the store, and an unmute that removed it since has its
         event on its way (two at once: unmute59), or none will come (its node died between
         its write and its event): read again here, the unmute is not done, and every node
-        reads it again too (`MuteGone`, heal59) before the answer, else they held it."""
+        reads it again too (`MuteGone`, heal59) before the answer, else they held it. One
+        held nowhere here (this node started since that death: its load found none) may be
+        held by the others all the same: they are told too (heal60)."""
         if self._mutes.until(room_key, user_key, at, made) is None:
+            await self._events.publish(MuteGone(room_key, user_key), settled=True)
             return False
         await self._mutes.settled(room_key, user_key, SETTLE_WAIT_S)
         if self._mutes.until(room_key, user_key, at, made) is None:
@@ -113,9 +116,12 @@ class ModerationNotices(RoomAuthority):
         return False
 
     def _on_mute_gone(self, event: MuteGone) -> None:
-        """A node found a mute it held gone from the store, no unmute's event heard: this
-        node reads it back too. Nothing told: an unmute's own event tells the room once."""
-        self._read_back(event.room, event.user)
+        """A node found a mute gone from the store, no unmute's event heard: this node reads
+        it back too, if it holds it (a node holding none has nothing to heal, and no store
+        read to spend: an unmute of nothing costs every such node a dict lookup, heal60).
+        Nothing told: an unmute's own event tells the room once."""
+        if self._mutes.holds(event.room, event.user):
+            self._read_back(event.room, event.user)
 
     def _on_invite(self, event: Invited) -> None:
         text = f"{event.by} invited you to #{event.room_name}: /join {event.room_name}"

@@ -118,6 +118,10 @@ class Mutes:
                 async with asyncio.timeout(within):
                     await ticket.wait()
 
+    def holds(self, room_key: str, user_key: str) -> bool:
+        """Whether a mute of the user in the room is held here, whatever its end or room."""
+        return (room_key, user_key) in self._until
+
     def backed(self, room_key: str, user_key: str) -> bool:
         """Whether the user's mute in the room held here is one a read of the store found."""
         return (room_key, user_key) in self._backed and (room_key, user_key) in self._until

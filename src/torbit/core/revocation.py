@@ -49,10 +49,14 @@ POLL_INTERVAL = 0.5  # seconds between two looks at the store's revocations
 # the later one's row can be read first) is waited for this long, then passed over (its
 # writer died, or a rolled back insert used it)
 GAP_WAIT_S = 10.0
-# A serial passed over is still looked for this long, the newest LATE_KEPT of them: its
-# writer may only have been slow (^Z, a synchronous standby away), not dead (attack57)
+# A serial passed over is still looked for this long, every one of them: its writer may
+# only have been slow (^Z, a synchronous standby away), not dead (attack57). An insert
+# rolled back burns a serial too; keeping the newest 16 only, a slow row behind more than
+# 16 of those was forgotten at once (heal60). At most LATE_CAP are kept (some 85 bytes
+# each: under 1 MB); past it the node passes no more gaps over until older ones leave: it
+# reads the feed again from the gap at each poll, its mark behind, rather than forget one
 LATE_S = 600.0
-LATE_KEPT = 16
+LATE_CAP = 10_000
 PAGE = 100  # revocations read from the store at a time
 KEEP = timedelta(days=1)  # revocations older than this are purged from the store
 MARK_EVERY = 5.0  # seconds: a node's mark is written at least this often (core/feedmarks.py)
@@ -98,6 +102,7 @@ class Revocations:
         self._gap_since: float | None = None
         self._gap_wait = gap_wait
         self._passed: dict[int, float] = {}  # serials passed over -> since when (monotonic)
+        self._capped = 0  # the serial waited at once LATE_CAP were passed over (0: none)
         # rows applied whose handlers' work has not ended yet: serial -> that work
         self._working: dict[int, list[asyncio.Future[Any]]] = {}
         self._marked: tuple[int, float] | None = None  # the mark last written, and when
@@ -162,21 +167,26 @@ class Revocations:
         """Apply the rows of serials passed over that were written since; how many. Before,
         a row written past `gap_wait` was never read: a password changed by a CLI slow to
         commit left the user's sessions open here for good (attack57)."""
-        found, now = 0, time.monotonic()
-        for serial, since in list(self._passed.items()):
-            if now - since >= LATE_S:
-                del self._passed[serial]
-                continue
-            batch = await self._store.revocations_after(serial - 1, 1)
-            if batch and batch[0][0] == serial:
-                del self._passed[serial]
-                log.warning(
-                    "feed row %d was written %.1f s after its gap was passed over",
-                    serial,
-                    now - since,
-                )
-                self._apply_row(serial, batch[0][1])
-                found += 1
+        now = time.monotonic()
+        for serial in [s for s, since in self._passed.items() if now - since >= LATE_S]:
+            del self._passed[serial]
+        found, looking = 0, sorted(self._passed)
+        while looking:  # one read covers every serial looked for up to its last row
+            limit = min(PAGE, looking[-1] - looking[0] + 1)
+            batch = await self._store.revocations_after(looking[0] - 1, limit)
+            for serial, row in batch:
+                since = self._passed.pop(serial, None)
+                if since is not None:
+                    log.warning(
+                        "feed row %d was written %.1f s after its gap was passed over",
+                        serial,
+                        now - since,
+                    )
+                    self._apply_row(serial, row)
+                    found += 1
+            if len(batch) < limit:
+                break
+            looking = [s for s in looking if s > batch[-1][0]]
         return found
 
     def _advance(self) -> None:
@@ -197,9 +207,20 @@ class Revocations:
             self._gap_since = now
         elif now - self._gap_since >= self._gap_wait:
             passed = range(self._serial + 1, min(self._ahead))
-            self._passed.update((serial, now) for serial in passed[-LATE_KEPT:])
-            for serial in sorted(self._passed)[:-LATE_KEPT]:
-                del self._passed[serial]
+            room = LATE_CAP - len(self._passed)
+            if room < len(passed):  # not forgotten: waited for, read again at each poll
+                if self._capped != passed[max(room, 0)]:
+                    self._capped = passed[max(room, 0)]
+                    log.warning(
+                        "%d feed serials passed over in %g s: waiting at serial %d",
+                        LATE_CAP,
+                        LATE_S,
+                        self._capped,
+                    )
+                passed = passed[: max(room, 0)]
+                if not passed:
+                    return
+            self._passed.update((serial, now) for serial in passed)
             self._serial, self._gap_since = passed[-1], None
             self._advance()
 

@@ -213,17 +213,22 @@ class CassandraStore(UsersCql, RoomLiftsCql, RoomMasksCql, AuditCql, SessionsCql
         )
         return [str(r["room_key"]) for r in rows if r["member"] and r["by_right"]]
 
-    async def admit_member(self, room_key: str, user_key: str) -> bool:
-        """A read, then the flag's write: two admissions at once both answer True, and
-        nothing else writes the flag of a membership already there (`add_member` only
-        at its start)."""
+    async def _by_right(self, room_key: str, user_key: str) -> bool:
+        """Whether the user is a member of the room by the server-admin right alone, as one
+        read of the flag finds it."""
         row = await self.cql.one(
             f"SELECT member, by_right FROM {self.ks}.user_rooms "
             "WHERE user_key = ? AND room_key = ?",
             user_key,
             room_key,
         )
-        if row is None or not row["member"] or not row["by_right"]:
+        return row is not None and bool(row["member"]) and bool(row["by_right"])
+
+    async def admit_member(self, room_key: str, user_key: str) -> bool:
+        """A read, then the flag's write: two admissions at once both answer True, and
+        nothing else writes the flag of a membership already there (`add_member` only
+        at its start)."""
+        if not await self._by_right(room_key, user_key):
             return False
         await self.cql.run(
             f"UPDATE {self.ks}.user_rooms SET by_right = null WHERE user_key = ? AND room_key = ?",
@@ -235,13 +240,7 @@ class CassandraStore(UsersCql, RoomLiftsCql, RoomMasksCql, AuditCql, SessionsCql
     async def remove_member_by_right(self, room_key: str, user_key: str) -> bool:
         """A read of the flag, then `remove_member`: an `admit_member` landing between the
         two is overtaken (no transaction spans them here, unlike on SQL)."""
-        row = await self.cql.one(
-            f"SELECT member, by_right FROM {self.ks}.user_rooms "
-            "WHERE user_key = ? AND room_key = ?",
-            user_key,
-            room_key,
-        )
-        if row is None or not row["member"] or not row["by_right"]:
+        if not await self._by_right(room_key, user_key):
             return False
         return await self.remove_member(room_key, user_key)
 

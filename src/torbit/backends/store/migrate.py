@@ -106,16 +106,7 @@ async def upgrade(url: str, *, synchronous: str = DEFAULT_SYNCHRONOUS) -> str | 
         engine = dialect.create_engine(synchronous=synchronous, command_timeout=None)
     except OSError as e:
         raise unavailable(e) from e
-    try:
-        await upgrade_engine(engine, dialect)
-        async with engine.connect() as conn:
-            return await conn.run_sync(_current_sync)
-    except Exception as e:
-        if is_unavailable(e):
-            raise unavailable(e) from e
-        raise
-    finally:
-        await engine.dispose()
+    return await _revision(engine, upgrading=dialect)
 
 
 async def current_revision(url: str) -> str | None:
@@ -127,7 +118,16 @@ async def current_revision(url: str) -> str | None:
         engine = dialect.create_engine()
     except OSError as e:
         raise unavailable(e) from e
+    return await _revision(engine)
+
+
+async def _revision(engine: AsyncEngine, upgrading: SqlDialect | None = None) -> str | None:
+    """The revision `engine`'s database is at, once `upgrading` (the engine's dialect, if
+    given) has brought it to head; the engine disposed of. An engine out of reach raises
+    ServiceUnavailable."""
     try:
+        if upgrading is not None:
+            await upgrade_engine(engine, upgrading)
         async with engine.connect() as conn:
             return await conn.run_sync(_current_sync)
     except Exception as e:

@@ -240,16 +240,25 @@ async def _exception_list(session: IrcSession, room: Room, char: str) -> None:
     session.reply(end_reply, channel, end)
 
 
-async def _exception(session: IrcSession, room: Room, sign: str, char: str, arg: str) -> None:
-    """+e/-e, +I/-I: a nick alone is `nick!*@*`. A bad mask is a NOTICE; lifting a mask the
-    list does not hold does nothing, as -b."""
-    moderation = session.core.moderation
+def _mask_of(session: IrcSession, arg: str) -> str | None:
+    """`arg` as a mask of +b, +e or +I (a nick alone is `nick!*@*`); None once a bad mask has
+    been told as a NOTICE."""
     try:
         mask = parse_mask(arg) or parse_mask(f"{arg}!*@*")
     except InvalidInput as e:
         session.server_notice(e.message)
-        return
+        return None
     assert mask is not None
+    return mask
+
+
+async def _exception(session: IrcSession, room: Room, sign: str, char: str, arg: str) -> None:
+    """+e/-e, +I/-I: a nick alone is `nick!*@*`. A bad mask is a NOTICE; lifting a mask the
+    list does not hold does nothing, as -b."""
+    moderation = session.core.moderation
+    mask = _mask_of(session, arg)
+    if mask is None:
+        return
     if sign == "+":
         await moderation.except_mask(session.nick, room.name, mask, char)
         return
@@ -263,12 +272,9 @@ async def _ban(session: IrcSession, room: Room, sign: str, arg: str) -> None:
     any other mask goes on the room's mask list (core/banmasks.py). A bad mask is a
     NOTICE; lifting a mask the list does not hold does nothing, as on other servers."""
     moderation = session.core.moderation
-    try:
-        mask = parse_mask(arg) or parse_mask(f"{arg}!*@*")
-    except InvalidInput as e:
-        session.server_notice(e.message)
+    mask = _mask_of(session, arg)
+    if mask is None:
         return
-    assert mask is not None
     if sign == "+":
         await moderation.ban(session.nick, room.name, mask)
         return
