@@ -143,6 +143,7 @@ def irc_server(
             core.subscriptions,
             core.operators,
             core.away,
+            core.clock.now,
         ),
         IrcOptions(
             server_name=s.irc.server_name,

@@ -227,8 +227,12 @@ async def start_core(
     """Build the services around an open store and a message log, then start them (the log
     routing to the subscriptions); what needs closing again is appended to `opened`."""
     tz = timezone_of(s)
-    events = NodeEvents(message_log)
     latency = metrics.delivery_latency
+    # the store's time as this node tells it: what mutes end, tokens expire, housekeeping
+    # purges and reads hide by, and what every row written here is dated by (rowclock60:
+    # a node whose wall clock ran a day behind wrote messages the next purge deleted)
+    clock = StoreClock()
+    events = NodeEvents(message_log, now=clock.now)
     cluster = presence_table(s, events.origin)
     if cluster is not None:  # a right taken away is answered once they all applied it
         events.peers = cluster.nodes
@@ -239,10 +243,10 @@ async def start_core(
         transcript=transcript,
         on_delivered=latency.observe_many,
         cluster=cluster,
+        now=clock.now,
     )
     metrics.count_deliveries(lambda: subscriptions.delivered)
     limits = action_limits(s)
-    clock = StoreClock()  # what mutes end, tokens expire, housekeeping purges, reads hide by
     mutes = Mutes(clock)
     sessions = Sessions(
         store,
@@ -254,7 +258,7 @@ async def start_core(
     )
     events.on(Expelled, lambda e: sessions.expelled(e.room, e.user))
     events.on(Parted, lambda e: None if e.node == events.origin else sessions.parted(e))
-    revocations = Revocations(store, sessions, events, mutes)
+    revocations = Revocations(store, sessions, events, mutes)  # marks: read_clock's time
     accounts = Accounts(
         store,
         registration_open=s.chat.registration == "open",
@@ -274,6 +278,7 @@ async def start_core(
         log=message_log,
         revoke=revocations.revoke,
         tell=lambda event: events.publish(event, settled=True),
+        now=clock.now,  # accounts dated by the store's time, as their inboxes are read
     )
     # every read of messages pays from one budget per user: pages, receives, join history
     reads = ReadBudget(RateLimiter(s.limits.read_rate, s.limits.read_burst))
@@ -288,9 +293,10 @@ async def start_core(
         events=events,
         reads=reads,
         # past it no read shows a message, purged or not yet (Membership.floor), by the
-        # store's time: not the node's wall clock, which may step (floor59)
+        # store's time: not the node's wall clock, which may step (floor59); rooms, bans
+        # and kicks are dated by it too (rowclock60)
         retention=timedelta(hours=s.chat.retention_hours),
-        store_time=clock.now,
+        now=clock.now,
     )
 
     async def silenced(room_key: str, user_key: str) -> bool:
@@ -319,6 +325,7 @@ async def start_core(
         room_rate=room_rates,
         reads=reads,
         text_filter=profanity_filter(s),
+        now=clock.now,  # a send's `sent_at`: one monotonic read, no store round trip
     )
     moderation = Moderation(
         store,
@@ -328,12 +335,20 @@ async def start_core(
         mutes,
         ignored=ignores.of,
         invites_per_user=s.limits.invites_per_user,
+        now=clock.now,  # bans, topics, invitations, ban masks, audit entries
     )
     # where a login comes back to: the newest move by the store's time, not the wall clock
     comeback = Comeback(store, membership, messaging, subscriptions.newest, now=clock.now)
-    room_deletion = RoomDeletion(store, message_log, membership, subscriptions, events, mutes)
+    room_deletion = RoomDeletion(
+        store, message_log, membership, subscriptions, events, mutes, now=clock.now
+    )
     operators = Operators(
-        store, accounts, events, rights=membership.rights, acts=membership.role_turns
+        store,
+        accounts,
+        events,
+        rights=membership.rights,
+        acts=membership.role_turns,
+        now=clock.now,
     )
     guests = Guests(
         store,

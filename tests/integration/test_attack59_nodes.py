@@ -14,7 +14,6 @@ bob's join is refused on both nodes exactly when the store keeps his ban."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from tests.helpers.http import PASSWORD, bearer
 from tests.helpers.irc import RawIrc, joined
 from tests.helpers.moderation import api, services
 from tests.integration.test_lift_races_nodes import hall
-from tests.integration.test_token_clock_step import WALL_READERS, a_login_lives, step_wall_clock
+from tests.integration.test_token_clock_step import a_login_lives, step_wall_clock
 from tests.scale.conftest import STORES, NodeFactory, done, eventually
 from tests.security.conftest import http_from, ws_from
 from torbit.app import App
@@ -53,12 +52,10 @@ async def after(delay: float, request: Awaitable[T]) -> T:
 
 
 def step_every_wall_clock(monkeypatch: pytest.MonkeyPatch, step: Callable[[], timedelta]) -> None:
-    """clock59's step, and the mutes' own reading of the wall clock too (their word for the
-    store's time before their first read of it: a node's start)."""
+    """clock59's step, the mutes' own reading of the wall clock included (their word for
+    the store's time before their first read of it: a node's start): `skew_clock` steps
+    every module's."""
     step_wall_clock(monkeypatch, step)
-    mutes = importlib.import_module("torbit.core.mutes")
-    stepped = importlib.import_module(WALL_READERS[0]).datetime
-    monkeypatch.setattr(mutes, "datetime", stepped)
 
 
 async def token_works(node: App, token: str) -> None:

@@ -7,7 +7,7 @@ session there still open. The marks are dated and aged by the store's clock now.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,8 @@ from tests.helpers.cli import cli
 from tests.helpers.http import register
 from tests.helpers.moderation import api, services
 from tests.integration.test_cli_waits import env_of
+from tests.integration.test_mute_skewed_clock import skew_clock
 from tests.security.conftest import telnet_login
-from torbit.core.revocation import Revocations
 
 SKEW = timedelta(seconds=30)
 
@@ -27,12 +27,7 @@ SKEW = timedelta(seconds=30)
 async def test_the_cli_waits_for_a_node_whose_clock_runs_behind(
     make_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_init = Revocations.__init__
-
-    def behind(self: Revocations, *args: Any, **kwargs: Any) -> None:
-        real_init(self, *args, **kwargs, now=lambda: datetime.now(UTC) - SKEW)
-
-    monkeypatch.setattr(Revocations, "__init__", behind)
+    skew_clock(monkeypatch, -SKEW)  # the node's wall clock (its marks are the store's time)
     app = await make_server()
     async with api(app, "alice") as a:
         await register(a, "alice", "bob")

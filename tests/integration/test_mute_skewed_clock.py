@@ -7,8 +7,11 @@ store's time it tells from its own clock, still with no store read on a send."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
+import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import pytest
@@ -16,25 +19,33 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.helpers.held_calls import HeldCall
 from tests.helpers.moderation import api, audit, command, in_hall, mute, open_hall, services
-from torbit.core.membership import Membership
-from torbit.core.messaging_base import MessagingBase
-from torbit.core.moderation import Moderation
 from torbit.core.revocation import Revocations
 from torbit.core.storeclock import StoreClock
 
 
 def skew_clock(monkeypatch: pytest.MonkeyPatch, skew: timedelta | Callable[[], timedelta]) -> None:
-    """The node's clock `skew` off the machine's (the store's: SQLite's is the machine's),
-    for the services that date rooms, mutes, messages and the feed's marks; a callable
-    `skew` is asked at each reading (a clock that jumps)."""
+    """The node's wall clock `skew` off the machine's (the store's: SQLite's is the
+    machine's): every torbit module outside the backends (where the store's own clock is
+    read) reads `datetime.now` through it, the services' default clocks and the store's
+    time before its first read included, whatever services.py hands them (rowclock60);
+    a callable `skew` is asked at each reading (a clock that jumps)."""
     off = skew if callable(skew) else lambda: skew
-    for cls in (Membership, Moderation, Revocations, MessagingBase):
-        real_init = cls.__init__
 
-        def skewed(self: Any, *args: Any, _real: Any = real_init, **kwargs: Any) -> None:
-            _real(self, *args, **kwargs, now=lambda: datetime.now(UTC) + off())
+    class Skewed(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+            return datetime.now(tz) + off()
 
-        monkeypatch.setattr(cls, "__init__", skewed)
+    import torbit
+
+    for found in pkgutil.walk_packages(torbit.__path__, "torbit."):
+        if not found.name.startswith(("torbit.backends", "torbit.testing", "torbit.__main__")):
+            importlib.import_module(found.name)
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("torbit.") or name.startswith(("torbit.backends", "torbit.testing")):
+            continue
+        if getattr(module, "datetime", None) is datetime:
+            monkeypatch.setattr(module, "datetime", Skewed)
 
 
 @pytest.mark.parametrize("seconds", [-30, 30], ids=["behind", "ahead"])

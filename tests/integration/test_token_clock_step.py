@@ -9,7 +9,6 @@ plus the monotonic time since (core/storeclock.py), which does not step."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -27,29 +26,11 @@ from tests.security.test_longpoll_revocation import park
 from torbit.core.sessions import Sessions
 from torbit.frontends.http.ws_session import EXPIRED, REVOKED
 
-WALL_READERS = (  # the modules that read the node's wall clock themselves (datetime.now)
-    "torbit.core.tokens",
-    "torbit.core.sessions",
-    "torbit.core.retention",
-    "torbit.frontends.http.ws_session",  # its timer of a socket's token (none since clock59)
-    "torbit.frontends.http.longpoll",  # a parked poll's (none since clock59)
-)
-
 
 def step_wall_clock(monkeypatch: pytest.MonkeyPatch, step: Callable[[], timedelta]) -> None:
     """The node's wall clock `step()` off the machine's (the store's: SQLite's is the
-    machine's): for the services given a clock, and the modules reading it themselves."""
+    machine's), as every module outside the backends reads it (`skew_clock`)."""
     skew_clock(monkeypatch, step)
-
-    class Stepped(datetime):
-        @classmethod
-        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
-            return datetime.now(UTC) + step()
-
-    for name in WALL_READERS:
-        module = importlib.import_module(name)
-        if hasattr(module, "datetime"):
-            monkeypatch.setattr(module, "datetime", Stepped)
 
 
 async def a_login_lives(client: httpx.AsyncClient, ttl: timedelta) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
@@ -16,6 +17,7 @@ from torbit.config_file import find_config
 from torbit.core.accounts import Accounts
 from torbit.core.feedmarks import StoreFeed, describe
 from torbit.core.ports import MessageLog, Store
+from torbit.core.storeclock import StoreClock, read_clock
 from torbit.errors import ConfigError, ServiceUnavailable, TorbitError
 
 T = TypeVar("T")
@@ -108,12 +110,25 @@ def run_with_store(
         fail(e.message, REFUSED)
 
 
+async def store_time(store: Store) -> Callable[[], datetime]:
+    """The store's time, as the rows this command writes are dated, like a node's
+    (rowclock60): the store's clock read once, then the monotonic time since. Not the
+    machine's wall clock, which may run a day off the nodes' store."""
+    clock = StoreClock()
+    await read_clock(store, clock)
+    return clock.now
+
+
 def accounts_for(
-    settings: Settings, store: Store, log: MessageLog | None = None, feed: StoreFeed | None = None
+    settings: Settings,
+    store: Store,
+    log: MessageLog | None = None,
+    feed: StoreFeed | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> Accounts:
     """The accounts service as the CLI uses it: revocations go to the store, where every
     running node finds them within a second (core/revocation.py); through `feed`, which then
-    knows what to wait for (`confirmed`)."""
+    knows what to wait for (`confirmed`); accounts dated by `now` (`store_time`)."""
     from torbit.services import account_names, password_hashing
 
     a = settings.accounts
@@ -126,6 +141,7 @@ def accounts_for(
         log=log,
         revoke=feed.revoke if feed is not None else None,
         tell=feed.tell if feed is not None else None,
+        now=now if now is not None else lambda: datetime.now(UTC),  # a read only: `user list`
     )
 
 

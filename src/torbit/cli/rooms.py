@@ -13,6 +13,7 @@ from torbit.cli.common import (
     fail,
     run_with_store,
     settings_of,
+    store_time,
     with_log,
 )
 from torbit.core.feedmarks import WAIT_S, StoreFeed
@@ -50,8 +51,6 @@ def room_add(
 ) -> None:
     """Add a room before anyone joins it (a leading '#' is dropped). Without --owner nobody
     owns it: a server admin gives out room admin rights (/op)."""
-    from datetime import UTC, datetime
-
     from torbit.core.joinchecks import reads_like, taken
     from torbit.core.models import Room
     from torbit.core.names import check_new_room_name, name_key
@@ -67,7 +66,7 @@ def room_add(
             raise NotFound(f"no user {owner!r}: torbit user add {owner} first")
         room = Room(
             name=room_name,
-            created_at=datetime.now(UTC),
+            created_at=(await store_time(store))(),  # as a node dates it (rowclock60)
             owner=None if made_by is None else made_by.name,
             private=private,
         )
@@ -97,8 +96,6 @@ def room_del(
     mutes, admins, read cursors and messages. Everyone in it on a running node leaves it,
     told that the server's operator deleted it; answered once every running node has, or
     naming those that had not within --wait seconds. The default room stays."""
-    from datetime import UTC, datetime
-
     from torbit.core.roomdeletion import delete_by_operator
 
     settings = settings_of(config)
@@ -108,7 +105,7 @@ def room_del(
 
     async def work(store: Store) -> None:
         async def delete(log: MessageLog) -> None:
-            now = lambda: datetime.now(UTC)  # noqa: E731
+            now = await store_time(store)  # the store's clock, read once (rowclock60)
             feed = StoreFeed(store, now)
             default = settings.chat.default_room
             room = await delete_by_operator(store, log, room_name, default, now, feed.tell)

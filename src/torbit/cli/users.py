@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import getpass
 import sys
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -19,6 +18,7 @@ from torbit.cli.common import (
     fail,
     run_with_store,
     settings_of,
+    store_time,
     with_log,
 )
 from torbit.core.feedmarks import WAIT_S, StoreFeed
@@ -26,10 +26,6 @@ from torbit.core.names import is_valid_name, name_key
 from torbit.core.ports import MessageLog, Store
 
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 PasswordStdin = Annotated[
@@ -73,7 +69,7 @@ def user_add(
     pw = _password("Password", password_stdin)
 
     async def work(store: Store) -> None:
-        accounts = accounts_for(settings, store)
+        accounts = accounts_for(settings, store, now=await store_time(store))
         user = await accounts.register(name, pw, by_admin=True)
         if admin:
             await accounts.set_admin(name, True)
@@ -112,8 +108,9 @@ def user_passwd(
     pw = _password("New password", password_stdin)
 
     async def work(store: Store) -> None:
-        feed = StoreFeed(store, _now)
-        await accounts_for(settings, store, feed=feed).set_password(name, pw)
+        now = await store_time(store)
+        feed = StoreFeed(store, now)
+        await accounts_for(settings, store, feed=feed, now=now).set_password(name, pw)
         await answer_when_applied(feed, wait, f"password of {name} changed")
 
     run_with_store(settings, work)
@@ -145,8 +142,9 @@ def user_del(
             for key in await store.owned_rooms(name_key(name)) if is_valid_name(name) else ():
                 room = await store.get_room(key)
                 shown[key] = room.name if room else key
-            feed = StoreFeed(store, _now)
-            deletion = await accounts_for(settings, store, log, feed).delete(name)
+            now = await store_time(store)
+            feed = StoreFeed(store, now)
+            deletion = await accounts_for(settings, store, log, feed, now).delete(name)
             said = [f"deleted user {name}"]
             for key in deletion.rooms_deleted:
                 said.append(f"deleted room #{shown.get(key, key)} (no one else was in it)")
@@ -173,8 +171,9 @@ def user_set_admin(
     settings = settings_of(config)
 
     async def work(store: Store) -> None:
-        feed = StoreFeed(store, _now)
-        await accounts_for(settings, store, feed=feed).set_admin(name, not revoke)
+        now = await store_time(store)
+        feed = StoreFeed(store, now)
+        await accounts_for(settings, store, feed=feed, now=now).set_admin(name, not revoke)
         done = f"{name} is {'no longer ' if revoke else ''}a server admin"
         await answer_when_applied(feed, wait, done)
 

@@ -230,7 +230,7 @@ class Guests:
                 )
             for room in await self._store.banned_rooms(old_key):  # no NICK out of a ban
                 await self._store.expel(room, user.key, banned_at=self._now())
-            now = await read_clock(self._store, self._mutes.clock, self._now)
+            now = await read_clock(self._store, self._mutes.clock)
             for mute in await self._store.active_mutes(now):
                 if mute.user_key == old_key:
                     await self._store.set_mute(mute.room_key, user.key, mute.until)

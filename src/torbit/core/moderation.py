@@ -134,7 +134,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         """Load the mutes still running into this node's copy: once the node watches the
         node events and reads the store's feed (core/mutes.py), by the store's clock."""
         self._mutes.loading()
-        now = await read_clock(self._store, self._mutes.clock, self._now)
+        now = await read_clock(self._store, self._mutes.clock)
         self._mutes.load(await self._store.active_mutes(now), now)
 
     async def close(self) -> None:
@@ -238,9 +238,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         user, _ = await self._target(room, name, actor, role, "mute")
         # by the store's clock, as every node checks it (attack57: by this node's, a mute set
         # here with the clock 30 s behind ended 30 s early everywhere)
-        until = await read_clock(self._store, self._mutes.clock, self._now) + timedelta(
-            minutes=minutes
-        )
+        until = await read_clock(self._store, self._mutes.clock) + timedelta(minutes=minutes)
         await self._store.set_mute(room.key, user.key, until, room_created=room.created_at)
         await self._audit(actor, "mute", room, user.key, f"{minutes} min")
         muted = MuteChanged(
@@ -258,7 +256,7 @@ class Moderation(BanMaskActions, InvitationActions, ModerationNotices):
         # by the store's clock read now, as `mute`: by the offset the last feed mark measured,
         # a clock that jumped since took a running mute for ended (404, the row deleted and
         # no node told)
-        now = await read_clock(self._store, self._mutes.clock, self._now)
+        now = await read_clock(self._store, self._mutes.clock)
         try:  # in the room checked only: one made again since keeps its mutes (tidy59)
             lifted = await self._store.remove_mute(room.key, user.key, now, room_created=made)
         except NotFound:

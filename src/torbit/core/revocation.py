@@ -90,7 +90,6 @@ class Revocations:
         mutes: Mutes,
         *,
         poll_interval: float = POLL_INTERVAL,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
         gap_wait: float = GAP_WAIT_S,
     ) -> None:
         self._store = store
@@ -98,7 +97,6 @@ class Revocations:
         self._events = events
         self._mutes = mutes
         self._poll = poll_interval
-        self._now = now
         self._serial = 0  # every revocation up to this serial applied (or passed over)
         self._ahead: set[int] = set()  # those applied past a serial not read yet
         self._gap_since: float | None = None
@@ -247,7 +245,7 @@ class Revocations:
                 return
         # dated by the store's clock, as the CLI ages it: by this node's, one running 30 s
         # behind was taken for stopped and not waited for (attack57); the mutes are told it
-        dated = await read_clock(self._store, self._mutes.clock, self._now)
+        dated = await read_clock(self._store, self._mutes.clock)
         await self._store.mark_applied(self._events.origin, applied, dated)
         self._marked = (applied, now)
 

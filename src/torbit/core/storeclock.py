@@ -11,12 +11,14 @@ feed marks, every few seconds, and every act on mutes) and tells the store's tim
 reads as the store's clock at the last read plus the time elapsed since on this process's
 monotonic clock (`now`), which does not step with the wall clock (clock58, clock59). Over
 a suspend the monotonic clock stands still: the store's time is then told late, until the
-next read. Before any read it is this node's wall clock.
+next read. Before any read it is this node's wall clock (`wall`).
 
-A read also measures how far the store's clock stands ahead of this node's wall clock
-(`ahead`): only for the times this node's wall clock dated (a room's creation), never to
-tell the store's time now. What follows a read (the mutes it ended leave a node's copy)
-is told to the callbacks given to `on_read`."""
+Rows are dated by it too (rowclock60): a message's `sent_at`, a room's and an account's
+creation, audit entries, bans, topics, feed rows and node events, so that every node's
+rows and every cutoff (purges, reads' floors, a room's creation against a mute's start)
+share one clock. The wall clock is only read around the store's (`read_clock`). What
+follows a read (the mutes it ended leave a node's copy) is told to the callbacks given to
+`on_read`."""
 
 from __future__ import annotations
 
@@ -28,12 +30,18 @@ from torbit.core.ports import Store
 
 
 class StoreClock:
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.monotonic = monotonic  # read_clock reads it around the store's clock
+        self.wall = wall  # this node's wall clock: the store's time before any read
         # the store's clock at the last read, and this process's monotonic clock then (None:
         # never read; the store's time is told by this node's wall clock)
         self._read: tuple[datetime, float] | None = None
         self.ahead = timedelta(0)  # the store's clock less this node's wall clock, then
+        # (an operator's number: nothing is dated by the wall clock any more, rowclock60)
         self._on_read: list[Callable[[datetime], None]] = []
 
     def on_read(self, callback: Callable[[datetime], None]) -> None:
@@ -52,16 +60,16 @@ class StoreClock:
         """The store's time now: at the last read of its clock plus the monotonic time
         elapsed since (this node's wall clock before any read)."""
         if self._read is None:
-            return datetime.now(UTC)
+            return self.wall()
         store_at, monotonic_at = self._read
         return store_at + timedelta(seconds=self.monotonic() - monotonic_at)
 
 
-async def read_clock(store: Store, clock: StoreClock, now: Callable[[], datetime]) -> datetime:
-    """The store's time (`Store.clock`); `clock` told it, with `now` (this node's wall clock)
-    and the monotonic clock as they read around it (their middles)."""
-    before, ticked = now(), clock.monotonic()
+async def read_clock(store: Store, clock: StoreClock) -> datetime:
+    """The store's time (`Store.clock`); `clock` told it, with this node's wall clock and
+    the monotonic clock as they read around it (their middles)."""
+    before, ticked = clock.wall(), clock.monotonic()
     at = await store.clock()
-    after, ticks = now(), clock.monotonic()
+    after, ticks = clock.wall(), clock.monotonic()
     clock.observe(at, before + (after - before) / 2, (ticked + ticks) / 2)
     return at

@@ -48,8 +48,10 @@ class Subscriptions(OnlineUsers):
         transcript: Callable[[list[TranscriptRun]], None] | None = None,
         on_delivered: Callable[[float, int], None] | None = None,
         cluster: PresenceTable | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._log = log
+        self._now = now  # the delivery latency's: sends are dated by the store's time
         self._hub = Hub(tz)
         # the newest message id handed to a channel's listeners here, if any (Hub.newest)
         self.newest = self._hub.newest
@@ -122,7 +124,7 @@ class Subscriptions(OnlineUsers):
         if self._transcript is not None and not is_inbox(message.channel):
             transcribe.append(((message,), self.room_name(message.channel)))
         if self._hub.dispatch(message) and self._on_delivered is not None:
-            lag = (datetime.now(UTC) - message.sent_at).total_seconds()
+            lag = (self._now() - message.sent_at).total_seconds()
             self._on_delivered(max(0.0, lag), 1)
 
     def _route_run(self, run: list[Message], transcribe: list[TranscriptRun]) -> None:
@@ -133,7 +135,7 @@ class Subscriptions(OnlineUsers):
             transcribe.append((run, self.room_name(channel)))
         if self._hub.dispatch_run(run) and self._on_delivered is not None:
             # one observation per send time: the messages of one publish share theirs
-            now = datetime.now(UTC)
+            now = self._now()
             at, n = run[0].sent_at, 0
             for m in run:
                 if m.sent_at != at:

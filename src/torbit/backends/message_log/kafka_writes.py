@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from aiokafka import TopicPartition
 from aiokafka.admin import RecordsToDelete
@@ -46,8 +46,16 @@ class KafkaWrites(KafkaHistory):
                 pending = []
                 for draft, tp in zip(drafts, places, strict=True):
                     key, value = encode(draft)
+                    # the record's timestamp, which the broker's retention.ms expires it
+                    # by, is the message's own: the store's time (rowclock60), not this
+                    # node's wall clock (the producer's default)
+                    sent = draft.sent_at
+                    sent = sent if sent.tzinfo else sent.replace(tzinfo=UTC)
+                    at = round(sent.timestamp() * 1000)
                     pending.append(
-                        await producer.send(tp.topic, value, key=key, partition=tp.partition)
+                        await producer.send(
+                            tp.topic, value, key=key, partition=tp.partition, timestamp_ms=at
+                        )
                     )
                 acks = await asyncio.gather(*pending)
         except ServiceUnavailable as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,6 +32,9 @@ class IrcCore:
     subscriptions: Subscriptions
     operators: Operators
     away: Away
+    # the store's time as this node tells it (StoreClock.now), as messages are dated: a
+    # join's start, which tells the history held back from the live messages (rowclock60)
+    now: Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)
