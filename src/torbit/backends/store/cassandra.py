@@ -145,13 +145,10 @@ class CassandraStore(UsersCql, RoomLiftsCql, RoomMasksCql, AuditCql, SessionsCql
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}")
         if pair.get("member"):
             return False
-        values: dict[str, Any] = {"member": True, "joined": True}
-        extra: list[tuple[str, Params]] = [
-            (  # this membership's, written each time: a past one's may be on the row
-                f"UPDATE {self.ks}.user_rooms SET by_right = ? WHERE user_key = ? AND room_key = ?",
-                (by_right or None, user_key, room_key),
-            )
-        ]
+        # by_right is this membership's, written each time (a past one's may be on the row),
+        # on both sides: room_users' is what a removal by right or an admission checks
+        values: dict[str, Any] = {"member": True, "joined": True, "by_right": by_right or None}
+        extra: list[tuple[str, Params]] = []
         if pair.get("voiced"):  # a voice written as the last membership ended: not this one's
             values["voiced"] = None
             extra.append(self._role_write(room_key, "voiced", user_key, None))
@@ -212,38 +209,6 @@ class CassandraStore(UsersCql, RoomLiftsCql, RoomMasksCql, AuditCql, SessionsCql
             user_key,
         )
         return [str(r["room_key"]) for r in rows if r["member"] and r["by_right"]]
-
-    async def admit_member(self, room_key: str, user_key: str) -> bool:
-        """A read, then the flag's write: two admissions at once both answer True, and
-        nothing else writes the flag of a membership already there (`add_member` only
-        at its start)."""
-        row = await self.cql.one(
-            f"SELECT member, by_right FROM {self.ks}.user_rooms "
-            "WHERE user_key = ? AND room_key = ?",
-            user_key,
-            room_key,
-        )
-        if row is None or not row["member"] or not row["by_right"]:
-            return False
-        await self.cql.run(
-            f"UPDATE {self.ks}.user_rooms SET by_right = null WHERE user_key = ? AND room_key = ?",
-            user_key,
-            room_key,
-        )
-        return True
-
-    async def remove_member_by_right(self, room_key: str, user_key: str) -> bool:
-        """A read of the flag, then `remove_member`: an `admit_member` landing between the
-        two is overtaken (no transaction spans them here, unlike on SQL)."""
-        row = await self.cql.one(
-            f"SELECT member, by_right FROM {self.ks}.user_rooms "
-            "WHERE user_key = ? AND room_key = ?",
-            user_key,
-            room_key,
-        )
-        if row is None or not row["member"] or not row["by_right"]:
-            return False
-        return await self.remove_member(room_key, user_key)
 
     # for tools and tests
 

@@ -1,7 +1,8 @@
 """The acts of CassandraStore that take a user's standing in a room away (Store.unban,
-remove_invite, remove_mute, remove_member): each says it lifted the standing at most once
-when several run at once, as SQL's delete does (one finds the row), and never lifts a
-standing of a room made again under the name. A mixin over RoomActsCql.
+remove_invite, remove_mute, remove_member, remove_member_by_right, admit_member): each
+says it lifted the standing at most once when several run at once, as SQL's delete does
+(one finds the row), and never lifts a standing of a room made again under the name. A
+mixin over RoomActsCql.
 
 They read the flag, then wrote its removal in a logged batch: two at once on two nodes both
 read it set and both answered True (two audit entries, two notices), and one held between its
@@ -162,21 +163,55 @@ class RoomLiftsCql(RoomActsCql):
         """The membership and its admin and voice flags (with their room_roles rows): True
         for the leave that ended it (`IF member = true`, and of the room's generation read
         with it if it has one: a room made again under the name has another)."""
+        held = await self._membership(room_key, user_key)
+        if held is None:
+            return False
+        return await self._end_membership(room_key, user_key, held)
+
+    async def remove_member_by_right(self, room_key: str, user_key: str) -> bool:
+        """`remove_member` `IF member = true AND by_right = true` (and of the generation):
+        an admission, a leave and an ordinary join again, or a room made again and joined,
+        landing after the read is not overtaken, as on SQL (cassright60)."""
+        held = await self._membership(room_key, user_key, by_right=True)
+        if held is None:
+            return False
+        return await self._end_membership(room_key, user_key, held, ("by_right",))
+
+    async def admit_member(self, room_key: str, user_key: str) -> bool:
+        """by_right unset `IF member = true AND by_right = true` (and of the generation):
+        of admissions at once, and of an admission and a removal by right, one applies."""
+        held = await self._membership(room_key, user_key, by_right=True)
+        if held is None:
+            return False
+        return await self._lift(room_key, user_key, ("by_right",), held)
+
+    async def _membership(
+        self, room_key: str, user_key: str, *, by_right: bool = False
+    ) -> dict[str, Any] | None:
+        """The conditions on a membership there now (by the right alone, if `by_right`),
+        with the room's generation if it has one; None if there is no such membership."""
         row = await self.cql.one(
-            f"SELECT member, room_created FROM {self.ks}.room_users "
+            f"SELECT member, by_right, room_created FROM {self.ks}.room_users "
             "WHERE room_key = ? AND user_key = ?",
             room_key,
             user_key,
         )
-        if row is None or not row.get("member"):
-            return False
+        if row is None or not row.get("member") or (by_right and not row.get("by_right")):
+            return None
         held: dict[str, Any] = {"member": True}
+        if by_right:
+            held["by_right"] = True
         if row.get("room_created") is not None:
             held["room_created"] = row["room_created"]
+        return held
+
+    async def _end_membership(
+        self, room_key: str, user_key: str, held: dict[str, Any], also: tuple[str, ...] = ()
+    ) -> bool:
         return await self._lift(
             room_key,
             user_key,
-            ("member", "admin", "voiced"),
+            ("member", "admin", "voiced", *also),
             held,
             roles=("admin", "voiced"),
             room_only=("name",),
