@@ -46,25 +46,27 @@ async def den_by_right(store: CassandraStore, key: str) -> Room:
     return den
 
 
-async def admit(store: CassandraStore, den: Room) -> None:
-    assert await store.admit_member(den.key, "bob")
+async def admit(store: CassandraStore, den: Room) -> bool:
+    return await store.admit_member(den.key, "bob")
 
 
-async def rejoin(store: CassandraStore, den: Room) -> None:
-    assert await store.remove_member(den.key, "bob")
+async def rejoin(store: CassandraStore, den: Room) -> bool:
+    left = await store.remove_member(den.key, "bob")
     assert await store.add_member(den.key, "bob")  # invited, say: not by right
+    return left
 
 
-async def remake(store: CassandraStore, den: Room) -> None:
+async def remake(store: CassandraStore, den: Room) -> bool:
     assert await store.delete_room(den.key, den.created_at)
     again = Room(
         name=den.key, created_at=den.created_at + timedelta(seconds=1), owner="carol", private=True
     )
     await store.create_room(again)
     assert await store.add_member(den.key, "bob")
+    return True
 
 
-BETWEEN: dict[str, Callable[[CassandraStore, Room], Awaitable[None]]] = {
+BETWEEN: dict[str, Callable[[CassandraStore, Room], Awaitable[bool]]] = {
     "admit": admit,
     "rejoin": rejoin,
     "remake": remake,
@@ -86,7 +88,8 @@ async def test_a_removal_by_right_never_ends_a_membership_made_ordinary_meanwhil
 ) -> None:
     """Node B reads bob's membership by right, then its first write is held until (or a
     random 0-40 ms while) node A admits him (or he leaves and joins again, or the room is
-    deleted, made again and joined): his ordinary membership stays, and B says False."""
+    deleted, made again and joined): his ordinary membership stays (unless, raced, B came
+    first and A's admission found nothing)."""
     await people(cstore)
     rng = random.Random(60)
     ended = {"held": 0, "raced": 0}
@@ -109,11 +112,14 @@ async def test_a_removal_by_right_never_ends_a_membership_made_ordinary_meanwhil
         has_read = asyncio.ensure_future(read.wait())
         await asyncio.wait({removal, has_read}, return_when=asyncio.FIRST_COMPLETED)
         has_read.cancel()
-        await BETWEEN[between](cstore, den)
+        landed = await BETWEEN[between](cstore, den)
         done.set()
         said = await removal
         unslowed(node_b)
-        if not await ordinary_member(cstore, den.key):
+        # raced, the removal may come first: then the admission finds nothing (False), and
+        # the rejoin's leave too (its join is ordinary all the same)
+        assert landed or (how == "raced" and said), f"round {i}: {between} found nothing"
+        if (landed or between == "rejoin") and not await ordinary_member(cstore, den.key):
             ended[how] += 1
             assert said, f"round {i}: ended, and said it did not"
     print(f"{between}: {ROUNDS} rounds, the ordinary membership ended: {ended}")
