@@ -40,7 +40,7 @@ from torbit.backends.store.cassandra_cql import (
 )
 from torbit.backends.store.cassandra_fences import fence_pair
 from torbit.backends.store.cassandra_masks import RoomMasksCql
-from torbit.backends.store.cassandra_room_lifts import RoomLiftsCql
+from torbit.backends.store.cassandra_mirrors import MirrorReadsCql
 from torbit.backends.store.cassandra_room_rows import ROOM_COLUMNS, room_of
 from torbit.backends.store.cassandra_schema import current_version, upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
@@ -62,7 +62,7 @@ async def schema_version(url: str, consistency: str = DEFAULT_CONSISTENCY) -> in
         await cql.close()
 
 
-class CassandraStore(UsersCql, RoomLiftsCql, RoomMasksCql, AuditCql, SessionsCql):
+class CassandraStore(UsersCql, MirrorReadsCql, RoomMasksCql, AuditCql, SessionsCql):
     """`url` is cassandra://host:port[,host:port]/keyspace; `consistency` a CQL level;
     `command_timeout` (storage.command_timeout) the seconds a read or write may go
     unanswered before it fails "storage unavailable"."""
@@ -188,27 +188,6 @@ class CassandraStore(UsersCql, RoomLiftsCql, RoomMasksCql, AuditCql, SessionsCql
             if m.read_up_to is not None:
                 with contextlib.suppress(NotFound):
                     await self.set_cursor(m.user_key, m.room_key, m.read_up_to)
-
-    async def last_entered(self, user_key: str) -> str | None:
-        rows = await self.cql.rows(
-            f"SELECT room_key, member, entered_at FROM {self.ks}.user_rooms WHERE user_key = ?",
-            user_key,
-        )
-        entered = [(r["entered_at"], str(r["room_key"])) for r in rows if r["member"]]
-        return max((e for e in entered if e[0] is not None), default=(0, None))[1]
-
-    async def rooms_of(self, user_key: str) -> list[str]:
-        rows = await self.cql.rows(
-            f"SELECT room_key, member FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
-        )
-        return [str(r["room_key"]) for r in rows if r["member"]]
-
-    async def rooms_joined_by_right(self, user_key: str) -> list[str]:
-        rows = await self.cql.rows(
-            f"SELECT room_key, member, by_right FROM {self.ks}.user_rooms WHERE user_key = ?",
-            user_key,
-        )
-        return [str(r["room_key"]) for r in rows if r["member"] and r["by_right"]]
 
     # for tools and tests
 

@@ -166,7 +166,7 @@ class RoomLiftsCql(RoomActsCql):
         held = await self._membership(room_key, user_key)
         if held is None:
             return False
-        return await self._end_membership(room_key, user_key, held)
+        return await self._end_membership(room_key, user_key, held)  # and by_right, if set
 
     async def remove_member_by_right(self, room_key: str, user_key: str) -> bool:
         """`remove_member` `IF member = true AND by_right = true` (and of the generation):
@@ -175,7 +175,7 @@ class RoomLiftsCql(RoomActsCql):
         held = await self._membership(room_key, user_key, by_right=True)
         if held is None:
             return False
-        return await self._end_membership(room_key, user_key, held, ("by_right",))
+        return await self._end_membership(room_key, user_key, held)
 
     async def admit_member(self, room_key: str, user_key: str) -> bool:
         """by_right unset `IF member = true AND by_right = true` (and of the generation):
@@ -205,13 +205,11 @@ class RoomLiftsCql(RoomActsCql):
             held["room_created"] = row["room_created"]
         return held
 
-    async def _end_membership(
-        self, room_key: str, user_key: str, held: dict[str, Any], also: tuple[str, ...] = ()
-    ) -> bool:
+    async def _end_membership(self, room_key: str, user_key: str, held: dict[str, Any]) -> bool:
         return await self._lift(
             room_key,
             user_key,
-            ("member", "admin", "voiced", *also),
+            ("member", "admin", "voiced", "by_right"),
             held,
             roles=("admin", "voiced"),
             room_only=("name",),
