@@ -15,6 +15,8 @@ it when the room has one, cassandra_room_acts.py), so Paxos lets one of them app
 one that applied writes the mirrored rows (user_rooms, room_roles, mutes), after it, in a
 logged batch timestamped from before the transaction: an act on the pair after the lift (the
 room made again and the standing given there) wins over them in whatever order they land.
+A node dying between the two leaves the mirrors showing the standing: their readers confirm
+what they show in room_users, and heal it (cassandra_mirrors.py, cassright60).
 
 What it costs: the room_users write is a Paxos round where it was a part of the batch
 (docs/security.md has the numbers); a lift of nothing is one read, as before, and a lift
