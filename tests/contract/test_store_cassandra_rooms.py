@@ -251,3 +251,48 @@ async def test_upgrade_to_16_adds_the_feed_marks_beside_the_leases(
         assert await store.nodes_seen_since(NOW) == ["old-node"]
     finally:
         await store.close()
+
+
+async def test_upgrade_to_18_carries_by_right_onto_room_users(
+    fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A membership by the right alone written at version 17 (the flag in user_rooms only)
+    is one by right once upgraded: the removal by right, now a transaction on room_users'
+    flag, ends it; an ordinary one, and a stale mirror of one left, stay as they are."""
+    store = CassandraStore(fresh_database("cassandra"))
+    with monkeypatch.context() as m:
+        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:17])
+        m.setattr(cassandra_schema, "HEAD", 17)
+        await store.open()
+    try:
+        await users(store, "alice")
+        await store.create_room(room("den"))
+        k = store.ks
+        for room_key, by_right, member in (("den", True, True), ("hall", None, True)):
+            await store.query(
+                f"UPDATE {k}.room_users SET member = ?, name = 'alice' "
+                "WHERE room_key = ? AND user_key = 'alice'",
+                member,
+                room_key,
+            )
+            await store.query(
+                f"UPDATE {k}.user_rooms SET member = true, by_right = ? "
+                "WHERE user_key = 'alice' AND room_key = ?",
+                by_right,
+                room_key,
+            )
+        await store.query(  # a mirror left of a membership gone
+            f"UPDATE {k}.user_rooms SET member = true, by_right = true "
+            "WHERE user_key = 'alice' AND room_key = 'yard'"
+        )
+        await store.close()
+        await store.open()  # to HEAD
+        assert not await store.remove_member_by_right("hall", "alice")
+        assert not await store.remove_member_by_right("yard", "alice")
+        assert await store.remove_member_by_right("den", "alice")
+        assert not (await store.standing("den", "alice")).member
+        assert (await store.standing("hall", "alice")).member
+        rows = await store.query(f"SELECT room_key FROM {k}.room_users WHERE room_key = 'yard'")
+        assert rows == []
+    finally:
+        await store.close()

@@ -184,8 +184,9 @@ class Store(Protocol):
 
     async def remove_member_by_right(self, room_key: str, user_key: str) -> bool:
         """`remove_member`, only if the membership is still one by the server-admin right
-        alone (core/demotion.py): an `admit_member` racing it is never overtaken by it on
-        SQL. True if it was removed."""
+        alone (core/demotion.py): an `admit_member` racing it is never overtaken by it (SQL:
+        one transaction; Cassandra: a lightweight transaction on the flag). True if it was
+        removed."""
 
     async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
         """Note that the member went into the room to talk in it at `at` (telnet's /join);

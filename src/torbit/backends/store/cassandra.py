@@ -40,7 +40,7 @@ from torbit.backends.store.cassandra_cql import (
 )
 from torbit.backends.store.cassandra_fences import fence_pair
 from torbit.backends.store.cassandra_masks import RoomMasksCql
-from torbit.backends.store.cassandra_room_lifts import RoomLiftsCql
+from torbit.backends.store.cassandra_mirrors import MirrorReadsCql
 from torbit.backends.store.cassandra_room_rows import ROOM_COLUMNS, room_of
 from torbit.backends.store.cassandra_schema import current_version, upgrade
 from torbit.backends.store.cassandra_sessions import SessionsCql
@@ -62,7 +62,7 @@ async def schema_version(url: str, consistency: str = DEFAULT_CONSISTENCY) -> in
         await cql.close()
 
 
-class CassandraStore(UsersCql, RoomLiftsCql, RoomMasksCql, AuditCql, SessionsCql):
+class CassandraStore(UsersCql, MirrorReadsCql, RoomMasksCql, AuditCql, SessionsCql):
     """`url` is cassandra://host:port[,host:port]/keyspace; `consistency` a CQL level;
     `command_timeout` (storage.command_timeout) the seconds a read or write may go
     unanswered before it fails "storage unavailable"."""
@@ -145,13 +145,10 @@ class CassandraStore(UsersCql, RoomLiftsCql, RoomMasksCql, AuditCql, SessionsCql
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}")
         if pair.get("member"):
             return False
-        values: dict[str, Any] = {"member": True, "joined": True}
-        extra: list[tuple[str, Params]] = [
-            (  # this membership's, written each time: a past one's may be on the row
-                f"UPDATE {self.ks}.user_rooms SET by_right = ? WHERE user_key = ? AND room_key = ?",
-                (by_right or None, user_key, room_key),
-            )
-        ]
+        # by_right is this membership's, written each time (a past one's may be on the row),
+        # on both sides: room_users' is what a removal by right or an admission checks
+        values: dict[str, Any] = {"member": True, "joined": True, "by_right": by_right or None}
+        extra: list[tuple[str, Params]] = []
         if pair.get("voiced"):  # a voice written as the last membership ended: not this one's
             values["voiced"] = None
             extra.append(self._role_write(room_key, "voiced", user_key, None))
@@ -191,58 +188,6 @@ class CassandraStore(UsersCql, RoomLiftsCql, RoomMasksCql, AuditCql, SessionsCql
             if m.read_up_to is not None:
                 with contextlib.suppress(NotFound):
                     await self.set_cursor(m.user_key, m.room_key, m.read_up_to)
-
-    async def last_entered(self, user_key: str) -> str | None:
-        rows = await self.cql.rows(
-            f"SELECT room_key, member, entered_at FROM {self.ks}.user_rooms WHERE user_key = ?",
-            user_key,
-        )
-        entered = [(r["entered_at"], str(r["room_key"])) for r in rows if r["member"]]
-        return max((e for e in entered if e[0] is not None), default=(0, None))[1]
-
-    async def rooms_of(self, user_key: str) -> list[str]:
-        rows = await self.cql.rows(
-            f"SELECT room_key, member FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
-        )
-        return [str(r["room_key"]) for r in rows if r["member"]]
-
-    async def rooms_joined_by_right(self, user_key: str) -> list[str]:
-        rows = await self.cql.rows(
-            f"SELECT room_key, member, by_right FROM {self.ks}.user_rooms WHERE user_key = ?",
-            user_key,
-        )
-        return [str(r["room_key"]) for r in rows if r["member"] and r["by_right"]]
-
-    async def _by_right(self, room_key: str, user_key: str) -> bool:
-        """Whether the user is a member of the room by the server-admin right alone, as one
-        read of the flag finds it."""
-        row = await self.cql.one(
-            f"SELECT member, by_right FROM {self.ks}.user_rooms "
-            "WHERE user_key = ? AND room_key = ?",
-            user_key,
-            room_key,
-        )
-        return row is not None and bool(row["member"]) and bool(row["by_right"])
-
-    async def admit_member(self, room_key: str, user_key: str) -> bool:
-        """A read, then the flag's write: two admissions at once both answer True, and
-        nothing else writes the flag of a membership already there (`add_member` only
-        at its start)."""
-        if not await self._by_right(room_key, user_key):
-            return False
-        await self.cql.run(
-            f"UPDATE {self.ks}.user_rooms SET by_right = null WHERE user_key = ? AND room_key = ?",
-            user_key,
-            room_key,
-        )
-        return True
-
-    async def remove_member_by_right(self, room_key: str, user_key: str) -> bool:
-        """A read of the flag, then `remove_member`: an `admit_member` landing between the
-        two is overtaken (no transaction spans them here, unlike on SQL)."""
-        if not await self._by_right(room_key, user_key):
-            return False
-        return await self.remove_member(room_key, user_key)
 
     # for tools and tests
 

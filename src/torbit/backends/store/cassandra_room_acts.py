@@ -23,8 +23,8 @@ more), an invitation 3.0 -> 9.6 ms. The acts are moderation, rare next to messag
 message's path, a join and a room's creation write none of this.
 The mirrored rows (user_rooms, room_roles, mutes) are written first, in a logged batch: an
 act that does not apply puts them back as room_users has them (`_mirror`), so nothing of it
-stays in the room there now; a node dying in between leaves them so until the next act on
-the pair (the standing, read from room_users, is right meanwhile). Without `room_created`
+stays in the room there now; a node dying in between leaves them so (their readers confirm
+what they show in room_users, and heal it: cassandra_mirrors.py). Without `room_created`
 (a rename's own copy of the old name's standing, a mask's kick) an act writes as before: a
 read, then one logged batch.
 """

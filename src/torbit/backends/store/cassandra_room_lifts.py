@@ -1,7 +1,8 @@
 """The acts of CassandraStore that take a user's standing in a room away (Store.unban,
-remove_invite, remove_mute, remove_member): each says it lifted the standing at most once
-when several run at once, as SQL's delete does (one finds the row), and never lifts a
-standing of a room made again under the name. A mixin over RoomActsCql.
+remove_invite, remove_mute, remove_member, remove_member_by_right, admit_member): each
+says it lifted the standing at most once when several run at once, as SQL's delete does
+(one finds the row), and never lifts a standing of a room made again under the name. A
+mixin over RoomActsCql.
 
 They read the flag, then wrote its removal in a logged batch: two at once on two nodes both
 read it set and both answered True (two audit entries, two notices), and one held between its
@@ -14,6 +15,8 @@ it when the room has one, cassandra_room_acts.py), so Paxos lets one of them app
 one that applied writes the mirrored rows (user_rooms, room_roles, mutes), after it, in a
 logged batch timestamped from before the transaction: an act on the pair after the lift (the
 room made again and the standing given there) wins over them in whatever order they land.
+A node dying between the two leaves the mirrors showing the standing: their readers confirm
+what they show in room_users, and heal it (cassandra_mirrors.py, cassright60).
 
 What it costs: the room_users write is a Paxos round where it was a part of the batch
 (docs/security.md has the numbers); a lift of nothing is one read, as before, and a lift
@@ -162,21 +165,53 @@ class RoomLiftsCql(RoomActsCql):
         """The membership and its admin and voice flags (with their room_roles rows): True
         for the leave that ended it (`IF member = true`, and of the room's generation read
         with it if it has one: a room made again under the name has another)."""
+        held = await self._membership(room_key, user_key)
+        if held is None:
+            return False
+        return await self._end_membership(room_key, user_key, held)  # and by_right, if set
+
+    async def remove_member_by_right(self, room_key: str, user_key: str) -> bool:
+        """`remove_member` `IF member = true AND by_right = true` (and of the generation):
+        an admission, a leave and an ordinary join again, or a room made again and joined,
+        landing after the read is not overtaken, as on SQL (cassright60)."""
+        held = await self._membership(room_key, user_key, by_right=True)
+        if held is None:
+            return False
+        return await self._end_membership(room_key, user_key, held)
+
+    async def admit_member(self, room_key: str, user_key: str) -> bool:
+        """by_right unset `IF member = true AND by_right = true` (and of the generation):
+        of admissions at once, and of an admission and a removal by right, one applies."""
+        held = await self._membership(room_key, user_key, by_right=True)
+        if held is None:
+            return False
+        return await self._lift(room_key, user_key, ("by_right",), held)
+
+    async def _membership(
+        self, room_key: str, user_key: str, *, by_right: bool = False
+    ) -> dict[str, Any] | None:
+        """The conditions on a membership there now (by the right alone, if `by_right`),
+        with the room's generation if it has one; None if there is no such membership."""
         row = await self.cql.one(
-            f"SELECT member, room_created FROM {self.ks}.room_users "
+            f"SELECT member, by_right, room_created FROM {self.ks}.room_users "
             "WHERE room_key = ? AND user_key = ?",
             room_key,
             user_key,
         )
-        if row is None or not row.get("member"):
-            return False
+        if row is None or not row.get("member") or (by_right and not row.get("by_right")):
+            return None
         held: dict[str, Any] = {"member": True}
+        if by_right:
+            held["by_right"] = True
         if row.get("room_created") is not None:
             held["room_created"] = row["room_created"]
+        return held
+
+    async def _end_membership(self, room_key: str, user_key: str, held: dict[str, Any]) -> bool:
         return await self._lift(
             room_key,
             user_key,
-            ("member", "admin", "voiced"),
+            ("member", "admin", "voiced", "by_right"),
             held,
             roles=("admin", "voiced"),
             room_only=("name",),

@@ -30,8 +30,8 @@ plain and Paxos writes never mix there.
                                                       pages of rooms (list_rooms, empty_rooms)
     rooms_by_owner   owner key → room keys            owned_rooms; what a deleted user owned
     room_users       (room, user) → name, member, joined, admin, voiced, banned, invited
-                                     (when, by whom), muted; and, static (one a partition),
-                                     room_created: the room's generation
+                                     (when, by whom), muted, by_right; and, static (one a
+                                     partition), room_created: the room's generation
                                      standing in one read; a room's members and their count;
                                      `joined` stays after leaving: who may hold a cursor there;
                                      an act for a room checks its generation (LWT, stop 58)
@@ -167,6 +167,19 @@ async def _fill_guests(cql: Cql, ks: str) -> None:
                 f"INSERT INTO {ks}.guests (bucket, created_at, key, node) VALUES (0, ?, ?, '')",
                 row["created_at"],
                 row["key"],
+            )
+
+
+async def _fill_by_right(cql: Cql, ks: str) -> None:
+    """user_rooms' by_right onto the room_users row of a membership there (only while it
+    is one: `IF member = true`, so a stale mirror makes no row)."""
+    for row in await cql.rows(f"SELECT user_key, room_key, member, by_right FROM {ks}.user_rooms"):
+        if row["member"] and row["by_right"]:
+            await cql.lwt(
+                f"UPDATE {ks}.room_users SET by_right = true WHERE room_key = ? AND user_key = ? "
+                "IF member = true",
+                row["room_key"],
+                row["user_key"],
             )
 
 
@@ -345,6 +358,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "each room's generation in room_users (cassandra): an act for a deleted room does not "
         "apply to the room made again under its name",
         ("ALTER TABLE {ks}.room_users ADD IF NOT EXISTS room_created bigint static",),
+    ),
+    Migration(
+        18,
+        "by_right in room_users too (cassandra): a removal by right or an admission is a "
+        "lightweight transaction on it",
+        ("ALTER TABLE {ks}.room_users ADD IF NOT EXISTS by_right boolean",),
+        _fill_by_right,
     ),
 )
 
