@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers.http import PASSWORD
 from tests.helpers.irc import RawIrc, joined
-from tests.helpers.moderation import Ws, api, command, frame_text, services, telnet
+from tests.helpers.moderation import Ws, api, audit, command, frame_text, services, telnet
 from tests.helpers.telnet_client import TelnetClient
 from tests.scale.conftest import (  # noqa: F401 (fixtures)
     NodeFactory,
@@ -29,6 +29,8 @@ from tests.scale.conftest import (  # noqa: F401 (fixtures)
     scale_store,
 )
 from torbit.app import App
+from torbit.core.events import MuteGone, NodeEvent, NodeEvents
+from torbit.core.moderation_notices import ModerationNotices
 from torbit.core.models import Message
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
@@ -227,3 +229,67 @@ async def comeback(doors: Doors) -> list[str]:
     let_in = [(" 474 " not in line, "irc"), ("banned" not in frame_text(answer[0]), "ws")]
     let_in.append((r.status_code != 403, "http"))
     return [door for wrong, door in let_in if wrong]
+
+
+BURST = 10  # the moderation burst: each admin's unmutes past it are refused (429) at once
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["not-muted", "gone-behind"])
+async def test_unmutes_of_nothing_flooded_on_two_nodes_publish_a_bounded_heal(
+    make_node: NodeFactory,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    held: bool,
+) -> None:
+    """alice (node a) and carol (node b) each send 30 unmutes of bob at once, bob muted in
+    neither the store nor the nodes ("not-muted"), or muted 600 minutes on both nodes with
+    his row gone behind them (heal59's case: "gone-behind"): every answer is a 404 or a
+    429, `MuteGone` (heal59) is published only for a mute a node held, and the read backs
+    it costs each node are bounded by the admins' moderation bursts."""
+    limits = {**LIMITS, "moderation_burst": BURST}
+    a, b = await make_node("a", limits=limits), await make_node("b", limits=limits)
+    await setup(a)
+    await services(a).moderation.create("alice", "hall")
+    for name in ("bob", "carol"):
+        await services(a).membership.become_member(name, "hall")
+    await services(a).moderation.op("alice", "hall", "carol")
+    if held:
+        await services(a).moderation.mute("alice", "hall", "bob", 600)
+        room = await services(a).store.get_room("hall")
+        now = datetime.now(UTC)  # the unmuting node's write, then its death: no event
+        assert await services(a).store.remove_mute("hall", "bob", now, room_created=room.created_at)
+    gone: list[object] = []
+    reads = {id(services(a).moderation): 0, id(services(b).moderation): 0}
+    publish, kept = NodeEvents.publish, ModerationNotices._kept
+
+    async def counting(self: NodeEvents, event: NodeEvent, *, settled: bool = False) -> None:
+        if isinstance(event, MuteGone):
+            gone.append(event)
+        await publish(self, event, settled=settled)
+
+    async def reading(self: ModerationNotices, *args: str) -> None:
+        reads[id(self)] += 1
+        await kept(self, *args)
+
+    monkeypatch.setattr(NodeEvents, "publish", counting)
+    monkeypatch.setattr(ModerationNotices, "_kept", reading)
+    async with api(a, "alice") as alice, api(b, "carol") as carol, api(b, "bob") as bob:
+        answers = await asyncio.gather(
+            *(c.delete("/api/v1/rooms/hall/mutes/bob") for c in (alice, carol) for _ in range(30))
+        )
+        codes = sorted(r.status_code for r in answers)
+        assert set(codes) == {404, 429}, [
+            r.text for r in answers if r.status_code not in (404, 429)
+        ]
+        assert codes.count(404) <= 2 * BURST
+        for node in (a, b):
+            assert services(node).mutes.until("hall", "bob", datetime.now(UTC)) is None
+        r = await bob.post("/api/v1/rooms/hall/messages", json={"text": "free?"})
+        assert r.status_code == 201, r.text
+    assert not [e for e in await audit(a, "hall") if e.action == "unmute"]
+    if not held:
+        assert gone == [] and list(reads.values()) == [0, 0]
+    print(
+        f"unmutes ({'gone behind' if held else 'not muted'}): 60 sent, 404 {codes.count(404)}, "
+        f"429 {codes.count(429)}; MuteGone published {len(gone)}; read backs a {reads[id(services(a).moderation)]}, "
+        f"b {reads[id(services(b).moderation)]}"
+    )
