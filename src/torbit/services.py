@@ -291,6 +291,7 @@ async def start_core(
         # store's time: not the node's wall clock, which may step (floor59)
         retention=timedelta(hours=s.chat.retention_hours),
         store_time=clock.now,
+        now=clock.now,  # rooms are dated by it too, as their messages (attack60)
     )
 
     async def silenced(room_key: str, user_key: str) -> bool:
@@ -319,6 +320,9 @@ async def start_core(
         room_rate=room_rates,
         reads=reads,
         text_filter=profanity_filter(s),
+        # messages dated by the store's time: a node's wall clock stepped back dated them
+        # before their room's creation, and every read skipped them (attack60)
+        now=clock.now,
     )
     moderation = Moderation(
         store,
@@ -331,7 +335,9 @@ async def start_core(
     )
     # where a login comes back to: the newest move by the store's time, not the wall clock
     comeback = Comeback(store, membership, messaging, subscriptions.newest, now=clock.now)
-    room_deletion = RoomDeletion(store, message_log, membership, subscriptions, events, mutes)
+    room_deletion = RoomDeletion(
+        store, message_log, membership, subscriptions, events, mutes, now=clock.now
+    )
     operators = Operators(
         store, accounts, events, rights=membership.rights, acts=membership.role_turns
     )

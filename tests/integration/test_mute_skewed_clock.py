@@ -25,14 +25,16 @@ from torbit.core.storeclock import StoreClock
 
 def skew_clock(monkeypatch: pytest.MonkeyPatch, skew: timedelta | Callable[[], timedelta]) -> None:
     """The node's clock `skew` off the machine's (the store's: SQLite's is the machine's),
-    for the services that date rooms, mutes, messages and the feed's marks; a callable
-    `skew` is asked at each reading (a clock that jumps)."""
+    for the services that read it (mutes' acts, the feed's marks); a callable `skew` is
+    asked at each reading (a clock that jumps). Rooms and messages are dated by the store's
+    time as the node tells it (services.py gives Membership and Messaging `clock.now`,
+    attack60): a wall clock step does not move them, and the skew leaves them alone."""
     off = skew if callable(skew) else lambda: skew
     for cls in (Membership, Moderation, Revocations, MessagingBase):
         real_init = cls.__init__
 
         def skewed(self: Any, *args: Any, _real: Any = real_init, **kwargs: Any) -> None:
-            _real(self, *args, **kwargs, now=lambda: datetime.now(UTC) + off())
+            _real(self, *args, **{"now": lambda: datetime.now(UTC) + off(), **kwargs})
 
         monkeypatch.setattr(cls, "__init__", skewed)
 

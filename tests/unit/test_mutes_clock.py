@@ -39,7 +39,7 @@ def test_a_node_whose_clock_is_off_ends_a_mute_by_the_store_s_clock(skew: timede
     # muted on another node for 1 minute at the store's STORE, its event applied here
     until = STORE + 60 * S
     mutes.set("hall", "bob", until, set_at(until, 1))
-    room = Room("hall", created_at=local - 5 * S)  # made here 5 s before, on this clock
+    room = Room("hall", created_at=STORE - 5 * S)  # made 5 s before, by the store's time
     ticks.at += 45
     with pytest.raises(Forbidden, match="for 1 more minute"):
         mutes.check(room, "bob")
@@ -50,12 +50,13 @@ def test_a_node_whose_clock_is_off_ends_a_mute_by_the_store_s_clock(skew: timede
 
 
 def test_a_mute_set_here_just_after_its_room_was_made_here_stands() -> None:
-    """The room's time is this node's clock, the mute's the store's: compared through the
-    offset, a mute set a moment after the room is the room's own."""
+    """The room's time and the mute's are both the store's as this node tells it (attack60:
+    rooms were dated by the node's wall clock, compared through its offset), whatever this
+    node's wall clock reads: a mute set a moment after the room is the room's own."""
     local = STORE + 30 * S
     mutes = Mutes(StoreClock(Ticks()))
     mutes.clock.observe(STORE, local, 1000.0)
-    room = Room("hall", created_at=local)
+    room = Room("hall", created_at=STORE)
     mutes.set("hall", "bob", STORE + 60 * S + S / 1000, STORE + S / 1000)
     assert mutes.until("hall", "bob", STORE, room.created_at) == STORE + 60 * S + S / 1000
 

@@ -150,7 +150,7 @@ class Mutes:
     ) -> datetime | None:
         """When the user's mute in the room ends (by the store's clock); None if not muted
         at `at`, the store's time (default: now, `clock`), or if it was set before the
-        room was `made` (on its creating node's wall clock: an earlier room's of that name).
+        room was `made` (rooms are dated by the store's time: an earlier room's of that name).
         Nothing leaves this copy here: a time told between reads may be wrong."""
         if not self._until:
             return None
@@ -160,7 +160,7 @@ class Mutes:
         until, since = entry
         if until <= (self.clock.now() if at is None else at):
             return None
-        if made is not None and since < made + self.clock.ahead:
+        if made is not None and since < made:
             return None
         return until
 

@@ -1,7 +1,8 @@
 """The store's time as this node tells it: what mutes end by, bearer tokens are dated and
 expire by, and housekeeping purges by (storeclock59); what reads hide expired messages by,
 guests and leases are dated and swept by, a renamed guest's carried acts are heard by, and
-where a login comes back to is dated by (floor59).
+where a login comes back to is dated by (floor59); what rooms, their messages and their
+deletion are dated by (attack60).
 
 Several nodes share one store, each with its own wall clock: one running 30 s behind, or
 stepped a day forward (a VM resumed, NTP), must not judge for every node what ended. The
@@ -13,10 +14,8 @@ monotonic clock (`now`), which does not step with the wall clock (clock58, clock
 a suspend the monotonic clock stands still: the store's time is then told late, until the
 next read. Before any read it is this node's wall clock.
 
-A read also measures how far the store's clock stands ahead of this node's wall clock
-(`ahead`): only for the times this node's wall clock dated (a room's creation), never to
-tell the store's time now. What follows a read (the mutes it ended leave a node's copy)
-is told to the callbacks given to `on_read`."""
+What follows a read (the mutes it ended leave a node's copy) is told to the callbacks given
+to `on_read`."""
 
 from __future__ import annotations
 
@@ -33,7 +32,6 @@ class StoreClock:
         # the store's clock at the last read, and this process's monotonic clock then (None:
         # never read; the store's time is told by this node's wall clock)
         self._read: tuple[datetime, float] | None = None
-        self.ahead = timedelta(0)  # the store's clock less this node's wall clock, then
         self._on_read: list[Callable[[datetime], None]] = []
 
     def on_read(self, callback: Callable[[datetime], None]) -> None:
@@ -42,9 +40,9 @@ class StoreClock:
 
     def observe(self, store_at: datetime, local_at: datetime, monotonic_at: float) -> None:
         """The store's clock read `store_at` when this node's wall clock read `local_at` and
-        its monotonic clock `monotonic_at`."""
+        its monotonic clock `monotonic_at`. The wall clock's reading tells nothing since
+        rooms are dated by the store's time too (attack60): kept for read_clock's callers."""
         self._read = (store_at, monotonic_at)
-        self.ahead = store_at - local_at
         for callback in self._on_read:
             callback(store_at)
 
