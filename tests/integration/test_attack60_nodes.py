@@ -30,8 +30,8 @@ from tests.scale.conftest import (  # noqa: F401 (fixtures)
 )
 from torbit.app import App
 from torbit.core.events import MuteGone, NodeEvent, NodeEvents
-from torbit.core.moderation_notices import ModerationNotices
 from torbit.core.models import Message
+from torbit.core.moderation_notices import ModerationNotices
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
 ROUNDS = 8
@@ -266,9 +266,9 @@ async def test_unmutes_of_nothing_flooded_on_two_nodes_publish_a_bounded_heal(
             gone.append(event)
         await publish(self, event, settled=settled)
 
-    async def reading(self: ModerationNotices, *args: str) -> None:
+    async def reading(self: ModerationNotices, ticket: asyncio.Event, room: str, user: str) -> None:
         reads[id(self)] += 1
-        await kept(self, *args)
+        await kept(self, ticket, room, user)
 
     monkeypatch.setattr(NodeEvents, "publish", counting)
     monkeypatch.setattr(ModerationNotices, "_kept", reading)
