@@ -20,7 +20,9 @@ from tests.helpers.irc import RawIrc, joined
 from tests.helpers.moderation import Ws, api, audit, command, frame_text, services, telnet
 from tests.helpers.telnet_client import TelnetClient
 from tests.scale.conftest import (  # noqa: F401 (fixtures)
+    STORES,
     NodeFactory,
+    cassandra_url,
     empty_db,
     make_node,
     patient_settling,
@@ -33,7 +35,7 @@ from torbit.core.events import MuteGone, NodeEvent, NodeEvents
 from torbit.core.models import Message
 from torbit.core.moderation_notices import ModerationNotices
 
-pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
+pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
 ROUNDS = 8
 LIMITS = {  # no message rate: every line a flood sends is one the checks must stop
     "message_rate": 0,
@@ -115,6 +117,7 @@ async def setup(a: App) -> None:
 Act = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
 
 
+@pytest.mark.parametrize("scale_store", STORES)
 async def test_a_room_deleted_on_one_node_while_the_others_sessions_flood_it(
     make_node: NodeFactory,  # noqa: F811
 ) -> None:
@@ -170,6 +173,7 @@ ACTS: dict[str, tuple[Act, Act]] = {  # the act on node a, and its undoing for t
 }
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("act", list(ACTS))
 async def test_a_ban_or_kick_on_one_node_while_the_others_sessions_flood_the_room(
     make_node: NodeFactory,  # noqa: F811
@@ -234,6 +238,7 @@ async def comeback(doors: Doors) -> list[str]:
 BURST = 10  # the moderation burst: each admin's unmutes past it are refused (429) at once
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("held", [False, True], ids=["not-muted", "gone-behind"])
 async def test_unmutes_of_nothing_flooded_on_two_nodes_publish_a_bounded_heal(
     make_node: NodeFactory,  # noqa: F811
