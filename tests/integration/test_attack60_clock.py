@@ -5,14 +5,15 @@ through IRC's PRIVMSG and NOTICE and the WebSocket."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.held_calls import HeldCall
-from tests.helpers.http import texts
+from tests.helpers.http import PASSWORD, texts
+from tests.helpers.irc import joined
 from tests.helpers.moderation import (
     Ws,
     api,
@@ -25,8 +26,10 @@ from tests.helpers.moderation import (
 )
 from tests.integration.test_mute_skewed_clock import skew_clock
 from tests.integration.test_token_clock_step import step_wall_clock
+from torbit.core.membership import Membership
 from torbit.core.revocation import Revocations
 from torbit.core.storeclock import StoreClock
+from torbit.frontends.irc import channels
 
 
 @pytest.mark.parametrize("made", [0, 2], ids=["stepped-back", "made-ahead"])
@@ -123,3 +126,39 @@ async def test_a_mute_across_a_wall_clock_step_holds_on_every_door(
     print(f"mute across a {minutes:+} min step: {refused} of 8 answered muted, {stored} stored")
     assert refused == 8 and stored == []  # PRIVMSG, WebSocket, telnet, HTTP, twice; no NOTICE
     assert services(app).mutes.until("hall", "bob") is not None
+
+
+async def test_a_message_sent_while_an_irc_join_is_under_way_is_live_whatever_the_wall_clock(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IRC holds a room's messages while a JOIN is under way, then sends those sent before
+    the join began as history (left out for a draft/chathistory client, which asks for
+    history itself) and the rest live. The join's start was the node's wall clock, the
+    messages' time the store's: a node 2 minutes ahead took bob's message, sent during
+    alice's join, for history, and alice never saw it."""
+    jump = [timedelta(minutes=2)]
+    step_wall_clock(monkeypatch, lambda: jump[0])
+    monkeypatch.setattr(channels, "datetime", Stepped2)
+    app = await open_hall(await make_server())
+    joins = HeldCall(monkeypatch, Membership, "join", after=True)
+    alice = await joined(app, "alice", caps="draft/chathistory batch", password=PASSWORD)
+    alice.send("JOIN #hall")
+    await joins.until_reached()
+    async with api(app, "bob") as bob:
+        r = await bob.post("/api/v1/rooms/hall/messages", json={"text": "during the join"})
+        assert r.status_code == 201, r.text
+    joins.let_go()
+    await alice.expect(" 366 alice #hall ")
+    alice.send("PING :after")
+    await alice.expect("PONG torbit after")
+    heard = [line for line in alice.lines if "PRIVMSG #hall :during the join" in line]
+    await alice.close()
+    assert len(heard) == 1, alice.lines[-8:]
+
+
+class Stepped2(datetime):
+    """The wall clock 2 minutes ahead, for the modules that read it themselves."""
+
+    @classmethod
+    def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+        return datetime.now(UTC) + timedelta(minutes=2)
