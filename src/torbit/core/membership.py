@@ -76,7 +76,7 @@ class Membership(JoinChecks, RoomListings):
         self._reads = reads or ReadBudget()  # Messaging's: the history on joining pays too
         self.retention = retention
         self._now = now
-        self._store_time = store_time or now  # floor59: not this node's wall clock
+        self.store_time = store_time or now  # floor59: not this node's wall clock
         self._locks = KeyLocks()
         self._room_locks = KeyLocks()  # joins of rooms with a member limit
         # a user's rights in rooms: an action on them (a kick, a mute, a deop) and a guest's
@@ -110,7 +110,7 @@ class Membership(JoinChecks, RoomListings):
         up to 60 s, or on Kafka until the broker drops its segment, about an hour)."""
         if self.retention is None:
             return created_at
-        return max(created_at, self._store_time() - self.retention)
+        return max(created_at, self.store_time() - self.retention)
 
     def check_walk(self, user: str) -> None:
         """Charge a walk of every room or every user online (LIST, WHO by mask, telnet's

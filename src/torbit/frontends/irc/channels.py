@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import UTC, datetime
 
 from torbit.core.models import Room
 from torbit.core.names import name_hint, name_key
@@ -124,7 +123,7 @@ async def join_one(session: IrcSession, channel: str, join_key: str = "") -> Non
     if in_room(session, key) is not None:
         return
     await session.server.settled(key)
-    started = datetime.now(UTC)
+    started = session.core.membership.store_time()  # as messages are dated (attack60)
     session.hold(key)
     try:
         # a client with draft/chathistory asks with CHATHISTORY: none read for it here
