@@ -14,7 +14,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -34,14 +34,16 @@ E = TypeVar("E", bound=NodeEvent)
 
 
 def applied(node: App, kind: type[E], where: Callable[[E], bool] | None = None) -> list[datetime]:
-    """When `node` applies each event of this kind (filled as it happens); `where`: only
-    those it holds for (a RoomNotice of one kind)."""
+    """When `node` applies each event of this kind (filled as it happens), by the store's
+    time as the node tells it, which dates its messages (attack60); `where`: only those it
+    holds for (a RoomNotice of one kind)."""
     at: list[datetime] = []
     assert node.core is not None
+    clock = node.core.mutes.clock
 
     def seen(event: E) -> None:
         if where is None or where(event):
-            at.append(datetime.now(UTC))
+            at.append(clock.now())
 
     node.core.moderation._events.on(kind, seen)
     return at
