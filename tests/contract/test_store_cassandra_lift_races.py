@@ -171,3 +171,36 @@ async def test_a_lift_for_the_deleted_room_never_lifts_the_new_rooms(
             lifted[how] += 1
     print(f"{act}: {ROUNDS} rounds, the new room's standing lifted: {lifted}")
     assert lifted == {"held": 0, "raced": 0}
+
+
+async def test_an_unmute_between_another_s_transaction_and_its_mirrors_does_not_count(
+    cstore: CassandraStore,
+    node_b: CassandraStore,  # noqa: F811
+) -> None:
+    """Node a's unmute has applied its transaction on room_users and not yet deleted the
+    mutes row (its mirrors' batch held); node b's unmute reads that row, no mute in
+    room_users. Before, b took the row for a mute and deleted it by a transaction of its
+    own, answering True too: two unmutes of one mute both said "lifted" (ci164, 2 of 8
+    rounds under load). The row goes, and b answers False: room_users is the mute."""
+    await people(cstore)
+    den = Room(name="den", created_at=datetime.now(UTC), owner="alice")
+    await cstore.create_room(den)
+    await give(cstore, "unmute", den)
+    held, release = asyncio.Event(), asyncio.Event()
+    batch = cstore.cql.batch
+
+    async def held_batch(*args: object, **kwargs: object) -> None:
+        held.set()
+        await release.wait()
+        await batch(*args, **kwargs)  # type: ignore[arg-type]
+
+    cstore.cql.batch = held_batch  # type: ignore[method-assign]
+    try:
+        first = asyncio.ensure_future(cstore.remove_mute(den.key, "bob", datetime.now(UTC)))
+        await held.wait()
+        second = await node_b.remove_mute(den.key, "bob", datetime.now(UTC))
+    finally:
+        release.set()
+        cstore.cql.batch = batch  # type: ignore[method-assign]
+    assert (await first, second) == (True, False)
+    assert not await holds(cstore, "unmute", den.key)

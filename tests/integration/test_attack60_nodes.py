@@ -238,8 +238,9 @@ async def test_unmutes_of_nothing_flooded_on_two_nodes_publish_a_bounded_heal(
     """alice (node a) and carol (node b) each send 30 unmutes of bob at once, bob muted in
     neither the store nor the nodes ("not-muted"), or muted 600 minutes on both nodes with
     his row gone behind them (heal59's case: "gone-behind"): every answer is a 404 or a
-    429, `MuteGone` (heal59) is published only for a mute a node held, and the read backs
-    it costs each node are bounded by the admins' moderation bursts."""
+    429, `MuteGone` (heal59) is published at most once a 404 (heal60: for every 404, a
+    node started since holding nothing), and the read backs it costs each node are bounded
+    by the admins' moderation bursts: none on a node holding no such mute."""
     limits = {**LIMITS, "moderation_burst": BURST}
     a, b = await make_node("a", limits=limits), await make_node("b", limits=limits)
     await setup(a)
@@ -283,7 +284,7 @@ async def test_unmutes_of_nothing_flooded_on_two_nodes_publish_a_bounded_heal(
     assert not [e for e in await audit(a, "hall") if e.action == "unmute"]
     assert len(gone) <= codes.count(404)  # one at most an unmute the burst let through
     if not held:
-        assert gone == [] and list(reads.values()) == [0, 0]
+        assert list(reads.values()) == [0, 0]
     print(
         f"unmutes ({'gone behind' if held else 'not muted'}): 60 sent, 404 {codes.count(404)}, "
         f"429 {codes.count(429)}; MuteGone published {len(gone)}; read backs a {reads[id(services(a).moderation)]}, "
