@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -91,6 +91,77 @@ def test_a_hash_of_other_costs_asks_to_be_made_again() -> None:
     assert not ours.check_needs_rehash(ours.hash("secret"))
     assert ours.check_needs_rehash(Argon2id(1, 32, 4).hash("secret"))
     assert ours.check_needs_rehash(Argon2id(2, 8, 1).hash("secret"))
+
+
+def _verdict(hasher: PasswordHasher, stored: str | bytes) -> bool | str:
+    try:
+        return hasher.check_needs_rehash(stored)
+    except Exception as e:  # the same error is the same verdict
+        return type(e).__name__
+
+
+def test_needs_rehash_says_what_argon2_cffi_says() -> None:
+    """The verdict on a hash of our own parameters is told without argon2-cffi's parse
+    (stop 60): for any stored string it is the one argon2-cffi gives."""
+    ours = Argon2id(*CHEAP)
+    theirs = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    own = ours.hash("secret")
+    prefix, salt, digest = own.rsplit("$", 2)
+    cases: list[str | bytes] = [
+        own,
+        own.encode(),
+        theirs.hash("secret"),  # argon2-cffi's own build, the same parameters
+        Argon2id(1, 32, 4).hash("secret"),
+        Argon2id(2, 8, 1).hash("secret"),
+        PasswordHasher(1, 8, 1, salt_len=8).hash("secret"),
+        PasswordHasher(1, 8, 1, hash_len=16).hash("secret"),
+        PasswordHasher(1, 8, 1, type=Type.I).hash("secret"),
+        own.replace("$v=19", ""),  # argon2 1.2's form: version 18
+        own.replace("m=8,t=1,p=1", "t=1,m=8,p=1"),
+        f"{prefix}${salt}${digest}$",
+        f"{prefix}${salt}${digest[:-1]}$",
+        f"{prefix}${salt}x${digest[:-1]}",
+        f"{prefix}${salt}",
+        f"{prefix}$${digest}",
+        f"{prefix}${salt[:-1]}${digest}",
+        f"{prefix}${salt}${digest}A",
+        own[:-1],
+        "",
+        "$argon2id$v=19$m=8,t=1,p=1$",
+    ]
+    for stored in cases:
+        assert _verdict(ours, stored) == _verdict(theirs, stored), stored
+
+
+def test_a_hash_of_our_own_parameters_is_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every successful password check asks `check_needs_rehash` on the event loop, right
+    after the hash: a hash of the configured parameters is told so by its prefix and
+    lengths, not by argon2-cffi's `extract_parameters` (26–39 µs there, stop 60)."""
+    import argon2._password_hasher as cffi_hasher
+
+    parsed: list[str] = []
+    real = extract_parameters
+
+    def counted(stored: str) -> Any:
+        parsed.append(stored)
+        return real(stored)
+
+    monkeypatch.setattr(cffi_hasher, "extract_parameters", counted)
+    ours = Argon2id(*CHEAP)
+    assert not ours.check_needs_rehash(ours.hash("secret"))
+    assert parsed == []
+    other = Argon2id(2, 8, 1).hash("secret")
+    assert ours.check_needs_rehash(other)
+    assert parsed == [other]
+
+
+def test_base64_lengths_are_argon2_cffis() -> None:
+    from argon2._utils import _decoded_str_len
+
+    from torbit.core.argon2id import _b64_chars
+
+    for size in range(1, 100):
+        assert _decoded_str_len(_b64_chars(size)) == size
 
 
 async def test_the_pool_hashes_and_checks_through_it(sodium_calls: list[str]) -> None:
