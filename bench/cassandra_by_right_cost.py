@@ -17,31 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from tests.contract.conftest import CassandraKeyspaces
 
+from cassandra_lifts_cost import alternate, counting
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.core.models import Room, User
 
 Act = Callable[[CassandraStore, str, str], Awaitable[object]]
-
-
-def counting(s: CassandraStore, calls: Counter[str]) -> None:
-    """As bench/cassandra_lifts_cost.py: each request the store's Cql sends, counted."""
-    for name in ("one", "rows", "run", "lwt", "batch"):
-        real = getattr(s.cql, name)
-
-        async def counted(*a: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
-            calls[_name] += 1
-            return await _real(*a, **kw)
-
-        setattr(s.cql, name, counted)
 
 
 async def old_remove_member_by_right(s: CassandraStore, room: str, user: str) -> bool:
@@ -87,26 +73,15 @@ async def main(args: argparse.Namespace) -> None:
         counting(store, calls)
         print(f"{'act':9} {'version':7} {'median ms':>9} {'q1-q3 ms':>13}  requests one")
         for act, versions in ACTS.items():
-            took: dict[int, list[float]] = {0: [], 1: []}
-            sent: dict[int, Counter[str]] = {0: Counter(), 1: Counter()}
-            for i in range(args.ops):
-                order = (0, 1) if i % 2 == 0 else (1, 0)
-                for n, v in enumerate(order):
-                    user = names[2 * i + n] if act == "by right" else "reader"
-                    if act == "by right":
-                        await store.add_member(room.key, user, by_right=True)
-                    calls.clear()
-                    start = time.perf_counter()
-                    assert await versions[v](store, room.key, user)
-                    took[v].append((time.perf_counter() - start) * 1e3)
-                    sent[v] += calls
-            for v, label in ((0, "old"), (1, "new")):
-                q = statistics.quantiles(took[v], n=4)
-                per = {k: round(c / args.ops, 2) for k, c in sorted(sent[v].items())}
-                print(
-                    f"{act:9} {label:7} {statistics.median(took[v]):9.2f} "
-                    f"{q[0]:6.2f}-{q[2]:6.2f}  {per}"
-                )
+
+            async def prepare(i: int, n: int, act: str = act) -> tuple[str, str]:
+                if act != "by right":
+                    return room.key, "reader"
+                user = names[2 * i + n]
+                await store.add_member(room.key, user, by_right=True)
+                return room.key, user
+
+            await alternate(store, calls, act, versions, args.ops, prepare)
         await store.close()
     finally:
         keyspaces.drop_all()

@@ -104,6 +104,35 @@ def counting(s: CassandraStore, calls: Counter[str]) -> None:
         setattr(s.cql, name, counted)
 
 
+async def alternate(
+    store: CassandraStore,
+    calls: Counter[str],
+    act: str,
+    versions: tuple[Callable[[CassandraStore, str, str], Awaitable[object]], ...],
+    ops: int,
+    prepare: Callable[[int, int], Awaitable[tuple[str, str]]],
+) -> None:
+    """`act`'s old and new version `ops` times each, alternating which goes first, each on
+    the (room, user) `prepare(i, n)` readies; prints each version's median and quartiles (ms)
+    and the requests one sends (`calls`, kept by `counting`). bench/cassandra_by_right_cost.py
+    runs its acts by it too."""
+    took: dict[int, list[float]] = {0: [], 1: []}
+    sent: dict[int, Counter[str]] = {0: Counter(), 1: Counter()}
+    for i in range(ops):
+        order = (0, 1) if i % 2 == 0 else (1, 0)
+        for n, v in enumerate(order):
+            room_key, user = await prepare(i, n)
+            calls.clear()
+            start = time.perf_counter()
+            assert await versions[v](store, room_key, user)
+            took[v].append((time.perf_counter() - start) * 1e3)
+            sent[v] += calls
+    for v, label in ((0, "old"), (1, "new")):
+        q = statistics.quantiles(took[v], n=4)
+        per = {k: round(c / ops, 2) for k, c in sorted(sent[v].items())}
+        print(f"{act:9} {label:7} {statistics.median(took[v]):9.2f} {q[0]:6.2f}-{q[2]:6.2f}  {per}")
+
+
 async def main(args: argparse.Namespace) -> None:
     keyspaces = CassandraKeyspaces()
     try:
@@ -119,25 +148,13 @@ async def main(args: argparse.Namespace) -> None:
         for act, versions in LIFTS.items():
             room = Room(name=f"bench{act}", created_at=datetime.now(UTC), owner="alice")
             await store.create_room(room)
-            took: dict[int, list[float]] = {0: [], 1: []}
-            sent: dict[int, Counter[str]] = {0: Counter(), 1: Counter()}
-            for i in range(args.ops):
-                order = (0, 1) if i % 2 == 0 else (1, 0)
-                for n, v in enumerate(order):
-                    user = names[2 * i + n]
-                    await give(store, act, room, user)
-                    calls.clear()
-                    start = time.perf_counter()
-                    assert await versions[v](store, room.key, user)
-                    took[v].append((time.perf_counter() - start) * 1e3)
-                    sent[v] += calls
-            for v, label in ((0, "old"), (1, "new")):
-                q = statistics.quantiles(took[v], n=4)
-                per = {k: round(c / args.ops, 2) for k, c in sorted(sent[v].items())}
-                print(
-                    f"{act:9} {label:7} {statistics.median(took[v]):9.2f} "
-                    f"{q[0]:6.2f}-{q[2]:6.2f}  {per}"
-                )
+
+            async def prepare(i: int, n: int, act: str = act, room: Room = room) -> tuple[str, str]:
+                user = names[2 * i + n]
+                await give(store, act, room, user)
+                return room.key, user
+
+            await alternate(store, calls, act, versions, args.ops, prepare)
         await store.close()
     finally:
         keyspaces.drop_all()
