@@ -172,6 +172,9 @@ class Store(Protocol):
     async def rooms_of(self, user_key: str) -> list[str]:
         """Keys of the rooms the user is a member of."""
 
+    async def is_member(self, room_key: str, user_key: str) -> bool:
+        """Whether `room_key in rooms_of(user_key)`, by one read of the pair's own row."""
+
     async def rooms_joined_by_right(self, user_key: str) -> list[str]:
         """Keys of the rooms the user is a member of that they joined by the server-admin
         right alone (`add_member`'s `by_right`): those they leave when it is taken away
@@ -183,10 +186,9 @@ class Store(Protocol):
         demotion. True if it was such a membership (False for an ordinary one, or none)."""
 
     async def remove_member_by_right(self, room_key: str, user_key: str) -> bool:
-        """`remove_member`, only if the membership is still one by the server-admin right
-        alone (core/demotion.py): an `admit_member` racing it is never overtaken by it (SQL:
-        one transaction; Cassandra: a lightweight transaction on the flag). True if it was
-        removed."""
+        """`remove_member`, only if the membership is still one by the server-admin right alone
+        (core/demotion.py): an `admit_member` racing it is never overtaken by it (SQL: one
+        transaction; Cassandra: a lightweight transaction on the flag). True if it was removed."""
 
     async def enter_room(self, room_key: str, user_key: str, at: datetime) -> bool:
         """Note that the member went into the room to talk in it at `at` (telnet's /join);
@@ -259,13 +261,12 @@ class Store(Protocol):
         settings_fields: Collection[str] | None = None,
         room_created: datetime | None = None,
     ) -> Room | None:
-        """Change the given fields (None: leave as is; `settings` are replaced as a whole,
-        or only its `settings_fields`: another admin's change of another setting, written
-        meanwhile, stays); the room as now stored, or None. A topic is stored with who set
-        it and when (`topic_by`, `topic_at`); an empty one clears the topic and both. With
-        `room_created`, only the room of that creation, the one the caller checked: a room
-        made again under the key since is left as it is (None), here and in `add_invite`
-        and `expel` (NotFound there)."""
+        """Change the given fields (None: leave as is; `settings` are replaced as a whole, or only
+        its `settings_fields`: another admin's change of another setting, written meanwhile, stays);
+        the room as now stored, or None. A topic is stored with who set it and when (`topic_by`,
+        `topic_at`); an empty one clears the topic and both. With `room_created`, only the room of
+        that creation, the one the caller checked: a room made again under the key since is left as
+        it is (None), here and in `add_invite` and `expel` (NotFound there)."""
 
     async def standing(self, room_key: str, user_key: str) -> Standing:
         """Whether the user is a member, room admin, voiced, banned or invited there, and

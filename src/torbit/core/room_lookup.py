@@ -146,4 +146,5 @@ class RoomLookup:
         return room
 
     async def is_member(self, user: str, room_key: str) -> bool:
-        return room_key in await self._store.rooms_of(name_key(user))
+        """One read of the pair's row (Store.is_member), not the user's every room."""
+        return await self._store.is_member(room_key, name_key(user))

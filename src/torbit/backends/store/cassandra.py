@@ -156,6 +156,16 @@ class CassandraStore(UsersCql, MirrorReadsCql, RoomMasksCql, AuditCql, SessionsC
         await fence_pair(self.cql, self.ks, room_key, user_key)  # against deleting either
         return True
 
+    async def is_member(self, room_key: str, user_key: str) -> bool:
+        """room_users' row of the pair alone: `rooms_of` reads the user's mirror rows and
+        confirms each in room_users (cassandra_mirrors.py), one read per room they are in."""
+        row = await self.cql.one(
+            f"SELECT member FROM {self.ks}.room_users WHERE room_key = ? AND user_key = ?",
+            room_key,
+            user_key,
+        )
+        return bool(row and row["member"])
+
     async def list_members(self, room_key: str) -> list[str]:
         rows = await self.cql.rows(
             f"SELECT name, member FROM {self.ks}.room_users WHERE room_key = ?", room_key

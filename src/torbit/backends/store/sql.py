@@ -24,6 +24,7 @@ from torbit.backends.store.sql_sessions import SessionsSql
 from torbit.backends.store.sql_text import (
     ADD_MEMBER,
     GET_ROOM,
+    IS_MEMBER,
     OWNED_ROOMS,
     ROOMS_HELD,
     ROOMS_OF,
@@ -192,6 +193,16 @@ class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, S
             )
 
         return [r[0] for r in await self.fetch(query, ROOMS_OF, user_key)]
+
+    async def is_member(self, room_key: str, user_key: str) -> bool:
+        """One indexed read of the pair's memberships row (its primary key)."""
+
+        def query() -> Executable:
+            return select(memberships.c.room_key).where(
+                memberships.c.room_key == room_key, memberships.c.user_key == user_key
+            )
+
+        return bool(await self.fetch(query, IS_MEMBER, room_key, user_key))
 
     async def rooms_joined_by_right(self, user_key: str) -> list[str]:
         query = (

@@ -40,6 +40,7 @@ CREATE_USER_UNLIKE = (
 
 GET_ROOM = f'SELECT {_ROOMS} FROM rooms WHERE rooms."key" = ?'
 ROOMS_OF = "SELECT room_key FROM memberships WHERE user_key = ? ORDER BY room_key"
+IS_MEMBER = "SELECT room_key FROM memberships WHERE room_key = ? AND user_key = ?"
 OWNED_ROOMS = 'SELECT "key" FROM rooms WHERE lower(owner) = ? ORDER BY "key"'
 # the user's memberships and owned rooms: user, user
 ROOMS_HELD = (
