@@ -208,7 +208,12 @@ class RoomActsCql(RoomModerationCql):
         `room_created` it is also the room's (`_in_room`), and a second one writes the rest
         (the ban, the end of an invitation) when the user was no member. Joins write the
         flag plainly: a rejoin just after a kick needs the node's clock not behind the
-        Cassandra coordinator's Paxos timestamp (NTP; as every write here needs)."""
+        Cassandra coordinator's Paxos timestamp (NTP; as every write here needs). by_right
+        ends with the membership in room_users, as SQL's row goes (cass61: it stayed, and
+        each demotion's `rooms_joined_by_right` read the pair again for nothing); user_rooms'
+        copy is left to that reader, which heals it once old: a node dying between this
+        kick's mirrors and its transaction leaves the flag there, by which the demotion
+        still finds the membership that room_users holds."""
         name = None
         if banned_at is not None or room_created is not None:
             name = await self._both_exist(room_key, user_key, room_created)
@@ -239,13 +244,13 @@ class RoomActsCql(RoomModerationCql):
         ended = False
         if pair.get("member"):
             ended, _ = await self.cql.lwt(
-                f"UPDATE {self.ks}.room_users SET member = null WHERE room_key = ? "
-                "AND user_key = ? IF member = true",
+                f"UPDATE {self.ks}.room_users SET member = null, by_right = null "
+                "WHERE room_key = ? AND user_key = ? IF member = true",
                 room_key,
                 user_key,
             )
         if pair or "banned_at" in values:
-            await self._set_pair(room_key, user_key, values, extra, name=None)
+            await self._set_pair(room_key, user_key, values, extra, name=None, by_right=None)
         return ended
 
     async def _expel_in(
@@ -260,7 +265,7 @@ class RoomActsCql(RoomModerationCql):
         if not pair and "banned_at" not in values:
             return False
         mirrors = self._user_rooms_write(room_key, user_key, values) + extra
-        mine = {**values, "name": None}
+        mine = {**values, "name": None, "by_right": None}  # room_users' alone
         if pair.get("member"):
             ended, _ = await self._in_room(
                 room_key, user_key, created, mine, mirrors, " AND member = true"
