@@ -22,6 +22,16 @@ nothing written after it, so an act on the pair since always wins.
 What it costs: a reader of a user's rooms, invitations or bans reads one room_users row
 per row it would show (in parallel); a room's admins, voiced members or bans, one per
 user listed; the mutes a node loads at its start, one per running mute.
+
+MISSING: a value room_users holds and the mirror lacks (an act's mirrors written, then its
+transaction lost with its node: a kick that did not happen; a put-back, `_mirror`, racing
+an act) is seen only where a reader reads the pair for another of its columns: a row of
+`rooms_joined_by_right` showing by_right without member. There it is shown, and written
+into the mirror once room_users' value is older than `heal_after`, at the time of the heal
+(a mirror's unset value has no write time to go by: an act landing meanwhile may leave
+the mirror showing more than room_users, which every reader passes over and heals). A
+row that shows nothing the reader asks for is not read: finding what it lacks would cost
+one room_users read per row of the user's partition (cass61, docs/security.md).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from torbit.core.models import Invitation, Mute
 
 HEAL_AFTER = timedelta(minutes=5)  # many times an act's request timeout (5 s by default)
 FLAGS = "member, admin, voiced, banned_at, invited_at, invited_by, mute_until, by_right"
+Rows = list[Row]
 ROLE_FLAGS = {"admin": "admin", "voiced": "voiced", "banned": "banned_at"}
 
 
@@ -45,12 +56,15 @@ class MirrorReadsCql(RoomLiftsCql):
 
     heal_after = HEAL_AFTER
 
-    async def _pairs(self, pairs: Sequence[tuple[str, str]]) -> list[Row]:
-        """room_users' rows of (room, user) `pairs` ({} for none), read together."""
+    async def _pairs(self, pairs: Sequence[tuple[str, str]], dated: Sequence[str] = ()) -> Rows:
+        """room_users' rows of (room, user) `pairs` ({} for none), read together; with the
+        write time of each column of `dated` (`wt_` and its name)."""
+        times = "".join(f", WRITETIME({c}) AS wt_{c}" for c in dated)
         rows = await asyncio.gather(
             *(
                 self.cql.one(
-                    f"SELECT {FLAGS} FROM {self.ks}.room_users WHERE room_key = ? AND user_key = ?",
+                    f"SELECT {FLAGS}{times} FROM {self.ks}.room_users "
+                    "WHERE room_key = ? AND user_key = ?",
                     room_key,
                     user_key,
                 )
@@ -74,10 +88,19 @@ class MirrorReadsCql(RoomLiftsCql):
             f"SELECT {columns}, {written} FROM {self.ks}.user_rooms WHERE user_key = ?", user_key
         )
         rows = [r for r in rows if any(r[c] not in (None, False) for c in shows)]
-        pairs = await self._pairs([(str(r["room_key"]), user_key) for r in rows])
-        kept, heals = [], []
+        pairs = await self._pairs([(str(r["room_key"]), user_key) for r in rows], shows)
+        kept, heals = [], list[tuple[str, Params]]()
         for row, pair in zip(rows, pairs, strict=True):
             wrong = [c for c in shows if row[c] not in (None, False) and pair.get(c) != row[c]]
+            heals += [  # a value the mirror lacks, on a row read for another (MISSING above)
+                (
+                    f"UPDATE {self.ks}.user_rooms SET {c} = ? WHERE user_key = ? AND room_key = ?",
+                    (pair[c], user_key, row["room_key"]),
+                )
+                for c in shows
+                if row[c] in (None, False) and pair.get(c) not in (None, False)
+                if self._old(pair.get(f"wt_{c}"))
+            ]
             heals += [
                 (
                     f"UPDATE {self.ks}.user_rooms USING TIMESTAMP ? SET {c} = ? "
