@@ -13,6 +13,7 @@ import pytest
 from tests.contract.test_store import room, user
 from tests.contract.test_store_cassandra_deletion_fences import hold_first_write
 from torbit.backends.store.cassandra import CassandraStore
+from torbit.core.models import Room
 
 pytestmark = pytest.mark.cassandra
 
@@ -44,3 +45,35 @@ async def test_of_two_racing_expels_one_ended_the_membership(
     assert done == [True]
     assert await cstore.list_members("den") == []
     assert (await cstore.standing("den", "bob")).banned == ("ban" in (first, second))
+
+
+@pytest.mark.parametrize("ban", [False, True], ids=["kick", "ban"])
+async def test_a_rejoin_between_a_kicks_two_writes_is_not_ended_unsaid(
+    cstore: CassandraStore, node_b: CassandraStore, ban: bool
+) -> None:
+    """A kick (or ban) given the room's creation whose `IF member = true` finds bob gone
+    (he left on node B) writes the rest (a ban) by a second transaction; bob joining again
+    between the two was put out by it while the kick said it ended nothing (cass61: no
+    notice, no audit entry, his sessions left listening). Now either the kick ended it
+    (True, as SQL's kick landing after the join) or he stays in."""
+    await cstore.create_user(user("olga"))
+    await cstore.create_user(user("bob"))
+    made = datetime.now(UTC)
+    await cstore.create_room(Room(name="den", created_at=made, owner="olga"))
+    await cstore.add_member("den", "bob")
+    await cstore.set_mute("den", "olga", made, room_created=made)  # the room's generation
+    lwt, calls = cstore.cql.lwt, []
+
+    async def between(cql: str, *params: object) -> tuple[bool, dict[str, object]]:
+        calls.append(cql)
+        if len(calls) == 1:
+            assert await node_b.remove_member("den", "bob")  # he leaves ...
+        elif len(calls) == 2:
+            assert await node_b.add_member("den", "bob")  # ... and comes back
+        return await lwt(cql, *params)
+
+    cstore.cql.lwt = between  # type: ignore[method-assign]
+    ended = await cstore.expel("den", "bob", banned_at=made if ban else None, room_created=made)
+    assert len(calls) >= 2
+    assert ended != await cstore.is_member("den", "bob")  # before cass61: False, False
+    assert (await cstore.standing("den", "bob")).banned == ban
