@@ -205,8 +205,9 @@ class RoomActsCql(RoomModerationCql):
         """The membership's end is a lightweight transaction (`IF member = true`), so that
         of kicks or bans racing on several nodes one says it ended it, as SQL's delete does
         (stop 49: both answered 204 and wrote an audit entry and a notice each); with
-        `room_created` it is also the room's (`_in_room`), and a second one writes the rest
-        (the ban, the end of an invitation) when the user was no member. Joins write the
+        `room_created` it is also the room's (`_in_room`), and a second one, `IF member =
+        null`, writes the rest (the ban, the end of an invitation) when the user was no
+        member; a join between the two is ended by the first again, which says so. Joins write the
         flag plainly: a rejoin just after a kick needs the node's clock not behind the
         Cassandra coordinator's Paxos timestamp (NTP; as every write here needs). by_right
         ends with the membership in room_users, as SQL's row goes (cass61: it stayed, and
@@ -266,14 +267,17 @@ class RoomActsCql(RoomModerationCql):
             return False
         mirrors = self._user_rooms_write(room_key, user_key, values) + extra
         mine = {**values, "name": None, "by_right": None}  # room_users' alone
-        if pair.get("member"):
-            ended, _ = await self._in_room(
-                room_key, user_key, created, mine, mirrors, " AND member = true"
-            )
-            if ended:
-                return True
-            mirrors = []  # written; the rest (a ban) still goes, in that room only
-        await self._in_room(room_key, user_key, created, mine, mirrors)
+        member = bool(pair.get("member"))
+        for _ in range(3):
+            # the membership's end, or the rest (a ban) while there is none: a join landing
+            # between the two is ended by the first, which says so, never by the second
+            # (it was, the kick saying False: cass61)
+            also = " AND member = true" if member else " AND member = null"
+            applied, _ = await self._in_room(room_key, user_key, created, mine, mirrors, also)
+            if applied:
+                return member
+            member = not member
+        await self._in_room(room_key, user_key, created, mine, mirrors)  # a member at last
         return False
 
     async def set_mute(
