@@ -24,6 +24,7 @@ BACKENDS_UNDER_TEST = [pytest.param("postgresql", id="postgresql", marks=pytest.
 
 async def lock_waits(lock: TableLock) -> int:
     """Backends of this database waiting on any lock (the join's insert on the ban's row)."""
+    await lock.conn.execute("SELECT pg_stat_clear_snapshot()")  # not the transaction's view
     n: int = await lock.conn.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
         " AND datname = current_database()"
