@@ -71,3 +71,44 @@ async def test_a_join_landing_inside_a_ban_s_transaction_is_taken_back(
     print(f"join said {'in' if joined else 'out'}; then {standing}")
     assert standing.banned
     assert not standing.member
+
+
+async def test_an_invitation_landing_inside_a_ban_s_transaction_is_taken_back(
+    store: Store, store_url: str
+) -> None:
+    """The same for an invitation (`InvitationActions.invite`: the insert, then a read of
+    the standing, the invitation removed if banned meanwhile): the ban's transaction held
+    before its insert of the ban (room_bans locked), after its `DELETE` of invitations.
+    On main the invitation stood beside the ban: an unban later let bob into the private
+    room, by an invitation its admins were told was refused or never saw."""
+    assert isinstance(store, SqlStore)
+    await users(store, "alice", "bob")
+    await store.create_room(room("den", owner="alice", private=True))
+    lock = await TableLock.take(store_url, "room_bans", "EXCLUSIVE")
+    try:
+        ban = asyncio.create_task(store.expel("den", "bob", banned_at=NOW))
+        await eventually("the ban waits on room_bans", lock.waiting)
+
+        async def invite() -> bool:
+            if not await store.add_invite("den", "bob", NOW, "alice"):
+                return False
+            if (await store.standing("den", "bob")).banned:
+                await store.remove_invite("den", "bob")
+                return False
+            return True
+
+        inviting = asyncio.create_task(invite())
+
+        async def invite_done_or_waiting() -> bool:
+            return inviting.done() or await lock_waits(lock) >= 2
+
+        await eventually("the invitation is done or waits for the ban", invite_done_or_waiting)
+    finally:
+        await lock.release()
+        await lock.close()
+    await ban
+    invited = await inviting
+    standing = await store.standing("den", "bob")
+    print(f"invitation said {'made' if invited else 'refused'}; then {standing}")
+    assert standing.banned
+    assert not standing.invited
