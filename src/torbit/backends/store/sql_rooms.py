@@ -283,17 +283,23 @@ class RoomModerationSql(SqlConnections):
             async with self._write() as conn:
                 await self._in_room(conn, room_key, room_created)
                 if banned_at is not None:
-                    # the pair's membership row taken first, inserted if there is none (and
-                    # deleted below): a join's insert of it waits for this transaction, so its
-                    # read of the standing after sees the ban (attack61: under READ COMMITTED
-                    # the DELETE missed a join's row committed after it began, and the join's
-                    # read came before the ban's commit: a member banned, 1 in 16 raced)
+                    # the pair's membership and invitation rows taken first, inserted if
+                    # absent (deleted below): a join's or an invitation's insert of one waits
+                    # for this transaction, so its read of the standing after sees the ban
+                    # (attack61: under READ COMMITTED the DELETEs missed a row committed
+                    # after they ran, and that read came before the ban's commit: a member,
+                    # or an invitation, beside the ban)
                     taken = await conn.execute(
                         self.dialect.insert(memberships)
                         .values(room_key=room_key, user_key=user_key)
                         .on_conflict_do_nothing()
                     )
                     placed = taken.rowcount
+                    await conn.execute(
+                        self.dialect.insert(room_invites)
+                        .values(room_key=room_key, user_key=user_key, invited_at=banned_at)
+                        .on_conflict_do_nothing()
+                    )
                 result = await conn.execute(
                     delete(memberships).where(_pair(memberships, room_key, user_key))
                 )
