@@ -278,6 +278,15 @@ async def cstore(cassandra_keyspace: str) -> AsyncIterator[CassandraStore]:
 
 
 @pytest.fixture
+async def node_b(cstore: CassandraStore, cassandra_keyspace: str) -> AsyncIterator[CassandraStore]:
+    """A second node on `cstore`'s keyspace: the Cassandra races (tests/helpers/cassandra_nodes.py)."""
+    other = CassandraStore(cassandra_keyspace)
+    await other.open()
+    yield other
+    await other.close()
+
+
+@pytest.fixture
 async def second_node(store: Store, store_url: str) -> AsyncIterator[Store]:
     """Another store on `store`'s PostgreSQL database or Cassandra keyspace, as a second node
     has (on SQLite, which no two nodes share, the test is skipped)."""
