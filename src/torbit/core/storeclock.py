@@ -16,7 +16,7 @@ next read. Before any read it is this node's wall clock (`wall`).
 Rows are dated by it too (rowclock60): a message's `sent_at`, a room's and an account's
 creation, audit entries, bans, topics, feed rows and node events, so that every node's
 rows and every cutoff (purges, reads' floors, a room's creation against a mute's start)
-share one clock. The wall clock is only read around the store's (`read_clock`). What
+share one clock. The wall clock is only read before the first read of the store's. What
 follows a read (the mutes it ended leave a node's copy) is told to the callbacks given to
 `on_read`.
 
@@ -48,8 +48,6 @@ class StoreClock:
         # the store's clock at the last read, and this process's monotonic clock then (None:
         # never read; the store's time is told by this node's wall clock)
         self._read: tuple[datetime, float] | None = None
-        self.ahead = timedelta(0)  # the store's clock less this node's wall clock, then
-        # (an operator's number: nothing is dated by the wall clock any more, rowclock60)
         self._on_read: list[Callable[[datetime], None]] = []
         self._told: datetime | None = None  # the latest time told since the first read
 
@@ -57,11 +55,10 @@ class StoreClock:
         """Call `callback` with the store's clock at each read of it (after `observe`)."""
         self._on_read.append(callback)
 
-    def observe(self, store_at: datetime, local_at: datetime, monotonic_at: float) -> None:
-        """The store's clock read `store_at` when this node's wall clock read `local_at` and
-        its monotonic clock `monotonic_at`."""
+    def observe(self, store_at: datetime, monotonic_at: float) -> None:
+        """The store's clock read `store_at` when this node's monotonic clock read
+        `monotonic_at`."""
         self._read = (store_at, monotonic_at)
-        self.ahead = store_at - local_at
         if self._told is None or self._told < store_at:
             self._told = store_at
         for callback in self._on_read:
@@ -82,11 +79,9 @@ class StoreClock:
 
 
 async def read_clock(store: Store, clock: StoreClock) -> datetime:
-    """The store's time (`Store.clock`) as `clock` tells it once told the read, with this
-    node's wall clock and the monotonic clock as they read around it (their middles): not
-    before a time it told already."""
-    before, ticked = clock.wall(), clock.monotonic()
+    """The store's time (`Store.clock`) as `clock` tells it once told the read, with the
+    monotonic clock as it read around it (the middle): not before a time it told already."""
+    ticked = clock.monotonic()
     at = await store.clock()
-    after, ticks = clock.wall(), clock.monotonic()
-    clock.observe(at, before + (after - before) / 2, (ticked + ticks) / 2)
+    clock.observe(at, (ticked + clock.monotonic()) / 2)
     return clock.now()
