@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from tests.contract.conftest import CassandraKeyspaces
-
-from cassandra_lifts_cost import alternate, counting
+from cassandra_lifts_cost import alternate, counted_store
 from torbit.backends.store.cassandra import CassandraStore
-from torbit.core.models import Room, User
+from torbit.core.models import Room
 
 Act = Callable[[CassandraStore, str, str], Awaitable[object]]
 
@@ -55,22 +52,14 @@ ACTS: dict[str, tuple[Act, Act]] = {
 
 
 async def main(args: argparse.Namespace) -> None:
-    keyspaces = CassandraKeyspaces()
-    try:
-        store = CassandraStore(keyspaces.create())
-        await store.open()
+    async with counted_store(args.ops, "reader") as (store, calls, names):
         now = datetime.now(UTC)
-        names = [f"u{i}" for i in range(2 * args.ops)]
-        for name in ["alice", "reader", *names]:
-            await store.create_user(User(name=name, password_hash="x", created_at=now))
         room = Room(name="bench", created_at=now, owner="alice", private=True)
         await store.create_room(room)
         await store.add_invite(room.key, "alice", now, "alice", room_created=room.created_at)
         for n in range(args.rooms):
             await store.create_room(Room(name=f"r{n}", created_at=now, owner="alice"))
             await store.add_member(f"r{n}", "reader")
-        calls: Counter[str] = Counter()
-        counting(store, calls)
         print(f"{'act':9} {'version':7} {'median ms':>9} {'q1-q3 ms':>13}  requests one")
         for act, versions in ACTS.items():
 
@@ -82,9 +71,6 @@ async def main(args: argparse.Namespace) -> None:
                 return room.key, user
 
             await alternate(store, calls, act, versions, args.ops, prepare)
-        await store.close()
-    finally:
-        keyspaces.drop_all()
 
 
 if __name__ == "__main__":

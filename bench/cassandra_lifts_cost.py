@@ -17,7 +17,8 @@ import asyncio
 import statistics
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -133,17 +134,31 @@ async def alternate(
         print(f"{act:9} {label:7} {statistics.median(took[v]):9.2f} {q[0]:6.2f}-{q[2]:6.2f}  {per}")
 
 
-async def main(args: argparse.Namespace) -> None:
+@asynccontextmanager
+async def counted_store(
+    ops: int, *users: str
+) -> AsyncIterator[tuple[CassandraStore, Counter[str], list[str]]]:
+    """A store on a keyspace of its own (dropped after) with alice, `users` and the 2 ×
+    `ops` users the acts' fresh standings are given to (their names, third), its requests
+    counted (second, by `counting`). bench/cassandra_by_right_cost.py starts by it too."""
     keyspaces = CassandraKeyspaces()
     try:
         store = CassandraStore(keyspaces.create())
         await store.open()
         now = datetime.now(UTC)
-        names = [f"u{i}" for i in range(2 * args.ops)]
-        for name in ["alice", *names]:
+        names = [f"u{i}" for i in range(2 * ops)]
+        for name in ["alice", *users, *names]:
             await store.create_user(User(name=name, password_hash="x", created_at=now))
         calls: Counter[str] = Counter()
         counting(store, calls)
+        yield store, calls, names
+        await store.close()
+    finally:
+        keyspaces.drop_all()
+
+
+async def main(args: argparse.Namespace) -> None:
+    async with counted_store(args.ops) as (store, calls, names):
         print(f"{'act':9} {'version':7} {'median ms':>9} {'q1-q3 ms':>13}  requests a lift")
         for act, versions in LIFTS.items():
             room = Room(name=f"bench{act}", created_at=datetime.now(UTC), owner="alice")
@@ -155,9 +170,6 @@ async def main(args: argparse.Namespace) -> None:
                 return room.key, user
 
             await alternate(store, calls, act, versions, args.ops, prepare)
-        await store.close()
-    finally:
-        keyspaces.drop_all()
 
 
 if __name__ == "__main__":

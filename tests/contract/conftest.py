@@ -30,6 +30,7 @@ from sqlalchemy import text
 
 from tests.helpers.sqlite_template import migrated_sqlite
 from torbit.backends.message_log.sql import SqlLog
+from torbit.backends.store import cassandra_schema
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.schema import metadata
 from torbit.backends.store.sql import SqlStore
@@ -275,6 +276,26 @@ async def cstore(cassandra_keyspace: str) -> AsyncIterator[CassandraStore]:
     await empty(store)
     yield store
     await store.close()
+
+
+async def cassandra_at(url: str, version: int, monkeypatch: pytest.MonkeyPatch) -> CassandraStore:
+    """A Cassandra store opened on `url` with the schema of `version` (its migrations up to
+    there only), as a node of that version left it; opened again, it upgrades to HEAD."""
+    store = CassandraStore(url)
+    with monkeypatch.context() as m:
+        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:version])
+        m.setattr(cassandra_schema, "HEAD", version)
+        await store.open()
+    return store
+
+
+@pytest.fixture
+async def node_b(cstore: CassandraStore, cassandra_keyspace: str) -> AsyncIterator[CassandraStore]:
+    """A second node on `cstore`'s keyspace: the Cassandra races (tests/helpers/cassandra_nodes.py)."""
+    other = CassandraStore(cassandra_keyspace)
+    await other.open()
+    yield other
+    await other.close()
 
 
 @pytest.fixture

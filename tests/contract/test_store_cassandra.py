@@ -14,9 +14,8 @@ from typing import Any
 import acsylla
 import pytest
 
-from tests.contract.conftest import empty
+from tests.contract.conftest import cassandra_at, empty
 from torbit.backends.registry import open_log, open_store
-from torbit.backends.store import cassandra_schema
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_cql import RECONNECT_DELAY_MS
 from torbit.backends.store.cassandra_schema import HEAD, MIGRATIONS, current_version
@@ -225,11 +224,8 @@ async def test_upgrade_to_version_4_keeps_each_read_cursor_at_its_highest(
 ) -> None:
     """Migration 4 fills read_cursors (one row, moved by compare-and-set) from the old
     row-per-position cursors, whose highest row was the cursor."""
-    store = CassandraStore(fresh_database("cassandra"))
-    with monkeypatch.context() as m:  # a keyspace as version 3 left it
-        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:3])
-        m.setattr(cassandra_schema, "HEAD", 3)
-        await store.open()
+    # a keyspace as version 3 left it
+    store = await cassandra_at(fresh_database("cassandra"), 3, monkeypatch)
     try:
         for user_key, channel, last_id in (
             ("alice", "hall", 5),

@@ -13,15 +13,11 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
-from tests.contract.test_store import user
-from tests.contract.test_store_cassandra_room_races import (  # noqa: F401 (fixture)
-    node_b,
-    slow_first_write,
-    unslowed,
-)
+from tests.helpers.cassandra_nodes import across_first_write, people
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.core.models import Room
 
@@ -29,11 +25,6 @@ pytestmark = pytest.mark.cassandra
 
 ROUNDS = 8  # per case
 AT_ONCE = 6
-
-
-async def people(store: CassandraStore) -> None:
-    for name in ("alice", "bob", "carol"):
-        await store.create_user(user(name))
 
 
 async def den_by_right(store: CassandraStore, key: str) -> Room:
@@ -83,39 +74,26 @@ async def ordinary_member(store: CassandraStore, key: str) -> bool:
 @pytest.mark.parametrize("between", list(BETWEEN))
 async def test_a_removal_by_right_never_ends_a_membership_made_ordinary_meanwhile(
     cstore: CassandraStore,
-    node_b: CassandraStore,  # noqa: F811
+    node_b: CassandraStore,
     between: str,
 ) -> None:
     """Node B reads bob's membership by right, then its first write is held until (or a
     random 0-40 ms while) node A admits him (or he leaves and joins again, or the room is
     deleted, made again and joined): his ordinary membership stays (unless, raced, B came
     first and A's admission found nothing)."""
-    await people(cstore)
+    await people(cstore, "alice", "bob", "carol")
     rng = random.Random(60)
     ended = {"held": 0, "raced": 0}
     for i in range(ROUNDS):
         how = "held" if i % 2 == 0 else "raced"
         den = await den_by_right(cstore, f"den{i}")
-        done = asyncio.Event()
-        read = asyncio.Event()
-
-        async def held(read: asyncio.Event = read, done: asyncio.Event = done) -> None:
-            read.set()
-            await done.wait()
-
-        async def raced(read: asyncio.Event = read) -> None:
-            read.set()
-            await asyncio.sleep(rng.uniform(0, 0.04))
-
-        slow_first_write(node_b, held if how == "held" else raced)
-        removal = asyncio.ensure_future(node_b.remove_member_by_right(den.key, "bob"))
-        has_read = asyncio.ensure_future(read.wait())
-        await asyncio.wait({removal, has_read}, return_when=asyncio.FIRST_COMPLETED)
-        has_read.cancel()
-        landed = await BETWEEN[between](cstore, den)
-        done.set()
-        said = await removal
-        unslowed(node_b)
+        said, landed = await across_first_write(
+            node_b,
+            how,
+            rng,
+            partial(node_b.remove_member_by_right, den.key, "bob"),
+            partial(BETWEEN[between], cstore, den),
+        )
         # raced, the removal may come first: then the admission finds nothing (False), and
         # the rejoin's leave too (its join is ordinary all the same)
         assert landed or (how == "raced" and said), f"round {i}: {between} found nothing"
@@ -128,9 +106,9 @@ async def test_a_removal_by_right_never_ends_a_membership_made_ordinary_meanwhil
 
 async def test_of_removals_by_right_at_once_on_two_nodes_one_says_it_removed(
     cstore: CassandraStore,
-    node_b: CassandraStore,  # noqa: F811
+    node_b: CassandraStore,
 ) -> None:
-    await people(cstore)
+    await people(cstore, "alice", "bob", "carol")
     twice = 0
     for i in range(ROUNDS):
         den = await den_by_right(cstore, f"den{i}")
@@ -150,11 +128,11 @@ async def test_of_removals_by_right_at_once_on_two_nodes_one_says_it_removed(
 
 async def test_an_admission_and_a_removal_by_right_at_once_agree(
     cstore: CassandraStore,
-    node_b: CassandraStore,  # noqa: F811
+    node_b: CassandraStore,
 ) -> None:
     """As on SQL: the admission lands first (bob stays, the removal says False) or after
     (it finds nothing to admit): never both True, and the answer is what the store holds."""
-    await people(cstore)
+    await people(cstore, "alice", "bob", "carol")
     rng = random.Random(61)
     both = 0
     for i in range(ROUNDS * 2):

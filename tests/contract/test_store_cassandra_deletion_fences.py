@@ -9,7 +9,7 @@ admin's rights, the membership, the voice, the ban, the mute, the masks and the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 
 from tests.contract.conftest import NOW
 from tests.contract.test_store import room, user
+from tests.helpers.cassandra_nodes import slow_first_write
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_cql import Params, Row
 from torbit.core.models import BanMask, Standing
@@ -25,37 +26,6 @@ from torbit.errors import NotFound
 pytestmark = pytest.mark.cassandra
 
 SOON = datetime.now(UTC) + timedelta(days=1)
-
-
-@pytest.fixture
-async def node_b(cstore: CassandraStore, cassandra_keyspace: str) -> AsyncIterator[CassandraStore]:
-    """A second node on the same keyspace."""
-    other = CassandraStore(cassandra_keyspace)
-    await other.open()
-    yield other
-    await other.close()
-
-
-def hold_first_write(store: CassandraStore, step: Callable[[], Awaitable[object]]) -> None:
-    """`step` runs once, just before the store's next write (a batch or a lightweight
-    transaction) is sent."""
-    batch, lwt = store.cql.batch, store.cql.lwt
-    pending = [step]
-
-    async def first() -> None:
-        if pending:
-            await pending.pop()()
-
-    async def held_batch(statements: Sequence[tuple[str, Params]], *, logged: bool = True) -> None:
-        await first()
-        await batch(statements, logged=logged)
-
-    async def held_lwt(cql: str, *params: Any) -> tuple[bool, Row]:
-        await first()
-        return await lwt(cql, *params)
-
-    store.cql.batch = held_batch  # type: ignore[method-assign]
-    store.cql.lwt = held_lwt  # type: ignore[method-assign]
 
 
 async def inherited(store: CassandraStore) -> dict[str, object]:
@@ -96,7 +66,7 @@ async def test_a_write_landing_after_the_users_deletion_read_its_rows_is_taken_b
     await cstore.add_member("den", "olga")
     if write == "voice":  # a voice is given to a member
         await cstore.add_member("den", "bob")
-    hold_first_write(node_b, lambda: cstore.delete_user("bob"))
+    slow_first_write(node_b, lambda: cstore.delete_user("bob"))
 
     with pytest.raises(NotFound):
         await WRITES[write](node_b)
@@ -154,7 +124,7 @@ async def test_a_write_landing_after_the_rooms_deletion_read_its_rows_is_taken_b
     await cstore.add_member("den", "olga")
     if write != "join":
         await cstore.add_member("den", "bob")
-    hold_first_write(node_b, lambda: cstore.delete_room("den"))
+    slow_first_write(node_b, lambda: cstore.delete_room("den"))
 
     with pytest.raises(NotFound):
         await ROOM_WRITES[write](node_b)

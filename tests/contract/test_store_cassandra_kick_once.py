@@ -5,25 +5,16 @@ node A's runs whole; only A's may say it ended the membership, as on SQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
 from tests.contract.test_store import room, user
-from tests.contract.test_store_cassandra_deletion_fences import hold_first_write
+from tests.helpers.cassandra_nodes import slow_first_write
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.core.models import Room
 
 pytestmark = pytest.mark.cassandra
-
-
-@pytest.fixture
-async def node_b(cstore: CassandraStore, cassandra_keyspace: str) -> AsyncIterator[CassandraStore]:
-    other = CassandraStore(cassandra_keyspace)
-    await other.open()
-    yield other
-    await other.close()
 
 
 @pytest.mark.parametrize(("first", "second"), [("kick", "kick"), ("ban", "kick"), ("kick", "ban")])
@@ -40,7 +31,7 @@ async def test_of_two_racing_expels_one_ended_the_membership(
     async def on_a() -> None:
         done.append(await cstore.expel("den", "bob", banned_at=at[first]))
 
-    hold_first_write(node_b, on_a)
+    slow_first_write(node_b, on_a)
     assert await node_b.expel("den", "bob", banned_at=at[second]) is False
     assert done == [True]
     assert await cstore.list_members("den") == []

@@ -13,15 +13,11 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
-from tests.contract.test_store import user
-from tests.contract.test_store_cassandra_room_races import (  # noqa: F401 (fixture)
-    node_b,
-    slow_first_write,
-    unslowed,
-)
+from tests.helpers.cassandra_nodes import across_first_write, people
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.core.models import Room
 
@@ -78,15 +74,10 @@ async def holds(store: CassandraStore, act: str, key: str) -> bool:
     )
 
 
-async def people(store: CassandraStore) -> None:
-    for name in ("alice", "bob", "carol", "dave"):
-        await store.create_user(user(name))
-
-
 @pytest.mark.parametrize("act", list(LIFTS))
 async def test_of_lifts_at_once_on_two_nodes_one_says_it_lifted(
     cstore: CassandraStore,
-    node_b: CassandraStore,  # noqa: F811
+    node_b: CassandraStore,
     act: str,
 ) -> None:
     """As on SQL (a delete: one finds the row): on main every round all answered True."""
@@ -120,7 +111,7 @@ async def test_an_expired_mute_goes_and_does_not_count(cstore: CassandraStore) -
 @pytest.mark.parametrize("act", list(LIFTS))
 async def test_a_lift_for_the_deleted_room_never_lifts_the_new_rooms(
     cstore: CassandraStore,
-    node_b: CassandraStore,  # noqa: F811
+    node_b: CassandraStore,
     act: str,
 ) -> None:
     """Node B reads bob's standing in alice's #den, then its first write is held until (or a
@@ -136,36 +127,19 @@ async def test_a_lift_for_the_deleted_room_never_lifts_the_new_rooms(
         await cstore.create_room(old)
         await give(cstore, act, old)
         again = Room(name=key, created_at=old.created_at + timedelta(seconds=1), owner="carol")
-        made = asyncio.Event()
 
-        async def remake(old: Room = old, again: Room = again, made: asyncio.Event = made) -> None:
+        async def remake(old: Room = old, again: Room = again) -> None:
             assert await cstore.delete_room(old.key, old.created_at)
             await cstore.create_room(again)
             await give(cstore, act, again, until=LATER + timedelta(hours=1))
-            made.set()
 
-        read = asyncio.Event()  # node B has read, and comes to its first write
-
-        async def held(read: asyncio.Event = read, made: asyncio.Event = made) -> None:
-            read.set()
-            await made.wait()
-
-        async def raced(read: asyncio.Event = read) -> None:
-            read.set()
-            await asyncio.sleep(rng.uniform(0, 0.04))
-
-        slow_first_write(node_b, held if how == "held" else raced)
         # the deletion begins once B has read, as the docstring says: B's reads, sent first,
         # were not ordered with the remake's writes (ci160, under load: 1 held round of 6
         # lost the new room's mute; reads answered after the remake make B's lift one of
         # the new room's own, which a lift by key rightly does)
-        lift = asyncio.ensure_future(LIFTS[act](node_b, key))
-        has_read = asyncio.ensure_future(read.wait())
-        await asyncio.wait({lift, has_read}, return_when=asyncio.FIRST_COMPLETED)
-        has_read.cancel()
-        await remake()
-        result = await lift
-        unslowed(node_b)
+        result, _ = await across_first_write(
+            node_b, how, rng, partial(LIFTS[act], node_b, key), remake
+        )
         assert isinstance(result, bool)
         if not await holds(cstore, act, key):
             lifted[how] += 1
@@ -175,7 +149,7 @@ async def test_a_lift_for_the_deleted_room_never_lifts_the_new_rooms(
 
 async def test_an_unmute_between_another_s_transaction_and_its_mirrors_does_not_count(
     cstore: CassandraStore,
-    node_b: CassandraStore,  # noqa: F811
+    node_b: CassandraStore,
 ) -> None:
     """Node a's unmute has applied its transaction on room_users and not yet deleted the
     mutes row (its mirrors' batch held); node b's unmute reads that row, no mute in

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.contract.test_store_cassandra_lift_races import LIFTS, Lift, give, people
-from tests.contract.test_store_cassandra_room_races import node_b  # noqa: F401 (fixture)
+from tests.contract.test_store_cassandra_lift_races import LIFTS, Lift, give
+from tests.helpers.cassandra_nodes import people
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_cql import Params, Row
 from torbit.core.models import Room
@@ -108,7 +108,7 @@ async def mirrored(store: CassandraStore, key: str) -> list[str]:
 @pytest.mark.parametrize("act", list(ACTS))
 async def test_a_lift_whose_node_died_before_its_mirrors_shows_lifted_and_heals(
     cstore: CassandraStore,
-    node_b: CassandraStore,  # noqa: F811
+    node_b: CassandraStore,
     act: str,
 ) -> None:
     await people(cstore)

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
-from tests.contract.test_store import user
+from tests.helpers.cassandra_nodes import people, slow_first_write, unslowed
 from torbit.backends.store.cassandra import CassandraStore
-from torbit.backends.store.cassandra_cql import Params, Row
 from torbit.core.models import Room
 from torbit.errors import NotFound
 
@@ -31,40 +29,6 @@ pytestmark = pytest.mark.cassandra
 
 ROUNDS = 16  # per act: half held, half raced
 SOON = datetime.now(UTC) + timedelta(days=1)
-
-
-@pytest.fixture
-async def node_b(cstore: CassandraStore, cassandra_keyspace: str) -> AsyncIterator[CassandraStore]:
-    other = CassandraStore(cassandra_keyspace)
-    await other.open()
-    yield other
-    await other.close()
-
-
-def slow_first_write(store: CassandraStore, wait: Callable[[], Awaitable[object]]) -> None:
-    """The store's next write (a batch or a lightweight transaction) waits for `wait`."""
-    batch, lwt = store.cql.batch, store.cql.lwt
-    pending = [wait]
-
-    async def first() -> None:
-        if pending:
-            await pending.pop()()
-
-    async def held_batch(statements: Sequence[tuple[str, Params]], *, logged: bool = True) -> None:
-        await first()
-        await batch(statements, logged=logged)
-
-    async def held_lwt(cql: str, *params: Any) -> tuple[bool, Row]:
-        await first()
-        return await lwt(cql, *params)
-
-    store.cql.batch = held_batch  # type: ignore[method-assign]
-    store.cql.lwt = held_lwt  # type: ignore[method-assign]
-
-
-def unslowed(store: CassandraStore) -> None:
-    for name in ("batch", "lwt"):
-        store.cql.__dict__.pop(name, None)
 
 
 ACTS: dict[str, Callable[[CassandraStore, str, datetime], Awaitable[object]]] = {
@@ -103,8 +67,7 @@ async def landed(store: CassandraStore, act: str, key: str) -> bool:
 async def test_an_act_for_the_deleted_room_never_lands_in_the_room_made_again(
     cstore: CassandraStore, node_b: CassandraStore, act: str
 ) -> None:
-    for name in ("alice", "bob", "carol", "dave"):
-        await cstore.create_user(user(name))
+    await people(cstore)
     rng = random.Random(58)
     hits = {"held": 0, "raced": 0}
     for i in range(ROUNDS):
@@ -147,8 +110,7 @@ async def test_an_act_for_the_room_that_is_there_still_lands(
     cstore: CassandraStore, node_b: CassandraStore, act: str
 ) -> None:
     """The race's other side: the act lands in its own room, made again or not."""
-    for name in ("alice", "bob", "carol", "dave"):
-        await cstore.create_user(user(name))
+    await people(cstore)
     now = datetime.now(UTC)
     old = Room(name="den", created_at=now, owner="alice")
     await cstore.create_room(old)
@@ -166,8 +128,7 @@ async def test_a_room_without_a_generation_takes_acts_for_itself_only(
 ) -> None:
     """A room made before migration 17, or by a node of an older version, has no generation:
     the first act for it sets it, if the room there is of the act's creation."""
-    for name in ("alice", "bob", "carol", "dave"):
-        await cstore.create_user(user(name))
+    await people(cstore)
     now = datetime.now(UTC)
 
     async def older_node_made(room: Room) -> None:
@@ -200,8 +161,7 @@ async def test_of_invitations_at_once_on_two_nodes_one_is_new(
 ) -> None:
     """As on SQL: of invitations of one user to one room racing, one says it is new (each
     read "not invited" before the others wrote: on main all 6 of every round did)."""
-    for name in ("alice", "dave"):
-        await cstore.create_user(user(name))
+    await people(cstore, "alice", "dave")
     now = datetime.now(UTC)
     for i in range(8):
         den = Room(name=f"den{i}", created_at=now, owner="alice", private=True)

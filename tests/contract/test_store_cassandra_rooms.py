@@ -9,9 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.contract.conftest import NOW
+from tests.contract.conftest import NOW, cassandra_at
 from tests.contract.test_store import room, users
-from torbit.backends.store import cassandra_schema
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_cql import to_us
 from torbit.core.models import Invitation, RoomSettings, User
@@ -23,11 +22,8 @@ pytestmark = pytest.mark.cassandra
 async def test_upgrade_from_version_1_indexes_existing_rooms_admins_and_bans(
     fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = CassandraStore(fresh_database("cassandra"))
-    with monkeypatch.context() as m:  # a keyspace as the first release left it
-        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:1])
-        m.setattr(cassandra_schema, "HEAD", 1)
-        await store.open()
+    # a keyspace as the first release left it
+    store = await cassandra_at(fresh_database("cassandra"), 1, monkeypatch)
     k = store.ks
     try:
         await users(store, "alice", "Bob")
@@ -112,11 +108,8 @@ async def test_upgrade_to_version_8_keeps_look_alike_rooms_and_refuses_new_ones(
 ) -> None:
     """Rooms that read alike, stored before rooms_by_skeleton, are indexed by the upgrade and
     both keep being found (a join's `ensure_room` returns each); a new look-alike is refused."""
-    store = CassandraStore(fresh_database("cassandra"))
-    with monkeypatch.context() as m:  # a keyspace as version 7 left it
-        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:7])
-        m.setattr(cassandra_schema, "HEAD", 7)
-        await store.open()
+    # a keyspace as version 7 left it
+    store = await cassandra_at(fresh_database("cassandra"), 7, monkeypatch)
     k = store.ks
     try:
         for name in ("lobby", "Iobby", "den"):
@@ -151,11 +144,8 @@ async def test_upgrade_to_version_9_recomputes_every_skeleton(
     """A user `Will` and a room `den` stored with version 8's skeletons (`will`, `den`) are
     indexed under `vvill` and `clen` after the upgrade, their old index rows gone: `VVill`
     and `clen` are refused as look-alikes, `Will` and `den` keep working."""
-    store = CassandraStore(fresh_database("cassandra"))
-    with monkeypatch.context() as m:  # a keyspace as version 8 left it
-        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:8])
-        m.setattr(cassandra_schema, "HEAD", 8)
-        await store.open()
+    # a keyspace as version 8 left it
+    store = await cassandra_at(fresh_database("cassandra"), 8, monkeypatch)
     k = store.ks
     try:
         await store.cql.lwt(
@@ -201,11 +191,7 @@ async def test_upgrade_to_13_keeps_invitations_without_naming_an_inviter(
 ) -> None:
     """An invitation written before version 13 (no invited_by) reads with its time and no
     inviter; one after names its inviter (SQL's 0012)."""
-    store = CassandraStore(fresh_database("cassandra"))
-    with monkeypatch.context() as m:
-        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:12])
-        m.setattr(cassandra_schema, "HEAD", 12)
-        await store.open()
+    store = await cassandra_at(fresh_database("cassandra"), 12, monkeypatch)
     k = store.ks
     try:
         await users(store, "alice", "bob")
@@ -236,11 +222,7 @@ async def test_upgrade_to_16_adds_the_feed_marks_beside_the_leases(
 ) -> None:
     """A node's lease written at version 15 reads, once upgraded, as a node that never says
     how far it applied the feed; a mark written after is read (SQL's 0015)."""
-    store = CassandraStore(fresh_database("cassandra"))
-    with monkeypatch.context() as m:
-        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:15])
-        m.setattr(cassandra_schema, "HEAD", 15)
-        await store.open()
+    store = await cassandra_at(fresh_database("cassandra"), 15, monkeypatch)
     try:
         await store.touch_node("old-node", NOW)
         await store.close()
@@ -259,11 +241,7 @@ async def test_upgrade_to_18_carries_by_right_onto_room_users(
     """A membership by the right alone written at version 17 (the flag in user_rooms only)
     is one by right once upgraded: the removal by right, now a transaction on room_users'
     flag, ends it; an ordinary one, and a stale mirror of one left, stay as they are."""
-    store = CassandraStore(fresh_database("cassandra"))
-    with monkeypatch.context() as m:
-        m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:17])
-        m.setattr(cassandra_schema, "HEAD", 17)
-        await store.open()
+    store = await cassandra_at(fresh_database("cassandra"), 17, monkeypatch)
     try:
         await users(store, "alice")
         await store.create_room(room("den"))

@@ -12,9 +12,8 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from tests.contract.conftest import NOW, STORE_BACKENDS
-from torbit.backends.store import cassandra_schema, migrate
-from torbit.backends.store.cassandra import CassandraStore
+from tests.contract.conftest import NOW, STORE_BACKENDS, cassandra_at
+from torbit.backends.store import migrate
 from torbit.backends.store.cassandra_cql import to_us
 from torbit.backends.store.dialect_urls import dialect_for
 from torbit.backends.store.sql import SqlStore
@@ -82,11 +81,7 @@ async def test_guests_stored_before_the_migration_are_found_without_a_node(
     stored before it is found by age, with no node (the sweep goes by presence alone)."""
     url = fresh_database(backend)
     if backend == "cassandra":
-        cassandra = CassandraStore(url)
-        with monkeypatch.context() as m:  # a keyspace as version 8 left it
-            m.setattr(cassandra_schema, "MIGRATIONS", cassandra_schema.MIGRATIONS[:8])
-            m.setattr(cassandra_schema, "HEAD", 8)
-            await cassandra.open()
+        cassandra = await cassandra_at(url, 8, monkeypatch)  # a keyspace as version 8 left it
         for name, hash_ in (("gus", GUEST_PASSWORD_HASH), ("acct", "hash-of-acct")):
             await cassandra.cql.lwt(
                 f"INSERT INTO {cassandra.ks}.users (key, name, password_hash, credential, "

@@ -42,16 +42,17 @@ async def credential(core: Core, name: str) -> str:
     return user.credential
 
 
-async def passed_over(core: Core) -> tuple[Revocations, int]:
-    """A node's feed (`gap_wait` 0) that has applied bob's row at serial `first` + 2 and
-    passed `first` + 1 over, its row not written; the feed and `first`."""
+async def passed_over(core: Core, gaps: int = 1) -> tuple[Revocations, int]:
+    """A node's feed (`gap_wait` 0) that has applied bob's row at serial `first` + `gaps` + 1
+    and come to the serials from `first` + 1 to `first` + `gaps`, their rows not written
+    (passed over, up to `revocation.LATE_CAP`); the feed and `first`."""
     await core.user("bob")
     feed = Revocations(core.store, core.sessions, core.events, core.mutes, gap_wait=0)
     await feed.start()
     first = await core.store.last_revocation()
-    await land(core, first + 2, "bob", await credential(core, "bob"))
+    await land(core, first + gaps + 1, "bob", await credential(core, "bob"))
     assert await feed.poll() == 1
-    assert await feed.poll() == 0  # first + 1 passed over
+    assert await feed.poll() == 0
     return feed, first
 
 
@@ -230,14 +231,9 @@ async def test_past_the_cap_of_serials_passed_over_the_node_waits_rather_than_fo
     clock = Clock()
     monkeypatch.setattr(revocation, "time", clock)
     monkeypatch.setattr(revocation, "LATE_CAP", 3)
-    for name in ("alice", "bob", "carol"):
+    for name in ("alice", "carol"):
         await core.user(name)
-    feed = Revocations(core.store, core.sessions, core.events, core.mutes, gap_wait=0)
-    await feed.start()
-    first = await core.store.last_revocation()
-    await land(core, first + 6, "bob", await credential(core, "bob"))  # 1 to 5: gaps
-    assert await feed.poll() == 1
-    assert await feed.poll() == 0  # 1 to 3 passed over, 4 and 5 waited for
+    feed, first = await passed_over(core, 5)  # 1 to 3 passed over, 4 and 5 waited for
     assert feed.applied() == first + 3
     alice, carol = await core.login("alice", room=None), await core.login("carol", room=None)
     await land(core, first + 5, "alice", await credential(core, "alice"))
@@ -262,13 +258,7 @@ async def test_the_serials_passed_over_are_looked_for_in_one_read(
 ) -> None:
     """40 serials passed over at once (rolled back inserts, heal60): every one is looked for
     now, not the newest 16, and by one read of the feed a poll, not one read each."""
-    await core.user("bob")
-    feed = Revocations(core.store, core.sessions, core.events, core.mutes, gap_wait=0)
-    await feed.start()
-    first = await core.store.last_revocation()
-    await land(core, first + 41, "bob", await credential(core, "bob"))
-    assert await feed.poll() == 1
-    assert await feed.poll() == 0  # 1 to 40 passed over
+    feed, first = await passed_over(core, 40)  # 1 to 40 passed over
     reads = []
     real = core.store.revocations_after
 

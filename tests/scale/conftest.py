@@ -25,6 +25,7 @@ from tests.conftest import ServerFactory
 from tests.contract.conftest import CassandraKeyspaces, PgDatabases
 from tests.helpers.broker import topic_prefix
 from tests.scale.clients import Clients
+from tests.scale.processes import NodeProcess
 from torbit.app import App
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.schema import metadata
@@ -33,6 +34,7 @@ from torbit.testing.cassandra_keyspaces import empty_keyspace
 from torbit.testing.kafka import KafkaCluster
 
 NodeFactory = Callable[..., Awaitable[App]]
+ProcessFactory = Callable[..., NodeProcess]
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +150,26 @@ async def make_node(
 
     yield factory
     broker.resume()  # nodes stop cleanly only with a broker that answers
+
+
+@pytest.fixture
+def make_process(
+    broker: KafkaCluster, empty_db: str, prefix: str, tmp_path: Path
+) -> ProcessFactory:
+    """`make_process("b")` makes one more node of this test's cluster as a process of its
+    own (tests/scale/processes.py: not started), `make_node`'s store and log settings as its
+    environment; extra variables (`TORBIT_CHAT__RETENTION_HOURS="24"`) are added."""
+
+    def factory(name: str, **env: str) -> NodeProcess:
+        return NodeProcess(
+            tmp_path / name,
+            TORBIT_STORAGE__URL=empty_db,
+            TORBIT_MESSAGE_LOG__URL=f"kafka://{broker.bootstrap}",
+            TORBIT_MESSAGE_LOG__TOPIC_PREFIX=prefix,
+            **env,
+        )
+
+    return factory
 
 
 @pytest.fixture

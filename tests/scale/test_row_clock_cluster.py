@@ -15,17 +15,14 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import ServerFactory
 from tests.helpers.http import basic
 from tests.helpers.moderation import command, in_hall, open_hall
 from tests.helpers.telnet_client import TelnetClient
 from tests.integration.test_token_clock_step import step_wall_clock
-from tests.scale.conftest import node_sections
-from tests.scale.processes import NodeProcess
+from tests.scale.conftest import NodeFactory, ProcessFactory
 from tests.security.conftest import basic_header, http_from
 from torbit.backends.registry import open_store
 from torbit.cli import app as cli_app
-from torbit.testing.kafka import KafkaCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -34,28 +31,16 @@ SLACK = timedelta(seconds=5)
 
 
 async def test_a_message_sent_on_a_node_a_day_behind_is_read_on_another(
-    make_server: ServerFactory,
-    broker: KafkaCluster,
-    empty_db: str,
-    prefix: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    make_node: NodeFactory, make_process: ProcessFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Retention 24 h. On a (a day behind) alice sends over HTTP (`POST /send`) and bob over
     telnet; on b carol `/receive`s and dave joins #hall by telnet: both show both messages,
     dated by the store's time (on main: neither door on b showed either, 0 of 2)."""
-    b = NodeProcess(
-        tmp_path / "b",
-        TORBIT_STORAGE__URL=empty_db,
-        TORBIT_MESSAGE_LOG__URL=f"kafka://{broker.bootstrap}",
-        TORBIT_MESSAGE_LOG__TOPIC_PREFIX=prefix,
-        TORBIT_CHAT__RETENTION_HOURS="24",
-    )
+    b = make_process("b", TORBIT_CHAT__RETENTION_HOURS="24")
     await asyncio.to_thread(b.start)
     try:
         step_wall_clock(monkeypatch, lambda: -DAY)
-        sections = node_sections(empty_db, broker.bootstrap, prefix)
-        a = await make_server(data_dir=tmp_path / "a", chat={"retention_hours": 24}, **sections)
+        a = await make_node("a", chat={"retention_hours": 24})
         before = datetime.now(UTC)
         await open_hall(a, "dave")
         async with http_from(a) as client:

@@ -83,7 +83,7 @@ def test_mutes_expire_by_themselves() -> None:
     mutes.check(hall, "carol", T)
     mutes.check(hall, "bob", T + timedelta(minutes=2))  # over
     assert len(mutes) == 1  # forgotten only once the store's clock read says so
-    mutes.clock.observe(T + timedelta(minutes=2), T + timedelta(minutes=2), 0.0)
+    mutes.clock.observe(T + timedelta(minutes=2), 0.0)
     assert len(mutes) == 0
     mutes.set("hall", "bob", T + timedelta(hours=1))
     mutes.set("hall", "bob", None)

@@ -16,9 +16,17 @@ next read. Before any read it is this node's wall clock (`wall`).
 Rows are dated by it too (rowclock60): a message's `sent_at`, a room's and an account's
 creation, audit entries, bans, topics, feed rows and node events, so that every node's
 rows and every cutoff (purges, reads' floors, a room's creation against a mute's start)
-share one clock. The wall clock is only read around the store's (`read_clock`). What
+share one clock. The wall clock is only read before the first read of the store's. What
 follows a read (the mutes it ended leave a node's copy) is told to the callbacks given to
-`on_read`."""
+`on_read`.
+
+What it tells never goes back (attack61): a read finding the store's clock behind the time
+told already (SQLite's clock is the machine's, which NTP may step back; PostgreSQL's read
+error, half a round trip) holds the told time where it stood until the store's catches up.
+Told by the stepped clock, a message sent after the read was dated before its room's
+creation, and no read showed it; a mute set then was taken for an earlier room's. Over a
+step back of S, rows are dated at one instant (their ids order them) and what ends by the
+store's time (mutes, tokens) set then lasts up to S longer."""
 
 from __future__ import annotations
 
@@ -40,36 +48,40 @@ class StoreClock:
         # the store's clock at the last read, and this process's monotonic clock then (None:
         # never read; the store's time is told by this node's wall clock)
         self._read: tuple[datetime, float] | None = None
-        self.ahead = timedelta(0)  # the store's clock less this node's wall clock, then
-        # (an operator's number: nothing is dated by the wall clock any more, rowclock60)
         self._on_read: list[Callable[[datetime], None]] = []
+        self._told: datetime | None = None  # the latest time told since the first read
 
     def on_read(self, callback: Callable[[datetime], None]) -> None:
         """Call `callback` with the store's clock at each read of it (after `observe`)."""
         self._on_read.append(callback)
 
-    def observe(self, store_at: datetime, local_at: datetime, monotonic_at: float) -> None:
-        """The store's clock read `store_at` when this node's wall clock read `local_at` and
-        its monotonic clock `monotonic_at`."""
+    def observe(self, store_at: datetime, monotonic_at: float) -> None:
+        """The store's clock read `store_at` when this node's monotonic clock read
+        `monotonic_at`."""
         self._read = (store_at, monotonic_at)
-        self.ahead = store_at - local_at
+        if self._told is None or self._told < store_at:
+            self._told = store_at
         for callback in self._on_read:
-            callback(store_at)
+            callback(self._told)  # not before a time told (its mutes ended by then)
 
     def now(self) -> datetime:
         """The store's time now: at the last read of its clock plus the monotonic time
-        elapsed since (this node's wall clock before any read)."""
-        if self._read is None:
+        elapsed since (this node's wall clock before any read); never before a time it told
+        since the first read (a store's clock stepped back: held until it catches up)."""
+        if self._read is None:  # not kept: a wall clock a day ahead would hold it a day
             return self.wall()
         store_at, monotonic_at = self._read
-        return store_at + timedelta(seconds=self.monotonic() - monotonic_at)
+        told = store_at + timedelta(seconds=self.monotonic() - monotonic_at)
+        if self._told is not None and told < self._told:
+            return self._told
+        self._told = told
+        return told
 
 
 async def read_clock(store: Store, clock: StoreClock) -> datetime:
-    """The store's time (`Store.clock`); `clock` told it, with this node's wall clock and
-    the monotonic clock as they read around it (their middles)."""
-    before, ticked = clock.wall(), clock.monotonic()
+    """The store's time (`Store.clock`) as `clock` tells it once told the read, with the
+    monotonic clock as it read around it (the middle): not before a time it told already."""
+    ticked = clock.monotonic()
     at = await store.clock()
-    after, ticks = clock.wall(), clock.monotonic()
-    clock.observe(at, before + (after - before) / 2, (ticked + ticks) / 2)
-    return at
+    clock.observe(at, (ticked + clock.monotonic()) / 2)
+    return clock.now()

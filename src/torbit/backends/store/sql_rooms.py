@@ -278,9 +278,28 @@ class RoomModerationSql(SqlConnections):
         banned_at: datetime | None = None,
         room_created: datetime | None = None,
     ) -> bool:
+        placed = 0
         try:
             async with self._write() as conn:
                 await self._in_room(conn, room_key, room_created)
+                if banned_at is not None:
+                    # the pair's membership and invitation rows taken first, inserted if
+                    # absent (deleted below): a join's or an invitation's insert of one waits
+                    # for this transaction, so its read of the standing after sees the ban
+                    # (attack61: under READ COMMITTED the DELETEs missed a row committed
+                    # after they ran, and that read came before the ban's commit: a member,
+                    # or an invitation, beside the ban)
+                    taken = await conn.execute(
+                        self.dialect.insert(memberships)
+                        .values(room_key=room_key, user_key=user_key)
+                        .on_conflict_do_nothing()
+                    )
+                    placed = taken.rowcount
+                    await conn.execute(
+                        self.dialect.insert(room_invites)
+                        .values(room_key=room_key, user_key=user_key, invited_at=banned_at)
+                        .on_conflict_do_nothing()
+                    )
                 result = await conn.execute(
                     delete(memberships).where(_pair(memberships, room_key, user_key))
                 )
@@ -294,7 +313,7 @@ class RoomModerationSql(SqlConnections):
                     )
         except sa_exc.IntegrityError:
             raise NotFound(f"no room {room_key!r} or no user {user_key!r}") from None
-        return bool(result.rowcount > 0)
+        return bool(result.rowcount - placed > 0)
 
     async def unban(self, room_key: str, user_key: str) -> bool:
         return await self._changed(delete(room_bans).where(_pair(room_bans, room_key, user_key)))
