@@ -153,8 +153,8 @@ async def counted_store(
         counting(store, calls)
         yield store, calls, names
         await store.close()
-    finally:
-        keyspaces.drop_all()
+    finally:  # its own thread: drop_all runs an event loop of its own
+        await asyncio.to_thread(keyspaces.drop_all)
 
 
 async def main(args: argparse.Namespace) -> None:
