@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from torbit.core.identity import room_skeleton, skeleton
 from torbit.core.names import name_key
@@ -251,6 +253,46 @@ class Message:
             kind=draft.kind,
             recipient=draft.recipient,
         )
+
+
+def _setter(name: str) -> Callable[[Message, Any], None]:
+    """A slot's own setter: it fills the slot without the frozen class's `__setattr__`."""
+    setter: Callable[[Message, Any], None] = getattr(Message, name).__set__
+    return setter
+
+
+_set_id, _set_channel, _set_sender, _set_text = map(_setter, ("id", "channel", "sender", "text"))
+_set_sent_at, _set_kind, _set_recipient, _set_sender_key = map(
+    _setter, ("sent_at", "kind", "recipient", "sender_key")
+)
+_new = object.__new__
+
+
+def stored_message(
+    id: int,
+    channel: str,
+    sender: str,
+    text: str,
+    sent_at: datetime,
+    kind: MessageKind,
+    recipient: str | None,
+    sender_key: str,
+) -> Message:
+    """`Message(...)` with every field given, `sender_key` the sender's `name_key`: what a
+    log builds for each message it reads or commits. Its slots are filled directly, not
+    through the frozen dataclass's `__init__` (an `object.__setattr__` a field, then
+    `__post_init__`): ~1 µs less a message, ~0.1 ms of a `/receive` page of 100
+    (bench/JOURNAL.md, stop 61). Equal, field for field, to the `Message` built so."""
+    m = _new(Message)
+    _set_id(m, id)
+    _set_channel(m, channel)
+    _set_sender(m, sender)
+    _set_text(m, text)
+    _set_sent_at(m, sent_at)
+    _set_kind(m, kind)
+    _set_recipient(m, recipient)
+    _set_sender_key(m, sender_key)
+    return m
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from torbit.backends.store.dialects import MessageRow, is_unavailable, unavailab
 from torbit.backends.store.schema import messages, purge_marks
 from torbit.backends.store.sql import SqlStore
 from torbit.core.health import Health
-from torbit.core.models import Draft, Message, MessageKind
+from torbit.core.models import Draft, Message, MessageKind, stored_message
 from torbit.core.names import name_key
 from torbit.core.ports import BatchListener, MessageListener
 from torbit.errors import ServiceUnavailable
@@ -338,7 +338,7 @@ class SqlLog:
                     key = keys[sender] = name_key(sender)
                 # positionally, the key given: a Message per row is the batch's main cost
                 result.append(
-                    Message(id, channel, sender, d.text, d.sent_at, d.kind, d.recipient, key)
+                    stored_message(id, channel, sender, d.text, d.sent_at, d.kind, d.recipient, key)
                 )
                 rows.append((channel, id, sender, d.text, d.sent_at, d.kind.value, d.recipient))
             results.append(result)
@@ -424,7 +424,9 @@ class SqlLog:
             key = keys.get(sender)
             if key is None:
                 key = keys[sender] = name_key(sender)
-            out.append(Message(id, channel, sender, text, sent_at, _KINDS[kind], recipient, key))
+            out.append(
+                stored_message(id, channel, sender, text, sent_at, _KINDS[kind], recipient, key)
+            )
         return out
 
     async def count(
