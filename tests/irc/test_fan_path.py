@@ -202,9 +202,18 @@ async def test_the_grouping_is_kept_between_messages_and_made_anew_after_a_chang
     cleanup.extend([gus, ann, bob])
     made = count_groupings(monkeypatch)
     writes = count_message_writes(monkeypatch)
+    splits: list[frozenset[str]] = []
+    real_apart = fanout._apart
+
+    def counted_apart(g: fanout.Grouping, senders: frozenset[str], channel: str) -> Any:
+        splits.append(senders)
+        return real_apart(g, senders, channel)
+
+    monkeypatch.setattr(fanout, "_apart", counted_apart)
 
     await one_by_one(gus, [ann, bob], [f"gus {i}" for i in range(COUNT)])
     assert len(made) == 1, made  # one grouping for them all
+    assert splits == [frozenset({"gus"})], splits  # its copy without gus, made once
     assert writes == [], writes
 
     # a cap asked for mid-session: her very next line has its tag
