@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import ServerFactory
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
+from torbit.frontends.flow import TransportWriter
 
 LINE = r"^\[\d\d:\d\d:\d\d\] "
 
@@ -235,12 +238,22 @@ async def test_unknown_commands_and_wrong_arguments(server: App) -> None:
 
 
 async def test_pipelined_lines_reach_everyone_in_order_as_one_run(
-    make_server: ServerFactory,
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Lines that arrive together are committed together and handed to each telnet session as
-    one run (core.hub.Hub.dispatch_run): all of them, in order, and none to a session that
+    """Lines that arrive together are committed together and handed to the telnet sessions as
+    one run (core.hub.Hub.dispatch_run), those who ignore no one in one call (FlushQueue's
+    `fan_run`: no write per session): all of them, in order, and none to a session that
     ignores the sender."""
     app = await make_server()
+    writes: list[bytes] = []
+    real = TransportWriter.write
+
+    def counted(self: TransportWriter, data: bytes) -> None:
+        if b"<bob> line" in data:
+            writes.append(data)
+        real(self, data)
+
+    monkeypatch.setattr(TransportWriter, "write", counted)
     assert app.core is not None
     alice, carol, bob = [await connect(app, n) for n in ("alice", "carol", "bob")]
     carol.send("/ignore bob")
@@ -255,6 +268,7 @@ async def test_pipelined_lines_reach_everyone_in_order_as_one_run(
             assert int(m.group(1)) == i
     assert not any("line" in x for x in await carol.lines_for(0.3))
     assert subs.delivered - delivered == 2 * n  # alice and bob's own echo, never carol
+    assert writes == [], writes  # every line left through the fan
     for c in (alice, carol, bob):
         await c.close()
 

@@ -136,6 +136,49 @@ async def test_a_reader_that_stops_reading_is_dropped_on_the_fan_path(
     assert [w.decode().rstrip("\r\n") for w in writes] in ([], after[:1]), (writes, after[:1])
 
 
+async def test_a_run_takes_the_fan_path_with_tags_order_echo_and_ignores_as_before(
+    make_server: ServerFactory, cleanup: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines a sender pipelines are published as a run (`Hub.dispatch_run`): its readers take
+    it through the door's one call too (`fanout.fan_run`), no write per reader, the same
+    bytes per cap set as one by one; the sender's own echo (echo-message) and an ignorer
+    still decide on their own."""
+    app = await make_server(irc={"guests": True})
+    gus = await joined(app, "gus", "gen", caps="echo-message")
+    eve = await joined(app, "eve", "gen")
+    plain = [await joined(app, nick, "gen") for nick in ("ann", "bob")]
+    tagged = [
+        await joined(app, nick, "gen", caps="server-time message-tags") for nick in ("cat", "dan")
+    ]
+    ivan = await joined(app, "ivan", "gen")
+    cleanup.extend([gus, eve, *plain, *tagged, ivan])
+    ivan.send("SILENCE +gus")
+    await ivan.expect("SILENCE +gus!*@*")
+    writes = count_message_writes(monkeypatch)
+
+    texts = [f"run {i}" for i in range(COUNT)]
+    gus.send(*[f"PRIVMSG #gen :{t}" for t in texts])  # one write: read at once, one run
+    for c in [gus, eve, *plain, *tagged]:
+        for t in texts:
+            assert (await c.expect("PRIVMSG #gen :")).endswith(f" PRIVMSG #gen :{t}")
+    for c in plain:
+        got = [line for line in c.lines if " PRIVMSG #gen :" in line]
+        assert got == [f":gus!~gus@irc.torbit PRIVMSG #gen :{t}" for t in texts], got
+    for c in tagged:
+        got = [line for line in c.lines if " PRIVMSG #gen :" in line]
+        assert all(line.startswith("@time=") and ";msgid=gen-" in line for line in got), got
+    await quiet(ivan, "PRIVMSG #gen")
+    # gus's echoes, decided one by one, are the only writes: the readers' left through the fan
+    assert len(writes) == COUNT and all(b":run " in w for w in writes), writes
+
+    eve.send(*[f"PRIVMSG #gen :eve {i}" for i in range(COUNT)])
+    for i in range(COUNT):
+        assert (await gus.expect("PRIVMSG #gen :")).endswith(f"#gen :eve {i}")
+    await quiet(eve, "PRIVMSG #gen :eve")
+    # eve has no echo; ivan, who ignores someone, takes the run alone (deliver_all): one write
+    assert len(writes) == COUNT + 1 and writes[-1].count(b":eve ") == COUNT, writes[COUNT:]
+
+
 def count_groupings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The channel of every grouping the fan path makes (fanout.Grouping)."""
     made: list[str] = []
@@ -159,9 +202,18 @@ async def test_the_grouping_is_kept_between_messages_and_made_anew_after_a_chang
     cleanup.extend([gus, ann, bob])
     made = count_groupings(monkeypatch)
     writes = count_message_writes(monkeypatch)
+    splits: list[frozenset[str]] = []
+    real_apart = fanout._apart
+
+    def counted_apart(g: fanout.Grouping, senders: frozenset[str], channel: str) -> Any:
+        splits.append(senders)
+        return real_apart(g, senders, channel)
+
+    monkeypatch.setattr(fanout, "_apart", counted_apart)
 
     await one_by_one(gus, [ann, bob], [f"gus {i}" for i in range(COUNT)])
     assert len(made) == 1, made  # one grouping for them all
+    assert splits == [frozenset({"gus"})], splits  # its copy without gus, made once
     assert writes == [], writes
 
     # a cap asked for mid-session: her very next line has its tag

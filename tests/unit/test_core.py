@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -348,8 +347,8 @@ class FanSession(RunSession):
         self.delivers = 0
 
     @property
-    def fan(self) -> tuple[Callable[[tuple[object, ...], Delivery], None], object]:
-        return (self.door.fan, self)
+    def fan(self) -> tuple[Door, object]:
+        return (self.door, self)
 
     def deliver(self, delivery: Delivery) -> None:
         self.delivers += 1
@@ -359,12 +358,19 @@ class FanSession(RunSession):
 class Door:
     def __init__(self) -> None:
         self.calls: list[tuple[int, int]] = []  # (message id, targets)
+        self.runs: list[tuple[list[int], int]] = []  # (message ids, targets)
 
     def fan(self, targets: tuple[object, ...], d: Delivery) -> None:
         self.calls.append((d.message.id, len(targets)))
         for s in targets:
             assert isinstance(s, FanSession)
             s.got.append(d)
+
+    def fan_run(self, targets: tuple[object, ...], run: Run) -> None:
+        self.runs.append(([m.id for m in run.messages], len(targets)))
+        for s in targets:
+            assert isinstance(s, FanSession)
+            s.got.extend(run.deliveries)
 
 
 def test_hub_hands_a_message_to_a_doors_sessions_in_one_call() -> None:
@@ -391,6 +397,11 @@ def test_hub_hands_a_message_to_a_doors_sessions_in_one_call() -> None:
     assert door.calls[-1] == (3, 4) and fanned[0].delivers == 0
     assert [d.message.id for d in fanned[0].got] == [1, 2]
     assert [d.message.id for d in fanned[1].got] == [1, 2, 3]
-    # a run still goes to each session's deliver_all, in one call each
+    # a run goes to the door too, in one call for its sessions that ignore no one; the
+    # others still get deliver_all, one call each (ignores honoured)
     assert hub.dispatch_run([msg(id=4), msg(id=5)]) == 16
-    assert all(len(s.runs) == 1 for s in fanned)
+    assert door.runs == [([4, 5], 4)] and other.runs == [([4, 5], 1)]
+    assert all(not s.runs for s in (*fanned[1:], elsewhere))
+    assert len(fanned[0].runs) == len(ignorer.runs) == 1
+    assert [d.message.id for d in fanned[1].got] == [1, 2, 3, 4, 5]
+    assert [d.message.id for d in plain.got] == [1, 2, 3, 4, 5]

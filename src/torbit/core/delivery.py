@@ -208,10 +208,16 @@ class Notice(str):
 NO_IGNORES: frozenset[str] = frozenset()  # one empty set for every user (216 bytes each)
 
 
-# A door's way to take one message for many of its sessions in one call: the call, and what
-# it is given for each session (telnet: the FlushQueue's `fan` and the session's writer; IRC:
-# the door's `fan`, which renders per cap set, and the session).
-Fan = Callable[[tuple[Any, ...], "Delivery"], None]
+class Fan(Protocol):
+    """A door's way to take one message, or one run, for many of its sessions in one call,
+    given what it asked for each session (telnet: the FlushQueue, with the sessions' writers;
+    IRC: the door, which renders per cap set, with the sessions)."""
+
+    def fan(self, targets: tuple[Any, ...], delivery: Delivery) -> None:
+        """`deliver(delivery)` to each target's session."""
+
+    def fan_run(self, targets: tuple[Any, ...], run: Run) -> None:
+        """`deliver_all(run)` to each target's session (none ignores anyone)."""
 
 
 class Session(Protocol):
@@ -232,8 +238,9 @@ class Session(Protocol):
         `deliver_all(run: Run)`: consecutive messages of one channel at once, none from a
         sender it ignores (the hub calls `deliver` for each where it has none). A session
         that ignores no one may offer `fan: (Fan, target) | None`: the hub then hands each
-        message to all such sessions of one door in one `Fan` call with their targets, which
-        must come to the same as `deliver` to each (no Python call per recipient)."""
+        message (`Fan.fan`) and each run (`Fan.fan_run`) to all such sessions of one door in
+        one call with their targets, which must come to the same as `deliver` (`deliver_all`)
+        to each (no Python call per recipient)."""
 
     def notify(self, text: str, channel: str | None = None, about: Names = ()) -> None:
         """Queue a system notice (joins, leaves, moderation, shutdown), often a `Notice`.

@@ -28,7 +28,7 @@ import socket
 import struct
 from collections.abc import Callable, Sequence
 
-from torbit.core.delivery import Delivery
+from torbit.core.delivery import Delivery, Run
 from torbit.frontends.handshake import held_under
 
 
@@ -180,23 +180,21 @@ class FlushQueue:
         """`deliver(delivery)` to each of `writers`, in one call. When nothing else is queued
         this turn it is only noted, and `_flush` writes it with one loop (no Python call or
         queue entry per writer); otherwise, or for a line long enough to trip a writer, each
-        writer takes it as `deliver` would."""
-        data = delivery.line
-        if self.fanned is None and not self.dirty and len(data) < self.trip and len(data) < 4096:
-            self.fanned = [(data, writers)]
-            self.schedule()
-            return
-        for w in writers:
-            w.deliver(delivery)
+        writer takes it as `deliver` would (`fan_lines`, one group)."""
+        self.fan_lines([(delivery.line, writers)])
+
+    def fan_run(self, writers: Sequence[TransportWriter], run: Run) -> None:
+        """`fan` of a run of messages (`Hub.dispatch_run`): its lines, joined once."""
+        self.fan_lines([(run.lines, writers)])
 
     def fan_lines(
         self, groups: list[tuple[bytes, Sequence[TransportWriter]]], *, apart: bool = False
     ) -> None:
         """`fan` of one message that a door renders per kind of reader (IRC, per cap set):
-        each group's bytes to its writers, no writer in two groups. Noted as `fan` notes
-        (the caller's list is kept), or written writer by writer. `apart`: what is queued
-        this turn went to writers in none of the groups (the caller saw the queue empty
-        before it wrote to others): noted all the same, `_flush` writes both."""
+        each group's bytes to its writers, no writer in two groups. Noted (the caller's list
+        is kept; `_flush` writes it with one loop), or written writer by writer. `apart`:
+        what is queued this turn went to writers in none of the groups (the caller saw the
+        queue empty before it wrote to others): noted all the same, `_flush` writes both."""
         if (
             self.fanned is None
             and (apart or not self.dirty)

@@ -1,6 +1,7 @@
 """The IRC door's one call for a room message to many of its sessions (`Session.fan`, see
 core/delivery.py): the hub hands a message to every IRC listener of a room who ignores no
-one in a single `fan`, instead of a `deliver` per session, each then a `write`. Sessions
+one in a single `fan` (a run of messages committed together: `fan_run`), instead of a
+`deliver` (`deliver_all`) per session, each then a `write`. Sessions
 are grouped by what their lines depend on (enabled caps and the room's name), each group's
 lines are rendered once, and the groups go to the door's FlushQueue as one noted message
 (`FlushQueue.fan_lines`): flushed with one loop, no Python call or queue entry per writer,
@@ -13,22 +14,25 @@ Grouping 1,000 readers anew for each message was ~7 % of the server's CPU in the
 steady 1 → 1,000 over IRC (stop 42, bench/JOURNAL.md); now a message costs a copy of its
 sender's group without the sender.
 
-A session whose output `deliver` decides on its own takes `deliver`, as before: the
-sender's (echo-message, own echoes due), one joining a room (held until its NAMES), one
-not in the room or with nothing to write to (closed ones get nothing)."""
+A session whose output `deliver` decides on its own takes `deliver` (`deliver_all`), as
+before: the sender's (echo-message, own echoes due), one joining a room (held until its
+NAMES), one not in the room or with nothing to write to (closed ones get nothing)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Protocol, TypeVar, overload
 
-from torbit.core.delivery import Delivery
+from torbit.core.delivery import Delivery, Run
 from torbit.core.models import Room
 from torbit.frontends.flow import FlushQueue, TransportWriter
 from torbit.frontends.irc.output import SessionOutput
 from torbit.frontends.irc.render import LineCache, LineKey
 
 T = TypeVar("T")
+# a grouping's groups without some senders' sessions, and the sessions left to `deliver`
+Split = tuple[dict[LineKey, list[TransportWriter]], list[SessionOutput]]
+KEPT_SPLITS = 8  # senders' splits a grouping keeps (a room's few talkers of the moment)
 
 
 class Regrouping(Protocol):
@@ -97,14 +101,17 @@ class Grouping:
     a user's one session is kept as itself: 29 bytes a reader, where a list of tuples was
     213, 1.8 MB more for a room of 10,000; tracemalloc, stop 42)."""
 
-    __slots__ = ("by_user", "first", "groups", "odd", "sessions")
+    __slots__ = ("by_user", "channel", "first", "groups", "odd", "sessions", "without")
 
     def __init__(self, sessions: Sequence[SessionOutput], channel: str) -> None:
         self.sessions = sessions
+        self.channel = channel
         self.groups: dict[LineKey, list[TransportWriter]] = {}
         self.first: dict[LineKey, SessionOutput] = {}
         self.odd: list[SessionOutput] = []
         self.by_user: dict[str, SessionOutput | list[SessionOutput]] = {}
+        # `apart`'s answers, by senders: the groups without their sessions, copied once
+        self.without: dict[frozenset[str], Split] = {}
         groups, first, odd, by_user = self.groups, self.first, self.odd, self.by_user
         for s in sessions:
             if s.closed:  # gone, its departure queued: nothing to render
@@ -129,6 +136,17 @@ class Grouping:
             else:
                 by_user[s.user_key] = [own, s]
 
+    def apart(self, senders: frozenset[str]) -> Split:
+        """The groups without the sessions of `senders` and the sessions left to `deliver`
+        (the odd ones and theirs), kept for the next message from the same senders (a
+        steady talker's: a copy of a 1,000 readers' group was ~37 µs a message, timeit)."""
+        split = self.without.get(senders)
+        if split is None:
+            if len(self.without) >= KEPT_SPLITS:
+                self.without.clear()
+            split = self.without[senders] = _apart(self, senders, self.channel)
+        return split
+
 
 class Groupings:
     """The door's kept groupings, by channel: one per room messages went to since the last
@@ -150,25 +168,20 @@ class Groupings:
         self._by_channel.clear()
 
 
-def fan(
-    lines: LineCache,
-    flushes: FlushQueue,
-    groupings: Groupings,
-    sessions: Sequence[SessionOutput],
-    delivery: Delivery,
-) -> None:
-    """`deliver(delivery)` to each of `sessions` (all of one door, none ignoring anyone), in
-    one call; the same bytes, in the same order per client, as `deliver` to each."""
-    message = delivery.message
-    g = groupings.of(sessions, message.channel)
+def _apart(g: Grouping, senders: Iterable[str], channel: str) -> Split:
+    """The grouping's groups without the sessions of `senders` (their `deliver` decides:
+    echo-message), and the sessions left to `deliver`: the grouping's odd ones and those."""
     groups = g.groups
     odd = g.odd
-    own = g.by_user.get(message.sender_key)
-    if own is not None:  # the sender's sessions: `deliver` decides (echo-message)
+    for sender in senders:
+        own = g.by_user.get(sender)
+        if own is None:
+            continue
         mine = own if isinstance(own, list) else [own]
-        groups = groups.copy()
+        if groups is g.groups:
+            groups = groups.copy()
         for s in mine:  # each where the grouping put it: nothing it read has changed since
-            room = s.rooms.get(message.channel)
+            room = s.rooms.get(channel)
             key = (s.caps.enabled, room.name if room is not None else "")
             writers = groups.get(key)
             if writers is None:
@@ -180,6 +193,21 @@ def fan(
             else:
                 del groups[key]
         odd = [*odd, *mine]
+    return groups, odd
+
+
+def fan(
+    lines: LineCache,
+    flushes: FlushQueue,
+    groupings: Groupings,
+    sessions: Sequence[SessionOutput],
+    delivery: Delivery,
+) -> None:
+    """`deliver(delivery)` to each of `sessions` (all of one door, none ignoring anyone), in
+    one call; the same bytes, in the same order per client, as `deliver` to each."""
+    message = delivery.message
+    g = groupings.of(sessions, message.channel)
+    groups, odd = g.apart(frozenset((message.sender_key,)))
     # before the rest is noted (a write after it would spread it), into a queue that held
     # nothing for the others, if it held nothing before
     apart = not flushes.dirty and flushes.fanned is None
@@ -196,5 +224,38 @@ def fan(
             s = first[key]  # renders as any of its group would: the lines depend on the key
             target = "#" + key[1]
             data = known[key] = s._lines(message, s._variant(message, target), "")
+        out.append((data, writers))
+    flushes.fan_lines(out, apart=apart)
+
+
+def fan_run(
+    lines: LineCache,
+    flushes: FlushQueue,
+    groupings: Groupings,
+    sessions: Sequence[SessionOutput],
+    run: Run,
+) -> None:
+    """`deliver_all(run)` to each of `sessions` (as `fan`, none ignoring anyone): each
+    group's lines of the run rendered once, noted once. A session call per reader per run
+    was ~1/3 of the server's CPU in the bench's steady 1 -> 1,000 over IRC, whose sender's
+    messages mostly come in runs (bench/JOURNAL.md, stop 61)."""
+    messages = run.messages
+    channel = messages[0].channel
+    g = groupings.of(sessions, channel)
+    groups, odd = g.apart(run.senders)
+    apart = not flushes.dirty and flushes.fanned is None  # as in `fan`
+    for s in odd:
+        s.deliver_all(run)
+    if not groups:
+        return
+    known = lines.run_lines if lines.run is run else lines.start_run(run)
+    first = g.first
+    out: list[tuple[bytes, Sequence[TransportWriter]]] = []
+    for key, writers in groups.items():
+        data = known.get(key)
+        if data is None:
+            s = first[key]
+            target = "#" + key[1]
+            data = known[key] = b"".join(s._lines(m, s._variant(m, target), "") for m in messages)
         out.append((data, writers))
     flushes.fan_lines(out, apart=apart)

@@ -9,7 +9,7 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable
 
-from torbit.core.delivery import Delivery
+from torbit.core.delivery import Delivery, Run
 from torbit.core.events import Wallops
 from torbit.core.limits import ConnectionLimiter
 from torbit.core.names import name_key
@@ -17,7 +17,7 @@ from torbit.frontends.doors import LineDoor
 from torbit.frontends.handshake import PlainAnswer
 from torbit.frontends.irc.commands import dispatch
 from torbit.frontends.irc.context import IrcCore, IrcOptions
-from torbit.frontends.irc.fanout import Groupings, fan
+from torbit.frontends.irc.fanout import Groupings, fan, fan_run
 from torbit.frontends.irc.liveness import SERVER_QUITS, Pinger
 from torbit.frontends.irc.monitor import clear as clear_monitor
 from torbit.frontends.irc.oper import deliver_wallops
@@ -93,6 +93,9 @@ class IrcServer(LineDoor[IrcSession]):
 
     def fan(self, sessions: tuple[IrcSession, ...], delivery: Delivery) -> None:
         fan(self.lines, self.flushes, self.groupings, sessions, delivery)
+
+    def fan_run(self, sessions: tuple[IrcSession, ...], run: Run) -> None:
+        fan_run(self.lines, self.flushes, self.groupings, sessions, run)
 
     def regroup(self) -> None:
         self.groupings.clear()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from torbit.core.banmasks import Visitor
-from torbit.core.delivery import NO_IGNORES, Delivery, Fan
+from torbit.core.delivery import NO_IGNORES, Delivery, Fan, Run
 from torbit.core.models import Room
 from torbit.core.names import inbox_channel, name_key
 from torbit.core.sessions import Fresh, Proof
@@ -68,6 +68,8 @@ class IrcHost(OutputHost, LineHost, PacedHost, Protocol):
 
     def fan(self, sessions: tuple[IrcSession, ...], delivery: Delivery) -> None:
         """Session.fan's call: a room message to many of this door's sessions (fanout.py)."""
+
+    def fan_run(self, sessions: tuple[IrcSession, ...], run: Run) -> None: ...
 
     def regroup(self) -> None:
         """Something the fan-out groups sessions by changed (fanout.Groupings)."""
@@ -205,7 +207,7 @@ class IrcSession(SessionOutput, LineSession[Event]):
         w = self._writer
         if w is None or w.transport is None:
             return None
-        return (self.server.fan, self)
+        return (self.server, self)
 
     @property
     def mask(self) -> str:

@@ -146,7 +146,7 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         w = self._writer
         if w is None or w.transport is None:
             return None
-        return (self.server.flushes.fan, w)
+        return (self.server.flushes, w)
 
     @property
     def core(self) -> TelnetCore:
