@@ -20,7 +20,7 @@ NAMES), one not in the room or with nothing to write to (closed ones get nothing
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypeVar, overload
 
 from torbit.core.delivery import Delivery, Run
@@ -216,16 +216,11 @@ def fan(
     if not groups:
         return
     known = lines.lines if lines.delivery is delivery else lines.start(delivery)
-    first = g.first
-    out: list[tuple[bytes, Sequence[TransportWriter]]] = []
-    for key, writers in groups.items():
-        data = known.get(key)
-        if data is None:
-            s = first[key]  # renders as any of its group would: the lines depend on the key
-            target = "#" + key[1]
-            data = known[key] = s._lines(message, s._variant(message, target), "")
-        out.append((data, writers))
-    flushes.fan_lines(out, apart=apart)
+
+    def render(s: SessionOutput, target: str) -> bytes:
+        return s._lines(message, s._variant(message, target), "")
+
+    _note(flushes, g.first, groups, known, render, apart)
 
 
 def fan_run(
@@ -249,13 +244,28 @@ def fan_run(
     if not groups:
         return
     known = lines.run_lines if lines.run is run else lines.start_run(run)
-    first = g.first
+
+    def render(s: SessionOutput, target: str) -> bytes:
+        return b"".join(s._lines(m, s._variant(m, target), "") for m in messages)
+
+    _note(flushes, g.first, groups, known, render, apart)
+
+
+def _note(
+    flushes: FlushQueue,
+    first: dict[LineKey, SessionOutput],
+    groups: dict[LineKey, list[TransportWriter]],
+    known: dict[LineKey, bytes],
+    render: Callable[[SessionOutput, str], bytes],
+    apart: bool,
+) -> None:
+    """Each group's lines, rendered once (`known` keeps them for the door's other calls
+    with the same message or run) by the group's first session, as any of the group would
+    render them (the lines depend on the key), noted in one `fan_lines`."""
     out: list[tuple[bytes, Sequence[TransportWriter]]] = []
     for key, writers in groups.items():
         data = known.get(key)
         if data is None:
-            s = first[key]
-            target = "#" + key[1]
-            data = known[key] = b"".join(s._lines(m, s._variant(m, target), "") for m in messages)
+            data = known[key] = render(first[key], "#" + key[1])
         out.append((data, writers))
     flushes.fan_lines(out, apart=apart)
