@@ -181,8 +181,7 @@ class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, S
             .where(memberships.c.room_key == room_key)
             .order_by(users.c.key)
         )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._column(query)
 
     async def rooms_of(self, user_key: str) -> list[str]:
         def query() -> Executable:
@@ -210,8 +209,7 @@ class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, S
             .where(memberships.c.user_key == user_key, memberships.c.by_right)
             .order_by(memberships.c.room_key)
         )
-        async with self._read() as conn:
-            return [r[0] for r in await conn.execute(query)]
+        return await self._column(query)
 
     async def admit_member(self, room_key: str, user_key: str) -> bool:
         async with self._write() as conn:

@@ -2,16 +2,18 @@
 sql_audit.py, sql_sessions.py, sql_guests.py): opened with the schema brought up to date
 (Alembic upgrade head), closed, and the connections every statement takes, which turn engine
 failures into ServiceUnavailable (and the store's health into failed); `_changed`, the one
-write that says whether it touched a row, which every part uses."""
+write that says whether it touched a row, and `_column`, a read of one column, which every
+part uses."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
 
 from torbit.backends.store.dialect_urls import dialect_for
 from torbit.backends.store.dialects import (
@@ -95,15 +97,22 @@ class SqlConnections:
             raise self.health.failed(ServiceUnavailable(f"storage unavailable: {problem}"))
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads; engine failures become ServiceUnavailable."""
+    async def _guarded(
+        self, opening: AbstractAsyncContextManager[AsyncConnection]
+    ) -> AsyncIterator[AsyncConnection]:
+        """`opening`'s connection; engine failures in the block become ServiceUnavailable,
+        counted by the store's health."""
         try:
-            async with self.engine.connect() as conn:
+            async with opening as conn:
                 yield conn
         except Exception as e:
             if is_unavailable(e):
                 raise self.health.failed(unavailable(e)) from e
             raise
+
+    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for reads."""
+        return self._guarded(self.engine.connect())
 
     async def fetch(self, query: Query, sql: str, *params: Any) -> Sequence[Sequence[Any]]:
         """The rows of a hot-path query (a login's, the history on a join): on SQLite its SQL
@@ -116,16 +125,14 @@ class SqlConnections:
         async with self._read() as conn:
             return await self.dialect.fetch(conn, query, sql, params)
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
+    async def _column(self, query: Executable) -> list[Any]:
+        """The one column of a read's rows, in their order."""
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction, committed when the block ends without an error."""
-        try:
-            async with self.engine.begin() as conn:
-                yield conn
-        except Exception as e:
-            if is_unavailable(e):
-                raise self.health.failed(unavailable(e)) from e
-            raise
+        return self._guarded(self.engine.begin())
 
     async def _changed(
         self,

@@ -74,5 +74,4 @@ class GuestsSql(SqlConnections):
 
     async def nodes_seen_since(self, since: datetime) -> list[str]:
         query = select(nodes.c.node).where(nodes.c.seen_at >= since).order_by(nodes.c.node)
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._column(query)

@@ -95,8 +95,7 @@ class RoomModerationSql(SqlConnections):
         )
         if after is not None:
             query = query.where(rooms.c.key > after)
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._column(query)
 
     async def delete_room_if_empty(self, key: str) -> bool:
         async with self._write() as conn:
@@ -238,8 +237,7 @@ class RoomModerationSql(SqlConnections):
 
     async def list_room_admins(self, room_key: str) -> list[str]:
         query = select(room_admins.c.user_key).where(room_admins.c.room_key == room_key)
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._column(query)
 
     async def set_voice(
         self, room_key: str, user_key: str, voiced: bool, *, room_created: datetime | None = None
@@ -257,8 +255,7 @@ class RoomModerationSql(SqlConnections):
         query = select(memberships.c.user_key).where(
             memberships.c.room_key == room_key, memberships.c.voiced
         )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._column(query)
 
     async def list_bans(self, room_key: str) -> list[str]:
         query = (
@@ -267,8 +264,7 @@ class RoomModerationSql(SqlConnections):
             .where(room_bans.c.room_key == room_key)
             .order_by(users.c.key)
         )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._column(query)
 
     async def expel(
         self,
@@ -395,8 +391,7 @@ class RoomModerationSql(SqlConnections):
             .where(room_invites.c.user_key == user_key)
             .order_by(room_invites.c.room_key)
         )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._column(query)
 
     async def invitations(self, user_key: str) -> list[Invitation]:
         c = room_invites.c
@@ -415,8 +410,7 @@ class RoomModerationSql(SqlConnections):
             .where(room_bans.c.user_key == user_key)
             .order_by(room_bans.c.room_key)
         )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._column(query)
 
 
 def _has_members(room_key: Any) -> Any:

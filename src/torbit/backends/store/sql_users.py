@@ -192,8 +192,7 @@ class UsersSql(SqlConnections):
             .where(ignores.c.user_key == user_key)
             .order_by(ignores.c.ignored_key)
         )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._column(query)
 
     async def ignorers(self, ignored_key: str) -> list[str]:
         query = (
@@ -201,8 +200,7 @@ class UsersSql(SqlConnections):
             .where(ignores.c.ignored_key == ignored_key)
             .order_by(ignores.c.user_key)
         )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._column(query)
 
 
 def _user(row: Row[Any]) -> User:
