@@ -298,14 +298,7 @@ class TopicRegistry:
         """True if the topic exists, asked without letting the broker auto-create it."""
         if topic in self._known:
             return True
-        node = self._client.get_random_node()
-        if node is None:
-            await self._client.force_metadata_update()
-            node = self._client.get_random_node()
-            if node is None:
-                raise ServiceUnavailable("message log unavailable: no broker known")
-        request = MetadataRequest([topic], allow_auto_topic_creation=False)
-        response = await self._client.send(node, request)
+        response = await self._metadata(MetadataRequest([topic], allow_auto_topic_creation=False))
         for entry in response.topics:
             code, name = entry[0], entry[1]
             if name == topic and code == _NO_ERROR:
@@ -342,13 +335,18 @@ class TopicRegistry:
 
     async def ping(self) -> None:
         """One metadata round trip that asks about no topic at all."""
+        await self._metadata(MetadataRequest([]))
+
+    async def _metadata(self, request: MetadataRequest) -> Any:
+        """`request`'s answer from any broker the client knows (its metadata refreshed first
+        if it knows none)."""
         node = self._client.get_random_node()
         if node is None:
             await self._client.force_metadata_update()
             node = self._client.get_random_node()
         if node is None:
             raise ServiceUnavailable("message log unavailable: no broker known")
-        await self._client.send(node, MetadataRequest([]))
+        return await self._client.send(node, request)
 
 
 def _has_leaders(entry: Any) -> bool:
