@@ -1,4 +1,5 @@
-"""The exception tree. Each error knows its HTTP status and a one-line wording for telnet.
+"""The exception tree. Each error knows its HTTP status; its message is what a door shows
+(telnet as a `! ` line: core/format.py, `format_error`).
 
 TorbitError                      anything torbit raises on purpose
 ├── ConfigError                  bad configuration: stops start-up with exit code 2
@@ -34,9 +35,6 @@ class TorbitError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-    def telnet_line(self) -> str:
-        return f"! {self.message}"
 
 
 class ConfigError(TorbitError):

@@ -153,11 +153,6 @@ class Accounts:
             return e.message
         return None
 
-    async def name_problem(self, name: str, *, by_admin: bool = False) -> str | None:
-        """Why this name cannot be registered now, or None (no hashing: a lookup or two)."""
-        error = await self._name_error(name, by_admin)
-        return error.message if error is not None else None
-
     async def _name_error(self, name: str, by_admin: bool) -> TorbitError | None:
         """Reserved names are the administrator's to give (the CLI)."""
         error = self._rules_error(name, by_admin)

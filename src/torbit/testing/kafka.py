@@ -98,10 +98,6 @@ class KafkaCluster:
         """Every node's broker address: clients find the live ones themselves."""
         return ",".join(node.address for node in self.nodes)
 
-    @property
-    def pids(self) -> list[int]:
-        return [node.pid for node in self.nodes if node.running]
-
     # lifecycle
 
     def start(self, timeout: float = 90.0) -> None:
