@@ -4,12 +4,10 @@ markers, private messages, ignore lists, and the one error shape."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.http import (
@@ -25,13 +23,6 @@ from tests.helpers.http import (
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
 from torbit.core.tokens import token_hash
-
-
-@pytest.fixture
-async def client(server: App) -> AsyncIterator[httpx.AsyncClient]:
-    async with http_client(server) as c:
-        await register(c, "alice", "bob", "carol")
-        yield c
 
 
 async def post_texts(client: httpx.AsyncClient, user: str, room: str, *items: str) -> list[int]:

@@ -30,13 +30,6 @@ from torbit.frontends.http.longpoll import MAX_WAIT_SECONDS
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
-@pytest.fixture
-async def client(server: App) -> AsyncIterator[httpx.AsyncClient]:
-    async with http_client(server) as c:
-        await register(c, "alice", "bob", "carol")
-        yield c
-
-
 async def create(client: httpx.AsyncClient, room: str, user: str) -> None:
     """Rooms other than the default one are made by a join, never by the classic routes."""
     r = await client.put(f"/api/v1/rooms/{room}/members/{user}", auth=basic(user))

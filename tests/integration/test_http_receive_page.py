@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
-from tests.helpers.http import PASSWORD, basic, http_client, register
+from tests.helpers.http import PASSWORD, basic
 from torbit.app import App
 
 TEXTS = [
@@ -46,13 +44,6 @@ async def raw_get(app: App, path: str, user: str) -> tuple[bytes, bytes]:
         return head, await asyncio.wait_for(reader.readexactly(length), 10)
     finally:
         writer.close()
-
-
-@pytest.fixture
-async def client(server: App) -> AsyncIterator[httpx.AsyncClient]:
-    async with http_client(server) as c:
-        await register(c, "alice", "bob", "carol")
-        yield c
 
 
 async def send(client: httpx.AsyncClient, user: str, text: str) -> bytes:

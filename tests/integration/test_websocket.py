@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -34,13 +34,6 @@ from torbit.frontends.http import ws as ws_module
 from torbit.frontends.http import ws_session
 
 Frame = dict[str, Any]
-
-
-@pytest.fixture
-async def client(server: App) -> AsyncIterator[httpx.AsyncClient]:
-    async with http_client(server) as c:
-        await register(c, "alice", "bob", "carol")
-        yield c
 
 
 async def open_ws(app: App, token: str, **kwargs: Any) -> ClientConnection:
