@@ -9,6 +9,8 @@ nothing), and the join's read came before the ban committed (it saw no ban): bot
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import pytest
 
@@ -17,6 +19,7 @@ from tests.contract.test_store import room, users
 from tests.helpers.pglock import TableLock
 from tests.scale.conftest import eventually
 from torbit.backends.store.sql import SqlStore
+from torbit.core.models import Standing
 from torbit.core.ports import Store
 
 BACKENDS_UNDER_TEST = [pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)]
@@ -32,42 +35,57 @@ async def lock_waits(lock: TableLock) -> int:
     return n
 
 
+async def raced_by_a_held_ban(
+    store: Store,
+    store_url: str,
+    table: str,
+    add: Callable[[], Awaitable[bool]],
+    take_back: Callable[[], Awaitable[object]],
+) -> tuple[bool, Standing]:
+    """bob banned from #den by a ban whose transaction is held at its write of `table` (a
+    lock of the test's: reads go on) while bob's admission is made as the service makes it:
+    `add`, then a read of the standing, and `take_back` if he is banned by then. Once both
+    are done: whether the admission held, and bob's standing."""
+
+    async def admit() -> bool:
+        if not await add():
+            return False
+        if (await store.standing("den", "bob")).banned:
+            await take_back()
+            return False
+        return True
+
+    async with TableLock.held(store_url, table, "EXCLUSIVE") as lock:
+        ban = asyncio.create_task(store.expel("den", "bob", banned_at=NOW))
+        await eventually(f"the ban waits on {table}", lock.waiting)
+        admitting = asyncio.create_task(admit())
+
+        async def done_or_waiting() -> bool:
+            return admitting.done() or await lock_waits(lock) >= 2
+
+        await eventually("the admission is done or waits for the ban", done_or_waiting)
+    await ban
+    return await admitting, await store.standing("den", "bob")
+
+
 async def test_a_join_landing_inside_a_ban_s_transaction_is_taken_back(
     store: Store, store_url: str
 ) -> None:
     """The ban's transaction held after its `DELETE` from memberships (its next write, on
-    room_admins, waits on a lock of the test's); bob's join adds the membership and reads
-    the standing: either it waits for the ban, or the ban finds the membership it added.
-    Once both are done, bob is banned and no member."""
+    room_admins, waits on a lock of the test's); bob's join (`Membership.become_member`'s
+    insert and `_still_admitted`'s read) adds the membership and reads the standing: either
+    it waits for the ban, or the ban finds the membership it added. Once both are done, bob
+    is banned and no member."""
     assert isinstance(store, SqlStore)
     await users(store, "alice", "bob")
     await store.create_room(room("den", owner="alice"))
-    lock = await TableLock.take(store_url, "room_admins", "EXCLUSIVE")  # reads go on
-    try:
-        ban = asyncio.create_task(store.expel("den", "bob", banned_at=NOW))
-        await eventually("the ban waits on room_admins", lock.waiting)
-
-        async def join() -> bool:
-            """`Membership.become_member`'s insert and `_still_admitted`'s read."""
-            if not await store.add_member("den", "bob"):
-                return False
-            if (await store.standing("den", "bob")).banned:
-                await store.remove_member("den", "bob")
-                return False
-            return True
-
-        joining = asyncio.create_task(join())
-
-        async def join_done_or_waiting() -> bool:
-            return joining.done() or await lock_waits(lock) >= 2
-
-        await eventually("the join is done or waits for the ban", join_done_or_waiting)
-    finally:
-        await lock.release()
-        await lock.close()
-    await ban
-    joined = await joining
-    standing = await store.standing("den", "bob")
+    joined, standing = await raced_by_a_held_ban(
+        store,
+        store_url,
+        "room_admins",
+        add=partial(store.add_member, "den", "bob"),
+        take_back=partial(store.remove_member, "den", "bob"),
+    )
     print(f"join said {'in' if joined else 'out'}; then {standing}")
     assert standing.banned
     assert not standing.member
@@ -84,31 +102,13 @@ async def test_an_invitation_landing_inside_a_ban_s_transaction_is_taken_back(
     assert isinstance(store, SqlStore)
     await users(store, "alice", "bob")
     await store.create_room(room("den", owner="alice", private=True))
-    lock = await TableLock.take(store_url, "room_bans", "EXCLUSIVE")
-    try:
-        ban = asyncio.create_task(store.expel("den", "bob", banned_at=NOW))
-        await eventually("the ban waits on room_bans", lock.waiting)
-
-        async def invite() -> bool:
-            if not await store.add_invite("den", "bob", NOW, "alice"):
-                return False
-            if (await store.standing("den", "bob")).banned:
-                await store.remove_invite("den", "bob")
-                return False
-            return True
-
-        inviting = asyncio.create_task(invite())
-
-        async def invite_done_or_waiting() -> bool:
-            return inviting.done() or await lock_waits(lock) >= 2
-
-        await eventually("the invitation is done or waits for the ban", invite_done_or_waiting)
-    finally:
-        await lock.release()
-        await lock.close()
-    await ban
-    invited = await inviting
-    standing = await store.standing("den", "bob")
+    invited, standing = await raced_by_a_held_ban(
+        store,
+        store_url,
+        "room_bans",
+        add=partial(store.add_invite, "den", "bob", NOW, "alice"),
+        take_back=partial(store.remove_invite, "den", "bob"),
+    )
     print(f"invitation said {'made' if invited else 'refused'}; then {standing}")
     assert standing.banned
     assert not standing.invited
