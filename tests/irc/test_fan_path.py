@@ -16,6 +16,7 @@ from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD
 from tests.helpers.irc import RawIrc, joined
 from tests.helpers.slow_reader import stop_reading
+from torbit.app import App
 from torbit.frontends.flow import TransportWriter
 from torbit.frontends.irc import fanout
 
@@ -53,21 +54,22 @@ async def quiet(client: RawIrc, text: str) -> None:
     assert not [line for line in client.lines if text in line], client.lines
 
 
-async def test_a_lone_message_takes_the_fan_path_with_tags_order_and_echo_as_before(
-    make_server: ServerFactory, cleanup: list[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    app = await make_server(irc={"guests": True})
-    gus = await joined(app, "gus", "gen", caps="echo-message")  # shown its own
-    eve = await joined(app, "eve", "gen")  # not shown its own
+async def gen(app: App, cleanup: list[Any]) -> tuple[RawIrc, RawIrc, list[RawIrc], list[RawIrc]]:
+    """#gen's clients: gus (echo-message: shown his own lines), eve (not shown hers),
+    ann and bob with no caps (`plain`), cat and dan with server-time and message-tags."""
+    gus = await joined(app, "gus", "gen", caps="echo-message")
+    eve = await joined(app, "eve", "gen")
     plain = [await joined(app, nick, "gen") for nick in ("ann", "bob")]
     tagged = [
         await joined(app, nick, "gen", caps="server-time message-tags") for nick in ("cat", "dan")
     ]
     cleanup.extend([gus, eve, *plain, *tagged])
-    writes = count_message_writes(monkeypatch)
+    return gus, eve, plain, tagged
 
-    texts = [f"gus {i}" for i in range(COUNT)]
-    await one_by_one(gus, [gus, eve, *plain, *tagged], texts)
+
+def as_before(plain: list[RawIrc], tagged: list[RawIrc], texts: list[str]) -> None:
+    """gus's `texts` reached #gen's plain clients as the one-by-one path wrote them, and
+    the tagged ones in order, each line with its time and msgid."""
     for c in plain:
         got = [line for line in c.lines if " PRIVMSG #gen :" in line]
         assert got == [f":gus!~gus@irc.torbit PRIVMSG #gen :{t}" for t in texts], got
@@ -75,6 +77,18 @@ async def test_a_lone_message_takes_the_fan_path_with_tags_order_and_echo_as_bef
         got = [line for line in c.lines if " PRIVMSG #gen :" in line]
         assert all(line.startswith("@time=") and ";msgid=gen-" in line for line in got), got
         assert [line.rpartition(" :")[2] for line in got] == texts, got
+
+
+async def test_a_lone_message_takes_the_fan_path_with_tags_order_and_echo_as_before(
+    make_server: ServerFactory, cleanup: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = await make_server(irc={"guests": True})
+    gus, eve, plain, tagged = await gen(app, cleanup)
+    writes = count_message_writes(monkeypatch)
+
+    texts = [f"gus {i}" for i in range(COUNT)]
+    await one_by_one(gus, [gus, eve, *plain, *tagged], texts)
+    as_before(plain, tagged, texts)
     # the echo to gus (its session decides: `deliver`) is the only write a message
     assert len(writes) == COUNT, writes
 
@@ -144,14 +158,9 @@ async def test_a_run_takes_the_fan_path_with_tags_order_echo_and_ignores_as_befo
     bytes per cap set as one by one; the sender's own echo (echo-message) and an ignorer
     still decide on their own."""
     app = await make_server(irc={"guests": True})
-    gus = await joined(app, "gus", "gen", caps="echo-message")
-    eve = await joined(app, "eve", "gen")
-    plain = [await joined(app, nick, "gen") for nick in ("ann", "bob")]
-    tagged = [
-        await joined(app, nick, "gen", caps="server-time message-tags") for nick in ("cat", "dan")
-    ]
+    gus, eve, plain, tagged = await gen(app, cleanup)
     ivan = await joined(app, "ivan", "gen")
-    cleanup.extend([gus, eve, *plain, *tagged, ivan])
+    cleanup.append(ivan)
     ivan.send("SILENCE +gus")
     await ivan.expect("SILENCE +gus!*@*")
     writes = count_message_writes(monkeypatch)
@@ -161,12 +170,7 @@ async def test_a_run_takes_the_fan_path_with_tags_order_echo_and_ignores_as_befo
     for c in [gus, eve, *plain, *tagged]:
         for t in texts:
             assert (await c.expect("PRIVMSG #gen :")).endswith(f" PRIVMSG #gen :{t}")
-    for c in plain:
-        got = [line for line in c.lines if " PRIVMSG #gen :" in line]
-        assert got == [f":gus!~gus@irc.torbit PRIVMSG #gen :{t}" for t in texts], got
-    for c in tagged:
-        got = [line for line in c.lines if " PRIVMSG #gen :" in line]
-        assert all(line.startswith("@time=") and ";msgid=gen-" in line for line in got), got
+    as_before(plain, tagged, texts)
     await quiet(ivan, "PRIVMSG #gen")
     # gus's echoes, decided one by one, are the only writes: the readers' left through the fan
     assert len(writes) == COUNT and all(b":run " in w for w in writes), writes
