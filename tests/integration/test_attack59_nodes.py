@@ -27,7 +27,7 @@ from tests.helpers.irc import RawIrc, joined
 from tests.helpers.moderation import api, services
 from tests.integration.test_lift_races_nodes import hall
 from tests.integration.test_token_clock_step import a_login_lives, step_wall_clock
-from tests.scale.conftest import STORES, NodeFactory, done, eventually
+from tests.scale.conftest import STORES, NodeFactory, done, eventually, race_bursts
 from tests.security.conftest import http_from, ws_from
 from torbit.app import App
 from torbit.core.models import Standing
@@ -36,12 +36,7 @@ from torbit.core.tokens import token_hash
 T = TypeVar("T")
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
 ROUNDS = 16
-LIMITS = {
-    "moderation_burst": 8 * ROUNDS,
-    "join_burst": 8 * ROUNDS,
-    "invite_burst": 4 * ROUNDS,
-    "create_burst": 4 * ROUNDS,
-}
+LIMITS = race_bursts(ROUNDS)
 
 
 async def after(delay: float, request: Awaitable[T]) -> T:

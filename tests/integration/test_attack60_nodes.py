@@ -19,7 +19,7 @@ from tests.helpers.http import PASSWORD
 from tests.helpers.irc import RawIrc, joined
 from tests.helpers.moderation import Ws, api, audit, command, frame_text, services, telnet
 from tests.helpers.telnet_client import TelnetClient
-from tests.scale.conftest import STORES, NodeFactory
+from tests.scale.conftest import STORES, NodeFactory, race_bursts
 from torbit.app import App
 from torbit.core.events import MuteGone, NodeEvent, NodeEvents
 from torbit.core.models import Message
@@ -27,13 +27,8 @@ from torbit.core.moderation_notices import ModerationNotices
 
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
 ROUNDS = 8
-LIMITS = {  # no message rate: every line a flood sends is one the checks must stop
-    "message_rate": 0,
-    "room_message_rate": 0,
-    "moderation_burst": 8 * ROUNDS,
-    "join_burst": 8 * ROUNDS,
-    "create_burst": 4 * ROUNDS,
-}
+# no message rate: every line a flood sends is one the checks must stop
+LIMITS = {**race_bursts(ROUNDS), "message_rate": 0, "room_message_rate": 0}
 
 
 class Doors:

@@ -15,16 +15,11 @@ import pytest
 
 from tests.helpers.http import PASSWORD
 from tests.helpers.moderation import api, services
-from tests.scale.conftest import STORES, NodeFactory
+from tests.scale.conftest import STORES, NodeFactory, race_bursts
 
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
 ROUNDS = 8
-LIMITS = {
-    "moderation_burst": 8 * ROUNDS,
-    "join_burst": 8 * ROUNDS,
-    "invite_burst": 4 * ROUNDS,
-    "create_burst": 2 * ROUNDS,
-}
+LIMITS = race_bursts(ROUNDS)
 
 
 @pytest.mark.parametrize("scale_store", [STORES[1]])  # cassandra

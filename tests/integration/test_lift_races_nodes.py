@@ -17,12 +17,12 @@ import pytest
 
 from tests.helpers.http import PASSWORD
 from tests.helpers.moderation import Ws, api, audit, services
-from tests.scale.conftest import STORES, NodeFactory, eventually
+from tests.scale.conftest import STORES, NodeFactory, eventually, race_bursts
 from torbit.app import App
 
 pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("patient_settling")]
 ROUNDS = 8
-LIMITS = {"moderation_burst": 8 * ROUNDS, "join_burst": 8 * ROUNDS, "invite_burst": 4 * ROUNDS}
+LIMITS = race_bursts(ROUNDS)
 
 
 async def hall(a: App) -> None:

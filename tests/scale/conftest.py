@@ -118,6 +118,27 @@ def node_sections(store_url: str, bootstrap: str, prefix: str) -> dict[str, dict
     }
 
 
+def process_env(store_url: str, bootstrap: str, prefix: str) -> dict[str, str]:
+    """`node_sections` as the environment of a node in a process of its own."""
+    return {
+        "TORBIT_STORAGE__URL": store_url,
+        "TORBIT_MESSAGE_LOG__URL": f"kafka://{bootstrap}",
+        "TORBIT_MESSAGE_LOG__TOPIC_PREFIX": prefix,
+    }
+
+
+def race_bursts(rounds: int) -> dict[str, int]:
+    """The `limits` section of a test racing users' acts on two nodes for `rounds` rounds:
+    each user's bursts hold every act of every round (up to eight moderation acts and
+    joins a round, four invitations and creations), so no refusal is the rate limit's."""
+    return {
+        "moderation_burst": 8 * rounds,
+        "join_burst": 8 * rounds,
+        "invite_burst": 4 * rounds,
+        "create_burst": 4 * rounds,
+    }
+
+
 async def eventually(
     what: str, check: Callable[[], Awaitable[bool]], within: float = 60.0, every: float = 0.1
 ) -> None:
@@ -162,11 +183,7 @@ def make_process(
 
     def factory(name: str, **env: str) -> NodeProcess:
         return NodeProcess(
-            tmp_path / name,
-            TORBIT_STORAGE__URL=empty_db,
-            TORBIT_MESSAGE_LOG__URL=f"kafka://{broker.bootstrap}",
-            TORBIT_MESSAGE_LOG__TOPIC_PREFIX=prefix,
-            **env,
+            tmp_path / name, **process_env(empty_db, broker.bootstrap, prefix), **env
         )
 
     return factory
