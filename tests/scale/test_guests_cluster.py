@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.helpers.irc import RawIrc
 from tests.scale.clients import Clients, HttpUser
-from tests.scale.conftest import STORES, eventually, node_sections
+from tests.scale.conftest import STORES, eventually, node_sections, process_env
 from tests.scale.processes import NodeProcess
 from torbit.app import App
 from torbit.backends.registry import open_store
@@ -55,12 +55,12 @@ async def members(user: HttpUser, room: str, which: str = "members") -> list[str
     return [str(m) for m in r.json()[which]]
 
 
-def node_process(workdir: Path, empty_db: str, broker: KafkaCluster, prefix: str) -> NodeProcess:
+def node_process(workdir: Path, url: str, broker: KafkaCluster, prefix: str) -> NodeProcess:
+    """A node in a process of its own, on the store at `url` and the log of `prefix`
+    (`make_process`'s are the test's own): `guests_node`'s settings."""
     return NodeProcess(
         workdir,
-        TORBIT_STORAGE__URL=empty_db,
-        TORBIT_MESSAGE_LOG__URL=f"kafka://{broker.bootstrap}",
-        TORBIT_MESSAGE_LOG__TOPIC_PREFIX=prefix,
+        **process_env(url, broker.bootstrap, prefix),
         TORBIT_MESSAGE_LOG__PRESENCE_HEARTBEAT_SECONDS=str(HEARTBEAT),
         TORBIT_MESSAGE_LOG__PRESENCE_EXPIRY_SECONDS=str(EXPIRY),
         TORBIT_IRC__PORT=str(free_port()),

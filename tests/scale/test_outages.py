@@ -21,8 +21,8 @@ from websockets.exceptions import ConnectionClosed
 from tests.conftest import ServerFactory
 from tests.helpers.http import bearer, error_of, login, register
 from tests.scale.clients import Clients, Node, telnet_messages, url
-from tests.scale.conftest import STORES, NodeFactory
-from tests.scale.processes import NodeProcess, PrivatePostgres
+from tests.scale.conftest import STORES, NodeFactory, ProcessFactory
+from tests.scale.processes import PrivatePostgres
 from torbit.testing.kafka import KafkaCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
@@ -66,22 +66,12 @@ def check_log(messages: list[dict[str, Any]], acknowledged: list[dict[str, Any]]
 
 @pytest.mark.parametrize("scale_store", STORES)
 async def test_a_node_killed_and_started_again_loses_nothing(
-    make_node: NodeFactory,
-    clients: Clients,
-    broker: KafkaCluster,
-    empty_db: str,
-    prefix: str,
-    tmp_path: Path,
+    make_node: NodeFactory, make_process: ProcessFactory, clients: Clients
 ) -> None:
     """Node b (a subprocess) is SIGKILLed while alice keeps talking on a; started again, it
     serves every acknowledged message, bob's /receive cursor, and live delivery."""
     a = await make_node("a")
-    b = NodeProcess(
-        tmp_path / "b",
-        TORBIT_STORAGE__URL=empty_db,
-        TORBIT_MESSAGE_LOG__URL=f"kafka://{broker.bootstrap}",
-        TORBIT_MESSAGE_LOG__TOPIC_PREFIX=prefix,
-    )
+    b = make_process("b")
     await asyncio.to_thread(b.start)
     try:
         alice = await clients.http(a, "alice")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +15,7 @@ from tests.helpers.http import PASSWORD
 from tests.helpers.irc import IrcUser, irc_user
 from tests.helpers.telnet_client import TelnetClient
 from tests.scale.clients import Clients, HttpUser
-from tests.scale.conftest import NodeFactory, eventually
-from tests.scale.processes import NodeProcess
-from torbit.testing.kafka import KafkaCluster
+from tests.scale.conftest import NodeFactory, ProcessFactory, eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -65,20 +62,12 @@ async def ison(irc: IrcUser, *nicks: str) -> list[str]:
 
 
 async def test_users_of_another_node_are_online_here_until_it_dies(
-    make_node: NodeFactory,
-    clients: Clients,
-    broker: KafkaCluster,
-    empty_db: str,
-    prefix: str,
-    tmp_path: Path,
+    make_node: NodeFactory, make_process: ProcessFactory, clients: Clients
 ) -> None:
     presence = {"presence_heartbeat_seconds": HEARTBEAT, "presence_expiry_seconds": EXPIRY}
     a = await make_node("a", message_log=presence)
-    b = NodeProcess(
-        tmp_path / "b",
-        TORBIT_STORAGE__URL=empty_db,
-        TORBIT_MESSAGE_LOG__URL=f"kafka://{broker.bootstrap}",
-        TORBIT_MESSAGE_LOG__TOPIC_PREFIX=prefix,
+    b = make_process(
+        "b",
         TORBIT_MESSAGE_LOG__PRESENCE_HEARTBEAT_SECONDS=str(HEARTBEAT),
         TORBIT_MESSAGE_LOG__PRESENCE_EXPIRY_SECONDS=str(EXPIRY),
     )

@@ -22,24 +22,21 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from tests.helpers.http import PASSWORD, bearer, login, register
 from tests.helpers.telnet_client import TelnetClient
 from tests.scale.clients import HttpUser
+from tests.scale.conftest import ProcessFactory
 from tests.scale.haproxy import HAProxy
 from tests.scale.processes import NodeProcess
-from torbit.testing.kafka import KafkaCluster
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
 def cluster(
-    broker: KafkaCluster, empty_db: str, prefix: str, tmp_path: Path, request: pytest.FixtureRequest
+    make_process: ProcessFactory, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[tuple[list[NodeProcess], HAProxy]]:
     extra: dict[str, str] = getattr(request, "param", {})
     nodes = [
-        NodeProcess(
-            tmp_path / name,
-            TORBIT_STORAGE__URL=empty_db,
-            TORBIT_MESSAGE_LOG__URL=f"kafka://{broker.bootstrap}",
-            TORBIT_MESSAGE_LOG__TOPIC_PREFIX=prefix,
+        make_process(
+            name,
             TORBIT_TELNET__PROXY_PROTOCOL="true",
             TORBIT_TELNET__TRUSTED_PROXIES='["127.0.0.1"]',
             TORBIT_HTTP__TRUSTED_PROXIES='["127.0.0.1"]',
