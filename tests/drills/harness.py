@@ -9,18 +9,15 @@ arguments, does its work against a `ServerProcess` and returns a `Report`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from tests.conftest import CHEAP_ARGON2
+from tests.helpers.serve import output_tail, serve
 from torbit.testing.ports import free_port
 
 PASSWORD = "drill-password"
@@ -126,32 +123,8 @@ class ServerProcess:
     def start(self, ready_within: float = 60.0) -> None:
         """Start and wait until /readyz answers 200 (store and message log reachable)."""
         assert not self.running, "already running"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        exe = Path(sys.executable).parent / "torbit"
-        cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m", "torbit", "serve"]
-        with (self.workdir / "output.log").open("ab") as out:
-            self._proc = subprocess.Popen(
-                cmd,
-                cwd=self.workdir,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-            )
         self.starts += 1
-        deadline = time.monotonic() + ready_within
-        while True:
-            if self._proc.poll() is not None:
-                raise AssertionError(
-                    f"torbit exited with {self._proc.returncode}:\n{self.output()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.http_url}/readyz", timeout=2).is_success:
-                    return
-            if time.monotonic() > deadline:
-                self.kill()
-                raise AssertionError(f"torbit not ready within {ready_within}s:\n{self.output()}")
-            time.sleep(0.05)
+        self._proc = serve(self.workdir, self.env, self.http_port, ready_within)
 
     def kill(self) -> None:
         """SIGKILL: no goodbyes, no flushing, as in a crash or a pulled plug."""
@@ -215,8 +188,7 @@ class ServerProcess:
     # what the server wrote
 
     def output(self, tail: int = 4000) -> str:
-        path = self.workdir / "output.log"
-        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
+        return output_tail(self.workdir, tail)
 
     def app_log(self) -> str:
         """The app log file (and its rotated predecessors), oldest first."""

@@ -3,15 +3,11 @@ Their PostgreSQL server of their own is torbit.testing.postgres.PrivatePostgres.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
-
+from tests.helpers.serve import serve
 from torbit.testing.ports import free_port
 from torbit.testing.postgres import PrivatePostgres
 
@@ -57,30 +53,7 @@ class NodeProcess:
                 **self.env,
             }
         )
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        exe = Path(sys.executable).parent / "torbit"
-        with (self.workdir / "output.log").open("ab") as out:
-            self._proc = subprocess.Popen(
-                [str(exe), "serve"],
-                cwd=self.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-            )
-        deadline = time.monotonic() + ready_within
-        while True:
-            if self._proc.poll() is not None:
-                raise AssertionError(
-                    f"torbit exited with {self._proc.returncode}:\n{self.output()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{self.http_port}/readyz", timeout=2).is_success:
-                    return
-            if time.monotonic() > deadline:
-                self.kill()
-                raise AssertionError(f"torbit not ready within {ready_within}s:\n{self.output()}")
-            time.sleep(0.1)
+        self._proc = serve(self.workdir, env, self.http_port, ready_within)
 
     def kill(self) -> None:
         """SIGKILL: no goodbyes, no flushing, as in a crash or a pulled plug."""
