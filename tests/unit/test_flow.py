@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Callable
 
 from torbit.core.delivery import Delivery
 from torbit.frontends.flow import FlushQueue, TransportWriter
@@ -48,6 +49,32 @@ async def _transport_pair() -> tuple[_CountedTransport, socket.socket]:
     return _CountedTransport(transport), theirs
 
 
+async def _slow_reader(
+    flushes: FlushQueue,
+) -> tuple[_CountedTransport, socket.socket, TransportWriter, list[int]]:
+    """A writer (64 KiB limit) to a peer that reads nothing, through a 4 KiB receive buffer;
+    the list gets a 1 for each drop the writer reports."""
+    transport, peer = await _transport_pair()
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    drops: list[int] = []
+    writer = TransportWriter(transport, 64 * 1024, flushes, lambda: drops.append(1))
+    return transport, peer, writer, drops
+
+
+async def _dropped_once(
+    transport: _CountedTransport, send: Callable[[], None], most: int, drops: list[int]
+) -> None:
+    """`send()` a turn, at most `most` times, until the writer closes `transport`: it did,
+    reporting the drop once."""
+    for _ in range(most):
+        send()
+        await asyncio.sleep(0)
+        if transport.is_closing():
+            break
+    assert drops == [1]
+    assert transport.is_closing()
+
+
 async def test_writes_of_one_turn_leave_in_one_write_in_order() -> None:
     transport, peer = await _transport_pair()
     writes = _counted(transport)
@@ -73,18 +100,10 @@ async def test_writes_of_one_turn_leave_in_one_write_in_order() -> None:
 
 
 async def test_a_reader_that_stops_reading_is_dropped_once() -> None:
-    transport, peer = await _transport_pair()
-    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    drops: list[int] = []
-    writer = TransportWriter(transport, 64 * 1024, FlushQueue(), lambda: drops.append(1))
+    transport, peer, writer, drops = await _slow_reader(FlushQueue())
     chunk = b"x" * 8192
-    for _ in range(2000):  # 16 MB: far past the socket buffers plus the limit
-        writer.write(chunk)
-        await asyncio.sleep(0)
-        if transport.is_closing():
-            break
-    assert drops == [1]
-    assert transport.is_closing()
+    # 16 MB at most: far past the socket buffers plus the limit
+    await _dropped_once(transport, lambda: writer.write(chunk), 2000, drops)
     peer.close()
 
 
@@ -132,19 +151,10 @@ async def test_a_reader_that_stops_reading_is_dropped_once_on_the_deliver_path()
     from torbit.core.delivery import Delivery
     from torbit.core.models import Message, MessageKind
 
-    transport, peer = await _transport_pair()
-    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    drops: list[int] = []
-    writer = TransportWriter(transport, 64 * 1024, FlushQueue(), lambda: drops.append(1))
+    transport, peer, writer, drops = await _slow_reader(FlushQueue())
     sent = datetime(2026, 1, 1, tzinfo=UTC)
     d = Delivery(Message(1, "lobby", "alice", "x" * 8000, sent, MessageKind.TEXT), UTC)
-    for _ in range(4000):
-        writer.deliver(d)
-        await asyncio.sleep(0)
-        if transport.is_closing():
-            break
-    assert drops == [1]
-    assert transport.is_closing()
+    await _dropped_once(transport, lambda: writer.deliver(d), 4000, drops)
     writer.deliver(d)  # after the drop: nothing happens, no second report
     writer.lost()
     writer.deliver(d)
@@ -247,19 +257,11 @@ async def test_held_output_is_pending_and_written_on_close() -> None:
 
 
 async def test_a_reader_that_stops_reading_is_dropped_once_under_a_window() -> None:
-    transport, peer = await _transport_pair()
-    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    drops: list[int] = []
-    flushes = FlushQueue(60.0, big=1)  # every flush is big: all but the first are held
-    writer = TransportWriter(transport, 64 * 1024, flushes, lambda: drops.append(1))
+    # every flush is big: all but the first are held
+    transport, peer, writer, drops = await _slow_reader(FlushQueue(60.0, big=1))
     chunk = b"x" * 8192
-    for _ in range(2000):  # the byte limit still writes at once, so the backlog shows
-        writer.write(chunk)
-        await asyncio.sleep(0)
-        if transport.is_closing():
-            break
-    assert drops == [1]
-    assert transport.is_closing()
+    # the byte limit still writes at once, so the backlog shows
+    await _dropped_once(transport, lambda: writer.write(chunk), 2000, drops)
     peer.close()
 
 
@@ -347,20 +349,12 @@ async def test_without_a_window_a_turn_past_the_batch_is_still_one_write() -> No
 async def test_a_slow_reader_is_dropped_while_small_lines_are_held() -> None:
     """Under a window the batch flushes small held lines; a reader that takes none is still
     dropped once its backlog passes the limit."""
-    transport, peer = await _transport_pair()
-    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    drops: list[int] = []
-    flushes = FlushQueue(60.0, big=1)  # every flush is big: all but the first are held
-    writer = TransportWriter(transport, 64 * 1024, flushes, lambda: drops.append(1))
+    # every flush is big: all but the first are held
+    transport, peer, writer, drops = await _slow_reader(FlushQueue(60.0, big=1))
     writes = _counted(transport)
     line = b"w" * 198 + b"\r\n"
-    for _ in range(20000):  # 4 MB: far past the socket buffers plus the limit
-        writer.write(line)
-        await asyncio.sleep(0)
-        if transport.is_closing():
-            break
-    assert drops == [1]
-    assert transport.is_closing()
+    # 4 MB at most: far past the socket buffers plus the limit
+    await _dropped_once(transport, lambda: writer.write(line), 20000, drops)
     assert len(writes) > 2  # the batch flushed held lines, not only the byte limit
     peer.close()
 
