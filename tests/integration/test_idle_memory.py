@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import torbit
@@ -59,44 +61,24 @@ def _torbit_bytes(snapshot: tracemalloc.Snapshot) -> int:
     return sum(stat.size for stat in own.statistics("filename"))
 
 
-async def test_an_idle_logged_in_session_keeps_little(make_server: ServerFactory) -> None:
-    app = await make_server()
-    assert app.telnet_port is not None and app.core is not None
-    clients: list[TelnetClient] = []
-    tracemalloc.start()
-    try:
-        clients += await _log_in(app.telnet_port, [f"warm{i}" for i in range(WARM)])
-        await _logged(app, f"warm{WARM - 1}")
-        gc.collect()
-        before = _torbit_bytes(tracemalloc.take_snapshot())
-        clients += await _log_in(app.telnet_port, [f"idle{i}" for i in range(MEASURED)])
-        await _logged(app, f"idle{MEASURED - 1}")
-        gc.collect()
-        after = _torbit_bytes(tracemalloc.take_snapshot())
-    finally:
-        tracemalloc.stop()
-        for c in clients:
-            await c.close()
-    assert len(clients) == WARM + MEASURED
-    each = (after - before) / MEASURED
-    assert each < MAX_BYTES_PER_SESSION, each
-
-
 async def _irc_guests(app: App, names: list[str]) -> list[RawIrc]:
     return [await raw_guest(app, name, "#lobby") for name in names]
 
 
-async def test_an_idle_registered_irc_client_keeps_little(make_server: ServerFactory) -> None:
-    app = await make_server(irc={"guests": True})
-    clients: list[RawIrc] = []
+async def _kept_each(
+    app: App, log_in: Callable[[list[str]], Awaitable[Sequence[TelnetClient | RawIrc]]], tag: str
+) -> float:
+    """torbit's own bytes kept per client by MEASURED idle clients that `log_in` logs in
+    (`{tag}idle0`...), after WARM others (`{tag}warm0`...) paid for what they all share."""
+    clients: list[TelnetClient | RawIrc] = []
     tracemalloc.start()
     try:
-        clients += await _irc_guests(app, [f"ircwarm{i}" for i in range(WARM)])
-        await _logged(app, f"ircwarm{WARM - 1}")
+        clients += await log_in([f"{tag}warm{i}" for i in range(WARM)])
+        await _logged(app, f"{tag}warm{WARM - 1}")
         gc.collect()
         before = _torbit_bytes(tracemalloc.take_snapshot())
-        clients += await _irc_guests(app, [f"ircidle{i}" for i in range(MEASURED)])
-        await _logged(app, f"ircidle{MEASURED - 1}")
+        clients += await log_in([f"{tag}idle{i}" for i in range(MEASURED)])
+        await _logged(app, f"{tag}idle{MEASURED - 1}")
         gc.collect()
         after = _torbit_bytes(tracemalloc.take_snapshot())
     finally:
@@ -104,5 +86,17 @@ async def test_an_idle_registered_irc_client_keeps_little(make_server: ServerFac
         for c in clients:
             await c.close()
     assert len(clients) == WARM + MEASURED
-    each = (after - before) / MEASURED
+    return (after - before) / MEASURED
+
+
+async def test_an_idle_logged_in_session_keeps_little(make_server: ServerFactory) -> None:
+    app = await make_server()
+    assert app.telnet_port is not None and app.core is not None
+    each = await _kept_each(app, partial(_log_in, app.telnet_port), "")
+    assert each < MAX_BYTES_PER_SESSION, each
+
+
+async def test_an_idle_registered_irc_client_keeps_little(make_server: ServerFactory) -> None:
+    app = await make_server(irc={"guests": True})
+    each = await _kept_each(app, partial(_irc_guests, app), "irc")
     assert each < MAX_BYTES_PER_IRC_SESSION, each
