@@ -34,6 +34,19 @@ async def topic_of(app: App, room: str) -> str:
     return found.topic or ""
 
 
+async def taken_back(app: App) -> None:
+    """The owner takes mal's account back: a password change by HTTP, which revokes every
+    login of the account."""
+    async with http_client(app) as client:
+        token = await login(client, "mal")
+        r = await client.put(
+            "/api/v1/me/password",
+            headers=bearer(token),
+            json={"current_password": PASSWORD, "new_password": "taken-back"},
+        )
+        assert r.status_code == 204, r.text
+
+
 async def test_nothing_after_a_quit_is_handled(make_server: ServerFactory) -> None:
     app = await make_server(irc={"guests": True})
     async with http_client(app) as client:
@@ -81,14 +94,7 @@ async def test_a_revoked_login_runs_nothing_it_queued(make_server: ServerFactory
     async with asyncio.timeout(30):
         while len(session._pending or ()) < 3:
             await asyncio.sleep(0.05)
-    async with http_client(app) as client:  # the owner takes the account back
-        token = await login(client, "mal")
-        r = await client.put(
-            "/api/v1/me/password",
-            headers=bearer(token),
-            json={"current_password": PASSWORD, "new_password": "taken-back"},
-        )
-        assert r.status_code == 204, r.text
+    await taken_back(app)
     assert session.leaving and not session.closed  # closing: its output is not all out
     await handled(session)
     assert await topic_of(app, "den") != "pwned"
@@ -117,14 +123,7 @@ async def test_a_revoked_login_s_long_join_stops(
     )
     mal.send("JOIN #a1,#a2,#a3,#a4,#a5")
     await second.until_reached()
-    async with http_client(app) as client:
-        token = await login(client, "mal")
-        r = await client.put(
-            "/api/v1/me/password",
-            headers=bearer(token),
-            json={"current_password": PASSWORD, "new_password": "taken-back"},
-        )
-        assert r.status_code == 204, r.text
+    await taken_back(app)
     second.let_go()  # revoked
     await handled(session)
     made = [name for name in ("a3", "a4", "a5") if await app.core.store.get_room(name)]
@@ -180,14 +179,7 @@ async def test_a_revoked_login_s_mode_line_stops(
     op = HeldCall(monkeypatch, app.core.moderation, "op")
     mal.send("MODE #den +obk pal vic stolen")
     await op.until_reached()
-    async with http_client(app) as client:
-        token = await login(client, "mal")
-        r = await client.put(
-            "/api/v1/me/password",
-            headers=bearer(token),
-            json={"current_password": PASSWORD, "new_password": "taken-back"},
-        )
-        assert r.status_code == 204, r.text
+    await taken_back(app)
     op.let_go()  # revoked
     await handled(session)
     assert not (await app.core.store.standing("den", "vic")).banned
