@@ -43,7 +43,7 @@ from fastapi.responses import JSONResponse
 
 from procstat import cpu_seconds, raise_open_files_limit, rss_bytes
 from profiles import Recorder, hottest
-from reports import log, saved
+from reports import fmt, log, saved
 from servers import (
     ARGON2_CHEAP,
     BENCH_DIR,
@@ -1019,14 +1019,6 @@ def summarize(scenario: str, runs: dict[str, list[Result]]) -> Result:
         ]
         ratios[key] = statistics.median(per) if per else None
     return {"runs": runs, "median": med, "ratio": ratios}
-
-
-def fmt(v: float | None) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, int) or float(v).is_integer():
-        return f"{int(v):,}"
-    return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 def table(scenario: str, summary: Result) -> str:

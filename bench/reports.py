@@ -1,6 +1,6 @@
 """A benchmark run's report, kept as results/STAMP-NAME.json with its exit code, and `log`, the
 progress lines the runners print on stderr (run.py, http_bench.py, scaleout.py and those built
-on http_bench)."""
+on http_bench), and `fmt`, how their tables show a number."""
 
 from __future__ import annotations
 
@@ -13,6 +13,16 @@ from typing import Any
 from servers import BENCH_DIR
 
 RESULTS = BENCH_DIR / "results"
+
+
+def fmt(v: float | None) -> str:
+    """A report table's number: thousands separated, one decimal from 100 up, three
+    significant digits below, "—" for none."""
+    if v is None:
+        return "—"
+    if float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 def log(msg: str) -> None:

@@ -35,7 +35,7 @@ from crowd import measure_crowd
 from loadgen import Endpoint, measure_burst, measure_durable, measure_fanout
 from procstat import raise_open_files_limit, wait_for_quiet
 from profiles import Recorder, hottest
-from reports import log, saved
+from reports import fmt, log, saved
 from servers import ARGON2_CHEAP, BENCH_DIR, ServerError, start, torbit_hasher
 from users import DIALECTS, Logins, TorbitIrcUser, User
 
@@ -431,14 +431,6 @@ def summarize(scn: Scenario, runs: dict[str, list[Result]]) -> Result:
 
 def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def fmt(v: float | None) -> str:
-    if v is None:
-        return "—"
-    if float(v).is_integer():
-        return f"{int(v):,}"
-    return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 def table(scn: Scenario, summary: Result, repeats: int) -> str:

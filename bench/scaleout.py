@@ -35,7 +35,7 @@ import uvloop
 
 from loadgen import Endpoint, Feed, Tally, Window, percentile_ms, wait_for_count
 from procstat import cpu_seconds, raise_open_files_limit, rss_bytes, settle, wait_for_quiet
-from reports import log, saved
+from reports import fmt, log, saved
 from servers import Server, start_torbit
 from torbit.testing.kafka import KafkaCluster, start_kafka
 from torbit.testing.postgres import PrivatePostgres
@@ -206,14 +206,6 @@ async def run_once(
 def median(runs: list[Result], key: str) -> float | None:
     values = [r[key] for r in runs if isinstance(r.get(key), int | float)]
     return statistics.median(values) if values else None
-
-
-def fmt(v: float | None) -> str:
-    if v is None:
-        return "—"
-    if float(v).is_integer():
-        return f"{int(v):,}"
-    return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 CROSS_ROWS = [
