@@ -71,11 +71,6 @@ def _type_key(annotation: Any) -> Any:
     return (origin, tuple(_type_key(a) if not isinstance(a, list) else _value_key(a) for a in args))
 
 
-def shared_adapters() -> int:
-    """How many adapters are shared in this process (for tests)."""
-    return len(_shared)
-
-
 def share_type_adapters() -> None:
     """Make FastAPI's ModelField reuse the adapter of an equal earlier declaration."""
     try:
