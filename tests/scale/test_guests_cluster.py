@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,15 @@ async def guest(port: int, nick: str) -> RawIrc | None:
         return None
     await raw.expect(" 376 ", timeout=30)
     return raw
+
+
+async def ghost_free(port: int) -> bool:
+    """The nick `ghost` can be had on the port (the newcomer who got it leaves again)."""
+    newcomer = await guest(port, "ghost")
+    if newcomer is None:
+        return False
+    await newcomer.close()
+    return True
 
 
 async def members(user: HttpUser, room: str, which: str = "members") -> list[str]:
@@ -137,17 +147,10 @@ async def _survivor_reclaims(
 
         b.kill()  # the guest's node dies: its client is cut, nobody logs it out
 
-        async def nick_free() -> bool:
-            newcomer = await guest(port, "ghost")
-            if newcomer is None:
-                return False
-            await newcomer.close()
-            return True
-
         await eventually(
             "b's guest leaves the rooms", lambda: _lacks(members(watcher, "lobby"), "ghost")
         )
-        await eventually("b's guest's nick is free on a", nick_free)
+        await eventually("b's guest's nick is free on a", partial(ghost_free, port))
         assert "ghost" not in await members(watcher, "lobby", "online")
     finally:
         b.kill()
@@ -171,17 +174,10 @@ async def test_a_node_restarted_after_a_crash_deletes_its_guests(
         watcher = await clients.http(b, "watcher")
         await watcher.join("lobby")
 
-        async def nick_free() -> bool:
-            newcomer = await guest(port, "ghost")
-            if newcomer is None:
-                return False
-            await newcomer.close()
-            return True
-
         await eventually(
             "the guest leaves the rooms", lambda: _lacks(members(watcher, "lobby"), "ghost")
         )
-        await eventually("the guest's nick is free", nick_free)
+        await eventually("the guest's nick is free", partial(ghost_free, port))
     finally:
         b.kill()
 
