@@ -68,3 +68,36 @@ async def test_a_rejoin_between_a_kicks_two_writes_is_not_ended_unsaid(
     assert len(calls) >= 2
     assert ended != await cstore.is_member("den", "bob")  # before cass61: False, False
     assert (await cstore.standing("den", "bob")).banned == ban
+
+
+@pytest.mark.parametrize("ban", [False, True], ids=["kick", "ban"])
+async def test_a_membership_flipped_at_each_of_a_kicks_tries_is_ended_said(
+    cstore: CassandraStore, node_b: CassandraStore, ban: bool
+) -> None:
+    """Bob leaves or joins again on node B before each of the kick's three tries (`IF
+    member = true`, `= null`, `= true`), so each fails; the kick then writes the rest with
+    the room's generation alone, and he had joined again before it. Before cass62 it ended
+    that membership saying False: the kick answered "not a member", no notice, no audit
+    entry, his sessions listening on. Now it says it ended it."""
+    await cstore.create_user(user("olga"))
+    await cstore.create_user(user("bob"))
+    made = datetime.now(UTC)
+    await cstore.create_room(Room(name="den", created_at=made, owner="olga"))
+    await cstore.add_member("den", "bob")
+    await cstore.set_mute("den", "olga", made, room_created=made)  # the room's generation
+    lwt, calls = cstore.cql.lwt, []
+
+    async def flipped(cql: str, *params: object) -> tuple[bool, dict[str, object]]:
+        calls.append(cql)
+        if await node_b.is_member("den", "bob"):
+            assert await node_b.remove_member("den", "bob")
+        else:
+            assert await node_b.add_member("den", "bob")
+        return await lwt(cql, *params)
+
+    cstore.cql.lwt = flipped  # type: ignore[method-assign]
+    ended = await cstore.expel("den", "bob", banned_at=made if ban else None, room_created=made)
+    assert len(calls) == 4  # three tries, then the rest whatever the membership
+    assert not await cstore.is_member("den", "bob")
+    assert ended  # before cass62: False
+    assert (await cstore.standing("den", "bob")).banned == ban

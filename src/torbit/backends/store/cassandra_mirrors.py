@@ -32,6 +32,12 @@ into the mirror once room_users' value is older than `heal_after`, at the time o
 the mirror showing more than room_users, which every reader passes over and heals). A
 row that shows nothing the reader asks for is not read: finding what it lacks would cost
 one room_users read per row of the user's partition (cass61, docs/security.md).
+Where a reader heals an old value the mirror shows, the act that wrote it (and died before
+its transaction) unset others in the same batch, at the same write time: a ban's mirrors
+unset the invitation, so the invited user's lists lacked the room for good. The heal
+writes every column an act's mirrors write as room_users has them, just after that write
+time (`_as_room_users`): what that batch unset comes back, and nothing later is touched
+(cass62).
 """
 
 from __future__ import annotations
@@ -46,9 +52,12 @@ from torbit.backends.store.cassandra_room_lifts import RoomLiftsCql
 from torbit.core.models import Invitation, Mute
 
 HEAL_AFTER = timedelta(minutes=5)  # many times an act's request timeout (5 s by default)
-FLAGS = "member, admin, voiced, banned_at, invited_at, invited_by, mute_until, by_right"
+FLAGS = "member, admin, voiced, banned_at, invited_at, invited_by, mute_until, by_right, name"
 Rows = list[Row]
 ROLE_FLAGS = {"admin": "admin", "voiced": "voiced", "banned": "banned_at"}
+# the user_rooms columns an act's mirrors write before its transaction (a mute's go with
+# the mutes row, healed with it)
+ACT_COLUMNS = ("member", "admin", "voiced", "banned_at", "invited_at", "invited_by")
 
 
 class MirrorReadsCql(RoomLiftsCql):
@@ -101,19 +110,58 @@ class MirrorReadsCql(RoomLiftsCql):
                 if row[c] in (None, False) and pair.get(c) not in (None, False)
                 if self._old(pair.get(f"wt_{c}"))
             ]
-            heals += [
-                (
-                    f"UPDATE {self.ks}.user_rooms USING TIMESTAMP ? SET {c} = ? "
-                    "WHERE user_key = ? AND room_key = ?",
-                    (int(row[f"wt_{c}"]) + 1, pair.get(c), user_key, row["room_key"]),
-                )
-                for c in wrong
-                if self._old(row[f"wt_{c}"])
-            ]
+            stale = [int(row[f"wt_{c}"]) for c in wrong if self._old(row[f"wt_{c}"])]
+            if stale:  # and what the same dead act's batch unset with it (cass62)
+                heals += self._as_room_users(user_key, str(row["room_key"]), pair, stale, wrong)
             if all(pair.get(c) not in (None, False) for c in shows):  # as room_users has it
                 kept.append({**row, **{c: pair[c] for c in (*shows, also) if c in pair}})
         await self._heal(heals)
         return kept
+
+    def _as_room_users(
+        self,
+        user_key: str,
+        room_key: str,
+        pair: Row,
+        stale: Sequence[int],
+        also: Sequence[str] = (),
+    ) -> list[tuple[str, Params]]:
+        """The pair's user_rooms row, in every column an act's mirrors write, and its admin
+        and voice rows, as room_users has them, just after the newest of the `stale` write
+        times of an old mirror value: the batch that wrote that value wrote (or unset) the
+        others at the same time, so they are put right too (a ban's mirrors unset the
+        invitation, the membership, the op: cass62), and nothing written after it is
+        touched. (A ban row is deleted by it, never written: room_users has no name for it.)
+        `also`: more user_rooms columns so (the stale ones a reader found)."""
+        at, k = max(stale) + 1, self.ks
+        columns = tuple(dict.fromkeys((*ACT_COLUMNS, *also)))
+        sets = ", ".join(f"{c} = ?" for c in columns)
+        writes: list[tuple[str, Params]] = [
+            (
+                f"UPDATE {k}.user_rooms USING TIMESTAMP ? SET {sets} "
+                "WHERE user_key = ? AND room_key = ?",
+                (at, *(pair.get(c) for c in columns), user_key, room_key),
+            )
+        ]
+        for role, flag in ROLE_FLAGS.items():
+            held = pair.get(flag) not in (None, False) and (role != "voiced" or pair.get("member"))
+            if not held:
+                writes.append(
+                    (
+                        f"DELETE FROM {k}.room_roles USING TIMESTAMP ? "
+                        "WHERE room_key = ? AND role = ? AND user_key = ?",
+                        (at, room_key, role, user_key),
+                    )
+                )
+            elif role != "banned" and pair.get("name") is not None:
+                writes.append(
+                    (
+                        f"INSERT INTO {k}.room_roles (room_key, role, user_key, name) "
+                        "VALUES (?, ?, ?, ?) USING TIMESTAMP ?",
+                        (room_key, role, user_key, pair["name"], at),
+                    )
+                )
+        return writes
 
     async def _heal(self, writes: Sequence[tuple[str, Params]]) -> None:
         for statement, params in writes:  # each its own partition's, or its own cell's
@@ -159,14 +207,8 @@ class MirrorReadsCql(RoomLiftsCql):
         for row, pair in zip(rows, pairs, strict=True):
             if flag is None or pair.get(flag) not in (None, False):
                 kept.append(row)
-            elif self._old(row["wt"]):
-                heals.append(
-                    (
-                        f"DELETE FROM {self.ks}.room_roles USING TIMESTAMP ? "
-                        "WHERE room_key = ? AND role = ? AND user_key = ?",
-                        (int(row["wt"]) + 1, room_key, role, row["user_key"]),
-                    )
-                )
+            elif self._old(row["wt"]):  # the row goes, and what the same batch wrote with it
+                heals += self._as_room_users(str(row["user_key"]), room_key, pair, [int(row["wt"])])
         await self._heal(heals)
         return kept
 

@@ -277,8 +277,12 @@ class RoomActsCql(RoomModerationCql):
             if applied:
                 return member
             member = not member
-        await self._in_room(room_key, user_key, created, mine, mirrors)  # a member at last
-        return False
+        # the membership flipped at each try (a join and a leave timed into each round
+        # trip): written whatever it is now, and said ended, so the room and the member's
+        # sessions are told (cass62: False here put him out unsaid, his sessions listening
+        # on and a kick answered "not a member"); one who left just before is told a kick
+        await self._in_room(room_key, user_key, created, mine, mirrors)
+        return True
 
     async def set_mute(
         self, room_key: str, user_key: str, until: datetime, *, room_created: datetime | None = None
