@@ -112,12 +112,14 @@ ARGON2_CHEAP = (1, 8192, 1)  # time cost, memory KiB, lanes: ~4.5 ms a hash here
 
 def torbit_hasher(argon2: tuple[int, int, int] | None) -> Argon2id:
     """torbit's own password hasher (core/argon2id.py) at that cost, or at torbit's defaults
-    (None): what "argon2 alone" is measured with."""
+    (None), through the library the server would choose (`argon2_engine`, "auto": the
+    cheaper here): what "argon2 alone" is measured with."""
     from torbit.config import AccountsConfig
     from torbit.core.argon2id import Argon2id
 
     a = AccountsConfig()
-    return Argon2id(*(argon2 or (a.argon2_time_cost, a.argon2_memory_kib, a.argon2_parallelism)))
+    cost = argon2 or (a.argon2_time_cost, a.argon2_memory_kib, a.argon2_parallelism)
+    return Argon2id(*cost, a.argon2_engine)
 
 
 def torbit_env(

@@ -222,6 +222,9 @@ class AccountsConfig(Section):
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=8)
     argon2_parallelism: int = Field(1, ge=1, validate_default=True)  # see _memory_per_lane
+    # which library hashes: "auto" measures libsodium and argon2-cffi once at the first hash
+    # and keeps the one costing this machine less CPU (core/argon2id.py)
+    argon2_engine: Literal["auto", "libsodium", "argon2-cffi"] = "auto"
     # password hashing pool: at most hash_workers hashes run at once (each holds
     # argon2_memory_kib), hash_queue more wait; beyond that a login or registration gets 503
     hash_workers: int = Field(2, ge=1)

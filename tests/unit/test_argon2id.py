@@ -4,6 +4,7 @@ go its way."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl import pwhash
 
+from torbit.core import argon2id
 from torbit.core.argon2id import Argon2id
 from torbit.core.hashing import PasswordHashing
 
@@ -174,3 +176,67 @@ async def test_the_pool_hashes_and_checks_through_it(sodium_calls: list[str]) ->
         assert sodium_calls == ["hash", "verify", "verify"]
     finally:
         pool.close()
+
+
+def test_argon2_cffi_engine_never_calls_libsodium(sodium_calls: list[str]) -> None:
+    """`argon2_engine = "argon2-cffi"`: a one-lane hash libsodium could compute is made and
+    checked by argon2-cffi, and reads as any other (stop 62)."""
+    ours = Argon2id(*CHEAP, "argon2-cffi")
+    assert not ours.sodium
+    stored = ours.hash("secret")
+    assert ours.verify(stored, "secret")
+    with pytest.raises(VerifyMismatchError):
+        ours.verify(stored, "wrong")
+    assert ours.verify(Argon2id(*CHEAP).hash("secret"), "secret")
+    assert sodium_calls == ["hash"]  # the libsodium instance's own hash, nothing else
+    assert Argon2id(*CHEAP).verify(stored, "secret")
+    assert sodium_calls == ["hash", "verify"]
+
+
+def test_auto_measures_once_a_cost_and_keeps_the_cheaper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The choice follows the measured CPU of each library, asked once a cost."""
+    monkeypatch.setattr(argon2id, "_chosen", {})
+    asked: list[tuple[int, int]] = []
+
+    def measured(time_cost: int, memory_kib: int) -> tuple[float, float]:
+        asked.append((time_cost, memory_kib))
+        return (0.0060, 0.0043) if memory_kib == 8192 else (0.118, 0.140)
+
+    assert argon2id._cheaper_engine(1, 8192, measured) is False
+    assert argon2id._cheaper_engine(1, 8192, measured) is False
+    assert argon2id._cheaper_engine(3, 65536, measured) is True
+    assert asked == [(1, 8192), (3, 65536)]
+
+
+def test_auto_hashes_through_the_library_it_measured_cheaper(
+    monkeypatch: pytest.MonkeyPatch, sodium_calls: list[str]
+) -> None:
+    """Real measurements, from eight threads' first hashes at once: one measurement, and
+    every hash and check after goes the way it chose."""
+    import threading
+
+    monkeypatch.setattr(argon2id, "_chosen", {})
+    measurements: list[tuple[float, float]] = []
+    real = argon2id._measure
+
+    def noted(time_cost: int, memory_kib: int) -> tuple[float, float]:
+        measurements.append(real(time_cost, memory_kib))
+        return measurements[-1]
+
+    monkeypatch.setattr(
+        argon2id, "_cheaper_engine", functools.partial(argon2id._cheaper_engine, measure=noted)
+    )
+    ours = Argon2id(1, 16, 1, "auto")
+    stored: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: stored.append(ours.hash("secret"))) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(measurements) == 1 and all(cpu > 0 for cpu in measurements[0])
+    sodium, cffi = measurements[0]
+    assert argon2id._chosen == {(1, 16): sodium <= cffi}
+    assert all(ours.verify(made, "secret") for made in stored)
+    assert sodium_calls == (["hash"] * 8 + ["verify"] * 8 if sodium <= cffi else [])

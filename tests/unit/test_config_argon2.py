@@ -42,3 +42,27 @@ def test_the_least_memory_allowed_hashes(
     hasher = Argon2id(1, accounts.argon2_memory_kib, accounts.argon2_parallelism)
     assert hasher.sodium is (lanes == 1)
     assert hasher.verify(hasher.hash("secret"), "secret")
+
+
+def test_the_engine_is_configured_and_the_cli_does_not_measure(tmp_path: Path) -> None:
+    """`accounts.argon2_engine`: "auto" by default (the server measures both libraries at
+    its first hash), a library named, or refused with the key named; the CLI, hashing one
+    password, takes libsodium under "auto" rather than measuring both (stop 62)."""
+    from torbit.services import password_hashing
+
+    assert load_settings(environ={}).accounts.argon2_engine == "auto"
+    path = tmp_path / "torbit.toml"
+    for engine in ("auto", "libsodium", "argon2-cffi"):
+        path.write_text(f'[accounts]\nargon2_engine = "{engine}"\n')
+        settings = load_settings(path, environ={})
+        server, cli = password_hashing(settings), password_hashing(settings, 1, 1)
+        try:
+            assert server._hasher.engine == engine  # type: ignore[attr-defined]
+            assert cli._hasher.engine == ("libsodium" if engine == "auto" else engine)  # type: ignore[attr-defined]
+        finally:
+            server.close()
+            cli.close()
+    path.write_text('[accounts]\nargon2_engine = "openssl"\n')
+    with pytest.raises(ConfigError) as e:
+        load_settings(path, environ={})
+    assert e.value.message.startswith("config key accounts.argon2_engine")
