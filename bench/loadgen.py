@@ -24,7 +24,14 @@ from functools import partial
 
 import uvloop
 
-from procstat import cpu_seconds, machine_cpu_seconds, raise_open_files_limit, rss_bytes, settle
+from procstat import (
+    cpu_seconds,
+    io_counts,
+    machine_cpu_seconds,
+    raise_open_files_limit,
+    rss_bytes,
+    settle,
+)
 from users import DEFAULT_LOGINS, DIALECTS, Logins, User, login_many
 
 Result = dict[str, object]
@@ -64,18 +71,26 @@ class Window:
         self.ep = ep
         self.pid = ep.pid
         self.seconds = self.server_cpu = self.gen_cpu = self.other_cpu = self.machine_busy = 0.0
+        self.server_writes = self.server_write_bytes = self.gen_reads = self.gen_read_bytes = 0
 
     def start(self) -> None:
         self.ep.window(True)
         self._t = time.monotonic()
         self._s = cpu_seconds(self.pid)
         self._g = cpu_seconds(os.getpid())
+        self._sio = io_counts(self.pid)
+        self._gio = io_counts(os.getpid())
         self._m = machine_cpu_seconds()
 
     def stop(self) -> None:
         self.seconds = time.monotonic() - self._t
         self.server_cpu = cpu_seconds(self.pid) - self._s
         self.gen_cpu = cpu_seconds(os.getpid()) - self._g
+        sio, gio = io_counts(self.pid), io_counts(os.getpid())
+        self.server_writes = sio["syscw"] - self._sio["syscw"]
+        self.server_write_bytes = sio["wchar"] - self._sio["wchar"]
+        self.gen_reads = gio["syscr"] - self._gio["syscr"]
+        self.gen_read_bytes = gio["rchar"] - self._gio["rchar"]
         busy, total = machine_cpu_seconds()
         self.machine_busy = (busy - self._m[0]) / max(total - self._m[1], 1e-9)
         self.other_cpu = busy - self._m[0] - self.server_cpu - self.gen_cpu
@@ -84,15 +99,38 @@ class Window:
     def report(self) -> dict[str, float]:
         """Utilisations are in cores (1.0 = one core busy), except machine_busy (all cores).
         other_cpu_util is load on the machine that is neither the server nor the generator:
-        kernel network work, and on a shared machine, other people's jobs."""
+        kernel network work, and on a shared machine, other people's jobs. The server's
+        writes and the generator's reads are system calls counted by /proc/PID/io (see
+        procstat.io_counts: write/writev and read/readv, not send/recv)."""
         return {
             "seconds": round(self.seconds, 3),
             "server_cpu_s": round(self.server_cpu, 3),
             "server_cpu_util": round(self.server_cpu / self.seconds, 3),
             "gen_cpu_util": round(self.gen_cpu / self.seconds, 3),
+            "gen_cpu_s": round(self.gen_cpu, 3),
+            "server_writes": self.server_writes,
+            "server_write_bytes": self.server_write_bytes,
+            "gen_reads": self.gen_reads,
+            "gen_read_bytes": self.gen_read_bytes,
             "other_cpu_util": round(max(self.other_cpu, 0.0) / self.seconds, 3),
             "machine_busy": round(self.machine_busy, 3),
         }
+
+
+def per_delivery(w: Window, deliveries: int) -> dict[str, float]:
+    """What a delivery took of the window beyond the server's CPU: the generator's CPU, and
+    the writes (write/writev calls, `/proc/PID/io` syscw) the server made and the reads the
+    generator made for it. A generator near a whole core reads late, so its lag is in the
+    latencies (stop 61); a server making fewer writes a delivery costs the generator fewer
+    reads and wake-ups too."""
+    n = max(deliveries, 1)
+    return {
+        "gen_cpu_us_per_delivery": round(w.gen_cpu / n * 1e6, 4),
+        "server_writes_per_delivery": round(w.server_writes / n, 4),
+        "server_bytes_per_write": round(w.server_write_bytes / max(w.server_writes, 1), 1),
+        "gen_reads_per_delivery": round(w.gen_reads / n, 4),
+        "gen_bytes_per_read": round(w.gen_read_bytes / max(w.gen_reads, 1), 1),
+    }
 
 
 async def wait_for_count(
@@ -248,6 +286,7 @@ async def measure_fanout(
             "drain_s": round(drain_s, 2),  # after the window, until the last one arrived
             "deliveries_per_s": round(seen / w.seconds, 1),
             "cpu_us_per_delivery": round(w.server_cpu / max(seen, 1) * 1e6, 4),
+            **per_delivery(w, seen),
             "p50_ms": percentile_ms(lat, 0.50),
             "p99_ms": percentile_ms(lat, 0.99),
             "max_ms": lat[-1] / 1e6 if lat else None,
@@ -362,6 +401,7 @@ async def measure_burst(
             "stalled": stalled,
             "deliveries_per_s": round(counted / w.seconds, 1),
             "cpu_us_per_delivery": round(w.server_cpu / max(counted, 1) * 1e6, 4),
+            **per_delivery(w, counted),
             "rss_mb": round(rss_bytes(ep.pid) / 2**20, 1),
             **w.report(),
         }
