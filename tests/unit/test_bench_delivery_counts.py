@@ -84,12 +84,12 @@ def test_a_sitting_shows_writes_and_the_generators_cpu_a_delivery() -> None:
         "inspircd": [run(10.0, 0.9, 7.0), run(10.0, 0.8, 6.0)],
     }
     text = table(scn, summarize(scn, runs), 2)
-    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
+    shown = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
     # medians, the worst run, and torbit ÷ InspIRCd per repeat: 1/0.9 and 0.5/0.8
-    assert rows["server writes/delivery"].startswith(
+    assert shown["server writes/delivery"].startswith(
         "| server writes/delivery | 0.75 (1) | 0.85 (0.9) | 0.87 |"
     )
-    assert rows["generator CPU µs/delivery"].startswith(
+    assert shown["generator CPU µs/delivery"].startswith(
         "| generator CPU µs/delivery | 7 (8) | 6.5 (7) | 1.07 |"
     )
-    assert rows["generator reads/delivery"].startswith("| generator reads/delivery | 1 | 1 |")
+    assert shown["generator reads/delivery"].startswith("| generator reads/delivery | 1 | 1 |")
