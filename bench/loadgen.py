@@ -73,12 +73,14 @@ class Window:
         self.pid = ep.pid
         self.seconds = self.server_cpu = self.gen_cpu = self.other_cpu = self.machine_busy = 0.0
         self.server_writes = self.server_write_bytes = self.gen_reads = self.gen_read_bytes = 0
+        self.gen_user = self.gen_system = 0.0
 
     def start(self) -> None:
         self.ep.window(True)
         self._t = time.monotonic()
         self._s = cpu_seconds(self.pid)
         self._g = cpu_seconds(os.getpid())
+        self._gt = os.times()
         self._sio = io_counts(self.pid)
         self._gio = io_counts(os.getpid())
         self._m = machine_cpu_seconds()
@@ -87,6 +89,8 @@ class Window:
         self.seconds = time.monotonic() - self._t
         self.server_cpu = cpu_seconds(self.pid) - self._s
         self.gen_cpu = cpu_seconds(os.getpid()) - self._g
+        gt = os.times()
+        self.gen_user, self.gen_system = gt.user - self._gt.user, gt.system - self._gt.system
         sio, gio = io_counts(self.pid), io_counts(os.getpid())
         self.server_writes = sio["syscw"] - self._sio["syscw"]
         self.server_write_bytes = sio["wchar"] - self._sio["wchar"]
@@ -109,6 +113,9 @@ class Window:
             "server_cpu_util": round(self.server_cpu / self.seconds, 3),
             "gen_cpu_util": round(self.gen_cpu / self.seconds, 3),
             "gen_cpu_s": round(self.gen_cpu, 3),
+            # the generator's own split: user is mostly Python, system its reads and wake-ups
+            "gen_user_s": round(self.gen_user, 3),
+            "gen_system_s": round(self.gen_system, 3),
             "server_writes": self.server_writes,
             "server_write_bytes": self.server_write_bytes,
             "gen_reads": self.gen_reads,

@@ -59,6 +59,7 @@ def test_the_window_counts_a_process_writes_and_its_own_reads() -> None:
     assert each["gen_cpu_us_per_delivery"] == round(w.gen_cpu / WRITES * 1e6, 4)
     report = w.report()
     assert report["server_writes"] == WRITES and report["gen_reads"] == w.gen_reads
+    assert abs(report["gen_user_s"] + report["gen_system_s"] - report["gen_cpu_s"]) < 0.03
 
 
 def run(p99: float, writes: float, gen_us: float) -> dict[str, Any]:
