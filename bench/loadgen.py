@@ -21,10 +21,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from time import monotonic_ns
 
 import uvloop
 
-from procstat import cpu_seconds, machine_cpu_seconds, raise_open_files_limit, rss_bytes, settle
+from procstat import (
+    cpu_seconds,
+    io_counts,
+    machine_cpu_seconds,
+    raise_open_files_limit,
+    rss_bytes,
+    settle,
+)
 from users import DEFAULT_LOGINS, DIALECTS, Logins, User, login_many
 
 Result = dict[str, object]
@@ -46,9 +54,9 @@ class Endpoint:
             self.on_window(started)
 
 
-def message(seq: int) -> bytes:
-    """A measured message's text: `^SEQ SEND_NS` (see users.py)."""
-    return b"^%d %d" % (seq, time.monotonic_ns())
+def message(seq: int, sent_ns: int | None = None) -> bytes:
+    """A measured message's text: `^SEQ SEND_NS` (see users.py); sent now unless told."""
+    return b"^%d %d" % (seq, monotonic_ns() if sent_ns is None else sent_ns)
 
 
 def percentile_ms(sorted_ns: Sequence[int], q: float) -> float | None:
@@ -64,18 +72,30 @@ class Window:
         self.ep = ep
         self.pid = ep.pid
         self.seconds = self.server_cpu = self.gen_cpu = self.other_cpu = self.machine_busy = 0.0
+        self.server_writes = self.server_write_bytes = self.gen_reads = self.gen_read_bytes = 0
+        self.gen_user = self.gen_system = 0.0
 
     def start(self) -> None:
         self.ep.window(True)
         self._t = time.monotonic()
         self._s = cpu_seconds(self.pid)
         self._g = cpu_seconds(os.getpid())
+        self._gt = os.times()
+        self._sio = io_counts(self.pid)
+        self._gio = io_counts(os.getpid())
         self._m = machine_cpu_seconds()
 
     def stop(self) -> None:
         self.seconds = time.monotonic() - self._t
         self.server_cpu = cpu_seconds(self.pid) - self._s
         self.gen_cpu = cpu_seconds(os.getpid()) - self._g
+        gt = os.times()
+        self.gen_user, self.gen_system = gt.user - self._gt.user, gt.system - self._gt.system
+        sio, gio = io_counts(self.pid), io_counts(os.getpid())
+        self.server_writes = sio["syscw"] - self._sio["syscw"]
+        self.server_write_bytes = sio["wchar"] - self._sio["wchar"]
+        self.gen_reads = gio["syscr"] - self._gio["syscr"]
+        self.gen_read_bytes = gio["rchar"] - self._gio["rchar"]
         busy, total = machine_cpu_seconds()
         self.machine_busy = (busy - self._m[0]) / max(total - self._m[1], 1e-9)
         self.other_cpu = busy - self._m[0] - self.server_cpu - self.gen_cpu
@@ -84,15 +104,41 @@ class Window:
     def report(self) -> dict[str, float]:
         """Utilisations are in cores (1.0 = one core busy), except machine_busy (all cores).
         other_cpu_util is load on the machine that is neither the server nor the generator:
-        kernel network work, and on a shared machine, other people's jobs."""
+        kernel network work, and on a shared machine, other people's jobs. The server's
+        writes and the generator's reads are system calls counted by /proc/PID/io (see
+        procstat.io_counts: write/writev and read/readv, not send/recv)."""
         return {
             "seconds": round(self.seconds, 3),
             "server_cpu_s": round(self.server_cpu, 3),
             "server_cpu_util": round(self.server_cpu / self.seconds, 3),
             "gen_cpu_util": round(self.gen_cpu / self.seconds, 3),
+            "gen_cpu_s": round(self.gen_cpu, 3),
+            # the generator's own split: user is mostly Python, system its reads and wake-ups
+            "gen_user_s": round(self.gen_user, 3),
+            "gen_system_s": round(self.gen_system, 3),
+            "server_writes": self.server_writes,
+            "server_write_bytes": self.server_write_bytes,
+            "gen_reads": self.gen_reads,
+            "gen_read_bytes": self.gen_read_bytes,
             "other_cpu_util": round(max(self.other_cpu, 0.0) / self.seconds, 3),
             "machine_busy": round(self.machine_busy, 3),
         }
+
+
+def per_delivery(w: Window, deliveries: int) -> dict[str, float]:
+    """What a delivery took of the window beyond the server's CPU: the generator's CPU, and
+    the writes (write/writev calls, `/proc/PID/io` syscw) the server made and the reads the
+    generator made for it. A generator near a whole core reads late, so its lag is in the
+    latencies (stop 61); a server making fewer writes a delivery costs the generator fewer
+    reads and wake-ups too."""
+    n = max(deliveries, 1)
+    return {
+        "gen_cpu_us_per_delivery": round(w.gen_cpu / n * 1e6, 4),
+        "server_writes_per_delivery": round(w.server_writes / n, 4),
+        "server_bytes_per_write": round(w.server_write_bytes / max(w.server_writes, 1), 1),
+        "gen_reads_per_delivery": round(w.gen_reads / n, 4),
+        "gen_bytes_per_read": round(w.gen_read_bytes / max(w.gen_reads, 1), 1),
+    }
 
 
 async def wait_for_count(
@@ -134,54 +180,69 @@ async def crowd_in(
 
 
 class Tally:
-    """The sink of every fan-out receiver: counts the measured messages (sequence numbers in
-    [lo, hi), so warm-up and drain traffic is ignored) and their send → receive latency. The
-    chunk's arrival time stands for each of its lines."""
+    """The sink of every fan-out receiver (`take`): counts the measured messages (sequence
+    numbers in [lo, hi), so warm-up and drain traffic is ignored) and their send → receive
+    latency. The chunk's arrival time stands for each of its lines; a message's send time is
+    the one the Feed stamped into its text, kept by the Feed in `sent_ns` (indexed by
+    sequence number), so a receiver parses a line's sequence number only.
+
+    A chunk is most often one line (each server writes each message to each receiver as it
+    comes): the `^` are counted and each is found in place, never split into a list (stop 62:
+    the generator was near a core in the runs with the worst p99)."""
 
     def __init__(self) -> None:
         self.lo = self.hi = 1 << 62
         self.received = 0
         self.seen = 0  # messages of any sequence number: is a late server still delivering?
         self.latencies_ns: list[int] = []
+        self.sent_ns: list[int] = []
 
-    def __call__(self, _user: User, lines: bytes) -> None:
-        now = time.monotonic_ns()
-        lo, hi, lat, n = self.lo, self.hi, self.latencies_ns, 0
-        self.seen += lines.count(b"^")
-        for line in lines.split(b"\r\n"):
-            i = line.rfind(b"^")
-            if i < 0:
-                continue  # joins, notices, other people's lines
+    def take(self, _user: User, lines: bytes) -> None:
+        now = monotonic_ns()
+        n = lines.count(b"^")
+        if not n:
+            return  # joins, notices, other people's lines
+        self.seen += n
+        lo, hi, lat, sent = self.lo, self.hi, self.latencies_ns, self.sent_ns
+        got = i = 0
+        for _ in range(n):
+            i = lines.find(b"^", i) + 1
+            j = lines.find(b" ", i)
+            if j < 0:
+                break  # no `^SEQ SEND_NS` from here on
             try:
-                seq, sent = line[i + 1 :].split(b" ")
-                s = int(seq)
-                if lo <= s < hi:
-                    n += 1
-                    lat.append(now - int(sent))
+                s = int(lines[i:j])
             except ValueError:
-                continue
-        self.received += n
+                continue  # a `^` in some other line
+            if lo <= s < hi:
+                got += 1
+                lat.append(now - sent[s])
+        self.received += got
 
 
 class Feed:
     """Sends `rate` numbered messages per second in total, round-robin over the senders, on an
-    absolute schedule (a late wake-up sends what is due, it does not slow the rate down)."""
+    absolute schedule (a late wake-up sends what is due, it does not slow the rate down). Each
+    message's send time goes into its text and into `sent_ns` (a Tally's, for its receivers)."""
 
-    def __init__(self, senders: Sequence[User], rate: float) -> None:
+    def __init__(self, senders: Sequence[User], rate: float, sent_ns: list[int]) -> None:
         self.senders = senders
         self.rate = rate
         self.seq = 0
+        self.sent_ns = sent_ns
         self._running = True
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        senders, rate, k = self.senders, self.rate, len(self.senders)
+        senders, rate, k, stamps = self.senders, self.rate, len(self.senders), self.sent_ns
         start, sent = loop.time(), 0
         while self._running:
             due = int((loop.time() - start) * rate) + 1 - sent
             for _ in range(due):
                 seq = self.seq
-                senders[seq % k].say(message(seq))
+                now = monotonic_ns()
+                stamps.append(now)
+                senders[seq % k].say(message(seq, now))
                 self.seq = seq + 1
             sent += max(due, 0)
             await asyncio.sleep(max(0.0, sent / rate - (loop.time() - start)))
@@ -206,7 +267,7 @@ async def measure_fanout(
     delivery about the deliveries made in it (a server behind is still delivering older ones)."""
     tally = Tally()
     t0 = time.monotonic()
-    rx = await crowd_in(ep, clients, receivers, "bench", tally, logins)
+    rx = await crowd_in(ep, clients, receivers, "bench", tally.take, logins)
     tx = await login_many(
         ep.port, [partial(ep.user, f"s{i:03d}", "bench") for i in range(senders)], clients, logins
     )
@@ -215,7 +276,7 @@ async def measure_fanout(
     gc.collect()
     gc.freeze()  # thousands of long-lived protocol objects: keep them out of GC passes
     try:
-        feed = Feed(tx, rate)
+        feed = Feed(tx, rate, tally.sent_ns)
         task = asyncio.create_task(feed.run())
         await asyncio.sleep(warmup)
         w = Window(ep)
@@ -248,6 +309,7 @@ async def measure_fanout(
             "drain_s": round(drain_s, 2),  # after the window, until the last one arrived
             "deliveries_per_s": round(seen / w.seconds, 1),
             "cpu_us_per_delivery": round(w.server_cpu / max(seen, 1) * 1e6, 4),
+            **per_delivery(w, seen),
             "p50_ms": percentile_ms(lat, 0.50),
             "p99_ms": percentile_ms(lat, 0.99),
             "max_ms": lat[-1] / 1e6 if lat else None,
@@ -362,6 +424,7 @@ async def measure_burst(
             "stalled": stalled,
             "deliveries_per_s": round(counted / w.seconds, 1),
             "cpu_us_per_delivery": round(w.server_cpu / max(counted, 1) * 1e6, 4),
+            **per_delivery(w, counted),
             "rss_mb": round(rss_bytes(ep.pid) / 2**20, 1),
             **w.report(),
         }

@@ -39,6 +39,15 @@ def machine_cpu_seconds() -> tuple[float, float]:
     return (total - idle) / _CLK_TCK, total / _CLK_TCK
 
 
+def io_counts(pid: int) -> dict[str, int]:
+    """A process's I/O calls and bytes so far, /proc/PID/io: syscr/syscw count read(v) and
+    write(v) calls (sockets, pipes and files alike; send/recv and their kin are not counted),
+    rchar/wchar their bytes. libuv (torbit, the reference, the generator) reads with read and
+    writes with write/writev; InspIRCd writes with writev (stop 45's perf counts)."""
+    with open(f"/proc/{pid}/io", "rb") as f:
+        return {k.decode(): int(v) for k, v in (line.split(b":") for line in f)}
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size of one process, from VmRSS in /proc/PID/status."""
     with open(f"/proc/{pid}/status", "rb") as f:

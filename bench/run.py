@@ -113,6 +113,20 @@ def cpu_rows() -> list[Row]:
     ]
 
 
+def delivery_rows() -> list[Row]:
+    """What a delivery cost beside the server's CPU (loadgen.per_delivery): the generator's
+    CPU (near a whole core its own lag is what the latencies read: stop 61), and the server's
+    writes and the generator's reads (a server that puts several lines in one write saves
+    both sides calls)."""
+    return [
+        Row("gen_cpu_us_per_delivery", "generator CPU µs/delivery", "lower"),
+        Row("server_writes_per_delivery", "server writes/delivery", "lower"),
+        Row("server_bytes_per_write", "… bytes/write"),
+        Row("gen_reads_per_delivery", "generator reads/delivery"),
+        Row("gen_bytes_per_read", "… bytes/read"),
+    ]
+
+
 STEADY = [
     Row(
         "cpu_us_per_delivery",
@@ -128,6 +142,7 @@ STEADY = [
     Row("deliveries_per_s", "deliveries/s", "higher"),
     Row("dropped_receivers", "receivers dropped", "lower"),
     *cpu_rows(),
+    *delivery_rows(),
     Row("rss_mb", "server RSS MB", "lower"),
     Row("login_s", "logins took s", "lower"),
 ]
@@ -138,6 +153,7 @@ BURST = [
     Row("loss", "loss (deliveries)", "lower", "0", subject_at_most(0)),
     Row("dropped_receivers", "receivers dropped", "lower"),
     *cpu_rows(),
+    *delivery_rows(),
 ]
 CROWD = [
     Row("logins_per_s", "logins/s", "higher", "≥ 300", subject_at_least(300)),

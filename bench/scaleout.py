@@ -102,7 +102,7 @@ async def fanout(
     t0 = time.monotonic()
     rx = await login_many(
         rx_node.port,
-        [partial(TelnetUser, f"r{i:05d}", None, tally) for i in range(args.receivers)],
+        [partial(TelnetUser, f"r{i:05d}", None, tally.take) for i in range(args.receivers)],
         clients,
         logins,
     )
@@ -116,7 +116,7 @@ async def fanout(
     gc.collect()
     gc.freeze()
     try:
-        feed = Feed(tx, args.rate)
+        feed = Feed(tx, args.rate, tally.sent_ns)
         task = asyncio.create_task(feed.run())
         await asyncio.sleep(args.warmup)
         w = Window(Endpoint(rx_node.port, rx_node.pid, TelnetUser))

@@ -31,6 +31,7 @@ MAX_PARTIAL = 1 << 20  # a server that never ends a line is broken; do not buffe
 IAC, SB, SE, AYT = 255, 250, 240, 246
 NEGOTIATION = frozenset({251, 252, 253, 254})  # WILL WONT DO DONT: followed by one option byte
 _N = ord("N")  # in every PING line (IrcUser.lines)
+_LF = ord("\n")
 
 Sink = Callable[["User", bytes], None]
 
@@ -78,12 +79,17 @@ class User(asyncio.Protocol):
         self.greet()
 
     def data_received(self, data: bytes) -> None:
+        """One call a read, the generator's hot path: a live user's read that ends a line with
+        nothing held over (nearly every one) goes to `lines` as it is, in one Python call."""
         self.bytes_received += len(data)
-        if not self.prompted_at:
-            self.prompted_at = time.monotonic()
         if self.live:
-            self._feed(data)
+            if self._partial or data[-1] != _LF:
+                self._feed(data)
+            else:
+                self.lines(data)
         else:
+            if not self.prompted_at:
+                self.prompted_at = time.monotonic()
             self.login_data(data)
 
     def _feed(self, data: bytes) -> None:
@@ -172,7 +178,9 @@ class TelnetUser(User):
     def data_received(self, data: bytes) -> None:
         if self._telnet or IAC in data:
             data = self._strip(data)
-        super().data_received(data)
+            if not data and self.live:
+                return  # only telnet commands: no text (the fast path wants a last byte)
+        User.data_received(self, data)  # not super(): one object fewer a read (3.11)
 
     def _strip(self, data: bytes) -> bytes:
         """Telnet commands out of the stream, even when one is split across reads."""
