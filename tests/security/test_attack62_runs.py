@@ -320,3 +320,50 @@ async def test_readers_that_stop_reading_are_dropped_by_runs_the_rest_get_them_a
     )
     assert (telnet_drops, irc_drops) == (1, 1)
     assert got_rita == sent and got_dave == sent
+
+
+async def test_a_mute_between_runs_refuses_every_line_after_its_answer(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mallory pipelines runs into #hall from telnet and IRC at once; after two rounds of
+    them alice mutes her (HTTP) and, the answer in, mallory writes one more run on each
+    door: none of its 40 lines is stored or heard, each door says why; alice unmutes her
+    and it starts again, 4 times."""
+    counts = count_runs(monkeypatch)
+    app = await open_hall(await make_server(), "mallory", "rita")
+    await member(app, "mallory", "rita")
+    rita = await in_hall(app, "rita")
+    mallory_tn = await in_hall(app, "mallory")
+    mallory_irc = await joined(app, "mallory", "hall", password=PASSWORD)
+    core = app.core
+    assert core is not None
+    refusals = []
+    async with api(app, "alice") as alice:
+        for k in range(4):
+            for j in range(2):
+                mallory_tn.send_raw("".join(f"m{k}{j}.{i}\r\n" for i in range(BURST)).encode())
+                mallory_irc.send(*[f"PRIVMSG #hall :i{k}{j}.{i}" for i in range(BURST)])
+                for _ in range(2):
+                    await rita.expect(rf"<mallory> [mi]{k}{j}\.{BURST - 1}$")
+            r = await alice.put("/api/v1/rooms/hall/mutes/mallory", json={"minutes": 5})
+            assert r.status_code == 200, r.text
+            mallory_tn.send_raw("".join(f"x{k}.{i}\r\n" for i in range(BURST)).encode())
+            mallory_irc.send(*[f"PRIVMSG #hall :y{k}.{i}" for i in range(BURST)], f"PING :m{k}")
+            await mallory_irc.expect(f"PONG torbit m{k}")
+            irc_refused = sum(" 404 mallory #hall " in line for line in mallory_irc.lines)
+            mallory_irc.lines.clear()
+            await mallory_tn.expect(r"^! you are muted in #hall")
+            r = await alice.post("/api/v1/rooms/hall/messages", json={"text": f"end{k}"})
+            assert r.status_code == 201, r.text
+            await rita.expect(rf"<alice> end{k}$")
+            assert (await alice.delete("/api/v1/rooms/hall/mutes/mallory")).status_code == 204
+            refusals.append(irc_refused)
+    stored = [m.text for m in await core.message_log.read("hall", limit=1000)]
+    late = [t for t in stored if t[0] in "xy"]
+    heard = [line for line in rita.seen if re.search(r"<mallory> [xy]\d", line)]
+    print(
+        f"runs {counts['runs']}: stored {len(stored)}, after the mutes' answers {late};"
+        f" IRC 404s by round {refusals}"
+    )
+    assert late == [] and heard == []
+    assert all(refusals), refusals  # (IRC answers a few errors a command, pacing.py)
