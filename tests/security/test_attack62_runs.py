@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.helpers.http import PASSWORD, texts
 from tests.helpers.irc import RawIrc, joined
-from tests.helpers.moderation import Ws, api, command, in_hall, open_hall
+from tests.helpers.moderation import Ws, api, command, create_room, in_hall, open_hall
 from tests.helpers.slow_reader import stop_reading
 from tests.helpers.telnet_client import TelnetClient
 from torbit.app import App
@@ -367,3 +367,45 @@ async def test_a_mute_between_runs_refuses_every_line_after_its_answer(
     )
     assert late == [] and heard == []
     assert all(refusals), refusals  # (IRC answers a few errors a command, pacing.py)
+
+
+async def test_a_reader_leaving_between_runs_hears_no_more_of_them(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """alice pipelines runs into #hall; bob's telnet session switches to #den and his IRC
+    session PARTs #hall, one run on its way at each, and two more runs follow; then both
+    come back; 4 times. Between the switch's answer (the PART line) and the way back, no
+    line of #hall reaches either."""
+    counts = count_runs(monkeypatch)
+    app = await open_hall(await make_server(), "rita")
+    await member(app, "rita")
+    async with api(app, "alice") as alice_http:
+        await create_room(alice_http, "den")
+    rita = await in_hall(app, "rita")
+    alice = await joined(app, "alice", "hall", password=PASSWORD)
+    bob_tn = await in_hall(app, "bob")
+    bob_irc = await joined(app, "bob", "hall", password=PASSWORD)
+    away: list[int] = []
+    for k in range(4):
+        burst(None, alice, f"{k}b")
+        await heard(rita, f"{k}b", both=False)
+        burst(None, alice, f"{k}k")  # on its way as bob goes
+        bob_tn.send("/join den")
+        bob_irc.send("PART #hall")
+        await bob_tn.expect(r"^\* you are (already )?in #den")
+        await bob_irc.expect(" PART #hall")
+        start_tn, start_irc = len(bob_tn.seen), len(bob_irc.lines)
+        for j in range(2):
+            burst(None, alice, f"{k}a{j}")
+            await heard(rita, f"{k}a{j}", both=False)
+        await command(bob_tn, "/join hall", r"^\* (you are|back) in #hall")
+        bob_irc.send("JOIN #hall")
+        await bob_irc.expect(" JOIN #hall")
+        back_tn, back_irc = len(bob_tn.seen) - 1, len(bob_irc.lines) - 1
+        late = said(bob_tn.seen[start_tn:back_tn], "alice")
+        late += said(bob_irc.lines[start_irc:back_irc], "alice")
+        away.append(len(late))
+        assert late == [], (k, late[:5])
+        await bob_irc.expect(" 366 bob #hall ")
+    print(f"runs {counts['runs']}: lines of #hall heard away from it, by round: {away}")
+    assert away == [0, 0, 0, 0] and counts["runs"] > 0
