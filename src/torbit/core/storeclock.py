@@ -25,8 +25,15 @@ told already (SQLite's clock is the machine's, which NTP may step back; PostgreS
 error, half a round trip) holds the told time where it stood until the store's catches up.
 Told by the stepped clock, a message sent after the read was dated before its room's
 creation, and no read showed it; a mute set then was taken for an earlier room's. Over a
-step back of S, rows are dated at one instant (their ids order them) and what ends by the
-store's time (mutes, tokens) set then lasts up to S longer."""
+step back of S, what ends by the store's time (mutes, tokens) set then lasts up to S longer.
+
+Nor does it stand still: each time told is a microsecond past the last (attack62). Held at
+one instant, a message of a room, the room's deletion and a room made again under its name
+bore the same time, and a room's ends go by time, not ids: the deletion drops what was sent
+before it (`sent_at < at`), a read shows what was sent at or after the room's creation
+(`Membership.floor`), a mute set before the room was made is an earlier room's. The deleted
+private room's lines stayed and were shown to whoever made one of its name. A hold lasts a
+microsecond a reading longer (a second more for a million readings in it)."""
 
 from __future__ import annotations
 
@@ -35,6 +42,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from torbit.core.ports import Store
+
+TICK = timedelta(microseconds=1)  # the least step of a time told (the stores keep µs)
 
 
 class StoreClock:
@@ -49,7 +58,8 @@ class StoreClock:
         # never read; the store's time is told by this node's wall clock)
         self._read: tuple[datetime, float] | None = None
         self._on_read: list[Callable[[datetime], None]] = []
-        self._told: datetime | None = None  # the latest time told since the first read
+        self._told: datetime | None = None  # the latest time told or read since the first read
+        self._last: datetime | None = None  # the latest time `now` told
 
     def on_read(self, callback: Callable[[datetime], None]) -> None:
         """Call `callback` with the store's clock at each read of it (after `observe`)."""
@@ -67,14 +77,19 @@ class StoreClock:
     def now(self) -> datetime:
         """The store's time now: at the last read of its clock plus the monotonic time
         elapsed since (this node's wall clock before any read); never before a time it told
-        since the first read (a store's clock stepped back: held until it catches up)."""
+        or read since the first read (a store's clock stepped back: held until it catches
+        up), and a microsecond past the last it told (no two rows dated alike here)."""
         if self._read is None:  # not kept: a wall clock a day ahead would hold it a day
             return self.wall()
         store_at, monotonic_at = self._read
         told = store_at + timedelta(seconds=self.monotonic() - monotonic_at)
-        if self._told is not None and told < self._told:
-            return self._told
-        self._told = told
+        held = self._told
+        if held is not None and told < held:
+            told = held
+        last = self._last
+        if last is not None and told <= last:
+            told = last + TICK
+        self._told = self._last = told
         return told
 
 
