@@ -11,7 +11,10 @@ busy shared machine shifts it far less than it shifts logins/s.
 Prints one JSON line: logins/s, and ms of CPU per login for the loop and the other threads,
 the other threads also by name (py-spy names them: argon2's pool, aiosqlite's, the log
 writer), and `hash_ms`: one hash's CPU at the same cost on one thread of this process before
-the run, so `non_hash_ms_per_login` = the server's CPU per login less one hash.
+the run, so `non_hash_ms_per_login` = the server's CPU per login less one hash. Beside them,
+what says whether the hash pool was the limit: the machine's busy cores over the window (2 on
+2 cores: nothing idle, so only less CPU a login buys rate), the pool's threads' CPU as a share
+of their wall time, and argon2 alone (run.py's, before and after) with logins ÷ it.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
-from procstat import raise_open_files_limit, settle
+from procstat import machine_cpu_seconds, raise_open_files_limit, settle
 from profiles import Recorder, py_spy
+from run import argon2_alone
 from servers import ARGON2_CHEAP, start_torbit, torbit_hasher
 from users import DEFAULT_LOGINS, TelnetUser, User, login_many
 
@@ -114,12 +118,14 @@ async def measure(
         kernel0: dict[int, float] = {}
         before = thread_cpu(pid, kernel0)
         mine = time.process_time()
+        busy0 = machine_cpu_seconds()[0]
         t0 = time.monotonic()
         makers = [partial(TelnetUser, f"i{i:05d}", "lobby") for i in range(logins)]
         if profile is not None:
             profile.window(True)
         await login_many(port, makers, clients, DEFAULT_LOGINS)
         wall = time.monotonic() - t0
+        busy = machine_cpu_seconds()[0] - busy0
         mine = time.process_time() - mine
         if profile is not None:
             profile.stop()
@@ -134,9 +140,11 @@ async def measure(
     loop = used.pop(pid, 0.0)
     others = sum(used.values())
     by_name: dict[str, float] = {}
+    threads: dict[str, int] = {}
     for tid, cpu in used.items():
         name = names.get(tid, "?")
         by_name[name] = by_name.get(name, 0.0) + cpu
+        threads[name] = threads.get(name, 0) + 1
     every = loop + others + mine
     return {
         "logins": logins,
@@ -152,6 +160,12 @@ async def measure(
             for k, v in sorted(by_name.items(), key=lambda kv: -kv[1])
         },
         "generator_ms_per_login": round(1000 * mine / logins, 2),
+        # 2 on 2 cores: nothing left idle in the window (anyone's CPU, not only ours)
+        "machine_busy_cores": round(busy / wall, 2),
+        # the hash pool's threads on CPU, as a share of their wall time together
+        "argon2_busy": round(
+            by_name.get("argon2", 0.0) / (wall * max(1, threads.get("argon2", 0))), 3
+        ),
         # what the machine's cores allow if the server and the generator had them to
         # themselves and did per login what they did here
         "cores_allow_per_s": round((os.cpu_count() or 1) * logins / every, 1),
@@ -182,6 +196,7 @@ def main() -> None:
     )
     raise_open_files_limit()
     hash_ms = hash_cpu_ms(argon2)
+    alone_before = argon2_alone(argon2)["hashes_per_s"]
     server = start_torbit(shlex.split(args.torbit_cmd) or None, login_timeout=600, argon2=argon2)
     try:
         profile = Recorder(server.pid, args.profile) if args.profile else None
@@ -191,6 +206,7 @@ def main() -> None:
     finally:
         server.stop()
         server.cleanup()
+    alone = (alone_before + argon2_alone(argon2)["hashes_per_s"]) / 2
     server_ms = result["loop_ms_per_login"] + result["other_threads_ms_per_login"]
     print(
         json.dumps(
@@ -199,6 +215,8 @@ def main() -> None:
                 "hash_ms": round(hash_ms, 2),
                 "non_hash_ms_per_login": round(server_ms - hash_ms, 2),
                 **result,
+                "argon2_alone_per_s": round(alone, 1),
+                "logins_of_argon2_alone": round(result["logins_per_s"] / alone, 3),
             }
         )
     )
