@@ -38,6 +38,18 @@ async def test_of_two_racing_expels_one_ended_the_membership(
     assert (await cstore.standing("den", "bob")).banned == ("ban" in (first, second))
 
 
+async def bob_in_olgas_den(cstore: CassandraStore) -> datetime:
+    """bob a member of olga's #den, whose generation (its creation) a mute of olga's
+    records; when it was made."""
+    await cstore.create_user(user("olga"))
+    await cstore.create_user(user("bob"))
+    made = datetime.now(UTC)
+    await cstore.create_room(Room(name="den", created_at=made, owner="olga"))
+    await cstore.add_member("den", "bob")
+    await cstore.set_mute("den", "olga", made, room_created=made)  # the room's generation
+    return made
+
+
 @pytest.mark.parametrize("ban", [False, True], ids=["kick", "ban"])
 async def test_a_rejoin_between_a_kicks_two_writes_is_not_ended_unsaid(
     cstore: CassandraStore, node_b: CassandraStore, ban: bool
@@ -47,12 +59,7 @@ async def test_a_rejoin_between_a_kicks_two_writes_is_not_ended_unsaid(
     between the two was put out by it while the kick said it ended nothing (cass61: no
     notice, no audit entry, his sessions left listening). Now either the kick ended it
     (True, as SQL's kick landing after the join) or he stays in."""
-    await cstore.create_user(user("olga"))
-    await cstore.create_user(user("bob"))
-    made = datetime.now(UTC)
-    await cstore.create_room(Room(name="den", created_at=made, owner="olga"))
-    await cstore.add_member("den", "bob")
-    await cstore.set_mute("den", "olga", made, room_created=made)  # the room's generation
+    made = await bob_in_olgas_den(cstore)
     lwt, calls = cstore.cql.lwt, []
 
     async def between(cql: str, *params: object) -> tuple[bool, dict[str, object]]:
@@ -79,12 +86,7 @@ async def test_a_membership_flipped_at_each_of_a_kicks_tries_is_ended_said(
     the room's generation alone, and he had joined again before it. Before cass62 it ended
     that membership saying False: the kick answered "not a member", no notice, no audit
     entry, his sessions listening on. Now it says it ended it."""
-    await cstore.create_user(user("olga"))
-    await cstore.create_user(user("bob"))
-    made = datetime.now(UTC)
-    await cstore.create_room(Room(name="den", created_at=made, owner="olga"))
-    await cstore.add_member("den", "bob")
-    await cstore.set_mute("den", "olga", made, room_created=made)  # the room's generation
+    made = await bob_in_olgas_den(cstore)
     lwt, calls = cstore.cql.lwt, []
 
     async def flipped(cql: str, *params: object) -> tuple[bool, dict[str, object]]:
