@@ -75,3 +75,19 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> No
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
+
+
+async def change_password(
+    client: httpx.AsyncClient,
+    new: str,
+    *,
+    current: str = PASSWORD,
+    headers: dict[str, str] | None = None,
+    auth: httpx.Auth | None = None,
+) -> httpx.Response:
+    """`PUT /api/v1/me/password` from `current` to `new`, signed in by `headers` or `auth`
+    (else by the client's own auth); the answer, for the test's own assertions."""
+    body = {"current_password": current, "new_password": new}
+    if auth is None:  # httpx takes auth=None as "no auth", not the client's
+        return await client.put("/api/v1/me/password", json=body, headers=headers)
+    return await client.put("/api/v1/me/password", json=body, headers=headers, auth=auth)

@@ -14,6 +14,7 @@ from tests.helpers.http import (
     PASSWORD,
     basic,
     bearer,
+    change_password,
     error_of,
     http_client,
     login,
@@ -119,17 +120,9 @@ async def test_password_change_ends_cached_basic_auth_and_tokens(
 ) -> None:
     token = await login(client, "alice")
     assert (await client.get("/api/v1/me", auth=basic("alice"))).status_code == 200  # cached
-    r = await client.put(
-        "/api/v1/me/password",
-        auth=basic("alice"),
-        json={"current_password": "nope-nope", "new_password": "new-secret"},
-    )
+    r = await change_password(client, "new-secret", current="nope-nope", auth=basic("alice"))
     error_of(r, 401)
-    r = await client.put(
-        "/api/v1/me/password",
-        headers=bearer(token),
-        json={"current_password": PASSWORD, "new_password": "new-secret"},
-    )
+    r = await change_password(client, "new-secret", headers=bearer(token))
     assert r.status_code == 204
     error_of(await client.get("/api/v1/me", auth=basic("alice")), 401)
     error_of(await client.get("/api/v1/me", headers=bearer(token)), 401)

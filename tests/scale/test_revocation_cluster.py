@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import CHEAP_ARGON2
-from tests.helpers.http import PASSWORD, bearer, login, register
+from tests.helpers.http import bearer, change_password, login, register
 from tests.scale.conftest import STORES, NodeFactory
 from tests.security.conftest import (
     basic_header,
@@ -53,11 +53,7 @@ async def test_logout_and_password_change_on_one_node_close_sessions_on_the_othe
         assert (await client.get("/api/v1/me", headers=bearer(token))).status_code == 401
         assert (await client.get("/api/v1/me", headers=bearer(other))).status_code == 200
     async with http_from(a) as client:
-        r = await client.put(
-            "/api/v1/me/password",
-            headers=bearer(other),
-            json={"current_password": PASSWORD, "new_password": "new-secret"},
-        )
+        r = await change_password(client, "new-secret", headers=bearer(other))
         assert r.status_code == 204
     code, reason, _ = await closed(other_on_b)
     assert (code, reason) == (REVOKED, "your password was changed: you are logged out")
@@ -81,11 +77,7 @@ async def test_a_socket_with_credentials_remembered_before_a_change_elsewhere_is
             assert (await client.get("/api/v1/me", headers=basic_header(name))).status_code == 200
     open_on_b = await ws_from(b, basic_header("alice"), logged_in=True)
     async with http_from(a) as client:
-        r = await client.put(
-            "/api/v1/me/password",
-            headers=basic_header("alice"),
-            json={"current_password": PASSWORD, "new_password": "new-secret"},
-        )
+        r = await change_password(client, "new-secret", headers=basic_header("alice"))
         assert r.status_code == 204
     code, _, _ = await closed(open_on_b)
     assert code == REVOKED

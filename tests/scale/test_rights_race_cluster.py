@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers.http import PASSWORD, basic
+from tests.helpers.http import PASSWORD, basic, change_password
 from tests.helpers.irc import joined
 from tests.helpers.pglock import TableLock
 from tests.scale.clients import Clients, HttpUser, WsUser, url
@@ -288,11 +288,7 @@ async def test_a_password_change_on_b_races_sends_on_every_door_of_a(
 
     async def change(alice: HttpUser) -> None:
         async with httpx.AsyncClient(base_url=url(alice_node[0]), timeout=40) as c:
-            r = await c.put(
-                "/api/v1/me/password",
-                auth=basic("mallory"),
-                json={"current_password": PASSWORD, "new_password": "a-new-secret"},
-            )
+            r = await change_password(c, "a-new-secret", auth=basic("mallory"))
         assert r.status_code == 204, r.text
 
     alice_node: list[App] = []
@@ -340,10 +336,7 @@ async def test_a_send_checked_before_a_password_change_on_b_is_refused_once_a_ap
     try:
         send = asyncio.create_task(mallory_a.post("hall", "after the change"))
         await eventually("a's send waits on the lock", lock.waiting)
-        r = await mallory_b.client.put(
-            "/api/v1/me/password",
-            json={"current_password": PASSWORD, "new_password": "a-new-secret"},
-        )
+        r = await change_password(mallory_b.client, "a-new-secret")
         assert r.status_code == 204, r.text
         await eventually("node a applied the change", lambda: done(bool(at)))
         assert not send.done()
@@ -514,10 +507,7 @@ async def test_a_websocket_send_waiting_when_its_login_is_revoked_is_not_stored(
     try:
         await ws.send({"type": "send", "room": "hall", "text": "after the change", "ref": "x"})
         await eventually("a's send waits on the lock", lock.waiting)
-        r = await mallory_b.client.put(
-            "/api/v1/me/password",
-            json={"current_password": PASSWORD, "new_password": "a-new-secret"},
-        )
+        r = await change_password(mallory_b.client, "a-new-secret")
         assert r.status_code == 204, r.text
         await eventually("node a applied the change", lambda: done(bool(at)))
         await lock.release()

@@ -15,7 +15,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from tests.helpers.http import PASSWORD, bearer, login
+from tests.helpers.http import PASSWORD, bearer, change_password, login
 from tests.helpers.irc import RawIrc, joined
 from tests.helpers.pglock import TableLock
 from tests.helpers.telnet_client import TelnetClient
@@ -81,10 +81,7 @@ async def test_a_line_door_send_held_while_the_password_changes_stores_nothing(
     try:
         send("held on the lock")
         await eventually("a's send waits on the lock", lock.waiting)
-        r = await mallory_b.client.put(
-            "/api/v1/me/password",
-            json={"current_password": PASSWORD, "new_password": "a-new-secret"},
-        )
+        r = await change_password(mallory_b.client, "a-new-secret")
         assert r.status_code == 204, r.text
         await eventually("node a applied it", lambda: done(bool(at)))
         await lock.release()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.helpers.held_calls import HeldCall
-from tests.helpers.http import PASSWORD, bearer, http_client, login, register
+from tests.helpers.http import PASSWORD, bearer, change_password, http_client, login, register
 from tests.helpers.irc import joined
 from tests.helpers.slow_reader import stop_reading
 from torbit.app import App
@@ -39,11 +39,7 @@ async def taken_back(app: App) -> None:
     login of the account."""
     async with http_client(app) as client:
         token = await login(client, "mal")
-        r = await client.put(
-            "/api/v1/me/password",
-            headers=bearer(token),
-            json={"current_password": PASSWORD, "new_password": "taken-back"},
-        )
+        r = await change_password(client, "taken-back", headers=bearer(token))
         assert r.status_code == 204, r.text
 
 

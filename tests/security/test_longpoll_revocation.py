@@ -11,7 +11,7 @@ import asyncio
 import httpx
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import PASSWORD, bearer, eventually, login, register
+from tests.helpers.http import bearer, change_password, eventually, login, register
 from tests.scale.test_revocation_cluster import set_password_elsewhere
 from tests.security.conftest import basic_header, http_from
 from torbit.app import App
@@ -42,11 +42,7 @@ async def test_a_password_change_ends_parked_long_polls(server: App) -> None:
         token = await login(client, "alice")
         by_basic = await park(server, client, basic_header("alice"))
         by_token = await park(server, client, bearer(token))
-        r = await client.put(
-            "/api/v1/me/password",
-            headers=bearer(token),
-            json={"current_password": PASSWORD, "new_password": "new-secret"},
-        )
+        r = await change_password(client, "new-secret", headers=bearer(token))
         assert r.status_code == 204
         r = await client.post(
             "/send/lobby/bob", content="for members only", headers=basic_header("bob")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import PASSWORD, basic, error_of, register
+from tests.helpers.http import basic, change_password, error_of, register
 from tests.helpers.irc import RawIrc
 from tests.helpers.moderation import api, services
 from tests.helpers.telnet_client import TelnetClient
@@ -31,8 +31,7 @@ async def test_a_new_password_that_cannot_be_kept_is_refused_on_every_door(
         r = await c.post("/api/v1/users", json={"name": "bob", "password": password})
         assert "control character or U+FFFD" in error_of(r, 422), r.text
         await register(c, "alice")
-        change = {"current_password": PASSWORD, "new_password": password}
-        r = await c.put("/api/v1/me/password", json=change)
+        r = await change_password(c, password)
         assert "control character or U+FFFD" in error_of(r, 422), r.text
         assert (await c.get("/api/v1/me", auth=basic("alice"))).status_code == 200  # unchanged
     with pytest.raises(InvalidInput, match="control character or U\\+FFFD"):

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import PASSWORD, base_url, error_of
+from tests.helpers.http import PASSWORD, base_url, change_password, error_of
 from tests.security.conftest import OWNER, basic_header, http_from
 from torbit.app import App
 
@@ -59,10 +59,6 @@ class Argon2:
         hashing.hash = hash_  # type: ignore[method-assign]
 
 
-def change(current: str, new: str) -> dict[str, str]:
-    return {"current_password": current, "new_password": new}
-
-
 async def test_parallel_changes_of_one_account_hash_at_most_the_burst(
     make_server: ServerFactory,
 ) -> None:
@@ -79,12 +75,7 @@ async def test_parallel_changes_of_one_account_hash_at_most_the_burst(
     argon2 = Argon2(app)
     async with httpx.AsyncClient(base_url=base_url(app), timeout=60, limits=POOL) as parallel:
         answers = await asyncio.gather(
-            *[
-                parallel.put(
-                    "/api/v1/me/password", headers=token, json=change(PASSWORD, f"new-pw-{i}")
-                )
-                for i in range(AT_ONCE)
-            ]
+            *[change_password(parallel, f"new-pw-{i}", headers=token) for i in range(AT_ONCE)]
         )
     statuses = Counter(r.status_code for r in answers)
     assert statuses[204] == 1, statuses
@@ -112,28 +103,18 @@ async def test_a_change_under_way_refuses_the_next_before_any_hash(
             assert (await client.get("/api/v1/me", headers=basic_header(name))).status_code == 200
         argon2 = Argon2(app, held=True)
         first = asyncio.ensure_future(
-            client.put(
-                "/api/v1/me/password",
-                headers=basic_header("alice"),
-                json=change(PASSWORD, "new-pw-1"),
-            )
+            change_password(client, "new-pw-1", headers=basic_header("alice"))
         )
         await argon2.entered.wait()
         assert argon2.verifies == 1
         async with http_from(app, OWNER) as other:  # not the first's check shared: its own
-            r = await other.put(
-                "/api/v1/me/password",
-                headers=basic_header("alice"),
-                json=change(PASSWORD, "new-pw-2"),
-            )
+            r = await change_password(other, "new-pw-2", headers=basic_header("alice"))
         assert "is being changed" in error_of(r, 409, "conflict")
         assert (argon2.verifies, argon2.hashes) == (1, 0)
         argon2.release.set()
         assert (await first).status_code == 204
         assert argon2.hashes == 1
-        r = await client.put(
-            "/api/v1/me/password", headers=basic_header("bob"), json=change(PASSWORD, "new-pw-3")
-        )
+        r = await change_password(client, "new-pw-3", headers=basic_header("bob"))
         assert r.status_code == 204
         r = await client.get("/api/v1/me", headers=basic_header("alice", "new-pw-1"))
         assert r.status_code == 200
@@ -148,17 +129,13 @@ async def test_changes_past_the_burst_are_refused_with_429(make_server: ServerFa
     await app.core.accounts.register("alice", PASSWORD, by_admin=True)
     await app.core.accounts.register("bob", PASSWORD, by_admin=True)
     async with http_from(app) as client:
-        r = await client.put(
-            "/api/v1/me/password", headers=basic_header("alice"), json=change(PASSWORD, "x")
-        )
+        r = await change_password(client, "x", headers=basic_header("alice"))
         error_of(r, 422)
         current = PASSWORD
         for i in range(BURST):
             new = f"new-pw-{i}"
-            r = await client.put(
-                "/api/v1/me/password",
-                headers=basic_header("alice", current),
-                json=change(current, new),
+            r = await change_password(
+                client, new, current=current, headers=basic_header("alice", current)
             )
             assert r.status_code == 204, r.text
             current = new
@@ -166,10 +143,8 @@ async def test_changes_past_the_burst_are_refused_with_429(make_server: ServerFa
             await client.get("/api/v1/me", headers=basic_header("alice", current))
         ).status_code == 200
         argon2 = Argon2(app)
-        r = await client.put(
-            "/api/v1/me/password",
-            headers=basic_header("alice", current),
-            json=change(current, "one-too-many"),
+        r = await change_password(
+            client, "one-too-many", current=current, headers=basic_header("alice", current)
         )
         assert "too many password changes" in error_of(r, 429, "rate_limited")
         assert int(r.headers["Retry-After"]) >= 1
@@ -177,7 +152,5 @@ async def test_changes_past_the_burst_are_refused_with_429(make_server: ServerFa
         assert (
             await client.get("/api/v1/me", headers=basic_header("alice", current))
         ).status_code == 200
-        r = await client.put(
-            "/api/v1/me/password", headers=basic_header("bob"), json=change(PASSWORD, "bobs-new")
-        )
+        r = await change_password(client, "bobs-new", headers=basic_header("bob"))
         assert r.status_code == 204

@@ -7,7 +7,7 @@ stop 44)."""
 
 from __future__ import annotations
 
-from tests.helpers.http import PASSWORD, register
+from tests.helpers.http import change_password, register
 from tests.helpers.moderation import api, create_room
 from torbit.app import App
 
@@ -31,8 +31,7 @@ async def test_a_password_change_keeps_the_exceptions_naming_the_account(server:
             room: (await owner.get(f"/api/v1/rooms/{room}/bans")).json() for room in ("den", "hall")
         }
 
-        new = {"current_password": PASSWORD, "new_password": NEW}
-        assert (await bob.put("/api/v1/me/password", json=new)).status_code == 204
+        assert (await change_password(bob, NEW)).status_code == 204
 
         after = {
             room: (await owner.get(f"/api/v1/rooms/{room}/bans")).json() for room in ("den", "hall")

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import PASSWORD, bearer
+from tests.helpers.http import PASSWORD, bearer, change_password
 from tests.helpers.irc import RawIrc
 from tests.security.conftest import (
     basic_header,
@@ -80,14 +80,7 @@ async def test_parallel_changes_and_old_password_requests(make_server: ServerFac
         irc = await irc_login(app, PASSWORD)
         await irc.expect(" 376 ")
 
-        changes = [
-            client.put(
-                "/api/v1/me/password",
-                headers=old,
-                json={"current_password": PASSWORD, "new_password": new},
-            )
-            for new in NEW
-        ]
+        changes = [change_password(client, new, headers=old) for new in NEW]
         reads = [client.get("/api/v1/me", headers=old) for _ in range(20)]
         logins = [
             client.post("/api/v1/sessions", json={"name": "alice", "password": PASSWORD})
@@ -142,11 +135,7 @@ async def test_a_change_made_during_the_check_is_not_overwritten(
         token = r.json()["token"]
         # from here the only check is the PUT's of its current password
         accounts.authenticate = reset_after_the_check  # type: ignore[method-assign]
-        r = await client.put(
-            "/api/v1/me/password",
-            headers=bearer(token),
-            json={"current_password": PASSWORD, "new_password": "attackers-own"},
-        )
+        r = await change_password(client, "attackers-own", headers=bearer(token))
         assert resets == ["reset-by-admin"]
         assert r.status_code in (401, 409), r.text
         r = await client.get("/api/v1/me", headers=basic_header("alice", "reset-by-admin"))

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import CHEAP_ARGON2, ServerFactory
-from tests.helpers.http import PASSWORD, bearer, login, register
+from tests.helpers.http import bearer, change_password, login, register
 from tests.scale.processes import NodeProcess
 from tests.security.conftest import basic_header, closed, http_from, telnet_login, ws_from
 from torbit.app import App
@@ -79,11 +79,7 @@ async def test_a_password_change_closes_every_session_on_every_door(server: App)
         ws_token = await ws_from(server, bearer(token), logged_in=True)
         ws_basic = await ws_from(server, basic_header("alice"), logged_in=True)
         assert (await client.get("/api/v1/me", headers=basic_header("alice"))).status_code == 200
-        r = await client.put(
-            "/api/v1/me/password",
-            headers=bearer(token),
-            json={"current_password": PASSWORD, "new_password": "new-secret"},
-        )
+        r = await change_password(client, "new-secret", headers=bearer(token))
         assert r.status_code == 204
         for ws in (ws_token, ws_basic):
             code, reason, _ = await closed(ws)

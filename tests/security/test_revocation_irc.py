@@ -6,7 +6,7 @@ at once; its rooms are told it left. Held before this test (no hole), kept so th
 from __future__ import annotations
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import PASSWORD, bearer, login, register
+from tests.helpers.http import PASSWORD, bearer, change_password, login, register
 from tests.helpers.irc import irc_user
 from tests.security.conftest import http_from, telnet_login
 from torbit.app import App
@@ -25,11 +25,7 @@ async def test_a_password_change_closes_the_irc_session(make_server: ServerFacto
     bob = await telnet_login(app, "bob")
     async with http_from(app) as client:
         token = await login(client, "ivy")
-        r = await client.put(
-            "/api/v1/me/password",
-            headers=bearer(token),
-            json={"current_password": PASSWORD, "new_password": "new-secret"},
-        )
+        r = await change_password(client, "new-secret", headers=bearer(token))
         assert r.status_code == 204
     error = await ivy.expect("ERROR")
     assert "login revoked" in error.params[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import PASSWORD, eventually, register
+from tests.helpers.http import change_password, eventually, register
 from tests.helpers.moderation import api, audit, command, create_room, services, telnet
 from tests.helpers.slow_reader import stop_reading
 from torbit.app import App
@@ -40,10 +40,7 @@ async def test_input_held_back_is_not_acted_on_after_a_revocation(
         room = session._budget.room(session._full_at, time.monotonic())
         stolen.send_raw(b" " * (int(room) + 20) + b"\r\n/join hall\r\n/op mallory\r\n")
         await eventually(lambda: session._kept is not None)
-        r = await alice.put(  # alice takes her account back
-            "/api/v1/me/password",
-            json={"current_password": PASSWORD, "new_password": "new-secret"},
-        )
+        r = await change_password(alice, "new-secret")  # alice takes her account back
         assert r.status_code == 204, r.text
         await eventually(lambda: not session.is_open())
         # until what was held back is let in (or dropped) and handled

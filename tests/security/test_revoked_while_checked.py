@@ -21,7 +21,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from tests.conftest import ServerFactory
-from tests.helpers.http import PASSWORD, bearer, eventually, login
+from tests.helpers.http import PASSWORD, bearer, change_password, eventually, login
 from tests.helpers.irc import RawIrc
 from tests.security.conftest import (
     basic_header,
@@ -200,11 +200,7 @@ async def test_a_password_change_overtaken_by_another_while_checked_is_refused(a
         token = await login(client, "alice")  # a token: the request's own check hashes nothing
         with held_checks(app) as held:
             other = asyncio.create_task(
-                client.put(
-                    "/api/v1/me/password",
-                    headers=bearer(token),
-                    json={"current_password": PASSWORD, "new_password": "other-secret-1"},
-                )
+                change_password(client, "other-secret-1", headers=bearer(token))
             )
             await change_while_checked(app, held)
             r = await other
