@@ -32,7 +32,12 @@ from sqlalchemy import Select, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from torbit.backends.message_log import sql_purge
-from torbit.backends.store.dialects import MessageRow, is_unavailable, unavailable
+from torbit.backends.store.dialects import (
+    CountedUnavailable,
+    MessageRow,
+    is_unavailable,
+    unavailable,
+)
 from torbit.backends.store.schema import messages, purge_marks
 from torbit.backends.store.sql import SqlStore
 from torbit.core.health import Health
@@ -181,9 +186,7 @@ class SqlLog:
         except Exception as e:
             for channel in before:  # ids handed out here were never written
                 next_id.pop(channel, None)
-            if not is_unavailable(e):
-                log.exception("message log: writing a publish of %d failed", len(drafts))
-            raise self.health.failed(unavailable(e)) from e
+            raise self._write_failed(e, "a publish", len(drafts)) from e
         if not committed:  # busy: the ids go back, and the writer takes it
             next_id.update(before)
             return None
@@ -272,9 +275,7 @@ class SqlLog:
         except Exception as e:
             for channel in channels:  # ids handed out in this batch were never written
                 self._next_id.pop(channel, None)
-            if not is_unavailable(e):
-                log.exception("message log: writing a batch of %d failed", len(batch))
-            self._fail(batch, self.health.failed(unavailable(e)))
+            self._fail(batch, self._write_failed(e, "a batch", len(batch)))
             return
         self._committed(batch, *numbered)
 
@@ -286,6 +287,13 @@ class SqlLog:
         # runs in the driver's thread) while this one fans out, instead of one after the other.
         assert self._loop is not None
         self._loop.call_soon(self._deliver, batch, results)
+
+    def _write_failed(self, e: Exception, what: str, size: int) -> ServiceUnavailable:
+        """A commit's error (being handled) as the 503 its publishers get, counted; logged
+        with its traceback unless the engine could not be reached (then it is a bug)."""
+        if not is_unavailable(e):
+            log.exception("message log: writing %s of %d failed", what, size)
+        return self.health.failed(unavailable(e))
 
     def _fail(self, batch: list[_Pending], error: ServiceUnavailable) -> None:
         self._unfinished -= 1
@@ -389,7 +397,7 @@ class SqlLog:
                 q = q.where(messages.c.id < before)
             return q.order_by(messages.c.id.desc() if newest else messages.c.id).limit(limit)
 
-        try:
+        with CountedUnavailable(self.health):
             if before is None and after is None and newest:  # the history on a join
                 rows = list(await self._store.fetch(query, _READ_NEWEST, channel, limit))
             elif before is None and not newest and limit <= READ_NOW_LIMIT:
@@ -410,10 +418,6 @@ class SqlLog:
                         rows = list(await self._store.dialect.fetch(conn, query, sql, params))
                     else:
                         rows = list(await conn.execute(query()))
-        except Exception as e:
-            if is_unavailable(e):
-                raise self.health.failed(unavailable(e)) from e
-            raise
         if newest:
             rows.reverse()
         # positionally, each sender's key worked out once a read (`_number`): keywords and
@@ -462,14 +466,10 @@ class SqlLog:
                     .where(first.c.sent_at >= since, func.lower(first.c.sender) != but)
                 )
 
-            try:
+            with CountedUnavailable(self.health):
                 rows = await store.fetch(
                     counting, _COUNT_AFTER, channel, after, limit, since_at, but
                 )
-            except Exception as e:
-                if is_unavailable(e):
-                    raise self.health.failed(unavailable(e)) from e
-                raise
             return int(rows[0][0] or 0) if rows else 0
         window = select(messages.c.sender, messages.c.sent_at).where(messages.c.channel == channel)
         if after is not None:
@@ -478,13 +478,9 @@ class SqlLog:
         query = select(func.count()).select_from(first).where(first.c.sent_at >= since)
         if excluding:
             query = query.where(func.lower(first.c.sender).not_in(sorted(excluding)))
-        try:
+        with CountedUnavailable(self.health):
             async with self._store.engine.connect() as conn:
                 counted = (await conn.execute(query)).scalar()
-        except Exception as e:
-            if is_unavailable(e):
-                raise self.health.failed(unavailable(e)) from e
-            raise
         return int(counted or 0)
 
     async def delete_channel(self, channel: str, before: datetime | None = None) -> int:

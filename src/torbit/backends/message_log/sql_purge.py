@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Delete, and_, delete, func, select, tuple_
 
-from torbit.backends.store.dialects import is_unavailable, unavailable
+from torbit.backends.store.dialects import CountedUnavailable
 from torbit.backends.store.schema import messages, purge_marks
 from torbit.backends.store.sql import SqlStore
 from torbit.core.health import Health
@@ -61,7 +61,7 @@ async def _delete_marked(
         where=purge_marks.c.last_id < marks.excluded.last_id,
     )
     deleted = 0
-    try:
+    with CountedUnavailable(health):
         async with store.engine.connect() as conn:
             await conn.execute(marks)
             await conn.commit()
@@ -74,8 +74,4 @@ async def _delete_marked(
                 await asyncio.sleep(0)  # let the log's writer have the lock between batches
             if deleted and after_purge:
                 await store.dialect.after_purge(conn)
-    except Exception as e:
-        if is_unavailable(e):
-            raise health.failed(unavailable(e)) from e
-        raise
     return deleted

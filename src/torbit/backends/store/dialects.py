@@ -11,6 +11,7 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Table, text
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql import Executable
 
 from torbit.backends.store.schema import messages
+from torbit.core.health import Health
 from torbit.errors import ConfigError, ServiceUnavailable
 
 # SQLite in WAL mode; "normal" keeps acknowledged messages through kill -9 (see config.py).
@@ -250,3 +252,25 @@ def unavailable(e: BaseException) -> ServiceUnavailable:
         return ServiceUnavailable("storage unavailable: the database did not answer in time")
     first_line = (str(detail).strip().splitlines() or [type(detail).__name__])[0]
     return ServiceUnavailable(f"storage unavailable: {first_line}")
+
+
+class CountedUnavailable:
+    """`with CountedUnavailable(health):` an engine failure in the block (is_unavailable)
+    leaves it as ServiceUnavailable, counted by `health`; any other error leaves unchanged.
+    The SQL store's connections and the SQL message log's reads and purges share it. A class,
+    not @contextmanager: 0.27 against 1.0 µs a use (timeit, best of 5, load 1.8, 2026-12-08),
+    on every receive page's read."""
+
+    __slots__ = ("_health",)
+
+    def __init__(self, health: Health) -> None:
+        self._health = health
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(e, Exception) and is_unavailable(e):
+            raise self._health.failed(unavailable(e)) from e

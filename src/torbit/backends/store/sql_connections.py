@@ -19,6 +19,7 @@ from torbit.backends.store.dialect_urls import dialect_for
 from torbit.backends.store.dialects import (
     COMMAND_TIMEOUT_S,
     DEFAULT_SYNCHRONOUS,
+    CountedUnavailable,
     Query,
     SqlDialect,
     is_unavailable,
@@ -102,13 +103,9 @@ class SqlConnections:
     ) -> AsyncIterator[AsyncConnection]:
         """`opening`'s connection; engine failures in the block become ServiceUnavailable,
         counted by the store's health."""
-        try:
+        with CountedUnavailable(self.health):
             async with opening as conn:
                 yield conn
-        except Exception as e:
-            if is_unavailable(e):
-                raise self.health.failed(unavailable(e)) from e
-            raise
 
     def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection for reads."""
