@@ -21,11 +21,11 @@ removes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from torbit.backends.store import departures
 from torbit.backends.store.cassandra_audit import AuditCql
 from torbit.backends.store.cassandra_claims import SkeletonClaims
 from torbit.backends.store.cassandra_cql import (
@@ -190,14 +190,9 @@ class CassandraStore(UsersCql, MirrorReadsCql, RoomMasksCql, AuditCql, SessionsC
         return True
 
     async def note_departures(self, moves: Sequence[Departure]) -> None:
-        """One by one: each cursor's move is a lightweight transaction of its own; a user
-        deleted meanwhile is passed over."""
-        for m in moves:
-            if m.entered_at is not None:
-                await self.enter_room(m.room_key, m.user_key, m.entered_at)
-            if m.read_up_to is not None:
-                with contextlib.suppress(NotFound):
-                    await self.set_cursor(m.user_key, m.room_key, m.read_up_to)
+        """One by one (departures.py): each cursor's move is a lightweight transaction of
+        its own; a user deleted meanwhile is passed over."""
+        await departures.one_by_one(self, moves)
 
     # for tools and tests
 

@@ -4,7 +4,6 @@ differs between the engines lives in dialects.py; the tables in schema.py."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy import Select, bindparam, delete, func, literal_column, select, 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql import Executable
 
+from torbit.backends.store import departures
 from torbit.backends.store.dialects import SqlDialect
 from torbit.backends.store.schema import cursors, memberships, room_admins, rooms, users
 from torbit.backends.store.sql_audit import AuditSql
@@ -262,12 +262,7 @@ class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, S
                         if rows:
                             await conn.execute(statement, rows)
         except sa_exc.IntegrityError:
-            for m in moves:
-                if m.entered_at is not None:
-                    await self.enter_room(m.room_key, m.user_key, m.entered_at)
-                if m.read_up_to is not None:
-                    with contextlib.suppress(NotFound):
-                        await self.set_cursor(m.user_key, m.room_key, m.read_up_to)
+            await departures.one_by_one(self, moves)
 
     async def last_entered(self, user_key: str) -> str | None:
         """On a returning login's path: on SQLite read at once on the loop's thread."""
