@@ -3,7 +3,6 @@ topic write them, and a Room read from a row written by any schema version."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -21,11 +20,6 @@ def topic_values(topic: str, by: str, at: datetime | None) -> dict[str, Any]:
         return {"topic": "", "topic_set_by": None, "topic_set_at": None}
     at_us = to_us(at) if at is not None else None
     return {"topic": topic, "topic_set_by": by or None, "topic_set_at": at_us}
-
-
-def settings_values(settings: RoomSettings) -> dict[str, Any]:
-    """The settings columns, named and ordered as RoomSettings' fields."""
-    return dataclasses.asdict(settings)
 
 
 def room_of(row: Row) -> Room:

@@ -29,9 +29,9 @@ from torbit.backends.store.cassandra_room_rows import (
     SETTINGS_COLUMNS,
     TOPIC_COLUMNS,
     room_of,
-    settings_values,
     topic_values,
 )
+from torbit.backends.store.room_changes import changed_values, settings_values
 from torbit.core.identity import room_skeleton
 from torbit.core.keylocks import KeyLocks
 from torbit.core.models import Invitation, Mute, Room, RoomSettings, Standing
@@ -245,13 +245,15 @@ class RoomModerationCql:
         settings_fields: Collection[str] | None = None,
         room_created: datetime | None = None,
     ) -> Room | None:
-        values: dict[str, Any] = settings_values(settings) if settings is not None else {}
-        if settings_fields is not None:
-            values = {k: v for k, v in values.items() if k in settings_fields}
-        if topic is not None:
-            values.update(topic_values(topic, topic_by, topic_at))
-        if private is not None:
-            values["private"] = private
+        values = changed_values(
+            topic_values,
+            topic=topic,
+            private=private,
+            settings=settings,
+            topic_by=topic_by,
+            topic_at=topic_at,
+            settings_fields=settings_fields,
+        )
         if values:
             sets = ", ".join(f"{c} = ?" for c in values)
             same = "IF EXISTS" if room_created is None else "IF created_at = ?"

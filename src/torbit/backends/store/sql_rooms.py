@@ -5,7 +5,6 @@ connections are sql_connections.py's."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
+from torbit.backends.store.room_changes import changed_values, settings_values
 from torbit.backends.store.schema import (
     cursors,
     memberships,
@@ -135,13 +135,15 @@ class RoomModerationSql(SqlConnections):
         settings_fields: Collection[str] | None = None,
         room_created: datetime | None = None,
     ) -> Room | None:
-        values: dict[str, Any] = settings_values(settings) if settings is not None else {}
-        if settings_fields is not None:
-            values = {k: v for k, v in values.items() if k in settings_fields}
-        if topic is not None:
-            values.update(topic_values(topic, topic_by, topic_at))
-        if private is not None:
-            values["private"] = private
+        values = changed_values(
+            topic_values,
+            topic=topic,
+            private=private,
+            settings=settings,
+            topic_by=topic_by,
+            topic_at=topic_at,
+            settings_fields=settings_fields,
+        )
         async with self._write() as conn:
             if not await self._same_room(conn, key, room_created):
                 return None
@@ -436,11 +438,6 @@ def topic_values(topic: str, by: str, at: datetime | None) -> dict[str, Any]:
     if not topic:
         return {"topic": "", "topic_set_by": "", "topic_set_at": None}
     return {"topic": topic, "topic_set_by": by, "topic_set_at": at}
-
-
-def settings_values(settings: RoomSettings) -> dict[str, Any]:
-    """The settings columns, named and ordered as RoomSettings' fields."""
-    return dataclasses.asdict(settings)
 
 
 def _standing(row: Sequence[Any]) -> Standing:
