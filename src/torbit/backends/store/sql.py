@@ -14,7 +14,7 @@ from sqlalchemy.sql import Executable
 
 from torbit.backends.store import departures
 from torbit.backends.store.dialects import SqlDialect
-from torbit.backends.store.schema import cursors, memberships, room_admins, rooms, users
+from torbit.backends.store.schema import cursors, memberships, room_admins, rooms
 from torbit.backends.store.sql_audit import AuditSql
 from torbit.backends.store.sql_guests import GuestsSql
 from torbit.backends.store.sql_masks import RoomMasksSql
@@ -175,13 +175,7 @@ class SqlStore(UsersSql, RoomModerationSql, RoomMasksSql, AuditSql, GuestsSql, S
 
     async def list_members(self, room_key: str) -> list[str]:
         """Display names of the room's members, sorted case-insensitively."""
-        query = (
-            select(users.c.name)
-            .join(memberships, memberships.c.user_key == users.c.key)
-            .where(memberships.c.room_key == room_key)
-            .order_by(users.c.key)
-        )
-        return await self._column(query)
+        return await self._names_in(memberships, room_key)
 
     async def rooms_of(self, user_key: str) -> list[str]:
         def query() -> Executable:

@@ -260,10 +260,15 @@ class RoomModerationSql(SqlConnections):
         return await self._column(query)
 
     async def list_bans(self, room_key: str) -> list[str]:
+        return await self._names_in(room_bans, room_key)
+
+    async def _names_in(self, table: Table, room_key: str) -> list[str]:
+        """Display names of the users `table` lists in the room, sorted case-insensitively
+        (by key): its members, its bans."""
         query = (
             select(users.c.name)
-            .join(room_bans, room_bans.c.user_key == users.c.key)
-            .where(room_bans.c.room_key == room_key)
+            .join(table, table.c.user_key == users.c.key)
+            .where(table.c.room_key == room_key)
             .order_by(users.c.key)
         )
         return await self._column(query)
