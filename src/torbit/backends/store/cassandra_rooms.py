@@ -246,13 +246,7 @@ class RoomModerationCql:
         room_created: datetime | None = None,
     ) -> Room | None:
         values = changed_values(
-            topic_values,
-            topic=topic,
-            private=private,
-            settings=settings,
-            topic_by=topic_by,
-            topic_at=topic_at,
-            settings_fields=settings_fields,
+            topic_values, settings, settings_fields, topic, topic_by, topic_at, private
         )
         if values:
             sets = ", ".join(f"{c} = ?" for c in values)

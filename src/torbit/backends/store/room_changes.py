@@ -22,16 +22,16 @@ def settings_values(settings: RoomSettings) -> dict[str, Any]:
 
 def changed_values(
     topic_values: TopicValues,
-    *,
-    topic: str | None,
-    private: bool | None,
     settings: RoomSettings | None,
+    settings_fields: Collection[str] | None,
+    topic: str | None,
     topic_by: str,
     topic_at: datetime | None,
-    settings_fields: Collection[str] | None,
+    private: bool | None,
+    /,
 ) -> dict[str, Any]:
     """The columns to set, in that order (a store's statement names them so); none: nothing
-    to write."""
+    to write. `update_room`'s arguments, positionally: its two stores are the callers."""
     values = settings_values(settings) if settings is not None else {}
     if settings_fields is not None:
         values = {k: v for k, v in values.items() if k in settings_fields}

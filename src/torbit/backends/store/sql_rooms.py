@@ -136,13 +136,7 @@ class RoomModerationSql(SqlConnections):
         room_created: datetime | None = None,
     ) -> Room | None:
         values = changed_values(
-            topic_values,
-            topic=topic,
-            private=private,
-            settings=settings,
-            topic_by=topic_by,
-            topic_at=topic_at,
-            settings_fields=settings_fields,
+            topic_values, settings, settings_fields, topic, topic_by, topic_at, private
         )
         async with self._write() as conn:
             if not await self._same_room(conn, key, room_created):
