@@ -151,17 +151,20 @@ async def _replay(
     holder: Holder,
     meanwhile: Callable[[TelnetClient], Awaitable[None]],
     before: Callable[[], Awaitable[None]] | None = None,
+    near: App | None = None,
 ) -> Door:
     """bob said "old" in #hall; alice joins it on `kind`, held at `holder` while
-    `meanwhile(carol)` runs; then carol's "marker", which alice sees. Her door, to count."""
+    `meanwhile(carol)` runs; then carol's "marker", which alice sees. Her door, to count.
+    With `near`, alice's door and carol's telnet are on that node, the rest on `server`."""
+    near = near or server
     await open_hall(server)
-    carol = await in_hall(server, "carol")
+    carol = await in_hall(near, "carol")
     await post(server, "bob", "old", carol)
     if before is not None:
         await before()
-    door = Door(server, kind)
+    door = Door(near, kind)
     await door.open()
-    held = holder(server, monkeypatch)
+    held = holder(near, monkeypatch)
     await door.join()
     await held.until_reached()
     await meanwhile(carol)

@@ -57,29 +57,45 @@ async def answered(door: Door) -> None:
         await door.irc.expect("PONG")
 
 
+async def put_out_replay(
+    server: App,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    holder: Holder,
+    act: Callable[[App, TelnetClient], Awaitable[None]],
+    near: App | None = None,
+) -> Door:
+    """mal joins #hall on `kind` (on `near`, carol's witness too, if given), held at
+    `holder` while bob posts "before", `act(server, alice's telnet)` puts mal out and bob
+    posts "after"; mal's door, once the join is over, to count."""
+    near = near or server
+    await open_hall(server, "mal")
+    carol = await in_hall(near, "carol")
+    owner = await in_hall(server, "alice")
+    door = Door(near, kind, "mal")
+    await door.open()  # before mal is a member: telnet's login would land in #hall
+    async with api(server, "mal") as c:
+        assert (await c.put("/api/v1/rooms/hall/members/mal")).status_code == 200
+    await post(server, "bob", "old", carol)
+    held = holder(near, monkeypatch)
+    await door.join()
+    await held.until_reached()
+    await post(server, "bob", "before", carol)
+    await act(server, owner)
+    await post(server, "bob", "after", carol)
+    held.let_go()
+    await answered(door)
+    for client in (carol, owner):
+        await client.close()
+    return door
+
+
 @pytest.mark.parametrize("act", sorted(ACTS))
 @pytest.mark.parametrize(("kind", "holder"), WINDOWS)
 async def test_put_out_during_a_joins_history_is_shown_nothing_of_the_room(
     server: App, monkeypatch: pytest.MonkeyPatch, kind: str, holder: Holder, act: str
 ) -> None:
     """On main: IRC with NAMES held showed bob's "old" and "before" after the KICK/PART."""
-    await open_hall(server, "mal")
-    carol = await in_hall(server, "carol")
-    owner = await in_hall(server, "alice")
-    door = Door(server, kind, "mal")
-    await door.open()  # before mal is a member: telnet's login would land in #hall
-    async with api(server, "mal") as c:
-        assert (await c.put("/api/v1/rooms/hall/members/mal")).status_code == 200
-    await post(server, "bob", "old", carol)
-    held = holder(server, monkeypatch)
-    await door.join()
-    await held.until_reached()
-    await post(server, "bob", "before", carol)
-    await ACTS[act](server, owner)
-    await post(server, "bob", "after", carol)
-    held.let_go()
-    await answered(door)
+    door = await put_out_replay(server, monkeypatch, kind, holder, ACTS[act])
     assert door.heard("bob") == []
-    for client in (carol, owner):
-        await client.close()
     await door.close()
