@@ -216,3 +216,40 @@ async def test_an_unignore_during_a_joins_history_shows_what_came_after_it(
     # the history is written after the unignore unless IRC's NAMES is what was held
     assert heard == (["after"] if holder is held_names else ["old", "after"])
     await door.close()
+
+
+async def test_an_ignore_during_a_chathistory_around_silences_its_earlier_half(
+    server: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IRC's `CHATHISTORY AROUND` reads two pages, the earlier and then the later; each is
+    filtered by the ignores as they were when it was read. An ignore answered during the
+    second read let bob's line of the first through (on main: "b2" shown)."""
+    await open_hall(server)
+    carol = await in_hall(server, "carol")
+    for sender, text in (("bob", "b0"), ("carol", "c1"), ("bob", "b2"), ("carol", "c3")):
+        await post(server, sender, text, carol)
+    irc = await RawIrc.connect(server)
+    irc.send("CAP LS 302", "CAP REQ :batch server-time message-tags draft/chathistory")
+    irc.send(f"PASS alice:{PASSWORD}")
+    await irc.register("alice")
+    irc.send("JOIN #hall", "CHATHISTORY LATEST #hall * 1")
+    latest = await irc.expect(" PRIVMSG #hall ")
+    assert latest.endswith("c3"), latest
+    c3 = latest.split("msgid=")[1].split(";")[0].split(" ")[0]
+    assert server.core is not None
+    held = HeldCall(  # the later half's read (oldest first), before it runs
+        monkeypatch,
+        server.core.message_log,
+        "read",
+        when=lambda channel, *_, **kw: channel == "hall" and kw.get("newest") is False,
+        once=True,
+    )
+    irc.send(f"CHATHISTORY AROUND #hall msgid={c3} 4", "PING :over")
+    await held.until_reached()
+    await set_ignore(server, True)
+    held.let_go()
+    await irc.expect("PONG")
+    shown = [line.rsplit(" ", 1)[-1] for line in irc.lines if " PRIVMSG #hall " in line]
+    assert shown[1:] == ["c3"], shown  # c3 from LATEST, then the page: b2 left out
+    await irc.close()
+    await carol.close()
