@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Iterable, Sequence, Set
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -218,6 +218,16 @@ class Fan(Protocol):
 
     def fan_run(self, targets: tuple[Any, ...], run: Run) -> None:
         """`deliver_all(run)` to each target's session (none ignores anyone)."""
+
+
+def still_heard(held: Iterable[Delivery], ignores: Set[str]) -> list[Delivery]:
+    """Held deliveries whose sender `ignores`, the session's list now, leaves in: a line is
+    filtered by the list as it stands when it is shown, as a live one is. A join holds the
+    live lines that come while its history is shown (`Hub.release`), IRC the history and
+    those again while its NAMES is read (`IrcOutput.unhold`): filtered only as they came,
+    an ignore answered meanwhile let them through (ignore63). One unignored meanwhile gets
+    nothing back: what was dropped as it came stays dropped, as on a live session."""
+    return [d for d in held if d.message.sender_key not in ignores]
 
 
 class Session(Protocol):

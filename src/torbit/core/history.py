@@ -56,6 +56,14 @@ class History(MessagingBase):
         # a kick, ban, mask or ignore applied while it read holds for this page too
         return await self._still_readable(user, room_name, visitor, ignores, page)
 
+    async def still_shown(self, user: str, page: list[Message]) -> list[Message]:
+        """A page read earlier, filtered by the reader's ignores as they are now: a door that
+        answers one command with two reads (IRC's CHATHISTORY AROUND) asks it of the first
+        once the second is read. Each read is filtered as it ends (`_still_readable`); an
+        ignore answered during the second let the first's lines through (ignore63)."""
+        ignores = await self._ignores.of(user)
+        return [m for m in page if m.sender_key not in ignores]
+
     async def _visible(
         self,
         user: str,

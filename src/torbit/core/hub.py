@@ -10,7 +10,7 @@ from collections.abc import Callable, Container, Iterator, Set
 from datetime import tzinfo
 from typing import NamedTuple
 
-from torbit.core.delivery import Delivery, Fan, Names, Run, Session
+from torbit.core.delivery import Delivery, Fan, Names, Run, Session, still_heard
 from torbit.core.models import Message
 from torbit.core.names import is_inbox, name_key
 
@@ -222,7 +222,7 @@ class Hub:
 
     def release(self, session: Session, channel: str, after_id: int | None) -> None:
         """Deliver what was held back (ids after `after_id`, the last history message shown),
-        then go live."""
+        then go live. Filtered again by the session's ignores as they are now (`still_heard`)."""
         listeners = self._channels.get(channel)
         backlog = listeners.get(session) if listeners is not None else None
         if listeners is None or backlog is None or backlog.held is None:
@@ -235,11 +235,12 @@ class Hub:
             backlog.shown_up_to = after_id
             if after_id > self._newest.get(channel, 0):
                 self._newest[channel] = after_id
-        for d in held:
-            if after_id is None or d.message.id > after_id:
-                listeners[session] = None
-                self._fanout.pop(channel, None)
-                session.deliver(d)
+        past = held if after_id is None else [d for d in held if d.message.id > after_id]
+        if past:
+            listeners[session] = None
+            self._fanout.pop(channel, None)
+        for d in still_heard(past, session.ignores):  # an ignore may have come meanwhile
+            session.deliver(d)
 
     def exit(self, session: Session, channel: str) -> bool:
         """Stop listening. True if the channel has no local listener left."""

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from torbit.core.banmasks import Visitor
-from torbit.core.delivery import Names, Session
+from torbit.core.delivery import Delivery, Names, Session, still_heard
 from torbit.core.hub import Hub
 from torbit.core.models import Message
 from torbit.core.monitor import Monitors
@@ -264,6 +264,15 @@ class Subscriptions(OnlineUsers):
     def release(self, session: Session, channel: str, after_id: int | None) -> None:
         """History shown up to `after_id`: deliver what was held past it, then go live."""
         self._hub.release(session, channel, after_id)
+
+    def still_heard(self, session: Session, channel: str, held: list[Delivery]) -> list[Delivery]:
+        """What a door held for a session joining `channel` (IRC, while its NAMES is read),
+        as it may be shown now: nothing once it no longer listens (kicked, banned or gone
+        from another session meanwhile: the hub's own hold drops its lines so), else what
+        its ignores as they are now leave in (`delivery.still_heard`, ignore63)."""
+        if not self._hub.is_listening(session, channel):
+            return []
+        return still_heard(held, session.ignores)
 
     async def stop_listening(self, session: Session, channel: str) -> None:
         if self._hub.exit(session, channel):

@@ -151,7 +151,8 @@ async def _read(
             if not earlier:
                 raise
             later = []
-        return earlier + later
+        # an ignore answered while the later half was read holds for the earlier one too
+        return await messaging.still_shown(session.nick, earlier) + later
     first, second = refs  # BETWEEN: exclusive at both ends, read from the first one
     low, high = (first, second) if _before(first, second) else (second, first)
     between = await read(

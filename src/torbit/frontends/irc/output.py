@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Final, Protocol, cast
 
-from torbit.core.delivery import Delivery, Names, Run
+from torbit.core.delivery import Delivery, Names, Run, Session
 from torbit.core.format import clock
 from torbit.core.models import Message as ChatMessage
 from torbit.core.models import Room
@@ -458,6 +458,8 @@ class SessionOutput:
             self._tidy()
         if started is None:
             return
+        # put out, or an ignore answered, while NAMES was read (self: the IrcSession's part)
+        held = self.core.subscriptions.still_heard(cast(Session, self), room_key, held)
         history = [d for d in held if d.message.sent_at < started]
         live = held[len(history) :]
         if history and "draft/chathistory" not in self.caps:
