@@ -20,7 +20,7 @@ from tests.conftest import ServerFactory
 from tests.core.test_join_races import before_next
 from tests.helpers.http import base_url, bearer, error_of, eventually, login, register, ws_url
 from tests.helpers.moderation import Ws, api, audit, command, create_room, services, telnet
-from tests.helpers.statements import Statements
+from tests.helpers.statements import PERIODIC, Statements
 from torbit.app import App
 
 MASK = "*!*@203.0.113.7"
@@ -91,9 +91,6 @@ REQUESTS: list[Request] = [
 ]
 
 
-# other tasks' periodic statements (test_store_round_trips.py): the revocation poll, the
-# housekeeping sweep of empty rooms
-PERIODIC = ("revocations", "rooms.created_at <")
 # What each request of a member costs in a room without masks once the node knows the
 # membership, the credentials and the ignore list: the same as before masks were asked on
 # every request (measured on main, commit f95a720): the gate is a dict lookup.

@@ -3,7 +3,7 @@
 import { connect } from "./connection.js";
 import { conversation, rooms, savedRoomsKey, select } from "./conversations.js";
 import { $, key } from "./dom.js";
-import { api, request } from "./rest.js";
+import { api, cancelInflight, request } from "./rest.js";
 import { renderConvs } from "./sidebar.js";
 import { TOKEN, state } from "./state.js";
 
@@ -76,16 +76,20 @@ $("register-button").addEventListener("click", () => {
 
 $("logout").addEventListener("click", async () => {
   // forgotten here first: the other tabs of this browser hear it (a storage event, or
-  // the token gone when the revocation reaches them) and say where the session ended
+  // the token gone when the revocation reaches them) and say where the session ended.
+  // This tab stops first (its live connection, what it has in flight), then asks for the
+  // revocation with the token it had: nothing of it reaches the server after that.
+  const token = state.token;
   state.leaving = true;
-  localStorage.removeItem(TOKEN);
-  try { await api("DELETE", "/sessions/current"); } catch { /* logged out anyway */ }
-  state.leaving = false;
   logout("");
+  try {
+    await request("DELETE", "/sessions/current", undefined, true, token);
+  } catch { /* logged out anyway */ }
+  state.leaving = false;
 });
 
 export function sessionEnded() {  // the server no longer knows our token
-  if (state.leaving) return;  // this tab is logging out: logout("") follows
+  if (state.leaving) return;  // this tab logged out: its DELETE found the token revoked
   const elsewhere = state.token !== null && localStorage.getItem(TOKEN) !== state.token;
   logout(elsewhere ? "You logged out in another tab or window."
     : "Your session has ended: log in again.");
@@ -103,6 +107,7 @@ window.addEventListener("storage", (e) => {
 
 export function logout(message) {
   state.token = null;
+  cancelInflight();
   localStorage.removeItem(TOKEN);
   const ws = state.ws;
   state.ws = null;

@@ -16,6 +16,7 @@ export const state = {
   ws: null, ready: false, attempt: 0, timer: 0, watchdog: 0, leaving: false,
   restartLine: null,  // "the server is restarting" shown, until back online
   pending: new Map(), ref: 0,  // sends not yet stored: ref -> the composer's text
+  inflight: new AbortController(),  // the requests made with the token, cancelled by logout
 };
 // a phone-size window: the sidebar and the member list are drawers that slide in
 export const narrow = window.matchMedia("(max-width: 760px)");
