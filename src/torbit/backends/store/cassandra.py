@@ -148,13 +148,78 @@ class CassandraStore(UsersCql, MirrorReadsCql, RoomMasksCql, AuditCql, SessionsC
         # by_right is this membership's, written each time (a past one's may be on the row),
         # on both sides: room_users' is what a removal by right or an admission checks
         values: dict[str, Any] = {"member": True, "joined": True, "by_right": by_right or None}
-        extra: list[tuple[str, Params]] = []
+        mirrors: list[tuple[str, Params]] = []
         if pair.get("voiced"):  # a voice written as the last membership ended: not this one's
             values["voiced"] = None
-            extra.append(self._role_write(room_key, "voiced", user_key, None))
-        await self._set_pair(room_key, user_key, values, extra, name=user["name"])
+            mirrors.append(self._role_write(room_key, "voiced", user_key, None))
+        if not await self._join(room_key, user_key, values, mirrors, str(user["name"])):
+            return False
         await fence_pair(self.cql, self.ks, room_key, user_key)  # against deleting either
         return True
+
+    async def _join(
+        self,
+        room_key: str,
+        user_key: str,
+        values: dict[str, Any],
+        mirrors: Sequence[tuple[str, Params]],
+        name: str,
+    ) -> bool:
+        """The membership's room_users write a lightweight transaction (`IF member = null`),
+        its mirrors (user_rooms, `mirrors`) written first, as every act's are: a node dying
+        between them leaves mirrors that readers confirm in room_users (cassandra_mirrors.py).
+        It was a plain write in a logged batch, stamped by this node's clock, and every end
+        of a membership (a ban, a kick, a leave) a transaction stamped by Paxos from the
+        Cassandra coordinator's: a join from a node 2 s ahead outlived a ban made after it
+        (cass63, docs/security.md). Two Paxos-ordered writes are ordered as they happened
+        whatever the nodes' clocks. False when another join came first."""
+        await self.cql.batch([*self._user_rooms_write(room_key, user_key, values), *mirrors])
+        sets = ", ".join(f"{c} = ?" for c in values)
+        applied, _ = await self.cql.lwt(
+            f"UPDATE {self.ks}.room_users SET {sets}, name = ? "
+            "WHERE room_key = ? AND user_key = ? IF member = null",
+            *values.values(),
+            name,
+            room_key,
+            user_key,
+        )
+        if not applied:  # the one that came first wrote the same mirrors, or a leave since
+            await self._mirror(room_key, user_key)
+            return False
+        await self._restamp_join_mirror(room_key, user_key, values)
+        return True
+
+    async def _restamp_join_mirror(
+        self, room_key: str, user_key: str, values: dict[str, Any]
+    ) -> None:
+        """The mirror, stamped by this node's clock, lost to an act's before the join when
+        that clock runs behind (a kick's unset, stamped by Cassandra's: cass63 measured it
+        with a node 2 s behind, the member's own rooms lacking the room): written again just
+        after the membership's own stamp, so any later act's still wins."""
+        mine, mirror = await asyncio.gather(
+            self.cql.one(
+                f"SELECT member, WRITETIME(member) AS wt FROM {self.ks}.room_users "
+                "WHERE room_key = ? AND user_key = ?",
+                room_key,
+                user_key,
+            ),
+            self.cql.one(
+                f"SELECT member FROM {self.ks}.user_rooms WHERE user_key = ? AND room_key = ?",
+                user_key,
+                room_key,
+            ),
+        )
+        if not (mine and mine["member"]) or (mirror and mirror["member"]):
+            return
+        sets = ", ".join(f"{c} = ?" for c in values)
+        await self.cql.run(
+            f"UPDATE {self.ks}.user_rooms USING TIMESTAMP ? SET {sets} "
+            "WHERE user_key = ? AND room_key = ?",
+            int(mine["wt"]) + 1,
+            *values.values(),
+            user_key,
+            room_key,
+        )
 
     async def is_member(self, room_key: str, user_key: str) -> bool:
         """room_users' row of the pair alone: `rooms_of` reads the user's mirror rows and

@@ -207,9 +207,10 @@ class RoomActsCql(RoomModerationCql):
         (stop 49: both answered 204 and wrote an audit entry and a notice each); with
         `room_created` it is also the room's (`_in_room`), and a second one, `IF member =
         null`, writes the rest (the ban, the end of an invitation) when the user was no
-        member; a join between the two is ended by the first again, which says so. Joins write the
-        flag plainly: a rejoin just after a kick needs the node's clock not behind the
-        Cassandra coordinator's Paxos timestamp (NTP; as every write here needs). by_right
+        member; a join between the two is ended by the first again, which says so. A join's
+        flag is a transaction too (cass63: written plainly, a join from a node whose clock ran
+        ahead outlived a ban after it, and one from a node behind was lost to a kick before
+        it). by_right
         ends with the membership in room_users, as SQL's row goes (cass61: it stayed, and
         each demotion's `rooms_joined_by_right` read the pair again for nothing); user_rooms'
         copy is left to that reader, which heals it once old: a node dying between this
