@@ -7,7 +7,7 @@ client, so a raw client's terminal never conceals the answer. A count, never a t
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -42,7 +42,7 @@ def noted_writes(monkeypatch: pytest.MonkeyPatch) -> list[list[bytes]]:
 
     def made(session: TelnetSession, transport: asyncio.BaseTransport) -> None:
         connections.append([])
-        real(session, Noted(transport, connections[-1]))
+        real(session, cast(asyncio.BaseTransport, Noted(transport, connections[-1])))
 
     monkeypatch.setattr(TelnetSession, "connection_made", made)
     return connections
