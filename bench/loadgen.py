@@ -396,12 +396,12 @@ class Crew:
     def seen(self) -> int:
         return sum(slots[SEEN] for slots in self.slots)
 
-    async def gather(self) -> tuple[list[int], int]:
-        """Their latencies, and how many of their receivers were dropped."""
+    async def gather(self) -> tuple[list[list[int]], int]:
+        """Each one's latencies, and how many of their receivers were dropped."""
         for c in self.conns:
             c.send("stop")
         got = await self._replies()
-        return [x for _, lat, _ in got for x in lat], sum(dropped for *_, dropped in got)
+        return [lat for _, lat, _ in got], sum(dropped for *_, dropped in got)
 
     def close(self) -> None:
         for proc in self.procs:
@@ -471,7 +471,8 @@ async def measure_fanout(
         )
         received = [tally.received, *crew.received()]
         latencies, dropped = await crew.gather()
-        lat = sorted(tally.latencies_ns + latencies)
+        each = [sorted(x) for x in (tally.latencies_ns, *latencies)]
+        lat = sorted(x for e in each for x in e)
         return {
             "receivers": receivers,
             "senders": senders,
@@ -490,6 +491,7 @@ async def measure_fanout(
             **per_delivery(w, seen),
             "p50_ms": percentile_ms(lat, 0.50),
             "p99_ms": percentile_ms(lat, 0.99),
+            "p99_ms_each": [percentile_ms(e, 0.99) for e in each],  # by generator process
             "max_ms": lat[-1] / 1e6 if lat else None,
             "rss_mb": round(rss_bytes(ep.pid) / 2**20, 1),
             **w.report(),

@@ -94,6 +94,8 @@ def test_three_processes_count_every_delivery_and_each_its_cpu(reference: Server
     # the busiest process, and the sum over all of them
     assert r["gen_cpu_util_max"] == max(each)
     assert r["p50_ms"] is not None and r["p99_ms"] is not None
+    each_p99 = r["p99_ms_each"]
+    assert isinstance(each_p99, list) and len(each_p99) == PROCS and r["p99_ms"] <= max(each_p99)
 
 
 def test_a_loss_in_another_process_is_the_runs_loss(reference: Server) -> None:
