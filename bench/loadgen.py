@@ -16,17 +16,23 @@ import argparse
 import asyncio
 import gc
 import json
+import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import pairwise
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from time import monotonic_ns
+from typing import Any
 
 import uvloop
 
 from procstat import (
     cpu_seconds,
+    cpu_split,
     io_counts,
     machine_cpu_seconds,
     raise_open_files_limit,
@@ -66,36 +72,46 @@ def percentile_ms(sorted_ns: Sequence[int], q: float) -> float | None:
 
 
 class Window:
-    """When measuring, one server's CPU and the generator's own over the same wall-clock span."""
+    """When measuring, one server's CPU and the generator's own over the same wall-clock span:
+    this process's, and with `gens` (the pids of the other generator processes, --gen-procs)
+    summed over all of them, each one's kept apart too (`gen_cpu_each`)."""
 
-    def __init__(self, ep: Endpoint) -> None:
+    def __init__(self, ep: Endpoint, gens: Sequence[int] = ()) -> None:
         self.ep = ep
         self.pid = ep.pid
+        self.gens = [os.getpid(), *gens]
         self.seconds = self.server_cpu = self.gen_cpu = self.other_cpu = self.machine_busy = 0.0
         self.server_writes = self.server_write_bytes = self.gen_reads = self.gen_read_bytes = 0
         self.gen_user = self.gen_system = 0.0
+        self.gen_cpu_each: list[float] = []
 
     def start(self) -> None:
         self.ep.window(True)
         self._t = time.monotonic()
         self._s = cpu_seconds(self.pid)
-        self._g = cpu_seconds(os.getpid())
-        self._gt = os.times()
+        self._g = [cpu_split(g) for g in self.gens]
         self._sio = io_counts(self.pid)
-        self._gio = io_counts(os.getpid())
+        self._gio = [io_counts(g) for g in self.gens]
         self._m = machine_cpu_seconds()
 
     def stop(self) -> None:
         self.seconds = time.monotonic() - self._t
         self.server_cpu = cpu_seconds(self.pid) - self._s
-        self.gen_cpu = cpu_seconds(os.getpid()) - self._g
-        gt = os.times()
-        self.gen_user, self.gen_system = gt.user - self._gt.user, gt.system - self._gt.system
-        sio, gio = io_counts(self.pid), io_counts(os.getpid())
+        used = [
+            (u - u0, s - s0)
+            for (u, s), (u0, s0) in zip(map(cpu_split, self.gens), self._g, strict=True)
+        ]
+        self.gen_user, self.gen_system = sum(u for u, _ in used), sum(s for _, s in used)
+        self.gen_cpu_each = [u + s for u, s in used]
+        self.gen_cpu = self.gen_user + self.gen_system
+        sio = io_counts(self.pid)
         self.server_writes = sio["syscw"] - self._sio["syscw"]
         self.server_write_bytes = sio["wchar"] - self._sio["wchar"]
-        self.gen_reads = gio["syscr"] - self._gio["syscr"]
-        self.gen_read_bytes = gio["rchar"] - self._gio["rchar"]
+        gio = [io_counts(g) for g in self.gens]
+        self.gen_reads = sum(a["syscr"] - b["syscr"] for a, b in zip(gio, self._gio, strict=True))
+        self.gen_read_bytes = sum(
+            a["rchar"] - b["rchar"] for a, b in zip(gio, self._gio, strict=True)
+        )
         busy, total = machine_cpu_seconds()
         self.machine_busy = (busy - self._m[0]) / max(total - self._m[1], 1e-9)
         self.other_cpu = busy - self._m[0] - self.server_cpu - self.gen_cpu
@@ -113,6 +129,9 @@ class Window:
             "server_cpu_util": round(self.server_cpu / self.seconds, 3),
             "gen_cpu_util": round(self.gen_cpu / self.seconds, 3),
             "gen_cpu_s": round(self.gen_cpu, 3),
+            "gen_procs": len(self.gens),
+            # the busiest generator process: near 1.0 its own lag is in the latencies
+            "gen_cpu_util_max": round(max(self.gen_cpu_each, default=0.0) / self.seconds, 3),
             # the generator's own split: user is mostly Python, system its reads and wake-ups
             "gen_user_s": round(self.gen_user, 3),
             "gen_system_s": round(self.gen_system, 3),
@@ -251,6 +270,149 @@ class Feed:
         self._running = False
 
 
+# the receivers spread over more than one generator process (--gen-procs): in stop 62 the one
+# process sat at 0.85-0.99 of a core reading 100,000 deliveries/s, so its own lag was what p99
+# read; a real crowd of 1,000 clients is not one process
+
+
+def shares(receivers: int, procs: int) -> list[range]:
+    """The receivers' numbers each generator process logs in, as even as they go; the first
+    share is the sender's own process's."""
+    k, extra = divmod(receivers, procs)
+    starts = [p * k + min(p, extra) for p in range(procs + 1)]
+    return [range(a, b) for a, b in pairwise(starts)]
+
+
+LO, HI, RECEIVED, SEEN = range(4)  # a share's slots in memory shared with the sender's process
+NEVER = 1 << 62
+
+
+class ShareTally(Tally):
+    """The Tally of a generator process without the sender: the window's [lo, hi) come from
+    the sender's process through shared memory (`slots`, set as it sets its own Tally's) and
+    the counts go back through it; a message's send time is read from its text, as
+    CLOCK_MONOTONIC is one clock for every process of the machine."""
+
+    def __init__(self, slots: MutableSequence[int]) -> None:
+        super().__init__()
+        self.slots = slots
+
+    def take(self, _user: User, lines: bytes) -> None:
+        now = monotonic_ns()
+        n = lines.count(b"^")
+        if not n:
+            return
+        slots, lat = self.slots, self.latencies_ns
+        slots[SEEN] += n
+        lo, hi = slots[LO], slots[HI]
+        got = i = 0
+        for _ in range(n):
+            i = lines.find(b"^", i) + 1
+            j = lines.find(b" ", i)
+            if j < 0:
+                break
+            k = lines.find(b"\n", j)
+            try:
+                s = int(lines[i:j])
+                sent = int(lines[j : k if k > 0 else None])  # int() drops the " " and CR LF
+            except ValueError:
+                continue
+            if lo <= s < hi:
+                got += 1
+                lat.append(now - sent)
+        slots[RECEIVED] += got
+
+
+def receive_share(
+    port: int,
+    user: type[User],
+    share: range,
+    slots: MutableSequence[int],
+    logins: Logins,
+    conn: Connection,
+) -> None:
+    """A generator process of its own (spawned by Crew): logs its share of the receivers in,
+    says so, reads until told to stop, then sends back its latencies and dropped receivers."""
+    raise_open_files_limit()
+
+    async def run() -> None:
+        tally, clients = ShareTally(slots), list[User]()
+        try:
+            makers = [partial(user, f"r{i:05d}", "bench", tally.take) for i in share]
+            rx = await login_many(port, makers, clients, logins)
+            gc.collect()
+            gc.freeze()
+            conn.send(("ready", os.getpid()))
+            await asyncio.to_thread(conn.recv)
+            conn.send(("done", tally.latencies_ns, sum(r.lost for r in rx)))
+        except Exception as e:  # the sender's process reports it as the run's error
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+        finally:
+            for c in clients:
+                c.close()
+
+    uvloop.run(run())
+
+
+class Crew:
+    """The generator processes beside the sender's, one a share of the receivers (none: all
+    in the sender's process, as every sitting before stop 63 measured)."""
+
+    def __init__(self, ep: Endpoint, parts: Sequence[range], logins: Logins) -> None:
+        ctx = multiprocessing.get_context("spawn")  # not fork: this process runs a loop
+        self.slots = [ctx.RawArray("q", [NEVER, NEVER, 0, 0]) for _ in parts]
+        self.conns: list[Connection] = []
+        self.procs: list[BaseProcess] = []
+        for part, slots in zip(parts, self.slots, strict=True):
+            mine, theirs = ctx.Pipe()
+            args = (ep.port, ep.user, part, slots, logins, theirs)
+            proc = ctx.Process(target=receive_share, args=args, daemon=True)
+            proc.start()
+            theirs.close()
+            self.conns.append(mine)
+            self.procs.append(proc)
+
+    async def _replies(self) -> list[tuple[Any, ...]]:
+        got = [await asyncio.to_thread(c.recv) for c in self.conns]
+        for reply in got:
+            if reply[0] == "error":
+                raise RuntimeError(f"a generator process: {reply[1]}")
+        return got
+
+    async def ready(self) -> list[int]:
+        """Their pids, once every one has its receivers logged in."""
+        return [pid for _, pid in await self._replies()]
+
+    def bounds(self, lo: int | None = None, hi: int | None = None) -> None:
+        for slots in self.slots:
+            if lo is not None:
+                slots[LO] = lo
+            if hi is not None:
+                slots[HI] = hi
+
+    def received(self) -> list[int]:
+        return [slots[RECEIVED] for slots in self.slots]
+
+    def seen(self) -> int:
+        return sum(slots[SEEN] for slots in self.slots)
+
+    async def gather(self) -> tuple[list[list[int]], int]:
+        """Each one's latencies, and how many of their receivers were dropped."""
+        for c in self.conns:
+            c.send("stop")
+        got = await self._replies()
+        return [lat for _, lat, _ in got], sum(dropped for *_, dropped in got)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.join(5.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for c in self.conns:
+            c.close()
+
+
 async def measure_fanout(
     ep: Endpoint,
     clients: list[User],
@@ -261,41 +423,56 @@ async def measure_fanout(
     warmup: float = 3.0,
     senders: int = 1,
     logins: Logins = DEFAULT_LOGINS,
+    gen_procs: int = 1,
 ) -> Result:
-    """`senders` users send `rate` messages/s in total to the room all `receivers` listen to.
-    Loss and latency are about the messages sent in the window; deliveries/s and CPU per
-    delivery about the deliveries made in it (a server behind is still delivering older ones)."""
+    """`senders` users send `rate` messages/s in total to the room all `receivers` listen to,
+    the receivers spread over `gen_procs` generator processes (this one, with the senders, and
+    a Crew). Loss and latency are about the messages sent in the window; deliveries/s and CPU
+    per delivery about the deliveries made in it (a server behind still delivers older ones)."""
     tally = Tally()
     t0 = time.monotonic()
-    rx = await crowd_in(ep, clients, receivers, "bench", tally.take, logins)
-    tx = await login_many(
-        ep.port, [partial(ep.user, f"s{i:03d}", "bench") for i in range(senders)], clients, logins
-    )
-    login_s = time.monotonic() - t0
-    await settle(ep.pid)
-    gc.collect()
-    gc.freeze()  # thousands of long-lived protocol objects: keep them out of GC passes
+    mine, *theirs = shares(receivers, gen_procs)
+    crew = Crew(ep, theirs, logins)
     try:
+        rx = await crowd_in(ep, clients, len(mine), "bench", tally.take, logins)
+        tx = await login_many(
+            ep.port,
+            [partial(ep.user, f"s{i:03d}", "bench") for i in range(senders)],
+            clients,
+            logins,
+        )
+        gens = await crew.ready()
+        login_s = time.monotonic() - t0
+        await settle(ep.pid)
+        gc.collect()
+        gc.freeze()  # thousands of long-lived protocol objects: keep them out of GC passes
         feed = Feed(tx, rate, tally.sent_ns)
         task = asyncio.create_task(feed.run())
         await asyncio.sleep(warmup)
-        w = Window(ep)
+        w = Window(ep, gens)
         w.start()
         tally.lo = feed.seq
-        seen = tally.seen
+        crew.bounds(lo=tally.lo)
+        seen = tally.seen + crew.seen()
         await asyncio.sleep(seconds)
         tally.hi = feed.seq
+        crew.bounds(hi=tally.hi)
         w.stop()
         # deliveries made during the window, whenever sent: what the window's CPU paid for
-        seen = tally.seen - seen
+        seen = tally.seen + crew.seen() - seen
         feed.stop()
         await task
         sent = tally.hi - tally.lo
         expected = sent * receivers
         drain_s = await wait_for_count(
-            lambda: tally.received, expected, progress=lambda: tally.seen
+            lambda: tally.received + sum(crew.received()),
+            expected,
+            progress=lambda: tally.seen + crew.seen(),
         )
-        lat = sorted(tally.latencies_ns)
+        received = [tally.received, *crew.received()]
+        latencies, dropped = await crew.gather()
+        each = [sorted(x) for x in (tally.latencies_ns, *latencies)]
+        lat = sorted(x for e in each for x in e)
         return {
             "receivers": receivers,
             "senders": senders,
@@ -303,21 +480,25 @@ async def measure_fanout(
             "login_s": round(login_s, 2),
             "sent": sent,
             "expected": expected,
-            "received": tally.received,
-            "loss": expected - tally.received,
-            "dropped_receivers": sum(r.lost for r in rx),
+            "received": sum(received),
+            "received_each": received,  # by generator process, the sender's first
+            "gen_cpu_util_each": [round(c / w.seconds, 3) for c in w.gen_cpu_each],
+            "loss": expected - sum(received),
+            "dropped_receivers": sum(r.lost for r in rx) + dropped,
             "drain_s": round(drain_s, 2),  # after the window, until the last one arrived
             "deliveries_per_s": round(seen / w.seconds, 1),
             "cpu_us_per_delivery": round(w.server_cpu / max(seen, 1) * 1e6, 4),
             **per_delivery(w, seen),
             "p50_ms": percentile_ms(lat, 0.50),
             "p99_ms": percentile_ms(lat, 0.99),
+            "p99_ms_each": [percentile_ms(e, 0.99) for e in each],  # by generator process
             "max_ms": lat[-1] / 1e6 if lat else None,
             "rss_mb": round(rss_bytes(ep.pid) / 2**20, 1),
             **w.report(),
         }
     finally:
         gc.unfreeze()
+        crew.close()
 
 
 # burst fan-out: the sender keeps `window` messages not yet delivered to every receiver
@@ -559,6 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=64)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--senders", type=int, default=50)
+    p.add_argument("--gen-procs", type=int, default=1, help="fanout: processes the receivers use")
     args = p.parse_args(argv)
     raise_open_files_limit()
     ep = Endpoint(args.port, args.pid, DIALECTS[args.dialect])
@@ -568,7 +750,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.scenario == "fanout":
                 return await measure_fanout(
-                    ep, clients, receivers=args.receivers, rate=args.rate, seconds=args.seconds
+                    ep,
+                    clients,
+                    receivers=args.receivers,
+                    rate=args.rate,
+                    seconds=args.seconds,
+                    gen_procs=args.gen_procs,
                 )
             if args.scenario == "burst":
                 return await measure_burst(

@@ -19,14 +19,19 @@ def raise_open_files_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by one process (not its children)."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds used so far by one process (not its children)."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         stat = f.read()
     # the command name is in parentheses and may contain spaces: count fields after the last ')'
     fields = stat[stat.rfind(b")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
-    return (utime + stime) / _CLK_TCK
+    return utime / _CLK_TCK, stime / _CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by one process (not its children)."""
+    return sum(cpu_split(pid))
 
 
 def machine_cpu_seconds() -> tuple[float, float]:

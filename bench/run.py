@@ -109,6 +109,7 @@ def cpu_rows() -> list[Row]:
     return [
         Row("server_cpu_util", "server CPU (cores)"),
         Row("gen_cpu_util", "generator CPU (cores)"),
+        Row("gen_cpu_util_max", "… its busiest process (cores)"),
         Row("other_cpu_util", "other CPU (cores)"),
     ]
 
@@ -210,12 +211,13 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
     chosen = set(args.scenario.split(","))
     every = "all" in chosen
     out: list[Scenario] = []
+    procs = f", receivers in {args.gen_procs} generator processes" if args.gen_procs > 1 else ""
     if every or "steady" in chosen:
         for n in args.receivers:
             out.append(
                 Scenario(
                     f"steady-{n}",
-                    f"steady 1 → {n:,} @ {args.rate:g} msg/s",
+                    f"steady 1 → {n:,} @ {args.rate:g} msg/s" + procs,
                     STEADY,
                     partial(
                         _fanout,
@@ -224,6 +226,7 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
                         seconds=args.seconds,
                         warmup=args.warmup,
                         logins=logins,
+                        gen_procs=args.gen_procs,
                     ),
                 )
             )
@@ -632,6 +635,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="steady: receivers, one table per count (default 1000,500)",
     )
     p.add_argument("--rate", type=float, default=100.0, help="steady: messages/s sent")
+    p.add_argument(
+        "--gen-procs",
+        type=int,
+        default=1,
+        help="steady: generator processes the receivers are spread over (the sender's is one)",
+    )
     p.add_argument("--burst-receivers", type=int, help="burst: receivers (default 1000)")
     p.add_argument(
         "--window", type=int, default=64, help="burst: messages not yet delivered to everyone"
