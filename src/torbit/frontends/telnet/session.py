@@ -75,7 +75,6 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         "_peer",
         "_proof",
         "_refuse",
-        "_reveal",
         "deliver",
         "ignores",
         "inbox_read",
@@ -111,7 +110,6 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         self._departed = False
         self._proof: Proof | None = None
         self._fresh: Fresh | None = None  # the user as registered, for the login (no read)
-        self._reveal = b""  # a password line's end, held for its answer (`_login_line`)
         self.closed = False
         self.user_key = ""
         self.ignores: Set[str] = NO_IGNORES
@@ -249,8 +247,6 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         self.send_line(format_system(text))
 
     def _closing(self, reason: str) -> None:
-        if self._reveal:  # a raw client's terminal is left concealing nothing
-            self._write(b"")
         log.debug("closing %s (%s): %s", self._peer, self.user_key, reason)
 
     def drain(self, text: str) -> None:
@@ -286,8 +282,6 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
 
     def _write(self, data: bytes) -> None:
         if self._writer is not None:
-            if self._reveal:  # first: alone before the hash it was a write of every login
-                data, self._reveal = self._reveal + data, b""
             self._writer.write(data)
 
     def _error(self, text: str) -> None:
@@ -363,14 +357,12 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
     def _login_line(self, text: str, lossy: bool) -> None:
         dialogue = self._dialogue
         assert dialogue is not None
-        secret = dialogue.secret  # echo stays off until no password prompt follows
+        if dialogue.secret:
+            self._write(REVEAL + b"\r\n")  # echo stays off until no password prompt follows
         steps = dialogue.receive(text, lossy)
         if any(isinstance(s, login.LookUp | login.Verify | login.Register) for s in steps):
-            self._reveal = REVEAL + b"\r\n" if secret else b""  # said with the answer
             self._run(self._login_steps(steps))
         else:
-            if secret:
-                self._write(REVEAL + b"\r\n")
             self._steps(steps)
 
     def _secret_prompt(self, text: str) -> bytes:
@@ -461,7 +453,6 @@ class TelnetSession(LineSession[LineReceived | LineTooLong | Interrupt]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._write(b"")  # the held line's end, before any delivery to the session can come
         self._dialogue = None
         self._admit(self.server.options.input_budget)
         self._echo_back()
