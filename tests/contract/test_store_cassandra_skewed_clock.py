@@ -26,6 +26,7 @@ from typing import Any
 import acsylla
 import pytest
 
+from tests.contract.test_store_cassandra_ban_join_race import join
 from tests.helpers.cassandra_nodes import people
 from torbit.backends.store.cassandra import CassandraStore
 from torbit.backends.store.cassandra_cql import Params
@@ -115,16 +116,6 @@ async def den(store: CassandraStore, *, private: bool = False) -> tuple[str, dat
     made = datetime.now(UTC)
     await store.create_room(Room(name="den", created_at=made, owner="alice", private=private))
     return "den", made
-
-
-async def join(store: CassandraStore, key: str) -> bool:
-    """`Membership.become_member`'s add and `_still_admitted`'s read, bob's."""
-    if not await store.add_member(key, "bob"):
-        return False
-    if (await store.standing(key, "bob")).banned:
-        await store.remove_member(key, "bob")
-        return False
-    return True
 
 
 async def ban(store: CassandraStore, key: str, made: datetime) -> None:
